@@ -1,0 +1,28 @@
+namespace EdgeMlOps.Shared;
+
+/// <summary>Why an incoming update (or message) was refused. Counted per reason by the aggregator.</summary>
+public enum RejectionReason
+{
+    /// <summary>Not a parseable message, or a required field is missing.</summary>
+    Malformed,
+    /// <summary>A protocol version this build does not speak.</summary>
+    ProtocolVersion,
+    /// <summary>Larger than the configured maximum payload.</summary>
+    Oversized,
+    /// <summary>No round with that id is open (late, replayed, or invented).</summary>
+    UnknownRound,
+    /// <summary>Computed against a different model or base version than the round's.</summary>
+    WrongBaseVersion,
+    /// <summary>Sent by a device that was not selected for the round.</summary>
+    NotSelected,
+    /// <summary>A second update from the same device for the same round, or a replayed message id.</summary>
+    Duplicate,
+    /// <summary>Tensor names, shapes or sizes do not match the model.</summary>
+    WrongShape,
+    /// <summary>NaN or infinity in the weights.</summary>
+    NonFinite,
+    /// <summary>A sample count of zero or one beyond the configured maximum.</summary>
+    BadSampleCount,
+    /// <summary>The round already reached its target or its deadline.</summary>
+    RoundClosed,
+}

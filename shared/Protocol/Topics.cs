@@ -1,0 +1,73 @@
+namespace EdgeMlOps.Shared.Protocol;
+
+/// <summary>
+/// The versioned MQTT topic namespace: <c>edgemlops/v1/{fleet}/...</c>.
+/// Devices publish under their own <c>devices/{deviceId}/</c> subtree; the aggregator publishes
+/// the retained model announcement fleet-wide and tasks to each selected device.
+/// </summary>
+public sealed class Topics
+{
+    public const string Root = "edgemlops";
+    public const string Version = "v1";
+
+    public Topics(string fleet)
+    {
+        if (!IsValidSegment(fleet))
+        {
+            throw new ArgumentException($"Fleet '{fleet}' is not a valid topic segment.", nameof(fleet));
+        }
+
+        Fleet = fleet;
+        Prefix = $"{Root}/{Version}/{fleet}";
+    }
+
+    public string Fleet { get; }
+
+    public string Prefix { get; }
+
+    /// <summary>Retained: the current global model version.</summary>
+    public string Model => $"{Prefix}/model";
+
+    public string Status(string deviceId) => $"{Prefix}/devices/{deviceId}/status";
+
+    public string Task(string deviceId) => $"{Prefix}/devices/{deviceId}/task";
+
+    public string Update(string deviceId) => $"{Prefix}/devices/{deviceId}/update";
+
+    public string Evaluation(string deviceId) => $"{Prefix}/devices/{deviceId}/eval";
+
+    /// <summary>Subscription filter for every device's messages of one kind (status, update, eval).</summary>
+    public string AllDevices(string kind) => $"{Prefix}/devices/+/{kind}";
+
+    /// <summary>
+    /// Parses <c>edgemlops/v1/{fleet}/devices/{id}/{kind}</c>. Returns false for anything else.
+    /// </summary>
+    public bool TryParseDeviceTopic(string topic, out string deviceId, out string kind)
+    {
+        deviceId = string.Empty;
+        kind = string.Empty;
+        var devicesPrefix = Prefix + "/devices/";
+        if (!topic.StartsWith(devicesPrefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = topic.AsSpan(devicesPrefix.Length);
+        var slash = rest.IndexOf('/');
+        if (slash <= 0 || slash == rest.Length - 1 || rest[(slash + 1)..].Contains('/'))
+        {
+            return false;
+        }
+
+        deviceId = rest[..slash].ToString();
+        kind = rest[(slash + 1)..].ToString();
+        return true;
+    }
+
+    /// <summary>A topic segment: non-empty, no MQTT wildcards or separators, at most 128 chars.</summary>
+    public static bool IsValidSegment(string? value) =>
+        !string.IsNullOrEmpty(value)
+        && value.Length <= 128
+        && value.AsSpan().IndexOfAny("/+#\0") < 0
+        && value[0] != '$';
+}
