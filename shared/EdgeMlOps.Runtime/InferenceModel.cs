@@ -1,0 +1,85 @@
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using Microsoft.ML.OnnxRuntime;
+
+namespace EdgeMlOps.Runtime;
+
+/// <summary>Predictions of one batch: probabilities row-major [count, classes] and labels.</summary>
+public sealed record PredictionBatch(float[] Probabilities, long[] Labels, int Classes);
+
+/// <summary>Loss and accuracy of a model on labelled data.</summary>
+public readonly record struct EvaluationScore(double Loss, double Accuracy, int Samples);
+
+/// <summary>
+/// An inference graph loaded into ONNX Runtime. Immutable and thread-safe, so one instance can
+/// serve every simulated device on the same model version.
+/// </summary>
+public sealed class InferenceModel : IDisposable
+{
+    private static readonly string[] OutputNames = [ClassifierGraphs.ProbabilitiesOutput, ClassifierGraphs.LabelOutput];
+    private readonly InferenceSession _session;
+
+    private InferenceModel(byte[] bytes, ModelWeights weights, int intraOpThreads)
+    {
+        Sha256 = ContentHash.Sha256Hex(bytes);
+        Weights = weights;
+        _session = OrtSessions.Open(bytes, intraOpThreads);
+    }
+
+    public string Sha256 { get; }
+
+    public ModelSpec Spec => Weights.Spec;
+
+    /// <summary>The parameters baked into the graph (the base for local training).</summary>
+    public ModelWeights Weights { get; }
+
+    /// <summary>Parses, checks and loads an inference graph. Throws <see cref="InvalidDataException"/> on a bad model.</summary>
+    public static InferenceModel Load(byte[] bytes, int intraOpThreads = 1)
+    {
+        var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(bytes));
+        return new InferenceModel(bytes, weights, intraOpThreads);
+    }
+
+    public PredictionBatch Predict(float[] features, int count)
+    {
+        if (count <= 0 || features.Length != count * Spec.InputDim)
+        {
+            throw new ArgumentException($"Expected {count} x {Spec.InputDim} features, got {features.Length} values.", nameof(features));
+        }
+
+        var probabilities = new float[count * Spec.Classes];
+        var labels = new long[count];
+        using var input = OrtValue.CreateTensorValueFromMemory(features, [count, Spec.InputDim]);
+        using var probabilitiesValue = OrtValue.CreateTensorValueFromMemory(probabilities, [count, Spec.Classes]);
+        using var labelsValue = OrtValue.CreateTensorValueFromMemory(labels, [count]);
+        _session.Run(null, [ClassifierGraphs.FeaturesInput], [input], OutputNames, [probabilitiesValue, labelsValue]);
+        return new PredictionBatch(probabilities, labels, Spec.Classes);
+    }
+
+    /// <summary>Mean cross-entropy and accuracy over <paramref name="labels"/>, in batches.</summary>
+    public EvaluationScore Evaluate(float[] features, long[] labels, int batchSize = 1024)
+    {
+        var dim = Spec.InputDim;
+        double lossSum = 0;
+        long correct = 0;
+        for (var start = 0; start < labels.Length; start += batchSize)
+        {
+            var count = Math.Min(batchSize, labels.Length - start);
+            var batch = features.AsSpan(start * dim, count * dim).ToArray();
+            var prediction = Predict(batch, count);
+            for (var i = 0; i < count; i++)
+            {
+                var label = labels[start + i];
+                if (prediction.Labels[i] == label) correct++;
+                lossSum -= Math.Log(Math.Max(prediction.Probabilities[i * Spec.Classes + (int)label], 1e-12f));
+            }
+        }
+
+        return labels.Length == 0
+            ? new EvaluationScore(double.NaN, double.NaN, 0)
+            : new EvaluationScore(lossSum / labels.Length, (double)correct / labels.Length, labels.Length);
+    }
+
+    public void Dispose() => _session.Dispose();
+}

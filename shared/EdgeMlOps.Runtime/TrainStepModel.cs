@@ -1,0 +1,120 @@
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+
+namespace EdgeMlOps.Runtime;
+
+/// <summary>Local training settings: E epochs of mini-batches of B at learning rate η.</summary>
+public readonly record struct LocalTrainingPlan(int Epochs, int BatchSize, float LearningRate, int Seed);
+
+/// <summary>Outcome of local training: new weights plus last-epoch loss and accuracy.</summary>
+public sealed record LocalTrainingResult(float[] Weights, double Loss, double Accuracy, double InitialLoss, int Steps);
+
+/// <summary>
+/// A train-step graph loaded into ONNX Runtime; runs SGD by calling it once per mini-batch.
+/// Holds no per-call state, so one instance is shared by every device training the same
+/// architecture. Weights ping-pong between two buffers bound as inputs and outputs, so a step
+/// allocates nothing on the managed heap beyond its batch views.
+/// </summary>
+public sealed class TrainStepModel : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly ParameterLayout _layout;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+
+    public TrainStepModel(byte[] bytes, ModelSpec spec, int intraOpThreads = 1)
+    {
+        Sha256 = ContentHash.Sha256Hex(bytes);
+        Spec = spec;
+        _layout = ParameterLayout.For(spec);
+        _session = OrtSessions.Open(bytes, intraOpThreads);
+        _inputNames = _layout.Tensors.Select(t => t.Name)
+            .Concat([ClassifierGraphs.FeaturesInput, ClassifierGraphs.LabelsInput, ClassifierGraphs.LearningRateInput]).ToArray();
+        _outputNames = _layout.Tensors.Select(t => ClassifierGraphs.UpdatedName(t.Name))
+            .Concat([ClassifierGraphs.LossOutput, ClassifierGraphs.CorrectOutput]).ToArray();
+    }
+
+    public string Sha256 { get; }
+
+    public ModelSpec Spec { get; }
+
+    public static TrainStepModel Build(ModelSpec spec) => new(ClassifierGraphs.BuildTrainStep(spec).ToByteArray(), spec);
+
+    /// <summary>
+    /// Runs <paramref name="plan"/> over the samples (features row-major [n, inputDim]) from
+    /// <paramref name="initial"/>, shuffling each epoch with the plan's seed.
+    /// </summary>
+    public LocalTrainingResult Train(ReadOnlySpan<float> initial, float[] features, long[] labels, LocalTrainingPlan plan)
+    {
+        var n = labels.Length;
+        var dim = Spec.InputDim;
+        if (initial.Length != _layout.TotalLength) throw new ArgumentException("Initial weights do not match the model.", nameof(initial));
+        if (features.Length != n * dim) throw new ArgumentException($"Expected {n} x {dim} features.", nameof(features));
+        if (n == 0 || plan.Epochs <= 0 || plan.BatchSize <= 0) throw new ArgumentException("Nothing to train on.");
+
+        var current = initial.ToArray();
+        var next = new float[current.Length];
+        var lr = new[] { plan.LearningRate };
+        var loss = new float[1];
+        var correct = new float[1];
+        var order = Enumerable.Range(0, n).ToArray();
+        var random = new Random(plan.Seed);
+        var batchX = new float[Math.Min(plan.BatchSize, n) * dim];
+        var batchY = new long[Math.Min(plan.BatchSize, n)];
+
+        using var lrValue = OrtValue.CreateTensorValueFromMemory(lr, []);
+        using var lossValue = OrtValue.CreateTensorValueFromMemory(loss, []);
+        using var correctValue = OrtValue.CreateTensorValueFromMemory(correct, []);
+        var currentValues = Bind(current);
+        var nextValues = Bind(next);
+        try
+        {
+            double epochLoss = 0, initialLoss = double.NaN;
+            long epochCorrect = 0;
+            var steps = 0;
+            for (var epoch = 0; epoch < plan.Epochs; epoch++)
+            {
+                random.Shuffle(order);
+                epochLoss = 0;
+                epochCorrect = 0;
+                for (var start = 0; start < n; start += plan.BatchSize)
+                {
+                    var count = Math.Min(plan.BatchSize, n - start);
+                    for (var i = 0; i < count; i++)
+                    {
+                        var s = order[start + i];
+                        features.AsSpan(s * dim, dim).CopyTo(batchX.AsSpan(i * dim, dim));
+                        batchY[i] = labels[s];
+                    }
+
+                    using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchX.AsMemory(0, count * dim), [count, dim]);
+                    using var y = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchY.AsMemory(0, count), [count]);
+                    var inputs = new List<OrtValue>(currentValues) { x, y, lrValue };
+                    var outputs = new List<OrtValue>(nextValues) { lossValue, correctValue };
+                    _session.Run(null, _inputNames, inputs, _outputNames, outputs);
+                    (current, next) = (next, current);
+                    (currentValues, nextValues) = (nextValues, currentValues);
+                    if (steps == 0) initialLoss = loss[0];
+                    epochLoss += loss[0] * count;
+                    epochCorrect += (long)correct[0];
+                    steps++;
+                }
+            }
+
+            return new LocalTrainingResult(current, epochLoss / n, (double)epochCorrect / n, initialLoss, steps);
+        }
+        finally
+        {
+            foreach (var v in currentValues) v.Dispose();
+            foreach (var v in nextValues) v.Dispose();
+        }
+    }
+
+    private List<OrtValue> Bind(float[] weights) =>
+        _layout.Tensors.Select(t => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, weights.AsMemory(t.Offset, t.Length), t.Dims)).ToList();
+
+    public void Dispose() => _session.Dispose();
+}
