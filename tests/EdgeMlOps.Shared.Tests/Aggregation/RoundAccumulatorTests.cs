@@ -116,7 +116,7 @@ public class RoundAccumulatorTests
             }
 
             var mean = sum.Mean();
-            for (var i = 0; i < length; i++) Assert.Equal(expected[i] / total, mean[i], 5);
+            for (var i = 0; i < length; i++) Assert.Equal(expected[i] / total, mean[i], 1e-6);
         }
     }
 
