@@ -5,69 +5,80 @@ namespace EdgeMlOps.Runtime;
 /// <summary>
 /// Reference-counted sharing of immutable, disposable things (loaded ONNX sessions) by content
 /// hash. A device agent uses one privately; a simulator hands the same cache to every simulated
-/// device so N devices on one model version hold one session, not N.
+/// device so N devices on one model version hold (and download) one session, not N.
 /// </summary>
 public sealed class SharedCache<T> where T : class, IDisposable
 {
-    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly object _gate = new();
 
-    public int Count => _entries.Count;
+    public int Count
+    {
+        get { lock (_gate) return _entries.Count; }
+    }
 
-    /// <summary>Returns a lease on the value for <paramref name="key"/>, creating it once if absent.</summary>
-    public Lease Acquire(string key, Func<T> factory)
+    /// <summary>True when a value for <paramref name="key"/> is held (or being created).</summary>
+    public bool Contains(string key)
+    {
+        lock (_gate) return _entries.ContainsKey(key);
+    }
+
+    /// <summary>
+    /// Returns a lease on the value for <paramref name="key"/>. The factory runs at most once per
+    /// key while any lease is held; concurrent callers await the same creation.
+    /// </summary>
+    public async Task<Lease> AcquireAsync(string key, Func<Task<T>> factory)
     {
         Entry entry;
         lock (_gate)
         {
-            entry = _entries.GetOrAdd(key, static _ => new Entry());
+            if (!_entries.TryGetValue(key, out entry!))
+            {
+                entry = new Entry(new Lazy<Task<T>>(factory, LazyThreadSafetyMode.ExecutionAndPublication));
+                _entries.Add(key, entry);
+            }
+
             entry.References++;
         }
 
         try
         {
-            // Lazy: concurrent first users wait for one construction.
-            return new Lease(this, key, entry.GetOrCreate(factory));
+            return new Lease(this, key, entry, await entry.Value.Value.ConfigureAwait(false));
         }
         catch
         {
-            Release(key);
+            Release(key, entry, failed: true);
             throw;
         }
     }
 
-    private void Release(string key)
+    public Lease Acquire(string key, Func<T> factory) =>
+        AcquireAsync(key, () => Task.FromResult(factory())).GetAwaiter().GetResult();
+
+    private void Release(string key, Entry entry, bool failed = false)
     {
-        T? toDispose = null;
+        var dispose = false;
         lock (_gate)
         {
-            if (_entries.TryGetValue(key, out var entry) && --entry.References == 0)
+            // A failed creation is dropped at once so the next caller retries.
+            if (--entry.References == 0 || failed)
             {
-                _entries.TryRemove(key, out _);
-                toDispose = entry.ValueOrNull;
+                if (_entries.TryGetValue(key, out var current) && ReferenceEquals(current, entry)) _entries.Remove(key);
+                dispose = entry.References == 0 && !failed;
             }
         }
 
-        toDispose?.Dispose();
+        if (dispose && entry.Value.IsValueCreated && entry.Value.Value.IsCompletedSuccessfully)
+        {
+            entry.Value.Value.Result.Dispose();
+        }
     }
 
-    private sealed class Entry
+    internal sealed class Entry(Lazy<Task<T>> value)
     {
-        private readonly object _create = new();
-        private T? _value;
+        public Lazy<Task<T>> Value { get; } = value;
 
         public int References { get; set; }
-
-        public T? ValueOrNull => _value;
-
-        public T GetOrCreate(Func<T> factory)
-        {
-            if (_value is { } existing) return existing;
-            lock (_create)
-            {
-                return _value ??= factory();
-            }
-        }
     }
 
     /// <summary>A counted reference; disposing it releases the reference, not necessarily the value.</summary>
@@ -75,12 +86,14 @@ public sealed class SharedCache<T> where T : class, IDisposable
     {
         private readonly SharedCache<T> _owner;
         private readonly string _key;
+        private readonly Entry _entry;
         private int _released;
 
-        internal Lease(SharedCache<T> owner, string key, T value)
+        internal Lease(SharedCache<T> owner, string key, Entry entry, T value)
         {
             _owner = owner;
             _key = key;
+            _entry = entry;
             Value = value;
         }
 
@@ -88,7 +101,7 @@ public sealed class SharedCache<T> where T : class, IDisposable
 
         public void Dispose()
         {
-            if (Interlocked.Exchange(ref _released, 1) == 0) _owner.Release(_key);
+            if (Interlocked.Exchange(ref _released, 1) == 0) _owner.Release(_key, _entry);
         }
     }
 }

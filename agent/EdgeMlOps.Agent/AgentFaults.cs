@@ -1,0 +1,16 @@
+namespace EdgeMlOps.Agent;
+
+/// <summary>
+/// Faults a simulator injects into a real agent: dropping out of a round (the device goes
+/// quiet after being selected, as 6–10% do in production) and straggling. Defaults: none.
+/// </summary>
+public class AgentFaults
+{
+    public static readonly AgentFaults None = new();
+
+    /// <summary>True if the device should silently abandon the task for this round.</summary>
+    public virtual bool DropsOut(string deviceId, string roundId) => false;
+
+    /// <summary>Extra delay before the device reports its update.</summary>
+    public virtual TimeSpan ReportDelay(string deviceId, string roundId) => TimeSpan.Zero;
+}

@@ -1,0 +1,79 @@
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Configuration;
+using EdgeMlOps.Shared.Protocol;
+using Microsoft.Extensions.Configuration;
+
+namespace EdgeMlOps.Agent;
+
+/// <summary>Everything a device agent needs to know at startup. Section <c>Agent</c> in configuration.</summary>
+public sealed record AgentOptions
+{
+    public const string Section = "Agent";
+
+    public required string DeviceId { get; init; }
+
+    public string Fleet { get; init; } = "default";
+
+    public MqttEndpoint Broker { get; init; } = new("localhost", 1883);
+
+    /// <summary>Where the agent keeps its SQLite store.</summary>
+    public string DataDirectory { get; init; } = "data";
+
+    /// <summary>Descriptive tags (hardware class, region, firmware) reported in status messages.</summary>
+    public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Labelled samples kept on the device; the oldest go first.</summary>
+    public int MaxSamples { get; init; } = 10_000;
+
+    /// <summary>Recent predictions kept so that feedback can refer to them by id.</summary>
+    public int MaxPendingPredictions { get; init; } = 10_000;
+
+    public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    public uint SessionExpirySeconds { get; init; } = 3600;
+
+    public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Overrides the artifact base URL the aggregator announces (e.g. behind a proxy).</summary>
+    public Uri? ArtifactBaseUrl { get; init; }
+
+    /// <summary>Largest model artifact the agent will download.</summary>
+    public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// Reads and validates section <c>Agent</c>. Throws <see cref="OptionsValidationException"/>
+    /// listing every problem at once.
+    /// </summary>
+    public static AgentOptions FromConfiguration(IConfiguration configuration)
+    {
+        var r = new ConfigReader(configuration, Section);
+        var deviceId = r.String(nameof(DeviceId), string.Empty);
+        r.Require(Topics.IsValidSegment(deviceId), nameof(DeviceId), $"'{deviceId}' must be non-empty, at most 128 characters, without '/', '+', '#' or a leading '$'");
+        var fleet = r.String(nameof(Fleet), "default");
+        r.Require(Topics.IsValidSegment(fleet), nameof(Fleet), $"'{fleet}' is not a valid fleet name");
+        var brokerText = r.String(nameof(Broker), "mqtt://localhost:1883");
+        r.Require(MqttEndpoint.TryParse(brokerText, out var broker), nameof(Broker), $"'{brokerText}' is not an mqtt://host:port URL");
+        var artifactText = r.OptionalString(nameof(ArtifactBaseUrl));
+        Uri? artifactBase = null;
+        r.Require(artifactText is null || (Uri.TryCreate(artifactText, UriKind.Absolute, out artifactBase) && artifactBase.Scheme is "http" or "https"),
+            nameof(ArtifactBaseUrl), $"'{artifactText}' is not an http(s) URL");
+
+        var options = new AgentOptions
+        {
+            DeviceId = deviceId,
+            Fleet = fleet,
+            Broker = broker,
+            DataDirectory = r.String(nameof(DataDirectory), "data"),
+            Tags = r.Map(nameof(Tags)),
+            MaxSamples = r.Int(nameof(MaxSamples), 10_000, 1, 10_000_000),
+            MaxPendingPredictions = r.Int(nameof(MaxPendingPredictions), 10_000, 0, 10_000_000),
+            StatusInterval = TimeSpan.FromSeconds(r.Int("StatusIntervalSeconds", 60, 1, 86_400)),
+            SessionExpirySeconds = (uint)r.Long(nameof(SessionExpirySeconds), 3600, 0, uint.MaxValue),
+            KeepAlive = TimeSpan.FromSeconds(r.Int("KeepAliveSeconds", 30, 1, 65_535)),
+            ArtifactBaseUrl = artifactBase,
+            MaxArtifactBytes = r.Long(nameof(MaxArtifactBytes), 256L * 1024 * 1024, 1024, long.MaxValue),
+        };
+        r.ThrowIfInvalid("agent");
+        return options;
+    }
+}

@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using EdgeMlOps.Agent.Models;
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Tensors;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Agent;
+
+public sealed partial class DeviceAgent
+{
+    /// <summary>Fetches, verifies and loads an announced version, then switches to it atomically.</summary>
+    private async Task InstallAsync(ModelAnnouncement announcement)
+    {
+        await _installGate.WaitAsync(_stopping.Token).ConfigureAwait(false);
+        SharedCache<InferenceModel>.Lease? inference = null;
+        SharedCache<TrainStepModel>.Lease? trainStep = null;
+        try
+        {
+            if (announcement.Version <= ModelVersion) return;
+            if (announcement.Header?.ProtocolVersion != ProtocolInfo.CurrentVersion || announcement.Inference is null || announcement.TrainStep is null || announcement.Architecture is null)
+            {
+                throw new ArtifactRejectedException("announcement is incomplete or from another protocol version");
+            }
+
+            var baseUrl = _options.ArtifactBaseUrl ?? new Uri(announcement.ArtifactBaseUrl);
+            var spec = new ModelSpec((int)announcement.Architecture.InputDim, announcement.Architecture.Hidden.Select(h => (int)h).ToArray(), (int)announcement.Architecture.Classes);
+            inference = await _deps.Runtimes.Inference.AcquireAsync(announcement.Inference.Sha256, async () =>
+                InferenceModel.Load(await _fetcher.FetchAsync(baseUrl, announcement.Inference, _stopping.Token).ConfigureAwait(false))).ConfigureAwait(false);
+            trainStep = await _deps.Runtimes.TrainSteps.AcquireAsync(announcement.TrainStep.Sha256, async () =>
+                new TrainStepModel(await _fetcher.FetchAsync(baseUrl, announcement.TrainStep, _stopping.Token).ConfigureAwait(false), spec)).ConfigureAwait(false);
+            if (!inference.Value.Spec.Equals(spec) || !trainStep.Value.Spec.Equals(spec))
+            {
+                throw new ArtifactRejectedException($"artifacts do not match the announced architecture {spec}");
+            }
+
+            InstalledModel? previous;
+            TaskCompletionSource changed;
+            lock (_modelGate)
+            {
+                previous = _model;
+                _model = new InstalledModel(announcement, inference, trainStep);
+                changed = _modelChanged;
+                _modelChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            inference = null;
+            trainStep = null;
+            previous?.Dispose();
+            changed.TrySetResult();
+            Interlocked.Increment(ref Counters.ModelInstalls);
+            Interlocked.Add(ref Counters.ArtifactBytes, (long)(announcement.Inference.Size + (previous is null || previous.Announcement.TrainStep.Sha256 != announcement.TrainStep.Sha256 ? announcement.TrainStep.Size : 0)));
+            _deps.Store.SetState("model.version", announcement.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            LogInstalled(announcement.ModelName, announcement.Version);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex) when (ex is ArtifactRejectedException or HttpRequestException or InvalidDataException or InvalidProtocolBufferException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            Interlocked.Increment(ref Counters.ModelInstallFailures);
+            LogInstallFailed(announcement.ModelName, announcement.Version, ex.Message);
+        }
+        finally
+        {
+            inference?.Dispose();
+            trainStep?.Dispose();
+            _installGate.Release();
+        }
+    }
+
+    private async Task RunTaskAsync(RoundTask task)
+    {
+        Interlocked.Increment(ref Counters.TasksReceived);
+        lock (_seenRounds)
+        {
+            // QoS 1 may deliver a task twice; train once.
+            if (!_seenRounds.Add(task.RoundId))
+            {
+                Interlocked.Increment(ref Counters.TasksSkipped);
+                return;
+            }
+        }
+
+        if (_deps.Faults.DropsOut(DeviceId, task.RoundId))
+        {
+            Interlocked.Increment(ref Counters.TasksSkipped);
+            LogSkipped(task.RoundId, "simulated dropout");
+            return;
+        }
+
+        var deadline = DateTimeOffset.FromUnixTimeMilliseconds(task.DeadlineUnixMs);
+        using var timeout = new CancellationTokenSource(Clamp(deadline - _deps.Time.GetUtcNow()), _deps.Time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping.Token);
+        try
+        {
+            if (task.Header?.ProtocolVersion != ProtocolInfo.CurrentVersion) throw new InvalidDataException("task from another protocol version");
+            await WaitForModelAsync(task.BaseVersion, linked.Token).ConfigureAwait(false);
+            InstalledModel model;
+            lock (_modelGate) model = _model!;
+            if (model.Announcement.Version != task.BaseVersion || model.Announcement.ModelName != task.ModelName)
+            {
+                Interlocked.Increment(ref Counters.TasksSkipped);
+                LogSkipped(task.RoundId, $"task trains {task.ModelName} v{task.BaseVersion}, device has v{model.Announcement.Version}");
+                return;
+            }
+
+            var message = task.Kind == TaskKind.Evaluate
+                ? (IMessage)Evaluate(task, model)
+                : await TrainAsync(task, model, linked.Token).ConfigureAwait(false);
+            if (message is null) return;
+            var delay = _deps.Faults.ReportDelay(DeviceId, task.RoundId);
+            if (delay > TimeSpan.Zero) await Task.Delay(delay, _deps.Time, linked.Token).ConfigureAwait(false);
+            var topic = task.Kind == TaskKind.Evaluate ? _topics.Evaluation(DeviceId) : _topics.Update(DeviceId);
+            await _transport.PublishAsync(topic, message.ToByteArray(), retain: false, _stopping.Token).ConfigureAwait(false);
+            Interlocked.Increment(ref Counters.UpdatesPublished);
+        }
+        catch (OperationCanceledException)
+        {
+            Interlocked.Increment(ref Counters.TasksSkipped);
+            if (!_stopping.IsCancellationRequested) LogSkipped(task.RoundId, "deadline passed");
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Interlocked.Increment(ref Counters.TasksSkipped);
+            LogTaskFailed(task.RoundId, ex);
+        }
+    }
+
+    private async Task<ModelUpdate?> TrainAsync(RoundTask task, InstalledModel model, CancellationToken cancellationToken)
+    {
+        var config = task.Config ?? new TrainConfig { LocalEpochs = 1, BatchSize = 10, LearningRate = 0.05f };
+        if (config.LocalEpochs == 0 || config.BatchSize == 0 || !float.IsFinite(config.LearningRate) || config.LearningRate <= 0)
+        {
+            throw new InvalidDataException($"bad train config: E={config.LocalEpochs} B={config.BatchSize} lr={config.LearningRate}");
+        }
+
+        var baseWeights = model.Inference.Value.Weights;
+        var samples = _deps.Store.LoadSamples(baseWeights.Spec.InputDim, (int)config.MaxSamples);
+        if (samples.Count == 0)
+        {
+            Interlocked.Increment(ref Counters.TasksSkipped);
+            LogSkipped(task.RoundId, "no labelled samples");
+            return null;
+        }
+
+        var slots = _deps.ComputeSlots;
+        if (slots is not null) await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        LocalTrainingResult result;
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var plan = new LocalTrainingPlan((int)config.LocalEpochs, (int)config.BatchSize, config.LearningRate, StableHash.Seed(task.Seed, DeviceId));
+            result = model.TrainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan);
+        }
+        finally
+        {
+            slots?.Release();
+        }
+
+        var delta = result.Weights;
+        TensorPrimitives.Subtract(delta, baseWeights.Values, delta);
+        var update = new ModelUpdate
+        {
+            Header = NewHeader(),
+            RoundId = task.RoundId,
+            ModelName = task.ModelName,
+            BaseVersion = task.BaseVersion,
+            SampleCount = (ulong)samples.Count,
+            Metrics = new LocalMetrics
+            {
+                Loss = result.Loss,
+                Accuracy = result.Accuracy,
+                InitialLoss = result.InitialLoss,
+                Steps = (uint)result.Steps,
+                TrainMillis = (uint)clock.ElapsedMilliseconds,
+            },
+        };
+        update.Delta.AddRange(TensorCodec.Encode(baseWeights.Layout, delta));
+        LogTrained(task.RoundId, samples.Count, result.Steps, result.Loss);
+        return update;
+    }
+
+    private EvaluationResult Evaluate(RoundTask task, InstalledModel model)
+    {
+        var inference = model.Inference.Value;
+        var samples = _deps.Store.LoadSamples(inference.Spec.InputDim, (int)(task.Config?.MaxSamples ?? 0));
+        var score = samples.Count == 0 ? new EvaluationScore(0, 0, 0) : inference.Evaluate(samples.Features, samples.Labels);
+        return new EvaluationResult
+        {
+            Header = NewHeader(),
+            RoundId = task.RoundId,
+            ModelName = task.ModelName,
+            Version = model.Announcement.Version,
+            SampleCount = (ulong)score.Samples,
+            Loss = score.Loss,
+            Accuracy = score.Accuracy,
+        };
+    }
+
+    private static TimeSpan Clamp(TimeSpan span) =>
+        span < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : span > TimeSpan.FromDays(1) ? TimeSpan.FromDays(1) : span;
+}

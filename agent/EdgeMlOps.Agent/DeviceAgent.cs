@@ -1,0 +1,321 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using EdgeMlOps.Agent.Models;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Tensors;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeMlOps.Agent;
+
+/// <summary>A served prediction. <see cref="PredictionId"/> lets ground truth arrive later.</summary>
+public sealed record PredictionResult(string PredictionId, long Label, float[] Probabilities, ulong ModelVersion);
+
+/// <summary>What an agent is given rather than creates, so a simulator can inject its own.</summary>
+public sealed class AgentDependencies
+{
+    public required SampleStore Store { get; init; }
+
+    public required HttpClient Http { get; init; }
+
+    public ModelRuntimes Runtimes { get; init; } = new();
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+
+    public AgentFaults Faults { get; init; } = AgentFaults.None;
+
+    /// <summary>Limits concurrent local training (a simulator shares one across its devices).</summary>
+    public SemaphoreSlim? ComputeSlots { get; init; }
+}
+
+/// <summary>Counters an operator (or a simulator) reads off a running agent.</summary>
+public sealed class AgentCounters
+{
+    public long TasksReceived;
+    public long UpdatesPublished;
+    public long TasksSkipped;
+    public long MalformedMessages;
+    public long ModelInstalls;
+    public long ModelInstallFailures;
+    public long Predictions;
+    public long ArtifactBytes;
+}
+
+/// <summary>
+/// The device agent: serves the current global model locally, keeps labelled samples, trains
+/// on them when selected for a round, and sends only weight deltas and counts off the device.
+/// </summary>
+public sealed partial class DeviceAgent : IAsyncDisposable
+{
+    private readonly AgentOptions _options;
+    private readonly AgentDependencies _deps;
+    private readonly Topics _topics;
+    private readonly MqttTransport _transport;
+    private readonly ArtifactFetcher _fetcher;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _installGate = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly object _modelGate = new();
+    private readonly HashSet<string> _seenRounds = new(StringComparer.Ordinal);
+    private readonly List<Task> _work = new();
+    private InstalledModel? _model;
+    private TaskCompletionSource _modelChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _sequence;
+    private Task? _statusLoop;
+
+    public DeviceAgent(AgentOptions options, AgentDependencies dependencies)
+    {
+        _options = options;
+        _deps = dependencies;
+        _topics = new Topics(options.Fleet);
+        _logger = dependencies.LoggerFactory.CreateLogger<DeviceAgent>();
+        _fetcher = new ArtifactFetcher(dependencies.Http, options.MaxArtifactBytes);
+        var will = new LastWill(_topics.Status(options.DeviceId), Status(DeviceState.Lost).ToByteArray(), Retain: true);
+        _transport = new MqttTransport(
+            new MqttTransportOptions(options.DeviceId, options.Broker)
+            {
+                SessionExpirySeconds = options.SessionExpirySeconds,
+                KeepAlive = options.KeepAlive,
+                Will = will,
+            },
+            dependencies.LoggerFactory.CreateLogger<MqttTransport>())
+        {
+            MessageReceived = OnMessageAsync,
+            Connected = _ => PublishStatusAsync(DeviceState.Online, CancellationToken.None),
+        };
+    }
+
+    public string DeviceId => _options.DeviceId;
+
+    public AgentCounters Counters { get; } = new();
+
+    /// <summary>The installed global model version (0 before the first install).</summary>
+    public ulong ModelVersion
+    {
+        get { lock (_modelGate) return _model?.Announcement.Version ?? 0; }
+    }
+
+    public long BytesSent => _transport.BytesSent;
+
+    /// <summary>Bytes received over MQTT plus the artifacts this device installed.</summary>
+    public long BytesReceived => _transport.BytesReceived + Interlocked.Read(ref Counters.ArtifactBytes);
+
+    public bool IsConnected => _transport.IsConnected;
+
+    /// <summary>Connects (persistent session, Last Will), announces itself and subscribes to its model and task topics.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _transport.SubscribeAsync([_topics.Model, _topics.Task(DeviceId)], cancellationToken).ConfigureAwait(false);
+        await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        _statusLoop = Task.Run(StatusLoopAsync, CancellationToken.None);
+        LogStarted(DeviceId, _options.Broker.ToString());
+    }
+
+    /// <summary>Says goodbye (OFFLINE, so the broker discards the Last Will) and disconnects.</summary>
+    public async Task StopAsync()
+    {
+        if (_stopping.IsCancellationRequested) return;
+        _stopping.Cancel();
+        try
+        {
+            if (_transport.IsConnected) await PublishStatusAsync(DeviceState.Offline, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogPublishFailed("status", ex.Message);
+        }
+
+        await _transport.DisconnectAsync().ConfigureAwait(false);
+        Task[] pending;
+        lock (_work) pending = _work.ToArray();
+        await Task.WhenAll(pending.Append(_statusLoop ?? Task.CompletedTask)).ConfigureAwait(false);
+    }
+
+    /// <summary>Drops the connection without saying goodbye: the broker publishes the Last Will.</summary>
+    public void Crash()
+    {
+        _stopping.Cancel();
+        _transport.Abort();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        await _transport.DisposeAsync().ConfigureAwait(false);
+        lock (_modelGate)
+        {
+            _model?.Dispose();
+            _model = null;
+        }
+
+        _stopping.Dispose();
+    }
+
+    /// <summary>Runs the installed model on one feature vector and remembers it for feedback.</summary>
+    public PredictionResult Predict(ReadOnlySpan<float> features)
+    {
+        InstalledModel model;
+        lock (_modelGate) model = _model ?? throw new InvalidOperationException("No model is installed yet.");
+        var inference = model.Inference.Value;
+        if (features.Length != inference.Spec.InputDim)
+        {
+            throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
+        }
+
+        var input = features.ToArray();
+        var batch = inference.Predict(input, 1);
+        var id = Guid.NewGuid().ToString("N");
+        _deps.Store.AddPrediction(id, input, batch.Labels[0], model.Announcement.Version);
+        Interlocked.Increment(ref Counters.Predictions);
+        return new PredictionResult(id, batch.Labels[0], batch.Probabilities, model.Announcement.Version);
+    }
+
+    /// <summary>Ground truth for an earlier prediction. False if the id is unknown or expired.</summary>
+    public bool Feedback(string predictionId, long label)
+    {
+        if (_deps.Store.TakePrediction(predictionId) is not { } features) return false;
+        _deps.Store.AddSamples([(features, label)]);
+        return true;
+    }
+
+    /// <summary>Ground truth with its features (no earlier prediction needed).</summary>
+    public void Feedback(float[] features, long label) => _deps.Store.AddSamples([(features, label)]);
+
+    /// <summary>Many labelled samples at once, in one transaction.</summary>
+    public void Feedback(IReadOnlyList<(float[] Features, long Label)> samples) => _deps.Store.AddSamples(samples);
+
+    /// <summary>Waits until a model of at least <paramref name="version"/> is installed.</summary>
+    public async Task WaitForModelAsync(ulong version, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task changed;
+            lock (_modelGate)
+            {
+                if ((_model?.Announcement.Version ?? 0) >= version && _model is not null) return;
+                changed = _modelChanged.Task;
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Publishes a status message now (birth, refresh after new data, or death).</summary>
+    public Task PublishStatusAsync(CancellationToken cancellationToken) => PublishStatusAsync(DeviceState.Online, cancellationToken);
+
+    private async Task PublishStatusAsync(DeviceState state, CancellationToken cancellationToken) =>
+        await _transport.PublishAsync(_topics.Status(DeviceId), Status(state).ToByteArray(), retain: true, cancellationToken).ConfigureAwait(false);
+
+    private DeviceStatus Status(DeviceState state)
+    {
+        var status = new DeviceStatus
+        {
+            Header = NewHeader(),
+            State = state,
+            AgentVersion = typeof(DeviceAgent).Assembly.GetName().Version?.ToString() ?? "0",
+            ExecutionProvider = "CPU",
+        };
+        lock (_modelGate)
+        {
+            status.ModelName = _model?.Announcement.ModelName ?? string.Empty;
+            status.ModelVersion = _model?.Announcement.Version ?? 0;
+        }
+
+        // The Last Will is built in the constructor, before the store may be read.
+        status.SampleCount = state == DeviceState.Lost ? 0 : (ulong)_deps.Store.SampleCount;
+        foreach (var (key, value) in _options.Tags) status.Tags[key] = value;
+        return status;
+    }
+
+    private Header NewHeader() =>
+        ProtocolInfo.NewHeader(_options.Fleet, DeviceId, (ulong)Interlocked.Increment(ref _sequence), _deps.Time.GetUtcNow().ToUnixTimeMilliseconds());
+
+    private async Task StatusLoopAsync()
+    {
+        using var timer = new PeriodicTimer(_options.StatusInterval, _deps.Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                if (!_transport.IsConnected) continue;
+                try
+                {
+                    await PublishStatusAsync(DeviceState.Online, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogPublishFailed("status", ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
+    {
+        if (_stopping.IsCancellationRequested) return Task.CompletedTask;
+        if (payload.Length > ProtocolInfo.MaxPayloadBytes)
+        {
+            Interlocked.Increment(ref Counters.MalformedMessages);
+            LogMalformed(topic, $"payload of {payload.Length} bytes exceeds the limit");
+            return Task.CompletedTask;
+        }
+
+        try
+        {
+            if (topic == _topics.Model)
+            {
+                var announcement = ModelAnnouncement.Parser.ParseFrom(payload);
+                Track(InstallAsync(announcement));
+            }
+            else if (topic == _topics.Task(DeviceId))
+            {
+                var task = RoundTask.Parser.ParseFrom(payload);
+                Track(RunTaskAsync(task));
+            }
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            Interlocked.Increment(ref Counters.MalformedMessages);
+            LogMalformed(topic, ex.Message);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    // Long work leaves the MQTT receive loop at once; StopAsync waits for it.
+    private void Track(Task task)
+    {
+        lock (_work)
+        {
+            _work.RemoveAll(t => t.IsCompleted);
+            _work.Add(task);
+        }
+    }
+
+    private sealed class InstalledModel(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease trainStep) : IDisposable
+    {
+        public ModelAnnouncement Announcement { get; } = announcement;
+
+        public SharedCache<InferenceModel>.Lease Inference { get; } = inference;
+
+        public SharedCache<TrainStepModel>.Lease TrainStep { get; } = trainStep;
+
+        public void Dispose()
+        {
+            Inference.Dispose();
+            TrainStep.Dispose();
+        }
+    }
+}

@@ -1,0 +1,14 @@
+using EdgeMlOps.Runtime;
+
+namespace EdgeMlOps.Agent.Models;
+
+/// <summary>
+/// Loaded ONNX sessions by content hash. A device owns one; the simulator passes one instance to
+/// every simulated device so devices on the same version share (and download) one session.
+/// </summary>
+public sealed class ModelRuntimes
+{
+    public SharedCache<InferenceModel> Inference { get; } = new();
+
+    public SharedCache<TrainStepModel> TrainSteps { get; } = new();
+}

@@ -1,0 +1,183 @@
+using System.Runtime.InteropServices;
+using Microsoft.Data.Sqlite;
+
+namespace EdgeMlOps.Agent.Storage;
+
+/// <summary>Labelled samples for local training, as row-major features and labels.</summary>
+public sealed record SampleSet(float[] Features, long[] Labels, int InputDim)
+{
+    public int Count => Labels.Length;
+}
+
+/// <summary>
+/// The device's local SQLite store: labelled samples (bounded, oldest out first) and recent
+/// predictions awaiting ground truth. Raw data stays here; it never leaves the device.
+/// One connection, serialised by a lock (SQLite connections are not thread-safe).
+/// </summary>
+public sealed class SampleStore : IDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly object _gate = new();
+    private readonly int _maxSamples;
+    private readonly int _maxPredictions;
+    private readonly TimeProvider _time;
+
+    public SampleStore(string path, int maxSamples, int maxPendingPredictions, TimeProvider? time = null)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        _maxSamples = maxSamples;
+        _maxPredictions = maxPendingPredictions;
+        _time = time ?? TimeProvider.System;
+        _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        _connection.Open();
+        Execute("""
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = NORMAL;
+            CREATE TABLE IF NOT EXISTS samples(
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                features BLOB NOT NULL,
+                label INTEGER NOT NULL,
+                created_ms INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS predictions(
+                id TEXT PRIMARY KEY,
+                features BLOB NOT NULL,
+                label INTEGER NOT NULL,
+                model_version INTEGER NOT NULL,
+                created_ms INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            """);
+    }
+
+    public int SampleCount
+    {
+        get
+        {
+            lock (_gate) return Convert.ToInt32(Scalar("SELECT COUNT(*) FROM samples"));
+        }
+    }
+
+    /// <summary>Adds labelled samples in one transaction, then trims to the retention bound.</summary>
+    public void AddSamples(IReadOnlyList<(float[] Features, long Label)> samples)
+    {
+        lock (_gate)
+        {
+            using var tx = _connection.BeginTransaction();
+            using var insert = _connection.CreateCommand();
+            insert.Transaction = tx;
+            insert.CommandText = "INSERT INTO samples(features, label, created_ms) VALUES ($f, $l, $t)";
+            var f = insert.Parameters.Add("$f", SqliteType.Blob);
+            var l = insert.Parameters.Add("$l", SqliteType.Integer);
+            insert.Parameters.AddWithValue("$t", _time.GetUtcNow().ToUnixTimeMilliseconds());
+            foreach (var (features, label) in samples)
+            {
+                f.Value = MemoryMarshal.AsBytes(features.AsSpan()).ToArray();
+                l.Value = label;
+                insert.ExecuteNonQuery();
+            }
+
+            using var trim = _connection.CreateCommand();
+            trim.Transaction = tx;
+            trim.CommandText = "DELETE FROM samples WHERE id <= (SELECT MAX(id) FROM samples) - $max";
+            trim.Parameters.AddWithValue("$max", _maxSamples);
+            trim.ExecuteNonQuery();
+            tx.Commit();
+        }
+    }
+
+    /// <summary>Remembers a prediction so later feedback can label it by id.</summary>
+    public void AddPrediction(string id, float[] features, long label, ulong modelVersion)
+    {
+        if (_maxPredictions == 0) return;
+        lock (_gate)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = """
+                INSERT INTO predictions(id, features, label, model_version, created_ms) VALUES ($id, $f, $l, $v, $t);
+                DELETE FROM predictions WHERE rowid <= (SELECT MAX(rowid) FROM predictions) - $max;
+                """;
+            cmd.Parameters.AddWithValue("$id", id);
+            cmd.Parameters.AddWithValue("$f", MemoryMarshal.AsBytes(features.AsSpan()).ToArray());
+            cmd.Parameters.AddWithValue("$l", label);
+            cmd.Parameters.AddWithValue("$v", (long)modelVersion);
+            cmd.Parameters.AddWithValue("$t", _time.GetUtcNow().ToUnixTimeMilliseconds());
+            cmd.Parameters.AddWithValue("$max", _maxPredictions);
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Removes and returns the features of a pending prediction, or null if unknown (or expired).</summary>
+    public float[]? TakePrediction(string id)
+    {
+        lock (_gate)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "DELETE FROM predictions WHERE id = $id RETURNING features";
+            cmd.Parameters.AddWithValue("$id", id);
+            return cmd.ExecuteScalar() is byte[] blob ? MemoryMarshal.Cast<byte, float>(blob).ToArray() : null;
+        }
+    }
+
+    /// <summary>The newest <paramref name="max"/> samples (all if 0) whose width is <paramref name="inputDim"/>.</summary>
+    public SampleSet LoadSamples(int inputDim, int max = 0)
+    {
+        lock (_gate)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT features, label FROM samples WHERE length(features) = $bytes ORDER BY id DESC LIMIT $max";
+            cmd.Parameters.AddWithValue("$bytes", inputDim * sizeof(float));
+            cmd.Parameters.AddWithValue("$max", max <= 0 ? -1 : max);
+            var features = new List<float>();
+            var labels = new List<long>();
+            using var reader = cmd.ExecuteReader();
+            while (reader.Read())
+            {
+                features.AddRange(MemoryMarshal.Cast<byte, float>((byte[])reader[0]));
+                labels.Add(reader.GetInt64(1));
+            }
+
+            return new SampleSet(features.ToArray(), labels.ToArray(), inputDim);
+        }
+    }
+
+    public string? GetState(string key)
+    {
+        lock (_gate)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT value FROM state WHERE key = $k";
+            cmd.Parameters.AddWithValue("$k", key);
+            return cmd.ExecuteScalar() as string;
+        }
+    }
+
+    public void SetState(string key, string value)
+    {
+        lock (_gate)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "INSERT INTO state(key, value) VALUES ($k, $v) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+            cmd.Parameters.AddWithValue("$k", key);
+            cmd.Parameters.AddWithValue("$v", value);
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate) _connection.Dispose();
+    }
+
+    private void Execute(string sql)
+    {
+        using var cmd = _connection.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private object? Scalar(string sql)
+    {
+        using var cmd = _connection.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd.ExecuteScalar();
+    }
+}

@@ -1,0 +1,221 @@
+using System.Buffers;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MQTTnet;
+using MQTTnet.Protocol;
+
+namespace EdgeMlOps.Runtime.Mqtt;
+
+/// <summary>
+/// One MQTT 5 connection (MQTTnet) with the behaviour both the agent and the aggregator need:
+/// persistent session, Last Will, QoS 1, subscriptions restored and reconnection with
+/// exponential backoff and full jitter after a lost connection, and byte counters.
+/// </summary>
+public sealed partial class MqttTransport : IAsyncDisposable
+{
+    private readonly MqttTransportOptions _options;
+    private readonly ILogger _logger;
+    private readonly IMqttClient _client;
+    private readonly List<string> _subscriptions = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Random _jitter;
+    private int _reconnecting;
+    private long _bytesSent;
+    private long _bytesReceived;
+
+    public MqttTransport(MqttTransportOptions options, ILogger? logger = null)
+    {
+        _options = options;
+        _logger = logger ?? NullLogger.Instance;
+        _jitter = new Random(options.ClientId.GetHashCode(StringComparison.Ordinal));
+        _client = new MqttClientFactory().CreateMqttClient();
+        _client.ApplicationMessageReceivedAsync += OnMessageAsync;
+        _client.DisconnectedAsync += OnDisconnectedAsync;
+    }
+
+    /// <summary>Called for every received publish, in arrival order for this connection.</summary>
+    public Func<string, ReadOnlySequence<byte>, Task>? MessageReceived { get; set; }
+
+    /// <summary>Called after every successful (re)connection, once subscriptions are restored.</summary>
+    public Func<bool, Task>? Connected { get; set; }
+
+    public bool IsConnected => _client.IsConnected;
+
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+
+    public long BytesReceived => Interlocked.Read(ref _bytesReceived);
+
+    public string ClientId => _options.ClientId;
+
+    public async Task ConnectAsync(CancellationToken cancellationToken)
+    {
+        var builder = new MqttClientOptionsBuilder()
+            .WithClientId(_options.ClientId)
+            .WithTcpServer(_options.Endpoint.Host, _options.Endpoint.Port)
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+            .WithCleanStart(_options.CleanStart)
+            .WithSessionExpiryInterval(_options.SessionExpirySeconds)
+            .WithKeepAlivePeriod(_options.KeepAlive)
+            .WithTimeout(_options.ConnectTimeout);
+        if (_options.Will is { } will)
+        {
+            builder = builder.WithWillTopic(will.Topic).WithWillPayload(will.Payload).WithWillRetain(will.Retain)
+                .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        var result = await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        if (result.ResultCode != MqttClientConnectResultCode.Success)
+        {
+            throw new InvalidOperationException($"Broker {_options.Endpoint} refused {_options.ClientId}: {result.ResultCode} {result.ReasonString}");
+        }
+
+        string[] filters;
+        lock (_subscriptions) filters = _subscriptions.ToArray();
+        if (filters.Length > 0) await SubscribeCoreAsync(filters, cancellationToken).ConfigureAwait(false);
+        if (Connected is { } connected) await connected(result.IsSessionPresent).ConfigureAwait(false);
+    }
+
+    public async Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken)
+    {
+        lock (_subscriptions) _subscriptions.AddRange(filters.Except(_subscriptions));
+        if (_client.IsConnected) await SubscribeCoreAsync(filters, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Publishes at QoS 1 and waits for the broker's acknowledgement.</summary>
+    public async Task PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
+    {
+        var message = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(payload)
+            .WithRetainFlag(retain)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
+            .Build();
+        var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
+        if (!result.IsSuccess)
+        {
+            throw new InvalidOperationException($"Publish to {topic} failed: {result.ReasonCode} {result.ReasonString}");
+        }
+
+        Interlocked.Add(ref _bytesSent, payload.Length);
+    }
+
+    public async Task DisconnectAsync()
+    {
+        _stopping.Cancel();
+        if (_client.IsConnected)
+        {
+            try
+            {
+                // Normal disconnection: the broker discards the Last Will.
+                await _client.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().Build(), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Log.DisconnectFailed(_logger, _options.ClientId, ex.Message);
+            }
+        }
+    }
+
+    /// <summary>Drops the connection without a DISCONNECT packet, so the broker publishes the Last Will (for fault tests).</summary>
+    public void Abort()
+    {
+        _stopping.Cancel();
+        _client.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await DisconnectAsync().ConfigureAwait(false);
+        _client.Dispose();
+        _stopping.Dispose();
+    }
+
+    private async Task SubscribeCoreAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken)
+    {
+        var builder = new MqttClientSubscribeOptionsBuilder();
+        foreach (var filter in filters)
+        {
+            builder.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce, noLocal: false, retainAsPublished: false, MqttRetainHandling.SendAtSubscribe);
+        }
+
+        await _client.SubscribeAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e)
+    {
+        var payload = e.ApplicationMessage.Payload;
+        Interlocked.Add(ref _bytesReceived, payload.Length);
+        if (MessageReceived is not { } handler) return;
+        try
+        {
+            await handler(e.ApplicationMessage.Topic, payload).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A handler bug must not kill the connection's receive loop.
+            Log.HandlerFailed(_logger, _options.ClientId, e.ApplicationMessage.Topic, ex);
+        }
+    }
+
+    private Task OnDisconnectedAsync(MqttClientDisconnectedEventArgs e)
+    {
+        if (_stopping.IsCancellationRequested || !e.ClientWasConnected || Interlocked.Exchange(ref _reconnecting, 1) == 1)
+        {
+            return Task.CompletedTask;
+        }
+
+        Log.ConnectionLost(_logger, _options.ClientId, e.Reason.ToString());
+        _ = Task.Run(ReconnectLoopAsync);
+        return Task.CompletedTask;
+    }
+
+    private async Task ReconnectLoopAsync()
+    {
+        try
+        {
+            var delay = _options.MinReconnectDelay;
+            for (var attempt = 1; !_stopping.IsCancellationRequested; attempt++)
+            {
+                double jitter;
+                lock (_jitter) jitter = _jitter.NextDouble();
+                await Task.Delay(TimeSpan.FromTicks((long)(delay.Ticks * jitter)), _stopping.Token).ConfigureAwait(false);
+                try
+                {
+                    await ConnectAsync(_stopping.Token).ConfigureAwait(false);
+                    Log.Reconnected(_logger, _options.ClientId, attempt);
+                    return;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Log.ReconnectFailed(_logger, _options.ClientId, attempt, ex.Message);
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxReconnectDelay.Ticks));
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _reconnecting, 0);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "MQTT client {ClientId} lost its connection: {Reason}")]
+        public static partial void ConnectionLost(ILogger logger, string clientId, string reason);
+
+        [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "MQTT client {ClientId} reconnected after {Attempts} attempt(s)")]
+        public static partial void Reconnected(ILogger logger, string clientId, int attempts);
+
+        [LoggerMessage(EventId = 102, Level = LogLevel.Debug, Message = "MQTT client {ClientId} reconnect attempt {Attempt} failed: {Error}")]
+        public static partial void ReconnectFailed(ILogger logger, string clientId, int attempt, string error);
+
+        [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "MQTT client {ClientId}: handler for {Topic} failed")]
+        public static partial void HandlerFailed(ILogger logger, string clientId, string topic, Exception exception);
+
+        [LoggerMessage(EventId = 104, Level = LogLevel.Debug, Message = "MQTT client {ClientId}: disconnect failed: {Error}")]
+        public static partial void DisconnectFailed(ILogger logger, string clientId, string error);
+    }
+}

@@ -1,0 +1,24 @@
+namespace EdgeMlOps.Runtime.Mqtt;
+
+/// <summary>A message the broker publishes for the client when its connection is lost.</summary>
+public sealed record LastWill(string Topic, byte[] Payload, bool Retain);
+
+/// <summary>How one MQTT 5 client connects. Persistent session by default (clean start off).</summary>
+public sealed record MqttTransportOptions(string ClientId, MqttEndpoint Endpoint)
+{
+    public bool CleanStart { get; init; }
+
+    /// <summary>How long the broker keeps the session (and queued QoS 1 messages) after a disconnect.</summary>
+    public uint SessionExpirySeconds { get; init; } = 3600;
+
+    public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(30);
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public LastWill? Will { get; init; }
+
+    /// <summary>First reconnect delay; doubles per failure up to <see cref="MaxReconnectDelay"/>, with full jitter.</summary>
+    public TimeSpan MinReconnectDelay { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(30);
+}
