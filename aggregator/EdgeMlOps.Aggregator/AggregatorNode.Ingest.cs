@@ -1,0 +1,122 @@
+using System.Buffers;
+using EdgeMlOps.Shared;
+using EdgeMlOps.Shared.Aggregation;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Aggregator;
+
+public sealed partial class AggregatorNode
+{
+    private const int RememberedMessageIds = 100_000;
+    private readonly HashSet<string> _seenMessageIds = new(StringComparer.Ordinal);
+    private readonly Queue<string> _seenOrder = new();
+    private RoundAccumulator? _openRound;
+    private string? _lastClosedRoundId;
+    private long _roundBytesUp;
+    private SemaphoreSlim _roundProgress = new(0);
+
+    /// <summary>
+    /// Every device message enters here. Bad input is counted by reason and logged, and never
+    /// throws into the MQTT receive loop or touches shared state.
+    /// </summary>
+    private Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
+    {
+        if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind)) return Task.CompletedTask;
+        if (payload.Length > ProtocolInfo.MaxPayloadBytes)
+        {
+            Reject(deviceId, RejectionReason.Oversized, $"{payload.Length} bytes on {kind}");
+            return Task.CompletedTask;
+        }
+
+        try
+        {
+            switch (kind)
+            {
+                case "status":
+                    var status = DeviceStatus.Parser.ParseFrom(payload);
+                    if (status.Header is null || status.Header.ProtocolVersion != ProtocolInfo.CurrentVersion)
+                    {
+                        Reject(deviceId, RejectionReason.ProtocolVersion, "status without a v1 header");
+                        break;
+                    }
+
+                    Devices.Apply(deviceId, status, _time.GetUtcNow());
+                    break;
+                case "update":
+                    Interlocked.Add(ref _roundBytesUp, payload.Length);
+                    OnUpdate(deviceId, ModelUpdate.Parser.ParseFrom(payload));
+                    break;
+                case "eval":
+                    var evaluation = EvaluationResult.Parser.ParseFrom(payload);
+                    LogEvaluation(deviceId, evaluation.Version, evaluation.Accuracy, evaluation.SampleCount);
+                    break;
+            }
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            Reject(deviceId, RejectionReason.Malformed, ex.Message);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void OnUpdate(string deviceId, ModelUpdate update)
+    {
+        if (update.Header is null)
+        {
+            Reject(deviceId, RejectionReason.Malformed, "update without header");
+            return;
+        }
+
+        if (update.Header.SenderId != deviceId)
+        {
+            Reject(deviceId, RejectionReason.Malformed, $"sender '{update.Header.SenderId}' does not match topic");
+            return;
+        }
+
+        if (!RememberMessageId(update.Header.MessageId))
+        {
+            Reject(deviceId, RejectionReason.Duplicate, $"message {update.Header.MessageId} seen before");
+            return;
+        }
+
+        var round = Volatile.Read(ref _openRound);
+        if (round is null || round.RoundId != update.RoundId)
+        {
+            var reason = update.RoundId == Volatile.Read(ref _lastClosedRoundId) ? RejectionReason.RoundClosed : RejectionReason.UnknownRound;
+            Reject(deviceId, reason, $"round '{update.RoundId}' is not open");
+            return;
+        }
+
+        var outcome = round.Offer(deviceId, update);
+        if (!outcome.Accepted)
+        {
+            Reject(deviceId, outcome.Reason, outcome.Detail);
+            return;
+        }
+
+        _roundProgress.Release();
+    }
+
+    private bool RememberMessageId(string messageId)
+    {
+        lock (_seenMessageIds)
+        {
+            if (!_seenMessageIds.Add(messageId)) return false;
+            _seenOrder.Enqueue(messageId);
+            if (_seenOrder.Count > RememberedMessageIds) _seenMessageIds.Remove(_seenOrder.Dequeue());
+            return true;
+        }
+    }
+
+    private void Reject(string deviceId, RejectionReason reason, string detail)
+    {
+        Rejections.Add(reason);
+        Interlocked.Increment(ref _roundRejected);
+        LogRejected(deviceId, reason, detail);
+    }
+
+    private long _roundRejected;
+}

@@ -1,0 +1,31 @@
+using EdgeMlOps.Shared;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator;
+
+public sealed partial class AggregatorNode
+{
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "Aggregator for fleet {Fleet} serving {ModelName} v{Version}; broker {Broker}, artifacts {ArtifactBaseUrl}")]
+    private partial void LogStarted(string fleet, string modelName, ulong version, string broker, string artifactBaseUrl);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Resumed {ModelName} at v{Version} after round {Round}")]
+    private partial void LogResumed(string modelName, ulong version, long round);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Round {RoundId}: {Eligible} eligible, {Selected} selected, target {Target}")]
+    private partial void LogRoundStarted(string roundId, int eligible, int selected, int target);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Round {RoundId}: published v{Version} from {Contributors} devices, {Samples} samples; held-out accuracy {Accuracy:F4}")]
+    private partial void LogRoundCompleted(string roundId, ulong version, int contributors, long samples, double accuracy);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Round {RoundId} abandoned: {Contributors} updates, quorum {Quorum}; model kept")]
+    private partial void LogAbandoned(string roundId, int contributors, int quorum);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "Round {RoundId} not started: {Eligible} eligible devices, need {Needed}")]
+    private partial void LogNotStarted(string roundId, int eligible, int needed);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Rejected message from {DeviceId}: {Reason} ({Detail})")]
+    private partial void LogRejected(string deviceId, RejectionReason reason, string detail);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "Evaluation from {DeviceId}: v{Version} accuracy {Accuracy:F4} on {Samples} samples")]
+    private partial void LogEvaluation(string deviceId, ulong version, double accuracy, ulong samples);
+}

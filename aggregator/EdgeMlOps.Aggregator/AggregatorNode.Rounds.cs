@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Shared.Aggregation;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Aggregator;
+
+public sealed partial class AggregatorNode
+{
+    /// <summary>
+    /// Runs one federated round: select (with over-selection), send tasks, fold updates in as
+    /// they arrive until the target or the deadline, then publish a new version or, under
+    /// quorum, abandon the round and keep the model.
+    /// </summary>
+    public async Task<RoundReport> RunRoundAsync(CancellationToken cancellationToken)
+    {
+        await _roundGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await RunRoundCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _roundGate.Release();
+        }
+    }
+
+    /// <summary>Runs rounds until <see cref="RoundOptions.MaxRounds"/> (0 = forever) or cancellation.</summary>
+    public async Task RunRoundsAsync(CancellationToken cancellationToken)
+    {
+        var rounds = _options.Rounds;
+        for (var completed = 0; rounds.MaxRounds == 0 || completed < rounds.MaxRounds;)
+        {
+            var report = await RunRoundAsync(cancellationToken).ConfigureAwait(false);
+            if (report.Status != RoundStatus.NotStarted) completed++;
+            await Task.Delay(rounds.Interval, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<RoundReport> RunRoundCoreAsync(CancellationToken cancellationToken)
+    {
+        var rounds = _options.Rounds;
+        var current = _current!;
+        var roundNumber = Registry.LastRound(_options.ModelName) + 1;
+        var roundId = $"{_options.ModelName}-r{roundNumber}-v{current.Record.Version}";
+        var started = _time.GetUtcNow();
+        var clock = Stopwatch.StartNew();
+        var eligible = Devices.Eligible();
+        var target = rounds.ClientsPerRound > 0
+            ? Math.Min(rounds.ClientsPerRound, eligible.Count)
+            : Math.Max(1, (int)Math.Ceiling(rounds.Fraction * eligible.Count));
+        var quorum = Math.Max(1, (int)Math.Ceiling(rounds.MinQuorum * target));
+        if (eligible.Count < rounds.MinDevices || eligible.Count < quorum)
+        {
+            LogNotStarted(roundId, eligible.Count, Math.Max(rounds.MinDevices, quorum));
+            return new RoundReport(roundNumber, roundId, RoundStatus.NotStarted, current.Record.Version, null, eligible.Count, 0, target, 0, 0, 0,
+                new Dictionary<string, long>(), null, null, double.NaN, 0, clock.Elapsed);
+        }
+
+        var selectCount = Math.Min(eligible.Count, (int)Math.Ceiling(target * rounds.OverSelection));
+        var selected = Select(eligible.Select(d => d.DeviceId).ToArray(), selectCount, roundNumber);
+        var accumulator = new RoundAccumulator(roundId, _options.ModelName, current.Record.Version, current.Weights.Layout, selected);
+        var rejectionsBefore = Rejections.Snapshot();
+        Interlocked.Exchange(ref _roundBytesUp, 0);
+        Interlocked.Exchange(ref _roundRejected, 0);
+        _roundProgress = new SemaphoreSlim(0);
+        Volatile.Write(ref _openRound, accumulator);
+
+        var deadline = started + rounds.ReportDeadline;
+        var task = new RoundTask
+        {
+            RoundId = roundId,
+            RoundNumber = (ulong)roundNumber,
+            ModelName = _options.ModelName,
+            BaseVersion = current.Record.Version,
+            Kind = TaskKind.Train,
+            Config = new TrainConfig
+            {
+                LocalEpochs = (uint)rounds.LocalEpochs,
+                BatchSize = (uint)rounds.BatchSize,
+                LearningRate = rounds.LearningRate,
+                MaxSamples = (uint)rounds.MaxSamplesPerDevice,
+            },
+            DeadlineUnixMs = deadline.ToUnixTimeMilliseconds(),
+            Seed = (ulong)_options.Seed * 1_000_003UL + (ulong)roundNumber,
+        };
+        LogRoundStarted(roundId, eligible.Count, selected.Length, target);
+        await Task.WhenAll(selected.Select(async deviceId =>
+        {
+            var copy = task.Clone();
+            copy.Header = NewHeader();
+            await Transport.PublishAsync(_topics.Task(deviceId), copy.ToByteArray(), retain: false, cancellationToken).ConfigureAwait(false);
+        })).ConfigureAwait(false);
+
+        using (var timeout = new CancellationTokenSource(Remaining(deadline), _time))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken))
+        {
+            try
+            {
+                while (accumulator.AcceptedCount < target) await _roundProgress.WaitAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Deadline: close with what arrived.
+            }
+        }
+
+        Volatile.Write(ref _openRound, null);
+        Volatile.Write(ref _lastClosedRoundId, roundId);
+        var aggregate = accumulator.Close();
+        var byReason = Diff(Rejections.Snapshot(), rejectionsBefore);
+        var rejected = Interlocked.Read(ref _roundRejected);
+        var bytesUp = Interlocked.Read(ref _roundBytesUp);
+
+        if (aggregate.Contributors < quorum)
+        {
+            LogAbandoned(roundId, aggregate.Contributors, quorum);
+            Registry.AddRound(new RoundRecord(_options.ModelName, roundNumber, roundId, current.Record.Version, "abandoned", selected.Length,
+                aggregate.Contributors, aggregate.Samples, rejected, null, started, _time.GetUtcNow()));
+            return new RoundReport(roundNumber, roundId, RoundStatus.Abandoned, current.Record.Version, null, eligible.Count, selected.Length, target,
+                aggregate.Contributors, aggregate.Samples, rejected, byReason, null, null, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed);
+        }
+
+        var next = current.Weights.Clone();
+        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(aggregate.MeanDelta, (float)rounds.ServerLearningRate, next.Values, next.Values);
+        var model = RegisterVersion(next, current.Record.Version, roundNumber, aggregate.Contributors, aggregate.Samples, aggregate.MeanLocalLoss);
+        Registry.AddRound(new RoundRecord(_options.ModelName, roundNumber, roundId, current.Record.Version, "completed", selected.Length,
+            aggregate.Contributors, aggregate.Samples, rejected, model.Record.Version, started, _time.GetUtcNow()));
+        _current = model;
+        await AnnounceAsync(model, cancellationToken).ConfigureAwait(false);
+        LogRoundCompleted(roundId, model.Record.Version, aggregate.Contributors, aggregate.Samples, model.Record.EvalAccuracy ?? double.NaN);
+        return new RoundReport(roundNumber, roundId, RoundStatus.Completed, current.Record.Version, model.Record.Version, eligible.Count, selected.Length, target,
+            aggregate.Contributors, aggregate.Samples, rejected, byReason, model.Record.EvalAccuracy, model.Record.EvalLoss, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed);
+    }
+
+    /// <summary>Seeded choice of <paramref name="count"/> ids (partial Fisher–Yates), reproducible per round.</summary>
+    private string[] Select(string[] ids, int count, long roundNumber)
+    {
+        var random = new Random(HashCode.Combine(_options.Seed, roundNumber));
+        for (var i = 0; i < count; i++)
+        {
+            var j = random.Next(i, ids.Length);
+            (ids[i], ids[j]) = (ids[j], ids[i]);
+        }
+
+        return ids[..count];
+    }
+
+    private TimeSpan Remaining(DateTimeOffset deadline)
+    {
+        var left = deadline - _time.GetUtcNow();
+        return left > TimeSpan.FromMilliseconds(1) ? left : TimeSpan.FromMilliseconds(1);
+    }
+
+    private static Dictionary<string, long> Diff(IReadOnlyDictionary<string, long> after, IReadOnlyDictionary<string, long> before) =>
+        after.Select(kv => (kv.Key, Value: kv.Value - before.GetValueOrDefault(kv.Key)))
+            .Where(kv => kv.Value > 0).ToDictionary(kv => kv.Key, kv => kv.Value);
+}

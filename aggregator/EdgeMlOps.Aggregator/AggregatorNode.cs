@@ -1,0 +1,207 @@
+using EdgeMlOps.Aggregator.Broker;
+using EdgeMlOps.Aggregator.Evaluation;
+using EdgeMlOps.Aggregator.Fleet;
+using EdgeMlOps.Aggregator.Http;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeMlOps.Aggregator;
+
+/// <summary>
+/// The fleet side: (optionally) the embedded broker, the model registry and artifact server,
+/// device presence, and federated rounds with streaming FedAvg. The host and the simulator
+/// both run exactly this.
+/// </summary>
+public sealed partial class AggregatorNode : IAsyncDisposable
+{
+    private readonly AggregatorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly IModelEvaluator? _evaluator;
+    private readonly Topics _topics;
+    private readonly SemaphoreSlim _roundGate = new(1, 1);
+    private EmbeddedBroker? _broker;
+    private MqttTransport? _transport;
+    private WebApplication? _http;
+    private ModelRegistry? _registry;
+    private ArtifactStore? _artifacts;
+    private GlobalModel? _current;
+    private long _sequence;
+
+    public AggregatorNode(AggregatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? time = null, IModelEvaluator? evaluator = null)
+    {
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger<AggregatorNode>();
+        _evaluator = evaluator;
+        _topics = new Topics(options.Fleet);
+    }
+
+    public AggregatorOptions Options => _options;
+
+    public DeviceDirectory Devices { get; } = new();
+
+    public RejectionCounters Rejections { get; } = new();
+
+    /// <summary>The broker devices should connect to.</summary>
+    public MqttEndpoint BrokerEndpoint { get; private set; } = new("localhost", 1883);
+
+    /// <summary>Base URL of the artifact server as announced to devices.</summary>
+    public Uri ArtifactBaseUrl { get; private set; } = new("http://127.0.0.1:8080");
+
+    public EmbeddedBroker? Broker => _broker;
+
+    public ModelRegistry Registry => _registry ?? throw new InvalidOperationException("Not started.");
+
+    public ArtifactStore Artifacts => _artifacts ?? throw new InvalidOperationException("Not started.");
+
+    /// <summary>The current global version.</summary>
+    public ModelVersionRecord CurrentVersion => (_current ?? throw new InvalidOperationException("Not started.")).Record;
+
+    public ModelWeights CurrentWeights => (_current ?? throw new InvalidOperationException("Not started.")).Weights;
+
+    public long ArtifactBytesServed => _http is null ? 0 : Interlocked.Read(ref _artifactBytesServed);
+
+    private long _artifactBytesServed;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(_options.DataDirectory);
+        _registry = new ModelRegistry(Path.Combine(_options.DataDirectory, "registry.db"));
+        _artifacts = new ArtifactStore(Path.Combine(_options.DataDirectory, "artifacts"));
+        _current = LoadOrCreateModel();
+
+        if (_options.ExternalBroker is { } external)
+        {
+            BrokerEndpoint = external;
+        }
+        else
+        {
+            _broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _loggerFactory.CreateLogger<EmbeddedBroker>());
+            await _broker.StartAsync().ConfigureAwait(false);
+            BrokerEndpoint = new MqttEndpoint("127.0.0.1", _broker.Port);
+        }
+
+        _http = AggregatorApi.Build(this, _options.HttpUrl, _loggerFactory, bytes => Interlocked.Add(ref _artifactBytesServed, bytes));
+        await _http.StartAsync(cancellationToken).ConfigureAwait(false);
+        var bound = new Uri(_http.Urls.First());
+        ArtifactBaseUrl = _options.PublicBaseUrl ?? bound;
+
+        _transport = new MqttTransport(
+            new MqttTransportOptions($"aggregator-{_options.Fleet}", BrokerEndpoint) { SessionExpirySeconds = 3600 },
+            _loggerFactory.CreateLogger<MqttTransport>())
+        {
+            MessageReceived = OnMessageAsync,
+        };
+        await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval")], cancellationToken).ConfigureAwait(false);
+        await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        await AnnounceAsync(_current, cancellationToken).ConfigureAwait(false);
+        LogStarted(_options.Fleet, _options.ModelName, _current.Record.Version, BrokerEndpoint.ToString(), ArtifactBaseUrl.ToString());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_transport is not null) await _transport.DisposeAsync().ConfigureAwait(false);
+        if (_http is not null)
+        {
+            await _http.StopAsync().ConfigureAwait(false);
+            await _http.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_broker is not null) await _broker.DisposeAsync().ConfigureAwait(false);
+        _registry?.Dispose();
+        _roundGate.Dispose();
+    }
+
+    /// <summary>Resumes from the registry's latest version, or creates version 1 from seeded initial weights.</summary>
+    private GlobalModel LoadOrCreateModel()
+    {
+        var registry = Registry;
+        var specText = _options.Model.ToString();
+        var existing = registry.GetModelSpec(_options.ModelName);
+        if (existing is null)
+        {
+            registry.AddModel(_options.ModelName, specText, _time.GetUtcNow());
+        }
+        else if (existing != specText)
+        {
+            throw new InvalidOperationException($"Registry holds model '{_options.ModelName}' as {existing}; configuration asks for {specText}.");
+        }
+
+        if (registry.Latest(_options.ModelName) is { } latest)
+        {
+            var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(Artifacts.Read(latest.InferenceSha256)));
+            _ = Artifacts.TryGetPath(latest.TrainStepSha256) ?? throw new InvalidOperationException($"Train-step artifact {latest.TrainStepSha256} is missing.");
+            LogResumed(_options.ModelName, latest.Version, registry.LastRound(_options.ModelName));
+            return new GlobalModel(latest, weights);
+        }
+
+        var initial = ModelWeights.Initialize(_options.Model, _options.Seed);
+        return RegisterVersion(initial, parent: 0, round: 0, contributors: 0, samples: 0, trainLoss: null);
+    }
+
+    /// <summary>Stores both artifacts, evaluates (if configured) and records a new version.</summary>
+    private GlobalModel RegisterVersion(ModelWeights weights, ulong parent, long round, int contributors, long samples, double? trainLoss)
+    {
+        var version = parent + 1;
+        var metadata = new Dictionary<string, string>
+        {
+            ["edgemlops.model"] = _options.ModelName,
+            ["edgemlops.version"] = version.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        var inferenceBytes = ClassifierGraphs.BuildInference(weights, metadata).ToByteArray();
+        var trainBytes = ClassifierGraphs.BuildTrainStep(weights.Spec).ToByteArray();
+        var inferenceSha = Artifacts.Put(inferenceBytes);
+        var trainSha = Artifacts.Put(trainBytes);
+        double? accuracy = null, loss = null;
+        if (_evaluator is not null)
+        {
+            using var model = InferenceModel.Load(inferenceBytes);
+            var score = _evaluator.Evaluate(model);
+            (accuracy, loss) = (score.Accuracy, score.Loss);
+        }
+
+        var record = new ModelVersionRecord(
+            _options.ModelName, version, parent, round, contributors, samples,
+            inferenceSha, inferenceBytes.Length, trainSha, trainBytes.Length,
+            accuracy, loss, trainLoss is { } t && double.IsFinite(t) ? t : null, _time.GetUtcNow());
+        Registry.AddVersion(record);
+        return new GlobalModel(record, weights);
+    }
+
+    private async Task AnnounceAsync(GlobalModel model, CancellationToken cancellationToken)
+    {
+        var announcement = new ModelAnnouncement
+        {
+            Header = NewHeader(),
+            ModelName = model.Record.Model,
+            Version = model.Record.Version,
+            ParentVersion = model.Record.Parent,
+            Architecture = new ModelArchitecture { InputDim = (uint)model.Weights.Spec.InputDim, Classes = (uint)model.Weights.Spec.Classes },
+            Inference = new ArtifactRef { Name = "model.onnx", Sha256 = model.Record.InferenceSha256, Size = (ulong)model.Record.InferenceSize, Path = AggregatorApi.ArtifactPath(model.Record.InferenceSha256) },
+            TrainStep = new ArtifactRef { Name = "train_step.onnx", Sha256 = model.Record.TrainStepSha256, Size = (ulong)model.Record.TrainStepSize, Path = AggregatorApi.ArtifactPath(model.Record.TrainStepSha256) },
+            ArtifactBaseUrl = ArtifactBaseUrl.ToString(),
+        };
+        announcement.Architecture.Hidden.AddRange(model.Weights.Spec.Hidden.Select(h => (uint)h));
+        await Transport.PublishAsync(_topics.Model, announcement.ToByteArray(), retain: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    private MqttTransport Transport => _transport ?? throw new InvalidOperationException("Not started.");
+
+    private Header NewHeader() =>
+        ProtocolInfo.NewHeader(_options.Fleet, $"aggregator-{_options.Fleet}", (ulong)Interlocked.Increment(ref _sequence), _time.GetUtcNow().ToUnixTimeMilliseconds());
+
+    private sealed record GlobalModel(ModelVersionRecord Record, ModelWeights Weights);
+}

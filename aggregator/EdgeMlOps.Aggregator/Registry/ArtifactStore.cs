@@ -1,0 +1,46 @@
+using EdgeMlOps.Shared.Hashing;
+
+namespace EdgeMlOps.Aggregator.Registry;
+
+/// <summary>Immutable artifacts on disk, addressed by sha256. Writes are atomic (temp file + rename).</summary>
+public sealed class ArtifactStore
+{
+    private readonly string _root;
+
+    public ArtifactStore(string root)
+    {
+        _root = root;
+        Directory.CreateDirectory(root);
+    }
+
+    /// <summary>Stores <paramref name="bytes"/> and returns their sha256; storing the same bytes twice is a no-op.</summary>
+    public string Put(byte[] bytes)
+    {
+        var sha = ContentHash.Sha256Hex(bytes);
+        var path = PathOf(sha);
+        if (File.Exists(path)) return sha;
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+        {
+            stream.Write(bytes);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(temp, path, overwrite: true);
+        return sha;
+    }
+
+    /// <summary>The file holding <paramref name="sha256"/>, or null if absent or not a valid address.</summary>
+    public string? TryGetPath(string sha256)
+    {
+        if (!ContentHash.IsSha256Hex(sha256)) return null;
+        var path = PathOf(sha256);
+        return File.Exists(path) ? path : null;
+    }
+
+    public byte[] Read(string sha256) =>
+        File.ReadAllBytes(TryGetPath(sha256) ?? throw new FileNotFoundException($"No artifact {sha256}."));
+
+    private string PathOf(string sha) => Path.Combine(_root, sha[..2], sha);
+}

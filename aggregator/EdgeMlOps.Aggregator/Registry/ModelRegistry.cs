@@ -1,0 +1,217 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace EdgeMlOps.Aggregator.Registry;
+
+/// <summary>One registered model version with its lineage and metrics.</summary>
+public sealed record ModelVersionRecord(
+    string Model,
+    ulong Version,
+    ulong Parent,
+    long Round,
+    int Contributors,
+    long Samples,
+    string InferenceSha256,
+    long InferenceSize,
+    string TrainStepSha256,
+    long TrainStepSize,
+    double? EvalAccuracy,
+    double? EvalLoss,
+    double? TrainLoss,
+    DateTimeOffset CreatedAt);
+
+/// <summary>The outcome of one round, as stored.</summary>
+public sealed record RoundRecord(
+    string Model,
+    long Round,
+    string RoundId,
+    ulong BaseVersion,
+    string Status,
+    int Selected,
+    int Contributors,
+    long Samples,
+    long Rejected,
+    ulong? NewVersion,
+    DateTimeOffset StartedAt,
+    DateTimeOffset EndedAt);
+
+/// <summary>
+/// The model registry in SQLite: models, versions (parent, round, contributors, samples,
+/// metrics, artifact hashes) and rounds. The aggregator resumes from it after a restart.
+/// </summary>
+public sealed class ModelRegistry : IDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly object _gate = new();
+
+    public ModelRegistry(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        _connection.Open();
+        Execute("""
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = FULL;
+            CREATE TABLE IF NOT EXISTS models(
+                name TEXT PRIMARY KEY,
+                spec TEXT NOT NULL,
+                created_ms INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS versions(
+                model TEXT NOT NULL REFERENCES models(name),
+                version INTEGER NOT NULL,
+                parent INTEGER NOT NULL,
+                round INTEGER NOT NULL,
+                contributors INTEGER NOT NULL,
+                samples INTEGER NOT NULL,
+                inference_sha TEXT NOT NULL,
+                inference_size INTEGER NOT NULL,
+                train_sha TEXT NOT NULL,
+                train_size INTEGER NOT NULL,
+                eval_accuracy REAL,
+                eval_loss REAL,
+                train_loss REAL,
+                created_ms INTEGER NOT NULL,
+                PRIMARY KEY(model, version));
+            CREATE TABLE IF NOT EXISTS rounds(
+                model TEXT NOT NULL,
+                round INTEGER NOT NULL,
+                round_id TEXT NOT NULL,
+                base_version INTEGER NOT NULL,
+                status TEXT NOT NULL,
+                selected INTEGER NOT NULL,
+                contributors INTEGER NOT NULL,
+                samples INTEGER NOT NULL,
+                rejected INTEGER NOT NULL,
+                new_version INTEGER,
+                started_ms INTEGER NOT NULL,
+                ended_ms INTEGER NOT NULL,
+                PRIMARY KEY(model, round));
+            """);
+    }
+
+    public string? GetModelSpec(string model)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT spec FROM models WHERE name = $n", ("$n", model));
+            return cmd.ExecuteScalar() as string;
+        }
+    }
+
+    public void AddModel(string model, string spec, DateTimeOffset at)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("INSERT INTO models(name, spec, created_ms) VALUES ($n, $s, $t)", ("$n", model), ("$s", spec), ("$t", at.ToUnixTimeMilliseconds()));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public void AddVersion(ModelVersionRecord v)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command(
+                """
+                INSERT INTO versions(model, version, parent, round, contributors, samples, inference_sha, inference_size,
+                                     train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms)
+                VALUES ($m, $v, $p, $r, $c, $s, $is, $iz, $ts, $tz, $ea, $el, $tl, $t)
+                """,
+                ("$m", v.Model), ("$v", (long)v.Version), ("$p", (long)v.Parent), ("$r", v.Round), ("$c", v.Contributors), ("$s", v.Samples),
+                ("$is", v.InferenceSha256), ("$iz", v.InferenceSize), ("$ts", v.TrainStepSha256), ("$tz", v.TrainStepSize),
+                ("$ea", v.EvalAccuracy), ("$el", v.EvalLoss), ("$tl", v.TrainLoss), ("$t", v.CreatedAt.ToUnixTimeMilliseconds()));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public ModelVersionRecord? Latest(string model) => Versions(model, "ORDER BY version DESC LIMIT 1").FirstOrDefault();
+
+    public IReadOnlyList<ModelVersionRecord> Versions(string model) => Versions(model, "ORDER BY version");
+
+    public void AddRound(RoundRecord r)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command(
+                """
+                INSERT OR REPLACE INTO rounds(model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms)
+                VALUES ($m, $r, $id, $b, $st, $sel, $c, $s, $rej, $nv, $t0, $t1)
+                """,
+                ("$m", r.Model), ("$r", r.Round), ("$id", r.RoundId), ("$b", (long)r.BaseVersion), ("$st", r.Status), ("$sel", r.Selected),
+                ("$c", r.Contributors), ("$s", r.Samples), ("$rej", r.Rejected), ("$nv", r.NewVersion is { } nv ? (long)nv : null),
+                ("$t0", r.StartedAt.ToUnixTimeMilliseconds()), ("$t1", r.EndedAt.ToUnixTimeMilliseconds()));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Highest round number recorded for <paramref name="model"/> (0 if none).</summary>
+    public long LastRound(string model)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT COALESCE(MAX(round), 0) FROM rounds WHERE model = $m", ("$m", model));
+            return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+        }
+    }
+
+    public IReadOnlyList<RoundRecord> Rounds(string model)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms FROM rounds WHERE model = $m ORDER BY round", ("$m", model));
+            using var reader = cmd.ExecuteReader();
+            var list = new List<RoundRecord>();
+            while (reader.Read())
+            {
+                list.Add(new RoundRecord(
+                    reader.GetString(0), reader.GetInt64(1), reader.GetString(2), (ulong)reader.GetInt64(3), reader.GetString(4),
+                    reader.GetInt32(5), reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8),
+                    reader.IsDBNull(9) ? null : (ulong)reader.GetInt64(9),
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(10)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11))));
+            }
+
+            return list;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate) _connection.Dispose();
+    }
+
+    private IReadOnlyList<ModelVersionRecord> Versions(string model, string suffix)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command(
+                "SELECT model, version, parent, round, contributors, samples, inference_sha, inference_size, train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms FROM versions WHERE model = $m " + suffix,
+                ("$m", model));
+            using var reader = cmd.ExecuteReader();
+            var list = new List<ModelVersionRecord>();
+            while (reader.Read())
+            {
+                list.Add(new ModelVersionRecord(
+                    reader.GetString(0), (ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2), reader.GetInt64(3), reader.GetInt32(4), reader.GetInt64(5),
+                    reader.GetString(6), reader.GetInt64(7), reader.GetString(8), reader.GetInt64(9),
+                    reader.IsDBNull(10) ? null : reader.GetDouble(10), reader.IsDBNull(11) ? null : reader.GetDouble(11), reader.IsDBNull(12) ? null : reader.GetDouble(12),
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(13))));
+            }
+
+            return list;
+        }
+    }
+
+    private SqliteCommand Command(string sql, params (string Name, object? Value)[] parameters)
+    {
+        var cmd = _connection.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return cmd;
+    }
+
+    private void Execute(string sql)
+    {
+        using var cmd = Command(sql);
+        cmd.ExecuteNonQuery();
+    }
+}

@@ -1,0 +1,32 @@
+namespace EdgeMlOps.Aggregator.Rounds;
+
+/// <summary>How a round ended.</summary>
+public enum RoundStatus
+{
+    /// <summary>Enough updates arrived; a new version was published.</summary>
+    Completed,
+    /// <summary>Fewer updates than the quorum by the deadline; the model was kept.</summary>
+    Abandoned,
+    /// <summary>Not enough eligible devices online to start.</summary>
+    NotStarted,
+}
+
+/// <summary>Everything an operator (or the simulator) wants to know about one round.</summary>
+public sealed record RoundReport(
+    long Round,
+    string RoundId,
+    RoundStatus Status,
+    ulong BaseVersion,
+    ulong? NewVersion,
+    int Eligible,
+    int Selected,
+    int Target,
+    int Contributors,
+    long Samples,
+    long Rejected,
+    IReadOnlyDictionary<string, long> RejectedByReason,
+    double? EvalAccuracy,
+    double? EvalLoss,
+    double TrainLoss,
+    long BytesUp,
+    TimeSpan Duration);

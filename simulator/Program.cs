@@ -1,0 +1,50 @@
+using EdgeMlOps.Shared.Configuration;
+using EdgeMlOps.Simulator;
+using EdgeMlOps.Simulator.Data;
+using Microsoft.Extensions.Logging;
+
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(SimulationOptions.Usage);
+    return 0;
+}
+
+SimulationOptions options;
+try
+{
+    options = SimulationOptions.Parse(args);
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    Console.Error.WriteLine();
+    Console.Error.WriteLine(SimulationOptions.Usage);
+    return 2;
+}
+
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+
+using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Error));
+try
+{
+    var result = await new SimulationRunner(options, loggers, Console.Out).RunAsync(cancel.Token);
+    Console.WriteLine($"final: accuracy {result.FinalAccuracy:F4}, loss {result.FinalLoss:F4}, {result.Rounds.Count} rounds in {result.RoundsSeconds:F1} s (setup {result.SetupSeconds:F1} s), {result.MegabytesPerDevice:F2} MB per device, broker drops {result.BrokerDroppedMessages}");
+    if (options.Out is { } path)
+    {
+        await using var file = File.Create(path);
+        result.WriteJson(file);
+        Console.WriteLine($"wrote {path}");
+    }
+
+    return 0;
+}
+catch (Exception ex) when (ex is DatasetUnavailableException or OptionsValidationException or TimeoutException)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 1;
+}

