@@ -1,0 +1,59 @@
+using System.Runtime.InteropServices;
+using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Shared.Configuration;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+// Configuration: appsettings.json < environment (EDGEMLOPS_Agent__DeviceId) < command line (--Agent:DeviceId=x).
+var configuration = new ConfigurationBuilder()
+    .SetBasePath(AppContext.BaseDirectory)
+    .AddJsonFile("appsettings.json", optional: true)
+    .AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true)
+    .AddEnvironmentVariables("EDGEMLOPS_")
+    .AddCommandLine(args.Where(a => a != "--check-config").ToArray())
+    .Build();
+
+AgentOptions options;
+try
+{
+    options = AgentOptions.FromConfiguration(configuration);
+}
+catch (OptionsValidationException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
+
+if (args.Contains("--check-config"))
+{
+    Console.WriteLine($"Configuration is valid: device {options.DeviceId} in fleet {options.Fleet}, broker {options.Broker}.");
+    return 0;
+}
+
+using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Information));
+var logger = loggers.CreateLogger("edgemlops-agent");
+using var stopping = new CancellationTokenSource();
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
+
+using var store = new SampleStore(Path.Combine(options.DataDirectory, "agent.db"), options.MaxSamples, options.MaxPendingPredictions);
+using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
+await using var agent = new DeviceAgent(options, new AgentDependencies { Store = store, Http = http, LoggerFactory = loggers });
+try
+{
+    await agent.StartAsync(stopping.Token);
+    await Task.Delay(Timeout.Infinite, stopping.Token);
+}
+catch (OperationCanceledException)
+{
+}
+catch (Exception ex) when (ex is not OutOfMemoryException)
+{
+    logger.LogCritical(ex, "Agent stopped");
+    return 1;
+}
+
+logger.LogInformation("Shutting down");
+await agent.StopAsync();
+return 0;
