@@ -1,0 +1,42 @@
+using EdgeMlOps.Shared.Configuration;
+using Microsoft.Extensions.Configuration;
+
+namespace EdgeMlOps.Agent.Tests;
+
+public class AgentOptionsTests
+{
+    private static IConfiguration Config(params (string Key, string Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
+
+    [Fact]
+    public void FromConfiguration_ValidSettings_AreRead()
+    {
+        var options = AgentOptions.FromConfiguration(Config(
+            ("Agent:DeviceId", "cam-7"), ("Agent:Fleet", "plant"), ("Agent:Broker", "mqtt://broker.local:8883"),
+            ("Agent:MaxSamples", "500"), ("Agent:Tags:region", "eu"), ("Agent:StatusIntervalSeconds", "15")));
+        Assert.Equal("cam-7", options.DeviceId);
+        Assert.Equal(("broker.local", 8883), (options.Broker.Host, options.Broker.Port));
+        Assert.Equal(500, options.MaxSamples);
+        Assert.Equal("eu", options.Tags["region"]);
+        Assert.Equal(TimeSpan.FromSeconds(15), options.StatusInterval);
+    }
+
+    [Fact]
+    public void FromConfiguration_ListsEveryProblem_WithTheKeysAsTyped()
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config(
+            ("Agent:DeviceId", "bad/id"), ("Agent:Broker", "http://nope"), ("Agent:MaxSamples", "-3"),
+            ("Agent:KeepAliveSeconds", "soon"), ("Agent:ArtifactBaseUrl", "ftp://x"))));
+        Assert.Equal(5, ex.Errors.Count);
+        Assert.Contains(ex.Errors, e => e.StartsWith("Agent:DeviceId", StringComparison.Ordinal));
+        Assert.Contains(ex.Errors, e => e.StartsWith("Agent:Broker", StringComparison.Ordinal));
+        Assert.Contains(ex.Errors, e => e.StartsWith("Agent:MaxSamples", StringComparison.Ordinal) && e.Contains("'-3'", StringComparison.Ordinal));
+        Assert.Contains(ex.Errors, e => e.StartsWith("Agent:KeepAliveSeconds", StringComparison.Ordinal));
+        Assert.Contains(ex.Errors, e => e.StartsWith("Agent:ArtifactBaseUrl", StringComparison.Ordinal));
+        Assert.Contains("5 problems", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FromConfiguration_MissingDeviceId_IsAnError() =>
+        Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config()));
+}

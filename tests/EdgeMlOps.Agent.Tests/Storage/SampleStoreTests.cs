@@ -1,0 +1,60 @@
+using EdgeMlOps.Agent.Storage;
+
+namespace EdgeMlOps.Agent.Tests.Storage;
+
+public class SampleStoreTests
+{
+    private static string TempDb() => Path.Combine(Path.GetTempPath(), "edgemlops-store-" + Guid.NewGuid().ToString("N"), "agent.db");
+
+    [Fact]
+    public void AddSamples_BeyondBound_DropsOldestFirst()
+    {
+        using var store = new SampleStore(TempDb(), maxSamples: 5, maxPendingPredictions: 10);
+        store.AddSamples(Enumerable.Range(0, 8).Select(i => (new[] { (float)i, 0f }, (long)i)).ToArray());
+        Assert.Equal(5, store.SampleCount);
+        var set = store.LoadSamples(2);
+        Assert.Equal(new long[] { 7, 6, 5, 4, 3 }, set.Labels);
+        Assert.Equal(7f, set.Features[0]);
+    }
+
+    [Fact]
+    public void LoadSamples_IgnoresRowsOfAnotherWidth_AndHonoursMax()
+    {
+        using var store = new SampleStore(TempDb(), 100, 10);
+        store.AddSamples([(new[] { 1f, 2f }, 1L), (new[] { 1f, 2f, 3f }, 2L), (new[] { 4f, 5f }, 3L)]);
+        Assert.Equal(new long[] { 3, 1 }, store.LoadSamples(2).Labels);
+        Assert.Equal(new long[] { 3 }, store.LoadSamples(2, max: 1).Labels);
+    }
+
+    [Fact]
+    public void Prediction_CanBeLabelledOnce_ThenIsGone()
+    {
+        using var store = new SampleStore(TempDb(), 100, 2);
+        store.AddPrediction("p1", [1f, 2f], 0, 1);
+        Assert.Equal(new[] { 1f, 2f }, store.TakePrediction("p1"));
+        Assert.Null(store.TakePrediction("p1"));
+        Assert.Null(store.TakePrediction("never"));
+
+        // Bounded: the oldest pending predictions expire.
+        store.AddPrediction("a", [1f], 0, 1);
+        store.AddPrediction("b", [2f], 0, 1);
+        store.AddPrediction("c", [3f], 0, 1);
+        Assert.Null(store.TakePrediction("a"));
+        Assert.NotNull(store.TakePrediction("c"));
+    }
+
+    [Fact]
+    public void Store_SurvivesReopen()
+    {
+        var path = TempDb();
+        using (var store = new SampleStore(path, 100, 10))
+        {
+            store.AddSamples([(new[] { 9f }, 4L)]);
+            store.SetState("model.version", "12");
+        }
+
+        using var reopened = new SampleStore(path, 100, 10);
+        Assert.Equal(1, reopened.SampleCount);
+        Assert.Equal("12", reopened.GetState("model.version"));
+    }
+}

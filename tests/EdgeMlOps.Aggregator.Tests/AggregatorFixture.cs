@@ -1,0 +1,47 @@
+using EdgeMlOps.Shared.Models;
+
+namespace EdgeMlOps.Aggregator.Tests;
+
+internal static class AggregatorFixture
+{
+    public static readonly ModelSpec Spec = ModelSpecText.Parse("mlp-4-3-2");
+
+    public static AggregatorOptions Options(string dataDirectory, int clients, double deadlineSeconds = 20, double quorum = 1.0) => new()
+    {
+        Fleet = "test",
+        ModelName = "tiny",
+        Model = Spec,
+        EmbeddedBrokerPort = 0,
+        HttpUrl = "http://127.0.0.1:0",
+        DataDirectory = dataDirectory,
+        Seed = 3,
+        Rounds = new RoundOptions
+        {
+            ClientsPerRound = clients,
+            OverSelection = 1.0,
+            MinQuorum = quorum,
+            ReportDeadline = TimeSpan.FromSeconds(deadlineSeconds),
+            LocalEpochs = 1,
+            BatchSize = 4,
+            LearningRate = 0.1f,
+        },
+    };
+
+    public static string TempDirectory()
+    {
+        var path = Path.Combine(Path.GetTempPath(), "edgemlops-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    /// <summary>Polls a condition fed by asynchronous MQTT delivery.</summary>
+    public static async Task EventuallyAsync(Func<bool> condition, string what, double seconds = 20)
+    {
+        var until = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException("Timed out waiting for: " + what);
+            await Task.Delay(20);
+        }
+    }
+}

@@ -1,0 +1,184 @@
+using System.Net;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Shared;
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Tensors;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Aggregator.Tests;
+
+public class RoundTests
+{
+    private static readonly ParameterLayout Layout = ParameterLayout.For(AggregatorFixture.Spec);
+
+    private static ModelUpdate Update(ScriptedDevice device, RoundTask task, float value, ulong samples)
+    {
+        var update = new ModelUpdate { Header = device.Header(), RoundId = task.RoundId, ModelName = task.ModelName, BaseVersion = task.BaseVersion, SampleCount = samples };
+        update.Delta.AddRange(TensorCodec.Encode(Layout, Enumerable.Repeat(value, Layout.TotalLength).ToArray()));
+        return update;
+    }
+
+    [Fact]
+    public async Task Round_WithHostileInputs_RejectsEachByReason_AndAveragesOnlyValidUpdates()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        await using var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 2));
+        await node.StartAsync(CancellationToken.None);
+        var before = node.CurrentWeights.Values.ToArray();
+        await using var honest = new ScriptedDevice("honest", "test", node.BrokerEndpoint);
+        await using var hostile = new ScriptedDevice("hostile", "test", node.BrokerEndpoint);
+        await honest.ConnectAsync(30);
+        await hostile.ConnectAsync(10);
+        await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 2, "both devices eligible");
+
+        var round = node.RunRoundAsync(CancellationToken.None);
+        var task = await hostile.NextTaskAsync(TimeSpan.FromSeconds(10));
+        var honestTask = await honest.NextTaskAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(task.RoundId, honestTask.RoundId);
+
+        await hostile.PublishRawAsync("update", [0xff, 0xff, 0xff, 0x01, 0x02]);
+        var nan = Update(hostile, task, 1f, 10);
+        var bytes = nan.Delta[0].Data.ToByteArray();
+        BitConverter.GetBytes(float.NaN).CopyTo(bytes, 4);
+        nan.Delta[0].Data = ByteString.CopyFrom(bytes);
+        await hostile.PublishAsync("update", nan);
+        var wrongShape = Update(hostile, task, 1f, 10);
+        wrongShape.Delta[1].Dims[0] = 99;
+        await hostile.PublishAsync("update", wrongShape);
+        var stale = Update(hostile, task, 1f, 10);
+        stale.BaseVersion = 0;
+        await hostile.PublishAsync("update", stale);
+        var spoofed = Update(hostile, task, 1f, 10);
+        spoofed.Header.SenderId = "honest";
+        await hostile.PublishAsync("update", spoofed);
+        var valid = Update(hostile, task, 1f, 10);
+        await hostile.PublishAsync("update", valid);
+        await hostile.PublishAsync("update", valid); // replay of the same message id
+        await honest.PublishAsync("update", Update(honest, honestTask, 3f, 30));
+
+        var report = await round;
+        Assert.Equal(RoundStatus.Completed, report.Status);
+        Assert.Equal(2, report.Contributors);
+        Assert.Equal(40, report.Samples);
+        Assert.Equal(2UL, report.NewVersion);
+        Assert.Equal(2, node.Rejections[RejectionReason.Malformed]);
+        Assert.Equal(1, node.Rejections[RejectionReason.NonFinite]);
+        Assert.Equal(1, node.Rejections[RejectionReason.WrongShape]);
+        Assert.Equal(1, node.Rejections[RejectionReason.WrongBaseVersion]);
+        Assert.Equal(1, node.Rejections[RejectionReason.Duplicate]);
+
+        // New weights = old + (10 * 1 + 30 * 3) / 40 = old + 2.5, untouched by the rejected updates.
+        var after = node.CurrentWeights.Values;
+        for (var i = 0; i < after.Length; i++) Assert.Equal(before[i] + 2.5f, after[i], 4);
+
+        // A late update for the closed round is refused as such.
+        await honest.PublishAsync("update", Update(honest, honestTask, 3f, 30));
+        await AggregatorFixture.EventuallyAsync(() => node.Rejections[RejectionReason.RoundClosed] == 1, "late update counted");
+    }
+
+    [Fact]
+    public async Task Round_UnderQuorum_IsAbandoned_AndModelKept()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        await using var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 2, deadlineSeconds: 1));
+        await node.StartAsync(CancellationToken.None);
+        await using var a = new ScriptedDevice("a", "test", node.BrokerEndpoint);
+        await using var b = new ScriptedDevice("b", "test", node.BrokerEndpoint);
+        await a.ConnectAsync(5);
+        await b.ConnectAsync(5);
+        await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 2, "devices eligible");
+
+        var round = node.RunRoundAsync(CancellationToken.None);
+        var task = await a.NextTaskAsync(TimeSpan.FromSeconds(10));
+        await a.PublishAsync("update", Update(a, task, 1f, 5)); // b stays silent: 1 of 2, quorum 100%
+        var report = await round;
+
+        Assert.Equal(RoundStatus.Abandoned, report.Status);
+        Assert.Equal(1, report.Contributors);
+        Assert.Equal(1UL, node.CurrentVersion.Version);
+        Assert.Equal("abandoned", node.Registry.Rounds("tiny").Single().Status);
+    }
+
+    [Fact]
+    public async Task Round_TooFewDevices_DoesNotStart()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        await using var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 2) with { Rounds = new RoundOptions { MinDevices = 3 } });
+        await node.StartAsync(CancellationToken.None);
+        var report = await node.RunRoundAsync(CancellationToken.None);
+        Assert.Equal(RoundStatus.NotStarted, report.Status);
+        Assert.Empty(node.Registry.Rounds("tiny"));
+    }
+
+    [Fact]
+    public async Task Restart_ResumesFromLastCommittedVersion()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        float[] committed;
+        await using (var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1)))
+        {
+            await node.StartAsync(CancellationToken.None);
+            await using var device = new ScriptedDevice("d", "test", node.BrokerEndpoint);
+            await device.ConnectAsync(5);
+            await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
+            var round = node.RunRoundAsync(CancellationToken.None);
+            var task = await device.NextTaskAsync(TimeSpan.FromSeconds(10));
+            await device.PublishAsync("update", Update(device, task, 0.5f, 5));
+            Assert.Equal(RoundStatus.Completed, (await round).Status);
+            committed = node.CurrentWeights.Values.ToArray();
+        }
+
+        await using var restarted = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
+        await restarted.StartAsync(CancellationToken.None);
+        Assert.Equal(2UL, restarted.CurrentVersion.Version);
+        Assert.Equal(committed, restarted.CurrentWeights.Values);
+        Assert.Equal(1, restarted.Registry.LastRound("tiny"));
+        Assert.Equal([1UL, 2UL], restarted.Registry.Versions("tiny").Select(v => v.Version));
+        Assert.Equal(1UL, restarted.Registry.Versions("tiny")[1].Parent);
+    }
+
+    [Fact]
+    public async Task Artifacts_AreServedByContentAddress_WithRanges()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        await using var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
+        await node.StartAsync(CancellationToken.None);
+        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        var sha = node.CurrentVersion.InferenceSha256;
+
+        var bytes = await http.GetByteArrayAsync($"/v1/artifacts/{sha}");
+        Assert.Equal(sha, ContentHash.Sha256Hex(bytes));
+        Assert.Equal(node.CurrentVersion.InferenceSize, bytes.Length);
+
+        using var range = new HttpRequestMessage(HttpMethod.Get, $"/v1/artifacts/{sha}");
+        range.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(10, 19);
+        using var partial = await http.SendAsync(range);
+        Assert.Equal(HttpStatusCode.PartialContent, partial.StatusCode);
+        Assert.Equal(bytes[10..20], await partial.Content.ReadAsByteArrayAsync());
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await http.GetAsync("/v1/artifacts/not-a-hash")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync($"/v1/artifacts/{new string('0', 64)}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task StatusMessages_TrackPresence_IncludingProtocolMismatch()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        await using var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
+        await node.StartAsync(CancellationToken.None);
+        await using var device = new ScriptedDevice("p", "test", node.BrokerEndpoint);
+        await device.ConnectAsync(7);
+        await AggregatorFixture.EventuallyAsync(() => node.Devices.TryGet("p", out var d) && d.SampleCount == 7, "birth seen");
+
+        var future = new DeviceStatus { Header = device.Header(), State = DeviceState.Offline };
+        future.Header.ProtocolVersion = 2;
+        await device.PublishAsync("status", future);
+        await AggregatorFixture.EventuallyAsync(() => node.Rejections[RejectionReason.ProtocolVersion] == 1, "v2 status refused");
+        Assert.True(node.Devices.TryGet("p", out var info) && info.State == DeviceState.Online);
+
+        await device.PublishAsync("status", new DeviceStatus { Header = device.Header(), State = DeviceState.Offline });
+        await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 0, "offline seen");
+    }
+}

@@ -1,0 +1,55 @@
+using System.Buffers;
+using System.Threading.Channels;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Aggregator.Tests;
+
+/// <summary>A device whose every message is written by the test, over a real MQTT connection: for hostile and broken inputs.</summary>
+internal sealed class ScriptedDevice : IAsyncDisposable
+{
+    private readonly MqttTransport _transport;
+    private readonly Topics _topics;
+    private readonly Channel<RoundTask> _tasks = Channel.CreateUnbounded<RoundTask>();
+    private ulong _sequence;
+
+    public ScriptedDevice(string id, string fleet, MqttEndpoint broker)
+    {
+        Id = id;
+        _topics = new Topics(fleet);
+        _transport = new MqttTransport(new MqttTransportOptions(id, broker) { CleanStart = true })
+        {
+            MessageReceived = (topic, payload) =>
+            {
+                if (topic == _topics.Task(id)) _tasks.Writer.TryWrite(RoundTask.Parser.ParseFrom(payload));
+                return Task.CompletedTask;
+            },
+        };
+    }
+
+    public string Id { get; }
+
+    public async Task ConnectAsync(ulong samples)
+    {
+        await _transport.SubscribeAsync([_topics.Task(Id)], CancellationToken.None);
+        await _transport.ConnectAsync(CancellationToken.None);
+        await PublishAsync("status", new DeviceStatus { Header = Header(), State = DeviceState.Online, SampleCount = samples });
+    }
+
+    public Header Header() => ProtocolInfo.NewHeader(_topics.Fleet, Id, ++_sequence, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+    public async Task<RoundTask> NextTaskAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        return await _tasks.Reader.ReadAsync(cts.Token);
+    }
+
+    public Task PublishAsync(string kind, IMessage message) => PublishRawAsync(kind, message.ToByteArray());
+
+    public Task PublishRawAsync(string kind, byte[] payload) =>
+        _transport.PublishAsync($"{_topics.Prefix}/devices/{Id}/{kind}", payload, retain: false, CancellationToken.None);
+
+    public ValueTask DisposeAsync() => _transport.DisposeAsync();
+}
