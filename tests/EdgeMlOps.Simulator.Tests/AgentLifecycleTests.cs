@@ -1,0 +1,112 @@
+using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>A real agent against a real aggregator, outside the simulator loop.</summary>
+[Collection(FleetCollection.Name)]
+public class AgentLifecycleTests
+{
+    private static string Temp() => Path.Combine(Path.GetTempPath(), "edgemlops-life-" + Guid.NewGuid().ToString("N"));
+
+    private static async Task<(AggregatorNode Node, DeviceAgent Agent, SampleStore Store, HttpClient Http)> StartAsync(string dir)
+    {
+        var node = new AggregatorNode(new AggregatorOptions
+        {
+            Fleet = "life",
+            ModelName = "m",
+            Model = ModelSpecText.Parse("mlp-3-4-2"),
+            EmbeddedBrokerPort = 0,
+            HttpUrl = "http://127.0.0.1:0",
+            DataDirectory = Path.Combine(dir, "agg"),
+            Rounds = new RoundOptions { ClientsPerRound = 1, OverSelection = 1, ReportDeadline = TimeSpan.FromSeconds(20), LocalEpochs = 2, BatchSize = 2 },
+        });
+        await node.StartAsync(CancellationToken.None);
+        var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
+        var http = new HttpClient();
+        var agent = new DeviceAgent(new AgentOptions { DeviceId = "dev-1", Fleet = "life", Broker = node.BrokerEndpoint }, new AgentDependencies { Store = store, Http = http });
+        await agent.StartAsync(CancellationToken.None);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await agent.WaitForModelAsync(1, cts.Token);
+        return (node, agent, store, http);
+    }
+
+    [Fact]
+    public async Task Predict_Feedback_Train_PublishesUpdate_AndInstallsNextVersion()
+    {
+        var (node, agent, store, http) = await StartAsync(Temp());
+        try
+        {
+            var prediction = agent.Predict([0.1f, 0.2f, 0.3f]);
+            Assert.Equal(1UL, prediction.ModelVersion);
+            Assert.Equal(1.0, prediction.Probabilities.Sum(), 4);
+            Assert.InRange(prediction.Label, 0, 1);
+            Assert.Throws<ArgumentException>(() => agent.Predict([1f]));
+
+            Assert.True(agent.Feedback(prediction.PredictionId, 1));
+            Assert.False(agent.Feedback(prediction.PredictionId, 1)); // already labelled
+            Assert.False(agent.Feedback("unknown", 0));
+            float[][] rows = [[1f, 0f, 0f], [0f, 1f, 1f], [1f, 0.1f, 0f]];
+            agent.Feedback(rows.Select((f, i) => (f, (long)(i % 2))).ToArray());
+            Assert.Equal(4, store.SampleCount);
+            await agent.PublishStatusAsync(CancellationToken.None);
+            await WaitAsync(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 4);
+
+            var report = await node.RunRoundAsync(CancellationToken.None);
+            Assert.Equal(Aggregator.Rounds.RoundStatus.Completed, report.Status);
+            Assert.Equal(4, report.Samples);
+            Assert.Equal(1, agent.Counters.UpdatesPublished);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            await agent.WaitForModelAsync(2, cts.Token);
+            Assert.Equal(2UL, agent.Predict([0.1f, 0.2f, 0.3f]).ModelVersion);
+        }
+        finally
+        {
+            await agent.DisposeAsync();
+            store.Dispose();
+            http.Dispose();
+            await node.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task CrashedAgent_IsMarkedLost_ByItsLastWill_AndGracefulStopIsOffline()
+    {
+        var dir = Temp();
+        var (node, agent, store, http) = await StartAsync(dir);
+        try
+        {
+            agent.Feedback([1f, 2f, 3f], 1);
+            await agent.PublishStatusAsync(CancellationToken.None);
+            await WaitAsync(() => node.Devices.Eligible().Count == 1);
+            agent.Crash();
+            await WaitAsync(() => node.Devices.TryGet("dev-1", out var d) && d.State == DeviceState.Lost);
+            Assert.Empty(node.Devices.Eligible());
+
+            var second = new DeviceAgent(new AgentOptions { DeviceId = "dev-2", Fleet = "life", Broker = node.BrokerEndpoint }, new AgentDependencies { Store = store, Http = http });
+            await second.StartAsync(CancellationToken.None);
+            await WaitAsync(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Online);
+            await second.DisposeAsync();
+            await WaitAsync(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Offline);
+        }
+        finally
+        {
+            store.Dispose();
+            http.Dispose();
+            await node.DisposeAsync();
+        }
+    }
+
+    private static async Task WaitAsync(Func<bool> condition)
+    {
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException("condition not met in time");
+            await Task.Delay(20);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+using System.Text.Json;
+using EdgeMlOps.Simulator.Data;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+[Collection(FleetCollection.Name)]
+public class FederatedRunTests
+{
+    private static Task<SimulationResult> RunAsync(params string[] args) =>
+        new SimulationRunner(SimulationOptions.Parse(args.Concat(["--out", "-"]).ToArray())).RunAsync(CancellationToken.None);
+
+    [Fact]
+    public async Task TwentyAgents_ThreeRounds_OverLoopbackMqtt_ImproveHeldOutAccuracy()
+    {
+        var result = await RunAsync("--dataset", "synthetic", "--synthetic-dim", "20", "--devices", "20", "--rounds", "3",
+            "--fraction", "0.5", "--local-epochs", "1", "--lr", "0.01", "--seed", "4");
+
+        Assert.Equal(3, result.Rounds.Count);
+        Assert.All(result.Rounds, r =>
+        {
+            Assert.Equal("Completed", r.Status);
+            Assert.Equal(10, r.Participants);
+            Assert.Equal(0, r.Rejected);
+            Assert.True(r.BytesUp > 10 * 4 * 2000, "each participant sends a full fp32 delta");
+        });
+        Assert.Equal(new ulong[] { 2, 3, 4 }, result.Rounds.Select(r => r.Version));
+        Assert.Equal(20, result.DevicesOnline);
+        Assert.True(result.Rounds[^1].Accuracy > result.Rounds[0].Accuracy, "accuracy improves from round 1 to round 3");
+        Assert.True(result.Rounds[^1].Loss < result.Rounds[0].Loss);
+        Assert.True(result.FinalAccuracy > 0.6, $"final accuracy {result.FinalAccuracy}");
+        Assert.Equal(0, result.BrokerDroppedMessages);
+        Assert.Equal(1, result.SharedInferenceSessions);
+    }
+
+    [Fact]
+    public async Task SameSeed_GivesTheSameCurve_OtherSeedDoesNot()
+    {
+        string[] args = ["--dataset", "synthetic", "--devices", "12", "--rounds", "3", "--fraction", "0.5", "--local-epochs", "2", "--hidden", "16"];
+        var a = await RunAsync([.. args, "--seed", "7"]);
+        var b = await RunAsync([.. args, "--seed", "7"]);
+        var c = await RunAsync([.. args, "--seed", "8"]);
+        Assert.Equal(a.Rounds.Select(r => r.Accuracy), b.Rounds.Select(r => r.Accuracy));
+        Assert.Equal(a.Rounds.Select(r => r.Loss), b.Rounds.Select(r => r.Loss));
+        Assert.NotEqual(a.Rounds.Select(r => r.Loss), c.Rounds.Select(r => r.Loss));
+    }
+
+    [Fact]
+    public async Task Dropouts_WithOverSelection_RoundsStillComplete()
+    {
+        var result = await RunAsync("--dataset", "synthetic", "--devices", "30", "--rounds", "3", "--fraction", "0.4",
+            "--over-selection", "1.5", "--dropout", "0.3", "--min-quorum", "0.5", "--deadline", "10", "--hidden", "8");
+        Assert.All(result.Rounds, r => Assert.Equal("Completed", r.Status));
+        Assert.All(result.Rounds, r => Assert.Equal(18, r.Selected));
+        Assert.True(result.Rounds.Sum(r => r.Selected - r.Participants) > 0, "some selected devices dropped out or were surplus");
+    }
+
+    [Fact]
+    public async Task WritesResultsJson_WithRoundsAndFinal()
+    {
+        var result = await RunAsync("--dataset", "synthetic", "--devices", "5", "--rounds", "2", "--fraction", "1", "--hidden", "0");
+        using var stream = new MemoryStream();
+        result.WriteJson(stream);
+        using var json = JsonDocument.Parse(stream.ToArray());
+        var rounds = json.RootElement.GetProperty("rounds");
+        Assert.Equal(2, rounds.GetArrayLength());
+        foreach (var name in new[] { "round", "accuracy", "loss", "participants", "seconds", "bytesUp", "bytesDown" })
+        {
+            Assert.True(rounds[0].TryGetProperty(name, out _), $"rounds[0].{name}");
+        }
+
+        Assert.Equal(result.FinalAccuracy, json.RootElement.GetProperty("final").GetProperty("accuracy").GetDouble(), 5);
+        Assert.Equal(5, rounds[1].GetProperty("participants").GetInt32());
+    }
+
+    [Fact]
+    public async Task ThousandDevices_ThreeRounds()
+    {
+        var result = await RunAsync("--dataset", "mnist", "--devices", "1000", "--rounds", "3", "--seed", "1");
+        Assert.Equal(1000, result.DevicesOnline);
+        Assert.All(result.Rounds, r =>
+        {
+            Assert.Equal("Completed", r.Status);
+            Assert.Equal(100, r.Participants);
+        });
+        Assert.True(result.Rounds[^1].Accuracy > result.Rounds[0].Accuracy);
+        Assert.Equal(0, result.BrokerDroppedMessages);
+        Assert.True(result.MegabytesPerDevice < 4, $"{result.MegabytesPerDevice:F2} MB per simulated device");
+    }
+
+    [Fact]
+    public async Task Mnist_Iid_100Devices_20Rounds_ReachesNinetyPercent()
+    {
+        var result = await RunAsync("--dataset", "mnist", "--partition", "iid", "--devices", "100", "--rounds", "20", "--seed", "1");
+        Assert.True(result.FinalAccuracy >= 0.90, $"held-out accuracy {result.FinalAccuracy:F4}");
+    }
+
+    [Fact]
+    public async Task Mnist_TwoShardsPerDevice_ReachesEightyPercentWithinFiftyRounds()
+    {
+        var result = await RunAsync("--dataset", "mnist", "--partition", "shards:2", "--devices", "100", "--rounds", "50", "--seed", "1");
+        var first = result.Rounds.FirstOrDefault(r => r.Accuracy >= 0.80);
+        Assert.True(first is not null, $"best accuracy {result.Rounds.Max(r => r.Accuracy):F4}");
+    }
+}
