@@ -89,9 +89,10 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         }
         else
         {
-            _broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _loggerFactory.CreateLogger<EmbeddedBroker>());
+            _broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _options.BrokerBindAddress, _loggerFactory.CreateLogger<EmbeddedBroker>());
             await _broker.StartAsync().ConfigureAwait(false);
-            BrokerEndpoint = new MqttEndpoint("127.0.0.1", _broker.Port);
+            var any = _options.BrokerBindAddress.Equals(System.Net.IPAddress.Any) || _options.BrokerBindAddress.Equals(System.Net.IPAddress.IPv6Any);
+            BrokerEndpoint = new MqttEndpoint(any ? "127.0.0.1" : _options.BrokerBindAddress.ToString(), _broker.Port);
         }
 
         _http = AggregatorApi.Build(this, _options.HttpUrl, _loggerFactory, bytes => Interlocked.Add(ref _artifactBytesServed, bytes));

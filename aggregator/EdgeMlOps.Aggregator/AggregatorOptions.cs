@@ -62,6 +62,9 @@ public sealed record AggregatorOptions
 
     public int EmbeddedBrokerPort { get; init; } = 1883;
 
+    /// <summary>Interface the embedded broker binds to (loopback by default; 0.0.0.0 in a container).</summary>
+    public System.Net.IPAddress BrokerBindAddress { get; init; } = System.Net.IPAddress.Loopback;
+
     /// <summary>Where the artifact/HTTP API listens, e.g. <c>http://127.0.0.1:8080</c> (port 0 = any free port).</summary>
     public string HttpUrl { get; init; } = "http://127.0.0.1:8080";
 
@@ -95,6 +98,8 @@ public sealed record AggregatorOptions
         var brokerText = r.String("Broker", "embedded");
         MqttEndpoint? external = null;
         r.Require(brokerText == "embedded" || MqttEndpoint.TryParse(brokerText, out external!), "Broker", $"'{brokerText}' is neither 'embedded' nor an mqtt://host:port URL");
+        var bindText = r.String(nameof(BrokerBindAddress), "127.0.0.1");
+        r.Require(System.Net.IPAddress.TryParse(bindText, out var bind), nameof(BrokerBindAddress), $"'{bindText}' is not an IP address");
         var httpUrl = r.String(nameof(HttpUrl), "http://127.0.0.1:8080");
         r.Require(Uri.TryCreate(httpUrl, UriKind.Absolute, out var http) && http.Scheme is "http" or "https", nameof(HttpUrl), $"'{httpUrl}' is not an http(s) URL");
         var publicText = r.OptionalString(nameof(PublicBaseUrl));
@@ -126,6 +131,7 @@ public sealed record AggregatorOptions
             Model = model,
             ExternalBroker = external,
             EmbeddedBrokerPort = r.Int(nameof(EmbeddedBrokerPort), 1883, 0, 65_535),
+            BrokerBindAddress = bind ?? System.Net.IPAddress.Loopback,
             HttpUrl = httpUrl,
             PublicBaseUrl = publicBase,
             DataDirectory = r.String(nameof(DataDirectory), "aggregator-data"),

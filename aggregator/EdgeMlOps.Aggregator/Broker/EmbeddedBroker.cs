@@ -17,18 +17,19 @@ public sealed partial class EmbeddedBroker : IAsyncDisposable
     private long _dropped;
     private int _connected;
 
-    public EmbeddedBroker(int port, ILogger logger, int maxPendingMessagesPerClient = 100_000)
+    public EmbeddedBroker(int port, IPAddress bindAddress, ILogger logger, int maxPendingMessagesPerClient = 100_000)
     {
         Port = port == 0 ? FreePort() : port;
         _logger = logger;
         var options = new MqttServerOptionsBuilder()
             .WithDefaultEndpoint()
-            .WithDefaultEndpointBoundIPAddress(IPAddress.Loopback)
+            .WithDefaultEndpointBoundIPAddress(bindAddress)
             .WithDefaultEndpointPort(Port)
             .WithPersistentSessions()
             .WithMaxPendingMessagesPerClient(maxPendingMessagesPerClient)
             .WithConnectionBacklog(4096)
             .Build();
+        BindAddress = bindAddress;
         _server = new MqttServerFactory().CreateMqttServer(options);
         _server.ApplicationMessageEnqueuedOrDroppedAsync += e =>
         {
@@ -41,16 +42,18 @@ public sealed partial class EmbeddedBroker : IAsyncDisposable
 
     public int Port { get; }
 
+    public IPAddress BindAddress { get; }
+
     /// <summary>Messages the broker dropped because a client's queue was full.</summary>
     public long DroppedMessages => Interlocked.Read(ref _dropped);
 
     public int ConnectedClients => Volatile.Read(ref _connected);
 
-    /// <summary>Binds to the loopback interface only; put a TLS-terminating broker in front for remote devices.</summary>
+    /// <summary>Starts listening (plain TCP; put a TLS-terminating broker or proxy in front for devices off the host).</summary>
     public async Task StartAsync()
     {
         await _server.StartAsync().ConfigureAwait(false);
-        LogStarted(Port);
+        LogStarted(BindAddress, Port);
     }
 
     public async ValueTask DisposeAsync()
@@ -67,8 +70,8 @@ public sealed partial class EmbeddedBroker : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "Embedded MQTT broker listening on 127.0.0.1:{Port}")]
-    private partial void LogStarted(int port);
+    [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "Embedded MQTT broker listening on {Address}:{Port}")]
+    private partial void LogStarted(IPAddress address, int port);
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Warning, Message = "Embedded broker dropped a message for {ClientId}: its queue is full (further drops are only counted)")]
     private partial void LogFirstDrop(string clientId);
