@@ -2,6 +2,7 @@ using System.Diagnostics;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Shared.Aggregation;
+using EdgeMlOps.Shared.Hashing;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol.V1;
 using Google.Protobuf;
@@ -136,10 +137,11 @@ public sealed partial class AggregatorNode
             aggregate.Contributors, aggregate.Samples, rejected, byReason, model.Record.EvalAccuracy, model.Record.EvalLoss, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed);
     }
 
-    /// <summary>Seeded choice of <paramref name="count"/> ids (partial Fisher–Yates), reproducible per round.</summary>
+    /// <summary>Seeded choice of <paramref name="count"/> ids (partial Fisher–Yates), reproducible per round and across processes.</summary>
     private string[] Select(string[] ids, int count, long roundNumber)
     {
-        var random = new Random(HashCode.Combine(_options.Seed, roundNumber));
+        // Not HashCode.Combine: it is randomised per process, which would make runs irreproducible.
+        var random = new Random(StableHash.Seed((ulong)_options.Seed, $"selection/round-{roundNumber}"));
         for (var i = 0; i < count; i++)
         {
             var j = random.Next(i, ids.Length);
