@@ -69,6 +69,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         var faults = new SimulatedFaults(options.Seed, options.Dropout, options.StragglerProbability, options.StragglerDelay);
         var agents = new DeviceAgent[options.Devices];
         var stores = new SampleStore[options.Devices];
+        var outboxes = new Outbox[options.Devices];
         try
         {
             var rssAggregator = CurrentRss();
@@ -77,6 +78,8 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 var id = $"dev-{i:D5}";
                 var store = new SampleStore(Path.Combine(work, "devices", id, "agent.db"), maxSamples: 100_000, maxPendingPredictions: 1000);
                 stores[i] = store;
+                var outbox = new Outbox(Path.Combine(work, "devices", id, "outbox.db"), capacity: 100);
+                outboxes[i] = outbox;
                 var agent = new DeviceAgent(
                     new AgentOptions
                     {
@@ -88,7 +91,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                         KeepAlive = TimeSpan.FromSeconds(120),
                         Tags = new Dictionary<string, string> { ["partition"] = options.Partition.ToString() },
                     },
-                    new AgentDependencies { Store = store, Http = http, Runtimes = runtimes, LoggerFactory = _loggers, Faults = faults, ComputeSlots = slots });
+                    new AgentDependencies { Store = store, Outbox = outbox, Http = http, Runtimes = runtimes, LoggerFactory = _loggers, Faults = faults, ComputeSlots = slots });
                 agents[i] = agent;
                 // Ground truth enters through the same feedback path a device app uses.
                 agent.Feedback(parts[i].Select(s => (pool.Row(s), pool.Labels[s])).ToArray());
@@ -149,6 +152,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         {
             await Parallel.ForEachAsync(agents.Where(a => a is not null), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (a, _) => await a.DisposeAsync().ConfigureAwait(false)).ConfigureAwait(false);
             foreach (var s in stores) s?.Dispose();
+            foreach (var o in outboxes) o?.Dispose();
             if (options.WorkDirectory is null) TryDelete(work);
         }
     }

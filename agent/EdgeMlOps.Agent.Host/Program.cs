@@ -38,8 +38,9 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
 
 using var store = new SampleStore(Path.Combine(options.DataDirectory, "agent.db"), options.MaxSamples, options.MaxPendingPredictions);
+using var outbox = new Outbox(Path.Combine(options.DataDirectory, "outbox.db"), options.MaxOutboxMessages);
 using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
-await using var agent = new DeviceAgent(options, new AgentDependencies { Store = store, Http = http, LoggerFactory = loggers });
+await using var agent = new DeviceAgent(options, new AgentDependencies { Store = store, Outbox = outbox, Http = http, LoggerFactory = loggers });
 try
 {
     await agent.StartAsync(stopping.Token);

@@ -28,6 +28,9 @@ public sealed record AgentOptions
     /// <summary>Recent predictions kept so that feedback can refer to them by id.</summary>
     public int MaxPendingPredictions { get; init; } = 10_000;
 
+    /// <summary>Outgoing messages kept while offline; beyond it the oldest is dropped and counted.</summary>
+    public int MaxOutboxMessages { get; init; } = 1000;
+
     public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(60);
 
     public uint SessionExpirySeconds { get; init; } = 3600;
@@ -67,6 +70,7 @@ public sealed record AgentOptions
             Tags = r.Map(nameof(Tags)),
             MaxSamples = r.Int(nameof(MaxSamples), 10_000, 1, 10_000_000),
             MaxPendingPredictions = r.Int(nameof(MaxPendingPredictions), 10_000, 0, 10_000_000),
+            MaxOutboxMessages = r.Int(nameof(MaxOutboxMessages), 1000, 1, 1_000_000),
             StatusInterval = TimeSpan.FromSeconds(r.Int("StatusIntervalSeconds", 60, 1, 86_400)),
             SessionExpirySeconds = (uint)r.Long(nameof(SessionExpirySeconds), 3600, 0, uint.MaxValue),
             KeepAlive = TimeSpan.FromSeconds(r.Int("KeepAliveSeconds", 30, 1, 65_535)),

@@ -116,8 +116,8 @@ public sealed partial class DeviceAgent
             var delay = _deps.Faults.ReportDelay(DeviceId, task.RoundId);
             if (delay > TimeSpan.Zero) await Task.Delay(delay, _deps.Time, linked.Token).ConfigureAwait(false);
             var topic = task.Kind == TaskKind.Evaluate ? _topics.Evaluation(DeviceId) : _topics.Update(DeviceId);
-            await _transport.PublishAsync(topic, message.ToByteArray(), retain: false, _stopping.Token).ConfigureAwait(false);
-            Interlocked.Increment(ref Counters.UpdatesPublished);
+            Send(topic, message.ToByteArray());
+            Interlocked.Increment(ref Counters.UpdatesProduced);
         }
         catch (OperationCanceledException)
         {

@@ -25,6 +25,9 @@ public sealed class AgentDependencies
 
     public required HttpClient Http { get; init; }
 
+    /// <summary>Store-and-forward queue for updates and evaluations.</summary>
+    public required Outbox Outbox { get; init; }
+
     public ModelRuntimes Runtimes { get; init; } = new();
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
@@ -41,7 +44,10 @@ public sealed class AgentDependencies
 public sealed class AgentCounters
 {
     public long TasksReceived;
-    public long UpdatesPublished;
+    /// <summary>Updates and evaluations produced and queued in the outbox.</summary>
+    public long UpdatesProduced;
+    /// <summary>Outbox messages the broker acknowledged.</summary>
+    public long OutboxSent;
     public long TasksSkipped;
     public long MalformedMessages;
     public long ModelInstalls;
@@ -69,8 +75,10 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly List<Task> _work = new();
     private InstalledModel? _model;
     private TaskCompletionSource _modelChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SemaphoreSlim _outboxSignal = new(0);
     private long _sequence;
     private Task? _statusLoop;
+    private Task? _drainLoop;
 
     public DeviceAgent(AgentOptions options, AgentDependencies dependencies)
     {
@@ -90,7 +98,11 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             dependencies.LoggerFactory.CreateLogger<MqttTransport>())
         {
             MessageReceived = OnMessageAsync,
-            Connected = _ => PublishStatusAsync(DeviceState.Online, CancellationToken.None),
+            Connected = async _ =>
+            {
+                await PublishStatusAsync(DeviceState.Online, CancellationToken.None).ConfigureAwait(false);
+                _outboxSignal.Release();
+            },
         };
     }
 
@@ -117,6 +129,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         await _transport.SubscribeAsync([_topics.Model, _topics.Task(DeviceId)], cancellationToken).ConfigureAwait(false);
         await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
         _statusLoop = Task.Run(StatusLoopAsync, CancellationToken.None);
+        _drainLoop = Task.Run(DrainOutboxLoopAsync, CancellationToken.None);
         LogStarted(DeviceId, _options.Broker.ToString());
     }
 
@@ -137,7 +150,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         await _transport.DisconnectAsync().ConfigureAwait(false);
         Task[] pending;
         lock (_work) pending = _work.ToArray();
-        await Task.WhenAll(pending.Append(_statusLoop ?? Task.CompletedTask)).ConfigureAwait(false);
+        await Task.WhenAll(pending.Append(_statusLoop ?? Task.CompletedTask).Append(_drainLoop ?? Task.CompletedTask)).ConfigureAwait(false);
     }
 
     /// <summary>Drops the connection without saying goodbye: the broker publishes the Last Will.</summary>
@@ -259,6 +272,53 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>Queues a message durably and wakes the drain loop.</summary>
+    private void Send(string topic, byte[] payload)
+    {
+        _deps.Outbox.Enqueue(topic, payload);
+        _outboxSignal.Release();
+    }
+
+    /// <summary>Sends queued messages oldest first while connected; after a failure waits for the next (re)connection or signal.</summary>
+    private async Task DrainOutboxLoopAsync()
+    {
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                // Also wake periodically, in case a signal raced with a disconnect.
+                await _outboxSignal.WaitAsync(TimeSpan.FromSeconds(5), _stopping.Token).ConfigureAwait(false);
+                try
+                {
+                    await DrainOutboxAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+                {
+                    // Usually the connection dropped mid-publish; the message stays queued.
+                    LogPublishFailed("outbox", ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task DrainOutboxAsync()
+    {
+        while (_transport.IsConnected && !_stopping.IsCancellationRequested)
+        {
+            var batch = _deps.Outbox.Peek(32);
+            if (batch.Count == 0) return;
+            foreach (var message in batch)
+            {
+                await _transport.PublishAsync(message.Topic, message.Payload, retain: false, _stopping.Token).ConfigureAwait(false);
+                _deps.Outbox.Acknowledge(message.Id);
+                Interlocked.Increment(ref Counters.OutboxSent);
+            }
         }
     }
 

@@ -63,6 +63,9 @@ public sealed partial class AggregatorNode : IAsyncDisposable
 
     public EmbeddedBroker? Broker => _broker;
 
+    /// <summary>True while the aggregator's own MQTT connection is up.</summary>
+    public bool IsBrokerConnected => _transport?.IsConnected ?? false;
+
     public ModelRegistry Registry => _registry ?? throw new InvalidOperationException("Not started.");
 
     public ArtifactStore Artifacts => _artifacts ?? throw new InvalidOperationException("Not started.");

@@ -27,7 +27,8 @@ public class AgentLifecycleTests
         await node.StartAsync(CancellationToken.None);
         var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
         var http = new HttpClient();
-        var agent = new DeviceAgent(new AgentOptions { DeviceId = "dev-1", Fleet = "life", Broker = node.BrokerEndpoint }, new AgentDependencies { Store = store, Http = http });
+        var outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100);
+        var agent = new DeviceAgent(new AgentOptions { DeviceId = "dev-1", Fleet = "life", Broker = node.BrokerEndpoint }, new AgentDependencies { Store = store, Outbox = outbox, Http = http });
         await agent.StartAsync(CancellationToken.None);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await agent.WaitForModelAsync(1, cts.Token);
@@ -58,7 +59,7 @@ public class AgentLifecycleTests
             var report = await node.RunRoundAsync(CancellationToken.None);
             Assert.Equal(Aggregator.Rounds.RoundStatus.Completed, report.Status);
             Assert.Equal(4, report.Samples);
-            Assert.Equal(1, agent.Counters.UpdatesPublished);
+            Assert.Equal(1, agent.Counters.UpdatesProduced);
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
             await agent.WaitForModelAsync(2, cts.Token);
             Assert.Equal(2UL, agent.Predict([0.1f, 0.2f, 0.3f]).ModelVersion);
@@ -86,7 +87,7 @@ public class AgentLifecycleTests
             await WaitAsync(() => node.Devices.TryGet("dev-1", out var d) && d.State == DeviceState.Lost);
             Assert.Empty(node.Devices.Eligible());
 
-            var second = new DeviceAgent(new AgentOptions { DeviceId = "dev-2", Fleet = "life", Broker = node.BrokerEndpoint }, new AgentDependencies { Store = store, Http = http });
+            var second = new DeviceAgent(new AgentOptions { DeviceId = "dev-2", Fleet = "life", Broker = node.BrokerEndpoint }, new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev2", "outbox.db"), 10), Http = http });
             await second.StartAsync(CancellationToken.None);
             await WaitAsync(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Online);
             await second.DisposeAsync();

@@ -49,6 +49,7 @@ public static class AggregatorApi
             model = node.Options.ModelName,
             version = node.CurrentVersion.Version,
             devicesOnline = node.Devices.OnlineCount,
+            brokerConnected = node.IsBrokerConnected,
             brokerDroppedMessages = node.Broker?.DroppedMessages ?? 0,
         }));
         return app;

@@ -1,0 +1,139 @@
+using Microsoft.Data.Sqlite;
+
+namespace EdgeMlOps.Agent.Storage;
+
+/// <summary>A message waiting for the broker's acknowledgement.</summary>
+public sealed record OutboxMessage(long Id, string Topic, byte[] Payload);
+
+/// <summary>
+/// Store-and-forward for outgoing messages (updates, evaluations, telemetry): each is written
+/// to SQLite before it is sent and deleted only after the broker acknowledged it (QoS 1), so an
+/// outage or a crash loses nothing; after reconnection messages drain oldest first. The
+/// receiver de-duplicates by the message id inside each payload, so a message sent twice (acked
+/// but not yet deleted when the process died) still counts once.
+/// Bounded: beyond <c>capacity</c> messages the <em>oldest</em> is dropped (and counted) to make
+/// room, because in federated learning a fresh update is worth more than a stale one.
+/// </summary>
+public sealed class Outbox : IDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly object _gate = new();
+    private readonly int _capacity;
+    private long _dropped;
+
+    public Outbox(string path, int capacity)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        _capacity = capacity;
+        _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        _connection.Open();
+        using var cmd = _connection.CreateCommand();
+        cmd.CommandText = """
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = FULL;
+            CREATE TABLE IF NOT EXISTS outbox(
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                topic TEXT NOT NULL,
+                payload BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS outbox_stats(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+            INSERT OR IGNORE INTO outbox_stats(key, value) VALUES ('dropped', 0);
+            """;
+        cmd.ExecuteNonQuery();
+        using var read = _connection.CreateCommand();
+        read.CommandText = "SELECT value FROM outbox_stats WHERE key = 'dropped'";
+        _dropped = Convert.ToInt64(read.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Messages dropped by the bound since the store was created (survives restarts).</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                using var cmd = _connection.CreateCommand();
+                cmd.CommandText = "SELECT COUNT(*) FROM outbox";
+                return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+    }
+
+    /// <summary>Durably queues a message (fsync'd before returning), evicting the oldest if full.</summary>
+    public void Enqueue(string topic, byte[] payload)
+    {
+        lock (_gate)
+        {
+            using var tx = _connection.BeginTransaction();
+            using var insert = _connection.CreateCommand();
+            insert.Transaction = tx;
+            insert.CommandText = "INSERT INTO outbox(topic, payload) VALUES ($t, $p)";
+            insert.Parameters.AddWithValue("$t", topic);
+            insert.Parameters.AddWithValue("$p", payload);
+            insert.ExecuteNonQuery();
+            using var trim = _connection.CreateCommand();
+            trim.Transaction = tx;
+            trim.CommandText = """
+                DELETE FROM outbox WHERE id IN (
+                    SELECT id FROM outbox ORDER BY id LIMIT max(0, (SELECT COUNT(*) FROM outbox) - $cap));
+                """;
+            trim.Parameters.AddWithValue("$cap", _capacity);
+            var evicted = trim.ExecuteNonQuery();
+            if (evicted > 0)
+            {
+                using var count = _connection.CreateCommand();
+                count.Transaction = tx;
+                count.CommandText = "UPDATE outbox_stats SET value = value + $n WHERE key = 'dropped'";
+                count.Parameters.AddWithValue("$n", evicted);
+                count.ExecuteNonQuery();
+                Interlocked.Add(ref _dropped, evicted);
+            }
+
+            tx.Commit();
+        }
+    }
+
+    /// <summary>The oldest queued messages, in the order they were enqueued.</summary>
+    public IReadOnlyList<OutboxMessage> Peek(int max)
+    {
+        lock (_gate)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT id, topic, payload FROM outbox ORDER BY id LIMIT $max";
+            cmd.Parameters.AddWithValue("$max", max);
+            using var reader = cmd.ExecuteReader();
+            var list = new List<OutboxMessage>();
+            while (reader.Read()) list.Add(new OutboxMessage(reader.GetInt64(0), reader.GetString(1), (byte[])reader[2]));
+            return list;
+        }
+    }
+
+    /// <summary>Forgets a message the broker acknowledged.</summary>
+    public void Acknowledge(long id)
+    {
+        lock (_gate)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "DELETE FROM outbox WHERE id = $id";
+            cmd.Parameters.AddWithValue("$id", id);
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>Erases every queued message (right to erasure).</summary>
+    public void Clear()
+    {
+        lock (_gate)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "DELETE FROM outbox";
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate) _connection.Dispose();
+    }
+}

@@ -1,0 +1,40 @@
+using EdgeMlOps.Agent.Storage;
+
+namespace EdgeMlOps.Agent.Tests.Storage;
+
+public class OutboxTests
+{
+    private static string TempDb() => Path.Combine(Path.GetTempPath(), "edgemlops-outbox-" + Guid.NewGuid().ToString("N"), "outbox.db");
+
+    [Fact]
+    public void Messages_DrainInOrder_AndLeaveOnlyWhenAcknowledged()
+    {
+        using var outbox = new Outbox(TempDb(), capacity: 10);
+        outbox.Enqueue("t/a", [1]);
+        outbox.Enqueue("t/b", [2]);
+        outbox.Enqueue("t/c", [3]);
+        var first = outbox.Peek(2);
+        Assert.Equal(["t/a", "t/b"], first.Select(m => m.Topic));
+        outbox.Acknowledge(first[0].Id);
+        Assert.Equal(["t/b", "t/c"], outbox.Peek(10).Select(m => m.Topic));
+        Assert.Equal(2, outbox.Count);
+    }
+
+    [Fact]
+    public void Full_DropsOldestFirst_CountsDrops_AcrossRestarts()
+    {
+        var path = TempDb();
+        using (var outbox = new Outbox(path, capacity: 3))
+        {
+            for (byte i = 0; i < 5; i++) outbox.Enqueue($"t/{i}", [i]);
+            Assert.Equal(["t/2", "t/3", "t/4"], outbox.Peek(10).Select(m => m.Topic));
+            Assert.Equal(2, outbox.Dropped);
+        }
+
+        using var reopened = new Outbox(path, capacity: 3);
+        Assert.Equal(2, reopened.Dropped);
+        Assert.Equal(new byte[] { 4 }, reopened.Peek(10)[^1].Payload);
+        reopened.Clear();
+        Assert.Equal(0, reopened.Count);
+    }
+}

@@ -1,0 +1,71 @@
+using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Models;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+[Collection(FleetCollection.Name)]
+public class OfflineFirstTests
+{
+    private sealed class SlowReport(TimeSpan delay) : AgentFaults
+    {
+        public override TimeSpan ReportDelay(string deviceId, string roundId) => delay;
+    }
+
+    [Fact]
+    public async Task UpdateProducedDuringOutage_WaitsInOutbox_AndArrivesOnceAfterReconnect()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-outage-" + Guid.NewGuid().ToString("N"));
+        await using var node = new AggregatorNode(new AggregatorOptions
+        {
+            Fleet = "outage",
+            ModelName = "m",
+            Model = ModelSpecText.Parse("mlp-3-4-2"),
+            EmbeddedBrokerPort = 0,
+            HttpUrl = "http://127.0.0.1:0",
+            DataDirectory = Path.Combine(dir, "agg"),
+            Rounds = new RoundOptions { ClientsPerRound = 1, OverSelection = 1, ReportDeadline = TimeSpan.FromSeconds(60), LocalEpochs = 1, BatchSize = 2 },
+        });
+        await node.StartAsync(CancellationToken.None);
+        await using var proxy = new TcpFaultProxy(node.BrokerEndpoint.Port);
+        using var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 10);
+        using var outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 10);
+        using var http = new HttpClient();
+        await using var agent = new DeviceAgent(
+            new AgentOptions { DeviceId = "dev-1", Fleet = "outage", Broker = new MqttEndpoint("127.0.0.1", proxy.Port) },
+            new AgentDependencies { Store = store, Outbox = outbox, Http = http, Faults = new SlowReport(TimeSpan.FromSeconds(1)) });
+        agent.Feedback([(new[] { 1f, 0f, 0f }, 0L), (new[] { 0f, 1f, 0f }, 1L)]);
+        await agent.StartAsync(CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
+        await Until(() => node.Devices.Eligible().Count == 1);
+
+        var round = node.RunRoundAsync(CancellationToken.None);
+        await Until(() => Interlocked.Read(ref agent.Counters.TasksReceived) == 1);
+        proxy.Cut();
+        await Until(() => Interlocked.Read(ref agent.Counters.UpdatesProduced) == 1);
+        Assert.False(agent.IsConnected);
+        Assert.Equal(1, outbox.Count);
+        Assert.Equal(0, Interlocked.Read(ref agent.Counters.OutboxSent));
+
+        proxy.Restore();
+        var report = await round.WaitAsync(TimeSpan.FromSeconds(50));
+        Assert.Equal(RoundStatus.Completed, report.Status);
+        Assert.Equal(1, report.Contributors);
+        Assert.Equal(0, report.Rejected);
+        Assert.Equal(1, Interlocked.Read(ref agent.Counters.OutboxSent));
+        Assert.Equal(0, outbox.Count);
+    }
+
+    private static async Task Until(Func<bool> condition)
+    {
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException("condition not met in time");
+            await Task.Delay(10);
+        }
+    }
+}
