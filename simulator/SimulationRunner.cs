@@ -68,6 +68,8 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         using var slots = new SemaphoreSlim(options.ComputeSlots);
         var faults = new SimulatedFaults(options.Seed, options.Dropout, options.StragglerProbability, options.StragglerDelay);
         var agents = new DeviceAgent[options.Devices];
+        // Artifacts are immutable and content-addressed: one blob directory serves every simulated device.
+        var sharedBlobs = Path.Combine(work, "blobs");
         var stores = new SampleStore[options.Devices];
         var outboxes = new Outbox[options.Devices];
         try
@@ -91,7 +93,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                         KeepAlive = TimeSpan.FromSeconds(120),
                         Tags = new Dictionary<string, string> { ["partition"] = options.Partition.ToString() },
                     },
-                    new AgentDependencies { Store = store, Outbox = outbox, Http = http, Runtimes = runtimes, LoggerFactory = _loggers, Faults = faults, ComputeSlots = slots });
+                    new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(work, "devices", id, "models"), sharedBlobs), Http = http, Runtimes = runtimes, LoggerFactory = _loggers, Faults = faults, ComputeSlots = slots });
                 agents[i] = agent;
                 // Ground truth enters through the same feedback path a device app uses.
                 agent.Feedback(parts[i].Select(s => (pool.Row(s), pool.Labels[s])).ToArray());

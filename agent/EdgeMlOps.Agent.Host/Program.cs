@@ -40,7 +40,7 @@ using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.C
 using var store = new SampleStore(Path.Combine(options.DataDirectory, "agent.db"), options.MaxSamples, options.MaxPendingPredictions);
 using var outbox = new Outbox(Path.Combine(options.DataDirectory, "outbox.db"), options.MaxOutboxMessages);
 using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
-await using var agent = new DeviceAgent(options, new AgentDependencies { Store = store, Outbox = outbox, Http = http, LoggerFactory = loggers });
+await using var agent = new DeviceAgent(options, new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(options.DataDirectory, "models")), Http = http, LoggerFactory = loggers });
 try
 {
     await agent.StartAsync(stopping.Token);

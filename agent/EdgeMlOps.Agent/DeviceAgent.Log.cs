@@ -25,6 +25,9 @@ public sealed partial class DeviceAgent
     [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Malformed message on {Topic}: {Reason}")]
     private partial void LogMalformed(string topic, string reason);
 
+    [LoggerMessage(EventId = 1008, Level = LogLevel.Warning, Message = "Model store: {Reason}")]
+    private partial void LogModelFallback(string reason);
+
     [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Publishing {Kind} failed: {Reason}")]
     private partial void LogPublishFailed(string kind, string reason);
 }

@@ -13,7 +13,39 @@ namespace EdgeMlOps.Agent;
 
 public sealed partial class DeviceAgent
 {
-    /// <summary>Fetches, verifies and loads an announced version, then switches to it atomically.</summary>
+    /// <summary>
+    /// Serves the version installed on disk before any network is available, so a device that
+    /// restarts offline keeps predicting. A corrupt current version falls back to the previous one.
+    /// </summary>
+    private async Task LoadInstalledModelAsync()
+    {
+        var load = _deps.Models.LoadCurrent();
+        if (load.FallbackReason is { } reason)
+        {
+            _modelNotice = reason;
+            LogModelFallback(reason);
+        }
+
+        if (load.Model is not { } stored) return;
+        try
+        {
+            var a = stored.Announcement;
+            var inference = await _deps.Runtimes.Inference.AcquireAsync(a.Inference.Sha256, () => Task.FromResult(InferenceModel.Load(stored.Inference))).ConfigureAwait(false);
+            var trainStep = await _deps.Runtimes.TrainSteps.AcquireAsync(a.TrainStep.Sha256, () => Task.FromResult(new TrainStepModel(stored.TrainStep, inference.Value.Spec))).ConfigureAwait(false);
+            Activate(a, inference, trainStep);
+            LogInstalled(a.ModelName, a.Version);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            _modelNotice = $"installed model failed to load: {ex.Message}";
+            LogModelFallback(_modelNotice);
+        }
+    }
+
+    /// <summary>
+    /// Fetches and verifies an announced version into the model store, loads it, commits it on
+    /// disk (the old one becomes the previous version) and switches to it atomically.
+    /// </summary>
     private async Task InstallAsync(ModelAnnouncement announcement)
     {
         await _installGate.WaitAsync(_stopping.Token).ConfigureAwait(false);
@@ -30,37 +62,31 @@ public sealed partial class DeviceAgent
             var baseUrl = _options.ArtifactBaseUrl ?? new Uri(announcement.ArtifactBaseUrl);
             var spec = new ModelSpec((int)announcement.Architecture.InputDim, announcement.Architecture.Hidden.Select(h => (int)h).ToArray(), (int)announcement.Architecture.Classes);
             inference = await _deps.Runtimes.Inference.AcquireAsync(announcement.Inference.Sha256, async () =>
-                InferenceModel.Load(await _fetcher.FetchAsync(baseUrl, announcement.Inference, _stopping.Token).ConfigureAwait(false))).ConfigureAwait(false);
+                InferenceModel.Load(await StoredOrFetchedAsync(baseUrl, announcement.Inference).ConfigureAwait(false))).ConfigureAwait(false);
             trainStep = await _deps.Runtimes.TrainSteps.AcquireAsync(announcement.TrainStep.Sha256, async () =>
-                new TrainStepModel(await _fetcher.FetchAsync(baseUrl, announcement.TrainStep, _stopping.Token).ConfigureAwait(false), spec)).ConfigureAwait(false);
+                new TrainStepModel(await StoredOrFetchedAsync(baseUrl, announcement.TrainStep).ConfigureAwait(false), spec)).ConfigureAwait(false);
             if (!inference.Value.Spec.Equals(spec) || !trainStep.Value.Spec.Equals(spec))
             {
                 throw new ArtifactRejectedException($"artifacts do not match the announced architecture {spec}");
             }
 
-            InstalledModel? previous;
-            TaskCompletionSource changed;
-            lock (_modelGate)
-            {
-                previous = _model;
-                _model = new InstalledModel(announcement, inference, trainStep);
-                changed = _modelChanged;
-                _modelChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
+            // A session shared through the cache may exist while this device's disk lacks the blob.
+            await StoredOrFetchedAsync(baseUrl, announcement.Inference, onlyEnsure: true).ConfigureAwait(false);
+            await StoredOrFetchedAsync(baseUrl, announcement.TrainStep, onlyEnsure: true).ConfigureAwait(false);
+            _deps.Models.Commit(announcement);
 
+            var previous = Activate(announcement, inference, trainStep);
             inference = null;
             trainStep = null;
-            previous?.Dispose();
-            changed.TrySetResult();
+            _modelNotice = string.Empty;
             Interlocked.Increment(ref Counters.ModelInstalls);
-            Interlocked.Add(ref Counters.ArtifactBytes, (long)(announcement.Inference.Size + (previous is null || previous.Announcement.TrainStep.Sha256 != announcement.TrainStep.Sha256 ? announcement.TrainStep.Size : 0)));
-            _deps.Store.SetState("model.version", announcement.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Interlocked.Add(ref Counters.ArtifactBytes, (long)(announcement.Inference.Size + (previous?.TrainStep.Sha256 != announcement.TrainStep.Sha256 ? announcement.TrainStep.Size : 0)));
             LogInstalled(announcement.ModelName, announcement.Version);
         }
         catch (OperationCanceledException)
         {
         }
-        catch (Exception ex) when (ex is ArtifactRejectedException or HttpRequestException or InvalidDataException or InvalidProtocolBufferException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        catch (Exception ex) when (ex is ArtifactRejectedException or HttpRequestException or InvalidDataException or InvalidProtocolBufferException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or IOException)
         {
             Interlocked.Increment(ref Counters.ModelInstallFailures);
             LogInstallFailed(announcement.ModelName, announcement.Version, ex.Message);
@@ -71,6 +97,34 @@ public sealed partial class DeviceAgent
             trainStep?.Dispose();
             _installGate.Release();
         }
+    }
+
+    /// <summary>The artifact from the model store, or downloaded, verified and stored first.</summary>
+    private async Task<byte[]> StoredOrFetchedAsync(Uri baseUrl, ArtifactRef artifact, bool onlyEnsure = false)
+    {
+        if (onlyEnsure && _deps.Models.HasBlob(artifact.Sha256)) return [];
+        if (!onlyEnsure && _deps.Models.ReadBlob(artifact.Sha256) is { } stored) return stored;
+        var bytes = await _fetcher.FetchAsync(baseUrl, artifact, _stopping.Token).ConfigureAwait(false);
+        _deps.Models.PutBlob(artifact.Sha256, bytes);
+        return bytes;
+    }
+
+    /// <summary>Switches to a loaded version; returns the announcement of the one replaced.</summary>
+    private ModelAnnouncement? Activate(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease trainStep)
+    {
+        InstalledModel? previous;
+        TaskCompletionSource changed;
+        lock (_modelGate)
+        {
+            previous = _model;
+            _model = new InstalledModel(announcement, inference, trainStep);
+            changed = _modelChanged;
+            _modelChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        previous?.Dispose();
+        changed.TrySetResult();
+        return previous?.Announcement;
     }
 
     private async Task RunTaskAsync(RoundTask task)

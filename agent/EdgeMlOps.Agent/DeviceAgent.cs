@@ -28,6 +28,9 @@ public sealed class AgentDependencies
     /// <summary>Store-and-forward queue for updates and evaluations.</summary>
     public required Outbox Outbox { get; init; }
 
+    /// <summary>Installed model versions on disk (current and previous).</summary>
+    public required ModelStore Models { get; init; }
+
     public ModelRuntimes Runtimes { get; init; } = new();
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
@@ -74,6 +77,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly HashSet<string> _seenRounds = new(StringComparer.Ordinal);
     private readonly List<Task> _work = new();
     private InstalledModel? _model;
+    private string _modelNotice = string.Empty;
     private TaskCompletionSource _modelChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _outboxSignal = new(0);
     private long _sequence;
@@ -126,8 +130,9 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     /// <summary>Connects (persistent session, Last Will), announces itself and subscribes to its model and task topics.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        await LoadInstalledModelAsync().ConfigureAwait(false);
         await _transport.SubscribeAsync([_topics.Model, _topics.Task(DeviceId)], cancellationToken).ConfigureAwait(false);
-        await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        await _transport.StartAsync(cancellationToken).ConfigureAwait(false);
         _statusLoop = Task.Run(StatusLoopAsync, CancellationToken.None);
         _drainLoop = Task.Run(DrainOutboxLoopAsync, CancellationToken.None);
         LogStarted(DeviceId, _options.Broker.ToString());
@@ -241,6 +246,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         {
             status.ModelName = _model?.Announcement.ModelName ?? string.Empty;
             status.ModelVersion = _model?.Announcement.Version ?? 0;
+            status.ModelNotice = _modelNotice;
         }
 
         // The Last Will is built in the constructor, before the store may be read.

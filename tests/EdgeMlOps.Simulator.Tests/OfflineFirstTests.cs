@@ -36,7 +36,7 @@ public class OfflineFirstTests
         using var http = new HttpClient();
         await using var agent = new DeviceAgent(
             new AgentOptions { DeviceId = "dev-1", Fleet = "outage", Broker = new MqttEndpoint("127.0.0.1", proxy.Port) },
-            new AgentDependencies { Store = store, Outbox = outbox, Http = http, Faults = new SlowReport(TimeSpan.FromSeconds(1)) });
+            new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http, Faults = new SlowReport(TimeSpan.FromSeconds(1)) });
         agent.Feedback([(new[] { 1f, 0f, 0f }, 0L), (new[] { 0f, 1f, 0f }, 1L)]);
         await agent.StartAsync(CancellationToken.None);
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
@@ -58,6 +58,46 @@ public class OfflineFirstTests
         Assert.Equal(1, Interlocked.Read(ref agent.Counters.OutboxSent));
         Assert.Equal(0, outbox.Count);
     }
+
+    [Fact]
+    public async Task RestartWithoutBroker_ServesTheInstalledModelFromDisk()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-offline-" + Guid.NewGuid().ToString("N"));
+        var device = Path.Combine(dir, "dev");
+        float[] features = [0.3f, -0.2f, 0.9f];
+        PredictionResult online;
+        await using (var node = new AggregatorNode(new AggregatorOptions
+        {
+            Fleet = "offline", ModelName = "m", Model = ModelSpecText.Parse("mlp-3-4-2"), EmbeddedBrokerPort = 0,
+            HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+        }))
+        {
+            await node.StartAsync(CancellationToken.None);
+            await using var agent = NewAgent(device, node.BrokerEndpoint);
+            await agent.StartAsync(CancellationToken.None);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            await agent.WaitForModelAsync(1, cts.Token);
+            online = agent.Predict(features);
+        }
+
+        // Aggregator and broker are gone; the device restarts and must still serve.
+        await using var offline = NewAgent(device, new MqttEndpoint("127.0.0.1", EdgeMlOps.Aggregator.Broker.EmbeddedBroker.FreePort()));
+        await offline.StartAsync(CancellationToken.None);
+        Assert.False(offline.IsConnected);
+        var served = offline.Predict(features);
+        Assert.Equal(online.ModelVersion, served.ModelVersion);
+        Assert.Equal(online.Probabilities, served.Probabilities);
+    }
+
+    private static DeviceAgent NewAgent(string directory, MqttEndpoint broker) => new(
+        new AgentOptions { DeviceId = "dev-1", Fleet = "offline", Broker = broker },
+        new AgentDependencies
+        {
+            Store = new SampleStore(Path.Combine(directory, "agent.db"), 100, 10),
+            Outbox = new Outbox(Path.Combine(directory, "outbox.db"), 10),
+            Models = new ModelStore(Path.Combine(directory, "models")),
+            Http = new HttpClient(),
+        });
 
     private static async Task Until(Func<bool> condition)
     {

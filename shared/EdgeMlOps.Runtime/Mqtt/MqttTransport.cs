@@ -75,6 +75,23 @@ public sealed partial class MqttTransport : IAsyncDisposable
         if (Connected is { } connected) await connected(result.IsSessionPresent).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Connects if the broker is reachable; otherwise keeps trying in the background (backoff with
+    /// jitter) and returns at once, so an offline device still starts and serves.
+    /// </summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ConnectAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            Log.ConnectionLost(_logger, _options.ClientId, "broker unreachable at start: " + ex.Message);
+            if (Interlocked.Exchange(ref _reconnecting, 1) == 0) _ = Task.Run(ReconnectLoopAsync, CancellationToken.None);
+        }
+    }
+
     public async Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken)
     {
         lock (_subscriptions) _subscriptions.AddRange(filters.Except(_subscriptions));
