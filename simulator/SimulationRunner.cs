@@ -69,6 +69,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         var faults = new SimulatedFaults(options.Seed, options.Dropout, options.StragglerProbability, options.StragglerDelay);
         var agents = new DeviceAgent[options.Devices];
         // Artifacts are immutable and content-addressed: one blob directory serves every simulated device.
+        // Device stores skip fsync: a thousand devices share one disk here, and crash safety is tested on the agent itself.
         var sharedBlobs = Path.Combine(work, "blobs");
         var stores = new SampleStore[options.Devices];
         var outboxes = new Outbox[options.Devices];
@@ -80,7 +81,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 var id = $"dev-{i:D5}";
                 var store = new SampleStore(Path.Combine(work, "devices", id, "agent.db"), maxSamples: 100_000, maxPendingPredictions: 1000);
                 stores[i] = store;
-                var outbox = new Outbox(Path.Combine(work, "devices", id, "outbox.db"), capacity: 100);
+                var outbox = new Outbox(Path.Combine(work, "devices", id, "outbox.db"), capacity: 100, durable: false);
                 outboxes[i] = outbox;
                 var agent = new DeviceAgent(
                     new AgentOptions
@@ -93,7 +94,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                         KeepAlive = TimeSpan.FromSeconds(120),
                         Tags = new Dictionary<string, string> { ["partition"] = options.Partition.ToString() },
                     },
-                    new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(work, "devices", id, "models"), sharedBlobs), Http = http, Runtimes = runtimes, LoggerFactory = _loggers, Faults = faults, ComputeSlots = slots });
+                    new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(work, "devices", id, "models"), sharedBlobs, durable: false), Http = http, Runtimes = runtimes, LoggerFactory = _loggers, Faults = faults, ComputeSlots = slots });
                 agents[i] = agent;
                 // Ground truth enters through the same feedback path a device app uses.
                 agent.Feedback(parts[i].Select(s => (pool.Row(s), pool.Labels[s])).ToArray());

@@ -24,10 +24,15 @@ public sealed class ModelStore
     private readonly string _blobs;
     private readonly bool _ownsBlobs;
     private readonly object _gate = new();
+    private readonly bool _durable;
 
-    public ModelStore(string root, string? sharedBlobDirectory = null)
+    /// <param name="root">This device's model directory.</param>
+    /// <param name="sharedBlobDirectory">Blob directory shared by several simulated devices, or null for a private one.</param>
+    /// <param name="durable">fsync every write (a device); a simulator on one disk may turn it off.</param>
+    public ModelStore(string root, string? sharedBlobDirectory = null, bool durable = true)
     {
         _root = root;
+        _durable = durable;
         _ownsBlobs = sharedBlobDirectory is null;
         _blobs = sharedBlobDirectory ?? Path.Combine(root, "blobs");
         Directory.CreateDirectory(Path.Combine(root, "versions"));
@@ -57,21 +62,20 @@ public sealed class ModelStore
         }
     }
 
-    public ulong? CurrentVersion => ReadPointer("current");
+    public ulong? CurrentVersion => ReadState().Current;
 
-    public ulong? PreviousVersion => ReadPointer("previous");
+    public ulong? PreviousVersion => ReadState().Previous;
 
     /// <summary>Makes <paramref name="announcement"/> current (its blobs must be stored); the old current becomes previous.</summary>
     public void Commit(ModelAnnouncement announcement)
     {
         lock (_gate)
         {
-            WriteAtomically(VersionPath(announcement.Version), announcement.ToByteArray());
-            var current = ReadPointer("current");
+            var (current, previous) = ReadState();
             if (current == announcement.Version) return;
-            if (current is { } old) WritePointer("previous", old);
-            WritePointer("current", announcement.Version);
-            Prune();
+            WriteAtomically(VersionPath(announcement.Version), announcement.ToByteArray());
+            WriteState(announcement.Version, current);
+            Prune(announcement.Version, current, previous);
         }
     }
 
@@ -80,9 +84,8 @@ public sealed class ModelStore
     {
         lock (_gate)
         {
-            if (ReadPointer("previous") is not { } previous || ReadPointer("current") is not { } current) return false;
-            WritePointer("current", previous);
-            WritePointer("previous", current);
+            if (ReadState() is not ({ } current, { } previous)) return false;
+            WriteState(previous, current);
             return true;
         }
     }
@@ -95,13 +98,13 @@ public sealed class ModelStore
     {
         lock (_gate)
         {
-            var current = ReadPointer("current");
+            var (current, previousVersion) = ReadState();
             if (current is null) return new StoredModelLoad(null, null);
             if (TryLoad(current.Value, out var model, out var problem)) return new StoredModelLoad(model, null);
             var reason = $"installed v{current} is unusable ({problem})";
-            if (ReadPointer("previous") is { } previous && TryLoad(previous, out var fallback, out var problem2))
+            if (previousVersion is { } previous && TryLoad(previous, out var fallback, out _))
             {
-                WritePointer("current", previous);
+                WriteState(previous, null);
                 return new StoredModelLoad(fallback, reason + $"; fell back to v{previous}");
             }
 
@@ -136,53 +139,62 @@ public sealed class ModelStore
         return true;
     }
 
-    private void Prune()
+    /// <summary>Drops the version that just fell out of (current, previous), and in a private blob directory its unreferenced blobs.</summary>
+    private void Prune(ulong current, ulong? previous, ulong? dropped)
     {
-        var keep = new HashSet<ulong?> { ReadPointer("current"), ReadPointer("previous") };
-        var referenced = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var file in Directory.GetFiles(Path.Combine(_root, "versions"), "*.pb"))
-        {
-            var version = ulong.Parse(Path.GetFileNameWithoutExtension(file), CultureInfo.InvariantCulture);
-            if (!keep.Contains(version))
-            {
-                File.Delete(file);
-                continue;
-            }
+        if (dropped is not { } old || old == current || old == previous) return;
+        File.Delete(VersionPath(old));
 
-            var a = ModelAnnouncement.Parser.ParseFrom(File.ReadAllBytes(file));
+        // Shared blob directories belong to every device using them; only a private one is collected.
+        if (!_ownsBlobs) return;
+        var referenced = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var version in new[] { current, previous ?? current })
+        {
+            var a = ModelAnnouncement.Parser.ParseFrom(File.ReadAllBytes(VersionPath(version)));
             referenced.Add(a.Inference?.Sha256 ?? string.Empty);
             referenced.Add(a.TrainStep?.Sha256 ?? string.Empty);
         }
 
-        // Shared blob directories belong to every device using them; only a private one is collected.
-        if (!_ownsBlobs) return;
         foreach (var blob in Directory.GetFiles(_blobs))
         {
             if (!referenced.Contains(Path.GetFileName(blob))) File.Delete(blob);
         }
     }
 
-    private ulong? ReadPointer(string name)
+    /// <summary>The pointer file: "current previous" in one line, replaced atomically as a whole.</summary>
+    private (ulong? Current, ulong? Previous) ReadState()
     {
-        var path = Path.Combine(_root, name);
-        return File.Exists(path) && ulong.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+        string[] parts;
+        try
+        {
+            parts = File.ReadAllText(Path.Combine(_root, "state")).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        }
+        catch (FileNotFoundException)
+        {
+            return (null, null);
+        }
+
+        static ulong? Parse(string[] p, int i) =>
+            p.Length > i && ulong.TryParse(p[i], NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+        return (Parse(parts, 0), Parse(parts, 1));
     }
 
-    private void WritePointer(string name, ulong version) =>
-        WriteAtomically(Path.Combine(_root, name), System.Text.Encoding.ASCII.GetBytes(version.ToString(CultureInfo.InvariantCulture)));
+    private void WriteState(ulong current, ulong? previous) =>
+        WriteAtomically(Path.Combine(_root, "state"), System.Text.Encoding.ASCII.GetBytes(
+            previous is { } p ? FormattableString.Invariant($"{current} {p}") : current.ToString(CultureInfo.InvariantCulture)));
 
     private string BlobPath(string sha256) =>
         ContentHash.IsSha256Hex(sha256) ? Path.Combine(_blobs, sha256) : throw new ArgumentException($"'{sha256}' is not a sha256", nameof(sha256));
 
     private string VersionPath(ulong version) => Path.Combine(_root, "versions", version.ToString(CultureInfo.InvariantCulture) + ".pb");
 
-    private static void WriteAtomically(string path, byte[] bytes)
+    private void WriteAtomically(string path, byte[] bytes)
     {
         var temp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
         {
             stream.Write(bytes);
-            stream.Flush(flushToDisk: true);
+            stream.Flush(flushToDisk: _durable);
         }
 
         File.Move(temp, path, overwrite: true);

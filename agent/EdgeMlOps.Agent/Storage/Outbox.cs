@@ -21,16 +21,19 @@ public sealed class Outbox : IDisposable
     private readonly int _capacity;
     private long _dropped;
 
-    public Outbox(string path, int capacity)
+    /// <param name="path">SQLite file.</param>
+    /// <param name="capacity">Messages kept; the oldest is dropped beyond it.</param>
+    /// <param name="durable">fsync each enqueue (a device); a simulator on one disk may turn it off.</param>
+    public Outbox(string path, int capacity, bool durable = true)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         _capacity = capacity;
         _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         _connection.Open();
         using var cmd = _connection.CreateCommand();
-        cmd.CommandText = """
+        cmd.CommandText = $"""
             PRAGMA journal_mode = WAL;
-            PRAGMA synchronous = FULL;
+            PRAGMA synchronous = {(durable ? "FULL" : "NORMAL")};
             CREATE TABLE IF NOT EXISTS outbox(
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 topic TEXT NOT NULL,

@@ -88,7 +88,7 @@ public class ModelStoreTests
         var store = new ModelStore(root);
         Assert.Throws<InvalidDataException>(() => store.PutBlob(new string('a', 64), [1, 2, 3]));
         // A crash between writing a temp file and renaming it leaves only a stray .tmp.
-        File.WriteAllText(Path.Combine(root, "current.123.tmp"), "9");
+        File.WriteAllText(Path.Combine(root, "state.123.tmp"), "9 8");
         Install(store, 1);
         Assert.Equal(1UL, new ModelStore(root).CurrentVersion);
     }
