@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Http;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Shared.Configuration;
 using Microsoft.Extensions.Configuration;
@@ -11,7 +12,7 @@ var configuration = new ConfigurationBuilder()
     .AddJsonFile("appsettings.json", optional: true)
     .AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true)
     .AddEnvironmentVariables("EDGEMLOPS_")
-    .AddCommandLine(args.Where(a => a != "--check-config").ToArray())
+    .AddCommandLine(args.Where(a => a is not ("--check-config" or "--erase-data")).ToArray())
     .Build();
 
 AgentOptions options;
@@ -37,13 +38,30 @@ using var stopping = new CancellationTokenSource();
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
 
-using var store = new SampleStore(Path.Combine(options.DataDirectory, "agent.db"), options.MaxSamples, options.MaxPendingPredictions);
+using var store = new SampleStore(Path.Combine(options.DataDirectory, "agent.db"), options.MaxSamples, options.MaxPendingPredictions, maxSampleAge: options.MaxSampleAge);
 using var outbox = new Outbox(Path.Combine(options.DataDirectory, "outbox.db"), options.MaxOutboxMessages);
+if (args.Contains("--erase-data"))
+{
+    // Right to erasure from the command line: no network needed.
+    var (samples, predictions) = store.EraseAll();
+    var queued = outbox.Count;
+    outbox.Clear();
+    Console.WriteLine($"Erased {samples} samples, {predictions} pending predictions and {queued} queued messages from {options.DataDirectory}.");
+    return 0;
+}
+
 using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
 await using var agent = new DeviceAgent(options, new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(options.DataDirectory, "models")), Http = http, LoggerFactory = loggers });
+LocalApi? api = null;
 try
 {
     await agent.StartAsync(stopping.Token);
+    if (options.HttpPrefix is { } prefix)
+    {
+        api = new LocalApi(agent, new LocalApiOptions { Prefix = prefix }, loggers.CreateLogger<LocalApi>());
+        api.Start();
+    }
+
     await Task.Delay(Timeout.Infinite, stopping.Token);
 }
 catch (OperationCanceledException)
@@ -56,5 +74,6 @@ catch (Exception ex) when (ex is not OutOfMemoryException)
 }
 
 logger.LogInformation("Shutting down");
+if (api is not null) await api.DisposeAsync();
 await agent.StopAsync();
 return 0;

@@ -25,6 +25,12 @@ public sealed record AgentOptions
     /// <summary>Labelled samples kept on the device; the oldest go first.</summary>
     public int MaxSamples { get; init; } = 10_000;
 
+    /// <summary>Labelled samples older than this are deleted (null: kept until the count bound).</summary>
+    public TimeSpan? MaxSampleAge { get; init; }
+
+    /// <summary>Local model API (HttpListener prefix), or null to disable it.</summary>
+    public string? HttpPrefix { get; init; } = "http://127.0.0.1:8090/";
+
     /// <summary>Recent predictions kept so that feedback can refer to them by id.</summary>
     public int MaxPendingPredictions { get; init; } = 10_000;
 
@@ -69,6 +75,8 @@ public sealed record AgentOptions
             DataDirectory = r.String(nameof(DataDirectory), "data"),
             Tags = r.Map(nameof(Tags)),
             MaxSamples = r.Int(nameof(MaxSamples), 10_000, 1, 10_000_000),
+            MaxSampleAge = r.Double("MaxSampleAgeDays", 0, 0, 36_500) is > 0 and var days ? TimeSpan.FromDays(days) : null,
+            HttpPrefix = HttpPrefixOrNull(r),
             MaxPendingPredictions = r.Int(nameof(MaxPendingPredictions), 10_000, 0, 10_000_000),
             MaxOutboxMessages = r.Int(nameof(MaxOutboxMessages), 1000, 1, 1_000_000),
             StatusInterval = TimeSpan.FromSeconds(r.Int("StatusIntervalSeconds", 60, 1, 86_400)),
@@ -79,5 +87,14 @@ public sealed record AgentOptions
         };
         r.ThrowIfInvalid("agent");
         return options;
+    }
+
+    private static string? HttpPrefixOrNull(ConfigReader r)
+    {
+        var text = r.String("Http", "http://127.0.0.1:8090/");
+        if (text == "off") return null;
+        r.Require(Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme == "http" && text.EndsWith('/'), "Http",
+            $"'{text}' must be an http://host:port/ prefix ending in '/', or 'off'");
+        return text;
     }
 }

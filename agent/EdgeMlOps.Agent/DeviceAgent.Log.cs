@@ -28,6 +28,9 @@ public sealed partial class DeviceAgent
     [LoggerMessage(EventId = 1008, Level = LogLevel.Warning, Message = "Model store: {Reason}")]
     private partial void LogModelFallback(string reason);
 
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Erased local data on request: {Samples} samples, {Predictions} pending predictions, {Outbox} queued messages")]
+    private partial void LogErased(int samples, int predictions, int outbox);
+
     [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Publishing {Kind} failed: {Reason}")]
     private partial void LogPublishFailed(string kind, string reason);
 }

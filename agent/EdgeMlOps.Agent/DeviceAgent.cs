@@ -18,6 +18,9 @@ namespace EdgeMlOps.Agent;
 /// <summary>A served prediction. <see cref="PredictionId"/> lets ground truth arrive later.</summary>
 public sealed record PredictionResult(string PredictionId, long Label, float[] Probabilities, ulong ModelVersion);
 
+/// <summary>What <see cref="DeviceAgent.EraseLocalData"/> removed.</summary>
+public readonly record struct ErasureResult(int Samples, int Predictions, int OutboxMessages);
+
 /// <summary>What an agent is given rather than creates, so a simulator can inject its own.</summary>
 public sealed class AgentDependencies
 {
@@ -126,6 +129,34 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     public long BytesReceived => _transport.BytesReceived + Interlocked.Read(ref Counters.ArtifactBytes);
 
     public bool IsConnected => _transport.IsConnected;
+
+    /// <summary>The installed version's announcement (name, version, architecture, artifacts), or null.</summary>
+    public ModelAnnouncement? CurrentModel
+    {
+        get { lock (_modelGate) return _model?.Announcement; }
+    }
+
+    /// <summary>Why the device is not on the version it should be (empty when all is well).</summary>
+    public string ModelNotice
+    {
+        get { lock (_modelGate) return _modelNotice; }
+    }
+
+    public int SampleCount => _deps.Store.SampleCount;
+
+    public int OutboxPending => _deps.Outbox.Count;
+
+    public long OutboxDropped => _deps.Outbox.Dropped;
+
+    /// <summary>Right to erasure: deletes every labelled sample, pending prediction and queued outgoing message.</summary>
+    public ErasureResult EraseLocalData()
+    {
+        var outbox = _deps.Outbox.Count;
+        _deps.Outbox.Clear();
+        var (samples, predictions) = _deps.Store.EraseAll();
+        LogErased(samples, predictions, outbox);
+        return new ErasureResult(samples, predictions, outbox);
+    }
 
     /// <summary>Connects (persistent session, Last Will), announces itself and subscribes to its model and task topics.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)

@@ -21,9 +21,17 @@ public sealed class SampleStore : IDisposable
     private readonly int _maxSamples;
     private readonly int _maxPredictions;
     private readonly TimeProvider _time;
+    private long _predictionInserts;
+    private readonly TimeSpan? _maxSampleAge;
 
-    public SampleStore(string path, int maxSamples, int maxPendingPredictions, TimeProvider? time = null)
+    /// <param name="path">SQLite file.</param>
+    /// <param name="maxSamples">Samples kept; the oldest go first.</param>
+    /// <param name="maxPendingPredictions">Predictions kept for feedback by id.</param>
+    /// <param name="time">Clock for sample ages.</param>
+    /// <param name="maxSampleAge">Samples older than this are deleted (null: no age limit).</param>
+    public SampleStore(string path, int maxSamples, int maxPendingPredictions, TimeProvider? time = null, TimeSpan? maxSampleAge = null)
     {
+        _maxSampleAge = maxSampleAge;
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         _maxSamples = maxSamples;
         _maxPredictions = maxPendingPredictions;
@@ -77,8 +85,9 @@ public sealed class SampleStore : IDisposable
 
             using var trim = _connection.CreateCommand();
             trim.Transaction = tx;
-            trim.CommandText = "DELETE FROM samples WHERE id <= (SELECT MAX(id) FROM samples) - $max";
+            trim.CommandText = "DELETE FROM samples WHERE id <= (SELECT MAX(id) FROM samples) - $max OR created_ms < $oldest";
             trim.Parameters.AddWithValue("$max", _maxSamples);
+            trim.Parameters.AddWithValue("$oldest", _maxSampleAge is { } age ? (_time.GetUtcNow() - age).ToUnixTimeMilliseconds() : long.MinValue);
             trim.ExecuteNonQuery();
             tx.Commit();
         }
@@ -91,10 +100,13 @@ public sealed class SampleStore : IDisposable
         lock (_gate)
         {
             using var cmd = _connection.CreateCommand();
-            cmd.CommandText = """
-                INSERT INTO predictions(id, features, label, model_version, created_ms) VALUES ($id, $f, $l, $v, $t);
-                DELETE FROM predictions WHERE rowid <= (SELECT MAX(rowid) FROM predictions) - $max;
-                """;
+            // Trimming is amortised: the bound may be exceeded by up to 255 rows between trims.
+            cmd.CommandText = ++_predictionInserts % 256 == 0 || _maxPredictions < 256
+                ? """
+                  INSERT INTO predictions(id, features, label, model_version, created_ms) VALUES ($id, $f, $l, $v, $t);
+                  DELETE FROM predictions WHERE rowid <= (SELECT MAX(rowid) FROM predictions) - $max;
+                  """
+                : "INSERT INTO predictions(id, features, label, model_version, created_ms) VALUES ($id, $f, $l, $v, $t)";
             cmd.Parameters.AddWithValue("$id", id);
             cmd.Parameters.AddWithValue("$f", MemoryMarshal.AsBytes(features.AsSpan()).ToArray());
             cmd.Parameters.AddWithValue("$l", label);
@@ -136,6 +148,22 @@ public sealed class SampleStore : IDisposable
             }
 
             return new SampleSet(features.ToArray(), labels.ToArray(), inputDim);
+        }
+    }
+
+    /// <summary>Deletes every sample and pending prediction and compacts the file so nothing lingers in free pages.</summary>
+    public (int Samples, int Predictions) EraseAll()
+    {
+        lock (_gate)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "DELETE FROM samples";
+            var samples = cmd.ExecuteNonQuery();
+            cmd.CommandText = "DELETE FROM predictions";
+            var predictions = cmd.ExecuteNonQuery();
+            cmd.CommandText = "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;";
+            cmd.ExecuteNonQuery();
+            return (samples, predictions);
         }
     }
 

@@ -58,3 +58,28 @@ public class SampleStoreTests
         Assert.Equal("12", reopened.GetState("model.version"));
     }
 }
+
+public class SampleRetentionByAgeTests
+{
+    private sealed class ManualClock(DateTimeOffset start) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = start;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    [Fact]
+    public void SamplesOlderThanTheBound_AreDeletedOnTheNextWrite()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var path = Path.Combine(Path.GetTempPath(), "edgemlops-age-" + Guid.NewGuid().ToString("N"), "agent.db");
+        using var store = new EdgeMlOps.Agent.Storage.SampleStore(path, 100, 10, clock, maxSampleAge: TimeSpan.FromDays(7));
+        store.AddSamples([(new[] { 1f }, 1L)]);
+        clock.Now = clock.Now.AddDays(6);
+        store.AddSamples([(new[] { 2f }, 2L)]);
+        Assert.Equal(2, store.SampleCount);
+        clock.Now = clock.Now.AddDays(2);
+        store.AddSamples([(new[] { 3f }, 3L)]);
+        Assert.Equal(new long[] { 3, 2 }, store.LoadSamples(1).Labels);
+    }
+}

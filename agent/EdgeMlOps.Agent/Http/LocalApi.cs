@@ -1,0 +1,393 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Agent.Http;
+
+/// <summary>Where the local model service listens and how much it accepts.</summary>
+public sealed record LocalApiOptions
+{
+    /// <summary>HttpListener prefix; loopback only by default, so only apps on the device reach it.</summary>
+    public string Prefix { get; init; } = "http://127.0.0.1:8090/";
+
+    public int MaxBodyBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>Requests served concurrently (keep-alive connections beyond this wait their turn).</summary>
+    public int Concurrency { get; init; } = 2 * Environment.ProcessorCount;
+}
+
+/// <summary>
+/// Model-as-a-service for apps on the device, over HTTP on loopback:
+/// <c>POST /v1/predict</c>, <c>POST /v1/feedback</c>, <c>GET /v1/health</c>, <c>GET /v1/model</c>,
+/// <c>DELETE /v1/data</c>. JSON is read and written by hand (Utf8JsonReader/Writer), so the
+/// native-AOT build needs no reflection. Bad requests get a 4xx and a message saying why.
+/// </summary>
+public sealed partial class LocalApi : IAsyncDisposable
+{
+    private readonly DeviceAgent _agent;
+    private readonly LocalApiOptions _options;
+    private readonly ILogger _logger;
+    private readonly HttpListener _listener = new();
+    private readonly List<Task> _loops = new();
+    private long _requests;
+    private long _clientErrors;
+
+    public LocalApi(DeviceAgent agent, LocalApiOptions options, ILogger logger)
+    {
+        _agent = agent;
+        _options = options;
+        _logger = logger;
+        _listener.Prefixes.Add(options.Prefix);
+    }
+
+    public long Requests => Interlocked.Read(ref _requests);
+
+    /// <summary>Requests answered with a 4xx.</summary>
+    public long ClientErrors => Interlocked.Read(ref _clientErrors);
+
+    public void Start()
+    {
+        _listener.Start();
+        for (var i = 0; i < _options.Concurrency; i++) _loops.Add(Task.Run(AcceptLoopAsync));
+        LogListening(_options.Prefix);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _listener.Stop();
+        await Task.WhenAll(_loops).ConfigureAwait(false);
+        _listener.Close();
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+
+            Interlocked.Increment(ref _requests);
+            try
+            {
+                await HandleAsync(context).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
+            {
+                // The client went away mid-response.
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                LogFailed(context.Request.Url?.AbsolutePath ?? "?", ex);
+                TryRespond(context, 500, w => w.WriteString("error", "internal error"));
+            }
+        }
+    }
+
+    private async Task HandleAsync(HttpListenerContext context)
+    {
+        var request = context.Request;
+        var path = request.Url?.AbsolutePath ?? string.Empty;
+        switch (path)
+        {
+            case "/v1/predict" when request.HttpMethod == "POST":
+                await PredictAsync(context).ConfigureAwait(false);
+                break;
+            case "/v1/feedback" when request.HttpMethod == "POST":
+                await FeedbackAsync(context).ConfigureAwait(false);
+                break;
+            case "/v1/health" when request.HttpMethod == "GET":
+                Health(context);
+                break;
+            case "/v1/model" when request.HttpMethod == "GET":
+                Model(context);
+                break;
+            case "/v1/data" when request.HttpMethod == "DELETE":
+                var erased = _agent.EraseLocalData();
+                Respond(context, 200, w =>
+                {
+                    w.WriteNumber("samplesErased", erased.Samples);
+                    w.WriteNumber("predictionsErased", erased.Predictions);
+                    w.WriteNumber("outboxMessagesErased", erased.OutboxMessages);
+                });
+                break;
+            case "/v1/predict" or "/v1/feedback" or "/v1/health" or "/v1/model" or "/v1/data":
+                ClientError(context, 405, $"{request.HttpMethod} is not allowed on {path}");
+                break;
+            default:
+                ClientError(context, 404, $"no endpoint {path}");
+                break;
+        }
+    }
+
+    private async Task PredictAsync(HttpListenerContext context)
+    {
+        if (await ReadBodyAsync(context).ConfigureAwait(false) is not { } body) return;
+        if (!TryParse(body, out var features, out var label, out var _, out var error) || features is null)
+        {
+            ClientError(context, 400, error ?? "body must be {\"features\": [numbers]}");
+            return;
+        }
+
+        if (label is not null)
+        {
+            ClientError(context, 400, "predict takes no label; send ground truth to /v1/feedback");
+            return;
+        }
+
+        var info = _agent.CurrentModel;
+        if (info is null)
+        {
+            Respond(context, 503, w => w.WriteString("error", "no model installed yet"));
+            return;
+        }
+
+        if (features.Length != info.Architecture.InputDim)
+        {
+            ClientError(context, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
+            return;
+        }
+
+        var result = _agent.Predict(features);
+        Respond(context, 200, w =>
+        {
+            w.WriteString("predictionId", result.PredictionId);
+            w.WriteNumber("label", result.Label);
+            w.WriteStartArray("probabilities");
+            foreach (var p in result.Probabilities) w.WriteNumberValue(p);
+            w.WriteEndArray();
+            w.WriteNumber("modelVersion", result.ModelVersion);
+        });
+    }
+
+    private async Task FeedbackAsync(HttpListenerContext context)
+    {
+        if (await ReadBodyAsync(context).ConfigureAwait(false) is not { } body) return;
+        if (!TryParse(body, out var features, out var label, out var predictionId, out var error))
+        {
+            ClientError(context, 400, error!);
+            return;
+        }
+
+        if (label is null || (features is null) == (predictionId is null))
+        {
+            ClientError(context, 400, "body must be {\"predictionId\": \"...\", \"label\": n} or {\"features\": [...], \"label\": n}");
+            return;
+        }
+
+        var info = _agent.CurrentModel;
+        if (info is not null && (label < 0 || label >= info.Architecture.Classes))
+        {
+            ClientError(context, 422, $"label {label} is outside [0, {info.Architecture.Classes})");
+            return;
+        }
+
+        if (predictionId is not null)
+        {
+            if (!_agent.Feedback(predictionId, label.Value))
+            {
+                ClientError(context, 404, $"unknown or already labelled prediction id '{predictionId}'");
+                return;
+            }
+        }
+        else
+        {
+            if (info is not null && features!.Length != info.Architecture.InputDim)
+            {
+                ClientError(context, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
+                return;
+            }
+
+            _agent.Feedback(features!, label.Value);
+        }
+
+        Respond(context, 200, w => w.WriteBoolean("accepted", true));
+    }
+
+    private void Health(HttpListenerContext context)
+    {
+        var info = _agent.CurrentModel;
+        Respond(context, info is null ? 503 : 200, w =>
+        {
+            w.WriteString("status", info is null ? "no-model" : "ok");
+            w.WriteBoolean("connected", _agent.IsConnected);
+            w.WriteNumber("modelVersion", info?.Version ?? 0);
+            w.WriteString("modelNotice", _agent.ModelNotice);
+            w.WriteNumber("samples", _agent.SampleCount);
+            w.WriteNumber("outboxPending", _agent.OutboxPending);
+            w.WriteNumber("outboxDropped", _agent.OutboxDropped);
+        });
+    }
+
+    private void Model(HttpListenerContext context)
+    {
+        if (_agent.CurrentModel is not { } info)
+        {
+            ClientError(context, 404, "no model installed yet");
+            return;
+        }
+
+        Respond(context, 200, w =>
+        {
+            w.WriteString("name", info.ModelName);
+            w.WriteNumber("version", info.Version);
+            w.WriteNumber("parentVersion", info.ParentVersion);
+            w.WriteString("sha256", info.Inference.Sha256);
+            w.WriteNumber("inputDim", info.Architecture.InputDim);
+            w.WriteNumber("classes", info.Architecture.Classes);
+            w.WriteStartArray("hidden");
+            foreach (var h in info.Architecture.Hidden) w.WriteNumberValue(h);
+            w.WriteEndArray();
+        });
+    }
+
+    /// <summary>Reads at most MaxBodyBytes; answers 413 and returns null beyond that.</summary>
+    private async Task<byte[]?> ReadBodyAsync(HttpListenerContext context)
+    {
+        var limit = _options.MaxBodyBytes;
+        if (context.Request.ContentLength64 > limit)
+        {
+            ClientError(context, 413, $"body of {context.Request.ContentLength64} bytes exceeds {limit}");
+            return null;
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        var stream = context.Request.InputStream;
+        int n;
+        while ((n = await stream.ReadAsync(chunk).ConfigureAwait(false)) > 0)
+        {
+            buffer.Write(chunk, 0, n);
+            if (buffer.Length > limit)
+            {
+                ClientError(context, 413, $"body exceeds {limit} bytes");
+                return null;
+            }
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>Parses {"features": [numbers], "label": n, "predictionId": "..."} (all optional) strictly.</summary>
+    internal static bool TryParse(byte[] body, out float[]? features, out long? label, out string? predictionId, out string? error)
+    {
+        features = null;
+        label = null;
+        predictionId = null;
+        error = null;
+        try
+        {
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 4 });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                error = "body must be a JSON object";
+                return false;
+            }
+
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+            {
+                var name = reader.GetString();
+                reader.Read();
+                switch (name)
+                {
+                    case "features":
+                        if (reader.TokenType != JsonTokenType.StartArray)
+                        {
+                            error = "'features' must be an array of numbers";
+                            return false;
+                        }
+
+                        var list = new List<float>();
+                        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                        {
+                            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetSingle(out var v) || !float.IsFinite(v))
+                            {
+                                error = $"features[{list.Count}] is not a finite number";
+                                return false;
+                            }
+
+                            list.Add(v);
+                        }
+
+                        features = list.ToArray();
+                        break;
+                    case "label":
+                        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var l))
+                        {
+                            error = "'label' must be an integer";
+                            return false;
+                        }
+
+                        label = l;
+                        break;
+                    case "predictionId":
+                        if (reader.TokenType != JsonTokenType.String)
+                        {
+                            error = "'predictionId' must be a string";
+                            return false;
+                        }
+
+                        predictionId = reader.GetString();
+                        break;
+                    default:
+                        error = $"unknown field '{name}'";
+                        return false;
+                }
+            }
+
+            return true;
+        }
+        catch (JsonException ex)
+        {
+            error = "malformed JSON: " + ex.Message;
+            return false;
+        }
+    }
+
+    private void ClientError(HttpListenerContext context, int status, string message)
+    {
+        Interlocked.Increment(ref _clientErrors);
+        Respond(context, status, w => w.WriteString("error", message));
+    }
+
+    private static void Respond(HttpListenerContext context, int status, Action<Utf8JsonWriter> body)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            body(writer);
+            writer.WriteEndObject();
+        }
+
+        var response = context.Response;
+        response.StatusCode = status;
+        response.ContentType = "application/json";
+        response.ContentLength64 = buffer.WrittenCount;
+        response.OutputStream.Write(buffer.WrittenSpan);
+        response.OutputStream.Close();
+    }
+
+    private static void TryRespond(HttpListenerContext context, int status, Action<Utf8JsonWriter> body)
+    {
+        try
+        {
+            Respond(context, status, body);
+        }
+        catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    [LoggerMessage(EventId = 1100, Level = LogLevel.Information, Message = "Local model API listening on {Prefix}")]
+    private partial void LogListening(string prefix);
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Error, Message = "Local API request {Path} failed")]
+    private partial void LogFailed(string path, Exception exception);
+}

@@ -1,0 +1,143 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using EdgeMlOps.Agent.Http;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeMlOps.Agent.Tests.Http;
+
+public sealed class LocalApiTests : IAsyncLifetime
+{
+    private OfflineAgent _device = null!;
+    private LocalApi _api = null!;
+    private HttpClient _http = null!;
+
+    public async Task InitializeAsync()
+    {
+        _device = await OfflineAgent.StartAsync();
+        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
+        _api = new LocalApi(_device.Agent, new LocalApiOptions { Prefix = prefix, MaxBodyBytes = 4096 }, NullLogger.Instance);
+        _api.Start();
+        _http = new HttpClient { BaseAddress = new Uri(prefix) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _api.DisposeAsync();
+        await _device.DisposeAsync();
+    }
+
+    private async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? json = null)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+        using var response = await _http.SendAsync(request);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+        return (response.StatusCode, body);
+    }
+
+    [Fact]
+    public async Task Predict_ThenFeedbackById_StoresALabelledSample()
+    {
+        var (status, body) = await SendAsync(HttpMethod.Post, "/v1/predict", """{"features":[0.1,0.2,-0.3,4]}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(3UL, body.GetProperty("modelVersion").GetUInt64());
+        var probabilities = body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetDouble()).ToArray();
+        Assert.Equal(3, probabilities.Length);
+        Assert.Equal(1.0, probabilities.Sum(), 4);
+        Assert.Equal(Array.IndexOf(probabilities, probabilities.Max()), body.GetProperty("label").GetInt32());
+
+        var id = body.GetProperty("predictionId").GetString();
+        var feedback = await SendAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","label":2}""");
+        Assert.Equal(HttpStatusCode.OK, feedback.Status);
+        Assert.Equal(1, _device.Store.SampleCount);
+        Assert.Equal(new long[] { 2 }, _device.Store.LoadSamples(4).Labels);
+
+        var again = await SendAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","label":2}""");
+        Assert.Equal(HttpStatusCode.NotFound, again.Status);
+    }
+
+    [Theory]
+    [InlineData("""{"features":[1,2,3]}""", HttpStatusCode.UnprocessableEntity, "expected 4 features")]
+    [InlineData("""{"features":[1,"x",3,4]}""", HttpStatusCode.BadRequest, "features[1]")]
+    [InlineData("""{"features":[1,2,3,1e999]}""", HttpStatusCode.BadRequest, "features[3]")]
+    [InlineData("""{"features":1}""", HttpStatusCode.BadRequest, "array")]
+    [InlineData("""not json""", HttpStatusCode.BadRequest, "JSON")]
+    [InlineData("""{"features":[1,2,3,4],"colour":"red"}""", HttpStatusCode.BadRequest, "unknown field")]
+    [InlineData("""{"features":[1,2,3,4],"label":1}""", HttpStatusCode.BadRequest, "feedback")]
+    public async Task Predict_BadRequests_Get4xxWithReason(string json, HttpStatusCode expected, string reason)
+    {
+        var (status, body) = await SendAsync(HttpMethod.Post, "/v1/predict", json);
+        Assert.Equal(expected, status);
+        Assert.Contains(reason, body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.True(_api.ClientErrors >= 1);
+    }
+
+    [Fact]
+    public async Task OversizedBody_Gets413()
+    {
+        var big = "{\"features\":[" + string.Join(',', Enumerable.Repeat("0.123456789", 1000)) + "]}";
+        var (status, _) = await SendAsync(HttpMethod.Post, "/v1/predict", big);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
+    }
+
+    [Fact]
+    public async Task Feedback_WithFeatures_AndBadLabels()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/v1/feedback", """{"features":[1,2,3,4],"label":0}""")).Status);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, (await SendAsync(HttpMethod.Post, "/v1/feedback", """{"features":[1,2,3,4],"label":7}""")).Status);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, (await SendAsync(HttpMethod.Post, "/v1/feedback", """{"features":[1,2],"label":1}""")).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(HttpMethod.Post, "/v1/feedback", """{"label":1}""")).Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(HttpMethod.Post, "/v1/feedback", """{"predictionId":"nope","label":1}""")).Status);
+        Assert.Equal(1, _device.Store.SampleCount);
+    }
+
+    [Fact]
+    public async Task HealthModelAndRouting()
+    {
+        var health = await SendAsync(HttpMethod.Get, "/v1/health");
+        Assert.Equal(HttpStatusCode.OK, health.Status);
+        Assert.Equal("ok", health.Body.GetProperty("status").GetString());
+        Assert.False(health.Body.GetProperty("connected").GetBoolean());
+
+        var model = await SendAsync(HttpMethod.Get, "/v1/model");
+        Assert.Equal(3UL, model.Body.GetProperty("version").GetUInt64());
+        Assert.Equal(4, model.Body.GetProperty("inputDim").GetInt32());
+        Assert.Equal([5], model.Body.GetProperty("hidden").EnumerateArray().Select(h => h.GetInt32()));
+
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(HttpMethod.Get, "/v2/anything")).Status);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await SendAsync(HttpMethod.Get, "/v1/predict")).Status);
+    }
+
+    [Fact]
+    public async Task DeleteData_ErasesSamplesPredictionsAndOutbox()
+    {
+        await SendAsync(HttpMethod.Post, "/v1/feedback", """{"features":[1,2,3,4],"label":0}""");
+        var predicted = await SendAsync(HttpMethod.Post, "/v1/predict", """{"features":[1,2,3,4]}""");
+        _device.Outbox.Enqueue("t", [1, 2]);
+
+        var (status, body) = await SendAsync(HttpMethod.Delete, "/v1/data");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(1, body.GetProperty("samplesErased").GetInt32());
+        Assert.Equal(1, body.GetProperty("predictionsErased").GetInt32());
+        Assert.Equal(1, body.GetProperty("outboxMessagesErased").GetInt32());
+        Assert.Equal(0, _device.Store.SampleCount);
+        Assert.Equal(0, _device.Outbox.Count);
+        var id = predicted.Body.GetProperty("predictionId").GetString();
+        Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","label":1}""")).Status);
+    }
+
+    [Fact]
+    public async Task WithoutModel_PredictIs503_AndHealthSaysSo()
+    {
+        await using var empty = await OfflineAgent.StartAsync(installModel: false);
+        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
+        await using var api = new LocalApi(empty.Agent, new LocalApiOptions { Prefix = prefix }, NullLogger.Instance);
+        api.Start();
+        using var http = new HttpClient { BaseAddress = new Uri(prefix) };
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.PostAsJsonAsync("/v1/predict", new { features = new[] { 1, 2, 3, 4 } })).StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/v1/health")).StatusCode);
+    }
+}
