@@ -122,7 +122,7 @@ public sealed partial class DeviceAgent
             _modelChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
-        previous?.Dispose();
+        previous?.Exit();
         changed.TrySetResult();
         return previous?.Announcement;
     }
@@ -154,18 +154,26 @@ public sealed partial class DeviceAgent
         {
             if (task.Header?.ProtocolVersion != ProtocolInfo.CurrentVersion) throw new InvalidDataException("task from another protocol version");
             await WaitForModelAsync(task.BaseVersion, linked.Token).ConfigureAwait(false);
-            InstalledModel model;
-            lock (_modelGate) model = _model!;
-            if (model.Announcement.Version != task.BaseVersion || model.Announcement.ModelName != task.ModelName)
+            var model = EnterCurrentModel()!;
+            IMessage? message;
+            try
             {
-                Interlocked.Increment(ref Counters.TasksSkipped);
-                LogSkipped(task.RoundId, $"task trains {task.ModelName} v{task.BaseVersion}, device has v{model.Announcement.Version}");
-                return;
+                if (model.Announcement.Version != task.BaseVersion || model.Announcement.ModelName != task.ModelName)
+                {
+                    Interlocked.Increment(ref Counters.TasksSkipped);
+                    LogSkipped(task.RoundId, $"task trains {task.ModelName} v{task.BaseVersion}, device has v{model.Announcement.Version}");
+                    return;
+                }
+
+                message = task.Kind == TaskKind.Evaluate
+                    ? Evaluate(task, model)
+                    : await TrainAsync(task, model, linked.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                model.Exit();
             }
 
-            var message = task.Kind == TaskKind.Evaluate
-                ? (IMessage)Evaluate(task, model)
-                : await TrainAsync(task, model, linked.Token).ConfigureAwait(false);
             if (message is null) return;
             var delay = _deps.Faults.ReportDelay(DeviceId, task.RoundId);
             if (delay > TimeSpan.Zero) await Task.Delay(delay, _deps.Time, linked.Token).ConfigureAwait(false);

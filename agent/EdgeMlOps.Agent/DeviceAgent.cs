@@ -83,6 +83,8 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private string _modelNotice = string.Empty;
     private TaskCompletionSource _modelChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _outboxSignal = new(0);
+    private readonly SemaphoreSlim _statusSignal = new(0);
+    private int _statusRequested;
     private long _sequence;
     private Task? _statusLoop;
     private Task? _drainLoop;
@@ -202,7 +204,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         await _transport.DisposeAsync().ConfigureAwait(false);
         lock (_modelGate)
         {
-            _model?.Dispose();
+            _model?.Exit();
             _model = null;
         }
 
@@ -212,20 +214,36 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     /// <summary>Runs the installed model on one feature vector and remembers it for feedback.</summary>
     public PredictionResult Predict(ReadOnlySpan<float> features)
     {
-        InstalledModel model;
-        lock (_modelGate) model = _model ?? throw new InvalidOperationException("No model is installed yet.");
-        var inference = model.Inference.Value;
-        if (features.Length != inference.Spec.InputDim)
+        var model = EnterCurrentModel() ?? throw new InvalidOperationException("No model is installed yet.");
+        try
         {
-            throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
-        }
+            var inference = model.Inference.Value;
+            if (features.Length != inference.Spec.InputDim)
+            {
+                throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
+            }
 
-        var input = features.ToArray();
-        var batch = inference.Predict(input, 1);
-        var id = Guid.NewGuid().ToString("N");
-        _deps.Store.AddPrediction(id, input, batch.Labels[0], model.Announcement.Version);
-        Interlocked.Increment(ref Counters.Predictions);
-        return new PredictionResult(id, batch.Labels[0], batch.Probabilities, model.Announcement.Version);
+            var input = features.ToArray();
+            var batch = inference.Predict(input, 1);
+            var id = Guid.NewGuid().ToString("N");
+            _deps.Store.AddPrediction(id, input, batch.Labels[0], model.Announcement.Version);
+            Interlocked.Increment(ref Counters.Predictions);
+            return new PredictionResult(id, batch.Labels[0], batch.Probabilities, model.Announcement.Version);
+        }
+        finally
+        {
+            model.Exit();
+        }
+    }
+
+    /// <summary>The current version with a user registered on it (call <see cref="InstalledModel.Exit"/>), or null.</summary>
+    private InstalledModel? EnterCurrentModel()
+    {
+        lock (_modelGate)
+        {
+            // Under the lock the current version always holds the agent's reference, so entering cannot fail.
+            return _model is { } m && m.TryEnter() ? m : null;
+        }
     }
 
     /// <summary>Ground truth for an earlier prediction. False if the id is unknown or expired.</summary>
@@ -233,14 +251,29 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     {
         if (_deps.Store.TakePrediction(predictionId) is not { } features) return false;
         _deps.Store.AddSamples([(features, label)]);
+        RequestStatus();
         return true;
     }
 
     /// <summary>Ground truth with its features (no earlier prediction needed).</summary>
-    public void Feedback(float[] features, long label) => _deps.Store.AddSamples([(features, label)]);
+    public void Feedback(float[] features, long label)
+    {
+        _deps.Store.AddSamples([(features, label)]);
+        RequestStatus();
+    }
 
     /// <summary>Many labelled samples at once, in one transaction.</summary>
-    public void Feedback(IReadOnlyList<(float[] Features, long Label)> samples) => _deps.Store.AddSamples(samples);
+    public void Feedback(IReadOnlyList<(float[] Features, long Label)> samples)
+    {
+        _deps.Store.AddSamples(samples);
+        RequestStatus();
+    }
+
+    /// <summary>Asks for a status refresh soon (coalesced: a burst of feedback sends one status).</summary>
+    private void RequestStatus()
+    {
+        if (Interlocked.Exchange(ref _statusRequested, 1) == 0) _statusSignal.Release();
+    }
 
     /// <summary>Waits until a model of at least <paramref name="version"/> is installed.</summary>
     public async Task WaitForModelAsync(ulong version, CancellationToken cancellationToken)
@@ -291,11 +324,17 @@ public sealed partial class DeviceAgent : IAsyncDisposable
 
     private async Task StatusLoopAsync()
     {
-        using var timer = new PeriodicTimer(_options.StatusInterval, _deps.Time);
         try
         {
-            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            while (!_stopping.IsCancellationRequested)
             {
+                // Wake at the interval, or soon after local data changed (at most once a second).
+                if (await _statusSignal.WaitAsync(_options.StatusInterval, _stopping.Token).ConfigureAwait(false))
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), _deps.Time, _stopping.Token).ConfigureAwait(false);
+                }
+
+                Interlocked.Exchange(ref _statusRequested, 0);
                 if (!_transport.IsConnected) continue;
                 try
                 {
@@ -401,18 +440,40 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         }
     }
 
-    private sealed class InstalledModel(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease trainStep) : IDisposable
+    /// <summary>
+    /// A loaded version plus a count of its users. The agent's reference counts as one user; a
+    /// prediction or training run enters and exits, so a version replaced mid-request is disposed
+    /// only after the request finishes.
+    /// </summary>
+    private sealed class InstalledModel(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease trainStep)
     {
+        private int _users = 1;
+
         public ModelAnnouncement Announcement { get; } = announcement;
 
         public SharedCache<InferenceModel>.Lease Inference { get; } = inference;
 
         public SharedCache<TrainStepModel>.Lease TrainStep { get; } = trainStep;
 
-        public void Dispose()
+        /// <summary>Registers a user; false once the version has been fully released.</summary>
+        public bool TryEnter()
         {
-            Inference.Dispose();
-            TrainStep.Dispose();
+            while (true)
+            {
+                var users = Volatile.Read(ref _users);
+                if (users == 0) return false;
+                if (Interlocked.CompareExchange(ref _users, users + 1, users) == users) return true;
+            }
+        }
+
+        /// <summary>Drops a user (or the agent's own reference); the last one releases the sessions.</summary>
+        public void Exit()
+        {
+            if (Interlocked.Decrement(ref _users) == 0)
+            {
+                Inference.Dispose();
+                TrainStep.Dispose();
+            }
         }
     }
 }

@@ -74,6 +74,47 @@ public class AgentLifecycleTests
     }
 
     [Fact]
+    public async Task Predictions_DuringVersionSwitches_NeverHitADisposedSession()
+    {
+        var (node, agent, store, http) = await StartAsync(Temp());
+        try
+        {
+            agent.Feedback([(new[] { 1f, 0f, 0f }, 0L), (new[] { 0f, 1f, 1f }, 1L)]);
+            await WaitAsync(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 2);
+            using var stop = new CancellationTokenSource();
+            var predictors = Enumerable.Range(0, 3).Select(_ => Task.Run(() =>
+            {
+                var n = 0;
+                while (!stop.IsCancellationRequested)
+                {
+                    agent.Predict([0.1f, 0.2f, 0.3f]);
+                    n++;
+                }
+
+                return n;
+            })).ToArray();
+            for (var r = 0; r < 5; r++)
+            {
+                Assert.Equal(Aggregator.Rounds.RoundStatus.Completed, (await node.RunRoundAsync(CancellationToken.None)).Status);
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+                await agent.WaitForModelAsync((ulong)r + 2, cts.Token);
+            }
+
+            stop.Cancel();
+            var counts = await Task.WhenAll(predictors); // rethrows any prediction failure
+            Assert.All(counts, n => Assert.True(n > 0));
+            Assert.Equal(6UL, agent.ModelVersion);
+        }
+        finally
+        {
+            await agent.DisposeAsync();
+            store.Dispose();
+            http.Dispose();
+            await node.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task CrashedAgent_IsMarkedLost_ByItsLastWill_AndGracefulStopIsOffline()
     {
         var dir = Temp();
