@@ -88,6 +88,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private long _sequence;
     private Task? _statusLoop;
     private Task? _drainLoop;
+    private Task? _flushLoop;
 
     public DeviceAgent(AgentOptions options, AgentDependencies dependencies)
     {
@@ -168,6 +169,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         await _transport.StartAsync(cancellationToken).ConfigureAwait(false);
         _statusLoop = Task.Run(StatusLoopAsync, CancellationToken.None);
         _drainLoop = Task.Run(DrainOutboxLoopAsync, CancellationToken.None);
+        _flushLoop = Task.Run(FlushPredictionsLoopAsync, CancellationToken.None);
         LogStarted(DeviceId, _options.Broker.ToString());
     }
 
@@ -188,7 +190,8 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         await _transport.DisconnectAsync().ConfigureAwait(false);
         Task[] pending;
         lock (_work) pending = _work.ToArray();
-        await Task.WhenAll(pending.Append(_statusLoop ?? Task.CompletedTask).Append(_drainLoop ?? Task.CompletedTask)).ConfigureAwait(false);
+        await Task.WhenAll(pending.Append(_statusLoop ?? Task.CompletedTask).Append(_drainLoop ?? Task.CompletedTask).Append(_flushLoop ?? Task.CompletedTask)).ConfigureAwait(false);
+        _deps.Store.FlushPredictions();
     }
 
     /// <summary>Drops the connection without saying goodbye: the broker publishes the Last Will.</summary>
@@ -359,6 +362,29 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     }
 
     /// <summary>Sends queued messages oldest first while connected; after a failure waits for the next (re)connection or signal.</summary>
+    /// <summary>Writes buffered predictions to the store every 50 ms (batched: serving never waits on SQLite).</summary>
+    private async Task FlushPredictionsLoopAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50), _deps.Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                try
+                {
+                    _deps.Store.FlushPredictions();
+                }
+                catch (Microsoft.Data.Sqlite.SqliteException ex)
+                {
+                    LogPublishFailed("prediction log", ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     private async Task DrainOutboxLoopAsync()
     {
         try

@@ -17,6 +17,10 @@ public static class OrtSessions
             IntraOpNumThreads = intraOpThreads,
             InterOpNumThreads = 1,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            // Small models on small devices: ORT's arena and memory-pattern planner keep their peak
+            // allocations for the life of the session; plain malloc/free keeps RSS at what a run needs.
+            EnableCpuMemArena = false,
+            EnableMemoryPattern = false,
         };
         return options;
     }

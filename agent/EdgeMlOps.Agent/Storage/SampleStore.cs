@@ -21,7 +21,8 @@ public sealed class SampleStore : IDisposable
     private readonly int _maxSamples;
     private readonly int _maxPredictions;
     private readonly TimeProvider _time;
-    private long _predictionInserts;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, PendingPrediction> _pending = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _pendingOrder = new();
     private readonly TimeSpan? _maxSampleAge;
 
     /// <param name="path">SQLite file.</param>
@@ -93,33 +94,61 @@ public sealed class SampleStore : IDisposable
         }
     }
 
-    /// <summary>Remembers a prediction so later feedback can label it by id.</summary>
+    /// <summary>
+    /// Remembers a prediction so later feedback can label it by id. Serving must not wait for a
+    /// database write per request, so predictions are buffered in memory and written in one
+    /// transaction per batch (<see cref="FlushPredictions"/>, called by the agent every few ms and
+    /// whenever the buffer fills). A crash loses at most the unflushed tail; those ids then simply
+    /// cannot receive feedback.
+    /// </summary>
     public void AddPrediction(string id, float[] features, long label, ulong modelVersion)
     {
         if (_maxPredictions == 0) return;
+        _pending[id] = new PendingPrediction(features, label, modelVersion, _time.GetUtcNow().ToUnixTimeMilliseconds());
+        _pendingOrder.Enqueue(id);
+        if (_pendingOrder.Count >= 512) FlushPredictions();
+    }
+
+    /// <summary>Writes buffered predictions to SQLite in one transaction and trims to the bound.</summary>
+    public void FlushPredictions()
+    {
         lock (_gate)
         {
-            using var cmd = _connection.CreateCommand();
-            // Trimming is amortised: the bound may be exceeded by up to 255 rows between trims.
-            cmd.CommandText = ++_predictionInserts % 256 == 0 || _maxPredictions < 256
-                ? """
-                  INSERT INTO predictions(id, features, label, model_version, created_ms) VALUES ($id, $f, $l, $v, $t);
-                  DELETE FROM predictions WHERE rowid <= (SELECT MAX(rowid) FROM predictions) - $max;
-                  """
-                : "INSERT INTO predictions(id, features, label, model_version, created_ms) VALUES ($id, $f, $l, $v, $t)";
-            cmd.Parameters.AddWithValue("$id", id);
-            cmd.Parameters.AddWithValue("$f", MemoryMarshal.AsBytes(features.AsSpan()).ToArray());
-            cmd.Parameters.AddWithValue("$l", label);
-            cmd.Parameters.AddWithValue("$v", (long)modelVersion);
-            cmd.Parameters.AddWithValue("$t", _time.GetUtcNow().ToUnixTimeMilliseconds());
-            cmd.Parameters.AddWithValue("$max", _maxPredictions);
-            cmd.ExecuteNonQuery();
+            if (_pendingOrder.IsEmpty) return;
+            using var tx = _connection.BeginTransaction();
+            using var insert = _connection.CreateCommand();
+            insert.Transaction = tx;
+            insert.CommandText = "INSERT OR REPLACE INTO predictions(id, features, label, model_version, created_ms) VALUES ($id, $f, $l, $v, $t)";
+            var id = insert.Parameters.Add("$id", SqliteType.Text);
+            var f = insert.Parameters.Add("$f", SqliteType.Blob);
+            var l = insert.Parameters.Add("$l", SqliteType.Integer);
+            var v = insert.Parameters.Add("$v", SqliteType.Integer);
+            var t = insert.Parameters.Add("$t", SqliteType.Integer);
+            while (_pendingOrder.TryDequeue(out var key))
+            {
+                // Already labelled (taken) while buffered: nothing to keep.
+                if (!_pending.TryRemove(key, out var p)) continue;
+                id.Value = key;
+                f.Value = MemoryMarshal.AsBytes(p.Features.AsSpan()).ToArray();
+                l.Value = p.Label;
+                v.Value = (long)p.ModelVersion;
+                t.Value = p.CreatedMs;
+                insert.ExecuteNonQuery();
+            }
+
+            using var trim = _connection.CreateCommand();
+            trim.Transaction = tx;
+            trim.CommandText = "DELETE FROM predictions WHERE rowid <= (SELECT MAX(rowid) FROM predictions) - $max";
+            trim.Parameters.AddWithValue("$max", _maxPredictions);
+            trim.ExecuteNonQuery();
+            tx.Commit();
         }
     }
 
     /// <summary>Removes and returns the features of a pending prediction, or null if unknown (or expired).</summary>
     public float[]? TakePrediction(string id)
     {
+        if (_pending.TryRemove(id, out var buffered)) return buffered.Features;
         lock (_gate)
         {
             using var cmd = _connection.CreateCommand();
@@ -128,6 +157,8 @@ public sealed class SampleStore : IDisposable
             return cmd.ExecuteScalar() is byte[] blob ? MemoryMarshal.Cast<byte, float>(blob).ToArray() : null;
         }
     }
+
+    private sealed record PendingPrediction(float[] Features, long Label, ulong ModelVersion, long CreatedMs);
 
     /// <summary>The newest <paramref name="max"/> samples (all if 0) whose width is <paramref name="inputDim"/>.</summary>
     public SampleSet LoadSamples(int inputDim, int max = 0)
@@ -160,7 +191,9 @@ public sealed class SampleStore : IDisposable
             cmd.CommandText = "DELETE FROM samples";
             var samples = cmd.ExecuteNonQuery();
             cmd.CommandText = "DELETE FROM predictions";
-            var predictions = cmd.ExecuteNonQuery();
+            var predictions = cmd.ExecuteNonQuery() + _pending.Count;
+            _pending.Clear();
+            _pendingOrder.Clear();
             cmd.CommandText = "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;";
             cmd.ExecuteNonQuery();
             return (samples, predictions);
@@ -192,6 +225,7 @@ public sealed class SampleStore : IDisposable
 
     public void Dispose()
     {
+        FlushPredictions();
         lock (_gate) _connection.Dispose();
     }
 

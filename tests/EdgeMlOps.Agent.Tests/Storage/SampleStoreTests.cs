@@ -35,11 +35,13 @@ public class SampleStoreTests
         Assert.Null(store.TakePrediction("p1"));
         Assert.Null(store.TakePrediction("never"));
 
-        // Bounded: the oldest pending predictions expire.
+        // Bounded: the oldest pending predictions expire when the buffer is written out.
         store.AddPrediction("a", [1f], 0, 1);
         store.AddPrediction("b", [2f], 0, 1);
         store.AddPrediction("c", [3f], 0, 1);
+        store.FlushPredictions();
         Assert.Null(store.TakePrediction("a"));
+        Assert.Equal(new[] { 2f }, store.TakePrediction("b"));
         Assert.NotNull(store.TakePrediction("c"));
     }
 
