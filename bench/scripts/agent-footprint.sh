@@ -37,7 +37,7 @@ features=$(printf '0.1,%.0s' $(seq 784)); features=${features%,}
 predict() { curl -sf -X POST -H 'Content-Type: application/json' -d "{\"features\":[$features]}" "http://127.0.0.1:$api/v1/predict"; }
 
 start_agent() {
-  "$aot/edgemlops-agent" --Agent:DeviceId=smoke-1 --Agent:Broker=mqtt://127.0.0.1:$mqtt --Agent:DataDirectory="$work/agent" \
+  env ${AGENT_ENV:-} "$aot/edgemlops-agent" --Agent:DeviceId=smoke-1 --Agent:Broker=mqtt://127.0.0.1:$mqtt --Agent:DataDirectory="$work/agent" \
     --Agent:Http=http://127.0.0.1:$api/ --Agent:StatusIntervalSeconds=5 >> "$work/agent.log" 2>&1 &
   agent=$!; pids+=($agent)
 }
@@ -60,12 +60,13 @@ done
 grep -q "published v2 from 1 devices" "$work/aggregator.log" || fail "aggregator did not aggregate the agent's update"
 for _ in $(seq 200); do predict >/dev/null; done
 peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$agent/status)
+load_peak_kb=""
 
 rps="n/a"
 if [ "${1:-}" != "--no-wrk" ] && command -v wrk >/dev/null 2>&1; then
   printf 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[{"features":[%s]}]]\n' "$features" > "$work/post.lua"
   rps=$(wrk -t2 -c16 -d10s -s "$work/post.lua" "http://127.0.0.1:$api/v1/predict" | awk '/Requests\/sec/ {print $2}')
-  peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$agent/status)
+  load_peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$agent/status)
 fi
 
 kill -TERM "$agent"; wait "$agent" 2>/dev/null || true
@@ -79,5 +80,6 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 echo "binary (edgemlops-agent, no native libs): $(mb "$binary") MB"
 echo "deployable folder: $(mb "$folder") MB"
 echo "process start to first prediction: warm ${warm} ms (model on disk), cold ${cold} ms (connect + download + load)"
-echo "peak RSS (serving + one training round$([ "$rps" != n/a ] && echo ' + load test')): $(mb $((peak_kb * 1024))) MB"
+echo "peak RSS (serving + training rounds): $(mb $((peak_kb * 1024))) MB"
+[ -n "$load_peak_kb" ] && echo "peak RSS after the load test (16 keep-alive connections): $(mb $((load_peak_kb * 1024))) MB"
 echo "predict throughput (wrk -t2 -c16, keep-alive, 784 features): ${rps} req/s"
