@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using EdgeMlOps.Agent;
 using EdgeMlOps.Agent.Http;
+using EdgeMlOps.Agent.Inputs;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Shared.Configuration;
 using Microsoft.Extensions.Configuration;
@@ -60,6 +61,13 @@ try
     {
         api = new LocalApi(agent, new LocalApiOptions { Prefix = prefix }, loggers.CreateLogger<LocalApi>());
         api.Start();
+    }
+
+    if (options.Input is { } input)
+    {
+        // JSON lines from stdin or a file: labelled lines are ground truth, others are predicted to stdout.
+        using var reader = input == "stdin" ? Console.In : new StreamReader(input["file:".Length..]);
+        await new InputPump(agent, new JsonLinesSource(reader, input), loggers.CreateLogger<InputPump>(), Console.Out).RunAsync(stopping.Token);
     }
 
     await Task.Delay(Timeout.Infinite, stopping.Token);

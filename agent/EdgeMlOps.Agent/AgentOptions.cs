@@ -28,6 +28,9 @@ public sealed record AgentOptions
     /// <summary>Labelled samples older than this are deleted (null: kept until the count bound).</summary>
     public TimeSpan? MaxSampleAge { get; init; }
 
+    /// <summary>Extra input source besides the HTTP API: null, <c>stdin</c> or <c>file:PATH</c> (JSON lines).</summary>
+    public string? Input { get; init; }
+
     /// <summary>Local model API (HttpListener prefix), or null to disable it.</summary>
     public string? HttpPrefix { get; init; } = "http://127.0.0.1:8090/";
 
@@ -77,6 +80,7 @@ public sealed record AgentOptions
             MaxSamples = r.Int(nameof(MaxSamples), 10_000, 1, 10_000_000),
             MaxSampleAge = r.Double("MaxSampleAgeDays", 0, 0, 36_500) is > 0 and var days ? TimeSpan.FromDays(days) : null,
             HttpPrefix = HttpPrefixOrNull(r),
+            Input = InputOrNull(r),
             MaxPendingPredictions = r.Int(nameof(MaxPendingPredictions), 10_000, 0, 10_000_000),
             MaxOutboxMessages = r.Int(nameof(MaxOutboxMessages), 1000, 1, 1_000_000),
             StatusInterval = TimeSpan.FromSeconds(r.Int("StatusIntervalSeconds", 60, 1, 86_400)),
@@ -87,6 +91,13 @@ public sealed record AgentOptions
         };
         r.ThrowIfInvalid("agent");
         return options;
+    }
+
+    private static string? InputOrNull(ConfigReader r)
+    {
+        var text = r.OptionalString(nameof(Input));
+        r.Require(text is null or "stdin" || text.StartsWith("file:", StringComparison.Ordinal), nameof(Input), $"'{text}' is neither 'stdin' nor 'file:PATH'");
+        return text;
     }
 
     private static string? HttpPrefixOrNull(ConfigReader r)

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using EdgeMlOps.Agent.Inputs;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Agent.Http;
@@ -129,7 +130,7 @@ public sealed partial class LocalApi : IAsyncDisposable
     private async Task PredictAsync(HttpListenerContext context)
     {
         if (await ReadBodyAsync(context).ConfigureAwait(false) is not { } body) return;
-        if (!TryParse(body, out var features, out var label, out var _, out var error) || features is null)
+        if (!SampleJson.TryParse(body, out var features, out var label, out var _, out var error) || features is null)
         {
             ClientError(context, 400, error ?? "body must be {\"features\": [numbers]}");
             return;
@@ -169,7 +170,7 @@ public sealed partial class LocalApi : IAsyncDisposable
     private async Task FeedbackAsync(HttpListenerContext context)
     {
         if (await ReadBodyAsync(context).ConfigureAwait(false) is not { } body) return;
-        if (!TryParse(body, out var features, out var label, out var predictionId, out var error))
+        if (!SampleJson.TryParse(body, out var features, out var label, out var predictionId, out var error))
         {
             ClientError(context, 400, error!);
             return;
@@ -272,82 +273,6 @@ public sealed partial class LocalApi : IAsyncDisposable
         }
 
         return buffer.ToArray();
-    }
-
-    /// <summary>Parses {"features": [numbers], "label": n, "predictionId": "..."} (all optional) strictly.</summary>
-    internal static bool TryParse(byte[] body, out float[]? features, out long? label, out string? predictionId, out string? error)
-    {
-        features = null;
-        label = null;
-        predictionId = null;
-        error = null;
-        try
-        {
-            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 4 });
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                error = "body must be a JSON object";
-                return false;
-            }
-
-            while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
-            {
-                var name = reader.GetString();
-                reader.Read();
-                switch (name)
-                {
-                    case "features":
-                        if (reader.TokenType != JsonTokenType.StartArray)
-                        {
-                            error = "'features' must be an array of numbers";
-                            return false;
-                        }
-
-                        var list = new List<float>();
-                        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-                        {
-                            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetSingle(out var v) || !float.IsFinite(v))
-                            {
-                                error = $"features[{list.Count}] is not a finite number";
-                                return false;
-                            }
-
-                            list.Add(v);
-                        }
-
-                        features = list.ToArray();
-                        break;
-                    case "label":
-                        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var l))
-                        {
-                            error = "'label' must be an integer";
-                            return false;
-                        }
-
-                        label = l;
-                        break;
-                    case "predictionId":
-                        if (reader.TokenType != JsonTokenType.String)
-                        {
-                            error = "'predictionId' must be a string";
-                            return false;
-                        }
-
-                        predictionId = reader.GetString();
-                        break;
-                    default:
-                        error = $"unknown field '{name}'";
-                        return false;
-                }
-            }
-
-            return true;
-        }
-        catch (JsonException ex)
-        {
-            error = "malformed JSON: " + ex.Message;
-            return false;
-        }
     }
 
     private void ClientError(HttpListenerContext context, int status, string message)

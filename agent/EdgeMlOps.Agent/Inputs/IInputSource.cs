@@ -1,0 +1,12 @@
+namespace EdgeMlOps.Agent.Inputs;
+
+/// <summary>One input for the agent: features to predict on, or, with a label, ground truth to learn from.</summary>
+public sealed record InputRecord(float[] Features, long? Label);
+
+/// <summary>Where inputs come from: the local HTTP API, a JSON-lines stream, a sensor.</summary>
+public interface IInputSource
+{
+    string Name { get; }
+
+    IAsyncEnumerable<InputRecord> ReadAsync(CancellationToken cancellationToken);
+}

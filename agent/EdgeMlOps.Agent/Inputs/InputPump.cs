@@ -1,0 +1,65 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Agent.Inputs;
+
+/// <summary>
+/// Feeds an input source into the agent: labelled records become training samples, unlabelled
+/// ones are predicted (results written as JSON lines, if an output is given).
+/// </summary>
+public sealed partial class InputPump(DeviceAgent agent, IInputSource source, ILogger logger, TextWriter? predictions = null)
+{
+    public long Predicted { get; private set; }
+
+    public long Learned { get; private set; }
+
+    public long Rejected { get; private set; }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        await foreach (var record in source.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                if (record.Label is { } label)
+                {
+                    agent.Feedback(record.Features, label);
+                    Learned++;
+                    continue;
+                }
+
+                var result = agent.Predict(record.Features);
+                Predicted++;
+                if (predictions is not null)
+                {
+                    await predictions.WriteLineAsync(Format(result)).ConfigureAwait(false);
+                    await predictions.FlushAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+            {
+                // Wrong feature count, or no model yet: count and go on.
+                Rejected++;
+                LogRejected(source.Name, ex.Message);
+            }
+        }
+    }
+
+    private static string Format(PredictionResult result)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("predictionId", result.PredictionId);
+            w.WriteNumber("label", result.Label);
+            w.WriteNumber("modelVersion", result.ModelVersion);
+            w.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    [LoggerMessage(EventId = 1200, Level = LogLevel.Warning, Message = "Input from {Source} rejected: {Reason}")]
+    private partial void LogRejected(string source, string reason);
+}
