@@ -52,7 +52,7 @@ if (args.Contains("--erase-data"))
 }
 
 using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
-await using var agent = new DeviceAgent(options, new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(options.DataDirectory, "models")), Http = http, LoggerFactory = loggers });
+await using var agent = new DeviceAgent(options, new AgentDependencies { Runtimes = new EdgeMlOps.Agent.Models.ModelRuntimes(new EdgeMlOps.Runtime.OrtSessionSettings(1, options.ExecutionProvider)), Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(options.DataDirectory, "models")), Http = http, LoggerFactory = loggers });
 LocalApi? api = null;
 try
 {

@@ -28,6 +28,9 @@ public sealed record AgentOptions
     /// <summary>Labelled samples older than this are deleted (null: kept until the count bound).</summary>
     public TimeSpan? MaxSampleAge { get; init; }
 
+    /// <summary>Preferred ONNX Runtime execution provider (cpu, xnnpack, openvino, cuda, dnnl, qnn); falls back to cpu.</summary>
+    public string ExecutionProvider { get; init; } = "cpu";
+
     /// <summary>Extra input source besides the HTTP API: null, <c>stdin</c> or <c>file:PATH</c> (JSON lines).</summary>
     public string? Input { get; init; }
 
@@ -81,6 +84,7 @@ public sealed record AgentOptions
             MaxSampleAge = r.Double("MaxSampleAgeDays", 0, 0, 36_500) is > 0 and var days ? TimeSpan.FromDays(days) : null,
             HttpPrefix = HttpPrefixOrNull(r),
             Input = InputOrNull(r),
+            ExecutionProvider = ProviderName(r),
             MaxPendingPredictions = r.Int(nameof(MaxPendingPredictions), 10_000, 0, 10_000_000),
             MaxOutboxMessages = r.Int(nameof(MaxOutboxMessages), 1000, 1, 1_000_000),
             StatusInterval = TimeSpan.FromSeconds(r.Int("StatusIntervalSeconds", 60, 1, 86_400)),
@@ -91,6 +95,14 @@ public sealed record AgentOptions
         };
         r.ThrowIfInvalid("agent");
         return options;
+    }
+
+    private static string ProviderName(ConfigReader r)
+    {
+        var text = r.String(nameof(ExecutionProvider), "cpu").ToLowerInvariant();
+        r.Require(EdgeMlOps.Runtime.OrtSessionSettings.KnownProviders.Contains(text), nameof(ExecutionProvider),
+            $"'{text}' is not one of {string.Join(", ", EdgeMlOps.Runtime.OrtSessionSettings.KnownProviders)}");
+        return text;
     }
 
     private static string? InputOrNull(ConfigReader r)

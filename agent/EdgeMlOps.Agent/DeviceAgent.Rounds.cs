@@ -30,8 +30,8 @@ public sealed partial class DeviceAgent
         try
         {
             var a = stored.Announcement;
-            var inference = await _deps.Runtimes.Inference.AcquireAsync(a.Inference.Sha256, () => Task.FromResult(InferenceModel.Load(stored.Inference))).ConfigureAwait(false);
-            var trainStep = await _deps.Runtimes.TrainSteps.AcquireAsync(a.TrainStep.Sha256, () => Task.FromResult(new TrainStepModel(stored.TrainStep, inference.Value.Spec))).ConfigureAwait(false);
+            var inference = await _deps.Runtimes.Inference.AcquireAsync(a.Inference.Sha256, () => Task.FromResult(InferenceModel.Load(stored.Inference, _deps.Runtimes.Settings))).ConfigureAwait(false);
+            var trainStep = await _deps.Runtimes.TrainSteps.AcquireAsync(a.TrainStep.Sha256, () => Task.FromResult(new TrainStepModel(stored.TrainStep, inference.Value.Spec, _deps.Runtimes.Settings))).ConfigureAwait(false);
             Activate(a, inference, trainStep);
             LogInstalled(a.ModelName, a.Version);
         }
@@ -62,9 +62,9 @@ public sealed partial class DeviceAgent
             var baseUrl = _options.ArtifactBaseUrl ?? new Uri(announcement.ArtifactBaseUrl);
             var spec = new ModelSpec((int)announcement.Architecture.InputDim, announcement.Architecture.Hidden.Select(h => (int)h).ToArray(), (int)announcement.Architecture.Classes);
             inference = await _deps.Runtimes.Inference.AcquireAsync(announcement.Inference.Sha256, async () =>
-                InferenceModel.Load(await StoredOrFetchedAsync(baseUrl, announcement.Inference).ConfigureAwait(false))).ConfigureAwait(false);
+                InferenceModel.Load(await StoredOrFetchedAsync(baseUrl, announcement.Inference).ConfigureAwait(false), _deps.Runtimes.Settings)).ConfigureAwait(false);
             trainStep = await _deps.Runtimes.TrainSteps.AcquireAsync(announcement.TrainStep.Sha256, async () =>
-                new TrainStepModel(await StoredOrFetchedAsync(baseUrl, announcement.TrainStep).ConfigureAwait(false), spec)).ConfigureAwait(false);
+                new TrainStepModel(await StoredOrFetchedAsync(baseUrl, announcement.TrainStep).ConfigureAwait(false), spec, _deps.Runtimes.Settings)).ConfigureAwait(false);
             if (!inference.Value.Spec.Equals(spec) || !trainStep.Value.Spec.Equals(spec))
             {
                 throw new ArtifactRejectedException($"artifacts do not match the announced architecture {spec}");

@@ -81,6 +81,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly List<Task> _work = new();
     private InstalledModel? _model;
     private string _modelNotice = string.Empty;
+    private readonly EdgeMlOps.Shared.Monitoring.LatencyHistogram _latency = new();
     private TaskCompletionSource _modelChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _outboxSignal = new(0);
     private readonly SemaphoreSlim _statusSignal = new(0);
@@ -146,6 +147,15 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     }
 
     public int SampleCount => _deps.Store.SampleCount;
+
+    /// <summary>Inference latency of every local prediction since start.</summary>
+    public EdgeMlOps.Shared.Monitoring.LatencyHistogram InferenceLatency => _latency;
+
+    /// <summary>The execution provider running the current model (cpu until one is loaded or after a fallback).</summary>
+    public string ExecutionProvider
+    {
+        get { lock (_modelGate) return _model?.Inference.Value.ExecutionProvider ?? _deps.Runtimes.Settings.ExecutionProvider; }
+    }
 
     public int OutboxPending => _deps.Outbox.Count;
 
@@ -227,7 +237,9 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             }
 
             var input = features.ToArray();
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var batch = inference.Predict(input, 1);
+            _latency.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started));
             var id = Guid.NewGuid().ToString("N");
             _deps.Store.AddPrediction(id, input, batch.Labels[0], model.Announcement.Version);
             Interlocked.Increment(ref Counters.Predictions);
@@ -307,13 +319,19 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             Header = NewHeader(),
             State = state,
             AgentVersion = typeof(DeviceAgent).Assembly.GetName().Version?.ToString() ?? "0",
-            ExecutionProvider = "CPU",
+            ExecutionProvider = ExecutionProvider,
+            LatencyP50Ms = _latency.Quantile(0.50).TotalMilliseconds,
+            LatencyP95Ms = _latency.Quantile(0.95).TotalMilliseconds,
+            LatencyP99Ms = _latency.Quantile(0.99).TotalMilliseconds,
+            Predictions = (ulong)_latency.Count,
+            RssBytes = (ulong)Environment.WorkingSet,
         };
         lock (_modelGate)
         {
             status.ModelName = _model?.Announcement.ModelName ?? string.Empty;
             status.ModelVersion = _model?.Announcement.Version ?? 0;
-            status.ModelNotice = _modelNotice;
+            var fallback = _model?.Inference.Value.ProviderFallback;
+            status.ModelNotice = string.Join("; ", new[] { _modelNotice, fallback ?? string.Empty }.Where(n => n.Length > 0));
         }
 
         // The Last Will is built in the constructor, before the store may be read.

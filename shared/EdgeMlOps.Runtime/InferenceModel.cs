@@ -20,12 +20,21 @@ public sealed class InferenceModel : IDisposable
     private static readonly string[] OutputNames = [ClassifierGraphs.ProbabilitiesOutput, ClassifierGraphs.LabelOutput];
     private readonly InferenceSession _session;
 
-    private InferenceModel(byte[] bytes, ModelWeights weights, int intraOpThreads)
+    private InferenceModel(byte[] bytes, ModelWeights weights, OrtSessionSettings settings)
     {
         Sha256 = ContentHash.Sha256Hex(bytes);
         Weights = weights;
-        _session = OrtSessions.Open(bytes, intraOpThreads);
+        var opened = OrtSessions.Open(bytes, settings);
+        _session = opened.Session;
+        ExecutionProvider = opened.Provider;
+        ProviderFallback = opened.FallbackReason;
     }
+
+    /// <summary>The provider that runs this model (cpu after a fallback).</summary>
+    public string ExecutionProvider { get; }
+
+    /// <summary>Why the preferred provider is not used, or null.</summary>
+    public string? ProviderFallback { get; }
 
     public string Sha256 { get; }
 
@@ -35,10 +44,10 @@ public sealed class InferenceModel : IDisposable
     public ModelWeights Weights { get; }
 
     /// <summary>Parses, checks and loads an inference graph. Throws <see cref="InvalidDataException"/> on a bad model.</summary>
-    public static InferenceModel Load(byte[] bytes, int intraOpThreads = 1)
+    public static InferenceModel Load(byte[] bytes, OrtSessionSettings? settings = null)
     {
         var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(bytes));
-        return new InferenceModel(bytes, weights, intraOpThreads);
+        return new InferenceModel(bytes, weights, settings ?? OrtSessionSettings.Default);
     }
 
     public PredictionBatch Predict(float[] features, int count)

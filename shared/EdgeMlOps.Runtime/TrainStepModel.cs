@@ -25,12 +25,12 @@ public sealed class TrainStepModel : IDisposable
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
 
-    public TrainStepModel(byte[] bytes, ModelSpec spec, int intraOpThreads = 1)
+    public TrainStepModel(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null)
     {
         Sha256 = ContentHash.Sha256Hex(bytes);
         Spec = spec;
         _layout = ParameterLayout.For(spec);
-        _session = OrtSessions.Open(bytes, intraOpThreads);
+        _session = OrtSessions.Open(bytes, settings ?? OrtSessionSettings.Default).Session;
         _inputNames = _layout.Tensors.Select(t => t.Name)
             .Concat([ClassifierGraphs.FeaturesInput, ClassifierGraphs.LabelsInput, ClassifierGraphs.LearningRateInput]).ToArray();
         _outputNames = _layout.Tensors.Select(t => ClassifierGraphs.UpdatedName(t.Name))

@@ -223,6 +223,12 @@ public sealed partial class LocalApi : IAsyncDisposable
             w.WriteNumber("samples", _agent.SampleCount);
             w.WriteNumber("outboxPending", _agent.OutboxPending);
             w.WriteNumber("outboxDropped", _agent.OutboxDropped);
+            w.WriteString("executionProvider", _agent.ExecutionProvider);
+            w.WriteNumber("predictions", _agent.InferenceLatency.Count);
+            w.WriteNumber("latencyP50Ms", _agent.InferenceLatency.Quantile(0.5).TotalMilliseconds);
+            w.WriteNumber("latencyP95Ms", _agent.InferenceLatency.Quantile(0.95).TotalMilliseconds);
+            w.WriteNumber("latencyP99Ms", _agent.InferenceLatency.Quantile(0.99).TotalMilliseconds);
+            w.WriteNumber("rssBytes", Environment.WorkingSet);
         });
     }
 

@@ -97,8 +97,14 @@ public sealed class LocalApiTests : IAsyncLifetime
     [Fact]
     public async Task HealthModelAndRouting()
     {
+        for (var i = 0; i < 20; i++) await SendAsync(HttpMethod.Post, "/v1/predict", """{"features":[1,2,3,4]}""");
         var health = await SendAsync(HttpMethod.Get, "/v1/health");
         Assert.Equal(HttpStatusCode.OK, health.Status);
+        Assert.Equal("cpu", health.Body.GetProperty("executionProvider").GetString());
+        Assert.Equal(20, health.Body.GetProperty("predictions").GetInt64());
+        Assert.InRange(health.Body.GetProperty("latencyP50Ms").GetDouble(), 0.0005, 100);
+        Assert.True(health.Body.GetProperty("latencyP99Ms").GetDouble() >= health.Body.GetProperty("latencyP50Ms").GetDouble());
+        Assert.True(health.Body.GetProperty("rssBytes").GetInt64() > 1_000_000);
         Assert.Equal("ok", health.Body.GetProperty("status").GetString());
         Assert.False(health.Body.GetProperty("connected").GetBoolean());
 
