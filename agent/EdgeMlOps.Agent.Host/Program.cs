@@ -33,7 +33,13 @@ if (args.Contains("--check-config"))
     return 0;
 }
 
-using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Information));
+// Structured logs: one JSON object per event with `--Logging:Format=json` (for journald/Loki), else single lines.
+using var loggers = LoggerFactory.Create(b =>
+{
+    if (configuration["Logging:Format"] == "json") b.AddJsonConsole();
+    else b.AddSimpleConsole(c => c.SingleLine = true);
+    b.SetMinimumLevel(LogLevel.Information);
+});
 var logger = loggers.CreateLogger("edgemlops-agent");
 using var stopping = new CancellationTokenSource();
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
