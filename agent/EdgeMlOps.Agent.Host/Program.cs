@@ -7,14 +7,7 @@ using EdgeMlOps.Shared.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
-// Configuration: appsettings.json < environment (EDGEMLOPS_Agent__DeviceId) < command line (--Agent:DeviceId=x).
-var configuration = new ConfigurationBuilder()
-    .SetBasePath(AppContext.BaseDirectory)
-    .AddJsonFile("appsettings.json", optional: true)
-    .AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true)
-    .AddEnvironmentVariables("EDGEMLOPS_")
-    .AddCommandLine(args.Where(a => a is not ("--check-config" or "--erase-data")).ToArray())
-    .Build();
+var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--erase-data");
 
 AgentOptions options;
 try

@@ -3,14 +3,7 @@ using EdgeMlOps.Shared.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
-// Configuration: appsettings.json < environment (EDGEMLOPS_Aggregator__Broker) < command line (--Aggregator:Broker=mqtt://host:1883).
-var configuration = new ConfigurationBuilder()
-    .SetBasePath(AppContext.BaseDirectory)
-    .AddJsonFile("appsettings.json", optional: true)
-    .AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true)
-    .AddEnvironmentVariables("EDGEMLOPS_")
-    .AddCommandLine(args.Where(a => a != "--check-config").ToArray())
-    .Build();
+var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config");
 
 AggregatorOptions options;
 try

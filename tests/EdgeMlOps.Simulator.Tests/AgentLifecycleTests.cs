@@ -54,7 +54,7 @@ public class AgentLifecycleTests
             agent.Feedback(rows.Select((f, i) => (f, (long)(i % 2))).ToArray());
             Assert.Equal(4, store.SampleCount);
             await agent.PublishStatusAsync(CancellationToken.None);
-            await WaitAsync(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 4);
+            await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 4);
 
             var report = await node.RunRoundAsync(CancellationToken.None);
             Assert.Equal(Aggregator.Rounds.RoundStatus.Completed, report.Status);
@@ -80,7 +80,7 @@ public class AgentLifecycleTests
         try
         {
             agent.Feedback([(new[] { 1f, 0f, 0f }, 0L), (new[] { 0f, 1f, 1f }, 1L)]);
-            await WaitAsync(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 2);
+            await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 2);
             using var stop = new CancellationTokenSource();
             var predictors = Enumerable.Range(0, 3).Select(_ => Task.Run(() =>
             {
@@ -123,32 +123,22 @@ public class AgentLifecycleTests
         {
             agent.Feedback([1f, 2f, 3f], 1);
             await agent.PublishStatusAsync(CancellationToken.None);
-            await WaitAsync(() => node.Devices.Eligible().Count == 1);
+            await Eventually.Until(() => node.Devices.Eligible().Count == 1);
             agent.Crash();
-            await WaitAsync(() => node.Devices.TryGet("dev-1", out var d) && d.State == DeviceState.Lost);
+            await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.State == DeviceState.Lost);
             Assert.Empty(node.Devices.Eligible());
 
             var second = new DeviceAgent(new AgentOptions { DeviceId = "dev-2", Fleet = "life", Broker = node.BrokerEndpoint }, new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev2", "outbox.db"), 10), Models = new ModelStore(Path.Combine(dir, "dev2", "models")), Http = http });
             await second.StartAsync(CancellationToken.None);
-            await WaitAsync(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Online);
+            await Eventually.Until(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Online);
             await second.DisposeAsync();
-            await WaitAsync(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Offline);
+            await Eventually.Until(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Offline);
         }
         finally
         {
             store.Dispose();
             http.Dispose();
             await node.DisposeAsync();
-        }
-    }
-
-    private static async Task WaitAsync(Func<bool> condition)
-    {
-        var until = DateTime.UtcNow.AddSeconds(20);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException("condition not met in time");
-            await Task.Delay(20);
         }
     }
 }

@@ -40,12 +40,12 @@ public class OfflineFirstTests
         agent.Feedback([(new[] { 1f, 0f, 0f }, 0L), (new[] { 0f, 1f, 0f }, 1L)]);
         await agent.StartAsync(CancellationToken.None);
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
-        await Until(() => node.Devices.Eligible().Count == 1);
+        await Eventually.Until(() => node.Devices.Eligible().Count == 1);
 
         var round = node.RunRoundAsync(CancellationToken.None);
-        await Until(() => Interlocked.Read(ref agent.Counters.TasksReceived) == 1);
+        await Eventually.Until(() => Interlocked.Read(ref agent.Counters.TasksReceived) == 1);
         proxy.Cut();
-        await Until(() => Interlocked.Read(ref agent.Counters.UpdatesProduced) == 1);
+        await Eventually.Until(() => Interlocked.Read(ref agent.Counters.UpdatesProduced) == 1);
         Assert.False(agent.IsConnected);
         Assert.Equal(1, outbox.Count);
         Assert.Equal(0, Interlocked.Read(ref agent.Counters.OutboxSent));
@@ -98,14 +98,4 @@ public class OfflineFirstTests
             Models = new ModelStore(Path.Combine(directory, "models")),
             Http = new HttpClient(),
         });
-
-    private static async Task Until(Func<bool> condition)
-    {
-        var until = DateTime.UtcNow.AddSeconds(30);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException("condition not met in time");
-            await Task.Delay(10);
-        }
-    }
 }

@@ -55,7 +55,7 @@ public class PrivacyTests
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
         var prediction = agent.Predict(samples[0].Item1);
         agent.Feedback(prediction.PredictionId, 2);
-        while (!(node.Devices.TryGet("dev-p", out var d) && d.SampleCount == 25)) await Task.Delay(20);
+        await Eventually.Until(() => node.Devices.TryGet("dev-p", out var d) && d.SampleCount == 25, "status with 25 samples");
         Assert.Equal(RoundStatus.Completed, (await node.RunRoundAsync(CancellationToken.None)).Status);
         await agent.StopAsync();
         await Task.Delay(200);
