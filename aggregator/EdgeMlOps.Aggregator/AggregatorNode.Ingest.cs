@@ -49,8 +49,7 @@ public sealed partial class AggregatorNode
                     OnUpdate(deviceId, ModelUpdate.Parser.ParseFrom(payload));
                     break;
                 case "eval":
-                    var evaluation = EvaluationResult.Parser.ParseFrom(payload);
-                    LogEvaluation(deviceId, evaluation.Version, evaluation.Accuracy, evaluation.SampleCount);
+                    OnEvaluation(deviceId, EvaluationResult.Parser.ParseFrom(payload));
                     break;
             }
         }

@@ -115,6 +115,34 @@ public class AgentLifecycleTests
     }
 
     [Fact]
+    public async Task FederatedEvaluation_EqualsEvaluatingTheDevicesPooledData()
+    {
+        var (node, agent, store, http) = await StartAsync(Temp());
+        try
+        {
+            var random = new Random(5);
+            var samples = Enumerable.Range(0, 40).Select(i => (new[] { (float)random.NextDouble(), (float)random.NextDouble(), (float)(i % 2) }, (long)(i % 2))).ToArray();
+            agent.Feedback(samples);
+            await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 40, "samples reported");
+
+            var report = await node.RunFederatedEvaluationAsync(5, CancellationToken.None);
+
+            using var model = Runtime.InferenceModel.Load(node.Artifacts.Read(node.CurrentVersion.InferenceSha256));
+            var exact = model.Evaluate(samples.SelectMany(s => s.Item1).ToArray(), samples.Select(s => s.Item2).ToArray());
+            Assert.Equal((1, 1, 40L), (report.Selected, report.Reported, report.Samples));
+            Assert.Equal(exact.Accuracy, report.Accuracy, 9);
+            Assert.Equal(exact.Loss, report.Loss, 4);
+        }
+        finally
+        {
+            await agent.DisposeAsync();
+            store.Dispose();
+            http.Dispose();
+            await node.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task CrashedAgent_IsMarkedLost_ByItsLastWill_AndGracefulStopIsOffline()
     {
         var dir = Temp();
