@@ -15,6 +15,7 @@ public sealed partial class AggregatorNode
     private RoundAccumulator? _openRound;
     private string? _lastClosedRoundId;
     private long _roundBytesUp;
+    private long _roundRejected;
     private SemaphoreSlim _roundProgress = new(0);
 
     /// <summary>
@@ -117,5 +118,4 @@ public sealed partial class AggregatorNode
         LogRejected(deviceId, reason, detail);
     }
 
-    private long _roundRejected;
 }

@@ -38,6 +38,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     private ArtifactStore? _artifacts;
     private GlobalModel? _current;
     private long _sequence;
+    private long _artifactBytesServed;
 
     public AggregatorNode(AggregatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? time = null, IModelEvaluator? evaluator = null)
     {
@@ -75,9 +76,8 @@ public sealed partial class AggregatorNode : IAsyncDisposable
 
     public ModelWeights CurrentWeights => (_current ?? throw new InvalidOperationException("Not started.")).Weights;
 
-    public long ArtifactBytesServed => _http is null ? 0 : Interlocked.Read(ref _artifactBytesServed);
-
-    private long _artifactBytesServed;
+    /// <summary>Artifact bytes served over HTTP since start.</summary>
+    public long ArtifactBytesServed => Interlocked.Read(ref _artifactBytesServed);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
