@@ -12,7 +12,21 @@ public class AgentLifecycleTests
 {
     private static string Temp() => Path.Combine(Path.GetTempPath(), "edgemlops-life-" + Guid.NewGuid().ToString("N"));
 
-    private static async Task<(AggregatorNode Node, DeviceAgent Agent, SampleStore Store, HttpClient Http)> StartAsync(string dir)
+    /// <summary>An aggregator and one connected agent with v1 installed; disposing tears both down.</summary>
+    private sealed record Fleet(AggregatorNode Node, DeviceAgent Agent, SampleStore Store, HttpClient Http) : IAsyncDisposable
+    {
+        public bool AgentCrashed { get; set; }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!AgentCrashed) await Agent.DisposeAsync();
+            Store.Dispose();
+            Http.Dispose();
+            await Node.DisposeAsync();
+        }
+    }
+
+    private static async Task<Fleet> StartAsync(string dir)
     {
         var node = new AggregatorNode(new AggregatorOptions
         {
@@ -32,141 +46,107 @@ public class AgentLifecycleTests
         await agent.StartAsync(CancellationToken.None);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await agent.WaitForModelAsync(1, cts.Token);
-        return (node, agent, store, http);
+        return new Fleet(node, agent, store, http);
     }
 
     [Fact]
     public async Task Predict_Feedback_Train_PublishesUpdate_AndInstallsNextVersion()
     {
-        var (node, agent, store, http) = await StartAsync(Temp());
-        try
-        {
-            var prediction = agent.Predict([0.1f, 0.2f, 0.3f]);
-            Assert.Equal(1UL, prediction.ModelVersion);
-            Assert.Equal(1.0, prediction.Probabilities.Sum(), 4);
-            Assert.InRange(prediction.Label, 0, 1);
-            Assert.Throws<ArgumentException>(() => agent.Predict([1f]));
+        await using var fleet = await StartAsync(Temp());
+        var (node, agent, store, http) = fleet;
+        var prediction = agent.Predict([0.1f, 0.2f, 0.3f]);
+        Assert.Equal(1UL, prediction.ModelVersion);
+        Assert.Equal(1.0, prediction.Probabilities.Sum(), 4);
+        Assert.InRange(prediction.Label, 0, 1);
+        Assert.Throws<ArgumentException>(() => agent.Predict([1f]));
 
-            Assert.True(agent.Feedback(prediction.PredictionId, 1));
-            Assert.False(agent.Feedback(prediction.PredictionId, 1)); // already labelled
-            Assert.False(agent.Feedback("unknown", 0));
-            float[][] rows = [[1f, 0f, 0f], [0f, 1f, 1f], [1f, 0.1f, 0f]];
-            agent.Feedback(rows.Select((f, i) => (f, (long)(i % 2))).ToArray());
-            Assert.Equal(4, store.SampleCount);
-            await agent.PublishStatusAsync(CancellationToken.None);
-            await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 4);
+        Assert.True(agent.Feedback(prediction.PredictionId, 1));
+        Assert.False(agent.Feedback(prediction.PredictionId, 1)); // already labelled
+        Assert.False(agent.Feedback("unknown", 0));
+        float[][] rows = [[1f, 0f, 0f], [0f, 1f, 1f], [1f, 0.1f, 0f]];
+        agent.Feedback(rows.Select((f, i) => (f, (long)(i % 2))).ToArray());
+        Assert.Equal(4, store.SampleCount);
+        await agent.PublishStatusAsync(CancellationToken.None);
+        await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 4);
 
-            var report = await node.RunRoundAsync(CancellationToken.None);
-            Assert.Equal(Aggregator.Rounds.RoundStatus.Completed, report.Status);
-            Assert.Equal(4, report.Samples);
-            Assert.Equal(1, agent.Counters.UpdatesProduced);
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-            await agent.WaitForModelAsync(2, cts.Token);
-            Assert.Equal(2UL, agent.Predict([0.1f, 0.2f, 0.3f]).ModelVersion);
-        }
-        finally
-        {
-            await agent.DisposeAsync();
-            store.Dispose();
-            http.Dispose();
-            await node.DisposeAsync();
-        }
+        var report = await node.RunRoundAsync(CancellationToken.None);
+        Assert.Equal(Aggregator.Rounds.RoundStatus.Completed, report.Status);
+        Assert.Equal(4, report.Samples);
+        Assert.Equal(1, agent.Counters.UpdatesProduced);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await agent.WaitForModelAsync(2, cts.Token);
+        Assert.Equal(2UL, agent.Predict([0.1f, 0.2f, 0.3f]).ModelVersion);
     }
 
     [Fact]
     public async Task Predictions_DuringVersionSwitches_NeverHitADisposedSession()
     {
-        var (node, agent, store, http) = await StartAsync(Temp());
-        try
+        await using var fleet = await StartAsync(Temp());
+        var (node, agent, store, http) = fleet;
+        agent.Feedback([(new[] { 1f, 0f, 0f }, 0L), (new[] { 0f, 1f, 1f }, 1L)]);
+        await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 2);
+        using var stop = new CancellationTokenSource();
+        var predictors = Enumerable.Range(0, 3).Select(_ => Task.Run(() =>
         {
-            agent.Feedback([(new[] { 1f, 0f, 0f }, 0L), (new[] { 0f, 1f, 1f }, 1L)]);
-            await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 2);
-            using var stop = new CancellationTokenSource();
-            var predictors = Enumerable.Range(0, 3).Select(_ => Task.Run(() =>
+            var n = 0;
+            while (!stop.IsCancellationRequested)
             {
-                var n = 0;
-                while (!stop.IsCancellationRequested)
-                {
-                    agent.Predict([0.1f, 0.2f, 0.3f]);
-                    n++;
-                }
-
-                return n;
-            })).ToArray();
-            for (var r = 0; r < 5; r++)
-            {
-                Assert.Equal(Aggregator.Rounds.RoundStatus.Completed, (await node.RunRoundAsync(CancellationToken.None)).Status);
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-                await agent.WaitForModelAsync((ulong)r + 2, cts.Token);
+                agent.Predict([0.1f, 0.2f, 0.3f]);
+                n++;
             }
 
-            stop.Cancel();
-            var counts = await Task.WhenAll(predictors); // rethrows any prediction failure
-            Assert.All(counts, n => Assert.True(n > 0));
-            Assert.Equal(6UL, agent.ModelVersion);
-        }
-        finally
+            return n;
+        })).ToArray();
+        for (var r = 0; r < 5; r++)
         {
-            await agent.DisposeAsync();
-            store.Dispose();
-            http.Dispose();
-            await node.DisposeAsync();
+            Assert.Equal(Aggregator.Rounds.RoundStatus.Completed, (await node.RunRoundAsync(CancellationToken.None)).Status);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            await agent.WaitForModelAsync((ulong)r + 2, cts.Token);
         }
+
+        stop.Cancel();
+        var counts = await Task.WhenAll(predictors); // rethrows any prediction failure
+        Assert.All(counts, n => Assert.True(n > 0));
+        Assert.Equal(6UL, agent.ModelVersion);
     }
 
     [Fact]
     public async Task FederatedEvaluation_EqualsEvaluatingTheDevicesPooledData()
     {
-        var (node, agent, store, http) = await StartAsync(Temp());
-        try
-        {
-            var random = new Random(5);
-            var samples = Enumerable.Range(0, 40).Select(i => (new[] { (float)random.NextDouble(), (float)random.NextDouble(), (float)(i % 2) }, (long)(i % 2))).ToArray();
-            agent.Feedback(samples);
-            await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 40, "samples reported");
+        await using var fleet = await StartAsync(Temp());
+        var (node, agent, store, http) = fleet;
+        var random = new Random(5);
+        var samples = Enumerable.Range(0, 40).Select(i => (new[] { (float)random.NextDouble(), (float)random.NextDouble(), (float)(i % 2) }, (long)(i % 2))).ToArray();
+        agent.Feedback(samples);
+        await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 40, "samples reported");
 
-            var report = await node.RunFederatedEvaluationAsync(5, CancellationToken.None);
+        var report = await node.RunFederatedEvaluationAsync(5, CancellationToken.None);
 
-            using var model = Runtime.InferenceModel.Load(node.Artifacts.Read(node.CurrentVersion.InferenceSha256));
-            var exact = model.Evaluate(samples.SelectMany(s => s.Item1).ToArray(), samples.Select(s => s.Item2).ToArray());
-            Assert.Equal((1, 1, 40L), (report.Selected, report.Reported, report.Samples));
-            Assert.Equal(exact.Accuracy, report.Accuracy, 9);
-            Assert.Equal(exact.Loss, report.Loss, 4);
-        }
-        finally
-        {
-            await agent.DisposeAsync();
-            store.Dispose();
-            http.Dispose();
-            await node.DisposeAsync();
-        }
+        using var model = Runtime.InferenceModel.Load(node.Artifacts.Read(node.CurrentVersion.InferenceSha256));
+        var exact = model.Evaluate(samples.SelectMany(s => s.Item1).ToArray(), samples.Select(s => s.Item2).ToArray());
+        Assert.Equal((1, 1, 40L), (report.Selected, report.Reported, report.Samples));
+        Assert.Equal(exact.Accuracy, report.Accuracy, 9);
+        Assert.Equal(exact.Loss, report.Loss, 4);
     }
 
     [Fact]
     public async Task CrashedAgent_IsMarkedLost_ByItsLastWill_AndGracefulStopIsOffline()
     {
         var dir = Temp();
-        var (node, agent, store, http) = await StartAsync(dir);
-        try
-        {
-            agent.Feedback([1f, 2f, 3f], 1);
-            await agent.PublishStatusAsync(CancellationToken.None);
-            await Eventually.Until(() => node.Devices.Eligible().Count == 1);
-            agent.Crash();
-            await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.State == DeviceState.Lost);
-            Assert.Empty(node.Devices.Eligible());
+        await using var fleet = await StartAsync(dir);
+        var (node, agent, store, http) = fleet;
+        agent.Feedback([1f, 2f, 3f], 1);
+        await agent.PublishStatusAsync(CancellationToken.None);
+        await Eventually.Until(() => node.Devices.Eligible().Count == 1);
+        agent.Crash();
+        fleet.AgentCrashed = true;
+        await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.State == DeviceState.Lost);
+        Assert.Empty(node.Devices.Eligible());
 
-            var second = new DeviceAgent(new AgentOptions { DeviceId = "dev-2", Fleet = "life", Broker = node.BrokerEndpoint }, new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev2", "outbox.db"), 10), Models = new ModelStore(Path.Combine(dir, "dev2", "models")), Http = http });
-            await second.StartAsync(CancellationToken.None);
-            await Eventually.Until(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Online);
-            await second.DisposeAsync();
-            await Eventually.Until(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Offline);
-        }
-        finally
-        {
-            store.Dispose();
-            http.Dispose();
-            await node.DisposeAsync();
-        }
+        var second = new DeviceAgent(new AgentOptions { DeviceId = "dev-2", Fleet = "life", Broker = node.BrokerEndpoint }, new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev2", "outbox.db"), 10), Models = new ModelStore(Path.Combine(dir, "dev2", "models")), Http = http });
+        await second.StartAsync(CancellationToken.None);
+        await Eventually.Until(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Online);
+        await second.DisposeAsync();
+        await Eventually.Until(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Offline);
     }
 }
