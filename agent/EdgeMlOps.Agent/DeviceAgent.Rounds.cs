@@ -71,8 +71,8 @@ public sealed partial class DeviceAgent
             }
 
             // A session shared through the cache may exist while this device's disk lacks the blob.
-            await StoredOrFetchedAsync(baseUrl, announcement.Inference, onlyEnsure: true).ConfigureAwait(false);
-            await StoredOrFetchedAsync(baseUrl, announcement.TrainStep, onlyEnsure: true).ConfigureAwait(false);
+            if (!_deps.Models.HasBlob(announcement.Inference.Sha256)) await FetchIntoStoreAsync(baseUrl, announcement.Inference).ConfigureAwait(false);
+            if (!_deps.Models.HasBlob(announcement.TrainStep.Sha256)) await FetchIntoStoreAsync(baseUrl, announcement.TrainStep).ConfigureAwait(false);
             _deps.Models.Commit(announcement);
 
             var previous = Activate(announcement, inference, trainStep);
@@ -100,10 +100,11 @@ public sealed partial class DeviceAgent
     }
 
     /// <summary>The artifact from the model store, or downloaded, verified and stored first.</summary>
-    private async Task<byte[]> StoredOrFetchedAsync(Uri baseUrl, ArtifactRef artifact, bool onlyEnsure = false)
+    private async Task<byte[]> StoredOrFetchedAsync(Uri baseUrl, ArtifactRef artifact) =>
+        _deps.Models.ReadBlob(artifact.Sha256) ?? await FetchIntoStoreAsync(baseUrl, artifact).ConfigureAwait(false);
+
+    private async Task<byte[]> FetchIntoStoreAsync(Uri baseUrl, ArtifactRef artifact)
     {
-        if (onlyEnsure && _deps.Models.HasBlob(artifact.Sha256)) return [];
-        if (!onlyEnsure && _deps.Models.ReadBlob(artifact.Sha256) is { } stored) return stored;
         var bytes = await _fetcher.FetchAsync(baseUrl, artifact, _stopping.Token).ConfigureAwait(false);
         _deps.Models.PutBlob(artifact.Sha256, bytes);
         return bytes;
@@ -138,6 +139,9 @@ public sealed partial class DeviceAgent
                 Interlocked.Increment(ref Counters.TasksSkipped);
                 return;
             }
+
+            _seenRoundOrder.Enqueue(task.RoundId);
+            if (_seenRoundOrder.Count > 256) _seenRounds.Remove(_seenRoundOrder.Dequeue());
         }
 
         if (_deps.Faults.DropsOut(DeviceId, task.RoundId))

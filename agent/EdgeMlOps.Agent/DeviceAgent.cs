@@ -77,7 +77,9 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly SemaphoreSlim _installGate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly object _modelGate = new();
+    // Recent round ids, bounded: a device that runs for years must not remember every round.
     private readonly HashSet<string> _seenRounds = new(StringComparer.Ordinal);
+    private readonly Queue<string> _seenRoundOrder = new();
     private readonly List<Task> _work = new();
     private InstalledModel? _model;
     private string _modelNotice = string.Empty;

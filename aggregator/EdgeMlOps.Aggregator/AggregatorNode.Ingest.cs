@@ -15,7 +15,6 @@ public sealed partial class AggregatorNode
     private RoundAccumulator? _openRound;
     private string? _lastClosedRoundId;
     private long _roundBytesUp;
-    private long _roundRejected;
     private SemaphoreSlim _roundProgress = new(0);
 
     /// <summary>
@@ -114,7 +113,6 @@ public sealed partial class AggregatorNode
     private void Reject(string deviceId, RejectionReason reason, string detail)
     {
         Rejections.Add(reason);
-        Interlocked.Increment(ref _roundRejected);
         LogRejected(deviceId, reason, detail);
     }
 

@@ -66,7 +66,6 @@ public sealed partial class AggregatorNode
         var accumulator = new RoundAccumulator(roundId, _options.ModelName, current.Record.Version, current.Weights.Layout, selected);
         var rejectionsBefore = Rejections.Snapshot();
         Interlocked.Exchange(ref _roundBytesUp, 0);
-        Interlocked.Exchange(ref _roundRejected, 0);
         _roundProgress = new SemaphoreSlim(0);
         Volatile.Write(ref _openRound, accumulator);
 
@@ -113,7 +112,7 @@ public sealed partial class AggregatorNode
         Volatile.Write(ref _lastClosedRoundId, roundId);
         var aggregate = accumulator.Close();
         var byReason = Diff(Rejections.Snapshot(), rejectionsBefore);
-        var rejected = Interlocked.Read(ref _roundRejected);
+        var rejected = byReason.Values.Sum();
         var bytesUp = Interlocked.Read(ref _roundBytesUp);
 
         if (aggregate.Contributors < quorum)

@@ -17,12 +17,6 @@ public sealed class SharedCache<T> where T : class, IDisposable
         get { lock (_gate) return _entries.Count; }
     }
 
-    /// <summary>True when a value for <paramref name="key"/> is held (or being created).</summary>
-    public bool Contains(string key)
-    {
-        lock (_gate) return _entries.ContainsKey(key);
-    }
-
     /// <summary>
     /// Returns a lease on the value for <paramref name="key"/>. The factory runs at most once per
     /// key while any lease is held; concurrent callers await the same creation.
@@ -51,9 +45,6 @@ public sealed class SharedCache<T> where T : class, IDisposable
             throw;
         }
     }
-
-    public Lease Acquire(string key, Func<T> factory) =>
-        AcquireAsync(key, () => Task.FromResult(factory())).GetAwaiter().GetResult();
 
     private void Release(string key, Entry entry, bool failed = false)
     {

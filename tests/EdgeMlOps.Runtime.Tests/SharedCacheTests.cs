@@ -9,12 +9,18 @@ public class SharedCacheTests
     }
 
     [Fact]
-    public void Acquire_SameKey_SharesOneValue_DisposedAfterLastRelease()
+    public async Task Acquire_SameKey_SharesOneValue_DisposedAfterLastRelease()
     {
         var cache = new SharedCache<Thing>();
         var created = 0;
-        var a = cache.Acquire("k", () => { created++; return new Thing(); });
-        var b = cache.Acquire("k", () => { created++; return new Thing(); });
+        Task<Thing> Create()
+        {
+            created++;
+            return Task.FromResult(new Thing());
+        }
+
+        var a = await cache.AcquireAsync("k", Create);
+        var b = await cache.AcquireAsync("k", Create);
         Assert.Same(a.Value, b.Value);
         Assert.Equal(1, created);
         a.Dispose();

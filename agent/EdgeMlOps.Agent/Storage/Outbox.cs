@@ -1,3 +1,4 @@
+using EdgeMlOps.Runtime.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace EdgeMlOps.Agent.Storage;
@@ -26,22 +27,15 @@ public sealed class Outbox : IDisposable
     /// <param name="durable">fsync each enqueue (a device); a simulator on one disk may turn it off.</param>
     public Outbox(string path, int capacity, bool durable = true)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         _capacity = capacity;
-        _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        _connection.Open();
-        using var cmd = _connection.CreateCommand();
-        cmd.CommandText = $"""
-            PRAGMA journal_mode = WAL;
-            PRAGMA synchronous = {(durable ? "FULL" : "NORMAL")};
+        _connection = SqliteFile.Open(path, durable, """
             CREATE TABLE IF NOT EXISTS outbox(
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 topic TEXT NOT NULL,
                 payload BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS outbox_stats(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
             INSERT OR IGNORE INTO outbox_stats(key, value) VALUES ('dropped', 0);
-            """;
-        cmd.ExecuteNonQuery();
+            """);
         using var read = _connection.CreateCommand();
         read.CommandText = "SELECT value FROM outbox_stats WHERE key = 'dropped'";
         _dropped = Convert.ToInt64(read.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);

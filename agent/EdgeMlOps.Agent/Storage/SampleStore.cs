@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using EdgeMlOps.Runtime.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace EdgeMlOps.Agent.Storage;
@@ -33,15 +34,10 @@ public sealed class SampleStore : IDisposable
     public SampleStore(string path, int maxSamples, int maxPendingPredictions, TimeProvider? time = null, TimeSpan? maxSampleAge = null)
     {
         _maxSampleAge = maxSampleAge;
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         _maxSamples = maxSamples;
         _maxPredictions = maxPendingPredictions;
         _time = time ?? TimeProvider.System;
-        _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        _connection.Open();
-        Execute("""
-            PRAGMA journal_mode = WAL;
-            PRAGMA synchronous = NORMAL;
+        _connection = SqliteFile.Open(path, durable: false, """
             CREATE TABLE IF NOT EXISTS samples(
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 features BLOB NOT NULL,
@@ -53,7 +49,6 @@ public sealed class SampleStore : IDisposable
                 label INTEGER NOT NULL,
                 model_version INTEGER NOT NULL,
                 created_ms INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
             """);
     }
 
@@ -200,40 +195,10 @@ public sealed class SampleStore : IDisposable
         }
     }
 
-    public string? GetState(string key)
-    {
-        lock (_gate)
-        {
-            using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT value FROM state WHERE key = $k";
-            cmd.Parameters.AddWithValue("$k", key);
-            return cmd.ExecuteScalar() as string;
-        }
-    }
-
-    public void SetState(string key, string value)
-    {
-        lock (_gate)
-        {
-            using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "INSERT INTO state(key, value) VALUES ($k, $v) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
-            cmd.Parameters.AddWithValue("$k", key);
-            cmd.Parameters.AddWithValue("$v", value);
-            cmd.ExecuteNonQuery();
-        }
-    }
-
     public void Dispose()
     {
         FlushPredictions();
         lock (_gate) _connection.Dispose();
-    }
-
-    private void Execute(string sql)
-    {
-        using var cmd = _connection.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
     }
 
     private object? Scalar(string sql)

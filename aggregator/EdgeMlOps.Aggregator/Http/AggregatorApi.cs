@@ -50,6 +50,7 @@ public static class AggregatorApi
             version = node.CurrentVersion.Version,
             devicesOnline = node.Devices.OnlineCount,
             brokerConnected = node.IsBrokerConnected,
+            artifactBytesServed = node.ArtifactBytesServed,
             brokerDroppedMessages = node.Broker?.DroppedMessages ?? 0,
         }));
         return app;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using EdgeMlOps.Runtime.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace EdgeMlOps.Aggregator.Registry;
@@ -46,12 +47,7 @@ public sealed class ModelRegistry : IDisposable
 
     public ModelRegistry(string path)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        _connection.Open();
-        Execute("""
-            PRAGMA journal_mode = WAL;
-            PRAGMA synchronous = FULL;
+        _connection = SqliteFile.Open(path, durable: true, """
             CREATE TABLE IF NOT EXISTS models(
                 name TEXT PRIMARY KEY,
                 spec TEXT NOT NULL,
@@ -207,11 +203,5 @@ public sealed class ModelRegistry : IDisposable
         cmd.CommandText = sql;
         foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
         return cmd;
-    }
-
-    private void Execute(string sql)
-    {
-        using var cmd = Command(sql);
-        cmd.ExecuteNonQuery();
     }
 }

@@ -52,12 +52,12 @@ public class SampleStoreTests
         using (var store = new SampleStore(path, 100, 10))
         {
             store.AddSamples([(new[] { 9f }, 4L)]);
-            store.SetState("model.version", "12");
+            store.AddPrediction("p", [7f], 0, 1); // buffered: written out when the store closes
         }
 
         using var reopened = new SampleStore(path, 100, 10);
         Assert.Equal(1, reopened.SampleCount);
-        Assert.Equal("12", reopened.GetState("model.version"));
+        Assert.Equal(new[] { 7f }, reopened.TakePrediction("p"));
     }
 }
 
