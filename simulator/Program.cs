@@ -33,7 +33,13 @@ using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(c => c.SingleLi
 try
 {
     var result = await new SimulationRunner(options, loggers, Console.Out).RunAsync(cancel.Token);
-    Console.WriteLine($"final: accuracy {result.FinalAccuracy:F4}, loss {result.FinalLoss:F4}, {result.Rounds.Count} rounds in {result.RoundsSeconds:F1} s (setup {result.SetupSeconds:F1} s), {result.MegabytesPerDevice:F2} MB per device, broker drops {result.BrokerDroppedMessages}");
+    Console.WriteLine($"final: accuracy {result.FinalAccuracy:F4}, loss {result.FinalLoss:F4}, {result.Rounds.Count} rounds in {result.RoundsSeconds:F1} s (setup {result.SetupSeconds:F1} s), {result.MegabytesPerDevice:F2} MB per device, {result.BytesUpPerParticipant / 1e3:F1} kB up per participant, broker drops {result.BrokerDroppedMessages}");
+    if (options.TargetAccuracy > 0)
+    {
+        Console.WriteLine(result.SecondsToReach(options.TargetAccuracy) is { } seconds
+            ? $"target: accuracy {options.TargetAccuracy:F4} reached after {seconds:F1} s"
+            : $"target: accuracy {options.TargetAccuracy:F4} not reached");
+    }
     if (options.Out is { } path)
     {
         await using var file = File.Create(path);

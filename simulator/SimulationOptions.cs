@@ -33,6 +33,19 @@ public sealed record SimulationOptions
     public MqttEndpoint? ExternalBroker { get; init; }
     public int ComputeSlots { get; init; } = Environment.ProcessorCount;
     public bool Quiet { get; init; }
+    public string Strategy { get; init; } = "fedavg";
+    /// <summary>Extra <c>Aggregator:Strategy:KEY=VALUE</c> settings (e.g. <c>Eta=0.01</c>, <c>Dp:Enabled=true</c>).</summary>
+    public IReadOnlyDictionary<string, string> StrategySettings { get; init; } = new Dictionary<string, string>();
+    public string Mode { get; init; } = "sync";
+    public int BufferSize { get; init; } = 10;
+    public int Concurrency { get; init; } = 20;
+    public int StalenessCap { get; init; } = 10;
+    public double ByzantineFraction { get; init; }
+    public string Attack { get; init; } = "sign-flip";
+    public double AttackScale { get; init; } = 10;
+    public double SlowFraction { get; init; }
+    public TimeSpan SlowDelay { get; init; } = TimeSpan.FromSeconds(2);
+    public double TargetAccuracy { get; init; }
 
     public const string Usage = """
         Usage: edgemlops-simulator [options]
@@ -61,6 +74,22 @@ public sealed record SimulationOptions
           --broker URL             use an external broker (mqtt://host:port) instead of the embedded one
           --compute-slots N        devices training at once in this process (cores)
           --quiet                  no per-round progress lines
+          --strategy NAME          fedavg | fedprox | fedavgm | fedadam | fedyogi | fedadagrad | fedmedian |
+                                   fedtrimmedavg | krum | multikrum (fedavg)
+          --strategy-set K=V       any Aggregator:Strategy setting, repeatable: Eta=0.01, ProximalMu=0.01,
+                                   TrimBeta=0.2, ByzantineClients=2, Compression=topk:0.01,
+                                   Dp:Enabled=true, Dp:NoiseMultiplier=1, Dp:ClipNorm=1, Dp:EpsilonBudget=8
+          --compression C          fp32 | fp16 | int8 | topk:FRACTION (shortcut for --strategy-set Compression=C)
+          --mode M                 sync | fedbuff (buffered asynchronous aggregation) (sync)
+          --buffer-size K          fedbuff: updates per new version (10)
+          --concurrency N          fedbuff: devices training at once (20)
+          --staleness-cap S        fedbuff: refuse updates more than S versions old (10)
+          --byzantine P            share of devices that are Byzantine (0)
+          --attack A               sign-flip | scale | noise | label-flip (sign-flip, scaled by --attack-scale)
+          --attack-scale X         factor (sign-flip, scale) or noise stddev (noise) (10)
+          --slow-fraction P        share of devices that are always slow to report (0)
+          --slow-delay SEC         how much later a slow device reports (2)
+          --target-accuracy A      report the time the held-out accuracy first reaches A
         """;
 
     /// <summary>Parses arguments; every problem is reported, not just the first.</summary>
@@ -133,6 +162,32 @@ public sealed record SimulationOptions
                 case "--cache": o = o with { CacheDirectory = value }; break;
                 case "--work-dir": o = o with { WorkDirectory = value }; break;
                 case "--compute-slots": o = o with { ComputeSlots = Int(1) }; break;
+                case "--strategy":
+                    if (!EdgeMlOps.Shared.Federated.StrategyOptions.Names.Contains(value)) errors.Add($"--strategy: '{value}' is not one of {string.Join(", ", EdgeMlOps.Shared.Federated.StrategyOptions.Names)}");
+                    o = o with { Strategy = value };
+                    break;
+                case "--strategy-set":
+                case "--compression":
+                    var (key, setting) = name == "--compression" ? ("Compression", value) : SplitSetting(value);
+                    if (key.Length == 0) errors.Add($"--strategy-set: '{value}' is not KEY=VALUE");
+                    o = o with { StrategySettings = new Dictionary<string, string>(o.StrategySettings) { [key] = setting } };
+                    break;
+                case "--mode":
+                    if (value is not ("sync" or "fedbuff")) errors.Add($"--mode: '{value}' is not sync or fedbuff");
+                    o = o with { Mode = value };
+                    break;
+                case "--buffer-size": o = o with { BufferSize = Int(1) }; break;
+                case "--concurrency": o = o with { Concurrency = Int(1) }; break;
+                case "--staleness-cap": o = o with { StalenessCap = Int(0) }; break;
+                case "--byzantine": o = o with { ByzantineFraction = Dbl(0, 1) }; break;
+                case "--attack":
+                    if (!SimulatedFaults.Attacks.Contains(value)) errors.Add($"--attack: '{value}' is not one of {string.Join(", ", SimulatedFaults.Attacks)}");
+                    o = o with { Attack = value };
+                    break;
+                case "--attack-scale": o = o with { AttackScale = Dbl(0, 1e6) }; break;
+                case "--slow-fraction": o = o with { SlowFraction = Dbl(0, 1) }; break;
+                case "--slow-delay": o = o with { SlowDelay = TimeSpan.FromSeconds(Dbl(0, 3600)) }; break;
+                case "--target-accuracy": o = o with { TargetAccuracy = Dbl(0, 1) }; break;
                 case "--broker":
                     if (!MqttEndpoint.TryParse(value, out var broker)) errors.Add($"--broker: '{value}' is not mqtt://host:port");
                     o = o with { ExternalBroker = broker };
@@ -143,5 +198,11 @@ public sealed record SimulationOptions
 
         if (errors.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine, errors));
         return o;
+    }
+
+    private static (string Key, string Value) SplitSetting(string text)
+    {
+        var at = text.IndexOf('=', StringComparison.Ordinal);
+        return at <= 0 ? (string.Empty, string.Empty) : (text[..at].Trim(), text[(at + 1)..].Trim());
     }
 }

@@ -16,7 +16,14 @@ public sealed record RoundResult(
     IReadOnlyDictionary<string, long> RejectedByReason,
     long BytesUp,
     long BytesDown,
-    double Seconds);
+    double Seconds)
+{
+    /// <summary>Wall time since the first round started, at the end of this one.</summary>
+    public double ElapsedSeconds { get; init; }
+
+    /// <summary>Strategy figures (ε spent, clip norm, staleness…).</summary>
+    public IReadOnlyDictionary<string, double> Notes { get; init; } = new Dictionary<string, double>();
+}
 
 /// <summary>The whole run: settings, per-round results and the final figures.</summary>
 public sealed record SimulationResult(
@@ -31,6 +38,12 @@ public sealed record SimulationResult(
     long BrokerDroppedMessages,
     int SharedInferenceSessions)
 {
+    /// <summary>Wall time until the held-out accuracy first reached <paramref name="target"/>, or null if it never did.</summary>
+    public double? SecondsToReach(double target) => Rounds.FirstOrDefault(r => r.Accuracy >= target)?.ElapsedSeconds;
+
+    /// <summary>Mean bytes a participant sent per round (updates and telemetry).</summary>
+    public double BytesUpPerParticipant => Rounds.Sum(r => (double)r.BytesUp) / Math.Max(1, Rounds.Sum(r => r.Participants));
+
     /// <summary>Writes <c>results.json</c>: settings, a <c>rounds</c> array and a <c>final</c> object. Reflection-free.</summary>
     public void WriteJson(Stream stream)
     {
@@ -50,6 +63,12 @@ public sealed record SimulationResult(
         w.WriteNumber("seed", o.Seed);
         w.WriteNumber("dropout", o.Dropout);
         w.WriteNumber("overSelection", o.OverSelection);
+        w.WriteString("strategy", o.Strategy);
+        foreach (var (key, value) in o.StrategySettings) w.WriteString("strategy." + key, value);
+        w.WriteString("mode", o.Mode);
+        w.WriteNumber("byzantine", o.ByzantineFraction);
+        w.WriteString("attack", o.Attack);
+        w.WriteNumber("slowFraction", o.SlowFraction);
         w.WriteEndObject();
         w.WriteStartArray("rounds");
         foreach (var r in Rounds)
@@ -70,6 +89,8 @@ public sealed record SimulationResult(
             w.WriteNumber("bytesUp", r.BytesUp);
             w.WriteNumber("bytesDown", r.BytesDown);
             w.WriteNumber("seconds", Math.Round(r.Seconds, 4));
+            w.WriteNumber("elapsedSeconds", Math.Round(r.ElapsedSeconds, 4));
+            foreach (var (key, value) in r.Notes) Number(w, key, value);
             w.WriteEndObject();
         }
 
@@ -77,6 +98,8 @@ public sealed record SimulationResult(
         w.WriteStartObject("final");
         Number(w, "accuracy", FinalAccuracy);
         Number(w, "loss", FinalLoss);
+        Number(w, "bytesUpPerParticipant", BytesUpPerParticipant);
+        if (o.TargetAccuracy > 0) Number(w, "secondsToTarget", SecondsToReach(o.TargetAccuracy) ?? double.NaN);
         w.WriteNumber("setupSeconds", Math.Round(SetupSeconds, 3));
         w.WriteNumber("roundsSeconds", Math.Round(RoundsSeconds, 3));
         w.WriteNumber("megabytesPerDevice", Math.Round(MegabytesPerDevice, 3));

@@ -6,7 +6,9 @@ using EdgeMlOps.Aggregator;
 using EdgeMlOps.Aggregator.Evaluation;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Simulator.Data;
+using EdgeMlOps.Shared.Federated;
 using EdgeMlOps.Shared.Models;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -45,8 +47,13 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             HttpUrl = "http://127.0.0.1:0",
             DataDirectory = Path.Combine(work, "aggregator"),
             Seed = options.Seed,
+            Strategy = StrategyOptions(options),
             Rounds = new RoundOptions
             {
+                Mode = options.Mode == "fedbuff" ? RoundMode.Buffered : RoundMode.Synchronous,
+                BufferSize = options.BufferSize,
+                Concurrency = options.Concurrency,
+                StalenessCap = options.StalenessCap,
                 Fraction = options.Fraction,
                 MinDevices = 1,
                 OverSelection = options.OverSelection,
@@ -66,7 +73,8 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         var runtimes = new ModelRuntimes();
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromMinutes(2) };
         using var slots = new SemaphoreSlim(options.ComputeSlots);
-        var faults = new SimulatedFaults(options.Seed, options.Dropout, options.StragglerProbability, options.StragglerDelay);
+        var faults = new SimulatedFaults(options.Seed, options.Dropout, options.StragglerProbability, options.StragglerDelay,
+            options.SlowFraction, options.SlowDelay, options.ByzantineFraction, options.Attack, options.AttackScale);
         var agents = new DeviceAgent[options.Devices];
         // Artifacts are immutable and content-addressed: one blob directory serves every simulated device.
         // Device stores skip fsync: a thousand devices share one disk here, and crash safety is tested on the agent itself.
@@ -97,7 +105,9 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                     new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(work, "devices", id, "models"), sharedBlobs, durable: false), Http = http, Runtimes = runtimes, LoggerFactory = _loggers, Faults = faults, ComputeSlots = slots });
                 agents[i] = agent;
                 // Ground truth enters through the same feedback path a device app uses.
-                agent.Feedback(parts[i].Select(s => (pool.Row(s), pool.Labels[s])).ToArray());
+                // A label-flipping Byzantine device trains on poisoned ground truth (y → C − 1 − y).
+                var flip = faults.FlipsLabels(id);
+                agent.Feedback(parts[i].Select(s => (pool.Row(s), flip ? data.Classes - 1 - pool.Labels[s] : pool.Labels[s])).ToArray());
                 await agent.StartAsync(ct).ConfigureAwait(false);
             }).ConfigureAwait(false);
 
@@ -112,35 +122,48 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             var rssAgents = CurrentRss();
             var mbPerDevice = (rssAgents - rssAggregator) / 1048576.0 / options.Devices;
             setup.Stop();
+            progress?.WriteLine($"strategy: {aggregator.Strategy.Describe()}; mode {options.Mode}");
             progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.BrokerEndpoint} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {mbPerDevice:F2} MB per device; initial accuracy {initial.EvalAccuracy:F4}");
 
             var results = new List<RoundResult>();
             var roundsClock = Stopwatch.StartNew();
-            for (var r = 0; r < options.Rounds; r++)
+            if (options.Mode == "fedbuff")
             {
                 var upBefore = agents.Sum(a => a.BytesSent);
                 var downBefore = agents.Sum(a => a.BytesReceived);
-                var report = await aggregator.RunRoundAsync(cancellationToken).ConfigureAwait(false);
-                var version = report.NewVersion ?? report.BaseVersion;
-                if (report.NewVersion is { } v)
+                var elapsed = 0.0;
+                foreach (var report in await aggregator.RunBufferedAsync(options.Rounds, cancellationToken).ConfigureAwait(false))
                 {
-                    // Devices install the new version before the next round is counted.
-                    await Task.WhenAll(agents.Select(a => a.WaitForModelAsync(v, cancellationToken))).ConfigureAwait(false);
+                    elapsed += report.Duration.TotalSeconds;
+                    var version = aggregator.Registry.Versions(aggregatorOptions.ModelName).FirstOrDefault(v => v.Version == (report.NewVersion ?? report.BaseVersion));
+                    Record(results, report, version?.EvalAccuracy ?? double.NaN, version?.EvalLoss ?? double.NaN, 0, 0, elapsed);
                 }
 
-                var latest = aggregator.CurrentVersion;
-                var result = new RoundResult(
-                    report.Round, report.Status.ToString(), version,
-                    latest.EvalAccuracy ?? double.NaN, latest.EvalLoss ?? double.NaN, report.TrainLoss,
-                    report.Contributors, report.Selected, report.Rejected, report.RejectedByReason,
-                    agents.Sum(a => a.BytesSent) - upBefore, agents.Sum(a => a.BytesReceived) - downBefore,
-                    report.Duration.TotalSeconds);
-                results.Add(result);
-                if (!options.Quiet)
+                var last = results.LastOrDefault();
+                if (last is not null) results[^1] = last with { BytesUp = agents.Sum(a => a.BytesSent) - upBefore, BytesDown = agents.Sum(a => a.BytesReceived) - downBefore };
+            }
+            else
+            {
+                for (var r = 0; r < options.Rounds; r++)
                 {
-                    progress?.WriteLine(
-                        $"round {report.Round,3}/{options.Rounds}  {report.Status,-9} v{version,-4} acc {result.Accuracy:F4}  loss {result.Loss:F4}  " +
-                        $"participants {report.Contributors}/{report.Selected}  rejected {report.Rejected}  up {result.BytesUp / 1e6:F2} MB  down {result.BytesDown / 1e6:F2} MB  {result.Seconds:F2} s");
+                    var upBefore = agents.Sum(a => a.BytesSent);
+                    var downBefore = agents.Sum(a => a.BytesReceived);
+                    var report = await aggregator.RunRoundAsync(cancellationToken).ConfigureAwait(false);
+                    if (report.Status == RoundStatus.Stopped)
+                    {
+                        progress?.WriteLine($"stopped: {report.StopReason}");
+                        break;
+                    }
+
+                    if (report.NewVersion is { } v)
+                    {
+                        // Devices install the new version before the next round is counted.
+                        await Task.WhenAll(agents.Select(a => a.WaitForModelAsync(v, cancellationToken))).ConfigureAwait(false);
+                    }
+
+                    var latest = aggregator.CurrentVersion;
+                    Record(results, report, latest.EvalAccuracy ?? double.NaN, latest.EvalLoss ?? double.NaN,
+                        agents.Sum(a => a.BytesSent) - upBefore, agents.Sum(a => a.BytesReceived) - downBefore, roundsClock.Elapsed.TotalSeconds);
                 }
             }
 
@@ -158,6 +181,42 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             foreach (var o in outboxes) o?.Dispose();
             if (options.WorkDirectory is null) TryDelete(work);
         }
+    }
+
+    private void Record(List<RoundResult> results, RoundReport report, double accuracy, double loss, long bytesUp, long bytesDown, double elapsed)
+    {
+        var version = report.NewVersion ?? report.BaseVersion;
+        var result = new RoundResult(
+            report.Round, report.Status.ToString(), version, accuracy, loss, report.TrainLoss,
+            report.Contributors, report.Selected, report.Rejected, report.RejectedByReason,
+            bytesUp, bytesDown, report.Duration.TotalSeconds)
+        {
+            ElapsedSeconds = elapsed,
+            Notes = report.Notes,
+        };
+        results.Add(result);
+        if (!options.Quiet)
+        {
+            var notes = string.Concat(report.Notes.Select(n => FormattableString.Invariant($"  {n.Key} {n.Value:G4}")));
+            progress?.WriteLine(
+                $"round {report.Round,3}/{options.Rounds}  {report.Status,-9} v{version,-4} acc {result.Accuracy:F4}  loss {result.Loss:F4}  " +
+                $"participants {report.Contributors}/{report.Selected}  rejected {report.Rejected}  up {result.BytesUp / 1e6:F2} MB  down {result.BytesDown / 1e6:F2} MB  {result.Seconds:F2} s{notes}");
+        }
+    }
+
+    /// <summary>The aggregator's strategy settings from --strategy and --strategy-set, read by the aggregator's own reader.</summary>
+    private static StrategyOptions StrategyOptions(SimulationOptions options)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Aggregator:Strategy:Name"] = options.Strategy,
+
+            // Simulated runs are reproducible: the DP noise is seeded unless told otherwise.
+            ["Aggregator:Strategy:Dp:NoiseSeed"] = options.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        foreach (var (key, value) in options.StrategySettings) settings["Aggregator:Strategy:" + key] = value;
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        return AggregatorOptions.StrategyFromConfiguration(configuration);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, CancellationToken cancellationToken)

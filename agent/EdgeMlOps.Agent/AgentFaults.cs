@@ -2,7 +2,8 @@ namespace EdgeMlOps.Agent;
 
 /// <summary>
 /// Faults a simulator injects into a real agent: dropping out of a round (the device goes
-/// quiet after being selected, as 6–10% do in production) and straggling. Defaults: none.
+/// quiet after being selected, as 6–10% do in production), straggling, and Byzantine
+/// behaviour (an update altered before it is sent). Defaults: none.
 /// </summary>
 public class AgentFaults
 {
@@ -13,4 +14,9 @@ public class AgentFaults
 
     /// <summary>Extra delay before the device reports its update.</summary>
     public virtual TimeSpan ReportDelay(string deviceId, string roundId) => TimeSpan.Zero;
+
+    /// <summary>Lets a Byzantine device rewrite its delta (sign flip, scaling, noise) before it is encoded.</summary>
+    public virtual void TamperUpdate(string deviceId, string roundId, Span<float> delta)
+    {
+    }
 }

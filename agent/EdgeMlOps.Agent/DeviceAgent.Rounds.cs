@@ -200,9 +200,11 @@ public sealed partial class DeviceAgent
     private async Task<ModelUpdate?> TrainAsync(RoundTask task, InstalledModel model, CancellationToken cancellationToken)
     {
         var config = task.Config ?? new TrainConfig { LocalEpochs = 1, BatchSize = 10, LearningRate = 0.05f };
-        if (config.LocalEpochs == 0 || config.BatchSize == 0 || !float.IsFinite(config.LearningRate) || config.LearningRate <= 0)
+        if (config.LocalEpochs == 0 || config.BatchSize == 0 || !float.IsFinite(config.LearningRate) || config.LearningRate <= 0
+            || !(config.ProximalMu >= 0) || !float.IsFinite(config.ProximalMu)
+            || (config.UpdateEncoding == TensorEncoding.SparseTopK && !(config.TopKFraction > 0 && config.TopKFraction <= 1)))
         {
-            throw new InvalidDataException($"bad train config: E={config.LocalEpochs} B={config.BatchSize} lr={config.LearningRate}");
+            throw new InvalidDataException($"bad train config: E={config.LocalEpochs} B={config.BatchSize} lr={config.LearningRate} mu={config.ProximalMu} encoding={config.UpdateEncoding} k={config.TopKFraction}");
         }
 
         var baseWeights = model.Inference.Value.Weights;
@@ -220,7 +222,7 @@ public sealed partial class DeviceAgent
         var clock = Stopwatch.StartNew();
         try
         {
-            var plan = new LocalTrainingPlan((int)config.LocalEpochs, (int)config.BatchSize, config.LearningRate, StableHash.Seed(task.Seed, DeviceId));
+            var plan = new LocalTrainingPlan((int)config.LocalEpochs, (int)config.BatchSize, config.LearningRate, StableHash.Seed(task.Seed, DeviceId), config.ProximalMu);
             result = model.TrainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan);
         }
         finally
@@ -230,6 +232,7 @@ public sealed partial class DeviceAgent
 
         var delta = result.Weights;
         TensorPrimitives.Subtract(delta, baseWeights.Values, delta);
+        _deps.Faults.TamperUpdate(DeviceId, task.RoundId, delta);
         var update = new ModelUpdate
         {
             Header = NewHeader(),
@@ -246,7 +249,8 @@ public sealed partial class DeviceAgent
                 TrainMillis = (uint)clock.ElapsedMilliseconds,
             },
         };
-        update.Delta.AddRange(TensorCodec.Encode(baseWeights.Layout, delta));
+        var quantizationNoise = new Random(StableHash.Seed(task.Seed, DeviceId + "/quantization"));
+        update.Delta.AddRange(_compressor.Compress(baseWeights.Layout, delta, CompressionSettings.From(config), quantizationNoise));
         LogTrained(task.RoundId, samples.Count, result.Steps, result.Loss);
         return update;
     }

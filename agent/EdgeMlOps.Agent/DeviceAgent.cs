@@ -74,6 +74,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly MqttTransport _transport;
     private readonly ArtifactFetcher _fetcher;
     private readonly ILogger _logger;
+    private readonly EdgeMlOps.Shared.Tensors.UpdateCompressor _compressor = new();
     private readonly SemaphoreSlim _installGate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private readonly object _modelGate = new();

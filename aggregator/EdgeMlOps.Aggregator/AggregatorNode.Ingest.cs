@@ -81,6 +81,14 @@ public sealed partial class AggregatorNode
             return;
         }
 
+        if (Volatile.Read(ref _openBuffer) is { } buffer)
+        {
+            var buffered = buffer.Offer(deviceId, update);
+            if (buffered.Accepted) _roundProgress.Release();
+            else Reject(deviceId, buffered.Reason, buffered.Detail);
+            return;
+        }
+
         var round = Volatile.Read(ref _openRound);
         if (round is null || round.RoundId != update.RoundId)
         {

@@ -28,4 +28,16 @@ public sealed partial class AggregatorNode
 
     [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "Evaluation from {DeviceId}: v{Version} accuracy {Accuracy:F4} on {Samples} samples")]
     private partial void LogEvaluation(string deviceId, ulong version, double accuracy, ulong samples);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Warning, Message = "Round {RoundId} not started: {Reason}")]
+    private partial void LogStopped(string roundId, string reason);
+
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Information, Message = "Strategy: {Strategy}")]
+    private partial void LogStrategy(string strategy);
+
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Saved strategy state for v{Version} does not fit the model; starting the server optimizer afresh")]
+    private partial void LogStrategyStateDiscarded(ulong version);
+
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "Buffered aggregation {BufferId}: published v{Version} from {Contributors} updates (mean staleness {Staleness:F2}); held-out accuracy {Accuracy:F4}")]
+    private partial void LogBufferFlushed(string bufferId, ulong version, int contributors, double staleness, double accuracy);
 }

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Shared.Aggregation;
-using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Federated;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol.V1;
 using Google.Protobuf;
@@ -33,9 +33,16 @@ public sealed partial class AggregatorNode
     public async Task RunRoundsAsync(CancellationToken cancellationToken)
     {
         var rounds = _options.Rounds;
+        if (rounds.Mode == RoundMode.Buffered)
+        {
+            await RunBufferedAsync(rounds.MaxRounds == 0 ? int.MaxValue : rounds.MaxRounds, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         for (var completed = 0; rounds.MaxRounds == 0 || completed < rounds.MaxRounds;)
         {
             var report = await RunRoundAsync(cancellationToken).ConfigureAwait(false);
+            if (report.Status == RoundStatus.Stopped) return;
             if (report.Status != RoundStatus.NotStarted) completed++;
             await Task.Delay(rounds.Interval, _time, cancellationToken).ConfigureAwait(false);
         }
@@ -50,20 +57,23 @@ public sealed partial class AggregatorNode
         var started = _time.GetUtcNow();
         var clock = Stopwatch.StartNew();
         var eligible = Devices.Eligible();
-        var target = rounds.ClientsPerRound > 0
-            ? Math.Min(rounds.ClientsPerRound, eligible.Count)
-            : Math.Max(1, (int)Math.Ceiling(rounds.Fraction * eligible.Count));
-        var quorum = Math.Max(1, (int)Math.Ceiling(rounds.MinQuorum * target));
+        var (target, quorum, selectCount) = Plan(eligible.Count);
+        var context = new RoundContext(roundNumber, eligible.Count, target, selectCount, (ulong)_options.Seed);
         if (eligible.Count < rounds.MinDevices || eligible.Count < quorum)
         {
             LogNotStarted(roundId, eligible.Count, Math.Max(rounds.MinDevices, quorum));
-            return new RoundReport(roundNumber, roundId, RoundStatus.NotStarted, current.Record.Version, null, eligible.Count, 0, target, 0, 0, 0,
-                new Dictionary<string, long>(), null, null, double.NaN, 0, clock.Elapsed);
+            return NotStartedReport(roundNumber, roundId, RoundStatus.NotStarted, eligible.Count, target, clock.Elapsed, null);
         }
 
-        var selectCount = Math.Min(eligible.Count, (int)Math.Ceiling(target * rounds.OverSelection));
-        var selected = Select(eligible.Select(d => d.DeviceId).ToArray(), selectCount, roundNumber);
-        var accumulator = new RoundAccumulator(roundId, _options.ModelName, current.Record.Version, current.Weights.Layout, selected);
+        if (Strategy.StopReason(context) is { } stop)
+        {
+            LogStopped(roundId, stop);
+            return NotStartedReport(roundNumber, roundId, RoundStatus.Stopped, eligible.Count, target, clock.Elapsed, stop);
+        }
+
+        var fit = Strategy.ConfigureFit(context, eligible.Select(d => d.DeviceId).ToArray(), BaseTrainConfig());
+        var selected = fit.Selected;
+        var accumulator = new RoundAccumulator(roundId, _options.ModelName, current.Record.Version, current.Weights.Layout, selected, Strategy, context);
         var rejectionsBefore = Rejections.Snapshot();
         Interlocked.Exchange(ref _roundBytesUp, 0);
         _roundProgress = new SemaphoreSlim(0);
@@ -77,23 +87,12 @@ public sealed partial class AggregatorNode
             ModelName = _options.ModelName,
             BaseVersion = current.Record.Version,
             Kind = TaskKind.Train,
-            Config = new TrainConfig
-            {
-                LocalEpochs = (uint)rounds.LocalEpochs,
-                BatchSize = (uint)rounds.BatchSize,
-                LearningRate = rounds.LearningRate,
-                MaxSamples = (uint)rounds.MaxSamplesPerDevice,
-            },
+            Config = fit.Config,
             DeadlineUnixMs = deadline.ToUnixTimeMilliseconds(),
             Seed = (ulong)_options.Seed * 1_000_003UL + (ulong)roundNumber,
         };
-        LogRoundStarted(roundId, eligible.Count, selected.Length, target);
-        await Task.WhenAll(selected.Select(async deviceId =>
-        {
-            var copy = task.Clone();
-            copy.Header = NewHeader();
-            await Transport.PublishAsync(_topics.Task(deviceId), copy.ToByteArray(), retain: false, cancellationToken).ConfigureAwait(false);
-        })).ConfigureAwait(false);
+        LogRoundStarted(roundId, eligible.Count, selected.Count, target);
+        await SendTasksAsync(task, selected, cancellationToken).ConfigureAwait(false);
 
         using (var timeout = new CancellationTokenSource(Remaining(deadline), _time))
         using (var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken))
@@ -118,37 +117,68 @@ public sealed partial class AggregatorNode
         if (aggregate.Contributors < quorum)
         {
             LogAbandoned(roundId, aggregate.Contributors, quorum);
-            Registry.AddRound(new RoundRecord(_options.ModelName, roundNumber, roundId, current.Record.Version, "abandoned", selected.Length,
+            Registry.AddRound(new RoundRecord(_options.ModelName, roundNumber, roundId, current.Record.Version, "abandoned", selected.Count,
                 aggregate.Contributors, aggregate.Samples, rejected, null, started, _time.GetUtcNow()));
-            return new RoundReport(roundNumber, roundId, RoundStatus.Abandoned, current.Record.Version, null, eligible.Count, selected.Length, target,
+            return new RoundReport(roundNumber, roundId, RoundStatus.Abandoned, current.Record.Version, null, eligible.Count, selected.Count, target,
                 aggregate.Contributors, aggregate.Samples, rejected, byReason, null, null, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed);
         }
 
+        var model = await PublishAggregateAsync(current, aggregate, roundNumber, cancellationToken).ConfigureAwait(false);
+        Registry.AddRound(new RoundRecord(_options.ModelName, roundNumber, roundId, current.Record.Version, "completed", selected.Count,
+            aggregate.Contributors, aggregate.Samples, rejected, model.Record.Version, started, _time.GetUtcNow(), aggregate.Notes));
+        LogRoundCompleted(roundId, model.Record.Version, aggregate.Contributors, aggregate.Samples, model.Record.EvalAccuracy ?? double.NaN);
+        return new RoundReport(roundNumber, roundId, RoundStatus.Completed, current.Record.Version, model.Record.Version, eligible.Count, selected.Count, target,
+            aggregate.Contributors, aggregate.Samples, rejected, byReason, model.Record.EvalAccuracy, model.Record.EvalLoss, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed)
+        {
+            Notes = aggregate.Notes,
+        };
+    }
+
+    /// <summary>Applies a combined delta through the strategy's server optimizer, registers and announces the new version.</summary>
+    private async Task<GlobalModel> PublishAggregateAsync(GlobalModel current, RoundAggregate aggregate, long roundNumber, CancellationToken cancellationToken)
+    {
         var next = current.Weights.Clone();
-        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(aggregate.MeanDelta, (float)rounds.ServerLearningRate, next.Values, next.Values);
+        Strategy.Apply(next.Values, aggregate.MeanDelta);
         var model = RegisterVersion(next, current.Record.Version, roundNumber, aggregate.Contributors, aggregate.Samples, aggregate.MeanLocalLoss);
-        Registry.AddRound(new RoundRecord(_options.ModelName, roundNumber, roundId, current.Record.Version, "completed", selected.Length,
-            aggregate.Contributors, aggregate.Samples, rejected, model.Record.Version, started, _time.GetUtcNow()));
+        Registry.SaveStrategyState(_options.ModelName, model.Record.Version, Strategy.SaveState());
         _current = model;
         await AnnounceAsync(model, cancellationToken).ConfigureAwait(false);
-        LogRoundCompleted(roundId, model.Record.Version, aggregate.Contributors, aggregate.Samples, model.Record.EvalAccuracy ?? double.NaN);
-        return new RoundReport(roundNumber, roundId, RoundStatus.Completed, current.Record.Version, model.Record.Version, eligible.Count, selected.Length, target,
-            aggregate.Contributors, aggregate.Samples, rejected, byReason, model.Record.EvalAccuracy, model.Record.EvalLoss, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed);
+        return model;
     }
 
-    /// <summary>Seeded choice of <paramref name="count"/> ids (partial Fisher–Yates), reproducible per round and across processes.</summary>
-    private string[] Select(string[] ids, int count, long roundNumber)
+    /// <summary>Reports to wait for, the quorum, and how many devices to ask, for <paramref name="eligible"/> online.</summary>
+    private (int Target, int Quorum, int SelectCount) Plan(int eligible)
     {
-        // Not HashCode.Combine: it is randomised per process, which would make runs irreproducible.
-        var random = new Random(StableHash.Seed((ulong)_options.Seed, $"selection/round-{roundNumber}"));
-        for (var i = 0; i < count; i++)
-        {
-            var j = random.Next(i, ids.Length);
-            (ids[i], ids[j]) = (ids[j], ids[i]);
-        }
-
-        return ids[..count];
+        var rounds = _options.Rounds;
+        var target = rounds.ClientsPerRound > 0
+            ? Math.Min(rounds.ClientsPerRound, eligible)
+            : Math.Max(1, (int)Math.Ceiling(rounds.Fraction * eligible));
+        var quorum = Math.Max(1, (int)Math.Ceiling(rounds.MinQuorum * target));
+        return (target, quorum, Math.Min(eligible, (int)Math.Ceiling(target * rounds.OverSelection)));
     }
+
+    private TrainConfig BaseTrainConfig() => new()
+    {
+        LocalEpochs = (uint)_options.Rounds.LocalEpochs,
+        BatchSize = (uint)_options.Rounds.BatchSize,
+        LearningRate = _options.Rounds.LearningRate,
+        MaxSamples = (uint)_options.Rounds.MaxSamplesPerDevice,
+    };
+
+    private Task SendTasksAsync(RoundTask task, IEnumerable<string> deviceIds, CancellationToken cancellationToken) =>
+        Task.WhenAll(deviceIds.Select(async deviceId =>
+        {
+            var copy = task.Clone();
+            copy.Header = NewHeader();
+            await Transport.PublishAsync(_topics.Task(deviceId), copy.ToByteArray(), retain: false, cancellationToken).ConfigureAwait(false);
+        }));
+
+    private RoundReport NotStartedReport(long roundNumber, string roundId, RoundStatus status, int eligible, int target, TimeSpan elapsed, string? reason) =>
+        new(roundNumber, roundId, status, _current!.Record.Version, null, eligible, 0, target, 0, 0, 0,
+            new Dictionary<string, long>(), null, null, double.NaN, 0, elapsed)
+        {
+            StopReason = reason,
+        };
 
     private TimeSpan Remaining(DateTimeOffset deadline)
     {

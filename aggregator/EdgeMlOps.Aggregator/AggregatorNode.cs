@@ -6,6 +6,7 @@ using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Runtime;
 using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Federated;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Onnx;
 using EdgeMlOps.Shared.Protocol;
@@ -37,6 +38,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     private ModelRegistry? _registry;
     private ArtifactStore? _artifacts;
     private GlobalModel? _current;
+    private FederatedStrategy? _strategy;
     private long _sequence;
     private long _artifactBytesServed;
 
@@ -76,6 +78,9 @@ public sealed partial class AggregatorNode : IAsyncDisposable
 
     public ModelWeights CurrentWeights => (_current ?? throw new InvalidOperationException("Not started.")).Weights;
 
+    /// <summary>The federated strategy rounds run with (from <see cref="AggregatorOptions.Strategy"/>).</summary>
+    public FederatedStrategy Strategy => _strategy ?? throw new InvalidOperationException("Not started.");
+
     /// <summary>Artifact bytes served over HTTP since start.</summary>
     public long ArtifactBytesServed => Interlocked.Read(ref _artifactBytesServed);
 
@@ -85,6 +90,13 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _registry = new ModelRegistry(Path.Combine(_options.DataDirectory, "registry.db"));
         _artifacts = new ArtifactStore(Path.Combine(_options.DataDirectory, "artifacts"));
         _current = LoadOrCreateModel();
+        _strategy = StandardStrategy.Create(_options.Strategy);
+        if (Registry.LoadStrategyState(_options.ModelName, _current.Record.Version) is { } state && !_strategy.RestoreState(state, _current.Weights.Layout.TotalLength))
+        {
+            LogStrategyStateDiscarded(_current.Record.Version);
+        }
+
+        LogStrategy(_strategy.Describe());
 
         if (_options.ExternalBroker is { } external)
         {

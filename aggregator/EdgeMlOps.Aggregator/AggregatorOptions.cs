@@ -1,5 +1,7 @@
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Shared.Configuration;
+using EdgeMlOps.Shared.Federated;
+using EdgeMlOps.Shared.Tensors;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol;
 using Microsoft.Extensions.Configuration;
@@ -35,14 +37,30 @@ public sealed record RoundOptions
     /// <summary>0 trains on every local sample.</summary>
     public int MaxSamplesPerDevice { get; init; }
 
-    /// <summary>Server learning rate applied to the averaged delta (1 = plain FedAvg).</summary>
-    public double ServerLearningRate { get; init; } = 1.0;
-
     /// <summary>The host's loop stops after this many rounds (0 = run forever).</summary>
     public int MaxRounds { get; init; }
 
     /// <summary>Pause between rounds in the host's loop.</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Synchronous rounds, or buffered asynchronous aggregation (FedBuff).</summary>
+    public RoundMode Mode { get; init; } = RoundMode.Synchronous;
+
+    /// <summary>FedBuff: a new version every this many accepted updates (K).</summary>
+    public int BufferSize { get; init; } = 10;
+
+    /// <summary>FedBuff: devices training at once.</summary>
+    public int Concurrency { get; init; } = 20;
+
+    /// <summary>FedBuff: updates more than this many versions behind are refused.</summary>
+    public int StalenessCap { get; init; } = 10;
+}
+
+public enum RoundMode
+{
+    Synchronous,
+    /// <summary>FedBuff (Nguyen et al. 2022): devices train continuously; every K updates make a version.</summary>
+    Buffered,
 }
 
 /// <summary>Aggregator settings. Section <c>Aggregator</c>.</summary>
@@ -76,6 +94,9 @@ public sealed record AggregatorOptions
     public int Seed { get; init; } = 1;
 
     public RoundOptions Rounds { get; init; } = new();
+
+    /// <summary>How rounds combine updates (FedAvg, FedProx, FedAdam, median, Krum, DP, compression, …).</summary>
+    public StrategyOptions Strategy { get; init; } = new();
 
     public static AggregatorOptions FromConfiguration(IConfiguration configuration)
     {
@@ -118,11 +139,20 @@ public sealed record AggregatorOptions
             BatchSize = r.Int("Rounds:BatchSize", 10, 1, 100_000),
             LearningRate = (float)r.Double("Rounds:LearningRate", 0.05, 1e-9, 100),
             MaxSamplesPerDevice = r.Int("Rounds:MaxSamplesPerDevice", 0, 0, int.MaxValue),
-            ServerLearningRate = r.Double("Rounds:ServerLearningRate", 1.0, 1e-6, 100),
             MaxRounds = r.Int("Rounds:MaxRounds", 0, 0, int.MaxValue),
             Interval = TimeSpan.FromSeconds(r.Double("Rounds:IntervalSeconds", 5, 0, 86_400)),
         };
         r.Require(rounds.Fraction > 0 || rounds.ClientsPerRound > 0, "Rounds:Fraction", "must be positive unless Rounds:ClientsPerRound is set");
+        var modeText = r.String("Rounds:Mode", "synchronous");
+        r.Require(modeText is "synchronous" or "buffered", "Rounds:Mode", $"'{modeText}' is neither 'synchronous' nor 'buffered'");
+        rounds = rounds with
+        {
+            Mode = modeText == "buffered" ? RoundMode.Buffered : RoundMode.Synchronous,
+            BufferSize = r.Int("Rounds:BufferSize", 10, 1, 1_000_000),
+            Concurrency = r.Int("Rounds:Concurrency", 20, 1, 1_000_000),
+            StalenessCap = r.Int("Rounds:StalenessCap", 10, 0, 1_000_000),
+        };
+        var strategy = ReadStrategy(r);
 
         var options = new AggregatorOptions
         {
@@ -137,8 +167,74 @@ public sealed record AggregatorOptions
             DataDirectory = r.String(nameof(DataDirectory), "aggregator-data"),
             Seed = r.Int(nameof(Seed), 1),
             Rounds = rounds,
+            Strategy = strategy,
         };
         r.ThrowIfInvalid("aggregator");
         return options;
+    }
+
+    /// <summary>Only the <c>Aggregator:Strategy</c> section; every error listed.</summary>
+    public static StrategyOptions StrategyFromConfiguration(IConfiguration configuration)
+    {
+        var r = new ConfigReader(configuration, Section);
+        var strategy = ReadStrategy(r);
+        r.ThrowIfInvalid("strategy");
+        return strategy;
+    }
+
+    private static StrategyOptions ReadStrategy(ConfigReader r)
+    {
+        var compressionText = r.String("Strategy:Compression", "fp32");
+        var compression = new CompressionSettings(Shared.Protocol.V1.TensorEncoding.Float32Le);
+        try
+        {
+            compression = CompressionSettings.Parse(compressionText);
+        }
+        catch (FormatException ex)
+        {
+            r.Require(false, "Strategy:Compression", ex.Message);
+        }
+
+        DpOptions? dp = null;
+        if (r.Bool("Strategy:Dp:Enabled", false))
+        {
+            var seed = r.OptionalString("Strategy:Dp:NoiseSeed");
+            r.Require(seed is null || ulong.TryParse(seed, out _), "Strategy:Dp:NoiseSeed", $"'{seed}' is not an unsigned integer");
+            dp = new DpOptions
+            {
+                NoiseMultiplier = r.Double("Strategy:Dp:NoiseMultiplier", 1.0, 0, 1000),
+                ClipNorm = r.Double("Strategy:Dp:ClipNorm", 1.0, 1e-9, 1e9),
+                AdaptiveClipping = r.Bool("Strategy:Dp:AdaptiveClipping", false),
+                TargetQuantile = r.Double("Strategy:Dp:TargetQuantile", 0.5, 0, 1),
+                ClipLearningRate = r.Double("Strategy:Dp:ClipLearningRate", 0.2, 0, 100),
+                ClippedCountStddev = r.Double("Strategy:Dp:ClippedCountStddev", 0, 0, 1e9),
+                Delta = r.Double("Strategy:Dp:Delta", 1e-5, 0, 1),
+                EpsilonBudget = r.Double("Strategy:Dp:EpsilonBudget", 0, 0, 1e9),
+                RejectNormAboveClips = r.Double("Strategy:Dp:RejectNormAboveClips", 1000, 1, 1e12),
+                NoiseSeed = seed is not null && ulong.TryParse(seed, out var s) ? s : null,
+            };
+        }
+
+        var strategy = new StrategyOptions
+        {
+            Name = r.String("Strategy:Name", "fedavg").ToLowerInvariant(),
+            ServerLearningRate = r.Double("Strategy:ServerLearningRate", 1.0),
+            Momentum = r.Double("Strategy:Momentum", 0.9),
+            Eta = r.Double("Strategy:Eta", 0.01),
+            Beta1 = r.Double("Strategy:Beta1", 0.9),
+            Beta2 = r.Double("Strategy:Beta2", 0.99),
+            Tau = r.Double("Strategy:Tau", 1e-3),
+            ProximalMu = r.Double("Strategy:ProximalMu", 0),
+            TrimBeta = r.Double("Strategy:TrimBeta", 0.2),
+            ByzantineClients = r.Int("Strategy:ByzantineClients", 1),
+            MultiKrumKeep = r.Int("Strategy:MultiKrumKeep", 0),
+            Compression = compression,
+            MaxUpdateNorm = r.Double("Strategy:MaxUpdateNorm", 0),
+            StalenessExponent = r.Double("Strategy:StalenessExponent", 0.5),
+            MaxParallelism = r.Int("Strategy:MaxParallelism", Environment.ProcessorCount, 1, 1024),
+            Dp = dp,
+        };
+        foreach (var error in strategy.Errors()) r.Require(false, "Strategy", error);
+        return strategy;
     }
 }

@@ -6,8 +6,8 @@ using Microsoft.ML.OnnxRuntime;
 
 namespace EdgeMlOps.Runtime;
 
-/// <summary>Local training settings: E epochs of mini-batches of B at learning rate η.</summary>
-public readonly record struct LocalTrainingPlan(int Epochs, int BatchSize, float LearningRate, int Seed);
+/// <summary>Local training settings: E epochs of mini-batches of B at learning rate η, with FedProx weight μ (0 = plain SGD).</summary>
+public readonly record struct LocalTrainingPlan(int Epochs, int BatchSize, float LearningRate, int Seed, float ProximalMu = 0);
 
 /// <summary>Outcome of local training: new weights plus last-epoch loss and accuracy.</summary>
 public sealed record LocalTrainingResult(float[] Weights, double Loss, double Accuracy, double InitialLoss, int Steps);
@@ -32,7 +32,8 @@ public sealed class TrainStepModel : IDisposable
         _layout = ParameterLayout.For(spec);
         _session = OrtSessions.Open(bytes, settings ?? OrtSessionSettings.Default).Session;
         _inputNames = _layout.Tensors.Select(t => t.Name)
-            .Concat([ClassifierGraphs.FeaturesInput, ClassifierGraphs.LabelsInput, ClassifierGraphs.LearningRateInput]).ToArray();
+            .Concat([ClassifierGraphs.FeaturesInput, ClassifierGraphs.LabelsInput, ClassifierGraphs.LearningRateInput, ClassifierGraphs.ProximalMuInput])
+            .Concat(_layout.Tensors.Select(t => ClassifierGraphs.AnchorName(t.Name))).ToArray();
         _outputNames = _layout.Tensors.Select(t => ClassifierGraphs.UpdatedName(t.Name))
             .Concat([ClassifierGraphs.LossOutput, ClassifierGraphs.CorrectOutput]).ToArray();
     }
@@ -54,10 +55,13 @@ public sealed class TrainStepModel : IDisposable
         if (initial.Length != _layout.TotalLength) throw new ArgumentException("Initial weights do not match the model.", nameof(initial));
         if (features.Length != n * dim) throw new ArgumentException($"Expected {n} x {dim} features.", nameof(features));
         if (n == 0 || plan.Epochs <= 0 || plan.BatchSize <= 0) throw new ArgumentException("Nothing to train on.");
+        if (!(plan.ProximalMu >= 0) || !float.IsFinite(plan.ProximalMu)) throw new ArgumentException($"Proximal mu must be finite and ≥ 0, got {plan.ProximalMu}.");
 
+        var anchor = initial.ToArray();
         var current = initial.ToArray();
         var next = new float[current.Length];
         var lr = new[] { plan.LearningRate };
+        var mu = new[] { plan.ProximalMu };
         var loss = new float[1];
         var correct = new float[1];
         var order = Enumerable.Range(0, n).ToArray();
@@ -66,6 +70,8 @@ public sealed class TrainStepModel : IDisposable
         var batchY = new long[Math.Min(plan.BatchSize, n)];
 
         using var lrValue = OrtValue.CreateTensorValueFromMemory(lr, []);
+        using var muValue = OrtValue.CreateTensorValueFromMemory(mu, []);
+        var anchorValues = Bind(anchor);
         using var lossValue = OrtValue.CreateTensorValueFromMemory(loss, []);
         using var correctValue = OrtValue.CreateTensorValueFromMemory(correct, []);
         var currentValues = Bind(current);
@@ -92,7 +98,8 @@ public sealed class TrainStepModel : IDisposable
 
                     using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchX.AsMemory(0, count * dim), [count, dim]);
                     using var y = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchY.AsMemory(0, count), [count]);
-                    var inputs = new List<OrtValue>(currentValues) { x, y, lrValue };
+                    var inputs = new List<OrtValue>(currentValues) { x, y, lrValue, muValue };
+                    inputs.AddRange(anchorValues);
                     var outputs = new List<OrtValue>(nextValues) { lossValue, correctValue };
                     _session.Run(null, _inputNames, inputs, _outputNames, outputs);
                     (current, next) = (next, current);
@@ -110,6 +117,7 @@ public sealed class TrainStepModel : IDisposable
         {
             foreach (var v in currentValues) v.Dispose();
             foreach (var v in nextValues) v.Dispose();
+            foreach (var v in anchorValues) v.Dispose();
         }
     }
 

@@ -34,7 +34,8 @@ public sealed record RoundRecord(
     long Rejected,
     ulong? NewVersion,
     DateTimeOffset StartedAt,
-    DateTimeOffset EndedAt);
+    DateTimeOffset EndedAt,
+    IReadOnlyDictionary<string, double>? Notes = null);
 
 /// <summary>
 /// The model registry in SQLite: models, versions (parent, round, contributors, samples,
@@ -81,8 +82,21 @@ public sealed class ModelRegistry : IDisposable
                 new_version INTEGER,
                 started_ms INTEGER NOT NULL,
                 ended_ms INTEGER NOT NULL,
+                notes TEXT,
                 PRIMARY KEY(model, round));
+            CREATE TABLE IF NOT EXISTS strategy_state(
+                model TEXT PRIMARY KEY,
+                version INTEGER NOT NULL,
+                state BLOB NOT NULL);
             """);
+
+        // Registries written before round notes existed gain the column.
+        using var check = Command("SELECT COUNT(*) FROM pragma_table_info('rounds') WHERE name = 'notes'");
+        if (Convert.ToInt64(check.ExecuteScalar(), CultureInfo.InvariantCulture) == 0)
+        {
+            using var alter = Command("ALTER TABLE rounds ADD COLUMN notes TEXT");
+            alter.ExecuteNonQuery();
+        }
     }
 
     public string? GetModelSpec(string model)
@@ -130,12 +144,12 @@ public sealed class ModelRegistry : IDisposable
         {
             using var cmd = Command(
                 """
-                INSERT OR REPLACE INTO rounds(model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms)
-                VALUES ($m, $r, $id, $b, $st, $sel, $c, $s, $rej, $nv, $t0, $t1)
+                INSERT OR REPLACE INTO rounds(model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms, notes)
+                VALUES ($m, $r, $id, $b, $st, $sel, $c, $s, $rej, $nv, $t0, $t1, $n)
                 """,
                 ("$m", r.Model), ("$r", r.Round), ("$id", r.RoundId), ("$b", (long)r.BaseVersion), ("$st", r.Status), ("$sel", r.Selected),
                 ("$c", r.Contributors), ("$s", r.Samples), ("$rej", r.Rejected), ("$nv", r.NewVersion is { } nv ? (long)nv : null),
-                ("$t0", r.StartedAt.ToUnixTimeMilliseconds()), ("$t1", r.EndedAt.ToUnixTimeMilliseconds()));
+                ("$t0", r.StartedAt.ToUnixTimeMilliseconds()), ("$t1", r.EndedAt.ToUnixTimeMilliseconds()), ("$n", NotesText.Write(r.Notes)));
             cmd.ExecuteNonQuery();
         }
     }
@@ -154,7 +168,7 @@ public sealed class ModelRegistry : IDisposable
     {
         lock (_gate)
         {
-            using var cmd = Command("SELECT model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms FROM rounds WHERE model = $m ORDER BY round", ("$m", model));
+            using var cmd = Command("SELECT model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms, notes FROM rounds WHERE model = $m ORDER BY round", ("$m", model));
             using var reader = cmd.ExecuteReader();
             var list = new List<RoundRecord>();
             while (reader.Read())
@@ -163,11 +177,57 @@ public sealed class ModelRegistry : IDisposable
                     reader.GetString(0), reader.GetInt64(1), reader.GetString(2), (ulong)reader.GetInt64(3), reader.GetString(4),
                     reader.GetInt32(5), reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8),
                     reader.IsDBNull(9) ? null : (ulong)reader.GetInt64(9),
-                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(10)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11))));
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(10)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11)),
+                    NotesText.Read(reader.IsDBNull(12) ? null : reader.GetString(12))));
             }
 
             return list;
         }
+    }
+
+    /// <summary>Saves server-side strategy state (optimizer moments, DP accountant) as of <paramref name="version"/>.</summary>
+    public void SaveStrategyState(string model, ulong version, IReadOnlyList<float[]> state)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer))
+        {
+            writer.Write(state.Count);
+            foreach (var vector in state)
+            {
+                writer.Write(vector.Length);
+                writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(vector.AsSpan()));
+            }
+        }
+
+        lock (_gate)
+        {
+            using var cmd = Command("INSERT OR REPLACE INTO strategy_state(model, version, state) VALUES ($m, $v, $s)", ("$m", model), ("$v", (long)version), ("$s", buffer.ToArray()));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>The saved strategy state, if it was saved for <paramref name="version"/> (state of another version does not apply).</summary>
+    public IReadOnlyList<float[]>? LoadStrategyState(string model, ulong version)
+    {
+        byte[] bytes;
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT state FROM strategy_state WHERE model = $m AND version = $v", ("$m", model), ("$v", (long)version));
+            if (cmd.ExecuteScalar() is not byte[] found) return null;
+            bytes = found;
+        }
+
+        using var reader = new BinaryReader(new MemoryStream(bytes));
+        var count = reader.ReadInt32();
+        var state = new List<float[]>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var vector = new float[reader.ReadInt32()];
+            reader.Read(System.Runtime.InteropServices.MemoryMarshal.AsBytes(vector.AsSpan()));
+            state.Add(vector);
+        }
+
+        return state;
     }
 
     public void Dispose()
@@ -203,5 +263,36 @@ public sealed class ModelRegistry : IDisposable
         cmd.CommandText = sql;
         foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
         return cmd;
+    }
+}
+
+/// <summary>Round notes (ε spent, clip norm, staleness…) as a small JSON object.</summary>
+internal static class NotesText
+{
+    public static string? Write(IReadOnlyDictionary<string, double>? notes)
+    {
+        if (notes is null || notes.Count == 0) return null;
+        using var buffer = new MemoryStream();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            foreach (var (key, value) in notes)
+            {
+                if (double.IsFinite(value)) json.WriteNumber(key, value);
+                else json.WriteNull(key);
+            }
+
+            json.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    public static IReadOnlyDictionary<string, double>? Read(string? text)
+    {
+        if (text is null) return null;
+        using var document = System.Text.Json.JsonDocument.Parse(text);
+        return document.RootElement.EnumerateObject()
+            .ToDictionary(p => p.Name, p => p.Value.ValueKind == System.Text.Json.JsonValueKind.Number ? p.Value.GetDouble() : double.NaN, StringComparer.Ordinal);
     }
 }

@@ -9,6 +9,8 @@ public enum RoundStatus
     Abandoned,
     /// <summary>Not enough eligible devices online to start.</summary>
     NotStarted,
+    /// <summary>The strategy refuses further rounds (e.g. the privacy budget is spent).</summary>
+    Stopped,
 }
 
 /// <summary>Everything an operator (or the simulator) wants to know about one round.</summary>
@@ -29,4 +31,11 @@ public sealed record RoundReport(
     double? EvalLoss,
     double TrainLoss,
     long BytesUp,
-    TimeSpan Duration);
+    TimeSpan Duration)
+{
+    /// <summary>Strategy figures for the round (ε spent, clip norm, mean staleness…).</summary>
+    public IReadOnlyDictionary<string, double> Notes { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>Why the round did not run, when <see cref="Status"/> is <see cref="RoundStatus.Stopped"/>.</summary>
+    public string? StopReason { get; init; }
+}

@@ -25,4 +25,8 @@ public enum RejectionReason
     BadSampleCount,
     /// <summary>The round already reached its target or its deadline.</summary>
     RoundClosed,
+    /// <summary>An L2 norm far beyond what the strategy accepts (hostile or broken; DP clips anything smaller).</summary>
+    NormTooLarge,
+    /// <summary>Asynchronous (FedBuff) update computed on a version older than the staleness cap allows.</summary>
+    Stale,
 }

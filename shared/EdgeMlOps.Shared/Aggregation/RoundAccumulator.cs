@@ -1,3 +1,4 @@
+using EdgeMlOps.Shared.Federated;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol;
 using EdgeMlOps.Shared.Protocol.V1;
@@ -13,41 +14,50 @@ public readonly record struct UpdateOutcome(bool Accepted, RejectionReason Reaso
     public static UpdateOutcome Reject(RejectionReason reason, string detail) => new(false, reason, detail);
 }
 
-/// <summary>The result of a closed round: the sample-weighted mean delta and who made it.</summary>
+/// <summary>The result of a closed round (or FedBuff buffer): the combined delta and who made it.</summary>
 public sealed record RoundAggregate(
     float[] MeanDelta,
     int Contributors,
     long Samples,
     double MeanLocalLoss,
     double MeanLocalAccuracy,
-    IReadOnlyList<string> ContributorIds);
+    IReadOnlyList<string> ContributorIds,
+    StrategyNotes Notes);
 
 /// <summary>
-/// Streaming federated averaging for one round: validates each update against the round
-/// (id, model, base version, selection, shape, finiteness, duplicates), then folds it into a
-/// weighted sum at once. Memory is O(parameters). Thread-safe: updates may arrive concurrently.
+/// One round's intake: validates each update against the round (id, model, base version,
+/// selection, shape, finiteness, norm, duplicates), lets the strategy weigh it, and hands it to
+/// the strategy's combiner at once. With a mean the memory is O(parameters). Thread-safe:
+/// updates may arrive concurrently.
 /// </summary>
 public sealed class RoundAccumulator
 {
     private readonly object _gate = new();
-    private readonly StreamingWeightedSum _sum;
+    private readonly FederatedStrategy _strategy;
+    private readonly RoundContext _context;
+    private readonly IUpdateCombiner _combiner;
     private readonly HashSet<string> _selected;
     private readonly HashSet<string> _contributed = new(StringComparer.Ordinal);
-    private readonly List<string> _contributorIds = new();
+    private readonly LocalMetricsMean _metrics = new();
     private readonly long _maxSamplesPerUpdate;
-    private double _lossSum;
-    private double _accuracySum;
-    private long _samples;
     private bool _closed;
 
     public RoundAccumulator(string roundId, string modelName, ulong baseVersion, ParameterLayout layout, IEnumerable<string> selected, long maxSamplesPerUpdate = 1_000_000)
+        : this(roundId, modelName, baseVersion, layout, selected, new StandardStrategy(new StrategyOptions()), null, maxSamplesPerUpdate)
+    {
+    }
+
+    public RoundAccumulator(string roundId, string modelName, ulong baseVersion, ParameterLayout layout, IEnumerable<string> selected,
+        FederatedStrategy strategy, RoundContext? context, long maxSamplesPerUpdate = 1_000_000)
     {
         RoundId = roundId;
         ModelName = modelName;
         BaseVersion = baseVersion;
         Layout = layout;
         _selected = new HashSet<string>(selected, StringComparer.Ordinal);
-        _sum = new StreamingWeightedSum(layout.TotalLength);
+        _strategy = strategy;
+        _context = context ?? new RoundContext(0, _selected.Count, _selected.Count, _selected.Count, 0);
+        _combiner = strategy.CreateCombiner(_context, layout);
         _maxSamplesPerUpdate = maxSamplesPerUpdate;
     }
 
@@ -63,17 +73,12 @@ public sealed class RoundAccumulator
 
     public int AcceptedCount
     {
-        get { lock (_gate) return _sum.Count; }
+        get { lock (_gate) return _combiner.Count; }
     }
 
     /// <summary>Validates and, if valid, folds in <paramref name="update"/> from <paramref name="deviceId"/>.</summary>
     public UpdateOutcome Offer(string deviceId, ModelUpdate update)
     {
-        if (update.Header is null || update.Header.ProtocolVersion != ProtocolInfo.CurrentVersion)
-        {
-            return UpdateOutcome.Reject(RejectionReason.ProtocolVersion, $"protocol version {update.Header?.ProtocolVersion.ToString() ?? "missing"}");
-        }
-
         if (update.RoundId != RoundId) return UpdateOutcome.Reject(RejectionReason.UnknownRound, $"round '{update.RoundId}' is not open");
         if (update.ModelName != ModelName || update.BaseVersion != BaseVersion)
         {
@@ -81,55 +86,93 @@ public sealed class RoundAccumulator
         }
 
         if (!_selected.Contains(deviceId)) return UpdateOutcome.Reject(RejectionReason.NotSelected, $"device '{deviceId}' was not selected");
-        if (update.SampleCount == 0 || update.SampleCount > (ulong)_maxSamplesPerUpdate)
-        {
-            return UpdateOutcome.Reject(RejectionReason.BadSampleCount, $"sample count {update.SampleCount}");
-        }
 
         // Validate outside the lock: it reads only the update.
-        if (TensorCodec.Validate(Layout, update.Delta, out _) is { } invalid)
-        {
-            return UpdateOutcome.Reject(invalid.Reason, invalid.Detail);
-        }
+        if (UpdateChecks.Check(Layout, update, _maxSamplesPerUpdate, _strategy.MaxUpdateNorm, out var norm) is { } invalid) return invalid;
 
         lock (_gate)
         {
             if (_closed) return UpdateOutcome.Reject(RejectionReason.RoundClosed, "round already closed");
             if (!_contributed.Add(deviceId)) return UpdateOutcome.Reject(RejectionReason.Duplicate, $"device '{deviceId}' already contributed");
-            double weight = update.SampleCount;
-            foreach (var tensor in update.Delta)
-            {
-                Layout.TryGet(tensor.Name, out var p);
-                _sum.AddSlice(p.Offset, TensorCodec.Floats(tensor), weight);
-            }
-
-            _sum.Commit(weight);
-            _samples += (long)update.SampleCount;
-            _contributorIds.Add(deviceId);
-            if (update.Metrics is { } m && double.IsFinite(m.Loss) && double.IsFinite(m.Accuracy))
-            {
-                _lossSum += m.Loss * weight;
-                _accuracySum += m.Accuracy * weight;
-            }
+            var contribution = _strategy.Weigh(deviceId, update, norm, staleness: 0);
+            _combiner.Add(contribution, Layout, update.Delta);
+            _metrics.Add(deviceId, update, contribution.Weight);
         }
 
         return UpdateOutcome.Accept();
     }
 
-    /// <summary>Closes the round to further updates and returns the aggregate.</summary>
+    /// <summary>Closes the round to further updates and returns the aggregate (a zero delta when nothing arrived).</summary>
     public RoundAggregate Close()
     {
         lock (_gate)
         {
             _closed = true;
-            var weight = _sum.TotalWeight;
-            return new RoundAggregate(
-                _sum.Mean(),
-                _sum.Count,
-                _samples,
-                weight > 0 ? _lossSum / weight : double.NaN,
-                weight > 0 ? _accuracySum / weight : double.NaN,
-                _contributorIds.ToArray());
+            var notes = new StrategyNotes();
+            var delta = _combiner.Count > 0 ? _strategy.Combine(_context, _combiner, notes) : new float[Layout.TotalLength];
+            return _metrics.ToAggregate(delta, notes);
         }
     }
+}
+
+/// <summary>Checks every round and buffer share: protocol version, sample count, tensors, norm.</summary>
+public static class UpdateChecks
+{
+    public static UpdateOutcome? Check(ParameterLayout layout, ModelUpdate update, long maxSamplesPerUpdate, double? maxNorm, out double norm)
+    {
+        norm = 0;
+        if (update.Header is null || update.Header.ProtocolVersion != ProtocolInfo.CurrentVersion)
+        {
+            return UpdateOutcome.Reject(RejectionReason.ProtocolVersion, $"protocol version {update.Header?.ProtocolVersion.ToString() ?? "missing"}");
+        }
+
+        if (update.SampleCount == 0 || update.SampleCount > (ulong)maxSamplesPerUpdate)
+        {
+            return UpdateOutcome.Reject(RejectionReason.BadSampleCount, $"sample count {update.SampleCount}");
+        }
+
+        if (TensorCodec.Validate(layout, update.Delta, out var squaredNorm) is { } invalid)
+        {
+            return UpdateOutcome.Reject(invalid.Reason, invalid.Detail);
+        }
+
+        norm = Math.Sqrt(squaredNorm);
+        if (maxNorm is { } max && norm > max)
+        {
+            return UpdateOutcome.Reject(RejectionReason.NormTooLarge, FormattableString.Invariant($"update norm {norm:G4} exceeds {max:G4}"));
+        }
+
+        return null;
+    }
+}
+
+/// <summary>Weighted mean of the devices' own training loss and accuracy, and who contributed.</summary>
+internal sealed class LocalMetricsMean
+{
+    private readonly List<string> _ids = new();
+    private double _loss;
+    private double _accuracy;
+    private double _weight;
+    private long _samples;
+
+    public void Add(string deviceId, ModelUpdate update, double weight)
+    {
+        _ids.Add(deviceId);
+        _samples += (long)update.SampleCount;
+        if (update.Metrics is { } m && double.IsFinite(m.Loss) && double.IsFinite(m.Accuracy))
+        {
+            _loss += m.Loss * weight;
+            _accuracy += m.Accuracy * weight;
+            _weight += weight;
+        }
+    }
+
+    public RoundAggregate ToAggregate(float[] delta, StrategyNotes notes) => new(
+        delta,
+        _ids.Count,
+        _samples,
+        _weight > 0 ? _loss / _weight : double.NaN,
+        _weight > 0 ? _accuracy / _weight : double.NaN,
+        _ids.ToArray(),
+        notes);
 }

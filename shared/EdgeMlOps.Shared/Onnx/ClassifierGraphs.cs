@@ -21,6 +21,7 @@ public static class ClassifierGraphs
 
     public const string LabelsInput = "labels";
     public const string LearningRateInput = "learning_rate";
+    public const string ProximalMuInput = "proximal_mu";
     public const string LossOutput = "loss";
     public const string CorrectOutput = "correct";
 
@@ -28,6 +29,9 @@ public static class ClassifierGraphs
 
     /// <summary>The train-step output that carries the updated value of parameter <paramref name="name"/>.</summary>
     public static string UpdatedName(string name) => name + ".new";
+
+    /// <summary>The train-step input holding the global (round start) value of parameter <paramref name="name"/>, the FedProx anchor.</summary>
+    public static string AnchorName(string name) => name + ".anchor";
 
     public static ModelProto BuildInference(ModelWeights weights, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -52,8 +56,10 @@ public static class ClassifierGraphs
     }
 
     /// <summary>
-    /// One SGD step on mean softmax cross-entropy. The graph depends only on the architecture,
-    /// so every version of a model shares the same train-step artifact (same sha256).
+    /// One SGD step on mean softmax cross-entropy plus the FedProx proximal term
+    /// (μ/2)‖w − w_anchor‖² (Li et al. 2020), whose gradient μ(w − w_anchor) is added to each
+    /// parameter's; μ = 0 gives plain SGD. The graph depends only on the architecture, so every
+    /// version of a model shares the same train-step artifact (same sha256).
     /// </summary>
     public static ModelProto BuildTrainStep(ModelSpec spec)
     {
@@ -71,6 +77,15 @@ public static class ClassifierGraphs
         var x = g.Input(FeaturesInput, DataType.Float, "batch", spec.InputDim);
         var y = g.Input(LabelsInput, DataType.Int64, "batch");
         var lr = g.Input(LearningRateInput, DataType.Float);
+        var mu = g.Input(ProximalMuInput, DataType.Float);
+        var wAnchor = new string[layers];
+        var bAnchor = new string[layers];
+        for (var l = 0; l < layers; l++)
+        {
+            var (inDim, outDim) = spec.LayerShape(l);
+            wAnchor[l] = g.Input(AnchorName(ParameterLayout.WeightName(l)), DataType.Float, inDim, outDim);
+            bAnchor[l] = g.Input(AnchorName(ParameterLayout.BiasName(l)), DataType.Float, outDim);
+        }
 
         // Forward, keeping pre-activations (z) and activations (a) for the backward pass.
         var z = new string[layers];
@@ -110,8 +125,10 @@ public static class ClassifierGraphs
                 dz = g.Node("Mul", [da, active]);
             }
 
-            g.Node("Sub", [w[l], g.Node("Mul", [dw, lr])], UpdatedName(ParameterLayout.WeightName(l)));
-            g.Node("Sub", [b[l], g.Node("Mul", [db, lr])], UpdatedName(ParameterLayout.BiasName(l)));
+            var proxW = g.Node("Mul", [g.Node("Sub", [w[l], wAnchor[l]]), mu]);
+            var proxB = g.Node("Mul", [g.Node("Sub", [b[l], bAnchor[l]]), mu]);
+            g.Node("Sub", [w[l], g.Node("Mul", [g.Node("Add", [dw, proxW]), lr])], UpdatedName(ParameterLayout.WeightName(l)));
+            g.Node("Sub", [b[l], g.Node("Mul", [g.Node("Add", [db, proxB]), lr])], UpdatedName(ParameterLayout.BiasName(l)));
         }
 
         for (var l = 0; l < layers; l++)
@@ -123,7 +140,7 @@ public static class ClassifierGraphs
 
         g.Output(LossOutput, DataType.Float);
         g.Output(CorrectOutput, DataType.Float);
-        return g.Build($"EdgeMlOps train-step graph {spec} (SGD, softmax cross-entropy)", WithSpec(spec, null));
+        return g.Build($"EdgeMlOps train-step graph {spec} (SGD, softmax cross-entropy, FedProx term)", WithSpec(spec, null));
     }
 
     /// <summary>Reads the architecture and the weights back out of an inference graph.</summary>

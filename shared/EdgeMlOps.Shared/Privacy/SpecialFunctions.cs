@@ -1,0 +1,83 @@
+namespace EdgeMlOps.Shared.Privacy;
+
+/// <summary>The few special functions the accountant needs, accurate to near double precision.</summary>
+public static class SpecialFunctions
+{
+    private const double LogSqrtPi = 0.57236494292470008707;
+    private const double Epsilon = 1e-16;
+    private const double Tiny = 1e-300;
+
+    /// <summary>exp(x) − 1 without cancellation for small x (Kahan's trick).</summary>
+    public static double Expm1(double x)
+    {
+        var u = Math.Exp(x);
+        if (u == 1.0) return x;
+        var um1 = u - 1.0;
+        if (um1 == -1.0) return -1.0;
+        return double.IsPositiveInfinity(u) ? u : um1 * x / Math.Log(u);
+    }
+
+    /// <summary>log(1 + x) without cancellation for small x.</summary>
+    public static double Log1p(double x)
+    {
+        var u = 1.0 + x;
+        return u == 1.0 ? x : Math.Log(u) * x / (u - 1.0);
+    }
+
+    /// <summary>erfc(x) = 1 − erf(x).</summary>
+    public static double Erfc(double x) => Math.Exp(LogErfc(x));
+
+    /// <summary>log erfc(x), finite far into the tail (erfc(30) ≈ 1e-393 underflows; its log does not).</summary>
+    public static double LogErfc(double x)
+    {
+        // erfc(x) = Q(½, x²) for x ≥ 0 and 1 + P(½, x²) for x < 0 (regularised incomplete gamma).
+        var s = x * x;
+        if (x < 0) return Log1p(LowerGammaHalf(s));
+        return s < 1.5 ? Log1p(-LowerGammaHalf(s)) : LogUpperGammaHalfContinuedFraction(s);
+    }
+
+    /// <summary>P(½, s) by its power series (converges fast for s below about 1.5; used for any s when x &lt; 0).</summary>
+    private static double LowerGammaHalf(double s)
+    {
+        if (s == 0) return 0;
+        if (s > 40) return 1;
+        const double a = 0.5;
+        var ap = a;
+        var term = 1.0 / a;
+        var sum = term;
+        for (var n = 0; n < 10_000; n++)
+        {
+            ap += 1;
+            term *= s / ap;
+            sum += term;
+            if (Math.Abs(term) < Math.Abs(sum) * Epsilon) break;
+        }
+
+        return Math.Min(1.0, sum * Math.Exp(-s + a * Math.Log(s) - LogSqrtPi));
+    }
+
+    /// <summary>log Q(½, s) by Lentz's continued fraction (s ≥ 1.5).</summary>
+    private static double LogUpperGammaHalfContinuedFraction(double s)
+    {
+        const double a = 0.5;
+        var b = s + 1 - a;
+        var c = 1 / Tiny;
+        var d = 1 / b;
+        var h = d;
+        for (var i = 1; i < 10_000; i++)
+        {
+            var an = -i * (i - a);
+            b += 2;
+            d = an * d + b;
+            if (Math.Abs(d) < Tiny) d = Tiny;
+            c = b + an / c;
+            if (Math.Abs(c) < Tiny) c = Tiny;
+            d = 1 / d;
+            var delta = d * c;
+            h *= delta;
+            if (Math.Abs(delta - 1) < Epsilon) break;
+        }
+
+        return -s + a * Math.Log(s) - LogSqrtPi + Math.Log(h);
+    }
+}
