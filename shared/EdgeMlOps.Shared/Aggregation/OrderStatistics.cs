@@ -44,7 +44,7 @@ public static class OrderStatistics
             if (j <= k) lo = i;
         }
 
-        InsertionSort(values.Slice(lo, hi - lo + 1));
+        if (hi > lo) InsertionSort(values.Slice(lo, hi - lo + 1));
         return values[k];
     }
 

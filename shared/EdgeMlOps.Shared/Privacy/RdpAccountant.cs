@@ -116,33 +116,29 @@ public sealed class RdpAccountant
 
     private static double LogAFractional(double q, double sigma, double alpha)
     {
-        // Two integrals, over (−∞, z0] and [z0, ∞), each a series in i (Mironov et al. 2019, Section 3.3).
+        // Two integrals, over (−∞, z0] and [z0, ∞), each a series in i (Mironov et al. 2019,
+        // Section 3.3). Terms are added by magnitude, an upper bound on A_α, as dp_accounting does.
         double logA0 = double.NegativeInfinity, logA1 = double.NegativeInfinity;
+        double lastS0 = double.NegativeInfinity, lastS1 = double.NegativeInfinity;
         var z0 = sigma * sigma * Math.Log(1 / q - 1) + 0.5;
-        var coefficient = 1.0;
-        for (var i = 0; ; i++)
+        var log1mq = SpecialFunctions.Log1p(-q);
+        var logCoefficient = 0.0;
+        for (var i = 0; i < 1000; i++)
         {
-            if (i > 0) coefficient *= (alpha - i + 1) / i;
-            var logCoefficient = Math.Log(Math.Abs(coefficient));
+            if (i > 0) logCoefficient += Math.Log(Math.Abs((alpha - i + 1) / i));
             var j = alpha - i;
-            var logT0 = logCoefficient + i * Math.Log(q) + j * Math.Log(1 - q);
-            var logT1 = logCoefficient + j * Math.Log(q) + i * Math.Log(1 - q);
+            var logT0 = logCoefficient + i * Math.Log(q) + j * log1mq;
+            var logT1 = logCoefficient + j * Math.Log(q) + i * log1mq;
             var logE0 = Math.Log(0.5) + SpecialFunctions.LogErfc((i - z0) / (Math.Sqrt(2) * sigma));
             var logE1 = Math.Log(0.5) + SpecialFunctions.LogErfc((z0 - j) / (Math.Sqrt(2) * sigma));
             var logS0 = logT0 + (i * (double)i - i) / (2 * sigma * sigma) + logE0;
             var logS1 = logT1 + (j * j - j) / (2 * sigma * sigma) + logE1;
-            if (coefficient > 0)
-            {
-                logA0 = LogAdd(logA0, logS0);
-                logA1 = LogAdd(logA1, logS1);
-            }
-            else
-            {
-                logA0 = LogSub(logA0, logS0);
-                logA1 = LogSub(logA1, logS1);
-            }
-
-            if (Math.Max(logS0, logS1) < -30 || i > 100_000) break;
+            logA0 = LogAdd(logA0, logS0);
+            logA1 = LogAdd(logA1, logS1);
+            var total = LogAdd(logA0, logA1);
+            if (logS0 < lastS0 && logS1 < lastS1 && Math.Max(logS0, logS1) < total - 30) break;
+            lastS0 = logS0;
+            lastS1 = logS1;
         }
 
         return LogAdd(logA0, logA1);
@@ -152,12 +148,5 @@ public sealed class RdpAccountant
     {
         var (a, b) = x >= y ? (x, y) : (y, x);
         return double.IsNegativeInfinity(b) ? a : a + SpecialFunctions.Log1p(Math.Exp(b - a));
-    }
-
-    private static double LogSub(double x, double y)
-    {
-        if (double.IsNegativeInfinity(y)) return x;
-        if (y >= x) return double.NegativeInfinity;
-        return x + SpecialFunctions.Log1p(-SpecialFunctions.Expm1(y - x));
     }
 }

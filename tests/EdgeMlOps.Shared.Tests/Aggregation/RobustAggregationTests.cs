@@ -1,0 +1,91 @@
+using EdgeMlOps.Shared.Aggregation;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Tensors;
+
+namespace EdgeMlOps.Shared.Tests.Aggregation;
+
+public class RobustAggregationTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(17)]
+    [InlineData(100)]
+    [InlineData(1001)]
+    public void Select_Median_TrimmedMean_MatchSorting(int n)
+    {
+        var random = new Random(n);
+        for (var trial = 0; trial < 20; trial++)
+        {
+            // Few distinct values in half the trials: duplicates stress the partitioning.
+            var values = Enumerable.Range(0, n).Select(_ => trial % 2 == 0 ? (float)random.NextDouble() : random.Next(5)).ToArray();
+            var sorted = values.OrderBy(v => v).ToArray();
+            var k = random.Next(n);
+            Assert.Equal(sorted[k], OrderStatistics.Select(values.ToArray(), k));
+
+            var expectedMedian = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2f;
+            Assert.Equal(expectedMedian, OrderStatistics.Median(values.ToArray()), 6);
+
+            var trim = (int)(0.2 * n);
+            if (2 * trim < n)
+            {
+                var expected = sorted.Skip(trim).Take(n - 2 * trim).Average(v => (double)v);
+                Assert.Equal(expected, OrderStatistics.TrimmedMean(values.ToArray(), trim), 5);
+            }
+        }
+    }
+
+    [Fact]
+    public void CoordinateWise_MatchesPerCoordinateReference_AcrossBlockTails()
+    {
+        var random = new Random(3);
+        const int length = 16 * 5 + 7;
+        var rows = Enumerable.Range(0, 31).Select(_ => Enumerable.Range(0, length).Select(_ => (float)random.NextDouble()).ToArray()).ToList();
+        var median = CoordinateWise.Median(rows, length, maxParallelism: 2);
+        var trimmed = CoordinateWise.TrimmedMean(rows, length, trim: 6, maxParallelism: 1);
+        for (var j = 0; j < length; j++)
+        {
+            var column = rows.Select(r => r[j]).OrderBy(v => v).ToArray();
+            Assert.Equal(column[15], median[j]);
+            Assert.Equal(column.Skip(6).Take(19).Average(v => (double)v), trimmed[j], 5);
+        }
+    }
+
+    [Fact]
+    public void RobustCombiners_IgnoreAFewHugeUpdates_WhileTheMeanIsDragged()
+    {
+        var layout = ParameterLayout.For(ModelSpecText.Parse("logreg-4-3"));
+        var honest = Enumerable.Range(0, 8).Select(i => Filled(layout, 1f + 0.01f * i)).ToList();
+        var hostile = Enumerable.Range(0, 2).Select(_ => Filled(layout, -1000f)).ToList();
+        var combiners = new IUpdateCombiner[]
+        {
+            new MeanCombiner(layout.TotalLength),
+            new MedianCombiner(layout.TotalLength),
+            new TrimmedMeanCombiner(layout.TotalLength, 0.2),
+            new KrumCombiner(layout.TotalLength, byzantine: 2, keep: 3),
+        };
+
+        foreach (var combiner in combiners)
+        {
+            var i = 0;
+            foreach (var update in honest.Concat(hostile)) combiner.Add(new Contribution($"d{i++}", 10, 1, 10), layout, TensorCodec.Encode(layout, update).ToList());
+        }
+
+        Assert.All(combiners[0].Combine(), v => Assert.True(v < -150));
+        foreach (var robust in combiners.Skip(1)) Assert.All(robust.Combine(), v => Assert.InRange(v, 1f, 1.08f));
+        Assert.DoesNotContain(8, ((KrumCombiner)combiners[3]).Kept);
+        Assert.DoesNotContain(9, ((KrumCombiner)combiners[3]).Kept);
+    }
+
+    [Fact]
+    public void MeanCombiner_AppliesClipScale_AndFixedDenominator()
+    {
+        var layout = ParameterLayout.For(ModelSpecText.Parse("logreg-2-2"));
+        var mean = new MeanCombiner(layout.TotalLength, fixedDenominator: 4);
+        mean.Add(new Contribution("a", 1, 0.5, 3), layout, TensorCodec.Encode(layout, Filled(layout, 2f)).ToList());
+        mean.Add(new Contribution("b", 1, 1.0, 3), layout, TensorCodec.Encode(layout, Filled(layout, 1f)).ToList());
+        Assert.All(mean.Combine(), v => Assert.Equal((0.5f * 2 + 1) / 4, v, 6));
+    }
+
+    private static float[] Filled(ParameterLayout layout, float value) => Enumerable.Repeat(value, layout.TotalLength).ToArray();
+}
