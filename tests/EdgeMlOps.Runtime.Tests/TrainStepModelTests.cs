@@ -46,6 +46,22 @@ public class TrainStepModelTests
         Assert.Equal(ReferenceMlp.Loss(spec, weights.Values.Select(v => (double)v).ToArray(), x, y), result.InitialLoss, 4);
     }
 
+    [Fact]
+    public void ProximalTerm_PullsTowardsTheRoundStart_ByMuTimesTheDrift()
+    {
+        // Two full-batch steps at lr = 1. The first is the same with or without FedProx (w = anchor);
+        // the second differs exactly by −μ(w1 − w0), the gradient of (μ/2)‖w − w0‖².
+        var spec = ModelSpecText.Parse("mlp-6-5-3");
+        var w0 = ModelWeights.Initialize(spec, seed: 4).Values;
+        var (x, y) = SyntheticBlobs.Make(12, spec.InputDim, spec.Classes, seed: 8, spread: 2);
+        using var model = TrainStepModel.Build(spec);
+        var w1 = model.Train(w0, x, y, new LocalTrainingPlan(1, y.Length, 1f, 0)).Weights;
+        var plain = model.Train(w0, x, y, new LocalTrainingPlan(2, y.Length, 1f, 0)).Weights;
+        var prox = model.Train(w0, x, y, new LocalTrainingPlan(2, y.Length, 1f, 0, ProximalMu: 0.5f)).Weights;
+        for (var i = 0; i < w0.Length; i++) Assert.Equal(-0.5f * (w1[i] - w0[i]), prox[i] - plain[i], 5);
+        Assert.Throws<ArgumentException>(() => model.Train(w0, x, y, new LocalTrainingPlan(1, 4, 1f, 0, ProximalMu: float.NaN)));
+    }
+
     [Theory]
     [InlineData("logreg-2-3")]
     [InlineData("mlp-2-16-3")]

@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol.V1;
 using Tensor = EdgeMlOps.Shared.Protocol.V1.Tensor;
@@ -189,44 +191,185 @@ public sealed class KrumCombiner : BufferedCombiner
     }
 }
 
-/// <summary>Coordinate-wise statistics over buffered rows, a cache-line-wide block of coordinates at a time.</summary>
+/// <summary>
+/// Coordinate-wise median and trimmed mean over buffered rows. With AVX2, eight coordinates are
+/// reduced at once: a 64-coordinate block of every row is gathered into cache (one row's block is
+/// four adjacent cache lines), each float becomes an order-preserving integer key, and a radix
+/// select finds the k-th key in all eight lanes in 32 branch-free passes over the block. Without
+/// SIMD each coordinate's column is gathered and reduced by quickselect.
+/// </summary>
 public static class CoordinateWise
 {
-    /// <summary>Coordinates gathered per block: one 64-byte cache line of each row.</summary>
-    private const int BlockWidth = 16;
+    private const int Lanes = 8;
+    private const int BlockWidth = 8 * Lanes;
 
     public static float[] Median(IReadOnlyList<float[]> rows, int length, int maxParallelism = 1) =>
-        Reduce(rows, length, maxParallelism, static (column, _) => OrderStatistics.Median(column), 0);
+        Reduce(rows, length, maxParallelism, trim: -1);
 
-    public static float[] TrimmedMean(IReadOnlyList<float[]> rows, int length, int trim, int maxParallelism = 1) =>
-        Reduce(rows, length, maxParallelism, static (column, t) => OrderStatistics.TrimmedMean(column, t), trim);
+    public static float[] TrimmedMean(IReadOnlyList<float[]> rows, int length, int trim, int maxParallelism = 1)
+    {
+        if (trim < 0 || 2 * trim >= rows.Count) throw new ArgumentOutOfRangeException(nameof(trim), $"cannot trim {trim} from each end of {rows.Count} values");
+        return Reduce(rows, length, maxParallelism, trim);
+    }
 
-    private delegate float ColumnReducer(Span<float> column, int argument);
-
-    private static float[] Reduce(IReadOnlyList<float[]> rows, int length, int maxParallelism, ColumnReducer reducer, int argument)
+    /// <summary>trim &lt; 0 means median.</summary>
+    private static float[] Reduce(IReadOnlyList<float[]> rows, int length, int maxParallelism, int trim)
     {
         var n = rows.Count;
+        if (n == 0) throw new ArgumentException("No rows.", nameof(rows));
         var result = new float[length];
         var blocks = (length + BlockWidth - 1) / BlockWidth;
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, maxParallelism) };
-        Parallel.For(0, options.MaxDegreeOfParallelism, options, worker =>
+        var workers = Math.Max(1, Math.Min(maxParallelism, blocks));
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, worker =>
         {
-            // Column-major scratch: column c of the block is scratch[c*n .. c*n+n).
-            var scratch = new float[BlockWidth * n];
-            for (var block = worker; block < blocks; block += options.MaxDegreeOfParallelism)
+            var keys = new uint[BlockWidth * n];
+            var column = new float[n];
+            for (var block = worker; block < blocks; block += workers)
             {
                 var start = block * BlockWidth;
                 var width = Math.Min(BlockWidth, length - start);
-                for (var r = 0; r < n; r++)
+                var vectorWidth = Vector256.IsHardwareAccelerated ? width / Lanes * Lanes : 0;
+                if (vectorWidth > 0)
                 {
-                    var source = rows[r].AsSpan(start, width);
-                    for (var c = 0; c < width; c++) scratch[c * n + r] = source[c];
+                    Gather(rows, start, vectorWidth, keys);
+                    for (var lane = 0; lane < vectorWidth; lane += Lanes)
+                    {
+                        ReduceLanes(keys.AsSpan(lane * n, Lanes * n), n, trim).CopyTo(result.AsSpan(start + lane, Lanes));
+                    }
                 }
 
-                for (var c = 0; c < width; c++) result[start + c] = reducer(scratch.AsSpan(c * n, n), argument);
+                for (var c = vectorWidth; c < width; c++)
+                {
+                    for (var r = 0; r < n; r++) column[r] = rows[r][start + c];
+                    result[start + c] = trim < 0 ? OrderStatistics.Median(column) : OrderStatistics.TrimmedMean(column, trim);
+                }
             }
         });
 
         return result;
     }
+
+    /// <summary>Keys for <paramref name="width"/> (a multiple of 8) coordinates from <paramref name="start"/>; group g holds rows × 8 lanes at keys[g·8·n ..].</summary>
+    private static void Gather(IReadOnlyList<float[]> rows, int start, int width, uint[] keys)
+    {
+        var n = rows.Count;
+        ref var destination = ref MemoryMarshal.GetArrayDataReference(keys);
+        for (var r = 0; r < n; r++)
+        {
+            ref var source = ref MemoryMarshal.GetArrayDataReference(rows[r]);
+            for (var lane = 0; lane < width; lane += Lanes)
+            {
+                var bits = Vector256.LoadUnsafe(ref source, (nuint)(start + lane)).AsUInt32();
+                ToKey(bits).StoreUnsafe(ref destination, (nuint)(lane * n + r * Lanes));
+            }
+        }
+    }
+
+    /// <summary>Median or trimmed mean of 8 coordinates whose keys are laid out row by row (n × 8).</summary>
+    private static Vector256<float> ReduceLanes(ReadOnlySpan<uint> keys, int n, int trim)
+    {
+        ref var keyRef = ref MemoryMarshal.GetReference(keys);
+        if (trim < 0)
+        {
+            if ((n & 1) == 1) return FromKey(Select(keys, n, n / 2, n / 2).Lo);
+            var lower = Select(keys, n, n / 2 - 1, n / 2 - 1).Lo;
+
+            // The upper middle is the lower one again if it repeats, else the smallest key above it.
+            var lowerOrdered = Ordered(lower);
+            var countLe = Vector256<int>.Zero;
+            var minAbove = Vector256.Create(int.MaxValue);
+            for (var r = 0; r < n; r++)
+            {
+                var key = Ordered(Vector256.LoadUnsafe(ref keyRef, (nuint)(r * Lanes)));
+                var le = Vector256.LessThanOrEqual(key, lowerOrdered);
+                countLe -= le;
+                minAbove = Vector256.Min(minAbove, Vector256.ConditionalSelect(le, Vector256.Create(int.MaxValue), key));
+            }
+
+            var upper = Vector256.ConditionalSelect(Vector256.GreaterThan(countLe, Vector256.Create(n / 2)), lowerOrdered, minAbove);
+            var (lo0, lo1) = Vector256.Widen(FromKey(lower));
+            var (hi0, hi1) = Vector256.Widen(FromKey(Unordered(upper)));
+            return Vector256.Narrow((lo0 + hi0) * 0.5, (lo1 + hi1) * 0.5);
+        }
+
+        var (low, high) = Select(keys, n, trim, n - trim - 1);
+        var lowOrdered = Ordered(low);
+        var highOrdered = Ordered(high);
+        var countLeLow = Vector256<int>.Zero;
+        var countLtHigh = Vector256<int>.Zero;
+        Vector256<double> between0 = Vector256<double>.Zero, between1 = Vector256<double>.Zero;
+        for (var r = 0; r < n; r++)
+        {
+            var raw = Vector256.LoadUnsafe(ref keyRef, (nuint)(r * Lanes));
+            var key = Ordered(raw);
+            var leLow = Vector256.LessThanOrEqual(key, lowOrdered);
+            var ltHigh = Vector256.LessThan(key, highOrdered);
+            countLeLow -= leLow;
+            countLtHigh -= ltHigh;
+            var inside = Vector256.AndNot(ltHigh, leLow).AsSingle();
+            var (v0, v1) = Vector256.Widen(FromKey(raw) & inside);
+            between0 += v0;
+            between1 += v1;
+        }
+
+        // Window [trim, n − trim): copies of the low value, everything strictly between, copies of the high value.
+        var windowEnd = Vector256.Create(n - trim);
+        var lowCopies = Vector256.Min(countLeLow, windowEnd) - Vector256.Create(trim);
+        var highCopies = windowEnd - Vector256.Max(countLtHigh, countLeLow);
+        var lowValue = FromKey(low);
+        var highValue = FromKey(high);
+        var (lc0, lc1) = Vector256.Widen(lowCopies);
+        var (hc0, hc1) = Vector256.Widen(highCopies);
+        var (lv0, lv1) = Vector256.Widen(lowValue);
+        var (hv0, hv1) = Vector256.Widen(highValue);
+        var inverse = 1.0 / (n - 2 * trim);
+        var mean0 = (Vector256.ConvertToDouble(lc0) * lv0 + between0 + Vector256.ConvertToDouble(hc0) * hv0) * inverse;
+        var mean1 = (Vector256.ConvertToDouble(lc1) * lv1 + between1 + Vector256.ConvertToDouble(hc1) * hv1) * inverse;
+        return Vector256.ConditionalSelect(Vector256.Equals(low, high).AsSingle(), lowValue, Vector256.Narrow(mean0, mean1));
+    }
+
+    /// <summary>Radix select, MSB first: the keys of ranks <paramref name="rankLo"/> and <paramref name="rankHi"/> in every lane, in one sweep per bit.</summary>
+    private static (Vector256<uint> Lo, Vector256<uint> Hi) Select(ReadOnlySpan<uint> keys, int n, int rankLo, int rankHi)
+    {
+        var prefixLo = Vector256<uint>.Zero;
+        var prefixHi = Vector256<uint>.Zero;
+        var kLo = Vector256.Create(rankLo);
+        var kHi = Vector256.Create(rankHi);
+        ref var k = ref MemoryMarshal.GetReference(keys);
+        for (var bit = 31; bit >= 0; bit--)
+        {
+            // Count keys that agree with the prefix on the bits above this one and have it clear.
+            var mask = Vector256.Create(~((1u << bit) - 1));
+            var countLo = Vector256<int>.Zero;
+            var countHi = Vector256<int>.Zero;
+            for (var r = 0; r < n; r++)
+            {
+                var masked = Vector256.LoadUnsafe(ref k, (nuint)(r * Lanes)) & mask;
+                countLo -= Vector256.Equals(masked, prefixLo).AsInt32();
+                countHi -= Vector256.Equals(masked, prefixHi).AsInt32();
+            }
+
+            var setLo = Vector256.GreaterThanOrEqual(kLo, countLo);
+            var setHi = Vector256.GreaterThanOrEqual(kHi, countHi);
+            var bitValue = Vector256.Create(1u << bit);
+            prefixLo |= setLo.AsUInt32() & bitValue;
+            prefixHi |= setHi.AsUInt32() & bitValue;
+            kLo -= setLo & countLo;
+            kHi -= setHi & countHi;
+        }
+
+        return (prefixLo, prefixHi);
+    }
+
+    /// <summary>Float bits → uint whose unsigned order is the float order (negative: all bits flipped; positive: sign bit set).</summary>
+    private static Vector256<uint> ToKey(Vector256<uint> bits) =>
+        bits ^ (Vector256.ShiftRightArithmetic(bits.AsInt32(), 31).AsUInt32() | Vector256.Create(0x8000_0000u));
+
+    private static Vector256<float> FromKey(Vector256<uint> key) =>
+        (key ^ (Vector256.ShiftRightArithmetic((~key).AsInt32(), 31).AsUInt32() | Vector256.Create(0x8000_0000u))).AsSingle();
+
+    /// <summary>The key as a signed integer with the same order (AVX2 compares signed integers natively).</summary>
+    private static Vector256<int> Ordered(Vector256<uint> key) => (key ^ Vector256.Create(0x8000_0000u)).AsInt32();
+
+    private static Vector256<uint> Unordered(Vector256<int> ordered) => ordered.AsUInt32() ^ Vector256.Create(0x8000_0000u);
 }

@@ -35,19 +35,26 @@ public class RobustAggregationTests
         }
     }
 
-    [Fact]
-    public void CoordinateWise_MatchesPerCoordinateReference_AcrossBlockTails()
+    [Theory]
+    [InlineData(31, 6, false)]
+    [InlineData(30, 6, false)]
+    [InlineData(40, 10, true)]
+    [InlineData(3, 1, true)]
+    public void CoordinateWise_MatchesPerCoordinateReference_AcrossBlockTails(int n, int trim, bool duplicates)
     {
-        var random = new Random(3);
-        const int length = 16 * 5 + 7;
-        var rows = Enumerable.Range(0, 31).Select(_ => Enumerable.Range(0, length).Select(_ => (float)random.NextDouble()).ToArray()).ToList();
+        var random = new Random(n);
+        const int length = 64 + 16 * 2 + 7;
+        float Draw() => duplicates ? random.Next(-3, 4) * 0.5f : (float)(random.NextDouble() * 2 - 1);
+        var rows = Enumerable.Range(0, n).Select(_ => Enumerable.Range(0, length).Select(_ => Draw()).ToArray()).ToList();
+        rows[0][5] = -0f;
         var median = CoordinateWise.Median(rows, length, maxParallelism: 2);
-        var trimmed = CoordinateWise.TrimmedMean(rows, length, trim: 6, maxParallelism: 1);
+        var trimmed = CoordinateWise.TrimmedMean(rows, length, trim, maxParallelism: 1);
         for (var j = 0; j < length; j++)
         {
-            var column = rows.Select(r => r[j]).OrderBy(v => v).ToArray();
-            Assert.Equal(column[15], median[j]);
-            Assert.Equal(column.Skip(6).Take(19).Average(v => (double)v), trimmed[j], 5);
+            var column = rows.Select(r => (double)r[j]).OrderBy(v => v).ToArray();
+            var expectedMedian = n % 2 == 1 ? column[n / 2] : (column[n / 2 - 1] + column[n / 2]) / 2;
+            Assert.Equal(expectedMedian, median[j], 6);
+            Assert.Equal(column.Skip(trim).Take(n - 2 * trim).Average(), trimmed[j], 5);
         }
     }
 
