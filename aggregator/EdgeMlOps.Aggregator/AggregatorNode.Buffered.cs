@@ -66,19 +66,11 @@ public sealed partial class AggregatorNode
                 buffer.Expire(taskId);
             }
 
-            await TopUpAsync(buffer, deadlines, context, () => dispatched++, cancellationToken).ConfigureAwait(false);
-
             if (!buffer.IsFull)
             {
-                try
-                {
-                    await _roundProgress.WaitAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-                {
-                    throw;
-                }
-
+                // Publish before asking anyone else, so new tasks train the newest version.
+                await TopUpAsync(buffer, deadlines, context, () => dispatched++, cancellationToken).ConfigureAwait(false);
+                await _roundProgress.WaitAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
                 continue;
             }
 

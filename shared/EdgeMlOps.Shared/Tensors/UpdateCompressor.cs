@@ -39,9 +39,12 @@ public readonly record struct CompressionSettings(TensorEncoding Encoding, float
 }
 
 /// <summary>
-/// Encodes a device's update. With error feedback (Seide et al. 2014; Karimireddy et al. 2019)
-/// what compression dropped stays on the device and is added to the next update, so top-k at 1%
-/// still moves every coordinate eventually. One instance per device; thread-safe.
+/// Encodes a device's update. Top-k is taken over the whole model (every tensor keeps its entries
+/// above one global threshold, at least one), which costs less accuracy than a fixed share per
+/// tensor. With error feedback (Seide et al. 2014; Karimireddy et al. 2019) what compression
+/// dropped stays on the device and is added to the next update, so top-k at 1% still moves every
+/// coordinate eventually. The residual lives in memory: a restart drops it. One instance per
+/// device; thread-safe.
 /// </summary>
 public sealed class UpdateCompressor
 {
@@ -69,6 +72,7 @@ public sealed class UpdateCompressor
             }
 
             var sent = new float[input.Length];
+            var threshold = settings.Encoding == TensorEncoding.SparseTopK ? GlobalThreshold(input, settings.TopKFraction) : 0f;
             var tensors = new List<Tensor>(layout.Tensors.Count);
             foreach (var p in layout.Tensors)
             {
@@ -78,7 +82,7 @@ public sealed class UpdateCompressor
                 {
                     TensorEncoding.Float16Le => EncodeHalf(p, values, decoded),
                     TensorEncoding.Uint8Stochastic => TensorCodec.EncodeUInt8Stochastic(p, values, random, decoded),
-                    TensorEncoding.SparseTopK => TensorCodec.EncodeTopK(p, values, (int)Math.Ceiling(settings.TopKFraction * p.Length), decoded),
+                    TensorEncoding.SparseTopK => TensorCodec.EncodeTopK(p, values, CountAtLeast(values, threshold), decoded),
                     _ => throw new ArgumentException($"Unknown encoding {settings.Encoding}.", nameof(settings)),
                 });
             }
@@ -86,6 +90,22 @@ public sealed class UpdateCompressor
             if (settings.ErrorFeedback) TensorPrimitives.Subtract(input, sent, _residual);
             return tensors;
         }
+    }
+
+    /// <summary>The magnitude of the k-th largest entry of the whole update, k = fraction × length: top-k is taken over the model, not per tensor.</summary>
+    private static float GlobalThreshold(float[] values, float fraction)
+    {
+        var k = Math.Clamp((int)Math.Ceiling(fraction * values.Length), 1, values.Length);
+        var magnitudes = new float[values.Length];
+        TensorPrimitives.Abs(values, magnitudes);
+        return Aggregation.OrderStatistics.Select(magnitudes, values.Length - k);
+    }
+
+    private static int CountAtLeast(ReadOnlySpan<float> values, float threshold)
+    {
+        var count = 0;
+        foreach (var v in values) if (MathF.Abs(v) >= threshold) count++;
+        return Math.Max(1, count);
     }
 
     private static Tensor EncodeHalf(ParameterTensor p, ReadOnlySpan<float> values, Span<float> decoded)
