@@ -1,6 +1,6 @@
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Shared;
-using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Federated;
 using EdgeMlOps.Shared.Protocol;
 using EdgeMlOps.Shared.Protocol.V1;
 using Google.Protobuf;
@@ -13,6 +13,7 @@ public sealed record FederatedEvaluationReport(string RoundId, ulong Version, in
 public sealed partial class AggregatorNode
 {
     private FederatedEvaluation? _openEvaluation;
+    private long _evaluations;
 
     /// <summary>
     /// Asks up to <paramref name="devices"/> eligible devices to evaluate the current version on their
@@ -24,12 +25,13 @@ public sealed partial class AggregatorNode
         try
         {
             var current = _current!;
-            var roundId = $"{_options.ModelName}-eval-{Guid.NewGuid():N}";
+            var number = Interlocked.Increment(ref _evaluations);
+            var roundId = $"{_options.ModelName}-eval-{number}-v{current.Record.Version}-{Guid.NewGuid():N}";
             var ids = Devices.Eligible().Select(d => d.DeviceId).ToArray();
-            var random = new Random(StableHash.Seed((ulong)_options.Seed, roundId));
-            random.Shuffle(ids);
-            var selected = ids.Take(devices).ToArray();
-            var evaluation = new FederatedEvaluation(roundId, current.Record.Version, selected);
+            var context = new RoundContext(number, ids.Length, Math.Min(devices, ids.Length), Math.Min(devices, ids.Length), (ulong)_options.Seed);
+            var plan = Strategy.ConfigureEvaluate(context, ids, BaseTrainConfig());
+            var selected = plan.Selected.ToArray();
+            var evaluation = new FederatedEvaluation(roundId, current.Record.Version, selected, Strategy);
             Volatile.Write(ref _openEvaluation, evaluation);
             var deadline = _time.GetUtcNow() + _options.Rounds.ReportDeadline;
             foreach (var deviceId in selected)
@@ -41,6 +43,7 @@ public sealed partial class AggregatorNode
                     ModelName = _options.ModelName,
                     BaseVersion = current.Record.Version,
                     Kind = TaskKind.Evaluate,
+                    Config = plan.Config,
                     DeadlineUnixMs = deadline.ToUnixTimeMilliseconds(),
                 };
                 await Transport.PublishAsync(_topics.Task(deviceId), task.ToByteArray(), retain: false, cancellationToken).ConfigureAwait(false);
@@ -86,13 +89,11 @@ public sealed partial class AggregatorNode
         LogEvaluation(deviceId, result.Version, result.Accuracy, result.SampleCount);
     }
 
-    private sealed class FederatedEvaluation(string roundId, ulong version, string[] selected)
+    private sealed class FederatedEvaluation(string roundId, ulong version, string[] selected, FederatedStrategy strategy)
     {
         private readonly HashSet<string> _selected = new(selected, StringComparer.Ordinal);
         private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
-        private long _samples;
-        private double _correct;
-        private double _lossSum;
+        private readonly List<EvaluationResult> _results = new();
 
         public string RoundId { get; } = roundId;
 
@@ -110,9 +111,7 @@ public sealed partial class AggregatorNode
                 reason = problem.GetValueOrDefault();
                 if (problem is not null) return false;
                 _reported.Add(deviceId);
-                _samples += (long)result.SampleCount;
-                _correct += result.Accuracy * result.SampleCount;
-                _lossSum += result.SampleCount > 0 ? result.Loss * result.SampleCount : 0;
+                _results.Add(result);
                 if (_reported.Count == _selected.Count) AllReported.TrySetResult();
                 return true;
             }
@@ -122,8 +121,8 @@ public sealed partial class AggregatorNode
         {
             lock (_reported)
             {
-                return new FederatedEvaluationReport(RoundId, version, _selected.Count, _reported.Count, _samples,
-                    _samples > 0 ? _correct / _samples : double.NaN, _samples > 0 ? _lossSum / _samples : double.NaN);
+                var summary = strategy.AggregateEvaluate(_results);
+                return new FederatedEvaluationReport(RoundId, version, _selected.Count, _reported.Count, summary.Samples, summary.Accuracy, summary.Loss);
             }
         }
     }
