@@ -193,15 +193,15 @@ public sealed class KrumCombiner : BufferedCombiner
 
 /// <summary>
 /// Coordinate-wise median and trimmed mean over buffered rows. With AVX2, eight coordinates are
-/// reduced at once: a 64-coordinate block of every row is gathered into cache (one row's block is
-/// four adjacent cache lines), each float becomes an order-preserving integer key, and a radix
+/// reduced at once: a 256-coordinate block of every row is gathered into cache (one row's block is
+/// sixteen adjacent cache lines), each float becomes an order-preserving integer key, and a radix
 /// select finds the k-th key in all eight lanes in 32 branch-free passes over the block. Without
 /// SIMD each coordinate's column is gathered and reduced by quickselect.
 /// </summary>
 public static class CoordinateWise
 {
     private const int Lanes = 8;
-    private const int BlockWidth = 8 * Lanes;
+    private const int BlockWidth = 32 * Lanes;
 
     public static float[] Median(IReadOnlyList<float[]> rows, int length, int maxParallelism = 1) =>
         Reduce(rows, length, maxParallelism, trim: -1);
@@ -271,8 +271,8 @@ public static class CoordinateWise
         ref var keyRef = ref MemoryMarshal.GetReference(keys);
         if (trim < 0)
         {
-            if ((n & 1) == 1) return FromKey(Select(keys, n, n / 2, n / 2).Lo);
-            var lower = Select(keys, n, n / 2 - 1, n / 2 - 1).Lo;
+            if ((n & 1) == 1) return FromKey(Select(keys, n, n / 2));
+            var lower = Select(keys, n, n / 2 - 1);
 
             // The upper middle is the lower one again if it repeats, else the smallest key above it.
             var lowerOrdered = Ordered(lower);
@@ -328,37 +328,79 @@ public static class CoordinateWise
         return Vector256.ConditionalSelect(Vector256.Equals(low, high).AsSingle(), lowValue, Vector256.Narrow(mean0, mean1));
     }
 
-    /// <summary>Radix select, MSB first: the keys of ranks <paramref name="rankLo"/> and <paramref name="rankHi"/> in every lane, in one sweep per bit.</summary>
-    private static (Vector256<uint> Lo, Vector256<uint> Hi) Select(ReadOnlySpan<uint> keys, int n, int rankLo, int rankHi)
+    /// <summary>The key of rank <paramref name="rank"/> in every lane (radix select, MSB first, one sweep per bit).</summary>
+    private static Vector256<uint> Select(ReadOnlySpan<uint> keys, int n, int rank) => Select<OneRank>(keys, n, rank, rank).Lo;
+
+    /// <summary>The keys of ranks <paramref name="rankLo"/> and <paramref name="rankHi"/> in every lane, both found in the same sweeps.</summary>
+    private static (Vector256<uint> Lo, Vector256<uint> Hi) Select(ReadOnlySpan<uint> keys, int n, int rankLo, int rankHi) =>
+        Select<TwoRanks>(keys, n, rankLo, rankHi);
+
+    private static (Vector256<uint> Lo, Vector256<uint> Hi) Select<TRanks>(ReadOnlySpan<uint> keys, int n, int rankLo, int rankHi)
+        where TRanks : struct, IRanks
     {
         var prefixLo = Vector256<uint>.Zero;
         var prefixHi = Vector256<uint>.Zero;
         var kLo = Vector256.Create(rankLo);
         var kHi = Vector256.Create(rankHi);
         ref var k = ref MemoryMarshal.GetReference(keys);
+        var pairs = n & ~1;
         for (var bit = 31; bit >= 0; bit--)
         {
             // Count keys that agree with the prefix on the bits above this one and have it clear.
+            // Two rows per iteration into separate counters, so the adds do not wait on each other.
             var mask = Vector256.Create(~((1u << bit) - 1));
-            var countLo = Vector256<int>.Zero;
-            var countHi = Vector256<int>.Zero;
-            for (var r = 0; r < n; r++)
+            Vector256<int> lo0 = Vector256<int>.Zero, lo1 = Vector256<int>.Zero, hi0 = Vector256<int>.Zero, hi1 = Vector256<int>.Zero;
+            var r = 0;
+            for (; r < pairs; r += 2)
             {
-                var masked = Vector256.LoadUnsafe(ref k, (nuint)(r * Lanes)) & mask;
-                countLo -= Vector256.Equals(masked, prefixLo).AsInt32();
-                countHi -= Vector256.Equals(masked, prefixHi).AsInt32();
+                var a = Vector256.LoadUnsafe(ref k, (nuint)(r * Lanes)) & mask;
+                var b = Vector256.LoadUnsafe(ref k, (nuint)((r + 1) * Lanes)) & mask;
+                lo0 -= Vector256.Equals(a, prefixLo).AsInt32();
+                lo1 -= Vector256.Equals(b, prefixLo).AsInt32();
+                if (TRanks.Two)
+                {
+                    hi0 -= Vector256.Equals(a, prefixHi).AsInt32();
+                    hi1 -= Vector256.Equals(b, prefixHi).AsInt32();
+                }
             }
 
-            var setLo = Vector256.GreaterThanOrEqual(kLo, countLo);
-            var setHi = Vector256.GreaterThanOrEqual(kHi, countHi);
+            if (r < n)
+            {
+                var a = Vector256.LoadUnsafe(ref k, (nuint)(r * Lanes)) & mask;
+                lo0 -= Vector256.Equals(a, prefixLo).AsInt32();
+                if (TRanks.Two) hi0 -= Vector256.Equals(a, prefixHi).AsInt32();
+            }
+
             var bitValue = Vector256.Create(1u << bit);
+            var countLo = lo0 + lo1;
+            var setLo = Vector256.GreaterThanOrEqual(kLo, countLo);
             prefixLo |= setLo.AsUInt32() & bitValue;
-            prefixHi |= setHi.AsUInt32() & bitValue;
             kLo -= setLo & countLo;
-            kHi -= setHi & countHi;
+            if (TRanks.Two)
+            {
+                var countHi = hi0 + hi1;
+                var setHi = Vector256.GreaterThanOrEqual(kHi, countHi);
+                prefixHi |= setHi.AsUInt32() & bitValue;
+                kHi -= setHi & countHi;
+            }
         }
 
-        return (prefixLo, prefixHi);
+        return (prefixLo, TRanks.Two ? prefixHi : prefixLo);
+    }
+
+    private interface IRanks
+    {
+        static abstract bool Two { get; }
+    }
+
+    private readonly struct OneRank : IRanks
+    {
+        public static bool Two => false;
+    }
+
+    private readonly struct TwoRanks : IRanks
+    {
+        public static bool Two => true;
     }
 
     /// <summary>Float bits → uint whose unsigned order is the float order (negative: all bits flipped; positive: sign bit set).</summary>
