@@ -10,6 +10,7 @@ namespace EdgeMlOps.Aggregator;
 public sealed partial class AggregatorNode
 {
     private AsyncUpdateBuffer? _openBuffer;
+    private long _dispatched;
 
     /// <summary>
     /// Buffered asynchronous aggregation (FedBuff): keeps <see cref="RoundOptions.Concurrency"/>
@@ -37,7 +38,6 @@ public sealed partial class AggregatorNode
         var rounds = _options.Rounds;
         var reports = new List<RoundReport>();
         var deadlines = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
-        var dispatched = 0L;
         var roundNumber = Registry.LastRound(_options.ModelName) + 1;
         var context = BufferContext(roundNumber);
         var buffer = new AsyncUpdateBuffer(_options.ModelName, _current!.Weights.Layout, Strategy, rounds.BufferSize, rounds.StalenessCap, context);
@@ -69,7 +69,7 @@ public sealed partial class AggregatorNode
             if (!buffer.IsFull)
             {
                 // Publish before asking anyone else, so new tasks train the newest version.
-                await TopUpAsync(buffer, deadlines, context, () => dispatched++, cancellationToken).ConfigureAwait(false);
+                await TopUpAsync(buffer, deadlines, context, cancellationToken).ConfigureAwait(false);
                 await _roundProgress.WaitAsync(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
                 continue;
             }
@@ -102,7 +102,7 @@ public sealed partial class AggregatorNode
     }
 
     /// <summary>Asks idle eligible devices to train the current version until <see cref="RoundOptions.Concurrency"/> are busy.</summary>
-    private async Task TopUpAsync(AsyncUpdateBuffer buffer, Dictionary<string, DateTimeOffset> deadlines, RoundContext context, Func<long> nextTask, CancellationToken cancellationToken)
+    private async Task TopUpAsync(AsyncUpdateBuffer buffer, Dictionary<string, DateTimeOffset> deadlines, RoundContext context, CancellationToken cancellationToken)
     {
         var need = _options.Rounds.Concurrency - buffer.Outstanding;
         if (need <= 0) return;
@@ -111,13 +111,14 @@ public sealed partial class AggregatorNode
         if (idle.Length == 0) return;
 
         var current = _current!;
-        var fit = Strategy.ConfigureFit(context with { SelectCount = Math.Min(need, idle.Length), Seed = (ulong)_options.Seed + (ulong)deadlines.Count }, idle, BaseTrainConfig());
+        // Each top-up draws afresh (seeded by how many tasks went out before it), so idle devices rotate.
+        var fit = Strategy.ConfigureFit(context with { SelectCount = Math.Min(need, idle.Length), Seed = (ulong)_options.Seed * 1_000_003UL + (ulong)Interlocked.Read(ref _dispatched) }, idle, BaseTrainConfig());
         var deadline = _time.GetUtcNow() + _options.Rounds.ReportDeadline;
         var sends = new List<Task>(fit.Selected.Count);
         foreach (var deviceId in fit.Selected)
         {
-            var number = nextTask();
-            var taskId = $"{_options.ModelName}-t{number}-v{current.Record.Version}";
+            var number = Interlocked.Increment(ref _dispatched);
+            var taskId = $"{_options.ModelName}-b{context.RoundNumber}-t{number}-v{current.Record.Version}";
             buffer.Issue(taskId, deviceId, current.Record.Version);
             deadlines[taskId] = deadline;
             var task = new RoundTask
