@@ -82,6 +82,14 @@ public class StrategyRoundTests
         Assert.Equal(1.0, report.Notes["dp.clip_norm"]);
         Assert.True(report.Notes.ContainsKey("dp.epsilon"));
         Assert.Contains("dp.clip_norm", node.Registry.Rounds("tiny")[0].Notes!.Keys);
+
+        // Operators see the strategy and the privacy spent over HTTP (ε is infinite without noise: left out, not NaN).
+        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        var strategy = await http.GetStringAsync("/v1/strategy");
+        Assert.Contains("DP-FedAvg", strategy, StringComparison.Ordinal);
+        Assert.Contains("dp.clip_norm", strategy, StringComparison.Ordinal);
+        var rounds = await http.GetStringAsync("/v1/models/tiny/rounds");
+        Assert.Contains("dp.share_under_clip", rounds, StringComparison.Ordinal);
     }
 
     [Fact]

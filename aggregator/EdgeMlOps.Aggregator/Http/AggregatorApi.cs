@@ -43,6 +43,16 @@ public static class AggregatorApi
             d.LastSeen,
         })));
         app.MapGet("/v1/rejections", () => Results.Ok(node.Rejections.Snapshot()));
+        app.MapGet("/v1/strategy", () => Results.Ok(new
+        {
+            Strategy = node.Strategy.Describe(),
+            node.Options.Rounds.Mode,
+
+            // ε spent, clip norm, staleness… as of the last completed round.
+            LastRound = node.Registry.Rounds(node.Options.ModelName).LastOrDefault(r => r.Notes is not null) is { } last
+                ? new { last.Round, last.NewVersion, last.Notes }
+                : null,
+        }));
         app.MapGet("/healthz", () => Results.Ok(new
         {
             status = "ok",

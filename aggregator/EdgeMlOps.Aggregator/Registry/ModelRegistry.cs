@@ -291,8 +291,10 @@ internal static class NotesText
     public static IReadOnlyDictionary<string, double>? Read(string? text)
     {
         if (text is null) return null;
+        // Non-finite figures were stored as null and stay out: JSON has no NaN.
         using var document = System.Text.Json.JsonDocument.Parse(text);
         return document.RootElement.EnumerateObject()
-            .ToDictionary(p => p.Name, p => p.Value.ValueKind == System.Text.Json.JsonValueKind.Number ? p.Value.GetDouble() : double.NaN, StringComparer.Ordinal);
+            .Where(p => p.Value.ValueKind == System.Text.Json.JsonValueKind.Number)
+            .ToDictionary(p => p.Name, p => p.Value.GetDouble(), StringComparer.Ordinal);
     }
 }
