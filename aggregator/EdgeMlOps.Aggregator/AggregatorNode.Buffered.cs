@@ -121,17 +121,7 @@ public sealed partial class AggregatorNode
             var taskId = $"{_options.ModelName}-b{context.RoundNumber}-t{number}-v{current.Record.Version}";
             buffer.Issue(taskId, deviceId, current.Record.Version);
             deadlines[taskId] = deadline;
-            var task = new RoundTask
-            {
-                RoundId = taskId,
-                RoundNumber = (ulong)context.RoundNumber,
-                ModelName = _options.ModelName,
-                BaseVersion = current.Record.Version,
-                Kind = TaskKind.Train,
-                Config = fit.Config,
-                DeadlineUnixMs = deadline.ToUnixTimeMilliseconds(),
-                Seed = (ulong)_options.Seed * 1_000_003UL + (ulong)number,
-            };
+            var task = TrainTask(taskId, context.RoundNumber, current.Record.Version, fit.Config, deadline, (ulong)number);
             sends.Add(SendTasksAsync(task, [deviceId], cancellationToken));
         }
 

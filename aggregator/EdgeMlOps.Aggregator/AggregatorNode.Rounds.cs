@@ -80,17 +80,7 @@ public sealed partial class AggregatorNode
         Volatile.Write(ref _openRound, accumulator);
 
         var deadline = started + rounds.ReportDeadline;
-        var task = new RoundTask
-        {
-            RoundId = roundId,
-            RoundNumber = (ulong)roundNumber,
-            ModelName = _options.ModelName,
-            BaseVersion = current.Record.Version,
-            Kind = TaskKind.Train,
-            Config = fit.Config,
-            DeadlineUnixMs = deadline.ToUnixTimeMilliseconds(),
-            Seed = (ulong)_options.Seed * 1_000_003UL + (ulong)roundNumber,
-        };
+        var task = TrainTask(roundId, roundNumber, current.Record.Version, fit.Config, deadline, (ulong)roundNumber);
         LogRoundStarted(roundId, eligible.Count, selected.Count, target);
         await SendTasksAsync(task, selected, cancellationToken).ConfigureAwait(false);
 
@@ -163,6 +153,19 @@ public sealed partial class AggregatorNode
         BatchSize = (uint)_options.Rounds.BatchSize,
         LearningRate = _options.Rounds.LearningRate,
         MaxSamples = (uint)_options.Rounds.MaxSamplesPerDevice,
+    };
+
+    /// <summary>A TRAIN task; <paramref name="seedSalt"/> (round or task number) varies the devices' local shuffling.</summary>
+    private RoundTask TrainTask(string roundId, long roundNumber, ulong baseVersion, TrainConfig config, DateTimeOffset deadline, ulong seedSalt) => new()
+    {
+        RoundId = roundId,
+        RoundNumber = (ulong)roundNumber,
+        ModelName = _options.ModelName,
+        BaseVersion = baseVersion,
+        Kind = TaskKind.Train,
+        Config = config,
+        DeadlineUnixMs = deadline.ToUnixTimeMilliseconds(),
+        Seed = (ulong)_options.Seed * 1_000_003UL + seedSalt,
     };
 
     private Task SendTasksAsync(RoundTask task, IEnumerable<string> deviceIds, CancellationToken cancellationToken) =>

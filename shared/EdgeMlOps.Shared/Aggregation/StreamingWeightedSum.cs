@@ -6,8 +6,8 @@ namespace EdgeMlOps.Shared.Aggregation;
 
 /// <summary>
 /// Folds weighted vectors in as they arrive: memory is one float and one double per parameter,
-/// whatever the number of contributors. Each contribution is multiply-added in fp32 (16 lanes
-/// with AVX-512, four vectors per iteration) into a staging vector, which is folded into the
+/// whatever the number of contributors. Each contribution is multiply-added in fp32 (AVX2, four
+/// vectors per iteration) into a staging vector, which is folded into the
 /// fp64 total every <see cref="FoldEvery"/> contributions: the hot loop reads 4 bytes per value
 /// from memory and updates a staging vector that stays in cache, which runs at about 90% of
 /// this machine's read bandwidth, while the total keeps double precision over thousands of
@@ -81,7 +81,7 @@ public sealed class StreamingWeightedSum
         _stagedCount = 0;
     }
 
-    /// <summary>target[i] += weight × values[i], four SIMD vectors per iteration.</summary>
+    /// <summary>target[i] += weight × values[i], four AVX2 vectors per iteration.</summary>
     internal static void MultiplyAdd(ReadOnlySpan<float> values, float weight, Span<float> target)
     {
         if (values.Length != target.Length) throw new ArgumentException("Spans differ in length.", nameof(target));
@@ -89,22 +89,8 @@ public sealed class StreamingWeightedSum
         ref var d = ref MemoryMarshal.GetReference(target);
         var n = (nuint)values.Length;
         nuint i = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var w = Vector512.Create(weight);
-            for (; i + 64 <= n; i += 64)
-            {
-                var a0 = Vector512.LoadUnsafe(ref x, i);
-                var a1 = Vector512.LoadUnsafe(ref x, i + 16);
-                var a2 = Vector512.LoadUnsafe(ref x, i + 32);
-                var a3 = Vector512.LoadUnsafe(ref x, i + 48);
-                Vector512.FusedMultiplyAdd(a0, w, Vector512.LoadUnsafe(ref d, i)).StoreUnsafe(ref d, i);
-                Vector512.FusedMultiplyAdd(a1, w, Vector512.LoadUnsafe(ref d, i + 16)).StoreUnsafe(ref d, i + 16);
-                Vector512.FusedMultiplyAdd(a2, w, Vector512.LoadUnsafe(ref d, i + 32)).StoreUnsafe(ref d, i + 32);
-                Vector512.FusedMultiplyAdd(a3, w, Vector512.LoadUnsafe(ref d, i + 48)).StoreUnsafe(ref d, i + 48);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
+        // 256-bit lanes already saturate memory bandwidth here; wider ones would not read faster.
+        if (Vector256.IsHardwareAccelerated)
         {
             var w = Vector256.Create(weight);
             for (; i + 32 <= n; i += 32)
