@@ -99,7 +99,7 @@ public sealed partial class AggregatorNode
 
         Volatile.Write(ref _openRound, null);
         Volatile.Write(ref _lastClosedRoundId, roundId);
-        var aggregate = accumulator.Close();
+        var aggregate = accumulator.Close(quorum);
         var byReason = Diff(Rejections.Snapshot(), rejectionsBefore);
         var rejected = byReason.Values.Sum();
         var bytesUp = Interlocked.Read(ref _roundBytesUp);

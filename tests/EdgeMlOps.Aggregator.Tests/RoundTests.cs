@@ -4,22 +4,12 @@ using EdgeMlOps.Shared;
 using EdgeMlOps.Shared.Hashing;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol.V1;
-using EdgeMlOps.Shared.Tensors;
 using Google.Protobuf;
 
 namespace EdgeMlOps.Aggregator.Tests;
 
 public class RoundTests
 {
-    private static readonly ParameterLayout Layout = ParameterLayout.For(AggregatorFixture.Spec);
-
-    private static ModelUpdate Update(ScriptedDevice device, RoundTask task, float value, ulong samples)
-    {
-        var update = new ModelUpdate { Header = device.Header(), RoundId = task.RoundId, ModelName = task.ModelName, BaseVersion = task.BaseVersion, SampleCount = samples };
-        update.Delta.AddRange(TensorCodec.Encode(Layout, Enumerable.Repeat(value, Layout.TotalLength).ToArray()));
-        return update;
-    }
-
     [Fact]
     public async Task Round_WithHostileInputs_RejectsEachByReason_AndAveragesOnlyValidUpdates()
     {
@@ -39,24 +29,24 @@ public class RoundTests
         Assert.Equal(task.RoundId, honestTask.RoundId);
 
         await hostile.PublishRawAsync("update", [0xff, 0xff, 0xff, 0x01, 0x02]);
-        var nan = Update(hostile, task, 1f, 10);
+        var nan = hostile.Update(task, 1f, 10);
         var bytes = nan.Delta[0].Data.ToByteArray();
         BitConverter.GetBytes(float.NaN).CopyTo(bytes, 4);
         nan.Delta[0].Data = ByteString.CopyFrom(bytes);
         await hostile.PublishAsync("update", nan);
-        var wrongShape = Update(hostile, task, 1f, 10);
+        var wrongShape = hostile.Update(task, 1f, 10);
         wrongShape.Delta[1].Dims[0] = 99;
         await hostile.PublishAsync("update", wrongShape);
-        var stale = Update(hostile, task, 1f, 10);
+        var stale = hostile.Update(task, 1f, 10);
         stale.BaseVersion = 0;
         await hostile.PublishAsync("update", stale);
-        var spoofed = Update(hostile, task, 1f, 10);
+        var spoofed = hostile.Update(task, 1f, 10);
         spoofed.Header.SenderId = "honest";
         await hostile.PublishAsync("update", spoofed);
-        var valid = Update(hostile, task, 1f, 10);
+        var valid = hostile.Update(task, 1f, 10);
         await hostile.PublishAsync("update", valid);
         await hostile.PublishAsync("update", valid); // replay of the same message id
-        await honest.PublishAsync("update", Update(honest, honestTask, 3f, 30));
+        await honest.PublishAsync("update", honest.Update(honestTask, 3f, 30));
 
         var report = await round;
         Assert.Equal(RoundStatus.Completed, report.Status);
@@ -74,7 +64,7 @@ public class RoundTests
         for (var i = 0; i < after.Length; i++) Assert.Equal(before[i] + 2.5f, after[i], 4);
 
         // A late update for the closed round is refused as such.
-        await honest.PublishAsync("update", Update(honest, honestTask, 3f, 30));
+        await honest.PublishAsync("update", honest.Update(honestTask, 3f, 30));
         await AggregatorFixture.EventuallyAsync(() => node.Rejections[RejectionReason.RoundClosed] == 1, "late update counted");
     }
 
@@ -92,7 +82,7 @@ public class RoundTests
 
         var round = node.RunRoundAsync(CancellationToken.None);
         var task = await a.NextTaskAsync(TimeSpan.FromSeconds(10));
-        await a.PublishAsync("update", Update(a, task, 1f, 5)); // b stays silent: 1 of 2, quorum 100%
+        await a.PublishAsync("update", a.Update(task, 1f, 5)); // b stays silent: 1 of 2, quorum 100%
         var report = await round;
 
         Assert.Equal(RoundStatus.Abandoned, report.Status);
@@ -125,7 +115,7 @@ public class RoundTests
             await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
             var round = node.RunRoundAsync(CancellationToken.None);
             var task = await device.NextTaskAsync(TimeSpan.FromSeconds(10));
-            await device.PublishAsync("update", Update(device, task, 0.5f, 5));
+            await device.PublishAsync("update", device.Update(task, 0.5f, 5));
             Assert.Equal(RoundStatus.Completed, (await round).Status);
             committed = node.CurrentWeights.Values.ToArray();
         }

@@ -38,6 +38,15 @@ internal sealed class ScriptedDevice : IAsyncDisposable
         await PublishAsync("status", new DeviceStatus { Header = Header(), State = DeviceState.Online, SampleCount = samples });
     }
 
+    /// <summary>A well-formed update for <paramref name="task"/>: every parameter of the fixture's model set to <paramref name="value"/>.</summary>
+    public ModelUpdate Update(RoundTask task, float value, ulong samples = 5)
+    {
+        var layout = EdgeMlOps.Shared.Models.ParameterLayout.For(AggregatorFixture.Spec);
+        var update = new ModelUpdate { Header = Header(), RoundId = task.RoundId, ModelName = task.ModelName, BaseVersion = task.BaseVersion, SampleCount = samples };
+        update.Delta.AddRange(EdgeMlOps.Shared.Tensors.TensorCodec.Encode(layout, Enumerable.Repeat(value, layout.TotalLength).ToArray()));
+        return update;
+    }
+
     public Header Header() => ProtocolInfo.NewHeader(_topics.Fleet, Id, ++_sequence, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
     public async Task<RoundTask> NextTaskAsync(TimeSpan timeout)

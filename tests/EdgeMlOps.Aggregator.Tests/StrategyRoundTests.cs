@@ -3,7 +3,6 @@ using EdgeMlOps.Shared;
 using EdgeMlOps.Shared.Federated;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol.V1;
-using EdgeMlOps.Shared.Tensors;
 
 namespace EdgeMlOps.Aggregator.Tests;
 
@@ -11,13 +10,6 @@ namespace EdgeMlOps.Aggregator.Tests;
 public class StrategyRoundTests
 {
     private static readonly ParameterLayout Layout = ParameterLayout.For(AggregatorFixture.Spec);
-
-    private static ModelUpdate Update(ScriptedDevice device, RoundTask task, float value, ulong samples = 5)
-    {
-        var update = new ModelUpdate { Header = device.Header(), RoundId = task.RoundId, ModelName = task.ModelName, BaseVersion = task.BaseVersion, SampleCount = samples };
-        update.Delta.AddRange(TensorCodec.Encode(Layout, Enumerable.Repeat(value, Layout.TotalLength).ToArray()));
-        return update;
-    }
 
     [Fact]
     public async Task ServerOptimizerState_SurvivesARestart()
@@ -33,7 +25,7 @@ public class StrategyRoundTests
             await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
             var round = node.RunRoundAsync(CancellationToken.None);
             var task = await device.NextTaskAsync(TimeSpan.FromSeconds(10));
-            await device.PublishAsync("update", Update(device, task, 0.5f));
+            await device.PublishAsync("update", device.Update(task, 0.5f));
             Assert.Equal(RoundStatus.Completed, (await round).Status);
             saved = node.Strategy.SaveState();
             Assert.Equal(2, saved.Count);
@@ -68,8 +60,8 @@ public class StrategyRoundTests
         var taskB = await b.NextTaskAsync(TimeSpan.FromSeconds(10));
         var huge = (float)(50 / Math.Sqrt(Layout.TotalLength)); // norm 50 > 10 clips
         var twice = (float)(2 / Math.Sqrt(Layout.TotalLength)); // norm 2: clipped to 1
-        await a.PublishAsync("update", Update(a, taskA, huge));
-        await b.PublishAsync("update", Update(b, taskB, twice, samples: 500));
+        await a.PublishAsync("update", a.Update(taskA, huge));
+        await b.PublishAsync("update", b.Update(taskB, twice, samples: 500));
 
         var report = await round;
         Assert.Equal(RoundStatus.Completed, report.Status);
@@ -114,14 +106,14 @@ public class StrategyRoundTests
         Assert.NotEqual(first.RoundId, slowTask.RoundId);
         Assert.Equal(1UL, first.BaseVersion);
 
-        await fast.PublishAsync("update", Update(fast, first, 0.1f));
+        await fast.PublishAsync("update", fast.Update(first, 0.1f));
         var second = await fast.NextTaskAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(2UL, second.BaseVersion);
 
         // The slow device answers for v1 after v2 exists: one version stale, over the cap of 0.
-        await slow.PublishAsync("update", Update(slow, slowTask, 0.1f));
+        await slow.PublishAsync("update", slow.Update(slowTask, 0.1f));
         await AggregatorFixture.EventuallyAsync(() => node.Rejections[RejectionReason.Stale] == 1, "stale update refused");
-        await fast.PublishAsync("update", Update(fast, second, 0.1f));
+        await fast.PublishAsync("update", fast.Update(second, 0.1f));
 
         var reports = await run;
         Assert.Equal(2, reports.Count);

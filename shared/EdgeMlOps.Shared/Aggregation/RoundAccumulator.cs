@@ -102,14 +102,18 @@ public sealed class RoundAccumulator
         return UpdateOutcome.Accept();
     }
 
-    /// <summary>Closes the round to further updates and returns the aggregate (a zero delta when nothing arrived).</summary>
-    public RoundAggregate Close()
+    /// <summary>
+    /// Closes the round to further updates and returns the aggregate. With fewer than
+    /// <paramref name="quorum"/> updates nothing is combined (no DP noise is drawn and no privacy
+    /// spent, as nothing is released) and the delta is zero.
+    /// </summary>
+    public RoundAggregate Close(int quorum = 1)
     {
         lock (_gate)
         {
             _closed = true;
             var notes = new StrategyNotes();
-            var delta = _combiner.Count > 0 ? _strategy.Combine(_context, _combiner, notes) : new float[Layout.TotalLength];
+            var delta = _combiner.Count >= Math.Max(1, quorum) ? _strategy.Combine(_context, _combiner, notes) : new float[Layout.TotalLength];
             return _metrics.ToAggregate(delta, notes);
         }
     }

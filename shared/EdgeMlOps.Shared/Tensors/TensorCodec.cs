@@ -82,18 +82,25 @@ public static class TensorCodec
         k = Math.Clamp(k, 1, p.Length);
         var magnitudes = new float[values.Length];
         TensorPrimitives.Abs(values, magnitudes);
-        var threshold = OrderStatistics.Select(magnitudes, values.Length - k);
+        return EncodeSparse(p, values, OrderStatistics.Select(magnitudes, values.Length - k), k, decoded);
+    }
 
-        // Everything strictly above the threshold, then entries equal to it until k are taken.
+    /// <summary>
+    /// Keeps every entry whose magnitude is above <paramref name="threshold"/>, then entries equal to it
+    /// (by position) until <paramref name="count"/> are kept; <paramref name="count"/> must not exceed the
+    /// entries at or above the threshold. Writes what was sent into <paramref name="decoded"/>.
+    /// </summary>
+    public static Tensor EncodeSparse(ParameterTensor p, ReadOnlySpan<float> values, float threshold, int count, Span<float> decoded)
+    {
         var above = 0;
         foreach (var v in values) if (MathF.Abs(v) > threshold) above++;
-        var ties = k - above;
-        var bytes = new byte[k * 8];
-        var indices = MemoryMarshal.Cast<byte, uint>(bytes.AsSpan(0, k * 4));
-        var kept = MemoryMarshal.Cast<byte, float>(bytes.AsSpan(k * 4));
+        var ties = count - above;
+        var bytes = new byte[count * 8];
+        var indices = MemoryMarshal.Cast<byte, uint>(bytes.AsSpan(0, count * 4));
+        var kept = MemoryMarshal.Cast<byte, float>(bytes.AsSpan(count * 4));
         decoded.Clear();
         var n = 0;
-        for (var i = 0; i < values.Length && n < k; i++)
+        for (var i = 0; i < values.Length && n < count; i++)
         {
             var magnitude = MathF.Abs(values[i]);
             if (magnitude > threshold || (magnitude == threshold && ties-- > 0))

@@ -82,7 +82,7 @@ public sealed class UpdateCompressor
                 {
                     TensorEncoding.Float16Le => EncodeHalf(p, values, decoded),
                     TensorEncoding.Uint8Stochastic => TensorCodec.EncodeUInt8Stochastic(p, values, random, decoded),
-                    TensorEncoding.SparseTopK => TensorCodec.EncodeTopK(p, values, CountAtLeast(values, threshold), decoded),
+                    TensorEncoding.SparseTopK => EncodeAbove(p, values, threshold, decoded),
                     _ => throw new ArgumentException($"Unknown encoding {settings.Encoding}.", nameof(settings)),
                 });
             }
@@ -101,11 +101,12 @@ public sealed class UpdateCompressor
         return Aggregation.OrderStatistics.Select(magnitudes, values.Length - k);
     }
 
-    private static int CountAtLeast(ReadOnlySpan<float> values, float threshold)
+    /// <summary>The tensor's entries at or above the global threshold; a tensor with none sends its largest one.</summary>
+    private static Tensor EncodeAbove(ParameterTensor p, ReadOnlySpan<float> values, float threshold, Span<float> decoded)
     {
         var count = 0;
         foreach (var v in values) if (MathF.Abs(v) >= threshold) count++;
-        return Math.Max(1, count);
+        return count > 0 ? TensorCodec.EncodeSparse(p, values, threshold, count, decoded) : TensorCodec.EncodeTopK(p, values, 1, decoded);
     }
 
     private static Tensor EncodeHalf(ParameterTensor p, ReadOnlySpan<float> values, Span<float> decoded)

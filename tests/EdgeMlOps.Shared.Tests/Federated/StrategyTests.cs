@@ -72,6 +72,19 @@ public class StrategyTests
     }
 
     [Fact]
+    public void Dp_UnderQuorum_NothingIsReleased_SoNoPrivacyIsSpent()
+    {
+        var strategy = (DifferentiallyPrivateStrategy)StandardStrategy.Create(new StrategyOptions { Dp = new DpOptions { NoiseSeed = 1 } });
+        var round = new RoundAccumulator("r", "m", 1, Layout, ["a", "b"], strategy, new RoundContext(1, 100, 2, 2, 1));
+        Assert.True(round.Offer("a", Update("r", 0.001f)).Accepted);
+        var abandoned = round.Close(quorum: 2);
+        Assert.Equal(1, abandoned.Contributors);
+        Assert.All(abandoned.MeanDelta, v => Assert.Equal(0f, v));
+        Assert.Equal(0, strategy.Accountant.Steps);
+        Assert.Equal(0, strategy.Epsilon);
+    }
+
+    [Fact]
     public void Dp_RefusesNormsFarBeyondTheClip_AndStopsAtTheBudget()
     {
         var strategy = StandardStrategy.Create(new StrategyOptions { Dp = new DpOptions { NoiseMultiplier = 1.0, ClipNorm = 0.1, RejectNormAboveClips = 100, EpsilonBudget = 2, NoiseSeed = 1 } });
