@@ -97,6 +97,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                         DeviceId = id,
                         Fleet = aggregatorOptions.Fleet,
                         Broker = aggregator.BrokerEndpoint,
+                        TrustedRoots = [aggregator.Keys.RootPublicKey],
                         DataDirectory = Path.GetDirectoryName(Path.Combine(work, "devices", id, "agent.db"))!,
                         StatusInterval = TimeSpan.FromHours(1),
                         KeepAlive = TimeSpan.FromSeconds(120),

@@ -19,4 +19,7 @@ public class AgentFaults
     public virtual void TamperUpdate(string deviceId, string roundId, Span<float> delta)
     {
     }
+
+    /// <summary>True if loading this version crashes on this device (a model that does not run on some hardware class).</summary>
+    public virtual bool FailsToLoad(string deviceId, IReadOnlyDictionary<string, string> tags, ulong version) => false;
 }

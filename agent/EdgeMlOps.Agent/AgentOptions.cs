@@ -52,6 +52,13 @@ public sealed record AgentOptions
     /// <summary>Overrides the artifact base URL the aggregator announces (e.g. behind a proxy).</summary>
     public Uri? ArtifactBaseUrl { get; init; }
 
+    /// <summary>
+    /// Root public keys (SubjectPublicKeyInfo, ECDSA P-256) the device pins. Only a trust bundle
+    /// signed by one of them can certify the keys that sign manifests and rollout plans; with none,
+    /// nothing installs.
+    /// </summary>
+    public IReadOnlyList<byte[]> TrustedRoots { get; init; } = [];
+
     /// <summary>Largest model artifact the agent will download.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
 
@@ -92,9 +99,39 @@ public sealed record AgentOptions
             KeepAlive = TimeSpan.FromSeconds(r.Int("KeepAliveSeconds", 30, 1, 65_535)),
             ArtifactBaseUrl = artifactBase,
             MaxArtifactBytes = r.Long(nameof(MaxArtifactBytes), 256L * 1024 * 1024, 1024, long.MaxValue),
+            TrustedRoots = TrustedRootKeys(r),
         };
         r.ThrowIfInvalid("agent");
         return options;
+    }
+
+    /// <summary>Roots from <c>TrustedRoots:N</c> (base64) and <c>TrustedRootFile</c> (a file of base64 keys, one per line).</summary>
+    private static IReadOnlyList<byte[]> TrustedRootKeys(ConfigReader r)
+    {
+        var texts = r.Map(nameof(TrustedRoots)).Values.ToList();
+        if (r.OptionalString("TrustedRootFile") is { } file)
+        {
+            try
+            {
+                texts.AddRange(File.ReadAllLines(file).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')));
+            }
+            catch (IOException ex)
+            {
+                r.Require(false, "TrustedRootFile", $"cannot read '{file}': {ex.Message}");
+            }
+        }
+
+        var keys = new List<byte[]>();
+        foreach (var text in texts)
+        {
+            var bytes = new byte[text.Length];
+            var ok = Convert.TryFromBase64String(text, bytes, out var length);
+            r.Require(ok && length > 0, nameof(TrustedRoots), $"'{text}' is not a base64 public key");
+            if (ok) keys.Add(bytes[..length]);
+        }
+
+        r.Require(keys.Count > 0, nameof(TrustedRoots), "at least one root public key is required (TrustedRoots:0=BASE64 or TrustedRootFile=PATH, e.g. the aggregator's keys/root.pub)");
+        return keys;
     }
 
     private static string ProviderName(ConfigReader r)

@@ -33,4 +33,7 @@ public sealed partial class DeviceAgent
 
     [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Publishing {Kind} failed: {Reason}")]
     private partial void LogPublishFailed(string kind, string reason);
+
+    [LoggerMessage(EventId = 1020, Level = LogLevel.Warning, Message = "Rolled back from v{From} to v{To}: {Reason}")]
+    private partial void LogRolledBack(ulong from, ulong to, string reason);
 }

@@ -7,6 +7,7 @@ using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol;
 using EdgeMlOps.Shared.Protocol.V1;
 using EdgeMlOps.Shared.Tensors;
+using EdgeMlOps.Shared.Trust;
 using Google.Protobuf;
 
 namespace EdgeMlOps.Agent;
@@ -15,10 +16,26 @@ public sealed partial class DeviceAgent
 {
     /// <summary>
     /// Serves the version installed on disk before any network is available, so a device that
-    /// restarts offline keeps predicting. A corrupt current version falls back to the previous one.
+    /// restarts offline keeps predicting. A corrupt current version falls back to the previous one;
+    /// a version still in its health window when the process stopped (it crashed on load or while
+    /// serving) is rolled back.
     /// </summary>
     private async Task LoadInstalledModelAsync()
     {
+        if (_deps.Models.TrialVersion is { } trial)
+        {
+            _deps.Models.EndTrial();
+            if (_deps.Models.CurrentVersion == trial && _deps.Models.RollBack())
+            {
+                _modelNotice = $"v{trial} did not finish its health window (the agent stopped or crashed during it); rolled back to v{_deps.Models.CurrentVersion}";
+                LogModelFallback(_modelNotice);
+                lock (_rolloutGate)
+                {
+                    if (_progress is { } p && p.TargetVersion == trial) _progress = new RolloutProgress(p) { Phase = RolloutPhase.RolledBack, Reason = _modelNotice };
+                }
+            }
+        }
+
         var load = _deps.Models.LoadCurrent();
         if (load.FallbackReason is { } reason)
         {
@@ -43,60 +60,129 @@ public sealed partial class DeviceAgent
     }
 
     /// <summary>
-    /// Fetches and verifies an announced version into the model store, loads it, commits it on
-    /// disk (the old one becomes the previous version) and switches to it atomically.
+    /// A retained announcement arrived: verify its trust bundle and signed manifest (key, expiry,
+    /// version, and that the unsigned fields match), then either serve it (auto mode) or load it
+    /// for training only (governed fleets). Rejections are counted with their reason.
     /// </summary>
     private async Task InstallAsync(ModelAnnouncement announcement)
     {
         await _installGate.WaitAsync(_stopping.Token).ConfigureAwait(false);
-        SharedCache<InferenceModel>.Lease? inference = null;
-        SharedCache<TrainStepModel>.Lease? trainStep = null;
         try
         {
-            if (announcement.Version <= ModelVersion) return;
-            if (announcement.Header?.ProtocolVersion != ProtocolInfo.CurrentVersion || announcement.Inference is null || announcement.TrainStep is null || announcement.Architecture is null)
+            if (announcement.Header?.ProtocolVersion != ProtocolInfo.CurrentVersion)
             {
-                throw new ArtifactRejectedException("announcement is incomplete or from another protocol version");
+                throw new ArtifactRejectedException("announcement from another protocol version");
             }
 
-            var baseUrl = _options.ArtifactBaseUrl ?? new Uri(announcement.ArtifactBaseUrl);
-            var spec = new ModelSpec((int)announcement.Architecture.InputDim, announcement.Architecture.Hidden.Select(h => (int)h).ToArray(), (int)announcement.Architecture.Classes);
-            inference = await _deps.Runtimes.Inference.AcquireAsync(announcement.Inference.Sha256, async () =>
-                InferenceModel.Load(await StoredOrFetchedAsync(baseUrl, announcement.Inference).ConfigureAwait(false), _deps.Runtimes.Settings)).ConfigureAwait(false);
-            trainStep = await _deps.Runtimes.TrainSteps.AcquireAsync(announcement.TrainStep.Sha256, async () =>
-                new TrainStepModel(await StoredOrFetchedAsync(baseUrl, announcement.TrainStep).ConfigureAwait(false), spec, _deps.Runtimes.Settings)).ConfigureAwait(false);
-            if (!inference.Value.Spec.Equals(spec) || !trainStep.Value.Spec.Equals(spec))
+            var installed = announcement.TrainingOnly ? Math.Max(TrainingVersion, ModelVersion) : ModelVersion;
+            if (announcement.Version <= installed && announcement.Version != 0) return;
+            if (_trust.CheckAnnouncement(announcement, NowMs, installed) is not { } manifest)
             {
-                throw new ArtifactRejectedException($"artifacts do not match the announced architecture {spec}");
+                Interlocked.Increment(ref Counters.ModelInstallFailures);
+                LogInstallFailed(announcement.ModelName, announcement.Version, _trust.LastRejection);
+                RequestStatus();
+                return;
             }
 
-            // A session shared through the cache may exist while this device's disk lacks the blob.
-            if (!_deps.Models.HasBlob(announcement.Inference.Sha256)) await FetchIntoStoreAsync(baseUrl, announcement.Inference).ConfigureAwait(false);
-            if (!_deps.Models.HasBlob(announcement.TrainStep.Sha256)) await FetchIntoStoreAsync(baseUrl, announcement.TrainStep).ConfigureAwait(false);
-            _deps.Models.Commit(announcement);
-
-            var previous = Activate(announcement, inference, trainStep);
-            inference = null;
-            trainStep = null;
-            _modelNotice = string.Empty;
-            Interlocked.Increment(ref Counters.ModelInstalls);
-            Interlocked.Add(ref Counters.ArtifactBytes, (long)(announcement.Inference.Size + (previous?.TrainStep.Sha256 != announcement.TrainStep.Sha256 ? announcement.TrainStep.Size : 0)));
-            LogInstalled(announcement.ModelName, announcement.Version);
+            var verified = ManifestRules.ToAnnouncement(manifest, announcement.Manifest, announcement.ArtifactBaseUrl);
+            if (announcement.TrainingOnly) await LoadForTrainingAsync(verified).ConfigureAwait(false);
+            else await SwitchAsync(verified, trial: false).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
         }
-        catch (Exception ex) when (ex is ArtifactRejectedException or HttpRequestException or InvalidDataException or InvalidProtocolBufferException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException or IOException)
+        catch (Exception ex) when (IsInstallFailure(ex))
         {
             Interlocked.Increment(ref Counters.ModelInstallFailures);
+            _trust.Reject($"{announcement.ModelName} v{announcement.Version}: {ex.Message}");
             LogInstallFailed(announcement.ModelName, announcement.Version, ex.Message);
+        }
+        finally
+        {
+            _installGate.Release();
+        }
+    }
+
+    /// <summary>Loads both sessions of a verified version (fetching and checking artifacts as needed).</summary>
+    private async Task<(SharedCache<InferenceModel>.Lease Inference, SharedCache<TrainStepModel>.Lease TrainStep)> LoadSessionsAsync(ModelAnnouncement verified)
+    {
+        var baseUrl = _options.ArtifactBaseUrl ?? new Uri(verified.ArtifactBaseUrl);
+        var spec = new ModelSpec((int)verified.Architecture.InputDim, verified.Architecture.Hidden.Select(h => (int)h).ToArray(), (int)verified.Architecture.Classes);
+        SharedCache<InferenceModel>.Lease? inference = null;
+        try
+        {
+            inference = await _deps.Runtimes.Inference.AcquireAsync(verified.Inference.Sha256, async () =>
+                InferenceModel.Load(await StoredOrFetchedAsync(baseUrl, verified.Inference).ConfigureAwait(false), _deps.Runtimes.Settings)).ConfigureAwait(false);
+            var trainStep = await _deps.Runtimes.TrainSteps.AcquireAsync(verified.TrainStep.Sha256, async () =>
+                new TrainStepModel(await StoredOrFetchedAsync(baseUrl, verified.TrainStep).ConfigureAwait(false), spec, _deps.Runtimes.Settings)).ConfigureAwait(false);
+            if (!inference.Value.Spec.Equals(spec) || !trainStep.Value.Spec.Equals(spec))
+            {
+                trainStep.Dispose();
+                throw new ArtifactRejectedException($"artifacts do not match the signed architecture {spec}");
+            }
+
+            // A session shared through the cache may exist while this device's disk lacks the blob.
+            if (!_deps.Models.HasBlob(verified.Inference.Sha256)) await FetchIntoStoreAsync(baseUrl, verified.Inference).ConfigureAwait(false);
+            if (!_deps.Models.HasBlob(verified.TrainStep.Sha256)) await FetchIntoStoreAsync(baseUrl, verified.TrainStep).ConfigureAwait(false);
+            var result = (inference, trainStep);
+            inference = null;
+            return result;
+        }
+        finally
+        {
+            inference?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Commits a verified version on disk (the old one becomes the previous version) and switches
+    /// to it atomically. With <paramref name="trial"/> the switch is marked on disk first, so a
+    /// crash before the health window ends rolls it back on restart.
+    /// </summary>
+    private async Task SwitchAsync(ModelAnnouncement verified, bool trial)
+    {
+        var (inference, trainStep) = await LoadSessionsAsync(verified).ConfigureAwait(false);
+        try
+        {
+            if (_deps.Faults.FailsToLoad(DeviceId, _options.Tags, verified.Version))
+            {
+                throw new InvalidDataException($"v{verified.Version} failed to load on this hardware (simulated)");
+            }
+
+            if (trial) _deps.Models.BeginTrial(verified.Version);
+            _deps.Models.Commit(verified);
+            var previous = Activate(verified, inference, trainStep);
+            (inference, trainStep) = (null!, null!);
+            _modelNotice = string.Empty;
+            Interlocked.Increment(ref Counters.ModelInstalls);
+            Interlocked.Add(ref Counters.ArtifactBytes, (long)(verified.Inference.Size + (previous?.TrainStep.Sha256 != verified.TrainStep.Sha256 ? verified.TrainStep.Size : 0)));
+            LogInstalled(verified.ModelName, verified.Version);
         }
         finally
         {
             inference?.Dispose();
             trainStep?.Dispose();
-            _installGate.Release();
         }
+    }
+
+    /// <summary>Loads a version rounds will train on without serving it (governed fleets).</summary>
+    private async Task LoadForTrainingAsync(ModelAnnouncement verified)
+    {
+        if (ModelVersion == verified.Version) return;
+        var (inference, trainStep) = await LoadSessionsAsync(verified).ConfigureAwait(false);
+        InstalledModel? old;
+        TaskCompletionSource changed;
+        lock (_modelGate)
+        {
+            old = _training;
+            _training = new InstalledModel(verified, inference, trainStep);
+            changed = _modelChanged;
+            _modelChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        old?.Exit();
+        changed.TrySetResult();
+        Interlocked.Add(ref Counters.ArtifactBytes, (long)(verified.Inference.Size + verified.TrainStep.Size));
     }
 
     /// <summary>The artifact from the model store, or downloaded, verified and stored first.</summary>
@@ -123,6 +209,7 @@ public sealed partial class DeviceAgent
             _modelChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
+        ResetVersionHealth();
         previous?.Exit();
         changed.TrySetResult();
         return previous?.Announcement;
@@ -157,8 +244,8 @@ public sealed partial class DeviceAgent
         try
         {
             if (task.Header?.ProtocolVersion != ProtocolInfo.CurrentVersion) throw new InvalidDataException("task from another protocol version");
-            await WaitForModelAsync(task.BaseVersion, linked.Token).ConfigureAwait(false);
-            var model = EnterCurrentModel()!;
+            await WaitForBaseAsync(task.BaseVersion, linked.Token).ConfigureAwait(false);
+            var model = EnterModelFor(task.BaseVersion)!;
             IMessage? message;
             try
             {
@@ -194,6 +281,32 @@ public sealed partial class DeviceAgent
         {
             Interlocked.Increment(ref Counters.TasksSkipped);
             LogTaskFailed(task.RoundId, ex);
+        }
+    }
+
+    /// <summary>The served or the training-only version matching <paramref name="version"/> (entered), else the served one.</summary>
+    private InstalledModel? EnterModelFor(ulong version)
+    {
+        lock (_modelGate)
+        {
+            var model = _training is { } t && t.Announcement.Version == version ? t : _model;
+            return model is not null && model.TryEnter() ? model : null;
+        }
+    }
+
+    /// <summary>Waits until the served or the training-only version reaches <paramref name="version"/>.</summary>
+    private async Task WaitForBaseAsync(ulong version, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task changed;
+            lock (_modelGate)
+            {
+                if (Math.Max(_model?.Announcement.Version ?? 0, _training?.Announcement.Version ?? 0) >= version) return;
+                changed = _modelChanged.Task;
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 

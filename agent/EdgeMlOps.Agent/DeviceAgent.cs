@@ -83,6 +83,9 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly Queue<string> _seenRoundOrder = new();
     private readonly List<Task> _work = new();
     private InstalledModel? _model;
+    // Governed fleets: the version rounds train on, when it is not the one served.
+    private InstalledModel? _training;
+    private readonly TrustGate _trust;
     private string _modelNotice = string.Empty;
     private readonly EdgeMlOps.Shared.Monitoring.LatencyHistogram _latency = new();
     private TaskCompletionSource _modelChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -101,6 +104,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         _topics = new Topics(options.Fleet);
         _logger = dependencies.LoggerFactory.CreateLogger<DeviceAgent>();
         _fetcher = new ArtifactFetcher(dependencies.Http, options.MaxArtifactBytes);
+        _trust = new TrustGate(options.Fleet, options.TrustedRoots, dependencies.Models.TrustBundlePath);
         var will = new LastWill(_topics.Status(options.DeviceId), Status(DeviceState.Lost).ToByteArray(), Retain: true);
         _transport = new MqttTransport(
             new MqttTransportOptions(options.DeviceId, options.Broker)
@@ -177,8 +181,9 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     /// <summary>Connects (persistent session, Last Will), announces itself and subscribes to its model and task topics.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        LoadRolloutState();
         await LoadInstalledModelAsync().ConfigureAwait(false);
-        await _transport.SubscribeAsync([_topics.Model, _topics.Task(DeviceId)], cancellationToken).ConfigureAwait(false);
+        await _transport.SubscribeAsync([_topics.Model, _topics.Rollout, _topics.Task(DeviceId)], cancellationToken).ConfigureAwait(false);
         await _transport.StartAsync(cancellationToken).ConfigureAwait(false);
         _statusLoop = Task.Run(StatusLoopAsync, CancellationToken.None);
         _drainLoop = Task.Run(DrainOutboxLoopAsync, CancellationToken.None);
@@ -222,6 +227,8 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         {
             _model?.Exit();
             _model = null;
+            _training?.Exit();
+            _training = null;
         }
 
         _stopping.Dispose();
@@ -241,8 +248,21 @@ public sealed partial class DeviceAgent : IAsyncDisposable
 
             var input = features.ToArray();
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var batch = inference.Predict(input, 1);
-            _latency.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            PredictionBatch batch;
+            try
+            {
+                batch = inference.Predict(input, 1);
+            }
+            catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+            {
+                Interlocked.Increment(ref _inferenceErrors);
+                throw;
+            }
+
+            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            _latency.Record(elapsed);
+            _versionLatency.Record(elapsed);
+            Interlocked.Increment(ref _versionPredictions);
             var id = Guid.NewGuid().ToString("N");
             _deps.Store.AddPrediction(id, input, batch.Labels[0], model.Announcement.Version);
             Interlocked.Increment(ref Counters.Predictions);
@@ -267,8 +287,15 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     /// <summary>Ground truth for an earlier prediction. False if the id is unknown or expired.</summary>
     public bool Feedback(string predictionId, long label)
     {
-        if (_deps.Store.TakePrediction(predictionId) is not { } features) return false;
-        _deps.Store.AddSamples([(features, label)]);
+        if (_deps.Store.Take(predictionId) is not { } prediction) return false;
+        if (prediction.ModelVersion == ModelVersion)
+        {
+            // Ground-truth accuracy of the served version since it was switched to (a rollout gate).
+            Interlocked.Increment(ref _feedbackCount);
+            if (prediction.Label == label) Interlocked.Increment(ref _feedbackCorrect);
+        }
+
+        _deps.Store.AddSamples([(prediction.Features, label)]);
         RequestStatus();
         return true;
     }
@@ -328,6 +355,12 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             LatencyP99Ms = _latency.Quantile(0.99).TotalMilliseconds,
             Predictions = (ulong)_latency.Count,
             RssBytes = (ulong)Environment.WorkingSet,
+            InferenceErrors = (ulong)Interlocked.Read(ref _inferenceErrors),
+            FeedbackCount = (ulong)Interlocked.Read(ref _feedbackCount),
+            FeedbackCorrect = (ulong)Interlocked.Read(ref _feedbackCorrect),
+            RejectedManifests = (ulong)_trust.Rejections,
+            LastRejection = _trust.LastRejection,
+            Rollout = Rollout,
         };
         lock (_modelGate)
         {
@@ -461,6 +494,11 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             {
                 var announcement = ModelAnnouncement.Parser.ParseFrom(payload);
                 Track(InstallAsync(announcement));
+            }
+            else if (topic == _topics.Rollout)
+            {
+                var plan = Signed.Parser.ParseFrom(payload);
+                Track(ApplyPlanAsync(plan));
             }
             else if (topic == _topics.Task(DeviceId))
             {

@@ -40,4 +40,10 @@ public sealed partial class AggregatorNode
 
     [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "Buffered aggregation {BufferId}: published v{Version} from {Contributors} updates (mean staleness {Staleness:F2}); held-out accuracy {Accuracy:F4}")]
     private partial void LogBufferFlushed(string bufferId, ulong version, int contributors, double staleness, double accuracy);
+
+    [LoggerMessage(EventId = 2040, Level = LogLevel.Warning, Message = "Re-signing the announcement or rollout plan failed: {Reason}")]
+    private partial void LogRepublishFailed(string reason);
+
+    [LoggerMessage(EventId = 2041, Level = LogLevel.Information, Message = "Rollout {RolloutId}: {Action} ({Reason})")]
+    internal partial void LogRollout(string rolloutId, string action, string reason);
 }

@@ -39,6 +39,13 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     private ArtifactStore? _artifacts;
     private GlobalModel? _current;
     private FederatedStrategy? _strategy;
+    private Trust.KeyRing? _keys;
+    private Governance.AuditLog? _audit;
+    private Governance.ModelGovernance? _governance;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _resignLoop;
+    private Task? _rolloutLoop;
+    private Rollouts.RolloutManager? _rollouts;
     private long _sequence;
     private long _artifactBytesServed;
 
@@ -89,6 +96,9 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         Directory.CreateDirectory(_options.DataDirectory);
         _registry = new ModelRegistry(Path.Combine(_options.DataDirectory, "registry.db"));
         _artifacts = new ArtifactStore(Path.Combine(_options.DataDirectory, "artifacts"));
+        _keys = new Trust.KeyRing(Path.Combine(_options.DataDirectory, "keys"), _options.Fleet, _options.Trust, _time.GetUtcNow());
+        _audit = new Governance.AuditLog(Path.Combine(_options.DataDirectory, "audit.db"));
+        _governance = new Governance.ModelGovernance(_registry, _audit, _options.Governance, _time);
         _current = LoadOrCreateModel();
         _strategy = StandardStrategy.Create(_options.Strategy);
         if (Registry.LoadStrategyState(_options.ModelName, _current.Record.Version) is { } state && !_strategy.RestoreState(state, _current.Weights.Layout.TotalLength))
@@ -124,11 +134,16 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval")], cancellationToken).ConfigureAwait(false);
         await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
         await AnnounceAsync(_current, cancellationToken).ConfigureAwait(false);
+        await RestoreRolloutAsync(cancellationToken).ConfigureAwait(false);
+        _resignLoop = Task.Run(ResignLoopAsync, CancellationToken.None);
         LogStarted(_options.Fleet, _options.ModelName, _current.Record.Version, BrokerEndpoint.ToString(), ArtifactBaseUrl.ToString());
     }
 
     public async ValueTask DisposeAsync()
     {
+        _stopping.Cancel();
+        if (_resignLoop is not null) await _resignLoop.ConfigureAwait(false);
+        if (_rolloutLoop is not null) await _rolloutLoop.ConfigureAwait(false);
         if (_transport is not null) await _transport.DisposeAsync().ConfigureAwait(false);
         if (_http is not null)
         {
@@ -138,7 +153,10 @@ public sealed partial class AggregatorNode : IAsyncDisposable
 
         if (_broker is not null) await _broker.DisposeAsync().ConfigureAwait(false);
         _registry?.Dispose();
+        _audit?.Dispose();
+        _keys?.Dispose();
         _roundGate.Dispose();
+        _stopping.Dispose();
     }
 
     /// <summary>Resumes from the registry's latest version, or creates version 1 from seeded initial weights.</summary>
@@ -192,25 +210,28 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         var record = new ModelVersionRecord(
             _options.ModelName, version, parent, round, contributors, samples,
             inferenceSha, inferenceBytes.Length, trainSha, trainBytes.Length,
-            accuracy, loss, trainLoss is { } t && double.IsFinite(t) ? t : null, _time.GetUtcNow());
+            accuracy, loss, trainLoss is { } t && double.IsFinite(t) ? t : null, _time.GetUtcNow())
+        {
+            State = VersionStates.Candidate,
+            CreatedBy = _options.Governance.TrainingIdentity,
+        };
         Registry.AddVersion(record);
-        return new GlobalModel(record, weights);
+        _audit!.Append(_time.GetUtcNow(), record.CreatedBy, "version.create", EdgeMlOps.Aggregator.Governance.ModelGovernance.Subject(record),
+            round == 0 ? "initial weights" : FormattableString.Invariant($"round {round}: {contributors} devices, {samples} samples"), null, record.State);
+        return new GlobalModel(Govern(record, inferenceBytes), weights);
     }
 
+    /// <summary>
+    /// Publishes the retained announcement of the training head: its signed manifest and the trust
+    /// bundle. Devices serve it only when it is deployed in auto mode; otherwise it is for training.
+    /// </summary>
     private async Task AnnounceAsync(GlobalModel model, CancellationToken cancellationToken)
     {
-        var announcement = new ModelAnnouncement
-        {
-            Header = NewHeader(),
-            ModelName = model.Record.Model,
-            Version = model.Record.Version,
-            ParentVersion = model.Record.Parent,
-            Architecture = new ModelArchitecture { InputDim = (uint)model.Weights.Spec.InputDim, Classes = (uint)model.Weights.Spec.Classes },
-            Inference = new ArtifactRef { Name = "model.onnx", Sha256 = model.Record.InferenceSha256, Size = (ulong)model.Record.InferenceSize, Path = AggregatorApi.ArtifactPath(model.Record.InferenceSha256) },
-            TrainStep = new ArtifactRef { Name = "train_step.onnx", Sha256 = model.Record.TrainStepSha256, Size = (ulong)model.Record.TrainStepSize, Path = AggregatorApi.ArtifactPath(model.Record.TrainStepSha256) },
-            ArtifactBaseUrl = ArtifactBaseUrl.ToString(),
-        };
-        announcement.Architecture.Hidden.AddRange(model.Weights.Spec.Hidden.Select(h => (uint)h));
+        var (manifest, envelope) = SignManifest(model.Record);
+        var announcement = Shared.Trust.ManifestRules.ToAnnouncement(manifest, envelope, ArtifactBaseUrl.ToString());
+        announcement.Header = NewHeader();
+        announcement.Trust = Keys.BundleEnvelope;
+        announcement.TrainingOnly = _options.Governance.Mode == EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed || Registry.Version(model.Record.Model, model.Record.Version)?.State != VersionStates.Deployed;
         await Transport.PublishAsync(_topics.Model, announcement.ToByteArray(), retain: true, cancellationToken).ConfigureAwait(false);
     }
 

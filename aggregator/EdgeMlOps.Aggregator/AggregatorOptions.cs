@@ -98,6 +98,12 @@ public sealed record AggregatorOptions
     /// <summary>How rounds combine updates (FedAvg, FedProx, FedAdam, median, Krum, DP, compression, …).</summary>
     public StrategyOptions Strategy { get; init; } = new();
 
+    /// <summary>Root and signing keys, manifest lifetime.</summary>
+    public Trust.TrustOptions Trust { get; init; } = new();
+
+    /// <summary>Registry states, validation gates, deployment mode, admin identities.</summary>
+    public Governance.GovernanceOptions Governance { get; init; } = new();
+
     public static AggregatorOptions FromConfiguration(IConfiguration configuration)
     {
         var r = new ConfigReader(configuration, Section);
@@ -168,6 +174,13 @@ public sealed record AggregatorOptions
             Seed = r.Int(nameof(Seed), 1),
             Rounds = rounds,
             Strategy = strategy,
+            Trust = new Trust.TrustOptions
+            {
+                RootKeyFile = r.OptionalString("Trust:RootKeyFile"),
+                SigningKeyLifetime = TimeSpan.FromDays(r.Double("Trust:SigningKeyDays", 365, 1, 36_500)),
+                ManifestLifetime = TimeSpan.FromDays(r.Double("Trust:ManifestDays", 30, 0.001, 3650)),
+            },
+            Governance = EdgeMlOps.Aggregator.Governance.GovernanceOptions.Read(r),
         };
         r.ThrowIfInvalid("aggregator");
         return options;

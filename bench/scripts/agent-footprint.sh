@@ -38,7 +38,7 @@ predict() { curl -sf -X POST -H 'Content-Type: application/json' -d "{\"features
 
 start_agent() {
   env ${AGENT_ENV:-} "$aot/edgemlops-agent" --Agent:DeviceId=smoke-1 --Agent:Broker=mqtt://127.0.0.1:$mqtt --Agent:DataDirectory="$work/agent" \
-    --Agent:Http=http://127.0.0.1:$api/ --Agent:StatusIntervalSeconds=5 >> "$work/agent.log" 2>&1 &
+    --Agent:Http=http://127.0.0.1:$api/ --Agent:StatusIntervalSeconds=5 --Agent:TrustedRootFile="$work/agg/keys/root.pub" >> "$work/agent.log" 2>&1 &
   agent=$!; pids+=($agent)
 }
 first_prediction_ms() {

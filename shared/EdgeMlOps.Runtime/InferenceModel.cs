@@ -67,11 +67,21 @@ public sealed class InferenceModel : IDisposable
     }
 
     /// <summary>Mean cross-entropy and accuracy over <paramref name="labels"/>, in batches.</summary>
-    public EvaluationScore Evaluate(float[] features, long[] labels, int batchSize = 1024)
+    public EvaluationScore Evaluate(float[] features, long[] labels, int batchSize = 1024) =>
+        EvaluateCohorts(features, labels, null, batchSize)[AllCohorts];
+
+    /// <summary>The cohort name under which <see cref="EvaluateCohorts"/> reports every sample.</summary>
+    public const string AllCohorts = "all";
+
+    /// <summary>
+    /// Loss and accuracy overall (<see cref="AllCohorts"/>) and per cohort, where
+    /// <paramref name="cohorts"/> names each sample's cohort (null: overall only).
+    /// </summary>
+    public IReadOnlyDictionary<string, EvaluationScore> EvaluateCohorts(float[] features, long[] labels, IReadOnlyList<string>? cohorts, int batchSize = 1024)
     {
+        if (cohorts is not null && cohorts.Count != labels.Length) throw new ArgumentException($"{cohorts.Count} cohort names for {labels.Length} samples", nameof(cohorts));
         var dim = Spec.InputDim;
-        double lossSum = 0;
-        long correct = 0;
+        var sums = new Dictionary<string, (double Loss, long Correct, int Count)>(StringComparer.Ordinal) { [AllCohorts] = (0, 0, 0) };
         for (var start = 0; start < labels.Length; start += batchSize)
         {
             var count = Math.Min(batchSize, labels.Length - start);
@@ -80,14 +90,23 @@ public sealed class InferenceModel : IDisposable
             for (var i = 0; i < count; i++)
             {
                 var label = labels[start + i];
-                if (prediction.Labels[i] == label) correct++;
-                lossSum -= Math.Log(Math.Max(prediction.Probabilities[i * Spec.Classes + (int)label], 1e-12f));
+                var loss = -Math.Log(Math.Max(prediction.Probabilities[i * Spec.Classes + (int)label], 1e-12f));
+                var hit = prediction.Labels[i] == label ? 1 : 0;
+                Add(AllCohorts);
+                if (cohorts is not null) Add(cohorts[start + i]);
+
+                void Add(string cohort)
+                {
+                    var (l, c, n) = sums.GetValueOrDefault(cohort);
+                    sums[cohort] = (l + loss, c + hit, n + 1);
+                }
             }
         }
 
-        return labels.Length == 0
-            ? new EvaluationScore(double.NaN, double.NaN, 0)
-            : new EvaluationScore(lossSum / labels.Length, (double)correct / labels.Length, labels.Length);
+        return sums.ToDictionary(
+            p => p.Key,
+            p => p.Value.Count == 0 ? new EvaluationScore(double.NaN, double.NaN, 0) : new EvaluationScore(p.Value.Loss / p.Value.Count, (double)p.Value.Correct / p.Value.Count, p.Value.Count),
+            StringComparer.Ordinal);
     }
 
     public void Dispose() => _session.Dispose();

@@ -35,7 +35,7 @@ public class OfflineFirstTests
         using var outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 10);
         using var http = new HttpClient();
         await using var agent = new DeviceAgent(
-            new AgentOptions { DeviceId = "dev-1", Fleet = "outage", Broker = new MqttEndpoint("127.0.0.1", proxy.Port) },
+            new AgentOptions { DeviceId = "dev-1", Fleet = "outage", Broker = new MqttEndpoint("127.0.0.1", proxy.Port), TrustedRoots = [node.Keys.RootPublicKey] },
             new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http, Faults = new SlowReport(TimeSpan.FromSeconds(1)) });
         agent.Feedback([(new[] { 1f, 0f, 0f }, 0L), (new[] { 0f, 1f, 0f }, 1L)]);
         await agent.StartAsync(CancellationToken.None);
@@ -73,7 +73,7 @@ public class OfflineFirstTests
         }))
         {
             await node.StartAsync(CancellationToken.None);
-            await using var agent = NewAgent(device, node.BrokerEndpoint);
+            await using var agent = NewAgent(device, node.BrokerEndpoint, node.Keys.RootPublicKey);
             await agent.StartAsync(CancellationToken.None);
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
             await agent.WaitForModelAsync(1, cts.Token);
@@ -81,7 +81,7 @@ public class OfflineFirstTests
         }
 
         // Aggregator and broker are gone; the device restarts and must still serve.
-        await using var offline = NewAgent(device, new MqttEndpoint("127.0.0.1", EdgeMlOps.Aggregator.Broker.EmbeddedBroker.FreePort()));
+        await using var offline = NewAgent(device, new MqttEndpoint("127.0.0.1", EdgeMlOps.Aggregator.Broker.EmbeddedBroker.FreePort()), []);
         await offline.StartAsync(CancellationToken.None);
         Assert.False(offline.IsConnected);
         var served = offline.Predict(features);
@@ -89,8 +89,8 @@ public class OfflineFirstTests
         Assert.Equal(online.Probabilities, served.Probabilities);
     }
 
-    private static DeviceAgent NewAgent(string directory, MqttEndpoint broker) => new(
-        new AgentOptions { DeviceId = "dev-1", Fleet = "offline", Broker = broker },
+    private static DeviceAgent NewAgent(string directory, MqttEndpoint broker, byte[] root) => new(
+        new AgentOptions { DeviceId = "dev-1", Fleet = "offline", Broker = broker, TrustedRoots = root.Length > 0 ? [root] : [] },
         new AgentDependencies
         {
             Store = new SampleStore(Path.Combine(directory, "agent.db"), 100, 10),

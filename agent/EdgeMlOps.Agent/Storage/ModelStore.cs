@@ -62,6 +62,22 @@ public sealed class ModelStore
         }
     }
 
+    /// <summary>Where the agent keeps the newest verified trust bundle.</summary>
+    public string TrustBundlePath => Path.Combine(_root, "trust.pb");
+
+    /// <summary>
+    /// The version inside its health window, if any. Set before switching and cleared on commit, so
+    /// a process that dies during the window (a crash on load or in serving) finds it on restart.
+    /// </summary>
+    public ulong? TrialVersion =>
+        File.Exists(TrialPath) && ulong.TryParse(File.ReadAllText(TrialPath).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+
+    public void BeginTrial(ulong version) => WriteAtomically(TrialPath, System.Text.Encoding.ASCII.GetBytes(version.ToString(CultureInfo.InvariantCulture)));
+
+    public void EndTrial() => File.Delete(TrialPath);
+
+    private string TrialPath => Path.Combine(_root, "trial");
+
     public ulong? CurrentVersion => ReadState().Current;
 
     public ulong? PreviousVersion => ReadState().Previous;

@@ -10,6 +10,9 @@ public sealed record SampleSet(float[] Features, long[] Labels, int InputDim)
     public int Count => Labels.Length;
 }
 
+/// <summary>A served prediction waiting for its ground truth.</summary>
+public sealed record StoredPrediction(float[] Features, long Label, ulong ModelVersion);
+
 /// <summary>
 /// The device's local SQLite store: labelled samples (bounded, oldest out first) and recent
 /// predictions awaiting ground truth. Raw data stays here; it never leaves the device.
@@ -141,15 +144,21 @@ public sealed class SampleStore : IDisposable
     }
 
     /// <summary>Removes and returns the features of a pending prediction, or null if unknown (or expired).</summary>
-    public float[]? TakePrediction(string id)
+    public float[]? TakePrediction(string id) => Take(id)?.Features;
+
+    /// <summary>Removes and returns a pending prediction (features, predicted label, model version), or null.</summary>
+    public StoredPrediction? Take(string id)
     {
-        if (_pending.TryRemove(id, out var buffered)) return buffered.Features;
+        if (_pending.TryRemove(id, out var buffered)) return new StoredPrediction(buffered.Features, buffered.Label, buffered.ModelVersion);
         lock (_gate)
         {
             using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "DELETE FROM predictions WHERE id = $id RETURNING features";
+            cmd.CommandText = "DELETE FROM predictions WHERE id = $id RETURNING features, label, model_version";
             cmd.Parameters.AddWithValue("$id", id);
-            return cmd.ExecuteScalar() is byte[] blob ? MemoryMarshal.Cast<byte, float>(blob).ToArray() : null;
+            using var reader = cmd.ExecuteReader();
+            return reader.Read()
+                ? new StoredPrediction(MemoryMarshal.Cast<byte, float>((byte[])reader.GetValue(0)).ToArray(), reader.GetInt64(1), (ulong)reader.GetInt64(2))
+                : null;
         }
     }
 

@@ -6,12 +6,24 @@ namespace EdgeMlOps.Aggregator.Evaluation;
 public interface IModelEvaluator
 {
     EvaluationScore Evaluate(InferenceModel model);
+
+    /// <summary>Scores overall (<see cref="InferenceModel.AllCohorts"/>) and per cohort, for the validation gates.</summary>
+    IReadOnlyDictionary<string, EvaluationScore> EvaluateCohorts(InferenceModel model);
 }
 
-/// <summary>Evaluates on a held-out labelled set kept by the aggregator.</summary>
-public sealed class HeldOutEvaluator(float[] features, long[] labels) : IModelEvaluator
+/// <summary>
+/// Evaluates on a held-out labelled set kept by the aggregator. Cohorts are the given names per
+/// sample (e.g. hardware class or region of the device the sample came from), or by default the
+/// true class ("class=3"): a version that gets better on average while forgetting one digit fails
+/// the subpopulation gate.
+/// </summary>
+public sealed class HeldOutEvaluator(float[] features, long[] labels, IReadOnlyList<string>? cohorts = null) : IModelEvaluator
 {
+    private readonly IReadOnlyList<string> _cohorts = cohorts ?? labels.Select(l => "class=" + l.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+
     public int Count => labels.Length;
 
     public EvaluationScore Evaluate(InferenceModel model) => model.Evaluate(features, labels);
+
+    public IReadOnlyDictionary<string, EvaluationScore> EvaluateCohorts(InferenceModel model) => model.EvaluateCohorts(features, labels, _cohorts);
 }

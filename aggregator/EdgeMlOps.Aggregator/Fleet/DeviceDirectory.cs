@@ -12,7 +12,26 @@ public sealed record DeviceInfo(
     ulong SampleCount,
     IReadOnlyDictionary<string, string> Tags,
     DateTimeOffset LastSeen,
-    ulong LastSequence);
+    ulong LastSequence)
+{
+    /// <summary>The device's part in the current rollout, from its latest status.</summary>
+    public RolloutProgress? Rollout { get; init; }
+
+    public double LatencyP95Ms { get; init; }
+
+    public ulong Predictions { get; init; }
+
+    public ulong InferenceErrors { get; init; }
+
+    /// <summary>Ground truth received for the current version since it was switched to.</summary>
+    public ulong FeedbackCount { get; init; }
+
+    public ulong FeedbackCorrect { get; init; }
+
+    public ulong RejectedManifests { get; init; }
+
+    public string LastRejection { get; init; } = string.Empty;
+}
 
 /// <summary>Which devices are online, on which version, with how much data. Fed by status messages (birth, refresh, death, Last Will).</summary>
 public sealed class DeviceDirectory
@@ -38,10 +57,21 @@ public sealed class DeviceDirectory
             status.SampleCount,
             new Dictionary<string, string>(status.Tags),
             receivedAt,
-            status.Header.Sequence);
+            status.Header.Sequence)
+        {
+            Rollout = status.Rollout,
+            LatencyP95Ms = status.LatencyP95Ms,
+            Predictions = status.Predictions,
+            InferenceErrors = status.InferenceErrors,
+            FeedbackCount = status.FeedbackCount,
+            FeedbackCorrect = status.FeedbackCorrect,
+            RejectedManifests = status.RejectedManifests,
+            LastRejection = status.LastRejection,
+        };
         _devices.AddOrUpdate(deviceId, info, (_, old) =>
             // A Last Will carries the sequence of the connect that registered it; it always wins.
-            status.State == DeviceState.Lost || status.Header.Sequence > old.LastSequence || status.Header.Sequence == 1 ? info : old);
+            status.State == DeviceState.Lost ? info with { Rollout = old.Rollout, ModelName = old.ModelName, ModelVersion = old.ModelVersion, Tags = old.Tags }
+            : status.Header.Sequence > old.LastSequence || status.Header.Sequence == 1 ? info : old);
     }
 
     /// <summary>Online devices that hold labelled samples, ordered by id (so seeded selection is reproducible).</summary>

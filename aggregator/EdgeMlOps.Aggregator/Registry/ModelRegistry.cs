@@ -19,7 +19,42 @@ public sealed record ModelVersionRecord(
     double? EvalAccuracy,
     double? EvalLoss,
     double? TrainLoss,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt)
+{
+    /// <summary>Governance state: candidate, validated, approved, deployed, archived or rejected.</summary>
+    public string State { get; init; } = VersionStates.Candidate;
+
+    /// <summary>The identity that created the version (who started the training, or uploaded it).</summary>
+    public string CreatedBy { get; init; } = "system";
+
+    /// <summary>Why the version is in its state (validation outcome, review request, rejection reason).</summary>
+    public string? StateReason { get; init; }
+}
+
+/// <summary>Registry states (MLflow/SageMaker-like), with the transitions the governance allows.</summary>
+public static class VersionStates
+{
+    public const string Candidate = "candidate";
+    public const string Validated = "validated";
+    public const string Approved = "approved";
+    public const string Deployed = "deployed";
+    public const string Archived = "archived";
+    public const string Rejected = "rejected";
+
+    private static readonly Dictionary<string, string[]> Next = new(StringComparer.Ordinal)
+    {
+        [Candidate] = [Validated, Approved, Rejected],
+        [Validated] = [Approved, Rejected],
+        [Approved] = [Deployed, Rejected, Archived],
+        [Deployed] = [Archived],
+        [Archived] = [Deployed],
+        [Rejected] = [],
+    };
+
+    public static bool IsKnown(string state) => Next.ContainsKey(state);
+
+    public static bool CanMove(string from, string to) => Next.TryGetValue(from, out var next) && next.Contains(to);
+}
 
 /// <summary>The outcome of one round, as stored.</summary>
 public sealed record RoundRecord(
@@ -84,6 +119,23 @@ public sealed class ModelRegistry : IDisposable
                 ended_ms INTEGER NOT NULL,
                 notes TEXT,
                 PRIMARY KEY(model, round));
+            CREATE TABLE IF NOT EXISTS version_states(
+                model TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                reason TEXT,
+                evaluation TEXT,
+                PRIMARY KEY(model, version));
+            CREATE TABLE IF NOT EXISTS rollouts(
+                id TEXT PRIMARY KEY,
+                model TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                spec TEXT NOT NULL,
+                state TEXT NOT NULL,
+                stage INTEGER NOT NULL,
+                revision INTEGER NOT NULL,
+                created_ms INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS strategy_state(
                 model TEXT PRIMARY KEY,
                 version INTEGER NOT NULL,
@@ -131,12 +183,77 @@ public sealed class ModelRegistry : IDisposable
                 ("$is", v.InferenceSha256), ("$iz", v.InferenceSize), ("$ts", v.TrainStepSha256), ("$tz", v.TrainStepSize),
                 ("$ea", v.EvalAccuracy), ("$el", v.EvalLoss), ("$tl", v.TrainLoss), ("$t", v.CreatedAt.ToUnixTimeMilliseconds()));
             cmd.ExecuteNonQuery();
+            using var state = Command("INSERT OR REPLACE INTO version_states(model, version, state, created_by, reason) VALUES ($m, $v, $s, $c, $r)",
+                ("$m", v.Model), ("$v", (long)v.Version), ("$s", v.State), ("$c", v.CreatedBy), ("$r", v.StateReason));
+            state.ExecuteNonQuery();
         }
     }
 
-    public ModelVersionRecord? Latest(string model) => Versions(model, "ORDER BY version DESC LIMIT 1").FirstOrDefault();
+    /// <summary>Moves a version to <paramref name="state"/> (the caller checked the transition and audits it).</summary>
+    public void SetState(string model, ulong version, string state, string? reason)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("UPDATE version_states SET state = $s, reason = $r WHERE model = $m AND version = $v",
+                ("$m", model), ("$v", (long)version), ("$s", state), ("$r", reason));
+            if (cmd.ExecuteNonQuery() != 1) throw new KeyNotFoundException($"no version {model} v{version}");
+        }
+    }
 
-    public IReadOnlyList<ModelVersionRecord> Versions(string model) => Versions(model, "ORDER BY version");
+    /// <summary>Per-cohort validation results of a version (JSON), for the model card and the admin API.</summary>
+    public void SetEvaluation(string model, ulong version, string json)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("UPDATE version_states SET evaluation = $e WHERE model = $m AND version = $v", ("$m", model), ("$v", (long)version), ("$e", json));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public string? Evaluation(string model, ulong version)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT evaluation FROM version_states WHERE model = $m AND version = $v", ("$m", model), ("$v", (long)version));
+            return cmd.ExecuteScalar() as string;
+        }
+    }
+
+    public ModelVersionRecord? Version(string model, ulong version) =>
+        Versions(model, FormattableString.Invariant($"AND v.version = {version}")).FirstOrDefault();
+
+    /// <summary>Rollouts as stored: id, version, spec (JSON), state, stage, revision.</summary>
+    public void SaveRollout(string id, string model, ulong version, string spec, string state, int stage, ulong revision, DateTimeOffset created)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command(
+                "INSERT OR REPLACE INTO rollouts(id, model, version, spec, state, stage, revision, created_ms) VALUES ($i, $m, $v, $sp, $st, $sg, $rv, $t)",
+                ("$i", id), ("$m", model), ("$v", (long)version), ("$sp", spec), ("$st", state), ("$sg", stage), ("$rv", (long)revision), ("$t", created.ToUnixTimeMilliseconds()));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public IReadOnlyList<(string Id, ulong Version, string Spec, string State, int Stage, ulong Revision, DateTimeOffset Created)> Rollouts(string model)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT id, version, spec, state, stage, revision, created_ms FROM rollouts WHERE model = $m ORDER BY created_ms, id", ("$m", model));
+            using var reader = cmd.ExecuteReader();
+            var list = new List<(string, ulong, string, string, int, ulong, DateTimeOffset)>();
+            while (reader.Read())
+            {
+                list.Add((reader.GetString(0), (ulong)reader.GetInt64(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), (ulong)reader.GetInt64(5),
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6))));
+            }
+
+            return list;
+        }
+    }
+
+    public ModelVersionRecord? Latest(string model) => Versions(model, "ORDER BY v.version DESC LIMIT 1").FirstOrDefault();
+
+    public IReadOnlyList<ModelVersionRecord> Versions(string model) => Versions(model, "ORDER BY v.version");
 
     public void AddRound(RoundRecord r)
     {
@@ -240,7 +357,12 @@ public sealed class ModelRegistry : IDisposable
         lock (_gate)
         {
             using var cmd = Command(
-                "SELECT model, version, parent, round, contributors, samples, inference_sha, inference_size, train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms FROM versions WHERE model = $m " + suffix,
+                """
+                SELECT v.model, v.version, parent, round, contributors, samples, inference_sha, inference_size, train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms,
+                       COALESCE(s.state, 'deployed'), COALESCE(s.created_by, 'system'), s.reason
+                FROM versions v LEFT JOIN version_states s ON s.model = v.model AND s.version = v.version
+                WHERE v.model = $m 
+                """ + suffix,
                 ("$m", model));
             using var reader = cmd.ExecuteReader();
             var list = new List<ModelVersionRecord>();
@@ -250,7 +372,12 @@ public sealed class ModelRegistry : IDisposable
                     reader.GetString(0), (ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2), reader.GetInt64(3), reader.GetInt32(4), reader.GetInt64(5),
                     reader.GetString(6), reader.GetInt64(7), reader.GetString(8), reader.GetInt64(9),
                     reader.IsDBNull(10) ? null : reader.GetDouble(10), reader.IsDBNull(11) ? null : reader.GetDouble(11), reader.IsDBNull(12) ? null : reader.GetDouble(12),
-                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(13))));
+                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(13)))
+                {
+                    State = reader.GetString(14),
+                    CreatedBy = reader.GetString(15),
+                    StateReason = reader.IsDBNull(16) ? null : reader.GetString(16),
+                });
             }
 
             return list;

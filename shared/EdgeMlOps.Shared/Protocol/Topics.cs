@@ -28,6 +28,9 @@ public sealed class Topics
     /// <summary>Retained: the current global model version.</summary>
     public string Model => $"{Prefix}/model";
 
+    /// <summary>Retained: the signed rollout plan in force (one message for the whole fleet).</summary>
+    public string Rollout => $"{Prefix}/rollout";
+
     public string Status(string deviceId) => $"{Prefix}/devices/{deviceId}/status";
 
     public string Task(string deviceId) => $"{Prefix}/devices/{deviceId}/task";

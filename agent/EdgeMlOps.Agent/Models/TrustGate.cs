@@ -1,0 +1,120 @@
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Trust;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Agent.Models;
+
+/// <summary>
+/// The device's trust decisions: the pinned roots, the newest trust bundle (kept on disk so a
+/// replayed older bundle is refused after a restart), and every manifest and plan checked
+/// against them. Rejections are counted and the latest reason is reported in status messages.
+/// </summary>
+public sealed class TrustGate
+{
+    private readonly TrustVerifier _verifier;
+    private readonly string? _bundlePath;
+    private readonly object _gate = new();
+    private long _rejections;
+    private string _lastRejection = string.Empty;
+
+    public TrustGate(string fleet, IReadOnlyList<byte[]> roots, string? bundlePath)
+    {
+        _verifier = new TrustVerifier(fleet, roots);
+        _bundlePath = bundlePath;
+        if (bundlePath is not null && File.Exists(bundlePath))
+        {
+            try
+            {
+                _verifier.AcceptBundle(Signed.Parser.ParseFrom(File.ReadAllBytes(bundlePath)));
+            }
+            catch (InvalidProtocolBufferException)
+            {
+                // A damaged copy is replaced by the next bundle the aggregator sends.
+            }
+        }
+    }
+
+    public long Rejections => Interlocked.Read(ref _rejections);
+
+    public string LastRejection
+    {
+        get { lock (_gate) return _lastRejection; }
+    }
+
+    public ulong BundleVersion
+    {
+        get { lock (_gate) return _verifier.Bundle?.Version ?? 0; }
+    }
+
+    /// <summary>Accepts a newer trust bundle (persisting it); an equal one is a no-op; an older or forged one is refused.</summary>
+    public bool OfferBundle(Signed? envelope)
+    {
+        if (envelope is null) return true;
+        lock (_gate)
+        {
+            if (_verifier.BundleEnvelope is { } held && held.Equals(envelope)) return true;
+            var verdict = _verifier.AcceptBundle(envelope);
+            if (!verdict.Ok) return Refused(verdict.Reason);
+            if (_bundlePath is not null)
+            {
+                var temp = _bundlePath + ".tmp";
+                File.WriteAllBytes(temp, envelope.ToByteArray());
+                File.Move(temp, _bundlePath, overwrite: true);
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Verifies a manifest for installation: signature under a certified, unrevoked, unexpired
+    /// key; not expired; for this model; newer than <paramref name="installedVersion"/> unless a
+    /// signed rollback directive allows <paramref name="allowedDowngradeTo"/>.
+    /// </summary>
+    public ModelManifest? CheckManifest(Signed? envelope, long nowUnixMs, ulong installedVersion, ulong? allowedDowngradeTo = null)
+    {
+        if (envelope is null) return RefusedNull<ModelManifest>("no signed manifest");
+        lock (_gate)
+        {
+            var verdict = _verifier.VerifyManifest(envelope, nowUnixMs);
+            if (verdict.Ok) verdict = ManifestRules.CheckVersion(verdict.Value!, installedVersion, allowedDowngradeTo);
+            return verdict.Ok ? verdict.Value : RefusedNull<ModelManifest>(verdict.Reason);
+        }
+    }
+
+    /// <summary>Verifies an announcement: its trust bundle, its manifest, and that its unsigned fields match the manifest.</summary>
+    public ModelManifest? CheckAnnouncement(ModelAnnouncement announcement, long nowUnixMs, ulong installedVersion)
+    {
+        if (!OfferBundle(announcement.Trust)) return null;
+        var manifest = CheckManifest(announcement.Manifest, nowUnixMs, installedVersion);
+        if (manifest is null) return null;
+        var match = ManifestRules.MatchesAnnouncement(manifest, announcement);
+        return match.Ok ? manifest : RefusedNull<ModelManifest>(match.Reason);
+    }
+
+    /// <summary>Verifies a rollout plan's signature (rollout role) and fleet.</summary>
+    public RolloutPlan? CheckPlan(Signed envelope, long nowUnixMs)
+    {
+        lock (_gate)
+        {
+            var verdict = _verifier.VerifyPlan(envelope, nowUnixMs);
+            return verdict.Ok ? verdict.Value : RefusedNull<RolloutPlan>(verdict.Reason);
+        }
+    }
+
+    /// <summary>Counts a rejection found elsewhere (artifact hash or size, load failure).</summary>
+    public void Reject(string reason) => Refused(reason);
+
+    private T? RefusedNull<T>(string reason) where T : class
+    {
+        Refused(reason);
+        return null;
+    }
+
+    private bool Refused(string reason)
+    {
+        Interlocked.Increment(ref _rejections);
+        lock (_gate) _lastRejection = reason;
+        return false;
+    }
+}

@@ -1,0 +1,159 @@
+using EdgeMlOps.Aggregator.Governance;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Trust;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Aggregator;
+
+public sealed partial class AggregatorNode
+{
+    /// <summary>Root and signing keys; the root public key is what devices pin.</summary>
+    public Trust.KeyRing Keys => _keys ?? throw new InvalidOperationException("Not started.");
+
+    public ModelGovernance Governance => _governance ?? throw new InvalidOperationException("Not started.");
+
+    public AuditLog Audit => _audit ?? throw new InvalidOperationException("Not started.");
+
+    /// <summary>The manifest of a registered version, signed now by the active signing key.</summary>
+    public (ModelManifest Manifest, Signed Envelope) SignManifest(ModelVersionRecord record)
+    {
+        var spec = _options.Model;
+        var manifest = new ModelManifest
+        {
+            Fleet = _options.Fleet,
+            ModelName = record.Model,
+            Version = record.Version,
+            ParentVersion = record.Parent,
+            Architecture = new ModelArchitecture { InputDim = (uint)spec.InputDim, Classes = (uint)spec.Classes, Hidden = { spec.Hidden.Select(h => (uint)h) } },
+            Artifacts =
+            {
+                new ArtifactRef { Name = ManifestRules.InferenceArtifact, Sha256 = record.InferenceSha256, Size = (ulong)record.InferenceSize, Path = Http.AggregatorApi.ArtifactPath(record.InferenceSha256) },
+                new ArtifactRef { Name = ManifestRules.TrainStepArtifact, Sha256 = record.TrainStepSha256, Size = (ulong)record.TrainStepSize, Path = Http.AggregatorApi.ArtifactPath(record.TrainStepSha256) },
+            },
+            Lineage = new ManifestLineage { Round = (ulong)Math.Max(0, record.Round), Contributors = (uint)record.Contributors, Samples = (ulong)record.Samples, CreatedBy = record.CreatedBy },
+            CreatedUnixMs = record.CreatedAt.ToUnixTimeMilliseconds(),
+            ExpiresUnixMs = (_time.GetUtcNow() + _options.Trust.ManifestLifetime).ToUnixTimeMilliseconds(),
+        };
+        if (record.EvalAccuracy is { } accuracy) manifest.Metrics["eval_accuracy"] = accuracy;
+        if (record.EvalLoss is { } loss) manifest.Metrics["eval_loss"] = loss;
+        if (record.TrainLoss is { } trainLoss) manifest.Metrics["train_loss"] = trainLoss;
+        return (manifest, Keys.Sign(manifest));
+    }
+
+    /// <summary>The version devices are meant to serve (the latest deployed), or null if none yet.</summary>
+    public ModelVersionRecord? DeployedVersion =>
+        Registry.Versions(_options.ModelName).LastOrDefault(v => v.State == VersionStates.Deployed);
+
+    /// <summary>
+    /// Runs the registry's rules on a new version. Auto mode: approved by policy and deployed to
+    /// the fleet (the previous deployed version is archived). Governed mode: the validation gates
+    /// compare it with the deployed version on the aggregator's evaluation data.
+    /// </summary>
+    private ModelVersionRecord Govern(ModelVersionRecord record, byte[] inferenceBytes)
+    {
+        var governance = Governance;
+        if (_options.Governance.Mode == DeploymentMode.Auto)
+        {
+            var previous = DeployedVersion;
+            record = governance.Move(record, VersionStates.Approved, "system:auto", "auto mode: approved by policy");
+            record = governance.Move(record, VersionStates.Deployed, "system:auto", "auto mode: announced to the whole fleet");
+            if (previous is not null && previous.Version != record.Version) governance.Move(previous, VersionStates.Archived, "system:auto", $"replaced by v{record.Version}");
+            return record;
+        }
+
+        IReadOnlyDictionary<string, EvaluationScore>? candidate = null, live = null;
+        if (_evaluator is not null)
+        {
+            using (var model = InferenceModel.Load(inferenceBytes)) candidate = _evaluator.EvaluateCohorts(model);
+            if (DeployedVersion is { } deployed)
+            {
+                using var liveModel = InferenceModel.Load(Artifacts.Read(deployed.InferenceSha256));
+                live = _evaluator.EvaluateCohorts(liveModel);
+            }
+        }
+
+        var outcome = ValidationGate.Decide(candidate, live, _options.Governance);
+        governance.RecordValidation(record, outcome);
+        return Registry.Version(record.Model, record.Version) ?? record;
+    }
+
+    /// <summary>Re-signs the retained announcement and plan well before their manifests expire.</summary>
+    private async Task ResignLoopAsync()
+    {
+        var period = TimeSpan.FromTicks(Math.Clamp(_options.Trust.ManifestLifetime.Ticks / 4, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromHours(6).Ticks));
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                await Task.Delay(period, _time, _stopping.Token).ConfigureAwait(false);
+                try
+                {
+                    await RepublishAsync(_stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+                {
+                    LogRepublishFailed(ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Announces the training head and the active rollout plan again, freshly signed (after a key rotation, or before expiry).</summary>
+    public async Task RepublishAsync(CancellationToken cancellationToken)
+    {
+        if (_current is { } current) await AnnounceAsync(current, cancellationToken).ConfigureAwait(false);
+        await Rollouts.RepublishAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Certifies a new signing key (optionally revoking the old), audits it, and re-signs what devices see.</summary>
+    public async Task<string> RotateSigningKeyAsync(string actor, bool revokeOld, string reason, CancellationToken cancellationToken)
+    {
+        var before = Keys.SigningKeyId;
+        var after = Keys.Rotate(revokeOld, _time.GetUtcNow());
+        Audit.Append(_time.GetUtcNow(), actor, revokeOld ? "key.rotate+revoke" : "key.rotate", "keys/signing", reason, before, after);
+        await RepublishAsync(cancellationToken).ConfigureAwait(false);
+        return after;
+    }
+
+    /// <summary>Staged rollouts of this fleet's model.</summary>
+    public Rollouts.RolloutManager Rollouts => _rollouts ??= new Rollouts.RolloutManager(this);
+
+    internal TimeProvider Time => _time;
+
+    internal Task PublishRolloutAsync(Signed plan, CancellationToken cancellationToken) =>
+        Transport.PublishAsync(_topics.Rollout, plan.ToByteArray(), retain: true, cancellationToken);
+
+    private async Task RestoreRolloutAsync(CancellationToken cancellationToken)
+    {
+        await Rollouts.RestoreAsync(cancellationToken).ConfigureAwait(false);
+        _rolloutLoop = Task.Run(RolloutLoopAsync, CancellationToken.None);
+    }
+
+    /// <summary>Judges the active rollout's gates every <see cref="GovernanceOptions.RolloutCheckInterval"/>.</summary>
+    private async Task RolloutLoopAsync()
+    {
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                await Task.Delay(_options.Governance.RolloutCheckInterval, _time, _stopping.Token).ConfigureAwait(false);
+                try
+                {
+                    await Rollouts.EvaluateAsync(_stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+                {
+                    LogRollout(Rollouts.Current?.Id ?? "-", "gate check failed", ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

@@ -1,0 +1,110 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using EdgeMlOps.Aggregator.Registry;
+
+namespace EdgeMlOps.Aggregator.Governance;
+
+/// <summary>
+/// A model card (Mitchell et al. 2019) for a registered version, in Markdown and HTML, built from
+/// the registry: details, intended use, factors and cohorts, metrics overall and per cohort,
+/// training data summary (counts only: raw data never reaches the aggregator), lineage, caveats.
+/// </summary>
+public sealed record ModelCard(string Markdown, string Html)
+{
+    private sealed record Section(string Title, IReadOnlyList<string>? Paragraphs = null, IReadOnlyList<string>? Header = null, IReadOnlyList<IReadOnlyList<string>>? Rows = null);
+
+    public static ModelCard Build(AggregatorNode node, ModelVersionRecord v)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var rounds = node.Registry.Rounds(v.Model);
+        var round = rounds.FirstOrDefault(r => r.NewVersion == v.Version);
+        var cohorts = node.Registry.Evaluation(v.Model, v.Version) is { } json
+            ? JsonSerializer.Deserialize(json, GovernanceJson.Default.IReadOnlyListCohortComparison) ?? []
+            : [];
+        var lineage = new List<IReadOnlyList<string>>();
+        for (var at = (ModelVersionRecord?)v; at is not null && lineage.Count < 10; at = at.Parent > 0 ? node.Registry.Version(v.Model, at.Parent) : null)
+        {
+            lineage.Add([$"v{at.Version}", at.Parent > 0 ? $"v{at.Parent}" : "-", at.Round.ToString(inv), at.Contributors.ToString(inv), at.Samples.ToString(inv), at.State, at.CreatedAt.ToString("u", inv)]);
+        }
+
+        string F(double? x) => x is { } d && double.IsFinite(d) ? d.ToString("F4", inv) : "-";
+        var caveats = new List<string>
+        {
+            "Metrics on this card come from the aggregator's held-out evaluation data (if configured) and device-reported aggregates; no raw device data was used or stored.",
+            "Cohorts with fewer evaluation samples than the configured minimum are shown but were not gated.",
+        };
+        if (v.StateReason is { } reason) caveats.Add($"Registry state {v.State}: {reason}.");
+        if (round?.Notes is { } notes && notes.TryGetValue("epsilon", out var eps)) caveats.Add(string.Create(inv, $"Trained with user-level differential privacy: epsilon {eps:F2} spent by this round."));
+        if (cohorts.Count == 0) caveats.Add("No per-cohort evaluation was recorded for this version.");
+
+        var sections = new List<Section>
+        {
+            new("Model details", Header: ["Field", "Value"], Rows:
+            [
+                ["Model", v.Model], ["Version", v.Version.ToString(inv)], ["Parent version", v.Parent.ToString(inv)],
+                ["Architecture", node.Options.Model.ToString()], ["Created", v.CreatedAt.ToString("u", inv)], ["Created by", v.CreatedBy],
+                ["Registry state", v.State], ["Inference artifact", $"model.onnx sha256 {v.InferenceSha256} ({v.InferenceSize} bytes)"],
+                ["Train-step artifact", $"train_step.onnx sha256 {v.TrainStepSha256} ({v.TrainStepSize} bytes)"],
+            ]),
+            new("Intended use", [node.Options.Governance.IntendedUse]),
+            new("Factors and cohorts", [cohorts.Count > 0
+                ? "Evaluated per cohort of the aggregator's evaluation data (subpopulation analysis); the validation gate compares each cohort with the live version."
+                : "No cohort evaluation recorded."]),
+            new("Metrics", Header: ["Cohort", "Samples", "Accuracy", "Live accuracy", "Change", "Gated"], Rows:
+                cohorts.Count > 0
+                    ? cohorts.Select(c => (IReadOnlyList<string>)[c.Cohort, c.Samples.ToString(inv), F(c.Candidate), F(c.Live), F(c.Delta), c.Gated ? "yes" : "no"]).ToList()
+                    : [["all", "-", F(v.EvalAccuracy), "-", "-", "no"]]),
+            new("Training data", Header: ["Figure", "Value"], Rows:
+            [
+                ["Round", v.Round.ToString(inv)], ["Contributing devices", v.Contributors.ToString(inv)], ["Labelled samples (on devices)", v.Samples.ToString(inv)],
+                ["Mean local training loss", F(v.TrainLoss)], ["Devices selected", round?.Selected.ToString(inv) ?? "-"], ["Updates rejected", round?.Rejected.ToString(inv) ?? "-"],
+            ]),
+            new("Lineage", Header: ["Version", "Parent", "Round", "Devices", "Samples", "State", "Created"], Rows: lineage),
+            new("Caveats and recommendations", caveats),
+        };
+        return new ModelCard(RenderMarkdown(v, sections), RenderHtml(v, sections));
+    }
+
+    private static string RenderMarkdown(ModelVersionRecord v, List<Section> sections)
+    {
+        var md = new StringBuilder();
+        md.Append(CultureInfo.InvariantCulture, $"# Model card: {v.Model} v{v.Version}\n");
+        foreach (var s in sections)
+        {
+            md.Append(CultureInfo.InvariantCulture, $"\n## {s.Title}\n\n");
+            foreach (var p in s.Paragraphs ?? []) md.Append(s.Paragraphs!.Count > 1 ? "- " : string.Empty).Append(p).Append('\n');
+            if (s.Header is { } header)
+            {
+                md.Append("| ").AppendJoin(" | ", header).Append(" |\n|").AppendJoin("|", header.Select(_ => "---")).Append("|\n");
+                foreach (var row in s.Rows ?? []) md.Append("| ").AppendJoin(" | ", row.Select(c => c.Replace("|", "\\|", StringComparison.Ordinal))).Append(" |\n");
+            }
+        }
+
+        return md.ToString();
+    }
+
+    private static string RenderHtml(ModelVersionRecord v, List<Section> sections)
+    {
+        static string E(string text) => WebUtility.HtmlEncode(text);
+        var html = new StringBuilder("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+        html.Append(CultureInfo.InvariantCulture, $"<title>Model card: {E(v.Model)} v{v.Version}</title>");
+        html.Append("<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style></head><body>\n");
+        html.Append(CultureInfo.InvariantCulture, $"<h1>Model card: {E(v.Model)} v{v.Version}</h1>\n");
+        foreach (var s in sections)
+        {
+            html.Append("<h2>").Append(E(s.Title)).Append("</h2>\n");
+            if (s.Paragraphs is { Count: > 1 } list) html.Append("<ul>").AppendJoin(string.Empty, list.Select(p => "<li>" + E(p) + "</li>")).Append("</ul>\n");
+            else foreach (var p in s.Paragraphs ?? []) html.Append("<p>").Append(E(p)).Append("</p>\n");
+            if (s.Header is { } header)
+            {
+                html.Append("<table><tr>").AppendJoin(string.Empty, header.Select(h => "<th>" + E(h) + "</th>")).Append("</tr>\n");
+                foreach (var row in s.Rows ?? []) html.Append("<tr>").AppendJoin(string.Empty, row.Select(c => "<td>" + E(c) + "</td>")).Append("</tr>\n");
+                html.Append("</table>\n");
+            }
+        }
+
+        return html.Append("</body></html>\n").ToString();
+    }
+}

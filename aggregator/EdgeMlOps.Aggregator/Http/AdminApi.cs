@@ -1,0 +1,173 @@
+using System.Text.Json;
+using EdgeMlOps.Aggregator.Governance;
+using EdgeMlOps.Aggregator.Rollouts;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace EdgeMlOps.Aggregator.Http;
+
+/// <summary>
+/// The authenticated admin API (<c>/v1/admin</c>): bearer tokens map to identities with roles.
+/// No or unknown token: 401. A role without the right: 403. A rule that says no (four eyes, a
+/// transition the registry does not allow, approval missing beyond the canary): 403 or 409.
+/// Bad input: 400 with a message. Every change lands in the hash-chained audit log.
+/// </summary>
+internal static class AdminApi
+{
+    /// <summary>Largest admin request body accepted.</summary>
+    private const int MaxBodyBytes = 64 * 1024;
+
+    public static void Map(WebApplication app, AggregatorNode node)
+    {
+        var admin = app.MapGroup("/v1/admin");
+        var model = node.Options.ModelName;
+
+        admin.MapGet("/models/{name}/versions", (HttpContext http, string name) =>
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Registry.Versions(name))));
+
+        admin.MapGet("/models/{name}/versions/{version}", (HttpContext http, string name, ulong version) =>
+            Guard(http, node, AdminRoles.Viewer, _ => node.Registry.Version(name, version) is { } v
+                ? Results.Ok(new { Version = v, Evaluation = node.Registry.Evaluation(name, version) is { } e ? JsonDocument.Parse(e).RootElement : (JsonElement?)null })
+                : Results.NotFound(new { error = $"no version {name} v{version}" })));
+
+        admin.MapGet("/models/{name}/versions/{version}/card", (HttpContext http, string name, ulong version, string? format) =>
+            Guard(http, node, AdminRoles.Viewer, _ =>
+            {
+                if (node.Registry.Version(name, version) is not { } v) return Results.NotFound(new { error = $"no version {name} v{version}" });
+                var card = ModelCard.Build(node, v);
+                return format == "html" ? Results.Content(card.Html, "text/html; charset=utf-8") : Results.Content(card.Markdown, "text/markdown; charset=utf-8");
+            }));
+
+        admin.MapPost("/models/{name}/versions/{version}/approve", (HttpContext http, string name, ulong version) =>
+            GuardWithBody(http, node, AdminRoles.Approver, AdminJson.Default.ReasonRequest, (who, body) =>
+                Results.Ok(node.Governance.Approve(who.Name, name, version, Required(body.Reason, "reason")))));
+
+        admin.MapPost("/models/{name}/versions/{version}/reject", (HttpContext http, string name, ulong version) =>
+            GuardWithBody(http, node, AdminRoles.Approver, AdminJson.Default.ReasonRequest, (who, body) =>
+                Results.Ok(node.Governance.Reject(who.Name, name, version, Required(body.Reason, "reason")))));
+
+        admin.MapGet("/rollouts", (Delegate)((HttpContext http) =>
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Json(node.Rollouts.All().Select(node.Rollouts.View).ToList(), RolloutJson.Default.ListRolloutView))));
+
+        admin.MapGet("/rollouts/{id}", (HttpContext http, string id) =>
+            Guard(http, node, AdminRoles.Viewer, _ => node.Rollouts.Find(id) is { } r
+                ? Results.Json(node.Rollouts.View(node.Rollouts.Current?.Id == id ? node.Rollouts.Current : r), RolloutJson.Default.RolloutView)
+                : Results.NotFound(new { error = $"no rollout {id}" })));
+
+        admin.MapPost("/rollouts", (Delegate)((HttpContext http) =>
+            GuardWithBody(http, node, AdminRoles.Operator, RolloutJson.Default.RolloutRequest, async (who, body) =>
+            {
+                var created = await node.Rollouts.CreateAsync(who.Name, body, http.RequestAborted).ConfigureAwait(false);
+                return Results.Json(node.Rollouts.View(created), RolloutJson.Default.RolloutView, statusCode: StatusCodes.Status201Created);
+            })));
+
+        foreach (var action in new[] { "advance", "pause", "resume", "abort" })
+        {
+            admin.MapPost("/rollouts/{id}/" + action, (HttpContext http, string id) =>
+                GuardWithBody(http, node, AdminRoles.Operator, AdminJson.Default.ReasonRequest, async (who, body) =>
+                {
+                    var reason = Required(body.Reason, "reason");
+                    var changed = action switch
+                    {
+                        "advance" => await node.Rollouts.AdvanceAsync(who.Name, id, reason, http.RequestAborted).ConfigureAwait(false),
+                        "pause" => await node.Rollouts.PauseAsync(who.Name, id, reason, http.RequestAborted).ConfigureAwait(false),
+                        "resume" => await node.Rollouts.ResumeAsync(who.Name, id, reason, http.RequestAborted).ConfigureAwait(false),
+                        _ => await node.Rollouts.AbortAsync(who.Name, id, reason, http.RequestAborted).ConfigureAwait(false),
+                    };
+                    return Results.Json(node.Rollouts.View(changed), RolloutJson.Default.RolloutView);
+                }));
+        }
+
+        admin.MapGet("/audit", (HttpContext http, string? subject, int? limit) =>
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Audit.Entries(subject, Math.Clamp(limit ?? 1000, 1, 100_000)))));
+
+        admin.MapGet("/audit/verify", (Delegate)((HttpContext http) =>
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Audit.Verify()))));
+
+        admin.MapPost("/keys/rotate", (Delegate)((HttpContext http) =>
+            GuardWithBody(http, node, AdminRoles.KeyAdmin, AdminJson.Default.RotateRequest, async (who, body) =>
+            {
+                var key = await node.RotateSigningKeyAsync(who.Name, body.RevokeOld, Required(body.Reason, "reason"), http.RequestAborted).ConfigureAwait(false);
+                return Results.Ok(new { signingKey = key, bundleVersion = node.Keys.Bundle.Version });
+            })));
+
+        _ = model;
+    }
+
+    private static string Required(string? value, string name) =>
+        string.IsNullOrWhiteSpace(value) ? throw new BadRequestException($"'{name}' is required") : value;
+
+    /// <summary>Authenticates and authorizes, then runs <paramref name="action"/>, mapping rule violations to 4xx.</summary>
+    private static async Task<IResult> Guard(HttpContext http, AggregatorNode node, string role, Func<AdminIdentity, Task<IResult>> action)
+    {
+        var header = http.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
+        {
+            return Results.Json(new { error = "missing bearer token" }, statusCode: StatusCodes.Status401Unauthorized);
+        }
+
+        var presented = AdminIdentity.HashToken(header["Bearer ".Length..].Trim());
+        var identity = node.Options.Governance.Identities.FirstOrDefault(i => i.Matches(presented));
+        if (identity is null) return Results.Json(new { error = "unknown token" }, statusCode: StatusCodes.Status401Unauthorized);
+        if (!identity.Has(role)) return Results.Json(new { error = $"{identity.Name} lacks the '{role}' role" }, statusCode: StatusCodes.Status403Forbidden);
+        try
+        {
+            return await action(identity).ConfigureAwait(false);
+        }
+        catch (GovernanceException ex)
+        {
+            return Results.Json(new { error = ex.Message }, statusCode: ex.Forbidden ? StatusCodes.Status403Forbidden : StatusCodes.Status409Conflict);
+        }
+        catch (KeyNotFoundException ex)
+        {
+            return Results.NotFound(new { error = ex.Message });
+        }
+        catch (Exception ex) when (ex is BadRequestException or ArgumentException)
+        {
+            return Results.BadRequest(new { error = ex.Message });
+        }
+    }
+
+    private static Task<IResult> Guard(HttpContext http, AggregatorNode node, string role, Func<AdminIdentity, IResult> action) =>
+        Guard(http, node, role, who => Task.FromResult(action(who)));
+
+    private static Task<IResult> GuardWithBody<T>(HttpContext http, AggregatorNode node, string role, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, Func<AdminIdentity, T, IResult> action) =>
+        GuardWithBody(http, node, role, type, (who, body) => Task.FromResult(action(who, body)));
+
+    private static Task<IResult> GuardWithBody<T>(HttpContext http, AggregatorNode node, string role, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, Func<AdminIdentity, T, Task<IResult>> action) =>
+        Guard(http, node, role, async who =>
+        {
+            if (http.Request.ContentLength > MaxBodyBytes) throw new BadRequestException($"request body over {MaxBodyBytes} bytes");
+            T? body;
+            try
+            {
+                using var limited = new MemoryStream();
+                var buffer = new byte[8192];
+                int n;
+                while ((n = await http.Request.Body.ReadAsync(buffer, http.RequestAborted).ConfigureAwait(false)) > 0)
+                {
+                    if (limited.Length + n > MaxBodyBytes) throw new BadRequestException($"request body over {MaxBodyBytes} bytes");
+                    limited.Write(buffer, 0, n);
+                }
+
+                body = JsonSerializer.Deserialize(limited.ToArray(), type);
+            }
+            catch (JsonException ex)
+            {
+                throw new BadRequestException($"request body is not valid JSON for this call: {ex.Message}");
+            }
+
+            return body is null ? throw new BadRequestException("request body is required") : await action(who, body).ConfigureAwait(false);
+        });
+}
+
+internal sealed class BadRequestException(string message) : Exception(message);
+
+public sealed record ReasonRequest(string? Reason);
+
+public sealed record RotateRequest(bool RevokeOld, string? Reason);
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = true)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(ReasonRequest))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(RotateRequest))]
+internal sealed partial class AdminJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,0 +1,300 @@
+using System.Text.Json;
+using EdgeMlOps.Aggregator.Fleet;
+using EdgeMlOps.Aggregator.Governance;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Rollouts;
+
+namespace EdgeMlOps.Aggregator.Rollouts;
+
+/// <summary>
+/// Staged rollouts: one signed, retained plan per fleet; devices place themselves in stages by a
+/// stable hash. The manager counts progress per stage from device statuses, judges the gates
+/// (reporting devices, failures, error rate, latency and ground-truth accuracy against the
+/// replaced version), advances, or aborts by itself — an abort is a signed rollback directive.
+/// Every change is audited.
+/// </summary>
+public sealed class RolloutManager
+{
+    private readonly AggregatorNode _node;
+    private readonly object _gate = new();
+    private RolloutRecord? _active;
+
+    internal RolloutManager(AggregatorNode node)
+    {
+        _node = node;
+    }
+
+    /// <summary>The rollout whose plan is retained now (active, paused, or the last finished one).</summary>
+    public RolloutRecord? Current
+    {
+        get { lock (_gate) return _active; }
+    }
+
+    public IReadOnlyList<RolloutRecord> All() =>
+        _node.Registry.Rollouts(_node.Options.ModelName).Select(r => JsonSerializer.Deserialize(r.Spec, RolloutJson.Default.RolloutRecord)!).ToArray();
+
+    public RolloutRecord? Find(string id) => All().FirstOrDefault(r => r.Id == id);
+
+    /// <summary>Creates and publishes a rollout. The version must be validated (canary only) or approved.</summary>
+    public async Task<RolloutRecord> CreateAsync(string actor, RolloutRequest request, CancellationToken cancellationToken)
+    {
+        var stages = request.ResolveStages();
+        var version = _node.Governance.Find(_node.Options.ModelName, request.Version);
+        if (version.State is not (VersionStates.Validated or VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))
+        {
+            throw new GovernanceException($"{version.Model} v{version.Version} is {version.State}; only validated (canary only) or approved versions can be rolled out");
+        }
+
+        RolloutRecord record;
+        lock (_gate)
+        {
+            if (_active is { State: RolloutStatusKind.Active or RolloutStatusKind.Paused } running)
+            {
+                throw new GovernanceException($"rollout {running.Id} is still {running.State.ToString().ToLowerInvariant()}; abort or finish it first");
+            }
+
+            record = new RolloutRecord
+            {
+                Id = $"{version.Model}-v{version.Version}-{_node.Time.GetUtcNow().ToUnixTimeMilliseconds():x}",
+                Model = version.Model,
+                Request = request,
+                Stages = stages,
+                PreviousVersion = _node.DeployedVersion?.Version ?? 0,
+                CreatedBy = actor,
+                CreatedAt = _node.Time.GetUtcNow(),
+                Note = "stage 1 open",
+            };
+            _active = record;
+        }
+
+        Save(record, actor, "rollout.create", request.Reason, null);
+        await PublishAsync(record, cancellationToken).ConfigureAwait(false);
+        return record;
+    }
+
+    public Task<RolloutRecord> PauseAsync(string actor, string id, string reason, CancellationToken cancellationToken) =>
+        ChangeAsync(actor, id, "rollout.pause", reason, r => r.State == RolloutStatusKind.Active ? r with { State = RolloutStatusKind.Paused, Note = "paused: " + reason } : Refuse(r, "pause"), cancellationToken);
+
+    public Task<RolloutRecord> ResumeAsync(string actor, string id, string reason, CancellationToken cancellationToken) =>
+        ChangeAsync(actor, id, "rollout.resume", reason, r => r.State == RolloutStatusKind.Paused ? r with { State = RolloutStatusKind.Active, Note = "resumed: " + reason } : Refuse(r, "resume"), cancellationToken);
+
+    public Task<RolloutRecord> AbortAsync(string actor, string id, string reason, CancellationToken cancellationToken) =>
+        ChangeAsync(actor, id, "rollout.abort", reason, r => r.State is RolloutStatusKind.Active or RolloutStatusKind.Paused ? r with { State = RolloutStatusKind.Aborted, Note = "aborted: " + reason } : Refuse(r, "abort"), cancellationToken);
+
+    /// <summary>Opens the next stage (by an operator, or by the gates). Beyond the canary the version must be approved.</summary>
+    public Task<RolloutRecord> AdvanceAsync(string actor, string id, string reason, CancellationToken cancellationToken) =>
+        ChangeAsync(actor, id, "rollout.advance", reason, Advance, cancellationToken);
+
+    private RolloutRecord Advance(RolloutRecord r)
+    {
+        if (r.State != RolloutStatusKind.Active) return Refuse(r, "advance");
+        var version = _node.Governance.Find(r.Model, r.Request.Version);
+        if (version.State is not (VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))
+        {
+            throw new GovernanceException($"{r.Model} v{r.Request.Version} is {version.State}: approval is required before any stage beyond the canary");
+        }
+
+        return r.Stage + 1 < r.Stages.Length
+            ? r with { Stage = r.Stage + 1, Note = $"stage {r.Stage + 2} open" }
+            : r with { State = RolloutStatusKind.Completed, Note = "completed: every stage passed" };
+    }
+
+    private static RolloutRecord Refuse(RolloutRecord r, string action) =>
+        throw new GovernanceException($"rollout {r.Id} is {r.State.ToString().ToLowerInvariant()} and cannot {action}");
+
+    private async Task<RolloutRecord> ChangeAsync(string actor, string id, string action, string reason, Func<RolloutRecord, RolloutRecord> change, CancellationToken cancellationToken)
+    {
+        RolloutRecord before, after;
+        lock (_gate)
+        {
+            before = _active is { } a && a.Id == id ? a : Find(id) ?? throw new KeyNotFoundException($"no rollout {id}");
+            if (_active?.Id != id) throw new GovernanceException($"rollout {id} is not the fleet's current rollout");
+            after = change(before) with { Revision = before.Revision + 1 };
+            _active = after;
+        }
+
+        Save(after, actor, action, reason, before);
+        if (after.State == RolloutStatusKind.Completed) Deploy(after, actor);
+        await PublishAsync(after, cancellationToken).ConfigureAwait(false);
+        _node.LogRollout(id, action, reason);
+        return after;
+    }
+
+    /// <summary>Judges the gates of the active rollout once: waits, advances, completes or aborts.</summary>
+    public async Task<RolloutView?> EvaluateAsync(CancellationToken cancellationToken)
+    {
+        var rollout = Current;
+        if (rollout is not { State: RolloutStatusKind.Active }) return rollout is null ? null : View(rollout);
+        var view = View(rollout);
+        var verdict = view.Gate.Verdict;
+        if (verdict.StartsWith("fail:", StringComparison.Ordinal))
+        {
+            await AbortAsync("system:rollout-gates", rollout.Id, verdict["fail:".Length..].Trim(), cancellationToken).ConfigureAwait(false);
+        }
+        else if (verdict == "pass" && rollout.Request.AutoAdvance)
+        {
+            var version = _node.Governance.Find(rollout.Model, rollout.Request.Version);
+            if (version.State is VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived)
+            {
+                await AdvanceAsync("system:rollout-gates", rollout.Id, $"stage {rollout.Stage + 1} gates passed", cancellationToken).ConfigureAwait(false);
+            }
+            else if (!rollout.Note.StartsWith("waiting", StringComparison.Ordinal))
+            {
+                lock (_gate) _active = rollout with { Note = "waiting for approval: canary gates passed" };
+            }
+        }
+
+        return View(Current!);
+    }
+
+    /// <summary>Per-stage counts and the gate reading for <paramref name="rollout"/>, from the devices' latest statuses.</summary>
+    public RolloutView View(RolloutRecord rollout)
+    {
+        var plan = Plan(rollout, signManifest: false);
+        var stages = rollout.Stages.Select((share, i) => new int[6]).ToArray();
+        var target = new List<DeviceInfo>();
+        var baseline = new List<DeviceInfo>();
+        int reporting = 0, bad = 0, targetedOnline = 0;
+        foreach (var device in _node.Devices.All)
+        {
+            if (device.ModelName.Length > 0 && device.ModelName != rollout.Model) continue;
+            if (!RolloutMembership.InCohort(device.Tags, plan)) continue;
+            var stage = RolloutMembership.StageOf(device.DeviceId, plan);
+            if (stage < 0) continue;
+            var progress = device.Rollout is { } p && p.RolloutId == rollout.Id ? p : null;
+            var opened = stage <= rollout.Stage || rollout.State == RolloutStatusKind.Completed;
+            if (!opened)
+            {
+                if (device.ModelVersion == rollout.PreviousVersion) baseline.Add(device);
+                continue;
+            }
+
+            var counts = stages[stage];
+            counts[0]++;
+            if (device.State == DeviceState.Online) targetedOnline++;
+            switch (progress?.Phase)
+            {
+                case RolloutPhase.Trial: counts[1]++; break;
+                case RolloutPhase.Healthy: counts[1]++; counts[2]++; reporting++; target.Add(device); break;
+                case RolloutPhase.Failed: counts[3]++; reporting++; bad++; break;
+                case RolloutPhase.RolledBack: counts[4]++; reporting++; bad++; break;
+            }
+        }
+
+        var views = stages.Select((c, i) => new StageProgress(i + 1, rollout.Stages[i], i <= rollout.Stage || rollout.State == RolloutStatusKind.Completed, c[0], c[1], c[2], c[3], c[4])).ToArray();
+        return new RolloutView(rollout, views, Judge(rollout.Request.Gates, reporting, bad, targetedOnline, target, baseline));
+    }
+
+    private static GateReading Judge(RolloutGates gates, int reporting, int bad, int targetedOnline, List<DeviceInfo> target, List<DeviceInfo> baseline)
+    {
+        static (double? Rate, double? Latency, double? Accuracy, long Feedback) Measure(List<DeviceInfo> devices)
+        {
+            var predictions = devices.Sum(d => (double)d.Predictions);
+            var errors = devices.Sum(d => (double)d.InferenceErrors);
+            var latencies = devices.Where(d => d.Predictions > 0).Select(d => d.LatencyP95Ms).Order().ToArray();
+            var feedback = devices.Sum(d => (long)d.FeedbackCount);
+            var correct = devices.Sum(d => (long)d.FeedbackCorrect);
+            return (predictions + errors > 0 ? errors / (predictions + errors) : null,
+                latencies.Length > 0 ? latencies[latencies.Length / 2] : null,
+                feedback > 0 ? (double)correct / feedback : null,
+                feedback);
+        }
+
+        var t = Measure(target);
+        var b = Measure(baseline);
+        var failureRate = reporting > 0 ? (double)bad / reporting : 0;
+        string verdict;
+        if (reporting > 0 && failureRate > gates.MaxFailureRate) verdict = FormattableString.Invariant($"fail: {bad} of {reporting} devices failed or rolled back ({failureRate:P1} > {gates.MaxFailureRate:P1})");
+        else if (t.Rate is { } tr && tr > (b.Rate ?? 0) + gates.MaxErrorRateIncrease) verdict = FormattableString.Invariant($"fail: inference error rate {tr:P2} against {b.Rate ?? 0:P2} on the replaced version");
+        else if (gates.MaxLatencyP95Ratio > 0 && t.Latency is { } tl && b.Latency is { } bl && bl > 0 && tl > bl * gates.MaxLatencyP95Ratio) verdict = FormattableString.Invariant($"fail: p95 latency {tl:F2} ms against {bl:F2} ms on the replaced version");
+        else if (t.Accuracy is { } ta && b.Accuracy is { } ba && t.Feedback >= gates.MinFeedback && b.Feedback >= gates.MinFeedback && ta < ba - gates.MaxAccuracyDrop)
+        {
+            verdict = FormattableString.Invariant($"fail: ground-truth accuracy {ta:F4} against {ba:F4} on the replaced version (drop > {gates.MaxAccuracyDrop:F2})");
+        }
+        else if (reporting < gates.MinDevicesReporting || reporting < gates.MinReportingFraction * targetedOnline) verdict = $"wait: {reporting} of {targetedOnline} targeted devices reported";
+        else if (t.Feedback < gates.MinFeedback && b.Feedback >= gates.MinFeedback) verdict = $"wait: {t.Feedback} labelled predictions on the target (need {gates.MinFeedback})";
+        else verdict = "pass";
+        return new GateReading(reporting, targetedOnline, failureRate, t.Rate, b.Rate, t.Latency, b.Latency, t.Accuracy, b.Accuracy, t.Feedback, b.Feedback, verdict);
+    }
+
+    /// <summary>The signed plan for <paramref name="rollout"/>, retained on the fleet's rollout topic.</summary>
+    private async Task PublishAsync(RolloutRecord rollout, CancellationToken cancellationToken)
+    {
+        await _node.PublishRolloutAsync(_node.Keys.Sign(Plan(rollout, signManifest: true)), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Re-signs and republishes the current plan (key rotation, manifest expiry, restart).</summary>
+    public async Task RepublishAsync(CancellationToken cancellationToken)
+    {
+        if (Current is { } rollout) await PublishAsync(rollout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Loads the last rollout after a restart and republishes its plan.</summary>
+    internal async Task RestoreAsync(CancellationToken cancellationToken)
+    {
+        var last = All().LastOrDefault();
+        lock (_gate) _active = last;
+        if (last is not null) await PublishAsync(last, cancellationToken).ConfigureAwait(false);
+    }
+
+    private RolloutPlan Plan(RolloutRecord rollout, bool signManifest)
+    {
+        var plan = new RolloutPlan
+        {
+            Fleet = _node.Options.Fleet,
+            RolloutId = rollout.Id,
+            Revision = rollout.Revision,
+            ModelName = rollout.Model,
+            Stage = (uint)rollout.Stage,
+            State = rollout.State switch
+            {
+                RolloutStatusKind.Active => RolloutState.Active,
+                RolloutStatusKind.Paused => RolloutState.Paused,
+                RolloutStatusKind.Aborted => RolloutState.Aborted,
+                _ => RolloutState.Completed,
+            },
+            Health = new HealthPolicy
+            {
+                WindowSeconds = (uint)rollout.Request.Health.WindowSeconds,
+                MinPredictions = (uint)rollout.Request.Health.MinPredictions,
+                MaxErrorRate = rollout.Request.Health.MaxErrorRate,
+                LatencyBudgetP95Ms = rollout.Request.Health.LatencyBudgetP95Ms,
+            },
+            IssuedUnixMs = _node.Time.GetUtcNow().ToUnixTimeMilliseconds(),
+            ArtifactBaseUrl = _node.ArtifactBaseUrl.ToString(),
+        };
+        plan.StageFractions.Add(rollout.Stages);
+        foreach (var (key, values) in rollout.Request.Cohort) plan.Cohort[key] = new CohortValues { Values = { values } };
+        if (signManifest)
+        {
+            plan.TargetManifest = _node.SignManifest(_node.Governance.Find(rollout.Model, rollout.Request.Version)).Envelope;
+            if (rollout.PreviousVersion > 0 && _node.Registry.Version(rollout.Model, rollout.PreviousVersion) is { } previous)
+            {
+                plan.PreviousManifest = _node.SignManifest(previous).Envelope;
+            }
+        }
+
+        return plan;
+    }
+
+    /// <summary>A completed rollout deploys its version; the one it replaced is archived.</summary>
+    private void Deploy(RolloutRecord rollout, string actor)
+    {
+        var version = _node.Governance.Find(rollout.Model, rollout.Request.Version);
+        if (version.State == VersionStates.Deployed) return;
+        var previous = _node.DeployedVersion;
+        _node.Governance.Move(version, VersionStates.Deployed, actor, $"rollout {rollout.Id} reached every stage");
+        if (previous is not null && previous.Version != version.Version) _node.Governance.Move(previous, VersionStates.Archived, actor, $"replaced by v{version.Version} (rollout {rollout.Id})");
+    }
+
+    private void Save(RolloutRecord record, string actor, string action, string reason, RolloutRecord? before)
+    {
+        var json = JsonSerializer.Serialize(record, RolloutJson.Default.RolloutRecord);
+        _node.Registry.SaveRollout(record.Id, record.Model, record.Request.Version, json, record.State.ToString().ToLowerInvariant(), record.Stage, record.Revision, record.CreatedAt);
+        _node.Audit.Append(_node.Time.GetUtcNow(), actor, action, $"rollout/{record.Id}", reason,
+            before is null ? null : Summary(before), Summary(record));
+    }
+
+    private static string Summary(RolloutRecord r) => FormattableString.Invariant($"v{r.Request.Version} {r.State.ToString().ToLowerInvariant()} stage {r.Stage + 1}/{r.Stages.Length} rev {r.Revision}");
+}

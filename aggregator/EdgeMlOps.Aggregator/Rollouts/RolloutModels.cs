@@ -1,0 +1,150 @@
+using System.Text.Json.Serialization;
+
+namespace EdgeMlOps.Aggregator.Rollouts;
+
+/// <summary>What an operator asks for when creating a rollout (the admin API's request body).</summary>
+public sealed record RolloutRequest
+{
+    public ulong Version { get; init; }
+
+    /// <summary>Device tag -> allowed values (e.g. hw: [pi4, jetson]); empty: the whole fleet.</summary>
+    public Dictionary<string, string[]> Cohort { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>Cumulative shares per stage, e.g. [0.01, 0.1, 0.5, 1]. Ignored when <see cref="Exponential"/> is set.</summary>
+    public double[] Stages { get; init; } = [0.01, 0.1, 0.5, 1.0];
+
+    /// <summary>AWS-IoT-Jobs-like exponential rate: start share and growth factor per stage, up to 100%.</summary>
+    public ExponentialRate? Exponential { get; init; }
+
+    public RolloutGates Gates { get; init; } = new();
+
+    public HealthWindow Health { get; init; } = new();
+
+    /// <summary>Open the next stage by itself when the gates pass (approval is still needed beyond the canary).</summary>
+    public bool AutoAdvance { get; init; } = true;
+
+    public string Reason { get; init; } = string.Empty;
+
+    /// <summary>The stages this request resolves to, or the reason they are invalid.</summary>
+    public double[] ResolveStages()
+    {
+        if (Exponential is { } e)
+        {
+            if (!(e.Start > 0 && e.Start <= 1) || !(e.Factor > 1)) throw new ArgumentException("exponential rate needs 0 < start <= 1 and factor > 1");
+            var stages = new List<double>();
+            for (var share = e.Start; share < 1; share *= e.Factor) stages.Add(share);
+            stages.Add(1.0);
+            return stages.ToArray();
+        }
+
+        if (Stages.Length == 0 || Stages.Any(s => !(s > 0 && s <= 1)) || Stages.Zip(Stages.Skip(1)).Any(p => p.Second <= p.First))
+        {
+            throw new ArgumentException("stages must be increasing shares in (0, 1]");
+        }
+
+        return Stages;
+    }
+}
+
+public sealed record ExponentialRate(double Start, double Factor);
+
+/// <summary>Gates between stages (hawkBit / AWS IoT Jobs abort criteria), judged on the stages opened so far.</summary>
+public sealed record RolloutGates
+{
+    /// <summary>Devices that must have finished their health window (healthy, failed or rolled back) before a stage can pass.</summary>
+    public int MinDevicesReporting { get; init; } = 1;
+
+    /// <summary>Share of targeted online devices that must have reported before a stage can pass.</summary>
+    public double MinReportingFraction { get; init; } = 0.8;
+
+    /// <summary>Failed or rolled-back share of reporting devices above which the rollout aborts.</summary>
+    public double MaxFailureRate { get; init; } = 0.05;
+
+    /// <summary>Inference error rate on the target above the replaced version's plus this aborts.</summary>
+    public double MaxErrorRateIncrease { get; init; } = 0.01;
+
+    /// <summary>Median device p95 latency on the target above this multiple of the replaced version's aborts (0: off).</summary>
+    public double MaxLatencyP95Ratio { get; init; } = 2.0;
+
+    /// <summary>Ground-truth accuracy on the target below the replaced version's minus this aborts.</summary>
+    public double MaxAccuracyDrop { get; init; } = 0.05;
+
+    /// <summary>Labelled predictions needed on each side before accuracy is compared.</summary>
+    public int MinFeedback { get; init; } = 50;
+}
+
+/// <summary>How each device judges the version after switching (carried in the signed plan).</summary>
+public sealed record HealthWindow
+{
+    public int WindowSeconds { get; init; } = 60;
+
+    public int MinPredictions { get; init; }
+
+    public double MaxErrorRate { get; init; } = 0.01;
+
+    public double LatencyBudgetP95Ms { get; init; }
+}
+
+public enum RolloutStatusKind
+{
+    Active,
+    Paused,
+    Aborted,
+    Completed,
+}
+
+/// <summary>A rollout as stored: the request, who made it, and where it stands.</summary>
+public sealed record RolloutRecord
+{
+    public required string Id { get; init; }
+
+    public required string Model { get; init; }
+
+    public required RolloutRequest Request { get; init; }
+
+    public required double[] Stages { get; init; }
+
+    /// <summary>The deployed version being replaced (0: none).</summary>
+    public ulong PreviousVersion { get; init; }
+
+    public required string CreatedBy { get; init; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+
+    public RolloutStatusKind State { get; init; } = RolloutStatusKind.Active;
+
+    public int Stage { get; init; }
+
+    public ulong Revision { get; init; } = 1;
+
+    /// <summary>Why the rollout is where it is (gate outcome, abort reason, waiting for approval).</summary>
+    public string Note { get; init; } = string.Empty;
+}
+
+/// <summary>Counts for one stage (hawkBit's per-group view).</summary>
+public sealed record StageProgress(int Stage, double Share, bool Open, int Targeted, int Installed, int Healthy, int Failed, int RolledBack);
+
+/// <summary>A rollout with its live per-stage progress and the figures the gates compare.</summary>
+public sealed record RolloutView(RolloutRecord Rollout, IReadOnlyList<StageProgress> Stages, GateReading Gate);
+
+/// <summary>The gate's view of the opened stages against the replaced version.</summary>
+public sealed record GateReading(
+    int Reporting,
+    int Targeted,
+    double FailureRate,
+    double? TargetErrorRate,
+    double? BaselineErrorRate,
+    double? TargetLatencyP95,
+    double? BaselineLatencyP95,
+    double? TargetAccuracy,
+    double? BaselineAccuracy,
+    long TargetFeedback,
+    long BaselineFeedback,
+    string Verdict);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = true, UseStringEnumConverter = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(RolloutRecord))]
+[JsonSerializable(typeof(RolloutRequest))]
+[JsonSerializable(typeof(RolloutView))]
+[JsonSerializable(typeof(List<RolloutView>))]
+internal sealed partial class RolloutJson : JsonSerializerContext;

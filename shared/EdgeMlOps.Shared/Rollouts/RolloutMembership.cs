@@ -1,0 +1,53 @@
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Shared.Rollouts;
+
+/// <summary>
+/// How a device decides, alone, whether a rollout plan applies to it: cohort by tags, stage by a
+/// stable hash of (device id, rollout id) in [0, 1). The aggregator computes the same to know who
+/// was targeted, so one retained plan serves any number of devices.
+/// </summary>
+public static class RolloutMembership
+{
+    /// <summary>The device's position in the rollout, uniform in [0, 1) and independent across rollouts.</summary>
+    public static double Position(string deviceId, string rolloutId)
+    {
+        // FNV-1a alone mixes the last characters weakly; finish with a 64-bit avalanche (SplitMix64).
+        var z = StableHash.Fnv1a64(rolloutId + "\n" + deviceId);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return (z >> 11) * (1.0 / (1UL << 53));
+    }
+
+    /// <summary>True if the device's tags match every key of the cohort selector.</summary>
+    public static bool InCohort(IReadOnlyDictionary<string, string> tags, RolloutPlan plan)
+    {
+        foreach (var (key, allowed) in plan.Cohort)
+        {
+            if (!tags.TryGetValue(key, out var value) || !allowed.Values.Contains(value)) return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>The first stage (index) whose share includes the device, or -1 if none does.</summary>
+    public static int StageOf(string deviceId, RolloutPlan plan)
+    {
+        var position = Position(deviceId, plan.RolloutId);
+        for (var i = 0; i < plan.StageFractions.Count; i++)
+        {
+            if (position < plan.StageFractions[i]) return i;
+        }
+
+        return -1;
+    }
+
+    /// <summary>True if the plan currently asks this device to run the target version.</summary>
+    public static bool IsTargeted(string deviceId, IReadOnlyDictionary<string, string> tags, RolloutPlan plan) =>
+        plan.State is RolloutState.Active or RolloutState.Paused or RolloutState.Completed
+        && InCohort(tags, plan)
+        && StageOf(deviceId, plan) is var stage and >= 0
+        && (plan.State == RolloutState.Completed || stage <= plan.Stage);
+}

@@ -1,0 +1,158 @@
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Shared.Trust;
+
+/// <summary>Why a signed message was refused (counted per kind; the text says what exactly).</summary>
+public enum TrustFailure
+{
+    None,
+    Malformed,
+    WrongType,
+    WrongFleet,
+    UnknownKey,
+    BadSignature,
+    RevokedKey,
+    ExpiredKey,
+    WrongRole,
+    StaleBundle,
+    Expired,
+    Downgrade,
+    ArtifactMismatch,
+}
+
+/// <summary>A verified body, or why it was refused.</summary>
+public readonly record struct Verified<T>(T? Value, TrustFailure Failure, string Reason) where T : class
+{
+    public bool Ok => Failure == TrustFailure.None && Value is not null;
+
+    public static Verified<T> Accept(T value) => new(value, TrustFailure.None, string.Empty);
+
+    public static Verified<T> Refuse(TrustFailure failure, string reason) => new(null, failure, reason);
+}
+
+/// <summary>
+/// What a device believes (TUF's client side, pure): the pinned root keys, and the newest trust
+/// bundle they signed. A bundle is accepted only under a pinned root and never older than the one
+/// held (so revocations cannot be undone by replay). Manifests and plans are accepted only when
+/// signed by a key the bundle certifies for that role, unrevoked and unexpired.
+/// </summary>
+public sealed class TrustVerifier
+{
+    private readonly Dictionary<string, byte[]> _roots;
+    private TrustBundle? _bundle;
+    private Signed? _bundleEnvelope;
+
+    public TrustVerifier(string fleet, IEnumerable<byte[]> rootPublicKeys)
+    {
+        Fleet = fleet;
+        _roots = rootPublicKeys.ToDictionary(k => Signatures.KeyIdOf(k), k => k, StringComparer.Ordinal);
+    }
+
+    public string Fleet { get; }
+
+    public int RootCount => _roots.Count;
+
+    /// <summary>The bundle in force (null until one verified).</summary>
+    public TrustBundle? Bundle => _bundle;
+
+    /// <summary>The signed form of <see cref="Bundle"/>, to persist and re-accept after a restart.</summary>
+    public Signed? BundleEnvelope => _bundleEnvelope;
+
+    /// <summary>Accepts <paramref name="envelope"/> if a pinned root signed it and it is not older than the bundle held.</summary>
+    public Verified<TrustBundle> AcceptBundle(Signed envelope)
+    {
+        var parsed = Parse(envelope, TrustBundle.Parser);
+        if (!parsed.Ok) return parsed;
+        var bundle = parsed.Value!;
+        if (bundle.Fleet != Fleet) return Verified<TrustBundle>.Refuse(TrustFailure.WrongFleet, $"trust bundle is for fleet '{bundle.Fleet}', device is in '{Fleet}'");
+        if (!envelope.Signatures.Any(s => _roots.TryGetValue(s.KeyId, out var root) && Signatures.Verify(root, envelope, s)))
+        {
+            return envelope.Signatures.Any(s => _roots.ContainsKey(s.KeyId))
+                ? Verified<TrustBundle>.Refuse(TrustFailure.BadSignature, "trust bundle signature does not verify under the pinned root")
+                : Verified<TrustBundle>.Refuse(TrustFailure.UnknownKey, "trust bundle is not signed by a pinned root key");
+        }
+
+        if (_bundle is { } held)
+        {
+            if (bundle.Version < held.Version) return Verified<TrustBundle>.Refuse(TrustFailure.StaleBundle, $"trust bundle v{bundle.Version} is older than the v{held.Version} held");
+            if (bundle.Version == held.Version && !bundle.Equals(held)) return Verified<TrustBundle>.Refuse(TrustFailure.StaleBundle, $"a different trust bundle with the same version v{bundle.Version}");
+        }
+
+        _bundle = bundle;
+        _bundleEnvelope = envelope;
+        return Verified<TrustBundle>.Accept(bundle);
+    }
+
+    /// <summary>Verifies a manifest: signature, role, fleet, and (when <paramref name="checkExpiry"/>) its expiry at <paramref name="nowUnixMs"/>.</summary>
+    public Verified<ModelManifest> VerifyManifest(Signed envelope, long nowUnixMs, bool checkExpiry = true)
+    {
+        var verified = VerifySigned(envelope, ModelManifest.Parser, KeyRole.Manifest, nowUnixMs);
+        if (!verified.Ok) return verified;
+        var manifest = verified.Value!;
+        if (manifest.Fleet != Fleet) return Verified<ModelManifest>.Refuse(TrustFailure.WrongFleet, $"manifest is for fleet '{manifest.Fleet}', device is in '{Fleet}'");
+        if (checkExpiry && manifest.ExpiresUnixMs <= nowUnixMs)
+        {
+            return Verified<ModelManifest>.Refuse(TrustFailure.Expired, $"manifest of {manifest.ModelName} v{manifest.Version} expired at {DateTimeOffset.FromUnixTimeMilliseconds(manifest.ExpiresUnixMs):u}");
+        }
+
+        if (manifest.Architecture is null || manifest.Artifacts.Count == 0 || manifest.Artifacts.Any(a => !Hashing.ContentHash.IsSha256Hex(a.Sha256) || a.Size == 0))
+        {
+            return Verified<ModelManifest>.Refuse(TrustFailure.Malformed, "manifest lacks an architecture or a well-formed artifact list");
+        }
+
+        return verified;
+    }
+
+    /// <summary>Verifies a rollout plan's signature (rollout role) and fleet.</summary>
+    public Verified<RolloutPlan> VerifyPlan(Signed envelope, long nowUnixMs)
+    {
+        var verified = VerifySigned(envelope, RolloutPlan.Parser, KeyRole.Rollout, nowUnixMs);
+        if (!verified.Ok) return verified;
+        var plan = verified.Value!;
+        if (plan.Fleet != Fleet) return Verified<RolloutPlan>.Refuse(TrustFailure.WrongFleet, $"rollout plan is for fleet '{plan.Fleet}', device is in '{Fleet}'");
+        if (plan.TargetManifest is null || plan.StageFractions.Count == 0 || plan.Stage >= plan.StageFractions.Count
+            || plan.StageFractions.Any(f => !(f > 0 && f <= 1)) || plan.StageFractions.Zip(plan.StageFractions.Skip(1)).Any(p => p.Second < p.First))
+        {
+            return Verified<RolloutPlan>.Refuse(TrustFailure.Malformed, "rollout plan lacks a target manifest or has invalid stages");
+        }
+
+        return verified;
+    }
+
+    private Verified<T> VerifySigned<T>(Signed envelope, MessageParser<T> parser, KeyRole role, long nowUnixMs) where T : class, IMessage<T>, new()
+    {
+        if (_bundle is not { } bundle) return Verified<T>.Refuse(TrustFailure.UnknownKey, "no trust bundle verified yet");
+        var parsed = Parse(envelope, parser);
+        if (!parsed.Ok) return parsed;
+        Verified<T>? firstProblem = null;
+        foreach (var signature in envelope.Signatures)
+        {
+            var key = bundle.Keys.FirstOrDefault(k => k.KeyId == signature.KeyId);
+            Verified<T> problem;
+            if (key is null) problem = Verified<T>.Refuse(TrustFailure.UnknownKey, $"signing key {signature.KeyId} is not certified by trust bundle v{bundle.Version}");
+            else if (bundle.RevokedKeyIds.Contains(key.KeyId)) problem = Verified<T>.Refuse(TrustFailure.RevokedKey, $"signing key {key.KeyId} is revoked (trust bundle v{bundle.Version})");
+            else if (key.ExpiresUnixMs <= nowUnixMs) problem = Verified<T>.Refuse(TrustFailure.ExpiredKey, $"signing key {key.KeyId} expired at {DateTimeOffset.FromUnixTimeMilliseconds(key.ExpiresUnixMs):u}");
+            else if (!key.Roles.Contains(role)) problem = Verified<T>.Refuse(TrustFailure.WrongRole, $"signing key {key.KeyId} may not sign a {Signatures.TypeOf<T>()}");
+            else if (Signatures.KeyIdOf(key.PublicKey.Span) != key.KeyId || !Signatures.Verify(key.PublicKey.Span, envelope, signature)) problem = Verified<T>.Refuse(TrustFailure.BadSignature, $"{Signatures.TypeOf<T>()} signature by {key.KeyId} does not verify (tampered?)");
+            else return parsed;
+            firstProblem ??= problem;
+        }
+
+        return firstProblem ?? Verified<T>.Refuse(TrustFailure.UnknownKey, $"{Signatures.TypeOf<T>()} is not signed");
+    }
+
+    private static Verified<T> Parse<T>(Signed envelope, MessageParser<T> parser) where T : class, IMessage<T>, new()
+    {
+        var type = Signatures.TypeOf<T>();
+        if (envelope.BodyType != type) return Verified<T>.Refuse(TrustFailure.WrongType, $"expected a signed {type}, got '{envelope.BodyType}'");
+        try
+        {
+            return Verified<T>.Accept(parser.ParseFrom(envelope.Body));
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            return Verified<T>.Refuse(TrustFailure.Malformed, $"signed {type} does not parse: {ex.Message}");
+        }
+    }
+}
