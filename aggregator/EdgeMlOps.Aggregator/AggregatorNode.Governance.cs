@@ -1,6 +1,7 @@
 using EdgeMlOps.Aggregator.Governance;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol.V1;
 using EdgeMlOps.Shared.Trust;
 using Google.Protobuf;
@@ -118,6 +119,33 @@ public sealed partial class AggregatorNode
         Audit.Append(_time.GetUtcNow(), actor, revokeOld ? "key.rotate+revoke" : "key.rotate", "keys/signing", reason, before, after);
         await RepublishAsync(cancellationToken).ConfigureAwait(false);
         return after;
+    }
+
+    /// <summary>
+    /// Registers a version trained elsewhere (a data scientist's upload) as the next version: it
+    /// becomes the training head, goes through the same gates, and records <paramref name="createdBy"/>
+    /// as its creator, who can then never approve it.
+    /// </summary>
+    public async Task<ModelVersionRecord> RegisterVersionAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken)
+    {
+        if (!weights.Spec.Equals(_options.Model)) throw new ArgumentException($"model is {weights.Spec}; this fleet's model is {_options.Model}");
+        if (Array.Exists(weights.Values, v => !float.IsFinite(v)))
+        {
+            throw new ArgumentException("model weights contain non-finite values");
+        }
+
+        await _roundGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var model = RegisterVersion(weights, _current!.Record.Version, round: 0, contributors: 0, samples: 0, trainLoss: null, createdBy, reason);
+            _current = model;
+            await AnnounceAsync(model, cancellationToken).ConfigureAwait(false);
+            return Registry.Version(model.Record.Model, model.Record.Version) ?? model.Record;
+        }
+        finally
+        {
+            _roundGate.Release();
+        }
     }
 
     /// <summary>Staged rollouts of this fleet's model.</summary>

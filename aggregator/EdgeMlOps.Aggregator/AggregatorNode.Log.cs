@@ -46,4 +46,7 @@ public sealed partial class AggregatorNode
 
     [LoggerMessage(EventId = 2041, Level = LogLevel.Information, Message = "Rollout {RolloutId}: {Action} ({Reason})")]
     internal partial void LogRollout(string rolloutId, string action, string reason);
+
+    [LoggerMessage(EventId = 2042, Level = LogLevel.Error, Message = "Admin request {Path} failed")]
+    internal partial void LogAdminFailure(string path, Exception exception);
 }

@@ -187,7 +187,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     }
 
     /// <summary>Stores both artifacts, evaluates (if configured) and records a new version.</summary>
-    private GlobalModel RegisterVersion(ModelWeights weights, ulong parent, long round, int contributors, long samples, double? trainLoss)
+    private GlobalModel RegisterVersion(ModelWeights weights, ulong parent, long round, int contributors, long samples, double? trainLoss, string? createdBy = null, string? reason = null)
     {
         var version = parent + 1;
         var metadata = new Dictionary<string, string>
@@ -213,11 +213,11 @@ public sealed partial class AggregatorNode : IAsyncDisposable
             accuracy, loss, trainLoss is { } t && double.IsFinite(t) ? t : null, _time.GetUtcNow())
         {
             State = VersionStates.Candidate,
-            CreatedBy = _options.Governance.TrainingIdentity,
+            CreatedBy = createdBy ?? _options.Governance.TrainingIdentity,
         };
         Registry.AddVersion(record);
         _audit!.Append(_time.GetUtcNow(), record.CreatedBy, "version.create", EdgeMlOps.Aggregator.Governance.ModelGovernance.Subject(record),
-            round == 0 ? "initial weights" : FormattableString.Invariant($"round {round}: {contributors} devices, {samples} samples"), null, record.State);
+            reason ?? (round == 0 ? "initial weights" : FormattableString.Invariant($"round {round}: {contributors} devices, {samples} samples")), null, record.State);
         return new GlobalModel(Govern(record, inferenceBytes), weights);
     }
 

@@ -89,10 +89,13 @@ public static class AdminRoles
     /// <summary>Approves and rejects versions (never one it created).</summary>
     public const string Approver = "approver";
 
+    /// <summary>Registers versions trained elsewhere (the uploader is recorded as creator).</summary>
+    public const string Scientist = "scientist";
+
     /// <summary>Rotates and revokes signing keys.</summary>
     public const string KeyAdmin = "keyadmin";
 
-    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal) { Viewer, Operator, Approver, KeyAdmin };
+    public static readonly IReadOnlySet<string> All = new HashSet<string>(StringComparer.Ordinal) { Viewer, Operator, Approver, Scientist, KeyAdmin };
 }
 
 /// <summary>An admin identity: who, the sha256 (hex) of its bearer token, and what it may do.</summary>

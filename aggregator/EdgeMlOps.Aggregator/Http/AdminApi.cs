@@ -14,8 +14,11 @@ namespace EdgeMlOps.Aggregator.Http;
 /// </summary>
 internal static class AdminApi
 {
-    /// <summary>Largest admin request body accepted.</summary>
+    /// <summary>Largest admin JSON request body accepted.</summary>
     private const int MaxBodyBytes = 64 * 1024;
+
+    /// <summary>Largest uploaded model.</summary>
+    private const int MaxModelBytes = 256 * 1024 * 1024;
 
     public static void Map(WebApplication app, AggregatorNode node)
     {
@@ -24,6 +27,27 @@ internal static class AdminApi
 
         admin.MapGet("/models/{name}/versions", (HttpContext http, string name) =>
             Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Registry.Versions(name))));
+
+        // A data scientist's model, trained elsewhere: the inference ONNX file as the body.
+        admin.MapPost("/models/{name}/versions", (HttpContext http, string name, string? reason) =>
+            Guard(http, node, AdminRoles.Scientist, async who =>
+            {
+                if (name != node.Options.ModelName) throw new KeyNotFoundException($"this aggregator manages model '{node.Options.ModelName}', not '{name}'");
+                var bytes = await ReadBodyAsync(http, MaxModelBytes).ConfigureAwait(false);
+                Shared.Models.ModelWeights weights;
+                try
+                {
+                    weights = Shared.Onnx.ClassifierGraphs.ReadWeights(Shared.Onnx.ClassifierGraphs.Parse(bytes));
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+                {
+                    // Anything the parser trips over in an uploaded file is the uploader's problem to fix.
+                    throw new BadRequestException($"body is not an EdgeMlOps classifier ONNX model: {ex.Message}");
+                }
+
+                var record = await node.RegisterVersionAsync(weights, who.Name, Required(reason, "reason"), http.RequestAborted).ConfigureAwait(false);
+                return Results.Created($"/v1/admin/models/{name}/versions/{record.Version}", record);
+            }));
 
         admin.MapGet("/models/{name}/versions/{version}", (HttpContext http, string name, ulong version) =>
             Guard(http, node, AdminRoles.Viewer, _ => node.Registry.Version(name, version) is { } v
@@ -94,6 +118,22 @@ internal static class AdminApi
         _ = model;
     }
 
+    /// <summary>Reads the request body, refusing (400) anything over <paramref name="limit"/> bytes without buffering it.</summary>
+    private static async Task<byte[]> ReadBodyAsync(HttpContext http, int limit)
+    {
+        if (http.Request.ContentLength > limit) throw new BadRequestException($"request body over {limit} bytes");
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int n;
+        while ((n = await http.Request.Body.ReadAsync(chunk, http.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + n > limit) throw new BadRequestException($"request body over {limit} bytes");
+            buffer.Write(chunk, 0, n);
+        }
+
+        return buffer.ToArray();
+    }
+
     private static string Required(string? value, string name) =>
         string.IsNullOrWhiteSpace(value) ? throw new BadRequestException($"'{name}' is required") : value;
 
@@ -126,6 +166,11 @@ internal static class AdminApi
         {
             return Results.BadRequest(new { error = ex.Message });
         }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            node.LogAdminFailure(http.Request.Path, ex);
+            return Results.Json(new { error = $"internal error: {ex.Message}" }, statusCode: StatusCodes.Status500InternalServerError);
+        }
     }
 
     private static Task<IResult> Guard(HttpContext http, AggregatorNode node, string role, Func<AdminIdentity, IResult> action) =>
@@ -137,20 +182,10 @@ internal static class AdminApi
     private static Task<IResult> GuardWithBody<T>(HttpContext http, AggregatorNode node, string role, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, Func<AdminIdentity, T, Task<IResult>> action) =>
         Guard(http, node, role, async who =>
         {
-            if (http.Request.ContentLength > MaxBodyBytes) throw new BadRequestException($"request body over {MaxBodyBytes} bytes");
             T? body;
             try
             {
-                using var limited = new MemoryStream();
-                var buffer = new byte[8192];
-                int n;
-                while ((n = await http.Request.Body.ReadAsync(buffer, http.RequestAborted).ConfigureAwait(false)) > 0)
-                {
-                    if (limited.Length + n > MaxBodyBytes) throw new BadRequestException($"request body over {MaxBodyBytes} bytes");
-                    limited.Write(buffer, 0, n);
-                }
-
-                body = JsonSerializer.Deserialize(limited.ToArray(), type);
+                body = JsonSerializer.Deserialize(await ReadBodyAsync(http, MaxBodyBytes).ConfigureAwait(false), type);
             }
             catch (JsonException ex)
             {

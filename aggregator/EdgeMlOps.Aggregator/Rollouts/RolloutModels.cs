@@ -2,28 +2,31 @@ using System.Text.Json.Serialization;
 
 namespace EdgeMlOps.Aggregator.Rollouts;
 
-/// <summary>What an operator asks for when creating a rollout (the admin API's request body).</summary>
+/// <summary>
+/// What an operator asks for when creating a rollout (the admin API's request body). Settable
+/// properties: the JSON source generator keeps the defaults of members a request leaves out.
+/// </summary>
 public sealed record RolloutRequest
 {
-    public ulong Version { get; init; }
+    public ulong Version { get; set; }
 
     /// <summary>Device tag -> allowed values (e.g. hw: [pi4, jetson]); empty: the whole fleet.</summary>
-    public Dictionary<string, string[]> Cohort { get; init; } = new(StringComparer.Ordinal);
+    public Dictionary<string, string[]> Cohort { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>Cumulative shares per stage, e.g. [0.01, 0.1, 0.5, 1]. Ignored when <see cref="Exponential"/> is set.</summary>
-    public double[] Stages { get; init; } = [0.01, 0.1, 0.5, 1.0];
+    public double[] Stages { get; set; } = [0.01, 0.1, 0.5, 1.0];
 
     /// <summary>AWS-IoT-Jobs-like exponential rate: start share and growth factor per stage, up to 100%.</summary>
-    public ExponentialRate? Exponential { get; init; }
+    public ExponentialRate? Exponential { get; set; }
 
-    public RolloutGates Gates { get; init; } = new();
+    public RolloutGates Gates { get; set; } = new();
 
-    public HealthWindow Health { get; init; } = new();
+    public HealthWindow Health { get; set; } = new();
 
     /// <summary>Open the next stage by itself when the gates pass (approval is still needed beyond the canary).</summary>
-    public bool AutoAdvance { get; init; } = true;
+    public bool AutoAdvance { get; set; } = true;
 
-    public string Reason { get; init; } = string.Empty;
+    public string Reason { get; set; } = string.Empty;
 
     /// <summary>The stages this request resolves to, or the reason they are invalid.</summary>
     public double[] ResolveStages()
@@ -52,37 +55,37 @@ public sealed record ExponentialRate(double Start, double Factor);
 public sealed record RolloutGates
 {
     /// <summary>Devices that must have finished their health window (healthy, failed or rolled back) before a stage can pass.</summary>
-    public int MinDevicesReporting { get; init; } = 1;
+    public int MinDevicesReporting { get; set; } = 1;
 
     /// <summary>Share of targeted online devices that must have reported before a stage can pass.</summary>
-    public double MinReportingFraction { get; init; } = 0.8;
+    public double MinReportingFraction { get; set; } = 0.8;
 
     /// <summary>Failed or rolled-back share of reporting devices above which the rollout aborts.</summary>
-    public double MaxFailureRate { get; init; } = 0.05;
+    public double MaxFailureRate { get; set; } = 0.05;
 
     /// <summary>Inference error rate on the target above the replaced version's plus this aborts.</summary>
-    public double MaxErrorRateIncrease { get; init; } = 0.01;
+    public double MaxErrorRateIncrease { get; set; } = 0.01;
 
     /// <summary>Median device p95 latency on the target above this multiple of the replaced version's aborts (0: off).</summary>
-    public double MaxLatencyP95Ratio { get; init; } = 2.0;
+    public double MaxLatencyP95Ratio { get; set; } = 2.0;
 
     /// <summary>Ground-truth accuracy on the target below the replaced version's minus this aborts.</summary>
-    public double MaxAccuracyDrop { get; init; } = 0.05;
+    public double MaxAccuracyDrop { get; set; } = 0.05;
 
     /// <summary>Labelled predictions needed on each side before accuracy is compared.</summary>
-    public int MinFeedback { get; init; } = 50;
+    public int MinFeedback { get; set; } = 50;
 }
 
 /// <summary>How each device judges the version after switching (carried in the signed plan).</summary>
 public sealed record HealthWindow
 {
-    public int WindowSeconds { get; init; } = 60;
+    public int WindowSeconds { get; set; } = 60;
 
-    public int MinPredictions { get; init; }
+    public int MinPredictions { get; set; }
 
-    public double MaxErrorRate { get; init; } = 0.01;
+    public double MaxErrorRate { get; set; } = 0.01;
 
-    public double LatencyBudgetP95Ms { get; init; }
+    public double LatencyBudgetP95Ms { get; set; }
 }
 
 public enum RolloutStatusKind
