@@ -32,6 +32,20 @@ Console.CancelKeyPress += (_, e) =>
 using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Error));
 try
 {
+    if (options.Scenario == "rollout")
+    {
+        var scenario = await new RolloutScenario(options, loggers, Console.Out).RunAsync(cancel.Token);
+        Console.WriteLine($"audit log: {scenario.AuditEntries} entries, intact: {scenario.AuditIntact}");
+        if (options.Out is { } scenarioPath)
+        {
+            await using var scenarioFile = File.Create(scenarioPath);
+            scenario.WriteJson(scenarioFile);
+            Console.WriteLine($"wrote {scenarioPath}");
+        }
+
+        return 0;
+    }
+
     var result = await new SimulationRunner(options, loggers, Console.Out).RunAsync(cancel.Token);
     Console.WriteLine($"final: accuracy {result.FinalAccuracy:F4}, loss {result.FinalLoss:F4}, {result.Rounds.Count} rounds in {result.RoundsSeconds:F1} s (setup {result.SetupSeconds:F1} s), {result.MegabytesPerDevice:F2} MB per device, {result.BytesUpPerParticipant / 1e3:F1} kB up per participant, broker drops {result.BrokerDroppedMessages}");
     if (options.TargetAccuracy > 0)

@@ -57,6 +57,14 @@ public sealed class SimulatedFaults(
         }
     }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, string> _broken = new();
+
+    /// <summary>Makes <paramref name="version"/> fail to load on devices tagged <c>hw=<paramref name="hardwareClass"/></c>.</summary>
+    public void BreakOn(ulong version, string hardwareClass) => _broken[version] = hardwareClass;
+
+    public override bool FailsToLoad(string deviceId, IReadOnlyDictionary<string, string> tags, ulong version) =>
+        _broken.TryGetValue(version, out var hardware) && tags.TryGetValue("hw", out var hw) && hw == hardware;
+
     private double Draw(string deviceId, string roundId, int stream) =>
         (StableHash.Fnv1a64($"{seed}/{stream}/{deviceId}/{roundId}") >> 11) * (1.0 / (1UL << 53));
 }

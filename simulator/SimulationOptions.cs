@@ -46,6 +46,8 @@ public sealed record SimulationOptions
     public double SlowFraction { get; init; }
     public TimeSpan SlowDelay { get; init; } = TimeSpan.FromSeconds(2);
     public double TargetAccuracy { get; init; }
+    /// <summary>federated (rounds and their curves) or rollout (governed staged rollouts with automatic abort).</summary>
+    public string Scenario { get; init; } = "federated";
 
     public const string Usage = """
         Usage: edgemlops-simulator [options]
@@ -90,6 +92,9 @@ public sealed record SimulationOptions
           --slow-fraction P        share of devices that are always slow to report (0)
           --slow-delay SEC         how much later a slow device reports (2)
           --target-accuracy A      report the time the held-out accuracy first reaches A
+          --scenario S             federated | rollout: governed fleet (20% on hw=npu-x), a good version
+                                   through 5% -> 25% -> 100%, and two bad versions stopped at the canary
+                                   (one fails to load on npu-x, one loses accuracy in the field) (federated)
         """;
 
     /// <summary>Parses arguments; every problem is reported, not just the first.</summary>
@@ -130,6 +135,10 @@ public sealed record SimulationOptions
             switch (name)
             {
                 case "--devices": o = o with { Devices = Int(1) }; break;
+                case "--scenario":
+                    if (value is not ("federated" or "rollout")) errors.Add($"--scenario: '{value}' is not federated or rollout");
+                    o = o with { Scenario = value };
+                    break;
                 case "--rounds": o = o with { Rounds = Int(1) }; break;
                 case "--dataset":
                     if (value is not ("mnist" or "synthetic")) errors.Add($"--dataset: '{value}' is not mnist or synthetic");

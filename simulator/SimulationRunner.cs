@@ -65,66 +65,22 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             },
         };
 
-        var rssBefore = CurrentRss();
-        await using var aggregator = new AggregatorNode(aggregatorOptions, _loggers, evaluator: new HeldOutEvaluator(test.Features, test.Labels));
-        await aggregator.StartAsync(cancellationToken).ConfigureAwait(false);
-        var initial = aggregator.CurrentVersion;
-
-        var runtimes = new ModelRuntimes();
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromMinutes(2) };
-        using var slots = new SemaphoreSlim(options.ComputeSlots);
         var faults = new SimulatedFaults(options.Seed, options.Dropout, options.StragglerProbability, options.StragglerDelay,
             options.SlowFraction, options.SlowDelay, options.ByzantineFraction, options.Attack, options.AttackScale);
-        var agents = new DeviceAgent[options.Devices];
-        // Artifacts are immutable and content-addressed: one blob directory serves every simulated device.
-        // Device stores skip fsync: a thousand devices share one disk here, and crash safety is tested on the agent itself.
-        var sharedBlobs = Path.Combine(work, "blobs");
-        var stores = new SampleStore[options.Devices];
-        var outboxes = new Outbox[options.Devices];
+        var tags = new Dictionary<string, string> { ["partition"] = options.Partition.ToString() };
         try
         {
-            var rssAggregator = CurrentRss();
-            await Parallel.ForEachAsync(Enumerable.Range(0, options.Devices), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (i, ct) =>
-            {
-                var id = $"dev-{i:D5}";
-                var store = new SampleStore(Path.Combine(work, "devices", id, "agent.db"), maxSamples: 100_000, maxPendingPredictions: 1000);
-                stores[i] = store;
-                var outbox = new Outbox(Path.Combine(work, "devices", id, "outbox.db"), capacity: 100, durable: false);
-                outboxes[i] = outbox;
-                var agent = new DeviceAgent(
-                    new AgentOptions
-                    {
-                        DeviceId = id,
-                        Fleet = aggregatorOptions.Fleet,
-                        Broker = aggregator.BrokerEndpoint,
-                        TrustedRoots = [aggregator.Keys.RootPublicKey],
-                        DataDirectory = Path.GetDirectoryName(Path.Combine(work, "devices", id, "agent.db"))!,
-                        StatusInterval = TimeSpan.FromHours(1),
-                        KeepAlive = TimeSpan.FromSeconds(120),
-                        Tags = new Dictionary<string, string> { ["partition"] = options.Partition.ToString() },
-                    },
-                    new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(work, "devices", id, "models"), sharedBlobs, durable: false), Http = http, Runtimes = runtimes, LoggerFactory = _loggers, Faults = faults, ComputeSlots = slots });
-                agents[i] = agent;
-                // Ground truth enters through the same feedback path a device app uses.
-                // A label-flipping Byzantine device trains on poisoned ground truth (y → C − 1 − y).
-                var flip = faults.FlipsLabels(id);
-                agent.Feedback(parts[i].Select(s => (pool.Row(s), flip ? data.Classes - 1 - pool.Labels[s] : pool.Labels[s])).ToArray());
-                await agent.StartAsync(ct).ConfigureAwait(false);
-            }).ConfigureAwait(false);
-
-            var withData = parts.Count(p => p.Length > 0);
-            await WaitUntilAsync(() => aggregator.Devices.Eligible().Count >= withData, TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
-            using (var installTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-            {
-                installTimeout.CancelAfter(TimeSpan.FromMinutes(5));
-                await Task.WhenAll(agents.Select(a => a.WaitForModelAsync(initial.Version, installTimeout.Token))).ConfigureAwait(false);
-            }
-
-            var rssAgents = CurrentRss();
-            var mbPerDevice = (rssAgents - rssAggregator) / 1048576.0 / options.Devices;
+            // A label-flipping Byzantine device trains on poisoned ground truth (y → C − 1 − y).
+            await using var fleet = await SimulatedFleet.StartAsync(
+                aggregatorOptions, new HeldOutEvaluator(test.Features, test.Labels), pool, parts, faults, options.ComputeSlots,
+                _ => tags, (id, y) => faults.FlipsLabels(id) ? data.Classes - 1 - y : y, work, _loggers, cancellationToken).ConfigureAwait(false);
+            var aggregator = fleet.Aggregator;
+            var agents = fleet.Agents;
+            var initial = aggregator.CurrentVersion;
+            await fleet.WaitForVersionAsync(initial.Version, TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
             setup.Stop();
             progress?.WriteLine($"strategy: {aggregator.Strategy.Describe()}; mode {options.Mode}");
-            progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.BrokerEndpoint} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {mbPerDevice:F2} MB per device; initial accuracy {initial.EvalAccuracy:F4}");
+            progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.BrokerEndpoint} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {fleet.MegabytesPerDevice:F2} MB per device; initial accuracy {initial.EvalAccuracy:F4}");
 
             var results = new List<RoundResult>();
             var roundsClock = Stopwatch.StartNew();
@@ -172,14 +128,11 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             var final = aggregator.CurrentVersion;
             return new SimulationResult(
                 options, results, final.EvalAccuracy ?? double.NaN, final.EvalLoss ?? double.NaN,
-                setup.Elapsed.TotalSeconds, roundsClock.Elapsed.TotalSeconds, mbPerDevice,
-                aggregator.Devices.OnlineCount, aggregator.Broker?.DroppedMessages ?? 0, runtimes.Inference.Count);
+                setup.Elapsed.TotalSeconds, roundsClock.Elapsed.TotalSeconds, fleet.MegabytesPerDevice,
+                aggregator.Devices.OnlineCount, aggregator.Broker?.DroppedMessages ?? 0, fleet.Runtimes.Inference.Count);
         }
         finally
         {
-            await Parallel.ForEachAsync(agents.Where(a => a is not null), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (a, _) => await a.DisposeAsync().ConfigureAwait(false)).ConfigureAwait(false);
-            foreach (var s in stores) s?.Dispose();
-            foreach (var o in outboxes) o?.Dispose();
             if (options.WorkDirectory is null) TryDelete(work);
         }
     }
@@ -220,25 +173,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         return AggregatorOptions.StrategyFromConfiguration(configuration);
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > timeout) throw new TimeoutException("Simulated devices did not all come online in time.");
-            await Task.Delay(50, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private static long CurrentRss()
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        using var process = Process.GetCurrentProcess();
-        return process.WorkingSet64;
-    }
-
-    private static void TryDelete(string directory)
+    internal static void TryDelete(string directory)
     {
         try
         {

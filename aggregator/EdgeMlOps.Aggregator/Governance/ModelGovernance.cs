@@ -23,8 +23,15 @@ public sealed class ModelGovernance(ModelRegistry registry, AuditLog audit, Gove
     public void RecordValidation(ModelVersionRecord version, ValidationOutcome outcome)
     {
         registry.SetEvaluation(version.Model, version.Version, JsonSerializer.Serialize(outcome.Cohorts, GovernanceJson.Default.IReadOnlyListCohortComparison));
-        if (outcome.State != version.State) Move(version, outcome.State, "system:validation", outcome.Reason);
-        else audit.Append(time.GetUtcNow(), "system:validation", "validate", Subject(version), outcome.Reason, version.State, version.State);
+        if (outcome.State != version.State)
+        {
+            Move(version, outcome.State, "system:validation", outcome.Reason);
+            return;
+        }
+
+        // Held as a candidate (review required, or nothing to evaluate on): the reason says why.
+        registry.SetState(version.Model, version.Version, version.State, outcome.Reason);
+        audit.Append(time.GetUtcNow(), "system:validation", "validate", Subject(version), outcome.Reason, version.State, version.State);
     }
 
     /// <summary>Approves a validated version (or a candidate held for review). Never by its creator.</summary>

@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using System.Text.Json;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Evaluation;
+using EdgeMlOps.Aggregator.Governance;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Aggregator.Rollouts;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Simulator.Data;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeMlOps.Simulator;
+
+/// <summary>How one rollout of the scenario ended.</summary>
+public sealed record RolloutOutcome(
+    string Name,
+    string RolloutId,
+    ulong Version,
+    string State,
+    int StagesOpened,
+    int Stages,
+    string Note,
+    IReadOnlyList<StageProgress> Progress,
+    int DevicesThatRanTarget,
+    int DevicesOnTargetAtEnd,
+    int DevicesOnPreviousAtEnd,
+    double Seconds);
+
+/// <summary>What <see cref="RolloutScenario"/> found.</summary>
+public sealed record RolloutScenarioResult(int Devices, ulong GoodVersion, double GoodAccuracy, IReadOnlyList<RolloutOutcome> Rollouts, bool AuditIntact, long AuditEntries, double SetupSeconds)
+{
+    public void WriteJson(Stream stream) =>
+        JsonSerializer.Serialize(stream, this, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase });
+}
+
+/// <summary>
+/// A governed fleet end to end: N real agents (20% on an "npu-x" hardware class), a real
+/// aggregator in governed mode, apps on every device sending predictions and ground truth.
+/// (1) v1 is approved and rolled out to everyone; (2) federated rounds train a better version,
+/// approved by a person and rolled out in three stages (5% → 25% → 100%); (3) a version that
+/// fails to load on npu-x and (4) a version whose accuracy collapses on half the classes (which
+/// the aggregator's own evaluation data does not cover) are each stopped at the canary by the
+/// gates, and every device that took them goes back to the previous version by itself.
+/// </summary>
+public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? loggerFactory = null, TextWriter? progress = null)
+{
+    public static readonly double[] Stages = [0.05, 0.25, 1.0];
+
+    private readonly ILoggerFactory _loggers = loggerFactory ?? NullLoggerFactory.Instance;
+
+    public static string HardwareOf(int index) => index % 5 == 0 ? "npu-x" : index % 2 == 0 ? "cpu-a" : "cpu-b";
+
+    public async Task<RolloutScenarioResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var setup = Stopwatch.StartNew();
+        var data = options.Dataset == "mnist"
+            ? MnistDataset.Load(options.CacheDirectory)
+            : SyntheticDataset.Generate(options.SyntheticSamples + options.TestSize, options.SyntheticDim, options.SyntheticClasses, options.Seed);
+        var (pool, test) = data.Split(options.TestSize, options.Seed);
+        var parts = options.Partition.Split(pool, options.Devices, options.Seed);
+
+        // The aggregator's evaluation data covers only the lower half of the classes; the field sees all of them.
+        var half = data.Classes / 2;
+        var covered = test.Subset(Enumerable.Range(0, test.Count).Where(i => test.Labels[i] < half).ToArray(), "covered");
+        var work = options.WorkDirectory ?? Path.Combine(Path.GetTempPath(), $"edgemlops-rollout-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(work);
+        var aggregatorOptions = new AggregatorOptions
+        {
+            Fleet = "sim",
+            ModelName = options.Dataset,
+            Model = new ModelSpec(data.InputDim, options.Hidden, data.Classes),
+            ExternalBroker = options.ExternalBroker,
+            EmbeddedBrokerPort = 0,
+            HttpUrl = "http://127.0.0.1:0",
+            DataDirectory = Path.Combine(work, "aggregator"),
+            Seed = options.Seed,
+            Rounds = new RoundOptions
+            {
+                Fraction = options.Fraction, MinDevices = 1, OverSelection = 1.0, MinQuorum = options.MinQuorum, ReportDeadline = options.Deadline,
+                LocalEpochs = options.LocalEpochs, BatchSize = options.Batch, LearningRate = options.LearningRate,
+            },
+            Governance = new GovernanceOptions { Mode = DeploymentMode.Governed, RolloutCheckInterval = TimeSpan.FromMilliseconds(250) },
+        };
+
+        var faults = new SimulatedFaults(options.Seed, 0, 0, TimeSpan.Zero);
+        var hardware = new Dictionary<string, IReadOnlyDictionary<string, string>>();
+        for (var i = 0; i < options.Devices; i++) hardware[$"dev-{i:D5}"] = new Dictionary<string, string> { ["hw"] = HardwareOf(i) };
+        try
+        {
+            await using var fleet = await SimulatedFleet.StartAsync(
+                aggregatorOptions, new HeldOutEvaluator(covered.Features, covered.Labels), pool, parts, faults, options.ComputeSlots,
+                id => hardware[id], null, work, _loggers, cancellationToken).ConfigureAwait(false);
+            var node = fleet.Aggregator;
+            setup.Stop();
+            progress?.WriteLine($"setup: {options.Devices} agents online in {setup.Elapsed.TotalSeconds:F1} s (governed mode; {hardware.Values.Count(t => t["hw"] == "npu-x")} on npu-x)");
+
+            using var stopTraffic = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var traffic = Task.Run(() => TrafficAsync(fleet, test, stopTraffic.Token), CancellationToken.None);
+            var outcomes = new List<RolloutOutcome>();
+            try
+            {
+                // (1) Bootstrap: v1 approved by a person and sent to everyone in one stage.
+                var v1 = node.CurrentVersion.Version;
+                node.Governance.Approve("ops-alice", node.Options.ModelName, v1, "initial model for a new fleet");
+                outcomes.Add(await RollOutAsync(fleet, "bootstrap", v1, [1.0], cancellationToken).ConfigureAwait(false));
+
+                // (2) Federated rounds (devices train on the head while serving v1), then a staged rollout.
+                for (var r = 0; r < options.Rounds; r++)
+                {
+                    var report = await node.RunRoundAsync(cancellationToken).ConfigureAwait(false);
+                    progress?.WriteLine($"round {report.Round}: {report.Status} v{report.NewVersion} ({report.Contributors} devices), accuracy on the aggregator's data {report.EvalAccuracy:F4}");
+                }
+
+                var good = node.CurrentVersion;
+                progress?.WriteLine($"v{good.Version}: {good.State} ({good.StateReason})");
+                node.Governance.Approve("ops-alice", good.Model, good.Version, "reviewed the federated evaluation");
+                outcomes.Add(await RollOutAsync(fleet, "good", good.Version, Stages, cancellationToken).ConfigureAwait(false));
+
+                // (3) A version that crashes on load on one hardware class.
+                var weights = node.CurrentWeights.Clone();
+                var badLoad = await node.RegisterVersionAsync(weights, "ds-dana", "quantized for the new NPU (simulated: fails to load on npu-x)", cancellationToken).ConfigureAwait(false);
+                faults.BreakOn(badLoad.Version, "npu-x");
+                node.Governance.Approve("ops-alice", badLoad.Model, badLoad.Version, "same accuracy as the live version");
+                outcomes.Add(await RollOutAsync(fleet, "fails-to-load-on-npu-x", badLoad.Version, Stages, cancellationToken).ConfigureAwait(false));
+
+                // (4) A version blind to the upper half of the classes: fine on the aggregator's data, bad in the field.
+                var blind = node.CurrentWeights.Clone();
+                if (!blind.Layout.TryGet(ParameterLayout.BiasName(blind.Spec.LayerCount - 1), out var bias)) throw new InvalidOperationException("no output bias");
+                for (var c = half; c < data.Classes; c++) blind.Values[bias.Offset + c] -= 30f;
+                var badAccuracy = await node.RegisterVersionAsync(blind, "ds-dana", "retrained on a curated subset", cancellationToken).ConfigureAwait(false);
+                if (node.Registry.Version(badAccuracy.Model, badAccuracy.Version)!.State != VersionStates.Rejected)
+                {
+                    node.Governance.Approve("ops-alice", badAccuracy.Model, badAccuracy.Version, "passed the validation gates");
+                    outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-in-the-field", badAccuracy.Version, Stages, cancellationToken).ConfigureAwait(false));
+                }
+
+                var audit = node.Audit.Verify();
+                return new RolloutScenarioResult(options.Devices, good.Version, good.EvalAccuracy ?? double.NaN, outcomes, audit.Intact, audit.Entries, setup.Elapsed.TotalSeconds);
+            }
+            finally
+            {
+                await stopTraffic.CancelAsync().ConfigureAwait(false);
+                await traffic.ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (options.WorkDirectory is null) SimulationRunner.TryDelete(work);
+        }
+    }
+
+    /// <summary>Creates a rollout, lets the gates run it to completion or abort, and waits until the fleet has settled.</summary>
+    private async Task<RolloutOutcome> RollOutAsync(SimulatedFleet fleet, string name, ulong version, double[] stages, CancellationToken cancellationToken)
+    {
+        var node = fleet.Aggregator;
+        var clock = Stopwatch.StartNew();
+        var previous = node.DeployedVersion?.Version ?? 0;
+        var request = new RolloutRequest
+        {
+            Version = version,
+            Stages = stages,
+            Reason = name,
+            Health = new HealthWindow { WindowSeconds = 2, MaxErrorRate = 0.01 },
+            Gates = new RolloutGates { MinDevicesReporting = 3, MinReportingFraction = 0.8, MaxFailureRate = 0.05, MaxAccuracyDrop = 0.05, MinFeedback = 50, MaxLatencyP95Ratio = 0 },
+        };
+        var rollout = await node.Rollouts.CreateAsync("ops-bob", request, cancellationToken).ConfigureAwait(false);
+        var touched = new HashSet<string>(StringComparer.Ordinal);
+        await SimulatedFleet.WaitUntilAsync(() =>
+        {
+            foreach (var agent in fleet.Agents)
+            {
+                if (agent.ModelVersion == version) touched.Add(agent.DeviceId);
+            }
+
+            return node.Rollouts.Current is { State: RolloutStatusKind.Completed or RolloutStatusKind.Aborted };
+        }, TimeSpan.FromMinutes(5), $"rollout {name} to finish", cancellationToken).ConfigureAwait(false);
+
+        var final = node.Rollouts.Current!;
+        var settledOn = final.State == RolloutStatusKind.Completed ? version : previous;
+        await SimulatedFleet.WaitUntilAsync(() => fleet.Agents.All(a => a.ModelVersion == settledOn), TimeSpan.FromMinutes(2), $"every device on v{settledOn} after {name}", cancellationToken).ConfigureAwait(false);
+
+        // Let every device finish its health window and its last status reach the aggregator, so the counts are final.
+        await SimulatedFleet.WaitUntilAsync(() => fleet.Agents.All(a =>
+            a.Rollout is not { } local || local.RolloutId != rollout.Id
+            || (local.Phase is not (RolloutPhase.Installing or RolloutPhase.Trial)
+                && node.Devices.TryGet(a.DeviceId, out var seen) && seen.Rollout is { } reported
+                && reported.RolloutId == local.RolloutId && reported.Phase == local.Phase)),
+            TimeSpan.FromMinutes(1), $"the last statuses of {name}", cancellationToken).ConfigureAwait(false);
+        var view = node.Rollouts.View(final);
+        var outcome = new RolloutOutcome(
+            name, rollout.Id, version, final.State.ToString(), final.State == RolloutStatusKind.Completed ? stages.Length : final.Stage + 1, stages.Length, final.Note,
+            view.Stages, touched.Count, fleet.Agents.Count(a => a.ModelVersion == version), fleet.Agents.Count(a => a.ModelVersion == previous), clock.Elapsed.TotalSeconds);
+        progress?.WriteLine($"rollout {name} (v{version}): {outcome.State} after stage {outcome.StagesOpened}/{outcome.Stages} in {outcome.Seconds:F1} s — {final.Note}; " +
+            $"{outcome.DevicesThatRanTarget} devices ran it, {outcome.DevicesOnTargetAtEnd} on it now, {outcome.DevicesOnPreviousAtEnd} on v{previous}");
+        foreach (var s in view.Stages) progress?.WriteLine($"  stage {s.Stage} ({s.Share:P0}): targeted {s.Targeted}, installed {s.Installed}, healthy {s.Healthy}, failed {s.Failed}, rolled back {s.RolledBack}");
+        return outcome;
+    }
+
+    /// <summary>Apps on the devices: predictions on fresh inputs, each followed by its ground truth (about 400 a second).</summary>
+    private static async Task TrafficAsync(SimulatedFleet fleet, Dataset samples, CancellationToken cancellationToken)
+    {
+        var random = new Random(7);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                for (var n = 0; n < 10; n++)
+                {
+                    var agent = fleet.Agents[random.Next(fleet.Agents.Length)];
+                    if (agent.ModelVersion == 0) continue;
+                    var row = random.Next(samples.Count);
+                    try
+                    {
+                        var prediction = agent.Predict(samples.Row(row));
+                        agent.Feedback(prediction.PredictionId, samples.Labels[row]);
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // Between versions: no model loaded for an instant.
+                    }
+                }
+
+                await Task.Delay(25, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

@@ -1,0 +1,50 @@
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>
+/// The governed-rollout scenario with 1,000 real agents: a good version goes through three
+/// stages to 100%; a version that fails to load on one hardware class and a version whose
+/// ground-truth accuracy drops are each stopped at the canary, every affected device back on
+/// the previous version.
+/// </summary>
+[Collection(FleetCollection.Name)]
+public class RolloutScenarioTests
+{
+    [Fact]
+    public async Task GoodVersionReachesEveryDevice_BadVersionsStopAtTheCanaryAndRollBack()
+    {
+        var options = SimulationOptions.Parse(["--scenario", "rollout", "--devices", "1000", "--rounds", "2", "--fraction", "0.02", "--seed", "1", "--quiet", "--out", "-"]);
+        var result = await new RolloutScenario(options).RunAsync(CancellationToken.None);
+
+        Assert.True(result.AuditIntact);
+        var bootstrap = result.Rollouts.Single(r => r.Name == "bootstrap");
+        Assert.Equal("Completed", bootstrap.State);
+        Assert.Equal(1000, bootstrap.DevicesOnTargetAtEnd);
+
+        var good = result.Rollouts.Single(r => r.Name == "good");
+        Assert.Equal("Completed", good.State);
+        Assert.Equal(3, good.StagesOpened);
+        Assert.Equal(1000, good.DevicesOnTargetAtEnd);
+        Assert.Equal(1000, good.Progress.Sum(s => s.Healthy));
+        Assert.All(good.Progress, s => Assert.True(s.Targeted > 0 && s.Failed == 0 && s.RolledBack == 0, $"stage {s.Stage}: {s}"));
+        Assert.InRange(good.Progress[0].Targeted, 30, 70);
+
+        var badLoad = result.Rollouts.Single(r => r.Name == "fails-to-load-on-npu-x");
+        Assert.Equal("Aborted", badLoad.State);
+        Assert.Equal(1, badLoad.StagesOpened);
+        Assert.Contains("failed or rolled back", badLoad.Note, StringComparison.Ordinal);
+        Assert.Equal(0, badLoad.DevicesOnTargetAtEnd);
+        Assert.Equal(1000, badLoad.DevicesOnPreviousAtEnd);
+        Assert.InRange(badLoad.DevicesThatRanTarget, 0, badLoad.Progress[0].Targeted);
+        Assert.True(badLoad.Progress[0].Failed > 0, "npu-x devices in the canary report a failed install");
+        Assert.All(badLoad.Progress.Skip(1), s => Assert.Equal(0, s.Targeted));
+
+        var badAccuracy = result.Rollouts.Single(r => r.Name == "accuracy-drops-in-the-field");
+        Assert.Equal("Aborted", badAccuracy.State);
+        Assert.Equal(1, badAccuracy.StagesOpened);
+        Assert.Contains("ground-truth accuracy", badAccuracy.Note, StringComparison.Ordinal);
+        Assert.Equal(0, badAccuracy.DevicesOnTargetAtEnd);
+        Assert.Equal(1000, badAccuracy.DevicesOnPreviousAtEnd);
+        Assert.True(badAccuracy.DevicesThatRanTarget > 0 && badAccuracy.DevicesThatRanTarget <= badAccuracy.Progress[0].Targeted);
+        Assert.Equal(badAccuracy.Progress[0].Targeted, badAccuracy.Progress[0].RolledBack);
+    }
+}
