@@ -96,6 +96,7 @@ public sealed partial class DeviceAgent
             Interlocked.Increment(ref Counters.ModelInstallFailures);
             _trust.Reject($"{announcement.ModelName} v{announcement.Version}: {ex.Message}");
             LogInstallFailed(announcement.ModelName, announcement.Version, ex.Message);
+            RequestStatus();
         }
         finally
         {

@@ -13,12 +13,28 @@ public class AgentOptionsTests
     {
         var options = AgentOptions.FromConfiguration(Config(
             ("Agent:DeviceId", "cam-7"), ("Agent:Fleet", "plant"), ("Agent:Broker", "mqtt://broker.local:8883"),
-            ("Agent:MaxSamples", "500"), ("Agent:Tags:region", "eu"), ("Agent:StatusIntervalSeconds", "15")));
+            ("Agent:MaxSamples", "500"), ("Agent:Tags:region", "eu"), ("Agent:StatusIntervalSeconds", "15"), ("Agent:TrustedRoots:0", Root)));
         Assert.Equal("cam-7", options.DeviceId);
         Assert.Equal(("broker.local", 8883), (options.Broker.Host, options.Broker.Port));
         Assert.Equal(500, options.MaxSamples);
         Assert.Equal("eu", options.Tags["region"]);
         Assert.Equal(TimeSpan.FromSeconds(15), options.StatusInterval);
+        Assert.Equal(Convert.FromBase64String(Root), Assert.Single(options.TrustedRoots));
+    }
+
+    private static readonly string Root = Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey);
+
+    [Fact]
+    public void FromConfiguration_RootsFromAFile_AndNoRootAtAll_IsAnError()
+    {
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, "# the aggregator's keys/root.pub\n" + Root + "\n");
+        var options = AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRootFile", file)));
+        Assert.Single(options.TrustedRoots);
+
+        var ex = Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", "not base64!"))));
+        Assert.Equal(2, ex.Errors.Count);
+        Assert.All(ex.Errors, e => Assert.StartsWith("Agent:TrustedRoots", e, StringComparison.Ordinal));
     }
 
     [Fact]
@@ -26,7 +42,7 @@ public class AgentOptionsTests
     {
         var ex = Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config(
             ("Agent:DeviceId", "bad/id"), ("Agent:Broker", "http://nope"), ("Agent:MaxSamples", "-3"),
-            ("Agent:KeepAliveSeconds", "soon"), ("Agent:ArtifactBaseUrl", "ftp://x"))));
+            ("Agent:KeepAliveSeconds", "soon"), ("Agent:ArtifactBaseUrl", "ftp://x"), ("Agent:TrustedRoots:0", Root))));
         Assert.Equal(5, ex.Errors.Count);
         Assert.Contains(ex.Errors, e => e.StartsWith("Agent:DeviceId", StringComparison.Ordinal));
         Assert.Contains(ex.Errors, e => e.StartsWith("Agent:Broker", StringComparison.Ordinal));

@@ -71,7 +71,7 @@ public class CrashSafetyTests
         var host = Path.Combine(AppContext.BaseDirectory, "edgemlops-agent.dll");
         return Process.Start(new ProcessStartInfo("dotnet",
         [
-            host, "--Agent:DeviceId=crash-1", $"--Agent:Broker=mqtt://127.0.0.1:{OfflineAgent.FreePort()}",
+            host, "--Agent:DeviceId=crash-1", "--Agent:TrustedRoots:0=" + Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey), $"--Agent:Broker=mqtt://127.0.0.1:{OfflineAgent.FreePort()}",
             $"--Agent:DataDirectory={dir}", $"--Agent:Http=http://127.0.0.1:{port}/", "--Agent:MaxSamples=100000",
         ])
         {

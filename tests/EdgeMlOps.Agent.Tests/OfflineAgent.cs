@@ -32,11 +32,14 @@ internal sealed class OfflineAgent : IAsyncDisposable
 
     public Outbox Outbox { get; }
 
-    public static async Task<OfflineAgent> StartAsync(bool installModel = true)
+    public static Task<OfflineAgent> StartAsync(bool installModel = true) =>
+        StartAsync(Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N")), installModel);
+
+    /// <summary>Starts an agent on <paramref name="dir"/> (reusing what an earlier agent left there).</summary>
+    public static async Task<OfflineAgent> StartAsync(string dir, bool installModel = true)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
         var models = new ModelStore(Path.Combine(dir, "models"));
-        if (installModel) Install(models, ModelWeights.Initialize(Spec, 5), 3);
+        if (installModel && models.CurrentVersion is null) Install(models, ModelWeights.Initialize(Spec, 5), 3);
         var store = new SampleStore(Path.Combine(dir, "agent.db"), 1000, 1000);
         var outbox = new Outbox(Path.Combine(dir, "outbox.db"), 100);
         var agent = new DeviceAgent(

@@ -1,0 +1,129 @@
+using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Evaluation;
+using EdgeMlOps.Aggregator.Governance;
+using EdgeMlOps.Aggregator.Rollouts;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Trust;
+using EdgeMlOps.Simulator.Data;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>Devices install only what verifies, over the real broker and artifact server, and judge new versions by themselves.</summary>
+[Collection(FleetCollection.Name)]
+public class TrustedInstallTests
+{
+    private static AggregatorOptions Options(string dir, DeploymentMode mode = DeploymentMode.Auto) => new()
+    {
+        Fleet = "trust", ModelName = "m", Model = ModelSpecText.Parse("mlp-8-6-3"), EmbeddedBrokerPort = 0,
+        HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+        Governance = new GovernanceOptions { Mode = mode, RolloutCheckInterval = TimeSpan.FromMilliseconds(200) },
+    };
+
+    private static DeviceAgent Agent(string dir, AggregatorNode node, byte[] root) => new(
+        new AgentOptions { DeviceId = "dev-t", Fleet = "trust", Broker = node.BrokerEndpoint, TrustedRoots = [root], DataDirectory = Path.Combine(dir, "dev") },
+        new AgentDependencies
+        {
+            Store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100),
+            Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 10),
+            Models = new ModelStore(Path.Combine(dir, "dev", "models")),
+            Http = new HttpClient(),
+        });
+
+    private static string TempDirectory() => Path.Combine(Path.GetTempPath(), "edgemlops-trust-" + Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public async Task ArtifactTamperedOnTheServer_IsRefused_AndTheReasonReachesTheOperator()
+    {
+        var dir = TempDirectory();
+        await using var node = new AggregatorNode(Options(dir));
+        await node.StartAsync(CancellationToken.None);
+        var path = node.Artifacts.TryGetPath(node.CurrentVersion.InferenceSha256)!;
+        var bytes = await File.ReadAllBytesAsync(path);
+        bytes[^1] ^= 0x5a;
+        await File.WriteAllBytesAsync(path, bytes);
+
+        await using var agent = Agent(dir, node, node.Keys.RootPublicKey);
+        await agent.StartAsync(CancellationToken.None);
+        await Eventually.Until(() => agent.Trust.Rejections > 0, "the tampered artifact to be refused");
+        Assert.Equal(0UL, agent.ModelVersion);
+        Assert.Contains("sha256", agent.Trust.LastRejection, StringComparison.Ordinal);
+        await Eventually.Until(() => node.Devices.TryGet("dev-t", out var d) && d.RejectedManifests > 0 && d.LastRejection.Contains("sha256", StringComparison.Ordinal), "the rejection in the device's status");
+    }
+
+    [Fact]
+    public async Task AgentPinnedToAnotherRoot_InstallsNothing()
+    {
+        var dir = TempDirectory();
+        await using var node = new AggregatorNode(Options(dir));
+        await node.StartAsync(CancellationToken.None);
+        using var otherRoot = SigningKeyPair.Generate();
+        await using var agent = Agent(dir, node, otherRoot.PublicKey);
+        await agent.StartAsync(CancellationToken.None);
+        await Eventually.Until(() => agent.Trust.Rejections > 0, "the announcement to be refused");
+        Assert.Equal(0UL, agent.ModelVersion);
+        Assert.Contains("pinned root", agent.Trust.LastRejection, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SigningKeyRotation_DevicesFollowThroughTheRoot_AndKeepInstalling()
+    {
+        var dir = TempDirectory();
+        await using var node = new AggregatorNode(Options(dir));
+        await node.StartAsync(CancellationToken.None);
+        await using var agent = Agent(dir, node, node.Keys.RootPublicKey);
+        await agent.StartAsync(CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
+
+        await node.RotateSigningKeyAsync("erin", revokeOld: true, "scheduled", CancellationToken.None);
+        var v2 = await node.RegisterVersionAsync(node.CurrentWeights.Clone(), "dana", "after rotation", CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(v2.Version, cts.Token);
+        Assert.Equal(2UL, agent.Trust.BundleVersion);
+        Assert.Equal(0, agent.Trust.Rejections);
+    }
+
+    [Fact]
+    public async Task HealthWindow_LatencyOverBudget_DeviceRevertsByItself_AndTheGateAborts()
+    {
+        var dir = TempDirectory();
+        var data = SyntheticDataset.Generate(600, 8, 3, seed: 4);
+        var parts = Enumerable.Range(0, 6).Select(d => Enumerable.Range(d * 100, 100).ToArray()).ToArray();
+        await using var fleet = await SimulatedFleet.StartAsync(
+            Options(dir, DeploymentMode.Governed), new HeldOutEvaluator(data.Features, data.Labels), data, parts, AgentFaults.None, 2,
+            _ => new Dictionary<string, string>(), null, dir, NullLoggerFactory.Instance, CancellationToken.None);
+        var node = fleet.Aggregator;
+        node.Governance.Approve("alice", "m", 1, "first");
+        var window = new HealthWindow { WindowSeconds = 1, MinPredictions = 5 };
+        using var traffic = new CancellationTokenSource();
+        var predictions = Task.Run(async () =>
+        {
+            while (!traffic.IsCancellationRequested)
+            {
+                foreach (var agent in fleet.Agents.Where(a => a.ModelVersion > 0)) agent.Predict(data.Row(0));
+                await Task.Delay(20);
+            }
+        });
+
+        await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Health = window, Gates = new RolloutGates { MinFeedback = 0 } }, CancellationToken.None);
+        await Eventually.Until(() => node.Rollouts.Current!.State == RolloutStatusKind.Completed, "v1 everywhere", 60);
+
+        var v2 = await node.RegisterVersionAsync(node.CurrentWeights.Clone(), "dana", "same weights, new runtime settings", CancellationToken.None);
+        node.Governance.Approve("alice", "m", v2.Version, "ok");
+        var strict = new HealthWindow { WindowSeconds = 1, MinPredictions = 5, LatencyBudgetP95Ms = 1e-6 };
+        await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Health = strict, Gates = new RolloutGates { MinFeedback = 0 } }, CancellationToken.None);
+        await Eventually.Until(() => fleet.Agents.All(a => a.Rollout is { Phase: RolloutPhase.RolledBack } p && p.TargetVersion == v2.Version), "every device to revert", 60);
+        await traffic.CancelAsync();
+        await predictions;
+
+        Assert.All(fleet.Agents, a =>
+        {
+            Assert.Equal(1UL, a.ModelVersion);
+            Assert.Contains("p95 latency", a.Rollout!.Reason, StringComparison.Ordinal);
+        });
+        await Eventually.Until(() => node.Rollouts.Current!.State == RolloutStatusKind.Aborted, "the gate to abort", 30);
+        Assert.Contains("failed or rolled back", node.Rollouts.Current!.Note, StringComparison.Ordinal);
+    }
+}
