@@ -1,0 +1,51 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace EdgeMlOps.Cli;
+
+/// <summary>The admin API answered with an error (its status and message are shown to the operator).</summary>
+public sealed class AdminApiException(int status, string message) : Exception(message)
+{
+    public int Status { get; } = status;
+}
+
+/// <summary>A thin client of the aggregator's admin API (<c>/v1/admin</c>), bearer-token authenticated.</summary>
+public sealed class AdminClient(HttpClient http, string? token)
+{
+    public Task<JsonElement> GetAsync(string path, CancellationToken cancellationToken) => SendAsync(HttpMethod.Get, path, null, cancellationToken);
+
+    public Task<string> GetTextAsync(string path, CancellationToken cancellationToken) => SendTextAsync(HttpMethod.Get, path, null, cancellationToken);
+
+    public Task<JsonElement> PostAsync(string path, string json, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Post, path, new StringContent(json, Encoding.UTF8, "application/json"), cancellationToken);
+
+    public Task<JsonElement> PostBytesAsync(string path, byte[] body, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Post, path, new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/octet-stream") } }, cancellationToken);
+
+    private async Task<JsonElement> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    {
+        var text = await SendTextAsync(method, path, content, cancellationToken).ConfigureAwait(false);
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    private async Task<string> SendTextAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        if (token is { Length: > 0 }) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode) return text;
+        string message;
+        try
+        {
+            message = JsonDocument.Parse(text).RootElement.GetProperty("error").GetString() ?? text;
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            message = text.Length > 0 ? text : response.ReasonPhrase ?? "error";
+        }
+
+        throw new AdminApiException((int)response.StatusCode, message);
+    }
+}

@@ -1,0 +1,321 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Spectre.Console;
+
+namespace EdgeMlOps.Cli;
+
+/// <summary>
+/// <c>edgemlops</c>: the operator's command line over the aggregator's admin API. models
+/// list/show/approve/reject/card/upload, rollouts create/status/advance/pause/resume/abort,
+/// audit verify/list, keys rotate. Exit codes: 0 done, 1 the API refused (its message is
+/// printed), 2 bad usage, 3 the aggregator could not be reached.
+/// </summary>
+public static class Cli
+{
+    public static async Task<int> RunAsync(string[] args, IAnsiConsole console, HttpMessageHandler? handler = null, CancellationToken cancellationToken = default)
+    {
+        var url = new Option<string>("--url") { Description = "Aggregator base URL (or EDGEMLOPS_URL)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("EDGEMLOPS_URL") ?? "http://127.0.0.1:8080", Recursive = true };
+        var token = new Option<string?>("--token") { Description = "Admin bearer token (or EDGEMLOPS_TOKEN)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("EDGEMLOPS_TOKEN"), Recursive = true };
+        var model = new Option<string>("--model") { Description = "Model name", DefaultValueFactory = _ => "digits", Recursive = true };
+        var reason = new Option<string>("--reason") { Description = "Why (recorded in the audit log)", Required = true };
+        var version = new Argument<ulong>("version") { Description = "Model version" };
+        var rolloutId = new Argument<string>("id") { Description = "Rollout id" };
+
+        AdminClient Client(ParseResult r)
+        {
+            var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
+            http.BaseAddress = new Uri(r.GetValue(url)!);
+            return new AdminClient(http, r.GetValue(token));
+        }
+
+        string M(ParseResult r) => Uri.EscapeDataString(r.GetValue(model)!);
+
+        // ---- models ----
+        var list = new Command("list", "List versions with their registry state");
+        list.SetAction((r, ct) => Run(console, async () => Versions(console, await Client(r).GetAsync($"/v1/admin/models/{M(r)}/versions", ct).ConfigureAwait(false))));
+        var show = new Command("show", "Show one version with its per-cohort evaluation") { version };
+        show.SetAction((r, ct) => Run(console, async () => Version(console, await Client(r).GetAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}", ct).ConfigureAwait(false))));
+        var approve = new Command("approve", "Approve a version (never one you created)") { version, reason };
+        approve.SetAction((r, ct) => Run(console, async () => Changed(console, await Client(r).PostAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}/approve", Reason(r.GetValue(reason)!), ct).ConfigureAwait(false))));
+        var reject = new Command("reject", "Reject a version (final)") { version, reason };
+        reject.SetAction((r, ct) => Run(console, async () => Changed(console, await Client(r).PostAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}/reject", Reason(r.GetValue(reason)!), ct).ConfigureAwait(false))));
+        var html = new Option<bool>("--html") { Description = "HTML instead of Markdown" };
+        var output = new Option<FileInfo?>("--out") { Description = "Write to this file instead of the terminal" };
+        var card = new Command("card", "The version's model card") { version, html, output };
+        card.SetAction((r, ct) => Run(console, async () =>
+        {
+            var text = await Client(r).GetTextAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}/card{(r.GetValue(html) ? "?format=html" : string.Empty)}", ct).ConfigureAwait(false);
+            if (r.GetValue(output) is { } file) await File.WriteAllTextAsync(file.FullName, text, ct).ConfigureAwait(false);
+            else console.Profile.Out.Writer.Write(text);
+        }));
+        var onnx = new Argument<FileInfo>("file") { Description = "Inference ONNX model" };
+        var upload = new Command("upload", "Register a model trained elsewhere as the next version (you become its creator)") { onnx, reason };
+        upload.SetAction((r, ct) => Run(console, async () =>
+        {
+            var bytes = await File.ReadAllBytesAsync(r.GetValue(onnx)!.FullName, ct).ConfigureAwait(false);
+            Changed(console, await Client(r).PostBytesAsync($"/v1/admin/models/{M(r)}/versions?reason={Uri.EscapeDataString(r.GetValue(reason)!)}", bytes, ct).ConfigureAwait(false));
+        }));
+        var models = new Command("models", "Registry versions, approval, model cards") { list, show, approve, reject, card, upload };
+
+        // ---- rollouts ----
+        var stages = new Option<string?>("--stages") { Description = "Cumulative shares, e.g. 0.01,0.1,0.5,1" };
+        var exponential = new Option<string?>("--exponential") { Description = "START,FACTOR: an exponential rate, e.g. 0.01,10" };
+        var cohort = new Option<string[]>("--cohort") { Description = "TAG=V1,V2 (repeatable): devices must match every tag", AllowMultipleArgumentsPerToken = false };
+        var window = new Option<int>("--window") { Description = "Health window on each device, seconds", DefaultValueFactory = _ => 60 };
+        var maxFailure = new Option<double>("--max-failure") { Description = "Failed or rolled-back share that aborts", DefaultValueFactory = _ => 0.05 };
+        var maxDrop = new Option<double>("--max-accuracy-drop") { Description = "Ground-truth accuracy drop against the replaced version that aborts", DefaultValueFactory = _ => 0.05 };
+        var latency = new Option<double>("--latency-budget") { Description = "p95 inference latency budget on the device, ms (0: none)" };
+        var manual = new Option<bool>("--manual") { Description = "Do not open the next stage automatically when the gates pass" };
+        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, latency, manual, reason };
+        create.SetAction((r, ct) => Run(console, async () =>
+        {
+            var body = RolloutBody(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!);
+            Rollout(console, await Client(r).PostAsync("/v1/admin/rollouts", body, ct).ConfigureAwait(false));
+        }));
+        var optionalId = new Argument<string?>("id") { Description = "Rollout id (default: the latest)", Arity = ArgumentArity.ZeroOrOne };
+        var watch = new Option<bool>("--watch") { Description = "Follow progress until the rollout completes or aborts" };
+        var status = new Command("status", "Per-stage progress and the gate reading") { optionalId, watch };
+        status.SetAction((r, ct) => Run(console, async () =>
+        {
+            var client = Client(r);
+            async Task<JsonElement?> Fetch()
+            {
+                if (r.GetValue(optionalId) is { } id) return await client.GetAsync($"/v1/admin/rollouts/{Uri.EscapeDataString(id)}", ct).ConfigureAwait(false);
+                var all = await client.GetAsync("/v1/admin/rollouts", ct).ConfigureAwait(false);
+                return all.GetArrayLength() == 0 ? null : all[all.GetArrayLength() - 1];
+            }
+
+            if (await Fetch().ConfigureAwait(false) is not { } view)
+            {
+                console.MarkupLine("[grey]no rollouts yet[/]");
+                return;
+            }
+
+            if (!r.GetValue(watch))
+            {
+                Rollout(console, view);
+                return;
+            }
+
+            await console.Progress().AutoClear(false).StartAsync(async progress =>
+            {
+                var bars = new Dictionary<int, ProgressTask>();
+                while (true)
+                {
+                    foreach (var stage in view.GetProperty("stages").EnumerateArray())
+                    {
+                        var n = stage.GetProperty("stage").GetInt32();
+                        if (!bars.TryGetValue(n, out var bar)) bars[n] = bar = progress.AddTask($"stage {n} ({stage.GetProperty("share").GetDouble():P0})");
+                        bar.MaxValue = Math.Max(1, stage.GetProperty("targeted").GetInt32());
+                        bar.Value = stage.GetProperty("healthy").GetInt32() + stage.GetProperty("failed").GetInt32() + stage.GetProperty("rolledBack").GetInt32();
+                    }
+
+                    var state = view.GetProperty("rollout").GetProperty("state").GetString();
+                    if (state is "Completed" or "Aborted") break;
+                    await Task.Delay(1000, ct).ConfigureAwait(false);
+                    view = await Fetch().ConfigureAwait(false) ?? view;
+                }
+            }).ConfigureAwait(false);
+            Rollout(console, view);
+        }));
+        var rollouts = new Command("rollouts", "Staged rollouts") { create, status };
+        foreach (var action in new[] { "advance", "pause", "resume", "abort" })
+        {
+            var command = new Command(action, $"{char.ToUpperInvariant(action[0])}{action[1..]} a rollout") { rolloutId, reason };
+            command.SetAction((r, ct) => Run(console, async () =>
+                Rollout(console, await Client(r).PostAsync($"/v1/admin/rollouts/{Uri.EscapeDataString(r.GetValue(rolloutId)!)}/{action}", Reason(r.GetValue(reason)!), ct).ConfigureAwait(false))));
+            rollouts.Subcommands.Add(command);
+        }
+
+        // ---- audit, keys ----
+        var verify = new Command("verify", "Recompute the audit log's hash chain");
+        verify.SetAction((r, ct) => Run(console, async () =>
+        {
+            var result = await Client(r).GetAsync("/v1/admin/audit/verify", ct).ConfigureAwait(false);
+            var intact = result.GetProperty("intact").GetBoolean();
+            console.MarkupLine(intact
+                ? $"[green]intact[/]: {result.GetProperty("entries").GetInt64()} entries, head {result.GetProperty("headHash").GetString()}"
+                : $"[red]BROKEN[/] at entry {result.GetProperty("firstBadSequence")}: {Markup.Escape(result.GetProperty("problem").GetString() ?? string.Empty)}");
+            if (!intact) throw new AdminApiException(0, "audit log verification failed");
+        }));
+        var subject = new Option<string?>("--subject") { Description = "Only entries whose subject starts with this (e.g. rollout/)" };
+        var auditList = new Command("list", "Audit entries") { subject };
+        auditList.SetAction((r, ct) => Run(console, async () =>
+        {
+            var query = r.GetValue(subject) is { } s ? "?subject=" + Uri.EscapeDataString(s) : string.Empty;
+            var table = new Table().AddColumns("#", "When (UTC)", "Who", "Action", "Subject", "Before → after", "Why");
+            foreach (var e in (await Client(r).GetAsync("/v1/admin/audit" + query, ct).ConfigureAwait(false)).EnumerateArray())
+            {
+                table.AddRow(Cell(e, "sequence"), Cell(e, "at"), Cell(e, "actor"), Cell(e, "action"), Cell(e, "subject"), $"{Cell(e, "before")} → {Cell(e, "after")}", Cell(e, "reason"));
+            }
+
+            console.Write(table);
+        }));
+        var audit = new Command("audit", "The hash-chained audit log") { verify, auditList };
+        var revokeOld = new Option<bool>("--revoke-old") { Description = "Revoke the key being replaced" };
+        var rotate = new Command("rotate", "Certify a new signing key under the root") { revokeOld, reason };
+        rotate.SetAction((r, ct) => Run(console, async () =>
+        {
+            var body = JsonSerializer.Serialize(new Dictionary<string, object> { ["revokeOld"] = r.GetValue(revokeOld), ["reason"] = r.GetValue(reason)! }, CliJson.Default.DictionaryStringObject);
+            var result = await Client(r).PostAsync("/v1/admin/keys/rotate", body, ct).ConfigureAwait(false);
+            console.MarkupLine($"signing key [bold]{result.GetProperty("signingKey").GetString()}[/], trust bundle v{result.GetProperty("bundleVersion").GetUInt64()}");
+        }));
+        var keys = new Command("keys", "Signing keys") { rotate };
+
+        var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys };
+        root.Options.Add(url);
+        root.Options.Add(token);
+        root.Options.Add(model);
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var error in parsed.Errors) console.MarkupLine($"[red]{Markup.Escape(error.Message)}[/]");
+            return 2;
+        }
+
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = console.Profile.Out.Writer, Error = console.Profile.Out.Writer }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<int> Run(IAnsiConsole console, Func<Task> action)
+    {
+        try
+        {
+            await action().ConfigureAwait(false);
+            return 0;
+        }
+        catch (AdminApiException ex)
+        {
+            console.MarkupLine(ex.Status == 0 ? $"[red]{Markup.Escape(ex.Message)}[/]" : $"[red]{ex.Status}[/]: {Markup.Escape(ex.Message)}");
+            return 1;
+        }
+        catch (HttpRequestException ex)
+        {
+            console.MarkupLine($"[red]cannot reach the aggregator[/]: {Markup.Escape(ex.Message)}");
+            return 3;
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or IOException)
+        {
+            console.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
+            return 2;
+        }
+    }
+
+    private static string Reason(string reason) =>
+        JsonSerializer.Serialize(new Dictionary<string, object> { ["reason"] = reason }, CliJson.Default.DictionaryStringObject);
+
+    internal static string RolloutBody(ulong version, string? stages, string? exponential, string[] cohort, int window, double maxFailure, double maxDrop, double latency, bool autoAdvance, string reason)
+    {
+        static double[] Numbers(string text) => text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new FormatException($"'{t}' is not a number")).ToArray();
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("version", version);
+            if (exponential is not null)
+            {
+                var e = Numbers(exponential);
+                if (e.Length != 2) throw new FormatException("--exponential takes START,FACTOR");
+                json.WriteStartObject("exponential");
+                json.WriteNumber("start", e[0]);
+                json.WriteNumber("factor", e[1]);
+                json.WriteEndObject();
+            }
+            else if (stages is not null)
+            {
+                json.WriteStartArray("stages");
+                foreach (var s in Numbers(stages)) json.WriteNumberValue(s);
+                json.WriteEndArray();
+            }
+
+            json.WriteStartObject("cohort");
+            foreach (var c in cohort)
+            {
+                var eq = c.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0) throw new FormatException($"--cohort '{c}' is not TAG=V1[,V2]");
+                json.WriteStartArray(c[..eq]);
+                foreach (var v in c[(eq + 1)..].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)) json.WriteStringValue(v);
+                json.WriteEndArray();
+            }
+
+            json.WriteEndObject();
+            json.WriteStartObject("health");
+            json.WriteNumber("windowSeconds", window);
+            json.WriteNumber("latencyBudgetP95Ms", latency);
+            json.WriteEndObject();
+            json.WriteStartObject("gates");
+            json.WriteNumber("maxFailureRate", maxFailure);
+            json.WriteNumber("maxAccuracyDrop", maxDrop);
+            json.WriteEndObject();
+            json.WriteBoolean("autoAdvance", autoAdvance);
+            json.WriteString("reason", reason);
+            json.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static string Cell(JsonElement e, string name) =>
+        e.TryGetProperty(name, out var v) ? Markup.Escape(v.ValueKind switch
+        {
+            JsonValueKind.Null or JsonValueKind.Undefined => "-",
+            JsonValueKind.Number when v.TryGetInt64(out var l) => l.ToString(CultureInfo.InvariantCulture),
+            JsonValueKind.Number => v.GetDouble().ToString("0.####", CultureInfo.InvariantCulture),
+            _ => v.ToString(),
+        }) : "-";
+
+    private static void Versions(IAnsiConsole console, JsonElement versions)
+    {
+        var table = new Table().AddColumns("Version", "State", "Created by", "Created (UTC)", "Round", "Devices", "Samples", "Accuracy", "Why");
+        foreach (var v in versions.EnumerateArray())
+        {
+            var state = Cell(v, "state");
+            var colour = state switch { "deployed" => "green", "approved" => "blue", "rejected" => "red", "archived" => "grey", _ => "yellow" };
+            table.AddRow(Cell(v, "version"), $"[{colour}]{state}[/]", Cell(v, "createdBy"), Cell(v, "createdAt"), Cell(v, "round"), Cell(v, "contributors"), Cell(v, "samples"), Cell(v, "evalAccuracy"), Cell(v, "stateReason"));
+        }
+
+        console.Write(table);
+    }
+
+    private static void Version(IAnsiConsole console, JsonElement body)
+    {
+        var v = body.GetProperty("version");
+        var grid = new Grid().AddColumn().AddColumn();
+        foreach (var name in new[] { "model", "version", "parent", "state", "stateReason", "createdBy", "createdAt", "round", "contributors", "samples", "evalAccuracy", "inferenceSha256", "trainStepSha256" })
+        {
+            grid.AddRow($"[bold]{name}[/]", Cell(v, name));
+        }
+
+        console.Write(grid);
+        if (body.TryGetProperty("evaluation", out var cohorts) && cohorts.ValueKind == JsonValueKind.Array)
+        {
+            var table = new Table().AddColumns("Cohort", "Samples", "Accuracy", "Live", "Change", "Gated");
+            foreach (var c in cohorts.EnumerateArray()) table.AddRow(Cell(c, "cohort"), Cell(c, "samples"), Cell(c, "candidate"), Cell(c, "live"), Cell(c, "delta"), Cell(c, "gated"));
+            console.Write(table);
+        }
+    }
+
+    private static void Changed(IAnsiConsole console, JsonElement v) =>
+        console.MarkupLine($"{Cell(v, "model")} v{Cell(v, "version")}: [bold]{Cell(v, "state")}[/] ({Cell(v, "stateReason")})");
+
+    private static void Rollout(IAnsiConsole console, JsonElement view)
+    {
+        var r = view.GetProperty("rollout");
+        var gate = view.GetProperty("gate");
+        console.MarkupLine($"rollout [bold]{Cell(r, "id")}[/]: v{Cell(r.GetProperty("request"), "version")} [bold]{Cell(r, "state")}[/], stage {r.GetProperty("stage").GetInt32() + 1}/{r.GetProperty("stages").GetArrayLength()}, revision {Cell(r, "revision")} — {Cell(r, "note")}");
+        var table = new Table().AddColumns("Stage", "Share", "Open", "Targeted", "Installed", "Healthy", "Failed", "Rolled back");
+        foreach (var s in view.GetProperty("stages").EnumerateArray())
+        {
+            table.AddRow(Cell(s, "stage"), s.GetProperty("share").GetDouble().ToString("P1", CultureInfo.InvariantCulture), Cell(s, "open"), Cell(s, "targeted"), Cell(s, "installed"), Cell(s, "healthy"), Cell(s, "failed"), Cell(s, "rolledBack"));
+        }
+
+        console.Write(table);
+        console.MarkupLine($"gate: {Cell(gate, "verdict")} (reporting {Cell(gate, "reporting")}/{Cell(gate, "targeted")}, accuracy {Cell(gate, "targetAccuracy")} vs {Cell(gate, "baselineAccuracy")}, p95 {Cell(gate, "targetLatencyP95")} vs {Cell(gate, "baselineLatencyP95")} ms)");
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(bool))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+internal sealed partial class CliJson : System.Text.Json.Serialization.JsonSerializerContext;

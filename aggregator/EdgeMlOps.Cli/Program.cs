@@ -1,0 +1,3 @@
+using Spectre.Console;
+
+return await EdgeMlOps.Cli.Cli.RunAsync(args, AnsiConsole.Console);

@@ -1,0 +1,102 @@
+using EdgeMlOps.Aggregator.Governance;
+using Spectre.Console.Testing;
+
+namespace EdgeMlOps.Aggregator.Tests.Cli;
+
+/// <summary>The <c>edgemlops</c> command line against a running aggregator over HTTP.</summary>
+public sealed class CliTests : IAsyncLifetime
+{
+    private AggregatorNode _node = null!;
+
+    public async Task InitializeAsync()
+    {
+        _node = new AggregatorNode(AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
+        {
+            Governance = new GovernanceOptions
+            {
+                Mode = DeploymentMode.Governed,
+                Identities =
+                [
+                    new AdminIdentity("alice", AdminIdentity.HashToken("alice-token"), new HashSet<string> { AdminRoles.Approver }),
+                    new AdminIdentity("bob", AdminIdentity.HashToken("bob-token"), new HashSet<string> { AdminRoles.Operator }),
+                    new AdminIdentity("carol", AdminIdentity.HashToken("carol-token"), new HashSet<string> { AdminRoles.Viewer }),
+                ],
+            },
+        });
+        await _node.StartAsync(CancellationToken.None);
+    }
+
+    public async Task DisposeAsync() => await _node.DisposeAsync();
+
+    private async Task<(int Exit, string Output)> Run(string token, params string[] args)
+    {
+        var console = new TestConsole().Width(250);
+        var exit = await EdgeMlOps.Cli.Cli.RunAsync([.. args, "--url", _node.ArtifactBaseUrl.ToString(), "--token", token, "--model", "tiny"], console);
+        return (exit, console.Output);
+    }
+
+    [Fact]
+    public async Task OperatorWorkflow_ListApproveRollOutAbortAndVerify()
+    {
+        var (exit, output) = await Run("carol-token", "models", "list");
+        Assert.Equal(0, exit);
+        Assert.Contains("candidate", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("carol-token", "models", "approve", "1", "--reason", "lgtm");
+        Assert.Equal(1, exit);
+        Assert.Contains("403", output, StringComparison.Ordinal);
+
+        (exit, _) = await Run("alice-token", "models", "approve", "1");
+        Assert.Equal(2, exit);
+
+        (exit, output) = await Run("alice-token", "models", "approve", "1", "--reason", "reviewed");
+        Assert.Equal(0, exit);
+        Assert.Contains("approved", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("bob-token", "rollouts", "create", "1", "--stages", "0.1,1", "--cohort", "hw=pi4,jetson", "--window", "5", "--manual", "--reason", "canary");
+        Assert.Equal(0, exit);
+        Assert.Contains("Active", output, StringComparison.Ordinal);
+        var id = _node.Rollouts.Current!.Id;
+        Assert.Equal(["pi4", "jetson"], _node.Rollouts.Current.Request.Cohort["hw"]);
+        Assert.False(_node.Rollouts.Current.Request.AutoAdvance);
+
+        (exit, output) = await Run("carol-token", "rollouts", "status");
+        Assert.Equal(0, exit);
+        Assert.Contains(id, output, StringComparison.Ordinal);
+        Assert.Contains("Rolled back", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("bob-token", "rollouts", "abort", id, "--reason", "stop");
+        Assert.Equal(0, exit);
+        Assert.Contains("Aborted", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("carol-token", "audit", "verify");
+        Assert.Equal(0, exit);
+        Assert.Contains("intact", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("carol-token", "audit", "list", "--subject", "rollout/");
+        Assert.Equal(0, exit);
+        Assert.Contains("rollout.abort", output, StringComparison.Ordinal);
+
+        var card = Path.Combine(AggregatorFixture.TempDirectory(), "card.md");
+        (exit, _) = await Run("carol-token", "models", "card", "1", "--out", card);
+        Assert.Equal(0, exit);
+        Assert.StartsWith("# Model card: tiny v1", await File.ReadAllTextAsync(card), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WrongTokenBadInputAndNoAggregator_GiveDistinctExitCodes()
+    {
+        var (exit, output) = await Run("wrong-token", "models", "list");
+        Assert.Equal(1, exit);
+        Assert.Contains("401", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("bob-token", "rollouts", "create", "1", "--stages", "0.1,x", "--reason", "r");
+        Assert.Equal(2, exit);
+        Assert.Contains("'x'", output, StringComparison.Ordinal);
+
+        var console = new TestConsole().Width(250);
+        exit = await EdgeMlOps.Cli.Cli.RunAsync(["models", "list", "--url", $"http://127.0.0.1:{Broker.EmbeddedBroker.FreePort()}", "--token", "t"], console);
+        Assert.Equal(3, exit);
+        Assert.Contains("cannot reach", console.Output, StringComparison.Ordinal);
+    }
+}
