@@ -229,6 +229,18 @@ public sealed partial class LocalApi : IAsyncDisposable
             w.WriteNumber("latencyP95Ms", _agent.InferenceLatency.Quantile(0.95).TotalMilliseconds);
             w.WriteNumber("latencyP99Ms", _agent.InferenceLatency.Quantile(0.99).TotalMilliseconds);
             w.WriteNumber("rssBytes", Environment.WorkingSet);
+            w.WriteNumber("trustBundleVersion", _agent.Trust.BundleVersion);
+            w.WriteNumber("rejectedManifests", _agent.Trust.Rejections);
+            w.WriteString("lastRejection", _agent.Trust.LastRejection);
+            if (_agent.Rollout is { } rollout)
+            {
+                w.WriteStartObject("rollout");
+                w.WriteString("id", rollout.RolloutId);
+                w.WriteString("phase", rollout.Phase.ToString());
+                w.WriteNumber("targetVersion", rollout.TargetVersion);
+                w.WriteString("reason", rollout.Reason);
+                w.WriteEndObject();
+            }
         });
     }
 
