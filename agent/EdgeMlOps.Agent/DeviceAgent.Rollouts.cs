@@ -50,6 +50,14 @@ public sealed partial class DeviceAgent
             lock (_rolloutGate)
             {
                 if (_plan is { } held && held.RolloutId == plan.RolloutId && plan.Revision <= held.Revision) return;
+
+                // A validly signed but older plan (say, an old abort replayed after the version was rolled out again) is not obeyed.
+                if (plan.IssuedUnixMs < (_progress?.PlanIssuedUnixMs ?? 0))
+                {
+                    _trust.Reject($"rollout plan {plan.RolloutId} rev {plan.Revision} is older than the plan already applied (replay?)");
+                    return;
+                }
+
                 _plan = plan;
                 previous = _progress is { } p && p.RolloutId == plan.RolloutId ? p : null;
             }
@@ -190,6 +198,26 @@ public sealed partial class DeviceAgent
     {
         Interlocked.Exchange(ref _trialCancel, null)?.Cancel();
         _deps.Models.EndTrial();
+        var expected = ManifestVersion(plan.PreviousManifest);
+        if (expected > 0 && _deps.Models.PreviousVersion != expected)
+        {
+            // This device's previous version is not the one the fleet goes back to: install that one (the signed plan allows the step down).
+            if (_trust.CheckManifest(plan.PreviousManifest, NowMs, ModelVersion, allowedDowngradeTo: expected) is { } manifest)
+            {
+                try
+                {
+                    await SwitchAsync(ManifestRules.ToAnnouncement(manifest, plan.PreviousManifest, plan.ArtifactBaseUrl), trial: false).ConfigureAwait(false);
+                    SetProgress(plan, RolloutPhase.RolledBack, reason, from);
+                    LogRolledBack(from, ModelVersion, reason);
+                    return;
+                }
+                catch (Exception ex) when (IsInstallFailure(ex))
+                {
+                    _trust.Reject($"v{expected}: {ex.Message}");
+                }
+            }
+        }
+
         if (!_deps.Models.RollBack())
         {
             SetProgress(plan, RolloutPhase.Failed, reason + "; no previous version to go back to", from);
@@ -204,10 +232,10 @@ public sealed partial class DeviceAgent
 
     private void SetProgress(RolloutPlan plan, RolloutPhase phase, string reason, ulong target)
     {
-        var progress = new RolloutProgress { RolloutId = plan.RolloutId, Revision = plan.Revision, Phase = phase, Reason = reason, TargetVersion = target };
+        var progress = new RolloutProgress { RolloutId = plan.RolloutId, Revision = plan.Revision, Phase = phase, Reason = reason, TargetVersion = target, PlanIssuedUnixMs = plan.IssuedUnixMs };
         lock (_rolloutGate)
         {
-            if (_progress is { } old && old.RolloutId == progress.RolloutId && old.Phase == phase && old.Reason == reason) return;
+            if (_progress is { } old && old.RolloutId == progress.RolloutId && old.Phase == phase && old.Reason == reason && old.PlanIssuedUnixMs == progress.PlanIssuedUnixMs) return;
             _progress = progress;
         }
 

@@ -126,4 +126,49 @@ public class TrustedInstallTests
         await Eventually.Until(() => node.Rollouts.Current!.State == RolloutStatusKind.Aborted, "the gate to abort", 30);
         Assert.Contains("failed or rolled back", node.Rollouts.Current!.Note, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task ReplayedOldAbort_DoesNotRollBackARolloutThatSucceededLater()
+    {
+        var dir = TempDirectory();
+        var data = SyntheticDataset.Generate(300, 8, 3, seed: 5);
+        var parts = Enumerable.Range(0, 3).Select(d => Enumerable.Range(d * 100, 100).ToArray()).ToArray();
+        await using var fleet = await SimulatedFleet.StartAsync(
+            Options(dir, DeploymentMode.Governed), new HeldOutEvaluator(data.Features, data.Labels), data, parts, AgentFaults.None, 2,
+            _ => new Dictionary<string, string>(), null, dir, NullLoggerFactory.Instance, CancellationToken.None);
+        var node = fleet.Aggregator;
+        var plans = new System.Collections.Concurrent.ConcurrentQueue<byte[]>();
+        await using var sniffer = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("sniffer", node.BrokerEndpoint) { CleanStart = true })
+        {
+            MessageReceived = (_, payload) =>
+            {
+                plans.Enqueue(System.Buffers.BuffersExtensions.ToArray(payload));
+                return Task.CompletedTask;
+            },
+        };
+        await sniffer.SubscribeAsync(["edgemlops/v1/trust/rollout"], CancellationToken.None);
+        await sniffer.ConnectAsync(CancellationToken.None);
+
+        var health = new HealthWindow { WindowSeconds = 1 };
+        var gates = new RolloutGates { MinFeedback = 0 };
+        node.Governance.Approve("alice", "m", 1, "first");
+        await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Health = health, Gates = gates }, CancellationToken.None);
+        await Eventually.Until(() => fleet.Agents.All(a => a.ModelVersion == 1) && node.Rollouts.Current!.State == RolloutStatusKind.Completed, "v1 everywhere", 60);
+
+        var v2 = await node.RegisterVersionAsync(node.CurrentWeights.Clone(), "dana", "next", CancellationToken.None);
+        node.Governance.Approve("alice", "m", v2.Version, "ok");
+        var first = await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Health = new HealthWindow { WindowSeconds = 60 }, Gates = gates }, CancellationToken.None);
+        await Eventually.Until(() => fleet.Agents.All(a => a.ModelVersion == v2.Version), "v2 on trial everywhere", 60);
+        await node.Rollouts.AbortAsync("bob", first.Id, "wrong day", CancellationToken.None);
+        await Eventually.Until(() => fleet.Agents.All(a => a.ModelVersion == 1), "back on v1", 60);
+        var abortPlan = plans.Last();
+
+        await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Health = health, Gates = gates }, CancellationToken.None);
+        await Eventually.Until(() => fleet.Agents.All(a => a.ModelVersion == v2.Version && a.Rollout?.Phase == RolloutPhase.Healthy), "v2 healthy everywhere", 60);
+
+        // An attacker (or a confused broker) replays the old, validly signed abort.
+        await sniffer.PublishAsync("edgemlops/v1/trust/rollout", abortPlan, retain: false, CancellationToken.None);
+        await Eventually.Until(() => fleet.Agents.All(a => a.Trust.LastRejection.Contains("older than the plan", StringComparison.Ordinal)), "the replay to be refused", 30);
+        Assert.All(fleet.Agents, a => Assert.Equal(v2.Version, a.ModelVersion));
+    }
 }
