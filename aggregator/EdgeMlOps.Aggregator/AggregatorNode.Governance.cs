@@ -107,6 +107,11 @@ public sealed partial class AggregatorNode
     /// <summary>Announces the training head and the active rollout plan again, freshly signed (after a key rotation, or before expiry).</summary>
     public async Task RepublishAsync(CancellationToken cancellationToken)
     {
+        if (Keys.RotateIfExpiring(_time.GetUtcNow()) is { } renewed)
+        {
+            Audit.Append(_time.GetUtcNow(), "system:keys", "key.rotate", "keys/signing", "signing key near its expiry", null, renewed);
+        }
+
         if (_current is { } current) await AnnounceAsync(current, cancellationToken).ConfigureAwait(false);
         await Rollouts.RepublishAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -39,6 +39,11 @@ public sealed class RolloutManager
     /// <summary>Creates and publishes a rollout. The version must be validated (canary only) or approved.</summary>
     public async Task<RolloutRecord> CreateAsync(string actor, RolloutRequest request, CancellationToken cancellationToken)
     {
+        if (_node.Options.Governance.Mode != DeploymentMode.Governed)
+        {
+            throw new GovernanceException("rollouts need Governance:Mode=governed; in auto mode every new version is served fleet-wide at once");
+        }
+
         var stages = request.ResolveStages();
         var version = _node.Governance.Find(_node.Options.ModelName, request.Version);
         if (version.State is not (VersionStates.Validated or VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))

@@ -32,26 +32,32 @@ public sealed class KeyRing : IDisposable
         File.WriteAllText(Path.Combine(directory, "root.pub"), Convert.ToBase64String(_root.PublicKey) + "\n");
 
         var bundlePath = Path.Combine(directory, "bundle.pb");
+        _bundle = new TrustBundle { Fleet = fleet, Version = 0 };
+        _bundleEnvelope = new Signed();
         if (File.Exists(bundlePath))
         {
+            // Keep the version counter and the revocations even when the key or the root changes:
+            // devices refuse a bundle older than the one they hold.
             _bundleEnvelope = Signed.Parser.ParseFrom(File.ReadAllBytes(bundlePath));
             _bundle = TrustBundle.Parser.ParseFrom(_bundleEnvelope.Body);
-            var active = _bundle.Keys.Where(k => !_bundle.RevokedKeyIds.Contains(k.KeyId) && k.ExpiresUnixMs > now.ToUnixTimeMilliseconds() + (long)TimeSpan.FromDays(1).TotalMilliseconds)
+            var active = _bundle.Keys.Where(k => !_bundle.RevokedKeyIds.Contains(k.KeyId) && k.ExpiresUnixMs > now.ToUnixTimeMilliseconds() + (long)RenewBefore.TotalMilliseconds)
                 .OrderByDescending(k => k.ExpiresUnixMs)
                 .FirstOrDefault(k => File.Exists(SigningKeyPath(k.KeyId)));
-            if (active is not null && Signatures.KeyIdOf(_root.PublicKey) == _bundleEnvelope.Signatures.FirstOrDefault()?.KeyId)
+            var signedByThisRoot = _bundleEnvelope.Signatures.Any(sig => sig.KeyId == Signatures.KeyIdOf(_root.PublicKey));
+            if (active is not null && signedByThisRoot)
             {
                 _signing = SigningKeyPair.FromPkcs8(File.ReadAllBytes(SigningKeyPath(active.KeyId)));
                 return;
             }
         }
 
-        // First start, a new root, or no usable signing key left: certify a fresh one.
-        _bundle = new TrustBundle { Fleet = fleet, Version = 0 };
-        _bundleEnvelope = new Signed();
+        // First start, a new root, or no usable signing key left: certify a fresh one in the next bundle.
         _signing = SigningKeyPair.Generate();
         Publish(_signing, revoke: null, now);
     }
+
+    /// <summary>A signing key this close to its expiry is replaced (at start, or by <see cref="RotateIfExpiring"/>).</summary>
+    public TimeSpan RenewBefore => TimeSpan.FromTicks(Math.Max(TimeSpan.FromDays(1).Ticks, _options.SigningKeyLifetime.Ticks / 10));
 
     /// <summary>The root public key (SubjectPublicKeyInfo) devices pin.</summary>
     public byte[] RootPublicKey => _root.PublicKey;
@@ -92,13 +98,13 @@ public sealed class KeyRing : IDisposable
         }
     }
 
-    /// <summary>Revokes a key by id in a new bundle (the active key cannot be revoked this way: rotate instead).</summary>
-    public void Revoke(string keyId, DateTimeOffset now)
+    /// <summary>Certifies a fresh signing key if the active one expires within <see cref="RenewBefore"/>; returns the new key id, or null.</summary>
+    public string? RotateIfExpiring(DateTimeOffset now)
     {
         lock (_gate)
         {
-            if (keyId == _signing.KeyId) throw new InvalidOperationException("the active signing key is revoked by rotating with revokeOld");
-            Publish(null, keyId, now);
+            var active = _bundle.Keys.FirstOrDefault(k => k.KeyId == _signing.KeyId);
+            return active is not null && active.ExpiresUnixMs > (now + RenewBefore).ToUnixTimeMilliseconds() ? null : Rotate(revokeOld: false, now);
         }
     }
 
@@ -113,7 +119,7 @@ public sealed class KeyRing : IDisposable
         var bundle = new TrustBundle { Fleet = _fleet, Version = _bundle.Version + 1, IssuedUnixMs = now.ToUnixTimeMilliseconds() };
         bundle.RevokedKeyIds.AddRange(_bundle.RevokedKeyIds);
         if (revoke is not null && !bundle.RevokedKeyIds.Contains(revoke)) bundle.RevokedKeyIds.Add(revoke);
-        bundle.Keys.AddRange(_bundle.Keys.Where(k => !bundle.RevokedKeyIds.Contains(k.KeyId)));
+        bundle.Keys.AddRange(_bundle.Keys.Where(k => !bundle.RevokedKeyIds.Contains(k.KeyId) && k.ExpiresUnixMs > now.ToUnixTimeMilliseconds()));
         if (added is not null)
         {
             WriteSecret(SigningKeyPath(added.KeyId), added.ExportPkcs8());
