@@ -21,16 +21,26 @@ public sealed class TrustGate
     {
         _verifier = new TrustVerifier(fleet, roots);
         _bundlePath = bundlePath;
-        if (bundlePath is not null && File.Exists(bundlePath))
+    }
+
+    private bool _loaded;
+
+    /// <summary>
+    /// Re-verifies the bundle kept on disk, on first use rather than at start: the first signature
+    /// check loads the crypto library, and serving the installed model should not wait for it.
+    /// </summary>
+    private void EnsureLoaded()
+    {
+        if (_loaded) return;
+        _loaded = true;
+        if (_bundlePath is null || !File.Exists(_bundlePath)) return;
+        try
         {
-            try
-            {
-                _verifier.AcceptBundle(Signed.Parser.ParseFrom(File.ReadAllBytes(bundlePath)));
-            }
-            catch (InvalidProtocolBufferException)
-            {
-                // A damaged copy is replaced by the next bundle the aggregator sends.
-            }
+            _verifier.AcceptBundle(Signed.Parser.ParseFrom(File.ReadAllBytes(_bundlePath)));
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            // A damaged copy is replaced by the next bundle the aggregator sends.
         }
     }
 
@@ -43,7 +53,14 @@ public sealed class TrustGate
 
     public ulong BundleVersion
     {
-        get { lock (_gate) return _verifier.Bundle?.Version ?? 0; }
+        get
+        {
+            lock (_gate)
+            {
+                EnsureLoaded();
+                return _verifier.Bundle?.Version ?? 0;
+            }
+        }
     }
 
     /// <summary>Accepts a newer trust bundle (persisting it); an equal one is a no-op; an older or forged one is refused.</summary>
@@ -52,6 +69,7 @@ public sealed class TrustGate
         if (envelope is null) return true;
         lock (_gate)
         {
+            EnsureLoaded();
             if (_verifier.BundleEnvelope is { } held && held.Equals(envelope)) return true;
             var verdict = _verifier.AcceptBundle(envelope);
             if (!verdict.Ok) return Refused(verdict.Reason);
@@ -76,6 +94,7 @@ public sealed class TrustGate
         if (envelope is null) return RefusedNull<ModelManifest>("no signed manifest");
         lock (_gate)
         {
+            EnsureLoaded();
             var verdict = _verifier.VerifyManifest(envelope, nowUnixMs);
             if (verdict.Ok) verdict = ManifestRules.CheckVersion(verdict.Value!, installedVersion, allowedDowngradeTo);
             return verdict.Ok ? verdict.Value : RefusedNull<ModelManifest>(verdict.Reason);
@@ -97,6 +116,7 @@ public sealed class TrustGate
     {
         lock (_gate)
         {
+            EnsureLoaded();
             var verdict = _verifier.VerifyPlan(envelope, nowUnixMs);
             return verdict.Ok ? verdict.Value : RefusedNull<RolloutPlan>(verdict.Reason);
         }
