@@ -1,0 +1,74 @@
+namespace EdgeMlOps.Shared.Monitoring;
+
+/// <summary>
+/// A mergeable profile of one numeric feature (whylogs-like): count, mean and M2 (Welford, merged
+/// with Chan et al.'s formula), min/max, missing (NaN) and non-finite (±∞) counts, and a KLL
+/// quantile sketch of the finite values.
+/// </summary>
+public sealed class FeatureProfile(int k = KllSketch.DefaultK)
+{
+    public KllSketch Sketch { get; private set; } = new(k);
+
+    /// <summary>Finite values seen.</summary>
+    public long Count { get; private set; }
+
+    public double Mean { get; private set; }
+
+    /// <summary>Sum of squared deviations from the mean.</summary>
+    public double M2 { get; private set; }
+
+    public long Missing { get; private set; }
+
+    public long NonFinite { get; private set; }
+
+    public double Variance => Count > 1 ? M2 / (Count - 1) : 0;
+
+    public double StdDev => Math.Sqrt(Variance);
+
+    public void Add(float value)
+    {
+        if (float.IsNaN(value))
+        {
+            Missing++;
+            return;
+        }
+
+        if (!float.IsFinite(value))
+        {
+            NonFinite++;
+            return;
+        }
+
+        Count++;
+        var delta = value - Mean;
+        Mean += delta / Count;
+        M2 += delta * (value - Mean);
+        Sketch.Add(value);
+    }
+
+    public void Merge(FeatureProfile other)
+    {
+        if (other.Count > 0)
+        {
+            var n = Count + other.Count;
+            var delta = other.Mean - Mean;
+            M2 += other.M2 + delta * delta * Count * other.Count / n;
+            Mean += delta * other.Count / n;
+            Count = n;
+            Sketch.Merge(other.Sketch);
+        }
+
+        Missing += other.Missing;
+        NonFinite += other.NonFinite;
+    }
+
+    /// <summary>Rebuilds a profile from its reported parts, rejecting impossible values.</summary>
+    public static FeatureProfile FromParts(long count, double mean, double m2, long missing, long nonFinite, KllSketch sketch)
+    {
+        if (count < 0 || missing < 0 || nonFinite < 0) throw new InvalidDataException("negative count");
+        if (!double.IsFinite(mean) || !double.IsFinite(m2) || m2 < 0) throw new InvalidDataException("mean or M2 is not a finite, non-negative figure");
+        if (sketch.Count != count) throw new InvalidDataException($"sketch holds {sketch.Count} values, profile says {count}");
+        if (count > 0 && (mean < sketch.Min - 1e-3 * Math.Abs(sketch.Min) - 1e-6 || mean > sketch.Max + 1e-3 * Math.Abs(sketch.Max) + 1e-6)) throw new InvalidDataException("mean outside [min, max]");
+        return new FeatureProfile(sketch.K) { Count = count, Mean = count > 0 ? mean : 0, M2 = count > 1 ? m2 : 0, Missing = missing, NonFinite = nonFinite, Sketch = sketch };
+    }
+}

@@ -1,0 +1,132 @@
+using EdgeMlOps.Shared.Monitoring;
+
+namespace EdgeMlOps.Shared.Tests.Monitoring;
+
+public class KllSketchTests
+{
+    /// <summary>The stated bound for k = 200: normalized rank error ≤ 1.65% (99% confidence).</summary>
+    private const double RankErrorBound = 0.0165;
+
+    private static float[] Normal(int n, int seed, double mean = 0, double std = 1)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => (float)(mean + std * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()))).ToArray();
+    }
+
+    /// <summary>Largest |estimated rank − exact rank| over 99 evenly spaced quantiles of the exact data.</summary>
+    private static double MaxRankError(KllSketch sketch, float[] values)
+    {
+        var sorted = values.Order().ToArray();
+        double worst = 0;
+        for (var i = 1; i < 100; i++)
+        {
+            var x = sorted[(int)((long)i * sorted.Length / 100)];
+            var exact = (double)sorted.Count(v => v <= x) / sorted.Length;
+            worst = Math.Max(worst, Math.Abs(sketch.Rank(x) - exact));
+        }
+
+        return worst;
+    }
+
+    [Fact]
+    public void SingleSketch_StaysWithinTheRankBound_WithFewItemsRetained()
+    {
+        var values = Normal(200_000, 1);
+        var sketch = new KllSketch();
+        foreach (var v in values) sketch.Add(v);
+        Assert.Equal(values.Length, sketch.Count);
+        Assert.Equal(values.Min(), sketch.Min);
+        Assert.Equal(values.Max(), sketch.Max);
+        Assert.True(MaxRankError(sketch, values) <= RankErrorBound, $"rank error {MaxRankError(sketch, values)}");
+        Assert.InRange(sketch.RetainedItems, 200, 1000);
+        Assert.InRange(sketch.Quantile(0.5), -0.05, 0.05);
+        // Φ⁻¹(0.975 ± 0.0165) spans about [1.85, 2.13].
+        Assert.InRange(sketch.Quantile(0.975), 1.85, 2.13);
+    }
+
+    [Fact]
+    public void MergedSketchesOfManyDevices_StayWithinTheRankBound_OnSkewedData()
+    {
+        // 500 devices × 400 values: a pixel-like mixture (many exact zeros, a skewed tail).
+        var random = new Random(2);
+        var all = new List<float>();
+        var merged = new KllSketch();
+        for (var d = 0; d < 500; d++)
+        {
+            var device = new KllSketch(seed: (ulong)d + 1);
+            for (var i = 0; i < 400; i++)
+            {
+                var v = random.NextDouble() < 0.6 ? 0f : (float)Math.Pow(random.NextDouble(), 3 + d % 3);
+                device.Add(v);
+                all.Add(v);
+            }
+
+            merged.Merge(device);
+        }
+
+        Assert.Equal(all.Count, merged.Count);
+        var error = MaxRankError(merged, all.ToArray());
+        Assert.True(error <= RankErrorBound, $"rank error {error}");
+    }
+
+    [Fact]
+    public void Quantiles_AreMonotonic_AndSmallSketchesAreExact()
+    {
+        var exact = new KllSketch();
+        foreach (var v in new[] { 5f, 1f, 3f, 2f, 4f }) exact.Add(v);
+        Assert.Equal(0.6, exact.Rank(3), 12);
+        Assert.Equal(1, exact.Quantile(0));
+        Assert.Equal(5, exact.Quantile(1));
+        Assert.Equal(3, exact.Quantile(0.5));
+
+        var sketch = new KllSketch();
+        foreach (var v in Normal(50_000, 3)) sketch.Add(v);
+        var qs = sketch.Quantiles(Enumerable.Range(0, 101).Select(i => i / 100.0).ToArray());
+        for (var i = 1; i < qs.Length; i++) Assert.True(qs[i] >= qs[i - 1]);
+        Assert.Throws<ArgumentException>(() => sketch.Add(float.NaN));
+    }
+
+    [Fact]
+    public void FromParts_RebuildsASketch_AndRefusesImpossibleOnes()
+    {
+        var sketch = new KllSketch();
+        foreach (var v in Normal(10_000, 4)) sketch.Add(v);
+        var sizes = sketch.Levels.Select(l => l.Count).ToArray();
+        var items = sketch.Levels.SelectMany(l => l).ToArray();
+        var copy = KllSketch.FromParts(sketch.K, sketch.Count, sketch.Min, sketch.Max, sizes, items);
+        Assert.Equal(sketch.Quantile(0.3), copy.Quantile(0.3));
+
+        Assert.Throws<InvalidDataException>(() => KllSketch.FromParts(200, -1, 0, 1, sizes, items));
+        Assert.Throws<InvalidDataException>(() => KllSketch.FromParts(200, sketch.Count, sketch.Min, sketch.Max, [.. sizes, 1], items));
+        Assert.Throws<InvalidDataException>(() => KllSketch.FromParts(200, sketch.Count * 100, sketch.Min, sketch.Max, sizes, items));
+        Assert.Throws<InvalidDataException>(() => KllSketch.FromParts(200, sketch.Count, sketch.Min, sketch.Max, sizes, [float.NaN, .. items[1..]]));
+        Assert.Throws<InvalidDataException>(() => KllSketch.FromParts(200, sketch.Count, 0.5f, sketch.Max, sizes, items));
+        Assert.Throws<InvalidDataException>(() => KllSketch.FromParts(3, sketch.Count, sketch.Min, sketch.Max, sizes, items));
+    }
+
+    [Fact]
+    public void FeatureProfile_MergesMomentsExactly_AndCountsMissingAndNonFinite()
+    {
+        var values = Normal(10_000, 5, mean: 3, std: 2);
+        var whole = new FeatureProfile();
+        var parts = Enumerable.Range(0, 7).Select(_ => new FeatureProfile()).ToArray();
+        for (var i = 0; i < values.Length; i++)
+        {
+            whole.Add(values[i]);
+            parts[i % 7].Add(values[i]);
+        }
+
+        parts[2].Add(float.NaN);
+        parts[3].Add(float.PositiveInfinity);
+        var merged = new FeatureProfile();
+        foreach (var p in parts) merged.Merge(p);
+        Assert.Equal(whole.Count, merged.Count);
+        Assert.Equal(whole.Mean, merged.Mean, 9);
+        Assert.Equal(whole.Variance, merged.Variance, 7);
+        Assert.Equal(values.Average(v => (double)v), merged.Mean, 6);
+        Assert.Equal(1, merged.Missing);
+        Assert.Equal(1, merged.NonFinite);
+        Assert.Throws<InvalidDataException>(() => FeatureProfile.FromParts(10, double.NaN, 1, 0, 0, new KllSketch()));
+        Assert.Throws<InvalidDataException>(() => FeatureProfile.FromParts(10, 0, 1, 0, 0, new KllSketch()));
+    }
+}
