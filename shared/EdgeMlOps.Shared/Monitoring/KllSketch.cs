@@ -15,6 +15,9 @@ public sealed class KllSketch
     private const double LevelShrink = 2.0 / 3.0;
 
     private readonly List<List<float>> _levels = [new()];
+    private int[] _capacities = [];
+    private int _totalCapacity;
+    private int _retained;
     private ulong _random;
 
     public KllSketch(int k = DefaultK, ulong seed = 0x9E3779B97F4A7C15UL)
@@ -22,6 +25,7 @@ public sealed class KllSketch
         if (k < 8 || k > 65_535) throw new ArgumentOutOfRangeException(nameof(k), "k must be in [8, 65535]");
         K = k;
         _random = seed == 0 ? 1 : seed;
+        UpdateCapacities();
     }
 
     public int K { get; }
@@ -36,7 +40,7 @@ public sealed class KllSketch
     public int LevelCount => _levels.Count;
 
     /// <summary>Items retained (what is serialized).</summary>
-    public int RetainedItems => _levels.Sum(l => l.Count);
+    public int RetainedItems => _retained;
 
     public IReadOnlyList<IReadOnlyList<float>> Levels => _levels;
 
@@ -46,10 +50,11 @@ public sealed class KllSketch
     {
         if (!float.IsFinite(value)) throw new ArgumentException("KLL sketches take finite values only", nameof(value));
         _levels[0].Add(value);
+        _retained++;
         Count++;
         if (value < Min) Min = value;
         if (value > Max) Max = value;
-        if (_levels[0].Count >= Capacity(0)) Compress();
+        if (_levels[0].Count >= _capacities[0]) Compress();
     }
 
     /// <summary>Folds <paramref name="other"/> in (it is not changed). Sketches of any k merge; the result keeps this k.</summary>
@@ -57,7 +62,9 @@ public sealed class KllSketch
     {
         if (other.Count == 0) return;
         while (_levels.Count < other._levels.Count) _levels.Add(new());
+        UpdateCapacities();
         for (var h = 0; h < other._levels.Count; h++) _levels[h].AddRange(other._levels[h]);
+        _retained += other._retained;
         Count += other.Count;
         Min = Math.Min(Min, other.Min);
         Max = Math.Max(Max, other.Max);
@@ -142,6 +149,8 @@ public sealed class KllSketch
         }
 
         if (sketch._levels.Count == 0) sketch._levels.Add(new());
+        sketch._retained = items.Count;
+        sketch.UpdateCapacities();
         return sketch;
     }
 
@@ -167,30 +176,31 @@ public sealed class KllSketch
         return (items, cumulative);
     }
 
-    /// <summary>Capacity of level h: k at the top, shrinking by 2/3 per level below, at least 8.</summary>
-    private int Capacity(int h)
+    /// <summary>Capacity of level h: k at the top, shrinking by 2/3 per level below, at least 8 (recomputed when a level is added).</summary>
+    private void UpdateCapacities()
     {
-        var depth = _levels.Count - 1 - h;
-        return Math.Max(8, (int)Math.Ceiling(K * Math.Pow(LevelShrink, depth)));
+        _capacities = new int[_levels.Count];
+        _totalCapacity = 0;
+        for (var h = 0; h < _levels.Count; h++)
+        {
+            _capacities[h] = Math.Max(8, (int)Math.Ceiling(K * Math.Pow(LevelShrink, _levels.Count - 1 - h)));
+            _totalCapacity += _capacities[h];
+        }
     }
 
     private void Compress()
     {
-        while (true)
+        while (_retained >= _totalCapacity)
         {
-            var total = 0;
-            var capacity = 0;
             for (var h = 0; h < _levels.Count; h++)
             {
-                total += _levels[h].Count;
-                capacity += Capacity(h);
-            }
+                if (_levels[h].Count < _capacities[h]) continue;
+                if (h + 1 == _levels.Count)
+                {
+                    _levels.Add(new());
+                    UpdateCapacities();
+                }
 
-            if (total < capacity) return;
-            for (var h = 0; h < _levels.Count; h++)
-            {
-                if (_levels[h].Count < Capacity(h)) continue;
-                if (h + 1 == _levels.Count) _levels.Add(new());
                 var level = _levels[h];
                 level.Sort();
 
@@ -201,6 +211,7 @@ public sealed class KllSketch
                 var offset = (int)(NextRandom() & 1);
                 var up = _levels[h + 1];
                 for (var i = offset; i < pairs; i += 2) up.Add(level[i]);
+                _retained -= pairs / 2;
                 level.Clear();
                 if (keepOdd) level.Add(odd);
                 break;
