@@ -57,7 +57,8 @@ public sealed class SimulatedFleet : IAsyncDisposable
         Func<string, long, long>? label,
         string work,
         ILoggerFactory loggers,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        TimeSpan? profileWindow = null)
     {
         var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator);
         var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromMinutes(2) };
@@ -89,6 +90,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
                         StatusInterval = TimeSpan.FromHours(1),
                         KeepAlive = TimeSpan.FromSeconds(120),
                         Tags = tags(id),
+                        ProfileWindow = profileWindow ?? TimeSpan.FromMinutes(5),
                     },
                     new AgentDependencies
                     {

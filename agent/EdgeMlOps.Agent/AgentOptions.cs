@@ -59,6 +59,9 @@ public sealed record AgentOptions
     /// </summary>
     public IReadOnlyList<byte[]> TrustedRoots { get; init; } = [];
 
+    /// <summary>How often the profile of served predictions (sketches, class counts, confusion counts) is published; zero turns it off.</summary>
+    public TimeSpan ProfileWindow { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Largest model artifact the agent will download.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
 
@@ -100,6 +103,7 @@ public sealed record AgentOptions
             ArtifactBaseUrl = artifactBase,
             MaxArtifactBytes = r.Long(nameof(MaxArtifactBytes), 256L * 1024 * 1024, 1024, long.MaxValue),
             TrustedRoots = TrustedRootKeys(r),
+            ProfileWindow = TimeSpan.FromSeconds(r.Double("ProfileWindowSeconds", 300, 0, 86_400)),
         };
         r.ThrowIfInvalid("agent");
         return options;

@@ -188,6 +188,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         _statusLoop = Task.Run(StatusLoopAsync, CancellationToken.None);
         _drainLoop = Task.Run(DrainOutboxLoopAsync, CancellationToken.None);
         _flushLoop = Task.Run(FlushPredictionsLoopAsync, CancellationToken.None);
+        _profileLoop = Task.Run(ProfileLoopAsync, CancellationToken.None);
         LogStarted(DeviceId, _options.Broker.ToString());
     }
 
@@ -208,7 +209,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         await _transport.DisconnectAsync().ConfigureAwait(false);
         Task[] pending;
         lock (_work) pending = _work.ToArray();
-        await Task.WhenAll(pending.Append(_statusLoop ?? Task.CompletedTask).Append(_drainLoop ?? Task.CompletedTask).Append(_flushLoop ?? Task.CompletedTask)).ConfigureAwait(false);
+        await Task.WhenAll(pending.Append(_statusLoop ?? Task.CompletedTask).Append(_drainLoop ?? Task.CompletedTask).Append(_flushLoop ?? Task.CompletedTask).Append(_profileLoop ?? Task.CompletedTask)).ConfigureAwait(false);
         _deps.Store.FlushPredictions();
     }
 
@@ -265,6 +266,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             Interlocked.Increment(ref _versionPredictions);
             var id = Guid.NewGuid().ToString("N");
             _deps.Store.AddPrediction(id, input, batch.Labels[0], model.Announcement.Version);
+            ProfilePrediction(model.Announcement, input, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN);
             Interlocked.Increment(ref Counters.Predictions);
             return new PredictionResult(id, batch.Labels[0], batch.Probabilities, model.Announcement.Version);
         }
@@ -288,6 +290,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     public bool Feedback(string predictionId, long label)
     {
         if (_deps.Store.Take(predictionId) is not { } prediction) return false;
+        ProfileOutcome(prediction.ModelVersion, label, prediction.Label);
         if (prediction.ModelVersion == ModelVersion)
         {
             // Ground-truth accuracy of the served version since it was switched to (a rollout gate).

@@ -143,6 +143,8 @@ public sealed partial class AggregatorNode
         try
         {
             var model = RegisterVersion(weights, _current!.Record.Version, round: 0, contributors: 0, samples: 0, trainLoss: null, createdBy, reason);
+            Monitor.DiscardTraining();
+            PromoteReference(model.Record.Version, _current.Record.Version);
             _current = model;
             await AnnounceAsync(model, cancellationToken).ConfigureAwait(false);
             return Registry.Version(model.Record.Model, model.Record.Version) ?? model.Record;

@@ -51,6 +51,9 @@ public sealed partial class AggregatorNode
                 case "eval":
                     OnEvaluation(deviceId, EvaluationResult.Parser.ParseFrom(payload));
                     break;
+                case "profile":
+                    OnProfile(deviceId, ProfileReport.Parser.ParseFrom(payload));
+                    break;
             }
         }
         catch (InvalidProtocolBufferException ex)
@@ -84,8 +87,16 @@ public sealed partial class AggregatorNode
         if (Volatile.Read(ref _openBuffer) is { } buffer)
         {
             var buffered = buffer.Offer(deviceId, update);
-            if (buffered.Accepted) _roundProgress.Release();
-            else Reject(deviceId, buffered.Reason, buffered.Detail);
+            if (buffered.Accepted)
+            {
+                OnTrainingProfile(deviceId, update);
+                _roundProgress.Release();
+            }
+            else
+            {
+                Reject(deviceId, buffered.Reason, buffered.Detail);
+            }
+
             return;
         }
 
@@ -104,6 +115,7 @@ public sealed partial class AggregatorNode
             return;
         }
 
+        OnTrainingProfile(deviceId, update);
         _roundProgress.Release();
     }
 

@@ -49,4 +49,7 @@ public sealed partial class AggregatorNode
 
     [LoggerMessage(EventId = 2042, Level = LogLevel.Error, Message = "Admin request {Path} failed")]
     internal partial void LogAdminFailure(string path, Exception exception);
+
+    [LoggerMessage(EventId = 2050, Level = LogLevel.Warning, Message = "Drift: v{Version} cohort {Cohort} window {Window}: {Drifted} of {Judged} features drifted: {Features}")]
+    private partial void LogDrift(ulong version, string cohort, long window, int drifted, int judged, string features);
 }

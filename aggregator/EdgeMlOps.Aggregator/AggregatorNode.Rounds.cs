@@ -74,6 +74,7 @@ public sealed partial class AggregatorNode
         var fit = Strategy.ConfigureFit(context, eligible.Select(d => d.DeviceId).ToArray(), BaseTrainConfig());
         var selected = fit.Selected;
         var accumulator = new RoundAccumulator(roundId, _options.ModelName, current.Record.Version, current.Weights.Layout, selected, Strategy, context);
+        Monitor.DiscardTraining();
         var rejectionsBefore = Rejections.Snapshot();
         Interlocked.Exchange(ref _roundBytesUp, 0);
         _roundProgress = new SemaphoreSlim(0);
@@ -130,6 +131,7 @@ public sealed partial class AggregatorNode
         var next = current.Weights.Clone();
         Strategy.Apply(next.Values, aggregate.MeanDelta);
         var model = RegisterVersion(next, current.Record.Version, roundNumber, aggregate.Contributors, aggregate.Samples, aggregate.MeanLocalLoss);
+        PromoteReference(model.Record.Version, current.Record.Version);
         Registry.SaveStrategyState(_options.ModelName, model.Record.Version, Strategy.SaveState());
         _current = model;
         await AnnounceAsync(model, cancellationToken).ConfigureAwait(false);

@@ -100,6 +100,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _audit = new Governance.AuditLog(Path.Combine(_options.DataDirectory, "audit.db"));
         _governance = new Governance.ModelGovernance(_registry, _audit, _options.Governance, _time);
         _current = LoadOrCreateModel();
+        StartMonitoring();
         _strategy = StandardStrategy.Create(_options.Strategy);
         if (Registry.LoadStrategyState(_options.ModelName, _current.Record.Version) is { } state && !_strategy.RestoreState(state, _current.Weights.Layout.TotalLength))
         {
@@ -131,7 +132,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         {
             MessageReceived = OnMessageAsync,
         };
-        await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval")], cancellationToken).ConfigureAwait(false);
+        await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile")], cancellationToken).ConfigureAwait(false);
         await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
         await AnnounceAsync(_current, cancellationToken).ConfigureAwait(false);
         await RestoreRolloutAsync(cancellationToken).ConfigureAwait(false);
@@ -144,6 +145,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _stopping.Cancel();
         if (_resignLoop is not null) await _resignLoop.ConfigureAwait(false);
         if (_rolloutLoop is not null) await _rolloutLoop.ConfigureAwait(false);
+        if (_driftLoop is not null) await _driftLoop.ConfigureAwait(false);
         if (_transport is not null) await _transport.DisposeAsync().ConfigureAwait(false);
         if (_http is not null)
         {

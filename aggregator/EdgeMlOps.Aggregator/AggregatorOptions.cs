@@ -98,6 +98,9 @@ public sealed record AggregatorOptions
     /// <summary>How rounds combine updates (FedAvg, FedProx, FedAdam, median, Krum, DP, compression, …).</summary>
     public StrategyOptions Strategy { get; init; } = new();
 
+    /// <summary>Reporting windows, cohorts and drift tests.</summary>
+    public Monitoring.MonitoringOptions Monitoring { get; init; } = new();
+
     /// <summary>Root and signing keys, manifest lifetime.</summary>
     public Trust.TrustOptions Trust { get; init; } = new();
 
@@ -181,9 +184,30 @@ public sealed record AggregatorOptions
                 ManifestLifetime = TimeSpan.FromDays(r.Double("Trust:ManifestDays", 30, 0.001, 3650)),
             },
             Governance = EdgeMlOps.Aggregator.Governance.GovernanceOptions.Read(r),
+            Monitoring = ReadMonitoring(r),
         };
         r.ThrowIfInvalid("aggregator");
         return options;
+    }
+
+    private static Monitoring.MonitoringOptions ReadMonitoring(ConfigReader r)
+    {
+        var method = r.String("Monitoring:Drift:Method", "auto");
+        r.Require(method is "auto" or "ks" or "wasserstein" or "psi" or "jensenshannon", "Monitoring:Drift:Method", $"'{method}' is not auto, ks, wasserstein, psi or jensenshannon");
+        return new Monitoring.MonitoringOptions
+        {
+            Window = TimeSpan.FromSeconds(r.Double("Monitoring:WindowSeconds", 300, 0.1, 86_400)),
+            CohortTag = r.OptionalString("Monitoring:CohortTag"),
+            RetainedWindows = r.Int("Monitoring:RetainedWindows", 48, 1, 100_000),
+            Drift = new EdgeMlOps.Shared.Monitoring.DriftOptions
+            {
+                Method = method,
+                DistanceThreshold = r.Double("Monitoring:Drift:Threshold", 0.1, 0, 100),
+                KsPValue = r.Double("Monitoring:Drift:KsPValue", 0.05, 0, 1),
+                DriftShare = r.Double("Monitoring:Drift:Share", 0.5, 0, 1),
+                MinCount = r.Long("Monitoring:Drift:MinCount", 30, 1, long.MaxValue),
+            },
+        };
     }
 
     /// <summary>Only the <c>Aggregator:Strategy</c> section; every error listed.</summary>

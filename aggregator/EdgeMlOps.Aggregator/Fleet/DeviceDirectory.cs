@@ -21,6 +21,8 @@ public sealed record DeviceInfo(
 
     public ulong Predictions { get; init; }
 
+    public ulong RssBytes { get; init; }
+
     public ulong InferenceErrors { get; init; }
 
     /// <summary>Ground truth received for the current version since it was switched to.</summary>
@@ -62,6 +64,7 @@ public sealed class DeviceDirectory
             Rollout = status.Rollout,
             LatencyP95Ms = status.LatencyP95Ms,
             Predictions = status.Predictions,
+            RssBytes = status.RssBytes,
             InferenceErrors = status.InferenceErrors,
             FeedbackCount = status.FeedbackCount,
             FeedbackCorrect = status.FeedbackCorrect,

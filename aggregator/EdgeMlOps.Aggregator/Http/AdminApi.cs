@@ -102,6 +102,12 @@ internal static class AdminApi
                 }));
         }
 
+        admin.MapGet("/drift", (HttpContext http, int? limit) =>
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Json((IReadOnlyList<Monitoring.DriftReport>)node.RecentDrift.TakeLast(Math.Clamp(limit ?? 100, 1, 1000)).ToArray(), MonitoringJsonAccess.Reports)));
+
+        admin.MapGet("/performance", (Delegate)((HttpContext http) =>
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Json(node.Monitor.Performance(), MonitoringJsonAccess.Performance))));
+
         admin.MapGet("/audit", (HttpContext http, string? subject, int? limit) =>
             Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Audit.Entries(subject, Math.Clamp(limit ?? 1000, 1, 100_000)))));
 

@@ -53,6 +53,7 @@ public static class AggregatorApi
                 ? new { last.Round, last.NewVersion, last.Notes }
                 : null,
         }));
+        app.MapGet("/metrics", () => Results.Text(PrometheusMetrics.Render(node), PrometheusMetrics.ContentType));
         app.MapGet("/v1/trust/root", () => Results.Text(Convert.ToBase64String(node.Keys.RootPublicKey) + "\n", "text/plain"));
         AdminApi.Map(app, node);
         app.MapGet("/healthz", () => Results.Ok(new

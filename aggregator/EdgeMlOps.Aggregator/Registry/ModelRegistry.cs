@@ -136,6 +136,11 @@ public sealed class ModelRegistry : IDisposable
                 stage INTEGER NOT NULL,
                 revision INTEGER NOT NULL,
                 created_ms INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS reference_profiles(
+                model TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                profile BLOB NOT NULL,
+                PRIMARY KEY(model, version));
             CREATE TABLE IF NOT EXISTS strategy_state(
                 model TEXT PRIMARY KEY,
                 version INTEGER NOT NULL,
@@ -298,6 +303,28 @@ public sealed class ModelRegistry : IDisposable
                     NotesText.Read(reader.IsDBNull(12) ? null : reader.GetString(12))));
             }
 
+            return list;
+        }
+    }
+
+    /// <summary>A version's reference profile (serialized <c>ProfileReport</c> of its training data's sketches).</summary>
+    public void SaveReference(string model, ulong version, byte[] profile)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("INSERT OR REPLACE INTO reference_profiles(model, version, profile) VALUES ($m, $v, $p)", ("$m", model), ("$v", (long)version), ("$p", profile));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public IReadOnlyList<(ulong Version, byte[] Profile)> References(string model)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT version, profile FROM reference_profiles WHERE model = $m ORDER BY version", ("$m", model));
+            using var reader = cmd.ExecuteReader();
+            var list = new List<(ulong, byte[])>();
+            while (reader.Read()) list.Add(((ulong)reader.GetInt64(0), (byte[])reader.GetValue(1)));
             return list;
         }
     }

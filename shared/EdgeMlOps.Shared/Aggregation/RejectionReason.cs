@@ -29,4 +29,6 @@ public enum RejectionReason
     NormTooLarge,
     /// <summary>Asynchronous (FedBuff) update computed on a version older than the staleness cap allows.</summary>
     Stale,
+    /// <summary>A profile (sketches, counts) that is impossible or of the wrong shape; it is not merged.</summary>
+    BadProfile,
 }

@@ -39,6 +39,12 @@ public sealed class Topics
 
     public string Evaluation(string deviceId) => $"{Prefix}/devices/{deviceId}/eval";
 
+    /// <summary>A device's window profile (sketches, predicted classes, confusion counts).</summary>
+    public string Profile(string deviceId) => $"{Prefix}/devices/{deviceId}/profile";
+
+    /// <summary>Drift alerts from the aggregator.</summary>
+    public string Alerts => $"{Prefix}/alerts";
+
     /// <summary>Subscription filter for every device's messages of one kind (status, update, eval).</summary>
     public string AllDevices(string kind) => $"{Prefix}/devices/+/{kind}";
 

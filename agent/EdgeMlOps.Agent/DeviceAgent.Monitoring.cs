@@ -1,0 +1,109 @@
+using EdgeMlOps.Shared.Monitoring;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Agent;
+
+public sealed partial class DeviceAgent
+{
+    private readonly object _profileGate = new();
+    private WindowProfile? _window;
+    private ModelAnnouncement? _windowModel;
+    private DateTimeOffset _windowStart;
+    private Task? _profileLoop;
+
+    /// <summary>Window profiles published (sketches and counts of served predictions).</summary>
+    public long ProfilesPublished => Interlocked.Read(ref _profilesPublished);
+
+    private long _profilesPublished;
+
+    /// <summary>Folds one served prediction into the current window's sketches (a new version starts a new window).</summary>
+    private void ProfilePrediction(ModelAnnouncement model, ReadOnlySpan<float> features, long label, float confidence)
+    {
+        if (_options.ProfileWindow <= TimeSpan.Zero) return;
+        ProfileReport? finished = null;
+        lock (_profileGate)
+        {
+            if (_window is null || _windowModel?.Version != model.Version)
+            {
+                finished = CloseWindow();
+                _window = new WindowProfile(features.Length, (int)model.Architecture.Classes);
+                _windowModel = model;
+                _windowStart = _deps.Time.GetUtcNow();
+            }
+
+            _window.AddPrediction(features, label, confidence);
+        }
+
+        if (finished is not null) SendProfile(finished);
+    }
+
+    /// <summary>Ground truth for a prediction of the version this window profiles.</summary>
+    private void ProfileOutcome(ulong version, long actual, long predicted)
+    {
+        lock (_profileGate)
+        {
+            if (_window is not null && _windowModel?.Version == version) _window.AddOutcome(actual, predicted);
+        }
+    }
+
+    /// <summary>The current window as a report, and a fresh window (under <see cref="_profileGate"/>).</summary>
+    private ProfileReport? CloseWindow()
+    {
+        if (_window is not { } window || _windowModel is not { } model || (window.Predictions == 0 && window.Outcomes == 0)) return null;
+        var report = window.ToProto();
+        report.Header = NewHeader();
+        report.ModelName = model.ModelName;
+        report.ModelVersion = model.Version;
+        report.WindowStartUnixMs = _windowStart.ToUnixTimeMilliseconds();
+        report.WindowEndUnixMs = _deps.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        _window = new WindowProfile(window.Features.Length, window.Classes);
+        _windowStart = _deps.Time.GetUtcNow();
+        return report;
+    }
+
+    private void SendProfile(ProfileReport report)
+    {
+        Send(_topics.Profile(DeviceId), report.ToByteArray());
+        Interlocked.Increment(ref _profilesPublished);
+    }
+
+    /// <summary>Publishes the window's profile every <see cref="AgentOptions.ProfileWindow"/> (through the outbox, so offline windows are kept).</summary>
+    private async Task ProfileLoopAsync()
+    {
+        if (_options.ProfileWindow <= TimeSpan.Zero) return;
+        using var timer = new PeriodicTimer(_options.ProfileWindow, _deps.Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                FlushProfile();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Publishes the current window now (also on a clean stop).</summary>
+    public void FlushProfile()
+    {
+        ProfileReport? report;
+        lock (_profileGate) report = CloseWindow();
+        if (report is not null) SendProfile(report);
+    }
+
+    /// <summary>Sketches of the samples a round trains on: the new version's reference profile is merged from these.</summary>
+    private static ProfileReport TrainingProfile(float[] features, int count, int inputDim, int classes, long[] labels)
+    {
+        var profile = new WindowProfile(inputDim, classes);
+        for (var i = 0; i < count; i++)
+        {
+            profile.AddInputs(features.AsSpan(i * inputDim, inputDim));
+            var label = labels[i];
+            if (label >= 0 && label < classes) profile.PredictedClasses[label]++;
+        }
+
+        return profile.ToProto();
+    }
+}

@@ -1,0 +1,171 @@
+using System.Text.Json;
+using EdgeMlOps.Aggregator.Monitoring;
+using EdgeMlOps.Shared;
+using EdgeMlOps.Shared.Monitoring;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Aggregator;
+
+public sealed partial class AggregatorNode
+{
+    private readonly object _driftGate = new();
+    private readonly Queue<DriftReport> _driftReports = new();
+    private FleetMonitor? _monitor;
+    private Task? _driftLoop;
+    private long _profilesAccepted;
+    private long _driftAlerts;
+
+    /// <summary>Device window profiles merged by version, cohort and window; reference profiles; drift tests.</summary>
+    public FleetMonitor Monitor => _monitor ?? throw new InvalidOperationException("Not started.");
+
+    public long ProfilesAccepted => Interlocked.Read(ref _profilesAccepted);
+
+    public long DriftAlerts => Interlocked.Read(ref _driftAlerts);
+
+    /// <summary>The drift reports of the most recent evaluated windows (newest last).</summary>
+    public IReadOnlyList<DriftReport> RecentDrift
+    {
+        get { lock (_driftGate) return _driftReports.ToArray(); }
+    }
+
+    private void StartMonitoring()
+    {
+        _monitor = new FleetMonitor(_options.Monitoring, _options.Model.InputDim, _options.Model.Classes);
+        foreach (var (version, bytes) in Registry.References(_options.ModelName))
+        {
+            try
+            {
+                _monitor.SetReference(version, WindowProfile.FromProto(ProfileReport.Parser.ParseFrom(bytes), _options.Model.InputDim, _options.Model.Classes));
+            }
+            catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException)
+            {
+                LogRejected("registry", RejectionReason.BadProfile, $"reference profile of v{version}: {ex.Message}");
+            }
+        }
+
+        _driftLoop = Task.Run(DriftLoopAsync, CancellationToken.None);
+    }
+
+    /// <summary>A device's window profile: checked, then merged into its cohort's and the fleet's window.</summary>
+    private void OnProfile(string deviceId, ProfileReport report)
+    {
+        if (report.Header is null || report.Header.SenderId != deviceId || report.Header.ProtocolVersion != Shared.Protocol.ProtocolInfo.CurrentVersion)
+        {
+            Reject(deviceId, RejectionReason.Malformed, "profile without a matching v1 header");
+            return;
+        }
+
+        if (!RememberMessageId(report.Header.MessageId))
+        {
+            Reject(deviceId, RejectionReason.Duplicate, $"profile {report.Header.MessageId} seen before");
+            return;
+        }
+
+        if (report.ModelName != _options.ModelName || report.ModelVersion == 0 || report.ModelVersion > (_current?.Record.Version ?? 0))
+        {
+            Reject(deviceId, RejectionReason.BadProfile, $"profile of {report.ModelName} v{report.ModelVersion}, which this aggregator does not know");
+            return;
+        }
+
+        WindowProfile profile;
+        try
+        {
+            profile = WindowProfile.FromProto(report, _options.Model.InputDim, _options.Model.Classes);
+        }
+        catch (InvalidDataException ex)
+        {
+            Reject(deviceId, RejectionReason.BadProfile, ex.Message);
+            return;
+        }
+
+        var cohort = _options.Monitoring.CohortTag is { } tag && Devices.TryGet(deviceId, out var device) && device.Tags.TryGetValue(tag, out var value) ? value : null;
+        Monitor.Add(report.ModelVersion, cohort, Monitor.WindowOf(DateTimeOffset.FromUnixTimeMilliseconds(report.WindowEndUnixMs)), profile);
+        Interlocked.Increment(ref _profilesAccepted);
+    }
+
+    /// <summary>The sketches of an accepted update's training samples go into the next version's reference; a bad one is counted, the update kept.</summary>
+    private void OnTrainingProfile(string deviceId, ModelUpdate update)
+    {
+        if (update.TrainingProfile is not { } report) return;
+        try
+        {
+            Monitor.AddTraining(WindowProfile.FromProto(report, _options.Model.InputDim, _options.Model.Classes));
+        }
+        catch (InvalidDataException ex)
+        {
+            Reject(deviceId, RejectionReason.BadProfile, "training profile: " + ex.Message);
+        }
+    }
+
+    /// <summary>Gives a new version its reference profile (from its round's training sketches, or its parent's) and keeps it in the registry.</summary>
+    private void PromoteReference(ulong version, ulong parent)
+    {
+        if (Monitor.PromoteReference(version, parent) is { } reference)
+        {
+            Registry.SaveReference(_options.ModelName, version, reference.ToProto().ToByteArray());
+        }
+    }
+
+    /// <summary>After each window (plus a grace of a tenth of it for late reports), tests it against the references and raises alerts.</summary>
+    private async Task DriftLoopAsync()
+    {
+        var window = _options.Monitoring.Window;
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                var now = _time.GetUtcNow();
+                var current = Monitor.WindowOf(now);
+                var nextEnd = DateTimeOffset.FromUnixTimeMilliseconds((current + 1) * (long)window.TotalMilliseconds) + window / 10;
+                await Task.Delay(nextEnd - now, _time, _stopping.Token).ConfigureAwait(false);
+                await EvaluateDriftAsync(current, _stopping.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Tests <paramref name="window"/> for every (version, cohort) with a reference; drifted ones are logged, published on the alerts topic and kept for the API.</summary>
+    public async Task<IReadOnlyList<DriftReport>> EvaluateDriftAsync(long window, CancellationToken cancellationToken)
+    {
+        var reports = Monitor.Evaluate(window);
+        lock (_driftGate)
+        {
+            foreach (var report in reports) _driftReports.Enqueue(report);
+            while (_driftReports.Count > 1000) _driftReports.Dequeue();
+        }
+
+        foreach (var report in reports.Where(r => r.DatasetDrift || r.Drifted > 0))
+        {
+            Interlocked.Increment(ref _driftAlerts);
+            var features = string.Join(", ", report.DriftedFeatures.Take(10).Select(f => FormattableString.Invariant($"{f.Feature} ({f.Method} {f.Score:G3})")));
+            LogDrift(report.Version, report.Cohort, report.Window, report.Drifted, report.Judged, features);
+            try
+            {
+                await Transport.PublishAsync(_topics.Alerts, JsonSerializer.SerializeToUtf8Bytes(report, MonitoringJson.Default.DriftReport), retain: false, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+            {
+                LogRepublishFailed("drift alert: " + ex.Message);
+            }
+        }
+
+        return reports;
+    }
+}
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(DriftReport))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<DriftReport>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<PerformanceView>))]
+internal sealed partial class MonitoringJson : System.Text.Json.Serialization.JsonSerializerContext;
+
+/// <summary>Serializer metadata for monitoring views (NaN and infinity written as JSON strings).</summary>
+internal static class MonitoringJsonAccess
+{
+    public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<IReadOnlyList<DriftReport>> Reports => MonitoringJson.Default.IReadOnlyListDriftReport;
+
+    public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<IReadOnlyList<PerformanceView>> Performance => MonitoringJson.Default.IReadOnlyListPerformanceView;
+}

@@ -1,0 +1,128 @@
+using System.Globalization;
+using System.Text;
+using EdgeMlOps.Aggregator.Monitoring;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Aggregator.Http;
+
+/// <summary>
+/// <c>GET /metrics</c> in the Prometheus text exposition format (0.0.4): devices by state, cohort and
+/// version; rounds; rejections by reason; profiles and drift; ground-truth accuracy; device latency
+/// and memory across the fleet; rollout progress; broker and artifact counters.
+/// </summary>
+internal static class PrometheusMetrics
+{
+    public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+    public static string Render(AggregatorNode node)
+    {
+        var o = new StringBuilder();
+        var cohortTag = node.Options.Monitoring.CohortTag;
+        var devices = node.Devices.All;
+
+        Family(o, "edgemlops_devices", "gauge", "Devices by state, cohort and served model version.");
+        foreach (var g in devices.GroupBy(d => (State: d.State.ToString().ToLowerInvariant(), Cohort: Cohort(d.Tags, cohortTag), d.ModelVersion)).OrderBy(g => g.Key.State).ThenBy(g => g.Key.Cohort, StringComparer.Ordinal).ThenBy(g => g.Key.ModelVersion))
+        {
+            Sample(o, "edgemlops_devices", g.Count(), ("state", g.Key.State), ("cohort", g.Key.Cohort), ("model_version", Num(g.Key.ModelVersion)));
+        }
+
+        Family(o, "edgemlops_model_version", "gauge", "Newest registered version (training head) and the deployed one.");
+        Sample(o, "edgemlops_model_version", node.CurrentVersion.Version, ("track", "head"));
+        Sample(o, "edgemlops_model_version", node.DeployedVersion?.Version ?? 0, ("track", "deployed"));
+
+        Family(o, "edgemlops_rounds_total", "counter", "Rounds by outcome.");
+        foreach (var g in node.Registry.Rounds(node.Options.ModelName).GroupBy(r => r.Status).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            Sample(o, "edgemlops_rounds_total", g.Count(), ("status", g.Key));
+        }
+
+        Family(o, "edgemlops_rejected_messages_total", "counter", "Device messages refused, by reason.");
+        foreach (var (reason, count) in node.Rejections.Snapshot()) Sample(o, "edgemlops_rejected_messages_total", count, ("reason", reason));
+
+        Family(o, "edgemlops_profiles_accepted_total", "counter", "Device window profiles merged.");
+        Sample(o, "edgemlops_profiles_accepted_total", node.ProfilesAccepted);
+        Family(o, "edgemlops_drift_alerts_total", "counter", "Windows in which a (version, cohort) had drifted features.");
+        Sample(o, "edgemlops_drift_alerts_total", node.DriftAlerts);
+
+        var latest = node.RecentDrift.GroupBy(r => (r.Version, r.Cohort)).Select(g => g.MaxBy(r => r.Window)!).ToArray();
+        Family(o, "edgemlops_drift_share", "gauge", "Share of judged features that drifted in the last evaluated window.");
+        foreach (var r in latest) Sample(o, "edgemlops_drift_share", r.Share, ("model_version", Num(r.Version)), ("cohort", r.Cohort));
+        Family(o, "edgemlops_feature_drift_score", "gauge", "Drift score of each drifted feature in the last evaluated window (method in the label).");
+        foreach (var r in latest)
+        {
+            foreach (var f in r.DriftedFeatures) Sample(o, "edgemlops_feature_drift_score", f.Score, ("model_version", Num(r.Version)), ("cohort", r.Cohort), ("feature", Num(f.Feature)), ("method", f.Method));
+        }
+
+        Family(o, "edgemlops_ground_truth_accuracy", "gauge", "Accuracy on ground truth reported by devices, newest window with outcomes.");
+        foreach (var p in node.Monitor.Performance().Where(p => p.Outcomes > 0).GroupBy(p => (p.Version, p.Cohort)).Select(g => g.MaxBy(p => p.Window)!))
+        {
+            Sample(o, "edgemlops_ground_truth_accuracy", p.Accuracy, ("model_version", Num(p.Version)), ("cohort", p.Cohort));
+        }
+
+        var online = devices.Where(d => d.State == DeviceState.Online && d.Predictions > 0).ToArray();
+        Family(o, "edgemlops_device_latency_p95_ms", "gauge", "Devices' own p95 inference latency, summarized across online devices.");
+        Family(o, "edgemlops_device_rss_bytes", "gauge", "Devices' resident memory, summarized across online devices.");
+        foreach (var (q, name) in new[] { (0.5, "0.5"), (0.95, "0.95"), (1.0, "1") })
+        {
+            if (online.Length == 0) break;
+            Sample(o, "edgemlops_device_latency_p95_ms", Quantile(online.Select(d => d.LatencyP95Ms), q), ("quantile", name));
+            Sample(o, "edgemlops_device_rss_bytes", Quantile(online.Select(d => (double)d.RssBytes), q), ("quantile", name));
+        }
+
+        Family(o, "edgemlops_rollout_devices", "gauge", "Devices of the current rollout by stage and phase.");
+        if (node.Rollouts.Current is { } rollout)
+        {
+            var view = node.Rollouts.View(rollout);
+            foreach (var s in view.Stages)
+            {
+                foreach (var (phase, count) in new[] { ("targeted", s.Targeted), ("installed", s.Installed), ("healthy", s.Healthy), ("failed", s.Failed), ("rolled_back", s.RolledBack) })
+                {
+                    Sample(o, "edgemlops_rollout_devices", count, ("rollout", rollout.Id), ("stage", Num(s.Stage)), ("phase", phase));
+                }
+            }
+
+            Family(o, "edgemlops_rollout_info", "gauge", "The current rollout: 1, with its state, version and open stage as labels.");
+            Sample(o, "edgemlops_rollout_info", 1, ("rollout", rollout.Id), ("state", rollout.State.ToString().ToLowerInvariant()), ("model_version", Num(rollout.Request.Version)), ("stage", Num(rollout.Stage + 1)));
+        }
+
+        Family(o, "edgemlops_broker_dropped_messages_total", "counter", "Messages the embedded broker dropped (queue overflow).");
+        Sample(o, "edgemlops_broker_dropped_messages_total", node.Broker?.DroppedMessages ?? 0);
+        Family(o, "edgemlops_artifact_bytes_served_total", "counter", "Artifact bytes served over HTTP.");
+        Sample(o, "edgemlops_artifact_bytes_served_total", node.ArtifactBytesServed);
+        return o.ToString();
+    }
+
+    private static string Cohort(IReadOnlyDictionary<string, string> tags, string? tag) =>
+        tag is not null && tags.TryGetValue(tag, out var value) ? value : FleetMonitor.AllCohorts;
+
+    private static double Quantile(IEnumerable<double> values, double q)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[(int)Math.Min(sorted.Length - 1, Math.Floor(q * sorted.Length))];
+    }
+
+    private static string Num(ulong v) => v.ToString(CultureInfo.InvariantCulture);
+
+    private static string Num(int v) => v.ToString(CultureInfo.InvariantCulture);
+
+    private static void Family(StringBuilder o, string name, string type, string help) =>
+        o.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n').Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+
+    private static void Sample(StringBuilder o, string name, double value, params (string Name, string Value)[] labels)
+    {
+        o.Append(name);
+        if (labels.Length > 0)
+        {
+            o.Append('{');
+            for (var i = 0; i < labels.Length; i++)
+            {
+                if (i > 0) o.Append(',');
+                o.Append(labels[i].Name).Append("=\"").Append(labels[i].Value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)).Append('"');
+            }
+
+            o.Append('}');
+        }
+
+        o.Append(' ').Append(double.IsNaN(value) ? "NaN" : double.IsPositiveInfinity(value) ? "+Inf" : double.IsNegativeInfinity(value) ? "-Inf" : value.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+    }
+}

@@ -1,0 +1,156 @@
+using EdgeMlOps.Shared.Monitoring;
+
+namespace EdgeMlOps.Aggregator.Monitoring;
+
+/// <summary>Windows, cohorts and tests. Section <c>Aggregator:Monitoring</c>.</summary>
+public sealed record MonitoringOptions
+{
+    /// <summary>Length of a reporting window (devices publish their profile at this period).</summary>
+    public TimeSpan Window { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Device tag whose value names a device's cohort (e.g. region); null: one cohort.</summary>
+    public string? CohortTag { get; init; }
+
+    /// <summary>Windows kept in memory for the API and the tests.</summary>
+    public int RetainedWindows { get; init; } = 48;
+
+    public DriftOptions Drift { get; init; } = new();
+}
+
+/// <summary>Drift of one (version, cohort, window) against the version's reference profile.</summary>
+public sealed record DriftReport(
+    ulong Version,
+    string Cohort,
+    long Window,
+    int Features,
+    int Judged,
+    int Drifted,
+    double Share,
+    bool DatasetDrift,
+    IReadOnlyList<FeatureDrift> DriftedFeatures,
+    long Predictions,
+    long Outcomes,
+    double Accuracy);
+
+/// <summary>Ground-truth performance of one (version, cohort, window): federated evaluation with no raw data.</summary>
+public sealed record PerformanceView(ulong Version, string Cohort, long Window, long Predictions, long Outcomes, double Accuracy, double[] Precision, double[] Recall);
+
+/// <summary>
+/// Merges device window profiles by model version, cohort and window, keeps each version's
+/// reference profile (merged from the sketches of the samples its round trained on), and tests
+/// every feature of a window against the reference. Thread-safe; bounded to the last
+/// <see cref="MonitoringOptions.RetainedWindows"/> windows.
+/// </summary>
+public sealed class FleetMonitor(MonitoringOptions options, int features, int classes)
+{
+    public const string AllCohorts = "all";
+
+    private readonly object _gate = new();
+    private readonly Dictionary<(ulong Version, string Cohort, long Window), WindowProfile> _windows = new();
+    private readonly Dictionary<ulong, WindowProfile> _references = new();
+    private WindowProfile? _pendingReference;
+
+    public MonitoringOptions Options => options;
+
+    public long WindowOf(DateTimeOffset at) => at.ToUnixTimeMilliseconds() / Math.Max(1, (long)options.Window.TotalMilliseconds);
+
+    /// <summary>Folds a device's window profile into its cohort's and the fleet's.</summary>
+    public void Add(ulong version, string? cohort, long window, WindowProfile profile)
+    {
+        lock (_gate)
+        {
+            Merge((version, AllCohorts, window), profile);
+            if (cohort is { Length: > 0 } c && c != AllCohorts) Merge((version, c, window), profile);
+            var oldest = window - options.RetainedWindows;
+            foreach (var key in _windows.Keys.Where(k => k.Window < oldest).ToArray()) _windows.Remove(key);
+        }
+    }
+
+    private void Merge((ulong, string, long) key, WindowProfile profile)
+    {
+        if (!_windows.TryGetValue(key, out var merged)) _windows[key] = merged = new WindowProfile(features, classes);
+        merged.Merge(profile);
+    }
+
+    /// <summary>A training profile from an accepted update of the round in progress.</summary>
+    public void AddTraining(WindowProfile profile)
+    {
+        lock (_gate)
+        {
+            _pendingReference ??= new WindowProfile(features, classes);
+            _pendingReference.Merge(profile);
+        }
+    }
+
+    /// <summary>Forgets training profiles gathered for a round that did not produce a version.</summary>
+    public void DiscardTraining()
+    {
+        lock (_gate) _pendingReference = null;
+    }
+
+    /// <summary>
+    /// Makes the training profiles gathered since the last call the reference of <paramref name="version"/>;
+    /// without any (an uploaded version), it inherits <paramref name="parent"/>'s. Returns the reference, if any.
+    /// </summary>
+    public WindowProfile? PromoteReference(ulong version, ulong parent)
+    {
+        lock (_gate)
+        {
+            var reference = _pendingReference ?? _references.GetValueOrDefault(parent);
+            _pendingReference = null;
+            if (reference is not null) _references[version] = reference;
+            return reference;
+        }
+    }
+
+    public void SetReference(ulong version, WindowProfile reference)
+    {
+        lock (_gate) _references[version] = reference;
+    }
+
+    public WindowProfile? Reference(ulong version)
+    {
+        lock (_gate) return _references.GetValueOrDefault(version);
+    }
+
+    public WindowProfile? Window(ulong version, string cohort, long window)
+    {
+        lock (_gate) return _windows.GetValueOrDefault((version, cohort, window));
+    }
+
+    /// <summary>Tests every (version, cohort) of <paramref name="window"/> that has a reference.</summary>
+    public IReadOnlyList<DriftReport> Evaluate(long window)
+    {
+        List<((ulong Version, string Cohort, long Window) Key, WindowProfile Profile, WindowProfile Reference)> work;
+        lock (_gate)
+        {
+            work = _windows.Where(w => w.Key.Window == window && _references.ContainsKey(w.Key.Version))
+                .Select(w => (w.Key, w.Value, _references[w.Key.Version])).ToList();
+        }
+
+        var reports = new List<DriftReport>();
+        foreach (var (key, profile, reference) in work.OrderBy(w => w.Key.Version).ThenBy(w => w.Key.Cohort, StringComparer.Ordinal))
+        {
+            var tests = Enumerable.Range(0, features).Select(f => DriftStatistics.Test(f, reference.Features[f], profile.Features[f], options.Drift)).ToArray();
+            var judged = tests.Count(t => !double.IsNaN(t.Score));
+            var drifted = tests.Where(t => t.Drifted).ToArray();
+            var share = judged == 0 ? 0 : (double)drifted.Length / judged;
+            reports.Add(new DriftReport(key.Version, key.Cohort, key.Window, features, judged, drifted.Length, share, judged > 0 && share >= options.Drift.DriftShare,
+                drifted, profile.Predictions, profile.Outcomes, profile.Accuracy));
+        }
+
+        return reports;
+    }
+
+    /// <summary>Accuracy, precision and recall per (version, cohort, window) from the confusion counts devices reported.</summary>
+    public IReadOnlyList<PerformanceView> Performance()
+    {
+        lock (_gate)
+        {
+            return _windows.OrderBy(w => w.Key.Version).ThenBy(w => w.Key.Cohort, StringComparer.Ordinal).ThenBy(w => w.Key.Window)
+                .Select(w => new PerformanceView(w.Key.Version, w.Key.Cohort, w.Key.Window, w.Value.Predictions, w.Value.Outcomes, w.Value.Accuracy,
+                    Enumerable.Range(0, classes).Select(w.Value.Precision).ToArray(), Enumerable.Range(0, classes).Select(w.Value.Recall).ToArray()))
+                .ToArray();
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Shared.Monitoring;
+
+/// <summary>
+/// What a device (or the fleet, merged) saw in one window for one model version: a profile per
+/// input feature, predictions per class, a confidence sketch, and the confusion counts of
+/// predictions whose ground truth arrived. Everything merges; nothing holds a raw value.
+/// </summary>
+public sealed class WindowProfile
+{
+    public WindowProfile(int features, int classes)
+    {
+        if (features <= 0 || classes <= 0) throw new ArgumentOutOfRangeException(nameof(features));
+        Features = Enumerable.Range(0, features).Select(_ => new FeatureProfile()).ToArray();
+        PredictedClasses = new long[classes];
+        Confusion = new long[classes * classes];
+    }
+
+    public FeatureProfile[] Features { get; private set; }
+
+    public long[] PredictedClasses { get; private set; }
+
+    public KllSketch Confidence { get; private set; } = new();
+
+    /// <summary>Row-major [true][predicted].</summary>
+    public long[] Confusion { get; private set; }
+
+    public long Predictions { get; private set; }
+
+    public int Classes => PredictedClasses.Length;
+
+    /// <summary>Labelled outcomes counted.</summary>
+    public long Outcomes => Confusion.Sum();
+
+    public long Correct => Enumerable.Range(0, Classes).Sum(c => Confusion[c * Classes + c]);
+
+    /// <summary>Accuracy on ground truth, or NaN without any.</summary>
+    public double Accuracy => Outcomes == 0 ? double.NaN : (double)Correct / Outcomes;
+
+    /// <summary>Precision of one class: correct predictions of it over all predictions of it (NaN if never predicted).</summary>
+    public double Precision(int c)
+    {
+        long predicted = 0;
+        for (var t = 0; t < Classes; t++) predicted += Confusion[t * Classes + c];
+        return predicted == 0 ? double.NaN : (double)Confusion[c * Classes + c] / predicted;
+    }
+
+    /// <summary>Recall of one class: correct predictions of it over all samples that truly were it (NaN if none).</summary>
+    public double Recall(int c)
+    {
+        long actual = 0;
+        for (var p = 0; p < Classes; p++) actual += Confusion[c * Classes + p];
+        return actual == 0 ? double.NaN : (double)Confusion[c * Classes + c] / actual;
+    }
+
+    /// <summary>One served prediction: its inputs, predicted class and confidence.</summary>
+    public void AddPrediction(ReadOnlySpan<float> features, long predicted, float confidence)
+    {
+        if (features.Length != Features.Length) throw new ArgumentException($"expected {Features.Length} features, got {features.Length}", nameof(features));
+        for (var f = 0; f < features.Length; f++) Features[f].Add(features[f]);
+        if (predicted >= 0 && predicted < Classes) PredictedClasses[predicted]++;
+        if (float.IsFinite(confidence)) Confidence.Add(confidence);
+        Predictions++;
+    }
+
+    /// <summary>Inputs only (e.g. the samples a round trained on).</summary>
+    public void AddInputs(ReadOnlySpan<float> features)
+    {
+        if (features.Length != Features.Length) throw new ArgumentException($"expected {Features.Length} features, got {features.Length}", nameof(features));
+        for (var f = 0; f < features.Length; f++) Features[f].Add(features[f]);
+    }
+
+    /// <summary>Ground truth for an earlier prediction of this version.</summary>
+    public void AddOutcome(long actual, long predicted)
+    {
+        if (actual < 0 || actual >= Classes || predicted < 0 || predicted >= Classes) return;
+        Confusion[actual * Classes + predicted]++;
+    }
+
+    public void Merge(WindowProfile other)
+    {
+        if (other.Features.Length != Features.Length || other.Classes != Classes) throw new ArgumentException("profiles of different shapes do not merge");
+        for (var f = 0; f < Features.Length; f++) Features[f].Merge(other.Features[f]);
+        for (var c = 0; c < Classes; c++) PredictedClasses[c] += other.PredictedClasses[c];
+        for (var i = 0; i < Confusion.Length; i++) Confusion[i] += other.Confusion[i];
+        Confidence.Merge(other.Confidence);
+        Predictions += other.Predictions;
+    }
+
+    public ProfileReport ToProto()
+    {
+        var report = new ProfileReport { Predictions = (ulong)Predictions, Confidence = ToProto(Confidence) };
+        foreach (var f in Features)
+        {
+            report.Features.Add(new FeatureSketch { Count = (ulong)f.Count, Mean = f.Mean, M2 = f.M2, Missing = (ulong)f.Missing, NonFinite = (ulong)f.NonFinite, Quantiles = ToProto(f.Sketch) });
+        }
+
+        report.PredictedClasses.Add(PredictedClasses.Select(c => (ulong)c));
+        report.Confusion.Add(Confusion.Select(c => (ulong)c));
+        return report;
+    }
+
+    /// <summary>
+    /// Reads a reported profile, refusing anything impossible or of the wrong shape (feature or
+    /// class count, counts beyond any real device, non-finite sketch items, inconsistent moments)
+    /// with an <see cref="InvalidDataException"/>: a bad report never reaches a merged profile.
+    /// </summary>
+    public static WindowProfile FromProto(ProfileReport report, int features, int classes)
+    {
+        const ulong MaxCount = 1UL << 40;
+        if (report.Features.Count != features) throw new InvalidDataException($"{report.Features.Count} feature sketches, the model has {features} inputs");
+        if (report.PredictedClasses.Count is var pc && pc != 0 && pc != classes) throw new InvalidDataException($"{pc} class counts, the model has {classes} classes");
+        if (report.Confusion.Count is var cc && cc != 0 && cc != classes * classes) throw new InvalidDataException($"{cc} confusion cells, expected {classes * classes}");
+        if (report.Predictions > MaxCount || report.PredictedClasses.Any(c => c > MaxCount) || report.Confusion.Any(c => c > MaxCount)) throw new InvalidDataException("a count is beyond any real device (negative before encoding?)");
+        var profile = new WindowProfile(features, classes)
+        {
+            Predictions = (long)report.Predictions,
+            Confidence = report.Confidence is null ? new KllSketch() : FromProto(report.Confidence),
+        };
+        for (var f = 0; f < features; f++)
+        {
+            var s = report.Features[f];
+            if (s.Count > MaxCount || s.Missing > MaxCount || s.NonFinite > MaxCount) throw new InvalidDataException($"feature {f}: impossible count");
+            var sketch = s.Quantiles is null ? new KllSketch() : FromProto(s.Quantiles);
+            profile.Features[f] = FeatureProfile.FromParts((long)s.Count, s.Mean, s.M2, (long)s.Missing, (long)s.NonFinite, sketch);
+        }
+
+        for (var c = 0; c < report.PredictedClasses.Count; c++) profile.PredictedClasses[c] = (long)report.PredictedClasses[c];
+        for (var i = 0; i < report.Confusion.Count; i++) profile.Confusion[i] = (long)report.Confusion[i];
+        return profile;
+    }
+
+    public static KllSketchData ToProto(KllSketch sketch)
+    {
+        var data = new KllSketchData { K = (uint)sketch.K, Count = (ulong)sketch.Count, Min = sketch.IsEmpty ? 0 : sketch.Min, Max = sketch.IsEmpty ? 0 : sketch.Max };
+        foreach (var level in sketch.Levels)
+        {
+            data.LevelSizes.Add((uint)level.Count);
+            data.Items.Add(level);
+        }
+
+        return data;
+    }
+
+    public static KllSketch FromProto(KllSketchData data)
+    {
+        if (data.Count > 1UL << 40 || data.LevelSizes.Any(s => s > 1_000_000)) throw new InvalidDataException("impossible sketch size");
+        return KllSketch.FromParts((int)Math.Min(data.K, int.MaxValue), (long)data.Count, data.Min, data.Max, data.LevelSizes.Select(s => (int)s).ToArray(), data.Items);
+    }
+}

@@ -1,0 +1,113 @@
+using EdgeMlOps.Agent;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Evaluation;
+using EdgeMlOps.Aggregator.Monitoring;
+using EdgeMlOps.Shared;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Monitoring;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Simulator.Data;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>Device sketches → fleet profiles by cohort → drift against the training reference, ground truth, /metrics.</summary>
+[Collection(FleetCollection.Name)]
+public class MonitoringTests
+{
+    [Fact]
+    public async Task ShiftedCohort_DriftsOnExactlyTheShiftedFeatures_GroundTruthIsExact_AndBadProfilesAreRefused()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-monitor-" + Guid.NewGuid().ToString("N"));
+        var data = SyntheticDataset.Generate(6000, 8, 3, seed: 11);
+        var (pool, traffic) = data.Split(3000, 2);
+        const int devices = 20;
+        var parts = Enumerable.Range(0, devices).Select(d => Enumerable.Range(d * 150, 150).ToArray()).ToArray();
+        var options = new AggregatorOptions
+        {
+            Fleet = "mon", ModelName = "m", Model = new ModelSpec(8, [16], 3), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+            Rounds = new RoundOptions { ClientsPerRound = devices, OverSelection = 1, LocalEpochs = 2, BatchSize = 10, ReportDeadline = TimeSpan.FromSeconds(60) },
+            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", Drift = new DriftOptions { Method = "wasserstein" } },
+        };
+        string Region(string id) => int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) < 6 ? "shifted" : "stable";
+        await using var fleet = await SimulatedFleet.StartAsync(
+            options, new HeldOutEvaluator(traffic.Features, traffic.Labels), pool, parts, AgentFaults.None, 2,
+            id => new Dictionary<string, string> { ["region"] = Region(id) }, null, dir, NullLoggerFactory.Instance, CancellationToken.None, profileWindow: TimeSpan.FromHours(1));
+        var node = fleet.Aggregator;
+
+        // One round: every device trains and sends the sketches of its samples; they become v2's reference.
+        var report = await node.RunRoundAsync(CancellationToken.None);
+        Assert.Equal(2UL, report.NewVersion);
+        await fleet.WaitForVersionAsync(2, TimeSpan.FromSeconds(60), CancellationToken.None);
+        var reference = node.Monitor.Reference(2)!;
+        Assert.Equal(devices * 150, reference.Features[0].Count);
+
+        // Serving: the 'shifted' region sees features 0 and 1 moved by 3 units; everything else as in training.
+        var random = new Random(5);
+        long correct = 0, labelled = 0;
+        foreach (var agent in fleet.Agents)
+        {
+            for (var i = 0; i < 150; i++)
+            {
+                var row = random.Next(traffic.Count);
+                var x = traffic.Row(row);
+                if (Region(agent.DeviceId) == "shifted")
+                {
+                    x[0] += 3;
+                    x[1] += 3;
+                }
+
+                var prediction = agent.Predict(x);
+                agent.Feedback(prediction.PredictionId, traffic.Labels[row]);
+                labelled++;
+                if (prediction.Label == traffic.Labels[row]) correct++;
+            }
+
+            agent.FlushProfile();
+        }
+
+        var windowIndex = node.Monitor.WindowOf(DateTimeOffset.UtcNow);
+        await Eventually.Until(() => node.ProfilesAccepted >= devices, "every device's profile", 30);
+
+        // A broken profile (wrong feature count) from a rogue client is refused and merges nothing.
+        var before = node.Monitor.Window(2, FleetMonitor.AllCohorts, windowIndex)!.Predictions;
+        var bad = new WindowProfile(5, 3).ToProto();
+        bad.Header = ProtocolInfo.NewHeader("mon", "dev-00007", 999, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        bad.ModelName = "m";
+        bad.ModelVersion = 2;
+        bad.WindowEndUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await using (var rogue = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("rogue", node.BrokerEndpoint) { CleanStart = true }))
+        {
+            await rogue.ConnectAsync(CancellationToken.None);
+            var rejectedBefore = node.Rejections[RejectionReason.BadProfile];
+            await rogue.PublishAsync(new Topics("mon").Profile("dev-00007"), bad.ToByteArray(), retain: false, CancellationToken.None);
+            await Eventually.Until(() => node.Rejections[RejectionReason.BadProfile] > rejectedBefore, "the bad profile to be refused");
+        }
+
+        var fleetWindow = node.Monitor.Window(2, FleetMonitor.AllCohorts, windowIndex)!;
+        Assert.Equal(before, fleetWindow.Predictions);
+        Assert.Equal(devices * 150, fleetWindow.Predictions);
+
+        // Ground truth: the fleet's accuracy from confusion counts equals the exact accuracy of what was served.
+        Assert.Equal(labelled, fleetWindow.Outcomes);
+        Assert.Equal((double)correct / labelled, fleetWindow.Accuracy, 12);
+
+        var drift = await node.EvaluateDriftAsync(windowIndex, CancellationToken.None);
+        var shifted = drift.Single(r => r.Version == 2 && r.Cohort == "shifted");
+        var stable = drift.Single(r => r.Version == 2 && r.Cohort == "stable");
+        Assert.Equal([0, 1], shifted.DriftedFeatures.Select(f => f.Feature).Order());
+        Assert.Equal(8, shifted.Judged);
+        Assert.Equal(0, stable.Drifted);
+        Assert.Contains(node.RecentDrift, r => r.Cohort == "shifted" && r.Drifted == 2);
+
+        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        var metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("edgemlops_devices{state=\"online\",cohort=\"stable\",model_version=\"2\"} 14", metrics, StringComparison.Ordinal);
+        Assert.Contains("edgemlops_drift_share{model_version=\"2\",cohort=\"shifted\"} 0.25", metrics, StringComparison.Ordinal);
+        Assert.Contains("edgemlops_feature_drift_score{model_version=\"2\",cohort=\"shifted\",feature=\"0\",method=\"wasserstein\"}", metrics, StringComparison.Ordinal);
+        Assert.Contains("edgemlops_rejected_messages_total{reason=\"BadProfile\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("edgemlops_ground_truth_accuracy{model_version=\"2\",cohort=\"all\"}", metrics, StringComparison.Ordinal);
+    }
+}
