@@ -32,6 +32,20 @@ Console.CancelKeyPress += (_, e) =>
 using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Error));
 try
 {
+    if (options.Scenario == "drift")
+    {
+        var drift = await new DriftScenario(options, loggers, Console.Out).RunAsync(windows: options.Windows, shiftFrom: 5, shift: 1.0, predictionsPerWindow: 100, cancel.Token);
+        Console.WriteLine($"false-alarm rate in the stable region: {drift.StableFalseAlarmRate:P3} of (window, feature) pairs");
+        if (options.Out is { } driftPath)
+        {
+            await using var driftFile = File.Create(driftPath);
+            drift.WriteJson(driftFile);
+            Console.WriteLine($"wrote {driftPath}");
+        }
+
+        return 0;
+    }
+
     if (options.Scenario == "rollout")
     {
         var scenario = await new RolloutScenario(options, loggers, Console.Out).RunAsync(cancel.Token);

@@ -48,6 +48,8 @@ public sealed record SimulationOptions
     public double TargetAccuracy { get; init; }
     /// <summary>federated (rounds and their curves) or rollout (governed staged rollouts with automatic abort).</summary>
     public string Scenario { get; init; } = "federated";
+    /// <summary>Drift scenario: reporting windows to run (the shift starts at window 5).</summary>
+    public int Windows { get; init; } = 20;
 
     public const string Usage = """
         Usage: edgemlops-simulator [options]
@@ -94,7 +96,9 @@ public sealed record SimulationOptions
           --target-accuracy A      report the time the held-out accuracy first reaches A
           --scenario S             federated | rollout: governed fleet (20% on hw=npu-x), a good version
                                    through 5% -> 25% -> 100%, and two bad versions stopped at the canary
-                                   (one fails to load on npu-x, one loses accuracy in the field) (federated)
+                                   (one fails to load on npu-x, one loses accuracy in the field) | drift: two
+                                   features shift by 1σ on 30% of devices from window 5 (federated)
+          --windows N              drift scenario: reporting windows of 5 s (20)
         """;
 
     /// <summary>Parses arguments; every problem is reported, not just the first.</summary>
@@ -136,10 +140,11 @@ public sealed record SimulationOptions
             {
                 case "--devices": o = o with { Devices = Int(1) }; break;
                 case "--scenario":
-                    if (value is not ("federated" or "rollout")) errors.Add($"--scenario: '{value}' is not federated or rollout");
+                    if (value is not ("federated" or "rollout" or "drift")) errors.Add($"--scenario: '{value}' is not federated, rollout or drift");
                     o = o with { Scenario = value };
                     break;
                 case "--rounds": o = o with { Rounds = Int(1) }; break;
+                case "--windows": o = o with { Windows = Int(6) }; break;
                 case "--dataset":
                     if (value is not ("mnist" or "synthetic")) errors.Add($"--dataset: '{value}' is not mnist or synthetic");
                     o = o with { Dataset = value };

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Text.Json;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Evaluation;
+using EdgeMlOps.Aggregator.Monitoring;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Monitoring;
+using EdgeMlOps.Simulator.Data;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeMlOps.Simulator;
+
+/// <summary>One reporting window of the drift scenario, as the aggregator judged it.</summary>
+public sealed record DriftWindow(
+    int Index,
+    bool Shifted,
+    bool Complete,
+    int[] DriftedInShiftedCohort,
+    int[] DriftedInStableCohort,
+    double FleetAccuracy,
+    double ExactAccuracy,
+    long Outcomes);
+
+/// <summary>What <see cref="DriftScenario"/> found.</summary>
+public sealed record DriftScenarioResult(int Devices, int Features, int[] ShiftedFeatures, int ShiftFrom, IReadOnlyList<DriftWindow> Windows, double SetupSeconds)
+{
+    /// <summary>Stable-cohort (window, feature) pairs flagged, over all judged pairs: the false-alarm rate.</summary>
+    public double StableFalseAlarmRate => Windows.Count(w => w.Complete) == 0 ? double.NaN
+        : (double)Windows.Where(w => w.Complete).Sum(w => w.DriftedInStableCohort.Length) / (Windows.Count(w => w.Complete) * Features);
+
+    public void WriteJson(Stream stream) =>
+        JsonSerializer.Serialize(stream, this, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
+}
+
+/// <summary>
+/// Input drift, fleet-wide, from sketches alone. N real agents (30% in region "shifted", the rest
+/// in "stable") serve a model trained by federated rounds (its reference profile is merged from the
+/// training sketches); apps send predictions and ground truth. From window <c>shiftFrom</c> on, two
+/// features move by <c>shift</c> reference standard deviations on the shifted region's devices.
+/// Each window the devices publish their profiles and the aggregator tests every feature per cohort.
+/// </summary>
+public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? loggerFactory = null, TextWriter? progress = null)
+{
+    private readonly ILoggerFactory _loggers = loggerFactory ?? NullLoggerFactory.Instance;
+
+    public static string RegionOf(int index) => index % 10 < 3 ? "shifted" : "stable";
+
+    public async Task<DriftScenarioResult> RunAsync(int windows, int shiftFrom, double shift, int predictionsPerWindow, CancellationToken cancellationToken, double windowSeconds = 5)
+    {
+        var setup = Stopwatch.StartNew();
+        var data = options.Dataset == "mnist"
+            ? MnistDataset.Load(options.CacheDirectory)
+            : SyntheticDataset.Generate(options.SyntheticSamples + options.TestSize, options.SyntheticDim, options.SyntheticClasses, options.Seed);
+        var (pool, traffic) = data.Split(options.TestSize, options.Seed);
+        var parts = options.Partition.Split(pool, options.Devices, options.Seed);
+        var work = options.WorkDirectory ?? Path.Combine(Path.GetTempPath(), $"edgemlops-drift-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        var window = TimeSpan.FromSeconds(windowSeconds);
+        var aggregatorOptions = new AggregatorOptions
+        {
+            Fleet = "sim", ModelName = options.Dataset, Model = new ModelSpec(data.InputDim, options.Hidden, data.Classes),
+            ExternalBroker = options.ExternalBroker, EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(work, "aggregator"), Seed = options.Seed,
+            Rounds = new RoundOptions
+            {
+                Fraction = options.Fraction, MinDevices = 1, OverSelection = 1.0, MinQuorum = options.MinQuorum, ReportDeadline = options.Deadline,
+                LocalEpochs = options.LocalEpochs, BatchSize = options.Batch, LearningRate = options.LearningRate,
+            },
+            Monitoring = new MonitoringOptions { Window = window, CohortTag = "region", RetainedWindows = 10 },
+        };
+
+        // The two shifted features: the two with the largest spread in training (never constant pixels).
+        var spread = Enumerable.Range(0, data.InputDim).Select(f => (Feature: f, Std: StdDev(pool, f))).OrderByDescending(x => x.Std).ToArray();
+        var shifted = spread.Take(2).Select(x => x.Feature).Order().ToArray();
+        var shiftBy = spread.Take(2).ToDictionary(x => x.Feature, x => (float)(shift * x.Std));
+        try
+        {
+            await using var fleet = await SimulatedFleet.StartAsync(
+                aggregatorOptions, new HeldOutEvaluator(traffic.Features, traffic.Labels), pool, parts, Agent.AgentFaults.None, options.ComputeSlots,
+                id => new Dictionary<string, string> { ["region"] = RegionOf(int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture)) },
+                null, work, _loggers, cancellationToken, profileWindow: TimeSpan.FromHours(1)).ConfigureAwait(false);
+            var node = fleet.Aggregator;
+            for (var r = 0; r < options.Rounds; r++) await node.RunRoundAsync(cancellationToken).ConfigureAwait(false);
+            var version = node.CurrentVersion.Version;
+            await fleet.WaitForVersionAsync(version, TimeSpan.FromMinutes(2), cancellationToken).ConfigureAwait(false);
+            setup.Stop();
+            progress?.WriteLine($"setup: {options.Devices} agents, {options.Rounds} rounds -> v{version} (reference of {node.Monitor.Reference(version)?.Features[0].Count} training samples) in {setup.Elapsed.TotalSeconds:F1} s; shifting features {string.Join(", ", shifted)} by {shift}σ from window {shiftFrom}");
+
+            var random = new Random(options.Seed);
+            var results = new List<DriftWindow>();
+            for (var w = 0; w < windows; w++)
+            {
+                // Start each window just after an aggregator window boundary, so every device's profile lands in it.
+                var now = DateTimeOffset.UtcNow;
+                var index = node.Monitor.WindowOf(now);
+                var start = DateTimeOffset.FromUnixTimeMilliseconds((index + 1) * (long)window.TotalMilliseconds) + TimeSpan.FromMilliseconds(50);
+                await Task.Delay(start - now, cancellationToken).ConfigureAwait(false);
+                index = node.Monitor.WindowOf(DateTimeOffset.UtcNow);
+                var accepted = node.ProfilesAccepted;
+
+                var isShifted = w >= shiftFrom;
+                var trafficClock = Stopwatch.StartNew();
+                long correct = 0, labelled = 0;
+                foreach (var agent in fleet.Agents)
+                {
+                    var inShiftedRegion = RegionOf(int.Parse(agent.DeviceId[4..], System.Globalization.CultureInfo.InvariantCulture)) == "shifted";
+                    for (var i = 0; i < predictionsPerWindow; i++)
+                    {
+                        var row = random.Next(traffic.Count);
+                        var x = traffic.Row(row);
+                        if (isShifted && inShiftedRegion)
+                        {
+                            foreach (var (f, by) in shiftBy) x[f] += by;
+                        }
+
+                        var prediction = agent.Predict(x);
+                        agent.Feedback(prediction.PredictionId, traffic.Labels[row]);
+                        labelled++;
+                        if (prediction.Label == traffic.Labels[row]) correct++;
+                    }
+
+                    agent.FlushProfile();
+                }
+
+                var complete = node.Monitor.WindowOf(DateTimeOffset.UtcNow) == index;
+                var trafficSeconds = trafficClock.Elapsed.TotalSeconds;
+                await SimulatedFleet.WaitUntilAsync(() => node.ProfilesAccepted >= accepted + fleet.Agents.Length, TimeSpan.FromSeconds(60), "window profiles", cancellationToken).ConfigureAwait(false);
+                var reports = await node.EvaluateDriftAsync(index, cancellationToken).ConfigureAwait(false);
+                var merged = node.Monitor.Window(version, FleetMonitor.AllCohorts, index);
+                complete &= merged?.Predictions == (long)fleet.Agents.Length * predictionsPerWindow;
+                int[] Drifted(string cohort) => reports.FirstOrDefault(r => r.Version == version && r.Cohort == cohort)?.DriftedFeatures.Select(f => f.Feature).Order().ToArray() ?? [];
+                var result = new DriftWindow(w, isShifted, complete, Drifted("shifted"), Drifted("stable"), merged?.Accuracy ?? double.NaN, (double)correct / labelled, merged?.Outcomes ?? 0);
+                results.Add(result);
+                progress?.WriteLine($"window {w,3} {(isShifted ? "shifted" : "       ")}{(complete ? string.Empty : " (incomplete)")}: drifted in region shifted [{string.Join(", ", result.DriftedInShiftedCohort)}], stable [{string.Join(", ", result.DriftedInStableCohort)}]; ground-truth accuracy {result.FleetAccuracy:F4} (exact {result.ExactAccuracy:F4}); traffic {trafficSeconds:F1} s");
+            }
+
+            return new DriftScenarioResult(options.Devices, data.InputDim, shifted, shiftFrom, results, setup.Elapsed.TotalSeconds);
+        }
+        finally
+        {
+            if (options.WorkDirectory is null) SimulationRunner.TryDelete(work);
+        }
+    }
+
+    private static double StdDev(Dataset data, int feature)
+    {
+        double sum = 0, squares = 0;
+        for (var i = 0; i < data.Count; i++)
+        {
+            var v = data.Features[i * data.InputDim + feature];
+            sum += v;
+            squares += v * v;
+        }
+
+        var mean = sum / data.Count;
+        return Math.Sqrt(Math.Max(squares / data.Count - mean * mean, 0));
+    }
+}
