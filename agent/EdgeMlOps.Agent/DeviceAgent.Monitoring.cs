@@ -18,7 +18,7 @@ public sealed partial class DeviceAgent
     private long _profilesPublished;
 
     /// <summary>Folds one served prediction into the current window's sketches (a new version starts a new window).</summary>
-    private void ProfilePrediction(ModelAnnouncement model, ReadOnlySpan<float> features, long label, float confidence)
+    private void ProfilePrediction(ModelAnnouncement model, ReadOnlySpan<float> features, long label, float confidence, TimeSpan latency)
     {
         if (_options.ProfileWindow <= TimeSpan.Zero) return;
         ProfileReport? finished = null;
@@ -32,7 +32,7 @@ public sealed partial class DeviceAgent
                 _windowStart = _deps.Time.GetUtcNow();
             }
 
-            _window.AddPrediction(features, label, confidence);
+            _window.AddPrediction(features, label, confidence, latency);
         }
 
         if (finished is not null) SendProfile(finished);
@@ -51,6 +51,7 @@ public sealed partial class DeviceAgent
     private ProfileReport? CloseWindow()
     {
         if (_window is not { } window || _windowModel is not { } model || (window.Predictions == 0 && window.Outcomes == 0)) return null;
+        window.MemoryMb.Add((float)(Environment.WorkingSet / 1048576.0));
         var report = window.ToProto();
         report.Header = NewHeader();
         report.ModelName = model.ModelName;

@@ -266,7 +266,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             Interlocked.Increment(ref _versionPredictions);
             var id = Guid.NewGuid().ToString("N");
             _deps.Store.AddPrediction(id, input, batch.Labels[0], model.Announcement.Version);
-            ProfilePrediction(model.Announcement, input, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN);
+            ProfilePrediction(model.Announcement, input, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN, elapsed);
             Interlocked.Increment(ref Counters.Predictions);
             return new PredictionResult(id, batch.Labels[0], batch.Probabilities, model.Announcement.Version);
         }

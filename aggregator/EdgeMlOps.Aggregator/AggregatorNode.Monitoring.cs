@@ -152,7 +152,37 @@ public sealed partial class AggregatorNode
             }
         }
 
+        var policy = _options.Monitoring.RetrainOn;
+        var trigger = reports.FirstOrDefault(r => r.Version == (_current?.Record.Version ?? 0) && (policy == "feature" ? r.Drifted > 0 : policy == "dataset" && r.DatasetDrift));
+        if (trigger is not null) TriggerRetraining(trigger);
         return reports;
+    }
+
+    private DateTimeOffset _lastRetrain = DateTimeOffset.MinValue;
+    private int _retrainPending;
+
+    /// <summary>Starts a round because the training head drifted (policy <c>Monitoring:RetrainOn</c>), at most once per cooldown; audited.</summary>
+    private void TriggerRetraining(DriftReport report)
+    {
+        var now = _time.GetUtcNow();
+        if (now - _lastRetrain < _options.Monitoring.RetrainCooldown || Interlocked.Exchange(ref _retrainPending, 1) == 1) return;
+        _lastRetrain = now;
+        var why = $"drift in cohort {report.Cohort} of v{report.Version}, window {report.Window}: features {string.Join(", ", report.DriftedFeatures.Select(f => f.Feature))}";
+        Audit.Append(now, "system:drift-policy", "round.trigger", $"model/{_options.ModelName}", why, null, null);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await RunRoundAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            finally
+            {
+                Volatile.Write(ref _retrainPending, 0);
+            }
+        });
     }
 }
 

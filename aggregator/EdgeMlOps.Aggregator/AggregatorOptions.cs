@@ -192,6 +192,8 @@ public sealed record AggregatorOptions
 
     private static Monitoring.MonitoringOptions ReadMonitoring(ConfigReader r)
     {
+        var retrain = r.String("Monitoring:RetrainOn", "off");
+        r.Require(retrain is "off" or "dataset" or "feature", "Monitoring:RetrainOn", $"'{retrain}' is not off, dataset or feature");
         var method = r.String("Monitoring:Drift:Method", "auto");
         r.Require(method is "auto" or "ks" or "wasserstein" or "psi" or "jensenshannon", "Monitoring:Drift:Method", $"'{method}' is not auto, ks, wasserstein, psi or jensenshannon");
         return new Monitoring.MonitoringOptions
@@ -199,6 +201,8 @@ public sealed record AggregatorOptions
             Window = TimeSpan.FromSeconds(r.Double("Monitoring:WindowSeconds", 300, 0.1, 86_400)),
             CohortTag = r.OptionalString("Monitoring:CohortTag"),
             RetainedWindows = r.Int("Monitoring:RetainedWindows", 48, 1, 100_000),
+            RetrainOn = retrain,
+            RetrainCooldown = TimeSpan.FromSeconds(r.Double("Monitoring:RetrainCooldownSeconds", 3600, 0, 31_536_000)),
             Drift = new EdgeMlOps.Shared.Monitoring.DriftOptions
             {
                 Method = method,

@@ -69,6 +69,19 @@ internal static class PrometheusMetrics
             Sample(o, "edgemlops_device_rss_bytes", Quantile(online.Select(d => (double)d.RssBytes), q), ("quantile", name));
         }
 
+        // Fleet percentiles from the devices' merged window histograms and memory sketches (newest window with predictions).
+        Family(o, "edgemlops_inference_latency_ms", "gauge", "Fleet inference latency from merged device histograms (within 19%), newest window.");
+        Family(o, "edgemlops_agent_memory_mb", "gauge", "Agents' resident memory across the fleet, newest window.");
+        foreach (var version in node.Monitor.Performance().Where(p => p.Cohort == FleetMonitor.AllCohorts && p.Predictions > 0).GroupBy(p => p.Version).Select(g => g.MaxBy(p => p.Window)!))
+        {
+            if (node.Monitor.Window(version.Version, FleetMonitor.AllCohorts, version.Window) is not { } w) continue;
+            foreach (var (q, name) in new[] { (0.5, "0.5"), (0.95, "0.95"), (0.99, "0.99") })
+            {
+                if (w.Latency.Count > 0) Sample(o, "edgemlops_inference_latency_ms", w.Latency.Quantile(q).TotalMilliseconds, ("model_version", Num(version.Version)), ("quantile", name));
+                if (!w.MemoryMb.IsEmpty) Sample(o, "edgemlops_agent_memory_mb", w.MemoryMb.Quantile(q), ("model_version", Num(version.Version)), ("quantile", name));
+            }
+        }
+
         Family(o, "edgemlops_rollout_devices", "gauge", "Devices of the current rollout by stage and phase.");
         if (node.Rollouts.Current is { } rollout)
         {

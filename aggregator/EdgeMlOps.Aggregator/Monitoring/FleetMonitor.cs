@@ -15,6 +15,12 @@ public sealed record MonitoringOptions
     public int RetainedWindows { get; init; } = 48;
 
     public DriftOptions Drift { get; init; } = new();
+
+    /// <summary>Retraining policy: off, dataset (a cohort's drift share reaches Drift:Share) or feature (any drifted feature).</summary>
+    public string RetrainOn { get; init; } = "off";
+
+    /// <summary>Least time between two rounds triggered by drift.</summary>
+    public TimeSpan RetrainCooldown { get; init; } = TimeSpan.FromHours(1);
 }
 
 /// <summary>Drift of one (version, cohort, window) against the version's reference profile.</summary>

@@ -46,4 +46,19 @@ public sealed class LatencyHistogram
     }
 
     public long[] Snapshot() => _counts.Select(c => Interlocked.Read(ref c)).ToArray();
+
+    /// <summary>Rebuilds a histogram from reported bucket counts (exactly <see cref="BucketCount"/>, each at most 2^40).</summary>
+    public static LatencyHistogram FromCounts(IReadOnlyList<ulong> counts)
+    {
+        if (counts.Count != BucketCount) throw new InvalidDataException($"{counts.Count} latency buckets, expected {BucketCount}");
+        var histogram = new LatencyHistogram();
+        for (var i = 0; i < BucketCount; i++)
+        {
+            if (counts[i] > 1UL << 40) throw new InvalidDataException("impossible latency count");
+            histogram._counts[i] = (long)counts[i];
+            histogram._total += (long)counts[i];
+        }
+
+        return histogram;
+    }
 }

@@ -28,6 +28,12 @@ public sealed class WindowProfile
 
     public long Predictions { get; private set; }
 
+    /// <summary>Inference latency of the window's predictions (mergeable into fleet percentiles).</summary>
+    public LatencyHistogram Latency { get; private set; } = new();
+
+    /// <summary>Resident memory, MB: one value per device window.</summary>
+    public KllSketch MemoryMb { get; private set; } = new();
+
     public int Classes => PredictedClasses.Length;
 
     /// <summary>Labelled outcomes counted.</summary>
@@ -55,8 +61,9 @@ public sealed class WindowProfile
     }
 
     /// <summary>One served prediction: its inputs, predicted class and confidence.</summary>
-    public void AddPrediction(ReadOnlySpan<float> features, long predicted, float confidence)
+    public void AddPrediction(ReadOnlySpan<float> features, long predicted, float confidence, TimeSpan latency)
     {
+        Latency.Record(latency);
         if (features.Length != Features.Length) throw new ArgumentException($"expected {Features.Length} features, got {features.Length}", nameof(features));
         for (var f = 0; f < features.Length; f++) Features[f].Add(features[f]);
         if (predicted >= 0 && predicted < Classes) PredictedClasses[predicted]++;
@@ -85,6 +92,8 @@ public sealed class WindowProfile
         for (var c = 0; c < Classes; c++) PredictedClasses[c] += other.PredictedClasses[c];
         for (var i = 0; i < Confusion.Length; i++) Confusion[i] += other.Confusion[i];
         Confidence.Merge(other.Confidence);
+        Latency.Merge(other.Latency);
+        MemoryMb.Merge(other.MemoryMb);
         Predictions += other.Predictions;
     }
 
@@ -98,6 +107,8 @@ public sealed class WindowProfile
 
         report.PredictedClasses.Add(PredictedClasses.Select(c => (ulong)c));
         report.Confusion.Add(Confusion.Select(c => (ulong)c));
+        if (Latency.Count > 0) report.LatencyBuckets.Add(Latency.Snapshot().Select(c => (ulong)c));
+        if (!MemoryMb.IsEmpty) report.MemoryMb = ToProto(MemoryMb);
         return report;
     }
 
@@ -117,6 +128,8 @@ public sealed class WindowProfile
         {
             Predictions = (long)report.Predictions,
             Confidence = report.Confidence is null ? new KllSketch() : FromProto(report.Confidence),
+            Latency = report.LatencyBuckets.Count == 0 ? new LatencyHistogram() : LatencyHistogram.FromCounts(report.LatencyBuckets),
+            MemoryMb = report.MemoryMb is null ? new KllSketch() : FromProto(report.MemoryMb),
         };
         for (var f = 0; f < features; f++)
         {
