@@ -58,7 +58,8 @@ public sealed class SimulatedFleet : IAsyncDisposable
         string work,
         ILoggerFactory loggers,
         CancellationToken cancellationToken,
-        TimeSpan? profileWindow = null)
+        TimeSpan? profileWindow = null,
+        Func<AgentOptions, AgentOptions>? configure = null)
     {
         var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator);
         var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromMinutes(2) };
@@ -79,8 +80,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
                 fleet._stores[i] = store;
                 var outbox = new Outbox(Path.Combine(directory, "outbox.db"), capacity: 100, durable: false);
                 fleet._outboxes[i] = outbox;
-                var agent = new DeviceAgent(
-                    new AgentOptions
+                var agentOptions = new AgentOptions
                     {
                         DeviceId = id,
                         Fleet = aggregatorOptions.Fleet,
@@ -91,7 +91,9 @@ public sealed class SimulatedFleet : IAsyncDisposable
                         KeepAlive = TimeSpan.FromSeconds(120),
                         Tags = tags(id),
                         ProfileWindow = profileWindow ?? TimeSpan.FromMinutes(5),
-                    },
+                    };
+                var agent = new DeviceAgent(
+                    configure is null ? agentOptions : configure(agentOptions),
                     new AgentDependencies
                     {
                         Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(directory, "models"), sharedBlobs, durable: false), Http = http,

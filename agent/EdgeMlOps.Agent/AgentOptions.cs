@@ -62,6 +62,9 @@ public sealed record AgentOptions
     /// <summary>How often the profile of served predictions (sketches, class counts, confusion counts) is published; zero turns it off.</summary>
     public TimeSpan ProfileWindow { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>A rule-based baseline run beside the model (<c>constant:C</c> or <c>threshold:F:T:A:B</c>) for business KPIs; null: none.</summary>
+    public EdgeMlOps.Shared.Monitoring.BaselineRule? Baseline { get; init; }
+
     /// <summary>Largest model artifact the agent will download.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
 
@@ -104,6 +107,7 @@ public sealed record AgentOptions
             MaxArtifactBytes = r.Long(nameof(MaxArtifactBytes), 256L * 1024 * 1024, 1024, long.MaxValue),
             TrustedRoots = TrustedRootKeys(r),
             ProfileWindow = TimeSpan.FromSeconds(r.Double("ProfileWindowSeconds", 300, 0, 86_400)),
+            Baseline = BaselineOrNull(r),
         };
         r.ThrowIfInvalid("agent");
         return options;
@@ -136,6 +140,20 @@ public sealed record AgentOptions
 
         r.Require(keys.Count > 0, nameof(TrustedRoots), "at least one root public key is required (TrustedRoots:0=BASE64 or TrustedRootFile=PATH, e.g. the aggregator's keys/root.pub)");
         return keys;
+    }
+
+    private static EdgeMlOps.Shared.Monitoring.BaselineRule? BaselineOrNull(ConfigReader r)
+    {
+        if (r.OptionalString(nameof(Baseline)) is not { } text) return null;
+        try
+        {
+            return EdgeMlOps.Shared.Monitoring.BaselineRule.Parse(text);
+        }
+        catch (FormatException ex)
+        {
+            r.Require(false, nameof(Baseline), ex.Message);
+            return null;
+        }
     }
 
     private static string ProviderName(ConfigReader r)

@@ -33,17 +33,21 @@ public sealed partial class DeviceAgent
             }
 
             _window.AddPrediction(features, label, confidence, latency);
+            if (_options.Baseline is { } baseline) _window.AddBaselinePrediction(baseline.Predict(features.ToArray()));
         }
 
         if (finished is not null) SendProfile(finished);
     }
 
     /// <summary>Ground truth for a prediction of the version this window profiles.</summary>
-    private void ProfileOutcome(ulong version, long actual, long predicted)
+    private void ProfileOutcome(ulong version, long actual, long predicted, float[] features)
     {
+        var baseline = _options.Baseline?.Predict(features);
         lock (_profileGate)
         {
-            if (_window is not null && _windowModel?.Version == version) _window.AddOutcome(actual, predicted);
+            if (_window is null || _windowModel?.Version != version) return;
+            _window.AddOutcome(actual, predicted);
+            if (baseline is { } b) _window.AddBaselineOutcome(actual, b);
         }
     }
 

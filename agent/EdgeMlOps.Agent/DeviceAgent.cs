@@ -290,7 +290,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     public bool Feedback(string predictionId, long label)
     {
         if (_deps.Store.Take(predictionId) is not { } prediction) return false;
-        ProfileOutcome(prediction.ModelVersion, label, prediction.Label);
+        ProfileOutcome(prediction.ModelVersion, label, prediction.Label, prediction.Features);
         if (prediction.ModelVersion == ModelVersion)
         {
             // Ground-truth accuracy of the served version since it was switched to (a rollout gate).

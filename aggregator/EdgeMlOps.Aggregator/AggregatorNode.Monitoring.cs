@@ -190,6 +190,7 @@ public sealed partial class AggregatorNode
 [System.Text.Json.Serialization.JsonSerializable(typeof(DriftReport))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<DriftReport>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<PerformanceView>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<KpiView>))]
 internal sealed partial class MonitoringJson : System.Text.Json.Serialization.JsonSerializerContext;
 
 /// <summary>Serializer metadata for monitoring views (NaN and infinity written as JSON strings).</summary>
@@ -198,4 +199,6 @@ internal static class MonitoringJsonAccess
     public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<IReadOnlyList<DriftReport>> Reports => MonitoringJson.Default.IReadOnlyListDriftReport;
 
     public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<IReadOnlyList<PerformanceView>> Performance => MonitoringJson.Default.IReadOnlyListPerformanceView;
+
+    public static System.Text.Json.Serialization.Metadata.JsonTypeInfo<IReadOnlyList<KpiView>> Kpis => MonitoringJson.Default.IReadOnlyListKpiView;
 }

@@ -202,6 +202,7 @@ public sealed record AggregatorOptions
             CohortTag = r.OptionalString("Monitoring:CohortTag"),
             RetainedWindows = r.Int("Monitoring:RetainedWindows", 48, 1, 100_000),
             RetrainOn = retrain,
+            Kpis = ReadKpis(r),
             RetrainCooldown = TimeSpan.FromSeconds(r.Double("Monitoring:RetrainCooldownSeconds", 3600, 0, 31_536_000)),
             Drift = new EdgeMlOps.Shared.Monitoring.DriftOptions
             {
@@ -212,6 +213,34 @@ public sealed record AggregatorOptions
                 MinCount = r.Long("Monitoring:Drift:MinCount", 30, 1, long.MaxValue),
             },
         };
+    }
+
+    private static IReadOnlyList<EdgeMlOps.Shared.Monitoring.KpiDefinition> ReadKpis(ConfigReader r)
+    {
+        var classes = 0;
+        try
+        {
+            classes = ModelSpecText.Parse(r.String(nameof(Model), "mlp-784-128-10")).Classes;
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException)
+        {
+            return [];
+        }
+
+        var kpis = new List<EdgeMlOps.Shared.Monitoring.KpiDefinition>();
+        foreach (var (name, text) in r.Map("Monitoring:Kpis"))
+        {
+            try
+            {
+                kpis.Add(EdgeMlOps.Shared.Monitoring.KpiDefinition.Parse(name, text, classes));
+            }
+            catch (FormatException ex)
+            {
+                r.Require(false, $"Monitoring:Kpis:{name}", ex.Message);
+            }
+        }
+
+        return kpis;
     }
 
     /// <summary>Only the <c>Aggregator:Strategy</c> section; every error listed.</summary>

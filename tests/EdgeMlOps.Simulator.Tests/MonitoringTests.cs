@@ -29,12 +29,14 @@ public class MonitoringTests
         {
             Fleet = "mon", ModelName = "m", Model = new ModelSpec(8, [16], 3), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
             Rounds = new RoundOptions { ClientsPerRound = devices, OverSelection = 1, LocalEpochs = 2, BatchSize = 10, ReportDeadline = TimeSpan.FromSeconds(60) },
-            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", Drift = new DriftOptions { Method = "wasserstein" }, RetrainOn = "feature" },
+            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", Drift = new DriftOptions { Method = "wasserstein" }, RetrainOn = "feature",
+                Kpis = [KpiDefinition.Parse("flagged", "share:2", 3), KpiDefinition.Parse("accuracy", "accuracy", 3), KpiDefinition.Parse("cost", "cost:1>0=5,2>0=1", 3)] },
         };
         string Region(string id) => int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) < 6 ? "shifted" : "stable";
         await using var fleet = await SimulatedFleet.StartAsync(
             options, new HeldOutEvaluator(traffic.Features, traffic.Labels), pool, parts, AgentFaults.None, 2,
-            id => new Dictionary<string, string> { ["region"] = Region(id) }, null, dir, NullLoggerFactory.Instance, CancellationToken.None, profileWindow: TimeSpan.FromHours(1));
+            id => new Dictionary<string, string> { ["region"] = Region(id) }, null, dir, NullLoggerFactory.Instance, CancellationToken.None, profileWindow: TimeSpan.FromHours(1),
+            configure: o => o with { Baseline = BaselineRule.Parse("constant:0") });
         var node = fleet.Aggregator;
 
         // One round: every device trains and sends the sketches of its samples; they become v2's reference.
@@ -46,7 +48,8 @@ public class MonitoringTests
 
         // Serving: the 'shifted' region sees features 0 and 1 moved by 3 units; everything else as in training.
         var random = new Random(5);
-        long correct = 0, labelled = 0;
+        long correct = 0, labelled = 0, actualZero = 0, flagged = 0;
+        var cost = 0.0;
         foreach (var agent in fleet.Agents)
         {
             for (var i = 0; i < 150; i++)
@@ -63,6 +66,9 @@ public class MonitoringTests
                 agent.Feedback(prediction.PredictionId, traffic.Labels[row]);
                 labelled++;
                 if (prediction.Label == traffic.Labels[row]) correct++;
+                if (prediction.Label == 2) flagged++;
+                if (traffic.Labels[row] == 0) actualZero++;
+                if (prediction.Label == 0) cost += traffic.Labels[row] switch { 1 => 5, 2 => 1, _ => 0 };
             }
 
             agent.FlushProfile();
@@ -115,6 +121,15 @@ public class MonitoringTests
         Assert.Contains("edgemlops_agent_memory_mb{model_version=\"2\",quantile=\"0.5\"}", metrics, StringComparison.Ordinal);
         Assert.Equal(devices, node.Monitor.Window(2, FleetMonitor.AllCohorts, windowIndex)!.MemoryMb.Count);
         Assert.Equal(devices * 150, node.Monitor.Window(2, FleetMonitor.AllCohorts, windowIndex)!.Latency.Count);
+
+        // Business KPIs: the model against the always-0 baseline on the same traffic, from counters only.
+        var kpis = node.Monitor.Kpis().Where(k => k.Version == 2 && k.Cohort == FleetMonitor.AllCohorts && k.Window == windowIndex).ToDictionary(k => k.Name);
+        Assert.Equal((double)flagged / labelled, kpis["flagged"].Model, 12);
+        Assert.Equal(0, kpis["flagged"].Baseline);
+        Assert.Equal((double)correct / labelled, kpis["accuracy"].Model, 12);
+        Assert.Equal((double)actualZero / labelled, kpis["accuracy"].Baseline, 12);
+        Assert.Equal(cost / labelled, kpis["cost"].Model, 12);
+        Assert.Contains("edgemlops_kpi{kpi=\"accuracy\",source=\"baseline\",model_version=\"2\",cohort=\"all\"}", metrics, StringComparison.Ordinal);
 
         // Policy: a drifted feature on the training head starts a round (audited), once per cooldown.
         await Eventually.Until(() => node.Registry.Rounds("m").Count == 2, "the drift-triggered round", 60);

@@ -108,6 +108,9 @@ internal static class AdminApi
         admin.MapGet("/performance", (Delegate)((HttpContext http) =>
             Guard(http, node, AdminRoles.Viewer, _ => Results.Json(node.Monitor.Performance(), MonitoringJsonAccess.Performance))));
 
+        admin.MapGet("/kpis", (Delegate)((HttpContext http) =>
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Json(node.Monitor.Kpis(), MonitoringJsonAccess.Kpis))));
+
         admin.MapGet("/audit", (HttpContext http, string? subject, int? limit) =>
             Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Audit.Entries(subject, Math.Clamp(limit ?? 1000, 1, 100_000)))));
 

@@ -59,6 +59,13 @@ internal static class PrometheusMetrics
             Sample(o, "edgemlops_ground_truth_accuracy", p.Accuracy, ("model_version", Num(p.Version)), ("cohort", p.Cohort));
         }
 
+        Family(o, "edgemlops_kpi", "gauge", "Business KPIs of the model and of the on-device rule-based baseline, newest window per version and cohort.");
+        foreach (var k in node.Monitor.Kpis().GroupBy(k => (k.Name, k.Version, k.Cohort)).Select(g => g.MaxBy(k => k.Window)!))
+        {
+            Sample(o, "edgemlops_kpi", k.Model, ("kpi", k.Name), ("source", "model"), ("model_version", Num(k.Version)), ("cohort", k.Cohort));
+            Sample(o, "edgemlops_kpi", k.Baseline, ("kpi", k.Name), ("source", "baseline"), ("model_version", Num(k.Version)), ("cohort", k.Cohort));
+        }
+
         var online = devices.Where(d => d.State == DeviceState.Online && d.Predictions > 0).ToArray();
         Family(o, "edgemlops_device_latency_p95_ms", "gauge", "Devices' own p95 inference latency, summarized across online devices.");
         Family(o, "edgemlops_device_rss_bytes", "gauge", "Devices' resident memory, summarized across online devices.");

@@ -19,6 +19,9 @@ public sealed record MonitoringOptions
     /// <summary>Retraining policy: off, dataset (a cohort's drift share reaches Drift:Share) or feature (any drifted feature).</summary>
     public string RetrainOn { get; init; } = "off";
 
+    /// <summary>Business KPIs from reported counters, by name (see <see cref="KpiDefinition"/>).</summary>
+    public IReadOnlyList<KpiDefinition> Kpis { get; init; } = [];
+
     /// <summary>Least time between two rounds triggered by drift.</summary>
     public TimeSpan RetrainCooldown { get; init; } = TimeSpan.FromHours(1);
 }
@@ -37,6 +40,9 @@ public sealed record DriftReport(
     long Predictions,
     long Outcomes,
     double Accuracy);
+
+/// <summary>A KPI of the model against the on-device baseline for one (version, cohort, window).</summary>
+public sealed record KpiView(string Name, string Definition, ulong Version, string Cohort, long Window, double Model, double Baseline);
 
 /// <summary>Ground-truth performance of one (version, cohort, window): federated evaluation with no raw data.</summary>
 public sealed record PerformanceView(ulong Version, string Cohort, long Window, long Predictions, long Outcomes, double Accuracy, double[] Precision, double[] Recall);
@@ -146,6 +152,17 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
         }
 
         return reports;
+    }
+
+    /// <summary>Every configured KPI for the model and the baseline, per (version, cohort, window).</summary>
+    public IReadOnlyList<KpiView> Kpis()
+    {
+        lock (_gate)
+        {
+            return _windows.OrderBy(w => w.Key.Version).ThenBy(w => w.Key.Cohort, StringComparer.Ordinal).ThenBy(w => w.Key.Window)
+                .SelectMany(w => options.Kpis.Select(k => new KpiView(k.Name, k.Text, w.Key.Version, w.Key.Cohort, w.Key.Window, k.Evaluate(w.Value, baseline: false), k.Evaluate(w.Value, baseline: true))))
+                .ToArray();
+        }
     }
 
     /// <summary>Accuracy, precision and recall per (version, cohort, window) from the confusion counts devices reported.</summary>

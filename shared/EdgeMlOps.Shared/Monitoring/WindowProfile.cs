@@ -15,6 +15,27 @@ public sealed class WindowProfile
         Features = Enumerable.Range(0, features).Select(_ => new FeatureProfile()).ToArray();
         PredictedClasses = new long[classes];
         Confusion = new long[classes * classes];
+        BaselinePredictedClasses = new long[classes];
+        BaselineConfusion = new long[classes * classes];
+    }
+
+    /// <summary>What the on-device rule-based baseline predicted on the same traffic.</summary>
+    public long[] BaselinePredictedClasses { get; private set; }
+
+    /// <summary>The baseline's confusion counts, row-major [true][predicted].</summary>
+    public long[] BaselineConfusion { get; private set; }
+
+    /// <summary>The baseline's prediction for a served input.</summary>
+    public void AddBaselinePrediction(long predicted)
+    {
+        if (predicted >= 0 && predicted < Classes) BaselinePredictedClasses[predicted]++;
+    }
+
+    /// <summary>Ground truth against the baseline's prediction.</summary>
+    public void AddBaselineOutcome(long actual, long predicted)
+    {
+        if (actual < 0 || actual >= Classes || predicted < 0 || predicted >= Classes) return;
+        BaselineConfusion[actual * Classes + predicted]++;
     }
 
     public FeatureProfile[] Features { get; private set; }
@@ -91,6 +112,8 @@ public sealed class WindowProfile
         for (var f = 0; f < Features.Length; f++) Features[f].Merge(other.Features[f]);
         for (var c = 0; c < Classes; c++) PredictedClasses[c] += other.PredictedClasses[c];
         for (var i = 0; i < Confusion.Length; i++) Confusion[i] += other.Confusion[i];
+        for (var c = 0; c < Classes; c++) BaselinePredictedClasses[c] += other.BaselinePredictedClasses[c];
+        for (var i = 0; i < BaselineConfusion.Length; i++) BaselineConfusion[i] += other.BaselineConfusion[i];
         Confidence.Merge(other.Confidence);
         Latency.Merge(other.Latency);
         MemoryMb.Merge(other.MemoryMb);
@@ -107,6 +130,12 @@ public sealed class WindowProfile
 
         report.PredictedClasses.Add(PredictedClasses.Select(c => (ulong)c));
         report.Confusion.Add(Confusion.Select(c => (ulong)c));
+        if (BaselinePredictedClasses.Any(c => c > 0) || BaselineConfusion.Any(c => c > 0))
+        {
+            report.BaselinePredictedClasses.Add(BaselinePredictedClasses.Select(c => (ulong)c));
+            report.BaselineConfusion.Add(BaselineConfusion.Select(c => (ulong)c));
+        }
+
         if (Latency.Count > 0) report.LatencyBuckets.Add(Latency.Snapshot().Select(c => (ulong)c));
         if (!MemoryMb.IsEmpty) report.MemoryMb = ToProto(MemoryMb);
         return report;
@@ -123,7 +152,12 @@ public sealed class WindowProfile
         if (report.Features.Count != features) throw new InvalidDataException($"{report.Features.Count} feature sketches, the model has {features} inputs");
         if (report.PredictedClasses.Count is var pc && pc != 0 && pc != classes) throw new InvalidDataException($"{pc} class counts, the model has {classes} classes");
         if (report.Confusion.Count is var cc && cc != 0 && cc != classes * classes) throw new InvalidDataException($"{cc} confusion cells, expected {classes * classes}");
-        if (report.Predictions > MaxCount || report.PredictedClasses.Any(c => c > MaxCount) || report.Confusion.Any(c => c > MaxCount)) throw new InvalidDataException("a count is beyond any real device (negative before encoding?)");
+        if (report.BaselinePredictedClasses.Count is var bp && bp != 0 && bp != classes) throw new InvalidDataException($"{bp} baseline class counts, the model has {classes} classes");
+        if (report.BaselineConfusion.Count is var bc && bc != 0 && bc != classes * classes) throw new InvalidDataException($"{bc} baseline confusion cells, expected {classes * classes}");
+        if (report.Predictions > MaxCount || report.PredictedClasses.Concat(report.Confusion).Concat(report.BaselinePredictedClasses).Concat(report.BaselineConfusion).Any(c => c > MaxCount))
+        {
+            throw new InvalidDataException("a count is beyond any real device (negative before encoding?)");
+        }
         var profile = new WindowProfile(features, classes)
         {
             Predictions = (long)report.Predictions,
@@ -141,6 +175,8 @@ public sealed class WindowProfile
 
         for (var c = 0; c < report.PredictedClasses.Count; c++) profile.PredictedClasses[c] = (long)report.PredictedClasses[c];
         for (var i = 0; i < report.Confusion.Count; i++) profile.Confusion[i] = (long)report.Confusion[i];
+        for (var c = 0; c < report.BaselinePredictedClasses.Count; c++) profile.BaselinePredictedClasses[c] = (long)report.BaselinePredictedClasses[c];
+        for (var i = 0; i < report.BaselineConfusion.Count; i++) profile.BaselineConfusion[i] = (long)report.BaselineConfusion[i];
         return profile;
     }
 
