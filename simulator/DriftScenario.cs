@@ -49,22 +49,12 @@ public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? log
     public async Task<DriftScenarioResult> RunAsync(int windows, int shiftFrom, double shift, int predictionsPerWindow, CancellationToken cancellationToken, double windowSeconds = 5)
     {
         var setup = Stopwatch.StartNew();
-        var data = options.Dataset == "mnist"
-            ? MnistDataset.Load(options.CacheDirectory)
-            : SyntheticDataset.Generate(options.SyntheticSamples + options.TestSize, options.SyntheticDim, options.SyntheticClasses, options.Seed);
-        var (pool, traffic) = data.Split(options.TestSize, options.Seed);
-        var parts = options.Partition.Split(pool, options.Devices, options.Seed);
-        var work = options.WorkDirectory ?? Path.Combine(Path.GetTempPath(), $"edgemlops-drift-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        var simulated = SimulatedData.Load(options);
+        var (data, pool, traffic, parts) = simulated;
+        var work = SimulatedData.WorkDirectory(options, "drift");
         var window = TimeSpan.FromSeconds(windowSeconds);
-        var aggregatorOptions = new AggregatorOptions
+        var aggregatorOptions = simulated.AggregatorOptions(options, work) with
         {
-            Fleet = "sim", ModelName = options.Dataset, Model = new ModelSpec(data.InputDim, options.Hidden, data.Classes),
-            ExternalBroker = options.ExternalBroker, EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(work, "aggregator"), Seed = options.Seed,
-            Rounds = new RoundOptions
-            {
-                Fraction = options.Fraction, MinDevices = 1, OverSelection = 1.0, MinQuorum = options.MinQuorum, ReportDeadline = options.Deadline,
-                LocalEpochs = options.LocalEpochs, BatchSize = options.Batch, LearningRate = options.LearningRate,
-            },
             Monitoring = new MonitoringOptions { Window = window, CohortTag = "region", RetainedWindows = 10 },
         };
 

@@ -55,32 +55,15 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
     public async Task<RolloutScenarioResult> RunAsync(CancellationToken cancellationToken)
     {
         var setup = Stopwatch.StartNew();
-        var data = options.Dataset == "mnist"
-            ? MnistDataset.Load(options.CacheDirectory)
-            : SyntheticDataset.Generate(options.SyntheticSamples + options.TestSize, options.SyntheticDim, options.SyntheticClasses, options.Seed);
-        var (pool, test) = data.Split(options.TestSize, options.Seed);
-        var parts = options.Partition.Split(pool, options.Devices, options.Seed);
+        var simulated = SimulatedData.Load(options);
+        var (data, pool, test, parts) = simulated;
 
         // The aggregator's evaluation data covers only the lower half of the classes; the field sees all of them.
         var half = data.Classes / 2;
         var covered = test.Subset(Enumerable.Range(0, test.Count).Where(i => test.Labels[i] < half).ToArray(), "covered");
-        var work = options.WorkDirectory ?? Path.Combine(Path.GetTempPath(), $"edgemlops-rollout-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(work);
-        var aggregatorOptions = new AggregatorOptions
+        var work = SimulatedData.WorkDirectory(options, "rollout");
+        var aggregatorOptions = simulated.AggregatorOptions(options, work) with
         {
-            Fleet = "sim",
-            ModelName = options.Dataset,
-            Model = new ModelSpec(data.InputDim, options.Hidden, data.Classes),
-            ExternalBroker = options.ExternalBroker,
-            EmbeddedBrokerPort = 0,
-            HttpUrl = "http://127.0.0.1:0",
-            DataDirectory = Path.Combine(work, "aggregator"),
-            Seed = options.Seed,
-            Rounds = new RoundOptions
-            {
-                Fraction = options.Fraction, MinDevices = 1, OverSelection = 1.0, MinQuorum = options.MinQuorum, ReportDeadline = options.Deadline,
-                LocalEpochs = options.LocalEpochs, BatchSize = options.Batch, LearningRate = options.LearningRate,
-            },
             Governance = new GovernanceOptions { Mode = DeploymentMode.Governed, RolloutCheckInterval = TimeSpan.FromMilliseconds(250) },
         };
 

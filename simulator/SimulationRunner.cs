@@ -28,42 +28,10 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
     public async Task<SimulationResult> RunAsync(CancellationToken cancellationToken)
     {
         var setup = Stopwatch.StartNew();
-        var data = options.Dataset == "mnist"
-            ? MnistDataset.Load(options.CacheDirectory)
-            : SyntheticDataset.Generate(options.SyntheticSamples + options.TestSize, options.SyntheticDim, options.SyntheticClasses, options.Seed);
-        if (options.TestSize >= data.Count) throw new ArgumentException($"--test-size {options.TestSize} leaves no training data (dataset has {data.Count}).");
-        var (pool, test) = data.Split(options.TestSize, options.Seed);
-        var parts = options.Partition.Split(pool, options.Devices, options.Seed);
-
-        var work = options.WorkDirectory ?? Path.Combine(Path.GetTempPath(), $"edgemlops-sim-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(work);
-        var aggregatorOptions = new AggregatorOptions
-        {
-            Fleet = "sim",
-            ModelName = options.Dataset,
-            Model = new ModelSpec(data.InputDim, options.Hidden, data.Classes),
-            ExternalBroker = options.ExternalBroker,
-            EmbeddedBrokerPort = 0,
-            HttpUrl = "http://127.0.0.1:0",
-            DataDirectory = Path.Combine(work, "aggregator"),
-            Seed = options.Seed,
-            Strategy = StrategyOptions(options),
-            Rounds = new RoundOptions
-            {
-                Mode = options.Mode == "fedbuff" ? RoundMode.Buffered : RoundMode.Synchronous,
-                BufferSize = options.BufferSize,
-                Concurrency = options.Concurrency,
-                StalenessCap = options.StalenessCap,
-                Fraction = options.Fraction,
-                MinDevices = 1,
-                OverSelection = options.OverSelection,
-                MinQuorum = options.MinQuorum,
-                ReportDeadline = options.Deadline,
-                LocalEpochs = options.LocalEpochs,
-                BatchSize = options.Batch,
-                LearningRate = options.LearningRate,
-            },
-        };
+        var simulated = SimulatedData.Load(options);
+        var (data, pool, test, parts) = simulated;
+        var work = SimulatedData.WorkDirectory(options, "sim");
+        var aggregatorOptions = simulated.AggregatorOptions(options, work) with { Strategy = StrategyOptions(options) };
 
         var faults = new SimulatedFaults(options.Seed, options.Dropout, options.StragglerProbability, options.StragglerDelay,
             options.SlowFraction, options.SlowDelay, options.ByzantineFraction, options.Attack, options.AttackScale);

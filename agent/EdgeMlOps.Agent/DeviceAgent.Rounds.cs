@@ -171,18 +171,7 @@ public sealed partial class DeviceAgent
     {
         if (ModelVersion == verified.Version) return;
         var (inference, trainStep) = await LoadSessionsAsync(verified).ConfigureAwait(false);
-        InstalledModel? old;
-        TaskCompletionSource changed;
-        lock (_modelGate)
-        {
-            old = _training;
-            _training = new InstalledModel(verified, inference, trainStep);
-            changed = _modelChanged;
-            _modelChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        old?.Exit();
-        changed.TrySetResult();
+        Swap(ref _training, new InstalledModel(verified, inference, trainStep))?.Exit();
         Interlocked.Add(ref Counters.ArtifactBytes, (long)(verified.Inference.Size + verified.TrainStep.Size));
     }
 
@@ -200,20 +189,27 @@ public sealed partial class DeviceAgent
     /// <summary>Switches to a loaded version; returns the announcement of the one replaced.</summary>
     private ModelAnnouncement? Activate(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease trainStep)
     {
+        var previous = Swap(ref _model, new InstalledModel(announcement, inference, trainStep));
+        ResetVersionHealth();
+        previous?.Exit();
+        return previous?.Announcement;
+    }
+
+    /// <summary>Puts <paramref name="next"/> in a slot (served or training) and wakes whoever waits for a version; returns the one replaced (still entered: the caller exits it).</summary>
+    private InstalledModel? Swap(ref InstalledModel? slot, InstalledModel next)
+    {
         InstalledModel? previous;
         TaskCompletionSource changed;
         lock (_modelGate)
         {
-            previous = _model;
-            _model = new InstalledModel(announcement, inference, trainStep);
+            previous = slot;
+            slot = next;
             changed = _modelChanged;
             _modelChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
 
-        ResetVersionHealth();
-        previous?.Exit();
         changed.TrySetResult();
-        return previous?.Announcement;
+        return previous;
     }
 
     private async Task RunTaskAsync(RoundTask task)

@@ -1,0 +1,55 @@
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Simulator.Data;
+
+namespace EdgeMlOps.Simulator;
+
+/// <summary>The dataset a simulation runs on: loaded, split into training pool and held-out set, and partitioned over devices.</summary>
+public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int[][] Parts)
+{
+    public static SimulatedData Load(SimulationOptions options)
+    {
+        var data = options.Dataset == "mnist"
+            ? MnistDataset.Load(options.CacheDirectory)
+            : SyntheticDataset.Generate(options.SyntheticSamples + options.TestSize, options.SyntheticDim, options.SyntheticClasses, options.Seed);
+        if (options.TestSize >= data.Count) throw new ArgumentException($"--test-size {options.TestSize} leaves no training data (dataset has {data.Count}).");
+        var (pool, test) = data.Split(options.TestSize, options.Seed);
+        return new SimulatedData(data, pool, test, options.Partition.Split(pool, options.Devices, options.Seed));
+    }
+
+    /// <summary>A fresh work directory for <paramref name="scenario"/> (or the one given with --work-dir).</summary>
+    public static string WorkDirectory(SimulationOptions options, string scenario)
+    {
+        var work = options.WorkDirectory ?? Path.Combine(Path.GetTempPath(), $"edgemlops-{scenario}-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(work);
+        return work;
+    }
+
+    /// <summary>The aggregator every scenario starts from: embedded broker on a free port, this data's model, rounds from the options.</summary>
+    public AggregatorOptions AggregatorOptions(SimulationOptions options, string work) => new()
+    {
+        Fleet = "sim",
+        ModelName = options.Dataset,
+        Model = new ModelSpec(Data.InputDim, options.Hidden, Data.Classes),
+        ExternalBroker = options.ExternalBroker,
+        EmbeddedBrokerPort = 0,
+        HttpUrl = "http://127.0.0.1:0",
+        DataDirectory = Path.Combine(work, "aggregator"),
+        Seed = options.Seed,
+        Rounds = new RoundOptions
+        {
+            Mode = options.Mode == "fedbuff" ? RoundMode.Buffered : RoundMode.Synchronous,
+            BufferSize = options.BufferSize,
+            Concurrency = options.Concurrency,
+            StalenessCap = options.StalenessCap,
+            Fraction = options.Fraction,
+            MinDevices = 1,
+            OverSelection = options.OverSelection,
+            MinQuorum = options.MinQuorum,
+            ReportDeadline = options.Deadline,
+            LocalEpochs = options.LocalEpochs,
+            BatchSize = options.Batch,
+            LearningRate = options.LearningRate,
+        },
+    };
+}
