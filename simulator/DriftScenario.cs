@@ -55,7 +55,7 @@ public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? log
         var window = TimeSpan.FromSeconds(windowSeconds);
         var aggregatorOptions = simulated.AggregatorOptions(options, work) with
         {
-            Monitoring = new MonitoringOptions { Window = window, CohortTag = "region", RetainedWindows = 10 },
+            Monitoring = new MonitoringOptions { Window = window, CohortTag = "region", RetainedWindows = 10, ReferenceDevicesPerRound = options.Devices },
         };
 
         // The two shifted features: the two with the largest spread in training (never constant pixels).

@@ -31,7 +31,12 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         var simulated = SimulatedData.Load(options);
         var (data, pool, test, parts) = simulated;
         var work = SimulatedData.WorkDirectory(options, "sim");
-        var aggregatorOptions = simulated.AggregatorOptions(options, work) with { Strategy = StrategyOptions(options) };
+        // Update byte counts here measure the encoded deltas: no training-sample sketches are asked for.
+        var aggregatorOptions = simulated.AggregatorOptions(options, work) with
+        {
+            Strategy = StrategyOptions(options),
+            Monitoring = new Aggregator.Monitoring.MonitoringOptions { ReferenceDevicesPerRound = 0 },
+        };
 
         var faults = new SimulatedFaults(options.Seed, options.Dropout, options.StragglerProbability, options.StragglerDelay,
             options.SlowFraction, options.SlowDelay, options.ByzantineFraction, options.Attack, options.AttackScale);

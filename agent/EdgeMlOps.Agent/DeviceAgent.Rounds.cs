@@ -359,7 +359,10 @@ public sealed partial class DeviceAgent
                 TrainMillis = (uint)clock.ElapsedMilliseconds,
             },
         };
-        update.TrainingProfile = TrainingProfile(samples.Features, samples.Count, baseWeights.Spec.InputDim, baseWeights.Spec.Classes, samples.Labels);
+        if (config.TrainingProfileShare > 0 && StableHash.UnitInterval(DeviceId, task.RoundId) < config.TrainingProfileShare)
+        {
+            update.TrainingProfile = TrainingProfile(samples.Features, samples.Count, baseWeights.Spec.InputDim, baseWeights.Spec.Classes, samples.Labels);
+        }
         var quantizationNoise = new Random(StableHash.Seed(task.Seed, DeviceId + "/quantization"));
         update.Delta.AddRange(_compressor.Compress(baseWeights.Layout, delta, CompressionSettings.From(config), quantizationNoise));
         LogTrained(task.RoundId, samples.Count, result.Steps, result.Loss);

@@ -121,7 +121,7 @@ public sealed partial class AggregatorNode
             var taskId = $"{_options.ModelName}-b{context.RoundNumber}-t{number}-v{current.Record.Version}";
             buffer.Issue(taskId, deviceId, current.Record.Version);
             deadlines[taskId] = deadline;
-            var task = TrainTask(taskId, context.RoundNumber, current.Record.Version, fit.Config, deadline, (ulong)number);
+            var task = TrainTask(taskId, context.RoundNumber, current.Record.Version, WithTrainingProfiles(fit.Config, _options.Rounds.BufferSize), deadline, (ulong)number);
             sends.Add(SendTasksAsync(task, [deviceId], cancellationToken));
         }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using EdgeMlOps.Aggregator.Monitoring;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Shared.Aggregation;
@@ -81,7 +82,7 @@ public sealed partial class AggregatorNode
         Volatile.Write(ref _openRound, accumulator);
 
         var deadline = started + rounds.ReportDeadline;
-        var task = TrainTask(roundId, roundNumber, current.Record.Version, fit.Config, deadline, (ulong)roundNumber);
+        var task = TrainTask(roundId, roundNumber, current.Record.Version, WithTrainingProfiles(fit.Config, selected.Count), deadline, (ulong)roundNumber);
         LogRoundStarted(roundId, eligible.Count, selected.Count, target);
         await SendTasksAsync(task, selected, cancellationToken).ConfigureAwait(false);
 
@@ -156,6 +157,14 @@ public sealed partial class AggregatorNode
         LearningRate = _options.Rounds.LearningRate,
         MaxSamples = (uint)_options.Rounds.MaxSamplesPerDevice,
     };
+
+    /// <summary>Asks about <see cref="MonitoringOptions.ReferenceDevicesPerRound"/> of <paramref name="devices"/> for sketches of their training samples.</summary>
+    private TrainConfig WithTrainingProfiles(TrainConfig config, int devices)
+    {
+        var copy = config.Clone();
+        copy.TrainingProfileShare = devices == 0 ? 0 : (float)Math.Min(1.0, (double)_options.Monitoring.ReferenceDevicesPerRound / devices);
+        return copy;
+    }
 
     /// <summary>A TRAIN task; <paramref name="seedSalt"/> (round or task number) varies the devices' local shuffling.</summary>
     private RoundTask TrainTask(string roundId, long roundNumber, ulong baseVersion, TrainConfig config, DateTimeOffset deadline, ulong seedSalt) => new()

@@ -202,6 +202,7 @@ public sealed record AggregatorOptions
             CohortTag = r.OptionalString("Monitoring:CohortTag"),
             RetainedWindows = r.Int("Monitoring:RetainedWindows", 48, 1, 100_000),
             RetrainOn = retrain,
+            ReferenceDevicesPerRound = r.Int("Monitoring:ReferenceDevicesPerRound", 50, 0, 1_000_000),
             Kpis = ReadKpis(r),
             RetrainCooldown = TimeSpan.FromSeconds(r.Double("Monitoring:RetrainCooldownSeconds", 3600, 0, 31_536_000)),
             Drift = new EdgeMlOps.Shared.Monitoring.DriftOptions

@@ -16,6 +16,12 @@ public sealed record MonitoringOptions
 
     public DriftOptions Drift { get; init; } = new();
 
+    /// <summary>
+    /// Devices per round asked to attach sketches of their training samples (the new version's reference profile).
+    /// More give a finer reference; each costs about 4 bytes × features × min(samples, ~600) of upload.
+    /// </summary>
+    public int ReferenceDevicesPerRound { get; init; } = 50;
+
     /// <summary>Retraining policy: off, dataset (a cohort's drift share reaches Drift:Share) or feature (any drifted feature).</summary>
     public string RetrainOn { get; init; } = "off";
 

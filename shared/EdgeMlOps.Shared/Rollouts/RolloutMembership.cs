@@ -11,15 +11,7 @@ namespace EdgeMlOps.Shared.Rollouts;
 public static class RolloutMembership
 {
     /// <summary>The device's position in the rollout, uniform in [0, 1) and independent across rollouts.</summary>
-    public static double Position(string deviceId, string rolloutId)
-    {
-        // FNV-1a alone mixes the last characters weakly; finish with a 64-bit avalanche (SplitMix64).
-        var z = StableHash.Fnv1a64(rolloutId + "\n" + deviceId);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        z ^= z >> 31;
-        return (z >> 11) * (1.0 / (1UL << 53));
-    }
+    public static double Position(string deviceId, string rolloutId) => StableHash.UnitInterval(rolloutId, deviceId);
 
     /// <summary>True if the device's tags match every key of the cohort selector.</summary>
     public static bool InCohort(IReadOnlyDictionary<string, string> tags, RolloutPlan plan)
