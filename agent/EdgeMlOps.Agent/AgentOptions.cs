@@ -62,6 +62,12 @@ public sealed record AgentOptions
     /// <summary>How often the profile of served predictions (sketches, class counts, confusion counts) is published; zero turns it off.</summary>
     public TimeSpan ProfileWindow { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Feature sketches take every N-th prediction (1: all). Class, confidence, latency and ground-truth counts
+    /// always take every prediction; a larger N trades drift sensitivity per window for serving throughput.
+    /// </summary>
+    public int ProfileSampleEvery { get; init; } = 1;
+
     /// <summary>A rule-based baseline run beside the model (<c>constant:C</c> or <c>threshold:F:T:A:B</c>) for business KPIs; null: none.</summary>
     public EdgeMlOps.Shared.Monitoring.BaselineRule? Baseline { get; init; }
 
@@ -108,6 +114,7 @@ public sealed record AgentOptions
             TrustedRoots = TrustedRootKeys(r),
             ProfileWindow = TimeSpan.FromSeconds(r.Double("ProfileWindowSeconds", 300, 0, 86_400)),
             Baseline = BaselineOrNull(r),
+            ProfileSampleEvery = r.Int(nameof(ProfileSampleEvery), 1, 1, 1_000_000),
         };
         r.ThrowIfInvalid("agent");
         return options;

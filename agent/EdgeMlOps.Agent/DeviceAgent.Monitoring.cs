@@ -16,6 +16,7 @@ public sealed partial class DeviceAgent
     public long ProfilesPublished => Interlocked.Read(ref _profilesPublished);
 
     private long _profilesPublished;
+    private long _profileCounter;
 
     /// <summary>Folds one served prediction into the current window's sketches (a new version starts a new window).</summary>
     private void ProfilePrediction(ModelAnnouncement model, ReadOnlySpan<float> features, long label, float confidence, TimeSpan latency)
@@ -32,7 +33,7 @@ public sealed partial class DeviceAgent
                 _windowStart = _deps.Time.GetUtcNow();
             }
 
-            _window.AddPrediction(features, label, confidence, latency);
+            _window.AddPrediction(features, label, confidence, latency, sketchFeatures: ++_profileCounter % _options.ProfileSampleEvery == 0);
             if (_options.Baseline is { } baseline) _window.AddBaselinePrediction(baseline.Predict(features.ToArray()));
         }
 

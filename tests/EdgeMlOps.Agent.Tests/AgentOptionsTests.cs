@@ -55,7 +55,8 @@ public class AgentOptionsTests
     [Fact]
     public void FromConfiguration_BaselineRule_IsParsedOrListedAsAProblem()
     {
-        var options = AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root), ("Agent:Baseline", "threshold:3:0.5:1:0"), ("Agent:ProfileWindowSeconds", "60")));
+        var options = AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root), ("Agent:Baseline", "threshold:3:0.5:1:0"), ("Agent:ProfileWindowSeconds", "60"), ("Agent:ProfileSampleEvery", "4")));
+        Assert.Equal(4, options.ProfileSampleEvery);
         Assert.Equal("threshold:3:0.5:1:0", options.Baseline!.Text);
         Assert.Equal(TimeSpan.FromMinutes(1), options.ProfileWindow);
         var ex = Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root), ("Agent:Baseline", "guess"))));

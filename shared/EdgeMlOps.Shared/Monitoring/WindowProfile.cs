@@ -81,12 +81,16 @@ public sealed class WindowProfile
         return actual == 0 ? double.NaN : (double)Confusion[c * Classes + c] / actual;
     }
 
-    /// <summary>One served prediction: its inputs, predicted class and confidence.</summary>
-    public void AddPrediction(ReadOnlySpan<float> features, long predicted, float confidence, TimeSpan latency)
+    /// <summary>One served prediction: its inputs, predicted class, confidence and latency; with <c>sketchFeatures</c> false it is counted without sketching its inputs (sampled profiles).</summary>
+    public void AddPrediction(ReadOnlySpan<float> features, long predicted, float confidence, TimeSpan latency, bool sketchFeatures = true)
     {
         Latency.Record(latency);
         if (features.Length != Features.Length) throw new ArgumentException($"expected {Features.Length} features, got {features.Length}", nameof(features));
-        for (var f = 0; f < features.Length; f++) Features[f].Add(features[f]);
+        if (sketchFeatures)
+        {
+            for (var f = 0; f < features.Length; f++) Features[f].Add(features[f]);
+        }
+
         if (predicted >= 0 && predicted < Classes) PredictedClasses[predicted]++;
         if (float.IsFinite(confidence)) Confidence.Add(confidence);
         Predictions++;

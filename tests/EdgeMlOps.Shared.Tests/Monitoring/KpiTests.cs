@@ -44,4 +44,17 @@ public class KpiTests
         Assert.Equal(5.0, cost.Evaluate(copy, baseline: true));
         foreach (var bad in new[] { "share:7", "cost:1-0=3", "cost:1>0=x", "median" }) Assert.Throws<FormatException>(() => KpiDefinition.Parse("k", bad, 2));
     }
+
+    [Fact]
+    public void SampledPrediction_IsCountedButItsInputsAreNotSketched()
+    {
+        var profile = new WindowProfile(2, 2);
+        profile.AddPrediction([1f, 2f], 1, 0.8f, TimeSpan.FromMilliseconds(1));
+        profile.AddPrediction([3f, 4f], 0, 0.6f, TimeSpan.FromMilliseconds(2), sketchFeatures: false);
+        Assert.Equal(2, profile.Predictions);
+        Assert.Equal(2, profile.Latency.Count);
+        Assert.Equal([1L, 1L], profile.PredictedClasses);
+        Assert.Equal(1, profile.Features[0].Count);
+        Assert.Equal(2.0, profile.Features[1].Mean);
+    }
 }
