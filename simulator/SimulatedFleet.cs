@@ -58,7 +58,6 @@ public sealed class SimulatedFleet : IAsyncDisposable
         string work,
         ILoggerFactory loggers,
         CancellationToken cancellationToken,
-        TimeSpan? profileWindow = null,
         Func<AgentOptions, AgentOptions>? configure = null)
     {
         var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator);
@@ -90,7 +89,6 @@ public sealed class SimulatedFleet : IAsyncDisposable
                         StatusInterval = TimeSpan.FromHours(1),
                         KeepAlive = TimeSpan.FromSeconds(120),
                         Tags = tags(id),
-                        ProfileWindow = profileWindow ?? TimeSpan.FromMinutes(5),
                     };
                 var agent = new DeviceAgent(
                     configure is null ? agentOptions : configure(agentOptions),

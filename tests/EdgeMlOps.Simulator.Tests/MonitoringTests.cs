@@ -35,8 +35,8 @@ public class MonitoringTests
         string Region(string id) => int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) < 6 ? "shifted" : "stable";
         await using var fleet = await SimulatedFleet.StartAsync(
             options, new HeldOutEvaluator(traffic.Features, traffic.Labels), pool, parts, AgentFaults.None, 2,
-            id => new Dictionary<string, string> { ["region"] = Region(id) }, null, dir, NullLoggerFactory.Instance, CancellationToken.None, profileWindow: TimeSpan.FromHours(1),
-            configure: o => o with { Baseline = BaselineRule.Parse("constant:0") });
+            id => new Dictionary<string, string> { ["region"] = Region(id) }, null, dir, NullLoggerFactory.Instance, CancellationToken.None,
+            configure: o => o with { ProfileWindow = TimeSpan.FromHours(1), Baseline = BaselineRule.Parse("constant:0") });
         var node = fleet.Aggregator;
 
         // One round: every device trains and sends the sketches of its samples; they become v2's reference.

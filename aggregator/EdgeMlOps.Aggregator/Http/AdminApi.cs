@@ -23,7 +23,6 @@ internal static class AdminApi
     public static void Map(WebApplication app, AggregatorNode node)
     {
         var admin = app.MapGroup("/v1/admin");
-        var model = node.Options.ModelName;
 
         admin.MapGet("/models/{name}/versions", (HttpContext http, string name) =>
             Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Registry.Versions(name))));
@@ -124,7 +123,6 @@ internal static class AdminApi
                 return Results.Ok(new { signingKey = key, bundleVersion = node.Keys.Bundle.Version });
             })));
 
-        _ = model;
     }
 
     /// <summary>Reads the request body, refusing (400) anything over <paramref name="limit"/> bytes without buffering it.</summary>

@@ -239,19 +239,15 @@ public sealed class ModelRegistry : IDisposable
         }
     }
 
-    public IReadOnlyList<(string Id, ulong Version, string Spec, string State, int Stage, ulong Revision, DateTimeOffset Created)> Rollouts(string model)
+    /// <summary>The stored rollouts (their JSON), oldest first; the other columns are there for queries.</summary>
+    public IReadOnlyList<string> Rollouts(string model)
     {
         lock (_gate)
         {
-            using var cmd = Command("SELECT id, version, spec, state, stage, revision, created_ms FROM rollouts WHERE model = $m ORDER BY created_ms, id", ("$m", model));
+            using var cmd = Command("SELECT spec FROM rollouts WHERE model = $m ORDER BY created_ms, id", ("$m", model));
             using var reader = cmd.ExecuteReader();
-            var list = new List<(string, ulong, string, string, int, ulong, DateTimeOffset)>();
-            while (reader.Read())
-            {
-                list.Add((reader.GetString(0), (ulong)reader.GetInt64(1), reader.GetString(2), reader.GetString(3), reader.GetInt32(4), (ulong)reader.GetInt64(5),
-                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6))));
-            }
-
+            var list = new List<string>();
+            while (reader.Read()) list.Add(reader.GetString(0));
             return list;
         }
     }

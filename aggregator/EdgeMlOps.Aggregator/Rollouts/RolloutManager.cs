@@ -32,7 +32,7 @@ public sealed class RolloutManager
     }
 
     public IReadOnlyList<RolloutRecord> All() =>
-        _node.Registry.Rollouts(_node.Options.ModelName).Select(r => JsonSerializer.Deserialize(r.Spec, RolloutJson.Default.RolloutRecord)!).ToArray();
+        _node.Registry.Rollouts(_node.Options.ModelName).Select(spec => JsonSerializer.Deserialize(spec, RolloutJson.Default.RolloutRecord)!).ToArray();
 
     public RolloutRecord? Find(string id) => All().FirstOrDefault(r => r.Id == id);
 
