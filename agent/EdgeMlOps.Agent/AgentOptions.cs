@@ -68,6 +68,13 @@ public sealed record AgentOptions
     /// </summary>
     public int ProfileSampleEvery { get; init; } = 1;
 
+    /// <summary>
+    /// What feature sketches must satisfy before they leave the device (<c>Sketch:MinRows</c>, <c>Sketch:MinLevel</c>,
+    /// <c>Sketch:MaxItems</c>): a window with fewer sketched rows is carried into the next one (up to twelve windows, then
+    /// sent without feature sketches); published quantile sketches hold no item that stands for a single value.
+    /// </summary>
+    public EdgeMlOps.Shared.Monitoring.SketchPolicy SketchPolicy { get; init; } = new();
+
     /// <summary>A rule-based baseline run beside the model (<c>constant:C</c> or <c>threshold:F:T:A:B</c>) for business KPIs; null: none.</summary>
     public EdgeMlOps.Shared.Monitoring.BaselineRule? Baseline { get; init; }
 
@@ -115,7 +122,12 @@ public sealed record AgentOptions
             ProfileWindow = TimeSpan.FromSeconds(r.Double("ProfileWindowSeconds", 300, 0, 86_400)),
             Baseline = BaselineOrNull(r),
             ProfileSampleEvery = r.Int(nameof(ProfileSampleEvery), 1, 1, 1_000_000),
+            SketchPolicy = new EdgeMlOps.Shared.Monitoring.SketchPolicy(
+                r.Int("Sketch:MinRows", 20, 0, 1_000_000),
+                r.Int("Sketch:MinLevel", 1, 0, 30),
+                r.Int("Sketch:MaxItems", 0, 0, 1_000_000)),
         };
+        r.Require(options.SketchPolicy.MaxItems is 0 or >= 8, "Sketch:MaxItems", "keep at least 8 items per sketch (or 0 for no cap)");
         r.ThrowIfInvalid("agent");
         return options;
     }

@@ -17,6 +17,13 @@ public sealed partial class DeviceAgent
 
     private long _profilesPublished;
     private long _profileCounter;
+    private long _sketchesWithheld;
+
+    /// <summary>Windows whose feature sketches were not published because they held fewer rows than <see cref="SketchPolicy.MinRows"/>.</summary>
+    public long SketchesWithheld => Interlocked.Read(ref _sketchesWithheld);
+
+    /// <summary>Ticks a window under the row floor is carried over before it is sent without feature sketches.</summary>
+    private const int MaxCarriedWindows = 12;
 
     /// <summary>Folds one served prediction into the current window's sketches (a new version starts a new window).</summary>
     private void ProfilePrediction(ModelAnnouncement model, ReadOnlySpan<float> features, long label, float confidence, TimeSpan latency)
@@ -28,7 +35,7 @@ public sealed partial class DeviceAgent
             if (_window is null || _windowModel?.Version != model.Version)
             {
                 finished = CloseWindow();
-                _window = new WindowProfile(features.Length, (int)model.Architecture.Classes);
+                _window = new WindowProfile(features.Length, (int)model.Architecture.Classes, CategoricalInputs(model, features.Length));
                 _windowModel = model;
                 _windowStart = _deps.Time.GetUtcNow();
             }
@@ -52,10 +59,14 @@ public sealed partial class DeviceAgent
         }
     }
 
-    /// <summary>The current window as a report, and a fresh window (under <see cref="_profileGate"/>).</summary>
+    /// <summary>
+    /// The current window as a report, and a fresh window (under <see cref="_profileGate"/>); its sketches first
+    /// pass the device's <see cref="SketchPolicy"/>.
+    /// </summary>
     private ProfileReport? CloseWindow()
     {
         if (_window is not { } window || _windowModel is not { } model || (window.Predictions == 0 && window.Outcomes == 0)) return null;
+        if (!window.ApplyPolicy(_options.SketchPolicy)) Interlocked.Increment(ref _sketchesWithheld);
         window.MemoryMb.Add((float)(Environment.WorkingSet / 1048576.0));
         var report = window.ToProto();
         report.Header = NewHeader();
@@ -63,7 +74,7 @@ public sealed partial class DeviceAgent
         report.ModelVersion = model.Version;
         report.WindowStartUnixMs = _windowStart.ToUnixTimeMilliseconds();
         report.WindowEndUnixMs = _deps.Time.GetUtcNow().ToUnixTimeMilliseconds();
-        _window = new WindowProfile(window.Features.Length, window.Classes);
+        _window = new WindowProfile(window.Features.Length, window.Classes, window.CategoricalFeatures);
         _windowStart = _deps.Time.GetUtcNow();
         return report;
     }
@@ -83,7 +94,16 @@ public sealed partial class DeviceAgent
         {
             while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
             {
-                FlushProfile();
+                ProfileReport? report;
+                lock (_profileGate)
+                {
+                    // A window under the row floor waits for more traffic (a quiet device reports less often, not less privately).
+                    var carry = _window is { } w && w.SketchedRows > 0 && w.SketchedRows < _options.SketchPolicy.MinRows
+                        && _deps.Time.GetUtcNow() - _windowStart < _options.ProfileWindow * MaxCarriedWindows;
+                    report = carry ? null : CloseWindow();
+                }
+
+                if (report is not null) SendProfile(report);
             }
         }
         catch (OperationCanceledException)
@@ -91,7 +111,7 @@ public sealed partial class DeviceAgent
         }
     }
 
-    /// <summary>Publishes the current window now (also on a clean stop).</summary>
+    /// <summary>Publishes the current window now (also on a clean stop); under the row floor, without feature sketches.</summary>
     public void FlushProfile()
     {
         ProfileReport? report;
@@ -99,10 +119,15 @@ public sealed partial class DeviceAgent
         if (report is not null) SendProfile(report);
     }
 
+    /// <summary>The inputs the signed manifest declares categorical (indices beyond the model's inputs are ignored).</summary>
+    private static IEnumerable<int> CategoricalInputs(ModelAnnouncement model, int inputs) =>
+        model.Architecture.CategoricalFeatures.Where(f => f < inputs).Select(f => (int)f);
+
     /// <summary>Sketches of the samples a round trains on: the new version's reference profile is merged from these.</summary>
-    private static ProfileReport TrainingProfile(float[] features, int count, int inputDim, int classes, long[] labels)
+    private ProfileReport? TrainingProfile(float[] features, int count, int inputDim, int classes, IEnumerable<int> categorical, long[] labels)
     {
-        var profile = new WindowProfile(inputDim, classes);
+        if (count < _options.SketchPolicy.MinRows) return null;
+        var profile = new WindowProfile(inputDim, classes, categorical);
         for (var i = 0; i < count; i++)
         {
             profile.AddInputs(features.AsSpan(i * inputDim, inputDim));
@@ -110,6 +135,7 @@ public sealed partial class DeviceAgent
             if (label >= 0 && label < classes) profile.PredictedClasses[label]++;
         }
 
+        profile.ApplyPolicy(_options.SketchPolicy);
         return profile.ToProto();
     }
 }

@@ -361,7 +361,7 @@ public sealed partial class DeviceAgent
         };
         if (config.TrainingProfileShare > 0 && StableHash.UnitInterval(DeviceId, task.RoundId) < config.TrainingProfileShare)
         {
-            update.TrainingProfile = TrainingProfile(samples.Features, samples.Count, baseWeights.Spec.InputDim, baseWeights.Spec.Classes, samples.Labels);
+            update.TrainingProfile = TrainingProfile(samples.Features, samples.Count, baseWeights.Spec.InputDim, baseWeights.Spec.Classes, CategoricalInputs(model.Announcement, baseWeights.Spec.InputDim), samples.Labels);
         }
         var quantizationNoise = new Random(StableHash.Seed(task.Seed, DeviceId + "/quantization"));
         update.Delta.AddRange(_compressor.Compress(baseWeights.Layout, delta, CompressionSettings.From(config), quantizationNoise));

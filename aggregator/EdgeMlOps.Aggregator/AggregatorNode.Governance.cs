@@ -27,7 +27,7 @@ public sealed partial class AggregatorNode
             ModelName = record.Model,
             Version = record.Version,
             ParentVersion = record.Parent,
-            Architecture = new ModelArchitecture { InputDim = (uint)spec.InputDim, Classes = (uint)spec.Classes, Hidden = { spec.Hidden.Select(h => (uint)h) } },
+            Architecture = new ModelArchitecture { InputDim = (uint)spec.InputDim, Classes = (uint)spec.Classes, Hidden = { spec.Hidden.Select(h => (uint)h) }, CategoricalFeatures = { _options.Monitoring.CategoricalFeatures.Select(f => (uint)f) } },
             Artifacts =
             {
                 new ArtifactRef { Name = ManifestRules.InferenceArtifact, Sha256 = record.InferenceSha256, Size = (ulong)record.InferenceSize, Path = Http.AggregatorApi.ArtifactPath(record.InferenceSha256) },

@@ -51,6 +51,9 @@ public sealed partial class AggregatorNode
                 case "eval":
                     OnEvaluation(deviceId, EvaluationResult.Parser.ParseFrom(payload));
                     break;
+                case "profile" when payload.Length > _options.Monitoring.MaxProfileBytes:
+                    Reject(deviceId, RejectionReason.Oversized, $"profile of {payload.Length} bytes (Monitoring:MaxProfileBytes {_options.Monitoring.MaxProfileBytes})");
+                    break;
                 case "profile":
                     OnProfile(deviceId, ProfileReport.Parser.ParseFrom(payload));
                     break;

@@ -36,7 +36,7 @@ public sealed partial class AggregatorNode
         {
             try
             {
-                _monitor.SetReference(version, WindowProfile.FromProto(ProfileReport.Parser.ParseFrom(bytes), _options.Model.InputDim, _options.Model.Classes));
+                _monitor.SetReference(version, _monitor.Read(ProfileReport.Parser.ParseFrom(bytes)));
             }
             catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException)
             {
@@ -71,7 +71,7 @@ public sealed partial class AggregatorNode
         WindowProfile profile;
         try
         {
-            profile = WindowProfile.FromProto(report, _options.Model.InputDim, _options.Model.Classes);
+            profile = Monitor.Read(report);
         }
         catch (InvalidDataException ex)
         {
@@ -90,7 +90,7 @@ public sealed partial class AggregatorNode
         if (update.TrainingProfile is not { } report) return;
         try
         {
-            Monitor.AddTraining(WindowProfile.FromProto(report, _options.Model.InputDim, _options.Model.Classes));
+            Monitor.AddTraining(Monitor.Read(report));
         }
         catch (InvalidDataException ex)
         {

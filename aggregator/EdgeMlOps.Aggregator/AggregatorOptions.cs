@@ -195,7 +195,7 @@ public sealed record AggregatorOptions
         var retrain = r.String("Monitoring:RetrainOn", "off");
         r.Require(retrain is "off" or "dataset" or "feature", "Monitoring:RetrainOn", $"'{retrain}' is not off, dataset or feature");
         var method = r.String("Monitoring:Drift:Method", "auto");
-        r.Require(method is "auto" or "ks" or "wasserstein" or "psi" or "jensenshannon", "Monitoring:Drift:Method", $"'{method}' is not auto, ks, wasserstein, psi or jensenshannon");
+        r.Require(method is "auto" or "ks" or "wasserstein" or "psi" or "jensenshannon" or "chisquare", "Monitoring:Drift:Method", $"'{method}' is not auto, ks, wasserstein, psi, jensenshannon or chisquare");
         return new Monitoring.MonitoringOptions
         {
             Window = TimeSpan.FromSeconds(r.Double("Monitoring:WindowSeconds", 300, 0.1, 86_400)),
@@ -204,7 +204,9 @@ public sealed record AggregatorOptions
             RetrainOn = retrain,
             ReferenceDevicesPerRound = r.Int("Monitoring:ReferenceDevicesPerRound", 50, 0, 1_000_000),
             Kpis = ReadKpis(r),
+            CategoricalFeatures = ReadCategorical(r),
             RetrainCooldown = TimeSpan.FromSeconds(r.Double("Monitoring:RetrainCooldownSeconds", 3600, 0, 31_536_000)),
+            MaxProfileBytes = r.Int("Monitoring:MaxProfileBytes", 4 * 1024 * 1024, 1024, ProtocolInfo.MaxPayloadBytes),
             Drift = new EdgeMlOps.Shared.Monitoring.DriftOptions
             {
                 Method = method,
@@ -214,6 +216,30 @@ public sealed record AggregatorOptions
                 MinCount = r.Long("Monitoring:Drift:MinCount", 30, 1, long.MaxValue),
             },
         };
+    }
+
+    /// <summary><c>Monitoring:CategoricalFeatures</c>: comma-separated input indices that carry category codes.</summary>
+    private static IReadOnlyList<int> ReadCategorical(ConfigReader r)
+    {
+        if (r.OptionalString("Monitoring:CategoricalFeatures") is not { } text) return [];
+        var inputs = 0;
+        try
+        {
+            inputs = ModelSpecText.Parse(r.String(nameof(Model), "mlp-784-128-10")).InputDim;
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException)
+        {
+            return [];
+        }
+
+        var indices = new SortedSet<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (int.TryParse(part, System.Globalization.CultureInfo.InvariantCulture, out var index) && index >= 0 && index < inputs) indices.Add(index);
+            else r.Require(false, "Monitoring:CategoricalFeatures", $"'{part}' is not an input index in [0, {inputs})");
+        }
+
+        return indices.ToArray();
     }
 
     private static IReadOnlyList<EdgeMlOps.Shared.Monitoring.KpiDefinition> ReadKpis(ConfigReader r)

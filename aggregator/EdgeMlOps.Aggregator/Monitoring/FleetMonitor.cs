@@ -28,6 +28,15 @@ public sealed record MonitoringOptions
     /// <summary>Business KPIs from reported counters, by name (see <see cref="KpiDefinition"/>).</summary>
     public IReadOnlyList<KpiDefinition> Kpis { get; init; } = [];
 
+    /// <summary>
+    /// Inputs that carry category codes: signed into every manifest's architecture, so devices profile them with
+    /// frequent-items sketches; their drift is tested on category shares.
+    /// </summary>
+    public IReadOnlyList<int> CategoricalFeatures { get; init; } = [];
+
+    /// <summary>Largest profile report accepted, bytes (a 784-input window is about 0.2–1 MB); larger ones are refused as oversized.</summary>
+    public int MaxProfileBytes { get; init; } = 4 * 1024 * 1024;
+
     /// <summary>Least time between two rounds triggered by drift.</summary>
     public TimeSpan RetrainCooldown { get; init; } = TimeSpan.FromHours(1);
 }
@@ -70,6 +79,12 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
 
     public MonitoringOptions Options => options;
 
+    /// <summary>An empty profile of this fleet's shape.</summary>
+    public WindowProfile NewProfile() => new(features, classes, options.CategoricalFeatures);
+
+    /// <summary>Reads a device's report against this fleet's shape (inputs, classes, which inputs are categorical).</summary>
+    public WindowProfile Read(EdgeMlOps.Shared.Protocol.V1.ProfileReport report) => WindowProfile.FromProto(report, features, classes, options.CategoricalFeatures);
+
     public long WindowOf(DateTimeOffset at) => at.ToUnixTimeMilliseconds() / Math.Max(1, (long)options.Window.TotalMilliseconds);
 
     /// <summary>Folds a device's window profile into its cohort's and the fleet's.</summary>
@@ -86,7 +101,7 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
 
     private void Merge((ulong, string, long) key, WindowProfile profile)
     {
-        if (!_windows.TryGetValue(key, out var merged)) _windows[key] = merged = new WindowProfile(features, classes);
+        if (!_windows.TryGetValue(key, out var merged)) _windows[key] = merged = NewProfile();
         merged.Merge(profile);
     }
 
@@ -95,7 +110,7 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
     {
         lock (_gate)
         {
-            _pendingReference ??= new WindowProfile(features, classes);
+            _pendingReference ??= NewProfile();
             _pendingReference.Merge(profile);
         }
     }

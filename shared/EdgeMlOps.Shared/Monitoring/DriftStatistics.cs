@@ -6,7 +6,11 @@ public sealed record FeatureDrift(int Feature, string Method, double Score, doub
 /// <summary>Per-feature tests and thresholds; defaults follow Evidently.</summary>
 public sealed record DriftOptions
 {
-    /// <summary>auto (Evidently's choice by sample size), ks, wasserstein, psi or jensenshannon.</summary>
+    /// <summary>
+    /// auto (Evidently's choice by sample size), ks, wasserstein, psi or jensenshannon; for a
+    /// categorical feature auto picks chisquare or jensenshannon, and the numeric-only ks and
+    /// wasserstein fall back to auto's choice.
+    /// </summary>
     public string Method { get; init; } = "auto";
 
     /// <summary>KS: drift when p &lt; this.</summary>
@@ -15,7 +19,7 @@ public sealed record DriftOptions
     /// <summary>Distance methods (Wasserstein normed by the reference's stddev, PSI, Jensen–Shannon): drift when ≥ this.</summary>
     public double DistanceThreshold { get; init; } = 0.1;
 
-    /// <summary>auto uses KS up to this many reference values, the normed Wasserstein distance above.</summary>
+    /// <summary>auto uses KS (chi-square for a categorical feature) up to this many reference values, the normed Wasserstein distance (Jensen–Shannon) above.</summary>
     public long KsMaxCount { get; init; } = 1000;
 
     /// <summary>Bins for PSI and Jensen–Shannon (edges at the reference's quantiles).</summary>
@@ -43,7 +47,9 @@ public static class DriftStatistics
 
     public static FeatureDrift Test(int feature, FeatureProfile reference, FeatureProfile current, DriftOptions options)
     {
+        if (reference.IsCategorical != current.IsCategorical) throw new ArgumentException($"feature {feature}: a categorical and a numeric profile cannot be compared");
         var method = options.PerFeature.TryGetValue(feature, out var chosen) ? chosen : options.Method;
+        if (reference.IsCategorical) return TestCategorical(feature, reference, current, method, options);
         if (method == "auto") method = reference.Count <= options.KsMaxCount ? "ks" : "wasserstein";
         if (current.Count < options.MinCount || reference.Count < options.MinCount)
         {
@@ -62,7 +68,126 @@ public static class DriftStatistics
         return new FeatureDrift(feature, method, score, Threshold(method, options), drifted, reference.Count, current.Count);
     }
 
-    private static double Threshold(string method, DriftOptions options) => method == "ks" ? options.KsPValue : options.DistanceThreshold;
+    private static double Threshold(string method, DriftOptions options) => method is "ks" or "chisquare" ? options.KsPValue : options.DistanceThreshold;
+
+    private static FeatureDrift TestCategorical(int feature, FeatureProfile reference, FeatureProfile current, string method, DriftOptions options)
+    {
+        if (method is "auto" or "ks" or "wasserstein") method = reference.Count <= options.KsMaxCount ? "chisquare" : "jensenshannon";
+        if (current.Count < options.MinCount || reference.Count < options.MinCount)
+        {
+            return new FeatureDrift(feature, method, double.NaN, Threshold(method, options), false, reference.Count, current.Count);
+        }
+
+        var (r, c) = CategoryCounts(reference.Categories!, current.Categories!);
+        var score = method switch
+        {
+            "chisquare" => ChiSquareHomogeneity(r, c).PValue,
+            "psi" => Psi(Shares(r), Shares(c)),
+            "jensenshannon" => JensenShannon(Shares(r), Shares(c)),
+            _ => throw new ArgumentException($"unknown drift method '{method}' for a categorical feature"),
+        };
+        var drifted = method == "chisquare" ? score < options.KsPValue : score >= options.DistanceThreshold;
+        return new FeatureDrift(feature, method, score, Threshold(method, options), drifted, reference.Count, current.Count);
+    }
+
+    /// <summary>
+    /// Counts of both sketches over the union of their tracked categories, plus a last "other" cell
+    /// for what neither tracks (zero when both are exact).
+    /// </summary>
+    public static (double[] Reference, double[] Current) CategoryCounts(FrequentItemsSketch reference, FrequentItemsSketch current)
+    {
+        var categories = reference.Items.Select(i => i.Key).Union(current.Items.Select(i => i.Key)).Order().ToArray();
+        var r = new double[categories.Length + 1];
+        var c = new double[categories.Length + 1];
+        for (var i = 0; i < categories.Length; i++)
+        {
+            r[i] = reference.Estimate(categories[i]);
+            c[i] = current.Estimate(categories[i]);
+        }
+
+        r[^1] = Math.Max(0, reference.Count - r.Sum());
+        c[^1] = Math.Max(0, current.Count - c.Sum());
+        return (r, c);
+    }
+
+    private static double[] Shares(double[] counts)
+    {
+        var total = counts.Sum();
+        return counts.Select(x => total > 0 ? x / total : 0).ToArray();
+    }
+
+    /// <summary>Pearson's chi-square test of homogeneity on a 2 × K table (empty columns dropped): statistic and p-value.</summary>
+    public static (double Statistic, double PValue) ChiSquareHomogeneity(IReadOnlyList<double> reference, IReadOnlyList<double> current)
+    {
+        double n1 = reference.Sum(), n2 = current.Sum();
+        var total = n1 + n2;
+        double statistic = 0;
+        var columns = 0;
+        for (var i = 0; i < reference.Count; i++)
+        {
+            var column = reference[i] + current[i];
+            if (column <= 0) continue;
+            columns++;
+            var e1 = n1 * column / total;
+            var e2 = n2 * column / total;
+            statistic += (reference[i] - e1) * (reference[i] - e1) / e1 + (current[i] - e2) * (current[i] - e2) / e2;
+        }
+
+        return columns < 2 || n1 == 0 || n2 == 0 ? (0, 1) : (statistic, ChiSquareSurvival(statistic, columns - 1));
+    }
+
+    /// <summary>P(X ≥ x) for a chi-square variable with <paramref name="degrees"/> degrees of freedom.</summary>
+    public static double ChiSquareSurvival(double x, int degrees) => x <= 0 ? 1 : UpperRegularizedGamma(degrees / 2.0, x / 2);
+
+    /// <summary>Q(a, x) = Γ(a, x) / Γ(a): series below a + 1, Lentz's continued fraction above (Numerical Recipes §6.2).</summary>
+    private static double UpperRegularizedGamma(double a, double x)
+    {
+        var logPrefix = a * Math.Log(x) - x - LogGamma(a);
+        if (x < a + 1)
+        {
+            double term = 1 / a, sum = term;
+            for (var n = 1; n < 1000 && Math.Abs(term) > Math.Abs(sum) * 1e-15; n++)
+            {
+                term *= x / (a + n);
+                sum += term;
+            }
+
+            return Math.Clamp(1 - sum * Math.Exp(logPrefix), 0, 1);
+        }
+
+        const double Tiny = 1e-300;
+        var b = x + 1 - a;
+        var c = 1 / Tiny;
+        var d = 1 / b;
+        var h = d;
+        for (var i = 1; i < 1000; i++)
+        {
+            var an = -i * (i - a);
+            b += 2;
+            d = an * d + b;
+            if (Math.Abs(d) < Tiny) d = Tiny;
+            c = b + an / c;
+            if (Math.Abs(c) < Tiny) c = Tiny;
+            d = 1 / d;
+            var step = d * c;
+            h *= step;
+            if (Math.Abs(step - 1) < 1e-15) break;
+        }
+
+        return Math.Clamp(Math.Exp(logPrefix) * h, 0, 1);
+    }
+
+    /// <summary>ln Γ(x) for x &gt; 0 (Lanczos, g = 7, 9 terms; about 15 digits).</summary>
+    private static double LogGamma(double x)
+    {
+        ReadOnlySpan<double> c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+        if (x < 0.5) return Math.Log(Math.PI / Math.Abs(Math.Sin(Math.PI * x))) - LogGamma(1 - x);
+        x -= 1;
+        var sum = c[0];
+        for (var i = 1; i < 9; i++) sum += c[i] / (x + i);
+        var t = x + 7.5;
+        return 0.5 * Math.Log(2 * Math.PI) + (x + 0.5) * Math.Log(t) - t + Math.Log(sum);
+    }
 
     /// <summary>Shares of reference and current values in bins whose edges are the reference's quantiles.</summary>
     public static (double[] Reference, double[] Current) Binned(KllSketch reference, KllSketch current, int bins)
@@ -87,8 +212,14 @@ public static class DriftStatistics
     public static double Psi(KllSketch reference, KllSketch current, int bins = 10)
     {
         var (r, c) = Binned(reference, current, bins);
+        return Psi(r, c);
+    }
+
+    /// <summary>PSI of two share vectors of the same bins.</summary>
+    public static double Psi(IReadOnlyList<double> r, IReadOnlyList<double> c)
+    {
         double psi = 0;
-        for (var i = 0; i < r.Length; i++)
+        for (var i = 0; i < r.Count; i++)
         {
             var ri = Math.Max(r[i], Floor);
             var ci = Math.Max(c[i], Floor);
@@ -102,8 +233,14 @@ public static class DriftStatistics
     public static double JensenShannon(KllSketch reference, KllSketch current, int bins = 10)
     {
         var (r, c) = Binned(reference, current, bins);
+        return JensenShannon(r, c);
+    }
+
+    /// <summary>Jensen–Shannon distance of two share vectors of the same bins.</summary>
+    public static double JensenShannon(IReadOnlyList<double> r, IReadOnlyList<double> c)
+    {
         double divergence = 0;
-        for (var i = 0; i < r.Length; i++)
+        for (var i = 0; i < r.Count; i++)
         {
             var m = (r[i] + c[i]) / 2;
             if (r[i] > 0) divergence += 0.5 * r[i] * Math.Log(r[i] / m);

@@ -3,11 +3,18 @@ namespace EdgeMlOps.Shared.Monitoring;
 /// <summary>
 /// A mergeable profile of one numeric feature (whylogs-like): count, mean and M2 (Welford, merged
 /// with Chan et al.'s formula), min/max, missing (NaN) and non-finite (±∞) counts, and a KLL
-/// quantile sketch of the finite values.
+/// quantile sketch of the finite values; for a categorical feature (values are category codes) a
+/// frequent-items sketch instead of the quantile sketch.
 /// </summary>
-public sealed class FeatureProfile(int k = KllSketch.DefaultK)
+public sealed class FeatureProfile(int k = KllSketch.DefaultK, bool categorical = false)
 {
+    /// <summary>Quantiles of a numeric feature (empty for a categorical one).</summary>
     public KllSketch Sketch { get; private set; } = new(k);
+
+    /// <summary>Category counts of a categorical feature; null for a numeric one.</summary>
+    public FrequentItemsSketch? Categories { get; private set; } = categorical ? new FrequentItemsSketch() : null;
+
+    public bool IsCategorical => Categories is not null;
 
     /// <summary>Finite values seen.</summary>
     public long Count { get; private set; }
@@ -43,11 +50,13 @@ public sealed class FeatureProfile(int k = KllSketch.DefaultK)
         var delta = value - Mean;
         Mean += delta / Count;
         M2 += delta * (value - Mean);
-        Sketch.Add(value);
+        if (Categories is { } categories) categories.Add(value);
+        else Sketch.Add(value);
     }
 
     public void Merge(FeatureProfile other)
     {
+        if (other.IsCategorical != IsCategorical) throw new ArgumentException("a categorical and a numeric profile do not merge");
         if (other.Count > 0)
         {
             var n = Count + other.Count;
@@ -56,6 +65,7 @@ public sealed class FeatureProfile(int k = KllSketch.DefaultK)
             Mean += delta * other.Count / n;
             Count = n;
             Sketch.Merge(other.Sketch);
+            Categories?.Merge(other.Categories!);
         }
 
         Missing += other.Missing;
@@ -63,10 +73,17 @@ public sealed class FeatureProfile(int k = KllSketch.DefaultK)
     }
 
     /// <summary>Rebuilds a profile from its reported parts, rejecting impossible values.</summary>
-    public static FeatureProfile FromParts(long count, double mean, double m2, long missing, long nonFinite, KllSketch sketch)
+    public static FeatureProfile FromParts(long count, double mean, double m2, long missing, long nonFinite, KllSketch sketch, FrequentItemsSketch? categories = null)
     {
         if (count < 0 || missing < 0 || nonFinite < 0) throw new InvalidDataException("negative count");
         if (!double.IsFinite(mean) || !double.IsFinite(m2) || m2 < 0) throw new InvalidDataException("mean or M2 is not a finite, non-negative figure");
+        if (categories is not null)
+        {
+            if (categories.Count != count) throw new InvalidDataException($"category sketch holds {categories.Count} values, profile says {count}");
+            if (!sketch.IsEmpty) throw new InvalidDataException("a categorical feature with a quantile sketch");
+            return new FeatureProfile(sketch.K) { Count = count, Mean = count > 0 ? mean : 0, M2 = count > 1 ? m2 : 0, Missing = missing, NonFinite = nonFinite, Categories = categories };
+        }
+
         if (sketch.Count != count) throw new InvalidDataException($"sketch holds {sketch.Count} values, profile says {count}");
         if (count > 0 && (mean < sketch.Min - 1e-3 * Math.Abs(sketch.Min) - 1e-6 || mean > sketch.Max + 1e-3 * Math.Abs(sketch.Max) + 1e-6)) throw new InvalidDataException("mean outside [min, max]");
         return new FeatureProfile(sketch.K) { Count = count, Mean = count > 0 ? mean : 0, M2 = count > 1 ? m2 : 0, Missing = missing, NonFinite = nonFinite, Sketch = sketch };

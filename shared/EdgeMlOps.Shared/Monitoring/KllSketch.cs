@@ -71,6 +71,58 @@ public sealed class KllSketch
         Compress();
     }
 
+    /// <summary>
+    /// Compacts whole levels, lowest first, until no item sits below <paramref name="minLevel"/> and at
+    /// most <paramref name="maxItems"/> items are retained (0: no cap). Before a device publishes a
+    /// sketch: from level 1 up every item stands for at least two values and was picked at random
+    /// from a sorted pair, so a given input's value is published with probability at most one half.
+    /// The error grows as if the sketch had fewer items; a lone item left over moves up (and an odd
+    /// one out moves up with probability one half, so ranks stay unbiased). <see cref="Count"/> stays exact.
+    /// </summary>
+    public void Compact(int minLevel, int maxItems = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(minLevel);
+        if (maxItems != 0 && maxItems < 8) throw new ArgumentOutOfRangeException(nameof(maxItems), "keep at least 8 items (or 0 for no cap)");
+        for (var h = 0; h < _levels.Count; h++)
+        {
+            var tooLow = h < minLevel;
+            var tooMany = maxItems > 0 && _retained > maxItems;
+            if (!tooLow && !tooMany) break;
+            if (_levels[h].Count > 0) CompactWholeLevel(h);
+        }
+
+        if (minLevel > 0 && _retained > 0)
+        {
+            // The exact extremes are raw values too: publish the retained ones instead.
+            Min = _levels.SelectMany(l => l).Min();
+            Max = _levels.SelectMany(l => l).Max();
+        }
+    }
+
+    private void CompactWholeLevel(int h)
+    {
+        if (h + 1 == _levels.Count)
+        {
+            _levels.Add(new());
+            UpdateCapacities();
+        }
+
+        var level = _levels[h];
+        level.Sort();
+        var up = _levels[h + 1];
+        var pairs = level.Count / 2 * 2;
+        var offset = (int)(NextRandom() & 1);
+        for (var i = offset; i < pairs; i += 2) up.Add(level[i]);
+        _retained -= pairs / 2;
+        if (level.Count % 2 == 1)
+        {
+            if (pairs == 0 || (NextRandom() & 1) == 1) up.Add(level[^1]);
+            else _retained--;
+        }
+
+        level.Clear();
+    }
+
     /// <summary>Estimated share of values ≤ <paramref name="value"/>.</summary>
     public double Rank(double value)
     {

@@ -3,16 +3,39 @@ using EdgeMlOps.Shared.Protocol.V1;
 namespace EdgeMlOps.Shared.Monitoring;
 
 /// <summary>
+/// What a device's feature sketches must satisfy before they leave it. Sketches hold single
+/// features' values (never a row: each feature's items are sorted and sampled on their own, with no
+/// link between features or to a label); the policy adds a minimum number of rows per published
+/// window (a k-anonymity-style floor), compaction so that every published item was a random pick
+/// of at least two values, and a cap on items per feature (payload size). It is not differential
+/// privacy; docs/ARCHITECTURE.md says what it protects against.
+/// </summary>
+/// <param name="MinRows">Fewest sketched rows in a published window; a smaller window is carried over or sent without feature sketches.</param>
+/// <param name="MinLevel">Lowest KLL level allowed in a published sketch (1: no item stands for a single value).</param>
+/// <param name="MaxItems">Most items per quantile sketch (0: KLL's own bound, about 3k).</param>
+public sealed record SketchPolicy(int MinRows = 20, int MinLevel = 1, int MaxItems = 0)
+{
+    /// <summary>No floor, no compaction: for tests and trusted single-tenant setups.</summary>
+    public static SketchPolicy None { get; } = new(0, 0, 0);
+}
+
+/// <summary>
 /// What a device (or the fleet, merged) saw in one window for one model version: a profile per
 /// input feature, predictions per class, a confidence sketch, and the confusion counts of
 /// predictions whose ground truth arrived. Everything merges; nothing holds a raw value.
 /// </summary>
 public sealed class WindowProfile
 {
-    public WindowProfile(int features, int classes)
+    /// <param name="features">Model inputs.</param>
+    /// <param name="classes">Model classes.</param>
+    /// <param name="categorical">Indices of the inputs that carry category codes (profiled with frequent-items sketches).</param>
+    public WindowProfile(int features, int classes, IEnumerable<int>? categorical = null)
     {
         if (features <= 0 || classes <= 0) throw new ArgumentOutOfRangeException(nameof(features));
-        Features = Enumerable.Range(0, features).Select(_ => new FeatureProfile()).ToArray();
+        var categories = new SortedSet<int>(categorical ?? []);
+        if (categories.Count > 0 && (categories.Min < 0 || categories.Max >= features)) throw new ArgumentOutOfRangeException(nameof(categorical), $"categorical feature indices must be in [0, {features})");
+        CategoricalFeatures = categories.ToArray();
+        Features = Enumerable.Range(0, features).Select(f => new FeatureProfile(categorical: categories.Contains(f))).ToArray();
         PredictedClasses = new long[classes];
         Confusion = new long[classes * classes];
         BaselinePredictedClasses = new long[classes];
@@ -39,6 +62,9 @@ public sealed class WindowProfile
     }
 
     public FeatureProfile[] Features { get; private set; }
+
+    /// <summary>Indices of the categorical inputs, ascending.</summary>
+    public IReadOnlyList<int> CategoricalFeatures { get; }
 
     public long[] PredictedClasses { get; private set; }
 
@@ -89,6 +115,7 @@ public sealed class WindowProfile
         if (sketchFeatures)
         {
             for (var f = 0; f < features.Length; f++) Features[f].Add(features[f]);
+            SketchedRows++;
         }
 
         if (predicted >= 0 && predicted < Classes) PredictedClasses[predicted]++;
@@ -101,6 +128,33 @@ public sealed class WindowProfile
     {
         if (features.Length != Features.Length) throw new ArgumentException($"expected {Features.Length} features, got {features.Length}", nameof(features));
         for (var f = 0; f < features.Length; f++) Features[f].Add(features[f]);
+        SketchedRows++;
+    }
+
+    /// <summary>Input rows folded into the feature profiles (on a device; not reported).</summary>
+    public long SketchedRows { get; private set; }
+
+    /// <summary>
+    /// Makes the profile fit to leave the device under <paramref name="policy"/>: with fewer than
+    /// <see cref="SketchPolicy.MinRows"/> sketched rows the feature profiles are emptied (counts,
+    /// classes, confusion, latency stay) and false is returned; otherwise every quantile sketch is
+    /// compacted to the policy's level and size.
+    /// </summary>
+    public bool ApplyPolicy(SketchPolicy policy)
+    {
+        if (SketchedRows < policy.MinRows)
+        {
+            for (var f = 0; f < Features.Length; f++) Features[f] = new FeatureProfile(categorical: Features[f].IsCategorical);
+            SketchedRows = 0;
+            return false;
+        }
+
+        foreach (var feature in Features)
+        {
+            if (!feature.IsCategorical) feature.Sketch.Compact(policy.MinLevel, policy.MaxItems);
+        }
+
+        return true;
     }
 
     /// <summary>Ground truth for an earlier prediction of this version.</summary>
@@ -112,7 +166,11 @@ public sealed class WindowProfile
 
     public void Merge(WindowProfile other)
     {
-        if (other.Features.Length != Features.Length || other.Classes != Classes) throw new ArgumentException("profiles of different shapes do not merge");
+        if (other.Features.Length != Features.Length || other.Classes != Classes || !other.CategoricalFeatures.SequenceEqual(CategoricalFeatures))
+        {
+            throw new ArgumentException("profiles of different shapes do not merge");
+        }
+
         for (var f = 0; f < Features.Length; f++) Features[f].Merge(other.Features[f]);
         for (var c = 0; c < Classes; c++) PredictedClasses[c] += other.PredictedClasses[c];
         for (var i = 0; i < Confusion.Length; i++) Confusion[i] += other.Confusion[i];
@@ -129,7 +187,10 @@ public sealed class WindowProfile
         var report = new ProfileReport { Predictions = (ulong)Predictions, Confidence = ToProto(Confidence) };
         foreach (var f in Features)
         {
-            report.Features.Add(new FeatureSketch { Count = (ulong)f.Count, Mean = f.Mean, M2 = f.M2, Missing = (ulong)f.Missing, NonFinite = (ulong)f.NonFinite, Quantiles = ToProto(f.Sketch) });
+            var sketch = new FeatureSketch { Count = (ulong)f.Count, Mean = f.Mean, M2 = f.M2, Missing = (ulong)f.Missing, NonFinite = (ulong)f.NonFinite };
+            if (f.Categories is { } categories) sketch.Categories = ToProto(categories);
+            else sketch.Quantiles = ToProto(f.Sketch);
+            report.Features.Add(sketch);
         }
 
         report.PredictedClasses.Add(PredictedClasses.Select(c => (ulong)c));
@@ -150,7 +211,7 @@ public sealed class WindowProfile
     /// class count, counts beyond any real device, non-finite sketch items, inconsistent moments)
     /// with an <see cref="InvalidDataException"/>: a bad report never reaches a merged profile.
     /// </summary>
-    public static WindowProfile FromProto(ProfileReport report, int features, int classes)
+    public static WindowProfile FromProto(ProfileReport report, int features, int classes, IEnumerable<int>? categorical = null)
     {
         const ulong MaxCount = 1UL << 40;
         if (report.Features.Count != features) throw new InvalidDataException($"{report.Features.Count} feature sketches, the model has {features} inputs");
@@ -162,7 +223,7 @@ public sealed class WindowProfile
         {
             throw new InvalidDataException("a count is beyond any real device (negative before encoding?)");
         }
-        var profile = new WindowProfile(features, classes)
+        var profile = new WindowProfile(features, classes, categorical)
         {
             Predictions = (long)report.Predictions,
             Confidence = report.Confidence is null ? new KllSketch() : FromProto(report.Confidence),
@@ -173,8 +234,15 @@ public sealed class WindowProfile
         {
             var s = report.Features[f];
             if (s.Count > MaxCount || s.Missing > MaxCount || s.NonFinite > MaxCount) throw new InvalidDataException($"feature {f}: impossible count");
+            var isCategorical = profile.Features[f].IsCategorical;
+            if (isCategorical ? s.Quantiles is not null : s.Categories is not null)
+            {
+                throw new InvalidDataException($"feature {f} is {(isCategorical ? "categorical" : "numeric")} but carries {(isCategorical ? "quantiles" : "categories")}");
+            }
+
             var sketch = s.Quantiles is null ? new KllSketch() : FromProto(s.Quantiles);
-            profile.Features[f] = FeatureProfile.FromParts((long)s.Count, s.Mean, s.M2, (long)s.Missing, (long)s.NonFinite, sketch);
+            var categories = isCategorical ? s.Categories is null ? new FrequentItemsSketch() : FromProto(s.Categories) : null;
+            profile.Features[f] = FeatureProfile.FromParts((long)s.Count, s.Mean, s.M2, (long)s.Missing, (long)s.NonFinite, sketch, categories);
         }
 
         for (var c = 0; c < report.PredictedClasses.Count; c++) profile.PredictedClasses[c] = (long)report.PredictedClasses[c];
@@ -194,6 +262,25 @@ public sealed class WindowProfile
         }
 
         return data;
+    }
+
+    public static FrequentItemsData ToProto(FrequentItemsSketch sketch)
+    {
+        var data = new FrequentItemsData { K = (uint)sketch.K, Count = (ulong)sketch.Count, MaxError = (ulong)sketch.MaximumError };
+        foreach (var (item, count) in sketch.Items)
+        {
+            data.Items.Add(item);
+            data.Counts.Add((ulong)count);
+        }
+
+        return data;
+    }
+
+    public static FrequentItemsSketch FromProto(FrequentItemsData data)
+    {
+        const ulong MaxCount = 1UL << 40;
+        if (data.Count > MaxCount || data.MaxError > MaxCount || data.Counts.Any(c => c > MaxCount)) throw new InvalidDataException("impossible category count");
+        return FrequentItemsSketch.FromParts((int)Math.Min(data.K, int.MaxValue), (long)data.Count, (long)data.MaxError, data.Items, data.Counts.Select(c => (long)c).ToArray());
     }
 
     public static KllSketch FromProto(KllSketchData data)

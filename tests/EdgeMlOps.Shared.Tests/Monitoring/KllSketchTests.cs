@@ -130,3 +130,76 @@ public class KllSketchTests
         Assert.Throws<InvalidDataException>(() => FeatureProfile.FromParts(10, 0, 1, 0, 0, new KllSketch()));
     }
 }
+
+/// <summary>What a device's sketches look like once they pass its publication policy.</summary>
+public class SketchPolicyTests
+{
+    [Fact]
+    public void Compaction_LeavesNoSingleValueItem_PublishesRetainedExtremes_AndKeepsRanksClose()
+    {
+        var random = new Random(7);
+        var values = Enumerable.Range(0, 5000).Select(_ => (float)random.NextDouble()).ToArray();
+        var sketch = new KllSketch();
+        foreach (var v in values) sketch.Add(v);
+        var before = sketch.RetainedItems;
+        sketch.Compact(minLevel: 1);
+        Assert.Empty(sketch.Levels[0]);
+        Assert.True(sketch.RetainedItems < before);
+        Assert.Equal(values.Length, sketch.Count);
+        var items = sketch.Levels.SelectMany(l => l).ToArray();
+        Assert.Equal(items.Min(), sketch.Min);
+        Assert.Equal(items.Max(), sketch.Max);
+        var sorted = values.Order().ToArray();
+        for (var q = 0.1; q < 1; q += 0.1)
+        {
+            var x = sorted[(int)(q * sorted.Length)];
+            Assert.InRange(sketch.Rank(x), q - 0.03, q + 0.03);
+        }
+
+        sketch.Compact(minLevel: 1, maxItems: 40);
+        Assert.InRange(sketch.RetainedItems, 1, 40);
+        Assert.Throws<ArgumentOutOfRangeException>(() => sketch.Compact(1, maxItems: 4));
+    }
+
+    [Fact]
+    public void SmallSketches_SurviveCompactionAsValidSketches()
+    {
+        foreach (var n in new[] { 1, 2, 3, 7, 20 })
+        {
+            var sketch = new KllSketch(seed: (ulong)n);
+            for (var i = 0; i < n; i++) sketch.Add(i);
+            sketch.Compact(minLevel: 1);
+            Assert.Empty(sketch.Levels[0]);
+            Assert.True(sketch.RetainedItems >= 1);
+            var data = WindowProfile.ToProto(sketch);
+            var copy = WindowProfile.FromProto(data);
+            Assert.Equal(n, copy.Count);
+        }
+    }
+
+    [Fact]
+    public void Window_UnderTheRowFloor_LosesItsFeatureSketches_ButKeepsItsCounts()
+    {
+        var policy = new SketchPolicy(MinRows: 20, MinLevel: 1);
+        var small = new WindowProfile(2, 2, categorical: [1]);
+        for (var i = 0; i < 19; i++) small.AddPrediction([i, i % 3], i % 2, 0.8f, TimeSpan.FromMilliseconds(2));
+        small.AddOutcome(1, 1);
+        Assert.False(small.ApplyPolicy(policy));
+        Assert.All(small.Features, f => Assert.Equal(0, f.Count));
+        Assert.True(small.Features[1].IsCategorical);
+        Assert.Equal(19, small.Predictions);
+        Assert.Equal(1, small.Outcomes);
+        var report = small.ToProto();
+        Assert.All(report.Features, f => Assert.Equal(0UL, f.Count));
+        Assert.Equal(19UL, report.Predictions);
+
+        var large = new WindowProfile(2, 2, categorical: [1]);
+        for (var i = 0; i < 300; i++) large.AddPrediction([i, i % 3], i % 2, 0.8f, TimeSpan.FromMilliseconds(2));
+        Assert.True(large.ApplyPolicy(policy));
+        var published = large.ToProto();
+        Assert.Equal(0U, published.Features[0].Quantiles.LevelSizes[0]);
+        Assert.Equal(300UL, published.Features[0].Count);
+        Assert.Equal(100UL, published.Features[1].Categories.Counts[0]);
+        Assert.Equal(300, WindowProfile.FromProto(published, 2, 2, categorical: [1]).Features[0].Sketch.Count);
+    }
+}
