@@ -196,6 +196,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     public async Task StopAsync()
     {
         if (_stopping.IsCancellationRequested) return;
+        FlushProfile(); // into the outbox: sent after the next start, so a stop loses no window
         _stopping.Cancel();
         try
         {

@@ -1,3 +1,9 @@
 using BenchmarkDotNet.Running;
 
+if (args is ["profile-sizes", ..])
+{
+    EdgeMlOps.Bench.ProfileSizes.Run(Console.Out);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

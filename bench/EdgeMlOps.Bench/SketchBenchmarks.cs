@@ -52,6 +52,31 @@ public class SketchBenchmarks
         return fleet;
     }
 
+    private readonly FrequentItemsSketch _categories = new();
+    private readonly FrequentItemsSketch _deviceCategories = DeviceCategories();
+
+    private static FrequentItemsSketch DeviceCategories()
+    {
+        var random = new Random(3);
+        var sketch = new FrequentItemsSketch();
+        for (var i = 0; i < 500; i++) sketch.Add(random.Next(200));
+        return sketch;
+    }
+
+    /// <summary>Per prediction, one categorical input (200 categories, more than k = 64 counters).</summary>
+    [Benchmark]
+    public void CategoricalUpdate() => _categories.Add(_next++ % 200);
+
+    /// <summary>Aggregator: fold one device's frequent-items sketch into the fleet's.</summary>
+    [Benchmark]
+    public FrequentItemsSketch CategoricalMerge()
+    {
+        var fleet = new FrequentItemsSketch();
+        fleet.Merge(_deviceCategories);
+        fleet.Merge(_deviceCategories);
+        return fleet;
+    }
+
     [Benchmark]
     public FeatureDrift DriftTestOneFeature() => DriftStatistics.Test(0, _reference, _window[400], new DriftOptions { Method = "wasserstein" });
 }

@@ -64,6 +64,17 @@ public class AgentOptionsTests
     }
 
     [Fact]
+    public void FromConfiguration_SketchPolicy_DefaultsToTheFloor_AndRefusesTinyCaps()
+    {
+        var defaults = AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root)));
+        Assert.Equal(new EdgeMlOps.Shared.Monitoring.SketchPolicy(20, 1, 0), defaults.SketchPolicy);
+        var set = AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root), ("Agent:Sketch:MinRows", "50"), ("Agent:Sketch:MaxItems", "64")));
+        Assert.Equal(new EdgeMlOps.Shared.Monitoring.SketchPolicy(50, 1, 64), set.SketchPolicy);
+        var ex = Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root), ("Agent:Sketch:MaxItems", "4"))));
+        Assert.StartsWith("Agent:Sketch:MaxItems", Assert.Single(ex.Errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void FromConfiguration_MissingDeviceId_IsAnError() =>
         Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config()));
 }

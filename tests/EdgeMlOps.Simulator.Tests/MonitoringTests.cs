@@ -29,7 +29,7 @@ public class MonitoringTests
         {
             Fleet = "mon", ModelName = "m", Model = new ModelSpec(8, [16], 3), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
             Rounds = new RoundOptions { ClientsPerRound = devices, OverSelection = 1, LocalEpochs = 2, BatchSize = 10, ReportDeadline = TimeSpan.FromSeconds(60) },
-            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", Drift = new DriftOptions { Method = "wasserstein" }, RetrainOn = "feature", ReferenceDevicesPerRound = devices,
+            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", Drift = new DriftOptions { Method = "wasserstein" }, RetrainOn = "feature", ReferenceDevicesPerRound = devices, MaxProfileBytes = 64 * 1024,
                 Kpis = [KpiDefinition.Parse("flagged", "share:2", 3), KpiDefinition.Parse("accuracy", "accuracy", 3), KpiDefinition.Parse("cost", "cost:1>0=5,2>0=1", 3)] },
         };
         string Region(string id) => int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) < 6 ? "shifted" : "stable";
@@ -90,6 +90,11 @@ public class MonitoringTests
             var rejectedBefore = node.Rejections[RejectionReason.BadProfile];
             await rogue.PublishAsync(new Topics("mon").Profile("dev-00007"), bad.ToByteArray(), retain: false, CancellationToken.None);
             await Eventually.Until(() => node.Rejections[RejectionReason.BadProfile] > rejectedBefore, "the bad profile to be refused");
+
+            // Bigger than Monitoring:MaxProfileBytes: refused before it is parsed.
+            var oversizedBefore = node.Rejections[RejectionReason.Oversized];
+            await rogue.PublishAsync(new Topics("mon").Profile("dev-00007"), new byte[100 * 1024], retain: false, CancellationToken.None);
+            await Eventually.Until(() => node.Rejections[RejectionReason.Oversized] > oversizedBefore, "the oversized profile to be refused");
         }
 
         var fleetWindow = node.Monitor.Window(2, FleetMonitor.AllCohorts, windowIndex)!;
@@ -134,5 +139,71 @@ public class MonitoringTests
         // Policy: a drifted feature on the training head starts a round (audited), once per cooldown.
         await Eventually.Until(() => node.Registry.Rounds("m").Count == 2, "the drift-triggered round", 60);
         Assert.Contains(node.Audit.Entries("model/m"), e => e.Action == "round.trigger" && e.Reason.Contains("features 0, 1", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task CategoricalInput_IsSketchedByCategory_AndItsDriftIsFlaggedInTheCohortWhoseSharesMoved()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-monitor-cat-" + Guid.NewGuid().ToString("N"));
+        var data = SyntheticDataset.Generate(4000, 6, 3, seed: 12);
+        // Input 5 becomes a category code (a product line, 0–3, uniform) next to five numeric inputs.
+        for (var i = 0; i < data.Count; i++) data.Features[i * 6 + 5] = i % 4;
+        var (pool, traffic) = data.Split(1600, 2);
+        const int devices = 12;
+        var parts = Enumerable.Range(0, devices).Select(d => Enumerable.Range(d * 200, 200).ToArray()).ToArray();
+        var options = new AggregatorOptions
+        {
+            Fleet = "moncat", ModelName = "m", Model = new ModelSpec(6, [12], 3), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+            Rounds = new RoundOptions { ClientsPerRound = devices, OverSelection = 1, LocalEpochs = 1, BatchSize = 10, ReportDeadline = TimeSpan.FromSeconds(60) },
+            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", CategoricalFeatures = [5], ReferenceDevicesPerRound = devices },
+        };
+        string Region(string id) => int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) < 4 ? "promo" : "usual";
+        await using var fleet = await SimulatedFleet.StartAsync(
+            options, new HeldOutEvaluator(traffic.Features, traffic.Labels), pool, parts, AgentFaults.None, 2,
+            id => new Dictionary<string, string> { ["region"] = Region(id) }, null, dir, NullLoggerFactory.Instance, CancellationToken.None,
+            configure: o => o with { ProfileWindow = TimeSpan.FromHours(1) });
+        var node = fleet.Aggregator;
+        Assert.Equal(2UL, (await node.RunRoundAsync(CancellationToken.None)).NewVersion);
+        await fleet.WaitForVersionAsync(2, TimeSpan.FromSeconds(60), CancellationToken.None);
+
+        // The reference of v2 holds the categories of the training samples, counted exactly (4 categories ≤ k).
+        var reference = node.Monitor.Reference(2)!;
+        Assert.True(reference.Features[5].IsCategorical);
+        Assert.False(reference.Features[0].IsCategorical);
+        Assert.Equal(devices * 200, reference.Features[5].Count);
+        Assert.Equal(Enumerable.Range(0, 2400).Count(i => pool.Features[i * 6 + 5] == 3), reference.Features[5].Categories!.Estimate(3));
+
+        // The model card describes the training data from that profile (no raw row was needed).
+        var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node, node.Registry.Version("m", 2)!).Markdown;
+        Assert.Contains("## Training data profile", card, StringComparison.Ordinal);
+        Assert.Contains("2400 training rows profiled", card, StringComparison.Ordinal);
+        Assert.Contains("| 5 | categorical | 2400 | 0 |", card, StringComparison.Ordinal);
+        Assert.Matches(@"\| 0 \| numeric \| 2400 \| 0 \| -?\d", card);
+
+        // Serving: in the promo region 70% of traffic is product line 3; the numeric inputs are unchanged everywhere.
+        var random = new Random(6);
+        foreach (var agent in fleet.Agents)
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                var x = traffic.Row(random.Next(traffic.Count));
+                if (Region(agent.DeviceId) == "promo" && random.NextDouble() < 0.7) x[5] = 3;
+                agent.Predict(x);
+            }
+
+            agent.FlushProfile();
+        }
+
+        var window = node.Monitor.WindowOf(DateTimeOffset.UtcNow);
+        await Eventually.Until(() => node.ProfilesAccepted >= devices, "every device's profile", 30);
+        var drift = await node.EvaluateDriftAsync(window, CancellationToken.None);
+        var promo = drift.Single(r => r.Version == 2 && r.Cohort == "promo");
+        var usual = drift.Single(r => r.Version == 2 && r.Cohort == "usual");
+        var flagged = Assert.Single(promo.DriftedFeatures);
+        Assert.Equal(5, flagged.Feature);
+        Assert.Equal("jensenshannon", flagged.Method); // the reference (2,400 rows) is above KsMaxCount
+        Assert.Equal(6, promo.Judged);
+        Assert.Equal(0, usual.Drifted);
+        Assert.Equal(6, usual.Judged);
     }
 }

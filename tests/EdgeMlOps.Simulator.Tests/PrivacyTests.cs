@@ -57,6 +57,9 @@ public class PrivacyTests
         agent.Feedback(prediction.PredictionId, 2);
         await Eventually.Until(() => node.Devices.TryGet("dev-p", out var d) && d.SampleCount == 25, "status with 25 samples");
         Assert.Equal(RoundStatus.Completed, (await node.RunRoundAsync(CancellationToken.None)).Status);
+        agent.FlushProfile();
+        await Eventually.Until(() => published.Any(m => m.Topic.EndsWith("/profile", StringComparison.Ordinal)), "the window profile");
+        Assert.Equal(1, agent.SketchesWithheld);
         await agent.StopAsync();
         await Task.Delay(200);
 
@@ -82,6 +85,23 @@ public class PrivacyTests
                     var update = ModelUpdate.Parser.ParseFrom(payload);
                     Assert.Equal(ParameterLayout.For(ModelSpecText.Parse("mlp-8-6-3")).Tensors.Select(t => t.Name), update.Delta.Select(t => t.Name));
                     Assert.Equal(25UL, update.SampleCount); // a count, not the samples
+                    // The training sketches passed the device's policy: no item stands for a single value, and the
+                    // published extremes are retained items, not the exact minimum and maximum.
+                    Assert.Equal(8, update.TrainingProfile.Features.Count);
+                    Assert.All(update.TrainingProfile.Features, f =>
+                    {
+                        Assert.Equal(25UL, f.Count);
+                        Assert.Equal(0U, f.Quantiles.LevelSizes[0]);
+                        Assert.Contains(f.Quantiles.Min, f.Quantiles.Items);
+                        Assert.Contains(f.Quantiles.Max, f.Quantiles.Items);
+                        Assert.True(f.Quantiles.Items.Count <= 13, $"{f.Quantiles.Items.Count} items for 25 values");
+                    });
+                    break;
+                case "profile":
+                    // One prediction is under the 20-row floor: its counts leave, its inputs' sketches do not.
+                    var profile = ProfileReport.Parser.ParseFrom(payload);
+                    Assert.Equal(1UL, profile.Predictions);
+                    Assert.All(profile.Features, f => Assert.Equal(0UL, f.Count));
                     break;
                 case "status":
                     var status = DeviceStatus.Parser.ParseFrom(payload);

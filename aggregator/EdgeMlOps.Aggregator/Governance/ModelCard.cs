@@ -61,10 +61,57 @@ public sealed record ModelCard(string Markdown, string Html)
                 ["Round", v.Round.ToString(inv)], ["Contributing devices", v.Contributors.ToString(inv)], ["Labelled samples (on devices)", v.Samples.ToString(inv)],
                 ["Mean local training loss", F(v.TrainLoss)], ["Devices selected", round?.Selected.ToString(inv) ?? "-"], ["Updates rejected", round?.Rejected.ToString(inv) ?? "-"],
             ]),
+            ReferenceSection(node.Monitor.Reference(v.Version), inv),
             new("Lineage", Header: ["Version", "Parent", "Round", "Devices", "Samples", "State", "Created"], Rows: lineage),
             new("Caveats and recommendations", caveats),
         };
         return new ModelCard(RenderMarkdown(v, sections), RenderHtml(v, sections));
+    }
+
+    /// <summary>Most features listed in the card's profile table (the widest spread first).</summary>
+    private const int ProfiledFeaturesShown = 20;
+
+    /// <summary>
+    /// The version's reference profile: merged from the sketches devices attached to their updates, so
+    /// it describes the training data without any of it having left the devices.
+    /// </summary>
+    private static Section ReferenceSection(EdgeMlOps.Shared.Monitoring.WindowProfile? reference, CultureInfo inv)
+    {
+        const string Title = "Training data profile";
+        if (reference is null || reference.Features.All(f => f.Count == 0))
+        {
+            return new(Title, ["No reference profile: no device attached sketches of its training samples to this version's round (see Monitoring:ReferenceDevicesPerRound)."]);
+        }
+
+        string F(double x) => double.IsFinite(x) ? x.ToString("G4", inv) : "-";
+        var labels = reference.PredictedClasses;
+        var labelled = labels.Sum();
+        var shown = reference.Features.Select((f, i) => (Feature: f, Index: i))
+            .OrderByDescending(x => x.Feature.IsCategorical ? double.MaxValue : x.Feature.StdDev).ThenBy(x => x.Index)
+            .Take(ProfiledFeaturesShown).OrderBy(x => x.Index).ToArray();
+        var rows = shown.Select(x =>
+        {
+            var f = x.Feature;
+            if (f.Categories is { } categories)
+            {
+                var top = string.Join(", ", categories.Items.Take(5).Select(c => string.Create(inv, $"{c.Key}: {(double)c.Value / Math.Max(1, f.Count):P1}")));
+                return (IReadOnlyList<string>)[x.Index.ToString(inv), "categorical", f.Count.ToString(inv), f.Missing.ToString(inv), "-", "-", top, "-", "-"];
+            }
+
+            var q = f.Sketch.Quantiles([0.05, 0.5, 0.95]);
+            return [x.Index.ToString(inv), "numeric", f.Count.ToString(inv), f.Missing.ToString(inv), F(f.Mean), F(f.StdDev), F(q[0]), F(q[1]), F(q[2])];
+        }).ToList();
+        var paragraphs = new List<string>
+        {
+            string.Create(inv, $"Sketched on the devices that trained this version (KLL quantiles, frequent categories, moments) and merged on the aggregator: {reference.Features[0].Count + reference.Features[0].Missing + reference.Features[0].NonFinite} training rows profiled. Drift of served traffic is tested against this profile."),
+            labelled > 0
+                ? "Label shares of the profiled rows: " + string.Join(", ", labels.Select((c, i) => string.Create(inv, $"{i}: {(double)c / labelled:P1}")).ToArray()) + "."
+                : "No label counts in the profile.",
+            shown.Length < reference.Features.Length
+                ? string.Create(inv, $"The table lists {shown.Length} of {reference.Features.Length} inputs: categorical ones and those with the widest spread. For categorical inputs the p5 column lists the most frequent categories.")
+                : "For categorical inputs the p5 column lists the most frequent categories.",
+        };
+        return new(Title, paragraphs, ["Input", "Kind", "Count", "Missing", "Mean", "Std", "p5", "p50", "p95"], rows);
     }
 
     private static string RenderMarkdown(ModelVersionRecord v, List<Section> sections)
