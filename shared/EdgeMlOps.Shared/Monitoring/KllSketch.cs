@@ -20,11 +20,16 @@ public sealed class KllSketch
     private int _retained;
     private ulong _random;
 
-    public KllSketch(int k = DefaultK, ulong seed = 0x9E3779B97F4A7C15UL)
+    /// <param name="k">Accuracy parameter (items of the top level).</param>
+    /// <param name="seed">Seed of the compaction coin; null draws one. Sketches that are merged must not share a
+    /// seed: with the same coin every device would keep the same half of its pairs and the merged ranks would
+    /// carry that bias instead of averaging it out (and a published item's pick would be predictable).</param>
+    public KllSketch(int k = DefaultK, ulong? seed = null)
     {
         if (k < 8 || k > 65_535) throw new ArgumentOutOfRangeException(nameof(k), "k must be in [8, 65535]");
         K = k;
-        _random = seed == 0 ? 1 : seed;
+        _random = seed ?? (ulong)Random.Shared.NextInt64();
+        if (_random == 0) _random = 0x9E3779B97F4A7C15UL;
         UpdateCapacities();
     }
 
