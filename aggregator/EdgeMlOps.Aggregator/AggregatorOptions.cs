@@ -315,6 +315,7 @@ public sealed record AggregatorOptions
         var strategy = new StrategyOptions
         {
             Name = r.String("Strategy:Name", "fedavg").ToLowerInvariant(),
+            ServerOptimizer = r.OptionalString("Strategy:ServerOptimizer")?.ToLowerInvariant(),
             ServerLearningRate = r.Double("Strategy:ServerLearningRate", 1.0),
             Momentum = r.Double("Strategy:Momentum", 0.9),
             Eta = r.Double("Strategy:Eta", 0.01),

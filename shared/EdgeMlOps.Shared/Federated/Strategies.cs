@@ -21,12 +21,12 @@ public sealed class StandardStrategy : FederatedStrategy
         if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors), nameof(options));
         _options = options;
         _proximalMu = options.ProximalMu > 0 ? options.ProximalMu : options.Name == "fedprox" ? 0.01 : 0;
-        _optimizer = options.Name switch
+        _optimizer = options.EffectiveServerOptimizer switch
         {
-            "fedavgm" => new MomentumServerOptimizer(options.ServerLearningRate, options.Momentum),
-            "fedadam" => new AdaptiveServerOptimizer(AdaptiveRule.Adam, options.Eta, options.Beta1, options.Beta2, options.Tau),
-            "fedyogi" => new AdaptiveServerOptimizer(AdaptiveRule.Yogi, options.Eta, options.Beta1, options.Beta2, options.Tau),
-            "fedadagrad" => new AdaptiveServerOptimizer(AdaptiveRule.Adagrad, options.Eta, 0, options.Beta2, options.Tau),
+            "momentum" => new MomentumServerOptimizer(options.ServerLearningRate, options.Momentum),
+            "adam" => new AdaptiveServerOptimizer(AdaptiveRule.Adam, options.Eta, options.Beta1, options.Beta2, options.Tau),
+            "yogi" => new AdaptiveServerOptimizer(AdaptiveRule.Yogi, options.Eta, options.Beta1, options.Beta2, options.Tau),
+            "adagrad" => new AdaptiveServerOptimizer(AdaptiveRule.Adagrad, options.Eta, 0, options.Beta2, options.Tau),
             _ => new SgdServerOptimizer(options.ServerLearningRate),
         };
     }

@@ -26,6 +26,27 @@ public sealed record StrategyOptions
 
     public string Name { get; init; } = "fedavg";
 
+    /// <summary>Server optimizers by name; <see cref="ServerOptimizer"/> takes one of them.</summary>
+    public static readonly IReadOnlyList<string> ServerOptimizers = ["sgd", "momentum", "adam", "yogi", "adagrad"];
+
+    /// <summary>
+    /// The server optimizer applied to the combined update, or null for the preset's (momentum for fedavgm, adam
+    /// for fedadam, …, sgd otherwise). Set it to pair a robust rule with a server optimizer: Krum with server
+    /// momentum averages the single update it keeps each round over the recent rounds (Karimireddy et al. 2021
+    /// show that history is what lets robust aggregators converge).
+    /// </summary>
+    public string? ServerOptimizer { get; init; }
+
+    /// <summary>The optimizer in effect: <see cref="ServerOptimizer"/>, else the preset's.</summary>
+    public string EffectiveServerOptimizer => ServerOptimizer ?? Name switch
+    {
+        "fedavgm" => "momentum",
+        "fedadam" => "adam",
+        "fedyogi" => "yogi",
+        "fedadagrad" => "adagrad",
+        _ => "sgd",
+    };
+
     /// <summary>FedAvg/FedAvgM server learning rate (1 = McMahan et al.).</summary>
     public double ServerLearningRate { get; init; } = 1.0;
 
@@ -81,6 +102,7 @@ public sealed record StrategyOptions
     public IEnumerable<string> Errors()
     {
         if (!Names.Contains(Name)) yield return $"Strategy:Name '{Name}' is not one of {string.Join(", ", Names)}";
+        if (ServerOptimizer is { } optimizer && !ServerOptimizers.Contains(optimizer)) yield return $"Strategy:ServerOptimizer '{optimizer}' is not one of {string.Join(", ", ServerOptimizers)}";
         if (!(ServerLearningRate > 0)) yield return "Strategy:ServerLearningRate must be > 0";
         if (Momentum is < 0 or >= 1) yield return "Strategy:Momentum must be in [0, 1)";
         if (!(Eta > 0)) yield return "Strategy:Eta must be > 0";

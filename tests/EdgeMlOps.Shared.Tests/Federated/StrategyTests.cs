@@ -36,6 +36,23 @@ public class StrategyTests
     }
 
     [Fact]
+    public void ServerOptimizer_IsThePresetsUnlessSet_AndPairsWithARobustRule()
+    {
+        Assert.StartsWith("fedavgm(", new StandardStrategy(new StrategyOptions { Name = "fedavgm" }).Optimizer.Name, StringComparison.Ordinal);
+        Assert.StartsWith("sgd(", new StandardStrategy(new StrategyOptions { Name = "krum" }).Optimizer.Name, StringComparison.Ordinal);
+        var krum = new StandardStrategy(new StrategyOptions { Name = "krum", ServerOptimizer = "momentum", ServerLearningRate = 0.1, Momentum = 0.5 });
+        Assert.StartsWith("fedavgm(lr=0.1, momentum=0.5)", krum.Optimizer.Name, StringComparison.Ordinal);
+        Assert.IsType<KrumCombiner>(krum.CreateCombiner(new RoundContext(1, 10, 10, 10, 1), Layout));
+
+        // Momentum carries earlier rounds' kept updates into this round's step: 0.1 · (1 + 0.5) after two equal deltas.
+        var weights = new float[3];
+        krum.Apply(weights, [1f, 1f, 1f]);
+        krum.Apply(weights, [1f, 1f, 1f]);
+        Assert.Equal(0.1f + 0.15f, weights[0], 5);
+        Assert.Contains(new StrategyOptions { ServerOptimizer = "nesterov" }.Errors(), e => e.Contains("nesterov", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Options_ListEveryError()
     {
         var errors = new StrategyOptions { Name = "fedfoo", TrimBeta = 0.7, Dp = new DpOptions { ClipNorm = -1 } }.Errors().ToList();
