@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Threading.Channels;
 using EdgeMlOps.Shared.Monitoring;
 using EdgeMlOps.Shared.Protocol.V1;
 using Google.Protobuf;
@@ -25,7 +27,26 @@ public sealed partial class DeviceAgent
     /// <summary>Ticks a window under the row floor is carried over before it is sent without feature sketches.</summary>
     private const int MaxCarriedWindows = 12;
 
-    /// <summary>Folds one served prediction into the current window's sketches (a new version starts a new window).</summary>
+    /// <summary>
+    /// Rows waiting to be sketched. Serving only counts a prediction (class, confidence, latency) under
+    /// <see cref="_profileGate"/> and queues a copy of its inputs; one background loop folds them into the window's
+    /// feature sketches under <see cref="_sketchGate"/>. Sketching never holds up a request, and when it cannot keep
+    /// up the queue drops rows (counted): the sketches become a sample, every count stays exact.
+    /// </summary>
+    private readonly Channel<(WindowProfile Window, float[] Row, int Length)> _sketchRows =
+        Channel.CreateBounded<(WindowProfile, float[], int)>(new BoundedChannelOptions(SketchQueue) { SingleReader = false, FullMode = BoundedChannelFullMode.Wait });
+
+    private readonly object _sketchGate = new();
+    private Task? _sketchLoop;
+    private long _sketchRowsDropped;
+
+    /// <summary>Rows queued for sketching at most (784 inputs: about 0.8 MB).</summary>
+    private const int SketchQueue = 256;
+
+    /// <summary>Predictions whose inputs were not sketched because the sketching queue was full (their counts were kept).</summary>
+    public long SketchRowsDropped => Interlocked.Read(ref _sketchRowsDropped);
+
+    /// <summary>Counts one served prediction in the current window (a new version starts a new window) and queues its inputs for sketching.</summary>
     private void ProfilePrediction(ModelAnnouncement model, ReadOnlySpan<float> features, long label, float confidence, TimeSpan latency)
     {
         if (_options.ProfileWindow <= TimeSpan.Zero) return;
@@ -40,11 +61,47 @@ public sealed partial class DeviceAgent
                 _windowStart = _deps.Time.GetUtcNow();
             }
 
-            _window.AddPrediction(features, label, confidence, latency, sketchFeatures: ++_profileCounter % _options.ProfileSampleEvery == 0);
+            _window.AddPrediction(features, label, confidence, latency, sketchFeatures: false);
+            if (++_profileCounter % _options.ProfileSampleEvery == 0)
+            {
+                // Queued under the gate: a window is closed only after every row counted in it has been queued.
+                var row = ArrayPool<float>.Shared.Rent(features.Length);
+                features.CopyTo(row);
+                if (!_sketchRows.Writer.TryWrite((_window, row, features.Length)))
+                {
+                    ArrayPool<float>.Shared.Return(row);
+                    Interlocked.Increment(ref _sketchRowsDropped);
+                }
+            }
+
             if (_options.Baseline is { } baseline) _window.AddBaselinePrediction(baseline.Predict(features.ToArray()));
         }
 
         if (finished is not null) SendProfile(finished);
+    }
+
+    /// <summary>Folds queued rows into their window's feature sketches (rows of a window already closed are dropped).</summary>
+    private void DrainSketchRows()
+    {
+        lock (_sketchGate)
+        {
+            while (_sketchRows.Reader.TryRead(out var item))
+            {
+                if (ReferenceEquals(item.Window, _window)) item.Window.AddInputs(item.Row.AsSpan(0, item.Length));
+                ArrayPool<float>.Shared.Return(item.Row);
+            }
+        }
+    }
+
+    private async Task SketchLoopAsync()
+    {
+        try
+        {
+            while (await _sketchRows.Reader.WaitToReadAsync(_stopping.Token).ConfigureAwait(false)) DrainSketchRows();
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     /// <summary>Ground truth for a prediction of the version this window profiles.</summary>
@@ -65,6 +122,7 @@ public sealed partial class DeviceAgent
     /// </summary>
     private ProfileReport? CloseWindow()
     {
+        DrainSketchRows();
         if (_window is not { } window || _windowModel is not { } model || (window.Predictions == 0 && window.Outcomes == 0)) return null;
         if (!window.ApplyPolicy(_options.SketchPolicy)) Interlocked.Increment(ref _sketchesWithheld);
         window.MemoryMb.Add((float)(Environment.WorkingSet / 1048576.0));
@@ -97,6 +155,8 @@ public sealed partial class DeviceAgent
                 ProfileReport? report;
                 lock (_profileGate)
                 {
+                    DrainSketchRows();
+
                     // A window under the row floor waits for more traffic (a quiet device reports less often, not less privately).
                     var carry = _window is { } w && w.SketchedRows > 0 && w.SketchedRows < _options.SketchPolicy.MinRows
                         && _deps.Time.GetUtcNow() - _windowStart < _options.ProfileWindow * MaxCarriedWindows;

@@ -189,6 +189,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         _drainLoop = Task.Run(DrainOutboxLoopAsync, CancellationToken.None);
         _flushLoop = Task.Run(FlushPredictionsLoopAsync, CancellationToken.None);
         _profileLoop = Task.Run(ProfileLoopAsync, CancellationToken.None);
+        _sketchLoop = Task.Run(SketchLoopAsync, CancellationToken.None);
         LogStarted(DeviceId, _options.Broker.ToString());
     }
 
@@ -210,7 +211,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         await _transport.DisconnectAsync().ConfigureAwait(false);
         Task[] pending;
         lock (_work) pending = _work.ToArray();
-        await Task.WhenAll(pending.Append(_statusLoop ?? Task.CompletedTask).Append(_drainLoop ?? Task.CompletedTask).Append(_flushLoop ?? Task.CompletedTask).Append(_profileLoop ?? Task.CompletedTask)).ConfigureAwait(false);
+        await Task.WhenAll(pending.Append(_statusLoop ?? Task.CompletedTask).Append(_drainLoop ?? Task.CompletedTask).Append(_flushLoop ?? Task.CompletedTask).Append(_profileLoop ?? Task.CompletedTask).Append(_sketchLoop ?? Task.CompletedTask)).ConfigureAwait(false);
         _deps.Store.FlushPredictions();
     }
 
