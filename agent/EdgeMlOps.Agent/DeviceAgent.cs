@@ -365,6 +365,8 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             FeedbackCorrect = (ulong)Interlocked.Read(ref _feedbackCorrect),
             RejectedManifests = (ulong)_trust.Rejections,
             LastRejection = _trust.LastRejection,
+            SketchesWithheld = (ulong)SketchesWithheld,
+            SketchRowsDropped = (ulong)SketchRowsDropped,
             Rollout = Rollout,
         };
         lock (_modelGate)

@@ -61,6 +61,14 @@ public class PrivacyTests
         await Eventually.Until(() => published.Any(m => m.Topic.EndsWith("/profile", StringComparison.Ordinal)), "the window profile");
         Assert.Equal(1, agent.SketchesWithheld);
         await agent.StopAsync();
+
+        // The device's goodbye status carries the count; operators see it fleet-wide on /metrics.
+        await Eventually.Until(() => node.Devices.TryGet("dev-p", out var d) && d.SketchesWithheld == 1, "the withheld-sketch count in the status");
+        using (var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl })
+        {
+            Assert.Contains("edgemlops_device_sketches_withheld_total 1\n", await http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+        }
+
         await Task.Delay(200);
 
         // The task topic is the aggregator writing to the device; everything else under the device is the device.

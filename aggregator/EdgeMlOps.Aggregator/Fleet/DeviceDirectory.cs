@@ -33,6 +33,12 @@ public sealed record DeviceInfo(
     public ulong RejectedManifests { get; init; }
 
     public string LastRejection { get; init; } = string.Empty;
+
+    /// <summary>Window profiles the device sent without feature sketches (under its row floor).</summary>
+    public ulong SketchesWithheld { get; init; }
+
+    /// <summary>Predictions the device counted but did not sketch (its sketching queue was full).</summary>
+    public ulong SketchRowsDropped { get; init; }
 }
 
 /// <summary>Which devices are online, on which version, with how much data. Fed by status messages (birth, refresh, death, Last Will).</summary>
@@ -70,6 +76,8 @@ public sealed class DeviceDirectory
             FeedbackCorrect = status.FeedbackCorrect,
             RejectedManifests = status.RejectedManifests,
             LastRejection = status.LastRejection,
+            SketchesWithheld = status.SketchesWithheld,
+            SketchRowsDropped = status.SketchRowsDropped,
         };
         _devices.AddOrUpdate(deviceId, info, (_, old) =>
             // A Last Will carries the sequence of the connect that registered it; it always wins.

@@ -39,6 +39,11 @@ internal static class PrometheusMetrics
         Family(o, "edgemlops_rejected_messages_total", "counter", "Device messages refused, by reason.");
         foreach (var (reason, count) in node.Rejections.Snapshot()) Sample(o, "edgemlops_rejected_messages_total", count, ("reason", reason));
 
+        Family(o, "edgemlops_device_sketches_withheld_total", "counter", "Window profiles devices sent without feature sketches (under their row floor), as last reported.");
+        Sample(o, "edgemlops_device_sketches_withheld_total", devices.Sum(d => (double)d.SketchesWithheld));
+        Family(o, "edgemlops_device_sketch_rows_dropped_total", "counter", "Predictions devices counted but did not sketch (sketching queue full), as last reported.");
+        Sample(o, "edgemlops_device_sketch_rows_dropped_total", devices.Sum(d => (double)d.SketchRowsDropped));
+
         Family(o, "edgemlops_profiles_accepted_total", "counter", "Device window profiles merged.");
         Sample(o, "edgemlops_profiles_accepted_total", node.ProfilesAccepted);
         Family(o, "edgemlops_drift_alerts_total", "counter", "Windows in which a (version, cohort) had drifted features.");
