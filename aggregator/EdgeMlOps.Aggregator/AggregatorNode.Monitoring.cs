@@ -29,6 +29,9 @@ public sealed partial class AggregatorNode
         get { lock (_driftGate) return _driftReports.ToArray(); }
     }
 
+    /// <summary>The drift-alert webhook, when <c>Monitoring:AlertWebhook</c> is set.</summary>
+    public AlertWebhook? Webhook { get; private set; }
+
     private void StartMonitoring()
     {
         _monitor = new FleetMonitor(_options.Monitoring, _options.Model.InputDim, _options.Model.Classes);
@@ -44,6 +47,7 @@ public sealed partial class AggregatorNode
             }
         }
 
+        if (_options.Monitoring.AlertWebhook is { } webhook) Webhook = new AlertWebhook(webhook, _logger);
         _driftLoop = Task.Run(DriftLoopAsync, CancellationToken.None);
     }
 
@@ -142,6 +146,7 @@ public sealed partial class AggregatorNode
             Interlocked.Increment(ref _driftAlerts);
             var features = string.Join(", ", report.DriftedFeatures.Take(10).Select(f => FormattableString.Invariant($"{f.Feature} ({f.Method} {f.Score:G3})")));
             LogDrift(report.Version, report.Cohort, report.Window, report.Drifted, report.Judged, features);
+            Webhook?.Enqueue(report);
             try
             {
                 await Transport.PublishAsync(_topics.Alerts, JsonSerializer.SerializeToUtf8Bytes(report, MonitoringJson.Default.DriftReport), retain: false, cancellationToken).ConfigureAwait(false);
@@ -188,6 +193,7 @@ public sealed partial class AggregatorNode
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(DriftReport))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(AlertMessage))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<DriftReport>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<PerformanceView>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<KpiView>))]

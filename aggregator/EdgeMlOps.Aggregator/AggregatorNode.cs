@@ -146,6 +146,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         if (_resignLoop is not null) await _resignLoop.ConfigureAwait(false);
         if (_rolloutLoop is not null) await _rolloutLoop.ConfigureAwait(false);
         if (_driftLoop is not null) await _driftLoop.ConfigureAwait(false);
+        if (Webhook is not null) await Webhook.DisposeAsync().ConfigureAwait(false);
         if (_transport is not null) await _transport.DisposeAsync().ConfigureAwait(false);
         if (_http is not null)
         {

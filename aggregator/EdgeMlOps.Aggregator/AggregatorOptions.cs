@@ -205,6 +205,7 @@ public sealed record AggregatorOptions
             ReferenceDevicesPerRound = r.Int("Monitoring:ReferenceDevicesPerRound", 50, 0, 1_000_000),
             Kpis = ReadKpis(r),
             CategoricalFeatures = ReadCategorical(r),
+            AlertWebhook = ReadWebhook(r),
             RetrainCooldown = TimeSpan.FromSeconds(r.Double("Monitoring:RetrainCooldownSeconds", 3600, 0, 31_536_000)),
             MaxProfileBytes = r.Int("Monitoring:MaxProfileBytes", 4 * 1024 * 1024, 1024, ProtocolInfo.MaxPayloadBytes),
             Drift = new EdgeMlOps.Shared.Monitoring.DriftOptions
@@ -216,6 +217,14 @@ public sealed record AggregatorOptions
                 MinCount = r.Long("Monitoring:Drift:MinCount", 30, 1, long.MaxValue),
             },
         };
+    }
+
+    private static Uri? ReadWebhook(ConfigReader r)
+    {
+        if (r.OptionalString("Monitoring:AlertWebhook") is not { } text) return null;
+        var ok = Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https";
+        r.Require(ok, "Monitoring:AlertWebhook", $"'{text}' is not an http(s) URL");
+        return ok ? uri : null;
     }
 
     /// <summary><c>Monitoring:CategoricalFeatures</c>: comma-separated input indices that carry category codes.</summary>

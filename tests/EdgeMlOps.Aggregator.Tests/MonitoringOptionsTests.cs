@@ -16,6 +16,9 @@ public class MonitoringOptionsTests
         Assert.Equal("chisquare", options.Monitoring.Drift.Method);
         Assert.Equal(65536, options.Monitoring.MaxProfileBytes);
         Assert.Empty(AggregatorOptions.FromConfiguration(Config()).Monitoring.CategoricalFeatures);
+        Assert.Equal(new Uri("https://alerts.example/hook"), AggregatorOptions.FromConfiguration(Config(("Aggregator:Monitoring:AlertWebhook", "https://alerts.example/hook"))).Monitoring.AlertWebhook);
+        Assert.StartsWith("Aggregator:Monitoring:AlertWebhook", Assert.Single(Assert.Throws<OptionsValidationException>(() =>
+            AggregatorOptions.FromConfiguration(Config(("Aggregator:Monitoring:AlertWebhook", "ftp://x")))).Errors), StringComparison.Ordinal);
 
         var ex = Assert.Throws<OptionsValidationException>(() => AggregatorOptions.FromConfiguration(Config(("Aggregator:Model", "mlp-6-8-3"), ("Aggregator:Monitoring:CategoricalFeatures", "2,six,6"))));
         Assert.Equal(2, ex.Errors.Count);

@@ -145,6 +145,22 @@ public class MonitoringTests
     public async Task CategoricalInput_IsSketchedByCategory_AndItsDriftIsFlaggedInTheCohortWhoseSharesMoved()
     {
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-monitor-cat-" + Guid.NewGuid().ToString("N"));
+        // An operator's alert endpoint (a chat or paging webhook).
+        var hookPort = EdgeMlOps.Aggregator.Broker.EmbeddedBroker.FreePort();
+        using var hook = new System.Net.HttpListener();
+        hook.Prefixes.Add($"http://127.0.0.1:{hookPort}/alerts/");
+        hook.Start();
+        var alerts = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        _ = Task.Run(async () =>
+        {
+            while (hook.IsListening)
+            {
+                var context = await hook.GetContextAsync();
+                using (var reader = new StreamReader(context.Request.InputStream)) alerts.Enqueue(await reader.ReadToEndAsync());
+                context.Response.StatusCode = 200;
+                context.Response.Close();
+            }
+        });
         var data = SyntheticDataset.Generate(4000, 6, 3, seed: 12);
         // Input 5 becomes a category code (a product line, 0–3, uniform) next to five numeric inputs.
         for (var i = 0; i < data.Count; i++) data.Features[i * 6 + 5] = i % 4;
@@ -155,7 +171,7 @@ public class MonitoringTests
         {
             Fleet = "moncat", ModelName = "m", Model = new ModelSpec(6, [12], 3), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
             Rounds = new RoundOptions { ClientsPerRound = devices, OverSelection = 1, LocalEpochs = 1, BatchSize = 10, ReportDeadline = TimeSpan.FromSeconds(60) },
-            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", CategoricalFeatures = [5], ReferenceDevicesPerRound = devices },
+            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", CategoricalFeatures = [5], ReferenceDevicesPerRound = devices, AlertWebhook = new Uri($"http://127.0.0.1:{hookPort}/alerts/") },
         };
         string Region(string id) => int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) < 4 ? "promo" : "usual";
         await using var fleet = await SimulatedFleet.StartAsync(
@@ -205,5 +221,10 @@ public class MonitoringTests
         Assert.Equal(6, promo.Judged);
         Assert.Equal(0, usual.Drifted);
         Assert.Equal(6, usual.Judged);
+
+        // The alert reached the webhook, naming the cohort and the feature.
+        await Eventually.Until(() => alerts.Any(a => a.Contains("cohort promo", StringComparison.Ordinal)), "the drift alert on the webhook");
+        Assert.Contains(alerts, a => a.Contains("1 of 6 features drifted: 5 (jensenshannon", StringComparison.Ordinal));
+        Assert.DoesNotContain(alerts, a => a.Contains("cohort usual", StringComparison.Ordinal));
     }
 }

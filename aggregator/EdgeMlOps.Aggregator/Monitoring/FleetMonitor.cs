@@ -37,6 +37,9 @@ public sealed record MonitoringOptions
     /// <summary>Largest profile report accepted, bytes (a 784-input window is about 0.2–1 MB); larger ones are refused as oversized.</summary>
     public int MaxProfileBytes { get; init; } = 4 * 1024 * 1024;
 
+    /// <summary>HTTP(S) endpoint that receives every drift alert as JSON (<see cref="AlertWebhook"/>); null: none.</summary>
+    public Uri? AlertWebhook { get; init; }
+
     /// <summary>Least time between two rounds triggered by drift.</summary>
     public TimeSpan RetrainCooldown { get; init; } = TimeSpan.FromHours(1);
 }
