@@ -12,7 +12,7 @@ public class DriftScenarioTests
     public async Task ShiftedFeatures_AreFlaggedInTheirRegionWithinOneWindow_AndTheStableRegionRaisesNoAlarm()
     {
         var options = SimulationOptions.Parse(["--scenario", "drift", "--dataset", "synthetic", "--devices", "100", "--rounds", "2", "--fraction", "0.2", "--seed", "1", "--quiet", "--out", "-"]);
-        var result = await new DriftScenario(options).RunAsync(windows: 20, shiftFrom: 5, shift: 1.0, predictionsPerWindow: 100, CancellationToken.None, windowSeconds: 6);
+        var result = await new DriftScenario(options).RunAsync(windows: 20, shiftFrom: 5, shift: 1.0, predictionsPerWindow: 200, CancellationToken.None, windowSeconds: 9);
 
         var complete = result.Windows.Where(w => w.Complete).ToArray();
         Assert.True(complete.Length >= 15, $"only {complete.Length} of 20 windows had every device's profile in them");
@@ -23,7 +23,7 @@ public class DriftScenarioTests
             if (w.Shifted) Assert.Equal(result.ShiftedFeatures, w.DriftedInShiftedCohort);
             else Assert.Empty(w.DriftedInShiftedCohort);
             Assert.True(Math.Abs(w.FleetAccuracy - w.ExactAccuracy) <= 0.005, $"window {w.Index}: {w.FleetAccuracy} vs exact {w.ExactAccuracy}");
-            Assert.Equal(100 * 100, w.Outcomes);
+            Assert.Equal(100 * 200, w.Outcomes);
         }
 
         // Within one reporting window: the first shifted window already flags them (when it was complete).

@@ -6,10 +6,10 @@ namespace EdgeMlOps.Shared.Monitoring;
 /// quantile sketch of the finite values; for a categorical feature (values are category codes) a
 /// frequent-items sketch instead of the quantile sketch.
 /// </summary>
-public sealed class FeatureProfile(int k = KllSketch.DefaultK, bool categorical = false)
+public sealed class FeatureProfile(int k = KllSketch.DefaultK, bool categorical = false, ulong? seed = null)
 {
-    /// <summary>Quantiles of a numeric feature (empty for a categorical one).</summary>
-    public KllSketch Sketch { get; private set; } = new(k);
+    /// <summary>Quantiles of a numeric feature (empty for a categorical one); <c>seed</c> fixes its compaction coin (tests).</summary>
+    public KllSketch Sketch { get; private set; } = new(k, seed);
 
     /// <summary>Category counts of a categorical feature; null for a numeric one.</summary>
     public FrequentItemsSketch? Categories { get; private set; } = categorical ? new FrequentItemsSketch() : null;

@@ -7,7 +7,7 @@ public class DriftStatisticsTests
     private static FeatureProfile Profile(int n, int seed, double mean = 0, double std = 1)
     {
         var random = new Random(seed);
-        var profile = new FeatureProfile();
+        var profile = new FeatureProfile(seed: (ulong)seed + 1);
         for (var i = 0; i < n; i++) profile.Add((float)(mean + std * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble())));
         return profile;
     }
@@ -21,7 +21,7 @@ public class DriftStatisticsTests
     }
 
     [Theory]
-    [InlineData("ks", 500)]
+    [InlineData("ks", 150)] // below k: the sketch holds every value, so this is the exact two-sample test
     [InlineData("wasserstein", 5000)]
     [InlineData("psi", 5000)]
     [InlineData("jensenshannon", 5000)]
