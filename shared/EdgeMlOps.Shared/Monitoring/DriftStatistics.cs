@@ -137,57 +137,7 @@ public static class DriftStatistics
     }
 
     /// <summary>P(X ≥ x) for a chi-square variable with <paramref name="degrees"/> degrees of freedom.</summary>
-    public static double ChiSquareSurvival(double x, int degrees) => x <= 0 ? 1 : UpperRegularizedGamma(degrees / 2.0, x / 2);
-
-    /// <summary>Q(a, x) = Γ(a, x) / Γ(a): series below a + 1, Lentz's continued fraction above (Numerical Recipes §6.2).</summary>
-    private static double UpperRegularizedGamma(double a, double x)
-    {
-        var logPrefix = a * Math.Log(x) - x - LogGamma(a);
-        if (x < a + 1)
-        {
-            double term = 1 / a, sum = term;
-            for (var n = 1; n < 1000 && Math.Abs(term) > Math.Abs(sum) * 1e-15; n++)
-            {
-                term *= x / (a + n);
-                sum += term;
-            }
-
-            return Math.Clamp(1 - sum * Math.Exp(logPrefix), 0, 1);
-        }
-
-        const double Tiny = 1e-300;
-        var b = x + 1 - a;
-        var c = 1 / Tiny;
-        var d = 1 / b;
-        var h = d;
-        for (var i = 1; i < 1000; i++)
-        {
-            var an = -i * (i - a);
-            b += 2;
-            d = an * d + b;
-            if (Math.Abs(d) < Tiny) d = Tiny;
-            c = b + an / c;
-            if (Math.Abs(c) < Tiny) c = Tiny;
-            d = 1 / d;
-            var step = d * c;
-            h *= step;
-            if (Math.Abs(step - 1) < 1e-15) break;
-        }
-
-        return Math.Clamp(Math.Exp(logPrefix) * h, 0, 1);
-    }
-
-    /// <summary>ln Γ(x) for x &gt; 0 (Lanczos, g = 7, 9 terms; about 15 digits).</summary>
-    private static double LogGamma(double x)
-    {
-        ReadOnlySpan<double> c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
-        if (x < 0.5) return Math.Log(Math.PI / Math.Abs(Math.Sin(Math.PI * x))) - LogGamma(1 - x);
-        x -= 1;
-        var sum = c[0];
-        for (var i = 1; i < 9; i++) sum += c[i] / (x + i);
-        var t = x + 7.5;
-        return 0.5 * Math.Log(2 * Math.PI) + (x + 0.5) * Math.Log(t) - t + Math.Log(sum);
-    }
+    public static double ChiSquareSurvival(double x, int degrees) => x <= 0 ? 1 : Privacy.SpecialFunctions.UpperRegularizedGamma(degrees / 2.0, x / 2);
 
     /// <summary>Shares of reference and current values in bins whose edges are the reference's quantiles.</summary>
     public static (double[] Reference, double[] Current) Binned(KllSketch reference, KllSketch current, int bins)

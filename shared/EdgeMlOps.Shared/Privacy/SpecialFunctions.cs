@@ -41,7 +41,41 @@ public static class SpecialFunctions
     {
         if (s == 0) return 0;
         if (s > 40) return 1;
-        const double a = 0.5;
+        return Math.Min(1.0, LowerGammaSeries(0.5, s, LogSqrtPi));
+    }
+
+    /// <summary>log Q(½, s) by Lentz's continued fraction (s ≥ 1.5).</summary>
+    private static double LogUpperGammaHalfContinuedFraction(double s) => LogUpperGammaContinuedFraction(0.5, s, LogSqrtPi);
+
+    /// <summary>
+    /// Q(a, x) = Γ(a, x) / Γ(a), the regularised upper incomplete gamma function (a &gt; 0, x ≥ 0): the power
+    /// series of P below x = a + 1, Lentz's continued fraction above (Numerical Recipes §6.2). The chi-square
+    /// survival function is Q(k/2, x/2).
+    /// </summary>
+    public static double UpperRegularizedGamma(double a, double x)
+    {
+        if (x <= 0) return 1;
+        var logGammaA = LogGamma(a);
+        return x < a + 1
+            ? Math.Clamp(1 - LowerGammaSeries(a, x, logGammaA), 0, 1)
+            : Math.Clamp(Math.Exp(LogUpperGammaContinuedFraction(a, x, logGammaA)), 0, 1);
+    }
+
+    /// <summary>ln Γ(x) for x &gt; 0 (Lanczos, g = 7, 9 terms; about 15 digits).</summary>
+    public static double LogGamma(double x)
+    {
+        ReadOnlySpan<double> c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+        if (x < 0.5) return Math.Log(Math.PI / Math.Abs(Math.Sin(Math.PI * x))) - LogGamma(1 - x);
+        x -= 1;
+        var sum = c[0];
+        for (var i = 1; i < 9; i++) sum += c[i] / (x + i);
+        var t = x + 7.5;
+        return 0.5 * Math.Log(2 * Math.PI) + (x + 0.5) * Math.Log(t) - t + Math.Log(sum);
+    }
+
+    /// <summary>P(a, s) by its power series; <paramref name="logGammaA"/> is ln Γ(a).</summary>
+    private static double LowerGammaSeries(double a, double s, double logGammaA)
+    {
         var ap = a;
         var term = 1.0 / a;
         var sum = term;
@@ -53,13 +87,12 @@ public static class SpecialFunctions
             if (Math.Abs(term) < Math.Abs(sum) * Epsilon) break;
         }
 
-        return Math.Min(1.0, sum * Math.Exp(-s + a * Math.Log(s) - LogSqrtPi));
+        return sum * Math.Exp(-s + a * Math.Log(s) - logGammaA);
     }
 
-    /// <summary>log Q(½, s) by Lentz's continued fraction (s ≥ 1.5).</summary>
-    private static double LogUpperGammaHalfContinuedFraction(double s)
+    /// <summary>log Q(a, s) by Lentz's continued fraction (s ≥ a + 1); <paramref name="logGammaA"/> is ln Γ(a).</summary>
+    private static double LogUpperGammaContinuedFraction(double a, double s, double logGammaA)
     {
-        const double a = 0.5;
         var b = s + 1 - a;
         var c = 1 / Tiny;
         var d = 1 / b;
@@ -78,6 +111,6 @@ public static class SpecialFunctions
             if (Math.Abs(delta - 1) < Epsilon) break;
         }
 
-        return -s + a * Math.Log(s) - LogSqrtPi + Math.Log(h);
+        return -s + a * Math.Log(s) - logGammaA + Math.Log(h);
     }
 }
