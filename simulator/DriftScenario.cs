@@ -62,12 +62,13 @@ public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? log
         var spread = Enumerable.Range(0, data.InputDim).Select(f => (Feature: f, Std: StdDev(pool, f))).OrderByDescending(x => x.Std).ToArray();
         var shifted = spread.Take(2).Select(x => x.Feature).Order().ToArray();
         var shiftBy = spread.Take(2).ToDictionary(x => x.Feature, x => (float)(shift * x.Std));
+        var clock = new DeviceClock();
         try
         {
             await using var fleet = await SimulatedFleet.StartAsync(
                 aggregatorOptions, new HeldOutEvaluator(traffic.Features, traffic.Labels), pool, parts, Agent.AgentFaults.None, options.ComputeSlots,
                 id => new Dictionary<string, string> { ["region"] = RegionOf(int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture)) },
-                null, work, _loggers, cancellationToken, configure: o => o with { ProfileWindow = TimeSpan.FromHours(1) }).ConfigureAwait(false);
+                null, work, _loggers, cancellationToken, configure: o => o with { ProfileWindow = TimeSpan.FromHours(1) }, deviceClock: clock).ConfigureAwait(false);
             var node = fleet.Aggregator;
             for (var r = 0; r < options.Rounds; r++) await node.RunRoundAsync(cancellationToken).ConfigureAwait(false);
             var version = node.CurrentVersion.Version;
@@ -79,13 +80,14 @@ public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? log
             var results = new List<DriftWindow>();
             for (var w = 0; w < windows; w++)
             {
-                // Start each window just after an aggregator window boundary, so every device's profile lands in it.
+                // Start each window just after an aggregator window boundary and hold the devices' clocks there while
+                // its traffic is served: every device's profile lands in this window, however slow the host.
                 var now = DateTimeOffset.UtcNow;
-                var index = node.Monitor.WindowOf(now);
-                var start = DateTimeOffset.FromUnixTimeMilliseconds((index + 1) * (long)window.TotalMilliseconds) + TimeSpan.FromMilliseconds(50);
+                var start = DateTimeOffset.FromUnixTimeMilliseconds((node.Monitor.WindowOf(now) + 1) * (long)window.TotalMilliseconds) + TimeSpan.FromMilliseconds(50);
                 await Task.Delay(start - now, cancellationToken).ConfigureAwait(false);
-                index = node.Monitor.WindowOf(DateTimeOffset.UtcNow);
+                var index = node.Monitor.WindowOf(start);
                 var accepted = node.ProfilesAccepted;
+                clock.Hold(start);
 
                 var isShifted = w >= shiftFrom;
                 var trafficClock = Stopwatch.StartNew();
@@ -111,12 +113,12 @@ public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? log
                     agent.FlushProfile();
                 }
 
-                var complete = node.Monitor.WindowOf(DateTimeOffset.UtcNow) == index;
                 var trafficSeconds = trafficClock.Elapsed.TotalSeconds;
                 await SimulatedFleet.WaitUntilAsync(() => node.ProfilesAccepted >= accepted + fleet.Agents.Length, TimeSpan.FromSeconds(60), "window profiles", cancellationToken).ConfigureAwait(false);
+                clock.Release();
                 var reports = await node.EvaluateDriftAsync(index, cancellationToken).ConfigureAwait(false);
                 var merged = node.Monitor.Window(version, FleetMonitor.AllCohorts, index);
-                complete &= merged?.Predictions == (long)fleet.Agents.Length * predictionsPerWindow;
+                var complete = merged?.Predictions == (long)fleet.Agents.Length * predictionsPerWindow;
                 int[] Drifted(string cohort) => reports.FirstOrDefault(r => r.Version == version && r.Cohort == cohort)?.DriftedFeatures.Select(f => f.Feature).Order().ToArray() ?? [];
                 var result = new DriftWindow(w, isShifted, complete, Drifted("shifted"), Drifted("stable"), merged?.Accuracy ?? double.NaN, (double)correct / labelled, merged?.Outcomes ?? 0);
                 results.Add(result);

@@ -44,7 +44,8 @@ public sealed class SimulatedFleet : IAsyncDisposable
     /// <summary>
     /// Starts the aggregator, then the agents (32 at a time), gives each its partition of
     /// <paramref name="pool"/> through the feedback path, and waits until every device with data
-    /// is eligible. <paramref name="tags"/> gives each device's tags (hardware class, region…).
+    /// is eligible. <paramref name="tags"/> gives each device's tags (hardware class, region…);
+    /// <paramref name="deviceClock"/>, the clock every agent reads (the system clock by default).
     /// </summary>
     public static async Task<SimulatedFleet> StartAsync(
         AggregatorOptions aggregatorOptions,
@@ -58,7 +59,8 @@ public sealed class SimulatedFleet : IAsyncDisposable
         string work,
         ILoggerFactory loggers,
         CancellationToken cancellationToken,
-        Func<AgentOptions, AgentOptions>? configure = null)
+        Func<AgentOptions, AgentOptions>? configure = null,
+        TimeProvider? deviceClock = null)
     {
         var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator);
         var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromMinutes(2) };
@@ -96,6 +98,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
                     {
                         Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(directory, "models"), sharedBlobs, durable: false), Http = http,
                         Runtimes = fleet.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = fleet._slots,
+                        Time = deviceClock ?? TimeProvider.System,
                     });
                 fleet.Agents[i] = agent;
 
