@@ -195,7 +195,8 @@ public sealed class KrumCombiner : BufferedCombiner
 /// Coordinate-wise median and trimmed mean over buffered rows. With AVX2, eight coordinates are
 /// reduced at once: a 256-coordinate block of every row is gathered into cache (one row's block is
 /// sixteen adjacent cache lines), each float becomes an order-preserving integer key, and a radix
-/// select finds the k-th key in all eight lanes in 32 branch-free passes over the block. Without
+/// select finds the k-th key in all eight lanes, one branch-free pass over the block per bit until at
+/// most 16 keys per lane are left (typically 9–13 passes), then a small sort. Without
 /// SIMD each coordinate's column is gathered and reduced by quickselect.
 /// </summary>
 public static class CoordinateWise
@@ -335,6 +336,13 @@ public static class CoordinateWise
     private static (Vector256<uint> Lo, Vector256<uint> Hi) Select(ReadOnlySpan<uint> keys, int n, int rankLo, int rankHi) =>
         Select<TwoRanks>(keys, n, rankLo, rankHi);
 
+    /// <summary>
+    /// MSB-first radix select in all eight lanes. Each sweep counts, per lane, the keys that agree with
+    /// the prefix so far and have the next bit clear, which fixes that bit of the answer. Sweeps stop
+    /// as soon as no lane has more than <see cref="FewCandidates"/> keys left that agree with its
+    /// prefix (after the sign and exponent bits of typical updates, a few dozen); one last sweep
+    /// copies those out and a small sort per lane finishes. Many equal keys simply run all 32 bits.
+    /// </summary>
     private static (Vector256<uint> Lo, Vector256<uint> Hi) Select<TRanks>(ReadOnlySpan<uint> keys, int n, int rankLo, int rankHi)
         where TRanks : struct, IRanks
     {
@@ -342,6 +350,9 @@ public static class CoordinateWise
         var prefixHi = Vector256<uint>.Zero;
         var kLo = Vector256.Create(rankLo);
         var kHi = Vector256.Create(rankHi);
+        var leftLo = Vector256.Create(n);
+        var leftHi = Vector256.Create(n);
+        var few = Vector256.Create(FewCandidates);
         ref var k = ref MemoryMarshal.GetReference(keys);
         var pairs = n & ~1;
         for (var bit = 31; bit >= 0; bit--)
@@ -376,16 +387,63 @@ public static class CoordinateWise
             var setLo = Vector256.GreaterThanOrEqual(kLo, countLo);
             prefixLo |= setLo.AsUInt32() & bitValue;
             kLo -= setLo & countLo;
+            leftLo = Vector256.ConditionalSelect(setLo, leftLo - countLo, countLo);
+            var done = Vector256.LessThanOrEqualAll(leftLo, few);
             if (TRanks.Two)
             {
                 var countHi = hi0 + hi1;
                 var setHi = Vector256.GreaterThanOrEqual(kHi, countHi);
                 prefixHi |= setHi.AsUInt32() & bitValue;
                 kHi -= setHi & countHi;
+                leftHi = Vector256.ConditionalSelect(setHi, leftHi - countHi, countHi);
+                done &= Vector256.LessThanOrEqualAll(leftHi, few);
+            }
+
+            if (done && bit > 0)
+            {
+                var found = Vector256.Create(~((1u << bit) - 1));
+                var lo = Finish(keys, n, found, prefixLo, kLo);
+                return (lo, TRanks.Two ? Finish(keys, n, found, prefixHi, kHi) : lo);
             }
         }
 
         return (prefixLo, TRanks.Two ? prefixHi : prefixLo);
+    }
+
+    /// <summary>Keys left per lane below which a select stops sweeping and sorts them instead.</summary>
+    private const int FewCandidates = 16;
+
+    /// <summary>
+    /// In each lane, the key of rank <paramref name="rank"/> among the keys whose bits under
+    /// <paramref name="found"/> equal <paramref name="prefix"/> (at most <see cref="FewCandidates"/> per lane).
+    /// </summary>
+    private static Vector256<uint> Finish(ReadOnlySpan<uint> keys, int n, Vector256<uint> found, Vector256<uint> prefix, Vector256<int> rank)
+    {
+        Span<uint> candidates = stackalloc uint[Lanes * FewCandidates];
+        Span<int> counts = stackalloc int[Lanes];
+        counts.Clear();
+        ref var k = ref MemoryMarshal.GetReference(keys);
+        for (var r = 0; r < n; r++)
+        {
+            var row = Vector256.LoadUnsafe(ref k, (nuint)(r * Lanes));
+            var hits = Vector256.Equals(row & found, prefix).ExtractMostSignificantBits();
+            while (hits != 0)
+            {
+                var lane = System.Numerics.BitOperations.TrailingZeroCount(hits);
+                hits &= hits - 1;
+                candidates[lane * FewCandidates + counts[lane]++] = row.GetElement(lane);
+            }
+        }
+
+        Span<uint> result = stackalloc uint[Lanes];
+        for (var lane = 0; lane < Lanes; lane++)
+        {
+            var mine = candidates.Slice(lane * FewCandidates, counts[lane]);
+            mine.Sort();
+            result[lane] = mine[rank.GetElement(lane)];
+        }
+
+        return Vector256.Create<uint>(result);
     }
 
     private interface IRanks
