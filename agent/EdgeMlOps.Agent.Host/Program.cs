@@ -56,6 +56,11 @@ LocalApi? api = null;
 try
 {
     await agent.StartAsync(stopping.Token);
+    if (options.ReleaseMemoryAfterHeavyWork)
+    {
+        _ = MemoryReleaser.For(agent, loggers.CreateLogger<MemoryReleaser>()).RunAsync(TimeSpan.FromSeconds(1), stopping.Token);
+    }
+
     if (options.HttpPrefix is { } prefix)
     {
         api = new LocalApi(agent, new LocalApiOptions { Prefix = prefix }, loggers.CreateLogger<LocalApi>());

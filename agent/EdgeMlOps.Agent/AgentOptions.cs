@@ -78,6 +78,12 @@ public sealed record AgentOptions
     /// <summary>A rule-based baseline run beside the model (<c>constant:C</c> or <c>threshold:F:T:A:B</c>) for business KPIs; null: none.</summary>
     public EdgeMlOps.Shared.Monitoring.BaselineRule? Baseline { get; init; }
 
+    /// <summary>
+    /// After a round is trained or a model installed, collect and compact the managed heap and trim the C heap
+    /// (<c>ReleaseMemoryAfterHeavyWork</c>; the standalone agent does it, a simulator hosting many agents does not).
+    /// </summary>
+    public bool ReleaseMemoryAfterHeavyWork { get; init; } = true;
+
     /// <summary>Largest model artifact the agent will download.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
 
@@ -122,6 +128,7 @@ public sealed record AgentOptions
             ProfileWindow = TimeSpan.FromSeconds(r.Double("ProfileWindowSeconds", 300, 0, 86_400)),
             Baseline = BaselineOrNull(r),
             ProfileSampleEvery = r.Int(nameof(ProfileSampleEvery), 1, 1, 1_000_000),
+            ReleaseMemoryAfterHeavyWork = r.Bool(nameof(ReleaseMemoryAfterHeavyWork), true),
             SketchPolicy = new EdgeMlOps.Shared.Monitoring.SketchPolicy(
                 r.Int("Sketch:MinRows", 20, 0, 1_000_000),
                 r.Int("Sketch:MinLevel", 1, 0, 30),

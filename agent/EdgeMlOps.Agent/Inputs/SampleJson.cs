@@ -23,32 +23,24 @@ public static class SampleJson
 
             while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
             {
-                var name = reader.GetString();
+                var field = reader.ValueTextEquals("features"u8) ? Field.Features
+                    : reader.ValueTextEquals("label"u8) ? Field.Label
+                    : reader.ValueTextEquals("predictionId"u8) ? Field.PredictionId
+                    : Field.Unknown;
+                var name = field == Field.Unknown ? reader.GetString() : null;
                 reader.Read();
-                switch (name)
+                switch (field)
                 {
-                    case "features":
+                    case Field.Features:
                         if (reader.TokenType != JsonTokenType.StartArray)
                         {
                             error = "'features' must be an array of numbers";
                             return false;
                         }
 
-                        var list = new List<float>();
-                        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-                        {
-                            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetSingle(out var v) || !float.IsFinite(v))
-                            {
-                                error = $"features[{list.Count}] is not a finite number";
-                                return false;
-                            }
-
-                            list.Add(v);
-                        }
-
-                        features = list.ToArray();
+                        if (!TryReadNumbers(ref reader, out features, out error)) return false;
                         break;
-                    case "label":
+                    case Field.Label:
                         if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var l))
                         {
                             error = "'label' must be an integer";
@@ -57,7 +49,7 @@ public static class SampleJson
 
                         label = l;
                         break;
-                    case "predictionId":
+                    case Field.PredictionId:
                         if (reader.TokenType != JsonTokenType.String)
                         {
                             error = "'predictionId' must be a string";
@@ -81,4 +73,49 @@ public static class SampleJson
         }
     }
 
+
+    private enum Field
+    {
+        Unknown,
+        Features,
+        Label,
+        PredictionId,
+    }
+
+    /// <summary>Reads a number array into a pooled scratch buffer and copies out exactly what was read: one allocation.</summary>
+    private static bool TryReadNumbers(ref Utf8JsonReader reader, out float[]? values, out string? error)
+    {
+        values = null;
+        error = null;
+        var scratch = System.Buffers.ArrayPool<float>.Shared.Rent(1024);
+        var count = 0;
+        try
+        {
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetSingle(out var v) || !float.IsFinite(v))
+                {
+                    error = $"features[{count}] is not a finite number";
+                    return false;
+                }
+
+                if (count == scratch.Length)
+                {
+                    var larger = System.Buffers.ArrayPool<float>.Shared.Rent(scratch.Length * 2);
+                    scratch.AsSpan(0, count).CopyTo(larger);
+                    System.Buffers.ArrayPool<float>.Shared.Return(scratch);
+                    scratch = larger;
+                }
+
+                scratch[count++] = v;
+            }
+
+            values = scratch.AsSpan(0, count).ToArray();
+            return true;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(scratch);
+        }
+    }
 }

@@ -84,6 +84,27 @@ public sealed class LocalApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ChunkedBodies_WithoutALength_AreReadWhole_OrRefusedPastTheLimit()
+    {
+        async Task<HttpStatusCode> SendChunkedAsync(string json)
+        {
+            // A stream of unknown length: HttpClient sends it chunked, with no Content-Length for the agent to trust.
+            using var content = new StreamContent(new UnseekableStream(Encoding.UTF8.GetBytes(json)));
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            using var response = await _http.PostAsync("/v1/predict", content);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await SendChunkedAsync("{\"features\":[" + string.Join(',', Enumerable.Repeat("0.25", 4)) + "]" + new string(' ', 3000) + "}"));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, await SendChunkedAsync("{\"features\":[" + string.Join(',', Enumerable.Repeat("0.123456789", 1000)) + "]}"));
+    }
+
+    private sealed class UnseekableStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
+    }
+
+    [Fact]
     public async Task Feedback_WithFeatures_AndBadLabels()
     {
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/v1/feedback", """{"features":[1,2,3,4],"label":0}""")).Status);

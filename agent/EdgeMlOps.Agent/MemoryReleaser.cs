@@ -1,0 +1,78 @@
+using System.Runtime;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Agent;
+
+/// <summary>
+/// Gives memory back after the agent's rare heavy work. Training a round, encoding its update,
+/// fetching and loading a model version allocate megabytes that are garbage a moment later; the
+/// GC would keep that space committed (its background collections do not compact, and the large
+/// object heap is never compacted by default), and glibc keeps freed native blocks in its
+/// arenas. After each such step this runs one blocking, compacting, aggressive collection (which
+/// also decommits the freed regions) and <c>malloc_trim(0)</c>. Serving predictions does not
+/// trigger it; a collection of the agent's few live megabytes takes milliseconds.
+/// </summary>
+public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger)
+{
+    private long _seen = -1;
+
+    /// <summary>Watches an agent: rounds trained (updates produced), tasks skipped, models installed or refused.</summary>
+    public static MemoryReleaser For(DeviceAgent agent, ILogger logger)
+    {
+        var counters = agent.Counters;
+        return new MemoryReleaser(
+            () => Interlocked.Read(ref counters.UpdatesProduced) + Interlocked.Read(ref counters.TasksSkipped)
+                + Interlocked.Read(ref counters.ModelInstalls) + Interlocked.Read(ref counters.ModelInstallFailures),
+            logger);
+    }
+
+    /// <summary>Checks every <paramref name="interval"/> whether a heavy step finished since the last look, until cancelled.</summary>
+    public async Task RunAsync(TimeSpan interval, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false)) ReleaseIfHeavyWorkFinished();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Releases memory if the heavy-work count moved since the last call (and on the first call); returns whether it did.</summary>
+    public bool ReleaseIfHeavyWorkFinished()
+    {
+        var heavy = heavyWork();
+        if (heavy == _seen) return false;
+        _seen = heavy;
+        var before = Environment.WorkingSet;
+        Release();
+        LogReleased(before / 1048576.0, Environment.WorkingSet / 1048576.0);
+        return true;
+    }
+
+    /// <summary>One compacting collection of every generation, the large object heap included, then glibc's trim.</summary>
+    public static void Release()
+    {
+        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        if (OperatingSystem.IsLinux())
+        {
+            try
+            {
+                _ = MallocTrim(0);
+            }
+            catch (Exception ex) when (ex is EntryPointNotFoundException or DllNotFoundException)
+            {
+                // musl and other C libraries without malloc_trim: the GC's part still happened.
+            }
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Released memory after heavy work: RSS {Before:F1} MB -> {After:F1} MB")]
+    private partial void LogReleased(double before, double after);
+}
