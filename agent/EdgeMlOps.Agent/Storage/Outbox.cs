@@ -35,7 +35,7 @@ public sealed class Outbox : IDisposable
                 payload BLOB NOT NULL);
             CREATE TABLE IF NOT EXISTS outbox_stats(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
             INSERT OR IGNORE INTO outbox_stats(key, value) VALUES ('dropped', 0);
-            """);
+            """, SqliteFile.DeviceCacheKib);
         using var read = _connection.CreateCommand();
         read.CommandText = "SELECT value FROM outbox_stats WHERE key = 'dropped'";
         _dropped = Convert.ToInt64(read.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);

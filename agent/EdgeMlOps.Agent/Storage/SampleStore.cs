@@ -52,7 +52,7 @@ public sealed class SampleStore : IDisposable
                 label INTEGER NOT NULL,
                 model_version INTEGER NOT NULL,
                 created_ms INTEGER NOT NULL);
-            """);
+            """, SqliteFile.DeviceCacheKib);
     }
 
     public int SampleCount
