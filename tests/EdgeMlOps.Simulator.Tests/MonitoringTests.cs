@@ -33,10 +33,13 @@ public class MonitoringTests
                 Kpis = [KpiDefinition.Parse("flagged", "share:2", 3), KpiDefinition.Parse("accuracy", "accuracy", 3), KpiDefinition.Parse("cost", "cost:1>0=5,2>0=1", 3)] },
         };
         string Region(string id) => int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) < 6 ? "shifted" : "stable";
+        // The devices' clock stands still, so every profile of the test lands in one (hour-long) window even across an hour boundary.
+        var clock = new DeviceClock();
+        clock.Hold(DateTimeOffset.UtcNow);
         await using var fleet = await SimulatedFleet.StartAsync(
             options, new HeldOutEvaluator(traffic.Features, traffic.Labels), pool, parts, AgentFaults.None, 2,
             id => new Dictionary<string, string> { ["region"] = Region(id) }, null, dir, NullLoggerFactory.Instance, CancellationToken.None,
-            configure: o => o with { ProfileWindow = TimeSpan.FromHours(1), Baseline = BaselineRule.Parse("constant:0") });
+            configure: o => o with { ProfileWindow = TimeSpan.FromHours(1), Baseline = BaselineRule.Parse("constant:0") }, deviceClock: clock);
         var node = fleet.Aggregator;
 
         // One round: every device trains and sends the sketches of its samples; they become v2's reference.
@@ -74,7 +77,7 @@ public class MonitoringTests
             agent.FlushProfile();
         }
 
-        var windowIndex = node.Monitor.WindowOf(DateTimeOffset.UtcNow);
+        var windowIndex = node.Monitor.WindowOf(clock.GetUtcNow());
         await Eventually.Until(() => node.ProfilesAccepted >= devices, "every device's profile", 30);
 
         // A broken profile (wrong feature count) from a rogue client is refused and merges nothing.
@@ -83,7 +86,7 @@ public class MonitoringTests
         bad.Header = ProtocolInfo.NewHeader("mon", "dev-00007", 999, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         bad.ModelName = "m";
         bad.ModelVersion = 2;
-        bad.WindowEndUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        bad.WindowEndUnixMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
         await using (var rogue = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("rogue", node.BrokerEndpoint) { CleanStart = true }))
         {
             await rogue.ConnectAsync(CancellationToken.None);
@@ -174,10 +177,12 @@ public class MonitoringTests
             Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", CategoricalFeatures = [5], ReferenceDevicesPerRound = devices, AlertWebhook = new Uri($"http://127.0.0.1:{hookPort}/alerts/") },
         };
         string Region(string id) => int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) < 4 ? "promo" : "usual";
+        var clock = new DeviceClock();
+        clock.Hold(DateTimeOffset.UtcNow);
         await using var fleet = await SimulatedFleet.StartAsync(
             options, new HeldOutEvaluator(traffic.Features, traffic.Labels), pool, parts, AgentFaults.None, 2,
             id => new Dictionary<string, string> { ["region"] = Region(id) }, null, dir, NullLoggerFactory.Instance, CancellationToken.None,
-            configure: o => o with { ProfileWindow = TimeSpan.FromHours(1) });
+            configure: o => o with { ProfileWindow = TimeSpan.FromHours(1) }, deviceClock: clock);
         var node = fleet.Aggregator;
         Assert.Equal(2UL, (await node.RunRoundAsync(CancellationToken.None)).NewVersion);
         await fleet.WaitForVersionAsync(2, TimeSpan.FromSeconds(60), CancellationToken.None);
@@ -210,7 +215,7 @@ public class MonitoringTests
             agent.FlushProfile();
         }
 
-        var window = node.Monitor.WindowOf(DateTimeOffset.UtcNow);
+        var window = node.Monitor.WindowOf(clock.GetUtcNow());
         await Eventually.Until(() => node.ProfilesAccepted >= devices, "every device's profile", 30);
         var drift = await node.EvaluateDriftAsync(window, CancellationToken.None);
         var promo = drift.Single(r => r.Version == 2 && r.Cohort == "promo");
