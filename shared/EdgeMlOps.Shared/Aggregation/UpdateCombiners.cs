@@ -293,7 +293,9 @@ public static class CoordinateWise
             return Vector256.Narrow((lo0 + hi0) * 0.5, (lo1 + hi1) * 0.5);
         }
 
-        var (low, high) = Select(keys, n, trim, n - trim - 1);
+        var narrowed = Narrow<TwoRanks>(keys, n, trim, n - trim - 1);
+        if (narrowed.Stopped) return TrimmedMeanOfNarrowed(keys, n, trim, narrowed);
+        var (low, high) = (narrowed.PrefixLo, narrowed.PrefixHi);
         var lowOrdered = Ordered(low);
         var highOrdered = Ordered(high);
         var countLeLow = Vector256<int>.Zero;
@@ -344,6 +346,21 @@ public static class CoordinateWise
     /// copies those out and a small sort per lane finishes. Many equal keys simply run all 32 bits.
     /// </summary>
     private static (Vector256<uint> Lo, Vector256<uint> Hi) Select<TRanks>(ReadOnlySpan<uint> keys, int n, int rankLo, int rankHi)
+        where TRanks : struct, IRanks
+    {
+        var narrowed = Narrow<TRanks>(keys, n, rankLo, rankHi);
+        if (!narrowed.Stopped) return (narrowed.PrefixLo, TRanks.Two ? narrowed.PrefixHi : narrowed.PrefixLo);
+        var lo = Finish(keys, n, narrowed.Found, narrowed.PrefixLo, narrowed.RankLo);
+        return (lo, TRanks.Two ? Finish(keys, n, narrowed.Found, narrowed.PrefixHi, narrowed.RankHi) : lo);
+    }
+
+    /// <summary>
+    /// Where the sweeps of a select stopped: per lane, the fixed high bits (<see cref="Found"/>) of each rank's key and
+    /// that rank among the keys sharing them. Not <see cref="Stopped"/>: all 32 bits are fixed and the prefixes are the keys.
+    /// </summary>
+    private readonly record struct Narrowed(Vector256<uint> PrefixLo, Vector256<uint> PrefixHi, Vector256<int> RankLo, Vector256<int> RankHi, Vector256<uint> Found, bool Stopped);
+
+    private static Narrowed Narrow<TRanks>(ReadOnlySpan<uint> keys, int n, int rankLo, int rankHi)
         where TRanks : struct, IRanks
     {
         var prefixLo = Vector256<uint>.Zero;
@@ -399,18 +416,86 @@ public static class CoordinateWise
                 done &= Vector256.LessThanOrEqualAll(leftHi, few);
             }
 
-            if (done && bit > 0)
-            {
-                var found = Vector256.Create(~((1u << bit) - 1));
-                var lo = Finish(keys, n, found, prefixLo, kLo);
-                return (lo, TRanks.Two ? Finish(keys, n, found, prefixHi, kHi) : lo);
-            }
-
+            if (done && bit > 0) return new Narrowed(prefixLo, prefixHi, kLo, kHi, Vector256.Create(~((1u << bit) - 1)), Stopped: true);
             if (bit == 31) bit -= SkipCommonBits<TRanks>(keys, n, ref prefixLo, ref prefixHi);
         }
 
-        return (prefixLo, TRanks.Two ? prefixHi : prefixLo);
+        return new Narrowed(prefixLo, prefixHi, kLo, kHi, Vector256<uint>.AllBitsSet, Stopped: false);
     }
+
+    /// <summary>
+    /// The trimmed mean when the select stopped early, in one sweep instead of three (a finishing sweep per rank and a
+    /// summing sweep): keys whose fixed bits lie strictly between the two ranks' are kept and summed; the few keys
+    /// sharing the low rank's bits, and the high rank's, are copied out, sorted, and the kept ones among them added.
+    /// </summary>
+    private static Vector256<float> TrimmedMeanOfNarrowed(ReadOnlySpan<uint> keys, int n, int trim, Narrowed narrowed)
+    {
+        Span<uint> lows = stackalloc uint[Lanes * FewCandidates];
+        Span<uint> highs = stackalloc uint[Lanes * FewCandidates];
+        Span<int> lowCount = stackalloc int[Lanes];
+        Span<int> highCount = stackalloc int[Lanes];
+        lowCount.Clear();
+        highCount.Clear();
+        var found = narrowed.Found;
+        var prefixLo = narrowed.PrefixLo;
+        var prefixHi = narrowed.PrefixHi;
+        var above = Ordered(prefixLo);
+        var below = Ordered(prefixHi);
+        var separate = ~Vector256.Equals(prefixLo, prefixHi);
+        Vector256<double> between0 = Vector256<double>.Zero, between1 = Vector256<double>.Zero;
+        ref var k = ref MemoryMarshal.GetReference(keys);
+        for (var r = 0; r < n; r++)
+        {
+            var raw = Vector256.LoadUnsafe(ref k, (nuint)(r * Lanes));
+            var bits = raw & found;
+            var ordered = Ordered(bits);
+            var inside = Vector256.GreaterThan(ordered, above) & Vector256.LessThan(ordered, below);
+            var (v0, v1) = Vector256.Widen(FromKey(raw) & inside.AsSingle());
+            between0 += v0;
+            between1 += v1;
+            Collect(Vector256.Equals(bits, prefixLo).ExtractMostSignificantBits(), raw, lows, lowCount);
+            Collect((Vector256.Equals(bits, prefixHi) & separate).ExtractMostSignificantBits(), raw, highs, highCount);
+        }
+
+        Span<float> result = stackalloc float[Lanes];
+        var kept = n - 2 * trim;
+        for (var lane = 0; lane < Lanes; lane++)
+        {
+            var sum = lane < 4 ? between0.GetElement(lane) : between1.GetElement(lane - 4);
+            var rankLo = narrowed.RankLo.GetElement(lane);
+            var rankHi = narrowed.RankHi.GetElement(lane);
+            var low = lows.Slice(lane * FewCandidates, lowCount[lane]);
+            low.Sort();
+            if (separate.GetElement(lane) == 0)
+            {
+                // Both ranks among the same few keys: keep ranks rankLo..rankHi of them.
+                for (var i = rankLo; i <= rankHi; i++) sum += FromKey(low[i]);
+            }
+            else
+            {
+                var high = highs.Slice(lane * FewCandidates, highCount[lane]);
+                high.Sort();
+                for (var i = rankLo; i < low.Length; i++) sum += FromKey(low[i]);
+                for (var i = 0; i <= rankHi; i++) sum += FromKey(high[i]);
+            }
+
+            result[lane] = (float)(sum / kept);
+        }
+
+        return Vector256.Create<float>(result);
+    }
+
+    private static void Collect(uint hits, Vector256<uint> row, Span<uint> into, Span<int> counts)
+    {
+        while (hits != 0)
+        {
+            var lane = System.Numerics.BitOperations.TrailingZeroCount(hits);
+            hits &= hits - 1;
+            into[lane * FewCandidates + counts[lane]++] = row.GetElement(lane);
+        }
+    }
+
+    private static float FromKey(uint key) => BitConverter.UInt32BitsToSingle(key ^ ((uint)((int)~key >> 31) | 0x8000_0000u));
 
     /// <summary>
     /// Once the sign is fixed, the keys that are left usually share their top exponent bits (updates of similar
@@ -467,13 +552,7 @@ public static class CoordinateWise
         for (var r = 0; r < n; r++)
         {
             var row = Vector256.LoadUnsafe(ref k, (nuint)(r * Lanes));
-            var hits = Vector256.Equals(row & found, prefix).ExtractMostSignificantBits();
-            while (hits != 0)
-            {
-                var lane = System.Numerics.BitOperations.TrailingZeroCount(hits);
-                hits &= hits - 1;
-                candidates[lane * FewCandidates + counts[lane]++] = row.GetElement(lane);
-            }
+            Collect(Vector256.Equals(row & found, prefix).ExtractMostSignificantBits(), row, candidates, counts);
         }
 
         Span<uint> result = stackalloc uint[Lanes];

@@ -40,6 +40,7 @@ public class RobustAggregationTests
     [InlineData(30, 6, false)]
     [InlineData(40, 10, true)]
     [InlineData(3, 1, true)]
+    [InlineData(20, 9, false)] // the two kept ranks share their few candidate keys
     [InlineData(1000, 100, false)] // sweeps stop early: few keys left agree with the prefix, a small sort finishes
     [InlineData(1001, 250, true)] // ~140 copies of each value: never few, all 32 sweeps run
     public void CoordinateWise_MatchesPerCoordinateReference_AcrossBlockTails(int n, int trim, bool duplicates)
