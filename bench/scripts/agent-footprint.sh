@@ -36,18 +36,21 @@ curl -sf "http://127.0.0.1:$http/healthz" >/dev/null || fail "aggregator did not
 features=$(printf '0.1,%.0s' $(seq 784)); features=${features%,}
 predict() { curl -sf -X POST -H 'Content-Type: application/json' -d "{\"features\":[$features]}" "http://127.0.0.1:$api/v1/predict"; }
 
-start_agent() {
+start_agent() { # log file name
+  log="$work/$1"
   env ${AGENT_ENV:-} "$aot/edgemlops-agent" --Agent:DeviceId=smoke-1 --Agent:Broker=mqtt://127.0.0.1:$mqtt --Agent:DataDirectory="$work/agent" \
-    --Agent:Http=http://127.0.0.1:$api/ --Agent:StatusIntervalSeconds=5 --Agent:TrustedRootFile="$work/agg/keys/root.pub" >> "$work/agent.log" 2>&1 &
+    --Agent:Http=http://127.0.0.1:$api/ --Agent:StatusIntervalSeconds=5 --Agent:TrustedRootFile="$work/agg/keys/root.pub" > "$log" 2>&1 &
   agent=$!; pids+=($agent)
 }
 first_prediction_ms() {
   local t0=$1
-  for _ in $(seq 3000); do predict >/dev/null 2>&1 && { echo $(( $(ms) - t0 )); return; }; sleep 0.005; done
+  # Connect only once the agent logs that it listens: .NET's managed HttpListener accepts before it has initialised its
+  # connection table, and a connection accepted in that instant crashes the process (docs/OPERATIONS.md, known issues).
+  for _ in $(seq 3000); do grep -q "Local model API listening" "$log" && predict >/dev/null 2>&1 && { echo $(( $(ms) - t0 )); return; }; sleep 0.005; done
   fail "no prediction"
 }
 
-t0=$(ms); start_agent
+t0=$(ms); start_agent agent-cold.log
 cold=$(first_prediction_ms "$t0")
 for i in $(seq 64); do
   curl -sf -X POST -H 'Content-Type: application/json' -d "{\"features\":[$features],\"label\":$((i % 10))}" "http://127.0.0.1:$api/v1/feedback" >/dev/null || fail "feedback"
@@ -70,7 +73,7 @@ if [ "${1:-}" != "--no-wrk" ] && command -v wrk >/dev/null 2>&1; then
 fi
 
 kill -TERM "$agent"; wait "$agent" 2>/dev/null || true
-t0=$(ms); start_agent
+t0=$(ms); start_agent agent-warm.log
 warm=$(first_prediction_ms "$t0")
 
 binary=$(stat -c %s "$aot/edgemlops-agent")

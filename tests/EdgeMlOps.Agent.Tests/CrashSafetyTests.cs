@@ -82,6 +82,19 @@ public class CrashSafetyTests
 
     private static async Task WaitHealthyAsync(HttpClient http, Process agent)
     {
+        // Connect only once the agent says it listens: .NET's managed HttpListener (Linux) starts accepting before it
+        // has initialised its connection table, and a connection accepted in that instant crashes the process
+        // (dotnet/corefx#35191, still open upstream; see docs/OPERATIONS.md). This test is about kill -9, not that race.
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            string? line;
+            while ((line = await agent.StandardOutput.ReadLineAsync(timeout.Token)) is not null && !line.Contains("Local model API listening", StringComparison.Ordinal))
+            {
+            }
+
+            if (line is null) throw new InvalidOperationException("agent exited before listening: " + await agent.StandardError.ReadToEndAsync());
+        }
+
         for (var i = 0; i < 300; i++)
         {
             if (agent.HasExited) throw new InvalidOperationException("agent exited: " + await agent.StandardError.ReadToEndAsync());

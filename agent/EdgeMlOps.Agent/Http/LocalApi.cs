@@ -31,6 +31,7 @@ public sealed partial class LocalApi : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly HttpListener _listener = new();
     private readonly List<Task> _loops = new();
+    private readonly CancellationTokenSource _stopping = new();
     private long _requests;
     private long _clientErrors;
 
@@ -56,9 +57,14 @@ public sealed partial class LocalApi : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Cancel first: a loop that saw the listener running but had not yet called GetContextAsync when Stop ran
+        // would queue a wait that Stop no longer completes (HttpListener checks its state, then queues), and
+        // disposing would wait for it forever.
+        await _stopping.CancelAsync().ConfigureAwait(false);
         _listener.Stop();
         await Task.WhenAll(_loops).ConfigureAwait(false);
         _listener.Close();
+        _stopping.Dispose();
     }
 
     private async Task AcceptLoopAsync()
@@ -68,9 +74,9 @@ public sealed partial class LocalApi : IAsyncDisposable
             HttpListenerContext context;
             try
             {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
+                context = await _listener.GetContextAsync().WaitAsync(_stopping.Token).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
             {
                 return;
             }

@@ -105,6 +105,22 @@ public sealed class LocalApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StartThenDisposeAtOnce_NeverHangs()
+    {
+        // Disposing right after starting races the accept loops' first wait for a request; it must still return.
+        // Four at a time, so the loops' threads get preempted between HttpListener's state check and its wait.
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                var api = new LocalApi(_device.Agent, new LocalApiOptions { Prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/" }, NullLogger.Instance);
+                api.Start();
+                await api.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            }
+        })));
+    }
+
+    [Fact]
     public async Task Feedback_WithFeatures_AndBadLabels()
     {
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/v1/feedback", """{"features":[1,2,3,4],"label":0}""")).Status);
