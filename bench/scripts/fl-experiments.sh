@@ -16,16 +16,23 @@ run() { # name, args...
   "${SIM[@]}" --out "$OUT/$name.json" "$@" | grep -E "^(final|target|stopped)" | sed "s/^/$name: /"
 }
 
+# The Byzantine arms: clean FedAvg, then FedAvg, median, (trimmed mean,) Krum and Multi-Krum with 20% of devices
+# sending their delta sign-flipped and scaled by 10. Args: name prefix, Krum's f, trim β ("" for no trimmed mean), fleet args.
+byzantine_arms() {
+  local prefix=$1 f=$2 beta=$3; shift 3
+  local A=(--byzantine 0.2 --attack sign-flip --attack-scale 10)
+  run "$prefix-clean-fedavg" "$@"
+  run "$prefix-fedavg" "$@" "${A[@]}"
+  run "$prefix-fedmedian" "$@" "${A[@]}" --strategy fedmedian
+  [[ -n $beta ]] && run "$prefix-fedtrimmedavg" "$@" "${A[@]}" --strategy fedtrimmedavg --strategy-set TrimBeta="$beta"
+  run "$prefix-krum" "$@" "${A[@]}" --strategy krum --strategy-set ByzantineClients="$f"
+  run "$prefix-multikrum" "$@" "${A[@]}" --strategy multikrum --strategy-set ByzantineClients="$f"
+}
+
 what=${1:-all}
 if [[ $what == byzantine || $what == all ]]; then
-  # (a) 20% of devices send their delta sign-flipped and scaled by 10.
-  B=(--devices 100 --rounds 20 --fraction 0.2)
-  run byz-clean-fedavg "${B[@]}"
-  run byz-fedavg "${B[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10
-  run byz-fedmedian "${B[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy fedmedian
-  run byz-fedtrimmedavg "${B[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy fedtrimmedavg --strategy-set TrimBeta=0.3
-  run byz-krum "${B[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy krum --strategy-set ByzantineClients=6
-  run byz-multikrum "${B[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy multikrum --strategy-set ByzantineClients=6
+  # (a) 100 devices with 80 digits each, 20 per round.
+  byzantine_arms byz 6 0.3 --devices 100 --rounds 20 --fraction 0.2
 fi
 if [[ $what == byzantine-long ]]; then
   # (a) at 60 rounds: Krum (one update per round) against the clean run once both have had time to converge.
@@ -36,12 +43,7 @@ fi
 if [[ $what == byzantine-data ]]; then
   # (a) with more data per device: the same 8,000 digits on 20 devices (400 each), all 20 in every round, 4 Byzantine.
   # Krum keeps one device's update per round; here that update has seen 400 digits instead of 80.
-  P=(--devices 20 --rounds 20 --fraction 1.0)
-  run byzd-clean-fedavg "${P[@]}"
-  run byzd-fedavg "${P[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10
-  run byzd-fedmedian "${P[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy fedmedian
-  run byzd-krum "${P[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy krum --strategy-set ByzantineClients=4
-  run byzd-multikrum "${P[@]}" --byzantine 0.2 --attack sign-flip --attack-scale 10 --strategy multikrum --strategy-set ByzantineClients=4
+  byzantine_arms byzd 4 "" --devices 20 --rounds 20 --fraction 1.0
 fi
 if [[ $what == optimizers || $what == all ]]; then
   # Server optimizers and FedProx on McMahan et al.'s pathological non-IID split (two digits per device).
