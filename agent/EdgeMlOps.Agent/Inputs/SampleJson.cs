@@ -73,7 +73,6 @@ public static class SampleJson
         }
     }
 
-
     private enum Field
     {
         Unknown,

@@ -331,27 +331,14 @@ public static class CoordinateWise
         return Vector256.ConditionalSelect(Vector256.Equals(low, high).AsSingle(), lowValue, Vector256.Narrow(mean0, mean1));
     }
 
-    /// <summary>The key of rank <paramref name="rank"/> in every lane (radix select, MSB first, one sweep per bit).</summary>
-    private static Vector256<uint> Select(ReadOnlySpan<uint> keys, int n, int rank) => Select<OneRank>(keys, n, rank, rank).Lo;
-
-    /// <summary>The keys of ranks <paramref name="rankLo"/> and <paramref name="rankHi"/> in every lane, both found in the same sweeps.</summary>
-    private static (Vector256<uint> Lo, Vector256<uint> Hi) Select(ReadOnlySpan<uint> keys, int n, int rankLo, int rankHi) =>
-        Select<TwoRanks>(keys, n, rankLo, rankHi);
-
     /// <summary>
-    /// MSB-first radix select in all eight lanes. Each sweep counts, per lane, the keys that agree with
-    /// the prefix so far and have the next bit clear, which fixes that bit of the answer. Sweeps stop
-    /// as soon as no lane has more than <see cref="FewCandidates"/> keys left that agree with its
-    /// prefix (after the sign and exponent bits of typical updates, a few dozen); one last sweep
-    /// copies those out and a small sort per lane finishes. Many equal keys simply run all 32 bits.
+    /// The key of rank <paramref name="rank"/> in every lane: the sweeps of <see cref="Narrow{TRanks}"/>, then, if they
+    /// stopped early, one sweep copying out the few keys left and a small sort per lane.
     /// </summary>
-    private static (Vector256<uint> Lo, Vector256<uint> Hi) Select<TRanks>(ReadOnlySpan<uint> keys, int n, int rankLo, int rankHi)
-        where TRanks : struct, IRanks
+    private static Vector256<uint> Select(ReadOnlySpan<uint> keys, int n, int rank)
     {
-        var narrowed = Narrow<TRanks>(keys, n, rankLo, rankHi);
-        if (!narrowed.Stopped) return (narrowed.PrefixLo, TRanks.Two ? narrowed.PrefixHi : narrowed.PrefixLo);
-        var lo = Finish(keys, n, narrowed.Found, narrowed.PrefixLo, narrowed.RankLo);
-        return (lo, TRanks.Two ? Finish(keys, n, narrowed.Found, narrowed.PrefixHi, narrowed.RankHi) : lo);
+        var narrowed = Narrow<OneRank>(keys, n, rank, rank);
+        return narrowed.Stopped ? Finish(keys, n, narrowed.Found, narrowed.PrefixLo, narrowed.RankLo) : narrowed.PrefixLo;
     }
 
     /// <summary>
@@ -360,6 +347,12 @@ public static class CoordinateWise
     /// </summary>
     private readonly record struct Narrowed(Vector256<uint> PrefixLo, Vector256<uint> PrefixHi, Vector256<int> RankLo, Vector256<int> RankHi, Vector256<uint> Found, bool Stopped);
 
+    /// <summary>
+    /// MSB-first radix select in all eight lanes, for one rank or two at once. Each sweep counts, per lane, the keys that
+    /// agree with the prefix so far and have the next bit clear, which fixes that bit of the answer. Sweeps stop as soon
+    /// as no lane has more than <see cref="FewCandidates"/> keys left that agree with its prefix (after the sign and
+    /// exponent bits of typical updates, a few dozen); the caller finishes from there. Many equal keys run all 32 bits.
+    /// </summary>
     private static Narrowed Narrow<TRanks>(ReadOnlySpan<uint> keys, int n, int rankLo, int rankHi)
         where TRanks : struct, IRanks
     {
