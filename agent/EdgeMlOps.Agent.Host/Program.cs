@@ -61,9 +61,9 @@ try
         _ = MemoryReleaser.For(agent, loggers.CreateLogger<MemoryReleaser>()).RunAsync(TimeSpan.FromSeconds(1), stopping.Token);
     }
 
-    if (options.HttpPrefix is { } prefix)
+    if (options.HttpAddress is { } address)
     {
-        api = new LocalApi(agent, new LocalApiOptions { Prefix = prefix }, loggers.CreateLogger<LocalApi>());
+        api = new LocalApi(agent, new LocalApiOptions { Address = address }, loggers.CreateLogger<LocalApi>());
         api.Start();
     }
 

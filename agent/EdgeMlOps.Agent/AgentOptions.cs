@@ -34,8 +34,8 @@ public sealed record AgentOptions
     /// <summary>Extra input source besides the HTTP API: null, <c>stdin</c> or <c>file:PATH</c> (JSON lines).</summary>
     public string? Input { get; init; }
 
-    /// <summary>Local model API (HttpListener prefix), or null to disable it.</summary>
-    public string? HttpPrefix { get; init; } = "http://127.0.0.1:8090/";
+    /// <summary>Local model API address (<c>http://HOST:PORT/</c> or <c>unix:/PATH</c>), or null to disable it.</summary>
+    public string? HttpAddress { get; init; } = "http://127.0.0.1:8090/";
 
     /// <summary>Recent predictions kept so that feedback can refer to them by id.</summary>
     public int MaxPendingPredictions { get; init; } = 10_000;
@@ -114,7 +114,7 @@ public sealed record AgentOptions
             Tags = r.Map(nameof(Tags)),
             MaxSamples = r.Int(nameof(MaxSamples), 10_000, 1, 10_000_000),
             MaxSampleAge = r.Double("MaxSampleAgeDays", 0, 0, 36_500) is > 0 and var days ? TimeSpan.FromDays(days) : null,
-            HttpPrefix = HttpPrefixOrNull(r),
+            HttpAddress = HttpAddressOrNull(r),
             Input = InputOrNull(r),
             ExecutionProvider = ProviderName(r),
             MaxPendingPredictions = r.Int(nameof(MaxPendingPredictions), 10_000, 0, 10_000_000),
@@ -197,12 +197,11 @@ public sealed record AgentOptions
         return text;
     }
 
-    private static string? HttpPrefixOrNull(ConfigReader r)
+    private static string? HttpAddressOrNull(ConfigReader r)
     {
         var text = r.String("Http", "http://127.0.0.1:8090/");
         if (text == "off") return null;
-        r.Require(Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme == "http" && text.EndsWith('/'), "Http",
-            $"'{text}' must be an http://host:port/ prefix ending in '/', or 'off'");
+        r.Require(Http.LocalHttpServer.ParseAddress(text, out var error) is not null, "Http", $"{error}; or 'off'");
         return text;
     }
 }

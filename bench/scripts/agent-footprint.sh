@@ -44,9 +44,7 @@ start_agent() { # log file name
 }
 first_prediction_ms() {
   local t0=$1
-  # Connect only once the agent logs that it listens: .NET's managed HttpListener accepts before it has initialised its
-  # connection table, and a connection accepted in that instant crashes the process (docs/OPERATIONS.md, known issues).
-  for _ in $(seq 3000); do grep -q "Local model API listening" "$log" && predict >/dev/null 2>&1 && { echo $(( $(ms) - t0 )); return; }; sleep 0.005; done
+  for _ in $(seq 3000); do predict >/dev/null 2>&1 && { echo $(( $(ms) - t0 )); return; }; sleep 0.005; done
   fail "no prediction"
 }
 

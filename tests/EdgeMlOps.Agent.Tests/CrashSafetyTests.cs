@@ -82,9 +82,7 @@ public class CrashSafetyTests
 
     private static async Task WaitHealthyAsync(HttpClient http, Process agent)
     {
-        // Connect only once the agent says it listens: .NET's managed HttpListener (Linux) starts accepting before it
-        // has initialised its connection table, and a connection accepted in that instant crashes the process
-        // (dotnet/corefx#35191, still open upstream; see docs/OPERATIONS.md). This test is about kill -9, not that race.
+        // Wait for the agent to say it listens, then for it to serve.
         using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
         {
             string? line;

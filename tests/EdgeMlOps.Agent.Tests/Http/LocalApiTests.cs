@@ -17,7 +17,7 @@ public sealed class LocalApiTests : IAsyncLifetime
     {
         _device = await OfflineAgent.StartAsync();
         var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
-        _api = new LocalApi(_device.Agent, new LocalApiOptions { Prefix = prefix, MaxBodyBytes = 4096 }, NullLogger.Instance);
+        _api = new LocalApi(_device.Agent, new LocalApiOptions { Address = prefix, Limits = new LocalHttpLimits { MaxBodyBytes = 4096 } }, NullLogger.Instance);
         _api.Start();
         _http = new HttpClient { BaseAddress = new Uri(prefix) };
     }
@@ -107,13 +107,13 @@ public sealed class LocalApiTests : IAsyncLifetime
     [Fact]
     public async Task StartThenDisposeAtOnce_NeverHangs()
     {
-        // Disposing right after starting races the accept loops' first wait for a request; it must still return.
-        // Four at a time, so the loops' threads get preempted between HttpListener's state check and its wait.
+        // Disposing right after starting races the accept loop's first wait for a connection; it must still return.
+        // Four at a time, so the loop's thread can be preempted anywhere in between.
         await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
         {
             for (var i = 0; i < 50; i++)
             {
-                var api = new LocalApi(_device.Agent, new LocalApiOptions { Prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/" }, NullLogger.Instance);
+                var api = new LocalApi(_device.Agent, new LocalApiOptions { Address = $"http://127.0.0.1:{OfflineAgent.FreePort()}/" }, NullLogger.Instance);
                 api.Start();
                 await api.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
             }
@@ -177,7 +177,7 @@ public sealed class LocalApiTests : IAsyncLifetime
     {
         await using var empty = await OfflineAgent.StartAsync(installModel: false);
         var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
-        await using var api = new LocalApi(empty.Agent, new LocalApiOptions { Prefix = prefix }, NullLogger.Instance);
+        await using var api = new LocalApi(empty.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
         api.Start();
         using var http = new HttpClient { BaseAddress = new Uri(prefix) };
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.PostAsJsonAsync("/v1/predict", new { features = new[] { 1, 2, 3, 4 } })).StatusCode);
