@@ -238,7 +238,14 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     }
 
     /// <summary>Runs the installed model on one feature vector and remembers it for feedback.</summary>
-    public PredictionResult Predict(ReadOnlySpan<float> features)
+    public PredictionResult Predict(ReadOnlySpan<float> features) => PredictOwned(features.ToArray());
+
+    /// <summary>
+    /// <see cref="Predict(ReadOnlySpan{float})"/> without copying the features: the agent keeps the array (a
+    /// prediction awaiting feedback holds it), so the caller must not change it afterwards. The local API hands over
+    /// the array it parsed, which saves a copy per request.
+    /// </summary>
+    public PredictionResult PredictOwned(float[] features)
     {
         var model = EnterCurrentModel() ?? throw new InvalidOperationException("No model is installed yet.");
         try
@@ -249,7 +256,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
                 throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
             }
 
-            var input = features.ToArray();
+            var input = features;
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             PredictionBatch batch;
             try

@@ -96,7 +96,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         if (info is null) return Error(json, 503, "no model installed yet");
         if (features.Length != info.Architecture.InputDim) return Error(json, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
 
-        var result = _agent.Predict(features);
+        var result = _agent.PredictOwned(features);
         json.WriteString("predictionId", result.PredictionId);
         json.WriteNumber("label", result.Label);
         json.WriteStartArray("probabilities");

@@ -268,7 +268,7 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
             _socket = socket;
             _timeout = CancellationTokenSource.CreateLinkedTokenSource(server._stopping.Token);
             _writer = new Utf8JsonWriter(_json);
-            _target = new byte[server._limits.MaxTargetBytes];
+            _target = ArrayPool<byte>.Shared.Rent(server._limits.MaxTargetBytes);
         }
 
         private LocalHttpLimits Limits => _server._limits;
@@ -278,6 +278,7 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
             _timeout.Dispose();
             _writer.Dispose();
             ArrayPool<byte>.Shared.Return(_buffer);
+            ArrayPool<byte>.Shared.Return(_target);
             if (_chunked is not null) ArrayPool<byte>.Shared.Return(_chunked);
         }
 
@@ -410,7 +411,7 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
             else throw new ProtocolException(400, "malformed request line");
 
             var path = Path(target);
-            if (path.Length > _target.Length) throw new ProtocolException(414, $"request target exceeds {_target.Length} bytes");
+            if (path.Length > Limits.MaxTargetBytes) throw new ProtocolException(414, $"request target exceeds {Limits.MaxTargetBytes} bytes");
             method.CopyTo(_method);
             path.CopyTo(_target);
 
