@@ -6,6 +6,8 @@
 # keep-alive (wrk, if installed). Also the CI smoke test of the AOT binary: exits non-zero if the
 # agent does not connect, receive the model, serve, train and publish an update.
 #   bash bench/scripts/agent-footprint.sh [--no-wrk]
+# AGENT_ENV="NAME=VALUE ..." sets environment variables for the agent; AGENT_CGROUP=/sys/fs/cgroup/memory/NAME starts
+# it inside that (existing) memory cgroup, to see how it runs under a memory limit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -33,12 +35,21 @@ pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http/healthz" >/dev/null && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$http/healthz" >/dev/null || fail "aggregator did not start"
 
+if [ -n "${AGENT_CGROUP:-}" ]; then
+  # Publishing just wrote the agent's libraries through the page cache, charged to this shell's cgroup; drop them so the
+  # agent's own page faults bring its code in, charged to its cgroup like on a device that boots it.
+  sync; echo 3 > /proc/sys/vm/drop_caches || echo "could not drop the page cache (needs root): cached code is not charged to $AGENT_CGROUP" >&2
+  echo 0 > "$AGENT_CGROUP/memory.max_usage_in_bytes" 2>/dev/null || true
+fi
+
 features=$(printf '0.1,%.0s' $(seq 784)); features=${features%,}
 predict() { curl -sf -X POST -H 'Content-Type: application/json' -d "{\"features\":[$features]}" "http://127.0.0.1:$api/v1/predict"; }
 
 start_agent() { # log file name
   log="$work/$1"
-  env ${AGENT_ENV:-} "$aot/edgemlops-agent" --Agent:DeviceId=smoke-1 --Agent:Broker=mqtt://127.0.0.1:$mqtt --Agent:DataDirectory="$work/agent" \
+  local cg=()
+  [ -n "${AGENT_CGROUP:-}" ] && cg=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$AGENT_CGROUP")
+  env ${AGENT_ENV:-} "${cg[@]}" "$aot/edgemlops-agent" --Agent:DeviceId=smoke-1 --Agent:Broker=mqtt://127.0.0.1:$mqtt --Agent:DataDirectory="$work/agent" \
     --Agent:Http=http://127.0.0.1:$api/ --Agent:StatusIntervalSeconds=5 --Agent:TrustedRootFile="$work/agg/keys/root.pub" > "$log" 2>&1 &
   agent=$!; pids+=($agent)
 }
@@ -84,3 +95,6 @@ echo "process start to first prediction: warm ${warm} ms (model on disk), cold $
 echo "peak RSS (serving + training rounds): $(mb $((peak_kb * 1024))) MB"
 [ -n "$load_peak_kb" ] && echo "peak RSS after the load test (16 keep-alive connections): $(mb $((load_peak_kb * 1024))) MB"
 echo "predict throughput (wrk -t2 -c16, keep-alive, 784 features): ${rps} req/s"
+if [ -n "${AGENT_CGROUP:-}" ]; then
+  echo "cgroup $AGENT_CGROUP: limit $(mb "$(cat "$AGENT_CGROUP/memory.limit_in_bytes")") MB, max usage $(mb "$(cat "$AGENT_CGROUP/memory.max_usage_in_bytes")") MB"
+fi

@@ -261,6 +261,7 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
         private int _head; // first unconsumed byte
         private int _tail; // end of received bytes
         private bool _http10; // the request being answered: a kept-alive HTTP/1.0 connection is said so in the response
+        private bool _headRequest; // the request being answered is HEAD: its response has headers only
 
         public Connection(LocalHttpServer server, Socket socket)
         {
@@ -413,6 +414,7 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
             var path = Path(target);
             if (path.Length > Limits.MaxTargetBytes) throw new ProtocolException(414, $"request target exceeds {Limits.MaxTargetBytes} bytes");
             method.CopyTo(_method);
+            _headRequest = method.SequenceEqual("HEAD"u8);
             path.CopyTo(_target);
 
             long contentLength = 0;
@@ -600,6 +602,7 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
 
         private async ValueTask RespondAsync(int status, string message, bool keepAlive)
         {
+            _headRequest = false;
             _json.ResetWrittenCount();
             _writer.Reset(_json);
             _writer.WriteStartObject();
@@ -638,7 +641,7 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
             Write("\r\nContent-Length: "u8);
             WriteNumber(_json.WrittenCount);
             Write(!keepAlive ? "\r\nConnection: close\r\n\r\n"u8 : _http10 ? "\r\nConnection: keep-alive\r\n\r\n"u8 : "\r\n\r\n"u8);
-            Write(_json.WrittenSpan);
+            if (!_headRequest) Write(_json.WrittenSpan);
             return SendAsync(_output.WrittenMemory);
         }
 

@@ -62,7 +62,7 @@ public sealed class LocalHttpServerTests
         public Task SendAsync(string text) => _stream.WriteAsync(Encoding.ASCII.GetBytes(text)).AsTask();
 
         /// <summary>Reads one response (status line, headers, Content-Length body); null if the server closed first.</summary>
-        public async Task<Response?> ReadAsync(TimeSpan? timeout = null)
+        public async Task<Response?> ReadAsync(TimeSpan? timeout = null, bool headOnly = false)
         {
             using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
             int headerEnd;
@@ -74,7 +74,7 @@ public sealed class LocalHttpServerTests
             var head = Encoding.ASCII.GetString(_pending.ToArray(), 0, headerEnd).Split("\r\n");
             var status = int.Parse(head[0].Split(' ')[1]);
             var headers = head.Skip(1).Select(h => h.Split(':', 2)).ToDictionary(h => h[0].Trim(), h => h[1].Trim(), StringComparer.OrdinalIgnoreCase);
-            var length = headers.TryGetValue("Content-Length", out var l) ? int.Parse(l) : 0;
+            var length = !headOnly && headers.TryGetValue("Content-Length", out var l) ? int.Parse(l) : 0;
             while (_pending.Length < headerEnd + 4 + length)
             {
                 if (!await FillAsync(cts.Token)) throw new IOException("closed mid-body");
@@ -151,10 +151,14 @@ public sealed class LocalHttpServerTests
         Assert.Equal("/v1/feedback", third.Json.GetProperty("path").GetString());
         Assert.Equal("hello world", third.Json.GetProperty("body").GetString());
 
-        // Still open: a fourth request on the same connection.
-        await client.SendAsync("DELETE /missing HTTP/1.1\r\n\r\n");
+        // Still open: a fourth request on the same connection; a HEAD answer has headers only, so the fifth is framed right.
+        await client.SendAsync("DELETE /missing HTTP/1.1\r\n\r\nHEAD /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
         Assert.Equal(404, (await client.ReadAsync())!.Status);
-        Assert.Equal(4, server.Requests);
+        var head = (await client.ReadAsync(headOnly: true))!;
+        Assert.Equal(200, head.Status);
+        Assert.NotEqual("0", head.Headers["Content-Length"]);
+        Assert.Equal("/b", (await client.ReadAsync())!.Json.GetProperty("path").GetString());
+        Assert.Equal(6, server.Requests);
         Assert.Equal(1, server.ClientErrors);
     }
 
