@@ -290,7 +290,7 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
             {
                 // Idle: wait for a request's first byte for at most the keep-alive time.
                 _timeout.CancelAfter(Limits.KeepAliveTimeout);
-                if (_head == _tail && !await ReceiveAsync(Limits.MaxHeaderBytes).ConfigureAwait(false)) return;
+                if (_head == _tail && !await ReceiveAsync().ConfigureAwait(false)) return;
                 _timeout.CancelAfter(Limits.RequestTimeout);
                 int methodLength, pathLength, bodyStart, bodyLength;
                 try
@@ -367,7 +367,7 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
                 if (_tail - _head >= Limits.MaxHeaderBytes) throw new ProtocolException(431, $"request line and headers exceed {Limits.MaxHeaderBytes} bytes");
                 scanned = Math.Max(_head, _tail - 3);
                 var offset = scanned - _head;
-                if (!await ReceiveAsync(Limits.MaxHeaderBytes).ConfigureAwait(false)) throw new IOException("connection closed mid-request");
+                if (!await ReceiveAsync().ConfigureAwait(false)) throw new IOException("connection closed mid-request");
                 scanned = _head + offset;
             }
 
@@ -507,7 +507,7 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
                 var remaining = (int)size;
                 while (remaining > 0)
                 {
-                    if (_head == _tail && !await ReceiveAsync(Limits.MaxHeaderBytes).ConfigureAwait(false)) throw new IOException("connection closed mid-body");
+                    if (_head == _tail && !await ReceiveAsync().ConfigureAwait(false)) throw new IOException("connection closed mid-body");
                     var n = Math.Min(remaining, _tail - _head);
                     _buffer.AsSpan(_head, n).CopyTo(_chunked.AsSpan(length));
                     (_head, length, remaining) = (_head + n, length + n, remaining - n);
@@ -545,7 +545,7 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
             while ((end = _buffer.AsSpan(_head, _tail - _head).IndexOf("\r\n"u8)) < 0)
             {
                 if (_tail - _head >= 1024) throw new ProtocolException(400, "chunk line too long");
-                if (!await ReceiveAsync(Limits.MaxHeaderBytes).ConfigureAwait(false)) throw new IOException("connection closed mid-body");
+                if (!await ReceiveAsync().ConfigureAwait(false)) throw new IOException("connection closed mid-body");
             }
 
             var start = _head;
@@ -570,15 +570,15 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
             }
         }
 
-        /// <summary>Receives more bytes after the tail, compacting or growing the buffer up to <paramref name="limit"/> unconsumed bytes; false at end of stream.</summary>
+        /// <summary>Receives more bytes after the tail (compacting, or doubling a full buffer; callers enforce the size limits); false at end of stream.</summary>
         [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-        private async ValueTask<bool> ReceiveAsync(int limit)
+        private async ValueTask<bool> ReceiveAsync()
         {
             if (_head == _tail) _head = _tail = 0;
             if (_tail == _buffer.Length)
             {
                 if (_head > 0) Compact();
-                else Resize(Math.Min(_buffer.Length * 2, limit + 4));
+                else Resize(_buffer.Length * 2);
             }
 
             var n = await _socket.ReceiveAsync(_buffer.AsMemory(_tail), SocketFlags.None, _timeout.Token).ConfigureAwait(false);

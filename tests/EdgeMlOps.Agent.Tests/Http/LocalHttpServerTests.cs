@@ -247,6 +247,18 @@ public sealed class LocalHttpServerTests
     }
 
     [Fact]
+    public async Task HeadersLargerThanTheFirstBuffer_AreReadWithinTheLimit()
+    {
+        // 12 KB of headers: more than the 8 KB receive buffer a connection starts with, less than the 16 KiB limit.
+        await using var server = Start();
+        using var client = await RawClient.ConnectAsync(server);
+        await client.SendAsync("POST /a HTTP/1.1\r\nX-Big: " + new string('x', 12 * 1024) + "\r\nContent-Length: 2\r\n\r\nok");
+        var response = (await client.ReadAsync())!;
+        Assert.Equal(200, response.Status);
+        Assert.Equal("ok", response.Json.GetProperty("body").GetString());
+    }
+
+    [Fact]
     public async Task AnOversizedBody_StillBeingSent_GetsIts413_NotAReset()
     {
         // The client writes the whole 64 KB body without waiting; the server answers 413 after the headers and reads
