@@ -10,6 +10,13 @@ using Microsoft.Extensions.Logging;
 var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--erase-data");
 
 AgentOptions options;
+var levelText = configuration["Logging:LogLevel:Default"];
+var levelValid = Enum.TryParse<LogLevel>(levelText, ignoreCase: true, out var minimumLevel) && Enum.IsDefined(minimumLevel) && !char.IsAsciiDigit(levelText![0]);
+if (!levelValid && levelText is not null)
+{
+    Console.Error.WriteLine($"Logging:LogLevel:Default: '{levelText}' is not one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
+}
+
 try
 {
     options = AgentOptions.FromConfiguration(configuration);
@@ -19,6 +26,8 @@ catch (OptionsValidationException ex)
     Console.Error.WriteLine(ex.Message);
     return 2;
 }
+
+if (!levelValid && levelText is not null) return 2;
 
 if (args.Contains("--check-config"))
 {
@@ -31,7 +40,7 @@ using var loggers = LoggerFactory.Create(b =>
 {
     if (configuration["Logging:Format"] == "json") b.AddJsonConsole();
     else b.AddSimpleConsole(c => c.SingleLine = true);
-    b.SetMinimumLevel(LogLevel.Information);
+    b.SetMinimumLevel(levelValid ? minimumLevel : LogLevel.Information);
 });
 var logger = loggers.CreateLogger("edgemlops-agent");
 using var stopping = new CancellationTokenSource();
@@ -58,7 +67,7 @@ try
     await agent.StartAsync(stopping.Token);
     if (options.ReleaseMemoryAfterHeavyWork)
     {
-        _ = MemoryReleaser.For(agent, loggers.CreateLogger<MemoryReleaser>()).RunAsync(TimeSpan.FromSeconds(1), stopping.Token);
+        _ = MemoryReleaser.For(agent, loggers.CreateLogger<MemoryReleaser>(), options.ReleaseFilePages).RunAsync(TimeSpan.FromSeconds(1), stopping.Token);
     }
 
     if (options.HttpAddress is { } address)

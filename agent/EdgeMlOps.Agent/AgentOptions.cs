@@ -84,6 +84,13 @@ public sealed record AgentOptions
     /// </summary>
     public bool ReleaseMemoryAfterHeavyWork { get; init; } = true;
 
+    /// <summary>
+    /// With <see cref="ReleaseMemoryAfterHeavyWork"/>, also unmap the clean pages of mapped code and constants
+    /// (<c>ReleaseFilePages</c>, Linux): pages touched once at start-up or while installing a model leave the resident
+    /// set, the ones serving uses are mapped back from the page cache. See <see cref="CleanFilePages"/>.
+    /// </summary>
+    public bool ReleaseFilePages { get; init; } = true;
+
     /// <summary>Largest model artifact the agent will download.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
 
@@ -129,6 +136,7 @@ public sealed record AgentOptions
             Baseline = BaselineOrNull(r),
             ProfileSampleEvery = r.Int(nameof(ProfileSampleEvery), 1, 1, 1_000_000),
             ReleaseMemoryAfterHeavyWork = r.Bool(nameof(ReleaseMemoryAfterHeavyWork), true),
+            ReleaseFilePages = r.Bool(nameof(ReleaseFilePages), true),
             SketchPolicy = new EdgeMlOps.Shared.Monitoring.SketchPolicy(
                 r.Int("Sketch:MinRows", 20, 0, 1_000_000),
                 r.Int("Sketch:MinLevel", 1, 0, 30),

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
@@ -11,20 +12,23 @@ namespace EdgeMlOps.Agent;
 /// object heap is never compacted by default), and glibc keeps freed native blocks in its
 /// arenas. After each such step this runs one blocking, compacting, aggressive collection (which
 /// also decommits the freed regions) and <c>malloc_trim(0)</c>. Serving predictions does not
-/// trigger it; a collection of the agent's few live megabytes takes milliseconds.
+/// trigger it; a collection of the agent's few live megabytes takes milliseconds. With
+/// <paramref name="dropFilePages"/> it also unmaps the clean pages of mapped code (<see cref="CleanFilePages"/>):
+/// what start-up, session creation and training touched once, the pages serving uses come back.
 /// </summary>
-public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger)
+public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger, bool dropFilePages = false)
 {
     private long _seen = -1;
 
     /// <summary>Watches an agent: rounds trained (updates produced), tasks skipped, models installed or refused.</summary>
-    public static MemoryReleaser For(DeviceAgent agent, ILogger logger)
+    public static MemoryReleaser For(DeviceAgent agent, ILogger logger, bool dropFilePages)
     {
         var counters = agent.Counters;
         return new MemoryReleaser(
             () => Interlocked.Read(ref counters.UpdatesProduced) + Interlocked.Read(ref counters.TasksSkipped)
                 + Interlocked.Read(ref counters.ModelInstalls) + Interlocked.Read(ref counters.ModelInstallFailures),
-            logger);
+            logger,
+            dropFilePages);
     }
 
     /// <summary>Checks every <paramref name="interval"/> whether a heavy step finished since the last look, until cancelled.</summary>
@@ -47,8 +51,10 @@ public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger)
         if (heavy == _seen) return false;
         _seen = heavy;
         var before = Environment.WorkingSet;
+        var started = Stopwatch.GetTimestamp();
         Release();
-        LogReleased(before / 1048576.0, Environment.WorkingSet / 1048576.0);
+        var pages = dropFilePages ? CleanFilePages.Drop() : default;
+        LogReleased(before / 1048576.0, Environment.WorkingSet / 1048576.0, pages.Mappings, pages.ResidentKib / 1024.0, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return true;
     }
 
@@ -73,6 +79,6 @@ public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger)
     [LibraryImport("libc", EntryPoint = "malloc_trim")]
     private static partial int MallocTrim(nuint pad);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Released memory after heavy work: RSS {Before:F1} MB -> {After:F1} MB")]
-    private partial void LogReleased(double before, double after);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Released memory after heavy work: RSS {Before:F1} MB -> {After:F1} MB ({Mappings} file mappings dropped, {FileMb:F1} MB of them resident) in {Milliseconds:F1} ms")]
+    private partial void LogReleased(double before, double after, int mappings, double fileMb, double milliseconds);
 }

@@ -7,12 +7,13 @@
 # agent does not connect, receive the model, serve, train and publish an update.
 #   bash bench/scripts/agent-footprint.sh [--no-wrk]
 # AGENT_ENV="NAME=VALUE ..." sets environment variables for the agent; AGENT_CGROUP=/sys/fs/cgroup/memory/NAME starts
-# it inside that (existing) memory cgroup, to see how it runs under a memory limit.
+# it inside that (existing) memory cgroup, to see how it runs under a memory limit. AGENT_AOT=DIR measures an agent
+# already published to DIR instead of publishing one (for alternating runs of two builds).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 work=$(mktemp -d)
-aot="$work/agent-aot"
+aot="${AGENT_AOT:-$work/agent-aot}"
 mqtt=$((20000 + RANDOM % 10000)); http=$((mqtt + 1)); api=$((mqtt + 2))
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -20,7 +21,7 @@ trap cleanup EXIT
 fail() { echo "SMOKE FAILED: $*" >&2; for f in "$work"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done; exit 1; }
 ms() { date +%s%3N; }
 
-dotnet publish agent/EdgeMlOps.Agent.Host -c Release -r linux-x64 -o "$aot" -nologo -v q >/dev/null
+[ -n "${AGENT_AOT:-}" ] || dotnet publish agent/EdgeMlOps.Agent.Host -c Release -r linux-x64 -o "$aot" -nologo -v q >/dev/null
 [ -x "$aot/edgemlops-agent" ] || fail "no AOT binary"
 ls "$aot"/onnxruntime*.dll >/dev/null 2>&1 && fail "stray Windows DLLs in the output"
 rm -f "$aot"/*.dbg "$aot"/*.pdb "$aot"/*.xml
