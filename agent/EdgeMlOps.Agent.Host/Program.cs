@@ -67,7 +67,7 @@ try
     await agent.StartAsync(stopping.Token);
     if (options.ReleaseMemoryAfterHeavyWork)
     {
-        _ = MemoryReleaser.For(agent, loggers.CreateLogger<MemoryReleaser>(), options.ReleaseFilePages).RunAsync(TimeSpan.FromSeconds(1), stopping.Token);
+        _ = MemoryReleaser.For(agent, loggers.CreateLogger<MemoryReleaser>(), options.ReleaseFilePages, options.ReleaseFilePagesInterval).RunAsync(TimeSpan.FromSeconds(1), stopping.Token);
     }
 
     if (options.HttpAddress is { } address)

@@ -91,6 +91,9 @@ public sealed record AgentOptions
     /// </summary>
     public bool ReleaseFilePages { get; init; } = true;
 
+    /// <summary>Least time between two releases of file pages after the first (<c>ReleaseFilePagesIntervalSeconds</c>; 0: at every release).</summary>
+    public TimeSpan ReleaseFilePagesInterval { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Largest model artifact the agent will download.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
 
@@ -137,6 +140,7 @@ public sealed record AgentOptions
             ProfileSampleEvery = r.Int(nameof(ProfileSampleEvery), 1, 1, 1_000_000),
             ReleaseMemoryAfterHeavyWork = r.Bool(nameof(ReleaseMemoryAfterHeavyWork), true),
             ReleaseFilePages = r.Bool(nameof(ReleaseFilePages), true),
+            ReleaseFilePagesInterval = TimeSpan.FromSeconds(r.Int("ReleaseFilePagesIntervalSeconds", 30, 0, 86_400)),
             SketchPolicy = new EdgeMlOps.Shared.Monitoring.SketchPolicy(
                 r.Int("Sketch:MinRows", 20, 0, 1_000_000),
                 r.Int("Sketch:MinLevel", 1, 0, 30),

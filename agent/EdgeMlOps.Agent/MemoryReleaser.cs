@@ -14,21 +14,31 @@ namespace EdgeMlOps.Agent;
 /// also decommits the freed regions) and <c>malloc_trim(0)</c>. Serving predictions does not
 /// trigger it; a collection of the agent's few live megabytes takes milliseconds. With
 /// <paramref name="dropFilePages"/> it also unmaps the clean pages of mapped code (<see cref="CleanFilePages"/>):
-/// what start-up, session creation and training touched once, the pages serving uses come back.
+/// what start-up, session creation and training touched once, the pages serving uses come back. That is done at
+/// the first release and then at most once per <paramref name="filePagesInterval"/> (default 30 s): the pages a
+/// round brings back are mostly the same every round, and a fleet training every few seconds should not pay to
+/// map its serving code again each time.
 /// </summary>
-public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger, bool dropFilePages = false)
+public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger, bool dropFilePages = false, TimeSpan? filePagesInterval = null)
 {
+    private readonly TimeSpan _filePagesInterval = filePagesInterval ?? TimeSpan.FromSeconds(30);
     private long _seen = -1;
+    private long _lastDrop;
+    private int _drops;
+
+    /// <summary>How many releases also dropped clean file pages.</summary>
+    public int FilePageDrops => Volatile.Read(ref _drops);
 
     /// <summary>Watches an agent: rounds trained (updates produced), tasks skipped, models installed or refused.</summary>
-    public static MemoryReleaser For(DeviceAgent agent, ILogger logger, bool dropFilePages)
+    public static MemoryReleaser For(DeviceAgent agent, ILogger logger, bool dropFilePages, TimeSpan filePagesInterval)
     {
         var counters = agent.Counters;
         return new MemoryReleaser(
             () => Interlocked.Read(ref counters.UpdatesProduced) + Interlocked.Read(ref counters.TasksSkipped)
                 + Interlocked.Read(ref counters.ModelInstalls) + Interlocked.Read(ref counters.ModelInstallFailures),
             logger,
-            dropFilePages);
+            dropFilePages,
+            filePagesInterval);
     }
 
     /// <summary>Checks every <paramref name="interval"/> whether a heavy step finished since the last look, until cancelled.</summary>
@@ -53,7 +63,14 @@ public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger,
         var before = Environment.WorkingSet;
         var started = Stopwatch.GetTimestamp();
         Release();
-        var pages = dropFilePages ? CleanFilePages.Drop() : default;
+        var pages = default(CleanFilePages.Result);
+        if (dropFilePages && (_drops == 0 || Stopwatch.GetElapsedTime(_lastDrop) >= _filePagesInterval))
+        {
+            pages = CleanFilePages.Drop();
+            _lastDrop = Stopwatch.GetTimestamp();
+            Interlocked.Increment(ref _drops);
+        }
+
         LogReleased(before / 1048576.0, Environment.WorkingSet / 1048576.0, pages.Mappings, pages.ResidentKib / 1024.0, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return true;
     }

@@ -141,6 +141,24 @@ public class CleanFilePagesTests
         Assert.True(dropped < kept - 1024, $"dropping: {kept} KiB -> {dropped} KiB");
     }
 
+    [Fact]
+    public void Releaser_DropsFilePagesAtTheFirstReleaseThenAtMostOncePerInterval()
+    {
+        long heavy = 0;
+        var hourly = new MemoryReleaser(() => heavy, NullLogger.Instance, dropFilePages: true, filePagesInterval: TimeSpan.FromHours(1));
+        var always = new MemoryReleaser(() => heavy, NullLogger.Instance, dropFilePages: true, filePagesInterval: TimeSpan.Zero);
+
+        for (var round = 0; round < 3; round++)
+        {
+            Assert.True(hourly.ReleaseIfHeavyWorkFinished());
+            Assert.True(always.ReleaseIfHeavyWorkFinished());
+            heavy++;
+        }
+
+        Assert.Equal(1, hourly.FilePageDrops);
+        Assert.Equal(3, always.FilePageDrops);
+    }
+
     private static void TouchFileBackedCode()
     {
         _ = SHA256.HashData(new byte[4096]);
