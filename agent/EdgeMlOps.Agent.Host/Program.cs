@@ -11,7 +11,9 @@ var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--c
 
 AgentOptions options;
 var levelText = configuration["Logging:LogLevel:Default"];
-var levelValid = Enum.TryParse<LogLevel>(levelText, ignoreCase: true, out var minimumLevel) && Enum.IsDefined(minimumLevel) && !char.IsAsciiDigit(levelText![0]);
+var levelName = Enum.GetNames<LogLevel>().FirstOrDefault(n => string.Equals(n, levelText?.Trim(), StringComparison.OrdinalIgnoreCase));
+var levelValid = levelName is not null;
+var minimumLevel = levelValid ? Enum.Parse<LogLevel>(levelName!) : LogLevel.Information;
 if (!levelValid && levelText is not null)
 {
     Console.Error.WriteLine($"Logging:LogLevel:Default: '{levelText}' is not one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
@@ -40,7 +42,7 @@ using var loggers = LoggerFactory.Create(b =>
 {
     if (configuration["Logging:Format"] == "json") b.AddJsonConsole();
     else b.AddSimpleConsole(c => c.SingleLine = true);
-    b.SetMinimumLevel(levelValid ? minimumLevel : LogLevel.Information);
+    b.SetMinimumLevel(minimumLevel);
 });
 var logger = loggers.CreateLogger("edgemlops-agent");
 using var stopping = new CancellationTokenSource();

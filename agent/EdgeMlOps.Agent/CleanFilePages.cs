@@ -35,6 +35,7 @@ public static partial class CleanFilePages
     /// Drops the clean file-backed pages of this process (Linux; elsewhere does nothing and returns an empty
     /// result). Safe to call while other threads run the code being dropped: they fault it back in.
     /// </summary>
+    /// <exception cref="IOException"><c>/proc/self/smaps</c> cannot be read (no <c>/proc</c> mounted).</exception>
     public static Result Drop()
     {
         if (!OperatingSystem.IsLinux()) return default;

@@ -22,6 +22,7 @@ namespace EdgeMlOps.Agent;
 public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger, bool dropFilePages = false, TimeSpan? filePagesInterval = null)
 {
     private readonly TimeSpan _filePagesInterval = filePagesInterval ?? TimeSpan.FromSeconds(30);
+    private bool _dropFilePages = dropFilePages;
     private long _seen = -1;
     private long _lastDrop;
     private int _drops;
@@ -64,11 +65,20 @@ public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger,
         var started = Stopwatch.GetTimestamp();
         Release();
         var pages = default(CleanFilePages.Result);
-        if (dropFilePages && (_drops == 0 || Stopwatch.GetElapsedTime(_lastDrop) >= _filePagesInterval))
+        if (_dropFilePages && (_drops == 0 || Stopwatch.GetElapsedTime(_lastDrop) >= _filePagesInterval))
         {
-            pages = CleanFilePages.Drop();
-            _lastDrop = Stopwatch.GetTimestamp();
-            Interlocked.Increment(ref _drops);
+            try
+            {
+                pages = CleanFilePages.Drop();
+                _lastDrop = Stopwatch.GetTimestamp();
+                Interlocked.Increment(ref _drops);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or EntryPointNotFoundException or DllNotFoundException)
+            {
+                // No /proc (a locked-down container) or no madvise: the rest of the release still works; stop trying.
+                _dropFilePages = false;
+                LogFilePagesUnavailable(ex.Message);
+            }
         }
 
         LogReleased(before / 1048576.0, Environment.WorkingSet / 1048576.0, pages.Mappings, pages.ResidentKib / 1024.0, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
@@ -95,6 +105,9 @@ public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger,
 
     [LibraryImport("libc", EntryPoint = "malloc_trim")]
     private static partial int MallocTrim(nuint pad);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot release file pages, no longer trying: {Reason}")]
+    private partial void LogFilePagesUnavailable(string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Released memory after heavy work: RSS {Before:F1} MB -> {After:F1} MB ({Mappings} file mappings dropped, {FileMb:F1} MB of them resident) in {Milliseconds:F1} ms")]
     private partial void LogReleased(double before, double after, int mappings, double fileMb, double milliseconds);
