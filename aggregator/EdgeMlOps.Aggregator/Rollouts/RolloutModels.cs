@@ -31,6 +31,7 @@ public sealed record RolloutRequest
     /// <summary>The stages this request resolves to, or the reason they are invalid.</summary>
     public double[] ResolveStages()
     {
+        if (!(Gates.AccuracyConfidence >= 0.5 && Gates.AccuracyConfidence < 1)) throw new ArgumentException("gates: accuracy confidence must be in [0.5, 1)");
         if (Exponential is { } e)
         {
             if (!(e.Start > 0 && e.Start <= 1) || !(e.Factor > 1)) throw new ArgumentException("exponential rate needs 0 < start <= 1 and factor > 1");
@@ -69,8 +70,15 @@ public sealed record RolloutGates
     /// <summary>Median device p95 latency on the target above this multiple of the replaced version's aborts (0: off).</summary>
     public double MaxLatencyP95Ratio { get; set; } = 2.0;
 
-    /// <summary>Ground-truth accuracy on the target below the replaced version's minus this aborts.</summary>
+    /// <summary>
+    /// Ground-truth accuracy on the target below the replaced version's minus this aborts. Judged as a test on the
+    /// difference (<see cref="AccuracyComparison"/>): abort when it is below −drop with <see cref="AccuracyConfidence"/>,
+    /// pass when it is above −drop with that confidence, wait for more labelled predictions in between.
+    /// </summary>
     public double MaxAccuracyDrop { get; set; } = 0.05;
+
+    /// <summary>One-sided confidence of the accuracy gate's pass and abort decisions.</summary>
+    public double AccuracyConfidence { get; set; } = 0.95;
 
     /// <summary>Labelled predictions needed on each side before accuracy is compared.</summary>
     public int MinFeedback { get; set; } = 50;

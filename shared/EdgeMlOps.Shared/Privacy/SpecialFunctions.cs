@@ -24,6 +24,24 @@ public static class SpecialFunctions
         return u == 1.0 ? x : Math.Log(u) * x / (u - 1.0);
     }
 
+    /// <summary>Φ(z), the standard normal distribution function.</summary>
+    public static double NormalCdf(double z) => 0.5 * Erfc(-z / Math.Sqrt(2));
+
+    /// <summary>Φ⁻¹(p) for 0 &lt; p &lt; 1, by bisection on <see cref="NormalCdf"/> (to ~1e-12; for confidence levels, not hot loops).</summary>
+    public static double NormalQuantile(double p)
+    {
+        if (!(p > 0 && p < 1)) throw new ArgumentOutOfRangeException(nameof(p), p, "must be strictly between 0 and 1");
+        double lo = -40, hi = 40;
+        for (var i = 0; i < 100 && hi - lo > 1e-12; i++)
+        {
+            var mid = 0.5 * (lo + hi);
+            if (NormalCdf(mid) < p) lo = mid;
+            else hi = mid;
+        }
+
+        return 0.5 * (lo + hi);
+    }
+
     /// <summary>erfc(x) = 1 − erf(x).</summary>
     public static double Erfc(double x) => Math.Exp(LogErfc(x));
 
