@@ -11,13 +11,9 @@ var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--c
 
 AgentOptions options;
 var levelText = configuration["Logging:LogLevel:Default"];
-var levelName = Enum.GetNames<LogLevel>().FirstOrDefault(n => string.Equals(n, levelText?.Trim(), StringComparison.OrdinalIgnoreCase));
-var levelValid = levelName is not null;
-var minimumLevel = levelValid ? Enum.Parse<LogLevel>(levelName!) : LogLevel.Information;
-if (!levelValid && levelText is not null)
-{
-    Console.Error.WriteLine($"Logging:LogLevel:Default: '{levelText}' is not one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
-}
+var levelName = levelText is null ? nameof(LogLevel.Information) : Enum.GetNames<LogLevel>().FirstOrDefault(n => string.Equals(n, levelText.Trim(), StringComparison.OrdinalIgnoreCase));
+var minimumLevel = levelName is null ? LogLevel.Information : Enum.Parse<LogLevel>(levelName);
+if (levelName is null) Console.Error.WriteLine($"Logging:LogLevel:Default: '{levelText}' is not one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
 
 try
 {
@@ -29,7 +25,7 @@ catch (OptionsValidationException ex)
     return 2;
 }
 
-if (!levelValid && levelText is not null) return 2;
+if (levelName is null) return 2;
 
 if (args.Contains("--check-config"))
 {

@@ -81,7 +81,7 @@ public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger,
             }
         }
 
-        LogReleased(before / 1048576.0, Environment.WorkingSet / 1048576.0, pages.Mappings, pages.ResidentKib / 1024.0, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        LogReleased(before / 1048576.0, Environment.WorkingSet / 1048576.0, pages.Mappings, pages.ResidentKib / 1024.0, pages.Failures, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         return true;
     }
 
@@ -109,6 +109,6 @@ public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger,
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot release file pages, no longer trying: {Reason}")]
     private partial void LogFilePagesUnavailable(string reason);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Released memory after heavy work: RSS {Before:F1} MB -> {After:F1} MB ({Mappings} file mappings dropped, {FileMb:F1} MB of them resident) in {Milliseconds:F1} ms")]
-    private partial void LogReleased(double before, double after, int mappings, double fileMb, double milliseconds);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Released memory after heavy work: RSS {Before:F1} MB -> {After:F1} MB ({Mappings} file mappings dropped, {FileMb:F1} MB of them resident, {Refused} refused) in {Milliseconds:F1} ms")]
+    private partial void LogReleased(double before, double after, int mappings, double fileMb, int refused, double milliseconds);
 }
