@@ -45,6 +45,7 @@ public sealed class RolloutManager
         }
 
         var stages = request.ResolveStages();
+        request.Gates.Validate();
         var version = _node.Governance.Find(_node.Options.ModelName, request.Version);
         if (version.State is not (VersionStates.Validated or VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))
         {

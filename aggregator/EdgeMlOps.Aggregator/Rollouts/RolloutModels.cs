@@ -31,7 +31,6 @@ public sealed record RolloutRequest
     /// <summary>The stages this request resolves to, or the reason they are invalid.</summary>
     public double[] ResolveStages()
     {
-        if (!(Gates.AccuracyConfidence >= 0.5 && Gates.AccuracyConfidence < 1)) throw new ArgumentException("gates: accuracy confidence must be in [0.5, 1)");
         if (Exponential is { } e)
         {
             if (!(e.Start > 0 && e.Start <= 1) || !(e.Factor > 1)) throw new ArgumentException("exponential rate needs 0 < start <= 1 and factor > 1");
@@ -82,6 +81,12 @@ public sealed record RolloutGates
 
     /// <summary>Labelled predictions needed on each side before accuracy is compared.</summary>
     public int MinFeedback { get; set; } = 50;
+
+    /// <summary>Throws <see cref="ArgumentException"/> for gates no stage could be judged by.</summary>
+    public void Validate()
+    {
+        if (!(AccuracyConfidence >= 0.5 && AccuracyConfidence < 1)) throw new ArgumentException("gates: accuracy confidence must be in [0.5, 1)");
+    }
 }
 
 /// <summary>How each device judges the version after switching (carried in the signed plan).</summary>

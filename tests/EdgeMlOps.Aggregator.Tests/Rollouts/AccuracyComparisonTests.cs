@@ -59,4 +59,15 @@ public class AccuracyComparisonTests
         Assert.Throws<ArgumentOutOfRangeException>(() => AccuracyComparison.Judge(5, 4, 1, 1, 0.05, 0.95));
         Assert.Throws<ArgumentOutOfRangeException>(() => AccuracyComparison.Judge(-1, 4, 1, 1, 0.05, 0.95));
     }
+
+    [Theory]
+    [InlineData(1.0)]
+    [InlineData(0.3)]
+    [InlineData(double.NaN)]
+    public void GatesWithAnImpossibleConfidence_AreRefused(double confidence)
+    {
+        new RolloutGates().Validate();
+        var ex = Assert.Throws<ArgumentException>(() => new RolloutGates { AccuracyConfidence = confidence }.Validate());
+        Assert.Contains("accuracy confidence", ex.Message, StringComparison.Ordinal);
+    }
 }
