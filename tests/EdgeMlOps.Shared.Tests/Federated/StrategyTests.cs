@@ -53,6 +53,24 @@ public class StrategyTests
     }
 
     [Fact]
+    public void Krum_ReportsWhatItKept_AndHowLongTheKeptUpdateIsAgainstTheRound()
+    {
+        var strategy = StandardStrategy.Create(new StrategyOptions { Name = "krum", ByzantineClients = 2 });
+        var values = new[] { 0.9f, 1.0f, 1.0f, 1.1f, 1.2f, -10f, -10f };
+        var ids = values.Select((_, i) => $"d{i}").ToArray();
+        var round = new RoundAccumulator("r", "m", 1, Layout, ids, strategy, new RoundContext(1, 7, 7, 7, 1));
+        for (var i = 0; i < values.Length; i++) Assert.True(round.Offer(ids[i], Update("r", values[i])).Accepted);
+        var aggregate = round.Close();
+
+        // Scores over the 7 − 2 − 2 = 3 nearest: a 1.0 update has 0.01 + 0.01 (+ 0), the best; the flipped pair is far from all.
+        Assert.All(aggregate.MeanDelta, v => Assert.Equal(1.0f, v, 6));
+        Assert.Equal(1, aggregate.Notes["krum.kept"]);
+
+        // Norms 0.9 … 1.2 and two of 10 (times √length): the median is 1.1, so the kept 1.0 is 1/1.1 of it.
+        Assert.Equal(1.0 / 1.1, aggregate.Notes["krum.kept_norm_ratio"], 5);
+    }
+
+    [Fact]
     public void Options_ListEveryError()
     {
         var errors = new StrategyOptions { Name = "fedfoo", TrimBeta = 0.7, Dp = new DpOptions { ClipNorm = -1 } }.Errors().ToList();
