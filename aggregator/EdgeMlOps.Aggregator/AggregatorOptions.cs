@@ -335,6 +335,7 @@ public sealed record AggregatorOptions
             TrimBeta = r.Double("Strategy:TrimBeta", 0.2),
             ByzantineClients = r.Int("Strategy:ByzantineClients", 1),
             MultiKrumKeep = r.Int("Strategy:MultiKrumKeep", 0),
+            BucketSize = r.Int("Strategy:BucketSize", 1),
             Compression = compression,
             MaxUpdateNorm = r.Double("Strategy:MaxUpdateNorm", 0),
             StalenessExponent = r.Double("Strategy:StalenessExponent", 0.5),

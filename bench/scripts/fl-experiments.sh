@@ -16,7 +16,7 @@ run() { # name, args...
   "${SIM[@]}" --out "$OUT/$name.json" "$@" | grep -E "^(final|target|stopped)" | sed "s/^/$name: /"
 }
 
-# The Byzantine arms: clean FedAvg, then FedAvg, median, (trimmed mean,) Krum and Multi-Krum with 20% of devices
+# The Byzantine arms: clean FedAvg, then FedAvg, median, (trimmed mean,) Krum, Krum over buckets of 2 and Multi-Krum with 20% of devices
 # sending their delta sign-flipped and scaled by 10. Args: name prefix, Krum's f, trim β ("" for no trimmed mean), fleet args.
 byzantine_arms() {
   local prefix=$1 f=$2 beta=$3; shift 3
@@ -26,6 +26,7 @@ byzantine_arms() {
   run "$prefix-fedmedian" "$@" "${A[@]}" --strategy fedmedian
   [[ -n $beta ]] && run "$prefix-fedtrimmedavg" "$@" "${A[@]}" --strategy fedtrimmedavg --strategy-set TrimBeta="$beta"
   run "$prefix-krum" "$@" "${A[@]}" --strategy krum --strategy-set ByzantineClients="$f"
+  run "$prefix-krum-b2" "$@" "${A[@]}" --strategy krum --strategy-set ByzantineClients="$f" --strategy-set BucketSize=2
   run "$prefix-multikrum" "$@" "${A[@]}" --strategy multikrum --strategy-set ByzantineClients="$f"
 }
 
@@ -46,15 +47,23 @@ if [[ $what == byzantine-data ]]; then
   byzantine_arms byzd 4 "" --devices 20 --rounds 20 --fraction 1.0
 fi
 if [[ $what == byzantine-krum ]]; then
-  # (a) why Krum (m = 1) lags: Krum with no attacker, and FedAvg over one random device per round (what any rule that
-  # keeps one honest update gets); then 200 rounds, Krum under attack with server steps 0.3, 0.1, 0.05 against clean
-  # FedAvg, and the one-device rule at 0.3. Each run's JSON has krum.kept_norm_ratio per round.
+  # (a) why Krum (m = 1) lags, and buckets of two: Krum with no attacker; FedAvg over one random device per round (what
+  # a rule that keeps one honest update could get); Krum over buckets of 2 and plain Krum at seeds 2 and 3 (seed 1 is
+  # the byzantine target); then 200 rounds: clean FedAvg, Krum with server steps 0.3, 0.1, 0.05, Krum over buckets of
+  # 2, and the one-device rule at steps 1 and 0.3. Each Krum run's JSON has krum.kept_norm_ratio per round.
   K=(--devices 100 --fraction 0.2 --strategy krum --strategy-set ByzantineClients=6)
   A=(--byzantine 0.2 --attack sign-flip --attack-scale 10)
   run byzk-krum-no-attack "${K[@]}" --rounds 20
   run byzk-one-device --devices 100 --fraction 0.01 --rounds 20
+  for seed in 2 3; do
+    run "byzk-s$seed-clean-fedavg" --devices 100 --fraction 0.2 --rounds 20 --seed "$seed"
+    run "byzk-s$seed-krum" "${K[@]}" "${A[@]}" --rounds 20 --seed "$seed"
+    run "byzk-s$seed-krum-b2" "${K[@]}" "${A[@]}" --rounds 20 --seed "$seed" --strategy-set BucketSize=2
+  done
   run byzk200-clean-fedavg --devices 100 --fraction 0.2 --rounds 200
   for lr in 0.3 0.1 0.05; do run "byzk200-krum-lr$lr" "${K[@]}" "${A[@]}" --rounds 200 --strategy-set ServerLearningRate=$lr; done
+  run byzk200-krum-b2 "${K[@]}" "${A[@]}" --rounds 200 --strategy-set BucketSize=2
+  run byzk200-one-device --devices 100 --fraction 0.01 --rounds 200
   run byzk200-one-device-lr0.3 --devices 100 --fraction 0.01 --rounds 200 --strategy-set ServerLearningRate=0.3
 fi
 if [[ $what == optimizers || $what == all ]]; then

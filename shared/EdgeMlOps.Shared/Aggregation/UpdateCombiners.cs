@@ -64,21 +64,32 @@ public sealed class MeanCombiner : IUpdateCombiner
     }
 }
 
-/// <summary>Keeps every update decoded in memory for statistics that need all of them at once.</summary>
+/// <summary>
+/// Keeps every update decoded in memory for statistics that need all of them at once. With a bucket size s > 1 the
+/// updates are first shuffled (seeded) and averaged s at a time, by samples, and the statistic runs on the bucket
+/// means (Karimireddy, He and Jaggi 2022, "Byzantine-robust learning on heterogeneous datasets via bucketing"): b
+/// hostile updates still spoil at most b buckets, while the honest inputs the statistic sees vary s times less.
+/// </summary>
 public abstract class BufferedCombiner : IUpdateCombiner
 {
     private readonly int _length;
+    private readonly int _bucketSize;
+    private readonly int _bucketSeed;
+    private readonly List<float[]> _rows = new();
+    private readonly List<Contribution> _contributions = new();
 
-    protected BufferedCombiner(int length)
+    protected BufferedCombiner(int length, int bucketSize = 1, int bucketSeed = 0)
     {
+        if (bucketSize < 1) throw new ArgumentOutOfRangeException(nameof(bucketSize), "bucket size must be ≥ 1");
         _length = length;
+        _bucketSize = bucketSize;
+        _bucketSeed = bucketSeed;
     }
 
-    public int Count => Rows.Count;
+    public int Count => _rows.Count;
 
-    protected List<float[]> Rows { get; } = new();
-
-    protected List<Contribution> Contributions { get; } = new();
+    /// <summary>How many inputs the statistic saw at the last <see cref="Combine"/>: updates, or buckets when bucketing.</summary>
+    public int Inputs { get; private set; }
 
     protected int Length => _length;
 
@@ -92,23 +103,51 @@ public abstract class BufferedCombiner : IUpdateCombiner
         }
 
         if (contribution.Scale != 1) TensorPrimitives.Multiply(row, (float)contribution.Scale, row);
-        Rows.Add(row);
-        Contributions.Add(contribution);
+        _rows.Add(row);
+        _contributions.Add(contribution);
     }
 
     public float[] Combine()
     {
         if (Count == 0) throw new InvalidOperationException("No updates to combine.");
-        return CombineRows();
+        var (rows, contributions) = _bucketSize > 1 && Count > 1 ? Buckets() : (_rows, _contributions);
+        Inputs = rows.Count;
+        return CombineRows(rows, contributions);
     }
 
-    protected abstract float[] CombineRows();
+    /// <summary>The statistic over <paramref name="rows"/> (updates or bucket means) and what each stands for.</summary>
+    protected abstract float[] CombineRows(IReadOnlyList<float[]> rows, IReadOnlyList<Contribution> contributions);
+
+    private (List<float[]> Rows, List<Contribution> Contributions) Buckets()
+    {
+        // Shuffled from device order, not arrival order, so a round's buckets are reproducible.
+        var order = Enumerable.Range(0, Count).OrderBy(i => _contributions[i].DeviceId, StringComparer.Ordinal).ThenBy(i => i).ToArray();
+        new Random(_bucketSeed).Shuffle(order);
+        var rows = new List<float[]>();
+        var contributions = new List<Contribution>();
+        foreach (var bucket in order.Chunk(_bucketSize))
+        {
+            var sum = new StreamingWeightedSum(_length);
+            long samples = 0;
+            foreach (var i in bucket)
+            {
+                sum.Add(_rows[i], Math.Max(1, _contributions[i].Samples));
+                samples += Math.Max(1, _contributions[i].Samples);
+            }
+
+            rows.Add(sum.Mean());
+            contributions.Add(new Contribution(string.Join('+', bucket.Select(i => _contributions[i].DeviceId)), bucket.Sum(i => _contributions[i].Weight), 1, samples));
+        }
+
+        return (rows, contributions);
+    }
 }
 
 /// <summary>Coordinate-wise median (Yin et al. 2018; Flower's FedMedian). Unweighted.</summary>
-public sealed class MedianCombiner(int length, int maxParallelism = 1) : BufferedCombiner(length)
+public sealed class MedianCombiner(int length, int maxParallelism = 1, int bucketSize = 1, int bucketSeed = 0) : BufferedCombiner(length, bucketSize, bucketSeed)
 {
-    protected override float[] CombineRows() => CoordinateWise.Median(Rows, Length, maxParallelism);
+    protected override float[] CombineRows(IReadOnlyList<float[]> rows, IReadOnlyList<Contribution> contributions) =>
+        CoordinateWise.Median(rows, Length, maxParallelism);
 }
 
 /// <summary>Coordinate-wise β-trimmed mean (Yin et al. 2018; Flower's FedTrimmedAvg). Unweighted.</summary>
@@ -118,19 +157,19 @@ public sealed class TrimmedMeanCombiner : BufferedCombiner
     private readonly int _maxParallelism;
 
     /// <summary>Trims the share <paramref name="beta"/> (in [0, 0.5)) from each end of every coordinate.</summary>
-    public TrimmedMeanCombiner(int length, double beta, int maxParallelism = 1)
-        : base(length)
+    public TrimmedMeanCombiner(int length, double beta, int maxParallelism = 1, int bucketSize = 1, int bucketSeed = 0)
+        : base(length, bucketSize, bucketSeed)
     {
         if (beta is < 0 or >= 0.5) throw new ArgumentOutOfRangeException(nameof(beta), "beta must be in [0, 0.5)");
         _beta = beta;
         _maxParallelism = maxParallelism;
     }
 
-    protected override float[] CombineRows()
+    protected override float[] CombineRows(IReadOnlyList<float[]> rows, IReadOnlyList<Contribution> contributions)
     {
-        var trim = (int)Math.Floor(_beta * Rows.Count);
-        if (2 * trim >= Rows.Count) trim = (Rows.Count - 1) / 2;
-        return CoordinateWise.TrimmedMean(Rows, Length, trim, _maxParallelism);
+        var trim = (int)Math.Floor(_beta * rows.Count);
+        if (2 * trim >= rows.Count) trim = (rows.Count - 1) / 2;
+        return CoordinateWise.TrimmedMean(rows, Length, trim, _maxParallelism);
     }
 }
 
@@ -144,8 +183,8 @@ public sealed class KrumCombiner : BufferedCombiner
     private readonly int _byzantine;
     private readonly int _keep;
 
-    public KrumCombiner(int length, int byzantine, int keep = 1)
-        : base(length)
+    public KrumCombiner(int length, int byzantine, int keep = 1, int bucketSize = 1, int bucketSeed = 0)
+        : base(length, bucketSize, bucketSeed)
     {
         if (byzantine < 0) throw new ArgumentOutOfRangeException(nameof(byzantine));
         if (keep < 1) throw new ArgumentOutOfRangeException(nameof(keep));
@@ -153,25 +192,25 @@ public sealed class KrumCombiner : BufferedCombiner
         _keep = keep;
     }
 
-    /// <summary>Indices (in arrival order) of the updates the last <see cref="IUpdateCombiner.Combine"/> kept.</summary>
+    /// <summary>Indices (in arrival order; in bucket order when bucketing) of the inputs the last <see cref="IUpdateCombiner.Combine"/> kept.</summary>
     public IReadOnlyList<int> Kept { get; private set; } = [];
 
     /// <summary>
-    /// Mean L2 norm of the kept updates over the median norm of all the round's updates (NaN before a combine). Krum
+    /// Mean L2 norm of the kept inputs over the median norm of all the round's inputs (NaN before a combine). Krum
     /// scores by squared distance, so with similar devices it favours short updates: a ratio well below 1 says it keeps
     /// the devices that moved the model least.
     /// </summary>
     public double KeptNormRatio { get; private set; } = double.NaN;
 
-    protected override float[] CombineRows()
+    protected override float[] CombineRows(IReadOnlyList<float[]> rows, IReadOnlyList<Contribution> contributions)
     {
-        var n = Rows.Count;
+        var n = rows.Count;
         var distances = new double[n, n];
         Parallel.For(0, n, i =>
         {
             for (var j = i + 1; j < n; j++)
             {
-                var d = (double)TensorPrimitives.Distance<float>(Rows[i], Rows[j]);
+                var d = (double)TensorPrimitives.Distance<float>(rows[i], rows[j]);
                 distances[i, j] = d * d;
                 distances[j, i] = d * d;
             }
@@ -180,24 +219,24 @@ public sealed class KrumCombiner : BufferedCombiner
         // With too few updates for the guarantee, score on as many neighbours as there are.
         var neighbours = Math.Clamp(n - _byzantine - 2, 1, Math.Max(1, n - 1));
         var scores = new double[n];
-        var row = new double[n];
+        var nearest = new double[n];
         for (var i = 0; i < n; i++)
         {
-            for (var j = 0; j < n; j++) row[j] = distances[i, j];
-            row[i] = double.PositiveInfinity;
-            Array.Sort(row);
+            for (var j = 0; j < n; j++) nearest[j] = distances[i, j];
+            nearest[i] = double.PositiveInfinity;
+            Array.Sort(nearest);
             double score = 0;
-            for (var j = 0; j < Math.Min(neighbours, n - 1); j++) score += row[j];
+            for (var j = 0; j < Math.Min(neighbours, n - 1); j++) score += nearest[j];
             scores[i] = score;
         }
 
         Kept = Enumerable.Range(0, n).OrderBy(i => scores[i]).ThenBy(i => i).Take(Math.Min(_keep, n)).ToArray();
-        var norms = Rows.Select(r => TensorPrimitives.Norm<float>(r)).ToArray();
+        var norms = rows.Select(r => TensorPrimitives.Norm<float>(r)).ToArray();
         var keptNorm = Kept.Average(i => (double)norms[i]);
         var median = OrderStatistics.Median(norms);
         KeptNormRatio = median > 0 ? keptNorm / median : double.NaN;
         var sum = new StreamingWeightedSum(Length);
-        foreach (var i in Kept) sum.Add(Rows[i], Math.Max(1, Contributions[i].Samples));
+        foreach (var i in Kept) sum.Add(rows[i], Math.Max(1, contributions[i].Samples));
         return sum.Mean();
     }
 }

@@ -1,4 +1,5 @@
 using EdgeMlOps.Shared.Aggregation;
+using EdgeMlOps.Shared.Hashing;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol.V1;
 
@@ -42,6 +43,7 @@ public sealed class StandardStrategy : FederatedStrategy
             AggregationRule.Krum => FormattableString.Invariant($"{(_options.Name == "multikrum" ? "multi-krum" : "krum")} (f={_options.ByzantineClients})"),
             _ => "weighted mean",
         };
+        if (_options.BucketSize > 1) rule += FormattableString.Invariant($" over buckets of {_options.BucketSize}");
         return FormattableString.Invariant($"{_options.Name}: {rule}, server {_optimizer.Name}, mu={_proximalMu}, updates {_options.Compression}");
     }
 
@@ -55,14 +57,27 @@ public sealed class StandardStrategy : FederatedStrategy
         return new FitInstructions(SampleSeeded(eligible, context.SelectCount, context.Seed, $"selection/round-{context.RoundNumber}"), config);
     }
 
-    public override IUpdateCombiner CreateCombiner(RoundContext context, ParameterLayout layout) => _options.Rule switch
+    public override IUpdateCombiner CreateCombiner(RoundContext context, ParameterLayout layout)
     {
-        AggregationRule.Median => new MedianCombiner(layout.TotalLength, _options.MaxParallelism),
-        AggregationRule.TrimmedMean => new TrimmedMeanCombiner(layout.TotalLength, _options.TrimBeta, _options.MaxParallelism),
-        AggregationRule.Krum => new KrumCombiner(layout.TotalLength, _options.ByzantineClients,
-            _options.Name == "multikrum" ? (_options.MultiKrumKeep > 0 ? _options.MultiKrumKeep : Math.Max(1, context.Target - _options.ByzantineClients)) : 1),
-        _ => new MeanCombiner(layout.TotalLength),
-    };
+        var buckets = _options.BucketSize;
+        var seed = StableHash.Seed(context.Seed, $"buckets/round-{context.RoundNumber}");
+        return _options.Rule switch
+        {
+            AggregationRule.Median => new MedianCombiner(layout.TotalLength, _options.MaxParallelism, buckets, seed),
+            AggregationRule.TrimmedMean => new TrimmedMeanCombiner(layout.TotalLength, _options.TrimBeta, _options.MaxParallelism, buckets, seed),
+            AggregationRule.Krum => new KrumCombiner(layout.TotalLength, _options.ByzantineClients, KrumKeeps(context), buckets, seed),
+            _ => new MeanCombiner(layout.TotalLength),
+        };
+    }
+
+    /// <summary>Krum keeps 1; Multi-Krum m, by default the round's inputs (updates, or buckets) less f.</summary>
+    private int KrumKeeps(RoundContext context)
+    {
+        if (_options.Name != "multikrum") return 1;
+        if (_options.MultiKrumKeep > 0) return _options.MultiKrumKeep;
+        var inputs = (context.Target + _options.BucketSize - 1) / _options.BucketSize;
+        return Math.Max(1, inputs - _options.ByzantineClients);
+    }
 
     public override double? MaxUpdateNorm => _options.MaxUpdateNorm > 0 ? _options.MaxUpdateNorm : null;
 

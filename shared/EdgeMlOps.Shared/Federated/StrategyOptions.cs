@@ -75,6 +75,13 @@ public sealed record StrategyOptions
     /// <summary>Multi-Krum keeps this many best-scored updates (0 = n − f).</summary>
     public int MultiKrumKeep { get; init; }
 
+    /// <summary>
+    /// Robust rules (median, trimmed mean, Krum, Multi-Krum) run on means of this many shuffled updates (Karimireddy
+    /// et al. 2022's bucketing; 1 = off). f hostile updates spoil at most f buckets, so Krum's f stays the number of
+    /// hostile updates, while the honest inputs vary less: Krum then keeps a typical update instead of the shortest.
+    /// </summary>
+    public int BucketSize { get; init; } = 1;
+
     /// <summary>How devices encode updates: fp32, fp16, int8, topk:FRACTION (error feedback on unless ',no-ef').</summary>
     public CompressionSettings Compression { get; init; } = new(Protocol.V1.TensorEncoding.Float32Le);
 
@@ -112,6 +119,8 @@ public sealed record StrategyOptions
         if (TrimBeta is < 0 or >= 0.5) yield return "Strategy:TrimBeta must be in [0, 0.5)";
         if (ByzantineClients < 0) yield return "Strategy:ByzantineClients must be ≥ 0";
         if (MultiKrumKeep < 0) yield return "Strategy:MultiKrumKeep must be ≥ 0";
+        if (BucketSize < 1) yield return "Strategy:BucketSize must be ≥ 1";
+        if (BucketSize > 1 && Rule == AggregationRule.Mean) yield return "Strategy:BucketSize applies to fedmedian, fedtrimmedavg, krum and multikrum (a mean needs no buckets)";
         if (MaxUpdateNorm < 0) yield return "Strategy:MaxUpdateNorm must be ≥ 0";
         if (StalenessExponent < 0) yield return "Strategy:StalenessExponent must be ≥ 0";
         if (Dp is { } dp)

@@ -88,6 +88,43 @@ public class RobustAggregationTests
     }
 
     [Fact]
+    public void Bucketing_RunsTheRuleOnSampleWeightedMeansOfShuffledPairs_ReproduciblyWhateverTheArrivalOrder()
+    {
+        var layout = ParameterLayout.For(ModelSpecText.Parse("logreg-4-3"));
+
+        // Nine honest updates (1.00 … 1.08, device d{i}, 10 + i samples) and two hostile ones.
+        List<(string Id, float Value, long Samples)> updates =
+            [.. Enumerable.Range(0, 9).Select(i => ($"d{i}", 1f + 0.01f * i, 10L + i)), ("x0", -1000f, 10L), ("x1", -1000f, 10L)];
+        float[] Run(IUpdateCombiner combiner, IEnumerable<(string Id, float Value, long Samples)> order)
+        {
+            foreach (var u in order) combiner.Add(new Contribution(u.Id, u.Samples, 1, u.Samples), layout, TensorCodec.Encode(layout, Filled(layout, u.Value)).ToList());
+            return combiner.Combine();
+        }
+
+        var krum = new KrumCombiner(layout.TotalLength, byzantine: 2, keep: 1, bucketSize: 2, bucketSeed: 7);
+        var kept = Run(krum, updates);
+        Assert.Equal(6, krum.Inputs);
+        Assert.Equal(11, krum.Count);
+
+        // The kept input is the sample-weighted mean of two honest updates: some pair's, and no single update's value.
+        var pairs = from a in updates.Take(9) from b in updates.Take(9) where string.CompareOrdinal(a.Id, b.Id) < 0
+                    select (a.Value * a.Samples + b.Value * b.Samples) / (float)(a.Samples + b.Samples);
+        Assert.Contains(pairs, p => Math.Abs(p - kept[0]) < 1e-5);
+        Assert.All(kept, v => Assert.Equal(kept[0], v, 6));
+
+        // The same devices in reverse arrival order make the same buckets; another seed makes others.
+        var reversed = Run(new KrumCombiner(layout.TotalLength, byzantine: 2, keep: 1, bucketSize: 2, bucketSeed: 7), Enumerable.Reverse(updates));
+        Assert.Equal(kept, reversed);
+        var seeds = Enumerable.Range(0, 20).Select(seed => Run(new MedianCombiner(layout.TotalLength, bucketSize: 2, bucketSeed: seed), updates)[0]).Distinct().Count();
+        Assert.True(seeds > 1, "every seed made the same buckets");
+
+        // Two hostile updates spoil at most two of the six buckets: median and trimmed mean stay in the honest range.
+        Assert.All(Run(new MedianCombiner(layout.TotalLength, bucketSize: 2, bucketSeed: 7), updates), v => Assert.InRange(v, 1f, 1.08f));
+        Assert.All(Run(new TrimmedMeanCombiner(layout.TotalLength, 0.34, bucketSize: 2, bucketSeed: 7), updates), v => Assert.InRange(v, 1f, 1.08f));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MedianCombiner(4, bucketSize: 0));
+    }
+
+    [Fact]
     public void MeanCombiner_AppliesClipScale_AndFixedDenominator()
     {
         var layout = ParameterLayout.For(ModelSpecText.Parse("logreg-2-2"));

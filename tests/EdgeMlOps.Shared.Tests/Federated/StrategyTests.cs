@@ -78,6 +78,9 @@ public class StrategyTests
         Assert.Contains(errors, e => e.Contains("TrimBeta", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Contains("ClipNorm", StringComparison.Ordinal));
         Assert.Throws<ArgumentException>(() => new StandardStrategy(new StrategyOptions { Name = "fedmedian", Dp = new DpOptions() }));
+        Assert.Contains(new StrategyOptions { BucketSize = 2 }.Errors(), e => e.Contains("BucketSize applies to", StringComparison.Ordinal));
+        Assert.Contains(new StrategyOptions { Name = "krum", BucketSize = 0 }.Errors(), e => e.Contains("BucketSize must be", StringComparison.Ordinal));
+        Assert.Empty(new StrategyOptions { Name = "krum", BucketSize = 2 }.Errors());
     }
 
     [Fact]
