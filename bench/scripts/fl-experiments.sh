@@ -50,7 +50,8 @@ if [[ $what == byzantine-krum ]]; then
   # (a) why Krum (m = 1) lags, and buckets of two: Krum with no attacker; FedAvg over one random device per round (what
   # a rule that keeps one honest update could get); Krum over buckets of 2 and plain Krum at seeds 2 and 3 (seed 1 is
   # the byzantine target); then 200 rounds: clean FedAvg, Krum with server steps 0.3, 0.1, 0.05, Krum over buckets of
-  # 2, and the one-device rule at steps 1 and 0.3. Each Krum run's JSON has krum.kept_norm_ratio per round.
+  # 2 (f = 6, and f = 3, which Krum's guarantee allows on 10 buckets), and the one-device rule at steps 1 and 0.3.
+  # Each Krum run's JSON has krum.kept_norm_ratio per round. Gaps: python3 bench/scripts/fl-gap.py REF.json RUN.json...
   K=(--devices 100 --fraction 0.2 --strategy krum --strategy-set ByzantineClients=6)
   A=(--byzantine 0.2 --attack sign-flip --attack-scale 10)
   run byzk-krum-no-attack "${K[@]}" --rounds 20
@@ -63,6 +64,7 @@ if [[ $what == byzantine-krum ]]; then
   run byzk200-clean-fedavg --devices 100 --fraction 0.2 --rounds 200
   for lr in 0.3 0.1 0.05; do run "byzk200-krum-lr$lr" "${K[@]}" "${A[@]}" --rounds 200 --strategy-set ServerLearningRate=$lr; done
   run byzk200-krum-b2 "${K[@]}" "${A[@]}" --rounds 200 --strategy-set BucketSize=2
+  run byzk200-krum-b2-f3 "${K[@]}" "${A[@]}" --rounds 200 --strategy-set BucketSize=2 --strategy-set ByzantineClients=3
   run byzk200-one-device --devices 100 --fraction 0.01 --rounds 200
   run byzk200-one-device-lr0.3 --devices 100 --fraction 0.01 --rounds 200 --strategy-set ServerLearningRate=0.3
 fi
