@@ -93,6 +93,7 @@ public sealed class StandardStrategy : FederatedStrategy
         var delta = combiner.Combine();
         if (combiner is KrumCombiner krum)
         {
+            notes["krum.inputs"] = krum.Inputs;
             notes["krum.kept"] = krum.Kept.Count;
             notes["krum.kept_norm_ratio"] = krum.KeptNormRatio;
         }

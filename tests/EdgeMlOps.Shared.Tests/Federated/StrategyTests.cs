@@ -64,6 +64,7 @@ public class StrategyTests
 
         // Scores over the 7 − 2 − 2 = 3 nearest: a 1.0 update has 0.01 + 0.01 (+ 0), the best; the flipped pair is far from all.
         Assert.All(aggregate.MeanDelta, v => Assert.Equal(1.0f, v, 6));
+        Assert.Equal(7, aggregate.Notes["krum.inputs"]);
         Assert.Equal(1, aggregate.Notes["krum.kept"]);
 
         // Norms 0.9 … 1.2 and two of 10 (times √length): the median is 1.1, so the kept 1.0 is 1/1.1 of it.
