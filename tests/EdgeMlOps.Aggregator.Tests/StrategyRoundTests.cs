@@ -82,6 +82,19 @@ public class StrategyRoundTests
         Assert.Contains("dp.clip_norm", strategy, StringComparison.Ordinal);
         var rounds = await http.GetStringAsync("/v1/models/tiny/rounds");
         Assert.Contains("dp.share_under_clip", rounds, StringComparison.Ordinal);
+
+        // The version's model card says so: clipped, but without noise there is no guarantee.
+        var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node, node.Registry.Version("tiny", report.NewVersion!.Value)!).Markdown;
+        Assert.Contains("without noise: no differential-privacy guarantee", card, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ModelCard_PrivacyCaveat_ReportsEpsilonAtDelta_OnlyForDpRounds()
+    {
+        Assert.Null(EdgeMlOps.Aggregator.Governance.ModelCard.PrivacyCaveat(null));
+        Assert.Null(EdgeMlOps.Aggregator.Governance.ModelCard.PrivacyCaveat(new Dictionary<string, double> { ["krum.kept"] = 1 }));
+        var caveat = EdgeMlOps.Aggregator.Governance.ModelCard.PrivacyCaveat(new Dictionary<string, double> { ["dp.clip_norm"] = 1, ["dp.epsilon"] = 7.523, ["dp.delta"] = 1e-5 });
+        Assert.Equal("Trained with user-level differential privacy (DP-FedAvg): epsilon 7.52 at delta 1E-05 spent by the round that made this version.", caveat);
     }
 
     [Fact]

@@ -15,6 +15,22 @@ public sealed record ModelCard(string Markdown, string Html)
 {
     private sealed record Section(string Title, IReadOnlyList<string>? Paragraphs = null, IReadOnlyList<string>? Header = null, IReadOnlyList<IReadOnlyList<string>>? Rows = null);
 
+    /// <summary>
+    /// What the round that made a version says about privacy (DP-FedAvg notes its clip on every round), or null when it
+    /// was not trained under DP. ε is stored only when finite: a DP round without noise has no guarantee.
+    /// </summary>
+    internal static string? PrivacyCaveat(IReadOnlyDictionary<string, double>? notes)
+    {
+        if (notes is null || !notes.ContainsKey("dp.clip_norm")) return null;
+        if (!notes.TryGetValue("dp.epsilon", out var epsilon))
+        {
+            return "Trained with DP-FedAvg's clipping but without noise: no differential-privacy guarantee (epsilon is unbounded).";
+        }
+
+        var delta = notes.TryGetValue("dp.delta", out var d) ? d.ToString("G3", CultureInfo.InvariantCulture) : "unknown";
+        return string.Create(CultureInfo.InvariantCulture, $"Trained with user-level differential privacy (DP-FedAvg): epsilon {epsilon:F2} at delta {delta} spent by the round that made this version.");
+    }
+
     public static ModelCard Build(AggregatorNode node, ModelVersionRecord v)
     {
         var inv = CultureInfo.InvariantCulture;
@@ -36,7 +52,7 @@ public sealed record ModelCard(string Markdown, string Html)
             "Cohorts with fewer evaluation samples than the configured minimum are shown but were not gated.",
         };
         if (v.StateReason is { } reason) caveats.Add($"Registry state {v.State}: {reason}.");
-        if (round?.Notes is { } notes && notes.TryGetValue("epsilon", out var eps)) caveats.Add(string.Create(inv, $"Trained with user-level differential privacy: epsilon {eps:F2} spent by this round."));
+        if (PrivacyCaveat(round?.Notes) is { } privacy) caveats.Add(privacy);
         if (cohorts.Count == 0) caveats.Add("No per-cohort evaluation was recorded for this version.");
 
         var sections = new List<Section>
