@@ -78,7 +78,8 @@ public sealed record StrategyOptions
     /// <summary>
     /// Robust rules (median, trimmed mean, Krum, Multi-Krum) run on means of this many shuffled updates (Karimireddy
     /// et al. 2022's bucketing; 1 = off). f hostile updates spoil at most f buckets, so Krum's f stays the number of
-    /// hostile updates, while the honest inputs vary less: Krum then keeps a typical update instead of the shortest.
+    /// hostile updates, while the honest inputs vary s times less and the one Krum keeps carries s devices' learning.
+    /// The spoiled share of inputs can grow s-fold: Krum's guarantee needs inputs ≥ 2f + 3.
     /// </summary>
     public int BucketSize { get; init; } = 1;
 
