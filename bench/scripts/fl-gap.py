@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """How far runs stay behind a reference run, round by round (docs/BENCHMARKS.md, "Why Krum lags"). Single rounds'
-held-out accuracy moves by about a point from round to round, so besides the worst single round it prints the gap
-averaged over sliding windows of rounds, and the mean gap from the first full window on.
+held-out accuracy moves by about a point from round to round, so it prints, in points, the mean gap from the first
+full window on, the worst gap averaged over a sliding window of rounds, and how many single rounds are more than
+3 points behind.
 
 Run: python3 bench/scripts/fl-gap.py REFERENCE.json RUN.json [RUN.json ...] [--window 10]
 """

@@ -37,7 +37,8 @@ public class StrategyExperimentTests
         Assert.True(Math.Abs(krum.FinalAccuracy - krumClean.FinalAccuracy) <= 0.03, $"krum under attack {krum.FinalAccuracy} vs krum without attackers {krumClean.FinalAccuracy}");
 
         // Why it is slower: by squared distances the most central update is a short one, so it keeps the device that
-        // moved the model least (docs/BENCHMARKS.md, "Why Krum lags"); buckets of two (above) even that out.
+        // moved the model least (docs/BENCHMARKS.md, "Why Krum lags"). Over buckets of two (above) every input it can
+        // keep is already the mean of two devices' updates.
         var ratios = krum.Rounds.Select(r => r.Notes["krum.kept_norm_ratio"]).ToList();
         Assert.True(ratios.Count(r => r < 1) >= 7, $"kept/median norm per round: {string.Join(", ", ratios)}");
     }
