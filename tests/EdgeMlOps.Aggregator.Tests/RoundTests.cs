@@ -153,6 +153,24 @@ public class RoundTests
     }
 
     [Fact]
+    public async Task Artifacts_AreServed_WhenTheDataDirectoryIsRelative()
+    {
+        // The README's hand-run start uses the default relative "aggregator-data"; ASP.NET Core's
+        // file result reads a relative path as a web-root path, so every download was a 500.
+        var dir = Path.GetRelativePath(Environment.CurrentDirectory, AggregatorFixture.TempDirectory());
+        Assert.False(Path.IsPathRooted(dir));
+        await using var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
+        await node.StartAsync(CancellationToken.None);
+        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        var sha = node.CurrentVersion.InferenceSha256;
+
+        using var response = await http.GetAsync($"/v1/artifacts/{sha}");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(sha, ContentHash.Sha256Hex(await response.Content.ReadAsByteArrayAsync()));
+    }
+
+    [Fact]
     public async Task StatusMessages_TrackPresence_IncludingProtocolMismatch()
     {
         var dir = AggregatorFixture.TempDirectory();

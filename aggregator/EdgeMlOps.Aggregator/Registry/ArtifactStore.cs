@@ -9,7 +9,9 @@ public sealed class ArtifactStore
 
     public ArtifactStore(string root)
     {
-        _root = root;
+        // Paths handed out must be absolute: ASP.NET Core's file result reads a relative path as a
+        // web-root path, which made every download a 500 under the default relative data directory.
+        _root = Path.GetFullPath(root);
         Directory.CreateDirectory(root);
     }
 
