@@ -93,6 +93,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly SemaphoreSlim _statusSignal = new(0);
     private int _statusRequested;
     private long _sequence;
+    private readonly ulong _boot;
     private Task? _statusLoop;
     private Task? _drainLoop;
     private Task? _flushLoop;
@@ -105,6 +106,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         _logger = dependencies.LoggerFactory.CreateLogger<DeviceAgent>();
         _fetcher = new ArtifactFetcher(dependencies.Http, options.MaxArtifactBytes);
         _trust = new TrustGate(options.Fleet, options.TrustedRoots, dependencies.Models.TrustBundlePath);
+        _boot = BootEpoch.Next(dependencies.Models.BootEpochPath, dependencies.Time.GetUtcNow());
         var will = new LastWill(_topics.Status(options.DeviceId), Status(DeviceState.Lost).ToByteArray(), Retain: true);
         _transport = new MqttTransport(
             new MqttTransportOptions(options.DeviceId, options.Broker)
@@ -391,7 +393,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     }
 
     private Header NewHeader() =>
-        ProtocolInfo.NewHeader(_options.Fleet, DeviceId, (ulong)Interlocked.Increment(ref _sequence), _deps.Time.GetUtcNow().ToUnixTimeMilliseconds());
+        ProtocolInfo.NewHeader(_options.Fleet, DeviceId, (ulong)Interlocked.Increment(ref _sequence), _deps.Time.GetUtcNow().ToUnixTimeMilliseconds(), _boot);
 
     private async Task StatusLoopAsync()
     {

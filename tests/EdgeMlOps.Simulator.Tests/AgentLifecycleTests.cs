@@ -149,4 +149,29 @@ public class AgentLifecycleTests
         await second.DisposeAsync();
         await Eventually.Until(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Offline);
     }
+
+    [Fact]
+    public async Task CleanRestart_OfTheSameDevice_IsOnlineAndEligibleAgain()
+    {
+        // systemd restarts a device with SIGTERM: OFFLINE goodbye, then a new process on the same data.
+        var dir = Temp();
+        await using var fleet = await StartAsync(dir);
+        var (node, agent, store, http) = fleet;
+        agent.Feedback([1f, 2f, 3f], 1);
+        await Eventually.Until(() => node.Devices.Eligible().Count == 1, "eligible before the restart");
+        await agent.DisposeAsync();
+        fleet.AgentCrashed = true;
+        await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.State == DeviceState.Offline, "offline after the goodbye");
+
+        var restarted = new DeviceAgent(
+            new AgentOptions { DeviceId = "dev-1", Fleet = "life", Broker = node.BrokerEndpoint, TrustedRoots = [node.Keys.RootPublicKey] },
+            new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100), Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http });
+        await using (restarted)
+        {
+            await restarted.StartAsync(CancellationToken.None);
+            await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.State == DeviceState.Online, "online after the restart", 10);
+            Assert.Single(node.Devices.Eligible());
+            Assert.Equal(Aggregator.Rounds.RoundStatus.Completed, (await node.RunRoundAsync(CancellationToken.None)).Status);
+        }
+    }
 }

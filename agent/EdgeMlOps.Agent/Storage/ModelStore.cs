@@ -65,6 +65,9 @@ public sealed class ModelStore
     /// <summary>Where the agent keeps the newest verified trust bundle.</summary>
     public string TrustBundlePath => Path.Combine(_root, "trust.pb");
 
+    /// <summary>Where the device's boot epoch is kept (see <see cref="BootEpoch"/>).</summary>
+    public string BootEpochPath => Path.Combine(_root, "boot");
+
     /// <summary>
     /// The version inside its health window, if any. Set before switching and cleared on commit, so
     /// a process that dies during the window (a crash on load or in serving) finds it on restart.

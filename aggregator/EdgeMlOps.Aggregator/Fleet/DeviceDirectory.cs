@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using EdgeMlOps.Shared.Protocol;
 using EdgeMlOps.Shared.Protocol.V1;
 
 namespace EdgeMlOps.Aggregator.Fleet;
@@ -14,6 +15,9 @@ public sealed record DeviceInfo(
     DateTimeOffset LastSeen,
     ulong LastSequence)
 {
+    /// <summary>The boot epoch of the latest applied status (0 for a sender without one).</summary>
+    public ulong LastBoot { get; init; }
+
     /// <summary>The device's part in the current rollout, from its latest status.</summary>
     public RolloutProgress? Rollout { get; init; }
 
@@ -54,7 +58,7 @@ public sealed class DeviceDirectory
 
     public bool TryGet(string deviceId, out DeviceInfo info) => _devices.TryGetValue(deviceId, out info!);
 
-    /// <summary>Applies a status message unless an equal-or-newer one from the same boot was already seen.</summary>
+    /// <summary>Applies a status message unless a newer one (by boot epoch, then sequence) was already seen.</summary>
     public void Apply(string deviceId, DeviceStatus status, DateTimeOffset receivedAt)
     {
         var info = new DeviceInfo(
@@ -67,6 +71,7 @@ public sealed class DeviceDirectory
             receivedAt,
             status.Header.Sequence)
         {
+            LastBoot = status.Header.Boot,
             Rollout = status.Rollout,
             LatencyP95Ms = status.LatencyP95Ms,
             Predictions = status.Predictions,
@@ -80,9 +85,10 @@ public sealed class DeviceDirectory
             SketchRowsDropped = status.SketchRowsDropped,
         };
         _devices.AddOrUpdate(deviceId, info, (_, old) =>
-            // A Last Will carries the sequence of the connect that registered it; it always wins.
-            status.State == DeviceState.Lost ? info with { Rollout = old.Rollout, ModelName = old.ModelName, ModelVersion = old.ModelVersion, Tags = old.Tags }
-            : status.Header.Sequence > old.LastSequence || status.Header.Sequence == 1 ? info : old);
+            !PresenceOrder.Supersedes(status.Header, status.State, old.LastBoot, old.LastSequence) ? old
+            // A Last Will is built before the device knows its model and rollout: keep what it last said.
+            : status.State == DeviceState.Lost ? info with { Rollout = old.Rollout, ModelName = old.ModelName, ModelVersion = old.ModelVersion, Tags = old.Tags }
+            : info);
     }
 
     /// <summary>Online devices that hold labelled samples, ordered by id (so seeded selection is reproducible).</summary>

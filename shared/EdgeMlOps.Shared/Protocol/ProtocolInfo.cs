@@ -11,13 +11,14 @@ public static class ProtocolInfo
     /// <summary>Largest MQTT payload either side accepts (a 784-128-10 fp32 delta is ~400 KB).</summary>
     public const int MaxPayloadBytes = 16 * 1024 * 1024;
 
-    public static Header NewHeader(string fleet, string senderId, ulong sequence, long sentAtUnixMs) => new()
+    public static Header NewHeader(string fleet, string senderId, ulong sequence, long sentAtUnixMs, ulong boot = 0) => new()
     {
+        Boot = boot,
         ProtocolVersion = CurrentVersion,
         Fleet = fleet,
         SenderId = senderId,
         Sequence = sequence,
         SentAtUnixMs = sentAtUnixMs,
-        MessageId = $"{senderId}:{sentAtUnixMs:x}:{sequence}",
+        MessageId = boot == 0 ? $"{senderId}:{sentAtUnixMs:x}:{sequence}" : $"{senderId}:{boot:x}:{sentAtUnixMs:x}:{sequence}",
     };
 }
