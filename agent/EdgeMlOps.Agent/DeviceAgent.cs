@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using EdgeMlOps.Agent.Models;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Runtime;
+using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Shared.Hashing;
 using EdgeMlOps.Shared.Models;
@@ -42,6 +43,9 @@ public sealed class AgentDependencies
 
     public AgentFaults Faults { get; init; } = AgentFaults.None;
 
+    /// <summary>Opens the agent's fleet channel; MQTT to <see cref="AgentOptions.Broker"/> when not set (a simulator passes an in-memory hub or a faulty decorator).</summary>
+    public IFleetChannelFactory? Channels { get; init; }
+
     /// <summary>Limits concurrent local training (a simulator shares one across its devices).</summary>
     public SemaphoreSlim? ComputeSlots { get; init; }
 }
@@ -71,7 +75,8 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly AgentOptions _options;
     private readonly AgentDependencies _deps;
     private readonly Topics _topics;
-    private readonly MqttTransport _transport;
+    private readonly IFleetChannel _transport;
+    private readonly string _brokerAddress;
     private readonly ArtifactFetcher _fetcher;
     private readonly ILogger _logger;
     private readonly EdgeMlOps.Shared.Tensors.UpdateCompressor _compressor = new();
@@ -108,21 +113,21 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         _trust = new TrustGate(options.Fleet, options.TrustedRoots, dependencies.Models.TrustBundlePath);
         _boot = BootEpoch.Next(dependencies.Models.BootEpochPath, dependencies.Time.GetUtcNow());
         var will = new LastWill(_topics.Status(options.DeviceId), Status(DeviceState.Lost).ToByteArray(), Retain: true);
-        _transport = new MqttTransport(
-            new MqttTransportOptions(options.DeviceId, options.Broker)
+        var channels = dependencies.Channels ?? new MqttChannelFactory(options.Broker);
+        _brokerAddress = channels.Address;
+        _transport = channels.Create(
+            new FleetChannelOptions(options.DeviceId)
             {
                 SessionExpirySeconds = options.SessionExpirySeconds,
                 KeepAlive = options.KeepAlive,
                 Will = will,
             },
-            dependencies.LoggerFactory.CreateLogger<MqttTransport>())
+            dependencies.LoggerFactory);
+        _transport.MessageReceived = OnMessageAsync;
+        _transport.Connected = async _ =>
         {
-            MessageReceived = OnMessageAsync,
-            Connected = async _ =>
-            {
-                await PublishStatusAsync(DeviceState.Online, CancellationToken.None).ConfigureAwait(false);
-                _outboxSignal.Release();
-            },
+            await PublishStatusAsync(DeviceState.Online, CancellationToken.None).ConfigureAwait(false);
+            _outboxSignal.Release();
         };
     }
 
@@ -192,7 +197,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         _flushLoop = Task.Run(FlushPredictionsLoopAsync, CancellationToken.None);
         _profileLoop = Task.Run(ProfileLoopAsync, CancellationToken.None);
         _sketchLoop = Task.Run(SketchLoopAsync, CancellationToken.None);
-        LogStarted(DeviceId, _options.Broker.ToString());
+        LogStarted(DeviceId, _brokerAddress);
     }
 
     /// <summary>Says goodbye (OFFLINE, so the broker discards the Last Will) and disconnects.</summary>

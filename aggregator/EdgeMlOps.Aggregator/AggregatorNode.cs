@@ -5,6 +5,7 @@ using EdgeMlOps.Aggregator.Http;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Runtime;
+using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Shared.Federated;
 using EdgeMlOps.Shared.Models;
@@ -33,7 +34,8 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     private readonly Topics _topics;
     private readonly SemaphoreSlim _roundGate = new(1, 1);
     private EmbeddedBroker? _broker;
-    private MqttTransport? _transport;
+    private IFleetChannelFactory? _channels;
+    private IFleetChannel? _transport;
     private WebApplication? _http;
     private ModelRegistry? _registry;
     private ArtifactStore? _artifacts;
@@ -49,8 +51,17 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     private long _sequence;
     private long _artifactBytesServed;
 
-    public AggregatorNode(AggregatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? time = null, IModelEvaluator? evaluator = null)
+    /// <param name="options">What to run: fleet, model, rounds, strategy, governance, storage.</param>
+    /// <param name="loggerFactory">Where logs go (none by default).</param>
+    /// <param name="time">The clock rounds, deadlines and rollouts read (the system clock by default).</param>
+    /// <param name="evaluator">Held-out evaluation of every new version, if any.</param>
+    /// <param name="channels">
+    /// The fleet channel to use instead of MQTT (the simulator's in-memory hub); then no broker is
+    /// started and <see cref="AggregatorOptions.ExternalBroker"/> is not used.
+    /// </param>
+    public AggregatorNode(AggregatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? time = null, IModelEvaluator? evaluator = null, IFleetChannelFactory? channels = null)
     {
+        _channels = channels;
         _options = options;
         _time = time ?? TimeProvider.System;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
@@ -67,6 +78,9 @@ public sealed partial class AggregatorNode : IAsyncDisposable
 
     /// <summary>The broker devices should connect to.</summary>
     public MqttEndpoint BrokerEndpoint { get; private set; } = new("localhost", 1883);
+
+    /// <summary>Opens channels to the broker this aggregator uses (available after start): what devices in the same process connect with.</summary>
+    public IFleetChannelFactory Channels => _channels ?? throw new InvalidOperationException("Not started.");
 
     /// <summary>Base URL of the artifact server as announced to devices.</summary>
     public Uri ArtifactBaseUrl { get; private set; } = new("http://127.0.0.1:8080");
@@ -109,7 +123,11 @@ public sealed partial class AggregatorNode : IAsyncDisposable
 
         LogStrategy(_strategy.Describe());
 
-        if (_options.ExternalBroker is { } external)
+        if (_channels is not null)
+        {
+            // In-process channel: no broker, no sockets for device traffic.
+        }
+        else if (_options.ExternalBroker is { } external)
         {
             BrokerEndpoint = external;
         }
@@ -126,18 +144,15 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         var bound = new Uri(_http.Urls.First());
         ArtifactBaseUrl = _options.PublicBaseUrl ?? bound;
 
-        _transport = new MqttTransport(
-            new MqttTransportOptions($"aggregator-{_options.Fleet}", BrokerEndpoint) { SessionExpirySeconds = 3600 },
-            _loggerFactory.CreateLogger<MqttTransport>())
-        {
-            MessageReceived = OnMessageAsync,
-        };
+        _channels ??= new MqttChannelFactory(BrokerEndpoint);
+        _transport = _channels.Create(new FleetChannelOptions($"aggregator-{_options.Fleet}"), _loggerFactory);
+        _transport.MessageReceived = OnMessageAsync;
         await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile")], cancellationToken).ConfigureAwait(false);
         await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
         await AnnounceAsync(_current, cancellationToken).ConfigureAwait(false);
         await RestoreRolloutAsync(cancellationToken).ConfigureAwait(false);
         _resignLoop = Task.Run(ResignLoopAsync, CancellationToken.None);
-        LogStarted(_options.Fleet, _options.ModelName, _current.Record.Version, BrokerEndpoint.ToString(), ArtifactBaseUrl.ToString());
+        LogStarted(_options.Fleet, _options.ModelName, _current.Record.Version, _channels.Address, ArtifactBaseUrl.ToString());
     }
 
     public async ValueTask DisposeAsync()
@@ -238,7 +253,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         await Transport.PublishAsync(_topics.Model, announcement.ToByteArray(), retain: true, cancellationToken).ConfigureAwait(false);
     }
 
-    private MqttTransport Transport => _transport ?? throw new InvalidOperationException("Not started.");
+    private IFleetChannel Transport => _transport ?? throw new InvalidOperationException("Not started.");
 
     private Header NewHeader() =>
         ProtocolInfo.NewHeader(_options.Fleet, $"aggregator-{_options.Fleet}", (ulong)Interlocked.Increment(ref _sequence), _time.GetUtcNow().ToUnixTimeMilliseconds());

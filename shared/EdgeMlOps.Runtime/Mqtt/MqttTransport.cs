@@ -1,4 +1,5 @@
 using System.Buffers;
+using EdgeMlOps.Runtime.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MQTTnet;
@@ -11,7 +12,7 @@ namespace EdgeMlOps.Runtime.Mqtt;
 /// persistent session, Last Will, QoS 1, subscriptions restored and reconnection with
 /// exponential backoff and full jitter after a lost connection, and byte counters.
 /// </summary>
-public sealed partial class MqttTransport : IAsyncDisposable
+public sealed partial class MqttTransport : IFleetChannel
 {
     private readonly MqttTransportOptions _options;
     private readonly ILogger _logger;
@@ -39,7 +40,8 @@ public sealed partial class MqttTransport : IAsyncDisposable
     /// <summary>Called after every successful (re)connection, once subscriptions are restored.</summary>
     public Func<bool, Task>? Connected { get; set; }
 
-    public bool IsConnected => _client.IsConnected;
+    // MQTTnet's client still says connected after it was disposed under an open socket (Abort).
+    public bool IsConnected => !_stopping.IsCancellationRequested && _client.IsConnected;
 
     public long BytesSent => Interlocked.Read(ref _bytesSent);
 

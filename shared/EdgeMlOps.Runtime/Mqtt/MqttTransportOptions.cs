@@ -1,7 +1,6 @@
-namespace EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Runtime.Channels;
 
-/// <summary>A message the broker publishes for the client when its connection is lost.</summary>
-public sealed record LastWill(string Topic, byte[] Payload, bool Retain);
+namespace EdgeMlOps.Runtime.Mqtt;
 
 /// <summary>How one MQTT 5 client connects. Persistent session by default (clean start off).</summary>
 public sealed record MqttTransportOptions(string ClientId, MqttEndpoint Endpoint)
@@ -9,7 +8,7 @@ public sealed record MqttTransportOptions(string ClientId, MqttEndpoint Endpoint
     public bool CleanStart { get; init; }
 
     /// <summary>How long the broker keeps the session (and queued QoS 1 messages) after a disconnect.</summary>
-    public uint SessionExpirySeconds { get; init; } = 3600;
+    public uint SessionExpirySeconds { get; init; } = FleetChannelOptions.DefaultSessionExpirySeconds;
 
     public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(30);
 
