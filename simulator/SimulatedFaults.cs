@@ -7,7 +7,9 @@ namespace EdgeMlOps.Simulator;
 /// Seeded dropout, straggling, always-slow devices and Byzantine devices: the same seed picks the
 /// same devices in the same rounds. Byzantine devices are a fixed set of about
 /// <c>byzantineFraction</c> of the fleet; their attack is applied to the delta they send
-/// (label flipping is applied to their data instead, see <see cref="FlipsLabels"/>).
+/// (label flipping is applied to their data instead, see <see cref="FlipsLabels"/>). Wire faults
+/// act through <see cref="FaultyFleetChannel"/>; a version that fails to load, through the agent's
+/// <see cref="AgentFaults"/>.
 /// </summary>
 public sealed class SimulatedFaults(
     int seed,
@@ -22,9 +24,9 @@ public sealed class SimulatedFaults(
 {
     public static readonly IReadOnlyList<string> Attacks = ["sign-flip", "scale", "noise", "label-flip"];
 
-    public override bool DropsOut(string deviceId, string roundId) => Draw(deviceId, roundId, 1) < dropout;
+    public bool DropsOut(string deviceId, string roundId) => Draw(deviceId, roundId, 1) < dropout;
 
-    public override TimeSpan ReportDelay(string deviceId, string roundId) =>
+    public TimeSpan ReportDelay(string deviceId, string roundId) =>
         (Draw(deviceId, roundId, 2) < stragglerProbability ? stragglerDelay : TimeSpan.Zero) + (IsSlow(deviceId) ? slowDelay : TimeSpan.Zero);
 
     public bool IsSlow(string deviceId) => Draw(deviceId, "slow", 3) < slowFraction;
@@ -34,7 +36,7 @@ public sealed class SimulatedFaults(
     /// <summary>True for Byzantine devices whose attack is poisoned labels.</summary>
     public bool FlipsLabels(string deviceId) => attack == "label-flip" && IsByzantine(deviceId);
 
-    public override void TamperUpdate(string deviceId, string roundId, Span<float> delta)
+    public void TamperUpdate(string deviceId, string roundId, Span<float> delta)
     {
         if (!IsByzantine(deviceId)) return;
         switch (attack)

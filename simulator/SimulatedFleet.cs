@@ -4,6 +4,7 @@ using EdgeMlOps.Agent.Models;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Aggregator;
 using EdgeMlOps.Aggregator.Evaluation;
+using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Simulator.Data;
 using Microsoft.Extensions.Logging;
 
@@ -45,7 +46,10 @@ public sealed class SimulatedFleet : IAsyncDisposable
     /// Starts the aggregator, then the agents (32 at a time), gives each its partition of
     /// <paramref name="pool"/> through the feedback path, and waits until every device with data
     /// is eligible. <paramref name="tags"/> gives each device's tags (hardware class, region…);
-    /// <paramref name="deviceClock"/>, the clock every agent reads (the system clock by default).
+    /// <paramref name="deviceClock"/>, the clock every agent reads (the system clock by default);
+    /// <paramref name="channels"/>, the transport (MQTT through the aggregator's broker by default, or an
+    /// <see cref="InMemoryFleetHub"/>). Wire faults in <paramref name="faults"/> act through a
+    /// <see cref="FaultyFleetChannel"/> around each device's channel.
     /// </summary>
     public static async Task<SimulatedFleet> StartAsync(
         AggregatorOptions aggregatorOptions,
@@ -60,9 +64,10 @@ public sealed class SimulatedFleet : IAsyncDisposable
         ILoggerFactory loggers,
         CancellationToken cancellationToken,
         Func<AgentOptions, AgentOptions>? configure = null,
-        TimeProvider? deviceClock = null)
+        TimeProvider? deviceClock = null,
+        IFleetChannelFactory? channels = null)
     {
-        var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator);
+        var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator, channels: channels);
         var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromMinutes(2) };
         var fleet = new SimulatedFleet(aggregator, parts.Length, http, new SemaphoreSlim(computeSlots));
         try
@@ -73,6 +78,9 @@ public sealed class SimulatedFleet : IAsyncDisposable
             // Artifacts are immutable and content-addressed: one blob directory serves every simulated device.
             // Device stores skip fsync: a thousand devices share one disk here, and crash safety is tested on the agent itself.
             var sharedBlobs = Path.Combine(work, "blobs");
+            var deviceChannels = faults is SimulatedFaults wire
+                ? new FaultyChannelFactory(aggregator.Channels, wire, aggregatorOptions.Fleet, deviceClock ?? TimeProvider.System)
+                : aggregator.Channels;
             await Parallel.ForEachAsync(Enumerable.Range(0, parts.Length), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (i, ct) =>
             {
                 var id = $"dev-{i:D5}";
@@ -97,7 +105,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
                     new AgentDependencies
                     {
                         Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(directory, "models"), sharedBlobs, durable: false), Http = http,
-                        Runtimes = fleet.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = fleet._slots,
+                        Runtimes = fleet.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = fleet._slots, Channels = deviceChannels,
                         Time = deviceClock ?? TimeProvider.System,
                     });
                 fleet.Agents[i] = agent;

@@ -4,6 +4,13 @@ using EdgeMlOps.Simulator.Data;
 
 namespace EdgeMlOps.Simulator;
 
+/// <summary>How simulated agents reach the aggregator.</summary>
+public enum SimulatedTransport
+{
+    Mqtt,
+    Memory,
+}
+
 /// <summary>Command-line options of the simulator. Defaults follow McMahan et al. 2017 (C = 0.1, E = 5, B = 10).</summary>
 public sealed record SimulationOptions
 {
@@ -31,6 +38,8 @@ public sealed record SimulationOptions
     public string? CacheDirectory { get; init; }
     public string? WorkDirectory { get; init; }
     public MqttEndpoint? ExternalBroker { get; init; }
+    /// <summary>How agents reach the aggregator: real MQTT over loopback, or the in-memory hub (no sockets; for large fleets).</summary>
+    public SimulatedTransport Transport { get; init; } = SimulatedTransport.Mqtt;
     public int ComputeSlots { get; init; } = Environment.ProcessorCount;
     public bool Quiet { get; init; }
     public string Strategy { get; init; } = "fedavg";
@@ -76,6 +85,9 @@ public sealed record SimulationOptions
           --cache DIR              dataset cache (~/.cache/edgemlops or $EDGEMLOPS_CACHE)
           --work-dir DIR           where device stores and the registry go (a temp dir, removed after)
           --broker URL             use an external broker (mqtt://host:port) instead of the embedded one
+          --transport T            mqtt | memory: real MQTT over loopback, or the in-memory hub with the same
+                                   agents and aggregator and no sockets, for fleets beyond one process's
+                                   descriptors (mqtt)
           --compute-slots N        devices training at once in this process (cores)
           --quiet                  no per-round progress lines
           --strategy NAME          fedavg | fedprox | fedavgm | fedadam | fedyogi | fedadagrad | fedmedian |
@@ -202,6 +214,10 @@ public sealed record SimulationOptions
                 case "--slow-fraction": o = o with { SlowFraction = Dbl(0, 1) }; break;
                 case "--slow-delay": o = o with { SlowDelay = TimeSpan.FromSeconds(Dbl(0, 3600)) }; break;
                 case "--target-accuracy": o = o with { TargetAccuracy = Dbl(0, 1) }; break;
+                case "--transport":
+                    if (value is not ("mqtt" or "memory")) errors.Add($"--transport: '{value}' is not mqtt or memory");
+                    o = o with { Transport = value == "memory" ? SimulatedTransport.Memory : SimulatedTransport.Mqtt };
+                    break;
                 case "--broker":
                     if (!MqttEndpoint.TryParse(value, out var broker)) errors.Add($"--broker: '{value}' is not mqtt://host:port");
                     o = o with { ExternalBroker = broker };
@@ -210,9 +226,14 @@ public sealed record SimulationOptions
             }
         }
 
+        if (o.Transport == SimulatedTransport.Memory && o.ExternalBroker is not null) errors.Add("--transport memory: no broker is used; drop --broker");
         if (errors.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine, errors));
         return o;
     }
+
+    /// <summary>The channel factory the fleet runs on: null for MQTT (the aggregator's broker), or a fresh in-memory hub.</summary>
+    public EdgeMlOps.Runtime.Channels.IFleetChannelFactory? CreateChannels() =>
+        Transport == SimulatedTransport.Memory ? new EdgeMlOps.Runtime.Channels.InMemoryFleetHub() : null;
 
     private static (string Key, string Value) SplitSetting(string text)
     {

@@ -46,14 +46,14 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             // A label-flipping Byzantine device trains on poisoned ground truth (y → C − 1 − y).
             await using var fleet = await SimulatedFleet.StartAsync(
                 aggregatorOptions, new HeldOutEvaluator(test.Features, test.Labels), pool, parts, faults, options.ComputeSlots,
-                _ => tags, (id, y) => faults.FlipsLabels(id) ? data.Classes - 1 - y : y, work, _loggers, cancellationToken).ConfigureAwait(false);
+                _ => tags, (id, y) => faults.FlipsLabels(id) ? data.Classes - 1 - y : y, work, _loggers, cancellationToken, channels: options.CreateChannels()).ConfigureAwait(false);
             var aggregator = fleet.Aggregator;
             var agents = fleet.Agents;
             var initial = aggregator.CurrentVersion;
             await fleet.WaitForVersionAsync(initial.Version, TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
             setup.Stop();
             progress?.WriteLine($"strategy: {aggregator.Strategy.Describe()}; mode {options.Mode}");
-            progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.BrokerEndpoint} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {fleet.MegabytesPerDevice:F2} MB per device; initial accuracy {initial.EvalAccuracy:F4}");
+            progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.Channels.Address} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {fleet.MegabytesPerDevice:F2} MB per device; initial accuracy {initial.EvalAccuracy:F4}");
 
             var results = new List<RoundResult>();
             var roundsClock = Stopwatch.StartNew();

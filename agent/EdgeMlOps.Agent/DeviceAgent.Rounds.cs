@@ -228,13 +228,6 @@ public sealed partial class DeviceAgent
             if (_seenRoundOrder.Count > 256) _seenRounds.Remove(_seenRoundOrder.Dequeue());
         }
 
-        if (_deps.Faults.DropsOut(DeviceId, task.RoundId))
-        {
-            Interlocked.Increment(ref Counters.TasksSkipped);
-            LogSkipped(task.RoundId, "simulated dropout");
-            return;
-        }
-
         var deadline = DateTimeOffset.FromUnixTimeMilliseconds(task.DeadlineUnixMs);
         using var timeout = new CancellationTokenSource(Clamp(deadline - _deps.Time.GetUtcNow()), _deps.Time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping.Token);
@@ -263,8 +256,6 @@ public sealed partial class DeviceAgent
             }
 
             if (message is null) return;
-            var delay = _deps.Faults.ReportDelay(DeviceId, task.RoundId);
-            if (delay > TimeSpan.Zero) await Task.Delay(delay, _deps.Time, linked.Token).ConfigureAwait(false);
             var topic = task.Kind == TaskKind.Evaluate ? _topics.Evaluation(DeviceId) : _topics.Update(DeviceId);
             Send(topic, message.ToByteArray());
             Interlocked.Increment(ref Counters.UpdatesProduced);
@@ -342,7 +333,6 @@ public sealed partial class DeviceAgent
 
         var delta = result.Weights;
         TensorPrimitives.Subtract(delta, baseWeights.Values, delta);
-        _deps.Faults.TamperUpdate(DeviceId, task.RoundId, delta);
         var update = new ModelUpdate
         {
             Header = NewHeader(),

@@ -58,6 +58,31 @@ public class FederatedRunTests
     }
 
     [Fact]
+    public async Task InMemoryTransport_RunsTheSameAgents_ToTheSameCurveAsMqtt()
+    {
+        // One seed, two transports: the channel seam changes how bytes travel, not what the fleet learns.
+        string[] args = ["--dataset", "synthetic", "--devices", "30", "--rounds", "3", "--fraction", "0.3", "--local-epochs", "2", "--hidden", "16", "--seed", "5"];
+        var mqtt = await RunAsync(args);
+        var memory = await RunAsync([.. args, "--transport", "memory"]);
+
+        Assert.All(memory.Rounds, r => Assert.Equal("Completed", r.Status));
+        Assert.Equal(30, memory.DevicesOnline);
+        // Updates are summed in arrival order, which differs between transports: equal up to float rounding.
+        Assert.Equal(mqtt.Rounds.Select(r => Math.Round(r.Accuracy, 3)), memory.Rounds.Select(r => Math.Round(r.Accuracy, 3)));
+        Assert.Equal(mqtt.Rounds.Select(r => Math.Round(r.Loss, 4)), memory.Rounds.Select(r => Math.Round(r.Loss, 4)));
+        Assert.Equal(mqtt.Rounds.Select(r => r.Participants), memory.Rounds.Select(r => r.Participants));
+    }
+
+    [Fact]
+    public async Task Dropouts_OverTheInMemoryTransport_AreWireFaults()
+    {
+        var result = await RunAsync("--dataset", "synthetic", "--devices", "30", "--rounds", "3", "--fraction", "0.4", "--transport", "memory",
+            "--over-selection", "1.5", "--dropout", "0.3", "--min-quorum", "0.5", "--deadline", "3", "--hidden", "8");
+        Assert.All(result.Rounds, r => Assert.Equal("Completed", r.Status));
+        Assert.True(result.Rounds.Sum(r => r.Selected - r.Participants) > 0, "some selected devices never saw their task");
+    }
+
+    [Fact]
     public async Task Dropouts_WithOverSelection_RoundsStillComplete()
     {
         var result = await RunAsync("--dataset", "synthetic", "--devices", "30", "--rounds", "3", "--fraction", "0.4",

@@ -2,6 +2,7 @@ using EdgeMlOps.Agent;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Aggregator;
 using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Shared.Models;
 
@@ -10,11 +11,6 @@ namespace EdgeMlOps.Simulator.Tests;
 [Collection(FleetCollection.Name)]
 public class OfflineFirstTests
 {
-    private sealed class SlowReport(TimeSpan delay) : AgentFaults
-    {
-        public override TimeSpan ReportDelay(string deviceId, string roundId) => delay;
-    }
-
     [Fact]
     public async Task UpdateProducedDuringOutage_WaitsInOutbox_AndArrivesOnceAfterReconnect()
     {
@@ -34,9 +30,13 @@ public class OfflineFirstTests
         using var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 10);
         using var outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 10);
         using var http = new HttpClient();
+        // Every update leaves a second late (a slow uplink), so the link is cut while it is on its way.
+        var slowUplink = new FaultyChannelFactory(
+            new MqttChannelFactory(new MqttEndpoint("127.0.0.1", proxy.Port)),
+            new SimulatedFaults(1, dropout: 0, stragglerProbability: 1, stragglerDelay: TimeSpan.FromSeconds(1)), "outage", TimeProvider.System);
         await using var agent = new DeviceAgent(
             new AgentOptions { DeviceId = "dev-1", Fleet = "outage", Broker = new MqttEndpoint("127.0.0.1", proxy.Port), TrustedRoots = [node.Keys.RootPublicKey] },
-            new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http, Faults = new SlowReport(TimeSpan.FromSeconds(1)) });
+            new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http, Channels = slowUplink });
         agent.Feedback([(new[] { 1f, 0f, 0f }, 0L), (new[] { 0f, 1f, 0f }, 1L)]);
         await agent.StartAsync(CancellationToken.None);
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
@@ -45,8 +45,9 @@ public class OfflineFirstTests
         var round = node.RunRoundAsync(CancellationToken.None);
         await Eventually.Until(() => Interlocked.Read(ref agent.Counters.TasksReceived) == 1);
         proxy.Cut();
+        await Eventually.Until(() => !agent.IsConnected, "the agent notices the cut");
         await Eventually.Until(() => Interlocked.Read(ref agent.Counters.UpdatesProduced) == 1);
-        Assert.False(agent.IsConnected);
+        await Task.Delay(1500); // the delayed publish has failed by now
         Assert.Equal(1, outbox.Count);
         Assert.Equal(0, Interlocked.Read(ref agent.Counters.OutboxSent));
 

@@ -1,0 +1,143 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using EdgeMlOps.Runtime.Channels;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Tensors;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Simulator;
+
+/// <summary>
+/// A simulated device's link to the fleet, with its faults applied on the wire: a device that drops
+/// out of a round never sees the task; a straggler's update leaves late (a slow uplink: what the
+/// device sends after it waits too); a Byzantine device's update is rewritten before it leaves. The
+/// agent above is the shipped one and knows nothing of this.
+/// </summary>
+public sealed class FaultyFleetChannel(IFleetChannel inner, string deviceId, SimulatedFaults faults, Topics topics, TimeProvider time) : IFleetChannel
+{
+    private readonly string _taskTopic = topics.Task(deviceId);
+    private readonly string _updateTopic = topics.Update(deviceId);
+    private Func<string, ReadOnlySequence<byte>, Task>? _received;
+
+    public string ClientId => inner.ClientId;
+
+    public bool IsConnected => inner.IsConnected;
+
+    public long BytesSent => inner.BytesSent;
+
+    public long BytesReceived => inner.BytesReceived;
+
+    /// <summary>Tasks this device never saw (dropped out).</summary>
+    public int TasksDropped { get; private set; }
+
+    public Func<string, ReadOnlySequence<byte>, Task>? MessageReceived
+    {
+        get => _received;
+        set
+        {
+            _received = value;
+            inner.MessageReceived = value is null ? null : (topic, payload) => DropsOut(topic, payload) ? Task.CompletedTask : value(topic, payload);
+        }
+    }
+
+    public Func<bool, Task>? Connected
+    {
+        get => inner.Connected;
+        set => inner.Connected = value;
+    }
+
+    public Task ConnectAsync(CancellationToken cancellationToken) => inner.ConnectAsync(cancellationToken);
+
+    public Task StartAsync(CancellationToken cancellationToken) => inner.StartAsync(cancellationToken);
+
+    public Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken) => inner.SubscribeAsync(filters, cancellationToken);
+
+    public async Task PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
+    {
+        if (topic == _updateTopic && TryParse(payload) is { } update)
+        {
+            var delay = faults.ReportDelay(deviceId, update.RoundId);
+            if (delay > TimeSpan.Zero) await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
+            if (faults.IsByzantine(deviceId) && !faults.FlipsLabels(deviceId)) payload = Tamper(update).ToByteArray();
+        }
+
+        await inner.PublishAsync(topic, payload, retain, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task DisconnectAsync() => inner.DisconnectAsync();
+
+    public void Abort() => inner.Abort();
+
+    public ValueTask DisposeAsync() => inner.DisposeAsync();
+
+    private bool DropsOut(string topic, ReadOnlySequence<byte> payload)
+    {
+        if (topic != _taskTopic) return false;
+        RoundTask task;
+        try
+        {
+            task = RoundTask.Parser.ParseFrom(payload);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return false; // the agent counts it as malformed
+        }
+
+        if (!faults.DropsOut(deviceId, task.RoundId)) return false;
+        TasksDropped++;
+        return true;
+    }
+
+    private static ModelUpdate? TryParse(byte[] payload)
+    {
+        try
+        {
+            return ModelUpdate.Parser.ParseFrom(payload);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Decodes the whole delta (whatever its encoding), applies the attack, and sends it as fp32: an attacker need not compress.</summary>
+    private ModelUpdate Tamper(ModelUpdate update)
+    {
+        var lengths = update.Delta.Select(t => checked((int)t.Dims.Aggregate(1L, (a, d) => a * d))).ToArray();
+        var delta = new float[lengths.Sum()];
+        var offset = 0;
+        for (var i = 0; i < lengths.Length; i++)
+        {
+            TensorCodec.Decode(update.Delta[i], delta.AsSpan(offset, lengths[i]));
+            offset += lengths[i];
+        }
+
+        faults.TamperUpdate(deviceId, update.RoundId, delta);
+        var tampered = update.Clone();
+        tampered.Delta.Clear();
+        offset = 0;
+        for (var i = 0; i < lengths.Length; i++)
+        {
+            var original = update.Delta[i];
+            var tensor = new Tensor { Name = original.Name, Encoding = TensorEncoding.Float32Le, Data = ByteString.CopyFrom(MemoryMarshal.AsBytes(delta.AsSpan(offset, lengths[i]))) };
+            tensor.Dims.AddRange(original.Dims);
+            tampered.Delta.Add(tensor);
+            offset += lengths[i];
+        }
+
+        return tampered;
+    }
+}
+
+/// <summary>Opens each simulated device's channel through <paramref name="inner"/> and wraps it with that device's faults.</summary>
+public sealed class FaultyChannelFactory(IFleetChannelFactory inner, SimulatedFaults faults, string fleet, TimeProvider time) : IFleetChannelFactory
+{
+    private readonly Topics _topics = new(fleet);
+
+    public string Address => inner.Address;
+
+    public IFleetChannel Create(FleetChannelOptions options, ILoggerFactory loggers) =>
+        new FaultyFleetChannel(inner.Create(options, loggers), options.ClientId, faults, _topics, time);
+}
