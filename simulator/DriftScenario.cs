@@ -68,7 +68,7 @@ public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? log
             await using var fleet = await SimulatedFleet.StartAsync(
                 aggregatorOptions, new HeldOutEvaluator(traffic.Features, traffic.Labels), pool, parts, Agent.AgentFaults.None, options.ComputeSlots,
                 id => new Dictionary<string, string> { ["region"] = RegionOf(int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture)) },
-                null, work, _loggers, cancellationToken, configure: o => o with { ProfileWindow = TimeSpan.FromHours(1) }, deviceClock: clock, channels: options.CreateChannels()).ConfigureAwait(false);
+                null, work, _loggers, cancellationToken, configure: o => o with { ProfileWindow = TimeSpan.FromHours(1) }, deviceClock: clock, channels: options.CreateChannels(), inMemoryStores: options.InMemoryDeviceStores).ConfigureAwait(false);
             var node = fleet.Aggregator;
             for (var r = 0; r < options.Rounds; r++) await node.RunRoundAsync(cancellationToken).ConfigureAwait(false);
             var version = node.CurrentVersion.Version;

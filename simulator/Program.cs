@@ -32,6 +32,12 @@ Console.CancelKeyPress += (_, e) =>
 using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Error));
 try
 {
+    if (options.WorkerSlice is not null)
+    {
+        await new EdgeMlOps.Simulator.Workers.AgentWorker(options, loggers).RunAsync(Console.In, Console.Out, cancel.Token);
+        return 0;
+    }
+
     if (options.Scenario == "drift")
     {
         var drift = await new DriftScenario(options, loggers, Console.Out).RunAsync(windows: options.Windows, shiftFrom: 5, shift: 1.0, predictionsPerWindow: 100, cancel.Token);
@@ -77,7 +83,7 @@ try
 
     return 0;
 }
-catch (Exception ex) when (ex is DatasetUnavailableException or OptionsValidationException or TimeoutException)
+catch (Exception ex) when (ex is DatasetUnavailableException or OptionsValidationException or TimeoutException or DescriptorBudgetException)
 {
     Console.Error.WriteLine(ex.Message);
     return 1;

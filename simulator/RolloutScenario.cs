@@ -74,7 +74,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
         {
             await using var fleet = await SimulatedFleet.StartAsync(
                 aggregatorOptions, new HeldOutEvaluator(covered.Features, covered.Labels), pool, parts, faults, options.ComputeSlots,
-                id => hardware[id], null, work, _loggers, cancellationToken, channels: options.CreateChannels()).ConfigureAwait(false);
+                id => hardware[id], null, work, _loggers, cancellationToken, channels: options.CreateChannels(), inMemoryStores: options.InMemoryDeviceStores).ConfigureAwait(false);
             var node = fleet.Aggregator;
             setup.Stop();
             progress?.WriteLine($"setup: {options.Devices} agents online in {setup.Elapsed.TotalSeconds:F1} s (governed mode; {hardware.Values.Count(t => t["hw"] == "npu-x")} on npu-x)");

@@ -7,6 +7,9 @@ namespace EdgeMlOps.Simulator;
 /// <summary>The dataset a simulation runs on: loaded, split into training pool and held-out set, and partitioned over devices.</summary>
 public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int[][] Parts)
 {
+    /// <summary>The fleet every simulation runs.</summary>
+    public const string Fleet = "sim";
+
     public static SimulatedData Load(SimulationOptions options)
     {
         var data = options.Dataset == "mnist"
@@ -28,7 +31,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
     /// <summary>The aggregator every scenario starts from: embedded broker on a free port, this data's model, rounds from the options.</summary>
     public AggregatorOptions AggregatorOptions(SimulationOptions options, string work) => new()
     {
-        Fleet = "sim",
+        Fleet = Fleet,
         ModelName = options.Dataset,
         Model = new ModelSpec(Data.InputDim, options.Hidden, Data.Classes),
         ExternalBroker = options.ExternalBroker,

@@ -40,6 +40,16 @@ public sealed record SimulationOptions
     public MqttEndpoint? ExternalBroker { get; init; }
     /// <summary>How agents reach the aggregator: real MQTT over loopback, or the in-memory hub (no sockets; for large fleets).</summary>
     public SimulatedTransport Transport { get; init; } = SimulatedTransport.Mqtt;
+    /// <summary>Each device's sample store and outbox as in-memory SQLite databases (no descriptors, nothing on disk) instead of files.</summary>
+    public bool InMemoryDeviceStores { get; init; }
+    /// <summary>Worker processes the agents are spread over (0: all in this process). Federated scenario over MQTT only.</summary>
+    public int Workers { get; init; }
+    /// <summary>Set in a worker process: the fleet indices it hosts.</summary>
+    public (int First, int Count)? WorkerSlice { get; init; }
+    /// <summary>Set in a worker process: the aggregator's root public key the agents pin (base64 SubjectPublicKeyInfo).</summary>
+    public byte[]? TrustedRoot { get; init; }
+    /// <summary>The arguments these options were parsed from (a coordinator passes them on to its workers).</summary>
+    public IReadOnlyList<string> Arguments { get; init; } = [];
     public int ComputeSlots { get; init; } = Environment.ProcessorCount;
     public bool Quiet { get; init; }
     public string Strategy { get; init; } = "fedavg";
@@ -88,6 +98,10 @@ public sealed record SimulationOptions
           --transport T            mqtt | memory: real MQTT over loopback, or the in-memory hub with the same
                                    agents and aggregator and no sockets, for fleets beyond one process's
                                    descriptors (mqtt)
+          --workers K              spread the agents over K worker processes (each under the open-files limit),
+                                   the aggregator and its broker (or --broker) in this one; federated, MQTT (0)
+          --device-stores S        files | memory: each device's SQLite sample store and outbox on disk, or
+                                   in-memory SQLite databases (no descriptors; the shipped agent keeps files) (files)
           --compute-slots N        devices training at once in this process (cores)
           --quiet                  no per-round progress lines
           --strategy NAME          fedavg | fedprox | fedavgm | fedadam | fedyogi | fedadagrad | fedmedian |
@@ -218,6 +232,35 @@ public sealed record SimulationOptions
                     if (value is not ("mqtt" or "memory")) errors.Add($"--transport: '{value}' is not mqtt or memory");
                     o = o with { Transport = value == "memory" ? SimulatedTransport.Memory : SimulatedTransport.Mqtt };
                     break;
+                case "--device-stores":
+                    if (value is not ("files" or "memory")) errors.Add($"--device-stores: '{value}' is not files or memory");
+                    o = o with { InMemoryDeviceStores = value == "memory" };
+                    break;
+                case "--workers": o = o with { Workers = Int(0) }; break;
+                case "--worker-slice":
+                    var slice = value.Split(':');
+                    if (slice.Length == 2 && int.TryParse(slice[0], NumberStyles.None, CultureInfo.InvariantCulture, out var first)
+                        && int.TryParse(slice[1], NumberStyles.None, CultureInfo.InvariantCulture, out var count) && count > 0)
+                    {
+                        o = o with { WorkerSlice = (first, count) };
+                    }
+                    else
+                    {
+                        errors.Add($"--worker-slice: '{value}' is not FIRST:COUNT");
+                    }
+
+                    break;
+                case "--trusted-root":
+                    try
+                    {
+                        o = o with { TrustedRoot = Convert.FromBase64String(value) };
+                    }
+                    catch (FormatException)
+                    {
+                        errors.Add("--trusted-root: not base64");
+                    }
+
+                    break;
                 case "--broker":
                     if (!MqttEndpoint.TryParse(value, out var broker)) errors.Add($"--broker: '{value}' is not mqtt://host:port");
                     o = o with { ExternalBroker = broker };
@@ -227,6 +270,14 @@ public sealed record SimulationOptions
         }
 
         if (o.Transport == SimulatedTransport.Memory && o.ExternalBroker is not null) errors.Add("--transport memory: no broker is used; drop --broker");
+        if (o.Workers > 0 && (o.Transport != SimulatedTransport.Mqtt || o.Scenario != "federated")) errors.Add("--workers: only the federated scenario over MQTT runs in worker processes");
+        if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");
+        if (o.WorkerSlice is { } ws && (ws.First + ws.Count > o.Devices || o.ExternalBroker is null || o.TrustedRoot is null))
+        {
+            errors.Add("--worker-slice: needs a slice inside --devices, --broker and --trusted-root (a coordinator passes them)");
+        }
+
+        o = o with { Arguments = args.ToArray() };
         if (errors.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine, errors));
         return o;
     }

@@ -38,15 +38,15 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             Monitoring = new Aggregator.Monitoring.MonitoringOptions { ReferenceDevicesPerRound = 0 },
         };
 
-        var faults = new SimulatedFaults(options.Seed, options.Dropout, options.StragglerProbability, options.StragglerDelay,
-            options.SlowFraction, options.SlowDelay, options.ByzantineFraction, options.Attack, options.AttackScale);
-        var tags = new Dictionary<string, string> { ["partition"] = options.Partition.ToString() };
+        var faults = Faults(options);
         try
         {
-            // A label-flipping Byzantine device trains on poisoned ground truth (y → C − 1 − y).
-            await using var fleet = await SimulatedFleet.StartAsync(
-                aggregatorOptions, new HeldOutEvaluator(test.Features, test.Labels), pool, parts, faults, options.ComputeSlots,
-                _ => tags, (id, y) => faults.FlipsLabels(id) ? data.Classes - 1 - y : y, work, _loggers, cancellationToken, channels: options.CreateChannels()).ConfigureAwait(false);
+            var evaluator = new HeldOutEvaluator(test.Features, test.Labels);
+            await using var fleet = options.Workers > 0
+                ? await SimulatedFleet.StartWithWorkersAsync(aggregatorOptions, evaluator, options, parts, _loggers, cancellationToken).ConfigureAwait(false)
+                : await SimulatedFleet.StartAsync(
+                    aggregatorOptions, evaluator, pool, parts, faults, options.ComputeSlots, Tags(options), Labels(faults, data.Classes),
+                    work, _loggers, cancellationToken, channels: options.CreateChannels(), inMemoryStores: options.InMemoryDeviceStores).ConfigureAwait(false);
             var aggregator = fleet.Aggregator;
             var agents = fleet.Agents;
             var initial = aggregator.CurrentVersion;
@@ -130,6 +130,21 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 $"participants {report.Contributors}/{report.Selected}  rejected {report.Rejected}  up {result.BytesUp / 1e6:F2} MB  down {result.BytesDown / 1e6:F2} MB  {result.Seconds:F2} s{notes}");
         }
     }
+
+    /// <summary>The seeded faults of this run (the same in every process that hosts its devices).</summary>
+    internal static SimulatedFaults Faults(SimulationOptions options) =>
+        new(options.Seed, options.Dropout, options.StragglerProbability, options.StragglerDelay,
+            options.SlowFraction, options.SlowDelay, options.ByzantineFraction, options.Attack, options.AttackScale);
+
+    internal static Func<string, IReadOnlyDictionary<string, string>> Tags(SimulationOptions options)
+    {
+        var tags = new Dictionary<string, string> { ["partition"] = options.Partition.ToString() };
+        return _ => tags;
+    }
+
+    /// <summary>A label-flipping Byzantine device trains on poisoned ground truth (y → C − 1 − y).</summary>
+    internal static Func<string, long, long> Labels(SimulatedFaults faults, int classes) =>
+        (id, y) => faults.FlipsLabels(id) ? classes - 1 - y : y;
 
     /// <summary>The aggregator's strategy settings from --strategy and --strategy-set, read by the aggregator's own reader.</summary>
     private static StrategyOptions StrategyOptions(SimulationOptions options)

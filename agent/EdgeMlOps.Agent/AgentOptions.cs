@@ -45,6 +45,13 @@ public sealed record AgentOptions
 
     public TimeSpan StatusInterval { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// How often buffered predictions are written to the store in one transaction. Feedback finds a
+    /// prediction in the buffer too, so a longer period only widens what a crash can lose; a simulator
+    /// hosting thousands of agents stretches it so their timers do not eat the CPU.
+    /// </summary>
+    public TimeSpan PredictionFlushInterval { get; init; } = TimeSpan.FromMilliseconds(50);
+
     public uint SessionExpirySeconds { get; init; } = 3600;
 
     public TimeSpan KeepAlive { get; init; } = TimeSpan.FromSeconds(30);
@@ -130,6 +137,7 @@ public sealed record AgentOptions
             MaxPendingPredictions = r.Int(nameof(MaxPendingPredictions), 10_000, 0, 10_000_000),
             MaxOutboxMessages = r.Int(nameof(MaxOutboxMessages), 1000, 1, 1_000_000),
             StatusInterval = TimeSpan.FromSeconds(r.Int("StatusIntervalSeconds", 60, 1, 86_400)),
+            PredictionFlushInterval = TimeSpan.FromMilliseconds(r.Int("PredictionFlushMilliseconds", 50, 1, 3_600_000)),
             SessionExpirySeconds = (uint)r.Long(nameof(SessionExpirySeconds), 3600, 0, uint.MaxValue),
             KeepAlive = TimeSpan.FromSeconds(r.Int("KeepAliveSeconds", 30, 1, 65_535)),
             ArtifactBaseUrl = artifactBase,

@@ -436,11 +436,10 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         _outboxSignal.Release();
     }
 
-    /// <summary>Sends queued messages oldest first while connected; after a failure waits for the next (re)connection or signal.</summary>
-    /// <summary>Writes buffered predictions to the store every 50 ms (batched: serving never waits on SQLite).</summary>
+    /// <summary>Writes buffered predictions to the store every <see cref="AgentOptions.PredictionFlushInterval"/> (batched: serving never waits on SQLite).</summary>
     private async Task FlushPredictionsLoopAsync()
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50), _deps.Time);
+        using var timer = new PeriodicTimer(_options.PredictionFlushInterval, _deps.Time);
         try
         {
             while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
@@ -460,6 +459,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends queued messages oldest first while connected; after a failure waits for the next (re)connection or signal.</summary>
     private async Task DrainOutboxLoopAsync()
     {
         try

@@ -83,6 +83,20 @@ public class FederatedRunTests
     }
 
     [Fact]
+    public async Task AgentsInWorkerProcesses_CompleteRounds_AgainstTheCoordinatorsBroker()
+    {
+        string[] args = ["--dataset", "synthetic", "--devices", "40", "--rounds", "2", "--fraction", "0.25", "--hidden", "8", "--seed", "3", "--device-stores", "memory"];
+        var spread = await RunAsync([.. args, "--workers", "2"]);
+        var here = await RunAsync(args);
+
+        Assert.Equal(40, spread.DevicesOnline);
+        Assert.All(spread.Rounds, r => Assert.Equal(("Completed", 10), (r.Status, r.Participants)));
+        Assert.True(spread.MegabytesPerDevice > 0, "workers' memory is measured");
+        // Same seed, same data slices, same faults: the same fleet whether or not it is spread out.
+        Assert.Equal(here.Rounds.Select(r => Math.Round(r.Accuracy, 3)), spread.Rounds.Select(r => Math.Round(r.Accuracy, 3)));
+    }
+
+    [Fact]
     public async Task Dropouts_WithOverSelection_RoundsStillComplete()
     {
         var result = await RunAsync("--dataset", "synthetic", "--devices", "30", "--rounds", "3", "--fraction", "0.4",

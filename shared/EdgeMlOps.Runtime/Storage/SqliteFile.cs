@@ -8,6 +8,12 @@ public static class SqliteFile
     /// <summary>Page cache of a store on a device (KiB).</summary>
     public const int DeviceCacheKib = 256;
 
+    /// <summary>
+    /// A path that opens a private in-memory database instead of a file: no descriptors, nothing on disk,
+    /// gone when the connection closes. For simulated devices only (a real device keeps its data).
+    /// </summary>
+    public const string InMemory = ":memory:";
+
     /// <param name="path">Database file.</param>
     /// <param name="durable">FULL sync (each commit reaches the disk) or NORMAL (commits survive a process crash, not a power cut).</param>
     /// <param name="schema">Statements run once after opening (CREATE TABLE IF NOT EXISTS ...).</param>
@@ -17,7 +23,7 @@ public static class SqliteFile
     public static SqliteConnection Open(string path, bool durable, string schema, int cacheKib = 2000)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(cacheKib, 64);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        if (path != InMemory) Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         connection.Open();
         using var cmd = connection.CreateCommand();

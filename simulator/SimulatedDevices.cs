@@ -1,0 +1,133 @@
+using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Models;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Runtime.Channels;
+using EdgeMlOps.Runtime.Storage;
+using EdgeMlOps.Simulator.Data;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Simulator;
+
+/// <summary>Where simulated devices connect and what they trust: the part of a fleet a device host needs from the aggregator.</summary>
+public sealed record DeviceHostSettings(
+    string Fleet,
+    IFleetChannelFactory Channels,
+    byte[] TrustedRoot,
+    string Work,
+    int ComputeSlots,
+    bool InMemoryStores)
+{
+    public Func<string, IReadOnlyDictionary<string, string>> Tags { get; init; } = _ => new Dictionary<string, string>();
+
+    /// <summary>Rewrites a device's ground truth (label flipping); identity by default.</summary>
+    public Func<string, long, long>? Label { get; init; }
+
+    public Func<AgentOptions, AgentOptions>? Configure { get; init; }
+
+    public TimeProvider? Clock { get; init; }
+}
+
+/// <summary>
+/// Real device agents for one slice of a fleet, in this process: each with its own channel and stores,
+/// fed its data partition through the feedback path, sharing loaded ONNX sessions, the artifact blob
+/// directory and a limit on concurrent training. The in-process fleet and each worker process host one.
+/// </summary>
+public sealed class SimulatedDevices : IAsyncDisposable
+{
+    private readonly SampleStore?[] _stores;
+    private readonly Outbox?[] _outboxes;
+    private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromMinutes(2) };
+    private readonly SemaphoreSlim _slots;
+
+    private SimulatedDevices(int count, int computeSlots)
+    {
+        Agents = new DeviceAgent[count];
+        _stores = new SampleStore?[count];
+        _outboxes = new Outbox?[count];
+        _slots = new SemaphoreSlim(computeSlots);
+    }
+
+    public DeviceAgent[] Agents { get; }
+
+    /// <summary>Loaded ONNX sessions, shared by content hash across devices.</summary>
+    public ModelRuntimes Runtimes { get; } = new();
+
+    /// <summary>The id of the device at fleet index <paramref name="index"/>.</summary>
+    public static string DeviceId(int index) => $"dev-{index:D5}";
+
+    /// <summary>
+    /// Starts the agents for fleet indices <paramref name="first"/> to <paramref name="first"/> + <paramref name="count"/> − 1
+    /// (32 at a time), each fed its part of <paramref name="pool"/> before it connects.
+    /// </summary>
+    public static async Task<SimulatedDevices> StartAsync(
+        DeviceHostSettings settings, Dataset pool, int[][] parts, int first, int count, AgentFaults faults, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var devices = new SimulatedDevices(count, settings.ComputeSlots);
+        try
+        {
+            // Artifacts are immutable and content-addressed: one blob directory serves every simulated device.
+            // Device stores skip fsync: a thousand devices share one disk here, and crash safety is tested on the agent itself.
+            var sharedBlobs = Path.Combine(settings.Work, "blobs");
+            var clock = settings.Clock ?? TimeProvider.System;
+            var channels = faults is SimulatedFaults wire ? new FaultyChannelFactory(settings.Channels, wire, settings.Fleet, clock) : settings.Channels;
+            await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (i, ct) =>
+            {
+                var index = first + i;
+                var id = DeviceId(index);
+                var directory = Path.Combine(settings.Work, "devices", id);
+                var store = new SampleStore(settings.InMemoryStores ? SqliteFile.InMemory : Path.Combine(directory, "agent.db"), maxSamples: 100_000, maxPendingPredictions: 1000);
+                devices._stores[i] = store;
+                var outbox = new Outbox(settings.InMemoryStores ? SqliteFile.InMemory : Path.Combine(directory, "outbox.db"), capacity: 100, durable: false);
+                devices._outboxes[i] = outbox;
+                var options = new AgentOptions
+                {
+                    DeviceId = id,
+                    Fleet = settings.Fleet,
+                    TrustedRoots = [settings.TrustedRoot],
+                    DataDirectory = directory,
+                    StatusInterval = TimeSpan.FromHours(1),
+                    KeepAlive = TimeSpan.FromSeconds(120),
+                    PredictionFlushInterval = TimeSpan.FromSeconds(5),
+                    Tags = settings.Tags(id),
+                };
+                var agent = new DeviceAgent(
+                    settings.Configure is null ? options : settings.Configure(options),
+                    new AgentDependencies
+                    {
+                        Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(directory, "models"), sharedBlobs, durable: false), Http = devices._http,
+                        Runtimes = devices.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = devices._slots, Channels = channels,
+                        Time = clock,
+                    });
+                devices.Agents[i] = agent;
+
+                // Ground truth enters through the same feedback path a device app uses.
+                var label = settings.Label;
+                agent.Feedback(parts[index].Select(s => (pool.Row(s), label is null ? pool.Labels[s] : label(id, pool.Labels[s]))).ToArray());
+                await agent.StartAsync(ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+            return devices;
+        }
+        catch
+        {
+            await devices.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Waits until every device serves (or trains on) at least <paramref name="version"/>.</summary>
+    public async Task WaitForVersionAsync(ulong version, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var installTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        installTimeout.CancelAfter(timeout);
+        await Task.WhenAll(Agents.Where(a => a is not null).Select(a => a.WaitForModelAsync(version, installTimeout.Token))).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Parallel.ForEachAsync(Agents.Where(a => a is not null), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (a, _) => await a.DisposeAsync().ConfigureAwait(false)).ConfigureAwait(false);
+        foreach (var s in _stores) s?.Dispose();
+        foreach (var o in _outboxes) o?.Dispose();
+        _http.Dispose();
+        _slots.Dispose();
+    }
+}
