@@ -48,7 +48,11 @@ public sealed record Partition(string Kind, double Parameter)
     {
         var order = Enumerable.Range(0, count).ToArray();
         random.Shuffle(order);
-        return Enumerable.Range(0, devices).Select(d => order.Where((_, i) => i % devices == d).ToArray()).ToArray();
+        // Device d gets positions d, d + devices, d + 2·devices... of the shuffled order: one pass, O(count)
+        // (filtering the whole order once per device took hours at 100,000 devices).
+        return Enumerable.Range(0, devices)
+            .Select(d => Enumerable.Range(0, d < count ? (count - d + devices - 1) / devices : 0).Select(k => order[d + k * devices]).ToArray())
+            .ToArray();
     }
 
     private static int[][] Shards(Dataset data, int devices, int perDevice, Random random)

@@ -34,4 +34,28 @@ public sealed class SqliteFileTests : IDisposable
         Assert.Equal("2", Pragma(server, "synchronous")); // FULL
         Assert.Throws<ArgumentOutOfRangeException>(() => SqliteFile.Open(Path.Combine(_directory, "tiny.db"), durable: false, "", cacheKib: 8));
     }
+
+    [Fact]
+    public void InMemory_IsPrivatePerConnection_SmallPaged_WithoutLookaside_AndTouchesNoDisk()
+    {
+        var before = Directory.GetCurrentDirectory();
+        using var a = SqliteFile.Open(SqliteFile.InMemory, durable: false, "CREATE TABLE IF NOT EXISTS t(x);", SqliteFile.DeviceCacheKib);
+        using var b = SqliteFile.Open(SqliteFile.InMemory, durable: false, "CREATE TABLE IF NOT EXISTS t(x);", SqliteFile.DeviceCacheKib);
+        using (var insert = a.CreateCommand())
+        {
+            insert.CommandText = "INSERT INTO t VALUES (1), (2)";
+            insert.ExecuteNonQuery();
+        }
+
+        Assert.Equal("memory", Pragma(a, "journal_mode"));
+        Assert.Equal("512", Pragma(a, "page_size"));
+        using (var count = b.CreateCommand()) // b is its own database
+        {
+            count.CommandText = "SELECT COUNT(*) FROM t";
+            Assert.Equal(0L, (long)count.ExecuteScalar()!);
+        }
+
+        Assert.Equal(0, SQLitePCL.raw.sqlite3_db_status(a.Handle, SQLitePCL.raw.SQLITE_DBSTATUS_LOOKASIDE_USED, out var used, out _, 0) == 0 ? used : -1);
+        Assert.False(File.Exists(Path.Combine(before, SqliteFile.InMemory)));
+    }
 }

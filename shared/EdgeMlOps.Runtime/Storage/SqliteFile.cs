@@ -26,8 +26,18 @@ public static class SqliteFile
         if (path != InMemory) Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         connection.Open();
+        if (path == InMemory)
+        {
+            // SQLite gives every connection a lookaside allocator (1,200 slots, ~120 KB); tens of thousands of
+            // simulated devices with two near-empty stores each cannot afford it.
+            _ = SQLitePCL.raw.sqlite3_db_config(connection.Handle, SQLitePCL.raw.SQLITE_DBCONFIG_LOOKASIDE, IntPtr.Zero, 0, 0);
+        }
+
         using var cmd = connection.CreateCommand();
-        cmd.CommandText = $"PRAGMA journal_mode = WAL; PRAGMA synchronous = {(durable ? "FULL" : "NORMAL")}; PRAGMA cache_size = -{cacheKib};\n{schema}";
+        // An in-memory database is all cache: small pages keep a near-empty simulated device's store near 10 KB.
+        cmd.CommandText = path == InMemory
+            ? $"PRAGMA page_size = 512; PRAGMA cache_size = -{cacheKib};\n{schema}"
+            : $"PRAGMA journal_mode = WAL; PRAGMA synchronous = {(durable ? "FULL" : "NORMAL")}; PRAGMA cache_size = -{cacheKib};\n{schema}";
         cmd.ExecuteNonQuery();
         return connection;
     }

@@ -16,6 +16,29 @@ public class PartitionTests
         Assert.Equal(Enumerable.Range(0, 1000), parts.SelectMany(p => p).Order());
     }
 
+    [Theory]
+    [InlineData(1000, 7)]
+    [InlineData(5, 12)]
+    public void Iid_DealsTheShuffledOrderRoundRobin_AsItAlwaysDid(int samples, int devices)
+    {
+        // The split's definition (and so every seeded curve) must not move: device d takes positions d, d + N, ...
+        var data = SyntheticDataset.Generate(samples, 2, 3, seed: 2);
+        var order = Enumerable.Range(0, samples).ToArray();
+        new Random(1).Shuffle(order);
+        var expected = Enumerable.Range(0, devices).Select(d => order.Where((_, i) => i % devices == d).ToArray()).ToArray();
+        Assert.Equal(expected, Parse("iid").Split(data, devices, seed: 1));
+    }
+
+    [Fact]
+    public void Iid_OverAHundredThousandDevices_TakesOnePass()
+    {
+        var data = SyntheticDataset.Generate(300_000, 1, 2, seed: 2);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var parts = Parse("iid").Split(data, 100_000, seed: 1);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"{clock.Elapsed}");
+        Assert.All(parts, p => Assert.Equal(3, p.Length));
+    }
+
     [Fact]
     public void Shards_GiveEachDeviceAtMostKLabels()
     {
