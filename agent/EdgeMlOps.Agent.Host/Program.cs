@@ -45,8 +45,29 @@ using var stopping = new CancellationTokenSource();
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
 
-using var store = new SampleStore(Path.Combine(options.DataDirectory, "agent.db"), options.MaxSamples, options.MaxPendingPredictions, maxSampleAge: options.MaxSampleAge);
-using var outbox = new Outbox(Path.Combine(options.DataDirectory, "outbox.db"), options.MaxOutboxMessages);
+// Two agents must never share a data directory (they would report each other's samples as their own).
+DataDirectoryLock dataLock;
+try
+{
+    dataLock = DataDirectoryLock.Acquire(options.DataDirectory);
+}
+catch (DataDirectoryInUseException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
+
+using var dataLease = dataLock;
+
+// An unreadable store is kept aside and replaced by an empty one: the device keeps serving its model.
+var (store, storeNotice) = StoreRecovery.OpenOrQuarantine(Path.Combine(options.DataDirectory, "agent.db"),
+    path => new SampleStore(path, options.MaxSamples, options.MaxPendingPredictions, maxSampleAge: options.MaxSampleAge), DateTimeOffset.UtcNow);
+var (outbox, outboxNotice) = StoreRecovery.OpenOrQuarantine(Path.Combine(options.DataDirectory, "outbox.db"),
+    path => new Outbox(path, options.MaxOutboxMessages), DateTimeOffset.UtcNow);
+using var storeLease = store;
+using var outboxLease = outbox;
+string[] storageNotices = [.. new[] { storeNotice, outboxNotice }.OfType<string>()];
+foreach (var notice in storageNotices) logger.LogError("Storage: {Notice}", notice);
 if (args.Contains("--erase-data"))
 {
     // Right to erasure from the command line: no network needed.
@@ -58,7 +79,7 @@ if (args.Contains("--erase-data"))
 }
 
 using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
-await using var agent = new DeviceAgent(options, new AgentDependencies { Runtimes = new EdgeMlOps.Agent.Models.ModelRuntimes(new EdgeMlOps.Runtime.OrtSessionSettings(1, options.ExecutionProvider)), Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(options.DataDirectory, "models")), Http = http, LoggerFactory = loggers });
+await using var agent = new DeviceAgent(options, new AgentDependencies { Runtimes = new EdgeMlOps.Agent.Models.ModelRuntimes(new EdgeMlOps.Runtime.OrtSessionSettings(1, options.ExecutionProvider)), Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(options.DataDirectory, "models")), Http = http, LoggerFactory = loggers, StorageNotices = storageNotices });
 LocalApi? api = null;
 try
 {
@@ -71,7 +92,16 @@ try
     if (options.HttpAddress is { } address)
     {
         api = new LocalApi(agent, new LocalApiOptions { Address = address }, loggers.CreateLogger<LocalApi>());
-        api.Start();
+        try
+        {
+            api.Start();
+        }
+        catch (System.Net.Sockets.SocketException ex) when (ex.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            Console.Error.WriteLine($"Agent:Http: {address} is already in use (another agent?); give each agent its own --Agent:Http=http://127.0.0.1:PORT/ or 'off'.");
+            await agent.StopAsync();
+            return 2;
+        }
     }
 
     if (options.Input is { } input)

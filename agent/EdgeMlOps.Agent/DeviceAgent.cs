@@ -43,6 +43,9 @@ public sealed class AgentDependencies
 
     public AgentFaults Faults { get; init; } = AgentFaults.None;
 
+    /// <summary>What the host had to do to its stores at start (a quarantined corrupt file), reported in status and health.</summary>
+    public IReadOnlyList<string> StorageNotices { get; init; } = [];
+
     /// <summary>Opens the agent's fleet channel; MQTT to <see cref="AgentOptions.Broker"/> when not set (a simulator passes an in-memory hub or a faulty decorator).</summary>
     public IFleetChannelFactory? Channels { get; init; }
 
@@ -161,6 +164,9 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     }
 
     public int SampleCount => _deps.Store.SampleCount;
+
+    /// <summary>Problems with the device's stores since start (empty when all is well).</summary>
+    public string StorageNotice => string.Join("; ", _deps.StorageNotices);
 
     /// <summary>Inference latency of every local prediction since start.</summary>
     public EdgeMlOps.Shared.Monitoring.LatencyHistogram InferenceLatency => _latency;
@@ -382,6 +388,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             SketchesWithheld = (ulong)SketchesWithheld,
             SketchRowsDropped = (ulong)SketchRowsDropped,
             Rollout = Rollout,
+            StorageNotice = StorageNotice,
         };
         lock (_modelGate)
         {

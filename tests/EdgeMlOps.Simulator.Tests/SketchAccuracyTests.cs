@@ -54,6 +54,43 @@ public class SketchAccuracyTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void MnistWindowProfiles_AfterTheDevicePolicy_AreAcceptedByTheAggregator()
+    {
+        // Sparse real inputs: most pixels are 0 in most rows. The policy publishes retained extremes, which can
+        // leave a pixel's exact mean outside the published [min, max]; such profiles used to be refused
+        // ("BadProfile: mean outside [min, max]") and monitoring stayed empty on real data.
+        var mnist = MnistDataset.Load();
+        const int pixels = 784;
+        var policy = new SketchPolicy(MinRows: 20, MinLevel: 1);
+        var refused = 0;
+        for (var device = 0; device < 20; device++)
+        {
+            var profile = new WindowProfile(pixels, 10);
+            for (var i = 0; i < 50; i++)
+            {
+                var row = device * 50 + i;
+                profile.AddPrediction(mnist.Features.AsSpan(row * pixels, pixels), mnist.Labels[row], 0.9f, TimeSpan.FromMilliseconds(1));
+            }
+
+            Assert.True(profile.ApplyPolicy(policy));
+            var report = profile.ToProto();
+            try
+            {
+                var parsed = WindowProfile.FromProto(report, pixels, 10);
+                Assert.Equal(50, parsed.Predictions);
+                Assert.Equal(profile.Features.Select(f => f.Mean), parsed.Features.Select(f => f.Mean));
+            }
+            catch (InvalidDataException ex)
+            {
+                output.WriteLine($"device {device}: {ex.Message}");
+                refused++;
+            }
+        }
+
+        Assert.Equal(0, refused);
+    }
+
     private static double Variance(IEnumerable<float> values)
     {
         var list = values.Select(v => (double)v).ToArray();

@@ -133,7 +133,9 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
     private int Health(Utf8JsonWriter w)
     {
         var info = _agent.CurrentModel;
-        w.WriteString("status", info is null ? "no-model" : "ok");
+        var storage = _agent.StorageNotice;
+        w.WriteString("status", info is null ? "no-model" : storage.Length > 0 ? "degraded" : "ok");
+        w.WriteString("storageNotice", storage);
         w.WriteBoolean("connected", _agent.IsConnected);
         w.WriteNumber("modelVersion", info?.Version ?? 0);
         w.WriteString("modelNotice", _agent.ModelNotice);

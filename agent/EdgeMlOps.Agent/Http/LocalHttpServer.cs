@@ -132,6 +132,9 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
     }
 
     /// <summary>Binds and listens (throws if the address is taken); connections are served from then on.</summary>
+    private const int SolSocket = 1; // Linux <sys/socket.h>
+    private const int SoReuseAddr = 2;
+
     public void Start()
     {
         if (_endPoint is UnixDomainSocketEndPoint uds && uds.ToString() is { Length: > 0 } path && File.Exists(path))
@@ -140,7 +143,13 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
             File.Delete(path);
         }
 
-        if (_endPoint is IPEndPoint) _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        if (_endPoint is IPEndPoint && OperatingSystem.IsLinux())
+        {
+            // SO_REUSEADDR only, so a restart binds past connections in TIME_WAIT. .NET's ReuseAddress option also
+            // sets SO_REUSEPORT on Linux, which let a second agent bind the same port and take half the requests.
+            _listener.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
+        }
+
         _listener.Bind(_endPoint);
         _listener.Listen(512);
         _acceptLoop = AcceptLoopAsync();

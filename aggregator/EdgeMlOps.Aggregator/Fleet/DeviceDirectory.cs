@@ -38,6 +38,9 @@ public sealed record DeviceInfo(
 
     public string LastRejection { get; init; } = string.Empty;
 
+    /// <summary>A store the device had to replace at start (its samples are gone), or empty.</summary>
+    public string StorageNotice { get; init; } = string.Empty;
+
     /// <summary>Window profiles the device sent without feature sketches (under its row floor).</summary>
     public ulong SketchesWithheld { get; init; }
 
@@ -81,6 +84,7 @@ public sealed class DeviceDirectory
             FeedbackCorrect = status.FeedbackCorrect,
             RejectedManifests = status.RejectedManifests,
             LastRejection = status.LastRejection,
+            StorageNotice = status.StorageNotice,
             SketchesWithheld = status.SketchesWithheld,
             SketchRowsDropped = status.SketchRowsDropped,
         };

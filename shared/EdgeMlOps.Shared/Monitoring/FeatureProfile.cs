@@ -85,7 +85,9 @@ public sealed class FeatureProfile(int k = KllSketch.DefaultK, bool categorical 
         }
 
         if (sketch.Count != count) throw new InvalidDataException($"sketch holds {sketch.Count} values, profile says {count}");
-        if (count > 0 && (mean < sketch.Min - 1e-3 * Math.Abs(sketch.Min) - 1e-6 || mean > sketch.Max + 1e-3 * Math.Abs(sketch.Max) + 1e-6)) throw new InvalidDataException("mean outside [min, max]");
+        // No check of the mean against the sketch's [min, max]: under the device's sketch policy those are the
+        // retained extremes, not the exact ones, and a sparse input's exact mean (a pixel that is 0 in all but
+        // one row) can lie outside them. Refusing such profiles emptied monitoring on real data.
         return new FeatureProfile(sketch.K) { Count = count, Mean = count > 0 ? mean : 0, M2 = count > 1 ? m2 : 0, Missing = missing, NonFinite = nonFinite, Sketch = sketch };
     }
 }

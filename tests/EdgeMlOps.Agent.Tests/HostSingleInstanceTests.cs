@@ -1,0 +1,90 @@
+using System.Diagnostics;
+
+namespace EdgeMlOps.Agent.Tests;
+
+/// <summary>A second agent started as the README says, beside a first one: it must say which setting collides, never share data.</summary>
+public class HostSingleInstanceTests
+{
+    private static readonly string Root = Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey);
+
+    private static Process Start(string dataDirectory, int httpPort, int brokerPort) =>
+        Process.Start(new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "edgemlops-agent.dll"), "--Agent:DeviceId=dev-" + httpPort,
+            "--Agent:DataDirectory=" + dataDirectory, $"--Agent:Broker=mqtt://127.0.0.1:{brokerPort}", $"--Agent:Http=http://127.0.0.1:{httpPort}/", "--Agent:TrustedRoots:0=" + Root])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+
+    private static async Task WaitUntilListeningAsync(int port)
+    {
+        using var http = new HttpClient();
+        var until = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                using var _ = await http.GetAsync($"http://127.0.0.1:{port}/v1/health");
+                return;
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < until)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    private static async Task<(int Code, string Errors)> ExitOfAsync(Process process)
+    {
+        var errors = process.StandardError.ReadToEndAsync();
+        _ = process.StandardOutput.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await errors);
+    }
+
+    [Fact]
+    public async Task SecondAgent_OnTheSameDataDirectory_IsRefused_WithTheSettingToChange()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-twin-" + Guid.NewGuid().ToString("N"));
+        var broker = OfflineAgent.FreePort();
+        var firstPort = OfflineAgent.FreePort();
+        using var first = Start(dir, firstPort, broker);
+        try
+        {
+            await WaitUntilListeningAsync(firstPort);
+            using var second = Start(dir, OfflineAgent.FreePort(), broker);
+            var (code, errors) = await ExitOfAsync(second);
+            Assert.Equal(2, code);
+            Assert.Contains("Agent:DataDirectory", errors, StringComparison.Ordinal);
+            Assert.Contains("is in use by another agent", errors, StringComparison.Ordinal);
+            Assert.False(first.HasExited);
+        }
+        finally
+        {
+            first.Kill();
+            await first.WaitForExitAsync();
+        }
+    }
+
+    [Fact]
+    public async Task SecondAgent_OnTheSameHttpPort_SaysWhichSettingCollides()
+    {
+        var broker = OfflineAgent.FreePort();
+        var port = OfflineAgent.FreePort();
+        using var first = Start(Path.Combine(Path.GetTempPath(), "edgemlops-a-" + Guid.NewGuid().ToString("N")), port, broker);
+        try
+        {
+            await WaitUntilListeningAsync(port);
+            using var second = Start(Path.Combine(Path.GetTempPath(), "edgemlops-b-" + Guid.NewGuid().ToString("N")), port, broker);
+            var (code, errors) = await ExitOfAsync(second);
+            Assert.Equal(2, code);
+            Assert.Contains("Agent:Http", errors, StringComparison.Ordinal);
+            Assert.Contains("already in use", errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            first.Kill();
+            await first.WaitForExitAsync();
+        }
+    }
+}
