@@ -72,6 +72,10 @@ public sealed partial class AggregatorNode
             return NotStartedReport(roundNumber, roundId, RoundStatus.Stopped, eligible.Count, target, clock.Elapsed, stop);
         }
 
+        // Devices execute a round id once. A round re-run after a crash (nothing recorded, tasks already out) gets a
+        // new id, or every device that saw the first attempt would skip it and it would be abandoned at the deadline.
+        var attempt = Registry.BeginRoundAttempt(_options.ModelName, roundNumber);
+        if (attempt > 1) roundId = FormattableString.Invariant($"{roundId}-a{attempt}");
         var fit = Strategy.ConfigureFit(context, eligible.Select(d => d.DeviceId).ToArray(), BaseTrainConfig());
         var selected = fit.Selected;
         var accumulator = new RoundAccumulator(roundId, _options.ModelName, current.Record.Version, current.Weights.Layout, selected, Strategy, context);

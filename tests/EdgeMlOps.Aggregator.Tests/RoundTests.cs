@@ -103,6 +103,40 @@ public class RoundTests
     }
 
     [Fact]
+    public async Task RoundCutShortByACrash_IsRerunUnderANewId_SoDevicesThatSawTheFirstAttemptTrainAgain()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        string firstId;
+        await using (var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1)))
+        {
+            await node.StartAsync(CancellationToken.None);
+            await using var device = new ScriptedDevice("d", "test", node.BrokerEndpoint);
+            await device.ConnectAsync(5);
+            await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
+            using var crash = new CancellationTokenSource();
+            var round = node.RunRoundAsync(crash.Token);
+            firstId = (await device.NextTaskAsync(TimeSpan.FromSeconds(10))).RoundId;
+            crash.Cancel(); // the process dies before the round is recorded
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => round);
+        }
+
+        await using var restarted = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
+        await restarted.StartAsync(CancellationToken.None);
+        await using var again = new ScriptedDevice("d", "test", restarted.BrokerEndpoint);
+        await again.ConnectAsync(5);
+        await AggregatorFixture.EventuallyAsync(() => restarted.Devices.Eligible().Count == 1, "device eligible after the restart");
+        var rerun = restarted.RunRoundAsync(CancellationToken.None);
+        var task = await again.NextTaskAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(0, restarted.Registry.LastRound("tiny")); // round 1 again: the cut-short attempt recorded nothing
+        Assert.NotEqual(firstId, task.RoundId);
+        Assert.StartsWith(firstId, task.RoundId, StringComparison.Ordinal);
+        await again.PublishAsync("update", again.Update(task, 0.5f, 5));
+        Assert.Equal(RoundStatus.Completed, (await rerun).Status);
+        Assert.Equal(task.RoundId, restarted.Registry.Rounds("tiny").Single().RoundId);
+    }
+
+    [Fact]
     public async Task Restart_ResumesFromLastCommittedVersion()
     {
         var dir = AggregatorFixture.TempDirectory();

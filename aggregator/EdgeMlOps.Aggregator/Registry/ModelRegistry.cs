@@ -145,6 +145,11 @@ public sealed class ModelRegistry : IDisposable
                 model TEXT PRIMARY KEY,
                 version INTEGER NOT NULL,
                 state BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS round_attempts(
+                model TEXT NOT NULL,
+                round INTEGER NOT NULL,
+                attempts INTEGER NOT NULL,
+                PRIMARY KEY(model, round));
             """);
 
         // Registries written before round notes existed gain the column.
@@ -269,6 +274,21 @@ public sealed class ModelRegistry : IDisposable
                 ("$c", r.Contributors), ("$s", r.Samples), ("$rej", r.Rejected), ("$nv", r.NewVersion is { } nv ? (long)nv : null),
                 ("$t0", r.StartedAt.ToUnixTimeMilliseconds()), ("$t1", r.EndedAt.ToUnixTimeMilliseconds()), ("$n", NotesText.Write(r.Notes)));
             cmd.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>
+    /// Records that round <paramref name="round"/> of <paramref name="model"/> is starting (durably, before any task
+    /// leaves) and returns which attempt this is: 1 normally, more when an earlier attempt was cut short by a crash.
+    /// </summary>
+    public int BeginRoundAttempt(string model, long round)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command(
+                "INSERT INTO round_attempts(model, round, attempts) VALUES ($m, $r, 1) ON CONFLICT(model, round) DO UPDATE SET attempts = attempts + 1 RETURNING attempts",
+                ("$m", model), ("$r", round));
+            return Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
         }
     }
 
