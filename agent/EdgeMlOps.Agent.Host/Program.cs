@@ -61,7 +61,7 @@ using var dataLease = dataLock;
 
 // An unreadable store is kept aside and replaced by an empty one: the device keeps serving its model.
 var (store, storeNotice) = StoreRecovery.OpenOrQuarantine(Path.Combine(options.DataDirectory, "agent.db"),
-    path => new SampleStore(path, options.MaxSamples, options.MaxPendingPredictions, maxSampleAge: options.MaxSampleAge), DateTimeOffset.UtcNow);
+    path => new SampleStore(path, options.MaxSamples, options.MaxPendingPredictions, maxSampleAge: options.MaxSampleAge, maxBytes: options.MaxStoreBytes), DateTimeOffset.UtcNow);
 var (outbox, outboxNotice) = StoreRecovery.OpenOrQuarantine(Path.Combine(options.DataDirectory, "outbox.db"),
     path => new Outbox(path, options.MaxOutboxMessages), DateTimeOffset.UtcNow);
 using var storeLease = store;

@@ -37,6 +37,9 @@ public sealed record AgentOptions
     /// <summary>Local model API address (<c>http://HOST:PORT/</c> or <c>unix:/PATH</c>), or null to disable it.</summary>
     public string? HttpAddress { get; init; } = "http://127.0.0.1:8090/";
 
+    /// <summary>Largest the sample store may grow on disk (0: no cap besides <see cref="MaxSamples"/>); beyond it ground truth is refused with 507 as on a full disk.</summary>
+    public long MaxStoreBytes { get; init; }
+
     /// <summary>Recent predictions kept so that feedback can refer to them by id.</summary>
     public int MaxPendingPredictions { get; init; } = 10_000;
 
@@ -135,6 +138,7 @@ public sealed record AgentOptions
             Input = InputOrNull(r),
             ExecutionProvider = ProviderName(r),
             MaxPendingPredictions = r.Int(nameof(MaxPendingPredictions), 10_000, 0, 10_000_000),
+            MaxStoreBytes = r.Long("MaxStoreMegabytes", 0, 0, 1_000_000) * 1024 * 1024,
             MaxOutboxMessages = r.Int(nameof(MaxOutboxMessages), 1000, 1, 1_000_000),
             StatusInterval = TimeSpan.FromSeconds(r.Int("StatusIntervalSeconds", 60, 1, 86_400)),
             PredictionFlushInterval = TimeSpan.FromMilliseconds(r.Int("PredictionFlushMilliseconds", 50, 1, 3_600_000)),

@@ -101,6 +101,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly SemaphoreSlim _statusSignal = new(0);
     private int _statusRequested;
     private long _sequence;
+    private readonly StorageHealth _storage = new();
     private readonly ulong _boot;
     private Task? _statusLoop;
     private Task? _drainLoop;
@@ -165,8 +166,11 @@ public sealed partial class DeviceAgent : IAsyncDisposable
 
     public int SampleCount => _deps.Store.SampleCount;
 
-    /// <summary>Problems with the device's stores since start (empty when all is well).</summary>
-    public string StorageNotice => string.Join("; ", _deps.StorageNotices);
+    /// <summary>Problems with the device's stores: a store replaced at start, or writes refused now (full disk); empty when all is well.</summary>
+    public string StorageNotice => string.Join("; ", _deps.StorageNotices.Append(_storage.Problem).Where(n => n.Length > 0));
+
+    /// <summary>Writes the device's storage refused since start.</summary>
+    public long StorageFailures => _storage.Failures;
 
     /// <summary>Inference latency of every local prediction since start.</summary>
     public EdgeMlOps.Shared.Monitoring.LatencyHistogram InferenceLatency => _latency;
@@ -185,8 +189,11 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     public ErasureResult EraseLocalData()
     {
         var outbox = _deps.Outbox.Count;
-        _deps.Outbox.Clear();
-        var (samples, predictions) = _deps.Store.EraseAll();
+        var (samples, predictions) = _storage.Write("erasure", () =>
+        {
+            _deps.Outbox.Clear();
+            return _deps.Store.EraseAll();
+        });
         LogErased(samples, predictions, outbox);
         return new ErasureResult(samples, predictions, outbox);
     }
@@ -320,7 +327,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             if (prediction.Label == label) Interlocked.Increment(ref _feedbackCorrect);
         }
 
-        _deps.Store.AddSamples([(prediction.Features, label)]);
+        _storage.Write("ground truth", () => _deps.Store.AddSamples([(prediction.Features, label)]));
         RequestStatus();
         return true;
     }
@@ -328,14 +335,14 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     /// <summary>Ground truth with its features (no earlier prediction needed).</summary>
     public void Feedback(float[] features, long label)
     {
-        _deps.Store.AddSamples([(features, label)]);
+        _storage.Write("ground truth", () => _deps.Store.AddSamples([(features, label)]));
         RequestStatus();
     }
 
     /// <summary>Many labelled samples at once, in one transaction.</summary>
     public void Feedback(IReadOnlyList<(float[] Features, long Label)> samples)
     {
-        _deps.Store.AddSamples(samples);
+        _storage.Write("ground truth", () => _deps.Store.AddSamples(samples));
         RequestStatus();
     }
 
@@ -439,7 +446,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     /// <summary>Queues a message durably and wakes the drain loop.</summary>
     private void Send(string topic, byte[] payload)
     {
-        _deps.Outbox.Enqueue(topic, payload);
+        _storage.Write("outgoing message", () => _deps.Outbox.Enqueue(topic, payload));
         _outboxSignal.Release();
     }
 
@@ -453,9 +460,9 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             {
                 try
                 {
-                    _deps.Store.FlushPredictions();
+                    _storage.Write("prediction log", _deps.Store.FlushPredictions);
                 }
-                catch (Microsoft.Data.Sqlite.SqliteException ex)
+                catch (Exception ex) when (ex is StorageUnavailableException or Microsoft.Data.Sqlite.SqliteException)
                 {
                     LogPublishFailed("prediction log", ex.Message);
                 }

@@ -32,15 +32,15 @@ internal sealed class OfflineAgent : IAsyncDisposable
 
     public Outbox Outbox { get; }
 
-    public static Task<OfflineAgent> StartAsync(bool installModel = true, Func<AgentOptions, AgentOptions>? configure = null) =>
-        StartAsync(Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N")), installModel, configure);
+    public static Task<OfflineAgent> StartAsync(bool installModel = true, Func<AgentOptions, AgentOptions>? configure = null, long maxStoreBytes = 0) =>
+        StartAsync(Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N")), installModel, configure, maxStoreBytes);
 
     /// <summary>Starts an agent on <paramref name="dir"/> (reusing what an earlier agent left there).</summary>
-    public static async Task<OfflineAgent> StartAsync(string dir, bool installModel = true, Func<AgentOptions, AgentOptions>? configure = null)
+    public static async Task<OfflineAgent> StartAsync(string dir, bool installModel = true, Func<AgentOptions, AgentOptions>? configure = null, long maxStoreBytes = 0)
     {
         var models = new ModelStore(Path.Combine(dir, "models"));
         if (installModel && models.CurrentVersion is null) Install(models, ModelWeights.Initialize(Spec, 5), 3);
-        var store = new SampleStore(Path.Combine(dir, "agent.db"), 1000, 1000);
+        var store = new SampleStore(Path.Combine(dir, "agent.db"), 1000, 1000, maxBytes: maxStoreBytes);
         var outbox = new Outbox(Path.Combine(dir, "outbox.db"), 100);
         var agent = new DeviceAgent(
             (configure ?? (o => o))(new AgentOptions { DeviceId = "api-dev", Broker = new MqttEndpoint("127.0.0.1", FreePort()) }),

@@ -3,6 +3,8 @@ using System.Text.Json;
 using EdgeMlOps.Agent.Inputs;
 using Microsoft.Extensions.Logging;
 
+using EdgeMlOps.Agent.Storage;
+
 namespace EdgeMlOps.Agent.Http;
 
 /// <summary>Where the local model service listens and how much it accepts.</summary>
@@ -77,7 +79,18 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
 
     private int EraseData(Utf8JsonWriter json)
     {
-        var erased = _agent.EraseLocalData();
+        ErasureResult erased;
+        try
+        {
+            erased = _agent.EraseLocalData();
+        }
+        catch (StorageUnavailableException ex)
+        {
+            // Rows may be deleted while compaction (which needs room to rewrite the file) failed: say so.
+            return Error(json, 507, ex.Message);
+        }
+
+
         json.WriteNumber("samplesErased", erased.Samples);
         json.WriteNumber("predictionsErased", erased.Predictions);
         json.WriteNumber("outboxMessagesErased", erased.OutboxMessages);
@@ -107,6 +120,19 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
     }
 
     private int Feedback(ReadOnlySpan<byte> body, Utf8JsonWriter json)
+    {
+        try
+        {
+            return StoreFeedback(body, json);
+        }
+        catch (StorageUnavailableException ex)
+        {
+            // 507 with the reason: the device reports degraded until a write succeeds again.
+            return Error(json, 507, ex.Message);
+        }
+    }
+
+    private int StoreFeedback(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
         if (!SampleJson.TryParse(body, out var features, out var label, out var predictionId, out var error)) return Error(json, 400, error!);
         if (label is null || (features is null) == (predictionId is null))

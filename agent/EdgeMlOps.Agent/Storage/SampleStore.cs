@@ -34,7 +34,8 @@ public sealed class SampleStore : IDisposable
     /// <param name="maxPendingPredictions">Predictions kept for feedback by id.</param>
     /// <param name="time">Clock for sample ages.</param>
     /// <param name="maxSampleAge">Samples older than this are deleted (null: no age limit).</param>
-    public SampleStore(string path, int maxSamples, int maxPendingPredictions, TimeProvider? time = null, TimeSpan? maxSampleAge = null)
+    /// <param name="maxBytes">Largest the database file may grow (0: as large as the disk allows); beyond it writes fail as on a full disk.</param>
+    public SampleStore(string path, int maxSamples, int maxPendingPredictions, TimeProvider? time = null, TimeSpan? maxSampleAge = null, long maxBytes = 0)
     {
         _maxSampleAge = maxSampleAge;
         _maxSamples = maxSamples;
@@ -53,6 +54,14 @@ public sealed class SampleStore : IDisposable
                 model_version INTEGER NOT NULL,
                 created_ms INTEGER NOT NULL);
             """, SqliteFile.DeviceCacheKib);
+        if (maxBytes > 0)
+        {
+            using var cap = _connection.CreateCommand();
+            cap.CommandText = "PRAGMA page_size";
+            var pageSize = Convert.ToInt64(cap.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            cap.CommandText = $"PRAGMA max_page_count = {Math.Max(8, maxBytes / pageSize)}";
+            cap.ExecuteNonQuery();
+        }
     }
 
     public int SampleCount
