@@ -33,12 +33,23 @@ public class HostSingleInstanceTests
         }
     }
 
+    /// <summary>Waits for the second agent to give up; one that keeps running (the bug) is killed rather than left behind.</summary>
     private static async Task<(int Code, string Errors)> ExitOfAsync(Process process)
     {
         var errors = process.StandardError.ReadToEndAsync();
         _ = process.StandardOutput.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+            Assert.Fail("the second agent kept running beside the first");
+        }
+
         return (process.ExitCode, await errors);
     }
 
