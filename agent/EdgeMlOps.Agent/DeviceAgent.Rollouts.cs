@@ -42,7 +42,7 @@ public sealed partial class DeviceAgent
     /// <summary>A signed plan arrived on the rollout topic: verify it and do what it asks of this device.</summary>
     private async Task ApplyPlanAsync(Signed envelope)
     {
-        await _installGate.WaitAsync(_stopping.Token).ConfigureAwait(false);
+        if (!await EnterInstallGateAsync().ConfigureAwait(false)) return;
         try
         {
             if (_trust.CheckPlan(envelope, NowMs) is not { } plan) return;

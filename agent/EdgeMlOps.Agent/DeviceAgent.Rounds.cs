@@ -66,7 +66,7 @@ public sealed partial class DeviceAgent
     /// </summary>
     private async Task InstallAsync(ModelAnnouncement announcement)
     {
-        await _installGate.WaitAsync(_stopping.Token).ConfigureAwait(false);
+        if (!await EnterInstallGateAsync().ConfigureAwait(false)) return;
         try
         {
             if (announcement.Header?.ProtocolVersion != ProtocolInfo.CurrentVersion)
@@ -101,6 +101,20 @@ public sealed partial class DeviceAgent
         finally
         {
             _installGate.Release();
+        }
+    }
+
+    /// <summary>Takes the install gate; false when the agent stops while waiting (a stop is not an error).</summary>
+    private async Task<bool> EnterInstallGateAsync()
+    {
+        try
+        {
+            await _installGate.WaitAsync(_stopping.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            return false;
         }
     }
 

@@ -174,4 +174,48 @@ public class AgentLifecycleTests
             Assert.Equal(Aggregator.Rounds.RoundStatus.Completed, (await node.RunRoundAsync(CancellationToken.None)).Status);
         }
     }
+
+    [Fact]
+    public async Task Stop_WhileAnInstallWaitsForTheInstallGate_IsClean()
+    {
+        // SIGTERM during a slow download while a second announcement waits its turn: the stop must not throw.
+        var dir = Temp();
+        await using var node = new AggregatorNode(new AggregatorOptions
+        {
+            Fleet = "life", ModelName = "m", Model = ModelSpecText.Parse("mlp-3-4-2"), EmbeddedBrokerPort = 0,
+            HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+        });
+        await node.StartAsync(CancellationToken.None);
+        using var blackHole = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0); // accepts, never answers
+        blackHole.Start();
+        using var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
+        using var outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100);
+        using var http = new HttpClient();
+        var agent = new DeviceAgent(
+            new AgentOptions
+            {
+                DeviceId = "dev-1", Fleet = "life", TrustedRoots = [node.Keys.RootPublicKey],
+                ArtifactBaseUrl = new Uri($"http://127.0.0.1:{((System.Net.IPEndPoint)blackHole.LocalEndpoint).Port}/"),
+            },
+            new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http, Channels = node.Channels });
+        await agent.StartAsync(CancellationToken.None);
+        await Eventually.Until(() => blackHole.Pending(), "the first install's download to start");
+
+        // The same signed announcement again: its install waits for the gate the hanging download holds.
+        var announcement = new TaskCompletionSource<byte[]>();
+        var sniffer = node.Channels.Create(new Runtime.Channels.FleetChannelOptions("sniffer") { CleanStart = true }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        sniffer.MessageReceived = (_, payload) =>
+        {
+            announcement.TrySetResult(System.Buffers.BuffersExtensions.ToArray(payload));
+            return Task.CompletedTask;
+        };
+        await sniffer.SubscribeAsync([new Shared.Protocol.Topics("life").Model], CancellationToken.None);
+        await sniffer.ConnectAsync(CancellationToken.None);
+        await sniffer.PublishAsync(new Shared.Protocol.Topics("life").Model, await announcement.Task.WaitAsync(TimeSpan.FromSeconds(10)), retain: false, CancellationToken.None);
+        await Task.Delay(300);
+
+        await agent.StopAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        await agent.DisposeAsync();
+        await sniffer.DisposeAsync();
+    }
 }
