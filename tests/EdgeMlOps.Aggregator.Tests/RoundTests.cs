@@ -131,9 +131,16 @@ public class RoundTests
         Assert.Equal(0, restarted.Registry.LastRound("tiny")); // round 1 again: the cut-short attempt recorded nothing
         Assert.NotEqual(firstId, task.RoundId);
         Assert.StartsWith(firstId, task.RoundId, StringComparison.Ordinal);
+
+        // An update for the cut-short attempt, arriving after the restart (a stale or replayed one), counts nowhere.
+        var stale = again.Update(task, 100f, 1_000_000);
+        stale.RoundId = firstId;
+        await again.PublishAsync("update", stale);
+        await AggregatorFixture.EventuallyAsync(() => restarted.Rejections.Snapshot().Values.Sum() == 1, "the stale update refused");
         await again.PublishAsync("update", again.Update(task, 0.5f, 5));
         Assert.Equal(RoundStatus.Completed, (await rerun).Status);
         Assert.Equal(task.RoundId, restarted.Registry.Rounds("tiny").Single().RoundId);
+        Assert.Equal(5, restarted.Registry.Rounds("tiny").Single().Samples);
     }
 
     [Fact]
