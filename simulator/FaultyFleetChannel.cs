@@ -29,9 +29,6 @@ public sealed class FaultyFleetChannel(IFleetChannel inner, string deviceId, Sim
 
     public long BytesReceived => inner.BytesReceived;
 
-    /// <summary>Tasks this device never saw (dropped out).</summary>
-    public int TasksDropped { get; private set; }
-
     public Func<string, ReadOnlySequence<byte>, Task>? MessageReceived
     {
         get => _received;
@@ -85,9 +82,7 @@ public sealed class FaultyFleetChannel(IFleetChannel inner, string deviceId, Sim
             return false; // the agent counts it as malformed
         }
 
-        if (!faults.DropsOut(deviceId, task.RoundId)) return false;
-        TasksDropped++;
-        return true;
+        return faults.DropsOut(deviceId, task.RoundId);
     }
 
     private static ModelUpdate? TryParse(byte[] payload)

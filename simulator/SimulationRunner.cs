@@ -39,6 +39,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         };
 
         var faults = Faults(options);
+        var channels = options.CreateChannels();
         try
         {
             var evaluator = new HeldOutEvaluator(test.Features, test.Labels);
@@ -46,7 +47,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 ? await SimulatedFleet.StartWithWorkersAsync(aggregatorOptions, evaluator, options, parts, _loggers, cancellationToken).ConfigureAwait(false)
                 : await SimulatedFleet.StartAsync(
                     aggregatorOptions, evaluator, pool, parts, faults, options.ComputeSlots, Tags(options), Labels(faults, data.Classes),
-                    work, _loggers, cancellationToken, channels: options.CreateChannels(), inMemoryStores: options.InMemoryDeviceStores).ConfigureAwait(false);
+                    work, _loggers, cancellationToken, channels: channels, inMemoryStores: options.InMemoryDeviceStores).ConfigureAwait(false);
             var aggregator = fleet.Aggregator;
             var agents = fleet.Agents;
             var initial = aggregator.CurrentVersion;
@@ -102,7 +103,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             return new SimulationResult(
                 options, results, final.EvalAccuracy ?? double.NaN, final.EvalLoss ?? double.NaN,
                 setup.Elapsed.TotalSeconds, roundsClock.Elapsed.TotalSeconds, fleet.MegabytesPerDevice,
-                aggregator.Devices.OnlineCount, aggregator.Broker?.DroppedMessages ?? 0, fleet.Runtimes.Inference.Count);
+                aggregator.Devices.OnlineCount, BrokerDrops(aggregator, channels), fleet.Runtimes.Inference.Count);
         }
         finally
         {
@@ -130,6 +131,10 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 $"participants {report.Contributors}/{report.Selected}  rejected {report.Rejected}  up {result.BytesUp / 1e6:F2} MB  down {result.BytesDown / 1e6:F2} MB  {result.Seconds:F2} s{notes}");
         }
     }
+
+    /// <summary>Messages the broker dropped: the embedded broker's count, or the in-memory hub's (0 for an external broker, which keeps its own).</summary>
+    private static long BrokerDrops(AggregatorNode aggregator, EdgeMlOps.Runtime.Channels.IFleetChannelFactory? channels) =>
+        aggregator.Broker?.DroppedMessages ?? (channels as EdgeMlOps.Runtime.Channels.InMemoryFleetHub)?.Dropped ?? 0;
 
     /// <summary>The seeded faults of this run (the same in every process that hosts its devices).</summary>
     internal static SimulatedFaults Faults(SimulationOptions options) =>

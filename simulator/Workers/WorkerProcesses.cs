@@ -18,8 +18,6 @@ public sealed class WorkerProcesses : IAsyncDisposable
     {
     }
 
-    public int Count => _processes.Count;
-
     /// <summary>Resident memory of all workers now (bytes).</summary>
     public long ResidentBytes => _processes.Sum(p => ProcessMemory.ResidentBytes(p.Id));
 

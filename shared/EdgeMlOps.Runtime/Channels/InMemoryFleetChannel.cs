@@ -7,6 +7,8 @@ namespace EdgeMlOps.Runtime.Channels;
 /// <summary>One client connection to an <see cref="InMemoryFleetHub"/>: the in-process twin of <see cref="Mqtt.MqttTransport"/>.</summary>
 public sealed partial class InMemoryFleetChannel : IFleetChannel
 {
+    // Set on this connection's pump: a handler that disconnects must not wait for the pump it runs on.
+    private static readonly AsyncLocal<bool> OnPump = new();
     private readonly InMemoryFleetHub _hub;
     private readonly FleetChannelOptions _options;
     private readonly ILogger _logger;
@@ -151,11 +153,12 @@ public sealed partial class InMemoryFleetChannel : IFleetChannel
         }
 
         _hub.Disconnect(this, publishWill, undelivered);
-        if (!publishWill) await _pump.ConfigureAwait(false);
+        if (!publishWill && !OnPump.Value) await _pump.ConfigureAwait(false);
     }
 
     private async Task PumpAsync(ChannelReader<InMemoryFleetHub.Message> reader)
     {
+        OnPump.Value = true;
         await foreach (var message in reader.ReadAllAsync().ConfigureAwait(false))
         {
             await HandleAsync(message).ConfigureAwait(false);

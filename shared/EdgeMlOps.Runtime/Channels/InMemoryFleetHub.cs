@@ -29,7 +29,6 @@ public sealed class InMemoryFleetHub : IFleetChannelFactory
     private readonly List<(string Filter, Session Session)> _wildcards = new();
     private readonly Dictionary<string, byte[]> _retained = new(StringComparer.Ordinal);
     private long _dropped;
-    private long _published;
 
     public InMemoryFleetHub(TimeProvider? time = null, InMemoryDelivery delivery = InMemoryDelivery.Queued, int maxQueuedPerSession = 1000)
     {
@@ -49,14 +48,6 @@ public sealed class InMemoryFleetHub : IFleetChannelFactory
 
     /// <summary>Messages lost because an offline session's queue was full.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
-
-    /// <summary>Publishes accepted since start.</summary>
-    public long Published => Interlocked.Read(ref _published);
-
-    public int ConnectedCount
-    {
-        get { lock (_gate) return _sessions.Values.Count(s => s.Connection is not null); }
-    }
 
     public IFleetChannel Create(FleetChannelOptions options, ILoggerFactory loggers) =>
         new InMemoryFleetChannel(this, options, loggers.CreateLogger<InMemoryFleetChannel>());
@@ -150,7 +141,6 @@ public sealed class InMemoryFleetHub : IFleetChannelFactory
         var message = new Message(topic, payload);
         lock (_gate)
         {
-            Interlocked.Increment(ref _published);
             if (retain)
             {
                 if (payload.Length == 0) _retained.Remove(topic);

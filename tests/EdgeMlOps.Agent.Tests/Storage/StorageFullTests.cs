@@ -1,7 +1,7 @@
 using System.Net;
-using System.Text;
 using System.Text.Json;
 using EdgeMlOps.Agent.Http;
+using EdgeMlOps.Agent.Tests.Http;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace EdgeMlOps.Agent.Tests.Storage;
@@ -17,13 +17,7 @@ public class StorageFullTests
         await using var api = new LocalApi(device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
         api.Start();
         using var http = new HttpClient { BaseAddress = new Uri(prefix) };
-        async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? json = null)
-        {
-            using var request = new HttpRequestMessage(method, path);
-            if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
-            using var response = await http.SendAsync(request);
-            return (response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
-        }
+        Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? json = null) => http.SendJsonAsync(method, path, json);
 
         var statuses = new List<HttpStatusCode>();
         for (var i = 0; i < 2000 && !statuses.Contains(HttpStatusCode.InsufficientStorage); i++)
