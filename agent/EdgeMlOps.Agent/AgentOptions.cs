@@ -14,7 +14,14 @@ public sealed record AgentOptions
 
     public string Fleet { get; init; } = "default";
 
-    public MqttEndpoint Broker { get; init; } = new("localhost", 1883);
+    /// <summary>The fleet's broker: <c>mqtts://</c> (TLS with this device's certificate, the default) or <c>mqtt://</c> (development only).</summary>
+    public MqttEndpoint Broker { get; init; } = new("localhost", MqttEndpoint.DefaultTlsPort, Tls: true);
+
+    /// <summary>The fleet CA this device pins (<c>FleetCaFile</c>, PEM): the broker's certificate must chain to it, and so must the device's own.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? FleetCa { get; init; }
+
+    /// <summary>Where and with which token the device enrolls for its certificate (<c>Enrollment:Url</c>, <c>Enrollment:Token</c> or <c>Enrollment:TokenFile</c>).</summary>
+    public Security.EnrollmentSettings? Enrollment { get; init; }
 
     /// <summary>Where the agent keeps its SQLite store.</summary>
     public string DataDirectory { get; init; } = "data";
@@ -118,8 +125,11 @@ public sealed record AgentOptions
         r.Require(Topics.IsValidSegment(deviceId), nameof(DeviceId), $"'{deviceId}' must be non-empty, at most 128 characters, without '/', '+', '#' or a leading '$'");
         var fleet = r.String(nameof(Fleet), "default");
         r.Require(Topics.IsValidSegment(fleet), nameof(Fleet), $"'{fleet}' is not a valid fleet name");
-        var brokerText = r.String(nameof(Broker), "mqtt://localhost:1883");
-        r.Require(MqttEndpoint.TryParse(brokerText, out var broker), nameof(Broker), $"'{brokerText}' is not an mqtt://host:port URL");
+        var brokerText = r.String(nameof(Broker), "mqtts://localhost:8883");
+        r.Require(MqttEndpoint.TryParse(brokerText, out var broker), nameof(Broker), $"'{brokerText}' is not an mqtts://host:port (or mqtt://) URL");
+        var fleetCa = FleetCaOrNull(r);
+        r.Require(!broker.Tls || fleetCa is not null, "FleetCaFile", $"is required with a TLS broker ({brokerText}): the PEM file of the fleet CA this device pins (aggregator-data/pki/ca.crt)");
+        var enrollment = EnrollmentOrNull(r);
         var artifactText = r.OptionalString(nameof(ArtifactBaseUrl));
         Uri? artifactBase = null;
         r.Require(artifactText is null || (Uri.TryCreate(artifactText, UriKind.Absolute, out artifactBase) && artifactBase.Scheme is "http" or "https"),
@@ -130,6 +140,8 @@ public sealed record AgentOptions
             DeviceId = deviceId,
             Fleet = fleet,
             Broker = broker,
+            FleetCa = fleetCa,
+            Enrollment = enrollment,
             DataDirectory = r.String(nameof(DataDirectory), "data"),
             Tags = r.Map(nameof(Tags)),
             MaxSamples = r.Int(nameof(MaxSamples), 10_000, 1, 10_000_000),
@@ -161,6 +173,42 @@ public sealed record AgentOptions
         r.Require(options.SketchPolicy.MaxItems is 0 or >= 8, "Sketch:MaxItems", "keep at least 8 items per sketch (or 0 for no cap)");
         r.ThrowIfInvalid("agent");
         return options;
+    }
+
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2? FleetCaOrNull(ConfigReader r)
+    {
+        if (r.OptionalString("FleetCaFile") is not { } file) return null;
+        try
+        {
+            return System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(file));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException)
+        {
+            r.Require(false, "FleetCaFile", $"'{file}' is not a readable PEM certificate: {ex.Message}");
+            return null;
+        }
+    }
+
+    private static Security.EnrollmentSettings? EnrollmentOrNull(ConfigReader r)
+    {
+        var urlText = r.OptionalString("Enrollment:Url");
+        if (urlText is null) return null;
+        r.Require(Uri.TryCreate(urlText.EndsWith('/') ? urlText : urlText + "/", UriKind.Absolute, out var url) && url.Scheme is "http" or "https", "Enrollment:Url", $"'{urlText}' is not an http(s) URL");
+        var token = r.OptionalString("Enrollment:Token");
+        if (token is null && r.OptionalString("Enrollment:TokenFile") is { } file)
+        {
+            try
+            {
+                token = File.ReadAllText(file).Trim();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                r.Require(false, "Enrollment:TokenFile", $"'{file}' cannot be read: {ex.Message}");
+            }
+        }
+
+        r.Require(token is { Length: > 0 }, "Enrollment:Token", "is required with Enrollment:Url (or Enrollment:TokenFile)");
+        return url is null || token is null ? null : new Security.EnrollmentSettings(url, token);
     }
 
     /// <summary>Roots from <c>TrustedRoots:N</c> (base64) and <c>TrustedRootFile</c> (a file of base64 keys, one per line).</summary>

@@ -49,6 +49,13 @@ public sealed class AgentDependencies
     /// <summary>Opens the agent's fleet channel; MQTT to <see cref="AgentOptions.Broker"/> when not set (a simulator passes an in-memory hub or a faulty decorator).</summary>
     public IFleetChannelFactory? Channels { get; init; }
 
+    /// <summary>
+    /// The device's certificate for a TLS broker; by default the agent keeps its own in the model store's
+    /// <c>identity/</c> directory and enrolls with <see cref="AgentOptions.Enrollment"/>. Not used when
+    /// <see cref="Channels"/> is set (whoever opens the channels authenticates them).
+    /// </summary>
+    public Security.DeviceIdentity? Identity { get; init; }
+
     /// <summary>Limits concurrent local training (a simulator shares one across its devices).</summary>
     public SemaphoreSlim? ComputeSlots { get; init; }
 }
@@ -104,6 +111,8 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly StorageHealth _storage = new();
     private readonly ulong _boot;
     private Task? _statusLoop;
+    private Task? _identityLoop;
+    private readonly Security.DeviceIdentity? _identity;
     private Task? _drainLoop;
     private Task? _flushLoop;
 
@@ -117,7 +126,11 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         _trust = new TrustGate(options.Fleet, options.TrustedRoots, dependencies.Models.TrustBundlePath);
         _boot = BootEpoch.Next(dependencies.Models.BootEpochPath, dependencies.Time.GetUtcNow());
         var will = new LastWill(_topics.Status(options.DeviceId), Status(DeviceState.Lost).ToByteArray(), Retain: true);
-        var channels = dependencies.Channels ?? new MqttChannelFactory(options.Broker);
+        _identity = dependencies.Channels is not null || !options.Broker.Tls ? null : dependencies.Identity ?? new Security.DeviceIdentity(
+            options.DeviceId,
+            options.FleetCa ?? throw new ArgumentException($"Broker {options.Broker} is TLS: the fleet CA to pin is required (Agent:FleetCaFile)", nameof(options)),
+            dependencies.Models.IdentityDirectory, options.Enrollment, dependencies.Http, dependencies.Time, dependencies.LoggerFactory.CreateLogger<Security.DeviceIdentity>());
+        var channels = dependencies.Channels ?? new MqttChannelFactory(options.Broker, _identity?.Tls);
         _brokerAddress = channels.Address;
         _transport = channels.Create(
             new FleetChannelOptions(options.DeviceId)
@@ -204,6 +217,13 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         LoadRolloutState();
         await LoadInstalledModelAsync().ConfigureAwait(false);
         await _transport.SubscribeAsync([_topics.Model, _topics.Rollout, _topics.Task(DeviceId)], cancellationToken).ConfigureAwait(false);
+        if (_identity is not null)
+        {
+            // Without a certificate yet the device still serves; the channel keeps retrying until enrollment succeeds.
+            await _identity.EnsureAsync(cancellationToken).ConfigureAwait(false);
+            _identityLoop = Task.Run(() => _identity.RunAsync(_stopping.Token), CancellationToken.None);
+        }
+
         await _transport.StartAsync(cancellationToken).ConfigureAwait(false);
         _statusLoop = Task.Run(StatusLoopAsync, CancellationToken.None);
         _drainLoop = Task.Run(DrainOutboxLoopAsync, CancellationToken.None);
@@ -231,7 +251,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         await _transport.DisconnectAsync().ConfigureAwait(false);
         Task[] pending;
         lock (_work) pending = _work.ToArray();
-        await Task.WhenAll(pending.Append(_statusLoop ?? Task.CompletedTask).Append(_drainLoop ?? Task.CompletedTask).Append(_flushLoop ?? Task.CompletedTask).Append(_profileLoop ?? Task.CompletedTask).Append(_sketchLoop ?? Task.CompletedTask)).ConfigureAwait(false);
+        await Task.WhenAll(pending.Append(_statusLoop ?? Task.CompletedTask).Append(_drainLoop ?? Task.CompletedTask).Append(_flushLoop ?? Task.CompletedTask).Append(_profileLoop ?? Task.CompletedTask).Append(_sketchLoop ?? Task.CompletedTask).Append(_identityLoop ?? Task.CompletedTask)).ConfigureAwait(false);
         _deps.Store.FlushPredictions();
     }
 
@@ -254,6 +274,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             _training = null;
         }
 
+        if (_deps.Identity is null) _identity?.Dispose();
         _stopping.Dispose();
     }
 

@@ -126,6 +126,14 @@ public sealed partial class AggregatorNode
         return after;
     }
 
+    /// <summary>Revokes a device's identity at once (connection dropped, no reconnection, no new certificate) and audits it.</summary>
+    public async Task RevokeDeviceAsync(string deviceId, string reason, string actor)
+    {
+        if (!Shared.Protocol.Topics.IsValidSegment(deviceId)) throw new ArgumentException($"'{deviceId}' is not a device id");
+        await Security.RevokeAsync(deviceId, reason, actor, _broker).ConfigureAwait(false);
+        Audit.Append(_time.GetUtcNow(), actor, "device.revoke", "devices/" + deviceId, reason, null, "revoked");
+    }
+
     /// <summary>
     /// Registers a version trained elsewhere (a data scientist's upload) as the next version: it
     /// becomes the training head, goes through the same gates, and records <paramref name="createdBy"/>

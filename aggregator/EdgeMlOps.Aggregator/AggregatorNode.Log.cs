@@ -52,4 +52,7 @@ public sealed partial class AggregatorNode
 
     [LoggerMessage(EventId = 2050, Level = LogLevel.Warning, Message = "Drift: v{Version} cohort {Cohort} window {Window}: {Drifted} of {Judged} features drifted: {Features}")]
     private partial void LogDrift(ulong version, string cohort, long window, int drifted, int judged, string features);
+
+    [LoggerMessage(EventId = 2302, Level = LogLevel.Warning, Message = "INSECURE: connecting to broker {Broker} over plain TCP without authentication (Security:AllowPlaintext). Development only.")]
+    private partial void LogInsecureBroker(string broker);
 }

@@ -42,6 +42,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     private GlobalModel? _current;
     private FederatedStrategy? _strategy;
     private Trust.KeyRing? _keys;
+    private Security.FleetSecurity? _security;
     private Governance.AuditLog? _audit;
     private Governance.ModelGovernance? _governance;
     private readonly CancellationTokenSource _stopping = new();
@@ -87,6 +88,9 @@ public sealed partial class AggregatorNode : IAsyncDisposable
 
     public EmbeddedBroker? Broker => _broker;
 
+    /// <summary>Device CA, enrollment, broker guard and security events.</summary>
+    public Security.FleetSecurity Security => _security ?? throw new InvalidOperationException("Not started.");
+
     /// <summary>True while the aggregator's own MQTT connection is up.</summary>
     public bool IsBrokerConnected => _transport?.IsConnected ?? false;
 
@@ -110,6 +114,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         Directory.CreateDirectory(_options.DataDirectory);
         _registry = new ModelRegistry(Path.Combine(_options.DataDirectory, "registry.db"));
         _artifacts = new ArtifactStore(Path.Combine(_options.DataDirectory, "artifacts"));
+        _security = new Security.FleetSecurity(_options.DataDirectory, _options.Fleet, _options.Security, _time, _loggerFactory.CreateLogger<Security.FleetSecurity>());
         _keys = new Trust.KeyRing(Path.Combine(_options.DataDirectory, "keys"), _options.Fleet, _options.Trust, _time.GetUtcNow());
         _audit = new Governance.AuditLog(Path.Combine(_options.DataDirectory, "audit.db"));
         _governance = new Governance.ModelGovernance(_registry, _audit, _options.Governance, _time);
@@ -129,14 +134,21 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         }
         else if (_options.ExternalBroker is { } external)
         {
+            if (!external.Tls && !_options.Security.AllowPlaintext)
+            {
+                throw new InvalidOperationException($"Broker {external} is plain TCP: use mqtts:// with a broker that requires fleet client certificates, or set Security:AllowPlaintext=true for development.");
+            }
+
+            if (!external.Tls) LogInsecureBroker(external.ToString());
             BrokerEndpoint = external;
         }
         else
         {
-            _broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _options.BrokerBindAddress, _loggerFactory.CreateLogger<EmbeddedBroker>());
+            var tls = _options.Security.AllowPlaintext ? null : Security.BrokerTls([_options.BrokerBindAddress.ToString()]);
+            _broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _options.BrokerBindAddress, _loggerFactory.CreateLogger<EmbeddedBroker>(), tls);
             await _broker.StartAsync().ConfigureAwait(false);
             var any = _options.BrokerBindAddress.Equals(System.Net.IPAddress.Any) || _options.BrokerBindAddress.Equals(System.Net.IPAddress.IPv6Any);
-            BrokerEndpoint = new MqttEndpoint(any ? "127.0.0.1" : _options.BrokerBindAddress.ToString(), _broker.Port);
+            BrokerEndpoint = new MqttEndpoint(any ? "127.0.0.1" : _options.BrokerBindAddress.ToString(), _broker.Port, Tls: tls is not null);
         }
 
         _http = AggregatorApi.Build(this, _options.HttpUrl, _loggerFactory, bytes => Interlocked.Add(ref _artifactBytesServed, bytes));
@@ -144,7 +156,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         var bound = new Uri(_http.Urls.First());
         ArtifactBaseUrl = _options.PublicBaseUrl ?? bound;
 
-        _channels ??= new MqttChannelFactory(BrokerEndpoint);
+        _channels ??= new MqttChannelFactory(BrokerEndpoint, BrokerEndpoint.Tls ? Security.ClientTls : null);
         _transport = _channels.Create(new FleetChannelOptions($"aggregator-{_options.Fleet}"), _loggerFactory);
         _transport.MessageReceived = OnMessageAsync;
         await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile")], cancellationToken).ConfigureAwait(false);
@@ -173,6 +185,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _registry?.Dispose();
         _audit?.Dispose();
         _keys?.Dispose();
+        _security?.Dispose();
         _roundGate.Dispose();
         _stopping.Dispose();
     }

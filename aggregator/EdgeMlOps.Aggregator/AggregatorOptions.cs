@@ -78,7 +78,11 @@ public sealed record AggregatorOptions
     /// <summary>An external broker, or null to start the embedded MQTTnet broker.</summary>
     public MqttEndpoint? ExternalBroker { get; init; }
 
-    public int EmbeddedBrokerPort { get; init; } = 1883;
+    /// <summary>Port of the embedded broker: TLS with client certificates (8883), or plain TCP when <see cref="Security.SecurityOptions.AllowPlaintext"/>.</summary>
+    public int EmbeddedBrokerPort { get; init; } = Runtime.Mqtt.MqttEndpoint.DefaultTlsPort;
+
+    /// <summary>Device identity, enrollment and broker authentication.</summary>
+    public Security.SecurityOptions Security { get; init; } = new();
 
     /// <summary>Interface the embedded broker binds to (loopback by default; 0.0.0.0 in a container).</summary>
     public System.Net.IPAddress BrokerBindAddress { get; init; } = System.Net.IPAddress.Loopback;
@@ -127,7 +131,7 @@ public sealed record AggregatorOptions
 
         var brokerText = r.String("Broker", "embedded");
         MqttEndpoint? external = null;
-        r.Require(brokerText == "embedded" || MqttEndpoint.TryParse(brokerText, out external!), "Broker", $"'{brokerText}' is neither 'embedded' nor an mqtt://host:port URL");
+        r.Require(brokerText == "embedded" || MqttEndpoint.TryParse(brokerText, out external!), "Broker", $"'{brokerText}' is neither 'embedded' nor an mqtts://host:port (or mqtt://) URL");
         var bindText = r.String(nameof(BrokerBindAddress), "127.0.0.1");
         r.Require(System.Net.IPAddress.TryParse(bindText, out var bind), nameof(BrokerBindAddress), $"'{bindText}' is not an IP address");
         var httpUrl = r.String(nameof(HttpUrl), "http://127.0.0.1:8080");
@@ -169,7 +173,8 @@ public sealed record AggregatorOptions
             ModelName = modelName,
             Model = model,
             ExternalBroker = external,
-            EmbeddedBrokerPort = r.Int(nameof(EmbeddedBrokerPort), 1883, 0, 65_535),
+            EmbeddedBrokerPort = r.Int(nameof(EmbeddedBrokerPort), MqttEndpoint.DefaultTlsPort, 0, 65_535),
+            Security = EdgeMlOps.Aggregator.Security.SecurityOptions.Read(r),
             BrokerBindAddress = bind ?? System.Net.IPAddress.Loopback,
             HttpUrl = httpUrl,
             PublicBaseUrl = publicBase,

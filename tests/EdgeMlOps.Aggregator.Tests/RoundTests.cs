@@ -17,8 +17,8 @@ public class RoundTests
         await using var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 2));
         await node.StartAsync(CancellationToken.None);
         var before = node.CurrentWeights.Values.ToArray();
-        await using var honest = new ScriptedDevice("honest", "test", node.BrokerEndpoint);
-        await using var hostile = new ScriptedDevice("hostile", "test", node.BrokerEndpoint);
+        await using var honest = new ScriptedDevice("honest", "test", node);
+        await using var hostile = new ScriptedDevice("hostile", "test", node);
         await honest.ConnectAsync(30);
         await hostile.ConnectAsync(10);
         await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 2, "both devices eligible");
@@ -74,8 +74,8 @@ public class RoundTests
         var dir = AggregatorFixture.TempDirectory();
         await using var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 2, deadlineSeconds: 1));
         await node.StartAsync(CancellationToken.None);
-        await using var a = new ScriptedDevice("a", "test", node.BrokerEndpoint);
-        await using var b = new ScriptedDevice("b", "test", node.BrokerEndpoint);
+        await using var a = new ScriptedDevice("a", "test", node);
+        await using var b = new ScriptedDevice("b", "test", node);
         await a.ConnectAsync(5);
         await b.ConnectAsync(5);
         await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 2, "devices eligible");
@@ -110,7 +110,7 @@ public class RoundTests
         await using (var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1)))
         {
             await node.StartAsync(CancellationToken.None);
-            await using var device = new ScriptedDevice("d", "test", node.BrokerEndpoint);
+            await using var device = new ScriptedDevice("d", "test", node);
             await device.ConnectAsync(5);
             await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
             using var crash = new CancellationTokenSource();
@@ -122,7 +122,7 @@ public class RoundTests
 
         await using var restarted = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
         await restarted.StartAsync(CancellationToken.None);
-        await using var again = new ScriptedDevice("d", "test", restarted.BrokerEndpoint);
+        await using var again = new ScriptedDevice("d", "test", restarted);
         await again.ConnectAsync(5);
         await AggregatorFixture.EventuallyAsync(() => restarted.Devices.Eligible().Count == 1, "device eligible after the restart");
         var rerun = restarted.RunRoundAsync(CancellationToken.None);
@@ -151,7 +151,7 @@ public class RoundTests
         await using (var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1)))
         {
             await node.StartAsync(CancellationToken.None);
-            await using var device = new ScriptedDevice("d", "test", node.BrokerEndpoint);
+            await using var device = new ScriptedDevice("d", "test", node);
             await device.ConnectAsync(5);
             await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
             var round = node.RunRoundAsync(CancellationToken.None);
@@ -217,7 +217,7 @@ public class RoundTests
         var dir = AggregatorFixture.TempDirectory();
         await using var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
         await node.StartAsync(CancellationToken.None);
-        await using var device = new ScriptedDevice("p", "test", node.BrokerEndpoint);
+        await using var device = new ScriptedDevice("p", "test", node);
         await device.ConnectAsync(7);
         await AggregatorFixture.EventuallyAsync(() => node.Devices.TryGet("p", out var d) && d.SampleCount == 7, "birth seen");
 

@@ -15,11 +15,17 @@ internal sealed class ScriptedDevice : IAsyncDisposable
     private readonly Channel<RoundTask> _tasks = Channel.CreateUnbounded<RoundTask>();
     private ulong _sequence;
 
-    public ScriptedDevice(string id, string fleet, MqttEndpoint broker)
+    /// <summary>A device enrolled in <paramref name="node"/>'s fleet (a certificate issued for <paramref name="id"/>) on its broker.</summary>
+    public ScriptedDevice(string id, string fleet, AggregatorNode node)
+        : this(id, fleet, node.BrokerEndpoint, node.BrokerEndpoint.Tls ? CertificateFor(node, id) : null)
+    {
+    }
+
+    public ScriptedDevice(string id, string fleet, MqttEndpoint broker, MqttTlsSettings? tls)
     {
         Id = id;
         _topics = new Topics(fleet);
-        _transport = new MqttTransport(new MqttTransportOptions(id, broker) { CleanStart = true })
+        _transport = new MqttTransport(new MqttTransportOptions(id, broker) { CleanStart = true, Tls = tls })
         {
             MessageReceived = (topic, payload) =>
             {
@@ -30,6 +36,14 @@ internal sealed class ScriptedDevice : IAsyncDisposable
     }
 
     public string Id { get; }
+
+    public bool IsConnected => _transport.IsConnected;
+
+    public static MqttTlsSettings CertificateFor(AggregatorNode node, string id)
+    {
+        var certificate = node.Security.IssueDeviceCertificate(id);
+        return new MqttTlsSettings(node.Security.Authority.Certificate, _ => certificate);
+    }
 
     public async Task ConnectAsync(ulong samples)
     {

@@ -20,7 +20,7 @@ public class StrategyRoundTests
         await using (var node = new AggregatorNode(options))
         {
             await node.StartAsync(CancellationToken.None);
-            await using var device = new ScriptedDevice("d", "test", node.BrokerEndpoint);
+            await using var device = new ScriptedDevice("d", "test", node);
             await device.ConnectAsync(5);
             await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
             var round = node.RunRoundAsync(CancellationToken.None);
@@ -49,8 +49,8 @@ public class StrategyRoundTests
         await using var node = new AggregatorNode(options);
         await node.StartAsync(CancellationToken.None);
         var before = node.CurrentWeights.Values.ToArray();
-        await using var a = new ScriptedDevice("a", "test", node.BrokerEndpoint);
-        await using var b = new ScriptedDevice("b", "test", node.BrokerEndpoint);
+        await using var a = new ScriptedDevice("a", "test", node);
+        await using var b = new ScriptedDevice("b", "test", node);
         await a.ConnectAsync(5);
         await b.ConnectAsync(500);
         await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 2, "both eligible");
@@ -107,8 +107,8 @@ public class StrategyRoundTests
         };
         await using var node = new AggregatorNode(options);
         await node.StartAsync(CancellationToken.None);
-        await using var fast = new ScriptedDevice("fast", "test", node.BrokerEndpoint);
-        await using var slow = new ScriptedDevice("slow", "test", node.BrokerEndpoint);
+        await using var fast = new ScriptedDevice("fast", "test", node);
+        await using var slow = new ScriptedDevice("slow", "test", node);
         await fast.ConnectAsync(5);
         await slow.ConnectAsync(5);
         await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 2, "both eligible");

@@ -68,6 +68,9 @@ public sealed class ModelStore
     /// <summary>Where the device's boot epoch is kept (see <see cref="BootEpoch"/>).</summary>
     public string BootEpochPath => Path.Combine(_root, "boot");
 
+    /// <summary>Where the device keeps its key and certificate (see <see cref="Security.DeviceIdentity"/>).</summary>
+    public string IdentityDirectory => Path.Combine(_root, "identity");
+
     /// <summary>
     /// The version inside its health window, if any. Set before switching and cleared on commit, so
     /// a process that dies during the window (a crash on load or in serving) finds it on restart.

@@ -1,3 +1,4 @@
+using EdgeMlOps.Aggregator.Security;
 using System.Text.Json;
 using EdgeMlOps.Aggregator.Governance;
 using EdgeMlOps.Aggregator.Rollouts;
@@ -123,6 +124,26 @@ internal static class AdminApi
                 return Results.Ok(new { signingKey = key, bundleVersion = node.Keys.Bundle.Version });
             })));
 
+        admin.MapPost("/devices/{id}/revoke", (HttpContext http, string id) =>
+            GuardWithBody(http, node, AdminRoles.KeyAdmin, AdminJson.Default.ReasonRequest, async (who, body) =>
+            {
+                await node.RevokeDeviceAsync(id, Required(body.Reason, "reason"), who.Name).ConfigureAwait(false);
+                return Results.Ok(new { revoked = id });
+            }));
+
+        admin.MapPost("/enrollment-tokens", (Delegate)((HttpContext http) =>
+            GuardWithBody(http, node, AdminRoles.KeyAdmin, AdminJson.Default.TokenRequest, (who, body) =>
+            {
+                var lifetime = TimeSpan.FromHours(Math.Clamp(body.Hours ?? 24, 0.01, 24 * 365));
+                var token = node.Security.CreateToken(body.DeviceId, lifetime, Math.Clamp(body.Uses ?? 1, 1, 1_000_000), who.Name);
+                return Results.Ok(new { token, deviceId = body.DeviceId, expiresInHours = lifetime.TotalHours });
+            })));
+
+        admin.MapGet("/security/events", (HttpContext http, int? limit) =>
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Security.Events.Recent(Math.Clamp(limit ?? 100, 1, SecurityStore.MaxEvents)))));
+
+        admin.MapGet("/devices/enrollment", (Delegate)((HttpContext http) =>
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Security.Store.Devices()))));
     }
 
     /// <summary>Reads the request body, refusing (400) anything over <paramref name="limit"/> bytes without buffering it.</summary>
@@ -209,7 +230,11 @@ public sealed record ReasonRequest(string? Reason);
 
 public sealed record RotateRequest(bool RevokeOld, string? Reason);
 
+/// <summary>A new enrollment token: bound to one device id or not, valid for some hours, for some uses (1 by default).</summary>
+public sealed record TokenRequest(string? DeviceId, double? Hours, int? Uses);
+
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = true)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(ReasonRequest))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(RotateRequest))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(TokenRequest))]
 internal sealed partial class AdminJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -55,6 +55,7 @@ public static class AggregatorApi
         }));
         app.MapGet("/metrics", () => Results.Text(PrometheusMetrics.Render(node), PrometheusMetrics.ContentType));
         app.MapGet("/v1/trust/root", () => Results.Text(Convert.ToBase64String(node.Keys.RootPublicKey) + "\n", "text/plain"));
+        EnrollmentApi.Map(app, () => node.Security);
         AdminApi.Map(app, node);
         app.MapGet("/healthz", () => Results.Ok(new
         {

@@ -3,8 +3,8 @@ using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Runtime.Channels;
 
-/// <summary>Channels over MQTT 5 (MQTTnet) to one broker endpoint.</summary>
-public sealed class MqttChannelFactory(MqttEndpoint endpoint) : IFleetChannelFactory
+/// <summary>Channels over MQTT 5 (MQTTnet) to one broker endpoint; over TLS with a client certificate when the endpoint says <c>mqtts</c>.</summary>
+public sealed class MqttChannelFactory(MqttEndpoint endpoint, MqttTlsSettings? tls = null) : IFleetChannelFactory
 {
     public MqttEndpoint Endpoint { get; } = endpoint;
 
@@ -18,6 +18,7 @@ public sealed class MqttChannelFactory(MqttEndpoint endpoint) : IFleetChannelFac
                 SessionExpirySeconds = options.SessionExpirySeconds,
                 KeepAlive = options.KeepAlive,
                 Will = options.Will,
+                Tls = tls,
             },
             loggers.CreateLogger<MqttTransport>());
 }

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using EdgeMlOps.Runtime.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -59,6 +61,7 @@ public sealed partial class MqttTransport : IFleetChannel
             .WithSessionExpiryInterval(_options.SessionExpirySeconds)
             .WithKeepAlivePeriod(_options.KeepAlive)
             .WithTimeout(_options.ConnectTimeout);
+        builder = WithSecurity(builder);
         if (_options.Will is { } will)
         {
             builder = builder.WithWillTopic(will.Topic).WithWillPayload(will.Payload).WithWillRetain(will.Retain)
@@ -75,6 +78,34 @@ public sealed partial class MqttTransport : IFleetChannel
         lock (_subscriptions) filters = _subscriptions.ToArray();
         if (filters.Length > 0) await SubscribeCoreAsync(filters, cancellationToken).ConfigureAwait(false);
         if (Connected is { } connected) await connected(result.IsSessionPresent).ConfigureAwait(false);
+    }
+
+    private MqttClientOptionsBuilder WithSecurity(MqttClientOptionsBuilder builder)
+    {
+        if (_options.Tls?.Credentials is { } credentials) builder = builder.WithCredentials(credentials.User, credentials.Password);
+        if (!_options.Endpoint.Tls) return builder;
+        var tls = _options.Tls ?? throw new InvalidOperationException($"{_options.Endpoint} is a TLS endpoint and {_options.ClientId} has no TLS settings (fleet CA and client certificate).");
+        var certificate = tls.ClientCertificate(_options.ClientId) ?? throw new InvalidOperationException($"{_options.ClientId} has no client certificate yet (not enrolled).");
+        return builder.WithTlsOptions(t => t
+            .UseTls()
+            .WithTargetHost(tls.TargetHost ?? _options.Endpoint.Host)
+            .WithClientCertificates([certificate])
+            .WithCertificateValidationHandler(e => IsTrustedBroker(e, tls.TrustAnchor)));
+    }
+
+    // The broker must hold a certificate from the pinned fleet CA for the host we asked for; the system store is not consulted.
+    private bool IsTrustedBroker(MqttClientCertificateValidationEventArgs e, X509Certificate2 anchor)
+    {
+        if ((e.SslPolicyErrors & (SslPolicyErrors.RemoteCertificateNotAvailable | SslPolicyErrors.RemoteCertificateNameMismatch)) != 0)
+        {
+            Log.BrokerCertificateRefused(_logger, _options.ClientId, e.SslPolicyErrors.ToString());
+            return false;
+        }
+
+        using var certificate = X509CertificateLoader.LoadCertificate(e.Certificate.GetRawCertData());
+        if (Security.CertificateChain.IsIssuedBy(certificate, anchor, DateTimeOffset.UtcNow, out var error)) return true;
+        Log.BrokerCertificateRefused(_logger, _options.ClientId, error);
+        return false;
     }
 
     /// <summary>
@@ -233,6 +264,9 @@ public sealed partial class MqttTransport : IFleetChannel
 
         [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "MQTT client {ClientId}: handler for {Topic} failed")]
         public static partial void HandlerFailed(ILogger logger, string clientId, string topic, Exception exception);
+
+        [LoggerMessage(EventId = 105, Level = LogLevel.Error, Message = "MQTT client {ClientId} refused the broker's certificate: {Reason}")]
+        public static partial void BrokerCertificateRefused(ILogger logger, string clientId, string reason);
 
         [LoggerMessage(EventId = 104, Level = LogLevel.Debug, Message = "MQTT client {ClientId}: disconnect failed: {Error}")]
         public static partial void DisconnectFailed(ILogger logger, string clientId, string error);

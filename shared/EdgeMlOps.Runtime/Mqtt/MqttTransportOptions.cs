@@ -16,6 +16,9 @@ public sealed record MqttTransportOptions(string ClientId, MqttEndpoint Endpoint
 
     public LastWill? Will { get; init; }
 
+    /// <summary>Fleet CA and client certificate; required when <see cref="MqttEndpoint.Tls"/> is set.</summary>
+    public MqttTlsSettings? Tls { get; init; }
+
     /// <summary>First reconnect delay; doubles per failure up to <see cref="MaxReconnectDelay"/>, with full jitter.</summary>
     public TimeSpan MinReconnectDelay { get; init; } = TimeSpan.FromMilliseconds(250);
 

@@ -1,0 +1,55 @@
+using System.Text.Json;
+using EdgeMlOps.Aggregator.Security;
+using EdgeMlOps.Runtime.Security;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace EdgeMlOps.Aggregator.Http;
+
+/// <summary>
+/// Device enrollment over HTTP(S): <c>POST /v1/enroll</c> (token and CSR), <c>POST /v1/enroll/renew</c>
+/// (proof of the current key) and <c>GET /v1/trust/fleet-ca</c> (the CA certificate, to compare with
+/// the fingerprint an operator hands out). Bodies over 16 KiB are refused unread.
+/// </summary>
+public static class EnrollmentApi
+{
+    public const int MaxBodyBytes = 16 * 1024;
+
+    public static void Map(WebApplication app, Func<FleetSecurity> security)
+    {
+        app.MapPost("/v1/enroll", (Delegate)((HttpContext http) =>
+            HandleAsync(http, EnrollmentJson.Default.EnrollmentRequest, request => security().Enrollment.Enroll(request))));
+        app.MapPost("/v1/enroll/renew", (Delegate)((HttpContext http) =>
+            HandleAsync(http, EnrollmentJson.Default.RenewalRequest, request => security().Enrollment.Renew(request))));
+        app.MapGet("/v1/trust/fleet-ca", () => Results.Text(security().Authority.Certificate.ExportCertificatePem() + "\n", "application/x-pem-file"));
+    }
+
+    private static async Task<IResult> HandleAsync<T>(HttpContext http, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, Func<T, EnrollmentOutcome> handle)
+        where T : class
+    {
+        var tooLarge = Error(StatusCodes.Status413PayloadTooLarge, $"body over {MaxBodyBytes} bytes");
+        if (http.Request.ContentLength > MaxBodyBytes) return tooLarge;
+        var body = new byte[MaxBodyBytes + 1];
+        var length = 0;
+        int n;
+        while (length < body.Length && (n = await http.Request.Body.ReadAsync(body.AsMemory(length), http.RequestAborted).ConfigureAwait(false)) > 0) length += n;
+        if (length > MaxBodyBytes) return tooLarge;
+        T? request;
+        try
+        {
+            request = JsonSerializer.Deserialize(body.AsSpan(0, length), type);
+        }
+        catch (JsonException ex)
+        {
+            return Error(StatusCodes.Status400BadRequest, "body is not valid JSON for this call: " + ex.Message);
+        }
+
+        if (request is null) return Error(StatusCodes.Status400BadRequest, "body is required");
+        var outcome = handle(request);
+        return outcome.Issued is { } issued
+            ? Results.Json(issued, EnrollmentJson.Default.EnrollmentResponse)
+            : Error(outcome.Status, outcome.Error ?? "refused");
+    }
+
+    private static IResult Error(int status, string error) => Results.Json(new EnrollmentError(error), EnrollmentJson.Default.EnrollmentError, statusCode: status);
+}

@@ -1,0 +1,85 @@
+using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using EdgeMlOps.Runtime.Security;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+
+namespace EdgeMlOps.Aggregator.Security;
+
+/// <summary>
+/// The embedded broker's gatekeeper: TLS client certificates must chain to the fleet CA; the
+/// certificate's identity must be of this fleet, not revoked, and match the client id; every publish
+/// and subscription is checked against the <see cref="TopicAcl"/>. A client that breaks a rule is
+/// refused, disconnected and the event recorded.
+/// </summary>
+public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl acl, SecurityEvents events, TimeProvider time)
+{
+    private readonly ConcurrentDictionary<string, byte> _revoked = new(StringComparer.Ordinal);
+
+    public SecurityEvents Events => events;
+
+    public void Revoke(string deviceId) => _revoked[deviceId] = 0;
+
+    public bool IsRevoked(string deviceId) => _revoked.ContainsKey(deviceId);
+
+    /// <summary>TLS handshake: the client's certificate must come from the fleet CA and be valid now.</summary>
+    public bool ValidateClientCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (certificate is null)
+        {
+            events.Record(SecurityEventKind.ConnectionRefused, "(tls)", "no client certificate");
+            return false;
+        }
+
+        using var presented = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        if (CertificateChain.IsIssuedBy(presented, fleetCa, time.GetUtcNow(), out var error)) return true;
+        events.Record(SecurityEventKind.ConnectionRefused, presented.Subject, "certificate not from the fleet CA or not valid now: " + error);
+        return false;
+    }
+
+    public Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
+    {
+        var refusal = Refusal(e);
+        if (refusal is not null)
+        {
+            e.ReasonCode = MqttConnectReasonCode.NotAuthorized;
+            e.ReasonString = refusal;
+            events.Record(SecurityEventKind.ConnectionRefused, e.ClientId ?? "(none)", refusal + $" (from {e.RemoteEndPoint})");
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task InterceptPublishAsync(InterceptingPublishEventArgs e)
+    {
+        // Messages the broker itself injects carry no client id.
+        if (string.IsNullOrEmpty(e.ClientId) || acl.MayPublish(acl.IdentityOf(e.ClientId), e.ApplicationMessage.Topic)) return Task.CompletedTask;
+        e.ProcessPublish = false;
+        e.CloseConnection = true;
+        e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
+        events.Record(SecurityEventKind.PublishDenied, e.ClientId, "publish to " + e.ApplicationMessage.Topic);
+        return Task.CompletedTask;
+    }
+
+    public Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
+    {
+        if (acl.MaySubscribe(acl.IdentityOf(e.ClientId), e.TopicFilter.Topic)) return Task.CompletedTask;
+        e.ProcessSubscription = false;
+        e.CloseConnection = true;
+        e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+        events.Record(SecurityEventKind.SubscribeDenied, e.ClientId, "subscribe to " + e.TopicFilter.Topic);
+        return Task.CompletedTask;
+    }
+
+    private string? Refusal(ValidatingConnectionEventArgs e)
+    {
+        if (e.ClientCertificate is null) return "no client certificate";
+        var who = FleetIdentity.FromCertificate(e.ClientCertificate);
+        if (who is null) return $"certificate subject '{e.ClientCertificate.Subject}' is not a fleet identity";
+        if (who.Fleet != fleet) return $"certificate is for fleet '{who.Fleet}'";
+        if (who.Role == FleetRole.Device && IsRevoked(who.Id)) return $"device '{who.Id}' is revoked";
+        if (!TopicAcl.MayUseClientId(who, e.ClientId ?? string.Empty)) return $"client id '{e.ClientId}' does not belong to {who.Role.ToString().ToLowerInvariant()} '{who.Id}'";
+        return null;
+    }
+}

@@ -1,0 +1,112 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using EdgeMlOps.Runtime.Security;
+using EdgeMlOps.Shared.Protocol;
+
+namespace EdgeMlOps.Aggregator.Security;
+
+/// <summary>An enrollment outcome: the certificate, or the reason (and HTTP status) of a refusal.</summary>
+public sealed record EnrollmentOutcome(EnrollmentResponse? Issued, int Status, string? Error)
+{
+    public static EnrollmentOutcome Refused(int status, string error) => new(null, status, error);
+}
+
+/// <summary>
+/// Issues device certificates: the first one for an enrollment token (the fleet token or a one-time
+/// token an operator created, possibly bound to one device id) and a PKCS#10 request whose signature
+/// proves the device holds the key; later ones for proof of the current key (renewal). A device id
+/// that already holds a live certificate cannot be enrolled again with a token (that would let any
+/// token holder take over a device), and a revoked device gets nothing until an operator lifts it.
+/// </summary>
+public sealed class DeviceEnrollment(FleetCertificateAuthority ca, SecurityStore store, SecurityEvents events, BrokerGuard? guard, SecurityOptions options, string fleetTokenSha256, TimeProvider time)
+{
+    public EnrollmentOutcome Enroll(EnrollmentRequest request)
+    {
+        if (!Topics.IsValidSegment(request.DeviceId) || FleetIdentity.IsReservedDeviceId(request.DeviceId))
+        {
+            return Refuse(request.DeviceId, 400, $"'{request.DeviceId}' is not a valid device id");
+        }
+
+        var now = time.GetUtcNow();
+        var tokenSha = Sha256(request.Token ?? string.Empty);
+        var fleetToken = CryptographicOperations.FixedTimeEquals(Convert.FromHexString(tokenSha), Convert.FromHexString(fleetTokenSha256));
+        if (IsRevoked(request.DeviceId)) return Refuse(request.DeviceId, 403, $"device '{request.DeviceId}' is revoked");
+        if (fleetToken && store.HasLiveCertificate(request.DeviceId, now))
+        {
+            return Refuse(request.DeviceId, 409, $"device '{request.DeviceId}' is already enrolled: renew with its current key, or have an operator issue a one-time token bound to it");
+        }
+
+        if (!fleetToken && !store.TrySpendToken(tokenSha, request.DeviceId, now))
+        {
+            return Refuse(request.DeviceId, 401, "enrollment token unknown, expired, used up or bound to another device");
+        }
+
+        return Issue(request.DeviceId, request.CertificateRequestPem, SecurityEventKind.DeviceEnrolled, now);
+    }
+
+    public EnrollmentOutcome Renew(RenewalRequest request)
+    {
+        X509Certificate2 current;
+        try
+        {
+            current = X509Certificate2.CreateFromPem(request.CertificatePem);
+        }
+        catch (CryptographicException ex)
+        {
+            return Refuse("(renewal)", 400, "certificate is not PEM: " + ex.Message);
+        }
+
+        using (current)
+        {
+            var now = time.GetUtcNow();
+            if (!CertificateChain.IsIssuedBy(current, ca.Certificate, now, out var error)) return Refuse(current.Subject, 401, "current certificate is not valid: " + error);
+            if (FleetIdentity.FromCertificate(current) is not { Role: FleetRole.Device } who || who.Fleet != ca.Fleet) return Refuse(current.Subject, 401, "not a device certificate of this fleet");
+            if (IsRevoked(who.Id)) return Refuse(who.Id, 403, $"device '{who.Id}' is revoked");
+            using var key = current.GetECDsaPublicKey();
+            byte[] csrDer, signature;
+            try
+            {
+                csrDer = PemEncoding.TryFind(request.CertificateRequestPem, out var fields) ? Convert.FromBase64String(request.CertificateRequestPem[fields.Base64Data]) : throw new FormatException("no PEM block");
+                signature = Convert.FromBase64String(request.Signature);
+            }
+            catch (FormatException ex)
+            {
+                return Refuse(who.Id, 400, "request or signature is not well-formed: " + ex.Message);
+            }
+
+            if (key is null || !key.VerifyData(csrDer, signature, HashAlgorithmName.SHA256)) return Refuse(who.Id, 401, "renewal is not signed by the current certificate's key");
+            return Issue(who.Id, request.CertificateRequestPem, SecurityEventKind.CertificateRenewed, now);
+        }
+    }
+
+    private EnrollmentOutcome Issue(string deviceId, string csrPem, SecurityEventKind kind, DateTimeOffset now)
+    {
+        CertificateRequest csr;
+        try
+        {
+            // Verifies the request's self-signature: the requester holds the private key.
+            csr = CertificateRequest.LoadSigningRequestPem(csrPem, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.Default);
+        }
+        catch (CryptographicException ex)
+        {
+            return Refuse(deviceId, 400, "certificate request is not a valid signed PKCS#10 request: " + ex.Message);
+        }
+
+        if (csr.PublicKey.Oid.Value != "1.2.840.10045.2.1") return Refuse(deviceId, 400, "the key must be ECDSA (P-256)");
+        using var certificate = ca.IssueClient(new FleetIdentity(deviceId, FleetRole.Device, ca.Fleet), csr.PublicKey, now, options.DeviceCertificateLifetime);
+        store.RecordCertificate(deviceId, certificate.SerialNumber, certificate.NotAfter.ToUniversalTime(), now);
+        events.Record(kind, deviceId, $"certificate {certificate.SerialNumber} until {certificate.NotAfter.ToUniversalTime():O}");
+        return new EnrollmentOutcome(new EnrollmentResponse(certificate.ExportCertificatePem(), ca.Certificate.ExportCertificatePem(), certificate.NotAfter.ToUniversalTime()), 200, null);
+    }
+
+    private bool IsRevoked(string deviceId) => guard?.IsRevoked(deviceId) ?? store.RevokedDevices().Contains(deviceId);
+
+    private EnrollmentOutcome Refuse(string subject, int status, string error)
+    {
+        events.Record(SecurityEventKind.EnrollmentRefused, subject, error);
+        return EnrollmentOutcome.Refused(status, error);
+    }
+
+    public static string Sha256(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+}

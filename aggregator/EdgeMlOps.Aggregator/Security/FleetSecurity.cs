@@ -1,0 +1,121 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using EdgeMlOps.Aggregator.Broker;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Runtime.Security;
+using EdgeMlOps.Shared.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator.Security;
+
+/// <summary>
+/// The fleet's identity services in one place: the device CA, the security store and event log,
+/// the broker guard, enrollment, and the aggregator's own client certificate.
+/// </summary>
+public sealed partial class FleetSecurity : IDisposable
+{
+    public const string TokenFile = "enrollment-token";
+    public static readonly TimeSpan AggregatorCertificateLifetime = TimeSpan.FromDays(7);
+    public static readonly TimeSpan BrokerCertificateLifetime = TimeSpan.FromDays(397);
+
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    public FleetSecurity(string dataDirectory, string fleet, SecurityOptions options, TimeProvider time, ILogger logger)
+    {
+        _time = time;
+        _logger = logger;
+        Options = options;
+        var pki = Path.Combine(dataDirectory, "pki");
+        Authority = new FleetCertificateAuthority(pki, fleet, time.GetUtcNow());
+        Store = new SecurityStore(Path.Combine(dataDirectory, "security.db"));
+        Events = new SecurityEvents(Store, time, logger);
+        Guard = new BrokerGuard(Authority.Certificate, fleet, new TopicAcl(new Topics(fleet)), Events, time);
+        foreach (var id in Store.RevokedDevices()) Guard.Revoke(id);
+        TokenPath = Path.Combine(pki, TokenFile);
+        FleetEnrollmentToken = options.EnrollmentToken ?? LoadOrCreateToken(TokenPath);
+        Enrollment = new DeviceEnrollment(Authority, Store, Events, Guard, options, DeviceEnrollment.Sha256(FleetEnrollmentToken), time);
+        AggregatorCertificate = new RenewingCertificate(
+            now => Authority.IssueClientWithKey(new FleetIdentity(FleetIdentity.AggregatorName, FleetRole.Aggregator, fleet), now, AggregatorCertificateLifetime), time);
+    }
+
+    public SecurityOptions Options { get; }
+
+    public FleetCertificateAuthority Authority { get; }
+
+    public SecurityStore Store { get; }
+
+    public SecurityEvents Events { get; }
+
+    public BrokerGuard Guard { get; }
+
+    public DeviceEnrollment Enrollment { get; }
+
+    /// <summary>The fleet enrollment token devices present on first start.</summary>
+    public string FleetEnrollmentToken { get; }
+
+    /// <summary>Where a generated fleet token is kept (owner-readable only).</summary>
+    public string TokenPath { get; }
+
+    public RenewingCertificate AggregatorCertificate { get; }
+
+    /// <summary>How the aggregator's own MQTT client authenticates (its certificate) and whom it trusts (the fleet CA).</summary>
+    public MqttTlsSettings ClientTls => new(Authority.Certificate, _ => AggregatorCertificate.Current);
+
+    /// <summary>The embedded broker's TLS listener for the given host names (plus localhost and this machine).</summary>
+    public BrokerTls BrokerTls(IEnumerable<string> hosts)
+    {
+        var names = new List<string> { "localhost", "127.0.0.1", "::1", Environment.MachineName };
+        names.AddRange(hosts);
+        names.AddRange(Options.BrokerHostNames);
+        return new BrokerTls(Authority.IssueServer(names, _time.GetUtcNow(), BrokerCertificateLifetime), Guard);
+    }
+
+    /// <summary>A one-time (or <paramref name="uses"/>-time) enrollment token, optionally bound to one device id; only its hash is stored.</summary>
+    public string CreateToken(string? deviceId, TimeSpan lifetime, int uses, string createdBy)
+    {
+        var token = NewToken();
+        var now = _time.GetUtcNow();
+        Store.AddToken(DeviceEnrollment.Sha256(token), deviceId, now + lifetime, uses, now, createdBy);
+        return token;
+    }
+
+    /// <summary>Revokes a device: no new connection or certificate from now on, and its live connection is dropped.</summary>
+    public async Task RevokeAsync(string deviceId, string reason, string revokedBy, EmbeddedBroker? broker)
+    {
+        Store.Revoke(deviceId, reason, revokedBy, _time.GetUtcNow());
+        Guard.Revoke(deviceId);
+        Events.Record(SecurityEventKind.DeviceRevoked, deviceId, $"by {revokedBy}: {reason}");
+        if (broker is not null) await broker.DisconnectAsync(deviceId).ConfigureAwait(false);
+    }
+
+    /// <summary>A device certificate with a fresh key, for factory provisioning (written to the device with its key) and tests.</summary>
+    public X509Certificate2 IssueDeviceCertificate(string deviceId)
+    {
+        var now = _time.GetUtcNow();
+        var certificate = Authority.IssueClientWithKey(new FleetIdentity(deviceId, FleetRole.Device, Authority.Fleet), now, Options.DeviceCertificateLifetime);
+        Store.RecordCertificate(deviceId, certificate.SerialNumber, certificate.NotAfter.ToUniversalTime(), now);
+        return certificate;
+    }
+
+    public void Dispose()
+    {
+        AggregatorCertificate.Dispose();
+        Authority.Dispose();
+        Store.Dispose();
+    }
+
+    private string LoadOrCreateToken(string path)
+    {
+        if (File.Exists(path)) return File.ReadAllText(path).Trim();
+        var token = NewToken();
+        OwnerOnlyFile.WriteAllText(path, token + "\n");
+        LogTokenCreated(path);
+        return token;
+    }
+
+    private static string NewToken() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)).Replace('+', '-').Replace('/', '_');
+
+    [LoggerMessage(EventId = 2301, Level = LogLevel.Information, Message = "Generated the fleet enrollment token in {Path}: give it to devices as Agent:Enrollment:TokenFile (or Agent:Enrollment:Token)")]
+    private partial void LogTokenCreated(string path);
+}

@@ -1,0 +1,35 @@
+using EdgeMlOps.Shared.Configuration;
+
+namespace EdgeMlOps.Aggregator.Security;
+
+/// <summary>How the fleet authenticates its members. Section <c>Security</c> in configuration.</summary>
+public sealed record SecurityOptions
+{
+    public const double DefaultDeviceCertificateDays = 30;
+
+    /// <summary>
+    /// Development only: the embedded broker listens on plain TCP with no authentication at all, and
+    /// the aggregator connects to a plain external broker without complaint. Logged as INSECURE.
+    /// </summary>
+    public bool AllowPlaintext { get; init; }
+
+    /// <summary>
+    /// The fleet enrollment token (a claim a batch of devices shares, as in AWS IoT fleet provisioning);
+    /// null generates a random one into <c>{data}/pki/enrollment-token</c> on first start.
+    /// </summary>
+    public string? EnrollmentToken { get; init; }
+
+    /// <summary>How long a device certificate is valid; devices renew after two thirds of it.</summary>
+    public TimeSpan DeviceCertificateLifetime { get; init; } = TimeSpan.FromDays(DefaultDeviceCertificateDays);
+
+    /// <summary>Host names and addresses devices use to reach the broker, put in its certificate besides localhost and this machine's name.</summary>
+    public IReadOnlyList<string> BrokerHostNames { get; init; } = [];
+
+    public static SecurityOptions Read(ConfigReader r) => new()
+    {
+        AllowPlaintext = r.Bool("Security:AllowPlaintext", false),
+        EnrollmentToken = r.OptionalString("Security:EnrollmentToken"),
+        DeviceCertificateLifetime = TimeSpan.FromDays(r.Double("Security:DeviceCertificateDays", DefaultDeviceCertificateDays, 0.001, 3650)),
+        BrokerHostNames = (r.OptionalString("Security:BrokerHostNames") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+    };
+}

@@ -1,0 +1,47 @@
+using EdgeMlOps.Runtime.Security;
+using EdgeMlOps.Shared.Protocol;
+
+namespace EdgeMlOps.Aggregator.Security;
+
+/// <summary>
+/// Who may publish and subscribe where, decided from the authenticated identity alone (AWS IoT's
+/// policy variables, Mosquitto's <c>%u</c> patterns): a device publishes only under its own
+/// <c>devices/{id}/</c> subtree (status, update, eval, profile) and reads only its own task topic
+/// and the fleet-wide retained topics; the aggregator may do anything inside its fleet's prefix.
+/// Nobody reaches outside the fleet's prefix or uses shared subscriptions.
+/// </summary>
+public sealed class TopicAcl(Topics topics)
+{
+    private static readonly HashSet<string> DeviceKinds = ["status", "update", "eval", "profile"];
+
+    /// <summary>The client ids an identity may connect with: a device its own id, the aggregator ids beginning with its name.</summary>
+    public static bool MayUseClientId(FleetIdentity who, string clientId) => who.Role switch
+    {
+        FleetRole.Device => clientId == who.Id && !FleetIdentity.IsReservedDeviceId(clientId),
+        FleetRole.Aggregator => clientId.StartsWith(FleetIdentity.AggregatorName, StringComparison.Ordinal),
+        _ => false,
+    };
+
+    /// <summary>The identity a connected client id stands for (client ids are bound to certificates at connection).</summary>
+    public FleetIdentity IdentityOf(string clientId) =>
+        FleetIdentity.IsReservedDeviceId(clientId)
+            ? new FleetIdentity(FleetIdentity.AggregatorName, FleetRole.Aggregator, topics.Fleet)
+            : new FleetIdentity(clientId, FleetRole.Device, topics.Fleet);
+
+    public bool MayPublish(FleetIdentity who, string topic)
+    {
+        if (who.Fleet != topics.Fleet) return false;
+        if (who.Role == FleetRole.Aggregator) return IsInsideFleet(topic);
+        return topics.TryParseDeviceTopic(topic, out var id, out var kind) && id == who.Id && DeviceKinds.Contains(kind);
+    }
+
+    public bool MaySubscribe(FleetIdentity who, string filter)
+    {
+        if (who.Fleet != topics.Fleet) return false;
+        if (who.Role == FleetRole.Aggregator) return IsInsideFleet(filter);
+        return filter == topics.Task(who.Id) || filter == topics.Model || filter == topics.Rollout;
+    }
+
+    private bool IsInsideFleet(string topic) =>
+        topic.StartsWith(topics.Prefix + "/", StringComparison.Ordinal) && !topic.StartsWith("$", StringComparison.Ordinal);
+}

@@ -1,0 +1,199 @@
+using System.Net.Http.Json;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using EdgeMlOps.Aggregator.Security;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Runtime.Security;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Aggregator.Tests.Security;
+
+/// <summary>
+/// An attacker on the same network, with real MQTT clients against the embedded broker's TLS
+/// listener: every attempt is refused, counted as a security event, and honest devices go on.
+/// </summary>
+public class HostileClientTests
+{
+    private static async Task<AggregatorNode> StartAsync()
+    {
+        var node = new AggregatorNode(AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1));
+        await node.StartAsync(CancellationToken.None);
+        return node;
+    }
+
+    private static MqttTransport Client(AggregatorNode node, string clientId, MqttTlsSettings? tls, MqttEndpoint? endpoint = null) =>
+        new(new MqttTransportOptions(clientId, endpoint ?? node.BrokerEndpoint) { CleanStart = true, Tls = tls, ConnectTimeout = TimeSpan.FromSeconds(5) });
+
+    [Fact]
+    public async Task EmbeddedBroker_ListensOnTlsOnly_ByDefault()
+    {
+        await using var node = await StartAsync();
+        Assert.True(node.BrokerEndpoint.Tls);
+        Assert.NotNull(node.Broker!.Tls);
+    }
+
+    [Fact]
+    public async Task AnonymousClient_WithoutCertificate_CannotConnect()
+    {
+        await using var node = await StartAsync();
+        var noCertificate = new MqttTlsSettings(node.Security.Authority.Certificate, _ => null);
+        await using var anonymous = Client(node, "anon", noCertificate);
+        await Assert.ThrowsAnyAsync<Exception>(() => anonymous.ConnectAsync(CancellationToken.None));
+
+        // Plain MQTT to the TLS port gets no further.
+        await using var plain = Client(node, "anon", null, node.BrokerEndpoint with { Tls = false });
+        await Assert.ThrowsAnyAsync<Exception>(() => plain.ConnectAsync(CancellationToken.None));
+        Assert.False(plain.IsConnected);
+    }
+
+    [Fact]
+    public async Task CertificateFromAnotherCa_IsRefused_AndCounted()
+    {
+        await using var node = await StartAsync();
+        using var rogueCa = new FleetCertificateAuthority(AggregatorFixture.TempDirectory(), "test", DateTimeOffset.UtcNow);
+        using var forged = rogueCa.IssueClientWithKey(new FleetIdentity("a", FleetRole.Device, "test"), DateTimeOffset.UtcNow, TimeSpan.FromDays(1));
+        await using var client = Client(node, "a", new MqttTlsSettings(node.Security.Authority.Certificate, _ => forged));
+        await Assert.ThrowsAnyAsync<Exception>(() => client.ConnectAsync(CancellationToken.None));
+        await AggregatorFixture.EventuallyAsync(() => node.Security.Events.Count(SecurityEventKind.ConnectionRefused) >= 1, "the refusal to be counted");
+    }
+
+    [Fact]
+    public async Task Device_CannotUseAnotherDevicesOrTheAggregatorsClientId()
+    {
+        await using var node = await StartAsync();
+        var mallory = ScriptedDevice.CertificateFor(node, "mallory");
+        foreach (var stolenId in new[] { "victim", "aggregator-test" })
+        {
+            await using var client = Client(node, stolenId, mallory);
+            var ex = await Assert.ThrowsAnyAsync<Exception>(() => client.ConnectAsync(CancellationToken.None));
+            Assert.Contains("NotAuthorized", ex.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(2, node.Security.Events.Count(SecurityEventKind.ConnectionRefused));
+        Assert.True(node.IsBrokerConnected, "the aggregator keeps its session");
+    }
+
+    [Fact]
+    public async Task Device_SubscribingToEverything_IsDisconnected_AndSeesNothing()
+    {
+        await using var node = await StartAsync();
+        var received = 0;
+        await using var snoop = Client(node, "snoop", ScriptedDevice.CertificateFor(node, "snoop"));
+        snoop.MessageReceived = (_, _) => { Interlocked.Increment(ref received); return Task.CompletedTask; };
+        await snoop.ConnectAsync(CancellationToken.None);
+        try
+        {
+            await snoop.SubscribeAsync(["#"], CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The broker may close the connection before acknowledging.
+        }
+
+        await AggregatorFixture.EventuallyAsync(() => node.Security.Events.Count(SecurityEventKind.SubscribeDenied) == 1, "the subscription to be denied");
+        await AggregatorFixture.EventuallyAsync(() => !snoop.IsConnected, "the snoop to be disconnected");
+        Assert.Equal(0, Volatile.Read(ref received));
+    }
+
+    [Fact]
+    public async Task Device_AnsweringAnotherDevicesTask_IsDenied_AndTheRealDeviceIsCounted()
+    {
+        await using var node = await StartAsync();
+        await using var honest = new ScriptedDevice("honest", "test", node);
+        await honest.ConnectAsync(samples: 10);
+        await using var attacker = new ScriptedDevice("attacker", "test", node);
+        await attacker.ConnectAsync(samples: 0);
+        await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "the honest device to be eligible");
+
+        // The attacker writes an update and a status into the honest device's topics with its own certificate.
+        var impostor = new ScriptedDevice("honest", "test", node.BrokerEndpoint, ScriptedDevice.CertificateFor(node, "attacker"));
+        await Assert.ThrowsAnyAsync<Exception>(() => impostor.ConnectAsync(samples: 1_000_000));
+        await impostor.DisposeAsync();
+        await Assert.ThrowsAnyAsync<Exception>(() => attacker.PublishRawAsync("../honest/update", [1, 2, 3]));
+        await AggregatorFixture.EventuallyAsync(() => !attacker.IsConnected, "the attacker to be disconnected");
+
+        var round = node.RunRoundAsync(CancellationToken.None);
+        var task = await honest.NextTaskAsync(TimeSpan.FromSeconds(20));
+        await honest.PublishAsync("update", honest.Update(task, 0.01f, samples: 10));
+        var report = await round;
+        Assert.Equal(1, report.Contributors);
+        Assert.True(node.Security.Events.Count(SecurityEventKind.PublishDenied) + node.Security.Events.Count(SecurityEventKind.ConnectionRefused) >= 2);
+    }
+
+    [Fact]
+    public async Task RevokedDevice_IsDroppedAtOnce_CannotReconnect_NorEnrollAgain()
+    {
+        await using var node = await StartAsync();
+        var tls = ScriptedDevice.CertificateFor(node, "lost");
+        await using (var device = Client(node, "lost", tls))
+        {
+            await device.ConnectAsync(CancellationToken.None);
+            await node.RevokeDeviceAsync("lost", "stolen from the depot", "ops");
+            await AggregatorFixture.EventuallyAsync(() => !device.IsConnected, "the revoked device to be dropped");
+        }
+
+        await using var again = Client(node, "lost", tls);
+        await Assert.ThrowsAnyAsync<Exception>(() => again.ConnectAsync(CancellationToken.None));
+        var outcome = node.Security.Enrollment.Enroll(new EnrollmentRequest("lost", node.Security.FleetEnrollmentToken, Csr()));
+        Assert.Equal(403, outcome.Status);
+        Assert.Contains(node.Audit.Entries("devices/lost", 10), e => e.Action == "device.revoke");
+    }
+
+    [Fact]
+    public async Task Enrollment_OverHttp_IssuesACertificateForTheRequestersKey_AndRefusesWhatItShould()
+    {
+        await using var node = await StartAsync();
+        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = new CertificateRequest("CN=whatever", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+
+        var wrong = await http.PostAsJsonAsync("/v1/enroll", new EnrollmentRequest("dev-9", "guess", csr), EnrollmentJson.Default.EnrollmentRequest);
+        Assert.Equal(401, (int)wrong.StatusCode);
+
+        var ok = await http.PostAsJsonAsync("/v1/enroll", new EnrollmentRequest("dev-9", node.Security.FleetEnrollmentToken, csr), EnrollmentJson.Default.EnrollmentRequest);
+        ok.EnsureSuccessStatusCode();
+        var issued = (await ok.Content.ReadFromJsonAsync(EnrollmentJson.Default.EnrollmentResponse))!;
+        using var certificate = X509Certificate2.CreateFromPem(issued.CertificatePem);
+        Assert.Equal(new FleetIdentity("dev-9", FleetRole.Device, "test"), FleetIdentity.FromCertificate(certificate));
+        Assert.True(certificate.GetECDsaPublicKey()!.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()));
+        Assert.True(CertificateChain.IsIssuedBy(certificate, node.Security.Authority.Certificate, DateTimeOffset.UtcNow, out _));
+        Assert.True(certificate.NotAfter.ToUniversalTime() <= DateTime.UtcNow.AddDays(SecurityOptions.DefaultDeviceCertificateDays).AddMinutes(1));
+
+        // The fleet token cannot take over an enrolled device, nor claim the aggregator's name.
+        var takeover = await http.PostAsJsonAsync("/v1/enroll", new EnrollmentRequest("dev-9", node.Security.FleetEnrollmentToken, Csr()), EnrollmentJson.Default.EnrollmentRequest);
+        Assert.Equal(409, (int)takeover.StatusCode);
+        var reserved = await http.PostAsJsonAsync("/v1/enroll", new EnrollmentRequest("aggregator-test", node.Security.FleetEnrollmentToken, Csr()), EnrollmentJson.Default.EnrollmentRequest);
+        Assert.Equal(400, (int)reserved.StatusCode);
+
+        // A one-time token bound to the device re-enrolls it once (a re-flashed device).
+        var token = node.Security.CreateToken("dev-9", TimeSpan.FromHours(1), uses: 1, "ops");
+        Assert.Equal(200, node.Security.Enrollment.Enroll(new EnrollmentRequest("dev-9", token, Csr())).Status);
+        Assert.Equal(401, node.Security.Enrollment.Enroll(new EnrollmentRequest("dev-9", token, Csr())).Status);
+        Assert.Equal(401, node.Security.Enrollment.Enroll(new EnrollmentRequest("dev-10", node.Security.CreateToken("dev-9", TimeSpan.FromHours(1), 1, "ops"), Csr())).Status);
+        Assert.True(node.Security.Events.Count(SecurityEventKind.EnrollmentRefused) >= 4);
+    }
+
+    [Fact]
+    public async Task Renewal_NeedsProofOfTheCurrentKey()
+    {
+        await using var node = await StartAsync();
+        using var current = node.Security.IssueDeviceCertificate("dev-r");
+        using var next = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = new CertificateRequest("CN=x", next, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+        var der = Convert.FromBase64String(csr[PemEncoding.Find(csr).Base64Data]);
+        using var stranger = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+
+        var forged = node.Security.Enrollment.Renew(new RenewalRequest(current.ExportCertificatePem(), csr, Convert.ToBase64String(stranger.SignData(der, HashAlgorithmName.SHA256))));
+        Assert.Equal(401, forged.Status);
+        var renewed = node.Security.Enrollment.Renew(new RenewalRequest(current.ExportCertificatePem(), csr, Convert.ToBase64String(current.GetECDsaPrivateKey()!.SignData(der, HashAlgorithmName.SHA256))));
+        Assert.Equal(200, renewed.Status);
+        using var issued = X509Certificate2.CreateFromPem(renewed.Issued!.CertificatePem);
+        Assert.Equal("dev-r", FleetIdentity.FromCertificate(issued)!.Id);
+    }
+
+    private static string Csr()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        return new CertificateRequest("CN=x", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+    }
+}
