@@ -1,7 +1,9 @@
 using EdgeMlOps.Agent;
 using EdgeMlOps.Agent.Models;
+using EdgeMlOps.Agent.Security;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Runtime.Channels;
+using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Runtime.Storage;
 using EdgeMlOps.Simulator.Data;
 using Microsoft.Extensions.Logging;
@@ -25,6 +27,9 @@ public sealed record DeviceHostSettings(
     public Func<AgentOptions, AgentOptions>? Configure { get; init; }
 
     public TimeProvider? Clock { get; init; }
+
+    /// <summary>When set, every device enrolls for its own certificate and connects over TLS to its broker instead of using <see cref="Channels"/>.</summary>
+    public SimulatedEnrollment? Enrollment { get; init; }
 }
 
 /// <summary>
@@ -38,6 +43,7 @@ public sealed class SimulatedDevices : IAsyncDisposable
     private readonly Outbox?[] _outboxes;
     private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromMinutes(2) };
     private readonly SemaphoreSlim _slots;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DeviceIdentity> _identities = new(StringComparer.Ordinal);
 
     private SimulatedDevices(int count, int computeSlots)
     {
@@ -69,7 +75,11 @@ public sealed class SimulatedDevices : IAsyncDisposable
             // Device stores skip fsync: a thousand devices share one disk here, and crash safety is tested on the agent itself.
             var sharedBlobs = Path.Combine(settings.Work, "blobs");
             var clock = settings.Clock ?? TimeProvider.System;
-            var channels = faults is SimulatedFaults wire ? new FaultyChannelFactory(settings.Channels, wire, settings.Fleet, clock) : settings.Channels;
+            var identities = devices._identities;
+            var baseChannels = settings.Enrollment is { } enrollment
+                ? new MqttChannelFactory(enrollment.Broker, new MqttTlsSettings(enrollment.FleetCa, id => identities.TryGetValue(id, out var identity) ? identity.Current : null))
+                : settings.Channels;
+            var channels = faults is SimulatedFaults wire ? new FaultyChannelFactory(baseChannels, wire, settings.Fleet, clock) : baseChannels;
             await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (i, ct) =>
             {
                 var index = first + i;
@@ -79,6 +89,12 @@ public sealed class SimulatedDevices : IAsyncDisposable
                 devices._stores[i] = store;
                 var outbox = new Outbox(settings.InMemoryStores ? SqliteFile.InMemory : Path.Combine(directory, "outbox.db"), capacity: 100, durable: false);
                 devices._outboxes[i] = outbox;
+                if (settings.Enrollment is { } enroll)
+                {
+                    var identity = new DeviceIdentity(id, enroll.FleetCa, settings.InMemoryStores ? null : Path.Combine(directory, "identity"), enroll.Settings, devices._http, clock, loggers.CreateLogger<DeviceIdentity>());
+                    identities[id] = identity;
+                    if (!await identity.EnsureAsync(ct).ConfigureAwait(false)) throw new InvalidOperationException($"{id} could not enroll at {enroll.Settings.Url}");
+                }
                 var options = new AgentOptions
                 {
                     DeviceId = id,
@@ -127,6 +143,7 @@ public sealed class SimulatedDevices : IAsyncDisposable
         await Parallel.ForEachAsync(Agents.Where(a => a is not null), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (a, _) => await a.DisposeAsync().ConfigureAwait(false)).ConfigureAwait(false);
         foreach (var s in _stores) s?.Dispose();
         foreach (var o in _outboxes) o?.Dispose();
+        foreach (var identity in _identities.Values) identity.Dispose();
         _http.Dispose();
         _slots.Dispose();
     }

@@ -71,6 +71,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
                 Label = label,
                 Configure = configure,
                 Clock = deviceClock,
+                Enrollment = channels is null ? SimulatedEnrollment.From(aggregator) : null,
             };
             fleet._devices = await SimulatedDevices.StartAsync(settings, pool, parts, 0, parts.Length, faults, loggers, cancellationToken).ConfigureAwait(false);
 
@@ -102,7 +103,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
         {
             await aggregator.StartAsync(cancellationToken).ConfigureAwait(false);
             fleet._workers = await Workers.WorkerProcesses.StartAsync(
-                options.Arguments, parts.Length, options.Workers, aggregator.BrokerEndpoint, aggregator.Keys.RootPublicKey, TimeSpan.FromMinutes(10), cancellationToken).ConfigureAwait(false);
+                options.Arguments, parts.Length, options.Workers, aggregator.BrokerEndpoint, aggregator.Keys.RootPublicKey, SimulatedEnrollment.Arguments(aggregator), TimeSpan.FromMinutes(10), cancellationToken).ConfigureAwait(false);
             var withData = parts.Count(p => p.Length > 0);
             await WaitUntilAsync(() => aggregator.Devices.Eligible().Count >= withData, TimeSpan.FromMinutes(10), "devices online", cancellationToken).ConfigureAwait(false);
             fleet.MegabytesPerDevice = fleet._workers.ResidentBytes / 1048576.0 / parts.Length;

@@ -48,6 +48,10 @@ public sealed record SimulationOptions
     public (int First, int Count)? WorkerSlice { get; init; }
     /// <summary>Set in a worker process: the aggregator's root public key the agents pin (base64 SubjectPublicKeyInfo).</summary>
     public byte[]? TrustedRoot { get; init; }
+    /// <summary>Set in a worker process: the fleet CA (PEM file), enrollment URL and token file its agents enroll with.</summary>
+    public string? FleetCaFile { get; init; }
+    public string? EnrollUrl { get; init; }
+    public string? EnrollTokenFile { get; init; }
     /// <summary>The arguments these options were parsed from (a coordinator passes them on to its workers).</summary>
     public IReadOnlyList<string> Arguments { get; init; } = [];
     public int ComputeSlots { get; init; } = Environment.ProcessorCount;
@@ -261,8 +265,11 @@ public sealed record SimulationOptions
                     }
 
                     break;
+                case "--fleet-ca": o = o with { FleetCaFile = value }; break;
+                case "--enroll-url": o = o with { EnrollUrl = value }; break;
+                case "--enroll-token-file": o = o with { EnrollTokenFile = value }; break;
                 case "--broker":
-                    if (!MqttEndpoint.TryParse(value, out var broker)) errors.Add($"--broker: '{value}' is not mqtt://host:port");
+                    if (!MqttEndpoint.TryParse(value, out var broker)) errors.Add($"--broker: '{value}' is not mqtts://host:port or mqtt://host:port");
                     o = o with { ExternalBroker = broker };
                     break;
                 default: errors.Add($"{name}: unknown option"); break;

@@ -24,6 +24,7 @@ public sealed class AgentWorker(SimulationOptions options, ILoggerFactory logger
             {
                 Tags = SimulationRunner.Tags(options),
                 Label = SimulationRunner.Labels(faults, simulated.Data.Classes),
+                Enrollment = SimulatedEnrollment.FromWorkerOptions(options),
             };
             await using var devices = await SimulatedDevices.StartAsync(settings, simulated.Pool, simulated.Parts, first, count, faults, loggers, cancellationToken).ConfigureAwait(false);
             await output.WriteLineAsync($"ready {count}").ConfigureAwait(false);

@@ -23,7 +23,7 @@ public sealed class WorkerProcesses : IAsyncDisposable
 
     /// <summary>Starts <paramref name="workers"/> processes over fleet indices 0 to <paramref name="devices"/> − 1 and waits until each says it is ready.</summary>
     public static async Task<WorkerProcesses> StartAsync(
-        IReadOnlyList<string> arguments, int devices, int workers, MqttEndpoint broker, byte[] trustedRoot, TimeSpan timeout, CancellationToken cancellationToken)
+        IReadOnlyList<string> arguments, int devices, int workers, MqttEndpoint broker, byte[] trustedRoot, IEnumerable<string> enrollment, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var started = new WorkerProcesses();
         try
@@ -41,7 +41,7 @@ public sealed class WorkerProcesses : IAsyncDisposable
                     UseShellExecute = false,
                 };
                 foreach (var a in prefix.Concat(passOn)) info.ArgumentList.Add(a);
-                foreach (var a in new[] { "--worker-slice", $"{first}:{count}", "--broker", broker.ToString(), "--trusted-root", Convert.ToBase64String(trustedRoot), "--quiet", "--out", "-" })
+                foreach (var a in new[] { "--worker-slice", $"{first}:{count}", "--broker", broker.ToString(), "--trusted-root", Convert.ToBase64String(trustedRoot), "--quiet", "--out", "-" }.Concat(enrollment))
                 {
                     info.ArgumentList.Add(a);
                 }

@@ -5,8 +5,41 @@ namespace EdgeMlOps.Agent.Tests;
 
 public class AgentOptionsTests
 {
-    private static IConfiguration Config(params (string Key, string Value)[] values) =>
+    private static IConfiguration Config(params (string Key, string Value)[] values) => Bare([("Agent:FleetCaFile", CaFile), .. values]);
+
+    private static IConfiguration Bare(params (string Key, string Value)[] values) =>
         new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
+
+    private static readonly string CaFile = WriteCa();
+
+    private static string WriteCa()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create();
+        using var ca = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=test CA", key, System.Security.Cryptography.HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1));
+        var path = Path.GetTempFileName();
+        File.WriteAllText(path, ca.ExportCertificatePem());
+        return path;
+    }
+
+    [Fact]
+    public void FromConfiguration_TlsBrokerByDefault_NeedsThePinnedFleetCa_AndReadsEnrollment()
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Bare(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root))));
+        Assert.StartsWith("Agent:FleetCaFile", Assert.Single(ex.Errors), StringComparison.Ordinal);
+
+        var tokenFile = Path.GetTempFileName();
+        File.WriteAllText(tokenFile, "s3cret\n");
+        var options = AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root), ("Agent:Enrollment:Url", "http://agg:8080"), ("Agent:Enrollment:TokenFile", tokenFile)));
+        Assert.True(options.Broker.Tls);
+        Assert.Equal(8883, options.Broker.Port);
+        Assert.Equal("CN=test CA", options.FleetCa!.Subject);
+        Assert.Equal(new("http://agg:8080/"), options.Enrollment!.Url);
+        Assert.Equal("s3cret", options.Enrollment.Token);
+
+        var noToken = Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root), ("Agent:Enrollment:Url", "http://agg:8080"))));
+        Assert.StartsWith("Agent:Enrollment:Token", Assert.Single(noToken.Errors), StringComparison.Ordinal);
+    }
 
     [Fact]
     public void FromConfiguration_ValidSettings_AreRead()
