@@ -111,6 +111,12 @@ public sealed record AgentOptions
     /// <summary>Least time between two releases of file pages after the first (<c>ReleaseFilePagesIntervalSeconds</c>; 0: at every release).</summary>
     public TimeSpan ReleaseFilePagesInterval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The device's own cap on local epochs per task, whatever a task asks (<c>MaxLocalEpochs</c>).</summary>
+    public int MaxLocalEpochs { get; init; } = 100;
+
+    /// <summary>The device's own cap on training time per task (<c>MaxTrainingSeconds</c>): training stops there, and the task's deadline is never taken beyond it.</summary>
+    public TimeSpan MaxTrainingTime { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Largest model artifact the agent will download.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
 
@@ -127,7 +133,8 @@ public sealed record AgentOptions
         r.Require(Topics.IsValidSegment(fleet), nameof(Fleet), $"'{fleet}' is not a valid fleet name");
         var brokerText = r.String(nameof(Broker), "mqtts://localhost:8883");
         r.Require(MqttEndpoint.TryParse(brokerText, out var broker), nameof(Broker), $"'{brokerText}' is not an mqtts://host:port (or mqtt://) URL");
-        var fleetCa = FleetCaOrNull(r);
+        // A plain (development) broker needs no CA: the shipped FleetCaFile setting is then not read at all.
+        var fleetCa = broker.Tls ? FleetCaOrNull(r) : null;
         r.Require(!broker.Tls || fleetCa is not null, "FleetCaFile", $"is required with a TLS broker ({brokerText}): the PEM file of the fleet CA this device pins (aggregator-data/pki/ca.crt)");
         var enrollment = EnrollmentOrNull(r);
         var artifactText = r.OptionalString(nameof(ArtifactBaseUrl));
@@ -158,6 +165,8 @@ public sealed record AgentOptions
             KeepAlive = TimeSpan.FromSeconds(r.Int("KeepAliveSeconds", 30, 1, 65_535)),
             ArtifactBaseUrl = artifactBase,
             MaxArtifactBytes = r.Long(nameof(MaxArtifactBytes), 256L * 1024 * 1024, 1024, long.MaxValue),
+            MaxLocalEpochs = r.Int(nameof(MaxLocalEpochs), 100, 1, 100_000),
+            MaxTrainingTime = TimeSpan.FromSeconds(r.Double("MaxTrainingSeconds", 600, 1, 86_400)),
             TrustedRoots = TrustedRootKeys(r),
             ProfileWindow = TimeSpan.FromSeconds(r.Double("ProfileWindowSeconds", 300, 0, 86_400)),
             Baseline = BaselineOrNull(r),
@@ -195,7 +204,8 @@ public sealed record AgentOptions
         if (urlText is null) return null;
         r.Require(Uri.TryCreate(urlText.EndsWith('/') ? urlText : urlText + "/", UriKind.Absolute, out var url) && url.Scheme is "http" or "https", "Enrollment:Url", $"'{urlText}' is not an http(s) URL");
         var token = r.OptionalString("Enrollment:Token");
-        if (token is null && r.OptionalString("Enrollment:TokenFile") is { } file)
+        // A missing token file is no error: an enrolled device no longer needs its token (enrollment says so if it does).
+        if (token is null && r.OptionalString("Enrollment:TokenFile") is { } file && File.Exists(file))
         {
             try
             {
@@ -207,8 +217,8 @@ public sealed record AgentOptions
             }
         }
 
-        r.Require(token is { Length: > 0 }, "Enrollment:Token", "is required with Enrollment:Url (or Enrollment:TokenFile)");
-        return url is null || token is null ? null : new Security.EnrollmentSettings(url, token);
+        r.Require(token is null || token.Length > 0, "Enrollment:Token", "is empty");
+        return url is null ? null : new Security.EnrollmentSettings(url, token);
     }
 
     /// <summary>Roots from <c>TrustedRoots:N</c> (base64) and <c>TrustedRootFile</c> (a file of base64 keys, one per line).</summary>

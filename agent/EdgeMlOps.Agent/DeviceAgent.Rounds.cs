@@ -74,6 +74,16 @@ public sealed partial class DeviceAgent
                 throw new ArtifactRejectedException("announcement from another protocol version");
             }
 
+            // The trust bundle first, before any version comparison: a key rotation or revocation must reach a
+            // device that already runs the newest version, or a manifest signed with the revoked key would pass.
+            if (announcement.Trust is not null && !_trust.OfferBundle(announcement.Trust))
+            {
+                Interlocked.Increment(ref Counters.ModelInstallFailures);
+                LogInstallFailed(announcement.ModelName, announcement.Version, _trust.LastRejection);
+                RequestStatus();
+                return;
+            }
+
             var installed = announcement.TrainingOnly ? Math.Max(TrainingVersion, ModelVersion) : ModelVersion;
             if (announcement.Version <= installed && announcement.Version != 0) return;
             if (_trust.CheckAnnouncement(announcement, NowMs, installed) is not { } manifest)
@@ -85,7 +95,7 @@ public sealed partial class DeviceAgent
             }
 
             var verified = ManifestRules.ToAnnouncement(manifest, announcement.Manifest, announcement.ArtifactBaseUrl);
-            if (announcement.TrainingOnly) await LoadForTrainingAsync(verified).ConfigureAwait(false);
+            if (manifest.TrainingOnly) await LoadForTrainingAsync(verified).ConfigureAwait(false);
             else await SwitchAsync(verified, trial: false).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
@@ -242,8 +252,10 @@ public sealed partial class DeviceAgent
             if (_seenRoundOrder.Count > 256) _seenRounds.Remove(_seenRoundOrder.Dequeue());
         }
 
+        // The task's deadline, but never beyond the device's own cap on work per task.
         var deadline = DateTimeOffset.FromUnixTimeMilliseconds(task.DeadlineUnixMs);
-        using var timeout = new CancellationTokenSource(Clamp(deadline - _deps.Time.GetUtcNow()), _deps.Time);
+        var budget = Clamp(deadline - _deps.Time.GetUtcNow());
+        using var timeout = new CancellationTokenSource(budget < _options.MaxTrainingTime ? budget : _options.MaxTrainingTime, _deps.Time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping.Token);
         try
         {
@@ -322,6 +334,11 @@ public sealed partial class DeviceAgent
             throw new InvalidDataException($"bad train config: E={config.LocalEpochs} B={config.BatchSize} lr={config.LearningRate} mu={config.ProximalMu} encoding={config.UpdateEncoding} k={config.TopKFraction}");
         }
 
+        if (config.LocalEpochs > _options.MaxLocalEpochs)
+        {
+            throw new InvalidDataException($"task asks for {config.LocalEpochs} local epochs; this device's policy allows {_options.MaxLocalEpochs} (Agent:MaxLocalEpochs)");
+        }
+
         var baseWeights = model.Inference.Value.Weights;
         var samples = _deps.Store.LoadSamples(baseWeights.Spec.InputDim, (int)config.MaxSamples);
         if (samples.Count == 0)
@@ -338,7 +355,7 @@ public sealed partial class DeviceAgent
         try
         {
             var plan = new LocalTrainingPlan((int)config.LocalEpochs, (int)config.BatchSize, config.LearningRate, StableHash.Seed(task.Seed, DeviceId), config.ProximalMu);
-            result = model.TrainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan);
+            result = model.TrainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan, cancellationToken);
         }
         finally
         {

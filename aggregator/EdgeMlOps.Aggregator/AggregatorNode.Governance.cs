@@ -18,7 +18,7 @@ public sealed partial class AggregatorNode
     public AuditLog Audit => _audit ?? throw new InvalidOperationException("Not started.");
 
     /// <summary>The manifest of a registered version, signed now by the active signing key.</summary>
-    public (ModelManifest Manifest, Signed Envelope) SignManifest(ModelVersionRecord record)
+    public (ModelManifest Manifest, Signed Envelope) SignManifest(ModelVersionRecord record, bool trainingOnly = false)
     {
         var spec = _options.Model;
         var manifest = new ModelManifest
@@ -27,6 +27,7 @@ public sealed partial class AggregatorNode
             ModelName = record.Model,
             Version = record.Version,
             ParentVersion = record.Parent,
+            TrainingOnly = trainingOnly,
             Architecture = new ModelArchitecture { InputDim = (uint)spec.InputDim, Classes = (uint)spec.Classes, Hidden = { spec.Hidden.Select(h => (uint)h) }, CategoricalFeatures = { _options.Monitoring.CategoricalFeatures.Select(f => (uint)f) } },
             Artifacts =
             {

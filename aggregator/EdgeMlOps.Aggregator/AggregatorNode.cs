@@ -258,11 +258,11 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     /// </summary>
     private async Task AnnounceAsync(GlobalModel model, CancellationToken cancellationToken)
     {
-        var (manifest, envelope) = SignManifest(model.Record);
+        var trainingOnly = _options.Governance.Mode == EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed || Registry.Version(model.Record.Model, model.Record.Version)?.State != VersionStates.Deployed;
+        var (manifest, envelope) = SignManifest(model.Record, trainingOnly);
         var announcement = Shared.Trust.ManifestRules.ToAnnouncement(manifest, envelope, ArtifactBaseUrl.ToString());
         announcement.Header = NewHeader();
         announcement.Trust = Keys.BundleEnvelope;
-        announcement.TrainingOnly = _options.Governance.Mode == EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed || Registry.Version(model.Record.Model, model.Record.Version)?.State != VersionStates.Deployed;
         await Transport.PublishAsync(_topics.Model, announcement.ToByteArray(), retain: true, cancellationToken).ConfigureAwait(false);
     }
 

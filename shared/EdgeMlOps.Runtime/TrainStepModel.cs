@@ -48,7 +48,8 @@ public sealed class TrainStepModel : IDisposable
     /// Runs <paramref name="plan"/> over the samples (features row-major [n, inputDim]) from
     /// <paramref name="initial"/>, shuffling each epoch with the plan's seed.
     /// </summary>
-    public LocalTrainingResult Train(ReadOnlySpan<float> initial, float[] features, long[] labels, LocalTrainingPlan plan)
+    /// <summary>Runs the plan's epochs of mini-batch steps; <paramref name="cancellationToken"/> is checked before every step, so a stop or a deadline ends training within one batch.</summary>
+    public LocalTrainingResult Train(ReadOnlySpan<float> initial, float[] features, long[] labels, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
     {
         var n = labels.Length;
         var dim = Spec.InputDim;
@@ -88,6 +89,7 @@ public sealed class TrainStepModel : IDisposable
                 epochCorrect = 0;
                 for (var start = 0; start < n; start += plan.BatchSize)
                 {
+                    cancellationToken.ThrowIfCancellationRequested();
                     var count = Math.Min(plan.BatchSize, n - start);
                     for (var i = 0; i < count; i++)
                     {

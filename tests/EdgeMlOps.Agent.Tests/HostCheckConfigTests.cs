@@ -8,12 +8,30 @@ public class HostCheckConfigTests
     [Fact]
     public async Task ValidConfiguration_ExitsZero()
     {
+        var ca = Path.GetTempFileName();
+        using (var key = System.Security.Cryptography.ECDsa.Create())
+        using (var certificate = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=ca", key, System.Security.Cryptography.HashAlgorithmName.SHA256).CreateSelfSigned(DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1)))
+        {
+            await File.WriteAllTextAsync(ca, certificate.ExportCertificatePem());
+        }
+
         var (code, output, _) = await RunAsync(
-            "--check-config", "--Agent:DeviceId=dev-7", "--Logging:LogLevel:Default=debug",
+            "--check-config", "--Agent:DeviceId=dev-7", "--Logging:LogLevel:Default=debug", "--Agent:FleetCaFile=" + ca,
             "--Agent:TrustedRoots:0=" + Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey));
 
         Assert.Equal(0, code);
         Assert.Contains("Configuration is valid: device dev-7", output, StringComparison.Ordinal);
+        Assert.Contains("mqtts://localhost:8883", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TlsBroker_WithoutTheFleetCa_IsRefused_NamingTheSetting()
+    {
+        var (code, _, errors) = await RunAsync("--check-config", "--Agent:DeviceId=dev-7", "--Agent:FleetCaFile=/nonexistent/ca.crt",
+            "--Agent:TrustedRoots:0=" + Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey));
+
+        Assert.Equal(2, code);
+        Assert.Contains("Agent:FleetCaFile", errors, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -42,7 +42,7 @@ public class AgentLifecycleTests
         var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
         var http = new HttpClient();
         var outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100);
-        var agent = new DeviceAgent(new AgentOptions { DeviceId = "dev-1", Fleet = "life", Broker = node.BrokerEndpoint, TrustedRoots = [node.Keys.RootPublicKey] }, new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http });
+        var agent = new DeviceAgent(new AgentOptions { DeviceId = "dev-1", Fleet = "life", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey] }, new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http });
         await agent.StartAsync(CancellationToken.None);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await agent.WaitForModelAsync(1, cts.Token);
@@ -143,7 +143,7 @@ public class AgentLifecycleTests
         await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.State == DeviceState.Lost);
         Assert.Empty(node.Devices.Eligible());
 
-        var second = new DeviceAgent(new AgentOptions { DeviceId = "dev-2", Fleet = "life", Broker = node.BrokerEndpoint, TrustedRoots = [node.Keys.RootPublicKey] }, new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev2", "outbox.db"), 10), Models = new ModelStore(Path.Combine(dir, "dev2", "models")), Http = http });
+        var second = new DeviceAgent(new AgentOptions { DeviceId = "dev-2", Fleet = "life", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey] }, new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev2", "outbox.db"), 10), Models = new ModelStore(Path.Combine(dir, "dev2", "models")), Http = http });
         await second.StartAsync(CancellationToken.None);
         await Eventually.Until(() => node.Devices.TryGet("dev-2", out var d) && d.State == DeviceState.Online);
         await second.DisposeAsync();
@@ -164,7 +164,7 @@ public class AgentLifecycleTests
         await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.State == DeviceState.Offline, "offline after the goodbye");
 
         var restarted = new DeviceAgent(
-            new AgentOptions { DeviceId = "dev-1", Fleet = "life", Broker = node.BrokerEndpoint, TrustedRoots = [node.Keys.RootPublicKey] },
+            new AgentOptions { DeviceId = "dev-1", Fleet = "life", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey] },
             new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100), Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http });
         await using (restarted)
         {
@@ -197,13 +197,13 @@ public class AgentLifecycleTests
                 DeviceId = "dev-1", Fleet = "life", TrustedRoots = [node.Keys.RootPublicKey],
                 ArtifactBaseUrl = new Uri($"http://127.0.0.1:{((System.Net.IPEndPoint)blackHole.LocalEndpoint).Port}/"),
             },
-            new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http, Channels = node.Channels });
+            new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http, Channels = Join.DeviceChannels(node, "dev-1") });
         await agent.StartAsync(CancellationToken.None);
         await Eventually.Until(() => blackHole.Pending(), "the first install's download to start");
 
         // The same signed announcement again: its install waits for the gate the hanging download holds.
         var announcement = new TaskCompletionSource<byte[]>();
-        var sniffer = node.Channels.Create(new Runtime.Channels.FleetChannelOptions("sniffer") { CleanStart = true }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        var sniffer = node.Channels.Create(new Runtime.Channels.FleetChannelOptions("aggregator-sniffer") { CleanStart = true }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         sniffer.MessageReceived = (_, payload) =>
         {
             announcement.TrySetResult(System.Buffers.BuffersExtensions.ToArray(payload));

@@ -87,7 +87,7 @@ public class MonitoringTests
         bad.ModelName = "m";
         bad.ModelVersion = 2;
         bad.WindowEndUnixMs = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        await using (var rogue = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("rogue", node.BrokerEndpoint) { CleanStart = true }))
+        await using (var rogue = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("aggregator-rogue", node.BrokerEndpoint) { CleanStart = true, Tls = node.Security.ClientTls }))
         {
             await rogue.ConnectAsync(CancellationToken.None);
             var rejectedBefore = node.Rejections[RejectionReason.BadProfile];

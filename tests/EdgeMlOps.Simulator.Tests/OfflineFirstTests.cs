@@ -27,15 +27,16 @@ public class OfflineFirstTests
         });
         await node.StartAsync(CancellationToken.None);
         await using var proxy = new TcpFaultProxy(node.BrokerEndpoint.Port);
+        using var certificate = node.Security.IssueDeviceCertificate("dev-1");
         using var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 10);
         using var outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 10);
         using var http = new HttpClient();
         // Every update leaves a second late (a slow uplink), so the link is cut while it is on its way.
         var slowUplink = new FaultyChannelFactory(
-            new MqttChannelFactory(new MqttEndpoint("127.0.0.1", proxy.Port)),
+            new MqttChannelFactory(new MqttEndpoint("127.0.0.1", proxy.Port, Tls: true), new MqttTlsSettings(node.Security.Authority.Certificate, _ => certificate)),
             new SimulatedFaults(1, dropout: 0, stragglerProbability: 1, stragglerDelay: TimeSpan.FromSeconds(1)), "outage", TimeProvider.System);
         await using var agent = new DeviceAgent(
-            new AgentOptions { DeviceId = "dev-1", Fleet = "outage", Broker = new MqttEndpoint("127.0.0.1", proxy.Port), TrustedRoots = [node.Keys.RootPublicKey] },
+            new AgentOptions { DeviceId = "dev-1", Fleet = "outage", Broker = new MqttEndpoint("127.0.0.1", proxy.Port, Tls: true), TrustedRoots = [node.Keys.RootPublicKey] },
             new AgentDependencies { Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http, Channels = slowUplink });
         agent.Feedback([(new[] { 1f, 0f, 0f }, 0L), (new[] { 0f, 1f, 0f }, 1L)]);
         await agent.StartAsync(CancellationToken.None);
@@ -67,6 +68,8 @@ public class OfflineFirstTests
         var device = Path.Combine(dir, "dev");
         float[] features = [0.3f, -0.2f, 0.9f];
         PredictionResult online;
+        System.Security.Cryptography.X509Certificates.X509Certificate2 ca;
+        EdgeMlOps.Agent.Security.EnrollmentSettings enrollment;
         await using (var node = new AggregatorNode(new AggregatorOptions
         {
             Fleet = "offline", ModelName = "m", Model = ModelSpecText.Parse("mlp-3-4-2"), EmbeddedBrokerPort = 0,
@@ -74,15 +77,16 @@ public class OfflineFirstTests
         }))
         {
             await node.StartAsync(CancellationToken.None);
-            await using var agent = NewAgent(device, node.BrokerEndpoint, node.Keys.RootPublicKey);
+            (ca, enrollment) = (node.Security.Authority.Certificate, Join.Enrollment(node));
+            await using var agent = NewAgent(device, node.BrokerEndpoint, node.Keys.RootPublicKey, ca, enrollment);
             await agent.StartAsync(CancellationToken.None);
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
             await agent.WaitForModelAsync(1, cts.Token);
             online = agent.Predict(features);
         }
 
-        // Aggregator and broker are gone; the device restarts and must still serve.
-        await using var offline = NewAgent(device, new MqttEndpoint("127.0.0.1", EdgeMlOps.Aggregator.Broker.EmbeddedBroker.FreePort()), []);
+        // Aggregator and broker are gone; the device restarts (its certificate from disk, nothing to enroll with) and must still serve.
+        await using var offline = NewAgent(device, new MqttEndpoint("127.0.0.1", EdgeMlOps.Aggregator.Broker.EmbeddedBroker.FreePort(), Tls: true), [], ca, enrollment);
         await offline.StartAsync(CancellationToken.None);
         Assert.False(offline.IsConnected);
         var served = offline.Predict(features);
@@ -90,8 +94,8 @@ public class OfflineFirstTests
         Assert.Equal(online.Probabilities, served.Probabilities);
     }
 
-    private static DeviceAgent NewAgent(string directory, MqttEndpoint broker, byte[] root) => new(
-        new AgentOptions { DeviceId = "dev-1", Fleet = "offline", Broker = broker, TrustedRoots = root.Length > 0 ? [root] : [] },
+    private static DeviceAgent NewAgent(string directory, MqttEndpoint broker, byte[] root, System.Security.Cryptography.X509Certificates.X509Certificate2 ca, EdgeMlOps.Agent.Security.EnrollmentSettings enrollment) => new(
+        new AgentOptions { DeviceId = "dev-1", Fleet = "offline", Broker = broker, FleetCa = ca, Enrollment = enrollment, TrustedRoots = root.Length > 0 ? [root] : [] },
         new AgentDependencies
         {
             Store = new SampleStore(Path.Combine(directory, "agent.db"), 100, 10),

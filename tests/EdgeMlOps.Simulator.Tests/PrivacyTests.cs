@@ -27,7 +27,7 @@ public class PrivacyTests
         await node.StartAsync(CancellationToken.None);
 
         var published = new ConcurrentBag<(string Topic, byte[] Payload)>();
-        await using var sniffer = new MqttTransport(new MqttTransportOptions("sniffer", node.BrokerEndpoint) { CleanStart = true })
+        await using var sniffer = new MqttTransport(new MqttTransportOptions("aggregator-sniffer", node.BrokerEndpoint) { CleanStart = true, Tls = node.Security.ClientTls })
         {
             MessageReceived = (topic, payload) =>
             {
@@ -42,7 +42,7 @@ public class PrivacyTests
         var random = new Random(9);
         var samples = Enumerable.Range(0, 24).Select(i => (Enumerable.Range(0, 8).Select(_ => (float)(1000 + random.NextDouble())).ToArray(), (long)(i % 3))).ToArray();
         await using var agent = new DeviceAgent(
-            new AgentOptions { DeviceId = "dev-p", Fleet = "priv", Broker = node.BrokerEndpoint, TrustedRoots = [node.Keys.RootPublicKey] },
+            new AgentOptions { DeviceId = "dev-p", Fleet = "priv", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey] },
             new AgentDependencies
             {
                 Store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100),

@@ -24,7 +24,7 @@ public class TrustedInstallTests
     };
 
     private static DeviceAgent Agent(string dir, AggregatorNode node, byte[] root) => new(
-        new AgentOptions { DeviceId = "dev-t", Fleet = "trust", Broker = node.BrokerEndpoint, TrustedRoots = [root], DataDirectory = Path.Combine(dir, "dev") },
+        new AgentOptions { DeviceId = "dev-t", Fleet = "trust", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [root], DataDirectory = Path.Combine(dir, "dev") },
         new AgentDependencies
         {
             Store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100),
@@ -86,6 +86,52 @@ public class TrustedInstallTests
     }
 
     [Fact]
+    public async Task FlippingTrainingOnly_OnTheRetainedAnnouncement_DoesNotMakeAGovernedFleetServeACandidate()
+    {
+        var dir = TempDirectory();
+        await using var node = new AggregatorNode(Options(dir, DeploymentMode.Governed));
+        await node.StartAsync(CancellationToken.None);
+        await using var agent = Agent(dir, node, node.Keys.RootPublicKey);
+        await agent.StartAsync(CancellationToken.None);
+        await Eventually.Until(() => agent.TrainingVersion == 1, "the candidate loaded for training");
+        Assert.Equal(0UL, agent.ModelVersion);
+
+        // Someone with write access to the retained topic (a compromised broker) flips the unsigned flag.
+        var retained = new TaskCompletionSource<byte[]>();
+        await using var forger = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("aggregator-forger", node.BrokerEndpoint) { CleanStart = true, Tls = node.Security.ClientTls })
+        {
+            MessageReceived = (_, payload) => { retained.TrySetResult(System.Buffers.BuffersExtensions.ToArray(payload)); return Task.CompletedTask; },
+        };
+        await forger.SubscribeAsync(["edgemlops/v1/trust/model"], CancellationToken.None);
+        await forger.ConnectAsync(CancellationToken.None);
+        var announcement = ModelAnnouncement.Parser.ParseFrom(await retained.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(announcement.TrainingOnly);
+        announcement.TrainingOnly = false;
+        await forger.PublishAsync("edgemlops/v1/trust/model", Google.Protobuf.MessageExtensions.ToByteArray(announcement), retain: true, CancellationToken.None);
+
+        await Eventually.Until(() => agent.Trust.Rejections > 0, "the forged announcement to be refused");
+        Assert.Contains("does not match its signed manifest", agent.Trust.LastRejection, StringComparison.Ordinal);
+        Assert.Equal(0UL, agent.ModelVersion);
+    }
+
+    [Fact]
+    public async Task RotationWithRevoke_ReachesADeviceAlreadyOnTheNewestVersion()
+    {
+        var dir = TempDirectory();
+        await using var node = new AggregatorNode(Options(dir));
+        await node.StartAsync(CancellationToken.None);
+        await using var agent = Agent(dir, node, node.Keys.RootPublicKey);
+        await agent.StartAsync(CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
+        Assert.Equal(1UL, agent.Trust.BundleVersion);
+
+        // No new version follows the rotation: the device must still learn that the old key is revoked.
+        await node.RotateSigningKeyAsync("erin", revokeOld: true, "key leaked", CancellationToken.None);
+        await Eventually.Until(() => agent.Trust.BundleVersion == 2, "the new trust bundle on a device already on the newest version", 15);
+        Assert.Equal(0, agent.Trust.Rejections);
+    }
+
+    [Fact]
     public async Task HealthWindow_LatencyOverBudget_DeviceRevertsByItself_AndTheGateAborts()
     {
         var dir = TempDirectory();
@@ -138,7 +184,7 @@ public class TrustedInstallTests
             _ => new Dictionary<string, string>(), null, dir, NullLoggerFactory.Instance, CancellationToken.None);
         var node = fleet.Aggregator;
         var plans = new System.Collections.Concurrent.ConcurrentQueue<byte[]>();
-        await using var sniffer = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("sniffer", node.BrokerEndpoint) { CleanStart = true })
+        await using var sniffer = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("aggregator-sniffer", node.BrokerEndpoint) { CleanStart = true, Tls = node.Security.ClientTls })
         {
             MessageReceived = (_, payload) =>
             {

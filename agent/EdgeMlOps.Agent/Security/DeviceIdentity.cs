@@ -7,8 +7,8 @@ using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Agent.Security;
 
-/// <summary>Where a device enrolls and with which token.</summary>
-public sealed record EnrollmentSettings(Uri Url, string Token);
+/// <summary>Where a device enrolls and renews, and the token for its first enrollment (none once it holds a certificate).</summary>
+public sealed record EnrollmentSettings(Uri Url, string? Token);
 
 /// <summary>
 /// The device's own key and its certificate from the fleet CA: loaded from <c>identity/</c> (the key
@@ -22,6 +22,9 @@ public sealed partial class DeviceIdentity : IDisposable
     public const string CertificateFile = "device.crt";
     private static readonly TimeSpan MinRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromMinutes(30);
+
+    /// <summary>An enrollment call gives up after this long (the agent serves meanwhile and retries later).</summary>
+    public static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(15);
 
     private readonly string _deviceId;
     private readonly string? _directory;
@@ -75,7 +78,7 @@ public sealed partial class DeviceIdentity : IDisposable
                 LogIssued(_deviceId, next.NotAfter.ToUniversalTime(), current is null ? "enrolled" : "renewed");
                 return true;
             }
-            catch (Exception ex) when (ex is HttpRequestException or IdentityException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (ex is HttpRequestException or IdentityException or System.Text.Json.JsonException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
             {
                 LogFailed(_deviceId, ex.Message);
                 return current is not null && now < current.NotAfter;
@@ -114,9 +117,10 @@ public sealed partial class DeviceIdentity : IDisposable
 
     private async Task<X509Certificate2> EnrollAsync(CancellationToken cancellationToken)
     {
-        var enrollment = _enrollment ?? throw new IdentityException("no certificate and no enrollment URL/token configured (Agent:Enrollment)");
+        var enrollment = _enrollment ?? throw new IdentityException("no certificate and no enrollment URL configured (Agent:Enrollment:Url)");
+        var token = enrollment.Token ?? throw new IdentityException("no certificate and no enrollment token configured (Agent:Enrollment:Token or Agent:Enrollment:TokenFile)");
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new EnrollmentRequest(_deviceId, enrollment.Token, SigningRequest(key));
+        var request = new EnrollmentRequest(_deviceId, token, SigningRequest(key));
         return await PostAsync(new Uri(enrollment.Url, "v1/enroll"), JsonContent.Create(request, EnrollmentJson.Default.EnrollmentRequest), key, cancellationToken).ConfigureAwait(false);
     }
 
@@ -134,7 +138,9 @@ public sealed partial class DeviceIdentity : IDisposable
 
     private async Task<X509Certificate2> PostAsync(Uri url, HttpContent content, ECDsa key, CancellationToken cancellationToken)
     {
-        using var response = await _http.PostAsync(url, content, cancellationToken).ConfigureAwait(false);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(RequestTimeout);
+        using var response = await _http.PostAsync(url, content, timeout.Token).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
             var error = await response.Content.ReadFromJsonAsync(EnrollmentJson.Default.EnrollmentError, cancellationToken).ConfigureAwait(false);

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using EdgeMlOps.Shared.Aggregation;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Privacy;
@@ -18,7 +17,7 @@ namespace EdgeMlOps.Shared.Federated;
 public sealed class DifferentiallyPrivateStrategy : StrategyDecorator
 {
     private readonly DpOptions _options;
-    private readonly Random _noise;
+    private readonly NoiseSource _noise;
     private int _underClip;
     private int _seen;
 
@@ -29,7 +28,7 @@ public sealed class DifferentiallyPrivateStrategy : StrategyDecorator
         if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors), nameof(options));
         _options = options;
         ClipNorm = options.ClipNorm;
-        _noise = new Random(options.NoiseSeed is { } seed ? unchecked((int)(seed ^ (seed >> 32))) : RandomNumberGenerator.GetInt32(int.MaxValue));
+        _noise = NoiseSource.Create(options.NoiseSeed);
     }
 
     public double ClipNorm { get; private set; }
@@ -40,7 +39,7 @@ public sealed class DifferentiallyPrivateStrategy : StrategyDecorator
     public double Epsilon => Accountant.Steps == 0 ? 0 : Accountant.Epsilon(_options.Delta);
 
     public override string Describe() =>
-        FormattableString.Invariant($"{Inner.Describe()}; DP-FedAvg z={_options.NoiseMultiplier}, C={ClipNorm:G4}{(_options.AdaptiveClipping ? " (adaptive)" : string.Empty)}, delta={_options.Delta}");
+        FormattableString.Invariant($"{Inner.Describe()}; DP-FedAvg z={_options.NoiseMultiplier}, C={ClipNorm:G4}{(_options.AdaptiveClipping ? " (adaptive)" : string.Empty)}, delta={_options.Delta}, noise {_noise.Name}");
 
     public override IUpdateCombiner CreateCombiner(RoundContext context, ParameterLayout layout)
     {

@@ -165,7 +165,11 @@ public sealed record DpOptions
     /// <summary>Updates with norm above this many clips are refused outright rather than clipped.</summary>
     public double RejectNormAboveClips { get; init; } = 1000;
 
-    /// <summary>Seed for the noise; null draws it from the OS's CSPRNG (production). Simulations seed it.</summary>
+    /// <summary>
+    /// Seed for the noise, for simulations that must reproduce a run; such noise is not private (the seed
+    /// can be searched). Null (the default, and the only setting for a real fleet) draws every noise value
+    /// from the operating system's CSPRNG.
+    /// </summary>
     public ulong? NoiseSeed { get; init; }
 
     public IEnumerable<string> Errors()

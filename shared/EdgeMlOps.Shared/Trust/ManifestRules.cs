@@ -33,7 +33,8 @@ public static class ManifestRules
         if (manifest.ModelName != announcement.ModelName || manifest.Version != announcement.Version
             || inference is null || train is null
             || !Same(inference, announcement.Inference) || !Same(train, announcement.TrainStep)
-            || !Equals(manifest.Architecture, announcement.Architecture))
+            || !Equals(manifest.Architecture, announcement.Architecture)
+            || manifest.TrainingOnly != announcement.TrainingOnly)
         {
             return Verified<ModelManifest>.Refuse(TrustFailure.ArtifactMismatch,
                 $"announcement of {announcement.ModelName} v{announcement.Version} does not match its signed manifest ({manifest.ModelName} v{manifest.Version})");
@@ -58,6 +59,7 @@ public static class ManifestRules
             TrainStep = train.Clone(),
             ArtifactBaseUrl = artifactBaseUrl,
             Manifest = envelope,
+            TrainingOnly = manifest.TrainingOnly,
         };
     }
 

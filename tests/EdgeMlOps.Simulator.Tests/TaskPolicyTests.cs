@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Shared.Models;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>Whatever a task asks, a device works within its own policy, and a stop interrupts training.</summary>
+[Collection(FleetCollection.Name)]
+public class TaskPolicyTests
+{
+    private static async Task<AggregatorNode> StartNodeAsync(string dir, uint epochs, double deadlineSeconds)
+    {
+        var node = new AggregatorNode(new AggregatorOptions
+        {
+            Fleet = "policy", ModelName = "m", Model = ModelSpecText.Parse("mlp-8-16-3"), EmbeddedBrokerPort = 0,
+            HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+            Rounds = new RoundOptions { ClientsPerRound = 1, OverSelection = 1, LocalEpochs = (int)epochs, BatchSize = 1, ReportDeadline = TimeSpan.FromSeconds(deadlineSeconds) },
+        });
+        await node.StartAsync(CancellationToken.None);
+        return node;
+    }
+
+    private static async Task<DeviceAgent> StartAgentAsync(string dir, AggregatorNode node, int maxEpochs)
+    {
+        var agent = new DeviceAgent(
+            new AgentOptions
+            {
+                DeviceId = "dev-1", Fleet = "policy", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node),
+                TrustedRoots = [node.Keys.RootPublicKey], MaxLocalEpochs = maxEpochs,
+            },
+            new AgentDependencies
+            {
+                Store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 1000, 100),
+                Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 10),
+                Models = new ModelStore(Path.Combine(dir, "dev", "models")),
+                Http = new HttpClient(),
+            });
+        var random = new Random(3);
+        agent.Feedback(Enumerable.Range(0, 300).Select(i => (Enumerable.Range(0, 8).Select(_ => (float)random.NextDouble()).ToArray(), (long)(i % 3))).ToArray());
+        await agent.StartAsync(CancellationToken.None);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await agent.WaitForModelAsync(1, cts.Token);
+        await Eventually.Until(() => node.Devices.Eligible().Count == 1, "the device to be eligible");
+        return agent;
+    }
+
+    private static string TempDirectory() => Path.Combine(Path.GetTempPath(), "edgemlops-policy-" + Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public async Task TaskAskingMoreEpochsThanThePolicyAllows_IsRefusedAtOnce()
+    {
+        var dir = TempDirectory();
+        await using var node = await StartNodeAsync(dir, epochs: 100_000, deadlineSeconds: 5);
+        await using var agent = await StartAgentAsync(dir, node, maxEpochs: 100);
+        var clock = Stopwatch.StartNew();
+        var round = node.RunRoundAsync(CancellationToken.None);
+        await Eventually.Until(() => Interlocked.Read(ref agent.Counters.TasksSkipped) == 1, "the task to be refused", 10);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"refused after {clock.Elapsed}");
+        Assert.Equal(0, Interlocked.Read(ref agent.Counters.UpdatesProduced));
+        Assert.Equal(0, (await round).Contributors);
+    }
+
+    [Fact]
+    public async Task Stop_DuringLongTraining_ReturnsWithinSeconds()
+    {
+        var dir = TempDirectory();
+        await using var node = await StartNodeAsync(dir, epochs: 50_000, deadlineSeconds: 600);
+        var agent = await StartAgentAsync(dir, node, maxEpochs: 100_000);
+        _ = node.RunRoundAsync(CancellationToken.None);
+        await Eventually.Until(() => Interlocked.Read(ref agent.Counters.TasksReceived) == 1, "the task");
+        await Task.Delay(500); // well inside 50,000 epochs of 300 one-sample steps
+
+        var clock = Stopwatch.StartNew();
+        await agent.DisposeAsync();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"stopped after {clock.Elapsed}");
+        Assert.Equal(0, Interlocked.Read(ref agent.Counters.UpdatesProduced));
+    }
+}
