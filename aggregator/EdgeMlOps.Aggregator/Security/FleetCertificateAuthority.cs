@@ -97,6 +97,16 @@ public sealed class FleetCertificateAuthority : IDisposable
         return Reload(withKey);
     }
 
+    /// <summary>A CRL (PEM) listing <paramref name="revokedSerials"/> (hex), valid for a week, for brokers that check one.</summary>
+    public string RevocationList(IEnumerable<string> revokedSerials, DateTimeOffset now)
+    {
+        var builder = new CertificateRevocationListBuilder();
+        foreach (var serial in revokedSerials) builder.AddEntry(Convert.FromHexString(serial), now);
+        using var issuer = Certificate.CopyWithPrivateKey(_key);
+        var der = builder.Build(issuer, new System.Numerics.BigInteger(now.ToUnixTimeSeconds()), now.AddDays(7), HashAlgorithmName.SHA256);
+        return PemEncoding.WriteString("X509 CRL", der);
+    }
+
     public void Dispose()
     {
         _key.Dispose();

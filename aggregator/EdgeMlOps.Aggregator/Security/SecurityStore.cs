@@ -70,6 +70,20 @@ public sealed class SecurityStore : IDisposable
         }
     }
 
+    /// <summary>Serial numbers (hex) of every certificate issued to a revoked device.</summary>
+    public IReadOnlyList<string> RevokedSerials()
+    {
+        lock (_gate)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT c.serial FROM certificates c JOIN revoked_devices r ON r.device_id = c.device_id";
+            using var reader = cmd.ExecuteReader();
+            var serials = new List<string>();
+            while (reader.Read()) serials.Add(reader.GetString(0));
+            return serials;
+        }
+    }
+
     /// <summary>Every device that ever enrolled, newest certificate first, with its revocation if any.</summary>
     public IReadOnlyList<EnrolledDevice> Devices()
     {
