@@ -37,7 +37,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
         ExternalBroker = options.ExternalBroker,
 
         // An external plain-TCP broker on the command line is an explicit development choice (logged as insecure).
-        Security = new EdgeMlOps.Aggregator.Security.SecurityOptions { AllowPlaintext = options.ExternalBroker is { Tls: false } },
+        Security = new EdgeMlOps.Aggregator.Security.SecurityOptions { AllowPlaintext = options.InsecurePlaintext || options.ExternalBroker is { Tls: false } },
         EmbeddedBrokerPort = 0,
         HttpUrl = "http://127.0.0.1:0",
         DataDirectory = Path.Combine(work, "aggregator"),

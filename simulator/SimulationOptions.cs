@@ -48,6 +48,8 @@ public sealed record SimulationOptions
     public (int First, int Count)? WorkerSlice { get; init; }
     /// <summary>Set in a worker process: the aggregator's root public key the agents pin (base64 SubjectPublicKeyInfo).</summary>
     public byte[]? TrustedRoot { get; init; }
+    /// <summary>The embedded broker on plain TCP without authentication (measurements only).</summary>
+    public bool InsecurePlaintext { get; init; }
     /// <summary>Set in a worker process: the fleet CA (PEM file), enrollment URL and token file its agents enroll with.</summary>
     public string? FleetCaFile { get; init; }
     public string? EnrollUrl { get; init; }
@@ -98,7 +100,10 @@ public sealed record SimulationOptions
           --synthetic-dim D        features of the synthetic dataset (20)
           --cache DIR              dataset cache (~/.cache/edgemlops or $EDGEMLOPS_CACHE)
           --work-dir DIR           where device stores and the registry go (a temp dir, removed after)
-          --broker URL             use an external broker (mqtt://host:port) instead of the embedded one
+          --broker URL             use an external broker instead of the embedded one: mqtts://host:port (fleet
+                                   client certificates, e.g. --write-mosquitto-config) or mqtt:// (development)
+          --insecure-plaintext     the embedded broker on plain TCP with no authentication (to measure what
+                                   TLS and per-device certificates cost; every device enrolls otherwise)
           --transport T            mqtt | memory: real MQTT over loopback, or the in-memory hub with the same
                                    agents and aggregator and no sockets, for fleets beyond one process's
                                    descriptors (mqtt)
@@ -142,6 +147,12 @@ public sealed record SimulationOptions
             if (name == "--quiet")
             {
                 o = o with { Quiet = true };
+                continue;
+            }
+
+            if (name == "--insecure-plaintext")
+            {
+                o = o with { InsecurePlaintext = true };
                 continue;
             }
 

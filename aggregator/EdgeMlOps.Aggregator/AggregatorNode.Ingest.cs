@@ -42,6 +42,12 @@ public sealed partial class AggregatorNode
                         break;
                     }
 
+                    if (status.Header.SenderId != deviceId)
+                    {
+                        Reject(deviceId, RejectionReason.Malformed, $"status from sender '{status.Header.SenderId}' on the topic of '{deviceId}'");
+                        break;
+                    }
+
                     Devices.Apply(deviceId, status, _time.GetUtcNow());
                     break;
                 case "update":

@@ -6,4 +6,10 @@ if (args is ["profile-sizes", ..])
     return;
 }
 
+if (args is ["tls-cost", ..])
+{
+    await EdgeMlOps.Bench.TlsCost.RunAsync(Console.Out);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -121,6 +121,20 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task Status_NamingAnotherSender_IsRefused_AndCreatesNoDevice()
+    {
+        await using var node = await StartAsync();
+        await using var device = new ScriptedDevice("real", "test", node);
+        await device.ConnectAsync(samples: 3);
+        var forged = new DeviceStatus { Header = device.Header(), State = DeviceState.Online, SampleCount = 1_000_000 };
+        forged.Header.SenderId = "ghost";
+        await device.PublishAsync("status", forged);
+        await AggregatorFixture.EventuallyAsync(() => node.Rejections[EdgeMlOps.Shared.RejectionReason.Malformed] == 1, "the mismatched status to be refused");
+        Assert.False(node.Devices.TryGet("ghost", out _));
+        Assert.True(node.Devices.TryGet("real", out var real) && real.SampleCount == 3);
+    }
+
+    [Fact]
     public async Task RevokedDevice_IsDroppedAtOnce_CannotReconnect_NorEnrollAgain()
     {
         await using var node = await StartAsync();
