@@ -170,7 +170,7 @@ public sealed partial class AggregatorNode
     internal TimeProvider Time => _time;
 
     internal Task PublishRolloutAsync(Signed plan, CancellationToken cancellationToken) =>
-        Transport.PublishAsync(_topics.Rollout, plan.ToByteArray(), retain: true, cancellationToken);
+        Transport.PublishAsync(_topics.Rollout, _retained.Remember(_topics.Rollout, plan.ToByteArray()), retain: true, cancellationToken);
 
     private async Task RestoreRolloutAsync(CancellationToken cancellationToken)
     {

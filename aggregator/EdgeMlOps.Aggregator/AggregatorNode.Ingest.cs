@@ -23,6 +23,7 @@ public sealed partial class AggregatorNode
     /// </summary>
     private Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
     {
+        if (topic == _topics.Model || topic == _topics.Rollout) return RestoreRetainedAsync(topic, payload);
         if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind)) return Task.CompletedTask;
         if (payload.Length > ProtocolInfo.MaxPayloadBytes)
         {
@@ -71,6 +72,14 @@ public sealed partial class AggregatorNode
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>Something other than the aggregator's own message sits on a retained fleet topic: put ours back.</summary>
+    private async Task RestoreRetainedAsync(string topic, ReadOnlySequence<byte> payload)
+    {
+        if (_retained.Restoration(topic, payload) is not { } ours) return;
+        Security.Events.Record(EdgeMlOps.Aggregator.Security.SecurityEventKind.RetainedRestored, topic, $"{payload.Length} bytes the aggregator did not publish; its own message restored");
+        await Transport.PublishAsync(topic, ours, retain: true, _stopping.Token).ConfigureAwait(false);
     }
 
     private void OnUpdate(string deviceId, ModelUpdate update)

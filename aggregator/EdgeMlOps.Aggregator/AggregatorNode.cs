@@ -43,6 +43,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     private FederatedStrategy? _strategy;
     private Trust.KeyRing? _keys;
     private Security.FleetSecurity? _security;
+    private readonly Security.RetainedTopicGuard _retained;
     private Governance.AuditLog? _audit;
     private Governance.ModelGovernance? _governance;
     private readonly CancellationTokenSource _stopping = new();
@@ -69,6 +70,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _logger = _loggerFactory.CreateLogger<AggregatorNode>();
         _evaluator = evaluator;
         _topics = new Topics(options.Fleet);
+        _retained = new Security.RetainedTopicGuard(_time);
     }
 
     public AggregatorOptions Options => _options;
@@ -159,7 +161,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _channels ??= new MqttChannelFactory(BrokerEndpoint, BrokerEndpoint.Tls ? Security.ClientTls : null);
         _transport = _channels.Create(new FleetChannelOptions($"aggregator-{_options.Fleet}"), _loggerFactory);
         _transport.MessageReceived = OnMessageAsync;
-        await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile")], cancellationToken).ConfigureAwait(false);
+        await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout], cancellationToken).ConfigureAwait(false);
         await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
         await AnnounceAsync(_current, cancellationToken).ConfigureAwait(false);
         await RestoreRolloutAsync(cancellationToken).ConfigureAwait(false);
@@ -263,7 +265,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         var announcement = Shared.Trust.ManifestRules.ToAnnouncement(manifest, envelope, ArtifactBaseUrl.ToString());
         announcement.Header = NewHeader();
         announcement.Trust = Keys.BundleEnvelope;
-        await Transport.PublishAsync(_topics.Model, announcement.ToByteArray(), retain: true, cancellationToken).ConfigureAwait(false);
+        await Transport.PublishAsync(_topics.Model, _retained.Remember(_topics.Model, announcement.ToByteArray()), retain: true, cancellationToken).ConfigureAwait(false);
     }
 
     private IFleetChannel Transport => _transport ?? throw new InvalidOperationException("Not started.");

@@ -135,6 +135,44 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task VandalisedRetainedAnnouncement_IsRestoredByTheAggregator()
+    {
+        await using var node = await StartAsync();
+        var topic = new EdgeMlOps.Shared.Protocol.Topics("test").Model;
+
+        // A client holding write access to the retained topic (a compromised broker account) overwrites it with garbage.
+        await using (var vandal = Client(node, "aggregator-vandal", node.Security.ClientTls))
+        {
+            await vandal.ConnectAsync(CancellationToken.None);
+            await Task.Delay(RetainedTopicGuard.EchoWindow);
+            await vandal.PublishAsync(topic, [0xde, 0xad], retain: true, CancellationToken.None);
+        }
+
+        await AggregatorFixture.EventuallyAsync(() => node.Security.Events.Count(SecurityEventKind.RetainedRestored) == 1, "the vandalism to be noticed");
+
+        // A device arriving now still finds the signed announcement.
+        var received = new TaskCompletionSource<ModelAnnouncement>();
+        await using var newcomer = Client(node, "newcomer", ScriptedDevice.CertificateFor(node, "newcomer"));
+        newcomer.MessageReceived = (_, payload) =>
+        {
+            try
+            {
+                received.TrySetResult(ModelAnnouncement.Parser.ParseFrom(payload));
+            }
+            catch (Google.Protobuf.InvalidProtocolBufferException)
+            {
+                // The garbage, if it arrives first.
+            }
+
+            return Task.CompletedTask;
+        };
+        await newcomer.SubscribeAsync([topic], CancellationToken.None);
+        await newcomer.ConnectAsync(CancellationToken.None);
+        var announcement = await received.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(node.CurrentVersion.Version, announcement.Version);
+    }
+
+    [Fact]
     public async Task RevokedDevice_IsDroppedAtOnce_CannotReconnect_NorEnrollAgain()
     {
         await using var node = await StartAsync();
