@@ -84,8 +84,21 @@ public sealed partial class DeviceAgent
                 return;
             }
 
+            // The retained announcement only moves forward; an older one is a replay (a freeze attempt): counted and reported.
+            var newest = Interlocked.Read(ref _newestAnnounced);
+            if (announcement.Version < newest)
+            {
+                _trust.Reject($"announcement of {announcement.ModelName} v{announcement.Version} is older than v{newest} already announced (replay?)");
+                RequestStatus();
+                return;
+            }
+
             var installed = announcement.TrainingOnly ? Math.Max(TrainingVersion, ModelVersion) : ModelVersion;
-            if (announcement.Version <= installed && announcement.Version != 0) return;
+            if (announcement.Version <= installed && announcement.Version != 0)
+            {
+                RaiseNewestAnnounced(announcement.Version);
+                return;
+            }
             if (_trust.CheckAnnouncement(announcement, NowMs, installed) is not { } manifest)
             {
                 Interlocked.Increment(ref Counters.ModelInstallFailures);
@@ -94,6 +107,7 @@ public sealed partial class DeviceAgent
                 return;
             }
 
+            RaiseNewestAnnounced(manifest.Version);
             var verified = ManifestRules.ToAnnouncement(manifest, announcement.Manifest, announcement.ArtifactBaseUrl);
             if (manifest.TrainingOnly) await LoadForTrainingAsync(verified).ConfigureAwait(false);
             else await SwitchAsync(verified, trial: false).ConfigureAwait(false);
@@ -112,6 +126,12 @@ public sealed partial class DeviceAgent
         {
             _installGate.Release();
         }
+    }
+
+    private void RaiseNewestAnnounced(ulong version)
+    {
+        var seen = Interlocked.Read(ref _newestAnnounced);
+        while (version > seen && Interlocked.CompareExchange(ref _newestAnnounced, version, seen) != seen) seen = Interlocked.Read(ref _newestAnnounced);
     }
 
     /// <summary>Takes the install gate; false when the agent stops while waiting (a stop is not an error).</summary>

@@ -112,6 +112,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly ulong _boot;
     private Task? _statusLoop;
     private Task? _identityLoop;
+    private ulong _newestAnnounced;
     private readonly Security.DeviceIdentity? _identity;
     private Task? _drainLoop;
     private Task? _flushLoop;

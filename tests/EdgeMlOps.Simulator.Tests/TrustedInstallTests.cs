@@ -115,6 +115,36 @@ public class TrustedInstallTests
     }
 
     [Fact]
+    public async Task ReplayedOlderAnnouncement_IsCounted_AndReachesTheOperator()
+    {
+        var dir = TempDirectory();
+        await using var node = new AggregatorNode(Options(dir));
+        await node.StartAsync(CancellationToken.None);
+        var announcements = new System.Collections.Concurrent.ConcurrentQueue<byte[]>();
+        await using var recorder = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("aggregator-recorder", node.BrokerEndpoint) { CleanStart = true, Tls = node.Security.ClientTls })
+        {
+            MessageReceived = (_, payload) => { announcements.Enqueue(System.Buffers.BuffersExtensions.ToArray(payload)); return Task.CompletedTask; },
+        };
+        await recorder.SubscribeAsync(["edgemlops/v1/trust/model"], CancellationToken.None);
+        await recorder.ConnectAsync(CancellationToken.None);
+        await Eventually.Until(() => !announcements.IsEmpty, "the v1 announcement");
+        announcements.TryPeek(out var v1);
+
+        await using var agent = Agent(dir, node, node.Keys.RootPublicKey);
+        await agent.StartAsync(CancellationToken.None);
+        var v2 = await node.RegisterVersionAsync(node.CurrentWeights.Clone(), "dana", "next", CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(v2.Version, cts.Token);
+        Assert.Equal(0, agent.Trust.Rejections);
+
+        // The old, validly signed announcement replayed: not installed, and not silent either.
+        await recorder.PublishAsync("edgemlops/v1/trust/model", v1!, retain: false, CancellationToken.None);
+        await Eventually.Until(() => agent.Trust.Rejections == 1, "the replay to be counted");
+        Assert.Contains("replay", agent.Trust.LastRejection, StringComparison.Ordinal);
+        Assert.Equal(v2.Version, agent.ModelVersion);
+        await Eventually.Until(() => node.Devices.TryGet("dev-t", out var d) && d.RejectedManifests == 1 && d.LastRejection.Contains("replay", StringComparison.Ordinal), "the replay in the device's status");
+    }
+
+    [Fact]
     public async Task RotationWithRevoke_ReachesADeviceAlreadyOnTheNewestVersion()
     {
         var dir = TempDirectory();
