@@ -117,6 +117,11 @@ public sealed record AgentOptions
     /// <summary>The device's own cap on training time per task (<c>MaxTrainingSeconds</c>): training stops there, and the task's deadline is never taken beyond it.</summary>
     public TimeSpan MaxTrainingTime { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>A download slower than this on average (after a 30 s allowance), or silent for <see cref="DownloadStall"/>, is abandoned (<c>MinDownloadBytesPerSecond</c>, <c>DownloadStallSeconds</c>).</summary>
+    public long MinDownloadBytesPerSecond { get; init; } = Models.DownloadLimits.Default.MinBytesPerSecond;
+
+    public TimeSpan DownloadStall { get; init; } = Models.DownloadLimits.Default.Stall;
+
     /// <summary>Largest model artifact the agent will download.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
 
@@ -166,6 +171,8 @@ public sealed record AgentOptions
             ArtifactBaseUrl = artifactBase,
             MaxArtifactBytes = r.Long(nameof(MaxArtifactBytes), 256L * 1024 * 1024, 1024, long.MaxValue),
             MaxLocalEpochs = r.Int(nameof(MaxLocalEpochs), 100, 1, 100_000),
+            MinDownloadBytesPerSecond = r.Long(nameof(MinDownloadBytesPerSecond), Models.DownloadLimits.Default.MinBytesPerSecond, 1, long.MaxValue),
+            DownloadStall = TimeSpan.FromSeconds(r.Double("DownloadStallSeconds", Models.DownloadLimits.Default.Stall.TotalSeconds, 0.1, 3600)),
             MaxTrainingTime = TimeSpan.FromSeconds(r.Double("MaxTrainingSeconds", 600, 1, 86_400)),
             TrustedRoots = TrustedRootKeys(r),
             ProfileWindow = TimeSpan.FromSeconds(r.Double("ProfileWindowSeconds", 300, 0, 86_400)),

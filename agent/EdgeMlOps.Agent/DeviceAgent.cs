@@ -123,7 +123,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
         _deps = dependencies;
         _topics = new Topics(options.Fleet);
         _logger = dependencies.LoggerFactory.CreateLogger<DeviceAgent>();
-        _fetcher = new ArtifactFetcher(dependencies.Http, options.MaxArtifactBytes);
+        _fetcher = new ArtifactFetcher(dependencies.Http, options.MaxArtifactBytes, Models.DownloadLimits.Default with { MinBytesPerSecond = options.MinDownloadBytesPerSecond, Stall = options.DownloadStall });
         _trust = new TrustGate(options.Fleet, options.TrustedRoots, dependencies.Models.TrustBundlePath);
         _boot = BootEpoch.Next(dependencies.Models.BootEpochPath, dependencies.Time.GetUtcNow());
         var will = new LastWill(_topics.Status(options.DeviceId), Status(DeviceState.Lost).ToByteArray(), Retain: true);
