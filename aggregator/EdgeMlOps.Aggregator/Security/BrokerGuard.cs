@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using EdgeMlOps.Runtime.Security;
+using EdgeMlOps.Shared.Protocol;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 
@@ -54,11 +55,19 @@ public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl
     public Task InterceptPublishAsync(InterceptingPublishEventArgs e)
     {
         // Messages the broker itself injects carry no client id.
-        if (string.IsNullOrEmpty(e.ClientId) || acl.MayPublish(acl.IdentityOf(e.ClientId), e.ApplicationMessage.Topic)) return Task.CompletedTask;
+        if (string.IsNullOrEmpty(e.ClientId)) return Task.CompletedTask;
+        var who = acl.IdentityOf(e.ClientId);
+        var size = e.ApplicationMessage.Payload.Length;
+        string? denial = !acl.MayPublish(who, e.ApplicationMessage.Topic) ? "publish to " + e.ApplicationMessage.Topic
+            : who.Role == FleetRole.Device && size > ProtocolInfo.MaxPayloadBytes ? $"{size} bytes to {e.ApplicationMessage.Topic} (limit {ProtocolInfo.MaxPayloadBytes})"
+            : null;
+        if (denial is null) return Task.CompletedTask;
+
+        // Neither forwarded nor queued: an oversized or forbidden message costs the fleet nothing beyond reading it once.
         e.ProcessPublish = false;
         e.CloseConnection = true;
         e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
-        events.Record(SecurityEventKind.PublishDenied, e.ClientId, "publish to " + e.ApplicationMessage.Topic);
+        events.Record(SecurityEventKind.PublishDenied, e.ClientId, denial);
         return Task.CompletedTask;
     }
 

@@ -173,6 +173,19 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task OversizedPublish_FromADevice_IsDropped_AndTheDeviceDisconnected()
+    {
+        await using var node = await StartAsync();
+        await using var device = new ScriptedDevice("big", "test", node);
+        await device.ConnectAsync(samples: 1);
+        var before = node.Rejections[EdgeMlOps.Shared.RejectionReason.Oversized];
+        await Assert.ThrowsAnyAsync<Exception>(() => device.PublishRawAsync("update", new byte[EdgeMlOps.Shared.Protocol.ProtocolInfo.MaxPayloadBytes + 1]));
+        await AggregatorFixture.EventuallyAsync(() => !device.IsConnected, "the device to be disconnected");
+        Assert.Equal(1, node.Security.Events.Count(SecurityEventKind.PublishDenied));
+        Assert.Equal(before, node.Rejections[EdgeMlOps.Shared.RejectionReason.Oversized]);
+    }
+
+    [Fact]
     public async Task RevokedDevice_IsDroppedAtOnce_CannotReconnect_NorEnrollAgain()
     {
         await using var node = await StartAsync();
