@@ -50,7 +50,8 @@ start_agent() { # log file name
   log="$work/$1"
   local cg=()
   [ -n "${AGENT_CGROUP:-}" ] && cg=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$AGENT_CGROUP")
-  env ${AGENT_ENV:-} "${cg[@]}" "$aot/edgemlops-agent" --Agent:DeviceId=smoke-1 --Agent:Broker=mqtt://127.0.0.1:$mqtt --Agent:DataDirectory="$work/agent" \
+  env ${AGENT_ENV:-} "${cg[@]}" "$aot/edgemlops-agent" --Agent:DeviceId=smoke-1 --Agent:Broker=mqtts://127.0.0.1:$mqtt --Agent:DataDirectory="$work/agent" \
+    --Agent:FleetCaFile="$work/agg/pki/ca.crt" --Agent:Enrollment:Url=http://127.0.0.1:$http/ --Agent:Enrollment:TokenFile="$work/agg/pki/enrollment-token" \
     --Agent:Http=http://127.0.0.1:$api/ --Agent:StatusIntervalSeconds=5 --Agent:TrustedRootFile="$work/agg/keys/root.pub" > "$log" 2>&1 &
   agent=$!; pids+=($agent)
 }
