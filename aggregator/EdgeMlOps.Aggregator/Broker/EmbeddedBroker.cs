@@ -51,6 +51,7 @@ public sealed partial class EmbeddedBroker : IAsyncDisposable
             _server.ValidatingConnectionAsync += tls.Guard.ValidateConnectionAsync;
             _server.InterceptingPublishAsync += tls.Guard.InterceptPublishAsync;
             _server.InterceptingSubscriptionAsync += tls.Guard.InterceptSubscriptionAsync;
+            _server.ClientDisconnectedAsync += tls.Guard.ClientDisconnectedAsync;
         }
 
         _server.ApplicationMessageEnqueuedOrDroppedAsync += e =>

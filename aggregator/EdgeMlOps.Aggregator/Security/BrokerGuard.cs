@@ -14,11 +14,18 @@ namespace EdgeMlOps.Aggregator.Security;
 /// and subscription is checked against the <see cref="TopicAcl"/>. A client that breaks a rule is
 /// refused, disconnected and the event recorded.
 /// </summary>
-public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl acl, SecurityEvents events, TimeProvider time)
+public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl acl, SecurityEvents events, TimeProvider time, PublishRateLimiter? rates = null)
 {
     private readonly ConcurrentDictionary<string, byte> _revoked = new(StringComparer.Ordinal);
 
     public SecurityEvents Events => events;
+
+    /// <summary>A client went away: its rate bucket goes too.</summary>
+    public Task ClientDisconnectedAsync(ClientDisconnectedEventArgs e)
+    {
+        rates?.Forget(e.ClientId);
+        return Task.CompletedTask;
+    }
 
     public void Revoke(string deviceId) => _revoked[deviceId] = 0;
 
@@ -60,6 +67,7 @@ public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl
         var size = e.ApplicationMessage.Payload.Length;
         string? denial = !acl.MayPublish(who, e.ApplicationMessage.Topic) ? "publish to " + e.ApplicationMessage.Topic
             : who.Role == FleetRole.Device && size > ProtocolInfo.MaxPayloadBytes ? $"{size} bytes to {e.ApplicationMessage.Topic} (limit {ProtocolInfo.MaxPayloadBytes})"
+            : who.Role == FleetRole.Device && rates is not null && !rates.TryTake(e.ClientId) ? "publishing faster than Security:DeviceMessagesPerSecond / DeviceMessageBurst allow"
             : null;
         if (denial is null) return Task.CompletedTask;
 

@@ -25,8 +25,16 @@ public sealed record SecurityOptions
     /// <summary>Host names and addresses devices use to reach the broker, put in its certificate besides localhost and this machine's name.</summary>
     public IReadOnlyList<string> BrokerHostNames { get; init; } = [];
 
+    /// <summary>Messages per second a device may publish on average (<c>DeviceMessagesPerSecond</c>); beyond it and <see cref="DeviceMessageBurst"/> it is disconnected.</summary>
+    public double DeviceMessagesPerSecond { get; init; } = 100;
+
+    /// <summary>Messages a device may publish at once (an outbox draining after an outage).</summary>
+    public double DeviceMessageBurst { get; init; } = 2000;
+
     public static SecurityOptions Read(ConfigReader r) => new()
     {
+        DeviceMessagesPerSecond = r.Double("Security:DeviceMessagesPerSecond", 100, 0.001, 1e9),
+        DeviceMessageBurst = r.Double("Security:DeviceMessageBurst", 2000, 1, 1e9),
         AllowPlaintext = r.Bool("Security:AllowPlaintext", false),
         EnrollmentToken = r.OptionalString("Security:EnrollmentToken"),
         DeviceCertificateLifetime = TimeSpan.FromDays(r.Double("Security:DeviceCertificateDays", DefaultDeviceCertificateDays, 0.001, 3650)),

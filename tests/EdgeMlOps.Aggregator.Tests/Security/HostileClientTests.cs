@@ -186,6 +186,37 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task FloodingDevice_IsCutOffAtItsRate_AndOthersGoOn()
+    {
+        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
+        {
+            Security = new SecurityOptions { DeviceMessagesPerSecond = 1, DeviceMessageBurst = 20 },
+        };
+        await using var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        await using var flooder = new ScriptedDevice("flood", "test", node);
+        await flooder.ConnectAsync(samples: 1);
+        await using var quiet = new ScriptedDevice("quiet", "test", node);
+        await quiet.ConnectAsync(samples: 1);
+
+        var sent = 0;
+        try
+        {
+            for (; sent < 200; sent++) await flooder.PublishAsync("status", new DeviceStatus { Header = flooder.Header(), State = DeviceState.Online, SampleCount = 1 });
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Refused and disconnected.
+        }
+
+        Assert.InRange(sent, 18, 25);
+        await AggregatorFixture.EventuallyAsync(() => !flooder.IsConnected, "the flooder to be disconnected");
+        Assert.True(node.Security.Events.Count(SecurityEventKind.PublishDenied) >= 1);
+        await quiet.PublishAsync("status", new DeviceStatus { Header = quiet.Header(), State = DeviceState.Online, SampleCount = 7 });
+        await AggregatorFixture.EventuallyAsync(() => node.Devices.TryGet("quiet", out var d) && d.SampleCount == 7, "the quiet device to go on");
+    }
+
+    [Fact]
     public async Task RevokedDevice_IsDroppedAtOnce_CannotReconnect_NorEnrollAgain()
     {
         await using var node = await StartAsync();
