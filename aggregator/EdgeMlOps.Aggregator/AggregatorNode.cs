@@ -153,7 +153,10 @@ public sealed partial class AggregatorNode : IAsyncDisposable
             BrokerEndpoint = new MqttEndpoint(any ? "127.0.0.1" : _options.BrokerBindAddress.ToString(), _broker.Port, Tls: tls is not null);
         }
 
-        _http = AggregatorApi.Build(this, _options.HttpUrl, _loggerFactory, bytes => Interlocked.Add(ref _artifactBytesServed, bytes));
+        var https = _options.HttpUrl.StartsWith("https://", StringComparison.OrdinalIgnoreCase)
+            ? Security.ServerCertificate([new Uri(_options.HttpUrl).Host, .. _options.PublicBaseUrl is { } p ? new[] { p.Host } : []])
+            : null;
+        _http = AggregatorApi.Build(this, _options.HttpUrl, https, _loggerFactory, bytes => Interlocked.Add(ref _artifactBytesServed, bytes));
         await _http.StartAsync(cancellationToken).ConfigureAwait(false);
         var bound = new Uri(_http.Urls.First());
         ArtifactBaseUrl = _options.PublicBaseUrl ?? bound;

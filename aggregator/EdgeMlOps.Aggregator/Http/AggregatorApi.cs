@@ -15,12 +15,23 @@ public static class AggregatorApi
 {
     public static string ArtifactPath(string sha256) => $"/v1/artifacts/{sha256}";
 
-    public static WebApplication Build(AggregatorNode node, string url, ILoggerFactory loggerFactory, Action<long> onArtifactBytes)
+    /// <param name="node">The aggregator whose registry, fleet and security the endpoints serve.</param>
+    /// <param name="url">Where to listen; an <c>https://</c> URL serves TLS with <paramref name="httpsCertificate"/>.</param>
+    /// <param name="httpsCertificate">The server certificate (from the fleet CA, which devices pin) for an https URL.</param>
+    /// <param name="loggerFactory">Where the endpoints log.</param>
+    /// <param name="onArtifactBytes">Counts artifact bytes served.</param>
+    public static WebApplication Build(AggregatorNode node, string url, System.Security.Cryptography.X509Certificates.X509Certificate2? httpsCertificate, ILoggerFactory loggerFactory, Action<long> onArtifactBytes)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.WebHost.UseUrls(url);
+        if (httpsCertificate is not null)
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration();
+            builder.WebHost.ConfigureKestrel(k => k.ConfigureHttpsDefaults(h => h.ServerCertificate = httpsCertificate));
+        }
+
         var app = builder.Build();
 
         app.MapGet("/v1/artifacts/{sha256}", (string sha256) =>

@@ -63,12 +63,15 @@ public sealed partial class FleetSecurity : IDisposable
     public MqttTlsSettings ClientTls => new(Authority.Certificate, _ => AggregatorCertificate.Current);
 
     /// <summary>The embedded broker's TLS listener for the given host names (plus localhost and this machine).</summary>
-    public BrokerTls BrokerTls(IEnumerable<string> hosts)
+    public BrokerTls BrokerTls(IEnumerable<string> hosts) => new(ServerCertificate(hosts), Guard);
+
+    /// <summary>A server certificate from the fleet CA (with its key) for the given host names, localhost, this machine and <see cref="SecurityOptions.BrokerHostNames"/>: the broker's and the HTTPS API's.</summary>
+    public X509Certificate2 ServerCertificate(IEnumerable<string> hosts)
     {
         var names = new List<string> { "localhost", "127.0.0.1", "::1", Environment.MachineName };
         names.AddRange(hosts);
         names.AddRange(Options.BrokerHostNames);
-        return new BrokerTls(Authority.IssueServer(names, _time.GetUtcNow(), BrokerCertificateLifetime), Guard);
+        return Authority.IssueServer(names, _time.GetUtcNow(), BrokerCertificateLifetime);
     }
 
     /// <summary>A one-time (or <paramref name="uses"/>-time) enrollment token, optionally bound to one device id; only its hash is stored.</summary>

@@ -1,0 +1,29 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+
+namespace EdgeMlOps.Runtime.Security;
+
+/// <summary>
+/// HTTP for fleet members: an <c>https://</c> server must hold a certificate from the pinned fleet CA for
+/// the host asked for (enrollment, artifacts); the operating system's trust store plays no part.
+/// Plain <c>http://</c> URLs are unaffected.
+/// </summary>
+public static class PinnedHttp
+{
+    public static SocketsHttpHandler Handler(X509Certificate2 fleetCa) => new()
+    {
+        SslOptions = new SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                certificate is not null
+                && (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) == 0
+                && IsFromFleetCa(certificate, fleetCa),
+        },
+    };
+
+    private static bool IsFromFleetCa(X509Certificate certificate, X509Certificate2 fleetCa)
+    {
+        using var presented = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        return CertificateChain.IsIssuedBy(presented, fleetCa, DateTimeOffset.UtcNow, out _);
+    }
+}
