@@ -96,6 +96,8 @@ public sealed partial class DeviceAgent
             var installed = announcement.TrainingOnly ? Math.Max(TrainingVersion, ModelVersion) : ModelVersion;
             if (announcement.Version <= installed && announcement.Version != 0)
             {
+                // The same version, freshly signed: nothing to install, but proof the device is not frozen.
+                if (announcement.Version == installed && _trust.CheckAnnouncement(announcement, NowMs, installed - 1) is { } fresh) RaiseFreshUntil(fresh.ExpiresUnixMs);
                 RaiseNewestAnnounced(announcement.Version);
                 return;
             }
@@ -108,6 +110,7 @@ public sealed partial class DeviceAgent
             }
 
             RaiseNewestAnnounced(manifest.Version);
+            RaiseFreshUntil(manifest.ExpiresUnixMs);
             var verified = ManifestRules.ToAnnouncement(manifest, announcement.Manifest, announcement.ArtifactBaseUrl);
             if (manifest.TrainingOnly) await LoadForTrainingAsync(verified).ConfigureAwait(false);
             else await SwitchAsync(verified, trial: false).ConfigureAwait(false);
@@ -126,6 +129,12 @@ public sealed partial class DeviceAgent
         {
             _installGate.Release();
         }
+    }
+
+    private void RaiseFreshUntil(long expiresUnixMs)
+    {
+        var seen = Interlocked.Read(ref _freshUntilMs);
+        while (expiresUnixMs > seen && Interlocked.CompareExchange(ref _freshUntilMs, expiresUnixMs, seen) != seen) seen = Interlocked.Read(ref _freshUntilMs);
     }
 
     private void RaiseNewestAnnounced(ulong version)

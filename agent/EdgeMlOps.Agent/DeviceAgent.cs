@@ -113,6 +113,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private Task? _statusLoop;
     private Task? _identityLoop;
     private ulong _newestAnnounced;
+    private long _freshUntilMs;
     private readonly Security.DeviceIdentity? _identity;
     private Task? _drainLoop;
     private Task? _flushLoop;
@@ -181,6 +182,12 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     public int SampleCount => _deps.Store.SampleCount;
 
     /// <summary>Problems with the device's stores: a store replaced at start, or writes refused now (full disk); empty when all is well.</summary>
+    /// <summary>Until when the newest verified signed manifest is valid (null before the first one).</summary>
+    public DateTimeOffset? FreshUntil => Interlocked.Read(ref _freshUntilMs) is > 0 and var ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+
+    /// <summary>Since when the device has had no valid signed statement from the fleet (null while it is current).</summary>
+    public DateTimeOffset? BehindSince => FreshUntil is { } until && _deps.Time.GetUtcNow() > until ? until : null;
+
     public string StorageNotice => string.Join("; ", _deps.StorageNotices.Append(_storage.Problem).Where(n => n.Length > 0));
 
     /// <summary>Writes the device's storage refused since start.</summary>
@@ -418,6 +425,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             SketchRowsDropped = (ulong)SketchRowsDropped,
             Rollout = Rollout,
             StorageNotice = StorageNotice,
+            FreshUntilUnixMs = Interlocked.Read(ref _freshUntilMs),
         };
         lock (_modelGate)
         {

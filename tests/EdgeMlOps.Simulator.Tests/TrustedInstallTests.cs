@@ -145,6 +145,29 @@ public class TrustedInstallTests
     }
 
     [Fact]
+    public async Task DeviceCutOffFromFreshManifests_SaysItIsBehind()
+    {
+        var dir = TempDirectory();
+        var node = new AggregatorNode(Options(dir) with { Trust = new EdgeMlOps.Aggregator.Trust.TrustOptions { ManifestLifetime = TimeSpan.FromSeconds(4) } });
+        await node.StartAsync(CancellationToken.None);
+        await using var agent = Agent(dir, node, node.Keys.RootPublicKey);
+        await agent.StartAsync(CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
+        var first = agent.FreshUntil!.Value;
+
+        // The aggregator re-signs every second: the same version, fresher statements, never behind.
+        await Eventually.Until(() => agent.FreshUntil > first, "a freshly signed re-announcement to extend the device's freshness", 10);
+        Assert.Null(agent.BehindSince);
+
+        // Then nothing fresh arrives any more (the aggregator is gone; a freeze looks the same from the device).
+        await node.DisposeAsync();
+        var last = agent.FreshUntil!.Value;
+        await Eventually.Until(() => agent.BehindSince is not null, "the device to say it is behind", 15);
+        Assert.Equal(last, agent.BehindSince);
+        Assert.Equal(1UL, agent.ModelVersion);
+    }
+
+    [Fact]
     public async Task RotationWithRevoke_ReachesADeviceAlreadyOnTheNewestVersion()
     {
         var dir = TempDirectory();

@@ -180,6 +180,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         w.WriteNumber("trustBundleVersion", _agent.Trust.BundleVersion);
         w.WriteNumber("rejectedManifests", _agent.Trust.Rejections);
         w.WriteString("lastRejection", _agent.Trust.LastRejection);
+        if (_agent.BehindSince is { } behind) w.WriteString("behindSince", behind);
         if (_agent.Rollout is { } rollout)
         {
             w.WriteStartObject("rollout");

@@ -41,6 +41,9 @@ public sealed record DeviceInfo(
     /// <summary>A store the device had to replace at start (its samples are gone), or empty.</summary>
     public string StorageNotice { get; init; } = string.Empty;
 
+    /// <summary>Until when the device's newest verified signed manifest is valid; past it the device is behind (frozen or cut off).</summary>
+    public DateTimeOffset? FreshUntil { get; init; }
+
     /// <summary>Window profiles the device sent without feature sketches (under its row floor).</summary>
     public ulong SketchesWithheld { get; init; }
 
@@ -85,6 +88,7 @@ public sealed class DeviceDirectory
             RejectedManifests = status.RejectedManifests,
             LastRejection = status.LastRejection,
             StorageNotice = status.StorageNotice,
+            FreshUntil = status.FreshUntilUnixMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(status.FreshUntilUnixMs) : null,
             SketchesWithheld = status.SketchesWithheld,
             SketchRowsDropped = status.SketchRowsDropped,
         };

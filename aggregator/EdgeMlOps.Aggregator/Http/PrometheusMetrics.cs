@@ -26,6 +26,14 @@ internal static class PrometheusMetrics
             Sample(o, "edgemlops_devices", g.Count(), ("state", g.Key.State), ("cohort", g.Key.Cohort), ("model_version", Num(g.Key.ModelVersion)));
         }
 
+        // A device whose newest signed statement has expired has stopped hearing from the fleet (a freeze attack, or a broken path).
+        var now = node.Time.GetUtcNow();
+        Family(o, "edgemlops_devices_behind", "gauge", "Online devices whose newest verified signed manifest has expired.");
+        Sample(o, "edgemlops_devices_behind", devices.Count(d => d.State == EdgeMlOps.Shared.Protocol.V1.DeviceState.Online && d.FreshUntil is { } until && until < now));
+
+        Family(o, "edgemlops_security_events_total", "counter", "Security events by kind (refused connections, denied publishes and subscriptions, enrollments, revocations, restored retained topics).");
+        foreach (var kind in Enum.GetValues<Security.SecurityEventKind>()) Sample(o, "edgemlops_security_events_total", node.Security.Events.Count(kind), ("kind", kind.ToString()));
+
         Family(o, "edgemlops_model_version", "gauge", "Newest registered version (training head) and the deployed one.");
         Sample(o, "edgemlops_model_version", node.CurrentVersion.Version, ("track", "head"));
         Sample(o, "edgemlops_model_version", node.DeployedVersion?.Version ?? 0, ("track", "deployed"));

@@ -217,6 +217,20 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task DeviceWithExpiredStatements_IsCountedBehind_AndSecurityEventsAreExported()
+    {
+        await using var node = await StartAsync();
+        await using var device = new ScriptedDevice("frozen", "test", node);
+        await device.ConnectAsync(samples: 1);
+        await device.PublishAsync("status", new DeviceStatus { Header = device.Header(), State = DeviceState.Online, FreshUntilUnixMs = DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeMilliseconds() });
+        await AggregatorFixture.EventuallyAsync(() => node.Devices.TryGet("frozen", out var d) && d.FreshUntil is not null, "the freshness in the directory");
+        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        var metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("edgemlops_devices_behind 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("edgemlops_security_events_total{kind=\"PublishDenied\"} 0\n", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RevokedDevice_IsDroppedAtOnce_CannotReconnect_NorEnrollAgain()
     {
         await using var node = await StartAsync();
