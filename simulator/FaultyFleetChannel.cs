@@ -75,7 +75,7 @@ public sealed class FaultyFleetChannel(IFleetChannel inner, string deviceId, Sim
         RoundTask task;
         try
         {
-            task = RoundTask.Parser.ParseFrom(payload);
+            task = RoundTask.Parser.ParseFrom(Signed.Parser.ParseFrom(payload).Body);
         }
         catch (InvalidProtocolBufferException)
         {

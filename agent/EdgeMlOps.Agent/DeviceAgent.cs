@@ -567,8 +567,19 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             }
             else if (topic == _topics.Task(DeviceId))
             {
-                var task = RoundTask.Parser.ParseFrom(payload);
-                Track(RunTaskAsync(task));
+                // Only a task signed by the fleet, for this device, is worked on; anything else is counted and reported.
+                var task = _trust.CheckTask(Signed.Parser.ParseFrom(payload), NowMs);
+                if (task is not null && task.DeviceId != DeviceId) _trust.Reject($"task {task.RoundId} is for device '{task.DeviceId}'");
+                if (task is null || task.DeviceId != DeviceId)
+                {
+                    Interlocked.Increment(ref Counters.TasksSkipped);
+                    LogSkipped(task?.RoundId ?? "(unverified)", _trust.LastRejection);
+                    RequestStatus();
+                }
+                else
+                {
+                    Track(RunTaskAsync(task));
+                }
             }
         }
         catch (InvalidProtocolBufferException ex)

@@ -45,8 +45,9 @@ public sealed partial class AggregatorNode
                     Kind = TaskKind.Evaluate,
                     Config = plan.Config,
                     DeadlineUnixMs = deadline.ToUnixTimeMilliseconds(),
+                    DeviceId = deviceId,
                 };
-                await Transport.PublishAsync(_topics.Task(deviceId), task.ToByteArray(), retain: false, cancellationToken).ConfigureAwait(false);
+                await Transport.PublishAsync(_topics.Task(deviceId), Keys.Sign(task).ToByteArray(), retain: false, cancellationToken).ConfigureAwait(false);
             }
 
             using (var timeout = new CancellationTokenSource(Remaining(deadline), _time))

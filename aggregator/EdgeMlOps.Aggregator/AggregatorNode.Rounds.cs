@@ -188,7 +188,8 @@ public sealed partial class AggregatorNode
         {
             var copy = task.Clone();
             copy.Header = NewHeader();
-            await Transport.PublishAsync(_topics.Task(deviceId), copy.ToByteArray(), retain: false, cancellationToken).ConfigureAwait(false);
+            copy.DeviceId = deviceId;
+            await Transport.PublishAsync(_topics.Task(deviceId), Keys.Sign(copy).ToByteArray(), retain: false, cancellationToken).ConfigureAwait(false);
         }));
 
     private RoundReport NotStartedReport(long roundNumber, string roundId, RoundStatus status, int eligible, int target, TimeSpan elapsed, string? reason) =>

@@ -29,7 +29,7 @@ internal sealed class ScriptedDevice : IAsyncDisposable
         {
             MessageReceived = (topic, payload) =>
             {
-                if (topic == _topics.Task(id)) _tasks.Writer.TryWrite(RoundTask.Parser.ParseFrom(payload));
+                if (topic == _topics.Task(id)) _tasks.Writer.TryWrite(RoundTask.Parser.ParseFrom(Signed.Parser.ParseFrom(payload).Body));
                 return Task.CompletedTask;
             },
         };

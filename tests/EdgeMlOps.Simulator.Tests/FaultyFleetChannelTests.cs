@@ -101,7 +101,7 @@ public class FaultyFleetChannelTests
             };
             await channel.SubscribeAsync([Topics.Task(id)], CancellationToken.None);
             await channel.ConnectAsync(CancellationToken.None);
-            await aggregator.PublishAsync(Topics.Task(id), new RoundTask { RoundId = "r1" }.ToByteArray(), retain: false, CancellationToken.None);
+            await aggregator.PublishAsync(Topics.Task(id), new Signed { Body = new RoundTask { RoundId = "r1" }.ToByteString() }.ToByteArray(), retain: false, CancellationToken.None);
         }
 
         Assert.Equal([Topics.Task(staying)], seen);

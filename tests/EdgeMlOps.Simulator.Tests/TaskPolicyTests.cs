@@ -64,6 +64,42 @@ public class TaskPolicyTests
     }
 
     [Fact]
+    public async Task ForgedTask_OrATaskSignedForAnotherDevice_IsRefused_AndReported()
+    {
+        var dir = TempDirectory();
+        await using var node = await StartNodeAsync(dir, epochs: 1, deadlineSeconds: 30);
+        await using var agent = await StartAgentAsync(dir, node, maxEpochs: 100);
+        var topic = new EdgeMlOps.Shared.Protocol.Topics("policy").Task("dev-1");
+        var task = new EdgeMlOps.Shared.Protocol.V1.RoundTask
+        {
+            Header = EdgeMlOps.Shared.Protocol.ProtocolInfo.NewHeader("policy", "aggregator-policy", 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()),
+            RoundId = "forged", ModelName = "m", BaseVersion = 1, DeviceId = "dev-1", DeadlineUnixMs = DateTimeOffset.UtcNow.AddMinutes(5).ToUnixTimeMilliseconds(),
+            Config = new EdgeMlOps.Shared.Protocol.V1.TrainConfig { LocalEpochs = 50, BatchSize = 1, LearningRate = 0.1f },
+        };
+
+        // Whoever reaches the task topic (a compromised broker account): an unsigned task, then a genuinely signed one for another device.
+        await using var forger = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("aggregator-forger", node.BrokerEndpoint) { CleanStart = true, Tls = node.Security.ClientTls });
+        await forger.ConnectAsync(CancellationToken.None);
+        await forger.PublishAsync(topic, Google.Protobuf.MessageExtensions.ToByteArray(new EdgeMlOps.Shared.Protocol.V1.Signed { BodyType = "RoundTask", Body = Google.Protobuf.MessageExtensions.ToByteString(task) }), retain: false, CancellationToken.None);
+        await Eventually.Until(() => agent.Trust.Rejections == 1, "the unsigned task to be refused");
+        Assert.Contains("not signed", agent.Trust.LastRejection, StringComparison.Ordinal);
+
+        var other = task.Clone();
+        other.RoundId = "for-someone-else";
+        other.DeviceId = "dev-2";
+        await forger.PublishAsync(topic, Google.Protobuf.MessageExtensions.ToByteArray(node.Keys.Sign(other)), retain: false, CancellationToken.None);
+        await Eventually.Until(() => agent.Trust.Rejections == 2, "the task for another device to be refused");
+        Assert.Contains("dev-2", agent.Trust.LastRejection, StringComparison.Ordinal);
+        Assert.Equal(2, Interlocked.Read(ref agent.Counters.TasksSkipped));
+        Assert.Equal(0, Interlocked.Read(ref agent.Counters.UpdatesProduced));
+        await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.RejectedManifests == 2, "the refusals in the device's status");
+
+        // The aggregator's own signed task still trains.
+        var report = await node.RunRoundAsync(CancellationToken.None);
+        Assert.Equal(1, report.Contributors);
+    }
+
+    [Fact]
     public async Task Stop_DuringLongTraining_ReturnsWithinSeconds()
     {
         var dir = TempDirectory();

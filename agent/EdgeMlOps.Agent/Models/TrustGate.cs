@@ -122,6 +122,17 @@ public sealed class TrustGate
         }
     }
 
+    /// <summary>Verifies a round task's signature (a key certified for manifests) and fleet.</summary>
+    public RoundTask? CheckTask(Signed envelope, long nowUnixMs)
+    {
+        lock (_gate)
+        {
+            EnsureLoaded();
+            var verdict = _verifier.VerifyTask(envelope, nowUnixMs);
+            return verdict.Ok ? verdict.Value : RefusedNull<RoundTask>(verdict.Reason);
+        }
+    }
+
     /// <summary>Counts a rejection found elsewhere (artifact hash or size, load failure).</summary>
     public void Reject(string reason) => Refused(reason);
 

@@ -120,6 +120,20 @@ public sealed class TrustVerifier
         return verified;
     }
 
+    /// <summary>
+    /// Verifies a round task: signed by a key certified for manifests (the authority over what is trained), for
+    /// this fleet. Tasks travel as <c>Signed</c> envelopes, so a forged or altered task is refused however it
+    /// reached the device.
+    /// </summary>
+    public Verified<RoundTask> VerifyTask(Signed envelope, long nowUnixMs)
+    {
+        var verified = VerifySigned(envelope, RoundTask.Parser, KeyRole.Manifest, nowUnixMs);
+        if (!verified.Ok) return verified;
+        var task = verified.Value!;
+        if (task.Header?.Fleet != Fleet) return Verified<RoundTask>.Refuse(TrustFailure.WrongFleet, $"task is for fleet '{task.Header?.Fleet}', device is in '{Fleet}'");
+        return verified;
+    }
+
     private Verified<T> VerifySigned<T>(Signed envelope, MessageParser<T> parser, KeyRole role, long nowUnixMs) where T : class, IMessage<T>, new()
     {
         if (_bundle is not { } bundle) return Verified<T>.Refuse(TrustFailure.UnknownKey, "no trust bundle verified yet");
