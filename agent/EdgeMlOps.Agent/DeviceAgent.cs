@@ -426,6 +426,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             Rollout = Rollout,
             StorageNotice = StorageNotice,
             FreshUntilUnixMs = Interlocked.Read(ref _freshUntilMs),
+            StatusIntervalSeconds = (uint)Math.Min(uint.MaxValue, _options.StatusInterval.TotalSeconds),
         };
         lock (_modelGate)
         {

@@ -71,11 +71,12 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _evaluator = evaluator;
         _topics = new Topics(options.Fleet);
         _retained = new Security.RetainedTopicGuard(_time);
+        Devices = new DeviceDirectory(_time);
     }
 
     public AggregatorOptions Options => _options;
 
-    public DeviceDirectory Devices { get; } = new();
+    public DeviceDirectory Devices { get; }
 
     public RejectionCounters Rejections { get; } = new();
 

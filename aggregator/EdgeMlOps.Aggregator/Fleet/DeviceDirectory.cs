@@ -41,6 +41,16 @@ public sealed record DeviceInfo(
     /// <summary>A store the device had to replace at start (its samples are gone), or empty.</summary>
     public string StorageNotice { get; init; } = string.Empty;
 
+    /// <summary>How often the device said it refreshes its status (null: not declared).</summary>
+    public TimeSpan? StatusInterval { get; init; }
+
+    /// <summary>
+    /// True when the device has been silent for three of its status intervals (plus a little slack): it is
+    /// gone without a Last Will reaching the aggregator (or somebody else's status kept it alive), so it is not
+    /// counted present any more.
+    /// </summary>
+    public bool IsSilent(DateTimeOffset now) => StatusInterval is { } interval && now - LastSeen > interval * 3 + DeviceDirectory.SilenceSlack;
+
     /// <summary>Until when the device's newest verified signed manifest is valid; past it the device is behind (frozen or cut off).</summary>
     public DateTimeOffset? FreshUntil { get; init; }
 
@@ -52,9 +62,18 @@ public sealed record DeviceInfo(
 }
 
 /// <summary>Which devices are online, on which version, with how much data. Fed by status messages (birth, refresh, death, Last Will).</summary>
-public sealed class DeviceDirectory
+public sealed class DeviceDirectory(TimeProvider time)
 {
+    /// <summary>Allowance on top of three status intervals before a device counts as silent (delivery delays, clock skew).</summary>
+    public static readonly TimeSpan SilenceSlack = TimeSpan.FromSeconds(5);
+
     private readonly ConcurrentDictionary<string, DeviceInfo> _devices = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time = time;
+
+    public DeviceDirectory()
+        : this(TimeProvider.System)
+    {
+    }
 
     public int Count => _devices.Count;
 
@@ -88,6 +107,7 @@ public sealed class DeviceDirectory
             RejectedManifests = status.RejectedManifests,
             LastRejection = status.LastRejection,
             StorageNotice = status.StorageNotice,
+            StatusInterval = status.StatusIntervalSeconds > 0 ? TimeSpan.FromSeconds(status.StatusIntervalSeconds) : null,
             FreshUntil = status.FreshUntilUnixMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(status.FreshUntilUnixMs) : null,
             SketchesWithheld = status.SketchesWithheld,
             SketchRowsDropped = status.SketchRowsDropped,
@@ -99,8 +119,11 @@ public sealed class DeviceDirectory
             : info);
     }
 
-    /// <summary>Online devices that hold labelled samples, ordered by id (so seeded selection is reproducible).</summary>
-    public IReadOnlyList<DeviceInfo> Eligible() =>
-        _devices.Values.Where(d => d.State == DeviceState.Online && d.SampleCount > 0)
+    /// <summary>Online, not silent devices that hold labelled samples, ordered by id (so seeded selection is reproducible).</summary>
+    public IReadOnlyList<DeviceInfo> Eligible()
+    {
+        var now = _time.GetUtcNow();
+        return _devices.Values.Where(d => d.State == DeviceState.Online && d.SampleCount > 0 && !d.IsSilent(now))
             .OrderBy(d => d.DeviceId, StringComparer.Ordinal).ToArray();
+    }
 }
