@@ -8,7 +8,7 @@ namespace EdgeMlOps.Cli;
 /// <summary>
 /// <c>edgemlops</c>: the operator's command line over the aggregator's admin API. models
 /// list/show/approve/reject/card/upload, rollouts create/status/advance/pause/resume/abort,
-/// audit verify/list, keys rotate. Exit codes: 0 done, 1 the API refused (its message is
+/// audit verify/list, keys rotate, devices list/token/revoke, security events. Exit codes: 0 done, 1 the API refused (its message is
 /// printed), 2 bad usage, 3 the aggregator could not be reached.
 /// </summary>
 public static class Cli
@@ -163,7 +163,7 @@ public static class Cli
         }));
         var keys = new Command("keys", "Signing keys") { rotate };
 
-        var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys };
+        var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys, SecurityCommands.Devices(console, Client), SecurityCommands.Security(console, Client) };
         root.Options.Add(url);
         root.Options.Add(token);
         root.Options.Add(model);
@@ -177,7 +177,7 @@ public static class Cli
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = console.Profile.Out.Writer, Error = console.Profile.Out.Writer }, cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<int> Run(IAnsiConsole console, Func<Task> action)
+    internal static async Task<int> Run(IAnsiConsole console, Func<Task> action)
     {
         try
         {
@@ -201,7 +201,7 @@ public static class Cli
         }
     }
 
-    private static string Reason(string reason) =>
+    internal static string Reason(string reason) =>
         JsonSerializer.Serialize(new Dictionary<string, object> { ["reason"] = reason }, CliJson.Default.DictionaryStringObject);
 
     internal static string RolloutBody(ulong version, string? stages, string? exponential, string[] cohort, int window, double maxFailure, double maxDrop, double latency, bool autoAdvance, string reason)
@@ -256,7 +256,7 @@ public static class Cli
         return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    private static string Cell(JsonElement e, string name) =>
+    internal static string Cell(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) ? Markup.Escape(v.ValueKind switch
         {
             JsonValueKind.Null or JsonValueKind.Undefined => "-",
@@ -317,5 +317,7 @@ public static class Cli
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(bool))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(double))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(int))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(string))]
 internal sealed partial class CliJson : System.Text.Json.Serialization.JsonSerializerContext;

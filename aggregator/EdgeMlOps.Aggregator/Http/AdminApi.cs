@@ -140,7 +140,8 @@ internal static class AdminApi
             })));
 
         admin.MapGet("/security/events", (HttpContext http, int? limit) =>
-            Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Security.Events.Recent(Math.Clamp(limit ?? 100, 1, SecurityStore.MaxEvents)))));
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Security.Events.Recent(Math.Clamp(limit ?? 100, 1, SecurityStore.MaxEvents))
+                .Select(e => new { e.Id, e.At, Kind = e.Kind.ToString(), e.Subject, e.Detail }))));
 
         admin.MapGet("/devices/enrollment", (Delegate)((HttpContext http) =>
             Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Security.Store.Devices()))));

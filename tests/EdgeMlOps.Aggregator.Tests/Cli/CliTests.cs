@@ -20,6 +20,7 @@ public sealed class CliTests : IAsyncLifetime
                     new AdminIdentity("alice", AdminIdentity.HashToken("alice-token"), new HashSet<string> { AdminRoles.Approver }),
                     new AdminIdentity("bob", AdminIdentity.HashToken("bob-token"), new HashSet<string> { AdminRoles.Operator }),
                     new AdminIdentity("carol", AdminIdentity.HashToken("carol-token"), new HashSet<string> { AdminRoles.Viewer }),
+                    new AdminIdentity("dave", AdminIdentity.HashToken("dave-token"), new HashSet<string> { AdminRoles.KeyAdmin, AdminRoles.Viewer }),
                 ],
             },
         });
@@ -33,6 +34,37 @@ public sealed class CliTests : IAsyncLifetime
         var console = new TestConsole().Width(250);
         var exit = await EdgeMlOps.Cli.Cli.RunAsync([.. args, "--url", _node.ArtifactBaseUrl.ToString(), "--token", token, "--model", "tiny"], console);
         return (exit, console.Output);
+    }
+
+    [Fact]
+    public async Task SecurityWorkflow_TokenEnrollListRevokeAndEvents()
+    {
+        // Viewers may not mint tokens or revoke; key admins may.
+        var (exit, output) = await Run("carol-token", "devices", "token", "--device", "dev-9");
+        Assert.Equal(1, exit);
+        Assert.Contains("403", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("dave-token", "devices", "token", "--device", "dev-9", "--hours", "2");
+        Assert.Equal(0, exit);
+        var token = output.Trim();
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var csr = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=x", key, System.Security.Cryptography.HashAlgorithmName.SHA256).CreateSigningRequestPem();
+        Assert.Equal(200, _node.Security.Enrollment.Enroll(new EdgeMlOps.Runtime.Security.EnrollmentRequest("dev-9", token, csr)).Status);
+
+        (exit, output) = await Run("carol-token", "devices", "list");
+        Assert.Equal(0, exit);
+        Assert.Contains("dev-9", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("dave-token", "devices", "revoke", "dev-9", "--reason", "lost in transit");
+        Assert.Equal(0, exit);
+        Assert.Contains("revoked", output, StringComparison.Ordinal);
+        (exit, output) = await Run("carol-token", "devices", "list");
+        Assert.Contains("lost in transit", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("carol-token", "security", "events", "--limit", "10");
+        Assert.Equal(0, exit);
+        Assert.Contains("DeviceRevoked", output, StringComparison.Ordinal);
+        Assert.Contains("DeviceEnrolled", output, StringComparison.Ordinal);
     }
 
     [Fact]
