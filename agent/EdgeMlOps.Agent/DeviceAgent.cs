@@ -224,7 +224,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     {
         LoadRolloutState();
         await LoadInstalledModelAsync().ConfigureAwait(false);
-        await _transport.SubscribeAsync([_topics.Model, _topics.Rollout, _topics.Task(DeviceId)], cancellationToken).ConfigureAwait(false);
+        await _transport.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Task(DeviceId)], cancellationToken).ConfigureAwait(false);
         if (_identity is not null)
         {
             // Without a certificate yet the device still serves; the channel keeps retrying until enrollment succeeds.
@@ -560,6 +560,11 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             {
                 var announcement = ModelAnnouncement.Parser.ParseFrom(payload);
                 Track(InstallAsync(announcement));
+            }
+            else if (topic == _topics.Trust)
+            {
+                // A refused bundle (older, forged) is counted by the gate and reported in the next status.
+                if (!_trust.OfferBundle(Signed.Parser.ParseFrom(payload))) RequestStatus();
             }
             else if (topic == _topics.Rollout)
             {

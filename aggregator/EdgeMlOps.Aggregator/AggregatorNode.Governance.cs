@@ -113,9 +113,14 @@ public sealed partial class AggregatorNode
             Audit.Append(_time.GetUtcNow(), "system:keys", "key.rotate", "keys/signing", "signing key near its expiry", null, renewed);
         }
 
+        await PublishTrustAsync(cancellationToken).ConfigureAwait(false);
         if (_current is { } current) await AnnounceAsync(current, cancellationToken).ConfigureAwait(false);
         await Rollouts.RepublishAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The trust bundle on its own retained topic (it also travels in every announcement and plan).</summary>
+    private Task PublishTrustAsync(CancellationToken cancellationToken) =>
+        Transport.PublishAsync(_topics.Trust, _retained.Remember(_topics.Trust, Keys.BundleEnvelope.ToByteArray()), retain: true, cancellationToken);
 
     /// <summary>Certifies a new signing key (optionally revoking the old), audits it, and re-signs what devices see.</summary>
     public async Task<string> RotateSigningKeyAsync(string actor, bool revokeOld, string reason, CancellationToken cancellationToken)

@@ -23,7 +23,7 @@ public sealed partial class AggregatorNode
     /// </summary>
     private Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
     {
-        if (topic == _topics.Model || topic == _topics.Rollout) return RestoreRetainedAsync(topic, payload);
+        if (topic == _topics.Model || topic == _topics.Rollout || topic == _topics.Trust) return RestoreRetainedAsync(topic, payload);
         if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind)) return Task.CompletedTask;
         if (payload.Length > ProtocolInfo.MaxPayloadBytes)
         {

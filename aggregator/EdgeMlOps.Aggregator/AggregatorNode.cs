@@ -165,8 +165,9 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _channels ??= new MqttChannelFactory(BrokerEndpoint, BrokerEndpoint.Tls ? Security.ClientTls : null);
         _transport = _channels.Create(new FleetChannelOptions($"aggregator-{_options.Fleet}"), _loggerFactory);
         _transport.MessageReceived = OnMessageAsync;
-        await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout], cancellationToken).ConfigureAwait(false);
+        await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust], cancellationToken).ConfigureAwait(false);
         await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        await PublishTrustAsync(cancellationToken).ConfigureAwait(false);
         await AnnounceAsync(_current, cancellationToken).ConfigureAwait(false);
         await RestoreRolloutAsync(cancellationToken).ConfigureAwait(false);
         _resignLoop = Task.Run(ResignLoopAsync, CancellationToken.None);

@@ -168,6 +168,29 @@ public class TrustedInstallTests
     }
 
     [Fact]
+    public async Task TrustTopic_CarriesTheBundle_AndAForgedBundleThereIsRefusedAndReplaced()
+    {
+        var dir = TempDirectory();
+        await using var node = new AggregatorNode(Options(dir));
+        await node.StartAsync(CancellationToken.None);
+        await using var agent = Agent(dir, node, node.Keys.RootPublicKey);
+        await agent.StartAsync(CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
+
+        // A "newer" bundle signed by a root nobody pinned, put on the trust topic.
+        using var rogueRoot = SigningKeyPair.Generate();
+        var forged = Signatures.Sign(new TrustBundle { Fleet = "trust", Version = 99, IssuedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() }, rogueRoot);
+        await using var forger = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("aggregator-forger", node.BrokerEndpoint) { CleanStart = true, Tls = node.Security.ClientTls });
+        await forger.ConnectAsync(CancellationToken.None);
+        await Task.Delay(EdgeMlOps.Aggregator.Security.RetainedTopicGuard.EchoWindow);
+        await forger.PublishAsync("edgemlops/v1/trust/trust", Google.Protobuf.MessageExtensions.ToByteArray(forged), retain: true, CancellationToken.None);
+
+        await Eventually.Until(() => agent.Trust.Rejections == 1, "the forged bundle to be refused");
+        Assert.Equal(1UL, agent.Trust.BundleVersion);
+        await Eventually.Until(() => node.Security.Events.Count(EdgeMlOps.Aggregator.Security.SecurityEventKind.RetainedRestored) == 1, "the aggregator to put its bundle back");
+    }
+
+    [Fact]
     public async Task RotationWithRevoke_ReachesADeviceAlreadyOnTheNewestVersion()
     {
         var dir = TempDirectory();

@@ -79,6 +79,7 @@ public static class MosquittoConfiguration
         pattern read {topics.Prefix}/devices/%u/task
         pattern read {topics.Model}
         pattern read {topics.Rollout}
+        pattern read {topics.Trust}
 
         """;
 }

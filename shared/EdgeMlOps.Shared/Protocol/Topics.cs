@@ -28,6 +28,9 @@ public sealed class Topics
     /// <summary>Retained: the current global model version.</summary>
     public string Model => $"{Prefix}/model";
 
+    /// <summary>Retained: the fleet's trust bundle (signed by the root), on its own so that key rotations and revocations reach every device whatever it runs.</summary>
+    public string Trust => $"{Prefix}/trust";
+
     /// <summary>Retained: the signed rollout plan in force (one message for the whole fleet).</summary>
     public string Rollout => $"{Prefix}/rollout";
 
