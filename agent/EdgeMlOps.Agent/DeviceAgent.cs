@@ -181,13 +181,13 @@ public sealed partial class DeviceAgent : IAsyncDisposable
 
     public int SampleCount => _deps.Store.SampleCount;
 
-    /// <summary>Problems with the device's stores: a store replaced at start, or writes refused now (full disk); empty when all is well.</summary>
     /// <summary>Until when the newest verified signed manifest is valid (null before the first one).</summary>
     public DateTimeOffset? FreshUntil => Interlocked.Read(ref _freshUntilMs) is > 0 and var ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
 
     /// <summary>Since when the device has had no valid signed statement from the fleet (null while it is current).</summary>
     public DateTimeOffset? BehindSince => FreshUntil is { } until && _deps.Time.GetUtcNow() > until ? until : null;
 
+    /// <summary>Problems with the device's stores: a store replaced at start, or writes refused now (full disk); empty when all is well.</summary>
     public string StorageNotice => string.Join("; ", _deps.StorageNotices.Append(_storage.Problem).Where(n => n.Length > 0));
 
     /// <summary>Writes the device's storage refused since start.</summary>
@@ -574,18 +574,16 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             else if (topic == _topics.Task(DeviceId))
             {
                 // Only a task signed by the fleet, for this device, is worked on; anything else is counted and reported.
-                var task = _trust.CheckTask(Signed.Parser.ParseFrom(payload), NowMs);
-                if (task is not null && task.DeviceId != DeviceId) _trust.Reject($"task {task.RoundId} is for device '{task.DeviceId}'");
-                if (task is null || task.DeviceId != DeviceId)
-                {
-                    Interlocked.Increment(ref Counters.TasksSkipped);
-                    LogSkipped(task?.RoundId ?? "(unverified)", _trust.LastRejection);
-                    RequestStatus();
-                }
-                else
+                var task = _trust.CheckTask(Signed.Parser.ParseFrom(payload), NowMs, DeviceId);
+                if (task is not null)
                 {
                     Track(RunTaskAsync(task));
+                    return Task.CompletedTask;
                 }
+
+                Interlocked.Increment(ref Counters.TasksSkipped);
+                LogSkipped("(refused)", _trust.LastRejection);
+                RequestStatus();
             }
         }
         catch (InvalidProtocolBufferException ex)

@@ -122,14 +122,16 @@ public sealed class TrustGate
         }
     }
 
-    /// <summary>Verifies a round task's signature (a key certified for manifests) and fleet.</summary>
-    public RoundTask? CheckTask(Signed envelope, long nowUnixMs)
+    /// <summary>Verifies a round task's signature (a key certified for manifests), fleet, and that it names <paramref name="deviceId"/>.</summary>
+    public RoundTask? CheckTask(Signed envelope, long nowUnixMs, string deviceId)
     {
         lock (_gate)
         {
             EnsureLoaded();
             var verdict = _verifier.VerifyTask(envelope, nowUnixMs);
-            return verdict.Ok ? verdict.Value : RefusedNull<RoundTask>(verdict.Reason);
+            if (!verdict.Ok) return RefusedNull<RoundTask>(verdict.Reason);
+            var task = verdict.Value!;
+            return task.DeviceId == deviceId ? task : RefusedNull<RoundTask>($"task {task.RoundId} is for device '{task.DeviceId}'");
         }
     }
 

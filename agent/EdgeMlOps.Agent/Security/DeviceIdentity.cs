@@ -195,10 +195,7 @@ public sealed partial class DeviceIdentity : IDisposable
     {
         if (!CertificateChain.IsIssuedBy(certificate, FleetCa, _time.GetUtcNow(), out _)) return null;
         if (FleetIdentity.FromCertificate(certificate) is not { Role: FleetRole.Device } who || who.Id != _deviceId) return null;
-        using var withKey = certificate.CopyWithPrivateKey(key);
-
-        // SslStream wants a key that came through PKCS#12 rather than an ephemeral handle.
-        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), password: null);
+        return CertificateChain.WithKey(certificate, key);
     }
 
     private string SigningRequest(ECDsa key) =>

@@ -40,9 +40,8 @@ public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl
             return false;
         }
 
-        using var presented = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        if (CertificateChain.IsIssuedBy(presented, fleetCa, time.GetUtcNow(), out var error)) return true;
-        events.Record(SecurityEventKind.ConnectionRefused, presented.Subject, "certificate not from the fleet CA or not valid now: " + error);
+        if (CertificateChain.IsIssuedBy(certificate, fleetCa, time.GetUtcNow(), out var error)) return true;
+        events.Record(SecurityEventKind.ConnectionRefused, certificate.Subject, "certificate not from the fleet CA or not valid now: " + error);
         return false;
     }
 

@@ -69,8 +69,7 @@ public sealed class FleetCertificateAuthority : IDisposable
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         using var certificate = IssueClient(identity, new CertificateRequest("CN=x", key, HashAlgorithmName.SHA256).PublicKey, now, lifetime);
-        using var withKey = certificate.CopyWithPrivateKey(key);
-        return Reload(withKey);
+        return CertificateChain.WithKey(certificate, key);
     }
 
     /// <summary>The broker's TLS certificate for the given host names and addresses, with its key.</summary>
@@ -93,8 +92,7 @@ public sealed class FleetCertificateAuthority : IDisposable
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
         using var certificate = Sign(request, now, lifetime);
-        using var withKey = certificate.CopyWithPrivateKey(key);
-        return Reload(withKey);
+        return CertificateChain.WithKey(certificate, key);
     }
 
     /// <summary>A CRL (PEM) listing <paramref name="revokedSerials"/> (hex), valid for a week, for brokers that check one.</summary>
@@ -123,7 +121,4 @@ public sealed class FleetCertificateAuthority : IDisposable
         return request.Create(Certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(_key), now.AddMinutes(-5), notAfter, serial);
     }
 
-    // SslStream on Linux wants a certificate whose key came through PKCS#12, not an ephemeral handle.
-    private static X509Certificate2 Reload(X509Certificate2 withKey) =>
-        X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), password: null);
 }

@@ -10,15 +10,16 @@ public sealed record SecurityEvent(long Id, DateTimeOffset At, SecurityEventKind
 public sealed record EnrolledDevice(string DeviceId, string Serial, DateTimeOffset NotAfter, DateTimeOffset IssuedAt, DateTimeOffset? RevokedAt, string? RevocationReason);
 
 /// <summary>
-/// What the fleet's security remembers across restarts (SQLite, <c>security.db</c>): enrollment
-/// tokens (only their SHA-256), certificates issued, revoked devices and the security-event log
-/// (the newest <see cref="MaxEvents"/> kept).
+/// What the fleet's security remembers across restarts (SQLite, <c>security.db</c>, synced on every
+/// commit): enrollment tokens (only their SHA-256), certificates issued, revoked devices; and the
+/// security-event log (<c>security.events.db</c>, newest <see cref="MaxEvents"/> kept, not synced per event).
 /// </summary>
 public sealed class SecurityStore : IDisposable
 {
     public const int MaxEvents = 10_000;
 
     private readonly SqliteConnection _connection;
+    private readonly SqliteConnection _events;
     private readonly object _gate = new();
     private long _inserts;
 
@@ -33,6 +34,11 @@ public sealed class SecurityStore : IDisposable
             CREATE INDEX IF NOT EXISTS certificates_device ON certificates(device_id, not_after_ms);
             CREATE TABLE IF NOT EXISTS revoked_devices(
                 device_id TEXT PRIMARY KEY, revoked_ms INTEGER NOT NULL, reason TEXT NOT NULL, revoked_by TEXT NOT NULL);
+            """);
+
+        // Events go to their own file without a sync per commit: a stranger's refused handshakes must not cost the
+        // aggregator a disk flush each. Tokens, certificates and revocations above are synced on every commit.
+        _events = SqliteFile.Open(Path.ChangeExtension(path, ".events.db"), durable: false, """
             CREATE TABLE IF NOT EXISTS security_events(
                 id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT NOT NULL);
             """);
@@ -110,10 +116,10 @@ public sealed class SecurityStore : IDisposable
 
     public void AppendEvent(DateTimeOffset at, SecurityEventKind kind, string subject, string detail)
     {
-        Execute("INSERT INTO security_events(at_ms, kind, subject, detail) VALUES($a, $k, $s, $d)", ("$a", at.ToUnixTimeMilliseconds()), ("$k", kind.ToString()), ("$s", subject), ("$d", detail));
+        ExecuteOn(_events, "INSERT INTO security_events(at_ms, kind, subject, detail) VALUES($a, $k, $s, $d)", ("$a", at.ToUnixTimeMilliseconds()), ("$k", kind.ToString()), ("$s", subject), ("$d", detail));
         if (Interlocked.Increment(ref _inserts) % 500 == 0)
         {
-            Execute("DELETE FROM security_events WHERE id <= (SELECT MAX(id) FROM security_events) - $m", ("$m", MaxEvents));
+            ExecuteOn(_events, "DELETE FROM security_events WHERE id <= (SELECT MAX(id) FROM security_events) - $m", ("$m", MaxEvents));
         }
     }
 
@@ -122,7 +128,7 @@ public sealed class SecurityStore : IDisposable
     {
         lock (_gate)
         {
-            using var cmd = _connection.CreateCommand();
+            using var cmd = _events.CreateCommand();
             cmd.CommandText = "SELECT id, at_ms, kind, subject, detail FROM security_events ORDER BY id DESC LIMIT $l";
             cmd.Parameters.AddWithValue("$l", limit);
             using var reader = cmd.ExecuteReader();
@@ -136,13 +142,19 @@ public sealed class SecurityStore : IDisposable
         }
     }
 
-    public void Dispose() => _connection.Dispose();
+    public void Dispose()
+    {
+        _connection.Dispose();
+        _events.Dispose();
+    }
 
-    private int Execute(string sql, params (string Name, object? Value)[] parameters)
+    private int Execute(string sql, params (string Name, object? Value)[] parameters) => ExecuteOn(_connection, sql, parameters);
+
+    private int ExecuteOn(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
     {
         lock (_gate)
         {
-            using var cmd = Command(sql, parameters);
+            using var cmd = Command(connection, sql, parameters);
             return cmd.ExecuteNonQuery();
         }
     }
@@ -151,14 +163,14 @@ public sealed class SecurityStore : IDisposable
     {
         lock (_gate)
         {
-            using var cmd = Command(sql, parameters);
+            using var cmd = Command(_connection, sql, parameters);
             return (long)cmd.ExecuteScalar()!;
         }
     }
 
-    private SqliteCommand Command(string sql, (string Name, object? Value)[] parameters)
+    private static SqliteCommand Command(SqliteConnection connection, string sql, (string Name, object? Value)[] parameters)
     {
-        var cmd = _connection.CreateCommand();
+        var cmd = connection.CreateCommand();
         cmd.CommandText = sql;
         foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
         return cmd;

@@ -102,8 +102,7 @@ public sealed partial class MqttTransport : IFleetChannel
             return false;
         }
 
-        using var certificate = X509CertificateLoader.LoadCertificate(e.Certificate.GetRawCertData());
-        if (Security.CertificateChain.IsIssuedBy(certificate, anchor, DateTimeOffset.UtcNow, out var error)) return true;
+        if (Security.CertificateChain.IsIssuedBy(e.Certificate, anchor, DateTimeOffset.UtcNow, out var error)) return true;
         Log.BrokerCertificateRefused(_logger, _options.ClientId, error);
         return false;
     }

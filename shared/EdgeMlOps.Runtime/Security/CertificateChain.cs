@@ -24,6 +24,23 @@ public static class CertificateChain
         return false;
     }
 
+    /// <summary>The same check for a certificate a TLS peer presented (any <see cref="X509Certificate"/>).</summary>
+    public static bool IsIssuedBy(X509Certificate presented, X509Certificate2 anchor, DateTimeOffset at, out string error)
+    {
+        using var certificate = X509CertificateLoader.LoadCertificate(presented.GetRawCertData());
+        return IsIssuedBy(certificate, anchor, at, out error);
+    }
+
+    /// <summary>
+    /// <paramref name="certificate"/> with <paramref name="key"/>, loaded through PKCS#12: SslStream on Linux wants a
+    /// key that came that way rather than an ephemeral handle.
+    /// </summary>
+    public static X509Certificate2 WithKey(X509Certificate2 certificate, System.Security.Cryptography.ECDsa key)
+    {
+        using var withKey = certificate.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), password: null);
+    }
+
     /// <summary>When a certificate is due for renewal: after two thirds of its life.</summary>
     public static DateTimeOffset RenewAt(X509Certificate2 certificate)
     {

@@ -17,13 +17,7 @@ public static class PinnedHttp
             RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
                 certificate is not null
                 && (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) == 0
-                && IsFromFleetCa(certificate, fleetCa),
+                && CertificateChain.IsIssuedBy(certificate, fleetCa, DateTimeOffset.UtcNow, out _),
         },
     };
-
-    private static bool IsFromFleetCa(X509Certificate certificate, X509Certificate2 fleetCa)
-    {
-        using var presented = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
-        return CertificateChain.IsIssuedBy(presented, fleetCa, DateTimeOffset.UtcNow, out _);
-    }
 }

@@ -284,6 +284,21 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task Enrollment_OversizedOrMalformedBodies_AreRefusedWithTheirReason()
+    {
+        await using var node = await StartAsync();
+        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        var huge = await http.PostAsync("/v1/enroll", new ByteArrayContent(new byte[EdgeMlOps.Aggregator.Http.EnrollmentApi.MaxBodyBytes + 1]));
+        Assert.Equal(413, (int)huge.StatusCode);
+        var garbage = await http.PostAsync("/v1/enroll", new StringContent("{\"deviceId\": 7, "));
+        Assert.Equal(400, (int)garbage.StatusCode);
+        Assert.Contains("not valid JSON", await garbage.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var notACsr = await http.PostAsJsonAsync("/v1/enroll", new EnrollmentRequest("dev-x", node.Security.FleetEnrollmentToken, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----"), EnrollmentJson.Default.EnrollmentRequest);
+        Assert.Equal(400, (int)notACsr.StatusCode);
+        Assert.Empty(node.Security.Store.Devices());
+    }
+
+    [Fact]
     public async Task Renewal_NeedsProofOfTheCurrentKey()
     {
         await using var node = await StartAsync();
