@@ -77,7 +77,8 @@ public class OfflineFirstTests
         }))
         {
             await node.StartAsync(CancellationToken.None);
-            (ca, enrollment) = (node.Security.Authority.Certificate, Join.Enrollment(node));
+            // A copy: the aggregator's own certificate object is disposed with it.
+            (ca, enrollment) = (System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(node.Security.Authority.Certificate.RawData), Join.Enrollment(node));
             await using var agent = NewAgent(device, node.BrokerEndpoint, node.Keys.RootPublicKey, ca, enrollment);
             await agent.StartAsync(CancellationToken.None);
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
@@ -86,7 +87,9 @@ public class OfflineFirstTests
         }
 
         // Aggregator and broker are gone; the device restarts (its certificate from disk, nothing to enroll with) and must still serve.
-        await using var offline = NewAgent(device, new MqttEndpoint("127.0.0.1", EdgeMlOps.Aggregator.Broker.EmbeddedBroker.FreePort(), Tls: true), [], ca, enrollment);
+        using var identity = new EdgeMlOps.Agent.Security.DeviceIdentity("dev-1", ca, new ModelStore(Path.Combine(device, "models")).IdentityDirectory, enrollment, new HttpClient(), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        Assert.NotNull(identity.Current);
+        await using var offline = NewAgent(device, new MqttEndpoint("127.0.0.1", EdgeMlOps.Aggregator.Broker.EmbeddedBroker.FreePort(), Tls: true), [], ca, enrollment, identity);
         await offline.StartAsync(CancellationToken.None);
         Assert.False(offline.IsConnected);
         var served = offline.Predict(features);
@@ -94,7 +97,7 @@ public class OfflineFirstTests
         Assert.Equal(online.Probabilities, served.Probabilities);
     }
 
-    private static DeviceAgent NewAgent(string directory, MqttEndpoint broker, byte[] root, System.Security.Cryptography.X509Certificates.X509Certificate2 ca, EdgeMlOps.Agent.Security.EnrollmentSettings enrollment) => new(
+    private static DeviceAgent NewAgent(string directory, MqttEndpoint broker, byte[] root, System.Security.Cryptography.X509Certificates.X509Certificate2 ca, EdgeMlOps.Agent.Security.EnrollmentSettings enrollment, EdgeMlOps.Agent.Security.DeviceIdentity? identity = null) => new(
         new AgentOptions { DeviceId = "dev-1", Fleet = "offline", Broker = broker, FleetCa = ca, Enrollment = enrollment, TrustedRoots = root.Length > 0 ? [root] : [] },
         new AgentDependencies
         {
@@ -102,5 +105,6 @@ public class OfflineFirstTests
             Outbox = new Outbox(Path.Combine(directory, "outbox.db"), 10),
             Models = new ModelStore(Path.Combine(directory, "models")),
             Http = new HttpClient(),
+            Identity = identity,
         });
 }

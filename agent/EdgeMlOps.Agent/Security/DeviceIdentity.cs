@@ -78,8 +78,9 @@ public sealed partial class DeviceIdentity : IDisposable
                 LogIssued(_deviceId, next.NotAfter.ToUniversalTime(), current is null ? "enrolled" : "renewed");
                 return true;
             }
-            catch (Exception ex) when (ex is HttpRequestException or IdentityException or System.Text.Json.JsonException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
+                // Unreachable server, refusal, bad answer, a full disk while storing the key: the device keeps serving and retries.
                 LogFailed(_deviceId, ex.Message);
                 return current is not null && now < current.NotAfter;
             }
@@ -104,8 +105,9 @@ public sealed partial class DeviceIdentity : IDisposable
                 await Task.Delay(wait < MinRetry ? MinRetry : wait > MaxRetry ? MaxRetry : wait, _time, stopping).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        catch (Exception) when (stopping.IsCancellationRequested)
         {
+            // Whatever the attempt in flight raised once the agent began to stop is of no consequence.
         }
     }
 
