@@ -34,17 +34,8 @@ internal static class AdminApi
             {
                 if (name != node.Options.ModelName) throw new KeyNotFoundException($"this aggregator manages model '{node.Options.ModelName}', not '{name}'");
                 var bytes = await ReadBodyAsync(http, MaxModelBytes).ConfigureAwait(false);
-                Shared.Models.ModelWeights weights;
-                try
-                {
-                    weights = Shared.Onnx.ClassifierGraphs.ReadWeights(Shared.Onnx.ClassifierGraphs.Parse(bytes));
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
-                {
-                    // Anything the parser trips over in an uploaded file is the uploader's problem to fix.
-                    throw new BadRequestException($"body is not an EdgeMlOps classifier ONNX model: {ex.Message}");
-                }
-
+                // Stored as weights and served as the graph rebuilt from them: admitted only when that is the same function.
+                var weights = Registry.UploadedGraphCheck.Admit(bytes);
                 var record = await node.RegisterVersionAsync(weights, who.Name, Required(reason, "reason"), http.RequestAborted).ConfigureAwait(false);
                 return Results.Created($"/v1/admin/models/{name}/versions/{record.Version}", record);
             }));
@@ -191,7 +182,7 @@ internal static class AdminApi
         {
             return Results.NotFound(new { error = ex.Message });
         }
-        catch (Exception ex) when (ex is BadRequestException or ArgumentException)
+        catch (Exception ex) when (ex is BadRequestException or Registry.UploadRefusedException or ArgumentException)
         {
             return Results.BadRequest(new { error = ex.Message });
         }

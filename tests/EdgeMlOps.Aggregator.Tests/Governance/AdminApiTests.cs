@@ -99,6 +99,18 @@ public sealed class AdminApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnUploadWhoseGraphWouldBeRewritten_Is400AndNoVersionIsRegistered()
+    {
+        var before = _node.Registry.Versions("tiny").Count;
+        var graph = Registry.UploadedGraphCheckTests.WithLayerNorm(ModelWeights.Initialize(AggregatorFixture.Spec, 11));
+        using var body = new ByteArrayContent(graph.ToByteArray());
+        var response = await Send(HttpMethod.Post, "/v1/admin/models/tiny/versions?reason=from%20pytorch", "dana-token", content: body);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("LayerNormalization", await Error(response), StringComparison.Ordinal);
+        Assert.Equal(before, _node.Registry.Versions("tiny").Count);
+    }
+
+    [Fact]
     public async Task FourEyes_TheCreatorCannotApprove_AnotherApproverCan_AndEveryStepIsAudited()
     {
         var version = await UploadAsync("dana-token", 0.01f);
