@@ -39,7 +39,8 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
         // An external plain-TCP broker on the command line is an explicit development choice (logged as insecure).
         Security = new EdgeMlOps.Aggregator.Security.SecurityOptions { AllowPlaintext = options.InsecurePlaintext || options.ExternalBroker is { Tls: false } },
         EmbeddedBrokerPort = 0,
-        HttpUrl = "http://127.0.0.1:0",
+        // HTTPS like the shipped host, unless the run is explicitly plaintext for development.
+        HttpUrl = options.InsecurePlaintext || options.ExternalBroker is { Tls: false } ? "http://127.0.0.1:0" : "https://127.0.0.1:0",
         DataDirectory = Path.Combine(work, "aggregator"),
         Seed = options.Seed,
         Rounds = new RoundOptions

@@ -41,12 +41,16 @@ public sealed class SimulatedDevices : IAsyncDisposable
 {
     private readonly SampleStore?[] _stores;
     private readonly Outbox?[] _outboxes;
-    private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromMinutes(2) };
+    private readonly HttpClient _http;
     private readonly SemaphoreSlim _slots;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DeviceIdentity> _identities = new(StringComparer.Ordinal);
 
-    private SimulatedDevices(int count, int computeSlots)
+    private SimulatedDevices(int count, int computeSlots, SimulatedEnrollment? enrollment)
     {
+        // Over https the devices trust only the fleet CA, as real ones do.
+        var handler = enrollment is null ? new SocketsHttpHandler() : Shared.Security.PinnedHttp.Handler(enrollment.FleetCa);
+        handler.MaxConnectionsPerServer = 64;
+        _http = new HttpClient(handler) { Timeout = TimeSpan.FromMinutes(2) };
         Agents = new DeviceAgent[count];
         _stores = new SampleStore?[count];
         _outboxes = new Outbox?[count];
@@ -68,7 +72,7 @@ public sealed class SimulatedDevices : IAsyncDisposable
     public static async Task<SimulatedDevices> StartAsync(
         DeviceHostSettings settings, Dataset pool, int[][] parts, int first, int count, AgentFaults faults, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
-        var devices = new SimulatedDevices(count, settings.ComputeSlots);
+        var devices = new SimulatedDevices(count, settings.ComputeSlots, settings.Enrollment);
         try
         {
             // Artifacts are immutable and content-addressed: one blob directory serves every simulated device.

@@ -80,7 +80,7 @@ if (args.Contains("--erase-data"))
 
 // https:// enrollment and artifact URLs must present a certificate from the fleet CA the device pins.
 using var http = options.FleetCa is { } fleetCa
-    ? new HttpClient(EdgeMlOps.Runtime.Security.PinnedHttp.Handler(fleetCa)) { Timeout = TimeSpan.FromMinutes(5) }
+    ? new HttpClient(EdgeMlOps.Shared.Security.PinnedHttp.Handler(fleetCa)) { Timeout = TimeSpan.FromMinutes(5) }
     : new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
 await using var agent = new DeviceAgent(options, new AgentDependencies { Runtimes = new EdgeMlOps.Agent.Models.ModelRuntimes(new EdgeMlOps.Runtime.OrtSessionSettings(1, options.ExecutionProvider)), Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(options.DataDirectory, "models")), Http = http, LoggerFactory = loggers, StorageNotices = storageNotices });
 LocalApi? api = null;

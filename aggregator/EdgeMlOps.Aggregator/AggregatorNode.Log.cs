@@ -55,4 +55,7 @@ public sealed partial class AggregatorNode
 
     [LoggerMessage(EventId = 2302, Level = LogLevel.Warning, Message = "INSECURE: connecting to broker {Broker} over plain TCP without authentication (Security:AllowPlaintext). Development only.")]
     private partial void LogInsecureBroker(string broker);
+
+    [LoggerMessage(EventId = 2303, Level = LogLevel.Warning, Message = "INSECURE: the HTTP API at {Url} has no TLS: enrollment and admin tokens travel in the clear (HttpUrl=https://… is the default). Development only.")]
+    private partial void LogInsecureApi(string url);
 }

@@ -87,7 +87,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     public IFleetChannelFactory Channels => _channels ?? throw new InvalidOperationException("Not started.");
 
     /// <summary>Base URL of the artifact server as announced to devices.</summary>
-    public Uri ArtifactBaseUrl { get; private set; } = new("http://127.0.0.1:8080");
+    public Uri ArtifactBaseUrl { get; private set; } = new(AggregatorOptions.DefaultHttpUrl);
 
     public EmbeddedBroker? Broker => _broker;
 
@@ -157,6 +157,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         var https = _options.HttpUrl.StartsWith("https://", StringComparison.OrdinalIgnoreCase)
             ? Security.ServerCertificate([new Uri(_options.HttpUrl).Host, .. _options.PublicBaseUrl is { } p ? new[] { p.Host } : []])
             : null;
+        if (https is null) LogInsecureApi(_options.HttpUrl);
         _http = AggregatorApi.Build(this, _options.HttpUrl, https, _loggerFactory, bytes => Interlocked.Add(ref _artifactBytesServed, bytes));
         await _http.StartAsync(cancellationToken).ConfigureAwait(false);
         var bound = new Uri(_http.Urls.First());

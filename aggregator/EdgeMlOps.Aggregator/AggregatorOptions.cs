@@ -87,8 +87,11 @@ public sealed record AggregatorOptions
     /// <summary>Interface the embedded broker binds to (loopback by default; 0.0.0.0 in a container).</summary>
     public System.Net.IPAddress BrokerBindAddress { get; init; } = System.Net.IPAddress.Loopback;
 
-    /// <summary>Where the artifact/HTTP API listens, e.g. <c>http://127.0.0.1:8080</c> (port 0 = any free port).</summary>
-    public string HttpUrl { get; init; } = "http://127.0.0.1:8080";
+    /// <summary>Where the artifact/HTTP API listens, e.g. <c>https://127.0.0.1:8443</c> (port 0 = any free port; <c>http://</c> for development only).</summary>
+    public string HttpUrl { get; init; } = DefaultHttpUrl;
+
+    /// <summary>The API's default listener: HTTPS with a certificate from the fleet CA (enrollment tokens and admin tokens never travel in the clear).</summary>
+    public const string DefaultHttpUrl = "https://127.0.0.1:8443";
 
     /// <summary>Base URL devices use to download artifacts; defaults to the bound HTTP address.</summary>
     public Uri? PublicBaseUrl { get; init; }
@@ -134,7 +137,7 @@ public sealed record AggregatorOptions
         r.Require(brokerText == "embedded" || MqttEndpoint.TryParse(brokerText, out external!), "Broker", $"'{brokerText}' is neither 'embedded' nor an mqtts://host:port (or mqtt://) URL");
         var bindText = r.String(nameof(BrokerBindAddress), "127.0.0.1");
         r.Require(System.Net.IPAddress.TryParse(bindText, out var bind), nameof(BrokerBindAddress), $"'{bindText}' is not an IP address");
-        var httpUrl = r.String(nameof(HttpUrl), "http://127.0.0.1:8080");
+        var httpUrl = r.String(nameof(HttpUrl), DefaultHttpUrl);
         r.Require(Uri.TryCreate(httpUrl, UriKind.Absolute, out var http) && http.Scheme is "http" or "https", nameof(HttpUrl), $"'{httpUrl}' is not an http(s) URL");
         var publicText = r.OptionalString(nameof(PublicBaseUrl));
         Uri? publicBase = null;

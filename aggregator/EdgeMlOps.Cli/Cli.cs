@@ -15,7 +15,8 @@ public static class Cli
 {
     public static async Task<int> RunAsync(string[] args, IAnsiConsole console, HttpMessageHandler? handler = null, CancellationToken cancellationToken = default)
     {
-        var url = new Option<string>("--url") { Description = "Aggregator base URL (or EDGEMLOPS_URL)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("EDGEMLOPS_URL") ?? "http://127.0.0.1:8080", Recursive = true };
+        var url = new Option<string>("--url") { Description = "Aggregator base URL (or EDGEMLOPS_URL)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("EDGEMLOPS_URL") ?? ApiHttp.DefaultUrl, Recursive = true };
+        var ca = new Option<FileInfo?>("--ca") { Description = $"Fleet CA certificate to pin for https (or EDGEMLOPS_CA; default {ApiHttp.DefaultCaFile} when it exists)", DefaultValueFactory = _ => ApiHttp.DefaultCa(), Recursive = true };
         var token = new Option<string?>("--token") { Description = "Admin bearer token (or EDGEMLOPS_TOKEN)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("EDGEMLOPS_TOKEN"), Recursive = true };
         var model = new Option<string>("--model") { Description = "Model name", DefaultValueFactory = _ => "digits", Recursive = true };
         var reason = new Option<string>("--reason") { Description = "Why (recorded in the audit log)", Required = true };
@@ -24,8 +25,9 @@ public static class Cli
 
         AdminClient Client(ParseResult r)
         {
-            var http = handler is null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
-            http.BaseAddress = new Uri(r.GetValue(url)!);
+            var baseUrl = new Uri(r.GetValue(url)!);
+            var http = handler is null ? ApiHttp.Create(baseUrl, r.GetValue(ca)) : new HttpClient(handler, disposeHandler: false);
+            http.BaseAddress = baseUrl;
             return new AdminClient(http, r.GetValue(token));
         }
 
@@ -165,6 +167,7 @@ public static class Cli
 
         var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys, SecurityCommands.Devices(console, Client), SecurityCommands.Security(console, Client) };
         root.Options.Add(url);
+        root.Options.Add(ca);
         root.Options.Add(token);
         root.Options.Add(model);
         var parsed = root.Parse(args);
@@ -188,6 +191,11 @@ public static class Cli
         {
             console.MarkupLine(ex.Status == 0 ? $"[red]{Markup.Escape(ex.Message)}[/]" : $"[red]{ex.Status}[/]: {Markup.Escape(ex.Message)}");
             return 1;
+        }
+        catch (HttpRequestException ex) when (ex.InnerException is System.Security.Authentication.AuthenticationException)
+        {
+            console.MarkupLine($"[red]the aggregator's certificate is not trusted[/]: {Markup.Escape(ex.Message)} Pass its fleet CA with --ca (e.g. --ca {ApiHttp.DefaultCaFile}) or EDGEMLOPS_CA.");
+            return 3;
         }
         catch (HttpRequestException ex)
         {

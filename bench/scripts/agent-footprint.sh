@@ -28,13 +28,15 @@ rm -f "$aot"/*.dbg "$aot"/*.pdb "$aot"/*.xml
 
 dotnet build aggregator/EdgeMlOps.Aggregator.Host -c Release -nologo -v q >/dev/null
 dotnet aggregator/EdgeMlOps.Aggregator.Host/bin/Release/net10.0/edgemlops-aggregator.dll \
-  --Aggregator:DataDirectory="$work/agg" --Aggregator:EmbeddedBrokerPort=$mqtt --Aggregator:HttpUrl=http://127.0.0.1:$http \
+  --Aggregator:DataDirectory="$work/agg" --Aggregator:EmbeddedBrokerPort=$mqtt --Aggregator:HttpUrl=https://127.0.0.1:$http \
   --Aggregator:Model=mlp-784-128-10 --Aggregator:Rounds:ClientsPerRound=1 --Aggregator:Rounds:MinDevices=1 \
   --Aggregator:Rounds:ReportDeadlineSeconds=30 --Aggregator:Rounds:LocalEpochs=1 --Aggregator:Rounds:IntervalSeconds=1 \
   > "$work/aggregator.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http/healthz" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$http/healthz" >/dev/null || fail "aggregator did not start"
+# HTTPS with a certificate from the fleet CA the aggregator writes on first start: curl trusts only that CA.
+healthz() { [ -f "$work/agg/pki/ca.crt" ] && curl -sf --cacert "$work/agg/pki/ca.crt" "https://127.0.0.1:$http/healthz" >/dev/null; }
+for _ in $(seq 100); do healthz && break; sleep 0.1; done
+healthz || fail "aggregator did not start"
 
 if [ -n "${AGENT_CGROUP:-}" ]; then
   # Publishing just wrote the agent's libraries through the page cache, charged to this shell's cgroup; drop them so the
@@ -51,7 +53,7 @@ start_agent() { # log file name
   local cg=()
   [ -n "${AGENT_CGROUP:-}" ] && cg=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$AGENT_CGROUP")
   env ${AGENT_ENV:-} "${cg[@]}" "$aot/edgemlops-agent" --Agent:DeviceId=smoke-1 --Agent:Broker=mqtts://127.0.0.1:$mqtt --Agent:DataDirectory="$work/agent" \
-    --Agent:FleetCaFile="$work/agg/pki/ca.crt" --Agent:Enrollment:Url=http://127.0.0.1:$http/ --Agent:Enrollment:TokenFile="$work/agg/pki/enrollment-token" \
+    --Agent:FleetCaFile="$work/agg/pki/ca.crt" --Agent:Enrollment:Url=https://127.0.0.1:$http/ --Agent:Enrollment:TokenFile="$work/agg/pki/enrollment-token" \
     --Agent:Http=http://127.0.0.1:$api/ --Agent:StatusIntervalSeconds=5 --Agent:TrustedRootFile="$work/agg/keys/root.pub" > "$log" 2>&1 &
   agent=$!; pids+=($agent)
 }

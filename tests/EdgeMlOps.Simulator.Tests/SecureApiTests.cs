@@ -1,8 +1,8 @@
-using EdgeMlOps.Agent;
 using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Agent;
 using EdgeMlOps.Aggregator;
-using EdgeMlOps.Runtime.Security;
 using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Security;
 
 namespace EdgeMlOps.Simulator.Tests;
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Runtime.Security;
+using EdgeMlOps.Shared.Security;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Agent.Security;

@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using EdgeMlOps.Runtime.Security;
 using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Security;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using EdgeMlOps.Runtime.Security;
 using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Security;
 
 namespace EdgeMlOps.Aggregator.Security;
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using EdgeMlOps.Runtime.Security;
+using EdgeMlOps.Shared.Security;
 
 namespace EdgeMlOps.Aggregator.Security;
 

@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
+using EdgeMlOps.Shared.Security;
 
-using EdgeMlOps.Runtime.Security;
 
 namespace EdgeMlOps.Aggregator.Security;
 

@@ -2,10 +2,11 @@ using System.Buffers;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using EdgeMlOps.Runtime.Channels;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-using MQTTnet;
+using EdgeMlOps.Shared.Security;
 using MQTTnet.Protocol;
+using MQTTnet;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Runtime.Mqtt;
 
@@ -102,7 +103,7 @@ public sealed partial class MqttTransport : IFleetChannel
             return false;
         }
 
-        if (Security.CertificateChain.IsIssuedBy(e.Certificate, anchor, DateTimeOffset.UtcNow, out var error)) return true;
+        if (CertificateChain.IsIssuedBy(e.Certificate, anchor, DateTimeOffset.UtcNow, out var error)) return true;
         Log.BrokerCertificateRefused(_logger, _options.ClientId, error);
         return false;
     }

@@ -5,6 +5,7 @@ using EdgeMlOps.Aggregator.Security;
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Runtime.Security;
 using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Security;
 
 namespace EdgeMlOps.Aggregator.Tests.Security;
 

@@ -1,7 +1,7 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 
-namespace EdgeMlOps.Runtime.Security;
+namespace EdgeMlOps.Shared.Security;
 
 /// <summary>
 /// HTTP for fleet members: an <c>https://</c> server must hold a certificate from the pinned fleet CA for

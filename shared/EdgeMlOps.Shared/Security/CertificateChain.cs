@@ -1,6 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 
-namespace EdgeMlOps.Runtime.Security;
+namespace EdgeMlOps.Shared.Security;
 
 /// <summary>Chain checks against one pinned fleet CA; the operating system's trust store plays no part.</summary>
 public static class CertificateChain
