@@ -13,6 +13,9 @@ public sealed partial class DeviceAgent
     [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Refused model {ModelName} v{Version}: {Reason}")]
     private partial void LogInstallFailed(string modelName, ulong version, string reason);
 
+    [LoggerMessage(EventId = 1021, Level = LogLevel.Warning, Message = "Stopped the download of {ModelName} v{Version}: rollout {RolloutId} was aborted (signed rollback directive)")]
+    private partial void LogInstallPreempted(string modelName, ulong version, string rolloutId);
+
     [LoggerMessage(EventId = 1003, Level = LogLevel.Debug, Message = "Round {RoundId}: trained on {Samples} samples in {Steps} steps, loss {Loss:F4}")]
     private partial void LogTrained(string roundId, int samples, int steps, double loss);
 

@@ -14,6 +14,7 @@ public sealed partial class DeviceAgent
     private RolloutPlan? _plan;
     private RolloutProgress? _progress;
     private CancellationTokenSource? _trialCancel;
+    private RolloutPlan? _newestPlan;
 
     // Per-version health figures, reset whenever the served version changes.
     private LatencyHistogram _versionLatency = new();
@@ -39,13 +40,12 @@ public sealed partial class DeviceAgent
 
     private long NowMs => _deps.Time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    /// <summary>A signed plan arrived on the rollout topic: verify it and do what it asks of this device.</summary>
-    private async Task ApplyPlanAsync(Signed envelope)
+    /// <summary>A verified plan arrived on the rollout topic: do what it asks of this device.</summary>
+    private async Task ApplyPlanAsync(RolloutPlan plan)
     {
         if (!await EnterInstallGateAsync().ConfigureAwait(false)) return;
         try
         {
-            if (_trust.CheckPlan(envelope, NowMs) is not { } plan) return;
             RolloutProgress? previous;
             lock (_rolloutGate)
             {
@@ -57,6 +57,9 @@ public sealed partial class DeviceAgent
                     _trust.Reject($"rollout plan {plan.RolloutId} rev {plan.Revision} is older than the plan already applied (replay?)");
                     return;
                 }
+
+                // A plan is the rollout's whole state: one that a newer plan replaced while it waited for the gate is skipped.
+                if (Newer(_newestPlan, plan)) return;
 
                 _plan = plan;
                 previous = _progress is { } p && p.RolloutId == plan.RolloutId ? p : null;
@@ -97,7 +100,12 @@ public sealed partial class DeviceAgent
             var verified = ManifestRules.ToAnnouncement(manifest, plan.TargetManifest, plan.ArtifactBaseUrl);
             try
             {
-                await SwitchAsync(verified, trial: true).ConfigureAwait(false);
+                using (_inFlight.Begin(target, _stopping.Token)) await SwitchAsync(verified, trial: true).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+            {
+                SetProgress(plan, RolloutPhase.RolledBack, $"rollout aborted while v{target} was downloading; the download was stopped", target);
+                return;
             }
             catch (Exception ex) when (IsInstallFailure(ex))
             {
@@ -118,6 +126,29 @@ public sealed partial class DeviceAgent
         {
             _installGate.Release();
         }
+    }
+
+    /// <summary>Records a verified plan as the newest seen unless an applied or seen plan is newer; true when it is the newest (not a replay).</summary>
+    private bool NotePlan(RolloutPlan plan)
+    {
+        lock (_rolloutGate)
+        {
+            if (plan.IssuedUnixMs < (_progress?.PlanIssuedUnixMs ?? 0) || Newer(_newestPlan, plan)) return false;
+            Volatile.Write(ref _newestPlan, plan);
+            return true;
+        }
+    }
+
+    private static bool Newer(RolloutPlan? candidate, RolloutPlan than) =>
+        candidate is not null && (candidate.IssuedUnixMs > than.IssuedUnixMs || (candidate.RolloutId == than.RolloutId && candidate.Revision > than.Revision));
+
+    /// <summary>A fresh signed rollback directive: the download in flight stops (a plain announcement's install is retried after it).</summary>
+    private void PreemptInstall(RolloutPlan plan)
+    {
+        var stopped = _inFlight.Preempt();
+        if (stopped == 0) return;
+        Interlocked.Increment(ref Counters.InstallsPreempted);
+        LogInstallPreempted(plan.ModelName, stopped, plan.RolloutId);
     }
 
     private static ulong ManifestVersion(Signed? envelope)

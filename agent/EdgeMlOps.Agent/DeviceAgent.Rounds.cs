@@ -112,8 +112,16 @@ public sealed partial class DeviceAgent
             RaiseNewestAnnounced(manifest.Version);
             RaiseFreshUntil(manifest.ExpiresUnixMs);
             var verified = ManifestRules.ToAnnouncement(manifest, announcement.Manifest, announcement.ArtifactBaseUrl);
-            if (manifest.TrainingOnly) await LoadForTrainingAsync(verified).ConfigureAwait(false);
-            else await SwitchAsync(verified, trial: false).ConfigureAwait(false);
+            using (_inFlight.Begin(manifest.Version, _stopping.Token))
+            {
+                if (manifest.TrainingOnly) await LoadForTrainingAsync(verified).ConfigureAwait(false);
+                else await SwitchAsync(verified, trial: false).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+        {
+            // A rollback directive stopped this download to go first; the announcement is installed after it.
+            Track(InstallAsync(announcement));
         }
         catch (OperationCanceledException)
         {
@@ -234,7 +242,7 @@ public sealed partial class DeviceAgent
 
     private async Task<byte[]> FetchIntoStoreAsync(Uri baseUrl, ArtifactRef artifact)
     {
-        var bytes = await _fetcher.FetchAsync(baseUrl, artifact, _stopping.Token).ConfigureAwait(false);
+        var bytes = await _fetcher.FetchAsync(baseUrl, artifact, _inFlight.Token(_stopping.Token)).ConfigureAwait(false);
         _deps.Models.PutBlob(artifact.Sha256, bytes);
         return bytes;
     }

@@ -72,6 +72,8 @@ public sealed class AgentCounters
     public long MalformedMessages;
     public long ModelInstalls;
     public long ModelInstallFailures;
+    /// <summary>Downloads stopped because a signed rollback directive arrived while they were in flight.</summary>
+    public long InstallsPreempted;
     public long Predictions;
     public long ArtifactBytes;
 }
@@ -91,6 +93,7 @@ public sealed partial class DeviceAgent : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly EdgeMlOps.Shared.Tensors.UpdateCompressor _compressor = new();
     private readonly SemaphoreSlim _installGate = new(1, 1);
+    private readonly Models.InFlightInstall _inFlight = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly object _modelGate = new();
     // Recent round ids, bounded: a device that runs for years must not remember every round.
@@ -568,8 +571,16 @@ public sealed partial class DeviceAgent : IAsyncDisposable
             }
             else if (topic == _topics.Rollout)
             {
-                var plan = Signed.Parser.ParseFrom(payload);
-                Track(ApplyPlanAsync(plan));
+                // Verified here, before the install gate: a rollback directive stops the download in flight.
+                if (_trust.CheckPlan(Signed.Parser.ParseFrom(payload), NowMs) is { } plan)
+                {
+                    if (NotePlan(plan) && plan.State == RolloutState.Aborted) PreemptInstall(plan);
+                    Track(ApplyPlanAsync(plan));
+                }
+                else
+                {
+                    RequestStatus();
+                }
             }
             else if (topic == _topics.Task(DeviceId))
             {

@@ -23,14 +23,14 @@ public class TrustedInstallTests
         Governance = new GovernanceOptions { Mode = mode, RolloutCheckInterval = TimeSpan.FromMilliseconds(200) },
     };
 
-    private static DeviceAgent Agent(string dir, AggregatorNode node, byte[] root) => new(
+    private static DeviceAgent Agent(string dir, AggregatorNode node, byte[] root, HttpMessageHandler? http = null) => new(
         new AgentOptions { DeviceId = "dev-t", Fleet = "trust", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [root], DataDirectory = Path.Combine(dir, "dev") },
         new AgentDependencies
         {
             Store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100),
             Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 10),
             Models = new ModelStore(Path.Combine(dir, "dev", "models")),
-            Http = new HttpClient(),
+            Http = http is null ? new HttpClient() : new HttpClient(http),
         });
 
     private static string TempDirectory() => Path.Combine(Path.GetTempPath(), "edgemlops-trust-" + Guid.NewGuid().ToString("N"));
@@ -292,5 +292,67 @@ public class TrustedInstallTests
         await sniffer.PublishAsync("edgemlops/v1/trust/rollout", abortPlan, retain: false, CancellationToken.None);
         await Eventually.Until(() => fleet.Agents.All(a => a.Trust.LastRejection.Contains("older than the plan", StringComparison.Ordinal)), "the replay to be refused", 30);
         Assert.All(fleet.Agents, a => Assert.Equal(v2.Version, a.ModelVersion));
+    }
+
+    [Fact]
+    public async Task RollbackDirective_StopsAStalledDownload_AndIsObeyedAtOnce()
+    {
+        var dir = TempDirectory();
+        await using var node = new AggregatorNode(Options(dir, DeploymentMode.Governed));
+        await node.StartAsync(CancellationToken.None);
+        var stall = new StallingHandler();
+        await using var agent = Agent(dir, node, node.Keys.RootPublicKey, stall);
+        await agent.StartAsync(CancellationToken.None);
+        var gates = new RolloutGates { MinFeedback = 0 };
+        node.Governance.Approve("alice", "m", 1, "first");
+        await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Health = new HealthWindow { WindowSeconds = 1 }, Gates = gates }, CancellationToken.None);
+        await Eventually.Until(() => agent.ModelVersion == 1 && node.Rollouts.Current!.State == RolloutStatusKind.Completed, "v1 everywhere", 60);
+
+        // From now on the artifact server answers nothing: v2's download (for training, as governed fleets load a new
+        // version) would hold the install gate until its deadline, 30 s and more, with the rollback directive behind it.
+        stall.Block();
+        var weights = node.CurrentWeights.Clone();
+        for (var i = 0; i < weights.Values.Length; i++) weights.Values[i] += 0.01f;
+        var v2 = await node.RegisterVersionAsync(weights, "dana", "next", CancellationToken.None);
+        await Eventually.Until(() => stall.Waiting > 0, "v2's download to hang", 30);
+        node.Governance.Approve("alice", "m", v2.Version, "ok");
+        var rollout = await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Health = new HealthWindow { WindowSeconds = 60 }, Gates = gates }, CancellationToken.None);
+        await node.Rollouts.AbortAsync("bob", rollout.Id, "bad build", CancellationToken.None);
+
+        await Eventually.Until(() => agent.Rollout?.RolloutId == rollout.Id, "the rollback directive obeyed while the download hung", 10);
+        Assert.Equal(1UL, agent.ModelVersion);
+        Assert.True(Interlocked.Read(ref agent.Counters.InstallsPreempted) >= 1);
+        Assert.NotEqual(RolloutPhase.Trial, agent.Rollout!.Phase);
+
+        // The stopped download is not lost: once the server answers again, v2 is loaded for training.
+        stall.Release();
+        await Eventually.Until(() => agent.TrainingVersion == v2.Version, "v2 loaded for training after the directive", 60);
+        Assert.Equal(1UL, agent.ModelVersion);
+    }
+
+    /// <summary>An artifact server that stops answering (each request hangs until cancelled) while blocked.</summary>
+    private sealed class StallingHandler : DelegatingHandler
+    {
+        private volatile bool _blocked;
+        private int _waiting;
+
+        public StallingHandler() : base(new HttpClientHandler()) { }
+
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        public void Block() => _blocked = true;
+
+        public void Release() => _blocked = false;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            if (_blocked && request.RequestUri!.AbsolutePath.Contains("/artifacts/", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _waiting);
+                while (_blocked) await Task.Delay(50, cancellationToken);
+            }
+
+            return await base.SendAsync(request, cancellationToken);
+        }
     }
 }
