@@ -9,9 +9,8 @@ namespace EdgeMlOps.Aggregator;
 
 public sealed partial class AggregatorNode
 {
-    private const int RememberedMessageIds = 100_000;
-    private readonly HashSet<string> _seenMessageIds = new(StringComparer.Ordinal);
-    private readonly Queue<string> _seenOrder = new();
+    /// <summary>Longest message id accepted (the agent's are 32 hex digits).</summary>
+    private const int MaxMessageIdLength = 128;
     private RoundAccumulator? _openRound;
     private string? _lastClosedRoundId;
     private long _roundBytesUp;
@@ -96,11 +95,7 @@ public sealed partial class AggregatorNode
             return;
         }
 
-        if (!RememberMessageId(update.Header.MessageId))
-        {
-            Reject(deviceId, RejectionReason.Duplicate, $"message {update.Header.MessageId} seen before");
-            return;
-        }
+        if (!IsFirstDelivery(deviceId, update.Header.MessageId, "update")) return;
 
         if (Volatile.Read(ref _openBuffer) is { } buffer)
         {
@@ -137,15 +132,21 @@ public sealed partial class AggregatorNode
         _roundProgress.Release();
     }
 
-    private bool RememberMessageId(string messageId)
+    /// <summary>
+    /// True the first time this device sends <paramref name="messageId"/> (remembered across restarts); a repeat is
+    /// refused as a duplicate, an empty or oversized id as malformed.
+    /// </summary>
+    private bool IsFirstDelivery(string deviceId, string messageId, string what)
     {
-        lock (_seenMessageIds)
+        if (messageId.Length is 0 or > MaxMessageIdLength)
         {
-            if (!_seenMessageIds.Add(messageId)) return false;
-            _seenOrder.Enqueue(messageId);
-            if (_seenOrder.Count > RememberedMessageIds) _seenMessageIds.Remove(_seenOrder.Dequeue());
-            return true;
+            Reject(deviceId, RejectionReason.Malformed, $"{what} with a message id of {messageId.Length} characters");
+            return false;
         }
+
+        if (Seen.TryAdd(deviceId, messageId)) return true;
+        Reject(deviceId, RejectionReason.Duplicate, $"{what} {messageId} seen before");
+        return false;
     }
 
     private void Reject(string deviceId, RejectionReason reason, string detail)

@@ -60,11 +60,7 @@ public sealed partial class AggregatorNode
             return;
         }
 
-        if (!RememberMessageId(report.Header.MessageId))
-        {
-            Reject(deviceId, RejectionReason.Duplicate, $"profile {report.Header.MessageId} seen before");
-            return;
-        }
+        if (!IsFirstDelivery(deviceId, report.Header.MessageId, "profile")) return;
 
         if (report.ModelName != _options.ModelName || report.ModelVersion == 0 || report.ModelVersion > (_current?.Record.Version ?? 0))
         {

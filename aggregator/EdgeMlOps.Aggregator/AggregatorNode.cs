@@ -38,6 +38,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     private IFleetChannel? _transport;
     private WebApplication? _http;
     private ModelRegistry? _registry;
+    private Fleet.SeenMessages? _seen;
     private ArtifactStore? _artifacts;
     private GlobalModel? _current;
     private FederatedStrategy? _strategy;
@@ -99,6 +100,9 @@ public sealed partial class AggregatorNode : IAsyncDisposable
 
     public ModelRegistry Registry => _registry ?? throw new InvalidOperationException("Not started.");
 
+    /// <summary>Message ids already processed, per device, across restarts.</summary>
+    public Fleet.SeenMessages Seen => _seen ?? throw new InvalidOperationException("Not started.");
+
     public ArtifactStore Artifacts => _artifacts ?? throw new InvalidOperationException("Not started.");
 
     /// <summary>The current global version.</summary>
@@ -116,6 +120,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     {
         Directory.CreateDirectory(_options.DataDirectory);
         _registry = new ModelRegistry(Path.Combine(_options.DataDirectory, "registry.db"));
+        _seen = new Fleet.SeenMessages(Path.Combine(_options.DataDirectory, "messages.db"), _time);
         _artifacts = new ArtifactStore(Path.Combine(_options.DataDirectory, "artifacts"));
         _security = new Security.FleetSecurity(_options.DataDirectory, _options.Fleet, _options.Security, _time, _loggerFactory.CreateLogger<Security.FleetSecurity>());
         _keys = new Trust.KeyRing(Path.Combine(_options.DataDirectory, "keys"), _options.Fleet, _options.Trust, _time.GetUtcNow());
@@ -191,6 +196,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
 
         if (_broker is not null) await _broker.DisposeAsync().ConfigureAwait(false);
         _registry?.Dispose();
+        _seen?.Dispose();
         _audit?.Dispose();
         _keys?.Dispose();
         _security?.Dispose();

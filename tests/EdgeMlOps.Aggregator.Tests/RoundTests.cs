@@ -144,6 +144,33 @@ public class RoundTests
     }
 
     [Fact]
+    public async Task AnUpdateRedeliveredAfterARestart_IsRecognisedAsADuplicate()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        ModelUpdate delivered;
+        await using (var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1)))
+        {
+            await node.StartAsync(CancellationToken.None);
+            await using var device = new ScriptedDevice("d", "test", node);
+            await device.ConnectAsync(5);
+            await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
+            var round = node.RunRoundAsync(CancellationToken.None);
+            delivered = device.Update(await device.NextTaskAsync(TimeSpan.FromSeconds(10)), 0.5f, 5);
+            await device.PublishAsync("update", delivered);
+            Assert.Equal(RoundStatus.Completed, (await round).Status);
+        }
+
+        // The same message again (QoS 1 redelivery, an outbox resending after the aggregator went down).
+        await using var restarted = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
+        await restarted.StartAsync(CancellationToken.None);
+        await using var again = new ScriptedDevice("d", "test", restarted);
+        await again.ConnectAsync(5);
+        await again.PublishAsync("update", delivered);
+        await AggregatorFixture.EventuallyAsync(() => restarted.Rejections[RejectionReason.Duplicate] == 1, "the redelivered update known as a duplicate");
+        Assert.Equal(0, restarted.Rejections[RejectionReason.UnknownRound]);
+    }
+
+    [Fact]
     public async Task Restart_ResumesFromLastCommittedVersion()
     {
         var dir = AggregatorFixture.TempDirectory();
