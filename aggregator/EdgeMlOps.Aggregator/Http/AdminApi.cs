@@ -25,6 +25,10 @@ internal static class AdminApi
     {
         var admin = app.MapGroup("/v1/admin");
 
+        // Who the token belongs to and what it may do (the console shows only the actions the roles allow).
+        admin.MapGet("/whoami", (Delegate)((HttpContext http) =>
+            Guard(http, node, AdminRoles.Viewer, who => Results.Ok(new { who.Name, Roles = who.Roles.Append(AdminRoles.Viewer).Distinct().Order(StringComparer.Ordinal).ToArray(), Model = node.Options.ModelName, node.Options.Fleet, Mode = node.Options.Governance.Mode.ToString() }))));
+
         admin.MapGet("/models/{name}/versions", (HttpContext http, string name) =>
             Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Registry.Versions(name))));
 

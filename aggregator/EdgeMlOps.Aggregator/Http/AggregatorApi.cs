@@ -68,6 +68,7 @@ public static class AggregatorApi
         app.MapGet("/v1/trust/root", () => Results.Text(Convert.ToBase64String(node.Keys.RootPublicKey) + "\n", "text/plain"));
         EnrollmentApi.Map(app, () => node.Security);
         AdminApi.Map(app, node);
+        Console.ConsoleEndpoints.Map(app);
         app.MapGet("/healthz", () => Results.Ok(new
         {
             status = "ok",

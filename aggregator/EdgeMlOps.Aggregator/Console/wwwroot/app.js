@@ -1,0 +1,346 @@
+// EdgeMlOps console: a dependency-free front end over the admin API. Every value from the server (device ids,
+// tags, reasons: anything a device or a person typed) is rendered as text, never as HTML.
+'use strict';
+
+const TOKEN_KEY = 'edgemlops.token';
+const REFRESH_MS = 5000;
+const MAX_ROWS = 500;
+const state = { token: sessionStorage.getItem(TOKEN_KEY), me: null, view: location.hash.slice(1) || 'fleet', timer: null, filter: '' };
+const $ = id => document.getElementById(id);
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+function el(tag, attributes, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'class') node.className = value;
+    else if (key === 'onclick') node.addEventListener('click', value);
+    else if (key === 'oninput') node.addEventListener('input', value);
+    else node.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) node.append(child instanceof Node ? child : document.createTextNode(child === undefined || child === null ? '' : String(child)));
+  return node;
+}
+
+async function api(path, options = {}) {
+  const headers = { Authorization: 'Bearer ' + state.token };
+  if (options.body) headers['Content-Type'] = 'application/json';
+  const response = await fetch(path, { method: options.method || 'GET', body: options.body, headers, cache: 'no-store' });
+  const text = await response.text();
+  let body = text;
+  try { body = text ? JSON.parse(text) : null; } catch { /* text body (model card) */ }
+  if (!response.ok) throw new ApiError(response.status, (body && body.error) || text || response.statusText);
+  return body;
+}
+
+function say(text, kind) {
+  const message = $('message');
+  message.textContent = text || '';
+  message.className = kind || '';
+}
+
+const fmt = {
+  time: v => v ? new Date(v).toISOString().replace('T', ' ').slice(0, 19) : '-',
+  num: (v, digits) => v === null || v === undefined || Number.isNaN(v) ? '-' : (digits === undefined ? String(v) : Number(v).toFixed(digits)),
+  tags: tags => tags ? Object.entries(tags).map(([k, v]) => k + '=' + v).join(', ') : '',
+};
+
+/** A table: columns are [title, row => text or node, class?]. */
+function table(columns, rows, empty) {
+  if (!rows.length) return el('p', { class: 'muted' }, empty || 'Nothing yet.');
+  return el('table', {},
+    el('thead', {}, el('tr', {}, columns.map(([title]) => el('th', { scope: 'col' }, title)))),
+    el('tbody', {}, rows.map(row => el('tr', {}, columns.map(([, value, cls]) => el('td', { class: typeof cls === 'function' ? cls(row) : cls }, value(row)))))));
+}
+
+function cards(items) {
+  return el('div', { class: 'cards' }, items.map(([label, value]) => el('div', { class: 'card' }, el('b', {}, value), label)));
+}
+
+function has(role) { return !!state.me && state.me.roles.includes(role); }
+
+/** Asks for a reason in a modal dialog; resolves to the reason or null. */
+function confirmWithReason(title) {
+  const dialog = $('confirm');
+  $('confirm-title').textContent = title;
+  $('confirm-reason').value = '';
+  return new Promise(resolve => {
+    const done = value => { dialog.close(); $('confirm-form').onsubmit = null; $('confirm-cancel').onclick = null; resolve(value); };
+    $('confirm-form').onsubmit = e => { e.preventDefault(); done($('confirm-reason').value.trim() || null); };
+    $('confirm-cancel').onclick = () => done(null);
+    dialog.showModal();
+  });
+}
+
+async function act(title, path) {
+  const reason = await confirmWithReason(title);
+  if (!reason) return;
+  try {
+    await api(path, { method: 'POST', body: JSON.stringify({ reason }) });
+    say(title + ': done.', 'ok');
+  } catch (e) {
+    say(title + ': ' + (e.status ? e.status + ' ' : '') + e.message, 'error');
+  }
+  await render();
+}
+
+function lineChart(points, label) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const width = 560, height = 160, pad = 28;
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('class', 'chart');
+  svg.setAttribute('width', width);
+  svg.setAttribute('height', height);
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', label);
+  if (points.length === 0) return svg;
+  const xs = points.map(p => p[0]), ys = points.map(p => p[1]);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys, 0), Math.max(...ys, 1)];
+  const sx = x => pad + (x1 === x0 ? 0 : (x - x0) / (x1 - x0)) * (width - 2 * pad);
+  const sy = y => height - pad - (y1 === y0 ? 0 : (y - y0) / (y1 - y0)) * (height - 2 * pad);
+  const line = document.createElementNS(ns, 'polyline');
+  line.setAttribute('points', points.map(p => sx(p[0]).toFixed(1) + ',' + sy(p[1]).toFixed(1)).join(' '));
+  svg.append(line);
+  for (const [text, x, y] of [[label, pad, 14], [String(y1), 2, pad], [String(y0), 2, height - pad], ['v' + x0, pad, height - 6], ['v' + x1, width - pad - 20, height - 6]]) {
+    const t = document.createElementNS(ns, 'text');
+    t.setAttribute('x', x);
+    t.setAttribute('y', y);
+    t.textContent = text;
+    svg.append(t);
+  }
+  return svg;
+}
+
+const views = {
+  async fleet() {
+    const devices = await api('/v1/fleet/devices');
+    const online = devices.filter(d => d.state === 'Online').length;
+    const needle = state.filter.toLowerCase();
+    const shown = devices.filter(d => !needle || [d.deviceId, d.state, fmt.tags(d.tags), 'v' + d.modelVersion].join(' ').toLowerCase().includes(needle));
+    const search = el('input', { id: 'filter', type: 'search', placeholder: 'Filter by id, state, tag, version', value: state.filter });
+    search.addEventListener('input', () => { state.filter = search.value; renderSoon(); });
+    return [
+      cards([['devices', devices.length], ['online', online], ['versions served', new Set(devices.map(d => d.modelVersion)).size]]),
+      el('div', { class: 'toolbar' }, search, el('span', { class: 'muted', id: 'shown' }, `showing ${Math.min(shown.length, MAX_ROWS)} of ${shown.length} matching (${devices.length} devices)`)),
+      table([
+        ['Device', d => d.deviceId],
+        ['State', d => d.state, d => 'state-' + d.state],
+        ['Model', d => d.modelName ? d.modelName + ' v' + d.modelVersion : '-'],
+        ['Samples', d => fmt.num(d.sampleCount), 'num'],
+        ['Tags', d => fmt.tags(d.tags)],
+        ['Last seen (UTC)', d => fmt.time(d.lastSeen)],
+      ], shown.slice(0, MAX_ROWS), needle ? 'No device matches.' : 'No device has connected yet.'),
+    ];
+  },
+
+  async registry() {
+    const versions = await api(`/v1/admin/models/${encodeURIComponent(state.me.model)}/versions`);
+    const card = el('pre', { id: 'card', hidden: true });
+    const actions = v => {
+      const buttons = [el('button', { type: 'button', class: 'action', onclick: async () => { card.textContent = await api(`/v1/admin/models/${encodeURIComponent(state.me.model)}/versions/${v.version}/card`); card.hidden = false; } }, 'Card')];
+      if (has('approver') && ['candidate', 'validated'].includes(v.state)) {
+        buttons.push(el('button', { type: 'button', class: 'action', 'data-action': 'approve', 'data-version': v.version, onclick: () => act(`Approve v${v.version}`, `/v1/admin/models/${encodeURIComponent(state.me.model)}/versions/${v.version}/approve`) }, 'Approve'));
+        buttons.push(el('button', { type: 'button', class: 'action', 'data-action': 'reject', 'data-version': v.version, onclick: () => act(`Reject v${v.version}`, `/v1/admin/models/${encodeURIComponent(state.me.model)}/versions/${v.version}/reject`) }, 'Reject'));
+      }
+      return buttons;
+    };
+    return [
+      el('p', { class: 'muted' }, `Mode ${state.me.mode}. Approving needs the approver role and never applies to a version you created (four eyes).`),
+      table([
+        ['Version', v => 'v' + v.version],
+        ['State', v => v.state, v => 'state-' + v.state],
+        ['Parent', v => v.parent ? 'v' + v.parent : '-'],
+        ['Created by', v => v.createdBy],
+        ['Created (UTC)', v => fmt.time(v.createdAt)],
+        ['Round', v => fmt.num(v.round), 'num'],
+        ['Devices', v => fmt.num(v.contributors), 'num'],
+        ['Samples', v => fmt.num(v.samples), 'num'],
+        ['Held-out accuracy', v => fmt.num(v.evalAccuracy, 4), 'num'],
+        ['Why', v => v.stateReason || ''],
+        ['', actions],
+      ], [...versions].reverse(), 'No versions.'),
+      card,
+    ];
+  },
+
+  async rollouts() {
+    const rollouts = await api('/v1/admin/rollouts');
+    const actions = view => {
+      const r = view.rollout;
+      if (!has('operator') || !['Active', 'Paused'].includes(r.state)) return [];
+      const base = `/v1/admin/rollouts/${encodeURIComponent(r.id)}/`;
+      return [
+        r.state === 'Active' ? el('button', { type: 'button', class: 'action', onclick: () => act(`Pause ${r.id}`, base + 'pause') }, 'Pause') : el('button', { type: 'button', class: 'action', onclick: () => act(`Resume ${r.id}`, base + 'resume') }, 'Resume'),
+        el('button', { type: 'button', class: 'action', onclick: () => act(`Advance ${r.id}`, base + 'advance') }, 'Advance'),
+        el('button', { type: 'button', class: 'action', 'data-action': 'abort', onclick: () => act(`Abort ${r.id} (fleet-wide rollback)`, base + 'abort') }, 'Abort'),
+      ];
+    };
+    return [
+      table([
+        ['Rollout', v => v.rollout.id],
+        ['Version', v => 'v' + v.rollout.request.version + (v.rollout.previousVersion ? ' (replaces v' + v.rollout.previousVersion + ')' : '')],
+        ['State', v => v.rollout.state, v => 'state-' + v.rollout.state],
+        ['Stage', v => `${v.rollout.stage + 1} of ${v.stages.length}`],
+        ['Targeted / installed / healthy / failed / rolled back', v => v.stages.filter(s => s.open).map(s => `${Math.round(s.share * 100)}%: ${s.targeted}/${s.installed}/${s.healthy}/${s.failed}/${s.rolledBack}`).join('; ')],
+        ['Gate', v => v.gate.verdict],
+        ['Note', v => v.rollout.note],
+        ['', actions],
+      ], [...rollouts].reverse(), 'No rollouts yet.'),
+    ];
+  },
+
+  async training() {
+    const model = encodeURIComponent(state.me.model);
+    const [rounds, versions] = await Promise.all([api(`/v1/models/${model}/rounds`), api(`/v1/admin/models/${model}/versions`)]);
+    const curve = versions.filter(v => v.evalAccuracy !== null && v.evalAccuracy !== undefined).map(v => [v.version, v.evalAccuracy]);
+    return [
+      lineChart(curve, 'held-out accuracy by version'),
+      table([
+        ['Round', r => r.round, 'num'],
+        ['Id', r => r.roundId],
+        ['Status', r => r.status, r => 'state-' + r.status],
+        ['Selected', r => r.selected, 'num'],
+        ['Contributed', r => r.contributors, 'num'],
+        ['Samples', r => r.samples, 'num'],
+        ['Rejected', r => r.rejected, 'num'],
+        ['New version', r => r.newVersion ? 'v' + r.newVersion : '-'],
+        ['Notes', r => r.notes ? Object.entries(r.notes).map(([k, v]) => k + '=' + fmt.num(v, 4)).join(', ') : ''],
+        ['Ended (UTC)', r => fmt.time(r.endedAt)],
+      ], [...rounds].reverse().slice(0, MAX_ROWS), 'No rounds yet.'),
+    ];
+  },
+
+  async monitoring() {
+    const drift = await api('/v1/admin/drift?limit=200');
+    return [
+      el('h3', {}, 'Drift by window and cohort'),
+      table([
+        ['Version', d => 'v' + d.version],
+        ['Cohort', d => d.cohort],
+        ['Window', d => d.window, 'num'],
+        ['Features judged', d => d.judged, 'num'],
+        ['Drifted', d => d.drifted, 'num'],
+        ['Share', d => fmt.num(d.share, 2), 'num'],
+        ['Dataset drift', d => d.datasetDrift ? 'yes' : 'no', d => d.datasetDrift ? 'error' : ''],
+      ], [...drift].reverse(), 'No drift reports yet (they need a reference and profiles from devices).'),
+    ];
+  },
+
+  async audit() {
+    const [verification, entries] = await Promise.all([api('/v1/admin/audit/verify'), api('/v1/admin/audit?limit=200')]);
+    return [
+      el('p', { id: 'audit-status', class: verification.intact ? 'ok' : 'error' },
+        verification.intact ? `Hash chain intact: ${verification.entries} entries, head ${String(verification.headHash).slice(0, 16)}…` : `Hash chain BROKEN at entry ${verification.firstBadSequence}: ${verification.problem}`),
+      table([
+        ['#', e => e.sequence, 'num'],
+        ['At (UTC)', e => fmt.time(e.at)],
+        ['Actor', e => e.actor],
+        ['Action', e => e.action],
+        ['Subject', e => e.subject],
+        ['Reason', e => e.reason],
+      ], [...entries].reverse(), 'No entries.'),
+    ];
+  },
+
+  async security() {
+    const [events, devices] = await Promise.all([api('/v1/admin/security/events?limit=200'), api('/v1/admin/devices/enrollment')]);
+    return [
+      el('h3', {}, 'Security events'),
+      table([
+        ['At (UTC)', e => fmt.time(e.at)],
+        ['Kind', e => e.kind],
+        ['Subject', e => e.subject],
+        ['Detail', e => e.detail],
+      ], events, 'No security events.'),
+      el('h3', {}, 'Enrolled devices'),
+      table([
+        ['Device', d => d.deviceId],
+        ['Certificate valid until (UTC)', d => fmt.time(d.notAfter)],
+        ['Revoked', d => d.revokedAt ? fmt.time(d.revokedAt) + ' ' + (d.revocationReason || '') : '-', d => d.revokedAt ? 'error' : ''],
+      ], devices, 'No device has enrolled yet.'),
+    ];
+  },
+};
+
+let pending = null;
+function renderSoon() {
+  clearTimeout(pending);
+  pending = setTimeout(render, 150);
+}
+
+async function render() {
+  const view = views[state.view] ? state.view : 'fleet';
+  for (const tab of document.querySelectorAll('#tabs button')) {
+    if (tab.dataset.view === view) tab.setAttribute('aria-current', 'page'); else tab.removeAttribute('aria-current');
+  }
+  try {
+    const content = await views[view]();
+    const main = $('view');
+    const focused = document.activeElement && document.activeElement.id === 'filter';
+    main.replaceChildren(el('h2', {}, view[0].toUpperCase() + view.slice(1)), ...[content].flat());
+    if (focused) { const f = $('filter'); f.focus(); f.setSelectionRange(f.value.length, f.value.length); }
+  } catch (e) {
+    if (e.status === 401) return signOut('Your token was not accepted.');
+    say(e.message, 'error');
+  }
+  refreshHealth();
+}
+
+async function refreshHealth() {
+  try {
+    const health = await (await fetch('/healthz', { cache: 'no-store' })).json();
+    $('health').textContent = `${health.status} · v${health.version} · ${health.devicesOnline} online · broker ${health.brokerConnected ? 'up' : 'DOWN'}`;
+    $('health').className = 'pill ' + (health.status === 'ok' && health.brokerConnected ? 'ok' : 'bad');
+  } catch {
+    $('health').textContent = 'aggregator unreachable';
+    $('health').className = 'pill bad';
+  }
+}
+
+function show(view) {
+  state.view = view;
+  history.replaceState(null, '', '#' + view);
+  say('');
+  render();
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = null;
+  state.me = null;
+  clearInterval(state.timer);
+  $('login').hidden = false;
+  $('tabs').hidden = true;
+  $('view').hidden = true;
+  $('logout').hidden = true;
+  $('who').textContent = '';
+  $('login-error').textContent = message || '';
+}
+
+async function signIn(token) {
+  state.token = token;
+  try {
+    state.me = await api('/v1/admin/whoami');
+  } catch (e) {
+    return signOut(e.status === 401 ? 'That token is not known to this aggregator.' : e.message);
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $('login').hidden = true;
+  $('tabs').hidden = false;
+  $('view').hidden = false;
+  $('logout').hidden = false;
+  $('who').textContent = `${state.me.name} (${state.me.roles.join(', ')})`;
+  $('fleet').textContent = `fleet ${state.me.fleet} · model ${state.me.model}`;
+  clearInterval(state.timer);
+  state.timer = setInterval(() => { if (!$('confirm').open) render(); }, REFRESH_MS);
+  await render();
+}
+
+$('login-form').addEventListener('submit', e => { e.preventDefault(); signIn($('token').value.trim()); });
+$('logout').addEventListener('click', () => signOut(''));
+for (const tab of document.querySelectorAll('#tabs button')) tab.addEventListener('click', () => show(tab.dataset.view));
+if (state.token) signIn(state.token); else signOut('');
+refreshHealth();

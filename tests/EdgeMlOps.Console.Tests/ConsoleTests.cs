@@ -1,0 +1,169 @@
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Governance;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace EdgeMlOps.Console.Tests;
+
+/// <summary>The web console in a real headless Chromium against a real aggregator (governed, four eyes).</summary>
+public sealed class ConsoleTests : IAsyncLifetime
+{
+    private const string HostileTag = "<img src=x onerror=alert(1)>";
+
+    private AggregatorNode _node = null!;
+    private ConsoleBrowser _browser = null!;
+    private MqttTransport _device = null!;
+    private Uri _console = null!;
+
+    public async Task InitializeAsync()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-console-" + Guid.NewGuid().ToString("N"));
+        _node = new AggregatorNode(new AggregatorOptions
+        {
+            Fleet = "web", ModelName = "digits", Model = ModelSpecText.Parse("mlp-4-3-2"), EmbeddedBrokerPort = 0,
+            HttpUrl = "http://127.0.0.1:0", DataDirectory = dir,
+            Governance = new GovernanceOptions
+            {
+                Mode = DeploymentMode.Governed,
+                Identities =
+                [
+                    new AdminIdentity("alice", AdminIdentity.HashToken("alice-token"), new HashSet<string> { AdminRoles.Approver }),
+                    new AdminIdentity("bob", AdminIdentity.HashToken("bob-token"), new HashSet<string> { AdminRoles.Operator }),
+                    new AdminIdentity("carol", AdminIdentity.HashToken("carol-token"), new HashSet<string> { AdminRoles.Viewer }),
+                    new AdminIdentity("dana", AdminIdentity.HashToken("dana-token"), new HashSet<string> { AdminRoles.Scientist, AdminRoles.Approver }),
+                ],
+            },
+        });
+        await _node.StartAsync(CancellationToken.None);
+        _console = new Uri(_node.ArtifactBaseUrl, "/console/");
+
+        // A device whose status carries markup in a tag: the console must show it as text.
+        var certificate = _node.Security.IssueDeviceCertificate("cam-7");
+        _device = new MqttTransport(new MqttTransportOptions("cam-7", _node.BrokerEndpoint) { CleanStart = true, Tls = new MqttTlsSettings(_node.Security.Authority.Certificate, _ => certificate) });
+        await _device.ConnectAsync(CancellationToken.None);
+        var status = new DeviceStatus { Header = ProtocolInfo.NewHeader("web", "cam-7", 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), State = DeviceState.Online, SampleCount = 12 };
+        status.Tags.Add("site", HostileTag);
+        status.Tags.Add("hw", "pi4");
+        await _device.PublishAsync(new Topics("web").Status("cam-7"), status.ToByteArray(), retain: true, CancellationToken.None);
+        _browser = await ConsoleBrowser.LaunchAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _browser.DisposeAsync();
+        await _device.DisposeAsync();
+        await _node.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task FourEyes_InTheBrowser_TheCreatorIsRefused_AnotherApproverApproves_AndTheAuditChainShowsIt()
+    {
+        var v2 = await _node.RegisterVersionAsync(_node.CurrentWeights.Clone(), "dana", "retrained offline", CancellationToken.None);
+
+        var dana = await _browser.SignInAsync(_console, "dana-token");
+        await dana.ClickAsync("#tabs button[data-view=registry]");
+        await dana.ClickAsync($"button[data-action=approve][data-version='{v2.Version}']");
+        await dana.FillAsync("#confirm-reason", "my own work");
+        await dana.ClickAsync("#confirm-ok");
+        await Expect(dana.Locator("#message")).ToContainTextAsync("four eyes");
+        Assert.Equal(VersionStates.Candidate, _node.Registry.Version("digits", v2.Version)!.State);
+
+        var alice = await _browser.SignInAsync(_console, "alice-token");
+        await alice.ClickAsync("#tabs button[data-view=registry]");
+        await alice.ClickAsync($"button[data-action=approve][data-version='{v2.Version}']");
+        await alice.FillAsync("#confirm-reason", "reviewed the evaluation");
+        await alice.ClickAsync("#confirm-ok");
+        await Expect(alice.Locator("#message")).ToContainTextAsync("done");
+        await Expect(alice.Locator("main td.state-approved")).ToHaveCountAsync(1);
+        Assert.Equal(VersionStates.Approved, _node.Registry.Version("digits", v2.Version)!.State);
+
+        await alice.ClickAsync("#tabs button[data-view=audit]");
+        await Expect(alice.Locator("#audit-status")).ToContainTextAsync("Hash chain intact");
+        await Expect(alice.Locator("main")).ToContainTextAsync("reviewed the evaluation");
+    }
+
+    [Fact]
+    public async Task AViewer_SeesTheRegistry_ButNoApproveOrAbortButtons()
+    {
+        await _node.RegisterVersionAsync(_node.CurrentWeights.Clone(), "dana", "retrained offline", CancellationToken.None);
+        var carol = await _browser.SignInAsync(_console, "carol-token");
+        await Expect(carol.Locator("#who")).ToContainTextAsync("carol (viewer)");
+        await carol.ClickAsync("#tabs button[data-view=registry]");
+        await Expect(carol.Locator("main tbody tr")).ToHaveCountAsync(2);
+        await Expect(carol.Locator("button[data-action=approve]")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task Fleet_ShowsDevices_FiltersThem_AndRendersHostileTagsAsText()
+    {
+        var scripts = 0;
+        var page = await _browser.SignInAsync(_console, "carol-token");
+        page.Dialog += (_, dialog) => { Interlocked.Increment(ref scripts); _ = dialog.DismissAsync(); };
+        await Expect(page.Locator("main")).ToContainTextAsync("cam-7", new() { Timeout = 15_000 });
+        await Expect(page.Locator("main")).ToContainTextAsync("site=" + HostileTag);
+        await Expect(page.Locator("main img")).ToHaveCountAsync(0);
+
+        await page.FillAsync("#filter", "jetson");
+        await Expect(page.Locator("main")).ToContainTextAsync("No device matches.");
+        await page.FillAsync("#filter", "hw=pi4");
+        await Expect(page.Locator("main tbody tr")).ToHaveCountAsync(1);
+        Assert.Equal(0, scripts);
+    }
+
+    [Fact]
+    public async Task EveryView_Renders_WithTheExpectedStructure_AndAScreenshot()
+    {
+        var page = await _browser.SignInAsync(_console, "alice-token");
+        var expected = new Dictionary<string, string[]>
+        {
+            ["fleet"] = ["Device", "State", "Model", "Samples", "Tags", "Last seen (UTC)"],
+            ["registry"] = ["Version", "State", "Parent", "Created by", "Created (UTC)", "Round", "Devices", "Samples", "Held-out accuracy", "Why", ""],
+            ["audit"] = ["#", "At (UTC)", "Actor", "Action", "Subject", "Reason"],
+        };
+        foreach (var (view, headers) in expected)
+        {
+            await page.ClickAsync($"#tabs button[data-view={view}]");
+            await Expect(page.Locator("main h2")).ToHaveTextAsync(char.ToUpperInvariant(view[0]) + view[1..]);
+            await Expect(page.Locator("main thead th")).ToHaveCountAsync(headers.Length);
+            Assert.Equal(headers, await page.Locator("main thead th").AllTextContentsAsync());
+        }
+
+        foreach (var view in new[] { "rollouts", "training", "monitoring", "security" })
+        {
+            await page.ClickAsync($"#tabs button[data-view={view}]");
+            await Expect(page.Locator("main h2")).ToHaveTextAsync(char.ToUpperInvariant(view[0]) + view[1..]);
+            await Expect(page.Locator("#message")).ToBeEmptyAsync();
+        }
+
+        // EDGEMLOPS_SCREENSHOTS=dir keeps the picture (docs/console.png was made this way).
+        await page.ClickAsync("#tabs button[data-view=fleet]");
+        await Expect(page.Locator("main")).ToContainTextAsync("cam-7", new() { Timeout = 15_000 });
+        var png = await page.ScreenshotAsync(new PageScreenshotOptions { FullPage = true });
+        if (Environment.GetEnvironmentVariable("EDGEMLOPS_SCREENSHOTS") is { Length: > 0 } keep) await File.WriteAllBytesAsync(Path.Combine(keep, "console.png"), png);
+        Assert.True(png.Length > 5_000, $"screenshot of {png.Length} bytes");
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4e, 0x47 }, png[..4]);
+    }
+
+    [Fact]
+    public async Task TheConsole_IsServedWithAStrictContentSecurityPolicy_AndAWrongTokenIsRefused()
+    {
+        using var http = new HttpClient();
+        using var response = await http.GetAsync(_console);
+        Assert.Contains("script-src 'self'", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+
+        var context = await _browser.Browser.NewContextAsync();
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(_console.ToString());
+        await page.FillAsync("#token", "guess");
+        await page.ClickAsync("#login-form button[type=submit]");
+        await Expect(page.Locator("#login-error")).ToContainTextAsync("not known");
+        await Expect(page.Locator("#tabs")).ToBeHiddenAsync();
+    }
+}
