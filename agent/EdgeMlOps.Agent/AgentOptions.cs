@@ -139,6 +139,7 @@ public sealed record AgentOptions
         var brokerText = r.String(nameof(Broker), "mqtts://localhost:8883");
         r.Require(MqttEndpoint.TryParse(brokerText, out var broker), nameof(Broker), $"'{brokerText}' is not an mqtts://host:port (or mqtt://) URL");
         // A plain (development) broker needs no CA: the shipped FleetCaFile setting is then not read at all.
+        r.Declare("FleetCaFile", "Enrollment:Url", "Enrollment:Token", "Enrollment:TokenFile");
         var fleetCa = broker.Tls ? FleetCaOrNull(r) : null;
         r.Require(!broker.Tls || fleetCa is not null, "FleetCaFile", $"is required with a TLS broker ({brokerText}): the PEM file of the fleet CA this device pins (aggregator-data/pki/ca.crt)");
         var enrollment = EnrollmentOrNull(r);
@@ -187,6 +188,7 @@ public sealed record AgentOptions
                 r.Int("Sketch:MaxItems", 0, 0, 1_000_000)),
         };
         r.Require(options.SketchPolicy.MaxItems is 0 or >= 8, "Sketch:MaxItems", "keep at least 8 items per sketch (or 0 for no cap)");
+        r.RejectUnknownKeys();
         r.ThrowIfInvalid("agent");
         return options;
     }

@@ -194,6 +194,7 @@ public sealed record AggregatorOptions
             Governance = EdgeMlOps.Aggregator.Governance.GovernanceOptions.Read(r),
             Monitoring = ReadMonitoring(r),
         };
+        r.RejectUnknownKeys();
         r.ThrowIfInvalid("aggregator");
         return options;
     }
@@ -292,9 +293,14 @@ public sealed record AggregatorOptions
     {
         var r = new ConfigReader(configuration, Section);
         var strategy = ReadStrategy(r);
+        r.RejectUnknownKeys();
         r.ThrowIfInvalid("strategy");
         return strategy;
     }
+
+    /// <summary>The DP settings, read only when DP is enabled.</summary>
+    private static readonly string[] DpKeys = new[] { "NoiseSeed", "NoiseMultiplier", "ClipNorm", "AdaptiveClipping", "TargetQuantile", "ClipLearningRate", "ClippedCountStddev", "Delta", "EpsilonBudget", "RejectNormAboveClips" }
+        .Select(k => "Strategy:Dp:" + k).ToArray();
 
     private static StrategyOptions ReadStrategy(ConfigReader r)
     {
@@ -310,6 +316,7 @@ public sealed record AggregatorOptions
         }
 
         DpOptions? dp = null;
+        r.Declare(DpKeys);
         if (r.Bool("Strategy:Dp:Enabled", false))
         {
             var seed = r.OptionalString("Strategy:Dp:NoiseSeed");

@@ -23,6 +23,17 @@ public class AgentOptionsTests
     }
 
     [Fact]
+    public void AMistypedKey_IsAnError_WithTheNearestSetting_WhileSettingsUnusedWithAPlainBrokerAreNot()
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root), ("Agent:Brokr", "mqtts://x:8883"))));
+        Assert.Equal("Agent:Brokr: not a setting; did you mean Agent:Broker?", Assert.Single(ex.Errors));
+
+        // A plain development broker reads neither the CA nor the enrollment settings: still real settings, not typos.
+        var plain = AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root), ("Agent:Broker", "mqtt://x:1883"), ("Agent:Enrollment:TokenFile", "nowhere"), ("Agent:Tags:site", "north")));
+        Assert.Null(plain.FleetCa);
+    }
+
+    [Fact]
     public void FromConfiguration_TlsBrokerByDefault_NeedsThePinnedFleetCa_AndReadsEnrollment()
     {
         var ex = Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Bare(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root))));

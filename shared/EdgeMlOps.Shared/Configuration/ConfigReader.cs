@@ -6,19 +6,48 @@ namespace EdgeMlOps.Shared.Configuration;
 /// <summary>
 /// Reads typed values from configuration by key, collecting every problem instead of stopping
 /// at the first, so a user with a bad config sees the whole list with the key names they typed.
-/// Reflection-free, so it works in native AOT.
+/// Reflection-free, so it works in native AOT. Every key it reads (or is told of with
+/// <see cref="Declare"/>) is a setting; <see cref="RejectUnknownKeys"/> turns anything else under
+/// the section — a typo such as <c>Rounds:Fracton</c> — into an error with the nearest setting.
 /// </summary>
 public sealed class ConfigReader(IConfiguration configuration, string section)
 {
     private readonly List<string> _errors = new();
+    private readonly HashSet<string> _known = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<string> _knownPrefixes = new();
 
     public IReadOnlyList<string> Errors => _errors;
 
     public string Key(string name) => string.IsNullOrEmpty(section) ? name : $"{section}:{name}";
 
-    public string String(string name, string fallback) => configuration[Key(name)] is { Length: > 0 } v ? v : fallback;
+    public string String(string name, string fallback) => Value(name) is { Length: > 0 } v ? v : fallback;
 
-    public string? OptionalString(string name) => configuration[Key(name)] is { Length: > 0 } v ? v : null;
+    public string? OptionalString(string name) => Value(name) is { Length: > 0 } v ? v : null;
+
+    /// <summary>Settings read only in some configurations (say, the fleet CA with a TLS broker): known, so never "unknown".</summary>
+    public void Declare(params string[] names)
+    {
+        foreach (var name in names) _known.Add(Key(name));
+    }
+
+    /// <summary>Records an error for every key under the section that no setting reads, and for a misspelt section name.</summary>
+    public void RejectUnknownKeys()
+    {
+        foreach (var (key, value) in configuration.GetSection(section).AsEnumerable())
+        {
+            if (value is null || _known.Contains(key) || _knownPrefixes.Any(p => key.StartsWith(p, StringComparison.OrdinalIgnoreCase))) continue;
+            var nearest = _known.MinBy(k => Distance(k, key));
+            _errors.Add($"{key}: not a setting" + (nearest is not null && Distance(nearest, key) <= Math.Max(2, key.Length / 5) ? $"; did you mean {nearest}?" : string.Empty));
+        }
+
+        foreach (var root in configuration.GetChildren())
+        {
+            if (!string.Equals(root.Key, section, StringComparison.OrdinalIgnoreCase) && Distance(root.Key, section) <= 2)
+            {
+                _errors.Add($"{root.Key}: not a section; did you mean {section}?");
+            }
+        }
+    }
 
     public int Int(string name, int fallback, int min = int.MinValue, int max = int.MaxValue) =>
         Parse(name, fallback, (string s, out int v) => int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out v), v => v >= min && v <= max, $"an integer in [{min}, {max}]");
@@ -33,8 +62,11 @@ public sealed class ConfigReader(IConfiguration configuration, string section)
         Parse(name, fallback, (string s, out bool v) => bool.TryParse(s, out v), _ => true, "true or false");
 
     /// <summary>Child key/value pairs of a section, e.g. <c>Agent:Tags:region=eu</c>.</summary>
-    public IReadOnlyDictionary<string, string> Map(string name) =>
-        configuration.GetSection(Key(name)).GetChildren().Where(c => c.Value is not null).ToDictionary(c => c.Key, c => c.Value!, StringComparer.Ordinal);
+    public IReadOnlyDictionary<string, string> Map(string name)
+    {
+        _knownPrefixes.Add(Key(name) + ":");
+        return configuration.GetSection(Key(name)).GetChildren().Where(c => c.Value is not null).ToDictionary(c => c.Key, c => c.Value!, StringComparer.Ordinal);
+    }
 
     /// <summary>Records a cross-field or semantic problem.</summary>
     public void Require(bool condition, string name, string message)
@@ -50,9 +82,38 @@ public sealed class ConfigReader(IConfiguration configuration, string section)
 
     private delegate bool TryParser<T>(string text, out T value);
 
+    private string? Value(string name)
+    {
+        var key = Key(name);
+        _known.Add(key);
+        return configuration[key];
+    }
+
+    /// <summary>Levenshtein distance, case-insensitive (configuration keys are).</summary>
+    private static int Distance(string a, string b)
+    {
+        a = a.ToLowerInvariant();
+        b = b.ToLowerInvariant();
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++) previous[j] = j;
+        for (var i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[b.Length];
+    }
+
     private T Parse<T>(string name, T fallback, TryParser<T> tryParse, Func<T, bool> valid, string expected)
     {
-        var text = configuration[Key(name)];
+        var text = Value(name);
         if (string.IsNullOrWhiteSpace(text)) return fallback;
         if (tryParse(text.Trim(), out var value) && valid(value)) return value;
         _errors.Add($"{Key(name)}: '{text}' is not {expected}");
