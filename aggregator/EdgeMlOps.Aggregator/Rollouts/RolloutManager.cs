@@ -52,6 +52,12 @@ public sealed class RolloutManager
             throw new GovernanceException($"{version.Model} v{version.Version} is {version.State}; only validated (canary only) or approved versions can be rolled out");
         }
 
+        // Devices refuse a version that is not newer than theirs (anti-rollback): such a rollout would fail on every device.
+        if (_node.DeployedVersion is { } deployed && version.Version <= deployed.Version)
+        {
+            throw new GovernanceException($"{version.Model} v{version.Version} is not newer than the deployed v{deployed.Version}: devices refuse downgrades, so it would fail everywhere; roll out a newer version");
+        }
+
         RolloutRecord record;
         lock (_gate)
         {
@@ -72,6 +78,12 @@ public sealed class RolloutManager
                 Note = "stage 1 open",
             };
             _active = record;
+        }
+
+        if (FirstStageWarning(record) is { } warning)
+        {
+            record = record with { Note = record.Note + "; warning: " + warning };
+            lock (_gate) _active = record;
         }
 
         Save(record, actor, "rollout.create", request.Reason, null);
@@ -152,6 +164,15 @@ public sealed class RolloutManager
         }
 
         return View(Current!);
+    }
+
+    /// <summary>Why the first stage would wait for devices that do not exist (none of the known devices falls in it), or null.</summary>
+    private string? FirstStageWarning(RolloutRecord record)
+    {
+        var first = View(record).Stages[0];
+        if (first.Targeted > 0) return null;
+        var known = _node.Devices.All.Count;
+        return $"stage 1 ({first.Share * 100:0.##}%) targets none of the {known} known device{(known == 1 ? string.Empty : "s")}{(record.Request.Cohort.Count > 0 ? " in the cohort" : string.Empty)}; it waits until one joins (a larger first stage reaches some now)";
     }
 
     /// <summary>Per-stage counts and the gate reading for <paramref name="rollout"/>, from the devices' latest statuses.</summary>

@@ -1,0 +1,50 @@
+using EdgeMlOps.Aggregator.Governance;
+using EdgeMlOps.Aggregator.Rollouts;
+
+namespace EdgeMlOps.Aggregator.Tests.Rollouts;
+
+/// <summary>A rollout that devices would refuse is refused up front; one whose first stage reaches nobody says so.</summary>
+public sealed class RolloutCreationTests : IAsyncLifetime
+{
+    private AggregatorNode _node = null!;
+
+    public async Task InitializeAsync()
+    {
+        _node = new AggregatorNode(AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
+        {
+            Governance = new GovernanceOptions { Mode = DeploymentMode.Governed },
+        });
+        await _node.StartAsync(CancellationToken.None);
+    }
+
+    public async Task DisposeAsync() => await _node.DisposeAsync();
+
+    [Fact]
+    public async Task TheDeployedVersionOrAnOlderOne_IsRefused_BecauseDevicesRefuseDowngrades()
+    {
+        _node.Governance.Approve("alice", "tiny", 1, "first");
+        var first = await _node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Reason = "first" }, CancellationToken.None);
+        await _node.Rollouts.AdvanceAsync("bob", first.Id, "done", CancellationToken.None);
+        Assert.Equal(1UL, _node.DeployedVersion!.Version);
+
+        var again = await Assert.ThrowsAsync<GovernanceException>(() => _node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Reason = "again" }, CancellationToken.None));
+        Assert.Contains("not newer than the deployed v1", again.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AFirstStageThatReachesNoKnownDevice_IsCreatedWithAWarning()
+    {
+        await using var device = new ScriptedDevice("d-1", "test", _node);
+        await device.ConnectAsync(5);
+        await AggregatorFixture.EventuallyAsync(() => _node.Devices.All.Count == 1, "the device known");
+        _node.Governance.Approve("alice", "tiny", 1, "first");
+
+        // 1 % of one device: the stable hash puts it in the first stage with probability 0.01; a cohort no device has never does.
+        var rollout = await _node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [0.01, 1.0], Cohort = new() { ["hw"] = ["jetson"] }, Reason = "canary" }, CancellationToken.None);
+        Assert.Contains("warning: stage 1 (1%) targets none of the 1 known device in the cohort", rollout.Note, StringComparison.Ordinal);
+        await _node.Rollouts.AbortAsync("bob", rollout.Id, "retry", CancellationToken.None);
+
+        var everyone = await _node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Reason = "all" }, CancellationToken.None);
+        Assert.DoesNotContain("warning", everyone.Note, StringComparison.Ordinal);
+    }
+}
