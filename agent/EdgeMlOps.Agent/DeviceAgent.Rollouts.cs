@@ -72,12 +72,14 @@ public sealed partial class DeviceAgent
             if (plan.State == RolloutState.Aborted)
             {
                 if (onTarget) await RevertAsync(plan, target, "rollout aborted by the fleet (signed rollback directive)").ConfigureAwait(false);
-                else if (previous is null) SetProgress(plan, RolloutPhase.NotTargeted, string.Empty, target);
+                else await CatchUpToDeployedAsync(plan).ConfigureAwait(false);
+                if (!onTarget && previous is null) SetProgress(plan, RolloutPhase.NotTargeted, string.Empty, target);
                 return;
             }
 
             if (!RolloutMembership.IsTargeted(DeviceId, _options.Tags, plan))
             {
+                if (!onTarget) await CatchUpToDeployedAsync(plan).ConfigureAwait(false);
                 if (!onTarget && previous?.Phase is not (RolloutPhase.Failed or RolloutPhase.RolledBack)) SetProgress(plan, RolloutPhase.NotTargeted, string.Empty, target);
                 return;
             }
@@ -141,6 +143,29 @@ public sealed partial class DeviceAgent
 
     private static bool Newer(RolloutPlan? candidate, RolloutPlan than) =>
         candidate is not null && (candidate.IssuedUnixMs > than.IssuedUnixMs || (candidate.RolloutId == than.RolloutId && candidate.Revision > than.Revision));
+
+    /// <summary>
+    /// A device the plan does not (or no longer) move to the target, serving nothing or a version older than the one
+    /// the fleet runs (a device that joined after the last rollout completed, say), installs the fleet's deployed
+    /// version: the plan's signed previous manifest, checked like any other (never a downgrade).
+    /// </summary>
+    private async Task CatchUpToDeployedAsync(RolloutPlan plan)
+    {
+        var deployed = ManifestVersion(plan.PreviousManifest);
+        var serving = ModelVersion;
+        if (deployed == 0 || deployed <= serving) return;
+        if (_trust.CheckManifest(plan.PreviousManifest, NowMs, serving) is not { } manifest) return;
+        try
+        {
+            await SwitchAsync(ManifestRules.ToAnnouncement(manifest, plan.PreviousManifest, plan.ArtifactBaseUrl), trial: false).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsInstallFailure(ex))
+        {
+            Interlocked.Increment(ref Counters.ModelInstallFailures);
+            _trust.Reject($"deployed v{deployed}: {ex.Message}");
+            LogInstallFailed(plan.ModelName, deployed, ex.Message);
+        }
+    }
 
     /// <summary>A fresh signed rollback directive: the download in flight stops (a plain announcement's install is retried after it).</summary>
     private void PreemptInstall(RolloutPlan plan)

@@ -23,13 +23,13 @@ public class TrustedInstallTests
         Governance = new GovernanceOptions { Mode = mode, RolloutCheckInterval = TimeSpan.FromMilliseconds(200) },
     };
 
-    private static DeviceAgent Agent(string dir, AggregatorNode node, byte[] root, HttpMessageHandler? http = null) => new(
-        new AgentOptions { DeviceId = "dev-t", Fleet = "trust", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [root], DataDirectory = Path.Combine(dir, "dev") },
+    private static DeviceAgent Agent(string dir, AggregatorNode node, byte[] root, HttpMessageHandler? http = null, string id = "dev-t") => new(
+        new AgentOptions { DeviceId = id, Fleet = "trust", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [root], DataDirectory = Path.Combine(dir, id) },
         new AgentDependencies
         {
-            Store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100),
-            Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 10),
-            Models = new ModelStore(Path.Combine(dir, "dev", "models")),
+            Store = new SampleStore(Path.Combine(dir, id, "agent.db"), 100, 100),
+            Outbox = new Outbox(Path.Combine(dir, id, "outbox.db"), 10),
+            Models = new ModelStore(Path.Combine(dir, id, "models")),
             Http = http is null ? new HttpClient() : new HttpClient(http),
         });
 
@@ -354,5 +354,33 @@ public class TrustedInstallTests
 
             return await base.SendAsync(request, cancellationToken);
         }
+    }
+
+    [Fact]
+    public async Task ADeviceJoiningAfterAnAbortedRollout_ServesTheDeployedVersion()
+    {
+        var dir = TempDirectory();
+        await using var node = new AggregatorNode(Options(dir, DeploymentMode.Governed));
+        await node.StartAsync(CancellationToken.None);
+        var gates = new RolloutGates { MinFeedback = 0 };
+        await using (var first = Agent(dir, node, node.Keys.RootPublicKey))
+        {
+            await first.StartAsync(CancellationToken.None);
+            node.Governance.Approve("alice", "m", 1, "first");
+            await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Health = new HealthWindow { WindowSeconds = 1 }, Gates = gates }, CancellationToken.None);
+            await Eventually.Until(() => node.Rollouts.Current!.State == RolloutStatusKind.Completed, "v1 deployed", 60);
+        }
+
+        var weights = node.CurrentWeights.Clone();
+        for (var i = 0; i < weights.Values.Length; i++) weights.Values[i] += 0.01f;
+        var v2 = await node.RegisterVersionAsync(weights, "dana", "next", CancellationToken.None);
+        node.Governance.Approve("alice", "m", v2.Version, "ok");
+        var rollout = await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Gates = gates }, CancellationToken.None);
+        await node.Rollouts.AbortAsync("bob", rollout.Id, "bad build", CancellationToken.None);
+
+        // A device that joins now sees only the aborted plan and a training-only announcement of v2.
+        await using var late = Agent(dir, node, node.Keys.RootPublicKey, id: "dev-late");
+        await late.StartAsync(CancellationToken.None);
+        await Eventually.Until(() => late.ModelVersion == 1, "the deployed v1 served by the late device", 30);
     }
 }
