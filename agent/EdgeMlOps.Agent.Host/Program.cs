@@ -7,6 +7,28 @@ using EdgeMlOps.Shared.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
+const string Usage = """
+    edgemlops-agent: serves the fleet's ONNX model on this device, learns from the ground truth it is given and
+    sends only weight deltas, sketches and counts to the aggregator over MQTT (TLS, its own enrolled certificate).
+
+    Usage: edgemlops-agent [--Agent:Key=value ...] [--check-config | --erase-data]
+
+      --check-config   validate the configuration (every problem listed) and exit
+      --erase-data     delete this device's samples, pending messages and predictions, and exit
+      --version, --help
+
+    Settings come from appsettings.json, then EDGEMLOPS_Agent__Key environment variables, then --Agent:Key=value.
+    Common ones:
+      --Agent:DeviceId=dev-1                         this device's id (its certificate names it)
+      --Agent:Broker=mqtts://localhost:8883          the fleet's broker
+      --Agent:FleetCaFile=aggregator-data/pki/ca.crt the fleet CA this device pins
+      --Agent:TrustedRootFile=aggregator-data/keys/root.pub   the model-signing root this device pins
+      --Agent:Enrollment:Url=https://127.0.0.1:8443/ and --Agent:Enrollment:TokenFile=...   first enrollment
+      --Agent:DataDirectory=data  --Agent:Http=http://127.0.0.1:8090/   one of each per agent
+    Every setting: docs/OPERATIONS.md.
+    """;
+if (EdgeMlOps.Runtime.Hosting.HostFlags.Answer(args, "edgemlops-agent", Usage, Console.Out) is { } answered) return answered;
+
 var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--erase-data");
 
 AgentOptions options;

@@ -3,6 +3,27 @@ using EdgeMlOps.Shared.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
+const string Usage = """
+    edgemlops-aggregator: federated rounds, model registry, signed staged rollouts, fleet monitoring, the
+    embedded MQTT broker (TLS, fleet device CA) and the HTTPS API and web console.
+
+    Usage: edgemlops-aggregator [--Aggregator:Key=value ...] [--check-config | --write-mosquitto-config]
+
+      --check-config             validate the configuration (every problem listed) and exit
+      --write-mosquitto-config   write a Mosquitto configuration enforcing the same identity and ACL rules, and exit
+      --version, --help
+
+    Settings come from appsettings.json, then EDGEMLOPS_Aggregator__Key environment variables, then
+    --Aggregator:Key=value. Common ones:
+      --Aggregator:Admin:Tokens:NAME=ROLES:TOKEN   admin identity (roles: viewer, operator, approver, scientist, keyadmin)
+      --Aggregator:HttpUrl=https://127.0.0.1:8443  API and console (certificate from the fleet CA)
+      --Aggregator:EmbeddedBrokerPort=8883         MQTT over TLS; --Aggregator:Broker=mqtts://HOST:PORT for an external broker
+      --Aggregator:DataDirectory=aggregator-data   registry, artifacts, keys, pki, audit
+      --Aggregator:Governance:Mode=governed        four-eyes approval and staged rollouts (default: auto)
+    Every setting: docs/OPERATIONS.md.
+    """;
+if (EdgeMlOps.Runtime.Hosting.HostFlags.Answer(args, "edgemlops-aggregator", Usage, Console.Out) is { } answered) return answered;
+
 var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--write-mosquitto-config");
 
 AggregatorOptions options;

@@ -56,6 +56,17 @@ public class HostCheckConfigTests
         Assert.Contains($"'{level}' is not one of", errors, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--help", "Usage: edgemlops-agent")]
+    [InlineData("--version", "edgemlops-agent ")]
+    public async Task HelpAndVersion_AnswerWithoutAConfiguration(string flag, string expected)
+    {
+        var (code, output, errors) = await RunAsync(flag);
+        Assert.Equal(0, code);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, errors);
+    }
+
     private static async Task<(int Code, string Output, string Errors)> RunAsync(params string[] args)
     {
         var host = Path.Combine(AppContext.BaseDirectory, "edgemlops-agent.dll");
