@@ -83,9 +83,9 @@ try
     }
     if (options.Out is { } path)
     {
-        await using var file = File.Create(path);
-        result.WriteJson(file);
+        await using (var file = File.Create(path)) result.WriteJson(file);
         Console.WriteLine($"wrote {path}");
+        if (result.Rounds.Count > 0) Console.WriteLine($"wrote {string.Join(", ", ResultCharts.Write(result, path).Where(f => f.EndsWith(".svg", StringComparison.Ordinal)).Select(Path.GetFileName))} (and .png)");
     }
 
     return 0;
