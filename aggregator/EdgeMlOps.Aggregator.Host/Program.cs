@@ -20,6 +20,7 @@ const string Usage = """
       --Aggregator:EmbeddedBrokerPort=8883         MQTT over TLS; --Aggregator:Broker=mqtts://HOST:PORT for an external broker
       --Aggregator:DataDirectory=aggregator-data   registry, artifacts, keys, pki, audit
       --Aggregator:Governance:Mode=governed        four-eyes approval and staged rollouts (default: auto)
+      --Aggregator:Evaluation:DataFile=eval.jsonl  held-out samples ({"features":[...],"label":3}) every version is scored on
     Every setting: docs/OPERATIONS.md.
     """;
 if (EdgeMlOps.Runtime.Hosting.HostFlags.Answer(args, "edgemlops-aggregator", Usage, Console.Out) is { } answered) return answered;
@@ -60,7 +61,22 @@ using var stopping = new CancellationTokenSource();
 using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
 using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
 
-await using var node = new AggregatorNode(options, loggers);
+EdgeMlOps.Aggregator.Evaluation.HeldOutEvaluator? evaluator = null;
+if (options.EvaluationDataFile is { } evaluationFile)
+{
+    try
+    {
+        evaluator = EdgeMlOps.Aggregator.Evaluation.HeldOutFile.Load(evaluationFile, options.Model);
+        logger.LogInformation("Held-out evaluation: {Count} samples from {File}", evaluator.Count, evaluationFile);
+    }
+    catch (Exception ex) when (ex is InvalidDataException or IOException)
+    {
+        Console.Error.WriteLine($"Aggregator:Evaluation:DataFile: {ex.Message}");
+        return 2;
+    }
+}
+
+await using var node = new AggregatorNode(options, loggers, evaluator: evaluator);
 try
 {
     await node.StartAsync(stopping.Token);

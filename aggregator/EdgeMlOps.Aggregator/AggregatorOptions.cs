@@ -114,6 +114,9 @@ public sealed record AggregatorOptions
     /// <summary>Registry states, validation gates, deployment mode, admin identities.</summary>
     public Governance.GovernanceOptions Governance { get; init; } = new();
 
+    /// <summary>A JSON-lines file of held-out labelled samples the host evaluates every version on (validation gates, cards), or null.</summary>
+    public string? EvaluationDataFile { get; init; }
+
     public static AggregatorOptions FromConfiguration(IConfiguration configuration)
     {
         var r = new ConfigReader(configuration, Section);
@@ -193,7 +196,9 @@ public sealed record AggregatorOptions
             },
             Governance = EdgeMlOps.Aggregator.Governance.GovernanceOptions.Read(r),
             Monitoring = ReadMonitoring(r),
+            EvaluationDataFile = r.OptionalString("Evaluation:DataFile"),
         };
+        r.Require(options.EvaluationDataFile is null || File.Exists(options.EvaluationDataFile), "Evaluation:DataFile", $"'{options.EvaluationDataFile}' does not exist");
         r.RejectUnknownKeys();
         r.ThrowIfInvalid("aggregator");
         return options;

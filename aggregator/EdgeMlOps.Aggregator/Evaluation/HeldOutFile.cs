@@ -1,0 +1,85 @@
+using System.Text.Json;
+using EdgeMlOps.Shared.Models;
+
+namespace EdgeMlOps.Aggregator.Evaluation;
+
+/// <summary>
+/// A held-out labelled set from a JSON-lines file (<c>Aggregator:Evaluation:DataFile</c>), one sample per
+/// line: <c>{"features":[…],"label":3}</c>, optionally <c>"cohort":"hw=pi4"</c> (without one, samples are
+/// grouped by their true class). Every bad line is reported with its number, up to
+/// <see cref="MaxReportedErrors"/>, and none is used: a half-read evaluation set would judge versions wrongly.
+/// </summary>
+public static class HeldOutFile
+{
+    public const int MaxReportedErrors = 10;
+
+    /// <summary>The evaluator for <paramref name="path"/>, or <see cref="InvalidDataException"/> listing what is wrong.</summary>
+    public static HeldOutEvaluator Load(string path, ModelSpec model)
+    {
+        var features = new List<float>();
+        var labels = new List<long>();
+        var cohorts = new List<string>();
+        var errors = new List<string>();
+        var anyCohort = false;
+        var number = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            number++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            if (Parse(line, model, out var row, out var label, out var cohort) is { } error)
+            {
+                if (errors.Count < MaxReportedErrors) errors.Add($"line {number}: {error}");
+                else if (errors.Count == MaxReportedErrors) errors.Add("… more");
+                continue;
+            }
+
+            features.AddRange(row);
+            labels.Add(label);
+            cohorts.Add(cohort ?? "class=" + label.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            anyCohort |= cohort is not null;
+        }
+
+        if (errors.Count > 0) throw new InvalidDataException($"{path}: {string.Join("; ", errors)}");
+        if (labels.Count == 0) throw new InvalidDataException($"{path}: no samples");
+        return new HeldOutEvaluator(features.ToArray(), labels.ToArray(), anyCohort ? cohorts : null);
+    }
+
+    private static string? Parse(string line, ModelSpec model, out float[] row, out long label, out string? cohort)
+    {
+        row = [];
+        label = 0;
+        cohort = null;
+        try
+        {
+            using var document = JsonDocument.Parse(line);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) return "not a JSON object";
+            if (!root.TryGetProperty("features", out var values) || values.ValueKind != JsonValueKind.Array) return "no 'features' array";
+            if (values.GetArrayLength() != model.InputDim) return $"{values.GetArrayLength()} features, the model takes {model.InputDim}";
+            row = new float[model.InputDim];
+            var i = 0;
+            foreach (var value in values.EnumerateArray())
+            {
+                if (value.ValueKind != JsonValueKind.Number || !value.TryGetSingle(out var x) || !float.IsFinite(x)) return $"feature {i} is not a finite number";
+                row[i++] = x;
+            }
+
+            if (!root.TryGetProperty("label", out var labelValue) || !labelValue.TryGetInt64(out label) || label < 0 || label >= model.Classes)
+            {
+                return $"'label' must be an integer in [0, {model.Classes})";
+            }
+
+            if (root.TryGetProperty("cohort", out var cohortValue))
+            {
+                if (cohortValue.ValueKind != JsonValueKind.String || cohortValue.GetString() is not { Length: > 0 and <= 128 } name) return "'cohort' must be a string of 1 to 128 characters";
+                cohort = name;
+            }
+
+            return null;
+        }
+        catch (JsonException ex)
+        {
+            return "not JSON: " + ex.Message;
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using System.Globalization;
+using EdgeMlOps.Aggregator.Evaluation;
+using EdgeMlOps.Aggregator.Governance;
+using EdgeMlOps.Aggregator.Registry;
+
+namespace EdgeMlOps.Aggregator.Tests.Evaluation;
+
+public class HeldOutFileTests
+{
+    private static string Write(params string[] lines)
+    {
+        var path = Path.Combine(AggregatorFixture.TempDirectory(), "eval.jsonl");
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    private static string Sample(Random random, string? cohort = null)
+    {
+        var features = string.Join(',', Enumerable.Range(0, 4).Select(_ => (random.NextDouble() * 2 - 1).ToString("R", CultureInfo.InvariantCulture)));
+        return $"{{\"features\":[{features}],\"label\":{random.Next(2)}{(cohort is null ? string.Empty : $",\"cohort\":\"{cohort}\"")}}}";
+    }
+
+    [Fact]
+    public void EveryBadLine_IsReportedWithItsNumber_AndNoneIsUsed()
+    {
+        var random = new Random(1);
+        var path = Write(Sample(random), "{\"features\":[1,2,3],\"label\":0}", Sample(random), "{\"features\":[1,2,3,4],\"label\":7}", "not json", "", "{\"features\":[1,2,3,\"x\"],\"label\":1}");
+        var ex = Assert.Throws<InvalidDataException>(() => HeldOutFile.Load(path, AggregatorFixture.Spec));
+        Assert.Contains("line 2: 3 features, the model takes 4", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 4: 'label' must be an integer in [0, 2)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 5: not JSON", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 7: feature 3 is not a finite number", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("line 6", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AGovernedFleetWithAHeldOutFile_ValidatesVersions_InsteadOfHoldingThemForReview()
+    {
+        var random = new Random(2);
+        var path = Write(Enumerable.Range(0, 200).Select(i => Sample(random, i % 2 == 0 ? "hw=pi4" : "hw=jetson")).ToArray());
+        var evaluator = HeldOutFile.Load(path, AggregatorFixture.Spec);
+        Assert.Equal(200, evaluator.Count);
+
+        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with { Governance = new GovernanceOptions { Mode = DeploymentMode.Governed } };
+        await using var node = new AggregatorNode(options, evaluator: evaluator);
+        await node.StartAsync(CancellationToken.None);
+        var v2 = await node.RegisterVersionAsync(node.CurrentWeights.Clone(), "dana", "same weights", CancellationToken.None);
+
+        var record = node.Registry.Version("tiny", v2.Version)!;
+        Assert.Equal(VersionStates.Validated, record.State);
+        Assert.NotNull(record.EvalAccuracy);
+        Assert.Contains("hw=jetson", node.Registry.Evaluation("tiny", v2.Version), StringComparison.Ordinal);
+    }
+}
