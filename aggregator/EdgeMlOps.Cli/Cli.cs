@@ -122,9 +122,9 @@ public static class Cli
             Rollout(console, view);
         }));
         var rollouts = new Command("rollouts", "Staged rollouts") { create, status };
-        foreach (var action in new[] { "advance", "pause", "resume", "abort" })
+        foreach (var action in new[] { "advance", "pause", "resume", "abort", "rollback" })
         {
-            var command = new Command(action, $"{char.ToUpperInvariant(action[0])}{action[1..]} a rollout") { rolloutId, reason };
+            var command = new Command(action, action == "rollback" ? "Take a completed rollout back: devices return to the version it replaced" : $"{char.ToUpperInvariant(action[0])}{action[1..]} a rollout") { rolloutId, reason };
             command.SetAction((r, ct) => Run(console, async () =>
                 Rollout(console, await Client(r).PostAsync($"/v1/admin/rollouts/{Uri.EscapeDataString(r.GetValue(rolloutId)!)}/{action}", Reason(r.GetValue(reason)!), ct).ConfigureAwait(false))));
             rollouts.Subcommands.Add(command);

@@ -383,4 +383,35 @@ public class TrustedInstallTests
         await late.StartAsync(CancellationToken.None);
         await Eventually.Until(() => late.ModelVersion == 1, "the deployed v1 served by the late device", 30);
     }
+
+    [Fact]
+    public async Task ACompletedRollout_IsRolledBack_DevicesReturnToTheReplacedVersion_AndTheRegistryFollows()
+    {
+        var dir = TempDirectory();
+        await using var node = new AggregatorNode(Options(dir, DeploymentMode.Governed));
+        await node.StartAsync(CancellationToken.None);
+        await using var agent = Agent(dir, node, node.Keys.RootPublicKey);
+        await agent.StartAsync(CancellationToken.None);
+        var gates = new RolloutGates { MinFeedback = 0 };
+        var health = new HealthWindow { WindowSeconds = 1 };
+        node.Governance.Approve("alice", "m", 1, "first");
+        await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Health = health, Gates = gates }, CancellationToken.None);
+        await Eventually.Until(() => node.Rollouts.Current!.State == RolloutStatusKind.Completed, "v1 deployed", 60);
+
+        var weights = node.CurrentWeights.Clone();
+        for (var i = 0; i < weights.Values.Length; i++) weights.Values[i] += 0.01f;
+        var v2 = await node.RegisterVersionAsync(weights, "dana", "next", CancellationToken.None);
+        node.Governance.Approve("alice", "m", v2.Version, "ok");
+        var rollout = await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Health = health, Gates = gates }, CancellationToken.None);
+        await Eventually.Until(() => node.DeployedVersion?.Version == v2.Version && agent.ModelVersion == v2.Version, "v2 deployed", 60);
+
+        // Days later v2 misbehaves in the field: the operator takes the completed rollout back.
+        var rolledBack = await node.Rollouts.RollbackAsync("bob", rollout.Id, "complaints from the field", CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Aborted, rolledBack.State);
+        await Eventually.Until(() => agent.ModelVersion == 1, "the device back on v1", 30);
+        Assert.Equal(RolloutPhase.RolledBack, agent.Rollout!.Phase);
+        Assert.Equal(1UL, node.DeployedVersion!.Version);
+        Assert.Equal(Aggregator.Registry.VersionStates.Archived, node.Registry.Version("m", v2.Version)!.State);
+        await Assert.ThrowsAsync<GovernanceException>(() => node.Rollouts.RollbackAsync("bob", rollout.Id, "twice", CancellationToken.None));
+    }
 }

@@ -80,7 +80,7 @@ internal static class AdminApi
                 return Results.Json(node.Rollouts.View(created), RolloutJson.Default.RolloutView, statusCode: StatusCodes.Status201Created);
             })));
 
-        foreach (var action in new[] { "advance", "pause", "resume", "abort" })
+        foreach (var action in new[] { "advance", "pause", "resume", "abort", "rollback" })
         {
             admin.MapPost("/rollouts/{id}/" + action, (HttpContext http, string id) =>
                 GuardWithBody(http, node, AdminRoles.Operator, AdminJson.Default.ReasonRequest, async (who, body) =>
@@ -91,6 +91,7 @@ internal static class AdminApi
                         "advance" => await node.Rollouts.AdvanceAsync(who.Name, id, reason, http.RequestAborted).ConfigureAwait(false),
                         "pause" => await node.Rollouts.PauseAsync(who.Name, id, reason, http.RequestAborted).ConfigureAwait(false),
                         "resume" => await node.Rollouts.ResumeAsync(who.Name, id, reason, http.RequestAborted).ConfigureAwait(false),
+                        "rollback" => await node.Rollouts.RollbackAsync(who.Name, id, reason, http.RequestAborted).ConfigureAwait(false),
                         _ => await node.Rollouts.AbortAsync(who.Name, id, reason, http.RequestAborted).ConfigureAwait(false),
                     };
                     return Results.Json(node.Rollouts.View(changed), RolloutJson.Default.RolloutView);

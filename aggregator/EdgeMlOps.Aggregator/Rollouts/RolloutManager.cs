@@ -100,6 +100,35 @@ public sealed class RolloutManager
     public Task<RolloutRecord> AbortAsync(string actor, string id, string reason, CancellationToken cancellationToken) =>
         ChangeAsync(actor, id, "rollout.abort", reason, r => r.State is RolloutStatusKind.Active or RolloutStatusKind.Paused ? r with { State = RolloutStatusKind.Aborted, Note = "aborted: " + reason } : Refuse(r, "abort"), cancellationToken);
 
+    /// <summary>
+    /// Takes a completed rollout back: its plan turns into a signed rollback directive (devices on the target
+    /// return to the version it replaced, which the plan carries signed), the target is archived and the replaced
+    /// version deployed again. Only the latest rollout, only while its version is the deployed one.
+    /// </summary>
+    public async Task<RolloutRecord> RollbackAsync(string actor, string id, string reason, CancellationToken cancellationToken)
+    {
+        RolloutRecord before, after;
+        lock (_gate)
+        {
+            before = _active is { } a && a.Id == id ? a : Find(id) ?? throw new KeyNotFoundException($"no rollout {id}");
+            if (_active?.Id != id) throw new GovernanceException($"rollout {id} is not the fleet's latest rollout; only that one can be rolled back");
+            if (before.State != RolloutStatusKind.Completed) throw new GovernanceException($"rollout {id} is {before.State.ToString().ToLowerInvariant()}: abort it instead (rollback is for a completed rollout)");
+            if (_node.DeployedVersion?.Version != before.Request.Version) throw new GovernanceException($"v{before.Request.Version} of rollout {id} is no longer the deployed version");
+            if (before.PreviousVersion == 0) throw new GovernanceException($"rollout {id} replaced no version: there is nothing to roll back to");
+            after = before with { State = RolloutStatusKind.Aborted, Note = $"rolled back to v{before.PreviousVersion} after completion: {reason}", Revision = before.Revision + 1 };
+            _active = after;
+        }
+
+        Save(after, actor, "rollout.rollback", reason, before);
+        var target = _node.Governance.Find(after.Model, after.Request.Version);
+        var previous = _node.Governance.Find(after.Model, after.PreviousVersion);
+        _node.Governance.Move(target, VersionStates.Archived, actor, $"rolled back (rollout {id}): {reason}");
+        if (previous.State != VersionStates.Deployed) _node.Governance.Move(previous, VersionStates.Deployed, actor, $"deployed again by the rollback of rollout {id}");
+        await PublishAsync(after, cancellationToken).ConfigureAwait(false);
+        _node.LogRollout(id, "rollout.rollback", reason);
+        return after;
+    }
+
     /// <summary>Opens the next stage (by an operator, or by the gates). Beyond the canary the version must be approved.</summary>
     public Task<RolloutRecord> AdvanceAsync(string actor, string id, string reason, CancellationToken cancellationToken) =>
         ChangeAsync(actor, id, "rollout.advance", reason, Advance, cancellationToken);
@@ -129,11 +158,13 @@ public sealed class RolloutManager
             before = _active is { } a && a.Id == id ? a : Find(id) ?? throw new KeyNotFoundException($"no rollout {id}");
             if (_active?.Id != id) throw new GovernanceException($"rollout {id} is not the fleet's current rollout");
             after = change(before) with { Revision = before.Revision + 1 };
+
+            // The registry says deployed before anyone can see the rollout completed (a next rollout records what it replaces).
+            if (after.State == RolloutStatusKind.Completed) Deploy(after, actor);
             _active = after;
         }
 
         Save(after, actor, action, reason, before);
-        if (after.State == RolloutStatusKind.Completed) Deploy(after, actor);
         await PublishAsync(after, cancellationToken).ConfigureAwait(false);
         _node.LogRollout(id, action, reason);
         return after;

@@ -170,8 +170,12 @@ const views = {
     const rollouts = await api('/v1/admin/rollouts');
     const actions = view => {
       const r = view.rollout;
-      if (!has('operator') || !['Active', 'Paused'].includes(r.state)) return [];
+      if (!has('operator')) return [];
       const base = `/v1/admin/rollouts/${encodeURIComponent(r.id)}/`;
+      if (r.state === 'Completed' && view === rollouts[rollouts.length - 1] && r.previousVersion) {
+        return [el('button', { type: 'button', class: 'action', 'data-action': 'rollback', onclick: () => act(`Roll back ${r.id} to v${r.previousVersion}`, base + 'rollback') }, 'Roll back')];
+      }
+      if (!['Active', 'Paused'].includes(r.state)) return [];
       return [
         r.state === 'Active' ? el('button', { type: 'button', class: 'action', onclick: () => act(`Pause ${r.id}`, base + 'pause') }, 'Pause') : el('button', { type: 'button', class: 'action', onclick: () => act(`Resume ${r.id}`, base + 'resume') }, 'Resume'),
         el('button', { type: 'button', class: 'action', onclick: () => act(`Advance ${r.id}`, base + 'advance') }, 'Advance'),
