@@ -30,6 +30,9 @@ public sealed record DeviceHostSettings(
 
     /// <summary>When set, every device enrolls for its own certificate and connects over TLS to its broker instead of using <see cref="Channels"/>.</summary>
     public SimulatedEnrollment? Enrollment { get; init; }
+
+    /// <summary>The CA devices pin for an https aggregator API (also over the in-memory transport, where nobody enrolls); null for plain http.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? HttpsCa { get; init; }
 }
 
 /// <summary>
@@ -45,10 +48,10 @@ public sealed class SimulatedDevices : IAsyncDisposable
     private readonly SemaphoreSlim _slots;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DeviceIdentity> _identities = new(StringComparer.Ordinal);
 
-    private SimulatedDevices(int count, int computeSlots, SimulatedEnrollment? enrollment)
+    private SimulatedDevices(int count, int computeSlots, System.Security.Cryptography.X509Certificates.X509Certificate2? httpsCa)
     {
         // Over https the devices trust only the fleet CA, as real ones do.
-        var handler = enrollment is null ? new SocketsHttpHandler() : Shared.Security.PinnedHttp.Handler(enrollment.FleetCa);
+        var handler = httpsCa is null ? new SocketsHttpHandler() : Shared.Security.PinnedHttp.Handler(httpsCa);
         handler.MaxConnectionsPerServer = 64;
         _http = new HttpClient(handler) { Timeout = TimeSpan.FromMinutes(2) };
         Agents = new DeviceAgent[count];
@@ -72,7 +75,7 @@ public sealed class SimulatedDevices : IAsyncDisposable
     public static async Task<SimulatedDevices> StartAsync(
         DeviceHostSettings settings, Dataset pool, int[][] parts, int first, int count, AgentFaults faults, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
-        var devices = new SimulatedDevices(count, settings.ComputeSlots, settings.Enrollment);
+        var devices = new SimulatedDevices(count, settings.ComputeSlots, settings.HttpsCa ?? settings.Enrollment?.FleetCa);
         try
         {
             // Artifacts are immutable and content-addressed: one blob directory serves every simulated device.

@@ -72,6 +72,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
                 Configure = configure,
                 Clock = deviceClock,
                 Enrollment = channels is null ? SimulatedEnrollment.From(aggregator) : null,
+                HttpsCa = aggregator.ArtifactBaseUrl.Scheme == Uri.UriSchemeHttps ? aggregator.Security.Authority.Certificate : null,
             };
             fleet._devices = await SimulatedDevices.StartAsync(settings, pool, parts, 0, parts.Length, faults, loggers, cancellationToken).ConfigureAwait(false);
 
