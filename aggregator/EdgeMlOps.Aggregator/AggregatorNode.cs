@@ -122,7 +122,8 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _registry = new ModelRegistry(Path.Combine(_options.DataDirectory, "registry.db"));
         _seen = new Fleet.SeenMessages(Path.Combine(_options.DataDirectory, "messages.db"), _time);
         _artifacts = new ArtifactStore(Path.Combine(_options.DataDirectory, "artifacts"));
-        _security = new Security.FleetSecurity(_options.DataDirectory, _options.Fleet, _options.Security, _time, _loggerFactory.CreateLogger<Security.FleetSecurity>());
+        _security = new Security.FleetSecurity(_options.DataDirectory, _options.Fleet, _options.Security, _time, _loggerFactory.CreateLogger<Security.FleetSecurity>(),
+            EdgeMlOps.Aggregator.Security.DevicePublishLimits.For(_options.Model, _options.Monitoring.MaxProfileBytes));
         _keys = new Trust.KeyRing(Path.Combine(_options.DataDirectory, "keys"), _options.Fleet, _options.Trust, _time.GetUtcNow());
         _audit = new Governance.AuditLog(Path.Combine(_options.DataDirectory, "audit.db"));
         _governance = new Governance.ModelGovernance(_registry, _audit, _options.Governance, _time);

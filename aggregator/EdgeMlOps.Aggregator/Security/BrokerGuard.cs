@@ -15,8 +15,11 @@ namespace EdgeMlOps.Aggregator.Security;
 /// and subscription is checked against the <see cref="TopicAcl"/>. A client that breaks a rule is
 /// refused, disconnected and the event recorded.
 /// </summary>
-public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl acl, SecurityEvents events, TimeProvider time, PublishRateLimiter? rates = null)
+public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl acl, SecurityEvents events, TimeProvider time, PublishRateLimiter? rates = null, DevicePublishLimits? limits = null)
 {
+    private readonly Topics _topics = new(fleet);
+    private readonly DevicePublishLimits _limits = limits ?? DevicePublishLimits.Protocol;
+
     private readonly ConcurrentDictionary<string, byte> _revoked = new(StringComparer.Ordinal);
 
     public SecurityEvents Events => events;
@@ -65,8 +68,9 @@ public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl
         if (string.IsNullOrEmpty(e.ClientId)) return Task.CompletedTask;
         var who = acl.IdentityOf(e.ClientId);
         var size = e.ApplicationMessage.Payload.Length;
+        var limit = who.Role == FleetRole.Device && _topics.TryParseDeviceTopic(e.ApplicationMessage.Topic, out _, out var kind) ? _limits.For(kind) : ProtocolInfo.MaxPayloadBytes;
         string? denial = !acl.MayPublish(who, e.ApplicationMessage.Topic) ? "publish to " + e.ApplicationMessage.Topic
-            : who.Role == FleetRole.Device && size > ProtocolInfo.MaxPayloadBytes ? $"{size} bytes to {e.ApplicationMessage.Topic} (limit {ProtocolInfo.MaxPayloadBytes})"
+            : who.Role == FleetRole.Device && size > limit ? $"{size} bytes to {e.ApplicationMessage.Topic} (limit {limit})"
             : who.Role == FleetRole.Device && rates is not null && !rates.TryTake(e.ClientId) ? "publishing faster than Security:DeviceMessagesPerSecond / DeviceMessageBurst allow"
             : null;
         if (denial is null) return Task.CompletedTask;

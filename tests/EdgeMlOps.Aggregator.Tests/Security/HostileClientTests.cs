@@ -187,6 +187,30 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task PerTopicLimits_AStatusOrAnUpdateFarBeyondWhatTheModelNeeds_IsDroppedAtTheBroker()
+    {
+        await using var node = await StartAsync();
+        var limits = DevicePublishLimits.For(AggregatorFixture.Spec, node.Options.Monitoring.MaxProfileBytes);
+        Assert.True(limits.Update < EdgeMlOps.Shared.Protocol.ProtocolInfo.MaxPayloadBytes / 2, $"update limit {limits.Update} for a 4-3-2 model");
+
+        // A status of 100 KiB (a real one is a few hundred bytes) never reaches the aggregator.
+        await using var chatty = new ScriptedDevice("chatty", "test", node);
+        await chatty.ConnectAsync(samples: 1);
+        await Assert.ThrowsAnyAsync<Exception>(() => chatty.PublishRawAsync("status", new byte[100 * 1024]));
+        await AggregatorFixture.EventuallyAsync(() => !chatty.IsConnected, "the chatty device to be disconnected");
+
+        // An update just over the model's bound: dropped too. One just under it passes the broker (and is judged by the aggregator).
+        await using var heavy = new ScriptedDevice("heavy", "test", node);
+        await heavy.ConnectAsync(samples: 1);
+        var malformedBefore = node.Rejections[EdgeMlOps.Shared.RejectionReason.Malformed];
+        await heavy.PublishRawAsync("update", new byte[limits.Update - 1024]);
+        await AggregatorFixture.EventuallyAsync(() => node.Rejections[EdgeMlOps.Shared.RejectionReason.Malformed] > malformedBefore, "the under-limit update judged by the aggregator");
+        await Assert.ThrowsAnyAsync<Exception>(() => heavy.PublishRawAsync("update", new byte[limits.Update + 1]));
+        await AggregatorFixture.EventuallyAsync(() => !heavy.IsConnected, "the heavy device to be disconnected");
+        Assert.Equal(2, node.Security.Events.Count(SecurityEventKind.PublishDenied));
+    }
+
+    [Fact]
     public async Task FloodingDevice_IsCutOffAtItsRate_AndOthersGoOn()
     {
         var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
