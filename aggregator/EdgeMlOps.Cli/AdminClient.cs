@@ -13,6 +13,9 @@ public sealed class AdminApiException(int status, string message) : Exception(me
 /// <summary>A thin client of the aggregator's admin API (<c>/v1/admin</c>), bearer-token authenticated.</summary>
 public sealed class AdminClient(HttpClient http, string? token)
 {
+    /// <summary>Where every successful JSON answer is also written as it came (<c>--json</c>), or null.</summary>
+    public TextWriter? Echo { get; init; }
+
     public Task<JsonElement> GetAsync(string path, CancellationToken cancellationToken) => SendAsync(HttpMethod.Get, path, null, cancellationToken);
 
     public Task<string> GetTextAsync(string path, CancellationToken cancellationToken) => SendTextAsync(HttpMethod.Get, path, null, cancellationToken);
@@ -26,6 +29,7 @@ public sealed class AdminClient(HttpClient http, string? token)
     private async Task<JsonElement> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
     {
         var text = await SendTextAsync(method, path, content, cancellationToken).ConfigureAwait(false);
+        Echo?.WriteLine(text);
         return JsonDocument.Parse(text).RootElement.Clone();
     }
 

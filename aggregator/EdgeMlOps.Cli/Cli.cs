@@ -22,33 +22,38 @@ public static class Cli
         var reason = new Option<string>("--reason") { Description = "Why (recorded in the audit log)", Required = true };
         var version = new Argument<ulong>("version") { Description = "Model version" };
         var rolloutId = new Argument<string>("id") { Description = "Rollout id" };
+        var json = new Option<bool>("--json") { Description = "Print the API's JSON answers instead of tables", Recursive = true };
+
+        // With --json the answers go to the terminal as they came and the tables to nowhere; errors still show.
+        var output = args.Contains("--json") ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null) }) : console;
+        var echo = args.Contains("--json") ? console.Profile.Out.Writer : null;
 
         AdminClient Client(ParseResult r)
         {
             var baseUrl = new Uri(r.GetValue(url)!);
             var http = handler is null ? ApiHttp.Create(baseUrl, r.GetValue(ca)) : new HttpClient(handler, disposeHandler: false);
             http.BaseAddress = baseUrl;
-            return new AdminClient(http, r.GetValue(token));
+            return new AdminClient(http, r.GetValue(token)) { Echo = echo };
         }
 
         string M(ParseResult r) => Uri.EscapeDataString(r.GetValue(model)!);
 
         // ---- models ----
         var list = new Command("list", "List versions with their registry state");
-        list.SetAction((r, ct) => Run(console, async () => Versions(console, await Client(r).GetAsync($"/v1/admin/models/{M(r)}/versions", ct).ConfigureAwait(false))));
+        list.SetAction((r, ct) => Run(console, async () => Versions(output, await Client(r).GetAsync($"/v1/admin/models/{M(r)}/versions", ct).ConfigureAwait(false))));
         var show = new Command("show", "Show one version with its per-cohort evaluation") { version };
-        show.SetAction((r, ct) => Run(console, async () => Version(console, await Client(r).GetAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}", ct).ConfigureAwait(false))));
+        show.SetAction((r, ct) => Run(console, async () => Version(output, await Client(r).GetAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}", ct).ConfigureAwait(false))));
         var approve = new Command("approve", "Approve a version (never one you created)") { version, reason };
-        approve.SetAction((r, ct) => Run(console, async () => Changed(console, await Client(r).PostAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}/approve", Reason(r.GetValue(reason)!), ct).ConfigureAwait(false))));
+        approve.SetAction((r, ct) => Run(console, async () => Changed(output, await Client(r).PostAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}/approve", Reason(r.GetValue(reason)!), ct).ConfigureAwait(false))));
         var reject = new Command("reject", "Reject a version (final)") { version, reason };
-        reject.SetAction((r, ct) => Run(console, async () => Changed(console, await Client(r).PostAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}/reject", Reason(r.GetValue(reason)!), ct).ConfigureAwait(false))));
+        reject.SetAction((r, ct) => Run(console, async () => Changed(output, await Client(r).PostAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}/reject", Reason(r.GetValue(reason)!), ct).ConfigureAwait(false))));
         var html = new Option<bool>("--html") { Description = "HTML instead of Markdown" };
-        var output = new Option<FileInfo?>("--out") { Description = "Write to this file instead of the terminal" };
-        var card = new Command("card", "The version's model card") { version, html, output };
+        var outFile = new Option<FileInfo?>("--out") { Description = "Write to this file instead of the terminal" };
+        var card = new Command("card", "The version's model card") { version, html, outFile };
         card.SetAction((r, ct) => Run(console, async () =>
         {
             var text = await Client(r).GetTextAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}/card{(r.GetValue(html) ? "?format=html" : string.Empty)}", ct).ConfigureAwait(false);
-            if (r.GetValue(output) is { } file) await File.WriteAllTextAsync(file.FullName, text, ct).ConfigureAwait(false);
+            if (r.GetValue(outFile) is { } file) await File.WriteAllTextAsync(file.FullName, text, ct).ConfigureAwait(false);
             else console.Profile.Out.Writer.Write(text);
         }));
         var onnx = new Argument<FileInfo>("file") { Description = "Inference ONNX model" };
@@ -56,7 +61,7 @@ public static class Cli
         upload.SetAction((r, ct) => Run(console, async () =>
         {
             var bytes = await File.ReadAllBytesAsync(r.GetValue(onnx)!.FullName, ct).ConfigureAwait(false);
-            Changed(console, await Client(r).PostBytesAsync($"/v1/admin/models/{M(r)}/versions?reason={Uri.EscapeDataString(r.GetValue(reason)!)}", bytes, ct).ConfigureAwait(false));
+            Changed(output, await Client(r).PostBytesAsync($"/v1/admin/models/{M(r)}/versions?reason={Uri.EscapeDataString(r.GetValue(reason)!)}", bytes, ct).ConfigureAwait(false));
         }));
         var models = new Command("models", "Registry versions, approval, model cards") { list, show, approve, reject, card, upload };
 
@@ -73,7 +78,7 @@ public static class Cli
         create.SetAction((r, ct) => Run(console, async () =>
         {
             var body = RolloutBody(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!);
-            Rollout(console, await Client(r).PostAsync("/v1/admin/rollouts", body, ct).ConfigureAwait(false));
+            Rollout(output, await Client(r).PostAsync("/v1/admin/rollouts", body, ct).ConfigureAwait(false));
         }));
         var optionalId = new Argument<string?>("id") { Description = "Rollout id (default: the latest)", Arity = ArgumentArity.ZeroOrOne };
         var watch = new Option<bool>("--watch") { Description = "Follow progress until the rollout completes or aborts" };
@@ -90,17 +95,17 @@ public static class Cli
 
             if (await Fetch().ConfigureAwait(false) is not { } view)
             {
-                console.MarkupLine("[grey]no rollouts yet[/]");
+                output.MarkupLine("[grey]no rollouts yet[/]");
                 return;
             }
 
             if (!r.GetValue(watch))
             {
-                Rollout(console, view);
+                Rollout(output, view);
                 return;
             }
 
-            await console.Progress().AutoClear(false).StartAsync(async progress =>
+            await output.Progress().AutoClear(false).StartAsync(async progress =>
             {
                 var bars = new Dictionary<int, ProgressTask>();
                 while (true)
@@ -119,14 +124,14 @@ public static class Cli
                     view = await Fetch().ConfigureAwait(false) ?? view;
                 }
             }).ConfigureAwait(false);
-            Rollout(console, view);
+            Rollout(output, view);
         }));
         var rollouts = new Command("rollouts", "Staged rollouts") { create, status };
         foreach (var action in new[] { "advance", "pause", "resume", "abort", "rollback" })
         {
             var command = new Command(action, action == "rollback" ? "Take a completed rollout back: devices return to the version it replaced" : $"{char.ToUpperInvariant(action[0])}{action[1..]} a rollout") { rolloutId, reason };
             command.SetAction((r, ct) => Run(console, async () =>
-                Rollout(console, await Client(r).PostAsync($"/v1/admin/rollouts/{Uri.EscapeDataString(r.GetValue(rolloutId)!)}/{action}", Reason(r.GetValue(reason)!), ct).ConfigureAwait(false))));
+                Rollout(output, await Client(r).PostAsync($"/v1/admin/rollouts/{Uri.EscapeDataString(r.GetValue(rolloutId)!)}/{action}", Reason(r.GetValue(reason)!), ct).ConfigureAwait(false))));
             rollouts.Subcommands.Add(command);
         }
 
@@ -136,7 +141,7 @@ public static class Cli
         {
             var result = await Client(r).GetAsync("/v1/admin/audit/verify", ct).ConfigureAwait(false);
             var intact = result.GetProperty("intact").GetBoolean();
-            console.MarkupLine(intact
+            output.MarkupLine(intact
                 ? $"[green]intact[/]: {result.GetProperty("entries").GetInt64()} entries, head {result.GetProperty("headHash").GetString()}"
                 : $"[red]BROKEN[/] at entry {result.GetProperty("firstBadSequence")}: {Markup.Escape(result.GetProperty("problem").GetString() ?? string.Empty)}");
             if (!intact) throw new AdminApiException(0, "audit log verification failed");
@@ -152,7 +157,7 @@ public static class Cli
                 table.AddRow(Cell(e, "sequence"), Cell(e, "at"), Cell(e, "actor"), Cell(e, "action"), Cell(e, "subject"), $"{Cell(e, "before")} → {Cell(e, "after")}", Cell(e, "reason"));
             }
 
-            console.Write(table);
+            output.Write(table);
         }));
         var audit = new Command("audit", "The hash-chained audit log") { verify, auditList };
         var revokeOld = new Option<bool>("--revoke-old") { Description = "Revoke the key being replaced" };
@@ -161,15 +166,16 @@ public static class Cli
         {
             var body = JsonSerializer.Serialize(new Dictionary<string, object> { ["revokeOld"] = r.GetValue(revokeOld), ["reason"] = r.GetValue(reason)! }, CliJson.Default.DictionaryStringObject);
             var result = await Client(r).PostAsync("/v1/admin/keys/rotate", body, ct).ConfigureAwait(false);
-            console.MarkupLine($"signing key [bold]{result.GetProperty("signingKey").GetString()}[/], trust bundle v{result.GetProperty("bundleVersion").GetUInt64()}");
+            output.MarkupLine($"signing key [bold]{result.GetProperty("signingKey").GetString()}[/], trust bundle v{result.GetProperty("bundleVersion").GetUInt64()}");
         }));
         var keys = new Command("keys", "Signing keys") { rotate };
 
-        var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys, SecurityCommands.Devices(console, Client), SecurityCommands.Security(console, Client) };
+        var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys, SecurityCommands.Devices(console, output, Client), SecurityCommands.Security(console, output, Client), FleetCommands.Rounds(console, output, Client, M), FleetCommands.Drift(console, output, Client) };
         root.Options.Add(url);
         root.Options.Add(ca);
         root.Options.Add(token);
         root.Options.Add(model);
+        root.Options.Add(json);
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

@@ -8,7 +8,7 @@ namespace EdgeMlOps.Cli;
 /// <summary><c>edgemlops devices list|token|revoke</c> and <c>edgemlops security events</c>: device identities and what the fleet refused.</summary>
 internal static class SecurityCommands
 {
-    public static Command Devices(IAnsiConsole console, Func<ParseResult, AdminClient> client)
+    public static Command Devices(IAnsiConsole console, IAnsiConsole output, Func<ParseResult, AdminClient> client)
     {
         var list = new Command("list", "Enrolled devices: certificate serial and expiry, revocation");
         list.SetAction((r, ct) => Cli.Run(console, async () =>
@@ -19,7 +19,7 @@ internal static class SecurityCommands
                 table.AddRow(Cli.Cell(d, "deviceId"), Cli.Cell(d, "serial"), Cli.Cell(d, "notAfter"), Cli.Cell(d, "revokedAt"), Cli.Cell(d, "revocationReason"));
             }
 
-            console.Write(table);
+            output.Write(table);
         }));
 
         var device = new Option<string?>("--device") { Description = "Bind the token to this device id (a re-flashed device)" };
@@ -31,7 +31,7 @@ internal static class SecurityCommands
             var body = new Dictionary<string, object> { ["hours"] = r.GetValue(hours), ["uses"] = r.GetValue(uses) };
             if (r.GetValue(device) is { } id) body["deviceId"] = id;
             var result = await client(r).PostAsync("/v1/admin/enrollment-tokens", JsonSerializer.Serialize(body, CliJson.Default.DictionaryStringObject), ct).ConfigureAwait(false);
-            console.Profile.Out.Writer.WriteLine(result.GetProperty("token").GetString());
+            output.Profile.Out.Writer.WriteLine(result.GetProperty("token").GetString());
         }));
 
         var deviceId = new Argument<string>("id") { Description = "Device id" };
@@ -40,13 +40,13 @@ internal static class SecurityCommands
         revoke.SetAction((r, ct) => Cli.Run(console, async () =>
         {
             await client(r).PostAsync($"/v1/admin/devices/{Uri.EscapeDataString(r.GetValue(deviceId)!)}/revoke", Cli.Reason(r.GetValue(reason)!), ct).ConfigureAwait(false);
-            console.MarkupLine($"revoked [bold]{Markup.Escape(r.GetValue(deviceId)!)}[/]");
+            output.MarkupLine($"revoked [bold]{Markup.Escape(r.GetValue(deviceId)!)}[/]");
         }));
 
         return new Command("devices", "Device identities: enrollment tokens, certificates, revocation") { list, token, revoke };
     }
 
-    public static Command Security(IAnsiConsole console, Func<ParseResult, AdminClient> client)
+    public static Command Security(IAnsiConsole console, IAnsiConsole output, Func<ParseResult, AdminClient> client)
     {
         var limit = new Option<int>("--limit") { Description = "Newest N events", DefaultValueFactory = _ => 50 };
         var events = new Command("events", "What the fleet refused or changed for security reasons, newest first") { limit };
@@ -59,7 +59,7 @@ internal static class SecurityCommands
                 table.AddRow(Cli.Cell(e, "at"), Cli.Cell(e, "kind"), Cli.Cell(e, "subject"), Cli.Cell(e, "detail"));
             }
 
-            console.Write(table);
+            output.Write(table);
         }));
         return new Command("security", "Security events") { events };
     }

@@ -30,7 +30,10 @@ internal static class AdminApi
             Guard(http, node, AdminRoles.Viewer, who => Results.Ok(new { who.Name, Roles = who.Roles.Append(AdminRoles.Viewer).Distinct().Order(StringComparer.Ordinal).ToArray(), Model = node.Options.ModelName, node.Options.Fleet, Mode = node.Options.Governance.Mode.ToString() }))));
 
         admin.MapGet("/models/{name}/versions", (HttpContext http, string name) =>
-            Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Registry.Versions(name))));
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Registry.Versions(KnownModel(node, name)))));
+
+        admin.MapGet("/models/{name}/rounds", (HttpContext http, string name) =>
+            Guard(http, node, AdminRoles.Viewer, _ => Results.Ok(node.Registry.Rounds(KnownModel(node, name)))));
 
         // A data scientist's model, trained elsewhere: the inference ONNX file as the body.
         admin.MapPost("/models/{name}/versions", (HttpContext http, string name, string? reason) =>
@@ -158,6 +161,10 @@ internal static class AdminApi
 
         return buffer.ToArray();
     }
+
+    /// <summary>The model's name when the registry has it; otherwise a 404 (not an empty list that looks like a model without versions).</summary>
+    private static string KnownModel(AggregatorNode node, string name) =>
+        node.Registry.GetModelSpec(name) is null ? throw new KeyNotFoundException($"no model '{name}' (this aggregator has '{node.Options.ModelName}')") : name;
 
     private static string Required(string? value, string name) =>
         string.IsNullOrWhiteSpace(value) ? throw new BadRequestException($"'{name}' is required") : value;

@@ -37,6 +37,33 @@ public sealed class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnUnknownModel_IsAnError_NotAnEmptyTable()
+    {
+        var console = new TestConsole().Width(250);
+        var exit = await EdgeMlOps.Cli.Cli.RunAsync(["models", "list", "--url", _node.ArtifactBaseUrl.ToString(), "--token", "carol-token", "--model", "tinny"], console);
+        Assert.Equal(1, exit);
+        Assert.Contains("404", console.Output, StringComparison.Ordinal);
+        Assert.Contains("no model 'tinny' (this aggregator has 'tiny')", console.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Json_PrintsTheApisAnswer_InsteadOfATable()
+    {
+        var (exit, output) = await Run("carol-token", "models", "list", "--json");
+        Assert.Equal(0, exit);
+        using var answer = System.Text.Json.JsonDocument.Parse(output);
+        Assert.Equal(1UL, answer.RootElement[0].GetProperty("version").GetUInt64());
+        Assert.DoesNotContain("┌", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("carol-token", "rounds");
+        Assert.Equal(0, exit);
+        Assert.Contains("New version", output, StringComparison.Ordinal);
+        (exit, output) = await Run("carol-token", "drift", "--json");
+        Assert.Equal(0, exit);
+        Assert.Equal(System.Text.Json.JsonValueKind.Array, System.Text.Json.JsonDocument.Parse(output).RootElement.ValueKind);
+    }
+
+    [Fact]
     public async Task SecurityWorkflow_TokenEnrollListRevokeAndEvents()
     {
         // Viewers may not mint tokens or revoke; key admins may.
