@@ -15,6 +15,7 @@ const string Usage = """
 
       --check-config   validate the configuration (every problem listed) and exit
       --erase-data     delete this device's samples, pending messages and predictions, and exit
+      --healthcheck    ask the running agent's /v1/health on Agent:Http (exit 0 healthy, 1 not): a container HEALTHCHECK
       --version, --help
 
     Settings come from appsettings.json, then EDGEMLOPS_Agent__Key environment variables, then --Agent:Key=value.
@@ -29,7 +30,7 @@ const string Usage = """
     """;
 if (EdgeMlOps.Runtime.Hosting.HostFlags.Answer(args, "edgemlops-agent", Usage, Console.Out) is { } answered) return answered;
 
-var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--erase-data");
+var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--erase-data", "--healthcheck");
 
 AgentOptions options;
 var levelText = configuration["Logging:LogLevel:Default"];
@@ -53,6 +54,31 @@ if (args.Contains("--check-config"))
 {
     Console.WriteLine($"Configuration is valid: device {options.DeviceId} in fleet {options.Fleet}, broker {options.Broker}.");
     return 0;
+}
+
+if (args.Contains("--healthcheck"))
+{
+    // The running agent's local API, over TCP or its Unix domain socket.
+    switch (options.HttpAddress)
+    {
+        case null:
+            Console.WriteLine("Agent:Http is off: nothing to ask");
+            return 1;
+        case { } unix when unix.StartsWith("unix:", StringComparison.Ordinal):
+            var socket = new SocketsHttpHandler
+            {
+                ConnectCallback = async (_, ct) =>
+                {
+                    var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                    await s.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(unix["unix:".Length..]), ct);
+                    return new System.Net.Sockets.NetworkStream(s, ownsSocket: true);
+                },
+            };
+            return await EdgeMlOps.Runtime.Hosting.HostFlags.CheckHealthAsync(new Uri("http://localhost/v1/health"), socket, Console.Out);
+        case { } tcp:
+            var listener = new Uri(tcp.Replace("://*:", "://0.0.0.0:", StringComparison.Ordinal).Replace("://+:", "://0.0.0.0:", StringComparison.Ordinal));
+            return await EdgeMlOps.Runtime.Hosting.HostFlags.CheckHealthAsync(EdgeMlOps.Runtime.Hosting.HostFlags.Local(listener, "/v1/health"), new SocketsHttpHandler(), Console.Out);
+    }
 }
 
 // Structured logs: one JSON object per event with `--Logging:Format=json` (for journald/Loki), else single lines.

@@ -11,6 +11,7 @@ const string Usage = """
 
       --check-config             validate the configuration (every problem listed) and exit
       --write-mosquitto-config   write a Mosquitto configuration enforcing the same identity and ACL rules, and exit
+      --healthcheck              ask the running aggregator's /healthz (exit 0 healthy, 1 not): a container HEALTHCHECK
       --version, --help
 
     Settings come from appsettings.json, then EDGEMLOPS_Aggregator__Key environment variables, then
@@ -25,7 +26,7 @@ const string Usage = """
     """;
 if (EdgeMlOps.Runtime.Hosting.HostFlags.Answer(args, "edgemlops-aggregator", Usage, Console.Out) is { } answered) return answered;
 
-var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--write-mosquitto-config");
+var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--write-mosquitto-config", "--healthcheck");
 
 AggregatorOptions options;
 try
@@ -42,6 +43,17 @@ if (args.Contains("--check-config"))
 {
     Console.WriteLine($"Configuration is valid: fleet {options.Fleet}, model {options.ModelName} ({options.Model}).");
     return 0;
+}
+
+if (args.Contains("--healthcheck"))
+{
+    // The running aggregator's /healthz, trusting only its fleet CA over https.
+    var listener = new Uri(options.HttpUrl);
+    var caFile = Path.Combine(options.DataDirectory, "pki", EdgeMlOps.Aggregator.Security.FleetCertificateAuthority.CertificateFile);
+    HttpMessageHandler handler = listener.Scheme == Uri.UriSchemeHttps && File.Exists(caFile)
+        ? EdgeMlOps.Shared.Security.PinnedHttp.Handler(EdgeMlOps.Shared.Security.CertificateChain.LoadPem(File.ReadAllText(caFile)))
+        : new HttpClientHandler();
+    return await EdgeMlOps.Runtime.Hosting.HostFlags.CheckHealthAsync(EdgeMlOps.Runtime.Hosting.HostFlags.Local(listener, "/healthz"), handler, Console.Out);
 }
 
 if (args.Contains("--write-mosquitto-config"))

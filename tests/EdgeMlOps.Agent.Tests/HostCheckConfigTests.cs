@@ -67,6 +67,28 @@ public class HostCheckConfigTests
         Assert.Equal(string.Empty, errors);
     }
 
+    /// <summary>The agent's own configuration, as in its container: the check reads where the agent listens from it.</summary>
+    private static readonly string[] HealthArgs =
+        ["--healthcheck", "--Agent:DeviceId=dev-h", "--Agent:Broker=mqtt://127.0.0.1:1883", "--Agent:TrustedRoots:0=" + Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey)];
+
+    [Fact]
+    public async Task HealthCheck_AsksTheRunningAgentsLocalApi()
+    {
+        await using var device = await OfflineAgent.StartAsync();
+        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
+        await using (var api = new EdgeMlOps.Agent.Http.LocalApi(device.Agent, new EdgeMlOps.Agent.Http.LocalApiOptions { Address = prefix }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance))
+        {
+            api.Start();
+            var (code, output, errors) = await RunAsync([.. HealthArgs, "--Agent:Http=" + prefix]);
+            Assert.True(code == 0, output + errors);
+            Assert.Contains("/v1/health: 200", output, StringComparison.Ordinal);
+        }
+
+        var (down, said, _) = await RunAsync([.. HealthArgs, "--Agent:Http=" + prefix]);
+        Assert.Equal(1, down);
+        Assert.Contains("unhealthy", said, StringComparison.Ordinal);
+    }
+
     private static async Task<(int Code, string Output, string Errors)> RunAsync(params string[] args)
     {
         var host = Path.Combine(AppContext.BaseDirectory, "edgemlops-agent.dll");

@@ -17,6 +17,26 @@ public class HostFlagsTests
         Assert.False(Directory.Exists(Path.Combine(work, "aggregator-data")), "--help must not create the data directory");
     }
 
+    [Fact]
+    public async Task HealthCheck_AsksTheRunningAggregatorOverHttps_TrustingItsFleetCa()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        var options = AggregatorFixture.Options(dir, clients: 1) with { HttpUrl = "https://127.0.0.1:0" };
+        string url;
+        await using (var node = new AggregatorNode(options))
+        {
+            await node.StartAsync(CancellationToken.None);
+            url = node.ArtifactBaseUrl.ToString().TrimEnd('/');
+            var (code, output) = await RunAsync(dir, "--healthcheck", "--Aggregator:HttpUrl=" + url, "--Aggregator:DataDirectory=" + dir);
+            Assert.True(code == 0, output);
+            Assert.Contains("/healthz: 200", output, StringComparison.Ordinal);
+        }
+
+        var (down, said) = await RunAsync(dir, "--healthcheck", "--Aggregator:HttpUrl=" + url, "--Aggregator:DataDirectory=" + dir);
+        Assert.Equal(1, down);
+        Assert.Contains("unhealthy", said, StringComparison.Ordinal);
+    }
+
     private static async Task<(int Code, string Output)> RunAsync(string workingDirectory, params string[] args)
     {
         using var process = Process.Start(new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "edgemlops-aggregator.dll"), .. args])
