@@ -214,6 +214,7 @@ public sealed class RolloutManager
         var target = new List<DeviceInfo>();
         var baseline = new List<DeviceInfo>();
         int reporting = 0, bad = 0, targetedOnline = 0;
+        var now = _node.Time.GetUtcNow();
         foreach (var device in _node.Devices.All)
         {
             if (device.ModelName.Length > 0 && device.ModelName != rollout.Model) continue;
@@ -230,7 +231,8 @@ public sealed class RolloutManager
 
             var counts = stages[stage];
             counts[0]++;
-            if (device.State == DeviceState.Online) targetedOnline++;
+            // The gate waits for devices that can answer: online and not silent past their status interval.
+            if (device.State == DeviceState.Online && !device.IsSilent(now)) targetedOnline++;
             switch (progress?.Phase)
             {
                 case RolloutPhase.Trial: counts[1]++; break;
