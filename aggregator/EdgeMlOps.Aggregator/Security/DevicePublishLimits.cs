@@ -7,7 +7,9 @@ namespace EdgeMlOps.Aggregator.Security;
 /// The largest message a device may publish, per topic class, enforced by the embedded broker before a
 /// message is forwarded or queued: a status or an evaluation report is small whatever the model; an
 /// update is sized from the fleet's model (fp32 delta of every parameter, the training-sample sketches a
-/// reference device attaches, and room for headers); a profile by <c>Monitoring:MaxProfileBytes</c>.
+/// reference device attaches, and room for headers); a profile at twice <c>Monitoring:MaxProfileBytes</c>, so that
+/// a device just over the aggregator's own limit is counted there (<c>Oversized</c>, per device) and stays
+/// connected, while a payload far beyond it is cut at the broker.
 /// Nothing exceeds the protocol's <see cref="ProtocolInfo.MaxPayloadBytes"/>.
 /// </summary>
 public sealed record DevicePublishLimits(int Status, int Update, int Evaluation, int Profile)
@@ -25,7 +27,7 @@ public sealed record DevicePublishLimits(int Status, int Update, int Evaluation,
     {
         var delta = (long)ParameterLayout.For(model).TotalLength * sizeof(float);
         var update = (int)Math.Min(ProtocolInfo.MaxPayloadBytes, delta + maxProfileBytes + UpdateOverheadBytes);
-        return new DevicePublishLimits(StatusBytes, update, EvaluationBytes, Math.Min(maxProfileBytes, ProtocolInfo.MaxPayloadBytes));
+        return new DevicePublishLimits(StatusBytes, update, EvaluationBytes, (int)Math.Min(2L * maxProfileBytes, ProtocolInfo.MaxPayloadBytes));
     }
 
     /// <summary>The limit for a device topic's kind (<c>status</c>, <c>update</c>, <c>eval</c>, <c>profile</c>).</summary>
