@@ -136,7 +136,7 @@ public sealed partial class DeviceAgent
         lock (_rolloutGate)
         {
             if (plan.IssuedUnixMs < (_progress?.PlanIssuedUnixMs ?? 0) || Newer(_newestPlan, plan)) return false;
-            Volatile.Write(ref _newestPlan, plan);
+            _newestPlan = plan;
             return true;
         }
     }

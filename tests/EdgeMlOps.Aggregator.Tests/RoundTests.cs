@@ -160,7 +160,8 @@ public class RoundTests
             Assert.Equal(RoundStatus.Completed, (await round).Status);
         }
 
-        // The same message again (QoS 1 redelivery, an outbox resending after the aggregator went down).
+        // The same message again (QoS 1 redelivery, an outbox resending after the aggregator went down); ids that are
+        // empty or oversized are refused as malformed, before anything is remembered.
         await using var restarted = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
         await restarted.StartAsync(CancellationToken.None);
         await using var again = new ScriptedDevice("d", "test", restarted);
@@ -168,6 +169,16 @@ public class RoundTests
         await again.PublishAsync("update", delivered);
         await AggregatorFixture.EventuallyAsync(() => restarted.Rejections[RejectionReason.Duplicate] == 1, "the redelivered update known as a duplicate");
         Assert.Equal(0, restarted.Rejections[RejectionReason.UnknownRound]);
+        var malformedBefore = restarted.Rejections[RejectionReason.Malformed];
+        foreach (var id in new[] { string.Empty, new string('x', 129) })
+        {
+            var odd = delivered.Clone();
+            odd.Header.MessageId = id;
+            await again.PublishAsync("update", odd);
+        }
+
+        await AggregatorFixture.EventuallyAsync(() => restarted.Rejections[RejectionReason.Malformed] == malformedBefore + 2, "empty and oversized message ids refused");
+        Assert.Equal(1, restarted.Rejections[RejectionReason.Duplicate]);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Aggregator;
 using EdgeMlOps.Aggregator.Evaluation;
 using EdgeMlOps.Aggregator.Governance;
+using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rollouts;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol.V1;
@@ -32,6 +33,26 @@ public class TrustedInstallTests
             Models = new ModelStore(Path.Combine(dir, id, "models")),
             Http = http is null ? new HttpClient() : new HttpClient(http),
         });
+
+    private static readonly RolloutGates NoFeedbackGates = new() { MinFeedback = 0 };
+
+    /// <summary>v1 approved and rolled out to everyone, deployed in the registry.</summary>
+    private static async Task DeployV1Async(AggregatorNode node)
+    {
+        node.Governance.Approve("alice", "m", 1, "first");
+        await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Health = new HealthWindow { WindowSeconds = 1 }, Gates = NoFeedbackGates }, CancellationToken.None);
+        await Eventually.Until(() => node.DeployedVersion?.Version == 1, "v1 deployed", 60);
+    }
+
+    /// <summary>A next version with different weights (so new artifacts), registered by dana and approved by alice.</summary>
+    private static async Task<ModelVersionRecord> ApprovedNextVersionAsync(AggregatorNode node)
+    {
+        var weights = node.CurrentWeights.Clone();
+        for (var i = 0; i < weights.Values.Length; i++) weights.Values[i] += 0.01f;
+        var next = await node.RegisterVersionAsync(weights, "dana", "next", CancellationToken.None);
+        node.Governance.Approve("alice", "m", next.Version, "ok");
+        return next;
+    }
 
     private static string TempDirectory() => Path.Combine(Path.GetTempPath(), "edgemlops-trust-" + Guid.NewGuid().ToString("N"));
 
@@ -303,20 +324,15 @@ public class TrustedInstallTests
         var stall = new StallingHandler();
         await using var agent = Agent(dir, node, node.Keys.RootPublicKey, stall);
         await agent.StartAsync(CancellationToken.None);
-        var gates = new RolloutGates { MinFeedback = 0 };
-        node.Governance.Approve("alice", "m", 1, "first");
-        await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Health = new HealthWindow { WindowSeconds = 1 }, Gates = gates }, CancellationToken.None);
-        await Eventually.Until(() => agent.ModelVersion == 1 && node.Rollouts.Current!.State == RolloutStatusKind.Completed, "v1 everywhere", 60);
+        await DeployV1Async(node);
+        await Eventually.Until(() => agent.ModelVersion == 1, "v1 on the device", 60);
 
         // From now on the artifact server answers nothing: v2's download (for training, as governed fleets load a new
         // version) would hold the install gate until its deadline, 30 s and more, with the rollback directive behind it.
         stall.Block();
-        var weights = node.CurrentWeights.Clone();
-        for (var i = 0; i < weights.Values.Length; i++) weights.Values[i] += 0.01f;
-        var v2 = await node.RegisterVersionAsync(weights, "dana", "next", CancellationToken.None);
+        var v2 = await ApprovedNextVersionAsync(node);
         await Eventually.Until(() => stall.Waiting > 0, "v2's download to hang", 30);
-        node.Governance.Approve("alice", "m", v2.Version, "ok");
-        var rollout = await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Health = new HealthWindow { WindowSeconds = 60 }, Gates = gates }, CancellationToken.None);
+        var rollout = await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Health = new HealthWindow { WindowSeconds = 60 }, Gates = NoFeedbackGates }, CancellationToken.None);
         await node.Rollouts.AbortAsync("bob", rollout.Id, "bad build", CancellationToken.None);
 
         await Eventually.Until(() => agent.Rollout?.RolloutId == rollout.Id, "the rollback directive obeyed while the download hung", 10);
@@ -362,20 +378,14 @@ public class TrustedInstallTests
         var dir = TempDirectory();
         await using var node = new AggregatorNode(Options(dir, DeploymentMode.Governed));
         await node.StartAsync(CancellationToken.None);
-        var gates = new RolloutGates { MinFeedback = 0 };
         await using (var first = Agent(dir, node, node.Keys.RootPublicKey))
         {
             await first.StartAsync(CancellationToken.None);
-            node.Governance.Approve("alice", "m", 1, "first");
-            await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Health = new HealthWindow { WindowSeconds = 1 }, Gates = gates }, CancellationToken.None);
-            await Eventually.Until(() => node.Rollouts.Current!.State == RolloutStatusKind.Completed, "v1 deployed", 60);
+            await DeployV1Async(node);
         }
 
-        var weights = node.CurrentWeights.Clone();
-        for (var i = 0; i < weights.Values.Length; i++) weights.Values[i] += 0.01f;
-        var v2 = await node.RegisterVersionAsync(weights, "dana", "next", CancellationToken.None);
-        node.Governance.Approve("alice", "m", v2.Version, "ok");
-        var rollout = await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Gates = gates }, CancellationToken.None);
+        var v2 = await ApprovedNextVersionAsync(node);
+        var rollout = await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Gates = NoFeedbackGates }, CancellationToken.None);
         await node.Rollouts.AbortAsync("bob", rollout.Id, "bad build", CancellationToken.None);
 
         // A device that joins now sees only the aborted plan and a training-only announcement of v2.
@@ -392,17 +402,9 @@ public class TrustedInstallTests
         await node.StartAsync(CancellationToken.None);
         await using var agent = Agent(dir, node, node.Keys.RootPublicKey);
         await agent.StartAsync(CancellationToken.None);
-        var gates = new RolloutGates { MinFeedback = 0 };
-        var health = new HealthWindow { WindowSeconds = 1 };
-        node.Governance.Approve("alice", "m", 1, "first");
-        await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Health = health, Gates = gates }, CancellationToken.None);
-        await Eventually.Until(() => node.Rollouts.Current!.State == RolloutStatusKind.Completed, "v1 deployed", 60);
-
-        var weights = node.CurrentWeights.Clone();
-        for (var i = 0; i < weights.Values.Length; i++) weights.Values[i] += 0.01f;
-        var v2 = await node.RegisterVersionAsync(weights, "dana", "next", CancellationToken.None);
-        node.Governance.Approve("alice", "m", v2.Version, "ok");
-        var rollout = await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Health = health, Gates = gates }, CancellationToken.None);
+        await DeployV1Async(node);
+        var v2 = await ApprovedNextVersionAsync(node);
+        var rollout = await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = v2.Version, Stages = [1.0], Health = new HealthWindow { WindowSeconds = 1 }, Gates = NoFeedbackGates }, CancellationToken.None);
         await Eventually.Until(() => node.DeployedVersion?.Version == v2.Version && agent.ModelVersion == v2.Version, "v2 deployed", 60);
 
         // Days later v2 misbehaves in the field: the operator takes the completed rollout back.
@@ -411,7 +413,7 @@ public class TrustedInstallTests
         await Eventually.Until(() => agent.ModelVersion == 1, "the device back on v1", 30);
         Assert.Equal(RolloutPhase.RolledBack, agent.Rollout!.Phase);
         Assert.Equal(1UL, node.DeployedVersion!.Version);
-        Assert.Equal(Aggregator.Registry.VersionStates.Archived, node.Registry.Version("m", v2.Version)!.State);
+        Assert.Equal(VersionStates.Archived, node.Registry.Version("m", v2.Version)!.State);
         await Assert.ThrowsAsync<GovernanceException>(() => node.Rollouts.RollbackAsync("bob", rollout.Id, "twice", CancellationToken.None));
     }
 }

@@ -105,28 +105,15 @@ public sealed class RolloutManager
     /// return to the version it replaced, which the plan carries signed), the target is archived and the replaced
     /// version deployed again. Only the latest rollout, only while its version is the deployed one.
     /// </summary>
-    public async Task<RolloutRecord> RollbackAsync(string actor, string id, string reason, CancellationToken cancellationToken)
-    {
-        RolloutRecord before, after;
-        lock (_gate)
-        {
-            before = _active is { } a && a.Id == id ? a : Find(id) ?? throw new KeyNotFoundException($"no rollout {id}");
-            if (_active?.Id != id) throw new GovernanceException($"rollout {id} is not the fleet's latest rollout; only that one can be rolled back");
-            if (before.State != RolloutStatusKind.Completed) throw new GovernanceException($"rollout {id} is {before.State.ToString().ToLowerInvariant()}: abort it instead (rollback is for a completed rollout)");
-            if (_node.DeployedVersion?.Version != before.Request.Version) throw new GovernanceException($"v{before.Request.Version} of rollout {id} is no longer the deployed version");
-            if (before.PreviousVersion == 0) throw new GovernanceException($"rollout {id} replaced no version: there is nothing to roll back to");
-            after = before with { State = RolloutStatusKind.Aborted, Note = $"rolled back to v{before.PreviousVersion} after completion: {reason}", Revision = before.Revision + 1 };
-            _active = after;
-        }
+    public Task<RolloutRecord> RollbackAsync(string actor, string id, string reason, CancellationToken cancellationToken) =>
+        ChangeAsync(actor, id, "rollout.rollback", reason, r => RollBack(r, reason), cancellationToken);
 
-        Save(after, actor, "rollout.rollback", reason, before);
-        var target = _node.Governance.Find(after.Model, after.Request.Version);
-        var previous = _node.Governance.Find(after.Model, after.PreviousVersion);
-        _node.Governance.Move(target, VersionStates.Archived, actor, $"rolled back (rollout {id}): {reason}");
-        if (previous.State != VersionStates.Deployed) _node.Governance.Move(previous, VersionStates.Deployed, actor, $"deployed again by the rollback of rollout {id}");
-        await PublishAsync(after, cancellationToken).ConfigureAwait(false);
-        _node.LogRollout(id, "rollout.rollback", reason);
-        return after;
+    private RolloutRecord RollBack(RolloutRecord r, string reason)
+    {
+        if (r.State != RolloutStatusKind.Completed) throw new GovernanceException($"rollout {r.Id} is {r.State.ToString().ToLowerInvariant()}: abort it instead (rollback is for a completed rollout)");
+        if (_node.DeployedVersion?.Version != r.Request.Version) throw new GovernanceException($"v{r.Request.Version} of rollout {r.Id} is no longer the deployed version");
+        if (r.PreviousVersion == 0) throw new GovernanceException($"rollout {r.Id} replaced no version: there is nothing to roll back to");
+        return r with { State = RolloutStatusKind.Aborted, Note = $"rolled back to v{r.PreviousVersion} after completion: {reason}" };
     }
 
     /// <summary>Opens the next stage (by an operator, or by the gates). Beyond the canary the version must be approved.</summary>
@@ -159,8 +146,9 @@ public sealed class RolloutManager
             if (_active?.Id != id) throw new GovernanceException($"rollout {id} is not the fleet's current rollout");
             after = change(before) with { Revision = before.Revision + 1 };
 
-            // The registry says deployed before anyone can see the rollout completed (a next rollout records what it replaces).
+            // The registry follows before anyone can see the new state (a next rollout records what it replaces).
             if (after.State == RolloutStatusKind.Completed) Deploy(after, actor);
+            else if (before.State == RolloutStatusKind.Completed) Undeploy(after, actor, reason);
             _active = after;
         }
 
@@ -355,6 +343,14 @@ public sealed class RolloutManager
         var previous = _node.DeployedVersion;
         _node.Governance.Move(version, VersionStates.Deployed, actor, $"rollout {rollout.Id} reached every stage");
         if (previous is not null && previous.Version != version.Version) _node.Governance.Move(previous, VersionStates.Archived, actor, $"replaced by v{version.Version} (rollout {rollout.Id})");
+    }
+
+    /// <summary>A completed rollout taken back: its version archived, the one it replaced deployed again.</summary>
+    private void Undeploy(RolloutRecord rollout, string actor, string reason)
+    {
+        _node.Governance.Move(_node.Governance.Find(rollout.Model, rollout.Request.Version), VersionStates.Archived, actor, $"rolled back (rollout {rollout.Id}): {reason}");
+        var previous = _node.Governance.Find(rollout.Model, rollout.PreviousVersion);
+        if (previous.State != VersionStates.Deployed) _node.Governance.Move(previous, VersionStates.Deployed, actor, $"deployed again by the rollback of rollout {rollout.Id}");
     }
 
     private void Save(RolloutRecord record, string actor, string action, string reason, RolloutRecord? before)
