@@ -1,0 +1,145 @@
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Agent.Models;
+
+/// <summary>
+/// The versions loaded on the device: the one served and (governed fleets) the one rounds train on while it is not
+/// served. Switches are atomic under one lock; whoever waits for a version is woken on every switch; a version
+/// replaced while in use is released by its last user.
+/// </summary>
+internal sealed class ModelSlots : IDisposable
+{
+    private readonly object _gate = new();
+    private InstalledModel? _served;
+    private InstalledModel? _training;
+    private string _notice = string.Empty;
+    private TaskCompletionSource _changed = NewSignal();
+
+    /// <summary>Raised after the served version changed (per-version health starts again).</summary>
+    public event Action? ServedChanged;
+
+    /// <summary>The served version (0 before the first install).</summary>
+    public ulong ServedVersion
+    {
+        get { lock (_gate) return _served?.Announcement.Version ?? 0; }
+    }
+
+    /// <summary>The version loaded for training only (governed fleets), or 0.</summary>
+    public ulong TrainingVersion
+    {
+        get { lock (_gate) return _training?.Announcement.Version ?? 0; }
+    }
+
+    /// <summary>The served version's announcement (name, version, architecture, artifacts), or null.</summary>
+    public ModelAnnouncement? Served
+    {
+        get { lock (_gate) return _served?.Announcement; }
+    }
+
+    /// <summary>Why the device is not on the version it should be (empty when all is well).</summary>
+    public string Notice
+    {
+        get { lock (_gate) return _notice; }
+        set { lock (_gate) _notice = value; }
+    }
+
+    /// <summary>The execution provider running the served version, or <paramref name="configured"/> before one is loaded.</summary>
+    public string ExecutionProvider(string configured)
+    {
+        lock (_gate) return _served?.Inference.Value.ExecutionProvider ?? configured;
+    }
+
+    /// <summary>The notice and the served session's provider fallback, joined (what status reports).</summary>
+    public string FullNotice()
+    {
+        lock (_gate)
+        {
+            var fallback = _served?.Inference.Value.ProviderFallback ?? string.Empty;
+            return string.Join("; ", new[] { _notice, fallback }.Where(n => n.Length > 0));
+        }
+    }
+
+    /// <summary>The served version with a user registered on it (call <see cref="InstalledModel.Exit"/>), or null.</summary>
+    public InstalledModel? EnterServed()
+    {
+        // Under the lock the served version always holds the slot's reference, so entering cannot fail.
+        lock (_gate) return _served is { } m && m.TryEnter() ? m : null;
+    }
+
+    /// <summary>The served or the training-only version matching <paramref name="version"/> (entered), else the served one.</summary>
+    public InstalledModel? EnterFor(ulong version)
+    {
+        lock (_gate)
+        {
+            var model = _training is { } t && t.Announcement.Version == version ? t : _served;
+            return model is not null && model.TryEnter() ? model : null;
+        }
+    }
+
+    /// <summary>Serves a loaded version; returns the announcement of the one replaced.</summary>
+    public ModelAnnouncement? Serve(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease trainStep)
+    {
+        var previous = Swap(ref _served, new InstalledModel(announcement, inference, trainStep));
+        ServedChanged?.Invoke();
+        previous?.Exit();
+        return previous?.Announcement;
+    }
+
+    /// <summary>Loads a version rounds train on without serving it.</summary>
+    public void Train(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease trainStep) =>
+        Swap(ref _training, new InstalledModel(announcement, inference, trainStep))?.Exit();
+
+    /// <summary>Waits until a served version of at least <paramref name="version"/> is installed.</summary>
+    public Task WaitForServedAsync(ulong version, CancellationToken cancellationToken) =>
+        WaitAsync(() => _served is not null && _served.Announcement.Version >= version, cancellationToken);
+
+    /// <summary>Waits until the served or the training-only version reaches <paramref name="version"/>.</summary>
+    public Task WaitForAnyAsync(ulong version, CancellationToken cancellationToken) =>
+        WaitAsync(() => Math.Max(_served?.Announcement.Version ?? 0, _training?.Announcement.Version ?? 0) >= version, cancellationToken);
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _served?.Exit();
+            _served = null;
+            _training?.Exit();
+            _training = null;
+        }
+    }
+
+    private async Task WaitAsync(Func<bool> reached, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task changed;
+            lock (_gate)
+            {
+                if (reached()) return;
+                changed = _changed.Task;
+            }
+
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Puts <paramref name="next"/> in a slot and wakes whoever waits; returns the one replaced (still entered: the caller exits it).</summary>
+    private InstalledModel? Swap(ref InstalledModel? slot, InstalledModel next)
+    {
+        InstalledModel? previous;
+        TaskCompletionSource changed;
+        lock (_gate)
+        {
+            previous = slot;
+            slot = next;
+            changed = _changed;
+            _changed = NewSignal();
+        }
+
+        changed.TrySetResult();
+        return previous;
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

@@ -1,0 +1,75 @@
+using EdgeMlOps.Shared.Monitoring;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Agent.Monitoring;
+
+/// <summary>
+/// How local serving goes: latency of every prediction since start, and per served version (reset on every switch)
+/// its predictions, inference errors, latency and ground-truth accuracy — what a rollout's health window judges.
+/// </summary>
+internal sealed class ServingHealth
+{
+    private LatencyHistogram _versionLatency = new();
+    private long _versionPredictions;
+    private long _inferenceErrors;
+    private long _feedbackCount;
+    private long _feedbackCorrect;
+
+    /// <summary>Inference latency of every local prediction since start.</summary>
+    public LatencyHistogram Latency { get; } = new();
+
+    /// <summary>Predictions and inference errors of the served version, together.</summary>
+    public long VersionAttempts => Interlocked.Read(ref _versionPredictions) + Interlocked.Read(ref _inferenceErrors);
+
+    public long InferenceErrors => Interlocked.Read(ref _inferenceErrors);
+
+    public long FeedbackCount => Interlocked.Read(ref _feedbackCount);
+
+    public long FeedbackCorrect => Interlocked.Read(ref _feedbackCorrect);
+
+    public void RecordPrediction(TimeSpan elapsed)
+    {
+        Latency.Record(elapsed);
+        Volatile.Read(ref _versionLatency).Record(elapsed);
+        Interlocked.Increment(ref _versionPredictions);
+    }
+
+    public void RecordError() => Interlocked.Increment(ref _inferenceErrors);
+
+    /// <summary>Ground truth for a prediction of the served version.</summary>
+    public void RecordFeedback(bool correct)
+    {
+        Interlocked.Increment(ref _feedbackCount);
+        if (correct) Interlocked.Increment(ref _feedbackCorrect);
+    }
+
+    /// <summary>A new version is served: its figures start from zero.</summary>
+    public void ResetVersion()
+    {
+        Volatile.Write(ref _versionLatency, new LatencyHistogram());
+        Interlocked.Exchange(ref _versionPredictions, 0);
+        Interlocked.Exchange(ref _inferenceErrors, 0);
+        Interlocked.Exchange(ref _feedbackCount, 0);
+        Interlocked.Exchange(ref _feedbackCorrect, 0);
+    }
+
+    /// <summary>Why the served version fails <paramref name="policy"/>, or null if it passes.</summary>
+    public string? Problem(HealthPolicy policy)
+    {
+        var errors = Interlocked.Read(ref _inferenceErrors);
+        var total = errors + Interlocked.Read(ref _versionPredictions);
+        if (total > 0 && (double)errors / total > policy.MaxErrorRate)
+        {
+            return FormattableString.Invariant($"inference errors {errors} of {total} ({(double)errors / total:P1}) exceed {policy.MaxErrorRate:P1}");
+        }
+
+        var latency = Volatile.Read(ref _versionLatency);
+        var p95 = latency.Quantile(0.95).TotalMilliseconds;
+        if (policy.LatencyBudgetP95Ms > 0 && latency.Count > 0 && p95 > policy.LatencyBudgetP95Ms)
+        {
+            return FormattableString.Invariant($"p95 latency {p95:F2} ms exceeds the budget of {policy.LatencyBudgetP95Ms:F2} ms");
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,208 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using EdgeMlOps.Agent.Messaging;
+using EdgeMlOps.Agent.Models;
+using EdgeMlOps.Agent.Monitoring;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Tensors;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Agent.Training;
+
+/// <summary>
+/// Works on verified round tasks: waits for the task's base version, trains on the device's labelled samples through
+/// the train-step graph (or evaluates), bounded by the task's deadline and the device's own policy, and queues the
+/// encoded weight delta (or the evaluation) in the outbox. Samples never leave the device.
+/// </summary>
+internal sealed class TrainingWorker
+{
+    private readonly AgentOptions _options;
+    private readonly ModelSlots _slots;
+    private readonly SampleStore _samples;
+    private readonly SemaphoreSlim? _computeSlots;
+    private readonly TimeProvider _time;
+    private readonly MessageHeaders _headers;
+    private readonly Topics _topics;
+    private readonly OutboxPump _outbox;
+    private readonly AgentCounters _counters;
+    private readonly CancellationToken _stopping;
+    private readonly ILogger _logger;
+    private readonly UpdateCompressor _compressor = new();
+    private readonly RecentRounds _seen = new();
+
+    public TrainingWorker(AgentOptions options, ModelSlots slots, AgentDependencies deps, MessageHeaders headers, Topics topics, OutboxPump outbox, AgentCounters counters, CancellationToken stopping, ILogger logger)
+    {
+        _options = options;
+        _slots = slots;
+        _samples = deps.Store;
+        _computeSlots = deps.ComputeSlots;
+        _time = deps.Time;
+        _headers = headers;
+        _topics = topics;
+        _outbox = outbox;
+        _counters = counters;
+        _stopping = stopping;
+        _logger = logger;
+    }
+
+    private string DeviceId => _options.DeviceId;
+
+    public async Task RunAsync(RoundTask task)
+    {
+        Interlocked.Increment(ref _counters.TasksReceived);
+        if (!_seen.Add(task.RoundId))
+        {
+            Interlocked.Increment(ref _counters.TasksSkipped);
+            return;
+        }
+
+        // The task's deadline, but never beyond the device's own cap on work per task.
+        var budget = Clamp(DateTimeOffset.FromUnixTimeMilliseconds(task.DeadlineUnixMs) - _time.GetUtcNow());
+        using var timeout = new CancellationTokenSource(budget < _options.MaxTrainingTime ? budget : _options.MaxTrainingTime, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping);
+        try
+        {
+            if (task.Header?.ProtocolVersion != ProtocolInfo.CurrentVersion) throw new InvalidDataException("task from another protocol version");
+            await _slots.WaitForAnyAsync(task.BaseVersion, linked.Token).ConfigureAwait(false);
+            var model = _slots.EnterFor(task.BaseVersion)!;
+            IMessage? message;
+            try
+            {
+                if (model.Announcement.Version != task.BaseVersion || model.Announcement.ModelName != task.ModelName)
+                {
+                    Skip(task.RoundId, $"task trains {task.ModelName} v{task.BaseVersion}, device has v{model.Announcement.Version}");
+                    return;
+                }
+
+                message = task.Kind == TaskKind.Evaluate ? Evaluate(task, model) : await TrainAsync(task, model, linked.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                model.Exit();
+            }
+
+            if (message is null) return;
+            _outbox.Send(task.Kind == TaskKind.Evaluate ? _topics.Evaluation(DeviceId) : _topics.Update(DeviceId), message.ToByteArray());
+            Interlocked.Increment(ref _counters.UpdatesProduced);
+        }
+        catch (OperationCanceledException)
+        {
+            Interlocked.Increment(ref _counters.TasksSkipped);
+            if (!_stopping.IsCancellationRequested) _logger.Skipped(task.RoundId, "deadline passed");
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Interlocked.Increment(ref _counters.TasksSkipped);
+            _logger.TaskFailed(task.RoundId, ex);
+        }
+    }
+
+    /// <summary>A task refused before it reached the worker (unsigned, for another device, expired).</summary>
+    public void Refused(string reason)
+    {
+        Interlocked.Increment(ref _counters.TasksSkipped);
+        _logger.Skipped("(refused)", reason);
+    }
+
+    private void Skip(string roundId, string reason)
+    {
+        Interlocked.Increment(ref _counters.TasksSkipped);
+        _logger.Skipped(roundId, reason);
+    }
+
+    private async Task<ModelUpdate?> TrainAsync(RoundTask task, InstalledModel model, CancellationToken cancellationToken)
+    {
+        var config = task.Config ?? new TrainConfig { LocalEpochs = 1, BatchSize = 10, LearningRate = 0.05f };
+        CheckPolicy(config);
+        var baseWeights = model.Inference.Value.Weights;
+        var samples = _samples.LoadSamples(baseWeights.Spec.InputDim, (int)config.MaxSamples);
+        if (samples.Count == 0)
+        {
+            Skip(task.RoundId, "no labelled samples");
+            return null;
+        }
+
+        if (_computeSlots is not null) await _computeSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        LocalTrainingResult result;
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var plan = new LocalTrainingPlan((int)config.LocalEpochs, (int)config.BatchSize, config.LearningRate, StableHash.Seed(task.Seed, DeviceId), config.ProximalMu);
+            result = model.TrainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan, cancellationToken);
+        }
+        finally
+        {
+            _computeSlots?.Release();
+        }
+
+        var delta = result.Weights;
+        TensorPrimitives.Subtract(delta, baseWeights.Values, delta);
+        var update = new ModelUpdate
+        {
+            Header = _headers.Next(),
+            RoundId = task.RoundId,
+            ModelName = task.ModelName,
+            BaseVersion = task.BaseVersion,
+            SampleCount = (ulong)samples.Count,
+            Metrics = new LocalMetrics
+            {
+                Loss = result.Loss,
+                Accuracy = result.Accuracy,
+                InitialLoss = result.InitialLoss,
+                Steps = (uint)result.Steps,
+                TrainMillis = (uint)clock.ElapsedMilliseconds,
+            },
+        };
+        if (config.TrainingProfileShare > 0 && StableHash.UnitInterval(DeviceId, task.RoundId) < config.TrainingProfileShare)
+        {
+            update.TrainingProfile = WindowProfiler.TrainingProfile(_options.SketchPolicy, samples.Features, samples.Count, baseWeights.Spec.InputDim, baseWeights.Spec.Classes,
+                WindowProfiler.CategoricalInputs(model.Announcement, baseWeights.Spec.InputDim), samples.Labels);
+        }
+
+        var quantizationNoise = new Random(StableHash.Seed(task.Seed, DeviceId + "/quantization"));
+        update.Delta.AddRange(_compressor.Compress(baseWeights.Layout, delta, CompressionSettings.From(config), quantizationNoise));
+        _logger.Trained(task.RoundId, samples.Count, result.Steps, result.Loss);
+        return update;
+    }
+
+    /// <summary>A task's train config must be sane and within what this device's policy allows.</summary>
+    private void CheckPolicy(TrainConfig config)
+    {
+        if (config.LocalEpochs == 0 || config.BatchSize == 0 || !float.IsFinite(config.LearningRate) || config.LearningRate <= 0
+            || !(config.ProximalMu >= 0) || !float.IsFinite(config.ProximalMu)
+            || (config.UpdateEncoding == TensorEncoding.SparseTopK && !(config.TopKFraction > 0 && config.TopKFraction <= 1)))
+        {
+            throw new InvalidDataException($"bad train config: E={config.LocalEpochs} B={config.BatchSize} lr={config.LearningRate} mu={config.ProximalMu} encoding={config.UpdateEncoding} k={config.TopKFraction}");
+        }
+
+        if (config.LocalEpochs > _options.MaxLocalEpochs)
+        {
+            throw new InvalidDataException($"task asks for {config.LocalEpochs} local epochs; this device's policy allows {_options.MaxLocalEpochs} (Agent:MaxLocalEpochs)");
+        }
+    }
+
+    private EvaluationResult Evaluate(RoundTask task, InstalledModel model)
+    {
+        var inference = model.Inference.Value;
+        var samples = _samples.LoadSamples(inference.Spec.InputDim, (int)(task.Config?.MaxSamples ?? 0));
+        var score = samples.Count == 0 ? new EvaluationScore(0, 0, 0) : inference.Evaluate(samples.Features, samples.Labels);
+        return new EvaluationResult
+        {
+            Header = _headers.Next(),
+            RoundId = task.RoundId,
+            ModelName = task.ModelName,
+            Version = model.Announcement.Version,
+            SampleCount = (ulong)score.Samples,
+            Loss = score.Loss,
+            Accuracy = score.Accuracy,
+        };
+    }
+
+    private static TimeSpan Clamp(TimeSpan span) =>
+        span < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : span > TimeSpan.FromDays(1) ? TimeSpan.FromDays(1) : span;
+}

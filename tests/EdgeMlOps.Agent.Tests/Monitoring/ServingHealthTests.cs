@@ -1,0 +1,47 @@
+using EdgeMlOps.Agent.Monitoring;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Agent.Tests.Monitoring;
+
+public class ServingHealthTests
+{
+    [Fact]
+    public void ErrorRateAboveThePolicy_FailsTheVersion_UntilANewVersionResetsIt()
+    {
+        var health = new ServingHealth();
+        for (var i = 0; i < 8; i++) health.RecordPrediction(TimeSpan.FromMilliseconds(1));
+        health.RecordError();
+        health.RecordError();
+        var policy = new HealthPolicy { MaxErrorRate = 0.1 };
+        Assert.Equal(10, health.VersionAttempts);
+        Assert.Contains("inference errors 2 of 10", health.Problem(policy));
+        Assert.Null(health.Problem(new HealthPolicy { MaxErrorRate = 0.25 }));
+
+        health.ResetVersion();
+        Assert.Equal(0, health.VersionAttempts);
+        Assert.Null(health.Problem(policy));
+        Assert.Equal(8, health.Latency.Count); // the lifetime histogram is kept across versions
+    }
+
+    [Fact]
+    public void P95LatencyOverTheBudget_FailsTheVersion()
+    {
+        var health = new ServingHealth();
+        for (var i = 0; i < 100; i++) health.RecordPrediction(TimeSpan.FromMilliseconds(i < 90 ? 1 : 50));
+        Assert.Contains("p95 latency", health.Problem(new HealthPolicy { MaxErrorRate = 1, LatencyBudgetP95Ms = 10 }));
+        Assert.Null(health.Problem(new HealthPolicy { MaxErrorRate = 1, LatencyBudgetP95Ms = 100 }));
+        Assert.Null(health.Problem(new HealthPolicy { MaxErrorRate = 1 })); // no budget
+    }
+
+    [Fact]
+    public void Feedback_CountsGroundTruthAccuracyOfTheServedVersion()
+    {
+        var health = new ServingHealth();
+        health.RecordFeedback(correct: true);
+        health.RecordFeedback(correct: false);
+        health.RecordFeedback(correct: true);
+        Assert.Equal((3, 2), (health.FeedbackCount, health.FeedbackCorrect));
+        health.ResetVersion();
+        Assert.Equal((0, 0), (health.FeedbackCount, health.FeedbackCorrect));
+    }
+}
