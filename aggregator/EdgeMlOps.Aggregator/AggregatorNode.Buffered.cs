@@ -40,7 +40,7 @@ public sealed partial class AggregatorNode
         var deadlines = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
         var roundNumber = Registry.LastRound(_options.ModelName) + 1;
         var context = BufferContext(roundNumber);
-        var buffer = new AsyncUpdateBuffer(_options.ModelName, _current!.Weights.Layout, Strategy, rounds.BufferSize, rounds.StalenessCap, context);
+        var buffer = new AsyncUpdateBuffer(_options.ModelName, _current.Weights.Layout, Strategy, rounds.BufferSize, rounds.StalenessCap, context);
         buffer.SetCurrentVersion(_current.Record.Version);
         _roundProgress = new SemaphoreSlim(0);
         Volatile.Write(ref _openBuffer, buffer);
@@ -74,7 +74,7 @@ public sealed partial class AggregatorNode
                 continue;
             }
 
-            var current = _current!;
+            var current = _current;
             var bufferId = $"{_options.ModelName}-b{roundNumber}-v{current.Record.Version}";
             var next = BufferContext(roundNumber + 1);
             var aggregate = buffer.Flush(next);
@@ -110,7 +110,7 @@ public sealed partial class AggregatorNode
         var idle = Devices.Eligible().Select(d => d.DeviceId).Where(id => !busy.Contains(id)).ToArray();
         if (idle.Length == 0) return;
 
-        var current = _current!;
+        var current = _current;
         // Each top-up draws afresh (seeded by how many tasks went out before it), so idle devices rotate.
         var fit = Strategy.ConfigureFit(context with { SelectCount = Math.Min(need, idle.Length), Seed = (ulong)_options.Seed * 1_000_003UL + (ulong)Interlocked.Read(ref _dispatched) }, idle, BaseTrainConfig());
         var deadline = _time.GetUtcNow() + _options.Rounds.ReportDeadline;

@@ -24,7 +24,7 @@ public sealed partial class AggregatorNode
         await _roundGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var current = _current!;
+            var current = _current;
             var number = Interlocked.Increment(ref _evaluations);
             var roundId = $"{_options.ModelName}-eval-{number}-v{current.Record.Version}-{Guid.NewGuid():N}";
             var ids = Devices.Eligible().Select(d => d.DeviceId).ToArray();
@@ -47,7 +47,7 @@ public sealed partial class AggregatorNode
                     DeadlineUnixMs = deadline.ToUnixTimeMilliseconds(),
                     DeviceId = deviceId,
                 };
-                await Transport.PublishAsync(_topics.Task(deviceId), Keys.Sign(task).ToByteArray(), retain: false, cancellationToken).ConfigureAwait(false);
+                await _publisher.PublishAsync(_topics.Task(deviceId), Keys.Sign(task).ToByteArray(), cancellationToken).ConfigureAwait(false);
             }
 
             using (var timeout = new CancellationTokenSource(Remaining(deadline), _time))

@@ -11,42 +11,17 @@ namespace EdgeMlOps.Aggregator;
 public sealed partial class AggregatorNode
 {
     /// <summary>Root and signing keys; the root public key is what devices pin.</summary>
-    public Trust.KeyRing Keys => _keys ?? throw new InvalidOperationException("Not started.");
+    public Trust.KeyRing Keys => _stores.Keys;
 
-    public ModelGovernance Governance => _governance ?? throw new InvalidOperationException("Not started.");
+    public ModelGovernance Governance => _stores.Governance;
 
-    public AuditLog Audit => _audit ?? throw new InvalidOperationException("Not started.");
+    public AuditLog Audit => _stores.Audit;
 
     /// <summary>The manifest of a registered version, signed now by the active signing key.</summary>
-    public (ModelManifest Manifest, Signed Envelope) SignManifest(ModelVersionRecord record, bool trainingOnly = false)
-    {
-        var spec = _options.Model;
-        var manifest = new ModelManifest
-        {
-            Fleet = _options.Fleet,
-            ModelName = record.Model,
-            Version = record.Version,
-            ParentVersion = record.Parent,
-            TrainingOnly = trainingOnly,
-            Architecture = new ModelArchitecture { InputDim = (uint)spec.InputDim, Classes = (uint)spec.Classes, Hidden = { spec.Hidden.Select(h => (uint)h) }, CategoricalFeatures = { _options.Monitoring.CategoricalFeatures.Select(f => (uint)f) } },
-            Artifacts =
-            {
-                new ArtifactRef { Name = ManifestRules.InferenceArtifact, Sha256 = record.InferenceSha256, Size = (ulong)record.InferenceSize, Path = Http.AggregatorApi.ArtifactPath(record.InferenceSha256) },
-                new ArtifactRef { Name = ManifestRules.TrainStepArtifact, Sha256 = record.TrainStepSha256, Size = (ulong)record.TrainStepSize, Path = Http.AggregatorApi.ArtifactPath(record.TrainStepSha256) },
-            },
-            Lineage = new ManifestLineage { Round = (ulong)Math.Max(0, record.Round), Contributors = (uint)record.Contributors, Samples = (ulong)record.Samples, CreatedBy = record.CreatedBy },
-            CreatedUnixMs = record.CreatedAt.ToUnixTimeMilliseconds(),
-            ExpiresUnixMs = (_time.GetUtcNow() + _options.Trust.ManifestLifetime).ToUnixTimeMilliseconds(),
-        };
-        if (record.EvalAccuracy is { } accuracy) manifest.Metrics["eval_accuracy"] = accuracy;
-        if (record.EvalLoss is { } loss) manifest.Metrics["eval_loss"] = loss;
-        if (record.TrainLoss is { } trainLoss) manifest.Metrics["train_loss"] = trainLoss;
-        return (manifest, Keys.Sign(manifest));
-    }
+    public (ModelManifest Manifest, Signed Envelope) SignManifest(ModelVersionRecord record, bool trainingOnly = false) => _signer.Sign(record, trainingOnly);
 
     /// <summary>The version devices are meant to serve (the latest deployed), or null if none yet.</summary>
-    public ModelVersionRecord? DeployedVersion =>
-        Registry.Versions(_options.ModelName).LastOrDefault(v => v.State == VersionStates.Deployed);
+    public ModelVersionRecord? DeployedVersion => Governance.Deployed(_options.ModelName);
 
     /// <summary>
     /// Runs the registry's rules on a new version. Auto mode: approved by policy and deployed to
@@ -114,13 +89,13 @@ public sealed partial class AggregatorNode
         }
 
         await PublishTrustAsync(cancellationToken).ConfigureAwait(false);
-        if (_current is { } current) await AnnounceAsync(current, cancellationToken).ConfigureAwait(false);
+        await AnnounceAsync(_current, cancellationToken).ConfigureAwait(false);
         await Rollouts.RepublishAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The trust bundle on its own retained topic (it also travels in every announcement and plan).</summary>
     private Task PublishTrustAsync(CancellationToken cancellationToken) =>
-        Transport.PublishAsync(_topics.Trust, _retained.Remember(_topics.Trust, Keys.BundleEnvelope.ToByteArray()), retain: true, cancellationToken);
+        _publisher.PublishRetainedAsync(_topics.Trust, Keys.BundleEnvelope.ToByteArray(), cancellationToken);
 
     /// <summary>Certifies a new signing key (optionally revoking the old), audits it, and re-signs what devices see.</summary>
     public async Task<string> RotateSigningKeyAsync(string actor, bool revokeOld, string reason, CancellationToken cancellationToken)
@@ -156,7 +131,7 @@ public sealed partial class AggregatorNode
         await _roundGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var model = RegisterVersion(weights, _current!.Record.Version, round: 0, contributors: 0, samples: 0, trainLoss: null, createdBy, reason);
+            var model = RegisterVersion(weights, _current.Record.Version, round: 0, contributors: 0, samples: 0, trainLoss: null, createdBy, reason);
             Monitor.DiscardTraining();
             PromoteReference(model.Record.Version, _current.Record.Version);
             _current = model;
@@ -170,12 +145,9 @@ public sealed partial class AggregatorNode
     }
 
     /// <summary>Staged rollouts of this fleet's model.</summary>
-    public Rollouts.RolloutManager Rollouts => _rollouts ??= new Rollouts.RolloutManager(this);
+    public Rollouts.RolloutManager Rollouts { get; }
 
     internal TimeProvider Time => _time;
-
-    internal Task PublishRolloutAsync(Signed plan, CancellationToken cancellationToken) =>
-        Transport.PublishAsync(_topics.Rollout, _retained.Remember(_topics.Rollout, plan.ToByteArray()), retain: true, cancellationToken);
 
     private async Task RestoreRolloutAsync(CancellationToken cancellationToken)
     {
@@ -197,7 +169,7 @@ public sealed partial class AggregatorNode
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
                 {
-                    LogRollout(Rollouts.Current?.Id ?? "-", "gate check failed", ex.Message);
+                    Rollouts.LogRollout(Rollouts.Current?.Id ?? "-", "gate check failed", ex.Message);
                 }
             }
         }

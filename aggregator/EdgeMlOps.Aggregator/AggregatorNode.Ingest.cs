@@ -76,9 +76,9 @@ public sealed partial class AggregatorNode
     /// <summary>Something other than the aggregator's own message sits on a retained fleet topic: put ours back.</summary>
     private async Task RestoreRetainedAsync(string topic, ReadOnlySequence<byte> payload)
     {
-        if (_retained.Restoration(topic, payload) is not { } ours) return;
+        if (_publisher.Restoration(topic, payload) is not { } ours) return;
         Security.Events.Record(EdgeMlOps.Aggregator.Security.SecurityEventKind.RetainedRestored, topic, $"{payload.Length} bytes the aggregator did not publish; its own message restored");
-        await Transport.PublishAsync(topic, ours, retain: true, _stopping.Token).ConfigureAwait(false);
+        await _publisher.PublishRetainedAsync(topic, ours, _stopping.Token).ConfigureAwait(false);
     }
 
     private void OnUpdate(string deviceId, ModelUpdate update)

@@ -44,8 +44,6 @@ public sealed partial class AggregatorNode
     [LoggerMessage(EventId = 2040, Level = LogLevel.Warning, Message = "Re-signing the announcement or rollout plan failed: {Reason}")]
     private partial void LogRepublishFailed(string reason);
 
-    [LoggerMessage(EventId = 2041, Level = LogLevel.Information, Message = "Rollout {RolloutId}: {Action} ({Reason})")]
-    internal partial void LogRollout(string rolloutId, string action, string reason);
 
     [LoggerMessage(EventId = 2042, Level = LogLevel.Error, Message = "Admin request {Path} failed")]
     internal partial void LogAdminFailure(string path, Exception exception);

@@ -11,13 +11,12 @@ public sealed partial class AggregatorNode
 {
     private readonly object _driftGate = new();
     private readonly Queue<DriftReport> _driftReports = new();
-    private FleetMonitor? _monitor;
     private Task? _driftLoop;
     private long _profilesAccepted;
     private long _driftAlerts;
 
     /// <summary>Device window profiles merged by version, cohort and window; reference profiles; drift tests.</summary>
-    public FleetMonitor Monitor => _monitor ?? throw new InvalidOperationException("Not started.");
+    public FleetMonitor Monitor { get; }
 
     public long ProfilesAccepted => Interlocked.Read(ref _profilesAccepted);
 
@@ -32,14 +31,15 @@ public sealed partial class AggregatorNode
     /// <summary>The drift-alert webhook, when <c>Monitoring:AlertWebhook</c> is set.</summary>
     public AlertWebhook? Webhook { get; private set; }
 
-    private void StartMonitoring()
+    /// <summary>The fleet monitor with the registry's reference profiles (one that cannot be read is counted and skipped).</summary>
+    private FleetMonitor OpenMonitor()
     {
-        _monitor = new FleetMonitor(_options.Monitoring, _options.Model.InputDim, _options.Model.Classes);
+        var monitor = new FleetMonitor(_options.Monitoring, _options.Model.InputDim, _options.Model.Classes);
         foreach (var (version, bytes) in Registry.References(_options.ModelName))
         {
             try
             {
-                _monitor.SetReference(version, _monitor.Read(ProfileReport.Parser.ParseFrom(bytes)));
+                monitor.SetReference(version, monitor.Read(ProfileReport.Parser.ParseFrom(bytes)));
             }
             catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException)
             {
@@ -47,6 +47,11 @@ public sealed partial class AggregatorNode
             }
         }
 
+        return monitor;
+    }
+
+    private void StartMonitoring()
+    {
         if (_options.Monitoring.AlertWebhook is { } webhook) Webhook = new AlertWebhook(webhook, _logger);
         _driftLoop = Task.Run(DriftLoopAsync, CancellationToken.None);
     }
@@ -62,7 +67,7 @@ public sealed partial class AggregatorNode
 
         if (!IsFirstDelivery(deviceId, report.Header.MessageId, "profile")) return;
 
-        if (report.ModelName != _options.ModelName || report.ModelVersion == 0 || report.ModelVersion > (_current?.Record.Version ?? 0))
+        if (report.ModelName != _options.ModelName || report.ModelVersion == 0 || report.ModelVersion > _current.Record.Version)
         {
             Reject(deviceId, RejectionReason.BadProfile, $"profile of {report.ModelName} v{report.ModelVersion}, which this aggregator does not know");
             return;
@@ -145,7 +150,7 @@ public sealed partial class AggregatorNode
             Webhook?.Enqueue(report);
             try
             {
-                await Transport.PublishAsync(_topics.Alerts, JsonSerializer.SerializeToUtf8Bytes(report, MonitoringJson.Default.DriftReport), retain: false, cancellationToken).ConfigureAwait(false);
+                await _publisher.PublishAsync(_topics.Alerts, JsonSerializer.SerializeToUtf8Bytes(report, MonitoringJson.Default.DriftReport), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
             {
@@ -154,7 +159,7 @@ public sealed partial class AggregatorNode
         }
 
         var policy = _options.Monitoring.RetrainOn;
-        var trigger = reports.FirstOrDefault(r => r.Version == (_current?.Record.Version ?? 0) && (policy == "feature" ? r.Drifted > 0 : policy == "dataset" && r.DatasetDrift));
+        var trigger = reports.FirstOrDefault(r => r.Version == _current.Record.Version && (policy == "feature" ? r.Drifted > 0 : policy == "dataset" && r.DatasetDrift));
         if (trigger is not null) TriggerRetraining(trigger);
         return reports;
     }

@@ -52,7 +52,7 @@ public sealed partial class AggregatorNode
     private async Task<RoundReport> RunRoundCoreAsync(CancellationToken cancellationToken)
     {
         var rounds = _options.Rounds;
-        var current = _current!;
+        var current = _current;
         var roundNumber = Registry.LastRound(_options.ModelName) + 1;
         var roundId = $"{_options.ModelName}-r{roundNumber}-v{current.Record.Version}";
         var started = _time.GetUtcNow();
@@ -189,11 +189,11 @@ public sealed partial class AggregatorNode
             var copy = task.Clone();
             copy.Header = NewHeader();
             copy.DeviceId = deviceId;
-            await Transport.PublishAsync(_topics.Task(deviceId), Keys.Sign(copy).ToByteArray(), retain: false, cancellationToken).ConfigureAwait(false);
+            await _publisher.PublishAsync(_topics.Task(deviceId), Keys.Sign(copy).ToByteArray(), cancellationToken).ConfigureAwait(false);
         }));
 
     private RoundReport NotStartedReport(long roundNumber, string roundId, RoundStatus status, int eligible, int target, TimeSpan elapsed, string? reason) =>
-        new(roundNumber, roundId, status, _current!.Record.Version, null, eligible, 0, target, 0, 0, 0,
+        new(roundNumber, roundId, status, _current.Record.Version, null, eligible, 0, target, 0, 0, 0,
             new Dictionary<string, long>(), null, null, double.NaN, 0, elapsed)
         {
             StopReason = reason,

@@ -37,20 +37,13 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     private IFleetChannelFactory? _channels;
     private IFleetChannel? _transport;
     private WebApplication? _http;
-    private ModelRegistry? _registry;
-    private Fleet.SeenMessages? _seen;
-    private ArtifactStore? _artifacts;
-    private GlobalModel? _current;
-    private FederatedStrategy? _strategy;
-    private Trust.KeyRing? _keys;
-    private Security.FleetSecurity? _security;
-    private readonly Security.RetainedTopicGuard _retained;
-    private Governance.AuditLog? _audit;
-    private Governance.ModelGovernance? _governance;
+    private readonly FleetStores _stores;
+    private readonly Fleet.FleetPublisher _publisher;
+    private readonly Trust.ManifestSigner _signer;
+    private GlobalModel _current;
     private readonly CancellationTokenSource _stopping = new();
     private Task? _resignLoop;
     private Task? _rolloutLoop;
-    private Rollouts.RolloutManager? _rollouts;
     private long _sequence;
     private long _artifactBytesServed;
 
@@ -71,8 +64,31 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _logger = _loggerFactory.CreateLogger<AggregatorNode>();
         _evaluator = evaluator;
         _topics = new Topics(options.Fleet);
-        _retained = new Security.RetainedTopicGuard(_time);
         Devices = new DeviceDirectory(_time);
+
+        // Composed here, not at start: every service exists (and every store is open) for the node's whole life.
+        _stores = new FleetStores(options, _time, _loggerFactory);
+        _publisher = new Fleet.FleetPublisher(_time);
+        _signer = new Trust.ManifestSigner(options, _stores.Keys, _time);
+        Rollouts = new Rollouts.RolloutManager(options, _stores, Devices, _signer, _publisher, () => ArtifactBaseUrl, _time, _loggerFactory.CreateLogger<Rollouts.RolloutManager>());
+        try
+        {
+            _current = LoadOrCreateModel();
+            Monitor = OpenMonitor();
+            Strategy = StandardStrategy.Create(_options.Strategy);
+        }
+        catch
+        {
+            _stores.Dispose(); // a registry for another model, a missing artifact, a bad strategy: nothing stays open
+            throw;
+        }
+
+        if (Registry.LoadStrategyState(_options.ModelName, _current.Record.Version) is { } state && !Strategy.RestoreState(state, _current.Weights.Layout.TotalLength))
+        {
+            LogStrategyStateDiscarded(_current.Record.Version);
+        }
+
+        LogStrategy(Strategy.Describe());
     }
 
     public AggregatorOptions Options => _options;
@@ -93,49 +109,32 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     public EmbeddedBroker? Broker => _broker;
 
     /// <summary>Device CA, enrollment, broker guard and security events.</summary>
-    public Security.FleetSecurity Security => _security ?? throw new InvalidOperationException("Not started.");
+    public Security.FleetSecurity Security => _stores.Security;
 
     /// <summary>True while the aggregator's own MQTT connection is up.</summary>
-    public bool IsBrokerConnected => _transport?.IsConnected ?? false;
+    public bool IsBrokerConnected => _publisher.IsConnected;
 
-    public ModelRegistry Registry => _registry ?? throw new InvalidOperationException("Not started.");
+    public ModelRegistry Registry => _stores.Registry;
 
     /// <summary>Message ids already processed, per device, across restarts.</summary>
-    public Fleet.SeenMessages Seen => _seen ?? throw new InvalidOperationException("Not started.");
+    public Fleet.SeenMessages Seen => _stores.Seen;
 
-    public ArtifactStore Artifacts => _artifacts ?? throw new InvalidOperationException("Not started.");
+    public ArtifactStore Artifacts => _stores.Artifacts;
 
     /// <summary>The current global version.</summary>
-    public ModelVersionRecord CurrentVersion => (_current ?? throw new InvalidOperationException("Not started.")).Record;
+    public ModelVersionRecord CurrentVersion => _current.Record;
 
-    public ModelWeights CurrentWeights => (_current ?? throw new InvalidOperationException("Not started.")).Weights;
+    public ModelWeights CurrentWeights => _current.Weights;
 
     /// <summary>The federated strategy rounds run with (from <see cref="AggregatorOptions.Strategy"/>).</summary>
-    public FederatedStrategy Strategy => _strategy ?? throw new InvalidOperationException("Not started.");
+    public FederatedStrategy Strategy { get; }
 
     /// <summary>Artifact bytes served over HTTP since start.</summary>
     public long ArtifactBytesServed => Interlocked.Read(ref _artifactBytesServed);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(_options.DataDirectory);
-        _registry = new ModelRegistry(Path.Combine(_options.DataDirectory, "registry.db"));
-        _seen = new Fleet.SeenMessages(Path.Combine(_options.DataDirectory, "messages.db"), _time);
-        _artifacts = new ArtifactStore(Path.Combine(_options.DataDirectory, "artifacts"));
-        _security = new Security.FleetSecurity(_options.DataDirectory, _options.Fleet, _options.Security, _time, _loggerFactory.CreateLogger<Security.FleetSecurity>(),
-            EdgeMlOps.Aggregator.Security.DevicePublishLimits.For(_options.Model, _options.Monitoring.MaxProfileBytes));
-        _keys = new Trust.KeyRing(Path.Combine(_options.DataDirectory, "keys"), _options.Fleet, _options.Trust, _time.GetUtcNow());
-        _audit = new Governance.AuditLog(Path.Combine(_options.DataDirectory, "audit.db"));
-        _governance = new Governance.ModelGovernance(_registry, _audit, _options.Governance, _time);
-        _current = LoadOrCreateModel();
         StartMonitoring();
-        _strategy = StandardStrategy.Create(_options.Strategy);
-        if (Registry.LoadStrategyState(_options.ModelName, _current.Record.Version) is { } state && !_strategy.RestoreState(state, _current.Weights.Layout.TotalLength))
-        {
-            LogStrategyStateDiscarded(_current.Record.Version);
-        }
-
-        LogStrategy(_strategy.Describe());
 
         if (_channels is not null)
         {
@@ -174,6 +173,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _transport.MessageReceived = OnMessageAsync;
         await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust], cancellationToken).ConfigureAwait(false);
         await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        _publisher.Attach(_transport);
         await PublishTrustAsync(cancellationToken).ConfigureAwait(false);
         await AnnounceAsync(_current, cancellationToken).ConfigureAwait(false);
         await RestoreRolloutAsync(cancellationToken).ConfigureAwait(false);
@@ -196,11 +196,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         }
 
         if (_broker is not null) await _broker.DisposeAsync().ConfigureAwait(false);
-        _registry?.Dispose();
-        _seen?.Dispose();
-        _audit?.Dispose();
-        _keys?.Dispose();
-        _security?.Dispose();
+        _stores.Dispose();
         _roundGate.Dispose();
         _stopping.Dispose();
     }
@@ -262,7 +258,7 @@ public sealed partial class AggregatorNode : IAsyncDisposable
             CreatedBy = createdBy ?? _options.Governance.TrainingIdentity,
         };
         Registry.AddVersion(record);
-        _audit!.Append(_time.GetUtcNow(), record.CreatedBy, "version.create", EdgeMlOps.Aggregator.Governance.ModelGovernance.Subject(record),
+        Audit.Append(_time.GetUtcNow(), record.CreatedBy, "version.create", EdgeMlOps.Aggregator.Governance.ModelGovernance.Subject(record),
             reason ?? (round == 0 ? "initial weights" : FormattableString.Invariant($"round {round}: {contributors} devices, {samples} samples")), null, record.State);
         return new GlobalModel(Govern(record, inferenceBytes), weights);
     }
@@ -274,14 +270,12 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     private async Task AnnounceAsync(GlobalModel model, CancellationToken cancellationToken)
     {
         var trainingOnly = _options.Governance.Mode == EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed || Registry.Version(model.Record.Model, model.Record.Version)?.State != VersionStates.Deployed;
-        var (manifest, envelope) = SignManifest(model.Record, trainingOnly);
+        var (manifest, envelope) = _signer.Sign(model.Record, trainingOnly);
         var announcement = Shared.Trust.ManifestRules.ToAnnouncement(manifest, envelope, ArtifactBaseUrl.ToString());
         announcement.Header = NewHeader();
         announcement.Trust = Keys.BundleEnvelope;
-        await Transport.PublishAsync(_topics.Model, _retained.Remember(_topics.Model, announcement.ToByteArray()), retain: true, cancellationToken).ConfigureAwait(false);
+        await _publisher.PublishRetainedAsync(_topics.Model, announcement.ToByteArray(), cancellationToken).ConfigureAwait(false);
     }
-
-    private IFleetChannel Transport => _transport ?? throw new InvalidOperationException("Not started.");
 
     private Header NewHeader() =>
         ProtocolInfo.NewHeader(_options.Fleet, $"aggregator-{_options.Fleet}", (ulong)Interlocked.Increment(ref _sequence), _time.GetUtcNow().ToUnixTimeMilliseconds());

@@ -19,6 +19,9 @@ public sealed class ModelGovernance(ModelRegistry registry, AuditLog audit, Gove
 
     public AuditLog Audit => audit;
 
+    /// <summary>The version devices are meant to serve (the latest deployed), or null if none yet.</summary>
+    public ModelVersionRecord? Deployed(string model) => registry.Versions(model).LastOrDefault(v => v.State == VersionStates.Deployed);
+
     /// <summary>Records the validation outcome of a new version and moves it accordingly.</summary>
     public void RecordValidation(ModelVersionRecord version, ValidationOutcome outcome)
     {

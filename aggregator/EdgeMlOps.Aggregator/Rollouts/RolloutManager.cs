@@ -4,6 +4,8 @@ using EdgeMlOps.Aggregator.Governance;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Shared.Protocol.V1;
 using EdgeMlOps.Shared.Rollouts;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Aggregator.Rollouts;
 
@@ -14,15 +16,39 @@ namespace EdgeMlOps.Aggregator.Rollouts;
 /// replaced version), advances, or aborts by itself — an abort is a signed rollback directive.
 /// Every change is audited.
 /// </summary>
-public sealed class RolloutManager
+public sealed partial class RolloutManager
 {
-    private readonly AggregatorNode _node;
+    private readonly AggregatorOptions _options;
+    private readonly FleetStores _stores;
+    private readonly DeviceDirectory _devices;
+    private readonly Trust.ManifestSigner _signer;
+    private readonly FleetPublisher _publisher;
+    private readonly Func<Uri> _artifactBaseUrl;
+    private readonly Shared.Protocol.Topics _topics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
     private readonly object _gate = new();
     private RolloutRecord? _active;
 
-    internal RolloutManager(AggregatorNode node)
+    /// <param name="options">The fleet, its model and its governance settings.</param>
+    /// <param name="stores">Registry, governance, keys and audit log.</param>
+    /// <param name="devices">The fleet's devices and their rollout progress.</param>
+    /// <param name="signer">Signs the target's and the previous version's manifests into the plan.</param>
+    /// <param name="publisher">Publishes the plan, retained.</param>
+    /// <param name="artifactBaseUrl">Where devices download artifacts (known once the HTTP server is up).</param>
+    /// <param name="time">The clock gates and plans read.</param>
+    /// <param name="logger">Where rollout actions are logged.</param>
+    public RolloutManager(AggregatorOptions options, FleetStores stores, DeviceDirectory devices, Trust.ManifestSigner signer, FleetPublisher publisher, Func<Uri> artifactBaseUrl, TimeProvider time, ILogger<RolloutManager> logger)
     {
-        _node = node;
+        _options = options;
+        _stores = stores;
+        _devices = devices;
+        _signer = signer;
+        _publisher = publisher;
+        _artifactBaseUrl = artifactBaseUrl;
+        _topics = new Shared.Protocol.Topics(options.Fleet);
+        _time = time;
+        _logger = logger;
     }
 
     /// <summary>The rollout whose plan is retained now (active, paused, or the last finished one).</summary>
@@ -32,28 +58,28 @@ public sealed class RolloutManager
     }
 
     public IReadOnlyList<RolloutRecord> All() =>
-        _node.Registry.Rollouts(_node.Options.ModelName).Select(spec => JsonSerializer.Deserialize(spec, RolloutJson.Default.RolloutRecord)!).ToArray();
+        _stores.Registry.Rollouts(_options.ModelName).Select(spec => JsonSerializer.Deserialize(spec, RolloutJson.Default.RolloutRecord)!).ToArray();
 
     public RolloutRecord? Find(string id) => All().FirstOrDefault(r => r.Id == id);
 
     /// <summary>Creates and publishes a rollout. The version must be validated (canary only) or approved.</summary>
     public async Task<RolloutRecord> CreateAsync(string actor, RolloutRequest request, CancellationToken cancellationToken)
     {
-        if (_node.Options.Governance.Mode != DeploymentMode.Governed)
+        if (_options.Governance.Mode != DeploymentMode.Governed)
         {
             throw new GovernanceException("rollouts need Governance:Mode=governed; in auto mode every new version is served fleet-wide at once");
         }
 
         var stages = request.ResolveStages();
         request.Gates.Validate();
-        var version = _node.Governance.Find(_node.Options.ModelName, request.Version);
+        var version = _stores.Governance.Find(_options.ModelName, request.Version);
         if (version.State is not (VersionStates.Validated or VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))
         {
             throw new GovernanceException($"{version.Model} v{version.Version} is {version.State}; only validated (canary only) or approved versions can be rolled out");
         }
 
         // Devices refuse a version that is not newer than theirs (anti-rollback): such a rollout would fail on every device.
-        if (_node.DeployedVersion is { } deployed && version.Version <= deployed.Version)
+        if (_stores.Governance.Deployed(_options.ModelName) is { } deployed && version.Version <= deployed.Version)
         {
             throw new GovernanceException($"{version.Model} v{version.Version} is not newer than the deployed v{deployed.Version}: devices refuse downgrades, so it would fail everywhere; roll out a newer version");
         }
@@ -68,13 +94,13 @@ public sealed class RolloutManager
 
             record = new RolloutRecord
             {
-                Id = $"{version.Model}-v{version.Version}-{_node.Time.GetUtcNow().ToUnixTimeMilliseconds():x}",
+                Id = $"{version.Model}-v{version.Version}-{_time.GetUtcNow().ToUnixTimeMilliseconds():x}",
                 Model = version.Model,
                 Request = request,
                 Stages = stages,
-                PreviousVersion = _node.DeployedVersion?.Version ?? 0,
+                PreviousVersion = _stores.Governance.Deployed(_options.ModelName)?.Version ?? 0,
                 CreatedBy = actor,
-                CreatedAt = _node.Time.GetUtcNow(),
+                CreatedAt = _time.GetUtcNow(),
                 Note = "stage 1 open",
             };
             _active = record;
@@ -111,7 +137,7 @@ public sealed class RolloutManager
     private RolloutRecord RollBack(RolloutRecord r, string reason)
     {
         if (r.State != RolloutStatusKind.Completed) throw new GovernanceException($"rollout {r.Id} is {r.State.ToString().ToLowerInvariant()}: abort it instead (rollback is for a completed rollout)");
-        if (_node.DeployedVersion?.Version != r.Request.Version) throw new GovernanceException($"v{r.Request.Version} of rollout {r.Id} is no longer the deployed version");
+        if (_stores.Governance.Deployed(_options.ModelName)?.Version != r.Request.Version) throw new GovernanceException($"v{r.Request.Version} of rollout {r.Id} is no longer the deployed version");
         if (r.PreviousVersion == 0) throw new GovernanceException($"rollout {r.Id} replaced no version: there is nothing to roll back to");
         return r with { State = RolloutStatusKind.Aborted, Note = $"rolled back to v{r.PreviousVersion} after completion: {reason}" };
     }
@@ -123,7 +149,7 @@ public sealed class RolloutManager
     private RolloutRecord Advance(RolloutRecord r)
     {
         if (r.State != RolloutStatusKind.Active) return Refuse(r, "advance");
-        var version = _node.Governance.Find(r.Model, r.Request.Version);
+        var version = _stores.Governance.Find(r.Model, r.Request.Version);
         if (version.State is not (VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))
         {
             throw new GovernanceException($"{r.Model} v{r.Request.Version} is {version.State}: approval is required before any stage beyond the canary");
@@ -154,7 +180,7 @@ public sealed class RolloutManager
 
         Save(after, actor, action, reason, before);
         await PublishAsync(after, cancellationToken).ConfigureAwait(false);
-        _node.LogRollout(id, action, reason);
+        LogRollout(id, action, reason);
         return after;
     }
 
@@ -171,7 +197,7 @@ public sealed class RolloutManager
         }
         else if (verdict == "pass" && rollout.Request.AutoAdvance)
         {
-            var version = _node.Governance.Find(rollout.Model, rollout.Request.Version);
+            var version = _stores.Governance.Find(rollout.Model, rollout.Request.Version);
             if (version.State is VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived)
             {
                 await AdvanceAsync("system:rollout-gates", rollout.Id, $"stage {rollout.Stage + 1} gates passed", cancellationToken).ConfigureAwait(false);
@@ -190,7 +216,7 @@ public sealed class RolloutManager
     {
         var first = View(record).Stages[0];
         if (first.Targeted > 0) return null;
-        var known = _node.Devices.All.Count;
+        var known = _devices.All.Count;
         return $"stage 1 ({first.Share * 100:0.##}%) targets none of the {known} known device{(known == 1 ? string.Empty : "s")}{(record.Request.Cohort.Count > 0 ? " in the cohort" : string.Empty)}; it waits until one joins (a larger first stage reaches some now)";
     }
 
@@ -202,8 +228,8 @@ public sealed class RolloutManager
         var target = new List<DeviceInfo>();
         var baseline = new List<DeviceInfo>();
         int reporting = 0, bad = 0, targetedOnline = 0;
-        var now = _node.Time.GetUtcNow();
-        foreach (var device in _node.Devices.All)
+        var now = _time.GetUtcNow();
+        foreach (var device in _devices.All)
         {
             if (device.ModelName.Length > 0 && device.ModelName != rollout.Model) continue;
             if (!RolloutMembership.InCohort(device.Tags, plan)) continue;
@@ -278,7 +304,7 @@ public sealed class RolloutManager
     /// <summary>The signed plan for <paramref name="rollout"/>, retained on the fleet's rollout topic.</summary>
     private async Task PublishAsync(RolloutRecord rollout, CancellationToken cancellationToken)
     {
-        await _node.PublishRolloutAsync(_node.Keys.Sign(Plan(rollout, signManifest: true)), cancellationToken).ConfigureAwait(false);
+        await _publisher.PublishRetainedAsync(_topics.Rollout, _stores.Keys.Sign(Plan(rollout, signManifest: true)).ToByteArray(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Re-signs and republishes the current plan (key rotation, manifest expiry, restart).</summary>
@@ -299,7 +325,7 @@ public sealed class RolloutManager
     {
         var plan = new RolloutPlan
         {
-            Fleet = _node.Options.Fleet,
+            Fleet = _options.Fleet,
             RolloutId = rollout.Id,
             Revision = rollout.Revision,
             ModelName = rollout.Model,
@@ -318,17 +344,17 @@ public sealed class RolloutManager
                 MaxErrorRate = rollout.Request.Health.MaxErrorRate,
                 LatencyBudgetP95Ms = rollout.Request.Health.LatencyBudgetP95Ms,
             },
-            IssuedUnixMs = _node.Time.GetUtcNow().ToUnixTimeMilliseconds(),
-            ArtifactBaseUrl = _node.ArtifactBaseUrl.ToString(),
+            IssuedUnixMs = _time.GetUtcNow().ToUnixTimeMilliseconds(),
+            ArtifactBaseUrl = _artifactBaseUrl().ToString(),
         };
         plan.StageFractions.Add(rollout.Stages);
         foreach (var (key, values) in rollout.Request.Cohort) plan.Cohort[key] = new CohortValues { Values = { values } };
         if (signManifest)
         {
-            plan.TargetManifest = _node.SignManifest(_node.Governance.Find(rollout.Model, rollout.Request.Version)).Envelope;
-            if (rollout.PreviousVersion > 0 && _node.Registry.Version(rollout.Model, rollout.PreviousVersion) is { } previous)
+            plan.TargetManifest = _signer.Sign(_stores.Governance.Find(rollout.Model, rollout.Request.Version)).Envelope;
+            if (rollout.PreviousVersion > 0 && _stores.Registry.Version(rollout.Model, rollout.PreviousVersion) is { } previous)
             {
-                plan.PreviousManifest = _node.SignManifest(previous).Envelope;
+                plan.PreviousManifest = _signer.Sign(previous).Envelope;
             }
         }
 
@@ -338,28 +364,31 @@ public sealed class RolloutManager
     /// <summary>A completed rollout deploys its version; the one it replaced is archived.</summary>
     private void Deploy(RolloutRecord rollout, string actor)
     {
-        var version = _node.Governance.Find(rollout.Model, rollout.Request.Version);
+        var version = _stores.Governance.Find(rollout.Model, rollout.Request.Version);
         if (version.State == VersionStates.Deployed) return;
-        var previous = _node.DeployedVersion;
-        _node.Governance.Move(version, VersionStates.Deployed, actor, $"rollout {rollout.Id} reached every stage");
-        if (previous is not null && previous.Version != version.Version) _node.Governance.Move(previous, VersionStates.Archived, actor, $"replaced by v{version.Version} (rollout {rollout.Id})");
+        var previous = _stores.Governance.Deployed(_options.ModelName);
+        _stores.Governance.Move(version, VersionStates.Deployed, actor, $"rollout {rollout.Id} reached every stage");
+        if (previous is not null && previous.Version != version.Version) _stores.Governance.Move(previous, VersionStates.Archived, actor, $"replaced by v{version.Version} (rollout {rollout.Id})");
     }
 
     /// <summary>A completed rollout taken back: its version archived, the one it replaced deployed again.</summary>
     private void Undeploy(RolloutRecord rollout, string actor, string reason)
     {
-        _node.Governance.Move(_node.Governance.Find(rollout.Model, rollout.Request.Version), VersionStates.Archived, actor, $"rolled back (rollout {rollout.Id}): {reason}");
-        var previous = _node.Governance.Find(rollout.Model, rollout.PreviousVersion);
-        if (previous.State != VersionStates.Deployed) _node.Governance.Move(previous, VersionStates.Deployed, actor, $"deployed again by the rollback of rollout {rollout.Id}");
+        _stores.Governance.Move(_stores.Governance.Find(rollout.Model, rollout.Request.Version), VersionStates.Archived, actor, $"rolled back (rollout {rollout.Id}): {reason}");
+        var previous = _stores.Governance.Find(rollout.Model, rollout.PreviousVersion);
+        if (previous.State != VersionStates.Deployed) _stores.Governance.Move(previous, VersionStates.Deployed, actor, $"deployed again by the rollback of rollout {rollout.Id}");
     }
 
     private void Save(RolloutRecord record, string actor, string action, string reason, RolloutRecord? before)
     {
         var json = JsonSerializer.Serialize(record, RolloutJson.Default.RolloutRecord);
-        _node.Registry.SaveRollout(record.Id, record.Model, record.Request.Version, json, record.State.ToString().ToLowerInvariant(), record.Stage, record.Revision, record.CreatedAt);
-        _node.Audit.Append(_node.Time.GetUtcNow(), actor, action, $"rollout/{record.Id}", reason,
+        _stores.Registry.SaveRollout(record.Id, record.Model, record.Request.Version, json, record.State.ToString().ToLowerInvariant(), record.Stage, record.Revision, record.CreatedAt);
+        _stores.Audit.Append(_time.GetUtcNow(), actor, action, $"rollout/{record.Id}", reason,
             before is null ? null : Summary(before), Summary(record));
     }
 
     private static string Summary(RolloutRecord r) => FormattableString.Invariant($"v{r.Request.Version} {r.State.ToString().ToLowerInvariant()} stage {r.Stage + 1}/{r.Stages.Length} rev {r.Revision}");
+
+    [LoggerMessage(EventId = 2041, Level = LogLevel.Information, Message = "Rollout {RolloutId}: {Action} ({Reason})")]
+    internal partial void LogRollout(string rolloutId, string action, string reason);
 }
