@@ -1,18 +1,17 @@
 using EdgeMlOps.Aggregator.Broker;
 using EdgeMlOps.Aggregator.Evaluation;
 using EdgeMlOps.Aggregator.Fleet;
+using EdgeMlOps.Aggregator.Governance;
 using EdgeMlOps.Aggregator.Http;
+using EdgeMlOps.Aggregator.Monitoring;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rounds;
-using EdgeMlOps.Runtime;
 using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Shared.Federated;
 using EdgeMlOps.Shared.Models;
-using EdgeMlOps.Shared.Onnx;
-using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Monitoring;
 using EdgeMlOps.Shared.Protocol.V1;
-using Google.Protobuf;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -20,31 +19,33 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace EdgeMlOps.Aggregator;
 
 /// <summary>
-/// The fleet side: (optionally) the embedded broker, the model registry and artifact server,
-/// device presence, and federated rounds with streaming FedAvg. The host and the simulator
-/// both run exactly this.
+/// The fleet side, composed: stores (<see cref="FleetStores"/>), the model repository, monitoring
+/// (<see cref="DriftWatch"/>), rollouts, round coordinators (synchronous, buffered, evaluation) over what is open
+/// (<see cref="OpenRounds"/>), the inbox every device message enters, the announcer of signed statements — plus, at
+/// start, the embedded broker (unless external or in-memory), the HTTP API and the fleet channel. The host and the
+/// simulator both run exactly this; each service has one job and takes what it uses.
 /// </summary>
-public sealed partial class AggregatorNode : IAsyncDisposable
+public sealed class AggregatorNode : IAsyncDisposable
 {
     private readonly AggregatorOptions _options;
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
-    private readonly IModelEvaluator? _evaluator;
-    private readonly Topics _topics;
-    private readonly SemaphoreSlim _roundGate = new(1, 1);
-    private EmbeddedBroker? _broker;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly FleetStores _stores;
+    private readonly FleetPublisher _publisher;
+    private readonly ModelRepository _models;
+    private readonly OpenRounds _open = new();
+    private readonly FleetAnnouncer _announcer;
+    private readonly FleetInbox _inbox;
+    private readonly RoundCoordinator _rounds;
+    private readonly BufferedRounds _buffered;
+    private readonly FederatedEvaluationRunner _evaluation;
+    private readonly VersionCommitter _committer;
+    private readonly List<Task> _loops = new();
     private IFleetChannelFactory? _channels;
     private IFleetChannel? _transport;
     private WebApplication? _http;
-    private readonly FleetStores _stores;
-    private readonly Fleet.FleetPublisher _publisher;
-    private readonly Trust.ManifestSigner _signer;
-    private GlobalModel _current;
-    private readonly CancellationTokenSource _stopping = new();
-    private Task? _resignLoop;
-    private Task? _rolloutLoop;
-    private long _sequence;
     private long _artifactBytesServed;
 
     /// <param name="options">What to run: fleet, model, rounds, strategy, governance, storage.</param>
@@ -62,20 +63,14 @@ public sealed partial class AggregatorNode : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<AggregatorNode>();
-        _evaluator = evaluator;
-        _topics = new Topics(options.Fleet);
         Devices = new DeviceDirectory(_time);
 
         // Composed here, not at start: every service exists (and every store is open) for the node's whole life.
         _stores = new FleetStores(options, _time, _loggerFactory);
-        _publisher = new Fleet.FleetPublisher(_time);
-        _signer = new Trust.ManifestSigner(options, _stores.Keys, _time);
-        Rollouts = new Rollouts.RolloutManager(options, _stores, Devices, _signer, _publisher, () => ArtifactBaseUrl, _time, _loggerFactory.CreateLogger<Rollouts.RolloutManager>());
         try
         {
-            _current = LoadOrCreateModel();
-            Monitor = OpenMonitor();
-            Strategy = StandardStrategy.Create(_options.Strategy);
+            _models = new ModelRepository(options, _stores, evaluator, _time, _logger);
+            Strategy = StandardStrategy.Create(options.Strategy);
         }
         catch
         {
@@ -83,15 +78,34 @@ public sealed partial class AggregatorNode : IAsyncDisposable
             throw;
         }
 
-        if (Registry.LoadStrategyState(_options.ModelName, _current.Record.Version) is { } state && !Strategy.RestoreState(state, _current.Weights.Layout.TotalLength))
+        var head = _models.Head;
+        if (Registry.LoadStrategyState(options.ModelName, head.Record.Version) is { } state && !Strategy.RestoreState(state, head.Weights.Layout.TotalLength))
         {
-            LogStrategyStateDiscarded(_current.Record.Version);
+            _logger.LogStrategyStateDiscarded(head.Record.Version);
         }
 
-        LogStrategy(Strategy.Describe());
+        _logger.LogStrategy(Strategy.Describe());
+        _publisher = new FleetPublisher(_time);
+        var headers = new AggregatorHeaders(options.Fleet, _time);
+        Signer = new Trust.ManifestSigner(options, _stores.Keys, _time);
+        Rollouts = new Rollouts.RolloutManager(options, _stores, Devices, Signer, _publisher, () => ArtifactBaseUrl, _time, _loggerFactory.CreateLogger<Rollouts.RolloutManager>());
+        Drift = new DriftWatch(options, _stores, _models, Devices, _publisher, _time, _stopping.Token, _logger);
+        _announcer = new FleetAnnouncer(options, _stores, _models, Signer, _publisher, Rollouts, headers, () => ArtifactBaseUrl, _time, _logger);
+        _committer = new VersionCommitter(options, _models, Strategy, Drift, _stores, _announcer);
+        var tasks = new TaskDispatcher(options, headers, _stores.Keys, _publisher);
+        _rounds = new RoundCoordinator(options, _models, Strategy, Devices, _stores, Drift, Rejections, _open, tasks, _committer, _time, _logger);
+        _buffered = new BufferedRounds(options, _models, Strategy, Devices, _stores, Rejections, _open, tasks, _committer, _time, _logger);
+        _evaluation = new FederatedEvaluationRunner(options, _models, Strategy, Devices, _open, tasks, _time);
+        _inbox = new FleetInbox(options, Devices, _open, Drift, _publisher, _stores, Rejections, _time, _stopping.Token, _logger);
+        Drift.Retrain = RunRoundAsync;
     }
 
     public AggregatorOptions Options => _options;
+
+    /// <summary>The aggregator's logger (what the HTTP API logs failures to).</summary>
+    internal ILogger Logger => _logger;
+
+    internal TimeProvider Time => _time;
 
     public DeviceDirectory Devices { get; }
 
@@ -100,31 +114,66 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     /// <summary>The broker devices should connect to.</summary>
     public MqttEndpoint BrokerEndpoint { get; private set; } = new("localhost", 1883);
 
-    /// <summary>Opens channels to the broker this aggregator uses (available after start): what devices in the same process connect with.</summary>
-    public IFleetChannelFactory Channels => _channels ?? throw new InvalidOperationException("Not started.");
+    /// <summary>
+    /// Opens channels to the broker this aggregator uses: what devices in the same process connect with. With MQTT it
+    /// exists once <see cref="StartAsync"/> has the broker listening (its port may be chosen by the OS).
+    /// </summary>
+    public IFleetChannelFactory Channels => _channels ?? throw new InvalidOperationException("The broker's address is known once the aggregator has started (StartAsync).");
 
     /// <summary>Base URL of the artifact server as announced to devices.</summary>
     public Uri ArtifactBaseUrl { get; private set; } = new(AggregatorOptions.DefaultHttpUrl);
 
-    public EmbeddedBroker? Broker => _broker;
-
-    /// <summary>Device CA, enrollment, broker guard and security events.</summary>
-    public Security.FleetSecurity Security => _stores.Security;
+    public EmbeddedBroker? Broker { get; private set; }
 
     /// <summary>True while the aggregator's own MQTT connection is up.</summary>
     public bool IsBrokerConnected => _publisher.IsConnected;
 
+    /// <summary>Device CA, enrollment, broker guard and security events.</summary>
+    public Security.FleetSecurity Security => _stores.Security;
+
     public ModelRegistry Registry => _stores.Registry;
 
     /// <summary>Message ids already processed, per device, across restarts.</summary>
-    public Fleet.SeenMessages Seen => _stores.Seen;
+    public SeenMessages Seen => _stores.Seen;
 
     public ArtifactStore Artifacts => _stores.Artifacts;
 
-    /// <summary>The current global version.</summary>
-    public ModelVersionRecord CurrentVersion => _current.Record;
+    /// <summary>Root and signing keys; the root public key is what devices pin.</summary>
+    public Trust.KeyRing Keys => _stores.Keys;
 
-    public ModelWeights CurrentWeights => _current.Weights;
+    public ModelGovernance Governance => _stores.Governance;
+
+    public AuditLog Audit => _stores.Audit;
+
+    /// <summary>Signs registered versions into the manifests devices verify.</summary>
+    public Trust.ManifestSigner Signer { get; }
+
+    /// <summary>Staged rollouts of this fleet's model.</summary>
+    public Rollouts.RolloutManager Rollouts { get; }
+
+    /// <summary>Fleet monitoring: profiles, references, drift tests and alerts.</summary>
+    public DriftWatch Drift { get; }
+
+    /// <summary>Device window profiles merged by version, cohort and window; reference profiles; drift tests.</summary>
+    public FleetMonitor Monitor => Drift.Monitor;
+
+    public long ProfilesAccepted => Drift.ProfilesAccepted;
+
+    public long DriftAlerts => Drift.Alerts;
+
+    /// <summary>The drift reports of the most recent evaluated windows (newest last).</summary>
+    public IReadOnlyList<DriftReport> RecentDrift => Drift.Recent;
+
+    /// <summary>The drift-alert webhook, when <c>Monitoring:AlertWebhook</c> is set.</summary>
+    public AlertWebhook? Webhook => Drift.Webhook;
+
+    /// <summary>The training head: the version rounds train on.</summary>
+    public ModelVersionRecord CurrentVersion => _models.Head.Record;
+
+    public ModelWeights CurrentWeights => _models.Head.Weights;
+
+    /// <summary>The version devices are meant to serve (the latest deployed), or null if none yet.</summary>
+    public ModelVersionRecord? DeployedVersion => _models.Deployed;
 
     /// <summary>The federated strategy rounds run with (from <see cref="AggregatorOptions.Strategy"/>).</summary>
     public FederatedStrategy Strategy { get; }
@@ -132,61 +181,62 @@ public sealed partial class AggregatorNode : IAsyncDisposable
     /// <summary>Artifact bytes served over HTTP since start.</summary>
     public long ArtifactBytesServed => Interlocked.Read(ref _artifactBytesServed);
 
+    /// <summary>Starts the broker (unless external or in-memory) and the HTTP API, connects, and publishes the fleet's signed statements.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        StartMonitoring();
+        await StartBrokerAsync().ConfigureAwait(false);
+        var https = _options.HttpUrl.StartsWith("https://", StringComparison.OrdinalIgnoreCase)
+            ? Security.ServerCertificate([new Uri(_options.HttpUrl).Host, .. _options.PublicBaseUrl is { } p ? new[] { p.Host } : []])
+            : null;
+        if (https is null) _logger.LogInsecureApi(_options.HttpUrl);
+        _http = AggregatorApi.Build(this, _options.HttpUrl, https, _loggerFactory, bytes => Interlocked.Add(ref _artifactBytesServed, bytes));
+        await _http.StartAsync(cancellationToken).ConfigureAwait(false);
+        ArtifactBaseUrl = _options.PublicBaseUrl ?? new Uri(_http.Urls.First());
 
-        if (_channels is not null)
+        _channels ??= new MqttChannelFactory(BrokerEndpoint, BrokerEndpoint.Tls ? Security.ClientTls : null);
+        _transport = _channels.Create(new FleetChannelOptions($"aggregator-{_options.Fleet}"), _loggerFactory);
+        _transport.MessageReceived = _inbox.OnMessageAsync;
+        await _transport.SubscribeAsync(_inbox.Subscriptions, cancellationToken).ConfigureAwait(false);
+        await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        _publisher.Attach(_transport);
+        await _announcer.PublishTrustAsync(cancellationToken).ConfigureAwait(false);
+        await _announcer.AnnounceAsync(_models.Head, cancellationToken).ConfigureAwait(false);
+        await Rollouts.RestoreAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var loop in new Func<CancellationToken, Task>[] { Drift.RunAsync, _announcer.RunAsync, Rollouts.RunAsync })
         {
-            // In-process channel: no broker, no sockets for device traffic.
+            _loops.Add(Task.Run(() => loop(_stopping.Token), CancellationToken.None));
         }
-        else if (_options.ExternalBroker is { } external)
+
+        _logger.LogStarted(_options.Fleet, _options.ModelName, _models.Head.Record.Version, _channels.Address, ArtifactBaseUrl.ToString());
+    }
+
+    /// <summary>The embedded broker (TLS with fleet client certificates unless plaintext is allowed), or the external one checked.</summary>
+    private async Task StartBrokerAsync()
+    {
+        if (_channels is not null) return; // in-process channel: no broker, no sockets for device traffic
+        if (_options.ExternalBroker is { } external)
         {
             if (!external.Tls && !_options.Security.AllowPlaintext)
             {
                 throw new InvalidOperationException($"Broker {external} is plain TCP: use mqtts:// with a broker that requires fleet client certificates, or set Security:AllowPlaintext=true for development.");
             }
 
-            if (!external.Tls) LogInsecureBroker(external.ToString());
+            if (!external.Tls) _logger.LogInsecureBroker(external.ToString());
             BrokerEndpoint = external;
-        }
-        else
-        {
-            var tls = _options.Security.AllowPlaintext ? null : Security.BrokerTls([_options.BrokerBindAddress.ToString()]);
-            _broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _options.BrokerBindAddress, _loggerFactory.CreateLogger<EmbeddedBroker>(), tls);
-            await _broker.StartAsync().ConfigureAwait(false);
-            var any = _options.BrokerBindAddress.Equals(System.Net.IPAddress.Any) || _options.BrokerBindAddress.Equals(System.Net.IPAddress.IPv6Any);
-            BrokerEndpoint = new MqttEndpoint(any ? "127.0.0.1" : _options.BrokerBindAddress.ToString(), _broker.Port, Tls: tls is not null);
+            return;
         }
 
-        var https = _options.HttpUrl.StartsWith("https://", StringComparison.OrdinalIgnoreCase)
-            ? Security.ServerCertificate([new Uri(_options.HttpUrl).Host, .. _options.PublicBaseUrl is { } p ? new[] { p.Host } : []])
-            : null;
-        if (https is null) LogInsecureApi(_options.HttpUrl);
-        _http = AggregatorApi.Build(this, _options.HttpUrl, https, _loggerFactory, bytes => Interlocked.Add(ref _artifactBytesServed, bytes));
-        await _http.StartAsync(cancellationToken).ConfigureAwait(false);
-        var bound = new Uri(_http.Urls.First());
-        ArtifactBaseUrl = _options.PublicBaseUrl ?? bound;
-
-        _channels ??= new MqttChannelFactory(BrokerEndpoint, BrokerEndpoint.Tls ? Security.ClientTls : null);
-        _transport = _channels.Create(new FleetChannelOptions($"aggregator-{_options.Fleet}"), _loggerFactory);
-        _transport.MessageReceived = OnMessageAsync;
-        await _transport.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust], cancellationToken).ConfigureAwait(false);
-        await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
-        _publisher.Attach(_transport);
-        await PublishTrustAsync(cancellationToken).ConfigureAwait(false);
-        await AnnounceAsync(_current, cancellationToken).ConfigureAwait(false);
-        await RestoreRolloutAsync(cancellationToken).ConfigureAwait(false);
-        _resignLoop = Task.Run(ResignLoopAsync, CancellationToken.None);
-        LogStarted(_options.Fleet, _options.ModelName, _current.Record.Version, _channels.Address, ArtifactBaseUrl.ToString());
+        var tls = _options.Security.AllowPlaintext ? null : Security.BrokerTls([_options.BrokerBindAddress.ToString()]);
+        Broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _options.BrokerBindAddress, _loggerFactory.CreateLogger<EmbeddedBroker>(), tls);
+        await Broker.StartAsync().ConfigureAwait(false);
+        var any = _options.BrokerBindAddress.Equals(System.Net.IPAddress.Any) || _options.BrokerBindAddress.Equals(System.Net.IPAddress.IPv6Any);
+        BrokerEndpoint = new MqttEndpoint(any ? "127.0.0.1" : _options.BrokerBindAddress.ToString(), Broker.Port, Tls: tls is not null);
     }
 
     public async ValueTask DisposeAsync()
     {
         _stopping.Cancel();
-        if (_resignLoop is not null) await _resignLoop.ConfigureAwait(false);
-        if (_rolloutLoop is not null) await _rolloutLoop.ConfigureAwait(false);
-        if (_driftLoop is not null) await _driftLoop.ConfigureAwait(false);
+        await Task.WhenAll(_loops).ConfigureAwait(false);
         if (Webhook is not null) await Webhook.DisposeAsync().ConfigureAwait(false);
         if (_transport is not null) await _transport.DisposeAsync().ConfigureAwait(false);
         if (_http is not null)
@@ -195,90 +245,78 @@ public sealed partial class AggregatorNode : IAsyncDisposable
             await _http.DisposeAsync().ConfigureAwait(false);
         }
 
-        if (_broker is not null) await _broker.DisposeAsync().ConfigureAwait(false);
+        if (Broker is not null) await Broker.DisposeAsync().ConfigureAwait(false);
         _stores.Dispose();
-        _roundGate.Dispose();
+        _open.Dispose();
         _stopping.Dispose();
     }
 
-    /// <summary>Resumes from the registry's latest version, or creates version 1 from seeded initial weights.</summary>
-    private GlobalModel LoadOrCreateModel()
+    /// <summary>Runs one synchronous round (see <see cref="RoundCoordinator"/>).</summary>
+    public Task<RoundReport> RunRoundAsync(CancellationToken cancellationToken) => _rounds.RunAsync(cancellationToken);
+
+    /// <summary>Runs rounds until <see cref="RoundOptions.MaxRounds"/> (0 = forever) or cancellation; in buffered mode, FedBuff versions.</summary>
+    public async Task RunRoundsAsync(CancellationToken cancellationToken)
     {
-        var registry = Registry;
-        var specText = _options.Model.ToString();
-        var existing = registry.GetModelSpec(_options.ModelName);
-        if (existing is null)
+        var rounds = _options.Rounds;
+        if (rounds.Mode == RoundMode.Buffered)
         {
-            registry.AddModel(_options.ModelName, specText, _time.GetUtcNow());
-        }
-        else if (existing != specText)
-        {
-            throw new InvalidOperationException($"Registry holds model '{_options.ModelName}' as {existing}; configuration asks for {specText}.");
+            await RunBufferedAsync(rounds.MaxRounds == 0 ? int.MaxValue : rounds.MaxRounds, cancellationToken).ConfigureAwait(false);
+            return;
         }
 
-        if (registry.Latest(_options.ModelName) is { } latest)
+        for (var completed = 0; rounds.MaxRounds == 0 || completed < rounds.MaxRounds;)
         {
-            var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(Artifacts.Read(latest.InferenceSha256)));
-            _ = Artifacts.TryGetPath(latest.TrainStepSha256) ?? throw new InvalidOperationException($"Train-step artifact {latest.TrainStepSha256} is missing.");
-            LogResumed(_options.ModelName, latest.Version, registry.LastRound(_options.ModelName));
-            return new GlobalModel(latest, weights);
+            var report = await RunRoundAsync(cancellationToken).ConfigureAwait(false);
+            if (report.Status == RoundStatus.Stopped) return;
+            if (report.Status != RoundStatus.NotStarted) completed++;
+            await Task.Delay(rounds.Interval, _time, cancellationToken).ConfigureAwait(false);
         }
-
-        var initial = ModelWeights.Initialize(_options.Model, _options.Seed);
-        return RegisterVersion(initial, parent: 0, round: 0, contributors: 0, samples: 0, trainLoss: null);
     }
 
-    /// <summary>Stores both artifacts, evaluates (if configured) and records a new version.</summary>
-    private GlobalModel RegisterVersion(ModelWeights weights, ulong parent, long round, int contributors, long samples, double? trainLoss, string? createdBy = null, string? reason = null)
-    {
-        var version = parent + 1;
-        var metadata = new Dictionary<string, string>
-        {
-            ["edgemlops.model"] = _options.ModelName,
-            ["edgemlops.version"] = version.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        };
-        var inferenceBytes = ClassifierGraphs.BuildInference(weights, metadata).ToByteArray();
-        var trainBytes = ClassifierGraphs.BuildTrainStep(weights.Spec).ToByteArray();
-        var inferenceSha = Artifacts.Put(inferenceBytes);
-        var trainSha = Artifacts.Put(trainBytes);
-        double? accuracy = null, loss = null;
-        if (_evaluator is not null)
-        {
-            using var model = InferenceModel.Load(inferenceBytes);
-            var score = _evaluator.Evaluate(model);
-            (accuracy, loss) = (score.Accuracy, score.Loss);
-        }
+    /// <summary>Buffered asynchronous aggregation (see <see cref="BufferedRounds"/>); one report per published version.</summary>
+    public Task<IReadOnlyList<RoundReport>> RunBufferedAsync(int versions, CancellationToken cancellationToken) => _buffered.RunAsync(versions, cancellationToken);
 
-        var record = new ModelVersionRecord(
-            _options.ModelName, version, parent, round, contributors, samples,
-            inferenceSha, inferenceBytes.Length, trainSha, trainBytes.Length,
-            accuracy, loss, trainLoss is { } t && double.IsFinite(t) ? t : null, _time.GetUtcNow())
-        {
-            State = VersionStates.Candidate,
-            CreatedBy = createdBy ?? _options.Governance.TrainingIdentity,
-        };
-        Registry.AddVersion(record);
-        Audit.Append(_time.GetUtcNow(), record.CreatedBy, "version.create", EdgeMlOps.Aggregator.Governance.ModelGovernance.Subject(record),
-            reason ?? (round == 0 ? "initial weights" : FormattableString.Invariant($"round {round}: {contributors} devices, {samples} samples")), null, record.State);
-        return new GlobalModel(Govern(record, inferenceBytes), weights);
+    /// <summary>Scores the training head on up to <paramref name="devices"/> devices' own data (see <see cref="FederatedEvaluationRunner"/>).</summary>
+    public Task<FederatedEvaluationReport> RunFederatedEvaluationAsync(int devices, CancellationToken cancellationToken) => _evaluation.RunAsync(devices, cancellationToken);
+
+    /// <summary>Tests a monitoring window for drift now (see <see cref="DriftWatch.EvaluateAsync"/>).</summary>
+    public Task<IReadOnlyList<DriftReport>> EvaluateDriftAsync(long window, CancellationToken cancellationToken) => Drift.EvaluateAsync(window, cancellationToken);
+
+    /// <summary>The manifest of a registered version, signed now by the active signing key.</summary>
+    public (ModelManifest Manifest, Signed Envelope) SignManifest(ModelVersionRecord record, bool trainingOnly = false) => Signer.Sign(record, trainingOnly);
+
+    /// <summary>Announces the training head and the active rollout plan again, freshly signed.</summary>
+    public Task RepublishAsync(CancellationToken cancellationToken) => _announcer.RepublishAsync(cancellationToken);
+
+    /// <summary>Certifies a new signing key (optionally revoking the old), audits it, and re-signs what devices see.</summary>
+    public Task<string> RotateSigningKeyAsync(string actor, bool revokeOld, string reason, CancellationToken cancellationToken) =>
+        _announcer.RotateSigningKeyAsync(actor, revokeOld, reason, cancellationToken);
+
+    /// <summary>Revokes a device's identity at once (connection dropped, no reconnection, no new certificate) and audits it.</summary>
+    public async Task RevokeDeviceAsync(string deviceId, string reason, string actor)
+    {
+        if (!Shared.Protocol.Topics.IsValidSegment(deviceId)) throw new ArgumentException($"'{deviceId}' is not a device id");
+        await Security.RevokeAsync(deviceId, reason, actor, Broker).ConfigureAwait(false);
+        Audit.Append(_time.GetUtcNow(), actor, "device.revoke", "devices/" + deviceId, reason, null, "revoked");
     }
 
     /// <summary>
-    /// Publishes the retained announcement of the training head: its signed manifest and the trust
-    /// bundle. Devices serve it only when it is deployed in auto mode; otherwise it is for training.
+    /// Registers a version trained elsewhere (a data scientist's upload) as the next version: it becomes the training
+    /// head, goes through the same gates, and records <paramref name="createdBy"/> as its creator, who can then never approve it.
     /// </summary>
-    private async Task AnnounceAsync(GlobalModel model, CancellationToken cancellationToken)
+    public async Task<ModelVersionRecord> RegisterVersionAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken)
     {
-        var trainingOnly = _options.Governance.Mode == EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed || Registry.Version(model.Record.Model, model.Record.Version)?.State != VersionStates.Deployed;
-        var (manifest, envelope) = _signer.Sign(model.Record, trainingOnly);
-        var announcement = Shared.Trust.ManifestRules.ToAnnouncement(manifest, envelope, ArtifactBaseUrl.ToString());
-        announcement.Header = NewHeader();
-        announcement.Trust = Keys.BundleEnvelope;
-        await _publisher.PublishRetainedAsync(_topics.Model, announcement.ToByteArray(), cancellationToken).ConfigureAwait(false);
+        if (!weights.Spec.Equals(_options.Model)) throw new ArgumentException($"model is {weights.Spec}; this fleet's model is {_options.Model}");
+        if (Array.Exists(weights.Values, v => !float.IsFinite(v))) throw new ArgumentException("model weights contain non-finite values");
+        await _open.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var model = await _committer.CommitUploadAsync(weights, createdBy, reason, cancellationToken).ConfigureAwait(false);
+            return Registry.Version(model.Record.Model, model.Record.Version) ?? model.Record;
+        }
+        finally
+        {
+            _open.Gate.Release();
+        }
     }
-
-    private Header NewHeader() =>
-        ProtocolInfo.NewHeader(_options.Fleet, $"aggregator-{_options.Fleet}", (ulong)Interlocked.Increment(ref _sequence), _time.GetUtcNow().ToUnixTimeMilliseconds());
-
-    private sealed record GlobalModel(ModelVersionRecord Record, ModelWeights Weights);
 }

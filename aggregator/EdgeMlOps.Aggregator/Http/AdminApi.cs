@@ -200,7 +200,7 @@ internal static class AdminApi
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
-            node.LogAdminFailure(http.Request.Path, ex);
+            node.Logger.LogAdminFailure(http.Request.Path, ex);
             return Results.Json(new { error = $"internal error: {ex.Message}" }, statusCode: StatusCodes.Status500InternalServerError);
         }
     }

@@ -391,4 +391,27 @@ public sealed partial class RolloutManager
 
     [LoggerMessage(EventId = 2041, Level = LogLevel.Information, Message = "Rollout {RolloutId}: {Action} ({Reason})")]
     internal partial void LogRollout(string rolloutId, string action, string reason);
+
+    /// <summary>Judges the active rollout's gates every <see cref="GovernanceOptions.RolloutCheckInterval"/> until <paramref name="stopping"/>.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                await Task.Delay(_options.Governance.RolloutCheckInterval, _time, stopping).ConfigureAwait(false);
+                try
+                {
+                    await EvaluateAsync(stopping).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+                {
+                    LogRollout(Current?.Id ?? "-", "gate check failed", ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 }

@@ -1,0 +1,47 @@
+using EdgeMlOps.Shared;
+using EdgeMlOps.Shared.Federated;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Aggregator.Evaluation;
+
+/// <summary>The current version scored on devices' own labelled data; no sample leaves a device.</summary>
+public sealed record FederatedEvaluationReport(string RoundId, ulong Version, int Selected, int Reported, long Samples, double Accuracy, double Loss);
+
+/// <summary>One federated evaluation in progress: which devices were asked, which answered (once each, for the right version, with finite scores), and the combined score.</summary>
+public sealed class FederatedEvaluation(string roundId, ulong version, string[] selected, FederatedStrategy strategy)
+{
+    private readonly HashSet<string> _selected = new(selected, StringComparer.Ordinal);
+    private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
+    private readonly List<EvaluationResult> _results = new();
+
+    public string RoundId { get; } = roundId;
+
+    public TaskCompletionSource AllReported { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public bool TryAdd(string deviceId, EvaluationResult result, out RejectionReason reason)
+    {
+        lock (_reported)
+        {
+            RejectionReason? problem = !_selected.Contains(deviceId) ? RejectionReason.NotSelected
+                : result.Version != version ? RejectionReason.WrongBaseVersion
+                : !double.IsFinite(result.Accuracy) || result.Accuracy is < 0 or > 1 || (result.SampleCount > 0 && !double.IsFinite(result.Loss)) ? RejectionReason.NonFinite
+                : _reported.Contains(deviceId) ? RejectionReason.Duplicate
+                : null;
+            reason = problem.GetValueOrDefault();
+            if (problem is not null) return false;
+            _reported.Add(deviceId);
+            _results.Add(result);
+            if (_reported.Count == _selected.Count) AllReported.TrySetResult();
+            return true;
+        }
+    }
+
+    public FederatedEvaluationReport Report()
+    {
+        lock (_reported)
+        {
+            var summary = strategy.AggregateEvaluate(_results);
+            return new FederatedEvaluationReport(RoundId, version, _selected.Count, _reported.Count, summary.Samples, summary.Accuracy, summary.Loss);
+        }
+    }
+}

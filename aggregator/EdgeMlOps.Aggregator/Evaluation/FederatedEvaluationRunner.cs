@@ -1,0 +1,65 @@
+using EdgeMlOps.Aggregator.Fleet;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Shared.Federated;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Aggregator.Evaluation;
+
+/// <summary>
+/// Federated evaluation: asks eligible devices to score the training head on their own labelled samples and combines
+/// the answers weighted by sample count (same deadline as rounds; one at a time with rounds and uploads).
+/// </summary>
+public sealed class FederatedEvaluationRunner(
+    AggregatorOptions options, ModelRepository models, FederatedStrategy strategy, DeviceDirectory devices, OpenRounds open, TaskDispatcher tasks, TimeProvider time)
+{
+    private long _evaluations;
+
+    /// <summary>Asks up to <paramref name="count"/> eligible devices; returns what they answered by the deadline.</summary>
+    public async Task<FederatedEvaluationReport> RunAsync(int count, CancellationToken cancellationToken)
+    {
+        await open.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var current = models.Head;
+            var number = Interlocked.Increment(ref _evaluations);
+            var roundId = $"{options.ModelName}-eval-{number}-v{current.Record.Version}-{Guid.NewGuid():N}";
+            var ids = devices.Eligible().Select(d => d.DeviceId).ToArray();
+            var context = new RoundContext(number, ids.Length, Math.Min(count, ids.Length), Math.Min(count, ids.Length), (ulong)options.Seed);
+            var plan = strategy.ConfigureEvaluate(context, ids, tasks.BaseConfig());
+            var selected = plan.Selected.ToArray();
+            var evaluation = new FederatedEvaluation(roundId, current.Record.Version, selected, strategy);
+            open.Open(evaluation);
+            var deadline = time.GetUtcNow() + options.Rounds.ReportDeadline;
+            var task = new RoundTask
+            {
+                RoundId = roundId,
+                ModelName = options.ModelName,
+                BaseVersion = current.Record.Version,
+                Kind = TaskKind.Evaluate,
+                Config = plan.Config,
+                DeadlineUnixMs = deadline.ToUnixTimeMilliseconds(),
+            };
+            await tasks.SendAsync(task, selected, cancellationToken).ConfigureAwait(false);
+
+            using (var timeout = new CancellationTokenSource(RoundReports.Remaining(deadline, time), time))
+            using (var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken))
+            {
+                try
+                {
+                    await evaluation.AllReported.Task.WaitAsync(linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                }
+            }
+
+            open.CloseEvaluation();
+            return evaluation.Report();
+        }
+        finally
+        {
+            open.Gate.Release();
+        }
+    }
+}

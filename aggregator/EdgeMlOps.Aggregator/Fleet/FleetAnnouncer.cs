@@ -1,0 +1,82 @@
+using EdgeMlOps.Aggregator.Governance;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Trust;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator.Fleet;
+
+/// <summary>
+/// The fleet's retained, signed statements: the trust bundle, the announcement of the training head (its signed
+/// manifest; served only when it is deployed in auto mode, otherwise for training) and, through the rollout manager,
+/// the active plan — re-signed well before their manifests expire, and after every key rotation.
+/// </summary>
+public sealed class FleetAnnouncer(
+    AggregatorOptions options, FleetStores stores, ModelRepository models, Trust.ManifestSigner signer, FleetPublisher publisher,
+    Rollouts.RolloutManager rollouts, AggregatorHeaders headers, Func<Uri> artifactBaseUrl, TimeProvider time, ILogger logger)
+{
+    private readonly Topics _topics = new(options.Fleet);
+
+    /// <summary>Publishes the retained announcement of <paramref name="model"/> with its signed manifest and the trust bundle.</summary>
+    public async Task AnnounceAsync(GlobalModel model, CancellationToken cancellationToken)
+    {
+        var trainingOnly = options.Governance.Mode == DeploymentMode.Governed || stores.Registry.Version(model.Record.Model, model.Record.Version)?.State != VersionStates.Deployed;
+        var (manifest, envelope) = signer.Sign(model.Record, trainingOnly);
+        var announcement = ManifestRules.ToAnnouncement(manifest, envelope, artifactBaseUrl().ToString());
+        announcement.Header = headers.Next();
+        announcement.Trust = stores.Keys.BundleEnvelope;
+        await publisher.PublishRetainedAsync(_topics.Model, announcement.ToByteArray(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The trust bundle on its own retained topic (it also travels in every announcement and plan).</summary>
+    public Task PublishTrustAsync(CancellationToken cancellationToken) =>
+        publisher.PublishRetainedAsync(_topics.Trust, stores.Keys.BundleEnvelope.ToByteArray(), cancellationToken);
+
+    /// <summary>Announces the training head and the active rollout plan again, freshly signed (after a key rotation, or before expiry).</summary>
+    public async Task RepublishAsync(CancellationToken cancellationToken)
+    {
+        if (stores.Keys.RotateIfExpiring(time.GetUtcNow()) is { } renewed)
+        {
+            stores.Audit.Append(time.GetUtcNow(), "system:keys", "key.rotate", "keys/signing", "signing key near its expiry", null, renewed);
+        }
+
+        await PublishTrustAsync(cancellationToken).ConfigureAwait(false);
+        await AnnounceAsync(models.Head, cancellationToken).ConfigureAwait(false);
+        await rollouts.RepublishAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Certifies a new signing key (optionally revoking the old), audits it, and re-signs what devices see.</summary>
+    public async Task<string> RotateSigningKeyAsync(string actor, bool revokeOld, string reason, CancellationToken cancellationToken)
+    {
+        var before = stores.Keys.SigningKeyId;
+        var after = stores.Keys.Rotate(revokeOld, time.GetUtcNow());
+        stores.Audit.Append(time.GetUtcNow(), actor, revokeOld ? "key.rotate+revoke" : "key.rotate", "keys/signing", reason, before, after);
+        await RepublishAsync(cancellationToken).ConfigureAwait(false);
+        return after;
+    }
+
+    /// <summary>Re-signs every quarter of the manifest lifetime (between a second and six hours) until <paramref name="stopping"/>.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        var period = TimeSpan.FromTicks(Math.Clamp(options.Trust.ManifestLifetime.Ticks / 4, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromHours(6).Ticks));
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                await Task.Delay(period, time, stopping).ConfigureAwait(false);
+                try
+                {
+                    await RepublishAsync(stopping).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+                {
+                    logger.LogRepublishFailed(ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

@@ -1,0 +1,172 @@
+using System.Buffers;
+using EdgeMlOps.Aggregator.Monitoring;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Shared;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator.Fleet;
+
+/// <summary>
+/// Every message from the fleet enters here and goes to the service it is for: statuses to the device directory,
+/// updates and evaluations to what is open, profiles to monitoring, foreign messages on the aggregator's retained
+/// topics replaced by its own. The topic names the device (the broker's ACL ties it to the client certificate); a
+/// payload naming another sender, a repeated or malformed message id, an oversized or unparsable payload is refused,
+/// counted by reason and logged — it never throws into the receive loop or touches shared state.
+/// </summary>
+public sealed class FleetInbox(
+    AggregatorOptions options, DeviceDirectory devices, OpenRounds open, DriftWatch drift, FleetPublisher publisher,
+    FleetStores stores, RejectionCounters rejections, TimeProvider time, CancellationToken stopping, ILogger logger)
+{
+    /// <summary>Longest message id accepted (the agent's are 32 hex digits).</summary>
+    private const int MaxMessageIdLength = 128;
+
+    private readonly Topics _topics = new(options.Fleet);
+
+    /// <summary>The topics the aggregator subscribes to.</summary>
+    public IReadOnlyList<string> Subscriptions =>
+        [_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust];
+
+    public Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
+    {
+        if (topic == _topics.Model || topic == _topics.Rollout || topic == _topics.Trust) return RestoreRetainedAsync(topic, payload);
+        if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind)) return Task.CompletedTask;
+        if (payload.Length > ProtocolInfo.MaxPayloadBytes)
+        {
+            Reject(deviceId, RejectionReason.Oversized, $"{payload.Length} bytes on {kind}");
+            return Task.CompletedTask;
+        }
+
+        try
+        {
+            switch (kind)
+            {
+                case "status":
+                    OnStatus(deviceId, DeviceStatus.Parser.ParseFrom(payload));
+                    break;
+                case "update":
+                    open.CountBytes(payload.Length);
+                    OnUpdate(deviceId, ModelUpdate.Parser.ParseFrom(payload));
+                    break;
+                case "eval":
+                    OnEvaluation(deviceId, EvaluationResult.Parser.ParseFrom(payload));
+                    break;
+                case "profile" when payload.Length > options.Monitoring.MaxProfileBytes:
+                    Reject(deviceId, RejectionReason.Oversized, $"profile of {payload.Length} bytes (Monitoring:MaxProfileBytes {options.Monitoring.MaxProfileBytes})");
+                    break;
+                case "profile":
+                    OnProfile(deviceId, ProfileReport.Parser.ParseFrom(payload));
+                    break;
+            }
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            Reject(deviceId, RejectionReason.Malformed, ex.Message);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Something other than the aggregator's own message sits on a retained fleet topic: put ours back.</summary>
+    private async Task RestoreRetainedAsync(string topic, ReadOnlySequence<byte> payload)
+    {
+        if (publisher.Restoration(topic, payload) is not { } ours) return;
+        stores.Security.Events.Record(Security.SecurityEventKind.RetainedRestored, topic, $"{payload.Length} bytes the aggregator did not publish; its own message restored");
+        await publisher.PublishRetainedAsync(topic, ours, stopping).ConfigureAwait(false);
+    }
+
+    private void OnStatus(string deviceId, DeviceStatus status)
+    {
+        if (status.Header is null || status.Header.ProtocolVersion != ProtocolInfo.CurrentVersion)
+        {
+            Reject(deviceId, RejectionReason.ProtocolVersion, "status without a v1 header");
+            return;
+        }
+
+        if (status.Header.SenderId != deviceId)
+        {
+            Reject(deviceId, RejectionReason.Malformed, $"status from sender '{status.Header.SenderId}' on the topic of '{deviceId}'");
+            return;
+        }
+
+        devices.Apply(deviceId, status, time.GetUtcNow());
+    }
+
+    private void OnUpdate(string deviceId, ModelUpdate update)
+    {
+        if (update.Header is null)
+        {
+            Reject(deviceId, RejectionReason.Malformed, "update without header");
+            return;
+        }
+
+        if (update.Header.SenderId != deviceId)
+        {
+            Reject(deviceId, RejectionReason.Malformed, $"sender '{update.Header.SenderId}' does not match topic");
+            return;
+        }
+
+        if (!IsFirstDelivery(deviceId, update.Header.MessageId, "update")) return;
+        if (Refused(deviceId, open.Offer(deviceId, update))) return;
+        Refused(deviceId, drift.AddTrainingProfile(update));
+    }
+
+    private void OnEvaluation(string deviceId, EvaluationResult result)
+    {
+        if (result.Header is null || result.Header.ProtocolVersion != ProtocolInfo.CurrentVersion || result.Header.SenderId != deviceId)
+        {
+            Reject(deviceId, RejectionReason.Malformed, "evaluation without a matching v1 header");
+            return;
+        }
+
+        var offer = open.Offer(deviceId, result);
+        if (Refused(deviceId, offer) && offer.Reason == RejectionReason.UnknownRound) return;
+        logger.LogEvaluation(deviceId, result.Version, result.Accuracy, result.SampleCount);
+    }
+
+    /// <summary>A device's window profile: checked, then merged into its cohort's and the fleet's window.</summary>
+    private void OnProfile(string deviceId, ProfileReport report)
+    {
+        if (report.Header is null || report.Header.SenderId != deviceId || report.Header.ProtocolVersion != ProtocolInfo.CurrentVersion)
+        {
+            Reject(deviceId, RejectionReason.Malformed, "profile without a matching v1 header");
+            return;
+        }
+
+        if (!IsFirstDelivery(deviceId, report.Header.MessageId, "profile")) return;
+        Refused(deviceId, drift.AddProfile(deviceId, report));
+    }
+
+    /// <summary>
+    /// True the first time this device sends <paramref name="messageId"/> (remembered across restarts); a repeat is
+    /// refused as a duplicate, an empty or oversized id as malformed.
+    /// </summary>
+    private bool IsFirstDelivery(string deviceId, string messageId, string what)
+    {
+        if (messageId.Length is 0 or > MaxMessageIdLength)
+        {
+            Reject(deviceId, RejectionReason.Malformed, $"{what} with a message id of {messageId.Length} characters");
+            return false;
+        }
+
+        if (stores.Seen.TryAdd(deviceId, messageId)) return true;
+        Reject(deviceId, RejectionReason.Duplicate, $"{what} {messageId} seen before");
+        return false;
+    }
+
+    /// <summary>Counts and logs a refused offer; true when it was refused.</summary>
+    private bool Refused(string deviceId, Offer offer)
+    {
+        if (offer.Accepted) return false;
+        Reject(deviceId, offer.Reason, offer.Detail);
+        return true;
+    }
+
+    private void Reject(string deviceId, RejectionReason reason, string detail)
+    {
+        rejections.Add(reason);
+        logger.LogRejected(deviceId, reason, detail);
+    }
+}

@@ -1,0 +1,214 @@
+using System.Text.Json;
+using EdgeMlOps.Aggregator.Fleet;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Shared;
+using EdgeMlOps.Shared.Monitoring;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator.Monitoring;
+
+/// <summary>
+/// Fleet monitoring as a service: devices' window profiles merged by version, cohort and window; each version's
+/// reference profile (from its round's training sketches); after every window a drift test against the references,
+/// with alerts (log, MQTT alerts topic, webhook) and, by policy, a retraining round.
+/// </summary>
+public sealed class DriftWatch
+{
+    private readonly AggregatorOptions _options;
+    private readonly FleetStores _stores;
+    private readonly ModelRepository _models;
+    private readonly DeviceDirectory _devices;
+    private readonly FleetPublisher _publisher;
+    private readonly Topics _topics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationToken _stopping;
+    private readonly object _gate = new();
+    private readonly Queue<DriftReport> _reports = new();
+    private long _profilesAccepted;
+    private long _alerts;
+    private DateTimeOffset _lastRetrain = DateTimeOffset.MinValue;
+    private int _retrainPending;
+
+    public DriftWatch(AggregatorOptions options, FleetStores stores, ModelRepository models, DeviceDirectory devices, FleetPublisher publisher, TimeProvider time, CancellationToken stopping, ILogger logger)
+    {
+        _stopping = stopping;
+        _options = options;
+        _stores = stores;
+        _models = models;
+        _devices = devices;
+        _publisher = publisher;
+        _topics = new Topics(options.Fleet);
+        _time = time;
+        _logger = logger;
+        Monitor = OpenMonitor();
+        if (options.Monitoring.AlertWebhook is { } webhook) Webhook = new AlertWebhook(webhook, logger);
+    }
+
+    /// <summary>Device window profiles merged by version, cohort and window; reference profiles; drift tests.</summary>
+    public FleetMonitor Monitor { get; }
+
+    /// <summary>The drift-alert webhook, when <c>Monitoring:AlertWebhook</c> is set.</summary>
+    public AlertWebhook? Webhook { get; }
+
+    /// <summary>What a drift alert starts (by <c>Monitoring:RetrainOn</c>): a round; set by whoever runs rounds.</summary>
+    public Func<CancellationToken, Task>? Retrain { get; set; }
+
+    public long ProfilesAccepted => Interlocked.Read(ref _profilesAccepted);
+
+    public long Alerts => Interlocked.Read(ref _alerts);
+
+    /// <summary>The drift reports of the most recent evaluated windows (newest last).</summary>
+    public IReadOnlyList<DriftReport> Recent
+    {
+        get { lock (_gate) return _reports.ToArray(); }
+    }
+
+    /// <summary>A device's window profile (header and first delivery already checked): merged into its cohort's and the fleet's window, or refused with the reason.</summary>
+    public Offer AddProfile(string deviceId, ProfileReport report)
+    {
+        if (report.ModelName != _options.ModelName || report.ModelVersion == 0 || report.ModelVersion > _models.Head.Record.Version)
+        {
+            return new Offer(false, RejectionReason.BadProfile, $"profile of {report.ModelName} v{report.ModelVersion}, which this aggregator does not know");
+        }
+
+        WindowProfile profile;
+        try
+        {
+            profile = Monitor.Read(report);
+        }
+        catch (InvalidDataException ex)
+        {
+            return new Offer(false, RejectionReason.BadProfile, ex.Message);
+        }
+
+        var cohort = _options.Monitoring.CohortTag is { } tag && _devices.TryGet(deviceId, out var device) && device.Tags.TryGetValue(tag, out var value) ? value : null;
+        Monitor.Add(report.ModelVersion, cohort, Monitor.WindowOf(DateTimeOffset.FromUnixTimeMilliseconds(report.WindowEndUnixMs)), profile);
+        Interlocked.Increment(ref _profilesAccepted);
+        return Offer.Taken;
+    }
+
+    /// <summary>The sketches of an accepted update's training samples, for the next version's reference; a bad one is refused (the update is kept).</summary>
+    public Offer AddTrainingProfile(ModelUpdate update)
+    {
+        if (update.TrainingProfile is not { } report) return Offer.Taken;
+        try
+        {
+            Monitor.AddTraining(Monitor.Read(report));
+            return Offer.Taken;
+        }
+        catch (InvalidDataException ex)
+        {
+            return new Offer(false, RejectionReason.BadProfile, "training profile: " + ex.Message);
+        }
+    }
+
+    /// <summary>Gives a new version its reference profile (from its round's training sketches, or its parent's) and keeps it in the registry.</summary>
+    public void PromoteReference(ulong version, ulong parent)
+    {
+        if (Monitor.PromoteReference(version, parent) is { } reference)
+        {
+            _stores.Registry.SaveReference(_options.ModelName, version, reference.ToProto().ToByteArray());
+        }
+    }
+
+    /// <summary>After each window (plus a grace of a tenth of it for late reports), tests it against the references and raises alerts.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        var window = _options.Monitoring.Window;
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                var now = _time.GetUtcNow();
+                var current = Monitor.WindowOf(now);
+                var nextEnd = DateTimeOffset.FromUnixTimeMilliseconds((current + 1) * (long)window.TotalMilliseconds) + window / 10;
+                await Task.Delay(nextEnd - now, _time, stopping).ConfigureAwait(false);
+                await EvaluateAsync(current, stopping).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Tests <paramref name="window"/> for every (version, cohort) with a reference; drifted ones are logged, published on the alerts topic and kept for the API.</summary>
+    public async Task<IReadOnlyList<DriftReport>> EvaluateAsync(long window, CancellationToken cancellationToken)
+    {
+        var reports = Monitor.Evaluate(window);
+        lock (_gate)
+        {
+            foreach (var report in reports) _reports.Enqueue(report);
+            while (_reports.Count > 1000) _reports.Dequeue();
+        }
+
+        foreach (var report in reports.Where(r => r.DatasetDrift || r.Drifted > 0))
+        {
+            Interlocked.Increment(ref _alerts);
+            var features = string.Join(", ", report.DriftedFeatures.Take(10).Select(f => FormattableString.Invariant($"{f.Feature} ({f.Method} {f.Score:G3})")));
+            _logger.LogDrift(report.Version, report.Cohort, report.Window, report.Drifted, report.Judged, features);
+            Webhook?.Enqueue(report);
+            try
+            {
+                await _publisher.PublishAsync(_topics.Alerts, JsonSerializer.SerializeToUtf8Bytes(report, MonitoringJson.Default.DriftReport), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+            {
+                _logger.LogRepublishFailed("drift alert: " + ex.Message);
+            }
+        }
+
+        var policy = _options.Monitoring.RetrainOn;
+        var head = _models.Head.Record.Version;
+        var trigger = reports.FirstOrDefault(r => r.Version == head && (policy == "feature" ? r.Drifted > 0 : policy == "dataset" && r.DatasetDrift));
+        if (trigger is not null) TriggerRetraining(trigger);
+        return reports;
+    }
+
+    /// <summary>Starts a round because the training head drifted (policy <c>Monitoring:RetrainOn</c>), at most once per cooldown; audited.</summary>
+    private void TriggerRetraining(DriftReport report)
+    {
+        var now = _time.GetUtcNow();
+        if (Retrain is not { } retrain || now - _lastRetrain < _options.Monitoring.RetrainCooldown || Interlocked.Exchange(ref _retrainPending, 1) == 1) return;
+        _lastRetrain = now;
+        var why = $"drift in cohort {report.Cohort} of v{report.Version}, window {report.Window}: features {string.Join(", ", report.DriftedFeatures.Select(f => f.Feature))}";
+        _stores.Audit.Append(now, "system:drift-policy", "round.trigger", $"model/{_options.ModelName}", why, null, null);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await retrain(_stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            finally
+            {
+                Volatile.Write(ref _retrainPending, 0);
+            }
+        });
+    }
+
+    /// <summary>The fleet monitor with the registry's reference profiles (one that cannot be read is counted and skipped).</summary>
+    private FleetMonitor OpenMonitor()
+    {
+        var monitor = new FleetMonitor(_options.Monitoring, _options.Model.InputDim, _options.Model.Classes);
+        foreach (var (version, bytes) in _stores.Registry.References(_options.ModelName))
+        {
+            try
+            {
+                monitor.SetReference(version, monitor.Read(ProfileReport.Parser.ParseFrom(bytes)));
+            }
+            catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException)
+            {
+                _logger.LogRejected("registry", RejectionReason.BadProfile, $"reference profile of v{version}: {ex.Message}");
+            }
+        }
+
+        return monitor;
+    }
+}

@@ -1,0 +1,108 @@
+using EdgeMlOps.Aggregator.Evaluation;
+using EdgeMlOps.Shared;
+using EdgeMlOps.Shared.Aggregation;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Aggregator.Rounds;
+
+/// <summary>Whether a device's update or evaluation was taken, and if not why.</summary>
+public readonly record struct Offer(bool Accepted, RejectionReason Reason = default, string Detail = "")
+{
+    public static readonly Offer Taken = new(true);
+}
+
+/// <summary>
+/// What is open for devices to answer right now — a synchronous round, a FedBuff buffer or a federated evaluation —
+/// and the gate that lets one of them (or an upload) run at a time. The inbox offers what arrives; the coordinators
+/// open, wait and close. Offers never block and never throw.
+/// </summary>
+public sealed class OpenRounds : IDisposable
+{
+    private RoundAccumulator? _round;
+    private AsyncUpdateBuffer? _buffer;
+    private FederatedEvaluation? _evaluation;
+    private string? _lastClosed;
+    private long _bytesUp;
+    private SemaphoreSlim _progress = new(0);
+
+    /// <summary>One round, buffer, evaluation or version upload at a time: each changes or uses the training head.</summary>
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+
+    /// <summary>Bytes of updates received since the round or buffer opened.</summary>
+    public long BytesUp => Interlocked.Read(ref _bytesUp);
+
+    public void CountBytes(long bytes) => Interlocked.Add(ref _bytesUp, bytes);
+
+    /// <summary>The bytes counted so far, and zero again.</summary>
+    public long TakeBytes() => Interlocked.Exchange(ref _bytesUp, 0);
+
+    public void Open(RoundAccumulator round)
+    {
+        Reset();
+        Volatile.Write(ref _round, round);
+    }
+
+    public void Close(RoundAccumulator round)
+    {
+        Volatile.Write(ref _round, null);
+        Volatile.Write(ref _lastClosed, round.RoundId);
+    }
+
+    public void Open(AsyncUpdateBuffer buffer)
+    {
+        Reset();
+        Volatile.Write(ref _buffer, buffer);
+    }
+
+    public void CloseBuffer() => Volatile.Write(ref _buffer, null);
+
+    public void Open(FederatedEvaluation evaluation) => Volatile.Write(ref _evaluation, evaluation);
+
+    public void CloseEvaluation() => Volatile.Write(ref _evaluation, null);
+
+    /// <summary>Waits until an update was accepted (or the token fires).</summary>
+    public Task WaitForProgressAsync(CancellationToken cancellationToken) => Volatile.Read(ref _progress).WaitAsync(cancellationToken);
+
+    /// <summary>Waits until an update was accepted or <paramref name="timeout"/> passed.</summary>
+    public Task<bool> WaitForProgressAsync(TimeSpan timeout, CancellationToken cancellationToken) => Volatile.Read(ref _progress).WaitAsync(timeout, cancellationToken);
+
+    /// <summary>A validated, first-delivered update: into the open buffer or the round it names.</summary>
+    public Offer Offer(string deviceId, ModelUpdate update)
+    {
+        Offer outcome;
+        if (Volatile.Read(ref _buffer) is { } buffer)
+        {
+            var buffered = buffer.Offer(deviceId, update);
+            outcome = buffered.Accepted ? Rounds.Offer.Taken : new Offer(false, buffered.Reason, buffered.Detail);
+        }
+        else if (Volatile.Read(ref _round) is { } round && round.RoundId == update.RoundId)
+        {
+            var offered = round.Offer(deviceId, update);
+            outcome = offered.Accepted ? Rounds.Offer.Taken : new Offer(false, offered.Reason, offered.Detail);
+        }
+        else
+        {
+            var reason = update.RoundId == Volatile.Read(ref _lastClosed) ? RejectionReason.RoundClosed : RejectionReason.UnknownRound;
+            return new Offer(false, reason, $"round '{update.RoundId}' is not open");
+        }
+
+        if (outcome.Accepted) Volatile.Read(ref _progress).Release();
+        return outcome;
+    }
+
+    /// <summary>A device's evaluation: into the evaluation it names, if open.</summary>
+    public Offer Offer(string deviceId, EvaluationResult result)
+    {
+        var evaluation = Volatile.Read(ref _evaluation);
+        if (evaluation is null || evaluation.RoundId != result.RoundId) return new Offer(false, RejectionReason.UnknownRound, $"evaluation '{result.RoundId}' is not open");
+        return evaluation.TryAdd(deviceId, result, out var reason) ? Rounds.Offer.Taken : new Offer(false, reason, "evaluation refused");
+    }
+
+    public void Dispose() => Gate.Dispose();
+
+    private void Reset()
+    {
+        Interlocked.Exchange(ref _bytesUp, 0);
+        Volatile.Write(ref _progress, new SemaphoreSlim(0));
+    }
+}

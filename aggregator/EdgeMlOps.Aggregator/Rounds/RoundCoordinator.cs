@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using EdgeMlOps.Aggregator.Fleet;
+using EdgeMlOps.Aggregator.Monitoring;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Shared.Aggregation;
+using EdgeMlOps.Shared.Federated;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator.Rounds;
+
+/// <summary>
+/// Synchronous federated rounds: size the round (<see cref="RoundPlan"/>), select with over-selection through the
+/// strategy, send signed tasks, fold updates in as they arrive until the target or the deadline, then commit a new
+/// version or, under quorum, abandon the round and keep the model. Every round is recorded.
+/// </summary>
+public sealed class RoundCoordinator(
+    AggregatorOptions options, ModelRepository models, FederatedStrategy strategy, DeviceDirectory devices, FleetStores stores, DriftWatch drift,
+    RejectionCounters rejections, OpenRounds open, TaskDispatcher tasks, VersionCommitter committer, TimeProvider time, ILogger logger)
+{
+    /// <summary>Runs one round (one at a time with buffers, evaluations and uploads).</summary>
+    public async Task<RoundReport> RunAsync(CancellationToken cancellationToken)
+    {
+        await open.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await RunUnderGateAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            open.Gate.Release();
+        }
+    }
+
+    private async Task<RoundReport> RunUnderGateAsync(CancellationToken cancellationToken)
+    {
+        var rounds = options.Rounds;
+        var current = models.Head;
+        var roundNumber = stores.Registry.LastRound(options.ModelName) + 1;
+        var roundId = $"{options.ModelName}-r{roundNumber}-v{current.Record.Version}";
+        var started = time.GetUtcNow();
+        var clock = Stopwatch.StartNew();
+        var eligible = devices.Eligible();
+        var plan = RoundPlan.For(rounds, eligible.Count);
+        var context = new RoundContext(roundNumber, eligible.Count, plan.Target, plan.SelectCount, (ulong)options.Seed);
+        if (plan.Shortfall(rounds, eligible.Count) is { } needed)
+        {
+            logger.LogNotStarted(roundId, eligible.Count, needed);
+            return RoundReports.NotStarted(roundNumber, roundId, RoundStatus.NotStarted, current.Record.Version, eligible.Count, plan.Target, clock.Elapsed, null);
+        }
+
+        if (strategy.StopReason(context) is { } stop)
+        {
+            logger.LogStopped(roundId, stop);
+            return RoundReports.NotStarted(roundNumber, roundId, RoundStatus.Stopped, current.Record.Version, eligible.Count, plan.Target, clock.Elapsed, stop);
+        }
+
+        // Devices execute a round id once. A round re-run after a crash (nothing recorded, tasks already out) gets a
+        // new id, or every device that saw the first attempt would skip it and it would be abandoned at the deadline.
+        var attempt = stores.Registry.BeginRoundAttempt(options.ModelName, roundNumber);
+        if (attempt > 1) roundId = FormattableString.Invariant($"{roundId}-a{attempt}");
+        var fit = strategy.ConfigureFit(context, eligible.Select(d => d.DeviceId).ToArray(), tasks.BaseConfig());
+        var selected = fit.Selected;
+        var accumulator = new RoundAccumulator(roundId, options.ModelName, current.Record.Version, current.Weights.Layout, selected, strategy, context);
+        drift.Monitor.DiscardTraining();
+        var rejectionsBefore = rejections.Snapshot();
+        open.Open(accumulator);
+
+        var deadline = started + rounds.ReportDeadline;
+        var task = tasks.TrainTask(roundId, roundNumber, current.Record.Version, tasks.WithTrainingProfiles(fit.Config, selected.Count), deadline, (ulong)roundNumber);
+        logger.LogRoundStarted(roundId, eligible.Count, selected.Count, plan.Target);
+        await tasks.SendAsync(task, selected, cancellationToken).ConfigureAwait(false);
+
+        using (var timeout = new CancellationTokenSource(RoundReports.Remaining(deadline, time), time))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken))
+        {
+            try
+            {
+                while (accumulator.AcceptedCount < plan.Target) await open.WaitForProgressAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Deadline: close with what arrived.
+            }
+        }
+
+        open.Close(accumulator);
+        var aggregate = accumulator.Close(plan.Quorum);
+        var byReason = RoundReports.Diff(rejections.Snapshot(), rejectionsBefore);
+        var rejected = byReason.Values.Sum();
+        var bytesUp = open.BytesUp;
+
+        if (aggregate.Contributors < plan.Quorum)
+        {
+            logger.LogAbandoned(roundId, aggregate.Contributors, plan.Quorum);
+            stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, roundId, current.Record.Version, "abandoned", selected.Count,
+                aggregate.Contributors, aggregate.Samples, rejected, null, started, time.GetUtcNow()));
+            return new RoundReport(roundNumber, roundId, RoundStatus.Abandoned, current.Record.Version, null, eligible.Count, selected.Count, plan.Target,
+                aggregate.Contributors, aggregate.Samples, rejected, byReason, null, null, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed);
+        }
+
+        var model = await committer.CommitAsync(current, aggregate, roundNumber, cancellationToken).ConfigureAwait(false);
+        stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, roundId, current.Record.Version, "completed", selected.Count,
+            aggregate.Contributors, aggregate.Samples, rejected, model.Record.Version, started, time.GetUtcNow(), aggregate.Notes));
+        logger.LogRoundCompleted(roundId, model.Record.Version, aggregate.Contributors, aggregate.Samples, model.Record.EvalAccuracy ?? double.NaN);
+        return new RoundReport(roundNumber, roundId, RoundStatus.Completed, current.Record.Version, model.Record.Version, eligible.Count, selected.Count, plan.Target,
+            aggregate.Contributors, aggregate.Samples, rejected, byReason, model.Record.EvalAccuracy, model.Record.EvalLoss, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed)
+        {
+            Notes = aggregate.Notes,
+        };
+    }
+}
