@@ -185,7 +185,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         await _channel.StartAsync(cancellationToken).ConfigureAwait(false);
         _work.Run(_presence.RunAsync);
         _work.Run(_outbox.RunAsync);
-        _work.Run(FlushPredictionsLoopAsync);
+        _work.Run(new PredictionLogFlusher(_deps.Store, _storage, _options.PredictionFlushInterval, _deps.Time, _logger).RunAsync);
         _work.Run(_profiler.RunAsync);
         _logger.Started(DeviceId, BrokerAddress);
     }
@@ -341,29 +341,6 @@ public sealed class DeviceAgent : IAsyncDisposable
         };
         foreach (var (key, value) in _options.Tags) status.Tags[key] = value;
         return status;
-    }
-
-    /// <summary>Writes buffered predictions to the store every <see cref="AgentOptions.PredictionFlushInterval"/> (batched: serving never waits on SQLite).</summary>
-    private async Task FlushPredictionsLoopAsync(CancellationToken stopping)
-    {
-        using var timer = new PeriodicTimer(_options.PredictionFlushInterval, _deps.Time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
-            {
-                try
-                {
-                    _storage.Write("prediction log", _deps.Store.FlushPredictions);
-                }
-                catch (Exception ex) when (ex is StorageUnavailableException or Microsoft.Data.Sqlite.SqliteException)
-                {
-                    _logger.PublishFailed("prediction log", ex.Message);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
     }
 
     /// <summary>Routes a message from the fleet to the service it is for; long work leaves the receive loop at once (a stop waits for it).</summary>

@@ -84,7 +84,7 @@ public class StrategyRoundTests
         Assert.Contains("dp.share_under_clip", rounds, StringComparison.Ordinal);
 
         // The version's model card says so: clipped, but without noise there is no guarantee.
-        var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node, node.Registry.Version("tiny", report.NewVersion!.Value)!).Markdown;
+        var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, node.Registry.Version("tiny", report.NewVersion!.Value)!).Markdown;
         Assert.Contains("without noise: no differential-privacy guarantee", card, StringComparison.Ordinal);
     }
 

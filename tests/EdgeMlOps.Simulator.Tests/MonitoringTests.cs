@@ -195,7 +195,7 @@ public class MonitoringTests
         Assert.Equal(Enumerable.Range(0, 2400).Count(i => pool.Features[i * 6 + 5] == 3), reference.Features[5].Categories!.Estimate(3));
 
         // The model card describes the training data from that profile (no raw row was needed).
-        var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node, node.Registry.Version("m", 2)!).Markdown;
+        var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, node.Registry.Version("m", 2)!).Markdown;
         Assert.Contains("## Training data profile", card, StringComparison.Ordinal);
         Assert.Contains("2400 training rows profiled", card, StringComparison.Ordinal);
         Assert.Contains("| 5 | categorical | 2400 | 0 |", card, StringComparison.Ordinal);

@@ -31,16 +31,16 @@ public sealed record ModelCard(string Markdown, string Html)
         return string.Create(CultureInfo.InvariantCulture, $"Trained with user-level differential privacy (DP-FedAvg): epsilon {epsilon:F2} at delta {delta} spent by the round that made this version.");
     }
 
-    public static ModelCard Build(AggregatorNode node, ModelVersionRecord v)
+    public static ModelCard Build(ModelRegistry registry, AggregatorOptions options, Monitoring.FleetMonitor monitor, ModelVersionRecord v)
     {
         var inv = CultureInfo.InvariantCulture;
-        var rounds = node.Registry.Rounds(v.Model);
+        var rounds = registry.Rounds(v.Model);
         var round = rounds.FirstOrDefault(r => r.NewVersion == v.Version);
-        var cohorts = node.Registry.Evaluation(v.Model, v.Version) is { } json
+        var cohorts = registry.Evaluation(v.Model, v.Version) is { } json
             ? JsonSerializer.Deserialize(json, GovernanceJson.Default.IReadOnlyListCohortComparison) ?? []
             : [];
         var lineage = new List<IReadOnlyList<string>>();
-        for (var at = (ModelVersionRecord?)v; at is not null && lineage.Count < 10; at = at.Parent > 0 ? node.Registry.Version(v.Model, at.Parent) : null)
+        for (var at = (ModelVersionRecord?)v; at is not null && lineage.Count < 10; at = at.Parent > 0 ? registry.Version(v.Model, at.Parent) : null)
         {
             lineage.Add([$"v{at.Version}", at.Parent > 0 ? $"v{at.Parent}" : "-", at.Round.ToString(inv), at.Contributors.ToString(inv), at.Samples.ToString(inv), at.State, at.CreatedAt.ToString("u", inv)]);
         }
@@ -60,11 +60,11 @@ public sealed record ModelCard(string Markdown, string Html)
             new("Model details", Header: ["Field", "Value"], Rows:
             [
                 ["Model", v.Model], ["Version", v.Version.ToString(inv)], ["Parent version", v.Parent.ToString(inv)],
-                ["Architecture", node.Options.Model.ToString()], ["Created", v.CreatedAt.ToString("u", inv)], ["Created by", v.CreatedBy],
+                ["Architecture", options.Model.ToString()], ["Created", v.CreatedAt.ToString("u", inv)], ["Created by", v.CreatedBy],
                 ["Registry state", v.State], ["Inference artifact", $"model.onnx sha256 {v.InferenceSha256} ({v.InferenceSize} bytes)"],
                 ["Train-step artifact", $"train_step.onnx sha256 {v.TrainStepSha256} ({v.TrainStepSize} bytes)"],
             ]),
-            new("Intended use", [node.Options.Governance.IntendedUse]),
+            new("Intended use", [options.Governance.IntendedUse]),
             new("Factors and cohorts", [cohorts.Count > 0
                 ? "Evaluated per cohort of the aggregator's evaluation data (subpopulation analysis); the validation gate compares each cohort with the live version."
                 : "No cohort evaluation recorded."]),
@@ -77,7 +77,7 @@ public sealed record ModelCard(string Markdown, string Html)
                 ["Round", v.Round.ToString(inv)], ["Contributing devices", v.Contributors.ToString(inv)], ["Labelled samples (on devices)", v.Samples.ToString(inv)],
                 ["Mean local training loss", F(v.TrainLoss)], ["Devices selected", round?.Selected.ToString(inv) ?? "-"], ["Updates rejected", round?.Rejected.ToString(inv) ?? "-"],
             ]),
-            ReferenceSection(node.Monitor.Reference(v.Version), inv),
+            ReferenceSection(monitor.Reference(v.Version), inv),
             new("Lineage", Header: ["Version", "Parent", "Round", "Devices", "Samples", "State", "Created"], Rows: lineage),
             new("Caveats and recommendations", caveats),
         };

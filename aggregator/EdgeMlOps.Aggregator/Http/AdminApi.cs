@@ -56,7 +56,7 @@ internal static class AdminApi
             Guard(http, node, AdminRoles.Viewer, _ =>
             {
                 if (node.Registry.Version(name, version) is not { } v) return Results.NotFound(new { error = $"no version {name} v{version}" });
-                var card = ModelCard.Build(node, v);
+                var card = ModelCard.Build(node.Registry, node.Options, node.Monitor, v);
                 return format == "html" ? Results.Content(card.Html, "text/html; charset=utf-8") : Results.Content(card.Markdown, "text/markdown; charset=utf-8");
             }));
 
