@@ -6,6 +6,7 @@ using EdgeMlOps.Aggregator.Http;
 using EdgeMlOps.Aggregator.Monitoring;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Aggregator.Security;
 using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Shared.Federated;
@@ -13,6 +14,7 @@ using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Monitoring;
 using EdgeMlOps.Shared.Protocol.V1;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -41,12 +43,13 @@ public sealed class AggregatorNode : IAsyncDisposable
     private readonly RoundCoordinator _rounds;
     private readonly BufferedRounds _buffered;
     private readonly FederatedEvaluationRunner _evaluation;
-    private readonly VersionCommitter _committer;
+    private readonly VersionUploads _uploads;
+    private readonly DeviceRevocation _revocation;
+    private readonly FleetTraffic _traffic = new();
     private readonly List<Task> _loops = new();
     private IFleetChannelFactory? _channels;
     private IFleetChannel? _transport;
     private WebApplication? _http;
-    private long _artifactBytesServed;
 
     /// <param name="options">What to run: fleet, model, rounds, strategy, governance, storage.</param>
     /// <param name="loggerFactory">Where logs go (none by default).</param>
@@ -91,12 +94,14 @@ public sealed class AggregatorNode : IAsyncDisposable
         Rollouts = new Rollouts.RolloutManager(options, _stores, Devices, Signer, _publisher, () => ArtifactBaseUrl, _time, _loggerFactory.CreateLogger<Rollouts.RolloutManager>());
         Drift = new DriftWatch(options, _stores, _models, Devices, _publisher, _time, _stopping.Token, _logger);
         _announcer = new FleetAnnouncer(options, _stores, _models, Signer, _publisher, Rollouts, headers, () => ArtifactBaseUrl, _time, _logger);
-        _committer = new VersionCommitter(options, _models, Strategy, Drift, _stores, _announcer);
+        var committer = new VersionCommitter(options, _models, Strategy, Drift, _stores, _announcer);
         var tasks = new TaskDispatcher(options, headers, _stores.Keys, _publisher);
-        _rounds = new RoundCoordinator(options, _models, Strategy, Devices, _stores, Drift, Rejections, _open, tasks, _committer, _time, _logger);
-        _buffered = new BufferedRounds(options, _models, Strategy, Devices, _stores, Rejections, _open, tasks, _committer, _time, _logger);
+        _rounds = new RoundCoordinator(options, _models, Strategy, Devices, _stores, Drift, Rejections, _open, tasks, committer, _time, _logger);
+        _buffered = new BufferedRounds(options, _models, Strategy, Devices, _stores, Rejections, _open, tasks, committer, _time, _logger);
         _evaluation = new FederatedEvaluationRunner(options, _models, Strategy, Devices, _open, tasks, _time);
         _inbox = new FleetInbox(options, Devices, _open, Drift, _publisher, _stores, Rejections, _time, _stopping.Token, _logger);
+        _uploads = new VersionUploads(options, _stores.Registry, _open, committer);
+        _revocation = new DeviceRevocation(_stores.Security, _traffic, _stores.Audit, _time);
         Drift.Retrain = RunRoundAsync;
     }
 
@@ -123,7 +128,7 @@ public sealed class AggregatorNode : IAsyncDisposable
     /// <summary>Base URL of the artifact server as announced to devices.</summary>
     public Uri ArtifactBaseUrl { get; private set; } = new(AggregatorOptions.DefaultHttpUrl);
 
-    public EmbeddedBroker? Broker { get; private set; }
+    public EmbeddedBroker? Broker => _traffic.Broker;
 
     /// <summary>True while the aggregator's own MQTT connection is up.</summary>
     public bool IsBrokerConnected => _publisher.IsConnected;
@@ -179,7 +184,7 @@ public sealed class AggregatorNode : IAsyncDisposable
     public FederatedStrategy Strategy { get; }
 
     /// <summary>Artifact bytes served over HTTP since start.</summary>
-    public long ArtifactBytesServed => Interlocked.Read(ref _artifactBytesServed);
+    public long ArtifactBytesServed => _traffic.ArtifactBytesServed;
 
     /// <summary>Starts the broker (unless external or in-memory) and the HTTP API, connects, and publishes the fleet's signed statements.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -189,7 +194,7 @@ public sealed class AggregatorNode : IAsyncDisposable
             ? Security.ServerCertificate([new Uri(_options.HttpUrl).Host, .. _options.PublicBaseUrl is { } p ? new[] { p.Host } : []])
             : null;
         if (https is null) _logger.LogInsecureApi(_options.HttpUrl);
-        _http = AggregatorApi.Build(this, _options.HttpUrl, https, _loggerFactory, bytes => Interlocked.Add(ref _artifactBytesServed, bytes));
+        _http = AggregatorApi.Build(RegisterServices, _options.HttpUrl, https, _loggerFactory);
         await _http.StartAsync(cancellationToken).ConfigureAwait(false);
         ArtifactBaseUrl = _options.PublicBaseUrl ?? new Uri(_http.Urls.First());
 
@@ -227,10 +232,11 @@ public sealed class AggregatorNode : IAsyncDisposable
         }
 
         var tls = _options.Security.AllowPlaintext ? null : Security.BrokerTls([_options.BrokerBindAddress.ToString()]);
-        Broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _options.BrokerBindAddress, _loggerFactory.CreateLogger<EmbeddedBroker>(), tls);
-        await Broker.StartAsync().ConfigureAwait(false);
+        var broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _options.BrokerBindAddress, _loggerFactory.CreateLogger<EmbeddedBroker>(), tls);
+        _traffic.Broker = broker;
+        await broker.StartAsync().ConfigureAwait(false);
         var any = _options.BrokerBindAddress.Equals(System.Net.IPAddress.Any) || _options.BrokerBindAddress.Equals(System.Net.IPAddress.IPv6Any);
-        BrokerEndpoint = new MqttEndpoint(any ? "127.0.0.1" : _options.BrokerBindAddress.ToString(), Broker.Port, Tls: tls is not null);
+        BrokerEndpoint = new MqttEndpoint(any ? "127.0.0.1" : _options.BrokerBindAddress.ToString(), broker.Port, Tls: tls is not null);
     }
 
     public async ValueTask DisposeAsync()
@@ -293,30 +299,36 @@ public sealed class AggregatorNode : IAsyncDisposable
         _announcer.RotateSigningKeyAsync(actor, revokeOld, reason, cancellationToken);
 
     /// <summary>Revokes a device's identity at once (connection dropped, no reconnection, no new certificate) and audits it.</summary>
-    public async Task RevokeDeviceAsync(string deviceId, string reason, string actor)
-    {
-        if (!Shared.Protocol.Topics.IsValidSegment(deviceId)) throw new ArgumentException($"'{deviceId}' is not a device id");
-        await Security.RevokeAsync(deviceId, reason, actor, Broker).ConfigureAwait(false);
-        Audit.Append(_time.GetUtcNow(), actor, "device.revoke", "devices/" + deviceId, reason, null, "revoked");
-    }
+    public Task RevokeDeviceAsync(string deviceId, string reason, string actor) => _revocation.RevokeAsync(deviceId, reason, actor);
 
     /// <summary>
     /// Registers a version trained elsewhere (a data scientist's upload) as the next version: it becomes the training
     /// head, goes through the same gates, and records <paramref name="createdBy"/> as its creator, who can then never approve it.
     /// </summary>
-    public async Task<ModelVersionRecord> RegisterVersionAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken)
+    public Task<ModelVersionRecord> RegisterVersionAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken) =>
+        _uploads.RegisterAsync(weights, createdBy, reason, cancellationToken);
+
+    /// <summary>The composition root's services, for the HTTP endpoints to take what they use.</summary>
+    private void RegisterServices(IServiceCollection services)
     {
-        if (!weights.Spec.Equals(_options.Model)) throw new ArgumentException($"model is {weights.Spec}; this fleet's model is {_options.Model}");
-        if (Array.Exists(weights.Values, v => !float.IsFinite(v))) throw new ArgumentException("model weights contain non-finite values");
-        await _open.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var model = await _committer.CommitUploadAsync(weights, createdBy, reason, cancellationToken).ConfigureAwait(false);
-            return Registry.Version(model.Record.Model, model.Record.Version) ?? model.Record;
-        }
-        finally
-        {
-            _open.Gate.Release();
-        }
+        services.AddSingleton(_options);
+        services.AddSingleton(_time);
+        services.AddSingleton(_stores.Registry);
+        services.AddSingleton(_stores.Artifacts);
+        services.AddSingleton(_stores.Security);
+        services.AddSingleton(_stores.Keys);
+        services.AddSingleton(_stores.Governance);
+        services.AddSingleton(_stores.Audit);
+        services.AddSingleton(_models);
+        services.AddSingleton(Devices);
+        services.AddSingleton(Rejections);
+        services.AddSingleton(Strategy);
+        services.AddSingleton(Rollouts);
+        services.AddSingleton(Drift);
+        services.AddSingleton(_publisher);
+        services.AddSingleton(_traffic);
+        services.AddSingleton(_announcer);
+        services.AddSingleton(_uploads);
+        services.AddSingleton(_revocation);
     }
 }

@@ -65,11 +65,11 @@ public partial class ArchitectureTests
     }
 
     [Fact]
-    public void NoServiceReachesBackIntoTheAggregatorNode()
+    public void NoServiceOrEndpointReachesBackIntoTheAggregatorNode()
     {
-        // Only the HTTP layer (built by the node) may still take the node; services get what they use.
+        // Services, HTTP endpoints included, get what they use from the composition root; none takes the node.
         var reaching = Sources()
-            .Where(s => !s.Path.Contains("/Http/", StringComparison.Ordinal) && !s.Path.Contains("/Console/", StringComparison.Ordinal) && !s.Path.EndsWith("AggregatorNode.cs", StringComparison.Ordinal))
+            .Where(s => !s.Path.EndsWith("AggregatorNode.cs", StringComparison.Ordinal))
             .Where(s => s.Path.StartsWith("aggregator/EdgeMlOps.Aggregator/", StringComparison.Ordinal))
             .Where(s => s.Lines.Any(l => Regex.IsMatch(l, @"\bAggregatorNode\b") && !l.TrimStart().StartsWith("///", StringComparison.Ordinal)))
             .Select(s => s.Path)

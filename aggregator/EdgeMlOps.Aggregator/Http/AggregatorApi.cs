@@ -1,30 +1,38 @@
+using EdgeMlOps.Aggregator.Fleet;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Shared.Federated;
 using EdgeMlOps.Shared.Hashing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Aggregator.Http;
 
 /// <summary>
-/// The aggregator's HTTP surface: content-addressed artifact downloads (with range requests,
-/// so devices can resume) and read-only views of the registry, rounds and fleet.
+/// The aggregator's HTTP surface: content-addressed artifact downloads (with range requests, so devices can resume),
+/// read-only views of the registry, rounds and fleet, enrollment, metrics, the admin API and the console. The
+/// aggregator's services come from the container the host fills; each endpoint takes the ones it uses.
 /// </summary>
 public static class AggregatorApi
 {
     public static string ArtifactPath(string sha256) => $"/v1/artifacts/{sha256}";
 
-    /// <param name="node">The aggregator whose registry, fleet and security the endpoints serve.</param>
+    /// <param name="services">Registers the aggregator's services (the composition root's own instances).</param>
     /// <param name="url">Where to listen; an <c>https://</c> URL serves TLS with <paramref name="httpsCertificate"/>.</param>
     /// <param name="httpsCertificate">The server certificate (from the fleet CA, which devices pin) for an https URL.</param>
     /// <param name="loggerFactory">Where the endpoints log.</param>
-    /// <param name="onArtifactBytes">Counts artifact bytes served.</param>
-    public static WebApplication Build(AggregatorNode node, string url, System.Security.Cryptography.X509Certificates.X509Certificate2? httpsCertificate, ILoggerFactory loggerFactory, Action<long> onArtifactBytes)
+    public static WebApplication Build(Action<IServiceCollection> services, string url, System.Security.Cryptography.X509Certificates.X509Certificate2? httpsCertificate, ILoggerFactory loggerFactory)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
+        services(builder.Services);
+        builder.Services.AddSingleton(s => new AdminGuard(s.GetRequiredService<AggregatorOptions>().Governance.Identities, loggerFactory.CreateLogger("EdgeMlOps.Aggregator.Http.AdminApi")));
+        builder.Services.AddSingleton<PrometheusMetrics>();
         builder.WebHost.UseUrls(url);
         if (httpsCertificate is not null)
         {
@@ -34,16 +42,16 @@ public static class AggregatorApi
 
         var app = builder.Build();
 
-        app.MapGet("/v1/artifacts/{sha256}", (string sha256) =>
+        app.MapGet("/v1/artifacts/{sha256}", (string sha256, [FromServices] ArtifactStore artifacts, [FromServices] FleetTraffic traffic) =>
         {
             if (!ContentHash.IsSha256Hex(sha256)) return Results.BadRequest(new { error = "artifact id must be 64 lowercase hex characters (sha256)" });
-            if (node.Artifacts.TryGetPath(sha256) is not { } path) return Results.NotFound(new { error = $"no artifact {sha256}" });
-            onArtifactBytes(new FileInfo(path).Length);
+            if (artifacts.TryGetPath(sha256) is not { } path) return Results.NotFound(new { error = $"no artifact {sha256}" });
+            traffic.CountArtifact(new FileInfo(path).Length);
             return Results.File(path, "application/octet-stream", enableRangeProcessing: true, entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{sha256}\""));
         });
-        app.MapGet("/v1/models/{name}/versions", (string name) => Results.Ok(node.Registry.Versions(name)));
-        app.MapGet("/v1/models/{name}/rounds", (string name) => Results.Ok(node.Registry.Rounds(name)));
-        app.MapGet("/v1/fleet/devices", () => Results.Ok(node.Devices.All.OrderBy(d => d.DeviceId, StringComparer.Ordinal).Select(d => new
+        app.MapGet("/v1/models/{name}/versions", (string name, [FromServices] ModelRegistry registry) => Results.Ok(registry.Versions(name)));
+        app.MapGet("/v1/models/{name}/rounds", (string name, [FromServices] ModelRegistry registry) => Results.Ok(registry.Rounds(name)));
+        app.MapGet("/v1/fleet/devices", ([FromServices] DeviceDirectory devices) => Results.Ok(devices.All.OrderBy(d => d.DeviceId, StringComparer.Ordinal).Select(d => new
         {
             d.DeviceId,
             State = d.State.ToString(),
@@ -53,31 +61,31 @@ public static class AggregatorApi
             d.Tags,
             d.LastSeen,
         })));
-        app.MapGet("/v1/rejections", () => Results.Ok(node.Rejections.Snapshot()));
-        app.MapGet("/v1/strategy", () => Results.Ok(new
+        app.MapGet("/v1/rejections", ([FromServices] RejectionCounters rejections) => Results.Ok(rejections.Snapshot()));
+        app.MapGet("/v1/strategy", ([FromServices] FederatedStrategy strategy, [FromServices] AggregatorOptions options, [FromServices] ModelRegistry registry) => Results.Ok(new
         {
-            Strategy = node.Strategy.Describe(),
-            node.Options.Rounds.Mode,
+            Strategy = strategy.Describe(),
+            options.Rounds.Mode,
 
             // ε spent, clip norm, staleness… as of the last completed round.
-            LastRound = node.Registry.Rounds(node.Options.ModelName).LastOrDefault(r => r.Notes is not null) is { } last
+            LastRound = registry.Rounds(options.ModelName).LastOrDefault(r => r.Notes is not null) is { } last
                 ? new { last.Round, last.NewVersion, last.Notes }
                 : null,
         }));
-        app.MapGet("/metrics", () => Results.Text(PrometheusMetrics.Render(node), PrometheusMetrics.ContentType));
-        app.MapGet("/v1/trust/root", () => Results.Text(Convert.ToBase64String(node.Keys.RootPublicKey) + "\n", "text/plain"));
-        EnrollmentApi.Map(app, () => node.Security);
-        AdminApi.Map(app, node);
+        app.MapGet("/metrics", ([FromServices] PrometheusMetrics metrics) => Results.Text(metrics.Render(), PrometheusMetrics.ContentType));
+        app.MapGet("/v1/trust/root", ([FromServices] Trust.KeyRing keys) => Results.Text(Convert.ToBase64String(keys.RootPublicKey) + "\n", "text/plain"));
+        EnrollmentApi.Map(app);
+        AdminApi.Map(app);
         Console.ConsoleEndpoints.Map(app);
-        app.MapGet("/healthz", () => Results.Ok(new
+        app.MapGet("/healthz", ([FromServices] AggregatorOptions options, [FromServices] ModelRepository models, [FromServices] DeviceDirectory devices, [FromServices] FleetPublisher publisher, [FromServices] FleetTraffic traffic) => Results.Ok(new
         {
             status = "ok",
-            model = node.Options.ModelName,
-            version = node.CurrentVersion.Version,
-            devicesOnline = node.Devices.OnlineCount,
-            brokerConnected = node.IsBrokerConnected,
-            artifactBytesServed = node.ArtifactBytesServed,
-            brokerDroppedMessages = node.Broker?.DroppedMessages ?? 0,
+            model = options.ModelName,
+            version = models.Head.Record.Version,
+            devicesOnline = devices.OnlineCount,
+            brokerConnected = publisher.IsConnected,
+            artifactBytesServed = traffic.ArtifactBytesServed,
+            brokerDroppedMessages = traffic.BrokerDroppedMessages,
         }));
         return app;
     }

@@ -3,6 +3,7 @@ using EdgeMlOps.Aggregator.Security;
 using EdgeMlOps.Runtime.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
 
 namespace EdgeMlOps.Aggregator.Http;
 
@@ -15,13 +16,13 @@ public static class EnrollmentApi
 {
     public const int MaxBodyBytes = 16 * 1024;
 
-    public static void Map(WebApplication app, Func<FleetSecurity> security)
+    public static void Map(WebApplication app)
     {
-        app.MapPost("/v1/enroll", (Delegate)((HttpContext http) =>
-            HandleAsync(http, EnrollmentJson.Default.EnrollmentRequest, request => security().Enrollment.Enroll(request))));
-        app.MapPost("/v1/enroll/renew", (Delegate)((HttpContext http) =>
-            HandleAsync(http, EnrollmentJson.Default.RenewalRequest, request => security().Enrollment.Renew(request))));
-        app.MapGet("/v1/trust/fleet-ca", () => Results.Text(security().Authority.Certificate.ExportCertificatePem() + "\n", "application/x-pem-file"));
+        app.MapPost("/v1/enroll", (HttpContext http, [FromServices] FleetSecurity security) =>
+            HandleAsync(http, EnrollmentJson.Default.EnrollmentRequest, request => security.Enrollment.Enroll(request)));
+        app.MapPost("/v1/enroll/renew", (HttpContext http, [FromServices] FleetSecurity security) =>
+            HandleAsync(http, EnrollmentJson.Default.RenewalRequest, request => security.Enrollment.Renew(request)));
+        app.MapGet("/v1/trust/fleet-ca", ([FromServices] FleetSecurity security) => Results.Text(security.Authority.Certificate.ExportCertificatePem() + "\n", "application/x-pem-file"));
     }
 
     private static async Task<IResult> HandleAsync<T>(HttpContext http, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, Func<T, EnrollmentOutcome> handle)

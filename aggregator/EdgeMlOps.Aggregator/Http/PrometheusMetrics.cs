@@ -1,6 +1,11 @@
 using System.Globalization;
 using System.Text;
+using EdgeMlOps.Aggregator.Fleet;
 using EdgeMlOps.Aggregator.Monitoring;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Aggregator.Rollouts;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Aggregator.Security;
 using EdgeMlOps.Shared.Protocol.V1;
 
 namespace EdgeMlOps.Aggregator.Http;
@@ -10,15 +15,17 @@ namespace EdgeMlOps.Aggregator.Http;
 /// version; rounds; rejections by reason; profiles and drift; ground-truth accuracy; device latency
 /// and memory across the fleet; rollout progress; broker and artifact counters.
 /// </summary>
-internal static class PrometheusMetrics
+internal sealed class PrometheusMetrics(
+    AggregatorOptions options, DeviceDirectory devicesDirectory, FleetSecurity security, ModelRepository models, ModelRegistry registry,
+    RejectionCounters rejections, DriftWatch drift, RolloutManager rollouts, FleetTraffic traffic, TimeProvider time)
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-    public static string Render(AggregatorNode node)
+    public string Render()
     {
         var o = new StringBuilder();
-        var cohortTag = node.Options.Monitoring.CohortTag;
-        var devices = node.Devices.All;
+        var cohortTag = options.Monitoring.CohortTag;
+        var devices = devicesDirectory.All;
 
         Family(o, "edgemlops_devices", "gauge", "Devices by state, cohort and served model version.");
         foreach (var g in devices.GroupBy(d => (State: d.State.ToString().ToLowerInvariant(), Cohort: Cohort(d.Tags, cohortTag), d.ModelVersion)).OrderBy(g => g.Key.State).ThenBy(g => g.Key.Cohort, StringComparer.Ordinal).ThenBy(g => g.Key.ModelVersion))
@@ -27,25 +34,25 @@ internal static class PrometheusMetrics
         }
 
         // A device whose newest signed statement has expired has stopped hearing from the fleet (a freeze attack, or a broken path).
-        var now = node.Time.GetUtcNow();
+        var now = time.GetUtcNow();
         Family(o, "edgemlops_devices_behind", "gauge", "Online devices whose newest verified signed manifest has expired.");
         Sample(o, "edgemlops_devices_behind", devices.Count(d => d.State == EdgeMlOps.Shared.Protocol.V1.DeviceState.Online && d.FreshUntil is { } until && until < now));
 
         Family(o, "edgemlops_security_events_total", "counter", "Security events by kind (refused connections, denied publishes and subscriptions, enrollments, revocations, restored retained topics).");
-        foreach (var kind in Enum.GetValues<Security.SecurityEventKind>()) Sample(o, "edgemlops_security_events_total", node.Security.Events.Count(kind), ("kind", kind.ToString()));
+        foreach (var kind in Enum.GetValues<Security.SecurityEventKind>()) Sample(o, "edgemlops_security_events_total", security.Events.Count(kind), ("kind", kind.ToString()));
 
         Family(o, "edgemlops_model_version", "gauge", "Newest registered version (training head) and the deployed one.");
-        Sample(o, "edgemlops_model_version", node.CurrentVersion.Version, ("track", "head"));
-        Sample(o, "edgemlops_model_version", node.DeployedVersion?.Version ?? 0, ("track", "deployed"));
+        Sample(o, "edgemlops_model_version", models.Head.Record.Version, ("track", "head"));
+        Sample(o, "edgemlops_model_version", models.Deployed?.Version ?? 0, ("track", "deployed"));
 
         Family(o, "edgemlops_rounds_total", "counter", "Rounds by outcome.");
-        foreach (var g in node.Registry.Rounds(node.Options.ModelName).GroupBy(r => r.Status).OrderBy(g => g.Key, StringComparer.Ordinal))
+        foreach (var g in registry.Rounds(options.ModelName).GroupBy(r => r.Status).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             Sample(o, "edgemlops_rounds_total", g.Count(), ("status", g.Key));
         }
 
         Family(o, "edgemlops_rejected_messages_total", "counter", "Device messages refused, by reason.");
-        foreach (var (reason, count) in node.Rejections.Snapshot()) Sample(o, "edgemlops_rejected_messages_total", count, ("reason", reason));
+        foreach (var (reason, count) in rejections.Snapshot()) Sample(o, "edgemlops_rejected_messages_total", count, ("reason", reason));
 
         Family(o, "edgemlops_device_sketches_withheld_total", "counter", "Window profiles devices sent without feature sketches (under their row floor), as last reported.");
         Sample(o, "edgemlops_device_sketches_withheld_total", devices.Sum(d => (double)d.SketchesWithheld));
@@ -53,11 +60,11 @@ internal static class PrometheusMetrics
         Sample(o, "edgemlops_device_sketch_rows_dropped_total", devices.Sum(d => (double)d.SketchRowsDropped));
 
         Family(o, "edgemlops_profiles_accepted_total", "counter", "Device window profiles merged.");
-        Sample(o, "edgemlops_profiles_accepted_total", node.ProfilesAccepted);
+        Sample(o, "edgemlops_profiles_accepted_total", drift.ProfilesAccepted);
         Family(o, "edgemlops_drift_alerts_total", "counter", "Windows in which a (version, cohort) had drifted features.");
-        Sample(o, "edgemlops_drift_alerts_total", node.DriftAlerts);
+        Sample(o, "edgemlops_drift_alerts_total", drift.Alerts);
 
-        var latest = node.RecentDrift.GroupBy(r => (r.Version, r.Cohort)).Select(g => g.MaxBy(r => r.Window)!).ToArray();
+        var latest = drift.Recent.GroupBy(r => (r.Version, r.Cohort)).Select(g => g.MaxBy(r => r.Window)!).ToArray();
         Family(o, "edgemlops_drift_share", "gauge", "Share of judged features that drifted in the last evaluated window.");
         foreach (var r in latest) Sample(o, "edgemlops_drift_share", r.Share, ("model_version", Num(r.Version)), ("cohort", r.Cohort));
         Family(o, "edgemlops_feature_drift_score", "gauge", "Drift score of each drifted feature in the last evaluated window (method in the label).");
@@ -67,13 +74,13 @@ internal static class PrometheusMetrics
         }
 
         Family(o, "edgemlops_ground_truth_accuracy", "gauge", "Accuracy on ground truth reported by devices, newest window with outcomes.");
-        foreach (var p in node.Monitor.Performance().Where(p => p.Outcomes > 0).GroupBy(p => (p.Version, p.Cohort)).Select(g => g.MaxBy(p => p.Window)!))
+        foreach (var p in drift.Monitor.Performance().Where(p => p.Outcomes > 0).GroupBy(p => (p.Version, p.Cohort)).Select(g => g.MaxBy(p => p.Window)!))
         {
             Sample(o, "edgemlops_ground_truth_accuracy", p.Accuracy, ("model_version", Num(p.Version)), ("cohort", p.Cohort));
         }
 
         Family(o, "edgemlops_kpi", "gauge", "Business KPIs of the model and of the on-device rule-based baseline, newest window per version and cohort.");
-        foreach (var k in node.Monitor.Kpis().GroupBy(k => (k.Name, k.Version, k.Cohort)).Select(g => g.MaxBy(k => k.Window)!))
+        foreach (var k in drift.Monitor.Kpis().GroupBy(k => (k.Name, k.Version, k.Cohort)).Select(g => g.MaxBy(k => k.Window)!))
         {
             Sample(o, "edgemlops_kpi", k.Model, ("kpi", k.Name), ("source", "model"), ("model_version", Num(k.Version)), ("cohort", k.Cohort));
             Sample(o, "edgemlops_kpi", k.Baseline, ("kpi", k.Name), ("source", "baseline"), ("model_version", Num(k.Version)), ("cohort", k.Cohort));
@@ -92,9 +99,9 @@ internal static class PrometheusMetrics
         // Fleet percentiles from the devices' merged window histograms and memory sketches (newest window with predictions).
         Family(o, "edgemlops_inference_latency_ms", "gauge", "Fleet inference latency from merged device histograms (within 19%), newest window.");
         Family(o, "edgemlops_agent_memory_mb", "gauge", "Agents' resident memory across the fleet, newest window.");
-        foreach (var version in node.Monitor.Performance().Where(p => p.Cohort == FleetMonitor.AllCohorts && p.Predictions > 0).GroupBy(p => p.Version).Select(g => g.MaxBy(p => p.Window)!))
+        foreach (var version in drift.Monitor.Performance().Where(p => p.Cohort == FleetMonitor.AllCohorts && p.Predictions > 0).GroupBy(p => p.Version).Select(g => g.MaxBy(p => p.Window)!))
         {
-            if (node.Monitor.Window(version.Version, FleetMonitor.AllCohorts, version.Window) is not { } w) continue;
+            if (drift.Monitor.Window(version.Version, FleetMonitor.AllCohorts, version.Window) is not { } w) continue;
             foreach (var (q, name) in new[] { (0.5, "0.5"), (0.95, "0.95"), (0.99, "0.99") })
             {
                 if (w.Latency.Count > 0) Sample(o, "edgemlops_inference_latency_ms", w.Latency.Quantile(q).TotalMilliseconds, ("model_version", Num(version.Version)), ("quantile", name));
@@ -103,9 +110,9 @@ internal static class PrometheusMetrics
         }
 
         Family(o, "edgemlops_rollout_devices", "gauge", "Devices of the current rollout by stage and phase.");
-        if (node.Rollouts.Current is { } rollout)
+        if (rollouts.Current is { } rollout)
         {
-            var view = node.Rollouts.View(rollout);
+            var view = rollouts.View(rollout);
             foreach (var s in view.Stages)
             {
                 foreach (var (phase, count) in new[] { ("targeted", s.Targeted), ("installed", s.Installed), ("healthy", s.Healthy), ("failed", s.Failed), ("rolled_back", s.RolledBack) })
@@ -119,9 +126,9 @@ internal static class PrometheusMetrics
         }
 
         Family(o, "edgemlops_broker_dropped_messages_total", "counter", "Messages the embedded broker dropped (queue overflow).");
-        Sample(o, "edgemlops_broker_dropped_messages_total", node.Broker?.DroppedMessages ?? 0);
+        Sample(o, "edgemlops_broker_dropped_messages_total", traffic.BrokerDroppedMessages);
         Family(o, "edgemlops_artifact_bytes_served_total", "counter", "Artifact bytes served over HTTP.");
-        Sample(o, "edgemlops_artifact_bytes_served_total", node.ArtifactBytesServed);
+        Sample(o, "edgemlops_artifact_bytes_served_total", traffic.ArtifactBytesServed);
         return o.ToString();
     }
 

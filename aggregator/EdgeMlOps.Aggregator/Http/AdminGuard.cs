@@ -1,0 +1,95 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using EdgeMlOps.Aggregator.Governance;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator.Http;
+
+/// <summary>
+/// Authentication and authorization of the admin API: a bearer token (compared by hash) maps to an identity with
+/// roles; no or unknown token is 401, a role without the right 403. Runs the action and maps rule violations to 4xx
+/// (governance 403/409, unknown 404, bad input 400); anything else is logged and 500.
+/// </summary>
+internal sealed class AdminGuard(IReadOnlyList<AdminIdentity> identities, ILogger logger)
+{
+    /// <summary>Largest admin JSON request body accepted.</summary>
+    private const int MaxBodyBytes = 64 * 1024;
+
+    /// <summary>Reads the request body, refusing (400) anything over <paramref name="limit"/> bytes without buffering it.</summary>
+    public static async Task<byte[]> ReadBodyAsync(HttpContext http, int limit)
+    {
+        if (http.Request.ContentLength > limit) throw new BadRequestException($"request body over {limit} bytes");
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int n;
+        while ((n = await http.Request.Body.ReadAsync(chunk, http.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + n > limit) throw new BadRequestException($"request body over {limit} bytes");
+            buffer.Write(chunk, 0, n);
+        }
+
+        return buffer.ToArray();
+    }
+
+    public static string Required(string? value, string name) =>
+        string.IsNullOrWhiteSpace(value) ? throw new BadRequestException($"'{name}' is required") : value;
+
+    /// <summary>Authenticates and authorizes, then runs <paramref name="action"/>, mapping rule violations to 4xx.</summary>
+    public async Task<IResult> Run(HttpContext http, string role, Func<AdminIdentity, Task<IResult>> action)
+    {
+        var header = http.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
+        {
+            return Results.Json(new { error = "missing bearer token" }, statusCode: StatusCodes.Status401Unauthorized);
+        }
+
+        var presented = AdminIdentity.HashToken(header["Bearer ".Length..].Trim());
+        var identity = identities.FirstOrDefault(i => i.Matches(presented));
+        if (identity is null) return Results.Json(new { error = "unknown token" }, statusCode: StatusCodes.Status401Unauthorized);
+        if (!identity.Has(role)) return Results.Json(new { error = $"{identity.Name} lacks the '{role}' role" }, statusCode: StatusCodes.Status403Forbidden);
+        try
+        {
+            return await action(identity).ConfigureAwait(false);
+        }
+        catch (GovernanceException ex)
+        {
+            return Results.Json(new { error = ex.Message }, statusCode: ex.Forbidden ? StatusCodes.Status403Forbidden : StatusCodes.Status409Conflict);
+        }
+        catch (KeyNotFoundException ex)
+        {
+            return Results.NotFound(new { error = ex.Message });
+        }
+        catch (Exception ex) when (ex is BadRequestException or Registry.UploadRefusedException or ArgumentException)
+        {
+            return Results.BadRequest(new { error = ex.Message });
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            logger.LogAdminFailure(http.Request.Path, ex);
+            return Results.Json(new { error = $"internal error: {ex.Message}" }, statusCode: StatusCodes.Status500InternalServerError);
+        }
+    }
+
+    public Task<IResult> Run(HttpContext http, string role, Func<AdminIdentity, IResult> action) =>
+        Run(http, role, who => Task.FromResult(action(who)));
+
+    public Task<IResult> RunWithBody<T>(HttpContext http, string role, JsonTypeInfo<T> type, Func<AdminIdentity, T, IResult> action) =>
+        RunWithBody(http, role, type, (who, body) => Task.FromResult(action(who, body)));
+
+    public Task<IResult> RunWithBody<T>(HttpContext http, string role, JsonTypeInfo<T> type, Func<AdminIdentity, T, Task<IResult>> action) =>
+        Run(http, role, async who =>
+        {
+            T? body;
+            try
+            {
+                body = JsonSerializer.Deserialize(await ReadBodyAsync(http, MaxBodyBytes).ConfigureAwait(false), type);
+            }
+            catch (JsonException ex)
+            {
+                throw new BadRequestException($"request body is not valid JSON for this call: {ex.Message}");
+            }
+
+            return body is null ? throw new BadRequestException("request body is required") : await action(who, body).ConfigureAwait(false);
+        });
+}

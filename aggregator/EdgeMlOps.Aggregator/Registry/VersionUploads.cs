@@ -1,0 +1,28 @@
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Shared.Models;
+
+namespace EdgeMlOps.Aggregator.Registry;
+
+/// <summary>
+/// Versions trained elsewhere (a data scientist's upload): checked against the fleet's model, registered as the next
+/// version under the round gate (never in the middle of a round), put through the same gates, and recorded with
+/// their creator — who can then never approve them.
+/// </summary>
+public sealed class VersionUploads(AggregatorOptions options, ModelRegistry registry, OpenRounds open, VersionCommitter committer)
+{
+    public async Task<ModelVersionRecord> RegisterAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken)
+    {
+        if (!weights.Spec.Equals(options.Model)) throw new ArgumentException($"model is {weights.Spec}; this fleet's model is {options.Model}");
+        if (Array.Exists(weights.Values, v => !float.IsFinite(v))) throw new ArgumentException("model weights contain non-finite values");
+        await open.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var model = await committer.CommitUploadAsync(weights, createdBy, reason, cancellationToken).ConfigureAwait(false);
+            return registry.Version(model.Record.Model, model.Record.Version) ?? model.Record;
+        }
+        finally
+        {
+            open.Gate.Release();
+        }
+    }
+}
