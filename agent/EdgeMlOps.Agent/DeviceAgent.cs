@@ -78,7 +78,7 @@ public sealed class DeviceAgent : IAsyncDisposable
             },
             dependencies.LoggerFactory);
 
-        _outbox = new OutboxPump(_channel, dependencies.Outbox, _storage, Counters, _logger);
+        _outbox = new OutboxPump(_channel, dependencies.Outbox, _storage, Counters, dependencies.Time, _logger);
         _presence = new PresenceReporter(_channel, _topics, options.DeviceId, options.StatusInterval, dependencies.Time, Status, _logger);
         _training = new TrainingWorker(options, _slots, dependencies, _headers, _topics, _outbox, Counters, _work.Stopping, _logger);
         _slots.ServedChanged += _health.ResetVersion;

@@ -8,7 +8,7 @@ namespace EdgeMlOps.Agent.Messaging;
 /// Store and forward: what the device produces (updates, evaluations, profiles) is queued durably in the outbox and
 /// sent oldest first whenever the channel is connected; a message leaves the outbox only once the broker acknowledged it.
 /// </summary>
-internal sealed class OutboxPump(IFleetChannel channel, Outbox outbox, StorageHealth storage, AgentCounters counters, ILogger logger)
+internal sealed class OutboxPump(IFleetChannel channel, Outbox outbox, StorageHealth storage, AgentCounters counters, TimeProvider time, ILogger logger)
 {
     private readonly SemaphoreSlim _signal = new(0);
 
@@ -30,7 +30,7 @@ internal sealed class OutboxPump(IFleetChannel channel, Outbox outbox, StorageHe
             while (!stopping.IsCancellationRequested)
             {
                 // Also wake periodically, in case a signal raced with a disconnect.
-                await _signal.WaitAsync(TimeSpan.FromSeconds(5), stopping).ConfigureAwait(false);
+                await SignalWait.WaitAsync(_signal, TimeSpan.FromSeconds(5), time, stopping).ConfigureAwait(false);
                 try
                 {
                     await DrainAsync(stopping).ConfigureAwait(false);

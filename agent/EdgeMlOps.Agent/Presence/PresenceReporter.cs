@@ -34,7 +34,7 @@ internal sealed class PresenceReporter(IFleetChannel channel, Topics topics, str
             while (!stopping.IsCancellationRequested)
             {
                 // Wake at the interval, or soon after local data changed (at most once a second).
-                if (await _signal.WaitAsync(interval, stopping).ConfigureAwait(false))
+                if (await SignalWait.WaitAsync(_signal, interval, time, stopping).ConfigureAwait(false))
                 {
                     await Task.Delay(TimeSpan.FromSeconds(1), time, stopping).ConfigureAwait(false);
                 }

@@ -30,7 +30,7 @@ public sealed class OutboxPumpTests : IDisposable
         await using var device = hub.Create(new FleetChannelOptions("dev-1"), NullLoggerFactory.Instance);
         using var outbox = new Outbox(Path.Combine(_dir, "outbox.db"), capacity: 100);
         var counters = new AgentCounters();
-        var pump = new OutboxPump(device, outbox, new StorageHealth(), counters, NullLogger.Instance);
+        var pump = new OutboxPump(device, outbox, new StorageHealth(), counters, TimeProvider.System, NullLogger.Instance);
         using var stop = new CancellationTokenSource();
         var running = pump.RunAsync(stop.Token);
 
