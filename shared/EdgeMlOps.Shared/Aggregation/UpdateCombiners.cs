@@ -28,6 +28,11 @@ public interface IUpdateCombiner
 
     /// <summary>The combined delta. Throws when nothing was added.</summary>
     float[] Combine();
+
+    /// <summary>Adds what the last <see cref="Combine"/> found worth reporting (Krum: inputs, kept, kept-norm ratio) to the round's notes.</summary>
+    void Report(Federated.StrategyNotes notes)
+    {
+    }
 }
 
 /// <summary>Weighted mean, decoded and accumulated as each update arrives (FedAvg).</summary>
@@ -178,7 +183,7 @@ public sealed class TrimmedMeanCombiner : BufferedCombiner
 /// distance to its n − f − 2 nearest others, keep the <c>m</c> best and average them by samples
 /// (m = 1 is Krum). Tolerates f Byzantine updates when n ≥ 2f + 3.
 /// </summary>
-public sealed class KrumCombiner : BufferedCombiner
+public sealed class KrumCombiner : BufferedCombiner, IUpdateCombiner
 {
     private readonly int _byzantine;
     private readonly int _keep;
@@ -201,6 +206,13 @@ public sealed class KrumCombiner : BufferedCombiner
     /// the devices that moved the model least.
     /// </summary>
     public double KeptNormRatio { get; private set; } = double.NaN;
+
+    public void Report(Federated.StrategyNotes notes)
+    {
+        notes["krum.inputs"] = Inputs;
+        notes["krum.kept"] = Kept.Count;
+        notes["krum.kept_norm_ratio"] = KeptNormRatio;
+    }
 
     protected override float[] CombineRows(IReadOnlyList<float[]> rows, IReadOnlyList<Contribution> contributions)
     {

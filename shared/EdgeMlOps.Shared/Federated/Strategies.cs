@@ -13,6 +13,7 @@ namespace EdgeMlOps.Shared.Federated;
 public sealed class StandardStrategy : FederatedStrategy
 {
     private readonly StrategyOptions _options;
+    private readonly Presets.StrategyPreset _preset;
     private readonly ServerOptimizer _optimizer;
     private readonly double _proximalMu;
 
@@ -21,7 +22,8 @@ public sealed class StandardStrategy : FederatedStrategy
         var errors = options.Errors().ToList();
         if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors), nameof(options));
         _options = options;
-        _proximalMu = options.ProximalMu > 0 ? options.ProximalMu : options.Name == "fedprox" ? 0.01 : 0;
+        _preset = options.Preset!;
+        _proximalMu = options.ProximalMu > 0 ? options.ProximalMu : _preset.DefaultProximalMu;
         _optimizer = options.EffectiveServerOptimizer switch
         {
             "momentum" => new MomentumServerOptimizer(options.ServerLearningRate, options.Momentum),
@@ -36,13 +38,7 @@ public sealed class StandardStrategy : FederatedStrategy
 
     public override string Describe()
     {
-        var rule = _options.Rule switch
-        {
-            AggregationRule.Median => "coordinate-wise median",
-            AggregationRule.TrimmedMean => FormattableString.Invariant($"trimmed mean (beta={_options.TrimBeta})"),
-            AggregationRule.Krum => FormattableString.Invariant($"{(_options.Name == "multikrum" ? "multi-krum" : "krum")} (f={_options.ByzantineClients})"),
-            _ => "weighted mean",
-        };
+        var rule = _preset.DescribeRule(_options);
         if (_options.BucketSize > 1) rule += FormattableString.Invariant($" over buckets of {_options.BucketSize}");
         return FormattableString.Invariant($"{_options.Name}: {rule}, server {_optimizer.Name}, mu={_proximalMu}, updates {_options.Compression}");
     }
@@ -57,27 +53,7 @@ public sealed class StandardStrategy : FederatedStrategy
         return new FitInstructions(SampleSeeded(eligible, context.SelectCount, context.Seed, $"selection/round-{context.RoundNumber}"), config);
     }
 
-    public override IUpdateCombiner CreateCombiner(RoundContext context, ParameterLayout layout)
-    {
-        var buckets = _options.BucketSize;
-        var seed = StableHash.Seed(context.Seed, $"buckets/round-{context.RoundNumber}");
-        return _options.Rule switch
-        {
-            AggregationRule.Median => new MedianCombiner(layout.TotalLength, _options.MaxParallelism, buckets, seed),
-            AggregationRule.TrimmedMean => new TrimmedMeanCombiner(layout.TotalLength, _options.TrimBeta, _options.MaxParallelism, buckets, seed),
-            AggregationRule.Krum => new KrumCombiner(layout.TotalLength, _options.ByzantineClients, KrumKeeps(context), buckets, seed),
-            _ => new MeanCombiner(layout.TotalLength),
-        };
-    }
-
-    /// <summary>Krum keeps 1; Multi-Krum m, by default the round's inputs (updates, or buckets) less f.</summary>
-    private int KrumKeeps(RoundContext context)
-    {
-        if (_options.Name != "multikrum") return 1;
-        if (_options.MultiKrumKeep > 0) return _options.MultiKrumKeep;
-        var inputs = (context.Target + _options.BucketSize - 1) / _options.BucketSize;
-        return Math.Max(1, inputs - _options.ByzantineClients);
-    }
+    public override IUpdateCombiner CreateCombiner(RoundContext context, ParameterLayout layout) => _preset.CreateCombiner(_options, context, layout);
 
     public override double? MaxUpdateNorm => _options.MaxUpdateNorm > 0 ? _options.MaxUpdateNorm : null;
 
@@ -91,13 +67,7 @@ public sealed class StandardStrategy : FederatedStrategy
     public override float[] Combine(RoundContext context, IUpdateCombiner combiner, StrategyNotes notes)
     {
         var delta = combiner.Combine();
-        if (combiner is KrumCombiner krum)
-        {
-            notes["krum.inputs"] = krum.Inputs;
-            notes["krum.kept"] = krum.Kept.Count;
-            notes["krum.kept_norm_ratio"] = krum.KeptNormRatio;
-        }
-
+        combiner.Report(notes);
         return delta;
     }
 

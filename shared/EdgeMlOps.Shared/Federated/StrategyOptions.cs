@@ -21,8 +21,8 @@ public enum AggregationRule
 /// </summary>
 public sealed record StrategyOptions
 {
-    public static readonly IReadOnlyList<string> Names =
-        ["fedavg", "fedprox", "fedavgm", "fedadam", "fedyogi", "fedadagrad", "fedmedian", "fedtrimmedavg", "krum", "multikrum"];
+    /// <summary>Every strategy name (<see cref="Presets.StrategyCatalog"/>).</summary>
+    public static IReadOnlyList<string> Names => Presets.StrategyCatalog.Names;
 
     public string Name { get; init; } = "fedavg";
 
@@ -38,14 +38,10 @@ public sealed record StrategyOptions
     public string? ServerOptimizer { get; init; }
 
     /// <summary>The optimizer in effect: <see cref="ServerOptimizer"/>, else the preset's.</summary>
-    public string EffectiveServerOptimizer => ServerOptimizer ?? Name switch
-    {
-        "fedavgm" => "momentum",
-        "fedadam" => "adam",
-        "fedyogi" => "yogi",
-        "fedadagrad" => "adagrad",
-        _ => "sgd",
-    };
+    public string EffectiveServerOptimizer => ServerOptimizer ?? Preset?.ServerOptimizer ?? "sgd";
+
+    /// <summary>The named strategy, or null for an unknown name (an error of <see cref="Errors"/>).</summary>
+    public Presets.StrategyPreset? Preset => Presets.StrategyCatalog.Find(Name);
 
     /// <summary>FedAvg/FedAvgM server learning rate (1 = McMahan et al.).</summary>
     public double ServerLearningRate { get; init; } = 1.0;
@@ -98,13 +94,7 @@ public sealed record StrategyOptions
     /// <summary>Differential privacy, or null for none.</summary>
     public DpOptions? Dp { get; init; }
 
-    public AggregationRule Rule => Name switch
-    {
-        "fedmedian" => AggregationRule.Median,
-        "fedtrimmedavg" => AggregationRule.TrimmedMean,
-        "krum" or "multikrum" => AggregationRule.Krum,
-        _ => AggregationRule.Mean,
-    };
+    public AggregationRule Rule => Preset?.Rule ?? AggregationRule.Mean;
 
     /// <summary>Every problem with these settings (empty when valid).</summary>
     public IEnumerable<string> Errors()
