@@ -33,10 +33,9 @@ if (EdgeMlOps.Runtime.Hosting.HostFlags.Answer(args, "edgemlops-agent", Usage, C
 var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--erase-data", "--healthcheck");
 
 AgentOptions options;
-var levelText = configuration["Logging:LogLevel:Default"];
-var levelName = levelText is null ? nameof(LogLevel.Information) : Enum.GetNames<LogLevel>().FirstOrDefault(n => string.Equals(n, levelText.Trim(), StringComparison.OrdinalIgnoreCase));
-var minimumLevel = levelName is null ? LogLevel.Information : Enum.Parse<LogLevel>(levelName);
-if (levelName is null) Console.Error.WriteLine($"Logging:LogLevel:Default: '{levelText}' is not one of {string.Join(", ", Enum.GetNames<LogLevel>())}");
+var logErrors = new List<string>();
+EdgeMlOps.Runtime.Hosting.HostLogging.Levels(configuration, logErrors);
+foreach (var error in logErrors) Console.Error.WriteLine(error);
 
 try
 {
@@ -48,7 +47,7 @@ catch (OptionsValidationException ex)
     return 2;
 }
 
-if (levelName is null) return 2;
+if (logErrors.Count > 0) return 2;
 
 if (args.Contains("--check-config"))
 {
@@ -81,13 +80,8 @@ if (args.Contains("--healthcheck"))
     }
 }
 
-// Structured logs: one JSON object per event with `--Logging:Format=json` (for journald/Loki), else single lines.
-using var loggers = LoggerFactory.Create(b =>
-{
-    if (configuration["Logging:Format"] == "json") b.AddJsonConsole();
-    else b.AddSimpleConsole(c => c.SingleLine = true);
-    b.SetMinimumLevel(minimumLevel);
-});
+// Structured logs: one JSON object per event with `--Logging:Format=json` (for journald/Loki), else single timestamped lines.
+using var loggers = EdgeMlOps.Runtime.Hosting.HostLogging.Create(configuration, TextWriter.Null);
 var logger = loggers.CreateLogger("edgemlops-agent");
 using var stopping = new CancellationTokenSource();
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });

@@ -29,6 +29,9 @@ if (EdgeMlOps.Runtime.Hosting.HostFlags.Answer(args, "edgemlops-aggregator", Usa
 var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--write-mosquitto-config", "--healthcheck");
 
 AggregatorOptions options;
+var logErrors = new List<string>();
+EdgeMlOps.Runtime.Hosting.HostLogging.Levels(configuration, logErrors);
+foreach (var error in logErrors) Console.Error.WriteLine(error);
 try
 {
     options = AggregatorOptions.FromConfiguration(configuration);
@@ -38,6 +41,8 @@ catch (OptionsValidationException ex)
     Console.Error.WriteLine(ex.Message);
     return 2;
 }
+
+if (logErrors.Count > 0) return 2;
 
 if (args.Contains("--check-config"))
 {
@@ -67,7 +72,7 @@ if (args.Contains("--write-mosquitto-config"))
     return 0;
 }
 
-using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Information));
+using var loggers = EdgeMlOps.Runtime.Hosting.HostLogging.Create(configuration, TextWriter.Null);
 var logger = loggers.CreateLogger("edgemlops-aggregator");
 using var stopping = new CancellationTokenSource();
 using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });

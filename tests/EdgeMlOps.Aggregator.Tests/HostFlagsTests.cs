@@ -37,7 +37,59 @@ public class HostFlagsTests
         Assert.Contains("unhealthy", said, StringComparison.Ordinal);
     }
 
-    private static async Task<(int Code, string Output)> RunAsync(string workingDirectory, params string[] args)
+    [Fact]
+    public async Task ALogLevelThatIsNotOne_IsAConfigurationError()
+    {
+        var work = AggregatorFixture.TempDirectory();
+        var (code, _, errors) = await RunWithErrorsAsync(work, "--check-config", "--Logging:LogLevel:Default=verbose");
+        Assert.Equal(2, code);
+        Assert.Contains("Logging:LogLevel:Default: 'verbose' is not one of Trace", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheRunningAggregator_LogsTimestampedLines_WithoutPerRequestNoise()
+    {
+        var work = AggregatorFixture.TempDirectory();
+        var lines = new List<string>();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var process = new Process
+        {
+            StartInfo = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "edgemlops-aggregator.dll"),
+                "--Aggregator:HttpUrl=https://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:DataDirectory=" + Path.Combine(work, "data")])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = work,
+            },
+        };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (lines) lines.Add(e.Data);
+            if (e.Data.Contains("Aggregator for fleet", StringComparison.Ordinal)) started.TrySetResult();
+        };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+
+        string[] seen;
+        lock (lines) seen = lines.ToArray();
+        Assert.All(seen.Where(l => l.Contains(": EdgeMlOps.", StringComparison.Ordinal)), line =>
+            Assert.Matches(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z (info|warn|fail|crit|dbug|trce): ", line));
+        Assert.Contains(seen, l => l.Contains("Aggregator for fleet", StringComparison.Ordinal));
+        Assert.DoesNotContain(seen, l => l.Contains("Microsoft.AspNetCore.Hosting.Diagnostics", StringComparison.Ordinal));
+    }
+
+    private static async Task<(int Code, string Output, string Errors)> RunWithErrorsAsync(string workingDirectory, params string[] args)
     {
         using var process = Process.Start(new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "edgemlops-aggregator.dll"), .. args])
         {
@@ -46,9 +98,15 @@ public class HostFlagsTests
             WorkingDirectory = workingDirectory,
         })!;
         var output = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output);
+        return (process.ExitCode, await output, await errors);
+    }
+
+    private static async Task<(int Code, string Output)> RunAsync(string workingDirectory, params string[] args)
+    {
+        var (code, output, _) = await RunWithErrorsAsync(workingDirectory, args);
+        return (code, output);
     }
 }
