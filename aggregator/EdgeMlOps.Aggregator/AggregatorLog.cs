@@ -42,6 +42,9 @@ internal static partial class AggregatorLog
     [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "Buffered aggregation {BufferId}: published v{Version} from {Contributors} updates (mean staleness {Staleness:F2}); held-out accuracy {Accuracy:F4}")]
     public static partial void LogBufferFlushed(this ILogger logger, string bufferId, ulong version, int contributors, double staleness, double accuracy);
 
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Information, Message = "Reconnected to the broker (session present: {SessionPresent}); published {Count} retained statements again")]
+    public static partial void LogRetainedRestored(this ILogger logger, int count, bool sessionPresent);
+
     [LoggerMessage(EventId = 2040, Level = LogLevel.Warning, Message = "Re-signing the announcement or rollout plan failed: {Reason}")]
     public static partial void LogRepublishFailed(this ILogger logger, string reason);
 

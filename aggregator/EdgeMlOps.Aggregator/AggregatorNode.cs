@@ -201,9 +201,10 @@ public sealed class AggregatorNode : IAsyncDisposable
         _channels ??= new MqttChannelFactory(BrokerEndpoint, BrokerEndpoint.Tls ? Security.ClientTls : null);
         _transport = _channels.Create(new FleetChannelOptions($"aggregator-{_options.Fleet}"), _loggerFactory);
         _transport.MessageReceived = _inbox.OnMessageAsync;
+        _transport.Connected = OnConnectedAsync;
+        _publisher.Attach(_transport);
         await _transport.SubscribeAsync(_inbox.Subscriptions, cancellationToken).ConfigureAwait(false);
         await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
-        _publisher.Attach(_transport);
         await _announcer.PublishTrustAsync(cancellationToken).ConfigureAwait(false);
         await _announcer.AnnounceAsync(_models.Head, cancellationToken).ConfigureAwait(false);
         await Rollouts.RestoreAsync(cancellationToken).ConfigureAwait(false);
@@ -213,6 +214,13 @@ public sealed class AggregatorNode : IAsyncDisposable
         }
 
         _logger.LogStarted(_options.Fleet, _options.ModelName, _models.Head.Record.Version, _channels.Address, ArtifactBaseUrl.ToString());
+    }
+
+    /// <summary>After every (re)connection: the broker may have come back without its retained messages, so the fleet's signed statements go back.</summary>
+    private async Task OnConnectedAsync(bool sessionPresent)
+    {
+        var restored = await _publisher.RestoreRetainedAsync(_stopping.Token).ConfigureAwait(false);
+        if (restored > 0) _logger.LogRetainedRestored(restored, sessionPresent);
     }
 
     /// <summary>The embedded broker (TLS with fleet client certificates unless plaintext is allowed), or the external one checked.</summary>

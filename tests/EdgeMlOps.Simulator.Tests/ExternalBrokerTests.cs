@@ -130,7 +130,8 @@ public class ExternalBrokerTests
         }
     }
 
-    private static async Task WaitForPortAsync(int port)
+    /// <summary>Waits until something listens on <paramref name="port"/> (a broker just started).</summary>
+    internal static async Task WaitForPortAsync(int port)
     {
         for (var i = 0; i < 100; i++)
         {

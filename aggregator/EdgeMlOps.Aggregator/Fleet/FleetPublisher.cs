@@ -26,6 +26,17 @@ public sealed class FleetPublisher(TimeProvider time)
     public Task PublishAsync(string topic, byte[] payload, CancellationToken cancellationToken) =>
         Channel.PublishAsync(topic, payload, retain: false, cancellationToken);
 
+    /// <summary>
+    /// Publishes again everything the aggregator retained: after a reconnection the broker may have lost its retained
+    /// messages (restarted without persistence, or a new node of a cluster). Returns how many were restored.
+    /// </summary>
+    public async Task<int> RestoreRetainedAsync(CancellationToken cancellationToken)
+    {
+        var remembered = _retained.Remembered();
+        foreach (var (topic, payload) in remembered) await PublishRetainedAsync(topic, payload, cancellationToken).ConfigureAwait(false);
+        return remembered.Count;
+    }
+
     /// <summary>When <paramref name="payload"/> on a retained topic is not the aggregator's, its own message to put back (else null).</summary>
     public byte[]? Restoration(string topic, ReadOnlySequence<byte> payload) => _retained.Restoration(topic, payload);
 

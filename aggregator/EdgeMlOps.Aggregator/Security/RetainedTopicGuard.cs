@@ -23,6 +23,9 @@ public sealed class RetainedTopicGuard(TimeProvider time)
         return payload;
     }
 
+    /// <summary>What the aggregator last retained, by topic (to put back after a broker lost its retained messages).</summary>
+    public IReadOnlyList<(string Topic, byte[] Payload)> Remembered() => _published.Select(p => (p.Key, p.Value.Payload)).ToArray();
+
     /// <summary>The aggregator's message to publish again when <paramref name="payload"/> on <paramref name="topic"/> is not it; null otherwise.</summary>
     public byte[]? Restoration(string topic, ReadOnlySequence<byte> payload)
     {

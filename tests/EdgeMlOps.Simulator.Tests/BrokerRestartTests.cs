@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Broker;
+using EdgeMlOps.Aggregator.Security;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Models;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>
+/// Chaos: the external broker (Debian's Mosquitto, without persistence, as after a crash between autosaves) is
+/// killed and started again. Retained statements die with it; the aggregator must put its own back so a device
+/// joining afterwards still gets the fleet's model, and a device holding an update in its outbox delivers it once.
+/// </summary>
+[Collection(FleetCollection.Name)]
+public sealed class BrokerRestartTests : IAsyncDisposable
+{
+    private const string MosquittoPath = "/usr/sbin/mosquitto";
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "edgemlops-restart-" + Guid.NewGuid().ToString("N"));
+    private readonly int _port = EmbeddedBroker.FreePort();
+    private Process? _mosquitto;
+
+    private Process StartMosquitto() =>
+        Process.Start(new ProcessStartInfo(MosquittoPath, ["-p", _port.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_mosquitto is { HasExited: false } m)
+        {
+            m.Kill();
+            await m.WaitForExitAsync();
+        }
+
+        _mosquitto?.Dispose();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private DeviceAgent Agent(AggregatorNode node, string id) => new(
+        new AgentOptions { DeviceId = id, Fleet = node.Options.Fleet, Broker = node.BrokerEndpoint, TrustedRoots = [node.Keys.RootPublicKey] },
+        new AgentDependencies
+        {
+            Store = new SampleStore(Path.Combine(_dir, id, "agent.db"), 1000, 10),
+            Outbox = new Outbox(Path.Combine(_dir, id, "outbox.db"), 100),
+            Models = new ModelStore(Path.Combine(_dir, id, "models")),
+            Http = new HttpClient(),
+        });
+
+    [Fact]
+    public async Task AfterABrokerRestart_TheAggregatorRestoresItsRetainedStatements_AndANewDeviceGetsTheModel()
+    {
+        Assert.True(File.Exists(MosquittoPath), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
+        _mosquitto = StartMosquitto();
+        await ExternalBrokerTests.WaitForPortAsync(_port);
+        var options = new AggregatorOptions
+        {
+            Fleet = "chaos", ModelName = "m", Model = ModelSpecText.Parse("mlp-3-4-2"), HttpUrl = "http://127.0.0.1:0",
+            DataDirectory = Path.Combine(_dir, "agg"), ExternalBroker = new MqttEndpoint("127.0.0.1", _port),
+            Security = new SecurityOptions { AllowPlaintext = true },
+        };
+        await using var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        await using var first = Agent(node, "dev-1");
+        await first.StartAsync(CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await first.WaitForModelAsync(1, cts.Token);
+
+        // The broker dies and comes back empty: no retained announcement, trust bundle or plan.
+        _mosquitto.Kill();
+        await _mosquitto.WaitForExitAsync();
+        _mosquitto.Dispose();
+        await Eventually.Until(() => !node.IsBrokerConnected, "the aggregator to notice the broker is gone");
+        _mosquitto = StartMosquitto();
+        await ExternalBrokerTests.WaitForPortAsync(_port);
+        await Eventually.Until(() => node.IsBrokerConnected && first.IsConnected, "both to reconnect", 60);
+
+        // A device that joins now learns the fleet's model from the retained announcement the aggregator restored.
+        await using var second = Agent(node, "dev-2");
+        await second.StartAsync(CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await second.WaitForModelAsync(1, cts.Token);
+        Assert.Equal(node.CurrentVersion.Version, second.ModelVersion);
+        await Eventually.Until(() => node.Devices.TryGet("dev-2", out _), "the new device's status");
+    }
+}
