@@ -51,7 +51,7 @@ public sealed class FaultyFleetChannel(IFleetChannel inner, string deviceId, Sim
 
     public Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken) => inner.SubscribeAsync(filters, cancellationToken);
 
-    public async Task PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
+    public async Task<bool> PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
     {
         if (topic == _updateTopic && TryParse(payload) is { } update)
         {
@@ -60,7 +60,7 @@ public sealed class FaultyFleetChannel(IFleetChannel inner, string deviceId, Sim
             if (faults.IsByzantine(deviceId) && !faults.FlipsLabels(deviceId)) payload = Tamper(update).ToByteArray();
         }
 
-        await inner.PublishAsync(topic, payload, retain, cancellationToken).ConfigureAwait(false);
+        return await inner.PublishAsync(topic, payload, retain, cancellationToken).ConfigureAwait(false);
     }
 
     public Task DisconnectAsync() => inner.DisconnectAsync();

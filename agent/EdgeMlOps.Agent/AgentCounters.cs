@@ -8,6 +8,8 @@ public sealed class AgentCounters
     public long UpdatesProduced;
     /// <summary>Outbox messages the broker acknowledged.</summary>
     public long OutboxSent;
+    /// <summary>Outbox sends the broker reported no session took (kept and sent again later).</summary>
+    public long OutboxUnheard;
     public long TasksSkipped;
     public long MalformedMessages;
     public long ModelInstalls;

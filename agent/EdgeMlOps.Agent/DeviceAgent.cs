@@ -357,6 +357,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         {
             if (topic == _topics.Model)
             {
+                _outbox.Wake(); // the aggregator (re)announced: it is connected and listening, so queued messages go now
                 _work.Track(_installer.InstallAsync(ModelAnnouncement.Parser.ParseFrom(payload)));
             }
             else if (topic == _topics.Trust)

@@ -43,7 +43,7 @@ public sealed class BrokerRestartTests : IAsyncDisposable
         }
     }
 
-    private DeviceAgent Agent(AggregatorNode node, string id) => new(
+    private DeviceAgent Agent(AggregatorNode node, string id, SemaphoreSlim? computeSlots = null) => new(
         new AgentOptions { DeviceId = id, Fleet = node.Options.Fleet, Broker = node.BrokerEndpoint, TrustedRoots = [node.Keys.RootPublicKey] },
         new AgentDependencies
         {
@@ -51,7 +51,61 @@ public sealed class BrokerRestartTests : IAsyncDisposable
             Outbox = new Outbox(Path.Combine(_dir, id, "outbox.db"), 100),
             Models = new ModelStore(Path.Combine(_dir, id, "models")),
             Http = new HttpClient(),
+            ComputeSlots = computeSlots,
         });
+
+    private AggregatorOptions Options() => new()
+    {
+        Fleet = "chaos", ModelName = "m", Model = ModelSpecText.Parse("mlp-3-4-2"), HttpUrl = "http://127.0.0.1:0",
+        DataDirectory = Path.Combine(_dir, "agg"), ExternalBroker = new MqttEndpoint("127.0.0.1", _port),
+        Security = new SecurityOptions { AllowPlaintext = true },
+        Rounds = new RoundOptions { ClientsPerRound = 1, OverSelection = 1, MinQuorum = 1, ReportDeadline = TimeSpan.FromSeconds(90) },
+    };
+
+    /// <summary>Kills the broker and starts an empty one on the same port (no persistence: retained messages and sessions are gone).</summary>
+    private async Task RestartBrokerAsync(Func<Task> whileDown)
+    {
+        _mosquitto!.Kill();
+        await _mosquitto.WaitForExitAsync();
+        _mosquitto.Dispose();
+        await whileDown();
+        _mosquitto = StartMosquitto();
+        await ExternalBrokerTests.WaitForPortAsync(_port);
+    }
+
+    [Fact]
+    public async Task AnUpdateMadeWhileTheBrokerIsDown_WaitsInTheOutbox_AndIsCountedOnceAfterTheRestart()
+    {
+        Assert.True(File.Exists(MosquittoPath), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
+        _mosquitto = StartMosquitto();
+        await ExternalBrokerTests.WaitForPortAsync(_port);
+        await using var node = new AggregatorNode(Options());
+        await node.StartAsync(CancellationToken.None);
+        using var compute = new SemaphoreSlim(0); // the device may not train until the broker is gone
+        await using var agent = Agent(node, "dev-1", compute);
+        await agent.StartAsync(CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await agent.WaitForModelAsync(1, cts.Token);
+        agent.Feedback(Enumerable.Range(0, 40).Select(i => (new[] { i % 3f, i % 5f, 1f }, (long)(i % 2))).ToList());
+        await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 40, "the device's samples known to the aggregator");
+
+        var round = node.RunRoundAsync(CancellationToken.None);
+        await Eventually.Until(() => agent.Counters.TasksReceived == 1, "the task to reach the device");
+        await RestartBrokerAsync(async () =>
+        {
+            await Eventually.Until(() => !agent.IsConnected, "the device to notice the broker is gone");
+            compute.Release();
+            await Eventually.Until(() => agent.Counters.UpdatesProduced == 1, "the update made offline");
+            Assert.Equal(1, agent.OutboxPending);
+        });
+
+        var report = await round.WaitAsync(TimeSpan.FromSeconds(120));
+        Assert.True(report.Status == EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed,
+            $"round {report.Status}: outbox pending {agent.OutboxPending}, sent {agent.Counters.OutboxSent}, device connected {agent.IsConnected}, aggregator connected {node.IsBrokerConnected}, rejections {string.Join(", ", node.Rejections.Snapshot().Select(r => $"{r.Key}={r.Value}"))}");
+        Assert.Equal(1, report.Contributors);
+        Assert.Equal(0, agent.OutboxPending);
+        Assert.DoesNotContain(node.Rejections.Snapshot(), r => r.Value > 0);
+        Assert.Equal(2UL, node.CurrentVersion.Version);
+    }
 
     [Fact]
     public async Task AfterABrokerRestart_TheAggregatorRestoresItsRetainedStatements_AndANewDeviceGetsTheModel()

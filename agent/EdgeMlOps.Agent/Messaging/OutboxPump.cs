@@ -6,7 +6,8 @@ namespace EdgeMlOps.Agent.Messaging;
 
 /// <summary>
 /// Store and forward: what the device produces (updates, evaluations, profiles) is queued durably in the outbox and
-/// sent oldest first whenever the channel is connected; a message leaves the outbox only once the broker acknowledged it.
+/// sent oldest first whenever the channel is connected; a message leaves the outbox only once the broker acknowledged it
+/// and a session took it (not for a broker that answers "no matching subscribers").
 /// </summary>
 internal sealed class OutboxPump(IFleetChannel channel, Outbox outbox, StorageHealth storage, AgentCounters counters, TimeProvider time, ILogger logger)
 {
@@ -19,7 +20,7 @@ internal sealed class OutboxPump(IFleetChannel channel, Outbox outbox, StorageHe
         _signal.Release();
     }
 
-    /// <summary>Wakes the pump (the channel (re)connected).</summary>
+    /// <summary>Wakes the pump (the channel (re)connected, or the aggregator spoke and so is listening again).</summary>
     public void Wake() => _signal.Release();
 
     /// <summary>Sends while connected; after a failure waits for the next (re)connection or message. Ends when <paramref name="stopping"/> fires.</summary>
@@ -55,7 +56,14 @@ internal sealed class OutboxPump(IFleetChannel channel, Outbox outbox, StorageHe
             if (batch.Count == 0) return;
             foreach (var message in batch)
             {
-                await channel.PublishAsync(message.Topic, message.Payload, retain: false, stopping).ConfigureAwait(false);
+                if (!await channel.PublishAsync(message.Topic, message.Payload, retain: false, stopping).ConfigureAwait(false))
+                {
+                    // The broker took it but no session did (a broker restarted empty, the aggregator not back yet):
+                    // it reached nobody, so it stays queued and goes again at the next wake.
+                    Interlocked.Increment(ref counters.OutboxUnheard);
+                    return;
+                }
+
                 outbox.Acknowledge(message.Id);
                 Interlocked.Increment(ref counters.OutboxSent);
             }

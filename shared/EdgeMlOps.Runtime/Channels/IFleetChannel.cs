@@ -33,8 +33,13 @@ public interface IFleetChannel : IAsyncDisposable
     /// <summary>Adds topic filters (restored on every reconnection).</summary>
     Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken);
 
-    /// <summary>Publishes at least once and returns when the broker has it.</summary>
-    Task PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken);
+    /// <summary>
+    /// Publishes at least once and returns when the broker has it: true when at least one session (connected, or
+    /// persistent and away) took the message, false when the broker reported that no one is subscribed (MQTT 5's
+    /// PUBACK 0x10, "no matching subscribers") — then the message reached nobody, and a sender that must not lose it
+    /// keeps it and tries again later.
+    /// </summary>
+    Task<bool> PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken);
 
     /// <summary>Disconnects normally: the broker discards the Last Will.</summary>
     Task DisconnectAsync();

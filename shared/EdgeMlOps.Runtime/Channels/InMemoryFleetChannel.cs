@@ -77,13 +77,14 @@ public sealed partial class InMemoryFleetChannel : IFleetChannel
         if (_connected) await SubscribeCoreAsync(filters).ConfigureAwait(false);
     }
 
-    public async Task PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
+    public async Task<bool> PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (!_connected) throw new InvalidOperationException($"Publish to {topic} failed: {ClientId} is not connected.");
         if (topic.Length == 0 || topic.AsSpan().IndexOfAny('+', '#') >= 0) throw new ArgumentException($"'{topic}' is not a topic name.", nameof(topic));
-        await _hub.PublishAsync(topic, payload, retain).ConfigureAwait(false);
+        var taken = await _hub.PublishAsync(topic, payload, retain).ConfigureAwait(false);
         Interlocked.Add(ref _bytesSent, payload.Length);
+        return taken;
     }
 
     public Task DisconnectAsync() => DetachAsync(publishWill: false);

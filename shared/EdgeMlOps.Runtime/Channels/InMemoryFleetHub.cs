@@ -128,17 +128,20 @@ public sealed class InMemoryFleetHub : IFleetChannelFactory
         return retained;
     }
 
-    /// <summary>Routes a publish; in <see cref="InMemoryDelivery.Inline"/> mode returns once every subscriber handled it.</summary>
-    internal async Task PublishAsync(string topic, byte[] payload, bool retain)
+    /// <summary>Routes a publish; in <see cref="InMemoryDelivery.Inline"/> mode returns once every subscriber handled it. False when no session matched.</summary>
+    internal async Task<bool> PublishAsync(string topic, byte[] payload, bool retain)
     {
-        foreach (var (channel, message) in Route(topic, payload, retain)) await channel.HandleAsync(message).ConfigureAwait(false);
+        var (targets, matched) = Route(topic, payload, retain);
+        foreach (var (channel, message) in targets) await channel.HandleAsync(message).ConfigureAwait(false);
+        return matched > 0;
     }
 
     /// <summary>Stores a retained message and routes a publish to every matching session: connected ones get it now, away ones queue it.</summary>
-    private List<(InMemoryFleetChannel Channel, Message Message)> Route(string topic, byte[] payload, bool retain)
+    private (List<(InMemoryFleetChannel Channel, Message Message)> Targets, int Matched) Route(string topic, byte[] payload, bool retain)
     {
         var targets = new List<(InMemoryFleetChannel, Message)>();
         var message = new Message(topic, payload);
+        int matched;
         lock (_gate)
         {
             if (retain)
@@ -158,6 +161,8 @@ public sealed class InMemoryFleetHub : IFleetChannelFactory
             {
                 if (TopicFilter.Matches(filter, topic)) Deliver(session, message, now, seen, targets);
             }
+
+            matched = seen.Count(session => session.Connection is not null || !session.IsExpired(now));
         }
 
         if (Delivery == InMemoryDelivery.Queued)
@@ -166,7 +171,7 @@ public sealed class InMemoryFleetHub : IFleetChannelFactory
             targets.Clear();
         }
 
-        return targets;
+        return (targets, matched);
     }
 
     /// <summary>Detaches a connection: a normal disconnect discards the will, a lost one publishes it. A persistent session stays, with <paramref name="undelivered"/> queued again.</summary>

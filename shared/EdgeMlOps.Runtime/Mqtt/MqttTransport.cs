@@ -132,7 +132,7 @@ public sealed partial class MqttTransport : IFleetChannel
     }
 
     /// <summary>Publishes at QoS 1 and waits for the broker's acknowledgement.</summary>
-    public async Task PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
+    public async Task<bool> PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
     {
         var message = new MqttApplicationMessageBuilder()
             .WithTopic(topic)
@@ -141,12 +141,14 @@ public sealed partial class MqttTransport : IFleetChannel
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
         var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
+        Interlocked.Add(ref _bytesSent, payload.Length);
+        if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers) return false;
         if (!result.IsSuccess)
         {
             throw new InvalidOperationException($"Publish to {topic} failed: {result.ReasonCode} {result.ReasonString}");
         }
 
-        Interlocked.Add(ref _bytesSent, payload.Length);
+        return true;
     }
 
     public async Task DisconnectAsync()

@@ -51,4 +51,44 @@ public sealed class OutboxPumpTests : IDisposable
         stop.Cancel();
         await running;
     }
+
+    [Fact]
+    public async Task AMessageNoSessionTook_StaysQueued_AndGoesOnceTheAggregatorListensAgain()
+    {
+        // A broker that restarted empty: the device is back before the aggregator has subscribed again.
+        var hub = new InMemoryFleetHub(delivery: InMemoryDelivery.Inline);
+        await using var device = hub.Create(new FleetChannelOptions("dev-1"), NullLoggerFactory.Instance);
+        await device.ConnectAsync(CancellationToken.None);
+        using var outbox = new Outbox(Path.Combine(_dir, "outbox.db"), capacity: 100);
+        var counters = new AgentCounters();
+        var pump = new OutboxPump(device, outbox, new StorageHealth(), counters, TimeProvider.System, NullLogger.Instance);
+        using var stop = new CancellationTokenSource();
+        var running = pump.RunAsync(stop.Token);
+
+        pump.Send("fleet/dev-1/update", "delta"u8.ToArray());
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Interlocked.Read(ref counters.OutboxUnheard) == 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.True(Interlocked.Read(ref counters.OutboxUnheard) >= 1);
+        Assert.Equal(1, outbox.Count); // not acknowledged: nobody heard it
+        Assert.Equal(0, Interlocked.Read(ref counters.OutboxSent));
+
+        var received = 0;
+        await using var aggregator = hub.Create(new FleetChannelOptions("aggregator"), NullLoggerFactory.Instance);
+        aggregator.MessageReceived = (_, _) =>
+        {
+            Interlocked.Increment(ref received);
+            return Task.CompletedTask;
+        };
+        await aggregator.SubscribeAsync(["fleet/+/update"], CancellationToken.None);
+        await aggregator.ConnectAsync(CancellationToken.None);
+        pump.Wake(); // what the aggregator's announcement does on the device
+        deadline = DateTime.UtcNow.AddSeconds(10);
+        while (outbox.Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+
+        Assert.Equal(0, outbox.Count);
+        Assert.Equal(1, Volatile.Read(ref received));
+        Assert.Equal(1, Interlocked.Read(ref counters.OutboxSent));
+        stop.Cancel();
+        await running;
+    }
 }

@@ -147,6 +147,22 @@ public abstract class FleetChannelContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Publish_SaysWhetherAnySessionTookTheMessage()
+    {
+        var (publisher, _) = await OpenAsync("c-nobody", []);
+        Assert.False(await publisher.PublishAsync("f/devices/d9/update", Text("lost?"), retain: false, CancellationToken.None));
+
+        var (_, inbox) = await OpenAsync("c-somebody", ["f/devices/+/update"]);
+        Assert.True(await publisher.PublishAsync("f/devices/d9/update", Text("taken"), retain: false, CancellationToken.None));
+        await Eventually.Until(() => inbox.Count == 1, "the subscriber's message");
+
+        // A persistent session away from the broker still takes the message (it is queued for it).
+        var (away, _) = await OpenAsync("c-away", ["f/devices/+/eval"], cleanStart: false);
+        await away.DisconnectAsync();
+        Assert.True(await publisher.PublishAsync("f/devices/d9/eval", Text("queued"), retain: false, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Publish_WhileNotConnected_Fails()
     {
         var (channel, _) = await OpenAsync("n-dev", [], connect: false);
