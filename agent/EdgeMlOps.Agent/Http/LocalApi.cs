@@ -168,6 +168,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         w.WriteNumber("samples", _agent.SampleCount);
         w.WriteNumber("outboxPending", _agent.OutboxPending);
         w.WriteNumber("outboxDropped", _agent.OutboxDropped);
+        w.WriteNumber("outboxUnheard", Interlocked.Read(ref _agent.Counters.OutboxUnheard));
         w.WriteString("executionProvider", _agent.ExecutionProvider);
         w.WriteNumber("predictions", _agent.InferenceLatency.Count);
         w.WriteNumber("latencyP50Ms", _agent.InferenceLatency.Quantile(0.5).TotalMilliseconds);

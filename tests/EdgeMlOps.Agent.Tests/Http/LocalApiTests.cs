@@ -138,6 +138,7 @@ public sealed class LocalApiTests : IAsyncLifetime
         Assert.True(health.Body.GetProperty("rssBytes").GetInt64() > 1_000_000);
         Assert.Equal("ok", health.Body.GetProperty("status").GetString());
         Assert.False(health.Body.GetProperty("connected").GetBoolean());
+        Assert.Equal(0, health.Body.GetProperty("outboxUnheard").GetInt64());
 
         var model = await SendAsync(HttpMethod.Get, "/v1/model");
         Assert.Equal(3UL, model.Body.GetProperty("version").GetUInt64());
