@@ -61,6 +61,7 @@ public sealed class AggregatorNode : IAsyncDisposable
     /// </param>
     public AggregatorNode(AggregatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? time = null, IModelEvaluator? evaluator = null, IFleetChannelFactory? channels = null)
     {
+        options.Validate(); // options built in code pass the same rules as configuration
         _channels = channels;
         _options = options;
         _time = time ?? TimeProvider.System;

@@ -8,65 +8,22 @@ using Microsoft.Extensions.Configuration;
 
 namespace EdgeMlOps.Aggregator;
 
-/// <summary>How rounds select devices, wait and train. Section <c>Aggregator:Rounds</c>.</summary>
-public sealed record RoundOptions
-{
-    /// <summary>Share C of eligible devices that should report per round (McMahan et al.: 0.1).</summary>
-    public double Fraction { get; init; } = 0.1;
-
-    /// <summary>If positive, a fixed number of reports per round instead of <see cref="Fraction"/>.</summary>
-    public int ClientsPerRound { get; init; }
-
-    /// <summary>Devices needed online before a round starts.</summary>
-    public int MinDevices { get; init; } = 1;
-
-    /// <summary>Select this many times the target, so dropouts do not starve the round (Bonawitz et al.: ~1.3).</summary>
-    public double OverSelection { get; init; } = 1.3;
-
-    /// <summary>Share of the target that must report by the deadline, or the round is abandoned.</summary>
-    public double MinQuorum { get; init; } = 0.5;
-
-    public TimeSpan ReportDeadline { get; init; } = TimeSpan.FromSeconds(60);
-
-    public int LocalEpochs { get; init; } = 5;
-
-    public int BatchSize { get; init; } = 10;
-
-    public float LearningRate { get; init; } = 0.05f;
-
-    /// <summary>0 trains on every local sample.</summary>
-    public int MaxSamplesPerDevice { get; init; }
-
-    /// <summary>The host's loop stops after this many rounds (0 = run forever).</summary>
-    public int MaxRounds { get; init; }
-
-    /// <summary>Pause between rounds in the host's loop.</summary>
-    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>Synchronous rounds, or buffered asynchronous aggregation (FedBuff).</summary>
-    public RoundMode Mode { get; init; } = RoundMode.Synchronous;
-
-    /// <summary>FedBuff: a new version every this many accepted updates (K).</summary>
-    public int BufferSize { get; init; } = 10;
-
-    /// <summary>FedBuff: devices training at once.</summary>
-    public int Concurrency { get; init; } = 20;
-
-    /// <summary>FedBuff: updates more than this many versions behind are refused.</summary>
-    public int StalenessCap { get; init; } = 10;
-}
-
-public enum RoundMode
-{
-    Synchronous,
-    /// <summary>FedBuff (Nguyen et al. 2022): devices train continuously; every K updates make a version.</summary>
-    Buffered,
-}
-
 /// <summary>Aggregator settings. Section <c>Aggregator</c>.</summary>
 public sealed record AggregatorOptions
 {
     public const string Section = "Aggregator";
+
+    /// <summary>
+    /// Checks options however they were made (configuration, the simulator, a test): the same rules as
+    /// <see cref="FromConfiguration"/> for rounds and strategy, every problem listed in one exception.
+    /// </summary>
+    public void Validate()
+    {
+        var errors = Rounds.Problems().Select(p => $"{Section}:{p.Key}: {p.Problem}")
+            .Concat(Strategy.Errors().Select(e => $"{Section}:{e}"))
+            .ToList();
+        if (errors.Count > 0) throw new OptionsValidationException("aggregator", errors);
+    }
 
     public string Fleet { get; init; } = "default";
 
@@ -146,31 +103,30 @@ public sealed record AggregatorOptions
         Uri? publicBase = null;
         r.Require(publicText is null || Uri.TryCreate(publicText, UriKind.Absolute, out publicBase), nameof(PublicBaseUrl), $"'{publicText}' is not an absolute URL");
 
-        var rounds = new RoundOptions
-        {
-            Fraction = r.Double("Rounds:Fraction", 0.1, 0, 1),
-            ClientsPerRound = r.Int("Rounds:ClientsPerRound", 0, 0, 1_000_000),
-            MinDevices = r.Int("Rounds:MinDevices", 1, 1, 10_000_000),
-            OverSelection = r.Double("Rounds:OverSelection", 1.3, 1, 10),
-            MinQuorum = r.Double("Rounds:MinQuorum", 0.5, 0, 1),
-            ReportDeadline = TimeSpan.FromSeconds(r.Double("Rounds:ReportDeadlineSeconds", 60, 0.1, 86_400)),
-            LocalEpochs = r.Int("Rounds:LocalEpochs", 5, 1, 1000),
-            BatchSize = r.Int("Rounds:BatchSize", 10, 1, 100_000),
-            LearningRate = (float)r.Double("Rounds:LearningRate", 0.05, 1e-9, 100),
-            MaxSamplesPerDevice = r.Int("Rounds:MaxSamplesPerDevice", 0, 0, int.MaxValue),
-            MaxRounds = r.Int("Rounds:MaxRounds", 0, 0, int.MaxValue),
-            Interval = TimeSpan.FromSeconds(r.Double("Rounds:IntervalSeconds", 5, 0, 86_400)),
-        };
-        r.Require(rounds.Fraction > 0 || rounds.ClientsPerRound > 0, "Rounds:Fraction", "must be positive unless Rounds:ClientsPerRound is set");
+        // Defaults are the record's; ranges are RoundOptions.Problems(), the same rules options built in code pass.
+        var defaults = new RoundOptions();
         var modeText = r.String("Rounds:Mode", "synchronous");
         r.Require(modeText is "synchronous" or "buffered", "Rounds:Mode", $"'{modeText}' is neither 'synchronous' nor 'buffered'");
-        rounds = rounds with
+        var rounds = new RoundOptions
         {
+            Fraction = r.Double("Rounds:Fraction", defaults.Fraction),
+            ClientsPerRound = r.Int("Rounds:ClientsPerRound", defaults.ClientsPerRound),
+            MinDevices = r.Int("Rounds:MinDevices", defaults.MinDevices),
+            OverSelection = r.Double("Rounds:OverSelection", defaults.OverSelection),
+            MinQuorum = r.Double("Rounds:MinQuorum", defaults.MinQuorum),
+            ReportDeadline = TimeSpan.FromSeconds(r.Double("Rounds:ReportDeadlineSeconds", defaults.ReportDeadline.TotalSeconds, 0, 86_400)),
+            LocalEpochs = r.Int("Rounds:LocalEpochs", defaults.LocalEpochs),
+            BatchSize = r.Int("Rounds:BatchSize", defaults.BatchSize),
+            LearningRate = (float)r.Double("Rounds:LearningRate", defaults.LearningRate),
+            MaxSamplesPerDevice = r.Int("Rounds:MaxSamplesPerDevice", defaults.MaxSamplesPerDevice),
+            MaxRounds = r.Int("Rounds:MaxRounds", defaults.MaxRounds),
+            Interval = TimeSpan.FromSeconds(r.Double("Rounds:IntervalSeconds", defaults.Interval.TotalSeconds, 0, 86_400)),
             Mode = modeText == "buffered" ? RoundMode.Buffered : RoundMode.Synchronous,
-            BufferSize = r.Int("Rounds:BufferSize", 10, 1, 1_000_000),
-            Concurrency = r.Int("Rounds:Concurrency", 20, 1, 1_000_000),
-            StalenessCap = r.Int("Rounds:StalenessCap", 10, 0, 1_000_000),
+            BufferSize = r.Int("Rounds:BufferSize", defaults.BufferSize),
+            Concurrency = r.Int("Rounds:Concurrency", defaults.Concurrency),
+            StalenessCap = r.Int("Rounds:StalenessCap", defaults.StalenessCap),
         };
+        foreach (var (key, problem) in rounds.Problems()) r.Require(false, key, problem);
         var strategy = ReadStrategy(r);
 
         var options = new AggregatorOptions

@@ -11,13 +11,13 @@ namespace EdgeMlOps.Simulator.Tests;
 [Collection(FleetCollection.Name)]
 public class TaskPolicyTests
 {
-    private static async Task<AggregatorNode> StartNodeAsync(string dir, uint epochs, double deadlineSeconds)
+    private static async Task<AggregatorNode> StartNodeAsync(string dir)
     {
         var node = new AggregatorNode(new AggregatorOptions
         {
             Fleet = "policy", ModelName = "m", Model = ModelSpecText.Parse("mlp-8-16-3"), EmbeddedBrokerPort = 0,
             HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
-            Rounds = new RoundOptions { ClientsPerRound = 1, OverSelection = 1, LocalEpochs = (int)epochs, BatchSize = 1, ReportDeadline = TimeSpan.FromSeconds(deadlineSeconds) },
+            Rounds = new RoundOptions { ClientsPerRound = 1, OverSelection = 1, LocalEpochs = 1, BatchSize = 1, ReportDeadline = TimeSpan.FromSeconds(30) },
         });
         await node.StartAsync(CancellationToken.None);
         return node;
@@ -47,27 +47,43 @@ public class TaskPolicyTests
         return agent;
     }
 
+    /// <summary>
+    /// A validly signed task asking for <paramref name="epochs"/> (more than any aggregator configuration allows: what a
+    /// compromised aggregator key could send), published on the aggregator's own broker account.
+    /// </summary>
+    private static async Task SendSignedTaskAsync(AggregatorNode node, uint epochs, TimeSpan deadline)
+    {
+        var task = new EdgeMlOps.Shared.Protocol.V1.RoundTask
+        {
+            Header = EdgeMlOps.Shared.Protocol.ProtocolInfo.NewHeader("policy", "aggregator-policy", 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()),
+            RoundId = "greedy-" + epochs, ModelName = "m", BaseVersion = 1, DeviceId = "dev-1", DeadlineUnixMs = DateTimeOffset.UtcNow.Add(deadline).ToUnixTimeMilliseconds(),
+            Config = new EdgeMlOps.Shared.Protocol.V1.TrainConfig { LocalEpochs = epochs, BatchSize = 1, LearningRate = 0.1f },
+        };
+        await using var sender = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("aggregator-sender", node.BrokerEndpoint) { CleanStart = true, Tls = node.Security.ClientTls });
+        await sender.ConnectAsync(CancellationToken.None);
+        await sender.PublishAsync(new EdgeMlOps.Shared.Protocol.Topics("policy").Task("dev-1"), Google.Protobuf.MessageExtensions.ToByteArray(node.Keys.Sign(task)), retain: false, CancellationToken.None);
+    }
+
     private static string TempDirectory() => Path.Combine(Path.GetTempPath(), "edgemlops-policy-" + Guid.NewGuid().ToString("N"));
 
     [Fact]
     public async Task TaskAskingMoreEpochsThanThePolicyAllows_IsRefusedAtOnce()
     {
         var dir = TempDirectory();
-        await using var node = await StartNodeAsync(dir, epochs: 100_000, deadlineSeconds: 5);
+        await using var node = await StartNodeAsync(dir);
         await using var agent = await StartAgentAsync(dir, node, maxEpochs: 100);
         var clock = Stopwatch.StartNew();
-        var round = node.RunRoundAsync(CancellationToken.None);
+        await SendSignedTaskAsync(node, epochs: 100_000, TimeSpan.FromSeconds(5));
         await Eventually.Until(() => Interlocked.Read(ref agent.Counters.TasksSkipped) == 1, "the task to be refused", 10);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"refused after {clock.Elapsed}");
         Assert.Equal(0, Interlocked.Read(ref agent.Counters.UpdatesProduced));
-        Assert.Equal(0, (await round).Contributors);
     }
 
     [Fact]
     public async Task ForgedTask_OrATaskSignedForAnotherDevice_IsRefused_AndReported()
     {
         var dir = TempDirectory();
-        await using var node = await StartNodeAsync(dir, epochs: 1, deadlineSeconds: 30);
+        await using var node = await StartNodeAsync(dir);
         await using var agent = await StartAgentAsync(dir, node, maxEpochs: 100);
         var topic = new EdgeMlOps.Shared.Protocol.Topics("policy").Task("dev-1");
         var task = new EdgeMlOps.Shared.Protocol.V1.RoundTask
@@ -103,9 +119,9 @@ public class TaskPolicyTests
     public async Task Stop_DuringLongTraining_ReturnsWithinSeconds()
     {
         var dir = TempDirectory();
-        await using var node = await StartNodeAsync(dir, epochs: 50_000, deadlineSeconds: 600);
+        await using var node = await StartNodeAsync(dir);
         var agent = await StartAgentAsync(dir, node, maxEpochs: 100_000);
-        _ = node.RunRoundAsync(CancellationToken.None);
+        await SendSignedTaskAsync(node, epochs: 50_000, TimeSpan.FromMinutes(10));
         await Eventually.Until(() => Interlocked.Read(ref agent.Counters.TasksReceived) == 1, "the task");
         await Task.Delay(500); // well inside 50,000 epochs of 300 one-sample steps
 

@@ -1,0 +1,48 @@
+using EdgeMlOps.Shared.Configuration;
+using EdgeMlOps.Shared.Federated;
+using Microsoft.Extensions.Configuration;
+
+namespace EdgeMlOps.Aggregator.Tests;
+
+/// <summary>Options built in code pass the same rules as configuration, and every problem is reported at once.</summary>
+public class OptionsValidationTests
+{
+    [Fact]
+    public void OptionsBuiltInCode_AreValidatedByTheNode_WithEveryProblemListed()
+    {
+        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
+        {
+            Rounds = new RoundOptions { Fraction = 5, MinQuorum = -0.1, LocalEpochs = 0 },
+            Strategy = new StrategyOptions { Name = "fedsgd" },
+        };
+        var ex = Assert.Throws<OptionsValidationException>(() => new AggregatorNode(options));
+        Assert.Contains("Aggregator:Rounds:Fraction: 5 is not in [0, 1]", ex.Errors);
+        Assert.Contains("Aggregator:Rounds:MinQuorum: -0.1 is not in [0, 1]", ex.Errors);
+        Assert.Contains("Aggregator:Rounds:LocalEpochs: 0 is not in [1, 1000]", ex.Errors);
+        Assert.Contains(ex.Errors, e => e.StartsWith("Aggregator:Strategy:Name 'fedsgd' is not one of", StringComparison.Ordinal));
+        Assert.Equal(4, ex.Errors.Count);
+    }
+
+    [Fact]
+    public void Configuration_GoesThroughTheSameRules_WithTheKeyTheUserTyped()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Aggregator:Rounds:OverSelection"] = "0.5",
+            ["Aggregator:Rounds:Fraction"] = "0",
+            ["Aggregator:Rounds:ReportDeadlineSeconds"] = "0.01",
+        }).Build();
+        var ex = Assert.Throws<OptionsValidationException>(() => AggregatorOptions.FromConfiguration(configuration));
+        Assert.Contains("Aggregator:Rounds:OverSelection: 0.5 is not in [1, 10]", ex.Errors);
+        Assert.Contains("Aggregator:Rounds:Fraction: must be positive unless Rounds:ClientsPerRound is set", ex.Errors);
+        Assert.Contains("Aggregator:Rounds:ReportDeadlineSeconds: 0.01 is not in [0.1, 86400]", ex.Errors);
+    }
+
+    [Fact]
+    public void TheDefaults_AreValid_AndConfigurationWithoutRoundsGivesThem()
+    {
+        Assert.Empty(new RoundOptions().Problems());
+        var options = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().Build());
+        Assert.Equal(new RoundOptions(), options.Rounds);
+    }
+}
