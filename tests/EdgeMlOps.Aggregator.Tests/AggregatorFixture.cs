@@ -33,15 +33,4 @@ internal static class AggregatorFixture
         Directory.CreateDirectory(path);
         return path;
     }
-
-    /// <summary>Polls a condition fed by asynchronous MQTT delivery.</summary>
-    public static async Task EventuallyAsync(Func<bool> condition, string what, double seconds = 20)
-    {
-        var until = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException("Timed out waiting for: " + what);
-            await Task.Delay(20);
-        }
-    }
 }

@@ -21,7 +21,7 @@ public class RoundTests
         await using var hostile = new ScriptedDevice("hostile", "test", node);
         await honest.ConnectAsync(30);
         await hostile.ConnectAsync(10);
-        await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 2, "both devices eligible");
+        await Eventually.Until(() => node.Devices.Eligible().Count == 2, "both devices eligible");
 
         var round = node.RunRoundAsync(CancellationToken.None);
         var task = await hostile.NextTaskAsync(TimeSpan.FromSeconds(10));
@@ -65,7 +65,7 @@ public class RoundTests
 
         // A late update for the closed round is refused as such.
         await honest.PublishAsync("update", honest.Update(honestTask, 3f, 30));
-        await AggregatorFixture.EventuallyAsync(() => node.Rejections[RejectionReason.RoundClosed] == 1, "late update counted");
+        await Eventually.Until(() => node.Rejections[RejectionReason.RoundClosed] == 1, "late update counted");
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public class RoundTests
         await using var b = new ScriptedDevice("b", "test", node);
         await a.ConnectAsync(5);
         await b.ConnectAsync(5);
-        await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 2, "devices eligible");
+        await Eventually.Until(() => node.Devices.Eligible().Count == 2, "devices eligible");
 
         var round = node.RunRoundAsync(CancellationToken.None);
         var task = await a.NextTaskAsync(TimeSpan.FromSeconds(10));
@@ -112,7 +112,7 @@ public class RoundTests
             await node.StartAsync(CancellationToken.None);
             await using var device = new ScriptedDevice("d", "test", node);
             await device.ConnectAsync(5);
-            await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
+            await Eventually.Until(() => node.Devices.Eligible().Count == 1, "device eligible");
             using var crash = new CancellationTokenSource();
             var round = node.RunRoundAsync(crash.Token);
             firstId = (await device.NextTaskAsync(TimeSpan.FromSeconds(10))).RoundId;
@@ -124,7 +124,7 @@ public class RoundTests
         await restarted.StartAsync(CancellationToken.None);
         await using var again = new ScriptedDevice("d", "test", restarted);
         await again.ConnectAsync(5);
-        await AggregatorFixture.EventuallyAsync(() => restarted.Devices.Eligible().Count == 1, "device eligible after the restart");
+        await Eventually.Until(() => restarted.Devices.Eligible().Count == 1, "device eligible after the restart");
         var rerun = restarted.RunRoundAsync(CancellationToken.None);
         var task = await again.NextTaskAsync(TimeSpan.FromSeconds(10));
 
@@ -136,7 +136,7 @@ public class RoundTests
         var stale = again.Update(task, 100f, 1_000_000);
         stale.RoundId = firstId;
         await again.PublishAsync("update", stale);
-        await AggregatorFixture.EventuallyAsync(() => restarted.Rejections.Snapshot().Values.Sum() == 1, "the stale update refused");
+        await Eventually.Until(() => restarted.Rejections.Snapshot().Values.Sum() == 1, "the stale update refused");
         await again.PublishAsync("update", again.Update(task, 0.5f, 5));
         Assert.Equal(RoundStatus.Completed, (await rerun).Status);
         Assert.Equal(task.RoundId, restarted.Registry.Rounds("tiny").Single().RoundId);
@@ -153,7 +153,7 @@ public class RoundTests
             await node.StartAsync(CancellationToken.None);
             await using var device = new ScriptedDevice("d", "test", node);
             await device.ConnectAsync(5);
-            await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
+            await Eventually.Until(() => node.Devices.Eligible().Count == 1, "device eligible");
             var round = node.RunRoundAsync(CancellationToken.None);
             delivered = device.Update(await device.NextTaskAsync(TimeSpan.FromSeconds(10)), 0.5f, 5);
             await device.PublishAsync("update", delivered);
@@ -167,7 +167,7 @@ public class RoundTests
         await using var again = new ScriptedDevice("d", "test", restarted);
         await again.ConnectAsync(5);
         await again.PublishAsync("update", delivered);
-        await AggregatorFixture.EventuallyAsync(() => restarted.Rejections[RejectionReason.Duplicate] == 1, "the redelivered update known as a duplicate");
+        await Eventually.Until(() => restarted.Rejections[RejectionReason.Duplicate] == 1, "the redelivered update known as a duplicate");
         Assert.Equal(0, restarted.Rejections[RejectionReason.UnknownRound]);
         var malformedBefore = restarted.Rejections[RejectionReason.Malformed];
         foreach (var id in new[] { string.Empty, new string('x', 129) })
@@ -177,7 +177,7 @@ public class RoundTests
             await again.PublishAsync("update", odd);
         }
 
-        await AggregatorFixture.EventuallyAsync(() => restarted.Rejections[RejectionReason.Malformed] == malformedBefore + 2, "empty and oversized message ids refused");
+        await Eventually.Until(() => restarted.Rejections[RejectionReason.Malformed] == malformedBefore + 2, "empty and oversized message ids refused");
         Assert.Equal(1, restarted.Rejections[RejectionReason.Duplicate]);
     }
 
@@ -191,7 +191,7 @@ public class RoundTests
             await node.StartAsync(CancellationToken.None);
             await using var device = new ScriptedDevice("d", "test", node);
             await device.ConnectAsync(5);
-            await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
+            await Eventually.Until(() => node.Devices.Eligible().Count == 1, "device eligible");
             var round = node.RunRoundAsync(CancellationToken.None);
             var task = await device.NextTaskAsync(TimeSpan.FromSeconds(10));
             await device.PublishAsync("update", device.Update(task, 0.5f, 5));
@@ -257,15 +257,15 @@ public class RoundTests
         await node.StartAsync(CancellationToken.None);
         await using var device = new ScriptedDevice("p", "test", node);
         await device.ConnectAsync(7);
-        await AggregatorFixture.EventuallyAsync(() => node.Devices.TryGet("p", out var d) && d.SampleCount == 7, "birth seen");
+        await Eventually.Until(() => node.Devices.TryGet("p", out var d) && d.SampleCount == 7, "birth seen");
 
         var future = new DeviceStatus { Header = device.Header(), State = DeviceState.Offline };
         future.Header.ProtocolVersion = 2;
         await device.PublishAsync("status", future);
-        await AggregatorFixture.EventuallyAsync(() => node.Rejections[RejectionReason.ProtocolVersion] == 1, "v2 status refused");
+        await Eventually.Until(() => node.Rejections[RejectionReason.ProtocolVersion] == 1, "v2 status refused");
         Assert.True(node.Devices.TryGet("p", out var info) && info.State == DeviceState.Online);
 
         await device.PublishAsync("status", new DeviceStatus { Header = device.Header(), State = DeviceState.Offline });
-        await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 0, "offline seen");
+        await Eventually.Until(() => node.Devices.Eligible().Count == 0, "offline seen");
     }
 }

@@ -22,7 +22,7 @@ public class StrategyRoundTests
             await node.StartAsync(CancellationToken.None);
             await using var device = new ScriptedDevice("d", "test", node);
             await device.ConnectAsync(5);
-            await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "device eligible");
+            await Eventually.Until(() => node.Devices.Eligible().Count == 1, "device eligible");
             var round = node.RunRoundAsync(CancellationToken.None);
             var task = await device.NextTaskAsync(TimeSpan.FromSeconds(10));
             await device.PublishAsync("update", device.Update(task, 0.5f));
@@ -53,7 +53,7 @@ public class StrategyRoundTests
         await using var b = new ScriptedDevice("b", "test", node);
         await a.ConnectAsync(5);
         await b.ConnectAsync(500);
-        await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 2, "both eligible");
+        await Eventually.Until(() => node.Devices.Eligible().Count == 2, "both eligible");
 
         var round = node.RunRoundAsync(CancellationToken.None);
         var taskA = await a.NextTaskAsync(TimeSpan.FromSeconds(10));
@@ -111,7 +111,7 @@ public class StrategyRoundTests
         await using var slow = new ScriptedDevice("slow", "test", node);
         await fast.ConnectAsync(5);
         await slow.ConnectAsync(5);
-        await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 2, "both eligible");
+        await Eventually.Until(() => node.Devices.Eligible().Count == 2, "both eligible");
 
         var run = node.RunBufferedAsync(versions: 2, CancellationToken.None);
         var first = await fast.NextTaskAsync(TimeSpan.FromSeconds(10));
@@ -125,7 +125,7 @@ public class StrategyRoundTests
 
         // The slow device answers for v1 after v2 exists: one version stale, over the cap of 0.
         await slow.PublishAsync("update", slow.Update(slowTask, 0.1f));
-        await AggregatorFixture.EventuallyAsync(() => node.Rejections[RejectionReason.Stale] == 1, "stale update refused");
+        await Eventually.Until(() => node.Rejections[RejectionReason.Stale] == 1, "stale update refused");
         await fast.PublishAsync("update", fast.Update(second, 0.1f));
 
         var reports = await run;

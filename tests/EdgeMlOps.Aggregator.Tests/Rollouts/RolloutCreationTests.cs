@@ -36,7 +36,7 @@ public sealed class RolloutCreationTests : IAsyncLifetime
     {
         await using var device = new ScriptedDevice("d-1", "test", _node);
         await device.ConnectAsync(5);
-        await AggregatorFixture.EventuallyAsync(() => _node.Devices.All.Count == 1, "the device known");
+        await Eventually.Until(() => _node.Devices.All.Count == 1, "the device known");
         _node.Governance.Approve("alice", "tiny", 1, "first");
 
         // 1 % of one device: the stable hash puts it in the first stage with probability 0.01; a cohort no device has never does.

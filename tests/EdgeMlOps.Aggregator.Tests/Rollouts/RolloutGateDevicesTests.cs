@@ -16,7 +16,7 @@ public sealed class RolloutGateDevicesTests
         await using var device = new ScriptedDevice("quiet", "test", node);
         await device.ConnectAsync(5);
         await device.PublishAsync("status", new EdgeMlOps.Shared.Protocol.V1.DeviceStatus { Header = device.Header(), State = EdgeMlOps.Shared.Protocol.V1.DeviceState.Online, SampleCount = 5, StatusIntervalSeconds = 10 });
-        await AggregatorFixture.EventuallyAsync(() => node.Devices.TryGet("quiet", out var d) && d.StatusInterval is not null, "the status with its interval");
+        await Eventually.Until(() => node.Devices.TryGet("quiet", out var d) && d.StatusInterval is not null, "the status with its interval");
         node.Governance.Approve("alice", "tiny", 1, "first");
         var rollout = await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Reason = "all" }, CancellationToken.None);
         Assert.Equal(1, node.Rollouts.View(rollout).Gate.Targeted);

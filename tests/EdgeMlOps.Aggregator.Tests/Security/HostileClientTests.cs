@@ -55,7 +55,7 @@ public class HostileClientTests
         using var forged = rogueCa.IssueClientWithKey(new FleetIdentity("a", FleetRole.Device, "test"), DateTimeOffset.UtcNow, TimeSpan.FromDays(1));
         await using var client = Client(node, "a", new MqttTlsSettings(node.Security.Authority.Certificate, _ => forged));
         await Assert.ThrowsAnyAsync<Exception>(() => client.ConnectAsync(CancellationToken.None));
-        await AggregatorFixture.EventuallyAsync(() => node.Security.Events.Count(SecurityEventKind.ConnectionRefused) >= 1, "the refusal to be counted");
+        await Eventually.Until(() => node.Security.Events.Count(SecurityEventKind.ConnectionRefused) >= 1, "the refusal to be counted");
     }
 
     [Fact]
@@ -91,8 +91,8 @@ public class HostileClientTests
             // The broker may close the connection before acknowledging.
         }
 
-        await AggregatorFixture.EventuallyAsync(() => node.Security.Events.Count(SecurityEventKind.SubscribeDenied) == 1, "the subscription to be denied");
-        await AggregatorFixture.EventuallyAsync(() => !snoop.IsConnected, "the snoop to be disconnected");
+        await Eventually.Until(() => node.Security.Events.Count(SecurityEventKind.SubscribeDenied) == 1, "the subscription to be denied");
+        await Eventually.Until(() => !snoop.IsConnected, "the snoop to be disconnected");
         Assert.Equal(0, Volatile.Read(ref received));
     }
 
@@ -104,14 +104,14 @@ public class HostileClientTests
         await honest.ConnectAsync(samples: 10);
         await using var attacker = new ScriptedDevice("attacker", "test", node);
         await attacker.ConnectAsync(samples: 0);
-        await AggregatorFixture.EventuallyAsync(() => node.Devices.Eligible().Count == 1, "the honest device to be eligible");
+        await Eventually.Until(() => node.Devices.Eligible().Count == 1, "the honest device to be eligible");
 
         // The attacker writes an update and a status into the honest device's topics with its own certificate.
         var impostor = new ScriptedDevice("honest", "test", node.BrokerEndpoint, ScriptedDevice.CertificateFor(node, "attacker"));
         await Assert.ThrowsAnyAsync<Exception>(() => impostor.ConnectAsync(samples: 1_000_000));
         await impostor.DisposeAsync();
         await Assert.ThrowsAnyAsync<Exception>(() => attacker.PublishRawAsync("../honest/update", [1, 2, 3]));
-        await AggregatorFixture.EventuallyAsync(() => !attacker.IsConnected, "the attacker to be disconnected");
+        await Eventually.Until(() => !attacker.IsConnected, "the attacker to be disconnected");
 
         var round = node.RunRoundAsync(CancellationToken.None);
         var task = await honest.NextTaskAsync(TimeSpan.FromSeconds(20));
@@ -130,7 +130,7 @@ public class HostileClientTests
         var forged = new DeviceStatus { Header = device.Header(), State = DeviceState.Online, SampleCount = 1_000_000 };
         forged.Header.SenderId = "ghost";
         await device.PublishAsync("status", forged);
-        await AggregatorFixture.EventuallyAsync(() => node.Rejections[EdgeMlOps.Shared.RejectionReason.Malformed] == 1, "the mismatched status to be refused");
+        await Eventually.Until(() => node.Rejections[EdgeMlOps.Shared.RejectionReason.Malformed] == 1, "the mismatched status to be refused");
         Assert.False(node.Devices.TryGet("ghost", out _));
         Assert.True(node.Devices.TryGet("real", out var real) && real.SampleCount == 3);
     }
@@ -149,7 +149,7 @@ public class HostileClientTests
             await vandal.PublishAsync(topic, [0xde, 0xad], retain: true, CancellationToken.None);
         }
 
-        await AggregatorFixture.EventuallyAsync(() => node.Security.Events.Count(SecurityEventKind.RetainedRestored) == 1, "the vandalism to be noticed");
+        await Eventually.Until(() => node.Security.Events.Count(SecurityEventKind.RetainedRestored) == 1, "the vandalism to be noticed");
 
         // A device arriving now still finds the signed announcement.
         var received = new TaskCompletionSource<ModelAnnouncement>();
@@ -181,7 +181,7 @@ public class HostileClientTests
         await device.ConnectAsync(samples: 1);
         var before = node.Rejections[EdgeMlOps.Shared.RejectionReason.Oversized];
         await Assert.ThrowsAnyAsync<Exception>(() => device.PublishRawAsync("update", new byte[EdgeMlOps.Shared.Protocol.ProtocolInfo.MaxPayloadBytes + 1]));
-        await AggregatorFixture.EventuallyAsync(() => !device.IsConnected, "the device to be disconnected");
+        await Eventually.Until(() => !device.IsConnected, "the device to be disconnected");
         Assert.Equal(1, node.Security.Events.Count(SecurityEventKind.PublishDenied));
         Assert.Equal(before, node.Rejections[EdgeMlOps.Shared.RejectionReason.Oversized]);
     }
@@ -197,16 +197,16 @@ public class HostileClientTests
         await using var chatty = new ScriptedDevice("chatty", "test", node);
         await chatty.ConnectAsync(samples: 1);
         await Assert.ThrowsAnyAsync<Exception>(() => chatty.PublishRawAsync("status", new byte[100 * 1024]));
-        await AggregatorFixture.EventuallyAsync(() => !chatty.IsConnected, "the chatty device to be disconnected");
+        await Eventually.Until(() => !chatty.IsConnected, "the chatty device to be disconnected");
 
         // An update just over the model's bound: dropped too. One just under it passes the broker (and is judged by the aggregator).
         await using var heavy = new ScriptedDevice("heavy", "test", node);
         await heavy.ConnectAsync(samples: 1);
         var malformedBefore = node.Rejections[EdgeMlOps.Shared.RejectionReason.Malformed];
         await heavy.PublishRawAsync("update", new byte[limits.Update - 1024]);
-        await AggregatorFixture.EventuallyAsync(() => node.Rejections[EdgeMlOps.Shared.RejectionReason.Malformed] > malformedBefore, "the under-limit update judged by the aggregator");
+        await Eventually.Until(() => node.Rejections[EdgeMlOps.Shared.RejectionReason.Malformed] > malformedBefore, "the under-limit update judged by the aggregator");
         await Assert.ThrowsAnyAsync<Exception>(() => heavy.PublishRawAsync("update", new byte[limits.Update + 1]));
-        await AggregatorFixture.EventuallyAsync(() => !heavy.IsConnected, "the heavy device to be disconnected");
+        await Eventually.Until(() => !heavy.IsConnected, "the heavy device to be disconnected");
         Assert.Equal(2, node.Security.Events.Count(SecurityEventKind.PublishDenied));
     }
 
@@ -235,10 +235,10 @@ public class HostileClientTests
         }
 
         Assert.InRange(sent, 18, 25);
-        await AggregatorFixture.EventuallyAsync(() => !flooder.IsConnected, "the flooder to be disconnected");
+        await Eventually.Until(() => !flooder.IsConnected, "the flooder to be disconnected");
         Assert.True(node.Security.Events.Count(SecurityEventKind.PublishDenied) >= 1);
         await quiet.PublishAsync("status", new DeviceStatus { Header = quiet.Header(), State = DeviceState.Online, SampleCount = 7 });
-        await AggregatorFixture.EventuallyAsync(() => node.Devices.TryGet("quiet", out var d) && d.SampleCount == 7, "the quiet device to go on");
+        await Eventually.Until(() => node.Devices.TryGet("quiet", out var d) && d.SampleCount == 7, "the quiet device to go on");
     }
 
     [Fact]
@@ -248,7 +248,7 @@ public class HostileClientTests
         await using var device = new ScriptedDevice("frozen", "test", node);
         await device.ConnectAsync(samples: 1);
         await device.PublishAsync("status", new DeviceStatus { Header = device.Header(), State = DeviceState.Online, FreshUntilUnixMs = DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeMilliseconds() });
-        await AggregatorFixture.EventuallyAsync(() => node.Devices.TryGet("frozen", out var d) && d.FreshUntil is not null, "the freshness in the directory");
+        await Eventually.Until(() => node.Devices.TryGet("frozen", out var d) && d.FreshUntil is not null, "the freshness in the directory");
         using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
         var metrics = await http.GetStringAsync("/metrics");
         Assert.Contains("edgemlops_devices_behind 1\n", metrics, StringComparison.Ordinal);
@@ -264,7 +264,7 @@ public class HostileClientTests
         {
             await device.ConnectAsync(CancellationToken.None);
             await node.RevokeDeviceAsync("lost", "stolen from the depot", "ops");
-            await AggregatorFixture.EventuallyAsync(() => !device.IsConnected, "the revoked device to be dropped");
+            await Eventually.Until(() => !device.IsConnected, "the revoked device to be dropped");
         }
 
         await using var again = Client(node, "lost", tls);

@@ -1,6 +1,9 @@
-namespace EdgeMlOps.Simulator.Tests;
+namespace EdgeMlOps.Tests;
 
-/// <summary>Waits for a condition fed by asynchronous MQTT delivery, with a deadline instead of a fixed sleep.</summary>
+/// <summary>
+/// The one polling helper of every test project (linked in by tests/Directory.Build.props): waits for a condition fed
+/// by asynchronous delivery, with a deadline instead of a fixed sleep, and says what it waited for when it gives up.
+/// </summary>
 internal static class Eventually
 {
     public static async Task Until(Func<bool> condition, string what = "condition", double seconds = 30)
