@@ -34,7 +34,7 @@ var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--c
 
 AgentOptions options;
 var logErrors = new List<string>();
-EdgeMlOps.Runtime.Hosting.HostLogging.Levels(configuration, logErrors);
+var logLevels = EdgeMlOps.Runtime.Hosting.HostLogging.Levels(configuration, logErrors);
 foreach (var error in logErrors) Console.Error.WriteLine(error);
 
 try
@@ -81,7 +81,7 @@ if (args.Contains("--healthcheck"))
 }
 
 // Structured logs: one JSON object per event with `--Logging:Format=json` (for journald/Loki), else single timestamped lines.
-using var loggers = EdgeMlOps.Runtime.Hosting.HostLogging.Create(configuration, TextWriter.Null);
+using var loggers = EdgeMlOps.Runtime.Hosting.HostLogging.Create(configuration, logLevels);
 var logger = loggers.CreateLogger("edgemlops-agent");
 using var stopping = new CancellationTokenSource();
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });

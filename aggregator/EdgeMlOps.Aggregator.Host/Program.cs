@@ -30,7 +30,7 @@ var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--c
 
 AggregatorOptions options;
 var logErrors = new List<string>();
-EdgeMlOps.Runtime.Hosting.HostLogging.Levels(configuration, logErrors);
+var logLevels = EdgeMlOps.Runtime.Hosting.HostLogging.Levels(configuration, logErrors);
 foreach (var error in logErrors) Console.Error.WriteLine(error);
 try
 {
@@ -72,7 +72,7 @@ if (args.Contains("--write-mosquitto-config"))
     return 0;
 }
 
-using var loggers = EdgeMlOps.Runtime.Hosting.HostLogging.Create(configuration, TextWriter.Null);
+using var loggers = EdgeMlOps.Runtime.Hosting.HostLogging.Create(configuration, logLevels);
 var logger = loggers.CreateLogger("edgemlops-aggregator");
 using var stopping = new CancellationTokenSource();
 using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });

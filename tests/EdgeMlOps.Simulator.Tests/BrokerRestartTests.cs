@@ -70,7 +70,7 @@ public sealed class BrokerRestartTests : IAsyncDisposable
         _mosquitto.Dispose();
         await whileDown();
         _mosquitto = StartMosquitto();
-        await ExternalBrokerTests.WaitForPortAsync(_port);
+        await BrokerPorts.WaitUntilListeningAsync(_port);
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public sealed class BrokerRestartTests : IAsyncDisposable
     {
         Assert.True(File.Exists(MosquittoPath), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
         _mosquitto = StartMosquitto();
-        await ExternalBrokerTests.WaitForPortAsync(_port);
+        await BrokerPorts.WaitUntilListeningAsync(_port);
         await using var node = new AggregatorNode(Options());
         await node.StartAsync(CancellationToken.None);
         using var compute = new SemaphoreSlim(0); // the device may not train until the broker is gone
@@ -112,7 +112,7 @@ public sealed class BrokerRestartTests : IAsyncDisposable
     {
         Assert.True(File.Exists(MosquittoPath), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
         _mosquitto = StartMosquitto();
-        await ExternalBrokerTests.WaitForPortAsync(_port);
+        await BrokerPorts.WaitUntilListeningAsync(_port);
         var options = new AggregatorOptions
         {
             Fleet = "chaos", ModelName = "m", Model = ModelSpecText.Parse("mlp-3-4-2"), HttpUrl = "http://127.0.0.1:0",
@@ -131,7 +131,7 @@ public sealed class BrokerRestartTests : IAsyncDisposable
         _mosquitto.Dispose();
         await Eventually.Until(() => !node.IsBrokerConnected, "the aggregator to notice the broker is gone");
         _mosquitto = StartMosquitto();
-        await ExternalBrokerTests.WaitForPortAsync(_port);
+        await BrokerPorts.WaitUntilListeningAsync(_port);
         await Eventually.Until(() => node.IsBrokerConnected && first.IsConnected, "both to reconnect", 60);
 
         // A device that joins now learns the fleet's model from the retained announcement the aggregator restored.

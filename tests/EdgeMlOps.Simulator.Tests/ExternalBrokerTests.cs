@@ -31,7 +31,7 @@ public class ExternalBrokerTests
         })!;
         try
         {
-            await WaitForPortAsync(port);
+            await BrokerPorts.WaitUntilListeningAsync(port);
             var options = SimulationOptions.Parse([
                 "--dataset", "synthetic", "--devices", "15", "--rounds", "2", "--fraction", "0.4", "--hidden", "8",
                 "--broker", $"mqtt://127.0.0.1:{port}", "--out", "-"]);
@@ -72,7 +72,7 @@ public class ExternalBrokerTests
         using var mosquitto = Process.Start(new ProcessStartInfo(MosquittoPath, ["-c", config]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
         try
         {
-            await WaitForPortAsync(port);
+            await BrokerPorts.WaitUntilListeningAsync(port);
             await using var node = new AggregatorNode(options);
             await node.StartAsync(CancellationToken.None);
             await Eventually.Until(() => node.IsBrokerConnected, "the aggregator on Mosquitto over TLS");
@@ -128,25 +128,5 @@ public class ExternalBrokerTests
             mosquitto.Kill();
             await mosquitto.WaitForExitAsync();
         }
-    }
-
-    /// <summary>Waits until something listens on <paramref name="port"/> (a broker just started).</summary>
-    internal static async Task WaitForPortAsync(int port)
-    {
-        for (var i = 0; i < 100; i++)
-        {
-            try
-            {
-                using var client = new System.Net.Sockets.TcpClient();
-                await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
-                return;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                await Task.Delay(50);
-            }
-        }
-
-        throw new TimeoutException($"mosquitto did not listen on {port}");
     }
 }

@@ -252,10 +252,9 @@ internal sealed class ModelInstaller
         }
     }
 
-    /// <summary>Goes back to the previous version on disk and serves it; false when there is none.</summary>
+    /// <summary>Goes back to the previous version on disk and serves it; false when there is none (the caller ends the trial).</summary>
     public async Task<bool> RollBackAsync()
     {
-        _store.EndTrial();
         if (!_store.RollBack()) return false;
         await LoadInstalledAsync().ConfigureAwait(false);
         return true;

@@ -157,7 +157,7 @@ public sealed class FleetInbox(
     }
 
     /// <summary>Counts and logs a refused offer; true when it was refused.</summary>
-    private bool Refused(string deviceId, Offer offer)
+    private bool Refused(string deviceId, OfferOutcome offer)
     {
         if (offer.Accepted) return false;
         Reject(deviceId, offer.Reason, offer.Detail);

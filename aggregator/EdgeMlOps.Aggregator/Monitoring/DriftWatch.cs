@@ -69,11 +69,11 @@ public sealed class DriftWatch
     }
 
     /// <summary>A device's window profile (header and first delivery already checked): merged into its cohort's and the fleet's window, or refused with the reason.</summary>
-    public Offer AddProfile(string deviceId, ProfileReport report)
+    public OfferOutcome AddProfile(string deviceId, ProfileReport report)
     {
         if (report.ModelName != _options.ModelName || report.ModelVersion == 0 || report.ModelVersion > _models.Head.Record.Version)
         {
-            return new Offer(false, RejectionReason.BadProfile, $"profile of {report.ModelName} v{report.ModelVersion}, which this aggregator does not know");
+            return new OfferOutcome(false, RejectionReason.BadProfile, $"profile of {report.ModelName} v{report.ModelVersion}, which this aggregator does not know");
         }
 
         WindowProfile profile;
@@ -83,27 +83,27 @@ public sealed class DriftWatch
         }
         catch (InvalidDataException ex)
         {
-            return new Offer(false, RejectionReason.BadProfile, ex.Message);
+            return new OfferOutcome(false, RejectionReason.BadProfile, ex.Message);
         }
 
         var cohort = _options.Monitoring.CohortTag is { } tag && _devices.TryGet(deviceId, out var device) && device.Tags.TryGetValue(tag, out var value) ? value : null;
         Monitor.Add(report.ModelVersion, cohort, Monitor.WindowOf(DateTimeOffset.FromUnixTimeMilliseconds(report.WindowEndUnixMs)), profile);
         Interlocked.Increment(ref _profilesAccepted);
-        return Offer.Taken;
+        return OfferOutcome.Taken;
     }
 
     /// <summary>The sketches of an accepted update's training samples, for the next version's reference; a bad one is refused (the update is kept).</summary>
-    public Offer AddTrainingProfile(ModelUpdate update)
+    public OfferOutcome AddTrainingProfile(ModelUpdate update)
     {
-        if (update.TrainingProfile is not { } report) return Offer.Taken;
+        if (update.TrainingProfile is not { } report) return OfferOutcome.Taken;
         try
         {
             Monitor.AddTraining(Monitor.Read(report));
-            return Offer.Taken;
+            return OfferOutcome.Taken;
         }
         catch (InvalidDataException ex)
         {
-            return new Offer(false, RejectionReason.BadProfile, "training profile: " + ex.Message);
+            return new OfferOutcome(false, RejectionReason.BadProfile, "training profile: " + ex.Message);
         }
     }
 

@@ -6,9 +6,9 @@ using EdgeMlOps.Shared.Protocol.V1;
 namespace EdgeMlOps.Aggregator.Rounds;
 
 /// <summary>Whether a device's update or evaluation was taken, and if not why.</summary>
-public readonly record struct Offer(bool Accepted, RejectionReason Reason = default, string Detail = "")
+public readonly record struct OfferOutcome(bool Accepted, RejectionReason Reason = default, string Detail = "")
 {
-    public static readonly Offer Taken = new(true);
+    public static readonly OfferOutcome Taken = new(true);
 }
 
 /// <summary>
@@ -67,23 +67,23 @@ public sealed class OpenRounds : IDisposable
     public Task<bool> WaitForProgressAsync(TimeSpan timeout, CancellationToken cancellationToken) => Volatile.Read(ref _progress).WaitAsync(timeout, cancellationToken);
 
     /// <summary>A validated, first-delivered update: into the open buffer or the round it names.</summary>
-    public Offer Offer(string deviceId, ModelUpdate update)
+    public OfferOutcome Offer(string deviceId, ModelUpdate update)
     {
-        Offer outcome;
+        OfferOutcome outcome;
         if (Volatile.Read(ref _buffer) is { } buffer)
         {
             var buffered = buffer.Offer(deviceId, update);
-            outcome = buffered.Accepted ? Rounds.Offer.Taken : new Offer(false, buffered.Reason, buffered.Detail);
+            outcome = buffered.Accepted ? OfferOutcome.Taken : new OfferOutcome(false, buffered.Reason, buffered.Detail);
         }
         else if (Volatile.Read(ref _round) is { } round && round.RoundId == update.RoundId)
         {
             var offered = round.Offer(deviceId, update);
-            outcome = offered.Accepted ? Rounds.Offer.Taken : new Offer(false, offered.Reason, offered.Detail);
+            outcome = offered.Accepted ? OfferOutcome.Taken : new OfferOutcome(false, offered.Reason, offered.Detail);
         }
         else
         {
             var reason = update.RoundId == Volatile.Read(ref _lastClosed) ? RejectionReason.RoundClosed : RejectionReason.UnknownRound;
-            return new Offer(false, reason, $"round '{update.RoundId}' is not open");
+            return new OfferOutcome(false, reason, $"round '{update.RoundId}' is not open");
         }
 
         if (outcome.Accepted) Volatile.Read(ref _progress).Release();
@@ -91,11 +91,11 @@ public sealed class OpenRounds : IDisposable
     }
 
     /// <summary>A device's evaluation: into the evaluation it names, if open.</summary>
-    public Offer Offer(string deviceId, EvaluationResult result)
+    public OfferOutcome Offer(string deviceId, EvaluationResult result)
     {
         var evaluation = Volatile.Read(ref _evaluation);
-        if (evaluation is null || evaluation.RoundId != result.RoundId) return new Offer(false, RejectionReason.UnknownRound, $"evaluation '{result.RoundId}' is not open");
-        return evaluation.TryAdd(deviceId, result, out var reason) ? Rounds.Offer.Taken : new Offer(false, reason, "evaluation refused");
+        if (evaluation is null || evaluation.RoundId != result.RoundId) return new OfferOutcome(false, RejectionReason.UnknownRound, $"evaluation '{result.RoundId}' is not open");
+        return evaluation.TryAdd(deviceId, result, out var reason) ? OfferOutcome.Taken : new OfferOutcome(false, reason, "evaluation refused");
     }
 
     public void Dispose() => Gate.Dispose();

@@ -28,12 +28,9 @@ public static class HostLogging
         return levels;
     }
 
-    /// <summary>A console logger factory as configured; configuration problems are written to <paramref name="errors"/>.</summary>
-    public static ILoggerFactory Create(IConfiguration configuration, TextWriter errors)
+    /// <summary>A console logger factory with <paramref name="levels"/> (from <see cref="Levels"/>, checked once by the host).</summary>
+    public static ILoggerFactory Create(IConfiguration configuration, IReadOnlyDictionary<string, LogLevel> levels)
     {
-        var problems = new List<string>();
-        var levels = Levels(configuration, problems);
-        foreach (var problem in problems) errors.WriteLine(problem);
         var json = string.Equals(configuration["Logging:Format"], "json", StringComparison.OrdinalIgnoreCase);
         return LoggerFactory.Create(b =>
         {

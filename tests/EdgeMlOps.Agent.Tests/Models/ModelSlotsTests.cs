@@ -63,7 +63,9 @@ public class ModelSlotsTests
         var forTask = slots.EnterFor(2)!;
         Assert.Equal(2UL, forTask.Announcement.Version);
         forTask.Exit();
-        Assert.Equal(1UL, slots.EnterFor(7)!.Announcement.Version); // no match: the served one
+        var fallback = slots.EnterFor(7)!; // no match: the served one
+        Assert.Equal(1UL, fallback.Announcement.Version);
+        fallback.Exit();
         Assert.Equal((1UL, 2UL), (slots.ServedVersion, slots.TrainingVersion));
     }
 }
