@@ -221,6 +221,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         await _channel.DisposeAsync().ConfigureAwait(false);
+        await _rollouts.Shadow.DisposeAsync().ConfigureAwait(false);
         _slots.Dispose();
         if (_deps.Identity is null) _identity?.Dispose();
         _work.Dispose();
@@ -261,6 +262,7 @@ public sealed class DeviceAgent : IAsyncDisposable
             _health.RecordPrediction(elapsed);
             var id = Guid.NewGuid().ToString("N");
             _deps.Store.AddPrediction(id, features, batch.Labels[0], model.Announcement.Version);
+            _rollouts.Shadow.Offer(model.Announcement.Version, id, features, batch.Labels[0], batch.Probabilities, elapsed);
             _profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN, elapsed);
             Interlocked.Increment(ref Counters.Predictions);
             return new PredictionResult(id, batch.Labels[0], batch.Probabilities, model.Announcement.Version);
@@ -279,6 +281,7 @@ public sealed class DeviceAgent : IAsyncDisposable
 
         // Ground-truth accuracy of the served version since it was switched to (a rollout gate).
         if (prediction.ModelVersion == ModelVersion) _health.RecordFeedback(prediction.Label == label);
+        _rollouts.Shadow.Outcome(predictionId, label);
         AddSamples([(prediction.Features, label)]);
         return true;
     }
@@ -331,6 +334,7 @@ public sealed class DeviceAgent : IAsyncDisposable
             SketchesWithheld = (ulong)SketchesWithheld,
             SketchRowsDropped = (ulong)SketchRowsDropped,
             Rollout = Rollout,
+            Shadow = _rollouts.Shadow.Report(),
             StorageNotice = StorageNotice,
             FreshUntilUnixMs = _installer.FreshUntilUnixMs,
             StatusIntervalSeconds = (uint)Math.Min(uint.MaxValue, _options.StatusInterval.TotalSeconds),

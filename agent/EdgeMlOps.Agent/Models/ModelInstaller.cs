@@ -269,19 +269,56 @@ internal sealed class ModelInstaller
         Interlocked.Add(ref _counters.ArtifactBytes, (long)(verified.Inference.Size + verified.TrainStep.Size));
     }
 
+    /// <summary>
+    /// Loads the inference session of a verified version that is not served: the candidate of a shadow test. It
+    /// fails as an install would on this device (a version that does not load here is a shadow failure, not a
+    /// canary's). Returns the session and how much the agent's resident memory grew loading it.
+    /// </summary>
+    public async Task<(SharedCache<InferenceModel>.Lease Session, ulong MemoryBytes)> LoadShadowAsync(ModelAnnouncement verified)
+    {
+        var before = Environment.WorkingSet;
+        var inference = await AcquireInferenceAsync(verified, ArtifactBase(verified), SpecOf(verified)).ConfigureAwait(false);
+        if (_faults.FailsToLoad(_options.DeviceId, _options.Tags, verified.Version))
+        {
+            inference.Dispose();
+            throw new InvalidDataException($"v{verified.Version} failed to load on this hardware (simulated)");
+        }
+
+        Interlocked.Add(ref _counters.ArtifactBytes, (long)verified.Inference.Size);
+        return (inference, (ulong)Math.Max(0, Environment.WorkingSet - before));
+    }
+
+    private Uri ArtifactBase(ModelAnnouncement verified) => _options.ArtifactBaseUrl ?? new Uri(verified.ArtifactBaseUrl);
+
+    private static ModelSpec SpecOf(ModelAnnouncement verified) =>
+        new((int)verified.Architecture.InputDim, verified.Architecture.Hidden.Select(h => (int)h).ToArray(), (int)verified.Architecture.Classes);
+
+    /// <summary>The inference session of a verified version (shared by content hash), checked against its signed architecture.</summary>
+    private async Task<SharedCache<InferenceModel>.Lease> AcquireInferenceAsync(ModelAnnouncement verified, Uri baseUrl, ModelSpec spec)
+    {
+        var inference = await _runtimes.Inference.AcquireAsync(verified.Inference.Sha256, async () =>
+            InferenceModel.Load(await StoredOrFetchedAsync(baseUrl, verified.Inference).ConfigureAwait(false), _runtimes.Settings)).ConfigureAwait(false);
+        if (!inference.Value.Spec.Equals(spec))
+        {
+            inference.Dispose();
+            throw new ArtifactRejectedException($"artifacts do not match the signed architecture {spec}");
+        }
+
+        return inference;
+    }
+
     /// <summary>Loads both sessions of a verified version (fetching and checking artifacts as needed).</summary>
     private async Task<(SharedCache<InferenceModel>.Lease Inference, SharedCache<TrainStepModel>.Lease TrainStep)> LoadSessionsAsync(ModelAnnouncement verified)
     {
-        var baseUrl = _options.ArtifactBaseUrl ?? new Uri(verified.ArtifactBaseUrl);
-        var spec = new ModelSpec((int)verified.Architecture.InputDim, verified.Architecture.Hidden.Select(h => (int)h).ToArray(), (int)verified.Architecture.Classes);
+        var baseUrl = ArtifactBase(verified);
+        var spec = SpecOf(verified);
         SharedCache<InferenceModel>.Lease? inference = null;
         try
         {
-            inference = await _runtimes.Inference.AcquireAsync(verified.Inference.Sha256, async () =>
-                InferenceModel.Load(await StoredOrFetchedAsync(baseUrl, verified.Inference).ConfigureAwait(false), _runtimes.Settings)).ConfigureAwait(false);
+            inference = await AcquireInferenceAsync(verified, baseUrl, spec).ConfigureAwait(false);
             var trainStep = await _runtimes.TrainSteps.AcquireAsync(verified.TrainStep.Sha256, async () =>
                 new TrainStepModel(await StoredOrFetchedAsync(baseUrl, verified.TrainStep).ConfigureAwait(false), spec, _runtimes.Settings)).ConfigureAwait(false);
-            if (!inference.Value.Spec.Equals(spec) || !trainStep.Value.Spec.Equals(spec))
+            if (!trainStep.Value.Spec.Equals(spec))
             {
                 trainStep.Dispose();
                 throw new ArtifactRejectedException($"artifacts do not match the signed architecture {spec}");

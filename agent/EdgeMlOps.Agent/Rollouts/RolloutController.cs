@@ -1,5 +1,6 @@
 using EdgeMlOps.Agent.Models;
 using EdgeMlOps.Agent.Monitoring;
+using EdgeMlOps.Agent.Shadow;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Shared.Protocol.V1;
 using EdgeMlOps.Shared.Rollouts;
@@ -12,7 +13,8 @@ namespace EdgeMlOps.Agent.Rollouts;
 /// <summary>
 /// Carries out signed rollout plans on this device: decides with <see cref="RolloutStep.Decide"/>, then installs the
 /// target on trial, watches it for the plan's health window and commits or reverts by itself, catches up to the
-/// fleet's deployed version, or obeys a signed rollback directive (stopping a download in flight first).
+/// fleet's deployed version, or obeys a signed rollback directive (stopping a download in flight first). In a plan's
+/// shadow phase it loads the target beside the served version and runs a <see cref="ShadowScorer"/> session instead.
 /// </summary>
 internal sealed class RolloutController
 {
@@ -48,6 +50,9 @@ internal sealed class RolloutController
     /// <summary>The plans seen and applied, and the device's progress.</summary>
     public RolloutMemory Memory { get; }
 
+    /// <summary>The shadow test this device runs for the current plan, if any (the request path feeds it).</summary>
+    public ShadowScorer Shadow { get; } = new();
+
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>A plan arrived on the rollout topic: verified here, before the install gate, so a rollback directive stops the download in flight.</summary>
@@ -80,9 +85,13 @@ internal sealed class RolloutController
 
             var serving = _slots.Served;
             var target = ManifestVersion(plan.TargetManifest);
-            var step = RolloutStep.Decide(plan, target, serving?.ModelName, serving?.Version, previous?.Phase, RolloutMembership.IsTargeted(_options.DeviceId, _options.Tags, plan));
+            var step = RolloutStep.Decide(plan, target, serving?.ModelName, serving?.Version, previous?.Phase,
+                RolloutMembership.IsTargeted(_options.DeviceId, _options.Tags, plan), RolloutMembership.IsShadowing(_options.DeviceId, _options.Tags, plan));
             switch (step.Action)
             {
+                case RolloutAction.Shadow:
+                    await ShadowAsync(plan, target, serving!.Version).ConfigureAwait(false);
+                    break;
                 case RolloutAction.Revert:
                     await RevertAsync(plan, target, step.Reason).ConfigureAwait(false);
                     break;
@@ -95,6 +104,9 @@ internal sealed class RolloutController
             }
 
             if (step.Mark is { } phase) SetProgress(plan, phase, step.Reason, target);
+
+            // After the step: a candidate promoted to this device's canary was installed from the shadow's shared session.
+            if (step.Action != RolloutAction.Shadow) await Shadow.EndAsync().ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -135,6 +147,41 @@ internal sealed class RolloutController
 
         SetProgress(plan, RolloutPhase.Trial, string.Empty, target);
         StartTrial(plan, target);
+    }
+
+    /// <summary>Loads the target (verified like an install) beside the served version and starts scoring requests with it.</summary>
+    private async Task ShadowAsync(RolloutPlan plan, ulong target, ulong serving)
+    {
+        if (Shadow.Runs(plan.RolloutId, target)) return;
+        if (_trust.CheckManifest(plan.TargetManifest, NowMs, serving) is not { } manifest)
+        {
+            SetProgress(plan, RolloutPhase.Failed, _trust.LastRejection, target);
+            return;
+        }
+
+        var verified = ManifestRules.ToAnnouncement(manifest, plan.TargetManifest, plan.ArtifactBaseUrl);
+        try
+        {
+            using (_installer.BeginInFlight(target))
+            {
+                var (session, memory) = await _installer.LoadShadowAsync(verified).ConfigureAwait(false);
+                await Shadow.BeginAsync(new ShadowSession(plan.RolloutId, serving, target, session, plan.Shadow, memory)).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!_work.IsStopping)
+        {
+            return; // a rollback directive stopped the download; it is applied next
+        }
+        catch (Exception ex) when (ModelInstaller.IsInstallFailure(ex))
+        {
+            Interlocked.Increment(ref _counters.ModelInstallFailures);
+            _trust.Reject($"v{target}: {ex.Message}");
+            SetProgress(plan, RolloutPhase.Failed, $"could not load v{target} for its shadow test: {ex.Message}", target);
+            _logger.InstallFailed(plan.ModelName, target, ex.Message);
+            return;
+        }
+
+        SetProgress(plan, RolloutPhase.Shadowing, string.Empty, target);
     }
 
     /// <summary>

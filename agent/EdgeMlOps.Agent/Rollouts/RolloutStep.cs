@@ -16,6 +16,9 @@ internal enum RolloutAction
 
     /// <summary>Install the target on trial and watch it for the plan's health window.</summary>
     Install,
+
+    /// <summary>Keep serving; load the target beside the served version and score requests with it in the shadow.</summary>
+    Shadow,
 }
 
 /// <summary>An action, then (if set) the progress to record with its reason.</summary>
@@ -26,17 +29,27 @@ internal readonly record struct RolloutStep(RolloutAction Action, RolloutPhase? 
     /// <summary>
     /// The device's decision about a plan, without effects: <paramref name="servingName"/>/<paramref name="servingVersion"/>
     /// is what it serves (null before any install), <paramref name="previous"/> its phase in this rollout so far (null if
-    /// none), <paramref name="targeted"/> whether the plan's stages include it.
+    /// none), <paramref name="targeted"/> whether the plan's stages include it, <paramref name="shadowing"/> whether the
+    /// plan's shadow phase does.
     /// </summary>
-    public static RolloutStep Decide(RolloutPlan plan, ulong target, string? servingName, ulong? servingVersion, RolloutPhase? previous, bool targeted)
+    public static RolloutStep Decide(RolloutPlan plan, ulong target, string? servingName, ulong? servingVersion, RolloutPhase? previous, bool targeted, bool shadowing = false)
     {
         if (servingName is not null && servingName != plan.ModelName) return new(RolloutAction.None);
         var onTarget = servingVersion == target;
         var failedHere = previous is RolloutPhase.Failed or RolloutPhase.RolledBack;
+        if (plan.State == RolloutState.Shadow && shadowing && !onTarget)
+        {
+            // A shadow needs something served to compare with; a candidate that failed to load here is not retried.
+            if (servingVersion is null or 0) return new(RolloutAction.CatchUp);
+            return failedHere ? new(RolloutAction.None) : new(RolloutAction.Shadow);
+        }
+
         if (plan.State == RolloutState.Aborted)
         {
             if (onTarget) return new(RolloutAction.Revert, Reason: AbortReason);
-            return new(RolloutAction.CatchUp, previous is null ? RolloutPhase.NotTargeted : null);
+            return previous is RolloutPhase.Shadowing
+                ? new(RolloutAction.CatchUp, RolloutPhase.NotTargeted, "rollout aborted during its shadow test; the version was never served here")
+                : new(RolloutAction.CatchUp, previous is null ? RolloutPhase.NotTargeted : null);
         }
 
         if (!targeted) return onTarget ? new(RolloutAction.None) : new(RolloutAction.CatchUp, failedHere ? null : RolloutPhase.NotTargeted);

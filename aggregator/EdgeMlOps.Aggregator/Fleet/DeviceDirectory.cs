@@ -21,6 +21,9 @@ public sealed record DeviceInfo(
     /// <summary>The device's part in the current rollout, from its latest status.</summary>
     public RolloutProgress? Rollout { get; init; }
 
+    /// <summary>The device's latest shadow test of a rollout's version (counts and latencies), or null.</summary>
+    public ShadowReport? Shadow { get; init; }
+
     public double LatencyP95Ms { get; init; }
 
     public ulong Predictions { get; init; }
@@ -98,6 +101,7 @@ public sealed class DeviceDirectory(TimeProvider time)
         {
             LastBoot = status.Header.Boot,
             Rollout = status.Rollout,
+            Shadow = status.Shadow,
             LatencyP95Ms = status.LatencyP95Ms,
             Predictions = status.Predictions,
             RssBytes = status.RssBytes,
@@ -115,7 +119,7 @@ public sealed class DeviceDirectory(TimeProvider time)
         _devices.AddOrUpdate(deviceId, info, (_, old) =>
             !PresenceOrder.Supersedes(status.Header, status.State, old.LastBoot, old.LastSequence) ? old
             // A Last Will is built before the device knows its model and rollout: keep what it last said.
-            : status.State == DeviceState.Lost ? info with { Rollout = old.Rollout, ModelName = old.ModelName, ModelVersion = old.ModelVersion, Tags = old.Tags }
+            : status.State == DeviceState.Lost ? info with { Rollout = old.Rollout, Shadow = old.Shadow, ModelName = old.ModelName, ModelVersion = old.ModelVersion, Tags = old.Tags }
             : info);
     }
 

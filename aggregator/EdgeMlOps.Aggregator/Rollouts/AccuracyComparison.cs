@@ -47,4 +47,31 @@ public static class AccuracyComparison
         var verdict = upper < -maxDrop ? AccuracyVerdict.Fail : lower > -maxDrop ? AccuracyVerdict.Pass : AccuracyVerdict.Inconclusive;
         return (verdict, difference, lower, upper);
     }
+
+    /// <summary>
+    /// The same decision for paired outcomes — both versions judged on the same labelled requests (a shadow test) —
+    /// from the discordant pairs alone (McNemar's design), with the Agresti–Min interval (half a pair added to each
+    /// cell). Pairing removes the request-to-request variance, so it decides on far fewer labels than
+    /// <see cref="Judge"/>.
+    /// </summary>
+    /// <param name="onlyTargetCorrect">Pairs only the target got right.</param>
+    /// <param name="onlyReplacedCorrect">Pairs only the replaced version got right.</param>
+    /// <param name="pairs">Labelled pairs in all.</param>
+    /// <param name="maxDrop">Largest accuracy drop allowed.</param>
+    /// <param name="confidence">One-sided confidence of each decision.</param>
+    public static (AccuracyVerdict Verdict, double Difference, double Lower, double Upper) JudgePaired(
+        long onlyTargetCorrect, long onlyReplacedCorrect, long pairs, double maxDrop, double confidence)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(onlyTargetCorrect);
+        ArgumentOutOfRangeException.ThrowIfNegative(onlyReplacedCorrect);
+        ArgumentOutOfRangeException.ThrowIfLessThan(pairs, onlyTargetCorrect + onlyReplacedCorrect);
+        var z = SpecialFunctions.NormalQuantile(confidence);
+        var n = pairs + 2.0;
+        var (c, b) = (onlyTargetCorrect + 0.5, onlyReplacedCorrect + 0.5);
+        var difference = (c - b) / n;
+        var se = Math.Sqrt(Math.Max(0, (b + c) / n - difference * difference) / n);
+        var (lower, upper) = (difference - z * se, difference + z * se);
+        var verdict = upper < -maxDrop ? AccuracyVerdict.Fail : lower > -maxDrop ? AccuracyVerdict.Pass : AccuracyVerdict.Inconclusive;
+        return (verdict, difference, lower, upper);
+    }
 }

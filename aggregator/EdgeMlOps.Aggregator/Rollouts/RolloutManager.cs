@@ -72,6 +72,7 @@ public sealed partial class RolloutManager
 
         var stages = request.ResolveStages();
         request.Gates.Validate();
+        request.Shadow?.Validate();
         var version = _stores.Governance.Find(_options.ModelName, request.Version);
         if (version.State is not (VersionStates.Validated or VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))
         {
@@ -87,7 +88,7 @@ public sealed partial class RolloutManager
         RolloutRecord record;
         lock (_gate)
         {
-            if (_active is { State: RolloutStatusKind.Active or RolloutStatusKind.Paused } running)
+            if (_active is { State: RolloutStatusKind.Active or RolloutStatusKind.Paused or RolloutStatusKind.Shadow } running)
             {
                 throw new GovernanceException($"rollout {running.Id} is still {running.State.ToString().ToLowerInvariant()}; abort or finish it first");
             }
@@ -101,7 +102,8 @@ public sealed partial class RolloutManager
                 PreviousVersion = _stores.Governance.Deployed(_options.ModelName)?.Version ?? 0,
                 CreatedBy = actor,
                 CreatedAt = _time.GetUtcNow(),
-                Note = "stage 1 open",
+                State = request.Shadow is null ? RolloutStatusKind.Active : RolloutStatusKind.Shadow,
+                Note = request.Shadow is { } shadow ? FormattableString.Invariant($"shadow on {shadow.Share:P0} of the cohort") : "stage 1 open",
             };
             _active = record;
         }
@@ -124,7 +126,7 @@ public sealed partial class RolloutManager
         ChangeAsync(actor, id, "rollout.resume", reason, r => r.State == RolloutStatusKind.Paused ? r with { State = RolloutStatusKind.Active, Note = "resumed: " + reason } : Refuse(r, "resume"), cancellationToken);
 
     public Task<RolloutRecord> AbortAsync(string actor, string id, string reason, CancellationToken cancellationToken) =>
-        ChangeAsync(actor, id, "rollout.abort", reason, r => r.State is RolloutStatusKind.Active or RolloutStatusKind.Paused ? r with { State = RolloutStatusKind.Aborted, Note = "aborted: " + reason } : Refuse(r, "abort"), cancellationToken);
+        ChangeAsync(actor, id, "rollout.abort", reason, r => r.State is RolloutStatusKind.Active or RolloutStatusKind.Paused or RolloutStatusKind.Shadow ? r with { State = RolloutStatusKind.Aborted, Note = "aborted: " + reason } : Refuse(r, "abort"), cancellationToken);
 
     /// <summary>
     /// Takes a completed rollout back: its plan turns into a signed rollback directive (devices on the target
@@ -148,6 +150,8 @@ public sealed partial class RolloutManager
 
     private RolloutRecord Advance(RolloutRecord r)
     {
+        // Out of the shadow into the first stage: a canary, which a validated version may reach without approval.
+        if (r.State == RolloutStatusKind.Shadow) return r with { State = RolloutStatusKind.Active, Stage = 0, Note = "shadow passed; stage 1 open" };
         if (r.State != RolloutStatusKind.Active) return Refuse(r, "advance");
         var version = _stores.Governance.Find(r.Model, r.Request.Version);
         if (version.State is not (VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))
@@ -188,12 +192,20 @@ public sealed partial class RolloutManager
     public async Task<RolloutView?> EvaluateAsync(CancellationToken cancellationToken)
     {
         var rollout = Current;
-        if (rollout is not { State: RolloutStatusKind.Active }) return rollout is null ? null : View(rollout);
+        if (rollout is not { State: RolloutStatusKind.Active or RolloutStatusKind.Shadow }) return rollout is null ? null : View(rollout);
         var view = View(rollout);
         var verdict = view.Gate.Verdict;
         if (verdict.StartsWith("fail:", StringComparison.Ordinal))
         {
-            await AbortAsync("system:rollout-gates", rollout.Id, verdict["fail:".Length..].Trim(), cancellationToken).ConfigureAwait(false);
+            var actor = rollout.State == RolloutStatusKind.Shadow ? "system:shadow-gate" : "system:rollout-gates";
+            await AbortAsync(actor, rollout.Id, verdict["fail:".Length..].Trim(), cancellationToken).ConfigureAwait(false);
+        }
+        else if (rollout.State == RolloutStatusKind.Shadow)
+        {
+            if (verdict == "pass" && rollout.Request.Shadow is { AutoPromote: true })
+            {
+                await AdvanceAsync("system:shadow-gate", rollout.Id, ShadowSummary(view.Shadow!), cancellationToken).ConfigureAwait(false);
+            }
         }
         else if (verdict == "pass" && rollout.Request.AutoAdvance)
         {
@@ -211,9 +223,19 @@ public sealed partial class RolloutManager
         return View(Current!);
     }
 
+    private static string ShadowSummary(ShadowReading s) => FormattableString.Invariant(
+        $"shadow gate passed: {s.Scored} requests on {s.Devices} devices, agreement {s.Agreement:P1}, accuracy {s.CandidateAccuracy:F4} against {s.IncumbentAccuracy:F4} on {s.Labelled} labelled");
+
     /// <summary>Why the first stage would wait for devices that do not exist (none of the known devices falls in it), or null.</summary>
     private string? FirstStageWarning(RolloutRecord record)
     {
+        if (record.State == RolloutStatusKind.Shadow)
+        {
+            var plan = Plan(record, signManifest: false);
+            if (_devices.All.Any(d => RolloutMembership.IsShadowing(d.DeviceId, d.Tags, plan))) return null;
+            return FormattableString.Invariant($"the shadow share ({record.Request.Shadow!.Share:P0}) includes none of the {_devices.All.Count} known devices; it waits until one joins");
+        }
+
         var first = View(record).Stages[0];
         if (first.Targeted > 0) return null;
         var known = _devices.All.Count;
@@ -236,7 +258,7 @@ public sealed partial class RolloutManager
             var stage = RolloutMembership.StageOf(device.DeviceId, plan);
             if (stage < 0) continue;
             var progress = device.Rollout is { } p && p.RolloutId == rollout.Id ? p : null;
-            var opened = stage <= rollout.Stage || rollout.State == RolloutStatusKind.Completed;
+            var opened = rollout.State != RolloutStatusKind.Shadow && (stage <= rollout.Stage || rollout.State == RolloutStatusKind.Completed);
             if (!opened)
             {
                 if (device.ModelVersion == rollout.PreviousVersion) baseline.Add(device);
@@ -256,8 +278,30 @@ public sealed partial class RolloutManager
             }
         }
 
-        var views = stages.Select((c, i) => new StageProgress(i + 1, rollout.Stages[i], i <= rollout.Stage || rollout.State == RolloutStatusKind.Completed, c[0], c[1], c[2], c[3], c[4])).ToArray();
-        return new RolloutView(rollout, views, Judge(rollout.Request.Gates, reporting, bad, targetedOnline, target, baseline));
+        var views = stages.Select((c, i) => new StageProgress(i + 1, rollout.Stages[i], rollout.State != RolloutStatusKind.Shadow && (i <= rollout.Stage || rollout.State == RolloutStatusKind.Completed), c[0], c[1], c[2], c[3], c[4])).ToArray();
+        var gate = Judge(rollout.Request.Gates, reporting, bad, targetedOnline, target, baseline);
+        var shadow = rollout.Request.Shadow is { } policy ? JudgeShadow(rollout, policy, plan) : null;
+        return new RolloutView(rollout, views, rollout.State == RolloutStatusKind.Shadow ? gate with { Verdict = shadow!.Verdict } : gate, shadow);
+    }
+
+    /// <summary>The shadow test of <paramref name="rollout"/> from the reports of the devices in its shadow share.</summary>
+    private ShadowReading JudgeShadow(RolloutRecord rollout, ShadowRequest policy, RolloutPlan plan)
+    {
+        var reports = new List<ShadowReport>();
+        var failed = 0;
+        foreach (var device in _devices.All)
+        {
+            if (device.Shadow is { } report && report.RolloutId == rollout.Id && report.CandidateVersion == rollout.Request.Version)
+            {
+                reports.Add(report);
+            }
+            else if (device.Rollout is { Phase: RolloutPhase.Failed } p && p.RolloutId == rollout.Id && RolloutMembership.IsShadowing(device.DeviceId, device.Tags, plan))
+            {
+                failed++;
+            }
+        }
+
+        return ShadowGate.Judge(policy, rollout.Request.Gates, reports, failed);
     }
 
     private static GateReading Judge(RolloutGates gates, int reporting, int bad, int targetedOnline, List<DeviceInfo> target, List<DeviceInfo> baseline)
@@ -335,6 +379,7 @@ public sealed partial class RolloutManager
                 RolloutStatusKind.Active => RolloutState.Active,
                 RolloutStatusKind.Paused => RolloutState.Paused,
                 RolloutStatusKind.Aborted => RolloutState.Aborted,
+                RolloutStatusKind.Shadow => RolloutState.Shadow,
                 _ => RolloutState.Completed,
             },
             Health = new HealthPolicy
@@ -348,6 +393,11 @@ public sealed partial class RolloutManager
             ArtifactBaseUrl = _artifactBaseUrl().ToString(),
         };
         plan.StageFractions.Add(rollout.Stages);
+        if (rollout.Request.Shadow is { } shadow)
+        {
+            plan.Shadow = new ShadowPolicy { Share = shadow.Share, SampleRate = shadow.SampleRate, MaxCpuShare = shadow.MaxCpuShare, MaxPending = (uint)shadow.MaxPending };
+        }
+
         foreach (var (key, values) in rollout.Request.Cohort) plan.Cohort[key] = new CohortValues { Values = { values } };
         if (signManifest)
         {

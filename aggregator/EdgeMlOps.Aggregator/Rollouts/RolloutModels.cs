@@ -21,6 +21,9 @@ public sealed record RolloutRequest
 
     public RolloutGates Gates { get; set; } = new();
 
+    /// <summary>A shadow phase before the first stage (null: none): the shadow share scores requests with the version without serving it.</summary>
+    public ShadowRequest? Shadow { get; set; }
+
     public HealthWindow Health { get; set; } = new();
 
     /// <summary>Open the next stage by itself when the gates pass (approval is still needed beyond the canary).</summary>
@@ -89,6 +92,59 @@ public sealed record RolloutGates
     }
 }
 
+/// <summary>
+/// The shadow phase of a rollout (SageMaker's shadow variants, on the devices): who shadows, how much of each device it
+/// may use, and what the shadow gate needs before it promotes the version to the first stage or stops the rollout.
+/// Accuracy is judged with the rollout's <see cref="RolloutGates.MaxAccuracyDrop"/>, <see cref="RolloutGates.AccuracyConfidence"/>
+/// and <see cref="RolloutGates.MinFeedback"/>, as a paired comparison on the same requests.
+/// </summary>
+public sealed record ShadowRequest
+{
+    /// <summary>Share of the cohort that shadows (devices of the first stage first), in (0, 1].</summary>
+    public double Share { get; set; } = 0.05;
+
+    /// <summary>Share of each device's served requests scored by the version, in (0, 1].</summary>
+    public double SampleRate { get; set; } = 1.0;
+
+    /// <summary>Upper bound of scoring time as a share of one core's wall-clock time, in (0, 1].</summary>
+    public double MaxCpuShare { get; set; } = 0.25;
+
+    /// <summary>Requests waiting to be scored per device; beyond it they are skipped and counted.</summary>
+    public int MaxPending { get; set; } = 64;
+
+    /// <summary>Devices that must be shadowing before the gate judges.</summary>
+    public int MinDevices { get; set; } = 1;
+
+    /// <summary>Scored requests (all shadowing devices) needed before the gate judges.</summary>
+    public long MinScored { get; set; } = 200;
+
+    /// <summary>Share of scored requests where both versions choose the same class that the version must reach (0: not judged); a Wilson interval at the gates' confidence.</summary>
+    public double MinAgreement { get; set; }
+
+    /// <summary>Median over devices of the version's p95 latency over the served version's, on the same requests, above which the gate fails (0: off).</summary>
+    public double MaxLatencyP95Ratio { get; set; } = 2.0;
+
+    /// <summary>Share of scored requests the version may fail on.</summary>
+    public double MaxErrorRate { get; set; } = 0.01;
+
+    /// <summary>Wait for <see cref="RolloutGates.MinFeedback"/> labelled pairs (false: judge accuracy only if they arrive).</summary>
+    public bool RequireLabels { get; set; } = true;
+
+    /// <summary>Promote to the first stage by itself when the shadow gate passes.</summary>
+    public bool AutoPromote { get; set; } = true;
+
+    /// <summary>Throws <see cref="ArgumentException"/> for a shadow no device could run.</summary>
+    public void Validate()
+    {
+        if (!(Share > 0 && Share <= 1)) throw new ArgumentException("shadow: share must be in (0, 1]");
+        if (!(SampleRate > 0 && SampleRate <= 1)) throw new ArgumentException("shadow: sample rate must be in (0, 1]");
+        if (!(MaxCpuShare > 0 && MaxCpuShare <= 1)) throw new ArgumentException("shadow: max CPU share must be in (0, 1]");
+        if (MaxPending is < 1 or > 4096) throw new ArgumentException("shadow: max pending must be in [1, 4096]");
+        if (!(MinAgreement >= 0 && MinAgreement <= 1)) throw new ArgumentException("shadow: min agreement must be in [0, 1]");
+        if (MinDevices < 1 || MinScored < 1) throw new ArgumentException("shadow: min devices and min scored must be at least 1");
+    }
+}
+
 /// <summary>How each device judges the version after switching (carried in the signed plan).</summary>
 public sealed record HealthWindow
 {
@@ -107,6 +163,9 @@ public enum RolloutStatusKind
     Paused,
     Aborted,
     Completed,
+
+    /// <summary>Before the first stage: devices of the shadow share score with the version without serving it.</summary>
+    Shadow,
 }
 
 /// <summary>A rollout as stored: the request, who made it, and where it stands.</summary>
@@ -140,8 +199,34 @@ public sealed record RolloutRecord
 /// <summary>Counts for one stage (hawkBit's per-group view).</summary>
 public sealed record StageProgress(int Stage, double Share, bool Open, int Targeted, int Installed, int Healthy, int Failed, int RolledBack);
 
-/// <summary>A rollout with its live per-stage progress and the figures the gates compare.</summary>
-public sealed record RolloutView(RolloutRecord Rollout, IReadOnlyList<StageProgress> Stages, GateReading Gate);
+/// <summary>A rollout with its live per-stage progress, the figures the gates compare, and its shadow test (if it has one).</summary>
+public sealed record RolloutView(RolloutRecord Rollout, IReadOnlyList<StageProgress> Stages, GateReading Gate, ShadowReading? Shadow = null);
+
+/// <summary>
+/// The shadow test summed over the devices that ran it: requests scored and skipped, agreement with the served
+/// version (and its interval), probability distance, latencies, paired accuracy on labelled requests, and the verdict.
+/// </summary>
+public sealed record ShadowReading(
+    int Devices,
+    int Failed,
+    long Offered,
+    long Scored,
+    long Skipped,
+    long CandidateErrors,
+    double? Agreement,
+    double? AgreementLower,
+    double? AgreementUpper,
+    double? MeanDistance,
+    double MaxDistance,
+    double? IncumbentLatencyP95,
+    double? CandidateLatencyP95,
+    long Labelled,
+    double? IncumbentAccuracy,
+    double? CandidateAccuracy,
+    double? AccuracyDifferenceLower,
+    double? AccuracyDifferenceUpper,
+    long CandidateMemoryBytes,
+    string Verdict);
 
 /// <summary>The gate's view of the opened stages against the replaced version.</summary>
 public sealed record GateReading(
@@ -162,5 +247,6 @@ public sealed record GateReading(
 [JsonSerializable(typeof(RolloutRecord))]
 [JsonSerializable(typeof(RolloutRequest))]
 [JsonSerializable(typeof(RolloutView))]
+[JsonSerializable(typeof(ShadowRequest))]
 [JsonSerializable(typeof(List<RolloutView>))]
 internal sealed partial class RolloutJson : JsonSerializerContext;

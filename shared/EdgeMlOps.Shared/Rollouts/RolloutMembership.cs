@@ -42,4 +42,14 @@ public static class RolloutMembership
         && InCohort(tags, plan)
         && StageOf(deviceId, plan) is var stage and >= 0
         && (plan.State == RolloutState.Completed || stage <= plan.Stage);
+
+    /// <summary>
+    /// True if the plan asks this device to shadow its target: the rollout is in its shadow phase, the device is in
+    /// the cohort and its position is below the shadow share (the devices of the first stage shadow first).
+    /// </summary>
+    public static bool IsShadowing(string deviceId, IReadOnlyDictionary<string, string> tags, RolloutPlan plan) =>
+        plan.State == RolloutState.Shadow
+        && plan.Shadow is { } shadow
+        && InCohort(tags, plan)
+        && Position(deviceId, plan.RolloutId) < shadow.Share;
 }

@@ -58,4 +58,31 @@ public class RolloutStepTests
         Assert.Equal(new RolloutStep(RolloutAction.CatchUp), RolloutStep.Decide(Plan(), 5, "mnist", 3, RolloutPhase.Failed, targeted: false));
         Assert.Equal(new RolloutStep(RolloutAction.None), RolloutStep.Decide(Plan(), 5, "mnist", 5, null, targeted: false));
     }
+
+    [Fact]
+    public void ShadowPlan_ShadowingDevice_ShadowsWithoutInstalling()
+    {
+        Assert.Equal(new RolloutStep(RolloutAction.Shadow), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, null, targeted: false, shadowing: true));
+        Assert.Equal(new RolloutStep(RolloutAction.Shadow), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, RolloutPhase.Shadowing, targeted: false, shadowing: true)); // after a restart: again
+    }
+
+    [Fact]
+    public void ShadowPlan_ACandidateThatFailedToLoadHere_IsNotShadowedAgain() =>
+        Assert.Equal(new RolloutStep(RolloutAction.None), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, RolloutPhase.Failed, targeted: false, shadowing: true));
+
+    [Fact]
+    public void ShadowPlan_NothingServedYet_CatchesUpFirst_AndOutsideTheShare_IsNotTargeted()
+    {
+        Assert.Equal(new RolloutStep(RolloutAction.CatchUp), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, null, null, null, targeted: false, shadowing: true));
+        Assert.Equal(new RolloutStep(RolloutAction.CatchUp, RolloutPhase.NotTargeted), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, null, targeted: false, shadowing: false));
+    }
+
+    [Fact]
+    public void AbortedDuringTheShadow_IsMarkedNotTargetedWithTheReason()
+    {
+        var step = RolloutStep.Decide(Plan(RolloutState.Aborted), 5, "mnist", 4, RolloutPhase.Shadowing, targeted: false);
+        Assert.Equal(RolloutAction.CatchUp, step.Action);
+        Assert.Equal(RolloutPhase.NotTargeted, step.Mark);
+        Assert.Contains("never served", step.Reason, StringComparison.Ordinal);
+    }
 }

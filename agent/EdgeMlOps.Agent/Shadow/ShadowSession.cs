@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Agent.Shadow;
+
+/// <summary>
+/// One shadow test: the candidate's session, a bounded queue of served requests to score off the request path, one
+/// worker scoring them, the CPU budget, and the pairing of scored requests with ground truth that arrives later
+/// (before or after the candidate scored them).
+/// </summary>
+internal sealed class ShadowSession : IAsyncDisposable
+{
+    /// <summary>Scored requests waiting for their ground truth; the oldest are forgotten beyond this.</summary>
+    public const int MaxPendingLabels = 4096;
+
+    private readonly SharedCache<InferenceModel>.Lease _candidate;
+    private readonly ShadowPolicy _policy;
+    private readonly ShadowBudget _budget;
+    private readonly Channel<Item> _queue;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Dictionary<string, Pair> _pairs = new(StringComparer.Ordinal);
+    private readonly Queue<string> _pairOrder = new();
+    private readonly Task _worker;
+
+    public ShadowSession(string rolloutId, ulong incumbent, ulong candidate, SharedCache<InferenceModel>.Lease session, ShadowPolicy policy, ulong memoryBytes)
+    {
+        RolloutId = rolloutId;
+        IncumbentVersion = incumbent;
+        CandidateVersion = candidate;
+        MemoryBytes = memoryBytes;
+        _candidate = session;
+        _policy = policy;
+        _budget = new ShadowBudget(policy.MaxCpuShare > 0 ? policy.MaxCpuShare : 1);
+        _queue = Channel.CreateBounded<Item>(new BoundedChannelOptions((int)Math.Clamp(policy.MaxPending, 1, 4096)) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        _worker = Task.Run(ScoreAsync);
+    }
+
+    public string RolloutId { get; }
+
+    public ulong IncumbentVersion { get; }
+
+    public ulong CandidateVersion { get; }
+
+    public ulong MemoryBytes { get; }
+
+    public ShadowStats Stats { get; } = new();
+
+    /// <summary>A request the incumbent served: queued for the candidate unless sampling, the budget or a full queue says no.</summary>
+    public void Offer(string predictionId, float[] features, long label, float[] probabilities, TimeSpan elapsed)
+    {
+        var skip = _policy.SampleRate < 1 && Random.Shared.NextDouble() >= _policy.SampleRate ? ShadowSkip.Sample
+            : !_budget.Allows() ? ShadowSkip.Budget
+            : ShadowSkip.None;
+        if (skip == ShadowSkip.None)
+        {
+            Expect(predictionId, label);
+            if (!_queue.Writer.TryWrite(new Item(predictionId, features, label, probabilities, elapsed)))
+            {
+                Forget(predictionId);
+                skip = ShadowSkip.Queue;
+            }
+        }
+
+        Stats.Offered(skip);
+    }
+
+    /// <summary>Ground truth for a served request: recorded as a pair once the candidate has scored it.</summary>
+    public void Outcome(string predictionId, long truth)
+    {
+        Pair? pair;
+        lock (_pairs)
+        {
+            if (!_pairs.TryGetValue(predictionId, out pair)) return;
+            pair.Truth = truth;
+            if (pair.Candidate is null) return;
+            _pairs.Remove(predictionId);
+        }
+
+        Stats.Labelled(pair.Incumbent == truth, pair.Candidate == truth);
+    }
+
+    private void Expect(string predictionId, long incumbentLabel)
+    {
+        lock (_pairs)
+        {
+            _pairs[predictionId] = new Pair(incumbentLabel);
+            _pairOrder.Enqueue(predictionId);
+            while (_pairOrder.Count > MaxPendingLabels) _pairs.Remove(_pairOrder.Dequeue());
+        }
+    }
+
+    private void Forget(string predictionId)
+    {
+        lock (_pairs) _pairs.Remove(predictionId);
+    }
+
+    /// <summary>The candidate's class for a request whose truth may already be known: records the pair if so.</summary>
+    private void Scored(string predictionId, long candidateLabel)
+    {
+        Pair? complete = null;
+        lock (_pairs)
+        {
+            if (!_pairs.TryGetValue(predictionId, out var pair)) return;
+            pair.Candidate = candidateLabel;
+            if (pair.Truth is not null)
+            {
+                complete = pair;
+                _pairs.Remove(predictionId);
+            }
+        }
+
+        if (complete is not null) Stats.Labelled(complete.Incumbent == complete.Truth, complete.Candidate == complete.Truth);
+    }
+
+    private async Task ScoreAsync()
+    {
+        try
+        {
+            await foreach (var item in _queue.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+            {
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    var batch = _candidate.Value.Predict(item.Features, 1);
+                    var elapsed = Stopwatch.GetElapsedTime(started);
+                    _budget.Spent(elapsed);
+                    Stats.Compared(item.Label, batch.Labels[0], item.Probabilities, batch.Probabilities, item.Elapsed, elapsed);
+                    Scored(item.PredictionId, batch.Labels[0]);
+                }
+                catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+                {
+                    _budget.Spent(Stopwatch.GetElapsedTime(started));
+                    Stats.CandidateFailed();
+                    Forget(item.PredictionId);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public ShadowReport Report() => Stats.Report(RolloutId, IncumbentVersion, CandidateVersion, MemoryBytes);
+
+    /// <summary>Stops scoring (requests still queued are dropped) and releases the candidate's session.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _worker.ConfigureAwait(false);
+        _stop.Dispose();
+        _candidate.Dispose();
+    }
+
+    private sealed record Item(string PredictionId, float[] Features, long Label, float[] Probabilities, TimeSpan Elapsed);
+
+    private sealed class Pair(long incumbent)
+    {
+        public long Incumbent { get; } = incumbent;
+
+        public long? Candidate { get; set; }
+
+        public long? Truth { get; set; }
+    }
+}

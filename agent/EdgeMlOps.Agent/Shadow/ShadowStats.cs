@@ -1,0 +1,115 @@
+using EdgeMlOps.Shared.Monitoring;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Agent.Shadow;
+
+/// <summary>
+/// What one shadow test has seen: how many served requests were offered, scored or skipped (and why), how often the
+/// candidate agreed with the incumbent, how far apart their probabilities were, both latencies on the scored
+/// requests, and — for scored requests whose ground truth arrived — which of the two was right. Counts only.
+/// </summary>
+internal sealed class ShadowStats
+{
+    private readonly object _gate = new();
+    private readonly LatencyHistogram _incumbentLatency = new();
+    private readonly LatencyHistogram _candidateLatency = new();
+    private ulong _offered, _scored, _skippedSample, _skippedBudget, _skippedQueue, _errors, _agreed;
+    private ulong _labelled, _incumbentCorrect, _candidateCorrect, _onlyIncumbent, _onlyCandidate;
+    private double _distanceSum, _distanceMax;
+
+    public void Offered(ShadowSkip skip)
+    {
+        lock (_gate)
+        {
+            _offered++;
+            switch (skip)
+            {
+                case ShadowSkip.Sample: _skippedSample++; break;
+                case ShadowSkip.Budget: _skippedBudget++; break;
+                case ShadowSkip.Queue: _skippedQueue++; break;
+            }
+        }
+    }
+
+    public void CandidateFailed()
+    {
+        lock (_gate) _errors++;
+    }
+
+    /// <summary>One request scored by both: their classes, probability vectors and latencies.</summary>
+    public void Compared(long incumbentLabel, long candidateLabel, ReadOnlySpan<float> incumbent, ReadOnlySpan<float> candidate, TimeSpan incumbentElapsed, TimeSpan candidateElapsed)
+    {
+        var distance = TotalVariation(incumbent, candidate);
+        _incumbentLatency.Record(incumbentElapsed);
+        _candidateLatency.Record(candidateElapsed);
+        lock (_gate)
+        {
+            _scored++;
+            if (incumbentLabel == candidateLabel) _agreed++;
+            _distanceSum += distance;
+            _distanceMax = Math.Max(_distanceMax, distance);
+        }
+    }
+
+    /// <summary>Ground truth for a scored request: a paired outcome.</summary>
+    public void Labelled(bool incumbentRight, bool candidateRight)
+    {
+        lock (_gate)
+        {
+            _labelled++;
+            if (incumbentRight) _incumbentCorrect++;
+            if (candidateRight) _candidateCorrect++;
+            if (incumbentRight && !candidateRight) _onlyIncumbent++;
+            if (candidateRight && !incumbentRight) _onlyCandidate++;
+        }
+    }
+
+    /// <summary>Half the L1 distance between two probability vectors (1 for vectors of different length: not comparable).</summary>
+    public static double TotalVariation(ReadOnlySpan<float> p, ReadOnlySpan<float> q)
+    {
+        if (p.Length != q.Length) return 1;
+        var sum = 0.0;
+        for (var i = 0; i < p.Length; i++) sum += Math.Abs((double)p[i] - q[i]);
+        return Math.Min(1, sum / 2);
+    }
+
+    public ShadowReport Report(string rolloutId, ulong incumbent, ulong candidate, ulong memoryBytes)
+    {
+        lock (_gate)
+        {
+            return new ShadowReport
+            {
+                RolloutId = rolloutId,
+                IncumbentVersion = incumbent,
+                CandidateVersion = candidate,
+                Offered = _offered,
+                Scored = _scored,
+                SkippedSample = _skippedSample,
+                SkippedBudget = _skippedBudget,
+                SkippedQueue = _skippedQueue,
+                CandidateErrors = _errors,
+                Agreed = _agreed,
+                DistanceSum = _distanceSum,
+                DistanceMax = _distanceMax,
+                IncumbentLatencyP95Ms = _incumbentLatency.Count > 0 ? _incumbentLatency.Quantile(0.95).TotalMilliseconds : 0,
+                CandidateLatencyP50Ms = _candidateLatency.Count > 0 ? _candidateLatency.Quantile(0.50).TotalMilliseconds : 0,
+                CandidateLatencyP95Ms = _candidateLatency.Count > 0 ? _candidateLatency.Quantile(0.95).TotalMilliseconds : 0,
+                Labelled = _labelled,
+                IncumbentCorrect = _incumbentCorrect,
+                CandidateCorrect = _candidateCorrect,
+                OnlyIncumbentCorrect = _onlyIncumbent,
+                OnlyCandidateCorrect = _onlyCandidate,
+                CandidateMemoryBytes = memoryBytes,
+            };
+        }
+    }
+}
+
+/// <summary>Why a served request was not scored in the shadow (None: it was queued).</summary>
+internal enum ShadowSkip
+{
+    None,
+    Sample,
+    Budget,
+    Queue,
+}

@@ -1,0 +1,117 @@
+using EdgeMlOps.Shared.Privacy;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Aggregator.Rollouts;
+
+/// <summary>
+/// Judges a rollout's shadow phase from the devices' shadow reports (pure: no clock, no store). Fails on shadow
+/// devices that could not load the version, on its inference errors, on latency against the served version on the
+/// same requests, on agreement confidently below the floor, or on paired ground-truth accuracy confidently worse than
+/// the allowed drop; passes when every judged figure is confidently fine; waits in between.
+/// </summary>
+public static class ShadowGate
+{
+    /// <param name="shadow">The rollout's shadow policy and thresholds.</param>
+    /// <param name="gates">The rollout's gates (accuracy drop, confidence, labels needed, failure rate).</param>
+    /// <param name="reports">The latest shadow report of each device that shadows this rollout's version.</param>
+    /// <param name="failed">Shadow devices that could not load the version.</param>
+    public static ShadowReading Judge(ShadowRequest shadow, RolloutGates gates, IReadOnlyList<ShadowReport> reports, int failed)
+    {
+        long offered = 0, scored = 0, skipped = 0, errors = 0, agreed = 0, labelled = 0, incumbentCorrect = 0, candidateCorrect = 0, onlyIncumbent = 0, onlyCandidate = 0;
+        double distanceSum = 0, distanceMax = 0;
+        foreach (var r in reports)
+        {
+            offered += (long)r.Offered;
+            scored += (long)r.Scored;
+            skipped += (long)(r.SkippedSample + r.SkippedBudget + r.SkippedQueue);
+            errors += (long)r.CandidateErrors;
+            agreed += (long)r.Agreed;
+            distanceSum += r.DistanceSum;
+            distanceMax = Math.Max(distanceMax, r.DistanceMax);
+            labelled += (long)r.Labelled;
+            incumbentCorrect += (long)r.IncumbentCorrect;
+            candidateCorrect += (long)r.CandidateCorrect;
+            onlyIncumbent += (long)r.OnlyIncumbentCorrect;
+            onlyCandidate += (long)r.OnlyCandidateCorrect;
+        }
+
+        var scoredDevices = reports.Where(r => r.Scored > 0).ToArray();
+        var incumbentP95 = Median(scoredDevices.Select(r => r.IncumbentLatencyP95Ms));
+        var candidateP95 = Median(scoredDevices.Select(r => r.CandidateLatencyP95Ms));
+        var latencyRatio = Median(scoredDevices.Where(r => r.IncumbentLatencyP95Ms > 0).Select(r => r.CandidateLatencyP95Ms / r.IncumbentLatencyP95Ms));
+        var memory = (long)(Median(reports.Select(r => (double)r.CandidateMemoryBytes)) ?? 0);
+        var agreement = scored > 0 ? Wilson(agreed, scored, gates.AccuracyConfidence) : ((double, double)?)null;
+        var accuracy = labelled > 0 ? AccuracyComparison.JudgePaired(onlyCandidate, onlyIncumbent, labelled, gates.MaxAccuracyDrop, gates.AccuracyConfidence) : ((AccuracyVerdict, double, double, double)?)null;
+        var attempts = scored + errors;
+        var devices = reports.Count + failed;
+
+        string verdict;
+        if (devices > 0 && failed > 0 && (double)failed / devices > gates.MaxFailureRate)
+        {
+            verdict = FormattableString.Invariant($"fail: {failed} of {devices} shadow devices could not load the version");
+        }
+        else if (attempts > 0 && (double)errors / attempts > shadow.MaxErrorRate)
+        {
+            verdict = FormattableString.Invariant($"fail: the version failed on {errors} of {attempts} shadow requests");
+        }
+        else if (reports.Count < shadow.MinDevices || scored < shadow.MinScored)
+        {
+            verdict = $"wait: {scored} requests scored on {reports.Count} shadow devices (need {shadow.MinScored} on {shadow.MinDevices})";
+        }
+        else if (shadow.MaxLatencyP95Ratio > 0 && latencyRatio is { } ratio && ratio > shadow.MaxLatencyP95Ratio)
+        {
+            verdict = FormattableString.Invariant($"fail: shadow p95 latency {ratio:F2}× the served version's on the same requests (limit {shadow.MaxLatencyP95Ratio:F2}×)");
+        }
+        else if (shadow.MinAgreement > 0 && agreement is { } a && a.Item2 < shadow.MinAgreement)
+        {
+            verdict = FormattableString.Invariant($"fail: agrees with the served version on {(double)agreed / scored:P1} of {scored} requests ({a.Item1:P1} to {a.Item2:P1}; need {shadow.MinAgreement:P1})");
+        }
+        else if (accuracy is { Item1: AccuracyVerdict.Fail } worse)
+        {
+            verdict = FormattableString.Invariant($"fail: ground-truth accuracy {(double)candidateCorrect / labelled:F4} against {(double)incumbentCorrect / labelled:F4} on the same {labelled} requests (difference {worse.Item3:+0.000;-0.000} to {worse.Item4:+0.000;-0.000}; drop > {gates.MaxAccuracyDrop:F2})");
+        }
+        else if (shadow.MinAgreement > 0 && agreement is { } open && open.Item1 < shadow.MinAgreement)
+        {
+            verdict = FormattableString.Invariant($"wait: agreement {(double)agreed / scored:P1} over {scored} requests ({open.Item1:P1} to {open.Item2:P1}; need {shadow.MinAgreement:P1})");
+        }
+        else if (shadow.RequireLabels && labelled < gates.MinFeedback)
+        {
+            verdict = $"wait: {labelled} labelled shadow requests (need {gates.MinFeedback})";
+        }
+        else if (labelled >= gates.MinFeedback && accuracy is { Item1: AccuracyVerdict.Inconclusive } unsure)
+        {
+            verdict = FormattableString.Invariant($"wait: accuracy difference {unsure.Item3:+0.000;-0.000} to {unsure.Item4:+0.000;-0.000} over {labelled} labelled requests (need above {-gates.MaxAccuracyDrop:F2})");
+        }
+        else
+        {
+            verdict = "pass";
+        }
+
+        return new ShadowReading(
+            reports.Count, failed, offered, scored, skipped, errors,
+            scored > 0 ? (double)agreed / scored : null, agreement?.Item1, agreement?.Item2,
+            scored > 0 ? distanceSum / scored : null, distanceMax,
+            incumbentP95, candidateP95, labelled,
+            labelled > 0 ? (double)incumbentCorrect / labelled : null,
+            labelled > 0 ? (double)candidateCorrect / labelled : null,
+            accuracy?.Item3, accuracy?.Item4, memory, verdict);
+    }
+
+    /// <summary>The Wilson score interval of a proportion, two-sided at <paramref name="confidence"/> one-sided per end.</summary>
+    public static (double Lower, double Upper) Wilson(long successes, long trials, double confidence)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(trials, 1);
+        var z = SpecialFunctions.NormalQuantile(confidence);
+        var p = (double)successes / trials;
+        var z2 = z * z;
+        var centre = (p + z2 / (2 * trials)) / (1 + z2 / trials);
+        var half = z * Math.Sqrt(p * (1 - p) / trials + z2 / (4.0 * trials * trials)) / (1 + z2 / trials);
+        return (Math.Max(0, centre - half), Math.Min(1, centre + half));
+    }
+
+    private static double? Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? null : sorted[sorted.Length / 2];
+    }
+}

@@ -1,0 +1,156 @@
+using EdgeMlOps.Agent.Shadow;
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Agent.Tests.Shadow;
+
+/// <summary>A shadow test alone: two real ONNX Runtime sessions, requests offered as the agent's request path offers them.</summary>
+public sealed class ShadowSessionTests
+{
+    private static readonly ModelSpec Spec = new(6, [8], 3);
+    private readonly SharedCache<InferenceModel> _cache = new();
+
+    private static InferenceModel Model(int seed) => InferenceModel.Load(ClassifierGraphs.BuildInference(ModelWeights.Initialize(Spec, seed)).ToByteArray());
+
+    private Task<SharedCache<InferenceModel>.Lease> LeaseAsync(int seed) => _cache.AcquireAsync($"seed{seed}", () => Task.FromResult(Model(seed)));
+
+    private static float[][] Inputs(int count, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => Enumerable.Range(0, Spec.InputDim).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray()).ToArray();
+    }
+
+    private static ShadowPolicy Everything => new() { Share = 1, SampleRate = 1, MaxCpuShare = 1, MaxPending = 4096 };
+
+    [Fact]
+    public async Task TheSameModel_AgreesEverywhere_AtDistanceZero_AndEveryLabelledRequestIsPaired()
+    {
+        using var incumbent = Model(1);
+        var session = new ShadowSession("r1", 1, 2, await LeaseAsync(1), Everything, memoryBytes: 0);
+        await using (session)
+        {
+            var inputs = Inputs(300, 7);
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                var served = incumbent.Predict(inputs[i], 1);
+                session.Offer($"p{i}", inputs[i], served.Labels[0], served.Probabilities, TimeSpan.FromMilliseconds(1));
+                session.Outcome($"p{i}", i % 3); // ground truth at once: often before the candidate scored the request
+            }
+
+            await Eventually.Until(() => session.Report().Labelled == 300, "every labelled request paired");
+            var report = session.Report();
+            Assert.Equal(300UL, report.Offered);
+            Assert.Equal(300UL, report.Scored);
+            Assert.Equal(300UL, report.Agreed);
+            Assert.True(report.DistanceMax < 1e-6, $"distance {report.DistanceMax}");
+            Assert.Equal(report.IncumbentCorrect, report.CandidateCorrect);
+            Assert.Equal(0UL, report.OnlyIncumbentCorrect + report.OnlyCandidateCorrect);
+            Assert.Equal("r1", report.RolloutId);
+            Assert.Equal(2UL, report.CandidateVersion);
+        }
+    }
+
+    [Fact]
+    public async Task AnotherModel_IsComparedRequestByRequest_AsRunningBothDirectlySays()
+    {
+        using var incumbent = Model(1);
+        using var candidate = Model(2);
+        var inputs = Inputs(400, 11);
+        var labels = inputs.Select((_, i) => (long)(i % 3)).ToArray();
+        ulong agreed = 0, onlyIncumbent = 0, onlyCandidate = 0, candidateCorrect = 0;
+        double distance = 0;
+        var session = new ShadowSession("r1", 1, 2, await LeaseAsync(2), Everything, memoryBytes: 123);
+        await using (session)
+        {
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                var served = incumbent.Predict(inputs[i], 1);
+                var expected = candidate.Predict(inputs[i], 1);
+                agreed += served.Labels[0] == expected.Labels[0] ? 1UL : 0;
+                distance += ShadowStats.TotalVariation(served.Probabilities, expected.Probabilities);
+                var (a, b) = (served.Labels[0] == labels[i], expected.Labels[0] == labels[i]);
+                onlyIncumbent += a && !b ? 1UL : 0;
+                onlyCandidate += b && !a ? 1UL : 0;
+                candidateCorrect += b ? 1UL : 0;
+                session.Offer($"p{i}", inputs[i], served.Labels[0], served.Probabilities, TimeSpan.FromMilliseconds(1));
+            }
+
+            await Eventually.Until(() => session.Report().Scored == 400, "every request scored");
+            for (var i = 0; i < inputs.Length; i++) session.Outcome($"p{i}", labels[i]); // ground truth after scoring
+            var report = session.Report();
+            Assert.InRange(agreed, 1UL, 399UL); // the two models really differ on these inputs
+            Assert.Equal(agreed, report.Agreed);
+            Assert.Equal(distance, report.DistanceSum, 1e-4);
+            Assert.Equal(400UL, report.Labelled);
+            Assert.Equal(onlyIncumbent, report.OnlyIncumbentCorrect);
+            Assert.Equal(onlyCandidate, report.OnlyCandidateCorrect);
+            Assert.Equal(candidateCorrect, report.CandidateCorrect);
+            Assert.Equal(123UL, report.CandidateMemoryBytes);
+            Assert.True(report.CandidateLatencyP95Ms > 0);
+        }
+    }
+
+    [Fact]
+    public async Task SamplingSkipsItsShare_AndUnknownOrLateTruthIsIgnored()
+    {
+        using var incumbent = Model(1);
+        var session = new ShadowSession("r1", 1, 2, await LeaseAsync(1), new ShadowPolicy { Share = 1, SampleRate = 0.25, MaxCpuShare = 1, MaxPending = 4096 }, memoryBytes: 0);
+        await using (session)
+        {
+            var inputs = Inputs(2000, 3);
+            foreach (var (x, i) in inputs.Select((x, i) => (x, i)))
+            {
+                var served = incumbent.Predict(x, 1);
+                session.Offer($"p{i}", x, served.Labels[0], served.Probabilities, TimeSpan.Zero);
+            }
+
+            session.Outcome("never-offered", 1);
+            var report = session.Report();
+            Assert.Equal(2000UL, report.Offered);
+            Assert.InRange(report.SkippedSample, 1350UL, 1650UL); // 75% ± 7.5 standard deviations
+            await Eventually.Until(() => session.Report().Scored == 2000 - report.SkippedSample, "the sampled requests scored");
+            Assert.Equal(0UL, session.Report().Labelled);
+        }
+    }
+
+    [Fact]
+    public async Task EndingTheSession_ReleasesTheCandidatesSession()
+    {
+        var session = new ShadowSession("r1", 1, 2, await LeaseAsync(5), Everything, memoryBytes: 0);
+        Assert.Equal(1, _cache.Count);
+        await session.DisposeAsync();
+        Assert.Equal(0, _cache.Count);
+    }
+
+    [Fact]
+    public void TheBudget_StopsScoringOnceTheTimeSpentExceedsItsShare()
+    {
+        var budget = new ShadowBudget(0.1);
+        Assert.True(budget.Allows());
+        budget.Spent(TimeSpan.FromSeconds(1)); // far beyond 10% of the few milliseconds since it began
+        Assert.False(budget.Allows());
+        Assert.True(new ShadowBudget(1.0) is var unlimited && unlimited.Allows());
+    }
+
+    [Fact]
+    public async Task TheScorer_OffersOnlyRequestsOfTheIncumbentVersion_AndKeepsTheLastReport()
+    {
+        await using var scorer = new ShadowScorer();
+        using var incumbent = Model(1);
+        Assert.Null(scorer.Report());
+        await scorer.BeginAsync(new ShadowSession("r1", 1, 2, await LeaseAsync(2), Everything, 0));
+        Assert.True(scorer.Runs("r1", 2));
+        var x = Inputs(1, 1)[0];
+        var served = incumbent.Predict(x, 1);
+        scorer.Offer(1, "a", x, served.Labels[0], served.Probabilities, TimeSpan.Zero);
+        scorer.Offer(7, "b", x, served.Labels[0], served.Probabilities, TimeSpan.Zero); // served by another version: not comparable
+        await Eventually.Until(() => scorer.Report()!.Scored == 1, "the comparable request scored");
+        await scorer.EndAsync();
+        Assert.False(scorer.Runs("r1", 2));
+        Assert.Equal(1UL, scorer.Report()!.Offered);
+        Assert.Equal(0, _cache.Count);
+    }
+}

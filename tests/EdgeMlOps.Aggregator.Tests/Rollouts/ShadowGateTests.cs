@@ -1,0 +1,117 @@
+using EdgeMlOps.Aggregator.Rollouts;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Aggregator.Tests.Rollouts;
+
+/// <summary>The shadow gate alone: device reports in, a verdict out.</summary>
+public sealed class ShadowGateTests
+{
+    private static readonly RolloutGates Gates = new() { MinFeedback = 50, MaxAccuracyDrop = 0.05, AccuracyConfidence = 0.95, MaxFailureRate = 0.05 };
+
+    private static ShadowReport Report(ulong scored, ulong agreed, ulong labelled = 0, ulong onlyIncumbent = 0, ulong onlyCandidate = 0, double incumbentP95 = 1, double candidateP95 = 1, ulong errors = 0) => new()
+    {
+        RolloutId = "r",
+        CandidateVersion = 2,
+        Offered = scored,
+        Scored = scored,
+        Agreed = agreed,
+        Labelled = labelled,
+        IncumbentCorrect = labelled - onlyCandidate,
+        CandidateCorrect = labelled - onlyIncumbent,
+        OnlyIncumbentCorrect = onlyIncumbent,
+        OnlyCandidateCorrect = onlyCandidate,
+        IncumbentLatencyP95Ms = incumbentP95,
+        CandidateLatencyP95Ms = candidateP95,
+        CandidateErrors = errors,
+        DistanceSum = scored * 0.1,
+    };
+
+    [Fact]
+    public void TooFewScoredRequests_Wait()
+    {
+        var reading = ShadowGate.Judge(new ShadowRequest { MinScored = 200 }, Gates, [Report(150, 150, 100)], failed: 0);
+        Assert.StartsWith("wait: 150 requests scored on 1 shadow devices", reading.Verdict, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AgreeingCandidate_WithPairedAccuracyNoWorse_Passes()
+    {
+        var reading = ShadowGate.Judge(new ShadowRequest { MinAgreement = 0.9 }, Gates, [Report(300, 295, 120, onlyIncumbent: 2, onlyCandidate: 3), Report(300, 297, 100, 1, 1)], failed: 0);
+        Assert.Equal("pass", reading.Verdict);
+        Assert.Equal(2, reading.Devices);
+        Assert.Equal(592.0 / 600, reading.Agreement!.Value, 9);
+        Assert.True(reading.AgreementLower > 0.97 && reading.AgreementUpper < 1.0001);
+        Assert.Equal(0.1, reading.MeanDistance!.Value, 9);
+    }
+
+    [Fact]
+    public void AgreementConfidentlyBelowTheFloor_Fails_AndNearItWaits()
+    {
+        var low = ShadowGate.Judge(new ShadowRequest { MinAgreement = 0.9 }, Gates, [Report(400, 200, 100)], failed: 0);
+        Assert.StartsWith("fail: agrees with the served version on 50.0 % of 400 requests", low.Verdict, StringComparison.Ordinal);
+
+        var near = ShadowGate.Judge(new ShadowRequest { MinAgreement = 0.9, MinScored = 100 }, Gates, [Report(200, 178, 100)], failed: 0); // 89%: cannot tell yet
+        Assert.StartsWith("wait: agreement 89.0 %", near.Verdict, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PairedAccuracyConfidentlyWorse_Fails()
+    {
+        // 200 labelled pairs: the candidate alone is wrong on 40, alone right on 5: 17.5 points worse.
+        var reading = ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 350, 200, onlyIncumbent: 40, onlyCandidate: 5)], failed: 0);
+        Assert.StartsWith("fail: ground-truth accuracy", reading.Verdict, StringComparison.Ordinal);
+        Assert.True(reading.AccuracyDifferenceUpper < -0.05);
+    }
+
+    [Fact]
+    public void LabelsAreAwaited_UnlessThePolicySaysTheFleetHasNone()
+    {
+        Assert.StartsWith("wait: 10 labelled shadow requests (need 50)", ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 400, 10)], 0).Verdict, StringComparison.Ordinal);
+        Assert.Equal("pass", ShadowGate.Judge(new ShadowRequest { RequireLabels = false }, Gates, [Report(400, 400)], 0).Verdict);
+    }
+
+    [Fact]
+    public void LoadFailures_Errors_AndSlowness_EachFail()
+    {
+        Assert.StartsWith("fail: 1 of 3 shadow devices could not load", ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 400, 100), Report(400, 400, 100)], failed: 1).Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: the version failed on 20 of 420", ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 400, 100, errors: 20)], 0).Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: shadow p95 latency 3.00×", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 2 }, Gates, [Report(400, 400, 100, incumbentP95: 1, candidateP95: 3)], 0).Verdict, StringComparison.Ordinal);
+        Assert.Equal("pass", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 0 }, Gates, [Report(400, 400, 100, incumbentP95: 1, candidateP95: 3)], 0).Verdict);
+    }
+
+    [Fact]
+    public void ThePairedTest_PassesAWorseCandidateRarely_AndAnEqualOneUsually()
+    {
+        // Simulated shadows: 300 labelled pairs; the incumbent is right 85% of the time; the candidate copies it except
+        // on a share of requests. Truly 10 points worse must pass at most ~5% of the time; truly equal must pass mostly.
+        static (int Passed, int Failed) Run(double worse, int seed)
+        {
+            var random = new Random(seed);
+            int passed = 0, failed = 0;
+            for (var trial = 0; trial < 2000; trial++)
+            {
+                long onlyIncumbent = 0, onlyCandidate = 0;
+                for (var i = 0; i < 300; i++)
+                {
+                    var incumbentRight = random.NextDouble() < 0.85;
+                    var candidateRight = incumbentRight;
+                    if (random.NextDouble() < 0.2) candidateRight = random.NextDouble() < 0.85 - worse; // redrawn on a fifth of requests
+                    if (incumbentRight && !candidateRight) onlyIncumbent++;
+                    if (candidateRight && !incumbentRight) onlyCandidate++;
+                }
+
+                var verdict = AccuracyComparison.JudgePaired(onlyCandidate, onlyIncumbent, 300, 0.05, 0.95).Verdict;
+                if (verdict == AccuracyVerdict.Pass) passed++;
+                if (verdict == AccuracyVerdict.Fail) failed++;
+            }
+
+            return (passed, failed);
+        }
+
+        var worse = Run(0.5, 1); // 0.2 × 0.5 = 10 points worse overall
+        Assert.True(worse.Passed < 2000 * 0.05, $"a 10-point-worse candidate passed {worse.Passed} of 2000 times");
+        var equal = Run(0, 2);
+        Assert.True(equal.Passed > 2000 * 0.9, $"an equal candidate passed only {equal.Passed} of 2000 times");
+        Assert.True(equal.Failed < 2000 * 0.05, $"an equal candidate failed {equal.Failed} of 2000 times");
+    }
+}
