@@ -26,7 +26,8 @@ public sealed record RolloutOutcome(
     int DevicesThatRanTarget,
     int DevicesOnTargetAtEnd,
     int DevicesOnPreviousAtEnd,
-    double Seconds);
+    double Seconds,
+    ShadowReading? Shadow = null);
 
 /// <summary>What <see cref="RolloutScenario"/> found.</summary>
 public sealed record RolloutScenarioResult(int Devices, ulong GoodVersion, double GoodAccuracy, IReadOnlyList<RolloutOutcome> Rollouts, bool AuditIntact, long AuditEntries, double SetupSeconds)
@@ -39,14 +40,19 @@ public sealed record RolloutScenarioResult(int Devices, ulong GoodVersion, doubl
 /// A governed fleet end to end: N real agents (20% on an "npu-x" hardware class), a real
 /// aggregator in governed mode, apps on every device sending predictions and ground truth.
 /// (1) v1 is approved and rolled out to everyone; (2) federated rounds train a better version,
-/// approved by a person and rolled out in three stages (5% → 25% → 100%); (3) a version that
+/// approved by a person, shadowed on 5% of the fleet (scored beside v1 on live requests), promoted
+/// by the shadow gate and rolled out in three stages (5% → 25% → 100%); (3) a version that
 /// fails to load on npu-x and (4) a version whose accuracy collapses on half the classes (which
 /// the aggregator's own evaluation data does not cover) are each stopped at the canary by the
-/// gates, and every device that took them goes back to the previous version by itself.
+/// gates, and every device that took them goes back to the previous version by itself; the same
+/// blind version rolled out with a shadow phase first is stopped in the shadow, served by nobody.
 /// </summary>
 public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? loggerFactory = null, TextWriter? progress = null)
 {
     public static readonly double[] Stages = [0.05, 0.25, 1.0];
+
+    /// <summary>The shadow phase of the scenario's shadowed rollouts: the first stage's devices, every request, labels required.</summary>
+    public static ShadowRequest Shadow() => new() { Share = 0.05, MinDevices = 3, MinScored = 300, MinAgreement = 0.8, MaxLatencyP95Ratio = 2.0, MaxCpuShare = 0.5 };
 
     private readonly ILoggerFactory _loggers = loggerFactory ?? NullLoggerFactory.Instance;
 
@@ -99,7 +105,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
                 var good = node.CurrentVersion;
                 progress?.WriteLine($"v{good.Version}: {good.State} ({good.StateReason})");
                 node.Governance.Approve("ops-alice", good.Model, good.Version, "reviewed the federated evaluation");
-                outcomes.Add(await RollOutAsync(fleet, "good", good.Version, Stages, cancellationToken).ConfigureAwait(false));
+                outcomes.Add(await RollOutAsync(fleet, "good", good.Version, Stages, cancellationToken, Shadow()).ConfigureAwait(false));
 
                 // (3) A version that crashes on load on one hardware class.
                 var weights = node.CurrentWeights.Clone();
@@ -116,6 +122,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
                 if (node.Registry.Version(badAccuracy.Model, badAccuracy.Version)!.State != VersionStates.Rejected)
                 {
                     node.Governance.Approve("ops-alice", badAccuracy.Model, badAccuracy.Version, "passed the validation gates");
+                    outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-caught-in-shadow", badAccuracy.Version, Stages, cancellationToken, Shadow()).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-in-the-field", badAccuracy.Version, Stages, cancellationToken).ConfigureAwait(false));
                 }
 
@@ -135,7 +142,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
     }
 
     /// <summary>Creates a rollout, lets the gates run it to completion or abort, and waits until the fleet has settled.</summary>
-    private async Task<RolloutOutcome> RollOutAsync(SimulatedFleet fleet, string name, ulong version, double[] stages, CancellationToken cancellationToken)
+    private async Task<RolloutOutcome> RollOutAsync(SimulatedFleet fleet, string name, ulong version, double[] stages, CancellationToken cancellationToken, ShadowRequest? shadow = null)
     {
         var node = fleet.Aggregator;
         var clock = Stopwatch.StartNew();
@@ -145,6 +152,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
             Version = version,
             Stages = stages,
             Reason = name,
+            Shadow = shadow,
             Health = new HealthWindow { WindowSeconds = 2, MaxErrorRate = 0.01 },
             Gates = new RolloutGates { MinDevicesReporting = 3, MinReportingFraction = 0.8, MaxFailureRate = 0.05, MaxAccuracyDrop = 0.05, MinFeedback = 50, MaxLatencyP95Ratio = 0 },
         };
@@ -174,9 +182,15 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
         var view = node.Rollouts.View(final);
         var outcome = new RolloutOutcome(
             name, rollout.Id, version, final.State.ToString(), final.State == RolloutStatusKind.Completed ? stages.Length : final.Stage + 1, stages.Length, final.Note,
-            view.Stages, touched.Count, fleet.Agents.Count(a => a.ModelVersion == version), fleet.Agents.Count(a => a.ModelVersion == previous), clock.Elapsed.TotalSeconds);
+            view.Stages, touched.Count, fleet.Agents.Count(a => a.ModelVersion == version), fleet.Agents.Count(a => a.ModelVersion == previous), clock.Elapsed.TotalSeconds, view.Shadow);
         progress?.WriteLine($"rollout {name} (v{version}): {outcome.State} after stage {outcome.StagesOpened}/{outcome.Stages} in {outcome.Seconds:F1} s — {final.Note}; " +
             $"{outcome.DevicesThatRanTarget} devices ran it, {outcome.DevicesOnTargetAtEnd} on it now, {outcome.DevicesOnPreviousAtEnd} on v{previous}");
+        if (view.Shadow is { } sh)
+        {
+            progress?.WriteLine(FormattableString.Invariant($"  shadow: {sh.Scored} requests scored on {sh.Devices} devices ({sh.Skipped} skipped), agreement {sh.Agreement:P1}, mean distance {sh.MeanDistance:F3}, ") +
+                FormattableString.Invariant($"accuracy {sh.CandidateAccuracy:F4} against {sh.IncumbentAccuracy:F4} on {sh.Labelled} labelled, p95 {sh.CandidateLatencyP95:F3} ms against {sh.IncumbentLatencyP95:F3} ms"));
+        }
+
         foreach (var s in view.Stages) progress?.WriteLine($"  stage {s.Stage} ({s.Share:P0}): targeted {s.Targeted}, installed {s.Installed}, healthy {s.Healthy}, failed {s.Failed}, rolled back {s.RolledBack}");
         return outcome;
     }

@@ -74,10 +74,18 @@ public static class Cli
         var maxDrop = new Option<double>("--max-accuracy-drop") { Description = "Ground-truth accuracy drop against the replaced version that aborts", DefaultValueFactory = _ => 0.05 };
         var latency = new Option<double>("--latency-budget") { Description = "p95 inference latency budget on the device, ms (0: none)" };
         var manual = new Option<bool>("--manual") { Description = "Do not open the next stage automatically when the gates pass" };
-        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, latency, manual, reason };
+        var shadow = new Option<double>("--shadow") { Description = "Shadow the version first on this share of the cohort (e.g. 0.05): devices score requests with it without serving it" };
+        var shadowSample = new Option<double>("--shadow-sample-rate") { Description = "Share of each shadow device's requests scored", DefaultValueFactory = _ => 1.0 };
+        var shadowScored = new Option<long>("--shadow-min-scored") { Description = "Requests scored in the shadow before its gate judges", DefaultValueFactory = _ => 200 };
+        var shadowAgreement = new Option<double>("--shadow-min-agreement") { Description = "Agreement with the served version needed when too few labels arrive (0: not judged)" };
+        var shadowUnlabelled = new Option<bool>("--shadow-without-labels") { Description = "The fleet has no ground truth: do not wait for labelled shadow requests" };
+        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, reason };
         create.SetAction((r, ct) => Run(console, async () =>
         {
-            var body = RolloutBody(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!);
+            var shadowing = r.GetValue(shadow) is > 0 and var share
+                ? new ShadowArgs(share, r.GetValue(shadowSample), r.GetValue(shadowScored), r.GetValue(shadowAgreement), !r.GetValue(shadowUnlabelled))
+                : null;
+            var body = RolloutBody(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!, shadowing);
             Rollout(output, await Client(r).PostAsync("/v1/admin/rollouts", body, ct).ConfigureAwait(false));
         }));
         var optionalId = new Argument<string?>("id") { Description = "Rollout id (default: the latest)", Arity = ArgumentArity.ZeroOrOne };
@@ -218,7 +226,7 @@ public static class Cli
     internal static string Reason(string reason) =>
         JsonSerializer.Serialize(new Dictionary<string, object> { ["reason"] = reason }, CliJson.Default.DictionaryStringObject);
 
-    internal static string RolloutBody(ulong version, string? stages, string? exponential, string[] cohort, int window, double maxFailure, double maxDrop, double latency, bool autoAdvance, string reason)
+    internal static string RolloutBody(ulong version, string? stages, string? exponential, string[] cohort, int window, double maxFailure, double maxDrop, double latency, bool autoAdvance, string reason, ShadowArgs? shadow = null)
     {
         static double[] Numbers(string text) => text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             .Select(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new FormatException($"'{t}' is not a number")).ToArray();
@@ -262,6 +270,17 @@ public static class Cli
             json.WriteNumber("maxFailureRate", maxFailure);
             json.WriteNumber("maxAccuracyDrop", maxDrop);
             json.WriteEndObject();
+            if (shadow is not null)
+            {
+                json.WriteStartObject("shadow");
+                json.WriteNumber("share", shadow.Share);
+                json.WriteNumber("sampleRate", shadow.SampleRate);
+                json.WriteNumber("minScored", shadow.MinScored);
+                json.WriteNumber("minAgreement", shadow.MinAgreement);
+                json.WriteBoolean("requireLabels", shadow.RequireLabels);
+                json.WriteEndObject();
+            }
+
             json.WriteBoolean("autoAdvance", autoAdvance);
             json.WriteString("reason", reason);
             json.WriteEndObject();
@@ -325,9 +344,19 @@ public static class Cli
         }
 
         console.Write(table);
+        if (view.TryGetProperty("shadow", out var shadow) && shadow.ValueKind == JsonValueKind.Object)
+        {
+            console.MarkupLine($"shadow: {Cell(shadow, "scored")} requests scored on {Cell(shadow, "devices")} devices ({Cell(shadow, "skipped")} skipped, {Cell(shadow, "failed")} could not load it), " +
+                $"agreement {Cell(shadow, "agreement")}, mean distance {Cell(shadow, "meanDistance")}, accuracy {Cell(shadow, "candidateAccuracy")} vs {Cell(shadow, "incumbentAccuracy")} on {Cell(shadow, "labelled")} labelled, " +
+                $"p95 {Cell(shadow, "candidateLatencyP95")} vs {Cell(shadow, "incumbentLatencyP95")} ms");
+        }
+
         console.MarkupLine($"gate: {Cell(gate, "verdict")} (reporting {Cell(gate, "reporting")}/{Cell(gate, "targeted")}, accuracy {Cell(gate, "targetAccuracy")} vs {Cell(gate, "baselineAccuracy")}, p95 {Cell(gate, "targetLatencyP95")} vs {Cell(gate, "baselineLatencyP95")} ms)");
     }
 }
+
+/// <summary>The shadow phase asked for on the command line.</summary>
+internal sealed record ShadowArgs(double Share, double SampleRate, long MinScored, double MinAgreement, bool RequireLabels);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(bool))]

@@ -89,6 +89,28 @@ public sealed class ConsoleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AShadowRollout_ShowsItsShadowTest_AndAnOperatorPromotesItToTheFirstStage()
+    {
+        _node.Governance.Approve("alice", "digits", 1, "first version");
+        var rollout = await _node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest
+        {
+            Version = 1, Stages = [0.5, 1.0], Reason = "shadow first", Shadow = new EdgeMlOps.Aggregator.Rollouts.ShadowRequest { Share = 1.0 },
+        }, CancellationToken.None);
+
+        var bob = await _browser.SignInAsync(_console, "bob-token");
+        await bob.ClickAsync("#tabs button[data-view=rollouts]");
+        await Expect(bob.Locator("main td.state-Shadow")).ToHaveCountAsync(1);
+        await Expect(bob.Locator("main")).ToContainTextAsync("0 scored on 0 devices");
+        await Expect(bob.Locator("main")).ToContainTextAsync("wait: 0 requests scored");
+        await bob.ClickAsync("main button:has-text('Promote')");
+        await bob.FillAsync("#confirm-reason", "shadow reviewed by hand");
+        await bob.ClickAsync("#confirm-ok");
+        await Expect(bob.Locator("main td.state-Active")).ToHaveCountAsync(1);
+        Assert.Equal(EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Active, _node.Rollouts.Find(rollout.Id)!.State);
+        Assert.Equal("bob", _node.Audit.Entries("rollout/").Last().Actor);
+    }
+
+    [Fact]
     public async Task AViewer_SeesTheRegistry_ButNoApproveOrAbortButtons()
     {
         await _node.RegisterVersionAsync(_node.CurrentWeights.Clone(), "dana", "retrained offline", CancellationToken.None);

@@ -1,10 +1,11 @@
 namespace EdgeMlOps.Simulator.Tests;
 
 /// <summary>
-/// The governed-rollout scenario with 1,000 real agents: a good version goes through three
-/// stages to 100%; a version that fails to load on one hardware class and a version whose
-/// ground-truth accuracy drops are each stopped at the canary, every affected device back on
-/// the previous version.
+/// The governed-rollout scenario with 1,000 real agents: a good version passes its shadow test and
+/// goes through three stages to 100%; a version that fails to load on one hardware class and a
+/// version whose ground-truth accuracy drops are each stopped at the canary, every affected device
+/// back on the previous version; the accuracy-drop version shadowed first is stopped in the shadow
+/// without a single device serving it.
 /// </summary>
 [Collection(FleetCollection.Name)]
 public class RolloutScenarioTests
@@ -27,6 +28,10 @@ public class RolloutScenarioTests
         Assert.Equal(1000, good.Progress.Sum(s => s.Healthy));
         Assert.All(good.Progress, s => Assert.True(s.Targeted > 0 && s.Failed == 0 && s.RolledBack == 0, $"stage {s.Stage}: {s}"));
         Assert.InRange(good.Progress[0].Targeted, 30, 70);
+        var goodShadow = good.Shadow!;
+        Assert.True(goodShadow.Devices >= 3 && goodShadow.Scored >= 300, $"shadow: {goodShadow}");
+        Assert.True(goodShadow.AccuracyDifferenceLower > 0, $"shadow: the trained version is better than v1 on the same requests: {goodShadow}"); // though it disagrees with v1 often
+        Assert.True(goodShadow.Labelled >= 50, $"shadow: {goodShadow}");
 
         var badLoad = result.Rollouts.Single(r => r.Name == "fails-to-load-on-npu-x");
         Assert.Equal("Aborted", badLoad.State);
@@ -37,6 +42,14 @@ public class RolloutScenarioTests
         Assert.InRange(badLoad.DevicesThatRanTarget, 0, badLoad.Progress[0].Targeted);
         Assert.True(badLoad.Progress[0].Failed > 0, "npu-x devices in the canary report a failed install");
         Assert.All(badLoad.Progress.Skip(1), s => Assert.Equal(0, s.Targeted));
+
+        var caught = result.Rollouts.Single(r => r.Name == "accuracy-drops-caught-in-shadow");
+        Assert.Equal("Aborted", caught.State);
+        Assert.Equal(0, caught.DevicesThatRanTarget);
+        Assert.Equal(1000, caught.DevicesOnPreviousAtEnd);
+        Assert.Contains("ground-truth accuracy", caught.Note, StringComparison.Ordinal);
+        Assert.All(caught.Progress, s => Assert.Equal(0, s.Installed));
+        Assert.True(caught.Shadow!.AccuracyDifferenceUpper < -0.05, $"shadow: {caught.Shadow}");
 
         var badAccuracy = result.Rollouts.Single(r => r.Name == "accuracy-drops-in-the-field");
         Assert.Equal("Aborted", badAccuracy.State);

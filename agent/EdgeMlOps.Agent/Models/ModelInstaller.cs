@@ -288,6 +288,25 @@ internal sealed class ModelInstaller
         return (inference, (ulong)Math.Max(0, Environment.WorkingSet - before));
     }
 
+    /// <summary>Another lease on the served version's inference session (shared, so no second copy), or null when nothing is served.</summary>
+    public async Task<SharedCache<InferenceModel>.Lease?> LeaseServedAsync()
+    {
+        if (_slots.EnterServed() is not { } served) return null;
+        try
+        {
+            // The served version holds its lease while entered, so the cache has the session: nothing is created here.
+            return await _runtimes.Inference.AcquireAsync(served.Announcement.Inference.Sha256, () => Task.FromException<InferenceModel>(new InvalidOperationException("the served session is not in the cache"))).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+        finally
+        {
+            served.Exit();
+        }
+    }
+
     private Uri ArtifactBase(ModelAnnouncement verified) => _options.ArtifactBaseUrl ?? new Uri(verified.ArtifactBaseUrl);
 
     private static ModelSpec SpecOf(ModelAnnouncement verified) =>

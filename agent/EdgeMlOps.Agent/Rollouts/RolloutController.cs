@@ -165,7 +165,8 @@ internal sealed class RolloutController
             using (_installer.BeginInFlight(target))
             {
                 var (session, memory) = await _installer.LoadShadowAsync(verified).ConfigureAwait(false);
-                await Shadow.BeginAsync(new ShadowSession(plan.RolloutId, serving, target, session, plan.Shadow, memory)).ConfigureAwait(false);
+                var incumbent = await _installer.LeaseServedAsync().ConfigureAwait(false);
+                await Shadow.BeginAsync(new ShadowSession(plan.RolloutId, serving, target, session, plan.Shadow, memory, incumbent)).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!_work.IsStopping)

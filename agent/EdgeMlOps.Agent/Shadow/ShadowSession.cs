@@ -8,7 +8,9 @@ namespace EdgeMlOps.Agent.Shadow;
 /// <summary>
 /// One shadow test: the candidate's session, a bounded queue of served requests to score off the request path, one
 /// worker scoring them, the CPU budget, and the pairing of scored requests with ground truth that arrives later
-/// (before or after the candidate scored them).
+/// (before or after the candidate scored them). Given the incumbent's session too, the worker times both on each
+/// scored request, back to back on the same thread in alternating order, so the latency comparison is like for like
+/// (the request path's own timing runs on another thread under other load).
 /// </summary>
 internal sealed class ShadowSession : IAsyncDisposable
 {
@@ -16,6 +18,7 @@ internal sealed class ShadowSession : IAsyncDisposable
     public const int MaxPendingLabels = 4096;
 
     private readonly SharedCache<InferenceModel>.Lease _candidate;
+    private readonly SharedCache<InferenceModel>.Lease? _incumbent;
     private readonly ShadowPolicy _policy;
     private readonly ShadowBudget _budget;
     private readonly Channel<Item> _queue;
@@ -24,8 +27,9 @@ internal sealed class ShadowSession : IAsyncDisposable
     private readonly Queue<string> _pairOrder = new();
     private readonly Task _worker;
 
-    public ShadowSession(string rolloutId, ulong incumbent, ulong candidate, SharedCache<InferenceModel>.Lease session, ShadowPolicy policy, ulong memoryBytes)
+    public ShadowSession(string rolloutId, ulong incumbent, ulong candidate, SharedCache<InferenceModel>.Lease session, ShadowPolicy policy, ulong memoryBytes, SharedCache<InferenceModel>.Lease? incumbentSession = null)
     {
+        _incumbent = incumbentSession;
         RolloutId = rolloutId;
         IncumbentVersion = incumbent;
         CandidateVersion = candidate;
@@ -114,8 +118,18 @@ internal sealed class ShadowSession : IAsyncDisposable
         if (complete is not null) Stats.Labelled(complete.Incumbent == complete.Truth, complete.Candidate == complete.Truth);
     }
 
+    /// <summary>The incumbent's latency on this request, timed on the worker (the request path's timing without its session).</summary>
+    private TimeSpan TimeIncumbent(Item item)
+    {
+        if (_incumbent is null) return item.Elapsed;
+        var started = Stopwatch.GetTimestamp();
+        _incumbent.Value.Predict(item.Features, 1);
+        return Stopwatch.GetElapsedTime(started);
+    }
+
     private async Task ScoreAsync()
     {
+        long scoredCount = 0;
         try
         {
             await foreach (var item in _queue.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
@@ -123,10 +137,14 @@ internal sealed class ShadowSession : IAsyncDisposable
                 var started = Stopwatch.GetTimestamp();
                 try
                 {
+                    var incumbentFirst = (scoredCount++ & 1) == 0;
+                    var incumbentElapsed = incumbentFirst ? TimeIncumbent(item) : TimeSpan.Zero;
+                    var candidateStarted = Stopwatch.GetTimestamp();
                     var batch = _candidate.Value.Predict(item.Features, 1);
-                    var elapsed = Stopwatch.GetElapsedTime(started);
-                    _budget.Spent(elapsed);
-                    Stats.Compared(item.Label, batch.Labels[0], item.Probabilities, batch.Probabilities, item.Elapsed, elapsed);
+                    var elapsed = Stopwatch.GetElapsedTime(candidateStarted);
+                    if (!incumbentFirst) incumbentElapsed = TimeIncumbent(item);
+                    _budget.Spent(Stopwatch.GetElapsedTime(started));
+                    Stats.Compared(item.Label, batch.Labels[0], item.Probabilities, batch.Probabilities, incumbentElapsed, elapsed);
                     Scored(item.PredictionId, batch.Labels[0]);
                 }
                 catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
@@ -152,6 +170,7 @@ internal sealed class ShadowSession : IAsyncDisposable
         await _worker.ConfigureAwait(false);
         _stop.Dispose();
         _candidate.Dispose();
+        _incumbent?.Dispose();
     }
 
     private sealed record Item(string PredictionId, float[] Features, long Label, float[] Probabilities, TimeSpan Elapsed);

@@ -118,7 +118,11 @@ public sealed record ShadowRequest
     /// <summary>Scored requests (all shadowing devices) needed before the gate judges.</summary>
     public long MinScored { get; set; } = 200;
 
-    /// <summary>Share of scored requests where both versions choose the same class that the version must reach (0: not judged); a Wilson interval at the gates' confidence.</summary>
+    /// <summary>
+    /// Share of scored requests where both versions choose the same class that the version must reach when there is too
+    /// little ground truth to judge accuracy (0: not judged); a Wilson interval at the gates' confidence. With enough
+    /// labelled pairs accuracy decides: a version that disagrees because it is better passes.
+    /// </summary>
     public double MinAgreement { get; set; }
 
     /// <summary>Median over devices of the version's p95 latency over the served version's, on the same requests, above which the gate fails (0: off).</summary>

@@ -6,8 +6,10 @@ namespace EdgeMlOps.Aggregator.Rollouts;
 /// <summary>
 /// Judges a rollout's shadow phase from the devices' shadow reports (pure: no clock, no store). Fails on shadow
 /// devices that could not load the version, on its inference errors, on latency against the served version on the
-/// same requests, on agreement confidently below the floor, or on paired ground-truth accuracy confidently worse than
-/// the allowed drop; passes when every judged figure is confidently fine; waits in between.
+/// same requests, or on paired ground-truth accuracy confidently worse than the allowed drop. With enough labelled
+/// pairs accuracy decides (a version that disagrees with the served one because it is better passes); without them
+/// (<see cref="ShadowRequest.RequireLabels"/> false) agreement with the served version bounds how much behaviour may
+/// change. Passes when every judged figure is confidently fine; waits in between.
 /// </summary>
 public static class ShadowGate
 {
@@ -62,25 +64,29 @@ public static class ShadowGate
         {
             verdict = FormattableString.Invariant($"fail: shadow p95 latency {ratio:F2}× the served version's on the same requests (limit {shadow.MaxLatencyP95Ratio:F2}×)");
         }
-        else if (shadow.MinAgreement > 0 && agreement is { } a && a.Item2 < shadow.MinAgreement)
-        {
-            verdict = FormattableString.Invariant($"fail: agrees with the served version on {(double)agreed / scored:P1} of {scored} requests ({a.Item1:P1} to {a.Item2:P1}; need {shadow.MinAgreement:P1})");
-        }
         else if (accuracy is { Item1: AccuracyVerdict.Fail } worse)
         {
             verdict = FormattableString.Invariant($"fail: ground-truth accuracy {(double)candidateCorrect / labelled:F4} against {(double)incumbentCorrect / labelled:F4} on the same {labelled} requests (difference {worse.Item3:+0.000;-0.000} to {worse.Item4:+0.000;-0.000}; drop > {gates.MaxAccuracyDrop:F2})");
         }
-        else if (shadow.MinAgreement > 0 && agreement is { } open && open.Item1 < shadow.MinAgreement)
+        else if (labelled >= gates.MinFeedback && gates.MinFeedback > 0)
         {
-            verdict = FormattableString.Invariant($"wait: agreement {(double)agreed / scored:P1} over {scored} requests ({open.Item1:P1} to {open.Item2:P1}; need {shadow.MinAgreement:P1})");
+            // Enough ground truth: accuracy decides. A version that disagrees because it is better must pass.
+            verdict = accuracy is { Item1: AccuracyVerdict.Inconclusive } unsure
+                ? FormattableString.Invariant($"wait: accuracy difference {unsure.Item3:+0.000;-0.000} to {unsure.Item4:+0.000;-0.000} over {labelled} labelled requests (need above {-gates.MaxAccuracyDrop:F2})")
+                : "pass";
         }
-        else if (shadow.RequireLabels && labelled < gates.MinFeedback)
+        else if (shadow.RequireLabels)
         {
             verdict = $"wait: {labelled} labelled shadow requests (need {gates.MinFeedback})";
         }
-        else if (labelled >= gates.MinFeedback && accuracy is { Item1: AccuracyVerdict.Inconclusive } unsure)
+        else if (shadow.MinAgreement > 0 && agreement is { } a && a.Item2 < shadow.MinAgreement)
         {
-            verdict = FormattableString.Invariant($"wait: accuracy difference {unsure.Item3:+0.000;-0.000} to {unsure.Item4:+0.000;-0.000} over {labelled} labelled requests (need above {-gates.MaxAccuracyDrop:F2})");
+            // No ground truth to judge by: agreement with the served version bounds how much behaviour may change.
+            verdict = FormattableString.Invariant($"fail: agrees with the served version on {(double)agreed / scored:P1} of {scored} requests ({a.Item1:P1} to {a.Item2:P1}; need {shadow.MinAgreement:P1}) and too few labels to judge accuracy");
+        }
+        else if (shadow.MinAgreement > 0 && agreement is { } open && open.Item1 < shadow.MinAgreement)
+        {
+            verdict = FormattableString.Invariant($"wait: agreement {(double)agreed / scored:P1} over {scored} requests ({open.Item1:P1} to {open.Item2:P1}; need {shadow.MinAgreement:P1})");
         }
         else
         {

@@ -117,12 +117,31 @@ public sealed class ShadowSessionTests
     }
 
     [Fact]
-    public async Task EndingTheSession_ReleasesTheCandidatesSession()
+    public async Task EndingTheSession_ReleasesBothSessions()
     {
-        var session = new ShadowSession("r1", 1, 2, await LeaseAsync(5), Everything, memoryBytes: 0);
-        Assert.Equal(1, _cache.Count);
+        var session = new ShadowSession("r1", 1, 2, await LeaseAsync(5), Everything, memoryBytes: 0, incumbentSession: await LeaseAsync(6));
+        Assert.Equal(2, _cache.Count);
         await session.DisposeAsync();
         Assert.Equal(0, _cache.Count);
+    }
+
+    [Fact]
+    public async Task WithTheIncumbentsSession_BothAreTimedOnTheWorker_NotTheRequestPathsFigure()
+    {
+        using var incumbent = Model(1);
+        var session = new ShadowSession("r1", 1, 2, await LeaseAsync(2), Everything, memoryBytes: 0, incumbentSession: await LeaseAsync(1));
+        await using (session)
+        {
+            foreach (var (x, i) in Inputs(50, 5).Select((x, i) => (x, i)))
+            {
+                var served = incumbent.Predict(x, 1);
+                session.Offer($"p{i}", x, served.Labels[0], served.Probabilities, TimeSpan.FromSeconds(1)); // a request path under heavy load
+            }
+
+            await Eventually.Until(() => session.Report().Scored == 50, "every request scored");
+            var p95 = session.Report().IncumbentLatencyP95Ms;
+            Assert.True(p95 is > 0 and < 500, $"incumbent p95 {p95} ms timed on the worker, not the request path's 1 s");
+        }
     }
 
     [Fact]

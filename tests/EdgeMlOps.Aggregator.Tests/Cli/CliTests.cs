@@ -128,6 +128,16 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal(0, exit);
         Assert.Contains("Aborted", output, StringComparison.Ordinal);
 
+        (exit, output) = await Run("bob-token", "rollouts", "create", "1", "--stages", "0.1,1", "--shadow", "0.1", "--shadow-min-scored", "500", "--shadow-without-labels", "--reason", "shadow first");
+        Assert.Equal(0, exit);
+        Assert.Contains("Shadow", output, StringComparison.Ordinal);
+        Assert.Contains("shadow: 0 requests scored on 0 devices", output, StringComparison.Ordinal);
+        var shadowed = _node.Rollouts.Current!;
+        Assert.Equal(EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Shadow, shadowed.State);
+        Assert.Equal(new EdgeMlOps.Aggregator.Rollouts.ShadowRequest { Share = 0.1, MinScored = 500, RequireLabels = false }, shadowed.Request.Shadow);
+        (exit, _) = await Run("bob-token", "rollouts", "abort", shadowed.Id, "--reason", "stop");
+        Assert.Equal(0, exit);
+
         (exit, output) = await Run("carol-token", "audit", "verify");
         Assert.Equal(0, exit);
         Assert.Contains("intact", output, StringComparison.Ordinal);

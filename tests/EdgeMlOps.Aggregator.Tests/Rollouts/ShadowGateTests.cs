@@ -45,13 +45,23 @@ public sealed class ShadowGateTests
     }
 
     [Fact]
-    public void AgreementConfidentlyBelowTheFloor_Fails_AndNearItWaits()
+    public void WithoutLabels_AgreementConfidentlyBelowTheFloor_Fails_AndNearItWaits()
     {
-        var low = ShadowGate.Judge(new ShadowRequest { MinAgreement = 0.9 }, Gates, [Report(400, 200, 100)], failed: 0);
+        var unlabelled = new ShadowRequest { MinAgreement = 0.9, RequireLabels = false, MinScored = 100 };
+        var low = ShadowGate.Judge(unlabelled, Gates, [Report(400, 200)], failed: 0);
         Assert.StartsWith("fail: agrees with the served version on 50.0 % of 400 requests", low.Verdict, StringComparison.Ordinal);
 
-        var near = ShadowGate.Judge(new ShadowRequest { MinAgreement = 0.9, MinScored = 100 }, Gates, [Report(200, 178, 100)], failed: 0); // 89%: cannot tell yet
+        var near = ShadowGate.Judge(unlabelled, Gates, [Report(200, 178)], failed: 0); // 89%: cannot tell yet
         Assert.StartsWith("wait: agreement 89.0 %", near.Verdict, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ACandidateThatDisagreesBecauseItIsBetter_Passes()
+    {
+        // 60% agreement, but on 200 labelled pairs the candidate alone is right 60 times and the incumbent alone 5.
+        var reading = ShadowGate.Judge(new ShadowRequest { MinAgreement = 0.9 }, Gates, [Report(400, 240, 200, onlyIncumbent: 5, onlyCandidate: 60)], failed: 0);
+        Assert.Equal("pass", reading.Verdict);
+        Assert.True(reading.AccuracyDifferenceLower > 0.2, $"{reading}");
     }
 
     [Fact]

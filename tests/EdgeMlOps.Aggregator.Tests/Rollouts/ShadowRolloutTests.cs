@@ -82,14 +82,14 @@ public sealed class ShadowRolloutTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AShadowThatDisagrees_StopsTheRollout_BeforeAnyDeviceServesIt()
+    public async Task AShadowLessAccurateOnTheSameRequests_StopsTheRollout_BeforeAnyDeviceServesIt()
     {
         var rollout = await _node.Rollouts.CreateAsync("bob", Request(), CancellationToken.None);
         await ReportAsync(rollout.Id, scored: 400, agreed: 210, labelled: 150, onlyIncumbent: 70, onlyCandidate: 3);
         await _node.Rollouts.EvaluateAsync(CancellationToken.None);
         var stopped = _node.Rollouts.Current!;
         Assert.Equal(RolloutStatusKind.Aborted, stopped.State);
-        Assert.StartsWith("aborted: agrees with the served version on 52.5 % of 400 requests", stopped.Note, StringComparison.Ordinal);
+        Assert.StartsWith("aborted: ground-truth accuracy", stopped.Note, StringComparison.Ordinal);
         Assert.Equal("system:shadow-gate", _node.Audit.Entries().Last().Actor);
         var view = _node.Rollouts.View(stopped);
         Assert.Equal(400, view.Shadow!.Scored);
