@@ -118,6 +118,9 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// <summary>The device's part in the current rollout (null before any plan applied to it).</summary>
     public RolloutProgress? Rollout => _rollouts.Memory.Progress;
 
+    /// <summary>The device's shadow test of a rollout's version (running, or the last one), or null.</summary>
+    public ShadowReport? Shadow => _rollouts.Shadow.Report();
+
     public long BytesSent => _channel.BytesSent;
 
     /// <summary>Bytes received over the fleet channel plus the artifacts this device installed.</summary>
@@ -334,7 +337,7 @@ public sealed class DeviceAgent : IAsyncDisposable
             SketchesWithheld = (ulong)SketchesWithheld,
             SketchRowsDropped = (ulong)SketchRowsDropped,
             Rollout = Rollout,
-            Shadow = _rollouts.Shadow.Report(),
+            Shadow = Shadow,
             StorageNotice = StorageNotice,
             FreshUntilUnixMs = _installer.FreshUntilUnixMs,
             StatusIntervalSeconds = (uint)Math.Min(uint.MaxValue, _options.StatusInterval.TotalSeconds),

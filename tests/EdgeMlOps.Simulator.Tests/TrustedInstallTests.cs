@@ -17,14 +17,14 @@ namespace EdgeMlOps.Simulator.Tests;
 [Collection(FleetCollection.Name)]
 public class TrustedInstallTests
 {
-    private static AggregatorOptions Options(string dir, DeploymentMode mode = DeploymentMode.Auto) => new()
+    internal static AggregatorOptions Options(string dir, DeploymentMode mode = DeploymentMode.Auto) => new()
     {
         Fleet = "trust", ModelName = "m", Model = ModelSpecText.Parse("mlp-8-6-3"), EmbeddedBrokerPort = 0,
         HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
         Governance = new GovernanceOptions { Mode = mode, RolloutCheckInterval = TimeSpan.FromMilliseconds(200) },
     };
 
-    private static DeviceAgent Agent(string dir, AggregatorNode node, byte[] root, HttpMessageHandler? http = null, string id = "dev-t") => new(
+    internal static DeviceAgent Agent(string dir, AggregatorNode node, byte[] root, HttpMessageHandler? http = null, string id = "dev-t") => new(
         new AgentOptions { DeviceId = id, Fleet = "trust", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [root], DataDirectory = Path.Combine(dir, id) },
         new AgentDependencies
         {
@@ -37,7 +37,7 @@ public class TrustedInstallTests
     private static readonly RolloutGates NoFeedbackGates = new() { MinFeedback = 0 };
 
     /// <summary>v1 approved and rolled out to everyone, deployed in the registry.</summary>
-    private static async Task DeployV1Async(AggregatorNode node)
+    internal static async Task DeployV1Async(AggregatorNode node)
     {
         node.Governance.Approve("alice", "m", 1, "first");
         await node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Health = new HealthWindow { WindowSeconds = 1 }, Gates = NoFeedbackGates }, CancellationToken.None);
@@ -45,7 +45,7 @@ public class TrustedInstallTests
     }
 
     /// <summary>A next version with different weights (so new artifacts), registered by dana and approved by alice.</summary>
-    private static async Task<ModelVersionRecord> ApprovedNextVersionAsync(AggregatorNode node)
+    internal static async Task<ModelVersionRecord> ApprovedNextVersionAsync(AggregatorNode node)
     {
         var weights = node.CurrentWeights.Clone();
         for (var i = 0; i < weights.Values.Length; i++) weights.Values[i] += 0.01f;
@@ -54,7 +54,7 @@ public class TrustedInstallTests
         return next;
     }
 
-    private static string TempDirectory() => Path.Combine(Path.GetTempPath(), "edgemlops-trust-" + Guid.NewGuid().ToString("N"));
+    internal static string TempDirectory() => Path.Combine(Path.GetTempPath(), "edgemlops-trust-" + Guid.NewGuid().ToString("N"));
 
     [Fact]
     public async Task ArtifactTamperedOnTheServer_IsRefused_AndTheReasonReachesTheOperator()

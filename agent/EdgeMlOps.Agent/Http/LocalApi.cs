@@ -192,6 +192,23 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             w.WriteEndObject();
         }
 
+        if (_agent.Shadow is { } shadow)
+        {
+            w.WriteStartObject("shadow");
+            w.WriteString("rolloutId", shadow.RolloutId);
+            w.WriteNumber("candidateVersion", shadow.CandidateVersion);
+            w.WriteNumber("offered", shadow.Offered);
+            w.WriteNumber("scored", shadow.Scored);
+            w.WriteNumber("skipped", shadow.SkippedSample + shadow.SkippedBudget + shadow.SkippedQueue);
+            w.WriteNumber("agreed", shadow.Agreed);
+            w.WriteNumber("labelled", shadow.Labelled);
+            w.WriteNumber("incumbentCorrect", shadow.IncumbentCorrect);
+            w.WriteNumber("candidateCorrect", shadow.CandidateCorrect);
+            w.WriteNumber("candidateLatencyP95Ms", shadow.CandidateLatencyP95Ms);
+            w.WriteNumber("incumbentLatencyP95Ms", shadow.IncumbentLatencyP95Ms);
+            w.WriteEndObject();
+        }
+
         return info is null ? 503 : 200;
     }
 
