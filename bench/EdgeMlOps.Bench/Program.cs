@@ -12,4 +12,10 @@ if (args is ["tls-cost", ..])
     return;
 }
 
+if (args is ["shadow-cost", ..])
+{
+    await EdgeMlOps.Bench.ShadowCost.RunAsync(Console.Out);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

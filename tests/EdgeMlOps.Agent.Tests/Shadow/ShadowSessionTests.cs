@@ -145,6 +145,23 @@ public sealed class ShadowSessionTests
     }
 
     [Fact]
+    public async Task AFullQueue_SkipsAndCounts_TheRequestPathNeverWaits()
+    {
+        using var incumbent = Model(1);
+        var session = new ShadowSession("r1", 1, 2, await LeaseAsync(2), new ShadowPolicy { Share = 1, SampleRate = 1, MaxCpuShare = 1, MaxPending = 2 }, memoryBytes: 0);
+        await using (session)
+        {
+            var x = Inputs(1, 9)[0];
+            var served = incumbent.Predict(x, 1);
+            for (var i = 0; i < 1000; i++) session.Offer($"p{i}", x, served.Labels[0], served.Probabilities, TimeSpan.Zero); // far faster than one poll
+            await Eventually.Until(() => session.Report() is var r && r.Scored + r.SkippedQueue == 1000, "every request scored or skipped");
+            var report = session.Report();
+            Assert.True(report.SkippedQueue > 0, $"{report}");
+            Assert.True(report.Scored >= 2, $"{report}");
+        }
+    }
+
+    [Fact]
     public void TheBudget_StopsScoringOnceTheTimeSpentExceedsItsShare()
     {
         var budget = new ShadowBudget(0.1);
