@@ -27,7 +27,8 @@ public sealed record RolloutOutcome(
     int DevicesOnTargetAtEnd,
     int DevicesOnPreviousAtEnd,
     double Seconds,
-    ShadowReading? Shadow = null);
+    ShadowReading? Shadow = null,
+    ExperimentView? Experiment = null);
 
 /// <summary>What <see cref="RolloutScenario"/> found.</summary>
 public sealed record RolloutScenarioResult(int Devices, ulong GoodVersion, double GoodAccuracy, IReadOnlyList<RolloutOutcome> Rollouts, bool AuditIntact, long AuditEntries, double SetupSeconds)
@@ -45,11 +46,20 @@ public sealed record RolloutScenarioResult(int Devices, ulong GoodVersion, doubl
 /// fails to load on npu-x and (4) a version whose accuracy collapses on half the classes (which
 /// the aggregator's own evaluation data does not cover) are each stopped at the canary by the
 /// gates, and every device that took them goes back to the previous version by itself; the same
-/// blind version rolled out with a shadow phase first is stopped in the shadow, served by nobody.
+/// blind version rolled out with a shadow phase first is stopped in the shadow, served by nobody; rolled out with an
+/// A/B test first (a quarter of the fleet, half of their requests) it is stopped early by the sequential test.
 /// </summary>
 public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? loggerFactory = null, TextWriter? progress = null)
 {
     public static readonly double[] Stages = [0.05, 0.25, 1.0];
+
+    /// <summary>The scenario's A/B test: a quarter of the fleet, half of their requests to the version, read sequentially.</summary>
+    public static ExperimentRequest AbTest() => new()
+    {
+        Share = 0.25,
+        Split = 0.5,
+        Design = new EdgeMlOps.Aggregator.Experiments.ExperimentDesign { Mode = EdgeMlOps.Aggregator.Experiments.ExperimentMode.Sequential, BaselineRate = 0.5, MinDetectableEffect = 0.1 },
+    };
 
     /// <summary>The shadow phase of the scenario's shadowed rollouts: the first stage's devices, every request, labels required.</summary>
     public static ShadowRequest Shadow() => new() { Share = 0.05, MinDevices = 3, MinScored = 300, MinAgreement = 0.8, MaxLatencyP95Ratio = 2.0, MaxCpuShare = 0.5 };
@@ -123,6 +133,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
                 {
                     node.Governance.Approve("ops-alice", badAccuracy.Model, badAccuracy.Version, "passed the validation gates");
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-caught-in-shadow", badAccuracy.Version, Stages, cancellationToken, Shadow()).ConfigureAwait(false));
+                    outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-stopped-by-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest()).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-in-the-field", badAccuracy.Version, Stages, cancellationToken).ConfigureAwait(false));
                 }
 
@@ -142,7 +153,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
     }
 
     /// <summary>Creates a rollout, lets the gates run it to completion or abort, and waits until the fleet has settled.</summary>
-    private async Task<RolloutOutcome> RollOutAsync(SimulatedFleet fleet, string name, ulong version, double[] stages, CancellationToken cancellationToken, ShadowRequest? shadow = null)
+    private async Task<RolloutOutcome> RollOutAsync(SimulatedFleet fleet, string name, ulong version, double[] stages, CancellationToken cancellationToken, ShadowRequest? shadow = null, ExperimentRequest? experiment = null)
     {
         var node = fleet.Aggregator;
         var clock = Stopwatch.StartNew();
@@ -153,6 +164,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
             Stages = stages,
             Reason = name,
             Shadow = shadow,
+            Experiment = experiment,
             Health = new HealthWindow { WindowSeconds = 2, MaxErrorRate = 0.01 },
             Gates = new RolloutGates { MinDevicesReporting = 3, MinReportingFraction = 0.8, MaxFailureRate = 0.05, MaxAccuracyDrop = 0.05, MinFeedback = 50, MaxLatencyP95Ratio = 0 },
         };
@@ -182,13 +194,18 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
         var view = node.Rollouts.View(final);
         var outcome = new RolloutOutcome(
             name, rollout.Id, version, final.State.ToString(), final.State == RolloutStatusKind.Completed ? stages.Length : final.Stage + 1, stages.Length, final.Note,
-            view.Stages, touched.Count, fleet.Agents.Count(a => a.ModelVersion == version), fleet.Agents.Count(a => a.ModelVersion == previous), clock.Elapsed.TotalSeconds, view.Shadow);
+            view.Stages, touched.Count, fleet.Agents.Count(a => a.ModelVersion == version), fleet.Agents.Count(a => a.ModelVersion == previous), clock.Elapsed.TotalSeconds, view.Shadow, view.Experiment);
         progress?.WriteLine($"rollout {name} (v{version}): {outcome.State} after stage {outcome.StagesOpened}/{outcome.Stages} in {outcome.Seconds:F1} s — {final.Note}; " +
             $"{outcome.DevicesThatRanTarget} devices ran it, {outcome.DevicesOnTargetAtEnd} on it now, {outcome.DevicesOnPreviousAtEnd} on v{previous}");
         if (view.Shadow is { } sh)
         {
             progress?.WriteLine(FormattableString.Invariant($"  shadow: {sh.Scored} requests scored on {sh.Devices} devices ({sh.Skipped} skipped), agreement {sh.Agreement:P1}, mean distance {sh.MeanDistance:F3}, ") +
                 FormattableString.Invariant($"accuracy {sh.CandidateAccuracy:F4} against {sh.IncumbentAccuracy:F4} on {sh.Labelled} labelled, p95 {sh.CandidateLatencyP95:F3} ms against {sh.IncumbentLatencyP95:F3} ms"));
+        }
+
+        if (view.Experiment is { } ab)
+        {
+            progress?.WriteLine(FormattableString.Invariant($"  A/B test: {ab.Devices} devices, {ab.ServedA} requests to A and {ab.ServedB} to B; accuracy B {ab.Reading.AccuracyB:F4} ({ab.Reading.LabelledB} labelled) against A {ab.Reading.AccuracyA:F4} ({ab.Reading.LabelledA}), p = {ab.Reading.PValue:0.####}"));
         }
 
         foreach (var s in view.Stages) progress?.WriteLine($"  stage {s.Stage} ({s.Share:P0}): targeted {s.Targeted}, installed {s.Installed}, healthy {s.Healthy}, failed {s.Failed}, rolled back {s.RolledBack}");

@@ -49,6 +49,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     private readonly OutboxPump _outbox;
     private readonly PresenceReporter _presence;
     private readonly Security.DeviceIdentity? _identity;
+    private readonly Serving.Predictor _predictor;
 
     public DeviceAgent(AgentOptions options, AgentDependencies dependencies)
     {
@@ -81,6 +82,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         _outbox = new OutboxPump(_channel, dependencies.Outbox, _storage, Counters, dependencies.Time, _logger);
         _presence = new PresenceReporter(_channel, _topics, options.DeviceId, options.StatusInterval, dependencies.Time, Status, _logger);
         _training = new TrainingWorker(options, _slots, dependencies, _headers, _topics, _outbox, Counters, _work.Stopping, _logger);
+        _predictor = new Serving.Predictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters);
         _slots.ServedChanged += _health.ResetVersion;
         _channel.MessageReceived = OnMessageAsync;
         _channel.Connected = async _ =>
@@ -120,6 +122,9 @@ public sealed class DeviceAgent : IAsyncDisposable
 
     /// <summary>The device's shadow test of a rollout's version (running, or the last one), or null.</summary>
     public ShadowReport? Shadow => _rollouts.Shadow.Report();
+
+    /// <summary>The device's part in a rollout's A/B test (running, or the last one), or null.</summary>
+    public ExperimentReport? Experiment => _rollouts.Experiment.Report();
 
     public long BytesSent => _channel.BytesSent;
 
@@ -225,6 +230,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         await StopAsync().ConfigureAwait(false);
         await _channel.DisposeAsync().ConfigureAwait(false);
         await _rollouts.Shadow.DisposeAsync().ConfigureAwait(false);
+        _rollouts.Experiment.End();
         _slots.Dispose();
         if (_deps.Identity is null) _identity?.Dispose();
         _work.Dispose();
@@ -238,43 +244,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// prediction awaiting feedback holds it), so the caller must not change it afterwards. The local API hands over
     /// the array it parsed, which saves a copy per request.
     /// </summary>
-    public PredictionResult PredictOwned(float[] features)
-    {
-        var model = _slots.EnterServed() ?? throw new InvalidOperationException("No model is installed yet.");
-        try
-        {
-            var inference = model.Inference.Value;
-            if (features.Length != inference.Spec.InputDim)
-            {
-                throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
-            }
-
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            PredictionBatch batch;
-            try
-            {
-                batch = inference.Predict(features, 1);
-            }
-            catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
-            {
-                _health.RecordError();
-                throw;
-            }
-
-            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-            _health.RecordPrediction(elapsed);
-            var id = Guid.NewGuid().ToString("N");
-            _deps.Store.AddPrediction(id, features, batch.Labels[0], model.Announcement.Version);
-            _rollouts.Shadow.Offer(model.Announcement.Version, id, features, batch.Labels[0], batch.Probabilities, elapsed);
-            _profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN, elapsed);
-            Interlocked.Increment(ref Counters.Predictions);
-            return new PredictionResult(id, batch.Labels[0], batch.Probabilities, model.Announcement.Version);
-        }
-        finally
-        {
-            model.Exit();
-        }
-    }
+    public PredictionResult PredictOwned(float[] features) => _predictor.Predict(features);
 
     /// <summary>Ground truth for an earlier prediction. False if the id is unknown or expired.</summary>
     public bool Feedback(string predictionId, long label)
@@ -285,6 +255,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         // Ground-truth accuracy of the served version since it was switched to (a rollout gate).
         if (prediction.ModelVersion == ModelVersion) _health.RecordFeedback(prediction.Label == label);
         _rollouts.Shadow.Outcome(predictionId, label);
+        _rollouts.Experiment.Outcome(prediction.ModelVersion, prediction.Label == label);
         AddSamples([(prediction.Features, label)]);
         return true;
     }
@@ -338,6 +309,7 @@ public sealed class DeviceAgent : IAsyncDisposable
             SketchRowsDropped = (ulong)SketchRowsDropped,
             Rollout = Rollout,
             Shadow = Shadow,
+            Experiment = Experiment,
             StorageNotice = StorageNotice,
             FreshUntilUnixMs = _installer.FreshUntilUnixMs,
             StatusIntervalSeconds = (uint)Math.Min(uint.MaxValue, _options.StatusInterval.TotalSeconds),

@@ -79,13 +79,21 @@ public static class Cli
         var shadowScored = new Option<long>("--shadow-min-scored") { Description = "Requests scored in the shadow before its gate judges", DefaultValueFactory = _ => 200 };
         var shadowAgreement = new Option<double>("--shadow-min-agreement") { Description = "Agreement with the served version needed when too few labels arrive (0: not judged)" };
         var shadowUnlabelled = new Option<bool>("--shadow-without-labels") { Description = "The fleet has no ground truth: do not wait for labelled shadow requests" };
-        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, reason };
+        var ab = new Option<double>("--ab") { Description = "A/B test the version first on this share of the cohort (e.g. 0.1): a split of their requests is answered by it" };
+        var abSplit = new Option<double>("--ab-split") { Description = "Share of each device's requests answered by the version", DefaultValueFactory = _ => 0.5 };
+        var abMode = new Option<string>("--ab-mode") { Description = "sequential (read at every look, may stop early) or fixed (read once at the computed sample size)", DefaultValueFactory = _ => "sequential" };
+        var abBaseline = new Option<double>("--ab-baseline") { Description = "Expected accuracy of the served version (sizes the test)", DefaultValueFactory = _ => 0.8 };
+        var abEffect = new Option<double>("--ab-min-effect") { Description = "Smallest accuracy difference worth detecting (sizes the test)", DefaultValueFactory = _ => 0.05 };
+        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, ab, abSplit, abMode, abBaseline, abEffect, reason };
         create.SetAction((r, ct) => Run(console, async () =>
         {
             var shadowing = r.GetValue(shadow) is > 0 and var share
                 ? new ShadowArgs(share, r.GetValue(shadowSample), r.GetValue(shadowScored), r.GetValue(shadowAgreement), !r.GetValue(shadowUnlabelled))
                 : null;
-            var body = RolloutBody(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!, shadowing);
+            var testing = r.GetValue(ab) is > 0 and var abShare
+                ? new AbArgs(abShare, r.GetValue(abSplit), r.GetValue(abMode) switch { "sequential" => "Sequential", "fixed" => "FixedHorizon", var m => throw new FormatException($"--ab-mode '{m}' is not sequential or fixed") }, r.GetValue(abBaseline), r.GetValue(abEffect))
+                : null;
+            var body = RolloutBody(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!, shadowing, testing);
             Rollout(output, await Client(r).PostAsync("/v1/admin/rollouts", body, ct).ConfigureAwait(false));
         }));
         var optionalId = new Argument<string?>("id") { Description = "Rollout id (default: the latest)", Arity = ArgumentArity.ZeroOrOne };
@@ -226,7 +234,7 @@ public static class Cli
     internal static string Reason(string reason) =>
         JsonSerializer.Serialize(new Dictionary<string, object> { ["reason"] = reason }, CliJson.Default.DictionaryStringObject);
 
-    internal static string RolloutBody(ulong version, string? stages, string? exponential, string[] cohort, int window, double maxFailure, double maxDrop, double latency, bool autoAdvance, string reason, ShadowArgs? shadow = null)
+    internal static string RolloutBody(ulong version, string? stages, string? exponential, string[] cohort, int window, double maxFailure, double maxDrop, double latency, bool autoAdvance, string reason, ShadowArgs? shadow = null, AbArgs? ab = null)
     {
         static double[] Numbers(string text) => text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             .Select(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new FormatException($"'{t}' is not a number")).ToArray();
@@ -278,6 +286,19 @@ public static class Cli
                 json.WriteNumber("minScored", shadow.MinScored);
                 json.WriteNumber("minAgreement", shadow.MinAgreement);
                 json.WriteBoolean("requireLabels", shadow.RequireLabels);
+                json.WriteEndObject();
+            }
+
+            if (ab is not null)
+            {
+                json.WriteStartObject("experiment");
+                json.WriteNumber("share", ab.Share);
+                json.WriteNumber("split", ab.Split);
+                json.WriteStartObject("design");
+                json.WriteString("mode", ab.Mode);
+                json.WriteNumber("baselineRate", ab.Baseline);
+                json.WriteNumber("minDetectableEffect", ab.MinEffect);
+                json.WriteEndObject();
                 json.WriteEndObject();
             }
 
@@ -351,12 +372,21 @@ public static class Cli
                 $"p95 {Cell(shadow, "candidateLatencyP95")} vs {Cell(shadow, "incumbentLatencyP95")} ms");
         }
 
+        if (view.TryGetProperty("experiment", out var test) && test.ValueKind == JsonValueKind.Object)
+        {
+            var reading = test.GetProperty("reading");
+            console.MarkupLine($"A/B test: {Cell(test, "devices")} devices, {Cell(test, "servedA")} requests to A, {Cell(test, "servedB")} to B; accuracy B {Cell(reading, "accuracyB")} ({Cell(reading, "labelledB")} labelled) vs A {Cell(reading, "accuracyA")} ({Cell(reading, "labelledA")}), p = {Cell(reading, "pValue")}, horizon {Cell(reading, "horizon")} per arm");
+        }
+
         console.MarkupLine($"gate: {Cell(gate, "verdict")} (reporting {Cell(gate, "reporting")}/{Cell(gate, "targeted")}, accuracy {Cell(gate, "targetAccuracy")} vs {Cell(gate, "baselineAccuracy")}, p95 {Cell(gate, "targetLatencyP95")} vs {Cell(gate, "baselineLatencyP95")} ms)");
     }
 }
 
 /// <summary>The shadow phase asked for on the command line.</summary>
 internal sealed record ShadowArgs(double Share, double SampleRate, long MinScored, double MinAgreement, bool RequireLabels);
+
+/// <summary>The A/B test asked for on the command line.</summary>
+internal sealed record AbArgs(double Share, double Split, string Mode, double Baseline, double MinEffect);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(bool))]

@@ -51,6 +51,17 @@ public class RolloutScenarioTests
         Assert.All(caught.Progress, s => Assert.Equal(0, s.Installed));
         Assert.True(caught.Shadow!.AccuracyDifferenceUpper < -0.05, $"shadow: {caught.Shadow}");
 
+        var ab = result.Rollouts.Single(r => r.Name == "accuracy-drops-stopped-by-ab-test");
+        Assert.Equal("Aborted", ab.State);
+        Assert.Contains("A/B test (Sequential): the version is less accurate", ab.Note, StringComparison.Ordinal);
+        Assert.Equal(0, ab.DevicesOnTargetAtEnd);
+        Assert.Equal(1000, ab.DevicesOnPreviousAtEnd);
+        Assert.All(ab.Progress, s => Assert.Equal(0, s.Installed)); // requests were split; nobody switched
+        var reading = ab.Experiment!.Reading;
+        Assert.True(reading.AccuracyB < reading.AccuracyA && reading.PValue < 0.05, $"{ab.Experiment}");
+        Assert.True(reading.LabelledB < reading.Horizon, $"stopped early: {reading.LabelledB} of {reading.Horizon} labels");
+        Assert.InRange(ab.Experiment.ServedB / (double)(ab.Experiment.ServedA + ab.Experiment.ServedB), 0.4, 0.6);
+
         var badAccuracy = result.Rollouts.Single(r => r.Name == "accuracy-drops-in-the-field");
         Assert.Equal("Aborted", badAccuracy.State);
         Assert.Equal(1, badAccuracy.StagesOpened);

@@ -209,6 +209,25 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             w.WriteEndObject();
         }
 
+        if (_agent.Experiment is { } experiment)
+        {
+            w.WriteStartObject("experiment");
+            w.WriteString("rolloutId", experiment.RolloutId);
+            foreach (var (name, arm) in new[] { ("a", experiment.A), ("b", experiment.B) })
+            {
+                w.WriteStartObject(name);
+                w.WriteNumber("version", arm.Version);
+                w.WriteNumber("served", arm.Served);
+                w.WriteNumber("errors", arm.Errors);
+                w.WriteNumber("labelled", arm.Labelled);
+                w.WriteNumber("correct", arm.Correct);
+                w.WriteNumber("latencyP95Ms", arm.LatencyP95Ms);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndObject();
+        }
+
         return info is null ? 503 : 200;
     }
 

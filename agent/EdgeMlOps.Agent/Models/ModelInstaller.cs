@@ -270,11 +270,10 @@ internal sealed class ModelInstaller
     }
 
     /// <summary>
-    /// Loads the inference session of a verified version that is not served: the candidate of a shadow test. It
-    /// fails as an install would on this device (a version that does not load here is a shadow failure, not a
-    /// canary's). Returns the session and how much the agent's resident memory grew loading it.
+    /// Loads the inference session of a verified version that is not served: the target of a shadow or A/B test. It
+    /// fails as an install would on this device (a version that does not load here fails there, not in a canary). Returns the session and how much the agent's resident memory grew loading it.
     /// </summary>
-    public async Task<(SharedCache<InferenceModel>.Lease Session, ulong MemoryBytes)> LoadShadowAsync(ModelAnnouncement verified)
+    public async Task<(SharedCache<InferenceModel>.Lease Session, ulong MemoryBytes)> LoadBesideAsync(ModelAnnouncement verified)
     {
         var before = Environment.WorkingSet;
         var inference = await AcquireInferenceAsync(verified, ArtifactBase(verified), SpecOf(verified)).ConfigureAwait(false);

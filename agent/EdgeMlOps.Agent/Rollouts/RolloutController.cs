@@ -1,4 +1,5 @@
 using EdgeMlOps.Agent.Models;
+using EdgeMlOps.Agent.Experiments;
 using EdgeMlOps.Agent.Monitoring;
 using EdgeMlOps.Agent.Shadow;
 using EdgeMlOps.Agent.Storage;
@@ -53,6 +54,9 @@ internal sealed class RolloutController
     /// <summary>The shadow test this device runs for the current plan, if any (the request path feeds it).</summary>
     public ShadowScorer Shadow { get; } = new();
 
+    /// <summary>The A/B test this device takes part in for the current plan, if any (the request path asks it which arm).</summary>
+    public ExperimentArms Experiment { get; } = new();
+
     private long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>A plan arrived on the rollout topic: verified here, before the install gate, so a rollback directive stops the download in flight.</summary>
@@ -86,11 +90,13 @@ internal sealed class RolloutController
             var serving = _slots.Served;
             var target = ManifestVersion(plan.TargetManifest);
             var step = RolloutStep.Decide(plan, target, serving?.ModelName, serving?.Version, previous?.Phase,
-                RolloutMembership.IsTargeted(_options.DeviceId, _options.Tags, plan), RolloutMembership.IsShadowing(_options.DeviceId, _options.Tags, plan));
+                RolloutMembership.IsTargeted(_options.DeviceId, _options.Tags, plan),
+                RolloutMembership.IsShadowing(_options.DeviceId, _options.Tags, plan) || RolloutMembership.IsInExperiment(_options.DeviceId, _options.Tags, plan));
             switch (step.Action)
             {
                 case RolloutAction.Shadow:
-                    await ShadowAsync(plan, target, serving!.Version).ConfigureAwait(false);
+                case RolloutAction.Experiment:
+                    await RunBesideAsync(plan, step.Action, target, serving!.Version).ConfigureAwait(false);
                     break;
                 case RolloutAction.Revert:
                     await RevertAsync(plan, target, step.Reason).ConfigureAwait(false);
@@ -105,8 +111,9 @@ internal sealed class RolloutController
 
             if (step.Mark is { } phase) SetProgress(plan, phase, step.Reason, target);
 
-            // After the step: a candidate promoted to this device's canary was installed from the shadow's shared session.
+            // After the step: a candidate promoted to this device's canary was installed from the shared session.
             if (step.Action != RolloutAction.Shadow) await Shadow.EndAsync().ConfigureAwait(false);
+            if (step.Action != RolloutAction.Experiment) Experiment.End();
         }
         catch (OperationCanceledException)
         {
@@ -149,10 +156,14 @@ internal sealed class RolloutController
         StartTrial(plan, target);
     }
 
-    /// <summary>Loads the target (verified like an install) beside the served version and starts scoring requests with it.</summary>
-    private async Task ShadowAsync(RolloutPlan plan, ulong target, ulong serving)
+    /// <summary>
+    /// Loads the target (verified like an install) beside the served version, then starts scoring requests with it in
+    /// the shadow, or answering the A/B test's share of requests with it.
+    /// </summary>
+    private async Task RunBesideAsync(RolloutPlan plan, RolloutAction action, ulong target, ulong serving)
     {
-        if (Shadow.Runs(plan.RolloutId, target)) return;
+        var shadow = action == RolloutAction.Shadow;
+        if (shadow ? Shadow.Runs(plan.RolloutId, target) : Experiment.Runs(plan.RolloutId, target)) return;
         if (_trust.CheckManifest(plan.TargetManifest, NowMs, serving) is not { } manifest)
         {
             SetProgress(plan, RolloutPhase.Failed, _trust.LastRejection, target);
@@ -164,9 +175,16 @@ internal sealed class RolloutController
         {
             using (_installer.BeginInFlight(target))
             {
-                var (session, memory) = await _installer.LoadShadowAsync(verified).ConfigureAwait(false);
-                var incumbent = await _installer.LeaseServedAsync().ConfigureAwait(false);
-                await Shadow.BeginAsync(new ShadowSession(plan.RolloutId, serving, target, session, plan.Shadow, memory, incumbent)).ConfigureAwait(false);
+                var (session, memory) = await _installer.LoadBesideAsync(verified).ConfigureAwait(false);
+                if (shadow)
+                {
+                    var incumbent = await _installer.LeaseServedAsync().ConfigureAwait(false);
+                    await Shadow.BeginAsync(new ShadowSession(plan.RolloutId, serving, target, session, plan.Shadow, memory, incumbent)).ConfigureAwait(false);
+                }
+                else
+                {
+                    Experiment.Begin(new ExperimentSession(plan.RolloutId, serving, target, plan.Experiment.Split, session));
+                }
             }
         }
         catch (OperationCanceledException) when (!_work.IsStopping)
@@ -177,12 +195,12 @@ internal sealed class RolloutController
         {
             Interlocked.Increment(ref _counters.ModelInstallFailures);
             _trust.Reject($"v{target}: {ex.Message}");
-            SetProgress(plan, RolloutPhase.Failed, $"could not load v{target} for its shadow test: {ex.Message}", target);
+            SetProgress(plan, RolloutPhase.Failed, $"could not load v{target} for its {(shadow ? "shadow test" : "A/B test")}: {ex.Message}", target);
             _logger.InstallFailed(plan.ModelName, target, ex.Message);
             return;
         }
 
-        SetProgress(plan, RolloutPhase.Shadowing, string.Empty, target);
+        SetProgress(plan, shadow ? RolloutPhase.Shadowing : RolloutPhase.Experimenting, string.Empty, target);
     }
 
     /// <summary>

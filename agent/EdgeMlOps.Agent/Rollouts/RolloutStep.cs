@@ -19,6 +19,9 @@ internal enum RolloutAction
 
     /// <summary>Keep serving; load the target beside the served version and score requests with it in the shadow.</summary>
     Shadow,
+
+    /// <summary>Load the target beside the served version and answer the A/B test's share of requests with it.</summary>
+    Experiment,
 }
 
 /// <summary>An action, then (if set) the progress to record with its reason.</summary>
@@ -29,27 +32,31 @@ internal readonly record struct RolloutStep(RolloutAction Action, RolloutPhase? 
     /// <summary>
     /// The device's decision about a plan, without effects: <paramref name="servingName"/>/<paramref name="servingVersion"/>
     /// is what it serves (null before any install), <paramref name="previous"/> its phase in this rollout so far (null if
-    /// none), <paramref name="targeted"/> whether the plan's stages include it, <paramref name="shadowing"/> whether the
-    /// plan's shadow phase does.
+    /// none), <paramref name="targeted"/> whether the plan's stages include it, <paramref name="beside"/> whether the
+    /// plan's shadow phase or A/B test does (the target runs beside the served version).
     /// </summary>
-    public static RolloutStep Decide(RolloutPlan plan, ulong target, string? servingName, ulong? servingVersion, RolloutPhase? previous, bool targeted, bool shadowing = false)
+    public static RolloutStep Decide(RolloutPlan plan, ulong target, string? servingName, ulong? servingVersion, RolloutPhase? previous, bool targeted, bool beside = false)
     {
         if (servingName is not null && servingName != plan.ModelName) return new(RolloutAction.None);
         var onTarget = servingVersion == target;
         var failedHere = previous is RolloutPhase.Failed or RolloutPhase.RolledBack;
-        if (plan.State == RolloutState.Shadow && shadowing && !onTarget)
+        if (plan.State is RolloutState.Shadow or RolloutState.Experiment && beside && !onTarget)
         {
-            // A shadow needs something served to compare with; a candidate that failed to load here is not retried.
+            // Both need something served to compare with; a target that failed to load here is not retried.
             if (servingVersion is null or 0) return new(RolloutAction.CatchUp);
-            return failedHere ? new(RolloutAction.None) : new(RolloutAction.Shadow);
+            return failedHere ? new(RolloutAction.None) : new(plan.State == RolloutState.Shadow ? RolloutAction.Shadow : RolloutAction.Experiment);
         }
 
         if (plan.State == RolloutState.Aborted)
         {
             if (onTarget) return new(RolloutAction.Revert, Reason: AbortReason);
-            return previous is RolloutPhase.Shadowing
-                ? new(RolloutAction.CatchUp, RolloutPhase.NotTargeted, "rollout aborted during its shadow test; the version was never served here")
-                : new(RolloutAction.CatchUp, previous is null ? RolloutPhase.NotTargeted : null);
+            return previous switch
+            {
+                RolloutPhase.Shadowing => new(RolloutAction.CatchUp, RolloutPhase.NotTargeted, "rollout aborted during its shadow test; the version was never served here"),
+                RolloutPhase.Experimenting => new(RolloutAction.CatchUp, RolloutPhase.NotTargeted, "rollout aborted during its A/B test; every request goes to the served version again"),
+                null => new(RolloutAction.CatchUp, RolloutPhase.NotTargeted),
+                _ => new(RolloutAction.CatchUp),
+            };
         }
 
         if (!targeted) return onTarget ? new(RolloutAction.None) : new(RolloutAction.CatchUp, failedHere ? null : RolloutPhase.NotTargeted);

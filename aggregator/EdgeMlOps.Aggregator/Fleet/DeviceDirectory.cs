@@ -24,6 +24,9 @@ public sealed record DeviceInfo(
     /// <summary>The device's latest shadow test of a rollout's version (counts and latencies), or null.</summary>
     public ShadowReport? Shadow { get; init; }
 
+    /// <summary>The device's latest A/B test of a rollout's version (both arms' counts), or null.</summary>
+    public ExperimentReport? Experiment { get; init; }
+
     public double LatencyP95Ms { get; init; }
 
     public ulong Predictions { get; init; }
@@ -102,6 +105,7 @@ public sealed class DeviceDirectory(TimeProvider time)
             LastBoot = status.Header.Boot,
             Rollout = status.Rollout,
             Shadow = status.Shadow,
+            Experiment = status.Experiment,
             LatencyP95Ms = status.LatencyP95Ms,
             Predictions = status.Predictions,
             RssBytes = status.RssBytes,
@@ -119,7 +123,7 @@ public sealed class DeviceDirectory(TimeProvider time)
         _devices.AddOrUpdate(deviceId, info, (_, old) =>
             !PresenceOrder.Supersedes(status.Header, status.State, old.LastBoot, old.LastSequence) ? old
             // A Last Will is built before the device knows its model and rollout: keep what it last said.
-            : status.State == DeviceState.Lost ? info with { Rollout = old.Rollout, Shadow = old.Shadow, ModelName = old.ModelName, ModelVersion = old.ModelVersion, Tags = old.Tags }
+            : status.State == DeviceState.Lost ? info with { Rollout = old.Rollout, Shadow = old.Shadow, Experiment = old.Experiment, ModelName = old.ModelName, ModelVersion = old.ModelVersion, Tags = old.Tags }
             : info);
     }
 

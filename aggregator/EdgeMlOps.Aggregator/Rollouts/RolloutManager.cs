@@ -21,9 +21,8 @@ public sealed partial class RolloutManager
     private readonly AggregatorOptions _options;
     private readonly FleetStores _stores;
     private readonly DeviceDirectory _devices;
-    private readonly Trust.ManifestSigner _signer;
+    private readonly RolloutPlans _plans;
     private readonly FleetPublisher _publisher;
-    private readonly Func<Uri> _artifactBaseUrl;
     private readonly Shared.Protocol.Topics _topics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -43,9 +42,8 @@ public sealed partial class RolloutManager
         _options = options;
         _stores = stores;
         _devices = devices;
-        _signer = signer;
+        _plans = new RolloutPlans(options.Fleet, stores, signer, artifactBaseUrl, time);
         _publisher = publisher;
-        _artifactBaseUrl = artifactBaseUrl;
         _topics = new Shared.Protocol.Topics(options.Fleet);
         _time = time;
         _logger = logger;
@@ -73,6 +71,7 @@ public sealed partial class RolloutManager
         var stages = request.ResolveStages();
         request.Gates.Validate();
         request.Shadow?.Validate();
+        request.Experiment?.Validate();
         var version = _stores.Governance.Find(_options.ModelName, request.Version);
         if (version.State is not (VersionStates.Validated or VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))
         {
@@ -88,7 +87,7 @@ public sealed partial class RolloutManager
         RolloutRecord record;
         lock (_gate)
         {
-            if (_active is { State: RolloutStatusKind.Active or RolloutStatusKind.Paused or RolloutStatusKind.Shadow } running)
+            if (_active is { State: RolloutStatusKind.Active or RolloutStatusKind.Paused or RolloutStatusKind.Shadow or RolloutStatusKind.Experiment } running)
             {
                 throw new GovernanceException($"rollout {running.Id} is still {running.State.ToString().ToLowerInvariant()}; abort or finish it first");
             }
@@ -102,8 +101,10 @@ public sealed partial class RolloutManager
                 PreviousVersion = _stores.Governance.Deployed(_options.ModelName)?.Version ?? 0,
                 CreatedBy = actor,
                 CreatedAt = _time.GetUtcNow(),
-                State = request.Shadow is null ? RolloutStatusKind.Active : RolloutStatusKind.Shadow,
-                Note = request.Shadow is { } shadow ? FormattableString.Invariant($"shadow on {shadow.Share:P0} of the cohort") : "stage 1 open",
+                State = request.Shadow is not null ? RolloutStatusKind.Shadow : request.Experiment is not null ? RolloutStatusKind.Experiment : RolloutStatusKind.Active,
+                Note = request.Shadow is { } shadow ? FormattableString.Invariant($"shadow on {shadow.Share:P0} of the cohort")
+                    : request.Experiment is { } experiment ? ExperimentNote(experiment)
+                    : "stage 1 open",
             };
             _active = record;
         }
@@ -126,7 +127,7 @@ public sealed partial class RolloutManager
         ChangeAsync(actor, id, "rollout.resume", reason, r => r.State == RolloutStatusKind.Paused ? r with { State = RolloutStatusKind.Active, Note = "resumed: " + reason } : Refuse(r, "resume"), cancellationToken);
 
     public Task<RolloutRecord> AbortAsync(string actor, string id, string reason, CancellationToken cancellationToken) =>
-        ChangeAsync(actor, id, "rollout.abort", reason, r => r.State is RolloutStatusKind.Active or RolloutStatusKind.Paused or RolloutStatusKind.Shadow ? r with { State = RolloutStatusKind.Aborted, Note = "aborted: " + reason } : Refuse(r, "abort"), cancellationToken);
+        ChangeAsync(actor, id, "rollout.abort", reason, r => r.State is RolloutStatusKind.Active or RolloutStatusKind.Paused or RolloutStatusKind.Shadow or RolloutStatusKind.Experiment ? r with { State = RolloutStatusKind.Aborted, Note = "aborted: " + reason } : Refuse(r, "abort"), cancellationToken);
 
     /// <summary>
     /// Takes a completed rollout back: its plan turns into a signed rollback directive (devices on the target
@@ -150,8 +151,11 @@ public sealed partial class RolloutManager
 
     private RolloutRecord Advance(RolloutRecord r)
     {
-        // Out of the shadow into the first stage: a canary, which a validated version may reach without approval.
+        // Out of the shadow (into the A/B test, if any) and out of the A/B test into the first stage: a canary, which a
+        // validated version may reach without approval.
+        if (r.State == RolloutStatusKind.Shadow && r.Request.Experiment is { } experiment) return r with { State = RolloutStatusKind.Experiment, Note = "shadow passed; " + ExperimentNote(experiment) };
         if (r.State == RolloutStatusKind.Shadow) return r with { State = RolloutStatusKind.Active, Stage = 0, Note = "shadow passed; stage 1 open" };
+        if (r.State == RolloutStatusKind.Experiment) return r with { State = RolloutStatusKind.Active, Stage = 0, Note = "A/B test passed; stage 1 open" };
         if (r.State != RolloutStatusKind.Active) return Refuse(r, "advance");
         var version = _stores.Governance.Find(r.Model, r.Request.Version);
         if (version.State is not (VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))
@@ -192,12 +196,12 @@ public sealed partial class RolloutManager
     public async Task<RolloutView?> EvaluateAsync(CancellationToken cancellationToken)
     {
         var rollout = Current;
-        if (rollout is not { State: RolloutStatusKind.Active or RolloutStatusKind.Shadow }) return rollout is null ? null : View(rollout);
+        if (rollout is not { State: RolloutStatusKind.Active or RolloutStatusKind.Shadow or RolloutStatusKind.Experiment }) return rollout is null ? null : View(rollout);
         var view = View(rollout);
         var verdict = view.Gate.Verdict;
         if (verdict.StartsWith("fail:", StringComparison.Ordinal))
         {
-            var actor = rollout.State == RolloutStatusKind.Shadow ? "system:shadow-gate" : "system:rollout-gates";
+            var actor = rollout.State switch { RolloutStatusKind.Shadow => "system:shadow-gate", RolloutStatusKind.Experiment => "system:ab-test", _ => "system:rollout-gates" };
             await AbortAsync(actor, rollout.Id, verdict["fail:".Length..].Trim(), cancellationToken).ConfigureAwait(false);
         }
         else if (rollout.State == RolloutStatusKind.Shadow)
@@ -206,6 +210,10 @@ public sealed partial class RolloutManager
             {
                 await AdvanceAsync("system:shadow-gate", rollout.Id, ShadowSummary(view.Shadow!), cancellationToken).ConfigureAwait(false);
             }
+        }
+        else if (rollout.State == RolloutStatusKind.Experiment)
+        {
+            if (verdict.StartsWith("pass", StringComparison.Ordinal)) await AdvanceAsync("system:ab-test", rollout.Id, verdict["pass:".Length..].Trim(), cancellationToken).ConfigureAwait(false);
         }
         else if (verdict == "pass" && rollout.Request.AutoAdvance)
         {
@@ -223,17 +231,20 @@ public sealed partial class RolloutManager
         return View(Current!);
     }
 
+    private static string ExperimentNote(ExperimentRequest e) => FormattableString.Invariant(
+        $"A/B test on {e.Share:P0} of the cohort, {e.Split:P0} of requests to the version ({e.Design.Mode}, at most {e.Design.HorizonPerArm()} labels per arm)");
+
     private static string ShadowSummary(ShadowReading s) => FormattableString.Invariant(
         $"shadow gate passed: {s.Scored} requests on {s.Devices} devices, agreement {s.Agreement:P1}, accuracy {s.CandidateAccuracy:F4} against {s.IncumbentAccuracy:F4} on {s.Labelled} labelled");
 
     /// <summary>Why the first stage would wait for devices that do not exist (none of the known devices falls in it), or null.</summary>
     private string? FirstStageWarning(RolloutRecord record)
     {
-        if (record.State == RolloutStatusKind.Shadow)
+        if (BeforeStages(record))
         {
-            var plan = Plan(record, signManifest: false);
-            if (_devices.All.Any(d => RolloutMembership.IsShadowing(d.DeviceId, d.Tags, plan))) return null;
-            return FormattableString.Invariant($"the shadow share ({record.Request.Shadow!.Share:P0}) includes none of the {_devices.All.Count} known devices; it waits until one joins");
+            var plan = _plans.Build(record, signManifest: false);
+            if (_devices.All.Any(d => RolloutMembership.IsShadowing(d.DeviceId, d.Tags, plan) || RolloutMembership.IsInExperiment(d.DeviceId, d.Tags, plan))) return null;
+            return $"the {(record.State == RolloutStatusKind.Shadow ? "shadow" : "A/B test")} share includes none of the {_devices.All.Count} known devices; it waits until one joins";
         }
 
         var first = View(record).Stages[0];
@@ -245,7 +256,7 @@ public sealed partial class RolloutManager
     /// <summary>Per-stage counts and the gate reading for <paramref name="rollout"/>, from the devices' latest statuses.</summary>
     public RolloutView View(RolloutRecord rollout)
     {
-        var plan = Plan(rollout, signManifest: false);
+        var plan = _plans.Build(rollout, signManifest: false);
         var stages = rollout.Stages.Select((share, i) => new int[6]).ToArray();
         var target = new List<DeviceInfo>();
         var baseline = new List<DeviceInfo>();
@@ -258,7 +269,7 @@ public sealed partial class RolloutManager
             var stage = RolloutMembership.StageOf(device.DeviceId, plan);
             if (stage < 0) continue;
             var progress = device.Rollout is { } p && p.RolloutId == rollout.Id ? p : null;
-            var opened = rollout.State != RolloutStatusKind.Shadow && (stage <= rollout.Stage || rollout.State == RolloutStatusKind.Completed);
+            var opened = !BeforeStages(rollout) && (stage <= rollout.Stage || rollout.State == RolloutStatusKind.Completed);
             if (!opened)
             {
                 if (device.ModelVersion == rollout.PreviousVersion) baseline.Add(device);
@@ -278,11 +289,23 @@ public sealed partial class RolloutManager
             }
         }
 
-        var views = stages.Select((c, i) => new StageProgress(i + 1, rollout.Stages[i], rollout.State != RolloutStatusKind.Shadow && (i <= rollout.Stage || rollout.State == RolloutStatusKind.Completed), c[0], c[1], c[2], c[3], c[4])).ToArray();
-        var gate = Judge(rollout.Request.Gates, reporting, bad, targetedOnline, target, baseline);
+        var views = stages.Select((c, i) => new StageProgress(i + 1, rollout.Stages[i], !BeforeStages(rollout) && (i <= rollout.Stage || rollout.State == RolloutStatusKind.Completed), c[0], c[1], c[2], c[3], c[4])).ToArray();
+        var gate = StageGate.Judge(rollout.Request.Gates, reporting, bad, targetedOnline, target, baseline);
         var shadow = rollout.Request.Shadow is { } policy ? JudgeShadow(rollout, policy, plan) : null;
-        return new RolloutView(rollout, views, rollout.State == RolloutStatusKind.Shadow ? gate with { Verdict = shadow!.Verdict } : gate, shadow);
+        var experiment = rollout.Request.Experiment is { } test
+            ? ExperimentGate.Judge(test, _devices.All.Select(d => d.Experiment).OfType<ExperimentReport>().Where(r => r.RolloutId == rollout.Id && r.B?.Version == rollout.Request.Version).ToArray())
+            : null;
+        gate = rollout.State switch
+        {
+            RolloutStatusKind.Shadow => gate with { Verdict = shadow!.Verdict },
+            RolloutStatusKind.Experiment => gate with { Verdict = experiment!.Verdict },
+            _ => gate,
+        };
+        return new RolloutView(rollout, views, gate, shadow, experiment);
     }
+
+    /// <summary>True while the rollout is in its shadow phase or A/B test: no stage is open, nobody switched.</summary>
+    private static bool BeforeStages(RolloutRecord rollout) => rollout.State is RolloutStatusKind.Shadow or RolloutStatusKind.Experiment;
 
     /// <summary>The shadow test of <paramref name="rollout"/> from the reports of the devices in its shadow share.</summary>
     private ShadowReading JudgeShadow(RolloutRecord rollout, ShadowRequest policy, RolloutPlan plan)
@@ -304,51 +327,10 @@ public sealed partial class RolloutManager
         return ShadowGate.Judge(policy, rollout.Request.Gates, reports, failed);
     }
 
-    private static GateReading Judge(RolloutGates gates, int reporting, int bad, int targetedOnline, List<DeviceInfo> target, List<DeviceInfo> baseline)
-    {
-        static (double? Rate, double? Latency, double? Accuracy, long Feedback, long Correct) Measure(List<DeviceInfo> devices)
-        {
-            var predictions = devices.Sum(d => (double)d.Predictions);
-            var errors = devices.Sum(d => (double)d.InferenceErrors);
-            var latencies = devices.Where(d => d.Predictions > 0).Select(d => d.LatencyP95Ms).Order().ToArray();
-            var feedback = devices.Sum(d => (long)d.FeedbackCount);
-            var correct = devices.Sum(d => (long)d.FeedbackCorrect);
-            return (predictions + errors > 0 ? errors / (predictions + errors) : null,
-                latencies.Length > 0 ? latencies[latencies.Length / 2] : null,
-                feedback > 0 ? (double)correct / feedback : null,
-                feedback,
-                correct);
-        }
-
-        var t = Measure(target);
-        var b = Measure(baseline);
-        var failureRate = reporting > 0 ? (double)bad / reporting : 0;
-        var accuracy = t.Feedback >= gates.MinFeedback && b.Feedback >= gates.MinFeedback && t.Feedback > 0 && b.Feedback > 0
-            ? AccuracyComparison.Judge(t.Correct, t.Feedback, b.Correct, b.Feedback, gates.MaxAccuracyDrop, gates.AccuracyConfidence)
-            : ((AccuracyVerdict Verdict, double Difference, double Lower, double Upper)?)null;
-        string Interval(double lower, double upper) => FormattableString.Invariant($"difference {lower:+0.000;-0.000} to {upper:+0.000;-0.000} at {gates.AccuracyConfidence * 100:0.#}%");
-        string verdict;
-        if (reporting > 0 && failureRate > gates.MaxFailureRate) verdict = FormattableString.Invariant($"fail: {bad} of {reporting} devices failed or rolled back ({failureRate:P1} > {gates.MaxFailureRate:P1})");
-        else if (t.Rate is { } tr && tr > (b.Rate ?? 0) + gates.MaxErrorRateIncrease) verdict = FormattableString.Invariant($"fail: inference error rate {tr:P2} against {b.Rate ?? 0:P2} on the replaced version");
-        else if (gates.MaxLatencyP95Ratio > 0 && t.Latency is { } tl && b.Latency is { } bl && bl > 0 && tl > bl * gates.MaxLatencyP95Ratio) verdict = FormattableString.Invariant($"fail: p95 latency {tl:F2} ms against {bl:F2} ms on the replaced version");
-        else if (accuracy is { Verdict: AccuracyVerdict.Fail } failed)
-        {
-            verdict = FormattableString.Invariant($"fail: ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} on the replaced version (drop > {gates.MaxAccuracyDrop:F2}; {Interval(failed.Lower, failed.Upper)})");
-        }
-        else if (reporting < gates.MinDevicesReporting || reporting < gates.MinReportingFraction * targetedOnline) verdict = $"wait: {reporting} of {targetedOnline} targeted devices reported";
-        else if (t.Feedback < gates.MinFeedback && b.Feedback >= gates.MinFeedback) verdict = $"wait: {t.Feedback} labelled predictions on the target (need {gates.MinFeedback})";
-        else if (accuracy is { Verdict: AccuracyVerdict.Inconclusive } open)
-        {
-            verdict = FormattableString.Invariant($"wait: ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} over {t.Feedback} labelled predictions, {Interval(open.Lower, open.Upper)} (need above {-gates.MaxAccuracyDrop:F2})");
-        }
-        else verdict = "pass";
-        return new GateReading(reporting, targetedOnline, failureRate, t.Rate, b.Rate, t.Latency, b.Latency, t.Accuracy, b.Accuracy, t.Feedback, b.Feedback, verdict);
-    }
-
     /// <summary>The signed plan for <paramref name="rollout"/>, retained on the fleet's rollout topic.</summary>
     private async Task PublishAsync(RolloutRecord rollout, CancellationToken cancellationToken)
     {
-        await _publisher.PublishRetainedAsync(_topics.Rollout, _stores.Keys.Sign(Plan(rollout, signManifest: true)).ToByteArray(), cancellationToken).ConfigureAwait(false);
+        await _publisher.PublishRetainedAsync(_topics.Rollout, _stores.Keys.Sign(_plans.Build(rollout, signManifest: true)).ToByteArray(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Re-signs and republishes the current plan (key rotation, manifest expiry, restart).</summary>
@@ -363,52 +345,6 @@ public sealed partial class RolloutManager
         var last = All().LastOrDefault();
         lock (_gate) _active = last;
         if (last is not null) await PublishAsync(last, cancellationToken).ConfigureAwait(false);
-    }
-
-    private RolloutPlan Plan(RolloutRecord rollout, bool signManifest)
-    {
-        var plan = new RolloutPlan
-        {
-            Fleet = _options.Fleet,
-            RolloutId = rollout.Id,
-            Revision = rollout.Revision,
-            ModelName = rollout.Model,
-            Stage = (uint)rollout.Stage,
-            State = rollout.State switch
-            {
-                RolloutStatusKind.Active => RolloutState.Active,
-                RolloutStatusKind.Paused => RolloutState.Paused,
-                RolloutStatusKind.Aborted => RolloutState.Aborted,
-                RolloutStatusKind.Shadow => RolloutState.Shadow,
-                _ => RolloutState.Completed,
-            },
-            Health = new HealthPolicy
-            {
-                WindowSeconds = (uint)rollout.Request.Health.WindowSeconds,
-                MinPredictions = (uint)rollout.Request.Health.MinPredictions,
-                MaxErrorRate = rollout.Request.Health.MaxErrorRate,
-                LatencyBudgetP95Ms = rollout.Request.Health.LatencyBudgetP95Ms,
-            },
-            IssuedUnixMs = _time.GetUtcNow().ToUnixTimeMilliseconds(),
-            ArtifactBaseUrl = _artifactBaseUrl().ToString(),
-        };
-        plan.StageFractions.Add(rollout.Stages);
-        if (rollout.Request.Shadow is { } shadow)
-        {
-            plan.Shadow = new ShadowPolicy { Share = shadow.Share, SampleRate = shadow.SampleRate, MaxCpuShare = shadow.MaxCpuShare, MaxPending = (uint)shadow.MaxPending };
-        }
-
-        foreach (var (key, values) in rollout.Request.Cohort) plan.Cohort[key] = new CohortValues { Values = { values } };
-        if (signManifest)
-        {
-            plan.TargetManifest = _signer.Sign(_stores.Governance.Find(rollout.Model, rollout.Request.Version)).Envelope;
-            if (rollout.PreviousVersion > 0 && _stores.Registry.Version(rollout.Model, rollout.PreviousVersion) is { } previous)
-            {
-                plan.PreviousManifest = _signer.Sign(previous).Envelope;
-            }
-        }
-
-        return plan;
     }
 
     /// <summary>A completed rollout deploys its version; the one it replaced is archived.</summary>

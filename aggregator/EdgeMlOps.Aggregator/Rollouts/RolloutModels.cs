@@ -24,6 +24,9 @@ public sealed record RolloutRequest
     /// <summary>A shadow phase before the first stage (null: none): the shadow share scores requests with the version without serving it.</summary>
     public ShadowRequest? Shadow { get; set; }
 
+    /// <summary>An A/B test before the first stage, after the shadow if there is one (null: none).</summary>
+    public ExperimentRequest? Experiment { get; set; }
+
     public HealthWindow Health { get; set; } = new();
 
     /// <summary>Open the next stage by itself when the gates pass (approval is still needed beyond the canary).</summary>
@@ -149,6 +152,34 @@ public sealed record ShadowRequest
     }
 }
 
+/// <summary>
+/// The A/B test of a rollout: which devices take part, the share of their requests the version answers (split by a
+/// stable hash of each request's id, so arms are balanced within every device), and the design of the test on
+/// ground-truth accuracy. A significantly worse version stops the rollout; a significantly better one — or none
+/// significantly different once the horizon is reached — opens the first stage.
+/// </summary>
+public sealed record ExperimentRequest
+{
+    /// <summary>Share of the cohort that takes part (devices of the first stage first), in (0, 1].</summary>
+    public double Share { get; set; } = 0.1;
+
+    /// <summary>Share of each device's requests answered by the version (arm B), in (0, 1).</summary>
+    public double Split { get; set; } = 0.5;
+
+    public Experiments.ExperimentDesign Design { get; set; } = new();
+
+    /// <summary>Open the first stage when the horizon is reached without a significant difference (false: wait for an operator).</summary>
+    public bool PromoteWithoutDifference { get; set; } = true;
+
+    /// <summary>Throws <see cref="ArgumentException"/> for a test no device could run.</summary>
+    public void Validate()
+    {
+        if (!(Share > 0 && Share <= 1)) throw new ArgumentException("experiment: share must be in (0, 1]");
+        if (!(Split > 0 && Split < 1)) throw new ArgumentException("experiment: split must be in (0, 1)");
+        Design.Validate();
+    }
+}
+
 /// <summary>How each device judges the version after switching (carried in the signed plan).</summary>
 public sealed record HealthWindow
 {
@@ -170,6 +201,9 @@ public enum RolloutStatusKind
 
     /// <summary>Before the first stage: devices of the shadow share score with the version without serving it.</summary>
     Shadow,
+
+    /// <summary>Before the first stage: devices of the experiment share answer a split of their requests with the version (A/B test).</summary>
+    Experiment,
 }
 
 /// <summary>A rollout as stored: the request, who made it, and where it stands.</summary>
@@ -204,7 +238,10 @@ public sealed record RolloutRecord
 public sealed record StageProgress(int Stage, double Share, bool Open, int Targeted, int Installed, int Healthy, int Failed, int RolledBack);
 
 /// <summary>A rollout with its live per-stage progress, the figures the gates compare, and its shadow test (if it has one).</summary>
-public sealed record RolloutView(RolloutRecord Rollout, IReadOnlyList<StageProgress> Stages, GateReading Gate, ShadowReading? Shadow = null);
+public sealed record RolloutView(RolloutRecord Rollout, IReadOnlyList<StageProgress> Stages, GateReading Gate, ShadowReading? Shadow = null, ExperimentView? Experiment = null);
+
+/// <summary>The A/B test summed over the devices that ran it: both arms, the test's reading, and the gate's verdict.</summary>
+public sealed record ExperimentView(int Devices, long ServedA, long ServedB, long ErrorsB, double? LatencyP95A, double? LatencyP95B, Experiments.ExperimentReading Reading, string Verdict);
 
 /// <summary>
 /// The shadow test summed over the devices that ran it: requests scored and skipped, agreement with the served
@@ -252,5 +289,6 @@ public sealed record GateReading(
 [JsonSerializable(typeof(RolloutRequest))]
 [JsonSerializable(typeof(RolloutView))]
 [JsonSerializable(typeof(ShadowRequest))]
+[JsonSerializable(typeof(ExperimentRequest))]
 [JsonSerializable(typeof(List<RolloutView>))]
 internal sealed partial class RolloutJson : JsonSerializerContext;

@@ -52,4 +52,14 @@ public static class RolloutMembership
         && plan.Shadow is { } shadow
         && InCohort(tags, plan)
         && Position(deviceId, plan.RolloutId) < shadow.Share;
+
+    /// <summary>True if the plan's A/B test includes this device (in the cohort, position below the experiment share).</summary>
+    public static bool IsInExperiment(string deviceId, IReadOnlyDictionary<string, string> tags, RolloutPlan plan) =>
+        plan.State == RolloutState.Experiment
+        && plan.Experiment is { } experiment
+        && InCohort(tags, plan)
+        && Position(deviceId, plan.RolloutId) < experiment.Share;
+
+    /// <summary>True if the request goes to arm B (the target) in the plan's A/B test: a stable hash of the request id below the split.</summary>
+    public static bool ToArmB(string rolloutId, string requestId, double split) => StableHash.UnitInterval(rolloutId, "request\n" + requestId) < split;
 }

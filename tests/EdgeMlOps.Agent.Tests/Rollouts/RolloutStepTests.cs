@@ -62,19 +62,19 @@ public class RolloutStepTests
     [Fact]
     public void ShadowPlan_ShadowingDevice_ShadowsWithoutInstalling()
     {
-        Assert.Equal(new RolloutStep(RolloutAction.Shadow), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, null, targeted: false, shadowing: true));
-        Assert.Equal(new RolloutStep(RolloutAction.Shadow), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, RolloutPhase.Shadowing, targeted: false, shadowing: true)); // after a restart: again
+        Assert.Equal(new RolloutStep(RolloutAction.Shadow), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, null, targeted: false, beside: true));
+        Assert.Equal(new RolloutStep(RolloutAction.Shadow), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, RolloutPhase.Shadowing, targeted: false, beside: true)); // after a restart: again
     }
 
     [Fact]
     public void ShadowPlan_ACandidateThatFailedToLoadHere_IsNotShadowedAgain() =>
-        Assert.Equal(new RolloutStep(RolloutAction.None), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, RolloutPhase.Failed, targeted: false, shadowing: true));
+        Assert.Equal(new RolloutStep(RolloutAction.None), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, RolloutPhase.Failed, targeted: false, beside: true));
 
     [Fact]
     public void ShadowPlan_NothingServedYet_CatchesUpFirst_AndOutsideTheShare_IsNotTargeted()
     {
-        Assert.Equal(new RolloutStep(RolloutAction.CatchUp), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, null, null, null, targeted: false, shadowing: true));
-        Assert.Equal(new RolloutStep(RolloutAction.CatchUp, RolloutPhase.NotTargeted), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, null, targeted: false, shadowing: false));
+        Assert.Equal(new RolloutStep(RolloutAction.CatchUp), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, null, null, null, targeted: false, beside: true));
+        Assert.Equal(new RolloutStep(RolloutAction.CatchUp, RolloutPhase.NotTargeted), RolloutStep.Decide(Plan(RolloutState.Shadow), 5, "mnist", 4, null, targeted: false, beside: false));
     }
 
     [Fact]
@@ -84,5 +84,15 @@ public class RolloutStepTests
         Assert.Equal(RolloutAction.CatchUp, step.Action);
         Assert.Equal(RolloutPhase.NotTargeted, step.Mark);
         Assert.Contains("never served", step.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExperimentPlan_ADeviceInTheTest_RunsTheTargetBeside_AndAnAbortSaysRequestsGoBack()
+    {
+        Assert.Equal(new RolloutStep(RolloutAction.Experiment), RolloutStep.Decide(Plan(RolloutState.Experiment), 5, "mnist", 4, null, targeted: false, beside: true));
+        Assert.Equal(new RolloutStep(RolloutAction.CatchUp, RolloutPhase.NotTargeted), RolloutStep.Decide(Plan(RolloutState.Experiment), 5, "mnist", 4, null, targeted: false, beside: false));
+        var aborted = RolloutStep.Decide(Plan(RolloutState.Aborted), 5, "mnist", 4, RolloutPhase.Experimenting, targeted: false);
+        Assert.Equal(RolloutPhase.NotTargeted, aborted.Mark);
+        Assert.Contains("A/B test", aborted.Reason, StringComparison.Ordinal);
     }
 }

@@ -138,6 +138,18 @@ public sealed class CliTests : IAsyncLifetime
         (exit, _) = await Run("bob-token", "rollouts", "abort", shadowed.Id, "--reason", "stop");
         Assert.Equal(0, exit);
 
+        (exit, output) = await Run("bob-token", "rollouts", "create", "1", "--stages", "0.1,1", "--ab", "0.2", "--ab-mode", "fixed", "--ab-baseline", "0.9", "--ab-min-effect", "0.03", "--reason", "A/B first");
+        Assert.Equal(0, exit);
+        Assert.Contains("A/B test: 0 devices", output, StringComparison.Ordinal);
+        var tested = _node.Rollouts.Current!;
+        Assert.Equal(EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Experiment, tested.State);
+        Assert.Equal((0.2, 0.5, EdgeMlOps.Aggregator.Experiments.ExperimentMode.FixedHorizon, 0.9, 0.03), (tested.Request.Experiment!.Share, tested.Request.Experiment.Split, tested.Request.Experiment.Design.Mode, tested.Request.Experiment.Design.BaselineRate, tested.Request.Experiment.Design.MinDetectableEffect));
+        (exit, _) = await Run("bob-token", "rollouts", "abort", tested.Id, "--reason", "stop");
+        Assert.Equal(0, exit);
+        (exit, output) = await Run("bob-token", "rollouts", "create", "1", "--ab", "0.2", "--ab-mode", "peeking", "--reason", "r");
+        Assert.Equal(2, exit);
+        Assert.Contains("'peeking'", output, StringComparison.Ordinal);
+
         (exit, output) = await Run("carol-token", "audit", "verify");
         Assert.Equal(0, exit);
         Assert.Contains("intact", output, StringComparison.Ordinal);

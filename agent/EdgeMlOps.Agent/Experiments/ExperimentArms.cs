@@ -1,0 +1,63 @@
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Agent.Experiments;
+
+/// <summary>
+/// The device's A/B test, if one runs: the request path asks which arm a request goes to and records outcomes, the
+/// rollout controller begins and ends tests, the status reads the report (of the running test, else the last one).
+/// </summary>
+internal sealed class ExperimentArms
+{
+    private readonly object _gate = new();
+    private ExperimentSession? _session;
+    private ExperimentReport? _last;
+
+    public bool Runs(string rolloutId, ulong versionB)
+    {
+        lock (_gate) return _session is { } s && s.RolloutId == rolloutId && s.B.Version == versionB;
+    }
+
+    public void Begin(ExperimentSession session)
+    {
+        ExperimentSession? previous;
+        lock (_gate)
+        {
+            previous = _session;
+            _session = session;
+            _last = previous?.Report() ?? _last;
+        }
+
+        previous?.Exit();
+    }
+
+    public void End()
+    {
+        ExperimentSession? session;
+        lock (_gate)
+        {
+            session = _session;
+            _session = null;
+            _last = session?.Report() ?? _last;
+        }
+
+        session?.Exit();
+    }
+
+    /// <summary>The running test when this request, served by <paramref name="servedVersion"/>, goes to arm B; else null.</summary>
+    public ExperimentSession? ArmB(ulong servedVersion, string requestId)
+    {
+        var session = Volatile.Read(ref _session);
+        return session is not null && session.A.Version == servedVersion && session.ToB(requestId) ? session : null;
+    }
+
+    /// <summary>The running test if it compares against <paramref name="servedVersion"/>.</summary>
+    public ExperimentSession? For(ulong servedVersion) => Volatile.Read(ref _session) is { } s && s.A.Version == servedVersion ? s : null;
+
+    /// <summary>Ground truth for a request answered by <paramref name="version"/>.</summary>
+    public void Outcome(ulong version, bool correct) => Volatile.Read(ref _session)?.Outcome(version, correct);
+
+    public ExperimentReport? Report()
+    {
+        lock (_gate) return _session?.Report() ?? _last;
+    }
+}

@@ -1,0 +1,49 @@
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Rollouts;
+
+namespace EdgeMlOps.Agent.Experiments;
+
+/// <summary>
+/// One A/B test on the device: the target's session loaded beside the served version, the split of requests by a
+/// stable hash of their id, and both arms' counts. Requests in arm B hold the session while they run (entered), so
+/// ending the test never disposes a session a request still uses.
+/// </summary>
+internal sealed class ExperimentSession(string rolloutId, ulong versionA, ulong versionB, double split, SharedCache<InferenceModel>.Lease target)
+{
+    private int _users = 1;
+
+    public string RolloutId { get; } = rolloutId;
+
+    public ArmStats A { get; } = new(versionA);
+
+    public ArmStats B { get; } = new(versionB);
+
+    /// <summary>True if this request goes to arm B.</summary>
+    public bool ToB(string requestId) => RolloutMembership.ToArmB(RolloutId, requestId, split);
+
+    /// <summary>The target's session for one request (call <see cref="Exit"/> after), or null once the test ended.</summary>
+    public InferenceModel? Enter()
+    {
+        while (true)
+        {
+            var users = Volatile.Read(ref _users);
+            if (users == 0) return null;
+            if (Interlocked.CompareExchange(ref _users, users + 1, users) == users) return target.Value;
+        }
+    }
+
+    public void Exit()
+    {
+        if (Interlocked.Decrement(ref _users) == 0) target.Dispose();
+    }
+
+    /// <summary>Ground truth for a request answered by <paramref name="version"/>.</summary>
+    public void Outcome(ulong version, bool correct)
+    {
+        if (version == B.Version) B.Labelled(correct);
+        else if (version == A.Version) A.Labelled(correct);
+    }
+
+    public ExperimentReport Report() => new() { RolloutId = RolloutId, A = A.Counts(), B = B.Counts() };
+}

@@ -1,0 +1,99 @@
+using EdgeMlOps.Agent.Models;
+using EdgeMlOps.Agent.Monitoring;
+using EdgeMlOps.Agent.Rollouts;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Runtime;
+
+namespace EdgeMlOps.Agent.Serving;
+
+/// <summary>
+/// The request path: one prediction with the served version — or, for a request in arm B of an A/B test, with the
+/// rollout's target (the served version answers if the target fails) — recorded for its ground truth, and offered to
+/// the shadow test, the monitoring window and the serving health.
+/// </summary>
+internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutController rollouts, WindowProfiler profiler, SampleStore store, AgentCounters counters)
+{
+    /// <summary>Answers one request; the features array is kept (a prediction awaiting feedback holds it).</summary>
+    public PredictionResult Predict(float[] features)
+    {
+        var model = slots.EnterServed() ?? throw new InvalidOperationException("No model is installed yet.");
+        try
+        {
+            var inference = model.Inference.Value;
+            if (features.Length != inference.Spec.InputDim)
+            {
+                throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
+            }
+
+            // A request in arm B of an A/B test is answered by the rollout's target; if it fails, by the served version.
+            var id = Guid.NewGuid().ToString("N");
+            if (rollouts.Experiment.ArmB(model.Announcement.Version, id) is { } experiment && experiment.Enter() is { } target)
+            {
+                try
+                {
+                    if (TryPredict(target, features, out var answer, out var took))
+                    {
+                        experiment.B.Served(took);
+                        return Served(id, features, answer, experiment.B.Version, took);
+                    }
+
+                    experiment.B.Failed();
+                }
+                finally
+                {
+                    experiment.Exit();
+                }
+            }
+
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            PredictionBatch batch;
+            try
+            {
+                batch = inference.Predict(features, 1);
+            }
+            catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+            {
+                health.RecordError();
+                throw;
+            }
+
+            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            rollouts.Experiment.For(model.Announcement.Version)?.A.Served(elapsed);
+            rollouts.Shadow.Offer(model.Announcement.Version, id, features, batch.Labels[0], batch.Probabilities, elapsed);
+            profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN, elapsed);
+            return Served(id, features, batch, model.Announcement.Version, elapsed);
+        }
+        finally
+        {
+            model.Exit();
+        }
+    }
+
+    /// <summary>Runs one inference of an A/B test's target; false when it cannot answer (the served version answers instead).</summary>
+    private static bool TryPredict(InferenceModel inference, float[] features, out PredictionBatch batch, out TimeSpan elapsed)
+    {
+        batch = null!;
+        elapsed = TimeSpan.Zero;
+        if (inference.Spec.InputDim != features.Length) return false; // the target takes another number of features
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            batch = inference.Predict(features, 1);
+            elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            return true;
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Records a served prediction (its version answered it) so its ground truth can arrive later.</summary>
+    private PredictionResult Served(string id, float[] features, PredictionBatch batch, ulong version, TimeSpan elapsed)
+    {
+        health.RecordPrediction(elapsed);
+        store.AddPrediction(id, features, batch.Labels[0], version);
+        Interlocked.Increment(ref counters.Predictions);
+        return new PredictionResult(id, batch.Labels[0], batch.Probabilities, version);
+    }
+}

@@ -1,0 +1,53 @@
+using EdgeMlOps.Aggregator.Fleet;
+
+namespace EdgeMlOps.Aggregator.Rollouts;
+
+/// <summary>
+/// Judges a rollout's opened stages (pure): fail on the failed or rolled-back share, on the target's error rate or
+/// latency against the replaced version, or on ground-truth accuracy confidently worse; wait for reporting devices
+/// and labels; pass otherwise.
+/// </summary>
+public static class StageGate
+{
+    /// <summary>The gate reading of the opened stages: reporting devices, failures, then error rate, latency and accuracy of the target against devices still on the replaced version.</summary>
+    public static GateReading Judge(RolloutGates gates, int reporting, int bad, int targetedOnline, List<DeviceInfo> target, List<DeviceInfo> baseline)
+    {
+        static (double? Rate, double? Latency, double? Accuracy, long Feedback, long Correct) Measure(List<DeviceInfo> devices)
+        {
+            var predictions = devices.Sum(d => (double)d.Predictions);
+            var errors = devices.Sum(d => (double)d.InferenceErrors);
+            var latencies = devices.Where(d => d.Predictions > 0).Select(d => d.LatencyP95Ms).Order().ToArray();
+            var feedback = devices.Sum(d => (long)d.FeedbackCount);
+            var correct = devices.Sum(d => (long)d.FeedbackCorrect);
+            return (predictions + errors > 0 ? errors / (predictions + errors) : null,
+                latencies.Length > 0 ? latencies[latencies.Length / 2] : null,
+                feedback > 0 ? (double)correct / feedback : null,
+                feedback,
+                correct);
+        }
+
+        var t = Measure(target);
+        var b = Measure(baseline);
+        var failureRate = reporting > 0 ? (double)bad / reporting : 0;
+        var accuracy = t.Feedback >= gates.MinFeedback && b.Feedback >= gates.MinFeedback && t.Feedback > 0 && b.Feedback > 0
+            ? AccuracyComparison.Judge(t.Correct, t.Feedback, b.Correct, b.Feedback, gates.MaxAccuracyDrop, gates.AccuracyConfidence)
+            : ((AccuracyVerdict Verdict, double Difference, double Lower, double Upper)?)null;
+        string Interval(double lower, double upper) => FormattableString.Invariant($"difference {lower:+0.000;-0.000} to {upper:+0.000;-0.000} at {gates.AccuracyConfidence * 100:0.#}%");
+        string verdict;
+        if (reporting > 0 && failureRate > gates.MaxFailureRate) verdict = FormattableString.Invariant($"fail: {bad} of {reporting} devices failed or rolled back ({failureRate:P1} > {gates.MaxFailureRate:P1})");
+        else if (t.Rate is { } tr && tr > (b.Rate ?? 0) + gates.MaxErrorRateIncrease) verdict = FormattableString.Invariant($"fail: inference error rate {tr:P2} against {b.Rate ?? 0:P2} on the replaced version");
+        else if (gates.MaxLatencyP95Ratio > 0 && t.Latency is { } tl && b.Latency is { } bl && bl > 0 && tl > bl * gates.MaxLatencyP95Ratio) verdict = FormattableString.Invariant($"fail: p95 latency {tl:F2} ms against {bl:F2} ms on the replaced version");
+        else if (accuracy is { Verdict: AccuracyVerdict.Fail } failed)
+        {
+            verdict = FormattableString.Invariant($"fail: ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} on the replaced version (drop > {gates.MaxAccuracyDrop:F2}; {Interval(failed.Lower, failed.Upper)})");
+        }
+        else if (reporting < gates.MinDevicesReporting || reporting < gates.MinReportingFraction * targetedOnline) verdict = $"wait: {reporting} of {targetedOnline} targeted devices reported";
+        else if (t.Feedback < gates.MinFeedback && b.Feedback >= gates.MinFeedback) verdict = $"wait: {t.Feedback} labelled predictions on the target (need {gates.MinFeedback})";
+        else if (accuracy is { Verdict: AccuracyVerdict.Inconclusive } open)
+        {
+            verdict = FormattableString.Invariant($"wait: ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} over {t.Feedback} labelled predictions, {Interval(open.Lower, open.Upper)} (need above {-gates.MaxAccuracyDrop:F2})");
+        }
+        else verdict = "pass";
+        return new GateReading(reporting, targetedOnline, failureRate, t.Rate, b.Rate, t.Latency, b.Latency, t.Accuracy, b.Accuracy, t.Feedback, b.Feedback, verdict);
+    }
+}

@@ -1,0 +1,66 @@
+using EdgeMlOps.Agent.Experiments;
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Rollouts;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Agent.Tests.Experiments;
+
+/// <summary>An A/B test on the device alone: the split, the arms' counts, and the target's session lifetime.</summary>
+public sealed class ExperimentSessionTests
+{
+    private static readonly ModelSpec Spec = new(4, [3], 2);
+    private readonly SharedCache<InferenceModel> _cache = new();
+
+    private Task<SharedCache<InferenceModel>.Lease> TargetAsync() =>
+        _cache.AcquireAsync("target", () => Task.FromResult(InferenceModel.Load(ClassifierGraphs.BuildInference(ModelWeights.Initialize(Spec, 2)).ToByteArray())));
+
+    [Fact]
+    public void TheSplit_SendsItsShareOfRequestsToB_StablyPerRequestId()
+    {
+        var ids = Enumerable.Range(0, 20_000).Select(_ => Guid.NewGuid().ToString("N")).ToArray();
+        var toB = ids.Count(id => RolloutMembership.ToArmB("r1", id, 0.3));
+        Assert.InRange(toB, 5700, 6300); // 30% ± 6.5 standard deviations
+        Assert.All(ids.Take(100), id => Assert.Equal(RolloutMembership.ToArmB("r1", id, 0.3), RolloutMembership.ToArmB("r1", id, 0.3)));
+        Assert.NotEqual(ids.Select(id => RolloutMembership.ToArmB("r1", id, 0.5)), ids.Select(id => RolloutMembership.ToArmB("r2", id, 0.5))); // independent across rollouts
+    }
+
+    [Fact]
+    public async Task OutcomesAreCountedByTheVersionThatAnswered()
+    {
+        var session = new ExperimentSession("r1", versionA: 4, versionB: 5, split: 0.5, await TargetAsync());
+        session.A.Served(TimeSpan.FromMilliseconds(1));
+        session.B.Served(TimeSpan.FromMilliseconds(2));
+        session.B.Served(TimeSpan.FromMilliseconds(2));
+        session.Outcome(4, correct: true);
+        session.Outcome(5, correct: false);
+        session.Outcome(5, correct: true);
+        session.Outcome(9, correct: true); // neither arm's version: ignored
+        var report = session.Report();
+        Assert.Equal((4UL, 1UL, 1UL, 1UL), (report.A.Version, report.A.Served, report.A.Labelled, report.A.Correct));
+        Assert.Equal((5UL, 2UL, 2UL, 1UL), (report.B.Version, report.B.Served, report.B.Labelled, report.B.Correct));
+        Assert.True(report.B.LatencyP95Ms > report.A.LatencyP95Ms);
+        session.Exit();
+    }
+
+    [Fact]
+    public async Task EndingTheTest_WaitsForTheRequestsUsingTheTarget()
+    {
+        var arms = new ExperimentArms();
+        var session = new ExperimentSession("r1", 4, 5, split: 0.999999, await TargetAsync());
+        arms.Begin(session);
+        var inUse = arms.ArmB(4, "any")!;
+        var target = inUse.Enter();
+        Assert.NotNull(target);
+        Assert.Null(arms.ArmB(7, "any")); // served by another version: not in the test
+
+        arms.End();
+        Assert.Equal(1, _cache.Count); // a request still runs on it
+        Assert.Equal(2, target.Predict(new float[4], 1).Probabilities.Length);
+        inUse.Exit();
+        Assert.Equal(0, _cache.Count);
+        Assert.Null(inUse.Enter());
+        Assert.Equal("r1", arms.Report()!.RolloutId); // the last report stays readable
+    }
+}

@@ -1,0 +1,116 @@
+using EdgeMlOps.Aggregator.Experiments;
+using EdgeMlOps.Aggregator.Governance;
+using EdgeMlOps.Aggregator.Rollouts;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Aggregator.Tests.Rollouts;
+
+/// <summary>A rollout's A/B test at the aggregator: both arms reported over MQTT, the test read by the gate, the rollout promoted or stopped.</summary>
+public sealed class ExperimentRolloutTests : IAsyncLifetime
+{
+    private AggregatorNode _node = null!;
+    private ScriptedDevice _device = null!;
+
+    public async Task InitializeAsync()
+    {
+        var random = new Random(3);
+        var features = Enumerable.Range(0, 400).Select(_ => (float)random.NextDouble()).ToArray();
+        var labels = Enumerable.Range(0, 100).Select(i => (long)(i % 2)).ToArray();
+        _node = new AggregatorNode(
+            AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
+            {
+                Governance = new GovernanceOptions { Mode = DeploymentMode.Governed, RolloutCheckInterval = TimeSpan.FromHours(1) },
+            },
+            evaluator: new EdgeMlOps.Aggregator.Evaluation.HeldOutEvaluator(features, labels));
+        await _node.StartAsync(CancellationToken.None);
+        _device = new ScriptedDevice("d-1", "test", _node);
+        await _device.ConnectAsync(5);
+        await Eventually.Until(() => _node.Devices.All.Count == 1, "the device known");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _device.DisposeAsync();
+        await _node.DisposeAsync();
+    }
+
+    private static RolloutRequest Request(ExperimentMode mode, bool shadowFirst = false) => new()
+    {
+        Version = 1,
+        Stages = [0.5, 1.0],
+        Reason = "A/B first",
+        Shadow = shadowFirst ? new ShadowRequest { Share = 1.0, MinScored = 10, RequireLabels = false } : null,
+        Experiment = new ExperimentRequest { Share = 1.0, Split = 0.5, Design = new ExperimentDesign { Mode = mode, BaselineRate = 0.8, MinDetectableEffect = 0.05 } },
+    };
+
+    private async Task ReportAsync(string rolloutId, ulong labelledA, ulong correctA, ulong labelledB, ulong correctB, ShadowReport? shadow = null)
+    {
+        var status = new DeviceStatus
+        {
+            Header = _device.Header(), State = DeviceState.Online, SampleCount = 5, Shadow = shadow,
+            Experiment = new ExperimentReport
+            {
+                RolloutId = rolloutId,
+                A = new ArmCounts { Version = 0, Served = labelledA, Labelled = labelledA, Correct = correctA, LatencyP95Ms = 1 },
+                B = new ArmCounts { Version = 1, Served = labelledB, Labelled = labelledB, Correct = correctB, LatencyP95Ms = 1 },
+            },
+        };
+        await _device.PublishAsync("status", status);
+        await Eventually.Until(() => _node.Devices.TryGet("d-1", out var d) && d.Experiment?.B.Labelled == labelledB, "the A/B report applied");
+    }
+
+    [Fact]
+    public async Task ALosingVersion_IsStoppedEarly_ByTheSequentialTest()
+    {
+        var rollout = await _node.Rollouts.CreateAsync("bob", Request(ExperimentMode.Sequential), CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Experiment, rollout.State);
+        Assert.Contains("A/B test on 100 % of the cohort, 50 % of requests to the version (Sequential, at most 1812 labels per arm)", rollout.Note, StringComparison.Ordinal);
+
+        await ReportAsync(rollout.Id, 100, 80, 100, 78);
+        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Experiment, _node.Rollouts.Current!.State);
+        Assert.StartsWith("wait: A/B test (sequential)", _node.Rollouts.View(_node.Rollouts.Current).Gate.Verdict, StringComparison.OrdinalIgnoreCase);
+
+        await ReportAsync(rollout.Id, 300, 240, 300, 195); // 80% against 65%, long before the horizon
+        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
+        var stopped = _node.Rollouts.Current!;
+        Assert.Equal(RolloutStatusKind.Aborted, stopped.State);
+        Assert.StartsWith("aborted: A/B test (Sequential): the version is less accurate", stopped.Note, StringComparison.Ordinal);
+        Assert.Equal("system:ab-test", _node.Audit.Entries().Last().Actor);
+        Assert.Equal(300, _node.Rollouts.View(stopped).Experiment!.Reading.LabelledB);
+    }
+
+    [Fact]
+    public async Task TheFixedHorizonTest_IsReadOnlyAtItsHorizon_ThenPromotes()
+    {
+        var rollout = await _node.Rollouts.CreateAsync("bob", Request(ExperimentMode.FixedHorizon), CancellationToken.None);
+        await ReportAsync(rollout.Id, 300, 240, 300, 290); // obviously better already, but the design said 906 per arm
+        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Experiment, _node.Rollouts.Current!.State);
+        Assert.StartsWith("wait: A/B test (fixed horizon): 300 of 906 labels per arm", _node.Rollouts.View(_node.Rollouts.Current).Gate.Verdict, StringComparison.Ordinal);
+
+        await ReportAsync(rollout.Id, 906, 725, 906, 731); // no significant difference at the horizon: promoted by policy
+        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
+        var promoted = _node.Rollouts.Current!;
+        Assert.Equal(RolloutStatusKind.Active, promoted.State);
+        Assert.Equal(0, promoted.Stage);
+        Assert.Contains("no significant difference at the horizon of 906 labels per arm", _node.Audit.Entries().Last().Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AShadowThenAnABTest_ThenTheFirstStage()
+    {
+        var rollout = await _node.Rollouts.CreateAsync("bob", Request(ExperimentMode.Sequential, shadowFirst: true), CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Shadow, rollout.State);
+        var shadow = new ShadowReport { RolloutId = rollout.Id, CandidateVersion = 1, Offered = 50, Scored = 50, Agreed = 50, IncumbentLatencyP95Ms = 1, CandidateLatencyP95Ms = 1 };
+        await ReportAsync(rollout.Id, 0, 0, 0, 0, shadow);
+        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Experiment, _node.Rollouts.Current!.State);
+        Assert.StartsWith("shadow passed; A/B test on 100 %", _node.Rollouts.Current.Note, StringComparison.Ordinal);
+
+        await ReportAsync(rollout.Id, 400, 320, 400, 370, shadow); // 80% against 92.5%
+        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Active, _node.Rollouts.Current!.State);
+        Assert.StartsWith("the version is more accurate", _node.Audit.Entries().Last().Reason.Split(": ", 2)[1], StringComparison.Ordinal);
+    }
+}
