@@ -47,18 +47,20 @@ public sealed record RolloutScenarioResult(int Devices, ulong GoodVersion, doubl
 /// the aggregator's own evaluation data does not cover) are each stopped at the canary by the
 /// gates, and every device that took them goes back to the previous version by itself; the same
 /// blind version rolled out with a shadow phase first is stopped in the shadow, served by nobody; rolled out with an
-/// A/B test first (a quarter of the fleet, half of their requests) it is stopped early by the sequential test.
+/// A/B test first (a quarter of the fleet, half of their requests) it is stopped early by the sequential test, at
+/// its horizon by the fixed-horizon test, and by the bandit as its share of requests shrinks.
 /// </summary>
 public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? loggerFactory = null, TextWriter? progress = null)
 {
     public static readonly double[] Stages = [0.05, 0.25, 1.0];
 
-    /// <summary>The scenario's A/B test: a quarter of the fleet, half of their requests to the version, read sequentially.</summary>
-    public static ExperimentRequest AbTest() => new()
+    /// <summary>The scenario's A/B tests: a quarter of the fleet, half of their requests to the version (the bandit moves it in steps of 50 labels).</summary>
+    public static ExperimentRequest AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode mode = EdgeMlOps.Aggregator.Experiments.ExperimentMode.Sequential) => new()
     {
         Share = 0.25,
         Split = 0.5,
-        Design = new EdgeMlOps.Aggregator.Experiments.ExperimentDesign { Mode = EdgeMlOps.Aggregator.Experiments.ExperimentMode.Sequential, BaselineRate = 0.5, MinDetectableEffect = 0.1 },
+        Design = new EdgeMlOps.Aggregator.Experiments.ExperimentDesign { Mode = mode, BaselineRate = 0.5, MinDetectableEffect = 0.1 },
+        Bandit = new EdgeMlOps.Aggregator.Experiments.BanditPolicy { LabelsPerStep = 50, MaxStep = 0.15 },
     };
 
     /// <summary>The shadow phase of the scenario's shadowed rollouts: the first stage's devices, every request, labels required.</summary>
@@ -134,6 +136,8 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
                     node.Governance.Approve("ops-alice", badAccuracy.Model, badAccuracy.Version, "passed the validation gates");
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-caught-in-shadow", badAccuracy.Version, Stages, cancellationToken, Shadow()).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-stopped-by-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest()).ConfigureAwait(false));
+                    outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-fixed-horizon-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode.FixedHorizon)).ConfigureAwait(false));
+                    outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-stopped-by-bandit", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode.Bandit)).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-in-the-field", badAccuracy.Version, Stages, cancellationToken).ConfigureAwait(false));
                 }
 
@@ -205,7 +209,8 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
 
         if (view.Experiment is { } ab)
         {
-            progress?.WriteLine(FormattableString.Invariant($"  A/B test: {ab.Devices} devices, {ab.ServedA} requests to A and {ab.ServedB} to B; accuracy B {ab.Reading.AccuracyB:F4} ({ab.Reading.LabelledB} labelled) against A {ab.Reading.AccuracyA:F4} ({ab.Reading.LabelledA}), p = {ab.Reading.PValue:0.####}"));
+            progress?.WriteLine(FormattableString.Invariant($"  A/B test: {ab.Devices} devices, {ab.ServedA} requests to A and {ab.ServedB} to B; accuracy B {ab.Reading.AccuracyB:F4} ({ab.Reading.LabelledB} labelled) against A {ab.Reading.AccuracyA:F4} ({ab.Reading.LabelledA}), p = {ab.Reading.PValue:0.####}, P(B better) = {ab.ProbabilityBBetter:F3}"));
+            foreach (var point in final.Allocation) progress?.WriteLine(FormattableString.Invariant($"  bandit step: split {point.Split:P0} at {point.LabelledA + point.LabelledB} labels, P(B better) {point.ProbabilityBBetter:F3}, regret {point.Regret:F1}"));
         }
 
         foreach (var s in view.Stages) progress?.WriteLine($"  stage {s.Stage} ({s.Share:P0}): targeted {s.Targeted}, installed {s.Installed}, healthy {s.Healthy}, failed {s.Failed}, rolled back {s.RolledBack}");

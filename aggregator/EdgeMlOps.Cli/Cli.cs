@@ -81,7 +81,7 @@ public static class Cli
         var shadowUnlabelled = new Option<bool>("--shadow-without-labels") { Description = "The fleet has no ground truth: do not wait for labelled shadow requests" };
         var ab = new Option<double>("--ab") { Description = "A/B test the version first on this share of the cohort (e.g. 0.1): a split of their requests is answered by it" };
         var abSplit = new Option<double>("--ab-split") { Description = "Share of each device's requests answered by the version", DefaultValueFactory = _ => 0.5 };
-        var abMode = new Option<string>("--ab-mode") { Description = "sequential (read at every look, may stop early) or fixed (read once at the computed sample size)", DefaultValueFactory = _ => "sequential" };
+        var abMode = new Option<string>("--ab-mode") { Description = "sequential (read at every look, may stop early), fixed (read once at the computed sample size) or bandit (Thompson sampling moves the split)", DefaultValueFactory = _ => "sequential" };
         var abBaseline = new Option<double>("--ab-baseline") { Description = "Expected accuracy of the served version (sizes the test)", DefaultValueFactory = _ => 0.8 };
         var abEffect = new Option<double>("--ab-min-effect") { Description = "Smallest accuracy difference worth detecting (sizes the test)", DefaultValueFactory = _ => 0.05 };
         var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, ab, abSplit, abMode, abBaseline, abEffect, reason };
@@ -91,7 +91,7 @@ public static class Cli
                 ? new ShadowArgs(share, r.GetValue(shadowSample), r.GetValue(shadowScored), r.GetValue(shadowAgreement), !r.GetValue(shadowUnlabelled))
                 : null;
             var testing = r.GetValue(ab) is > 0 and var abShare
-                ? new AbArgs(abShare, r.GetValue(abSplit), r.GetValue(abMode) switch { "sequential" => "Sequential", "fixed" => "FixedHorizon", var m => throw new FormatException($"--ab-mode '{m}' is not sequential or fixed") }, r.GetValue(abBaseline), r.GetValue(abEffect))
+                ? new AbArgs(abShare, r.GetValue(abSplit), r.GetValue(abMode) switch { "sequential" => "Sequential", "fixed" => "FixedHorizon", "bandit" => "Bandit", var m => throw new FormatException($"--ab-mode '{m}' is not sequential, fixed or bandit") }, r.GetValue(abBaseline), r.GetValue(abEffect))
                 : null;
             var body = RolloutBody(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!, shadowing, testing);
             Rollout(output, await Client(r).PostAsync("/v1/admin/rollouts", body, ct).ConfigureAwait(false));

@@ -62,6 +62,17 @@ public class RolloutScenarioTests
         Assert.True(reading.LabelledB < reading.Horizon, $"stopped early: {reading.LabelledB} of {reading.Horizon} labels");
         Assert.InRange(ab.Experiment.ServedB / (double)(ab.Experiment.ServedA + ab.Experiment.ServedB), 0.4, 0.6);
 
+        var fixedTest = result.Rollouts.Single(r => r.Name == "accuracy-drops-fixed-horizon-ab-test");
+        Assert.Equal("Aborted", fixedTest.State);
+        Assert.Contains("A/B test (FixedHorizon): the version is less accurate", fixedTest.Note, StringComparison.Ordinal);
+        Assert.True(fixedTest.Experiment!.Reading.LabelledA >= fixedTest.Experiment.Reading.Horizon && fixedTest.Experiment.Reading.LabelledB >= fixedTest.Experiment.Reading.Horizon, $"read at its horizon only: {fixedTest.Experiment.Reading}");
+        Assert.Equal(1000, fixedTest.DevicesOnPreviousAtEnd);
+
+        var bandit = result.Rollouts.Single(r => r.Name == "accuracy-drops-stopped-by-bandit");
+        Assert.Equal("Aborted", bandit.State);
+        Assert.Contains("bandit: the version is less accurate", bandit.Note, StringComparison.Ordinal);
+        Assert.Equal(1000, bandit.DevicesOnPreviousAtEnd);
+
         var badAccuracy = result.Rollouts.Single(r => r.Name == "accuracy-drops-in-the-field");
         Assert.Equal("Aborted", badAccuracy.State);
         Assert.Equal(1, badAccuracy.StagesOpened);

@@ -17,6 +17,15 @@ internal sealed class ExperimentArms
         lock (_gate) return _session is { } s && s.RolloutId == rolloutId && s.B.Version == versionB;
     }
 
+    /// <summary>A newer revision of the running test's plan moved the split (a bandit's step).</summary>
+    public void Resplit(double split)
+    {
+        lock (_gate)
+        {
+            if (_session is { } s) s.Split = split;
+        }
+    }
+
     public void Begin(ExperimentSession session)
     {
         ExperimentSession? previous;

@@ -12,6 +12,14 @@ namespace EdgeMlOps.Agent.Experiments;
 internal sealed class ExperimentSession(string rolloutId, ulong versionA, ulong versionB, double split, SharedCache<InferenceModel>.Lease target)
 {
     private int _users = 1;
+    private double _split = split;
+
+    /// <summary>The share of requests going to B now (a bandit moves it with each plan revision).</summary>
+    public double Split
+    {
+        get => Volatile.Read(ref _split);
+        set => Volatile.Write(ref _split, value);
+    }
 
     public string RolloutId { get; } = rolloutId;
 
@@ -20,7 +28,7 @@ internal sealed class ExperimentSession(string rolloutId, ulong versionA, ulong 
     public ArmStats B { get; } = new(versionB);
 
     /// <summary>True if this request goes to arm B.</summary>
-    public bool ToB(string requestId) => RolloutMembership.ToArmB(RolloutId, requestId, split);
+    public bool ToB(string requestId) => RolloutMembership.ToArmB(RolloutId, requestId, Split);
 
     /// <summary>The target's session for one request (call <see cref="Exit"/> after), or null once the test ended.</summary>
     public InferenceModel? Enter()

@@ -163,7 +163,13 @@ internal sealed class RolloutController
     private async Task RunBesideAsync(RolloutPlan plan, RolloutAction action, ulong target, ulong serving)
     {
         var shadow = action == RolloutAction.Shadow;
-        if (shadow ? Shadow.Runs(plan.RolloutId, target) : Experiment.Runs(plan.RolloutId, target)) return;
+        if (shadow && Shadow.Runs(plan.RolloutId, target)) return;
+        if (!shadow && Experiment.Runs(plan.RolloutId, target))
+        {
+            Experiment.Resplit(plan.Experiment.Split); // a bandit moved the split
+            return;
+        }
+
         if (_trust.CheckManifest(plan.TargetManifest, NowMs, serving) is not { } manifest)
         {
             SetProgress(plan, RolloutPhase.Failed, _trust.LastRejection, target);

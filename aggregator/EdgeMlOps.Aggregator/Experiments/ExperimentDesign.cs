@@ -8,8 +8,11 @@ public enum ExperimentMode
     /// <summary>The sample size is fixed up front; the result is read once, when both arms reach it.</summary>
     FixedHorizon,
 
-    /// <summary>An always-valid test (mSPRT) read at every check; it may stop early, and stops at the fixed horizon at the latest.</summary>
+    /// <summary>An always-valid test (mSPRT) read at every check; it may stop early, and stops at twice the fixed horizon at the latest.</summary>
     Sequential,
+
+    /// <summary>Thompson sampling: the split follows the probability that B is the better version, step by step, within bounds.</summary>
+    Bandit,
 }
 
 /// <summary>
@@ -62,5 +65,5 @@ public sealed record ExperimentDesign
     /// which pays for being readable at every look with power at any given n (about 49% instead of 80% at the fixed
     /// horizon's n, by simulation) and wins it back by stopping early when the difference is large.
     /// </summary>
-    public long HorizonPerArm() => Mode == ExperimentMode.Sequential ? 2 * SampleSizePerArm() : SampleSizePerArm();
+    public long HorizonPerArm() => Mode == ExperimentMode.FixedHorizon ? SampleSizePerArm() : 2 * SampleSizePerArm();
 }

@@ -14,7 +14,11 @@ public static class ExperimentGate
     /// <summary>Share of arm B's requests the version may fail on (the served version answers those).</summary>
     public const double MaxErrorRate = 0.01;
 
-    public static ExperimentView Judge(ExperimentRequest experiment, IReadOnlyList<ExperimentReport> reports)
+    /// <param name="experiment">The rollout's A/B test.</param>
+    /// <param name="reports">The latest report of each device in the test.</param>
+    /// <param name="split">The split devices apply now (a bandit moves it).</param>
+    /// <param name="last">The bandit's last rebalance, or null.</param>
+    public static ExperimentView Judge(ExperimentRequest experiment, IReadOnlyList<ExperimentReport> reports, double split = double.NaN, AllocationPoint? last = null)
     {
         long servedA = 0, servedB = 0, errorsB = 0, labelledA = 0, correctA = 0, labelledB = 0, correctB = 0;
         foreach (var r in reports)
@@ -29,6 +33,14 @@ public static class ExperimentGate
         }
 
         var design = experiment.Design;
+        static double? Median(IEnumerable<double> values) => values.Order().ToArray() is { Length: > 0 } v ? v[v.Length / 2] : null;
+        var latencyA = Median(reports.Where(r => r.A?.Served > 0).Select(r => r.A.LatencyP95Ms));
+        var latencyB = Median(reports.Where(r => r.B?.Served > 0).Select(r => r.B.LatencyP95Ms));
+        if (design.Mode == ExperimentMode.Bandit)
+        {
+            return Bandit(experiment, reports.Count, servedA, servedB, errorsB, latencyA, latencyB, correctA, labelledA, correctB, labelledB, double.IsNaN(split) ? experiment.Split : split, last);
+        }
+
         var reading = design.Mode == ExperimentMode.FixedHorizon
             ? ExperimentTests.FixedHorizon(correctA, labelledA, correctB, labelledB, design)
             : ExperimentTests.Sequential(correctA, labelledA, correctB, labelledB, design);
@@ -45,8 +57,57 @@ public static class ExperimentGate
                     ? $"wait: A/B test (fixed horizon): {Math.Min(labelledA, labelledB)} of {reading.Horizon} labels per arm; read once, at the horizon"
                     : $"wait: A/B test (sequential): {Figures()}; stops when p < {design.Alpha} or at {reading.Horizon} labels per arm",
             };
-        static double? Median(IEnumerable<double> values) => values.Order().ToArray() is { Length: > 0 } v ? v[v.Length / 2] : null;
-        return new ExperimentView(reports.Count, servedA, servedB, errorsB,
-            Median(reports.Where(r => r.A?.Served > 0).Select(r => r.A.LatencyP95Ms)), Median(reports.Where(r => r.B?.Served > 0).Select(r => r.B.LatencyP95Ms)), reading, verdict);
+        return new ExperimentView(reports.Count, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict);
+    }
+
+    /// <summary>
+    /// The bandit's reading: stop on the version's failures or on its guardrail floor; decide when the posterior
+    /// probability that B is better reaches the policy's level either way; otherwise keep going and, every
+    /// <see cref="BanditPolicy.LabelsPerStep"/> labels, move the split toward that probability. Decisions are Bayesian
+    /// (no false-positive guarantee: use the sequential test for one).
+    /// </summary>
+    private static ExperimentView Bandit(ExperimentRequest experiment, int devices, long servedA, long servedB, long errorsB, double? latencyA, double? latencyB, long correctA, long labelledA, long correctB, long labelledB, double split, AllocationPoint? last)
+    {
+        var policy = experiment.Bandit;
+        var horizon = experiment.Design.HorizonPerArm();
+        var pBetter = ThompsonAllocation.ProbabilityBBetter(correctA, labelledA, correctB, labelledB);
+        var reading = new ExperimentReading(labelledA, correctA, labelledB, correctB, horizon,
+            labelledA > 0 ? (double)correctA / labelledA : null, labelledB > 0 ? (double)correctB / labelledB : null, null, null, ExperimentVerdict.Wait);
+        var figures = FormattableString.Invariant($"P(B better) = {pBetter:F3}, accuracy {reading.AccuracyB:F4} (B, {labelledB} labelled) against {reading.AccuracyA:F4} (A, {labelledA}), split {split:P0}");
+        const int minimumPerArm = 100;
+        string verdict;
+        double? next = null;
+        if (servedB + errorsB > 0 && (double)errorsB / (servedB + errorsB) > MaxErrorRate)
+        {
+            verdict = FormattableString.Invariant($"fail: the version failed on {errorsB} of {servedB + errorsB} requests in the A/B test");
+        }
+        else if (labelledA < minimumPerArm || labelledB < minimumPerArm)
+        {
+            verdict = $"wait: bandit: {Math.Min(labelledA, labelledB)} labels in the smaller arm (need {minimumPerArm} before it decides or moves)";
+        }
+        else if (policy.GuardrailFloor > 0 && ThompsonAllocation.ProbabilityBelow(correctB, labelledB, policy.GuardrailFloor) > policy.DecideAt)
+        {
+            verdict = FormattableString.Invariant($"fail: bandit: the version is below its guardrail floor of {policy.GuardrailFloor:F2}, {figures}");
+        }
+        else if (pBetter >= policy.DecideAt)
+        {
+            verdict = $"pass: bandit: the version is more accurate, {figures}";
+        }
+        else if (pBetter <= 1 - policy.DecideAt)
+        {
+            verdict = $"fail: bandit: the version is less accurate, {figures}";
+        }
+        else if (labelledA + labelledB >= 2 * horizon)
+        {
+            // Never promoted by itself: a bandit starves the arm it doubts, so "no clear winner" may mean "too little on B".
+            verdict = $"wait: bandit: no clear winner after {labelledA + labelledB} labels; an operator decides, {figures}";
+        }
+        else
+        {
+            verdict = $"wait: bandit: {figures}";
+            if (labelledA + labelledB - ((last?.LabelledA ?? 0) + (last?.LabelledB ?? 0)) >= policy.LabelsPerStep) next = ThompsonAllocation.NextSplit(split, pBetter, policy);
+        }
+
+        return new ExperimentView(devices, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict) { ProbabilityBBetter = pBetter, NextSplit = next };
     }
 }

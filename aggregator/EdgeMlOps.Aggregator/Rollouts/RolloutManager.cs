@@ -214,6 +214,7 @@ public sealed partial class RolloutManager
         else if (rollout.State == RolloutStatusKind.Experiment)
         {
             if (verdict.StartsWith("pass", StringComparison.Ordinal)) await AdvanceAsync("system:ab-test", rollout.Id, verdict["pass:".Length..].Trim(), cancellationToken).ConfigureAwait(false);
+            else if (view.Experiment is { NextSplit: { } next } test) await RebalanceAsync(rollout, test, next, cancellationToken).ConfigureAwait(false);
         }
         else if (verdict == "pass" && rollout.Request.AutoAdvance)
         {
@@ -229,6 +230,16 @@ public sealed partial class RolloutManager
         }
 
         return View(Current!);
+    }
+
+    /// <summary>A bandit's step: the split moves (a new plan revision), and the allocation history records where it stands.</summary>
+    private Task<RolloutRecord> RebalanceAsync(RolloutRecord rollout, ExperimentView test, double next, CancellationToken cancellationToken)
+    {
+        var r = test.Reading;
+        var point = new Experiments.AllocationPoint(_time.GetUtcNow(), next, r.LabelledA, r.LabelledB, r.AccuracyA, r.AccuracyB, test.ProbabilityBBetter ?? 0.5,
+            Experiments.ThompsonAllocation.RegretSince(rollout.Allocation.LastOrDefault(), r.CorrectA, r.LabelledA, r.CorrectB, r.LabelledB));
+        var reason = FormattableString.Invariant($"split {rollout.Split ?? rollout.Request.Experiment!.Split:P0} → {next:P0}: P(B better) = {point.ProbabilityBBetter:F3} over {r.LabelledA + r.LabelledB} labels");
+        return ChangeAsync("system:bandit", rollout.Id, "rollout.rebalance", reason, x => x with { Split = next, Allocation = [.. x.Allocation, point] }, cancellationToken);
     }
 
     private static string ExperimentNote(ExperimentRequest e) => FormattableString.Invariant(
@@ -293,7 +304,8 @@ public sealed partial class RolloutManager
         var gate = StageGate.Judge(rollout.Request.Gates, reporting, bad, targetedOnline, target, baseline);
         var shadow = rollout.Request.Shadow is { } policy ? JudgeShadow(rollout, policy, plan) : null;
         var experiment = rollout.Request.Experiment is { } test
-            ? ExperimentGate.Judge(test, _devices.All.Select(d => d.Experiment).OfType<ExperimentReport>().Where(r => r.RolloutId == rollout.Id && r.B?.Version == rollout.Request.Version).ToArray())
+            ? ExperimentGate.Judge(test, _devices.All.Select(d => d.Experiment).OfType<ExperimentReport>().Where(r => r.RolloutId == rollout.Id && r.B?.Version == rollout.Request.Version).ToArray(),
+                rollout.Split ?? test.Split, rollout.Allocation.LastOrDefault())
             : null;
         gate = rollout.State switch
         {

@@ -168,6 +168,9 @@ public sealed record ExperimentRequest
 
     public Experiments.ExperimentDesign Design { get; set; } = new();
 
+    /// <summary>Bounds and decisions when <see cref="Experiments.ExperimentDesign.Mode"/> is Bandit.</summary>
+    public Experiments.BanditPolicy Bandit { get; set; } = new();
+
     /// <summary>Open the first stage when the horizon is reached without a significant difference (false: wait for an operator).</summary>
     public bool PromoteWithoutDifference { get; set; } = true;
 
@@ -177,6 +180,7 @@ public sealed record ExperimentRequest
         if (!(Share > 0 && Share <= 1)) throw new ArgumentException("experiment: share must be in (0, 1]");
         if (!(Split > 0 && Split < 1)) throw new ArgumentException("experiment: split must be in (0, 1)");
         Design.Validate();
+        Bandit.Validate();
     }
 }
 
@@ -232,6 +236,12 @@ public sealed record RolloutRecord
 
     /// <summary>Why the rollout is where it is (gate outcome, abort reason, waiting for approval).</summary>
     public string Note { get; init; } = string.Empty;
+
+    /// <summary>The A/B test's split now, when a bandit moved it from the request's (null: the request's).</summary>
+    public double? Split { get; init; }
+
+    /// <summary>The bandit's rebalances so far: split, arms, P(B better) and regret over time.</summary>
+    public IReadOnlyList<Experiments.AllocationPoint> Allocation { get; init; } = [];
 }
 
 /// <summary>Counts for one stage (hawkBit's per-group view).</summary>
@@ -241,7 +251,14 @@ public sealed record StageProgress(int Stage, double Share, bool Open, int Targe
 public sealed record RolloutView(RolloutRecord Rollout, IReadOnlyList<StageProgress> Stages, GateReading Gate, ShadowReading? Shadow = null, ExperimentView? Experiment = null);
 
 /// <summary>The A/B test summed over the devices that ran it: both arms, the test's reading, and the gate's verdict.</summary>
-public sealed record ExperimentView(int Devices, long ServedA, long ServedB, long ErrorsB, double? LatencyP95A, double? LatencyP95B, Experiments.ExperimentReading Reading, string Verdict);
+public sealed record ExperimentView(int Devices, long ServedA, long ServedB, long ErrorsB, double? LatencyP95A, double? LatencyP95B, Experiments.ExperimentReading Reading, string Verdict)
+{
+    /// <summary>Bandit: P(B is the more accurate version) under the posteriors.</summary>
+    public double? ProbabilityBBetter { get; init; }
+
+    /// <summary>Bandit: the split the next rebalance sets (null: no rebalance due).</summary>
+    public double? NextSplit { get; init; }
+}
 
 /// <summary>
 /// The shadow test summed over the devices that ran it: requests scored and skipped, agreement with the served

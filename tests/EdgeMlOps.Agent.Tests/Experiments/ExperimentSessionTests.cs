@@ -63,4 +63,17 @@ public sealed class ExperimentSessionTests
         Assert.Null(inUse.Enter());
         Assert.Equal("r1", arms.Report()!.RolloutId); // the last report stays readable
     }
+
+    [Fact]
+    public async Task ANewSplit_ChangesWhereRequestsGo_WithoutReloading()
+    {
+        var arms = new ExperimentArms();
+        arms.Begin(new ExperimentSession("r1", 4, 5, split: 0.5, await TargetAsync()));
+        var ids = Enumerable.Range(0, 4000).Select(_ => Guid.NewGuid().ToString("N")).ToArray();
+        Assert.InRange(ids.Count(id => arms.ArmB(4, id) is not null), 1800, 2200);
+        arms.Resplit(0.05); // a bandit's step, from a newer plan revision
+        Assert.InRange(ids.Count(id => arms.ArmB(4, id) is not null), 120, 280);
+        Assert.Equal(1, _cache.Count);
+        arms.End();
+    }
 }

@@ -113,4 +113,33 @@ public sealed class ExperimentRolloutTests : IAsyncLifetime
         Assert.Equal(RolloutStatusKind.Active, _node.Rollouts.Current!.State);
         Assert.StartsWith("the version is more accurate", _node.Audit.Entries().Last().Reason.Split(": ", 2)[1], StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task ABandit_MovesTheSplitStepByStep_InNewPlanRevisions_AndRecordsAllocationAndRegret()
+    {
+        var request = Request(ExperimentMode.Bandit);
+        request.Experiment!.Bandit = new BanditPolicy { MaxStep = 0.1, LabelsPerStep = 100 };
+        var rollout = await _node.Rollouts.CreateAsync("bob", request, CancellationToken.None);
+
+        await ReportAsync(rollout.Id, 150, 117, 150, 126); // B leads (84% vs 78%) but is not yet sure
+        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
+        var stepped = _node.Rollouts.Current!;
+        Assert.Equal(RolloutStatusKind.Experiment, stepped.State);
+        Assert.Equal(0.6, stepped.Split!.Value, 9);
+        Assert.Equal(rollout.Revision + 1, stepped.Revision);
+        var point = Assert.Single(stepped.Allocation);
+        Assert.True(point.ProbabilityBBetter is > 0.5 and < 0.99, $"{point}");
+        Assert.True(point.Regret > 0);
+        var audit = _node.Audit.Entries("rollout/").Last();
+        Assert.Equal(("system:bandit", "rollout.rebalance"), (audit.Actor, audit.Action));
+        Assert.StartsWith("split 50 % → 60 %", audit.Reason, StringComparison.Ordinal);
+
+        await _node.Rollouts.EvaluateAsync(CancellationToken.None); // no new labels: no new step
+        Assert.Equal(stepped.Revision, _node.Rollouts.Current!.Revision);
+
+        await ReportAsync(rollout.Id, 300, 234, 500, 440); // 88% against 78%
+        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Active, _node.Rollouts.Current!.State);
+        Assert.StartsWith("bandit: the version is more accurate", _node.Audit.Entries().Last().Reason, StringComparison.Ordinal);
+    }
 }
