@@ -209,7 +209,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
 
         if (view.Experiment is { } ab)
         {
-            progress?.WriteLine(FormattableString.Invariant($"  A/B test: {ab.Devices} devices, {ab.ServedA} requests to A and {ab.ServedB} to B; accuracy B {ab.Reading.AccuracyB:F4} ({ab.Reading.LabelledB} labelled) against A {ab.Reading.AccuracyA:F4} ({ab.Reading.LabelledA}), p = {ab.Reading.PValue:0.####}, P(B better) = {ab.ProbabilityBBetter:F3}"));
+            progress?.WriteLine(FormattableString.Invariant($"  A/B test: {ab.Devices} devices, {ab.ServedA} requests to A and {ab.ServedB} to B; accuracy B {ab.Reading.AccuracyB:F4} ({ab.Reading.LabelledB} labelled) against A {ab.Reading.AccuracyA:F4} ({ab.Reading.LabelledA}), p = {ab.Reading.PValue:G3}, P(B better) = {ab.ProbabilityBBetter:F3}"));
             foreach (var point in final.Allocation) progress?.WriteLine(FormattableString.Invariant($"  bandit step: split {point.Split:P0} at {point.LabelledA + point.LabelledB} labels, P(B better) {point.ProbabilityBBetter:F3}, regret {point.Regret:F1}"));
         }
 

@@ -44,7 +44,7 @@ public static class ExperimentGate
         var reading = design.Mode == ExperimentMode.FixedHorizon
             ? ExperimentTests.FixedHorizon(correctA, labelledA, correctB, labelledB, design)
             : ExperimentTests.Sequential(correctA, labelledA, correctB, labelledB, design);
-        string Figures() => FormattableString.Invariant($"accuracy {reading.AccuracyB:F4} (B, {labelledB} labelled) against {reading.AccuracyA:F4} (A, {labelledA}), p = {reading.PValue:0.####}");
+        string Figures() => FormattableString.Invariant($"accuracy {reading.AccuracyB:F4} (B, {labelledB} labelled) against {reading.AccuracyA:F4} (A, {labelledA}), p = {reading.PValue:G3}");
         var verdict = servedB + errorsB > 0 && (double)errorsB / (servedB + errorsB) > MaxErrorRate
             ? FormattableString.Invariant($"fail: the version failed on {errorsB} of {servedB + errorsB} requests in the A/B test")
             : reading.Verdict switch
