@@ -36,6 +36,12 @@ public static class ExperimentGate
         static double? Median(IEnumerable<double> values) => values.Order().ToArray() is { Length: > 0 } v ? v[v.Length / 2] : null;
         var latencyA = Median(reports.Where(r => r.A?.Served > 0).Select(r => r.A.LatencyP95Ms));
         var latencyB = Median(reports.Where(r => r.B?.Served > 0).Select(r => r.B.LatencyP95Ms));
+        if (SlowerOnMostDevices(experiment, reports) is { } slower)
+        {
+            return new ExperimentView(reports.Count, servedA, servedB, errorsB, latencyA, latencyB,
+                new ExperimentReading(labelledA, correctA, labelledB, correctB, design.HorizonPerArm(), null, null, null, null, ExperimentVerdict.BWorse), "fail: " + slower);
+        }
+
         if (design.Mode == ExperimentMode.Bandit)
         {
             return Bandit(experiment, reports.Count, servedA, servedB, errorsB, latencyA, latencyB, correctA, labelledA, correctB, labelledB, double.IsNaN(split) ? experiment.Split : split, last);
@@ -58,6 +64,20 @@ public static class ExperimentGate
                     : $"wait: A/B test (sequential): {Figures()}; stops when p < {design.Alpha} or at {reading.Horizon} labels per arm",
             };
         return new ExperimentView(reports.Count, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict);
+    }
+
+    /// <summary>
+    /// Why the version is too slow, or null: each device compares its own two arms' p95 (same hardware, same load); the
+    /// version fails when the share of devices where it exceeds the allowed ratio is significantly above one half
+    /// (one-sided exact sign test at 5%).
+    /// </summary>
+    public static string? SlowerOnMostDevices(ExperimentRequest experiment, IReadOnlyList<ExperimentReport> reports)
+    {
+        if (experiment.MaxLatencyP95Ratio <= 0) return null;
+        var compared = reports.Where(r => r.A is { Served: > 0, LatencyP95Ms: > 0 } && r.B is { Served: > 0, LatencyP95Ms: > 0 }).ToArray();
+        var slower = compared.Count(r => r.B.LatencyP95Ms > experiment.MaxLatencyP95Ratio * r.A.LatencyP95Ms);
+        if (compared.Length == 0 || SignTest.UpperTail(slower, compared.Length) >= 0.05) return null;
+        return FormattableString.Invariant($"the version's p95 latency is above {experiment.MaxLatencyP95Ratio:F1}× the served version's on {slower} of {compared.Length} devices in the A/B test (sign test p = {SignTest.UpperTail(slower, compared.Length):G3})");
     }
 
     /// <summary>

@@ -174,6 +174,12 @@ public sealed record ExperimentRequest
     /// <summary>Open the first stage when the horizon is reached without a significant difference (false: wait for an operator).</summary>
     public bool PromoteWithoutDifference { get; set; } = true;
 
+    /// <summary>
+    /// The test stops when the version's p95 latency exceeds this multiple of the served version's on significantly
+    /// more than half of the devices in the test (a sign test across devices, each comparing its own two arms; 0: off).
+    /// </summary>
+    public double MaxLatencyP95Ratio { get; set; } = 2.0;
+
     /// <summary>Throws <see cref="ArgumentException"/> for a test no device could run.</summary>
     public void Validate()
     {

@@ -110,4 +110,31 @@ public sealed class BanditTests(Xunit.Abstractions.ITestOutputHelper output)
         };
         Assert.StartsWith("fail: bandit: the version is below its guardrail floor of 0.70", ExperimentGate.Judge(experiment, [report], 0.5).Verdict, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void TheSignTest_IsTheBinomialTail()
+    {
+        Assert.Equal(1.0, SignTest.UpperTail(0, 10), 12);
+        Assert.Equal(1.0 / 1024, SignTest.UpperTail(10, 10), 12);
+        Assert.Equal(56.0 / 1024, SignTest.UpperTail(8, 10), 12); // C(10,8)+C(10,9)+C(10,10) = 45+10+1
+        Assert.Equal(0.5, SignTest.UpperTail(1001, 2001), 9);
+        Assert.True(SignTest.UpperTail(600, 1000) < 1e-9);
+    }
+
+    [Fact]
+    public void AVersionSlowerOnMostDevices_StopsTheTest_AFewSlowDevicesDoNot()
+    {
+        static ExperimentReport Device(double a, double b) => new()
+        {
+            RolloutId = "r",
+            A = new ArmCounts { Version = 1, Served = 50, Labelled = 50, Correct = 40, LatencyP95Ms = a },
+            B = new ArmCounts { Version = 2, Served = 50, Labelled = 50, Correct = 40, LatencyP95Ms = b },
+        };
+        var experiment = new ExperimentRequest { MaxLatencyP95Ratio = 2.0 };
+        var slowFleet = Enumerable.Range(0, 20).Select(i => Device(1, i < 17 ? 3 : 1)).ToArray();
+        Assert.StartsWith("fail: the version's p95 latency is above 2.0× the served version's on 17 of 20 devices", ExperimentGate.Judge(experiment, slowFleet).Verdict, StringComparison.Ordinal);
+        var fewSlow = Enumerable.Range(0, 20).Select(i => Device(1, i < 3 ? 3 : 1.1)).ToArray();
+        Assert.StartsWith("wait", ExperimentGate.Judge(experiment, fewSlow).Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("wait", ExperimentGate.Judge(experiment with { MaxLatencyP95Ratio = 0 }, slowFleet).Verdict, StringComparison.Ordinal);
+    }
 }
