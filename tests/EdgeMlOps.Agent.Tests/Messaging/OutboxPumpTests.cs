@@ -79,7 +79,8 @@ public sealed class OutboxPumpTests : IDisposable
         await aggregator.SubscribeAsync(["fleet/+/update"], CancellationToken.None);
         await aggregator.ConnectAsync(CancellationToken.None);
         pump.Wake(); // what the aggregator's announcement does on the device
-        await Eventually.Until(() => outbox.Count == 0, "the update to be sent again");
+        // The pump removes the message, then counts it as sent: wait for both (CI once read the count in between).
+        await Eventually.Until(() => outbox.Count == 0 && Interlocked.Read(ref counters.OutboxSent) == 1, "the update to be sent again");
 
         Assert.Equal(0, outbox.Count);
         Assert.Equal(1, Volatile.Read(ref received));
