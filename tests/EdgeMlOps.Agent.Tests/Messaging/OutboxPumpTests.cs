@@ -42,7 +42,7 @@ public sealed class OutboxPumpTests : IDisposable
 
         await device.ConnectAsync(CancellationToken.None);
         pump.Wake();
-        await Eventually.Until(() => outbox.Count == 0, "the queued messages to be sent");
+        await Eventually.Until(() => outbox.Count == 0 && Interlocked.Read(ref counters.OutboxSent) == 2, "the queued messages to be sent");
 
         Assert.Equal(["first", "second"], received);
         Assert.Equal(0, outbox.Count);
