@@ -15,7 +15,7 @@ namespace EdgeMlOps.Simulator.Tests;
 /// joining afterwards still gets the fleet's model, and a device holding an update in its outbox delivers it once.
 /// </summary>
 [Collection(FleetCollection.Name)]
-public sealed class BrokerRestartTests : IAsyncDisposable
+public sealed class BrokerRestartTests : IAsyncLifetime
 {
     private const string MosquittoPath = "/usr/sbin/mosquitto";
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "edgemlops-restart-" + Guid.NewGuid().ToString("N"));
@@ -25,7 +25,10 @@ public sealed class BrokerRestartTests : IAsyncDisposable
     private Process StartMosquitto() =>
         Process.Start(new ProcessStartInfo(MosquittoPath, ["-p", _port.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>Stops the test's broker (xunit 2 calls this for <see cref="IAsyncLifetime"/>, not for IAsyncDisposable: each CI run left two brokers behind).</summary>
+    public async Task DisposeAsync()
     {
         if (_mosquitto is { HasExited: false } m)
         {
