@@ -104,8 +104,8 @@ public sealed class DeviceDirectory(TimeProvider time)
         {
             LastBoot = status.Header.Boot,
             Rollout = status.Rollout,
-            Shadow = status.Shadow,
-            Experiment = status.Experiment,
+            Shadow = status.Shadow is { } shadow && ReportBounds.IsPlausible(shadow) ? shadow : null,
+            Experiment = status.Experiment is { } experiment && ReportBounds.IsPlausible(experiment) ? experiment : null,
             LatencyP95Ms = status.LatencyP95Ms,
             Predictions = status.Predictions,
             RssBytes = status.RssBytes,

@@ -142,4 +142,22 @@ public sealed class ExperimentRolloutTests : IAsyncLifetime
         Assert.Equal(RolloutStatusKind.Active, _node.Rollouts.Current!.State);
         Assert.StartsWith("bandit: the version is more accurate", _node.Audit.Entries().Last().Reason, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task AForgedABReport_IsIgnored_AndTheTestKeepsReadingTheOthers()
+    {
+        var rollout = await _node.Rollouts.CreateAsync("bob", Request(ExperimentMode.Sequential), CancellationToken.None);
+        var forged = new ExperimentReport
+        {
+            RolloutId = rollout.Id,
+            A = new ArmCounts { Version = 0, Served = 10, Labelled = 10, Correct = 10 },
+            B = new ArmCounts { Version = 1, Served = 10, Labelled = 10, Correct = 9_999 }, // more right than labelled
+        };
+        await _device.PublishAsync("status", new DeviceStatus { Header = _device.Header(), State = DeviceState.Online, SampleCount = 5, Experiment = forged });
+        await Eventually.Until(() => _node.Devices.TryGet("d-1", out var d) && d.LastSequence > 1, "the forged status applied");
+        Assert.True(_node.Devices.TryGet("d-1", out var device));
+        Assert.Null(device.Experiment);
+        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Experiment, _node.Rollouts.Current!.State); // not promoted by a forged win
+    }
 }

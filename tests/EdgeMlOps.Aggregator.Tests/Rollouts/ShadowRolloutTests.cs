@@ -95,4 +95,21 @@ public sealed class ShadowRolloutTests : IAsyncLifetime
         Assert.Equal(400, view.Shadow!.Scored);
         Assert.All(view.Stages, s => Assert.Equal(0, s.Installed));
     }
+
+    [Fact]
+    public async Task AForgedShadowReportWithImpossibleCounts_IsIgnored_AndTheGateKeepsWorking()
+    {
+        var rollout = await _node.Rollouts.CreateAsync("bob", Request(), CancellationToken.None);
+        var forged = new ShadowReport
+        {
+            RolloutId = rollout.Id, CandidateVersion = 1, Offered = ulong.MaxValue, Scored = ulong.MaxValue, Agreed = 5,
+            Labelled = 10, OnlyCandidateCorrect = 1_000, OnlyIncumbentCorrect = 0,
+        };
+        await _device.PublishAsync("status", new DeviceStatus { Header = _device.Header(), State = DeviceState.Online, SampleCount = 5, Shadow = forged });
+        await Eventually.Until(() => _node.Devices.TryGet("d-1", out var d) && d.LastSequence > 1, "the forged status applied");
+        Assert.True(_node.Devices.TryGet("d-1", out var device));
+        Assert.Null(device.Shadow); // counts that cannot be true are dropped, not summed
+        var view = await _node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.StartsWith("wait: 0 requests scored", view!.Gate.Verdict, StringComparison.Ordinal);
+    }
 }

@@ -1,0 +1,33 @@
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Aggregator.Fleet;
+
+/// <summary>
+/// Whether a device's shadow or A/B report can be true: every count within a bound that keeps fleet sums from
+/// overflowing, and the counts consistent with each other (scored ≤ offered, agreed ≤ scored, labelled ≤ scored,
+/// discordant pairs ≤ labelled, …). A report that fails is dropped before any gate sums it: a forged one must not
+/// break the gate (an exception) or outweigh the fleet by overflow.
+/// </summary>
+public static class ReportBounds
+{
+    /// <summary>Largest count a device may report (2^40: a million devices' sums stay far inside a long).</summary>
+    public const ulong MaxCount = 1UL << 40;
+
+    public static bool IsPlausible(ShadowReport r) =>
+        r.Offered <= MaxCount && r.Scored <= r.Offered && r.CandidateErrors <= MaxCount
+        && r.SkippedSample <= r.Offered && r.SkippedBudget <= r.Offered && r.SkippedQueue <= r.Offered
+        && r.Agreed <= r.Scored && r.Labelled <= r.Scored
+        && r.IncumbentCorrect <= r.Labelled && r.CandidateCorrect <= r.Labelled
+        && r.OnlyIncumbentCorrect <= r.IncumbentCorrect && r.OnlyCandidateCorrect <= r.CandidateCorrect
+        && r.OnlyIncumbentCorrect + r.OnlyCandidateCorrect <= r.Labelled
+        && double.IsFinite(r.DistanceSum) && r.DistanceSum >= 0 && r.DistanceSum <= r.Scored
+        && double.IsFinite(r.DistanceMax) && r.DistanceMax is >= 0 and <= 1
+        && Latency(r.IncumbentLatencyP95Ms) && Latency(r.CandidateLatencyP50Ms) && Latency(r.CandidateLatencyP95Ms);
+
+    public static bool IsPlausible(ExperimentReport r) => r.A is { } a && r.B is { } b && Arm(a) && Arm(b);
+
+    private static bool Arm(ArmCounts a) =>
+        a.Served <= MaxCount && a.Errors <= MaxCount && a.Labelled <= a.Served && a.Correct <= a.Labelled && Latency(a.LatencyP95Ms);
+
+    private static bool Latency(double ms) => double.IsFinite(ms) && ms >= 0;
+}
