@@ -1,39 +1,12 @@
 using EdgeMlOps.Aggregator.Experiments;
-using EdgeMlOps.Aggregator.Governance;
 using EdgeMlOps.Aggregator.Rollouts;
 using EdgeMlOps.Shared.Protocol.V1;
 
 namespace EdgeMlOps.Aggregator.Tests.Rollouts;
 
 /// <summary>A rollout's A/B test at the aggregator: both arms reported over MQTT, the test read by the gate, the rollout promoted or stopped.</summary>
-public sealed class ExperimentRolloutTests : IAsyncLifetime
+public sealed class ExperimentRolloutTests : GovernedFleet
 {
-    private AggregatorNode _node = null!;
-    private ScriptedDevice _device = null!;
-
-    public async Task InitializeAsync()
-    {
-        var random = new Random(3);
-        var features = Enumerable.Range(0, 400).Select(_ => (float)random.NextDouble()).ToArray();
-        var labels = Enumerable.Range(0, 100).Select(i => (long)(i % 2)).ToArray();
-        _node = new AggregatorNode(
-            AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
-            {
-                Governance = new GovernanceOptions { Mode = DeploymentMode.Governed, RolloutCheckInterval = TimeSpan.FromHours(1) },
-            },
-            evaluator: new EdgeMlOps.Aggregator.Evaluation.HeldOutEvaluator(features, labels));
-        await _node.StartAsync(CancellationToken.None);
-        _device = new ScriptedDevice("d-1", "test", _node);
-        await _device.ConnectAsync(5);
-        await Eventually.Until(() => _node.Devices.All.Count == 1, "the device known");
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _device.DisposeAsync();
-        await _node.DisposeAsync();
-    }
-
     private static RolloutRequest Request(ExperimentMode mode, bool shadowFirst = false) => new()
     {
         Version = 1,
@@ -47,7 +20,7 @@ public sealed class ExperimentRolloutTests : IAsyncLifetime
     {
         var status = new DeviceStatus
         {
-            Header = _device.Header(), State = DeviceState.Online, SampleCount = 5, Shadow = shadow,
+            Header = Device.Header(), State = DeviceState.Online, SampleCount = 5, Shadow = shadow,
             Experiment = new ExperimentReport
             {
                 RolloutId = rolloutId,
@@ -55,63 +28,63 @@ public sealed class ExperimentRolloutTests : IAsyncLifetime
                 B = new ArmCounts { Version = 1, Served = labelledB, Labelled = labelledB, Correct = correctB, LatencyP95Ms = 1 },
             },
         };
-        await _device.PublishAsync("status", status);
-        await Eventually.Until(() => _node.Devices.TryGet("d-1", out var d) && d.Experiment?.B.Labelled == labelledB, "the A/B report applied");
+        await Device.PublishAsync("status", status);
+        await Eventually.Until(() => Node.Devices.TryGet("d-1", out var d) && d.Experiment?.B.Labelled == labelledB, "the A/B report applied");
     }
 
     [Fact]
     public async Task ALosingVersion_IsStoppedEarly_ByTheSequentialTest()
     {
-        var rollout = await _node.Rollouts.CreateAsync("bob", Request(ExperimentMode.Sequential), CancellationToken.None);
+        var rollout = await Node.Rollouts.CreateAsync("bob", Request(ExperimentMode.Sequential), CancellationToken.None);
         Assert.Equal(RolloutStatusKind.Experiment, rollout.State);
         Assert.Contains("A/B test on 100 % of the cohort, 50 % of requests to the version (Sequential, at most 1812 labels per arm)", rollout.Note, StringComparison.Ordinal);
 
         await ReportAsync(rollout.Id, 100, 80, 100, 78);
-        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
-        Assert.Equal(RolloutStatusKind.Experiment, _node.Rollouts.Current!.State);
-        Assert.StartsWith("wait: A/B test (sequential)", _node.Rollouts.View(_node.Rollouts.Current).Gate.Verdict, StringComparison.OrdinalIgnoreCase);
+        await Node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Experiment, Node.Rollouts.Current!.State);
+        Assert.StartsWith("wait: A/B test (sequential)", Node.Rollouts.View(Node.Rollouts.Current).Gate.Verdict, StringComparison.OrdinalIgnoreCase);
 
         await ReportAsync(rollout.Id, 300, 240, 300, 195); // 80% against 65%, long before the horizon
-        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
-        var stopped = _node.Rollouts.Current!;
+        await Node.Rollouts.EvaluateAsync(CancellationToken.None);
+        var stopped = Node.Rollouts.Current!;
         Assert.Equal(RolloutStatusKind.Aborted, stopped.State);
         Assert.StartsWith("aborted: A/B test (Sequential): the version is less accurate", stopped.Note, StringComparison.Ordinal);
-        Assert.Equal("system:ab-test", _node.Audit.Entries().Last().Actor);
-        Assert.Equal(300, _node.Rollouts.View(stopped).Experiment!.Reading.LabelledB);
+        Assert.Equal("system:ab-test", Node.Audit.Entries().Last().Actor);
+        Assert.Equal(300, Node.Rollouts.View(stopped).Experiment!.Reading.LabelledB);
     }
 
     [Fact]
     public async Task TheFixedHorizonTest_IsReadOnlyAtItsHorizon_ThenPromotes()
     {
-        var rollout = await _node.Rollouts.CreateAsync("bob", Request(ExperimentMode.FixedHorizon), CancellationToken.None);
+        var rollout = await Node.Rollouts.CreateAsync("bob", Request(ExperimentMode.FixedHorizon), CancellationToken.None);
         await ReportAsync(rollout.Id, 300, 240, 300, 290); // obviously better already, but the design said 906 per arm
-        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
-        Assert.Equal(RolloutStatusKind.Experiment, _node.Rollouts.Current!.State);
-        Assert.StartsWith("wait: A/B test (fixed horizon): 300 of 906 labels per arm", _node.Rollouts.View(_node.Rollouts.Current).Gate.Verdict, StringComparison.Ordinal);
+        await Node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Experiment, Node.Rollouts.Current!.State);
+        Assert.StartsWith("wait: A/B test (fixed horizon): 300 of 906 labels per arm", Node.Rollouts.View(Node.Rollouts.Current).Gate.Verdict, StringComparison.Ordinal);
 
         await ReportAsync(rollout.Id, 906, 725, 906, 731); // no significant difference at the horizon: promoted by policy
-        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
-        var promoted = _node.Rollouts.Current!;
+        await Node.Rollouts.EvaluateAsync(CancellationToken.None);
+        var promoted = Node.Rollouts.Current!;
         Assert.Equal(RolloutStatusKind.Active, promoted.State);
         Assert.Equal(0, promoted.Stage);
-        Assert.Contains("no significant difference at the horizon of 906 labels per arm", _node.Audit.Entries().Last().Reason, StringComparison.Ordinal);
+        Assert.Contains("no significant difference at the horizon of 906 labels per arm", Node.Audit.Entries().Last().Reason, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task AShadowThenAnABTest_ThenTheFirstStage()
     {
-        var rollout = await _node.Rollouts.CreateAsync("bob", Request(ExperimentMode.Sequential, shadowFirst: true), CancellationToken.None);
+        var rollout = await Node.Rollouts.CreateAsync("bob", Request(ExperimentMode.Sequential, shadowFirst: true), CancellationToken.None);
         Assert.Equal(RolloutStatusKind.Shadow, rollout.State);
         var shadow = new ShadowReport { RolloutId = rollout.Id, CandidateVersion = 1, Offered = 50, Scored = 50, Agreed = 50, IncumbentLatencyP95Ms = 1, CandidateLatencyP95Ms = 1 };
         await ReportAsync(rollout.Id, 0, 0, 0, 0, shadow);
-        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
-        Assert.Equal(RolloutStatusKind.Experiment, _node.Rollouts.Current!.State);
-        Assert.StartsWith("shadow passed; A/B test on 100 %", _node.Rollouts.Current.Note, StringComparison.Ordinal);
+        await Node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Experiment, Node.Rollouts.Current!.State);
+        Assert.StartsWith("shadow passed; A/B test on 100 %", Node.Rollouts.Current.Note, StringComparison.Ordinal);
 
         await ReportAsync(rollout.Id, 400, 320, 400, 370, shadow); // 80% against 92.5%
-        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
-        Assert.Equal(RolloutStatusKind.Active, _node.Rollouts.Current!.State);
-        Assert.StartsWith("the version is more accurate", _node.Audit.Entries().Last().Reason.Split(": ", 2)[1], StringComparison.Ordinal);
+        await Node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Active, Node.Rollouts.Current!.State);
+        Assert.StartsWith("the version is more accurate", Node.Audit.Entries().Last().Reason.Split(": ", 2)[1], StringComparison.Ordinal);
     }
 
     [Fact]
@@ -119,45 +92,45 @@ public sealed class ExperimentRolloutTests : IAsyncLifetime
     {
         var request = Request(ExperimentMode.Bandit);
         request.Experiment!.Bandit = new BanditPolicy { MaxStep = 0.1, LabelsPerStep = 100 };
-        var rollout = await _node.Rollouts.CreateAsync("bob", request, CancellationToken.None);
+        var rollout = await Node.Rollouts.CreateAsync("bob", request, CancellationToken.None);
 
         await ReportAsync(rollout.Id, 150, 117, 150, 126); // B leads (84% vs 78%) but is not yet sure
-        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
-        var stepped = _node.Rollouts.Current!;
+        await Node.Rollouts.EvaluateAsync(CancellationToken.None);
+        var stepped = Node.Rollouts.Current!;
         Assert.Equal(RolloutStatusKind.Experiment, stepped.State);
         Assert.Equal(0.6, stepped.Split!.Value, 9);
         Assert.Equal(rollout.Revision + 1, stepped.Revision);
         var point = Assert.Single(stepped.Allocation);
         Assert.True(point.ProbabilityBBetter is > 0.5 and < 0.99, $"{point}");
         Assert.True(point.Regret > 0);
-        var audit = _node.Audit.Entries("rollout/").Last();
+        var audit = Node.Audit.Entries("rollout/").Last();
         Assert.Equal(("system:bandit", "rollout.rebalance"), (audit.Actor, audit.Action));
         Assert.StartsWith("split 50 % → 60 %", audit.Reason, StringComparison.Ordinal);
 
-        await _node.Rollouts.EvaluateAsync(CancellationToken.None); // no new labels: no new step
-        Assert.Equal(stepped.Revision, _node.Rollouts.Current!.Revision);
+        await Node.Rollouts.EvaluateAsync(CancellationToken.None); // no new labels: no new step
+        Assert.Equal(stepped.Revision, Node.Rollouts.Current!.Revision);
 
         await ReportAsync(rollout.Id, 300, 234, 500, 440); // 88% against 78%
-        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
-        Assert.Equal(RolloutStatusKind.Active, _node.Rollouts.Current!.State);
-        Assert.StartsWith("bandit: the version is more accurate", _node.Audit.Entries().Last().Reason, StringComparison.Ordinal);
+        await Node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Active, Node.Rollouts.Current!.State);
+        Assert.StartsWith("bandit: the version is more accurate", Node.Audit.Entries().Last().Reason, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task AForgedABReport_IsIgnored_AndTheTestKeepsReadingTheOthers()
     {
-        var rollout = await _node.Rollouts.CreateAsync("bob", Request(ExperimentMode.Sequential), CancellationToken.None);
+        var rollout = await Node.Rollouts.CreateAsync("bob", Request(ExperimentMode.Sequential), CancellationToken.None);
         var forged = new ExperimentReport
         {
             RolloutId = rollout.Id,
             A = new ArmCounts { Version = 0, Served = 10, Labelled = 10, Correct = 10 },
             B = new ArmCounts { Version = 1, Served = 10, Labelled = 10, Correct = 9_999 }, // more right than labelled
         };
-        await _device.PublishAsync("status", new DeviceStatus { Header = _device.Header(), State = DeviceState.Online, SampleCount = 5, Experiment = forged });
-        await Eventually.Until(() => _node.Devices.TryGet("d-1", out var d) && d.LastSequence > 1, "the forged status applied");
-        Assert.True(_node.Devices.TryGet("d-1", out var device));
+        await Device.PublishAsync("status", new DeviceStatus { Header = Device.Header(), State = DeviceState.Online, SampleCount = 5, Experiment = forged });
+        await Eventually.Until(() => Node.Devices.TryGet("d-1", out var d) && d.LastSequence > 1, "the forged status applied");
+        Assert.True(Node.Devices.TryGet("d-1", out var device));
         Assert.Null(device.Experiment);
-        await _node.Rollouts.EvaluateAsync(CancellationToken.None);
-        Assert.Equal(RolloutStatusKind.Experiment, _node.Rollouts.Current!.State); // not promoted by a forged win
+        await Node.Rollouts.EvaluateAsync(CancellationToken.None);
+        Assert.Equal(RolloutStatusKind.Experiment, Node.Rollouts.Current!.State); // not promoted by a forged win
     }
 }
