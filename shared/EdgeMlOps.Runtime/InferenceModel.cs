@@ -15,7 +15,7 @@ public readonly record struct EvaluationScore(double Loss, double Accuracy, int 
 /// An inference graph loaded into ONNX Runtime. Immutable and thread-safe, so one instance can
 /// serve every simulated device on the same model version.
 /// </summary>
-public sealed class InferenceModel : IDisposable
+public sealed class InferenceModel : IDisposable, EdgeMlOps.Shared.Explanations.IProbabilityModel
 {
     private static readonly string[] OutputNames = [ClassifierGraphs.ProbabilitiesOutput, ClassifierGraphs.LabelOutput];
     private readonly InferenceSession _session;
@@ -49,6 +49,12 @@ public sealed class InferenceModel : IDisposable
         var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(bytes));
         return new InferenceModel(bytes, weights, settings ?? OrtSessionSettings.Default);
     }
+
+    int EdgeMlOps.Shared.Explanations.IProbabilityModel.InputDim => Spec.InputDim;
+
+    int EdgeMlOps.Shared.Explanations.IProbabilityModel.Classes => Spec.Classes;
+
+    float[] EdgeMlOps.Shared.Explanations.IProbabilityModel.Probabilities(float[] rows, int count) => Predict(rows, count).Probabilities;
 
     public PredictionBatch Predict(float[] features, int count)
     {
