@@ -122,6 +122,9 @@ public sealed record AgentOptions
 
     public TimeSpan DownloadStall { get; init; } = Models.DownloadLimits.Default.Stall;
 
+    /// <summary>What one explanation may cost on this device (<c>Explain:BackgroundRows</c>, <c>Explain:ExactUpToFeatures</c>, <c>Explain:MaxCoalitions</c>, <c>Explain:MaxSweepValues</c>).</summary>
+    public Serving.ExplanationPolicy Explain { get; init; } = new();
+
     /// <summary>Largest model artifact the agent will download.</summary>
     public long MaxArtifactBytes { get; init; } = 256L * 1024 * 1024;
 
@@ -182,6 +185,13 @@ public sealed record AgentOptions
             ReleaseMemoryAfterHeavyWork = r.Bool(nameof(ReleaseMemoryAfterHeavyWork), true),
             ReleaseFilePages = r.Bool(nameof(ReleaseFilePages), true),
             ReleaseFilePagesInterval = TimeSpan.FromSeconds(r.Int("ReleaseFilePagesIntervalSeconds", 30, 0, 86_400)),
+            Explain = new Serving.ExplanationPolicy
+            {
+                BackgroundRows = r.Int("Explain:BackgroundRows", 16, 1, 1024),
+                ExactUpToFeatures = r.Int("Explain:ExactUpToFeatures", 10, 0, 16),
+                MaxCoalitions = r.Int("Explain:MaxCoalitions", 2048, 16, 65_536),
+                MaxSweepValues = r.Int("Explain:MaxSweepValues", 256, 1, 100_000),
+            },
             SketchPolicy = new EdgeMlOps.Shared.Monitoring.SketchPolicy(
                 r.Int("Sketch:MinRows", 20, 0, 1_000_000),
                 r.Int("Sketch:MinLevel", 1, 0, 30),

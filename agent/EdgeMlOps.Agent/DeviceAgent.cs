@@ -83,6 +83,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         _presence = new PresenceReporter(_channel, _topics, options.DeviceId, options.StatusInterval, dependencies.Time, Status, _logger);
         _training = new TrainingWorker(options, _slots, dependencies, _headers, _topics, _outbox, Counters, _work.Stopping, _logger);
         _predictor = new Serving.Predictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters);
+        Explainer = new Serving.LocalExplainer(_slots, dependencies.Store, options.Explain);
         _slots.ServedChanged += _health.ResetVersion;
         _channel.MessageReceived = OnMessageAsync;
         _channel.Connected = async _ =>
@@ -110,6 +111,9 @@ public sealed class DeviceAgent : IAsyncDisposable
 
     /// <summary>The served version's announcement (name, version, architecture, artifacts), or null.</summary>
     public ModelAnnouncement? CurrentModel => _slots.Served;
+
+    /// <summary>Shapley explanations and what-if answers of the served version (<c>/v1/explain</c>, <c>/v1/whatif</c>).</summary>
+    internal Serving.LocalExplainer Explainer { get; }
 
     /// <summary>Why the device is not on the version it should be (empty when all is well).</summary>
     public string ModelNotice => _slots.Notice;

@@ -120,6 +120,18 @@ public class AgentOptionsTests
     }
 
     [Fact]
+    public void FromConfiguration_ExplainPolicy_IsRead_AndOutOfRangeCostsAreRefused()
+    {
+        var defaults = AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root)));
+        Assert.Equal(new Serving.ExplanationPolicy(), defaults.Explain);
+        var set = AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root), ("Agent:Explain:BackgroundRows", "8"), ("Agent:Explain:MaxCoalitions", "512")));
+        Assert.Equal(new Serving.ExplanationPolicy { BackgroundRows = 8, MaxCoalitions = 512 }, set.Explain);
+        var ex = Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRoots:0", Root), ("Agent:Explain:ExactUpToFeatures", "30"), ("Agent:Explain:MaxCoalitions", "1"))));
+        Assert.Equal(2, ex.Errors.Count);
+        Assert.Contains(ex.Errors, e => e.StartsWith("Agent:Explain:ExactUpToFeatures", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void FromConfiguration_MissingDeviceId_IsAnError() =>
         Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config()));
 }

@@ -19,7 +19,7 @@ public sealed record LocalApiOptions
 /// <summary>
 /// Model-as-a-service for apps on the device, over HTTP on loopback or a Unix domain socket:
 /// <c>POST /v1/predict</c>, <c>POST /v1/feedback</c>, <c>GET /v1/health</c>, <c>GET /v1/model</c>,
-/// <c>DELETE /v1/data</c>. JSON is read and written by hand (Utf8JsonReader/Writer), so the
+/// <c>DELETE /v1/data</c>, <c>POST /v1/explain</c> (Shapley values), <c>POST /v1/whatif</c>. JSON is read and written by hand (Utf8JsonReader/Writer), so the
 /// native-AOT build needs no reflection. Bad requests get a 4xx and a message saying why.
 /// </summary>
 public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
@@ -64,6 +64,8 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         if (path.SequenceEqual("/v1/feedback"u8)) return method.SequenceEqual("POST"u8) ? Feedback(request.Body, json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/health"u8)) return method.SequenceEqual("GET"u8) ? Health(json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/model"u8)) return method.SequenceEqual("GET"u8) ? Model(json) : NotAllowed(request, json);
+        if (path.SequenceEqual("/v1/explain"u8)) return method.SequenceEqual("POST"u8) ? Explain(request.Body, json) : NotAllowed(request, json);
+        if (path.SequenceEqual("/v1/whatif"u8)) return method.SequenceEqual("POST"u8) ? WhatIf(request.Body, json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/data"u8)) return method.SequenceEqual("DELETE"u8) ? EraseData(json) : NotAllowed(request, json);
         return Error(json, 404, $"no endpoint {Encoding.UTF8.GetString(path)}");
     }
@@ -116,6 +118,24 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         foreach (var p in result.Probabilities) json.WriteNumberValue(p);
         json.WriteEndArray();
         json.WriteNumber("modelVersion", result.ModelVersion);
+        return 200;
+    }
+
+    private int Explain(ReadOnlySpan<byte> body, Utf8JsonWriter json)
+    {
+        if (!ExplainJson.TryParseExplain(body, out var features, out var forClass, out var error)) return Error(json, 400, error!);
+        var refusal = _agent.Explainer.TryExplain(features!, forClass, out var explanation, out var reason);
+        if (refusal != Serving.ExplainRefusal.None) return Error(json, ExplainResponses.Status(refusal), reason);
+        ExplainResponses.Write(json, explanation!);
+        return 200;
+    }
+
+    private int WhatIf(ReadOnlySpan<byte> body, Utf8JsonWriter json)
+    {
+        if (!ExplainJson.TryParseWhatIf(body, out var features, out var set, out var sweepFeature, out var sweepValues, out var error)) return Error(json, 400, error!);
+        var refusal = _agent.Explainer.TryWhatIf(features!, set, sweepFeature, sweepValues, out var answer, out var reason);
+        if (refusal != Serving.ExplainRefusal.None) return Error(json, ExplainResponses.Status(refusal), reason);
+        ExplainResponses.Write(json, answer!);
         return 200;
     }
 

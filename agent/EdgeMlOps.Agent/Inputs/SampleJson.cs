@@ -82,7 +82,7 @@ public static class SampleJson
     }
 
     /// <summary>Reads a number array into a pooled scratch buffer and copies out exactly what was read: one allocation.</summary>
-    private static bool TryReadNumbers(ref Utf8JsonReader reader, out float[]? values, out string? error)
+    internal static bool TryReadNumbers(ref Utf8JsonReader reader, out float[]? values, out string? error, string field = "features")
     {
         values = null;
         error = null;
@@ -94,7 +94,7 @@ public static class SampleJson
             {
                 if (reader.TokenType != JsonTokenType.Number || !reader.TryGetSingle(out var v) || !float.IsFinite(v))
                 {
-                    error = $"features[{count}] is not a finite number";
+                    error = $"{field}[{count}] is not a finite number";
                     return false;
                 }
 
