@@ -73,7 +73,8 @@ public sealed class AggregatorNode : IAsyncDisposable
         _stores = new FleetStores(options, _time, _loggerFactory);
         try
         {
-            _models = new ModelRepository(options, _stores, evaluator, _time, _logger);
+            Explainer = new Explanations.VersionExplainer(_stores.Registry, _stores.Artifacts, evaluator, options.Governance.Explain, _time);
+            _models = new ModelRepository(options, _stores, evaluator, Explainer, _time, _logger);
             Strategy = StandardStrategy.Create(options.Strategy);
         }
         catch
@@ -114,6 +115,9 @@ public sealed class AggregatorNode : IAsyncDisposable
     internal TimeProvider Time => _time;
 
     public DeviceDirectory Devices { get; }
+
+    /// <summary>Explanations of registered versions on the held-out data (model cards, the explainability gate).</summary>
+    public Explanations.VersionExplainer Explainer { get; }
 
     public RejectionCounters Rejections { get; } = new();
 
@@ -329,6 +333,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         services.AddSingleton(_stores.Governance);
         services.AddSingleton(_stores.Audit);
         services.AddSingleton(_models);
+        services.AddSingleton(Explainer);
         services.AddSingleton(Devices);
         services.AddSingleton(Rejections);
         services.AddSingleton(Strategy);

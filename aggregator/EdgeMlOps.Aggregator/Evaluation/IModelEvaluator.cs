@@ -9,6 +9,15 @@ public interface IModelEvaluator
 
     /// <summary>Scores overall (<see cref="InferenceModel.AllCohorts"/>) and per cohort, for the validation gates.</summary>
     IReadOnlyDictionary<string, EvaluationScore> EvaluateCohorts(InferenceModel model);
+
+    /// <summary>The labelled rows behind the scores, for explanations (null when the evaluator cannot share them).</summary>
+    LabelledRows? Rows => null;
+}
+
+/// <summary>Labelled rows, row-major.</summary>
+public sealed record LabelledRows(float[] Features, long[] Labels)
+{
+    public int Count => Labels.Length;
 }
 
 /// <summary>
@@ -22,6 +31,8 @@ public sealed class HeldOutEvaluator(float[] features, long[] labels, IReadOnlyL
     private readonly IReadOnlyList<string> _cohorts = cohorts ?? labels.Select(l => "class=" + l.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
 
     public int Count => labels.Length;
+
+    public LabelledRows Rows { get; } = new(features, labels);
 
     public EvaluationScore Evaluate(InferenceModel model) => model.Evaluate(features, labels);
 

@@ -45,6 +45,9 @@ public sealed record GovernanceOptions
     /// <summary>Admin API identities with the sha256 of their bearer token and their roles.</summary>
     public IReadOnlyList<AdminIdentity> Identities { get; init; } = [];
 
+    /// <summary>How versions are explained on the held-out data, and the explainability gate (<c>Governance:Explain:*</c>).</summary>
+    public Explanations.ExplanationOptions Explain { get; init; } = new();
+
     internal static GovernanceOptions Read(ConfigReader r)
     {
         var modeText = r.String("Governance:Mode", "auto");
@@ -73,6 +76,7 @@ public sealed record GovernanceOptions
             Identities = identities,
             IntendedUse = r.String("Governance:IntendedUse", new GovernanceOptions().IntendedUse),
             RolloutCheckInterval = TimeSpan.FromSeconds(r.Double("Governance:RolloutCheckSeconds", 1, 0.05, 3600)),
+            Explain = Explanations.ExplanationOptions.Read(r),
         };
     }
 }

@@ -53,12 +53,21 @@ internal static class AdminApi
                 ? Results.Ok(new { Version = v, Evaluation = registry.Evaluation(name, version) is { } e ? JsonDocument.Parse(e).RootElement : (JsonElement?)null })
                 : Results.NotFound(new { error = $"no version {name} v{version}" })));
 
-        admin.MapGet("/models/{name}/versions/{version}/card", (HttpContext http, string name, ulong version, string? format, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options, [FromServices] DriftWatch drift) =>
+        admin.MapGet("/models/{name}/versions/{version}/card", (HttpContext http, string name, ulong version, string? format, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options, [FromServices] DriftWatch drift, [FromServices] Explanations.VersionExplainer explainer) =>
             guard.Run(http, AdminRoles.Viewer, _ =>
             {
                 if (registry.Version(name, version) is not { } v) return Results.NotFound(new { error = $"no version {name} v{version}" });
-                var card = ModelCard.Build(registry, options, drift.Monitor, v);
+                var card = ModelCard.Build(registry, options, drift.Monitor, v, explainer.For(v));
                 return format == "html" ? Results.Content(card.Html, "text/html; charset=utf-8") : Results.Content(card.Markdown, "text/markdown; charset=utf-8");
+            }));
+
+        admin.MapGet("/models/{name}/versions/{version}/explanation", (HttpContext http, string name, ulong version, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] Explanations.VersionExplainer explainer) =>
+            guard.Run(http, AdminRoles.Viewer, _ =>
+            {
+                if (registry.Version(name, version) is not { } v) return Results.NotFound(new { error = $"no version {name} v{version}" });
+                return explainer.For(v) is { } e
+                    ? Results.Json(e, Explanations.ExplanationJson.Default.VersionExplanation)
+                    : Results.Conflict(new { error = "no held-out evaluation data on the aggregator (Aggregator:Evaluation:DataFile): nothing to explain on" });
             }));
 
         admin.MapPost("/models/{name}/versions/{version}/approve", (HttpContext http, string name, ulong version, [FromServices] AdminGuard guard, [FromServices] ModelGovernance governance) =>

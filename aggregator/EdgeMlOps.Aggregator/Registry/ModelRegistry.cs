@@ -145,6 +145,11 @@ public sealed class ModelRegistry : IDisposable
                 model TEXT PRIMARY KEY,
                 version INTEGER NOT NULL,
                 state BLOB NOT NULL);
+            CREATE TABLE IF NOT EXISTS explanations(
+                model TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                explanation TEXT NOT NULL,
+                PRIMARY KEY(model, version));
             CREATE TABLE IF NOT EXISTS round_attempts(
                 model TEXT NOT NULL,
                 round INTEGER NOT NULL,
@@ -225,6 +230,25 @@ public sealed class ModelRegistry : IDisposable
         lock (_gate)
         {
             using var cmd = Command("SELECT evaluation FROM version_states WHERE model = $m AND version = $v", ("$m", model), ("$v", (long)version));
+            return cmd.ExecuteScalar() as string;
+        }
+    }
+
+    /// <summary>A version's explanation (JSON): stored once, versioned with the model.</summary>
+    public void SetExplanation(string model, ulong version, string json)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("INSERT OR REPLACE INTO explanations(model, version, explanation) VALUES($m, $v, $e)", ("$m", model), ("$v", (long)version), ("$e", json));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public string? Explanation(string model, ulong version)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT explanation FROM explanations WHERE model = $m AND version = $v", ("$m", model), ("$v", (long)version));
             return cmd.ExecuteScalar() as string;
         }
     }

@@ -20,14 +20,16 @@ public sealed class ModelRepository
     private readonly AggregatorOptions _options;
     private readonly FleetStores _stores;
     private readonly IModelEvaluator? _evaluator;
+    private readonly Explanations.VersionExplainer _explainer;
     private readonly TimeProvider _time;
     private GlobalModel _head;
 
-    public ModelRepository(AggregatorOptions options, FleetStores stores, IModelEvaluator? evaluator, TimeProvider time, ILogger logger)
+    public ModelRepository(AggregatorOptions options, FleetStores stores, IModelEvaluator? evaluator, Explanations.VersionExplainer explainer, TimeProvider time, ILogger logger)
     {
         _options = options;
         _stores = stores;
         _evaluator = evaluator;
+        _explainer = explainer;
         _time = time;
         _head = LoadOrCreate(logger);
     }
@@ -131,6 +133,13 @@ public sealed class ModelRepository
         }
 
         var outcome = ValidationGate.Decide(candidate, live, _options.Governance);
+        if (outcome.State == VersionStates.Validated && _options.Governance.Explain.MinTopInputOverlap > 0 && Deployed is { } current
+            && _explainer.For(record) is { } mine && _explainer.For(current) is { } theirs
+            && Explanations.ExplanationGate.Check(mine, theirs, _options.Governance.Explain) is { } changed)
+        {
+            outcome = outcome with { State = VersionStates.Candidate, Reason = changed };
+        }
+
         governance.RecordValidation(record, outcome);
         return _stores.Registry.Version(record.Model, record.Version) ?? record;
     }

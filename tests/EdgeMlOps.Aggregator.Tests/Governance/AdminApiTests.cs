@@ -174,7 +174,7 @@ public sealed class AdminApiTests : IAsyncLifetime
     {
         var markdown = await (await Send(HttpMethod.Get, "/v1/admin/models/tiny/versions/1/card", "carol-token")).Content.ReadAsStringAsync();
         Assert.StartsWith("# Model card: tiny v1", markdown, StringComparison.Ordinal);
-        foreach (var section in new[] { "## Model details", "## Intended use", "## Factors and cohorts", "## Metrics", "## Training data", "## Lineage", "## Caveats" })
+        foreach (var section in new[] { "## Model details", "## Intended use", "## Factors and cohorts", "## Metrics", "## Training data", "## Explanations", "## Lineage", "## Caveats" })
         {
             Assert.Contains(section, markdown, StringComparison.Ordinal);
         }
@@ -183,6 +183,13 @@ public sealed class AdminApiTests : IAsyncLifetime
         Assert.Contains("<h1>Model card: tiny v1</h1>", html, StringComparison.Ordinal);
         Assert.Contains("<table>", html, StringComparison.Ordinal);
         Assert.DoesNotContain("<script", html, StringComparison.Ordinal);
+
+        // This node has no held-out data: the card says so, and the explanation endpoint answers 409 with the reason.
+        Assert.Contains("No explanation: the aggregator has no held-out evaluation data", markdown, StringComparison.Ordinal);
+        var explanation = await Send(HttpMethod.Get, "/v1/admin/models/tiny/versions/1/explanation", "carol-token");
+        Assert.Equal(HttpStatusCode.Conflict, explanation.StatusCode);
+        Assert.Contains("Evaluation:DataFile", await Error(explanation), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, (await Send(HttpMethod.Get, "/v1/admin/models/tiny/versions/99/explanation", "carol-token")).StatusCode);
     }
 
     [Fact]

@@ -1,0 +1,80 @@
+using EdgeMlOps.Aggregator.Evaluation;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Explanations;
+
+namespace EdgeMlOps.Aggregator.Explanations;
+
+/// <summary>
+/// Explains registered versions on the held-out data: computed once per version (on first use: a model card, the
+/// explanation gate, the admin API), stored in the registry, read back from then on. Without held-out data there is
+/// nothing to explain on and the answer is null.
+/// </summary>
+public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artifacts, IModelEvaluator? evaluator, ExplanationOptions options, TimeProvider time)
+{
+    private readonly Lock _computing = new();
+
+    public ExplanationOptions Options => options;
+
+    /// <summary>The version's stored explanation, computing and storing it first if needed; null without held-out data.</summary>
+    public VersionExplanation? For(ModelVersionRecord version)
+    {
+        if (Stored(version) is { } stored) return stored;
+        if (evaluator?.Rows is not { Count: > 0 } rows) return null;
+        lock (_computing)
+        {
+            if (Stored(version) is { } raced) return raced;
+            using var model = InferenceModel.Load(artifacts.Read(version.InferenceSha256));
+            var explanation = Compute(model, version, rows);
+            registry.SetExplanation(version.Model, version.Version, System.Text.Json.JsonSerializer.Serialize(explanation, ExplanationJson.Default.VersionExplanation));
+            return explanation;
+        }
+    }
+
+    /// <summary>The stored explanation of a version, or null if none was computed yet.</summary>
+    public VersionExplanation? Stored(ModelVersionRecord version) =>
+        registry.Explanation(version.Model, version.Version) is { } json ? System.Text.Json.JsonSerializer.Deserialize(json, ExplanationJson.Default.VersionExplanation) : null;
+
+    private VersionExplanation Compute(InferenceModel model, ModelVersionRecord version, LabelledRows rows)
+    {
+        var m = model.Spec.InputDim;
+        var (features, labels) = Subsample(rows, m, options.Rows, options.Seed);
+        var importance = PermutationImportance.Compute(model, features, labels, options.Repeats, options.Seed);
+        var dependence = new List<DependenceCurve>();
+        foreach (var top in importance.Top(options.DependenceInputs))
+        {
+            float[] grid;
+            try
+            {
+                grid = PartialDependence.Grid(PartialDependence.Column(features, m, top.Feature), options.GridResolution);
+            }
+            catch (ArgumentException)
+            {
+                continue; // an input (nearly) constant on the held-out rows has no curve worth drawing
+            }
+
+            var curve = PartialDependence.Compute(model, features, labels.Length, top.Feature, grid);
+            dependence.Add(new DependenceCurve(top.Feature, curve.MostAffectedClass(), curve.Grid, curve.Average));
+        }
+
+        return new VersionExplanation(version.Model, version.Version, labels.Length, rows.Count, options.Repeats, options.Seed, importance.BaselineAccuracy,
+            importance.Features.Select(f => new InputImportance(f.Feature, f.Mean, f.StdDev)).ToArray(), dependence, time.GetUtcNow());
+    }
+
+    /// <summary>The same seeded subsample of the held-out rows for every version, so their explanations compare like for like.</summary>
+    private static (float[] Features, long[] Labels) Subsample(LabelledRows rows, int m, int max, int seed)
+    {
+        if (rows.Count <= max) return (rows.Features, rows.Labels);
+        var order = Enumerable.Range(0, rows.Count).ToArray();
+        new Random(seed).Shuffle(order);
+        var features = new float[max * m];
+        var labels = new long[max];
+        for (var i = 0; i < max; i++)
+        {
+            rows.Features.AsSpan(order[i] * m, m).CopyTo(features.AsSpan(i * m, m));
+            labels[i] = rows.Labels[order[i]];
+        }
+
+        return (features, labels);
+    }
+}
