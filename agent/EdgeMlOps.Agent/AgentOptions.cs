@@ -191,6 +191,7 @@ public sealed record AgentOptions
                 ExactUpToFeatures = r.Int("Explain:ExactUpToFeatures", 10, 0, 16),
                 MaxCoalitions = r.Int("Explain:MaxCoalitions", 2048, 16, 65_536),
                 MaxSweepValues = r.Int("Explain:MaxSweepValues", 256, 1, 100_000),
+                MaxImportancePredictions = r.Int("Explain:MaxImportancePredictions", 200_000, 0, int.MaxValue),
             },
             SketchPolicy = new EdgeMlOps.Shared.Monitoring.SketchPolicy(
                 r.Int("Sketch:MinRows", 20, 0, 1_000_000),

@@ -130,6 +130,42 @@ public class AgentLifecycleTests
     }
 
     [Fact]
+    public async Task FederatedImportance_MeasuredOnTheDevicesOwnRows_FindsTheOneInputTheModelUses()
+    {
+        await using var fleet = await StartAsync(Temp());
+        var (node, agent, _, _) = fleet;
+
+        // A version answering class 1 exactly when input 2 is above 0.5 (mlp-3-4-2: through hidden unit 0).
+        var weights = new ModelWeights(node.Options.Model, new float[26]);
+        weights.Values[2 * 4] = 10;  // layer0.weight[2, 0]
+        weights.Values[16 + 1] = 1;  // layer1.weight[0, 1]
+        weights.Values[24 + 1] = -5; // layer1.bias[1]
+        var version = await node.RegisterVersionAsync(weights, "dana", "relies on input 2", CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(version.Version, cts.Token);
+
+        var random = new Random(5);
+        agent.Feedback(Enumerable.Range(0, 40).Select(i => (new[] { (float)random.NextDouble(), (float)random.NextDouble(), (float)(i % 2) }, (long)(i % 2))).ToArray());
+        await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 40, "samples reported");
+
+        var report = await node.RunFederatedEvaluationAsync(5, CancellationToken.None, importanceInputs: [0, 1, 2]);
+
+        Assert.Equal(1.0, report.Accuracy);
+        var importance = report.Importance!;
+        Assert.Equal((version.Version, 1, 40L, 1.0), (importance.Version, importance.Devices, importance.Rows, importance.Accuracy));
+        Assert.Equal([0, 1, 2], importance.Importance.Select(i => i.Input));
+        Assert.Equal(0.0, importance.Importance[0].Mean); // inputs the model ignores: shuffling them changes no answer
+        Assert.Equal(0.0, importance.Importance[1].Mean);
+        Assert.InRange(importance.Importance[2].Mean, 0.2, 0.8); // the rows whose input 2 was swapped for the other class's
+
+        // Stored with the version it measured, and shown in its model card (no held-out data on this node).
+        var stored = node.Explainer.Federated(version)!;
+        Assert.Equal(importance.Importance[2].Mean, stored.Importance[2].Mean);
+        var card = Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, version, node.Explainer.For(version), stored);
+        Assert.Contains("On devices: permutation importance measured by 1 devices on 40 of their own labelled rows", card.Markdown, StringComparison.Ordinal);
+        Assert.Contains("| 1 | 2 | - | - |", card.Markdown, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CrashedAgent_IsMarkedLost_ByItsLastWill_AndGracefulStopIsOffline()
     {
         var dir = Temp();

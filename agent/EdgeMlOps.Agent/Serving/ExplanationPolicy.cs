@@ -13,6 +13,12 @@ public sealed record ExplanationPolicy
 
     public int MaxCoalitions { get; init; } = 2048;
 
+    /// <summary>
+    /// Most predictions a federated evaluation's permutation importance may cost (rows × (asked inputs + 1)); beyond it the
+    /// device measures on fewer of its newest rows and says how many.
+    /// </summary>
+    public int MaxImportancePredictions { get; init; } = 200_000;
+
     /// <summary>Most values a what-if sweep may ask for.</summary>
     public int MaxSweepValues { get; init; } = 256;
 }

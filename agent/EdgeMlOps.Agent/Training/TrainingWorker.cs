@@ -191,7 +191,7 @@ internal sealed class TrainingWorker
         var inference = model.Inference.Value;
         var samples = _samples.LoadSamples(inference.Spec.InputDim, (int)(task.Config?.MaxSamples ?? 0));
         var score = samples.Count == 0 ? new EvaluationScore(0, 0, 0) : inference.Evaluate(samples.Features, samples.Labels);
-        return new EvaluationResult
+        var result = new EvaluationResult
         {
             Header = _headers.Next(),
             RoundId = task.RoundId,
@@ -201,6 +201,27 @@ internal sealed class TrainingWorker
             Loss = score.Loss,
             Accuracy = score.Accuracy,
         };
+        AddImportance(task, inference, samples, result);
+        return result;
+    }
+
+    /// <summary>
+    /// Federated permutation importance: counts over the device's newest rows, as many as its own budget allows. Inputs
+    /// the model does not have (or asked twice) get no answer at all rather than a partial one.
+    /// </summary>
+    private void AddImportance(RoundTask task, Runtime.InferenceModel inference, SampleSet samples, EvaluationResult result)
+    {
+        var inputs = task.ImportanceInputs.Select(i => (int)Math.Min(i, int.MaxValue)).ToArray();
+        if (inputs.Length == 0 || samples.Count == 0) return;
+        if (inputs.Length > inference.Spec.InputDim || inputs.Any(i => i >= inference.Spec.InputDim) || inputs.Distinct().Count() != inputs.Length) return;
+        var rows = (int)Math.Min(samples.Count, _options.Explain.MaxImportancePredictions / (inputs.Length + 1L));
+        if (rows == 0) return;
+        var m = inference.Spec.InputDim;
+        var (correct, shuffled) = EdgeMlOps.Shared.Explanations.PermutationImportance.Counts(
+            inference, samples.Features.AsSpan(0, rows * m).ToArray(), samples.Labels.AsSpan(0, rows).ToArray(), inputs, unchecked((int)task.Seed));
+        result.ImportanceRows = (ulong)rows;
+        result.ImportanceCorrect = (ulong)correct;
+        result.PermutedCorrect.AddRange(shuffled.Select(c => (ulong)c));
     }
 
     private static TimeSpan Clamp(TimeSpan span) =>

@@ -5,11 +5,12 @@ using EdgeMlOps.Shared.Protocol.V1;
 namespace EdgeMlOps.Aggregator.Evaluation;
 
 /// <summary>The current version scored on devices' own labelled data; no sample leaves a device.</summary>
-public sealed record FederatedEvaluationReport(string RoundId, ulong Version, int Selected, int Reported, long Samples, double Accuracy, double Loss);
+public sealed record FederatedEvaluationReport(string RoundId, ulong Version, int Selected, int Reported, long Samples, double Accuracy, double Loss, FederatedImportance? Importance = null);
 
 /// <summary>One federated evaluation in progress: which devices were asked, which answered (once each, for the right version, with finite scores), and the combined score.</summary>
-public sealed class FederatedEvaluation(string roundId, ulong version, string[] selected, FederatedStrategy strategy)
+public sealed class FederatedEvaluation(string roundId, ulong version, string[] selected, FederatedStrategy strategy, IReadOnlyList<uint>? importanceInputs = null)
 {
+    private readonly IReadOnlyList<uint> _importanceInputs = importanceInputs ?? [];
     private readonly HashSet<string> _selected = new(selected, StringComparer.Ordinal);
     private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
     private readonly List<EvaluationResult> _results = new();
@@ -25,6 +26,7 @@ public sealed class FederatedEvaluation(string roundId, ulong version, string[] 
             RejectionReason? problem = !_selected.Contains(deviceId) ? RejectionReason.NotSelected
                 : result.Version != version ? RejectionReason.WrongBaseVersion
                 : !double.IsFinite(result.Accuracy) || result.Accuracy is < 0 or > 1 || (result.SampleCount > 0 && !double.IsFinite(result.Loss)) ? RejectionReason.NonFinite
+                : !FederatedImportance.IsPlausible(result, _importanceInputs.Count) ? RejectionReason.Malformed
                 : _reported.Contains(deviceId) ? RejectionReason.Duplicate
                 : null;
             reason = problem.GetValueOrDefault();
@@ -41,7 +43,8 @@ public sealed class FederatedEvaluation(string roundId, ulong version, string[] 
         lock (_reported)
         {
             var summary = strategy.AggregateEvaluate(_results);
-            return new FederatedEvaluationReport(RoundId, version, _selected.Count, _reported.Count, summary.Samples, summary.Accuracy, summary.Loss);
+            return new FederatedEvaluationReport(RoundId, version, _selected.Count, _reported.Count, summary.Samples, summary.Accuracy, summary.Loss,
+                FederatedImportance.Combine(version, _importanceInputs, _results));
         }
     }
 }

@@ -11,13 +11,19 @@ namespace EdgeMlOps.Aggregator.Evaluation;
 /// the answers weighted by sample count (same deadline as rounds; one at a time with rounds and uploads).
 /// </summary>
 public sealed class FederatedEvaluationRunner(
-    AggregatorOptions options, ModelRepository models, FederatedStrategy strategy, DeviceDirectory devices, OpenRounds open, TaskDispatcher tasks, TimeProvider time)
+    AggregatorOptions options, ModelRepository models, FederatedStrategy strategy, DeviceDirectory devices, OpenRounds open, TaskDispatcher tasks, Explanations.VersionExplainer explainer, TimeProvider time)
 {
     private long _evaluations;
 
-    /// <summary>Asks up to <paramref name="count"/> eligible devices; returns what they answered by the deadline.</summary>
-    public async Task<FederatedEvaluationReport> RunAsync(int count, CancellationToken cancellationToken)
+    /// <summary>
+    /// Asks up to <paramref name="count"/> eligible devices; returns what they answered by the deadline. With
+    /// <paramref name="importanceInputs"/>, devices also measure those inputs' permutation importance on their own rows.
+    /// </summary>
+    public async Task<FederatedEvaluationReport> RunAsync(int count, CancellationToken cancellationToken, IReadOnlyList<int>? importanceInputs = null)
     {
+        var inputs = (importanceInputs ?? []).Distinct().ToArray();
+        if (inputs.Any(i => i < 0 || i >= options.Model.InputDim)) throw new ArgumentOutOfRangeException(nameof(importanceInputs), $"inputs must be in [0, {options.Model.InputDim})");
+
         await open.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -28,7 +34,8 @@ public sealed class FederatedEvaluationRunner(
             var context = new RoundContext(number, ids.Length, Math.Min(count, ids.Length), Math.Min(count, ids.Length), (ulong)options.Seed);
             var plan = strategy.ConfigureEvaluate(context, ids, tasks.BaseConfig());
             var selected = plan.Selected.ToArray();
-            var evaluation = new FederatedEvaluation(roundId, current.Record.Version, selected, strategy);
+            var asked = inputs.Select(i => (uint)i).ToArray();
+            var evaluation = new FederatedEvaluation(roundId, current.Record.Version, selected, strategy, asked);
             open.Open(evaluation);
             var deadline = time.GetUtcNow() + options.Rounds.ReportDeadline;
             var task = new RoundTask
@@ -39,6 +46,8 @@ public sealed class FederatedEvaluationRunner(
                 Kind = TaskKind.Evaluate,
                 Config = plan.Config,
                 DeadlineUnixMs = deadline.ToUnixTimeMilliseconds(),
+                Seed = (ulong)options.Seed ^ (ulong)number,
+                ImportanceInputs = { asked },
             };
             await tasks.SendAsync(task, selected, cancellationToken).ConfigureAwait(false);
 
@@ -55,7 +64,9 @@ public sealed class FederatedEvaluationRunner(
             }
 
             open.CloseEvaluation();
-            return evaluation.Report();
+            var report = evaluation.Report();
+            if (report.Importance is { } importance) explainer.RecordFederated(options.ModelName, importance);
+            return report;
         }
         finally
         {

@@ -12,6 +12,8 @@ namespace EdgeMlOps.Aggregator.Explanations;
 /// </summary>
 public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artifacts, IModelEvaluator? evaluator, ExplanationOptions options, TimeProvider time)
 {
+    private const string HeldOutKind = "held-out";
+    private const string FederatedKind = "federated";
     private readonly Lock _computing = new();
 
     public ExplanationOptions Options => options;
@@ -26,14 +28,22 @@ public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artif
             if (Stored(version) is { } raced) return raced;
             using var model = InferenceModel.Load(artifacts.Read(version.InferenceSha256));
             var explanation = Compute(model, version, rows);
-            registry.SetExplanation(version.Model, version.Version, System.Text.Json.JsonSerializer.Serialize(explanation, ExplanationJson.Default.VersionExplanation));
+            registry.SetExplanation(version.Model, version.Version, HeldOutKind, System.Text.Json.JsonSerializer.Serialize(explanation, ExplanationJson.Default.VersionExplanation));
             return explanation;
         }
     }
 
     /// <summary>The stored explanation of a version, or null if none was computed yet.</summary>
     public VersionExplanation? Stored(ModelVersionRecord version) =>
-        registry.Explanation(version.Model, version.Version) is { } json ? System.Text.Json.JsonSerializer.Deserialize(json, ExplanationJson.Default.VersionExplanation) : null;
+        registry.Explanation(version.Model, version.Version, HeldOutKind) is { } json ? System.Text.Json.JsonSerializer.Deserialize(json, ExplanationJson.Default.VersionExplanation) : null;
+
+    /// <summary>Keeps the newest permutation importance devices measured on their own rows for the version it was measured on.</summary>
+    public void RecordFederated(string model, FederatedImportance importance) =>
+        registry.SetExplanation(model, importance.Version, FederatedKind, System.Text.Json.JsonSerializer.Serialize(importance, ExplanationJson.Default.FederatedImportance));
+
+    /// <summary>The newest federated permutation importance of a version, or null.</summary>
+    public FederatedImportance? Federated(ModelVersionRecord version) =>
+        registry.Explanation(version.Model, version.Version, FederatedKind) is { } json ? System.Text.Json.JsonSerializer.Deserialize(json, ExplanationJson.Default.FederatedImportance) : null;
 
     private VersionExplanation Compute(InferenceModel model, ModelVersionRecord version, LabelledRows rows)
     {

@@ -27,6 +27,12 @@ public sealed record VersionExplanation(
     public IReadOnlyList<InputImportance> Top(int count) => Importance.OrderByDescending(i => i.Mean).ThenBy(i => i.Input).Take(count).ToArray();
 }
 
-[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
+/// <summary>A version's explanations as the admin API returns them: on held-out data and measured on devices (either may be null).</summary>
+public sealed record ExplanationsView(VersionExplanation? HeldOut, Evaluation.FederatedImportance? Federated);
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase,
+    NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(VersionExplanation))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(ExplanationsView))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Evaluation.FederatedImportance))]
 internal sealed partial class ExplanationJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -57,7 +57,7 @@ internal static class AdminApi
             guard.Run(http, AdminRoles.Viewer, _ =>
             {
                 if (registry.Version(name, version) is not { } v) return Results.NotFound(new { error = $"no version {name} v{version}" });
-                var card = ModelCard.Build(registry, options, drift.Monitor, v, explainer.For(v));
+                var card = ModelCard.Build(registry, options, drift.Monitor, v, explainer.For(v), explainer.Federated(v));
                 return format == "html" ? Results.Content(card.Html, "text/html; charset=utf-8") : Results.Content(card.Markdown, "text/markdown; charset=utf-8");
             }));
 
@@ -65,9 +65,10 @@ internal static class AdminApi
             guard.Run(http, AdminRoles.Viewer, _ =>
             {
                 if (registry.Version(name, version) is not { } v) return Results.NotFound(new { error = $"no version {name} v{version}" });
-                return explainer.For(v) is { } e
-                    ? Results.Json(e, Explanations.ExplanationJson.Default.VersionExplanation)
-                    : Results.Conflict(new { error = "no held-out evaluation data on the aggregator (Aggregator:Evaluation:DataFile): nothing to explain on" });
+                var view = new Explanations.ExplanationsView(explainer.For(v), explainer.Federated(v));
+                return view.HeldOut is null && view.Federated is null
+                    ? Results.Conflict(new { error = "no held-out evaluation data on the aggregator (Aggregator:Evaluation:DataFile) and no federated evaluation measured importance: nothing to explain on" })
+                    : Results.Json(view, Explanations.ExplanationJson.Default.ExplanationsView);
             }));
 
         admin.MapPost("/models/{name}/versions/{version}/approve", (HttpContext http, string name, ulong version, [FromServices] AdminGuard guard, [FromServices] ModelGovernance governance) =>

@@ -148,8 +148,9 @@ public sealed class ModelRegistry : IDisposable
             CREATE TABLE IF NOT EXISTS explanations(
                 model TEXT NOT NULL,
                 version INTEGER NOT NULL,
+                kind TEXT NOT NULL,
                 explanation TEXT NOT NULL,
-                PRIMARY KEY(model, version));
+                PRIMARY KEY(model, version, kind));
             CREATE TABLE IF NOT EXISTS round_attempts(
                 model TEXT NOT NULL,
                 round INTEGER NOT NULL,
@@ -234,21 +235,21 @@ public sealed class ModelRegistry : IDisposable
         }
     }
 
-    /// <summary>A version's explanation (JSON): stored once, versioned with the model.</summary>
-    public void SetExplanation(string model, ulong version, string json)
+    /// <summary>A version's explanation of one kind (JSON: <c>held-out</c>, <c>federated</c>), versioned with the model.</summary>
+    public void SetExplanation(string model, ulong version, string kind, string json)
     {
         lock (_gate)
         {
-            using var cmd = Command("INSERT OR REPLACE INTO explanations(model, version, explanation) VALUES($m, $v, $e)", ("$m", model), ("$v", (long)version), ("$e", json));
+            using var cmd = Command("INSERT OR REPLACE INTO explanations(model, version, kind, explanation) VALUES($m, $v, $k, $e)", ("$m", model), ("$v", (long)version), ("$k", kind), ("$e", json));
             cmd.ExecuteNonQuery();
         }
     }
 
-    public string? Explanation(string model, ulong version)
+    public string? Explanation(string model, ulong version, string kind)
     {
         lock (_gate)
         {
-            using var cmd = Command("SELECT explanation FROM explanations WHERE model = $m AND version = $v", ("$m", model), ("$v", (long)version));
+            using var cmd = Command("SELECT explanation FROM explanations WHERE model = $m AND version = $v AND kind = $k", ("$m", model), ("$v", (long)version), ("$k", kind));
             return cmd.ExecuteScalar() as string;
         }
     }

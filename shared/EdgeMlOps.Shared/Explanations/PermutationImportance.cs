@@ -48,8 +48,40 @@ public static class PermutationImportance
         return new PermutationImportances(baseline, n, repeats, result);
     }
 
+    /// <summary>
+    /// The counts a device sends for federated permutation importance: rows it got right, and rows it got right with
+    /// each of <paramref name="inputs"/> shuffled once (seeded). Summed over devices, (correct − shuffled correct) / rows is
+    /// the fleet's importance of the input without any row leaving a device.
+    /// </summary>
+    public static (long Correct, long[] CorrectShuffled) Counts(IProbabilityModel model, float[] features, long[] labels, IReadOnlyList<int> inputs, int seed)
+    {
+        var m = model.InputDim;
+        var n = labels.Length;
+        if (features.Length != n * m) throw new ArgumentException($"expected {n} rows of {m} features", nameof(features));
+        var correct = n == 0 ? 0 : Correct(model, features, labels);
+        var shuffled = new long[inputs.Count];
+        if (n == 0) return (correct, shuffled);
+        var random = new Random(seed);
+        var permuted = (float[])features.Clone();
+        var order = new int[n];
+        for (var x = 0; x < inputs.Count; x++)
+        {
+            var j = inputs[x];
+            if ((uint)j >= (uint)m) throw new ArgumentOutOfRangeException(nameof(inputs), j, $"the model has {m} inputs");
+            for (var i = 0; i < n; i++) order[i] = i;
+            random.Shuffle(order);
+            for (var i = 0; i < n; i++) permuted[i * m + j] = features[order[i] * m + j];
+            shuffled[x] = Correct(model, permuted, labels);
+            for (var i = 0; i < n; i++) permuted[i * m + j] = features[i * m + j];
+        }
+
+        return (correct, shuffled);
+    }
+
     /// <summary>Share of rows whose most probable class is the label (ties: the lowest class, as argmax).</summary>
-    public static double Accuracy(IProbabilityModel model, float[] features, long[] labels)
+    public static double Accuracy(IProbabilityModel model, float[] features, long[] labels) => (double)Correct(model, features, labels) / labels.Length;
+
+    private static int Correct(IProbabilityModel model, float[] features, long[] labels)
     {
         var probabilities = model.Probabilities(features, labels.Length);
         var classes = model.Classes;
@@ -60,6 +92,6 @@ public static class PermutationImportance
             if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row) == labels[i]) correct++;
         }
 
-        return (double)correct / labels.Length;
+        return correct;
     }
 }
