@@ -6,7 +6,9 @@ namespace EdgeMlOps.Aggregator.Evaluation;
 /// <summary>
 /// A held-out labelled set from a JSON-lines file (<c>Aggregator:Evaluation:DataFile</c>), one sample per
 /// line: <c>{"features":[…],"label":3}</c>, optionally <c>"cohort":"hw=pi4"</c> (without one, samples are
-/// grouped by their true class). Every bad line is reported with its number, up to
+/// grouped by their true class), and optionally <c>"attributes":{"age":"30-39","region":"north"}</c> (declared attributes
+/// for the model card's subpopulation analysis: at most 16, names without '=', names and values of 1 to 64 characters).
+/// Every bad line is reported with its number, up to
 /// <see cref="MaxReportedErrors"/>, and none is used: a half-read evaluation set would judge versions wrongly.
 /// </summary>
 public static class HeldOutFile
@@ -19,6 +21,7 @@ public static class HeldOutFile
         var features = new List<float>();
         var labels = new List<long>();
         var cohorts = new List<string>();
+        var attributes = new List<IReadOnlyDictionary<string, string>>();
         var errors = new List<string>();
         var anyCohort = false;
         var number = 0;
@@ -26,7 +29,7 @@ public static class HeldOutFile
         {
             number++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            if (Parse(line, model, out var row, out var label, out var cohort) is { } error)
+            if (Parse(line, model, out var row, out var label, out var cohort, out var declared) is { } error)
             {
                 if (errors.Count < MaxReportedErrors) errors.Add($"line {number}: {error}");
                 else if (errors.Count == MaxReportedErrors) errors.Add("… more");
@@ -36,19 +39,21 @@ public static class HeldOutFile
             features.AddRange(row);
             labels.Add(label);
             cohorts.Add(cohort ?? "class=" + label.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            attributes.Add(declared);
             anyCohort |= cohort is not null;
         }
 
         if (errors.Count > 0) throw new InvalidDataException($"{path}: {string.Join("; ", errors)}");
         if (labels.Count == 0) throw new InvalidDataException($"{path}: no samples");
-        return new HeldOutEvaluator(features.ToArray(), labels.ToArray(), anyCohort ? cohorts : null);
+        return new HeldOutEvaluator(features.ToArray(), labels.ToArray(), anyCohort ? cohorts : null, attributes);
     }
 
-    private static string? Parse(string line, ModelSpec model, out float[] row, out long label, out string? cohort)
+    private static string? Parse(string line, ModelSpec model, out float[] row, out long label, out string? cohort, out IReadOnlyDictionary<string, string> attributes)
     {
         row = [];
         label = 0;
         cohort = null;
+        attributes = new Dictionary<string, string>();
         try
         {
             using var document = JsonDocument.Parse(line);
@@ -75,11 +80,34 @@ public static class HeldOutFile
                 cohort = name;
             }
 
+            if (root.TryGetProperty("attributes", out var declared))
+            {
+                if (ReadAttributes(declared, out var read) is { } problem) return problem;
+                attributes = read;
+            }
+
             return null;
         }
         catch (JsonException ex)
         {
             return "not JSON: " + ex.Message;
         }
+    }
+
+    private const int MaxAttributes = 16;
+
+    private static string? ReadAttributes(JsonElement declared, out Dictionary<string, string> attributes)
+    {
+        attributes = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (declared.ValueKind != JsonValueKind.Object) return "'attributes' must be an object of strings";
+        foreach (var a in declared.EnumerateObject())
+        {
+            if (a.Name is not { Length: > 0 and <= 64 } name || name.Contains('=', StringComparison.Ordinal)) return $"attribute name '{a.Name}' must be 1 to 64 characters without '='";
+            if (a.Value.ValueKind != JsonValueKind.String || a.Value.GetString() is not { Length: > 0 and <= 64 } value) return $"attribute '{name}' must be a string of 1 to 64 characters";
+            if (!attributes.TryAdd(name, value)) return $"attribute '{name}' is given twice";
+            if (attributes.Count > MaxAttributes) return $"more than {MaxAttributes} attributes";
+        }
+
+        return null;
     }
 }

@@ -25,6 +25,9 @@ public sealed record ExplanationOptions
 
     public int Seed { get; init; } = 1;
 
+    /// <summary>Groups with fewer held-out rows are listed in the card but left out of the gaps.</summary>
+    public int MinGroupSamples { get; init; } = 20;
+
     internal static ExplanationOptions Read(ConfigReader r) => new()
     {
         Rows = r.Int("Governance:Explain:Rows", 1000, 10, 1_000_000),
@@ -34,5 +37,6 @@ public sealed record ExplanationOptions
         TopInputs = r.Int("Governance:Explain:TopInputs", 10, 1, 1000),
         MinTopInputOverlap = r.Double("Governance:Explain:MinTopInputOverlap", 0, 0, 1),
         Seed = r.Int("Governance:Explain:Seed", 1),
+        MinGroupSamples = r.Int("Governance:Explain:MinGroupSamples", 20, 1, int.MaxValue),
     };
 }

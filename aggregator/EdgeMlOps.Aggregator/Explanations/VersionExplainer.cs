@@ -67,8 +67,10 @@ public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artif
             dependence.Add(new DependenceCurve(top.Feature, curve.MostAffectedClass(), curve.Grid, curve.Average));
         }
 
+        var subgroups = SubgroupAnalysis.Compute(model.Predict(rows.Features, rows.Count).Probabilities, model.Spec.Classes, rows.Labels, rows.Groups);
         return new VersionExplanation(version.Model, version.Version, labels.Length, rows.Count, options.Repeats, options.Seed, importance.BaselineAccuracy,
-            importance.Features.Select(f => new InputImportance(f.Feature, f.Mean, f.StdDev)).ToArray(), dependence, time.GetUtcNow());
+            importance.Features.Select(f => new InputImportance(f.Feature, f.Mean, f.StdDev)).ToArray(), dependence,
+            subgroups, SubgroupAnalysis.Gaps(subgroups, options.MinGroupSamples), time.GetUtcNow());
     }
 
     /// <summary>The same seeded subsample of the held-out rows for every version, so their explanations compare like for like.</summary>

@@ -9,7 +9,7 @@ public sealed record DependenceCurve(int Input, int PlottedClass, float[] Grid, 
 /// <summary>
 /// What a version relies on, measured on the aggregator's held-out data and stored with the version (so a card, a gate
 /// or a comparison reads the same numbers): permutation importance of every input and partial dependence of the most
-/// important ones.
+/// important ones on a seeded subsample; metrics per subpopulation (cohorts and declared attributes) on all held-out rows.
 /// </summary>
 public sealed record VersionExplanation(
     string Model,
@@ -21,6 +21,8 @@ public sealed record VersionExplanation(
     double BaselineAccuracy,
     IReadOnlyList<InputImportance> Importance,
     IReadOnlyList<DependenceCurve> Dependence,
+    IReadOnlyList<EdgeMlOps.Shared.Explanations.GroupMetrics> Subgroups,
+    IReadOnlyList<EdgeMlOps.Shared.Explanations.GroupGap> Gaps,
     DateTimeOffset CreatedAt)
 {
     /// <summary>The <paramref name="count"/> most important inputs, most important first (ties: lower index first).</summary>

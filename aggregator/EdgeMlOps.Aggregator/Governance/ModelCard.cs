@@ -14,7 +14,7 @@ namespace EdgeMlOps.Aggregator.Governance;
 public sealed record ModelCard(string Markdown, string Html)
 {
     // Svg: charts drawn by the card itself (numbers only), shown in the HTML card after the table.
-    private sealed record Section(string Title, IReadOnlyList<string>? Paragraphs = null, IReadOnlyList<string>? Header = null, IReadOnlyList<IReadOnlyList<string>>? Rows = null, IReadOnlyList<string>? Svg = null);
+    internal sealed record Section(string Title, IReadOnlyList<string>? Paragraphs = null, IReadOnlyList<string>? Header = null, IReadOnlyList<IReadOnlyList<string>>? Rows = null, IReadOnlyList<string>? Svg = null);
 
     /// <summary>
     /// What the round that made a version says about privacy (DP-FedAvg notes its clip on every round), or null when it
@@ -79,53 +79,12 @@ public sealed record ModelCard(string Markdown, string Html)
                 ["Mean local training loss", F(v.TrainLoss)], ["Devices selected", round?.Selected.ToString(inv) ?? "-"], ["Updates rejected", round?.Rejected.ToString(inv) ?? "-"],
             ]),
             ReferenceSection(monitor.Reference(v.Version), inv),
-            ExplanationSection(explanation, fleetImportance, options.Governance.Explain, inv),
+            Explanations.ExplanationCardSections.Explanations(explanation, fleetImportance, options.Governance.Explain, inv),
+            Explanations.ExplanationCardSections.Subpopulations(explanation, inv),
             new("Lineage", Header: ["Version", "Parent", "Round", "Devices", "Samples", "State", "Created"], Rows: lineage),
             new("Caveats and recommendations", caveats),
         };
         return new ModelCard(RenderMarkdown(v, sections), RenderHtml(v, sections));
-    }
-
-    /// <summary>
-    /// What the version relies on: permutation importance and partial dependence on the held-out data, and permutation
-    /// importance measured privately on devices' own rows (federated evaluation) where it was asked for.
-    /// </summary>
-    private static Section ExplanationSection(Explanations.VersionExplanation? e, Evaluation.FederatedImportance? fleet, Explanations.ExplanationOptions options, CultureInfo inv)
-    {
-        const string Title = "Explanations";
-        if (e is null && fleet is null)
-        {
-            return new(Title, ["No explanation: the aggregator has no held-out evaluation data (Aggregator:Evaluation:DataFile) to measure what this version relies on, and no federated evaluation measured it on devices."]);
-        }
-
-        var onDevices = fleet?.Importance.ToDictionary(i => i.Input, i => i.Mean) ?? [];
-        var top = e?.Top(options.TopInputs) ?? fleet!.Importance.OrderByDescending(i => i.Mean).ThenBy(i => i.Input).Take(options.TopInputs).ToArray();
-        var largest = top.Count > 0 ? top.Max(i => e is null ? i.Mean : Math.Max(i.Mean, onDevices.GetValueOrDefault(i.Input))) : 0;
-        string F(double x) => double.IsFinite(x) ? x.ToString("F4", inv) : "-";
-        var rows = top.Select((i, rank) => (IReadOnlyList<string>)[(rank + 1).ToString(inv), i.Input.ToString(inv), e is null ? "-" : F(i.Mean), e is null ? "-" : F(i.StdDev),
-            onDevices.TryGetValue(i.Input, out var d) ? F(d) : "-", Explanations.ExplanationCharts.Bar(i.Mean, largest)]).ToList();
-        foreach (var c in e?.Dependence ?? [])
-        {
-            var values = c.Average.Select(p => p[c.PlottedClass]).ToArray();
-            rows.Add(["PDP", c.Input.ToString(inv), string.Create(inv, $"class {c.PlottedClass}"), string.Create(inv, $"{values.First():F3} → {values.Last():F3} over [{c.Grid.First():G3}, {c.Grid.Last():G3}]"), "-", Explanations.ExplanationCharts.Sparkline(values)]);
-        }
-
-        var paragraphs = new List<string>();
-        if (e is not null)
-        {
-            paragraphs.Add(string.Create(inv, $"Permutation importance: accuracy lost when one input is shuffled across {e.Rows} of the {e.HeldOutRows} held-out rows ({e.Repeats} shuffles each, seed {e.Seed}; accuracy unshuffled {e.BaselineAccuracy:F4}). The {top.Count} most important inputs are listed with their spread."));
-            paragraphs.Add("Partial dependence (rows marked PDP): the mean probability of the class that moves most as the input sweeps its 5th–95th percentile range, all other inputs as they are; the sparkline is drawn low to high across that range.");
-        }
-
-        paragraphs.Add(fleet is null
-            ? "On devices: not measured (a federated evaluation with importance inputs measures it on devices' own rows)."
-            : string.Create(inv, $"On devices: permutation importance measured by {fleet.Devices} devices on {fleet.Rows} of their own labelled rows (accuracy {fleet.Accuracy:F4}); each sent only counts of right answers, none of its rows."));
-        paragraphs.Add("Stored with the version. Individual predictions are explained on the device (POST /v1/explain: Shapley values; POST /v1/whatif).");
-
-        var svg = new List<string>();
-        if (top.Count > 0) svg.Add(Explanations.ExplanationCharts.ImportanceSvg(top));
-        svg.AddRange((e?.Dependence ?? []).Select(Explanations.ExplanationCharts.DependenceSvg));
-        return new(Title, paragraphs, ["Rank", "Input", "Importance", "Std", "On devices", "Chart"], rows, svg);
     }
 
     /// <summary>Most features listed in the card's profile table (the widest spread first).</summary>

@@ -34,6 +34,26 @@ public class HeldOutFileTests
     }
 
     [Fact]
+    public void DeclaredAttributes_BecomeGroupsBesideTheCohort_AndBadOnesAreReported()
+    {
+        var path = Write(
+            """{"features":[1,2,3,4],"label":1,"cohort":"hw=pi4","attributes":{"region":"north","age":"30-39"}}""",
+            """{"features":[1,2,3,4],"label":0}""");
+        var rows = HeldOutFile.Load(path, AggregatorFixture.Spec).Rows;
+        Assert.Equal(["hw=pi4", "age=30-39", "region=north"], rows.Groups[0]);
+        Assert.Equal(["class=0"], rows.Groups[1]);
+
+        var bad = Write(
+            """{"features":[1,2,3,4],"label":1,"attributes":{"a=b":"x"}}""",
+            """{"features":[1,2,3,4],"label":1,"attributes":{"age":7}}""",
+            """{"features":[1,2,3,4],"label":1,"attributes":["age"]}""");
+        var ex = Assert.Throws<InvalidDataException>(() => HeldOutFile.Load(bad, AggregatorFixture.Spec));
+        Assert.Contains("line 1: attribute name 'a=b' must be 1 to 64 characters without '='", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 2: attribute 'age' must be a string", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 3: 'attributes' must be an object of strings", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AGovernedFleetWithAHeldOutFile_ValidatesVersions_InsteadOfHoldingThemForReview()
     {
         var random = new Random(2);

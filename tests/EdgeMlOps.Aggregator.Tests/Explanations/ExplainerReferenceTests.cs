@@ -92,6 +92,32 @@ public sealed class ExplainerReferenceTests : IDisposable
         }
     }
 
+    [Fact]
+    public void SubgroupMetrics_MatchScikitLearn_PerGroup_AndTheGapsNameTheGroups()
+    {
+        var groups = _wine.Reference.GetProperty("groups").EnumerateArray()
+            .Select(g => (IReadOnlyList<string>)g.EnumerateArray().Select(e => e.GetString()!).ToArray()).ToArray();
+        var probabilities = _wine.Model.Predict(_wine.Rows, _wine.Labels.Length).Probabilities;
+        var metrics = SubgroupAnalysis.Compute(probabilities, 3, _wine.Labels, groups);
+        var expected = _wine.Reference.GetProperty("subgroups");
+        Assert.Equal(expected.EnumerateObject().Select(p => p.Name), metrics.Select(m => m.Group));
+        foreach (var m in metrics)
+        {
+            var e = expected.GetProperty(m.Group);
+            Assert.Equal(e.GetProperty("samples").GetInt32(), m.Samples);
+            Assert.Equal(e.GetProperty("accuracy").GetDouble(), m.Accuracy, 9);
+            Assert.Equal(e.GetProperty("precision").GetDouble(), m.MacroPrecision, 9);
+            Assert.Equal(e.GetProperty("recall").GetDouble(), m.MacroRecall, 9);
+            Assert.Equal(e.GetProperty("ece").GetDouble(), m.CalibrationError, 5);
+            Assert.Null(m.SelectionRate); // three classes
+        }
+
+        var alcohol = SubgroupAnalysis.Gaps(metrics).Single(g => g.Attribute == "alcohol" && g.Metric == "accuracy");
+        var (high, low) = (expected.GetProperty("alcohol=high").GetProperty("accuracy").GetDouble(), expected.GetProperty("alcohol=low").GetProperty("accuracy").GetDouble());
+        Assert.Equal(Math.Abs(high - low), alcohol.Gap, 9);
+        Assert.Equal(high < low ? "alcohol=high" : "alcohol=low", alcohol.Lowest);
+    }
+
     private (float[] Row, float[] Background, double[][] Expected) ShapleyCase()
     {
         var shapley = _wine.Reference.GetProperty("shapley");

@@ -13,7 +13,10 @@ namespace EdgeMlOps.Aggregator.Tests.Explanations;
 /// </summary>
 public sealed class VersionExplanationTests
 {
-    /// <summary>Held-out rows whose label is input 0 above 0.5; input 3 is a copy of input 0, inputs 1 and 2 are noise.</summary>
+    /// <summary>
+    /// Held-out rows whose label is input 0 above 0.5; input 3 is a copy of input 0, inputs 1 and 2 are noise; a declared
+    /// attribute "band" is "low" where input 0 is below 0.25 (all class 0 there).
+    /// </summary>
     private static HeldOutEvaluator HeldOut()
     {
         var random = new Random(9);
@@ -26,7 +29,8 @@ public sealed class VersionExplanationTests
             labels[i] = features[i * 4] > 0.5f ? 1 : 0;
         }
 
-        return new HeldOutEvaluator(features, labels);
+        var attributes = Enumerable.Range(0, 300).Select(i => (IReadOnlyDictionary<string, string>)new Dictionary<string, string> { ["band"] = features[i * 4] < 0.25f ? "low" : "rest" }).ToArray();
+        return new HeldOutEvaluator(features, labels, attributes: attributes);
     }
 
     /// <summary>mlp-4-3-2 answering class 1 exactly when input <paramref name="input"/> is above 0.5 (through hidden unit 0).</summary>
@@ -121,5 +125,16 @@ public sealed class VersionExplanationTests
         Assert.Contains("aria-label=\"Permutation importance\"", card.Html, StringComparison.Ordinal);
         Assert.Contains("aria-label=\"Partial dependence on input 0\"", card.Html, StringComparison.Ordinal);
         Assert.Contains("<polyline", card.Html, StringComparison.Ordinal);
+
+        // Subpopulations: per class and per declared attribute value, with the gaps between an attribute's groups.
+        Assert.Contains("## Subpopulations", card.Markdown, StringComparison.Ordinal);
+        var low = explanation.Subgroups.Single(g => g.Group == "band=low");
+        Assert.Equal((1.0, 1.0), (low.Accuracy, low.MacroRecall)); // only class 0 present there, all right
+        Assert.Equal(0.0, low.SelectionRate); // nobody in the low band is predicted class 1
+        var selection = explanation.Gaps.Single(g => g.Attribute == "band" && g.Metric == "selection rate");
+        Assert.Equal(("band=low", "band=rest"), (selection.Lowest, selection.Highest));
+        Assert.InRange(selection.Gap, 0.55, 0.8); // about two thirds of the rest are above 0.5
+        Assert.Contains("Gap in selection rate across band:", card.Markdown, StringComparison.Ordinal);
+        Assert.Contains("| band=low |", card.Markdown, StringComparison.Ordinal);
     }
 }

@@ -174,7 +174,7 @@ public sealed class AdminApiTests : IAsyncLifetime
     {
         var markdown = await (await Send(HttpMethod.Get, "/v1/admin/models/tiny/versions/1/card", "carol-token")).Content.ReadAsStringAsync();
         Assert.StartsWith("# Model card: tiny v1", markdown, StringComparison.Ordinal);
-        foreach (var section in new[] { "## Model details", "## Intended use", "## Factors and cohorts", "## Metrics", "## Training data", "## Explanations", "## Lineage", "## Caveats" })
+        foreach (var section in new[] { "## Model details", "## Intended use", "## Factors and cohorts", "## Metrics", "## Training data", "## Explanations", "## Subpopulations", "## Lineage", "## Caveats" })
         {
             Assert.Contains(section, markdown, StringComparison.Ordinal);
         }
