@@ -335,6 +335,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         services.AddSingleton(_stores.Audit);
         services.AddSingleton(_models);
         services.AddSingleton(Explainer);
+        services.AddSingleton(_evaluation);
         services.AddSingleton(Devices);
         services.AddSingleton(Rejections);
         services.AddSingleton(Strategy);

@@ -63,7 +63,7 @@ public static class Cli
             var bytes = await File.ReadAllBytesAsync(r.GetValue(onnx)!.FullName, ct).ConfigureAwait(false);
             Changed(output, await Client(r).PostBytesAsync($"/v1/admin/models/{M(r)}/versions?reason={Uri.EscapeDataString(r.GetValue(reason)!)}", bytes, ct).ConfigureAwait(false));
         }));
-        var models = new Command("models", "Registry versions, approval, model cards") { list, show, approve, reject, card, upload };
+        var models = new Command("models", "Registry versions, approval, model cards, explanations") { list, show, approve, reject, card, upload, ExplainCommands.Explain(console, output, Client, M) };
 
         // ---- rollouts ----
         var stages = new Option<string?>("--stages") { Description = "Cumulative shares, e.g. 0.01,0.1,0.5,1" };
@@ -186,7 +186,7 @@ public static class Cli
         }));
         var keys = new Command("keys", "Signing keys") { rotate };
 
-        var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys, SecurityCommands.Devices(console, output, Client), SecurityCommands.Security(console, output, Client), FleetCommands.Rounds(console, output, Client, M), FleetCommands.Drift(console, output, Client) };
+        var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys, SecurityCommands.Devices(console, output, Client), SecurityCommands.Security(console, output, Client), FleetCommands.Rounds(console, output, Client, M), FleetCommands.Drift(console, output, Client), ExplainCommands.Evaluate(console, output, Client) };
         root.Options.Add(url);
         root.Options.Add(ca);
         root.Options.Add(token);
@@ -393,4 +393,5 @@ internal sealed record AbArgs(double Share, double Split, string Mode, double Ba
 [System.Text.Json.Serialization.JsonSerializable(typeof(double))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(int))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(int[]))]
 internal sealed partial class CliJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -50,6 +50,7 @@ public sealed class FederatedEvaluationRunner(
                 ImportanceInputs = { asked },
             };
             await tasks.SendAsync(task, selected, cancellationToken).ConfigureAwait(false);
+            if (selected.Length == 0) evaluation.AllReported.TrySetResult(); // nobody to wait for
 
             using (var timeout = new CancellationTokenSource(RoundReports.Remaining(deadline, time), time))
             using (var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken))

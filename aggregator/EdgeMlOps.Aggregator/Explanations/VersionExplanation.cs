@@ -33,8 +33,10 @@ public sealed record VersionExplanation(
 public sealed record ExplanationsView(VersionExplanation? HeldOut, Evaluation.FederatedImportance? Federated);
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase,
-    NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+    NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals, PropertyNameCaseInsensitive = true)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(VersionExplanation))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(ExplanationsView))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Http.EvaluationRequest))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Evaluation.FederatedEvaluationReport))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(Evaluation.FederatedImportance))]
 internal sealed partial class ExplanationJson : System.Text.Json.Serialization.JsonSerializerContext;

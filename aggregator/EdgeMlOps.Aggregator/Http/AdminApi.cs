@@ -25,6 +25,7 @@ internal static class AdminApi
     public static void Map(WebApplication app)
     {
         var admin = app.MapGroup("/v1/admin");
+        ExplanationApi.Map(admin);
 
         // Who the token belongs to and what it may do (the console shows only the actions the roles allow).
         admin.MapGet("/whoami", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] AggregatorOptions options) =>
@@ -59,16 +60,6 @@ internal static class AdminApi
                 if (registry.Version(name, version) is not { } v) return Results.NotFound(new { error = $"no version {name} v{version}" });
                 var card = ModelCard.Build(registry, options, drift.Monitor, v, explainer.For(v), explainer.Federated(v));
                 return format == "html" ? Results.Content(card.Html, "text/html; charset=utf-8") : Results.Content(card.Markdown, "text/markdown; charset=utf-8");
-            }));
-
-        admin.MapGet("/models/{name}/versions/{version}/explanation", (HttpContext http, string name, ulong version, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] Explanations.VersionExplainer explainer) =>
-            guard.Run(http, AdminRoles.Viewer, _ =>
-            {
-                if (registry.Version(name, version) is not { } v) return Results.NotFound(new { error = $"no version {name} v{version}" });
-                var view = new Explanations.ExplanationsView(explainer.For(v), explainer.Federated(v));
-                return view.HeldOut is null && view.Federated is null
-                    ? Results.Conflict(new { error = "no held-out evaluation data on the aggregator (Aggregator:Evaluation:DataFile) and no federated evaluation measured importance: nothing to explain on" })
-                    : Results.Json(view, Explanations.ExplanationJson.Default.ExplanationsView);
             }));
 
         admin.MapPost("/models/{name}/versions/{version}/approve", (HttpContext http, string name, ulong version, [FromServices] AdminGuard guard, [FromServices] ModelGovernance governance) =>

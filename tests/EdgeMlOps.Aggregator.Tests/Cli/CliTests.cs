@@ -47,6 +47,30 @@ public sealed class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ExplainAndEvaluate_SayWhyWhenThereIsNothingToExplainOn_AndRefuseInputsTheModelDoesNotHave()
+    {
+        var (exit, output) = await Run("carol-token", "models", "explain", "1");
+        Assert.Equal(1, exit);
+        Assert.Contains("409", output, StringComparison.Ordinal);
+        Assert.Contains("nothing to explain on", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("carol-token", "evaluate", "--devices", "3");
+        Assert.Equal(1, exit);
+        Assert.Contains("403", output, StringComparison.Ordinal); // viewers may not start an evaluation
+
+        (exit, output) = await Run("bob-token", "evaluate", "--devices", "3", "--inputs", "0,9");
+        Assert.Equal(1, exit);
+        Assert.Contains("'importanceInputs' must be in [0, 4)", output, StringComparison.Ordinal);
+
+        // No device online: answered at once (nobody to wait for), with nothing measured.
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        (exit, output) = await Run("bob-token", "evaluate", "--devices", "3", "--importance");
+        Assert.Equal(0, exit);
+        Assert.Contains("0 of 0 devices answered", output, StringComparison.Ordinal);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"took {started.Elapsed}");
+    }
+
+    [Fact]
     public async Task Json_PrintsTheApisAnswer_InsteadOfATable()
     {
         var (exit, output) = await Run("carol-token", "models", "list", "--json");

@@ -4,6 +4,7 @@ using EdgeMlOps.Aggregator.Governance;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rollouts;
 using EdgeMlOps.Shared.Models;
+using Spectre.Console.Testing;
 
 namespace EdgeMlOps.Aggregator.Tests.Explanations;
 
@@ -52,6 +53,7 @@ public sealed class VersionExplanationTests
                 Mode = DeploymentMode.Governed,
                 RolloutCheckInterval = TimeSpan.FromHours(1),
                 Explain = new ExplanationOptions { TopInputs = 1, MinTopInputOverlap = minOverlap, Repeats = 5, DependenceInputs = 2 },
+                Identities = [new AdminIdentity("carol", AdminIdentity.HashToken("carol-token"), new HashSet<string> { AdminRoles.Viewer })],
             },
         };
         var node = new AggregatorNode(options, evaluator: HeldOut());
@@ -136,5 +138,14 @@ public sealed class VersionExplanationTests
         Assert.InRange(selection.Gap, 0.55, 0.8); // about two thirds of the rest are above 0.5
         Assert.Contains("Gap in selection rate across band:", card.Markdown, StringComparison.Ordinal);
         Assert.Contains("| band=low |", card.Markdown, StringComparison.Ordinal);
+
+        // The same explanation from the command line: input 0 first, the selection-rate gap named.
+        var console = new TestConsole().Width(200);
+        var exit = await EdgeMlOps.Cli.Cli.RunAsync(["models", "explain", version.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), "--top", "2",
+            "--url", node.ArtifactBaseUrl.ToString(), "--token", "carol-token", "--model", "tiny"], console);
+        Assert.Equal(0, exit);
+        var lines = console.Lines.Where(l => l.StartsWith("│ ", StringComparison.Ordinal)).ToArray();
+        Assert.StartsWith("│ 0 ", lines[1], StringComparison.Ordinal); // header, then the most important input
+        Assert.Contains(lines, l => l.Contains("band", StringComparison.Ordinal) && l.Contains("selection rate", StringComparison.Ordinal));
     }
 }
