@@ -18,4 +18,10 @@ if (args is ["shadow-cost", ..])
     return;
 }
 
+if (args is ["explain-cost", ..])
+{
+    EdgeMlOps.Bench.ExplainCost.Run(Console.Out);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
