@@ -158,8 +158,10 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         {
             ["Aggregator:Strategy:Name"] = options.Strategy,
 
-            // Simulated runs are reproducible: the DP noise is seeded unless told otherwise.
+            // Simulated runs are reproducible: the DP noise is seeded and means are summed independently of arrival order
+            // unless told otherwise.
             ["Aggregator:Strategy:Dp:NoiseSeed"] = options.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Aggregator:Strategy:ExactSum"] = "true",
         };
         foreach (var (key, value) in options.StrategySettings) settings["Aggregator:Strategy:" + key] = value;
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();

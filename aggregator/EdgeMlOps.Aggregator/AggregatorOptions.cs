@@ -316,6 +316,7 @@ public sealed record AggregatorOptions
             MaxUpdateNorm = r.Double("Strategy:MaxUpdateNorm", 0),
             StalenessExponent = r.Double("Strategy:StalenessExponent", 0.5),
             MaxParallelism = r.Int("Strategy:MaxParallelism", Environment.ProcessorCount, 1, 1024),
+            ExactSum = r.Bool("Strategy:ExactSum", false),
             Dp = dp,
         };
         foreach (var error in strategy.Errors()) r.Require(false, "Strategy", error);

@@ -12,9 +12,19 @@ namespace EdgeMlOps.Shared.Aggregation;
 /// from memory and updates a staging vector that stays in cache, which runs at about 90% of
 /// this machine's read bandwidth, while the total keeps double precision over thousands of
 /// updates. fp32 staging makes the last bits depend on arrival order (≈1e-7 relative).
+/// <para>
+/// <b>Exact mode</b> (for runs that must be reproduced bit for bit): each product value × weight is rounded to a multiple
+/// of 2^-64 and added to a 128-bit integer per parameter. Integer addition is associative, so the total — and the mean —
+/// is the same in whatever order contributions arrive, at 16 bytes per parameter and about a tenth of the speed.
+/// </para>
 /// </summary>
 public sealed class StreamingWeightedSum
 {
+    /// <summary>Fixed-point scale of exact mode: products are kept to 2^-64.</summary>
+    private const double FixedScale = 18446744073709551616.0; // 2^64
+
+    private readonly Int128[]? _exact;
+
     /// <summary>Contributions staged in fp32 before they are folded into the fp64 total.</summary>
     public const int FoldEvery = 64;
 
@@ -22,25 +32,62 @@ public sealed class StreamingWeightedSum
     private readonly float[] _staged;
     private int _stagedCount;
 
-    public StreamingWeightedSum(int length)
+    /// <param name="length">Parameters per contribution.</param>
+    /// <param name="exact">Sum in 128-bit fixed point, independent of the order of contributions.</param>
+    public StreamingWeightedSum(int length, bool exact = false)
     {
+        if (exact)
+        {
+            _exact = new Int128[length];
+            _sum = [];
+            _staged = [];
+            Length = length;
+            return;
+        }
+
         _sum = new double[length];
         _staged = new float[length];
+        Length = length;
     }
 
-    public int Length => _sum.Length;
+    public bool IsExact => _exact is not null;
 
-    public double TotalWeight { get; private set; }
+    public int Length { get; }
+
+    public double TotalWeight => _exact is null ? _totalWeight : (double)_exactWeight / FixedScale;
+
+    private double _totalWeight;
+    private Int128 _exactWeight;
 
     public int Count { get; private set; }
 
     /// <summary>Adds <paramref name="weight"/> × <paramref name="values"/> into the slice starting at <paramref name="offset"/>.</summary>
-    public void AddSlice(int offset, ReadOnlySpan<float> values, double weight) =>
+    public void AddSlice(int offset, ReadOnlySpan<float> values, double weight)
+    {
+        if (_exact is { } exact)
+        {
+            var target = exact.AsSpan(offset, values.Length);
+            for (var i = 0; i < values.Length; i++) target[i] += Fixed(values[i] * weight);
+            return;
+        }
+
         MultiplyAdd(values, (float)weight, _staged.AsSpan(offset, values.Length));
+    }
+
+    /// <summary>A product as a multiple of 2^-64 (rounded toward zero; a deterministic function of the product alone).</summary>
+    private static Int128 Fixed(double product) =>
+        double.IsFinite(product) ? (Int128)(product * FixedScale) : throw new ArgumentException("non-finite contribution", nameof(product));
 
     /// <summary>Adds <paramref name="weight"/> × value at each of <paramref name="indices"/> (relative to <paramref name="offset"/>).</summary>
     public void AddSparse(int offset, ReadOnlySpan<uint> indices, ReadOnlySpan<float> values, double weight)
     {
+        if (_exact is { } exact)
+        {
+            var slice = exact.AsSpan(offset);
+            for (var i = 0; i < indices.Length; i++) slice[(int)indices[i]] += Fixed(values[i] * weight);
+            return;
+        }
+
         var target = _staged.AsSpan(offset);
         var w = (float)weight;
         for (var i = 0; i < indices.Length; i++) target[(int)indices[i]] += w * values[i];
@@ -49,14 +96,15 @@ public sealed class StreamingWeightedSum
     /// <summary>Marks one contribution of total weight <paramref name="weight"/> as complete.</summary>
     public void Commit(double weight)
     {
-        TotalWeight += weight;
+        if (_exact is null) _totalWeight += weight;
+        else _exactWeight += Fixed(weight);
         Count++;
         if (++_stagedCount >= FoldEvery) Fold();
     }
 
     public void Add(ReadOnlySpan<float> values, double weight)
     {
-        if (values.Length != _sum.Length) throw new ArgumentException($"Expected {_sum.Length} values, got {values.Length}.", nameof(values));
+        if (values.Length != Length) throw new ArgumentException($"Expected {Length} values, got {values.Length}.", nameof(values));
         AddSlice(0, values, weight);
         Commit(weight);
     }
@@ -67,6 +115,13 @@ public sealed class StreamingWeightedSum
     /// <summary>The sum of everything added, times <paramref name="factor"/>.</summary>
     public float[] Scaled(double factor)
     {
+        if (_exact is { } exact)
+        {
+            var exactResult = new float[Length];
+            for (var i = 0; i < exactResult.Length; i++) exactResult[i] = (float)((double)exact[i] / FixedScale * factor);
+            return exactResult;
+        }
+
         Fold();
         var result = new float[_sum.Length];
         for (var i = 0; i < result.Length; i++) result[i] = (float)(_sum[i] * factor);
@@ -75,7 +130,7 @@ public sealed class StreamingWeightedSum
 
     private void Fold()
     {
-        if (_stagedCount == 0) return;
+        if (_stagedCount == 0 || _exact is not null) return;
         for (var i = 0; i < _sum.Length; i++) _sum[i] += _staged[i];
         Array.Clear(_staged);
         _stagedCount = 0;

@@ -41,10 +41,14 @@ public sealed class MeanCombiner : IUpdateCombiner
     private readonly StreamingWeightedSum _sum;
     private readonly double? _fixedDenominator;
 
-    /// <summary>A mean over vectors of <paramref name="length"/>; with <paramref name="fixedDenominator"/>, the sum divided by it instead of the total weight (DP-FedAvg's fixed-denominator estimator).</summary>
-    public MeanCombiner(int length, double? fixedDenominator = null)
+    /// <summary>
+    /// A mean over vectors of <paramref name="length"/>; with <paramref name="fixedDenominator"/>, the sum divided by it
+    /// instead of the total weight (DP-FedAvg's fixed-denominator estimator); <paramref name="exact"/>: independent of
+    /// arrival order, bit for bit (see <see cref="StreamingWeightedSum"/>).
+    /// </summary>
+    public MeanCombiner(int length, double? fixedDenominator = null, bool exact = false)
     {
-        _sum = new StreamingWeightedSum(length);
+        _sum = new StreamingWeightedSum(length, exact);
         _fixedDenominator = fixedDenominator;
     }
 

@@ -88,6 +88,13 @@ public sealed record StrategyOptions
     /// <summary>FedBuff staleness weight (1 + τ)^−a; 0.5 as Nguyen et al. 2022.</summary>
     public double StalenessExponent { get; init; } = 0.5;
 
+    /// <summary>
+    /// Weighted means summed in 128-bit fixed point, independent of the order updates arrive in: the same updates give
+    /// the same version bit for bit (what <c>reproduce</c> needs; the simulator turns it on). Off: fp32 staging at memory
+    /// speed, last bits depending on arrival order.
+    /// </summary>
+    public bool ExactSum { get; init; }
+
     /// <summary>Threads used by the robust aggregators.</summary>
     public int MaxParallelism { get; init; } = Environment.ProcessorCount;
 

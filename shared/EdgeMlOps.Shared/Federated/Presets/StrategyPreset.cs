@@ -24,7 +24,7 @@ public abstract class StrategyPreset
     public virtual double DefaultProximalMu => 0;
 
     /// <summary>The combiner of one round.</summary>
-    public virtual IUpdateCombiner CreateCombiner(StrategyOptions options, RoundContext context, ParameterLayout layout) => new MeanCombiner(layout.TotalLength);
+    public virtual IUpdateCombiner CreateCombiner(StrategyOptions options, RoundContext context, ParameterLayout layout) => new MeanCombiner(layout.TotalLength, exact: options.ExactSum);
 
     /// <summary>The rule in words, for logs and /v1/strategy.</summary>
     public virtual string DescribeRule(StrategyOptions options) => "weighted mean";
