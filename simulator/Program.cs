@@ -9,6 +9,12 @@ if (args.Contains("--help") || args.Contains("-h"))
     return 0;
 }
 
+if (args is ["reproduce", ..])
+{
+    using var reproduceLoggers = LoggerFactory.Create(b => b.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Error));
+    return await Reproduction.RunAsync(args, reproduceLoggers, Console.Out, CancellationToken.None);
+}
+
 SimulationOptions options;
 try
 {
@@ -81,6 +87,11 @@ try
             ? $"target: accuracy {options.TargetAccuracy:F4} reached after {seconds:F1} s"
             : $"target: accuracy {options.TargetAccuracy:F4} not reached");
     }
+    if (options.Experiments is { } experiments && result.Run is { } run)
+    {
+        Console.WriteLine($"recorded run {run.Id} in {new EdgeMlOps.Aggregator.Tracking.RunStore(experiments).Save(run)}");
+    }
+
     if (options.Out is { } path)
     {
         await using (var file = File.Create(path)) result.WriteJson(file);

@@ -25,6 +25,9 @@ public sealed record SimulationOptions
     public int[] Hidden { get; init; } = [128];
     public int Seed { get; init; } = 1;
     public string? Out { get; init; } = "results.json";
+
+    /// <summary>Where the run's record goes (<c>--experiments DIR</c>, <c>off</c> for nowhere): one JSON file per run.</summary>
+    public string? Experiments { get; init; } = "experiments";
     public double Dropout { get; init; }
     public double StragglerProbability { get; init; }
     public TimeSpan StragglerDelay { get; init; } = TimeSpan.Zero;
@@ -89,6 +92,7 @@ public sealed record SimulationOptions
           --hidden H[,H...]        hidden layer sizes; 0 = logistic regression (128)
           --seed S                 seed for data, selection and training (1)
           --out FILE               results JSON (results.json; '-' for none)
+          --experiments DIR        run records for edgemlops experiments and reproduce (experiments; 'off' for none)
           --dropout P              probability a selected device drops out of a round (0)
           --straggler-prob P       probability a selected device reports late (0)
           --straggler-delay SEC    how late a straggler reports (0)
@@ -205,6 +209,7 @@ public sealed record SimulationOptions
                     break;
                 case "--seed": o = o with { Seed = Int(0) }; break;
                 case "--out": o = o with { Out = value == "-" ? null : value }; break;
+                case "--experiments": o = o with { Experiments = value == "off" ? null : value }; break;
                 case "--dropout": o = o with { Dropout = Dbl(0, 1) }; break;
                 case "--straggler-prob": o = o with { StragglerProbability = Dbl(0, 1) }; break;
                 case "--straggler-delay": o = o with { StragglerDelay = TimeSpan.FromSeconds(Dbl(0, 3600)) }; break;

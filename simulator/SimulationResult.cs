@@ -38,6 +38,9 @@ public sealed record SimulationResult(
     long BrokerDroppedMessages,
     int SharedInferenceSessions)
 {
+    /// <summary>The run's record (parameters, data fingerprint, contributors, a hash per tensor of every version).</summary>
+    public EdgeMlOps.Shared.Tracking.RunRecord? Run { get; init; }
+
     /// <summary>Wall time until the held-out accuracy first reached <paramref name="target"/>, or null if it never did.</summary>
     public double? SecondsToReach(double target) => Rounds.FirstOrDefault(r => r.Accuracy >= target)?.ElapsedSeconds;
 

@@ -56,6 +56,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             progress?.WriteLine($"strategy: {aggregator.Strategy.Describe()}; mode {options.Mode}");
             progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.Channels.Address} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {fleet.MegabytesPerDevice:F2} MB per device; initial accuracy {initial.EvalAccuracy:F4}");
 
+            var recorder = new SimulationRecorder(options, aggregatorOptions, simulated, aggregator);
             var results = new List<RoundResult>();
             var roundsClock = Stopwatch.StartNew();
             if (options.Mode == "fedbuff")
@@ -68,6 +69,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                     elapsed += report.Duration.TotalSeconds;
                     var version = aggregator.Registry.Versions(aggregatorOptions.ModelName).FirstOrDefault(v => v.Version == (report.NewVersion ?? report.BaseVersion));
                     Record(results, report, version?.EvalAccuracy ?? double.NaN, version?.EvalLoss ?? double.NaN, 0, 0, elapsed);
+                    recorder.Round(report, version?.EvalAccuracy, version?.EvalLoss);
                 }
 
                 var last = results.LastOrDefault();
@@ -95,6 +97,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                     var latest = aggregator.CurrentVersion;
                     Record(results, report, latest.EvalAccuracy ?? double.NaN, latest.EvalLoss ?? double.NaN,
                         agents.Sum(a => a.BytesSent) - upBefore, agents.Sum(a => a.BytesReceived) - downBefore, roundsClock.Elapsed.TotalSeconds);
+                    recorder.Round(report, latest.EvalAccuracy, latest.EvalLoss);
                 }
             }
 
@@ -103,7 +106,10 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             return new SimulationResult(
                 options, results, final.EvalAccuracy ?? double.NaN, final.EvalLoss ?? double.NaN,
                 setup.Elapsed.TotalSeconds, roundsClock.Elapsed.TotalSeconds, fleet.MegabytesPerDevice,
-                aggregator.Devices.OnlineCount, BrokerDrops(aggregator, channels), fleet.Runtimes.Inference.Count);
+                aggregator.Devices.OnlineCount, BrokerDrops(aggregator, channels), fleet.Runtimes.Inference.Count)
+            {
+                Run = recorder.Finish(final.EvalAccuracy, final.EvalLoss),
+            };
         }
         finally
         {

@@ -106,6 +106,7 @@ public sealed class RoundCoordinator(
             aggregate.Contributors, aggregate.Samples, rejected, byReason, model.Record.EvalAccuracy, model.Record.EvalLoss, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed)
         {
             Notes = aggregate.Notes,
+            Contributions = aggregate.ContributorSamples,
         };
     }
 }

@@ -36,6 +36,9 @@ public sealed record RoundReport(
     /// <summary>Strategy figures for the round (ε spent, clip norm, mean staleness…).</summary>
     public IReadOnlyDictionary<string, double> Notes { get; init; } = new Dictionary<string, double>();
 
+    /// <summary>The devices whose updates made the version, with the samples each trained on.</summary>
+    public IReadOnlyDictionary<string, long> Contributions { get; init; } = new Dictionary<string, long>();
+
     /// <summary>Why the round did not run, when <see cref="Status"/> is <see cref="RoundStatus.Stopped"/>.</summary>
     public string? StopReason { get; init; }
 }

@@ -22,7 +22,11 @@ public sealed record RoundAggregate(
     double MeanLocalLoss,
     double MeanLocalAccuracy,
     IReadOnlyList<string> ContributorIds,
-    StrategyNotes Notes);
+    StrategyNotes Notes)
+{
+    /// <summary>Samples each contributor trained on, as it reported (per device; the run record's data fingerprint).</summary>
+    public IReadOnlyDictionary<string, long> ContributorSamples { get; init; } = new Dictionary<string, long>();
+}
 
 /// <summary>
 /// One round's intake: validates each update against the round (id, model, base version,
@@ -154,6 +158,7 @@ public static class UpdateChecks
 internal sealed class LocalMetricsMean
 {
     private readonly List<string> _ids = new();
+    private readonly Dictionary<string, long> _samplesById = new(StringComparer.Ordinal);
     private double _loss;
     private double _accuracy;
     private double _weight;
@@ -163,6 +168,7 @@ internal sealed class LocalMetricsMean
     {
         _ids.Add(deviceId);
         _samples += (long)update.SampleCount;
+        _samplesById[deviceId] = (long)update.SampleCount;
         if (update.Metrics is { } m && double.IsFinite(m.Loss) && double.IsFinite(m.Accuracy))
         {
             _loss += m.Loss * weight;
@@ -178,5 +184,8 @@ internal sealed class LocalMetricsMean
         _weight > 0 ? _loss / _weight : double.NaN,
         _weight > 0 ? _accuracy / _weight : double.NaN,
         _ids.ToArray(),
-        notes);
+        notes)
+    {
+        ContributorSamples = new Dictionary<string, long>(_samplesById, StringComparer.Ordinal),
+    };
 }

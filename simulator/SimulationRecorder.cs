@@ -1,0 +1,118 @@
+using System.Globalization;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Aggregator.Tracking;
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Tracking;
+
+namespace EdgeMlOps.Simulator;
+
+/// <summary>
+/// Builds a simulation's run record as it goes: parameters and arguments, the data fingerprint (the dataset's bytes and
+/// each device's partition, hashed; sample counts per device), each round's contributors and metrics, and a SHA-256 per
+/// tensor of every version the run made.
+/// </summary>
+internal sealed class SimulationRecorder
+{
+    /// <summary>Settings that do not change what the run computes (where files go, how much is printed).</summary>
+    private static readonly HashSet<string> NotParameters = new(StringComparer.Ordinal)
+    {
+        nameof(SimulationOptions.Out), nameof(SimulationOptions.Experiments), nameof(SimulationOptions.CacheDirectory), nameof(SimulationOptions.WorkDirectory),
+        nameof(SimulationOptions.Quiet), nameof(SimulationOptions.Arguments), nameof(SimulationOptions.ComputeSlots), nameof(SimulationOptions.WorkerSlice),
+        nameof(SimulationOptions.TrustedRoot), nameof(SimulationOptions.FleetCaFile), nameof(SimulationOptions.EnrollUrl), nameof(SimulationOptions.EnrollTokenFile),
+    };
+
+    private readonly AggregatorNode _aggregator;
+    private readonly List<RunRound> _rounds = [];
+    private readonly List<VersionFingerprint> _versions = [];
+    private readonly RunRecord _started;
+
+    public SimulationRecorder(SimulationOptions options, AggregatorOptions aggregatorOptions, SimulatedData data, AggregatorNode aggregator)
+    {
+        _aggregator = aggregator;
+        var now = DateTimeOffset.UtcNow;
+        _started = new RunRecord
+        {
+            Id = RunFacts.NewId(now),
+            Kind = "simulator",
+            StartedAt = now,
+            Code = RunFacts.Code(),
+            Environment = RunFacts.Environment(),
+            Model = RunFacts.Model(aggregatorOptions.ModelName, aggregatorOptions.Model),
+            Parameters = Parameters(options, aggregatorOptions),
+            Arguments = options.Arguments,
+            Data = Fingerprint(data, options),
+        };
+        Version(aggregator.CurrentVersion.Version, 0);
+    }
+
+    public string Id => _started.Id;
+
+    public void Round(RoundReport report, double? accuracy, double? loss)
+    {
+        _rounds.Add(new RunRound(report.Round, report.Status.ToString(), report.BaseVersion, report.NewVersion, report.Selected, report.Contributors, report.Samples,
+            accuracy, loss, report.TrainLoss, report.Duration.TotalSeconds, new SortedDictionary<string, long>(report.Contributions.ToDictionary(), StringComparer.Ordinal)));
+        if (report.NewVersion is { } v) Version(v, report.Round);
+    }
+
+    public RunRecord Finish(double? accuracy, double? loss) => _started with
+    {
+        EndedAt = DateTimeOffset.UtcNow,
+        Rounds = _rounds.ToArray(),
+        Versions = _versions.ToArray(),
+        FinalAccuracy = accuracy,
+        FinalLoss = loss,
+    };
+
+    private void Version(ulong version, long round)
+    {
+        var record = _aggregator.Registry.Version(_aggregator.Options.ModelName, version) ?? throw new InvalidOperationException($"v{version} is not in the registry");
+        var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(_aggregator.Artifacts.Read(record.InferenceSha256)));
+        _versions.Add(new VersionFingerprint(version, round, record.InferenceSha256, RunFacts.TensorHashes(weights)));
+    }
+
+    private static SortedDictionary<string, string> Parameters(SimulationOptions options, AggregatorOptions aggregatorOptions)
+    {
+        var parameters = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var property in typeof(SimulationOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (NotParameters.Contains(property.Name)) continue;
+            var value = property.GetValue(options);
+            parameters["simulator." + char.ToLowerInvariant(property.Name[0]) + property.Name[1..]] = value switch
+            {
+                null => "",
+                int[] list => string.Join(",", list),
+                System.Collections.IEnumerable items and not string => string.Join(",", items.Cast<object>().Select(i => Convert.ToString(i, CultureInfo.InvariantCulture))),
+                IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+                _ => value.ToString() ?? "",
+            };
+        }
+
+        var strategy = aggregatorOptions.Strategy;
+        parameters["model.spec"] = aggregatorOptions.Model.ToString();
+        parameters["strategy.name"] = strategy.Name;
+        parameters["strategy.rule"] = strategy.Rule.ToString();
+        parameters["strategy.exactSum"] = strategy.ExactSum ? "true" : "false";
+        parameters["strategy.serverOptimizer"] = strategy.EffectiveServerOptimizer;
+        parameters["strategy.compression"] = strategy.Compression.ToString();
+        return parameters;
+    }
+
+    private static RunData Fingerprint(SimulatedData data, SimulationOptions options)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(MemoryMarshal.AsBytes(data.Pool.Features.AsSpan()));
+        hash.AppendData(MemoryMarshal.AsBytes(data.Pool.Labels.AsSpan()));
+        var perDevice = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        for (var d = 0; d < data.Parts.Length; d++)
+        {
+            hash.AppendData(MemoryMarshal.AsBytes(data.Parts[d].AsSpan()));
+            perDevice[SimulatedDevices.DeviceId(d)] = data.Parts[d].Length;
+        }
+
+        return new RunData(data.Data.Name, options.Partition.ToString(), data.Parts.Length, data.Parts.Sum(p => (long)p.Length), Convert.ToHexStringLower(hash.GetHashAndReset()), perDevice);
+    }
+}
