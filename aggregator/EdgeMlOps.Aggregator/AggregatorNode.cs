@@ -73,6 +73,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         _stores = new FleetStores(options, _time, _loggerFactory);
         try
         {
+            Runs = new Tracking.AggregatorRunRecorder(options, _stores.Registry, _stores.Artifacts, _time);
             Explainer = new Explanations.VersionExplainer(_stores.Registry, _stores.Artifacts, evaluator, options.Governance.Explain, _time);
             _models = new ModelRepository(options, _stores, evaluator, Explainer, _time, _logger);
             Strategy = StandardStrategy.Create(options.Strategy);
@@ -271,7 +272,15 @@ public sealed class AggregatorNode : IAsyncDisposable
     }
 
     /// <summary>Runs one synchronous round (see <see cref="RoundCoordinator"/>).</summary>
-    public Task<RoundReport> RunRoundAsync(CancellationToken cancellationToken) => _rounds.RunAsync(cancellationToken);
+    public async Task<RoundReport> RunRoundAsync(CancellationToken cancellationToken)
+    {
+        var report = await _rounds.RunAsync(cancellationToken).ConfigureAwait(false);
+        Runs.Round(report);
+        return report;
+    }
+
+    /// <summary>This process's training run, recorded in <c>DataDirectory/experiments/</c> after every round.</summary>
+    public Tracking.AggregatorRunRecorder Runs { get; }
 
     /// <summary>Runs rounds until <see cref="RoundOptions.MaxRounds"/> (0 = forever) or cancellation; in buffered mode, FedBuff versions.</summary>
     public async Task RunRoundsAsync(CancellationToken cancellationToken)
@@ -293,7 +302,12 @@ public sealed class AggregatorNode : IAsyncDisposable
     }
 
     /// <summary>Buffered asynchronous aggregation (see <see cref="BufferedRounds"/>); one report per published version.</summary>
-    public Task<IReadOnlyList<RoundReport>> RunBufferedAsync(int versions, CancellationToken cancellationToken) => _buffered.RunAsync(versions, cancellationToken);
+    public async Task<IReadOnlyList<RoundReport>> RunBufferedAsync(int versions, CancellationToken cancellationToken)
+    {
+        var reports = await _buffered.RunAsync(versions, cancellationToken).ConfigureAwait(false);
+        foreach (var report in reports) Runs.Round(report);
+        return reports;
+    }
 
     /// <summary>Scores the training head on up to <paramref name="devices"/> devices' own data (see <see cref="FederatedEvaluationRunner"/>).</summary>
     public Task<FederatedEvaluationReport> RunFederatedEvaluationAsync(int devices, CancellationToken cancellationToken, IReadOnlyList<int>? importanceInputs = null) =>
