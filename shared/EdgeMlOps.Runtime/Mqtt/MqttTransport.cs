@@ -131,7 +131,11 @@ public sealed partial class MqttTransport : IFleetChannel
         if (_client.IsConnected) await SubscribeCoreAsync(filters, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Publishes at QoS 1 and waits for the broker's acknowledgement.</summary>
+    /// <summary>
+    /// Publishes at QoS 1 and waits for the broker's acknowledgement. Cancelled while waiting, it throws
+    /// <see cref="OperationCanceledException"/> (MQTTnet reports a cancelled wait for the acknowledgement as a timeout,
+    /// which callers would take for a broken connection).
+    /// </summary>
     public async Task<bool> PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
     {
         var message = new MqttApplicationMessageBuilder()
@@ -140,7 +144,16 @@ public sealed partial class MqttTransport : IFleetChannel
             .WithRetainFlag(retain)
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
-        var result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
+        MqttClientPublishResult result;
+        try
+        {
+            result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MQTTnet.Exceptions.MqttCommunicationTimedOutException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("the publish was cancelled while waiting for the broker's acknowledgement", ex, cancellationToken);
+        }
+
         Interlocked.Add(ref _bytesSent, payload.Length);
         if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers) return false;
         if (!result.IsSuccess)
