@@ -13,46 +13,48 @@ internal static class ExplainJson
 {
     public static bool TryParseExplain(ReadOnlySpan<byte> body, out float[]? features, out int? forClass, out string? error)
     {
-        features = null;
-        forClass = null;
-        error = null;
-        try
+        float[]? row = null;
+        int? k = null;
+        var ok = ReadObject(body, (string? name, ref Utf8JsonReader reader, out string? problem) =>
         {
-            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 4 });
-            if (!StartObject(ref reader, out error)) return false;
-            while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+            switch (name)
             {
-                var name = reader.GetString();
-                reader.Read();
-                switch (name)
-                {
-                    case "features":
-                        if (!Numbers(ref reader, "features", out features, out error)) return false;
-                        break;
-                    case "class":
-                        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var k)) return Fail("'class' must be an integer", out error);
-                        forClass = k;
-                        break;
-                    default:
-                        return Fail($"unknown field '{name}'", out error);
-                }
+                case "features":
+                    return Numbers(ref reader, "features", out row, out problem);
+                case "class":
+                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var value)) return Fail("'class' must be an integer", out problem);
+                    k = value;
+                    problem = null;
+                    return true;
+                default:
+                    return Fail($"unknown field '{name}'", out problem);
             }
-
-            return features is not null || Fail("body must be {\"features\": [numbers], \"class\": k (optional)}", out error);
-        }
-        catch (JsonException ex)
-        {
-            return Fail("malformed JSON: " + ex.Message, out error);
-        }
+        }, out error);
+        (features, forClass) = (row, k);
+        return ok && (features is not null || Fail("body must be {\"features\": [numbers], \"class\": k (optional)}", out error));
     }
 
     public static bool TryParseWhatIf(ReadOnlySpan<byte> body, out float[]? features, out List<(int Feature, float Value)> set, out int sweepFeature, out float[] sweepValues, out string? error)
     {
-        features = null;
-        set = [];
-        sweepFeature = -1;
-        sweepValues = [];
-        error = null;
+        float[]? row = null;
+        var changes = new List<(int Feature, float Value)>();
+        var (sweptFeature, sweptValues) = (-1, Array.Empty<float>());
+        var ok = ReadObject(body, (string? name, ref Utf8JsonReader reader, out string? problem) => name switch
+        {
+            "features" => Numbers(ref reader, "features", out row, out problem),
+            "set" => Changes(ref reader, changes, out problem),
+            "sweep" => Sweep(ref reader, out sweptFeature, out sweptValues, out problem),
+            _ => Fail($"unknown field '{name}'", out problem),
+        }, out error);
+        (features, set, sweepFeature, sweepValues) = (row, changes, sweptFeature, sweptValues);
+        return ok && (features is not null || Fail("body must be {\"features\": [numbers], \"set\": {\"k\": x}, \"sweep\": {\"feature\": k, \"values\": [numbers]}}", out error));
+    }
+
+    private delegate bool FieldReader(string? name, ref Utf8JsonReader reader, out string? error);
+
+    /// <summary>Reads one JSON object, handing each field's value to <paramref name="field"/>; malformed JSON is an error with the parser's reason.</summary>
+    private static bool ReadObject(ReadOnlySpan<byte> body, FieldReader field, out string? error)
+    {
         try
         {
             var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 4 });
@@ -61,23 +63,10 @@ internal static class ExplainJson
             {
                 var name = reader.GetString();
                 reader.Read();
-                switch (name)
-                {
-                    case "features":
-                        if (!Numbers(ref reader, "features", out features, out error)) return false;
-                        break;
-                    case "set":
-                        if (!Changes(ref reader, set, out error)) return false;
-                        break;
-                    case "sweep":
-                        if (!Sweep(ref reader, out sweepFeature, out sweepValues, out error)) return false;
-                        break;
-                    default:
-                        return Fail($"unknown field '{name}'", out error);
-                }
+                if (!field(name, ref reader, out error)) return false;
             }
 
-            return features is not null || Fail("body must be {\"features\": [numbers], \"set\": {\"k\": x}, \"sweep\": {\"feature\": k, \"values\": [numbers]}}", out error);
+            return true;
         }
         catch (JsonException ex)
         {
