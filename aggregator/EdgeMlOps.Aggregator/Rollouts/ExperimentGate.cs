@@ -20,6 +20,7 @@ public static class ExperimentGate
     /// <param name="last">The bandit's last rebalance, or null.</param>
     public static ExperimentView Judge(ExperimentRequest experiment, IReadOnlyList<ExperimentReport> reports, double split = double.NaN, AllocationPoint? last = null)
     {
+        reports = DeviceInfluence.Bound(reports); // no device decides the test alone
         long servedA = 0, servedB = 0, errorsB = 0, labelledA = 0, correctA = 0, labelledB = 0, correctB = 0;
         foreach (var r in reports)
         {

@@ -19,6 +19,7 @@ public static class ShadowGate
     /// <param name="failed">Shadow devices that could not load the version.</param>
     public static ShadowReading Judge(ShadowRequest shadow, RolloutGates gates, IReadOnlyList<ShadowReport> reports, int failed)
     {
+        reports = DeviceInfluence.Bound(reports); // no device decides the gate alone
         long offered = 0, scored = 0, skipped = 0, errors = 0, agreed = 0, labelled = 0, incumbentCorrect = 0, candidateCorrect = 0, onlyIncumbent = 0, onlyCandidate = 0;
         double distanceSum = 0, distanceMax = 0;
         foreach (var r in reports)
