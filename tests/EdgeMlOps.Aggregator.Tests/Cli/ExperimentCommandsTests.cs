@@ -73,6 +73,22 @@ public sealed class ExperimentCommandsTests
     }
 
     [Fact]
+    public async Task Piped_TheInstalledCommandKeepsTableCellsWhole()
+    {
+        const string LongId = "run-20261202-101010-abcdef-with-a-long-name";
+        _store.Save(Run(LongId, "1", [0.8, 0.9]));
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "edgemlops.dll"), "experiments", "list", "--dir", _store.Directory }) start.ArgumentList.Add(a);
+        start.Environment.Remove("COLUMNS");
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.Equal(0, process.ExitCode);
+        Assert.True(output.Contains(LongId, StringComparison.Ordinal), output); // at 80 columns this id was cut over three lines
+        Assert.Contains("digits mlp-784-128-10", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Reproduce_WithoutASimulatorAtHand_SaysHowToGetOne()
     {
         Environment.SetEnvironmentVariable("EDGEMLOPS_SIMULATOR", null);
