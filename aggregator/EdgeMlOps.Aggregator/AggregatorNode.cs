@@ -101,7 +101,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         var tasks = new TaskDispatcher(options, headers, _stores.Keys, _publisher);
         _rounds = new RoundCoordinator(options, _models, Strategy, Devices, _stores, Drift, Rejections, _open, tasks, committer, _time, _logger);
         _buffered = new BufferedRounds(options, _models, Strategy, Devices, _stores, Rejections, _open, tasks, committer, _time, _logger);
-        _evaluation = new FederatedEvaluationRunner(options, _models, Strategy, Devices, _open, tasks, Explainer, _time);
+        _evaluation = new FederatedEvaluationRunner(options, _models, Strategy, Devices, _open, tasks, Explainer, Drift.Monitor.Reference, _time);
         _inbox = new FleetInbox(options, Devices, _open, Drift, _publisher, _stores, Rejections, _time, _stopping.Token, _logger);
         _uploads = new VersionUploads(options, _stores.Registry, _open, committer);
         _revocation = new DeviceRevocation(_stores.Security, _traffic, _stores.Audit, _time);
@@ -310,8 +310,8 @@ public sealed class AggregatorNode : IAsyncDisposable
     }
 
     /// <summary>Scores the training head on up to <paramref name="devices"/> devices' own data (see <see cref="FederatedEvaluationRunner"/>).</summary>
-    public Task<FederatedEvaluationReport> RunFederatedEvaluationAsync(int devices, CancellationToken cancellationToken, IReadOnlyList<int>? importanceInputs = null) =>
-        _evaluation.RunAsync(devices, cancellationToken, importanceInputs);
+    public Task<FederatedEvaluationReport> RunFederatedEvaluationAsync(int devices, CancellationToken cancellationToken, IReadOnlyList<int>? importanceInputs = null, IReadOnlyList<int>? dependenceInputs = null) =>
+        _evaluation.RunAsync(devices, cancellationToken, importanceInputs, dependenceInputs);
 
     /// <summary>Tests a monitoring window for drift now (see <see cref="DriftWatch.EvaluateAsync"/>).</summary>
     public Task<IReadOnlyList<DriftReport>> EvaluateDriftAsync(long window, CancellationToken cancellationToken) => Drift.EvaluateAsync(window, cancellationToken);

@@ -13,8 +13,6 @@ namespace EdgeMlOps.Cli;
 /// </summary>
 internal static class ExperimentCommands
 {
-    private const string Sparks = "▁▂▃▄▅▆▇█";
-
     public static Command Experiments(IAnsiConsole console, IAnsiConsole output)
     {
         var dir = new Option<DirectoryInfo>("--dir") { Description = "Directory of run records", DefaultValueFactory = _ => new DirectoryInfo("experiments"), Recursive = true };
@@ -164,13 +162,8 @@ internal static class ExperimentCommands
     private static string Versions(RunRecord run) =>
         run.Versions.Count == 0 ? "-" : $"v{run.Versions[0].Version}–v{run.Versions[^1].Version}";
 
-    private static string Curve(RunRecord run)
-    {
-        var values = run.Rounds.Where(x => x.Accuracy is { } a && double.IsFinite(a)).Select(x => x.Accuracy!.Value).ToArray();
-        if (values.Length == 0) return "-";
-        var (low, high) = (values.Min(), values.Max());
-        return string.Concat(values.Select(v => Sparks[high - low > 1e-12 ? (int)Math.Round((v - low) / (high - low) * 7) : 0]));
-    }
+    private static string Curve(RunRecord run) =>
+        Sparkline.Of(run.Rounds.Where(x => x.Accuracy is { } a && double.IsFinite(a)).Select(x => x.Accuracy!.Value).ToArray());
 
     private static string F(double? x) => x is { } d && double.IsFinite(d) ? d.ToString("F4", CultureInfo.InvariantCulture) : "-";
 

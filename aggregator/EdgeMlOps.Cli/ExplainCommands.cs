@@ -48,30 +48,49 @@ internal static class ExplainCommands
         var devices = new Option<int>("--devices") { Description = "Devices to ask", DefaultValueFactory = _ => 100 };
         var importance = new Option<bool>("--importance") { Description = "Also measure permutation importance on the devices' own rows (the held-out explanation's top inputs, or all of a narrow model)" };
         var inputs = new Option<string?>("--inputs") { Description = "Inputs to measure importance of, e.g. 0,3,7 (implies --importance)" };
-        var evaluate = new Command("evaluate", "Score the training head on devices' own labelled data (nothing leaves a device but counts)") { devices, importance, inputs };
+        var dependence = new Option<string?>("--dependence") { Description = "Inputs to measure partial dependence of on the devices, e.g. 0,3 (grid from the version's training-sample sketches)" };
+        var evaluate = new Command("evaluate", "Score the training head on devices' own labelled data (nothing leaves a device but counts and sums)") { devices, importance, inputs, dependence };
         evaluate.SetAction((r, ct) => Cli.Run(console, async () =>
         {
-            var listed = r.GetValue(inputs)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
-            var body = JsonSerializer.Serialize(Body(r.GetValue(devices), r.GetValue(importance) || listed is not null, listed), CliJson.Default.DictionaryStringObject);
+            var listed = Inputs(r.GetValue(inputs));
+            var body = JsonSerializer.Serialize(Body(r.GetValue(devices), r.GetValue(importance) || listed is not null, listed, Inputs(r.GetValue(dependence))), CliJson.Default.DictionaryStringObject);
             var report = await client(r).PostAsync("/v1/admin/evaluations", body, ct).ConfigureAwait(false);
             output.MarkupLine($"v{Cli.Cell(report, "version")}: {Cli.Cell(report, "reported")} of {Cli.Cell(report, "selected")} devices answered on {Cli.Cell(report, "samples")} samples — accuracy [bold]{Cli.Cell(report, "accuracy")}[/], loss {Cli.Cell(report, "loss")}");
             if (report.TryGetProperty("importance", out var fleet) && fleet.ValueKind == JsonValueKind.Object)
             {
                 var table = new Table().AddColumns("Input", "Importance on devices");
                 foreach (var i in fleet.GetProperty("importance").EnumerateArray().OrderByDescending(i => Number(i, "mean"))) table.AddRow(Cli.Cell(i, "input"), Cli.Cell(i, "mean"));
-                output.MarkupLine($"importance measured by {Cli.Cell(fleet, "devices")} devices on {Cli.Cell(fleet, "rows")} rows:");
+                output.MarkupLine($"measured by {Cli.Cell(fleet, "devices")} devices on {Cli.Cell(fleet, "rows")} rows:");
                 output.Write(table);
+                if (fleet.TryGetProperty("dependence", out var curves) && curves.GetArrayLength() > 0)
+                {
+                    var pdp = new Table().AddColumns("Input", "Class", "Grid", "Mean probability", "Curve");
+                    foreach (var c in curves.EnumerateArray())
+                    {
+                        var k = c.GetProperty("plottedClass").GetInt32();
+                        var values = c.GetProperty("average").EnumerateArray().Select(p => p[k].GetDouble()).ToArray();
+                        var grid = c.GetProperty("grid").EnumerateArray().Select(g => g.GetDouble()).ToArray();
+                        pdp.AddRow(Cli.Cell(c, "input"), k.ToString(CultureInfo.InvariantCulture), string.Create(CultureInfo.InvariantCulture, $"{grid[0]:G3} … {grid[^1]:G3}"),
+                            string.Create(CultureInfo.InvariantCulture, $"{values[0]:F3} → {values[^1]:F3}"), Sparkline.Of(values));
+                    }
+
+                    output.Write(pdp);
+                }
             }
         }));
         return evaluate;
     }
 
-    private static Dictionary<string, object> Body(int devices, bool importance, int[]? inputs)
+    private static Dictionary<string, object> Body(int devices, bool importance, int[]? inputs, int[]? dependence)
     {
         var body = new Dictionary<string, object> { ["devices"] = devices, ["importance"] = importance };
         if (inputs is not null) body["importanceInputs"] = inputs;
+        if (dependence is not null) body["dependenceInputs"] = dependence;
         return body;
     }
+
+    private static int[]? Inputs(string? text) =>
+        text?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
 
     private static double Number(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NegativeInfinity;

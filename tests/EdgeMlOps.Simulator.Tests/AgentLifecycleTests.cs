@@ -144,10 +144,16 @@ public class AgentLifecycleTests
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(version.Version, cts.Token);
 
         var random = new Random(5);
-        agent.Feedback(Enumerable.Range(0, 40).Select(i => (new[] { (float)random.NextDouble(), (float)random.NextDouble(), (float)(i % 2) }, (long)(i % 2))).ToArray());
+        var rows = Enumerable.Range(0, 40).Select(i => (new[] { (float)random.NextDouble(), (float)random.NextDouble(), (float)(i % 2) }, (long)(i % 2))).ToArray();
+        agent.Feedback(rows);
         await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 40, "samples reported");
 
-        var report = await node.RunFederatedEvaluationAsync(5, CancellationToken.None, importanceInputs: [0, 1, 2]);
+        // The grid of partial dependence comes from the version's reference profile (the training-sample sketches).
+        var reference = new EdgeMlOps.Shared.Monitoring.WindowProfile(3, 2);
+        foreach (var (row, _) in rows) reference.AddInputs(row);
+        node.Monitor.SetReference(version.Version, reference);
+
+        var report = await node.RunFederatedEvaluationAsync(5, CancellationToken.None, importanceInputs: [0, 1, 2], dependenceInputs: [2, 0]);
 
         Assert.Equal(1.0, report.Accuracy);
         var importance = report.Importance!;
@@ -157,11 +163,30 @@ public class AgentLifecycleTests
         Assert.Equal(0.0, importance.Importance[1].Mean);
         Assert.InRange(importance.Importance[2].Mean, 0.2, 0.8); // the rows whose input 2 was swapped for the other class's
 
+        // Partial dependence measured on the device equals computing it on its rows directly: a step in input 2, flat in input 0.
+        Assert.Equal([2, 0], importance.Dependence.Select(c => c.Input));
+        using var served = Runtime.InferenceModel.Load(node.Artifacts.Read(version.InferenceSha256));
+        var features = rows.SelectMany(r => r.Item1).ToArray();
+        foreach (var curve in importance.Dependence)
+        {
+            var direct = EdgeMlOps.Shared.Explanations.PartialDependence.Compute(served, features, 40, curve.Input, curve.Grid);
+            for (var g = 0; g < curve.Grid.Length; g++)
+            {
+                for (var k = 0; k < 2; k++) Assert.Equal(direct.Average[g][k], curve.Average[g][k], 9);
+            }
+        }
+
+        var step = importance.Dependence[0];
+        Assert.Equal((0f, 1f, 20), (step.Grid[0], step.Grid[^1], step.Grid.Length));
+        Assert.True(step.Average[0][1] < 0.01 && step.Average[^1][1] > 0.99, "P(class 1) steps from 0 to 1 across input 2");
+        Assert.Single(importance.Dependence[1].Average.Select(p => Math.Round(p[1], 9)).Distinct()); // input 0 is ignored: flat
+
         // Stored with the version it measured, and shown in its model card (no held-out data on this node).
         var stored = node.Explainer.Federated(version)!;
         Assert.Equal(importance.Importance[2].Mean, stored.Importance[2].Mean);
         var card = Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, version, node.Explainer.For(version), stored);
-        Assert.Contains("On devices: permutation importance measured by 1 devices on 40 of their own labelled rows", card.Markdown, StringComparison.Ordinal);
+        Assert.Contains("On devices: measured by 1 devices on 40 of their own labelled rows", card.Markdown, StringComparison.Ordinal);
+        Assert.Contains("| PDP on devices | 2 |", card.Markdown, StringComparison.Ordinal);
         Assert.Contains("| 1 | 2 | - | - |", card.Markdown, StringComparison.Ordinal);
     }
 

@@ -211,6 +211,7 @@ internal sealed class TrainingWorker
     /// </summary>
     private void AddImportance(RoundTask task, Runtime.InferenceModel inference, SampleSet samples, EvaluationResult result)
     {
+        AddDependence(task, inference, samples, result);
         var inputs = task.ImportanceInputs.Select(i => (int)Math.Min(i, int.MaxValue)).ToArray();
         if (inputs.Length == 0 || samples.Count == 0) return;
         if (inputs.Length > inference.Spec.InputDim || inputs.Any(i => i >= inference.Spec.InputDim) || inputs.Distinct().Count() != inputs.Length) return;
@@ -222,6 +223,30 @@ internal sealed class TrainingWorker
         result.ImportanceRows = (ulong)rows;
         result.ImportanceCorrect = (ulong)correct;
         result.PermutedCorrect.AddRange(shuffled.Select(c => (ulong)c));
+    }
+
+    /// <summary>
+    /// Federated partial dependence: per requested input, the summed probabilities over the device's newest rows with the
+    /// input set to each grid value, as many rows as the device's budget allows. A request for an input the model does not
+    /// have, or with a non-finite grid value, gets no answer at all.
+    /// </summary>
+    private void AddDependence(RoundTask task, Runtime.InferenceModel inference, SampleSet samples, EvaluationResult result)
+    {
+        var requests = task.Dependence;
+        var m = inference.Spec.InputDim;
+        if (requests.Count == 0 || samples.Count == 0) return;
+        if (requests.Any(r => r.Input >= m || r.Grid.Count == 0 || r.Grid.Any(g => !float.IsFinite(g)))) return;
+        var points = requests.Sum(r => (long)r.Grid.Count);
+        var rows = (int)Math.Min(samples.Count, _options.Explain.MaxImportancePredictions / Math.Max(1, points));
+        if (rows == 0) return;
+        var features = samples.Features.AsSpan(0, rows * m).ToArray();
+        foreach (var request in requests)
+        {
+            var curve = EdgeMlOps.Shared.Explanations.PartialDependence.Compute(inference, features, rows, (int)request.Input, request.Grid.ToArray());
+            var sums = new DependenceSums { Input = request.Input, Rows = (ulong)rows };
+            sums.Sums.AddRange(curve.Average.SelectMany(point => point.Select(p => p * rows)));
+            result.Dependence.Add(sums);
+        }
     }
 
     private static TimeSpan Clamp(TimeSpan span) =>

@@ -8,9 +8,11 @@ namespace EdgeMlOps.Aggregator.Evaluation;
 public sealed record FederatedEvaluationReport(string RoundId, ulong Version, int Selected, int Reported, long Samples, double Accuracy, double Loss, FederatedImportance? Importance = null);
 
 /// <summary>One federated evaluation in progress: which devices were asked, which answered (once each, for the right version, with finite scores), and the combined score.</summary>
-public sealed class FederatedEvaluation(string roundId, ulong version, string[] selected, FederatedStrategy strategy, IReadOnlyList<uint>? importanceInputs = null)
+public sealed class FederatedEvaluation(string roundId, ulong version, string[] selected, FederatedStrategy strategy, IReadOnlyList<uint>? importanceInputs = null,
+    IReadOnlyList<DependenceRequest>? dependence = null, int classes = 0)
 {
     private readonly IReadOnlyList<uint> _importanceInputs = importanceInputs ?? [];
+    private readonly IReadOnlyList<DependenceRequest> _dependence = dependence ?? [];
     private readonly HashSet<string> _selected = new(selected, StringComparer.Ordinal);
     private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
     private readonly List<EvaluationResult> _results = new();
@@ -26,7 +28,7 @@ public sealed class FederatedEvaluation(string roundId, ulong version, string[] 
             RejectionReason? problem = !_selected.Contains(deviceId) ? RejectionReason.NotSelected
                 : result.Version != version ? RejectionReason.WrongBaseVersion
                 : !double.IsFinite(result.Accuracy) || result.Accuracy is < 0 or > 1 || (result.SampleCount > 0 && !double.IsFinite(result.Loss)) ? RejectionReason.NonFinite
-                : !FederatedImportance.IsPlausible(result, _importanceInputs.Count) ? RejectionReason.Malformed
+                : !FederatedImportance.IsPlausible(result, _importanceInputs.Count) || !FederatedDependence.IsPlausible(result, _dependence, classes) ? RejectionReason.Malformed
                 : _reported.Contains(deviceId) ? RejectionReason.Duplicate
                 : null;
             reason = problem.GetValueOrDefault();
@@ -43,8 +45,15 @@ public sealed class FederatedEvaluation(string roundId, ulong version, string[] 
         lock (_reported)
         {
             var summary = strategy.AggregateEvaluate(_results);
-            return new FederatedEvaluationReport(RoundId, version, _selected.Count, _reported.Count, summary.Samples, summary.Accuracy, summary.Loss,
-                FederatedImportance.Combine(version, _importanceInputs, _results));
+            var curves = _dependence.Count > 0 ? FederatedDependence.Combine(_dependence, classes, _results) : [];
+            var importance = FederatedImportance.Combine(version, _importanceInputs, _results);
+            if (curves.Count > 0)
+            {
+                var devices = _results.Count(r => r.Dependence.Count > 0);
+                importance = (importance ?? new FederatedImportance(version, devices, _results.Where(r => r.Dependence.Count > 0).Sum(r => (long)r.Dependence[0].Rows), double.NaN, [])) with { Dependence = curves };
+            }
+
+            return new FederatedEvaluationReport(RoundId, version, _selected.Count, _reported.Count, summary.Samples, summary.Accuracy, summary.Loss, importance);
         }
     }
 }

@@ -11,7 +11,8 @@ namespace EdgeMlOps.Aggregator.Evaluation;
 /// the answers weighted by sample count (same deadline as rounds; one at a time with rounds and uploads).
 /// </summary>
 public sealed class FederatedEvaluationRunner(
-    AggregatorOptions options, ModelRepository models, FederatedStrategy strategy, DeviceDirectory devices, OpenRounds open, TaskDispatcher tasks, Explanations.VersionExplainer explainer, TimeProvider time)
+    AggregatorOptions options, ModelRepository models, FederatedStrategy strategy, DeviceDirectory devices, OpenRounds open, TaskDispatcher tasks, Explanations.VersionExplainer explainer,
+    Func<ulong, EdgeMlOps.Shared.Monitoring.WindowProfile?> references, TimeProvider time)
 {
     private long _evaluations;
 
@@ -19,10 +20,15 @@ public sealed class FederatedEvaluationRunner(
     /// Asks up to <paramref name="count"/> eligible devices; returns what they answered by the deadline. With
     /// <paramref name="importanceInputs"/>, devices also measure those inputs' permutation importance on their own rows.
     /// </summary>
-    public async Task<FederatedEvaluationReport> RunAsync(int count, CancellationToken cancellationToken, IReadOnlyList<int>? importanceInputs = null)
+    /// <remarks><paramref name="dependenceInputs"/>: inputs whose partial dependence devices measure, on a grid from the version's reference profile.</remarks>
+    public async Task<FederatedEvaluationReport> RunAsync(int count, CancellationToken cancellationToken, IReadOnlyList<int>? importanceInputs = null, IReadOnlyList<int>? dependenceInputs = null)
     {
         var inputs = (importanceInputs ?? []).Distinct().ToArray();
         if (inputs.Any(i => i < 0 || i >= options.Model.InputDim)) throw new ArgumentOutOfRangeException(nameof(importanceInputs), $"inputs must be in [0, {options.Model.InputDim})");
+        var curveInputs = (dependenceInputs ?? []).Distinct().ToArray();
+        if (curveInputs.Any(i => i < 0 || i >= options.Model.InputDim)) throw new ArgumentOutOfRangeException(nameof(dependenceInputs), $"inputs must be in [0, {options.Model.InputDim})");
+        var dependence = FederatedDependence.Requests(curveInputs, references(models.Head.Record.Version))
+            ?? throw new InvalidOperationException($"v{models.Head.Record.Version} has no reference profile covering those inputs to place a partial-dependence grid on (devices send training-sample sketches with their updates: Monitoring:ReferenceDevicesPerRound)");
 
         await open.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -35,7 +41,7 @@ public sealed class FederatedEvaluationRunner(
             var plan = strategy.ConfigureEvaluate(context, ids, tasks.BaseConfig());
             var selected = plan.Selected.ToArray();
             var asked = inputs.Select(i => (uint)i).ToArray();
-            var evaluation = new FederatedEvaluation(roundId, current.Record.Version, selected, strategy, asked);
+            var evaluation = new FederatedEvaluation(roundId, current.Record.Version, selected, strategy, asked, dependence, options.Model.Classes);
             open.Open(evaluation);
             var deadline = time.GetUtcNow() + options.Rounds.ReportDeadline;
             var task = new RoundTask
@@ -48,6 +54,7 @@ public sealed class FederatedEvaluationRunner(
                 DeadlineUnixMs = deadline.ToUnixTimeMilliseconds(),
                 Seed = (ulong)options.Seed ^ (ulong)number,
                 ImportanceInputs = { asked },
+                Dependence = { dependence },
             };
             await tasks.SendAsync(task, selected, cancellationToken).ConfigureAwait(false);
             if (selected.Length == 0) evaluation.AllReported.TrySetResult(); // nobody to wait for

@@ -11,6 +11,9 @@ namespace EdgeMlOps.Aggregator.Evaluation;
 /// </summary>
 public sealed record FederatedImportance(ulong Version, int Devices, long Rows, double Accuracy, IReadOnlyList<InputImportance> Importance)
 {
+    /// <summary>Partial-dependence curves measured on the devices' own rows (see <see cref="FederatedDependence"/>).</summary>
+    public IReadOnlyList<DependenceCurve> Dependence { get; init; } = [];
+
     /// <summary>Most rows one device may claim (bounds what a report can weigh; sums cannot overflow).</summary>
     public const ulong MaxRowsPerDevice = 1UL << 32;
 

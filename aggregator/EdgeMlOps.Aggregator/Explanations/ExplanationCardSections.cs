@@ -30,6 +30,12 @@ internal static class ExplanationCardSections
             rows.Add(["PDP", c.Input.ToString(inv), string.Create(inv, $"class {c.PlottedClass}"), string.Create(inv, $"{values.First():F3} → {values.Last():F3} over [{c.Grid.First():G3}, {c.Grid.Last():G3}]"), "-", ExplanationCharts.Sparkline(values)]);
         }
 
+        foreach (var c in fleet?.Dependence ?? [])
+        {
+            var values = c.Average.Select(p => p[c.PlottedClass]).ToArray();
+            rows.Add(["PDP on devices", c.Input.ToString(inv), string.Create(inv, $"class {c.PlottedClass}"), string.Create(inv, $"{values.First():F3} → {values.Last():F3} over [{c.Grid.First():G3}, {c.Grid.Last():G3}]"), "-", ExplanationCharts.Sparkline(values)]);
+        }
+
         var paragraphs = new List<string>();
         if (e is not null)
         {
@@ -39,12 +45,13 @@ internal static class ExplanationCardSections
 
         paragraphs.Add(fleet is null
             ? "On devices: not measured (a federated evaluation with importance inputs measures it on devices' own rows)."
-            : string.Create(inv, $"On devices: permutation importance measured by {fleet.Devices} devices on {fleet.Rows} of their own labelled rows (accuracy {fleet.Accuracy:F4}); each sent only counts of right answers, none of its rows."));
+            : string.Create(inv, $"On devices: measured by {fleet.Devices} devices on {fleet.Rows} of their own labelled rows (accuracy {fleet.Accuracy:F4}): permutation importance from counts of right answers{(fleet.Dependence.Count > 0 ? ", partial dependence (rows marked 'PDP on devices') from summed probabilities on a grid placed by the training-sample sketches" : string.Empty)}; none of their rows left them."));
         paragraphs.Add("Stored with the version. Individual predictions are explained on the device (POST /v1/explain: Shapley values; POST /v1/whatif).");
 
         var svg = new List<string>();
         if (top.Count > 0) svg.Add(ExplanationCharts.ImportanceSvg(top));
         svg.AddRange((e?.Dependence ?? []).Select(ExplanationCharts.DependenceSvg));
+        svg.AddRange((fleet?.Dependence ?? []).Select(ExplanationCharts.DependenceSvg));
         return new(Title, paragraphs, ["Rank", "Input", "Importance", "Std", "On devices", "Chart"], rows, svg);
     }
 

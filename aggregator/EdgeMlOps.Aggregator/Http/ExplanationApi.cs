@@ -40,7 +40,18 @@ internal static class ExplanationApi
                 var inputs = body.ImportanceInputs ?? (body.Importance == true ? DefaultInputs(options, models, explainer) : []);
                 if (inputs.Any(i => i < 0 || i >= options.Model.InputDim)) throw new BadRequestException($"'importanceInputs' must be in [0, {options.Model.InputDim})");
                 if (inputs.Count > options.Model.InputDim) throw new BadRequestException("'importanceInputs' lists more inputs than the model has");
-                var report = await runner.RunAsync(devices, http.RequestAborted, inputs).ConfigureAwait(false);
+                var curves = body.DependenceInputs ?? [];
+                if (curves.Any(i => i < 0 || i >= options.Model.InputDim) || curves.Count > 64) throw new BadRequestException($"'dependenceInputs' must be at most 64 inputs in [0, {options.Model.InputDim})");
+                FederatedEvaluationReport report;
+                try
+                {
+                    report = await runner.RunAsync(devices, http.RequestAborted, inputs, curves).ConfigureAwait(false);
+                }
+                catch (InvalidOperationException ex)
+                {
+                    throw new BadRequestException(ex.Message); // no reference profile to place a grid on
+                }
+
                 return Results.Json(report, ExplanationJson.Default.FederatedEvaluationReport);
             }));
     }
@@ -53,5 +64,8 @@ internal static class ExplanationApi
     }
 }
 
-/// <summary>A federated evaluation: how many devices to ask, and whether (or for which inputs) to measure permutation importance on them.</summary>
-public sealed record EvaluationRequest(int? Devices, bool? Importance, IReadOnlyList<int>? ImportanceInputs);
+/// <summary>
+/// A federated evaluation: how many devices to ask, whether (or for which inputs) to measure permutation importance on
+/// them, and for which inputs partial dependence.
+/// </summary>
+public sealed record EvaluationRequest(int? Devices, bool? Importance, IReadOnlyList<int>? ImportanceInputs, IReadOnlyList<int>? DependenceInputs = null);

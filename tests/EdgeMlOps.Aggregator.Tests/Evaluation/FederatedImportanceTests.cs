@@ -48,4 +48,55 @@ public sealed class FederatedImportanceTests
         Assert.Equal(1, report.Reported);
         Assert.Equal(0.5, report.Importance!.Importance[0].Mean, 12);
     }
+
+    private static DependenceRequest Request(uint input, params float[] grid)
+    {
+        var request = new DependenceRequest { Input = input };
+        request.Grid.AddRange(grid);
+        return request;
+    }
+
+    private static EvaluationResult WithSums(ulong samples, ulong rows, params double[] sums)
+    {
+        var result = new EvaluationResult { Version = 3, SampleCount = samples, Accuracy = 0.5, Loss = 0.5 };
+        var entry = new DependenceSums { Input = 4, Rows = rows };
+        entry.Sums.AddRange(sums);
+        result.Dependence.Add(entry);
+        return result;
+    }
+
+    [Fact]
+    public void DependenceSums_Combine_WeightedByRows_AndImpossibleSumsAreRefused()
+    {
+        DependenceRequest[] requests = [Request(4, 0f, 1f)];
+        // Two classes, two grid points: device a (10 rows) and device b (30 rows).
+        var a = WithSums(10, 10, 2, 8, 6, 4);
+        var b = WithSums(50, 30, 30, 0, 15, 15);
+        Assert.True(FederatedDependence.IsPlausible(a, requests, 2));
+        Assert.True(FederatedDependence.IsPlausible(b, requests, 2));
+        var curve = Assert.Single(FederatedDependence.Combine(requests, 2, [a, b]));
+        Assert.Equal([32.0 / 40, 8.0 / 40], curve.Average[0]);
+        Assert.Equal([21.0 / 40, 19.0 / 40], curve.Average[1]);
+
+        Assert.False(FederatedDependence.IsPlausible(WithSums(10, 10, 2, 9, 6, 4), requests, 2));      // probabilities of a row add up to more than 1
+        Assert.False(FederatedDependence.IsPlausible(WithSums(10, 10, -5, 15, 6, 4), requests, 2));    // a negative sum
+        Assert.False(FederatedDependence.IsPlausible(WithSums(10, 20, 2, 18, 6, 14), requests, 2));    // more rows than samples
+        Assert.False(FederatedDependence.IsPlausible(WithSums(10, 10, 2, 8, 6), requests, 2));         // the wrong shape
+        Assert.False(FederatedDependence.IsPlausible(WithSums(10, 10, double.NaN, 8, 6, 4), requests, 2));
+        Assert.True(FederatedDependence.IsPlausible(new EvaluationResult { SampleCount = 10 }, requests, 2)); // no answer: fine
+    }
+
+    [Fact]
+    public void DependenceGrid_IsPlacedOnTheReferenceProfilesPercentiles_OrRefusedWithoutOne()
+    {
+        var reference = new EdgeMlOps.Shared.Monitoring.WindowProfile(2, 2);
+        for (var i = 0; i <= 100; i++) reference.AddInputs([i, 7]);
+        var request = Assert.Single(FederatedDependence.Requests([0], reference)!);
+        Assert.Equal(FederatedDependence.GridPoints, request.Grid.Count);
+        Assert.InRange(request.Grid[0], 3f, 7f);    // ~5th percentile of 0..100
+        Assert.InRange(request.Grid[^1], 93f, 97f); // ~95th
+        Assert.Equal([7f], Assert.Single(FederatedDependence.Requests([1], reference)!).Grid); // a constant input: one point
+        Assert.Null(FederatedDependence.Requests([0], null));
+        Assert.Empty(FederatedDependence.Requests([], null)!);
+    }
 }
