@@ -5,7 +5,6 @@ using System.Security.Cryptography;
 using EdgeMlOps.Aggregator;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Aggregator.Tracking;
-using EdgeMlOps.Shared.Onnx;
 using EdgeMlOps.Shared.Tracking;
 
 namespace EdgeMlOps.Simulator;
@@ -34,18 +33,7 @@ internal sealed class SimulationRecorder
     {
         _aggregator = aggregator;
         var now = DateTimeOffset.UtcNow;
-        _started = new RunRecord
-        {
-            Id = RunFacts.NewId(now),
-            Kind = "simulator",
-            StartedAt = now,
-            Code = RunFacts.Code(),
-            Environment = RunFacts.Environment(),
-            Model = RunFacts.Model(aggregatorOptions.ModelName, aggregatorOptions.Model),
-            Parameters = Parameters(options, aggregatorOptions),
-            Arguments = options.Arguments,
-            Data = Fingerprint(data, options),
-        };
+        _started = RunFacts.Start("simulator", now, aggregatorOptions, Parameters(options, aggregatorOptions), options.Arguments, Fingerprint(data, options));
         Version(aggregator.CurrentVersion.Version, 0);
     }
 
@@ -53,8 +41,7 @@ internal sealed class SimulationRecorder
 
     public void Round(RoundReport report, double? accuracy, double? loss)
     {
-        _rounds.Add(new RunRound(report.Round, report.Status.ToString(), report.BaseVersion, report.NewVersion, report.Selected, report.Contributors, report.Samples,
-            accuracy, loss, report.TrainLoss, report.Duration.TotalSeconds, new SortedDictionary<string, long>(report.Contributions.ToDictionary(), StringComparer.Ordinal)));
+        _rounds.Add(RunFacts.Round(report, accuracy, loss));
         if (report.NewVersion is { } v) Version(v, report.Round);
     }
 
@@ -67,12 +54,8 @@ internal sealed class SimulationRecorder
         FinalLoss = loss,
     };
 
-    private void Version(ulong version, long round)
-    {
-        var record = _aggregator.Registry.Version(_aggregator.Options.ModelName, version) ?? throw new InvalidOperationException($"v{version} is not in the registry");
-        var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(_aggregator.Artifacts.Read(record.InferenceSha256)));
-        _versions.Add(new VersionFingerprint(version, round, record.InferenceSha256, RunFacts.TensorHashes(weights)));
-    }
+    private void Version(ulong version, long round) =>
+        _versions.Add(RunFacts.Fingerprint(_aggregator.Registry, _aggregator.Artifacts, _aggregator.Options.ModelName, version, round));
 
     private static SortedDictionary<string, string> Parameters(SimulationOptions options, AggregatorOptions aggregatorOptions)
     {

@@ -32,8 +32,6 @@ internal sealed class LocalExplainer(ModelSlots slots, SampleStore store, Explan
 {
     private readonly SemaphoreSlim _one = new(1, 1);
 
-    public ExplanationPolicy Policy => policy;
-
     public ExplainRefusal TryExplain(float[] features, int? forClass, out LocalExplanation? explanation, out string reason)
     {
         explanation = null;

@@ -4,7 +4,6 @@ using System.Security.Cryptography;
 using System.Text;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rounds;
-using EdgeMlOps.Shared.Onnx;
 using EdgeMlOps.Shared.Tracking;
 
 namespace EdgeMlOps.Aggregator.Tracking;
@@ -13,10 +12,16 @@ namespace EdgeMlOps.Aggregator.Tracking;
 /// The aggregator's own training run, recorded as it goes (<c>DataDirectory/experiments/RUN.json</c>, rewritten after
 /// every round that ran): code, environment, model interface, the training parameters (rounds, strategy, seed), each
 /// round's contributors with their sample counts and metrics, a hash per tensor of every version, and a fingerprint of
-/// the data as the devices reported it (sample counts per device — the devices' data never leaves them).
+/// the data as the devices reported it (sample counts per device — the devices' data never leaves them). An aggregator
+/// that trains for months keeps the newest <see cref="MaxRecordedRounds"/> rounds and versions in the record (the older
+/// ones are counted in <see cref="RunRecord.OmittedRounds"/>; the registry keeps every round and version), so the file
+/// rewritten after each round stays bounded.
 /// </summary>
 public sealed class AggregatorRunRecorder
 {
+    /// <summary>Rounds (and the versions they made) a record keeps, newest first dropped last.</summary>
+    public const int MaxRecordedRounds = 1000;
+
     private readonly Lock _gate = new();
     private readonly AggregatorOptions _options;
     private readonly ModelRegistry _registry;
@@ -27,6 +32,7 @@ public sealed class AggregatorRunRecorder
     private readonly List<VersionFingerprint> _versions = [];
     private readonly SortedDictionary<string, long> _samples = new(StringComparer.Ordinal);
     private RunRecord _record;
+    private int _omitted;
 
     public AggregatorRunRecorder(AggregatorOptions options, ModelRegistry registry, ArtifactStore artifacts, TimeProvider time)
     {
@@ -35,19 +41,9 @@ public sealed class AggregatorRunRecorder
         _artifacts = artifacts;
         _time = time;
         _store = new RunStore(Path.Combine(options.DataDirectory, "experiments"));
-        var now = time.GetUtcNow();
-        _record = new RunRecord
-        {
-            Id = RunFacts.NewId(now),
-            Kind = "aggregator",
-            StartedAt = now,
-            Code = RunFacts.Code(),
-            Environment = RunFacts.Environment(),
-            Model = RunFacts.Model(options.ModelName, options.Model),
-            Parameters = Parameters(options),
-            Arguments = System.Environment.GetCommandLineArgs().Skip(1).Where(a => !new[] { "Token", "Secret", "Password", "Key" }.Any(word => a.Contains(word, StringComparison.OrdinalIgnoreCase))).ToArray(),
-            Data = new RunData("devices' own", "-", 0, 0, string.Empty, new Dictionary<string, long>()),
-        };
+        _record = RunFacts.Start("aggregator", time.GetUtcNow(), options, Parameters(options),
+            System.Environment.GetCommandLineArgs().Skip(1).Where(a => !new[] { "Token", "Secret", "Password", "Key" }.Any(word => a.Contains(word, StringComparison.OrdinalIgnoreCase))).ToArray(),
+            new RunData("devices' own", "-", 0, 0, string.Empty, new Dictionary<string, long>()));
     }
 
     public string Id => _record.Id;
@@ -62,12 +58,14 @@ public sealed class AggregatorRunRecorder
         lock (_gate)
         {
             foreach (var (device, samples) in report.Contributions) _samples[device] = samples;
-            _rounds.Add(new RunRound(report.Round, report.Status.ToString(), report.BaseVersion, report.NewVersion, report.Selected, report.Contributors, report.Samples,
-                report.EvalAccuracy, report.EvalLoss, report.TrainLoss, report.Duration.TotalSeconds, new SortedDictionary<string, long>(report.Contributions.ToDictionary(), StringComparer.Ordinal)));
-            if (report.NewVersion is { } v && _registry.Version(_options.ModelName, v) is { } version)
+            _rounds.Add(RunFacts.Round(report, report.EvalAccuracy, report.EvalLoss));
+            if (report.NewVersion is { } v) _versions.Add(RunFacts.Fingerprint(_registry, _artifacts, _options.ModelName, v, report.Round));
+            if (_rounds.Count > MaxRecordedRounds)
             {
-                var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(_artifacts.Read(version.InferenceSha256)));
-                _versions.Add(new VersionFingerprint(v, report.Round, version.InferenceSha256, RunFacts.TensorHashes(weights)));
+                var oldest = _rounds[0].Round;
+                _rounds.RemoveAt(0);
+                _versions.RemoveAll(x => x.Round <= oldest);
+                _omitted++;
             }
 
             _record = _record with
@@ -78,6 +76,7 @@ public sealed class AggregatorRunRecorder
                 Data = new RunData("devices' own", "-", _samples.Count, _samples.Values.Sum(), Fingerprint(_samples), new SortedDictionary<string, long>(_samples, StringComparer.Ordinal)),
                 FinalAccuracy = report.EvalAccuracy ?? _record.FinalAccuracy,
                 FinalLoss = report.EvalLoss ?? _record.FinalLoss,
+                OmittedRounds = _omitted,
             };
             _store.Save(_record);
         }

@@ -1,4 +1,7 @@
 using System.Reflection;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Shared.Onnx;
 using System.Runtime.InteropServices;
 using EdgeMlOps.Shared.Models;
 
@@ -42,6 +45,33 @@ public static class RunFacts
             t => t.Name,
             t => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(MemoryMarshal.AsBytes(weights.Values.AsSpan(t.Offset, t.Length)))),
             StringComparer.Ordinal);
+
+    /// <summary>A run record as it starts: id, kind, time, code, environment, model interface, parameters, arguments, data.</summary>
+    public static RunRecord Start(string kind, DateTimeOffset at, AggregatorOptions options, IReadOnlyDictionary<string, string> parameters, IReadOnlyList<string> arguments, RunData data) => new()
+    {
+        Id = NewId(at),
+        Kind = kind,
+        StartedAt = at,
+        Code = Code(),
+        Environment = Environment(),
+        Model = Model(options.ModelName, options.Model),
+        Parameters = parameters,
+        Arguments = arguments,
+        Data = data,
+    };
+
+    /// <summary>A round as a run record keeps it.</summary>
+    public static RunRound Round(RoundReport report, double? accuracy, double? loss) =>
+        new(report.Round, report.Status.ToString(), report.BaseVersion, report.NewVersion, report.Selected, report.Contributors, report.Samples,
+            accuracy, loss, report.TrainLoss, report.Duration.TotalSeconds, new SortedDictionary<string, long>(report.Contributions.ToDictionary(), StringComparer.Ordinal));
+
+    /// <summary>A registered version by content: its inference artifact's hash and a hash per tensor of its weights.</summary>
+    public static VersionFingerprint Fingerprint(ModelRegistry registry, ArtifactStore artifacts, string model, ulong version, long round)
+    {
+        var record = registry.Version(model, version) ?? throw new InvalidOperationException($"v{version} is not in the registry");
+        var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(artifacts.Read(record.InferenceSha256)));
+        return new VersionFingerprint(version, round, record.InferenceSha256, TensorHashes(weights));
+    }
 
     /// <summary>A new run id: time and a random suffix (sortable, unique across machines).</summary>
     public static string NewId(DateTimeOffset at) => $"run-{at.UtcDateTime:yyyyMMdd-HHmmss}-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3))}";

@@ -33,6 +33,9 @@ public sealed record RunRecord
 
     public IReadOnlyList<RunRound> Rounds { get; init; } = [];
 
+    /// <summary>Older rounds left out of a long run's record (their versions too); the registry still has them.</summary>
+    public int OmittedRounds { get; init; }
+
     public IReadOnlyList<VersionFingerprint> Versions { get; init; } = [];
 
     public double? FinalAccuracy { get; init; }

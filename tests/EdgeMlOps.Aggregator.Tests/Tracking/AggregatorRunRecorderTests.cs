@@ -42,4 +42,22 @@ public sealed class AggregatorRunRecorderTests
         var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(node.Artifacts.Read(node.CurrentVersion.InferenceSha256)));
         Assert.Equal(RunFacts.TensorHashes(weights), version.Tensors);
     }
+
+    [Fact]
+    public void ALongRun_KeepsItsNewestRounds_AndCountsTheRest()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        var options = AggregatorFixture.Options(dir, clients: 1);
+        using var registry = new EdgeMlOps.Aggregator.Registry.ModelRegistry(Path.Combine(dir, "registry.db"));
+        var recorder = new AggregatorRunRecorder(options, registry, new EdgeMlOps.Aggregator.Registry.ArtifactStore(Path.Combine(dir, "artifacts")), TimeProvider.System);
+        for (var r = 1; r <= AggregatorRunRecorder.MaxRecordedRounds + 2; r++)
+        {
+            recorder.Round(new RoundReport(r, "round-" + r, RoundStatus.Abandoned, 1, null, 2, 2, 2, 0, 0, 0, new Dictionary<string, long>(), null, null, double.NaN, 0, TimeSpan.Zero));
+        }
+
+        var record = Assert.Single(new RunStore(recorder.Directory).All());
+        Assert.Equal(AggregatorRunRecorder.MaxRecordedRounds, record.Rounds.Count);
+        Assert.Equal(2, record.OmittedRounds);
+        Assert.Equal(3, record.Rounds[0].Round);
+    }
 }
