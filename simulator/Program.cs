@@ -65,6 +65,20 @@ try
         return 0;
     }
 
+    if (options.Scenario == "retraining")
+    {
+        var loop = await new RetrainingScenario(options, loggers, Console.Out).RunAsync(offset: 6, windowSeconds: 4, windowsBefore: 3, windowsAfter: 3, cancel.Token, pausedWindows: 2);
+        Console.WriteLine($"pipeline run {loop.Run.Id}: {loop.Run.Stage} — {loop.Run.Note}; deployed v{loop.DeployedBefore} -> v{loop.DeployedAfter}; audit intact: {loop.AuditIntact}");
+        if (options.Out is { } loopPath)
+        {
+            await using var loopFile = File.Create(loopPath);
+            loop.WriteJson(loopFile);
+            Console.WriteLine($"wrote {loopPath}");
+        }
+
+        return 0;
+    }
+
     if (options.Scenario == "rollout")
     {
         var scenario = await new RolloutScenario(options, loggers, Console.Out).RunAsync(cancel.Token);

@@ -92,8 +92,6 @@ public sealed class SimulatedDevices : IAsyncDisposable
                 var index = first + i;
                 var id = DeviceId(index);
                 var directory = Path.Combine(settings.Work, "devices", id);
-                var store = new SampleStore(settings.InMemoryStores ? SqliteFile.InMemory : Path.Combine(directory, "agent.db"), maxSamples: 100_000, maxPendingPredictions: 1000);
-                devices._stores[i] = store;
                 var outbox = new Outbox(settings.InMemoryStores ? SqliteFile.InMemory : Path.Combine(directory, "outbox.db"), capacity: 100, durable: false);
                 devices._outboxes[i] = outbox;
                 if (settings.Enrollment is { } enroll)
@@ -112,9 +110,13 @@ public sealed class SimulatedDevices : IAsyncDisposable
                     KeepAlive = TimeSpan.FromSeconds(120),
                     PredictionFlushInterval = TimeSpan.FromSeconds(5),
                     Tags = settings.Tags(id),
+                    MaxSamples = 100_000, // a device's whole partition, unless the scenario keeps fewer
                 };
+                options = settings.Configure is null ? options : settings.Configure(options);
+                var store = new SampleStore(settings.InMemoryStores ? SqliteFile.InMemory : Path.Combine(directory, "agent.db"), maxSamples: options.MaxSamples, maxPendingPredictions: 1000);
+                devices._stores[i] = store;
                 var agent = new DeviceAgent(
-                    settings.Configure is null ? options : settings.Configure(options),
+                    options,
                     new AgentDependencies
                     {
                         Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(directory, "models"), sharedBlobs, durable: false), Http = devices._http,

@@ -136,7 +136,10 @@ public sealed record SimulationOptions
           --scenario S             federated | rollout: governed fleet (20% on hw=npu-x), a good version
                                    through 5% -> 25% -> 100%, and two bad versions stopped at the canary
                                    (one fails to load on npu-x, one loses accuracy in the field) | drift: two
-                                   features shift by 1σ on 30% of devices from window 5 (federated)
+                                   features shift by 1σ on 30% of devices from window 5 (federated) |
+                                   retraining: the retraining pipeline's whole loop — every input of 30% of
+                                   devices offset by 6, drift alert, rounds, gates, two approvals, shadow,
+                                   stages, accuracy restored (governed)
           --windows N              drift scenario: reporting windows of 5 s (20)
         """;
 
@@ -185,7 +188,7 @@ public sealed record SimulationOptions
             {
                 case "--devices": o = o with { Devices = Int(1) }; break;
                 case "--scenario":
-                    if (value is not ("federated" or "rollout" or "drift")) errors.Add($"--scenario: '{value}' is not federated, rollout or drift");
+                    if (value is not ("federated" or "rollout" or "drift" or "retraining")) errors.Add($"--scenario: '{value}' is not federated, rollout, drift or retraining");
                     o = o with { Scenario = value };
                     break;
                 case "--rounds": o = o with { Rounds = Int(1) }; break;

@@ -97,7 +97,16 @@ await using var node = new AggregatorNode(options, loggers, evaluator: evaluator
 try
 {
     await node.StartAsync(stopping.Token);
-    await node.RunRoundsAsync(stopping.Token);
+    if (options.Pipeline.Enabled)
+    {
+        // Rounds run when the retraining pipeline's triggers say so (or an operator starts a run), not on a timer.
+        logger.LogInformation("Retraining pipeline enabled: rounds run when its triggers fire (edgemlops pipeline status)");
+        await Task.Delay(Timeout.Infinite, stopping.Token);
+    }
+    else
+    {
+        await node.RunRoundsAsync(stopping.Token);
+    }
 }
 catch (OperationCanceledException)
 {

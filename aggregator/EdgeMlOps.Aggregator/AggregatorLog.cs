@@ -59,4 +59,10 @@ internal static partial class AggregatorLog
 
     [LoggerMessage(EventId = 2303, Level = LogLevel.Warning, Message = "INSECURE: the HTTP API at {Url} has no TLS: enrollment and admin tokens travel in the clear (HttpUrl=https://… is the default). Development only.")]
     public static partial void LogInsecureApi(this ILogger logger, string url);
+
+    [LoggerMessage(EventId = 2060, Level = LogLevel.Information, Message = "Pipeline {RunId}: {Step} — {Detail}")]
+    public static partial void LogPipelineStep(this ILogger logger, string runId, string step, string detail);
+
+    [LoggerMessage(EventId = 2061, Level = LogLevel.Error, Message = "Pipeline {RunId}: the step failed and will be retried: {Error}")]
+    public static partial void LogPipelineFailed(this ILogger logger, string runId, string error);
 }

@@ -105,6 +105,8 @@ public sealed class AggregatorNode : IAsyncDisposable
         _inbox = new FleetInbox(options, Devices, _open, Drift, _publisher, _stores, Rejections, _time, _stopping.Token, _logger);
         _uploads = new VersionUploads(options, _stores.Registry, _open, committer);
         _revocation = new DeviceRevocation(_stores.Security, _traffic, _stores.Audit, _time);
+        var validation = new Pipeline.CandidateValidation(options, _stores.Artifacts, evaluator, Explainer, Drift, _evaluation);
+        Pipeline = new Pipeline.RetrainingPipeline(options, _stores, _models, _uploads, Rollouts, Drift, validation, RunRoundAsync, _time, _logger);
         Drift.Retrain = RunRoundAsync;
     }
 
@@ -158,6 +160,9 @@ public sealed class AggregatorNode : IAsyncDisposable
 
     /// <summary>Signs registered versions into the manifests devices verify.</summary>
     public Trust.ManifestSigner Signer { get; }
+
+    /// <summary>The automated retraining pipeline (<c>Aggregator:Pipeline</c>): triggers, rounds, gates, approvals, rollout.</summary>
+    public Pipeline.RetrainingPipeline Pipeline { get; }
 
     /// <summary>Staged rollouts of this fleet's model.</summary>
     public Rollouts.RolloutManager Rollouts { get; }
@@ -214,7 +219,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         await _announcer.PublishTrustAsync(cancellationToken).ConfigureAwait(false);
         await _announcer.AnnounceAsync(_models.Head, cancellationToken).ConfigureAwait(false);
         await Rollouts.RestoreAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var loop in new Func<CancellationToken, Task>[] { Drift.RunAsync, _announcer.RunAsync, Rollouts.RunAsync })
+        foreach (var loop in new Func<CancellationToken, Task>[] { Drift.RunAsync, _announcer.RunAsync, Rollouts.RunAsync, Pipeline.RunAsync })
         {
             _loops.Add(Task.Run(() => loop(_stopping.Token), CancellationToken.None));
         }
@@ -360,5 +365,6 @@ public sealed class AggregatorNode : IAsyncDisposable
         services.AddSingleton(_announcer);
         services.AddSingleton(_uploads);
         services.AddSingleton(_revocation);
+        services.AddSingleton(Pipeline);
     }
 }

@@ -21,8 +21,29 @@ public sealed record AggregatorOptions
     {
         var errors = Rounds.Problems().Select(p => $"{Section}:{p.Key}: {p.Problem}")
             .Concat(Strategy.Errors().Select(e => $"{Section}:{e}"))
+            .Concat(PipelineProblems().Select(p => $"{Section}:{p.Key}: {p.Problem}"))
             .ToList();
         if (errors.Count > 0) throw new OptionsValidationException("aggregator", errors);
+    }
+
+    /// <summary>The pipeline's policy problems, and the settings it cannot run with (auto mode; RetrainOn's own rounds).</summary>
+    private IEnumerable<(string Key, string Problem)> PipelineProblems()
+    {
+        foreach (var error in Pipeline.Errors())
+        {
+            var at = error.IndexOf(": ", StringComparison.Ordinal);
+            yield return (error[..at], error[(at + 2)..]);
+        }
+
+        if (Pipeline.Enabled && Governance.Mode != EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed)
+        {
+            yield return ("Pipeline:Enabled", "the retraining pipeline needs Governance:Mode=governed (in auto mode every version is served fleet-wide at once, with no gates or shadow)");
+        }
+
+        if (Pipeline.Enabled && Monitoring.RetrainOn != "off")
+        {
+            yield return ("Monitoring:RetrainOn", $"'{Monitoring.RetrainOn}' starts rounds of its own; with Pipeline:Enabled the pipeline's triggers decide (set RetrainOn=off)");
+        }
     }
 
     public string Fleet { get; init; } = "default";
@@ -64,6 +85,9 @@ public sealed record AggregatorOptions
 
     /// <summary>Reporting windows, cohorts and drift tests.</summary>
     public Monitoring.MonitoringOptions Monitoring { get; init; } = new();
+
+    /// <summary>The automated retraining pipeline's policy (off unless <c>Pipeline:Enabled</c>).</summary>
+    public Pipeline.PipelinePolicy Pipeline { get; init; } = new();
 
     /// <summary>Root and signing keys, manifest lifetime.</summary>
     public Trust.TrustOptions Trust { get; init; } = new();
@@ -152,9 +176,15 @@ public sealed record AggregatorOptions
             },
             Governance = EdgeMlOps.Aggregator.Governance.GovernanceOptions.Read(r),
             Monitoring = ReadMonitoring(r),
+            Pipeline = EdgeMlOps.Aggregator.Pipeline.PipelinePolicy.Read(r),
             EvaluationDataFile = r.OptionalString("Evaluation:DataFile"),
         };
         r.Require(options.EvaluationDataFile is null || File.Exists(options.EvaluationDataFile), "Evaluation:DataFile", $"'{options.EvaluationDataFile}' does not exist");
+        foreach (var (key, problem) in options.PipelineProblems())
+        {
+            if (!r.Errors.Contains($"{r.Key(key)}: {problem}")) r.Require(false, key, problem); // a range already reported is not repeated
+        }
+
         r.RejectUnknownKeys();
         r.ThrowIfInvalid("aggregator");
         return options;

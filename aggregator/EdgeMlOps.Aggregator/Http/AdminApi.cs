@@ -26,6 +26,7 @@ internal static class AdminApi
     {
         var admin = app.MapGroup("/v1/admin");
         ExplanationApi.Map(admin);
+        PipelineApi.Map(admin);
 
         // Who the token belongs to and what it may do (the console shows only the actions the roles allow).
         admin.MapGet("/whoami", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] AggregatorOptions options) =>

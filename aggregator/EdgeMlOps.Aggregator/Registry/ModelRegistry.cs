@@ -151,6 +151,15 @@ public sealed class ModelRegistry : IDisposable
                 kind TEXT NOT NULL,
                 explanation TEXT NOT NULL,
                 PRIMARY KEY(model, version, kind));
+            CREATE TABLE IF NOT EXISTS pipeline_runs(
+                id TEXT PRIMARY KEY,
+                model TEXT NOT NULL,
+                started_ms INTEGER NOT NULL,
+                run TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS pipeline_control(
+                model TEXT PRIMARY KEY,
+                paused INTEGER NOT NULL,
+                paused_by TEXT);
             CREATE TABLE IF NOT EXISTS round_attempts(
                 model TEXT NOT NULL,
                 round INTEGER NOT NULL,
@@ -279,6 +288,50 @@ public sealed class ModelRegistry : IDisposable
             var list = new List<string>();
             while (reader.Read()) list.Add(reader.GetString(0));
             return list;
+        }
+    }
+
+    /// <summary>A retraining pipeline run as stored (JSON), written at every step.</summary>
+    public void SavePipelineRun(string id, string model, DateTimeOffset started, string json)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("INSERT OR REPLACE INTO pipeline_runs(id, model, started_ms, run) VALUES ($i, $m, $t, $r)",
+                ("$i", id), ("$m", model), ("$t", started.ToUnixTimeMilliseconds()), ("$r", json));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>The newest <paramref name="limit"/> pipeline runs (their JSON), newest first.</summary>
+    public IReadOnlyList<string> PipelineRuns(string model, int limit)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT run FROM pipeline_runs WHERE model = $m ORDER BY started_ms DESC, id DESC LIMIT $l", ("$m", model), ("$l", limit));
+            using var reader = cmd.ExecuteReader();
+            var list = new List<string>();
+            while (reader.Read()) list.Add(reader.GetString(0));
+            return list;
+        }
+    }
+
+    /// <summary>Whether the retraining pipeline is paused (and by whom); survives restarts.</summary>
+    public void SetPipelinePaused(string model, bool paused, string? by)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("INSERT OR REPLACE INTO pipeline_control(model, paused, paused_by) VALUES ($m, $p, $b)", ("$m", model), ("$p", paused ? 1 : 0), ("$b", by));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public (bool Paused, string? By) PipelinePaused(string model)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT paused, paused_by FROM pipeline_control WHERE model = $m", ("$m", model));
+            using var reader = cmd.ExecuteReader();
+            return reader.Read() ? (reader.GetInt64(0) != 0, reader.IsDBNull(1) ? null : reader.GetString(1)) : (false, null);
         }
     }
 

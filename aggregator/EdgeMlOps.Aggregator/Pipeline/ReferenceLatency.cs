@@ -1,0 +1,49 @@
+using System.Diagnostics;
+using EdgeMlOps.Runtime;
+
+namespace EdgeMlOps.Aggregator.Pipeline;
+
+/// <summary>
+/// Times two versions on the reference runtime (the agent's ONNX Runtime session, CPU) the way the device's shadow
+/// does: one request at a time, the same rows, back to back in alternating order after a warm-up, so load on the
+/// host slows both alike and the ratio of their p95 latencies is what the gate reads.
+/// </summary>
+public static class ReferenceLatency
+{
+    private const int WarmUp = 20;
+
+    public static LatencyComparison? Compare(byte[] candidate, byte[] deployed, float[] rows, int inputDim, int requests)
+    {
+        var count = rows.Length / Math.Max(1, inputDim);
+        if (count == 0 || requests <= 0) return null;
+        using var a = InferenceModel.Load(candidate);
+        using var b = InferenceModel.Load(deployed);
+        var timesA = new double[requests];
+        var timesB = new double[requests];
+        for (var i = -WarmUp; i < requests; i++)
+        {
+            var row = rows.AsSpan((((i % count) + count) % count) * inputDim, inputDim).ToArray();
+            var first = (i & 1) == 0;
+            var ta = Time(first ? a : b, row);
+            var tb = Time(first ? b : a, row);
+            if (i < 0) continue;
+            timesA[i] = first ? ta : tb;
+            timesB[i] = first ? tb : ta;
+        }
+
+        return new LatencyComparison(requests, P95(timesA), P95(timesB));
+    }
+
+    private static double Time(InferenceModel model, float[] row)
+    {
+        var started = Stopwatch.GetTimestamp();
+        _ = model.Predict(row, 1);
+        return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+    }
+
+    private static double P95(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(0.95 * sorted.Length) - 1)];
+    }
+}
