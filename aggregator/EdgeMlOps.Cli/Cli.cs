@@ -186,7 +186,7 @@ public static class Cli
         }));
         var keys = new Command("keys", "Signing keys") { rotate };
 
-        var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys, SecurityCommands.Devices(console, output, Client), SecurityCommands.Security(console, output, Client), FleetCommands.Rounds(console, output, Client, M), FleetCommands.Drift(console, output, Client), ExplainCommands.Evaluate(console, output, Client), ExperimentCommands.Experiments(console, output), ExperimentCommands.Reproduce(console) };
+        var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys, SecurityCommands.Devices(console, output, Client), SecurityCommands.Security(console, output, Client), FleetCommands.Rounds(console, output, Client, M), FleetCommands.Drift(console, output, Client), ExplainCommands.Evaluate(console, output, Client), ExperimentCommands.Experiments(console, output), ExperimentCommands.Reproduce(console), PipelineCommands.Pipeline(console, output, Client) };
         root.Options.Add(url);
         root.Options.Add(ca);
         root.Options.Add(token);

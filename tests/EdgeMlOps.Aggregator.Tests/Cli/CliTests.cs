@@ -71,6 +71,43 @@ public sealed class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Pipeline_RunStatusStopPauseResume_ThroughTheCommandLine()
+    {
+        var (exit, output) = await Run("bob-token", "pipeline", "run", "--reason", "new labels");
+        Assert.Equal(1, exit);
+        Assert.Contains("no deployed version to retrain from", output, StringComparison.Ordinal);
+
+        var v1 = _node.Governance.Approve("alice", "tiny", 1, "first version");
+        _node.Governance.Move(v1, EdgeMlOps.Aggregator.Registry.VersionStates.Deployed, "system:rollout", "rolled out");
+        (exit, output) = await Run("bob-token", "pipeline", "run", "--reason", "a month of new labels");
+        Assert.Equal(0, exit);
+        Assert.Contains("Training", output, StringComparison.Ordinal);
+        Assert.Contains("trigger manual: a month of new labels", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("carol-token", "pipeline", "stop", "--reason", "viewers cannot");
+        Assert.Equal(1, exit);
+        Assert.Contains("403", output, StringComparison.Ordinal);
+        (exit, output) = await Run("alice-token", "pipeline", "approve", "--reason", "too early");
+        Assert.Equal(1, exit);
+        Assert.Contains("not awaiting approval", output, StringComparison.Ordinal);
+        (exit, output) = await Run("bob-token", "pipeline", "stop", "--reason", "wrong labels");
+        Assert.Equal(0, exit);
+        Assert.Contains("Stopped", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run("bob-token", "pipeline", "pause", "--reason", "freeze");
+        Assert.Equal((0, true), (exit, output.Contains("paused", StringComparison.Ordinal)));
+        (exit, output) = await Run("carol-token", "pipeline", "status");
+        Assert.Equal(0, exit);
+        Assert.Contains("paused by bob", output, StringComparison.Ordinal);
+        Assert.Contains("stopped by bob: wrong labels", output, StringComparison.Ordinal);
+        (exit, output) = await Run("carol-token", "pipeline", "history");
+        Assert.Equal(0, exit);
+        Assert.Contains("manual", output, StringComparison.Ordinal);
+        (exit, output) = await Run("bob-token", "pipeline", "resume", "--reason", "freeze over");
+        Assert.Equal((0, true), (exit, output.Contains("running", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task Json_PrintsTheApisAnswer_InsteadOfATable()
     {
         var (exit, output) = await Run("carol-token", "models", "list", "--json");
