@@ -111,6 +111,36 @@ public sealed class ConsoleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ThePipeline_InTheBrowser_AnOperatorStartsAndStopsARun_AndPausesIt_AViewerOnlyLooks()
+    {
+        var v1 = _node.Governance.Approve("alice", "digits", 1, "first version");
+        _node.Governance.Move(v1, VersionStates.Deployed, "system:rollout", "rolled out");
+
+        var bob = await _browser.SignInAsync(_console, "bob-token");
+        await bob.ClickAsync("#tabs button[data-view=pipeline]");
+        await Expect(bob.Locator("main")).ToContainTextAsync("No runs yet.");
+        await bob.ClickAsync("button[data-action=start-run]");
+        await bob.FillAsync("#confirm-reason", "labels from the new site");
+        await bob.ClickAsync("#confirm-ok");
+        await Expect(bob.Locator("#pipeline-note")).ToContainTextAsync("manual: labels from the new site");
+        await bob.ClickAsync("button[data-action=stop-run]");
+        await bob.FillAsync("#confirm-reason", "not before the audit");
+        await bob.ClickAsync("#confirm-ok");
+        await Expect(bob.Locator("main h3").First).ToContainTextAsync("Stopped");
+        await Expect(bob.Locator("main")).ToContainTextAsync("stopped by bob: not before the audit");
+        await bob.ClickAsync("button[data-action=pause-pipeline]");
+        await bob.FillAsync("#confirm-reason", "change freeze");
+        await bob.ClickAsync("#confirm-ok");
+        await Expect(bob.Locator("#pipeline-status")).ToContainTextAsync("paused by bob");
+        Assert.True(_node.Pipeline.Paused);
+
+        var carol = await _browser.SignInAsync(_console, "carol-token");
+        await carol.ClickAsync("#tabs button[data-view=pipeline]");
+        await Expect(carol.Locator("#pipeline-status")).ToContainTextAsync("paused by bob");
+        await Expect(carol.Locator("main button.action")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
     public async Task AViewer_SeesTheRegistry_ButNoApproveOrAbortButtons()
     {
         await _node.RegisterVersionAsync(_node.CurrentWeights.Clone(), "dana", "retrained offline", CancellationToken.None);
@@ -156,7 +186,7 @@ public sealed class ConsoleTests : IAsyncLifetime
             Assert.Equal(headers, await page.Locator("main thead th").AllTextContentsAsync());
         }
 
-        foreach (var view in new[] { "rollouts", "training", "monitoring", "security" })
+        foreach (var view in new[] { "rollouts", "pipeline", "training", "monitoring", "security" })
         {
             await page.ClickAsync($"#tabs button[data-view={view}]");
             await Expect(page.Locator("main h2")).ToHaveTextAsync(char.ToUpperInvariant(view[0]) + view[1..]);

@@ -204,6 +204,50 @@ const views = {
     ];
   },
 
+  async pipeline() {
+    const view = await api('/v1/admin/pipeline');
+    const p = view.policy;
+    const run = view.active || view.recent[0] || null;
+    const buttons = [];
+    if (has('operator')) {
+      buttons.push(view.paused
+        ? el('button', { type: 'button', class: 'action', 'data-action': 'resume-pipeline', onclick: () => act('Resume the retraining pipeline', '/v1/admin/pipeline/resume') }, 'Resume')
+        : el('button', { type: 'button', class: 'action', 'data-action': 'pause-pipeline', onclick: () => act('Pause the retraining pipeline', '/v1/admin/pipeline/pause') }, 'Pause'));
+      if (view.active) buttons.push(el('button', { type: 'button', class: 'action', 'data-action': 'stop-run', onclick: () => act(`Stop run ${view.active.id}`, '/v1/admin/pipeline/stop') }, 'Stop run'));
+      else buttons.push(el('button', { type: 'button', class: 'action', 'data-action': 'start-run', onclick: () => act('Start a retraining run from the deployed version', '/v1/admin/pipeline/runs') }, 'Start a run'));
+    }
+    if (has('approver') && view.active && view.active.stage === 'AwaitingApproval') {
+      buttons.push(el('button', { type: 'button', class: 'action', 'data-action': 'approve-run', onclick: () => act(`Approve v${view.active.candidate} of run ${view.active.id}`, '/v1/admin/pipeline/approve') }, 'Approve'));
+    }
+    return [
+      el('p', { id: 'pipeline-status', class: view.paused ? 'error' : 'ok' },
+        `${p.enabled ? 'Triggers on' : 'Triggers off (manual runs only)'}${view.paused ? ` — paused by ${view.pausedBy}` : ''}: ${p.rounds} rounds from the deployed version, ${p.approvals} approval(s), then shadow and stages ${p.rollout.stages.map(s => Math.round(s * 100) + '%').join(' → ')}.`),
+      el('div', {}, buttons),
+      run ? el('h3', {}, `Run ${run.id}: ${run.stage}`) : el('p', { class: 'muted' }, 'No runs yet.'),
+      run ? el('p', { id: 'pipeline-note' }, `${run.trigger.kind}: ${run.trigger.detail} — ${run.note}`) : '',
+      run && run.gates.length ? table([
+        ['Gate', g => g.gate],
+        ['Verdict', g => g.passed ? 'pass' : 'FAIL', g => g.passed ? 'ok' : 'error'],
+        ['Evidence', g => g.detail],
+      ], run.gates) : '',
+      run ? table([
+        ['At (UTC)', s => fmt.time(s.at)],
+        ['Step', s => s.step],
+        ['By', s => s.actor],
+        ['Detail', s => s.detail],
+      ], run.steps) : '',
+      el('h3', {}, 'Recent runs'),
+      table([
+        ['Run', r => r.id],
+        ['Trigger', r => r.trigger.kind],
+        ['Base', r => 'v' + r.baseVersion],
+        ['Candidate', r => r.candidate ? 'v' + r.candidate : '-'],
+        ['Stage', r => r.stage, r => 'state-' + r.stage],
+        ['Note', r => r.note],
+      ], view.recent, 'No runs yet.'),
+    ];
+  },
+
   async training() {
     const model = encodeURIComponent(state.me.model);
     const [rounds, versions] = await Promise.all([api(`/v1/models/${model}/rounds`), api(`/v1/admin/models/${model}/versions`)]);
