@@ -2,13 +2,19 @@ namespace EdgeMlOps.Simulator.Tests;
 
 /// <summary>
 /// Short versions of the experiments in docs/BENCHMARKS.md, run by CI with their outcomes asserted:
-/// real agents and a real aggregator on MNIST, same seed for every arm of a comparison.
+/// real agents and a real aggregator on MNIST, same seed for every arm of a comparison. The strategy experiments run
+/// over the in-memory channel with in-memory device stores — the same agents and aggregator to the same curve as over
+/// MQTT (<see cref="FederatedRunTests"/> checks that; 1,000 devices × 10 rounds here: 31 s instead of 94 s, accuracy
+/// 0.7735 both ways); FedBuff's timing experiment stays on MQTT.
 /// </summary>
 [Collection(FleetCollection.Name)]
 public class StrategyExperimentTests
 {
     private static Task<SimulationResult> RunAsync(params string[] args) =>
-        new SimulationRunner(SimulationOptions.Parse(["--dataset", "mnist", "--seed", "1", "--quiet", "--out", "-", .. args])).RunAsync(CancellationToken.None);
+        new SimulationRunner(SimulationOptions.Parse(["--dataset", "mnist", "--seed", "1", "--quiet", "--out", "-", "--experiments", "off", "--transport", "memory", "--device-stores", "memory", .. args])).RunAsync(CancellationToken.None);
+
+    private static Task<SimulationResult> RunOverMqttAsync(params string[] args) =>
+        new SimulationRunner(SimulationOptions.Parse(["--dataset", "mnist", "--seed", "1", "--quiet", "--out", "-", "--experiments", "off", .. args])).RunAsync(CancellationToken.None);
 
     [Fact]
     public async Task Byzantine_ScaledSignFlip_BreaksFedAvg_WhileRobustAggregatorsHold()
@@ -91,8 +97,8 @@ public class StrategyExperimentTests
     public async Task FedBuff_WithThirtyPercentSlowDevices_ReachesTheTargetSoonerThanSynchronousRounds()
     {
         string[] fleet = ["--devices", "100", "--slow-fraction", "0.3", "--slow-delay", "2", "--target-accuracy", "0.8"];
-        var sync = await RunAsync([.. fleet, "--rounds", "8", "--fraction", "0.1"]);
-        var buffered = await RunAsync([.. fleet, "--rounds", "16", "--mode", "fedbuff", "--buffer-size", "5", "--concurrency", "10", "--staleness-cap", "10"]);
+        var sync = await RunOverMqttAsync([.. fleet, "--rounds", "8", "--fraction", "0.1"]);
+        var buffered = await RunOverMqttAsync([.. fleet, "--rounds", "16", "--mode", "fedbuff", "--buffer-size", "5", "--concurrency", "10", "--staleness-cap", "10"]);
 
         var syncSeconds = sync.SecondsToReach(0.8);
         var bufferedSeconds = buffered.SecondsToReach(0.8);
