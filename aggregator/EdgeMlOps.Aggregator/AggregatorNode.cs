@@ -299,6 +299,13 @@ public sealed class AggregatorNode : IAsyncDisposable
 
         for (var completed = 0; rounds.MaxRounds == 0 || completed < rounds.MaxRounds;)
         {
+            if (Pipeline.Policy.Enabled)
+            {
+                // A policy set through the admin API took training over: rounds run when its triggers say so.
+                await Task.Delay(rounds.Interval, _time, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
             var report = await RunRoundAsync(cancellationToken).ConfigureAwait(false);
             if (report.Status == RoundStatus.Stopped) return;
             if (report.Status != RoundStatus.NotStarted) completed++;

@@ -40,6 +40,11 @@ public sealed record AggregatorOptions
             yield return ("Pipeline:Enabled", "the retraining pipeline needs Governance:Mode=governed (in auto mode every version is served fleet-wide at once, with no gates or shadow)");
         }
 
+        if (Pipeline.Enabled && Rounds.Mode != RoundMode.Synchronous)
+        {
+            yield return ("Rounds:Mode", "the retraining pipeline trains synchronous rounds; buffered (FedBuff) versions would run beside it");
+        }
+
         if (Pipeline.Enabled && Monitoring.RetrainOn != "off")
         {
             yield return ("Monitoring:RetrainOn", $"'{Monitoring.RetrainOn}' starts rounds of its own; with Pipeline:Enabled the pipeline's triggers decide (set RetrainOn=off)");

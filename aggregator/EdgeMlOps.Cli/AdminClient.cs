@@ -23,6 +23,11 @@ public sealed class AdminClient(HttpClient http, string? token)
     public Task<JsonElement> PostAsync(string path, string json, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, path, new StringContent(json, Encoding.UTF8, "application/json"), cancellationToken);
 
+    public Task<JsonElement> PutAsync(string path, string json, CancellationToken cancellationToken) =>
+        SendAsync(HttpMethod.Put, path, new StringContent(json, Encoding.UTF8, "application/json"), cancellationToken);
+
+    public Task<JsonElement> DeleteAsync(string path, CancellationToken cancellationToken) => SendAsync(HttpMethod.Delete, path, null, cancellationToken);
+
     public Task<JsonElement> PostBytesAsync(string path, byte[] body, CancellationToken cancellationToken) =>
         SendAsync(HttpMethod.Post, path, new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/octet-stream") } }, cancellationToken);
 

@@ -54,7 +54,31 @@ internal static class PipelineCommands
         var stop = new Command("stop", "Stop the active run (its rollout is aborted)") { reason };
         stop.SetAction((r, ct) => Cli.Run(console, async () => Run(output, await client(r).PostAsync("/v1/admin/pipeline/stop", Cli.Reason(r.GetValue(reason)!), ct).ConfigureAwait(false))));
 
-        var pipeline = new Command("pipeline", "The automated retraining pipeline: triggers, rounds, gates, approvals, shadow and staged rollout") { status, history, start, approve, stop };
+        var file = new Argument<FileInfo>("policy.json") { Description = "The policy as JSON (what 'pipeline policy show' prints)" };
+        var show = new Command("show", "The policy in force and where it comes from (configuration or registry), as JSON");
+        show.SetAction((r, ct) => Cli.Run(console, async () =>
+        {
+            var view = await client(r).GetAsync("/v1/admin/pipeline", ct).ConfigureAwait(false);
+            output.MarkupLine($"[grey]from {Cli.Cell(view, "policySource")}[/]");
+            output.WriteLine(Indented(view.GetProperty("policy")));
+        }));
+        var set = new Command("set", "Replace the policy (kept in the registry, audited; approvers only)") { file, reason };
+        set.SetAction((r, ct) => Cli.Run(console, async () =>
+        {
+            var policy = JsonDocument.Parse(await File.ReadAllTextAsync(r.GetValue(file)!.FullName, ct).ConfigureAwait(false)).RootElement;
+            var body = $"{{\"policy\":{policy.GetRawText()},\"reason\":{JsonSerializer.Serialize(r.GetValue(reason)!, CliJson.Default.String)}}}";
+            var view = await client(r).PutAsync("/v1/admin/pipeline/policy", body, ct).ConfigureAwait(false);
+            output.MarkupLine($"policy from {Cli.Cell(view, "policySource")}: {Cli.Cell(view.GetProperty("policy"), "rounds")} rounds, {Cli.Cell(view.GetProperty("policy"), "approvals")} approval(s)");
+        }));
+        var reset = new Command("reset", "Go back to the configuration's policy") { reason };
+        reset.SetAction((r, ct) => Cli.Run(console, async () =>
+        {
+            var view = await client(r).DeleteAsync($"/v1/admin/pipeline/policy?reason={Uri.EscapeDataString(r.GetValue(reason)!)}", ct).ConfigureAwait(false);
+            output.MarkupLine($"policy from {Cli.Cell(view, "policySource")}");
+        }));
+        var policyCommand = new Command("policy", "The pipeline's policy: show, set from a file, reset to configuration") { show, set, reset };
+
+        var pipeline = new Command("pipeline", "The automated retraining pipeline: triggers, rounds, gates, approvals, shadow and staged rollout") { status, history, start, approve, stop, policyCommand };
         foreach (var action in new[] { "pause", "resume" })
         {
             var command = new Command(action, action == "pause" ? "Pause: no run starts and the active run stops moving" : "Resume triggers and the active run") { reason };
@@ -89,6 +113,13 @@ internal static class PipelineCommands
         var steps = new Table().AddColumns("At", "Step", "By", "Detail");
         foreach (var s in run.GetProperty("steps").EnumerateArray()) steps.AddRow(Cli.Cell(s, "at"), Cli.Cell(s, "step"), Cli.Cell(s, "actor"), Cli.Cell(s, "detail"));
         output.Write(steps);
+    }
+
+    private static string Indented(JsonElement element)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true })) element.WriteTo(writer);
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
     }
 
     private static string Stage(string stage) => stage switch

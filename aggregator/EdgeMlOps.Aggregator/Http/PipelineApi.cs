@@ -39,6 +39,22 @@ internal static class PipelineApi
             guard.RunWithBody(http, AdminRoles.Operator, AdminJson.Default.ReasonRequest, async (who, body) =>
                 Results.Json(await pipeline.StopAsync(who.Name, AdminGuard.Required(body.Reason, "reason"), http.RequestAborted).ConfigureAwait(false), PipelineJson.Default.PipelineRun)));
 
+        // The policy is a governance decision: approvers set it (kept in the registry, audited) or hand it back to configuration.
+        admin.MapPut("/pipeline/policy", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] RetrainingPipeline pipeline) =>
+            guard.RunWithBody(http, AdminRoles.Approver, PipelineJson.Default.PolicyRequest, (who, body) =>
+            {
+                var reason = AdminGuard.Required(body.Reason, "reason");
+                pipeline.SetPolicy(body.Policy ?? throw new BadRequestException("'policy' is required"), who.Name, reason);
+                return Results.Json(pipeline.View(), PipelineJson.Default.PipelineView);
+            }));
+
+        admin.MapDelete("/pipeline/policy", (HttpContext http, string? reason, [FromServices] AdminGuard guard, [FromServices] RetrainingPipeline pipeline) =>
+            guard.Run(http, AdminRoles.Approver, who =>
+            {
+                pipeline.SetPolicy(null, who.Name, AdminGuard.Required(reason, "reason"));
+                return Results.Json(pipeline.View(), PipelineJson.Default.PipelineView);
+            }));
+
         foreach (var action in new[] { "pause", "resume" })
         {
             admin.MapPost("/pipeline/" + action, (HttpContext http, [FromServices] AdminGuard guard, [FromServices] RetrainingPipeline pipeline) =>

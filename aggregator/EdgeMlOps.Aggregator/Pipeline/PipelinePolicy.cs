@@ -7,7 +7,9 @@ namespace EdgeMlOps.Aggregator.Pipeline;
 /// <summary>
 /// When the fleet retrains itself and what a retrained version must pass before devices serve it: the declarative
 /// policy of the automated retraining pipeline (<c>Aggregator:Pipeline:*</c>; a copy is stored with every run). The
-/// defaults are the constants below; <see cref="Errors"/> lists every problem however the policy was made.
+/// defaults are the constants below; <see cref="Errors"/> lists every problem however the policy was made. Settable
+/// properties, like <see cref="RolloutRequest"/>'s: JSON that leaves a section out (the admin API's policy) keeps its
+/// defaults, where source-generated init-only properties would be set to null.
 /// </summary>
 public sealed record PipelinePolicy
 {
@@ -15,26 +17,26 @@ public sealed record PipelinePolicy
     public const double DefaultCheckSeconds = 5;
     public const int DefaultApprovals = 1;
 
-    public bool Enabled { get; init; }
+    public bool Enabled { get; set; }
 
-    public PipelineTriggerPolicy Triggers { get; init; } = new();
+    public PipelineTriggerPolicy Triggers { get; set; } = new();
 
     /// <summary>Federated rounds each run trains, from the deployed version, on the devices' fresh labels.</summary>
-    public int Rounds { get; init; } = DefaultRounds;
+    public int Rounds { get; set; } = DefaultRounds;
 
     /// <summary>Labels the fleet must report after the trigger before the rounds start, so they learn from the new data (0: start at once).</summary>
-    public long FreshLabels { get; init; }
+    public long FreshLabels { get; set; }
 
-    public CandidateGateLimits Gates { get; init; } = new();
+    public CandidateGateLimits Gates { get; set; } = new();
 
     /// <summary>Distinct people who must approve a version that passed the gates before its rollout starts (0: the policy approves; 2: four eyes).</summary>
-    public int Approvals { get; init; } = DefaultApprovals;
+    public int Approvals { get; set; } = DefaultApprovals;
 
     /// <summary>The rollout of a version that passed: shadow phase (on the first stage's devices), stages, gates, health window.</summary>
-    public RolloutRequest Rollout { get; init; } = DefaultRollout();
+    public RolloutRequest Rollout { get; set; } = DefaultRollout();
 
     /// <summary>How often the pipeline looks at triggers and at the step it is in.</summary>
-    public TimeSpan CheckInterval { get; init; } = TimeSpan.FromSeconds(DefaultCheckSeconds);
+    public TimeSpan CheckInterval { get; set; } = TimeSpan.FromSeconds(DefaultCheckSeconds);
 
     public static RolloutRequest DefaultRollout() => new() { Stages = [0.05, 0.25, 1.0], Shadow = new ShadowRequest { Share = 0.05 } };
 
@@ -149,33 +151,33 @@ public sealed record PipelineTriggerPolicy
     public const double DefaultCooldownSeconds = 3600;
 
     /// <summary>A drift alert on the deployed version (any cohort).</summary>
-    public bool OnDrift { get; init; } = true;
+    public bool OnDrift { get; set; } = true;
 
     public const long DefaultMinPredictions = 200;
     public const int DefaultDriftWindows = 2;
 
     /// <summary>Predictions a window needs before its drift test counts.</summary>
-    public long MinPredictions { get; init; } = DefaultMinPredictions;
+    public long MinPredictions { get; set; } = DefaultMinPredictions;
 
     /// <summary>Consecutive drifted windows of one cohort that start a run.</summary>
-    public int DriftWindows { get; init; } = DefaultDriftWindows;
+    public int DriftWindows { get; set; } = DefaultDriftWindows;
 
     /// <summary>Only drift on these inputs counts (empty: dataset drift, the monitor's share of drifted inputs, Monitoring:Drift:Share).</summary>
-    public IReadOnlyList<int> DriftFeatures { get; init; } = [];
+    public IReadOnlyList<int> DriftFeatures { get; set; } = [];
 
     /// <summary>The deployed version's ground-truth accuracy in a cohort's window falls this far below its own earlier windows (0: off).</summary>
-    public double AccuracyDrop { get; init; } = DefaultAccuracyDrop;
+    public double AccuracyDrop { get; set; } = DefaultAccuracyDrop;
 
     /// <summary>Labelled outcomes a window needs before its accuracy counts.</summary>
-    public long MinOutcomes { get; init; } = DefaultMinOutcomes;
+    public long MinOutcomes { get; set; } = DefaultMinOutcomes;
 
     /// <summary>Labels that arrived on the fleet since the last run (0: off).</summary>
-    public long NewLabels { get; init; }
+    public long NewLabels { get; set; }
 
     /// <summary>Time since the last run (zero: off).</summary>
-    public TimeSpan Schedule { get; init; }
+    public TimeSpan Schedule { get; set; }
 
-    public TimeSpan Cooldown { get; init; } = TimeSpan.FromSeconds(DefaultCooldownSeconds);
+    public TimeSpan Cooldown { get; set; } = TimeSpan.FromSeconds(DefaultCooldownSeconds);
 }
 
 /// <summary>What a retrained version must show before its rollout; a zero limit turns a check off where noted.</summary>
@@ -188,28 +190,28 @@ public sealed record CandidateGateLimits
     public const double DefaultMaxMissingShare = 0.05;
 
     /// <summary>Non-inferiority on the aggregator's held-out data: overall and per cohort, no worse than the deployed version by more than this.</summary>
-    public double MaxHeldOutDrop { get; init; } = DefaultMaxDrop;
+    public double MaxHeldOutDrop { get; set; } = DefaultMaxDrop;
 
     /// <summary>Devices the federated evaluation of both versions runs on (0: off).</summary>
-    public int FederatedDevices { get; init; }
+    public int FederatedDevices { get; set; }
 
     /// <summary>Non-inferiority on the devices' own labelled data (federated evaluation of both versions).</summary>
-    public double MaxFederatedDrop { get; init; } = DefaultMaxDrop;
+    public double MaxFederatedDrop { get; set; } = DefaultMaxDrop;
 
     /// <summary>Explainability: the candidate's top inputs share at least this fraction with the deployed version's (0: off).</summary>
-    public double MinTopInputOverlap { get; init; }
+    public double MinTopInputOverlap { get; set; }
 
     /// <summary>Fairness: no subgroup accuracy gap may widen by more than this against the deployed version (0: off).</summary>
-    public double MaxSubgroupGapIncrease { get; init; }
+    public double MaxSubgroupGapIncrease { get; set; }
 
     /// <summary>Resource use on the reference runtime: candidate p95 latency over the deployed version's, same requests, interleaved (0: off).</summary>
-    public double MaxLatencyRatio { get; init; } = DefaultMaxLatencyRatio;
+    public double MaxLatencyRatio { get; set; } = DefaultMaxLatencyRatio;
 
-    public int LatencyRequests { get; init; } = DefaultLatencyRequests;
+    public int LatencyRequests { get; set; } = DefaultLatencyRequests;
 
     /// <summary>Data quality: the training samples the candidate's reference profile summarises (0: off).</summary>
-    public long MinTrainingSamples { get; init; } = DefaultMinTrainingSamples;
+    public long MinTrainingSamples { get; set; } = DefaultMinTrainingSamples;
 
     /// <summary>Data quality: share of missing or non-finite values in any input of the training samples.</summary>
-    public double MaxMissingShare { get; init; } = DefaultMaxMissingShare;
+    public double MaxMissingShare { get; set; } = DefaultMaxMissingShare;
 }

@@ -80,10 +80,14 @@ public sealed record PipelineRun
 }
 
 /// <summary>The pipeline as the API shows it: policy, paused or not, the active run and the recent ones.</summary>
-public sealed record PipelineView(PipelinePolicy Policy, bool Paused, string? PausedBy, PipelineRun? Active, IReadOnlyList<PipelineRun> Recent);
+public sealed record PipelineView(PipelinePolicy Policy, string PolicySource, bool Paused, string? PausedBy, PipelineRun? Active, IReadOnlyList<PipelineRun> Recent);
+
+/// <summary>A new policy for the pipeline, and why (the admin API's body).</summary>
+public sealed record PolicyRequest(PipelinePolicy? Policy, string? Reason);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals, PropertyNameCaseInsensitive = true)]
 [JsonSerializable(typeof(PipelineRun))]
 [JsonSerializable(typeof(PipelineView))]
 [JsonSerializable(typeof(PipelinePolicy))]
+[JsonSerializable(typeof(PolicyRequest))]
 internal sealed partial class PipelineJson : JsonSerializerContext;

@@ -159,7 +159,8 @@ public sealed class ModelRegistry : IDisposable
             CREATE TABLE IF NOT EXISTS pipeline_control(
                 model TEXT PRIMARY KEY,
                 paused INTEGER NOT NULL,
-                paused_by TEXT);
+                paused_by TEXT,
+                policy TEXT);
             CREATE TABLE IF NOT EXISTS round_attempts(
                 model TEXT NOT NULL,
                 round INTEGER NOT NULL,
@@ -320,7 +321,9 @@ public sealed class ModelRegistry : IDisposable
     {
         lock (_gate)
         {
-            using var cmd = Command("INSERT OR REPLACE INTO pipeline_control(model, paused, paused_by) VALUES ($m, $p, $b)", ("$m", model), ("$p", paused ? 1 : 0), ("$b", by));
+            using var cmd = Command(
+                "INSERT INTO pipeline_control(model, paused, paused_by) VALUES ($m, $p, $b) ON CONFLICT(model) DO UPDATE SET paused = $p, paused_by = $b",
+                ("$m", model), ("$p", paused ? 1 : 0), ("$b", by));
             cmd.ExecuteNonQuery();
         }
     }
@@ -332,6 +335,26 @@ public sealed class ModelRegistry : IDisposable
             using var cmd = Command("SELECT paused, paused_by FROM pipeline_control WHERE model = $m", ("$m", model));
             using var reader = cmd.ExecuteReader();
             return reader.Read() ? (reader.GetInt64(0) != 0, reader.IsDBNull(1) ? null : reader.GetString(1)) : (false, null);
+        }
+    }
+
+    /// <summary>The pipeline policy set through the admin API (JSON), which overrides configuration; null: configuration's.</summary>
+    public void SetPipelinePolicy(string model, string? json)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command(
+                "INSERT INTO pipeline_control(model, paused, policy) VALUES ($m, 0, $j) ON CONFLICT(model) DO UPDATE SET policy = $j", ("$m", model), ("$j", json));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public string? PipelinePolicy(string model)
+    {
+        lock (_gate)
+        {
+            using var cmd = Command("SELECT policy FROM pipeline_control WHERE model = $m", ("$m", model));
+            return cmd.ExecuteScalar() as string;
         }
     }
 

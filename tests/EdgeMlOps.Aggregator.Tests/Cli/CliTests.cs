@@ -105,6 +105,20 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Contains("manual", output, StringComparison.Ordinal);
         (exit, output) = await Run("bob-token", "pipeline", "resume", "--reason", "freeze over");
         Assert.Equal((0, true), (exit, output.Contains("running", StringComparison.Ordinal)));
+
+        var file = Path.Combine(AggregatorFixture.TempDirectory(), "policy.json");
+        await File.WriteAllTextAsync(file, """{"rounds":4,"approvals":2,"rollout":{"stages":[0.2,1]}}""");
+        (exit, output) = await Run("bob-token", "pipeline", "policy", "set", file, "--reason", "operators may not");
+        Assert.Equal(1, exit);
+        Assert.Contains("403", output, StringComparison.Ordinal);
+        (exit, output) = await Run("alice-token", "pipeline", "policy", "set", file, "--reason", "two approvers from now on");
+        Assert.Equal(0, exit);
+        Assert.Contains("policy from registry: 4 rounds, 2 approval(s)", output, StringComparison.Ordinal);
+        (exit, output) = await Run("carol-token", "pipeline", "policy", "show");
+        Assert.Equal(0, exit);
+        Assert.Contains("\"rounds\": 4", output, StringComparison.Ordinal);
+        (exit, output) = await Run("alice-token", "pipeline", "policy", "reset", "--reason", "back to the file");
+        Assert.Equal((0, true), (exit, output.Contains("policy from configuration", StringComparison.Ordinal)));
     }
 
     [Fact]

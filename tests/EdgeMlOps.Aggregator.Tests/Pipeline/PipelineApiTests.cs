@@ -131,4 +131,35 @@ public sealed class PipelineApiTests : IAsyncLifetime
         Assert.Contains("pipeline.pause", actions);
         Assert.Contains("pipeline.resume", actions);
     }
+
+    [Fact]
+    public async Task ThePolicy_IsSetByApprovers_Validated_KeptInTheRegistryAcrossRestarts_AndResetToConfiguration()
+    {
+        const string Policy = """{"policy":{"enabled":true,"rounds":5,"approvals":2,"freshLabels":1000,"gates":{"federatedDevices":20,"minTopInputOverlap":0.5},"rollout":{"stages":[0.1,1],"shadow":{"share":0.1}}},"reason":"stricter after the audit"}""";
+        Assert.Equal(HttpStatusCode.Forbidden, (await Send(HttpMethod.Put, "/v1/admin/pipeline/policy", "bob-token", Policy)).StatusCode);
+        var bad = await Send(HttpMethod.Put, "/v1/admin/pipeline/policy", "alice-token", """{"policy":{"rounds":0,"approvals":3},"reason":"typo"}""");
+        Assert.True(bad.StatusCode == HttpStatusCode.BadRequest, await bad.Content.ReadAsStringAsync());
+        var error = (await Json(bad)).GetProperty("error").GetString()!;
+        Assert.Contains("Pipeline:Rounds: 0 is not in [1, 1000]", error, StringComparison.Ordinal);
+        Assert.Contains("Pipeline:Approvals: 3 is not 0, 1 or 2", error, StringComparison.Ordinal);
+
+        var set = await Json(await Send(HttpMethod.Put, "/v1/admin/pipeline/policy", "alice-token", Policy));
+        Assert.Equal("registry", set.GetProperty("policySource").GetString());
+        Assert.Equal(5, set.GetProperty("policy").GetProperty("rounds").GetInt32());
+        Assert.True(_node.Pipeline.Policy.Enabled);
+        Assert.Equal(20, _node.Pipeline.Policy.Gates.FederatedDevices);
+        Assert.Equal([0.1, 1.0], _node.Pipeline.Policy.Rollout.Stages);
+
+        await DisposeAsync();
+        await StartAsync();
+        Assert.Equal(5, _node.Pipeline.Policy.Rounds); // kept in the registry, not in configuration
+        var entry = _node.Audit.Entries($"pipeline/{_node.Options.ModelName}", 100).Last(e => e.Action == "pipeline.policy");
+        Assert.Equal(("alice", "stricter after the audit"), (entry.Actor, entry.Reason));
+        Assert.StartsWith("registry: enabled, 5 rounds, 2 approvals", entry.After, StringComparison.Ordinal);
+
+        var reset = await Json(await Send(HttpMethod.Delete, "/v1/admin/pipeline/policy?reason=back%20to%20the%20file", "alice-token"));
+        Assert.Equal("configuration", reset.GetProperty("policySource").GetString());
+        Assert.Equal(3, _node.Pipeline.Policy.Rounds);
+        Assert.True(_node.Audit.Verify().Intact);
+    }
 }
