@@ -84,14 +84,16 @@ public static class Cli
         var abMode = new Option<string>("--ab-mode") { Description = "sequential (read at every look, may stop early), fixed (read once at the computed sample size) or bandit (Thompson sampling moves the split)", DefaultValueFactory = _ => "sequential" };
         var abBaseline = new Option<double>("--ab-baseline") { Description = "Expected accuracy of the served version (sizes the test)", DefaultValueFactory = _ => 0.8 };
         var abEffect = new Option<double>("--ab-min-effect") { Description = "Smallest accuracy difference worth detecting (sizes the test)", DefaultValueFactory = _ => 0.05 };
-        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, ab, abSplit, abMode, abBaseline, abEffect, reason };
+        var abMetric = new Option<string>("--ab-metric") { Description = "What the A/B test or bandit compares: accuracy, or share:C (share of requests answered with class C)", DefaultValueFactory = _ => "accuracy" };
+        var abLower = new Option<bool>("--ab-lower-is-better") { Description = "With --ab-metric share:C: a lower share is better" };
+        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, ab, abSplit, abMode, abBaseline, abEffect, abMetric, abLower, reason };
         create.SetAction((r, ct) => Run(console, async () =>
         {
             var shadowing = r.GetValue(shadow) is > 0 and var share
                 ? new ShadowArgs(share, r.GetValue(shadowSample), r.GetValue(shadowScored), r.GetValue(shadowAgreement), !r.GetValue(shadowUnlabelled))
                 : null;
             var testing = r.GetValue(ab) is > 0 and var abShare
-                ? new AbArgs(abShare, r.GetValue(abSplit), r.GetValue(abMode) switch { "sequential" => "Sequential", "fixed" => "FixedHorizon", "bandit" => "Bandit", var m => throw new FormatException($"--ab-mode '{m}' is not sequential, fixed or bandit") }, r.GetValue(abBaseline), r.GetValue(abEffect))
+                ? new AbArgs(abShare, r.GetValue(abSplit), r.GetValue(abMode) switch { "sequential" => "Sequential", "fixed" => "FixedHorizon", "bandit" => "Bandit", var m => throw new FormatException($"--ab-mode '{m}' is not sequential, fixed or bandit") }, r.GetValue(abBaseline), r.GetValue(abEffect), r.GetValue(abMetric) ?? "accuracy", !r.GetValue(abLower))
                 : null;
             var body = RolloutBody(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!, shadowing, testing);
             Rollout(output, await Client(r).PostAsync("/v1/admin/rollouts", body, ct).ConfigureAwait(false));
@@ -294,6 +296,8 @@ public static class Cli
                 json.WriteStartObject("experiment");
                 json.WriteNumber("share", ab.Share);
                 json.WriteNumber("split", ab.Split);
+                json.WriteString("metric", ab.Metric);
+                json.WriteBoolean("higherIsBetter", ab.HigherIsBetter);
                 json.WriteStartObject("design");
                 json.WriteString("mode", ab.Mode);
                 json.WriteNumber("baselineRate", ab.Baseline);
@@ -381,12 +385,6 @@ public static class Cli
         console.MarkupLine($"gate: {Cell(gate, "verdict")} (reporting {Cell(gate, "reporting")}/{Cell(gate, "targeted")}, accuracy {Cell(gate, "targetAccuracy")} vs {Cell(gate, "baselineAccuracy")}, p95 {Cell(gate, "targetLatencyP95")} vs {Cell(gate, "baselineLatencyP95")} ms)");
     }
 }
-
-/// <summary>The shadow phase asked for on the command line.</summary>
-internal sealed record ShadowArgs(double Share, double SampleRate, long MinScored, double MinAgreement, bool RequireLabels);
-
-/// <summary>The A/B test asked for on the command line.</summary>
-internal sealed record AbArgs(double Share, double Split, string Mode, double Baseline, double MinEffect);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, object>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(bool))]

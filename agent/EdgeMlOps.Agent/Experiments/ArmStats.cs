@@ -6,14 +6,19 @@ namespace EdgeMlOps.Agent.Experiments;
 /// <summary>One arm of an A/B test on the device: requests answered, failures, latency, and ground truth.</summary>
 internal sealed class ArmStats(ulong version)
 {
+    /// <summary>Classes whose answers are counted (a share KPI of a higher class cannot be judged).</summary>
+    public const int CountedClasses = 256;
+
     private readonly LatencyHistogram _latency = new();
+    private readonly long[] _predicted = new long[CountedClasses];
     private long _served, _errors, _labelled, _correct;
 
     public ulong Version { get; } = version;
 
-    public void Served(TimeSpan elapsed)
+    public void Served(TimeSpan elapsed, long predicted)
     {
         _latency.Record(elapsed);
+        if (predicted is >= 0 and < CountedClasses) Interlocked.Increment(ref _predicted[predicted]);
         Interlocked.Increment(ref _served);
     }
 
@@ -25,7 +30,15 @@ internal sealed class ArmStats(ulong version)
         if (correct) Interlocked.Increment(ref _correct);
     }
 
-    public ArmCounts Counts() => new()
+    public ArmCounts Counts()
+    {
+        var counts = Snapshot();
+        var last = Array.FindLastIndex(_predicted, c => c > 0);
+        for (var c = 0; c <= last; c++) counts.Predicted.Add((ulong)Interlocked.Read(ref _predicted[c]));
+        return counts;
+    }
+
+    private ArmCounts Snapshot() => new()
     {
         Version = Version,
         Served = (ulong)Interlocked.Read(ref _served),

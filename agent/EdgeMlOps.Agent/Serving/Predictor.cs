@@ -33,7 +33,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
                 {
                     if (TryPredict(target, features, out var answer, out var took))
                     {
-                        experiment.B.Served(took);
+                        experiment.B.Served(took, answer.Labels[0]);
                         return Served(id, features, answer, experiment.B.Version, took);
                     }
 
@@ -58,7 +58,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
             }
 
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-            rollouts.Experiment.For(model.Announcement.Version)?.A.Served(elapsed);
+            rollouts.Experiment.For(model.Announcement.Version)?.A.Served(elapsed, batch.Labels[0]);
             rollouts.Shadow.Offer(model.Announcement.Version, id, features, batch.Labels[0], batch.Probabilities, elapsed);
             profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN, elapsed);
             return Served(id, features, batch, model.Announcement.Version, elapsed);

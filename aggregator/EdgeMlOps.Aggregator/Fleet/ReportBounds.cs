@@ -27,7 +27,8 @@ public static class ReportBounds
     public static bool IsPlausible(ExperimentReport r) => r.A is { } a && r.B is { } b && Arm(a) && Arm(b);
 
     private static bool Arm(ArmCounts a) =>
-        a.Served <= MaxCount && a.Errors <= MaxCount && a.Labelled <= a.Served && a.Correct <= a.Labelled && Latency(a.LatencyP95Ms);
+        a.Served <= MaxCount && a.Errors <= MaxCount && a.Labelled <= a.Served && a.Correct <= a.Labelled && Latency(a.LatencyP95Ms)
+        && a.Predicted.Count <= 256 && a.Predicted.Aggregate(0UL, (sum, c) => c > a.Served || sum > a.Served ? ulong.MaxValue : sum + c) <= a.Served;
 
     private static bool Latency(double ms) => double.IsFinite(ms) && ms >= 0;
 }

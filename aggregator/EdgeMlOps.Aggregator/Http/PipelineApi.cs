@@ -44,14 +44,14 @@ internal static class PipelineApi
             guard.RunWithBody(http, AdminRoles.Approver, PipelineJson.Default.PolicyRequest, (who, body) =>
             {
                 var reason = AdminGuard.Required(body.Reason, "reason");
-                pipeline.SetPolicy(body.Policy ?? throw new BadRequestException("'policy' is required"), who.Name, reason);
+                pipeline.Policies.Set(body.Policy ?? throw new BadRequestException("'policy' is required"), who.Name, reason);
                 return Results.Json(pipeline.View(), PipelineJson.Default.PipelineView);
             }));
 
         admin.MapDelete("/pipeline/policy", (HttpContext http, string? reason, [FromServices] AdminGuard guard, [FromServices] RetrainingPipeline pipeline) =>
             guard.Run(http, AdminRoles.Approver, who =>
             {
-                pipeline.SetPolicy(null, who.Name, AdminGuard.Required(reason, "reason"));
+                pipeline.Policies.Set(null, who.Name, AdminGuard.Required(reason, "reason"));
                 return Results.Json(pipeline.View(), PipelineJson.Default.PipelineView);
             }));
 

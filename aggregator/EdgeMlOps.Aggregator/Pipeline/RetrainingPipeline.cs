@@ -41,39 +41,15 @@ public sealed class RetrainingPipeline
         CandidateValidation validation, Func<CancellationToken, Task<RoundReport>> round, TimeProvider time, ILogger logger)
     {
         (_options, _stores, _models, _uploads, _rollouts, _drift, _validation, _round, _time, _logger) = (options, stores, models, uploads, rollouts, drift, validation, round, time, logger);
+        Policies = new PipelinePolicies(options, stores, time);
         _active = Runs(RecentRuns).FirstOrDefault(r => !r.IsFinal); // resumed after a restart
     }
 
     /// <summary>The policy in force: the one set through the admin API (kept in the registry), else configuration's.</summary>
-    public PipelinePolicy Policy => StoredPolicy() ?? _options.Pipeline;
+    public PipelinePolicy Policy => Policies.Current;
 
-    /// <summary>Where <see cref="Policy"/> comes from: <c>registry</c> or <c>configuration</c>.</summary>
-    public string PolicySource => _stores.Registry.PipelinePolicy(_options.ModelName) is null ? "configuration" : "registry";
-
-    /// <summary>Replaces the policy (validated like configuration), or with null goes back to configuration's; audited. A running run keeps its copy.</summary>
-    public PipelinePolicy SetPolicy(PipelinePolicy? policy, string actor, string reason)
-    {
-        if (policy is not null)
-        {
-            var errors = policy.Errors().ToList();
-            if (policy.Enabled && _options.Governance.Mode != DeploymentMode.Governed) errors.Add("Pipeline:Enabled: the retraining pipeline needs Governance:Mode=governed");
-            if (policy.Enabled && _options.Rounds.Mode != RoundMode.Synchronous) errors.Add("Pipeline:Enabled: the retraining pipeline trains synchronous rounds (Rounds:Mode)");
-            if (policy.Enabled && _options.Monitoring.RetrainOn != "off") errors.Add("Pipeline:Enabled: Monitoring:RetrainOn starts rounds of its own; set it off");
-            if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
-        }
-
-        var before = Policy;
-        _stores.Registry.SetPipelinePolicy(_options.ModelName, policy is null ? null : JsonSerializer.Serialize(policy, PipelineJson.Default.PipelinePolicy));
-        var after = Policy;
-        _stores.Audit.Append(_time.GetUtcNow(), actor, "pipeline.policy", Subject, reason, Summary(before), (policy is null ? "configuration: " : "registry: ") + Summary(after));
-        return after;
-    }
-
-    private PipelinePolicy? StoredPolicy() =>
-        _stores.Registry.PipelinePolicy(_options.ModelName) is { } json ? JsonSerializer.Deserialize(json, PipelineJson.Default.PipelinePolicy) : null;
-
-    private static string Summary(PipelinePolicy p) => string.Create(CultureInfo.InvariantCulture,
-        $"{(p.Enabled ? "enabled" : "disabled")}, {p.Rounds} rounds, {p.Approvals} approvals, fresh labels {p.FreshLabels}, gates held-out {p.Gates.MaxHeldOutDrop}, federated {p.Gates.FederatedDevices}/{p.Gates.MaxFederatedDrop}, top inputs {p.Gates.MinTopInputOverlap}, subgroups {p.Gates.MaxSubgroupGapIncrease}, latency {p.Gates.MaxLatencyRatio}, stages {string.Join("/", p.Rollout.Stages)}, shadow {p.Rollout.Shadow?.Share ?? 0}");
+    /// <summary>Where the policy comes from, and how an approver replaces it.</summary>
+    public PipelinePolicies Policies { get; }
 
     public bool Paused => _stores.Registry.PipelinePaused(_options.ModelName).Paused;
 
@@ -90,7 +66,7 @@ public sealed class RetrainingPipeline
     public PipelineView View()
     {
         var (paused, by) = _stores.Registry.PipelinePaused(_options.ModelName);
-        return new PipelineView(Policy, PolicySource, paused, by, Active, Runs(20));
+        return new PipelineView(Policy, Policies.Source, paused, by, Active, Runs(20));
     }
 
     /// <summary>Starts a run now (an operator's, or a trigger's); refused while one is active or outside governed mode.</summary>

@@ -66,11 +66,18 @@ public static class DeviceInfluence
         OnlyCandidateCorrect = Times(r.OnlyCandidateCorrect, labelled),
     };
 
-    private static ArmCounts? Scale(ArmCounts? arm, double served, double labelled) => arm is null ? null : new ArmCounts(arm)
+    private static ArmCounts? Scale(ArmCounts? arm, double served, double labelled)
     {
-        Served = Times(arm.Served, served),
-        Errors = Times(arm.Errors, served),
-        Labelled = Times(arm.Labelled, labelled),
-        Correct = Times(arm.Correct, labelled),
-    };
+        if (arm is null) return null;
+        var scaled = new ArmCounts(arm)
+        {
+            Served = Times(arm.Served, served),
+            Errors = Times(arm.Errors, served),
+            Labelled = Times(arm.Labelled, labelled),
+            Correct = Times(arm.Correct, labelled),
+        };
+        scaled.Predicted.Clear();
+        scaled.Predicted.AddRange(arm.Predicted.Select(c => Times(c, served)));
+        return scaled;
+    }
 }

@@ -21,16 +21,16 @@ public static class ExperimentGate
     public static ExperimentView Judge(ExperimentRequest experiment, IReadOnlyList<ExperimentReport> reports, double split = double.NaN, AllocationPoint? last = null)
     {
         reports = DeviceInfluence.Bound(reports); // no device decides the test alone
+        var metric = ExperimentMetric.Parse(experiment.Metric);
         long servedA = 0, servedB = 0, errorsB = 0, labelledA = 0, correctA = 0, labelledB = 0, correctB = 0;
         foreach (var r in reports)
         {
             servedA += (long)(r.A?.Served ?? 0);
-            labelledA += (long)(r.A?.Labelled ?? 0);
-            correctA += (long)(r.A?.Correct ?? 0);
             servedB += (long)(r.B?.Served ?? 0);
             errorsB += (long)(r.B?.Errors ?? 0);
-            labelledB += (long)(r.B?.Labelled ?? 0);
-            correctB += (long)(r.B?.Correct ?? 0);
+            var (a, trialsA) = metric.Count(r.A, experiment.HigherIsBetter);
+            var (b, trialsB) = metric.Count(r.B, experiment.HigherIsBetter);
+            (correctA, labelledA, correctB, labelledB) = (correctA + a, labelledA + trialsA, correctB + b, labelledB + trialsB);
         }
 
         var design = experiment.Design;
@@ -40,7 +40,7 @@ public static class ExperimentGate
         if (SlowerOnMostDevices(experiment, reports) is { } slower)
         {
             return new ExperimentView(reports.Count, servedA, servedB, errorsB, latencyA, latencyB,
-                new ExperimentReading(labelledA, correctA, labelledB, correctB, design.HorizonPerArm(), null, null, null, null, ExperimentVerdict.BWorse), "fail: " + slower);
+                new ExperimentReading(labelledA, correctA, labelledB, correctB, design.HorizonPerArm(), null, null, null, null, ExperimentVerdict.BWorse), "fail: " + slower) { Metric = metric.Name };
         }
 
         if (design.Mode == ExperimentMode.Bandit)
@@ -51,20 +51,25 @@ public static class ExperimentGate
         var reading = design.Mode == ExperimentMode.FixedHorizon
             ? ExperimentTests.FixedHorizon(correctA, labelledA, correctB, labelledB, design)
             : ExperimentTests.Sequential(correctA, labelledA, correctB, labelledB, design);
-        string Figures() => FormattableString.Invariant($"accuracy {reading.AccuracyB:F4} (B, {labelledB} labelled) against {reading.AccuracyA:F4} (A, {labelledA}), p = {reading.PValue:G3}");
+        var unit = metric.ShareClass is null ? "labelled" : "served";
+        var better = metric.ShareClass is null ? "more accurate" : experiment.HigherIsBetter ? $"higher on {metric}" : $"lower on {metric}";
+        var worse = metric.ShareClass is null ? "less accurate" : experiment.HigherIsBetter ? $"lower on {metric}" : $"higher on {metric}";
+        string Figures() => metric.ShareClass is { } c && !experiment.HigherIsBetter
+            ? FormattableString.Invariant($"{metric} {1 - reading.AccuracyB:F4} (B, {labelledB} {unit}) against {1 - reading.AccuracyA:F4} (A, {labelledA}), p = {reading.PValue:G3}")
+            : FormattableString.Invariant($"{metric} {reading.AccuracyB:F4} (B, {labelledB} {unit}) against {reading.AccuracyA:F4} (A, {labelledA}), p = {reading.PValue:G3}");
         var verdict = servedB + errorsB > 0 && (double)errorsB / (servedB + errorsB) > MaxErrorRate
             ? FormattableString.Invariant($"fail: the version failed on {errorsB} of {servedB + errorsB} requests in the A/B test")
             : reading.Verdict switch
             {
-                ExperimentVerdict.BWorse => $"fail: A/B test ({design.Mode}): the version is less accurate, {Figures()}",
-                ExperimentVerdict.BBetter => $"pass: A/B test ({design.Mode}): the version is more accurate, {Figures()}",
+                ExperimentVerdict.BWorse => $"fail: A/B test ({design.Mode}): the version is {worse}, {Figures()}",
+                ExperimentVerdict.BBetter => $"pass: A/B test ({design.Mode}): the version is {better}, {Figures()}",
                 ExperimentVerdict.NoDifference when experiment.PromoteWithoutDifference => $"pass: A/B test ({design.Mode}): no significant difference at the horizon of {reading.Horizon} labels per arm, {Figures()}",
                 ExperimentVerdict.NoDifference => $"wait: A/B test ({design.Mode}): no significant difference at the horizon; an operator decides, {Figures()}",
                 _ => design.Mode == ExperimentMode.FixedHorizon
                     ? $"wait: A/B test (fixed horizon): {Math.Min(labelledA, labelledB)} of {reading.Horizon} labels per arm; read once, at the horizon"
                     : $"wait: A/B test (sequential): {Figures()}; stops when p < {design.Alpha} or at {reading.Horizon} labels per arm",
             };
-        return new ExperimentView(reports.Count, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict);
+        return new ExperimentView(reports.Count, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict) { Metric = metric.Name };
     }
 
     /// <summary>
@@ -94,7 +99,9 @@ public static class ExperimentGate
         var pBetter = ThompsonAllocation.ProbabilityBBetter(correctA, labelledA, correctB, labelledB);
         var reading = new ExperimentReading(labelledA, correctA, labelledB, correctB, horizon,
             labelledA > 0 ? (double)correctA / labelledA : null, labelledB > 0 ? (double)correctB / labelledB : null, null, null, ExperimentVerdict.Wait);
-        var figures = FormattableString.Invariant($"P(B better) = {pBetter:F3}, accuracy {reading.AccuracyB:F4} (B, {labelledB} labelled) against {reading.AccuracyA:F4} (A, {labelledA}), split {split:P0}");
+        var metric = ExperimentMetric.Parse(experiment.Metric);
+        var scored = metric.ShareClass is null ? "accuracy" : $"{metric} ({(experiment.HigherIsBetter ? "higher" : "lower")} is better; scored as its success rate)";
+        var figures = FormattableString.Invariant($"P(B better) = {pBetter:F3}, {scored} {reading.AccuracyB:F4} (B, {labelledB}) against {reading.AccuracyA:F4} (A, {labelledA}), split {split:P0}");
         const int minimumPerArm = 100;
         string verdict;
         double? next = null;
@@ -112,11 +119,11 @@ public static class ExperimentGate
         }
         else if (pBetter >= policy.DecideAt)
         {
-            verdict = $"pass: bandit: the version is more accurate, {figures}";
+            verdict = $"pass: bandit: the version is {(metric.ShareClass is null ? "more accurate" : "better")}, {figures}";
         }
         else if (pBetter <= 1 - policy.DecideAt)
         {
-            verdict = $"fail: bandit: the version is less accurate, {figures}";
+            verdict = $"fail: bandit: the version is {(metric.ShareClass is null ? "less accurate" : "worse")}, {figures}";
         }
         else if (labelledA + labelledB >= 2 * horizon)
         {
@@ -129,6 +136,6 @@ public static class ExperimentGate
             if (labelledA + labelledB - ((last?.LabelledA ?? 0) + (last?.LabelledB ?? 0)) >= policy.LabelsPerStep) next = ThompsonAllocation.NextSplit(split, pBetter, policy);
         }
 
-        return new ExperimentView(devices, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict) { ProbabilityBBetter = pBetter, NextSplit = next };
+        return new ExperimentView(devices, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict) { ProbabilityBBetter = pBetter, NextSplit = next, Metric = ExperimentMetric.Parse(experiment.Metric).Name };
     }
 }

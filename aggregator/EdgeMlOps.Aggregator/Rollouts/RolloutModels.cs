@@ -180,9 +180,18 @@ public sealed record ExperimentRequest
     /// </summary>
     public double MaxLatencyP95Ratio { get; set; } = 2.0;
 
+    /// <summary>
+    /// What the test (and the bandit) compares: <c>accuracy</c> (ground truth), or a share KPI <c>share:C</c> — the
+    /// share of requests answered with class C (<see cref="HigherIsBetter"/> says which way is better).
+    /// </summary>
+    public string Metric { get; set; } = "accuracy";
+
+    public bool HigherIsBetter { get; set; } = true;
+
     /// <summary>Throws <see cref="ArgumentException"/> for a test no device could run.</summary>
     public void Validate()
     {
+        _ = Experiments.ExperimentMetric.Parse(Metric);
         if (!(Share > 0 && Share <= 1)) throw new ArgumentException("experiment: share must be in (0, 1]");
         if (!(Split > 0 && Split < 1)) throw new ArgumentException("experiment: split must be in (0, 1)");
         Design.Validate();
@@ -259,6 +268,9 @@ public sealed record RolloutView(RolloutRecord Rollout, IReadOnlyList<StageProgr
 /// <summary>The A/B test summed over the devices that ran it: both arms, the test's reading, and the gate's verdict.</summary>
 public sealed record ExperimentView(int Devices, long ServedA, long ServedB, long ErrorsB, double? LatencyP95A, double? LatencyP95B, Experiments.ExperimentReading Reading, string Verdict)
 {
+    /// <summary>What the reading compares (its "labelled"/"correct" counts are the metric's trials and successes).</summary>
+    public string Metric { get; init; } = "accuracy";
+
     /// <summary>Bandit: P(B is the more accurate version) under the posteriors.</summary>
     public double? ProbabilityBBetter { get; init; }
 

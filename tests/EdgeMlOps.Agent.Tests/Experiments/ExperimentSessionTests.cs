@@ -30,16 +30,19 @@ public sealed class ExperimentSessionTests
     public async Task OutcomesAreCountedByTheVersionThatAnswered()
     {
         var session = new ExperimentSession("r1", versionA: 4, versionB: 5, split: 0.5, await TargetAsync());
-        session.A.Served(TimeSpan.FromMilliseconds(1));
-        session.B.Served(TimeSpan.FromMilliseconds(2));
-        session.B.Served(TimeSpan.FromMilliseconds(2));
+        session.A.Served(TimeSpan.FromMilliseconds(1), predicted: 0);
+        session.B.Served(TimeSpan.FromMilliseconds(2), predicted: 1);
+        session.B.Served(TimeSpan.FromMilliseconds(2), predicted: 1);
+        session.B.Served(TimeSpan.FromMilliseconds(2), predicted: 300); // beyond the counted classes: served, not counted by class
         session.Outcome(4, correct: true);
         session.Outcome(5, correct: false);
         session.Outcome(5, correct: true);
         session.Outcome(9, correct: true); // neither arm's version: ignored
         var report = session.Report();
         Assert.Equal((4UL, 1UL, 1UL, 1UL), (report.A.Version, report.A.Served, report.A.Labelled, report.A.Correct));
-        Assert.Equal((5UL, 2UL, 2UL, 1UL), (report.B.Version, report.B.Served, report.B.Labelled, report.B.Correct));
+        Assert.Equal((5UL, 3UL, 2UL, 1UL), (report.B.Version, report.B.Served, report.B.Labelled, report.B.Correct));
+        Assert.Equal([1UL], report.A.Predicted); // answers per class: the share KPIs an A/B test can judge
+        Assert.Equal([0UL, 2UL], report.B.Predicted);
         Assert.True(report.B.LatencyP95Ms > report.A.LatencyP95Ms);
         session.Exit();
     }

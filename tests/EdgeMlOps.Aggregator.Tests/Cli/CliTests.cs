@@ -221,6 +221,14 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal((0.2, 0.5, EdgeMlOps.Aggregator.Experiments.ExperimentMode.FixedHorizon, 0.9, 0.03), (tested.Request.Experiment!.Share, tested.Request.Experiment.Split, tested.Request.Experiment.Design.Mode, tested.Request.Experiment.Design.BaselineRate, tested.Request.Experiment.Design.MinDetectableEffect));
         (exit, _) = await Run("bob-token", "rollouts", "abort", tested.Id, "--reason", "stop");
         Assert.Equal(0, exit);
+        (exit, output) = await Run("bob-token", "rollouts", "create", "1", "--ab", "0.2", "--ab-mode", "bandit", "--ab-metric", "share:1", "--ab-lower-is-better", "--reason", "fewer escalations");
+        Assert.Equal(0, exit);
+        Assert.Equal(("share:1", false), (_node.Rollouts.Current!.Request.Experiment!.Metric, _node.Rollouts.Current.Request.Experiment!.HigherIsBetter));
+        (exit, _) = await Run("bob-token", "rollouts", "abort", _node.Rollouts.Current.Id, "--reason", "stop");
+        Assert.Equal(0, exit);
+        (exit, output) = await Run("bob-token", "rollouts", "create", "1", "--ab", "0.2", "--ab-metric", "revenue", "--reason", "r");
+        Assert.Equal(1, exit);
+        Assert.Contains("metric 'revenue' is not 'accuracy' or 'share:C'", output, StringComparison.Ordinal);
         (exit, output) = await Run("bob-token", "rollouts", "create", "1", "--ab", "0.2", "--ab-mode", "peeking", "--reason", "r");
         Assert.Equal(2, exit);
         Assert.Contains("'peeking'", output, StringComparison.Ordinal);
