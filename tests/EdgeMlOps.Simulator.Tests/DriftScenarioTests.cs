@@ -6,6 +6,7 @@ namespace EdgeMlOps.Simulator.Tests;
 /// the fleet's ground-truth accuracy from confusion counts matches the exact accuracy of what was served.
 /// </summary>
 [Collection(FleetCollection.Name)]
+[Trait(Tiers.Name, Tiers.Experiment)]
 public class DriftScenarioTests
 {
     [Fact]

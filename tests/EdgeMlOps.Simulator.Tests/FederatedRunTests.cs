@@ -125,6 +125,7 @@ public class FederatedRunTests
     }
 
     [Fact]
+    [Trait(Tiers.Name, Tiers.Experiment)]
     public async Task ThousandDevices_ThreeRounds()
     {
         var result = await RunAsync("--dataset", "mnist", "--devices", "1000", "--rounds", "3", "--seed", "1");
@@ -140,6 +141,7 @@ public class FederatedRunTests
     }
 
     [Fact]
+    [Trait(Tiers.Name, Tiers.Experiment)]
     public async Task Mnist_Iid_100Devices_20Rounds_ReachesNinetyPercent()
     {
         var result = await RunAsync("--dataset", "mnist", "--partition", "iid", "--devices", "100", "--rounds", "20", "--seed", "1");
@@ -147,6 +149,7 @@ public class FederatedRunTests
     }
 
     [Fact]
+    [Trait(Tiers.Name, Tiers.Experiment)]
     public async Task Mnist_TwoShardsPerDevice_ReachesEightyPercentWithinFiftyRounds()
     {
         var result = await RunAsync("--dataset", "mnist", "--partition", "shards:2", "--devices", "100", "--rounds", "50", "--seed", "1");

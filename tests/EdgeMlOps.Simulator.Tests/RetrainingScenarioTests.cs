@@ -10,6 +10,7 @@ namespace EdgeMlOps.Simulator.Tests;
 /// back while the stable region's does not suffer.
 /// </summary>
 [Collection(FleetCollection.Name)]
+[Trait(Tiers.Name, Tiers.Experiment)]
 public class RetrainingScenarioTests
 {
     [Fact]

@@ -8,6 +8,7 @@ namespace EdgeMlOps.Simulator.Tests;
 /// without a single device serving it.
 /// </summary>
 [Collection(FleetCollection.Name)]
+[Trait(Tiers.Name, Tiers.Experiment)]
 public class RolloutScenarioTests
 {
     [Fact]

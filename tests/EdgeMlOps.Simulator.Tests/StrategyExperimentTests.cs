@@ -8,6 +8,7 @@ namespace EdgeMlOps.Simulator.Tests;
 /// 0.7735 both ways); FedBuff's timing experiment stays on MQTT.
 /// </summary>
 [Collection(FleetCollection.Name)]
+[Trait(Tiers.Name, Tiers.Experiment)]
 public class StrategyExperimentTests
 {
     private static Task<SimulationResult> RunAsync(params string[] args) =>
