@@ -61,6 +61,9 @@ public sealed record PipelineRun
 
     public IReadOnlyList<GateCheck> Gates { get; init; } = [];
 
+    /// <summary>Distinct people who must approve: the policy's count, at least one when the registry held the version for review.</summary>
+    public int RequiredApprovals { get; init; }
+
     /// <summary>People who approved the candidate for this run, in order.</summary>
     public IReadOnlyList<string> Approvals { get; init; } = [];
 

@@ -113,7 +113,7 @@ public sealed class RetrainingPipeline
             throw new GovernanceException($"four eyes: {actor} cannot approve v{run.Candidate} (created by {candidate.CreatedBy})", forbidden: true);
         }
 
-        if (run.Approvals.Contains(actor, StringComparer.Ordinal)) throw new GovernanceException($"{actor} already approved v{run.Candidate}; the policy asks for {run.Policy.Approvals} different people");
+        if (run.Approvals.Contains(actor, StringComparer.Ordinal)) throw new GovernanceException($"{actor} already approved v{run.Candidate}; the run needs {run.RequiredApprovals} different people");
         run = Update(run, r => r with { Approvals = [.. r.Approvals, actor], Note = $"approved by {string.Join(", ", r.Approvals.Append(actor))}" }, "approve", actor, reason);
         await StepAsync(cancellationToken).ConfigureAwait(false);
         return Active ?? Find(run.Id) ?? run;
@@ -276,14 +276,18 @@ public sealed class RetrainingPipeline
             return;
         }
 
-        Move(run, PipelineStage.AwaitingApproval, "validated", run.Policy.Approvals == 0 ? "every gate passed; the policy approves" : $"every gate passed; waiting for {run.Policy.Approvals} approval(s)");
+        var required = PipelineApprovals.Required(run.Policy.Approvals, candidate.State);
+        run = Update(run, r => r with { RequiredApprovals = required }, null, Actor, string.Empty);
+        Move(run, PipelineStage.AwaitingApproval, "validated", required == 0 ? "every gate passed; the policy approves"
+            : required > run.Policy.Approvals ? $"every gate passed; the registry holds v{candidate.Version} for a person's review ({candidate.StateReason}): waiting for {required} approval(s)"
+            : $"every gate passed; waiting for {required} approval(s)");
         await ReleaseAsync(Active!, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>With the approvals the policy asks for, approves the version in the registry and starts its rollout.</summary>
     private async Task ReleaseAsync(PipelineRun run, CancellationToken cancellationToken)
     {
-        if (run.Approvals.Count < run.Policy.Approvals) return;
+        if (run.Approvals.Count < run.RequiredApprovals) return;
         var candidate = _stores.Governance.Find(run.Model, run.Candidate);
         if (candidate.State is VersionStates.Validated or VersionStates.Candidate)
         {

@@ -89,3 +89,15 @@ public class CandidateGatesTests
         Assert.Equal(["registry", "held-out"], off.Select(c => c.Gate));
     }
 }
+
+/// <summary>How many people must approve a retrained version.</summary>
+public class RequiredApprovalsTests
+{
+    [Theory]
+    [InlineData(0, "validated", 0)]
+    [InlineData(0, "candidate", 1)] // held for review by the registry: the policy alone cannot approve it
+    [InlineData(2, "candidate", 2)]
+    [InlineData(2, "validated", 2)]
+    public void ThePolicysCount_ButAPersonWhenTheRegistryAsksForReview(int policy, string state, int required) =>
+        Assert.Equal(required, PipelineApprovals.Required(policy, state));
+}
