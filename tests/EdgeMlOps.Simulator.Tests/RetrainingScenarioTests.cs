@@ -39,7 +39,8 @@ public class RetrainingScenarioTests
 
         // Accuracy, per region, from the devices' ground truth: collapsed after the drift, back after the rollout.
         var before = result.Accuracy.Where(a => a.Seconds < 0 && a.ShiftedLabels >= 200).ToArray();
-        var drifted = result.Accuracy.Where(a => a.Seconds > 4 && a.Version == result.DeployedBefore && a.ShiftedLabels >= 200).ToArray();
+        // Devices send a profile every window, not aligned with the aggregator's: windows ending within two of the drift may still hold older requests.
+        var drifted = result.Accuracy.Where(a => a.Seconds > 8 && a.Version == result.DeployedBefore && a.ShiftedLabels >= 200).ToArray();
         var after = result.Accuracy.Where(a => a.Version == result.DeployedAfter && a.ShiftedLabels >= 200).ToArray();
         Assert.NotEmpty(before);
         Assert.NotEmpty(drifted);
