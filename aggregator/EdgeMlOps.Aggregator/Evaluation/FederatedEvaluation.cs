@@ -9,7 +9,7 @@ public sealed record FederatedEvaluationReport(string RoundId, ulong Version, in
 
 /// <summary>One federated evaluation in progress: which devices were asked, which answered (once each, for the right version, with finite scores), and the combined score.</summary>
 public sealed class FederatedEvaluation(string roundId, ulong version, string[] selected, FederatedStrategy strategy, IReadOnlyList<uint>? importanceInputs = null,
-    IReadOnlyList<DependenceRequest>? dependence = null, int classes = 0)
+    IReadOnlyList<DependenceRequest>? dependence = null, int classes = 0, ImportancePrivacy? privacy = null)
 {
     private readonly IReadOnlyList<uint> _importanceInputs = importanceInputs ?? [];
     private readonly IReadOnlyList<DependenceRequest> _dependence = dependence ?? [];
@@ -46,7 +46,7 @@ public sealed class FederatedEvaluation(string roundId, ulong version, string[] 
         {
             var summary = strategy.AggregateEvaluate(_results);
             var curves = _dependence.Count > 0 ? FederatedDependence.Combine(_dependence, classes, _results) : [];
-            var importance = FederatedImportance.Combine(version, _importanceInputs, _results);
+            var importance = FederatedImportance.Combine(version, _importanceInputs, _results, privacy);
             if (curves.Count > 0)
             {
                 var devices = _results.Count(r => r.Dependence.Count > 0);

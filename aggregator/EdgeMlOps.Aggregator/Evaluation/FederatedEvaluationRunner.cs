@@ -41,7 +41,7 @@ public sealed class FederatedEvaluationRunner(
             var plan = strategy.ConfigureEvaluate(context, ids, tasks.BaseConfig());
             var selected = plan.Selected.ToArray();
             var asked = inputs.Select(i => (uint)i).ToArray();
-            var evaluation = new FederatedEvaluation(roundId, current.Record.Version, selected, strategy, asked, dependence, options.Model.Classes);
+            var evaluation = new FederatedEvaluation(roundId, current.Record.Version, selected, strategy, asked, dependence, options.Model.Classes, explainer.Options.FederatedPrivacy);
             open.Open(evaluation);
             var deadline = time.GetUtcNow() + options.Rounds.ReportDeadline;
             var task = new RoundTask

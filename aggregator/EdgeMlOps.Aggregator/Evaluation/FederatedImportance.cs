@@ -11,6 +11,13 @@ namespace EdgeMlOps.Aggregator.Evaluation;
 /// </summary>
 public sealed record FederatedImportance(ulong Version, int Devices, long Rows, double Accuracy, IReadOnlyList<InputImportance> Importance)
 {
+    /// <summary>With <see cref="ImportancePrivacy"/>: the noise on every summed count, ε and δ of the release (null: no noise).</summary>
+    public double? NoiseStdDev { get; init; }
+
+    public double? Epsilon { get; init; }
+
+    public double? Delta { get; init; }
+
     /// <summary>Partial-dependence curves measured on the devices' own rows (see <see cref="FederatedDependence"/>).</summary>
     public IReadOnlyList<DependenceCurve> Dependence { get; init; } = [];
 
@@ -27,18 +34,28 @@ public sealed record FederatedImportance(ulong Version, int Devices, long Rows, 
             && result.PermutedCorrect.All(c => c <= result.ImportanceRows);
     }
 
-    /// <summary>The fleet's importance from plausible reports, or null when no device measured any.</summary>
-    public static FederatedImportance? Combine(ulong version, IReadOnlyList<uint> inputs, IEnumerable<EvaluationResult> results)
+    /// <summary>The fleet's importance from plausible reports, or null when no device measured any; with <paramref name="privacy"/>, clipped per device and noised.</summary>
+    public static FederatedImportance? Combine(ulong version, IReadOnlyList<uint> inputs, IEnumerable<EvaluationResult> results, ImportancePrivacy? privacy = null)
     {
         var measured = results.Where(r => r.ImportanceRows > 0).ToArray();
         if (inputs.Count == 0 || measured.Length == 0) return null;
-        var rows = measured.Sum(r => (double)r.ImportanceRows);
-        var correct = measured.Sum(r => (double)r.ImportanceCorrect);
+        var dp = privacy is { Enabled: true } ? privacy : null;
+        var scale = measured.Select(r => dp?.Clip(r.ImportanceRows) ?? 1.0).ToArray();
+        var noise = dp?.Gaussian();
+        var stddev = dp?.NoiseStdDev(inputs.Count) ?? 0;
+        double Noised(double sum) => noise is null ? sum : sum + stddev * noise();
+        var rows = Math.Max(1, Noised(measured.Select((r, i) => r.ImportanceRows * scale[i]).Sum()));
+        var correct = Noised(measured.Select((r, i) => r.ImportanceCorrect * scale[i]).Sum());
         var importance = inputs.Select((input, x) =>
         {
-            var shuffled = measured.Sum(r => (double)r.PermutedCorrect[x]);
+            var shuffled = Noised(measured.Select((r, i) => r.PermutedCorrect[x] * scale[i]).Sum());
             return new InputImportance((int)input, (correct - shuffled) / rows, double.NaN);
         }).ToArray();
-        return new FederatedImportance(version, measured.Length, (long)rows, correct / rows, importance);
+        return new FederatedImportance(version, measured.Length, (long)Math.Round(rows), Math.Clamp(correct / rows, 0, 1), importance)
+        {
+            NoiseStdDev = dp is null ? null : stddev,
+            Epsilon = dp?.Epsilon(),
+            Delta = dp?.Delta,
+        };
     }
 }

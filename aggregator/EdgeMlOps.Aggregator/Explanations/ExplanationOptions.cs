@@ -25,6 +25,9 @@ public sealed record ExplanationOptions
 
     public int Seed { get; init; } = 1;
 
+    /// <summary>Differential privacy for the importance counts devices send (<c>Governance:Explain:Federated*</c>; off by default).</summary>
+    public Evaluation.ImportancePrivacy FederatedPrivacy { get; init; } = new();
+
     /// <summary>Groups with fewer held-out rows are listed in the card but left out of the gaps.</summary>
     public int MinGroupSamples { get; init; } = 20;
 
@@ -38,5 +41,11 @@ public sealed record ExplanationOptions
         MinTopInputOverlap = r.Double("Governance:Explain:MinTopInputOverlap", 0, 0, 1),
         Seed = r.Int("Governance:Explain:Seed", 1),
         MinGroupSamples = r.Int("Governance:Explain:MinGroupSamples", 20, 1, int.MaxValue),
+        FederatedPrivacy = new Evaluation.ImportancePrivacy
+        {
+            NoiseMultiplier = r.Double("Governance:Explain:FederatedNoiseMultiplier", 0, 0, 1000),
+            RowsPerDevice = (ulong)r.Long("Governance:Explain:FederatedRowsPerDevice", (long)Evaluation.ImportancePrivacy.DefaultRowsPerDevice, 1, 1L << 32),
+            Delta = r.Double("Governance:Explain:FederatedDelta", Evaluation.ImportancePrivacy.DefaultDelta, 1e-12, 0.1),
+        },
     };
 }
