@@ -61,6 +61,11 @@ internal static class ExplainCommands
                 var table = new Table().AddColumns("Input", "Importance on devices");
                 foreach (var i in fleet.GetProperty("importance").EnumerateArray().OrderByDescending(i => Number(i, "mean"))) table.AddRow(Cli.Cell(i, "input"), Cli.Cell(i, "mean"));
                 output.MarkupLine($"measured by {Cli.Cell(fleet, "devices")} devices on {Cli.Cell(fleet, "rows")} rows:");
+                if (fleet.TryGetProperty("epsilon", out var epsilon) && epsilon.ValueKind == JsonValueKind.Number)
+                {
+                    output.MarkupLine($"differentially private: ε = {Cli.Cell(fleet, "epsilon")}, δ = {Cli.Cell(fleet, "delta")}, noise σ = {Cli.Cell(fleet, "noiseStdDev")} on every summed count");
+                }
+
                 output.Write(table);
                 if (fleet.TryGetProperty("dependence", out var curves) && curves.GetArrayLength() > 0)
                 {

@@ -67,15 +67,21 @@ public static class FederatedDependence
     }
 
     /// <summary>The fleet's curves from plausible answers (empty when no device measured any).</summary>
-    public static IReadOnlyList<DependenceCurve> Combine(IReadOnlyList<DependenceRequest> requests, int classes, IEnumerable<EvaluationResult> results)
+    public static IReadOnlyList<DependenceCurve> Combine(IReadOnlyList<DependenceRequest> requests, int classes, IEnumerable<EvaluationResult> results, ImportancePrivacy? privacy = null)
     {
         var measured = results.Where(r => r.Dependence.Count == requests.Count && r.Dependence.Count > 0).ToArray();
         if (measured.Length == 0) return [];
+        var dp = privacy is { Enabled: true } ? privacy : null;
+        var noise = dp?.Gaussian();
+        var stddev = dp?.DependenceNoiseStdDev(requests.Count, requests.Max(q => q.Grid.Count)) ?? 0;
+        double Noised(double sum) => noise is null ? sum : sum + stddev * noise();
         return requests.Select((request, i) =>
         {
-            var rows = measured.Sum(r => (double)r.Dependence[i].Rows);
+            var scale = measured.Select(r => dp?.Clip(r.Dependence[i].Rows) ?? 1.0).ToArray();
+            var rows = Math.Max(1, Noised(measured.Select((r, d) => r.Dependence[i].Rows * scale[d]).Sum()));
             var grid = request.Grid.Count;
-            var average = Enumerable.Range(0, grid).Select(g => Enumerable.Range(0, classes).Select(k => measured.Sum(r => r.Dependence[i].Sums[g * classes + k]) / rows).ToArray()).ToArray();
+            var average = Enumerable.Range(0, grid).Select(g => Enumerable.Range(0, classes)
+                .Select(k => Math.Clamp(Noised(measured.Select((r, d) => r.Dependence[i].Sums[g * classes + k] * scale[d]).Sum()) / rows, 0, 1)).ToArray()).ToArray();
             var curve = new Shared.Explanations.PartialDependenceCurve((int)request.Input, request.Grid.ToArray(), average);
             return new DependenceCurve((int)request.Input, curve.MostAffectedClass(), curve.Grid, average);
         }).ToArray();

@@ -45,12 +45,18 @@ public sealed class FederatedEvaluation(string roundId, ulong version, string[] 
         lock (_reported)
         {
             var summary = strategy.AggregateEvaluate(_results);
-            var curves = _dependence.Count > 0 ? FederatedDependence.Combine(_dependence, classes, _results) : [];
+            var curves = _dependence.Count > 0 ? FederatedDependence.Combine(_dependence, classes, _results, privacy) : [];
             var importance = FederatedImportance.Combine(version, _importanceInputs, _results, privacy);
             if (curves.Count > 0)
             {
                 var devices = _results.Count(r => r.Dependence.Count > 0);
                 importance = (importance ?? new FederatedImportance(version, devices, _results.Where(r => r.Dependence.Count > 0).Sum(r => (long)r.Dependence[0].Rows), double.NaN, [])) with { Dependence = curves };
+                if (privacy is { Enabled: true } dp)
+                {
+                    // Importance and the curves come from the same rows: their ε composes.
+                    var releases = importance.Importance.Count > 0 ? 2 : 1;
+                    importance = importance with { Epsilon = dp.Epsilon(releases), Delta = dp.Delta, DependenceNoiseStdDev = dp.DependenceNoiseStdDev(_dependence.Count, _dependence.Max(q => q.Grid.Count)) };
+                }
             }
 
             return new FederatedEvaluationReport(RoundId, version, _selected.Count, _reported.Count, summary.Samples, summary.Accuracy, summary.Loss, importance);

@@ -16,6 +16,9 @@ public sealed record FederatedImportance(ulong Version, int Devices, long Rows, 
 
     public double? Epsilon { get; init; }
 
+    /// <summary>With privacy and partial dependence: the noise on every summed probability of the curves.</summary>
+    public double? DependenceNoiseStdDev { get; init; }
+
     public double? Delta { get; init; }
 
     /// <summary>Partial-dependence curves measured on the devices' own rows (see <see cref="FederatedDependence"/>).</summary>

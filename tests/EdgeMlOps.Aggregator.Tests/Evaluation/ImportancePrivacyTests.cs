@@ -60,4 +60,46 @@ public sealed class ImportancePrivacyTests
         var release = FederatedImportance.Combine(3, [0, 1, 2], Fleet(), one with { Seed = 5 })!;
         Assert.Equal((one.Epsilon(), 1e-5), (release.Epsilon!.Value, release.Delta!.Value));
     }
+
+    /// <summary>A device's partial-dependence sums for one input on a 5-point grid, two classes: class 1's probability rises 0.1 → 0.9.</summary>
+    private static EvaluationResult Curve(ulong rows, double lift = 0)
+    {
+        var result = new EvaluationResult { Version = 3, SampleCount = rows, Accuracy = 0.5, Loss = 0.5 };
+        var entry = new DependenceSums { Input = 4, Rows = rows };
+        for (var g = 0; g < 5; g++)
+        {
+            var p1 = Math.Min(1, 0.1 + 0.2 * g + lift);
+            entry.Sums.Add(rows * (1 - p1));
+            entry.Sums.Add(rows * p1);
+        }
+
+        result.Dependence.Add(entry);
+        return result;
+    }
+
+    [Fact]
+    public void PartialDependence_IsClippedAndNoised_AndItsEpsilonComposesWithImportance()
+    {
+        var request = new DependenceRequest { Input = 4 };
+        request.Grid.AddRange([0f, 1f, 2f, 3f, 4f]);
+        var fleet = Enumerable.Range(0, 100).Select(_ => Curve(1000)).ToArray();
+        var privacy = new ImportancePrivacy { NoiseMultiplier = 1.0, RowsPerDevice = 1000 };
+        var sigma = privacy.DependenceNoiseStdDev(inputs: 1, grid: 5);
+        Assert.Equal(1000 * Math.Sqrt(6), sigma, 9);
+
+        var middle = Enumerable.Range(1, 300).Select(seed => FederatedDependence.Combine([request], 2, fleet, privacy with { Seed = (ulong)seed })[0].Average[2][1]).ToArray();
+        var mean = middle.Average();
+        var sd = Math.Sqrt(middle.Sum(v => (v - mean) * (v - mean)) / (middle.Length - 1));
+        Assert.InRange(mean, 0.5 - 0.01, 0.5 + 0.01);                 // unbiased around the true 0.5
+        Assert.InRange(sd, 0.85 * sigma / 100_000, 1.3 * sigma / 100_000); // the sum's noise over 100,000 rows (plus the rows' own)
+
+        // One device claiming a billion rows with class 1 everywhere weighs as 1,000 rows (clip), not as the fleet.
+        var liar = Curve(1_000_000_000, lift: 1);
+        var clipped = FederatedDependence.Combine([request], 2, [.. fleet, liar], privacy with { NoiseMultiplier = 1e-9, Seed = 1 })[0];
+        Assert.InRange(clipped.Average[0][1], 0.1, 0.11);
+        Assert.True(FederatedDependence.Combine([request], 2, [.. fleet, liar])[0].Average[0][1] > 0.99);
+
+        Assert.Equal(new RdpAccountant().EpsilonAfter(1.0, 1.0, 1e-5, 2), privacy.Epsilon(2), 12);
+        Assert.True(privacy.Epsilon(2) > privacy.Epsilon(1));
+    }
 }
