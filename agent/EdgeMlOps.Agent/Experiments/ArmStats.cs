@@ -18,33 +18,39 @@ internal sealed class ArmStats(ulong version)
     public void Served(TimeSpan elapsed, long predicted)
     {
         _latency.Record(elapsed);
+        Interlocked.Increment(ref _served); // before the class count: a reader that sees the class count sees the request
         if (predicted is >= 0 and < CountedClasses) Interlocked.Increment(ref _predicted[predicted]);
-        Interlocked.Increment(ref _served);
     }
 
     public void Failed() => Interlocked.Increment(ref _errors);
 
     public void Labelled(bool correct)
     {
-        Interlocked.Increment(ref _labelled);
+        Interlocked.Increment(ref _labelled); // before correct, for the same reason
         if (correct) Interlocked.Increment(ref _correct);
     }
 
+    /// <summary>
+    /// The arm's counts, consistent while requests are being served: each part is read before the whole it belongs to
+    /// (class counts before requests, correct before labelled), so a report never claims more than it served — the
+    /// aggregator drops such a report as implausible. Reading in the other order did, under load (found by CI).
+    /// </summary>
     public ArmCounts Counts()
     {
-        var counts = Snapshot();
-        var last = Array.FindLastIndex(_predicted, c => c > 0);
-        for (var c = 0; c <= last; c++) counts.Predicted.Add((ulong)Interlocked.Read(ref _predicted[c]));
+        var predicted = new ulong[CountedClasses];
+        for (var c = 0; c < CountedClasses; c++) predicted[c] = (ulong)Interlocked.Read(ref _predicted[c]);
+        var correct = (ulong)Interlocked.Read(ref _correct);
+        var counts = new ArmCounts
+        {
+            Version = Version,
+            Correct = correct,
+            Labelled = (ulong)Interlocked.Read(ref _labelled),
+            Errors = (ulong)Interlocked.Read(ref _errors),
+            Served = (ulong)Interlocked.Read(ref _served),
+            LatencyP95Ms = _latency.Count > 0 ? _latency.Quantile(0.95).TotalMilliseconds : 0,
+        };
+        var last = Array.FindLastIndex(predicted, c => c > 0);
+        counts.Predicted.AddRange(predicted.Take(last + 1));
         return counts;
     }
-
-    private ArmCounts Snapshot() => new()
-    {
-        Version = Version,
-        Served = (ulong)Interlocked.Read(ref _served),
-        Errors = (ulong)Interlocked.Read(ref _errors),
-        Labelled = (ulong)Interlocked.Read(ref _labelled),
-        Correct = (ulong)Interlocked.Read(ref _correct),
-        LatencyP95Ms = _latency.Count > 0 ? _latency.Quantile(0.95).TotalMilliseconds : 0,
-    };
 }

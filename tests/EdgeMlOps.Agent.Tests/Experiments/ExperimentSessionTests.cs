@@ -48,6 +48,37 @@ public sealed class ExperimentSessionTests
     }
 
     [Fact]
+    public async Task Counts_TakenWhileRequestsAreServed_NeverClaimMoreThanWasServed()
+    {
+        var session = new ExperimentSession("r1", versionA: 4, versionB: 5, split: 0.5, await TargetAsync());
+        using var stop = new CancellationTokenSource();
+        var writers = Enumerable.Range(0, 2).Select(w => Task.Run(() =>
+        {
+            for (var i = 0L; !stop.IsCancellationRequested; i++)
+            {
+                session.B.Served(TimeSpan.FromTicks(10), predicted: i % 3);
+                session.Outcome(5, correct: true);
+            }
+        })).ToArray();
+        SpinWait.SpinUntil(() => session.Report().B.Served > 10_000, TimeSpan.FromSeconds(10)); // the writers are running
+        var implausible = 0;
+        var reports = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.ElapsedMilliseconds < 500)
+        {
+            var b = session.Report().B;
+            reports++;
+            if (b.Predicted.Aggregate(0UL, (sum, c) => sum + c) > b.Served || b.Correct > b.Labelled) implausible++;
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(writers);
+        Assert.True(reports > 100, $"{reports} reports");
+        Assert.Equal(0, implausible);
+        session.Exit();
+    }
+
+    [Fact]
     public async Task EndingTheTest_WaitsForTheRequestsUsingTheTarget()
     {
         var arms = new ExperimentArms();
