@@ -97,16 +97,7 @@ await using var node = new AggregatorNode(options, loggers, evaluator: evaluator
 try
 {
     await node.StartAsync(stopping.Token);
-    if (options.Pipeline.Enabled)
-    {
-        // Rounds run when the retraining pipeline's triggers say so (or an operator starts a run), not on a timer.
-        logger.LogInformation("Retraining pipeline enabled: rounds run when its triggers fire (edgemlops pipeline status)");
-        await Task.Delay(Timeout.Infinite, stopping.Token);
-    }
-    else
-    {
-        await node.RunRoundsAsync(stopping.Token);
-    }
+    await node.RunRoundsAsync(stopping.Token); // yields to the retraining pipeline while its policy (configuration or registry) is enabled
 }
 catch (OperationCanceledException)
 {

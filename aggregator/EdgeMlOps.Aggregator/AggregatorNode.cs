@@ -301,7 +301,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         {
             if (Pipeline.Policy.Enabled)
             {
-                // A policy set through the admin API took training over: rounds run when its triggers say so.
+                // The retraining pipeline's policy (configuration or registry) is enabled: rounds run when its triggers say so.
                 await Task.Delay(rounds.Interval, _time, cancellationToken).ConfigureAwait(false);
                 continue;
             }

@@ -28,7 +28,7 @@ public static class ReportBounds
 
     private static bool Arm(ArmCounts a) =>
         a.Served <= MaxCount && a.Errors <= MaxCount && a.Labelled <= a.Served && a.Correct <= a.Labelled && Latency(a.LatencyP95Ms)
-        && a.Predicted.Count <= 256 && a.Predicted.Aggregate(0UL, (sum, c) => c > a.Served || sum > a.Served ? ulong.MaxValue : sum + c) <= a.Served;
+        && a.Predicted.Count <= 256 && a.Predicted.All(c => c <= a.Served) && a.Predicted.Aggregate(0UL, (sum, c) => sum + c) <= a.Served; // ≤ 256 × 2^40: no overflow
 
     private static bool Latency(double ms) => double.IsFinite(ms) && ms >= 0;
 }
