@@ -81,6 +81,9 @@ public sealed record AggregatorOptions
 
     public string DataDirectory { get; init; } = "aggregator-data";
 
+    /// <summary>Where the tables live: SQLite files in <see cref="DataDirectory"/> (default) or PostgreSQL.</summary>
+    public Storage.StoreOptions Store { get; init; } = new();
+
     public int Seed { get; init; } = 1;
 
     public RoundOptions Rounds { get; init; } = new();
@@ -170,6 +173,7 @@ public sealed record AggregatorOptions
             HttpUrl = httpUrl,
             PublicBaseUrl = publicBase,
             DataDirectory = r.String(nameof(DataDirectory), "aggregator-data"),
+            Store = Storage.StoreOptions.Read(r),
             Seed = r.Int(nameof(Seed), 1),
             Rounds = rounds,
             Strategy = strategy,

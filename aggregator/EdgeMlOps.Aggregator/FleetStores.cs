@@ -1,28 +1,38 @@
 using EdgeMlOps.Aggregator.Governance;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Security;
+using EdgeMlOps.Aggregator.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Aggregator;
 
 /// <summary>
-/// Everything the aggregator keeps on disk under <see cref="AggregatorOptions.DataDirectory"/>, opened together when
-/// the aggregator is composed (so no service ever sees a store that is not there yet) and closed together.
+/// Everything the aggregator keeps: its tables in the configured engine (<see cref="StoreOptions"/>: SQLite files
+/// under <see cref="AggregatorOptions.DataDirectory"/>, or PostgreSQL), and artifacts, keys and the fleet CA in the
+/// data directory — opened together when the aggregator is composed (so no service ever sees a store that is not
+/// there yet) and closed together.
 /// </summary>
 public sealed class FleetStores : IDisposable
 {
+    private readonly StoreDatabases _databases;
+
     public FleetStores(AggregatorOptions options, TimeProvider time, ILoggerFactory loggers)
     {
         Directory.CreateDirectory(options.DataDirectory);
-        Registry = new ModelRegistry(Path.Combine(options.DataDirectory, "registry.db"));
-        Seen = new Fleet.SeenMessages(Path.Combine(options.DataDirectory, "messages.db"), time);
+        _databases = new StoreDatabases(options.Store, options.DataDirectory);
+        Registry = new ModelRegistry(_databases.Open("registry.db", durable: true));
+        Seen = new Fleet.SeenMessages(_databases.Open("messages.db", durable: false), time);
         Artifacts = new ArtifactStore(Path.Combine(options.DataDirectory, "artifacts"));
+        var securityStore = new SecurityStore(_databases.Open("security.db", durable: true), _databases.Open("security.events.db", durable: false));
         Security = new FleetSecurity(options.DataDirectory, options.Fleet, options.Security, time, loggers.CreateLogger<FleetSecurity>(),
-            DevicePublishLimits.For(options.Model, options.Monitoring.MaxProfileBytes));
+            DevicePublishLimits.For(options.Model, options.Monitoring.MaxProfileBytes), securityStore);
         Keys = new Trust.KeyRing(Path.Combine(options.DataDirectory, "keys"), options.Fleet, options.Trust, time.GetUtcNow());
-        Audit = new AuditLog(Path.Combine(options.DataDirectory, "audit.db"));
+        Audit = new AuditLog(_databases.Open("audit.db", durable: true), _databases.Engine == StoreEngine.Sqlite ? Path.Combine(options.DataDirectory, "audit.db.head") : null);
         Governance = new ModelGovernance(Registry, Audit, options.Governance, time);
     }
+
+    /// <summary>The engine the tables are in.</summary>
+    public StoreEngine Engine => _databases.Engine;
 
     /// <summary>Models, versions and their states, rounds, rollouts, reference profiles, strategy state.</summary>
     public ModelRegistry Registry { get; }
@@ -52,5 +62,6 @@ public sealed class FleetStores : IDisposable
         Audit.Dispose();
         Keys.Dispose();
         Security.Dispose();
+        _databases.Dispose();
     }
 }

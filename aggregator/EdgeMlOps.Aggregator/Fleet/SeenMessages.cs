@@ -1,11 +1,10 @@
-using EdgeMlOps.Runtime.Storage;
-using Microsoft.Data.Sqlite;
+using EdgeMlOps.Aggregator.Storage;
 
 namespace EdgeMlOps.Aggregator.Fleet;
 
 /// <summary>
 /// The message ids already processed, per sending device, kept across restarts (SQLite,
-/// <c>messages.db</c>; a commit survives a killed process, not a power cut, like the WAL of every
+/// <c>messages.db</c>, or PostgreSQL; a commit survives a killed process, not a power cut, like the WAL of every
 /// unsynced store here). A message redelivered after a crash — QoS 1 from a persistent session, a
 /// device's outbox resending — is recognised and counted once. Ids are scoped by the authenticated
 /// sender, so no device can spend another's ids. Entries older than <see cref="Retention"/> are pruned.
@@ -18,36 +17,47 @@ public sealed class SeenMessages : IDisposable
     /// <summary>Prune once per this many new ids.</summary>
     private const int PruneEvery = 10_000;
 
-    private readonly SqliteConnection _connection;
-    private readonly object _gate = new();
-    private readonly TimeProvider _time;
-    private long _added;
-
-    public SeenMessages(string path, TimeProvider time)
-    {
-        _time = time;
-        _connection = SqliteFile.Open(path, durable: false, """
+    /// <summary>The store's schema, oldest first.</summary>
+    public static readonly IReadOnlyList<Migration> Migrations =
+    [
+        Migration.Sql(1, "seen message ids per device", """
             CREATE TABLE IF NOT EXISTS seen_messages(
                 device_id TEXT NOT NULL, message_id TEXT NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY(device_id, message_id)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS seen_messages_at ON seen_messages(at_ms);
-            """);
+            """),
+    ];
+
+    private readonly SqlDatabase _db;
+    private readonly TimeProvider _time;
+    private long _added;
+
+    /// <summary>The ids in their own SQLite file (not synced per commit).</summary>
+    public SeenMessages(string path, TimeProvider time)
+        : this(new SqliteDatabase(path, durable: false), time)
+    {
+    }
+
+    /// <summary>The ids in <paramref name="database"/>, which it owns from now on.</summary>
+    public SeenMessages(SqlDatabase database, TimeProvider time)
+    {
+        _time = time;
+        _db = database;
+        _db.Migrate("messages", Migrations);
         Prune();
     }
 
     /// <summary>Records <paramref name="messageId"/> from <paramref name="deviceId"/>; false when it was processed before.</summary>
     public bool TryAdd(string deviceId, string messageId)
     {
-        lock (_gate)
+        using (var s = _db.Open())
         {
-            using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "INSERT OR IGNORE INTO seen_messages VALUES($d, $m, $t)";
-            cmd.Parameters.AddWithValue("$d", deviceId);
-            cmd.Parameters.AddWithValue("$m", messageId);
-            cmd.Parameters.AddWithValue("$t", _time.GetUtcNow().ToUnixTimeMilliseconds());
-            if (cmd.ExecuteNonQuery() == 0) return false;
-            if (++_added % PruneEvery == 0) Prune();
-            return true;
+            var added = s.Execute("INSERT INTO seen_messages(device_id, message_id, at_ms) VALUES (@d, @m, @t) ON CONFLICT DO NOTHING",
+                ("@d", deviceId), ("@m", messageId), ("@t", _time.GetUtcNow().ToUnixTimeMilliseconds()));
+            if (added == 0) return false;
         }
+
+        if (Interlocked.Increment(ref _added) % PruneEvery == 0) Prune();
+        return true;
     }
 
     /// <summary>Ids remembered now.</summary>
@@ -55,25 +65,16 @@ public sealed class SeenMessages : IDisposable
     {
         get
         {
-            lock (_gate)
-            {
-                using var cmd = _connection.CreateCommand();
-                cmd.CommandText = "SELECT COUNT(*) FROM seen_messages";
-                return (long)cmd.ExecuteScalar()!;
-            }
+            using var s = _db.Open();
+            return s.Long("SELECT COUNT(*) FROM seen_messages");
         }
     }
 
-    public void Dispose() => _connection.Dispose();
+    public void Dispose() => _db.Dispose();
 
     private void Prune()
     {
-        lock (_gate)
-        {
-            using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "DELETE FROM seen_messages WHERE at_ms < $t";
-            cmd.Parameters.AddWithValue("$t", (_time.GetUtcNow() - Retention).ToUnixTimeMilliseconds());
-            cmd.ExecuteNonQuery();
-        }
+        using var s = _db.Open();
+        s.Execute("DELETE FROM seen_messages WHERE at_ms < @t", ("@t", (_time.GetUtcNow() - Retention).ToUnixTimeMilliseconds()));
     }
 }

@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using EdgeMlOps.Runtime.Storage;
-using Microsoft.Data.Sqlite;
+using EdgeMlOps.Aggregator.Storage;
 
 namespace EdgeMlOps.Aggregator.Governance;
 
@@ -23,24 +22,24 @@ public sealed record AuditEntry(
 public sealed record AuditVerification(bool Intact, long Entries, string HeadHash, long? FirstBadSequence, string? Problem);
 
 /// <summary>
-/// Append-only, hash-chained audit log (SQLite). Each entry's hash covers its fields and the
-/// previous entry's hash, so editing, removing or reordering any entry breaks the chain from there
-/// on. The head (last sequence and hash) is also kept in a separate file, so cutting entries off
-/// the end is detected too; operators can copy the head elsewhere (it is printed by
-/// <c>edgemlops audit verify</c>) for an anchor outside this machine.
+/// Append-only, hash-chained audit log (SQLite or PostgreSQL). Each entry's hash covers its fields and the
+/// previous entry's hash, so editing, removing or reordering any entry breaks the chain from there on. The head
+/// (last sequence and hash) is also kept apart from the entries — in a file beside a SQLite log, in the
+/// <c>audit_head</c> row on PostgreSQL (which every replica appends through) — so cutting entries off the end is
+/// detected too; operators can copy the head elsewhere (it is printed by <c>edgemlops audit verify</c>) for an
+/// anchor outside this machine.
 /// </summary>
 public sealed class AuditLog : IDisposable
 {
     public const string Genesis = "0000000000000000000000000000000000000000000000000000000000000000";
 
-    private readonly SqliteConnection _connection;
-    private readonly string _headPath;
-    private readonly object _gate = new();
+    /// <summary>The advisory lock appends take on PostgreSQL, so replicas appending together chain one after another.</summary>
+    private const long AppendLockKey = 0x45_64_67_65_41_75_64_74; // "EdgeAudt"
 
-    public AuditLog(string path)
-    {
-        _headPath = path + ".head";
-        _connection = SqliteFile.Open(path, durable: true, """
+    /// <summary>The log's schema, oldest first.</summary>
+    public static readonly IReadOnlyList<Migration> Migrations =
+    [
+        Migration.Sql(1, "hash-chained audit entries", """
             CREATE TABLE IF NOT EXISTS audit(
                 seq INTEGER PRIMARY KEY,
                 at_ms INTEGER NOT NULL,
@@ -52,119 +51,122 @@ public sealed class AuditLog : IDisposable
                 after TEXT,
                 prev_hash TEXT NOT NULL,
                 hash TEXT NOT NULL);
-            """);
+            """),
+        Migration.Sql(2, "the head of the chain, for logs whose head is not in a file", """
+            CREATE TABLE IF NOT EXISTS audit_head(
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                seq INTEGER NOT NULL,
+                hash TEXT NOT NULL);
+            """),
+    ];
+
+    private readonly SqlDatabase _db;
+    private readonly string? _headPath;
+
+    /// <summary>A log in its own SQLite file (synced on every commit), its head in <c>{path}.head</c>.</summary>
+    public AuditLog(string path)
+        : this(new SqliteDatabase(path, durable: true), path + ".head")
+    {
+    }
+
+    /// <summary>A log in <paramref name="database"/>, which it owns from now on; its head in <paramref name="headPath"/>, or in the database when null.</summary>
+    public AuditLog(SqlDatabase database, string? headPath)
+    {
+        _db = database;
+        _headPath = headPath;
+        _db.Migrate("audit", Migrations);
     }
 
     /// <summary>Appends an entry chained to the last one and returns it.</summary>
     public AuditEntry Append(DateTimeOffset at, string actor, string action, string subject, string reason, string? before, string? after)
     {
-        lock (_gate)
+        using var s = _db.Open();
+        var entry = s.InTransaction(() =>
         {
-            var (lastSeq, lastHash) = Head();
+            if (s.Engine == StoreEngine.PostgreSql) s.Execute("SELECT pg_advisory_xact_lock(@k)", ("@k", AppendLockKey));
+            var last = s.Query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", r => (Seq: r.GetInt64(0), Hash: r.GetString(1)));
+            var (lastSeq, lastHash) = last.Count > 0 ? last[0] : (0L, Genesis);
             var seq = lastSeq + 1;
             var hash = HashOf(seq, at.ToUnixTimeMilliseconds(), actor, action, subject, reason, before, after, lastHash);
-            using (var cmd = _connection.CreateCommand())
+            s.Execute(
+                "INSERT INTO audit(seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash) VALUES (@q, @t, @a, @x, @s, @r, @b, @f, @p, @h)",
+                ("@q", seq), ("@t", at.ToUnixTimeMilliseconds()), ("@a", actor), ("@x", action), ("@s", subject), ("@r", reason),
+                ("@b", before), ("@f", after), ("@p", lastHash), ("@h", hash));
+            if (_headPath is null)
             {
-                cmd.CommandText = "INSERT INTO audit(seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash) VALUES ($q, $t, $a, $x, $s, $r, $b, $f, $p, $h)";
-                cmd.Parameters.AddWithValue("$q", seq);
-                cmd.Parameters.AddWithValue("$t", at.ToUnixTimeMilliseconds());
-                cmd.Parameters.AddWithValue("$a", actor);
-                cmd.Parameters.AddWithValue("$x", action);
-                cmd.Parameters.AddWithValue("$s", subject);
-                cmd.Parameters.AddWithValue("$r", reason);
-                cmd.Parameters.AddWithValue("$b", (object?)before ?? DBNull.Value);
-                cmd.Parameters.AddWithValue("$f", (object?)after ?? DBNull.Value);
-                cmd.Parameters.AddWithValue("$p", lastHash);
-                cmd.Parameters.AddWithValue("$h", hash);
-                cmd.ExecuteNonQuery();
+                s.Execute("INSERT INTO audit_head(id, seq, hash) VALUES (1, @q, @h) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash", ("@q", seq), ("@h", hash));
             }
 
-            WriteHead(seq, hash);
             return new AuditEntry(seq, DateTimeOffset.FromUnixTimeMilliseconds(at.ToUnixTimeMilliseconds()), actor, action, subject, reason, before, after, lastHash, hash);
-        }
+        });
+
+        // A head file moves only after the entry is committed (the session still holds the store, so in order).
+        if (_headPath is not null) WriteHeadFile(entry.Sequence, entry.Hash);
+        return entry;
     }
 
     /// <summary>Entries in order, optionally only those about <paramref name="subjectPrefix"/>.</summary>
     public IReadOnlyList<AuditEntry> Entries(string? subjectPrefix = null, int limit = int.MaxValue)
     {
-        lock (_gate)
-        {
-            using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash FROM audit ORDER BY seq";
-            using var reader = cmd.ExecuteReader();
-            var list = new List<AuditEntry>();
-            while (reader.Read() && list.Count < limit)
-            {
-                var entry = Read(reader);
-                if (subjectPrefix is null || entry.Subject.StartsWith(subjectPrefix, StringComparison.Ordinal)) list.Add(entry);
-            }
-
-            return list;
-        }
+        using var s = _db.Open();
+        var entries = subjectPrefix is null
+            ? s.Query("SELECT seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash FROM audit ORDER BY seq", Read)
+            : s.Query("SELECT seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash FROM audit WHERE substr(subject, 1, @n) = @p ORDER BY seq", Read,
+                ("@n", subjectPrefix.Length), ("@p", subjectPrefix));
+        return entries.Count > limit ? entries.GetRange(0, limit) : entries;
     }
 
-    /// <summary>Recomputes the chain from the first entry and compares the end with the head file.</summary>
+    /// <summary>Recomputes the chain from the first entry and compares the end with the head.</summary>
     public AuditVerification Verify()
     {
-        lock (_gate)
+        using var s = _db.Open();
+        long expected = 1;
+        var previous = Genesis;
+        foreach (var e in s.Query("SELECT seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash FROM audit ORDER BY seq", Read))
         {
-            using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash FROM audit ORDER BY rowid";
-            using var reader = cmd.ExecuteReader();
-            long expected = 1;
-            var previous = Genesis;
-            while (reader.Read())
-            {
-                var e = Read(reader);
-                if (e.Sequence != expected) return Broken(expected - 1, previous, e.Sequence, $"entry {expected} is missing or out of order (found {e.Sequence})");
-                if (e.PreviousHash != previous) return Broken(expected - 1, previous, e.Sequence, $"entry {e.Sequence} does not chain to entry {e.Sequence - 1}");
-                var recomputed = HashOf(e.Sequence, e.At.ToUnixTimeMilliseconds(), e.Actor, e.Action, e.Subject, e.Reason, e.Before, e.After, e.PreviousHash);
-                if (recomputed != e.Hash) return Broken(expected - 1, previous, e.Sequence, $"entry {e.Sequence} was edited (its hash no longer matches its content)");
-                previous = e.Hash;
-                expected++;
-            }
-
-            var count = expected - 1;
-            var (headSeq, headHash) = ReadHeadFile();
-            if (headSeq != count || headHash != previous)
-            {
-                return Broken(count, previous, Math.Min(count, headSeq) + 1, $"the log ends at entry {count} but its head records entry {headSeq} (entries removed from the end?)");
-            }
-
-            return new AuditVerification(true, count, previous, null, null);
+            if (e.Sequence != expected) return Broken(expected - 1, previous, e.Sequence, $"entry {expected} is missing or out of order (found {e.Sequence})");
+            if (e.PreviousHash != previous) return Broken(expected - 1, previous, e.Sequence, $"entry {e.Sequence} does not chain to entry {e.Sequence - 1}");
+            var recomputed = HashOf(e.Sequence, e.At.ToUnixTimeMilliseconds(), e.Actor, e.Action, e.Subject, e.Reason, e.Before, e.After, e.PreviousHash);
+            if (recomputed != e.Hash) return Broken(expected - 1, previous, e.Sequence, $"entry {e.Sequence} was edited (its hash no longer matches its content)");
+            previous = e.Hash;
+            expected++;
         }
+
+        var count = expected - 1;
+        var (headSeq, headHash) = _headPath is null ? ReadHeadRow(s) : ReadHeadFile();
+        if (headSeq != count || headHash != previous)
+        {
+            return Broken(count, previous, Math.Min(count, headSeq) + 1, $"the log ends at entry {count} but its head records entry {headSeq} (entries removed from the end?)");
+        }
+
+        return new AuditVerification(true, count, previous, null, null);
     }
 
-    public void Dispose()
-    {
-        lock (_gate) _connection.Dispose();
-    }
+    public void Dispose() => _db.Dispose();
 
     private static AuditVerification Broken(long entries, string head, long bad, string problem) => new(false, entries, head, bad, problem);
 
-    private (long Seq, string Hash) Head()
+    private static (long Seq, string Hash) ReadHeadRow(SqlSession s)
     {
-        using var cmd = _connection.CreateCommand();
-        cmd.CommandText = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
-        using var reader = cmd.ExecuteReader();
-        return reader.Read() ? (reader.GetInt64(0), reader.GetString(1)) : (0, Genesis);
+        var rows = s.Query("SELECT seq, hash FROM audit_head WHERE id = 1", r => (r.GetInt64(0), r.GetString(1)));
+        return rows.Count > 0 ? rows[0] : (0, Genesis);
     }
 
     private (long Seq, string Hash) ReadHeadFile()
     {
         if (!File.Exists(_headPath)) return (0, Genesis);
-        var parts = File.ReadAllText(_headPath).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var parts = File.ReadAllText(_headPath!).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         return parts.Length == 2 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var seq) ? (seq, parts[1]) : (-1, string.Empty);
     }
 
-    private void WriteHead(long seq, string hash)
+    private void WriteHeadFile(long seq, string hash)
     {
         var temp = _headPath + ".tmp";
         File.WriteAllText(temp, FormattableString.Invariant($"{seq} {hash}\n"));
-        File.Move(temp, _headPath, overwrite: true);
+        File.Move(temp, _headPath!, overwrite: true);
     }
 
-    private static AuditEntry Read(SqliteDataReader r) => new(
+    private static AuditEntry Read(System.Data.Common.DbDataReader r) => new(
         r.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
         r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7), r.GetString(8), r.GetString(9));
 

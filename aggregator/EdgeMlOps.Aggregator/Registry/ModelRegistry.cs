@@ -1,6 +1,4 @@
-using System.Globalization;
-using EdgeMlOps.Runtime.Storage;
-using Microsoft.Data.Sqlite;
+using EdgeMlOps.Aggregator.Storage;
 
 namespace EdgeMlOps.Aggregator.Registry;
 
@@ -73,17 +71,16 @@ public sealed record RoundRecord(
     IReadOnlyDictionary<string, double>? Notes = null);
 
 /// <summary>
-/// The model registry in SQLite: models, versions (parent, round, contributors, samples,
-/// metrics, artifact hashes) and rounds. The aggregator resumes from it after a restart.
+/// The model registry: models, versions (parent, round, contributors, samples, metrics, artifact hashes), their
+/// governance states, rounds, rollouts, reference profiles, strategy state, explanations and pipeline runs — in
+/// SQLite (<c>registry.db</c>) or PostgreSQL. The aggregator resumes from it after a restart.
 /// </summary>
 public sealed class ModelRegistry : IDisposable
 {
-    private readonly SqliteConnection _connection;
-    private readonly object _gate = new();
-
-    public ModelRegistry(string path)
-    {
-        _connection = SqliteFile.Open(path, durable: true, """
+    /// <summary>The registry's schema, oldest first (see <see cref="Migration"/>: released steps are never edited).</summary>
+    public static readonly IReadOnlyList<Migration> Migrations =
+    [
+        Migration.Sql(1, "models, versions, rounds, states, rollouts, profiles, strategy state, explanations, pipeline", """
             CREATE TABLE IF NOT EXISTS models(
                 name TEXT PRIMARY KEY,
                 spec TEXT NOT NULL,
@@ -117,7 +114,6 @@ public sealed class ModelRegistry : IDisposable
                 new_version INTEGER,
                 started_ms INTEGER NOT NULL,
                 ended_ms INTEGER NOT NULL,
-                notes TEXT,
                 PRIMARY KEY(model, round));
             CREATE TABLE IF NOT EXISTS version_states(
                 model TEXT NOT NULL,
@@ -166,196 +162,168 @@ public sealed class ModelRegistry : IDisposable
                 round INTEGER NOT NULL,
                 attempts INTEGER NOT NULL,
                 PRIMARY KEY(model, round));
-            """);
-
-        // Registries written before round notes existed gain the column.
-        using var check = Command("SELECT COUNT(*) FROM pragma_table_info('rounds') WHERE name = 'notes'");
-        if (Convert.ToInt64(check.ExecuteScalar(), CultureInfo.InvariantCulture) == 0)
+            """),
+        // Registries written before round notes existed (and before migrations were recorded) may have the column already.
+        new(2, "rounds.notes (ε spent, clip norm, staleness)", session =>
         {
-            using var alter = Command("ALTER TABLE rounds ADD COLUMN notes TEXT");
-            alter.ExecuteNonQuery();
-        }
+            if (!session.ColumnExists("rounds", "notes")) session.Execute("ALTER TABLE rounds ADD COLUMN notes TEXT");
+        }),
+    ];
+
+    private readonly SqlDatabase _db;
+
+    /// <summary>A registry in its own SQLite file (synced on every commit).</summary>
+    public ModelRegistry(string path)
+        : this(new SqliteDatabase(path, durable: true))
+    {
+    }
+
+    /// <summary>A registry in <paramref name="database"/>, which it owns from now on; brings the schema up to date.</summary>
+    public ModelRegistry(SqlDatabase database)
+    {
+        _db = database;
+        _db.Migrate("registry", Migrations);
     }
 
     public string? GetModelSpec(string model)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("SELECT spec FROM models WHERE name = $n", ("$n", model));
-            return cmd.ExecuteScalar() as string;
-        }
+        using var s = _db.Open();
+        return s.Scalar("SELECT spec FROM models WHERE name = @n", ("@n", model)) as string;
     }
 
     public void AddModel(string model, string spec, DateTimeOffset at)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("INSERT INTO models(name, spec, created_ms) VALUES ($n, $s, $t)", ("$n", model), ("$s", spec), ("$t", at.ToUnixTimeMilliseconds()));
-            cmd.ExecuteNonQuery();
-        }
+        using var s = _db.Open();
+        s.Execute("INSERT INTO models(name, spec, created_ms) VALUES (@n, @s, @t)", ("@n", model), ("@s", spec), ("@t", at.ToUnixTimeMilliseconds()));
     }
 
     public void AddVersion(ModelVersionRecord v)
     {
-        lock (_gate)
+        using var s = _db.Open();
+        s.InTransaction(() =>
         {
-            using var cmd = Command(
+            s.Execute(
                 """
                 INSERT INTO versions(model, version, parent, round, contributors, samples, inference_sha, inference_size,
                                      train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms)
-                VALUES ($m, $v, $p, $r, $c, $s, $is, $iz, $ts, $tz, $ea, $el, $tl, $t)
+                VALUES (@m, @v, @p, @r, @c, @s, @is, @iz, @ts, @tz, @ea, @el, @tl, @t)
                 """,
-                ("$m", v.Model), ("$v", (long)v.Version), ("$p", (long)v.Parent), ("$r", v.Round), ("$c", v.Contributors), ("$s", v.Samples),
-                ("$is", v.InferenceSha256), ("$iz", v.InferenceSize), ("$ts", v.TrainStepSha256), ("$tz", v.TrainStepSize),
-                ("$ea", v.EvalAccuracy), ("$el", v.EvalLoss), ("$tl", v.TrainLoss), ("$t", v.CreatedAt.ToUnixTimeMilliseconds()));
-            cmd.ExecuteNonQuery();
-            using var state = Command("INSERT OR REPLACE INTO version_states(model, version, state, created_by, reason) VALUES ($m, $v, $s, $c, $r)",
-                ("$m", v.Model), ("$v", (long)v.Version), ("$s", v.State), ("$c", v.CreatedBy), ("$r", v.StateReason));
-            state.ExecuteNonQuery();
-        }
+                ("@m", v.Model), ("@v", (long)v.Version), ("@p", (long)v.Parent), ("@r", v.Round), ("@c", v.Contributors), ("@s", v.Samples),
+                ("@is", v.InferenceSha256), ("@iz", v.InferenceSize), ("@ts", v.TrainStepSha256), ("@tz", v.TrainStepSize),
+                ("@ea", v.EvalAccuracy), ("@el", v.EvalLoss), ("@tl", v.TrainLoss), ("@t", v.CreatedAt.ToUnixTimeMilliseconds()));
+            s.Execute(
+                """
+                INSERT INTO version_states(model, version, state, created_by, reason) VALUES (@m, @v, @s, @c, @r)
+                ON CONFLICT(model, version) DO UPDATE SET state = excluded.state, created_by = excluded.created_by, reason = excluded.reason, evaluation = NULL
+                """,
+                ("@m", v.Model), ("@v", (long)v.Version), ("@s", v.State), ("@c", v.CreatedBy), ("@r", v.StateReason));
+        });
     }
 
     /// <summary>Moves a version to <paramref name="state"/> (the caller checked the transition and audits it).</summary>
     public void SetState(string model, ulong version, string state, string? reason)
     {
-        lock (_gate)
+        using var s = _db.Open();
+        if (s.Execute("UPDATE version_states SET state = @s, reason = @r WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version), ("@s", state), ("@r", reason)) != 1)
         {
-            using var cmd = Command("UPDATE version_states SET state = $s, reason = $r WHERE model = $m AND version = $v",
-                ("$m", model), ("$v", (long)version), ("$s", state), ("$r", reason));
-            if (cmd.ExecuteNonQuery() != 1) throw new KeyNotFoundException($"no version {model} v{version}");
+            throw new KeyNotFoundException($"no version {model} v{version}");
         }
     }
 
     /// <summary>Per-cohort validation results of a version (JSON), for the model card and the admin API.</summary>
     public void SetEvaluation(string model, ulong version, string json)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("UPDATE version_states SET evaluation = $e WHERE model = $m AND version = $v", ("$m", model), ("$v", (long)version), ("$e", json));
-            cmd.ExecuteNonQuery();
-        }
+        using var s = _db.Open();
+        s.Execute("UPDATE version_states SET evaluation = @e WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version), ("@e", json));
     }
 
     public string? Evaluation(string model, ulong version)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("SELECT evaluation FROM version_states WHERE model = $m AND version = $v", ("$m", model), ("$v", (long)version));
-            return cmd.ExecuteScalar() as string;
-        }
+        using var s = _db.Open();
+        return s.Scalar("SELECT evaluation FROM version_states WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version)) as string;
     }
 
     /// <summary>A version's explanation of one kind (JSON: <c>held-out</c>, <c>federated</c>), versioned with the model.</summary>
     public void SetExplanation(string model, ulong version, string kind, string json)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("INSERT OR REPLACE INTO explanations(model, version, kind, explanation) VALUES($m, $v, $k, $e)", ("$m", model), ("$v", (long)version), ("$k", kind), ("$e", json));
-            cmd.ExecuteNonQuery();
-        }
+        using var s = _db.Open();
+        s.Execute(
+            "INSERT INTO explanations(model, version, kind, explanation) VALUES (@m, @v, @k, @e) ON CONFLICT(model, version, kind) DO UPDATE SET explanation = excluded.explanation",
+            ("@m", model), ("@v", (long)version), ("@k", kind), ("@e", json));
     }
 
     public string? Explanation(string model, ulong version, string kind)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("SELECT explanation FROM explanations WHERE model = $m AND version = $v AND kind = $k", ("$m", model), ("$v", (long)version), ("$k", kind));
-            return cmd.ExecuteScalar() as string;
-        }
+        using var s = _db.Open();
+        return s.Scalar("SELECT explanation FROM explanations WHERE model = @m AND version = @v AND kind = @k", ("@m", model), ("@v", (long)version), ("@k", kind)) as string;
     }
 
     public ModelVersionRecord? Version(string model, ulong version) =>
-        Versions(model, FormattableString.Invariant($"AND v.version = {version}")).FirstOrDefault();
+        Versions(model, "AND v.version = @version ORDER BY v.version", ("@version", (long)version)).FirstOrDefault();
 
     /// <summary>Rollouts as stored: id, version, spec (JSON), state, stage, revision.</summary>
     public void SaveRollout(string id, string model, ulong version, string spec, string state, int stage, ulong revision, DateTimeOffset created)
     {
-        lock (_gate)
-        {
-            using var cmd = Command(
-                "INSERT OR REPLACE INTO rollouts(id, model, version, spec, state, stage, revision, created_ms) VALUES ($i, $m, $v, $sp, $st, $sg, $rv, $t)",
-                ("$i", id), ("$m", model), ("$v", (long)version), ("$sp", spec), ("$st", state), ("$sg", stage), ("$rv", (long)revision), ("$t", created.ToUnixTimeMilliseconds()));
-            cmd.ExecuteNonQuery();
-        }
+        using var s = _db.Open();
+        s.Execute(
+            """
+            INSERT INTO rollouts(id, model, version, spec, state, stage, revision, created_ms) VALUES (@i, @m, @v, @sp, @st, @sg, @rv, @t)
+            ON CONFLICT(id) DO UPDATE SET model = excluded.model, version = excluded.version, spec = excluded.spec, state = excluded.state,
+                stage = excluded.stage, revision = excluded.revision, created_ms = excluded.created_ms
+            """,
+            ("@i", id), ("@m", model), ("@v", (long)version), ("@sp", spec), ("@st", state), ("@sg", stage), ("@rv", (long)revision), ("@t", created.ToUnixTimeMilliseconds()));
     }
 
     /// <summary>The stored rollouts (their JSON), oldest first; the other columns are there for queries.</summary>
     public IReadOnlyList<string> Rollouts(string model)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("SELECT spec FROM rollouts WHERE model = $m ORDER BY created_ms, id", ("$m", model));
-            using var reader = cmd.ExecuteReader();
-            var list = new List<string>();
-            while (reader.Read()) list.Add(reader.GetString(0));
-            return list;
-        }
+        using var s = _db.Open();
+        return s.Query("SELECT spec FROM rollouts WHERE model = @m ORDER BY created_ms, id", r => r.GetString(0), ("@m", model));
     }
 
     /// <summary>A retraining pipeline run as stored (JSON), written at every step.</summary>
     public void SavePipelineRun(string id, string model, DateTimeOffset started, string json)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("INSERT OR REPLACE INTO pipeline_runs(id, model, started_ms, run) VALUES ($i, $m, $t, $r)",
-                ("$i", id), ("$m", model), ("$t", started.ToUnixTimeMilliseconds()), ("$r", json));
-            cmd.ExecuteNonQuery();
-        }
+        using var s = _db.Open();
+        s.Execute(
+            "INSERT INTO pipeline_runs(id, model, started_ms, run) VALUES (@i, @m, @t, @r) ON CONFLICT(id) DO UPDATE SET model = excluded.model, started_ms = excluded.started_ms, run = excluded.run",
+            ("@i", id), ("@m", model), ("@t", started.ToUnixTimeMilliseconds()), ("@r", json));
     }
 
     /// <summary>The newest <paramref name="limit"/> pipeline runs (their JSON), newest first.</summary>
     public IReadOnlyList<string> PipelineRuns(string model, int limit)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("SELECT run FROM pipeline_runs WHERE model = $m ORDER BY started_ms DESC, id DESC LIMIT $l", ("$m", model), ("$l", limit));
-            using var reader = cmd.ExecuteReader();
-            var list = new List<string>();
-            while (reader.Read()) list.Add(reader.GetString(0));
-            return list;
-        }
+        using var s = _db.Open();
+        return s.Query("SELECT run FROM pipeline_runs WHERE model = @m ORDER BY started_ms DESC, id DESC LIMIT @l", r => r.GetString(0), ("@m", model), ("@l", limit));
     }
 
     /// <summary>Whether the retraining pipeline is paused (and by whom); survives restarts.</summary>
     public void SetPipelinePaused(string model, bool paused, string? by)
     {
-        lock (_gate)
-        {
-            using var cmd = Command(
-                "INSERT INTO pipeline_control(model, paused, paused_by) VALUES ($m, $p, $b) ON CONFLICT(model) DO UPDATE SET paused = $p, paused_by = $b",
-                ("$m", model), ("$p", paused ? 1 : 0), ("$b", by));
-            cmd.ExecuteNonQuery();
-        }
+        using var s = _db.Open();
+        s.Execute(
+            "INSERT INTO pipeline_control(model, paused, paused_by) VALUES (@m, @p, @b) ON CONFLICT(model) DO UPDATE SET paused = excluded.paused, paused_by = excluded.paused_by",
+            ("@m", model), ("@p", paused ? 1L : 0L), ("@b", by));
     }
 
     public (bool Paused, string? By) PipelinePaused(string model)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("SELECT paused, paused_by FROM pipeline_control WHERE model = $m", ("$m", model));
-            using var reader = cmd.ExecuteReader();
-            return reader.Read() ? (reader.GetInt64(0) != 0, reader.IsDBNull(1) ? null : reader.GetString(1)) : (false, null);
-        }
+        using var s = _db.Open();
+        var rows = s.Query("SELECT paused, paused_by FROM pipeline_control WHERE model = @m", r => (r.GetInt64(0) != 0, r.IsDBNull(1) ? null : r.GetString(1)), ("@m", model));
+        return rows.Count > 0 ? rows[0] : (false, null);
     }
 
     /// <summary>The pipeline policy set through the admin API (JSON), which overrides configuration; null: configuration's.</summary>
     public void SetPipelinePolicy(string model, string? json)
     {
-        lock (_gate)
-        {
-            using var cmd = Command(
-                "INSERT INTO pipeline_control(model, paused, policy) VALUES ($m, 0, $j) ON CONFLICT(model) DO UPDATE SET policy = $j", ("$m", model), ("$j", json));
-            cmd.ExecuteNonQuery();
-        }
+        using var s = _db.Open();
+        s.Execute("INSERT INTO pipeline_control(model, paused, policy) VALUES (@m, 0, @j) ON CONFLICT(model) DO UPDATE SET policy = excluded.policy", ("@m", model), ("@j", json));
     }
 
     public string? PipelinePolicy(string model)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("SELECT policy FROM pipeline_control WHERE model = $m", ("$m", model));
-            return cmd.ExecuteScalar() as string;
-        }
+        using var s = _db.Open();
+        return s.Scalar("SELECT policy FROM pipeline_control WHERE model = @m", ("@m", model)) as string;
     }
 
     public ModelVersionRecord? Latest(string model) => Versions(model, "ORDER BY v.version DESC LIMIT 1").FirstOrDefault();
@@ -364,18 +332,18 @@ public sealed class ModelRegistry : IDisposable
 
     public void AddRound(RoundRecord r)
     {
-        lock (_gate)
-        {
-            using var cmd = Command(
-                """
-                INSERT OR REPLACE INTO rounds(model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms, notes)
-                VALUES ($m, $r, $id, $b, $st, $sel, $c, $s, $rej, $nv, $t0, $t1, $n)
-                """,
-                ("$m", r.Model), ("$r", r.Round), ("$id", r.RoundId), ("$b", (long)r.BaseVersion), ("$st", r.Status), ("$sel", r.Selected),
-                ("$c", r.Contributors), ("$s", r.Samples), ("$rej", r.Rejected), ("$nv", r.NewVersion is { } nv ? (long)nv : null),
-                ("$t0", r.StartedAt.ToUnixTimeMilliseconds()), ("$t1", r.EndedAt.ToUnixTimeMilliseconds()), ("$n", NotesText.Write(r.Notes)));
-            cmd.ExecuteNonQuery();
-        }
+        using var s = _db.Open();
+        s.Execute(
+            """
+            INSERT INTO rounds(model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms, notes)
+            VALUES (@m, @r, @id, @b, @st, @sel, @c, @s, @rej, @nv, @t0, @t1, @n)
+            ON CONFLICT(model, round) DO UPDATE SET round_id = excluded.round_id, base_version = excluded.base_version, status = excluded.status,
+                selected = excluded.selected, contributors = excluded.contributors, samples = excluded.samples, rejected = excluded.rejected,
+                new_version = excluded.new_version, started_ms = excluded.started_ms, ended_ms = excluded.ended_ms, notes = excluded.notes
+            """,
+            ("@m", r.Model), ("@r", r.Round), ("@id", r.RoundId), ("@b", (long)r.BaseVersion), ("@st", r.Status), ("@sel", r.Selected),
+            ("@c", r.Contributors), ("@s", r.Samples), ("@rej", r.Rejected), ("@nv", r.NewVersion is { } nv ? (long)nv : null),
+            ("@t0", r.StartedAt.ToUnixTimeMilliseconds()), ("@t1", r.EndedAt.ToUnixTimeMilliseconds()), ("@n", NotesText.Write(r.Notes)));
     }
 
     /// <summary>
@@ -384,66 +352,46 @@ public sealed class ModelRegistry : IDisposable
     /// </summary>
     public int BeginRoundAttempt(string model, long round)
     {
-        lock (_gate)
-        {
-            using var cmd = Command(
-                "INSERT INTO round_attempts(model, round, attempts) VALUES ($m, $r, 1) ON CONFLICT(model, round) DO UPDATE SET attempts = attempts + 1 RETURNING attempts",
-                ("$m", model), ("$r", round));
-            return Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
-        }
+        using var s = _db.Open();
+        return (int)s.Long(
+            "INSERT INTO round_attempts(model, round, attempts) VALUES (@m, @r, 1) ON CONFLICT(model, round) DO UPDATE SET attempts = round_attempts.attempts + 1 RETURNING attempts",
+            ("@m", model), ("@r", round));
     }
 
     /// <summary>Highest round number recorded for <paramref name="model"/> (0 if none).</summary>
     public long LastRound(string model)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("SELECT COALESCE(MAX(round), 0) FROM rounds WHERE model = $m", ("$m", model));
-            return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
-        }
+        using var s = _db.Open();
+        return s.Long("SELECT COALESCE(MAX(round), 0) FROM rounds WHERE model = @m", ("@m", model));
     }
 
     public IReadOnlyList<RoundRecord> Rounds(string model)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("SELECT model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms, notes FROM rounds WHERE model = $m ORDER BY round", ("$m", model));
-            using var reader = cmd.ExecuteReader();
-            var list = new List<RoundRecord>();
-            while (reader.Read())
-            {
-                list.Add(new RoundRecord(
-                    reader.GetString(0), reader.GetInt64(1), reader.GetString(2), (ulong)reader.GetInt64(3), reader.GetString(4),
-                    reader.GetInt32(5), reader.GetInt32(6), reader.GetInt64(7), reader.GetInt64(8),
-                    reader.IsDBNull(9) ? null : (ulong)reader.GetInt64(9),
-                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(10)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11)),
-                    NotesText.Read(reader.IsDBNull(12) ? null : reader.GetString(12))));
-            }
-
-            return list;
-        }
+        using var s = _db.Open();
+        return s.Query(
+            "SELECT model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms, notes FROM rounds WHERE model = @m ORDER BY round",
+            reader => new RoundRecord(
+                reader.GetString(0), reader.GetInt64(1), reader.GetString(2), (ulong)reader.GetInt64(3), reader.GetString(4),
+                (int)reader.GetInt64(5), (int)reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8),
+                reader.IsDBNull(9) ? null : (ulong)reader.GetInt64(9),
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(10)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11)),
+                NotesText.Read(reader.IsDBNull(12) ? null : reader.GetString(12))),
+            ("@m", model));
     }
 
     /// <summary>A version's reference profile (serialized <c>ProfileReport</c> of its training data's sketches).</summary>
     public void SaveReference(string model, ulong version, byte[] profile)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("INSERT OR REPLACE INTO reference_profiles(model, version, profile) VALUES ($m, $v, $p)", ("$m", model), ("$v", (long)version), ("$p", profile));
-            cmd.ExecuteNonQuery();
-        }
+        using var s = _db.Open();
+        s.Execute(
+            "INSERT INTO reference_profiles(model, version, profile) VALUES (@m, @v, @p) ON CONFLICT(model, version) DO UPDATE SET profile = excluded.profile",
+            ("@m", model), ("@v", (long)version), ("@p", profile));
     }
 
     public IReadOnlyList<(ulong Version, byte[] Profile)> References(string model)
     {
-        lock (_gate)
-        {
-            using var cmd = Command("SELECT version, profile FROM reference_profiles WHERE model = $m ORDER BY version", ("$m", model));
-            using var reader = cmd.ExecuteReader();
-            var list = new List<(ulong, byte[])>();
-            while (reader.Read()) list.Add(((ulong)reader.GetInt64(0), (byte[])reader.GetValue(1)));
-            return list;
-        }
+        using var s = _db.Open();
+        return s.Query("SELECT version, profile FROM reference_profiles WHERE model = @m ORDER BY version", r => ((ulong)r.GetInt64(0), (byte[])r.GetValue(1)), ("@m", model));
     }
 
     /// <summary>Saves server-side strategy state (optimizer moments, DP accountant) as of <paramref name="version"/>.</summary>
@@ -460,21 +408,19 @@ public sealed class ModelRegistry : IDisposable
             }
         }
 
-        lock (_gate)
-        {
-            using var cmd = Command("INSERT OR REPLACE INTO strategy_state(model, version, state) VALUES ($m, $v, $s)", ("$m", model), ("$v", (long)version), ("$s", buffer.ToArray()));
-            cmd.ExecuteNonQuery();
-        }
+        using var s = _db.Open();
+        s.Execute(
+            "INSERT INTO strategy_state(model, version, state) VALUES (@m, @v, @s) ON CONFLICT(model) DO UPDATE SET version = excluded.version, state = excluded.state",
+            ("@m", model), ("@v", (long)version), ("@s", buffer.ToArray()));
     }
 
     /// <summary>The saved strategy state, if it was saved for <paramref name="version"/> (state of another version does not apply).</summary>
     public IReadOnlyList<float[]>? LoadStrategyState(string model, ulong version)
     {
         byte[] bytes;
-        lock (_gate)
+        using (var s = _db.Open())
         {
-            using var cmd = Command("SELECT state FROM strategy_state WHERE model = $m AND version = $v", ("$m", model), ("$v", (long)version));
-            if (cmd.ExecuteScalar() is not byte[] found) return null;
+            if (s.Scalar("SELECT state FROM strategy_state WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version)) is not byte[] found) return null;
             bytes = found;
         }
 
@@ -491,49 +437,29 @@ public sealed class ModelRegistry : IDisposable
         return state;
     }
 
-    public void Dispose()
-    {
-        lock (_gate) _connection.Dispose();
-    }
+    public void Dispose() => _db.Dispose();
 
-    private IReadOnlyList<ModelVersionRecord> Versions(string model, string suffix)
+    private List<ModelVersionRecord> Versions(string model, string suffix, params (string Name, object? Value)[] parameters)
     {
-        lock (_gate)
-        {
-            using var cmd = Command(
-                """
-                SELECT v.model, v.version, parent, round, contributors, samples, inference_sha, inference_size, train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms,
-                       COALESCE(s.state, 'deployed'), COALESCE(s.created_by, 'system'), s.reason
-                FROM versions v LEFT JOIN version_states s ON s.model = v.model AND s.version = v.version
-                WHERE v.model = $m 
-                """ + suffix,
-                ("$m", model));
-            using var reader = cmd.ExecuteReader();
-            var list = new List<ModelVersionRecord>();
-            while (reader.Read())
+        using var s = _db.Open();
+        return s.Query(
+            """
+            SELECT v.model, v.version, parent, round, contributors, samples, inference_sha, inference_size, train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms,
+                   COALESCE(s.state, 'deployed'), COALESCE(s.created_by, 'system'), s.reason
+            FROM versions v LEFT JOIN version_states s ON s.model = v.model AND s.version = v.version
+            WHERE v.model = @m 
+            """ + suffix,
+            reader => new ModelVersionRecord(
+                reader.GetString(0), (ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2), reader.GetInt64(3), (int)reader.GetInt64(4), reader.GetInt64(5),
+                reader.GetString(6), reader.GetInt64(7), reader.GetString(8), reader.GetInt64(9),
+                reader.IsDBNull(10) ? null : reader.GetDouble(10), reader.IsDBNull(11) ? null : reader.GetDouble(11), reader.IsDBNull(12) ? null : reader.GetDouble(12),
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(13)))
             {
-                list.Add(new ModelVersionRecord(
-                    reader.GetString(0), (ulong)reader.GetInt64(1), (ulong)reader.GetInt64(2), reader.GetInt64(3), reader.GetInt32(4), reader.GetInt64(5),
-                    reader.GetString(6), reader.GetInt64(7), reader.GetString(8), reader.GetInt64(9),
-                    reader.IsDBNull(10) ? null : reader.GetDouble(10), reader.IsDBNull(11) ? null : reader.GetDouble(11), reader.IsDBNull(12) ? null : reader.GetDouble(12),
-                    DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(13)))
-                {
-                    State = reader.GetString(14),
-                    CreatedBy = reader.GetString(15),
-                    StateReason = reader.IsDBNull(16) ? null : reader.GetString(16),
-                });
-            }
-
-            return list;
-        }
-    }
-
-    private SqliteCommand Command(string sql, params (string Name, object? Value)[] parameters)
-    {
-        var cmd = _connection.CreateCommand();
-        cmd.CommandText = sql;
-        foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        return cmd;
+                State = reader.GetString(14),
+                CreatedBy = reader.GetString(15),
+                StateReason = reader.IsDBNull(16) ? null : reader.GetString(16),
+            },
+            [("@m", model), .. parameters]);
     }
 }
 

@@ -21,14 +21,14 @@ public sealed partial class FleetSecurity : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    public FleetSecurity(string dataDirectory, string fleet, SecurityOptions options, TimeProvider time, ILogger logger, DevicePublishLimits? limits = null)
+    public FleetSecurity(string dataDirectory, string fleet, SecurityOptions options, TimeProvider time, ILogger logger, DevicePublishLimits? limits = null, SecurityStore? store = null)
     {
         _time = time;
         _logger = logger;
         Options = options;
         var pki = Path.Combine(dataDirectory, "pki");
         Authority = new FleetCertificateAuthority(pki, fleet, time.GetUtcNow());
-        Store = new SecurityStore(Path.Combine(dataDirectory, "security.db"));
+        Store = store ?? new SecurityStore(Path.Combine(dataDirectory, "security.db"));
         Events = new SecurityEvents(Store, time, logger);
         Guard = new BrokerGuard(Authority.Certificate, fleet, new TopicAcl(new Topics(fleet)), Events, time, new PublishRateLimiter(options.DeviceMessagesPerSecond, options.DeviceMessageBurst, time), limits);
         foreach (var id in Store.RevokedDevices()) Guard.Revoke(id);

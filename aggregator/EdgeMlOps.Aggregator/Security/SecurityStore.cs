@@ -1,5 +1,4 @@
-using EdgeMlOps.Runtime.Storage;
-using Microsoft.Data.Sqlite;
+using EdgeMlOps.Aggregator.Storage;
 
 namespace EdgeMlOps.Aggregator.Security;
 
@@ -10,22 +9,18 @@ public sealed record SecurityEvent(long Id, DateTimeOffset At, SecurityEventKind
 public sealed record EnrolledDevice(string DeviceId, string Serial, DateTimeOffset NotAfter, DateTimeOffset IssuedAt, DateTimeOffset? RevokedAt, string? RevocationReason);
 
 /// <summary>
-/// What the fleet's security remembers across restarts (SQLite, <c>security.db</c>, synced on every
-/// commit): enrollment tokens (only their SHA-256), certificates issued, revoked devices; and the
-/// security-event log (<c>security.events.db</c>, newest <see cref="MaxEvents"/> kept, not synced per event).
+/// What the fleet's security remembers across restarts: enrollment tokens (only their SHA-256), certificates
+/// issued, revoked devices (SQLite <c>security.db</c>, synced on every commit, or PostgreSQL); and the
+/// security-event log (<c>security.events.db</c>, not synced per event, or PostgreSQL), newest <see cref="MaxEvents"/> kept.
 /// </summary>
 public sealed class SecurityStore : IDisposable
 {
     public const int MaxEvents = 10_000;
 
-    private readonly SqliteConnection _connection;
-    private readonly SqliteConnection _events;
-    private readonly object _gate = new();
-    private long _inserts;
-
-    public SecurityStore(string path)
-    {
-        _connection = SqliteFile.Open(path, durable: true, """
+    /// <summary>Tokens, certificates and revocations, oldest first.</summary>
+    public static readonly IReadOnlyList<Migration> Migrations =
+    [
+        Migration.Sql(1, "enrollment tokens, certificates, revoked devices", """
             CREATE TABLE IF NOT EXISTS enrollment_tokens(
                 token_sha256 TEXT PRIMARY KEY, device_id TEXT, expires_ms INTEGER NOT NULL,
                 uses_left INTEGER NOT NULL, created_ms INTEGER NOT NULL, created_by TEXT NOT NULL);
@@ -34,145 +29,133 @@ public sealed class SecurityStore : IDisposable
             CREATE INDEX IF NOT EXISTS certificates_device ON certificates(device_id, not_after_ms);
             CREATE TABLE IF NOT EXISTS revoked_devices(
                 device_id TEXT PRIMARY KEY, revoked_ms INTEGER NOT NULL, reason TEXT NOT NULL, revoked_by TEXT NOT NULL);
-            """);
+            """),
+    ];
 
-        // Events go to their own file without a sync per commit: a stranger's refused handshakes must not cost the
-        // aggregator a disk flush each. Tokens, certificates and revocations above are synced on every commit.
-        _events = SqliteFile.Open(Path.ChangeExtension(path, ".events.db"), durable: false, """
+    /// <summary>The security-event log, oldest first.</summary>
+    public static readonly IReadOnlyList<Migration> EventMigrations =
+    [
+        Migration.Sql(1, "security events", """
             CREATE TABLE IF NOT EXISTS security_events(
                 id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT NOT NULL);
-            """);
+            """),
+    ];
+
+    private readonly SqlDatabase _db;
+    private readonly SqlDatabase _events;
+    private long _inserts;
+
+    /// <summary>The store in SQLite files: <paramref name="path"/> and, beside it, <c>*.events.db</c>.</summary>
+    public SecurityStore(string path)
+        : this(new SqliteDatabase(path, durable: true), new SqliteDatabase(Path.ChangeExtension(path, ".events.db"), durable: false))
+    {
+    }
+
+    /// <summary>
+    /// The store in <paramref name="database"/> and its events in <paramref name="events"/> (both owned from now on).
+    /// Events are apart so a stranger's refused handshakes never cost a synced commit each.
+    /// </summary>
+    public SecurityStore(SqlDatabase database, SqlDatabase events)
+    {
+        _db = database;
+        _events = events;
+        _db.Migrate("security", Migrations);
+        _events.Migrate("security_events", EventMigrations);
     }
 
     public void AddToken(string tokenSha256, string? deviceId, DateTimeOffset expires, int uses, DateTimeOffset now, string createdBy) =>
-        Execute("INSERT INTO enrollment_tokens VALUES($t, $d, $e, $u, $n, $b)", ("$t", tokenSha256), ("$d", deviceId), ("$e", expires.ToUnixTimeMilliseconds()), ("$u", uses), ("$n", now.ToUnixTimeMilliseconds()), ("$b", createdBy));
+        Execute("INSERT INTO enrollment_tokens(token_sha256, device_id, expires_ms, uses_left, created_ms, created_by) VALUES (@t, @d, @e, @u, @n, @b)",
+            ("@t", tokenSha256), ("@d", deviceId), ("@e", expires.ToUnixTimeMilliseconds()), ("@u", uses), ("@n", now.ToUnixTimeMilliseconds()), ("@b", createdBy));
 
     /// <summary>Spends one use of a one-time token for <paramref name="deviceId"/>; false when unknown, expired, used up or bound to another device.</summary>
     public bool TrySpendToken(string tokenSha256, string deviceId, DateTimeOffset now) =>
         Execute(
-            "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE token_sha256 = $t AND uses_left > 0 AND expires_ms > $n AND (device_id IS NULL OR device_id = $d)",
-            ("$t", tokenSha256), ("$n", now.ToUnixTimeMilliseconds()), ("$d", deviceId)) == 1;
+            "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE token_sha256 = @t AND uses_left > 0 AND expires_ms > @n AND (device_id IS NULL OR device_id = @d)",
+            ("@t", tokenSha256), ("@n", now.ToUnixTimeMilliseconds()), ("@d", deviceId)) == 1;
 
     public void RecordCertificate(string deviceId, string serial, DateTimeOffset notAfter, DateTimeOffset issuedAt) =>
-        Execute("INSERT OR REPLACE INTO certificates VALUES($s, $d, $a, $i)", ("$s", serial), ("$d", deviceId), ("$a", notAfter.ToUnixTimeMilliseconds()), ("$i", issuedAt.ToUnixTimeMilliseconds()));
+        Execute(
+            """
+            INSERT INTO certificates(serial, device_id, not_after_ms, issued_ms) VALUES (@s, @d, @a, @i)
+            ON CONFLICT(serial) DO UPDATE SET device_id = excluded.device_id, not_after_ms = excluded.not_after_ms, issued_ms = excluded.issued_ms
+            """,
+            ("@s", serial), ("@d", deviceId), ("@a", notAfter.ToUnixTimeMilliseconds()), ("@i", issuedAt.ToUnixTimeMilliseconds()));
 
     /// <summary>True when the device holds a certificate that has not expired yet.</summary>
-    public bool HasLiveCertificate(string deviceId, DateTimeOffset now) =>
-        Scalar("SELECT COUNT(*) FROM certificates WHERE device_id = $d AND not_after_ms > $n", ("$d", deviceId), ("$n", now.ToUnixTimeMilliseconds())) > 0;
+    public bool HasLiveCertificate(string deviceId, DateTimeOffset now)
+    {
+        using var s = _db.Open();
+        return s.Long("SELECT COUNT(*) FROM certificates WHERE device_id = @d AND not_after_ms > @n", ("@d", deviceId), ("@n", now.ToUnixTimeMilliseconds())) > 0;
+    }
 
     public void Revoke(string deviceId, string reason, string revokedBy, DateTimeOffset now) =>
-        Execute("INSERT OR REPLACE INTO revoked_devices VALUES($d, $n, $r, $b)", ("$d", deviceId), ("$n", now.ToUnixTimeMilliseconds()), ("$r", reason), ("$b", revokedBy));
+        Execute(
+            """
+            INSERT INTO revoked_devices(device_id, revoked_ms, reason, revoked_by) VALUES (@d, @n, @r, @b)
+            ON CONFLICT(device_id) DO UPDATE SET revoked_ms = excluded.revoked_ms, reason = excluded.reason, revoked_by = excluded.revoked_by
+            """,
+            ("@d", deviceId), ("@n", now.ToUnixTimeMilliseconds()), ("@r", reason), ("@b", revokedBy));
 
     public IReadOnlyList<string> RevokedDevices()
     {
-        lock (_gate)
-        {
-            using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT device_id FROM revoked_devices";
-            using var reader = cmd.ExecuteReader();
-            var ids = new List<string>();
-            while (reader.Read()) ids.Add(reader.GetString(0));
-            return ids;
-        }
+        using var s = _db.Open();
+        return s.Query("SELECT device_id FROM revoked_devices", r => r.GetString(0));
     }
 
     /// <summary>Serial numbers (hex) of every certificate issued to a revoked device.</summary>
     public IReadOnlyList<string> RevokedSerials()
     {
-        lock (_gate)
-        {
-            using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT c.serial FROM certificates c JOIN revoked_devices r ON r.device_id = c.device_id";
-            using var reader = cmd.ExecuteReader();
-            var serials = new List<string>();
-            while (reader.Read()) serials.Add(reader.GetString(0));
-            return serials;
-        }
+        using var s = _db.Open();
+        return s.Query("SELECT c.serial FROM certificates c JOIN revoked_devices r ON r.device_id = c.device_id", r => r.GetString(0));
     }
 
-    /// <summary>Every device that ever enrolled, newest certificate first, with its revocation if any.</summary>
+    /// <summary>Every device that ever enrolled, with its latest-expiring certificate and its revocation if any.</summary>
     public IReadOnlyList<EnrolledDevice> Devices()
     {
-        lock (_gate)
-        {
-            using var cmd = _connection.CreateCommand();
-            cmd.CommandText = """
-                SELECT c.device_id, c.serial, MAX(c.not_after_ms), c.issued_ms, r.revoked_ms, r.reason
-                FROM certificates c LEFT JOIN revoked_devices r ON r.device_id = c.device_id
-                GROUP BY c.device_id ORDER BY c.device_id
-                """;
-            using var reader = cmd.ExecuteReader();
-            var devices = new List<EnrolledDevice>();
-            while (reader.Read())
-            {
-                devices.Add(new EnrolledDevice(
-                    reader.GetString(0), reader.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)),
-                    reader.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)), reader.IsDBNull(5) ? null : reader.GetString(5)));
-            }
-
-            return devices;
-        }
+        using var s = _db.Open();
+        return s.Query(
+            """
+            SELECT c.device_id, c.serial, c.not_after_ms, c.issued_ms, r.revoked_ms, r.reason
+            FROM certificates c LEFT JOIN revoked_devices r ON r.device_id = c.device_id
+            WHERE NOT EXISTS (SELECT 1 FROM certificates n WHERE n.device_id = c.device_id
+                              AND (n.not_after_ms > c.not_after_ms OR (n.not_after_ms = c.not_after_ms AND n.serial > c.serial)))
+            ORDER BY c.device_id
+            """,
+            reader => new EnrolledDevice(
+                reader.GetString(0), reader.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)),
+                reader.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)), reader.IsDBNull(5) ? null : reader.GetString(5)));
     }
 
     public void AppendEvent(DateTimeOffset at, SecurityEventKind kind, string subject, string detail)
     {
-        ExecuteOn(_events, "INSERT INTO security_events(at_ms, kind, subject, detail) VALUES($a, $k, $s, $d)", ("$a", at.ToUnixTimeMilliseconds()), ("$k", kind.ToString()), ("$s", subject), ("$d", detail));
+        using var s = _events.Open();
+        s.Execute("INSERT INTO security_events(at_ms, kind, subject, detail) VALUES (@a, @k, @s, @d)",
+            ("@a", at.ToUnixTimeMilliseconds()), ("@k", kind.ToString()), ("@s", subject), ("@d", detail));
         if (Interlocked.Increment(ref _inserts) % 500 == 0)
         {
-            ExecuteOn(_events, "DELETE FROM security_events WHERE id <= (SELECT MAX(id) FROM security_events) - $m", ("$m", MaxEvents));
+            s.Execute("DELETE FROM security_events WHERE id <= (SELECT MAX(id) FROM security_events) - @m", ("@m", MaxEvents));
         }
     }
 
     /// <summary>The newest events first.</summary>
     public IReadOnlyList<SecurityEvent> RecentEvents(int limit)
     {
-        lock (_gate)
-        {
-            using var cmd = _events.CreateCommand();
-            cmd.CommandText = "SELECT id, at_ms, kind, subject, detail FROM security_events ORDER BY id DESC LIMIT $l";
-            cmd.Parameters.AddWithValue("$l", limit);
-            using var reader = cmd.ExecuteReader();
-            var events = new List<SecurityEvent>();
-            while (reader.Read())
-            {
-                events.Add(new SecurityEvent(reader.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), Enum.Parse<SecurityEventKind>(reader.GetString(2)), reader.GetString(3), reader.GetString(4)));
-            }
-
-            return events;
-        }
+        using var s = _events.Open();
+        return s.Query(
+            "SELECT id, at_ms, kind, subject, detail FROM security_events ORDER BY id DESC LIMIT @l",
+            reader => new SecurityEvent(reader.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), Enum.Parse<SecurityEventKind>(reader.GetString(2)), reader.GetString(3), reader.GetString(4)),
+            ("@l", limit));
     }
 
     public void Dispose()
     {
-        _connection.Dispose();
+        _db.Dispose();
         _events.Dispose();
     }
 
-    private int Execute(string sql, params (string Name, object? Value)[] parameters) => ExecuteOn(_connection, sql, parameters);
-
-    private int ExecuteOn(SqliteConnection connection, string sql, params (string Name, object? Value)[] parameters)
+    private int Execute(string sql, params (string Name, object? Value)[] parameters)
     {
-        lock (_gate)
-        {
-            using var cmd = Command(connection, sql, parameters);
-            return cmd.ExecuteNonQuery();
-        }
-    }
-
-    private long Scalar(string sql, params (string Name, object? Value)[] parameters)
-    {
-        lock (_gate)
-        {
-            using var cmd = Command(_connection, sql, parameters);
-            return (long)cmd.ExecuteScalar()!;
-        }
-    }
-
-    private static SqliteCommand Command(SqliteConnection connection, string sql, (string Name, object? Value)[] parameters)
-    {
-        var cmd = connection.CreateCommand();
-        cmd.CommandText = sql;
-        foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
-        return cmd;
+        using var s = _db.Open();
+        return s.Execute(sql, parameters);
     }
 }

@@ -1,0 +1,23 @@
+using Npgsql;
+
+namespace EdgeMlOps.Aggregator.Storage;
+
+/// <summary>
+/// A store's tables in the shared PostgreSQL database: each session takes a connection from the pool, so stores
+/// (and aggregator replicas) work concurrently and a dropped connection is replaced on the next session.
+/// </summary>
+public sealed class PostgresDatabase(NpgsqlDataSource source) : SqlDatabase
+{
+    public override StoreEngine Engine => StoreEngine.PostgreSql;
+
+    public override SqlSession Open()
+    {
+        var connection = source.OpenConnection();
+        return new SqlSession(Engine, connection, connection.Dispose);
+    }
+
+    /// <summary>The data source is shared by every store and disposed by <see cref="StoreDatabases"/>.</summary>
+    public override void Dispose()
+    {
+    }
+}

@@ -1,0 +1,47 @@
+using System.Globalization;
+
+namespace EdgeMlOps.Aggregator.Storage;
+
+/// <summary>
+/// Applies a store's migrations it has not had yet and records each in <c>schema_migrations(store, version)</c>.
+/// On PostgreSQL a transaction-scoped advisory lock serialises replicas starting together, so each migration runs
+/// exactly once; a database already newer than this binary knows is refused rather than written with an old schema.
+/// </summary>
+public static class SchemaMigrations
+{
+    /// <summary>The advisory lock key all EdgeMlOps migrations take ("EdgeMlOp" as a 64-bit integer).</summary>
+    public const long AdvisoryLockKey = 0x45_64_67_65_4D_6C_4F_70;
+
+    public static void Apply(SqlSession session, string store, IReadOnlyList<Migration> migrations, DateTimeOffset now)
+    {
+        for (var i = 0; i < migrations.Count; i++)
+        {
+            if (migrations[i].Version != i + 1) throw new ArgumentException($"{store}: migration {i + 1} is numbered {migrations[i].Version}", nameof(migrations));
+        }
+
+        session.InTransaction(() =>
+        {
+            if (session.Engine == StoreEngine.PostgreSql) session.Execute("SELECT pg_advisory_xact_lock(@k)", ("@k", AdvisoryLockKey));
+            session.Execute(SqlDialect.Schema(
+                "CREATE TABLE IF NOT EXISTS schema_migrations(store TEXT NOT NULL, version INTEGER NOT NULL, description TEXT NOT NULL, applied_ms INTEGER NOT NULL, PRIMARY KEY(store, version))",
+                session.Engine));
+            var current = Current(session, store);
+            if (current > migrations.Count)
+            {
+                throw new InvalidOperationException(
+                    $"the {store} tables are at schema version {current}, newer than this aggregator's {migrations.Count}: run the newer aggregator, or restore a backup");
+            }
+
+            foreach (var migration in migrations.Skip((int)current))
+            {
+                migration.Apply(session);
+                session.Execute("INSERT INTO schema_migrations(store, version, description, applied_ms) VALUES (@s, @v, @d, @t)",
+                    ("@s", store), ("@v", migration.Version), ("@d", migration.Description), ("@t", now.ToUnixTimeMilliseconds()));
+            }
+        });
+    }
+
+    /// <summary>The newest migration applied to <paramref name="store"/> (0: none).</summary>
+    public static long Current(SqlSession session, string store) =>
+        Convert.ToInt64(session.Scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE store = @s", ("@s", store)) ?? 0L, CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,45 @@
+using EdgeMlOps.Shared.Configuration;
+
+namespace EdgeMlOps.Aggregator.Storage;
+
+/// <summary>
+/// Where the aggregator keeps its tables (<c>Aggregator:Store:*</c>). Keys, the fleet CA and artifacts stay in
+/// <see cref="AggregatorOptions.DataDirectory"/> with either engine.
+/// </summary>
+public sealed class StoreOptions
+{
+    /// <summary><c>sqlite</c> (default) or <c>postgresql</c>.</summary>
+    public StoreEngine Engine { get; init; } = StoreEngine.Sqlite;
+
+    /// <summary>
+    /// An Npgsql connection string for <see cref="StoreEngine.PostgreSql"/> (e.g. <c>Host=db;Username=edgemlops;Database=edgemlops</c>);
+    /// a password is best left out of it and given in <c>PGPASSWORD</c> or a <c>~/.pgpass</c> file, which Npgsql reads.
+    /// </summary>
+    public string? ConnectionString { get; init; }
+
+    public IEnumerable<(string Key, string Problem)> Problems()
+    {
+        if (Engine == StoreEngine.PostgreSql && string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            yield return ("Store:ConnectionString", "is required when Store:Engine is 'postgresql'");
+        }
+
+        if (Engine == StoreEngine.Sqlite && ConnectionString is not null)
+        {
+            yield return ("Store:ConnectionString", "is only for Store:Engine 'postgresql' (SQLite files live in DataDirectory)");
+        }
+    }
+
+    public static StoreOptions Read(ConfigReader r)
+    {
+        var engineText = r.String("Store:Engine", "sqlite");
+        r.Require(engineText is "sqlite" or "postgresql", "Store:Engine", $"'{engineText}' is neither 'sqlite' nor 'postgresql'");
+        var options = new StoreOptions
+        {
+            Engine = engineText == "postgresql" ? StoreEngine.PostgreSql : StoreEngine.Sqlite,
+            ConnectionString = r.OptionalString("Store:ConnectionString"),
+        };
+        foreach (var (key, problem) in options.Problems()) r.Require(false, key, problem);
+        return options;
+    }
+}

@@ -1,0 +1,114 @@
+using EdgeMlOps.Aggregator.Registry;
+
+namespace EdgeMlOps.Aggregator.Tests.Storage;
+
+/// <summary>The registry's contract, the same on SQLite and PostgreSQL: what is written is read back, after a restart too.</summary>
+public sealed class RegistryStoreTests
+{
+    private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+
+    private static ModelVersionRecord Version(ulong version, double? accuracy) =>
+        new("m", version, version - 1, (long)version, 7, 700, $"sha-i-{version}", 1000 + (long)version, $"sha-t-{version}", 2000, accuracy, accuracy is null ? null : 0.5, null, T0.AddMinutes(version))
+        {
+            State = VersionStates.Candidate,
+            CreatedBy = "trainer",
+        };
+
+    [Theory]
+    [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
+    public void VersionsStatesAndLineage_RoundTrip_AndSurviveARestart(string engine)
+    {
+        using var stores = new TestStores(engine);
+        using (var registry = new ModelRegistry(stores.Databases.Open("registry.db", durable: true)))
+        {
+            registry.AddModel("m", "mlp-4-3", T0);
+            registry.AddVersion(Version(1, 0.91));
+            registry.AddVersion(Version(2, null));
+            registry.SetState("m", 2, VersionStates.Approved, "looks good");
+            registry.SetEvaluation("m", 2, """{"cohorts":1}""");
+            registry.SetExplanation("m", 2, "held-out", """{"f":[1]}""");
+            Assert.Throws<KeyNotFoundException>(() => registry.SetState("m", 9, VersionStates.Approved, null));
+        }
+
+        using var reopened = stores.Reopen();
+        using var again = new ModelRegistry(reopened.Open("registry.db", durable: true));
+        Assert.Equal("mlp-4-3", again.GetModelSpec("m"));
+        Assert.Null(again.GetModelSpec("other"));
+        var versions = again.Versions("m");
+        Assert.Equal([1UL, 2UL], versions.Select(v => v.Version));
+        Assert.Equal(0.91, versions[0].EvalAccuracy);
+        Assert.Null(versions[1].EvalAccuracy);
+        Assert.Equal((VersionStates.Approved, "looks good", "trainer"), (versions[1].State, versions[1].StateReason, versions[1].CreatedBy));
+        Assert.Equal(T0.AddMinutes(2), versions[1].CreatedAt);
+        Assert.Equal(2UL, again.Latest("m")!.Version);
+        Assert.Equal("sha-i-1", again.Version("m", 1)!.InferenceSha256);
+        Assert.Null(again.Version("m", 3));
+        Assert.Equal("""{"cohorts":1}""", again.Evaluation("m", 2));
+        Assert.Equal("""{"f":[1]}""", again.Explanation("m", 2, "held-out"));
+        Assert.Null(again.Explanation("m", 2, "federated"));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
+    public void RoundsAttemptsAndNotes_AreKept_AndARewrittenRoundReplacesTheOld(string engine)
+    {
+        using var stores = new TestStores(engine);
+        using var registry = new ModelRegistry(stores.Databases.Open("registry.db", durable: true));
+        Assert.Equal(0, registry.LastRound("m"));
+        Assert.Equal(1, registry.BeginRoundAttempt("m", 1));
+        Assert.Equal(2, registry.BeginRoundAttempt("m", 1));
+        Assert.Equal(1, registry.BeginRoundAttempt("m", 2));
+        registry.AddRound(new RoundRecord("m", 1, "r1", 1, "Abandoned", 10, 0, 0, 0, null, T0, T0.AddSeconds(5)));
+        registry.AddRound(new RoundRecord("m", 1, "r1b", 1, "Completed", 10, 9, 900, 1, 2, T0, T0.AddSeconds(9), new Dictionary<string, double> { ["epsilon"] = 1.5, ["nan"] = double.NaN }));
+        registry.AddRound(new RoundRecord("m", 2, "r2", 2, "Completed", 10, 8, 800, 0, 3, T0, T0.AddSeconds(9)));
+        Assert.Equal(2, registry.LastRound("m"));
+        var rounds = registry.Rounds("m");
+        Assert.Equal(2, rounds.Count);
+        Assert.Equal(("r1b", "Completed", 9, 900L, 1L, (ulong?)2UL), (rounds[0].RoundId, rounds[0].Status, rounds[0].Contributors, rounds[0].Samples, rounds[0].Rejected, rounds[0].NewVersion));
+        Assert.Equal(1.5, rounds[0].Notes!["epsilon"]);
+        Assert.False(rounds[0].Notes!.ContainsKey("nan"));
+        Assert.Null(rounds[1].Notes);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
+    public void RolloutsPipelineProfilesAndStrategyState_RoundTrip(string engine)
+    {
+        using var stores = new TestStores(engine);
+        using var registry = new ModelRegistry(stores.Databases.Open("registry.db", durable: true));
+        registry.SaveRollout("b", "m", 2, """{"id":"b"}""", "running", 0, 1, T0.AddSeconds(2));
+        registry.SaveRollout("a", "m", 1, """{"id":"a"}""", "running", 0, 1, T0);
+        registry.SaveRollout("a", "m", 1, """{"id":"a","stage":1}""", "completed", 1, 2, T0);
+        Assert.Equal(["""{"id":"a","stage":1}""", """{"id":"b"}"""], registry.Rollouts("m"));
+
+        registry.SavePipelineRun("p1", "m", T0, "one");
+        registry.SavePipelineRun("p2", "m", T0.AddHours(1), "two");
+        registry.SavePipelineRun("p1", "m", T0, "one, later");
+        Assert.Equal(["two", "one, later"], registry.PipelineRuns("m", 10));
+        Assert.Equal(["two"], registry.PipelineRuns("m", 1));
+
+        Assert.Equal((false, (string?)null), registry.PipelinePaused("m"));
+        registry.SetPipelinePolicy("m", "{policy}");
+        registry.SetPipelinePaused("m", true, "alice");
+        Assert.Equal((true, (string?)"alice"), registry.PipelinePaused("m"));
+        Assert.Equal("{policy}", registry.PipelinePolicy("m"));
+        registry.SetPipelinePolicy("m", null);
+        Assert.Null(registry.PipelinePolicy("m"));
+        Assert.True(registry.PipelinePaused("m").Paused);
+
+        var profile = Enumerable.Range(0, 70_000).Select(i => (byte)i).ToArray();
+        registry.SaveReference("m", 2, profile);
+        registry.SaveReference("m", 1, [1, 2, 3]);
+        registry.SaveReference("m", 1, [4]);
+        var references = registry.References("m");
+        Assert.Equal([1UL, 2UL], references.Select(r => r.Version));
+        Assert.Equal([4], references[0].Profile);
+        Assert.Equal(profile, references[1].Profile);
+
+        registry.SaveStrategyState("m", 3, [[1f, 2f], [float.MaxValue]]);
+        var state = registry.LoadStrategyState("m", 3)!;
+        Assert.Equal([1f, 2f], state[0]);
+        Assert.Equal([float.MaxValue], state[1]);
+        Assert.Null(registry.LoadStrategyState("m", 2));
+    }
+}

@@ -1,0 +1,53 @@
+using EdgeMlOps.Aggregator.Storage;
+using Npgsql;
+
+namespace EdgeMlOps.Tests;
+
+/// <summary>
+/// A PostgreSQL schema of its own for one test (dropped on dispose), on the server <c>.ci/run</c> starts — or the one
+/// <c>EDGEMLOPS_TEST_POSTGRES</c> names (an Npgsql connection string).
+/// </summary>
+internal sealed class TestPostgres : IDisposable
+{
+    public const string Variable = "EDGEMLOPS_TEST_POSTGRES";
+    private const string CiServer = "Host=127.0.0.1;Username=edgemlops;Password=edgemlops;Database=edgemlops_test";
+
+    private readonly string _server;
+    private readonly string _schema = "t_" + Guid.NewGuid().ToString("N")[..16];
+
+    public TestPostgres()
+    {
+        _server = Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } configured ? configured : CiServer;
+        try
+        {
+            Admin($"CREATE SCHEMA {_schema}");
+        }
+        catch (NpgsqlException ex)
+        {
+            throw new InvalidOperationException(
+                $"PostgreSQL is not reachable at '{new NpgsqlConnectionStringBuilder(_server) { Password = null }}' ({ex.Message}); .ci/run installs and starts it, or set {Variable}", ex);
+        }
+
+        ConnectionString = new NpgsqlConnectionStringBuilder(_server) { SearchPath = _schema }.ConnectionString;
+    }
+
+    /// <summary>Connects to the test's own schema.</summary>
+    public string ConnectionString { get; }
+
+    public StoreOptions Options => new() { Engine = StoreEngine.PostgreSql, ConnectionString = ConnectionString };
+
+    public void Dispose()
+    {
+        NpgsqlConnection.ClearAllPools();
+        Admin($"DROP SCHEMA IF EXISTS {_schema} CASCADE");
+    }
+
+    private void Admin(string sql)
+    {
+        using var connection = new NpgsqlConnection(_server);
+        connection.Open();
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+}
