@@ -129,7 +129,7 @@ public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? log
         }
         finally
         {
-            if (options.WorkDirectory is null) SimulationRunner.TryDelete(work);
+            if (options.WorkDirectory is null) SimulationRunner.RemoveWork(work, options);
         }
     }
 

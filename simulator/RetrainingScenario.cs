@@ -177,7 +177,7 @@ public sealed class RetrainingScenario(SimulationOptions options, ILoggerFactory
         }
         finally
         {
-            if (options.WorkDirectory is null) SimulationRunner.TryDelete(work);
+            if (options.WorkDirectory is null) SimulationRunner.RemoveWork(work, options);
         }
     }
 

@@ -152,7 +152,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
         }
         finally
         {
-            if (options.WorkDirectory is null) SimulationRunner.TryDelete(work);
+            if (options.WorkDirectory is null) SimulationRunner.RemoveWork(work, options);
         }
     }
 

@@ -42,6 +42,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
         // HTTPS like the shipped host, unless the run is explicitly plaintext for development.
         HttpUrl = options.InsecurePlaintext || options.ExternalBroker is { Tls: false } ? "http://127.0.0.1:0" : "https://127.0.0.1:0",
         DataDirectory = Path.Combine(work, "aggregator"),
+        Store = SimulatedStore.Options(options, work),
         Seed = options.Seed,
         Rounds = new RoundOptions
         {

@@ -41,6 +41,9 @@ public sealed record SimulationOptions
     public string? CacheDirectory { get; init; }
     public string? WorkDirectory { get; init; }
     public MqttEndpoint? ExternalBroker { get; init; }
+
+    /// <summary>An Npgsql connection string: the aggregator's tables in PostgreSQL (a schema per run) instead of SQLite files.</summary>
+    public string? StorePostgres { get; init; }
     /// <summary>How agents reach the aggregator: real MQTT over loopback, or the in-memory hub (no sockets; for large fleets).</summary>
     public SimulatedTransport Transport { get; init; } = SimulatedTransport.Mqtt;
     /// <summary>Each device's sample store and outbox as in-memory SQLite databases (no descriptors, nothing on disk) instead of files.</summary>
@@ -104,6 +107,9 @@ public sealed record SimulationOptions
           --synthetic-dim D        features of the synthetic dataset (20)
           --cache DIR              dataset cache (~/.cache/edgemlops or $EDGEMLOPS_CACHE)
           --work-dir DIR           where device stores and the registry go (a temp dir, removed after)
+          --store-postgres CS      the aggregator's tables in PostgreSQL (an Npgsql connection string; the run
+                                   gets a schema of its own, removed with the work directory) instead of
+                                   SQLite files in the work directory
           --broker URL             use an external broker instead of the embedded one: mqtts://host:port (fleet
                                    client certificates, e.g. --write-mosquitto-config) or mqtt:// (development)
           --insecure-plaintext     the embedded broker on plain TCP with no authentication (to measure what
@@ -287,6 +293,18 @@ public sealed record SimulationOptions
                 case "--fleet-ca": o = o with { FleetCaFile = value }; break;
                 case "--enroll-url": o = o with { EnrollUrl = value }; break;
                 case "--enroll-token-file": o = o with { EnrollTokenFile = value }; break;
+                case "--store-postgres":
+                    try
+                    {
+                        _ = new Npgsql.NpgsqlConnectionStringBuilder(value);
+                    }
+                    catch (ArgumentException ex)
+                    {
+                        errors.Add($"--store-postgres: not a connection string ({ex.Message})");
+                    }
+
+                    o = o with { StorePostgres = value };
+                    break;
                 case "--broker":
                     if (!MqttEndpoint.TryParse(value, out var broker)) errors.Add($"--broker: '{value}' is not mqtts://host:port or mqtt://host:port");
                     o = o with { ExternalBroker = broker };

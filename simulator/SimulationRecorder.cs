@@ -22,6 +22,7 @@ internal sealed class SimulationRecorder
         nameof(SimulationOptions.Out), nameof(SimulationOptions.Experiments), nameof(SimulationOptions.CacheDirectory), nameof(SimulationOptions.WorkDirectory),
         nameof(SimulationOptions.Quiet), nameof(SimulationOptions.Arguments), nameof(SimulationOptions.ComputeSlots), nameof(SimulationOptions.WorkerSlice),
         nameof(SimulationOptions.TrustedRoot), nameof(SimulationOptions.FleetCaFile), nameof(SimulationOptions.EnrollUrl), nameof(SimulationOptions.EnrollTokenFile),
+        nameof(SimulationOptions.StorePostgres),
     };
 
     private readonly AggregatorNode _aggregator;
@@ -33,7 +34,7 @@ internal sealed class SimulationRecorder
     {
         _aggregator = aggregator;
         var now = DateTimeOffset.UtcNow;
-        _started = RunFacts.Start("simulator", now, aggregatorOptions, Parameters(options, aggregatorOptions), options.Arguments, Fingerprint(data, options));
+        _started = RunFacts.Start("simulator", now, aggregatorOptions, Parameters(options, aggregatorOptions), WithoutSecrets(options.Arguments), Fingerprint(data, options));
         Version(aggregator.CurrentVersion.Version, 0);
     }
 
@@ -98,4 +99,10 @@ internal sealed class SimulationRecorder
 
         return new RunData(data.Data.Name, options.Partition.ToString(), data.Parts.Length, data.Parts.Sum(p => (long)p.Length), Convert.ToHexStringLower(hash.GetHashAndReset()), perDevice);
     }
+
+    /// <summary>The command line as recorded: a database password never goes into a run record (Npgsql reads it from PGPASSWORD or ~/.pgpass on a rerun).</summary>
+    internal static IReadOnlyList<string> WithoutSecrets(IReadOnlyList<string> arguments) =>
+        arguments.Select((a, i) => i > 0 && arguments[i - 1] == "--store-postgres"
+            ? new Npgsql.NpgsqlConnectionStringBuilder(a) { Password = null }.ConnectionString
+            : a).ToList();
 }

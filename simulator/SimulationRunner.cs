@@ -113,7 +113,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         }
         finally
         {
-            if (options.WorkDirectory is null) TryDelete(work);
+            if (options.WorkDirectory is null) RemoveWork(work, options);
         }
     }
 
@@ -172,6 +172,13 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         foreach (var (key, value) in options.StrategySettings) settings["Aggregator:Strategy:" + key] = value;
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         return AggregatorOptions.StrategyFromConfiguration(configuration);
+    }
+
+    /// <summary>Removes a temporary work directory and, with <c>--store-postgres</c>, the run's schema.</summary>
+    internal static void RemoveWork(string work, SimulationOptions options)
+    {
+        SimulatedStore.Remove(options, work);
+        TryDelete(work);
     }
 
     internal static void TryDelete(string directory)

@@ -1,5 +1,6 @@
 using System.Net;
 using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Aggregator.Tests.Storage;
 using EdgeMlOps.Shared;
 using EdgeMlOps.Shared.Hashing;
 using EdgeMlOps.Shared.Models;
@@ -102,12 +103,14 @@ public class RoundTests
         Assert.Empty(node.Registry.Rounds("tiny"));
     }
 
-    [Fact]
-    public async Task RoundCutShortByACrash_IsRerunUnderANewId_SoDevicesThatSawTheFirstAttemptTrainAgain()
+    [Theory]
+    [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
+    public async Task RoundCutShortByACrash_IsRerunUnderANewId_SoDevicesThatSawTheFirstAttemptTrainAgain(string engine)
     {
-        var dir = AggregatorFixture.TempDirectory();
+        using var stores = new TestStores(engine);
+        var dir = stores.Directory;
         string firstId;
-        await using (var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1)))
+        await using (var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1) with { Store = stores.Options }))
         {
             await node.StartAsync(CancellationToken.None);
             await using var device = new ScriptedDevice("d", "test", node);
@@ -120,7 +123,7 @@ public class RoundTests
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => round);
         }
 
-        await using var restarted = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
+        await using var restarted = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1) with { Store = stores.Options });
         await restarted.StartAsync(CancellationToken.None);
         await using var again = new ScriptedDevice("d", "test", restarted);
         await again.ConnectAsync(5);
@@ -143,12 +146,14 @@ public class RoundTests
         Assert.Equal(5, restarted.Registry.Rounds("tiny").Single().Samples);
     }
 
-    [Fact]
-    public async Task AnUpdateRedeliveredAfterARestart_IsRecognisedAsADuplicate()
+    [Theory]
+    [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
+    public async Task AnUpdateRedeliveredAfterARestart_IsRecognisedAsADuplicate(string engine)
     {
-        var dir = AggregatorFixture.TempDirectory();
+        using var stores = new TestStores(engine);
+        var dir = stores.Directory;
         ModelUpdate delivered;
-        await using (var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1)))
+        await using (var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1) with { Store = stores.Options }))
         {
             await node.StartAsync(CancellationToken.None);
             await using var device = new ScriptedDevice("d", "test", node);
@@ -162,7 +167,7 @@ public class RoundTests
 
         // The same message again (QoS 1 redelivery, an outbox resending after the aggregator went down); ids that are
         // empty or oversized are refused as malformed, before anything is remembered.
-        await using var restarted = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
+        await using var restarted = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1) with { Store = stores.Options });
         await restarted.StartAsync(CancellationToken.None);
         await using var again = new ScriptedDevice("d", "test", restarted);
         await again.ConnectAsync(5);
@@ -181,12 +186,14 @@ public class RoundTests
         Assert.Equal(1, restarted.Rejections[RejectionReason.Duplicate]);
     }
 
-    [Fact]
-    public async Task Restart_ResumesFromLastCommittedVersion()
+    [Theory]
+    [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
+    public async Task Restart_ResumesFromLastCommittedVersion(string engine)
     {
-        var dir = AggregatorFixture.TempDirectory();
+        using var stores = new TestStores(engine);
+        var dir = stores.Directory;
         float[] committed;
-        await using (var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1)))
+        await using (var node = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1) with { Store = stores.Options }))
         {
             await node.StartAsync(CancellationToken.None);
             await using var device = new ScriptedDevice("d", "test", node);
@@ -199,7 +206,7 @@ public class RoundTests
             committed = node.CurrentWeights.Values.ToArray();
         }
 
-        await using var restarted = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1));
+        await using var restarted = new AggregatorNode(AggregatorFixture.Options(dir, clients: 1) with { Store = stores.Options });
         await restarted.StartAsync(CancellationToken.None);
         Assert.Equal(2UL, restarted.CurrentVersion.Version);
         Assert.Equal(committed, restarted.CurrentWeights.Values);

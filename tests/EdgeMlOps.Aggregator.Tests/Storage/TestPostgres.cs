@@ -12,12 +12,11 @@ internal sealed class TestPostgres : IDisposable
     public const string Variable = "EDGEMLOPS_TEST_POSTGRES";
     private const string CiServer = "Host=127.0.0.1;Username=edgemlops;Password=edgemlops;Database=edgemlops_test";
 
-    private readonly string _server;
+    private readonly string _server = Server;
     private readonly string _schema = "t_" + Guid.NewGuid().ToString("N")[..16];
 
     public TestPostgres()
     {
-        _server = Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } configured ? configured : CiServer;
         try
         {
             Admin($"CREATE SCHEMA {_schema}");
@@ -30,6 +29,9 @@ internal sealed class TestPostgres : IDisposable
 
         ConnectionString = new NpgsqlConnectionStringBuilder(_server) { SearchPath = _schema }.ConnectionString;
     }
+
+    /// <summary>The test server's database (its default schema).</summary>
+    public static string Server => Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } configured ? configured : CiServer;
 
     /// <summary>Connects to the test's own schema.</summary>
     public string ConnectionString { get; }
