@@ -93,7 +93,18 @@ if (options.EvaluationDataFile is { } evaluationFile)
     }
 }
 
-await using var node = new AggregatorNode(options, loggers, evaluator: evaluator);
+AggregatorNode created;
+try
+{
+    created = new AggregatorNode(options, loggers, evaluator: evaluator);
+}
+catch (EdgeMlOps.Aggregator.Storage.StoreException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
+
+await using var node = created;
 try
 {
     await node.StartAsync(stopping.Token);

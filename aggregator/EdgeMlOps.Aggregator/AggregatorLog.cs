@@ -6,8 +6,8 @@ namespace EdgeMlOps.Aggregator;
 /// <summary>The aggregator services' log messages, in one place (event ids unique across the aggregator).</summary>
 internal static partial class AggregatorLog
 {
-    [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "Aggregator for fleet {Fleet} serving {ModelName} v{Version}; broker {Broker}, artifacts {ArtifactBaseUrl}")]
-    public static partial void LogStarted(this ILogger logger, string fleet, string modelName, ulong version, string broker, string artifactBaseUrl);
+    [LoggerMessage(EventId = 2000, Level = LogLevel.Information, Message = "Aggregator for fleet {Fleet} serving {ModelName} v{Version}; broker {Broker}, artifacts {ArtifactBaseUrl}, state in {Store}")]
+    public static partial void LogStarted(this ILogger logger, string fleet, string modelName, ulong version, string broker, string artifactBaseUrl, string store);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Resumed {ModelName} at v{Version} after round {Round}")]
     public static partial void LogResumed(this ILogger logger, string modelName, ulong version, long round);

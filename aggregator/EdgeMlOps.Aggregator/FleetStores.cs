@@ -20,7 +20,17 @@ public sealed class FleetStores : IDisposable
     {
         Directory.CreateDirectory(options.DataDirectory);
         _databases = new StoreDatabases(options.Store, options.DataDirectory);
-        Registry = new ModelRegistry(_databases.Open("registry.db", durable: true));
+        try
+        {
+            Registry = new ModelRegistry(_databases.Open("registry.db", durable: true));
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            // The first store opened finds an unreachable or refusing database; say which, without a stack trace.
+            _databases.Dispose();
+            throw new StoreException($"Aggregator:Store: cannot open the tables in {options.Store.Describe(options.DataDirectory)}: {ex.Message}", ex);
+        }
+
         Seen = new Fleet.SeenMessages(_databases.Open("messages.db", durable: false), time);
         Artifacts = new ArtifactStore(Path.Combine(options.DataDirectory, "artifacts"));
         var securityStore = new SecurityStore(_databases.Open("security.db", durable: true), _databases.Open("security.events.db", durable: false));

@@ -47,6 +47,18 @@ public class HostFlagsTests
     }
 
     [Fact]
+    public async Task ADatabaseItCannotReach_StopsTheStart_WithTheStoreAndTheReason_AndNoStackTrace()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        var (code, _, errors) = await RunWithErrorsAsync(dir, "--Aggregator:Store:Engine=postgresql", $"--Aggregator:Store:ConnectionString=Host=127.0.0.1;Port={EdgeMlOps.Tests.BrokerPorts.Free()};Username=x;Password=secret;Database=fleet");
+        Assert.Equal(2, code);
+        Assert.Contains("Aggregator:Store: cannot open the tables in PostgreSQL 127.0.0.1:", errors, StringComparison.Ordinal);
+        Assert.Contains("/fleet: Failed to connect", errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TheRunningAggregator_LogsTimestampedLines_WithoutPerRequestNoise()
     {
         var work = AggregatorFixture.TempDirectory();

@@ -28,7 +28,7 @@ public static class SchemaMigrations
             var current = Current(session, store);
             if (current > migrations.Count)
             {
-                throw new InvalidOperationException(
+                throw new StoreException(
                     $"the {store} tables are at schema version {current}, newer than this aggregator's {migrations.Count}: run the newer aggregator, or restore a backup");
             }
 

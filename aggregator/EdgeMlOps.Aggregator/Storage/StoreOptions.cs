@@ -17,6 +17,14 @@ public sealed class StoreOptions
     /// </summary>
     public string? ConnectionString { get; init; }
 
+    /// <summary>Where the tables are, for the log: the SQLite directory, or the PostgreSQL server and database (never the password).</summary>
+    public string Describe(string dataDirectory)
+    {
+        if (Engine == StoreEngine.Sqlite) return $"SQLite files in {dataDirectory}";
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString);
+        return $"PostgreSQL {builder.Host}:{builder.Port}/{builder.Database}" + (builder.SearchPath is { Length: > 0 } schema ? $" (schema {schema})" : string.Empty);
+    }
+
     public IEnumerable<(string Key, string Problem)> Problems()
     {
         if (Engine == StoreEngine.PostgreSql && string.IsNullOrWhiteSpace(ConnectionString))

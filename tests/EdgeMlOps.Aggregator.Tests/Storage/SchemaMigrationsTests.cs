@@ -46,7 +46,7 @@ public sealed class SchemaMigrationsTests
             session.Execute("INSERT INTO schema_migrations(store, version, description, applied_ms) VALUES ('registry', 99, 'from the future', 0)");
         }
 
-        var refused = Assert.Throws<InvalidOperationException>(() => new ModelRegistry(stores.Databases.Open("registry.db", durable: true)));
+        var refused = Assert.Throws<StoreException>(() => new ModelRegistry(stores.Databases.Open("registry.db", durable: true)));
         Assert.Contains("schema version 99", refused.Message, StringComparison.Ordinal);
         Assert.Contains("newer aggregator", refused.Message, StringComparison.Ordinal);
     }
