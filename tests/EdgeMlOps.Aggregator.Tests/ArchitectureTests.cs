@@ -16,7 +16,6 @@ public partial class ArchitectureTests
     {
         ["agent/EdgeMlOps.Agent/DeviceAgent.cs"] = "the agent's composition root and public facade: one field per service it wires, no logic of its own",
         ["aggregator/EdgeMlOps.Aggregator/AggregatorNode.cs"] = "the aggregator's composition root and public facade: one field per service it wires",
-        ["aggregator/EdgeMlOps.Aggregator/Registry/ModelRegistry.cs"] = "one SQLite store (2 fields): long because every table's SQL is in it",
         ["aggregator/EdgeMlOps.Aggregator/Rollouts/RolloutManager.cs"] = "the rollout state machine (shadow, A/B test, stages) with its gates and audit; the plan builder and the gates (stage, shadow, A/B) are already out",
         ["agent/EdgeMlOps.Agent/Http/LocalHttpServer.cs"] = "hand-written HTTP/1.1 server of the AOT agent (size and RSS in docs/BENCHMARKS.md); the side-by-side Kestrel measurement is pending",
     };

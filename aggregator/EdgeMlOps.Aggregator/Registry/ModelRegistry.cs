@@ -77,99 +77,6 @@ public sealed record RoundRecord(
 /// </summary>
 public sealed class ModelRegistry : IDisposable
 {
-    /// <summary>The registry's schema, oldest first (see <see cref="Migration"/>: released steps are never edited).</summary>
-    public static readonly IReadOnlyList<Migration> Migrations =
-    [
-        Migration.Sql(1, "models, versions, rounds, states, rollouts, profiles, strategy state, explanations, pipeline", """
-            CREATE TABLE IF NOT EXISTS models(
-                name TEXT PRIMARY KEY,
-                spec TEXT NOT NULL,
-                created_ms INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS versions(
-                model TEXT NOT NULL REFERENCES models(name),
-                version INTEGER NOT NULL,
-                parent INTEGER NOT NULL,
-                round INTEGER NOT NULL,
-                contributors INTEGER NOT NULL,
-                samples INTEGER NOT NULL,
-                inference_sha TEXT NOT NULL,
-                inference_size INTEGER NOT NULL,
-                train_sha TEXT NOT NULL,
-                train_size INTEGER NOT NULL,
-                eval_accuracy REAL,
-                eval_loss REAL,
-                train_loss REAL,
-                created_ms INTEGER NOT NULL,
-                PRIMARY KEY(model, version));
-            CREATE TABLE IF NOT EXISTS rounds(
-                model TEXT NOT NULL,
-                round INTEGER NOT NULL,
-                round_id TEXT NOT NULL,
-                base_version INTEGER NOT NULL,
-                status TEXT NOT NULL,
-                selected INTEGER NOT NULL,
-                contributors INTEGER NOT NULL,
-                samples INTEGER NOT NULL,
-                rejected INTEGER NOT NULL,
-                new_version INTEGER,
-                started_ms INTEGER NOT NULL,
-                ended_ms INTEGER NOT NULL,
-                PRIMARY KEY(model, round));
-            CREATE TABLE IF NOT EXISTS version_states(
-                model TEXT NOT NULL,
-                version INTEGER NOT NULL,
-                state TEXT NOT NULL,
-                created_by TEXT NOT NULL,
-                reason TEXT,
-                evaluation TEXT,
-                PRIMARY KEY(model, version));
-            CREATE TABLE IF NOT EXISTS rollouts(
-                id TEXT PRIMARY KEY,
-                model TEXT NOT NULL,
-                version INTEGER NOT NULL,
-                spec TEXT NOT NULL,
-                state TEXT NOT NULL,
-                stage INTEGER NOT NULL,
-                revision INTEGER NOT NULL,
-                created_ms INTEGER NOT NULL);
-            CREATE TABLE IF NOT EXISTS reference_profiles(
-                model TEXT NOT NULL,
-                version INTEGER NOT NULL,
-                profile BLOB NOT NULL,
-                PRIMARY KEY(model, version));
-            CREATE TABLE IF NOT EXISTS strategy_state(
-                model TEXT PRIMARY KEY,
-                version INTEGER NOT NULL,
-                state BLOB NOT NULL);
-            CREATE TABLE IF NOT EXISTS explanations(
-                model TEXT NOT NULL,
-                version INTEGER NOT NULL,
-                kind TEXT NOT NULL,
-                explanation TEXT NOT NULL,
-                PRIMARY KEY(model, version, kind));
-            CREATE TABLE IF NOT EXISTS pipeline_runs(
-                id TEXT PRIMARY KEY,
-                model TEXT NOT NULL,
-                started_ms INTEGER NOT NULL,
-                run TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS pipeline_control(
-                model TEXT PRIMARY KEY,
-                paused INTEGER NOT NULL,
-                paused_by TEXT,
-                policy TEXT);
-            CREATE TABLE IF NOT EXISTS round_attempts(
-                model TEXT NOT NULL,
-                round INTEGER NOT NULL,
-                attempts INTEGER NOT NULL,
-                PRIMARY KEY(model, round));
-            """),
-        // Registries written before round notes existed (and before migrations were recorded) may have the column already.
-        new(2, "rounds.notes (ε spent, clip norm, staleness)", session =>
-        {
-            if (!session.ColumnExists("rounds", "notes")) session.Execute("ALTER TABLE rounds ADD COLUMN notes TEXT");
-        }),
-    ];
-
     private readonly SqlDatabase _db;
 
     /// <summary>A registry in its own SQLite file (synced on every commit).</summary>
@@ -182,7 +89,7 @@ public sealed class ModelRegistry : IDisposable
     public ModelRegistry(SqlDatabase database)
     {
         _db = database;
-        _db.Migrate("registry", Migrations);
+        _db.Migrate("registry", RegistrySchema.Migrations);
     }
 
     public string? GetModelSpec(string model)
@@ -460,38 +367,5 @@ public sealed class ModelRegistry : IDisposable
                 StateReason = reader.IsDBNull(16) ? null : reader.GetString(16),
             },
             [("@m", model), .. parameters]);
-    }
-}
-
-/// <summary>Round notes (ε spent, clip norm, staleness…) as a small JSON object.</summary>
-internal static class NotesText
-{
-    public static string? Write(IReadOnlyDictionary<string, double>? notes)
-    {
-        if (notes is null || notes.Count == 0) return null;
-        using var buffer = new MemoryStream();
-        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            foreach (var (key, value) in notes)
-            {
-                if (double.IsFinite(value)) json.WriteNumber(key, value);
-                else json.WriteNull(key);
-            }
-
-            json.WriteEndObject();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
-    }
-
-    public static IReadOnlyDictionary<string, double>? Read(string? text)
-    {
-        if (text is null) return null;
-        // Non-finite figures were stored as null and stay out: JSON has no NaN.
-        using var document = System.Text.Json.JsonDocument.Parse(text);
-        return document.RootElement.EnumerateObject()
-            .Where(p => p.Value.ValueKind == System.Text.Json.JsonValueKind.Number)
-            .ToDictionary(p => p.Name, p => p.Value.GetDouble(), StringComparer.Ordinal);
     }
 }

@@ -28,7 +28,7 @@ public sealed class SchemaMigrationsTests
         {
         }
 
-        Assert.Equal(ModelRegistry.Migrations.Count, Applied(stores.Databases, "registry"));
+        Assert.Equal(RegistrySchema.Migrations.Count, Applied(stores.Databases, "registry"));
     }
 
     [Theory]
@@ -86,7 +86,7 @@ public sealed class SchemaMigrationsTests
         {
             var registries = await Task.WhenAll(replicas.Select(r => Task.Run(() => new ModelRegistry(r.Open("registry.db", durable: true)))));
             foreach (var registry in registries) registry.Dispose();
-            Assert.Equal(ModelRegistry.Migrations.Count, Applied(stores.Databases, "registry"));
+            Assert.Equal(RegistrySchema.Migrations.Count, Applied(stores.Databases, "registry"));
         }
         finally
         {
