@@ -27,6 +27,9 @@ internal static partial class AggregatorLog
     [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Rejected message from {DeviceId}: {Reason} ({Detail})")]
     public static partial void LogRejected(this ILogger logger, string deviceId, RejectionReason reason, string detail);
 
+    [LoggerMessage(EventId = 2062, Level = LogLevel.Error, Message = "Dropped a {Kind} message from {DeviceId}: the store could not record it ({Detail})")]
+    public static partial void LogStoreUnavailable(this ILogger logger, string deviceId, string kind, string detail);
+
     [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "Evaluation from {DeviceId}: v{Version} accuracy {Accuracy:F4} on {Samples} samples")]
     public static partial void LogEvaluation(this ILogger logger, string deviceId, ulong version, double accuracy, ulong samples);
 

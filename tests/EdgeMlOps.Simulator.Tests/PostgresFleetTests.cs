@@ -13,8 +13,9 @@ namespace EdgeMlOps.Simulator.Tests;
 [Collection(FleetCollection.Name)]
 public class PostgresFleetTests
 {
-    private static readonly string[] Federated =
-        ["--dataset", "synthetic", "--devices", "20", "--rounds", "3", "--fraction", "0.5", "--hidden", "8", "--seed", "5", "--quiet", "--out", "-", "--experiments", "off"];
+    private static string[] Federated(int rounds) =>
+        ["--dataset", "synthetic", "--devices", "20", "--rounds", rounds.ToString(System.Globalization.CultureInfo.InvariantCulture), "--fraction", "0.5", "--hidden", "8",
+         "--seed", "5", "--quiet", "--out", "-", "--experiments", "off"];
 
     private static long SimulatorSchemas()
     {
@@ -29,8 +30,8 @@ public class PostgresFleetTests
     public async Task FederatedRun_OnPostgreSql_MakesTheSameVersionsAsOnSqlite_AndRemovesItsSchema()
     {
         var before = SimulatorSchemas();
-        var onSqlite = await new SimulationRunner(SimulationOptions.Parse(Federated)).RunAsync(CancellationToken.None);
-        var onPostgres = await new SimulationRunner(SimulationOptions.Parse([.. Federated, "--store-postgres", TestPostgres.Server])).RunAsync(CancellationToken.None);
+        var onSqlite = await new SimulationRunner(SimulationOptions.Parse(Federated(3))).RunAsync(CancellationToken.None);
+        var onPostgres = await new SimulationRunner(SimulationOptions.Parse([.. Federated(3), "--store-postgres", TestPostgres.Server])).RunAsync(CancellationToken.None);
 
         Assert.Equal([2UL, 3UL, 4UL], onPostgres.Rounds.Select(r => r.Version));
         Assert.All(onPostgres.Rounds, r => Assert.Equal("Completed", r.Status));
@@ -39,6 +40,37 @@ public class PostgresFleetTests
         Assert.Equal(3, same.VersionsCompared);
         Assert.Equal(before, SimulatorSchemas());
         Assert.DoesNotContain(onPostgres.Run!.Arguments, a => a.Contains("Password", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public async Task TheDatabaseDroppingTheAggregatorsConnections_AllRunLong_CostsNoRoundAndNoUpdate()
+    {
+        var application = "fleet-failover-" + Guid.NewGuid().ToString("N")[..8];
+        var server = new NpgsqlConnectionStringBuilder(TestPostgres.Server) { ApplicationName = application }.ConnectionString;
+        using var stop = new CancellationTokenSource();
+        var dropped = 0;
+        var failovers = Task.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(3)); // the run's schema is made first
+            while (!stop.IsCancellationRequested)
+            {
+                dropped += TestPostgres.DropConnections(application);
+                await Task.Delay(100);
+            }
+        });
+        string[] args = [.. Federated(6), "--store-postgres", server];
+        var result = await new SimulationRunner(SimulationOptions.Parse(args)).RunAsync(CancellationToken.None);
+        await stop.CancelAsync();
+        await failovers;
+
+        Assert.True(dropped >= 10, $"only {dropped} connections were dropped");
+        Assert.Equal([2UL, 3UL, 4UL, 5UL, 6UL, 7UL], result.Rounds.Select(r => r.Version));
+        Assert.All(result.Rounds, r =>
+        {
+            Assert.Equal("Completed", r.Status);
+            Assert.Equal(10, r.Participants);
+            Assert.Equal(0, r.Rejected);
+        });
     }
 
     [Fact]

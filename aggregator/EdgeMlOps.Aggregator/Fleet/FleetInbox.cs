@@ -65,6 +65,13 @@ public sealed class FleetInbox(
         {
             Reject(deviceId, RejectionReason.Malformed, ex.Message);
         }
+        catch (System.Data.Common.DbException ex)
+        {
+            // The store stayed unreachable through its retries: this message is lost (a round completes at quorum
+            // without it), the receive loop and every other message are not.
+            rejections.Add(RejectionReason.StoreUnavailable);
+            logger.LogStoreUnavailable(deviceId, kind, ex.Message);
+        }
 
         return Task.CompletedTask;
     }

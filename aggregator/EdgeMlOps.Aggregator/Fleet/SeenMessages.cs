@@ -25,6 +25,9 @@ public sealed class SeenMessages : IDisposable
                 device_id TEXT NOT NULL, message_id TEXT NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY(device_id, message_id)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS seen_messages_at ON seen_messages(at_ms);
             """),
+        Migration.Sql(2, "who claimed each id (so an insert retried after a lost commit acknowledgement is still ours)", """
+            ALTER TABLE seen_messages ADD COLUMN claim TEXT;
+            """),
     ];
 
     private readonly SqlDatabase _db;
@@ -47,17 +50,20 @@ public sealed class SeenMessages : IDisposable
     }
 
     /// <summary>Records <paramref name="messageId"/> from <paramref name="deviceId"/>; false when it was processed before.</summary>
-    public bool TryAdd(string deviceId, string messageId)
-    {
-        using (var s = _db.Open())
-        {
-            var added = s.Execute("INSERT INTO seen_messages(device_id, message_id, at_ms) VALUES (@d, @m, @t) ON CONFLICT DO NOTHING",
-                ("@d", deviceId), ("@m", messageId), ("@t", _time.GetUtcNow().ToUnixTimeMilliseconds()));
-            if (added == 0) return false;
-        }
+    public bool TryAdd(string deviceId, string messageId) => TryAdd(deviceId, messageId, Guid.NewGuid().ToString("N"));
 
-        if (Interlocked.Increment(ref _added) % PruneEvery == 0) Prune();
-        return true;
+    /// <summary>
+    /// <see cref="TryAdd(string, string)"/> under a claim: an id already recorded with this same claim is ours (the
+    /// first attempt committed, its acknowledgement was lost, <see cref="SqlDatabase.Run{T}"/> tried again), not a duplicate.
+    /// </summary>
+    internal bool TryAdd(string deviceId, string messageId, string claim)
+    {
+        var ours = _db.Run(s =>
+            s.Execute("INSERT INTO seen_messages(device_id, message_id, at_ms, claim) VALUES (@d, @m, @t, @c) ON CONFLICT DO NOTHING",
+                ("@d", deviceId), ("@m", messageId), ("@t", _time.GetUtcNow().ToUnixTimeMilliseconds()), ("@c", claim)) == 1
+            || s.Scalar("SELECT claim FROM seen_messages WHERE device_id = @d AND message_id = @m", ("@d", deviceId), ("@m", messageId)) as string == claim);
+        if (ours && Interlocked.Increment(ref _added) % PruneEvery == 0) Prune();
+        return ours;
     }
 
     /// <summary>Ids remembered now.</summary>
@@ -65,8 +71,7 @@ public sealed class SeenMessages : IDisposable
     {
         get
         {
-            using var s = _db.Open();
-            return s.Long("SELECT COUNT(*) FROM seen_messages");
+            return _db.Run(s => s.Long("SELECT COUNT(*) FROM seen_messages"));
         }
     }
 
@@ -74,7 +79,9 @@ public sealed class SeenMessages : IDisposable
 
     private void Prune()
     {
-        using var s = _db.Open();
-        s.Execute("DELETE FROM seen_messages WHERE at_ms < @t", ("@t", (_time.GetUtcNow() - Retention).ToUnixTimeMilliseconds()));
+        _db.Run(s =>
+        {
+            s.Execute("DELETE FROM seen_messages WHERE at_ms < @t", ("@t", (_time.GetUtcNow() - Retention).ToUnixTimeMilliseconds()));
+        });
     }
 }

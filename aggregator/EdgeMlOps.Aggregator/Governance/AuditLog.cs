@@ -58,7 +58,14 @@ public sealed class AuditLog : IDisposable
                 seq INTEGER NOT NULL,
                 hash TEXT NOT NULL);
             """),
+        Migration.Sql(3, "an id per append (so an append retried after a lost commit acknowledgement is not written twice)", """
+            ALTER TABLE audit ADD COLUMN entry_id TEXT;
+            CREATE UNIQUE INDEX IF NOT EXISTS audit_entry_id ON audit(entry_id);
+            """),
     ];
+
+    /// <summary>An entry's columns, in the order <see cref="Read"/> takes them.</summary>
+    private const string Columns = "seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash";
 
     private readonly SqlDatabase _db;
     private readonly string? _headPath;
@@ -80,66 +87,75 @@ public sealed class AuditLog : IDisposable
     /// <summary>Appends an entry chained to the last one and returns it.</summary>
     public AuditEntry Append(DateTimeOffset at, string actor, string action, string subject, string reason, string? before, string? after)
     {
-        using var s = _db.Open();
-        var entry = s.InTransaction(() =>
+        var entryId = Guid.NewGuid().ToString("N");
+        return _db.Run(s =>
         {
-            if (s.Engine == StoreEngine.PostgreSql) s.Execute("SELECT pg_advisory_xact_lock(@k)", ("@k", AppendLockKey));
-            var last = s.Query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", r => (Seq: r.GetInt64(0), Hash: r.GetString(1)));
-            var (lastSeq, lastHash) = last.Count > 0 ? last[0] : (0L, Genesis);
-            var seq = lastSeq + 1;
-            var hash = HashOf(seq, at.ToUnixTimeMilliseconds(), actor, action, subject, reason, before, after, lastHash);
-            s.Execute(
-                "INSERT INTO audit(seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash) VALUES (@q, @t, @a, @x, @s, @r, @b, @f, @p, @h)",
-                ("@q", seq), ("@t", at.ToUnixTimeMilliseconds()), ("@a", actor), ("@x", action), ("@s", subject), ("@r", reason),
-                ("@b", before), ("@f", after), ("@p", lastHash), ("@h", hash));
-            if (_headPath is null)
+            var entry = s.InTransaction(() =>
             {
-                s.Execute("INSERT INTO audit_head(id, seq, hash) VALUES (1, @q, @h) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash", ("@q", seq), ("@h", hash));
-            }
+                if (s.Engine == StoreEngine.PostgreSql) s.Execute("SELECT pg_advisory_xact_lock(@k)", ("@k", AppendLockKey));
+                var committed = s.Query($"SELECT {Columns} FROM audit WHERE entry_id = @id", Read, ("@id", entryId));
+                if (committed.Count > 0) return committed[0]; // an earlier attempt committed; its acknowledgement was lost
+                var last = s.Query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", r => (Seq: r.GetInt64(0), Hash: r.GetString(1)));
+                var (lastSeq, lastHash) = last.Count > 0 ? last[0] : (0L, Genesis);
+                var seq = lastSeq + 1;
+                var hash = HashOf(seq, at.ToUnixTimeMilliseconds(), actor, action, subject, reason, before, after, lastHash);
+                s.Execute(
+                    "INSERT INTO audit(seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash, entry_id) VALUES (@q, @t, @a, @x, @s, @r, @b, @f, @p, @h, @id)",
+                    ("@q", seq), ("@t", at.ToUnixTimeMilliseconds()), ("@a", actor), ("@x", action), ("@s", subject), ("@r", reason),
+                    ("@b", before), ("@f", after), ("@p", lastHash), ("@h", hash), ("@id", entryId));
+                if (_headPath is null)
+                {
+                    s.Execute("INSERT INTO audit_head(id, seq, hash) VALUES (1, @q, @h) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash", ("@q", seq), ("@h", hash));
+                }
 
-            return new AuditEntry(seq, DateTimeOffset.FromUnixTimeMilliseconds(at.ToUnixTimeMilliseconds()), actor, action, subject, reason, before, after, lastHash, hash);
+                return new AuditEntry(seq, DateTimeOffset.FromUnixTimeMilliseconds(at.ToUnixTimeMilliseconds()), actor, action, subject, reason, before, after, lastHash, hash);
+            });
+
+            // A head file moves only after the entry is committed (the session still holds the store, so in order).
+            if (_headPath is not null) WriteHeadFile(entry.Sequence, entry.Hash);
+            return entry;
         });
-
-        // A head file moves only after the entry is committed (the session still holds the store, so in order).
-        if (_headPath is not null) WriteHeadFile(entry.Sequence, entry.Hash);
-        return entry;
     }
 
     /// <summary>Entries in order, optionally only those about <paramref name="subjectPrefix"/>.</summary>
     public IReadOnlyList<AuditEntry> Entries(string? subjectPrefix = null, int limit = int.MaxValue)
     {
-        using var s = _db.Open();
-        var entries = subjectPrefix is null
-            ? s.Query("SELECT seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash FROM audit ORDER BY seq", Read)
-            : s.Query("SELECT seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash FROM audit WHERE substr(subject, 1, @n) = @p ORDER BY seq", Read,
-                ("@n", subjectPrefix.Length), ("@p", subjectPrefix));
-        return entries.Count > limit ? entries.GetRange(0, limit) : entries;
+        return _db.Run(s =>
+        {
+            var entries = subjectPrefix is null
+                ? s.Query($"SELECT {Columns} FROM audit ORDER BY seq", Read)
+                : s.Query($"SELECT {Columns} FROM audit WHERE substr(subject, 1, @n) = @p ORDER BY seq", Read,
+                    ("@n", subjectPrefix.Length), ("@p", subjectPrefix));
+            return entries.Count > limit ? entries.GetRange(0, limit) : entries;
+        });
     }
 
     /// <summary>Recomputes the chain from the first entry and compares the end with the head.</summary>
     public AuditVerification Verify()
     {
-        using var s = _db.Open();
-        long expected = 1;
-        var previous = Genesis;
-        foreach (var e in s.Query("SELECT seq, at_ms, actor, action, subject, reason, before, after, prev_hash, hash FROM audit ORDER BY seq", Read))
+        return _db.Run(s =>
         {
-            if (e.Sequence != expected) return Broken(expected - 1, previous, e.Sequence, $"entry {expected} is missing or out of order (found {e.Sequence})");
-            if (e.PreviousHash != previous) return Broken(expected - 1, previous, e.Sequence, $"entry {e.Sequence} does not chain to entry {e.Sequence - 1}");
-            var recomputed = HashOf(e.Sequence, e.At.ToUnixTimeMilliseconds(), e.Actor, e.Action, e.Subject, e.Reason, e.Before, e.After, e.PreviousHash);
-            if (recomputed != e.Hash) return Broken(expected - 1, previous, e.Sequence, $"entry {e.Sequence} was edited (its hash no longer matches its content)");
-            previous = e.Hash;
-            expected++;
-        }
+            long expected = 1;
+            var previous = Genesis;
+            foreach (var e in s.Query($"SELECT {Columns} FROM audit ORDER BY seq", Read))
+            {
+                if (e.Sequence != expected) return Broken(expected - 1, previous, e.Sequence, $"entry {expected} is missing or out of order (found {e.Sequence})");
+                if (e.PreviousHash != previous) return Broken(expected - 1, previous, e.Sequence, $"entry {e.Sequence} does not chain to entry {e.Sequence - 1}");
+                var recomputed = HashOf(e.Sequence, e.At.ToUnixTimeMilliseconds(), e.Actor, e.Action, e.Subject, e.Reason, e.Before, e.After, e.PreviousHash);
+                if (recomputed != e.Hash) return Broken(expected - 1, previous, e.Sequence, $"entry {e.Sequence} was edited (its hash no longer matches its content)");
+                previous = e.Hash;
+                expected++;
+            }
 
-        var count = expected - 1;
-        var (headSeq, headHash) = _headPath is null ? ReadHeadRow(s) : ReadHeadFile();
-        if (headSeq != count || headHash != previous)
-        {
-            return Broken(count, previous, Math.Min(count, headSeq) + 1, $"the log ends at entry {count} but its head records entry {headSeq} (entries removed from the end?)");
-        }
+            var count = expected - 1;
+            var (headSeq, headHash) = _headPath is null ? ReadHeadRow(s) : ReadHeadFile();
+            if (headSeq != count || headHash != previous)
+            {
+                return Broken(count, previous, Math.Min(count, headSeq) + 1, $"the log ends at entry {count} but its head records entry {headSeq} (entries removed from the end?)");
+            }
 
-        return new AuditVerification(true, count, previous, null, null);
+            return new AuditVerification(true, count, previous, null, null);
+        });
     }
 
     public void Dispose() => _db.Dispose();

@@ -94,75 +94,82 @@ public sealed class ModelRegistry : IDisposable
 
     public string? GetModelSpec(string model)
     {
-        using var s = _db.Open();
-        return s.Scalar("SELECT spec FROM models WHERE name = @n", ("@n", model)) as string;
+        return _db.Run(s => s.Scalar("SELECT spec FROM models WHERE name = @n", ("@n", model)) as string);
     }
 
     public void AddModel(string model, string spec, DateTimeOffset at)
     {
-        using var s = _db.Open();
-        s.Execute("INSERT INTO models(name, spec, created_ms) VALUES (@n, @s, @t)", ("@n", model), ("@s", spec), ("@t", at.ToUnixTimeMilliseconds()));
+        _db.Run(s =>
+        {
+            s.Execute("INSERT INTO models(name, spec, created_ms) VALUES (@n, @s, @t) ON CONFLICT(name) DO NOTHING", ("@n", model), ("@s", spec), ("@t", at.ToUnixTimeMilliseconds()));
+        });
     }
 
     public void AddVersion(ModelVersionRecord v)
     {
-        using var s = _db.Open();
-        s.InTransaction(() =>
+        _db.Run(s =>
         {
-            s.Execute(
-                """
-                INSERT INTO versions(model, version, parent, round, contributors, samples, inference_sha, inference_size,
-                                     train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms)
-                VALUES (@m, @v, @p, @r, @c, @s, @is, @iz, @ts, @tz, @ea, @el, @tl, @t)
-                """,
-                ("@m", v.Model), ("@v", (long)v.Version), ("@p", (long)v.Parent), ("@r", v.Round), ("@c", v.Contributors), ("@s", v.Samples),
-                ("@is", v.InferenceSha256), ("@iz", v.InferenceSize), ("@ts", v.TrainStepSha256), ("@tz", v.TrainStepSize),
-                ("@ea", v.EvalAccuracy), ("@el", v.EvalLoss), ("@tl", v.TrainLoss), ("@t", v.CreatedAt.ToUnixTimeMilliseconds()));
-            s.Execute(
-                """
-                INSERT INTO version_states(model, version, state, created_by, reason) VALUES (@m, @v, @s, @c, @r)
-                ON CONFLICT(model, version) DO UPDATE SET state = excluded.state, created_by = excluded.created_by, reason = excluded.reason, evaluation = NULL
-                """,
-                ("@m", v.Model), ("@v", (long)v.Version), ("@s", v.State), ("@c", v.CreatedBy), ("@r", v.StateReason));
+            s.InTransaction(() =>
+            {
+                s.Execute(
+                    """
+                    INSERT INTO versions(model, version, parent, round, contributors, samples, inference_sha, inference_size,
+                                         train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms)
+                    VALUES (@m, @v, @p, @r, @c, @s, @is, @iz, @ts, @tz, @ea, @el, @tl, @t)
+                    """,
+                    ("@m", v.Model), ("@v", (long)v.Version), ("@p", (long)v.Parent), ("@r", v.Round), ("@c", v.Contributors), ("@s", v.Samples),
+                    ("@is", v.InferenceSha256), ("@iz", v.InferenceSize), ("@ts", v.TrainStepSha256), ("@tz", v.TrainStepSize),
+                    ("@ea", v.EvalAccuracy), ("@el", v.EvalLoss), ("@tl", v.TrainLoss), ("@t", v.CreatedAt.ToUnixTimeMilliseconds()));
+                s.Execute(
+                    """
+                    INSERT INTO version_states(model, version, state, created_by, reason) VALUES (@m, @v, @s, @c, @r)
+                    ON CONFLICT(model, version) DO UPDATE SET state = excluded.state, created_by = excluded.created_by, reason = excluded.reason, evaluation = NULL
+                    """,
+                    ("@m", v.Model), ("@v", (long)v.Version), ("@s", v.State), ("@c", v.CreatedBy), ("@r", v.StateReason));
+            });
         });
     }
 
     /// <summary>Moves a version to <paramref name="state"/> (the caller checked the transition and audits it).</summary>
     public void SetState(string model, ulong version, string state, string? reason)
     {
-        using var s = _db.Open();
-        if (s.Execute("UPDATE version_states SET state = @s, reason = @r WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version), ("@s", state), ("@r", reason)) != 1)
+        _db.Run(s =>
         {
-            throw new KeyNotFoundException($"no version {model} v{version}");
-        }
+            if (s.Execute("UPDATE version_states SET state = @s, reason = @r WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version), ("@s", state), ("@r", reason)) != 1)
+            {
+                throw new KeyNotFoundException($"no version {model} v{version}");
+            }
+        });
     }
 
     /// <summary>Per-cohort validation results of a version (JSON), for the model card and the admin API.</summary>
     public void SetEvaluation(string model, ulong version, string json)
     {
-        using var s = _db.Open();
-        s.Execute("UPDATE version_states SET evaluation = @e WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version), ("@e", json));
+        _db.Run(s =>
+        {
+            s.Execute("UPDATE version_states SET evaluation = @e WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version), ("@e", json));
+        });
     }
 
     public string? Evaluation(string model, ulong version)
     {
-        using var s = _db.Open();
-        return s.Scalar("SELECT evaluation FROM version_states WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version)) as string;
+        return _db.Run(s => s.Scalar("SELECT evaluation FROM version_states WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version)) as string);
     }
 
     /// <summary>A version's explanation of one kind (JSON: <c>held-out</c>, <c>federated</c>), versioned with the model.</summary>
     public void SetExplanation(string model, ulong version, string kind, string json)
     {
-        using var s = _db.Open();
-        s.Execute(
-            "INSERT INTO explanations(model, version, kind, explanation) VALUES (@m, @v, @k, @e) ON CONFLICT(model, version, kind) DO UPDATE SET explanation = excluded.explanation",
-            ("@m", model), ("@v", (long)version), ("@k", kind), ("@e", json));
+        _db.Run(s =>
+        {
+            s.Execute(
+                "INSERT INTO explanations(model, version, kind, explanation) VALUES (@m, @v, @k, @e) ON CONFLICT(model, version, kind) DO UPDATE SET explanation = excluded.explanation",
+                ("@m", model), ("@v", (long)version), ("@k", kind), ("@e", json));
+        });
     }
 
     public string? Explanation(string model, ulong version, string kind)
     {
-        using var s = _db.Open();
-        return s.Scalar("SELECT explanation FROM explanations WHERE model = @m AND version = @v AND kind = @k", ("@m", model), ("@v", (long)version), ("@k", kind)) as string;
+        return _db.Run(s => s.Scalar("SELECT explanation FROM explanations WHERE model = @m AND version = @v AND kind = @k", ("@m", model), ("@v", (long)version), ("@k", kind)) as string);
     }
 
     public ModelVersionRecord? Version(string model, ulong version) =>
@@ -171,66 +178,73 @@ public sealed class ModelRegistry : IDisposable
     /// <summary>Rollouts as stored: id, version, spec (JSON), state, stage, revision.</summary>
     public void SaveRollout(string id, string model, ulong version, string spec, string state, int stage, ulong revision, DateTimeOffset created)
     {
-        using var s = _db.Open();
-        s.Execute(
-            """
-            INSERT INTO rollouts(id, model, version, spec, state, stage, revision, created_ms) VALUES (@i, @m, @v, @sp, @st, @sg, @rv, @t)
-            ON CONFLICT(id) DO UPDATE SET model = excluded.model, version = excluded.version, spec = excluded.spec, state = excluded.state,
-                stage = excluded.stage, revision = excluded.revision, created_ms = excluded.created_ms
-            """,
-            ("@i", id), ("@m", model), ("@v", (long)version), ("@sp", spec), ("@st", state), ("@sg", stage), ("@rv", (long)revision), ("@t", created.ToUnixTimeMilliseconds()));
+        _db.Run(s =>
+        {
+            s.Execute(
+                """
+                INSERT INTO rollouts(id, model, version, spec, state, stage, revision, created_ms) VALUES (@i, @m, @v, @sp, @st, @sg, @rv, @t)
+                ON CONFLICT(id) DO UPDATE SET model = excluded.model, version = excluded.version, spec = excluded.spec, state = excluded.state,
+                    stage = excluded.stage, revision = excluded.revision, created_ms = excluded.created_ms
+                """,
+                ("@i", id), ("@m", model), ("@v", (long)version), ("@sp", spec), ("@st", state), ("@sg", stage), ("@rv", (long)revision), ("@t", created.ToUnixTimeMilliseconds()));
+        });
     }
 
     /// <summary>The stored rollouts (their JSON), oldest first; the other columns are there for queries.</summary>
     public IReadOnlyList<string> Rollouts(string model)
     {
-        using var s = _db.Open();
-        return s.Query("SELECT spec FROM rollouts WHERE model = @m ORDER BY created_ms, id", r => r.GetString(0), ("@m", model));
+        return _db.Run(s => s.Query("SELECT spec FROM rollouts WHERE model = @m ORDER BY created_ms, id", r => r.GetString(0), ("@m", model)));
     }
 
     /// <summary>A retraining pipeline run as stored (JSON), written at every step.</summary>
     public void SavePipelineRun(string id, string model, DateTimeOffset started, string json)
     {
-        using var s = _db.Open();
-        s.Execute(
-            "INSERT INTO pipeline_runs(id, model, started_ms, run) VALUES (@i, @m, @t, @r) ON CONFLICT(id) DO UPDATE SET model = excluded.model, started_ms = excluded.started_ms, run = excluded.run",
-            ("@i", id), ("@m", model), ("@t", started.ToUnixTimeMilliseconds()), ("@r", json));
+        _db.Run(s =>
+        {
+            s.Execute(
+                "INSERT INTO pipeline_runs(id, model, started_ms, run) VALUES (@i, @m, @t, @r) ON CONFLICT(id) DO UPDATE SET model = excluded.model, started_ms = excluded.started_ms, run = excluded.run",
+                ("@i", id), ("@m", model), ("@t", started.ToUnixTimeMilliseconds()), ("@r", json));
+        });
     }
 
     /// <summary>The newest <paramref name="limit"/> pipeline runs (their JSON), newest first.</summary>
     public IReadOnlyList<string> PipelineRuns(string model, int limit)
     {
-        using var s = _db.Open();
-        return s.Query("SELECT run FROM pipeline_runs WHERE model = @m ORDER BY started_ms DESC, id DESC LIMIT @l", r => r.GetString(0), ("@m", model), ("@l", limit));
+        return _db.Run(s => s.Query("SELECT run FROM pipeline_runs WHERE model = @m ORDER BY started_ms DESC, id DESC LIMIT @l", r => r.GetString(0), ("@m", model), ("@l", limit)));
     }
 
     /// <summary>Whether the retraining pipeline is paused (and by whom); survives restarts.</summary>
     public void SetPipelinePaused(string model, bool paused, string? by)
     {
-        using var s = _db.Open();
-        s.Execute(
-            "INSERT INTO pipeline_control(model, paused, paused_by) VALUES (@m, @p, @b) ON CONFLICT(model) DO UPDATE SET paused = excluded.paused, paused_by = excluded.paused_by",
-            ("@m", model), ("@p", paused ? 1L : 0L), ("@b", by));
+        _db.Run(s =>
+        {
+            s.Execute(
+                "INSERT INTO pipeline_control(model, paused, paused_by) VALUES (@m, @p, @b) ON CONFLICT(model) DO UPDATE SET paused = excluded.paused, paused_by = excluded.paused_by",
+                ("@m", model), ("@p", paused ? 1L : 0L), ("@b", by));
+        });
     }
 
     public (bool Paused, string? By) PipelinePaused(string model)
     {
-        using var s = _db.Open();
-        var rows = s.Query("SELECT paused, paused_by FROM pipeline_control WHERE model = @m", r => (r.GetInt64(0) != 0, r.IsDBNull(1) ? null : r.GetString(1)), ("@m", model));
-        return rows.Count > 0 ? rows[0] : (false, null);
+        return _db.Run(s =>
+        {
+            var rows = s.Query("SELECT paused, paused_by FROM pipeline_control WHERE model = @m", r => (r.GetInt64(0) != 0, r.IsDBNull(1) ? null : r.GetString(1)), ("@m", model));
+            return rows.Count > 0 ? rows[0] : (false, null);
+        });
     }
 
     /// <summary>The pipeline policy set through the admin API (JSON), which overrides configuration; null: configuration's.</summary>
     public void SetPipelinePolicy(string model, string? json)
     {
-        using var s = _db.Open();
-        s.Execute("INSERT INTO pipeline_control(model, paused, policy) VALUES (@m, 0, @j) ON CONFLICT(model) DO UPDATE SET policy = excluded.policy", ("@m", model), ("@j", json));
+        _db.Run(s =>
+        {
+            s.Execute("INSERT INTO pipeline_control(model, paused, policy) VALUES (@m, 0, @j) ON CONFLICT(model) DO UPDATE SET policy = excluded.policy", ("@m", model), ("@j", json));
+        });
     }
 
     public string? PipelinePolicy(string model)
     {
-        using var s = _db.Open();
-        return s.Scalar("SELECT policy FROM pipeline_control WHERE model = @m", ("@m", model)) as string;
+        return _db.Run(s => s.Scalar("SELECT policy FROM pipeline_control WHERE model = @m", ("@m", model)) as string);
     }
 
     public ModelVersionRecord? Latest(string model) => Versions(model, "ORDER BY v.version DESC LIMIT 1").FirstOrDefault();
@@ -239,18 +253,20 @@ public sealed class ModelRegistry : IDisposable
 
     public void AddRound(RoundRecord r)
     {
-        using var s = _db.Open();
-        s.Execute(
-            """
-            INSERT INTO rounds(model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms, notes)
-            VALUES (@m, @r, @id, @b, @st, @sel, @c, @s, @rej, @nv, @t0, @t1, @n)
-            ON CONFLICT(model, round) DO UPDATE SET round_id = excluded.round_id, base_version = excluded.base_version, status = excluded.status,
-                selected = excluded.selected, contributors = excluded.contributors, samples = excluded.samples, rejected = excluded.rejected,
-                new_version = excluded.new_version, started_ms = excluded.started_ms, ended_ms = excluded.ended_ms, notes = excluded.notes
-            """,
-            ("@m", r.Model), ("@r", r.Round), ("@id", r.RoundId), ("@b", (long)r.BaseVersion), ("@st", r.Status), ("@sel", r.Selected),
-            ("@c", r.Contributors), ("@s", r.Samples), ("@rej", r.Rejected), ("@nv", r.NewVersion is { } nv ? (long)nv : null),
-            ("@t0", r.StartedAt.ToUnixTimeMilliseconds()), ("@t1", r.EndedAt.ToUnixTimeMilliseconds()), ("@n", NotesText.Write(r.Notes)));
+        _db.Run(s =>
+        {
+            s.Execute(
+                """
+                INSERT INTO rounds(model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms, notes)
+                VALUES (@m, @r, @id, @b, @st, @sel, @c, @s, @rej, @nv, @t0, @t1, @n)
+                ON CONFLICT(model, round) DO UPDATE SET round_id = excluded.round_id, base_version = excluded.base_version, status = excluded.status,
+                    selected = excluded.selected, contributors = excluded.contributors, samples = excluded.samples, rejected = excluded.rejected,
+                    new_version = excluded.new_version, started_ms = excluded.started_ms, ended_ms = excluded.ended_ms, notes = excluded.notes
+                """,
+                ("@m", r.Model), ("@r", r.Round), ("@id", r.RoundId), ("@b", (long)r.BaseVersion), ("@st", r.Status), ("@sel", r.Selected),
+                ("@c", r.Contributors), ("@s", r.Samples), ("@rej", r.Rejected), ("@nv", r.NewVersion is { } nv ? (long)nv : null),
+                ("@t0", r.StartedAt.ToUnixTimeMilliseconds()), ("@t1", r.EndedAt.ToUnixTimeMilliseconds()), ("@n", NotesText.Write(r.Notes)));
+        });
     }
 
     /// <summary>
@@ -259,23 +275,20 @@ public sealed class ModelRegistry : IDisposable
     /// </summary>
     public int BeginRoundAttempt(string model, long round)
     {
-        using var s = _db.Open();
-        return (int)s.Long(
+        return _db.Run(s => (int)s.Long(
             "INSERT INTO round_attempts(model, round, attempts) VALUES (@m, @r, 1) ON CONFLICT(model, round) DO UPDATE SET attempts = round_attempts.attempts + 1 RETURNING attempts",
-            ("@m", model), ("@r", round));
+            ("@m", model), ("@r", round)));
     }
 
     /// <summary>Highest round number recorded for <paramref name="model"/> (0 if none).</summary>
     public long LastRound(string model)
     {
-        using var s = _db.Open();
-        return s.Long("SELECT COALESCE(MAX(round), 0) FROM rounds WHERE model = @m", ("@m", model));
+        return _db.Run(s => s.Long("SELECT COALESCE(MAX(round), 0) FROM rounds WHERE model = @m", ("@m", model)));
     }
 
     public IReadOnlyList<RoundRecord> Rounds(string model)
     {
-        using var s = _db.Open();
-        return s.Query(
+        return _db.Run(s => s.Query(
             "SELECT model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms, notes FROM rounds WHERE model = @m ORDER BY round",
             reader => new RoundRecord(
                 reader.GetString(0), reader.GetInt64(1), reader.GetString(2), (ulong)reader.GetInt64(3), reader.GetString(4),
@@ -283,22 +296,23 @@ public sealed class ModelRegistry : IDisposable
                 reader.IsDBNull(9) ? null : (ulong)reader.GetInt64(9),
                 DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(10)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11)),
                 NotesText.Read(reader.IsDBNull(12) ? null : reader.GetString(12))),
-            ("@m", model));
+            ("@m", model)));
     }
 
     /// <summary>A version's reference profile (serialized <c>ProfileReport</c> of its training data's sketches).</summary>
     public void SaveReference(string model, ulong version, byte[] profile)
     {
-        using var s = _db.Open();
-        s.Execute(
-            "INSERT INTO reference_profiles(model, version, profile) VALUES (@m, @v, @p) ON CONFLICT(model, version) DO UPDATE SET profile = excluded.profile",
-            ("@m", model), ("@v", (long)version), ("@p", profile));
+        _db.Run(s =>
+        {
+            s.Execute(
+                "INSERT INTO reference_profiles(model, version, profile) VALUES (@m, @v, @p) ON CONFLICT(model, version) DO UPDATE SET profile = excluded.profile",
+                ("@m", model), ("@v", (long)version), ("@p", profile));
+        });
     }
 
     public IReadOnlyList<(ulong Version, byte[] Profile)> References(string model)
     {
-        using var s = _db.Open();
-        return s.Query("SELECT version, profile FROM reference_profiles WHERE model = @m ORDER BY version", r => ((ulong)r.GetInt64(0), (byte[])r.GetValue(1)), ("@m", model));
+        return _db.Run(s => s.Query("SELECT version, profile FROM reference_profiles WHERE model = @m ORDER BY version", r => ((ulong)r.GetInt64(0), (byte[])r.GetValue(1)), ("@m", model)));
     }
 
     /// <summary>Saves server-side strategy state (optimizer moments, DP accountant) as of <paramref name="version"/>.</summary>
@@ -315,21 +329,18 @@ public sealed class ModelRegistry : IDisposable
             }
         }
 
-        using var s = _db.Open();
-        s.Execute(
-            "INSERT INTO strategy_state(model, version, state) VALUES (@m, @v, @s) ON CONFLICT(model) DO UPDATE SET version = excluded.version, state = excluded.state",
-            ("@m", model), ("@v", (long)version), ("@s", buffer.ToArray()));
+        _db.Run(s =>
+        {
+            s.Execute(
+                "INSERT INTO strategy_state(model, version, state) VALUES (@m, @v, @s) ON CONFLICT(model) DO UPDATE SET version = excluded.version, state = excluded.state",
+                ("@m", model), ("@v", (long)version), ("@s", buffer.ToArray()));
+        });
     }
 
     /// <summary>The saved strategy state, if it was saved for <paramref name="version"/> (state of another version does not apply).</summary>
     public IReadOnlyList<float[]>? LoadStrategyState(string model, ulong version)
     {
-        byte[] bytes;
-        using (var s = _db.Open())
-        {
-            if (s.Scalar("SELECT state FROM strategy_state WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version)) is not byte[] found) return null;
-            bytes = found;
-        }
+        if (_db.Run(s => s.Scalar("SELECT state FROM strategy_state WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version))) is not byte[] bytes) return null;
 
         using var reader = new BinaryReader(new MemoryStream(bytes));
         var count = reader.ReadInt32();
@@ -348,8 +359,7 @@ public sealed class ModelRegistry : IDisposable
 
     private List<ModelVersionRecord> Versions(string model, string suffix, params (string Name, object? Value)[] parameters)
     {
-        using var s = _db.Open();
-        return s.Query(
+        return _db.Run(s => s.Query(
             """
             SELECT v.model, v.version, parent, round, contributors, samples, inference_sha, inference_size, train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms,
                    COALESCE(s.state, 'deployed'), COALESCE(s.created_by, 'system'), s.reason
@@ -366,6 +376,6 @@ public sealed class ModelRegistry : IDisposable
                 CreatedBy = reader.GetString(15),
                 StateReason = reader.IsDBNull(16) ? null : reader.GetString(16),
             },
-            [("@m", model), .. parameters]);
+            [("@m", model), .. parameters]));
     }
 }

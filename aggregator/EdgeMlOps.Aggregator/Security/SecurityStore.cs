@@ -84,8 +84,7 @@ public sealed class SecurityStore : IDisposable
     /// <summary>True when the device holds a certificate that has not expired yet.</summary>
     public bool HasLiveCertificate(string deviceId, DateTimeOffset now)
     {
-        using var s = _db.Open();
-        return s.Long("SELECT COUNT(*) FROM certificates WHERE device_id = @d AND not_after_ms > @n", ("@d", deviceId), ("@n", now.ToUnixTimeMilliseconds())) > 0;
+        return _db.Run(s => s.Long("SELECT COUNT(*) FROM certificates WHERE device_id = @d AND not_after_ms > @n", ("@d", deviceId), ("@n", now.ToUnixTimeMilliseconds())) > 0);
     }
 
     public void Revoke(string deviceId, string reason, string revokedBy, DateTimeOffset now) =>
@@ -98,22 +97,19 @@ public sealed class SecurityStore : IDisposable
 
     public IReadOnlyList<string> RevokedDevices()
     {
-        using var s = _db.Open();
-        return s.Query("SELECT device_id FROM revoked_devices", r => r.GetString(0));
+        return _db.Run(s => s.Query("SELECT device_id FROM revoked_devices", r => r.GetString(0)));
     }
 
     /// <summary>Serial numbers (hex) of every certificate issued to a revoked device.</summary>
     public IReadOnlyList<string> RevokedSerials()
     {
-        using var s = _db.Open();
-        return s.Query("SELECT c.serial FROM certificates c JOIN revoked_devices r ON r.device_id = c.device_id", r => r.GetString(0));
+        return _db.Run(s => s.Query("SELECT c.serial FROM certificates c JOIN revoked_devices r ON r.device_id = c.device_id", r => r.GetString(0)));
     }
 
     /// <summary>Every device that ever enrolled, with its latest-expiring certificate and its revocation if any.</summary>
     public IReadOnlyList<EnrolledDevice> Devices()
     {
-        using var s = _db.Open();
-        return s.Query(
+        return _db.Run(s => s.Query(
             """
             SELECT c.device_id, c.serial, c.not_after_ms, c.issued_ms, r.revoked_ms, r.reason
             FROM certificates c LEFT JOIN revoked_devices r ON r.device_id = c.device_id
@@ -123,28 +119,29 @@ public sealed class SecurityStore : IDisposable
             """,
             reader => new EnrolledDevice(
                 reader.GetString(0), reader.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)),
-                reader.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)), reader.IsDBNull(5) ? null : reader.GetString(5)));
+                reader.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)), reader.IsDBNull(5) ? null : reader.GetString(5))));
     }
 
     public void AppendEvent(DateTimeOffset at, SecurityEventKind kind, string subject, string detail)
     {
-        using var s = _events.Open();
-        s.Execute("INSERT INTO security_events(at_ms, kind, subject, detail) VALUES (@a, @k, @s, @d)",
-            ("@a", at.ToUnixTimeMilliseconds()), ("@k", kind.ToString()), ("@s", subject), ("@d", detail));
-        if (Interlocked.Increment(ref _inserts) % 500 == 0)
+        _events.Run(s =>
         {
-            s.Execute("DELETE FROM security_events WHERE id <= (SELECT MAX(id) FROM security_events) - @m", ("@m", MaxEvents));
-        }
+            s.Execute("INSERT INTO security_events(at_ms, kind, subject, detail) VALUES (@a, @k, @s, @d)",
+                ("@a", at.ToUnixTimeMilliseconds()), ("@k", kind.ToString()), ("@s", subject), ("@d", detail));
+            if (Interlocked.Increment(ref _inserts) % 500 == 0)
+            {
+                s.Execute("DELETE FROM security_events WHERE id <= (SELECT MAX(id) FROM security_events) - @m", ("@m", MaxEvents));
+            }
+        });
     }
 
     /// <summary>The newest events first.</summary>
     public IReadOnlyList<SecurityEvent> RecentEvents(int limit)
     {
-        using var s = _events.Open();
-        return s.Query(
+        return _events.Run(s => s.Query(
             "SELECT id, at_ms, kind, subject, detail FROM security_events ORDER BY id DESC LIMIT @l",
             reader => new SecurityEvent(reader.GetInt64(0), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(1)), Enum.Parse<SecurityEventKind>(reader.GetString(2)), reader.GetString(3), reader.GetString(4)),
-            ("@l", limit));
+            ("@l", limit)));
     }
 
     public void Dispose()
@@ -155,7 +152,6 @@ public sealed class SecurityStore : IDisposable
 
     private int Execute(string sql, params (string Name, object? Value)[] parameters)
     {
-        using var s = _db.Open();
-        return s.Execute(sql, parameters);
+        return _db.Run(s => s.Execute(sql, parameters));
     }
 }

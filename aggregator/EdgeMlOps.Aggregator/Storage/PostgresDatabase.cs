@@ -16,6 +16,13 @@ public sealed class PostgresDatabase(NpgsqlDataSource source) : SqlDatabase
         return new SqlSession(Engine, connection, connection.Dispose);
     }
 
+    /// <summary>
+    /// Npgsql's transient errors (network, timeouts, a server that cannot take connections yet), and a backend the
+    /// server shut down under us (<c>57P01</c> admin shutdown, <c>57P02</c> crash shutdown: a restart or failover).
+    /// </summary>
+    protected override bool IsTransient(Exception failure) =>
+        failure is System.Data.Common.DbException { IsTransient: true } or PostgresException { SqlState: "57P01" or "57P02" };
+
     /// <summary>The data source is shared by every store and disposed by <see cref="StoreDatabases"/>.</summary>
     public override void Dispose()
     {

@@ -9,15 +9,46 @@ public abstract class SqlDatabase : IDisposable
 {
     public abstract StoreEngine Engine { get; }
 
+    /// <summary>Attempts of <see cref="Run{T}"/> before a transient failure is given up on (about two seconds in all).</summary>
+    public const int MaxAttempts = 5;
+
     /// <summary>A session on the database; dispose it promptly (a SQLite store has one connection).</summary>
     public abstract SqlSession Open();
 
-    /// <summary>Brings <paramref name="store"/>'s tables to its newest migration (see <see cref="SchemaMigrations"/>).</summary>
-    public void Migrate(string store, IReadOnlyList<Migration> migrations)
+    /// <summary>
+    /// Runs <paramref name="work"/> in a session; when the engine reports a transient failure (a dropped connection,
+    /// a server restarting or failing over) it runs it again on a fresh session, up to <see cref="MaxAttempts"/> times
+    /// with growing pauses. The work must be safe to repeat: a failure can arrive after the server committed.
+    /// </summary>
+    public T Run<T>(Func<SqlSession, T> work)
     {
-        using var session = Open();
-        SchemaMigrations.Apply(session, store, migrations, DateTimeOffset.UtcNow);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                using var session = Open();
+                return work(session);
+            }
+            catch (Exception ex) when (attempt < MaxAttempts && IsTransient(ex))
+            {
+                Thread.Sleep(TimeSpan.FromMilliseconds(50 * attempt * attempt));
+            }
+        }
     }
+
+    /// <inheritdoc cref="Run{T}"/>
+    public void Run(Action<SqlSession> work) => Run(session =>
+    {
+        work(session);
+        return 0;
+    });
+
+    /// <summary>Whether <paramref name="failure"/> may pass if the same work is tried again on a new connection.</summary>
+    protected virtual bool IsTransient(Exception failure) => false;
+
+    /// <summary>Brings <paramref name="store"/>'s tables to its newest migration (see <see cref="SchemaMigrations"/>).</summary>
+    public void Migrate(string store, IReadOnlyList<Migration> migrations) =>
+        Run(session => SchemaMigrations.Apply(session, store, migrations, DateTimeOffset.UtcNow)); // one transaction: safe to repeat
 
     public abstract void Dispose();
 }

@@ -31,4 +31,6 @@ public enum RejectionReason
     Stale,
     /// <summary>A profile (sketches, counts) that is impossible or of the wrong shape; it is not merged.</summary>
     BadProfile,
+    /// <summary>The aggregator's store could not record it (the database stayed unreachable through its retries).</summary>
+    StoreUnavailable,
 }

@@ -27,7 +27,7 @@ internal sealed class TestPostgres : IDisposable
                 $"PostgreSQL is not reachable at '{new NpgsqlConnectionStringBuilder(_server) { Password = null }}' ({ex.Message}); .ci/run installs and starts it, or set {Variable}", ex);
         }
 
-        ConnectionString = new NpgsqlConnectionStringBuilder(_server) { SearchPath = _schema }.ConnectionString;
+        ConnectionString = new NpgsqlConnectionStringBuilder(_server) { SearchPath = _schema, ApplicationName = _schema }.ConnectionString;
     }
 
     /// <summary>The test server's database (its default schema).</summary>
@@ -38,18 +38,32 @@ internal sealed class TestPostgres : IDisposable
 
     public StoreOptions Options => new() { Engine = StoreEngine.PostgreSql, ConnectionString = ConnectionString };
 
+    /// <summary>What a failover does to the test's stores: the server ends every connection they hold (pooled or busy).</summary>
+    public int DropConnections() => DropConnections(_schema);
+
+    /// <summary>Ends every connection whose application name is <paramref name="applicationName"/>; how many there were.</summary>
+    public static int DropConnections(string applicationName)
+    {
+        using var connection = new NpgsqlConnection(Server);
+        connection.Open();
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = @a AND pid <> pg_backend_pid()";
+        cmd.Parameters.AddWithValue("a", applicationName);
+        return Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public void Dispose()
     {
         NpgsqlConnection.ClearAllPools();
         Admin($"DROP SCHEMA IF EXISTS {_schema} CASCADE");
     }
 
-    private void Admin(string sql)
+    private int Admin(string sql)
     {
         using var connection = new NpgsqlConnection(_server);
         connection.Open();
         using var cmd = connection.CreateCommand();
         cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
+        return cmd.ExecuteNonQuery();
     }
 }

@@ -7,6 +7,9 @@ internal sealed class TestStores : IDisposable
 {
     private readonly TestPostgres? _postgres;
 
+    /// <summary>The PostgreSQL schema, when the engine is PostgreSQL.</summary>
+    public TestPostgres Postgres => _postgres ?? throw new InvalidOperationException("not a PostgreSQL test");
+
     public TestStores(string engine)
     {
         Directory = AggregatorFixture.TempDirectory();
