@@ -18,6 +18,12 @@ if (args is ["shadow-cost", ..])
     return;
 }
 
+if (args is ["ingest-cost", .. var ingestArgs])
+{
+    await EdgeMlOps.Bench.IngestCost.RunAsync(ingestArgs.FirstOrDefault(), Console.Out);
+    return;
+}
+
 if (args is ["store-cost", .. var rest])
 {
     await EdgeMlOps.Bench.StoreCost.RunAsync(rest.FirstOrDefault(), Console.Out);
