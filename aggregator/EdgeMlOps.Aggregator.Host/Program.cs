@@ -93,6 +93,32 @@ if (options.EvaluationDataFile is { } evaluationFile)
     }
 }
 
+// Active/standby on a shared store: wait for the leader lease before opening anything that a leader writes.
+using var leaseDatabases = options.Store.LeaderLeaseSeconds > 0 ? new EdgeMlOps.Aggregator.Storage.StoreDatabases(options.Store, options.DataDirectory) : null;
+await using var leader = leaseDatabases is null
+    ? null
+    : new EdgeMlOps.Aggregator.Storage.LeaderGate(
+        new EdgeMlOps.Aggregator.Storage.LeaderLease(leaseDatabases.Open("leases.db", durable: true), TimeProvider.System),
+        TimeSpan.FromSeconds(options.Store.LeaderLeaseSeconds), TimeProvider.System, logger);
+if (leader is not null)
+{
+    try
+    {
+        await leader.AcquireAsync(stopping.Token);
+    }
+    catch (OperationCanceledException)
+    {
+        return 0; // stopped while standing by
+    }
+    catch (System.Data.Common.DbException ex)
+    {
+        Console.Error.WriteLine($"Aggregator:Store: cannot take the leader lease in {options.Store.Describe(options.DataDirectory)}: {ex.Message}");
+        return 2;
+    }
+
+    _ = leader.Lost.ContinueWith(_ => stopping.Cancel(), TaskScheduler.Default); // fail closed: never run beside a new leader
+}
+
 AggregatorNode created;
 try
 {
@@ -115,4 +141,4 @@ catch (OperationCanceledException)
 }
 
 logger.LogInformation("Aggregator stopped");
-return 0;
+return leader?.Lost.IsCompleted == true ? 3 : 0;

@@ -101,6 +101,69 @@ public class HostFlagsTests
         Assert.DoesNotContain(seen, l => l.Contains("Microsoft.AspNetCore.Hosting.Diagnostics", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task TwoAggregatorsOnOneStore_OneServes_TheOtherStandsBy_AndTakesOverWhenTheLeaderIsKilled()
+    {
+        var work = AggregatorFixture.TempDirectory();
+        string[] args = ["--Aggregator:HttpUrl=https://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:DataDirectory=" + Path.Combine(work, "data"), "--Aggregator:Store:LeaderLeaseSeconds=2"];
+        using var first = new RunningHost(work, args);
+        await first.WaitForAsync("Aggregator for fleet");
+        using var second = new RunningHost(work, args);
+        await second.WaitForAsync("Standby:");
+        await Task.Delay(TimeSpan.FromSeconds(3)); // longer than a term: the leader keeps renewing
+        Assert.False(second.Saw("Aggregator for fleet"), "the standby started serving beside the leader");
+
+        first.Kill(); // no clean stop: the lease must expire
+        await second.WaitForAsync("Aggregator for fleet");
+        Assert.True(second.Saw("fencing token 2"));
+    }
+
+    /// <summary>The aggregator host as a child process whose output lines the test can wait for.</summary>
+    private sealed class RunningHost : IDisposable
+    {
+        private readonly Process _process;
+        private readonly List<string> _lines = [];
+
+        public RunningHost(string work, string[] args)
+        {
+            _process = new Process
+            {
+                StartInfo = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "edgemlops-aggregator.dll"), .. args])
+                {
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                    WorkingDirectory = work,
+                },
+            };
+            _process.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is not null) lock (_lines) _lines.Add(e.Data);
+            };
+            _process.Start();
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+        }
+
+        public bool Saw(string text)
+        {
+            lock (_lines) return _lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+        }
+
+        public Task WaitForAsync(string text) => Eventually.Until(() => Saw(text), $"the host to log '{text}'", seconds: 60);
+
+        public void Kill()
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited) Kill();
+            _process.Dispose();
+        }
+    }
+
     private static async Task<(int Code, string Output, string Errors)> RunWithErrorsAsync(string workingDirectory, params string[] args)
     {
         using var process = Process.Start(new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "edgemlops-aggregator.dll"), .. args])

@@ -17,6 +17,13 @@ public sealed class StoreOptions
     /// </summary>
     public string? ConnectionString { get; init; }
 
+    /// <summary>
+    /// Active/standby: above 0, an aggregator runs only while it holds the leader lease in this store (renewed every
+    /// third of this term); others sharing the store and the data directory wait as standbys and take over within
+    /// a term of the leader's death. 0 (default): no lease.
+    /// </summary>
+    public double LeaderLeaseSeconds { get; init; }
+
     /// <summary>Where the tables are, for the log: the SQLite directory, or the PostgreSQL server and database (never the password).</summary>
     public string Describe(string dataDirectory)
     {
@@ -32,6 +39,8 @@ public sealed class StoreOptions
             yield return ("Store:ConnectionString", "is required when Store:Engine is 'postgresql'");
         }
 
+        if (LeaderLeaseSeconds is not 0 and (< 1 or > 3600)) yield return ("Store:LeaderLeaseSeconds", "must be 0 (no lease) or between 1 and 3600 seconds");
+
         if (Engine == StoreEngine.Sqlite && ConnectionString is not null)
         {
             yield return ("Store:ConnectionString", "is only for Store:Engine 'postgresql' (SQLite files live in DataDirectory)");
@@ -46,6 +55,7 @@ public sealed class StoreOptions
         {
             Engine = engineText == "postgresql" ? StoreEngine.PostgreSql : StoreEngine.Sqlite,
             ConnectionString = r.OptionalString("Store:ConnectionString"),
+            LeaderLeaseSeconds = r.Double("Store:LeaderLeaseSeconds", 0, 0, 3600),
         };
         foreach (var (key, problem) in options.Problems()) r.Require(false, key, problem);
         return options;

@@ -1,0 +1,69 @@
+using EdgeMlOps.Aggregator.Storage;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+
+namespace EdgeMlOps.Aggregator.Tests.Storage;
+
+/// <summary>The leader lease on both engines: one holder at a time, a higher fencing token for every new one, a stale holder refused.</summary>
+public sealed class LeaderLeaseTests
+{
+    private static readonly TimeSpan Term = TimeSpan.FromSeconds(10);
+
+    [Theory]
+    [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
+    public void OneHolderAtATime_AnExpiredLeaseGoesToTheNext_WithAHigherToken_AndTheOldHolderIsFenced(string engine)
+    {
+        using var stores = new TestStores(engine);
+        using var other = stores.Reopen();
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000));
+        using var a = new LeaderLease(stores.Databases.Open("leases.db", durable: true), clock);
+        using var b = new LeaderLease(other.Open("leases.db", durable: true), clock);
+
+        var first = a.TryAcquire("leader", "a", Term)!;
+        Assert.Equal(1, first.Token);
+        Assert.Null(b.TryAcquire("leader", "b", Term));
+        Assert.Equal("a", b.Current("leader")!.Holder);
+
+        clock.Advance(Term / 2);
+        first = a.Renew(first, Term)!;
+        clock.Advance(Term * 0.9);
+        Assert.Null(b.TryAcquire("leader", "b", Term)); // renewed: still a's
+
+        clock.Advance(Term * 0.2); // a stalled past its term
+        var second = b.TryAcquire("leader", "b", Term)!;
+        Assert.Equal(2, second.Token);
+        Assert.Null(a.Renew(first, Term)); // fenced: a must stop
+        a.Release(first); // and its late release does not free b's lease
+        Assert.Equal(("b", 2L), (a.Current("leader")!.Holder, a.Current("leader")!.Token));
+
+        b.Release(second); // a clean stop hands over at once
+        Assert.Equal(3, a.TryAcquire("leader", "a", Term)!.Token);
+    }
+
+    [Fact]
+    public async Task AStandby_TakesOverWhenTheLeaderStops_AndALeaderWhoseLeaseIsTaken_IsToldItLostIt()
+    {
+        using var stores = new TestStores("postgresql");
+        using var other = stores.Reopen();
+        var term = TimeSpan.FromSeconds(1);
+        var leader = new LeaderGate(new LeaderLease(stores.Databases.Open("leases.db", durable: true), TimeProvider.System), term, TimeProvider.System, NullLogger.Instance);
+        await leader.AcquireAsync(CancellationToken.None);
+        await using var standby = new LeaderGate(new LeaderLease(other.Open("leases.db", durable: true), TimeProvider.System), term, TimeProvider.System, NullLogger.Instance);
+        var waiting = standby.AcquireAsync(CancellationToken.None);
+        await Task.Delay(term * 2.5);
+        Assert.False(waiting.IsCompleted, "the standby took the lease while the leader renewed it");
+
+        await leader.DisposeAsync(); // a clean stop releases
+        await waiting.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(2, standby.Held!.Token);
+
+        // Someone takes the lease from under the standby (it stalled; the lease expired): it learns at its next renewal.
+        using (var database = stores.Databases.Open("leases.db", durable: true))
+        using (var session = database.Open())
+        {
+            session.Execute("UPDATE leases SET holder = 'usurper', token = token + 1");
+        }
+
+        await standby.Lost.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+}
