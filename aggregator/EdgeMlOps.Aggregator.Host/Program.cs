@@ -98,7 +98,7 @@ using var leaseDatabases = options.Store.LeaderLeaseSeconds > 0 ? new EdgeMlOps.
 await using var leader = leaseDatabases is null
     ? null
     : new EdgeMlOps.Aggregator.Storage.LeaderGate(
-        new EdgeMlOps.Aggregator.Storage.LeaderLease(leaseDatabases.Open("leases.db", durable: true), TimeProvider.System),
+        new EdgeMlOps.Aggregator.Storage.LeaderLease(leaseDatabases.Open("registry.db", durable: true), TimeProvider.System), // beside the versions it fences
         TimeSpan.FromSeconds(options.Store.LeaderLeaseSeconds), TimeProvider.System, logger);
 if (leader is not null)
 {
@@ -131,6 +131,7 @@ catch (EdgeMlOps.Aggregator.Storage.StoreException ex)
 }
 
 await using var node = created;
+node.Registry.Fence = leader?.Held; // a replaced leader cannot write a version
 try
 {
     await node.StartAsync(stopping.Token);

@@ -105,12 +105,12 @@ public class HostFlagsTests
     public async Task TwoAggregatorsOnOneStore_OneServes_TheOtherStandsBy_AndTakesOverWhenTheLeaderIsKilled()
     {
         var work = AggregatorFixture.TempDirectory();
-        string[] args = ["--Aggregator:HttpUrl=https://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:DataDirectory=" + Path.Combine(work, "data"), "--Aggregator:Store:LeaderLeaseSeconds=2"];
+        string[] args = ["--Aggregator:HttpUrl=https://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:DataDirectory=" + Path.Combine(work, "data"), "--Aggregator:Store:LeaderLeaseSeconds=5"];
         using var first = new RunningHost(work, args);
         await first.WaitForAsync("Aggregator for fleet");
         using var second = new RunningHost(work, args);
         await second.WaitForAsync("Standby:");
-        await Task.Delay(TimeSpan.FromSeconds(3)); // longer than a term: the leader keeps renewing
+        await Task.Delay(TimeSpan.FromSeconds(6)); // longer than a term: the leader keeps renewing
         Assert.False(second.Saw("Aggregator for fleet"), "the standby started serving beside the leader");
 
         first.Kill(); // no clean stop: the lease must expire

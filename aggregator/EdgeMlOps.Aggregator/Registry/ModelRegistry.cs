@@ -105,12 +105,26 @@ public sealed class ModelRegistry : IDisposable
         });
     }
 
+    /// <summary>
+    /// The leader lease this process holds, when it runs as the leader of active/standby aggregators: every new
+    /// version is then written only while that lease is still this holder's under this token, in the same
+    /// transaction — a leader that stalled past its term and was replaced cannot add a version beside the new one.
+    /// </summary>
+    public HeldLease? Fence { get; set; }
+
     public void AddVersion(ModelVersionRecord v)
     {
+        var fence = Fence;
         _db.Run(s =>
         {
             s.InTransaction(() =>
             {
+                if (fence is not null
+                    && s.Long("SELECT COUNT(*) FROM leases WHERE name = @n AND holder = @h AND token = @t", ("@n", fence.Name), ("@h", fence.Holder), ("@t", fence.Token)) == 0)
+                {
+                    throw new StoreException($"fenced: {fence.Holder} no longer holds the {fence.Name} lease under token {fence.Token}; v{v.Version} of {v.Model} is not written");
+                }
+
                 s.Execute(
                     """
                     INSERT INTO versions(model, version, parent, round, contributors, samples, inference_sha, inference_size,

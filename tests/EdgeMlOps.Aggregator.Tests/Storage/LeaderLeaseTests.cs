@@ -45,12 +45,12 @@ public sealed class LeaderLeaseTests
     {
         using var stores = new TestStores("postgresql");
         using var other = stores.Reopen();
-        var term = TimeSpan.FromSeconds(1);
+        var term = TimeSpan.FromSeconds(3); // renewed every second: room for a busy machine's pauses
         var leader = new LeaderGate(new LeaderLease(stores.Databases.Open("leases.db", durable: true), TimeProvider.System), term, TimeProvider.System, NullLogger.Instance);
         await leader.AcquireAsync(CancellationToken.None);
         await using var standby = new LeaderGate(new LeaderLease(other.Open("leases.db", durable: true), TimeProvider.System), term, TimeProvider.System, NullLogger.Instance);
         var waiting = standby.AcquireAsync(CancellationToken.None);
-        await Task.Delay(term * 2.5);
+        await Task.Delay(term * 1.5);
         Assert.False(waiting.IsCompleted, "the standby took the lease while the leader renewed it");
 
         await leader.DisposeAsync(); // a clean stop releases
@@ -65,5 +65,29 @@ public sealed class LeaderLeaseTests
         }
 
         await standby.Lost.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
+    public void AReplacedLeader_CannotWriteAVersion_TheNewLeaderCan(string engine)
+    {
+        using var stores = new TestStores(engine);
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000));
+        using var leases = new LeaderLease(stores.Databases.Open("registry.db", durable: true), clock);
+        using var registry = new Aggregator.Registry.ModelRegistry(stores.Databases.Open("registry.db", durable: true));
+        registry.AddModel("m", "mlp-4-3", clock.GetUtcNow());
+        Aggregator.Registry.ModelVersionRecord Version(ulong v) => new("m", v, v - 1, (long)v, 1, 1, "i", 1, "t", 1, null, null, null, clock.GetUtcNow());
+
+        registry.Fence = leases.TryAcquire(LeaderGate.LeaseName, "old", Term);
+        registry.AddVersion(Version(1));
+        clock.Advance(Term * 2); // the old leader stalls; the standby takes over
+        var successor = leases.TryAcquire(LeaderGate.LeaseName, "new", Term)!;
+
+        var fenced = Assert.Throws<StoreException>(() => registry.AddVersion(Version(2)));
+        Assert.Contains("fenced", fenced.Message, StringComparison.Ordinal);
+        Assert.Equal([1UL], registry.Versions("m").Select(v => v.Version));
+        registry.Fence = successor;
+        registry.AddVersion(Version(2));
+        Assert.Equal([1UL, 2UL], registry.Versions("m").Select(v => v.Version));
     }
 }
