@@ -46,7 +46,8 @@ internal static class SimulatedStore
 
     private static void Execute(string connectionString, string sql)
     {
-        using var connection = new NpgsqlConnection(connectionString);
+        // Under its own application name: what the aggregator's connections go through (a test ending them) is not this.
+        using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { ApplicationName = "edgemlops-simulator" }.ConnectionString);
         connection.Open();
         using var cmd = connection.CreateCommand();
         cmd.CommandText = sql;
