@@ -41,9 +41,6 @@ public sealed class FleetStores : IDisposable
         Governance = new ModelGovernance(Registry, Audit, options.Governance, time);
     }
 
-    /// <summary>The engine the tables are in.</summary>
-    public StoreEngine Engine => _databases.Engine;
-
     /// <summary>Models, versions and their states, rounds, rollouts, reference profiles, strategy state.</summary>
     public ModelRegistry Registry { get; }
 

@@ -10,7 +10,6 @@ using EdgeMlOps.Shared.Protocol.V1;
 using EdgeMlOps.Shared.Tensors;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
 
 namespace EdgeMlOps.Bench;
 
@@ -30,26 +29,13 @@ public static class IngestCost
 
     public static async Task RunAsync(string? connectionString, TextWriter output)
     {
-        var server = connectionString ?? Environment.GetEnvironmentVariable("EDGEMLOPS_TEST_POSTGRES")
-            ?? "Host=127.0.0.1;Username=edgemlops;Password=edgemlops;Database=edgemlops_test";
+        var server = ScratchStore.Server(connectionString);
         output.WriteLine($"engine      {Devices} updates of {ParameterLayout.For(Spec).TotalLength * 4 / 1000} KB: seconds to a committed version  updates/s");
-        foreach (var engine in new[] { StoreEngine.Sqlite, StoreEngine.PostgreSql, StoreEngine.PostgreSql, StoreEngine.Sqlite })
+        foreach (var engine in ScratchStore.AlternatingEngines)
         {
-            var dir = Path.Combine(Path.GetTempPath(), "edgemlops-ingest-" + Guid.NewGuid().ToString("N"));
-            var schema = "ingest_" + Guid.NewGuid().ToString("N")[..12];
-            if (engine == StoreEngine.PostgreSql) Admin(server, $"CREATE SCHEMA {schema}");
-            var store = engine == StoreEngine.Sqlite
-                ? new StoreOptions()
-                : new StoreOptions { Engine = StoreEngine.PostgreSql, ConnectionString = new NpgsqlConnectionStringBuilder(server) { SearchPath = schema }.ConnectionString };
-            var seconds = await OneRoundAsync(dir, store);
-            output.WriteLine($"{(engine == StoreEngine.Sqlite ? "sqlite" : "postgresql"),-10}  {seconds,55:F2}  {Devices / seconds,9:F0}");
-            if (engine == StoreEngine.PostgreSql)
-            {
-                NpgsqlConnection.ClearAllPools();
-                Admin(server, $"DROP SCHEMA {schema} CASCADE");
-            }
-
-            Directory.Delete(dir, recursive: true);
+            using var scratch = new ScratchStore(engine, server);
+            var seconds = await OneRoundAsync(scratch.Directory, scratch.Options);
+            output.WriteLine($"{scratch.Name,-10}  {seconds,55:F2}  {Devices / seconds,9:F0}");
         }
     }
 
@@ -114,14 +100,5 @@ public static class IngestCost
     {
         for (var i = 0; i < 6000 && !condition(); i++) await Task.Delay(10);
         if (!condition()) throw new TimeoutException("the bench fleet did not get ready");
-    }
-
-    private static void Admin(string server, string sql)
-    {
-        using var connection = new NpgsqlConnection(server);
-        connection.Open();
-        using var cmd = connection.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
     }
 }

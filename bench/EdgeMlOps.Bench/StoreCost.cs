@@ -3,7 +3,6 @@ using EdgeMlOps.Aggregator.Fleet;
 using EdgeMlOps.Aggregator.Governance;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Storage;
-using Npgsql;
 
 namespace EdgeMlOps.Bench;
 
@@ -22,33 +21,16 @@ public static class StoreCost
 
     public static async Task RunAsync(string? connectionString, TextWriter output)
     {
-        var server = connectionString ?? Environment.GetEnvironmentVariable("EDGEMLOPS_TEST_POSTGRES")
-            ?? "Host=127.0.0.1;Username=edgemlops;Password=edgemlops;Database=edgemlops_test";
+        var server = ScratchStore.Server(connectionString);
         output.WriteLine("engine      ids/s (1 thread)  ids/s (4 threads)  audit appends/s  round commits/s");
-        foreach (var engine in new[] { StoreEngine.Sqlite, StoreEngine.PostgreSql, StoreEngine.PostgreSql, StoreEngine.Sqlite })
+        foreach (var engine in ScratchStore.AlternatingEngines)
         {
-            var dir = Path.Combine(Path.GetTempPath(), "edgemlops-storecost-" + Guid.NewGuid().ToString("N"));
-            var schema = "storecost_" + Guid.NewGuid().ToString("N")[..12];
-            if (engine == StoreEngine.PostgreSql) Admin(server, $"CREATE SCHEMA {schema}");
-            var options = engine == StoreEngine.Sqlite
-                ? new StoreOptions()
-                : new StoreOptions { Engine = StoreEngine.PostgreSql, ConnectionString = new NpgsqlConnectionStringBuilder(server) { SearchPath = schema }.ConnectionString };
-            using (var databases = new StoreDatabases(options, dir))
-            {
-                Directory.CreateDirectory(dir);
-                var (one, four) = await IdsPerSecondAsync(databases);
-                var appends = AppendsPerSecond(databases, engine == StoreEngine.Sqlite ? Path.Combine(dir, "audit.db.head") : null);
-                var commits = CommitsPerSecond(databases);
-                output.WriteLine($"{(engine == StoreEngine.Sqlite ? "sqlite" : "postgresql"),-10}  {one,16:F0}  {four,17:F0}  {appends,15:F0}  {commits,15:F0}");
-            }
-
-            if (engine == StoreEngine.PostgreSql)
-            {
-                NpgsqlConnection.ClearAllPools();
-                Admin(server, $"DROP SCHEMA {schema} CASCADE");
-            }
-
-            Directory.Delete(dir, recursive: true);
+            using var scratch = new ScratchStore(engine, server);
+            using var databases = new StoreDatabases(scratch.Options, scratch.Directory);
+            var (one, four) = await IdsPerSecondAsync(databases);
+            var appends = AppendsPerSecond(databases, engine == StoreEngine.Sqlite ? Path.Combine(scratch.Directory, "audit.db.head") : null);
+            var commits = CommitsPerSecond(databases);
+            output.WriteLine($"{scratch.Name,-10}  {one,16:F0}  {four,17:F0}  {appends,15:F0}  {commits,15:F0}");
         }
     }
 
@@ -88,14 +70,5 @@ public static class StoreCost
         }
 
         return Commits / clock.Elapsed.TotalSeconds;
-    }
-
-    private static void Admin(string server, string sql)
-    {
-        using var connection = new NpgsqlConnection(server);
-        connection.Open();
-        using var cmd = connection.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
     }
 }
