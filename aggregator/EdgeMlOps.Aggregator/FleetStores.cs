@@ -19,26 +19,38 @@ public sealed class FleetStores : IDisposable
     public FleetStores(AggregatorOptions options, TimeProvider time, ILoggerFactory loggers)
     {
         Directory.CreateDirectory(options.DataDirectory);
-        _databases = new StoreDatabases(options.Store, options.DataDirectory);
-        try
+        _databases = new StoreDatabases(options.Store, options.DataDirectory, time);
+        var opened = new List<IDisposable>();
+        T Opened<T>(T store) where T : IDisposable
         {
-            Registry = new ModelRegistry(_databases.Open("registry.db", durable: true));
-        }
-        catch (System.Data.Common.DbException ex)
-        {
-            // The first store opened finds an unreachable or refusing database; say which, without a stack trace.
-            _databases.Dispose();
-            throw new StoreException($"Aggregator:Store: cannot open the tables in {options.Store.Describe(options.DataDirectory)}: {ex.Message}", ex);
+            opened.Add(store);
+            return store;
         }
 
-        Seen = new Fleet.SeenMessages(_databases.Open("messages.db", durable: false), time);
-        Artifacts = new ArtifactStore(Path.Combine(options.DataDirectory, "artifacts"));
-        var securityStore = new SecurityStore(_databases.Open("security.db", durable: true), _databases.Open("security.events.db", durable: false));
-        Security = new FleetSecurity(options.DataDirectory, options.Fleet, options.Security, time, loggers.CreateLogger<FleetSecurity>(),
-            DevicePublishLimits.For(options.Model, options.Monitoring.MaxProfileBytes), securityStore);
-        Keys = new Trust.KeyRing(Path.Combine(options.DataDirectory, "keys"), options.Fleet, options.Trust, time.GetUtcNow());
-        Audit = new AuditLog(_databases.Open("audit.db", durable: true), _databases.Engine == StoreEngine.Sqlite ? Path.Combine(options.DataDirectory, "audit.db.head") : null);
+        try
+        {
+            Registry = Opened(new ModelRegistry(_databases.Open("registry.db", durable: true)));
+            Seen = Opened(new Fleet.SeenMessages(_databases.Open("messages.db", durable: false), time));
+            Artifacts = new ArtifactStore(Path.Combine(options.DataDirectory, "artifacts"));
+            var securityStore = Opened(new SecurityStore(_databases.Open("security.db", durable: true), _databases.Open("security.events.db", durable: false)));
+            Security = Opened(new FleetSecurity(options.DataDirectory, options.Fleet, options.Security, time, loggers.CreateLogger<FleetSecurity>(),
+                DevicePublishLimits.For(options.Model, options.Monitoring.MaxProfileBytes), securityStore));
+            Keys = Opened(new Trust.KeyRing(Path.Combine(options.DataDirectory, "keys"), options.Fleet, options.Trust, time.GetUtcNow()));
+            Audit = Opened(new AuditLog(_databases.Open("audit.db", durable: true), _databases.Engine == StoreEngine.Sqlite ? Path.Combine(options.DataDirectory, "audit.db.head") : null));
+        }
+        catch (Exception ex) when (ex is System.Data.Common.DbException or StoreException)
+        {
+            // Say which store and why, without a stack trace; close what was opened.
+            foreach (var store in Enumerable.Reverse(opened)) store.Dispose();
+            _databases.Dispose();
+            throw ex as StoreException ?? new StoreException($"Aggregator:Store: cannot open the tables in {options.Store.Describe(options.DataDirectory)}: {ex.Message}", ex);
+        }
+
         Governance = new ModelGovernance(Registry, Audit, options.Governance, time);
+        var logger = loggers.CreateLogger<FleetStores>();
+        foreach (var notice in _databases.Notices) logger.LogWarning("Store damaged: {Notice}", notice);
+        if (Audit.Recovered is { } recovered) logger.LogWarning("Audit log: {Recovered}", recovered);
+        foreach (var repair in InterruptedCommits.Complete(Registry, Governance, options.ModelName, time)) logger.LogWarning("Interrupted commit completed: {Repair}", repair);
     }
 
     /// <summary>Models, versions and their states, rounds, rollouts, reference profiles, strategy state.</summary>

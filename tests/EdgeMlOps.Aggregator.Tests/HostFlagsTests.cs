@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace EdgeMlOps.Aggregator.Tests;
 
 /// <summary>The aggregator binary's --help and --version answer without starting anything.</summary>
@@ -41,7 +39,7 @@ public class HostFlagsTests
     public async Task ALogLevelThatIsNotOne_IsAConfigurationError()
     {
         var work = AggregatorFixture.TempDirectory();
-        var (code, _, errors) = await RunWithErrorsAsync(work, "--check-config", "--Logging:LogLevel:Default=verbose");
+        var (code, _, errors) = await AggregatorProcess.RunToExitAsync(work, "--check-config", "--Logging:LogLevel:Default=verbose");
         Assert.Equal(2, code);
         Assert.Contains("Logging:LogLevel:Default: 'verbose' is not one of Trace", errors, StringComparison.Ordinal);
     }
@@ -50,7 +48,7 @@ public class HostFlagsTests
     public async Task ADatabaseItCannotReach_StopsTheStart_WithTheStoreAndTheReason_AndNoStackTrace()
     {
         var dir = AggregatorFixture.TempDirectory();
-        var (code, _, errors) = await RunWithErrorsAsync(dir, "--Aggregator:Store:Engine=postgresql", $"--Aggregator:Store:ConnectionString=Host=127.0.0.1;Port={EdgeMlOps.Tests.BrokerPorts.Free()};Username=x;Password=secret;Database=fleet");
+        var (code, _, errors) = await AggregatorProcess.RunToExitAsync(dir, "--Aggregator:Store:Engine=postgresql", $"--Aggregator:Store:ConnectionString=Host=127.0.0.1;Port={EdgeMlOps.Tests.BrokerPorts.Free()};Username=x;Password=secret;Database=fleet");
         Assert.Equal(2, code);
         Assert.Contains("Aggregator:Store: cannot open the tables in PostgreSQL 127.0.0.1:", errors, StringComparison.Ordinal);
         Assert.Contains("/fleet: Failed to connect", errors, StringComparison.Ordinal);
@@ -62,39 +60,14 @@ public class HostFlagsTests
     public async Task TheRunningAggregator_LogsTimestampedLines_WithoutPerRequestNoise()
     {
         var work = AggregatorFixture.TempDirectory();
-        var lines = new List<string>();
-        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var process = new Process
+        string[] seen;
+        using (var host = new AggregatorProcess(work, ["--Aggregator:HttpUrl=https://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:DataDirectory=" + Path.Combine(work, "data")]))
         {
-            StartInfo = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "edgemlops-aggregator.dll"),
-                "--Aggregator:HttpUrl=https://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:DataDirectory=" + Path.Combine(work, "data")])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                WorkingDirectory = work,
-            },
-        };
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (lines) lines.Add(e.Data);
-            if (e.Data.Contains("Aggregator for fleet", StringComparison.Ordinal)) started.TrySetResult();
-        };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        }
-        finally
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
+            await host.WaitForAsync("Aggregator for fleet");
+            host.Kill();
+            seen = host.Lines;
         }
 
-        string[] seen;
-        lock (lines) seen = lines.ToArray();
         Assert.All(seen.Where(l => l.Contains(": EdgeMlOps.", StringComparison.Ordinal)), line =>
             Assert.Matches(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z (info|warn|fail|crit|dbug|trce): ", line));
         Assert.Contains(seen, l => l.Contains("Aggregator for fleet", StringComparison.Ordinal));
@@ -106,9 +79,9 @@ public class HostFlagsTests
     {
         var work = AggregatorFixture.TempDirectory();
         string[] args = ["--Aggregator:HttpUrl=https://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:DataDirectory=" + Path.Combine(work, "data"), "--Aggregator:Store:LeaderLeaseSeconds=5"];
-        using var first = new RunningHost(work, args);
+        using var first = new AggregatorProcess(work, args);
         await first.WaitForAsync("Aggregator for fleet");
-        using var second = new RunningHost(work, args);
+        using var second = new AggregatorProcess(work, args);
         await second.WaitForAsync("Standby:");
         await Task.Delay(TimeSpan.FromSeconds(6)); // longer than a term: the leader keeps renewing
         Assert.False(second.Saw("Aggregator for fleet"), "the standby started serving beside the leader");
@@ -118,70 +91,9 @@ public class HostFlagsTests
         Assert.True(second.Saw("fencing token 2"));
     }
 
-    /// <summary>The aggregator host as a child process whose output lines the test can wait for.</summary>
-    private sealed class RunningHost : IDisposable
-    {
-        private readonly Process _process;
-        private readonly List<string> _lines = [];
-
-        public RunningHost(string work, string[] args)
-        {
-            _process = new Process
-            {
-                StartInfo = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "edgemlops-aggregator.dll"), .. args])
-                {
-                    RedirectStandardOutput = true,
-                    RedirectStandardError = true,
-                    WorkingDirectory = work,
-                },
-            };
-            _process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data is not null) lock (_lines) _lines.Add(e.Data);
-            };
-            _process.Start();
-            _process.BeginOutputReadLine();
-            _process.BeginErrorReadLine();
-        }
-
-        public bool Saw(string text)
-        {
-            lock (_lines) return _lines.Any(l => l.Contains(text, StringComparison.Ordinal));
-        }
-
-        public Task WaitForAsync(string text) => Eventually.Until(() => Saw(text), $"the host to log '{text}'", seconds: 60);
-
-        public void Kill()
-        {
-            _process.Kill(entireProcessTree: true);
-            _process.WaitForExit();
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited) Kill();
-            _process.Dispose();
-        }
-    }
-
-    private static async Task<(int Code, string Output, string Errors)> RunWithErrorsAsync(string workingDirectory, params string[] args)
-    {
-        using var process = Process.Start(new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "edgemlops-aggregator.dll"), .. args])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = workingDirectory,
-        })!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await output, await errors);
-    }
-
     private static async Task<(int Code, string Output)> RunAsync(string workingDirectory, params string[] args)
     {
-        var (code, output, _) = await RunWithErrorsAsync(workingDirectory, args);
+        var (code, output, _) = await AggregatorProcess.RunToExitAsync(workingDirectory, args);
         return (code, output);
     }
 }

@@ -1,4 +1,4 @@
-using System.Globalization;
+using EdgeMlOps.Runtime.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace EdgeMlOps.Agent.Storage;
@@ -11,26 +11,17 @@ namespace EdgeMlOps.Agent.Storage;
 /// </summary>
 public static class StoreRecovery
 {
-    private const int NotADatabase = 26; // SQLITE_NOTADB
-    private const int Corrupt = 11; // SQLITE_CORRUPT
-
     public static (T Store, string? Notice) OpenOrQuarantine<T>(string path, Func<string, T> open, DateTimeOffset now)
     {
         try
         {
             return (open(path), null);
         }
-        catch (SqliteException ex) when (ex.SqliteErrorCode is NotADatabase or Corrupt)
+        catch (SqliteException ex) when (DamagedSqliteFile.IsDamage(ex))
         {
-            SqliteConnection.ClearAllPools();
-            var aside = path + ".corrupt-" + now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
-            foreach (var suffix in new[] { string.Empty, "-wal", "-shm" })
-            {
-                if (File.Exists(path + suffix)) File.Move(path + suffix, aside + suffix, overwrite: true);
-            }
-
+            var aside = DamagedSqliteFile.SetAside(path, now);
             var store = open(path);
-            return (store, $"{Path.GetFileName(path)} was unreadable (SQLite error {ex.SqliteErrorCode}: {ex.Message.Split('\'').ElementAtOrDefault(1) ?? ex.Message}); kept aside as {Path.GetFileName(aside)}, started empty");
+            return (store, $"{Path.GetFileName(path)} was unreadable ({DamagedSqliteFile.Reason(ex)}); kept aside as {Path.GetFileName(aside)}, started empty");
         }
     }
 }

@@ -82,7 +82,11 @@ public sealed class AuditLog : IDisposable
         _db = database;
         _headPath = headPath;
         _db.Migrate("audit", Migrations);
+        if (_headPath is not null) Recovered = CatchUpHeadFile();
     }
+
+    /// <summary>What opening the log repaired, if anything (for the start-up log).</summary>
+    public string? Recovered { get; }
 
     /// <summary>Appends an entry chained to the last one and returns it.</summary>
     public AuditEntry Append(DateTimeOffset at, string actor, string action, string subject, string reason, string? before, string? after)
@@ -173,6 +177,26 @@ public sealed class AuditLog : IDisposable
         if (!File.Exists(_headPath)) return (0, Genesis);
         var parts = File.ReadAllText(_headPath!).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         return parts.Length == 2 && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var seq) ? (seq, parts[1]) : (-1, string.Empty);
+    }
+
+    /// <summary>
+    /// A head file behind the log whose recorded entry is still in the chain means the process stopped between
+    /// committing an entry and moving the head (or a backup copied the head before the log): the head moves to the
+    /// log's end. Nothing is lost to tampering by this: whoever can append to the log can also write the file beside
+    /// it; entries removed from the end still leave the head ahead of the log, which <see cref="Verify"/> reports.
+    /// </summary>
+    private string? CatchUpHeadFile()
+    {
+        var (headSeq, headHash) = ReadHeadFile();
+        return _db.Run(s =>
+        {
+            var last = s.Query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", r => (Seq: r.GetInt64(0), Hash: r.GetString(1)));
+            if (headSeq < 0 || last.Count == 0 || last[0].Seq <= headSeq) return null;
+            var atHead = headSeq == 0 ? Genesis : s.Query("SELECT hash FROM audit WHERE seq = @q", r => r.GetString(0), ("@q", headSeq)).FirstOrDefault();
+            if (atHead != headHash) return null;
+            WriteHeadFile(last[0].Seq, last[0].Hash);
+            return $"the head recorded entry {headSeq} but the log holds {last[0].Seq} (stopped between an entry and its head, or a backup); head moved to entry {last[0].Seq}";
+        });
     }
 
     private void WriteHeadFile(long seq, string hash)

@@ -3,7 +3,7 @@ using Microsoft.Data.Sqlite;
 
 namespace EdgeMlOps.Aggregator.Storage;
 
-/// <summary>A store's own SQLite file: one connection (WAL), used by one session at a time.</summary>
+/// <summary>A store's own SQLite file: one connection (WAL), used by one session at a time; its pages are checked on opening.</summary>
 public sealed class SqliteDatabase : SqlDatabase
 {
     private readonly SqliteConnection _connection;
@@ -14,6 +14,15 @@ public sealed class SqliteDatabase : SqlDatabase
     public SqliteDatabase(string path, bool durable)
     {
         _connection = SqliteFile.Open(path, durable, string.Empty);
+        try
+        {
+            DamagedSqliteFile.Check(_connection);
+        }
+        catch
+        {
+            _connection.Dispose();
+            throw;
+        }
     }
 
     public override StoreEngine Engine => StoreEngine.Sqlite;

@@ -99,4 +99,42 @@ public sealed class AuditLogTests
             Assert.Contains("head", result.Problem, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public void EntriesCutFromTheEnd_StayDetected_AfterReopening()
+    {
+        var (log, path) = NewLog(5);
+        log.Dispose();
+        Sql(path, "DELETE FROM audit WHERE seq >= 4");
+        using var reopened = new AuditLog(path);
+        Assert.Null(reopened.Recovered);
+        Assert.False(reopened.Verify().Intact);
+    }
+
+    [Fact]
+    public void AStopBetweenAnEntryAndItsHead_IsCaughtUpOnReopening_NotReportedAsTampering()
+    {
+        var (log, path) = NewLog(3);
+        var headBefore = File.ReadAllText(path + ".head");
+        log.Append(DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_100_000), "carol", "version.deployed", "model/m/v4", "r", "approved", "deployed");
+        log.Dispose();
+        File.WriteAllText(path + ".head", headBefore); // the process died after the commit, before the head file moved
+
+        using var reopened = new AuditLog(path);
+        Assert.Contains("the head recorded entry 3 but the log holds 4", reopened.Recovered, StringComparison.Ordinal);
+        var result = reopened.Verify();
+        Assert.True(result.Intact, result.Problem);
+        Assert.Equal(4, result.Entries);
+    }
+
+    [Fact]
+    public void AHeadThatIsNotInTheChain_IsNotCaughtUp()
+    {
+        var (log, path) = NewLog(3);
+        log.Dispose();
+        File.WriteAllText(path + ".head", "2 " + new string('a', 64) + "\n");
+        using var reopened = new AuditLog(path);
+        Assert.Null(reopened.Recovered);
+        Assert.False(reopened.Verify().Intact);
+    }
 }
