@@ -7,11 +7,12 @@ const string Usage = """
     edgemlops-aggregator: federated rounds, model registry, signed staged rollouts, fleet monitoring, the
     embedded MQTT broker (TLS, fleet device CA) and the HTTPS API and web console.
 
-    Usage: edgemlops-aggregator [--Aggregator:Key=value ...] [--check-config | --write-mosquitto-config]
+    Usage: edgemlops-aggregator [--Aggregator:Key=value ...] [--check-config | --write-mosquitto-config | --backup DIR]
 
       --check-config             validate the configuration (every problem listed) and exit
       --write-mosquitto-config   write a Mosquitto configuration enforcing the same identity and ACL rules, and exit
       --healthcheck              ask the running aggregator's /healthz (exit 0 healthy, 1 not): a container HEALTHCHECK
+      --backup DIR               copy the data directory into the new directory DIR while the aggregator runs, and exit
       --version, --help
 
     Settings come from appsettings.json, then EDGEMLOPS_Aggregator__Key environment variables, then
@@ -25,6 +26,20 @@ const string Usage = """
     Every setting: docs/OPERATIONS.md.
     """;
 if (EdgeMlOps.Runtime.Hosting.HostFlags.Answer(args, "edgemlops-aggregator", Usage, Console.Out) is { } answered) return answered;
+
+var backupAt = Array.IndexOf(args, "--backup");
+string? backupTarget = null;
+if (backupAt >= 0)
+{
+    if (backupAt + 1 >= args.Length || args[backupAt + 1].StartsWith("--", StringComparison.Ordinal))
+    {
+        Console.Error.WriteLine("--backup: give the directory to write the copy into (a new one), e.g. --backup aggregator-backup-$(date +%F)");
+        return 2;
+    }
+
+    backupTarget = args[backupAt + 1];
+    args = [.. args[..backupAt], .. args[(backupAt + 2)..]];
+}
 
 var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--write-mosquitto-config", "--healthcheck");
 
@@ -59,6 +74,22 @@ if (args.Contains("--healthcheck"))
         ? EdgeMlOps.Shared.Security.PinnedHttp.Handler(EdgeMlOps.Shared.Security.CertificateChain.LoadPem(File.ReadAllText(caFile)))
         : new HttpClientHandler();
     return await EdgeMlOps.Runtime.Hosting.HostFlags.CheckHealthAsync(EdgeMlOps.Runtime.Hosting.HostFlags.Local(listener, "/healthz"), handler, Console.Out);
+}
+
+if (backupTarget is not null)
+{
+    try
+    {
+        foreach (var line in EdgeMlOps.Aggregator.Storage.DataBackup.Write(options.DataDirectory, options.Store.Engine, backupTarget)) Console.WriteLine(line);
+    }
+    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
+    {
+        Console.Error.WriteLine($"--backup: {ex.Message}");
+        return 1;
+    }
+
+    Console.WriteLine($"Backup of {Path.GetFullPath(options.DataDirectory)} written to {Path.GetFullPath(backupTarget)}. Restore: stop the aggregator, move the data directory aside, copy the backup in its place, start.");
+    return 0;
 }
 
 if (args.Contains("--write-mosquitto-config"))
