@@ -4,8 +4,8 @@ using System.Net.Sockets;
 namespace EdgeMlOps.Simulator.Tests;
 
 /// <summary>
-/// A loopback TCP forwarder the test can cut and restore: a real network outage between one
-/// device and the broker, while everything else stays up.
+/// A loopback TCP forwarder the test can cut and restore, or slow down: a real network outage or latency spike
+/// between one device and the broker, while everything else stays up.
 /// </summary>
 internal sealed class TcpFaultProxy : IAsyncDisposable
 {
@@ -14,6 +14,7 @@ internal sealed class TcpFaultProxy : IAsyncDisposable
     private readonly List<TcpClient> _open = new();
     private readonly CancellationTokenSource _stop = new();
     private volatile bool _cut;
+    private long _delayTicks;
 
     public TcpFaultProxy(int targetPort)
     {
@@ -36,6 +37,13 @@ internal sealed class TcpFaultProxy : IAsyncDisposable
     }
 
     public void Restore() => _cut = false;
+
+    /// <summary>Every chunk, in both directions, waits this long before it is forwarded (zero: none).</summary>
+    public TimeSpan Delay
+    {
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _delayTicks));
+        set => Interlocked.Exchange(ref _delayTicks, value.Ticks);
+    }
 
     public ValueTask DisposeAsync()
     {
@@ -83,16 +91,23 @@ internal sealed class TcpFaultProxy : IAsyncDisposable
                 _open.Add(outbound);
             }
 
-            _ = PumpAsync(inbound, outbound);
-            _ = PumpAsync(outbound, inbound);
+            _ = PumpAsync(inbound, outbound, this);
+            _ = PumpAsync(outbound, inbound, this);
         }
     }
 
-    private static async Task PumpAsync(TcpClient from, TcpClient to)
+    private static async Task PumpAsync(TcpClient from, TcpClient to, TcpFaultProxy proxy)
     {
         try
         {
-            await from.GetStream().CopyToAsync(to.GetStream());
+            var buffer = new byte[16 * 1024];
+            var (source, sink) = (from.GetStream(), to.GetStream());
+            int read;
+            while ((read = await source.ReadAsync(buffer)) > 0)
+            {
+                if (proxy.Delay is { Ticks: > 0 } delay) await Task.Delay(delay);
+                await sink.WriteAsync(buffer.AsMemory(0, read));
+            }
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or SocketException or InvalidOperationException)
         {
