@@ -271,7 +271,7 @@ public sealed partial class RolloutManager
         var stages = rollout.Stages.Select((share, i) => new int[6]).ToArray();
         var target = new List<DeviceInfo>();
         var baseline = new List<DeviceInfo>();
-        int reporting = 0, bad = 0, targetedOnline = 0;
+        int reporting = 0, bad = 0, awaited = 0, lostInTrial = 0;
         var now = _time.GetUtcNow();
         foreach (var device in _devices.All)
         {
@@ -289,8 +289,12 @@ public sealed partial class RolloutManager
 
             var counts = stages[stage];
             counts[0]++;
-            // The gate waits for devices that can answer: online and not silent past their status interval.
-            if (device.State == DeviceState.Online && !device.IsSilent(now)) targetedOnline++;
+            // The gate waits for devices that can answer (online, not silent past their status interval), for those that
+            // reported, and for any that began this version's health window and then went quiet: a device lost in its
+            // trial is missing data — it may be the version that took it down — never a reason to pass or to fail.
+            var answering = device.State == DeviceState.Online && !device.IsSilent(now);
+            if (answering || progress is { Phase: RolloutPhase.Trial or RolloutPhase.Healthy or RolloutPhase.Failed or RolloutPhase.RolledBack }) awaited++;
+            if (!answering && progress is { Phase: RolloutPhase.Trial }) lostInTrial++;
             switch (progress?.Phase)
             {
                 case RolloutPhase.Trial: counts[1]++; break;
@@ -301,7 +305,7 @@ public sealed partial class RolloutManager
         }
 
         var views = stages.Select((c, i) => new StageProgress(i + 1, rollout.Stages[i], !BeforeStages(rollout) && (i <= rollout.Stage || rollout.State == RolloutStatusKind.Completed), c[0], c[1], c[2], c[3], c[4])).ToArray();
-        var gate = StageGate.Judge(rollout.Request.Gates, reporting, bad, targetedOnline, target, baseline);
+        var gate = StageGate.Judge(rollout.Request.Gates, reporting, bad, awaited, target, baseline, lostInTrial);
         var shadow = rollout.Request.Shadow is { } policy ? JudgeShadow(rollout, policy, plan) : null;
         var experiment = rollout.Request.Experiment is { } test
             ? ExperimentGate.Judge(test, _devices.All.Select(d => d.Experiment).OfType<ExperimentReport>().Where(r => r.RolloutId == rollout.Id && r.B?.Version == rollout.Request.Version).ToArray(),

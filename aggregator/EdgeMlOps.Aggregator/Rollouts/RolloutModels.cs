@@ -92,6 +92,10 @@ public sealed record RolloutGates
     public void Validate()
     {
         if (!(AccuracyConfidence >= 0.5 && AccuracyConfidence < 1)) throw new ArgumentException("gates: accuracy confidence must be in [0.5, 1)");
+
+        // Fail closed: a stage must never pass on no data (every targeted device partitioned off, say).
+        if (MinDevicesReporting < 1) throw new ArgumentException("gates: minDevicesReporting must be at least 1 (a stage never passes with no device reporting)");
+        if (!(MinReportingFraction > 0 && MinReportingFraction <= 1)) throw new ArgumentException("gates: minReportingFraction must be in (0, 1]");
     }
 }
 
@@ -304,7 +308,10 @@ public sealed record ShadowReading(
     long CandidateMemoryBytes,
     string Verdict);
 
-/// <summary>The gate's view of the opened stages against the replaced version.</summary>
+/// <summary>
+/// The gate's view of the opened stages against the replaced version. <c>Targeted</c>: the devices the stage waits for —
+/// answering, reported, or lost during their health window (not those that went quiet before this version reached them).
+/// </summary>
 public sealed record GateReading(
     int Reporting,
     int Targeted,

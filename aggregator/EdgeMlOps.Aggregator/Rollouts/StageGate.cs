@@ -9,8 +9,12 @@ namespace EdgeMlOps.Aggregator.Rollouts;
 /// </summary>
 public static class StageGate
 {
-    /// <summary>The gate reading of the opened stages: reporting devices, failures, then error rate, latency and accuracy of the target against devices still on the replaced version.</summary>
-    public static GateReading Judge(RolloutGates gates, int reporting, int bad, int targetedOnline, List<DeviceInfo> target, List<DeviceInfo> baseline)
+    /// <summary>
+    /// The gate reading of the opened stages: reporting devices, failures, then error rate, latency and accuracy of the
+    /// target against devices still on the replaced version. <paramref name="awaited"/>: the targeted devices the stage
+    /// waits for (answering, reported, or lost during their health window — <paramref name="lostInTrial"/> of them).
+    /// </summary>
+    public static GateReading Judge(RolloutGates gates, int reporting, int bad, int awaited, List<DeviceInfo> target, List<DeviceInfo> baseline, int lostInTrial = 0)
     {
         static (double? Rate, double? Latency, double? Accuracy, long Feedback, long Correct) Measure(List<DeviceInfo> devices)
         {
@@ -41,13 +45,16 @@ public static class StageGate
         {
             verdict = FormattableString.Invariant($"fail: ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} on the replaced version (drop > {gates.MaxAccuracyDrop:F2}; {Interval(failed.Lower, failed.Upper)})");
         }
-        else if (reporting < gates.MinDevicesReporting || reporting < gates.MinReportingFraction * targetedOnline) verdict = $"wait: {reporting} of {targetedOnline} targeted devices reported";
+        else if (reporting < gates.MinDevicesReporting || reporting < gates.MinReportingFraction * awaited)
+        {
+            verdict = $"wait: {reporting} of {awaited} targeted devices reported" + (lostInTrial > 0 ? $" ({lostInTrial} unreachable in their health window)" : string.Empty);
+        }
         else if (t.Feedback < gates.MinFeedback && b.Feedback >= gates.MinFeedback) verdict = $"wait: {t.Feedback} labelled predictions on the target (need {gates.MinFeedback})";
         else if (accuracy is { Verdict: AccuracyVerdict.Inconclusive } open)
         {
             verdict = FormattableString.Invariant($"wait: ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} over {t.Feedback} labelled predictions, {Interval(open.Lower, open.Upper)} (need above {-gates.MaxAccuracyDrop:F2})");
         }
         else verdict = "pass";
-        return new GateReading(reporting, targetedOnline, failureRate, t.Rate, b.Rate, t.Latency, b.Latency, t.Accuracy, b.Accuracy, t.Feedback, b.Feedback, verdict);
+        return new GateReading(reporting, awaited, failureRate, t.Rate, b.Rate, t.Latency, b.Latency, t.Accuracy, b.Accuracy, t.Feedback, b.Feedback, verdict);
     }
 }
