@@ -39,7 +39,7 @@ public class HostFlagsTests
     public async Task ALogLevelThatIsNotOne_IsAConfigurationError()
     {
         var work = AggregatorFixture.TempDirectory();
-        var (code, _, errors) = await AggregatorProcess.RunToExitAsync(work, "--check-config", "--Logging:LogLevel:Default=verbose");
+        var (code, _, errors) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, work, "--check-config", "--Logging:LogLevel:Default=verbose");
         Assert.Equal(2, code);
         Assert.Contains("Logging:LogLevel:Default: 'verbose' is not one of Trace", errors, StringComparison.Ordinal);
     }
@@ -48,7 +48,7 @@ public class HostFlagsTests
     public async Task ADatabaseItCannotReach_StopsTheStart_WithTheStoreAndTheReason_AndNoStackTrace()
     {
         var dir = AggregatorFixture.TempDirectory();
-        var (code, _, errors) = await AggregatorProcess.RunToExitAsync(dir, "--Aggregator:Store:Engine=postgresql", $"--Aggregator:Store:ConnectionString=Host=127.0.0.1;Port={EdgeMlOps.Tests.BrokerPorts.Free()};Username=x;Password=secret;Database=fleet");
+        var (code, _, errors) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, dir, "--Aggregator:Store:Engine=postgresql", $"--Aggregator:Store:ConnectionString=Host=127.0.0.1;Port={EdgeMlOps.Tests.BrokerPorts.Free()};Username=x;Password=secret;Database=fleet");
         Assert.Equal(2, code);
         Assert.Contains("Aggregator:Store: cannot open the tables in PostgreSQL 127.0.0.1:", errors, StringComparison.Ordinal);
         Assert.Contains("/fleet: Failed to connect", errors, StringComparison.Ordinal);
@@ -61,7 +61,7 @@ public class HostFlagsTests
     {
         var work = AggregatorFixture.TempDirectory();
         string[] seen;
-        using (var host = new AggregatorProcess(work, ["--Aggregator:HttpUrl=https://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:DataDirectory=" + Path.Combine(work, "data")]))
+        using (var host = new HostProcess(HostProcess.Aggregator, work, ["--Aggregator:HttpUrl=https://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:DataDirectory=" + Path.Combine(work, "data")]))
         {
             await host.WaitForAsync("Aggregator for fleet");
             host.Kill();
@@ -79,9 +79,9 @@ public class HostFlagsTests
     {
         var work = AggregatorFixture.TempDirectory();
         string[] args = ["--Aggregator:HttpUrl=https://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:DataDirectory=" + Path.Combine(work, "data"), "--Aggregator:Store:LeaderLeaseSeconds=5"];
-        using var first = new AggregatorProcess(work, args);
+        using var first = new HostProcess(HostProcess.Aggregator, work, args);
         await first.WaitForAsync("Aggregator for fleet");
-        using var second = new AggregatorProcess(work, args);
+        using var second = new HostProcess(HostProcess.Aggregator, work, args);
         await second.WaitForAsync("Standby:");
         await Task.Delay(TimeSpan.FromSeconds(6)); // longer than a term: the leader keeps renewing
         Assert.False(second.Saw("Aggregator for fleet"), "the standby started serving beside the leader");
@@ -93,7 +93,7 @@ public class HostFlagsTests
 
     private static async Task<(int Code, string Output)> RunAsync(string workingDirectory, params string[] args)
     {
-        var (code, output, _) = await AggregatorProcess.RunToExitAsync(workingDirectory, args);
+        var (code, output, _) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, workingDirectory, args);
         return (code, output);
     }
 }

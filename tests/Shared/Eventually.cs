@@ -15,4 +15,15 @@ internal static class Eventually
             await Task.Delay(10);
         }
     }
+
+    /// <summary>The same for a condition that asks over the network (a host's HTTP API), polled every 100 ms.</summary>
+    public static async Task Until(Func<Task<bool>> condition, string what, double seconds = 30)
+    {
+        var until = DateTime.UtcNow.AddSeconds(seconds);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException($"Timed out waiting for: {what}");
+            await Task.Delay(100);
+        }
+    }
 }

@@ -31,7 +31,7 @@ public class AggregatorKillTests
         var uploaded = 0;
         for (var kill = 0; kill < 4; kill++)
         {
-            using var host = new AggregatorProcess(work, args);
+            using var host = new HostProcess(HostProcess.Aggregator, work, args);
             await host.WaitForAsync("Aggregator for fleet");
             var url = ArtifactUrl(host.Line("Aggregator for fleet")!);
             using var uploads = new CancellationTokenSource();

@@ -78,7 +78,7 @@ public class DamagedStoreTests
     {
         var dir = await StartedOnceAsync();
         OverwriteHeader(Path.Combine(dir, "registry.db"));
-        var (code, _, errors) = await AggregatorProcess.RunToExitAsync(dir, "--Aggregator:HttpUrl=http://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0",
+        var (code, _, errors) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, dir, "--Aggregator:HttpUrl=http://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0",
             "--Aggregator:DataDirectory=" + dir, "--Aggregator:ModelName=tiny", "--Aggregator:Model=" + AggregatorFixture.Spec);
         Assert.Equal(2, code);
         Assert.Contains("registry.db is damaged", errors, StringComparison.Ordinal);

@@ -44,20 +44,20 @@ public class DataBackupTests
     {
         var work = AggregatorFixture.TempDirectory();
         string[] args = ["--Aggregator:HttpUrl=http://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:DataDirectory=data"];
-        using var host = new AggregatorProcess(work, args);
+        using var host = new HostProcess(HostProcess.Aggregator, work, args);
         await host.WaitForAsync("Aggregator for fleet");
 
-        var (code, output, errors) = await AggregatorProcess.RunToExitAsync(work, ["--backup", "copy", .. args]);
+        var (code, output, errors) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, work, ["--backup", "copy", .. args]);
         Assert.True(code == 0, errors);
         Assert.Contains("audit.db: ", output, StringComparison.Ordinal);
         Assert.Contains($"written to {Path.Combine(work, "copy")}", output, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(work, "copy", "keys", "root.pk8")));
 
-        var (again, _, refused) = await AggregatorProcess.RunToExitAsync(work, ["--backup", "copy", .. args]);
+        var (again, _, refused) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, work, ["--backup", "copy", .. args]);
         Assert.Equal(1, again);
         Assert.Contains("is not empty", refused, StringComparison.Ordinal);
 
-        var (missing, _, said) = await AggregatorProcess.RunToExitAsync(work, [.. args, "--backup"]);
+        var (missing, _, said) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, work, [.. args, "--backup"]);
         Assert.Equal(2, missing);
         Assert.Contains("--backup: give the directory", said, StringComparison.Ordinal);
     }
