@@ -146,6 +146,9 @@ public sealed class AggregatorNode : IAsyncDisposable
 
     public ModelRegistry Registry => _stores.Registry;
 
+    /// <summary>Every store, and what opening them repaired.</summary>
+    public FleetStores Stores => _stores;
+
     /// <summary>Message ids already processed, per device, across restarts.</summary>
     public SeenMessages Seen => _stores.Seen;
 
@@ -353,6 +356,7 @@ public sealed class AggregatorNode : IAsyncDisposable
     {
         services.AddSingleton(_options);
         services.AddSingleton(_time);
+        services.AddSingleton(_stores);
         services.AddSingleton(_stores.Registry);
         services.AddSingleton(_stores.Artifacts);
         services.AddSingleton(_stores.Security);

@@ -15,6 +15,7 @@ namespace EdgeMlOps.Aggregator;
 public sealed class FleetStores : IDisposable
 {
     private readonly StoreDatabases _databases;
+    private readonly List<StoreRepair> _repairs = [];
 
     public FleetStores(AggregatorOptions options, TimeProvider time, ILoggerFactory loggers)
     {
@@ -48,10 +49,27 @@ public sealed class FleetStores : IDisposable
 
         Governance = new ModelGovernance(Registry, Audit, options.Governance, time);
         var logger = loggers.CreateLogger<FleetStores>();
-        foreach (var notice in _databases.Notices) logger.LogWarning("Store damaged: {Notice}", notice);
-        if (Audit.Recovered is { } recovered) logger.LogWarning("Audit log: {Recovered}", recovered);
-        foreach (var repair in InterruptedCommits.Complete(Registry, Governance, options.ModelName, time)) logger.LogWarning("Interrupted commit completed: {Repair}", repair);
+        foreach (var notice in _databases.Notices)
+        {
+            logger.LogWarning("Store damaged: {Notice}", notice);
+            _repairs.Add(new StoreRepair(StoreRepair.DamagedCache, notice));
+        }
+
+        if (Audit.Recovered is { } recovered)
+        {
+            logger.LogWarning("Audit log: {Recovered}", recovered);
+            _repairs.Add(new StoreRepair(StoreRepair.AuditHead, recovered));
+        }
+
+        foreach (var repair in InterruptedCommits.Complete(Registry, Governance, options.ModelName, time))
+        {
+            logger.LogWarning("Interrupted commit completed: {Repair}", repair);
+            _repairs.Add(new StoreRepair(StoreRepair.InterruptedCommit, repair));
+        }
     }
+
+    /// <summary>What opening the stores repaired (damaged caches, the audit head, interrupted commits).</summary>
+    public IReadOnlyList<StoreRepair> Repairs => _repairs;
 
     /// <summary>Models, versions and their states, rounds, rollouts, reference profiles, strategy state.</summary>
     public ModelRegistry Registry { get; }

@@ -13,11 +13,11 @@ namespace EdgeMlOps.Aggregator.Http;
 /// <summary>
 /// <c>GET /metrics</c> in the Prometheus text exposition format (0.0.4): devices by state, cohort and
 /// version; rounds; rejections by reason; profiles and drift; ground-truth accuracy; device latency
-/// and memory across the fleet; rollout progress; broker and artifact counters.
+/// and memory across the fleet; rollout progress; broker and artifact counters; repairs made when the stores opened.
 /// </summary>
 internal sealed class PrometheusMetrics(
     AggregatorOptions options, DeviceDirectory devicesDirectory, FleetSecurity security, ModelRepository models, ModelRegistry registry,
-    RejectionCounters rejections, DriftWatch drift, RolloutManager rollouts, FleetTraffic traffic, TimeProvider time)
+    RejectionCounters rejections, DriftWatch drift, RolloutManager rollouts, FleetTraffic traffic, FleetStores stores, TimeProvider time)
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -129,6 +129,8 @@ internal sealed class PrometheusMetrics(
         Sample(o, "edgemlops_broker_dropped_messages_total", traffic.BrokerDroppedMessages);
         Family(o, "edgemlops_artifact_bytes_served_total", "counter", "Artifact bytes served over HTTP.");
         Sample(o, "edgemlops_artifact_bytes_served_total", traffic.ArtifactBytesServed);
+        Family(o, "edgemlops_store_repairs", "gauge", "Repairs made when this aggregator opened its stores (damaged cache kept aside, audit head caught up, interrupted commit completed).");
+        foreach (var kind in StoreRepair.Kinds) Sample(o, "edgemlops_store_repairs", stores.Repairs.Count(r => r.Kind == kind), ("kind", kind));
         return o.ToString();
     }
 

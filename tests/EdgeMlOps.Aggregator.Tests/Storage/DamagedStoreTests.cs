@@ -71,6 +71,12 @@ public class DamagedStoreTests
         Assert.Equal(8192, new FileInfo(aside).Length);
         Assert.Contains(logs.Collector.GetSnapshot().Select(r => r.Message), m => m.StartsWith($"Store damaged: {file} was damaged (SQLite error 26", StringComparison.Ordinal) && m.Contains(Path.GetFileName(aside), StringComparison.Ordinal));
         Assert.True(node.Seen.TryAdd("dev-1", "m-1"), "the fresh message store works");
+
+        await node.StartAsync(CancellationToken.None);
+        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        var metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("edgemlops_store_repairs{kind=\"damaged_cache\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("edgemlops_store_repairs{kind=\"interrupted_commit\"} 0\n", metrics, StringComparison.Ordinal);
     }
 
     [Fact]

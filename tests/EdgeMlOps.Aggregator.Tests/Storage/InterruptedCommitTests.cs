@@ -49,6 +49,7 @@ public class InterruptedCommitTests
         Assert.Equal(("version.create", InterruptedCommits.Actor), (v2[0].Action, v2[0].Actor));
         Assert.Contains("the aggregator stopped between the two", v2[0].Reason, StringComparison.Ordinal);
         Assert.Equal(["version.create", "version.approved", "version.deployed"], v2.Select(e => e.Action));
+        Assert.Equal(3, node.Stores.Repairs.Count(r => r.Kind == StoreRepair.InterruptedCommit)); // v2 audited, deployed; v1 archived
     }
 
     [Fact]
