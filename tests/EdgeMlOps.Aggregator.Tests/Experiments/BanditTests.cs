@@ -122,6 +122,51 @@ public sealed class BanditTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public void TheAlwaysValidSignTest_IsTheMixtureLikelihoodRatio()
+    {
+        // 1/Λ with Λ = Σ_{j≤k} C(n+1, j) / ((n+1)·C(n, k)), worked out by hand for small n.
+        Assert.Equal(11.0 / 2047, SignTest.AlwaysValid(10, 10), 12);
+        Assert.Equal(110.0 / 2036, SignTest.AlwaysValid(9, 10), 12); // 2^11 − C(11,10) − C(11,11) = 2036
+        Assert.Equal(1.0, SignTest.AlwaysValid(3, 20));
+        Assert.Equal(1.0, SignTest.AlwaysValid(0, 0));
+        Assert.InRange(SignTest.AlwaysValid(17, 20), 0.0114, 0.0115);
+        Assert.True(SignTest.AlwaysValid(700, 1000) < 1e-20, "large n in log space");
+    }
+
+    [Fact]
+    public void ReadAtEveryLook_TheAlwaysValidSignTestKeepsItsLevel_TheFixedOneDoesNot_AndBothFindARealSlowdown()
+    {
+        // H0 at its boundary: each new device is slower with probability ½. The gate looks after every device, up to 100.
+        var random = new Random(2026);
+        double EverRejected(Func<int, int, double> test, double slowShare)
+        {
+            const int Trials = 2000;
+            var rejected = 0;
+            for (var t = 0; t < Trials; t++)
+            {
+                var slower = 0;
+                for (var n = 1; n <= 100; n++)
+                {
+                    if (random.NextDouble() < slowShare) slower++;
+                    if (test(slower, n) < 0.05)
+                    {
+                        rejected++;
+                        break;
+                    }
+                }
+            }
+
+            return (double)rejected / Trials;
+        }
+
+        var peeking = EverRejected(SignTest.UpperTail, 0.5);
+        var alwaysValid = EverRejected(SignTest.AlwaysValid, 0.5);
+        Assert.True(peeking > 0.15, $"the fixed-n test read at every look rejected a fair coin in {peeking:P1} of trials");
+        Assert.True(alwaysValid <= 0.06, $"the always-valid test rejected a fair coin in {alwaysValid:P1} of trials");
+        Assert.True(EverRejected(SignTest.AlwaysValid, 0.85) > 0.95, "a version slower on 85% of devices is stopped within 100 devices");
+    }
+
+    [Fact]
     public void AVersionSlowerOnMostDevices_StopsTheTest_AFewSlowDevicesDoNot()
     {
         static ExperimentReport Device(double a, double b) => new()
@@ -132,7 +177,7 @@ public sealed class BanditTests(Xunit.Abstractions.ITestOutputHelper output)
         };
         var experiment = new ExperimentRequest { MaxLatencyP95Ratio = 2.0 };
         var slowFleet = Enumerable.Range(0, 20).Select(i => Device(1, i < 17 ? 3 : 1)).ToArray();
-        Assert.StartsWith("fail: the version's p95 latency is above 2.0× the served version's on 17 of 20 devices", ExperimentGate.Judge(experiment, slowFleet).Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: the version's p95 latency is above 2.0× the served version's on 17 of 20 devices in the A/B test (always-valid sign test p = 0.0114", ExperimentGate.Judge(experiment, slowFleet).Verdict, StringComparison.Ordinal);
         var fewSlow = Enumerable.Range(0, 20).Select(i => Device(1, i < 3 ? 3 : 1.1)).ToArray();
         Assert.StartsWith("wait", ExperimentGate.Judge(experiment, fewSlow).Verdict, StringComparison.Ordinal);
         Assert.StartsWith("wait", ExperimentGate.Judge(experiment with { MaxLatencyP95Ratio = 0 }, slowFleet).Verdict, StringComparison.Ordinal);
