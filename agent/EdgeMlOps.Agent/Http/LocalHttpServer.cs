@@ -466,7 +466,9 @@ public sealed partial class LocalHttpServer : IAsyncDisposable
             if (contentLength > Limits.MaxBodyBytes) throw new ProtocolException(413, $"body of {contentLength} bytes exceeds {Limits.MaxBodyBytes}");
             var keepAlive = http11 ? !close : keepAliveHeader && !close;
             _http10 = !http11;
-            return new Head(method.Length, path.Length, keepAlive, contentLength, chunked, expectContinue);
+
+            // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored (found by LocalHttpServerFuzzTests).
+            return new Head(method.Length, path.Length, keepAlive, contentLength, chunked, expectContinue && http11);
         }
 
         /// <summary>The path of an origin-form (<c>/a?b</c>) or absolute-form (<c>http://host/a?b</c>) target.</summary>

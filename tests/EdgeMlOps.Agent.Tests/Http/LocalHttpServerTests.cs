@@ -201,6 +201,18 @@ public sealed class LocalHttpServerTests
         Assert.Equal("ping", response.Json.GetProperty("body").GetString());
     }
 
+    [Fact]
+    public async Task AnHttp10RequestExpecting100Continue_GetsNoInterimResponse()
+    {
+        // RFC 9110 §10.1.1: the expectation is ignored in an HTTP/1.0 request (the fuzz test found a 100 sent to one).
+        await using var server = Start();
+        using var client = await RawClient.ConnectAsync(server);
+        await client.SendAsync("POST /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nping");
+        var response = (await client.ReadAsync())!;
+        Assert.Equal(200, response.Status);
+        Assert.Equal("ping", response.Json.GetProperty("body").GetString());
+    }
+
     [Theory]
     [InlineData("GARBAGE\r\n\r\n", 400, "malformed request line")]
     [InlineData("get /a HTTP/1.1\r\n\r\n", 400, "malformed method")]
