@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Broker;
+using EdgeMlOps.Aggregator.Security;
+using EdgeMlOps.Runtime.Mqtt;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>
+/// Debian's Mosquitto 2 run with the configuration <c>--write-mosquitto-config</c> writes for a fleet (TLS only, client
+/// certificates from the fleet CA, identity as user name and client id, the topic ACL, the CRL, the packet limit) on a
+/// free loopback port. <c>.ci/run</c> installs mosquitto.
+/// </summary>
+internal sealed class SecuredMosquitto : IAsyncDisposable
+{
+    public const string Path = "/usr/sbin/mosquitto";
+
+    private readonly string _directory;
+    private readonly string _fleet;
+    private readonly Process _process;
+
+    private SecuredMosquitto(string directory, string fleet, int port, Process process)
+    {
+        (_directory, _fleet, Port, _process) = (directory, fleet, port, process);
+    }
+
+    public int Port { get; }
+
+    /// <summary>Where an aggregator of <paramref name="fleet"/> with data in <paramref name="dataDirectory"/> finds this broker.</summary>
+    public MqttEndpoint Endpoint => new("127.0.0.1", Port, Tls: true);
+
+    /// <summary>Writes the fleet's configuration (creating its CA in <paramref name="dataDirectory"/> if new) and starts the broker.</summary>
+    public static async Task<SecuredMosquitto> StartAsync(string dataDirectory, string fleet, string directory)
+    {
+        Assert.True(File.Exists(Path), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
+        var port = EmbeddedBroker.FreePort();
+        var config = Write(dataDirectory, fleet, directory, port);
+        var process = Process.Start(new ProcessStartInfo(Path, ["-c", config]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        await BrokerPorts.WaitUntilListeningAsync(port);
+        return new SecuredMosquitto(directory, fleet, port, process);
+    }
+
+    /// <summary>Writes the configuration again from <paramref name="security"/> (a revocation is in its CRL now) and has the broker reload it (SIGHUP).</summary>
+    public void Reload(FleetSecurity security)
+    {
+        MosquittoConfiguration.Write(_directory, security, _fleet, Port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName);
+        Process.Start("kill", ["-HUP", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited) _process.Kill();
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+    }
+
+    private static string Write(string dataDirectory, string fleet, string directory, int port)
+    {
+        using var security = new FleetSecurity(dataDirectory, fleet, new SecurityOptions(), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        return MosquittoConfiguration.Write(directory, security, fleet, port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName);
+    }
+}
