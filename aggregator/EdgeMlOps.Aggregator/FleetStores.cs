@@ -48,24 +48,24 @@ public sealed class FleetStores : IDisposable
         }
 
         Governance = new ModelGovernance(Registry, Audit, options.Governance, time);
-        var logger = loggers.CreateLogger<FleetStores>();
-        foreach (var notice in _databases.Notices)
+        Repair(options.ModelName, time, loggers.CreateLogger<FleetStores>());
+    }
+
+    /// <summary>
+    /// What opening found and mended, before any service writes: damaged caches set aside (by <see cref="StoreDatabases"/>),
+    /// the audit head caught up, interrupted commits completed — each logged as a warning and kept in <see cref="Repairs"/>.
+    /// </summary>
+    private void Repair(string model, TimeProvider time, ILogger logger)
+    {
+        void Record(string kind, string detail, string what)
         {
-            logger.LogWarning("Store damaged: {Notice}", notice);
-            _repairs.Add(new StoreRepair(StoreRepair.DamagedCache, notice));
+            logger.LogWarning("{What}: {Detail}", what, detail);
+            _repairs.Add(new StoreRepair(kind, detail));
         }
 
-        if (Audit.Recovered is { } recovered)
-        {
-            logger.LogWarning("Audit log: {Recovered}", recovered);
-            _repairs.Add(new StoreRepair(StoreRepair.AuditHead, recovered));
-        }
-
-        foreach (var repair in InterruptedCommits.Complete(Registry, Governance, options.ModelName, time))
-        {
-            logger.LogWarning("Interrupted commit completed: {Repair}", repair);
-            _repairs.Add(new StoreRepair(StoreRepair.InterruptedCommit, repair));
-        }
+        foreach (var notice in _databases.Notices) Record(StoreRepair.DamagedCache, notice, "Store damaged");
+        if (Audit.Recovered is { } recovered) Record(StoreRepair.AuditHead, recovered, "Audit log");
+        foreach (var repair in InterruptedCommits.Complete(Registry, Governance, model, time)) Record(StoreRepair.InterruptedCommit, repair, "Interrupted commit completed");
     }
 
     /// <summary>What opening the stores repaired (damaged caches, the audit head, interrupted commits).</summary>

@@ -44,8 +44,11 @@ public sealed record DeviceInfo(
 
     public string LastRejection { get; init; } = string.Empty;
 
-    /// <summary>A store the device had to replace at start (its samples are gone), or empty.</summary>
+    /// <summary>A store the device had to replace at start (its samples are gone), or a write it cannot make (disk full), or empty.</summary>
     public string StorageNotice { get; init; } = string.Empty;
+
+    /// <summary>Why the device is not running what it was told to (fell back to the previous version…), or empty.</summary>
+    public string ModelNotice { get; init; } = string.Empty;
 
     /// <summary>How often the device said it refreshes its status (null: not declared).</summary>
     public TimeSpan? StatusInterval { get; init; }
@@ -115,6 +118,7 @@ public sealed class DeviceDirectory(TimeProvider time)
             RejectedManifests = status.RejectedManifests,
             LastRejection = status.LastRejection,
             StorageNotice = status.StorageNotice,
+            ModelNotice = status.ModelNotice,
             StatusInterval = status.StatusIntervalSeconds > 0 ? TimeSpan.FromSeconds(status.StatusIntervalSeconds) : null,
             FreshUntil = status.FreshUntilUnixMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(status.FreshUntilUnixMs) : null,
             SketchesWithheld = status.SketchesWithheld,

@@ -38,6 +38,12 @@ internal sealed class PrometheusMetrics(
         Family(o, "edgemlops_devices_behind", "gauge", "Online devices whose newest verified signed manifest has expired.");
         Sample(o, "edgemlops_devices_behind", devices.Count(d => d.State == EdgeMlOps.Shared.Protocol.V1.DeviceState.Online && d.FreshUntil is { } until && until < now));
 
+        // A device that serves but is not whole: a store replaced or full, or a version it fell back from.
+        Family(o, "edgemlops_devices_degraded", "gauge", "Online devices reporting a storage problem (store replaced at start, disk full) or a model fallback.");
+        var serving = devices.Where(d => d.State == EdgeMlOps.Shared.Protocol.V1.DeviceState.Online).ToArray();
+        Sample(o, "edgemlops_devices_degraded", serving.Count(d => d.StorageNotice.Length > 0), ("reason", "storage"));
+        Sample(o, "edgemlops_devices_degraded", serving.Count(d => d.ModelNotice.Length > 0), ("reason", "model"));
+
         Family(o, "edgemlops_security_events_total", "counter", "Security events by kind (refused connections, denied publishes and subscriptions, enrollments, revocations, restored retained topics).");
         foreach (var kind in Enum.GetValues<Security.SecurityEventKind>()) Sample(o, "edgemlops_security_events_total", security.Events.Count(kind), ("kind", kind.ToString()));
 

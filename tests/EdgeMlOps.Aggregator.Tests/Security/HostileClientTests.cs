@@ -242,6 +242,22 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task DegradedDevices_AreCountedByReason()
+    {
+        await using var node = await StartAsync();
+        await using var full = new ScriptedDevice("full", "test", node);
+        await using var fellBack = new ScriptedDevice("fell-back", "test", node);
+        foreach (var d in new[] { full, fellBack }) await d.ConnectAsync(samples: 1);
+        await full.PublishAsync("status", new DeviceStatus { Header = full.Header(), State = DeviceState.Online, StorageNotice = "agent.db: disk full" });
+        await fellBack.PublishAsync("status", new DeviceStatus { Header = fellBack.Header(), State = DeviceState.Online, ModelNotice = "v2 did not finish its health window; rolled back to v1" });
+        await Eventually.Until(() => node.Devices.TryGet("full", out var f) && f.StorageNotice.Length > 0 && node.Devices.TryGet("fell-back", out var b) && b.ModelNotice.Length > 0, "both notices in the directory");
+        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        var metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("edgemlops_devices_degraded{reason=\"storage\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("edgemlops_devices_degraded{reason=\"model\"} 1\n", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task DeviceWithExpiredStatements_IsCountedBehind_AndSecurityEventsAreExported()
     {
         await using var node = await StartAsync();
