@@ -126,11 +126,22 @@ if (options.EvaluationDataFile is { } evaluationFile)
 
 // Active/standby on a shared store: wait for the leader lease before opening anything that a leader writes.
 using var leaseDatabases = options.Store.LeaderLeaseSeconds > 0 ? new EdgeMlOps.Aggregator.Storage.StoreDatabases(options.Store, options.DataDirectory) : null;
-await using var leader = leaseDatabases is null
-    ? null
-    : new EdgeMlOps.Aggregator.Storage.LeaderGate(
-        new EdgeMlOps.Aggregator.Storage.LeaderLease(leaseDatabases.Open("registry.db", durable: true), TimeProvider.System), // beside the versions it fences
-        TimeSpan.FromSeconds(options.Store.LeaderLeaseSeconds), TimeProvider.System, logger);
+EdgeMlOps.Aggregator.Storage.LeaderLease? lease = null;
+if (leaseDatabases is not null)
+{
+    try
+    {
+        lease = new EdgeMlOps.Aggregator.Storage.LeaderLease(leaseDatabases.Open("registry.db", durable: true), TimeProvider.System); // beside the versions it fences
+    }
+    catch (Exception ex) when (ex is EdgeMlOps.Aggregator.Storage.StoreException or System.Data.Common.DbException)
+    {
+        // A damaged registry file, or a database that refuses us: the same message and exit code as without a lease.
+        Console.Error.WriteLine(ex is EdgeMlOps.Aggregator.Storage.StoreException ? ex.Message : $"Aggregator:Store: cannot take the leader lease in {options.Store.Describe(options.DataDirectory)}: {ex.Message}");
+        return 2;
+    }
+}
+
+await using var leader = lease is null ? null : new EdgeMlOps.Aggregator.Storage.LeaderGate(lease, TimeSpan.FromSeconds(options.Store.LeaderLeaseSeconds), TimeProvider.System, logger);
 if (leader is not null)
 {
     try

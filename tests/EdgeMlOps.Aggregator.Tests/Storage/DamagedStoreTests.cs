@@ -79,13 +79,15 @@ public class DamagedStoreTests
         Assert.Contains("edgemlops_store_repairs{kind=\"interrupted_commit\"} 0\n", metrics, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task TheHost_WithADamagedRegistry_ExitsWithCode2_AndNoStackTrace()
+    [Theory]
+    [InlineData("0")]
+    [InlineData("5")] // active/standby: the lease is taken in the registry's file before anything else opens
+    public async Task TheHost_WithADamagedRegistry_ExitsWithCode2_AndNoStackTrace(string leaseSeconds)
     {
         var dir = await StartedOnceAsync();
         OverwriteHeader(Path.Combine(dir, "registry.db"));
         var (code, _, errors) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, dir, "--Aggregator:HttpUrl=http://127.0.0.1:0", "--Aggregator:EmbeddedBrokerPort=0",
-            "--Aggregator:DataDirectory=" + dir, "--Aggregator:ModelName=tiny", "--Aggregator:Model=" + AggregatorFixture.Spec);
+            "--Aggregator:DataDirectory=" + dir, "--Aggregator:ModelName=tiny", "--Aggregator:Model=" + AggregatorFixture.Spec, "--Aggregator:Store:LeaderLeaseSeconds=" + leaseSeconds);
         Assert.Equal(2, code);
         Assert.Contains("registry.db is damaged", errors, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", errors, StringComparison.Ordinal);
