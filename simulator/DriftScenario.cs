@@ -46,7 +46,15 @@ public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? log
 
     public static string RegionOf(int index) => index % 10 < 3 ? "shifted" : "stable";
 
-    public async Task<DriftScenarioResult> RunAsync(int windows, int shiftFrom, double shift, int predictionsPerWindow, CancellationToken cancellationToken, double windowSeconds = 5)
+    /// <param name="windows">Reporting windows to run.</param>
+    /// <param name="shiftFrom">First window whose traffic is shifted in the shifted region.</param>
+    /// <param name="shift">How far the two shifted features move, in reference standard deviations.</param>
+    /// <param name="predictionsPerWindow">Predictions (with ground truth) each device serves per window.</param>
+    /// <param name="cancellationToken">Stops the scenario.</param>
+    /// <param name="windowSeconds">Length of a reporting window.</param>
+    /// <param name="distanceThreshold">Normed Wasserstein distance that flags a feature (Evidently's 0.1 by default). Its
+    /// false-alarm rate depends on the values per cohort and window: see docs/BENCHMARKS.md, "Drift across the fleet".</param>
+    public async Task<DriftScenarioResult> RunAsync(int windows, int shiftFrom, double shift, int predictionsPerWindow, CancellationToken cancellationToken, double windowSeconds = 5, double distanceThreshold = 0.1)
     {
         var setup = Stopwatch.StartNew();
         var simulated = SimulatedData.Load(options);
@@ -55,7 +63,7 @@ public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? log
         var window = TimeSpan.FromSeconds(windowSeconds);
         var aggregatorOptions = simulated.AggregatorOptions(options, work) with
         {
-            Monitoring = new MonitoringOptions { Window = window, CohortTag = "region", RetainedWindows = 10, ReferenceDevicesPerRound = options.Devices },
+            Monitoring = new MonitoringOptions { Window = window, CohortTag = "region", RetainedWindows = 10, ReferenceDevicesPerRound = options.Devices, Drift = new DriftOptions { DistanceThreshold = distanceThreshold } },
         };
 
         // The two shifted features: the two with the largest spread in training (never constant pixels).

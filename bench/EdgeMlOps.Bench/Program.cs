@@ -36,4 +36,10 @@ if (args is ["explain-cost", ..])
     return;
 }
 
+if (args is ["drift-noise", .. var noiseArgs])
+{
+    EdgeMlOps.Bench.DriftNoise.Run(noiseArgs.Length > 0 ? int.Parse(noiseArgs[0], System.Globalization.CultureInfo.InvariantCulture) : 1000, Console.Out);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
