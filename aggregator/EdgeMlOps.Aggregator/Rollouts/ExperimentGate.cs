@@ -74,7 +74,7 @@ public static class ExperimentGate
 
     /// <summary>
     /// Why the version is too slow, or null: each device compares its own two arms' p95 (same hardware, same load); the
-    /// version fails when the share of devices where it exceeds the allowed ratio is significantly above one half. The
+    /// version fails when the share of devices where it exceeds the allowed ratio and floor (<see cref="LatencyLimit"/>) is significantly above one half. The
     /// gate reads this at every check while the test runs, so the sign test is the always-valid one
     /// (<see cref="SignTest.AlwaysValid"/>, 5%): a fixed-n test read at every look aborted on scheduling noise (an A/A
     /// simulation in BanditTests puts that at about 1 trial in 5 over 100 looks).
@@ -83,10 +83,10 @@ public static class ExperimentGate
     {
         if (experiment.MaxLatencyP95Ratio <= 0) return null;
         var compared = reports.Where(r => r.A is { Served: > 0, LatencyP95Ms: > 0 } && r.B is { Served: > 0, LatencyP95Ms: > 0 }).ToArray();
-        var slower = compared.Count(r => r.B.LatencyP95Ms > experiment.MaxLatencyP95Ratio * r.A.LatencyP95Ms);
+        var slower = compared.Count(r => LatencyLimit.Exceeded(r.B.LatencyP95Ms, r.A.LatencyP95Ms, experiment.MaxLatencyP95Ratio, experiment.MinLatencyIncreaseMs));
         var p = SignTest.AlwaysValid(slower, compared.Length);
         if (compared.Length == 0 || p >= 0.05) return null;
-        return FormattableString.Invariant($"the version's p95 latency is above {experiment.MaxLatencyP95Ratio:F1}× the served version's on {slower} of {compared.Length} devices in the A/B test (always-valid sign test p = {p:G3})");
+        return FormattableString.Invariant($"the version's p95 latency is above {experiment.MaxLatencyP95Ratio:F1}× the served version's (and {experiment.MinLatencyIncreaseMs:G3} ms above it) on {slower} of {compared.Length} devices in the A/B test (always-valid sign test p = {p:G3})");
     }
 
     /// <summary>

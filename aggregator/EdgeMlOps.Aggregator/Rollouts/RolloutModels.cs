@@ -75,6 +75,9 @@ public sealed record RolloutGates
     /// <summary>Median device p95 latency on the target above this multiple of the replaced version's aborts (0: off).</summary>
     public double MaxLatencyP95Ratio { get; set; } = 2.0;
 
+    /// <summary>Milliseconds the version's p95 must also exceed the baseline's by before the latency ratio counts (<see cref="LatencyLimit"/>).</summary>
+    public double MinLatencyIncreaseMs { get; set; } = LatencyLimit.DefaultMinIncreaseMs;
+
     /// <summary>
     /// Ground-truth accuracy on the target below the replaced version's minus this aborts. Judged as a test on the
     /// difference (<see cref="AccuracyComparison"/>): abort when it is below −drop with <see cref="AccuracyConfidence"/>,
@@ -92,6 +95,7 @@ public sealed record RolloutGates
     public void Validate()
     {
         if (!(AccuracyConfidence >= 0.5 && AccuracyConfidence < 1)) throw new ArgumentException("gates: accuracy confidence must be in [0.5, 1)");
+        LatencyLimit.Validate("gates", MaxLatencyP95Ratio, MinLatencyIncreaseMs);
 
         // Fail closed: a stage must never pass on no data (every targeted device partitioned off, say).
         if (MinDevicesReporting < 1) throw new ArgumentException("gates: minDevicesReporting must be at least 1 (a stage never passes with no device reporting)");
@@ -135,6 +139,9 @@ public sealed record ShadowRequest
     /// <summary>Median over devices of the version's p95 latency over the served version's, on the same requests, above which the gate fails (0: off).</summary>
     public double MaxLatencyP95Ratio { get; set; } = 2.0;
 
+    /// <summary>Milliseconds the version's p95 must also exceed the baseline's by before the latency ratio counts (<see cref="LatencyLimit"/>).</summary>
+    public double MinLatencyIncreaseMs { get; set; } = LatencyLimit.DefaultMinIncreaseMs;
+
     /// <summary>Share of scored requests the version may fail on.</summary>
     public double MaxErrorRate { get; set; } = 0.01;
 
@@ -153,6 +160,7 @@ public sealed record ShadowRequest
         if (MaxPending is < 1 or > 4096) throw new ArgumentException("shadow: max pending must be in [1, 4096]");
         if (!(MinAgreement >= 0 && MinAgreement <= 1)) throw new ArgumentException("shadow: min agreement must be in [0, 1]");
         if (MinDevices < 1 || MinScored < 1) throw new ArgumentException("shadow: min devices and min scored must be at least 1");
+        LatencyLimit.Validate("shadow", MaxLatencyP95Ratio, MinLatencyIncreaseMs);
     }
 }
 
@@ -184,6 +192,9 @@ public sealed record ExperimentRequest
     /// </summary>
     public double MaxLatencyP95Ratio { get; set; } = 2.0;
 
+    /// <summary>Milliseconds the version's p95 must also exceed the baseline's by before the latency ratio counts (<see cref="LatencyLimit"/>).</summary>
+    public double MinLatencyIncreaseMs { get; set; } = LatencyLimit.DefaultMinIncreaseMs;
+
     /// <summary>
     /// What the test (and the bandit) compares: <c>accuracy</c> (ground truth), or a share KPI <c>share:C</c> — the
     /// share of requests answered with class C (<see cref="HigherIsBetter"/> says which way is better).
@@ -198,6 +209,7 @@ public sealed record ExperimentRequest
         _ = Experiments.ExperimentMetric.Parse(Metric);
         if (!(Share > 0 && Share <= 1)) throw new ArgumentException("experiment: share must be in (0, 1]");
         if (!(Split > 0 && Split < 1)) throw new ArgumentException("experiment: split must be in (0, 1)");
+        LatencyLimit.Validate("experiment", MaxLatencyP95Ratio, MinLatencyIncreaseMs);
         Design.Validate();
         Bandit.Validate();
     }

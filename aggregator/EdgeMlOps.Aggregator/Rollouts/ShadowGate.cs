@@ -61,9 +61,9 @@ public static class ShadowGate
         {
             verdict = $"wait: {scored} requests scored on {reports.Count} shadow devices (need {shadow.MinScored} on {shadow.MinDevices})";
         }
-        else if (shadow.MaxLatencyP95Ratio > 0 && latencyRatio is { } ratio && ratio > shadow.MaxLatencyP95Ratio)
+        else if (latencyRatio is { } ratio && incumbentP95 is { } baseline && LatencyLimit.Exceeded(baseline * ratio, baseline, shadow.MaxLatencyP95Ratio, shadow.MinLatencyIncreaseMs))
         {
-            verdict = FormattableString.Invariant($"fail: shadow p95 latency {ratio:F2}× the served version's on the same requests (limit {shadow.MaxLatencyP95Ratio:F2}×)");
+            verdict = FormattableString.Invariant($"fail: shadow p95 latency {ratio:F2}× the served version's on the same requests ({candidateP95:F2} ms against {baseline:F2} ms; limit {shadow.MaxLatencyP95Ratio:F2}× and {shadow.MinLatencyIncreaseMs:G3} ms more)");
         }
         else if (accuracy is { Item1: AccuracyVerdict.Fail } worse)
         {

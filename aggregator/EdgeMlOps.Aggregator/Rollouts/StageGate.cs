@@ -40,7 +40,7 @@ public static class StageGate
         string verdict;
         if (reporting > 0 && failureRate > gates.MaxFailureRate) verdict = FormattableString.Invariant($"fail: {bad} of {reporting} devices failed or rolled back ({failureRate:P1} > {gates.MaxFailureRate:P1})");
         else if (t.Rate is { } tr && tr > (b.Rate ?? 0) + gates.MaxErrorRateIncrease) verdict = FormattableString.Invariant($"fail: inference error rate {tr:P2} against {b.Rate ?? 0:P2} on the replaced version");
-        else if (gates.MaxLatencyP95Ratio > 0 && t.Latency is { } tl && b.Latency is { } bl && bl > 0 && tl > bl * gates.MaxLatencyP95Ratio) verdict = FormattableString.Invariant($"fail: p95 latency {tl:F2} ms against {bl:F2} ms on the replaced version");
+        else if (t.Latency is { } tl && b.Latency is { } bl && LatencyLimit.Exceeded(tl, bl, gates.MaxLatencyP95Ratio, gates.MinLatencyIncreaseMs)) verdict = FormattableString.Invariant($"fail: p95 latency {tl:F2} ms against {bl:F2} ms on the replaced version (limit {gates.MaxLatencyP95Ratio:F1}× and {gates.MinLatencyIncreaseMs:G3} ms more)");
         else if (accuracy is { Verdict: AccuracyVerdict.Fail } failed)
         {
             verdict = FormattableString.Invariant($"fail: ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} on the replaced version (drop > {gates.MaxAccuracyDrop:F2}; {Interval(failed.Lower, failed.Upper)})");

@@ -86,6 +86,8 @@ public sealed class ShadowGateTests
         Assert.StartsWith("fail: 1 of 3 shadow devices could not load", ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 400, 100), Report(400, 400, 100)], failed: 1).Verdict, StringComparison.Ordinal);
         Assert.StartsWith("fail: the version failed on 20 of 420", ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 400, 100, errors: 20)], 0).Verdict, StringComparison.Ordinal);
         Assert.StartsWith("fail: shadow p95 latency 3.00×", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 2 }, Gates, [Report(400, 400, 100, incumbentP95: 1, candidateP95: 3)], 0).Verdict, StringComparison.Ordinal);
+        Assert.Equal("pass", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 2 }, Gates, [Report(400, 400, 100, incumbentP95: 0.045, candidateP95: 0.108)], 0).Verdict);
+        Assert.StartsWith("fail: shadow p95 latency 2.40×", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 2, MinLatencyIncreaseMs = 0.05 }, Gates, [Report(400, 400, 100, incumbentP95: 0.045, candidateP95: 0.108)], 0).Verdict, StringComparison.Ordinal);
         Assert.Equal("pass", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 0 }, Gates, [Report(400, 400, 100, incumbentP95: 1, candidateP95: 3)], 0).Verdict);
     }
 
