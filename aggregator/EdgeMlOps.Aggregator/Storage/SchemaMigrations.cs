@@ -12,13 +12,26 @@ public static class SchemaMigrations
     /// <summary>The advisory lock key all EdgeMlOps migrations take ("EdgeMlOp" as a 64-bit integer).</summary>
     public const long AdvisoryLockKey = 0x45_64_67_65_4D_6C_4F_70;
 
+    /// <summary>Applies every migration <paramref name="store"/> lacks, each in its own transaction.</summary>
     public static void Apply(SqlSession session, string store, IReadOnlyList<Migration> migrations, DateTimeOffset now)
+    {
+        while (ApplyNext(session, store, migrations, now))
+        {
+        }
+    }
+
+    /// <summary>
+    /// Applies the first migration <paramref name="store"/> lacks and records it, in one transaction (safe to repeat:
+    /// a retry after a lost acknowledgement finds it recorded). False when there was none left.
+    /// </summary>
+    public static bool ApplyNext(SqlSession session, string store, IReadOnlyList<Migration> migrations, DateTimeOffset now)
     {
         for (var i = 0; i < migrations.Count; i++)
         {
             if (migrations[i].Version != i + 1) throw new ArgumentException($"{store}: migration {i + 1} is numbered {migrations[i].Version}", nameof(migrations));
         }
 
+        var applied = false;
         session.InTransaction(() =>
         {
             if (session.Engine == StoreEngine.PostgreSql) session.Execute("SELECT pg_advisory_xact_lock(@k)", ("@k", AdvisoryLockKey));
@@ -32,13 +45,14 @@ public static class SchemaMigrations
                     $"the {store} tables are at schema version {current}, newer than this aggregator's {migrations.Count}: run the newer aggregator, or restore a backup");
             }
 
-            foreach (var migration in migrations.Skip((int)current))
-            {
-                migration.Apply(session);
-                session.Execute("INSERT INTO schema_migrations(store, version, description, applied_ms) VALUES (@s, @v, @d, @t)",
-                    ("@s", store), ("@v", migration.Version), ("@d", migration.Description), ("@t", now.ToUnixTimeMilliseconds()));
-            }
+            if (current == migrations.Count) return;
+            var migration = migrations[(int)current];
+            migration.Apply(session);
+            session.Execute("INSERT INTO schema_migrations(store, version, description, applied_ms) VALUES (@s, @v, @d, @t)",
+                ("@s", store), ("@v", migration.Version), ("@d", migration.Description), ("@t", now.ToUnixTimeMilliseconds()));
+            applied = true;
         });
+        return applied;
     }
 
     /// <summary>The newest migration applied to <paramref name="store"/> (0: none).</summary>

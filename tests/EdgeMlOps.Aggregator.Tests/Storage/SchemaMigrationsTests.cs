@@ -95,6 +95,34 @@ public sealed class SchemaMigrationsTests
     }
 
     [Fact]
+    public void AConnectionDroppedInALaterMigration_KeepsTheEarlierOne_AndTheRetryResumesThere()
+    {
+        // What CI saw: a database dropping every connection each 100 ms stopped a start in its registry migrations,
+        // which ran as one transaction that never fitted between two drops (5 attempts, each losing everything).
+        using var stores = new TestStores("postgresql");
+        using var database = stores.Databases.Open("registry.db", durable: true);
+        int firstRuns = 0, secondRuns = 0;
+        Migration[] migrations =
+        [
+            new(1, "a table", session =>
+            {
+                firstRuns++;
+                session.Execute("CREATE TABLE resumed(id INTEGER PRIMARY KEY)");
+            }),
+            new(2, "drops its own connection the first time", session =>
+            {
+                if (++secondRuns == 1) session.Execute("SELECT pg_terminate_backend(pg_backend_pid())"); // 57P01, as a failover does
+                session.Execute("ALTER TABLE resumed ADD COLUMN note TEXT");
+            }),
+        ];
+
+        database.Migrate("resumed", migrations);
+
+        Assert.Equal((1, 2), (firstRuns, secondRuns));
+        Assert.Equal(2, Applied(stores.Databases, "resumed"));
+    }
+
+    [Fact]
     public void PostgreSqlSchema_MapsSqliteStorageClasses()
     {
         var ddl = "CREATE TABLE t(id INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL, x REAL, b BLOB, s TEXT, interval_ms INTEGER) WITHOUT ROWID;";
