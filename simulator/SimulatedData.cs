@@ -53,6 +53,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
             Fraction = options.Fraction,
             MinDevices = 1,
             OverSelection = options.OverSelection,
+            AdaptiveOverSelection = options.AdaptiveOverSelection,
             MinQuorum = options.MinQuorum,
             ReportDeadline = options.Deadline,
             LocalEpochs = options.LocalEpochs,

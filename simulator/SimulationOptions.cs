@@ -33,6 +33,9 @@ public sealed record SimulationOptions
     public TimeSpan StragglerDelay { get; init; } = TimeSpan.Zero;
     public TimeSpan Deadline { get; init; } = TimeSpan.FromSeconds(120);
     public double OverSelection { get; init; } = 1.0;
+
+    /// <summary>Size each round's selection from the turnout of earlier rounds (the fixed factor is the prior).</summary>
+    public bool AdaptiveOverSelection { get; init; }
     public double MinQuorum { get; init; } = 0.5;
     public int TestSize { get; init; } = 2000;
     public int SyntheticSamples { get; init; } = 20_000;
@@ -101,6 +104,7 @@ public sealed record SimulationOptions
           --straggler-delay SEC    how late a straggler reports (0)
           --deadline SEC           round reporting deadline (120)
           --over-selection X       select X times the target (1.0: reproducible curves)
+          --adaptive-over-selection  size each selection from observed turnout (X is the prior; up to 3x)
           --min-quorum Q           share of the target needed to accept a round (0.5)
           --test-size N            held-out samples evaluated by the aggregator (2000)
           --synthetic-samples N    size of the synthetic dataset (20000)
@@ -160,6 +164,12 @@ public sealed record SimulationOptions
             if (name == "--quiet")
             {
                 o = o with { Quiet = true };
+                continue;
+            }
+
+            if (name == "--adaptive-over-selection")
+            {
+                o = o with { AdaptiveOverSelection = true };
                 continue;
             }
 

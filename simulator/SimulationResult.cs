@@ -66,6 +66,7 @@ public sealed record SimulationResult(
         w.WriteNumber("seed", o.Seed);
         w.WriteNumber("dropout", o.Dropout);
         w.WriteNumber("overSelection", o.OverSelection);
+        w.WriteBoolean("adaptiveOverSelection", o.AdaptiveOverSelection);
         w.WriteString("strategy", o.Strategy);
         foreach (var (key, value) in o.StrategySettings) w.WriteString("strategy." + key, value);
         w.WriteString("mode", o.Mode);

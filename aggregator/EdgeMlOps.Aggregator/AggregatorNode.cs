@@ -37,7 +37,7 @@ public sealed class AggregatorNode : IAsyncDisposable
     private readonly FleetStores _stores;
     private readonly FleetPublisher _publisher;
     private readonly ModelRepository _models;
-    private readonly OpenRounds _open = new();
+    private readonly OpenRounds _open;
     private readonly FleetAnnouncer _announcer;
     private readonly FleetInbox _inbox;
     private readonly RoundCoordinator _rounds;
@@ -68,6 +68,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<AggregatorNode>();
         Devices = new DeviceDirectory(_time);
+        _open = new OpenRounds(new RoundTurnout(1 / options.Rounds.OverSelection), _time);
 
         // Composed here, not at start: every service exists (and every store is open) for the node's whole life.
         _stores = new FleetStores(options, _time, _loggerFactory);

@@ -16,7 +16,7 @@ public readonly record struct OfferOutcome(bool Accepted, RejectionReason Reason
 /// and the gate that lets one of them (or an upload) run at a time. The inbox offers what arrives; the coordinators
 /// open, wait and close. Offers never block and never throw.
 /// </summary>
-public sealed class OpenRounds : IDisposable
+public sealed class OpenRounds(RoundTurnout turnout, TimeProvider time) : IDisposable
 {
     private RoundAccumulator? _round;
     private AsyncUpdateBuffer? _buffer;
@@ -24,6 +24,9 @@ public sealed class OpenRounds : IDisposable
     private string? _lastClosed;
     private long _bytesUp;
     private SemaphoreSlim _progress = new(0);
+
+    /// <summary>Who of a round's selected devices reported by its deadline, over the rounds so far (pace steering).</summary>
+    public RoundTurnout Turnout { get; } = turnout;
 
     /// <summary>One round, buffer, evaluation or version upload at a time: each changes or uses the training head.</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
@@ -78,11 +81,13 @@ public sealed class OpenRounds : IDisposable
         else if (Volatile.Read(ref _round) is { } round && round.RoundId == update.RoundId)
         {
             var offered = round.Offer(deviceId, update);
+            if (offered.Accepted) Turnout.Reported(update.RoundId, deviceId, time.GetUtcNow());
             outcome = offered.Accepted ? OfferOutcome.Taken : new OfferOutcome(false, offered.Reason, offered.Detail);
         }
         else
         {
             var reason = update.RoundId == Volatile.Read(ref _lastClosed) ? RejectionReason.RoundClosed : RejectionReason.UnknownRound;
+            if (reason == RejectionReason.RoundClosed) Turnout.Reported(update.RoundId, deviceId, time.GetUtcNow()); // late, not gone
             return new OfferOutcome(false, reason, $"round '{update.RoundId}' is not open");
         }
 

@@ -40,7 +40,8 @@ public sealed class RoundCoordinator(
         var started = time.GetUtcNow();
         var clock = Stopwatch.StartNew();
         var eligible = devices.Eligible();
-        var plan = RoundPlan.For(rounds, eligible.Count);
+        open.Turnout.Settle(); // the previous round's stragglers had until now
+        var plan = RoundPlan.For(rounds, eligible.Count, open.Turnout);
         var context = new RoundContext(roundNumber, eligible.Count, plan.Target, plan.SelectCount, (ulong)options.Seed);
         if (plan.Shortfall(rounds, eligible.Count) is { } needed)
         {
@@ -66,6 +67,7 @@ public sealed class RoundCoordinator(
         open.Open(accumulator);
 
         var deadline = started + rounds.ReportDeadline;
+        open.Turnout.Begin(roundId, selected, deadline);
         var task = tasks.TrainTask(roundId, roundNumber, current.Record.Version, tasks.WithTrainingProfiles(fit.Config, selected.Count), deadline, (ulong)roundNumber);
         logger.LogRoundStarted(roundId, eligible.Count, selected.Count, plan.Target);
         await tasks.SendAsync(task, selected, cancellationToken).ConfigureAwait(false);

@@ -15,6 +15,20 @@ public sealed record RoundOptions
     /// <summary>Select this many times the target, so dropouts do not starve the round (Bonawitz et al.: ~1.3).</summary>
     public double OverSelection { get; init; } = 1.3;
 
+    /// <summary>
+    /// Size the selection from observed turnout instead of the fixed <see cref="OverSelection"/>: the fewest devices so
+    /// that the target reports with <see cref="TargetConfidence"/>, given the share of selected devices that reported
+    /// by the deadline in recent rounds (<see cref="Rounds.RoundTurnout"/>; the fixed factor is its prior). Off by
+    /// default: the selection then depends on timing, and reproducible runs want the same selection every time.
+    /// </summary>
+    public bool AdaptiveOverSelection { get; init; }
+
+    /// <summary>Adaptive over-selection never selects more than this many times the target.</summary>
+    public double MaxOverSelection { get; init; } = 3.0;
+
+    /// <summary>Adaptive over-selection: the probability with which the target should report.</summary>
+    public double TargetConfidence { get; init; } = 0.95;
+
     /// <summary>Share of the target that must report by the deadline, or the round is abandoned.</summary>
     public double MinQuorum { get; init; } = 0.5;
 
@@ -58,6 +72,8 @@ public sealed record RoundOptions
         if (ClientsPerRound < 0) yield return ("Rounds:ClientsPerRound", Invariant($"{ClientsPerRound} is negative"));
         if (MinDevices < 1) yield return ("Rounds:MinDevices", Invariant($"{MinDevices} is below 1"));
         if (!(OverSelection is >= 1 and <= 10)) yield return ("Rounds:OverSelection", Invariant($"{OverSelection} is not in [1, 10]"));
+        if (!(MaxOverSelection >= OverSelection && MaxOverSelection <= 10)) yield return ("Rounds:MaxOverSelection", Invariant($"{MaxOverSelection} is not in [Rounds:OverSelection, 10]"));
+        if (!(TargetConfidence is >= 0.5 and < 1)) yield return ("Rounds:TargetConfidence", Invariant($"{TargetConfidence} is not in [0.5, 1)"));
         if (!(MinQuorum is >= 0 and <= 1)) yield return ("Rounds:MinQuorum", Invariant($"{MinQuorum} is not in [0, 1]"));
         if (!(ReportDeadline.TotalSeconds is >= 0.1 and <= 86_400)) yield return ("Rounds:ReportDeadlineSeconds", Invariant($"{ReportDeadline.TotalSeconds} is not in [0.1, 86400]"));
         if (LocalEpochs is < 1 or > 1000) yield return ("Rounds:LocalEpochs", Invariant($"{LocalEpochs} is not in [1, 1000]"));

@@ -7,13 +7,19 @@ namespace EdgeMlOps.Aggregator.Rounds;
 /// </summary>
 public readonly record struct RoundPlan(int Target, int Quorum, int SelectCount)
 {
-    public static RoundPlan For(RoundOptions rounds, int eligible)
+    /// <param name="rounds">The round settings.</param>
+    /// <param name="eligible">Devices eligible now.</param>
+    /// <param name="turnout">Observed turnout; used when <see cref="RoundOptions.AdaptiveOverSelection"/> is on.</param>
+    public static RoundPlan For(RoundOptions rounds, int eligible, RoundTurnout? turnout = null)
     {
         var target = rounds.ClientsPerRound > 0
             ? Math.Min(rounds.ClientsPerRound, eligible)
             : Math.Max(1, (int)Math.Ceiling(rounds.Fraction * eligible));
         var quorum = Math.Max(1, (int)Math.Ceiling(rounds.MinQuorum * target));
-        return new RoundPlan(target, quorum, Math.Min(eligible, (int)Math.Ceiling(target * rounds.OverSelection)));
+        var select = rounds.AdaptiveOverSelection && turnout is not null
+            ? turnout.SelectCount(target, eligible, rounds.TargetConfidence, rounds.MaxOverSelection)
+            : Math.Min(eligible, (int)Math.Ceiling(target * rounds.OverSelection));
+        return new RoundPlan(target, quorum, select);
     }
 
     /// <summary>Why a round cannot start with <paramref name="eligible"/> devices (too few for the minimum or the quorum), or null.</summary>

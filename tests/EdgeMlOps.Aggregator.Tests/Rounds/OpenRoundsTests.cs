@@ -14,7 +14,10 @@ namespace EdgeMlOps.Aggregator.Tests.Rounds;
 public sealed class OpenRoundsTests : IDisposable
 {
     private static readonly ParameterLayout Layout = ParameterLayout.For(ModelSpecText.Parse("logreg-4-2"));
-    private readonly OpenRounds _open = new();
+    private readonly Microsoft.Extensions.Time.Testing.FakeTimeProvider _clock = new(new DateTimeOffset(2026, 12, 3, 0, 0, 0, TimeSpan.Zero));
+    private readonly OpenRounds _open;
+
+    public OpenRoundsTests() => _open = new OpenRounds(new RoundTurnout(priorCompletion: 0.5, priorWeight: 0), _clock);
 
     public void Dispose() => _open.Dispose();
 
@@ -23,6 +26,22 @@ public sealed class OpenRoundsTests : IDisposable
         var update = new ModelUpdate { Header = ProtocolInfo.NewHeader("f", device, 1, 0), RoundId = round, ModelName = "m", BaseVersion = 1, SampleCount = 5 };
         update.Delta.AddRange(TensorCodec.Encode(Layout, new float[Layout.TotalLength]));
         return update;
+    }
+
+    [Fact]
+    public void TheTurnout_CountsAcceptedAndLateUpdates_OfSelectedDevices_BeforeTheDeadline()
+    {
+        var round = new RoundAccumulator("m-r1-v1", "m", 1, Layout, ["a", "b", "c", "d"]);
+        _open.Turnout.Begin(round.RoundId, ["a", "b", "c", "d"], _clock.GetUtcNow().AddSeconds(60));
+        _open.Open(round);
+        Assert.True(_open.Offer("a", Update("m-r1-v1", "a")).Accepted);
+        _open.Close(round); // the target was reached early
+        Assert.Equal(RejectionReason.RoundClosed, _open.Offer("b", Update("m-r1-v1", "b")).Reason); // late, but before the deadline
+        _clock.Advance(TimeSpan.FromSeconds(61));
+        Assert.Equal(RejectionReason.RoundClosed, _open.Offer("c", Update("m-r1-v1", "c")).Reason); // after the deadline: a dropout
+
+        _open.Turnout.Begin("m-r2-v2", ["a"], _clock.GetUtcNow().AddSeconds(60));
+        Assert.Equal(2.0 / 4, _open.Turnout.Completion, 9);
     }
 
     [Fact]

@@ -1,0 +1,122 @@
+namespace EdgeMlOps.Aggregator.Rounds;
+
+/// <summary>
+/// The share of selected devices that report by a round's deadline, learned from the rounds run so far, and the
+/// selection that size implies (pace steering's over-selection, Bonawitz et al. 2019: "over-selection sized from observed
+/// dropout"). A device counts as reporting when its update for the round arrives before the round's deadline — accepted,
+/// or late for a round that had already reached its target and closed (those would otherwise look like dropouts and
+/// inflate the selection). Rounds are weighed by <see cref="Memory"/> per round, so a fleet whose dropout changes is
+/// followed within a few rounds; a prior worth <see cref="PriorWeight"/> selections at the configured over-selection's
+/// completion keeps the first rounds from over-reacting. Thread-safe: the inbox reports, the coordinator plans.
+/// </summary>
+public sealed class RoundTurnout(double priorCompletion, double priorWeight = 20, double memory = 0.8)
+{
+    private readonly Lock _gate = new();
+    private string? _roundId;
+    private HashSet<string> _selected = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
+    private DateTimeOffset _deadline;
+    private double _reports;
+    private double _selections;
+
+    public double PriorCompletion { get; } = priorCompletion is > 0 and <= 1 ? priorCompletion : throw new ArgumentOutOfRangeException(nameof(priorCompletion));
+
+    public double PriorWeight { get; } = priorWeight >= 0 ? priorWeight : throw new ArgumentOutOfRangeException(nameof(priorWeight));
+
+    public double Memory { get; } = memory is > 0 and <= 1 ? memory : throw new ArgumentOutOfRangeException(nameof(memory));
+
+    /// <summary>Rounds folded into the estimate.</summary>
+    public int RoundsObserved { get; private set; }
+
+    /// <summary>The estimated probability that a selected device reports by the deadline (posterior mean).</summary>
+    public double Completion
+    {
+        get
+        {
+            lock (_gate) return (_reports + PriorCompletion * PriorWeight) / (_selections + PriorWeight);
+        }
+    }
+
+    /// <summary>The last round's turnout is final: folded into the estimate (reports for it arriving later are ignored).</summary>
+    public void Settle()
+    {
+        lock (_gate) FoldCurrent();
+    }
+
+    /// <summary>A round was sent to <paramref name="selected"/> (settling the previous one if that was not done).</summary>
+    public void Begin(string roundId, IEnumerable<string> selected, DateTimeOffset deadline)
+    {
+        lock (_gate)
+        {
+            FoldCurrent();
+            _roundId = roundId;
+            _selected = new HashSet<string>(selected, StringComparer.Ordinal);
+            _reported.Clear();
+            _deadline = deadline;
+        }
+    }
+
+    /// <summary>An authenticated device's update for <paramref name="roundId"/> arrived at <paramref name="at"/> (accepted or late).</summary>
+    public void Reported(string roundId, string deviceId, DateTimeOffset at)
+    {
+        lock (_gate)
+        {
+            if (roundId == _roundId && at <= _deadline && _selected.Contains(deviceId)) _reported.Add(deviceId);
+        }
+    }
+
+    /// <summary>
+    /// The fewest devices to select so that at least <paramref name="target"/> report with probability
+    /// <paramref name="confidence"/> (binomial at <see cref="Completion"/>), at least the target, at most
+    /// <paramref name="maxFactor"/> × target and the eligible count.
+    /// </summary>
+    public int SelectCount(int target, int eligible, double confidence, double maxFactor)
+    {
+        var cap = Math.Min(eligible, (int)Math.Ceiling(target * maxFactor));
+        var p = Completion;
+        for (var select = target; select < cap; select++)
+        {
+            if (AtLeast(target, select, p) >= confidence) return select;
+        }
+
+        return Math.Max(Math.Min(target, eligible), cap);
+    }
+
+    /// <summary>P(X ≥ k) for X ~ Binomial(n, p), summed in log space (n up to hundreds of thousands).</summary>
+    public static double AtLeast(int k, int n, double p)
+    {
+        if (k <= 0) return 1;
+        if (k > n) return 0;
+        if (p >= 1) return 1;
+        if (p <= 0) return 0;
+        double logP = Math.Log(p), logQ = Math.Log(1 - p), sum = 0;
+        var logCoefficient = LogChoose(n, k);
+        for (var i = k; i <= n; i++)
+        {
+            var term = Math.Exp(logCoefficient + i * logP + (n - i) * logQ);
+            sum += term;
+            if (i > n * p && term < 1e-15 * sum) break;
+            logCoefficient += Math.Log((double)(n - i) / (i + 1));
+        }
+
+        return Math.Min(1, sum);
+    }
+
+    private static double LogChoose(int n, int k)
+    {
+        double value = 0;
+        k = Math.Min(k, n - k);
+        for (var i = 1; i <= k; i++) value += Math.Log((double)(n - k + i) / i);
+        return value;
+    }
+
+    private void FoldCurrent()
+    {
+        if (_roundId is null || _selected.Count == 0) return;
+        _reports = _reports * Memory + _reported.Count;
+        _selections = _selections * Memory + _selected.Count;
+        RoundsObserved++;
+        _roundId = null;
+        _selected = new HashSet<string>(StringComparer.Ordinal);
+    }
+}
