@@ -50,11 +50,13 @@ public class RolloutScenarioTests
         Assert.Equal(1000, caught.DevicesOnPreviousAtEnd);
         Assert.Contains("ground-truth accuracy", caught.Note, StringComparison.Ordinal);
         Assert.All(caught.Progress, s => Assert.Equal(0, s.Installed));
-        Assert.True(caught.Shadow!.AccuracyDifferenceUpper < -0.05, $"shadow: {caught.Shadow}");
+        // The abort's own figures (the reading at the end also holds reports that arrived after it and can move a little).
+        var interval = System.Text.RegularExpressions.Regex.Match(caught.Note, @"difference ([+-][0-9.]+) to ([+-][0-9.]+)");
+        Assert.True(interval.Success && double.Parse(interval.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) < -0.05, $"{caught.Note}; shadow at the end: {caught.Shadow}");
 
         var ab = result.Rollouts.Single(r => r.Name == "accuracy-drops-stopped-by-ab-test");
         Assert.Equal("Aborted", ab.State);
-        Assert.Contains("A/B test (Sequential): the version is less accurate", ab.Note, StringComparison.Ordinal);
+        Assert.True(ab.Note.Contains("A/B test (Sequential): the version is less accurate", StringComparison.Ordinal), ab.Note);
         Assert.Equal(0, ab.DevicesOnTargetAtEnd);
         Assert.Equal(1000, ab.DevicesOnPreviousAtEnd);
         Assert.All(ab.Progress, s => Assert.Equal(0, s.Installed)); // requests were split; nobody switched
@@ -65,13 +67,13 @@ public class RolloutScenarioTests
 
         var fixedTest = result.Rollouts.Single(r => r.Name == "accuracy-drops-fixed-horizon-ab-test");
         Assert.Equal("Aborted", fixedTest.State);
-        Assert.Contains("A/B test (FixedHorizon): the version is less accurate", fixedTest.Note, StringComparison.Ordinal);
+        Assert.True(fixedTest.Note.Contains("A/B test (FixedHorizon): the version is less accurate", StringComparison.Ordinal), fixedTest.Note);
         Assert.True(fixedTest.Experiment!.Reading.LabelledA >= fixedTest.Experiment.Reading.Horizon && fixedTest.Experiment.Reading.LabelledB >= fixedTest.Experiment.Reading.Horizon, $"read at its horizon only: {fixedTest.Experiment.Reading}");
         Assert.Equal(1000, fixedTest.DevicesOnPreviousAtEnd);
 
         var bandit = result.Rollouts.Single(r => r.Name == "accuracy-drops-stopped-by-bandit");
         Assert.Equal("Aborted", bandit.State);
-        Assert.Contains("bandit: the version is less accurate", bandit.Note, StringComparison.Ordinal);
+        Assert.True(bandit.Note.Contains("bandit: the version is less accurate", StringComparison.Ordinal), bandit.Note);
         Assert.Equal(1000, bandit.DevicesOnPreviousAtEnd);
 
         var badAccuracy = result.Rollouts.Single(r => r.Name == "accuracy-drops-in-the-field");

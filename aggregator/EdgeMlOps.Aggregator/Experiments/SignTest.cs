@@ -18,7 +18,9 @@ public static class SignTest
         ArgumentOutOfRangeException.ThrowIfNegative(n);
         if (n == 0 || k <= 0) return 1;
         k = Math.Min(k, n);
-        var atMostK = 1 - UpperTail(k + 1, n + 1); // P(Binomial(n+1, ½) ≤ k)
+        // P(Binomial(n+1, ½) ≤ k) = P(X ≥ n+1−k) by symmetry, summed directly: 1 − P(X ≥ k+1) cancels to rounding noise
+        // when k is far below n/2 (one slower device of 74 came out as p = 2e-5 instead of 1 and stopped an A/B test).
+        var atMostK = UpperTail(n + 1 - k, n + 1);
         var logLambda = (n + 1) * Math.Log(2) + Math.Log(atMostK) - Math.Log(n + 1) - LogChoose(n, k);
         return Math.Min(1, Math.Exp(-logLambda));
     }

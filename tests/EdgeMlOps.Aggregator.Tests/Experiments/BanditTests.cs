@@ -133,6 +133,20 @@ public sealed class BanditTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(SignTest.AlwaysValid(700, 1000) < 1e-20, "large n in log space");
     }
 
+    [Theory]
+    [InlineData(1, 74, 1.0)] // what aborted the rollout scenario's A/B test with p = 2.07E-05: one slower device of 74
+    [InlineData(2, 200, 1.0)]
+    [InlineData(10, 74, 1.0)]
+    [InlineData(30, 74, 1.0)]
+    [InlineData(50, 74, 0.0348427631473295)]
+    [InlineData(60, 74, 9.052715168317413e-07)]
+    [InlineData(700, 1000, 2.535527134364855e-35)]
+    public void TheAlwaysValidSignTest_MatchesExactArithmetic_ForFewAndManySlowerDevices(int slower, int devices, double expected)
+    {
+        // Python, exact integers: min(1, (n+1)·C(n,k) / Σ_{j≤k} C(n+1,j)).
+        Assert.Equal(expected, SignTest.AlwaysValid(slower, devices), expected * 1e-9);
+    }
+
     [Fact]
     public void ReadAtEveryLook_TheAlwaysValidSignTestKeepsItsLevel_TheFixedOneDoesNot_AndBothFindARealSlowdown()
     {
