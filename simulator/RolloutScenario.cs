@@ -59,6 +59,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
     /// steps of 50 labels). They judge accuracy, with the latency guardrail at its defaults (2× and at least 1 ms more on
     /// most devices): on 1,000 agents sharing two cores the version's p95 was 0.108 ms against 0.045 ms on most devices,
     /// which the ratio alone counted as a slowdown and stopped the sequential test in CI; the floor keeps such gaps out.
+    /// (Its always-valid p-value was also wrong for few slower devices — 1 of 74 gave 2e-5 — fixed in SignTest.)
     /// </summary>
     public static ExperimentRequest AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode mode = EdgeMlOps.Aggregator.Experiments.ExperimentMode.Sequential) => new()
     {
