@@ -39,6 +39,19 @@ public class OptionsValidationTests
     }
 
     [Fact]
+    public void AdaptiveOverSelection_ReadsItsBounds_AndALargeFixedFactorStaysValid()
+    {
+        static AggregatorOptions Read(Dictionary<string, string?> values) => AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
+        var ex = Assert.Throws<OptionsValidationException>(() => Read(new() { ["Aggregator:Rounds:MaxOverSelection"] = "12", ["Aggregator:Rounds:TargetConfidence"] = "1" }));
+        Assert.Contains("Aggregator:Rounds:MaxOverSelection: 12 is not in [1, 10]", ex.Errors);
+        Assert.Contains("Aggregator:Rounds:TargetConfidence: 1 is not in [0.5, 1)", ex.Errors);
+
+        Assert.Equal(5, Read(new() { ["Aggregator:Rounds:OverSelection"] = "5" }).Rounds.OverSelection); // above the adaptive cap's default: still fine
+        var adaptive = Read(new() { ["Aggregator:Rounds:AdaptiveOverSelection"] = "true", ["Aggregator:Rounds:MaxOverSelection"] = "2.5", ["Aggregator:Rounds:TargetConfidence"] = "0.9" }).Rounds;
+        Assert.Equal((true, 2.5, 0.9), (adaptive.AdaptiveOverSelection, adaptive.MaxOverSelection, adaptive.TargetConfidence));
+    }
+
+    [Fact]
     public void TheDefaults_AreValid_AndConfigurationWithoutRoundsGivesThem()
     {
         Assert.Empty(new RoundOptions().Problems());

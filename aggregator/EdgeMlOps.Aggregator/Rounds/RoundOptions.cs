@@ -72,7 +72,7 @@ public sealed record RoundOptions
         if (ClientsPerRound < 0) yield return ("Rounds:ClientsPerRound", Invariant($"{ClientsPerRound} is negative"));
         if (MinDevices < 1) yield return ("Rounds:MinDevices", Invariant($"{MinDevices} is below 1"));
         if (!(OverSelection is >= 1 and <= 10)) yield return ("Rounds:OverSelection", Invariant($"{OverSelection} is not in [1, 10]"));
-        if (!(MaxOverSelection >= OverSelection && MaxOverSelection <= 10)) yield return ("Rounds:MaxOverSelection", Invariant($"{MaxOverSelection} is not in [Rounds:OverSelection, 10]"));
+        if (!(MaxOverSelection is >= 1 and <= 10)) yield return ("Rounds:MaxOverSelection", Invariant($"{MaxOverSelection} is not in [1, 10]"));
         if (!(TargetConfidence is >= 0.5 and < 1)) yield return ("Rounds:TargetConfidence", Invariant($"{TargetConfidence} is not in [0.5, 1)"));
         if (!(MinQuorum is >= 0 and <= 1)) yield return ("Rounds:MinQuorum", Invariant($"{MinQuorum} is not in [0, 1]"));
         if (!(ReportDeadline.TotalSeconds is >= 0.1 and <= 86_400)) yield return ("Rounds:ReportDeadlineSeconds", Invariant($"{ReportDeadline.TotalSeconds} is not in [0.1, 86400]"));
