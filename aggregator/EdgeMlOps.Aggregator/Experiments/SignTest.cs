@@ -1,3 +1,5 @@
+using EdgeMlOps.Shared.Privacy;
+
 namespace EdgeMlOps.Aggregator.Experiments;
 
 /// <summary>
@@ -21,34 +23,10 @@ public static class SignTest
         // P(Binomial(n+1, ½) ≤ k) = P(X ≥ n+1−k) by symmetry, summed directly: 1 − P(X ≥ k+1) cancels to rounding noise
         // when k is far below n/2 (one slower device of 74 came out as p = 2e-5 instead of 1 and stopped an A/B test).
         var atMostK = UpperTail(n + 1 - k, n + 1);
-        var logLambda = (n + 1) * Math.Log(2) + Math.Log(atMostK) - Math.Log(n + 1) - LogChoose(n, k);
+        var logLambda = (n + 1) * Math.Log(2) + Math.Log(atMostK) - Math.Log(n + 1) - SpecialFunctions.LogChoose(n, k);
         return Math.Min(1, Math.Exp(-logLambda));
     }
 
-    /// <summary>P(X ≥ <paramref name="k"/>) for X ~ Binomial(<paramref name="n"/>, 1/2), summed in log space (exact for any n).</summary>
-    public static double UpperTail(int k, int n)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        if (k <= 0) return 1;
-        if (k > n) return 0;
-
-        // log C(n, i) built up from log C(n, k); terms summed relative to the largest (i = k is the largest when k > n/2).
-        var logTerm = LogChoose(n, k);
-        var first = logTerm;
-        var sum = 0.0;
-        for (var i = k; i <= n; i++)
-        {
-            sum += Math.Exp(logTerm - first);
-            logTerm += Math.Log(n - i) - Math.Log(i + 1);
-        }
-
-        return Math.Min(1, Math.Exp(first + Math.Log(sum) - n * Math.Log(2)));
-    }
-
-    private static double LogChoose(int n, int k)
-    {
-        var result = 0.0;
-        for (var i = 1; i <= k; i++) result += Math.Log(n - k + i) - Math.Log(i);
-        return result;
-    }
+    /// <summary>P(X ≥ <paramref name="k"/>) for X ~ Binomial(<paramref name="n"/>, 1/2).</summary>
+    public static double UpperTail(int k, int n) => SpecialFunctions.BinomialAtLeast(k, n, 0.5);
 }

@@ -79,6 +79,46 @@ public static class SpecialFunctions
             : Math.Clamp(Math.Exp(LogUpperGammaContinuedFraction(a, x, logGammaA)), 0, 1);
     }
 
+    /// <summary>
+    /// P(X ≥ <paramref name="k"/>) for X ~ Binomial(<paramref name="n"/>, <paramref name="p"/>): every term in log space,
+    /// summed relative to the largest, so neither deep tails nor large n (hundreds of thousands) lose digits or overflow.
+    /// </summary>
+    public static double BinomialAtLeast(int k, int n, double p)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        if (k <= 0) return 1;
+        if (k > n) return 0;
+        if (p >= 1) return 1;
+        if (p <= 0) return 0;
+        double logP = Math.Log(p), logQ = Math.Log(1 - p);
+        var first = LogChoose(n, k) + k * logP + (n - k) * logQ;
+        double logTerm = first, largest = first;
+        for (var i = k; i < n; i++)
+        {
+            logTerm += Math.Log((double)(n - i) / (i + 1)) + logP - logQ;
+            largest = Math.Max(largest, logTerm);
+        }
+
+        logTerm = first;
+        var sum = 0.0;
+        for (var i = k; i <= n; i++)
+        {
+            sum += Math.Exp(logTerm - largest);
+            if (i < n) logTerm += Math.Log((double)(n - i) / (i + 1)) + logP - logQ;
+        }
+
+        return Math.Min(1, Math.Exp(largest + Math.Log(sum)));
+    }
+
+    /// <summary>ln C(n, k), summed exactly term by term.</summary>
+    public static double LogChoose(int n, int k)
+    {
+        var result = 0.0;
+        k = Math.Min(k, n - k);
+        for (var i = 1; i <= k; i++) result += Math.Log(n - k + i) - Math.Log(i);
+        return result;
+    }
+
     /// <summary>ln Γ(x) for x &gt; 0 (Lanczos, g = 7, 9 terms; about 15 digits).</summary>
     public static double LogGamma(double x)
     {

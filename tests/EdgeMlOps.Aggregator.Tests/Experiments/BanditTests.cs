@@ -180,19 +180,21 @@ public sealed class BanditTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(EverRejected(SignTest.AlwaysValid, 0.85) > 0.95, "a version slower on 85% of devices is stopped within 100 devices");
     }
 
+    /// <summary>One device's A/B report with equal accuracy in both arms and the given p95 latencies.</summary>
+    private static ExperimentReport LatencyDevice(double a, double b) => new()
+    {
+        RolloutId = "r",
+        A = new ArmCounts { Version = 1, Served = 50, Labelled = 50, Correct = 40, LatencyP95Ms = a },
+        B = new ArmCounts { Version = 2, Served = 50, Labelled = 50, Correct = 40, LatencyP95Ms = b },
+    };
+
     [Fact]
     public void AVersionSlowerOnMostDevices_StopsTheTest_AFewSlowDevicesDoNot()
     {
-        static ExperimentReport Device(double a, double b) => new()
-        {
-            RolloutId = "r",
-            A = new ArmCounts { Version = 1, Served = 50, Labelled = 50, Correct = 40, LatencyP95Ms = a },
-            B = new ArmCounts { Version = 2, Served = 50, Labelled = 50, Correct = 40, LatencyP95Ms = b },
-        };
         var experiment = new ExperimentRequest { MaxLatencyP95Ratio = 2.0 };
-        var slowFleet = Enumerable.Range(0, 20).Select(i => Device(1, i < 17 ? 3 : 1)).ToArray();
+        var slowFleet = Enumerable.Range(0, 20).Select(i => LatencyDevice(1, i < 17 ? 3 : 1)).ToArray();
         Assert.StartsWith("fail: the version's p95 latency is above 2.0× the served version's (and 1 ms above it) on 17 of 20 devices in the A/B test (always-valid sign test p = 0.0114", ExperimentGate.Judge(experiment, slowFleet).Verdict, StringComparison.Ordinal);
-        var fewSlow = Enumerable.Range(0, 20).Select(i => Device(1, i < 3 ? 3 : 1.1)).ToArray();
+        var fewSlow = Enumerable.Range(0, 20).Select(i => LatencyDevice(1, i < 3 ? 3 : 1.1)).ToArray();
         Assert.StartsWith("wait", ExperimentGate.Judge(experiment, fewSlow).Verdict, StringComparison.Ordinal);
         Assert.StartsWith("wait", ExperimentGate.Judge(experiment with { MaxLatencyP95Ratio = 0 }, slowFleet).Verdict, StringComparison.Ordinal);
     }
@@ -200,21 +202,14 @@ public sealed class BanditTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public void ASubMillisecondGap_IsNotSlower_HoweverLargeItsRatio_UnlessTheFloorIsLowered()
     {
-        static ExperimentReport Device(double a, double b) => new()
-        {
-            RolloutId = "r",
-            A = new ArmCounts { Version = 1, Served = 50, Labelled = 50, Correct = 40, LatencyP95Ms = a },
-            B = new ArmCounts { Version = 2, Served = 50, Labelled = 50, Correct = 40, LatencyP95Ms = b },
-        };
-
         // What a CI run of the rollout scenario measured: 0.108 ms against 0.045 ms on most devices (2.4×).
-        var fastModels = Enumerable.Range(0, 40).Select(_ => Device(0.045, 0.108)).ToArray();
+        var fastModels = Enumerable.Range(0, 40).Select(_ => LatencyDevice(0.045, 0.108)).ToArray();
         var experiment = new ExperimentRequest { MaxLatencyP95Ratio = 2.0 };
         Assert.DoesNotContain("latency", ExperimentGate.Judge(experiment, fastModels).Verdict, StringComparison.Ordinal);
         Assert.StartsWith("fail: the version's p95 latency", ExperimentGate.Judge(experiment with { MinLatencyIncreaseMs = 0 }, fastModels).Verdict, StringComparison.Ordinal);
 
         // A model that takes milliseconds: 2.5 ms more at 2.25× is slower.
-        var slowModels = Enumerable.Range(0, 40).Select(_ => Device(2.0, 4.5)).ToArray();
+        var slowModels = Enumerable.Range(0, 40).Select(_ => LatencyDevice(2.0, 4.5)).ToArray();
         Assert.StartsWith("fail: the version's p95 latency", ExperimentGate.Judge(experiment, slowModels).Verdict, StringComparison.Ordinal);
     }
 }

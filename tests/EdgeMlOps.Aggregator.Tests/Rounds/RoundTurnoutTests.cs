@@ -1,3 +1,4 @@
+using EdgeMlOps.Shared.Privacy;
 using EdgeMlOps.Aggregator.Rounds;
 
 namespace EdgeMlOps.Aggregator.Tests.Rounds;
@@ -14,7 +15,7 @@ public sealed class RoundTurnoutTests
     [InlineData(11, 10, 0.9, 0.0)]
     [InlineData(50_000, 100_000, 0.5, 0.5012615)] // symmetric around the mean, plus P(X = n/2) / 2
     public void AtLeast_IsTheBinomialTail(int k, int n, double p, double expected) =>
-        Assert.Equal(expected, RoundTurnout.AtLeast(k, n, p), 6);
+        Assert.Equal(expected, SpecialFunctions.BinomialAtLeast(k, n, p), 6);
 
     [Fact]
     public void TheEstimate_StartsAtThePrior_AndFollowsWhoReportedByTheDeadline()
@@ -66,7 +67,7 @@ public sealed class RoundTurnoutTests
 
         // p = 0.6846: P(Binomial(27, p) >= 15) < 0.95 <= P(Binomial(28, p) >= 15) (checked in Python).
         Assert.Equal(28, turnout.SelectCount(target: 15, eligible: 1000, confidence: 0.95, maxFactor: 3));
-        Assert.True(RoundTurnout.AtLeast(15, 27, turnout.Completion) < 0.95);
+        Assert.True(SpecialFunctions.BinomialAtLeast(15, 27, turnout.Completion) < 0.95);
         Assert.Equal(25, turnout.SelectCount(15, eligible: 25, 0.95, 3)); // no more than are eligible
         Assert.Equal(20, turnout.SelectCount(15, 1000, 0.95, maxFactor: 1.3)); // no more than the cap
         Assert.Equal(10, turnout.SelectCount(15, eligible: 10, 0.95, 3)); // fewer eligible than the target: all of them
