@@ -1,0 +1,137 @@
+using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
+
+namespace EdgeMlOps.Shared.Onnx.Training;
+
+/// <summary>Gradients of broadcasting arithmetic and of element-wise activations.</summary>
+internal static class ElementwiseGradients
+{
+    public static void Add(GradientContext c)
+    {
+        c.Give(0, () => SumTo(c, c.Dy, 0));
+        c.Give(1, () => SumTo(c, c.Dy, 1));
+    }
+
+    public static void Sub(GradientContext c)
+    {
+        c.Give(0, () => SumTo(c, c.Dy, 0));
+        c.Give(1, () => SumTo(c, c.W.Node("Neg", [c.Dy]), 1));
+    }
+
+    public static void Mul(GradientContext c)
+    {
+        c.Give(0, () => SumTo(c, c.W.Node("Mul", [c.Dy, c.Input(1)]), 0));
+        c.Give(1, () => SumTo(c, c.W.Node("Mul", [c.Dy, c.Input(0)]), 1));
+    }
+
+    public static void Div(GradientContext c)
+    {
+        c.Give(0, () => SumTo(c, c.W.Node("Div", [c.Dy, c.Input(1)]), 0));
+        // d(a/b)/db = -y/b
+        c.Give(1, () => SumTo(c, c.W.Node("Neg", [c.W.Node("Div", [c.W.Node("Mul", [c.Dy, c.Y]), c.Input(1)])]), 1));
+    }
+
+    /// <summary>Pow with a constant exponent e: e·x^(e−1). A trained exponent is refused.</summary>
+    public static void Pow(GradientContext c)
+    {
+        if (c.Needs(1)) throw c.Refuse("the exponent of Pow cannot be trained");
+        var exponent = c.Input(1);
+        var power = c.W.Node("Pow", [c.X, c.W.Node("Sub", [exponent, c.W.Scalar(1)])]);
+        c.Give(0, () => SumTo(c, c.W.Node("Mul", [c.Dy, c.W.Node("Mul", [exponent, power])]), 0));
+    }
+
+    public static void Neg(GradientContext c) => c.Give(0, () => c.W.Node("Neg", [c.Dy]));
+
+    public static void PassThrough(GradientContext c) => c.Give(0, c.Dy);
+
+    /// <summary>Dropout at inference is the identity on output 0; its mask output carries no gradient.</summary>
+    public static void Dropout(GradientContext c)
+    {
+        if (c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0 && c.Facts.Initializer(c.Node.Input[2]) is null)
+            throw c.Refuse("a Dropout with a run-time training_mode input is not supported; export the model in eval mode");
+        c.Give(0, c.Dy);
+    }
+
+    public static void Exp(GradientContext c) => c.Give(0, () => c.W.Node("Mul", [c.Dy, c.Y]));
+
+    public static void Log(GradientContext c) => c.Give(0, () => c.W.Node("Div", [c.Dy, c.X]));
+
+    public static void Sqrt(GradientContext c) =>
+        c.Give(0, () => c.W.Node("Div", [c.Dy, c.W.Node("Mul", [c.W.Scalar(2), c.Y])]));
+
+    public static void Relu(GradientContext c) =>
+        c.Give(0, () => c.W.Node("Where", [c.W.Node("Greater", [c.X, c.W.Scalar(0)]), c.Dy, c.W.Scalar(0)]));
+
+    public static void LeakyRelu(GradientContext c)
+    {
+        var alpha = c.Float("alpha", 0.01f);
+        c.Give(0, () => c.W.Node("Where", [c.W.Node("Greater", [c.X, c.W.Scalar(0)]), c.Dy, c.W.Node("Mul", [c.Dy, c.W.Scalar(alpha)])]));
+    }
+
+    public static void Sigmoid(GradientContext c) =>
+        c.Give(0, () => c.W.Node("Mul", [c.Dy, c.W.Node("Mul", [c.Y, c.W.Node("Sub", [c.W.Scalar(1), c.Y])])]));
+
+    public static void Tanh(GradientContext c) =>
+        c.Give(0, () => c.W.Node("Mul", [c.Dy, c.W.Node("Sub", [c.W.Scalar(1), c.W.Node("Mul", [c.Y, c.Y])])]));
+
+    /// <summary>erf'(x) = 2/√π · e^(−x²).</summary>
+    public static void Erf(GradientContext c) =>
+        c.Give(0, () => c.W.Node("Mul", [c.Dy, c.W.Node("Mul", [c.W.Scalar(2 / Math.Sqrt(Math.PI)), c.W.Node("Exp", [c.W.Node("Neg", [c.W.Node("Mul", [c.X, c.X])])])])]));
+
+    /// <summary>Exact GELU x·Φ(x): Φ(x) + x·φ(x). The tanh approximation is refused rather than differentiated as the exact one.</summary>
+    public static void Gelu(GradientContext c)
+    {
+        if (GraphFacts.AttributeString(c.Node, "approximate") is { } mode && mode != "none") throw c.Refuse($"Gelu approximate='{mode}' has no gradient rule; export with the exact GELU");
+        c.Give(0, () =>
+        {
+            var cdf = c.W.Node("Mul", [c.W.Scalar(0.5), c.W.Node("Add", [c.W.Scalar(1), c.W.Node("Erf", [c.W.Node("Mul", [c.X, c.W.Scalar(1 / Math.Sqrt(2))])])])]);
+            var pdf = c.W.Node("Mul", [c.W.Scalar(1 / Math.Sqrt(2 * Math.PI)), c.W.Node("Exp", [c.W.Node("Mul", [c.W.Scalar(-0.5), c.W.Node("Mul", [c.X, c.X])])])]);
+            return c.W.Node("Mul", [c.Dy, c.W.Node("Add", [cdf, c.W.Node("Mul", [c.X, pdf])])]);
+        });
+    }
+
+    /// <summary>Clip passes the gradient where the input lies inside [min, max]; the bounds are not trained.</summary>
+    public static void Clip(GradientContext c)
+    {
+        if (c.Needs(1) || c.Needs(2)) throw c.Refuse("the bounds of Clip cannot be trained");
+        c.Give(0, () =>
+        {
+            var inside = c.Node.Input.Count > 1 && c.Node.Input[1].Length > 0 ? c.W.Node("GreaterOrEqual", [c.X, c.Input(1)]) : null;
+            if (c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0)
+            {
+                var below = c.W.Node("LessOrEqual", [c.X, c.Input(2)]);
+                inside = inside is null ? below : c.W.Node("And", [inside, below]);
+            }
+
+            return inside is null ? c.Dy : c.W.Node("Where", [inside, c.Dy, c.W.Scalar(0)]);
+        });
+    }
+
+    /// <summary>Softmax along one axis (opset 13+): y ⊙ (dy − Σ(dy ⊙ y)).</summary>
+    public static void Softmax(GradientContext c)
+    {
+        var axis = c.W.Int64s(c.Int("axis", -1));
+        c.Give(0, () =>
+        {
+            var dot = c.W.Node("ReduceSum", [c.W.Node("Mul", [c.Dy, c.Y]), axis], Int("keepdims", 1));
+            return c.W.Node("Mul", [c.Y, c.W.Node("Sub", [c.Dy, dot])]);
+        });
+    }
+
+    /// <summary>LogSoftmax along one axis: dy − e^y · Σ dy.</summary>
+    public static void LogSoftmax(GradientContext c)
+    {
+        var axis = c.W.Int64s(c.Int("axis", -1));
+        c.Give(0, () =>
+        {
+            var total = c.W.Node("ReduceSum", [c.Dy, axis], Int("keepdims", 1));
+            return c.W.Node("Sub", [c.Dy, c.W.Node("Mul", [c.W.Node("Exp", [c.Y]), total])]);
+        });
+    }
+
+    /// <summary>The gradient of a broadcast operand: summed back to input <paramref name="index"/>'s shape.</summary>
+    public static string SumTo(GradientContext c, string grad, int index)
+    {
+        var input = c.Input(index);
+        return c.W.SumToShapeOf(grad, input, c.Facts.StaticDims(input), c.Facts.Rank(c.Y));
+    }
+}

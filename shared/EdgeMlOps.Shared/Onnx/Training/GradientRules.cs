@@ -1,0 +1,69 @@
+namespace EdgeMlOps.Shared.Onnx.Training;
+
+/// <summary>The op set a train step can be generated through (default ONNX domain), one backward rule per op.</summary>
+internal static class GradientRules
+{
+    private static readonly Dictionary<string, Action<GradientContext>> Rules = new(StringComparer.Ordinal)
+    {
+        ["Add"] = ElementwiseGradients.Add,
+        ["Sub"] = ElementwiseGradients.Sub,
+        ["Mul"] = ElementwiseGradients.Mul,
+        ["Div"] = ElementwiseGradients.Div,
+        ["Pow"] = ElementwiseGradients.Pow,
+        ["Neg"] = ElementwiseGradients.Neg,
+        ["Exp"] = ElementwiseGradients.Exp,
+        ["Log"] = ElementwiseGradients.Log,
+        ["Sqrt"] = ElementwiseGradients.Sqrt,
+        ["Relu"] = ElementwiseGradients.Relu,
+        ["LeakyRelu"] = ElementwiseGradients.LeakyRelu,
+        ["Sigmoid"] = ElementwiseGradients.Sigmoid,
+        ["Tanh"] = ElementwiseGradients.Tanh,
+        ["Erf"] = ElementwiseGradients.Erf,
+        ["Gelu"] = ElementwiseGradients.Gelu,
+        ["Clip"] = ElementwiseGradients.Clip,
+        ["Softmax"] = ElementwiseGradients.Softmax,
+        ["LogSoftmax"] = ElementwiseGradients.LogSoftmax,
+        ["Identity"] = ElementwiseGradients.PassThrough,
+        ["Dropout"] = ElementwiseGradients.Dropout,
+        ["Gemm"] = LinearGradients.Gemm,
+        ["MatMul"] = LinearGradients.MatMul,
+        ["Conv"] = LinearGradients.Conv,
+        ["MaxPool"] = NormalizationGradients.MaxPool,
+        ["GlobalAveragePool"] = NormalizationGradients.GlobalAveragePool,
+        ["BatchNormalization"] = NormalizationGradients.BatchNormalization,
+        ["LayerNormalization"] = NormalizationGradients.LayerNormalization,
+        ["Reshape"] = ShapeGradients.Reshape,
+        ["Flatten"] = ShapeGradients.Reshape,
+        ["Squeeze"] = ShapeGradients.Reshape,
+        ["Unsqueeze"] = ShapeGradients.Reshape,
+        ["Transpose"] = ShapeGradients.Transpose,
+        ["Concat"] = ShapeGradients.Concat,
+        ["Gather"] = ShapeGradients.Gather,
+        ["Slice"] = ShapeGradients.Slice,
+        ["ReduceSum"] = ShapeGradients.Reduce,
+        ["ReduceMean"] = ShapeGradients.Reduce,
+    };
+
+    /// <summary>Ops whose outputs never carry a gradient (indices, shapes, comparisons, constants).</summary>
+    private static readonly HashSet<string> Constant = new(StringComparer.Ordinal)
+    {
+        "Shape", "Size", "ArgMax", "ArgMin", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or",
+        "NonZero", "ConstantOfShape", "Range", "Floor", "Ceil", "Round", "Sign", "OneHot", "Constant", "TopK",
+    };
+
+    /// <summary>The ops with a gradient rule, for documentation and refusals.</summary>
+    public static IEnumerable<string> Supported => Rules.Keys.Order(StringComparer.Ordinal);
+
+    public static bool TryGet(string opType, out Action<GradientContext> rule) => Rules.TryGetValue(opType, out rule!);
+
+    /// <summary>Whether an op's outputs are constant with respect to its inputs (no gradient flows through it).</summary>
+    public static bool IsConstant(string opType) => Constant.Contains(opType);
+
+    /// <summary>Which inputs of an op can carry a gradient; the rest (shapes, indices, statistics) never do.</summary>
+    public static bool IsDifferentiableInput(string opType, int index) => opType switch
+    {
+        "Reshape" or "Squeeze" or "Unsqueeze" or "Gather" or "Slice" or "ReduceSum" or "ReduceMean" or "Pow" or "Clip" or "Dropout" => index == 0,
+        "BatchNormalization" => index <= 2,
+        _ => !IsConstant(opType),
+    };
+}

@@ -1,0 +1,114 @@
+using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
+
+namespace EdgeMlOps.Shared.Onnx.Training;
+
+/// <summary>Gradients of Gemm, MatMul and Conv.</summary>
+internal static class LinearGradients
+{
+    /// <summary>
+    /// Y = α·op(A)·op(B) + β·C. With A' = op(A), B' = op(B): dA' = α·dY·B'ᵀ and dB' = α·A'ᵀ·dY, each written as one
+    /// Gemm whose transpose flags undo op(); dC is β·dY summed to C's shape.
+    /// </summary>
+    public static void Gemm(GradientContext c)
+    {
+        var alpha = c.Float("alpha", 1f);
+        var beta = c.Float("beta", 1f);
+        var transA = c.Int("transA", 0) != 0;
+        var transB = c.Int("transB", 0) != 0;
+        var (a, b, dy) = (c.Input(0), c.Input(1), c.Dy);
+        var scale = Attribute("alpha", alpha);
+        c.Give(0, () => transA
+            ? c.W.Node("Gemm", [b, dy], scale, Int("transA", transB ? 1 : 0), Int("transB", 1))
+            : c.W.Node("Gemm", [dy, b], scale, Int("transB", transB ? 0 : 1)));
+        c.Give(1, () => transB
+            ? c.W.Node("Gemm", [dy, a], scale, Int("transA", 1), Int("transB", transA ? 1 : 0))
+            : c.W.Node("Gemm", [a, dy], scale, Int("transA", transA ? 0 : 1)));
+        if (c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0)
+        {
+            c.Give(2, () =>
+            {
+                var scaled = beta == 1f ? dy : c.W.Node("Mul", [dy, c.W.Scalar(beta)]);
+                return c.W.SumToShapeOf(scaled, c.Input(2), c.Facts.StaticDims(c.Input(2)), gradRank: 2);
+            });
+        }
+    }
+
+    /// <summary>
+    /// Batched matrix product: dA = dY·Bᵀ and dB = Aᵀ·dY over the last two axes, summed back over broadcast batch
+    /// axes. A 2-D weight B (the Linear layer of every exporter) takes Aᵀ·dY with the batch axes folded into rows.
+    /// </summary>
+    public static void MatMul(GradientContext c)
+    {
+        var (a, b, dy) = (c.Input(0), c.Input(1), c.Dy);
+        var rankA = c.RankOf(a, "MatMul input A");
+        var rankB = c.RankOf(b, "MatMul input B");
+        if (rankA < 2 || rankB < 2) throw c.Refuse("MatMul with a 1-D operand has no gradient rule; reshape it to 2-D");
+        c.Give(0, () => ElementwiseGradients.SumTo(c, c.W.Node("MatMul", [dy, SwapLast(c, b, rankB)]), 0));
+        c.Give(1, () =>
+        {
+            if (rankB == 2 && rankA > 2)
+            {
+                var rows = c.W.Node("Flatten", [a], Int("axis", rankA - 1));
+                var grads = c.W.Node("Flatten", [dy], Int("axis", rankA - 1));
+                return c.W.Node("MatMul", [c.W.Node("Transpose", [rows], Ints("perm", 1, 0)), grads]);
+            }
+
+            return ElementwiseGradients.SumTo(c, c.W.Node("MatMul", [SwapLast(c, a, rankA), dy]), 1);
+        });
+    }
+
+    /// <summary>
+    /// Conv (1-D, 2-D or 3-D; group 1; explicit or no padding). dX is the transposed convolution of dY with W,
+    /// padded at the end by the rows a strided Conv never reads; dW is the convolution of Xᵀ (channels as batch)
+    /// with dYᵀ as the kernel, strides and dilations swapped, cropped to the kernel; dB sums dY over all but channels.
+    /// </summary>
+    public static void Conv(GradientContext c)
+    {
+        var group = c.Int("group", 1);
+        if (group != 1) throw c.Refuse($"Conv with group={group} has no gradient rule yet (group 1 only)");
+        var autoPad = GraphFacts.AttributeString(c.Node, "auto_pad") ?? "NOTSET";
+        if (autoPad is not ("NOTSET" or "VALID")) throw c.Refuse($"Conv with auto_pad={autoPad} has no gradient rule; export with explicit pads");
+        var (x, w, dy) = (c.Input(0), c.Input(1), c.Dy);
+        var rank = c.Facts.StaticDims(w)?.Length ?? c.RankOf(x, "Conv input");
+        var spatial = rank - 2;
+        var strides = c.Ints("strides") ?? Enumerable.Repeat(1L, spatial).ToArray();
+        var dilations = c.Ints("dilations") ?? Enumerable.Repeat(1L, spatial).ToArray();
+        var pads = autoPad == "VALID" ? null : c.Ints("pads");
+        pads ??= new long[2 * spatial];
+        var kernel = c.Ints("kernel_shape") ?? c.Facts.StaticDims(w)?.Skip(2).ToArray()
+            ?? throw c.Refuse("the kernel shape is neither an attribute nor a constant weight's shape");
+
+        c.Give(0, () =>
+        {
+            var partial = c.W.Node("ConvTranspose", [dy, w], Ints("strides", strides), Ints("dilations", dilations), Ints("pads", pads));
+            var missing = c.W.Node("Sub", [
+                c.W.Node("Slice", [c.W.Shape(x), c.W.Int64s(2), c.W.Int64s(rank)]),
+                c.W.Node("Slice", [c.W.Shape(partial), c.W.Int64s(2), c.W.Int64s(rank)])]);
+            var padding = c.W.Node("Concat", [c.W.Int64s(new long[rank + 2]), missing], Int("axis", 0));
+            return c.W.Node("Pad", [partial, padding]);
+        });
+        c.Give(1, () =>
+        {
+            var swap = Enumerable.Range(0, rank).Select(i => (long)(i == 0 ? 1 : i == 1 ? 0 : i)).ToArray();
+            var inputs = c.W.Node("Transpose", [x], Ints("perm", swap));
+            var kernels = c.W.Node("Transpose", [dy], Ints("perm", swap));
+            var full = c.W.Node("Conv", [inputs, kernels], Ints("strides", dilations), Ints("dilations", strides), Ints("pads", pads));
+            var cropped = c.W.Node("Slice", [full, c.W.Int64s(new long[spatial]), c.W.Int64s(kernel), c.W.Int64s([.. Enumerable.Range(2, spatial).Select(i => (long)i)])]);
+            return c.W.Node("Transpose", [cropped], Ints("perm", swap));
+        });
+        if (c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0)
+        {
+            c.Give(2, () => c.W.Node("ReduceSum", [dy, c.W.Int64s([0, .. Enumerable.Range(2, spatial).Select(i => (long)i)])], Int("keepdims", 0)));
+        }
+    }
+
+    private static string SwapLast(GradientContext c, string value, int rank)
+    {
+        var perm = Enumerable.Range(0, rank).Select(i => (long)i).ToArray();
+        (perm[rank - 2], perm[rank - 1]) = (perm[rank - 1], perm[rank - 2]);
+        return c.W.Node("Transpose", [value], Ints("perm", perm));
+    }
+
+    private static Proto.AttributeProto Attribute(string name, float value) =>
+        new() { Name = name, Type = Proto.AttributeProto.Types.AttributeType.Float, F = value };
+}

@@ -1,0 +1,91 @@
+using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
+
+namespace EdgeMlOps.Shared.Onnx.Training;
+
+/// <summary>Gradients of pooling and normalisation layers.</summary>
+internal static class NormalizationGradients
+{
+    /// <summary>
+    /// MaxPool routes each gradient to the input element that won: the forward node is given its Indices output
+    /// (flat positions in the input) and dY is scatter-added there.
+    /// </summary>
+    public static void MaxPool(GradientContext c)
+    {
+        if (c.Int("storage_order", 0) != 0) throw c.Refuse("MaxPool with storage_order=1 has no gradient rule");
+        if (c.Node.Output.Count < 2 || c.Node.Output[1].Length == 0)
+        {
+            while (c.Node.Output.Count < 2) c.Node.Output.Add(string.Empty);
+            c.Node.Output[1] = c.W.Fresh("maxpool_indices");
+        }
+
+        var indices = c.Node.Output[1];
+        c.Give(0, () =>
+        {
+            var flat = c.W.Int64s(-1);
+            var zeros = c.W.Node("ConstantOfShape", [c.W.Node("Unsqueeze", [c.W.Node("Size", [c.X]), c.W.Int64s(0)])], c.W.Fill(0));
+            var scattered = c.W.Node("ScatterElements", [zeros, c.W.Node("Reshape", [indices, flat]), c.W.Node("Reshape", [c.Dy, flat])],
+                Int("axis", 0), new Proto.AttributeProto { Name = "reduction", Type = Proto.AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8("add") });
+            return c.W.Node("Reshape", [scattered, c.W.Shape(c.X)]);
+        });
+    }
+
+    /// <summary>GlobalAveragePool: dY spread over each channel's positions, divided by their number.</summary>
+    public static void GlobalAveragePool(GradientContext c) => c.Give(0, () =>
+    {
+        var spread = c.W.Node("Expand", [c.Dy, c.W.Shape(c.X)]);
+        return c.W.Node("Div", [spread, c.W.Node("Div", [c.W.CountOf(c.X), c.W.CountOf(c.Y)])]);
+    });
+
+    /// <summary>
+    /// BatchNormalization in inference mode (running statistics frozen): y = γ·(x − μ)/√(σ² + ε) + β, so dX is dY
+    /// scaled per channel, dγ sums dY·x̂ and dβ sums dY over all but the channel axis.
+    /// </summary>
+    public static void BatchNormalization(GradientContext c)
+    {
+        if (c.Int("training_mode", 0) != 0) throw c.Refuse("BatchNormalization in training mode has no gradient rule; export in eval mode (statistics frozen)");
+        if (c.Needs(3) || c.Needs(4)) throw c.Refuse("the running mean and variance of BatchNormalization are statistics, not trainable parameters");
+        var (x, scale, mean, variance) = (c.X, c.Input(1), c.Input(3), c.Input(4));
+        var epsilon = c.Float("epsilon", 1e-5f);
+        var inverse = c.W.Node("Reciprocal", [c.W.Node("Sqrt", [c.W.Node("Add", [variance, c.W.Scalar(epsilon)])])]);
+        c.Give(0, () => c.W.Node("Mul", [c.Dy, c.W.PerChannel(c.W.Node("Mul", [scale, inverse]), x)]));
+        c.Give(1, () =>
+        {
+            var normalised = c.W.Node("Mul", [c.W.Node("Sub", [x, c.W.PerChannel(mean, x)]), c.W.PerChannel(inverse, x)]);
+            return c.W.Node("ReduceSum", [c.W.Node("Mul", [c.Dy, normalised]), c.W.AxesExceptChannel(x)], Int("keepdims", 0));
+        });
+        c.Give(2, () => c.W.Node("ReduceSum", [c.Dy, c.W.AxesExceptChannel(x)], Int("keepdims", 0)));
+    }
+
+    /// <summary>
+    /// LayerNormalization over the axes from <c>axis</c> on: with x̂ = (x − μ)/σ and g = dY·γ,
+    /// dX = (g − mean(g) − x̂·mean(g·x̂))/σ; dγ and dβ sum dY·x̂ and dY over the leading axes.
+    /// </summary>
+    public static void LayerNormalization(GradientContext c)
+    {
+        var axis = c.Int("axis", -1);
+        var epsilon = c.Float("epsilon", 1e-5f);
+        var rank = axis < 0 ? (int?)null : c.RankOf(c.X, "LayerNormalization input");
+        var axes = axis < 0
+            ? Enumerable.Range((int)axis, (int)-axis).Select(a => (long)a).ToArray()
+            : Enumerable.Range((int)axis, rank!.Value - (int)axis).Select(a => (long)a).ToArray();
+        var normalisedAxes = c.W.Int64s(axes);
+        var x = c.X;
+        string Mean(string value)
+        {
+            var sum = c.W.Node("ReduceSum", [value, normalisedAxes], Int("keepdims", 1));
+            return c.W.Node("Div", [sum, c.W.Node("Div", [c.W.CountOf(value), c.W.CountOf(sum)])]);
+        }
+
+        var centred = c.W.Node("Sub", [x, Mean(x)]);
+        var inverse = c.W.Node("Reciprocal", [c.W.Node("Sqrt", [c.W.Node("Add", [Mean(c.W.Node("Mul", [centred, centred])), c.W.Scalar(epsilon)])])]);
+        var normalised = c.W.Node("Mul", [centred, inverse]);
+        c.Give(0, () =>
+        {
+            var g = c.W.Node("Mul", [c.Dy, c.Input(1)]);
+            var inner = c.W.Node("Sub", [c.W.Node("Sub", [g, Mean(g)]), c.W.Node("Mul", [normalised, Mean(c.W.Node("Mul", [g, normalised]))])]);
+            return c.W.Node("Mul", [inner, inverse]);
+        });
+        c.Give(1, () => ElementwiseGradients.SumTo(c, c.W.Node("Mul", [c.Dy, normalised]), 1));
+        if (c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0) c.Give(2, () => ElementwiseGradients.SumTo(c, c.Dy, 2));
+    }
+}

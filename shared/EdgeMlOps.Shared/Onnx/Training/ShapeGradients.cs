@@ -1,0 +1,108 @@
+using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
+
+namespace EdgeMlOps.Shared.Onnx.Training;
+
+/// <summary>Gradients of ops that only move values: reshapes, transposes, concatenation, gathering, slicing, reductions.</summary>
+internal static class ShapeGradients
+{
+    /// <summary>Reshape, Flatten, Squeeze, Unsqueeze: the gradient takes the input's shape back.</summary>
+    public static void Reshape(GradientContext c) => c.Give(0, () => c.W.Node("Reshape", [c.Dy, c.W.Shape(c.X)]));
+
+    public static void Transpose(GradientContext c)
+    {
+        var perm = c.Ints("perm");
+        c.Give(0, () =>
+        {
+            if (perm is null) return c.W.Node("Transpose", [c.Dy]); // the reversal is its own inverse
+            var inverse = new long[perm.Length];
+            for (var i = 0; i < perm.Length; i++) inverse[perm[i]] = i;
+            return c.W.Node("Transpose", [c.Dy], Ints("perm", inverse));
+        });
+    }
+
+    /// <summary>Concat: dY split along the axis into the inputs' extents (read from their shapes at run time).</summary>
+    public static void Concat(GradientContext c)
+    {
+        var axis = c.Int("axis", 0);
+        var count = c.Node.Input.Count;
+        if (!Enumerable.Range(0, count).Any(c.Needs)) return;
+        var extents = c.Node.Input.Select(input => c.W.Node("Gather", [c.W.Shape(input), c.W.Int64s(axis)], Int("axis", 0))).ToArray();
+        var sizes = c.W.Node("Concat", extents, Int("axis", 0));
+        var parts = c.W.Nodes("Split", [c.Dy, sizes], count, Int("axis", axis));
+        for (var i = 0; i < count; i++) c.Give(i, parts[i]);
+    }
+
+    /// <summary>Gather along axis 0 (embeddings, token picks): dY scattered back and added at the gathered rows.</summary>
+    public static void Gather(GradientContext c)
+    {
+        if (c.Needs(1)) throw c.Refuse("the indices of Gather carry no gradient");
+        var axis = c.Int("axis", 0);
+        if (axis != 0) throw c.Refuse($"Gather on axis {axis} has no gradient rule yet (axis 0 only)");
+        c.Give(0, () =>
+        {
+            var zeros = c.W.Node("ConstantOfShape", [c.W.Shape(c.X)], c.W.Fill(0));
+            var rows = c.W.Node("Unsqueeze", [c.Input(1), c.W.Int64s(-1)]);
+            return c.W.Node("ScatterND", [zeros, rows, c.Dy], Str("reduction", "add"));
+        });
+    }
+
+    /// <summary>Slice with constant bounds and unit steps: dY padded back to the input's extent with zeros.</summary>
+    public static void Slice(GradientContext c)
+    {
+        var starts = c.Facts.ConstantInts(c.Input(1));
+        var ends = c.Facts.ConstantInts(c.Input(2));
+        var axes = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0 ? c.Facts.ConstantInts(c.Input(3)) : null;
+        var steps = c.Node.Input.Count > 4 && c.Node.Input[4].Length > 0 ? c.Facts.ConstantInts(c.Input(4)) : null;
+        if (starts is null || ends is null) throw c.Refuse("Slice bounds that are not constants have no gradient rule");
+        if (steps is not null && steps.Any(s => s != 1)) throw c.Refuse("Slice with steps other than 1 has no gradient rule yet");
+        var rank = c.RankOf(c.X, "Slice input");
+        axes ??= [.. Enumerable.Range(0, starts.Length).Select(i => (long)i)];
+        c.Give(0, () =>
+        {
+            // Where the slice began and ended on each axis, clamped as ONNX clamps them, gives the zeros before and after.
+            var shape = c.W.Shape(c.X);
+            var before = new string[rank];
+            var after = new string[rank];
+            for (var a = 0; a < rank; a++) (before[a], after[a]) = (c.W.Int64s(0), c.W.Int64s(0));
+            for (var i = 0; i < axes.Length; i++)
+            {
+                var axis = (int)(axes[i] < 0 ? axes[i] + rank : axes[i]);
+                var extent = c.W.Node("Gather", [shape, c.W.Int64s(axis)], Int("axis", 0));
+                var start = Clamp(c, starts[i], extent);
+                var end = Clamp(c, ends[i], extent);
+                before[axis] = start;
+                after[axis] = c.W.Node("Sub", [extent, c.W.Node("Max", [start, end])]);
+            }
+
+            return c.W.Node("Pad", [c.Dy, c.W.Node("Concat", [.. before, .. after], Int("axis", 0))]);
+        });
+    }
+
+    /// <summary>ReduceSum / ReduceMean: dY (with the reduced axes restored) spread over the input, divided by the count for a mean.</summary>
+    public static void Reduce(GradientContext c)
+    {
+        var mean = c.Node.OpType == "ReduceMean";
+        var keep = c.Int("keepdims", 1) == 1;
+        var axes = c.Facts.Axes(c.Node, 1);
+        if (!keep && axes is null) throw c.Refuse("the reduced axes are not constant");
+        c.Give(0, () =>
+        {
+            var dy = keep || axes!.Length == 0 ? c.Dy : c.W.Node("Unsqueeze", [c.Dy, c.W.Int64s(axes)]);
+            var spread = c.W.Node("Expand", [dy, c.W.Shape(c.X)]);
+            if (!mean) return spread;
+            var count = c.W.Node("Div", [c.W.CountOf(c.X), c.W.CountOf(c.Y)]);
+            return c.W.Node("Div", [spread, count]);
+        });
+    }
+
+    private static string Clamp(GradientContext c, long bound, string extent)
+    {
+        var value = bound < 0
+            ? c.W.Node("Add", [extent, c.W.Int64s(Math.Max(bound, -(long)int.MaxValue))])
+            : c.W.Int64s(Math.Min(bound, int.MaxValue));
+        return c.W.Node("Min", [c.W.Node("Max", [value, c.W.Int64s(0)]), extent]);
+    }
+
+    private static Proto.AttributeProto Str(string name, string value) =>
+        new() { Name = name, Type = Proto.AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
+}

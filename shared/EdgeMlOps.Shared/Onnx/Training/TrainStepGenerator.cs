@@ -1,0 +1,193 @@
+using EdgeMlOps.Shared.Onnx.Proto;
+using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace EdgeMlOps.Shared.Onnx.Training;
+
+/// <summary>
+/// Generates a train-step graph from an inference graph by reverse-mode differentiation over ONNX. The result takes
+/// the trained parameters, the model's own inputs, labels, a learning rate, a FedProx weight μ and the round-start
+/// anchors, and returns each parameter after one SGD step (<c>{name}.new</c>), the batch loss and the number of
+/// correct predictions — the interface <c>TrainStepModel</c> runs. Frozen initializers stay constants of the graph
+/// and are evaluated forward only; nodes that no trained parameter reaches are never differentiated, so a model
+/// with ops outside the rule set can still train the layers after them.
+/// </summary>
+public static class TrainStepGenerator
+{
+    /// <summary>Ops a gradient can flow through.</summary>
+    public static IEnumerable<string> SupportedOps => GradientRules.Supported;
+
+    public static GeneratedTrainStep Generate(ModelProto inference, TrainStepOptions options)
+    {
+        var model = inference.Clone();
+        var graph = model.Graph;
+        var opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
+        if (opset < TrainStepOptions.MinimumOpset)
+            throw new NotDifferentiableException($"the model uses ONNX opset {opset}; training needs opset {TrainStepOptions.MinimumOpset} or later (re-export it with a newer opset_version)");
+        var output = graph.Output.FirstOrDefault(o => o.Name == options.Output)
+            ?? throw new NotDifferentiableException($"the model has no output '{options.Output}' (outputs: {string.Join(", ", graph.Output.Select(o => o.Name))})");
+        var elementType = (DataType)(output.Type?.TensorType?.ElemType ?? 0);
+        if (elementType is not (DataType.Float or DataType.Double))
+            throw new NotDifferentiableException($"output '{output.Name}' is {elementType}; a loss needs a float or double output");
+
+        var facts = new GraphFacts(graph);
+        var candidates = Candidates(graph, options, elementType);
+        var depends = DependsOn(graph, candidates);
+        var writer = new GraphWriter(graph, elementType);
+        var forward = graph.Node.ToList();
+        var terms = TrainingLossWriter.Write(writer, facts, output, options);
+        if (!depends.Contains(terms.Value))
+            throw new NotDifferentiableException($"no trainable parameter influences '{terms.Value}'");
+
+        var grads = new Dictionary<string, List<string>>(StringComparer.Ordinal) { [terms.Value] = [terms.Seed] };
+        Backward(forward, writer, facts, depends, grads);
+
+        var trained = candidates.Where(grads.ContainsKey).ToList();
+        if (options.Trainable is not null)
+        {
+            var inert = candidates.Except(trained).ToList();
+            if (inert.Count > 0) throw new NotDifferentiableException($"parameter(s) {string.Join(", ", inert)} do not influence '{terms.Value}', so they cannot be trained");
+        }
+
+        WriteUpdates(graph, writer, trained, grads, terms);
+        Prune(graph);
+        if (opset < 16 && graph.Node.Any(n => n.Attribute.Any(a => a.Name == "reduction")))
+            model.OpsetImport.First(o => o.Domain is "" or "ai.onnx").Version = 16; // scatter-add; 13–15 ops keep their meaning at 16
+        model.DocString = $"EdgeMlOps train step generated from '{inference.Graph.Name}': SGD on {options.Loss} of '{options.Output}', FedProx term; trains {trained.Count} tensor(s)";
+        return new GeneratedTrainStep(model, trained);
+    }
+
+    private static List<string> Candidates(GraphProto graph, TrainStepOptions options, DataType elementType)
+    {
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        if (options.Trainable is { } named)
+        {
+            foreach (var name in named)
+            {
+                if (!initializers.TryGetValue(name, out var tensor)) throw new NotDifferentiableException($"'{name}' is not an initializer of the model, so it cannot be trained");
+                if (tensor.DataType != (int)elementType) throw new NotDifferentiableException($"'{name}' is {(DataType)tensor.DataType}, not {elementType} like the output");
+            }
+
+            return [.. named.Distinct(StringComparer.Ordinal)];
+        }
+
+        // Every floating-point tensor fed to a differentiable input. Rank-0 initializers are exporters' constants
+        // (epsilons, GELU's 0.5), not layers' parameters, and stay frozen.
+        var fed = graph.Node.SelectMany(n => n.Input.Select((input, i) => (input, i, n.OpType)))
+            .Where(u => GradientRules.IsDifferentiableInput(u.OpType, u.i)).Select(u => u.input).ToHashSet(StringComparer.Ordinal);
+        return [.. graph.Initializer.Where(t => t.DataType == (int)elementType && t.Dims.Count > 0 && fed.Contains(t.Name)).Select(t => t.Name)];
+    }
+
+    /// <summary>Every value a candidate parameter reaches through differentiable inputs.</summary>
+    private static HashSet<string> DependsOn(GraphProto graph, IEnumerable<string> parameters)
+    {
+        var depends = new HashSet<string>(parameters, StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+        {
+            if (GradientRules.IsConstant(node.OpType)) continue;
+            if (node.Input.Where((input, i) => depends.Contains(input) && GradientRules.IsDifferentiableInput(node.OpType, i)).Any())
+                depends.UnionWith(node.Output.Where(o => o.Length > 0));
+        }
+
+        return depends;
+    }
+
+    private static void Backward(List<NodeProto> forward, GraphWriter writer, GraphFacts facts, HashSet<string> depends, Dictionary<string, List<string>> grads)
+    {
+        for (var i = forward.Count - 1; i >= 0; i--)
+        {
+            var node = forward[i];
+            var outputGrads = node.Output.Select(o => grads.TryGetValue(o, out var parts) ? Total(writer, parts) : null).ToArray();
+            if (outputGrads.All(g => g is null)) continue;
+            if (!node.Input.Where((input, index) => depends.Contains(input) && GradientRules.IsDifferentiableInput(node.OpType, index)).Any()) continue;
+            if (node.Domain is not ("" or "ai.onnx"))
+                throw NotDifferentiableException.ForNode(node, $"ops of domain '{node.Domain}' have no gradient rules; train only parameters after this node");
+            if (!GradientRules.TryGet(node.OpType, out var rule))
+                throw NotDifferentiableException.ForNode(node, $"no gradient rule for {node.OpType}; train only parameters after this node, or use ops from: {string.Join(", ", GradientRules.Supported)}");
+            rule(new GradientContext(node, writer, facts, outputGrads, depends.Contains, (value, grad) =>
+            {
+                if (!grads.TryGetValue(value, out var parts)) grads[value] = parts = [];
+                parts.Add(grad);
+            }));
+        }
+    }
+
+    private static string Total(GraphWriter writer, List<string> parts)
+    {
+        if (parts.Count > 1)
+        {
+            var sum = writer.Node("Sum", parts);
+            parts.Clear();
+            parts.Add(sum);
+        }
+
+        return parts[0];
+    }
+
+    private static void WriteUpdates(GraphProto graph, GraphWriter w, List<string> trained, Dictionary<string, List<string>> grads, LossTerms terms)
+    {
+        var type = w.ElementType;
+        var learningRate = AddInput(graph, ClassifierGraphs.LearningRateInput, type, []);
+        var mu = AddInput(graph, ClassifierGraphs.ProximalMuInput, type, []);
+        var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var outputs = new List<ValueInfoProto>();
+        foreach (var name in trained)
+        {
+            var tensor = initializers[name];
+            graph.Initializer.Remove(tensor);
+            var dims = tensor.Dims.ToArray();
+            if (graph.Input.FirstOrDefault(i => i.Name == name) is { } listed) graph.Input.Remove(listed); // IR < 4 lists initializers as inputs too
+            AddInput(graph, name, type, dims);
+            var anchor = AddInput(graph, ClassifierGraphs.AnchorName(name), type, dims);
+            var gradient = Total(w, grads[name]);
+            var proximal = w.Node("Mul", [w.Node("Sub", [name, anchor]), mu]);
+            var updated = ClassifierGraphs.UpdatedName(name);
+            w.NodeTo(updated, "Sub", [name, w.Node("Mul", [w.Node("Add", [gradient, proximal]), learningRate])]);
+            outputs.Add(ValueInfo(updated, type, dims));
+        }
+
+        w.NodeTo(ClassifierGraphs.LossOutput, "Identity", [terms.Loss]);
+        w.NodeTo(ClassifierGraphs.CorrectOutput, "Identity", [terms.Correct]);
+        graph.Output.Clear();
+        graph.Output.AddRange(outputs);
+        graph.Output.Add(ValueInfo(ClassifierGraphs.LossOutput, type, []));
+        graph.Output.Add(ValueInfo(ClassifierGraphs.CorrectOutput, type, []));
+        graph.ValueInfo.Clear(); // shapes of the inference graph's values no longer bind: parameters became inputs
+    }
+
+    /// <summary>Drops nodes and initializers the train step's outputs do not need (the inference outputs' tails).</summary>
+    private static void Prune(GraphProto graph)
+    {
+        var needed = new HashSet<string>(graph.Output.Select(o => o.Name), StringComparer.Ordinal);
+        var kept = new List<NodeProto>();
+        for (var i = graph.Node.Count - 1; i >= 0; i--)
+        {
+            var node = graph.Node[i];
+            if (!node.Output.Any(needed.Contains)) continue;
+            kept.Add(node);
+            needed.UnionWith(node.Input.Where(n => n.Length > 0));
+        }
+
+        kept.Reverse();
+        graph.Node.Clear();
+        graph.Node.AddRange(kept);
+        var unused = graph.Initializer.Where(t => !needed.Contains(t.Name)).ToList();
+        foreach (var tensor in unused) graph.Initializer.Remove(tensor);
+    }
+
+    private static string AddInput(GraphProto graph, string name, DataType type, long[] dims)
+    {
+        if (graph.Input.Any(i => i.Name == name)) throw new NotDifferentiableException($"the model already has an input named '{name}'");
+        graph.Input.Add(ValueInfo(name, type, dims));
+        return name;
+    }
+
+    private static ValueInfoProto ValueInfo(string name, DataType type, long[] dims)
+    {
+        var shape = new TensorShapeProto();
+        foreach (var dim in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = dim });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } } };
+    }
+}
+
+/// <summary>A generated train-step graph and the parameters it trains, in input order.</summary>
+public sealed record GeneratedTrainStep(ModelProto Model, IReadOnlyList<string> Trained);

@@ -1,0 +1,90 @@
+using EdgeMlOps.Shared.Onnx.Proto;
+using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
+using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace EdgeMlOps.Shared.Onnx.Training;
+
+/// <summary>The loss node chain of a train step: the scalar loss, the number of correct predictions, and the loss's gradient with respect to the value it is taken on.</summary>
+internal readonly record struct LossTerms(string Value, string Loss, string Correct, string Seed);
+
+/// <summary>Writes the chosen loss on a model output (or on the logits under its final Softmax/LogSoftmax/Sigmoid).</summary>
+internal static class TrainingLossWriter
+{
+    public static LossTerms Write(GraphWriter w, GraphFacts facts, ValueInfoProto output, TrainStepOptions options)
+    {
+        var producer = facts.Producer(output.Name);
+        while (producer is { OpType: "Identity" } && facts.Producer(producer.Input[0]) is { } earlier) producer = earlier;
+        switch (options.Loss)
+        {
+            case TrainingLoss.SoftmaxCrossEntropy:
+            {
+                var logits = producer is { OpType: "Softmax" or "LogSoftmax" } ? producer.Input[0] : output.Name;
+                if (facts.Rank(logits) is int rank && rank != 2)
+                    throw new NotDifferentiableException($"softmax cross-entropy needs class scores [batch, classes]; '{logits}' has rank {rank}");
+                AddLabels(w.Graph, options.LabelsInput, DataType.Int64, output, rank: 1);
+                var labels = options.LabelsInput;
+                var logp = w.Node("LogSoftmax", [logits], Int("axis", 1));
+                var classes = w.Node("Gather", [w.Shape(logits), w.Int64s(1)], Int("axis", 0));
+                // ONNX Runtime has OneHot with float values only; the one-hot rows are cast to the model's type.
+                var oneHot = w.Node("OneHot", [labels, classes, w.Int64s(0, 1)], Int("axis", -1));
+                oneHot = w.Node("Cast", [oneHot], w.CastToElement());
+                var batch = w.Node("Cast", [w.Node("Gather", [w.Shape(logits), w.Int64s(0)], Int("axis", 0))], w.CastToElement());
+                var total = w.Node("ReduceSum", [w.Node("Mul", [oneHot, logp])], Int("keepdims", 0));
+                var loss = w.Node("Neg", [w.Node("Div", [total, batch])]);
+                var seed = w.Node("Div", [w.Node("Sub", [w.Node("Exp", [logp]), oneHot]), batch]);
+                var predicted = w.Node("ArgMax", [logits], Int("axis", 1), Int("keepdims", 0));
+                var correct = w.Node("ReduceSum", [w.Node("Cast", [w.Node("Equal", [predicted, labels])], w.CastToElement())], Int("keepdims", 0));
+                return new LossTerms(logits, loss, correct, seed);
+            }
+
+            case TrainingLoss.BinaryCrossEntropy:
+            {
+                var z = producer is { OpType: "Sigmoid" } ? producer.Input[0] : output.Name;
+                AddLabels(w.Graph, options.LabelsInput, w.ElementType, output, rank: null);
+                var y = options.LabelsInput;
+                var count = w.CountOf(z);
+                // log(1 + e^z) − y·z, written as max(z, 0) + log(1 + e^−|z|) − y·z so it never overflows.
+                var softplus = w.Node("Add", [w.Node("Relu", [z]), w.Node("Log", [w.Node("Add", [w.Scalar(1), w.Node("Exp", [w.Node("Neg", [w.Node("Abs", [z])])])])])]);
+                var perElement = w.Node("Sub", [softplus, w.Node("Mul", [y, z])]);
+                var loss = w.Node("Div", [w.Node("ReduceSum", [perElement], Int("keepdims", 0)), count]);
+                var seed = w.Node("Div", [w.Node("Sub", [w.Node("Sigmoid", [z]), y]), count]);
+                var agree = w.Node("Equal", [w.Node("Greater", [z, w.Scalar(0)]), w.Node("Greater", [y, w.Scalar(0.5)])]);
+                var correct = w.Node("ReduceSum", [w.Node("Cast", [agree], w.CastToElement())], Int("keepdims", 0));
+                return new LossTerms(z, loss, correct, seed);
+            }
+
+            default:
+            {
+                AddLabels(w.Graph, options.LabelsInput, w.ElementType, output, rank: null);
+                var error = w.Node("Sub", [output.Name, options.LabelsInput]);
+                var count = w.CountOf(output.Name);
+                var loss = w.Node("Div", [w.Node("ReduceSum", [w.Node("Mul", [error, error])], Int("keepdims", 0)), count]);
+                var seed = w.Node("Div", [w.Node("Mul", [w.Scalar(2), error]), count]);
+                var correct = w.Node("Identity", [w.Scalar(0)]); // a regression has no "correct"; reported as 0
+                return new LossTerms(output.Name, loss, correct, seed);
+            }
+        }
+    }
+
+    /// <summary>Adds the labels input, shaped like the output (or its batch axis for class labels).</summary>
+    private static void AddLabels(GraphProto graph, string name, DataType type, ValueInfoProto output, int? rank)
+    {
+        if (graph.Input.Any(i => i.Name == name)) throw new NotDifferentiableException($"the model already has an input named '{name}'; choose another labels input name");
+        var declared = output.Type?.TensorType?.Shape;
+        var shape = new TensorShapeProto();
+        if (declared is not null)
+        {
+            foreach (var dim in declared.Dim.Take(rank ?? declared.Dim.Count)) shape.Dim.Add(dim.Clone());
+        }
+        else
+        {
+            shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "batch" });
+        }
+
+        graph.Input.Add(new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
+        });
+    }
+}

@@ -1,0 +1,105 @@
+using EdgeMlOps.Shared.Onnx.Proto;
+using EdgeMlOps.Shared.Onnx.Training;
+using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
+using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace EdgeMlOps.Runtime.Tests.Training;
+
+/// <summary>
+/// Every gradient rule against central finite differences of the loss, in double precision, through a one-op (or
+/// few-op) graph whose parameters are all trained, with mean squared error on its output.
+/// </summary>
+public class OpGradientTests
+{
+    private delegate (string Output, long[] Dims) Build(TestGraph g);
+
+    private static readonly Dictionary<string, (Build Build, int Opset)> Cases = new()
+    {
+        ["Gemm"] = (g => (g.Node("Gemm", [g.Input("x", [3, 4]), g.Param("w", [4, 5]), g.Param("b", [5])]), [3, 5]), 17),
+        ["Gemm transA transB alpha beta, C [1,5]"] = (g => (g.Node("Gemm", [g.Input("x", [4, 3]), g.Param("w", [5, 4]), g.Param("b", [1, 5])],
+            Int("transA", 1), Int("transB", 1), F("alpha", 0.7f), F("beta", 1.3f)), [3, 5]), 17),
+        ["Gemm transA, C [3,5]"] = (g => (g.Node("Gemm", [g.Param("a", [4, 3]), g.Param("w", [4, 5]), g.Param("b", [3, 5])], Int("transA", 1)), [3, 5]), 17),
+        ["MatMul 2-D"] = (g => (g.Node("MatMul", [g.Param("a", [3, 4]), g.Param("w", [4, 5])]), [3, 5]), 17),
+        ["MatMul 3-D by 2-D weight"] = (g => (g.Node("MatMul", [g.Node("Tanh", [g.Param("a", [2, 3, 4])]), g.Param("w", [4, 5])]), [2, 3, 5]), 17),
+        ["MatMul 3-D by broadcast 3-D"] = (g => (g.Node("MatMul", [g.Param("a", [2, 3, 4]), g.Param("b", [1, 4, 5])]), [2, 3, 5]), 17),
+        ["Add broadcast"] = (g => (g.Node("Add", [g.Param("a", [3, 4]), g.Param("b", [4])]), [3, 4]), 17),
+        ["Sub broadcast"] = (g => (g.Node("Sub", [g.Param("a", [1, 4]), g.Param("b", [3, 4])]), [3, 4]), 17),
+        ["Mul broadcast"] = (g => (g.Node("Mul", [g.Param("a", [3, 4]), g.Param("b", [3, 1])]), [3, 4]), 17),
+        ["Div broadcast"] = (g => (g.Node("Div", [g.Param("a", [3, 4]), g.Param("b", [4], scale: 0.3, offset: 3)]), [3, 4]), 17),
+        ["Neg"] = (g => (g.Node("Neg", [g.Param("a", [3, 4])]), [3, 4]), 17),
+        ["Exp"] = (g => (g.Node("Exp", [g.Param("a", [3, 4])]), [3, 4]), 17),
+        ["Log of Sigmoid"] = (g => (g.Node("Log", [g.Node("Sigmoid", [g.Param("a", [3, 4])])]), [3, 4]), 17),
+        ["Sqrt of Exp"] = (g => (g.Node("Sqrt", [g.Node("Exp", [g.Param("a", [3, 4])])]), [3, 4]), 17),
+        ["Pow by a constant"] = (g => (g.Node("Pow", [g.Param("a", [3, 4]), g.Param("three", [], scale: 0, offset: 3)]), [3, 4]), 17),
+        ["Relu"] = (g => (g.Node("Relu", [g.Param("a", [3, 4])]), [3, 4]), 17),
+        ["LeakyRelu"] = (g => (g.Node("LeakyRelu", [g.Param("a", [3, 4])], F("alpha", 0.2f)), [3, 4]), 17),
+        ["Sigmoid"] = (g => (g.Node("Sigmoid", [g.Param("a", [3, 4])]), [3, 4]), 17),
+        ["Tanh"] = (g => (g.Node("Tanh", [g.Param("a", [3, 4])]), [3, 4]), 17),
+        ["Clip"] = (g => (g.Node("Clip", [g.Param("a", [3, 4]), g.Param("lo", [], 0, -0.5), g.Param("hi", [], 0, 0.6)]), [3, 4]), 17),
+        ["Softmax"] = (g => (g.Node("Softmax", [g.Param("a", [3, 4])], Int("axis", -1)), [3, 4]), 17),
+        ["LogSoftmax on axis 1 of 3"] = (g => (g.Node("LogSoftmax", [g.Param("a", [2, 3, 4])], Int("axis", 1)), [2, 3, 4]), 17),
+        ["Identity and Dropout"] = (g => (g.Node("Dropout", [g.Node("Identity", [g.Param("a", [3, 4])])]), [3, 4]), 17),
+        ["Flatten"] = (g => (g.Node("Flatten", [g.Param("a", [2, 3, 4])], Int("axis", 1)), [2, 12]), 17),
+        ["Reshape"] = (g => (g.Node("Reshape", [g.Param("a", [3, 6]), g.Ints(3, 2, -1)]), [3, 2, 3]), 17),
+        ["Squeeze and Unsqueeze"] = (g => (g.Node("Unsqueeze", [g.Node("Squeeze", [g.Param("a", [3, 1, 4]), g.Ints(1)]), g.Ints(0)]), [1, 3, 4]), 17),
+        ["Transpose"] = (g => (g.Node("Transpose", [g.Param("a", [2, 3, 4])], Ints("perm", 2, 0, 1)), [4, 2, 3]), 17),
+        ["Concat"] = (g => (g.Node("Concat", [g.Param("a", [3, 2]), g.Input("x", [3, 1]), g.Param("b", [3, 4])], Int("axis", 1)), [3, 7]), 17),
+        ["Gather (embedding)"] = (g => (g.Node("Gather", [g.Param("e", [6, 4]), g.IntInput("i", [5], [4, 0, 4, 2, 5])]), [5, 4]), 17),
+        ["Slice"] = (g => (g.Node("Slice", [g.Param("a", [3, 6]), g.Ints(1, -4), g.Ints(3, 100), g.Ints(0, 1)]), [2, 4]), 17),
+        ["ReduceSum"] = (g => (g.Node("ReduceSum", [g.Param("a", [3, 4]), g.Ints(1)], Int("keepdims", 0)), [3]), 17),
+        ["ReduceMean (opset 18 axes input)"] = (g => (g.Node("ReduceMean", [g.Param("a", [3, 4, 2]), g.Ints(0, 2)]), [1, 4, 1]), 18),
+        ["LayerNormalization"] = (g => (g.Node("LayerNormalization", [g.Node("MatMul", [g.Input("x", [3, 4]), g.Param("w", [4, 5])]), g.Param("s", [5], 0.3, 1), g.Param("b", [5])]), [3, 5]), 17),
+        ["BatchNormalization (frozen statistics)"] = (g => (g.Node("BatchNormalization", [g.Node("Mul", [g.Input("x", [2, 3, 4, 4]), g.Param("k", [1, 3, 1, 1], 0.3, 1)]),
+            g.Param("s", [3], 0.3, 1), g.Param("b", [3]), g.Param("m", [3], 0.1), g.Param("v", [3], 0.1, 1)], F("epsilon", 1e-3f)), [2, 3, 4, 4]), 17),
+        ["MaxPool"] = (g => (g.Node("MaxPool", [g.Param("a", [2, 3, 4, 6])], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)), [2, 3, 2, 3]), 17),
+    };
+
+    /// <summary>Ops ONNX Runtime runs in float only: checked in float against differences at a larger step.</summary>
+    private static readonly Dictionary<string, (Build Build, int Opset)> FloatCases = new()
+    {
+        ["Erf"] = (g => (g.Node("Erf", [g.Param("a", [3, 4])]), [3, 4]), 17),
+        ["Gelu (opset 20)"] = (g => (g.Node("Gelu", [g.Param("a", [3, 4])]), [3, 4]), 20),
+        ["GlobalAveragePool"] = (g => (g.Node("GlobalAveragePool", [g.Param("a", [2, 3, 4, 5])]), [2, 3, 1, 1]), 17),
+        ["Conv 2-D, stride 2, pads 1"] = (g => (g.Node("Conv", [g.Param("x", [2, 3, 7, 7]), g.Param("w", [4, 3, 3, 3]), g.Param("b", [4])],
+            Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1)), [2, 4, 4, 4]), 17),
+        ["Conv 2-D, dilation 2, asymmetric pads"] = (g => (g.Node("Conv", [g.Param("x", [1, 2, 8, 7]), g.Param("w", [3, 2, 3, 2])],
+            Ints("dilations", 2, 1), Ints("pads", 0, 1, 1, 0)), [1, 3, 5, 7]), 17),
+        ["Conv 1-D, stride 2"] = (g => (g.Node("Conv", [g.Param("x", [2, 3, 10]), g.Param("w", [4, 3, 3]), g.Param("b", [4])], Ints("strides", 2)), [2, 4, 4]), 17),
+    };
+
+    public static TheoryData<string> Names => [.. Cases.Keys];
+
+    public static TheoryData<string> FloatNames => [.. FloatCases.Keys];
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void Gradient_MatchesFiniteDifferences_InDouble(string name)
+    {
+        var (build, opset) = Cases[name];
+        var error = RelativeError(build, opset, DataType.Double, h: 1e-6);
+        Assert.True(error < 1e-6, $"{name}: relative gradient error {error:E2}");
+    }
+
+    [Theory]
+    [MemberData(nameof(FloatNames))]
+    public void Gradient_MatchesFiniteDifferences_InFloat(string name)
+    {
+        var (build, opset) = FloatCases[name];
+        var error = RelativeError(build, opset, DataType.Float, h: 1e-2);
+        // Float rounding of a loss near 1 is ~1e-7, so differences at step 1e-2 carry ~1e-5 of noise and O(h²) of curvature.
+        Assert.True(error < 2e-3, $"{name}: relative gradient error {error:E2}");
+    }
+
+    private static double RelativeError(Build build, int opset, DataType type, double h)
+    {
+        var g = new TestGraph(type, opset);
+        var (output, dims) = build(g);
+        var model = g.Model(output, dims.Length);
+        var feeds = new Dictionary<string, Feed>(g.Feeds) { ["labels"] = new Feed(dims, Enumerable.Range(0, (int)dims.Aggregate(1L, (a, b) => a * b)).Select(i => Math.Sin(i)).ToArray()) };
+        using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError));
+        Assert.NotEmpty(probe.Step.Trained);
+        return probe.RelativeError(feeds, h);
+    }
+
+    private static AttributeProto F(string name, float value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
+}

@@ -1,0 +1,123 @@
+using System.Text.Json;
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Onnx.Proto;
+using EdgeMlOps.Shared.Onnx.Training;
+using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
+using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace EdgeMlOps.Runtime.Tests.Training;
+
+public class TrainStepGeneratorTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+
+    /// <summary>x [4, 3] → Gemm → Tanh (→ <paramref name="before"/>) → Gemm → <paramref name="head"/> → Identity: a small classifier in double.</summary>
+    private static (ModelProto Model, Dictionary<string, Feed> Feeds) Classifier(string head, int classes, string? before = null)
+    {
+        var g = new TestGraph(DataType.Double);
+        var x = g.Input("features", [4, 3]);
+        var h = g.Node("Tanh", [g.Node("Gemm", [x, g.Param("w0", [3, 5]), g.Param("b0", [5])])]);
+        if (before is not null) h = g.Node(before, [h]);
+        var logits = g.Node("Gemm", [h, g.Param("w1", [5, classes]), g.Param("b1", [classes])]);
+        var model = g.Model(head == "none" ? logits : g.Node(head, [logits], Int("axis", 1)), 2);
+        return (model, g.Feeds);
+    }
+
+    [Fact]
+    public void SoftmaxCrossEntropy_OnAProbabilitiesOutput_IsTakenOnTheLogits_AndMatchesDifferences()
+    {
+        var (model, feeds) = Classifier("Softmax", 3);
+        feeds["labels"] = new Feed([4], Ints: [0, 2, 1, 2]);
+        using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.SoftmaxCrossEntropy));
+        Assert.Equal(["w0", "b0", "w1", "b1"], probe.Step.Trained);
+        Assert.True(probe.RelativeError(feeds, 1e-6) < 1e-6);
+        // No Softmax is differentiated: the loss goes through LogSoftmax of the logits.
+        Assert.DoesNotContain(probe.Step.Model.Graph.Node, n => n.OpType == "Softmax");
+    }
+
+    [Fact]
+    public void BinaryCrossEntropy_OnASigmoidOutput_MatchesDifferences()
+    {
+        var (model, feeds) = Classifier("none", 1);
+        var g = model.Graph;
+        var identity = g.Node.Last();
+        var sigmoid = new NodeProto { OpType = "Sigmoid", Name = "sig", Output = { "p" } };
+        sigmoid.Input.Add(identity.Input[0]);
+        identity.Input[0] = "p";
+        g.Node.Insert(g.Node.Count - 1, sigmoid);
+        feeds["labels"] = new Feed([4, 1], [1, 0, 0, 1]);
+        using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.BinaryCrossEntropy));
+        Assert.True(probe.RelativeError(feeds, 1e-6) < 1e-6);
+    }
+
+    [Fact]
+    public void AHeadOnlyTrainStep_LeavesTheBackboneFrozen_EvenThroughAnOpWithoutAGradientRule()
+    {
+        var (model, feeds) = Classifier("Softmax", 3, before: "Cos");
+        feeds["labels"] = new Feed([4], Ints: [0, 2, 1, 2]);
+        using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.SoftmaxCrossEntropy) { Trainable = ["w1", "b1"] });
+        Assert.Equal(["w1", "b1"], probe.Step.Trained);
+        var graph = probe.Step.Model.Graph;
+        Assert.Contains(graph.Initializer, t => t.Name == "w0"); // frozen: still a constant of the graph
+        Assert.DoesNotContain(graph.Input, i => i.Name == "w0");
+        Assert.DoesNotContain(graph.Output, o => o.Name == ClassifierGraphs.UpdatedName("w0"));
+        Assert.True(probe.RelativeError(feeds, 1e-6) < 1e-6);
+
+        // Training everything would need Cos's gradient: refused, naming the op and the node.
+        var refusal = Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, new TrainStepOptions("y", TrainingLoss.SoftmaxCrossEntropy)));
+        Assert.Contains("'Cos_2' (Cos)", refusal.Message);
+        Assert.Contains("train only parameters after this node", refusal.Message);
+    }
+
+    [Fact]
+    public void Refusals_SayWhatIsWrong()
+    {
+        var (model, _) = Classifier("Softmax", 3);
+        var ce = new TrainStepOptions("y", TrainingLoss.SoftmaxCrossEntropy);
+        Assert.Contains("no output 'probs'", Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, ce with { Output = "probs" })).Message);
+        Assert.Contains("'w9' is not an initializer", Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, ce with { Trainable = ["w9"] })).Message);
+        var old = model.Clone();
+        old.OpsetImport[0].Version = 12;
+        Assert.Contains("opset 12", Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(old, ce)).Message);
+    }
+
+    public static TheoryData<string, int> PyTorchModels => new() { { "pytorch_cnn_mnist", 6 }, { "pytorch_kws_1d", 10 } };
+
+    /// <summary>
+    /// CNNs exported by torch.onnx.export (BatchNorm folded into the first Conv by the exporter, Gemm with transB, GELU
+    /// as Erf, LayerNorm as one op): the generated train step's loss and gradients equal PyTorch's autograd on the
+    /// same inputs, for every parameter (the folded Conv's against autograd through the same fold).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(PyTorchModels))]
+    public void PyTorchExports_TrainEveryParameter_WithPyTorchsOwnGradients(string name, int tensors)
+    {
+        var model = ClassifierGraphs.Parse(File.ReadAllBytes(Fixture(name + ".onnx")));
+        using var json = JsonDocument.Parse(File.ReadAllText(Fixture("pytorch_expected.json")));
+        var expected = json.RootElement.GetProperty(name);
+        var shape = expected.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        var feeds = new Dictionary<string, Feed>
+        {
+            ["features"] = new Feed(shape, expected.GetProperty("features").EnumerateArray().Select(e => e.GetDouble()).ToArray()),
+            ["labels"] = new Feed([shape[0]], Ints: expected.GetProperty("labels").EnumerateArray().Select(e => e.GetInt64()).ToArray()),
+        };
+
+        using var probe = new GradientProbe(model, new TrainStepOptions("probabilities", TrainingLoss.SoftmaxCrossEntropy));
+        Assert.Equal(tensors, probe.Step.Trained.Count);
+        var (loss, gradients) = probe.Gradient(feeds);
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), loss, 5);
+
+        var compared = 0;
+        foreach (var reference in expected.GetProperty("gradients").EnumerateObject())
+        {
+            if (!gradients.TryGetValue(reference.Name, out var ours)) continue;
+            var theirs = reference.Value.EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            var diff = Math.Sqrt(ours.Zip(theirs, (a, b) => (a - b) * (a - b)).Sum());
+            var norm = Math.Sqrt(theirs.Sum(v => v * v));
+            Assert.True(diff / norm < 1e-4, $"{reference.Name}: relative error {diff / norm:E2} against PyTorch autograd");
+            compared++;
+        }
+
+        Assert.Equal(tensors, compared);
+    }
+}
