@@ -42,4 +42,10 @@ if (args is ["drift-noise", .. var noiseArgs])
     return;
 }
 
+if (args is ["train-step-compare", ..])
+{
+    EdgeMlOps.Bench.TrainStepCompare.Run(Console.Out);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

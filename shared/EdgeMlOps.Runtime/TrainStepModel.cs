@@ -22,17 +22,31 @@ public sealed class TrainStepModel : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly ParameterLayout _layout;
+    private readonly long[] _sampleDims;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
 
+    /// <summary>A dense classifier's train step: parameters laid out by <paramref name="spec"/>, samples of <c>InputDim</c> floats.</summary>
     public TrainStepModel(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null)
+        : this(bytes, ParameterLayout.For(spec), ClassifierGraphs.FeaturesInput, [spec.InputDim], settings)
+    {
+        Spec = spec;
+    }
+
+    /// <summary>
+    /// Any generated train step (<c>TrainStepGenerator</c>): <paramref name="layout"/> names the trained tensors in
+    /// the flat weight vector, <paramref name="featuresInput"/> the model input a sample of shape
+    /// <paramref name="sampleDims"/> feeds (a batch is [count, ..sampleDims]); labels are int64 class indices.
+    /// </summary>
+    public TrainStepModel(byte[] bytes, ParameterLayout layout, string featuresInput, long[] sampleDims, OrtSessionSettings? settings = null)
     {
         Sha256 = ContentHash.Sha256Hex(bytes);
-        Spec = spec;
-        _layout = ParameterLayout.For(spec);
+        _layout = layout;
+        _sampleDims = sampleDims;
+        SampleLength = checked((int)sampleDims.Aggregate(1L, (a, d) => a * d));
         _session = OrtSessions.Open(bytes, settings ?? OrtSessionSettings.Default).Session;
         _inputNames = _layout.Tensors.Select(t => t.Name)
-            .Concat([ClassifierGraphs.FeaturesInput, ClassifierGraphs.LabelsInput, ClassifierGraphs.LearningRateInput, ClassifierGraphs.ProximalMuInput])
+            .Concat([featuresInput, ClassifierGraphs.LabelsInput, ClassifierGraphs.LearningRateInput, ClassifierGraphs.ProximalMuInput])
             .Concat(_layout.Tensors.Select(t => ClassifierGraphs.AnchorName(t.Name))).ToArray();
         _outputNames = _layout.Tensors.Select(t => ClassifierGraphs.UpdatedName(t.Name))
             .Concat([ClassifierGraphs.LossOutput, ClassifierGraphs.CorrectOutput]).ToArray();
@@ -40,7 +54,11 @@ public sealed class TrainStepModel : IDisposable
 
     public string Sha256 { get; }
 
-    public ModelSpec Spec { get; }
+    /// <summary>The dense classifier's architecture, or null for a train step generated from another model.</summary>
+    public ModelSpec? Spec { get; }
+
+    /// <summary>Floats per sample.</summary>
+    public int SampleLength { get; }
 
     public static TrainStepModel Build(ModelSpec spec) => new(ClassifierGraphs.BuildTrainStep(spec).ToByteArray(), spec);
 
@@ -52,7 +70,7 @@ public sealed class TrainStepModel : IDisposable
     public LocalTrainingResult Train(ReadOnlySpan<float> initial, float[] features, long[] labels, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
     {
         var n = labels.Length;
-        var dim = Spec.InputDim;
+        var dim = SampleLength;
         if (initial.Length != _layout.TotalLength) throw new ArgumentException("Initial weights do not match the model.", nameof(initial));
         if (features.Length != n * dim) throw new ArgumentException($"Expected {n} x {dim} features.", nameof(features));
         if (n == 0 || plan.Epochs <= 0 || plan.BatchSize <= 0) throw new ArgumentException("Nothing to train on.");
@@ -98,7 +116,7 @@ public sealed class TrainStepModel : IDisposable
                         batchY[i] = labels[s];
                     }
 
-                    using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchX.AsMemory(0, count * dim), [count, dim]);
+                    using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchX.AsMemory(0, count * dim), [count, .. _sampleDims]);
                     using var y = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchY.AsMemory(0, count), [count]);
                     var inputs = new List<OrtValue>(currentValues) { x, y, lrValue, muValue };
                     inputs.AddRange(anchorValues);

@@ -336,7 +336,7 @@ internal sealed class ModelInstaller
             inference = await AcquireInferenceAsync(verified, baseUrl, spec).ConfigureAwait(false);
             var trainStep = await _runtimes.TrainSteps.AcquireAsync(verified.TrainStep.Sha256, async () =>
                 new TrainStepModel(await StoredOrFetchedAsync(baseUrl, verified.TrainStep).ConfigureAwait(false), spec, _runtimes.Settings)).ConfigureAwait(false);
-            if (!trainStep.Value.Spec.Equals(spec))
+            if (trainStep.Value.Spec is not { } trained || !trained.Equals(spec))
             {
                 trainStep.Dispose();
                 throw new ArtifactRejectedException($"artifacts do not match the signed architecture {spec}");

@@ -145,7 +145,8 @@ internal sealed class GraphWriter
     public string AxesExceptChannel(string like) =>
         Node("Concat", [Int64s(0), Node("Range", [Int64Constant(2), RankScalar(like), Int64Constant(1)])], OnnxGraphBuilder.Int("axis", 0));
 
-    private string Int64Constant(long value) => Constant($"l:{value}", () => Int64Scalar(value));
+    /// <summary>A rank-0 int64 constant.</summary>
+    public string Int64Constant(long value) => Constant($"l:{value}", () => Int64Scalar(value));
 
     private static TensorProto Int64Fill(long value)
     {

@@ -28,7 +28,7 @@ internal static class TrainingLossWriter
                 // ONNX Runtime has OneHot with float values only; the one-hot rows are cast to the model's type.
                 var oneHot = w.Node("OneHot", [labels, classes, w.Int64s(0, 1)], Int("axis", -1));
                 oneHot = w.Node("Cast", [oneHot], w.CastToElement());
-                var batch = w.Node("Cast", [w.Node("Gather", [w.Shape(logits), w.Int64s(0)], Int("axis", 0))], w.CastToElement());
+                var batch = w.Node("Cast", [w.Node("Gather", [w.Shape(logits), w.Int64Constant(0)], Int("axis", 0))], w.CastToElement());
                 var total = w.Node("ReduceSum", [w.Node("Mul", [oneHot, logp])], Int("keepdims", 0));
                 var loss = w.Node("Neg", [w.Node("Div", [total, batch])]);
                 var seed = w.Node("Div", [w.Node("Sub", [w.Node("Exp", [logp]), oneHot]), batch]);
