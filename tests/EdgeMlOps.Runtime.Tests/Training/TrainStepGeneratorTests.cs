@@ -121,3 +121,31 @@ public class TrainStepGeneratorTests
         Assert.Equal(tensors, compared);
     }
 }
+
+public class TrainableSelectionTests
+{
+    private static ModelProto DigitCnn() =>
+        ClassifierGraphs.Parse(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", "pytorch_cnn_digits04.onnx")));
+
+    [Fact]
+    public void LastLayers_CountLayersWithParameters_FromTheOutputBack()
+    {
+        var model = DigitCnn();
+        Assert.Equal(["head.weight", "head.bias"], TrainableSelection.Resolve(model, "last:1"));
+        Assert.Equal(["backbone.4.weight", "backbone.4.bias", "head.weight", "head.bias"], TrainableSelection.Resolve(model, "last:2"));
+        Assert.Null(TrainableSelection.Resolve(model, "all"));
+        Assert.Equal(["head.bias"], TrainableSelection.Resolve(model, " head.bias "));
+        Assert.Contains("has 3 with parameters", Assert.Throws<NotDifferentiableException>(() => TrainableSelection.Resolve(model, "last:4")).Message);
+        Assert.Contains("expected last:N", Assert.Throws<NotDifferentiableException>(() => TrainableSelection.Resolve(model, "last:x")).Message);
+    }
+
+    [Fact]
+    public void TheSelection_IsWhatTheGeneratedStepTrains()
+    {
+        var model = DigitCnn();
+        var step = TrainStepGenerator.Generate(model, new TrainStepOptions("probabilities", TrainingLoss.SoftmaxCrossEntropy) { Trainable = TrainableSelection.Resolve(model, "last:2") });
+        Assert.Equal(["backbone.4.weight", "backbone.4.bias", "head.weight", "head.bias"], step.Trained);
+        // Everything before the second Conv is frozen: its nodes are evaluated forward only.
+        Assert.DoesNotContain(step.Model.Graph.Node, n => n.OpType == "ScatterElements"); // no MaxPool backward
+    }
+}

@@ -1,0 +1,40 @@
+using EdgeMlOps.Shared.Onnx.Proto;
+
+namespace EdgeMlOps.Shared.Onnx.Training;
+
+/// <summary>
+/// Chooses which initializers a train step trains, the way an operator says it: <c>all</c>, <c>last:N</c> (the
+/// parameters of the last N layers — nodes that hold a floating-point tensor of rank ≥ 1 at a differentiable input,
+/// in graph order), or a comma-separated list of initializer names.
+/// </summary>
+public static class TrainableSelection
+{
+    /// <summary>The names the selection picks; null for <c>all</c> (every parameter the loss depends on).</summary>
+    public static IReadOnlyList<string>? Resolve(ModelProto model, string selection)
+    {
+        var text = selection.Trim();
+        if (text is "all" or "") return null;
+        if (text.StartsWith("last:", StringComparison.Ordinal))
+        {
+            if (!int.TryParse(text.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count) || count < 1)
+                throw new NotDifferentiableException($"'{selection}': expected last:N with N ≥ 1");
+            return LastLayers(model, count);
+        }
+
+        return [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+    }
+
+    /// <summary>The parameters of the last <paramref name="count"/> layers, in graph order.</summary>
+    public static IReadOnlyList<string> LastLayers(ModelProto model, int count)
+    {
+        var parameters = model.Graph.Initializer
+            .Where(t => t.Dims.Count > 0 && t.DataType is (int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Double)
+            .Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var layers = model.Graph.Node
+            .Select(n => n.Input.Where((input, i) => parameters.Contains(input) && GradientRules.IsDifferentiableInput(n.OpType, i)).ToList())
+            .Where(held => held.Count > 0)
+            .ToList();
+        if (layers.Count < count) throw new NotDifferentiableException($"last:{count} asks for {count} layers; the model has {layers.Count} with parameters");
+        return [.. layers.Skip(layers.Count - count).SelectMany(held => held).Distinct(StringComparer.Ordinal)];
+    }
+}
