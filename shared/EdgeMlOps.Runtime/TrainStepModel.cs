@@ -1,6 +1,7 @@
 using EdgeMlOps.Shared.Hashing;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Onnx.Training;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 
@@ -22,6 +23,7 @@ public sealed class TrainStepModel : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly ParameterLayout _layout;
+    private readonly ParameterLayout _state;
     private readonly long[] _sampleDims;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
@@ -45,10 +47,17 @@ public sealed class TrainStepModel : IDisposable
         _sampleDims = sampleDims;
         SampleLength = checked((int)sampleDims.Aggregate(1L, (a, d) => a * d));
         _session = OrtSessions.Open(bytes, settings ?? OrtSessionSettings.Default).Session;
-        _inputNames = _layout.Tensors.Select(t => t.Name)
+        // Optimizer state (velocity, Adam's moments) rides behind the parameters in the same flat buffers.
+        var first = layout.Tensors[0].Name;
+        Optimizer = Enum.GetValues<DeviceOptimizer>().LastOrDefault(o => TrainStepOptions.StateSuffixes(o) is { Count: > 0 } states
+            && states.All(suffix => _session.InputMetadata.ContainsKey(TrainStepOptions.StateName(first, suffix))));
+        _state = new ParameterLayout([.. TrainStepOptions.StateSuffixes(Optimizer).Prepend(null)
+            .SelectMany(suffix => layout.Tensors.Select(t => (suffix is null ? t.Name : TrainStepOptions.StateName(t.Name, suffix), t.Dims)))]);
+        var inputs = _state.Tensors.Select(t => t.Name)
             .Concat([featuresInput, ClassifierGraphs.LabelsInput, ClassifierGraphs.LearningRateInput, ClassifierGraphs.ProximalMuInput])
-            .Concat(_layout.Tensors.Select(t => ClassifierGraphs.AnchorName(t.Name))).ToArray();
-        _outputNames = _layout.Tensors.Select(t => ClassifierGraphs.UpdatedName(t.Name))
+            .Concat(_layout.Tensors.Select(t => ClassifierGraphs.AnchorName(t.Name)));
+        _inputNames = [.. Optimizer == DeviceOptimizer.Adam ? inputs.Append(TrainStepOptions.OptimizerStepInput) : inputs];
+        _outputNames = _state.Tensors.Select(t => ClassifierGraphs.UpdatedName(t.Name))
             .Concat([ClassifierGraphs.LossOutput, ClassifierGraphs.CorrectOutput]).ToArray();
     }
 
@@ -56,6 +65,9 @@ public sealed class TrainStepModel : IDisposable
 
     /// <summary>The dense classifier's architecture, or null for a train step generated from another model.</summary>
     public ModelSpec? Spec { get; }
+
+    /// <summary>The optimizer the graph runs, read from its state inputs (SGD when it has none).</summary>
+    public DeviceOptimizer Optimizer { get; }
 
     /// <summary>Floats per sample.</summary>
     public int SampleLength { get; }
@@ -77,8 +89,10 @@ public sealed class TrainStepModel : IDisposable
         if (!(plan.ProximalMu >= 0) || !float.IsFinite(plan.ProximalMu)) throw new ArgumentException($"Proximal mu must be finite and ≥ 0, got {plan.ProximalMu}.");
 
         var anchor = initial.ToArray();
-        var current = initial.ToArray();
+        var current = new float[_state.TotalLength]; // parameters, then zeroed optimizer state
+        initial.CopyTo(current);
         var next = new float[current.Length];
+        var optimizerStep = new float[1];
         var lr = new[] { plan.LearningRate };
         var mu = new[] { plan.ProximalMu };
         var loss = new float[1];
@@ -90,11 +104,12 @@ public sealed class TrainStepModel : IDisposable
 
         using var lrValue = OrtValue.CreateTensorValueFromMemory(lr, []);
         using var muValue = OrtValue.CreateTensorValueFromMemory(mu, []);
-        var anchorValues = Bind(anchor);
+        using var stepValue = OrtValue.CreateTensorValueFromMemory(optimizerStep, []);
+        var anchorValues = Bind(anchor, _layout);
         using var lossValue = OrtValue.CreateTensorValueFromMemory(loss, []);
         using var correctValue = OrtValue.CreateTensorValueFromMemory(correct, []);
-        var currentValues = Bind(current);
-        var nextValues = Bind(next);
+        var currentValues = Bind(current, _state);
+        var nextValues = Bind(next, _state);
         try
         {
             double epochLoss = 0, initialLoss = double.NaN;
@@ -120,6 +135,8 @@ public sealed class TrainStepModel : IDisposable
                     using var y = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchY.AsMemory(0, count), [count]);
                     var inputs = new List<OrtValue>(currentValues) { x, y, lrValue, muValue };
                     inputs.AddRange(anchorValues);
+                    optimizerStep[0] = steps + 1;
+                    if (Optimizer == DeviceOptimizer.Adam) inputs.Add(stepValue);
                     var outputs = new List<OrtValue>(nextValues) { lossValue, correctValue };
                     _session.Run(null, _inputNames, inputs, _outputNames, outputs);
                     (current, next) = (next, current);
@@ -131,7 +148,7 @@ public sealed class TrainStepModel : IDisposable
                 }
             }
 
-            return new LocalTrainingResult(current, epochLoss / n, (double)epochCorrect / n, initialLoss, steps);
+            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / n, initialLoss, steps);
         }
         finally
         {
@@ -141,8 +158,8 @@ public sealed class TrainStepModel : IDisposable
         }
     }
 
-    private List<OrtValue> Bind(float[] weights) =>
-        _layout.Tensors.Select(t => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, weights.AsMemory(t.Offset, t.Length), t.Dims)).ToList();
+    private static List<OrtValue> Bind(float[] weights, ParameterLayout layout) =>
+        layout.Tensors.Select(t => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, weights.AsMemory(t.Offset, t.Length), t.Dims)).ToList();
 
     public void Dispose() => _session.Dispose();
 }

@@ -48,11 +48,11 @@ public static class TrainStepGenerator
             if (inert.Count > 0) throw new NotDifferentiableException($"parameter(s) {string.Join(", ", inert)} do not influence '{terms.Value}', so they cannot be trained");
         }
 
-        WriteUpdates(graph, writer, trained, grads, terms);
+        WriteUpdates(graph, writer, trained, grads, terms, options);
         Prune(graph);
         if (opset < 16 && graph.Node.Any(n => n.Attribute.Any(a => a.Name == "reduction")))
             model.OpsetImport.First(o => o.Domain is "" or "ai.onnx").Version = 16; // scatter-add; 13–15 ops keep their meaning at 16
-        model.DocString = $"EdgeMlOps train step generated from '{inference.Graph.Name}': SGD on {options.Loss} of '{options.Output}', FedProx term; trains {trained.Count} tensor(s)";
+        model.DocString = $"EdgeMlOps train step generated from '{inference.Graph.Name}': {options.Optimizer} on {options.Loss} of '{options.Output}', FedProx term; trains {trained.Count} tensor(s)";
         return new GeneratedTrainStep(model, trained);
     }
 
@@ -123,11 +123,12 @@ public static class TrainStepGenerator
         return parts[0];
     }
 
-    private static void WriteUpdates(GraphProto graph, GraphWriter w, List<string> trained, Dictionary<string, List<string>> grads, LossTerms terms)
+    private static void WriteUpdates(GraphProto graph, GraphWriter w, List<string> trained, Dictionary<string, List<string>> grads, LossTerms terms, TrainStepOptions options)
     {
         var type = w.ElementType;
         var learningRate = AddInput(graph, ClassifierGraphs.LearningRateInput, type, []);
         var mu = AddInput(graph, ClassifierGraphs.ProximalMuInput, type, []);
+        var step = options.Optimizer == DeviceOptimizer.Adam ? AddInput(graph, TrainStepOptions.OptimizerStepInput, type, []) : null;
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var outputs = new List<ValueInfoProto>();
         foreach (var name in trained)
@@ -140,8 +141,9 @@ public static class TrainStepGenerator
             var anchor = AddInput(graph, ClassifierGraphs.AnchorName(name), type, dims);
             var gradient = Total(w, grads[name]);
             var proximal = w.Node("Mul", [w.Node("Sub", [name, anchor]), mu]);
+            var direction = Direction(graph, w, name, dims, w.Node("Add", [gradient, proximal]), step, options, outputs);
             var updated = ClassifierGraphs.UpdatedName(name);
-            w.NodeTo(updated, "Sub", [name, w.Node("Mul", [w.Node("Add", [gradient, proximal]), learningRate])]);
+            w.NodeTo(updated, "Sub", [name, w.Node("Mul", [direction, learningRate])]);
             outputs.Add(ValueInfo(updated, type, dims));
         }
 
@@ -152,6 +154,46 @@ public static class TrainStepGenerator
         graph.Output.Add(ValueInfo(ClassifierGraphs.LossOutput, type, []));
         graph.Output.Add(ValueInfo(ClassifierGraphs.CorrectOutput, type, []));
         graph.ValueInfo.Clear(); // shapes of the inference graph's values no longer bind: parameters became inputs
+    }
+
+    /// <summary>The step direction the optimizer takes from gradient <paramref name="g"/>, writing its state updates.</summary>
+    private static string Direction(GraphProto graph, GraphWriter w, string name, long[] dims, string g, string? step, TrainStepOptions options, List<ValueInfoProto> outputs)
+    {
+        string State(string suffix, string next)
+        {
+            var input = AddInput(graph, TrainStepOptions.StateName(name, suffix), w.ElementType, dims);
+            var output = ClassifierGraphs.UpdatedName(input);
+            w.NodeTo(output, "Identity", [next]);
+            outputs.Add(ValueInfo(output, w.ElementType, dims));
+            return input;
+        }
+
+        switch (options.Optimizer)
+        {
+            case DeviceOptimizer.Momentum:
+            {
+                var velocity = TrainStepOptions.StateName(name, "velocity");
+                var next = w.Node("Add", [w.Node("Mul", [velocity, w.Scalar(options.Momentum)]), g]);
+                State("velocity", next);
+                return next;
+            }
+
+            case DeviceOptimizer.Adam:
+            {
+                var (beta1, beta2, epsilon) = options.Adam;
+                var (m, v) = (TrainStepOptions.StateName(name, "m"), TrainStepOptions.StateName(name, "v"));
+                var mNext = w.Node("Add", [w.Node("Mul", [m, w.Scalar(beta1)]), w.Node("Mul", [g, w.Scalar(1 - (double)beta1)])]);
+                var vNext = w.Node("Add", [w.Node("Mul", [v, w.Scalar(beta2)]), w.Node("Mul", [w.Node("Mul", [g, g]), w.Scalar(1 - (double)beta2)])]);
+                State("m", mNext);
+                State("v", vNext);
+                var mHat = w.Node("Div", [mNext, w.Node("Sub", [w.Scalar(1), w.Node("Pow", [w.Scalar(beta1), step!])])]);
+                var vHat = w.Node("Div", [vNext, w.Node("Sub", [w.Scalar(1), w.Node("Pow", [w.Scalar(beta2), step!])])]);
+                return w.Node("Div", [mHat, w.Node("Add", [w.Node("Sqrt", [vHat]), w.Scalar(epsilon)])]);
+            }
+
+            default:
+                return g;
+        }
     }
 
     /// <summary>Drops nodes and initializers the train step's outputs do not need (the inference outputs' tails).</summary>

@@ -13,6 +13,19 @@ public enum TrainingLoss
     MeanSquaredError,
 }
 
+/// <summary>The optimizer a device runs; its state (velocity, or Adam's moments) starts at zero every round.</summary>
+public enum DeviceOptimizer
+{
+    /// <summary>w ← w − η·g.</summary>
+    Sgd,
+
+    /// <summary>Heavy-ball momentum as PyTorch writes it: b ← β·b + g, w ← w − η·b; state <c>{name}.velocity</c>.</summary>
+    Momentum,
+
+    /// <summary>Adam (Kingma and Ba 2015) with bias correction; state <c>{name}.m</c>, <c>{name}.v</c>, and the 1-based step count input <c>optimizer_step</c>.</summary>
+    Adam,
+}
+
 /// <summary>
 /// What a generated train step trains: the model output the loss is taken on, the loss, and which initializers are
 /// parameters (the rest stay frozen constants in the graph and are evaluated forward only).
@@ -26,6 +39,29 @@ public sealed record TrainStepOptions(string Output, TrainingLoss Loss)
 
     /// <summary>Name of the labels input the train step adds.</summary>
     public string LabelsInput { get; init; } = ClassifierGraphs.LabelsInput;
+
+    /// <summary>The device optimizer (SGD by default).</summary>
+    public DeviceOptimizer Optimizer { get; init; } = DeviceOptimizer.Sgd;
+
+    /// <summary>Momentum β.</summary>
+    public float Momentum { get; init; } = 0.9f;
+
+    /// <summary>Adam's β₁, β₂ and ε.</summary>
+    public (float Beta1, float Beta2, float Epsilon) Adam { get; init; } = (0.9f, 0.999f, 1e-8f);
+
+    /// <summary>The state tensors an optimizer keeps per parameter (suffixes of <c>{name}.</c>).</summary>
+    public static IReadOnlyList<string> StateSuffixes(DeviceOptimizer optimizer) => optimizer switch
+    {
+        DeviceOptimizer.Momentum => ["velocity"],
+        DeviceOptimizer.Adam => ["m", "v"],
+        _ => [],
+    };
+
+    /// <summary>The input holding optimizer state <paramref name="suffix"/> of parameter <paramref name="name"/> (its output is <c>{that}.new</c>).</summary>
+    public static string StateName(string name, string suffix) => $"{name}.{suffix}";
+
+    /// <summary>Adam's 1-based step count, a scalar input.</summary>
+    public const string OptimizerStepInput = "optimizer_step";
 
     /// <summary>Lowest default-domain opset accepted: the gradient ops take their axes as inputs from 13 on.</summary>
     public const int MinimumOpset = 13;
