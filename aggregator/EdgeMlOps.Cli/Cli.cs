@@ -7,7 +7,7 @@ namespace EdgeMlOps.Cli;
 
 /// <summary>
 /// <c>edgemlops</c>: the operator's command line over the aggregator's admin API. models
-/// list/show/approve/reject/card/upload, rollouts create/status/advance/pause/resume/abort,
+/// list/show/approve/reject/card/upload/check (offline), rollouts create/status/advance/pause/resume/abort,
 /// audit verify/list, keys rotate, devices list/token/revoke, security events. Exit codes: 0 done, 1 the API refused (its message is
 /// printed), 2 bad usage, 3 the aggregator could not be reached.
 /// </summary>
@@ -63,7 +63,7 @@ public static class Cli
             var bytes = await File.ReadAllBytesAsync(r.GetValue(onnx)!.FullName, ct).ConfigureAwait(false);
             Changed(output, await Client(r).PostBytesAsync($"/v1/admin/models/{M(r)}/versions?reason={Uri.EscapeDataString(r.GetValue(reason)!)}", bytes, ct).ConfigureAwait(false));
         }));
-        var models = new Command("models", "Registry versions, approval, model cards, explanations") { list, show, approve, reject, card, upload, ExplainCommands.Explain(console, output, Client, M) };
+        var models = new Command("models", "Registry versions, approval, model cards, explanations") { list, show, approve, reject, card, upload, ModelCheckCommand.Create(console), ExplainCommands.Explain(console, output, Client, M) };
 
         // ---- rollouts ----
         var stages = new Option<string?>("--stages") { Description = "Cumulative shares, e.g. 0.01,0.1,0.5,1" };

@@ -5,7 +5,7 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// <summary>
 /// Chooses which initializers a train step trains, the way an operator says it: <c>all</c>, <c>last:N</c> (the
 /// parameters of the last N layers — nodes that hold a floating-point tensor of rank ≥ 1 at a differentiable input,
-/// in graph order), or a comma-separated list of initializer names.
+/// in graph order, a bias Add straight after its MatMul or Conv counting with it), or a comma-separated list of names.
 /// </summary>
 public static class TrainableSelection
 {
@@ -30,10 +30,18 @@ public static class TrainableSelection
         var parameters = model.Graph.Initializer
             .Where(t => t.Dims.Count > 0 && t.DataType is (int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Double)
             .Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var layers = model.Graph.Node
-            .Select(n => n.Input.Where((input, i) => parameters.Contains(input) && GradientRules.IsDifferentiableInput(n.OpType, i)).ToList())
-            .Where(held => held.Count > 0)
-            .ToList();
+        var layers = new List<List<string>>();
+        var lastOutputs = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in model.Graph.Node)
+        {
+            var held = node.Input.Where((input, i) => parameters.Contains(input) && GradientRules.IsDifferentiableInput(node.OpType, i)).ToList();
+            if (held.Count == 0) continue;
+            // A bias added straight after a MatMul or Conv (how exporters write x @ W + b) belongs to that layer.
+            if (node.OpType == "Add" && layers.Count > 0 && node.Input.Any(lastOutputs.Contains)) layers[^1].AddRange(held);
+            else layers.Add(held);
+            lastOutputs = [.. node.Output];
+        }
+
         if (layers.Count < count) throw new NotDifferentiableException($"last:{count} asks for {count} layers; the model has {layers.Count} with parameters");
         return [.. layers.Skip(layers.Count - count).SelectMany(held => held).Distinct(StringComparer.Ordinal)];
     }

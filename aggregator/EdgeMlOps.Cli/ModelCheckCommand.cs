@@ -1,0 +1,103 @@
+using System.CommandLine;
+using System.Globalization;
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Onnx.Proto;
+using EdgeMlOps.Shared.Onnx.Training;
+using Google.Protobuf;
+using Spectre.Console;
+
+namespace EdgeMlOps.Cli;
+
+/// <summary>
+/// <c>edgemlops models check FILE</c>: an ONNX file examined offline, before any upload — whether it is well formed
+/// (ONNX's structural rules), its interface, its operators and parameters, and what a train step generated from it
+/// would train (or exactly why it cannot be generated). Exit 0 when all is well, 1 when something is refused.
+/// </summary>
+internal static class ModelCheckCommand
+{
+    public static Command Create(IAnsiConsole console)
+    {
+        var file = new Argument<FileInfo>("file") { Description = "ONNX model" };
+        var output = new Option<string>("--output") { Description = "The model output the loss is taken on", DefaultValueFactory = _ => ClassifierGraphs.ProbabilitiesOutput };
+        var loss = new Option<string>("--loss") { Description = "softmax-ce, binary-ce or mse", DefaultValueFactory = _ => "softmax-ce" };
+        var trainable = new Option<string>("--trainable") { Description = "What trains: all, last:N (the last N layers), comma-separated initializer names, or none (inference only)", DefaultValueFactory = _ => "all" };
+        var optimizer = new Option<string>("--optimizer") { Description = "sgd, momentum or adam", DefaultValueFactory = _ => "sgd" };
+        var writeStep = new Option<FileInfo?>("--train-step") { Description = "Write the generated train-step graph to this file" };
+        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep };
+        command.SetAction((r, ct) => Cli.Run(console, async () =>
+        {
+            var path = r.GetValue(file)!;
+            var bytes = await File.ReadAllBytesAsync(path.FullName, ct).ConfigureAwait(false);
+            Check(console, path.Name, bytes, r.GetValue(output)!, r.GetValue(loss)!, r.GetValue(trainable)!, r.GetValue(optimizer)!, r.GetValue(writeStep));
+        }));
+        return command;
+    }
+
+    private static void Check(IAnsiConsole console, string name, byte[] bytes, string output, string lossText, string trainableText, string optimizerText, FileInfo? writeStep)
+    {
+        ModelProto model;
+        try
+        {
+            model = ClassifierGraphs.Parse(bytes);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new AdminApiException(0, $"{name} is not an ONNX model: {ex.Message}");
+        }
+
+        var opsets = string.Join(", ", model.OpsetImport.Select(o => $"{(o.Domain is "" ? "ai.onnx" : o.Domain)} {o.Version}"));
+        Line(console, $"{name}: {bytes.Length.ToString("N0", CultureInfo.InvariantCulture)} bytes, sha256 {ContentHash.Sha256Hex(bytes)}; IR {model.IrVersion}; opsets {opsets}; producer {model.ProducerName} {model.ProducerVersion}".TrimEnd());
+        var graph = model.Graph ?? new GraphProto();
+        var initializers = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        Line(console, "inputs:    " + string.Join("; ", graph.Input.Where(i => !initializers.Contains(i.Name)).Select(i => $"{i.Name} {OnnxModelCheck.Describe(i)}")));
+        Line(console, "outputs:   " + string.Join("; ", graph.Output.Select(o => $"{o.Name} {OnnxModelCheck.Describe(o)}")));
+        Line(console, "operators: " + string.Join(", ", OnnxModelCheck.OpHistogram(model).Select(p => $"{p.Op} ×{p.Count}")));
+        var values = graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d));
+        Line(console, $"tensors:   {graph.Initializer.Count} initializers, {values.ToString("N0", CultureInfo.InvariantCulture)} values");
+
+        var problems = OnnxModelCheck.Problems(model);
+        if (problems.Count > 0) throw new AdminApiException(0, $"{name} is not a well-formed ONNX model:\n  " + string.Join("\n  ", problems));
+        Line(console, "well formed: yes (ONNX's structural rules)");
+        if (trainableText.Trim() == "none") return;
+
+        var loss = lossText switch
+        {
+            "softmax-ce" => TrainingLoss.SoftmaxCrossEntropy,
+            "binary-ce" => TrainingLoss.BinaryCrossEntropy,
+            "mse" => TrainingLoss.MeanSquaredError,
+            _ => throw new AdminApiException(0, $"--loss: '{lossText}' is not softmax-ce, binary-ce or mse"),
+        };
+        var optimizer = optimizerText switch
+        {
+            "sgd" => DeviceOptimizer.Sgd,
+            "momentum" => DeviceOptimizer.Momentum,
+            "adam" => DeviceOptimizer.Adam,
+            _ => throw new AdminApiException(0, $"--optimizer: '{optimizerText}' is not sgd, momentum or adam"),
+        };
+        GeneratedTrainStep step;
+        try
+        {
+            var options = new TrainStepOptions(output, loss) { Trainable = TrainableSelection.Resolve(model, trainableText), Optimizer = optimizer };
+            step = TrainStepGenerator.Generate(model, options);
+        }
+        catch (NotDifferentiableException ex)
+        {
+            throw new AdminApiException(0, $"no train step for {name}: {ex.Message}");
+        }
+
+        var dims = graph.Initializer.ToDictionary(t => t.Name, t => t.Dims.ToArray(), StringComparer.Ordinal);
+        var trained = step.Trained.Sum(n => dims[n].Aggregate(1L, (a, d) => a * d));
+        Line(console, $"train step: {lossText} on '{output}', {optimizerText}; trains {step.Trained.Count} tensors, {trained.ToString("N0", CultureInfo.InvariantCulture)} values: "
+            + string.Join(", ", step.Trained.Select(n => $"{n} [{string.Join(", ", dims[n])}]")));
+        var frozen = graph.Initializer.Count - step.Trained.Count;
+        if (frozen > 0) Line(console, $"frozen:    {frozen} initializers (evaluated forward only)");
+        if (writeStep is not null)
+        {
+            File.WriteAllBytes(writeStep.FullName, step.Model.ToByteArray());
+            Line(console, $"wrote {writeStep.FullName} ({step.Model.Graph.Node.Count} nodes)");
+        }
+    }
+
+    private static void Line(IAnsiConsole console, string text) => console.WriteLine(text);
+}
