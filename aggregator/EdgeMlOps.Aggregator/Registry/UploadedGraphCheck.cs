@@ -35,12 +35,25 @@ public static class UploadedGraphCheck
         try
         {
             graph = ClassifierGraphs.Parse(uploaded);
-            weights = ClassifierGraphs.ReadWeights(graph);
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
             // Anything the parser trips over in an uploaded file is the uploader's problem to fix.
             throw new UploadRefusedException($"body is not an EdgeMlOps classifier ONNX model: {ex.Message} (see docs/MODELS.md)");
+        }
+
+        if (OnnxModelCheck.Problems(graph) is { Count: > 0 } problems)
+            throw new UploadRefusedException("the uploaded file is not a well-formed ONNX model: " + string.Join("; ", problems));
+        try
+        {
+            weights = ClassifierGraphs.ReadWeights(graph);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new UploadRefusedException($"the fleet serves dense classifiers with '{ClassifierGraphs.SpecMetadataKey}' metadata today, and this model is not one ({ex.Message}). " +
+                $"It is: inputs {Interface(graph.Graph.Input.Where(i => graph.Graph.Initializer.All(t => t.Name != i.Name)))}; outputs {Interface(graph.Graph.Output)}; " +
+                $"operators {string.Join(", ", OnnxModelCheck.OpHistogram(graph).Select(p => $"{p.Op} ×{p.Count}"))}. " +
+                "`edgemlops models check FILE` shows what a train step generated from it would fine-tune; serving it byte for byte is not built yet (see docs/MODELS.md).");
         }
 
         var rebuilt = ClassifierGraphs.BuildInference(weights);
@@ -56,6 +69,8 @@ public static class UploadedGraphCheck
 
         return weights;
     }
+
+    private static string Interface(IEnumerable<ValueInfoProto> values) => string.Join(", ", values.Select(v => $"{v.Name} {OnnxModelCheck.Describe(v)}"));
 
     private static float MaxDifference(byte[] uploaded, byte[] rebuilt, ModelSpec spec)
     {

@@ -67,6 +67,27 @@ public sealed class UploadedGraphCheckTests
     }
 
     [Fact]
+    public void AMalformedGraph_IsRefusedWithONNXsStructuralRuleNamed()
+    {
+        var model = ClassifierGraphs.BuildInference(ModelWeights.Initialize(Spec, 3));
+        model.Graph.Node[1].Input[0] = "ghost";
+        var refused = Assert.Throws<UploadRefusedException>(() => UploadedGraphCheck.Admit(model.ToByteArray()));
+        Assert.Contains("not a well-formed ONNX model", refused.Message);
+        Assert.Contains("reads 'ghost', which no input, initializer or earlier node produces", refused.Message);
+    }
+
+    [Fact]
+    public void APyTorchCnnUploadedAsItIs_IsRefused_SayingWhatItIsAndWhatTheFleetTakesToday()
+    {
+        var refused = Assert.Throws<UploadRefusedException>(() => UploadedGraphCheck.Admit(File.ReadAllBytes(
+            Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_cnn_digits04.onnx"))));
+        Assert.Contains("features float [batch, 1, 28, 28]", refused.Message);
+        Assert.Contains("Conv ×2", refused.Message);
+        Assert.Contains("edgemlops models check", refused.Message);
+        Assert.Contains("docs/MODELS.md", refused.Message);
+    }
+
+    [Fact]
     public void NotAnOnnxFile_IsRefusedWithTheFormatNamed()
     {
         var refused = Assert.Throws<UploadRefusedException>(() => UploadedGraphCheck.Admit("not a model"u8.ToArray()));
