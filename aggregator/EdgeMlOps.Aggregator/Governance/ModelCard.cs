@@ -32,7 +32,7 @@ public sealed record ModelCard(string Markdown, string Html)
         return string.Create(CultureInfo.InvariantCulture, $"Trained with user-level differential privacy (DP-FedAvg): epsilon {epsilon:F2} at delta {delta} spent by the round that made this version.");
     }
 
-    public static ModelCard Build(ModelRegistry registry, AggregatorOptions options, Monitoring.FleetMonitor monitor, ModelVersionRecord v, Explanations.VersionExplanation? explanation = null, Evaluation.FederatedImportance? fleetImportance = null)
+    public static ModelCard Build(ModelRegistry registry, AggregatorOptions options, Monitoring.FleetMonitor monitor, ModelVersionRecord v, Explanations.VersionExplanation? explanation = null, Evaluation.FederatedImportance? fleetImportance = null, Registry.ArtifactStore? artifacts = null)
     {
         var inv = CultureInfo.InvariantCulture;
         var rounds = registry.Rounds(v.Model);
@@ -66,6 +66,9 @@ public sealed record ModelCard(string Markdown, string Html)
                 ["Train-step artifact", $"train_step.onnx sha256 {v.TrainStepSha256} ({v.TrainStepSize} bytes)"],
             ]),
             new("Intended use", [options.Governance.IntendedUse]),
+            artifacts is null
+                ? new("Interface and training", ["The version's artifacts were not available to describe."])
+                : InterfaceCardSection.For(artifacts.Read(v.InferenceSha256), artifacts.Read(v.TrainStepSha256)),
             new("Factors and cohorts", [cohorts.Count > 0
                 ? "Evaluated per cohort of the aggregator's evaluation data (subpopulation analysis); the validation gate compares each cohort with the live version."
                 : "No cohort evaluation recorded."]),

@@ -55,11 +55,11 @@ internal static class AdminApi
                 ? Results.Ok(new { Version = v, Evaluation = registry.Evaluation(name, version) is { } e ? JsonDocument.Parse(e).RootElement : (JsonElement?)null })
                 : Results.NotFound(new { error = $"no version {name} v{version}" })));
 
-        admin.MapGet("/models/{name}/versions/{version}/card", (HttpContext http, string name, ulong version, string? format, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options, [FromServices] DriftWatch drift, [FromServices] Explanations.VersionExplainer explainer) =>
+        admin.MapGet("/models/{name}/versions/{version}/card", (HttpContext http, string name, ulong version, string? format, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options, [FromServices] DriftWatch drift, [FromServices] Explanations.VersionExplainer explainer, [FromServices] ArtifactStore artifacts) =>
             guard.Run(http, AdminRoles.Viewer, _ =>
             {
                 if (registry.Version(name, version) is not { } v) return Results.NotFound(new { error = $"no version {name} v{version}" });
-                var card = ModelCard.Build(registry, options, drift.Monitor, v, explainer.For(v), explainer.Federated(v));
+                var card = ModelCard.Build(registry, options, drift.Monitor, v, explainer.For(v), explainer.Federated(v), artifacts);
                 return format == "html" ? Results.Content(card.Html, "text/html; charset=utf-8") : Results.Content(card.Markdown, "text/markdown; charset=utf-8");
             }));
 

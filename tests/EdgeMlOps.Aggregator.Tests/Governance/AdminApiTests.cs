@@ -179,6 +179,13 @@ public sealed class AdminApiTests : IAsyncLifetime
             Assert.Contains(section, markdown, StringComparison.Ordinal);
         }
 
+        // The interface and the trained set, read from the version's own artifacts (mlp-4-3-2: every tensor trains).
+        Assert.Contains("## Interface and training", markdown, StringComparison.Ordinal);
+        Assert.Contains("| input | features | float [batch, 4] |", markdown, StringComparison.Ordinal);
+        Assert.Contains("| operators |  | Gemm ×2, ArgMax ×1, Relu ×1, Softmax ×1 |", markdown, StringComparison.Ordinal);
+        Assert.Contains("| trained | 4 tensors, 23 values | layer0.weight float [4, 3], layer0.bias float [3], layer1.weight float [3, 2], layer1.bias float [2] |", markdown, StringComparison.Ordinal);
+        Assert.Contains("| frozen | 0 tensors, 0 values |", markdown, StringComparison.Ordinal);
+
         var html = await (await Send(HttpMethod.Get, "/v1/admin/models/tiny/versions/1/card?format=html", "carol-token")).Content.ReadAsStringAsync();
         Assert.Contains("<h1>Model card: tiny v1</h1>", html, StringComparison.Ordinal);
         Assert.Contains("<table>", html, StringComparison.Ordinal);

@@ -1,0 +1,33 @@
+using System.Globalization;
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Onnx.Proto;
+
+namespace EdgeMlOps.Aggregator.Governance;
+
+/// <summary>
+/// The model card's "Interface and training" section, read from the version's own artifacts: what the served graph
+/// takes and returns, the operators it runs, and which tensors the fleet trains through the train step (the inputs
+/// that come with a FedProx anchor) against those that stay frozen.
+/// </summary>
+internal static class InterfaceCardSection
+{
+    public static ModelCard.Section For(byte[] inference, byte[] trainStep)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var model = ClassifierGraphs.Parse(inference).Graph;
+        var step = ClassifierGraphs.Parse(trainStep);
+        var stepInputs = step.Graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var trained = step.Graph.Input.Where(i => stepInputs.Contains(ClassifierGraphs.AnchorName(i.Name))).ToList();
+        var parameters = model.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        long Values(string name) => parameters.TryGetValue(name, out var t) ? t.Dims.Aggregate(1L, (a, d) => a * d) : 0;
+        var frozen = model.Initializer.Where(t => trained.All(i => i.Name != t.Name)).ToList();
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var input in model.Input.Where(i => !parameters.ContainsKey(i.Name))) rows.Add(["input", input.Name, OnnxModelCheck.Describe(input)]);
+        foreach (var output in model.Output) rows.Add(["output", output.Name, OnnxModelCheck.Describe(output)]);
+        rows.Add(["operators", string.Empty, string.Join(", ", OnnxModelCheck.OpHistogram(ClassifierGraphs.Parse(inference)).Select(p => $"{p.Op} ×{p.Count}"))]);
+        rows.Add(["trained", $"{trained.Count} tensors, {trained.Sum(i => Values(i.Name)).ToString("N0", inv)} values", string.Join(", ", trained.Select(i => $"{i.Name} {OnnxModelCheck.Describe(i)}"))]);
+        rows.Add(["frozen", $"{frozen.Count} tensors, {frozen.Sum(t => Values(t.Name)).ToString("N0", inv)} values", string.Join(", ", frozen.Select(t => t.Name))]);
+        rows.Add(["train step", string.Empty, step.DocString]);
+        return new ModelCard.Section("Interface and training", Header: ["Item", "Name", "Detail"], Rows: rows);
+    }
+}
