@@ -48,4 +48,10 @@ if (args is ["train-step-compare", ..])
     return;
 }
 
+if (args is ["model-footprint", .. var footprintArgs])
+{
+    EdgeMlOps.Bench.ModelFootprint.Run(footprintArgs, Console.Out);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
