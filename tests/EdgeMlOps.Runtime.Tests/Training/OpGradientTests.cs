@@ -64,6 +64,9 @@ public class OpGradientTests
             Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1)), [2, 4, 4, 4]), 17),
         ["Conv 2-D, dilation 2, asymmetric pads"] = (g => (g.Node("Conv", [g.Param("x", [1, 2, 8, 7]), g.Param("w", [3, 2, 3, 2])],
             Ints("dilations", 2, 1), Ints("pads", 0, 1, 1, 0)), [1, 3, 5, 7]), 17),
+        ["Conv 2-D, 2 groups, stride 2"] = (g => (g.Node("Conv", [g.Param("x", [2, 4, 7, 7]), g.Param("w", [6, 2, 3, 3]), g.Param("b", [6])],
+            Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1), Int("group", 2)), [2, 6, 4, 4]), 17),
+        ["Conv 2-D depthwise"] = (g => (g.Node("Conv", [g.Param("x", [2, 3, 6, 6]), g.Param("w", [3, 1, 3, 3])], Int("group", 3), Ints("pads", 1, 1, 1, 1)), [2, 3, 6, 6]), 17),
         ["Conv 1-D, stride 2"] = (g => (g.Node("Conv", [g.Param("x", [2, 3, 10]), g.Param("w", [4, 3, 3]), g.Param("b", [4])], Ints("strides", 2)), [2, 4, 4]), 17),
     };
 

@@ -58,14 +58,15 @@ internal static class LinearGradients
     }
 
     /// <summary>
-    /// Conv (1-D, 2-D or 3-D; group 1; explicit or no padding). dX is the transposed convolution of dY with W,
+    /// Conv (1-D, 2-D or 3-D; any group count, depthwise included; explicit or no padding). dX is the transposed convolution of dY with W,
     /// padded at the end by the rows a strided Conv never reads; dW is the convolution of Xᵀ (channels as batch)
     /// with dYᵀ as the kernel, strides and dilations swapped, cropped to the kernel; dB sums dY over all but channels.
     /// </summary>
     public static void Conv(GradientContext c)
     {
         var group = c.Int("group", 1);
-        if (group != 1) throw c.Refuse($"Conv with group={group} has no gradient rule yet (group 1 only)");
+        var weightDims = c.Facts.StaticDims(c.Input(1));
+        if (group != 1 && weightDims is null) throw c.Refuse($"Conv with group={group} needs a constant weight (its shape decides which channel pairs are kept)");
         var autoPad = GraphFacts.AttributeString(c.Node, "auto_pad") ?? "NOTSET";
         if (autoPad is not ("NOTSET" or "VALID")) throw c.Refuse($"Conv with auto_pad={autoPad} has no gradient rule; export with explicit pads");
         var (x, w, dy) = (c.Input(0), c.Input(1), c.Dy);
@@ -80,7 +81,7 @@ internal static class LinearGradients
 
         c.Give(0, () =>
         {
-            var partial = c.W.Node("ConvTranspose", [dy, w], Ints("strides", strides), Ints("dilations", dilations), Ints("pads", pads));
+            var partial = c.W.Node("ConvTranspose", [dy, w], Ints("strides", strides), Ints("dilations", dilations), Ints("pads", pads), Int("group", group));
             var missing = c.W.Node("Sub", [
                 c.W.Node("Slice", [c.W.Shape(x), c.W.Int64s(2), c.W.Int64s(rank)]),
                 c.W.Node("Slice", [c.W.Shape(partial), c.W.Int64s(2), c.W.Int64s(rank)])]);
@@ -94,12 +95,32 @@ internal static class LinearGradients
             var kernels = c.W.Node("Transpose", [dy], Ints("perm", swap));
             var full = c.W.Node("Conv", [inputs, kernels], Ints("strides", dilations), Ints("dilations", strides), Ints("pads", pads));
             var cropped = c.W.Node("Slice", [full, c.W.Int64s(new long[spatial]), c.W.Int64s(kernel), c.W.Int64s([.. Enumerable.Range(2, spatial).Select(i => (long)i)])]);
-            return c.W.Node("Transpose", [cropped], Ints("perm", swap));
+            if (group == 1) return c.W.Node("Transpose", [cropped], Ints("perm", swap));
+            return GroupBlocks(c, cropped, weightDims!, group);
         });
         if (c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0)
         {
             c.Give(2, () => c.W.Node("ReduceSum", [dy, c.W.Int64s([0, .. Enumerable.Range(2, spatial).Select(i => (long)i)])], Int("keepdims", 0)));
         }
+    }
+
+    /// <summary>
+    /// With groups, the full cross product [C, M, k…] of every input channel with every output channel is computed and
+    /// the blocks a grouped Conv actually connects are gathered: output channel m of group j = m / (M/g) pairs with
+    /// input channels j·C/g … (j+1)·C/g − 1. This costs g× the arithmetic of the blocks alone (a depthwise Conv: C×).
+    /// </summary>
+    private static string GroupBlocks(GradientContext c, string cross, long[] weightDims, long group)
+    {
+        var (outputs, perGroup) = (weightDims[0], weightDims[1]);
+        var inputs = perGroup * group;
+        var kernelSize = weightDims.Skip(2).Aggregate(1L, (a, d) => a * d);
+        var rows = c.W.Node("Reshape", [cross, c.W.Int64s(inputs * outputs, kernelSize)]);
+        var picks = new long[outputs * perGroup];
+        for (long m = 0, i = 0; m < outputs; m++)
+            for (long k = 0; k < perGroup; k++, i++)
+                picks[i] = ((m / (outputs / group) * perGroup) + k) * outputs + m;
+        var gathered = c.W.Node("Gather", [rows, c.W.Int64s(picks)], Int("axis", 0));
+        return c.W.Node("Reshape", [gathered, c.W.Int64s(weightDims)]);
     }
 
     private static string SwapLast(GradientContext c, string value, int rank)
