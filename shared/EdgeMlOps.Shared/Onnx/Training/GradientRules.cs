@@ -30,6 +30,7 @@ internal static class GradientRules
         ["Conv"] = LinearGradients.Conv,
         ["MaxPool"] = NormalizationGradients.MaxPool,
         ["GlobalAveragePool"] = NormalizationGradients.GlobalAveragePool,
+        ["AveragePool"] = NormalizationGradients.AveragePool,
         ["BatchNormalization"] = NormalizationGradients.BatchNormalization,
         ["LayerNormalization"] = NormalizationGradients.LayerNormalization,
         ["Reshape"] = ShapeGradients.Reshape,
