@@ -76,9 +76,28 @@ public class TrainStepGeneratorTests
         var ce = new TrainStepOptions("y", TrainingLoss.SoftmaxCrossEntropy);
         Assert.Contains("no output 'probs'", Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, ce with { Output = "probs" })).Message);
         Assert.Contains("'w9' is not an initializer", Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, ce with { Trainable = ["w9"] })).Message);
+        var ancient = model.Clone();
+        ancient.OpsetImport[0].Version = 6;
+        Assert.Contains("opset 6; training needs opset 7 or later", Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(ancient, ce)).Message);
+        var changed = model.Clone();
+        changed.OpsetImport[0].Version = 12;
+        changed.Graph.Node.Single(n => n.OpType == "Softmax").Attribute.Single().I = 0; // pre-13 Softmax flattening from axis 0
+        Assert.Contains("Softmax with axis=0 changed meaning at opset 13", Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(changed, ce)).Message);
+    }
+
+    [Fact]
+    public void AnOpset9Export_IsLiftedTo13ForTheTrainStep_WithTheSameGradients()
+    {
+        var (model, feeds) = Classifier("Softmax", 3);
+        feeds["labels"] = new Feed([4], Ints: [0, 2, 1, 2]);
         var old = model.Clone();
-        old.OpsetImport[0].Version = 12;
-        Assert.Contains("opset 12", Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(old, ce)).Message);
+        old.OpsetImport[0].Version = 9;
+        using var probe = new GradientProbe(old, new TrainStepOptions("y", TrainingLoss.SoftmaxCrossEntropy));
+        using var current = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.SoftmaxCrossEntropy));
+        Assert.Equal(13, probe.Step.Model.OpsetImport[0].Version);
+        Assert.Equal(9, old.OpsetImport[0].Version);
+        Assert.True(probe.RelativeError(feeds, 1e-6) < 1e-6);
+        Assert.Equal(current.Gradient(feeds).Loss, probe.Gradient(feeds).Loss, 12);
     }
 
     public static TheoryData<string, int> PyTorchModels => new() { { "pytorch_cnn_mnist", 6 }, { "pytorch_kws_1d", 10 } };

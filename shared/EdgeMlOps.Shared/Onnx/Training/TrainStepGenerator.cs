@@ -20,9 +20,10 @@ public static class TrainStepGenerator
     {
         var model = inference.Clone();
         var graph = model.Graph;
-        var opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
-        if (opset < TrainStepOptions.MinimumOpset)
-            throw new NotDifferentiableException($"the model uses ONNX opset {opset}; training needs opset {TrainStepOptions.MinimumOpset} or later (re-export it with a newer opset_version)");
+        if (model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx") is null)
+            throw new NotDifferentiableException("the model imports no default-domain (ai.onnx) opset");
+        OpsetUpgrade.Apply(model); // 7–12: lifted to 13 for the train step only, or refused naming the op
+        var opset = model.OpsetImport.First(o => o.Domain is "" or "ai.onnx").Version;
         var output = graph.Output.FirstOrDefault(o => o.Name == options.Output)
             ?? throw new NotDifferentiableException($"the model has no output '{options.Output}' (outputs: {string.Join(", ", graph.Output.Select(o => o.Name))})");
         var elementType = (DataType)(output.Type?.TensorType?.ElemType ?? 0);
