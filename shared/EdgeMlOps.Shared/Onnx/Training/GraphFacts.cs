@@ -24,8 +24,6 @@ internal sealed class GraphFacts
             _declared.TryAdd(info.Name, info);
     }
 
-    public bool IsInitializer(string name) => _initializers.ContainsKey(name);
-
     public TensorProto? Initializer(string name) => _initializers.GetValueOrDefault(name);
 
     public NodeProto? Producer(string name) => _producers.GetValueOrDefault(name);

@@ -13,9 +13,6 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// </summary>
 public static class TrainStepGenerator
 {
-    /// <summary>Ops a gradient can flow through.</summary>
-    public static IEnumerable<string> SupportedOps => GradientRules.Supported;
-
     public static GeneratedTrainStep Generate(ModelProto inference, TrainStepOptions options)
     {
         var model = inference.Clone();
