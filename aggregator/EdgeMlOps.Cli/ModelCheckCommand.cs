@@ -86,10 +86,8 @@ internal static class ModelCheckCommand
             throw new AdminApiException(0, $"no train step for {name}: {ex.Message}");
         }
 
-        var dims = graph.Initializer.ToDictionary(t => t.Name, t => t.Dims.ToArray(), StringComparer.Ordinal);
-        var trained = step.Trained.Sum(n => dims[n].Aggregate(1L, (a, d) => a * d));
-        Line(console, $"train step: {lossText} on '{output}', {optimizerText}; trains {step.Trained.Count} tensors, {trained.ToString("N0", CultureInfo.InvariantCulture)} values: "
-            + string.Join(", ", step.Trained.Select(n => $"{n} [{string.Join(", ", dims[n])}]")));
+        Line(console, $"train step: {lossText} on '{output}', {optimizerText}; trains {step.Layout.Tensors.Count} tensors, {step.Layout.TotalLength.ToString("N0", CultureInfo.InvariantCulture)} values: "
+            + string.Join(", ", step.Layout.Tensors.Select(t => $"{t.Name} [{string.Join(", ", t.Dims)}]")));
         var frozen = graph.Initializer.Count - step.Trained.Count;
         if (frozen > 0) Line(console, $"frozen:    {frozen} initializers (evaluated forward only)");
         if (writeStep is not null)

@@ -62,11 +62,9 @@ public static class ModelFootprint
             {
                 Trainable = TrainableSelection.Resolve(model, configuration.Contains("head", StringComparison.Ordinal) ? "last:1" : "all"),
             });
-            var dims = model.Graph.Initializer.ToDictionary(t => t.Name, t => t.Dims.ToArray());
-            var layout = new ParameterLayout([.. step.Trained.Select(n => (n, dims[n]))]);
-            trainer = new TrainStepModel(step.Model.ToByteArray(), layout, ClassifierGraphs.FeaturesInput, [1, 28, 28]);
+            trainer = new TrainStepModel(step.Model.ToByteArray(), step.Layout, ClassifierGraphs.FeaturesInput, [1, 28, 28]);
             sample = [1, 28, 28];
-            trainedValues = layout.TotalLength;
+            trainedValues = step.Layout.TotalLength;
         }
 
         using var session = new InferenceSession(inference);

@@ -75,10 +75,10 @@ public sealed class TrainStepModel : IDisposable
     public static TrainStepModel Build(ModelSpec spec) => new(ClassifierGraphs.BuildTrainStep(spec).ToByteArray(), spec);
 
     /// <summary>
-    /// Runs <paramref name="plan"/> over the samples (features row-major [n, inputDim]) from
-    /// <paramref name="initial"/>, shuffling each epoch with the plan's seed.
+    /// Runs <paramref name="plan"/>'s epochs of mini-batch steps over the samples (row-major [n, SampleLength]) from
+    /// <paramref name="initial"/>, shuffling each epoch with the plan's seed; <paramref name="cancellationToken"/> is
+    /// checked before every step, so a stop or a deadline ends training within one batch.
     /// </summary>
-    /// <summary>Runs the plan's epochs of mini-batch steps; <paramref name="cancellationToken"/> is checked before every step, so a stop or a deadline ends training within one batch.</summary>
     public LocalTrainingResult Train(ReadOnlySpan<float> initial, float[] features, long[] labels, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
     {
         var n = labels.Length;

@@ -47,10 +47,8 @@ public static class FederatedFineTuning
     {
         var model = ClassifierGraphs.Parse(modelBytes);
         var step = TrainStepGenerator.Generate(model, new TrainStepOptions(ClassifierGraphs.ProbabilitiesOutput, TrainingLoss.SoftmaxCrossEntropy) { Trainable = trainable });
-        var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        var layout = new ParameterLayout([.. step.Trained.Select(n => (n, initializers[n].Dims.ToArray()))]);
-        var global = new float[layout.TotalLength];
-        foreach (var tensor in layout.Tensors) Values(initializers[tensor.Name]).CopyTo(global.AsSpan(tensor.Offset, tensor.Length));
+        var layout = step.Layout;
+        var global = step.InitialValues(model);
 
         using var trainer = new TrainStepModel(step.Model.ToByteArray(), layout, ClassifierGraphs.FeaturesInput, sampleDims);
         var order = Enumerable.Range(0, fleet.Count).ToArray();
@@ -98,7 +96,4 @@ public static class FederatedFineTuning
         for (var i = 0; i < test.Count; i++) if (labels[i] == test.Labels[i]) hits++;
         return (double)hits / test.Count;
     }
-
-    private static ReadOnlySpan<float> Values(TensorProto tensor) =>
-        tensor.FloatData.Count > 0 ? tensor.FloatData.ToArray() : MemoryMarshal.Cast<byte, float>(tensor.RawData.Span);
 }

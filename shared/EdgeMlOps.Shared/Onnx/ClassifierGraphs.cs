@@ -91,19 +91,7 @@ public static class ClassifierGraphs
                 throw new InvalidDataException($"Initializer '{tensor.Name}' has the wrong type or shape.");
             }
 
-            var target = values.AsSpan(tensor.Offset, tensor.Length);
-            if (proto.RawData.Length == tensor.Length * sizeof(float))
-            {
-                MemoryMarshal.Cast<byte, float>(proto.RawData.Span).CopyTo(target);
-            }
-            else if (proto.FloatData.Count == tensor.Length)
-            {
-                proto.FloatData.CopyTo(values, tensor.Offset);
-            }
-            else
-            {
-                throw new InvalidDataException($"Initializer '{tensor.Name}' has {proto.RawData.Length} raw bytes, expected {tensor.Length * sizeof(float)}.");
-            }
+            OnnxTensors.ReadFloats(proto, values.AsSpan(tensor.Offset, tensor.Length));
         }
 
         return new ModelWeights(spec, values);

@@ -86,6 +86,18 @@ public class TrainStepGeneratorTests
     }
 
     [Fact]
+    public void AnOpset9Slice_HasItsAttributesBecomeInputs_WhenLifted()
+    {
+        // Before opset 10 Slice took starts/ends/axes as attributes; lifted as they are, the graph would not load.
+        var g = new TestGraph(DataType.Double, opset: 9);
+        var slice = g.Node("Slice", [g.Param("a", [3, 6])], Ints("starts", 1, 2), Ints("ends", 3, 5), Ints("axes", 0, 1));
+        var model = g.Model(slice, 2);
+        var feeds = new Dictionary<string, Feed>(g.Feeds) { ["labels"] = new Feed([2, 3], [1, 2, 3, 4, 5, 6]) };
+        using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError));
+        Assert.True(probe.RelativeError(feeds, 1e-6) < 1e-6);
+    }
+
+    [Fact]
     public void AnOpset9Export_IsLiftedTo13ForTheTrainStep_WithTheSameGradients()
     {
         var (model, feeds) = Classifier("Softmax", 3);

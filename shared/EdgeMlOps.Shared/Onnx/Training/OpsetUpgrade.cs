@@ -5,7 +5,7 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// <summary>
 /// Lifts a graph exported at an older default-domain opset (7–12) to opset 13, which the gradient rules write in, for
 /// the train step only (the inference artifact is never touched). Only ops whose meaning is the same at both opsets
-/// are kept as they are; those whose attributes became inputs (Squeeze, Unsqueeze, ReduceSum, Split, Clip) are
+/// are kept as they are; those whose attributes became inputs (Squeeze, Unsqueeze, ReduceSum, Split, Clip, Slice) are
 /// rewritten with constant inputs; legacy attributes with their default meaning are dropped (BatchNormalization's
 /// spatial=1, Dropout's ratio and is_test); anything else is refused naming the op, so no graph changes meaning.
 /// </summary>
@@ -20,7 +20,7 @@ internal static class OpsetUpgrade
         "Identity", "Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten",
         "Concat", "Transpose", "Reshape", "Gather", "Shape", "Size", "Cast", "ArgMax", "ArgMin", "ReduceMean", "ReduceMax",
         "Constant", "ConstantOfShape", "Equal", "Greater", "Less", "Where", "Not", "And", "Or", "Abs", "Floor", "Ceil",
-        "Sum", "Max", "Min", "Slice", "Tile", "Expand", "Range", "OneHot", "NonZero",
+        "Sum", "Max", "Min", "Tile", "Expand", "Range", "OneHot", "NonZero",
     };
 
     public static void Apply(ModelProto model)
@@ -58,6 +58,17 @@ internal static class OpsetUpgrade
                     {
                         node.Input.Add(AddInts(graph, $"opset13/{attribute}_{counter++}", [.. values.Ints]));
                         node.Attribute.Remove(values);
+                    }
+
+                    break;
+                case "Slice":
+                    if (from >= 10) break;
+                    // starts, ends and axes became inputs at opset 10.
+                    foreach (var name in new[] { "starts", "ends", "axes" })
+                    {
+                        if (node.Attribute.FirstOrDefault(a => a.Name == name) is not { } bound) continue;
+                        node.Input.Add(AddInts(graph, $"opset13/slice_{name}_{counter++}", [.. bound.Ints]));
+                        node.Attribute.Remove(bound);
                     }
 
                     break;

@@ -51,7 +51,8 @@ public static class TrainStepGenerator
         if (opset < 16 && graph.Node.Any(n => n.Attribute.Any(a => a.Name == "reduction")))
             model.OpsetImport.First(o => o.Domain is "" or "ai.onnx").Version = 16; // scatter-add; 13–15 ops keep their meaning at 16
         model.DocString = $"EdgeMlOps train step generated from '{inference.Graph.Name}': {options.Optimizer} on {options.Loss} of '{options.Output}', FedProx term; trains {trained.Count} tensor(s)";
-        return new GeneratedTrainStep(model, trained);
+        var dims = inference.Graph.Initializer.ToDictionary(t => t.Name, t => t.Dims.ToArray(), StringComparer.Ordinal);
+        return new GeneratedTrainStep(model, new Models.ParameterLayout([.. trained.Select(n => (n, dims[n]))]));
     }
 
     private static List<string> Candidates(GraphProto graph, TrainStepOptions options, DataType elementType)
@@ -229,5 +230,18 @@ public static class TrainStepGenerator
     }
 }
 
-/// <summary>A generated train-step graph and the parameters it trains, in input order.</summary>
-public sealed record GeneratedTrainStep(ModelProto Model, IReadOnlyList<string> Trained);
+/// <summary>A generated train-step graph and the layout of the parameters it trains (names, dims, places in the flat vector).</summary>
+public sealed record GeneratedTrainStep(ModelProto Model, Models.ParameterLayout Layout)
+{
+    /// <summary>The trained parameters' names, in input order.</summary>
+    public IReadOnlyList<string> Trained { get; } = [.. Layout.Tensors.Select(t => t.Name)];
+
+    /// <summary>The trained parameters' values as the inference graph holds them, laid out by <see cref="Layout"/>.</summary>
+    public float[] InitialValues(ModelProto inference)
+    {
+        var values = new float[Layout.TotalLength];
+        var initializers = inference.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        foreach (var tensor in Layout.Tensors) OnnxTensors.ReadFloats(initializers[tensor.Name], values.AsSpan(tensor.Offset, tensor.Length));
+        return values;
+    }
+}
