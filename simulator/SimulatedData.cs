@@ -1,5 +1,6 @@
 using EdgeMlOps.Aggregator;
 using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
 using EdgeMlOps.Simulator.Data;
 
 namespace EdgeMlOps.Simulator;
@@ -28,37 +29,64 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
         return work;
     }
 
-    /// <summary>The aggregator every scenario starts from: embedded broker on a free port, this data's model, rounds from the options.</summary>
-    public AggregatorOptions AggregatorOptions(SimulationOptions options, string work) => new()
+    /// <summary>
+    /// The model file of <c>--model-file</c> read as the fleet's classifier, checked against this data (its samples'
+    /// size and classes); null for the generated MLP. Throws <see cref="ArgumentException"/> saying what does not fit.
+    /// </summary>
+    public UploadedClassifier? UploadedModel(SimulationOptions options)
     {
-        Fleet = Fleet,
-        ModelName = options.Dataset,
-        Model = new ModelSpec(Data.InputDim, options.Hidden, Data.Classes),
-        ExternalBroker = options.ExternalBroker,
-
-        // An external plain-TCP broker on the command line is an explicit development choice (logged as insecure).
-        Security = new EdgeMlOps.Aggregator.Security.SecurityOptions { AllowPlaintext = options.InsecurePlaintext || options.ExternalBroker is { Tls: false } },
-        EmbeddedBrokerPort = 0,
-        // HTTPS like the shipped host, unless the run is explicitly plaintext for development.
-        HttpUrl = options.InsecurePlaintext || options.ExternalBroker is { Tls: false } ? "http://127.0.0.1:0" : "https://127.0.0.1:0",
-        DataDirectory = Path.Combine(work, "aggregator"),
-        Store = SimulatedStore.Options(options, work),
-        Seed = options.Seed,
-        Rounds = new RoundOptions
+        if (options.ModelFile is not { } path) return null;
+        UploadedClassifier model;
+        try
         {
-            Mode = options.Mode == "fedbuff" ? RoundMode.Buffered : RoundMode.Synchronous,
-            BufferSize = options.BufferSize,
-            Concurrency = options.Concurrency,
-            StalenessCap = options.StalenessCap,
-            Fraction = options.Fraction,
-            MinDevices = 1,
-            OverSelection = options.OverSelection,
-            AdaptiveOverSelection = options.AdaptiveOverSelection,
-            MinQuorum = options.MinQuorum,
-            ReportDeadline = options.Deadline,
-            LocalEpochs = options.LocalEpochs,
-            BatchSize = options.Batch,
-            LearningRate = options.LearningRate,
-        },
-    };
+            model = UploadedClassifier.Open(File.ReadAllBytes(path), new UploadedClassifierOptions(options.Trainable));
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or EdgeMlOps.Shared.Onnx.Training.NotDifferentiableException)
+        {
+            throw new ArgumentException($"--model-file {path}: {ex.Message}", ex);
+        }
+
+        if (model.Spec.InputDim != Data.InputDim || model.Spec.Classes != Data.Classes)
+            throw new ArgumentException($"--model-file {path} takes {model.Spec.InputDim} floats into {model.Spec.Classes} classes; {Data.Name} has {Data.InputDim} into {Data.Classes}");
+        return model;
+    }
+
+    /// <summary>The aggregator every scenario starts from: embedded broker on a free port, this data's model, rounds from the options.</summary>
+    public AggregatorOptions AggregatorOptions(SimulationOptions options, string work)
+    {
+        var uploaded = UploadedModel(options);
+        return new()
+        {
+            Fleet = Fleet,
+            ModelName = options.Dataset,
+            Model = uploaded?.Spec ?? new ModelSpec(Data.InputDim, options.Hidden, Data.Classes),
+            ModelSource = uploaded,
+            ExternalBroker = options.ExternalBroker,
+
+            // An external plain-TCP broker on the command line is an explicit development choice (logged as insecure).
+            Security = new EdgeMlOps.Aggregator.Security.SecurityOptions { AllowPlaintext = options.InsecurePlaintext || options.ExternalBroker is { Tls: false } },
+            EmbeddedBrokerPort = 0,
+            // HTTPS like the shipped host, unless the run is explicitly plaintext for development.
+            HttpUrl = options.InsecurePlaintext || options.ExternalBroker is { Tls: false } ? "http://127.0.0.1:0" : "https://127.0.0.1:0",
+            DataDirectory = Path.Combine(work, "aggregator"),
+            Store = SimulatedStore.Options(options, work),
+            Seed = options.Seed,
+            Rounds = new RoundOptions
+            {
+                Mode = options.Mode == "fedbuff" ? RoundMode.Buffered : RoundMode.Synchronous,
+                BufferSize = options.BufferSize,
+                Concurrency = options.Concurrency,
+                StalenessCap = options.StalenessCap,
+                Fraction = options.Fraction,
+                MinDevices = 1,
+                OverSelection = options.OverSelection,
+                AdaptiveOverSelection = options.AdaptiveOverSelection,
+                MinQuorum = options.MinQuorum,
+                ReportDeadline = options.Deadline,
+                LocalEpochs = options.LocalEpochs,
+                BatchSize = options.Batch,
+                LearningRate = options.LearningRate,
+            },
+        };
+    }
 }

@@ -23,6 +23,12 @@ public sealed record SimulationOptions
     public int Batch { get; init; } = 10;
     public float LearningRate { get; init; } = 0.05f;
     public int[] Hidden { get; init; } = [128];
+
+    /// <summary>An ONNX classifier file the fleet serves and fine-tunes instead of a generated MLP (<c>--model-file</c>).</summary>
+    public string? ModelFile { get; init; }
+
+    /// <summary>Which of the model file's parameters devices train (<c>--trainable</c>: all, last:N or names).</summary>
+    public string Trainable { get; init; } = "last:1";
     public int Seed { get; init; } = 1;
     public string? Out { get; init; } = "results.json";
 
@@ -96,6 +102,8 @@ public sealed record SimulationOptions
           --batch B                local batch size (10)
           --lr LR                  local learning rate (0.05)
           --hidden H[,H...]        hidden layer sizes; 0 = logistic regression (128)
+          --model-file FILE.onnx   serve and fine-tune this ONNX classifier instead (e.g. a torch.onnx.export)
+          --trainable SELECTION    its parameters devices train: all, last:N or names (last:1)
           --seed S                 seed for data, selection and training (1)
           --out FILE               results JSON (results.json; '-' for none)
           --experiments DIR        run records for edgemlops experiments and reproduce (experiments; 'off' for none)
@@ -226,6 +234,8 @@ public sealed record SimulationOptions
                     if (hidden.Any(h => h < 0)) errors.Add($"--hidden: '{value}' is not a comma-separated list of sizes");
                     o = o with { Hidden = hidden.Where(h => h > 0).ToArray() };
                     break;
+                case "--model-file": o = o with { ModelFile = value }; break;
+                case "--trainable": o = o with { Trainable = value }; break;
                 case "--seed": o = o with { Seed = Int(0) }; break;
                 case "--out": o = o with { Out = value == "-" ? null : value }; break;
                 case "--experiments": o = o with { Experiments = value == "off" ? null : value }; break;

@@ -56,7 +56,7 @@ internal sealed class SimulationRecorder
     };
 
     private void Version(ulong version, long round) =>
-        _versions.Add(RunFacts.Fingerprint(_aggregator.Registry, _aggregator.Artifacts, _aggregator.Options.ModelName, version, round));
+        _versions.Add(RunFacts.Fingerprint(_aggregator.Registry, _aggregator.Artifacts, _aggregator.Options.ModelName, _aggregator.Options.Model, version, round));
 
     private static SortedDictionary<string, string> Parameters(SimulationOptions options, AggregatorOptions aggregatorOptions)
     {

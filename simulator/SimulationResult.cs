@@ -41,6 +41,9 @@ public sealed record SimulationResult(
     /// <summary>The run's record (parameters, data fingerprint, contributors, a hash per tensor of every version).</summary>
     public EdgeMlOps.Shared.Tracking.RunRecord? Run { get; init; }
 
+    /// <summary>The version the fleet started from: its held-out accuracy and its inference artifact's sha256.</summary>
+    public (double Accuracy, string InferenceSha256) Initial { get; init; }
+
     /// <summary>Wall time until the held-out accuracy first reached <paramref name="target"/>, or null if it never did.</summary>
     public double? SecondsToReach(double target) => Rounds.FirstOrDefault(r => r.Accuracy >= target)?.ElapsedSeconds;
 
@@ -63,6 +66,12 @@ public sealed record SimulationResult(
         w.WriteNumber("batch", o.Batch);
         w.WriteNumber("lr", o.LearningRate);
         w.WriteString("hidden", string.Join(',', o.Hidden));
+        if (o.ModelFile is { } modelFile)
+        {
+            w.WriteString("modelFile", modelFile);
+            w.WriteString("trainable", o.Trainable);
+        }
+
         w.WriteNumber("seed", o.Seed);
         w.WriteNumber("dropout", o.Dropout);
         w.WriteNumber("overSelection", o.OverSelection);
@@ -99,6 +108,10 @@ public sealed record SimulationResult(
         }
 
         w.WriteEndArray();
+        w.WriteStartObject("initial");
+        Number(w, "accuracy", Initial.Accuracy);
+        if (Initial.InferenceSha256 is { } sha) w.WriteString("inferenceSha256", sha);
+        w.WriteEndObject();
         w.WriteStartObject("final");
         Number(w, "accuracy", FinalAccuracy);
         Number(w, "loss", FinalLoss);

@@ -109,6 +109,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 aggregator.Devices.OnlineCount, BrokerDrops(aggregator, channels), fleet.Runtimes.Inference.Count)
             {
                 Run = recorder.Finish(final.EvalAccuracy, final.EvalLoss),
+                Initial = (initial.EvalAccuracy ?? double.NaN, initial.InferenceSha256),
             };
         }
         finally

@@ -75,7 +75,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         try
         {
             Runs = new Tracking.AggregatorRunRecorder(options, _stores.Registry, _stores.Artifacts, _time);
-            Explainer = new Explanations.VersionExplainer(_stores.Registry, _stores.Artifacts, evaluator, options.Governance.Explain, _time);
+            Explainer = new Explanations.VersionExplainer(_stores.Registry, _stores.Artifacts, options.Model, evaluator, options.Governance.Explain, _time);
             _models = new ModelRepository(options, _stores, evaluator, Explainer, _time, _logger);
             Strategy = StandardStrategy.Create(options.Strategy);
         }

@@ -3,6 +3,8 @@ using EdgeMlOps.Shared.Configuration;
 using EdgeMlOps.Shared.Federated;
 using EdgeMlOps.Shared.Tensors;
 using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Onnx.Training;
 using EdgeMlOps.Shared.Protocol;
 using Microsoft.Extensions.Configuration;
 
@@ -55,8 +57,11 @@ public sealed record AggregatorOptions
 
     public string ModelName { get; init; } = "digits";
 
-    /// <summary>Architecture of a model created on first start, e.g. <c>mlp-784-128-10</c>.</summary>
+    /// <summary>Architecture of a model created on first start, e.g. <c>mlp-784-128-10</c>, or of <see cref="ModelSource"/>.</summary>
     public ModelSpec Model { get; init; } = ModelSpec.Mlp(784, [128], 10);
+
+    /// <summary>The uploaded ONNX classifier the fleet serves and fine-tunes (its spec is <see cref="Model"/>), or null for a generated dense one.</summary>
+    public UploadedClassifier? ModelSource { get; init; }
 
     /// <summary>An external broker, or null to start the embedded MQTTnet broker.</summary>
     public MqttEndpoint? ExternalBroker { get; init; }
@@ -113,16 +118,7 @@ public sealed record AggregatorOptions
         r.Require(Topics.IsValidSegment(fleet), nameof(Fleet), $"'{fleet}' is not a valid fleet name");
         var modelName = r.String(nameof(ModelName), "digits");
         r.Require(Topics.IsValidSegment(modelName), nameof(ModelName), $"'{modelName}' is not a valid model name");
-        var modelText = r.String(nameof(Model), "mlp-784-128-10");
-        ModelSpec model = ModelSpec.Mlp(784, [128], 10);
-        try
-        {
-            model = ModelSpecText.Parse(modelText);
-        }
-        catch (Exception ex) when (ex is FormatException or ArgumentException)
-        {
-            r.Require(false, nameof(Model), ex.Message);
-        }
+        var (model, source) = ReadModel(r);
 
         var brokerText = r.String("Broker", "embedded");
         MqttEndpoint? external = null;
@@ -169,6 +165,7 @@ public sealed record AggregatorOptions
             Fleet = fleet,
             ModelName = modelName,
             Model = model,
+            ModelSource = source,
             ExternalBroker = external,
             EmbeddedBrokerPort = r.Int(nameof(EmbeddedBrokerPort), MqttEndpoint.DefaultTlsPort, 0, 65_535),
             Security = EdgeMlOps.Aggregator.Security.SecurityOptions.Read(r),
@@ -187,7 +184,7 @@ public sealed record AggregatorOptions
                 ManifestLifetime = TimeSpan.FromDays(r.Double("Trust:ManifestDays", 30, 0.001, 3650)),
             },
             Governance = EdgeMlOps.Aggregator.Governance.GovernanceOptions.Read(r),
-            Monitoring = ReadMonitoring(r),
+            Monitoring = ReadMonitoring(r, model),
             Pipeline = EdgeMlOps.Aggregator.Pipeline.PipelinePolicy.Read(r),
             EvaluationDataFile = r.OptionalString("Evaluation:DataFile"),
         };
@@ -202,7 +199,7 @@ public sealed record AggregatorOptions
         return options;
     }
 
-    private static Monitoring.MonitoringOptions ReadMonitoring(ConfigReader r)
+    private static Monitoring.MonitoringOptions ReadMonitoring(ConfigReader r, ModelSpec model)
     {
         var retrain = r.String("Monitoring:RetrainOn", "off");
         r.Require(retrain is "off" or "dataset" or "feature", "Monitoring:RetrainOn", $"'{retrain}' is not off, dataset or feature");
@@ -215,8 +212,8 @@ public sealed record AggregatorOptions
             RetainedWindows = r.Int("Monitoring:RetainedWindows", 48, 1, 100_000),
             RetrainOn = retrain,
             ReferenceDevicesPerRound = r.Int("Monitoring:ReferenceDevicesPerRound", 50, 0, 1_000_000),
-            Kpis = ReadKpis(r),
-            CategoricalFeatures = ReadCategorical(r),
+            Kpis = ReadKpis(r, model.Classes),
+            CategoricalFeatures = ReadCategorical(r, model.InputDim),
             AlertWebhook = ReadWebhook(r),
             RetrainCooldown = TimeSpan.FromSeconds(r.Double("Monitoring:RetrainCooldownSeconds", 3600, 0, 31_536_000)),
             MaxProfileBytes = r.Int("Monitoring:MaxProfileBytes", 4 * 1024 * 1024, 1024, ProtocolInfo.MaxPayloadBytes),
@@ -239,19 +236,56 @@ public sealed record AggregatorOptions
         return ok ? uri : null;
     }
 
-    /// <summary><c>Monitoring:CategoricalFeatures</c>: comma-separated input indices that carry category codes.</summary>
-    private static IReadOnlyList<int> ReadCategorical(ConfigReader r)
+    /// <summary>
+    /// <c>Model</c>: a generated dense classifier (<c>mlp-784-128-10</c>, <c>logreg-784-10</c>) or <c>onnx:PATH</c>, an
+    /// ONNX classifier file served as it is, its interface from <c>ModelInterface:Input</c>/<c>Output</c> (inferred
+    /// when absent) and fine-tuned on <c>ModelInterface:Trainable</c> with <c>ModelInterface:Optimizer</c>.
+    /// </summary>
+    private static (ModelSpec Model, UploadedClassifier? Source) ReadModel(ConfigReader r)
     {
-        if (r.OptionalString("Monitoring:CategoricalFeatures") is not { } text) return [];
-        var inputs = 0;
+        var fallback = ModelSpec.Mlp(784, [128], 10);
+        var text = r.String(nameof(Model), "mlp-784-128-10");
+        if (!text.StartsWith(UploadedModelPrefix, StringComparison.Ordinal))
+        {
+            try
+            {
+                return (ModelSpecText.Parse(text), null);
+            }
+            catch (Exception ex) when (ex is FormatException or ArgumentException)
+            {
+                r.Require(false, nameof(Model), ex.Message + $" Or {UploadedModelPrefix}PATH for an ONNX classifier file.");
+                return (fallback, null);
+            }
+        }
+
+        var path = text[UploadedModelPrefix.Length..];
+        var optimizerText = r.String("ModelInterface:Optimizer", "sgd");
+        var options = new UploadedClassifierOptions(r.String("ModelInterface:Trainable", "last:1"))
+        {
+            Input = r.OptionalString("ModelInterface:Input"),
+            Output = r.OptionalString("ModelInterface:Output"),
+            Optimizer = TrainingNames.Optimizer(optimizerText) ?? DeviceOptimizer.Sgd,
+        };
+        r.Require(TrainingNames.Optimizer(optimizerText) is not null, "ModelInterface:Optimizer", $"'{optimizerText}' is not {TrainingNames.Optimizers}");
         try
         {
-            inputs = ModelSpecText.Parse(r.String(nameof(Model), "mlp-784-128-10")).InputDim;
+            var source = UploadedClassifier.Open(File.ReadAllBytes(path), options);
+            return (source.Spec, source);
         }
-        catch (Exception ex) when (ex is FormatException or ArgumentException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or NotDifferentiableException)
         {
-            return [];
+            r.Require(false, nameof(Model), $"'{path}': {ex.Message}");
+            return (fallback, null);
         }
+    }
+
+    /// <summary>The <c>Model</c> prefix of an ONNX classifier file.</summary>
+    public const string UploadedModelPrefix = "onnx:";
+
+    /// <summary><c>Monitoring:CategoricalFeatures</c>: comma-separated input indices that carry category codes.</summary>
+    private static IReadOnlyList<int> ReadCategorical(ConfigReader r, int inputs)
+    {
+        if (r.OptionalString("Monitoring:CategoricalFeatures") is not { } text) return [];
 
         var indices = new SortedSet<int>();
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -263,17 +297,8 @@ public sealed record AggregatorOptions
         return indices.ToArray();
     }
 
-    private static IReadOnlyList<EdgeMlOps.Shared.Monitoring.KpiDefinition> ReadKpis(ConfigReader r)
+    private static IReadOnlyList<EdgeMlOps.Shared.Monitoring.KpiDefinition> ReadKpis(ConfigReader r, int classes)
     {
-        var classes = 0;
-        try
-        {
-            classes = ModelSpecText.Parse(r.String(nameof(Model), "mlp-784-128-10")).Classes;
-        }
-        catch (Exception ex) when (ex is FormatException or ArgumentException)
-        {
-            return [];
-        }
 
         var kpis = new List<EdgeMlOps.Shared.Monitoring.KpiDefinition>();
         foreach (var (name, text) in r.Map("Monitoring:Kpis"))

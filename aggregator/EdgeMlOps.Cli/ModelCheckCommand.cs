@@ -61,20 +61,8 @@ internal static class ModelCheckCommand
         Line(console, "well formed: yes (ONNX's structural rules)");
         if (trainableText.Trim() == "none") return;
 
-        var loss = lossText switch
-        {
-            "softmax-ce" => TrainingLoss.SoftmaxCrossEntropy,
-            "binary-ce" => TrainingLoss.BinaryCrossEntropy,
-            "mse" => TrainingLoss.MeanSquaredError,
-            _ => throw new AdminApiException(0, $"--loss: '{lossText}' is not softmax-ce, binary-ce or mse"),
-        };
-        var optimizer = optimizerText switch
-        {
-            "sgd" => DeviceOptimizer.Sgd,
-            "momentum" => DeviceOptimizer.Momentum,
-            "adam" => DeviceOptimizer.Adam,
-            _ => throw new AdminApiException(0, $"--optimizer: '{optimizerText}' is not sgd, momentum or adam"),
-        };
+        var loss = TrainingNames.Loss(lossText) ?? throw new AdminApiException(0, $"--loss: '{lossText}' is not {TrainingNames.Losses}");
+        var optimizer = TrainingNames.Optimizer(optimizerText) ?? throw new AdminApiException(0, $"--optimizer: '{optimizerText}' is not {TrainingNames.Optimizers}");
         GeneratedTrainStep step;
         try
         {

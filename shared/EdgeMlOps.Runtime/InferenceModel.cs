@@ -17,8 +17,12 @@ public readonly record struct EvaluationScore(double Loss, double Accuracy, int 
 /// </summary>
 public sealed class InferenceModel : IDisposable, EdgeMlOps.Shared.Explanations.IProbabilityModel
 {
-    private static readonly string[] OutputNames = [ClassifierGraphs.ProbabilitiesOutput, ClassifierGraphs.LabelOutput];
+    private static readonly string[] DenseOutputs = [ClassifierGraphs.ProbabilitiesOutput, ClassifierGraphs.LabelOutput];
     private readonly InferenceSession _session;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+    private readonly long[] _sampleDims;
+    private readonly bool _scoresAreLogits;
 
     private InferenceModel(byte[] bytes, ModelWeights weights, OrtSessionSettings settings)
     {
@@ -28,6 +32,20 @@ public sealed class InferenceModel : IDisposable, EdgeMlOps.Shared.Explanations.
         _session = opened.Session;
         ExecutionProvider = opened.Provider;
         ProviderFallback = opened.FallbackReason;
+        if (weights.Spec.Graph is { } graph)
+        {
+            (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = ([graph.FeaturesInput], [graph.ScoresOutput], [.. graph.SampleDims], graph.ScoresAreLogits);
+            var missing = new[] { (graph.FeaturesInput, _session.InputMetadata), (graph.ScoresOutput, _session.OutputMetadata) }.Where(p => !p.Item2.ContainsKey(p.Item1)).Select(p => p.Item1).ToList();
+            if (missing.Count > 0)
+            {
+                _session.Dispose();
+                throw new InvalidDataException($"the graph has no {string.Join(" or ", missing.Select(m => $"'{m}'"))} its interface declares");
+            }
+        }
+        else
+        {
+            (_inputNames, _outputNames, _sampleDims) = ([ClassifierGraphs.FeaturesInput], DenseOutputs, [weights.Spec.InputDim]);
+        }
     }
 
     /// <summary>The provider that runs this model (cpu after a fallback).</summary>
@@ -43,11 +61,29 @@ public sealed class InferenceModel : IDisposable, EdgeMlOps.Shared.Explanations.
     /// <summary>The parameters baked into the graph (the base for local training).</summary>
     public ModelWeights Weights { get; }
 
-    /// <summary>Parses, checks and loads an inference graph. Throws <see cref="InvalidDataException"/> on a bad model.</summary>
+    /// <summary>Parses, checks and loads a generated dense classifier's inference graph. Throws <see cref="InvalidDataException"/> on a bad model.</summary>
     public static InferenceModel Load(byte[] bytes, OrtSessionSettings? settings = null)
     {
         var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(bytes));
         return new InferenceModel(bytes, weights, settings ?? OrtSessionSettings.Default);
+    }
+
+    /// <summary>
+    /// Loads the inference artifact of <paramref name="spec"/>: a dense classifier (which must have exactly that
+    /// architecture) or an uploaded graph, run as it is through its declared input and scores output. Throws
+    /// <see cref="InvalidDataException"/> when the bytes do not match the spec.
+    /// </summary>
+    public static InferenceModel Load(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null)
+    {
+        if (spec.Graph is null)
+        {
+            var model = Load(bytes, settings);
+            if (model.Spec.Equals(spec)) return model;
+            model.Dispose();
+            throw new InvalidDataException($"the graph is {model.Spec}, not the declared {spec}");
+        }
+
+        return new InferenceModel(bytes, UploadedClassifier.ReadWeights(bytes, spec), settings ?? OrtSessionSettings.Default);
     }
 
     int EdgeMlOps.Shared.Explanations.IProbabilityModel.InputDim => Spec.InputDim;
@@ -63,13 +99,44 @@ public sealed class InferenceModel : IDisposable, EdgeMlOps.Shared.Explanations.
             throw new ArgumentException($"Expected {count} x {Spec.InputDim} features, got {features.Length} values.", nameof(features));
         }
 
-        var probabilities = new float[count * Spec.Classes];
+        var classes = Spec.Classes;
+        var probabilities = new float[count * classes];
         var labels = new long[count];
-        using var input = OrtValue.CreateTensorValueFromMemory(features, [count, Spec.InputDim]);
-        using var probabilitiesValue = OrtValue.CreateTensorValueFromMemory(probabilities, [count, Spec.Classes]);
-        using var labelsValue = OrtValue.CreateTensorValueFromMemory(labels, [count]);
-        _session.Run(null, [ClassifierGraphs.FeaturesInput], [input], OutputNames, [probabilitiesValue, labelsValue]);
-        return new PredictionBatch(probabilities, labels, Spec.Classes);
+        using var input = OrtValue.CreateTensorValueFromMemory(features, [count, .. _sampleDims]);
+        using var probabilitiesValue = OrtValue.CreateTensorValueFromMemory(probabilities, [count, classes]);
+        if (Spec.Graph is null)
+        {
+            using var labelsValue = OrtValue.CreateTensorValueFromMemory(labels, [count]);
+            _session.Run(null, _inputNames, [input], _outputNames, [probabilitiesValue, labelsValue]);
+            return new PredictionBatch(probabilities, labels, classes);
+        }
+
+        _session.Run(null, _inputNames, [input], _outputNames, [probabilitiesValue]);
+        for (var i = 0; i < count; i++)
+        {
+            var row = probabilities.AsSpan(i * classes, classes);
+            if (_scoresAreLogits) SoftmaxInPlace(row);
+            labels[i] = IndexOfMax(row);
+        }
+
+        return new PredictionBatch(probabilities, labels, classes);
+    }
+
+    /// <summary>exp(x − max) / Σ, in place.</summary>
+    private static void SoftmaxInPlace(Span<float> row)
+    {
+        var max = row[IndexOfMax(row)];
+        var sum = 0f;
+        for (var k = 0; k < row.Length; k++) sum += row[k] = MathF.Exp(row[k] - max);
+        for (var k = 0; k < row.Length; k++) row[k] /= sum;
+    }
+
+    /// <summary>The first index of the largest value (NaN never wins).</summary>
+    private static int IndexOfMax(ReadOnlySpan<float> row)
+    {
+        var best = 0;
+        for (var k = 1; k < row.Length; k++) if (row[k] > row[best]) best = k;
+        return best;
     }
 
     /// <summary>Mean cross-entropy and accuracy over <paramref name="labels"/>, in batches.</summary>

@@ -28,9 +28,12 @@ public sealed class TrainStepModel : IDisposable
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
 
-    /// <summary>A dense classifier's train step: parameters laid out by <paramref name="spec"/>, samples of <c>InputDim</c> floats.</summary>
+    /// <summary>
+    /// The train step of <paramref name="spec"/>: parameters laid out by it; samples of <c>InputDim</c> floats for a
+    /// dense classifier, or of an uploaded graph's sample dims into its declared features input.
+    /// </summary>
     public TrainStepModel(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null)
-        : this(bytes, ParameterLayout.For(spec), ClassifierGraphs.FeaturesInput, [spec.InputDim], settings)
+        : this(bytes, ParameterLayout.For(spec), spec.Graph?.FeaturesInput ?? ClassifierGraphs.FeaturesInput, spec.Graph is { } g ? [.. g.SampleDims] : [spec.InputDim], settings)
     {
         Spec = spec;
     }
@@ -63,7 +66,7 @@ public sealed class TrainStepModel : IDisposable
 
     public string Sha256 { get; }
 
-    /// <summary>The dense classifier's architecture, or null for a train step generated from another model.</summary>
+    /// <summary>The architecture it was loaded for, or null for a train step loaded from a bare layout.</summary>
     public ModelSpec? Spec { get; }
 
     /// <summary>The optimizer the graph runs, read from its state inputs (SGD when it has none).</summary>

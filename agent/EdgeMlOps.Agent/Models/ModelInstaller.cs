@@ -117,7 +117,8 @@ internal sealed class ModelInstaller
         try
         {
             var a = stored.Announcement;
-            var inference = await _runtimes.Inference.AcquireAsync(a.Inference.Sha256, () => Task.FromResult(InferenceModel.Load(stored.Inference, _runtimes.Settings))).ConfigureAwait(false);
+            var spec = SpecOf(a);
+            var inference = await _runtimes.Inference.AcquireAsync(a.Inference.Sha256, () => Task.FromResult(InferenceModel.Load(stored.Inference, spec, _runtimes.Settings))).ConfigureAwait(false);
             var trainStep = await _runtimes.TrainSteps.AcquireAsync(a.TrainStep.Sha256, () => Task.FromResult(new TrainStepModel(stored.TrainStep, inference.Value.Spec, _runtimes.Settings))).ConfigureAwait(false);
             _slots.Serve(a, inference, trainStep);
             _logger.Installed(a.ModelName, a.Version);
@@ -308,14 +309,13 @@ internal sealed class ModelInstaller
 
     private Uri ArtifactBase(ModelAnnouncement verified) => _options.ArtifactBaseUrl ?? new Uri(verified.ArtifactBaseUrl);
 
-    private static ModelSpec SpecOf(ModelAnnouncement verified) =>
-        new((int)verified.Architecture.InputDim, verified.Architecture.Hidden.Select(h => (int)h).ToArray(), (int)verified.Architecture.Classes);
+    private static ModelSpec SpecOf(ModelAnnouncement verified) => ModelArchitectures.ToSpec(verified.Architecture);
 
     /// <summary>The inference session of a verified version (shared by content hash), checked against its signed architecture.</summary>
     private async Task<SharedCache<InferenceModel>.Lease> AcquireInferenceAsync(ModelAnnouncement verified, Uri baseUrl, ModelSpec spec)
     {
         var inference = await _runtimes.Inference.AcquireAsync(verified.Inference.Sha256, async () =>
-            InferenceModel.Load(await StoredOrFetchedAsync(baseUrl, verified.Inference).ConfigureAwait(false), _runtimes.Settings)).ConfigureAwait(false);
+            InferenceModel.Load(await StoredOrFetchedAsync(baseUrl, verified.Inference).ConfigureAwait(false), spec, _runtimes.Settings)).ConfigureAwait(false);
         if (!inference.Value.Spec.Equals(spec))
         {
             inference.Dispose();

@@ -10,7 +10,7 @@ namespace EdgeMlOps.Aggregator.Explanations;
 /// explanation gate, the admin API), stored in the registry, read back from then on. Without held-out data there is
 /// nothing to explain on and the answer is null.
 /// </summary>
-public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artifacts, IModelEvaluator? evaluator, ExplanationOptions options, TimeProvider time)
+public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artifacts, EdgeMlOps.Shared.Models.ModelSpec spec, IModelEvaluator? evaluator, ExplanationOptions options, TimeProvider time)
 {
     private const string HeldOutKind = "held-out";
     private const string FederatedKind = "federated";
@@ -26,7 +26,7 @@ public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artif
         lock (_computing)
         {
             if (Stored(version) is { } raced) return raced;
-            using var model = InferenceModel.Load(artifacts.Read(version.InferenceSha256));
+            using var model = InferenceModel.Load(artifacts.Read(version.InferenceSha256), spec);
             var explanation = Compute(model, version, rows);
             registry.SetExplanation(version.Model, version.Version, HeldOutKind, System.Text.Json.JsonSerializer.Serialize(explanation, ExplanationJson.Default.VersionExplanation));
             return explanation;

@@ -44,8 +44,8 @@ internal static class AdminApi
             {
                 if (name != options.ModelName) throw new KeyNotFoundException($"this aggregator manages model '{options.ModelName}', not '{name}'");
                 var bytes = await AdminGuard.ReadBodyAsync(http, MaxModelBytes).ConfigureAwait(false);
-                // Stored as weights and served as the graph rebuilt from them: admitted only when that is the same function.
-                var weights = UploadedGraphCheck.Admit(bytes);
+                // Stored as weights and served as the graph made from them: admitted only when that is the uploaded graph's function (dense) or bytes (uploaded graph).
+                var weights = options.ModelSource is { } source ? UploadedGraphCheck.AdmitVersionOf(source, bytes) : UploadedGraphCheck.Admit(bytes);
                 var record = await uploads.RegisterAsync(weights, who.Name, AdminGuard.Required(reason, "reason"), http.RequestAborted).ConfigureAwait(false);
                 return Results.Created($"/v1/admin/models/{name}/versions/{record.Version}", record);
             }));

@@ -224,7 +224,7 @@ public sealed class RetrainingPipeline
         var deployed = _stores.Governance.Find(run.Model, run.BaseVersion);
         if (run.RoundsRun == 0 && _models.Head.Record.Version != deployed.Version && run.Candidate == 0)
         {
-            var weights = EdgeMlOps.Shared.Onnx.ClassifierGraphs.ReadWeights(EdgeMlOps.Shared.Onnx.ClassifierGraphs.Parse(_stores.Artifacts.Read(deployed.InferenceSha256)));
+            var weights = EdgeMlOps.Shared.Onnx.ModelArtifacts.ReadWeights(_stores.Artifacts.Read(deployed.InferenceSha256), _models.Head.Weights.Spec);
             var copy = await _uploads.RegisterAsync(weights, Actor, $"pipeline run {run.Id}: training restarts from the deployed v{deployed.Version}", cancellationToken).ConfigureAwait(false);
             run = Update(run, r => r with { Note = $"training from v{copy.Version} (the deployed v{deployed.Version}'s weights)" }, "base", Actor, $"head v{copy.Version} = deployed v{deployed.Version}");
         }

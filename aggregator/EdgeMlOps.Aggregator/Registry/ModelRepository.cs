@@ -52,14 +52,16 @@ public sealed class ModelRepository
             ["edgemlops.model"] = _options.ModelName,
             ["edgemlops.version"] = version.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
-        var inferenceBytes = ClassifierGraphs.BuildInference(weights, metadata).ToByteArray();
-        var trainBytes = ClassifierGraphs.BuildTrainStep(weights.Spec).ToByteArray();
+        // An uploaded graph is served as the user's file (version 1) or that file with new trained values; never rebuilt.
+        var (inferenceBytes, trainBytes) = _options.ModelSource is { } source
+            ? (source.InferenceBytes(weights), source.TrainStep)
+            : (ClassifierGraphs.BuildInference(weights, metadata).ToByteArray(), ClassifierGraphs.BuildTrainStep(weights.Spec).ToByteArray());
         var inferenceSha = _stores.Artifacts.Put(inferenceBytes);
         var trainSha = _stores.Artifacts.Put(trainBytes);
         double? accuracy = null, loss = null;
         if (_evaluator is not null)
         {
-            using var model = InferenceModel.Load(inferenceBytes);
+            using var model = InferenceModel.Load(inferenceBytes, _options.Model);
             var score = _evaluator.Evaluate(model);
             (accuracy, loss) = (score.Accuracy, score.Loss);
         }
@@ -74,7 +76,7 @@ public sealed class ModelRepository
         };
         _stores.Registry.AddVersion(record);
         _stores.Audit.Append(_time.GetUtcNow(), record.CreatedBy, "version.create", ModelGovernance.Subject(record),
-            reason ?? (round == 0 ? "initial weights" : FormattableString.Invariant($"round {round}: {contributors} devices, {samples} samples")), null, record.State);
+            reason ?? (round == 0 ? (_options.ModelSource is null ? "initial weights" : $"uploaded file {_options.Model.Graph!.SourceSha256}") : FormattableString.Invariant($"round {round}: {contributors} devices, {samples} samples")), null, record.State);
         return new GlobalModel(Govern(record, inferenceBytes), weights);
     }
 
@@ -95,13 +97,13 @@ public sealed class ModelRepository
 
         if (registry.Latest(_options.ModelName) is { } latest)
         {
-            var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(_stores.Artifacts.Read(latest.InferenceSha256)));
+            var weights = ModelArtifacts.ReadWeights(_stores.Artifacts.Read(latest.InferenceSha256), _options.Model);
             _ = _stores.Artifacts.TryGetPath(latest.TrainStepSha256) ?? throw new InvalidOperationException($"Train-step artifact {latest.TrainStepSha256} is missing.");
             logger.LogResumed(_options.ModelName, latest.Version, registry.LastRound(_options.ModelName));
             return new GlobalModel(latest, weights);
         }
 
-        return Register(ModelWeights.Initialize(_options.Model, _options.Seed), parent: 0, round: 0, contributors: 0, samples: 0, trainLoss: null);
+        return Register(_options.ModelSource?.InitialWeights() ?? ModelWeights.Initialize(_options.Model, _options.Seed), parent: 0, round: 0, contributors: 0, samples: 0, trainLoss: null);
     }
 
     /// <summary>
@@ -124,10 +126,10 @@ public sealed class ModelRepository
         IReadOnlyDictionary<string, EvaluationScore>? candidate = null, live = null;
         if (_evaluator is not null)
         {
-            using (var model = InferenceModel.Load(inferenceBytes)) candidate = _evaluator.EvaluateCohorts(model);
+            using (var model = InferenceModel.Load(inferenceBytes, _options.Model)) candidate = _evaluator.EvaluateCohorts(model);
             if (Deployed is { } deployed)
             {
-                using var liveModel = InferenceModel.Load(_stores.Artifacts.Read(deployed.InferenceSha256));
+                using var liveModel = InferenceModel.Load(_stores.Artifacts.Read(deployed.InferenceSha256), _options.Model);
                 live = _evaluator.EvaluateCohorts(liveModel);
             }
         }

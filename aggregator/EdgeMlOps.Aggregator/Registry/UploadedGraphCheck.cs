@@ -27,6 +27,27 @@ public static class UploadedGraphCheck
 
     private static readonly float[] Scales = [0.1f, 1f, 10f];
 
+    /// <summary>
+    /// A new version of a fleet that serves an uploaded graph: the same file with new values in the trained tensors
+    /// only, so what is registered is served byte for byte. Anything else is refused, saying what differs.
+    /// </summary>
+    public static ModelWeights AdmitVersionOf(UploadedClassifier source, byte[] uploaded)
+    {
+        ModelWeights weights;
+        try
+        {
+            weights = ModelArtifacts.ReadWeights(uploaded, source.Spec);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new UploadRefusedException($"this fleet serves the uploaded graph {source.Spec.Graph!.SourceSha256}; the file does not carry its trained tensors ({ex.Message}). A different graph is a new model (see docs/MODELS.md).");
+        }
+
+        if (!source.InferenceBytes(weights).AsSpan().SequenceEqual(uploaded))
+            throw new UploadRefusedException($"the file differs from the fleet's graph {source.Spec.Graph!.SourceSha256} beyond the values of its trained tensors ({string.Join(", ", source.Spec.Graph.Trained.Select(t => t.Name))}); only those may change between versions, so what is registered is served byte for byte. Write new values into the registry's own artifact (GET the deployed version's inference artifact), or register a different graph as a new model.");
+        return weights;
+    }
+
     /// <summary>The weights to register, or <see cref="UploadRefusedException"/> saying why not.</summary>
     public static ModelWeights Admit(byte[] uploaded)
     {

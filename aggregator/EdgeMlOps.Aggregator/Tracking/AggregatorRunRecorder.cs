@@ -59,7 +59,7 @@ public sealed class AggregatorRunRecorder
         {
             foreach (var (device, samples) in report.Contributions) _samples[device] = samples;
             _rounds.Add(RunFacts.Round(report, report.EvalAccuracy, report.EvalLoss));
-            if (report.NewVersion is { } v) _versions.Add(RunFacts.Fingerprint(_registry, _artifacts, _options.ModelName, v, report.Round));
+            if (report.NewVersion is { } v) _versions.Add(RunFacts.Fingerprint(_registry, _artifacts, _options.ModelName, _options.Model, v, report.Round));
             if (_rounds.Count > MaxRecordedRounds)
             {
                 var oldest = _rounds[0].Round;

@@ -66,10 +66,10 @@ public static class RunFacts
             accuracy, loss, report.TrainLoss, report.Duration.TotalSeconds, new SortedDictionary<string, long>(report.Contributions.ToDictionary(), StringComparer.Ordinal));
 
     /// <summary>A registered version by content: its inference artifact's hash and a hash per tensor of its weights.</summary>
-    public static VersionFingerprint Fingerprint(ModelRegistry registry, ArtifactStore artifacts, string model, ulong version, long round)
+    public static VersionFingerprint Fingerprint(ModelRegistry registry, ArtifactStore artifacts, string model, ModelSpec spec, ulong version, long round)
     {
         var record = registry.Version(model, version) ?? throw new InvalidOperationException($"v{version} is not in the registry");
-        var weights = ClassifierGraphs.ReadWeights(ClassifierGraphs.Parse(artifacts.Read(record.InferenceSha256)));
+        var weights = ModelArtifacts.ReadWeights(artifacts.Read(record.InferenceSha256), spec);
         return new VersionFingerprint(version, round, record.InferenceSha256, TensorHashes(weights));
     }
 

@@ -1,4 +1,5 @@
 using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol.V1;
 using EdgeMlOps.Shared.Trust;
 
@@ -18,7 +19,7 @@ public sealed class ManifestSigner(AggregatorOptions options, KeyRing keys, Time
             Version = record.Version,
             ParentVersion = record.Parent,
             TrainingOnly = trainingOnly,
-            Architecture = new ModelArchitecture { InputDim = (uint)spec.InputDim, Classes = (uint)spec.Classes, Hidden = { spec.Hidden.Select(h => (uint)h) }, CategoricalFeatures = { options.Monitoring.CategoricalFeatures.Select(f => (uint)f) } },
+            Architecture = ModelArchitectures.From(spec, options.Monitoring.CategoricalFeatures),
             Artifacts =
             {
                 new ArtifactRef { Name = ManifestRules.InferenceArtifact, Sha256 = record.InferenceSha256, Size = (ulong)record.InferenceSize, Path = Http.AggregatorApi.ArtifactPath(record.InferenceSha256) },

@@ -1,8 +1,9 @@
 namespace EdgeMlOps.Shared.Models;
 
 /// <summary>
-/// Architecture of a dense classifier: <see cref="InputDim"/> features, ReLU hidden layers of
-/// the given sizes, <see cref="Classes"/> outputs. No hidden layers is multinomial logistic regression.
+/// Architecture of a classifier over <see cref="InputDim"/> floats and <see cref="Classes"/> classes: either a dense
+/// network the fleet generates (ReLU hidden layers of the given sizes; none is multinomial logistic regression), or an
+/// uploaded ONNX graph served as it is, described by its <see cref="Graph"/> interface.
 /// </summary>
 public sealed record ModelSpec
 {
@@ -21,6 +22,18 @@ public sealed record ModelSpec
         Hidden = hidden.ToArray();
         Classes = classes;
     }
+
+    private ModelSpec(GraphInterface graph, int classes)
+        : this(graph.SampleLength, [], classes)
+    {
+        Graph = graph;
+    }
+
+    /// <summary>The uploaded graph's interface, or null for a generated dense classifier.</summary>
+    public GraphInterface? Graph { get; }
+
+    /// <summary>An uploaded ONNX classifier: samples of the graph's sample dims, <paramref name="classes"/> scores.</summary>
+    public static ModelSpec ForGraph(GraphInterface graph, int classes) => new(graph, classes);
 
     public int InputDim { get; }
 
@@ -42,12 +55,16 @@ public sealed record ModelSpec
 
     public static ModelSpec Mlp(int inputDim, IReadOnlyList<int> hidden, int classes) => new(inputDim, hidden, classes);
 
-    /// <summary>Stable text form, e.g. <c>mlp-784-128-10</c> or <c>logreg-784-10</c>.</summary>
-    public override string ToString() =>
-        (Hidden.Count == 0 ? "logreg-" : "mlp-") + string.Join('-', new[] { InputDim }.Concat(Hidden).Append(Classes));
+    /// <summary>
+    /// Stable text form, e.g. <c>mlp-784-128-10</c>, <c>logreg-784-10</c>, or for an uploaded graph
+    /// <c>onnx-784-10-{file sha256 prefix}-{interface hash}</c> (the registry refuses to resume under another).
+    /// </summary>
+    public override string ToString() => Graph is { } g
+        ? FormattableString.Invariant($"onnx-{InputDim}-{Classes}-{g.SourceSha256[..12]}-{Hashing.StableHash.Fnv1a64(g.CanonicalText):x16}")
+        : (Hidden.Count == 0 ? "logreg-" : "mlp-") + string.Join('-', new[] { InputDim }.Concat(Hidden).Append(Classes));
 
     public bool Equals(ModelSpec? other) =>
-        other is not null && InputDim == other.InputDim && Classes == other.Classes && Hidden.SequenceEqual(other.Hidden);
+        other is not null && InputDim == other.InputDim && Classes == other.Classes && Hidden.SequenceEqual(other.Hidden) && Equals(Graph, other.Graph);
 
     public override int GetHashCode() => ToString().GetHashCode(StringComparison.Ordinal);
 }

@@ -32,6 +32,7 @@ public sealed class ModelWeights
     /// </summary>
     public static ModelWeights Initialize(ModelSpec spec, int seed)
     {
+        if (spec.Graph is not null) throw new InvalidOperationException($"{spec} is an uploaded graph: its initial weights are the ones in its file.");
         var layout = ParameterLayout.For(spec);
         var values = new float[layout.TotalLength];
         var random = new Random(seed);

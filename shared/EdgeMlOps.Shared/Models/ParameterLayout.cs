@@ -37,9 +37,13 @@ public sealed class ParameterLayout
 
     public static string BiasName(int layer) => $"layer{layer}.bias";
 
-    /// <summary>Layout of a dense classifier: per layer a weight [in, out] then a bias [out].</summary>
+    /// <summary>
+    /// Layout of a model's trained parameters: an uploaded graph's declared tensors in order, or for a dense
+    /// classifier per layer a weight [in, out] then a bias [out].
+    /// </summary>
     public static ParameterLayout For(ModelSpec spec)
     {
+        if (spec.Graph is { } graph) return new ParameterLayout(graph.Trained);
         var tensors = new List<(string, long[])>();
         for (var l = 0; l < spec.LayerCount; l++)
         {

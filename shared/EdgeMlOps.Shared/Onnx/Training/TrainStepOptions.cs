@@ -26,6 +26,30 @@ public enum DeviceOptimizer
     Adam,
 }
 
+/// <summary>The text forms operators type for <see cref="DeviceOptimizer"/> and <see cref="TrainingLoss"/>.</summary>
+public static class TrainingNames
+{
+    public const string Optimizers = "sgd, momentum or adam";
+
+    public const string Losses = "softmax-ce, binary-ce or mse";
+
+    public static DeviceOptimizer? Optimizer(string text) => text switch
+    {
+        "sgd" => DeviceOptimizer.Sgd,
+        "momentum" => DeviceOptimizer.Momentum,
+        "adam" => DeviceOptimizer.Adam,
+        _ => null,
+    };
+
+    public static TrainingLoss? Loss(string text) => text switch
+    {
+        "softmax-ce" => TrainingLoss.SoftmaxCrossEntropy,
+        "binary-ce" => TrainingLoss.BinaryCrossEntropy,
+        "mse" => TrainingLoss.MeanSquaredError,
+        _ => null,
+    };
+}
+
 /// <summary>
 /// What a generated train step trains: the model output the loss is taken on, the loss, and which initializers are
 /// parameters (the rest stay frozen constants in the graph and are evaluated forward only).

@@ -1,0 +1,59 @@
+using System.Globalization;
+
+namespace EdgeMlOps.Shared.Models;
+
+/// <summary>
+/// The interface of an uploaded ONNX classifier, declared once and carried in the signed manifest: the float input a
+/// sample feeds (<see cref="FeaturesInput"/>, one sample of shape <see cref="SampleDims"/> behind the batch axis), the
+/// output that scores the classes (<see cref="ScoresOutput"/>, [batch, classes], probabilities or logits), the
+/// parameters the fleet trains (names and shapes of initializers, in update order) and the sha256 of the uploaded file.
+/// </summary>
+public sealed record GraphInterface
+{
+    public GraphInterface(string featuresInput, IReadOnlyList<long> sampleDims, string scoresOutput, bool scoresAreLogits,
+        IReadOnlyList<(string Name, long[] Dims)> trained, string sourceSha256)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrEmpty(featuresInput)) errors.Add("the features input has no name");
+        if (string.IsNullOrEmpty(scoresOutput)) errors.Add("the scores output has no name");
+        if (sampleDims.Count == 0 || sampleDims.Any(d => d <= 0)) errors.Add($"sample dims [{string.Join(", ", sampleDims)}] must be fixed and positive");
+        if (trained.Count == 0) errors.Add("no trained parameters");
+        if (trained.Any(t => string.IsNullOrEmpty(t.Name) || t.Dims.Any(d => d <= 0))) errors.Add("a trained parameter has no name or a non-positive dimension");
+        if (trained.Select(t => t.Name).Distinct(StringComparer.Ordinal).Count() != trained.Count) errors.Add("a trained parameter is listed twice");
+        if (sourceSha256.Length != 64 || !sourceSha256.All(char.IsAsciiHexDigitLower)) errors.Add("the source sha256 is not 64 lower-case hex digits");
+        if (errors.Count > 0) throw new ArgumentException("Invalid graph interface: " + string.Join("; ", errors));
+        FeaturesInput = featuresInput;
+        SampleDims = sampleDims.ToArray();
+        ScoresOutput = scoresOutput;
+        ScoresAreLogits = scoresAreLogits;
+        Trained = trained.Select(t => (t.Name, (long[])t.Dims.Clone())).ToArray();
+        SourceSha256 = sourceSha256;
+        SampleLength = checked((int)SampleDims.Aggregate(1L, (a, d) => checked(a * d)));
+    }
+
+    public string FeaturesInput { get; }
+
+    public IReadOnlyList<long> SampleDims { get; }
+
+    public string ScoresOutput { get; }
+
+    /// <summary>True when <see cref="ScoresOutput"/> is unnormalized (softmax is applied after the run).</summary>
+    public bool ScoresAreLogits { get; }
+
+    public IReadOnlyList<(string Name, long[] Dims)> Trained { get; }
+
+    /// <summary>The uploaded file's sha256: version 1 is served as exactly these bytes.</summary>
+    public string SourceSha256 { get; }
+
+    /// <summary>Floats in one sample.</summary>
+    public int SampleLength { get; }
+
+    /// <summary>Every field in one line; equal texts mean equal interfaces.</summary>
+    public string CanonicalText => string.Join('|',
+        FeaturesInput, string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput, ScoresAreLogits ? "logits" : "probabilities",
+        string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256);
+
+    public bool Equals(GraphInterface? other) => other is not null && CanonicalText == other.CanonicalText;
+
+    public override int GetHashCode() => CanonicalText.GetHashCode(StringComparison.Ordinal);
+}

@@ -1,0 +1,50 @@
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Shared.Models;
+
+/// <summary>A <see cref="ModelSpec"/> as the signed manifest carries it (<see cref="ModelArchitecture"/>), and back.</summary>
+public static class ModelArchitectures
+{
+    /// <summary>Most trained tensors a manifest may declare (a ResNet-50 has ~320).</summary>
+    public const int MaxTrainedTensors = 4096;
+
+    public static ModelArchitecture From(ModelSpec spec, IEnumerable<int> categoricalFeatures)
+    {
+        var architecture = new ModelArchitecture
+        {
+            InputDim = (uint)spec.InputDim,
+            Classes = (uint)spec.Classes,
+            Hidden = { spec.Hidden.Select(h => (uint)h) },
+            CategoricalFeatures = { categoricalFeatures.Select(f => (uint)f) },
+        };
+        if (spec.Graph is { } g)
+        {
+            architecture.Graph = new GraphInterfaceSpec
+            {
+                FeaturesInput = g.FeaturesInput, SampleDims = { g.SampleDims }, ScoresOutput = g.ScoresOutput, ScoresAreLogits = g.ScoresAreLogits,
+                Trained = { g.Trained.Select(t => new TrainedTensor { Name = t.Name, Dims = { t.Dims } }) }, SourceSha256 = g.SourceSha256,
+            };
+        }
+
+        return architecture;
+    }
+
+    /// <summary>The spec a manifest declares. Throws <see cref="InvalidDataException"/> for one no device could run.</summary>
+    public static ModelSpec ToSpec(ModelArchitecture architecture)
+    {
+        try
+        {
+            if (architecture.Graph is not { } g) return new ModelSpec(checked((int)architecture.InputDim), architecture.Hidden.Select(h => checked((int)h)).ToArray(), checked((int)architecture.Classes));
+            if (g.Trained.Count > MaxTrainedTensors) throw new ArgumentException($"{g.Trained.Count} trained tensors (at most {MaxTrainedTensors})");
+            var spec = ModelSpec.ForGraph(new GraphInterface(g.FeaturesInput, g.SampleDims, g.ScoresOutput, g.ScoresAreLogits,
+                [.. g.Trained.Select(t => (t.Name, t.Dims.ToArray()))], g.SourceSha256), checked((int)architecture.Classes));
+            _ = ParameterLayout.For(spec).TotalLength; // checked: the trained tensors fit one float vector
+            if (spec.InputDim != architecture.InputDim) throw new ArgumentException($"input_dim {architecture.InputDim} is not the sample's {spec.InputDim} floats");
+            return spec;
+        }
+        catch (Exception ex) when (ex is ArgumentException or OverflowException)
+        {
+            throw new InvalidDataException("the manifest's architecture is invalid: " + ex.Message, ex);
+        }
+    }
+}

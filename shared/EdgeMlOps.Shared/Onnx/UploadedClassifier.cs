@@ -1,0 +1,176 @@
+using System.Runtime.InteropServices;
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx.Proto;
+using EdgeMlOps.Shared.Onnx.Training;
+using Google.Protobuf;
+using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace EdgeMlOps.Shared.Onnx;
+
+/// <summary>What the operator declares about an uploaded classifier; anything left null is inferred from the graph.</summary>
+/// <param name="Trainable">Which parameters the fleet fine-tunes: <c>all</c>, <c>last:N</c> or names (TrainableSelection).</param>
+public sealed record UploadedClassifierOptions(string Trainable = "last:1")
+{
+    /// <summary>The float input one sample feeds; null: the graph's only input.</summary>
+    public string? Input { get; init; }
+
+    /// <summary>The [batch, classes] output that scores the classes; null: the first such output.</summary>
+    public string? Output { get; init; }
+
+    public DeviceOptimizer Optimizer { get; init; } = DeviceOptimizer.Sgd;
+}
+
+/// <summary>
+/// An uploaded ONNX classifier made ready for the fleet without touching its graph: its interface read and checked
+/// (<see cref="ModelSpec.ForGraph"/>), its train step generated once by reverse-mode differentiation, version 1 served
+/// as the uploaded bytes, later versions the same file with only the trained initializers' values replaced.
+/// </summary>
+public sealed class UploadedClassifier
+{
+    private readonly ModelProto _model;
+
+    private UploadedClassifier(byte[] bytes, ModelProto model, ModelSpec spec, byte[] trainStep)
+    {
+        Bytes = bytes;
+        _model = model;
+        Spec = spec;
+        TrainStep = trainStep;
+    }
+
+    /// <summary>The uploaded file, unchanged.</summary>
+    public byte[] Bytes { get; }
+
+    public ModelSpec Spec { get; }
+
+    /// <summary>The generated train-step graph (the same for every version: trained tensors are its inputs).</summary>
+    public byte[] TrainStep { get; }
+
+    /// <summary>
+    /// Reads and checks <paramref name="bytes"/> as a classifier the fleet can serve and fine-tune. Throws
+    /// <see cref="InvalidDataException"/> saying what is wrong (malformed graph, no usable input or output), or
+    /// <see cref="NotDifferentiableException"/> naming the op and node a gradient cannot pass.
+    /// </summary>
+    public static UploadedClassifier Open(byte[] bytes, UploadedClassifierOptions options)
+    {
+        ModelProto model;
+        try
+        {
+            model = ClassifierGraphs.Parse(bytes);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new InvalidDataException("not an ONNX model: " + ex.Message, ex);
+        }
+
+        if (OnnxModelCheck.Problems(model) is { Count: > 0 } problems) throw new InvalidDataException("the model is not well formed: " + string.Join("; ", problems));
+        var (input, sampleDims) = FeaturesInput(model, options.Input);
+        var (output, classes) = ScoresOutput(model, options.Output);
+        var step = TrainStepGenerator.Generate(model, new TrainStepOptions(output, TrainingLoss.SoftmaxCrossEntropy)
+        {
+            Trainable = TrainableSelection.Resolve(model, options.Trainable),
+            Optimizer = options.Optimizer,
+        });
+        var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
+            throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
+        var graph = new GraphInterface(input, sampleDims, output, !MadeBySoftmax(model, output),
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes));
+        return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(graph, classes), step.Model.ToByteArray());
+    }
+
+    /// <summary>The weights the uploaded file holds (version 1's).</summary>
+    public ModelWeights InitialWeights() => Read(_model, Spec);
+
+    /// <summary>The inference artifact for <paramref name="weights"/>: the uploaded bytes if they are its own, else the same graph with the trained initializers replaced.</summary>
+    public byte[] InferenceBytes(ModelWeights weights)
+    {
+        if (!weights.Spec.Equals(Spec)) throw new ArgumentException($"weights of {weights.Spec}, not {Spec}", nameof(weights));
+        if (weights.Values.AsSpan().SequenceEqual(InitialWeights().Values)) return Bytes;
+        var copy = _model.Clone();
+        var byName = copy.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        foreach (var tensor in weights.Layout.Tensors)
+        {
+            var initializer = byName[tensor.Name];
+            initializer.FloatData.Clear();
+            initializer.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(weights.Slice(tensor)));
+        }
+
+        return copy.ToByteArray();
+    }
+
+    /// <summary>
+    /// The trained weights in any version's inference bytes, checked against the signed interface: every declared
+    /// tensor present as a float32 initializer of the declared shape. Throws <see cref="InvalidDataException"/> otherwise.
+    /// </summary>
+    public static ModelWeights ReadWeights(byte[] bytes, ModelSpec spec)
+    {
+        try
+        {
+            return Read(ClassifierGraphs.Parse(bytes), spec);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new InvalidDataException("not an ONNX model: " + ex.Message, ex);
+        }
+    }
+
+    private static ModelWeights Read(ModelProto model, ModelSpec spec)
+    {
+        var layout = ParameterLayout.For(spec);
+        var byName = model.Graph?.Initializer.GroupBy(t => t.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal) ?? [];
+        var values = new float[layout.TotalLength];
+        foreach (var tensor in layout.Tensors)
+        {
+            if (!byName.TryGetValue(tensor.Name, out var initializer)) throw new InvalidDataException($"the graph has no initializer '{tensor.Name}' the interface trains");
+            if (initializer.DataType != (int)DataType.Float || !initializer.Dims.SequenceEqual(tensor.Dims))
+                throw new InvalidDataException($"initializer '{tensor.Name}' is not float32 [{string.Join(", ", tensor.Dims)}] as the interface declares");
+            OnnxTensors.ReadFloats(initializer, values.AsSpan(tensor.Offset, tensor.Length));
+        }
+
+        return new ModelWeights(spec, values);
+    }
+
+    private static (string Name, long[] SampleDims) FeaturesInput(ModelProto model, string? wanted)
+    {
+        var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var inputs = model.Graph.Input.Where(i => !initializers.Contains(i.Name)).ToList();
+        var input = wanted is null
+            ? inputs.Count == 1 ? inputs[0] : throw new InvalidDataException($"the graph has {inputs.Count} inputs ({string.Join(", ", inputs.Select(i => i.Name))}): name the features input")
+            : inputs.FirstOrDefault(i => i.Name == wanted) ?? throw new InvalidDataException($"the graph has no input '{wanted}' (inputs: {string.Join(", ", inputs.Select(i => i.Name))})");
+        if (inputs.Count > 1) throw new InvalidDataException($"input '{input.Name}' is not the only input; devices feed one features tensor");
+        var type = input.Type?.TensorType;
+        if (type is null || type.ElemType != (int)DataType.Float) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; the features input must be float");
+        var dims = type.Shape?.Dim.ToList() ?? [];
+        if (dims.Count < 2) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; expected a batch axis and the sample's axes");
+        if (dims[0].HasDimValue && dims[0].DimValue != 0) throw new InvalidDataException($"input '{input.Name}' has a fixed batch of {dims[0].DimValue}; export it with a dynamic batch axis");
+        if (dims.Skip(1).Any(d => !d.HasDimValue || d.DimValue <= 0)) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; every axis after the batch must be fixed");
+        return (input.Name, [.. dims.Skip(1).Select(d => d.DimValue)]);
+    }
+
+    private static (string Name, int Classes) ScoresOutput(ModelProto model, string? wanted)
+    {
+        static int Classes(ValueInfoProto o) =>
+            o.Type?.TensorType is { ElemType: (int)DataType.Float, Shape.Dim: { Count: 2 } dims } && dims[1].HasDimValue && dims[1].DimValue is >= 2 and <= 1_000_000 ? (int)dims[1].DimValue : 0;
+        var output = wanted is null
+            ? model.Graph.Output.FirstOrDefault(o => Classes(o) > 0) ?? throw new InvalidDataException($"no output is float [batch, classes ≥ 2] (outputs: {string.Join("; ", model.Graph.Output.Select(o => $"{o.Name} {OnnxModelCheck.Describe(o)}"))})")
+            : model.Graph.Output.FirstOrDefault(o => o.Name == wanted) ?? throw new InvalidDataException($"the graph has no output '{wanted}'");
+        var classes = Classes(output);
+        return classes > 0 ? (output.Name, classes) : throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; class scores must be float [batch, classes ≥ 2]");
+    }
+
+    /// <summary>Whether <paramref name="output"/> is normalized already: made by a Softmax (through Identity nodes).</summary>
+    private static bool MadeBySoftmax(ModelProto model, string output)
+    {
+        var producers = model.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).GroupBy(p => p.o, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().n, StringComparer.Ordinal);
+        var name = output;
+        while (producers.TryGetValue(name, out var node))
+        {
+            if (node.OpType == "Softmax") return true;
+            if (node.OpType != "Identity") return false;
+            name = node.Input[0];
+        }
+
+        return false;
+    }
+}

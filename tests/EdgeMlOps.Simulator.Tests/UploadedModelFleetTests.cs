@@ -1,0 +1,40 @@
+using System.Security.Cryptography;
+using Xunit.Abstractions;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>
+/// The fleet running a model it did not generate: a CNN exported by PyTorch (pre-trained on digits 0–4 only) served
+/// by real agents as the uploaded bytes and fine-tuned over MQTT on all ten digits through the train step the
+/// aggregator generated from it.
+/// </summary>
+[Collection(FleetCollection.Name)]
+public class UploadedModelFleetTests(ITestOutputHelper output)
+{
+    private static readonly string Cnn = Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_cnn_digits04.onnx");
+
+    [Fact]
+    public async Task APyTorchCnn_IsServedAsUploaded_AndTheFleetFineTunesItsHead_OnAllTenDigits()
+    {
+        var result = await new SimulationRunner(SimulationOptions.Parse([
+            "--dataset", "mnist", "--model-file", Cnn, "--trainable", "last:1", "--devices", "10", "--rounds", "3", "--fraction", "1",
+            "--local-epochs", "1", "--batch", "16", "--lr", "0.1", "--test-size", "2000", "--seed", "1", "--out", "-", "--experiments", "off"])).RunAsync(CancellationToken.None);
+
+        foreach (var r in result.Rounds) output.WriteLine($"round {r.Round}: v{r.Version} accuracy {r.Accuracy:F3}, train loss {r.TrainLoss:F3}, {r.BytesUp / Math.Max(1, r.Participants)} bytes up per device");
+        output.WriteLine($"uploaded file: accuracy {result.Initial.Accuracy:F3}");
+
+        // Version 1 is the file itself, byte for byte.
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(Cnn))), result.Initial.InferenceSha256);
+        Assert.InRange(result.Initial.Accuracy, 0.35, 0.65); // it knows half the digits
+        Assert.All(result.Rounds, r =>
+        {
+            Assert.Equal("Completed", r.Status);
+            Assert.Equal(10, r.Participants);
+            Assert.Equal(0, r.Rejected);
+            // Only the head travels: 576×10 + 10 floats, not the backbone's convolutions.
+            Assert.InRange(r.BytesUp / r.Participants, 4 * 5770, 4 * 5770 + 32 * 1024);
+        });
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.2, $"fine-tuned to {result.FinalAccuracy:F3} from {result.Initial.Accuracy:F3}");
+        Assert.Equal(1, result.SharedInferenceSessions);
+    }
+}
