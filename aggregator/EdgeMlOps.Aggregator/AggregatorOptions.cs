@@ -37,6 +37,11 @@ public sealed record AggregatorOptions
             yield return (error[..at], error[(at + 2)..]);
         }
 
+        if (ModelSource is { } source && !source.Spec.Equals(Model))
+        {
+            yield return (nameof(Model), $"{Model} is not the uploaded file's {source.Spec} (set Model to ModelSource.Spec)");
+        }
+
         if (Pipeline.Enabled && Governance.Mode != EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed)
         {
             yield return ("Pipeline:Enabled", "the retraining pipeline needs Governance:Mode=governed (in auto mode every version is served fleet-wide at once, with no gates or shadow)");

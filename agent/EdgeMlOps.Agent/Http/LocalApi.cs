@@ -263,6 +263,23 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         w.WriteStartArray("hidden");
         foreach (var h in info.Architecture.Hidden) w.WriteNumberValue(h);
         w.WriteEndArray();
+        if (info.Architecture.Graph is { } graph)
+        {
+            // An uploaded graph: what a request feeds and what comes back (features are the sample flattened row-major).
+            w.WriteStartObject("interface");
+            w.WriteString("input", graph.FeaturesInput);
+            w.WriteStartArray("sampleShape");
+            foreach (var d in graph.SampleDims) w.WriteNumberValue(d);
+            w.WriteEndArray();
+            w.WriteString("output", graph.ScoresOutput);
+            w.WriteString("outputKind", graph.ScoresAreLogits ? "logits (softmax applied on the device)" : "probabilities");
+            w.WriteString("sourceSha256", graph.SourceSha256);
+            w.WriteStartArray("trained");
+            foreach (var t in graph.Trained) w.WriteStringValue(t.Name);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
         return 200;
     }
 

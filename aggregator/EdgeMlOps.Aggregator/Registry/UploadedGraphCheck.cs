@@ -74,7 +74,7 @@ public static class UploadedGraphCheck
             throw new UploadRefusedException($"the fleet serves dense classifiers with '{ClassifierGraphs.SpecMetadataKey}' metadata today, and this model is not one ({ex.Message}). " +
                 $"It is: inputs {Interface(graph.Graph.Input.Where(i => graph.Graph.Initializer.All(t => t.Name != i.Name)))}; outputs {Interface(graph.Graph.Output)}; " +
                 $"operators {string.Join(", ", OnnxModelCheck.OpHistogram(graph).Select(p => $"{p.Op} ×{p.Count}"))}. " +
-                "`edgemlops models check FILE` shows what a train step generated from it would fine-tune; serving it byte for byte is not built yet (see docs/MODELS.md).");
+                "This fleet serves a generated dense classifier; to serve this file byte for byte and fine-tune it, run a fleet with Aggregator:Model=onnx:FILE (`edgemlops models check FILE` shows what it would fine-tune; see docs/MODELS.md).");
         }
 
         var rebuilt = ClassifierGraphs.BuildInference(weights);

@@ -1,0 +1,91 @@
+using System.Net;
+using EdgeMlOps.Agent.Http;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
+
+namespace EdgeMlOps.Agent.Tests.Http;
+
+/// <summary>
+/// A real agent serving a CNN exported by PyTorch, installed as the uploaded bytes under its signed interface:
+/// its local API answers with what ONNX Runtime computes on the original file, and an artifact that does not carry
+/// the declared interface is never served.
+/// </summary>
+public sealed class UploadedModelServingTests
+{
+    private static readonly byte[] Cnn = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_cnn_digits04.onnx"));
+
+    private static void Install(ModelStore store, UploadedClassifier model, byte[] inference)
+    {
+        var a = new ModelAnnouncement
+        {
+            Header = ProtocolInfo.NewHeader("default", "aggregator", 1, 0),
+            ModelName = "digits",
+            Version = 1,
+            Architecture = ModelArchitectures.From(model.Spec, []),
+            Inference = new ArtifactRef { Name = "model.onnx", Sha256 = ContentHash.Sha256Hex(inference), Size = (ulong)inference.Length },
+            TrainStep = new ArtifactRef { Name = "train_step.onnx", Sha256 = ContentHash.Sha256Hex(model.TrainStep), Size = (ulong)model.TrainStep.Length },
+        };
+        store.PutBlob(a.Inference.Sha256, inference);
+        store.PutBlob(a.TrainStep.Sha256, model.TrainStep);
+        store.Commit(a);
+    }
+
+    [Fact]
+    public async Task TheLocalApi_ServesTheUploadedCnn_WithTheOutputsOnnxRuntimeGivesTheOriginalFile()
+    {
+        var model = UploadedClassifier.Open(Cnn, new UploadedClassifierOptions("last:1"));
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
+        Install(new ModelStore(Path.Combine(dir, "models")), model, Cnn);
+        await using var device = await OfflineAgent.StartAsync(dir);
+        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
+        await using var api = new LocalApi(device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
+        api.Start();
+        using var http = new HttpClient { BaseAddress = new Uri(prefix) };
+
+        var info = await http.SendJsonAsync(HttpMethod.Get, "/v1/model");
+        Assert.Equal(HttpStatusCode.OK, info.Status);
+        Assert.Equal(ContentHash.Sha256Hex(Cnn), info.Body.GetProperty("sha256").GetString());
+        Assert.Equal(784, info.Body.GetProperty("inputDim").GetInt32());
+        var declared = info.Body.GetProperty("interface");
+        Assert.Equal("features", declared.GetProperty("input").GetString());
+        Assert.Equal([1, 28, 28], declared.GetProperty("sampleShape").EnumerateArray().Select(d => d.GetInt32()));
+        Assert.Equal(["head.weight", "head.bias"], declared.GetProperty("trained").EnumerateArray().Select(t => t.GetString()));
+
+        using var original = new InferenceSession(Cnn);
+        var random = new Random(4);
+        for (var request = 0; request < 3; request++)
+        {
+            var pixels = Enumerable.Range(0, 784).Select(_ => random.NextSingle()).ToArray();
+            var (status, body) = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{string.Join(',', pixels.Select(p => p.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}}]}""");
+            Assert.Equal(HttpStatusCode.OK, status);
+
+            using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, 1, 28, 28]);
+            using var outputs = original.Run(new RunOptions(), ["features"], [input], ["probabilities", "label"]);
+            var expected = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+            var served = body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
+            Assert.Equal(expected.Length, served.Length);
+            for (var k = 0; k < expected.Length; k++) Assert.Equal(expected[k], served[k], 5);
+            Assert.Equal(outputs[1].GetTensorDataAsSpan<long>()[0], body.GetProperty("label").GetInt64());
+        }
+    }
+
+    [Fact]
+    public async Task AnArtifactWithoutTheDeclaredTrainedTensors_IsNotServed()
+    {
+        // The manifest declares the CNN's interface; the stored bytes are another graph (a dense classifier).
+        var model = UploadedClassifier.Open(Cnn, new UploadedClassifierOptions("last:1"));
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
+        Install(new ModelStore(Path.Combine(dir, "models")), model, ClassifierGraphs.BuildInference(ModelWeights.Initialize(ModelSpec.Mlp(784, [8], 10), 1)).ToByteArray());
+        await using var device = await OfflineAgent.StartAsync(dir);
+
+        Assert.Null(device.Agent.CurrentModel);
+        Assert.Contains("head.weight", device.Agent.ModelNotice, StringComparison.Ordinal);
+    }
+}

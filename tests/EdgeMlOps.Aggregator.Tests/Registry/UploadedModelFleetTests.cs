@@ -1,0 +1,97 @@
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Shared.Configuration;
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using Google.Protobuf;
+using Microsoft.Extensions.Configuration;
+
+namespace EdgeMlOps.Aggregator.Tests.Registry;
+
+/// <summary>
+/// An aggregator whose model is an uploaded ONNX file (<c>Aggregator:Model=onnx:PATH</c>): configured by the keys the
+/// operator types, version 1 stored and signed as the file's own bytes with its interface in the manifest, resumed
+/// after a restart only under the same interface, and new versions uploaded only as that file with new trained values.
+/// </summary>
+public sealed class UploadedModelFleetTests
+{
+    private static readonly string Cnn = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_cnn_digits04.onnx");
+
+    private static AggregatorOptions Read(Dictionary<string, string?> values) =>
+        AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
+
+    private static AggregatorOptions Options(string dir, string trainable = "last:1")
+    {
+        var source = UploadedClassifier.Open(File.ReadAllBytes(Cnn), new UploadedClassifierOptions(trainable));
+        return AggregatorFixture.Options(dir, clients: 1) with { ModelName = "digits", Model = source.Spec, ModelSource = source };
+    }
+
+    [Fact]
+    public void TheModelKey_TakesAnOnnxFile_AndItsInterfaceKeys()
+    {
+        var options = Read(new() { ["Aggregator:Model"] = "onnx:" + Cnn, ["Aggregator:ModelInterface:Trainable"] = "last:2", ["Aggregator:ModelInterface:Optimizer"] = "momentum" });
+        var graph = options.Model.Graph!;
+        Assert.Same(options.ModelSource!.Spec, options.Model);
+        Assert.Equal(4, graph.Trained.Count); // the last convolution's weight and bias, then the head's
+        Assert.Equal(["head.weight", "head.bias"], graph.Trained.Skip(2).Select(t => t.Name));
+        Assert.Equal(ContentHash.Sha256Hex(File.ReadAllBytes(Cnn)), graph.SourceSha256);
+        Assert.Contains("head.weight.velocity", ClassifierGraphs.Parse(options.ModelSource.TrainStep).Graph.Input.Select(i => i.Name));
+
+        var missing = Assert.Throws<OptionsValidationException>(() => Read(new() { ["Aggregator:Model"] = "onnx:no-such.onnx" }));
+        Assert.Contains(missing.Errors, e => e.StartsWith("Aggregator:Model: 'no-such.onnx':", StringComparison.Ordinal));
+        var badTrainable = Assert.Throws<OptionsValidationException>(() => Read(new() { ["Aggregator:Model"] = "onnx:" + Cnn, ["Aggregator:ModelInterface:Trainable"] = "backbone.9.weight" }));
+        Assert.Contains(badTrainable.Errors, e => e.Contains("backbone.9.weight", StringComparison.Ordinal));
+        var badOptimizer = Assert.Throws<OptionsValidationException>(() => Read(new() { ["Aggregator:Model"] = "onnx:" + Cnn, ["Aggregator:ModelInterface:Optimizer"] = "lbfgs" }));
+        Assert.Contains("Aggregator:ModelInterface:Optimizer: 'lbfgs' is not sgd, momentum or adam", badOptimizer.Errors);
+        var notASpec = Assert.Throws<OptionsValidationException>(() => Read(new() { ["Aggregator:Model"] = "cnn-784-10" }));
+        Assert.Contains(notASpec.Errors, e => e.Contains("onnx:PATH", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task VersionOne_IsTheFileByteForByte_SignedWithItsInterface_AndResumesOnlyUnderTheSameOne()
+    {
+        var dir = AggregatorFixture.TempDirectory();
+        var file = await File.ReadAllBytesAsync(Cnn);
+        await using (var node = new AggregatorNode(Options(dir)))
+        {
+            var v1 = node.CurrentVersion;
+            Assert.Equal(ContentHash.Sha256Hex(file), v1.InferenceSha256);
+            Assert.Equal(file, node.Artifacts.Read(v1.InferenceSha256));
+            var (manifest, _) = node.SignManifest(v1);
+            Assert.Equal(node.Options.Model, ModelArchitectures.ToSpec(manifest.Architecture));
+            Assert.Equal(["head.weight", "head.bias"], manifest.Architecture.Graph.Trained.Select(t => t.Name));
+        }
+
+        await using (var resumed = new AggregatorNode(Options(dir)))
+        {
+            Assert.Equal(1UL, resumed.CurrentVersion.Version);
+        }
+
+        var other = Assert.Throws<InvalidOperationException>(() => new AggregatorNode(Options(dir, trainable: "last:2")));
+        Assert.Contains("Registry holds model 'digits' as onnx-784-10-", other.Message);
+    }
+
+    [Fact]
+    public void ANewVersion_IsAdmittedOnlyAsTheSameFileWithNewTrainedValues()
+    {
+        var source = Options(AggregatorFixture.TempDirectory()).ModelSource!;
+        var weights = source.InitialWeights().Clone();
+        weights.Values[0] += 0.5f;
+        var retrained = source.InferenceBytes(weights);
+        Assert.Equal(weights.Values, UploadedGraphCheck.AdmitVersionOf(source, retrained).Values);
+
+        // The backbone changed too: that is another graph, not a new version of this one.
+        var model = ClassifierGraphs.Parse(retrained);
+        var frozen = model.Graph.Initializer.First(t => t.Name != "head.weight" && t.Name != "head.bias" && t.Dims.Count > 1);
+        var values = new float[frozen.Dims.Aggregate(1L, (a, d) => a * d)];
+        OnnxTensors.ReadFloats(frozen, values);
+        values[0] += 1f;
+        frozen.FloatData.Clear();
+        frozen.RawData = ByteString.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        var refused = Assert.Throws<UploadRefusedException>(() => UploadedGraphCheck.AdmitVersionOf(source, model.ToByteArray()));
+        Assert.Contains("beyond the values of its trained tensors (head.weight, head.bias)", refused.Message);
+
+        var alien = Assert.Throws<UploadRefusedException>(() => UploadedGraphCheck.AdmitVersionOf(source, ClassifierGraphs.BuildInference(ModelWeights.Initialize(AggregatorFixture.Spec, 1)).ToByteArray()));
+        Assert.Contains("does not carry its trained tensors", alien.Message);
+    }
+}

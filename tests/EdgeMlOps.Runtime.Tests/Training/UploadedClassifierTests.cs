@@ -1,0 +1,165 @@
+using System.Text.Json;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Onnx.Proto;
+using EdgeMlOps.Shared.Onnx.Training;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Runtime.Tests.Training;
+
+/// <summary>
+/// Uploaded ONNX classifiers made ready for the fleet: their interface read from the graph, served as they are
+/// (outputs equal to what PyTorch computed), later versions differing only in trained values, and every way a file
+/// can fail to fit refused with a sentence that says why.
+/// </summary>
+public class UploadedClassifierTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+
+    private static byte[] Bytes(string name) => File.ReadAllBytes(Fixture(name + ".onnx"));
+
+    public static TheoryData<string, long[], int> PyTorchModels => new()
+    {
+        { "pytorch_cnn_mnist", [1, 28, 28], 10 },
+        { "pytorch_kws_1d", [40, 32], 5 },
+    };
+
+    [Theory]
+    [MemberData(nameof(PyTorchModels))]
+    public void PyTorchExports_ServedThroughTheirOwnInterface_GiveWhatPyTorchComputed(string name, long[] sampleDims, int classes)
+    {
+        var bytes = Bytes(name);
+        var uploaded = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("last:1"));
+        var graph = uploaded.Spec.Graph!;
+        Assert.Equal("features", graph.FeaturesInput);
+        Assert.Equal(sampleDims, graph.SampleDims);
+        Assert.Equal("probabilities", graph.ScoresOutput);
+        Assert.False(graph.ScoresAreLogits); // the export ends in Softmax
+        Assert.Equal(["head.weight", "head.bias"], graph.Trained.Select(t => t.Name));
+        Assert.Equal(classes, uploaded.Spec.Classes);
+        Assert.Equal((int)sampleDims.Aggregate(1L, (a, d) => a * d), uploaded.Spec.InputDim);
+        Assert.StartsWith("onnx-", uploaded.Spec.ToString(), StringComparison.Ordinal);
+
+        using var json = JsonDocument.Parse(File.ReadAllText(Fixture("pytorch_expected.json")));
+        var expected = json.RootElement.GetProperty(name);
+        var features = expected.GetProperty("features").EnumerateArray().Select(e => (float)e.GetDouble()).ToArray();
+        var probabilities = expected.GetProperty("probabilities").EnumerateArray().Select(e => (float)e.GetDouble()).ToArray();
+        using var model = InferenceModel.Load(bytes, uploaded.Spec);
+        Assert.Equal(bytes, uploaded.InferenceBytes(uploaded.InitialWeights()));
+        var count = features.Length / uploaded.Spec.InputDim;
+        var prediction = model.Predict(features, count);
+        for (var i = 0; i < probabilities.Length; i++) Assert.Equal(probabilities[i], prediction.Probabilities[i], 5);
+        for (var r = 0; r < count; r++)
+        {
+            var row = probabilities.AsSpan(r * classes, classes);
+            Assert.Equal(row.IndexOf(row.ToArray().Max()), prediction.Labels[r]);
+        }
+    }
+
+    [Fact]
+    public void ALaterVersion_IsTheSameFile_WithOnlyTheTrainedValuesChanged()
+    {
+        var bytes = Bytes("pytorch_cnn_mnist");
+        var uploaded = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("last:1"));
+        var weights = uploaded.InitialWeights().Clone();
+        for (var i = 0; i < weights.Values.Length; i++) weights.Values[i] += 0.01f * (i % 7);
+
+        var next = uploaded.InferenceBytes(weights);
+        Assert.NotEqual(bytes, next);
+        var (before, after) = (ClassifierGraphs.Parse(bytes), ClassifierGraphs.Parse(next));
+        Assert.Equal(before.Graph.Node, after.Graph.Node);
+        Assert.Equal(before.Graph.Input, after.Graph.Input);
+        Assert.Equal(before.Graph.Output, after.Graph.Output);
+        Assert.Equal(before.OpsetImport, after.OpsetImport);
+        var changed = before.Graph.Initializer.Zip(after.Graph.Initializer).Where(p => !p.First.Equals(p.Second)).Select(p => p.First.Name);
+        Assert.Equal(["head.weight", "head.bias"], changed);
+        Assert.Equal(weights.Values, UploadedClassifier.ReadWeights(next, uploaded.Spec).Values);
+        using var model = InferenceModel.Load(next, uploaded.Spec);
+        Assert.Equal(weights.Values, model.Weights.Values);
+    }
+
+    [Fact]
+    public void ALogitsOutput_IsSoftmaxedOnTheDevice()
+    {
+        // The same CNN exported without its final Softmax/ArgMax: the class scores are logits.
+        var model = ClassifierGraphs.Parse(Bytes("pytorch_cnn_mnist"));
+        var softmax = model.Graph.Node.Single(n => n.OpType == "Softmax");
+        var logits = softmax.Input[0];
+        foreach (var node in model.Graph.Node.Where(n => n.OpType is "Softmax" or "ArgMax").ToList()) model.Graph.Node.Remove(node);
+        var output = model.Graph.Output.Single(o => o.Name == "probabilities");
+        output.Name = logits;
+        model.Graph.Output.Remove(model.Graph.Output.Single(o => o.Name == "label"));
+        var bytes = model.ToByteArray();
+
+        var uploaded = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("last:1"));
+        Assert.True(uploaded.Spec.Graph!.ScoresAreLogits);
+        Assert.Equal(logits, uploaded.Spec.Graph.ScoresOutput);
+
+        using var json = JsonDocument.Parse(File.ReadAllText(Fixture("pytorch_expected.json")));
+        var expected = json.RootElement.GetProperty("pytorch_cnn_mnist");
+        var features = expected.GetProperty("features").EnumerateArray().Select(e => (float)e.GetDouble()).ToArray();
+        var probabilities = expected.GetProperty("probabilities").EnumerateArray().Select(e => (float)e.GetDouble()).ToArray();
+        using var served = InferenceModel.Load(bytes, uploaded.Spec);
+        var prediction = served.Predict(features, 4);
+        for (var i = 0; i < probabilities.Length; i++) Assert.Equal(probabilities[i], prediction.Probabilities[i], 5);
+    }
+
+    [Fact]
+    public void FilesThatDoNotFit_AreRefused_SayingWhy()
+    {
+        string Refusal(Action<ModelProto> change, string trainable = "last:1")
+        {
+            var model = ClassifierGraphs.Parse(Bytes("pytorch_cnn_mnist"));
+            change(model);
+            return Assert.ThrowsAny<Exception>(() => UploadedClassifier.Open(model.ToByteArray(), new UploadedClassifierOptions(trainable))).Message;
+        }
+
+        Assert.Contains("not an ONNX model", Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open([0x0a, 0xff, 0xff, 0xff], new UploadedClassifierOptions())).Message);
+        Assert.Contains("dynamic batch", Refusal(m => m.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimValue = 1 }));
+        Assert.Contains("name the features input", Refusal(m => m.Graph.Input.Add(new ValueInfoProto { Name = "extra", Type = m.Graph.Input[0].Type.Clone() })));
+        Assert.Contains("must be fixed", Refusal(m => m.Graph.Input[0].Type.TensorType.Shape.Dim[2] = new TensorShapeProto.Types.Dimension { DimParam = "height" }));
+        Assert.Contains("no output is float [batch, classes ≥ 2]", Refusal(m => m.Graph.Output.Remove(m.Graph.Output.Single(o => o.Name == "probabilities"))));
+        Assert.Contains("not well formed", Refusal(m => m.Graph.Node.RemoveAt(0)));
+        Assert.Contains("nope", Refusal(_ => { }, trainable: "nope"));
+
+        // A tree ensemble is a model no gradient reaches: not a classifier the fleet can fine-tune.
+        Assert.Throws<NotDifferentiableException>(() => UploadedClassifier.Open(Bytes("sklearn_forest_wine"), new UploadedClassifierOptions("all")));
+    }
+
+    [Fact]
+    public void ArtifactsThatDoNotMatchTheDeclaredInterface_DoNotLoad()
+    {
+        var uploaded = UploadedClassifier.Open(Bytes("pytorch_cnn_mnist"), new UploadedClassifierOptions("last:1"));
+        var other = UploadedClassifier.Open(Bytes("pytorch_kws_1d"), new UploadedClassifierOptions("last:1"));
+
+        Assert.Contains("head.weight", Assert.Throws<InvalidDataException>(() => InferenceModel.Load(Bytes("pytorch_kws_1d"), uploaded.Spec)).Message);
+        Assert.Throws<InvalidDataException>(() => InferenceModel.Load(ClassifierGraphs.BuildInference(ModelWeights.Initialize(ModelSpec.Mlp(784, [16], 10), 1)).ToByteArray(), uploaded.Spec));
+        Assert.Throws<InvalidDataException>(() => InferenceModel.Load(Bytes("pytorch_cnn_mnist"), ModelSpec.Mlp(784, [16], 10)));
+        Assert.NotEqual(uploaded.Spec, other.Spec);
+
+        // A renamed scores output: the interface names a value the graph does not have.
+        var renamed = ModelSpec.ForGraph(new GraphInterface("features", [1, 28, 28], "scores", false, uploaded.Spec.Graph!.Trained, uploaded.Spec.Graph.SourceSha256), 10);
+        Assert.Contains("'scores'", Assert.Throws<InvalidDataException>(() => InferenceModel.Load(Bytes("pytorch_cnn_mnist"), renamed)).Message);
+    }
+
+    [Fact]
+    public void TheSignedArchitecture_CarriesTheInterface_AndRefusesOneNoDeviceCouldRun()
+    {
+        var spec = UploadedClassifier.Open(Bytes("pytorch_cnn_mnist"), new UploadedClassifierOptions("last:2")).Spec;
+        var architecture = ModelArchitectures.From(spec, []);
+        Assert.Equal(spec, ModelArchitectures.ToSpec(architecture));
+        Assert.Equal(spec.ToString(), ModelArchitectures.ToSpec(architecture).ToString());
+        var dense = ModelSpec.Mlp(784, [64], 10);
+        Assert.Equal(dense, ModelArchitectures.ToSpec(ModelArchitectures.From(dense, [3])));
+
+        var wrongWidth = architecture.Clone();
+        wrongWidth.InputDim = 100;
+        Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(wrongWidth));
+        var huge = architecture.Clone();
+        huge.Graph.Trained[0].Dims.Add(1L << 40);
+        Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(huge));
+        var nameless = architecture.Clone();
+        nameless.Graph.FeaturesInput = "";
+        Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(nameless));
+    }
+}
