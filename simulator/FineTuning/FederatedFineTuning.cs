@@ -22,7 +22,7 @@ public sealed record FineTuneResult(IReadOnlyList<string> Trained, int TrainedVa
 /// parameters train on each device's shard (TrainStepModel over the graph <see cref="TrainStepGenerator"/> writes),
 /// the round's result is the sample-weighted mean (FedAvg, <see cref="StreamingWeightedSum"/>), and accuracy is read
 /// by running the user's own graph with the averaged tensors in ONNX Runtime. Devices here are data shards, not
-/// agents: the fleet does not yet install uploaded graphs (docs/MODELS.md, "Not built yet").
+/// agents: a library-level reference for the same fine-tuning run by real agents (<c>--model-file</c>).
 /// </summary>
 public static class FederatedFineTuning
 {
