@@ -11,7 +11,7 @@ namespace EdgeMlOps.Aggregator.Governance;
 /// </summary>
 internal static class InterfaceCardSection
 {
-    public static ModelCard.Section For(byte[] inference, byte[] trainStep)
+    public static ModelCard.Section For(byte[] inference, byte[] trainStep, EdgeMlOps.Shared.Models.ModelSpec spec)
     {
         var inv = CultureInfo.InvariantCulture;
         var model = ClassifierGraphs.Parse(inference).Graph;
@@ -22,6 +22,9 @@ internal static class InterfaceCardSection
         long Values(string name) => parameters.TryGetValue(name, out var t) ? t.Dims.Aggregate(1L, (a, d) => a * d) : 0;
         var frozen = model.Initializer.Where(t => trained.All(i => i.Name != t.Name)).ToList();
         var rows = new List<IReadOnlyList<string>>();
+        rows.Add(spec.Graph is { } graph
+            ? ["served as", "uploaded graph", $"the file {graph.SourceSha256} with new values in its trained tensors only (version 1: the file itself); samples [{string.Join(", ", graph.SampleDims)}] into '{graph.FeaturesInput}', class {(graph.ScoresAreLogits ? "logits" : "probabilities")} from '{graph.ScoresOutput}'"]
+            : ["served as", "generated dense classifier", $"{spec}: rebuilt from the version's weights"]);
         foreach (var input in model.Input.Where(i => !parameters.ContainsKey(i.Name))) rows.Add(["input", input.Name, OnnxModelCheck.Describe(input)]);
         foreach (var output in model.Output) rows.Add(["output", output.Name, OnnxModelCheck.Describe(output)]);
         rows.Add(["operators", string.Empty, string.Join(", ", OnnxModelCheck.OpHistogram(ClassifierGraphs.Parse(inference)).Select(p => $"{p.Op} ×{p.Count}"))]);

@@ -68,7 +68,7 @@ public sealed record ModelCard(string Markdown, string Html)
             new("Intended use", [options.Governance.IntendedUse]),
             artifacts is null
                 ? new("Interface and training", ["The version's artifacts were not available to describe."])
-                : InterfaceCardSection.For(artifacts.Read(v.InferenceSha256), artifacts.Read(v.TrainStepSha256)),
+                : InterfaceCardSection.For(artifacts.Read(v.InferenceSha256), artifacts.Read(v.TrainStepSha256), options.Model),
             new("Factors and cohorts", [cohorts.Count > 0
                 ? "Evaluated per cohort of the aggregator's evaluation data (subpopulation analysis); the validation gate compares each cohort with the live version."
                 : "No cohort evaluation recorded."]),

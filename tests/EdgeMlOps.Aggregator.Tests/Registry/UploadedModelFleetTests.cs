@@ -60,6 +60,13 @@ public sealed class UploadedModelFleetTests
             var (manifest, _) = node.SignManifest(v1);
             Assert.Equal(node.Options.Model, ModelArchitectures.ToSpec(manifest.Architecture));
             Assert.Equal(["head.weight", "head.bias"], manifest.Architecture.Graph.Trained.Select(t => t.Name));
+
+            // The card says what is served and what trains, read from the stored artifacts.
+            var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, v1, artifacts: node.Artifacts).Markdown;
+            Assert.Contains($"| served as | uploaded graph | the file {ContentHash.Sha256Hex(file)} with new values in its trained tensors only", card, StringComparison.Ordinal);
+            Assert.Contains("| input | features | float [batch, 1, 28, 28] |", card, StringComparison.Ordinal);
+            Assert.Contains("| trained | 2 tensors, 5,770 values | head.weight float [10, 576], head.bias float [10] |", card, StringComparison.Ordinal);
+            Assert.Contains("Conv ×2", card, StringComparison.Ordinal);
         }
 
         await using (var resumed = new AggregatorNode(Options(dir)))
