@@ -103,7 +103,7 @@ public sealed record SimulationOptions
           --lr LR                  local learning rate (0.05)
           --hidden H[,H...]        hidden layer sizes; 0 = logistic regression (128)
           --model-file FILE.onnx   serve and fine-tune this ONNX classifier instead (e.g. a torch.onnx.export)
-          --trainable SELECTION    its parameters devices train: all, last:N or names (last:1)
+          --trainable SELECTION    its parameters devices train: all, last:N or names (last:1); none serves it only
           --seed S                 seed for data, selection and training (1)
           --out FILE               results JSON (results.json; '-' for none)
           --experiments DIR        run records for edgemlops experiments and reproduce (experiments; 'off' for none)
@@ -117,6 +117,7 @@ public sealed record SimulationOptions
           --test-size N            held-out samples evaluated by the aggregator (2000)
           --synthetic-samples N    size of the synthetic dataset (20000)
           --synthetic-dim D        features of the synthetic dataset (20)
+          --synthetic-classes K    classes of the synthetic dataset (5)
           --cache DIR              dataset cache (~/.cache/edgemlops or $EDGEMLOPS_CACHE)
           --work-dir DIR           where device stores and the registry go (a temp dir, removed after)
           --store-postgres CS      the aggregator's tables in PostgreSQL (an Npgsql connection string; the run
@@ -248,6 +249,7 @@ public sealed record SimulationOptions
                 case "--test-size": o = o with { TestSize = Int(1) }; break;
                 case "--synthetic-samples": o = o with { SyntheticSamples = Int(10) }; break;
                 case "--synthetic-dim": o = o with { SyntheticDim = Int(1) }; break;
+                case "--synthetic-classes": o = o with { SyntheticClasses = Int(2) }; break;
                 case "--cache": o = o with { CacheDirectory = value }; break;
                 case "--work-dir": o = o with { WorkDirectory = value }; break;
                 case "--compute-slots": o = o with { ComputeSlots = Int(1) }; break;

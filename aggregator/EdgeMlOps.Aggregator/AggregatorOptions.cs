@@ -269,9 +269,11 @@ public sealed record AggregatorOptions
         {
             Input = r.OptionalString("ModelInterface:Input"),
             Output = r.OptionalString("ModelInterface:Output"),
+            ScoresAreLogits = r.OptionalString("ModelInterface:Scores") switch { "logits" => true, "probabilities" => false, _ => null },
             Optimizer = TrainingNames.Optimizer(optimizerText) ?? DeviceOptimizer.Sgd,
         };
         r.Require(TrainingNames.Optimizer(optimizerText) is not null, "ModelInterface:Optimizer", $"'{optimizerText}' is not {TrainingNames.Optimizers}");
+        r.Require(r.OptionalString("ModelInterface:Scores") is null or "logits" or "probabilities", "ModelInterface:Scores", $"'{r.OptionalString("ModelInterface:Scores")}' is not logits or probabilities");
         try
         {
             var source = UploadedClassifier.Open(File.ReadAllBytes(path), options);

@@ -37,4 +37,18 @@ public class UploadedModelFleetTests(ITestOutputHelper output)
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.2, $"fine-tuned to {result.FinalAccuracy:F3} from {result.Initial.Accuracy:F3}");
         Assert.Equal(1, result.SharedInferenceSessions);
     }
+
+    [Fact]
+    public async Task AScikitLearnForest_IsServedByEveryAgent_AsUploaded_AndNoRoundTrainsIt()
+    {
+        var forest = Path.Combine(AppContext.BaseDirectory, "Fixtures", "sklearn_forest_wine.onnx");
+        var result = await new SimulationRunner(SimulationOptions.Parse([
+            "--dataset", "synthetic", "--synthetic-dim", "13", "--synthetic-classes", "3", "--model-file", forest, "--trainable", "none",
+            "--devices", "5", "--rounds", "2", "--seed", "2", "--out", "-", "--experiments", "off"])).RunAsync(CancellationToken.None);
+
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(forest))), result.Initial.InferenceSha256);
+        Assert.Equal(5, result.DevicesOnline); // every agent verified the signed manifest and installed the file
+        Assert.Equal(1, result.SharedInferenceSessions);
+        Assert.Empty(result.Rounds); // the first round stops: nothing to train
+    }
 }

@@ -7,7 +7,7 @@ namespace EdgeMlOps.Agent.Models;
 /// A loaded version plus a count of its users. The slot holding it counts as one user; a prediction or training
 /// run enters and exits, so a version replaced mid-request is disposed only after the request finishes.
 /// </summary>
-internal sealed class InstalledModel(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease trainStep)
+internal sealed class InstalledModel(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease? trainStep)
 {
     private int _users = 1;
 
@@ -15,7 +15,8 @@ internal sealed class InstalledModel(ModelAnnouncement announcement, SharedCache
 
     public SharedCache<InferenceModel>.Lease Inference { get; } = inference;
 
-    public SharedCache<TrainStepModel>.Lease TrainStep { get; } = trainStep;
+    /// <summary>The train step, or null for a model the fleet only serves.</summary>
+    public SharedCache<TrainStepModel>.Lease? TrainStep { get; } = trainStep;
 
     /// <summary>Registers a user; false once the version has been fully released.</summary>
     public bool TryEnter()
@@ -34,7 +35,7 @@ internal sealed class InstalledModel(ModelAnnouncement announcement, SharedCache
         if (Interlocked.Decrement(ref _users) == 0)
         {
             Inference.Dispose();
-            TrainStep.Dispose();
+            TrainStep?.Dispose();
         }
     }
 }

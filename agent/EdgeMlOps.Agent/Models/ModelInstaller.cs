@@ -119,7 +119,9 @@ internal sealed class ModelInstaller
             var a = stored.Announcement;
             var spec = SpecOf(a);
             var inference = await _runtimes.Inference.AcquireAsync(a.Inference.Sha256, () => Task.FromResult(InferenceModel.Load(stored.Inference, spec, _runtimes.Settings))).ConfigureAwait(false);
-            var trainStep = await _runtimes.TrainSteps.AcquireAsync(a.TrainStep.Sha256, () => Task.FromResult(new TrainStepModel(stored.TrainStep, inference.Value.Spec, _runtimes.Settings))).ConfigureAwait(false);
+            var trainStep = stored.TrainStep is { } train
+                ? await _runtimes.TrainSteps.AcquireAsync(a.TrainStep.Sha256, () => Task.FromResult(new TrainStepModel(train, inference.Value.Spec, _runtimes.Settings))).ConfigureAwait(false)
+                : null;
             _slots.Serve(a, inference, trainStep);
             _logger.Installed(a.ModelName, a.Version);
         }
@@ -243,7 +245,7 @@ internal sealed class ModelInstaller
             (inference, trainStep) = (null!, null!);
             _slots.Notice = string.Empty;
             Interlocked.Increment(ref _counters.ModelInstalls);
-            Interlocked.Add(ref _counters.ArtifactBytes, (long)(verified.Inference.Size + (previous?.TrainStep.Sha256 != verified.TrainStep.Sha256 ? verified.TrainStep.Size : 0)));
+            Interlocked.Add(ref _counters.ArtifactBytes, (long)(verified.Inference.Size + (verified.TrainStep is { } t && previous?.TrainStep?.Sha256 != t.Sha256 ? t.Size : 0)));
             _logger.Installed(verified.ModelName, verified.Version);
         }
         finally
@@ -267,7 +269,7 @@ internal sealed class ModelInstaller
         if (_slots.ServedVersion == verified.Version) return;
         var (inference, trainStep) = await LoadSessionsAsync(verified).ConfigureAwait(false);
         _slots.Train(verified, inference, trainStep);
-        Interlocked.Add(ref _counters.ArtifactBytes, (long)(verified.Inference.Size + verified.TrainStep.Size));
+        Interlocked.Add(ref _counters.ArtifactBytes, (long)(verified.Inference.Size + (verified.TrainStep?.Size ?? 0)));
     }
 
     /// <summary>
@@ -326,7 +328,7 @@ internal sealed class ModelInstaller
     }
 
     /// <summary>Loads both sessions of a verified version (fetching and checking artifacts as needed).</summary>
-    private async Task<(SharedCache<InferenceModel>.Lease Inference, SharedCache<TrainStepModel>.Lease TrainStep)> LoadSessionsAsync(ModelAnnouncement verified)
+    private async Task<(SharedCache<InferenceModel>.Lease Inference, SharedCache<TrainStepModel>.Lease? TrainStep)> LoadSessionsAsync(ModelAnnouncement verified)
     {
         var baseUrl = ArtifactBase(verified);
         var spec = SpecOf(verified);
@@ -334,6 +336,15 @@ internal sealed class ModelInstaller
         try
         {
             inference = await AcquireInferenceAsync(verified, baseUrl, spec).ConfigureAwait(false);
+            if (verified.TrainStep is null)
+            {
+                // Serve-only (the signed architecture declares no trained tensors; ManifestRules checked it): no train step.
+                if (!_store.HasBlob(verified.Inference.Sha256)) await FetchIntoStoreAsync(baseUrl, verified.Inference).ConfigureAwait(false);
+                var served = (inference, (SharedCache<TrainStepModel>.Lease?)null);
+                inference = null;
+                return served;
+            }
+
             var trainStep = await _runtimes.TrainSteps.AcquireAsync(verified.TrainStep.Sha256, async () =>
                 new TrainStepModel(await StoredOrFetchedAsync(baseUrl, verified.TrainStep).ConfigureAwait(false), spec, _runtimes.Settings)).ConfigureAwait(false);
             if (trainStep.Value.Spec is not { } trained || !trained.Equals(spec))

@@ -78,7 +78,7 @@ internal sealed class ModelSlots : IDisposable
     }
 
     /// <summary>Serves a loaded version; returns the announcement of the one replaced.</summary>
-    public ModelAnnouncement? Serve(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease trainStep)
+    public ModelAnnouncement? Serve(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease? trainStep)
     {
         var previous = Swap(ref _served, new InstalledModel(announcement, inference, trainStep));
         ServedChanged?.Invoke();
@@ -87,7 +87,7 @@ internal sealed class ModelSlots : IDisposable
     }
 
     /// <summary>Loads a version rounds train on without serving it.</summary>
-    public void Train(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease trainStep) =>
+    public void Train(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease? trainStep) =>
         Swap(ref _training, new InstalledModel(announcement, inference, trainStep))?.Exit();
 
     /// <summary>Waits until a served version of at least <paramref name="version"/> is installed.</summary>

@@ -1,12 +1,14 @@
 using System.Globalization;
 using EdgeMlOps.Shared.Hashing;
 using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Trust;
 using Google.Protobuf;
 
 namespace EdgeMlOps.Agent.Storage;
 
 /// <summary>A model version read back from disk, verified.</summary>
-public sealed record StoredModel(ModelAnnouncement Announcement, byte[] Inference, byte[] TrainStep);
+/// <summary>An installed version read back from disk; <paramref name="TrainStep"/> is null for a model the fleet only serves.</summary>
+public sealed record StoredModel(ModelAnnouncement Announcement, byte[] Inference, byte[]? TrainStep);
 
 /// <summary>What <see cref="ModelStore.LoadCurrent"/> found: the model, and why it is not the current one if it fell back.</summary>
 public sealed record StoredModelLoad(StoredModel? Model, string? FallbackReason);
@@ -150,7 +152,7 @@ public sealed class ModelStore
 
         var inference = announcement.Inference is { } i ? ReadBlob(i.Sha256) : null;
         var train = announcement.TrainStep is { } t ? ReadBlob(t.Sha256) : null;
-        if (inference is null || train is null)
+        if (inference is null || (train is null && !ManifestRules.ServeOnly(announcement.Architecture)))
         {
             problem = "artifact missing or fails its sha256";
             return false;

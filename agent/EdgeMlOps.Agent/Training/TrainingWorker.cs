@@ -120,6 +120,12 @@ internal sealed class TrainingWorker
         var config = task.Config ?? new TrainConfig { LocalEpochs = 1, BatchSize = 10, LearningRate = 0.05f };
         CheckPolicy(config);
         var baseWeights = model.Inference.Value.Weights;
+        if (model.TrainStep is not { } trainStep)
+        {
+            Skip(task.RoundId, "the model is served only (no train step)");
+            return null;
+        }
+
         var samples = _samples.LoadSamples(baseWeights.Spec.InputDim, (int)config.MaxSamples);
         if (samples.Count == 0)
         {
@@ -133,7 +139,7 @@ internal sealed class TrainingWorker
         try
         {
             var plan = new LocalTrainingPlan((int)config.LocalEpochs, (int)config.BatchSize, config.LearningRate, StableHash.Seed(task.Seed, DeviceId), config.ProximalMu);
-            result = model.TrainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan, cancellationToken);
+            result = trainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan, cancellationToken);
         }
         finally
         {

@@ -11,13 +11,13 @@ namespace EdgeMlOps.Aggregator.Governance;
 /// </summary>
 internal static class InterfaceCardSection
 {
-    public static ModelCard.Section For(byte[] inference, byte[] trainStep, EdgeMlOps.Shared.Models.ModelSpec spec)
+    public static ModelCard.Section For(byte[] inference, byte[]? trainStep, EdgeMlOps.Shared.Models.ModelSpec spec)
     {
         var inv = CultureInfo.InvariantCulture;
         var model = ClassifierGraphs.Parse(inference).Graph;
-        var step = ClassifierGraphs.Parse(trainStep);
-        var stepInputs = step.Graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
-        var trained = step.Graph.Input.Where(i => stepInputs.Contains(ClassifierGraphs.AnchorName(i.Name))).ToList();
+        var step = trainStep is null ? null : ClassifierGraphs.Parse(trainStep);
+        var stepInputs = step?.Graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal) ?? [];
+        var trained = step?.Graph.Input.Where(i => stepInputs.Contains(ClassifierGraphs.AnchorName(i.Name))).ToList() ?? [];
         var parameters = model.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         long Values(string name) => parameters.TryGetValue(name, out var t) ? t.Dims.Aggregate(1L, (a, d) => a * d) : 0;
         var frozen = model.Initializer.Where(t => trained.All(i => i.Name != t.Name)).ToList();
@@ -30,7 +30,7 @@ internal static class InterfaceCardSection
         rows.Add(["operators", string.Empty, string.Join(", ", OnnxModelCheck.OpHistogram(ClassifierGraphs.Parse(inference)).Select(p => $"{p.Op} ×{p.Count}"))]);
         rows.Add(["trained", $"{trained.Count} tensors, {trained.Sum(i => Values(i.Name)).ToString("N0", inv)} values", string.Join(", ", trained.Select(i => $"{i.Name} {OnnxModelCheck.Describe(i)}"))]);
         rows.Add(["frozen", $"{frozen.Count} tensors, {frozen.Sum(t => Values(t.Name)).ToString("N0", inv)} values", string.Join(", ", frozen.Select(t => t.Name))]);
-        rows.Add(["train step", string.Empty, step.DocString]);
+        rows.Add(["train step", string.Empty, step?.DocString ?? "none: served without training (ModelInterface:Trainable=none)"]);
         return new ModelCard.Section("Interface and training", Header: ["Item", "Name", "Detail"], Rows: rows);
     }
 }

@@ -63,12 +63,12 @@ public sealed record ModelCard(string Markdown, string Html)
                 ["Model", v.Model], ["Version", v.Version.ToString(inv)], ["Parent version", v.Parent.ToString(inv)],
                 ["Architecture", options.Model.ToString()], ["Created", v.CreatedAt.ToString("u", inv)], ["Created by", v.CreatedBy],
                 ["Registry state", v.State], ["Inference artifact", $"model.onnx sha256 {v.InferenceSha256} ({v.InferenceSize} bytes)"],
-                ["Train-step artifact", $"train_step.onnx sha256 {v.TrainStepSha256} ({v.TrainStepSize} bytes)"],
+                ["Train-step artifact", v.TrainStepSha256.Length > 0 ? $"train_step.onnx sha256 {v.TrainStepSha256} ({v.TrainStepSize} bytes)" : "none: the fleet serves this model without training it"],
             ]),
             new("Intended use", [options.Governance.IntendedUse]),
             artifacts is null
                 ? new("Interface and training", ["The version's artifacts were not available to describe."])
-                : InterfaceCardSection.For(artifacts.Read(v.InferenceSha256), artifacts.Read(v.TrainStepSha256), options.Model),
+                : InterfaceCardSection.For(artifacts.Read(v.InferenceSha256), v.TrainStepSha256.Length > 0 ? artifacts.Read(v.TrainStepSha256) : null, options.Model),
             new("Factors and cohorts", [cohorts.Count > 0
                 ? "Evaluated per cohort of the aggregator's evaluation data (subpopulation analysis); the validation gate compares each cohort with the live version."
                 : "No cohort evaluation recorded."]),

@@ -57,7 +57,7 @@ public sealed class ModelRepository
             ? (source.InferenceBytes(weights), source.TrainStep)
             : (ClassifierGraphs.BuildInference(weights, metadata).ToByteArray(), ClassifierGraphs.BuildTrainStep(weights.Spec).ToByteArray());
         var inferenceSha = _stores.Artifacts.Put(inferenceBytes);
-        var trainSha = _stores.Artifacts.Put(trainBytes);
+        var trainSha = trainBytes is null ? string.Empty : _stores.Artifacts.Put(trainBytes); // none for a serve-only model
         double? accuracy = null, loss = null;
         if (_evaluator is not null)
         {
@@ -68,7 +68,7 @@ public sealed class ModelRepository
 
         var record = new ModelVersionRecord(
             _options.ModelName, version, parent, round, contributors, samples,
-            inferenceSha, inferenceBytes.Length, trainSha, trainBytes.Length,
+            inferenceSha, inferenceBytes.Length, trainSha, trainBytes?.Length ?? 0,
             accuracy, loss, trainLoss is { } t && double.IsFinite(t) ? t : null, _time.GetUtcNow())
         {
             State = VersionStates.Candidate,
@@ -98,7 +98,7 @@ public sealed class ModelRepository
         if (registry.Latest(_options.ModelName) is { } latest)
         {
             var weights = ModelArtifacts.ReadWeights(_stores.Artifacts.Read(latest.InferenceSha256), _options.Model);
-            _ = _stores.Artifacts.TryGetPath(latest.TrainStepSha256) ?? throw new InvalidOperationException($"Train-step artifact {latest.TrainStepSha256} is missing.");
+            if (latest.TrainStepSha256.Length > 0 && _stores.Artifacts.TryGetPath(latest.TrainStepSha256) is null) throw new InvalidOperationException($"Train-step artifact {latest.TrainStepSha256} is missing.");
             logger.LogResumed(_options.ModelName, latest.Version, registry.LastRound(_options.ModelName));
             return new GlobalModel(latest, weights);
         }

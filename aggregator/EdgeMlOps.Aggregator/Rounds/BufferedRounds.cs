@@ -51,7 +51,7 @@ public sealed class BufferedRounds(
 
         while (reports.Count < versions)
         {
-            if (strategy.StopReason(context) is { } stop)
+            if ((ServeOnlyModel.StopReason(options) ?? strategy.StopReason(context)) is { } stop)
             {
                 logger.LogStopped($"{options.ModelName}-b{roundNumber}", stop);
                 reports.Add(RoundReports.NotStarted(roundNumber, $"{options.ModelName}-b{roundNumber}", RoundStatus.Stopped, models.Head.Record.Version, devices.Eligible().Count, rounds.BufferSize, clock.Elapsed, stop));

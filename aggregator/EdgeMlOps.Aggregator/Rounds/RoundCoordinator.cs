@@ -43,6 +43,12 @@ public sealed class RoundCoordinator(
         open.Turnout.Settle(); // the previous round's stragglers had until now
         var plan = RoundPlan.For(rounds, eligible.Count, open.Turnout);
         var context = new RoundContext(roundNumber, eligible.Count, plan.Target, plan.SelectCount, (ulong)options.Seed);
+        if (ServeOnlyModel.StopReason(options) is { } served)
+        {
+            logger.LogStopped(roundId, served);
+            return RoundReports.NotStarted(roundNumber, roundId, RoundStatus.Stopped, current.Record.Version, eligible.Count, plan.Target, clock.Elapsed, served);
+        }
+
         if (plan.Shortfall(rounds, eligible.Count) is { } needed)
         {
             logger.LogNotStarted(roundId, eligible.Count, needed);

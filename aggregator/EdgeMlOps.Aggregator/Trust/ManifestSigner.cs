@@ -23,12 +23,17 @@ public sealed class ManifestSigner(AggregatorOptions options, KeyRing keys, Time
             Artifacts =
             {
                 new ArtifactRef { Name = ManifestRules.InferenceArtifact, Sha256 = record.InferenceSha256, Size = (ulong)record.InferenceSize, Path = Http.AggregatorApi.ArtifactPath(record.InferenceSha256) },
-                new ArtifactRef { Name = ManifestRules.TrainStepArtifact, Sha256 = record.TrainStepSha256, Size = (ulong)record.TrainStepSize, Path = Http.AggregatorApi.ArtifactPath(record.TrainStepSha256) },
             },
             Lineage = new ManifestLineage { Round = (ulong)Math.Max(0, record.Round), Contributors = (uint)record.Contributors, Samples = (ulong)record.Samples, CreatedBy = record.CreatedBy },
             CreatedUnixMs = record.CreatedAt.ToUnixTimeMilliseconds(),
             ExpiresUnixMs = (time.GetUtcNow() + options.Trust.ManifestLifetime).ToUnixTimeMilliseconds(),
         };
+        // A serve-only model (no trained tensors) has no train step.
+        if (record.TrainStepSha256.Length > 0)
+        {
+            manifest.Artifacts.Add(new ArtifactRef { Name = ManifestRules.TrainStepArtifact, Sha256 = record.TrainStepSha256, Size = (ulong)record.TrainStepSize, Path = Http.AggregatorApi.ArtifactPath(record.TrainStepSha256) });
+        }
+
         if (record.EvalAccuracy is { } accuracy) manifest.Metrics["eval_accuracy"] = accuracy;
         if (record.EvalLoss is { } loss) manifest.Metrics["eval_loss"] = loss;
         if (record.TrainLoss is { } trainLoss) manifest.Metrics["train_loss"] = trainLoss;

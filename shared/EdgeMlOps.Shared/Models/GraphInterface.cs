@@ -6,7 +6,8 @@ namespace EdgeMlOps.Shared.Models;
 /// The interface of an uploaded ONNX classifier, declared once and carried in the signed manifest: the float input a
 /// sample feeds (<see cref="FeaturesInput"/>, one sample of shape <see cref="SampleDims"/> behind the batch axis), the
 /// output that scores the classes (<see cref="ScoresOutput"/>, [batch, classes], probabilities or logits), the
-/// parameters the fleet trains (names and shapes of initializers, in update order) and the sha256 of the uploaded file.
+/// parameters the fleet trains (names and shapes of initializers, in update order; none for a model the fleet only
+/// serves, such as a tree ensemble) and the sha256 of the uploaded file.
 /// </summary>
 public sealed record GraphInterface
 {
@@ -17,7 +18,6 @@ public sealed record GraphInterface
         if (string.IsNullOrEmpty(featuresInput)) errors.Add("the features input has no name");
         if (string.IsNullOrEmpty(scoresOutput)) errors.Add("the scores output has no name");
         if (sampleDims.Count == 0 || sampleDims.Any(d => d <= 0)) errors.Add($"sample dims [{string.Join(", ", sampleDims)}] must be fixed and positive");
-        if (trained.Count == 0) errors.Add("no trained parameters");
         if (trained.Any(t => string.IsNullOrEmpty(t.Name) || t.Dims.Any(d => d <= 0))) errors.Add("a trained parameter has no name or a non-positive dimension");
         if (trained.Select(t => t.Name).Distinct(StringComparer.Ordinal).Count() != trained.Count) errors.Add("a trained parameter is listed twice");
         if (sourceSha256.Length != 64 || !sourceSha256.All(char.IsAsciiHexDigitLower)) errors.Add("the source sha256 is not 64 lower-case hex digits");

@@ -32,6 +32,9 @@ public sealed record ModelSpec
     /// <summary>The uploaded graph's interface, or null for a generated dense classifier.</summary>
     public GraphInterface? Graph { get; }
 
+    /// <summary>False for an uploaded graph the fleet only serves (no trained tensors, no train step, no rounds).</summary>
+    public bool Trainable => Graph is null || Graph.Trained.Count > 0;
+
     /// <summary>An uploaded ONNX classifier: samples of the graph's sample dims, <paramref name="classes"/> scores.</summary>
     public static ModelSpec ForGraph(GraphInterface graph, int classes) => new(graph, classes);
 

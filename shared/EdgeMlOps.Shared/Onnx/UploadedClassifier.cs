@@ -9,7 +9,7 @@ using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
 namespace EdgeMlOps.Shared.Onnx;
 
 /// <summary>What the operator declares about an uploaded classifier; anything left null is inferred from the graph.</summary>
-/// <param name="Trainable">Which parameters the fleet fine-tunes: <c>all</c>, <c>last:N</c> or names (TrainableSelection).</param>
+/// <param name="Trainable">Which parameters the fleet fine-tunes: <c>all</c>, <c>last:N</c> or names (TrainableSelection), or <c>none</c> to only serve it.</param>
 public sealed record UploadedClassifierOptions(string Trainable = "last:1")
 {
     /// <summary>The float input one sample feeds; null: the graph's only input.</summary>
@@ -17,6 +17,9 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
 
     /// <summary>The [batch, classes] output that scores the classes; null: the first such output.</summary>
     public string? Output { get; init; }
+
+    /// <summary>Whether that output is logits (softmax applied on the device) or probabilities; null: inferred from the node that makes it.</summary>
+    public bool? ScoresAreLogits { get; init; }
 
     public DeviceOptimizer Optimizer { get; init; } = DeviceOptimizer.Sgd;
 }
@@ -30,7 +33,10 @@ public sealed class UploadedClassifier
 {
     private readonly ModelProto _model;
 
-    private UploadedClassifier(byte[] bytes, ModelProto model, ModelSpec spec, byte[] trainStep)
+    /// <summary>The <see cref="UploadedClassifierOptions.Trainable"/> value of a model the fleet only serves.</summary>
+    public const string ServeOnly = "none";
+
+    private UploadedClassifier(byte[] bytes, ModelProto model, ModelSpec spec, byte[]? trainStep)
     {
         Bytes = bytes;
         _model = model;
@@ -43,8 +49,8 @@ public sealed class UploadedClassifier
 
     public ModelSpec Spec { get; }
 
-    /// <summary>The generated train-step graph (the same for every version: trained tensors are its inputs).</summary>
-    public byte[] TrainStep { get; }
+    /// <summary>The generated train-step graph (the same for every version: trained tensors are its inputs); null when only served.</summary>
+    public byte[]? TrainStep { get; }
 
     /// <summary>
     /// Reads and checks <paramref name="bytes"/> as a classifier the fleet can serve and fine-tune. Throws
@@ -66,6 +72,13 @@ public sealed class UploadedClassifier
         if (OnnxModelCheck.Problems(model) is { Count: > 0 } problems) throw new InvalidDataException("the model is not well formed: " + string.Join("; ", problems));
         var (input, sampleDims) = FeaturesInput(model, options.Input);
         var (output, classes) = ScoresOutput(model, options.Output);
+        var logits = options.ScoresAreLogits ?? !MadeAsProbabilities(model, output);
+        if (options.Trainable.Trim() == ServeOnly)
+        {
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes));
+            return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(served, classes), null);
+        }
+
         var step = TrainStepGenerator.Generate(model, new TrainStepOptions(output, TrainingLoss.SoftmaxCrossEntropy)
         {
             Trainable = TrainableSelection.Resolve(model, options.Trainable),
@@ -74,7 +87,7 @@ public sealed class UploadedClassifier
         var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
-        var graph = new GraphInterface(input, sampleDims, output, !MadeBySoftmax(model, output),
+        var graph = new GraphInterface(input, sampleDims, output, logits,
             [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes));
         return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(graph, classes), step.Model.ToByteArray());
     }
@@ -159,14 +172,17 @@ public sealed class UploadedClassifier
         return classes > 0 ? (output.Name, classes) : throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; class scores must be float [batch, classes ≥ 2]");
     }
 
-    /// <summary>Whether <paramref name="output"/> is normalized already: made by a Softmax (through Identity nodes).</summary>
-    private static bool MadeBySoftmax(ModelProto model, string output)
+    /// <summary>
+    /// Whether <paramref name="output"/> is normalized already: made (through Identity nodes) by a Softmax, or by an
+    /// <c>ai.onnx.ml</c> classifier, whose scores converters write as class probabilities (a forest's mean votes).
+    /// </summary>
+    private static bool MadeAsProbabilities(ModelProto model, string output)
     {
         var producers = model.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).GroupBy(p => p.o, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().n, StringComparer.Ordinal);
         var name = output;
         while (producers.TryGetValue(name, out var node))
         {
-            if (node.OpType == "Softmax") return true;
+            if (node.OpType == "Softmax" || (node.Domain == "ai.onnx.ml" && node.OpType.EndsWith("Classifier", StringComparison.Ordinal))) return true;
             if (node.OpType != "Identity") return false;
             name = node.Input[0];
         }

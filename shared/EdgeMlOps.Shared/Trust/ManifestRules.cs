@@ -30,9 +30,11 @@ public static class ManifestRules
     {
         var inference = Artifact(manifest, InferenceArtifact);
         var train = Artifact(manifest, TrainStepArtifact);
+        // A train step comes with every version except one the signed architecture declares serve-only.
+        var trainMatches = ServeOnly(manifest.Architecture) ? train is null && announcement.TrainStep is null : train is not null && Same(train, announcement.TrainStep);
         if (manifest.ModelName != announcement.ModelName || manifest.Version != announcement.Version
-            || inference is null || train is null
-            || !Same(inference, announcement.Inference) || !Same(train, announcement.TrainStep)
+            || inference is null || !trainMatches
+            || !Same(inference, announcement.Inference)
             || !Equals(manifest.Architecture, announcement.Architecture)
             || manifest.TrainingOnly != announcement.TrainingOnly)
         {
@@ -47,7 +49,8 @@ public static class ManifestRules
     public static ModelAnnouncement ToAnnouncement(ModelManifest manifest, Signed envelope, string artifactBaseUrl)
     {
         var inference = Artifact(manifest, InferenceArtifact) ?? throw new InvalidDataException("manifest has no inference artifact");
-        var train = Artifact(manifest, TrainStepArtifact) ?? throw new InvalidDataException("manifest has no train-step artifact");
+        var train = Artifact(manifest, TrainStepArtifact);
+        if (train is null != ServeOnly(manifest.Architecture)) throw new InvalidDataException(train is null ? "manifest has no train-step artifact" : "a serve-only manifest carries a train-step artifact");
         return new ModelAnnouncement
         {
             Header = new Header { ProtocolVersion = Protocol.ProtocolInfo.CurrentVersion, Fleet = manifest.Fleet },
@@ -56,12 +59,15 @@ public static class ManifestRules
             ParentVersion = manifest.ParentVersion,
             Architecture = manifest.Architecture.Clone(),
             Inference = inference.Clone(),
-            TrainStep = train.Clone(),
+            TrainStep = train?.Clone(),
             ArtifactBaseUrl = artifactBaseUrl,
             Manifest = envelope,
             TrainingOnly = manifest.TrainingOnly,
         };
     }
+
+    /// <summary>An uploaded graph the fleet only serves: it declares no trained tensors, so it has no train step.</summary>
+    public static bool ServeOnly(ModelArchitecture? architecture) => architecture?.Graph is { Trained.Count: 0 };
 
     private static bool Same(ArtifactRef signed, ArtifactRef? unsigned) =>
         unsigned is not null && signed.Sha256 == unsigned.Sha256 && signed.Size == unsigned.Size;

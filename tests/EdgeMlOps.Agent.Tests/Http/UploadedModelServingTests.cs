@@ -30,10 +30,14 @@ public sealed class UploadedModelServingTests
             Version = 1,
             Architecture = ModelArchitectures.From(model.Spec, []),
             Inference = new ArtifactRef { Name = "model.onnx", Sha256 = ContentHash.Sha256Hex(inference), Size = (ulong)inference.Length },
-            TrainStep = new ArtifactRef { Name = "train_step.onnx", Sha256 = ContentHash.Sha256Hex(model.TrainStep), Size = (ulong)model.TrainStep.Length },
         };
         store.PutBlob(a.Inference.Sha256, inference);
-        store.PutBlob(a.TrainStep.Sha256, model.TrainStep);
+        if (model.TrainStep is { } train)
+        {
+            a.TrainStep = new ArtifactRef { Name = "train_step.onnx", Sha256 = ContentHash.Sha256Hex(train), Size = (ulong)train.Length };
+            store.PutBlob(a.TrainStep.Sha256, train);
+        }
+
         store.Commit(a);
     }
 
@@ -87,5 +91,41 @@ public sealed class UploadedModelServingTests
 
         Assert.Null(device.Agent.CurrentModel);
         Assert.Contains("head.weight", device.Agent.ModelNotice, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AScikitLearnForest_IsServedWithoutATrainStep_AndAnswersWhatScikitLearnPredicted()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "sklearn_forest_wine.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(UploadedClassifier.ServeOnly));
+        Assert.Null(model.TrainStep);
+        Assert.False(model.Spec.Trainable);
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
+        Install(new ModelStore(Path.Combine(dir, "models")), model, bytes);
+        await using var device = await OfflineAgent.StartAsync(dir);
+        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
+        await using var api = new LocalApi(device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
+        api.Start();
+        using var http = new HttpClient { BaseAddress = new Uri(prefix) };
+
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "sklearn_forest_expected.json")));
+        var features = expected.RootElement.GetProperty("features").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+        var probabilities = expected.RootElement.GetProperty("probabilities").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+        var predicted = expected.RootElement.GetProperty("predicted").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        for (var row = 0; row < 10; row++)
+        {
+            var sample = features.AsSpan(row * 13, 13).ToArray();
+            var (status, body) = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{string.Join(',', sample.Select(p => p.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}}]}""");
+            Assert.Equal(HttpStatusCode.OK, status);
+            var served = body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
+            for (var k = 0; k < 3; k++) Assert.Equal(probabilities[row * 3 + k], served[k], 5);
+            Assert.Equal(predicted[row], body.GetProperty("label").GetInt64());
+        }
+
+        // Labels still arrive and are kept; no training ever starts on a model without a train step.
+        var feedback = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{string.Join(',', features.AsSpan(0, 13).ToArray().Select(p => p.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}}],"label":1}""");
+        Assert.Equal(HttpStatusCode.OK, feedback.Status);
+        var info = await http.SendJsonAsync(HttpMethod.Get, "/v1/model");
+        Assert.Empty(info.Body.GetProperty("interface").GetProperty("trained").EnumerateArray());
     }
 }

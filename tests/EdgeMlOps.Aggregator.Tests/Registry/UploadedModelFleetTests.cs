@@ -101,4 +101,32 @@ public sealed class UploadedModelFleetTests
         var alien = Assert.Throws<UploadRefusedException>(() => UploadedGraphCheck.AdmitVersionOf(source, ClassifierGraphs.BuildInference(ModelWeights.Initialize(AggregatorFixture.Spec, 1)).ToByteArray()));
         Assert.Contains("does not carry its trained tensors", alien.Message);
     }
+
+    [Fact]
+    public async Task AForestServedOnly_IsSignedWithoutATrainStep_AndRunsNoRound()
+    {
+        var forest = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "sklearn_forest_wine.onnx");
+        var options = Read(new() { ["Aggregator:Model"] = "onnx:" + forest, ["Aggregator:ModelInterface:Trainable"] = "none" }) with
+        {
+            DataDirectory = AggregatorFixture.TempDirectory(), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0",
+        };
+        Assert.False(options.Model.Trainable);
+        Assert.False(options.Model.Graph!.ScoresAreLogits); // a TreeEnsembleClassifier's scores are probabilities
+
+        await using var node = new AggregatorNode(options);
+        var v1 = node.CurrentVersion;
+        Assert.Equal(await File.ReadAllBytesAsync(forest), node.Artifacts.Read(v1.InferenceSha256));
+        Assert.Equal(string.Empty, v1.TrainStepSha256);
+        var (manifest, envelope) = node.SignManifest(v1);
+        Assert.Equal([Shared.Trust.ManifestRules.InferenceArtifact], manifest.Artifacts.Select(a => a.Name));
+        Assert.True(Shared.Trust.ManifestRules.MatchesAnnouncement(manifest, Shared.Trust.ManifestRules.ToAnnouncement(manifest, envelope, "https://a/")).Ok);
+
+        await node.StartAsync(CancellationToken.None);
+        var round = await node.RunRoundAsync(CancellationToken.None);
+        Assert.Equal(EdgeMlOps.Aggregator.Rounds.RoundStatus.Stopped, round.Status);
+        Assert.Contains("ModelInterface:Trainable=none", round.StopReason, StringComparison.Ordinal);
+        var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, v1, artifacts: node.Artifacts).Markdown;
+        Assert.Contains("| Train-step artifact | none: the fleet serves this model without training it |", card, StringComparison.Ordinal);
+        Assert.Contains("TreeEnsembleClassifier ×1", card, StringComparison.Ordinal);
+    }
 }

@@ -170,6 +170,36 @@ public sealed class TrustVerifierTests : IDisposable
     }
 
     [Fact]
+    public void ATrainStep_TravelsWithEveryVersion_ExceptOneTheSignedArchitectureDeclaresServeOnly()
+    {
+        var dense = Manifest(2);
+        var withoutStep = dense.Clone();
+        withoutStep.Artifacts.RemoveAt(1);
+        Assert.Throws<InvalidDataException>(() => ManifestRules.ToAnnouncement(withoutStep, Signatures.Sign(withoutStep, _signer), "http://a/"));
+        var dropped = ManifestRules.ToAnnouncement(dense, Signatures.Sign(dense, _signer), "http://a/");
+        dropped.TrainStep = null;
+        Assert.Equal(TrustFailure.ArtifactMismatch, ManifestRules.MatchesAnnouncement(dense, dropped).Failure);
+
+        // An uploaded graph with no trained tensors: no train step, and one added to it does not match.
+        var served = withoutStep.Clone();
+        served.Architecture = new ModelArchitecture
+        {
+            InputDim = 13, Classes = 3,
+            Graph = new GraphInterfaceSpec { FeaturesInput = "features", SampleDims = { 13 }, ScoresOutput = "probabilities", SourceSha256 = new string('a', 64) },
+        };
+        Assert.True(ManifestRules.ServeOnly(served.Architecture));
+        var honest = ManifestRules.ToAnnouncement(served, Signatures.Sign(served, _signer), "http://a/");
+        Assert.Null(honest.TrainStep);
+        Assert.True(ManifestRules.MatchesAnnouncement(served, honest).Ok);
+        var smuggled = honest.Clone();
+        smuggled.TrainStep = new ArtifactRef { Name = ManifestRules.TrainStepArtifact, Sha256 = new string('b', 64), Size = 200 };
+        Assert.Equal(TrustFailure.ArtifactMismatch, ManifestRules.MatchesAnnouncement(served, smuggled).Failure);
+        var servedWithStep = served.Clone();
+        servedWithStep.Artifacts.Add(dense.Artifacts[1].Clone());
+        Assert.Throws<InvalidDataException>(() => ManifestRules.ToAnnouncement(servedWithStep, Signatures.Sign(servedWithStep, _signer), "http://a/"));
+    }
+
+    [Fact]
     public void ManifestForAnotherFleet_IsRefused()
     {
         var other = Manifest(2);
