@@ -18,7 +18,8 @@ public sealed record LocalApiOptions
 
 /// <summary>
 /// Model-as-a-service for apps on the device, over HTTP on loopback or a Unix domain socket:
-/// <c>POST /v1/predict</c>, <c>POST /v1/feedback</c>, <c>GET /v1/health</c>, <c>GET /v1/model</c>,
+/// <c>POST /v1/predict</c> (and <c>POST /v1/predict/f32</c>: the sample as raw little-endian float32, for images and
+/// audio where JSON numbers cost 5× the bytes), <c>POST /v1/feedback</c>, <c>GET /v1/health</c>, <c>GET /v1/model</c>,
 /// <c>DELETE /v1/data</c>, <c>POST /v1/explain</c> (Shapley values), <c>POST /v1/whatif</c>. JSON is read and written by hand (Utf8JsonReader/Writer), so the
 /// native-AOT build needs no reflection. Bad requests get a 4xx and a message saying why.
 /// </summary>
@@ -61,6 +62,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         var path = request.Path;
         var method = request.Method;
         if (path.SequenceEqual("/v1/predict"u8)) return method.SequenceEqual("POST"u8) ? Predict(request.Body, json) : NotAllowed(request, json);
+        if (path.SequenceEqual("/v1/predict/f32"u8)) return method.SequenceEqual("POST"u8) ? PredictFloat32(request.Body, json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/feedback"u8)) return method.SequenceEqual("POST"u8) ? Feedback(request.Body, json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/health"u8)) return method.SequenceEqual("GET"u8) ? Health(json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/model"u8)) return method.SequenceEqual("GET"u8) ? Model(json) : NotAllowed(request, json);
@@ -110,7 +112,28 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         var info = _agent.CurrentModel;
         if (info is null) return Error(json, 503, "no model installed yet");
         if (features.Length != info.Architecture.InputDim) return Error(json, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
+        return WritePrediction(features, json);
+    }
 
+    /// <summary>One sample as <c>InputDim</c> little-endian float32 values (row-major for an uploaded graph's sample shape).</summary>
+    private int PredictFloat32(ReadOnlySpan<byte> body, Utf8JsonWriter json)
+    {
+        var info = _agent.CurrentModel;
+        if (info is null) return Error(json, 503, "no model installed yet");
+        var expected = (long)info.Architecture.InputDim * sizeof(float);
+        if (body.Length != expected) return Error(json, 422, $"expected {expected} bytes ({info.Architecture.InputDim} little-endian float32), got {body.Length}");
+        var features = new float[info.Architecture.InputDim];
+        for (var i = 0; i < features.Length; i++)
+        {
+            features[i] = System.Buffers.Binary.BinaryPrimitives.ReadSingleLittleEndian(body[(i * sizeof(float))..]);
+            if (!float.IsFinite(features[i])) return Error(json, 400, $"value {i} is not a finite number");
+        }
+
+        return WritePrediction(features, json);
+    }
+
+    private int WritePrediction(float[] features, Utf8JsonWriter json)
+    {
         var result = _agent.PredictOwned(features);
         json.WriteString("predictionId", result.PredictionId);
         json.WriteNumber("label", result.Label);

@@ -77,7 +77,23 @@ public sealed class UploadedModelServingTests
             Assert.Equal(expected.Length, served.Length);
             for (var k = 0; k < expected.Length; k++) Assert.Equal(expected[k], served[k], 5);
             Assert.Equal(outputs[1].GetTensorDataAsSpan<long>()[0], body.GetProperty("label").GetInt64());
+
+            // The same sample as 3,136 raw bytes instead of ~15 kB of JSON numbers.
+            using var raw = new ByteArrayContent(System.Runtime.InteropServices.MemoryMarshal.AsBytes(pixels.AsSpan()).ToArray());
+            using var binary = await http.PostAsync("/v1/predict/f32", raw);
+            Assert.Equal(HttpStatusCode.OK, binary.StatusCode);
+            using var binaryBody = System.Text.Json.JsonDocument.Parse(await binary.Content.ReadAsStringAsync());
+            Assert.Equal(served, binaryBody.RootElement.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()));
         }
+
+        using var short_ = await http.PostAsync("/v1/predict/f32", new ByteArrayContent(new byte[100]));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, short_.StatusCode);
+        Assert.Contains("expected 3136 bytes (784 little-endian float32), got 100", await short_.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var nan = new byte[3136];
+        BitConverter.GetBytes(float.NaN).CopyTo(nan, 40);
+        using var notFinite = await http.PostAsync("/v1/predict/f32", new ByteArrayContent(nan));
+        Assert.Equal(HttpStatusCode.BadRequest, notFinite.StatusCode);
+        Assert.Contains("value 10 is not a finite number", await notFinite.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
