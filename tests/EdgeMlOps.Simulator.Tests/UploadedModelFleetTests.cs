@@ -38,6 +38,22 @@ public class UploadedModelFleetTests(ITestOutputHelper output)
         Assert.Equal(1, result.SharedInferenceSessions);
     }
 
+    /// <summary>Robust rules and update encodings work on the uploaded model's trained tensors as on any named tensors.</summary>
+    [Theory]
+    [InlineData("--strategy", "fedmedian", 4 * 5770)]
+    [InlineData("--compression", "int8", 5770)]
+    public async Task RobustRulesAndCompression_FineTuneTheUploadedCnn_Unchanged(string option, string value, int payloadBytes)
+    {
+        var result = await new SimulationRunner(SimulationOptions.Parse([
+            "--dataset", "mnist", "--model-file", Cnn, "--devices", "10", "--rounds", "2", "--fraction", "1", option, value,
+            "--local-epochs", "1", "--batch", "16", "--lr", "0.1", "--test-size", "2000", "--seed", "3", "--out", "-", "--experiments", "off"])).RunAsync(CancellationToken.None);
+
+        output.WriteLine($"{option} {value}: {result.Initial.Accuracy:F3} → {string.Join(" → ", result.Rounds.Select(r => r.Accuracy.ToString("F3")))}, {result.Rounds[0].BytesUp / 10} bytes up per device");
+        Assert.All(result.Rounds, r => Assert.Equal(("Completed", 10, 0L), (r.Status, r.Participants, r.Rejected)));
+        Assert.InRange(result.Rounds[0].BytesUp / 10, payloadBytes, payloadBytes + 32 * 1024);
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.2, $"fine-tuned to {result.FinalAccuracy:F3} from {result.Initial.Accuracy:F3}");
+    }
+
     [Fact]
     public async Task AScikitLearnForest_IsServedByEveryAgent_AsUploaded_AndNoRoundTrainsIt()
     {
