@@ -134,7 +134,8 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
 
                 // (4) A version blind to the upper half of the classes: fine on the aggregator's data, bad in the field.
                 var blind = node.CurrentWeights.Clone();
-                if (!blind.Layout.TryGet(ParameterLayout.BiasName(blind.Spec.LayerCount - 1), out var bias)) throw new InvalidOperationException("no output bias");
+                // The output layer's bias: the last trained tensor with one value per class (a dense layer's or an uploaded graph's head).
+                var bias = blind.Layout.Tensors.LastOrDefault(t => t.Dims is [var n] && n == data.Classes) ?? throw new InvalidOperationException("no output bias among the trained tensors");
                 for (var c = half; c < data.Classes; c++) blind.Values[bias.Offset + c] -= 30f;
                 var badAccuracy = await node.RegisterVersionAsync(blind, "ds-dana", "retrained on a curated subset", cancellationToken).ConfigureAwait(false);
                 if (node.Registry.Version(badAccuracy.Model, badAccuracy.Version)!.State != VersionStates.Rejected)
