@@ -115,7 +115,8 @@ try
 
     return 0;
 }
-catch (Exception ex) when (ex is DatasetUnavailableException or OptionsValidationException or TimeoutException or DescriptorBudgetException)
+catch (Exception ex) when (ex is DatasetUnavailableException or OptionsValidationException or TimeoutException or DescriptorBudgetException or ModelFileException
+    or EdgeMlOps.Aggregator.Governance.GovernanceException)
 {
     Console.Error.WriteLine(ex.Message);
     return 1;

@@ -31,7 +31,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
 
     /// <summary>
     /// The model file of <c>--model-file</c> read as the fleet's classifier, checked against this data (its samples'
-    /// size and classes); null for the generated MLP. Throws <see cref="ArgumentException"/> saying what does not fit.
+    /// size and classes); null for the generated MLP. Throws <see cref="ModelFileException"/> saying what does not fit.
     /// </summary>
     public UploadedClassifier? UploadedModel(SimulationOptions options)
     {
@@ -41,13 +41,13 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
         {
             model = UploadedClassifier.Open(File.ReadAllBytes(path), new UploadedClassifierOptions(options.Trainable));
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or EdgeMlOps.Shared.Onnx.Training.NotDifferentiableException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or EdgeMlOps.Shared.Onnx.Training.NotDifferentiableException)
         {
-            throw new ArgumentException($"--model-file {path}: {ex.Message}", ex);
+            throw new ModelFileException($"--model-file {path}: {ex.Message}", ex);
         }
 
         if (model.Spec.InputDim != Data.InputDim || model.Spec.Classes != Data.Classes)
-            throw new ArgumentException($"--model-file {path} takes {model.Spec.InputDim} floats into {model.Spec.Classes} classes; {Data.Name} has {Data.InputDim} into {Data.Classes}");
+            throw new ModelFileException($"--model-file {path} takes {model.Spec.InputDim} floats into {model.Spec.Classes} classes; {Data.Name} has {Data.InputDim} into {Data.Classes}");
         return model;
     }
 

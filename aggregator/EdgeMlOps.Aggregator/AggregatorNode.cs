@@ -62,6 +62,7 @@ public sealed class AggregatorNode : IAsyncDisposable
     public AggregatorNode(AggregatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? time = null, IModelEvaluator? evaluator = null, IFleetChannelFactory? channels = null)
     {
         options.Validate(); // options built in code pass the same rules as configuration
+        ProbeUploadedModel(options);
         _channels = channels;
         _options = options;
         _time = time ?? TimeProvider.System;
@@ -351,6 +352,20 @@ public sealed class AggregatorNode : IAsyncDisposable
     /// </summary>
     public Task<ModelVersionRecord> RegisterVersionAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken) =>
         _uploads.RegisterAsync(weights, createdBy, reason, cancellationToken);
+
+    /// <summary>An uploaded model runs here in ONNX Runtime (inference and one train step) before any device gets it.</summary>
+    private static void ProbeUploadedModel(AggregatorOptions options)
+    {
+        if (options.ModelSource is not { } source) return;
+        try
+        {
+            EdgeMlOps.Aggregator.Registry.UploadedModelProbe.Run(source);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new EdgeMlOps.Shared.Configuration.OptionsValidationException("aggregator", [$"{AggregatorOptions.Section}:Model: the file {source.Spec.Graph!.SourceSha256[..12]}… cannot be the fleet's model: {ex.Message}"]);
+        }
+    }
 
     /// <summary>The composition root's services, for the HTTP endpoints to take what they use.</summary>
     private void RegisterServices(IServiceCollection services)

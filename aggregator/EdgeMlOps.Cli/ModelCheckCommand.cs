@@ -59,7 +59,8 @@ internal static class ModelCheckCommand
         var problems = OnnxModelCheck.Problems(model);
         if (problems.Count > 0) throw new AdminApiException(0, $"{name} is not a well-formed ONNX model:\n  " + string.Join("\n  ", problems));
         Line(console, "well formed: yes (ONNX's structural rules)");
-        if (trainableText.Trim() == "none") return;
+        FleetInterface(console, bytes, graph.Output.Any(o => o.Name == output) ? output : null, trainableText);
+        if (trainableText.Trim() == UploadedClassifier.ServeOnly) return;
 
         var loss = TrainingNames.Loss(lossText) ?? throw new AdminApiException(0, $"--loss: '{lossText}' is not {TrainingNames.Losses}");
         var optimizer = TrainingNames.Optimizer(optimizerText) ?? throw new AdminApiException(0, $"--optimizer: '{optimizerText}' is not {TrainingNames.Optimizers}");
@@ -82,6 +83,26 @@ internal static class ModelCheckCommand
         {
             File.WriteAllBytes(writeStep.FullName, step.Model.ToByteArray());
             Line(console, $"wrote {writeStep.FullName} ({step.Model.Graph.Node.Count} nodes)");
+        }
+    }
+
+    /// <summary>
+    /// The interface the fleet would serve and train the file through as its model (<c>Aggregator:Model=onnx:FILE</c>),
+    /// inferred as the aggregator infers it, for the operator to confirm — or why the file cannot be the fleet's model.
+    /// </summary>
+    private static void FleetInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable)
+    {
+        try
+        {
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output }).Spec;
+            var g = spec.Graph!;
+            Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={trainable.Trim()}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}' "
+                + $"({spec.InputDim} floats per request), {spec.Classes} classes as {(g.ScoresAreLogits ? "logits (softmaxed on the device)" : "probabilities")} from '{g.ScoresOutput}'; "
+                + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))}" : "served only, no rounds") + $"; spec {spec}");
+        }
+        catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
+        {
+            Line(console, $"as the fleet's model: no — {ex.Message}");
         }
     }
 

@@ -67,4 +67,15 @@ public class UploadedModelFleetTests(ITestOutputHelper output)
         Assert.Equal(1, result.SharedInferenceSessions);
         Assert.Empty(result.Rounds); // the first round stops: nothing to train
     }
+
+    [Fact]
+    public async Task AModelFileThatDoesNotFitTheData_IsRefusedSayingWhy()
+    {
+        var mismatch = await Assert.ThrowsAsync<ModelFileException>(() => new SimulationRunner(SimulationOptions.Parse([
+            "--dataset", "synthetic", "--synthetic-dim", "20", "--model-file", Cnn, "--devices", "2", "--rounds", "1", "--out", "-", "--experiments", "off"])).RunAsync(CancellationToken.None));
+        Assert.Contains("takes 784 floats into 10 classes; synthetic has 20 into 5", mismatch.Message, StringComparison.Ordinal);
+        var missing = await Assert.ThrowsAsync<ModelFileException>(() => new SimulationRunner(SimulationOptions.Parse([
+            "--dataset", "synthetic", "--model-file", "no-such.onnx", "--devices", "2", "--rounds", "1", "--out", "-", "--experiments", "off"])).RunAsync(CancellationToken.None));
+        Assert.Contains("--model-file no-such.onnx:", missing.Message, StringComparison.Ordinal);
+    }
 }

@@ -97,7 +97,7 @@ public static class UploadedGraphCheck
     {
         using var original = Open(uploaded);
         using var served = InferenceModel.Load(rebuilt);
-        var rows = ProbeInputs(spec.InputDim);
+        var rows = ProbeInputs(ProbeRows, spec.InputDim);
         var worst = 0f;
         foreach (var scale in Scales)
         {
@@ -136,10 +136,10 @@ public static class UploadedGraphCheck
     }
 
     /// <summary>Standard-normal rows from a fixed seed: the same probes for every upload.</summary>
-    private static float[] ProbeInputs(int dim)
+    internal static float[] ProbeInputs(int rows, int dim)
     {
         var random = new Random(20_260_101);
-        var values = new float[ProbeRows * dim];
+        var values = new float[rows * dim];
         for (var i = 0; i < values.Length; i++)
         {
             values[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));

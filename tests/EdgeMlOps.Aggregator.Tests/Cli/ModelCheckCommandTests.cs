@@ -49,4 +49,26 @@ public class ModelCheckCommandTests
         Assert.Equal(0, exit);
         Assert.DoesNotContain("train step", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task TheInterfaceTheFleetWouldUse_IsShownForConfirmation()
+    {
+        var (exit, output) = await Run(Fixture("pytorch_cnn_digits04.onnx"), "--trainable", "last:1");
+        Assert.Equal(0, exit);
+        Assert.Contains("as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable=last:1): samples [1, 28, 28] into 'features' (784 floats per request), "
+            + "10 classes as probabilities from 'probabilities'; devices train head.weight, head.bias; spec onnx-784-10-", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run(Fixture("sklearn_forest_wine.onnx"), "--trainable", "none");
+        Assert.Equal(0, exit);
+        Assert.Contains("13 floats per request), 3 classes as probabilities from 'probabilities'; served only, no rounds", output, StringComparison.Ordinal);
+
+        // A fixed batch cannot be the fleet's model; the check says so and why.
+        var fixedBatch = EdgeMlOps.Shared.Onnx.ClassifierGraphs.Parse(File.ReadAllBytes(Fixture("pytorch_cnn_digits04.onnx")));
+        fixedBatch.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new EdgeMlOps.Shared.Onnx.Proto.TensorShapeProto.Types.Dimension { DimValue = 1 };
+        var path = Path.Combine(Path.GetTempPath(), $"fixed-{Guid.NewGuid():N}.onnx");
+        await File.WriteAllBytesAsync(path, Google.Protobuf.MessageExtensions.ToByteArray(fixedBatch));
+        (_, output) = await Run(path, "--trainable", "none");
+        Assert.Contains("as the fleet's model: no — input 'features' has a fixed batch of 1; export it with a dynamic batch axis", output, StringComparison.Ordinal);
+        File.Delete(path);
+    }
 }

@@ -129,4 +129,24 @@ public sealed class UploadedModelFleetTests
         Assert.Contains("| Train-step artifact | none: the fleet serves this model without training it |", card, StringComparison.Ordinal);
         Assert.Contains("TreeEnsembleClassifier ×1", card, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void AFileOnnxRuntimeCannotRunAsDeclared_StopsTheAggregatorBeforeAnyDeviceGetsIt()
+    {
+        // The CNN without its final Softmax, declared as probabilities: its rows do not sum to 1.
+        var model = ClassifierGraphs.Parse(File.ReadAllBytes(Cnn));
+        var softmax = model.Graph.Node.Single(n => n.OpType == "Softmax");
+        model.Graph.Node.Remove(softmax);
+        model.Graph.Node.Add(new Shared.Onnx.Proto.NodeProto { OpType = "Identity", Input = { softmax.Input[0] }, Output = { softmax.Output[0] } });
+        var unnormalized = UploadedClassifier.Open(model.ToByteArray(), new UploadedClassifierOptions("last:1") { ScoresAreLogits = false });
+        var ex = Assert.Throws<OptionsValidationException>(() => new AggregatorNode(AggregatorFixture.Options(AggregatorFixture.TempDirectory(), 1) with { Model = unnormalized.Spec, ModelSource = unnormalized }));
+        Assert.Contains(ex.Errors, e => e.StartsWith("Aggregator:Model: the file ", StringComparison.Ordinal) && e.Contains("is read as probabilities but probe row 0 sums to", StringComparison.Ordinal) && e.Contains("ModelInterface:Scores=logits", StringComparison.Ordinal));
+
+        // An operator ONNX Runtime does not have: well formed, but no device could load it.
+        var unknown = ClassifierGraphs.Parse(File.ReadAllBytes(Cnn));
+        unknown.Graph.Node.First(n => n.OpType == "Relu").OpType = "Swish17";
+        var alien = UploadedClassifier.Open(unknown.ToByteArray(), new UploadedClassifierOptions("last:1"));
+        ex = Assert.Throws<OptionsValidationException>(() => new AggregatorNode(AggregatorFixture.Options(AggregatorFixture.TempDirectory(), 1) with { Model = alien.Spec, ModelSource = alien }));
+        Assert.Contains(ex.Errors, e => e.Contains("ONNX Runtime cannot load it", StringComparison.Ordinal) && e.Contains("Swish17", StringComparison.Ordinal));
+    }
 }

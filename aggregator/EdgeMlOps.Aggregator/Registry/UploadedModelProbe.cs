@@ -1,0 +1,70 @@
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Onnx;
+using Microsoft.ML.OnnxRuntime;
+
+namespace EdgeMlOps.Aggregator.Registry;
+
+/// <summary>
+/// Runs an uploaded classifier in ONNX Runtime before any device does: the file itself on probe rows of its sample
+/// shape (scores [rows, classes], all finite, rows summing to 1 when declared probabilities) and one step of its
+/// generated train step (a finite loss). What fails is said in one sentence, so a fleet never announces a model
+/// its devices cannot run.
+/// </summary>
+public static class UploadedModelProbe
+{
+    public const int Rows = 8;
+
+    /// <summary>Throws <see cref="InvalidDataException"/> saying what failed.</summary>
+    public static void Run(UploadedClassifier model)
+    {
+        var spec = model.Spec;
+        var graph = spec.Graph!;
+        var rows = UploadedGraphCheck.ProbeInputs(Rows, spec.InputDim);
+        var shape = $"[{Rows}, {string.Join(", ", graph.SampleDims)}]";
+        InferenceModel loaded;
+        try
+        {
+            loaded = InferenceModel.Load(model.Bytes, spec);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new InvalidDataException($"ONNX Runtime cannot load it: {ex.Message}", ex);
+        }
+
+        using (loaded)
+        {
+            PredictionBatch batch;
+            try
+            {
+                batch = loaded.Predict(rows, Rows);
+            }
+            catch (OnnxRuntimeException ex)
+            {
+                throw new InvalidDataException($"it does not run on probe rows {shape} into '{graph.FeaturesInput}' giving '{graph.ScoresOutput}' [{Rows}, {spec.Classes}]: {ex.Message}", ex);
+            }
+
+            if (Array.FindIndex(batch.Probabilities, v => !float.IsFinite(v)) is var bad and >= 0)
+                throw new InvalidDataException($"'{graph.ScoresOutput}' has a non-finite score for probe row {bad / spec.Classes}");
+            for (var r = 0; r < Rows && !graph.ScoresAreLogits; r++)
+            {
+                var sum = batch.Probabilities.AsSpan(r * spec.Classes, spec.Classes).ToArray().Sum();
+                if (Math.Abs(sum - 1) > 1e-3)
+                    throw new InvalidDataException($"'{graph.ScoresOutput}' is read as probabilities but probe row {r} sums to {sum:0.####}; if they are logits, set ModelInterface:Scores=logits");
+            }
+        }
+
+        if (model.TrainStep is not { } step) return;
+        try
+        {
+            using var trainer = new TrainStepModel(step, spec);
+            var labels = Enumerable.Range(0, Rows).Select(i => (long)(i % spec.Classes)).ToArray();
+            var result = trainer.Train(model.InitialWeights().Values, rows, labels, new LocalTrainingPlan(Epochs: 1, BatchSize: Rows, LearningRate: 1e-3f, Seed: 0));
+            if (!double.IsFinite(result.Loss) || Array.Exists(result.Weights, v => !float.IsFinite(v)))
+                throw new InvalidDataException($"its generated train step gives a non-finite loss or weights on probe rows (loss {result.Loss})");
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new InvalidDataException($"its generated train step does not run in ONNX Runtime: {ex.Message}", ex);
+        }
+    }
+}
