@@ -49,9 +49,9 @@ internal static class ExplanationCardSections
         paragraphs.Add("Stored with the version. Individual predictions are explained on the device (POST /v1/explain: Shapley values; POST /v1/whatif).");
 
         var svg = new List<string>();
-        if (top.Count > 0) svg.Add(ExplanationCharts.ImportanceSvg(top));
-        svg.AddRange((e?.Dependence ?? []).Select(ExplanationCharts.DependenceSvg));
-        svg.AddRange((fleet?.Dependence ?? []).Select(ExplanationCharts.DependenceSvg));
+        if (top.Count > 0) svg.Add(Governance.CardCharts.Importance(top));
+        svg.AddRange((e?.Dependence ?? []).Select(Governance.CardCharts.Dependence));
+        svg.AddRange((fleet?.Dependence ?? []).Select(Governance.CardCharts.Dependence));
         return new(Title, paragraphs, ["Rank", "Input", "Importance", "Std", "On devices", "Chart"], rows, svg);
     }
 

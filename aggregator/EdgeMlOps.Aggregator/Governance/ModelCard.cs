@@ -41,8 +41,11 @@ public sealed record ModelCard(string Markdown, string Html)
             ? JsonSerializer.Deserialize(json, GovernanceJson.Default.IReadOnlyListCohortComparison) ?? []
             : [];
         var lineage = new List<IReadOnlyList<string>>();
-        for (var at = (ModelVersionRecord?)v; at is not null && lineage.Count < 10; at = at.Parent > 0 ? registry.Version(v.Model, at.Parent) : null)
+        var ancestors = new List<ModelVersionRecord>();
+        for (var at = (ModelVersionRecord?)v; at is not null && ancestors.Count < LineageCharted; at = at.Parent > 0 ? registry.Version(v.Model, at.Parent) : null)
         {
+            ancestors.Add(at);
+            if (lineage.Count >= 10) continue;
             lineage.Add([$"v{at.Version}", at.Parent > 0 ? $"v{at.Parent}" : "-", at.Round.ToString(inv), at.Contributors.ToString(inv), at.Samples.ToString(inv), at.State, at.CreatedAt.ToString("u", inv)]);
         }
 
@@ -84,11 +87,15 @@ public sealed record ModelCard(string Markdown, string Html)
             ReferenceSection(monitor.Reference(v.Version), inv),
             Explanations.ExplanationCardSections.Explanations(explanation, fleetImportance, options.Governance.Explain, inv),
             Explanations.ExplanationCardSections.Subpopulations(explanation, inv),
-            new("Lineage", Header: ["Version", "Parent", "Round", "Devices", "Samples", "State", "Created"], Rows: lineage),
+            new("Lineage", Header: ["Version", "Parent", "Round", "Devices", "Samples", "State", "Created"], Rows: lineage,
+                Svg: CardCharts.Lineage(ancestors) is { } curves ? [curves] : null),
             new("Caveats and recommendations", caveats),
         };
         return new ModelCard(RenderMarkdown(v, sections), RenderHtml(v, sections));
     }
+
+    /// <summary>Most versions of the lineage drawn in the card's curves (the table lists the last 10).</summary>
+    private const int LineageCharted = 200;
 
     /// <summary>Most features listed in the card's profile table (the widest spread first).</summary>
     private const int ProfiledFeaturesShown = 20;
