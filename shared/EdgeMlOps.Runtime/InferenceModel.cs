@@ -41,6 +41,13 @@ public sealed class InferenceModel : IDisposable, EdgeMlOps.Shared.Explanations.
                 _session.Dispose();
                 throw new InvalidDataException($"the graph has no {string.Join(" or ", missing.Select(m => $"'{m}'"))} its interface declares");
             }
+
+            var type = _session.InputMetadata[graph.FeaturesInput].ElementDataType;
+            if (type != (graph.IntegerFeatures ? Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64 : Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float))
+            {
+                _session.Dispose();
+                throw new InvalidDataException($"input '{graph.FeaturesInput}' is {type}; the interface declares {(graph.IntegerFeatures ? "int64" : "float")}");
+            }
         }
         else
         {
@@ -102,7 +109,9 @@ public sealed class InferenceModel : IDisposable, EdgeMlOps.Shared.Explanations.
         var classes = Spec.Classes;
         var probabilities = new float[count * classes];
         var labels = new long[count];
-        using var input = OrtValue.CreateTensorValueFromMemory(features, [count, .. _sampleDims]);
+        using var input = Spec.Graph is { IntegerFeatures: true }
+            ? OrtValue.CreateTensorValueFromMemory(IntegerIds.From(features), [count, .. _sampleDims])
+            : OrtValue.CreateTensorValueFromMemory(features, [count, .. _sampleDims]);
         using var probabilitiesValue = OrtValue.CreateTensorValueFromMemory(probabilities, [count, classes]);
         if (Spec.Graph is null)
         {

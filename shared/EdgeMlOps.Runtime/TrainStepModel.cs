@@ -25,6 +25,7 @@ public sealed class TrainStepModel : IDisposable
     private readonly ParameterLayout _layout;
     private readonly ParameterLayout _state;
     private readonly long[] _sampleDims;
+    private readonly bool _integerFeatures; // ids fed as int64 (an embedding's input)
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
 
@@ -50,6 +51,7 @@ public sealed class TrainStepModel : IDisposable
         _sampleDims = sampleDims;
         SampleLength = checked((int)sampleDims.Aggregate(1L, (a, d) => a * d));
         _session = OrtSessions.Open(bytes, settings ?? OrtSessionSettings.Default).Session;
+        _integerFeatures = _session.InputMetadata.TryGetValue(featuresInput, out var features) && features.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64;
         // Optimizer state (velocity, Adam's moments) rides behind the parameters in the same flat buffers.
         var first = layout.Tensors[0].Name;
         Optimizer = Enum.GetValues<DeviceOptimizer>().LastOrDefault(o => TrainStepOptions.StateSuffixes(o) is { Count: > 0 } states
@@ -102,7 +104,9 @@ public sealed class TrainStepModel : IDisposable
         var correct = new float[1];
         var order = Enumerable.Range(0, n).ToArray();
         var random = new Random(plan.Seed);
+        if (_integerFeatures) IntegerIds.Check(features);
         var batchX = new float[Math.Min(plan.BatchSize, n) * dim];
+        var batchIds = _integerFeatures ? new long[batchX.Length] : [];
         var batchY = new long[Math.Min(plan.BatchSize, n)];
 
         using var lrValue = OrtValue.CreateTensorValueFromMemory(lr, []);
@@ -134,7 +138,10 @@ public sealed class TrainStepModel : IDisposable
                         batchY[i] = labels[s];
                     }
 
-                    using var x = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchX.AsMemory(0, count * dim), [count, .. _sampleDims]);
+                    if (_integerFeatures) for (var i = 0; i < count * dim; i++) batchIds[i] = (long)batchX[i];
+                    using var x = _integerFeatures
+                        ? OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchIds.AsMemory(0, count * dim), [count, .. _sampleDims])
+                        : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchX.AsMemory(0, count * dim), [count, .. _sampleDims]);
                     using var y = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchY.AsMemory(0, count), [count]);
                     var inputs = new List<OrtValue>(currentValues) { x, y, lrValue, muValue };
                     inputs.AddRange(anchorValues);

@@ -112,7 +112,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         var info = _agent.CurrentModel;
         if (info is null) return Error(json, 503, "no model installed yet");
         if (features.Length != info.Architecture.InputDim) return Error(json, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
-        return WritePrediction(features, json);
+        return WritePrediction(info, features, json);
     }
 
     /// <summary>One sample as <c>InputDim</c> little-endian float32 values (row-major for an uploaded graph's sample shape).</summary>
@@ -129,11 +129,16 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             if (!float.IsFinite(features[i])) return Error(json, 400, $"value {i} is not a finite number");
         }
 
-        return WritePrediction(features, json);
+        return WritePrediction(info, features, json);
     }
 
-    private int WritePrediction(float[] features, Utf8JsonWriter json)
+    private int WritePrediction(Shared.Protocol.V1.ModelAnnouncement info, float[] features, Utf8JsonWriter json)
     {
+        if (info.Architecture.Graph is { IntegerFeatures: true } && Runtime.IntegerIds.FirstInvalid(features) is var bad and >= 0)
+        {
+            return Error(json, 422, $"features[{bad}] is {features[bad]}, not an id: this model takes whole numbers in [0, {Shared.Models.GraphInterface.MaxIntegerFeature})");
+        }
+
         var result = _agent.PredictOwned(features);
         json.WriteString("predictionId", result.PredictionId);
         json.WriteNumber("label", result.Label);
@@ -192,6 +197,10 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         else
         {
             if (info is not null && features!.Length != info.Architecture.InputDim) return Error(json, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
+            if (info?.Architecture.Graph is { IntegerFeatures: true } && Runtime.IntegerIds.FirstInvalid(features) is var bad and >= 0)
+            {
+                return Error(json, 422, $"features[{bad}] is {features![bad]}, not an id: this model takes whole numbers in [0, {Shared.Models.GraphInterface.MaxIntegerFeature})");
+            }
             _agent.Feedback(features!, label.Value);
         }
 
@@ -296,6 +305,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             w.WriteEndArray();
             w.WriteString("output", graph.ScoresOutput);
             w.WriteString("outputKind", graph.ScoresAreLogits ? "logits (softmax applied on the device)" : "probabilities");
+            w.WriteBoolean("integerFeatures", graph.IntegerFeatures);
             w.WriteString("sourceSha256", graph.SourceSha256);
             w.WriteStartArray("trained");
             foreach (var t in graph.Trained) w.WriteStringValue(t.Name);

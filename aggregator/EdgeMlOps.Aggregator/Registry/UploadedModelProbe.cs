@@ -19,7 +19,8 @@ public static class UploadedModelProbe
     {
         var spec = model.Spec;
         var graph = spec.Graph!;
-        var rows = UploadedGraphCheck.ProbeInputs(Rows, spec.InputDim);
+        // Ids are probed with 0, the one id every vocabulary has; float inputs with standard-normal rows.
+        var rows = graph.IntegerFeatures ? new float[Rows * spec.InputDim] : UploadedGraphCheck.ProbeInputs(Rows, spec.InputDim);
         var shape = $"[{Rows}, {string.Join(", ", graph.SampleDims)}]";
         InferenceModel loaded;
         try

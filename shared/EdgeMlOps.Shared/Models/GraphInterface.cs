@@ -48,9 +48,18 @@ public sealed record GraphInterface
     /// <summary>Floats in one sample.</summary>
     public int SampleLength { get; }
 
+    /// <summary>
+    /// The features input is int64 (token or category ids, e.g. into an embedding): requests still send numbers, which
+    /// must be whole and below 2^24 (exact in the float32 samples devices keep), and are fed as int64.
+    /// </summary>
+    public bool IntegerFeatures { get; init; }
+
+    /// <summary>Largest id an integer feature may carry (float32 holds every integer up to 2^24 exactly).</summary>
+    public const int MaxIntegerFeature = 1 << 24;
+
     /// <summary>Every field in one line; equal texts mean equal interfaces.</summary>
     public string CanonicalText => string.Join('|',
-        FeaturesInput, string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput, ScoresAreLogits ? "logits" : "probabilities",
+        FeaturesInput + (IntegerFeatures ? ":int64" : string.Empty), string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput, ScoresAreLogits ? "logits" : "probabilities",
         string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256);
 
     public bool Equals(GraphInterface? other) => other is not null && CanonicalText == other.CanonicalText;

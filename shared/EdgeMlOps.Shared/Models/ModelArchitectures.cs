@@ -22,7 +22,7 @@ public static class ModelArchitectures
             architecture.Graph = new GraphInterfaceSpec
             {
                 FeaturesInput = g.FeaturesInput, SampleDims = { g.SampleDims }, ScoresOutput = g.ScoresOutput, ScoresAreLogits = g.ScoresAreLogits,
-                Trained = { g.Trained.Select(t => new TrainedTensor { Name = t.Name, Dims = { t.Dims } }) }, SourceSha256 = g.SourceSha256,
+                Trained = { g.Trained.Select(t => new TrainedTensor { Name = t.Name, Dims = { t.Dims } }) }, SourceSha256 = g.SourceSha256, IntegerFeatures = g.IntegerFeatures,
             };
         }
 
@@ -37,7 +37,7 @@ public static class ModelArchitectures
             if (architecture.Graph is not { } g) return new ModelSpec(checked((int)architecture.InputDim), architecture.Hidden.Select(h => checked((int)h)).ToArray(), checked((int)architecture.Classes));
             if (g.Trained.Count > MaxTrainedTensors) throw new ArgumentException($"{g.Trained.Count} trained tensors (at most {MaxTrainedTensors})");
             var spec = ModelSpec.ForGraph(new GraphInterface(g.FeaturesInput, g.SampleDims, g.ScoresOutput, g.ScoresAreLogits,
-                [.. g.Trained.Select(t => (t.Name, t.Dims.ToArray()))], g.SourceSha256), checked((int)architecture.Classes));
+                [.. g.Trained.Select(t => (t.Name, t.Dims.ToArray()))], g.SourceSha256) { IntegerFeatures = g.IntegerFeatures }, checked((int)architecture.Classes));
             _ = ParameterLayout.For(spec).TotalLength; // checked: the trained tensors fit one float vector
             if (spec.InputDim != architecture.InputDim) throw new ArgumentException($"input_dim {architecture.InputDim} is not the sample's {spec.InputDim} floats");
             return spec;

@@ -70,12 +70,12 @@ public sealed class UploadedClassifier
         }
 
         if (OnnxModelCheck.Problems(model) is { Count: > 0 } problems) throw new InvalidDataException("the model is not well formed: " + string.Join("; ", problems));
-        var (input, sampleDims) = FeaturesInput(model, options.Input);
+        var (input, sampleDims, integer) = FeaturesInput(model, options.Input);
         var (output, classes) = ScoresOutput(model, options.Output);
         var logits = options.ScoresAreLogits ?? !MadeAsProbabilities(model, output);
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes));
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer };
             return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(served, classes), null);
         }
 
@@ -88,7 +88,7 @@ public sealed class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes));
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer };
         return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(graph, classes), step.Model.ToByteArray());
     }
 
@@ -144,7 +144,7 @@ public sealed class UploadedClassifier
         return new ModelWeights(spec, values);
     }
 
-    private static (string Name, long[] SampleDims) FeaturesInput(ModelProto model, string? wanted)
+    private static (string Name, long[] SampleDims, bool Integer) FeaturesInput(ModelProto model, string? wanted)
     {
         var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var inputs = model.Graph.Input.Where(i => !initializers.Contains(i.Name)).ToList();
@@ -153,12 +153,12 @@ public sealed class UploadedClassifier
             : inputs.FirstOrDefault(i => i.Name == wanted) ?? throw new InvalidDataException($"the graph has no input '{wanted}' (inputs: {string.Join(", ", inputs.Select(i => i.Name))})");
         if (inputs.Count > 1) throw new InvalidDataException($"input '{input.Name}' is not the only input; devices feed one features tensor");
         var type = input.Type?.TensorType;
-        if (type is null || type.ElemType != (int)DataType.Float) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; the features input must be float");
+        if (type is null || type.ElemType is not ((int)DataType.Float or (int)DataType.Int64)) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; the features input must be float or int64 (ids)");
         var dims = type.Shape?.Dim.ToList() ?? [];
         if (dims.Count < 2) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; expected a batch axis and the sample's axes");
         if (dims[0].HasDimValue && dims[0].DimValue != 0) throw new InvalidDataException($"input '{input.Name}' has a fixed batch of {dims[0].DimValue}; export it with a dynamic batch axis");
         if (dims.Skip(1).Any(d => !d.HasDimValue || d.DimValue <= 0)) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; every axis after the batch must be fixed");
-        return (input.Name, [.. dims.Skip(1).Select(d => d.DimValue)]);
+        return (input.Name, [.. dims.Skip(1).Select(d => d.DimValue)], type.ElemType == (int)DataType.Int64);
     }
 
     private static (string Name, int Classes) ScoresOutput(ModelProto model, string? wanted)

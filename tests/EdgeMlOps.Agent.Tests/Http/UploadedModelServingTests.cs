@@ -144,4 +144,29 @@ public sealed class UploadedModelServingTests
         var info = await http.SendJsonAsync(HttpMethod.Get, "/v1/model");
         Assert.Empty(info.Body.GetProperty("interface").GetProperty("trained").EnumerateArray());
     }
+
+    [Fact]
+    public async Task AModelOverTokenIds_TakesWholeNumbers_AndRefusesAnythingElseWith422()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_text_ids.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all"));
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
+        Install(new ModelStore(Path.Combine(dir, "models")), model, bytes);
+        await using var device = await OfflineAgent.StartAsync(dir);
+        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
+        await using var api = new LocalApi(device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
+        api.Start();
+        using var http = new HttpClient { BaseAddress = new Uri(prefix) };
+
+        var ok = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", """{"features":[1,2,3,4,5,6,7,8,9,10,11,12]}""");
+        Assert.Equal(HttpStatusCode.OK, ok.Status);
+        Assert.Equal(1.0, ok.Body.GetProperty("probabilities").EnumerateArray().Sum(p => p.GetDouble()), 4); // logits softmaxed on the device
+        var fraction = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", """{"features":[1,2,3,4,5,6,7,8,9,10,11,2.5]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, fraction.Status);
+        Assert.Contains("features[11] is 2.5, not an id", fraction.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var negative = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", """{"features":[-1,2,3,4,5,6,7,8,9,10,11,12],"label":1}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, negative.Status);
+        Assert.Equal(0, device.Store.SampleCount); // nothing the model could not train on is kept
+        Assert.True((await http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface").GetProperty("integerFeatures").GetBoolean());
+    }
 }

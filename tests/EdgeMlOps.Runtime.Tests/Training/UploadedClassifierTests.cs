@@ -57,6 +57,43 @@ public class UploadedClassifierTests
     }
 
     [Fact]
+    public void ATextClassifierOverTokenIds_IsServedOnItsIds_AndTrainsItsEmbeddingWithPyTorchsGradients()
+    {
+        var bytes = Bytes("pytorch_text_ids");
+        var uploaded = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all"));
+        var graph = uploaded.Spec.Graph!;
+        Assert.True(graph.IntegerFeatures);
+        Assert.True(graph.ScoresAreLogits); // the export ends in the head's Gemm
+        Assert.Equal(["embedding.weight", "head.weight", "head.bias"], graph.Trained.Select(t => t.Name));
+        Assert.Equal(uploaded.Spec, ModelArchitectures.ToSpec(ModelArchitectures.From(uploaded.Spec, [])));
+
+        using var json = JsonDocument.Parse(File.ReadAllText(Fixture("pytorch_text_expected.json")));
+        var expected = json.RootElement;
+        var tokens = expected.GetProperty("tokens").EnumerateArray().Select(e => (float)e.GetInt64()).ToArray();
+        var labels = expected.GetProperty("labels").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        var probabilities = expected.GetProperty("probabilities").EnumerateArray().Select(e => (float)e.GetDouble()).ToArray();
+        using var model = InferenceModel.Load(bytes, uploaded.Spec);
+        var prediction = model.Predict(tokens, labels.Length);
+        for (var i = 0; i < probabilities.Length; i++) Assert.Equal(probabilities[i], prediction.Probabilities[i], 5);
+        Assert.Throws<ArgumentException>(() => model.Predict([.. tokens[..11], 2.5f], 1));
+        Assert.Throws<ArgumentException>(() => model.Predict([.. tokens[..11], -1f], 1));
+
+        // One SGD step on the whole batch: (w − w') / η is the gradient, PyTorch's for every tensor (the embedding's through Gather).
+        using var trainer = new TrainStepModel(uploaded.TrainStep!, uploaded.Spec);
+        const float Eta = 1f; // large enough that w − w' is not lost to float32 rounding of w
+        var before = uploaded.InitialWeights();
+        var after = trainer.Train(before.Values, tokens, labels, new LocalTrainingPlan(Epochs: 1, BatchSize: labels.Length, LearningRate: Eta, Seed: 0));
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), after.InitialLoss, 4);
+        foreach (var tensor in before.Layout.Tensors)
+        {
+            var theirs = expected.GetProperty("gradients").GetProperty(tensor.Name).EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            var ours = Enumerable.Range(tensor.Offset, tensor.Length).Select(i => (before.Values[i] - after.Weights[i]) / (double)Eta).ToArray();
+            var diff = Math.Sqrt(ours.Zip(theirs, (a, b) => (a - b) * (a - b)).Sum());
+            Assert.True(diff / Math.Sqrt(theirs.Sum(v => v * v)) < 1e-4, $"{tensor.Name}: relative error {diff / Math.Sqrt(theirs.Sum(v => v * v)):E2}");
+        }
+    }
+
+    [Fact]
     public void ALaterVersion_IsTheSameFile_WithOnlyTheTrainedValuesChanged()
     {
         var bytes = Bytes("pytorch_cnn_mnist");
