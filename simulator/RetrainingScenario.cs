@@ -187,11 +187,23 @@ public sealed class RetrainingScenario(SimulationOptions options, ILoggerFactory
     private static async Task<PipelineRun> WaitForRunAsync(AggregatorNode node, Func<PipelineRun, bool> done, TimeSpan timeout, string what, CancellationToken cancellationToken)
     {
         PipelineRun? seen = null;
-        await SimulatedFleet.WaitUntilAsync(() =>
+        try
         {
-            seen = node.Pipeline.Active ?? node.Pipeline.Runs(1).FirstOrDefault();
-            return seen is not null && done(seen);
-        }, timeout, what, cancellationToken).ConfigureAwait(false);
+            await SimulatedFleet.WaitUntilAsync(() =>
+            {
+                seen = node.Pipeline.Active ?? node.Pipeline.Runs(1).FirstOrDefault();
+                return seen is not null && done(seen);
+            }, timeout, what, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException ex)
+        {
+            // Where the run stood, so a timeout names the step it was stuck in rather than only the wait.
+            var rollout = seen?.RolloutId is { } id ? node.Rollouts.Find(id) : null;
+            var steps = string.Join("; ", (seen?.Steps ?? []).TakeLast(4).Select(s => $"{s.Step}: {s.Detail}"));
+            throw new TimeoutException(FormattableString.Invariant(
+                $"{ex.Message} Run {seen?.Id ?? "(none)"} is {seen?.Stage} ({seen?.Note}); last steps: {steps}; rollout: {(rollout is null ? "none" : $"{rollout.State}, stage {rollout.Stage + 1} of {rollout.Stages.Length}: {rollout.Note}")}."), ex);
+        }
+
         return seen!;
     }
 
