@@ -74,8 +74,10 @@ public sealed class RetrainingScenario(SimulationOptions options, ILoggerFactory
         },
         Rollout = new RolloutRequest
         {
-            Stages = [0.1, 0.5, 1.0],
-            Shadow = new ShadowRequest { Share = 0.1, MinDevices = 2, MinScored = 100, MaxCpuShare = 0.5, MaxLatencyP95Ratio = 3.0 },
+            // Shares are drawn by a hash of the rollout id: 10% of 40 devices holds fewer than the 2 devices the gates need in
+            // ~8% of rollouts (which then wait for devices that never come); 20% does in ~0.15%.
+            Stages = [0.2, 0.5, 1.0],
+            Shadow = new ShadowRequest { Share = 0.2, MinDevices = 2, MinScored = 100, MaxCpuShare = 0.5, MaxLatencyP95Ratio = 3.0 },
             Health = new HealthWindow { WindowSeconds = 2, MaxErrorRate = 0.01 },
             Gates = new RolloutGates { MinDevicesReporting = 2, MinReportingFraction = 0.8, MaxFailureRate = 0.05, MaxAccuracyDrop = 0.05, MinFeedback = 30, MaxLatencyP95Ratio = 0 },
         },

@@ -248,20 +248,33 @@ public sealed partial class RolloutManager
     private static string ShadowSummary(ShadowReading s) => FormattableString.Invariant(
         $"shadow gate passed: {s.Scored} requests on {s.Devices} devices, agreement {s.Agreement:P1}, accuracy {s.CandidateAccuracy:F4} against {s.IncumbentAccuracy:F4} on {s.Labelled} labelled");
 
-    /// <summary>Why the first stage would wait for devices that do not exist (none of the known devices falls in it), or null.</summary>
+    /// <summary>
+    /// Why the first phase would wait for devices that do not exist — none of the known devices falls in it, or fewer
+    /// than its gate needs (the share is drawn by a hash of the rollout id, so a small share of a small fleet can hold
+    /// one device where the gate wants two) — or null.
+    /// </summary>
     private string? FirstStageWarning(RolloutRecord record)
     {
+        var known = _devices.All.Count;
         if (BeforeStages(record))
         {
             var plan = _plans.Build(record, signManifest: false);
-            if (_devices.All.Any(d => RolloutMembership.IsShadowing(d.DeviceId, d.Tags, plan) || RolloutMembership.IsInExperiment(d.DeviceId, d.Tags, plan))) return null;
-            return $"the {(record.State == RolloutStatusKind.Shadow ? "shadow" : "A/B test")} share includes none of the {_devices.All.Count} known devices; it waits until one joins";
+            var included = _devices.All.Count(d => RolloutMembership.IsShadowing(d.DeviceId, d.Tags, plan) || RolloutMembership.IsInExperiment(d.DeviceId, d.Tags, plan));
+            var phase = record.State == RolloutStatusKind.Shadow ? "shadow" : "A/B test";
+            var needed = record.State == RolloutStatusKind.Shadow ? record.Request.Shadow?.MinDevices ?? 1 : 1;
+            if (included >= needed) return null;
+            return included == 0
+                ? $"the {phase} share includes none of the {known} known devices; it waits until one joins"
+                : $"the {phase} share includes {included} of the {known} known devices and its gate needs {needed}; it waits until more join (a larger share reaches more now)";
         }
 
         var first = View(record).Stages[0];
-        if (first.Targeted > 0) return null;
-        var known = _devices.All.Count;
-        return $"stage 1 ({first.Share * 100:0.##}%) targets none of the {known} known device{(known == 1 ? string.Empty : "s")}{(record.Request.Cohort.Count > 0 ? " in the cohort" : string.Empty)}; it waits until one joins (a larger first stage reaches some now)";
+        var minimum = record.Request.Gates.MinDevicesReporting;
+        if (first.Targeted >= minimum) return null;
+        var devices = $"{known} known device{(known == 1 ? string.Empty : "s")}{(record.Request.Cohort.Count > 0 ? " in the cohort" : string.Empty)}";
+        return first.Targeted == 0
+            ? $"stage 1 ({first.Share * 100:0.##}%) targets none of the {devices}; it waits until one joins (a larger first stage reaches some now)"
+            : $"stage 1 ({first.Share * 100:0.##}%) targets {first.Targeted} of the {devices} and its gate needs {minimum} reporting; it waits until more join (a larger first stage reaches more now)";
     }
 
     /// <summary>Per-stage counts and the gate reading for <paramref name="rollout"/>, from the devices' latest statuses.</summary>

@@ -47,4 +47,28 @@ public sealed class RolloutCreationTests : IAsyncLifetime
         var everyone = await _node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Reason = "all" }, CancellationToken.None);
         Assert.DoesNotContain("warning", everyone.Note, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task AShareHoldingFewerDevicesThanItsGateNeeds_IsCreatedWithAWarningSayingSo()
+    {
+        await using var device = new ScriptedDevice("d-1", "test", _node);
+        await device.ConnectAsync(5);
+        await Eventually.Until(() => _node.Devices.All.Count == 1, "the device known");
+        _node.Governance.Approve("alice", "tiny", 1, "first");
+
+        // Every known device (one) is in the shadow share, but the shadow gate wants two: it would wait for ever.
+        var shadow = await _node.Rollouts.CreateAsync("bob", new RolloutRequest
+        {
+            Version = 1, Stages = [1.0], Reason = "shadow first",
+            Shadow = new ShadowRequest { Share = 1.0, MinDevices = 2, MinScored = 10 },
+        }, CancellationToken.None);
+        Assert.Contains("warning: the shadow share includes 1 of the 1 known devices and its gate needs 2", shadow.Note, StringComparison.Ordinal);
+        await _node.Rollouts.AbortAsync("bob", shadow.Id, "retry", CancellationToken.None);
+
+        var staged = await _node.Rollouts.CreateAsync("bob", new RolloutRequest
+        {
+            Version = 1, Stages = [1.0], Reason = "two reporting", Gates = new RolloutGates { MinDevicesReporting = 2 },
+        }, CancellationToken.None);
+        Assert.Contains("warning: stage 1 (100%) targets 1 of the 1 known device and its gate needs 2 reporting", staged.Note, StringComparison.Ordinal);
+    }
 }
