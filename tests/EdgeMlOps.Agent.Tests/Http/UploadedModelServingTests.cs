@@ -41,17 +41,41 @@ public sealed class UploadedModelServingTests
         store.Commit(a);
     }
 
+    /// <summary>A real agent with <paramref name="inference"/> installed under the model's interface, and its local API.</summary>
+    private sealed class ServingAgent : IAsyncDisposable
+    {
+        private LocalApi _api = null!;
+
+        public OfflineAgent Device { get; private init; } = null!;
+
+        public HttpClient Http { get; private init; } = null!;
+
+        public static async Task<ServingAgent> StartAsync(UploadedClassifier model, byte[] inference)
+        {
+            var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
+            Install(new ModelStore(Path.Combine(dir, "models")), model, inference);
+            var device = await OfflineAgent.StartAsync(dir);
+            var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
+            var serving = new ServingAgent { Device = device, Http = new HttpClient { BaseAddress = new Uri(prefix) } };
+            serving._api = new LocalApi(device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
+            serving._api.Start();
+            return serving;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Http.Dispose();
+            await _api.DisposeAsync();
+            await Device.DisposeAsync();
+        }
+    }
+
     [Fact]
     public async Task TheLocalApi_ServesTheUploadedCnn_WithTheOutputsOnnxRuntimeGivesTheOriginalFile()
     {
         var model = UploadedClassifier.Open(Cnn, new UploadedClassifierOptions("last:1"));
-        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
-        Install(new ModelStore(Path.Combine(dir, "models")), model, Cnn);
-        await using var device = await OfflineAgent.StartAsync(dir);
-        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
-        await using var api = new LocalApi(device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
-        api.Start();
-        using var http = new HttpClient { BaseAddress = new Uri(prefix) };
+        await using var serving = await ServingAgent.StartAsync(model, Cnn);
+        var (device, http) = (serving.Device, serving.Http);
 
         var info = await http.SendJsonAsync(HttpMethod.Get, "/v1/model");
         Assert.Equal(HttpStatusCode.OK, info.Status);
@@ -116,13 +140,8 @@ public sealed class UploadedModelServingTests
         var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(UploadedClassifier.ServeOnly));
         Assert.Null(model.TrainStep);
         Assert.False(model.Spec.Trainable);
-        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
-        Install(new ModelStore(Path.Combine(dir, "models")), model, bytes);
-        await using var device = await OfflineAgent.StartAsync(dir);
-        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
-        await using var api = new LocalApi(device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
-        api.Start();
-        using var http = new HttpClient { BaseAddress = new Uri(prefix) };
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var (device, http) = (serving.Device, serving.Http);
 
         using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "sklearn_forest_expected.json")));
         var features = expected.RootElement.GetProperty("features").EnumerateArray().Select(e => e.GetSingle()).ToArray();
@@ -150,13 +169,8 @@ public sealed class UploadedModelServingTests
     {
         var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_text_ids.onnx"));
         var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all"));
-        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
-        Install(new ModelStore(Path.Combine(dir, "models")), model, bytes);
-        await using var device = await OfflineAgent.StartAsync(dir);
-        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
-        await using var api = new LocalApi(device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
-        api.Start();
-        using var http = new HttpClient { BaseAddress = new Uri(prefix) };
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var (device, http) = (serving.Device, serving.Http);
 
         var ok = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", """{"features":[1,2,3,4,5,6,7,8,9,10,11,12]}""");
         Assert.Equal(HttpStatusCode.OK, ok.Status);
