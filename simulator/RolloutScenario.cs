@@ -47,8 +47,9 @@ public sealed record RolloutScenarioResult(int Devices, ulong GoodVersion, doubl
 /// the aggregator's own evaluation data does not cover) are each stopped at the canary by the
 /// gates, and every device that took them goes back to the previous version by itself; the same
 /// blind version rolled out with a shadow phase first is stopped in the shadow, served by nobody; rolled out with an
-/// A/B test first (a quarter of the fleet, half of their requests) it is stopped early by the sequential test, at
-/// its horizon by the fixed-horizon test, and by the bandit as its share of requests shrinks.
+/// A/B test first (a quarter of the fleet, half of their requests) it is stopped early by the sequential test (on
+/// accuracy, and again on a cost KPI), at its horizon by the fixed-horizon test, and by the bandit as its share of
+/// requests shrinks.
 /// </summary>
 public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? loggerFactory = null, TextWriter? progress = null)
 {
@@ -67,6 +68,25 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
         Split = 0.5,
         Design = new EdgeMlOps.Aggregator.Experiments.ExperimentDesign { Mode = mode, BaselineRate = 0.5, MinDetectableEffect = 0.1 },
         Bandit = new EdgeMlOps.Aggregator.Experiments.BanditPolicy { LabelsPerStep = 50, MaxStep = 0.15 },
+    };
+
+    /// <summary>
+    /// The scenario's cost KPI: every wrong answer costs 1, and a wrong answer on one of the upper half of the classes
+    /// (those the aggregator's own data lacks) costs 5 — the business cost of a missed case, judged per labelled
+    /// prediction from each arm's confusion counts.
+    /// </summary>
+    public static string MissCost(int classes) => "cost:" + string.Join(',',
+        from truth in Enumerable.Range(0, classes)
+        from answer in Enumerable.Range(0, classes)
+        where truth != answer
+        select FormattableString.Invariant($"{truth}>{answer}={(truth >= classes / 2 ? 5 : 1)}"));
+
+    /// <summary>The sequential A/B test on <see cref="MissCost"/> (lower is better), sized for 0.25 in mean cost at a standard deviation of 1.5.</summary>
+    public static ExperimentRequest CostAbTest(int classes) => AbTest() with
+    {
+        Metric = MissCost(classes),
+        HigherIsBetter = false,
+        Design = new EdgeMlOps.Aggregator.Experiments.ExperimentDesign { MinDetectableEffect = 0.25, StandardDeviation = 1.5 },
     };
 
     /// <summary>The shadow phase of the scenario's shadowed rollouts: the first stage's devices, every request, labels required.</summary>
@@ -143,6 +163,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
                     node.Governance.Approve("ops-alice", badAccuracy.Model, badAccuracy.Version, "passed the validation gates");
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-caught-in-shadow", badAccuracy.Version, Stages, cancellationToken, Shadow()).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-stopped-by-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest()).ConfigureAwait(false));
+                    outcomes.Add(await RollOutAsync(fleet, "costly-misses-stopped-by-cost-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: CostAbTest(data.Classes)).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-fixed-horizon-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode.FixedHorizon)).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-stopped-by-bandit", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode.Bandit)).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-in-the-field", badAccuracy.Version, Stages, cancellationToken).ConfigureAwait(false));
@@ -216,7 +237,8 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
 
         if (view.Experiment is { } ab)
         {
-            progress?.WriteLine(FormattableString.Invariant($"  A/B test: {ab.Devices} devices, {ab.ServedA} requests to A and {ab.ServedB} to B; accuracy B {ab.Reading.AccuracyB:F4} ({ab.Reading.LabelledB} labelled) against A {ab.Reading.AccuracyA:F4} ({ab.Reading.LabelledA}), p = {ab.Reading.PValue:G3}, P(B better) = {ab.ProbabilityBBetter:F3}"));
+            var metric = ab.Metric.Length > 40 ? ab.Metric[..37] + "..." : ab.Metric;
+            progress?.WriteLine(FormattableString.Invariant($"  A/B test: {ab.Devices} devices, {ab.ServedA} requests to A and {ab.ServedB} to B; {metric} B {ab.ValueB:F4} ({ab.Reading.LabelledB}) against A {ab.ValueA:F4} ({ab.Reading.LabelledA}), p = {ab.Reading.PValue:G3}, P(B better) = {ab.ProbabilityBBetter:F3}"));
             foreach (var point in final.Allocation) progress?.WriteLine(FormattableString.Invariant($"  bandit step: split {point.Split:P0} at {point.LabelledA + point.LabelledB} labels, P(B better) {point.ProbabilityBBetter:F3}, regret {point.Regret:F1}"));
         }
 

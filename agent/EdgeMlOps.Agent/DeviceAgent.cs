@@ -259,7 +259,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         // Ground-truth accuracy of the served version since it was switched to (a rollout gate).
         if (prediction.ModelVersion == ModelVersion) _health.RecordFeedback(prediction.Label == label);
         _rollouts.Shadow.Outcome(predictionId, label);
-        _rollouts.Experiment.Outcome(prediction.ModelVersion, prediction.Label == label);
+        _rollouts.Experiment.Outcome(prediction.ModelVersion, label, prediction.Label);
         AddSamples([(prediction.Features, label)]);
         return true;
     }

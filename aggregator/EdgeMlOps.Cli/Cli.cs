@@ -83,17 +83,18 @@ public static class Cli
         var abSplit = new Option<double>("--ab-split") { Description = "Share of each device's requests answered by the version", DefaultValueFactory = _ => 0.5 };
         var abMode = new Option<string>("--ab-mode") { Description = "sequential (read at every look, may stop early), fixed (read once at the computed sample size) or bandit (Thompson sampling moves the split)", DefaultValueFactory = _ => "sequential" };
         var abBaseline = new Option<double>("--ab-baseline") { Description = "Expected accuracy of the served version (sizes the test)", DefaultValueFactory = _ => 0.8 };
-        var abEffect = new Option<double>("--ab-min-effect") { Description = "Smallest accuracy difference worth detecting (sizes the test)", DefaultValueFactory = _ => 0.05 };
-        var abMetric = new Option<string>("--ab-metric") { Description = "What the A/B test or bandit compares: accuracy, or share:C (share of requests answered with class C)", DefaultValueFactory = _ => "accuracy" };
-        var abLower = new Option<bool>("--ab-lower-is-better") { Description = "With --ab-metric share:C: a lower share is better" };
-        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, ab, abSplit, abMode, abBaseline, abEffect, abMetric, abLower, reason };
+        var abEffect = new Option<double>("--ab-min-effect") { Description = "Smallest difference worth detecting, in the metric's units (sizes the test)", DefaultValueFactory = _ => 0.05 };
+        var abSd = new Option<double?>("--ab-sd") { Description = "With --ab-metric cost:…: the expected standard deviation of one labelled prediction's cost (sizes the test)" };
+        var abMetric = new Option<string>("--ab-metric") { Description = "What the A/B test or bandit compares: accuracy, share:C (share of requests answered with class C) or cost:TRUE>PREDICTED=COST,… (mean cost per labelled prediction; not with the bandit)", DefaultValueFactory = _ => "accuracy" };
+        var abLower = new Option<bool>("--ab-lower-is-better") { Description = "With --ab-metric share:C or cost:…: lower is better" };
+        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, ab, abSplit, abMode, abBaseline, abEffect, abSd, abMetric, abLower, reason };
         create.SetAction((r, ct) => Run(console, async () =>
         {
             var shadowing = r.GetValue(shadow) is > 0 and var share
                 ? new ShadowArgs(share, r.GetValue(shadowSample), r.GetValue(shadowScored), r.GetValue(shadowAgreement), !r.GetValue(shadowUnlabelled))
                 : null;
             var testing = r.GetValue(ab) is > 0 and var abShare
-                ? new AbArgs(abShare, r.GetValue(abSplit), r.GetValue(abMode) switch { "sequential" => "Sequential", "fixed" => "FixedHorizon", "bandit" => "Bandit", var m => throw new FormatException($"--ab-mode '{m}' is not sequential, fixed or bandit") }, r.GetValue(abBaseline), r.GetValue(abEffect), r.GetValue(abMetric) ?? "accuracy", !r.GetValue(abLower))
+                ? new AbArgs(abShare, r.GetValue(abSplit), r.GetValue(abMode) switch { "sequential" => "Sequential", "fixed" => "FixedHorizon", "bandit" => "Bandit", var m => throw new FormatException($"--ab-mode '{m}' is not sequential, fixed or bandit") }, r.GetValue(abBaseline), r.GetValue(abEffect), r.GetValue(abMetric) ?? "accuracy", !r.GetValue(abLower), r.GetValue(abSd))
                 : null;
             var body = RolloutBody(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!, shadowing, testing);
             Rollout(output, await Client(r).PostAsync("/v1/admin/rollouts", body, ct).ConfigureAwait(false));
@@ -302,6 +303,7 @@ public static class Cli
                 json.WriteString("mode", ab.Mode);
                 json.WriteNumber("baselineRate", ab.Baseline);
                 json.WriteNumber("minDetectableEffect", ab.MinEffect);
+                if (ab.StandardDeviation is { } sd) json.WriteNumber("standardDeviation", sd);
                 json.WriteEndObject();
                 json.WriteEndObject();
             }
@@ -379,7 +381,7 @@ public static class Cli
         if (view.TryGetProperty("experiment", out var test) && test.ValueKind == JsonValueKind.Object)
         {
             var reading = test.GetProperty("reading");
-            console.MarkupLine($"A/B test: {Cell(test, "devices")} devices, {Cell(test, "servedA")} requests to A, {Cell(test, "servedB")} to B; accuracy B {Cell(reading, "accuracyB")} ({Cell(reading, "labelledB")} labelled) vs A {Cell(reading, "accuracyA")} ({Cell(reading, "labelledA")}), p = {Cell(reading, "pValue")}, horizon {Cell(reading, "horizon")} per arm");
+            console.MarkupLine($"A/B test: {Cell(test, "devices")} devices, {Cell(test, "servedA")} requests to A, {Cell(test, "servedB")} to B; {Cell(test, "metric")} B {Cell(test, "valueB")} ({Cell(reading, "labelledB")}) vs A {Cell(test, "valueA")} ({Cell(reading, "labelledA")}), p = {Cell(reading, "pValue")}, horizon {Cell(reading, "horizon")} per arm");
         }
 
         console.MarkupLine($"gate: {Cell(gate, "verdict")} (reporting {Cell(gate, "reporting")}/{Cell(gate, "targeted")}, accuracy {Cell(gate, "targetAccuracy")} vs {Cell(gate, "baselineAccuracy")}, p95 {Cell(gate, "targetLatencyP95")} vs {Cell(gate, "baselineLatencyP95")} ms)");

@@ -70,6 +70,17 @@ public class RolloutScenarioTests
         Assert.True(At(2) < reading.Horizon, $"stopped early: {At(2)} of {reading.Horizon} labels");
         Assert.InRange(ab.Experiment.ServedB / (double)(ab.Experiment.ServedA + ab.Experiment.ServedB), 0.4, 0.6);
 
+        // The same blind version judged on a cost KPI from the devices' confusion counts: its misses on the upper classes cost 5 each.
+        var cost = result.Rollouts.Single(r => r.Name == "costly-misses-stopped-by-cost-ab-test");
+        Assert.Equal("Aborted", cost.State);
+        var costStop = System.Text.RegularExpressions.Regex.Match(cost.Note, @"the version is higher on mean cost, mean cost ([0-9.]+) \(B, ([0-9]+) labelled\) against ([0-9.]+) \(A, [0-9]+\), p = ([0-9.eE+-]+)");
+        Assert.True(costStop.Success, cost.Note);
+        double CostAt(int group) => double.Parse(costStop.Groups[group].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(CostAt(1) > CostAt(3) + 0.25 && CostAt(4) < 0.05, $"{cost.Note}; at the end: {cost.Experiment}");
+        Assert.True(CostAt(2) < cost.Experiment!.Reading.Horizon, $"stopped early: {CostAt(2)} of {cost.Experiment.Reading.Horizon} labels");
+        Assert.True(cost.Experiment.ValueB > cost.Experiment.ValueA, $"what the operator reads: {cost.Experiment}");
+        Assert.Equal(1000, cost.DevicesOnPreviousAtEnd);
+
         var fixedTest = result.Rollouts.Single(r => r.Name == "accuracy-drops-fixed-horizon-ab-test");
         Assert.Equal("Aborted", fixedTest.State);
         Assert.True(fixedTest.Note.Contains("A/B test (FixedHorizon): the version is less accurate", StringComparison.Ordinal), fixedTest.Note);

@@ -1,9 +1,10 @@
 using EdgeMlOps.Shared.Monitoring;
 using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Rollouts;
 
 namespace EdgeMlOps.Agent.Experiments;
 
-/// <summary>One arm of an A/B test on the device: requests answered, failures, latency, and ground truth.</summary>
+/// <summary>One arm of an A/B test on the device: requests answered, failures, latency, and ground truth (with the confusion counts a cost KPI is judged on).</summary>
 internal sealed class ArmStats(ulong version)
 {
     /// <summary>Classes whose answers are counted (a share KPI of a higher class cannot be judged).</summary>
@@ -11,6 +12,7 @@ internal sealed class ArmStats(ulong version)
 
     private readonly LatencyHistogram _latency = new();
     private readonly long[] _predicted = new long[CountedClasses];
+    private readonly long[] _confusion = new long[ArmConfusion.Cells];
     private long _served, _errors, _labelled, _correct;
 
     public ulong Version { get; } = version;
@@ -24,15 +26,17 @@ internal sealed class ArmStats(ulong version)
 
     public void Failed() => Interlocked.Increment(ref _errors);
 
-    public void Labelled(bool correct)
+    /// <summary>Ground truth <paramref name="truth"/> for a request this arm answered with <paramref name="predicted"/>.</summary>
+    public void Labelled(long truth, long predicted)
     {
-        Interlocked.Increment(ref _labelled); // before correct, for the same reason
-        if (correct) Interlocked.Increment(ref _correct);
+        Interlocked.Increment(ref _labelled); // before the cell and correct, for the same reason
+        if (ArmConfusion.Cell(truth, predicted) is var cell and >= 0) Interlocked.Increment(ref _confusion[cell]);
+        if (truth == predicted) Interlocked.Increment(ref _correct);
     }
 
     /// <summary>
     /// The arm's counts, consistent while requests are being served: each part is read before the whole it belongs to
-    /// (class counts before requests, correct before labelled), so a report never claims more than it served — the
+    /// (class counts before requests, correct and confusion cells before labelled), so a report never claims more than it served — the
     /// aggregator drops such a report as implausible. Reading in the other order did, under load (found by CI).
     /// </summary>
     public ArmCounts Counts()
@@ -40,6 +44,8 @@ internal sealed class ArmStats(ulong version)
         var predicted = new ulong[CountedClasses];
         for (var c = 0; c < CountedClasses; c++) predicted[c] = (ulong)Interlocked.Read(ref _predicted[c]);
         var correct = (ulong)Interlocked.Read(ref _correct);
+        var confusion = new ulong[ArmConfusion.Cells];
+        for (var i = 0; i < confusion.Length; i++) confusion[i] = (ulong)Interlocked.Read(ref _confusion[i]);
         var counts = new ArmCounts
         {
             Version = Version,
@@ -51,6 +57,7 @@ internal sealed class ArmStats(ulong version)
         };
         var last = Array.FindLastIndex(predicted, c => c > 0);
         counts.Predicted.AddRange(predicted.Take(last + 1));
+        counts.Confusion.AddRange(confusion.Take(Array.FindLastIndex(confusion, c => c > 0) + 1));
         return counts;
     }
 }

@@ -63,7 +63,7 @@ internal sealed class ExperimentArms
     public ExperimentSession? For(ulong servedVersion) => Volatile.Read(ref _session) is { } s && s.A.Version == servedVersion ? s : null;
 
     /// <summary>Ground truth for a request answered by <paramref name="version"/>.</summary>
-    public void Outcome(ulong version, bool correct) => Volatile.Read(ref _session)?.Outcome(version, correct);
+    public void Outcome(ulong version, long truth, long predicted) => Volatile.Read(ref _session)?.Outcome(version, truth, predicted);
 
     public ExperimentReport? Report()
     {

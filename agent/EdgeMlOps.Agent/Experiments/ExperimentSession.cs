@@ -46,11 +46,11 @@ internal sealed class ExperimentSession(string rolloutId, ulong versionA, ulong 
         if (Interlocked.Decrement(ref _users) == 0) target.Dispose();
     }
 
-    /// <summary>Ground truth for a request answered by <paramref name="version"/>.</summary>
-    public void Outcome(ulong version, bool correct)
+    /// <summary>Ground truth <paramref name="truth"/> for a request <paramref name="version"/> answered with <paramref name="predicted"/>.</summary>
+    public void Outcome(ulong version, long truth, long predicted)
     {
-        if (version == B.Version) B.Labelled(correct);
-        else if (version == A.Version) A.Labelled(correct);
+        if (version == B.Version) B.Labelled(truth, predicted);
+        else if (version == A.Version) A.Labelled(truth, predicted);
     }
 
     public ExperimentReport Report() => new() { RolloutId = RolloutId, A = A.Counts(), B = B.Counts() };

@@ -16,8 +16,9 @@ public enum ExperimentMode
 }
 
 /// <summary>
-/// The design of an A/B test on a proportion (ground-truth accuracy): the baseline rate of arm A, the smallest
-/// difference worth detecting, the false-positive rate α (two-sided) and the power. Fixes the sample size per arm.
+/// The design of an A/B test: on a proportion (accuracy, a share), the baseline rate of arm A; on a mean (a cost), the
+/// standard deviation of one observation; and the smallest difference worth detecting, the false-positive rate α
+/// (two-sided) and the power. Fixes the sample size per arm.
 /// </summary>
 public sealed record ExperimentDesign
 {
@@ -26,8 +27,14 @@ public sealed record ExperimentDesign
     /// <summary>Expected accuracy of arm A (the served version), in (0, 1).</summary>
     public double BaselineRate { get; set; } = 0.8;
 
-    /// <summary>Smallest absolute difference in accuracy worth detecting, in (0, 1).</summary>
+    /// <summary>Smallest absolute difference worth detecting: in (0, 1) for a proportion, in the metric's units for a mean.</summary>
     public double MinDetectableEffect { get; set; } = 0.05;
+
+    /// <summary>
+    /// For a test on a mean (a cost KPI): the expected standard deviation of one observation (the cost of one labelled
+    /// prediction), in the metric's units; it sizes the test in place of <see cref="BaselineRate"/>. Null for proportions.
+    /// </summary>
+    public double? StandardDeviation { get; set; }
 
     /// <summary>Two-sided false-positive rate.</summary>
     public double Alpha { get; set; } = 0.05;
@@ -38,24 +45,44 @@ public sealed record ExperimentDesign
     /// <summary>Throws <see cref="ArgumentException"/> for a design no test could run.</summary>
     public void Validate()
     {
+        if (StandardDeviation is { } sd)
+        {
+            if (!(sd > 0 && double.IsFinite(sd))) throw new ArgumentException("experiment: the standard deviation must be positive");
+            if (!(MinDetectableEffect > 0 && double.IsFinite(MinDetectableEffect))) throw new ArgumentException("experiment: the minimum detectable effect must be positive");
+            ValidateErrorRates();
+            return;
+        }
+
         if (!(BaselineRate > 0 && BaselineRate < 1)) throw new ArgumentException("experiment: baseline rate must be in (0, 1)");
         if (!(MinDetectableEffect > 0 && BaselineRate + MinDetectableEffect < 1 && BaselineRate - MinDetectableEffect > 0)) throw new ArgumentException("experiment: baseline ± minimum detectable effect must stay in (0, 1)");
+        ValidateErrorRates();
+    }
+
+    private void ValidateErrorRates()
+    {
         if (!(Alpha > 0 && Alpha < 0.5)) throw new ArgumentException("experiment: alpha must be in (0, 0.5)");
         if (!(Power >= 0.5 && Power < 1)) throw new ArgumentException("experiment: power must be in [0.5, 1)");
     }
 
     /// <summary>
-    /// Labelled predictions needed in each arm to detect a difference of <see cref="MinDetectableEffect"/> from
-    /// <see cref="BaselineRate"/> with a two-sided test at <see cref="Alpha"/> and the given <see cref="Power"/>
-    /// (the normal approximation for two proportions: pooled variance under the null, separate under the alternative).
+    /// Observations needed in each arm to detect a difference of <see cref="MinDetectableEffect"/> with a two-sided
+    /// test at <see cref="Alpha"/> and the given <see cref="Power"/>: for a proportion from <see cref="BaselineRate"/>
+    /// (the normal approximation for two proportions: pooled variance under the null, separate under the alternative);
+    /// for a mean, 2σ²(z₁₋α/₂ + z₁₋β)²/δ² with σ the <see cref="StandardDeviation"/>.
     /// </summary>
     public long SampleSizePerArm()
     {
+        var za = SpecialFunctions.NormalQuantile(1 - Alpha / 2);
+        var zb = SpecialFunctions.NormalQuantile(Power);
+        if (StandardDeviation is { } sd)
+        {
+            var z = (za + zb) * sd / MinDetectableEffect;
+            return (long)Math.Ceiling(2 * z * z);
+        }
+
         var p1 = BaselineRate;
         var p2 = BaselineRate + MinDetectableEffect;
         var pooled = (p1 + p2) / 2;
-        var za = SpecialFunctions.NormalQuantile(1 - Alpha / 2);
-        var zb = SpecialFunctions.NormalQuantile(Power);
         var root = za * Math.Sqrt(2 * pooled * (1 - pooled)) + zb * Math.Sqrt(p1 * (1 - p1) + p2 * (1 - p2));
         return (long)Math.Ceiling(root * root / (MinDetectableEffect * MinDetectableEffect));
     }

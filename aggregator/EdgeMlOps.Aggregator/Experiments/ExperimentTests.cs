@@ -18,12 +18,12 @@ public enum ExperimentVerdict
     NoDifference,
 }
 
-/// <summary>One reading of an A/B test: the two accuracies, the statistic, its p-value (always-valid for the sequential test) and the verdict.</summary>
+/// <summary>One reading of an A/B test: the two arms' means (accuracies, shares or costs, oriented so higher is better), the statistic, its p-value (always-valid for the sequential test) and the verdict.</summary>
 public sealed record ExperimentReading(long LabelledA, long CorrectA, long LabelledB, long CorrectB, long Horizon, double? AccuracyA, double? AccuracyB, double? Z, double? PValue, ExperimentVerdict Verdict);
 
 /// <summary>
-/// The two tests of an A/B experiment on accuracy, both pure. Fixed horizon: a two-sided z-test on the difference of
-/// two proportions, read only once both arms have the design's sample size (reading it earlier and stopping on the
+/// The two tests of an A/B experiment on a proportion (accuracy, a share) or a mean (a cost), both pure. Fixed horizon:
+/// a two-sided z-test on the difference of the two arms' means (proportions are means of 0/1 outcomes), read only once both arms have the design's sample size (reading it earlier and stopping on the
 /// first significant look inflates false positives; <c>ExperimentStatisticsTests</c> shows by how much). Sequential: the
 /// mixture sequential probability ratio test (mSPRT, Johari, Pekelis &amp; Walsh, "Always valid inference", 2017) on the
 /// same difference, with a normal mixture of variance τ² over the effect: its p-value is valid at every look, so the
@@ -32,57 +32,63 @@ public sealed record ExperimentReading(long LabelledA, long CorrectA, long Label
 /// </summary>
 public static class ExperimentTests
 {
-    /// <summary>The fixed-horizon test: waits until both arms have <see cref="ExperimentDesign.SampleSizePerArm"/> labels, then reads once.</summary>
-    public static ExperimentReading FixedHorizon(long correctA, long labelledA, long correctB, long labelledB, ExperimentDesign design)
+    /// <summary>The fixed-horizon test on two proportions (successes of trials per arm).</summary>
+    public static ExperimentReading FixedHorizon(long correctA, long labelledA, long correctB, long labelledB, ExperimentDesign design) =>
+        FixedHorizon(ArmSample.Proportion(correctA, labelledA), ArmSample.Proportion(correctB, labelledB), design);
+
+    /// <summary>The fixed-horizon test: waits until both arms have <see cref="ExperimentDesign.SampleSizePerArm"/> observations, then reads once.</summary>
+    public static ExperimentReading FixedHorizon(ArmSample a, ArmSample b, ExperimentDesign design)
     {
         var horizon = design.SampleSizePerArm();
-        var (z, variance) = Statistic(correctA, labelledA, correctB, labelledB);
-        if (labelledA < horizon || labelledB < horizon || variance is not > 0)
+        var (z, variance) = Statistic(a, b);
+        if (a.N < horizon || b.N < horizon || variance is not > 0)
         {
-            return Reading(correctA, labelledA, correctB, labelledB, horizon, null, null, ExperimentVerdict.Wait);
+            return Reading(a, b, horizon, null, null, ExperimentVerdict.Wait);
         }
 
         var p = 2 * (1 - SpecialFunctions.NormalCdf(Math.Abs(z)));
         var verdict = p >= design.Alpha ? ExperimentVerdict.NoDifference : z > 0 ? ExperimentVerdict.BBetter : ExperimentVerdict.BWorse;
-        return Reading(correctA, labelledA, correctB, labelledB, horizon, z, p, verdict);
+        return Reading(a, b, horizon, z, p, verdict);
     }
+
+    /// <summary>The sequential test on two proportions (successes of trials per arm).</summary>
+    public static ExperimentReading Sequential(long correctA, long labelledA, long correctB, long labelledB, ExperimentDesign design, double previousP = 1) =>
+        Sequential(ArmSample.Proportion(correctA, labelledA), ArmSample.Proportion(correctB, labelledB), design, previousP);
 
     /// <summary>
     /// The sequential test at one look: the mSPRT likelihood ratio Λ = √(V/(V+τ²))·exp(θ̂²τ²/(2V(V+τ²))) for the
-    /// difference θ̂ = accuracy B − accuracy A with variance V; the always-valid p-value is min(1, 1/Λ), kept as the
+    /// difference θ̂ = mean B − mean A with variance V; the always-valid p-value is min(1, 1/Λ), kept as the
     /// running minimum by the caller through <paramref name="previousP"/>. τ² is the variance the design's minimum
     /// detectable effect implies (τ = MDE), which concentrates the test's power where the design wants it.
     /// </summary>
-    public static ExperimentReading Sequential(long correctA, long labelledA, long correctB, long labelledB, ExperimentDesign design, double previousP = 1)
+    public static ExperimentReading Sequential(ArmSample a, ArmSample b, ExperimentDesign design, double previousP = 1)
     {
         var horizon = (design with { Mode = ExperimentMode.Sequential }).HorizonPerArm();
-        var (z, variance) = Statistic(correctA, labelledA, correctB, labelledB);
-        if (labelledA < 2 || labelledB < 2 || variance is not > 0)
+        var (z, variance) = Statistic(a, b);
+        if (a.N < 2 || b.N < 2 || variance is not > 0)
         {
-            return Reading(correctA, labelledA, correctB, labelledB, horizon, null, previousP, ExperimentVerdict.Wait);
+            return Reading(a, b, horizon, null, previousP, ExperimentVerdict.Wait);
         }
 
-        var difference = (double)correctB / labelledB - (double)correctA / labelledA;
+        var difference = b.Mean!.Value - a.Mean!.Value;
         var tau2 = design.MinDetectableEffect * design.MinDetectableEffect;
         var logLambda = 0.5 * Math.Log(variance / (variance + tau2)) + difference * difference * tau2 / (2 * variance * (variance + tau2));
         var p = Math.Min(previousP, Math.Min(1, Math.Exp(-logLambda)));
         var verdict = p < design.Alpha ? (difference > 0 ? ExperimentVerdict.BBetter : ExperimentVerdict.BWorse)
-            : labelledA >= horizon && labelledB >= horizon ? ExperimentVerdict.NoDifference
+            : a.N >= horizon && b.N >= horizon ? ExperimentVerdict.NoDifference
             : ExperimentVerdict.Wait;
-        return Reading(correctA, labelledA, correctB, labelledB, horizon, z, p, verdict);
+        return Reading(a, b, horizon, z, p, verdict);
     }
 
     /// <summary>The z statistic of (B − A) and its unpooled variance (0 when either arm is empty or has no spread yet).</summary>
-    private static (double Z, double Variance) Statistic(long correctA, long labelledA, long correctB, long labelledB)
+    private static (double Z, double Variance) Statistic(ArmSample a, ArmSample b)
     {
-        if (labelledA <= 0 || labelledB <= 0) return (0, 0);
-        var pa = (double)correctA / labelledA;
-        var pb = (double)correctB / labelledB;
-        var variance = pa * (1 - pa) / labelledA + pb * (1 - pb) / labelledB;
-        return variance > 0 ? ((pb - pa) / Math.Sqrt(variance), variance) : (0, 0);
+        if (a.N <= 0 || b.N <= 0) return (0, 0);
+        var variance = a.VarianceOfMean + b.VarianceOfMean;
+        return variance > 0 ? ((b.Mean!.Value - a.Mean!.Value) / Math.Sqrt(variance), variance) : (0, 0);
     }
 
-    private static ExperimentReading Reading(long correctA, long labelledA, long correctB, long labelledB, long horizon, double? z, double? p, ExperimentVerdict verdict) =>
-        new(labelledA, correctA, labelledB, correctB, horizon,
-            labelledA > 0 ? (double)correctA / labelledA : null, labelledB > 0 ? (double)correctB / labelledB : null, z, p, verdict);
+    /// <summary>A reading; for a mean the "correct" counts are the arms' rounded sums.</summary>
+    private static ExperimentReading Reading(ArmSample a, ArmSample b, long horizon, double? z, double? p, ExperimentVerdict verdict) =>
+        new(a.N, (long)Math.Round(a.Sum), b.N, (long)Math.Round(b.Sum), horizon, a.Mean, b.Mean, z, p, verdict);
 }

@@ -1,11 +1,12 @@
 using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Rollouts;
 
 namespace EdgeMlOps.Aggregator.Fleet;
 
 /// <summary>
 /// Whether a device's shadow or A/B report can be true: every count within a bound that keeps fleet sums from
 /// overflowing, and the counts consistent with each other (scored ≤ offered, agreed ≤ scored, labelled ≤ scored,
-/// discordant pairs ≤ labelled, …). A report that fails is dropped before any gate sums it: a forged one must not
+/// discordant pairs ≤ labelled, confusion cells ≤ labelled, …). A report that fails is dropped before any gate sums it: a forged one must not
 /// break the gate (an exception) or outweigh the fleet by overflow.
 /// </summary>
 public static class ReportBounds
@@ -28,7 +29,8 @@ public static class ReportBounds
 
     private static bool Arm(ArmCounts a) =>
         a.Served <= MaxCount && a.Errors <= MaxCount && a.Labelled <= a.Served && a.Correct <= a.Labelled && Latency(a.LatencyP95Ms)
-        && a.Predicted.Count <= 256 && a.Predicted.All(c => c <= a.Served) && a.Predicted.Aggregate(0UL, (sum, c) => sum + c) <= a.Served; // ≤ 256 × 2^40: no overflow
+        && a.Predicted.Count <= 256 && a.Predicted.All(c => c <= a.Served) && a.Predicted.Aggregate(0UL, (sum, c) => sum + c) <= a.Served // ≤ 256 × 2^40: no overflow
+        && a.Confusion.Count <= ArmConfusion.Cells && a.Confusion.All(c => c <= a.Labelled) && a.Confusion.Aggregate(0UL, (sum, c) => sum + c) <= a.Labelled; // ≤ 1,024 × 2^40
 
     private static bool Latency(double ms) => double.IsFinite(ms) && ms >= 0;
 }

@@ -78,6 +78,8 @@ public static class DeviceInfluence
         };
         scaled.Predicted.Clear();
         scaled.Predicted.AddRange(arm.Predicted.Select(c => Times(c, served)));
+        scaled.Confusion.Clear();
+        scaled.Confusion.AddRange(arm.Confusion.Select(c => Times(c, labelled)));
         return scaled;
     }
 }

@@ -22,54 +22,63 @@ public static class ExperimentGate
     {
         reports = DeviceInfluence.Bound(reports); // no device decides the test alone
         var metric = ExperimentMetric.Parse(experiment.Metric);
-        long servedA = 0, servedB = 0, errorsB = 0, labelledA = 0, correctA = 0, labelledB = 0, correctB = 0;
+        var higher = experiment.HigherIsBetter;
+        long servedA = 0, servedB = 0, errorsB = 0;
+        ArmSample a = default, b = default;
         foreach (var r in reports)
         {
             servedA += (long)(r.A?.Served ?? 0);
             servedB += (long)(r.B?.Served ?? 0);
             errorsB += (long)(r.B?.Errors ?? 0);
-            var (a, trialsA) = metric.Count(r.A, experiment.HigherIsBetter);
-            var (b, trialsB) = metric.Count(r.B, experiment.HigherIsBetter);
-            (correctA, labelledA, correctB, labelledB) = (correctA + a, labelledA + trialsA, correctB + b, labelledB + trialsB);
+            a += metric.Sample(r.A, higher);
+            b += metric.Sample(r.B, higher);
         }
 
         var design = experiment.Design;
         static double? Median(IEnumerable<double> values) => values.Order().ToArray() is { Length: > 0 } v ? v[v.Length / 2] : null;
         var latencyA = Median(reports.Where(r => r.A?.Served > 0).Select(r => r.A.LatencyP95Ms));
         var latencyB = Median(reports.Where(r => r.B?.Served > 0).Select(r => r.B.LatencyP95Ms));
+        ExperimentView View(ExperimentReading reading, string verdict) =>
+            new(reports.Count, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict)
+            {
+                Metric = metric.Name,
+                ValueA = metric.Display(reading.AccuracyA, higher),
+                ValueB = metric.Display(reading.AccuracyB, higher),
+            };
         if (SlowerOnMostDevices(experiment, reports) is { } slower)
         {
-            return new ExperimentView(reports.Count, servedA, servedB, errorsB, latencyA, latencyB,
-                new ExperimentReading(labelledA, correctA, labelledB, correctB, design.HorizonPerArm(), null, null, null, null, ExperimentVerdict.BWorse), "fail: " + slower) { Metric = metric.Name };
+            return View(new ExperimentReading(a.N, (long)Math.Round(a.Sum), b.N, (long)Math.Round(b.Sum), design.HorizonPerArm(), a.Mean, b.Mean, null, null, ExperimentVerdict.BWorse), "fail: " + slower);
         }
 
         if (design.Mode == ExperimentMode.Bandit)
         {
-            return Bandit(experiment, reports.Count, servedA, servedB, errorsB, latencyA, latencyB, correctA, labelledA, correctB, labelledB, double.IsNaN(split) ? experiment.Split : split, last);
+            return Bandit(experiment, reports.Count, servedA, servedB, errorsB, latencyA, latencyB, (long)a.Sum, a.N, (long)b.Sum, b.N, double.IsNaN(split) ? experiment.Split : split, last);
         }
 
         var reading = design.Mode == ExperimentMode.FixedHorizon
-            ? ExperimentTests.FixedHorizon(correctA, labelledA, correctB, labelledB, design)
-            : ExperimentTests.Sequential(correctA, labelledA, correctB, labelledB, design);
-        var unit = metric.ShareClass is null ? "labelled" : "served";
-        var better = metric.ShareClass is null ? "more accurate" : experiment.HigherIsBetter ? $"higher on {metric}" : $"lower on {metric}";
-        var worse = metric.ShareClass is null ? "less accurate" : experiment.HigherIsBetter ? $"lower on {metric}" : $"higher on {metric}";
-        string Figures() => metric.ShareClass is { } c && !experiment.HigherIsBetter
-            ? FormattableString.Invariant($"{metric} {1 - reading.AccuracyB:F4} (B, {labelledB} {unit}) against {1 - reading.AccuracyA:F4} (A, {labelledA}), p = {reading.PValue:G3}")
-            : FormattableString.Invariant($"{metric} {reading.AccuracyB:F4} (B, {labelledB} {unit}) against {reading.AccuracyA:F4} (A, {labelledA}), p = {reading.PValue:G3}");
+            ? ExperimentTests.FixedHorizon(a, b, design)
+            : ExperimentTests.Sequential(a, b, design);
+        var (better, worse) = metric.Kind switch
+        {
+            MetricKind.Accuracy => ("more accurate", "less accurate"),
+            _ when higher => ($"higher on {metric}", $"lower on {metric}"),
+            _ => ($"lower on {metric}", $"higher on {metric}"),
+        };
+        string Figures() => FormattableString.Invariant(
+            $"{metric} {metric.Display(reading.AccuracyB, higher):F4} (B, {b.N} {metric.Unit}) against {metric.Display(reading.AccuracyA, higher):F4} (A, {a.N}), p = {reading.PValue:G3}");
         var verdict = servedB + errorsB > 0 && (double)errorsB / (servedB + errorsB) > MaxErrorRate
             ? FormattableString.Invariant($"fail: the version failed on {errorsB} of {servedB + errorsB} requests in the A/B test")
             : reading.Verdict switch
             {
                 ExperimentVerdict.BWorse => $"fail: A/B test ({design.Mode}): the version is {worse}, {Figures()}",
                 ExperimentVerdict.BBetter => $"pass: A/B test ({design.Mode}): the version is {better}, {Figures()}",
-                ExperimentVerdict.NoDifference when experiment.PromoteWithoutDifference => $"pass: A/B test ({design.Mode}): no significant difference at the horizon of {reading.Horizon} labels per arm, {Figures()}",
+                ExperimentVerdict.NoDifference when experiment.PromoteWithoutDifference => $"pass: A/B test ({design.Mode}): no significant difference at the horizon of {reading.Horizon} {metric.Observations} per arm, {Figures()}",
                 ExperimentVerdict.NoDifference => $"wait: A/B test ({design.Mode}): no significant difference at the horizon; an operator decides, {Figures()}",
                 _ => design.Mode == ExperimentMode.FixedHorizon
-                    ? $"wait: A/B test (fixed horizon): {Math.Min(labelledA, labelledB)} of {reading.Horizon} labels per arm; read once, at the horizon"
-                    : $"wait: A/B test (sequential): {Figures()}; stops when p < {design.Alpha} or at {reading.Horizon} labels per arm",
+                    ? $"wait: A/B test (fixed horizon): {Math.Min(a.N, b.N)} of {reading.Horizon} {metric.Observations} per arm; read once, at the horizon"
+                    : $"wait: A/B test (sequential): {Figures()}; stops when p < {design.Alpha} or at {reading.Horizon} {metric.Observations} per arm",
             };
-        return new ExperimentView(reports.Count, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict) { Metric = metric.Name };
+        return View(reading, verdict);
     }
 
     /// <summary>
@@ -139,6 +148,13 @@ public static class ExperimentGate
             if (labelledA + labelledB - ((last?.LabelledA ?? 0) + (last?.LabelledB ?? 0)) >= policy.LabelsPerStep) next = ThompsonAllocation.NextSplit(split, pBetter, policy);
         }
 
-        return new ExperimentView(devices, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict) { ProbabilityBBetter = pBetter, NextSplit = next, Metric = ExperimentMetric.Parse(experiment.Metric).Name };
+        return new ExperimentView(devices, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict)
+        {
+            ProbabilityBBetter = pBetter,
+            NextSplit = next,
+            Metric = metric.Name,
+            ValueA = metric.Display(reading.AccuracyA, experiment.HigherIsBetter),
+            ValueB = metric.Display(reading.AccuracyB, experiment.HigherIsBetter),
+        };
     }
 }

@@ -196,8 +196,10 @@ public sealed record ExperimentRequest
     public double MinLatencyIncreaseMs { get; set; } = LatencyLimit.DefaultMinIncreaseMs;
 
     /// <summary>
-    /// What the test (and the bandit) compares: <c>accuracy</c> (ground truth), or a share KPI <c>share:C</c> — the
-    /// share of requests answered with class C (<see cref="HigherIsBetter"/> says which way is better).
+    /// What the test (and the bandit) compares: <c>accuracy</c> (ground truth), a share KPI <c>share:C</c> — the
+    /// share of requests answered with class C — or a cost KPI <c>cost:TRUE&gt;PREDICTED=COST,…</c>, the mean cost per
+    /// labelled prediction (sequential and fixed-horizon tests only, sized by <see cref="Experiments.ExperimentDesign.StandardDeviation"/>).
+    /// <see cref="HigherIsBetter"/> says which way is better.
     /// </summary>
     public string Metric { get; set; } = "accuracy";
 
@@ -206,7 +208,10 @@ public sealed record ExperimentRequest
     /// <summary>Throws <see cref="ArgumentException"/> for a test no device could run.</summary>
     public void Validate()
     {
-        _ = Experiments.ExperimentMetric.Parse(Metric);
+        var metric = Experiments.ExperimentMetric.Parse(Metric);
+        if (metric.IsMean && Design.StandardDeviation is null) throw new ArgumentException($"experiment: metric '{Metric}' is a mean; the design needs its standard deviation per observation (CLI --ab-sd) to size the test");
+        if (!metric.IsMean && Design.StandardDeviation is not null) throw new ArgumentException($"experiment: a standard deviation sizes tests on a mean (a cost KPI); '{metric.Name}' is a proportion, sized by its baseline rate");
+        if (metric.IsMean && Design.Mode == Experiments.ExperimentMode.Bandit) throw new ArgumentException("experiment: the bandit compares proportions (accuracy or share:C); a cost KPI runs as a sequential or fixed-horizon test");
         if (!(Share > 0 && Share <= 1)) throw new ArgumentException("experiment: share must be in (0, 1]");
         if (!(Split > 0 && Split < 1)) throw new ArgumentException("experiment: split must be in (0, 1)");
         LatencyLimit.Validate("experiment", MaxLatencyP95Ratio, MinLatencyIncreaseMs);
@@ -284,8 +289,14 @@ public sealed record RolloutView(RolloutRecord Rollout, IReadOnlyList<StageProgr
 /// <summary>The A/B test summed over the devices that ran it: both arms, the test's reading, and the gate's verdict.</summary>
 public sealed record ExperimentView(int Devices, long ServedA, long ServedB, long ErrorsB, double? LatencyP95A, double? LatencyP95B, Experiments.ExperimentReading Reading, string Verdict)
 {
-    /// <summary>What the reading compares (its "labelled"/"correct" counts are the metric's trials and successes).</summary>
+    /// <summary>What the reading compares (its "labelled"/"correct" counts are the metric's observations and their sum, oriented so higher is better).</summary>
     public string Metric { get; init; } = "accuracy";
+
+    /// <summary>Arm A's metric as its user reads it (accuracy, share of class C, mean cost — not oriented).</summary>
+    public double? ValueA { get; init; }
+
+    /// <summary>Arm B's metric as its user reads it.</summary>
+    public double? ValueB { get; init; }
 
     /// <summary>Bandit: P(B is the more accurate version) under the posteriors.</summary>
     public double? ProbabilityBBetter { get; init; }

@@ -87,23 +87,15 @@ public sealed class KpiDefinition
                     return outcomes == 0 ? double.NaN : (double)Enumerable.Range(0, classes).Sum(k => confusion[k * classes + k]) / outcomes;
                 });
             case "cost":
-                var costs = new double[classes * classes];
-                foreach (var cell in argument.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                {
-                    var eq = cell.IndexOf('=', StringComparison.Ordinal);
-                    var arrow = cell.IndexOf('>', StringComparison.Ordinal);
-                    if (eq < 0 || arrow < 0 || arrow > eq || !double.TryParse(cell[(eq + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var cost) || !double.IsFinite(cost))
-                    {
-                        throw new FormatException($"'{cell}' is not TRUE>PREDICTED=COST");
-                    }
-
-                    costs[Class(cell[..arrow]) * classes + Class(cell[(arrow + 1)..eq])] = cost;
-                }
-
+                var costs = CostMatrix.Parse(argument, classes);
                 return new KpiDefinition(name, text, (_, confusion, _) =>
                 {
                     var outcomes = confusion.Sum();
-                    return outcomes == 0 ? double.NaN : confusion.Select((n, i) => n * costs[i]).Sum() / outcomes;
+                    if (outcomes == 0) return double.NaN;
+                    var cells = costs.Cells;
+                    var total = 0.0;
+                    for (var i = 0; i < confusion.Length; i++) total += confusion[i] * cells[i];
+                    return total / outcomes;
                 });
             default:
                 throw new FormatException($"KPI '{name}': '{text}' is not share:CLASS, accuracy or cost:TRUE>PREDICTED=COST,...");

@@ -34,15 +34,21 @@ public sealed class ExperimentSessionTests
         session.B.Served(TimeSpan.FromMilliseconds(2), predicted: 1);
         session.B.Served(TimeSpan.FromMilliseconds(2), predicted: 1);
         session.B.Served(TimeSpan.FromMilliseconds(2), predicted: 300); // beyond the counted classes: served, not counted by class
-        session.Outcome(4, correct: true);
-        session.Outcome(5, correct: false);
-        session.Outcome(5, correct: true);
-        session.Outcome(9, correct: true); // neither arm's version: ignored
+        session.Outcome(4, truth: 0, predicted: 0);
+        session.Outcome(5, truth: 0, predicted: 1);
+        session.Outcome(5, truth: 1, predicted: 1);
+        session.Outcome(5, truth: 40, predicted: 1); // a class beyond the confusion layout: labelled, in no cell
+        session.Outcome(9, truth: 1, predicted: 1); // neither arm's version: ignored
         var report = session.Report();
         Assert.Equal((4UL, 1UL, 1UL, 1UL), (report.A.Version, report.A.Served, report.A.Labelled, report.A.Correct));
-        Assert.Equal((5UL, 3UL, 2UL, 1UL), (report.B.Version, report.B.Served, report.B.Labelled, report.B.Correct));
+        Assert.Equal((5UL, 3UL, 3UL, 1UL), (report.B.Version, report.B.Served, report.B.Labelled, report.B.Correct));
         Assert.Equal([1UL], report.A.Predicted); // answers per class: the share KPIs an A/B test can judge
         Assert.Equal([0UL, 2UL], report.B.Predicted);
+        Assert.Equal([1UL], report.A.Confusion); // truth × answer, row-major over 32 classes, trailing zeros left off: the cost KPIs
+        var cells = new ulong[ArmConfusion.Width + 2];
+        cells[1] = 1; // truth 0, answered 1
+        cells[ArmConfusion.Width + 1] = 1; // truth 1, answered 1
+        Assert.Equal(cells, report.B.Confusion);
         Assert.True(report.B.LatencyP95Ms > report.A.LatencyP95Ms);
         session.Exit();
     }
@@ -57,7 +63,7 @@ public sealed class ExperimentSessionTests
             for (var i = 0L; !stop.IsCancellationRequested; i++)
             {
                 session.B.Served(TimeSpan.FromTicks(10), predicted: i % 3);
-                session.Outcome(5, correct: true);
+                session.Outcome(5, truth: (i + 1) % 3, predicted: i % 3);
             }
         })).ToArray();
         SpinWait.SpinUntil(() => session.Report().B.Served > 10_000, TimeSpan.FromSeconds(10)); // the writers are running
@@ -68,7 +74,7 @@ public sealed class ExperimentSessionTests
         {
             var b = session.Report().B;
             reports++;
-            if (b.Predicted.Aggregate(0UL, (sum, c) => sum + c) > b.Served || b.Correct > b.Labelled) implausible++;
+            if (b.Predicted.Aggregate(0UL, (sum, c) => sum + c) > b.Served || b.Correct > b.Labelled || b.Confusion.Aggregate(0UL, (sum, c) => sum + c) > b.Labelled) implausible++;
         }
 
         await stop.CancelAsync();
