@@ -48,8 +48,8 @@ public sealed record RolloutScenarioResult(int Devices, ulong GoodVersion, doubl
 /// gates, and every device that took them goes back to the previous version by itself; the same
 /// blind version rolled out with a shadow phase first is stopped in the shadow, served by nobody; rolled out with an
 /// A/B test first (a quarter of the fleet, half of their requests) it is stopped early by the sequential test (on
-/// accuracy, and again on a cost KPI), at its horizon by the fixed-horizon test, and by the bandit as its share of
-/// requests shrinks.
+/// accuracy, and again on a cost KPI), at its horizon by the fixed-horizon test (randomised by device: half of the
+/// test's devices answer every request with it), and by the bandit as its share of requests shrinks.
 /// </summary>
 public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? loggerFactory = null, TextWriter? progress = null)
 {
@@ -164,7 +164,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-caught-in-shadow", badAccuracy.Version, Stages, cancellationToken, Shadow()).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-stopped-by-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest()).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "costly-misses-stopped-by-cost-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: CostAbTest(data.Classes)).ConfigureAwait(false));
-                    outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-fixed-horizon-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode.FixedHorizon)).ConfigureAwait(false));
+                    outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-fixed-horizon-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode.FixedHorizon) with { Unit = EdgeMlOps.Aggregator.Experiments.RandomisationUnit.Device }).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-stopped-by-bandit", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode.Bandit)).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-in-the-field", badAccuracy.Version, Stages, cancellationToken).ConfigureAwait(false));
                 }

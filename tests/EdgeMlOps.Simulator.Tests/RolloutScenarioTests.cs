@@ -84,6 +84,7 @@ public class RolloutScenarioTests
         var fixedTest = result.Rollouts.Single(r => r.Name == "accuracy-drops-fixed-horizon-ab-test");
         Assert.Equal("Aborted", fixedTest.State);
         Assert.True(fixedTest.Note.Contains("A/B test (FixedHorizon): the version is less accurate", StringComparison.Ordinal), fixedTest.Note);
+        Assert.Equal(EdgeMlOps.Aggregator.Experiments.RandomisationUnit.Device, fixedTest.Experiment!.Unit); // each device answered with one arm; its outcomes one cluster
         Assert.True(fixedTest.Experiment!.Reading.LabelledA >= fixedTest.Experiment.Reading.Horizon && fixedTest.Experiment.Reading.LabelledB >= fixedTest.Experiment.Reading.Horizon, $"read at its horizon only: {fixedTest.Experiment.Reading}");
         Assert.Equal(1000, fixedTest.DevicesOnPreviousAtEnd);
 

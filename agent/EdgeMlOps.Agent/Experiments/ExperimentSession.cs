@@ -6,10 +6,12 @@ namespace EdgeMlOps.Agent.Experiments;
 
 /// <summary>
 /// One A/B test on the device: the target's session loaded beside the served version, the split of requests by a
-/// stable hash of their id, and both arms' counts. Requests in arm B hold the session while they run (entered), so
-/// ending the test never disposes a session a request still uses.
+/// stable hash of their id (or, randomised by device, of this device's id: all its requests in one arm), and both
+/// arms' counts. Requests in arm B hold the session while they run (entered), so ending the test never disposes a
+/// session a request still uses. A device randomised into arm A keeps the target loaded: a bandit's next split may
+/// move it to B.
 /// </summary>
-internal sealed class ExperimentSession(string rolloutId, ulong versionA, ulong versionB, double split, SharedCache<InferenceModel>.Lease target)
+internal sealed class ExperimentSession(string rolloutId, ulong versionA, ulong versionB, double split, SharedCache<InferenceModel>.Lease target, string? randomisedDevice = null)
 {
     private int _users = 1;
     private double _split = split;
@@ -28,7 +30,9 @@ internal sealed class ExperimentSession(string rolloutId, ulong versionA, ulong 
     public ArmStats B { get; } = new(versionB);
 
     /// <summary>True if this request goes to arm B.</summary>
-    public bool ToB(string requestId) => RolloutMembership.ToArmB(RolloutId, requestId, Split);
+    public bool ToB(string requestId) => randomisedDevice is { } device
+        ? RolloutMembership.DeviceInArmB(RolloutId, device, Split)
+        : RolloutMembership.ToArmB(RolloutId, requestId, Split);
 
     /// <summary>The target's session for one request (call <see cref="Exit"/> after), or null once the test ended.</summary>
     public InferenceModel? Enter()

@@ -189,7 +189,8 @@ internal sealed class RolloutController
                 }
                 else
                 {
-                    Experiment.Begin(new ExperimentSession(plan.RolloutId, serving, target, plan.Experiment.Split, session));
+                    var byDevice = plan.Experiment.Unit == ExperimentUnit.Device ? _options.DeviceId : null;
+                    Experiment.Begin(new ExperimentSession(plan.RolloutId, serving, target, plan.Experiment.Split, session, byDevice));
                 }
             }
         }

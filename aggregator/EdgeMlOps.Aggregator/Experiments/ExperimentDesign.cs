@@ -2,6 +2,19 @@ using EdgeMlOps.Shared.Privacy;
 
 namespace EdgeMlOps.Aggregator.Experiments;
 
+/// <summary>What an A/B test randomises.</summary>
+public enum RandomisationUnit
+{
+    /// <summary>Each request, by a stable hash of its id: both arms on every device, compared within devices.</summary>
+    Request,
+
+    /// <summary>
+    /// Each device, by a stable hash of its id: all of a device's requests in one arm (users see one version); the
+    /// test treats each device's outcomes as one cluster (cluster-robust variance).
+    /// </summary>
+    Device,
+}
+
 /// <summary>How an A/B test reads its result.</summary>
 public enum ExperimentMode
 {

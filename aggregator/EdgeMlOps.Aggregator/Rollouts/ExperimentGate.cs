@@ -23,6 +23,7 @@ public static class ExperimentGate
         reports = DeviceInfluence.Bound(reports); // no device decides the test alone
         var metric = ExperimentMetric.Parse(experiment.Metric);
         var higher = experiment.HigherIsBetter;
+        var byDevice = experiment.Unit == RandomisationUnit.Device;
         long servedA = 0, servedB = 0, errorsB = 0;
         ArmSample a = default, b = default;
         foreach (var r in reports)
@@ -30,8 +31,16 @@ public static class ExperimentGate
             servedA += (long)(r.A?.Served ?? 0);
             servedB += (long)(r.B?.Served ?? 0);
             errorsB += (long)(r.B?.Errors ?? 0);
-            a += metric.Sample(r.A, higher);
-            b += metric.Sample(r.B, higher);
+            var (deviceA, deviceB) = (metric.Sample(r.A, higher), metric.Sample(r.B, higher));
+            if (!byDevice)
+            {
+                (a, b) = (a + deviceA, b + deviceB);
+                continue;
+            }
+
+            // Randomised by device: each device's outcomes are one cluster of the arm it was put in.
+            if (deviceA.N > 0) a += ArmSample.Cluster(deviceA);
+            if (deviceB.N > 0) b += ArmSample.Cluster(deviceB);
         }
 
         var design = experiment.Design;
@@ -42,6 +51,7 @@ public static class ExperimentGate
             new(reports.Count, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict)
             {
                 Metric = metric.Name,
+                Unit = experiment.Unit,
                 ValueA = metric.Display(reading.AccuracyA, higher),
                 ValueB = metric.Display(reading.AccuracyB, higher),
             };
@@ -91,11 +101,31 @@ public static class ExperimentGate
     public static string? SlowerOnMostDevices(ExperimentRequest experiment, IReadOnlyList<ExperimentReport> reports)
     {
         if (experiment.MaxLatencyP95Ratio <= 0) return null;
+        if (experiment.Unit == RandomisationUnit.Device) return SlowerAcrossArms(experiment, reports);
         var compared = reports.Where(r => r.A is { Served: > 0, LatencyP95Ms: > 0 } && r.B is { Served: > 0, LatencyP95Ms: > 0 }).ToArray();
         var slower = compared.Count(r => LatencyLimit.Exceeded(r.B.LatencyP95Ms, r.A.LatencyP95Ms, experiment.MaxLatencyP95Ratio, experiment.MinLatencyIncreaseMs));
         var p = SignTest.AlwaysValid(slower, compared.Length);
         if (compared.Length == 0 || p >= 0.05) return null;
         return FormattableString.Invariant($"the version's p95 latency is above {experiment.MaxLatencyP95Ratio:F1}× the served version's (and {experiment.MinLatencyIncreaseMs:G3} ms above it) on {slower} of {compared.Length} devices in the A/B test (always-valid sign test p = {p:G3})");
+    }
+
+    /// <summary>Devices per arm before arms randomised by device are compared on latency.</summary>
+    public const int MinDevicesPerArmForLatency = 5;
+
+    /// <summary>
+    /// The latency guard when devices are randomised: no device runs both arms, so the median device's p95 in arm B is
+    /// compared with the median in arm A once each arm holds <see cref="MinDevicesPerArmForLatency"/> devices (a rule
+    /// on medians, not a test: devices differ in hardware, which request randomisation cancels and this does not).
+    /// </summary>
+    private static string? SlowerAcrossArms(ExperimentRequest experiment, IReadOnlyList<ExperimentReport> reports)
+    {
+        static double[] P95(IEnumerable<ArmCounts?> arms) => arms.Where(a => a is { Served: > 0, LatencyP95Ms: > 0 }).Select(a => a!.LatencyP95Ms).Order().ToArray();
+        var a = P95(reports.Select(r => r.A));
+        var b = P95(reports.Select(r => r.B));
+        if (a.Length < MinDevicesPerArmForLatency || b.Length < MinDevicesPerArmForLatency) return null;
+        var (medianA, medianB) = (a[a.Length / 2], b[b.Length / 2]);
+        if (!LatencyLimit.Exceeded(medianB, medianA, experiment.MaxLatencyP95Ratio, experiment.MinLatencyIncreaseMs)) return null;
+        return FormattableString.Invariant($"the median p95 latency of the {b.Length} devices answering with the version, {medianB:G3} ms, is above {experiment.MaxLatencyP95Ratio:F1}× (and {experiment.MinLatencyIncreaseMs:G3} ms above) the {a.Length} devices' on the served version, {medianA:G3} ms");
     }
 
     /// <summary>
@@ -153,6 +183,7 @@ public static class ExperimentGate
             ProbabilityBBetter = pBetter,
             NextSplit = next,
             Metric = metric.Name,
+            Unit = experiment.Unit,
             ValueA = metric.Display(reading.AccuracyA, experiment.HigherIsBetter),
             ValueB = metric.Display(reading.AccuracyB, experiment.HigherIsBetter),
         };

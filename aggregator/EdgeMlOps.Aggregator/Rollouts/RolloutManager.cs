@@ -243,7 +243,7 @@ public sealed partial class RolloutManager
     }
 
     private static string ExperimentNote(ExperimentRequest e) => FormattableString.Invariant(
-        $"A/B test on {e.Share:P0} of the cohort, {e.Split:P0} of requests to the version ({e.Design.Mode}, at most {e.Design.HorizonPerArm()} labels per arm)");
+        $"A/B test on {e.Share:P0} of the cohort, {e.Split:P0} of {(e.Unit == Experiments.RandomisationUnit.Device ? "its devices" : "requests")} to the version ({e.Design.Mode}, at most {e.Design.HorizonPerArm()} labels per arm)");
 
     private static string ShadowSummary(ShadowReading s) => FormattableString.Invariant(
         $"shadow gate passed: {s.Scored} requests on {s.Devices} devices, agreement {s.Agreement:P1}, accuracy {s.CandidateAccuracy:F4} against {s.IncumbentAccuracy:F4} on {s.Labelled} labelled");

@@ -175,8 +175,11 @@ public sealed record ExperimentRequest
     /// <summary>Share of the cohort that takes part (devices of the first stage first), in (0, 1].</summary>
     public double Share { get; set; } = 0.1;
 
-    /// <summary>Share of each device's requests answered by the version (arm B), in (0, 1).</summary>
+    /// <summary>Share of each device's requests answered by the version (arm B), in (0, 1); with <see cref="Unit"/> Device, the share of the test's devices that answer with it.</summary>
     public double Split { get; set; } = 0.5;
+
+    /// <summary>What is randomised: each request (default) or each device (every request of a device in one arm).</summary>
+    public Experiments.RandomisationUnit Unit { get; set; } = Experiments.RandomisationUnit.Request;
 
     public Experiments.ExperimentDesign Design { get; set; } = new();
 
@@ -291,6 +294,9 @@ public sealed record ExperimentView(int Devices, long ServedA, long ServedB, lon
 {
     /// <summary>What the reading compares (its "labelled"/"correct" counts are the metric's observations and their sum, oriented so higher is better).</summary>
     public string Metric { get; init; } = "accuracy";
+
+    /// <summary>What the test randomised: requests, or devices (each device's outcomes one cluster).</summary>
+    public Experiments.RandomisationUnit Unit { get; init; }
 
     /// <summary>Arm A's metric as its user reads it (accuracy, share of class C, mean cost — not oriented).</summary>
     public double? ValueA { get; init; }

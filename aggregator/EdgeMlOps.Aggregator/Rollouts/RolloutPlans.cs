@@ -40,7 +40,12 @@ internal sealed class RolloutPlans(string fleet, FleetStores stores, Trust.Manif
             plan.Shadow = new ShadowPolicy { Share = shadow.Share, SampleRate = shadow.SampleRate, MaxCpuShare = shadow.MaxCpuShare, MaxPending = (uint)shadow.MaxPending };
         }
 
-        if (rollout.Request.Experiment is { } experiment) plan.Experiment = new ExperimentPolicy { Share = experiment.Share, Split = rollout.Split ?? experiment.Split };
+        if (rollout.Request.Experiment is { } experiment) plan.Experiment = new ExperimentPolicy
+        {
+            Share = experiment.Share,
+            Split = rollout.Split ?? experiment.Split,
+            Unit = experiment.Unit == Experiments.RandomisationUnit.Device ? ExperimentUnit.Device : ExperimentUnit.Request,
+        };
         foreach (var (key, values) in rollout.Request.Cohort) plan.Cohort[key] = new CohortValues { Values = { values } };
         if (signManifest)
         {

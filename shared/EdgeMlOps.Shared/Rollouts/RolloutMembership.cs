@@ -62,4 +62,10 @@ public static class RolloutMembership
 
     /// <summary>True if the request goes to arm B (the target) in the plan's A/B test: a stable hash of the request id below the split.</summary>
     public static bool ToArmB(string rolloutId, string requestId, double split) => StableHash.UnitInterval(rolloutId, "request\n" + requestId) < split;
+
+    /// <summary>
+    /// With device randomisation: true if every request of this device goes to arm B — a stable hash of the device id,
+    /// independent of its position (which decides whether it takes part), below the split.
+    /// </summary>
+    public static bool DeviceInArmB(string rolloutId, string deviceId, double split) => StableHash.UnitInterval(rolloutId, "arm\n" + deviceId) < split;
 }

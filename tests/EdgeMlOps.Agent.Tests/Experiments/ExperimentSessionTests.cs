@@ -27,6 +27,24 @@ public sealed class ExperimentSessionTests
     }
 
     [Fact]
+    public async Task RandomisedByDevice_EveryRequestOfADeviceGoesToOneArm_AndTheDevicesSplitByTheShare()
+    {
+        var ids = Enumerable.Range(0, 200).Select(_ => Guid.NewGuid().ToString("N")).ToArray();
+        var inB = 0;
+        for (var d = 0; d < 400; d++)
+        {
+            var session = new ExperimentSession("r1", versionA: 4, versionB: 5, split: 0.3, await TargetAsync(), randomisedDevice: $"dev-{d}");
+            var arms = ids.Select(session.ToB).Distinct().ToArray();
+            Assert.Single(arms); // one arm for every request of this device
+            if (arms[0]) inB++;
+            Assert.Equal(RolloutMembership.DeviceInArmB("r1", $"dev-{d}", 0.3), arms[0]); // the aggregator computes the same
+            session.Exit();
+        }
+
+        Assert.InRange(inB, 90, 150); // 30% of 400 ± 3.7 standard deviations
+    }
+
+    [Fact]
     public async Task OutcomesAreCountedByTheVersionThatAnswered()
     {
         var session = new ExperimentSession("r1", versionA: 4, versionB: 5, split: 0.5, await TargetAsync());

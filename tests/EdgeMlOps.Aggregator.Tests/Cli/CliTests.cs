@@ -233,6 +233,15 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal(("cost:1>0=5,0>1=1", false, 1.5, 0.2), (costed.Metric, costed.HigherIsBetter, costed.Design.StandardDeviation, costed.Design.MinDetectableEffect));
         (exit, _) = await Run("bob-token", "rollouts", "abort", _node.Rollouts.Current.Id, "--reason", "stop");
         Assert.Equal(0, exit);
+        (exit, _) = await Run("bob-token", "rollouts", "create", "1", "--ab", "0.2", "--ab-unit", "device", "--reason", "one version per device");
+        Assert.Equal(0, exit);
+        Assert.Equal(EdgeMlOps.Aggregator.Experiments.RandomisationUnit.Device, _node.Rollouts.Current!.Request.Experiment!.Unit);
+        Assert.Contains("50 % of its devices to the version", _node.Rollouts.Current.Note, StringComparison.Ordinal);
+        (exit, _) = await Run("bob-token", "rollouts", "abort", _node.Rollouts.Current.Id, "--reason", "stop");
+        Assert.Equal(0, exit);
+        (exit, output) = await Run("bob-token", "rollouts", "create", "1", "--ab", "0.2", "--ab-unit", "user", "--reason", "r");
+        Assert.Equal(2, exit);
+        Assert.Contains("'user' is not request or device", output, StringComparison.Ordinal);
         (exit, output) = await Run("bob-token", "rollouts", "create", "1", "--ab", "0.2", "--ab-metric", "cost:1>0=5", "--reason", "r");
         Assert.Equal(1, exit);
         Assert.Contains("needs its standard deviation per observation (CLI --ab-sd)", output, StringComparison.Ordinal);
