@@ -31,10 +31,14 @@ internal sealed class ConsoleBrowser : IAsyncDisposable
         return new ConsoleBrowser(playwright, browser);
     }
 
-    /// <summary>A fresh page (its own session storage) signed in with <paramref name="token"/>.</summary>
-    public async Task<IPage> SignInAsync(Uri console, string token)
+    /// <summary>
+    /// A fresh page (its own session storage) signed in with <paramref name="token"/>. <paramref name="ignoreHttpsErrors"/>:
+    /// the console is served over HTTPS by a certificate of the fleet's own CA, which this browser profile does not
+    /// hold (an operator imports <c>ca.crt</c>; the CLI and curl pin it).
+    /// </summary>
+    public async Task<IPage> SignInAsync(Uri console, string token, bool ignoreHttpsErrors = false)
     {
-        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 }, IgnoreHTTPSErrors = ignoreHttpsErrors });
         var page = await context.NewPageAsync();
         await page.GotoAsync(console.ToString());
         await page.FillAsync("#token", token);
