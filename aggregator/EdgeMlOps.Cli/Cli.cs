@@ -72,6 +72,7 @@ public static class Cli
         var window = new Option<int>("--window") { Description = "Health window on each device, seconds", DefaultValueFactory = _ => 60 };
         var maxFailure = new Option<double>("--max-failure") { Description = "Failed or rolled-back share that aborts", DefaultValueFactory = _ => 0.05 };
         var maxDrop = new Option<double>("--max-accuracy-drop") { Description = "Ground-truth accuracy drop against the replaced version that aborts", DefaultValueFactory = _ => 0.05 };
+        var stratify = new Option<string?>("--stratify-by") { Description = "A device tag (e.g. hw): the accuracy gate compares versions within each of its values and fails a stage confidently worse on any one" };
         var latency = new Option<double>("--latency-budget") { Description = "p95 inference latency budget on the device, ms (0: none)" };
         var manual = new Option<bool>("--manual") { Description = "Do not open the next stage automatically when the gates pass" };
         var shadow = new Option<double>("--shadow") { Description = "Shadow the version first on this share of the cohort (e.g. 0.05): devices score requests with it without serving it" };
@@ -88,7 +89,7 @@ public static class Cli
         var abSd = new Option<double?>("--ab-sd") { Description = "With --ab-metric cost:…: the expected standard deviation of one labelled prediction's cost (sizes the test)" };
         var abMetric = new Option<string>("--ab-metric") { Description = "What the A/B test or bandit compares: accuracy, share:C (share of requests answered with class C) or cost:TRUE>PREDICTED=COST,… (mean cost per labelled prediction; not with the bandit)", DefaultValueFactory = _ => "accuracy" };
         var abLower = new Option<bool>("--ab-lower-is-better") { Description = "With --ab-metric share:C or cost:…: lower is better" };
-        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, ab, abSplit, abMode, abBaseline, abEffect, abSd, abMetric, abLower, abUnit, reason };
+        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, stratify, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, ab, abSplit, abMode, abBaseline, abEffect, abSd, abMetric, abLower, abUnit, reason };
         create.SetAction((r, ct) => Run(console, async () =>
         {
             var shadowing = r.GetValue(shadow) is > 0 and var share
@@ -98,7 +99,7 @@ public static class Cli
                 ? new AbArgs(abShare, r.GetValue(abSplit), r.GetValue(abMode) switch { "sequential" => "Sequential", "fixed" => "FixedHorizon", "bandit" => "Bandit", var m => throw new FormatException($"--ab-mode '{m}' is not sequential, fixed or bandit") }, r.GetValue(abBaseline), r.GetValue(abEffect), r.GetValue(abMetric) ?? "accuracy", !r.GetValue(abLower), r.GetValue(abSd),
                     r.GetValue(abUnit) switch { "request" => "Request", "device" => "Device", var u => throw new FormatException($"--ab-unit '{u}' is not request or device") })
                 : null;
-            var body = RolloutBody(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!, shadowing, testing);
+            var body = RolloutBody(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!, shadowing, testing, r.GetValue(stratify));
             Rollout(output, await Client(r).PostAsync("/v1/admin/rollouts", body, ct).ConfigureAwait(false));
         }));
         var optionalId = new Argument<string?>("id") { Description = "Rollout id (default: the latest)", Arity = ArgumentArity.ZeroOrOne };
@@ -239,7 +240,7 @@ public static class Cli
     internal static string Reason(string reason) =>
         JsonSerializer.Serialize(new Dictionary<string, object> { ["reason"] = reason }, CliJson.Default.DictionaryStringObject);
 
-    internal static string RolloutBody(ulong version, string? stages, string? exponential, string[] cohort, int window, double maxFailure, double maxDrop, double latency, bool autoAdvance, string reason, ShadowArgs? shadow = null, AbArgs? ab = null)
+    internal static string RolloutBody(ulong version, string? stages, string? exponential, string[] cohort, int window, double maxFailure, double maxDrop, double latency, bool autoAdvance, string reason, ShadowArgs? shadow = null, AbArgs? ab = null, string? stratifyBy = null)
     {
         static double[] Numbers(string text) => text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
             .Select(t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : throw new FormatException($"'{t}' is not a number")).ToArray();
@@ -282,6 +283,7 @@ public static class Cli
             json.WriteStartObject("gates");
             json.WriteNumber("maxFailureRate", maxFailure);
             json.WriteNumber("maxAccuracyDrop", maxDrop);
+            if (stratifyBy is not null) json.WriteString("stratifyBy", stratifyBy);
             json.WriteEndObject();
             if (shadow is not null)
             {

@@ -49,6 +49,40 @@ public static class AccuracyComparison
     }
 
     /// <summary>
+    /// The same decision with the devices split into strata (a cohort tag's values: hardware, region), when the target's
+    /// devices and the replaced version's are not the same mix: a canary of mostly slow or hard-to-serve devices makes
+    /// a pooled comparison blame the version for its devices (Simpson's paradox), and a favourable mix hides a version
+    /// worse everywhere. Each stratum present on both sides gives its Agresti–Caffo difference; they are combined with
+    /// the Cochran–Mantel–Haenszel weights nₜ·nᵣ/(nₜ + nᵣ), the variance with the squared weights. Strata on one side
+    /// only do not count (they cannot be compared); none on both sides is inconclusive.
+    /// </summary>
+    public static (AccuracyVerdict Verdict, double Difference, double Lower, double Upper) JudgeStratified(
+        IEnumerable<(long TargetCorrect, long TargetTotal, long ReplacedCorrect, long ReplacedTotal)> strata, double maxDrop, double confidence)
+    {
+        double weights = 0, weighted = 0, variance = 0;
+        foreach (var s in strata)
+        {
+            if (s.TargetTotal <= 0 || s.ReplacedTotal <= 0) continue;
+            ArgumentOutOfRangeException.ThrowIfLessThan(s.TargetTotal, s.TargetCorrect);
+            ArgumentOutOfRangeException.ThrowIfLessThan(s.ReplacedTotal, s.ReplacedCorrect);
+            var pt = (s.TargetCorrect + 1.0) / (s.TargetTotal + 2.0);
+            var pr = (s.ReplacedCorrect + 1.0) / (s.ReplacedTotal + 2.0);
+            var w = (double)s.TargetTotal * s.ReplacedTotal / (s.TargetTotal + s.ReplacedTotal);
+            weights += w;
+            weighted += w * (pt - pr);
+            variance += w * w * (pt * (1 - pt) / (s.TargetTotal + 2.0) + pr * (1 - pr) / (s.ReplacedTotal + 2.0));
+        }
+
+        if (weights <= 0) return (AccuracyVerdict.Inconclusive, double.NaN, double.NaN, double.NaN);
+        var z = SpecialFunctions.NormalQuantile(confidence);
+        var difference = weighted / weights;
+        var se = Math.Sqrt(variance) / weights;
+        var (lower, upper) = (difference - z * se, difference + z * se);
+        var verdict = upper < -maxDrop ? AccuracyVerdict.Fail : lower > -maxDrop ? AccuracyVerdict.Pass : AccuracyVerdict.Inconclusive;
+        return (verdict, difference, lower, upper);
+    }
+
+    /// <summary>
     /// The same decision for paired outcomes — both versions judged on the same labelled requests (a shadow test) —
     /// from the discordant pairs alone (McNemar's design), with the Agresti–Min interval (half a pair added to each
     /// cell). Pairing removes the request-to-request variance, so it decides on far fewer labels than

@@ -91,9 +91,18 @@ public sealed record RolloutGates
     /// <summary>Labelled predictions needed on each side before accuracy is compared.</summary>
     public int MinFeedback { get; set; } = 50;
 
+    /// <summary>
+    /// A device tag (e.g. <c>hw</c>) whose values stratify the accuracy gate: the target is compared with the replaced
+    /// version within each value and the differences combined (<see cref="AccuracyComparison.JudgeStratified"/>), and a
+    /// stratum where the target is confidently worse fails the stage by itself (at a Bonferroni-adjusted confidence).
+    /// Null: one pooled comparison.
+    /// </summary>
+    public string? StratifyBy { get; set; }
+
     /// <summary>Throws <see cref="ArgumentException"/> for gates no stage could be judged by.</summary>
     public void Validate()
     {
+        if (StratifyBy is { } tag && (tag.Length is 0 or > 64 || tag.Any(char.IsControl))) throw new ArgumentException("gates: stratifyBy must be a device tag key (1 to 64 printable characters)");
         if (!(AccuracyConfidence >= 0.5 && AccuracyConfidence < 1)) throw new ArgumentException("gates: accuracy confidence must be in [0.5, 1)");
         LatencyLimit.Validate("gates", MaxLatencyP95Ratio, MinLatencyIncreaseMs);
 

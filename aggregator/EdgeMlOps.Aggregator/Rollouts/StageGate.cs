@@ -33,10 +33,14 @@ public static class StageGate
         var t = Measure(target);
         var b = Measure(baseline);
         var failureRate = reporting > 0 ? (double)bad / reporting : 0;
+        var strata = gates.StratifyBy is { } tag ? Strata(tag, target, baseline) : null;
         var accuracy = t.Feedback >= gates.MinFeedback && b.Feedback >= gates.MinFeedback && t.Feedback > 0 && b.Feedback > 0
-            ? AccuracyComparison.Judge(t.Correct, t.Feedback, b.Correct, b.Feedback, gates.MaxAccuracyDrop, gates.AccuracyConfidence)
+            ? strata is null
+                ? AccuracyComparison.Judge(t.Correct, t.Feedback, b.Correct, b.Feedback, gates.MaxAccuracyDrop, gates.AccuracyConfidence)
+                : AccuracyComparison.JudgeStratified(strata.Values, gates.MaxAccuracyDrop, gates.AccuracyConfidence)
             : ((AccuracyVerdict Verdict, double Difference, double Lower, double Upper)?)null;
-        string Interval(double lower, double upper) => FormattableString.Invariant($"difference {lower:+0.000;-0.000} to {upper:+0.000;-0.000} at {gates.AccuracyConfidence * 100:0.#}%");
+        var stratified = strata is null ? string.Empty : $", stratified by {gates.StratifyBy} over {strata.Count(s => s.Value.TargetTotal > 0 && s.Value.ReplacedTotal > 0)} values on both sides";
+        string Interval(double lower, double upper) => FormattableString.Invariant($"difference {lower:+0.000;-0.000} to {upper:+0.000;-0.000} at {gates.AccuracyConfidence * 100:0.#}%{stratified}");
         string verdict;
         if (reporting > 0 && failureRate > gates.MaxFailureRate) verdict = FormattableString.Invariant($"fail: {bad} of {reporting} devices failed or rolled back ({failureRate:P1} > {gates.MaxFailureRate:P1})");
         else if (t.Rate is { } tr && tr > (b.Rate ?? 0) + gates.MaxErrorRateIncrease) verdict = FormattableString.Invariant($"fail: inference error rate {tr:P2} against {b.Rate ?? 0:P2} on the replaced version");
@@ -45,16 +49,61 @@ public static class StageGate
         {
             verdict = FormattableString.Invariant($"fail: ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} on the replaced version (drop > {gates.MaxAccuracyDrop:F2}; {Interval(failed.Lower, failed.Upper)})");
         }
+        else if (strata is not null && WorseInOneStratum(gates, strata) is { } worse) verdict = "fail: " + worse;
         else if (reporting < gates.MinDevicesReporting || reporting < gates.MinReportingFraction * awaited)
         {
             verdict = $"wait: {reporting} of {awaited} targeted devices reported" + (lostInTrial > 0 ? $" ({lostInTrial} unreachable in their health window)" : string.Empty);
         }
         else if (t.Feedback < gates.MinFeedback && b.Feedback >= gates.MinFeedback) verdict = $"wait: {t.Feedback} labelled predictions on the target (need {gates.MinFeedback})";
+        else if (accuracy is { Verdict: AccuracyVerdict.Inconclusive, Difference: double.NaN })
+        {
+            verdict = $"wait: no value of {gates.StratifyBy} has labelled predictions on both the target and the replaced version";
+        }
         else if (accuracy is { Verdict: AccuracyVerdict.Inconclusive } open)
         {
             verdict = FormattableString.Invariant($"wait: ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} over {t.Feedback} labelled predictions, {Interval(open.Lower, open.Upper)} (need above {-gates.MaxAccuracyDrop:F2})");
         }
         else verdict = "pass";
         return new GateReading(reporting, awaited, failureRate, t.Rate, b.Rate, t.Latency, b.Latency, t.Accuracy, b.Accuracy, t.Feedback, b.Feedback, verdict);
+    }
+
+    /// <summary>Labelled predictions per value of <paramref name="tag"/> (devices without it form their own stratum), target and replaced side.</summary>
+    private static SortedDictionary<string, (long TargetCorrect, long TargetTotal, long ReplacedCorrect, long ReplacedTotal)> Strata(string tag, List<DeviceInfo> target, List<DeviceInfo> baseline)
+    {
+        var strata = new SortedDictionary<string, (long, long, long, long)>(StringComparer.Ordinal);
+        static string Value(DeviceInfo d, string tag) => d.Tags.TryGetValue(tag, out var v) ? v : "(untagged)";
+        foreach (var d in target)
+        {
+            var (tc, tn, rc, rn) = strata.GetValueOrDefault(Value(d, tag));
+            strata[Value(d, tag)] = (tc + (long)d.FeedbackCorrect, tn + (long)d.FeedbackCount, rc, rn);
+        }
+
+        foreach (var d in baseline)
+        {
+            var (tc, tn, rc, rn) = strata.GetValueOrDefault(Value(d, tag));
+            strata[Value(d, tag)] = (tc, tn, rc + (long)d.FeedbackCorrect, rn + (long)d.FeedbackCount);
+        }
+
+        return strata;
+    }
+
+    /// <summary>
+    /// A stratum (with the gate's minimum of labels on both sides) where the target is confidently worse than allowed,
+    /// at a Bonferroni-adjusted confidence so that judging every stratum keeps the stage's false-failure rate at the
+    /// gate's level: a version that breaks one kind of device fails there even when the others carry its average.
+    /// </summary>
+    private static string? WorseInOneStratum(RolloutGates gates, SortedDictionary<string, (long TargetCorrect, long TargetTotal, long ReplacedCorrect, long ReplacedTotal)> strata)
+    {
+        var judged = strata.Where(s => s.Value.TargetTotal >= gates.MinFeedback && s.Value.ReplacedTotal >= gates.MinFeedback).ToArray();
+        var confidence = 1 - (1 - gates.AccuracyConfidence) / Math.Max(1, judged.Length);
+        foreach (var (value, s) in judged)
+        {
+            var (verdict, _, lower, upper) = AccuracyComparison.Judge(s.TargetCorrect, s.TargetTotal, s.ReplacedCorrect, s.ReplacedTotal, gates.MaxAccuracyDrop, confidence);
+            if (verdict != AccuracyVerdict.Fail) continue;
+            return FormattableString.Invariant(
+                $"on {gates.StratifyBy}={value} ground-truth accuracy {(double)s.TargetCorrect / s.TargetTotal:F4} against {(double)s.ReplacedCorrect / s.ReplacedTotal:F4} on the replaced version over {s.TargetTotal} labelled predictions (drop > {gates.MaxAccuracyDrop:F2}; difference {lower:+0.000;-0.000} to {upper:+0.000;-0.000} at {confidence * 100:0.##}%, one of {judged.Length} values judged)");
+        }
+
+        return null;
     }
 }

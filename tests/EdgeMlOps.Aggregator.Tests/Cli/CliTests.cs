@@ -233,6 +233,11 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal(("cost:1>0=5,0>1=1", false, 1.5, 0.2), (costed.Metric, costed.HigherIsBetter, costed.Design.StandardDeviation, costed.Design.MinDetectableEffect));
         (exit, _) = await Run("bob-token", "rollouts", "abort", _node.Rollouts.Current.Id, "--reason", "stop");
         Assert.Equal(0, exit);
+        (exit, _) = await Run("bob-token", "rollouts", "create", "1", "--stratify-by", "hw", "--reason", "mixed hardware");
+        Assert.Equal(0, exit);
+        Assert.Equal("hw", _node.Rollouts.Current!.Request.Gates.StratifyBy);
+        (exit, _) = await Run("bob-token", "rollouts", "abort", _node.Rollouts.Current.Id, "--reason", "stop");
+        Assert.Equal(0, exit);
         (exit, _) = await Run("bob-token", "rollouts", "create", "1", "--ab", "0.2", "--ab-unit", "device", "--reason", "one version per device");
         Assert.Equal(0, exit);
         Assert.Equal(EdgeMlOps.Aggregator.Experiments.RandomisationUnit.Device, _node.Rollouts.Current!.Request.Experiment!.Unit);
