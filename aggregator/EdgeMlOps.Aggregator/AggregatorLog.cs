@@ -31,6 +31,13 @@ internal static partial class AggregatorLog
     [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Rejected message from {DeviceId}: {Reason} ({Detail})")]
     public static partial void LogRejected(this ILogger logger, string deviceId, RejectionReason reason, string detail);
 
+    /// <summary>
+    /// An update for the round that just closed on its target: the normal fate of an over-selected device's work, so a
+    /// debug line (still counted among the rejections, and in the round's turnout) rather than a warning every round.
+    /// </summary>
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Debug, Message = "Late update from {DeviceId}: {Detail}")]
+    public static partial void LogLateUpdate(this ILogger logger, string deviceId, string detail);
+
     [LoggerMessage(EventId = 2062, Level = LogLevel.Error, Message = "Dropped a {Kind} message from {DeviceId}: the store could not record it ({Detail})")]
     public static partial void LogStoreUnavailable(this ILogger logger, string deviceId, string kind, string detail);
 

@@ -82,6 +82,7 @@ public sealed class ReadmeWalkthroughTests(ITestOutputHelper output) : IAsyncLif
         Assert.Contains("candidate", listed, StringComparison.Ordinal);
         Assert.True(aggregator.Saw("held-out accuracy not measured (no Evaluation:DataFile)"), "a round's log line says why it has no held-out accuracy");
         Assert.False(aggregator.Saw("NaN"), string.Join('\n', aggregator.Lines.Where(l => l.Contains("NaN", StringComparison.Ordinal))));
+        Assert.False(aggregator.Saw("RoundClosed"), "an over-selected device's late update is counted, not warned about every round");
 
         // A second person approves it — bob, in the console (the README's CLI line for bob does the same).
         _ = governed.Find("models", "approve", "VERSION");

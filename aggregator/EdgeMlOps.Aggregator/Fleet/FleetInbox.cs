@@ -174,6 +174,7 @@ public sealed class FleetInbox(
     private void Reject(string deviceId, RejectionReason reason, string detail)
     {
         rejections.Add(reason);
-        logger.LogRejected(deviceId, reason, detail);
+        if (reason == RejectionReason.RoundClosed) logger.LogLateUpdate(deviceId, detail);
+        else logger.LogRejected(deviceId, reason, detail);
     }
 }
