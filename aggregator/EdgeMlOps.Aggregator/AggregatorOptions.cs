@@ -42,6 +42,11 @@ public sealed record AggregatorOptions
             yield return (nameof(Model), $"{Model} is not the uploaded file's {source.Spec} (set Model to ModelSource.Spec)");
         }
 
+        if (Monitoring.CohortReferences && Monitoring.CohortTag is null)
+        {
+            yield return ("Monitoring:CohortReferences", "per-cohort references need Monitoring:CohortTag (the device tag that names a cohort)");
+        }
+
         if (Pipeline.Enabled && Governance.Mode != EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed)
         {
             yield return ("Pipeline:Enabled", "the retraining pipeline needs Governance:Mode=governed (in auto mode every version is served fleet-wide at once, with no gates or shadow)");
@@ -189,7 +194,7 @@ public sealed record AggregatorOptions
                 ManifestLifetime = TimeSpan.FromDays(r.Double("Trust:ManifestDays", 30, 0.001, 3650)),
             },
             Governance = EdgeMlOps.Aggregator.Governance.GovernanceOptions.Read(r),
-            Monitoring = ReadMonitoring(r, model),
+            Monitoring = EdgeMlOps.Aggregator.Monitoring.MonitoringSettings.Read(r, model),
             Pipeline = EdgeMlOps.Aggregator.Pipeline.PipelinePolicy.Read(r),
             EvaluationDataFile = r.OptionalString("Evaluation:DataFile"),
         };
@@ -202,43 +207,6 @@ public sealed record AggregatorOptions
         r.RejectUnknownKeys();
         r.ThrowIfInvalid("aggregator");
         return options;
-    }
-
-    private static Monitoring.MonitoringOptions ReadMonitoring(ConfigReader r, ModelSpec model)
-    {
-        var retrain = r.String("Monitoring:RetrainOn", "off");
-        r.Require(retrain is "off" or "dataset" or "feature", "Monitoring:RetrainOn", $"'{retrain}' is not off, dataset or feature");
-        var method = r.String("Monitoring:Drift:Method", "auto");
-        r.Require(method is "auto" or "ks" or "wasserstein" or "psi" or "jensenshannon" or "chisquare", "Monitoring:Drift:Method", $"'{method}' is not auto, ks, wasserstein, psi, jensenshannon or chisquare");
-        return new Monitoring.MonitoringOptions
-        {
-            Window = TimeSpan.FromSeconds(r.Double("Monitoring:WindowSeconds", 300, 0.1, 86_400)),
-            CohortTag = r.OptionalString("Monitoring:CohortTag"),
-            RetainedWindows = r.Int("Monitoring:RetainedWindows", 48, 1, 100_000),
-            RetrainOn = retrain,
-            ReferenceDevicesPerRound = r.Int("Monitoring:ReferenceDevicesPerRound", 50, 0, 1_000_000),
-            Kpis = ReadKpis(r, model.Classes),
-            CategoricalFeatures = ReadCategorical(r, model.InputDim),
-            AlertWebhook = ReadWebhook(r),
-            RetrainCooldown = TimeSpan.FromSeconds(r.Double("Monitoring:RetrainCooldownSeconds", 3600, 0, 31_536_000)),
-            MaxProfileBytes = r.Int("Monitoring:MaxProfileBytes", 4 * 1024 * 1024, 1024, ProtocolInfo.MaxPayloadBytes),
-            Drift = new EdgeMlOps.Shared.Monitoring.DriftOptions
-            {
-                Method = method,
-                DistanceThreshold = r.Double("Monitoring:Drift:Threshold", 0.1, 0, 100),
-                KsPValue = r.Double("Monitoring:Drift:KsPValue", 0.05, 0, 1),
-                DriftShare = r.Double("Monitoring:Drift:Share", 0.5, 0, 1),
-                MinCount = r.Long("Monitoring:Drift:MinCount", 30, 1, long.MaxValue),
-            },
-        };
-    }
-
-    private static Uri? ReadWebhook(ConfigReader r)
-    {
-        if (r.OptionalString("Monitoring:AlertWebhook") is not { } text) return null;
-        var ok = Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https";
-        r.Require(ok, "Monitoring:AlertWebhook", $"'{text}' is not an http(s) URL");
-        return ok ? uri : null;
     }
 
     /// <summary>
@@ -288,40 +256,6 @@ public sealed record AggregatorOptions
 
     /// <summary>The <c>Model</c> prefix of an ONNX classifier file.</summary>
     public const string UploadedModelPrefix = "onnx:";
-
-    /// <summary><c>Monitoring:CategoricalFeatures</c>: comma-separated input indices that carry category codes.</summary>
-    private static IReadOnlyList<int> ReadCategorical(ConfigReader r, int inputs)
-    {
-        if (r.OptionalString("Monitoring:CategoricalFeatures") is not { } text) return [];
-
-        var indices = new SortedSet<int>();
-        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            if (int.TryParse(part, System.Globalization.CultureInfo.InvariantCulture, out var index) && index >= 0 && index < inputs) indices.Add(index);
-            else r.Require(false, "Monitoring:CategoricalFeatures", $"'{part}' is not an input index in [0, {inputs})");
-        }
-
-        return indices.ToArray();
-    }
-
-    private static IReadOnlyList<EdgeMlOps.Shared.Monitoring.KpiDefinition> ReadKpis(ConfigReader r, int classes)
-    {
-
-        var kpis = new List<EdgeMlOps.Shared.Monitoring.KpiDefinition>();
-        foreach (var (name, text) in r.Map("Monitoring:Kpis"))
-        {
-            try
-            {
-                kpis.Add(EdgeMlOps.Shared.Monitoring.KpiDefinition.Parse(name, text, classes));
-            }
-            catch (FormatException ex)
-            {
-                r.Require(false, $"Monitoring:Kpis:{name}", ex.Message);
-            }
-        }
-
-        return kpis;
-    }
 
     /// <summary>Only the <c>Aggregator:Strategy</c> section; every error listed.</summary>
     public static StrategyOptions StrategyFromConfiguration(IConfiguration configuration)

@@ -29,7 +29,7 @@ public class MonitoringTests
         {
             Fleet = "mon", ModelName = "m", Model = new ModelSpec(8, [16], 3), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
             Rounds = new RoundOptions { ClientsPerRound = devices, OverSelection = 1, LocalEpochs = 2, BatchSize = 10, ReportDeadline = TimeSpan.FromSeconds(60) },
-            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", Drift = new DriftOptions { Method = "wasserstein" }, RetrainOn = "feature", ReferenceDevicesPerRound = devices, MaxProfileBytes = 64 * 1024,
+            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", CohortReferences = true, Drift = new DriftOptions { Method = "wasserstein" }, RetrainOn = "feature", ReferenceDevicesPerRound = devices, MaxProfileBytes = 64 * 1024,
                 Kpis = [KpiDefinition.Parse("flagged", "share:2", 3), KpiDefinition.Parse("accuracy", "accuracy", 3), KpiDefinition.Parse("cost", "cost:1>0=5,2>0=1", 3)] },
         };
         string Region(string id) => int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) < 6 ? "shifted" : "stable";
@@ -48,6 +48,9 @@ public class MonitoringTests
         await fleet.WaitForVersionAsync(2, TimeSpan.FromSeconds(60), CancellationToken.None);
         var reference = node.Monitor.Reference(2)!;
         Assert.Equal(devices * 150, reference.Features[0].Count);
+        // Each region's own reference, from its devices' sketches (6 and 14 devices of 150 samples), kept in the registry.
+        Assert.Equal((6 * 150L, 14 * 150L), (node.Monitor.CohortReferencesOf(2)["shifted"].Features[0].Count, node.Monitor.CohortReferencesOf(2)["stable"].Features[0].Count));
+        Assert.Equal([(2UL, "shifted"), (2UL, "stable")], node.Registry.CohortReferences("m").Select(r => (r.Version, r.Cohort)));
 
         // Serving: the 'shifted' region sees features 0 and 1 moved by 3 units; everything else as in training.
         var random = new Random(5);
@@ -114,6 +117,7 @@ public class MonitoringTests
         Assert.Equal([0, 1], shifted.DriftedFeatures.Select(f => f.Feature).Order());
         Assert.Equal(8, shifted.Judged);
         Assert.Equal(0, stable.Drifted);
+        Assert.Equal(("cohort", "cohort"), (shifted.Reference, stable.Reference)); // each region against its own training data
         Assert.Contains(node.RecentDrift, r => r.Cohort == "shifted" && r.Drifted == 2);
 
         // (The drift policy below has already started a round: devices may be moving to v3 while this is read.)

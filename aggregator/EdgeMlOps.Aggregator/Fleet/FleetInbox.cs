@@ -117,7 +117,7 @@ public sealed class FleetInbox(
 
         if (!IsFirstDelivery(deviceId, update.Header.MessageId, "update")) return;
         if (Refused(deviceId, open.Offer(deviceId, update))) return;
-        Refused(deviceId, drift.AddTrainingProfile(update));
+        Refused(deviceId, drift.AddTrainingProfile(deviceId, update));
     }
 
     private void OnEvaluation(string deviceId, EvaluationResult result)

@@ -86,19 +86,23 @@ public sealed class DriftWatch
             return new OfferOutcome(false, RejectionReason.BadProfile, ex.Message);
         }
 
-        var cohort = _options.Monitoring.CohortTag is { } tag && _devices.TryGet(deviceId, out var device) && device.Tags.TryGetValue(tag, out var value) ? value : null;
+        var cohort = CohortOf(deviceId);
         Monitor.Add(report.ModelVersion, cohort, Monitor.WindowOf(DateTimeOffset.FromUnixTimeMilliseconds(report.WindowEndUnixMs)), profile);
         Interlocked.Increment(ref _profilesAccepted);
         return OfferOutcome.Taken;
     }
 
-    /// <summary>The sketches of an accepted update's training samples, for the next version's reference; a bad one is refused (the update is kept).</summary>
-    public OfferOutcome AddTrainingProfile(ModelUpdate update)
+    /// <summary>The device's cohort: the value of its <c>Monitoring:CohortTag</c> tag in its latest status, or null.</summary>
+    private string? CohortOf(string deviceId) =>
+        _options.Monitoring.CohortTag is { } tag && _devices.TryGet(deviceId, out var device) && device.Tags.TryGetValue(tag, out var value) ? value : null;
+
+    /// <summary>The sketches of an accepted update's training samples, for the next version's reference (the fleet's and its cohort's); a bad one is refused (the update is kept).</summary>
+    public OfferOutcome AddTrainingProfile(string deviceId, ModelUpdate update)
     {
         if (update.TrainingProfile is not { } report) return OfferOutcome.Taken;
         try
         {
-            Monitor.AddTraining(Monitor.Read(report));
+            Monitor.AddTraining(Monitor.Read(report), CohortOf(deviceId));
             return OfferOutcome.Taken;
         }
         catch (InvalidDataException ex)
@@ -113,6 +117,11 @@ public sealed class DriftWatch
         if (Monitor.PromoteReference(version, parent) is { } reference)
         {
             _stores.Registry.SaveReference(_options.ModelName, version, reference.ToProto().ToByteArray());
+        }
+
+        foreach (var (cohort, profile) in Monitor.CohortReferencesOf(version))
+        {
+            _stores.Registry.SaveCohortReference(_options.ModelName, version, cohort, profile.ToProto().ToByteArray());
         }
     }
 
@@ -206,6 +215,18 @@ public sealed class DriftWatch
             catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException)
             {
                 _logger.LogRejected("registry", RejectionReason.BadProfile, $"reference profile of v{version}: {ex.Message}");
+            }
+        }
+
+        foreach (var (version, cohort, bytes) in _stores.Registry.CohortReferences(_options.ModelName))
+        {
+            try
+            {
+                monitor.SetCohortReference(version, cohort, monitor.Read(ProfileReport.Parser.ParseFrom(bytes)));
+            }
+            catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException)
+            {
+                _logger.LogRejected("registry", RejectionReason.BadProfile, $"reference profile of v{version} for cohort {cohort}: {ex.Message}");
             }
         }
 

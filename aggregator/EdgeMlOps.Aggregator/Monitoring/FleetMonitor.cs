@@ -11,6 +11,17 @@ public sealed record MonitoringOptions
     /// <summary>Device tag whose value names a device's cohort (e.g. region); null: one cohort.</summary>
     public string? CohortTag { get; init; }
 
+    /// <summary>
+    /// Each cohort's drift is tested against the sketches of its own devices' training samples (when they hold at
+    /// least <see cref="MinCohortReferenceRows"/> values per input) instead of the fleet-wide mixture: after retraining
+    /// on a fleet where one cohort shifted, that cohort is compared with what it now looks like, not with a mixture it
+    /// never matches. False: one reference per version.
+    /// </summary>
+    public bool CohortReferences { get; init; }
+
+    /// <summary>Values per input a cohort's training sketches need before they serve as its reference.</summary>
+    public long MinCohortReferenceRows { get; init; } = 200;
+
     /// <summary>Windows kept in memory for the API and the tests.</summary>
     public int RetainedWindows { get; init; } = 48;
 
@@ -57,7 +68,11 @@ public sealed record DriftReport(
     IReadOnlyList<FeatureDrift> DriftedFeatures,
     long Predictions,
     long Outcomes,
-    double Accuracy);
+    double Accuracy)
+{
+    /// <summary>What the window was compared with: <c>fleet</c> (the version's reference) or <c>cohort</c> (the cohort's own training sketches).</summary>
+    public string Reference { get; init; } = "fleet";
+}
 
 /// <summary>A KPI of the model against the on-device baseline for one (version, cohort, window).</summary>
 public sealed record KpiView(string Name, string Definition, ulong Version, string Cohort, long Window, double Model, double Baseline);
@@ -78,6 +93,8 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
     private readonly object _gate = new();
     private readonly Dictionary<(ulong Version, string Cohort, long Window), WindowProfile> _windows = new();
     private readonly Dictionary<ulong, WindowProfile> _references = new();
+    private readonly Dictionary<(ulong Version, string Cohort), WindowProfile> _cohortReferences = new();
+    private readonly Dictionary<string, WindowProfile> _pendingCohorts = new(StringComparer.Ordinal);
     private WindowProfile? _pendingReference;
 
     public MonitoringOptions Options => options;
@@ -108,20 +125,27 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
         merged.Merge(profile);
     }
 
-    /// <summary>A training profile from an accepted update of the round in progress.</summary>
-    public void AddTraining(WindowProfile profile)
+    /// <summary>A training profile from an accepted update of the round in progress, from a device of <paramref name="cohort"/> (null: none).</summary>
+    public void AddTraining(WindowProfile profile, string? cohort = null)
     {
         lock (_gate)
         {
             _pendingReference ??= NewProfile();
             _pendingReference.Merge(profile);
+            if (!options.CohortReferences || cohort is not { Length: > 0 } c || c == AllCohorts) return;
+            if (!_pendingCohorts.TryGetValue(c, out var merged)) _pendingCohorts[c] = merged = NewProfile();
+            merged.Merge(profile);
         }
     }
 
     /// <summary>Forgets training profiles gathered for a round that did not produce a version.</summary>
     public void DiscardTraining()
     {
-        lock (_gate) _pendingReference = null;
+        lock (_gate)
+        {
+            _pendingReference = null;
+            _pendingCohorts.Clear();
+        }
     }
 
     /// <summary>
@@ -132,9 +156,19 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
     {
         lock (_gate)
         {
+            var fromRound = _pendingReference is not null;
             var reference = _pendingReference ?? _references.GetValueOrDefault(parent);
             _pendingReference = null;
             if (reference is not null) _references[version] = reference;
+
+            // Cohorts: the round's own sketches where a cohort trained; otherwise the parent's for that cohort.
+            foreach (var ((_, cohort), parentReference) in _cohortReferences.Where(r => r.Key.Version == parent).ToArray())
+            {
+                if (!fromRound || !_pendingCohorts.ContainsKey(cohort)) _cohortReferences[(version, cohort)] = parentReference;
+            }
+
+            foreach (var (cohort, profile) in _pendingCohorts) _cohortReferences[(version, cohort)] = profile;
+            _pendingCohorts.Clear();
             return reference;
         }
     }
@@ -142,6 +176,29 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
     public void SetReference(ulong version, WindowProfile reference)
     {
         lock (_gate) _references[version] = reference;
+    }
+
+    public void SetCohortReference(ulong version, string cohort, WindowProfile reference)
+    {
+        lock (_gate) _cohortReferences[(version, cohort)] = reference;
+    }
+
+    /// <summary>The cohort references of <paramref name="version"/> (whatever their size), by cohort.</summary>
+    public IReadOnlyDictionary<string, WindowProfile> CohortReferencesOf(ulong version)
+    {
+        lock (_gate) return _cohortReferences.Where(r => r.Key.Version == version).ToDictionary(r => r.Key.Cohort, r => r.Value, StringComparer.Ordinal);
+    }
+
+    /// <summary>The reference a (version, cohort) window is tested against, and which one it is.</summary>
+    private (WindowProfile Profile, string Scope)? ReferenceFor(ulong version, string cohort)
+    {
+        if (options.CohortReferences && cohort != AllCohorts && _cohortReferences.TryGetValue((version, cohort), out var own)
+            && own.Features.Length > 0 && own.Features.Min(f => f.Count) >= options.MinCohortReferenceRows)
+        {
+            return (own, "cohort");
+        }
+
+        return _references.TryGetValue(version, out var fleet) ? (fleet, "fleet") : null;
     }
 
     public WindowProfile? Reference(ulong version)
@@ -157,22 +214,24 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
     /// <summary>Tests every (version, cohort) of <paramref name="window"/> that has a reference.</summary>
     public IReadOnlyList<DriftReport> Evaluate(long window)
     {
-        List<((ulong Version, string Cohort, long Window) Key, WindowProfile Profile, WindowProfile Reference)> work;
+        List<((ulong Version, string Cohort, long Window) Key, WindowProfile Profile, WindowProfile Reference, string Scope)> work;
         lock (_gate)
         {
-            work = _windows.Where(w => w.Key.Window == window && _references.ContainsKey(w.Key.Version))
-                .Select(w => (w.Key, w.Value, _references[w.Key.Version])).ToList();
+            work = _windows.Where(w => w.Key.Window == window)
+                .Select(w => (w.Key, w.Value, Reference: ReferenceFor(w.Key.Version, w.Key.Cohort)))
+                .Where(w => w.Reference is not null)
+                .Select(w => (w.Key, w.Value, w.Reference!.Value.Profile, w.Reference.Value.Scope)).ToList();
         }
 
         var reports = new List<DriftReport>();
-        foreach (var (key, profile, reference) in work.OrderBy(w => w.Key.Version).ThenBy(w => w.Key.Cohort, StringComparer.Ordinal))
+        foreach (var (key, profile, reference, scope) in work.OrderBy(w => w.Key.Version).ThenBy(w => w.Key.Cohort, StringComparer.Ordinal))
         {
             var tests = Enumerable.Range(0, features).Select(f => DriftStatistics.Test(f, reference.Features[f], profile.Features[f], options.Drift)).ToArray();
             var judged = tests.Count(t => !double.IsNaN(t.Score));
             var drifted = tests.Where(t => t.Drifted).ToArray();
             var share = judged == 0 ? 0 : (double)drifted.Length / judged;
             reports.Add(new DriftReport(key.Version, key.Cohort, key.Window, features, judged, drifted.Length, share, judged > 0 && share >= options.Drift.DriftShare,
-                drifted, profile.Predictions, profile.Outcomes, profile.Accuracy));
+                drifted, profile.Predictions, profile.Outcomes, profile.Accuracy) { Reference = scope });
         }
 
         return reports;

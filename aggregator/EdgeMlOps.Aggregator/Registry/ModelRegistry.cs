@@ -75,7 +75,7 @@ public sealed record RoundRecord(
 /// governance states, rounds, rollouts, reference profiles, strategy state, explanations and pipeline runs — in
 /// SQLite (<c>registry.db</c>) or PostgreSQL. The aggregator resumes from it after a restart.
 /// </summary>
-public sealed class ModelRegistry : IDisposable
+public sealed partial class ModelRegistry : IDisposable
 {
     private readonly SqlDatabase _db;
 
@@ -311,22 +311,6 @@ public sealed class ModelRegistry : IDisposable
                 DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(10)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11)),
                 NotesText.Read(reader.IsDBNull(12) ? null : reader.GetString(12))),
             ("@m", model)));
-    }
-
-    /// <summary>A version's reference profile (serialized <c>ProfileReport</c> of its training data's sketches).</summary>
-    public void SaveReference(string model, ulong version, byte[] profile)
-    {
-        _db.Run(s =>
-        {
-            s.Execute(
-                "INSERT INTO reference_profiles(model, version, profile) VALUES (@m, @v, @p) ON CONFLICT(model, version) DO UPDATE SET profile = excluded.profile",
-                ("@m", model), ("@v", (long)version), ("@p", profile));
-        });
-    }
-
-    public IReadOnlyList<(ulong Version, byte[] Profile)> References(string model)
-    {
-        return _db.Run(s => s.Query("SELECT version, profile FROM reference_profiles WHERE model = @m ORDER BY version", r => ((ulong)r.GetInt64(0), (byte[])r.GetValue(1)), ("@m", model)));
     }
 
     /// <summary>Saves server-side strategy state (optimizer moments, DP accountant) as of <paramref name="version"/>.</summary>

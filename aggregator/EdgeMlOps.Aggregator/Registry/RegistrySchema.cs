@@ -96,5 +96,13 @@ public static class RegistrySchema
         {
             if (!session.ColumnExists("rounds", "notes")) session.Execute("ALTER TABLE rounds ADD COLUMN notes TEXT");
         }),
+        Migration.Sql(3, "per-cohort reference profiles (Monitoring:CohortReferences)", """
+            CREATE TABLE IF NOT EXISTS cohort_reference_profiles(
+                model TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                cohort TEXT NOT NULL,
+                profile BLOB NOT NULL,
+                PRIMARY KEY(model, version, cohort));
+            """),
     ];
 }

@@ -104,6 +104,13 @@ public sealed class RegistryStoreTests
         Assert.Equal([1UL, 2UL], references.Select(r => r.Version));
         Assert.Equal([4], references[0].Profile);
         Assert.Equal(profile, references[1].Profile);
+        registry.SaveCohortReference("m", 2, "south", profile);
+        registry.SaveCohortReference("m", 2, "north", [5]);
+        registry.SaveCohortReference("m", 2, "north", [6]);
+        registry.SaveCohortReference("other", 2, "north", [7]);
+        Assert.Equal([(2UL, "north"), (2UL, "south")], registry.CohortReferences("m").Select(r => (r.Version, r.Cohort)));
+        Assert.Equal([6], registry.CohortReferences("m")[0].Profile);
+        Assert.Equal(profile, registry.CohortReferences("m")[1].Profile);
 
         registry.SaveStrategyState("m", 3, [[1f, 2f], [float.MaxValue]]);
         var state = registry.LoadStrategyState("m", 3)!;

@@ -1,0 +1,38 @@
+namespace EdgeMlOps.Aggregator.Registry;
+
+/// <summary>The registry's reference profiles: each version's training sketches, fleet-wide and per cohort (drift references).</summary>
+public sealed partial class ModelRegistry
+{
+    /// <summary>A version's reference profile (serialized <c>ProfileReport</c> of its training data's sketches).</summary>
+    public void SaveReference(string model, ulong version, byte[] profile)
+    {
+        _db.Run(s =>
+        {
+            s.Execute(
+                "INSERT INTO reference_profiles(model, version, profile) VALUES (@m, @v, @p) ON CONFLICT(model, version) DO UPDATE SET profile = excluded.profile",
+                ("@m", model), ("@v", (long)version), ("@p", profile));
+        });
+    }
+
+    public IReadOnlyList<(ulong Version, byte[] Profile)> References(string model)
+    {
+        return _db.Run(s => s.Query("SELECT version, profile FROM reference_profiles WHERE model = @m ORDER BY version", r => ((ulong)r.GetInt64(0), (byte[])r.GetValue(1)), ("@m", model)));
+    }
+
+    /// <summary>A cohort's reference profile for a version (the training sketches of that cohort's devices).</summary>
+    public void SaveCohortReference(string model, ulong version, string cohort, byte[] profile)
+    {
+        _db.Run(s =>
+        {
+            s.Execute(
+                "INSERT INTO cohort_reference_profiles(model, version, cohort, profile) VALUES (@m, @v, @c, @p) ON CONFLICT(model, version, cohort) DO UPDATE SET profile = excluded.profile",
+                ("@m", model), ("@v", (long)version), ("@c", cohort), ("@p", profile));
+        });
+    }
+
+    public IReadOnlyList<(ulong Version, string Cohort, byte[] Profile)> CohortReferences(string model)
+    {
+        return _db.Run(s => s.Query("SELECT version, cohort, profile FROM cohort_reference_profiles WHERE model = @m ORDER BY version, cohort",
+            r => ((ulong)r.GetInt64(0), r.GetString(1), (byte[])r.GetValue(2)), ("@m", model)));
+    }
+}
