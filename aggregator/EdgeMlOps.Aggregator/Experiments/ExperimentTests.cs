@@ -46,7 +46,11 @@ public static class ExperimentTests
             return Reading(a, b, horizon, null, null, ExperimentVerdict.Wait);
         }
 
-        var p = 2 * (1 - SpecialFunctions.NormalCdf(Math.Abs(z)));
+        // Arms of clusters (devices randomised): the variance is estimated from few devices, so z is read against Student's
+        // t with the smaller arm's devices − 1 degrees of freedom (conservative); otherwise against the normal.
+        var p = a.Clusters > 1 && b.Clusters > 1
+            ? SpecialFunctions.StudentTTwoSided(z, Math.Min(a.Clusters, b.Clusters) - 1)
+            : 2 * (1 - SpecialFunctions.NormalCdf(Math.Abs(z)));
         var verdict = p >= design.Alpha ? ExperimentVerdict.NoDifference : z > 0 ? ExperimentVerdict.BBetter : ExperimentVerdict.BWorse;
         return Reading(a, b, horizon, z, p, verdict);
     }

@@ -54,7 +54,7 @@ public sealed class DeviceRandomisationTests(Xunit.Abstractions.ITestOutputHelpe
         var robust = Significant(RandomisationUnit.Device) / (double)seeds;
         output.WriteLine($"A/A over {seeds} fleets of 40 unlike devices randomised by device: request-level variance {naive:P1} significant, cluster-robust {robust:P1}");
         Assert.True(naive > 0.3, $"the request-level variance ignores the devices' differences: {naive:P1}");
-        Assert.True(robust <= 0.07, $"cluster-robust false-positive rate {robust:P1}");
+        Assert.True(robust <= 0.06, $"cluster-robust false-positive rate {robust:P1} (read against t with the smaller arm's devices − 1 degrees of freedom)");
     }
 
     [Fact]
