@@ -3,6 +3,7 @@ using EdgeMlOps.Agent;
 using EdgeMlOps.Agent.Http;
 using EdgeMlOps.Agent.Inputs;
 using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Runtime.Storage;
 using EdgeMlOps.Shared.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -87,11 +88,16 @@ using var stopping = new CancellationTokenSource();
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
 
-// Two agents must never share a data directory (they would report each other's samples as their own).
-DataDirectoryLock dataLock;
+// A data directory that takes no writes (remounted read-only after I/O errors): serve the installed model with the
+// stores in memory, refuse ground truth with the reason, and restart once it is writable again.
+var readOnly = ReadOnlyDataDirectory.Check(options.DataDirectory);
+
+// Two agents must never share a data directory (they would report each other's samples as their own). A read-only one
+// cannot be written by either.
+DataDirectoryLock? dataLock = null;
 try
 {
-    dataLock = DataDirectoryLock.Acquire(options.DataDirectory);
+    if (readOnly is null) dataLock = DataDirectoryLock.Acquire(options.DataDirectory);
 }
 catch (DataDirectoryInUseException ex)
 {
@@ -102,16 +108,24 @@ catch (DataDirectoryInUseException ex)
 using var dataLease = dataLock;
 
 // An unreadable store is kept aside and replaced by an empty one: the device keeps serving its model.
-var (store, storeNotice) = StoreRecovery.OpenOrQuarantine(Path.Combine(options.DataDirectory, "agent.db"),
+var (store, storeNotice) = StoreRecovery.OpenOrQuarantine(readOnly is null ? Path.Combine(options.DataDirectory, "agent.db") : SqliteFile.InMemory,
     path => new SampleStore(path, options.MaxSamples, options.MaxPendingPredictions, maxSampleAge: options.MaxSampleAge, maxBytes: options.MaxStoreBytes), DateTimeOffset.UtcNow);
-var (outbox, outboxNotice) = StoreRecovery.OpenOrQuarantine(Path.Combine(options.DataDirectory, "outbox.db"),
+var (outbox, outboxNotice) = StoreRecovery.OpenOrQuarantine(readOnly is null ? Path.Combine(options.DataDirectory, "outbox.db") : SqliteFile.InMemory,
     path => new Outbox(path, options.MaxOutboxMessages), DateTimeOffset.UtcNow);
 using var storeLease = store;
 using var outboxLease = outbox;
-string[] storageNotices = [.. new[] { storeNotice, outboxNotice }.OfType<string>()];
+var readOnlyNotice = readOnly is null ? null
+    : $"the {readOnly}: serving the installed model, ground truth and erasure refused, messages held in memory; the agent restarts (exit code {ReadOnlyDataDirectory.RestartExitCode}) once it is writable";
+string[] storageNotices = [.. new[] { readOnlyNotice, storeNotice, outboxNotice }.OfType<string>()];
 foreach (var notice in storageNotices) logger.LogError("Storage: {Notice}", notice);
 if (args.Contains("--erase-data"))
 {
+    if (readOnly is not null)
+    {
+        Console.Error.WriteLine($"Nothing erased: the {readOnly}.");
+        return 1;
+    }
+
     // Right to erasure from the command line: no network needed.
     var (samples, predictions) = store.EraseAll();
     var queued = outbox.Count;
@@ -124,7 +138,7 @@ if (args.Contains("--erase-data"))
 using var http = options.FleetCa is { } fleetCa
     ? new HttpClient(EdgeMlOps.Shared.Security.PinnedHttp.Handler(fleetCa)) { Timeout = TimeSpan.FromMinutes(5) }
     : new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
-await using var agent = new DeviceAgent(options, new AgentDependencies { Runtimes = new EdgeMlOps.Agent.Models.ModelRuntimes(new EdgeMlOps.Runtime.OrtSessionSettings(1, options.ExecutionProvider)), Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(options.DataDirectory, "models")), Http = http, LoggerFactory = loggers, StorageNotices = storageNotices });
+await using var agent = new DeviceAgent(options, new AgentDependencies { Runtimes = new EdgeMlOps.Agent.Models.ModelRuntimes(new EdgeMlOps.Runtime.OrtSessionSettings(1, options.ExecutionProvider)), Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(options.DataDirectory, "models")), Http = http, LoggerFactory = loggers, StorageNotices = storageNotices, ReadOnlyStorage = readOnly });
 LocalApi? api = null;
 try
 {
@@ -154,6 +168,15 @@ try
         // JSON lines from stdin or a file: labelled lines are ground truth, others are predicted to stdout.
         using var reader = input == "stdin" ? Console.In : new StreamReader(input["file:".Length..]);
         await new InputPump(agent, new JsonLinesSource(reader, input), loggers.CreateLogger<InputPump>(), Console.Out).RunAsync(stopping.Token);
+    }
+
+    if (readOnly is not null)
+    {
+        await ReadOnlyDataDirectory.WaitUntilWritableAsync(options.DataDirectory, TimeProvider.System, stopping.Token);
+        logger.LogWarning("Storage: {Directory} is writable again; stopping so the service manager restarts the agent on its stores (exit code {Code})", options.DataDirectory, ReadOnlyDataDirectory.RestartExitCode);
+        if (api is not null) await api.DisposeAsync();
+        await agent.StopAsync();
+        return ReadOnlyDataDirectory.RestartExitCode;
     }
 
     await Task.Delay(Timeout.Infinite, stopping.Token);

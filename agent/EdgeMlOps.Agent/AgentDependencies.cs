@@ -30,6 +30,9 @@ public sealed class AgentDependencies
     /// <summary>What the host had to do to its stores at start (a quarantined corrupt file), reported in status and health.</summary>
     public IReadOnlyList<string> StorageNotices { get; init; } = [];
 
+    /// <summary>Why the data directory takes no writes (the host found it read-only and gave the agent in-memory stores), or null.</summary>
+    public string? ReadOnlyStorage { get; init; }
+
     /// <summary>Opens the agent's fleet channel; MQTT to <see cref="AgentOptions.Broker"/> when not set (a simulator passes an in-memory hub or a faulty decorator).</summary>
     public IFleetChannelFactory? Channels { get; init; }
 

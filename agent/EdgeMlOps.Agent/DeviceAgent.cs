@@ -38,7 +38,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     private readonly IFleetChannel _channel;
     private readonly ILogger _logger;
     private readonly BackgroundWork _work = new();
-    private readonly StorageHealth _storage = new();
+    private readonly StorageHealth _storage;
     private readonly MessageHeaders _headers;
     private readonly ModelSlots _slots = new();
     private readonly ServingHealth _health = new();
@@ -58,6 +58,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         _topics = new Topics(options.Fleet);
         _logger = dependencies.LoggerFactory.CreateLogger<DeviceAgent>();
         Trust = new TrustGate(options.Fleet, options.TrustedRoots, dependencies.Models.TrustBundlePath);
+        _storage = new StorageHealth(dependencies.ReadOnlyStorage);
         _headers = new MessageHeaders(options.Fleet, options.DeviceId, BootEpoch.Next(dependencies.Models.BootEpochPath, dependencies.Time.GetUtcNow()), dependencies.Time);
 
         // The services the Last Will's status reads come first; they reach the outbox and presence (made with the channel) only later.

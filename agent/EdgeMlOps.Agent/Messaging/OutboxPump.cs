@@ -16,7 +16,7 @@ internal sealed class OutboxPump(IFleetChannel channel, Outbox outbox, StorageHe
     /// <summary>Queues a message durably and wakes the pump (a storage failure surfaces as <see cref="StorageUnavailableException"/>).</summary>
     public void Send(string topic, byte[] payload)
     {
-        storage.Write("outgoing message", () => outbox.Enqueue(topic, payload));
+        storage.Write("outgoing message", () => outbox.Enqueue(topic, payload), needsDisk: false);
         _signal.Release();
     }
 

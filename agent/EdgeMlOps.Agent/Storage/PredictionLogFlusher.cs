@@ -15,7 +15,7 @@ internal sealed class PredictionLogFlusher(SampleStore store, StorageHealth stor
             {
                 try
                 {
-                    storage.Write("prediction log", store.FlushPredictions);
+                    storage.Write("prediction log", store.FlushPredictions, needsDisk: false);
                 }
                 catch (Exception ex) when (ex is StorageUnavailableException or SqliteException)
                 {
