@@ -35,6 +35,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     private readonly AgentOptions _options;
     private readonly AgentDependencies _deps;
     private readonly Topics _topics;
+    private readonly FreshnessTracker _freshness;
     private readonly IFleetChannel _channel;
     private readonly ILogger _logger;
     private readonly BackgroundWork _work = new();
@@ -63,6 +64,7 @@ public sealed class DeviceAgent : IAsyncDisposable
 
         // The services the Last Will's status reads come first; they reach the outbox and presence (made with the channel) only later.
         _profiler = new WindowProfiler(options, dependencies.Time, _headers, SendProfile);
+        _freshness = new FreshnessTracker([_topics.Model, _topics.Trust, _topics.Rollout], Trust);
         _installer = new ModelInstaller(options, dependencies, Trust, _slots, Counters, RequestStatus, _work.Stopping, _logger);
         _rollouts = new RolloutController(options, _installer, _slots, dependencies, Trust, _health, Counters, _work, RequestStatus, _logger);
         _identity = dependencies.Channels is not null || !options.Broker.Tls ? null : dependencies.Identity ?? new Security.DeviceIdentity(
@@ -141,7 +143,10 @@ public sealed class DeviceAgent : IAsyncDisposable
     public int SampleCount => _deps.Store.SampleCount;
 
     /// <summary>Until when the newest verified signed manifest is valid (null before the first one).</summary>
-    public DateTimeOffset? FreshUntil => _installer.FreshUntil;
+    public DateTimeOffset? FreshUntil => FreshUntilUnixMs is > 0 and var ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+
+    /// <summary>The fresh statement's expiry (or sooner, when it names something that has not arrived); without one, the manifests'.</summary>
+    private long FreshUntilUnixMs => _freshness.FreshUntilUnixMs(_installer.FreshUntilUnixMs);
 
     /// <summary>Since when the device has had no valid signed statement from the fleet (null while it is current).</summary>
     public DateTimeOffset? BehindSince => FreshUntil is { } until && _deps.Time.GetUtcNow() > until ? until : null;
@@ -187,7 +192,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         _rollouts.Memory.Load();
         if (_installer.RecoverTrial() is { } rolledBack) _rollouts.Memory.MarkRolledBack(rolledBack.Version, rolledBack.Reason);
         await _installer.LoadInstalledAsync().ConfigureAwait(false);
-        await _channel.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Task(DeviceId)], cancellationToken).ConfigureAwait(false);
+        await _channel.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Timestamp, _topics.Task(DeviceId)], cancellationToken).ConfigureAwait(false);
         if (_identity is not null)
         {
             // Without a certificate yet the device still serves; the channel keeps retrying until enrollment succeeds.
@@ -316,7 +321,7 @@ public sealed class DeviceAgent : IAsyncDisposable
             Shadow = Shadow,
             Experiment = Experiment,
             StorageNotice = StorageNotice,
-            FreshUntilUnixMs = _installer.FreshUntilUnixMs,
+            FreshUntilUnixMs = _freshness.Report(_installer.FreshUntilUnixMs),
             StatusIntervalSeconds = (uint)Math.Min(uint.MaxValue, _options.StatusInterval.TotalSeconds),
             ModelName = _slots.Served?.ModelName ?? string.Empty,
             ModelVersion = _slots.ServedVersion,
@@ -339,6 +344,7 @@ public sealed class DeviceAgent : IAsyncDisposable
 
         try
         {
+            if (_freshness.Watches(topic) && _freshness.Received(topic, payload, _deps.Time.GetUtcNow().ToUnixTimeMilliseconds())) RequestStatus();
             if (topic == _topics.Model)
             {
                 _outbox.Wake(); // the aggregator (re)announced: it is connected and listening, so queued messages go now
@@ -352,6 +358,10 @@ public sealed class DeviceAgent : IAsyncDisposable
             else if (topic == _topics.Rollout)
             {
                 _rollouts.Receive(Signed.Parser.ParseFrom(payload));
+            }
+            else if (topic == _topics.Timestamp)
+            {
+                if (_freshness.Offer(Signed.Parser.ParseFrom(payload), _deps.Time.GetUtcNow().ToUnixTimeMilliseconds())) RequestStatus();
             }
             else if (topic == _topics.Task(DeviceId))
             {

@@ -93,7 +93,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         }
 
         _logger.LogStrategy(Strategy.Describe());
-        _publisher = new FleetPublisher(_time);
+        _publisher = new FleetPublisher(_time, new FleetTimestamps(options.Fleet, _stores.Keys, options.Trust.TimestampLifetime, _time));
         var headers = new AggregatorHeaders(options.Fleet, _time);
         Signer = new Trust.ManifestSigner(options, _stores.Keys, _time);
         Rollouts = new Rollouts.RolloutManager(options, _stores, Devices, Signer, _publisher, () => ArtifactBaseUrl, _time, _loggerFactory.CreateLogger<Rollouts.RolloutManager>());
@@ -224,7 +224,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         await _announcer.PublishTrustAsync(cancellationToken).ConfigureAwait(false);
         await _announcer.AnnounceAsync(_models.Head, cancellationToken).ConfigureAwait(false);
         await Rollouts.RestoreAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var loop in new Func<CancellationToken, Task>[] { Drift.RunAsync, _announcer.RunAsync, Rollouts.RunAsync, Pipeline.RunAsync })
+        foreach (var loop in new Func<CancellationToken, Task>[] { Drift.RunAsync, _announcer.RunAsync, _announcer.RunTimestampsAsync, Rollouts.RunAsync, Pipeline.RunAsync })
         {
             _loops.Add(Task.Run(() => loop(_stopping.Token), CancellationToken.None));
         }

@@ -192,6 +192,7 @@ public sealed record AggregatorOptions
                 RootKeyFile = r.OptionalString("Trust:RootKeyFile"),
                 SigningKeyLifetime = TimeSpan.FromDays(r.Double("Trust:SigningKeyDays", 365, 1, 36_500)),
                 ManifestLifetime = TimeSpan.FromDays(r.Double("Trust:ManifestDays", 30, 0.001, 3650)),
+                TimestampLifetime = TimeSpan.FromMinutes(r.Double("Trust:TimestampMinutes", 60, 0.05, 10_080)),
             },
             Governance = EdgeMlOps.Aggregator.Governance.GovernanceOptions.Read(r),
             Monitoring = EdgeMlOps.Aggregator.Monitoring.MonitoringSettings.Read(r, model),

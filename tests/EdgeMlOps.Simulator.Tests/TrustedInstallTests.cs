@@ -169,7 +169,7 @@ public class TrustedInstallTests
     public async Task DeviceCutOffFromFreshManifests_SaysItIsBehind()
     {
         var dir = TempDirectory();
-        var node = new AggregatorNode(Options(dir) with { Trust = new EdgeMlOps.Aggregator.Trust.TrustOptions { ManifestLifetime = TimeSpan.FromSeconds(4) } });
+        var node = new AggregatorNode(Options(dir) with { Trust = new EdgeMlOps.Aggregator.Trust.TrustOptions { ManifestLifetime = TimeSpan.FromSeconds(4), TimestampLifetime = TimeSpan.FromSeconds(4) } });
         await node.StartAsync(CancellationToken.None);
         await using var agent = Agent(dir, node, node.Keys.RootPublicKey);
         await agent.StartAsync(CancellationToken.None);

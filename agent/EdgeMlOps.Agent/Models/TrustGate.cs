@@ -122,6 +122,17 @@ public sealed class TrustGate
         }
     }
 
+    /// <summary>Verifies a freshness statement (timestamp role, fleet, not expired).</summary>
+    public FreshnessStatement? CheckFreshness(Signed envelope, long nowUnixMs)
+    {
+        lock (_gate)
+        {
+            EnsureLoaded();
+            var verdict = _verifier.VerifyFreshness(envelope, nowUnixMs);
+            return verdict.Ok ? verdict.Value : RefusedNull<FreshnessStatement>(verdict.Reason);
+        }
+    }
+
     /// <summary>Verifies a round task's signature (a key certified for manifests), fleet, and that it names <paramref name="deviceId"/>.</summary>
     public RoundTask? CheckTask(Signed envelope, long nowUnixMs, string deviceId)
     {

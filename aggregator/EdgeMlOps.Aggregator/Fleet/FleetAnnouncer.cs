@@ -56,6 +56,30 @@ public sealed class FleetAnnouncer(
         return after;
     }
 
+    /// <summary>Issues a freshness statement every quarter of its lifetime until <paramref name="stopping"/> (TUF's timestamp role).</summary>
+    public async Task RunTimestampsAsync(CancellationToken stopping)
+    {
+        if (publisher.TimestampPeriod is not { } period) return;
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                await Task.Delay(period, time, stopping).ConfigureAwait(false);
+                try
+                {
+                    await publisher.VouchAsync(stopping).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+                {
+                    logger.LogRepublishFailed(ex.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     /// <summary>Re-signs every quarter of the manifest lifetime (between a second and six hours) until <paramref name="stopping"/>.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {

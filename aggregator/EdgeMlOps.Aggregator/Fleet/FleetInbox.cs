@@ -27,11 +27,11 @@ public sealed class FleetInbox(
 
     /// <summary>The topics the aggregator subscribes to.</summary>
     public IReadOnlyList<string> Subscriptions =>
-        [_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust];
+        [_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust, _topics.Timestamp];
 
     public Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
     {
-        if (topic == _topics.Model || topic == _topics.Rollout || topic == _topics.Trust) return RestoreRetainedAsync(topic, payload);
+        if (topic == _topics.Model || topic == _topics.Rollout || topic == _topics.Trust || topic == _topics.Timestamp) return RestoreRetainedAsync(topic, payload);
         if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind)) return Task.CompletedTask;
         if (payload.Length > ProtocolInfo.MaxPayloadBytes)
         {

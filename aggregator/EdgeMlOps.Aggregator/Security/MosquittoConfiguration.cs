@@ -80,6 +80,7 @@ public static class MosquittoConfiguration
         pattern read {topics.Model}
         pattern read {topics.Rollout}
         pattern read {topics.Trust}
+        pattern read {topics.Timestamp}
 
         """;
 }

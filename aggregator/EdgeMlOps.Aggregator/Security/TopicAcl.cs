@@ -39,7 +39,7 @@ public sealed class TopicAcl(Topics topics)
     {
         if (who.Fleet != topics.Fleet) return false;
         if (who.Role == FleetRole.Aggregator) return IsInsideFleet(filter);
-        return filter == topics.Task(who.Id) || filter == topics.Model || filter == topics.Rollout || filter == topics.Trust;
+        return filter == topics.Task(who.Id) || filter == topics.Model || filter == topics.Rollout || filter == topics.Trust || filter == topics.Timestamp;
     }
 
     private bool IsInsideFleet(string topic) =>

@@ -6,9 +6,10 @@ namespace EdgeMlOps.Aggregator.Trust;
 
 /// <summary>
 /// The aggregator's keys (TUF roles): a root key that certifies signing keys in a versioned trust
-/// bundle, and the active signing key that signs manifests and rollout plans. Rotating makes a new
-/// signing key and a new bundle (optionally revoking the old key); devices follow without any change
-/// on their side because they pin only the root. The root can live outside the data directory
+/// bundle, the active signing key that signs manifests and rollout plans, and a timestamp key that signs only the
+/// short-lived freshness statements (a stolen timestamp key can delay what a device hears, never make it install or
+/// follow anything). Rotating makes a new signing key, a new timestamp key and a new bundle (optionally revoking the
+/// old keys); devices follow without any change on their side because they pin only the root. The root can live outside the data directory
 /// (<see cref="TrustOptions.RootKeyFile"/>); by default it is generated beside the registry.
 /// </summary>
 public sealed class KeyRing : IDisposable
@@ -19,6 +20,7 @@ public sealed class KeyRing : IDisposable
     private readonly object _gate = new();
     private readonly SigningKeyPair _root;
     private SigningKeyPair _signing;
+    private SigningKeyPair _timestamp;
     private TrustBundle _bundle;
     private Signed _bundleEnvelope;
 
@@ -40,21 +42,34 @@ public sealed class KeyRing : IDisposable
             // devices refuse a bundle older than the one they hold.
             _bundleEnvelope = Signed.Parser.ParseFrom(File.ReadAllBytes(bundlePath));
             _bundle = TrustBundle.Parser.ParseFrom(_bundleEnvelope.Body);
-            var active = _bundle.Keys.Where(k => !_bundle.RevokedKeyIds.Contains(k.KeyId) && k.ExpiresUnixMs > now.ToUnixTimeMilliseconds() + (long)RenewBefore.TotalMilliseconds)
-                .OrderByDescending(k => k.ExpiresUnixMs)
-                .FirstOrDefault(k => File.Exists(SigningKeyPath(k.KeyId)));
+            var active = Usable(KeyRole.Manifest, now);
             var signedByThisRoot = _bundleEnvelope.Signatures.Any(sig => sig.KeyId == Signatures.KeyIdOf(_root.PublicKey));
             if (active is not null && signedByThisRoot)
             {
                 _signing = SigningKeyPair.FromPkcs8(File.ReadAllBytes(SigningKeyPath(active.KeyId)));
+                if (Usable(KeyRole.Timestamp, now) is { } timestamp)
+                {
+                    _timestamp = SigningKeyPair.FromPkcs8(File.ReadAllBytes(SigningKeyPath(timestamp.KeyId)));
+                }
+                else
+                {
+                    // A data directory from before the timestamp role: certify a timestamp key beside the signing key.
+                    _timestamp = SigningKeyPair.Generate();
+                    Publish([(_timestamp, TimestampRoles)], [], now);
+                }
+
                 return;
             }
         }
 
-        // First start, a new root, or no usable signing key left: certify a fresh one in the next bundle.
+        // First start, a new root, or no usable signing key left: certify fresh keys in the next bundle.
         _signing = SigningKeyPair.Generate();
-        Publish(_signing, revoke: null, now);
+        _timestamp = SigningKeyPair.Generate();
+        Publish([(_signing, SigningRoles), (_timestamp, TimestampRoles)], [], now);
     }
+
+    private static readonly KeyRole[] SigningRoles = [KeyRole.Manifest, KeyRole.Rollout];
+    private static readonly KeyRole[] TimestampRoles = [KeyRole.Timestamp];
 
     /// <summary>A signing key this close to its expiry is replaced (at start, or by <see cref="RotateIfExpiring"/>).</summary>
     public TimeSpan RenewBefore => TimeSpan.FromTicks(Math.Max(TimeSpan.FromDays(1).Ticks, _options.SigningKeyLifetime.Ticks / 10));
@@ -65,6 +80,12 @@ public sealed class KeyRing : IDisposable
     public string SigningKeyId
     {
         get { lock (_gate) return _signing.KeyId; }
+    }
+
+    /// <summary>The key that signs freshness statements.</summary>
+    public string TimestampKeyId
+    {
+        get { lock (_gate) return _timestamp.KeyId; }
     }
 
     public TrustBundle Bundle
@@ -84,17 +105,24 @@ public sealed class KeyRing : IDisposable
         lock (_gate) return Signatures.Sign(body, _signing);
     }
 
-    /// <summary>Certifies a new signing key; with <paramref name="revokeOld"/> the old one is revoked in the same bundle.</summary>
+    /// <summary>Signs a freshness statement with the timestamp key (the only thing that key may sign).</summary>
+    public Signed SignFreshness(FreshnessStatement statement)
+    {
+        lock (_gate) return Signatures.Sign(statement, _timestamp);
+    }
+
+    /// <summary>Certifies a new signing key and a new timestamp key; with <paramref name="revokeOld"/> the old ones are revoked in the same bundle.</summary>
     public string Rotate(bool revokeOld, DateTimeOffset now)
     {
         lock (_gate)
         {
-            var old = _signing;
-            var fresh = SigningKeyPair.Generate();
-            Publish(fresh, revokeOld ? old.KeyId : null, now);
-            _signing = fresh;
-            old.Dispose();
-            return fresh.KeyId;
+            var (oldSigning, oldTimestamp) = (_signing, _timestamp);
+            var (signing, timestamp) = (SigningKeyPair.Generate(), SigningKeyPair.Generate());
+            Publish([(signing, SigningRoles), (timestamp, TimestampRoles)], revokeOld ? [oldSigning.KeyId, oldTimestamp.KeyId] : [], now);
+            (_signing, _timestamp) = (signing, timestamp);
+            oldSigning.Dispose();
+            oldTimestamp.Dispose();
+            return signing.KeyId;
         }
     }
 
@@ -103,8 +131,9 @@ public sealed class KeyRing : IDisposable
     {
         lock (_gate)
         {
-            var active = _bundle.Keys.FirstOrDefault(k => k.KeyId == _signing.KeyId);
-            return active is not null && active.ExpiresUnixMs > (now + RenewBefore).ToUnixTimeMilliseconds() ? null : Rotate(revokeOld: false, now);
+            var renewBefore = (now + RenewBefore).ToUnixTimeMilliseconds();
+            var fresh = new[] { _signing.KeyId, _timestamp.KeyId }.All(id => _bundle.Keys.FirstOrDefault(k => k.KeyId == id) is { } key && key.ExpiresUnixMs > renewBefore);
+            return fresh ? null : Rotate(revokeOld: false, now);
         }
     }
 
@@ -112,22 +141,29 @@ public sealed class KeyRing : IDisposable
     {
         _root.Dispose();
         _signing.Dispose();
+        _timestamp.Dispose();
     }
 
-    private void Publish(SigningKeyPair? added, string? revoke, DateTimeOffset now)
+    /// <summary>The unrevoked key for <paramref name="role"/> furthest from expiry whose private half is here, if it is not about to expire.</summary>
+    private SigningKey? Usable(KeyRole role, DateTimeOffset now) =>
+        _bundle.Keys.Where(k => k.Roles.Contains(role) && !_bundle.RevokedKeyIds.Contains(k.KeyId) && k.ExpiresUnixMs > now.ToUnixTimeMilliseconds() + (long)RenewBefore.TotalMilliseconds)
+            .OrderByDescending(k => k.ExpiresUnixMs)
+            .FirstOrDefault(k => File.Exists(SigningKeyPath(k.KeyId)));
+
+    private void Publish(IReadOnlyList<(SigningKeyPair Key, KeyRole[] Roles)> added, IReadOnlyList<string> revoke, DateTimeOffset now)
     {
         var bundle = new TrustBundle { Fleet = _fleet, Version = _bundle.Version + 1, IssuedUnixMs = now.ToUnixTimeMilliseconds() };
         bundle.RevokedKeyIds.AddRange(_bundle.RevokedKeyIds);
-        if (revoke is not null && !bundle.RevokedKeyIds.Contains(revoke)) bundle.RevokedKeyIds.Add(revoke);
+        bundle.RevokedKeyIds.AddRange(revoke.Where(id => !bundle.RevokedKeyIds.Contains(id)));
         bundle.Keys.AddRange(_bundle.Keys.Where(k => !bundle.RevokedKeyIds.Contains(k.KeyId) && k.ExpiresUnixMs > now.ToUnixTimeMilliseconds()));
-        if (added is not null)
+        foreach (var (key, roles) in added)
         {
-            WriteSecret(SigningKeyPath(added.KeyId), added.ExportPkcs8());
+            WriteSecret(SigningKeyPath(key.KeyId), key.ExportPkcs8());
             bundle.Keys.Add(new SigningKey
             {
-                KeyId = added.KeyId,
-                PublicKey = ByteString.CopyFrom(added.PublicKey),
-                Roles = { KeyRole.Manifest, KeyRole.Rollout },
+                KeyId = key.KeyId,
+                PublicKey = ByteString.CopyFrom(key.PublicKey),
+                Roles = { roles },
                 ExpiresUnixMs = (now + _options.SigningKeyLifetime).ToUnixTimeMilliseconds(),
             });
         }
@@ -176,4 +212,7 @@ public sealed record TrustOptions
 
     /// <summary>Manifests expire this long after signing; the aggregator re-signs its announcements well before.</summary>
     public TimeSpan ManifestLifetime { get; init; } = TimeSpan.FromDays(30);
+
+    /// <summary>Freshness statements expire this long after issue; the aggregator issues one every quarter of it, and after every retained statement.</summary>
+    public TimeSpan TimestampLifetime { get; init; } = TimeSpan.FromHours(1);
 }

@@ -34,6 +34,9 @@ public sealed class Topics
     /// <summary>Retained: the signed rollout plan in force (one message for the whole fleet).</summary>
     public string Rollout => $"{Prefix}/rollout";
 
+    /// <summary>Retained: the signed, short-lived freshness statement naming the retained statements above by hash.</summary>
+    public string Timestamp => $"{Prefix}/timestamp";
+
     public string Status(string deviceId) => $"{Prefix}/devices/{deviceId}/status";
 
     public string Task(string deviceId) => $"{Prefix}/devices/{deviceId}/task";

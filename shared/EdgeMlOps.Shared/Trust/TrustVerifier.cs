@@ -120,6 +120,26 @@ public sealed class TrustVerifier
         return verified;
     }
 
+    /// <summary>Verifies a freshness statement: signed by a timestamp key, for this fleet, not expired at <paramref name="nowUnixMs"/>.</summary>
+    public Verified<FreshnessStatement> VerifyFreshness(Signed envelope, long nowUnixMs)
+    {
+        var verified = VerifySigned(envelope, FreshnessStatement.Parser, KeyRole.Timestamp, nowUnixMs);
+        if (!verified.Ok) return verified;
+        var statement = verified.Value!;
+        if (statement.Fleet != Fleet) return Verified<FreshnessStatement>.Refuse(TrustFailure.WrongFleet, $"freshness statement is for fleet '{statement.Fleet}', device is in '{Fleet}'");
+        if (statement.ExpiresUnixMs <= nowUnixMs)
+        {
+            return Verified<FreshnessStatement>.Refuse(TrustFailure.Expired, $"freshness statement issued {DateTimeOffset.FromUnixTimeMilliseconds(statement.IssuedUnixMs):u} expired at {DateTimeOffset.FromUnixTimeMilliseconds(statement.ExpiresUnixMs):u}");
+        }
+
+        if (statement.Statements.Any(d => d.Topic.Length == 0 || !Hashing.ContentHash.IsSha256Hex(d.Sha256)))
+        {
+            return Verified<FreshnessStatement>.Refuse(TrustFailure.Malformed, "freshness statement names a statement without a topic or a well-formed sha256");
+        }
+
+        return verified;
+    }
+
     /// <summary>
     /// Verifies a round task: signed by a key certified for manifests (the authority over what is trained), for
     /// this fleet. Tasks travel as <c>Signed</c> envelopes, so a forged or altered task is refused however it

@@ -107,6 +107,33 @@ public sealed class TrustVerifierTests : IDisposable
         Assert.Equal(TrustFailure.UnknownKey, device.VerifyManifest(Signatures.Sign(Manifest(2), _stranger), Now).Failure);
     }
 
+    private static FreshnessStatement Freshness(long expires = Now + 60_000, string fleet = "f") => new()
+    {
+        Fleet = fleet, IssuedUnixMs = Now - 1_000, ExpiresUnixMs = expires,
+        Statements = { new RetainedDigest { Topic = "edgemlops/v1/f/model", Sha256 = new string('d', 64) } },
+    };
+
+    [Fact]
+    public void FreshnessStatements_AreAcceptedOnlyFromATimestampKey_AndATimestampKeySignsNothingElse()
+    {
+        using var timestamp = SigningKeyPair.Generate();
+        var device = new TrustVerifier("f", [_root.PublicKey]);
+        Assert.True(device.AcceptBundle(Bundle(1, [Certify(_signer), Certify(timestamp, KeyRole.Timestamp)])).Ok);
+
+        var verdict = device.VerifyFreshness(Signatures.Sign(Freshness(), timestamp), Now);
+        Assert.True(verdict.Ok, verdict.Reason);
+        Assert.Single(verdict.Value!.Statements);
+
+        // The manifest and rollout key may not vouch for freshness, nor the timestamp key sign what devices install or follow.
+        Assert.Equal(TrustFailure.WrongRole, device.VerifyFreshness(Signatures.Sign(Freshness(), _signer), Now).Failure);
+        Assert.Equal(TrustFailure.WrongRole, device.VerifyManifest(Signatures.Sign(Manifest(2), timestamp), Now).Failure);
+        Assert.Equal(TrustFailure.Expired, device.VerifyFreshness(Signatures.Sign(Freshness(expires: Now), timestamp), Now).Failure);
+        Assert.Equal(TrustFailure.WrongFleet, device.VerifyFreshness(Signatures.Sign(Freshness(fleet: "g"), timestamp), Now).Failure);
+        var malformed = Freshness();
+        malformed.Statements[0].Sha256 = "not-a-hash";
+        Assert.Equal(TrustFailure.Malformed, device.VerifyFreshness(Signatures.Sign(malformed, timestamp), Now).Failure);
+    }
+
     [Fact]
     public void ExpiredManifest_IsRefused_FreezeAttack()
     {
