@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using EdgeMlOps.Aggregator.Security;
 using Microsoft.Extensions.Logging;
@@ -13,7 +12,8 @@ public sealed record BrokerTls(X509Certificate2 ServerCertificate, BrokerGuard G
 
 /// <summary>
 /// The default broker: MQTTnet.Server in the aggregator's process, listening on TLS with client
-/// certificates from the fleet CA and a topic ACL (<see cref="BrokerGuard"/>), or on plain TCP
+/// certificates from the fleet CA, a packet limit per identity (<see cref="TlsMqttListener"/>) and a topic ACL
+/// (<see cref="BrokerGuard"/>), or on plain TCP
 /// without any authentication when a developer explicitly allows it. Its per-client queue is
 /// raised well above MQTTnet's default of 250 (which silently drops under load) and every drop
 /// is counted. For fleets beyond one process, point the aggregator at an external broker.
@@ -39,13 +39,12 @@ public sealed partial class EmbeddedBroker : IAsyncDisposable
             .WithPersistentSessions()
             .WithMaxPendingMessagesPerClient(maxPendingMessagesPerClient)
             .WithConnectionBacklog(4096);
-        builder = tls is null
-            ? builder.WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(bindAddress).WithDefaultEndpointPort(Port)
-            : builder.WithoutDefaultEndpoint().WithEncryptedEndpoint().WithEncryptedEndpointBoundIPAddress(bindAddress).WithEncryptedEndpointPort(Port)
-                .WithEncryptionCertificate(tls.ServerCertificate).WithEncryptionSslProtocol(SslProtocols.Tls12 | SslProtocols.Tls13)
-                .WithClientCertificate(tls.Guard.ValidateClientCertificate, true);
         BindAddress = bindAddress;
-        _server = new MqttServerFactory().CreateMqttServer(builder.Build());
+        // TLS goes through the broker's own listener: the same handshake as MQTTnet's, plus a packet limit per identity
+        // enforced as packets are read (MQTTnet's listener has none).
+        _server = tls is null
+            ? new MqttServerFactory().CreateMqttServer(builder.WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(bindAddress).WithDefaultEndpointPort(Port).Build())
+            : new MqttServerFactory().CreateMqttServer(builder.WithoutDefaultEndpoint().Build(), [new TlsMqttListener(bindAddress, Port, tls)]);
         if (tls is not null)
         {
             _server.ValidatingConnectionAsync += tls.Guard.ValidateConnectionAsync;

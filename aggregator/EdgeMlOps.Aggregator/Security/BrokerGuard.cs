@@ -49,6 +49,21 @@ public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl
         return false;
     }
 
+    /// <summary>
+    /// Largest MQTT packet a client may send, enforced as it is read: the aggregator the protocol's payload limit; any
+    /// other certificate a device's largest message kind (its update, sized from the model) — plus room for the topic
+    /// and properties.
+    /// </summary>
+    public int MaxPacketBytes(X509Certificate2? certificate) =>
+        PacketOverheadBytes + (certificate is not null && FleetIdentity.FromCertificate(certificate) is { Role: FleetRole.Aggregator } ? ProtocolInfo.MaxPayloadBytes : _limits.Largest);
+
+    /// <summary>Room in a packet beyond its payload: topic, properties, packet id.</summary>
+    public const int PacketOverheadBytes = 64 * 1024;
+
+    /// <summary>A client declared a packet over its limit: the connection was closed before the packet was read.</summary>
+    public void PacketRefused(X509Certificate2? certificate, long size, int limit) =>
+        events.Record(SecurityEventKind.PublishDenied, certificate?.Subject ?? "(tls)", $"packet of {size} bytes refused as it began (limit {limit}); connection closed");
+
     public Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
     {
         var refusal = Refusal(e);

@@ -30,6 +30,9 @@ public sealed record DevicePublishLimits(int Status, int Update, int Evaluation,
         return new DevicePublishLimits(StatusBytes, update, EvaluationBytes, (int)Math.Min(2L * maxProfileBytes, ProtocolInfo.MaxPayloadBytes));
     }
 
+    /// <summary>The largest message of any kind: what a device's packets are held to as they are read.</summary>
+    public int Largest => Math.Max(Math.Max(Status, Update), Math.Max(Evaluation, Profile));
+
     /// <summary>The limit for a device topic's kind (<c>status</c>, <c>update</c>, <c>eval</c>, <c>profile</c>).</summary>
     public int For(string kind) => kind switch
     {

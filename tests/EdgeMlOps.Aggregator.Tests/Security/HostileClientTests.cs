@@ -187,6 +187,50 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task APacketDeclaringAHundredMegabytes_IsRefusedAsItBegins_WithoutTheBrokerReadingIt()
+    {
+        await using var node = await StartAsync();
+        var certificate = node.Security.IssueDeviceCertificate("huge");
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(node.BrokerEndpoint.Host, node.BrokerEndpoint.Port);
+        await using var tls = new System.Net.Security.SslStream(tcp.GetStream(), false, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = node.BrokerEndpoint.Host,
+            ClientCertificates = [certificate],
+        });
+
+        // MQTT 5 CONNECT as device "huge", then CONNACK.
+        byte[] id = System.Text.Encoding.ASCII.GetBytes("huge");
+        byte[] connect = [0x10, (byte)(13 + id.Length), 0, 4, (byte)'M', (byte)'Q', (byte)'T', (byte)'T', 5, 0x02, 0, 60, 0, 0, (byte)id.Length, .. id];
+        await tls.WriteAsync(connect);
+        var connack = new byte[64];
+        Assert.True(await tls.ReadAsync(connack) > 0);
+        Assert.Equal(0x20, connack[0]);
+
+        // A PUBLISH declaring 100,000,000 bytes (the MQTT maximum is 268 MB), then the first 64 KiB of it.
+        var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        byte[] header = [0x30, 0x80, 0xC2, 0xD7, 0x2F]; // remaining length 100,000,000 as a variable byte integer
+        var closed = false;
+        try
+        {
+            await tls.WriteAsync(header);
+            for (var i = 0; i < 16 && !closed; i++) await tls.WriteAsync(new byte[4096]);
+            closed = await tls.ReadAsync(new byte[16]) == 0;
+        }
+        catch (IOException)
+        {
+            closed = true;
+        }
+
+        Assert.True(closed, "the broker closes the connection");
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
+        Assert.True(allocated < 20_000_000, $"{allocated:N0} bytes allocated in the process while the packet was refused (MQTTnet alone allocates its 100 MB body)");
+        await Eventually.Until(() => node.Security.Events.Count(SecurityEventKind.PublishDenied) == 1, "the refusal recorded");
+        Assert.Contains(node.Security.Events.Recent(10), e => e.Detail.Contains("packet of 100000005 bytes refused as it began", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task PerTopicLimits_AStatusOrAnUpdateFarBeyondWhatTheModelNeeds_IsDroppedAtTheBroker()
     {
         await using var node = await StartAsync();

@@ -1,0 +1,105 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using MQTTnet.Adapter;
+using MQTTnet.Diagnostics.Logger;
+using MQTTnet.Formatter;
+using MQTTnet.Implementations;
+using MQTTnet.Server;
+
+namespace EdgeMlOps.Aggregator.Broker;
+
+/// <summary>
+/// The embedded broker's TLS endpoint, in place of MQTTnet's own: the same handshake (the fleet certificate, a client
+/// certificate required and checked by the guard, TLS 1.2/1.3), and underneath MQTTnet's reader a packet limit chosen
+/// per identity after the handshake (<see cref="PacketLimitChannel"/>), which MQTTnet's listener cannot take.
+/// </summary>
+internal sealed class TlsMqttListener(IPAddress address, int port, BrokerTls tls) : IMqttServerAdapter
+{
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
+    private readonly CancellationTokenSource _stopping = new();
+    private TcpListener? _listener;
+    private Task? _accepting;
+
+    public Func<IMqttChannelAdapter, Task>? ClientHandler { get; set; }
+
+    public Task StartAsync(MqttServerOptions options, IMqttNetLogger logger)
+    {
+        _listener = new TcpListener(address, port);
+        _listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _listener.Start(4096);
+        _accepting = Task.Run(() => AcceptAsync(options, logger));
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _listener?.Stop();
+        if (_accepting is not null) await _accepting.ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        _listener?.Dispose();
+        _stopping.Dispose();
+    }
+
+    private async Task AcceptAsync(MqttServerOptions options, IMqttNetLogger logger)
+    {
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener!.AcceptSocketAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                if (_stopping.IsCancellationRequested) return;
+                continue;
+            }
+
+            _ = Task.Run(() => ServeAsync(socket, options, logger));
+        }
+    }
+
+    private async Task ServeAsync(Socket socket, MqttServerOptions options, IMqttNetLogger logger)
+    {
+        socket.NoDelay = true;
+        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false, tls.Guard.ValidateClientCertificate);
+        try
+        {
+            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+            {
+                handshake.CancelAfter(HandshakeTimeout);
+                await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+                {
+                    ServerCertificate = tls.ServerCertificate,
+                    ClientCertificateRequired = true,
+                    EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                }, handshake.Token).ConfigureAwait(false);
+            }
+
+            using var certificate = ssl.RemoteCertificate is { } remote ? new X509Certificate2(remote) : null;
+            var limit = tls.Guard.MaxPacketBytes(certificate);
+            var channel = new PacketLimitChannel(
+                new MqttTcpChannel(ssl, socket.LocalEndPoint!, socket.RemoteEndPoint!, certificate!),
+                new MqttFrameScanner(limit),
+                size => tls.Guard.PacketRefused(certificate, size, limit));
+            using var adapter = new MqttChannelAdapter(channel, new MqttPacketFormatterAdapter(new MqttBufferWriter(options.WriterBufferSize, options.WriterBufferSizeMax)), logger);
+            if (ClientHandler is { } handler) await handler(adapter).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // A failed handshake is recorded by the guard's certificate check; a dropped connection ends the session.
+        }
+        finally
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
