@@ -86,10 +86,12 @@ public static class Cli
         var abBaseline = new Option<double>("--ab-baseline") { Description = "Expected accuracy of the served version (sizes the test)", DefaultValueFactory = _ => 0.8 };
         var abEffect = new Option<double>("--ab-min-effect") { Description = "Smallest difference worth detecting, in the metric's units (sizes the test)", DefaultValueFactory = _ => 0.05 };
         var abUnit = new Option<string>("--ab-unit") { Description = "request (both arms on every device, split per request) or device (each device answers every request with one arm)", DefaultValueFactory = _ => "request" };
+        var abIcc = new Option<double?>("--ab-icc") { Description = "With --ab-unit device: expected correlation of outcomes within a device, in [0, 1) (with --ab-labels-per-device, inflates the sample size by the design effect 1 + (m − 1)ρ)" };
+        var abPerDevice = new Option<double?>("--ab-labels-per-device") { Description = "With --ab-unit device and --ab-icc: expected labelled predictions per device during the test" };
         var abSd = new Option<double?>("--ab-sd") { Description = "With --ab-metric cost:…: the expected standard deviation of one labelled prediction's cost (sizes the test)" };
         var abMetric = new Option<string>("--ab-metric") { Description = "What the A/B test or bandit compares: accuracy, share:C (share of requests answered with class C) or cost:TRUE>PREDICTED=COST,… (mean cost per labelled prediction; not with the bandit)", DefaultValueFactory = _ => "accuracy" };
         var abLower = new Option<bool>("--ab-lower-is-better") { Description = "With --ab-metric share:C or cost:…: lower is better" };
-        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, stratify, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, ab, abSplit, abMode, abBaseline, abEffect, abSd, abMetric, abLower, abUnit, reason };
+        var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, stratify, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, ab, abSplit, abMode, abBaseline, abEffect, abSd, abMetric, abLower, abUnit, abIcc, abPerDevice, reason };
         create.SetAction((r, ct) => Run(console, async () =>
         {
             var shadowing = r.GetValue(shadow) is > 0 and var share
@@ -97,7 +99,7 @@ public static class Cli
                 : null;
             var testing = r.GetValue(ab) is > 0 and var abShare
                 ? new AbArgs(abShare, r.GetValue(abSplit), r.GetValue(abMode) switch { "sequential" => "Sequential", "fixed" => "FixedHorizon", "bandit" => "Bandit", var m => throw new FormatException($"--ab-mode '{m}' is not sequential, fixed or bandit") }, r.GetValue(abBaseline), r.GetValue(abEffect), r.GetValue(abMetric) ?? "accuracy", !r.GetValue(abLower), r.GetValue(abSd),
-                    r.GetValue(abUnit) switch { "request" => "Request", "device" => "Device", var u => throw new FormatException($"--ab-unit '{u}' is not request or device") })
+                    r.GetValue(abUnit) switch { "request" => "Request", "device" => "Device", var u => throw new FormatException($"--ab-unit '{u}' is not request or device") }, r.GetValue(abIcc), r.GetValue(abPerDevice))
                 : null;
             var body = RolloutRequestJson.Body(r.GetValue(version), r.GetValue(stages), r.GetValue(exponential), r.GetValue(cohort) ?? [], r.GetValue(window), r.GetValue(maxFailure), r.GetValue(maxDrop), r.GetValue(latency), !r.GetValue(manual), r.GetValue(reason)!, shadowing, testing, r.GetValue(stratify));
             Rollout(output, await Client(r).PostAsync("/v1/admin/rollouts", body, ct).ConfigureAwait(false));

@@ -75,6 +75,8 @@ internal static class RolloutRequestJson
                 json.WriteNumber("baselineRate", ab.Baseline);
                 json.WriteNumber("minDetectableEffect", ab.MinEffect);
                 if (ab.StandardDeviation is { } sd) json.WriteNumber("standardDeviation", sd);
+                if (ab.ClusterCorrelation is { } icc) json.WriteNumber("clusterCorrelation", icc);
+                if (ab.LabelsPerDevice is { } m) json.WriteNumber("labelsPerDevice", m);
                 json.WriteEndObject();
                 json.WriteEndObject();
             }

@@ -49,6 +49,22 @@ public sealed record ExperimentDesign
     /// </summary>
     public double? StandardDeviation { get; set; }
 
+    /// <summary>
+    /// Tests randomised by device: the expected intraclass correlation ρ of outcomes within one device (how much devices
+    /// differ: ρ = between-device variance / total variance), in [0, 1). With <see cref="LabelsPerDevice"/> it inflates
+    /// the sample size by the design effect. Null: every label counts as independent (request-randomised tests).
+    /// </summary>
+    public double? ClusterCorrelation { get; set; }
+
+    /// <summary>Tests randomised by device: the expected labelled observations per device during the test (m ≥ 1).</summary>
+    public double? LabelsPerDevice { get; set; }
+
+    /// <summary>
+    /// Kish's design effect 1 + (m − 1)ρ: how many more labels a device-randomised test needs than independent ones for
+    /// the same power (1 without <see cref="ClusterCorrelation"/> and <see cref="LabelsPerDevice"/>).
+    /// </summary>
+    public double DesignEffect => ClusterCorrelation is { } rho && LabelsPerDevice is { } m ? 1 + (m - 1) * rho : 1;
+
     /// <summary>Two-sided false-positive rate.</summary>
     public double Alpha { get; set; } = 0.05;
 
@@ -58,6 +74,9 @@ public sealed record ExperimentDesign
     /// <summary>Throws <see cref="ArgumentException"/> for a design no test could run.</summary>
     public void Validate()
     {
+        if ((ClusterCorrelation is null) != (LabelsPerDevice is null)) throw new ArgumentException("experiment: a design effect needs both the cluster correlation and the labels per device");
+        if (ClusterCorrelation is { } rho && !(rho >= 0 && rho < 1)) throw new ArgumentException("experiment: the cluster correlation must be in [0, 1)");
+        if (LabelsPerDevice is { } m && !(m >= 1 && double.IsFinite(m))) throw new ArgumentException("experiment: the labels per device must be at least 1");
         if (StandardDeviation is { } sd)
         {
             if (!(sd > 0 && double.IsFinite(sd))) throw new ArgumentException("experiment: the standard deviation must be positive");
@@ -81,7 +100,7 @@ public sealed record ExperimentDesign
     /// Observations needed in each arm to detect a difference of <see cref="MinDetectableEffect"/> with a two-sided
     /// test at <see cref="Alpha"/> and the given <see cref="Power"/>: for a proportion from <see cref="BaselineRate"/>
     /// (the normal approximation for two proportions: pooled variance under the null, separate under the alternative);
-    /// for a mean, 2σ²(z₁₋α/₂ + z₁₋β)²/δ² with σ the <see cref="StandardDeviation"/>.
+    /// for a mean, 2σ²(z₁₋α/₂ + z₁₋β)²/δ² with σ the <see cref="StandardDeviation"/> — times the <see cref="DesignEffect"/>.
     /// </summary>
     public long SampleSizePerArm()
     {
@@ -90,14 +109,14 @@ public sealed record ExperimentDesign
         if (StandardDeviation is { } sd)
         {
             var z = (za + zb) * sd / MinDetectableEffect;
-            return (long)Math.Ceiling(2 * z * z);
+            return (long)Math.Ceiling(2 * z * z * DesignEffect);
         }
 
         var p1 = BaselineRate;
         var p2 = BaselineRate + MinDetectableEffect;
         var pooled = (p1 + p2) / 2;
         var root = za * Math.Sqrt(2 * pooled * (1 - pooled)) + zb * Math.Sqrt(p1 * (1 - p1) + p2 * (1 - p2));
-        return (long)Math.Ceiling(root * root / (MinDetectableEffect * MinDetectableEffect));
+        return (long)Math.Ceiling(root * root / (MinDetectableEffect * MinDetectableEffect) * DesignEffect);
     }
 
     /// <summary>

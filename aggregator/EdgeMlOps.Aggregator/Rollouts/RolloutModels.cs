@@ -224,6 +224,7 @@ public sealed record ExperimentRequest
         if (metric.IsMean && Design.StandardDeviation is null) throw new ArgumentException($"experiment: metric '{Metric}' is a mean; the design needs its standard deviation per observation (CLI --ab-sd) to size the test");
         if (!metric.IsMean && Design.StandardDeviation is not null) throw new ArgumentException($"experiment: a standard deviation sizes tests on a mean (a cost KPI); '{metric.Name}' is a proportion, sized by its baseline rate");
         if (metric.IsMean && Design.Mode == Experiments.ExperimentMode.Bandit) throw new ArgumentException("experiment: the bandit compares proportions (accuracy or share:C); a cost KPI runs as a sequential or fixed-horizon test");
+        if (Design.ClusterCorrelation is not null && Unit != Experiments.RandomisationUnit.Device) throw new ArgumentException("experiment: a design effect (cluster correlation and labels per device) sizes tests randomised by device (unit Device, CLI --ab-unit device); a request-randomised test compares arms within each device");
         if (!(Share > 0 && Share <= 1)) throw new ArgumentException("experiment: share must be in (0, 1]");
         if (!(Split > 0 && Split < 1)) throw new ArgumentException("experiment: split must be in (0, 1)");
         LatencyLimit.Validate("experiment", MaxLatencyP95Ratio, MinLatencyIncreaseMs);

@@ -238,9 +238,10 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal("hw", _node.Rollouts.Current!.Request.Gates.StratifyBy);
         (exit, _) = await Run("bob-token", "rollouts", "abort", _node.Rollouts.Current.Id, "--reason", "stop");
         Assert.Equal(0, exit);
-        (exit, _) = await Run("bob-token", "rollouts", "create", "1", "--ab", "0.2", "--ab-unit", "device", "--reason", "one version per device");
+        (exit, _) = await Run("bob-token", "rollouts", "create", "1", "--ab", "0.2", "--ab-unit", "device", "--ab-mode", "fixed", "--ab-icc", "0.06", "--ab-labels-per-device", "200", "--reason", "one version per device");
         Assert.Equal(0, exit);
         Assert.Equal(EdgeMlOps.Aggregator.Experiments.RandomisationUnit.Device, _node.Rollouts.Current!.Request.Experiment!.Unit);
+        Assert.Equal(1 + 199 * 0.06, _node.Rollouts.Current.Request.Experiment!.Design.DesignEffect, 9);
         Assert.Contains("50 % of its devices to the version", _node.Rollouts.Current.Note, StringComparison.Ordinal);
         (exit, _) = await Run("bob-token", "rollouts", "abort", _node.Rollouts.Current.Id, "--reason", "stop");
         Assert.Equal(0, exit);

@@ -57,6 +57,70 @@ public sealed class DeviceRandomisationTests(Xunit.Abstractions.ITestOutputHelpe
         Assert.True(robust <= 0.06, $"cluster-robust false-positive rate {robust:P1} (read against t with the smaller arm's devices − 1 degrees of freedom)");
     }
 
+    /// <summary>
+    /// A fleet just large enough for each arm to reach the horizon: devices (accuracy uniform in [0.6, 0.95], 200 labels
+    /// each) join in id order, in the arm the stable hash gives them, until both arms hold <paramref name="horizon"/>
+    /// labels; arm B's devices are <paramref name="effect"/> less accurate.
+    /// </summary>
+    private static List<ExperimentReport> FleetAtTheHorizon(int seed, long horizon, double effect, int labels = 200)
+    {
+        var random = new Random(seed);
+        var rollout = $"p{seed}";
+        var reports = new List<ExperimentReport>();
+        long inA = 0, inB = 0;
+        for (var d = 0; inA < horizon || inB < horizon; d++)
+        {
+            var b = RolloutMembership.DeviceInArmB(rollout, $"dev-{d}", 0.5);
+            var accuracy = 0.6 + 0.35 * random.NextDouble() - (b ? effect : 0);
+            if ((b ? inB : inA) >= horizon) continue;
+            var correct = (ulong)Enumerable.Range(0, labels).Count(_ => random.NextDouble() < accuracy);
+            var arm = new ArmCounts { Served = (ulong)labels, Labelled = (ulong)labels, Correct = correct, LatencyP95Ms = 1 };
+            if (b) inB += labels;
+            else inA += labels;
+            reports.Add(new ExperimentReport
+            {
+                RolloutId = rollout,
+                A = b ? new ArmCounts { Version = 1 } : new ArmCounts(arm) { Version = 1 },
+                B = b ? new ArmCounts(arm) { Version = 2 } : new ArmCounts { Version = 2 },
+            });
+        }
+
+        return reports;
+    }
+
+    [Fact]
+    public void TheDesignEffect_GivesADeviceRandomisedFixedHorizonTheDesignedPower()
+    {
+        // Devices' accuracies uniform in [0.6, 0.95]: between-device variance 0.35²/12, total 0.775 · 0.225, so ρ ≈ 0.0585;
+        // 200 labels per device make the design effect 1 + 199ρ ≈ 12.6.
+        const double rho = 0.35 * 0.35 / 12 / (0.775 * 0.225);
+        var plain = new ExperimentRequest { Unit = RandomisationUnit.Device, Design = new ExperimentDesign { Mode = ExperimentMode.FixedHorizon, BaselineRate = 0.775, MinDetectableEffect = 0.05 } };
+        var clustered = plain with { Design = plain.Design with { ClusterCorrelation = rho, LabelsPerDevice = 200 } };
+        plain.Validate();
+        clustered.Validate();
+        Assert.Equal(1 + 199 * rho, clustered.Design.DesignEffect, 12);
+        // n·DEFF, with n unrounded (the plain size is rounded up once, so the two differ by less than DEFF).
+        Assert.InRange(plain.Design.SampleSizePerArm() * clustered.Design.DesignEffect - clustered.Design.SampleSizePerArm(), 0, clustered.Design.DesignEffect);
+
+        const int seeds = 400;
+        double Rate(ExperimentRequest test, double effect) => Enumerable.Range(0, seeds).Count(seed =>
+            ExperimentGate.Judge(test, FleetAtTheHorizon(seed, test.Design.SampleSizePerArm(), effect)).Reading.Verdict == ExperimentVerdict.BWorse) / (double)seeds;
+        var (powerPlain, powerClustered, falseAlarms) = (Rate(plain, 0.05), Rate(clustered, 0.05), Rate(clustered, 0));
+        output.WriteLine($"fixed horizon by device, B 0.05 less accurate, {seeds} fleets: without the design effect ({plain.Design.SampleSizePerArm()} labels per arm) power {powerPlain:P1}; with it ({clustered.Design.SampleSizePerArm()}) {powerClustered:P1}; A/A 'worse' {falseAlarms:P1}");
+        Assert.True(powerPlain < 0.5, $"counting labels as independent, the horizon comes with a handful of devices: power {powerPlain:P1}");
+        Assert.InRange(powerClustered, 0.72, 0.92);
+        Assert.True(falseAlarms <= 0.04, $"one-sided false alarms {falseAlarms:P1} (α/2 = 2.5%)");
+    }
+
+    [Fact]
+    public void ADesignEffect_IsRefusedForARequestRandomisedTest_AndNeedsBothFigures()
+    {
+        var request = new ExperimentRequest { Unit = RandomisationUnit.Request, Design = new ExperimentDesign { ClusterCorrelation = 0.05, LabelsPerDevice = 200 } };
+        Assert.Contains("randomised by device", Assert.Throws<ArgumentException>(request.Validate).Message, StringComparison.Ordinal);
+        var half = new ExperimentRequest { Unit = RandomisationUnit.Device, Design = new ExperimentDesign { ClusterCorrelation = 0.05 } };
+        Assert.Contains("needs both", Assert.Throws<ArgumentException>(half.Validate).Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AWorseVersion_IsStillFound_WhenDevicesAreRandomised()
     {
