@@ -86,9 +86,11 @@ public sealed class ReadmeWalkthroughTests(ITestOutputHelper output) : IAsyncLif
 
         // A second person approves it — bob, in the console (the README's CLI line for bob does the same).
         _ = governed.Find("models", "approve", "VERSION");
-        await using var browser = await ConsoleBrowser.LaunchAsync();
+        // Bob's browser trusts the fleet CA as an operator's would after importing aggregator-data/pki/ca.crt: the console's
+        // certificate must verify for https://127.0.0.1:8443/ with no error ignored.
+        await using var browser = await ConsoleBrowser.LaunchAsync(trustedCa: Path.Combine(_work, "aggregator-data", "pki", "ca.crt"));
         var console = new Uri("https://127.0.0.1:8443/");
-        var bob = await browser.SignInAsync(console, "bob-secret", ignoreHttpsErrors: true);
+        var bob = await browser.SignInAsync(console, "bob-secret");
         await bob.ClickAsync("#tabs button[data-view=registry]");
         await bob.ClickAsync($"button[data-action=approve][data-version='{candidate}']");
         await bob.FillAsync("#confirm-reason", "reviewed the round's evaluation");
