@@ -17,7 +17,10 @@ public static class TlsCost
     public static async Task RunAsync(TextWriter output)
     {
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-tlscost-" + Guid.NewGuid().ToString("N"));
-        using var security = new FleetSecurity(dir, "bench", new SecurityOptions(), TimeProvider.System, NullLogger.Instance);
+        // The per-device publish rate limit (100/s, bursts of 2,000 by default) would cut the 5,000-message run short: this
+        // measures what TLS costs, not the limiter.
+        var unlimited = new SecurityOptions { DeviceMessagesPerSecond = 1e9, DeviceMessageBurst = 1e9 };
+        using var security = new FleetSecurity(dir, "bench", unlimited, TimeProvider.System, NullLogger.Instance);
         using var device = security.IssueDeviceCertificate("dev-1");
         var tlsSettings = new MqttTlsSettings(security.Authority.Certificate, _ => device);
         await using var plain = new EmbeddedBroker(0, IPAddress.Loopback, NullLogger.Instance, tls: null);

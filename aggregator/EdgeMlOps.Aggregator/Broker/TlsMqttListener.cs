@@ -20,6 +20,8 @@ internal sealed class TlsMqttListener(IPAddress address, int port, BrokerTls tls
 {
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
     private readonly CancellationTokenSource _stopping = new();
+    // Built once: given the bare certificate, every handshake would build the server's chain again.
+    private readonly SslStreamCertificateContext _certificate = SslStreamCertificateContext.Create(tls.ServerCertificate, additionalCertificates: null, offline: true);
     private TcpListener? _listener;
     private Task? _accepting;
 
@@ -77,7 +79,7 @@ internal sealed class TlsMqttListener(IPAddress address, int port, BrokerTls tls
                 handshake.CancelAfter(HandshakeTimeout);
                 await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
                 {
-                    ServerCertificate = tls.ServerCertificate,
+                    ServerCertificateContext = _certificate,
                     ClientCertificateRequired = true,
                     EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                     CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
