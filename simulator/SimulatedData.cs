@@ -83,6 +83,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
                 AdaptiveOverSelection = options.AdaptiveOverSelection,
                 MinQuorum = options.MinQuorum,
                 ReportDeadline = options.Deadline,
+                CheckInWindow = options.CheckInWindow,
                 LocalEpochs = options.LocalEpochs,
                 BatchSize = options.Batch,
                 LearningRate = options.LearningRate,

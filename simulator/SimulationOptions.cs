@@ -38,6 +38,9 @@ public sealed record SimulationOptions
     public double StragglerProbability { get; init; }
     public TimeSpan StragglerDelay { get; init; } = TimeSpan.Zero;
     public TimeSpan Deadline { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Pace steering: the window a round's devices' start times are spread over (0: all at once).</summary>
+    public TimeSpan CheckInWindow { get; init; } = TimeSpan.Zero;
     public double OverSelection { get; init; } = 1.0;
 
     /// <summary>Size each round's selection from the turnout of earlier rounds (the fixed factor is the prior).</summary>
@@ -111,6 +114,7 @@ public sealed record SimulationOptions
           --straggler-prob P       probability a selected device reports late (0)
           --straggler-delay SEC    how late a straggler reports (0)
           --deadline SEC           round reporting deadline (120)
+          --check-in-window SEC    pace steering: spread each round's devices' start over SEC (0; at most half the deadline)
           --over-selection X       select X times the target (1.0: reproducible curves)
           --adaptive-over-selection  size each selection from observed turnout (X is the prior; up to 3x)
           --min-quorum Q           share of the target needed to accept a round (0.5)
@@ -244,6 +248,7 @@ public sealed record SimulationOptions
                 case "--straggler-prob": o = o with { StragglerProbability = Dbl(0, 1) }; break;
                 case "--straggler-delay": o = o with { StragglerDelay = TimeSpan.FromSeconds(Dbl(0, 3600)) }; break;
                 case "--deadline": o = o with { Deadline = TimeSpan.FromSeconds(Dbl(0.1, 86_400)) }; break;
+                case "--check-in-window": o = o with { CheckInWindow = TimeSpan.FromSeconds(Dbl(0, 43_200)) }; break;
                 case "--over-selection": o = o with { OverSelection = Dbl(1, 10) }; break;
                 case "--min-quorum": o = o with { MinQuorum = Dbl(0, 1) }; break;
                 case "--test-size": o = o with { TestSize = Int(1) }; break;

@@ -23,6 +23,12 @@ public sealed record RoundResult(
 
     /// <summary>Strategy figures (ε spent, clip norm, staleness…).</summary>
     public IReadOnlyDictionary<string, double> Notes { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>The most accepted updates that reached the aggregator within one second.</summary>
+    public int PeakUpdatesPerSecond { get; init; }
+
+    /// <summary>Seconds from the round's first accepted update to its last.</summary>
+    public double ArrivalSpreadSeconds { get; init; }
 }
 
 /// <summary>The whole run: settings, per-round results and the final figures.</summary>

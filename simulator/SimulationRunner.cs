@@ -128,6 +128,8 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         {
             ElapsedSeconds = elapsed,
             Notes = report.Notes,
+            PeakUpdatesPerSecond = report.PeakUpdatesPerSecond,
+            ArrivalSpreadSeconds = report.ArrivalSpreadSeconds,
         };
         results.Add(result);
         if (!options.Quiet)
@@ -135,7 +137,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             var notes = string.Concat(report.Notes.Select(n => FormattableString.Invariant($"  {n.Key} {n.Value:G4}")));
             progress?.WriteLine(
                 $"round {report.Round,3}/{options.Rounds}  {report.Status,-9} v{version,-4} acc {result.Accuracy:F4}  loss {result.Loss:F4}  " +
-                $"participants {report.Contributors}/{report.Selected}  rejected {report.Rejected}  up {result.BytesUp / 1e6:F2} MB  down {result.BytesDown / 1e6:F2} MB  {result.Seconds:F2} s{notes}");
+                $"participants {report.Contributors}/{report.Selected}  rejected {report.Rejected}  up {result.BytesUp / 1e6:F2} MB  down {result.BytesDown / 1e6:F2} MB  {result.Seconds:F2} s  peak {report.PeakUpdatesPerSecond} updates/s over {report.ArrivalSpreadSeconds:F1} s{notes}");
         }
     }
 

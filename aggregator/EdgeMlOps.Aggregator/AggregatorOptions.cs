@@ -156,6 +156,7 @@ public sealed record AggregatorOptions
             TargetConfidence = r.Double("Rounds:TargetConfidence", defaults.TargetConfidence),
             MinQuorum = r.Double("Rounds:MinQuorum", defaults.MinQuorum),
             ReportDeadline = TimeSpan.FromSeconds(r.Double("Rounds:ReportDeadlineSeconds", defaults.ReportDeadline.TotalSeconds, 0, 86_400)),
+            CheckInWindow = TimeSpan.FromSeconds(r.Double("Rounds:CheckInWindowSeconds", defaults.CheckInWindow.TotalSeconds, 0, 43_200)),
             LocalEpochs = r.Int("Rounds:LocalEpochs", defaults.LocalEpochs),
             BatchSize = r.Int("Rounds:BatchSize", defaults.BatchSize),
             LearningRate = (float)r.Double("Rounds:LearningRate", defaults.LearningRate),

@@ -68,6 +68,13 @@ internal sealed class TrainingWorker
         try
         {
             if (task.Header?.ProtocolVersion != ProtocolInfo.CurrentVersion) throw new InvalidDataException("task from another protocol version");
+
+            // Pace steering: wait for this device's slot in the round's check-in window — within the task's deadline and the
+            // device's own cap on work per task, both in the token (a stop ends the wait too).
+            if (DateTimeOffset.FromUnixTimeMilliseconds(task.StartAfterUnixMs) - _time.GetUtcNow() is { } wait && wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, _time, linked.Token).ConfigureAwait(false);
+            }
             await _slots.WaitForAnyAsync(task.BaseVersion, linked.Token).ConfigureAwait(false);
             var model = _slots.EnterFor(task.BaseVersion)!;
             IMessage? message;

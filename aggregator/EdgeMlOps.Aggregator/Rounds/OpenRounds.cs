@@ -24,12 +24,16 @@ public sealed class OpenRounds(RoundTurnout turnout, TimeProvider time) : IDispo
     private string? _lastClosed;
     private long _bytesUp;
     private SemaphoreSlim _progress = new(0);
+    private UpdateArrivals _arrivals = new();
 
     /// <summary>Who of a round's selected devices reported by its deadline, over the rounds so far (pace steering).</summary>
     public RoundTurnout Turnout { get; } = turnout;
 
     /// <summary>One round, buffer, evaluation or version upload at a time: each changes or uses the training head.</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
+
+    /// <summary>When the open (or last) round's accepted updates arrived.</summary>
+    public UpdateArrivals Arrivals => Volatile.Read(ref _arrivals);
 
     /// <summary>Bytes of updates received since the round or buffer opened.</summary>
     public long BytesUp => Interlocked.Read(ref _bytesUp);
@@ -81,7 +85,12 @@ public sealed class OpenRounds(RoundTurnout turnout, TimeProvider time) : IDispo
         else if (Volatile.Read(ref _round) is { } round && round.RoundId == update.RoundId)
         {
             var offered = round.Offer(deviceId, update);
-            if (offered.Accepted) Turnout.Reported(update.RoundId, deviceId, time.GetUtcNow());
+            if (offered.Accepted)
+            {
+                Turnout.Reported(update.RoundId, deviceId, time.GetUtcNow());
+                Arrivals.Record(time.GetUtcNow());
+            }
+
             outcome = offered.Accepted ? OfferOutcome.Taken : new OfferOutcome(false, offered.Reason, offered.Detail);
         }
         else
@@ -109,5 +118,6 @@ public sealed class OpenRounds(RoundTurnout turnout, TimeProvider time) : IDispo
     {
         Interlocked.Exchange(ref _bytesUp, 0);
         Volatile.Write(ref _progress, new SemaphoreSlim(0));
+        Volatile.Write(ref _arrivals, new UpdateArrivals());
     }
 }

@@ -115,6 +115,8 @@ public sealed class RoundCoordinator(
         {
             Notes = aggregate.Notes,
             Contributions = aggregate.ContributorSamples,
+            PeakUpdatesPerSecond = open.Arrivals.PeakPerSecond(),
+            ArrivalSpreadSeconds = open.Arrivals.SpreadSeconds(),
         };
     }
 }

@@ -34,6 +34,13 @@ public sealed record RoundOptions
 
     public TimeSpan ReportDeadline { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Pace steering: a round's selected devices start at times spread evenly over this window from the round's start
+    /// (each task names its device's slot), so updates arrive spread out rather than at once; zero starts them all at
+    /// once. At most half the report deadline, leaving every device the other half to train and report.
+    /// </summary>
+    public TimeSpan CheckInWindow { get; init; } = TimeSpan.Zero;
+
     public int LocalEpochs { get; init; } = 5;
 
     public int BatchSize { get; init; } = 10;
@@ -76,6 +83,7 @@ public sealed record RoundOptions
         if (!(TargetConfidence is >= 0.5 and < 1)) yield return ("Rounds:TargetConfidence", Invariant($"{TargetConfidence} is not in [0.5, 1)"));
         if (!(MinQuorum is >= 0 and <= 1)) yield return ("Rounds:MinQuorum", Invariant($"{MinQuorum} is not in [0, 1]"));
         if (!(ReportDeadline.TotalSeconds is >= 0.1 and <= 86_400)) yield return ("Rounds:ReportDeadlineSeconds", Invariant($"{ReportDeadline.TotalSeconds} is not in [0.1, 86400]"));
+        if (!(CheckInWindow >= TimeSpan.Zero && CheckInWindow <= ReportDeadline / 2)) yield return ("Rounds:CheckInWindowSeconds", Invariant($"{CheckInWindow.TotalSeconds} is not in [0, half of Rounds:ReportDeadlineSeconds ({ReportDeadline.TotalSeconds / 2})]"));
         if (LocalEpochs is < 1 or > 1000) yield return ("Rounds:LocalEpochs", Invariant($"{LocalEpochs} is not in [1, 1000]"));
         if (BatchSize is < 1 or > 100_000) yield return ("Rounds:BatchSize", Invariant($"{BatchSize} is not in [1, 100000]"));
         if (!(LearningRate is >= 1e-9f and <= 100)) yield return ("Rounds:LearningRate", Invariant($"{LearningRate} is not in [1e-9, 100]"));

@@ -39,6 +39,12 @@ public sealed record RoundReport(
     /// <summary>The devices whose updates made the version, with the samples each trained on.</summary>
     public IReadOnlyDictionary<string, long> Contributions { get; init; } = new Dictionary<string, long>();
 
+    /// <summary>The most accepted updates that arrived within one second (the ingest peak pace steering flattens).</summary>
+    public int PeakUpdatesPerSecond { get; init; }
+
+    /// <summary>Seconds from the first accepted update to the last.</summary>
+    public double ArrivalSpreadSeconds { get; init; }
+
     /// <summary>Why the round did not run, when <see cref="Status"/> is <see cref="RoundStatus.Stopped"/>.</summary>
     public string? StopReason { get; init; }
 }

@@ -40,13 +40,34 @@ public sealed class TaskDispatcher(AggregatorOptions options, AggregatorHeaders 
         Seed = (ulong)options.Seed * 1_000_003UL + seedSalt,
     };
 
-    /// <summary>Sends <paramref name="task"/> to each device: a copy naming the device, with a fresh header, signed.</summary>
-    public Task SendAsync(RoundTask task, IEnumerable<string> deviceIds, CancellationToken cancellationToken) =>
-        Task.WhenAll(deviceIds.Select(async deviceId =>
+    /// <summary>
+    /// Sends <paramref name="task"/> to each device: a copy naming the device, with a fresh header, signed. A train task
+    /// sent to several devices gives each its slot in the check-in window (<see cref="CheckInSlots"/>).
+    /// </summary>
+    public Task SendAsync(RoundTask task, IEnumerable<string> deviceIds, CancellationToken cancellationToken)
+    {
+        var devices = deviceIds.ToArray();
+        var opened = DateTimeOffset.FromUnixTimeMilliseconds(task.DeadlineUnixMs) - options.Rounds.ReportDeadline;
+        var slots = task.Kind == TaskKind.Train ? CheckInSlots(opened, options.Rounds.CheckInWindow, devices.Length) : new long[devices.Length];
+        return Task.WhenAll(devices.Select(async (deviceId, i) =>
         {
             var copy = task.Clone();
             copy.Header = headers.Next();
             copy.DeviceId = deviceId;
+            copy.StartAfterUnixMs = slots[i];
             await publisher.PublishAsync(_topics.Task(deviceId), keys.Sign(copy).ToByteArray(), cancellationToken).ConfigureAwait(false);
         }));
+    }
+
+    /// <summary>
+    /// Pace steering: start times for <paramref name="devices"/> devices spread evenly over <paramref name="window"/> from
+    /// <paramref name="opened"/>, in selection order (itself a seeded random order), Unix ms; all zero without a window.
+    /// </summary>
+    public static long[] CheckInSlots(DateTimeOffset opened, TimeSpan window, int devices)
+    {
+        var slots = new long[devices];
+        if (window <= TimeSpan.Zero || devices < 2) return slots;
+        for (var i = 0; i < devices; i++) slots[i] = (opened + window * i / devices).ToUnixTimeMilliseconds();
+        return slots;
+    }
 }
