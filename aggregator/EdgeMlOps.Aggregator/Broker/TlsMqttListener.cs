@@ -99,6 +99,10 @@ internal sealed class TlsMqttListener(IPAddress address, int port, BrokerTls tls
         {
             // A failed handshake is recorded by the guard's certificate check; a dropped connection ends the session.
         }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Whatever one client's connection runs into ends that connection only (MQTTnet's session logs its own errors).
+        }
         finally
         {
             await ssl.DisposeAsync().ConfigureAwait(false);
