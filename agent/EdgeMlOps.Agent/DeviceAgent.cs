@@ -142,7 +142,7 @@ public sealed class DeviceAgent : IAsyncDisposable
 
     public int SampleCount => _deps.Store.SampleCount;
 
-    /// <summary>Until when the newest verified signed manifest is valid (null before the first one).</summary>
+    /// <summary>Until when the device knows it hears the fleet's latest signed statements (null before the first one).</summary>
     public DateTimeOffset? FreshUntil => FreshUntilUnixMs is > 0 and var ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
 
     /// <summary>The fresh statement's expiry (or sooner, when it names something that has not arrived); without one, the manifests'.</summary>
