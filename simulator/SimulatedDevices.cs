@@ -98,7 +98,10 @@ public sealed class SimulatedDevices : IAsyncDisposable
                 {
                     var identity = new DeviceIdentity(id, enroll.FleetCa, settings.InMemoryStores ? null : Path.Combine(directory, "identity"), enroll.Settings, devices._http, clock, loggers.CreateLogger<DeviceIdentity>());
                     identities[id] = identity;
-                    if (!await EnrollAsync(identity, ct).ConfigureAwait(false)) throw new InvalidOperationException($"{id} could not enroll at {enroll.Settings.Url} in {EnrollAttempts} attempts");
+                    // Retried (0.25 s doubling) so a start-up that meets a transient aggregator failure — a database failing
+                    // over, in PostgresFleetTests — is delayed, not failed.
+                    if (!await identity.EnsureWithRetryAsync(EnrollAttempts, TimeSpan.FromMilliseconds(250), ct).ConfigureAwait(false))
+                        throw new InvalidOperationException($"{id} could not enroll at {enroll.Settings.Url} in {EnrollAttempts} attempts");
                 }
                 var options = new AgentOptions
                 {
@@ -159,21 +162,4 @@ public sealed class SimulatedDevices : IAsyncDisposable
 
     /// <summary>Enrollment attempts before a simulated device gives up (a real agent keeps retrying: DeviceIdentity.RunAsync).</summary>
     private const int EnrollAttempts = 8;
-
-    /// <summary>
-    /// Enrolls as the agent host does — retrying with a doubling pause (0.25 s up to 2 s) while the aggregator cannot
-    /// answer — so a start-up that meets a transient aggregator failure (a database failing over, in PostgresFleetTests)
-    /// is delayed, not failed. One attempt only was enough to fail that test once in CI.
-    /// </summary>
-    private static async Task<bool> EnrollAsync(DeviceIdentity identity, CancellationToken cancellationToken)
-    {
-        var pause = TimeSpan.FromMilliseconds(250);
-        for (var attempt = 1; ; attempt++)
-        {
-            if (await identity.EnsureAsync(cancellationToken).ConfigureAwait(false)) return true;
-            if (attempt == EnrollAttempts) return false;
-            await Task.Delay(pause, cancellationToken).ConfigureAwait(false);
-            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
-        }
-    }
 }

@@ -92,6 +92,25 @@ public sealed partial class DeviceIdentity : IDisposable
         }
     }
 
+    /// <summary>
+    /// A valid certificate within <paramref name="attempts"/> tries, pausing <paramref name="firstPause"/> and doubling (up
+    /// to <see cref="MaxRetry"/>) between them: for a start-up that must not fail on an aggregator briefly unable to
+    /// answer (the simulator's fleets). <see cref="RunAsync"/> is the unbounded form a real agent runs.
+    /// </summary>
+    public async Task<bool> EnsureWithRetryAsync(int attempts, TimeSpan firstPause, CancellationToken cancellationToken)
+    {
+        var pause = firstPause;
+        for (var attempt = 1; ; attempt++)
+        {
+            if (await EnsureAsync(cancellationToken).ConfigureAwait(false)) return true;
+            if (attempt >= attempts) return false;
+            await Task.Delay(pause, _time, cancellationToken).ConfigureAwait(false);
+            pause = Doubled(pause);
+        }
+    }
+
+    private static TimeSpan Doubled(TimeSpan pause) => TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxRetry.Ticks));
+
     /// <summary>Keeps the certificate fresh until <paramref name="stopping"/>: retries with backoff while enrollment fails.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
@@ -102,7 +121,7 @@ public sealed partial class DeviceIdentity : IDisposable
             {
                 var ok = await EnsureAsync(stopping).ConfigureAwait(false);
                 var wait = ok && Current is { } c ? CertificateChain.RenewAt(c) - _time.GetUtcNow() : retry;
-                retry = ok ? MinRetry : TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, MaxRetry.Ticks));
+                retry = ok ? MinRetry : Doubled(retry);
                 await Task.Delay(wait < MinRetry ? MinRetry : wait > MaxRetry ? MaxRetry : wait, _time, stopping).ConfigureAwait(false);
             }
         }

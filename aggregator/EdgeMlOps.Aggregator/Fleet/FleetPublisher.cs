@@ -65,10 +65,18 @@ public sealed class FleetPublisher(TimeProvider time, FleetTimestamps? timestamp
     /// </summary>
     public async Task<int> RestoreRetainedAsync(CancellationToken cancellationToken)
     {
-        var remembered = _retained.Remembered().Where(r => r.Topic != timestamps?.Topic).ToArray();
-        foreach (var (topic, payload) in remembered) await PublishRetainedAsync(topic, payload, cancellationToken).ConfigureAwait(false);
-        if (remembered.Length == 0) await VouchAsync(cancellationToken).ConfigureAwait(false);
-        return remembered.Length;
+        await _retainedOrder.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var remembered = _retained.Remembered().Where(r => r.Topic != timestamps?.Topic).ToArray();
+            foreach (var (topic, payload) in remembered) await Channel.PublishAsync(topic, payload, retain: true, cancellationToken).ConfigureAwait(false);
+            await VouchLockedAsync(cancellationToken).ConfigureAwait(false); // one statement for the whole set
+            return remembered.Length;
+        }
+        finally
+        {
+            _retainedOrder.Release();
+        }
     }
 
     /// <summary>When <paramref name="payload"/> on a retained topic is not the aggregator's, its own message to put back (else null).</summary>

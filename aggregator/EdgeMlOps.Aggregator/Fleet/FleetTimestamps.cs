@@ -12,6 +12,7 @@ namespace EdgeMlOps.Aggregator.Fleet;
 /// </summary>
 public sealed class FleetTimestamps(string fleet, Trust.KeyRing keys, TimeSpan lifetime, TimeProvider time)
 {
+    private readonly Lock _gate = new();
     private long _lastIssuedMs;
 
     /// <summary>The retained topic statements go to.</summary>
@@ -23,15 +24,8 @@ public sealed class FleetTimestamps(string fleet, Trust.KeyRing keys, TimeSpan l
     /// <summary>A signed statement naming <paramref name="retained"/> (topic and exact payload), issued now.</summary>
     public byte[] Vouch(IEnumerable<(string Topic, byte[] Payload)> retained)
     {
-        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         long issued;
-        do
-        {
-            var last = Interlocked.Read(ref _lastIssuedMs);
-            issued = Math.Max(now, last + 1);
-            if (Interlocked.CompareExchange(ref _lastIssuedMs, issued, last) == last) break;
-        }
-        while (true);
+        lock (_gate) issued = _lastIssuedMs = Math.Max(time.GetUtcNow().ToUnixTimeMilliseconds(), _lastIssuedMs + 1);
 
         var statement = new FreshnessStatement { Fleet = fleet, IssuedUnixMs = issued, ExpiresUnixMs = issued + (long)lifetime.TotalMilliseconds };
         foreach (var (topic, payload) in retained.Where(r => r.Topic != Topic).OrderBy(r => r.Topic, StringComparer.Ordinal))

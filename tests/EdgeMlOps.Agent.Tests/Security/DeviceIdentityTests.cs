@@ -31,6 +31,29 @@ public sealed class DeviceIdentityTests
         Assert.Equal(2, handler.Calls);
     }
 
+    [Fact]
+    public async Task EnsureWithRetry_TriesTheGivenNumberOfTimes_PausingLongerEachTime_ThenGivesUp()
+    {
+        var handler = new ThrowsThenRefuses(new HttpRequestException("Connection refused"));
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var ca = SelfSignedCa();
+        using var identity = new DeviceIdentity("dev-1", ca, directory: null, new EnrollmentSettings(new Uri("http://127.0.0.1:9/"), "token"),
+            new HttpClient(handler), time, NullLogger.Instance);
+        var trying = identity.EnsureWithRetryAsync(3, TimeSpan.FromSeconds(1), CancellationToken.None);
+        await Eventually.Until(() => handler.Calls == 1, "the first attempt");
+        time.Advance(TimeSpan.FromMilliseconds(999));
+        await Task.Delay(50);
+        Assert.Equal(1, handler.Calls); // still pausing: 1 s before the second attempt
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await Eventually.Until(() => handler.Calls == 2, "the second attempt after 1 s");
+        time.Advance(TimeSpan.FromMilliseconds(1_999));
+        await Task.Delay(50);
+        Assert.Equal(2, handler.Calls); // the pause doubled: 2 s
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.False(await trying.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(3, handler.Calls);
+    }
+
     private static X509Certificate2 SelfSignedCa()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
