@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Net.Http.Json;
-using System.Text.Json;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Shared.Models;
 
@@ -50,51 +47,18 @@ public class CorruptStoreTests
         OfflineAgent.Install(new ModelStore(Path.Combine(dir, "models")), ModelWeights.Initialize(OfflineAgent.Spec, 5), 3);
         Garble(Path.Combine(dir, "agent.db"));
         Garble(Path.Combine(dir, "outbox.db"));
-        var port = OfflineAgent.FreePort();
-        var host = Path.Combine(AppContext.BaseDirectory, "edgemlops-agent.dll");
-        using var process = Process.Start(new ProcessStartInfo("dotnet", [host, "--Agent:DeviceId=dev-c", "--Agent:DataDirectory=" + dir,
-            $"--Agent:Broker=mqtt://127.0.0.1:{OfflineAgent.FreePort()}", $"--Agent:Http=http://127.0.0.1:{port}/",
-            "--Agent:TrustedRoots:0=" + Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey)])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        _ = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
-        try
-        {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-            JsonElement health = default;
-            var until = DateTime.UtcNow.AddSeconds(60);
-            while (true)
-            {
-                Assert.False(process.HasExited, "the agent exited (crash loop)");
-                try
-                {
-                    health = await http.GetFromJsonAsync<JsonElement>("v1/health");
-                    break;
-                }
-                catch (HttpRequestException) when (DateTime.UtcNow < until)
-                {
-                    await Task.Delay(100);
-                }
-            }
-
-            Assert.Equal("degraded", health.GetProperty("status").GetString());
-            var notice = health.GetProperty("storageNotice").GetString()!;
-            Assert.Contains("agent.db was unreadable", notice);
-            Assert.Contains("outbox.db was unreadable", notice);
-            Assert.Equal(3UL, health.GetProperty("modelVersion").GetUInt64());
-            using var predicted = await http.PostAsync("v1/predict", new StringContent("""{"features":[1,2,3,4]}"""));
-            Assert.True(predicted.IsSuccessStatusCode);
-            using var feedback = await http.PostAsync("v1/feedback", new StringContent("""{"features":[1,2,3,4],"label":1}"""));
-            Assert.True(feedback.IsSuccessStatusCode, "the fresh store takes ground truth");
-            Assert.Single(Directory.GetFiles(dir, "agent.db.corrupt-*"));
-        }
-        finally
-        {
-            process.Kill();
-            await process.WaitForExitAsync();
-        }
+        await using var agent = new AgentHostUnderTest(dir, "dev-c", OfflineAgent.FreePort());
+        var http = agent.Http;
+        var health = await agent.HealthAsync();
+        Assert.Equal("degraded", health.GetProperty("status").GetString());
+        var notice = health.GetProperty("storageNotice").GetString()!;
+        Assert.Contains("agent.db was unreadable", notice);
+        Assert.Contains("outbox.db was unreadable", notice);
+        Assert.Equal(3UL, health.GetProperty("modelVersion").GetUInt64());
+        using var predicted = await http.PostAsync("v1/predict", new StringContent("""{"features":[1,2,3,4]}"""));
+        Assert.True(predicted.IsSuccessStatusCode);
+        using var feedback = await http.PostAsync("v1/feedback", new StringContent("""{"features":[1,2,3,4],"label":1}"""));
+        Assert.True(feedback.IsSuccessStatusCode, "the fresh store takes ground truth");
+        Assert.Single(Directory.GetFiles(dir, "agent.db.corrupt-*"));
     }
 }

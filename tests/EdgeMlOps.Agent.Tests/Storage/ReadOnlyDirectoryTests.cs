@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Shared.Models;
 
@@ -28,18 +26,16 @@ public class ReadOnlyDirectoryTests
             Mount("-o", "remount,ro", dir);
 
             var port = OfflineAgent.FreePort();
-            using var process = StartHost(dir, port);
-            try
+            await using (var agent = new AgentHostUnderTest(dir, "dev-ro", port))
             {
-                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-                var health = await HealthAsync(http, process);
+                var health = await agent.HealthAsync();
                 Assert.Equal("degraded", health.GetProperty("status").GetString());
                 Assert.Contains("read-only", health.GetProperty("storageNotice").GetString()!, StringComparison.OrdinalIgnoreCase);
                 Assert.Equal(3UL, health.GetProperty("modelVersion").GetUInt64());
 
-                using (var predicted = await http.PostAsync("v1/predict", new StringContent("""{"features":[1,2,3,4]}""")))
+                using (var predicted = await agent.Http.PostAsync("v1/predict", new StringContent("""{"features":[1,2,3,4]}""")))
                     Assert.True(predicted.IsSuccessStatusCode, await predicted.Content.ReadAsStringAsync());
-                using (var refused = await http.PostAsync("v1/feedback", new StringContent("""{"features":[1,2,3,4],"label":1}""")))
+                using (var refused = await agent.Http.PostAsync("v1/feedback", new StringContent("""{"features":[1,2,3,4],"label":1}""")))
                 {
                     Assert.Equal((HttpStatusCode)507, refused.StatusCode);
                     Assert.Contains("read-only", await refused.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
@@ -47,30 +43,18 @@ public class ReadOnlyDirectoryTests
 
                 Mount("-o", "remount,rw", dir);
                 using var restart = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                await process.WaitForExitAsync(restart.Token);
-                Assert.Equal(ReadOnlyDataDirectory.RestartExitCode, process.ExitCode);
-                Assert.Contains("writable again", await Output + await Error, StringComparison.Ordinal);
-            }
-            finally
-            {
-                process.Kill();
-                await process.WaitForExitAsync();
+                await agent.Process.WaitForExitAsync(restart.Token);
+                Assert.Equal(ReadOnlyDataDirectory.RestartExitCode, agent.Process.ExitCode);
+                Assert.Contains("writable again", await agent.OutputAsync(), StringComparison.Ordinal);
             }
 
             // What the service manager does next: the agent starts on its stores on disk and takes ground truth again.
-            using var restarted = StartHost(dir, port);
-            try
+            await using (var restarted = new AgentHostUnderTest(dir, "dev-ro", port))
             {
-                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-                var health = await HealthAsync(http, restarted);
+                var health = await restarted.HealthAsync();
                 Assert.Equal("ok", health.GetProperty("status").GetString());
-                using (var accepted = await http.PostAsync("v1/feedback", new StringContent("""{"features":[1,2,3,4],"label":1}""")))
-                    Assert.True(accepted.IsSuccessStatusCode, await accepted.Content.ReadAsStringAsync());
-            }
-            finally
-            {
-                restarted.Kill();
-                await restarted.WaitForExitAsync();
+                using var accepted = await restarted.Http.PostAsync("v1/feedback", new StringContent("""{"features":[1,2,3,4],"label":1}"""));
+                Assert.True(accepted.IsSuccessStatusCode, await accepted.Content.ReadAsStringAsync());
             }
 
             using (var store = new SampleStore(Path.Combine(dir, "agent.db"), 100, 100)) Assert.Equal(1, store.SampleCount);
@@ -80,42 +64,6 @@ public class ReadOnlyDirectoryTests
             Mount("-o", "remount,rw", dir);
             Unmount(dir);
             Directory.Delete(dir, recursive: true);
-        }
-    }
-
-    private Process StartHost(string dir, int port)
-    {
-        var host = Path.Combine(AppContext.BaseDirectory, "edgemlops-agent.dll");
-        var process = Process.Start(new ProcessStartInfo("dotnet", [host, "--Agent:DeviceId=dev-ro", "--Agent:DataDirectory=" + dir,
-            $"--Agent:Broker=mqtt://127.0.0.1:{OfflineAgent.FreePort()}", $"--Agent:Http=http://127.0.0.1:{port}/",
-            "--Agent:TrustedRoots:0=" + Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey)])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        Output = process.StandardOutput.ReadToEndAsync();
-        Error = process.StandardError.ReadToEndAsync();
-        return process;
-    }
-
-    private Task<string> Output { get; set; } = Task.FromResult("");
-
-    private Task<string> Error { get; set; } = Task.FromResult("");
-
-    private async Task<JsonElement> HealthAsync(HttpClient http, Process process)
-    {
-        var until = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            if (process.HasExited) Assert.Fail("the agent exited: " + await Error);
-            try
-            {
-                return await http.GetFromJsonAsync<JsonElement>("v1/health");
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < until)
-            {
-                await Task.Delay(100);
-            }
         }
     }
 

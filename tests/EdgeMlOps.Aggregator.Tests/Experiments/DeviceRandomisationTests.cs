@@ -30,18 +30,23 @@ public sealed class DeviceRandomisationTests(Xunit.Abstractions.ITestOutputHelpe
         for (var d = 0; d < devices; d++)
         {
             var accuracy = 0.6 + 0.35 * random.NextDouble();
-            var correct = (ulong)Enumerable.Range(0, labels).Count(_ => random.NextDouble() < accuracy);
-            var arm = new ArmCounts { Served = (ulong)labels, Labelled = (ulong)labels, Correct = correct, LatencyP95Ms = 1 };
-            var inB = RolloutMembership.DeviceInArmB(rollout, $"dev-{d}", 0.5);
-            reports.Add(new ExperimentReport
-            {
-                RolloutId = rollout,
-                A = inB ? new ArmCounts { Version = 1 } : new ArmCounts(arm) { Version = 1 },
-                B = inB ? new ArmCounts(arm) { Version = 2 } : new ArmCounts { Version = 2 },
-            });
+            reports.Add(DeviceReport(rollout, RolloutMembership.DeviceInArmB(rollout, $"dev-{d}", 0.5), labels, accuracy, random));
         }
 
         return reports;
+    }
+
+    /// <summary>One device's report: <paramref name="labels"/> labelled requests answered by its arm at <paramref name="accuracy"/>.</summary>
+    private static ExperimentReport DeviceReport(string rollout, bool inB, int labels, double accuracy, Random random)
+    {
+        var correct = (ulong)Enumerable.Range(0, labels).Count(_ => random.NextDouble() < accuracy);
+        var arm = new ArmCounts { Served = (ulong)labels, Labelled = (ulong)labels, Correct = correct, LatencyP95Ms = 1 };
+        return new ExperimentReport
+        {
+            RolloutId = rollout,
+            A = inB ? new ArmCounts { Version = 1 } : new ArmCounts(arm) { Version = 1 },
+            B = inB ? new ArmCounts(arm) { Version = 2 } : new ArmCounts { Version = 2 },
+        };
     }
 
     [Fact]
@@ -73,16 +78,9 @@ public sealed class DeviceRandomisationTests(Xunit.Abstractions.ITestOutputHelpe
             var b = RolloutMembership.DeviceInArmB(rollout, $"dev-{d}", 0.5);
             var accuracy = 0.6 + 0.35 * random.NextDouble() - (b ? effect : 0);
             if ((b ? inB : inA) >= horizon) continue;
-            var correct = (ulong)Enumerable.Range(0, labels).Count(_ => random.NextDouble() < accuracy);
-            var arm = new ArmCounts { Served = (ulong)labels, Labelled = (ulong)labels, Correct = correct, LatencyP95Ms = 1 };
             if (b) inB += labels;
             else inA += labels;
-            reports.Add(new ExperimentReport
-            {
-                RolloutId = rollout,
-                A = b ? new ArmCounts { Version = 1 } : new ArmCounts(arm) { Version = 1 },
-                B = b ? new ArmCounts(arm) { Version = 2 } : new ArmCounts { Version = 2 },
-            });
+            reports.Add(DeviceReport(rollout, b, labels, accuracy, random));
         }
 
         return reports;
