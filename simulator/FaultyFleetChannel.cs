@@ -15,43 +15,12 @@ namespace EdgeMlOps.Simulator;
 /// device sends after it waits too); a Byzantine device's update is rewritten before it leaves. The
 /// agent above is the shipped one and knows nothing of this.
 /// </summary>
-public sealed class FaultyFleetChannel(IFleetChannel inner, string deviceId, SimulatedFaults faults, Topics topics, TimeProvider time) : IFleetChannel
+public sealed class FaultyFleetChannel(IFleetChannel inner, string deviceId, SimulatedFaults faults, Topics topics, TimeProvider time) : DelegatingFleetChannel(inner)
 {
     private readonly string _taskTopic = topics.Task(deviceId);
     private readonly string _updateTopic = topics.Update(deviceId);
-    private Func<string, ReadOnlySequence<byte>, Task>? _received;
 
-    public string ClientId => inner.ClientId;
-
-    public bool IsConnected => inner.IsConnected;
-
-    public long BytesSent => inner.BytesSent;
-
-    public long BytesReceived => inner.BytesReceived;
-
-    public Func<string, ReadOnlySequence<byte>, Task>? MessageReceived
-    {
-        get => _received;
-        set
-        {
-            _received = value;
-            inner.MessageReceived = value is null ? null : (topic, payload) => DropsOut(topic, payload) ? Task.CompletedTask : value(topic, payload);
-        }
-    }
-
-    public Func<bool, Task>? Connected
-    {
-        get => inner.Connected;
-        set => inner.Connected = value;
-    }
-
-    public Task ConnectAsync(CancellationToken cancellationToken) => inner.ConnectAsync(cancellationToken);
-
-    public Task StartAsync(CancellationToken cancellationToken) => inner.StartAsync(cancellationToken);
-
-    public Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken) => inner.SubscribeAsync(filters, cancellationToken);
-
-    public async Task<bool> PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
+    public override async Task<bool> PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
     {
         if (topic == _updateTopic && TryParse(payload) is { } update)
         {
@@ -60,14 +29,10 @@ public sealed class FaultyFleetChannel(IFleetChannel inner, string deviceId, Sim
             if (faults.IsByzantine(deviceId) && !faults.FlipsLabels(deviceId)) payload = Tamper(update).ToByteArray();
         }
 
-        return await inner.PublishAsync(topic, payload, retain, cancellationToken).ConfigureAwait(false);
+        return await base.PublishAsync(topic, payload, retain, cancellationToken).ConfigureAwait(false);
     }
 
-    public Task DisconnectAsync() => inner.DisconnectAsync();
-
-    public void Abort() => inner.Abort();
-
-    public ValueTask DisposeAsync() => inner.DisposeAsync();
+    protected override bool Delivers(string topic, ReadOnlySequence<byte> payload) => !DropsOut(topic, payload);
 
     private bool DropsOut(string topic, ReadOnlySequence<byte> payload)
     {

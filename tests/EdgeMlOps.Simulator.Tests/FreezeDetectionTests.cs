@@ -68,47 +68,9 @@ public sealed class FreezeDetectionTests
             return new Filter(channel, this, topic);
         }
 
-        private sealed class Filter(IFleetChannel inner, WithholdingChannels owner, string topic) : IFleetChannel
+        private sealed class Filter(IFleetChannel inner, WithholdingChannels owner, string topic) : DelegatingFleetChannel(inner)
         {
-            private Func<string, System.Buffers.ReadOnlySequence<byte>, Task>? _handler;
-
-            public string ClientId => inner.ClientId;
-
-            public bool IsConnected => inner.IsConnected;
-
-            public long BytesSent => inner.BytesSent;
-
-            public long BytesReceived => inner.BytesReceived;
-
-            public Func<string, System.Buffers.ReadOnlySequence<byte>, Task>? MessageReceived
-            {
-                get => _handler;
-                set
-                {
-                    _handler = value;
-                    inner.MessageReceived = (t, payload) => owner.Withholding && t == topic || _handler is null ? Task.CompletedTask : _handler(t, payload);
-                }
-            }
-
-            public Func<bool, Task>? Connected
-            {
-                get => inner.Connected;
-                set => inner.Connected = value;
-            }
-
-            public Task ConnectAsync(CancellationToken cancellationToken) => inner.ConnectAsync(cancellationToken);
-
-            public Task StartAsync(CancellationToken cancellationToken) => inner.StartAsync(cancellationToken);
-
-            public Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken) => inner.SubscribeAsync(filters, cancellationToken);
-
-            public Task<bool> PublishAsync(string t, byte[] payload, bool retain, CancellationToken cancellationToken) => inner.PublishAsync(t, payload, retain, cancellationToken);
-
-            public Task DisconnectAsync() => inner.DisconnectAsync();
-
-            public void Abort() => inner.Abort();
-
-            public ValueTask DisposeAsync() => inner.DisposeAsync();
+            protected override bool Delivers(string t, System.Buffers.ReadOnlySequence<byte> payload) => !(owner.Withholding && t == topic);
         }
     }
 }
