@@ -30,6 +30,12 @@ if (args is ["store-cost", .. var rest])
     return;
 }
 
+if (args is ["metrics-export", .. var exportArgs])
+{
+    await EdgeMlOps.Bench.MetricsExportCost.RunAsync(exportArgs, Console.Out);
+    return;
+}
+
 if (args is ["explain-cost", ..])
 {
     EdgeMlOps.Bench.ExplainCost.Run(Console.Out);

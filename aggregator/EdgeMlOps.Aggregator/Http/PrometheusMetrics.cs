@@ -7,6 +7,7 @@ using EdgeMlOps.Aggregator.Rollouts;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Aggregator.Security;
 using EdgeMlOps.Shared.Protocol.V1;
+using static EdgeMlOps.Aggregator.Http.PrometheusText;
 
 namespace EdgeMlOps.Aggregator.Http;
 
@@ -19,7 +20,7 @@ internal sealed class PrometheusMetrics(
     AggregatorOptions options, DeviceDirectory devicesDirectory, FleetSecurity security, ModelRepository models, ModelRegistry registry,
     RejectionCounters rejections, DriftWatch drift, RolloutManager rollouts, FleetTraffic traffic, FleetStores stores, TimeProvider time)
 {
-    public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
+    public const string ContentType = PrometheusText.ContentType;
 
     public string Render()
     {
@@ -152,25 +153,4 @@ internal sealed class PrometheusMetrics(
     private static string Num(ulong v) => v.ToString(CultureInfo.InvariantCulture);
 
     private static string Num(int v) => v.ToString(CultureInfo.InvariantCulture);
-
-    private static void Family(StringBuilder o, string name, string type, string help) =>
-        o.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n').Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
-
-    private static void Sample(StringBuilder o, string name, double value, params (string Name, string Value)[] labels)
-    {
-        o.Append(name);
-        if (labels.Length > 0)
-        {
-            o.Append('{');
-            for (var i = 0; i < labels.Length; i++)
-            {
-                if (i > 0) o.Append(',');
-                o.Append(labels[i].Name).Append("=\"").Append(labels[i].Value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal)).Append('"');
-            }
-
-            o.Append('}');
-        }
-
-        o.Append(' ').Append(double.IsNaN(value) ? "NaN" : double.IsPositiveInfinity(value) ? "+Inf" : double.IsNegativeInfinity(value) ? "-Inf" : value.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
-    }
 }
