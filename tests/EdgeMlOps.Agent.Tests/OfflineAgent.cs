@@ -32,11 +32,11 @@ internal sealed class OfflineAgent : IAsyncDisposable
 
     public Outbox Outbox { get; }
 
-    public static Task<OfflineAgent> StartAsync(bool installModel = true, Func<AgentOptions, AgentOptions>? configure = null, long maxStoreBytes = 0) =>
-        StartAsync(Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N")), installModel, configure, maxStoreBytes);
+    public static Task<OfflineAgent> StartAsync(bool installModel = true, Func<AgentOptions, AgentOptions>? configure = null, long maxStoreBytes = 0, TimeProvider? time = null) =>
+        StartAsync(Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N")), installModel, configure, maxStoreBytes, time);
 
-    /// <summary>Starts an agent on <paramref name="dir"/> (reusing what an earlier agent left there).</summary>
-    public static async Task<OfflineAgent> StartAsync(string dir, bool installModel = true, Func<AgentOptions, AgentOptions>? configure = null, long maxStoreBytes = 0)
+    /// <summary>Starts an agent on <paramref name="dir"/> (reusing what an earlier agent left there), on <paramref name="time"/> (the system clock by default).</summary>
+    public static async Task<OfflineAgent> StartAsync(string dir, bool installModel = true, Func<AgentOptions, AgentOptions>? configure = null, long maxStoreBytes = 0, TimeProvider? time = null)
     {
         var models = new ModelStore(Path.Combine(dir, "models"));
         if (installModel && models.CurrentVersion is null) Install(models, ModelWeights.Initialize(Spec, 5), 3);
@@ -44,7 +44,7 @@ internal sealed class OfflineAgent : IAsyncDisposable
         var outbox = new Outbox(Path.Combine(dir, "outbox.db"), 100);
         var agent = new DeviceAgent(
             (configure ?? (o => o))(new AgentOptions { DeviceId = "api-dev", Broker = new MqttEndpoint("127.0.0.1", FreePort()) }),
-            new AgentDependencies { Store = store, Outbox = outbox, Models = models, Http = new HttpClient() });
+            new AgentDependencies { Store = store, Outbox = outbox, Models = models, Http = new HttpClient(), Time = time ?? TimeProvider.System });
         await agent.StartAsync(CancellationToken.None);
         return new OfflineAgent(dir, agent, store, outbox);
     }
