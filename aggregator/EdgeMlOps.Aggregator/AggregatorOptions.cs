@@ -24,6 +24,7 @@ public sealed record AggregatorOptions
         var errors = Rounds.Problems().Select(p => $"{Section}:{p.Key}: {p.Problem}")
             .Concat(Strategy.Errors().Select(e => $"{Section}:{e}"))
             .Concat(PipelineProblems().Select(p => $"{Section}:{p.Key}: {p.Problem}"))
+            .Concat(Security.Problems().Select(p => $"{Section}:{p.Key}: {p.Problem}"))
             .ToList();
         if (errors.Count > 0) throw new OptionsValidationException("aggregator", errors);
     }

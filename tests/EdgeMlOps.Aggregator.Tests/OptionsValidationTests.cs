@@ -24,6 +24,19 @@ public class OptionsValidationTests
     }
 
     [Fact]
+    public void SecurityOptionsBuiltInCode_AreHeldToTheRangesConfigurationHas()
+    {
+        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1);
+        options = options with { Security = options.Security with { TlsHandshakeTimeout = TimeSpan.Zero, DeviceMessagesPerSecond = -1 } };
+        var ex = Assert.Throws<OptionsValidationException>(() => new AggregatorNode(options));
+        Assert.Equal(["Aggregator:Security:DeviceMessagesPerSecond: -1 is not in [0.001, 1e9]", "Aggregator:Security:TlsHandshakeSeconds: 0 is not in [0.1, 300]"], ex.Errors);
+
+        var configured = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Aggregator:Security:TlsHandshakeSeconds"] = "45" }).Build());
+        Assert.Equal(TimeSpan.FromSeconds(45), configured.Security.TlsHandshakeTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(EdgeMlOps.Aggregator.Security.SecurityOptions.DefaultTlsHandshakeSeconds), AggregatorOptions.FromConfiguration(new ConfigurationBuilder().Build()).Security.TlsHandshakeTimeout);
+    }
+
+    [Fact]
     public void Configuration_GoesThroughTheSameRules_WithTheKeyTheUserTyped()
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>

@@ -8,7 +8,8 @@ using MQTTnet.Server;
 namespace EdgeMlOps.Aggregator.Broker;
 
 /// <summary>The embedded broker's TLS listener: its certificate and the guard that authenticates and authorizes clients.</summary>
-public sealed record BrokerTls(X509Certificate2 ServerCertificate, BrokerGuard Guard);
+/// <summary>The embedded broker's TLS: its certificate, the guard that checks clients, and how long a handshake may take.</summary>
+public sealed record BrokerTls(X509Certificate2 ServerCertificate, BrokerGuard Guard, TimeSpan HandshakeTimeout);
 
 /// <summary>
 /// The default broker: MQTTnet.Server in the aggregator's process, listening on TLS with client

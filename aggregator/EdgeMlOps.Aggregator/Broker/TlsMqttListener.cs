@@ -18,7 +18,6 @@ namespace EdgeMlOps.Aggregator.Broker;
 /// </summary>
 internal sealed class TlsMqttListener(IPAddress address, int port, BrokerTls tls) : IMqttServerAdapter
 {
-    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
     private readonly CancellationTokenSource _stopping = new();
     // Built once: given the bare certificate, every handshake would build the server's chain again.
     private readonly SslStreamCertificateContext _certificate = SslStreamCertificateContext.Create(tls.ServerCertificate, additionalCertificates: null, offline: true);
@@ -74,16 +73,10 @@ internal sealed class TlsMqttListener(IPAddress address, int port, BrokerTls tls
         var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false, tls.Guard.ValidateClientCertificate);
         try
         {
-            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token))
+            if (!await HandshakeAsync(ssl).ConfigureAwait(false))
             {
-                handshake.CancelAfter(HandshakeTimeout);
-                await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-                {
-                    ServerCertificateContext = _certificate,
-                    ClientCertificateRequired = true,
-                    EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                }, handshake.Token).ConfigureAwait(false);
+                tls.Guard.HandshakeTimedOut(socket.RemoteEndPoint, tls.HandshakeTimeout);
+                return;
             }
 
             using var certificate = ssl.RemoteCertificate is { } remote ? new X509Certificate2(remote) : null;
@@ -106,6 +99,28 @@ internal sealed class TlsMqttListener(IPAddress address, int port, BrokerTls tls
         finally
         {
             await ssl.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The server's side of the handshake; false when the client did not complete it within the configured time.</summary>
+    private async Task<bool> HandshakeAsync(SslStream ssl)
+    {
+        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        handshake.CancelAfter(tls.HandshakeTimeout);
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificateContext = _certificate,
+                ClientCertificateRequired = true,
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            }, handshake.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+        {
+            return false;
         }
     }
 }

@@ -64,6 +64,10 @@ public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl
     public void PacketRefused(X509Certificate2? certificate, long size, int limit) =>
         events.Record(SecurityEventKind.PublishDenied, certificate?.Subject ?? "(tls)", $"packet of {size} bytes refused as it began (limit {limit}); connection closed");
 
+    /// <summary>A connection that did not complete its TLS handshake in time (a stalled or hostile client) was closed.</summary>
+    public void HandshakeTimedOut(System.Net.EndPoint? remote, TimeSpan timeout) =>
+        events.Record(SecurityEventKind.ConnectionRefused, "(tls)", $"TLS handshake not completed within {timeout.TotalSeconds:0.#} s (from {remote}); connection closed");
+
     public Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
     {
         var refusal = Refusal(e);

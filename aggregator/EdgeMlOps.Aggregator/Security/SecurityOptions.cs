@@ -7,6 +7,8 @@ public sealed record SecurityOptions
 {
     public const double DefaultDeviceCertificateDays = 30;
 
+    public const double DefaultTlsHandshakeSeconds = 10;
+
     /// <summary>
     /// Development only: the embedded broker listens on plain TCP with no authentication at all, and
     /// the aggregator connects to a plain external broker without complaint. Logged as INSECURE.
@@ -31,6 +33,21 @@ public sealed record SecurityOptions
     /// <summary>Messages a device may publish at once (an outbox draining after an outage).</summary>
     public double DeviceMessageBurst { get; init; } = 2000;
 
+    /// <summary>
+    /// How long the embedded broker waits for a connection to complete its TLS handshake before closing it (a client that
+    /// opens sockets and never finishes would otherwise hold them); raise it for devices on very slow links (2G, NB-IoT).
+    /// </summary>
+    public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(DefaultTlsHandshakeSeconds);
+
+    /// <summary>The same ranges as configuration, for options however they were made (a test, the simulator): key and problem.</summary>
+    public IEnumerable<(string Key, string Problem)> Problems()
+    {
+        if (!(DeviceMessagesPerSecond is >= 0.001 and <= 1e9)) yield return ("Security:DeviceMessagesPerSecond", $"{DeviceMessagesPerSecond} is not in [0.001, 1e9]");
+        if (!(DeviceMessageBurst is >= 1 and <= 1e9)) yield return ("Security:DeviceMessageBurst", $"{DeviceMessageBurst} is not in [1, 1e9]");
+        if (!(DeviceCertificateLifetime.TotalDays is >= 0.001 and <= 3650)) yield return ("Security:DeviceCertificateDays", $"{DeviceCertificateLifetime.TotalDays} is not in [0.001, 3650]");
+        if (!(TlsHandshakeTimeout.TotalSeconds is >= 0.1 and <= 300)) yield return ("Security:TlsHandshakeSeconds", $"{TlsHandshakeTimeout.TotalSeconds} is not in [0.1, 300]");
+    }
+
     public static SecurityOptions Read(ConfigReader r) => new()
     {
         DeviceMessagesPerSecond = r.Double("Security:DeviceMessagesPerSecond", 100, 0.001, 1e9),
@@ -38,6 +55,7 @@ public sealed record SecurityOptions
         AllowPlaintext = r.Bool("Security:AllowPlaintext", false),
         EnrollmentToken = r.OptionalString("Security:EnrollmentToken"),
         DeviceCertificateLifetime = TimeSpan.FromDays(r.Double("Security:DeviceCertificateDays", DefaultDeviceCertificateDays, 0.001, 3650)),
+        TlsHandshakeTimeout = TimeSpan.FromSeconds(r.Double("Security:TlsHandshakeSeconds", DefaultTlsHandshakeSeconds, 0.1, 300)),
         BrokerHostNames = (r.OptionalString("Security:BrokerHostNames") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
     };
 }

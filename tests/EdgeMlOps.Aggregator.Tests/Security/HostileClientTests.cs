@@ -231,6 +231,57 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task ConnectionsThatNeverFinishTheirTlsHandshake_AreClosedAtTheTimeout_WhileADeviceConnects()
+    {
+        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1);
+        await using var node = new AggregatorNode(options with { Security = options.Security with { TlsHandshakeTimeout = TimeSpan.FromSeconds(2) } });
+        await node.StartAsync(CancellationToken.None);
+
+        // 100 sockets that send nothing, and one that sends the first bytes of a ClientHello and stalls.
+        var stalled = new List<System.Net.Sockets.TcpClient>();
+        for (var i = 0; i < 101; i++)
+        {
+            var tcp = new System.Net.Sockets.TcpClient();
+            await tcp.ConnectAsync(node.BrokerEndpoint.Host, node.BrokerEndpoint.Port);
+            stalled.Add(tcp);
+        }
+
+        await stalled[^1].GetStream().WriteAsync(new byte[] { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01 });
+        try
+        {
+            // They hold no one up: a device connects at once.
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            await using (var device = Client(node, "dev-ok", new MqttTlsSettings(node.Security.Authority.Certificate, _ => node.Security.IssueDeviceCertificate("dev-ok"))))
+            {
+                await device.ConnectAsync(CancellationToken.None);
+                Assert.True(device.IsConnected);
+            }
+
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(2), $"a device took {started.Elapsed} to connect beside 101 stalled sockets");
+
+            // At the timeout the broker closes every one of them (a read sees the end of the stream).
+            var closed = await Task.WhenAll(stalled.Select(async tcp =>
+            {
+                using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+                try
+                {
+                    return await tcp.GetStream().ReadAsync(new byte[16], wait.Token) == 0;
+                }
+                catch (IOException)
+                {
+                    return true; // reset by the broker
+                }
+            }));
+            Assert.All(closed, Assert.True);
+            await Eventually.Until(() => node.Security.Events.Recent(500).Count(e => e.Detail.StartsWith("TLS handshake not completed within 2 s", StringComparison.Ordinal)) == 101, "101 handshake timeouts recorded");
+        }
+        finally
+        {
+            foreach (var tcp in stalled) tcp.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task PerTopicLimits_AStatusOrAnUpdateFarBeyondWhatTheModelNeeds_IsDroppedAtTheBroker()
     {
         await using var node = await StartAsync();
