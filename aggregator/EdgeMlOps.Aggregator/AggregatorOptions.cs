@@ -58,9 +58,9 @@ public sealed record AggregatorOptions
             yield return ("Rounds:Mode", "the retraining pipeline trains synchronous rounds; buffered (FedBuff) versions would run beside it");
         }
 
-        if (Pipeline.Enabled && Monitoring.RetrainOn != "off")
+        if (Pipeline.Enabled && Monitoring.RetrainOn != EdgeMlOps.Aggregator.Monitoring.RetrainTrigger.Off)
         {
-            yield return ("Monitoring:RetrainOn", $"'{Monitoring.RetrainOn}' starts rounds of its own; with Pipeline:Enabled the pipeline's triggers decide (set RetrainOn=off)");
+            yield return ("Monitoring:RetrainOn", $"'{Monitoring.RetrainOn.ToString().ToLowerInvariant()}' starts rounds of its own; with Pipeline:Enabled the pipeline's triggers decide (set RetrainOn=off)");
         }
     }
 

@@ -47,7 +47,7 @@ public class ShadowAgentTests
         Assert.Equal(1UL, agent.ModelVersion);
         await agent.PublishStatusAsync(CancellationToken.None);
         await Eventually.Until(() => node.Rollouts.View(node.Rollouts.Current!).Shadow is { Scored: 40, Devices: 1 }, "the report at the shadow gate");
-        Assert.StartsWith("wait: 40 requests scored on 1 shadow devices", node.Rollouts.View(node.Rollouts.Current!).Gate.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("wait: 40 requests scored on 1 shadow devices", node.Rollouts.View(node.Rollouts.Current!).Gate.Verdict.ToString(), StringComparison.Ordinal);
 
         // A restart: the device is still in the shadow phase and shadows again (a fresh count), still serving v1.
         await agent.DisposeAsync();

@@ -173,7 +173,7 @@ public sealed class DriftWatch
 
         var policy = _options.Monitoring.RetrainOn;
         var head = _models.Head.Record.Version;
-        var trigger = reports.FirstOrDefault(r => r.Version == head && (policy == "feature" ? r.Drifted > 0 : policy == "dataset" && r.DatasetDrift));
+        var trigger = reports.FirstOrDefault(r => r.Version == head && (policy == RetrainTrigger.Feature ? r.Drifted > 0 : policy == RetrainTrigger.Dataset && r.DatasetDrift));
         if (trigger is not null) TriggerRetraining(trigger);
         return reports;
     }

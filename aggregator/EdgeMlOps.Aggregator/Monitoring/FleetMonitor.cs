@@ -34,7 +34,7 @@ public sealed record MonitoringOptions
     public int ReferenceDevicesPerRound { get; init; } = 50;
 
     /// <summary>Retraining policy: off, dataset (a cohort's drift share reaches Drift:Share) or feature (any drifted feature).</summary>
-    public string RetrainOn { get; init; } = "off";
+    public RetrainTrigger RetrainOn { get; init; } = RetrainTrigger.Off;
 
     /// <summary>Business KPIs from reported counters, by name (see <see cref="KpiDefinition"/>).</summary>
     public IReadOnlyList<KpiDefinition> Kpis { get; init; } = [];

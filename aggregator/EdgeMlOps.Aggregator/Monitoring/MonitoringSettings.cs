@@ -9,8 +9,9 @@ internal static class MonitoringSettings
 {
     public static MonitoringOptions Read(ConfigReader r, ModelSpec model)
     {
-        var retrain = r.String("Monitoring:RetrainOn", "off");
-        r.Require(retrain is "off" or "dataset" or "feature", "Monitoring:RetrainOn", $"'{retrain}' is not off, dataset or feature");
+        var retrainText = r.String("Monitoring:RetrainOn", "off");
+        var retrain = retrainText switch { "dataset" => RetrainTrigger.Dataset, "feature" => RetrainTrigger.Feature, _ => RetrainTrigger.Off };
+        r.Require(retrainText is "off" or "dataset" or "feature", "Monitoring:RetrainOn", $"'{retrainText}' is not off, dataset or feature");
         var method = r.String("Monitoring:Drift:Method", "auto");
         r.Require(method is "auto" or "ks" or "wasserstein" or "psi" or "jensenshannon" or "chisquare", "Monitoring:Drift:Method", $"'{method}' is not auto, ks, wasserstein, psi, jensenshannon or chisquare");
         return new MonitoringOptions

@@ -23,7 +23,7 @@ public sealed class PipelinePolicies(AggregatorOptions options, FleetStores stor
             var errors = policy.Errors().ToList();
             if (policy.Enabled && options.Governance.Mode != DeploymentMode.Governed) errors.Add("Pipeline:Enabled: the retraining pipeline needs Governance:Mode=governed");
             if (policy.Enabled && options.Rounds.Mode != RoundMode.Synchronous) errors.Add("Pipeline:Enabled: the retraining pipeline trains synchronous rounds (Rounds:Mode)");
-            if (policy.Enabled && options.Monitoring.RetrainOn != "off") errors.Add("Pipeline:Enabled: Monitoring:RetrainOn starts rounds of its own; set it off");
+            if (policy.Enabled && options.Monitoring.RetrainOn != EdgeMlOps.Aggregator.Monitoring.RetrainTrigger.Off) errors.Add("Pipeline:Enabled: Monitoring:RetrainOn starts rounds of its own; set it off");
             if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
         }
 

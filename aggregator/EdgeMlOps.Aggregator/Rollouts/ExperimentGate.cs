@@ -47,7 +47,7 @@ public static class ExperimentGate
         static double? Median(IEnumerable<double> values) => values.Order().ToArray() is { Length: > 0 } v ? v[v.Length / 2] : null;
         var latencyA = Median(reports.Where(r => r.A?.Served > 0).Select(r => r.A.LatencyP95Ms));
         var latencyB = Median(reports.Where(r => r.B?.Served > 0).Select(r => r.B.LatencyP95Ms));
-        ExperimentView View(ExperimentReading reading, string verdict) =>
+        ExperimentView View(ExperimentReading reading, GateVerdict verdict) =>
             new(reports.Count, servedA, servedB, errorsB, latencyA, latencyB, reading, verdict)
             {
                 Metric = metric.Name,
@@ -57,7 +57,7 @@ public static class ExperimentGate
             };
         if (SlowerOnMostDevices(experiment, reports) is { } slower)
         {
-            return View(new ExperimentReading(a.N, (long)Math.Round(a.Sum), b.N, (long)Math.Round(b.Sum), design.HorizonPerArm(), a.Mean, b.Mean, null, null, ExperimentVerdict.BWorse), "fail: " + slower);
+            return View(new ExperimentReading(a.N, (long)Math.Round(a.Sum), b.N, (long)Math.Round(b.Sum), design.HorizonPerArm(), a.Mean, b.Mean, null, null, ExperimentVerdict.BWorse), GateVerdict.Fail(slower));
         }
 
         if (design.Mode == ExperimentMode.Bandit)
@@ -77,16 +77,16 @@ public static class ExperimentGate
         string Figures() => FormattableString.Invariant(
             $"{metric} {metric.Display(reading.AccuracyB, higher):F4} (B, {b.N} {metric.Unit}) against {metric.Display(reading.AccuracyA, higher):F4} (A, {a.N}), p = {reading.PValue:G3}");
         var verdict = servedB + errorsB > 0 && (double)errorsB / (servedB + errorsB) > MaxErrorRate
-            ? FormattableString.Invariant($"fail: the version failed on {errorsB} of {servedB + errorsB} requests in the A/B test")
+            ? GateVerdict.Fail(FormattableString.Invariant($"the version failed on {errorsB} of {servedB + errorsB} requests in the A/B test"))
             : reading.Verdict switch
             {
-                ExperimentVerdict.BWorse => $"fail: A/B test ({design.Mode}): the version is {worse}, {Figures()}",
-                ExperimentVerdict.BBetter => $"pass: A/B test ({design.Mode}): the version is {better}, {Figures()}",
-                ExperimentVerdict.NoDifference when experiment.PromoteWithoutDifference => $"pass: A/B test ({design.Mode}): no significant difference at the horizon of {reading.Horizon} {metric.Observations} per arm, {Figures()}",
-                ExperimentVerdict.NoDifference => $"wait: A/B test ({design.Mode}): no significant difference at the horizon; an operator decides, {Figures()}",
+                ExperimentVerdict.BWorse => GateVerdict.Fail($"A/B test ({design.Mode}): the version is {worse}, {Figures()}"),
+                ExperimentVerdict.BBetter => GateVerdict.Pass($"A/B test ({design.Mode}): the version is {better}, {Figures()}"),
+                ExperimentVerdict.NoDifference when experiment.PromoteWithoutDifference => GateVerdict.Pass($"A/B test ({design.Mode}): no significant difference at the horizon of {reading.Horizon} {metric.Observations} per arm, {Figures()}"),
+                ExperimentVerdict.NoDifference => GateVerdict.Wait($"A/B test ({design.Mode}): no significant difference at the horizon; an operator decides, {Figures()}"),
                 _ => design.Mode == ExperimentMode.FixedHorizon
-                    ? $"wait: A/B test (fixed horizon): {Math.Min(a.N, b.N)} of {reading.Horizon} {metric.Observations} per arm; read once, at the horizon"
-                    : $"wait: A/B test (sequential): {Figures()}; stops when p < {design.Alpha} or at {reading.Horizon} {metric.Observations} per arm",
+                    ? GateVerdict.Wait($"A/B test (fixed horizon): {Math.Min(a.N, b.N)} of {reading.Horizon} {metric.Observations} per arm; read once, at the horizon")
+                    : GateVerdict.Wait($"A/B test (sequential): {Figures()}; stops when p < {design.Alpha} or at {reading.Horizon} {metric.Observations} per arm"),
             };
         return View(reading, verdict);
     }
@@ -145,36 +145,36 @@ public static class ExperimentGate
         var scored = metric.ShareClass is null ? "accuracy" : $"{metric} ({(experiment.HigherIsBetter ? "higher" : "lower")} is better; scored as its success rate)";
         var figures = FormattableString.Invariant($"P(B better) = {pBetter:F3}, {scored} {reading.AccuracyB:F4} (B, {labelledB}) against {reading.AccuracyA:F4} (A, {labelledA}), split {split:P0}");
         const int minimumPerArm = 100;
-        string verdict;
+        GateVerdict verdict;
         double? next = null;
         if (servedB + errorsB > 0 && (double)errorsB / (servedB + errorsB) > MaxErrorRate)
         {
-            verdict = FormattableString.Invariant($"fail: the version failed on {errorsB} of {servedB + errorsB} requests in the A/B test");
+            verdict = GateVerdict.Fail(FormattableString.Invariant($"the version failed on {errorsB} of {servedB + errorsB} requests in the A/B test"));
         }
         else if (labelledA < minimumPerArm || labelledB < minimumPerArm)
         {
-            verdict = $"wait: bandit: {Math.Min(labelledA, labelledB)} labels in the smaller arm (need {minimumPerArm} before it decides or moves)";
+            verdict = GateVerdict.Wait($"bandit: {Math.Min(labelledA, labelledB)} labels in the smaller arm (need {minimumPerArm} before it decides or moves)");
         }
         else if (policy.GuardrailFloor > 0 && ThompsonAllocation.ProbabilityBelow(correctB, labelledB, policy.GuardrailFloor) > policy.DecideAt)
         {
-            verdict = FormattableString.Invariant($"fail: bandit: the version is below its guardrail floor of {policy.GuardrailFloor:F2}, {figures}");
+            verdict = GateVerdict.Fail(FormattableString.Invariant($"bandit: the version is below its guardrail floor of {policy.GuardrailFloor:F2}, {figures}"));
         }
         else if (pBetter >= policy.DecideAt)
         {
-            verdict = $"pass: bandit: the version is {(metric.ShareClass is null ? "more accurate" : "better")}, {figures}";
+            verdict = GateVerdict.Pass($"bandit: the version is {(metric.ShareClass is null ? "more accurate" : "better")}, {figures}");
         }
         else if (pBetter <= 1 - policy.DecideAt)
         {
-            verdict = $"fail: bandit: the version is {(metric.ShareClass is null ? "less accurate" : "worse")}, {figures}";
+            verdict = GateVerdict.Fail($"bandit: the version is {(metric.ShareClass is null ? "less accurate" : "worse")}, {figures}");
         }
         else if (labelledA + labelledB >= 2 * horizon)
         {
             // Never promoted by itself: a bandit starves the arm it doubts, so "no clear winner" may mean "too little on B".
-            verdict = $"wait: bandit: no clear winner after {labelledA + labelledB} labels; an operator decides, {figures}";
+            verdict = GateVerdict.Wait($"bandit: no clear winner after {labelledA + labelledB} labels; an operator decides, {figures}");
         }
         else
         {
-            verdict = $"wait: bandit: {figures}";
+            verdict = GateVerdict.Wait($"bandit: {figures}");
             if (labelledA + labelledB - ((last?.LabelledA ?? 0) + (last?.LabelledB ?? 0)) >= policy.LabelsPerStep) next = ThompsonAllocation.NextSplit(split, pBetter, policy);
         }
 

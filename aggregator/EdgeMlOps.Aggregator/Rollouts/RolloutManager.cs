@@ -199,24 +199,24 @@ public sealed partial class RolloutManager
         if (rollout is not { State: RolloutStatusKind.Active or RolloutStatusKind.Shadow or RolloutStatusKind.Experiment }) return rollout is null ? null : View(rollout);
         var view = View(rollout);
         var verdict = view.Gate.Verdict;
-        if (verdict.StartsWith("fail:", StringComparison.Ordinal))
+        if (verdict.Outcome == GateOutcome.Fail)
         {
             var actor = rollout.State switch { RolloutStatusKind.Shadow => "system:shadow-gate", RolloutStatusKind.Experiment => "system:ab-test", _ => "system:rollout-gates" };
-            await AbortAsync(actor, rollout.Id, verdict["fail:".Length..].Trim(), cancellationToken).ConfigureAwait(false);
+            await AbortAsync(actor, rollout.Id, verdict.Reason, cancellationToken).ConfigureAwait(false);
         }
         else if (rollout.State == RolloutStatusKind.Shadow)
         {
-            if (verdict == "pass" && rollout.Request.Shadow is { AutoPromote: true })
+            if (verdict.Outcome == GateOutcome.Pass && rollout.Request.Shadow is { AutoPromote: true })
             {
                 await AdvanceAsync("system:shadow-gate", rollout.Id, ShadowSummary(view.Shadow!), cancellationToken).ConfigureAwait(false);
             }
         }
         else if (rollout.State == RolloutStatusKind.Experiment)
         {
-            if (verdict.StartsWith("pass", StringComparison.Ordinal)) await AdvanceAsync("system:ab-test", rollout.Id, verdict["pass:".Length..].Trim(), cancellationToken).ConfigureAwait(false);
+            if (verdict.Outcome == GateOutcome.Pass) await AdvanceAsync("system:ab-test", rollout.Id, verdict.Reason, cancellationToken).ConfigureAwait(false);
             else if (view.Experiment is { NextSplit: { } next } test) await RebalanceAsync(rollout, test, next, cancellationToken).ConfigureAwait(false);
         }
-        else if (verdict == "pass" && rollout.Request.AutoAdvance)
+        else if (verdict.Outcome == GateOutcome.Pass && rollout.Request.AutoAdvance)
         {
             var version = _stores.Governance.Find(rollout.Model, rollout.Request.Version);
             if (version.State is VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived)

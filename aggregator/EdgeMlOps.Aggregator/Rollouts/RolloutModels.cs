@@ -300,7 +300,7 @@ public sealed record StageProgress(int Stage, double Share, bool Open, int Targe
 public sealed record RolloutView(RolloutRecord Rollout, IReadOnlyList<StageProgress> Stages, GateReading Gate, ShadowReading? Shadow = null, ExperimentView? Experiment = null);
 
 /// <summary>The A/B test summed over the devices that ran it: both arms, the test's reading, and the gate's verdict.</summary>
-public sealed record ExperimentView(int Devices, long ServedA, long ServedB, long ErrorsB, double? LatencyP95A, double? LatencyP95B, Experiments.ExperimentReading Reading, string Verdict)
+public sealed record ExperimentView(int Devices, long ServedA, long ServedB, long ErrorsB, double? LatencyP95A, double? LatencyP95B, Experiments.ExperimentReading Reading, GateVerdict Verdict)
 {
     /// <summary>What the reading compares (its "labelled"/"correct" counts are the metric's observations and their sum, oriented so higher is better).</summary>
     public string Metric { get; init; } = "accuracy";
@@ -345,7 +345,7 @@ public sealed record ShadowReading(
     double? AccuracyDifferenceLower,
     double? AccuracyDifferenceUpper,
     long CandidateMemoryBytes,
-    string Verdict);
+    GateVerdict Verdict);
 
 /// <summary>
 /// The gate's view of the opened stages against the replaced version. <c>Targeted</c>: the devices the stage waits for —
@@ -363,7 +363,7 @@ public sealed record GateReading(
     double? BaselineAccuracy,
     long TargetFeedback,
     long BaselineFeedback,
-    string Verdict);
+    GateVerdict Verdict);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = true, UseStringEnumConverter = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(RolloutRecord))]

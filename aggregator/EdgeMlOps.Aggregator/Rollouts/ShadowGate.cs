@@ -48,50 +48,50 @@ public static class ShadowGate
         var attempts = scored + errors;
         var devices = reports.Count + failed;
 
-        string verdict;
+        GateVerdict verdict;
         if (devices > 0 && failed > 0 && (double)failed / devices > gates.MaxFailureRate)
         {
-            verdict = FormattableString.Invariant($"fail: {failed} of {devices} shadow devices could not load the version");
+            verdict = GateVerdict.Fail(FormattableString.Invariant($"{failed} of {devices} shadow devices could not load the version"));
         }
         else if (attempts > 0 && (double)errors / attempts > shadow.MaxErrorRate)
         {
-            verdict = FormattableString.Invariant($"fail: the version failed on {errors} of {attempts} shadow requests");
+            verdict = GateVerdict.Fail(FormattableString.Invariant($"the version failed on {errors} of {attempts} shadow requests"));
         }
         else if (reports.Count < shadow.MinDevices || scored < shadow.MinScored)
         {
-            verdict = $"wait: {scored} requests scored on {reports.Count} shadow devices (need {shadow.MinScored} on {shadow.MinDevices})";
+            verdict = GateVerdict.Wait($"{scored} requests scored on {reports.Count} shadow devices (need {shadow.MinScored} on {shadow.MinDevices})");
         }
         else if (latencyRatio is { } ratio && incumbentP95 is { } baseline && LatencyLimit.Exceeded(baseline * ratio, baseline, shadow.MaxLatencyP95Ratio, shadow.MinLatencyIncreaseMs))
         {
-            verdict = FormattableString.Invariant($"fail: shadow p95 latency {ratio:F2}× the served version's on the same requests ({candidateP95:F2} ms against {baseline:F2} ms; limit {shadow.MaxLatencyP95Ratio:F2}× and {shadow.MinLatencyIncreaseMs:G3} ms more)");
+            verdict = GateVerdict.Fail(FormattableString.Invariant($"shadow p95 latency {ratio:F2}× the served version's on the same requests ({candidateP95:F2} ms against {baseline:F2} ms; limit {shadow.MaxLatencyP95Ratio:F2}× and {shadow.MinLatencyIncreaseMs:G3} ms more)"));
         }
         else if (accuracy is { Item1: AccuracyVerdict.Fail } worse)
         {
-            verdict = FormattableString.Invariant($"fail: ground-truth accuracy {(double)candidateCorrect / labelled:F4} against {(double)incumbentCorrect / labelled:F4} on the same {labelled} requests (difference {worse.Item3:+0.000;-0.000} to {worse.Item4:+0.000;-0.000}; drop > {gates.MaxAccuracyDrop:F2})");
+            verdict = GateVerdict.Fail(FormattableString.Invariant($"ground-truth accuracy {(double)candidateCorrect / labelled:F4} against {(double)incumbentCorrect / labelled:F4} on the same {labelled} requests (difference {worse.Item3:+0.000;-0.000} to {worse.Item4:+0.000;-0.000}; drop > {gates.MaxAccuracyDrop:F2})"));
         }
         else if (labelled >= gates.MinFeedback && gates.MinFeedback > 0)
         {
             // Enough ground truth: accuracy decides. A version that disagrees because it is better must pass.
             verdict = accuracy is { Item1: AccuracyVerdict.Inconclusive } unsure
-                ? FormattableString.Invariant($"wait: accuracy difference {unsure.Item3:+0.000;-0.000} to {unsure.Item4:+0.000;-0.000} over {labelled} labelled requests (need above {-gates.MaxAccuracyDrop:F2})")
-                : "pass";
+                ? GateVerdict.Wait(FormattableString.Invariant($"accuracy difference {unsure.Item3:+0.000;-0.000} to {unsure.Item4:+0.000;-0.000} over {labelled} labelled requests (need above {-gates.MaxAccuracyDrop:F2})"))
+                : GateVerdict.Passed;
         }
         else if (shadow.RequireLabels)
         {
-            verdict = $"wait: {labelled} labelled shadow requests (need {gates.MinFeedback})";
+            verdict = GateVerdict.Wait($"{labelled} labelled shadow requests (need {gates.MinFeedback})");
         }
         else if (shadow.MinAgreement > 0 && agreement is { } a && a.Item2 < shadow.MinAgreement)
         {
             // No ground truth to judge by: agreement with the served version bounds how much behaviour may change.
-            verdict = FormattableString.Invariant($"fail: agrees with the served version on {(double)agreed / scored:P1} of {scored} requests ({a.Item1:P1} to {a.Item2:P1}; need {shadow.MinAgreement:P1}) and too few labels to judge accuracy");
+            verdict = GateVerdict.Fail(FormattableString.Invariant($"agrees with the served version on {(double)agreed / scored:P1} of {scored} requests ({a.Item1:P1} to {a.Item2:P1}; need {shadow.MinAgreement:P1}) and too few labels to judge accuracy"));
         }
         else if (shadow.MinAgreement > 0 && agreement is { } open && open.Item1 < shadow.MinAgreement)
         {
-            verdict = FormattableString.Invariant($"wait: agreement {(double)agreed / scored:P1} over {scored} requests ({open.Item1:P1} to {open.Item2:P1}; need {shadow.MinAgreement:P1})");
+            verdict = GateVerdict.Wait(FormattableString.Invariant($"agreement {(double)agreed / scored:P1} over {scored} requests ({open.Item1:P1} to {open.Item2:P1}; need {shadow.MinAgreement:P1})"));
         }
         else
         {
-            verdict = "pass";
+            verdict = GateVerdict.Passed;
         }
 
         return new ShadowReading(

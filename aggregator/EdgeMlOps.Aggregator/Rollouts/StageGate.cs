@@ -41,29 +41,29 @@ public static class StageGate
             : ((AccuracyVerdict Verdict, double Difference, double Lower, double Upper)?)null;
         var stratified = strata is null ? string.Empty : $", stratified by {gates.StratifyBy} over {strata.Count(s => s.Value.TargetTotal > 0 && s.Value.ReplacedTotal > 0)} values on both sides";
         string Interval(double lower, double upper) => FormattableString.Invariant($"difference {lower:+0.000;-0.000} to {upper:+0.000;-0.000} at {gates.AccuracyConfidence * 100:0.#}%{stratified}");
-        string verdict;
-        if (reporting > 0 && failureRate > gates.MaxFailureRate) verdict = FormattableString.Invariant($"fail: {bad} of {reporting} devices failed or rolled back ({failureRate:P1} > {gates.MaxFailureRate:P1})");
-        else if (t.Rate is { } tr && tr > (b.Rate ?? 0) + gates.MaxErrorRateIncrease) verdict = FormattableString.Invariant($"fail: inference error rate {tr:P2} against {b.Rate ?? 0:P2} on the replaced version");
-        else if (t.Latency is { } tl && b.Latency is { } bl && LatencyLimit.Exceeded(tl, bl, gates.MaxLatencyP95Ratio, gates.MinLatencyIncreaseMs)) verdict = FormattableString.Invariant($"fail: p95 latency {tl:F2} ms against {bl:F2} ms on the replaced version (limit {gates.MaxLatencyP95Ratio:F1}× and {gates.MinLatencyIncreaseMs:G3} ms more)");
+        GateVerdict verdict;
+        if (reporting > 0 && failureRate > gates.MaxFailureRate) verdict = GateVerdict.Fail(FormattableString.Invariant($"{bad} of {reporting} devices failed or rolled back ({failureRate:P1} > {gates.MaxFailureRate:P1})"));
+        else if (t.Rate is { } tr && tr > (b.Rate ?? 0) + gates.MaxErrorRateIncrease) verdict = GateVerdict.Fail(FormattableString.Invariant($"inference error rate {tr:P2} against {b.Rate ?? 0:P2} on the replaced version"));
+        else if (t.Latency is { } tl && b.Latency is { } bl && LatencyLimit.Exceeded(tl, bl, gates.MaxLatencyP95Ratio, gates.MinLatencyIncreaseMs)) verdict = GateVerdict.Fail(FormattableString.Invariant($"p95 latency {tl:F2} ms against {bl:F2} ms on the replaced version (limit {gates.MaxLatencyP95Ratio:F1}× and {gates.MinLatencyIncreaseMs:G3} ms more)"));
         else if (accuracy is { Verdict: AccuracyVerdict.Fail } failed)
         {
-            verdict = FormattableString.Invariant($"fail: ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} on the replaced version (drop > {gates.MaxAccuracyDrop:F2}; {Interval(failed.Lower, failed.Upper)})");
+            verdict = GateVerdict.Fail(FormattableString.Invariant($"ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} on the replaced version (drop > {gates.MaxAccuracyDrop:F2}; {Interval(failed.Lower, failed.Upper)})"));
         }
-        else if (strata is not null && WorseInOneStratum(gates, strata) is { } worse) verdict = "fail: " + worse;
+        else if (strata is not null && WorseInOneStratum(gates, strata) is { } worse) verdict = GateVerdict.Fail(worse);
         else if (reporting < gates.MinDevicesReporting || reporting < gates.MinReportingFraction * awaited)
         {
-            verdict = $"wait: {reporting} of {awaited} targeted devices reported" + (lostInTrial > 0 ? $" ({lostInTrial} unreachable in their health window)" : string.Empty);
+            verdict = GateVerdict.Wait($"{reporting} of {awaited} targeted devices reported" + (lostInTrial > 0 ? $" ({lostInTrial} unreachable in their health window)" : string.Empty));
         }
-        else if (t.Feedback < gates.MinFeedback && b.Feedback >= gates.MinFeedback) verdict = $"wait: {t.Feedback} labelled predictions on the target (need {gates.MinFeedback})";
+        else if (t.Feedback < gates.MinFeedback && b.Feedback >= gates.MinFeedback) verdict = GateVerdict.Wait($"{t.Feedback} labelled predictions on the target (need {gates.MinFeedback})");
         else if (accuracy is { Verdict: AccuracyVerdict.Inconclusive, Difference: double.NaN })
         {
-            verdict = $"wait: no value of {gates.StratifyBy} has labelled predictions on both the target and the replaced version";
+            verdict = GateVerdict.Wait($"no value of {gates.StratifyBy} has labelled predictions on both the target and the replaced version");
         }
         else if (accuracy is { Verdict: AccuracyVerdict.Inconclusive } open)
         {
-            verdict = FormattableString.Invariant($"wait: ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} over {t.Feedback} labelled predictions, {Interval(open.Lower, open.Upper)} (need above {-gates.MaxAccuracyDrop:F2})");
+            verdict = GateVerdict.Wait(FormattableString.Invariant($"ground-truth accuracy {t.Accuracy:F4} against {b.Accuracy:F4} over {t.Feedback} labelled predictions, {Interval(open.Lower, open.Upper)} (need above {-gates.MaxAccuracyDrop:F2})"));
         }
-        else verdict = "pass";
+        else verdict = GateVerdict.Passed;
         return new GateReading(reporting, awaited, failureRate, t.Rate, b.Rate, t.Latency, b.Latency, t.Accuracy, b.Accuracy, t.Feedback, b.Feedback, verdict);
     }
 

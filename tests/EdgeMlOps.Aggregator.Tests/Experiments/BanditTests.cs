@@ -49,7 +49,7 @@ public sealed class BanditTests(Xunit.Abstractions.ITestOutputHelper output)
                 B = new ArmCounts { Version = 2, Served = (ulong)labelledB, Labelled = (ulong)labelledB, Correct = (ulong)correctB },
             };
             var view = ExperimentGate.Judge(experiment, [report], split, points.LastOrDefault());
-            if (!view.Verdict.StartsWith("wait", StringComparison.Ordinal) || view.Verdict.Contains("no clear winner", StringComparison.Ordinal)) return (view.Verdict, points, labelledA + labelledB);
+            if (!view.Verdict.ToString().StartsWith("wait", StringComparison.Ordinal) || view.Verdict.ToString().Contains("no clear winner", StringComparison.Ordinal)) return (view.Verdict.ToString(), points, labelledA + labelledB);
             if (view.NextSplit is { } next)
             {
                 points.Add(new AllocationPoint(DateTimeOffset.UnixEpoch, next, labelledA, labelledB, null, null, view.ProbabilityBBetter!.Value,
@@ -108,7 +108,7 @@ public sealed class BanditTests(Xunit.Abstractions.ITestOutputHelper output)
             A = new ArmCounts { Version = 1, Served = 400, Labelled = 400, Correct = 240 },
             B = new ArmCounts { Version = 2, Served = 400, Labelled = 400, Correct = 244 },
         };
-        Assert.StartsWith("fail: bandit: the version is below its guardrail floor of 0.70", ExperimentGate.Judge(experiment, [report], 0.5).Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: bandit: the version is below its guardrail floor of 0.70", ExperimentGate.Judge(experiment, [report], 0.5).Verdict.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -193,10 +193,10 @@ public sealed class BanditTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         var experiment = new ExperimentRequest { MaxLatencyP95Ratio = 2.0 };
         var slowFleet = Enumerable.Range(0, 20).Select(i => LatencyDevice(1, i < 17 ? 3 : 1)).ToArray();
-        Assert.StartsWith("fail: the version's p95 latency is above 2.0× the served version's (and 1 ms above it) on 17 of 20 devices in the A/B test (always-valid sign test p = 0.0114", ExperimentGate.Judge(experiment, slowFleet).Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: the version's p95 latency is above 2.0× the served version's (and 1 ms above it) on 17 of 20 devices in the A/B test (always-valid sign test p = 0.0114", ExperimentGate.Judge(experiment, slowFleet).Verdict.ToString(), StringComparison.Ordinal);
         var fewSlow = Enumerable.Range(0, 20).Select(i => LatencyDevice(1, i < 3 ? 3 : 1.1)).ToArray();
-        Assert.StartsWith("wait", ExperimentGate.Judge(experiment, fewSlow).Verdict, StringComparison.Ordinal);
-        Assert.StartsWith("wait", ExperimentGate.Judge(experiment with { MaxLatencyP95Ratio = 0 }, slowFleet).Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("wait", ExperimentGate.Judge(experiment, fewSlow).Verdict.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith("wait", ExperimentGate.Judge(experiment with { MaxLatencyP95Ratio = 0 }, slowFleet).Verdict.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -205,11 +205,11 @@ public sealed class BanditTests(Xunit.Abstractions.ITestOutputHelper output)
         // What a CI run of the rollout scenario measured: 0.108 ms against 0.045 ms on most devices (2.4×).
         var fastModels = Enumerable.Range(0, 40).Select(_ => LatencyDevice(0.045, 0.108)).ToArray();
         var experiment = new ExperimentRequest { MaxLatencyP95Ratio = 2.0 };
-        Assert.DoesNotContain("latency", ExperimentGate.Judge(experiment, fastModels).Verdict, StringComparison.Ordinal);
-        Assert.StartsWith("fail: the version's p95 latency", ExperimentGate.Judge(experiment with { MinLatencyIncreaseMs = 0 }, fastModels).Verdict, StringComparison.Ordinal);
+        Assert.DoesNotContain("latency", ExperimentGate.Judge(experiment, fastModels).Verdict.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith("fail: the version's p95 latency", ExperimentGate.Judge(experiment with { MinLatencyIncreaseMs = 0 }, fastModels).Verdict.ToString(), StringComparison.Ordinal);
 
         // A model that takes milliseconds: 2.5 ms more at 2.25× is slower.
         var slowModels = Enumerable.Range(0, 40).Select(_ => LatencyDevice(2.0, 4.5)).ToArray();
-        Assert.StartsWith("fail: the version's p95 latency", ExperimentGate.Judge(experiment, slowModels).Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: the version's p95 latency", ExperimentGate.Judge(experiment, slowModels).Verdict.ToString(), StringComparison.Ordinal);
     }
 }

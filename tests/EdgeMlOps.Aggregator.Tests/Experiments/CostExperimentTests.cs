@@ -48,16 +48,16 @@ public sealed class CostExperimentTests(Xunit.Abstractions.ITestOutputHelper out
     {
         var reports = Fleet();
         var accuracy = ExperimentGate.Judge(Test("accuracy", higherIsBetter: true, sd: null) with { Design = new ExperimentDesign { BaselineRate = 0.8, MinDetectableEffect = 0.05 } }, reports);
-        Assert.StartsWith("pass: A/B test (Sequential): no significant difference", accuracy.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("pass: A/B test (Sequential): no significant difference", accuracy.Verdict.ToString(), StringComparison.Ordinal);
 
         var cost = ExperimentGate.Judge(Test(MissedFraud), reports);
-        Assert.StartsWith("fail: A/B test (Sequential): the version is higher on mean cost, mean cost 1.0000 (B, 8000 labelled) against 0.2000 (A, 8000)", cost.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: A/B test (Sequential): the version is higher on mean cost, mean cost 1.0000 (B, 8000 labelled) against 0.2000 (A, 8000)", cost.Verdict.ToString(), StringComparison.Ordinal);
         Assert.Equal((0.2, 1.0), (Math.Round(cost.ValueA!.Value, 6), Math.Round(cost.ValueB!.Value, 6))); // what the operator reads: costs, not their negation
         Assert.Equal(MissedFraud, cost.Metric);
 
         // The same counts where the matrix is a value (higher is better): B passes.
         var value = ExperimentGate.Judge(Test(MissedFraud, higherIsBetter: true), reports);
-        Assert.StartsWith("pass: A/B test (Sequential): the version is higher on mean cost", value.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("pass: A/B test (Sequential): the version is higher on mean cost", value.Verdict.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -67,9 +67,9 @@ public sealed class CostExperimentTests(Xunit.Abstractions.ITestOutputHelper out
         var design = new ExperimentDesign { Mode = ExperimentMode.FixedHorizon, StandardDeviation = 2, MinDetectableEffect = 0.25 };
         Assert.Equal(1005, design.SampleSizePerArm());
         var early = ExperimentGate.Judge(Test(MissedFraud, mode: ExperimentMode.FixedHorizon), Fleet(devices: 2));
-        Assert.StartsWith("wait: A/B test (fixed horizon): 800 of 1005 labels per arm; read once, at the horizon", early.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("wait: A/B test (fixed horizon): 800 of 1005 labels per arm; read once, at the horizon", early.Verdict.ToString(), StringComparison.Ordinal);
         var read = ExperimentGate.Judge(Test(MissedFraud, mode: ExperimentMode.FixedHorizon), Fleet(devices: 3));
-        Assert.StartsWith("fail: A/B test (FixedHorizon): the version is higher on mean cost", read.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: A/B test (FixedHorizon): the version is higher on mean cost", read.Verdict.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -101,7 +101,7 @@ public sealed class CostExperimentTests(Xunit.Abstractions.ITestOutputHelper out
         forged.B.Confusion.Add(1_000_000);
         reports.Add(forged);
         var view = ExperimentGate.Judge(Test(MissedFraud), reports);
-        Assert.StartsWith("fail: A/B test (Sequential): the version is higher on mean cost", view.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: A/B test (Sequential): the version is higher on mean cost", view.Verdict.ToString(), StringComparison.Ordinal);
         var bounded = DeviceInfluence.Bound(reports)[^1];
         Assert.True(bounded.B.Confusion.Aggregate(0UL, (s, c) => s + c) <= bounded.B.Labelled && bounded.B.Labelled <= 400);
     }

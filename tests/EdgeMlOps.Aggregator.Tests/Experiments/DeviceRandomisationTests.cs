@@ -125,7 +125,7 @@ public sealed class DeviceRandomisationTests(Xunit.Abstractions.ITestOutputHelpe
         var reports = AaFleet(seed: 3, devices: 60);
         foreach (var r in reports.Where(r => r.B.Labelled > 0)) r.B.Correct = r.B.Correct * 3 / 4; // 25% of B's right answers lost
         var view = ExperimentGate.Judge(Test(RandomisationUnit.Device), reports);
-        Assert.StartsWith("fail: A/B test (FixedHorizon): the version is less accurate", view.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: A/B test (FixedHorizon): the version is less accurate", view.Verdict.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

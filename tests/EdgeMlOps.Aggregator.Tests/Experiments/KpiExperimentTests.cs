@@ -34,16 +34,16 @@ public class KpiExperimentTests
     public void AShareKpi_DecidesWhereAccuracySeesNoDifference_AndItsDirectionCounts()
     {
         var reports = Fleet(shareB: 0.40);
-        Assert.StartsWith("pass: A/B test (Sequential): no significant difference", ExperimentGate.Judge(Test("accuracy"), reports).Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("pass: A/B test (Sequential): no significant difference", ExperimentGate.Judge(Test("accuracy"), reports).Verdict.ToString(), StringComparison.Ordinal);
 
         var higher = ExperimentGate.Judge(Test("share:1"), reports);
-        Assert.StartsWith("pass: A/B test (Sequential): the version is higher on share of class 1", higher.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("pass: A/B test (Sequential): the version is higher on share of class 1", higher.Verdict.ToString(), StringComparison.Ordinal);
         Assert.Equal("share:1", higher.Metric);
         Assert.Equal(8000, higher.Reading.LabelledB); // trials are requests served, not labels
 
         var lower = ExperimentGate.Judge(Test("share:1", higherIsBetter: false), reports);
-        Assert.StartsWith("fail: A/B test (Sequential): the version is higher on share of class 1", lower.Verdict, StringComparison.Ordinal);
-        Assert.Contains("share of class 1 0.4000 (B, 8000 served) against 0.3000", lower.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: A/B test (Sequential): the version is higher on share of class 1", lower.Verdict.ToString(), StringComparison.Ordinal);
+        Assert.Contains("share of class 1 0.4000 (B, 8000 served) against 0.3000", lower.Verdict.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -52,7 +52,7 @@ public class KpiExperimentTests
         var bandit = Test("share:1", mode: ExperimentMode.Bandit);
         bandit.Bandit = new BanditPolicy { LabelsPerStep = 100, MaxStep = 0.2 };
         var view = ExperimentGate.Judge(bandit, Fleet(shareB: 0.32, devices: 5, served: 200), split: 0.5);
-        Assert.StartsWith("wait: bandit: P(B better)", view.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("wait: bandit: P(B better)", view.Verdict.ToString(), StringComparison.Ordinal);
         Assert.True(view.ProbabilityBBetter > 0.6, $"P(B better) {view.ProbabilityBBetter}");
         Assert.True(view.NextSplit > 0.5, $"next split {view.NextSplit}");
 
@@ -80,7 +80,7 @@ public class KpiExperimentTests
         var forged = Fleet(0.95, devices: 1, served: 1_000_000)[0];
         reports.Add(forged);
         var view = ExperimentGate.Judge(Test("share:1"), reports);
-        Assert.DoesNotContain("the version is higher", view.Verdict, StringComparison.Ordinal); // one device does not make B win
+        Assert.DoesNotContain("the version is higher", view.Verdict.ToString(), StringComparison.Ordinal); // one device does not make B win
         var bounded = DeviceInfluence.Bound(reports)[^1];
         Assert.True(bounded.B.Predicted.Aggregate(0UL, (s, c) => s + c) <= bounded.B.Served);
     }

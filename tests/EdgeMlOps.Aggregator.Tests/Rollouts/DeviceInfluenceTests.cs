@@ -30,12 +30,12 @@ public sealed class DeviceInfluenceTests
     {
         // 20 honest devices: the candidate is right alone on 2 of 100 paired requests, the incumbent alone on 12.
         var honest = Enumerable.Range(0, 20).Select(_ => Shadow(100, onlyIncumbent: 12, onlyCandidate: 2)).ToList();
-        Assert.StartsWith("fail", ShadowGate.Judge(new ShadowRequest(), Gates, honest, failed: 0).Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail", ShadowGate.Judge(new ShadowRequest(), Gates, honest, failed: 0).Verdict.ToString(), StringComparison.Ordinal);
 
         // One device claims 100,000 requests on which only the candidate was right.
         var forged = Shadow(100_000, onlyIncumbent: 0, onlyCandidate: 100_000);
         var reading = ShadowGate.Judge(new ShadowRequest(), Gates, [.. honest, forged], failed: 0);
-        Assert.StartsWith("fail", reading.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail", reading.Verdict.ToString(), StringComparison.Ordinal);
         Assert.Equal(20 * 100 + 100, reading.Labelled); // the forged device counts as one median device
     }
 
@@ -52,7 +52,7 @@ public sealed class DeviceInfluenceTests
         var honest = Enumerable.Range(0, 30).Select(_ => Device(100, correctA: 85, correctB: 75)).ToList();
         var forged = Device(1_000_000, correctA: 0, correctB: 1_000_000);
         var view = ExperimentGate.Judge(experiment, [.. honest, forged]);
-        Assert.DoesNotContain("more accurate", view.Verdict, StringComparison.Ordinal);
+        Assert.DoesNotContain("more accurate", view.Verdict.ToString(), StringComparison.Ordinal);
         Assert.Equal(30 * 100 + 100, view.Reading.LabelledB);
     }
 

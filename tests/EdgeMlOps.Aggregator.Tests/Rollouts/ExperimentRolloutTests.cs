@@ -42,7 +42,7 @@ public sealed class ExperimentRolloutTests : GovernedFleet
         await ReportAsync(rollout.Id, 100, 80, 100, 78);
         await Node.Rollouts.EvaluateAsync(CancellationToken.None);
         Assert.Equal(RolloutStatusKind.Experiment, Node.Rollouts.Current!.State);
-        Assert.StartsWith("wait: A/B test (sequential)", Node.Rollouts.View(Node.Rollouts.Current).Gate.Verdict, StringComparison.OrdinalIgnoreCase);
+        Assert.StartsWith("wait: A/B test (sequential)", Node.Rollouts.View(Node.Rollouts.Current).Gate.Verdict.ToString(), StringComparison.OrdinalIgnoreCase);
 
         await ReportAsync(rollout.Id, 300, 240, 300, 195); // 80% against 65%, long before the horizon
         await Node.Rollouts.EvaluateAsync(CancellationToken.None);
@@ -60,7 +60,7 @@ public sealed class ExperimentRolloutTests : GovernedFleet
         await ReportAsync(rollout.Id, 300, 240, 300, 290); // obviously better already, but the design said 906 per arm
         await Node.Rollouts.EvaluateAsync(CancellationToken.None);
         Assert.Equal(RolloutStatusKind.Experiment, Node.Rollouts.Current!.State);
-        Assert.StartsWith("wait: A/B test (fixed horizon): 300 of 906 labels per arm", Node.Rollouts.View(Node.Rollouts.Current).Gate.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("wait: A/B test (fixed horizon): 300 of 906 labels per arm", Node.Rollouts.View(Node.Rollouts.Current).Gate.Verdict.ToString(), StringComparison.Ordinal);
 
         await ReportAsync(rollout.Id, 906, 725, 906, 731); // no significant difference at the horizon: promoted by policy
         await Node.Rollouts.EvaluateAsync(CancellationToken.None);

@@ -26,9 +26,9 @@ public sealed class LatencyLimitTests
         }).ToList();
         var gates = new RolloutGates { MinDevicesReporting = 1, MaxLatencyP95Ratio = 2.0 };
 
-        Assert.Equal("pass", StageGate.Judge(gates, reporting: 5, bad: 0, awaited: 5, Devices(0.108), Devices(0.045)).Verdict);
-        Assert.Equal("fail: p95 latency 4.50 ms against 2.00 ms on the replaced version (limit 2.0× and 1 ms more)", StageGate.Judge(gates, 5, 0, 5, Devices(4.5), Devices(2.0)).Verdict);
-        Assert.StartsWith("fail: p95 latency 0.11 ms", StageGate.Judge(gates with { MinLatencyIncreaseMs = 0 }, 5, 0, 5, Devices(0.108), Devices(0.045)).Verdict, StringComparison.Ordinal);
+        Assert.Equal("pass", StageGate.Judge(gates, reporting: 5, bad: 0, awaited: 5, Devices(0.108), Devices(0.045)).Verdict.ToString());
+        Assert.Equal("fail: p95 latency 4.50 ms against 2.00 ms on the replaced version (limit 2.0× and 1 ms more)", StageGate.Judge(gates, 5, 0, 5, Devices(4.5), Devices(2.0)).Verdict.ToString());
+        Assert.StartsWith("fail: p95 latency 0.11 ms", StageGate.Judge(gates with { MinLatencyIncreaseMs = 0 }, 5, 0, 5, Devices(0.108), Devices(0.045)).Verdict.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

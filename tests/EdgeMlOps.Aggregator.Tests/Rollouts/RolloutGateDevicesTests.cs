@@ -53,7 +53,7 @@ public sealed class RolloutGateDevicesTests
 
         clock.Advance(TimeSpan.FromMinutes(5)); // a partition: neither device is heard from again for 30 status intervals
         var waiting = await node.Rollouts.EvaluateAsync(CancellationToken.None);
-        Assert.Equal("wait: 1 of 2 targeted devices reported (1 unreachable in their health window)", waiting!.Gate.Verdict);
+        Assert.Equal("wait: 1 of 2 targeted devices reported (1 unreachable in their health window)", waiting!.Gate.Verdict.ToString());
         Assert.Equal((RolloutStatusKind.Active, 0), (node.Rollouts.Find(rollout.Id)!.State, node.Rollouts.Find(rollout.Id)!.Stage));
 
         await ReportAsync(cut, EdgeMlOps.Shared.Protocol.V1.RolloutPhase.Healthy); // the network heals

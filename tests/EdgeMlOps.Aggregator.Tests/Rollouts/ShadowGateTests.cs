@@ -30,14 +30,14 @@ public sealed class ShadowGateTests
     public void TooFewScoredRequests_Wait()
     {
         var reading = ShadowGate.Judge(new ShadowRequest { MinScored = 200 }, Gates, [Report(150, 150, 100)], failed: 0);
-        Assert.StartsWith("wait: 150 requests scored on 1 shadow devices", reading.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("wait: 150 requests scored on 1 shadow devices", reading.Verdict.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
     public void AgreeingCandidate_WithPairedAccuracyNoWorse_Passes()
     {
         var reading = ShadowGate.Judge(new ShadowRequest { MinAgreement = 0.9 }, Gates, [Report(300, 295, 120, onlyIncumbent: 2, onlyCandidate: 3), Report(300, 297, 100, 1, 1)], failed: 0);
-        Assert.Equal("pass", reading.Verdict);
+        Assert.Equal("pass", reading.Verdict.ToString());
         Assert.Equal(2, reading.Devices);
         Assert.Equal(592.0 / 600, reading.Agreement!.Value, 9);
         Assert.True(reading.AgreementLower > 0.97 && reading.AgreementUpper < 1.0001);
@@ -49,10 +49,10 @@ public sealed class ShadowGateTests
     {
         var unlabelled = new ShadowRequest { MinAgreement = 0.9, RequireLabels = false, MinScored = 100 };
         var low = ShadowGate.Judge(unlabelled, Gates, [Report(400, 200)], failed: 0);
-        Assert.StartsWith("fail: agrees with the served version on 50.0 % of 400 requests", low.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: agrees with the served version on 50.0 % of 400 requests", low.Verdict.ToString(), StringComparison.Ordinal);
 
         var near = ShadowGate.Judge(unlabelled, Gates, [Report(200, 178)], failed: 0); // 89%: cannot tell yet
-        Assert.StartsWith("wait: agreement 89.0 %", near.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("wait: agreement 89.0 %", near.Verdict.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -60,7 +60,7 @@ public sealed class ShadowGateTests
     {
         // 60% agreement, but on 200 labelled pairs the candidate alone is right 60 times and the incumbent alone 5.
         var reading = ShadowGate.Judge(new ShadowRequest { MinAgreement = 0.9 }, Gates, [Report(400, 240, 200, onlyIncumbent: 5, onlyCandidate: 60)], failed: 0);
-        Assert.Equal("pass", reading.Verdict);
+        Assert.Equal("pass", reading.Verdict.ToString());
         Assert.True(reading.AccuracyDifferenceLower > 0.2, $"{reading}");
     }
 
@@ -69,26 +69,26 @@ public sealed class ShadowGateTests
     {
         // 200 labelled pairs: the candidate alone is wrong on 40, alone right on 5: 17.5 points worse.
         var reading = ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 350, 200, onlyIncumbent: 40, onlyCandidate: 5)], failed: 0);
-        Assert.StartsWith("fail: ground-truth accuracy", reading.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("fail: ground-truth accuracy", reading.Verdict.ToString(), StringComparison.Ordinal);
         Assert.True(reading.AccuracyDifferenceUpper < -0.05);
     }
 
     [Fact]
     public void LabelsAreAwaited_UnlessThePolicySaysTheFleetHasNone()
     {
-        Assert.StartsWith("wait: 10 labelled shadow requests (need 50)", ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 400, 10)], 0).Verdict, StringComparison.Ordinal);
-        Assert.Equal("pass", ShadowGate.Judge(new ShadowRequest { RequireLabels = false }, Gates, [Report(400, 400)], 0).Verdict);
+        Assert.StartsWith("wait: 10 labelled shadow requests (need 50)", ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 400, 10)], 0).Verdict.ToString(), StringComparison.Ordinal);
+        Assert.Equal("pass", ShadowGate.Judge(new ShadowRequest { RequireLabels = false }, Gates, [Report(400, 400)], 0).Verdict.ToString());
     }
 
     [Fact]
     public void LoadFailures_Errors_AndSlowness_EachFail()
     {
-        Assert.StartsWith("fail: 1 of 3 shadow devices could not load", ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 400, 100), Report(400, 400, 100)], failed: 1).Verdict, StringComparison.Ordinal);
-        Assert.StartsWith("fail: the version failed on 20 of 420", ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 400, 100, errors: 20)], 0).Verdict, StringComparison.Ordinal);
-        Assert.StartsWith("fail: shadow p95 latency 3.00×", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 2 }, Gates, [Report(400, 400, 100, incumbentP95: 1, candidateP95: 3)], 0).Verdict, StringComparison.Ordinal);
-        Assert.Equal("pass", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 2 }, Gates, [Report(400, 400, 100, incumbentP95: 0.045, candidateP95: 0.108)], 0).Verdict);
-        Assert.StartsWith("fail: shadow p95 latency 2.40×", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 2, MinLatencyIncreaseMs = 0.05 }, Gates, [Report(400, 400, 100, incumbentP95: 0.045, candidateP95: 0.108)], 0).Verdict, StringComparison.Ordinal);
-        Assert.Equal("pass", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 0 }, Gates, [Report(400, 400, 100, incumbentP95: 1, candidateP95: 3)], 0).Verdict);
+        Assert.StartsWith("fail: 1 of 3 shadow devices could not load", ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 400, 100), Report(400, 400, 100)], failed: 1).Verdict.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith("fail: the version failed on 20 of 420", ShadowGate.Judge(new ShadowRequest(), Gates, [Report(400, 400, 100, errors: 20)], 0).Verdict.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith("fail: shadow p95 latency 3.00×", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 2 }, Gates, [Report(400, 400, 100, incumbentP95: 1, candidateP95: 3)], 0).Verdict.ToString(), StringComparison.Ordinal);
+        Assert.Equal("pass", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 2 }, Gates, [Report(400, 400, 100, incumbentP95: 0.045, candidateP95: 0.108)], 0).Verdict.ToString());
+        Assert.StartsWith("fail: shadow p95 latency 2.40×", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 2, MinLatencyIncreaseMs = 0.05 }, Gates, [Report(400, 400, 100, incumbentP95: 0.045, candidateP95: 0.108)], 0).Verdict.ToString(), StringComparison.Ordinal);
+        Assert.Equal("pass", ShadowGate.Judge(new ShadowRequest { MaxLatencyP95Ratio = 0 }, Gates, [Report(400, 400, 100, incumbentP95: 1, candidateP95: 3)], 0).Verdict.ToString());
     }
 
     [Fact]

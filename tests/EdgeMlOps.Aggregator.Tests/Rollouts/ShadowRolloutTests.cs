@@ -40,7 +40,7 @@ public sealed class ShadowRolloutTests : GovernedFleet
         await ReportAsync(rollout.Id, scored: 100, agreed: 100, labelled: 60, 0, 0);
         var waiting = await Node.Rollouts.EvaluateAsync(CancellationToken.None);
         Assert.Equal(RolloutStatusKind.Shadow, Node.Rollouts.Current!.State);
-        Assert.StartsWith("wait: 100 requests scored", waiting!.Gate.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("wait: 100 requests scored", waiting!.Gate.Verdict.ToString(), StringComparison.Ordinal);
 
         await ReportAsync(rollout.Id, scored: 400, agreed: 396, labelled: 150, onlyIncumbent: 2, onlyCandidate: 4);
         await Node.Rollouts.EvaluateAsync(CancellationToken.None);
@@ -83,6 +83,6 @@ public sealed class ShadowRolloutTests : GovernedFleet
         Assert.True(Node.Devices.TryGet("d-1", out var device));
         Assert.Null(device.Shadow); // counts that cannot be true are dropped, not summed
         var view = await Node.Rollouts.EvaluateAsync(CancellationToken.None);
-        Assert.StartsWith("wait: 0 requests scored", view!.Gate.Verdict, StringComparison.Ordinal);
+        Assert.StartsWith("wait: 0 requests scored", view!.Gate.Verdict.ToString(), StringComparison.Ordinal);
     }
 }

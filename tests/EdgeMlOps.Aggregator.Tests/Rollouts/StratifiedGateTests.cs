@@ -23,7 +23,7 @@ public sealed class StratifiedGateTests
     private static string Verdict(RolloutGates gates, IEnumerable<DeviceInfo> target, IEnumerable<DeviceInfo> baseline)
     {
         var t = target.ToList();
-        return StageGate.Judge(gates, reporting: t.Count, bad: 0, awaited: t.Count, t, baseline.ToList()).Verdict;
+        return StageGate.Judge(gates, reporting: t.Count, bad: 0, awaited: t.Count, t, baseline.ToList()).Verdict.ToString();
     }
 
     [Fact]
