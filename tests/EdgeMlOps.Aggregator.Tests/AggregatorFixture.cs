@@ -25,7 +25,11 @@ internal static class AggregatorFixture
             BatchSize = 4,
             LearningRate = 0.1f,
         },
+        Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Identities = [ViewerIdentity] },
     };
+
+    /// <summary>The tests' read-only admin identity (<see cref="Viewer"/>).</summary>
+    public static EdgeMlOps.Aggregator.Governance.AdminIdentity ViewerIdentity => new(Viewer.Name, EdgeMlOps.Aggregator.Governance.AdminIdentity.HashToken(Viewer.Token), new HashSet<string> { EdgeMlOps.Aggregator.Governance.AdminRoles.Viewer });
 
     public static string TempDirectory()
     {

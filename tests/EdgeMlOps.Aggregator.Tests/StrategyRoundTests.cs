@@ -76,7 +76,7 @@ public class StrategyRoundTests
         Assert.Contains("dp.clip_norm", node.Registry.Rounds("tiny")[0].Notes!.Keys);
 
         // Operators see the strategy and the privacy spent over HTTP (ε is infinite without noise: left out, not NaN).
-        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        using var http = Viewer.Client(node.ArtifactBaseUrl);
         var strategy = await http.GetStringAsync("/v1/strategy");
         Assert.Contains("DP-FedAvg", strategy, StringComparison.Ordinal);
         Assert.Contains("dp.clip_norm", strategy, StringComparison.Ordinal);

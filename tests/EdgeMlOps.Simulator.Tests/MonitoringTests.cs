@@ -28,6 +28,7 @@ public class MonitoringTests
         var options = new AggregatorOptions
         {
             Fleet = "mon", ModelName = "m", Model = new ModelSpec(8, [16], 3), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+            Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Identities = [ViewerIdentity.Admin] },
             Rounds = new RoundOptions { ClientsPerRound = devices, OverSelection = 1, LocalEpochs = 2, BatchSize = 10, ReportDeadline = TimeSpan.FromSeconds(60) },
             Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", CohortReferences = true, Drift = new DriftOptions { Method = "wasserstein" }, RetrainOn = RetrainTrigger.Feature, ReferenceDevicesPerRound = devices, MaxProfileBytes = 64 * 1024,
                 Kpis = [KpiDefinition.Parse("flagged", "share:2", 3), KpiDefinition.Parse("accuracy", "accuracy", 3), KpiDefinition.Parse("cost", "cost:1>0=5,2>0=1", 3)] },
@@ -121,7 +122,7 @@ public class MonitoringTests
         Assert.Contains(node.RecentDrift, r => r.Cohort == "shifted" && r.Drifted == 2);
 
         // (The drift policy below has already started a round: devices may be moving to v3 while this is read.)
-        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        using var http = Viewer.Client(node.ArtifactBaseUrl);
         var metrics = await http.GetStringAsync("/metrics");
         var stableOnline = System.Text.RegularExpressions.Regex.Matches(metrics, "edgemlops_devices\\{state=\"online\",cohort=\"stable\",model_version=\"\\d+\"\\} (\\d+)").Sum(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(14, stableOnline);

@@ -20,6 +20,7 @@ public class PrivacyTests
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-privacy-" + Guid.NewGuid().ToString("N"));
         await using var node = new AggregatorNode(new AggregatorOptions
         {
+            Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Identities = [ViewerIdentity.Admin] },
             Fleet = "priv", ModelName = "m", Model = ModelSpecText.Parse("mlp-8-6-3"), EmbeddedBrokerPort = 0,
             HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
             Rounds = new RoundOptions { ClientsPerRound = 1, OverSelection = 1, LocalEpochs = 2, BatchSize = 4, ReportDeadline = TimeSpan.FromSeconds(30) },
@@ -64,7 +65,7 @@ public class PrivacyTests
 
         // The device's goodbye status carries the count; operators see it fleet-wide on /metrics.
         await Eventually.Until(() => node.Devices.TryGet("dev-p", out var d) && d.SketchesWithheld == 1, "the withheld-sketch count in the status");
-        using (var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl })
+        using (var http = Viewer.Client(node.ArtifactBaseUrl))
         {
             Assert.Contains("edgemlops_device_sketches_withheld_total 1\n", await http.GetStringAsync("/metrics"), StringComparison.Ordinal);
         }

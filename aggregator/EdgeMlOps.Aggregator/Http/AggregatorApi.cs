@@ -1,4 +1,5 @@
 using EdgeMlOps.Aggregator.Fleet;
+using EdgeMlOps.Aggregator.Governance;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Shared.Federated;
@@ -49,30 +50,38 @@ public static class AggregatorApi
             traffic.CountArtifact(new FileInfo(path).Length);
             return Results.File(path, "application/octet-stream", enableRangeProcessing: true, entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{sha256}\""));
         });
-        app.MapGet("/v1/models/{name}/versions", (string name, [FromServices] ModelRegistry registry) => Results.Ok(registry.Versions(name)));
-        app.MapGet("/v1/models/{name}/rounds", (string name, [FromServices] ModelRegistry registry) => Results.Ok(registry.Rounds(name)));
-        app.MapGet("/v1/fleet/devices", ([FromServices] DeviceDirectory devices) => Results.Ok(devices.All.OrderBy(d => d.DeviceId, StringComparer.Ordinal).Select(d => new
-        {
-            d.DeviceId,
-            State = d.State.ToString(),
-            d.ModelName,
-            d.ModelVersion,
-            d.SampleCount,
-            d.Tags,
-            d.LastSeen,
-        })));
-        app.MapGet("/v1/rejections", ([FromServices] RejectionCounters rejections) => Results.Ok(rejections.Snapshot()));
-        app.MapGet("/v1/strategy", ([FromServices] FederatedStrategy strategy, [FromServices] AggregatorOptions options, [FromServices] ModelRegistry registry) => Results.Ok(new
-        {
-            Strategy = strategy.Describe(),
-            options.Rounds.Mode,
+        // What the fleet is and does (device ids, tags, contributors, counters) is for the admin API's identities only: this
+        // listener faces the device network (enrollment, artifacts). /healthz and the trust root stay open.
+        app.MapGet("/v1/models/{name}/versions", (HttpContext http, string name, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.Versions(name))));
+        app.MapGet("/v1/models/{name}/rounds", (HttpContext http, string name, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.Rounds(name))));
+        app.MapGet("/v1/fleet/devices", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] DeviceDirectory devices) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(devices.All.OrderBy(d => d.DeviceId, StringComparer.Ordinal).Select(d => new
+            {
+                d.DeviceId,
+                State = d.State.ToString(),
+                d.ModelName,
+                d.ModelVersion,
+                d.SampleCount,
+                d.Tags,
+                d.LastSeen,
+            }))));
+        app.MapGet("/v1/rejections", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] RejectionCounters rejections) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(rejections.Snapshot())));
+        app.MapGet("/v1/strategy", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] FederatedStrategy strategy, [FromServices] AggregatorOptions options, [FromServices] ModelRegistry registry) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(new
+            {
+                Strategy = strategy.Describe(),
+                options.Rounds.Mode,
 
-            // ε spent, clip norm, staleness… as of the last completed round.
-            LastRound = registry.Rounds(options.ModelName).LastOrDefault(r => r.Notes is not null) is { } last
-                ? new { last.Round, last.NewVersion, last.Notes }
-                : null,
-        }));
-        app.MapGet("/metrics", ([FromServices] PrometheusMetrics metrics) => Results.Text(metrics.Render(), PrometheusMetrics.ContentType));
+                // ε spent, clip norm, staleness… as of the last completed round.
+                LastRound = registry.Rounds(options.ModelName).LastOrDefault(r => r.Notes is not null) is { } last
+                    ? new { last.Round, last.NewVersion, last.Notes }
+                    : null,
+            })));
+        app.MapGet("/metrics", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] PrometheusMetrics metrics) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Text(metrics.Render(), PrometheusMetrics.ContentType)));
         app.MapGet("/v1/trust/root", ([FromServices] Trust.KeyRing keys) => Results.Text(Convert.ToBase64String(keys.RootPublicKey) + "\n", "text/plain"));
         EnrollmentApi.Map(app);
         AdminApi.Map(app);

@@ -65,6 +65,29 @@ public sealed class AdminApiTests : IAsyncLifetime
         return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("version").GetUInt64();
     }
 
+    [Theory]
+    [InlineData("/v1/fleet/devices")]
+    [InlineData("/v1/models/tiny/versions")]
+    [InlineData("/v1/models/tiny/rounds")]
+    [InlineData("/v1/rejections")]
+    [InlineData("/v1/strategy")]
+    [InlineData("/metrics")]
+    public async Task WhatTheFleetIsAndDoes_IsReadOnlyWithAToken(string path)
+    {
+        // The HTTPS API faces the device network (enrollment, artifacts): device ids, tags, contributors and counters are not for anyone there.
+        var anonymous = await Send(HttpMethod.Get, path, null);
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        Assert.Equal("missing bearer token", await Error(anonymous));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Send(HttpMethod.Get, path, "nope-nope")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Get, path, "carol-token")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("/healthz")]
+    [InlineData("/v1/trust/root")]
+    public async Task HealthAndTheTrustRoot_StayOpen(string path) =>
+        Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Get, path, null)).StatusCode);
+
     [Fact]
     public async Task MissingOrUnknownToken_Is401_AndAMissingRoleIs403()
     {

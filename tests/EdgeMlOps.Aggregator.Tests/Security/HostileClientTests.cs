@@ -346,7 +346,7 @@ public class HostileClientTests
         await full.PublishAsync("status", new DeviceStatus { Header = full.Header(), State = DeviceState.Online, StorageNotice = "agent.db: disk full" });
         await fellBack.PublishAsync("status", new DeviceStatus { Header = fellBack.Header(), State = DeviceState.Online, ModelNotice = "v2 did not finish its health window; rolled back to v1" });
         await Eventually.Until(() => node.Devices.TryGet("full", out var f) && f.StorageNotice.Length > 0 && node.Devices.TryGet("fell-back", out var b) && b.ModelNotice.Length > 0, "both notices in the directory");
-        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        using var http = Viewer.Client(node.ArtifactBaseUrl);
         var metrics = await http.GetStringAsync("/metrics");
         Assert.Contains("edgemlops_devices_degraded{reason=\"storage\"} 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains("edgemlops_devices_degraded{reason=\"model\"} 1\n", metrics, StringComparison.Ordinal);
@@ -360,7 +360,7 @@ public class HostileClientTests
         await device.ConnectAsync(samples: 1);
         await device.PublishAsync("status", new DeviceStatus { Header = device.Header(), State = DeviceState.Online, FreshUntilUnixMs = DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeMilliseconds() });
         await Eventually.Until(() => node.Devices.TryGet("frozen", out var d) && d.FreshUntil is not null, "the freshness in the directory");
-        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        using var http = Viewer.Client(node.ArtifactBaseUrl);
         var metrics = await http.GetStringAsync("/metrics");
         Assert.Contains("edgemlops_devices_behind 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains("edgemlops_security_events_total{kind=\"PublishDenied\"} 0\n", metrics, StringComparison.Ordinal);

@@ -73,7 +73,7 @@ public class DamagedStoreTests
         Assert.True(node.Seen.TryAdd("dev-1", "m-1"), "the fresh message store works");
 
         await node.StartAsync(CancellationToken.None);
-        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        using var http = Viewer.Client(node.ArtifactBaseUrl);
         var metrics = await http.GetStringAsync("/metrics");
         Assert.Contains("edgemlops_store_repairs{kind=\"damaged_cache\"} 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains("edgemlops_store_repairs{kind=\"interrupted_commit\"} 0\n", metrics, StringComparison.Ordinal);
