@@ -1,17 +1,20 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using EdgeMlOps.Aggregator.Governance;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Aggregator.Http;
 
 /// <summary>
-/// Authentication and authorization of the admin API: a bearer token (compared by hash) maps to an identity with
-/// roles; no or unknown token is 401, a role without the right 403. Runs the action and maps rule violations to 4xx
-/// (governance 403/409, unknown 404, bad input 400); anything else is logged and 500.
+/// The admin API's endpoints' frame: authenticates the caller through ASP.NET Core's authentication
+/// (<see cref="AdminTokenAuthentication"/>: no or unknown token is 401) and authorizes the role through its policies
+/// (a role without the right is 403), then runs the action and maps rule violations to 4xx (governance 403/409,
+/// unknown 404, bad input 400); anything else is logged and 500.
 /// </summary>
-internal sealed class AdminGuard(IReadOnlyList<AdminIdentity> identities, ILogger logger)
+internal sealed class AdminGuard(IReadOnlyList<AdminIdentity> identities, IAuthorizationService authorization, ILogger logger)
 {
     /// <summary>Largest admin JSON request body accepted.</summary>
     private const int MaxBodyBytes = 64 * 1024;
@@ -38,16 +41,19 @@ internal sealed class AdminGuard(IReadOnlyList<AdminIdentity> identities, ILogge
     /// <summary>Authenticates and authorizes, then runs <paramref name="action"/>, mapping rule violations to 4xx.</summary>
     public async Task<IResult> Run(HttpContext http, string role, Func<AdminIdentity, Task<IResult>> action)
     {
-        var header = http.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
+        var authenticated = await http.AuthenticateAsync(AdminTokenAuthentication.SchemeName).ConfigureAwait(false);
+        if (!authenticated.Succeeded || authenticated.Principal.Identity?.Name is not { } name)
         {
-            return Results.Json(new { error = "missing bearer token" }, statusCode: StatusCodes.Status401Unauthorized);
+            return Results.Json(new { error = authenticated.Failure?.Message ?? "missing bearer token" }, statusCode: StatusCodes.Status401Unauthorized);
         }
 
-        var presented = AdminIdentity.HashToken(header["Bearer ".Length..].Trim());
-        var identity = identities.FirstOrDefault(i => i.Matches(presented));
-        if (identity is null) return Results.Json(new { error = "unknown token" }, statusCode: StatusCodes.Status401Unauthorized);
-        if (!identity.Has(role)) return Results.Json(new { error = $"{identity.Name} lacks the '{role}' role" }, statusCode: StatusCodes.Status403Forbidden);
+        http.User = authenticated.Principal;
+        if (!(await authorization.AuthorizeAsync(http.User, AdminTokenAuthentication.Policy(role)).ConfigureAwait(false)).Succeeded)
+        {
+            return Results.Json(new { error = $"{name} lacks the '{role}' role" }, statusCode: StatusCodes.Status403Forbidden);
+        }
+
+        var identity = identities.First(i => i.Name == name);
         try
         {
             return await action(identity).ConfigureAwait(false);

@@ -32,7 +32,8 @@ public static class AggregatorApi
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         services(builder.Services);
-        builder.Services.AddSingleton(s => new AdminGuard(s.GetRequiredService<AggregatorOptions>().Governance.Identities, loggerFactory.CreateLogger("EdgeMlOps.Aggregator.Http.AdminApi")));
+        AdminTokenAuthentication.AddAdminAuthentication(builder.Services);
+        builder.Services.AddSingleton(s => new AdminGuard(s.GetRequiredService<AggregatorOptions>().Governance.Identities, s.GetRequiredService<Microsoft.AspNetCore.Authorization.IAuthorizationService>(), loggerFactory.CreateLogger("EdgeMlOps.Aggregator.Http.AdminApi")));
         builder.Services.AddSingleton<PrometheusMetrics>();
         builder.WebHost.UseUrls(url);
         if (httpsCertificate is not null)
