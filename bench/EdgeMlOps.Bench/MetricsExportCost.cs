@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
+using EdgeMlOps.Aggregator.Broker;
 using EdgeMlOps.Aggregator.Http;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -32,7 +32,7 @@ public static class MetricsExportCost
         using var hand = new HandWrittenEndpoint(fleet);
         using var meter = new Meter("EdgeMlOps.Bench.Metrics");
         fleet.Observe(meter);
-        var otelPort = FreePort();
+        var otelPort = EmbeddedBroker.FreePort();
         using var provider = Sdk.CreateMeterProviderBuilder()
             .AddMeter(meter.Name)
             .AddPrometheusHttpListener(o =>
@@ -45,7 +45,7 @@ public static class MetricsExportCost
         // The same instruments through a second provider whose drift family may hold every series (a view raises its limit).
         using var unlimitedMeter = new Meter("EdgeMlOps.Bench.Metrics.Unlimited");
         fleet.Observe(unlimitedMeter);
-        var unlimitedPort = FreePort();
+        var unlimitedPort = EmbeddedBroker.FreePort();
         using var unlimited = Sdk.CreateMeterProviderBuilder()
             .AddMeter(unlimitedMeter.Name)
             .AddView("edgemlops_feature_drift_score", new MetricStreamConfiguration { CardinalityLimit = 1_000_000 })
@@ -97,13 +97,6 @@ public static class MetricsExportCost
 
     private static int Series(string body, string family) =>
         body.Split('\n').Count(l => l.StartsWith(family + "{", StringComparison.Ordinal) || l.StartsWith(family + " ", StringComparison.Ordinal));
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>A fleet's metric state as the aggregator reads it at scrape time: devices by state, cohort and version; drift scores per feature.</summary>
     private sealed class FleetShape(int cohorts, int drifted, ulong[] versions)
@@ -174,7 +167,7 @@ public static class MetricsExportCost
         public HandWrittenEndpoint(FleetShape fleet)
         {
             _fleet = fleet;
-            Url = $"http://127.0.0.1:{FreePort()}/metrics";
+            Url = $"http://127.0.0.1:{EmbeddedBroker.FreePort()}/metrics";
             _listener.Prefixes.Add(Url[..^"metrics".Length]);
             _listener.Start();
             _ = ServeAsync();

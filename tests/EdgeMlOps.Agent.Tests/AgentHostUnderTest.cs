@@ -15,7 +15,7 @@ internal sealed class AgentHostUnderTest : IAsyncDisposable
     {
         var host = Path.Combine(AppContext.BaseDirectory, "edgemlops-agent.dll");
         _process = Process.Start(new ProcessStartInfo("dotnet", [host, "--Agent:DeviceId=" + deviceId, "--Agent:DataDirectory=" + dataDirectory,
-            $"--Agent:Broker=mqtt://127.0.0.1:{OfflineAgent.FreePort()}", $"--Agent:Http=http://127.0.0.1:{port}/",
+            $"--Agent:Broker=mqtt://127.0.0.1:{BrokerPorts.Free()}", $"--Agent:Http=http://127.0.0.1:{port}/",
             "--Agent:TrustedRoots:0=" + Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey)])
         {
             RedirectStandardOutput = true,

@@ -19,7 +19,7 @@ public class CrashSafetyTests
         var random = new Random(3);
         for (var run = 0; run < 4; run++)
         {
-            var port = OfflineAgent.FreePort();
+            var port = BrokerPorts.Free();
             using var agent = StartHost(dir, port);
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(2) };
             await WaitHealthyAsync(http, agent);
@@ -71,7 +71,7 @@ public class CrashSafetyTests
         var host = Path.Combine(AppContext.BaseDirectory, "edgemlops-agent.dll");
         return Process.Start(new ProcessStartInfo("dotnet",
         [
-            host, "--Agent:DeviceId=crash-1", "--Agent:TrustedRoots:0=" + Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey), $"--Agent:Broker=mqtt://127.0.0.1:{OfflineAgent.FreePort()}",
+            host, "--Agent:DeviceId=crash-1", "--Agent:TrustedRoots:0=" + Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey), $"--Agent:Broker=mqtt://127.0.0.1:{BrokerPorts.Free()}",
             $"--Agent:DataDirectory={dir}", $"--Agent:Http=http://127.0.0.1:{port}/", "--Agent:MaxSamples=100000",
         ])
         {

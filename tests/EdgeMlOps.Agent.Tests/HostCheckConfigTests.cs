@@ -75,7 +75,7 @@ public class HostCheckConfigTests
     public async Task HealthCheck_AsksTheRunningAgentsLocalApi()
     {
         await using var device = await OfflineAgent.StartAsync();
-        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
+        var prefix = $"http://127.0.0.1:{BrokerPorts.Free()}/";
         await using (var api = new EdgeMlOps.Agent.Http.LocalApi(device.Agent, new EdgeMlOps.Agent.Http.LocalApiOptions { Address = prefix }, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance))
         {
             api.Start();

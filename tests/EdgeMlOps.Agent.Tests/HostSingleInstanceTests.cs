@@ -18,19 +18,21 @@ public class HostSingleInstanceTests
     private static async Task WaitUntilListeningAsync(int port)
     {
         using var http = new HttpClient();
-        var until = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
+        await Eventually.Until(
+            async () =>
             {
-                using var _ = await http.GetAsync($"http://127.0.0.1:{port}/v1/health");
-                return;
-            }
-            catch (HttpRequestException) when (DateTime.UtcNow < until)
-            {
-                await Task.Delay(100);
-            }
-        }
+                try
+                {
+                    using var _ = await http.GetAsync($"http://127.0.0.1:{port}/v1/health");
+                    return true;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            },
+            $"the agent's local API on port {port}",
+            60);
     }
 
     /// <summary>Waits for the second agent to give up; one that keeps running (the bug) is killed rather than left behind.</summary>
@@ -57,13 +59,13 @@ public class HostSingleInstanceTests
     public async Task SecondAgent_OnTheSameDataDirectory_IsRefused_WithTheSettingToChange()
     {
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-twin-" + Guid.NewGuid().ToString("N"));
-        var broker = OfflineAgent.FreePort();
-        var firstPort = OfflineAgent.FreePort();
+        var broker = BrokerPorts.Free();
+        var firstPort = BrokerPorts.Free();
         using var first = Start(dir, firstPort, broker);
         try
         {
             await WaitUntilListeningAsync(firstPort);
-            using var second = Start(dir, OfflineAgent.FreePort(), broker);
+            using var second = Start(dir, BrokerPorts.Free(), broker);
             var (code, errors) = await ExitOfAsync(second);
             Assert.Equal(2, code);
             Assert.Contains("Agent:DataDirectory", errors, StringComparison.Ordinal);
@@ -80,8 +82,8 @@ public class HostSingleInstanceTests
     [Fact]
     public async Task SecondAgent_OnTheSameHttpPort_SaysWhichSettingCollides()
     {
-        var broker = OfflineAgent.FreePort();
-        var port = OfflineAgent.FreePort();
+        var broker = BrokerPorts.Free();
+        var port = BrokerPorts.Free();
         using var first = Start(Path.Combine(Path.GetTempPath(), "edgemlops-a-" + Guid.NewGuid().ToString("N")), port, broker);
         try
         {

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Shared.Hashing;
@@ -43,7 +41,7 @@ internal sealed class OfflineAgent : IAsyncDisposable
         var store = new SampleStore(Path.Combine(dir, "agent.db"), 1000, 1000, maxBytes: maxStoreBytes);
         var outbox = new Outbox(Path.Combine(dir, "outbox.db"), 100);
         var agent = new DeviceAgent(
-            (configure ?? (o => o))(new AgentOptions { DeviceId = "api-dev", Broker = new MqttEndpoint("127.0.0.1", FreePort()) }),
+            (configure ?? (o => o))(new AgentOptions { DeviceId = "api-dev", Broker = new MqttEndpoint("127.0.0.1", BrokerPorts.Free()) }),
             new AgentDependencies { Store = store, Outbox = outbox, Models = models, Http = new HttpClient(), Time = time ?? TimeProvider.System });
         await agent.StartAsync(CancellationToken.None);
         return new OfflineAgent(dir, agent, store, outbox);
@@ -66,13 +64,6 @@ internal sealed class OfflineAgent : IAsyncDisposable
         store.PutBlob(a.Inference.Sha256, inference);
         store.PutBlob(a.TrainStep.Sha256, train);
         store.Commit(a);
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using EdgeMlOps.Aggregator.Monitoring;
 using EdgeMlOps.Shared.Monitoring;
@@ -14,17 +13,10 @@ public class AlertWebhookTests
     private static DriftReport Report() => new(7, "region-a", 42, 20, 20, 2, 0.1, false,
         [new FeatureDrift(3, "wasserstein", 0.41, 0.1, true, 4000, 1800), new FeatureDrift(9, "jensenshannon", 0.2, 0.1, true, 4000, 1800)], 1800, 900, 0.91);
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     [Fact]
     public async Task Alert_IsPostedAsJson_AndRetriedAfterAServerError()
     {
-        var port = FreePort();
+        var port = BrokerPorts.Free();
         using var server = new HttpListener();
         server.Prefixes.Add($"http://127.0.0.1:{port}/hook/");
         server.Start();
@@ -57,7 +49,7 @@ public class AlertWebhookTests
     [Fact]
     public async Task DeadEndpoint_IsCountedAsFailedAfterEveryAttempt_AndNothingThrows()
     {
-        await using var webhook = new AlertWebhook(new Uri($"http://127.0.0.1:{FreePort()}/"), NullLogger.Instance, backoff: QuickBackoff);
+        await using var webhook = new AlertWebhook(new Uri($"http://127.0.0.1:{BrokerPorts.Free()}/"), NullLogger.Instance, backoff: QuickBackoff);
         webhook.Enqueue(Report());
         webhook.Enqueue(Report());
         await Eventually(() => webhook.Failed == 2);

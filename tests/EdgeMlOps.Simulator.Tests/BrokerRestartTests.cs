@@ -2,7 +2,6 @@ using System.Diagnostics;
 using EdgeMlOps.Agent;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Aggregator;
-using EdgeMlOps.Aggregator.Broker;
 using EdgeMlOps.Aggregator.Security;
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Shared.Models;
@@ -19,7 +18,7 @@ public sealed class BrokerRestartTests : IAsyncLifetime
 {
     private const string MosquittoPath = "/usr/sbin/mosquitto";
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "edgemlops-restart-" + Guid.NewGuid().ToString("N"));
-    private readonly int _port = EmbeddedBroker.FreePort();
+    private readonly int _port = BrokerPorts.Free();
     private Process? _mosquitto;
 
     private Process StartMosquitto() =>

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using EdgeMlOps.Agent;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Aggregator;
-using EdgeMlOps.Aggregator.Broker;
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Shared.Models;
 
@@ -21,7 +20,7 @@ public class ExternalBrokerTests
     public async Task Fleet_OverExternalMosquitto_CompletesRounds()
     {
         Assert.True(File.Exists(MosquittoPath), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
-        var port = EmbeddedBroker.FreePort();
+        var port = BrokerPorts.Free();
         using var mosquitto = Process.Start(new ProcessStartInfo(MosquittoPath, ["-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture)])
         {
             RedirectStandardError = true,

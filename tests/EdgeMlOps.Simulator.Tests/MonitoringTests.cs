@@ -154,7 +154,7 @@ public class MonitoringTests
     {
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-monitor-cat-" + Guid.NewGuid().ToString("N"));
         // An operator's alert endpoint (a chat or paging webhook).
-        var hookPort = EdgeMlOps.Aggregator.Broker.EmbeddedBroker.FreePort();
+        var hookPort = BrokerPorts.Free();
         using var hook = new System.Net.HttpListener();
         hook.Prefixes.Add($"http://127.0.0.1:{hookPort}/alerts/");
         hook.Start();

@@ -89,7 +89,7 @@ public class OfflineFirstTests
         // Aggregator and broker are gone; the device restarts (its certificate from disk, nothing to enroll with) and must still serve.
         using var identity = new EdgeMlOps.Agent.Security.DeviceIdentity("dev-1", ca, new ModelStore(Path.Combine(device, "models")).IdentityDirectory, enrollment, new HttpClient(), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         Assert.NotNull(identity.Current);
-        await using var offline = NewAgent(device, new MqttEndpoint("127.0.0.1", EdgeMlOps.Aggregator.Broker.EmbeddedBroker.FreePort(), Tls: true), [], ca, enrollment, identity);
+        await using var offline = NewAgent(device, new MqttEndpoint("127.0.0.1", BrokerPorts.Free(), Tls: true), [], ca, enrollment, identity);
         await offline.StartAsync(CancellationToken.None);
         Assert.False(offline.IsConnected);
         var served = offline.Predict(features);

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using EdgeMlOps.Aggregator;
-using EdgeMlOps.Aggregator.Broker;
 using EdgeMlOps.Aggregator.Security;
 using EdgeMlOps.Runtime.Mqtt;
 
@@ -33,7 +32,7 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
     public static async Task<SecuredMosquitto> StartAsync(string dataDirectory, string fleet, string directory)
     {
         Assert.True(File.Exists(Path), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
-        var port = EmbeddedBroker.FreePort();
+        var port = BrokerPorts.Free();
         var config = Write(dataDirectory, fleet, directory, port);
         var process = Process.Start(new ProcessStartInfo(Path, ["-c", config]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
         await BrokerPorts.WaitUntilListeningAsync(port);

@@ -16,7 +16,7 @@ public sealed class LocalApiTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _device = await OfflineAgent.StartAsync();
-        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
+        var prefix = $"http://127.0.0.1:{BrokerPorts.Free()}/";
         _api = new LocalApi(_device.Agent, new LocalApiOptions { Address = prefix, Limits = new LocalHttpLimits { MaxBodyBytes = 4096 } }, NullLogger.Instance);
         _api.Start();
         _http = new HttpClient { BaseAddress = new Uri(prefix) };
@@ -107,7 +107,7 @@ public sealed class LocalApiTests : IAsyncLifetime
         {
             for (var i = 0; i < 50; i++)
             {
-                var api = new LocalApi(_device.Agent, new LocalApiOptions { Address = $"http://127.0.0.1:{OfflineAgent.FreePort()}/" }, NullLogger.Instance);
+                var api = new LocalApi(_device.Agent, new LocalApiOptions { Address = $"http://127.0.0.1:{BrokerPorts.Free()}/" }, NullLogger.Instance);
                 api.Start();
                 await api.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
             }
@@ -171,7 +171,7 @@ public sealed class LocalApiTests : IAsyncLifetime
     public async Task WithoutModel_PredictIs503_AndHealthSaysSo()
     {
         await using var empty = await OfflineAgent.StartAsync(installModel: false);
-        var prefix = $"http://127.0.0.1:{OfflineAgent.FreePort()}/";
+        var prefix = $"http://127.0.0.1:{BrokerPorts.Free()}/";
         await using var api = new LocalApi(empty.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
         api.Start();
         using var http = new HttpClient { BaseAddress = new Uri(prefix) };

@@ -47,7 +47,7 @@ public class CorruptStoreTests
         OfflineAgent.Install(new ModelStore(Path.Combine(dir, "models")), ModelWeights.Initialize(OfflineAgent.Spec, 5), 3);
         Garble(Path.Combine(dir, "agent.db"));
         Garble(Path.Combine(dir, "outbox.db"));
-        await using var agent = new AgentHostUnderTest(dir, "dev-c", OfflineAgent.FreePort());
+        await using var agent = new AgentHostUnderTest(dir, "dev-c", BrokerPorts.Free());
         var http = agent.Http;
         var health = await agent.HealthAsync();
         Assert.Equal("degraded", health.GetProperty("status").GetString());

@@ -25,7 +25,7 @@ public class ReadOnlyDirectoryTests
             new Outbox(Path.Combine(dir, "outbox.db"), 100).Dispose();
             Mount("-o", "remount,ro", dir);
 
-            var port = OfflineAgent.FreePort();
+            var port = BrokerPorts.Free();
             await using (var agent = new AgentHostUnderTest(dir, "dev-ro", port))
             {
                 var health = await agent.HealthAsync();

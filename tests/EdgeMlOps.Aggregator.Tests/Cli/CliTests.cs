@@ -284,7 +284,7 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Contains("'x'", output, StringComparison.Ordinal);
 
         var console = new TestConsole().Width(250);
-        exit = await EdgeMlOps.Cli.Cli.RunAsync(["models", "list", "--url", $"http://127.0.0.1:{Broker.EmbeddedBroker.FreePort()}", "--token", "t"], console);
+        exit = await EdgeMlOps.Cli.Cli.RunAsync(["models", "list", "--url", $"http://127.0.0.1:{BrokerPorts.Free()}", "--token", "t"], console);
         Assert.Equal(3, exit);
         Assert.Contains("cannot reach", console.Output, StringComparison.Ordinal);
     }
