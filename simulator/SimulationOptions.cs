@@ -1,5 +1,6 @@
 using System.Globalization;
 using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Configuration;
 using EdgeMlOps.Simulator.Data;
 
 namespace EdgeMlOps.Simulator;
@@ -166,7 +167,10 @@ public sealed record SimulationOptions
           --windows N              drift scenario: reporting windows of 5 s (20)
         """;
 
-    /// <summary>Parses arguments; every problem is reported, not just the first.</summary>
+    /// <summary>Every option <see cref="Usage"/> lists (a line of its own): the names a mistyped option is matched against.</summary>
+    public static readonly IReadOnlyList<string> DocumentedOptions = System.Text.RegularExpressions.Regex.Matches(Usage, @"^\s+(--[a-z0-9][a-z0-9-]*)", System.Text.RegularExpressions.RegexOptions.Multiline).Select(m => m.Groups[1].Value).Distinct(StringComparer.Ordinal).ToArray();
+
+    /// <summary>Parses arguments; every problem is reported, not just the first, a mistyped option with the nearest real one.</summary>
     public static SimulationOptions Parse(IReadOnlyList<string> args)
     {
         var errors = new List<string>();
@@ -336,7 +340,7 @@ public sealed record SimulationOptions
                     if (!MqttEndpoint.TryParse(value, out var broker)) errors.Add($"--broker: '{value}' is not mqtts://host:port or mqtt://host:port");
                     o = o with { ExternalBroker = broker };
                     break;
-                default: errors.Add($"{name}: unknown option"); break;
+                default: errors.Add($"{name}: unknown option" + (NearestName.Suggest(name, DocumentedOptions) is { } nearest ? $"; did you mean {nearest}?" : string.Empty)); break;
             }
         }
 

@@ -36,13 +36,12 @@ public sealed class ConfigReader(IConfiguration configuration, string section)
         foreach (var (key, value) in configuration.GetSection(section).AsEnumerable())
         {
             if (value is null || _known.Contains(key) || _knownPrefixes.Any(p => key.StartsWith(p, StringComparison.OrdinalIgnoreCase))) continue;
-            var nearest = _known.MinBy(k => Distance(k, key));
-            _errors.Add($"{key}: not a setting" + (nearest is not null && Distance(nearest, key) <= Math.Max(2, key.Length / 5) ? $"; did you mean {nearest}?" : string.Empty));
+            _errors.Add($"{key}: not a setting" + (NearestName.Suggest(key, _known) is { } nearest ? $"; did you mean {nearest}?" : string.Empty));
         }
 
         foreach (var root in configuration.GetChildren())
         {
-            if (!string.Equals(root.Key, section, StringComparison.OrdinalIgnoreCase) && Distance(root.Key, section) <= 2)
+            if (!string.Equals(root.Key, section, StringComparison.OrdinalIgnoreCase) && NearestName.Distance(root.Key, section) <= 2)
             {
                 _errors.Add($"{root.Key}: not a section; did you mean {section}?");
             }
@@ -87,28 +86,6 @@ public sealed class ConfigReader(IConfiguration configuration, string section)
         var key = Key(name);
         _known.Add(key);
         return configuration[key];
-    }
-
-    /// <summary>Levenshtein distance, case-insensitive (configuration keys are).</summary>
-    private static int Distance(string a, string b)
-    {
-        a = a.ToLowerInvariant();
-        b = b.ToLowerInvariant();
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (var j = 0; j <= b.Length; j++) previous[j] = j;
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            }
-
-            (previous, current) = (current, previous);
-        }
-
-        return previous[b.Length];
     }
 
     private T Parse<T>(string name, T fallback, TryParser<T> tryParse, Func<T, bool> valid, string expected)

@@ -1,0 +1,36 @@
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>The simulator's command line: a mistyped option names the one meant, and the usage text and the parser agree.</summary>
+public class SimulationOptionsTests
+{
+    private static string[] Problems(params string[] args) =>
+        Assert.Throws<ArgumentException>(() => SimulationOptions.Parse(args)).Message.Split(Environment.NewLine);
+
+    [Fact]
+    public void AMistypedOption_NamesTheNearestRealOne_AndAStrangeOneOnlySaysUnknown()
+    {
+        Assert.Equal(["--devcies: unknown option; did you mean --devices?", "--local-epoch: unknown option; did you mean --local-epochs?", "--bogus: unknown option"],
+            Problems("--devcies", "3", "--local-epoch", "2", "--bogus", "1"));
+    }
+
+    [Fact]
+    public void EveryOptionTheUsageDocuments_IsOneTheParserKnows()
+    {
+        Assert.True(SimulationOptions.DocumentedOptions.Count > 40, $"{SimulationOptions.DocumentedOptions.Count} options read from the usage text");
+        foreach (var option in SimulationOptions.DocumentedOptions.Where(o => o is not "--help"))
+        {
+            string[] problems;
+            try
+            {
+                SimulationOptions.Parse([option, "1"]);
+                continue;
+            }
+            catch (ArgumentException ex)
+            {
+                problems = ex.Message.Split(Environment.NewLine);
+            }
+
+            Assert.DoesNotContain(problems, p => p.StartsWith(option + ": unknown option", StringComparison.Ordinal));
+        }
+    }
+}
