@@ -66,7 +66,7 @@ public static class StoreCost
         for (var i = 1; i <= Commits; i++)
         {
             registry.AddVersion(new ModelVersionRecord("bench", (ulong)i, (ulong)i - 1, i, 10, 1000, "sha-i", 1000, "sha-t", 2000, 0.9, 0.3, 0.2, now));
-            registry.AddRound(new RoundRecord("bench", i, $"r{i}", (ulong)i - 1, "Completed", 10, 10, 1000, 0, (ulong)i, now, now));
+            registry.AddRound(new RoundRecord("bench", i, $"r{i}", (ulong)i - 1, EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed, 10, 10, 1000, 0, (ulong)i, now, now));
         }
 
         return Commits / clock.Elapsed.TotalSeconds;

@@ -89,7 +89,7 @@ public class RoundTests
         Assert.Equal(RoundStatus.Abandoned, report.Status);
         Assert.Equal(1, report.Contributors);
         Assert.Equal(1UL, node.CurrentVersion.Version);
-        Assert.Equal("abandoned", node.Registry.Rounds("tiny").Single().Status);
+        Assert.Equal(RoundStatus.Abandoned, node.Registry.Rounds("tiny").Single().Status);
     }
 
     [Fact]

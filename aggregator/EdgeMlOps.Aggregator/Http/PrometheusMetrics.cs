@@ -53,7 +53,7 @@ internal sealed class PrometheusMetrics(
         Sample(o, "edgemlops_model_version", models.Deployed?.Version ?? 0, ("track", "deployed"));
 
         Family(o, "edgemlops_rounds_total", "counter", "Rounds by outcome.");
-        foreach (var g in registry.Rounds(options.ModelName).GroupBy(r => r.Status).OrderBy(g => g.Key, StringComparer.Ordinal))
+        foreach (var g in registry.Rounds(options.ModelName).GroupBy(r => RoundStatusJsonConverter.Text(r.Status)).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             Sample(o, "edgemlops_rounds_total", g.Count(), ("status", g.Key));
         }

@@ -60,7 +60,7 @@ public sealed record RoundRecord(
     long Round,
     string RoundId,
     ulong BaseVersion,
-    string Status,
+    [property: System.Text.Json.Serialization.JsonConverter(typeof(Rounds.RoundStatusJsonConverter))] Rounds.RoundStatus Status,
     int Selected,
     int Contributors,
     long Samples,
@@ -277,7 +277,7 @@ public sealed partial class ModelRegistry : IDisposable
                     selected = excluded.selected, contributors = excluded.contributors, samples = excluded.samples, rejected = excluded.rejected,
                     new_version = excluded.new_version, started_ms = excluded.started_ms, ended_ms = excluded.ended_ms, notes = excluded.notes
                 """,
-                ("@m", r.Model), ("@r", r.Round), ("@id", r.RoundId), ("@b", (long)r.BaseVersion), ("@st", r.Status), ("@sel", r.Selected),
+                ("@m", r.Model), ("@r", r.Round), ("@id", r.RoundId), ("@b", (long)r.BaseVersion), ("@st", EdgeMlOps.Aggregator.Rounds.RoundStatusJsonConverter.Text(r.Status)), ("@sel", r.Selected),
                 ("@c", r.Contributors), ("@s", r.Samples), ("@rej", r.Rejected), ("@nv", r.NewVersion is { } nv ? (long)nv : null),
                 ("@t0", r.StartedAt.ToUnixTimeMilliseconds()), ("@t1", r.EndedAt.ToUnixTimeMilliseconds()), ("@n", NotesText.Write(r.Notes)));
         });
@@ -305,7 +305,7 @@ public sealed partial class ModelRegistry : IDisposable
         return _db.Run(s => s.Query(
             "SELECT model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms, notes FROM rounds WHERE model = @m ORDER BY round",
             reader => new RoundRecord(
-                reader.GetString(0), reader.GetInt64(1), reader.GetString(2), (ulong)reader.GetInt64(3), reader.GetString(4),
+                reader.GetString(0), reader.GetInt64(1), reader.GetString(2), (ulong)reader.GetInt64(3), EdgeMlOps.Aggregator.Rounds.RoundStatusJsonConverter.Parse(reader.GetString(4)),
                 (int)reader.GetInt64(5), (int)reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8),
                 reader.IsDBNull(9) ? null : (ulong)reader.GetInt64(9),
                 DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(10)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11)),

@@ -81,7 +81,7 @@ public sealed class BufferedRounds(
             var model = await committer.CommitAsync(current, aggregate, roundNumber, cancellationToken).ConfigureAwait(false);
             buffer.SetCurrentVersion(model.Record.Version);
             var byReason = RoundReports.Diff(rejections.Snapshot(), rejectionsBefore);
-            stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, bufferId, current.Record.Version, "completed", buffer.Outstanding,
+            stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, bufferId, current.Record.Version, RoundStatus.Completed, buffer.Outstanding,
                 aggregate.Contributors, aggregate.Samples, byReason.Values.Sum(), model.Record.Version, started, time.GetUtcNow(), aggregate.Notes));
             logger.LogBufferFlushed(bufferId, model.Record.Version, aggregate.Contributors, aggregate.Notes.GetValueOrDefault("fedbuff.mean_staleness"), AggregatorLog.HeldOut(model.Record.EvalAccuracy));
             reports.Add(new RoundReport(roundNumber, bufferId, RoundStatus.Completed, current.Record.Version, model.Record.Version, devices.Eligible().Count,

@@ -100,14 +100,14 @@ public sealed class RoundCoordinator(
         if (aggregate.Contributors < plan.Quorum)
         {
             logger.LogAbandoned(roundId, aggregate.Contributors, plan.Quorum);
-            stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, roundId, current.Record.Version, "abandoned", selected.Count,
+            stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, roundId, current.Record.Version, RoundStatus.Abandoned, selected.Count,
                 aggregate.Contributors, aggregate.Samples, rejected, null, started, time.GetUtcNow()));
             return new RoundReport(roundNumber, roundId, RoundStatus.Abandoned, current.Record.Version, null, eligible.Count, selected.Count, plan.Target,
                 aggregate.Contributors, aggregate.Samples, rejected, byReason, null, null, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed);
         }
 
         var model = await committer.CommitAsync(current, aggregate, roundNumber, cancellationToken).ConfigureAwait(false);
-        stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, roundId, current.Record.Version, "completed", selected.Count,
+        stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, roundId, current.Record.Version, RoundStatus.Completed, selected.Count,
             aggregate.Contributors, aggregate.Samples, rejected, model.Record.Version, started, time.GetUtcNow(), aggregate.Notes));
         logger.LogRoundCompleted(roundId, model.Record.Version, aggregate.Contributors, aggregate.Samples, AggregatorLog.HeldOut(model.Record.EvalAccuracy));
         return new RoundReport(roundNumber, roundId, RoundStatus.Completed, current.Record.Version, model.Record.Version, eligible.Count, selected.Count, plan.Target,

@@ -13,6 +13,15 @@ public enum RoundStatus
     Stopped,
 }
 
+/// <summary>A round status as text: camelCase in JSON and in the registry, read back whatever its case.</summary>
+public sealed class RoundStatusJsonConverter() : System.Text.Json.Serialization.JsonStringEnumConverter<RoundStatus>(System.Text.Json.JsonNamingPolicy.CamelCase)
+{
+    public static string Text(RoundStatus status) => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(status.ToString());
+
+    public static RoundStatus Parse(string text) =>
+        Enum.TryParse<RoundStatus>(text, ignoreCase: true, out var status) && Enum.IsDefined(status) ? status : throw new FormatException($"'{text}' is not a round status");
+}
+
 /// <summary>Everything an operator (or the simulator) wants to know about one round.</summary>
 public sealed record RoundReport(
     long Round,

@@ -58,13 +58,13 @@ public sealed class RegistryStoreTests
         Assert.Equal(1, registry.BeginRoundAttempt("m", 1));
         Assert.Equal(2, registry.BeginRoundAttempt("m", 1));
         Assert.Equal(1, registry.BeginRoundAttempt("m", 2));
-        registry.AddRound(new RoundRecord("m", 1, "r1", 1, "Abandoned", 10, 0, 0, 0, null, T0, T0.AddSeconds(5)));
-        registry.AddRound(new RoundRecord("m", 1, "r1b", 1, "Completed", 10, 9, 900, 1, 2, T0, T0.AddSeconds(9), new Dictionary<string, double> { ["epsilon"] = 1.5, ["nan"] = double.NaN }));
-        registry.AddRound(new RoundRecord("m", 2, "r2", 2, "Completed", 10, 8, 800, 0, 3, T0, T0.AddSeconds(9)));
+        registry.AddRound(new RoundRecord("m", 1, "r1", 1, EdgeMlOps.Aggregator.Rounds.RoundStatus.Abandoned, 10, 0, 0, 0, null, T0, T0.AddSeconds(5)));
+        registry.AddRound(new RoundRecord("m", 1, "r1b", 1, EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed, 10, 9, 900, 1, 2, T0, T0.AddSeconds(9), new Dictionary<string, double> { ["epsilon"] = 1.5, ["nan"] = double.NaN }));
+        registry.AddRound(new RoundRecord("m", 2, "r2", 2, EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed, 10, 8, 800, 0, 3, T0, T0.AddSeconds(9)));
         Assert.Equal(2, registry.LastRound("m"));
         var rounds = registry.Rounds("m");
         Assert.Equal(2, rounds.Count);
-        Assert.Equal(("r1b", "Completed", 9, 900L, 1L, (ulong?)2UL), (rounds[0].RoundId, rounds[0].Status, rounds[0].Contributors, rounds[0].Samples, rounds[0].Rejected, rounds[0].NewVersion));
+        Assert.Equal(("r1b", EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed, 9, 900L, 1L, (ulong?)2UL), (rounds[0].RoundId, rounds[0].Status, rounds[0].Contributors, rounds[0].Samples, rounds[0].Rejected, rounds[0].NewVersion));
         Assert.Equal(1.5, rounds[0].Notes!["epsilon"]);
         Assert.False(rounds[0].Notes!.ContainsKey("nan"));
         Assert.Null(rounds[1].Notes);

@@ -73,7 +73,7 @@ public sealed class SchemaMigrationsTests
         using var registry = new ModelRegistry(path);
         Assert.Equal("mlp-4-3", registry.GetModelSpec("m"));
         Assert.Equal("r1", Assert.Single(registry.Rounds("m")).RoundId);
-        registry.AddRound(new RoundRecord("m", 2, "r2", 2, "Completed", 3, 3, 30, 0, 3, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, new Dictionary<string, double> { ["epsilon"] = 2 }));
+        registry.AddRound(new RoundRecord("m", 2, "r2", 2, EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed, 3, 3, 30, 0, 3, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, new Dictionary<string, double> { ["epsilon"] = 2 }));
         Assert.Equal(2, registry.Rounds("m")[1].Notes!["epsilon"]);
     }
 

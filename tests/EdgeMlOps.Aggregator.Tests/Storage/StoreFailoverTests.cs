@@ -25,14 +25,14 @@ public sealed class StoreFailoverTests
         {
             Assert.True(seen.TryAdd("dev", $"before-{i}"));
             audit.Append(T0, "alice", "round.commit", $"round/{i}", "r", null, null);
-            registry.AddRound(new RoundRecord("m", i + 1, $"r{i}", 1, "Completed", 1, 1, 1, 0, null, T0, T0));
+            registry.AddRound(new RoundRecord("m", i + 1, $"r{i}", 1, EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed, 1, 1, 1, 0, null, T0, T0));
         }
 
         Assert.True(stores.Postgres.DropConnections() > 0, "the stores held pooled connections to drop");
         Assert.True(seen.TryAdd("dev", "after"));
         Assert.False(seen.TryAdd("dev", "before-0"));
         audit.Append(T0, "alice", "round.commit", "round/after", "r", null, null);
-        registry.AddRound(new RoundRecord("m", 6, "r6", 1, "Completed", 1, 1, 1, 0, null, T0, T0));
+        registry.AddRound(new RoundRecord("m", 6, "r6", 1, EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed, 1, 1, 1, 0, null, T0, T0));
         Assert.Equal(6, registry.Rounds("m").Count);
         Assert.Equal(6, seen.Count);
         var chain = audit.Verify();
