@@ -78,5 +78,5 @@ public class SketchBenchmarks
     }
 
     [Benchmark]
-    public FeatureDrift DriftTestOneFeature() => DriftStatistics.Test(0, _reference, _window[400], new DriftOptions { Method = "wasserstein" });
+    public FeatureDrift DriftTestOneFeature() => DriftStatistics.Test(0, _reference, _window[400], new DriftOptions { Method = DriftMethod.Wasserstein });
 }

@@ -30,7 +30,7 @@ public class MonitoringTests
             Fleet = "mon", ModelName = "m", Model = new ModelSpec(8, [16], 3), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
             Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Identities = [ViewerIdentity.Admin] },
             Rounds = new RoundOptions { ClientsPerRound = devices, OverSelection = 1, LocalEpochs = 2, BatchSize = 10, ReportDeadline = TimeSpan.FromSeconds(60) },
-            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", CohortReferences = true, Drift = new DriftOptions { Method = "wasserstein" }, RetrainOn = RetrainTrigger.Feature, ReferenceDevicesPerRound = devices, MaxProfileBytes = 64 * 1024,
+            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", CohortReferences = true, Drift = new DriftOptions { Method = DriftMethod.Wasserstein }, RetrainOn = RetrainTrigger.Feature, ReferenceDevicesPerRound = devices, MaxProfileBytes = 64 * 1024,
                 Kpis = [KpiDefinition.Parse("flagged", "share:2", 3), KpiDefinition.Parse("accuracy", "accuracy", 3), KpiDefinition.Parse("cost", "cost:1>0=5,2>0=1", 3)] },
         };
         string Region(string id) => int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) < 6 ? "shifted" : "stable";

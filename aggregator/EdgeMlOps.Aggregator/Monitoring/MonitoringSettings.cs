@@ -1,5 +1,6 @@
 using EdgeMlOps.Shared.Configuration;
 using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Monitoring;
 using EdgeMlOps.Shared.Protocol;
 
 namespace EdgeMlOps.Aggregator.Monitoring;
@@ -12,8 +13,8 @@ internal static class MonitoringSettings
         var retrainText = r.String("Monitoring:RetrainOn", "off");
         var retrain = retrainText switch { "dataset" => RetrainTrigger.Dataset, "feature" => RetrainTrigger.Feature, _ => RetrainTrigger.Off };
         r.Require(retrainText is "off" or "dataset" or "feature", "Monitoring:RetrainOn", $"'{retrainText}' is not off, dataset or feature");
-        var method = r.String("Monitoring:Drift:Method", "auto");
-        r.Require(method is "auto" or "ks" or "wasserstein" or "psi" or "jensenshannon" or "chisquare", "Monitoring:Drift:Method", $"'{method}' is not auto, ks, wasserstein, psi, jensenshannon or chisquare");
+        var methodText = r.String("Monitoring:Drift:Method", "auto");
+        r.Require(DriftMethods.TryParse(methodText, out var method), "Monitoring:Drift:Method", $"'{methodText}' is not one of {DriftMethods.All}");
         return new MonitoringOptions
         {
             Window = TimeSpan.FromSeconds(r.Double("Monitoring:WindowSeconds", 300, 0.1, 86_400)),

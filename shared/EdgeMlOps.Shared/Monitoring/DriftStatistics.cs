@@ -11,7 +11,7 @@ public sealed record DriftOptions
     /// categorical feature auto picks chisquare or jensenshannon, and the numeric-only ks and
     /// wasserstein fall back to auto's choice.
     /// </summary>
-    public string Method { get; init; } = "auto";
+    public DriftMethod Method { get; init; } = DriftMethod.Auto;
 
     /// <summary>KS: drift when p &lt; this.</summary>
     public double KsPValue { get; init; } = 0.05;
@@ -32,7 +32,7 @@ public sealed record DriftOptions
     public long MinCount { get; init; } = 30;
 
     /// <summary>Per-feature method overrides (feature index → method).</summary>
-    public IReadOnlyDictionary<int, string> PerFeature { get; init; } = new Dictionary<int, string>();
+    public IReadOnlyDictionary<int, DriftMethod> PerFeature { get; init; } = new Dictionary<int, DriftMethod>();
 }
 
 /// <summary>
@@ -50,44 +50,44 @@ public static class DriftStatistics
         if (reference.IsCategorical != current.IsCategorical) throw new ArgumentException($"feature {feature}: a categorical and a numeric profile cannot be compared");
         var method = options.PerFeature.TryGetValue(feature, out var chosen) ? chosen : options.Method;
         if (reference.IsCategorical) return TestCategorical(feature, reference, current, method, options);
-        if (method == "auto") method = reference.Count <= options.KsMaxCount ? "ks" : "wasserstein";
+        if (method == DriftMethod.Auto) method = reference.Count <= options.KsMaxCount ? DriftMethod.Ks : DriftMethod.Wasserstein;
         if (current.Count < options.MinCount || reference.Count < options.MinCount)
         {
-            return new FeatureDrift(feature, method, double.NaN, Threshold(method, options), false, reference.Count, current.Count);
+            return new FeatureDrift(feature, method.Name(), double.NaN, Threshold(method, options), false, reference.Count, current.Count);
         }
 
         var score = method switch
         {
-            "ks" => KolmogorovSmirnov(reference.Sketch, current.Sketch).PValue,
-            "wasserstein" => WassersteinNormed(reference, current),
-            "psi" => Psi(reference.Sketch, current.Sketch, options.Bins),
-            "jensenshannon" => JensenShannon(reference.Sketch, current.Sketch, options.Bins),
-            _ => throw new ArgumentException($"unknown drift method '{method}'"),
+            DriftMethod.Ks => KolmogorovSmirnov(reference.Sketch, current.Sketch).PValue,
+            DriftMethod.Wasserstein => WassersteinNormed(reference, current),
+            DriftMethod.Psi => Psi(reference.Sketch, current.Sketch, options.Bins),
+            DriftMethod.JensenShannon => JensenShannon(reference.Sketch, current.Sketch, options.Bins),
+            _ => throw new ArgumentException($"drift method '{method.Name()}' is for categorical features"),
         };
-        var drifted = method == "ks" ? score < options.KsPValue : score >= options.DistanceThreshold;
-        return new FeatureDrift(feature, method, score, Threshold(method, options), drifted, reference.Count, current.Count);
+        var drifted = method == DriftMethod.Ks ? score < options.KsPValue : score >= options.DistanceThreshold;
+        return new FeatureDrift(feature, method.Name(), score, Threshold(method, options), drifted, reference.Count, current.Count);
     }
 
-    private static double Threshold(string method, DriftOptions options) => method is "ks" or "chisquare" ? options.KsPValue : options.DistanceThreshold;
+    private static double Threshold(DriftMethod method, DriftOptions options) => method is DriftMethod.Ks or DriftMethod.ChiSquare ? options.KsPValue : options.DistanceThreshold;
 
-    private static FeatureDrift TestCategorical(int feature, FeatureProfile reference, FeatureProfile current, string method, DriftOptions options)
+    private static FeatureDrift TestCategorical(int feature, FeatureProfile reference, FeatureProfile current, DriftMethod method, DriftOptions options)
     {
-        if (method is "auto" or "ks" or "wasserstein") method = reference.Count <= options.KsMaxCount ? "chisquare" : "jensenshannon";
+        if (method is DriftMethod.Auto or DriftMethod.Ks or DriftMethod.Wasserstein) method = reference.Count <= options.KsMaxCount ? DriftMethod.ChiSquare : DriftMethod.JensenShannon;
         if (current.Count < options.MinCount || reference.Count < options.MinCount)
         {
-            return new FeatureDrift(feature, method, double.NaN, Threshold(method, options), false, reference.Count, current.Count);
+            return new FeatureDrift(feature, method.Name(), double.NaN, Threshold(method, options), false, reference.Count, current.Count);
         }
 
         var (r, c) = CategoryCounts(reference.Categories!, current.Categories!);
         var score = method switch
         {
-            "chisquare" => ChiSquareHomogeneity(r, c).PValue,
-            "psi" => Psi(Shares(r), Shares(c)),
-            "jensenshannon" => JensenShannon(Shares(r), Shares(c)),
-            _ => throw new ArgumentException($"unknown drift method '{method}' for a categorical feature"),
+            DriftMethod.ChiSquare => ChiSquareHomogeneity(r, c).PValue,
+            DriftMethod.Psi => Psi(Shares(r), Shares(c)),
+            DriftMethod.JensenShannon => JensenShannon(Shares(r), Shares(c)),
+            _ => throw new ArgumentException($"drift method '{method.Name()}' is not for a categorical feature"),
         };
-        var drifted = method == "chisquare" ? score < options.KsPValue : score >= options.DistanceThreshold;
-        return new FeatureDrift(feature, method, score, Threshold(method, options), drifted, reference.Count, current.Count);
+        var drifted = method == DriftMethod.ChiSquare ? score < options.KsPValue : score >= options.DistanceThreshold;
+        return new FeatureDrift(feature, method.Name(), score, Threshold(method, options), drifted, reference.Count, current.Count);
     }
 
     /// <summary>

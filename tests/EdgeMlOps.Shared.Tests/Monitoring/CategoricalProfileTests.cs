@@ -110,7 +110,7 @@ public class CategoricalProfileTests
     [InlineData("chisquare", 5000)]
     public void SameCategoryShares_DoNotDrift_MovedSharesDo(string method, int n)
     {
-        var options = new DriftOptions { Method = method };
+        var options = new DriftOptions { Method = DriftMethods.Parse(method) };
         var reference = Categorical(Zipf(n, 6, 1.0, 1));
         var same = DriftStatistics.Test(3, reference, Categorical(Zipf(n, 6, 1.0, 2)), options);
         // The same six categories, the shares reversed (a promotion moved buyers to the rare ones).

@@ -27,7 +27,7 @@ public class DriftStatisticsTests
     [InlineData("jensenshannon", 5000)]
     public void SameDistribution_DoesNotDrift_AHalfSigmaShiftDoes(string method, int n)
     {
-        var options = new DriftOptions { Method = method };
+        var options = new DriftOptions { Method = DriftMethods.Parse(method) };
         var reference = Profile(n, 1);
         var same = DriftStatistics.Test(0, reference, Profile(n, 2), options);
         var shifted = DriftStatistics.Test(0, reference, Profile(n, 3, mean: 0.5), options);
