@@ -73,7 +73,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
             Seed = options.Seed,
             Rounds = new RoundOptions
             {
-                Mode = options.Mode == "fedbuff" ? RoundMode.Buffered : RoundMode.Synchronous,
+                Mode = options.Mode,
                 BufferSize = options.BufferSize,
                 Concurrency = options.Concurrency,
                 StalenessCap = options.StalenessCap,

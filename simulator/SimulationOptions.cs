@@ -80,7 +80,8 @@ public sealed record SimulationOptions
     public string Strategy { get; init; } = "fedavg";
     /// <summary>Extra <c>Aggregator:Strategy:KEY=VALUE</c> settings (e.g. <c>Eta=0.01</c>, <c>Dp:Enabled=true</c>).</summary>
     public IReadOnlyDictionary<string, string> StrategySettings { get; init; } = new Dictionary<string, string>();
-    public string Mode { get; init; } = "sync";
+    /// <summary>Synchronous rounds or buffered asynchronous aggregation (FedBuff): <c>--mode</c>, the words of <c>Rounds:Mode</c>.</summary>
+    public EdgeMlOps.Aggregator.RoundMode Mode { get; init; } = EdgeMlOps.Aggregator.RoundMode.Synchronous;
     public int BufferSize { get; init; } = 10;
     public int Concurrency { get; init; } = 20;
     public int StalenessCap { get; init; } = 10;
@@ -147,10 +148,10 @@ public sealed record SimulationOptions
                                    TrimBeta=0.2, ByzantineClients=2, Compression=topk:0.01,
                                    Dp:Enabled=true, Dp:NoiseMultiplier=1, Dp:ClipNorm=1, Dp:EpsilonBudget=8
           --compression C          fp32 | fp16 | int8 | topk:FRACTION (shortcut for --strategy-set Compression=C)
-          --mode M                 sync | fedbuff (buffered asynchronous aggregation) (sync)
-          --buffer-size K          fedbuff: updates per new version (10)
-          --concurrency N          fedbuff: devices training at once (20)
-          --staleness-cap S        fedbuff: refuse updates more than S versions old (10)
+          --mode M                 synchronous | buffered (FedBuff: asynchronous aggregation), as Rounds:Mode (synchronous)
+          --buffer-size K          buffered: updates per new version (10)
+          --concurrency N          buffered: devices training at once (20)
+          --staleness-cap S        buffered: refuse updates more than S versions old (10)
           --byzantine P            share of devices that are Byzantine (0)
           --attack A               sign-flip | scale | noise | label-flip (sign-flip, scaled by --attack-scale)
           --attack-scale X         factor (sign-flip, scale) or noise stddev (noise) (10)
@@ -273,8 +274,10 @@ public sealed record SimulationOptions
                     o = o with { StrategySettings = new Dictionary<string, string>(o.StrategySettings) { [key] = setting } };
                     break;
                 case "--mode":
-                    if (value is not ("sync" or "fedbuff")) errors.Add($"--mode: '{value}' is not sync or fedbuff");
-                    o = o with { Mode = value };
+                    // Rounds:Mode's words; sync and fedbuff, this option's older words, still read.
+                    if (value is "synchronous" or "sync") o = o with { Mode = EdgeMlOps.Aggregator.RoundMode.Synchronous };
+                    else if (value is "buffered" or "fedbuff") o = o with { Mode = EdgeMlOps.Aggregator.RoundMode.Buffered };
+                    else errors.Add($"--mode: '{value}' is not synchronous or buffered");
                     break;
                 case "--buffer-size": o = o with { BufferSize = Int(1) }; break;
                 case "--concurrency": o = o with { Concurrency = Int(1) }; break;

@@ -84,7 +84,7 @@ public sealed record SimulationResult(
         w.WriteBoolean("adaptiveOverSelection", o.AdaptiveOverSelection);
         w.WriteString("strategy", o.Strategy);
         foreach (var (key, value) in o.StrategySettings) w.WriteString("strategy." + key, value);
-        w.WriteString("mode", o.Mode);
+        w.WriteString("mode", o.Mode == EdgeMlOps.Aggregator.RoundMode.Buffered ? "buffered" : "synchronous");
         w.WriteNumber("byzantine", o.ByzantineFraction);
         w.WriteString("attack", o.Attack);
         w.WriteNumber("slowFraction", o.SlowFraction);

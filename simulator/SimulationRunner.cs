@@ -53,13 +53,13 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             var initial = aggregator.CurrentVersion;
             await fleet.WaitForVersionAsync(initial.Version, TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
             setup.Stop();
-            progress?.WriteLine($"strategy: {aggregator.Strategy.Describe()}; mode {options.Mode}");
+            progress?.WriteLine($"strategy: {aggregator.Strategy.Describe()}; mode {options.Mode.ToString().ToLowerInvariant()}");
             progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.Channels.Address} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {fleet.MegabytesPerDevice:F2} MB per device; initial accuracy {initial.EvalAccuracy:F4}");
 
             var recorder = new SimulationRecorder(options, aggregatorOptions, simulated, aggregator);
             var results = new List<RoundResult>();
             var roundsClock = Stopwatch.StartNew();
-            if (options.Mode == "fedbuff")
+            if (options.Mode == EdgeMlOps.Aggregator.RoundMode.Buffered)
             {
                 var upBefore = agents.Sum(a => a.BytesSent);
                 var downBefore = agents.Sum(a => a.BytesReceived);

@@ -98,5 +98,5 @@ if [[ $what == fedbuff || $what == all ]]; then
   # (d) 30% of devices always report 3 s late. Synchronous FedAvg waits for them every round; FedBuff does not.
   F=(--devices 100 --slow-fraction 0.3 --slow-delay 3 --target-accuracy 0.85)
   run fedbuff-sync "${F[@]}" --rounds 20 --fraction 0.1
-  run fedbuff-async "${F[@]}" --rounds 40 --mode fedbuff --buffer-size 5 --concurrency 10 --staleness-cap 10
+  run fedbuff-async "${F[@]}" --rounds 40 --mode buffered --buffer-size 5 --concurrency 10 --staleness-cap 10
 fi

@@ -33,4 +33,16 @@ public class SimulationOptionsTests
             Assert.DoesNotContain(problems, p => p.StartsWith(option + ": unknown option", StringComparison.Ordinal));
         }
     }
+
+    [Theory]
+    [InlineData("synchronous", EdgeMlOps.Aggregator.RoundMode.Synchronous)]
+    [InlineData("buffered", EdgeMlOps.Aggregator.RoundMode.Buffered)]
+    [InlineData("sync", EdgeMlOps.Aggregator.RoundMode.Synchronous)]
+    [InlineData("fedbuff", EdgeMlOps.Aggregator.RoundMode.Buffered)]
+    public void TheMode_TakesTheWordsOfRoundsMode_AndItsOlderOnes(string word, EdgeMlOps.Aggregator.RoundMode mode) =>
+        Assert.Equal(mode, SimulationOptions.Parse(["--mode", word]).Mode);
+
+    [Fact]
+    public void AnotherMode_IsRefused() =>
+        Assert.Equal(["--mode: 'async' is not synchronous or buffered"], Problems("--mode", "async"));
 }

@@ -99,7 +99,7 @@ public class StrategyExperimentTests
     {
         string[] fleet = ["--devices", "100", "--slow-fraction", "0.3", "--slow-delay", "2", "--target-accuracy", "0.8"];
         var sync = await RunOverMqttAsync([.. fleet, "--rounds", "8", "--fraction", "0.1"]);
-        var buffered = await RunOverMqttAsync([.. fleet, "--rounds", "16", "--mode", "fedbuff", "--buffer-size", "5", "--concurrency", "10", "--staleness-cap", "10"]);
+        var buffered = await RunOverMqttAsync([.. fleet, "--rounds", "16", "--mode", "buffered", "--buffer-size", "5", "--concurrency", "10", "--staleness-cap", "10"]);
 
         var syncSeconds = sync.SecondsToReach(0.8);
         var bufferedSeconds = buffered.SecondsToReach(0.8);
