@@ -33,6 +33,8 @@ public class OptionsValidationTests
 
         var configured = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Aggregator:Security:TlsHandshakeSeconds"] = "45" }).Build());
         Assert.Equal(TimeSpan.FromSeconds(45), configured.Security.TlsHandshakeTimeout);
+        var refused = Assert.Throws<OptionsValidationException>(() => AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Aggregator:Security:TlsHandshakeSeconds"] = "0" }).Build()));
+        Assert.Equal(["Aggregator:Security:TlsHandshakeSeconds: 0 is not in [0.1, 300]"], refused.Errors);
         Assert.Equal(TimeSpan.FromSeconds(EdgeMlOps.Aggregator.Security.SecurityOptions.DefaultTlsHandshakeSeconds), AggregatorOptions.FromConfiguration(new ConfigurationBuilder().Build()).Security.TlsHandshakeTimeout);
     }
 

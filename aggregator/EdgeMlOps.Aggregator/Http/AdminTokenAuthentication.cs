@@ -27,11 +27,8 @@ internal sealed class AdminTokenAuthentication(IOptionsMonitor<AuthenticationSch
     public static void AddAdminAuthentication(IServiceCollection services)
     {
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, AdminTokenAuthentication>(SchemeName, configureOptions: null);
-        services.AddAuthorizationBuilder();
-        services.Configure<AuthorizationOptions>(o =>
-        {
-            foreach (var role in AdminRoles.All) o.AddPolicy(Policy(role), p => p.AddAuthenticationSchemes(SchemeName).RequireRole(role));
-        });
+        var policies = services.AddAuthorizationBuilder();
+        foreach (var role in AdminRoles.All) policies.AddPolicy(Policy(role), p => p.AddAuthenticationSchemes(SchemeName).RequireRole(role));
     }
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()

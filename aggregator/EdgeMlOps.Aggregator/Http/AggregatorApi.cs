@@ -82,7 +82,7 @@ public static class AggregatorApi
                     : null,
             })));
         app.MapGet("/metrics", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] PrometheusMetrics metrics) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Text(metrics.Render(), PrometheusMetrics.ContentType)));
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Text(metrics.Render(), PrometheusText.ContentType)));
         app.MapGet("/v1/trust/root", ([FromServices] Trust.KeyRing keys) => Results.Text(Convert.ToBase64String(keys.RootPublicKey) + "\n", "text/plain"));
         EnrollmentApi.Map(app);
         AdminApi.Map(app);

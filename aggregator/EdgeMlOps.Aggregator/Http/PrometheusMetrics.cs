@@ -20,8 +20,6 @@ internal sealed class PrometheusMetrics(
     AggregatorOptions options, DeviceDirectory devicesDirectory, FleetSecurity security, ModelRepository models, ModelRegistry registry,
     RejectionCounters rejections, DriftWatch drift, RolloutManager rollouts, FleetTraffic traffic, FleetStores stores, TimeProvider time)
 {
-    public const string ContentType = PrometheusText.ContentType;
-
     public string Render()
     {
         var o = new StringBuilder();

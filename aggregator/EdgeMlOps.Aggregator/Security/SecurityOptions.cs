@@ -39,7 +39,7 @@ public sealed record SecurityOptions
     /// </summary>
     public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(DefaultTlsHandshakeSeconds);
 
-    /// <summary>The same ranges as configuration, for options however they were made (a test, the simulator): key and problem.</summary>
+    /// <summary>The ranges, for options however they were made (configuration, a test, the simulator): key and problem.</summary>
     public IEnumerable<(string Key, string Problem)> Problems()
     {
         if (!(DeviceMessagesPerSecond is >= 0.001 and <= 1e9)) yield return ("Security:DeviceMessagesPerSecond", $"{DeviceMessagesPerSecond} is not in [0.001, 1e9]");
@@ -48,14 +48,21 @@ public sealed record SecurityOptions
         if (!(TlsHandshakeTimeout.TotalSeconds is >= 0.1 and <= 300)) yield return ("Security:TlsHandshakeSeconds", $"{TlsHandshakeTimeout.TotalSeconds} is not in [0.1, 300]");
     }
 
-    public static SecurityOptions Read(ConfigReader r) => new()
+    /// <summary>Reads the section; the ranges are <see cref="Problems"/>, the same rules options built in code pass.</summary>
+    public static SecurityOptions Read(ConfigReader r)
     {
-        DeviceMessagesPerSecond = r.Double("Security:DeviceMessagesPerSecond", 100, 0.001, 1e9),
-        DeviceMessageBurst = r.Double("Security:DeviceMessageBurst", 2000, 1, 1e9),
-        AllowPlaintext = r.Bool("Security:AllowPlaintext", false),
-        EnrollmentToken = r.OptionalString("Security:EnrollmentToken"),
-        DeviceCertificateLifetime = TimeSpan.FromDays(r.Double("Security:DeviceCertificateDays", DefaultDeviceCertificateDays, 0.001, 3650)),
-        TlsHandshakeTimeout = TimeSpan.FromSeconds(r.Double("Security:TlsHandshakeSeconds", DefaultTlsHandshakeSeconds, 0.1, 300)),
-        BrokerHostNames = (r.OptionalString("Security:BrokerHostNames") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-    };
+        var defaults = new SecurityOptions();
+        var options = new SecurityOptions
+        {
+            DeviceMessagesPerSecond = r.Double("Security:DeviceMessagesPerSecond", defaults.DeviceMessagesPerSecond),
+            DeviceMessageBurst = r.Double("Security:DeviceMessageBurst", defaults.DeviceMessageBurst),
+            AllowPlaintext = r.Bool("Security:AllowPlaintext", false),
+            EnrollmentToken = r.OptionalString("Security:EnrollmentToken"),
+            DeviceCertificateLifetime = TimeSpan.FromDays(r.Double("Security:DeviceCertificateDays", DefaultDeviceCertificateDays)),
+            TlsHandshakeTimeout = TimeSpan.FromSeconds(r.Double("Security:TlsHandshakeSeconds", DefaultTlsHandshakeSeconds)),
+            BrokerHostNames = (r.OptionalString("Security:BrokerHostNames") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+        };
+        foreach (var (key, problem) in options.Problems()) r.Require(false, key, problem);
+        return options;
+    }
 }
