@@ -75,6 +75,15 @@ public sealed class RoundAccumulator
 
     public int SelectedCount => _selected.Count;
 
+    /// <summary>
+    /// Claims a device's one contribution to this round in a store other processes share (aggregator replicas); false
+    /// when it already contributed through another replica. Null: this process alone decides.
+    /// </summary>
+    public Func<string, bool>? Claim { get; init; }
+
+    /// <summary>Whether the round's rule is a sum that shares from other processes can add to (<see cref="IPartialCombiner"/>).</summary>
+    public bool CanShare => _combiner is IPartialCombiner;
+
     public int AcceptedCount
     {
         get { lock (_gate) return _combiner.Count; }
@@ -94,6 +103,8 @@ public sealed class RoundAccumulator
         // Validate outside the lock: it reads only the update.
         if (UpdateChecks.Check(Layout, update, _maxSamplesPerUpdate, _strategy.MaxUpdateNorm, out var norm) is { } invalid) return invalid;
 
+        if (Volatile.Read(ref _closed)) return UpdateOutcome.Reject(RejectionReason.RoundClosed, "round already closed");
+        if (Claim is { } claim && !claim(deviceId)) return UpdateOutcome.Reject(RejectionReason.Duplicate, $"device '{deviceId}' already contributed to this round (through another replica)");
         lock (_gate)
         {
             if (_closed) return UpdateOutcome.Reject(RejectionReason.RoundClosed, "round already closed");
@@ -101,6 +112,53 @@ public sealed class RoundAccumulator
             var contribution = _strategy.Weigh(deviceId, update, norm, staleness: 0);
             _combiner.Add(contribution, Layout, update.Delta);
             _metrics.Add(deviceId, update, contribution.Weight);
+        }
+
+        return UpdateOutcome.Accept();
+    }
+
+    /// <summary>What this process accepted so far, as a share for the round's coordinator to merge (<see cref="CanShare"/> rules only).</summary>
+    public PartialAggregate Share(string replica)
+    {
+        var share = new PartialAggregate { RoundId = RoundId, Replica = replica };
+        lock (_gate)
+        {
+            ((IPartialCombiner)_combiner).ExportTo(share);
+            _metrics.ExportTo(share);
+        }
+
+        return share;
+    }
+
+    /// <summary>
+    /// Adds another process's share of this round. Refused whole when it names another round, does not fit, or names a
+    /// device already counted here — a share is never half merged and no device counts twice.
+    /// </summary>
+    public UpdateOutcome Merge(PartialAggregate share)
+    {
+        if (share.RoundId != RoundId) return UpdateOutcome.Reject(RejectionReason.UnknownRound, $"a share of round '{share.RoundId}'");
+        if (_combiner is not IPartialCombiner combiner) return UpdateOutcome.Reject(RejectionReason.Malformed, "this round's rule needs every update in one process");
+        if (share.Contributors.Count != share.Count) return UpdateOutcome.Reject(RejectionReason.Malformed, $"a share of {share.Count} updates names {share.Contributors.Count} devices");
+        lock (_gate)
+        {
+            if (_closed) return UpdateOutcome.Reject(RejectionReason.RoundClosed, "round already closed");
+            var ids = share.Contributors.Select(c => c.DeviceId).ToArray();
+            if (ids.Any(id => _contributed.Contains(id) || !_selected.Contains(id)) || ids.Distinct(StringComparer.Ordinal).Count() != ids.Length)
+            {
+                return UpdateOutcome.Reject(RejectionReason.Duplicate, $"replica '{share.Replica}' names a device counted twice or not selected");
+            }
+
+            try
+            {
+                combiner.Merge(share);
+            }
+            catch (ArgumentException ex)
+            {
+                return UpdateOutcome.Reject(RejectionReason.Malformed, ex.Message);
+            }
+
+            _contributed.UnionWith(ids);
+            _metrics.Merge(share);
         }
 
         return UpdateOutcome.Accept();
@@ -163,6 +221,26 @@ internal sealed class LocalMetricsMean
     private double _accuracy;
     private double _weight;
     private long _samples;
+
+    public void ExportTo(PartialAggregate share)
+    {
+        foreach (var id in _ids) share.Contributors.Add(new PartialContributor { DeviceId = id, Samples = (ulong)_samplesById[id] });
+        (share.LossSum, share.AccuracySum, share.MetricWeight) = (_loss, _accuracy, _weight);
+    }
+
+    public void Merge(PartialAggregate share)
+    {
+        foreach (var c in share.Contributors)
+        {
+            _ids.Add(c.DeviceId);
+            _samples += (long)c.Samples;
+            _samplesById[c.DeviceId] = (long)c.Samples;
+        }
+
+        _loss += share.LossSum;
+        _accuracy += share.AccuracySum;
+        _weight += share.MetricWeight;
+    }
 
     public void Add(string deviceId, ModelUpdate update, double weight)
     {

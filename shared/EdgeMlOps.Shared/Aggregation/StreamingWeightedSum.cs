@@ -128,6 +128,55 @@ public sealed class StreamingWeightedSum
         return result;
     }
 
+    /// <summary>Writes the sum so far (and its weight and count) into <paramref name="share"/>, for another process to merge.</summary>
+    public void ExportTo(Protocol.V1.PartialAggregate share)
+    {
+        share.Count = (uint)Count;
+        if (_exact is { } exact)
+        {
+            share.ExactSum = Google.Protobuf.ByteString.CopyFrom(Int128Bytes.Write(exact));
+            share.ExactWeight = Google.Protobuf.ByteString.CopyFrom(Int128Bytes.Write([_exactWeight]));
+            return;
+        }
+
+        Fold();
+        share.TotalWeight = _totalWeight;
+        share.Sum.AddRange(_sum);
+    }
+
+    /// <summary>
+    /// Adds a sum exported by <see cref="ExportTo"/> from another process of the same mode and length. In exact mode the
+    /// result is bit for bit what one process would have summed; in fp64 mode it differs in the last bits (sum order).
+    /// </summary>
+    public void Merge(Protocol.V1.PartialAggregate share)
+    {
+        if (_exact is { } exact)
+        {
+            if (share.ExactSum.Length != Length * Int128Bytes.Size || share.ExactWeight.Length != Int128Bytes.Size)
+            {
+                throw new ArgumentException($"an exact share of {share.ExactSum.Length} bytes does not fit {Length} parameters", nameof(share));
+            }
+
+            Int128Bytes.AddTo(share.ExactSum.Span, exact);
+            Span<Int128> weight = [Int128.Zero];
+            Int128Bytes.AddTo(share.ExactWeight.Span, weight);
+            _exactWeight += weight[0];
+        }
+        else
+        {
+            if (share.Sum.Count != Length || !double.IsFinite(share.TotalWeight))
+            {
+                throw new ArgumentException($"a share of {share.Sum.Count} values does not fit {Length} parameters", nameof(share));
+            }
+
+            Fold();
+            for (var i = 0; i < _sum.Length; i++) _sum[i] += share.Sum[i];
+            _totalWeight += share.TotalWeight;
+        }
+
+        Count += (int)share.Count;
+    }
+
     private void Fold()
     {
         if (_stagedCount == 0 || _exact is not null) return;

@@ -35,8 +35,22 @@ public interface IUpdateCombiner
     }
 }
 
+/// <summary>
+/// A combiner whose state is a sum, so that shares built in several processes (aggregator replicas, edge gateways)
+/// add up to what one process would have built. Statistics that need every update at once (median, trimmed mean,
+/// Krum) are not: they run where all updates are.
+/// </summary>
+public interface IPartialCombiner : IUpdateCombiner
+{
+    /// <summary>Writes what was added so far into <paramref name="share"/>.</summary>
+    void ExportTo(PartialAggregate share);
+
+    /// <summary>Adds a share another process exported (same rule, same length).</summary>
+    void Merge(PartialAggregate share);
+}
+
 /// <summary>Weighted mean, decoded and accumulated as each update arrives (FedAvg).</summary>
-public sealed class MeanCombiner : IUpdateCombiner
+public sealed class MeanCombiner : IPartialCombiner
 {
     private readonly StreamingWeightedSum _sum;
     private readonly double? _fixedDenominator;
@@ -71,6 +85,10 @@ public sealed class MeanCombiner : IUpdateCombiner
         if (Count == 0) throw new InvalidOperationException("No updates to combine.");
         return _fixedDenominator is { } d ? _sum.Scaled(1.0 / d) : _sum.Mean();
     }
+
+    public void ExportTo(PartialAggregate share) => _sum.ExportTo(share);
+
+    public void Merge(PartialAggregate share) => _sum.Merge(share);
 }
 
 /// <summary>

@@ -1,0 +1,112 @@
+using EdgeMlOps.Shared.Aggregation;
+using EdgeMlOps.Shared.Federated;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Tensors;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Shared.Tests.Aggregation;
+
+/// <summary>A round's updates split over processes (aggregator replicas) and merged as shares give the one-process result.</summary>
+public class RoundSharesTests
+{
+    private static readonly ParameterLayout Layout = ParameterLayout.For(ModelSpecText.Parse("mlp-3-4-2"));
+    private static readonly string[] Devices = Enumerable.Range(0, 12).Select(i => $"d{i}").ToArray();
+
+    private static ModelUpdate Update(int seed)
+    {
+        var random = new Random(seed);
+        var update = new ModelUpdate
+        {
+            Header = ProtocolInfo.NewHeader("f", $"d{seed}", 1, 0), RoundId = "r", ModelName = "m", BaseVersion = 3,
+            SampleCount = (ulong)random.Next(1, 500), Metrics = new LocalMetrics { Loss = random.NextDouble(), Accuracy = random.NextDouble() },
+        };
+        update.Delta.AddRange(TensorCodec.Encode(Layout, Enumerable.Range(0, Layout.TotalLength).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray()));
+        return update;
+    }
+
+    private static RoundAccumulator Round(FederatedStrategy strategy) => new("r", "m", 3, Layout, Devices, strategy, new RoundContext(1, 12, 12, 12, 1));
+
+    /// <summary>Devices 0..11 split round-robin over <paramref name="processes"/> accumulators; the first merges the others' shares (through their bytes).</summary>
+    private static RoundAggregate Split(FederatedStrategy strategy, int processes)
+    {
+        var rounds = Enumerable.Range(0, processes).Select(_ => Round(strategy)).ToArray();
+        for (var i = 0; i < Devices.Length; i++) Assert.True(rounds[i % processes].Offer(Devices[i], Update(i)).Accepted);
+        foreach (var replica in rounds.Skip(1))
+        {
+            var share = PartialAggregate.Parser.ParseFrom(replica.Share("b").ToByteArray());
+            Assert.True(rounds[0].Merge(share).Accepted);
+        }
+
+        return rounds[0].Close();
+    }
+
+    [Fact]
+    public void ExactSums_SplitOverThreeProcesses_GiveTheOneProcessModel_BitForBit()
+    {
+        var strategy = StandardStrategy.Create(new StrategyOptions { ExactSum = true });
+        var one = Split(strategy, 1);
+        var three = Split(strategy, 3);
+
+        Assert.Equal(one.MeanDelta, three.MeanDelta); // every bit
+        Assert.Equal(12, three.Contributors);
+        Assert.Equal(one.Samples, three.Samples);
+        Assert.Equal(one.MeanLocalLoss, three.MeanLocalLoss, 12);
+        Assert.Equal(one.ContributorSamples.OrderBy(p => p.Key), three.ContributorSamples.OrderBy(p => p.Key));
+    }
+
+    [Fact]
+    public void Fp64Sums_SplitOverTwoProcesses_AgreeWithinTheSumOrdersRounding()
+    {
+        var strategy = StandardStrategy.Create(new StrategyOptions());
+        var one = Split(strategy, 1);
+        var two = Split(strategy, 2);
+        for (var i = 0; i < one.MeanDelta.Length; i++) Assert.Equal(one.MeanDelta[i], two.MeanDelta[i], 1e-6f);
+    }
+
+    [Fact]
+    public void AShareNamingADeviceAlreadyCounted_IsRefusedWhole_AndChangesNothing()
+    {
+        var strategy = StandardStrategy.Create(new StrategyOptions { ExactSum = true });
+        var coordinator = Round(strategy);
+        var replica = Round(strategy);
+        Assert.True(coordinator.Offer("d0", Update(0)).Accepted);
+        Assert.True(replica.Offer("d0", Update(1)).Accepted); // the same device through another replica (no shared claim here)
+        Assert.True(replica.Offer("d1", Update(2)).Accepted);
+
+        var merged = coordinator.Merge(replica.Share("b"));
+        Assert.False(merged.Accepted);
+        Assert.Equal(RejectionReason.Duplicate, merged.Reason);
+        var alone = Round(strategy);
+        Assert.True(alone.Offer("d0", Update(0)).Accepted);
+        Assert.Equal(alone.Close().MeanDelta, coordinator.Close().MeanDelta);
+    }
+
+    [Fact]
+    public void AClaimRefusedByTheSharedStore_RefusesTheUpdateAsADuplicate()
+    {
+        var claimed = new HashSet<string>(["d2"]);
+        var round = new RoundAccumulator("r", "m", 3, Layout, Devices, StandardStrategy.Create(new StrategyOptions()), null) { Claim = claimed.Add };
+        Assert.Equal(RejectionReason.Duplicate, round.Offer("d2", Update(2)).Reason);
+        Assert.True(round.Offer("d3", Update(3)).Accepted);
+        Assert.Equal(1, round.AcceptedCount);
+    }
+
+    [Fact]
+    public void RulesThatNeedEveryUpdate_CannotTakeShares_AndBrokenSharesAreRefused()
+    {
+        var median = Round(StandardStrategy.Create(new StrategyOptions { Name = "fedmedian" }));
+        Assert.False(median.CanShare);
+        Assert.False(median.Merge(new PartialAggregate { RoundId = "r" }).Accepted);
+
+        var mean = Round(StandardStrategy.Create(new StrategyOptions()));
+        Assert.True(mean.CanShare);
+        var wrongLength = new PartialAggregate { RoundId = "r", Count = 1, TotalWeight = 1, Sum = { 1.0, 2.0 }, Contributors = { new PartialContributor { DeviceId = "d5", Samples = 1 } } };
+        Assert.Equal(RejectionReason.Malformed, mean.Merge(wrongLength).Reason);
+        Assert.Equal(RejectionReason.UnknownRound, mean.Merge(new PartialAggregate { RoundId = "other" }).Reason);
+        var stranger = new PartialAggregate { RoundId = "r", Count = 1, Contributors = { new PartialContributor { DeviceId = "x", Samples = 1 } } };
+        Assert.Equal(RejectionReason.Duplicate, mean.Merge(stranger).Reason);
+        Assert.Equal(0, mean.AcceptedCount);
+    }
+}
