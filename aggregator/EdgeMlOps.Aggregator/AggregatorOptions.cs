@@ -25,6 +25,7 @@ public sealed record AggregatorOptions
             .Concat(Strategy.Errors().Select(e => $"{Section}:{e}"))
             .Concat(PipelineProblems().Select(p => $"{Section}:{p.Key}: {p.Problem}"))
             .Concat(Security.Problems().Select(p => $"{Section}:{p.Key}: {p.Problem}"))
+            .Concat(Replicas.Problems(Store, Rounds.Mode, Strategy, Model).Select(p => $"{Section}:{p.Key}: {p.Problem}"))
             .ToList();
         if (errors.Count > 0) throw new OptionsValidationException("aggregator", errors);
     }
@@ -99,6 +100,9 @@ public sealed record AggregatorOptions
 
     /// <summary>Where the tables live: SQLite files in <see cref="DataDirectory"/> (default) or PostgreSQL.</summary>
     public Storage.StoreOptions Store { get; init; } = new();
+
+    /// <summary>Aggregator replicas sharing the fleet's rounds (off unless <c>Replicas:Name</c> is set).</summary>
+    public Replicas.ReplicaOptions Replicas { get; init; } = new();
 
     public int Seed { get; init; } = 1;
 
@@ -186,6 +190,7 @@ public sealed record AggregatorOptions
             PublicBaseUrl = publicBase,
             DataDirectory = r.String(nameof(DataDirectory), "aggregator-data"),
             Store = Storage.StoreOptions.Read(r),
+            Replicas = EdgeMlOps.Aggregator.Replicas.ReplicaOptions.Read(r),
             Seed = r.Int(nameof(Seed), 1),
             Rounds = rounds,
             Strategy = strategy,
@@ -201,6 +206,7 @@ public sealed record AggregatorOptions
             Pipeline = EdgeMlOps.Aggregator.Pipeline.PipelinePolicy.Read(r),
             EvaluationDataFile = r.OptionalString("Evaluation:DataFile"),
         };
+        foreach (var (key, problem) in options.Replicas.Problems(options.Store, rounds.Mode, strategy, model)) r.Require(false, key, problem);
         r.Require(options.EvaluationDataFile is null || File.Exists(options.EvaluationDataFile), "Evaluation:DataFile", $"'{options.EvaluationDataFile}' does not exist");
         foreach (var (key, problem) in options.PipelineProblems())
         {

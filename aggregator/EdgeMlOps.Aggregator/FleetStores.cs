@@ -37,6 +37,7 @@ public sealed class FleetStores : IDisposable
             Security = Opened(new FleetSecurity(options.DataDirectory, options.Fleet, options.Security, time, loggers.CreateLogger<FleetSecurity>(),
                 DevicePublishLimits.For(options.Model, options.Monitoring.MaxProfileBytes), securityStore));
             Keys = Opened(new Trust.KeyRing(Path.Combine(options.DataDirectory, "keys"), options.Fleet, options.Trust, time.GetUtcNow()));
+            Shares = options.Replicas.Enabled ? Opened(new Replicas.RoundShares(_databases.Open("registry.db", durable: true))) : null;
             Audit = Opened(new AuditLog(_databases.Open("audit.db", durable: true), _databases.Engine == StoreEngine.Sqlite ? Path.Combine(options.DataDirectory, "audit.db.head") : null));
         }
         catch (Exception ex) when (ex is System.Data.Common.DbException or StoreException)
@@ -77,6 +78,9 @@ public sealed class FleetStores : IDisposable
     /// <summary>Message ids already processed, per device, across restarts.</summary>
     public Fleet.SeenMessages Seen { get; }
 
+    /// <summary>The rounds aggregator replicas share (claims and shares), when replicas are on.</summary>
+    public Replicas.RoundShares? Shares { get; }
+
     /// <summary>Artifacts by sha256.</summary>
     public ArtifactStore Artifacts { get; }
 
@@ -96,6 +100,7 @@ public sealed class FleetStores : IDisposable
     {
         Registry.Dispose();
         Seen.Dispose();
+        Shares?.Dispose();
         Audit.Dispose();
         Keys.Dispose();
         Security.Dispose();

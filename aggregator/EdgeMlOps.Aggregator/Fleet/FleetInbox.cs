@@ -20,14 +20,11 @@ public sealed class FleetInbox(
     AggregatorOptions options, DeviceDirectory devices, OpenRounds open, DriftWatch drift, FleetPublisher publisher,
     FleetStores stores, RejectionCounters rejections, TimeProvider time, CancellationToken stopping, ILogger logger)
 {
-    /// <summary>Longest message id accepted (the agent's are 32 hex digits).</summary>
-    private const int MaxMessageIdLength = 128;
-
     private readonly Topics _topics = new(options.Fleet);
 
-    /// <summary>The topics the aggregator subscribes to.</summary>
+    /// <summary>The topics the aggregator subscribes to (device updates through the replicas' shared subscription when they are on).</summary>
     public IReadOnlyList<string> Subscriptions =>
-        [_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust, _topics.Timestamp];
+        [_topics.AllDevices("status"), options.Replicas.Enabled ? Replicas.ReplicaOptions.Shared(_topics.AllDevices("update")) : _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust, _topics.Timestamp];
 
     public Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
     {
@@ -103,19 +100,7 @@ public sealed class FleetInbox(
 
     private void OnUpdate(string deviceId, ModelUpdate update)
     {
-        if (update.Header is null)
-        {
-            Reject(deviceId, RejectionReason.Malformed, "update without header");
-            return;
-        }
-
-        if (update.Header.SenderId != deviceId)
-        {
-            Reject(deviceId, RejectionReason.Malformed, $"sender '{update.Header.SenderId}' does not match topic");
-            return;
-        }
-
-        if (!IsFirstDelivery(deviceId, update.Header.MessageId, "update")) return;
+        if (Refused(deviceId, UpdateEnvelope.Check(deviceId, update, stores.Seen))) return;
         if (Refused(deviceId, open.Offer(deviceId, update))) return;
         Refused(deviceId, drift.AddTrainingProfile(deviceId, update));
     }
@@ -142,25 +127,8 @@ public sealed class FleetInbox(
             return;
         }
 
-        if (!IsFirstDelivery(deviceId, report.Header.MessageId, "profile")) return;
+        if (Refused(deviceId, UpdateEnvelope.FirstDelivery(deviceId, report.Header.MessageId, "profile", stores.Seen))) return;
         Refused(deviceId, drift.AddProfile(deviceId, report));
-    }
-
-    /// <summary>
-    /// True the first time this device sends <paramref name="messageId"/> (remembered across restarts); a repeat is
-    /// refused as a duplicate, an empty or oversized id as malformed.
-    /// </summary>
-    private bool IsFirstDelivery(string deviceId, string messageId, string what)
-    {
-        if (messageId.Length is 0 or > MaxMessageIdLength)
-        {
-            Reject(deviceId, RejectionReason.Malformed, $"{what} with a message id of {messageId.Length} characters");
-            return false;
-        }
-
-        if (stores.Seen.TryAdd(deviceId, messageId)) return true;
-        Reject(deviceId, RejectionReason.Duplicate, $"{what} {messageId} seen before");
-        return false;
     }
 
     /// <summary>Counts and logs a refused offer; true when it was refused.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using EdgeMlOps.Aggregator.Fleet;
 using EdgeMlOps.Aggregator.Monitoring;
 using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Aggregator.Replicas;
 using EdgeMlOps.Shared.Aggregation;
 using EdgeMlOps.Shared.Federated;
 using Microsoft.Extensions.Logging;
@@ -67,12 +68,14 @@ public sealed class RoundCoordinator(
         if (attempt > 1) roundId = FormattableString.Invariant($"{roundId}-a{attempt}");
         var fit = strategy.ConfigureFit(context, eligible.Select(d => d.DeviceId).ToArray(), tasks.BaseConfig());
         var selected = fit.Selected;
-        var accumulator = new RoundAccumulator(roundId, options.ModelName, current.Record.Version, current.Weights.Layout, selected, strategy, context);
+        var accumulator = new RoundAccumulator(roundId, options.ModelName, current.Record.Version, current.Weights.Layout, selected, strategy, context) { Claim = ClaimFor(roundId) };
         drift.Monitor.DiscardTraining();
         var rejectionsBefore = rejections.Snapshot();
+        var deadline = started + rounds.ReportDeadline;
+        stores.Shares?.Open(new SharedRound(roundId, options.ModelName, current.Record.Version, roundNumber, selected, eligible.Count, plan.Target, plan.SelectCount,
+            (ulong)options.Seed, deadline), time.GetUtcNow()); // before any task: a replica finds the round an update names
         open.Open(accumulator);
 
-        var deadline = started + rounds.ReportDeadline;
         open.Turnout.Begin(roundId, selected, deadline);
         var task = tasks.TrainTask(roundId, roundNumber, current.Record.Version, tasks.WithTrainingProfiles(fit.Config, selected.Count), deadline, (ulong)roundNumber);
         logger.LogRoundStarted(roundId, eligible.Count, selected.Count, plan.Target);
@@ -83,7 +86,7 @@ public sealed class RoundCoordinator(
         {
             try
             {
-                while (accumulator.AcceptedCount < plan.Target) await open.WaitForProgressAsync(linked.Token).ConfigureAwait(false);
+                while (Accepted(accumulator) < plan.Target) await WaitForProgressAsync(linked.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -92,6 +95,7 @@ public sealed class RoundCoordinator(
         }
 
         open.Close(accumulator);
+        MergeShares(accumulator);
         var aggregate = accumulator.Close(plan.Quorum);
         var byReason = RoundReports.Diff(rejections.Snapshot(), rejectionsBefore);
         var rejected = byReason.Values.Sum();
@@ -118,5 +122,39 @@ public sealed class RoundCoordinator(
             PeakUpdatesPerSecond = open.Arrivals.PeakPerSecond(),
             ArrivalSpreadSeconds = open.Arrivals.SpreadSeconds(),
         };
+    }
+
+    /// <summary>With replicas, a device's one contribution to the round is claimed in the shared store, whichever replica takes it.</summary>
+    private Func<string, bool>? ClaimFor(string roundId) =>
+        stores.Shares is { } shares ? deviceId => shares.Claim(roundId, deviceId, Guid.NewGuid().ToString("N")) : null;
+
+    /// <summary>Updates taken so far: here, and by the replicas in the shares they wrote.</summary>
+    private long Accepted(RoundAccumulator round) => round.AcceptedCount + (stores.Shares?.SharedUpdates(round.RoundId) ?? 0);
+
+    /// <summary>Until an update arrives here, or (with replicas, whose shares arrive through the store) a share interval passed.</summary>
+    private Task WaitForProgressAsync(CancellationToken cancellationToken) => stores.Shares is null
+        ? open.WaitForProgressAsync(cancellationToken)
+        : open.WaitForProgressAsync(options.Replicas.FlushInterval, cancellationToken);
+
+    /// <summary>Closes the round to the replicas and adds the shares they wrote; a share that does not fit is refused whole, counted and logged.</summary>
+    private void MergeShares(RoundAccumulator round)
+    {
+        if (stores.Shares is not { } shares) return;
+        var (merged, updates, now) = (0, 0, time.GetUtcNow());
+        foreach (var share in shares.Close(round.RoundId))
+        {
+            var outcome = round.Merge(share);
+            if (!outcome.Accepted)
+            {
+                rejections.Add(outcome.Reason);
+                logger.LogShareRefused(round.RoundId, share.Replica, outcome.Reason, outcome.Detail);
+                continue;
+            }
+
+            (merged, updates) = (merged + 1, updates + (int)share.Count);
+            foreach (var contributor in share.Contributors) open.Turnout.Reported(round.RoundId, contributor.DeviceId, now);
+        }
+
+        logger.LogSharesMerged(round.RoundId, merged, updates);
     }
 }

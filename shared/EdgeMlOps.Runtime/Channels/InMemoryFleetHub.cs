@@ -16,7 +16,8 @@ public enum InMemoryDelivery
 /// A broker in memory with the MQTT 5 behaviour the fleet relies on: topic filters with wildcards,
 /// retained messages (an empty payload clears one), the Last Will on a lost connection, session
 /// takeover by client id, and persistent sessions that queue QoS 1 messages while their client is
-/// away (bounded; overflow is counted in <see cref="Dropped"/>) until the session expires. It is
+/// away (bounded; overflow is counted in <see cref="Dropped"/>) until the session expires, and MQTT 5 shared
+/// subscriptions (<c>$share/{group}/{filter}</c>: each message to one member of the group, in turn). It is
 /// the simulator's transport for fleets too large for sockets; the agents and aggregator above it
 /// are the shipped ones. Exact-topic subscriptions are indexed, so a publish to one device costs
 /// the same with 100 or 100,000 devices connected.
@@ -27,6 +28,7 @@ public sealed class InMemoryFleetHub : IFleetChannelFactory
     private readonly Dictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<Session>> _exact = new(StringComparer.Ordinal);
     private readonly List<(string Filter, Session Session)> _wildcards = new();
+    private readonly Dictionary<(string Group, string Filter), SharedGroup> _shared = new();
     private readonly Dictionary<string, byte[]> _retained = new(StringComparer.Ordinal);
     private long _dropped;
 
@@ -108,7 +110,13 @@ public sealed class InMemoryFleetHub : IFleetChannelFactory
             foreach (var filter in filters)
             {
                 if (!session.Filters.Add(filter)) continue;
-                if (TopicFilter.IsExact(filter))
+                if (TopicFilter.TryParseShared(filter, out var group, out var inner))
+                {
+                    // No retained messages for a shared subscription (MQTT 5, 4.8.2).
+                    if (!_shared.TryGetValue((group, inner), out var members)) _shared[(group, inner)] = members = new SharedGroup();
+                    members.Sessions.Add(session);
+                }
+                else if (TopicFilter.IsExact(filter))
                 {
                     if (!_exact.TryGetValue(filter, out var list)) _exact[filter] = list = new List<Session>(1);
                     list.Add(session);
@@ -160,6 +168,16 @@ public sealed class InMemoryFleetHub : IFleetChannelFactory
             foreach (var (filter, session) in _wildcards.ToArray())
             {
                 if (TopicFilter.Matches(filter, topic)) Deliver(session, message, now, seen, targets);
+            }
+
+            foreach (var ((_, filter), group) in _shared)
+            {
+                if (TopicFilter.Matches(filter, topic) && group.Next(now) is { } member)
+                {
+                    if (member.Connection is { } connection) targets.Add((connection, message));
+                    else Queue(member, message);
+                    seen.Add(member);
+                }
             }
 
             matched = seen.Count(session => session.Connection is not null || !session.IsExpired(now));
@@ -238,6 +256,24 @@ public sealed class InMemoryFleetHub : IFleetChannelFactory
         }
 
         _wildcards.RemoveAll(w => w.Session == session);
+        foreach (var group in _shared.Values) group.Sessions.Remove(session);
+    }
+
+    /// <summary>The members of one shared subscription and whose turn it is.</summary>
+    private sealed class SharedGroup
+    {
+        private int _turn;
+
+        public List<Session> Sessions { get; } = new();
+
+        /// <summary>The next connected member in turn; with none connected, the next whose session still lives (it queues the message).</summary>
+        public Session? Next(DateTimeOffset now)
+        {
+            var live = Sessions.Where(s => s.Connection is not null).ToList();
+            if (live.Count == 0) live = Sessions.Where(s => !s.IsExpired(now)).ToList();
+            if (live.Count == 0) return null;
+            return live[_turn++ % live.Count];
+        }
     }
 
     internal readonly record struct Message(string Topic, byte[] Payload);

@@ -10,7 +10,13 @@ public static class TopicFilter
     public static string? Validate(string filter)
     {
         if (filter.Length == 0) return "empty filter";
-        if (filter.StartsWith("$share/", StringComparison.Ordinal)) return "shared subscriptions are not supported by this channel";
+        if (filter.StartsWith(SharePrefix, StringComparison.Ordinal))
+        {
+            if (!TryParseShared(filter, out var group, out var inner)) return "a shared subscription is $share/{group}/{filter}";
+            if (group.AsSpan().IndexOfAny('+', '#') >= 0) return "a share group name cannot hold a wildcard";
+            filter = inner;
+        }
+
         var levels = filter.Split('/');
         for (var i = 0; i < levels.Length; i++)
         {
@@ -20,6 +26,19 @@ public static class TopicFilter
         }
 
         return null;
+    }
+
+    private const string SharePrefix = "$share/";
+
+    /// <summary>Splits an MQTT 5 shared subscription <c>$share/{group}/{filter}</c>; false for any other filter.</summary>
+    public static bool TryParseShared(string filter, out string group, out string inner)
+    {
+        (group, inner) = (string.Empty, string.Empty);
+        if (!filter.StartsWith(SharePrefix, StringComparison.Ordinal)) return false;
+        var slash = filter.IndexOf('/', SharePrefix.Length);
+        if (slash <= SharePrefix.Length || slash == filter.Length - 1) return false;
+        (group, inner) = (filter[SharePrefix.Length..slash], filter[(slash + 1)..]);
+        return true;
     }
 
     /// <summary>True if <paramref name="topic"/> matches <paramref name="filter"/> (MQTT 5, section 4.7).</summary>

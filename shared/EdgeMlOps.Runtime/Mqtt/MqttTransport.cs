@@ -125,6 +125,8 @@ public sealed partial class MqttTransport : IFleetChannel
         }
     }
 
+    private int _disposed;
+
     public async Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken)
     {
         lock (_subscriptions) _subscriptions.AddRange(filters.Except(_subscriptions));
@@ -190,6 +192,7 @@ public sealed partial class MqttTransport : IFleetChannel
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return; // disposing twice is allowed (IAsyncDisposable)
         await DisconnectAsync().ConfigureAwait(false);
         _client.Dispose();
         _stopping.Dispose();
@@ -203,7 +206,10 @@ public sealed partial class MqttTransport : IFleetChannel
             builder.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce, noLocal: false, retainAsPublished: false, MqttRetainHandling.SendAtSubscribe);
         }
 
-        await _client.SubscribeAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        // Fail closed: a subscription the broker refused (its ACL, or a shared subscription it does not support) is an error, not silence.
+        var result = await _client.SubscribeAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        var refused = result.Items.Where(i => i.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2).Select(i => $"{i.TopicFilter.Topic} ({i.ResultCode})").ToList();
+        if (refused.Count > 0) throw new InvalidOperationException($"Broker {_options.Endpoint} refused {_options.ClientId}'s subscription to {string.Join(", ", refused)}");
     }
 
     private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e)

@@ -23,10 +23,10 @@ public abstract class FleetChannelContract : IAsyncLifetime
         foreach (var channel in _opened) await channel.DisposeAsync();
     }
 
-    private async Task<(IFleetChannel Channel, Inbox Inbox)> OpenAsync(string clientId, string[] filters, bool cleanStart = true, LastWill? will = null, bool connect = true)
+    private async Task<(IFleetChannel Channel, Inbox Inbox)> OpenAsync(string clientId, string[] filters, bool cleanStart = true, LastWill? will = null, bool connect = true, uint expirySeconds = FleetChannelOptions.DefaultSessionExpirySeconds)
     {
         var inbox = new Inbox();
-        var channel = Broker.Create(new FleetChannelOptions(clientId) { CleanStart = cleanStart, Will = will }, NullLoggerFactory.Instance);
+        var channel = Broker.Create(new FleetChannelOptions(clientId) { CleanStart = cleanStart, Will = will, SessionExpirySeconds = expirySeconds }, NullLoggerFactory.Instance);
         channel.MessageReceived = inbox.Add;
         channel.Connected = present =>
         {
@@ -40,6 +40,37 @@ public abstract class FleetChannelContract : IAsyncLifetime
     }
 
     private static byte[] Text(string s) => Encoding.UTF8.GetBytes(s);
+
+    /// <summary>False for a broker without MQTT 5 shared subscriptions (MQTTnet's server): it must refuse them, not ignore the group.</summary>
+    protected virtual bool SharedSubscriptions => true;
+
+    [Fact]
+    public async Task ASharedSubscription_GivesEachMessageToOneMemberOfTheGroup_AndTheRestWhenOneLeaves()
+    {
+        if (!SharedSubscriptions)
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => OpenAsync("c-refused", ["$share/aggregators/f/devices/+/update"]));
+            return;
+        }
+
+        // Sessions that end with their connection (as a replica's do): a member that leaves takes no more messages.
+        var (first, a) = await OpenAsync("c-share-a", ["$share/aggregators/f/devices/+/update"], expirySeconds: 0);
+        var (_, b) = await OpenAsync("c-share-b", ["$share/aggregators/f/devices/+/update"], expirySeconds: 0);
+        var (_, everyone) = await OpenAsync("c-all", ["f/devices/+/update"]);
+        var (publisher, _) = await OpenAsync("c-share-pub", []);
+        for (var i = 0; i < 20; i++) await publisher.PublishAsync($"f/devices/d{i}/update", Text($"u{i}"), retain: false, CancellationToken.None);
+
+        await Eventually.Until(() => everyone.Count == 20 && a.Count + b.Count == 20, "20 messages to the plain subscriber, 20 shared out");
+        Assert.True(a.Count > 0 && b.Count > 0, $"both members take a share: {a.Count} and {b.Count}");
+        Assert.Empty(a.Items.Intersect(b.Items)); // each message to one member only
+        Assert.Contains("f/devices/d3/update=u3", a.Items.Concat(b.Items));
+
+        await first.DisposeAsync();
+        var before = (a.Count, b.Count);
+        for (var i = 0; i < 10; i++) await publisher.PublishAsync($"f/devices/e{i}/update", Text($"v{i}"), retain: false, CancellationToken.None);
+        await Eventually.Until(() => b.Count == before.Item2 + 10, "the remaining member takes every later message");
+        Assert.Equal(before.Item1, a.Count);
+    }
 
     [Fact]
     public async Task Publish_ReachesExactlyTheMatchingFilters()

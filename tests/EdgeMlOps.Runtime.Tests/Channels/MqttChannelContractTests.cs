@@ -11,6 +11,9 @@ namespace EdgeMlOps.Runtime.Tests.Channels;
 /// <summary>The contract over MQTT 5 against MQTTnet's broker, configured as the aggregator embeds it.</summary>
 public sealed class MqttNetBrokerChannelContractTests : FleetChannelContract
 {
+    /// <summary>MQTTnet's server has no shared subscriptions (dotnet/MQTTnet#1404): replicas need an external broker.</summary>
+    protected override bool SharedSubscriptions => false;
+
     private MqttServer? _server;
 
     public override async Task InitializeAsync()

@@ -27,12 +27,16 @@ public class TopicFilterTests
     [InlineData("a/b#")]
     [InlineData("a/b+/c")]
     [InlineData("")]
-    [InlineData("$share/g/a/b")]
+    [InlineData("$share/g")]
+    [InlineData("$share//a/b")]
+    [InlineData("$share/g+/a/b")]
+    [InlineData("$share/g/a/#/b")]
     public void Validate_RefusesMalformedAndUnsupportedFilters(string filter) => Assert.NotNull(TopicFilter.Validate(filter));
 
     [Theory]
     [InlineData("a/+/c")]
     [InlineData("a/#")]
     [InlineData("a/b")]
+    [InlineData("$share/aggregators/f/devices/+/update")]
     public void Validate_AcceptsWellFormedFilters(string filter) => Assert.Null(TopicFilter.Validate(filter));
 }
