@@ -70,6 +70,9 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
             HttpUrl = options.InsecurePlaintext || options.ExternalBroker is { Tls: false } ? "http://127.0.0.1:0" : "https://127.0.0.1:0",
             DataDirectory = Path.Combine(work, "aggregator"),
             Store = SimulatedStore.Options(options, work),
+            Replicas = options.Replicas > 1
+                ? new EdgeMlOps.Aggregator.Replicas.ReplicaOptions { Name = "r0", Members = Enumerable.Range(0, options.Replicas).Select(i => $"r{i}").ToArray() }
+                : new(),
             Seed = options.Seed,
             Rounds = new RoundOptions
             {

@@ -19,10 +19,14 @@ public sealed class SimulatedFleet : IAsyncDisposable
 {
     private SimulatedDevices? _devices;
     private Workers.WorkerProcesses? _workers;
+    private readonly List<Aggregator.Replicas.ReplicaWorker> _replicas = [];
 
     private SimulatedFleet(AggregatorNode aggregator) => Aggregator = aggregator;
 
     public AggregatorNode Aggregator { get; }
+
+    /// <summary>The aggregator replicas beside the coordinator (<see cref="AggregatorOptions.Replicas"/>), started before any device.</summary>
+    public IReadOnlyList<Aggregator.Replicas.ReplicaWorker> Replicas => _replicas;
 
     public DeviceAgent[] Agents => _devices?.Agents ?? [];
 
@@ -64,6 +68,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
         try
         {
             await aggregator.StartAsync(cancellationToken).ConfigureAwait(false);
+            await fleet.StartReplicasAsync(aggregatorOptions, loggers, cancellationToken).ConfigureAwait(false);
             var rssAggregator = CurrentRss();
             var settings = new DeviceHostSettings(aggregatorOptions.Fleet, aggregator.Channels, aggregator.Keys.RootPublicKey, work, computeSlots, inMemoryStores)
             {
@@ -121,9 +126,21 @@ public sealed class SimulatedFleet : IAsyncDisposable
     public Task WaitForVersionAsync(ulong version, TimeSpan timeout, CancellationToken cancellationToken) =>
         _devices?.WaitForVersionAsync(version, timeout, cancellationToken) ?? Task.CompletedTask;
 
+    /// <summary>Every replica named in the options besides the coordinator's own name, on the coordinator's channel factory.</summary>
+    private async Task StartReplicasAsync(AggregatorOptions options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        foreach (var name in options.Replicas.Members.Where(m => m != options.Replicas.Name))
+        {
+            var replica = new Aggregator.Replicas.ReplicaWorker(options with { Replicas = options.Replicas with { Name = name } }, Aggregator.Channels, TimeProvider.System, loggers);
+            _replicas.Add(replica);
+            await replica.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_devices is not null) await _devices.DisposeAsync().ConfigureAwait(false);
+        foreach (var replica in _replicas) await replica.DisposeAsync().ConfigureAwait(false);
         if (_workers is not null) await _workers.DisposeAsync().ConfigureAwait(false);
         await Aggregator.DisposeAsync().ConfigureAwait(false);
     }

@@ -63,6 +63,10 @@ public sealed record SimulationOptions
     public bool InMemoryDeviceStores { get; init; }
     /// <summary>Worker processes the agents are spread over (0: all in this process). Federated scenario over MQTT only.</summary>
     public int Workers { get; init; }
+    /// <summary>Aggregator replicas sharing the rounds (1: the coordinator alone); more need PostgreSQL and a broker with shared subscriptions.</summary>
+    public int Replicas { get; init; } = 1;
+    /// <summary>Fault: the first replica beside the coordinator is killed (connection dropped, no last share) this long after the rounds start; null: never.</summary>
+    public TimeSpan? ReplicaCrashAfter { get; init; }
     /// <summary>Set in a worker process: the fleet indices it hosts.</summary>
     public (int First, int Count)? WorkerSlice { get; init; }
     /// <summary>Set in a worker process: the aggregator's root public key the agents pin (base64 SubjectPublicKeyInfo).</summary>
@@ -138,6 +142,11 @@ public sealed record SimulationOptions
                                    descriptors (mqtt)
           --workers K              spread the agents over K worker processes (each under the open-files limit),
                                    the aggregator and its broker (or --broker) in this one; federated, MQTT (0)
+          --replicas R             aggregator replicas sharing each round through a shared subscription and the
+                                   store: the coordinator and R-1 replicas in this process; needs --store-postgres
+                                   and --transport memory or a --broker with shared subscriptions (Mosquitto) (1)
+          --replica-crash-after S  fault: kill the first replica beside the coordinator S seconds into the rounds
+                                   (its connection dropped without a goodbye, no last share written)
           --device-stores S        files | memory: each device's SQLite sample store and outbox on disk, or
                                    in-memory SQLite databases (no descriptors; the shipped agent keeps files) (files)
           --compute-slots N        devices training at once in this process (cores)
@@ -300,6 +309,8 @@ public sealed record SimulationOptions
                     o = o with { InMemoryDeviceStores = value == "memory" };
                     break;
                 case "--workers": o = o with { Workers = Int(0) }; break;
+                case "--replicas": o = o with { Replicas = Int(1) }; break;
+                case "--replica-crash-after": o = o with { ReplicaCrashAfter = TimeSpan.FromSeconds(Dbl(0, 86_400)) }; break;
                 case "--worker-slice":
                     var slice = value.Split(':');
                     if (slice.Length == 2 && int.TryParse(slice[0], NumberStyles.None, CultureInfo.InvariantCulture, out var first)
@@ -349,6 +360,10 @@ public sealed record SimulationOptions
 
         if (o.Transport == SimulatedTransport.Memory && o.ExternalBroker is not null) errors.Add("--transport memory: no broker is used; drop --broker");
         if (o.Workers > 0 && (o.Transport != SimulatedTransport.Mqtt || o.Scenario != "federated")) errors.Add("--workers: only the federated scenario over MQTT runs in worker processes");
+        if (o.Replicas > 1 && o.StorePostgres is null) errors.Add("--replicas: replicas share their rounds through PostgreSQL; add --store-postgres");
+        if (o.Replicas > 1 && o.Transport == SimulatedTransport.Mqtt && o.ExternalBroker is null) errors.Add("--replicas: the embedded broker has no shared subscriptions; use --transport memory or --broker (Mosquitto)");
+        if (o.ReplicaCrashAfter is not null && o.Replicas < 2) errors.Add("--replica-crash-after: needs --replicas 2 or more");
+        if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");
         if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");
         if (o.WorkerSlice is { } ws && (ws.First + ws.Count > o.Devices || o.ExternalBroker is null || o.TrustedRoot is null))
         {

@@ -47,6 +47,9 @@ public sealed record SimulationResult(
     /// <summary>The run's record (parameters, data fingerprint, contributors, a hash per tensor of every version).</summary>
     public EdgeMlOps.Shared.Tracking.RunRecord? Run { get; init; }
 
+    /// <summary>Updates each replica beside the coordinator took (folded into its shares), by replica name; empty with one aggregator.</summary>
+    public IReadOnlyDictionary<string, long> ReplicaUpdates { get; init; } = new Dictionary<string, long>();
+
     /// <summary>The version the fleet started from: its held-out accuracy and its inference artifact's sha256.</summary>
     public (double Accuracy, string InferenceSha256) Initial { get; init; }
 
@@ -129,6 +132,13 @@ public sealed record SimulationResult(
         w.WriteNumber("devicesOnline", DevicesOnline);
         w.WriteNumber("brokerDroppedMessages", BrokerDroppedMessages);
         w.WriteNumber("sharedInferenceSessions", SharedInferenceSessions);
+        if (ReplicaUpdates.Count > 0)
+        {
+            w.WriteStartObject("replicaUpdates");
+            foreach (var (name, updates) in ReplicaUpdates) w.WriteNumber(name, updates);
+            w.WriteEndObject();
+        }
+
         w.WriteEndObject();
         w.WriteEndObject();
     }

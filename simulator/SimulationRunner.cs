@@ -53,10 +53,15 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             var initial = aggregator.CurrentVersion;
             await fleet.WaitForVersionAsync(initial.Version, TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
             setup.Stop();
-            progress?.WriteLine($"strategy: {aggregator.Strategy.Describe()}; mode {options.Mode.ToString().ToLowerInvariant()}");
+            progress?.WriteLine($"strategy: {aggregator.Strategy.Describe()}; mode {options.Mode.ToString().ToLowerInvariant()}" + (options.Replicas > 1 ? $"; {options.Replicas} aggregator replicas" : string.Empty));
             progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.Channels.Address} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {fleet.MegabytesPerDevice:F2} MB per device; initial accuracy {initial.EvalAccuracy:F4}");
 
             var recorder = new SimulationRecorder(options, aggregatorOptions, simulated, aggregator);
+            if (options.ReplicaCrashAfter is { } crashAfter && fleet.Replicas.Count > 0)
+            {
+                _ = Task.Delay(crashAfter, cancellationToken).ContinueWith(_ => fleet.Replicas[0].Abort(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            }
+
             var results = new List<RoundResult>();
             var roundsClock = Stopwatch.StartNew();
             if (options.Mode == EdgeMlOps.Aggregator.RoundMode.Buffered)
@@ -110,6 +115,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             {
                 Run = recorder.Finish(final.EvalAccuracy, final.EvalLoss),
                 Initial = (initial.EvalAccuracy ?? double.NaN, initial.InferenceSha256),
+                ReplicaUpdates = fleet.Replicas.ToDictionary(r => r.Name, r => r.Accepted),
             };
         }
         finally

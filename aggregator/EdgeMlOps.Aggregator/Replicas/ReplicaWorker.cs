@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using EdgeMlOps.Aggregator.Fleet;
 using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Aggregator.Storage;
 using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Shared;
 using EdgeMlOps.Shared.Aggregation;
@@ -25,6 +26,7 @@ public sealed class ReplicaWorker : IAsyncDisposable
 {
     private readonly AggregatorOptions _options;
     private readonly IFleetChannelFactory _channels;
+    private readonly StoreDatabases _databases;
     private readonly RoundShares _shares;
     private readonly SeenMessages _seen;
     private readonly FederatedStrategy _strategy;
@@ -38,12 +40,27 @@ public sealed class ReplicaWorker : IAsyncDisposable
     private IFleetChannel? _channel;
     private Task _writing = Task.CompletedTask;
     private long _accepted;
+    private bool _aborted;
 
-    public ReplicaWorker(AggregatorOptions options, IFleetChannelFactory channels, RoundShares shares, SeenMessages seen, TimeProvider time, ILoggerFactory loggers)
+    /// <summary>A replica of <paramref name="options"/>' fleet (named by <see cref="ReplicaOptions.Name"/>), reading the coordinator's store, on <paramref name="channels"/>.</summary>
+    public ReplicaWorker(AggregatorOptions options, IFleetChannelFactory channels, TimeProvider time, ILoggerFactory loggers)
     {
         if (!options.Replicas.Enabled) throw new ArgumentException("Aggregator:Replicas:Name is not set", nameof(options));
         options.Validate();
-        (_options, _channels, _shares, _seen, _time, _loggers) = (options, channels, shares, seen, time, loggers);
+        (_options, _channels, _time, _loggers) = (options, channels, time, loggers);
+        _databases = new StoreDatabases(options.Store, options.DataDirectory, time);
+        try
+        {
+            _shares = new RoundShares(_databases.Open("registry.db", durable: true));
+            _seen = new SeenMessages(_databases.Open("messages.db", durable: false), time);
+        }
+        catch
+        {
+            _shares?.Dispose();
+            _databases.Dispose();
+            throw;
+        }
+
         _strategy = StandardStrategy.Create(options.Strategy);
         _layout = ParameterLayout.For(options.Model);
         _topics = new Topics(options.Fleet);
@@ -73,6 +90,7 @@ public sealed class ReplicaWorker : IAsyncDisposable
     /// <summary>One message from the shared subscription; never throws into the receive loop.</summary>
     public Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
     {
+        if (Volatile.Read(ref _aborted)) return Task.CompletedTask;
         if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind) || kind != "update") return Task.CompletedTask;
         if (payload.Length > ProtocolInfo.MaxPayloadBytes)
         {
@@ -131,14 +149,28 @@ public sealed class ReplicaWorker : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Drops the broker connection without a goodbye and stops writing shares, without a last write: what a killed
+    /// replica leaves behind (for fault tests, as <see cref="IFleetChannel.Abort"/> is for a connection).
+    /// </summary>
+    public void Abort()
+    {
+        Volatile.Write(ref _aborted, true);
+        _stopping.Cancel();
+        _channel?.Abort();
+    }
+
     /// <summary>Stops taking updates, writes what it holds (a clean stop loses nothing), and disconnects.</summary>
     public async ValueTask DisposeAsync()
     {
         if (_channel is not null) await _channel.DisposeAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _writing.ConfigureAwait(false);
-        WriteShares();
+        if (!Volatile.Read(ref _aborted)) WriteShares();
         _stopping.Dispose();
+        _seen.Dispose();
+        _shares.Dispose();
+        _databases.Dispose();
     }
 
     private OfferOutcome Offer(string deviceId, ModelUpdate update)

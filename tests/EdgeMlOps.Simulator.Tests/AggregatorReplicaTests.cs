@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using System.Globalization;
+using EdgeMlOps.Shared.Tracking;
+using EdgeMlOps.Tests;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>
+/// Aggregator replicas sharing rounds (docs/SCALING.md, "Aggregator replicas"): device updates spread over the
+/// coordinator and its replicas by a shared subscription, each replica's share written to PostgreSQL, the coordinator
+/// combining them — the same model as one aggregator, and rounds that complete when a replica dies.
+/// </summary>
+[Collection(FleetCollection.Name)]
+public class AggregatorReplicaTests
+{
+    private static string[] Federated(string rounds, string devices) =>
+        ["--dataset", "synthetic", "--devices", devices, "--rounds", rounds, "--fraction", "0.5", "--hidden", "8", "--local-epochs", "1",
+         "--seed", "9", "--quiet", "--out", "-", "--experiments", "off", "--store-postgres", TestPostgres.Server];
+
+    [Fact]
+    public async Task TwoReplicas_MakeTheSameModelAsOneAggregator_BitForBit_EachTakingPartOfTheUpdates()
+    {
+        string[] memory = ["--transport", "memory", "--device-stores", "memory"];
+        var one = await new SimulationRunner(SimulationOptions.Parse([.. Federated("3", "20"), .. memory])).RunAsync(CancellationToken.None);
+        var two = await new SimulationRunner(SimulationOptions.Parse([.. Federated("3", "20"), .. memory, "--replicas", "2"])).RunAsync(CancellationToken.None);
+
+        Assert.All(two.Rounds, r => Assert.Equal(("Completed", 10), (r.Status, r.Participants)));
+        var replica = Assert.Single(two.ReplicaUpdates);
+        Assert.InRange(replica.Value, 1, 29); // of 30 updates: the hub hands them out in turn, so both sides take some
+        var same = RunComparison.Reproduction(one.Run!, two.Run!, 4);
+        Assert.True(same.Identical, string.Join("; ", same.Reasons));
+        Assert.Equal(3, same.VersionsCompared);
+    }
+
+    [Fact]
+    public async Task ThreeReplicasBehindMosquitto_ShareTheUpdates_AndAReplicaKilledMidRound_CostsNoRound()
+    {
+        Assert.True(File.Exists(SecuredMosquitto.Path), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
+        var port = BrokerPorts.Free();
+        using var mosquitto = Process.Start(new ProcessStartInfo(SecuredMosquitto.Path, ["-p", port.ToString(CultureInfo.InvariantCulture)])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        })!;
+        try
+        {
+            await BrokerPorts.WaitUntilListeningAsync(port);
+
+            // Uploads spread over 3 s of each round, so the kill at 4 s falls inside round 2 with updates still arriving.
+            var result = await new SimulationRunner(SimulationOptions.Parse([
+                .. Federated("3", "30"), "--broker", $"mqtt://127.0.0.1:{port}", "--replicas", "3", "--check-in-window", "3", "--deadline", "8",
+                "--replica-crash-after", "4"])).RunAsync(CancellationToken.None);
+
+            // Rounds 1 and 3 get all 15 updates; in round 2 the updates the killed replica took after its last share are
+            // lost (never counted twice): the round closes at its target or at its deadline above quorum.
+            Assert.All(result.Rounds, r => Assert.Equal("Completed", r.Status));
+            Assert.Equal(15, result.Rounds[0].Participants);
+            Assert.Equal(15, result.Rounds[2].Participants);
+            Assert.InRange(result.Rounds[1].Participants, 8, 15);
+            Assert.Equal(2, result.ReplicaUpdates.Count);
+            Assert.All(result.ReplicaUpdates.Values, taken => Assert.True(taken > 0, "every replica took updates through the shared subscription"));
+            Assert.True(result.ReplicaUpdates["r1"] < result.ReplicaUpdates["r2"], $"the killed replica took fewer: {result.ReplicaUpdates["r1"]} vs {result.ReplicaUpdates["r2"]}");
+            Assert.Equal([2UL, 3UL, 4UL], result.Rounds.Select(r => r.Version));
+        }
+        finally
+        {
+            mosquitto.Kill();
+            await mosquitto.WaitForExitAsync();
+        }
+    }
+}
