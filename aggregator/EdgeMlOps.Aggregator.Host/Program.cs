@@ -97,7 +97,7 @@ if (args.Contains("--write-mosquitto-config"))
     // For running behind Debian's Mosquitto: the same certificates, identity binding and ACL as the embedded broker.
     using var security = new EdgeMlOps.Aggregator.Security.FleetSecurity(options.DataDirectory, options.Fleet, options.Security, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
     var port = options.EmbeddedBrokerPort == 0 ? EdgeMlOps.Runtime.Mqtt.MqttEndpoint.DefaultTlsPort : options.EmbeddedBrokerPort;
-    var file = EdgeMlOps.Aggregator.Security.MosquittoConfiguration.Write(Path.Combine(options.DataDirectory, "mosquitto"), security, options.Fleet, port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName);
+    var file = EdgeMlOps.Aggregator.Security.MosquittoConfiguration.Write(Path.Combine(options.DataDirectory, "mosquitto"), security, options.Fleet, port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: options.Replicas.Members);
     Console.WriteLine($"Wrote {file} (Mosquitto runs as {Environment.UserName}, the owner of its key). Start the broker with: mosquitto -c {file}");
     Console.WriteLine($"Then run the aggregator with --Aggregator:Broker=mqtts://HOST:{port} (HOST in the server certificate: localhost, 127.0.0.1, {Environment.MachineName} or Aggregator:Security:BrokerHostNames).");
     return 0;
@@ -142,11 +142,24 @@ if (leaseDatabases is not null)
 }
 
 await using var leader = lease is null ? null : new EdgeMlOps.Aggregator.Storage.LeaderGate(lease, TimeSpan.FromSeconds(options.Store.LeaderLeaseSeconds), TimeProvider.System, logger);
+
+// Aggregator replicas: while another holds the lease (the coordinator), take a share of the device updates.
+if (EdgeMlOps.Aggregator.Replicas.ReplicaChannels.Problem(options) is { } replicaProblem)
+{
+    Console.Error.WriteLine(replicaProblem);
+    return 2;
+}
+
+await using var standby = options.Replicas.Enabled
+    ? new EdgeMlOps.Aggregator.Replicas.ReplicaWorker(options, EdgeMlOps.Aggregator.Replicas.ReplicaChannels.For(options, TimeProvider.System), TimeProvider.System, loggers)
+    : null;
 if (leader is not null)
 {
     try
     {
+        if (standby is not null) await standby.StartAsync(stopping.Token);
         await leader.AcquireAsync(stopping.Token);
+        if (standby is not null) await standby.DisposeAsync(); // the coordinator takes its updates through the same shared subscription
     }
     catch (OperationCanceledException)
     {

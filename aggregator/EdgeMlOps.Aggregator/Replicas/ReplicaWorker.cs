@@ -41,6 +41,7 @@ public sealed class ReplicaWorker : IAsyncDisposable
     private Task _writing = Task.CompletedTask;
     private long _accepted;
     private bool _aborted;
+    private int _disposed;
 
     /// <summary>A replica of <paramref name="options"/>' fleet (named by <see cref="ReplicaOptions.Name"/>), reading the coordinator's store, on <paramref name="channels"/>.</summary>
     public ReplicaWorker(AggregatorOptions options, IFleetChannelFactory channels, TimeProvider time, ILoggerFactory loggers)
@@ -163,6 +164,7 @@ public sealed class ReplicaWorker : IAsyncDisposable
     /// <summary>Stops taking updates, writes what it holds (a clean stop loses nothing), and disconnects.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         if (_channel is not null) await _channel.DisposeAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _writing.ConfigureAwait(false);
