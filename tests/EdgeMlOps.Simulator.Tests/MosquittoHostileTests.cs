@@ -135,6 +135,49 @@ public sealed class MosquittoHostileTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AReplicasCertificate_ReadsDeviceUpdatesThroughTheSharedSubscription_AndNothingElse()
+    {
+        var name = EdgeMlOps.Aggregator.Replicas.ReplicaOptions.IdentityPrefix + SecuredMosquitto.Replica;
+        using var certificate = _node.Security.Authority.IssueClientWithKey(new FleetIdentity(name, FleetRole.Aggregator, Fleet), DateTimeOffset.UtcNow, TimeSpan.FromDays(1));
+        var updates = new ConcurrentBag<string>();
+        await using var replica = Client(name, _ => certificate);
+        replica.MessageReceived = (topic, _) =>
+        {
+            updates.Add(topic);
+            return Task.CompletedTask;
+        };
+        await replica.ConnectAsync(CancellationToken.None);
+        await replica.SubscribeAsync([EdgeMlOps.Aggregator.Replicas.ReplicaOptions.Shared(Topics.AllDevices("update"))], CancellationToken.None);
+
+        // A device's update reaches the replica (the only member of the share group here).
+        using var deviceCertificate = _node.Security.IssueDeviceCertificate("dev-u");
+        await using (var device = Client("dev-u", _ => deviceCertificate))
+        {
+            await device.ConnectAsync(CancellationToken.None);
+            await device.PublishAsync(Topics.Update("dev-u"), new byte[16], retain: false, CancellationToken.None);
+            await Eventually.Until(() => updates.Contains(Topics.Update("dev-u")), "the update through the shared subscription");
+        }
+
+        // Nothing else of a device's: subscribed to everything, it gets the statements every fleet member reads (the
+        // retained announcement, rollout, trust and timestamp) but no profile, status or task (Mosquitto grants the
+        // subscription and withholds what the ACL does not let it read).
+        await replica.SubscribeAsync([Topics.Prefix + "/#"], CancellationToken.None);
+        _agent.FlushProfile();
+        await Task.Delay(1500);
+        string[] everyonesStatements = [Topics.Model, Topics.Rollout, Topics.Trust, Topics.Timestamp];
+        Assert.All(updates, topic => Assert.True(topic.EndsWith("/update", StringComparison.Ordinal) || everyonesStatements.Contains(topic), topic));
+        Assert.Contains(Topics.Model, updates);
+
+        // It cannot task a device either.
+        var rejectedBefore = _node.Rejections.Total;
+        await TryPublishAsync(replica, Topics.Task("dev-m"), new byte[64]);
+        await TryPublishAsync(replica, Topics.Status("dev-m"), new byte[64]);
+        await Task.Delay(500);
+        Assert.Equal(rejectedBefore, _node.Rejections.Total); // nothing of it reached the aggregator
+        Assert.True(_agent.IsConnected);
+    }
+
+    [Fact]
     public async Task APacketBeyondTheLimit_IsRefusedByTheBroker_AndTheSenderDisconnected()
     {
         using var certificate = _node.Security.IssueDeviceCertificate("mallory");

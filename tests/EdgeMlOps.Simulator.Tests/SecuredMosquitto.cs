@@ -25,6 +25,9 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>The aggregator replica the configuration admits (<c>Aggregator:Replicas:Members</c>).</summary>
+    public const string Replica = "r1";
+
     /// <summary>Where an aggregator of <paramref name="fleet"/> with data in <paramref name="dataDirectory"/> finds this broker.</summary>
     public MqttEndpoint Endpoint => new("127.0.0.1", Port, Tls: true);
 
@@ -42,7 +45,7 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
     /// <summary>Writes the configuration again from <paramref name="security"/> (a revocation is in its CRL now) and has the broker reload it (SIGHUP).</summary>
     public void Reload(FleetSecurity security)
     {
-        MosquittoConfiguration.Write(_directory, security, _fleet, Port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName);
+        MosquittoConfiguration.Write(_directory, security, _fleet, Port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: [Replica]);
         Process.Start("kill", ["-HUP", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
     }
 
@@ -56,6 +59,6 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
     private static string Write(string dataDirectory, string fleet, string directory, int port)
     {
         using var security = new FleetSecurity(dataDirectory, fleet, new SecurityOptions(), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
-        return MosquittoConfiguration.Write(directory, security, fleet, port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName);
+        return MosquittoConfiguration.Write(directory, security, fleet, port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: [Replica]);
     }
 }
