@@ -1,13 +1,9 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using EdgeMlOps.Aggregator.Fleet;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Aggregator.Storage;
 using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Shared;
-using EdgeMlOps.Shared.Aggregation;
-using EdgeMlOps.Shared.Federated;
-using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol;
 using EdgeMlOps.Shared.Protocol.V1;
 using Google.Protobuf;
@@ -25,19 +21,14 @@ namespace EdgeMlOps.Aggregator.Replicas;
 public sealed class ReplicaWorker : IAsyncDisposable
 {
     private readonly AggregatorOptions _options;
-    private readonly IFleetChannelFactory _channels;
     private readonly StoreDatabases _databases;
-    private readonly RoundShares _shares;
     private readonly SeenMessages _seen;
-    private readonly FederatedStrategy _strategy;
-    private readonly ParameterLayout _layout;
+    private readonly ReplicaRounds _rounds;
+    private readonly IFleetChannel _channel;
     private readonly Topics _topics;
     private readonly TimeProvider _time;
-    private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, ReplicaRound> _rounds = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
-    private IFleetChannel? _channel;
     private Task _writing = Task.CompletedTask;
     private long _accepted;
     private bool _aborted;
@@ -48,24 +39,28 @@ public sealed class ReplicaWorker : IAsyncDisposable
     {
         if (!options.Replicas.Enabled) throw new ArgumentException("Aggregator:Replicas:Name is not set", nameof(options));
         options.Validate();
-        (_options, _channels, _time, _loggers) = (options, channels, time, loggers);
+        (_options, _time) = (options, time);
+        _logger = loggers.CreateLogger<ReplicaWorker>();
+        _topics = new Topics(options.Fleet);
         _databases = new StoreDatabases(options.Store, options.DataDirectory, time);
+        RoundShares? shares = null;
         try
         {
-            _shares = new RoundShares(_databases.Open("registry.db", durable: true));
+            shares = new RoundShares(_databases.Open("registry.db", durable: true));
             _seen = new SeenMessages(_databases.Open("messages.db", durable: false), time);
         }
         catch
         {
-            _shares?.Dispose();
+            shares?.Dispose();
             _databases.Dispose();
             throw;
         }
 
-        _strategy = StandardStrategy.Create(options.Strategy);
-        _layout = ParameterLayout.For(options.Model);
-        _topics = new Topics(options.Fleet);
-        _logger = loggers.CreateLogger<ReplicaWorker>();
+        _rounds = new ReplicaRounds(options, shares, time, _logger);
+
+        // A clean session that ends with the connection: a replica that dies leaves no queue behind, the broker sends its share of updates to the others.
+        _channel = channels.Create(new FleetChannelOptions(options.Replicas.Identity) { CleanStart = true, SessionExpirySeconds = 0 }, loggers);
+        _channel.MessageReceived = OnMessageAsync;
     }
 
     public string Name => _options.Replicas.Name!;
@@ -76,11 +71,9 @@ public sealed class ReplicaWorker : IAsyncDisposable
     /// <summary>Updates this replica refused, by reason.</summary>
     public RejectionCounters Rejections { get; } = new();
 
-    /// <summary>Connects with a clean session (a replica that dies leaves no queue behind: the broker sends its share of updates to the others) and starts writing shares.</summary>
+    /// <summary>Joins the shared subscription on device updates and starts writing shares.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _channel = _channels.Create(new FleetChannelOptions(_options.Replicas.Identity) { CleanStart = true, SessionExpirySeconds = 0 }, _loggers);
-        _channel.MessageReceived = OnMessageAsync;
         var filter = ReplicaOptions.Shared(_topics.AllDevices("update"));
         await _channel.SubscribeAsync([filter], cancellationToken).ConfigureAwait(false);
         await _channel.ConnectAsync(cancellationToken).ConfigureAwait(false);
@@ -103,7 +96,7 @@ public sealed class ReplicaWorker : IAsyncDisposable
         {
             var update = ModelUpdate.Parser.ParseFrom(payload);
             var outcome = UpdateEnvelope.Check(deviceId, update, _seen);
-            if (outcome.Accepted) outcome = Offer(deviceId, update);
+            if (outcome.Accepted) outcome = _rounds.Offer(deviceId, update);
             if (outcome.Accepted) Interlocked.Increment(ref _accepted);
             else Reject(deviceId, outcome);
         }
@@ -119,37 +112,6 @@ public sealed class ReplicaWorker : IAsyncDisposable
         return Task.CompletedTask;
     }
 
-    /// <summary>Writes the share of every round with updates not yet written; forgets rounds the coordinator closed.</summary>
-    public void WriteShares()
-    {
-        foreach (var (roundId, round) in _rounds)
-        {
-            var taken = round.Accumulator.AcceptedCount;
-            if (taken == round.Written)
-            {
-                if (_time.GetUtcNow() > round.Deadline + TimeSpan.FromMinutes(1)) _rounds.TryRemove(roundId, out _);
-                continue;
-            }
-
-            try
-            {
-                if (_shares.TryWrite(round.Accumulator.Share(Name)))
-                {
-                    round.Written = taken;
-                }
-                else
-                {
-                    _rounds.TryRemove(roundId, out _);
-                    _logger.LogShareClosed(Name, roundId, taken - round.Written);
-                }
-            }
-            catch (System.Data.Common.DbException ex)
-            {
-                _logger.LogShareStoreFailed(Name, roundId, ex.Message);
-            }
-        }
-    }
-
     /// <summary>
     /// Drops the broker connection without a goodbye and stops writing shares, without a last write: what a killed
     /// replica leaves behind (for fault tests, as <see cref="IFleetChannel.Abort"/> is for a connection).
@@ -158,40 +120,21 @@ public sealed class ReplicaWorker : IAsyncDisposable
     {
         Volatile.Write(ref _aborted, true);
         _stopping.Cancel();
-        _channel?.Abort();
+        _channel.Abort();
     }
 
     /// <summary>Stops taking updates, writes what it holds (a clean stop loses nothing), and disconnects.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
-        if (_channel is not null) await _channel.DisposeAsync().ConfigureAwait(false);
+        await _channel.DisposeAsync().ConfigureAwait(false);
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _writing.ConfigureAwait(false);
-        if (!Volatile.Read(ref _aborted)) WriteShares();
+        if (!Volatile.Read(ref _aborted)) _rounds.WriteShares();
         _stopping.Dispose();
         _seen.Dispose();
-        _shares.Dispose();
+        _rounds.Dispose();
         _databases.Dispose();
-    }
-
-    private OfferOutcome Offer(string deviceId, ModelUpdate update)
-    {
-        if (RoundFor(update.RoundId) is not { } round) return new OfferOutcome(false, RejectionReason.UnknownRound, $"round '{update.RoundId}' is not open");
-        var offered = round.Accumulator.Offer(deviceId, update);
-        return offered.Accepted ? OfferOutcome.Taken : new OfferOutcome(false, offered.Reason, offered.Detail);
-    }
-
-    /// <summary>The open round an update names, as the coordinator wrote it to the store; null when there is none (or it is for another model).</summary>
-    private ReplicaRound? RoundFor(string roundId)
-    {
-        if (_rounds.TryGetValue(roundId, out var known)) return known;
-        if (_shares.FindOpen(roundId) is not { } shared || shared.Model != _options.ModelName) return null;
-        var accumulator = new RoundAccumulator(roundId, shared.Model, shared.BaseVersion, _layout, shared.Selected, _strategy, shared.Context)
-        {
-            Claim = deviceId => _shares.Claim(roundId, deviceId, Guid.NewGuid().ToString("N")),
-        };
-        return _rounds.GetOrAdd(roundId, _ => new ReplicaRound(accumulator, shared.Deadline));
     }
 
     private async Task WriteSharesAsync(CancellationToken cancellationToken)
@@ -201,7 +144,7 @@ public sealed class ReplicaWorker : IAsyncDisposable
             while (true)
             {
                 await Task.Delay(_options.Replicas.FlushInterval, _time, cancellationToken).ConfigureAwait(false);
-                WriteShares();
+                _rounds.WriteShares();
             }
         }
         catch (OperationCanceledException)
@@ -213,15 +156,5 @@ public sealed class ReplicaWorker : IAsyncDisposable
     {
         Rejections.Add(outcome.Reason);
         _logger.LogReplicaRejected(Name, deviceId, outcome.Reason, outcome.Detail);
-    }
-
-    /// <summary>A round this replica takes updates for, and how many of them its last written share held.</summary>
-    private sealed class ReplicaRound(RoundAccumulator accumulator, DateTimeOffset deadline)
-    {
-        public RoundAccumulator Accumulator { get; } = accumulator;
-
-        public DateTimeOffset Deadline { get; } = deadline;
-
-        public int Written { get; set; }
     }
 }
