@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Replicas;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Aggregator.Storage;
 using EdgeMlOps.Runtime.Channels;
@@ -34,12 +35,31 @@ public static class IngestCost
         foreach (var engine in ScratchStore.AlternatingEngines)
         {
             using var scratch = new ScratchStore(engine, server);
-            var seconds = await OneRoundAsync(scratch.Directory, scratch.Options);
+            var (seconds, _) = await OneRoundAsync(scratch.Directory, scratch.Options, aggregators: 1);
             output.WriteLine($"{scratch.Name,-10}  {seconds,55:F2}  {Devices / seconds,9:F0}");
         }
     }
 
-    private static async Task<double> OneRoundAsync(string dir, StoreOptions store)
+    /// <summary>
+    /// The same round taken by 1, 2 and 3 aggregators (the coordinator and replicas sharing it through the in-memory
+    /// hub's shared subscription and PostgreSQL), in the order 1 2 3 3 2 1: seconds to the committed version and the
+    /// updates each aggregator took. All run in this one process, so the figure is the cost of the share path
+    /// (claims, share writes, the merge), not added CPU.
+    /// <c>dotnet run --project bench/EdgeMlOps.Bench -c Release -- ingest-cost replicas [NPGSQL-CONNECTION-STRING]</c>.
+    /// </summary>
+    public static async Task RunReplicasAsync(string? connectionString, TextWriter output)
+    {
+        var server = ScratchStore.Server(connectionString);
+        output.WriteLine($"aggregators  {Devices} updates of {ParameterLayout.For(Spec).TotalLength * 4 / 1000} KB: seconds to a committed version  updates/s  taken by each");
+        foreach (var aggregators in new[] { 1, 2, 3, 3, 2, 1 })
+        {
+            using var scratch = new ScratchStore(StoreEngine.PostgreSql, server);
+            var (seconds, taken) = await OneRoundAsync(scratch.Directory, scratch.Options, aggregators);
+            output.WriteLine($"{aggregators,11}  {seconds,55:F2}  {Devices / seconds,9:F0}  {string.Join(" / ", taken)}");
+        }
+    }
+
+    private static async Task<(double Seconds, long[] Taken)> OneRoundAsync(string dir, StoreOptions store, int aggregators)
     {
         var hub = new InMemoryFleetHub();
         var options = new AggregatorOptions
@@ -51,9 +71,17 @@ public static class IngestCost
             DataDirectory = dir,
             Store = store,
             Rounds = new RoundOptions { ClientsPerRound = Devices, MinDevices = Devices, OverSelection = 1.0, MinQuorum = 1.0, ReportDeadline = TimeSpan.FromMinutes(5) },
+            Replicas = aggregators > 1 ? new ReplicaOptions { Name = "r0", Members = Enumerable.Range(0, aggregators).Select(i => $"r{i}").ToArray() } : new(),
         };
         await using var node = new AggregatorNode(options, channels: hub);
         await node.StartAsync(CancellationToken.None);
+        var replicas = new List<ReplicaWorker>();
+        foreach (var name in options.Replicas.Members.Skip(1))
+        {
+            replicas.Add(new ReplicaWorker(options with { Replicas = options.Replicas with { Name = name } }, hub, TimeProvider.System, NullLoggerFactory.Instance));
+            await replicas[^1].StartAsync(CancellationToken.None);
+        }
+
         var topics = new Topics(Fleet);
         var tasks = new ConcurrentDictionary<string, RoundTask>();
         var devices = new List<IFleetChannel>();
@@ -91,7 +119,9 @@ public static class IngestCost
         var seconds = clock.Elapsed.TotalSeconds;
         if (report.Status != RoundStatus.Completed || report.Contributors != Devices) throw new InvalidOperationException($"round {report.Status} with {report.Contributors} of {Devices}");
         foreach (var device in devices) await device.DisposeAsync();
-        return seconds;
+        var byReplicas = replicas.Select(r => r.Accepted).ToArray();
+        foreach (var replica in replicas) await replica.DisposeAsync();
+        return (seconds, [Devices - byReplicas.Sum(), .. byReplicas]);
     }
 
     private static long Now() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

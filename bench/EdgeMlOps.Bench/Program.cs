@@ -18,6 +18,12 @@ if (args is ["shadow-cost", ..])
     return;
 }
 
+if (args is ["ingest-cost", "replicas", .. var replicaArgs])
+{
+    await EdgeMlOps.Bench.IngestCost.RunReplicasAsync(replicaArgs.FirstOrDefault(), Console.Out);
+    return;
+}
+
 if (args is ["ingest-cost", .. var ingestArgs])
 {
     await EdgeMlOps.Bench.IngestCost.RunAsync(ingestArgs.FirstOrDefault(), Console.Out);

@@ -73,4 +73,43 @@ public class OptionsValidationTests
         var options = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().Build());
         Assert.Equal(new RoundOptions(), options.Rounds);
     }
+
+    [Fact]
+    public void Replicas_NeedPostgreSql_ASynchronousMeanRuleWithoutDp_AndTheirNameAmongTheMembers()
+    {
+        static OptionsValidationException Refused(Dictionary<string, string?> values) =>
+            Assert.Throws<OptionsValidationException>(() => AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build()));
+        var sqlite = Refused(new() { ["Aggregator:Replicas:Name"] = "b", ["Aggregator:Replicas:Members"] = "a" });
+        Assert.Contains("Aggregator:Replicas:Members: must list this replica's name 'b' (the broker's ACL is written from it)", sqlite.Errors);
+        Assert.Contains("Aggregator:Replicas:Name: replicas share their rounds through PostgreSQL: set Store:Engine=postgresql", sqlite.Errors);
+
+        var postgres = new Dictionary<string, string?>
+        {
+            ["Aggregator:Store:Engine"] = "postgresql", ["Aggregator:Store:ConnectionString"] = "Host=db;Database=edgemlops",
+            ["Aggregator:Replicas:Name"] = "a", ["Aggregator:Replicas:Members"] = "a, b",
+        };
+        var options = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(postgres).Build());
+        Assert.Equal(("a", "aggregator-replica-a"), (options.Replicas.Name, options.Replicas.Identity));
+        Assert.Equal(["a", "b"], options.Replicas.Members);
+
+        Assert.Contains("Aggregator:Replicas:Name: the 'fedmedian' rule needs every update in one process (only mean rules add up across replicas)",
+            Refused(new(postgres) { ["Aggregator:Strategy:Name"] = "fedmedian" }).Errors);
+        Assert.Contains("Aggregator:Replicas:Name: differential privacy clips against a clip norm the coordinator adapts: run it in one process",
+            Refused(new(postgres) { ["Aggregator:Strategy:Dp:Enabled"] = "true" }).Errors);
+        Assert.Contains("Aggregator:Replicas:Name: replicas share synchronous rounds; Rounds:Mode 'buffered' runs in one process",
+            Refused(new(postgres) { ["Aggregator:Rounds:Mode"] = "buffered" }).Errors);
+        Assert.Contains("Aggregator:Replicas: 'b/x' is not a replica name (1–32 letters, digits or '-')",
+            Refused(new(postgres) { ["Aggregator:Replicas:Members"] = "a,b/x" }).Errors);
+        Assert.Empty(new AggregatorOptions().Replicas.Problems(new EdgeMlOps.Aggregator.Storage.StoreOptions(), RoundMode.Synchronous, new StrategyOptions(), new AggregatorOptions().Model));
+    }
+
+    [Fact]
+    public void AConnectionStringThatDoesNotParse_IsAConfigurationError_NotACrash()
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Aggregator:Store:Engine"] = "postgresql", ["Aggregator:Store:ConnectionString"] = "Host=db;Search Path",
+        }).Build()));
+        Assert.Contains(ex.Errors, e => e.StartsWith("Aggregator:Store:ConnectionString: is not a connection string", StringComparison.Ordinal));
+    }
 }

@@ -39,11 +39,29 @@ public sealed class StoreOptions
             yield return ("Store:ConnectionString", "is required when Store:Engine is 'postgresql'");
         }
 
+        if (Engine == StoreEngine.PostgreSql && !string.IsNullOrWhiteSpace(ConnectionString) && ParseProblem(ConnectionString) is { } parse)
+        {
+            yield return ("Store:ConnectionString", $"is not a connection string ({parse})");
+        }
+
         if (LeaderLeaseSeconds is not 0 and (< 1 or > 3600)) yield return ("Store:LeaderLeaseSeconds", "must be 0 (no lease) or between 1 and 3600 seconds");
 
         if (Engine == StoreEngine.Sqlite && ConnectionString is not null)
         {
             yield return ("Store:ConnectionString", "is only for Store:Engine 'postgresql' (SQLite files live in DataDirectory)");
+        }
+    }
+
+    private static string? ParseProblem(string connectionString)
+    {
+        try
+        {
+            _ = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+            return null;
+        }
+        catch (ArgumentException ex)
+        {
+            return ex.Message;
         }
     }
 
