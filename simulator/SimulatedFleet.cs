@@ -108,6 +108,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
         try
         {
             await aggregator.StartAsync(cancellationToken).ConfigureAwait(false);
+            await fleet.StartReplicasAsync(aggregatorOptions, loggers, cancellationToken).ConfigureAwait(false);
             fleet._workers = await Workers.WorkerProcesses.StartAsync(
                 options.Arguments, parts.Length, options.Workers, aggregator.BrokerEndpoint, aggregator.Keys.RootPublicKey, SimulatedEnrollment.Arguments(aggregator), TimeSpan.FromMinutes(10), cancellationToken).ConfigureAwait(false);
             var withData = parts.Count(p => p.Length > 0);

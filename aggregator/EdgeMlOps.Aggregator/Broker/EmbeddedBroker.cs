@@ -9,7 +9,7 @@ namespace EdgeMlOps.Aggregator.Broker;
 
 /// <summary>The embedded broker's TLS listener: its certificate and the guard that authenticates and authorizes clients.</summary>
 /// <summary>The embedded broker's TLS: its certificate, the guard that checks clients, and how long a handshake may take.</summary>
-public sealed record BrokerTls(X509Certificate2 ServerCertificate, BrokerGuard Guard, TimeSpan HandshakeTimeout);
+public sealed record BrokerTls(X509Certificate2 ServerCertificate, BrokerGuard Guard, TimeSpan HandshakeTimeout, int MaxPendingHandshakes = Security.SecurityOptions.DefaultMaxPendingTlsHandshakes);
 
 /// <summary>
 /// The default broker: MQTTnet.Server in the aggregator's process, listening on TLS with client

@@ -23,6 +23,7 @@ internal sealed class TlsMqttListener(IPAddress address, int port, BrokerTls tls
     private readonly SslStreamCertificateContext _certificate = SslStreamCertificateContext.Create(tls.ServerCertificate, additionalCertificates: null, offline: true);
     private TcpListener? _listener;
     private Task? _accepting;
+    private int _pendingHandshakes;
 
     public Func<IMqttChannelAdapter, Task>? ClientHandler { get; set; }
 
@@ -70,10 +71,28 @@ internal sealed class TlsMqttListener(IPAddress address, int port, BrokerTls tls
     private async Task ServeAsync(Socket socket, MqttServerOptions options, IMqttNetLogger logger)
     {
         socket.NoDelay = true;
+        if (Interlocked.Increment(ref _pendingHandshakes) > tls.MaxPendingHandshakes)
+        {
+            Interlocked.Decrement(ref _pendingHandshakes);
+            tls.Guard.HandshakesAtCap(socket.RemoteEndPoint, tls.MaxPendingHandshakes);
+            socket.Dispose();
+            return;
+        }
+
         var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false, tls.Guard.ValidateClientCertificate);
         try
         {
-            if (!await HandshakeAsync(ssl).ConfigureAwait(false))
+            bool completed;
+            try
+            {
+                completed = await HandshakeAsync(ssl).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _pendingHandshakes);
+            }
+
+            if (!completed)
             {
                 tls.Guard.HandshakeTimedOut(socket.RemoteEndPoint, tls.HandshakeTimeout);
                 return;

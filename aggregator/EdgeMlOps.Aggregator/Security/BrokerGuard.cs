@@ -68,6 +68,10 @@ public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl
     public void HandshakeTimedOut(System.Net.EndPoint? remote, TimeSpan timeout) =>
         events.Record(SecurityEventKind.ConnectionRefused, "(tls)", $"TLS handshake not completed within {timeout.TotalSeconds:0.#} s (from {remote}); connection closed");
 
+    /// <summary>A connection arrived while the most connections allowed were still in their TLS handshake: closed at once.</summary>
+    public void HandshakesAtCap(System.Net.EndPoint? remote, int cap) =>
+        events.Record(SecurityEventKind.ConnectionRefused, "(tls)", $"{cap} connections already in their TLS handshake (Security:MaxPendingTlsHandshakes; from {remote}); connection closed");
+
     public Task ValidateConnectionAsync(ValidatingConnectionEventArgs e)
     {
         var refusal = Refusal(e);

@@ -63,7 +63,7 @@ public sealed partial class FleetSecurity : IDisposable
     public MqttTlsSettings ClientTls => new(Authority.Certificate, _ => AggregatorCertificate.Current);
 
     /// <summary>The embedded broker's TLS listener for the given host names (plus localhost and this machine).</summary>
-    public BrokerTls BrokerTls(IEnumerable<string> hosts) => new(ServerCertificate(hosts), Guard, Options.TlsHandshakeTimeout);
+    public BrokerTls BrokerTls(IEnumerable<string> hosts) => new(ServerCertificate(hosts), Guard, Options.TlsHandshakeTimeout, Options.MaxPendingTlsHandshakes);
 
     /// <summary>A server certificate from the fleet CA (with its key) for the given host names, localhost, this machine and <see cref="SecurityOptions.BrokerHostNames"/>: the broker's and the HTTPS API's.</summary>
     public X509Certificate2 ServerCertificate(IEnumerable<string> hosts)

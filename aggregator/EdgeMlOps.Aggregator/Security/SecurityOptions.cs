@@ -9,6 +9,8 @@ public sealed record SecurityOptions
 
     public const double DefaultTlsHandshakeSeconds = 10;
 
+    public const int DefaultMaxPendingTlsHandshakes = 2000;
+
     /// <summary>
     /// Development only: the embedded broker listens on plain TCP with no authentication at all, and
     /// the aggregator connects to a plain external broker without complaint. Logged as INSECURE.
@@ -39,6 +41,14 @@ public sealed record SecurityOptions
     /// </summary>
     public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(DefaultTlsHandshakeSeconds);
 
+    /// <summary>
+    /// Connections the embedded broker lets wait in their TLS handshake at once; one beyond it is closed at once and
+    /// recorded. Connections that finished their handshake do not count. It keeps a flood of sockets that never finish
+    /// (each held for <see cref="TlsHandshakeTimeout"/>) from taking the process's file descriptors, which its stores
+    /// and the HTTPS API need too; a device refused retries with its backoff.
+    /// </summary>
+    public int MaxPendingTlsHandshakes { get; init; } = DefaultMaxPendingTlsHandshakes;
+
     /// <summary>The ranges, for options however they were made (configuration, a test, the simulator): key and problem.</summary>
     public IEnumerable<(string Key, string Problem)> Problems()
     {
@@ -46,6 +56,7 @@ public sealed record SecurityOptions
         if (!(DeviceMessageBurst is >= 1 and <= 1e9)) yield return ("Security:DeviceMessageBurst", $"{DeviceMessageBurst} is not in [1, 1e9]");
         if (!(DeviceCertificateLifetime.TotalDays is >= 0.001 and <= 3650)) yield return ("Security:DeviceCertificateDays", $"{DeviceCertificateLifetime.TotalDays} is not in [0.001, 3650]");
         if (!(TlsHandshakeTimeout.TotalSeconds is >= 0.1 and <= 300)) yield return ("Security:TlsHandshakeSeconds", $"{TlsHandshakeTimeout.TotalSeconds} is not in [0.1, 300]");
+        if (MaxPendingTlsHandshakes is < 1 or > 100_000) yield return ("Security:MaxPendingTlsHandshakes", $"{MaxPendingTlsHandshakes} is not in [1, 100000]");
     }
 
     /// <summary>Reads the section; the ranges are <see cref="Problems"/>, the same rules options built in code pass.</summary>
@@ -60,6 +71,7 @@ public sealed record SecurityOptions
             EnrollmentToken = r.OptionalString("Security:EnrollmentToken"),
             DeviceCertificateLifetime = TimeSpan.FromDays(r.Double("Security:DeviceCertificateDays", DefaultDeviceCertificateDays)),
             TlsHandshakeTimeout = TimeSpan.FromSeconds(r.Double("Security:TlsHandshakeSeconds", DefaultTlsHandshakeSeconds)),
+            MaxPendingTlsHandshakes = r.Int("Security:MaxPendingTlsHandshakes", DefaultMaxPendingTlsHandshakes),
             BrokerHostNames = (r.OptionalString("Security:BrokerHostNames") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
         foreach (var (key, problem) in options.Problems()) r.Require(false, key, problem);

@@ -282,6 +282,61 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task AFloodOfStalledHandshakes_IsCappedAtOnce_SoItCannotTakeTheProcesssDescriptors()
+    {
+        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1);
+        await using var node = new AggregatorNode(options with { Security = options.Security with { TlsHandshakeTimeout = TimeSpan.FromSeconds(3), MaxPendingTlsHandshakes = 20 } });
+        await node.StartAsync(CancellationToken.None);
+
+        // 20 stalled sockets fill the cap; the next 30 are closed at once, long before any handshake timeout.
+        var stalled = new List<System.Net.Sockets.TcpClient>();
+        try
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                stalled.Add(new System.Net.Sockets.TcpClient());
+                await stalled[^1].ConnectAsync(node.BrokerEndpoint.Host, node.BrokerEndpoint.Port);
+            }
+
+            await Task.Delay(300); // the broker has taken all 20 into their handshakes
+            var beyond = new List<System.Net.Sockets.TcpClient>();
+            for (var i = 0; i < 30; i++)
+            {
+                beyond.Add(new System.Net.Sockets.TcpClient());
+                await beyond[^1].ConnectAsync(node.BrokerEndpoint.Host, node.BrokerEndpoint.Port);
+            }
+
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var closed = await Task.WhenAll(beyond.Select(async tcp =>
+            {
+                using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                try
+                {
+                    return await tcp.GetStream().ReadAsync(new byte[16], wait.Token) == 0;
+                }
+                catch (IOException)
+                {
+                    return true;
+                }
+            }));
+            Assert.All(closed, Assert.True);
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(2), $"the connections beyond the cap were closed after {started.Elapsed}, not at once");
+            await Eventually.Until(() => node.Security.Events.Recent(500).Count(e => e.Detail.StartsWith("20 connections already in their TLS handshake", StringComparison.Ordinal)) == 30, "30 refusals at the cap recorded");
+            foreach (var tcp in beyond) tcp.Dispose();
+
+            // Once the stalled ones time out, the cap is free again: a device connects.
+            await Eventually.Until(() => node.Security.Events.Recent(500).Count(e => e.Detail.StartsWith("TLS handshake not completed within 3 s", StringComparison.Ordinal)) == 20, "the 20 stalled handshakes timed out");
+            await using var device = Client(node, "dev-ok", new MqttTlsSettings(node.Security.Authority.Certificate, _ => node.Security.IssueDeviceCertificate("dev-ok")));
+            await device.ConnectAsync(CancellationToken.None);
+            Assert.True(device.IsConnected);
+        }
+        finally
+        {
+            foreach (var tcp in stalled) tcp.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task PerTopicLimits_AStatusOrAnUpdateFarBeyondWhatTheModelNeeds_IsDroppedAtTheBroker()
     {
         await using var node = await StartAsync();
