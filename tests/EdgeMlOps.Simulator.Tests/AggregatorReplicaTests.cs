@@ -51,12 +51,12 @@ public class AggregatorReplicaTests
                 .. Federated("3", "30"), "--broker", $"mqtt://127.0.0.1:{port}", "--replicas", "3", "--check-in-window", "3", "--deadline", "8",
                 "--replica-crash-after", "4"])).RunAsync(CancellationToken.None);
 
-            // Rounds 1 and 3 get all 15 updates; in round 2 the updates the killed replica took after its last share are
-            // lost (never counted twice): the round closes at its target or at its deadline above quorum.
+            // The rounds the kill does not fall in get all 15 updates; in the one it falls in (round 2 on an idle machine)
+            // the updates the killed replica took after its last share are lost, never counted twice: that round closes
+            // at its target or at its deadline above quorum.
             Assert.All(result.Rounds, r => Assert.Equal("Completed", r.Status));
-            Assert.Equal(15, result.Rounds[0].Participants);
-            Assert.Equal(15, result.Rounds[2].Participants);
-            Assert.InRange(result.Rounds[1].Participants, 8, 15);
+            Assert.All(result.Rounds, r => Assert.InRange(r.Participants, 8, 15));
+            Assert.True(result.Rounds.Count(r => r.Participants == 15) >= 2, string.Join(", ", result.Rounds.Select(r => r.Participants)));
             Assert.Equal(2, result.ReplicaUpdates.Count);
             Assert.All(result.ReplicaUpdates.Values, taken => Assert.True(taken > 0, "every replica took updates through the shared subscription"));
             Assert.True(result.ReplicaUpdates["r1"] < result.ReplicaUpdates["r2"], $"the killed replica took fewer: {result.ReplicaUpdates["r1"]} vs {result.ReplicaUpdates["r2"]}");
