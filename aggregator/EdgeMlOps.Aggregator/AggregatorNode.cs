@@ -221,6 +221,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         _publisher.Attach(_transport);
         await _transport.SubscribeAsync(_inbox.Subscriptions, cancellationToken).ConfigureAwait(false);
         await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        await _transport.UnsubscribeAsync(_inbox.StaleSubscriptions, cancellationToken).ConfigureAwait(false);
         await _announcer.PublishTrustAsync(cancellationToken).ConfigureAwait(false);
         await _announcer.AnnounceAsync(_models.Head, cancellationToken).ConfigureAwait(false);
         await Rollouts.RestoreAsync(cancellationToken).ConfigureAwait(false);

@@ -68,4 +68,33 @@ public class AggregatorReplicaTests
             await mosquitto.WaitForExitAsync();
         }
     }
+
+    [Fact]
+    public async Task AnAggregatorTurnedIntoAReplicaCoordinator_DropsThePlainSubscriptionItsSessionKept_SoNoUpdateArrivesTwice()
+    {
+        var port = BrokerPorts.Free();
+        using var mosquitto = Process.Start(new ProcessStartInfo(SecuredMosquitto.Path, ["-p", port.ToString(CultureInfo.InvariantCulture)])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        })!;
+        try
+        {
+            await BrokerPorts.WaitUntilListeningAsync(port);
+            string[] broker = ["--broker", $"mqtt://127.0.0.1:{port}"];
+
+            // First alone (its persistent session subscribes to every update), then with a replica on the same broker.
+            var alone = await new SimulationRunner(SimulationOptions.Parse([.. Federated("1", "20"), .. broker])).RunAsync(CancellationToken.None);
+            var shared = await new SimulationRunner(SimulationOptions.Parse([.. Federated("2", "20"), .. broker, "--replicas", "2"])).RunAsync(CancellationToken.None);
+
+            Assert.Equal(("Completed", 10), (alone.Rounds[0].Status, alone.Rounds[0].Participants));
+            Assert.All(shared.Rounds, r => Assert.Equal(("Completed", 10, 0), (r.Status, r.Participants, r.Rejected)));
+            Assert.InRange(shared.ReplicaUpdates["r1"], 1, 19);
+        }
+        finally
+        {
+            mosquitto.Kill();
+            await mosquitto.WaitForExitAsync();
+        }
+    }
 }

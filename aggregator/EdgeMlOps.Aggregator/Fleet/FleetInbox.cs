@@ -26,6 +26,15 @@ public sealed class FleetInbox(
     public IReadOnlyList<string> Subscriptions =>
         [_topics.AllDevices("status"), options.Replicas.Enabled ? Replicas.ReplicaOptions.Shared(_topics.AllDevices("update")) : _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust, _topics.Timestamp];
 
+    /// <summary>
+    /// Device updates through the other of the plain and the shared subscription: what an earlier run in another mode
+    /// may have left in the aggregator's persistent session on an external broker, and which would deliver every update
+    /// twice (the embedded and in-memory brokers keep no shared subscription to remove).
+    /// </summary>
+    public IReadOnlyList<string> StaleSubscriptions => options.Replicas.Enabled
+        ? [_topics.AllDevices("update")]
+        : options.ExternalBroker is null ? [] : [Replicas.ReplicaOptions.Shared(_topics.AllDevices("update"))];
+
     public Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
     {
         if (topic == _topics.Model || topic == _topics.Rollout || topic == _topics.Trust || topic == _topics.Timestamp) return RestoreRetainedAsync(topic, payload);

@@ -41,6 +41,8 @@ public abstract class DelegatingFleetChannel(IFleetChannel inner) : IFleetChanne
 
     public Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken) => inner.SubscribeAsync(filters, cancellationToken);
 
+    public Task UnsubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken) => inner.UnsubscribeAsync(filters, cancellationToken);
+
     public virtual Task<bool> PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken) =>
         inner.PublishAsync(topic, payload, retain, cancellationToken);
 

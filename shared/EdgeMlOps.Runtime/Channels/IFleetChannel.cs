@@ -34,6 +34,12 @@ public interface IFleetChannel : IAsyncDisposable
     Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Removes topic filters, from this channel and from the broker's session (a persistent session keeps the
+    /// subscriptions of an earlier run: what the member no longer wants must be removed, not just not asked for again).
+    /// </summary>
+    Task UnsubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Publishes at least once and returns when the broker has it: true when at least one session (connected, or
     /// persistent and away) took the message, false when the broker reported that no one is subscribed (MQTT 5's
     /// PUBACK 0x10, "no matching subscribers") — then the message reached nobody, and a sender that must not lose it

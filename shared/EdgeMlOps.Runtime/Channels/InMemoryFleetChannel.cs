@@ -77,6 +77,13 @@ public sealed partial class InMemoryFleetChannel : IFleetChannel
         if (_connected) await SubscribeCoreAsync(filters).ConfigureAwait(false);
     }
 
+    public Task UnsubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken)
+    {
+        lock (_subscriptions) _subscriptions.RemoveAll(filters.Contains);
+        _hub.Unsubscribe(ClientId, filters);
+        return Task.CompletedTask;
+    }
+
     public async Task<bool> PublishAsync(string topic, byte[] payload, bool retain, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();

@@ -136,6 +136,32 @@ public sealed class InMemoryFleetHub : IFleetChannelFactory
         return retained;
     }
 
+    /// <summary>Removes filters from a session (connected or not), as an MQTT UNSUBSCRIBE does.</summary>
+    internal void Unsubscribe(string clientId, IReadOnlyList<string> filters)
+    {
+        lock (_gate)
+        {
+            if (!_sessions.TryGetValue(clientId, out var session)) return;
+            foreach (var filter in filters)
+            {
+                if (!session.Filters.Remove(filter)) continue;
+                if (TopicFilter.TryParseShared(filter, out var group, out var inner))
+                {
+                    if (_shared.TryGetValue((group, inner), out var members)) members.Sessions.Remove(session);
+                }
+                else if (_exact.TryGetValue(filter, out var list))
+                {
+                    list.Remove(session);
+                    if (list.Count == 0) _exact.Remove(filter);
+                }
+                else
+                {
+                    _wildcards.RemoveAll(w => w.Session == session && w.Filter == filter);
+                }
+            }
+        }
+    }
+
     /// <summary>Routes a publish; in <see cref="InMemoryDelivery.Inline"/> mode returns once every subscriber handled it. False when no session matched.</summary>
     internal async Task<bool> PublishAsync(string topic, byte[] payload, bool retain)
     {

@@ -127,6 +127,15 @@ public sealed partial class MqttTransport : IFleetChannel
 
     private int _disposed;
 
+    public async Task UnsubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken)
+    {
+        lock (_subscriptions) _subscriptions.RemoveAll(filters.Contains);
+        if (!_client.IsConnected || filters.Count == 0) return;
+        var builder = new MqttClientUnsubscribeOptionsBuilder();
+        foreach (var filter in filters) builder.WithTopicFilter(filter);
+        await _client.UnsubscribeAsync(builder.Build(), cancellationToken).ConfigureAwait(false); // "no subscription existed" is fine
+    }
+
     public async Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken)
     {
         lock (_subscriptions) _subscriptions.AddRange(filters.Except(_subscriptions));

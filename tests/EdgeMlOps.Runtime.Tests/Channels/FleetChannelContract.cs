@@ -74,6 +74,22 @@ public abstract class FleetChannelContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Unsubscribe_StopsAFilterThatAnEarlierConnectionLeftInTheSession()
+    {
+        var (earlier, _) = await OpenAsync("c-unsub", ["u/+"], cleanStart: false);
+        await earlier.DisposeAsync();
+        var (resumed, inbox) = await OpenAsync("c-unsub", [], cleanStart: false); // asks for nothing: the session still has u/+
+        var (publisher, _) = await OpenAsync("c-unsub-pub", []);
+        await publisher.PublishAsync("u/1", Text("kept"), retain: false, CancellationToken.None);
+        await Eventually.Until(() => inbox.Count == 1, "the resumed session's filter");
+
+        await resumed.UnsubscribeAsync(["u/+"], CancellationToken.None);
+        await publisher.PublishAsync("u/2", Text("gone"), retain: false, CancellationToken.None);
+        await Task.Delay(300);
+        Assert.Equal(["u/1=kept"], inbox.Items);
+    }
+
+    [Fact]
     public async Task Publish_ReachesExactlyTheMatchingFilters()
     {
         var (_, exact) = await OpenAsync("c-exact", ["f/devices/d1/task"]);
