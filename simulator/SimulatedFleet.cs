@@ -127,12 +127,18 @@ public sealed class SimulatedFleet : IAsyncDisposable
     public Task WaitForVersionAsync(ulong version, TimeSpan timeout, CancellationToken cancellationToken) =>
         _devices?.WaitForVersionAsync(version, timeout, cancellationToken) ?? Task.CompletedTask;
 
-    /// <summary>Every replica named in the options besides the coordinator's own name, on the coordinator's channel factory.</summary>
+    /// <summary>
+    /// Every replica named in the options besides the coordinator's own name: on the coordinator's channel factory, or
+    /// over TLS with a replica certificate of its own (a TLS broker takes the certificate's name as the client id, so
+    /// the aggregator's certificate would take the coordinator's session over).
+    /// </summary>
     private async Task StartReplicasAsync(AggregatorOptions options, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         foreach (var name in options.Replicas.Members.Where(m => m != options.Replicas.Name))
         {
-            var replica = new Aggregator.Replicas.ReplicaWorker(options with { Replicas = options.Replicas with { Name = name } }, Aggregator.Channels, TimeProvider.System, loggers);
+            var replicaOptions = options with { Replicas = options.Replicas with { Name = name } };
+            var channels = options.ExternalBroker is { Tls: true } ? EdgeMlOps.Aggregator.Replicas.ReplicaChannels.For(replicaOptions, TimeProvider.System) : Aggregator.Channels;
+            var replica = new Aggregator.Replicas.ReplicaWorker(replicaOptions, channels, TimeProvider.System, loggers);
             _replicas.Add(replica);
             await replica.StartAsync(cancellationToken).ConfigureAwait(false);
         }

@@ -97,4 +97,25 @@ public class AggregatorReplicaTests
             await mosquitto.WaitForExitAsync();
         }
     }
+
+    [Fact]
+    public async Task TwoReplicasBehindTheGeneratedTlsMosquitto_EachWithItsOwnCertificate_ShareTheRounds()
+    {
+        // The broker configured as --write-mosquitto-config writes it (TLS, client certificates, the ACL with replica r1),
+        // from the CA the simulator's aggregator then uses (its data directory is work/aggregator).
+        var work = Path.Combine(Path.GetTempPath(), "edgemlops-replica-tls-" + Guid.NewGuid().ToString("N"));
+        await using var broker = await SecuredMosquitto.StartAsync(Path.Combine(work, "aggregator"), SimulatedData.Fleet, Path.Combine(work, "mosquitto"));
+        try
+        {
+            var result = await new SimulationRunner(SimulationOptions.Parse([
+                .. Federated("2", "20"), "--broker", $"mqtts://127.0.0.1:{broker.Port}", "--replicas", "2", "--work-dir", work])).RunAsync(CancellationToken.None);
+
+            Assert.All(result.Rounds, r => Assert.Equal(("Completed", 10, 0), (r.Status, r.Participants, r.Rejected)));
+            Assert.InRange(result.ReplicaUpdates[SecuredMosquitto.Replica], 1, 19); // its certificate's name is its client id: no session taken over
+        }
+        finally
+        {
+            SimulationRunner.RemoveWork(work, SimulationOptions.Parse(Federated("1", "1")));
+        }
+    }
 }
