@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
 using EdgeMlOps.Shared.Tracking;
 using EdgeMlOps.Tests;
 
@@ -35,67 +33,38 @@ public class AggregatorReplicaTests
     [Fact]
     public async Task ThreeReplicasBehindMosquitto_ShareTheUpdates_AndAReplicaKilledMidRound_CostsNoRound()
     {
-        Assert.True(File.Exists(SecuredMosquitto.Path), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
-        var port = BrokerPorts.Free();
-        using var mosquitto = Process.Start(new ProcessStartInfo(SecuredMosquitto.Path, ["-p", port.ToString(CultureInfo.InvariantCulture)])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        })!;
-        try
-        {
-            await BrokerPorts.WaitUntilListeningAsync(port);
+        await using var mosquitto = await PlainMosquitto.StartAsync();
 
-            // Uploads spread over 3 s of each round, so the kill at 4 s falls inside round 2 with updates still arriving.
-            var result = await new SimulationRunner(SimulationOptions.Parse([
-                .. Federated("3", "30"), "--broker", $"mqtt://127.0.0.1:{port}", "--replicas", "3", "--check-in-window", "3", "--deadline", "8",
-                "--replica-crash-after", "4"])).RunAsync(CancellationToken.None);
+        // Uploads spread over 3 s of each round, so the kill at 4 s falls inside round 2 with updates still arriving.
+        var result = await new SimulationRunner(SimulationOptions.Parse([
+            .. Federated("3", "30"), "--broker", mosquitto.Url, "--replicas", "3", "--check-in-window", "3", "--deadline", "8",
+            "--replica-crash-after", "4"])).RunAsync(CancellationToken.None);
 
-            // The rounds the kill does not fall in get all 15 updates; in the one it falls in (round 2 on an idle machine)
-            // the updates the killed replica took after its last share are lost, never counted twice: that round closes
-            // at its target or at its deadline above quorum.
-            Assert.All(result.Rounds, r => Assert.Equal("Completed", r.Status));
-            Assert.All(result.Rounds, r => Assert.InRange(r.Participants, 8, 15));
-            Assert.True(result.Rounds.Count(r => r.Participants == 15) >= 2, string.Join(", ", result.Rounds.Select(r => r.Participants)));
-            Assert.Equal(2, result.ReplicaUpdates.Count);
-            Assert.All(result.ReplicaUpdates.Values, taken => Assert.True(taken > 0, "every replica took updates through the shared subscription"));
-            Assert.True(result.ReplicaUpdates["r1"] < result.ReplicaUpdates["r2"], $"the killed replica took fewer: {result.ReplicaUpdates["r1"]} vs {result.ReplicaUpdates["r2"]}");
-            Assert.Equal([2UL, 3UL, 4UL], result.Rounds.Select(r => r.Version));
-        }
-        finally
-        {
-            mosquitto.Kill();
-            await mosquitto.WaitForExitAsync();
-        }
+        // The rounds the kill does not fall in get all 15 updates; in the one it falls in (round 2 on an idle machine)
+        // the updates the killed replica took after its last share are lost, never counted twice: that round closes
+        // at its target or at its deadline above quorum.
+        Assert.All(result.Rounds, r => Assert.Equal("Completed", r.Status));
+        Assert.All(result.Rounds, r => Assert.InRange(r.Participants, 8, 15));
+        Assert.True(result.Rounds.Count(r => r.Participants == 15) >= 2, string.Join(", ", result.Rounds.Select(r => r.Participants)));
+        Assert.Equal(2, result.ReplicaUpdates.Count);
+        Assert.All(result.ReplicaUpdates.Values, taken => Assert.True(taken > 0, "every replica took updates through the shared subscription"));
+        Assert.True(result.ReplicaUpdates["r1"] < result.ReplicaUpdates["r2"], $"the killed replica took fewer: {result.ReplicaUpdates["r1"]} vs {result.ReplicaUpdates["r2"]}");
+        Assert.Equal([2UL, 3UL, 4UL], result.Rounds.Select(r => r.Version));
     }
 
     [Fact]
     public async Task AnAggregatorTurnedIntoAReplicaCoordinator_DropsThePlainSubscriptionItsSessionKept_SoNoUpdateArrivesTwice()
     {
-        var port = BrokerPorts.Free();
-        using var mosquitto = Process.Start(new ProcessStartInfo(SecuredMosquitto.Path, ["-p", port.ToString(CultureInfo.InvariantCulture)])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        })!;
-        try
-        {
-            await BrokerPorts.WaitUntilListeningAsync(port);
-            string[] broker = ["--broker", $"mqtt://127.0.0.1:{port}"];
+        await using var mosquitto = await PlainMosquitto.StartAsync();
+        string[] broker = ["--broker", mosquitto.Url];
 
-            // First alone (its persistent session subscribes to every update), then with a replica on the same broker.
-            var alone = await new SimulationRunner(SimulationOptions.Parse([.. Federated("1", "20"), .. broker])).RunAsync(CancellationToken.None);
-            var shared = await new SimulationRunner(SimulationOptions.Parse([.. Federated("2", "20"), .. broker, "--replicas", "2"])).RunAsync(CancellationToken.None);
+        // First alone (its persistent session subscribes to every update), then with a replica on the same broker.
+        var alone = await new SimulationRunner(SimulationOptions.Parse([.. Federated("1", "20"), .. broker])).RunAsync(CancellationToken.None);
+        var shared = await new SimulationRunner(SimulationOptions.Parse([.. Federated("2", "20"), .. broker, "--replicas", "2"])).RunAsync(CancellationToken.None);
 
-            Assert.Equal(("Completed", 10), (alone.Rounds[0].Status, alone.Rounds[0].Participants));
-            Assert.All(shared.Rounds, r => Assert.Equal(("Completed", 10, 0), (r.Status, r.Participants, r.Rejected)));
-            Assert.InRange(shared.ReplicaUpdates["r1"], 1, 19);
-        }
-        finally
-        {
-            mosquitto.Kill();
-            await mosquitto.WaitForExitAsync();
-        }
+        Assert.Equal(("Completed", 10), (alone.Rounds[0].Status, alone.Rounds[0].Participants));
+        Assert.All(shared.Rounds, r => Assert.Equal(("Completed", 10, 0), (r.Status, r.Participants, r.Rejected)));
+        Assert.InRange(shared.ReplicaUpdates["r1"], 1, 19);
     }
 
     [Fact]

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using EdgeMlOps.Agent;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Aggregator;
@@ -14,39 +13,22 @@ namespace EdgeMlOps.Simulator.Tests;
 [Collection(FleetCollection.Name)]
 public class ExternalBrokerTests
 {
-    private const string MosquittoPath = "/usr/sbin/mosquitto";
-
     [Fact]
     public async Task Fleet_OverExternalMosquitto_CompletesRounds()
     {
-        Assert.True(File.Exists(MosquittoPath), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
-        var port = BrokerPorts.Free();
-        using var mosquitto = Process.Start(new ProcessStartInfo(MosquittoPath, ["-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture)])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        })!;
-        try
-        {
-            await BrokerPorts.WaitUntilListeningAsync(port);
-            var options = SimulationOptions.Parse([
-                "--dataset", "synthetic", "--devices", "15", "--rounds", "2", "--fraction", "0.4", "--hidden", "8",
-                "--broker", $"mqtt://127.0.0.1:{port}", "--out", "-"]);
-            var result = await new SimulationRunner(options).RunAsync(CancellationToken.None);
+        await using var mosquitto = await PlainMosquitto.StartAsync();
+        var options = SimulationOptions.Parse([
+            "--dataset", "synthetic", "--devices", "15", "--rounds", "2", "--fraction", "0.4", "--hidden", "8",
+            "--broker", mosquitto.Url, "--out", "-"]);
+        var result = await new SimulationRunner(options).RunAsync(CancellationToken.None);
 
-            Assert.All(result.Rounds, r =>
-            {
-                Assert.Equal("Completed", r.Status);
-                Assert.Equal(6, r.Participants);
-            });
-            Assert.Equal(15, result.DevicesOnline);
-            Assert.True(result.Rounds[^1].Accuracy > 0.3);
-        }
-        finally
+        Assert.All(result.Rounds, r =>
         {
-            mosquitto.Kill();
-            await mosquitto.WaitForExitAsync();
-        }
+            Assert.Equal("Completed", r.Status);
+            Assert.Equal(6, r.Participants);
+        });
+        Assert.Equal(15, result.DevicesOnline);
+        Assert.True(result.Rounds[^1].Accuracy > 0.3);
     }
 
     [Fact]
