@@ -15,7 +15,7 @@ public readonly record struct EvaluationScore(double Loss, double Accuracy, int 
 /// An inference graph loaded into ONNX Runtime. Immutable and thread-safe, so one instance can
 /// serve every simulated device on the same model version.
 /// </summary>
-public sealed class InferenceModel : IDisposable, EdgeMlOps.Shared.Explanations.IProbabilityModel
+public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Explanations.IProbabilityModel
 {
     private static readonly string[] DenseOutputs = [ClassifierGraphs.ProbabilitiesOutput, ClassifierGraphs.LabelOutput];
     private readonly InferenceSession _session;
@@ -32,7 +32,20 @@ public sealed class InferenceModel : IDisposable, EdgeMlOps.Shared.Explanations.
         _session = opened.Session;
         ExecutionProvider = opened.Provider;
         ProviderFallback = opened.FallbackReason;
-        if (weights.Spec.Graph is { } graph)
+        if (weights.Spec.Graph is { Tensors: { } tensors })
+        {
+            (_inputNames, _outputNames, _sampleDims) = ([], [], []);
+            try
+            {
+                CheckDeclared(_session, tensors);
+            }
+            catch
+            {
+                _session.Dispose();
+                throw;
+            }
+        }
+        else if (weights.Spec.Graph is { } graph)
         {
             (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = ([graph.FeaturesInput], [graph.ScoresOutput], [.. graph.SampleDims], graph.ScoresAreLogits);
             var missing = new[] { (graph.FeaturesInput, _session.InputMetadata), (graph.ScoresOutput, _session.OutputMetadata) }.Where(p => !p.Item2.ContainsKey(p.Item1)).Select(p => p.Item1).ToList();
@@ -101,6 +114,7 @@ public sealed class InferenceModel : IDisposable, EdgeMlOps.Shared.Explanations.
 
     public PredictionBatch Predict(float[] features, int count)
     {
+        if (Tensors is not null) throw new InvalidOperationException($"{Spec} is served by tensor names: use Run");
         if (count <= 0 || features.Length != count * Spec.InputDim)
         {
             throw new ArgumentException($"Expected {count} x {Spec.InputDim} features, got {features.Length} values.", nameof(features));

@@ -31,6 +31,20 @@ public sealed record GraphInterface
         SampleLength = checked((int)SampleDims.Aggregate(1L, (a, d) => checked(a * d)));
     }
 
+    /// <summary>The interface of an uploaded model that is not a classifier: tensors by name (<see cref="Tensors"/>), served only.</summary>
+    public GraphInterface(TensorInterface tensors)
+    {
+        Tensors = tensors;
+        FeaturesInput = string.Empty;
+        SampleDims = [];
+        ScoresOutput = string.Empty;
+        Trained = [];
+        SourceSha256 = tensors.SourceSha256;
+    }
+
+    /// <summary>Set for a model served by tensor names (no features input, no class scores); null for a classifier.</summary>
+    public TensorInterface? Tensors { get; }
+
     public string FeaturesInput { get; }
 
     public IReadOnlyList<long> SampleDims { get; }
@@ -58,7 +72,7 @@ public sealed record GraphInterface
     public const int MaxIntegerFeature = 1 << 24;
 
     /// <summary>Every field in one line; equal texts mean equal interfaces.</summary>
-    public string CanonicalText => string.Join('|',
+    public string CanonicalText => Tensors is { } tensors ? "tensors|" + tensors.CanonicalText : string.Join('|',
         FeaturesInput + (IntegerFeatures ? ":int64" : string.Empty), string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput, ScoresAreLogits ? "logits" : "probabilities",
         string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256);
 

@@ -17,7 +17,11 @@ public static class ModelArchitectures
             Hidden = { spec.Hidden.Select(h => (uint)h) },
             CategoricalFeatures = { categoricalFeatures.Select(f => (uint)f) },
         };
-        if (spec.Graph is { } g)
+        if (spec.Graph is { Tensors: { } tensors })
+        {
+            architecture.Graph = new GraphInterfaceSpec { SourceSha256 = tensors.SourceSha256, Tensors = TensorSpec(tensors) };
+        }
+        else if (spec.Graph is { } g)
         {
             architecture.Graph = new GraphInterfaceSpec
             {
@@ -34,6 +38,7 @@ public static class ModelArchitectures
     {
         try
         {
+            if (architecture.Graph is { Tensors: { } tensors } served) return TensorsSpec(architecture, served, tensors);
             if (architecture.Graph is not { } g) return new ModelSpec(checked((int)architecture.InputDim), architecture.Hidden.Select(h => checked((int)h)).ToArray(), checked((int)architecture.Classes));
             if (g.Trained.Count > MaxTrainedTensors) throw new ArgumentException($"{g.Trained.Count} trained tensors (at most {MaxTrainedTensors})");
             var spec = ModelSpec.ForGraph(new GraphInterface(g.FeaturesInput, g.SampleDims, g.ScoresOutput, g.ScoresAreLogits,
@@ -46,5 +51,30 @@ public static class ModelArchitectures
         {
             throw new InvalidDataException("the manifest's architecture is invalid: " + ex.Message, ex);
         }
+    }
+
+    private static TensorInterfaceSpec TensorSpec(TensorInterface tensors)
+    {
+        static TensorSignatureSpec Signature(TensorSignature t) => new() { Name = t.Name, Type = t.Type.ToString().ToLowerInvariant(), Dims = { t.Dims } };
+        return new TensorInterfaceSpec
+        {
+            Inputs = { tensors.Inputs.Select(Signature) },
+            Outputs = { tensors.Outputs.Select(Signature) },
+            States = { tensors.States.Select(s => new TensorStatePair { Input = s.Input, Output = s.Output }) },
+        };
+    }
+
+    /// <summary>A served-by-tensors spec; everything a classifier would declare must be empty (a manifest mixing both is refused).</summary>
+    private static ModelSpec TensorsSpec(ModelArchitecture architecture, GraphInterfaceSpec graph, TensorInterfaceSpec tensors)
+    {
+        if (architecture.InputDim != 0 || architecture.Classes != 0 || architecture.Hidden.Count > 0 || architecture.CategoricalFeatures.Count > 0
+            || graph.FeaturesInput.Length > 0 || graph.ScoresOutput.Length > 0 || graph.SampleDims.Count > 0 || graph.Trained.Count > 0 || graph.IntegerFeatures || graph.ScoresAreLogits)
+            throw new ArgumentException("a model served by tensors declares no features, classes, scores or trained tensors");
+        if (tensors.Inputs.Count > TensorInterface.MaxTensors || tensors.Outputs.Count > TensorInterface.MaxTensors || tensors.States.Count > TensorInterface.MaxTensors)
+            throw new ArgumentException($"more than {TensorInterface.MaxTensors} inputs, outputs or states");
+        static TensorSignature Signature(TensorSignatureSpec t) =>
+            new(t.Name, Enum.TryParse<TensorElement>(t.Type, ignoreCase: true, out var type) && !int.TryParse(t.Type, out _) ? type : throw new ArgumentException($"tensor '{t.Name}' has the unknown element type '{t.Type}'"), t.Dims);
+        return ModelSpec.ForTensors(new TensorInterface([.. tensors.Inputs.Select(Signature)], [.. tensors.Outputs.Select(Signature)],
+            [.. tensors.States.Select(s => (s.Input, s.Output))], graph.SourceSha256));
     }
 }

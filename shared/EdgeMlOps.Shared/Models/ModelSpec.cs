@@ -29,11 +29,27 @@ public sealed record ModelSpec
         Graph = graph;
     }
 
+    /// <summary>A model served by tensor names: no features, no classes (both 0), nothing trained.</summary>
+    private ModelSpec(GraphInterface tensors)
+    {
+        Graph = tensors;
+        Hidden = [];
+    }
+
     /// <summary>The uploaded graph's interface, or null for a generated dense classifier.</summary>
     public GraphInterface? Graph { get; }
 
     /// <summary>False for an uploaded graph the fleet only serves (no trained tensors, no train step, no rounds).</summary>
     public bool Trainable => Graph is null || Graph.Trained.Count > 0;
+
+    /// <summary>
+    /// False for a model served by tensor names (<see cref="GraphInterface.Tensors"/>): it has no features vector, no
+    /// classes and no labels, so sample stores, feedback, evaluation, explanations and drift of features do not apply.
+    /// </summary>
+    public bool IsClassifier => Graph?.Tensors is null;
+
+    /// <summary>An uploaded model that is not a classifier, served as it is through its tensors.</summary>
+    public static ModelSpec ForTensors(TensorInterface tensors) => new(new GraphInterface(tensors));
 
     /// <summary>An uploaded ONNX classifier: samples of the graph's sample dims, <paramref name="classes"/> scores.</summary>
     public static ModelSpec ForGraph(GraphInterface graph, int classes) => new(graph, classes);
@@ -62,7 +78,9 @@ public sealed record ModelSpec
     /// Stable text form, e.g. <c>mlp-784-128-10</c>, <c>logreg-784-10</c>, or for an uploaded graph
     /// <c>onnx-784-10-{file sha256 prefix}-{interface hash}</c> (the registry refuses to resume under another).
     /// </summary>
-    public override string ToString() => Graph is { } g
+    public override string ToString() => Graph is { Tensors: { } t }
+        ? FormattableString.Invariant($"tensors-{t.SourceSha256[..12]}-{Hashing.StableHash.Fnv1a64(t.CanonicalText):x16}")
+        : Graph is { } g
         ? FormattableString.Invariant($"onnx-{InputDim}-{Classes}-{g.SourceSha256[..12]}-{Hashing.StableHash.Fnv1a64(g.CanonicalText):x16}")
         : (Hidden.Count == 0 ? "logreg-" : "mlp-") + string.Join('-', new[] { InputDim }.Concat(Hidden).Append(Classes));
 

@@ -59,17 +59,7 @@ public sealed class UploadedClassifier
     /// </summary>
     public static UploadedClassifier Open(byte[] bytes, UploadedClassifierOptions options)
     {
-        ModelProto model;
-        try
-        {
-            model = ClassifierGraphs.Parse(bytes);
-        }
-        catch (InvalidProtocolBufferException ex)
-        {
-            throw new InvalidDataException("not an ONNX model: " + ex.Message, ex);
-        }
-
-        if (OnnxModelCheck.Problems(model) is { Count: > 0 } problems) throw new InvalidDataException("the model is not well formed: " + string.Join("; ", problems));
+        var model = ParseWellFormed(bytes);
         var (input, sampleDims, integer) = FeaturesInput(model, options.Input);
         var (output, classes) = ScoresOutput(model, options.Output);
         var logits = options.ScoresAreLogits ?? !MadeAsProbabilities(model, output);
@@ -90,6 +80,32 @@ public sealed class UploadedClassifier
         var graph = new GraphInterface(input, sampleDims, output, logits,
             [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer };
         return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(graph, classes), step.Model.ToByteArray());
+    }
+
+    /// <summary>
+    /// Reads and checks <paramref name="bytes"/> as a model the fleet serves by tensor names and does not train (a
+    /// regressor, a scorer, an embedding, several inputs, recurrent <paramref name="states"/>); see <see cref="TensorInterfaceReader"/>.
+    /// </summary>
+    public static UploadedClassifier OpenTensors(byte[] bytes, IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<string>? outputs = null)
+    {
+        var model = ParseWellFormed(bytes);
+        return new UploadedClassifier(bytes, model, ModelSpec.ForTensors(TensorInterfaceReader.Read(model, bytes, states, outputs)), null);
+    }
+
+    private static ModelProto ParseWellFormed(byte[] bytes)
+    {
+        ModelProto model;
+        try
+        {
+            model = ClassifierGraphs.Parse(bytes);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new InvalidDataException("not an ONNX model: " + ex.Message, ex);
+        }
+
+        if (OnnxModelCheck.Problems(model) is { Count: > 0 } problems) throw new InvalidDataException("the model is not well formed: " + string.Join("; ", problems));
+        return model;
     }
 
     /// <summary>The weights the uploaded file holds (version 1's).</summary>

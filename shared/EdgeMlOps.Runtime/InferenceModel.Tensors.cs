@@ -1,0 +1,108 @@
+using EdgeMlOps.Shared.Models;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace EdgeMlOps.Runtime;
+
+/// <summary>The tensor path of an uploaded model that is not a classifier: inputs and outputs by name, as declared.</summary>
+public sealed partial class InferenceModel
+{
+    /// <summary>The declared tensors, or null for a classifier.</summary>
+    public TensorInterface? Tensors => Spec.Graph?.Tensors;
+
+    /// <summary>Refuses a file whose inputs or outputs are not the ones the signed interface declares.</summary>
+    private static void CheckDeclared(InferenceSession session, TensorInterface tensors)
+    {
+        var problems = new List<string>();
+        foreach (var (declared, metadata, role) in tensors.Inputs.Select(t => (t, session.InputMetadata, "input")).Concat(tensors.Outputs.Select(t => (t, session.OutputMetadata, "output"))))
+        {
+            if (!metadata.TryGetValue(declared.Name, out var actual)) problems.Add($"no {role} '{declared.Name}'");
+            else if (!actual.IsTensor || actual.ElementDataType != ElementType(declared.Type)) problems.Add($"{role} '{declared.Name}' is {actual.ElementDataType}, declared {declared.Type}");
+            else if (actual.Dimensions.Length != declared.Dims.Count) problems.Add($"{role} '{declared.Name}' has {actual.Dimensions.Length} axes, declared {declared.Dims.Count}");
+        }
+
+        if (session.InputMetadata.Keys.FirstOrDefault(name => tensors.Inputs.All(t => t.Name != name)) is { } undeclared) problems.Add($"input '{undeclared}' is not declared");
+        if (problems.Count > 0) throw new InvalidDataException("the graph is not the declared one: " + string.Join("; ", problems));
+    }
+
+    /// <summary>
+    /// Runs the model on every declared input (by name) and returns every declared output. Throws
+    /// <see cref="ArgumentException"/> saying which input is missing, undeclared, of another type or shape, or holds a
+    /// non-finite number; <see cref="OnnxRuntimeException"/> when the model itself fails.
+    /// </summary>
+    public IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs)
+    {
+        var tensors = Tensors ?? throw new InvalidOperationException($"{Spec} is a classifier: use Predict");
+        Check(tensors, inputs);
+        var values = new List<OrtValue>(inputs.Count);
+        try
+        {
+            foreach (var input in inputs) values.Add(ToOrtValue(input));
+            using var options = new RunOptions();
+            using var results = _session.Run(options, [.. inputs.Select(i => i.Name)], values, [.. tensors.Outputs.Select(o => o.Name)]);
+            return [.. results.Select((value, i) => FromOrtValue(tensors.Outputs[i], value))];
+        }
+        finally
+        {
+            foreach (var value in values) value.Dispose();
+        }
+    }
+
+    private static void Check(TensorInterface tensors, IReadOnlyList<NamedTensor> inputs)
+    {
+        foreach (var input in inputs)
+        {
+            var declared = tensors.Inputs.FirstOrDefault(t => t.Name == input.Name) ?? throw new ArgumentException($"the model has no input '{input.Name}' (inputs: {string.Join(", ", tensors.Inputs.Select(t => t.Name))})");
+            if (input.Type != declared.Type || input.Data.GetType() != NamedTensor.ArrayType(declared.Type)) throw new ArgumentException($"input '{input.Name}' must be {declared.Type.ToString().ToLowerInvariant()}");
+            if (!declared.Accepts(input.Dims)) throw new ArgumentException($"input '{input.Name}' has shape [{string.Join(", ", input.Dims)}]; declared [{string.Join(", ", declared.Dims)}] (−1: any positive size)");
+            if (NamedTensor.ElementCount(input.Dims) != input.Data.Length) throw new ArgumentException($"input '{input.Name}' has {input.Data.Length} values for shape [{string.Join(", ", input.Dims)}]");
+            if (input.Data is float[] f && Array.FindIndex(f, v => !float.IsFinite(v)) is var bad and >= 0) throw new ArgumentException($"input '{input.Name}' value {bad} is not a finite number");
+            if (input.Data is double[] d && Array.FindIndex(d, v => !double.IsFinite(v)) is var badD and >= 0) throw new ArgumentException($"input '{input.Name}' value {badD} is not a finite number");
+        }
+
+        if (tensors.Inputs.FirstOrDefault(t => inputs.All(i => i.Name != t.Name)) is { } missing) throw new ArgumentException($"input '{missing.Name}' is missing");
+        if (inputs.Select(i => i.Name).Distinct(StringComparer.Ordinal).Count() != inputs.Count) throw new ArgumentException("an input is given twice");
+    }
+
+    private static OrtValue ToOrtValue(NamedTensor input)
+    {
+        switch (input.Data)
+        {
+            case float[] f: return OrtValue.CreateTensorValueFromMemory(f, input.Dims);
+            case double[] d: return OrtValue.CreateTensorValueFromMemory(d, input.Dims);
+            case long[] l: return OrtValue.CreateTensorValueFromMemory(l, input.Dims);
+            case int[] i: return OrtValue.CreateTensorValueFromMemory(i, input.Dims);
+            case bool[] b: return OrtValue.CreateTensorValueFromMemory(b, input.Dims);
+            case string[] s:
+                var value = OrtValue.CreateTensorWithEmptyStrings(OrtAllocator.DefaultInstance, input.Dims);
+                for (var k = 0; k < s.Length; k++) value.StringTensorSetElementAt(s[k].AsSpan(), k);
+                return value;
+            default: throw new ArgumentException($"input '{input.Name}' holds {input.Data.GetType().Name}");
+        }
+    }
+
+    private static NamedTensor FromOrtValue(TensorSignature declared, OrtValue value)
+    {
+        var info = value.GetTensorTypeAndShape();
+        Array data = declared.Type switch
+        {
+            TensorElement.Float => value.GetTensorDataAsSpan<float>().ToArray(),
+            TensorElement.Double => value.GetTensorDataAsSpan<double>().ToArray(),
+            TensorElement.Int64 => value.GetTensorDataAsSpan<long>().ToArray(),
+            TensorElement.Int32 => value.GetTensorDataAsSpan<int>().ToArray(),
+            TensorElement.Bool => value.GetTensorDataAsSpan<bool>().ToArray(),
+            _ => value.GetStringTensorAsArray(),
+        };
+        return new NamedTensor(declared.Name, declared.Type, info.Shape, data);
+    }
+
+    private static TensorElementType ElementType(TensorElement type) => type switch
+    {
+        TensorElement.Float => TensorElementType.Float,
+        TensorElement.Double => TensorElementType.Double,
+        TensorElement.Int64 => TensorElementType.Int64,
+        TensorElement.Int32 => TensorElementType.Int32,
+        TensorElement.Bool => TensorElementType.Bool,
+        _ => TensorElementType.String,
+    };
+}

@@ -1,0 +1,106 @@
+using System.Globalization;
+
+namespace EdgeMlOps.Shared.Models;
+
+/// <summary>Element types a device feeds and reads by name (what ONNX Runtime's C# API moves without a custom type).</summary>
+public enum TensorElement
+{
+    Float,
+    Double,
+    Int64,
+    Int32,
+    Bool,
+    String,
+}
+
+/// <summary>One named input or output: its element type and shape, where −1 is an axis the caller chooses (a batch, a frame count).</summary>
+public sealed record TensorSignature
+{
+    /// <summary>Most axes a declared tensor may have.</summary>
+    public const int MaxRank = 8;
+
+    public TensorSignature(string name, TensorElement type, IReadOnlyList<long> dims)
+    {
+        if (string.IsNullOrEmpty(name) || name.Length > 256) throw new ArgumentException("a tensor has no name or a name over 256 characters");
+        if (!Enum.IsDefined(type)) throw new ArgumentException($"tensor '{name}' has an unknown element type {(int)type}");
+        if (dims.Count > MaxRank) throw new ArgumentException($"tensor '{name}' has {dims.Count} axes (at most {MaxRank})");
+        if (dims.Any(d => d is < -1 or 0 or > int.MaxValue)) throw new ArgumentException($"tensor '{name}' has an axis that is neither positive nor −1 (dynamic): [{string.Join(", ", dims)}]");
+        Name = name;
+        Type = type;
+        Dims = dims.ToArray();
+    }
+
+    public string Name { get; }
+
+    public TensorElement Type { get; }
+
+    public IReadOnlyList<long> Dims { get; }
+
+    public string CanonicalText => FormattableString.Invariant($"{Name}:{Type.ToString().ToLowerInvariant()}[{string.Join(',', Dims.Select(d => d.ToString(CultureInfo.InvariantCulture)))}]");
+
+    /// <summary>Whether <paramref name="shape"/> fits: the same rank, every fixed axis equal, every dynamic one positive.</summary>
+    public bool Accepts(IReadOnlyList<long> shape) =>
+        shape.Count == Dims.Count && shape.Select((d, i) => Dims[i] == -1 ? d > 0 : d == Dims[i]).All(ok => ok);
+
+    public bool Equals(TensorSignature? other) => other is not null && CanonicalText == other.CanonicalText;
+
+    public override int GetHashCode() => CanonicalText.GetHashCode(StringComparison.Ordinal);
+}
+
+/// <summary>
+/// The interface of an uploaded model that is not a classifier — a regressor, a scorer, an embedding, a model with
+/// several inputs of several types, a recurrent model: the tensors a caller feeds and reads by name, and the state
+/// pairs (an output fed back to an input on the next call of the same session, e.g. a GRU's hidden state) the device
+/// keeps between calls. Declared once, signed in the manifest; the fleet serves such a model as it is and does not
+/// train it.
+/// </summary>
+public sealed record TensorInterface
+{
+    /// <summary>Most inputs, outputs or state pairs a manifest may declare.</summary>
+    public const int MaxTensors = 64;
+
+    public TensorInterface(IReadOnlyList<TensorSignature> inputs, IReadOnlyList<TensorSignature> outputs, IReadOnlyList<(string Input, string Output)> states, string sourceSha256)
+    {
+        var errors = new List<string>();
+        if (inputs.Count == 0 || outputs.Count == 0) errors.Add("a model needs at least one input and one output");
+        if (inputs.Count > MaxTensors || outputs.Count > MaxTensors || states.Count > MaxTensors) errors.Add($"at most {MaxTensors} inputs, outputs and states each");
+        if (inputs.Concat(outputs).Select(t => t.Name).Distinct(StringComparer.Ordinal).Count() != inputs.Count + outputs.Count) errors.Add("a tensor name is listed twice");
+        foreach (var (input, output) in states)
+        {
+            var fed = inputs.FirstOrDefault(t => t.Name == input);
+            var made = outputs.FirstOrDefault(t => t.Name == output);
+            if (fed is null || made is null) errors.Add($"state {input}>{output}: {(fed is null ? $"no input '{input}'" : $"no output '{output}'")}");
+            else if (fed.Type != made.Type || !fed.Dims.SequenceEqual(made.Dims) || fed.Dims.Contains(-1)) errors.Add($"state {input}>{output}: {fed.CanonicalText} and {made.CanonicalText} must have the same type and the same fixed shape");
+        }
+
+        if (states.Select(s => s.Input).Distinct(StringComparer.Ordinal).Count() != states.Count || states.Select(s => s.Output).Distinct(StringComparer.Ordinal).Count() != states.Count) errors.Add("a state input or output is listed twice");
+        if (sourceSha256.Length != 64 || !sourceSha256.All(char.IsAsciiHexDigitLower)) errors.Add("the source sha256 is not 64 lower-case hex digits");
+        if (errors.Count > 0) throw new ArgumentException("Invalid tensor interface: " + string.Join("; ", errors));
+        Inputs = inputs.ToArray();
+        Outputs = outputs.ToArray();
+        States = states.ToArray();
+        SourceSha256 = sourceSha256;
+    }
+
+    public IReadOnlyList<TensorSignature> Inputs { get; }
+
+    public IReadOnlyList<TensorSignature> Outputs { get; }
+
+    /// <summary>(input, output) pairs: the output of one call is the input of the session's next call; zeros at first.</summary>
+    public IReadOnlyList<(string Input, string Output)> States { get; }
+
+    /// <summary>The uploaded file's sha256: every version is served as exactly these bytes.</summary>
+    public string SourceSha256 { get; }
+
+    /// <summary>Inputs a caller sends (the state inputs are the device's).</summary>
+    public IEnumerable<TensorSignature> CallerInputs => Inputs.Where(i => States.All(s => s.Input != i.Name));
+
+    /// <summary>Every field in one line; equal texts mean equal interfaces.</summary>
+    public string CanonicalText => string.Join('|',
+        string.Join(';', Inputs.Select(t => t.CanonicalText)), string.Join(';', Outputs.Select(t => t.CanonicalText)),
+        string.Join(';', States.Select(s => s.Input + ">" + s.Output)), SourceSha256);
+
+    public bool Equals(TensorInterface? other) => other is not null && CanonicalText == other.CanonicalText;
+
+    public override int GetHashCode() => CanonicalText.GetHashCode(StringComparison.Ordinal);
+}

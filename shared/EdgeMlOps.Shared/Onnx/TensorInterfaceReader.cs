@@ -1,0 +1,56 @@
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx.Proto;
+using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace EdgeMlOps.Shared.Onnx;
+
+/// <summary>
+/// Reads the tensor interface of an uploaded model that is not a classifier from its graph: every input that is not
+/// an initializer, the outputs (all, or the ones named), their element types and shapes (a symbolic or missing axis is
+/// one the caller chooses), and checks the declared state pairs against them.
+/// </summary>
+public static class TensorInterfaceReader
+{
+    /// <summary>Throws <see cref="InvalidDataException"/> saying which tensor cannot be served and why.</summary>
+    public static TensorInterface Read(ModelProto model, byte[] bytes, IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<string>? outputs = null)
+    {
+        var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var inputs = model.Graph.Input.Where(i => !initializers.Contains(i.Name)).Select(i => Signature(i, "input")).ToList();
+        var served = outputs is null
+            ? model.Graph.Output.ToList()
+            : [.. outputs.Select(name => model.Graph.Output.FirstOrDefault(o => o.Name == name) ?? throw new InvalidDataException($"the graph has no output '{name}' (outputs: {string.Join(", ", model.Graph.Output.Select(o => o.Name))})"))];
+        try
+        {
+            return new TensorInterface(inputs, [.. served.Select(o => Signature(o, "output"))], states, ContentHash.Sha256Hex(bytes));
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException(ex.Message, ex);
+        }
+    }
+
+    private static TensorSignature Signature(ValueInfoProto value, string role)
+    {
+        var tensor = value.Type?.TensorType ?? throw new InvalidDataException($"{role} '{value.Name}' is {OnnxModelCheck.Describe(value)}, not a tensor; name the outputs to serve (ModelInterface:Outputs)");
+        var type = (DataType)tensor.ElemType switch
+        {
+            DataType.Float => TensorElement.Float,
+            DataType.Double => TensorElement.Double,
+            DataType.Int64 => TensorElement.Int64,
+            DataType.Int32 => TensorElement.Int32,
+            DataType.Bool => TensorElement.Bool,
+            DataType.String => TensorElement.String,
+            _ => throw new InvalidDataException($"{role} '{value.Name}' is {OnnxModelCheck.Describe(value)}; devices move float, double, int64, int32, bool and string tensors"),
+        };
+        if (tensor.Shape is null) throw new InvalidDataException($"{role} '{value.Name}' has no shape in the file; export it with one (its rank at least)");
+        try
+        {
+            return new TensorSignature(value.Name, type, [.. tensor.Shape.Dim.Select(d => d.HasDimValue && d.DimValue > 0 ? d.DimValue : -1)]);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException(ex.Message, ex);
+        }
+    }
+}
