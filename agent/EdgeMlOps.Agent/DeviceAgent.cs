@@ -51,6 +51,8 @@ public sealed class DeviceAgent : IAsyncDisposable
     private readonly PresenceReporter _presence;
     private readonly Security.DeviceIdentity? _identity;
     private readonly Serving.Predictor _predictor;
+    private readonly Serving.RecurrentSessions _sessions;
+    private readonly Serving.TensorPredictor _tensors;
 
     public DeviceAgent(AgentOptions options, AgentDependencies dependencies)
     {
@@ -86,6 +88,8 @@ public sealed class DeviceAgent : IAsyncDisposable
         _presence = new PresenceReporter(_channel, _topics, options.DeviceId, options.StatusInterval, dependencies.Time, Status, _logger);
         _training = new TrainingWorker(options, _slots, dependencies, _headers, _topics, _outbox, Counters, _work.Stopping, _logger);
         _predictor = new Serving.Predictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters);
+        _sessions = new Serving.RecurrentSessions(dependencies.Time);
+        _tensors = new Serving.TensorPredictor(_slots, _health, Counters, _sessions);
         Explainer = new Serving.LocalExplainer(_slots, dependencies.Store, options.Explain);
         _slots.ServedChanged += _health.ResetVersion;
         _channel.MessageReceived = OnMessageAsync;
@@ -180,6 +184,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         var (samples, predictions) = _storage.Write("erasure", () =>
         {
             _deps.Outbox.Clear();
+            _sessions.Clear();
             return _deps.Store.EraseAll();
         });
         _logger.Erased(samples, predictions, outbox);
@@ -255,6 +260,16 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// the array it parsed, which saves a copy per request.
     /// </summary>
     public PredictionResult PredictOwned(float[] features) => _predictor.Predict(features);
+
+    /// <summary>
+    /// Runs a model served by tensor names (<see cref="Serving.TensorPredictor"/>); with <paramref name="sessionId"/>
+    /// its recurrent state is kept between calls. Throws <see cref="ArgumentException"/> for inputs that do not fit and
+    /// <see cref="Serving.ModelKindException"/> when the served model is a classifier.
+    /// </summary>
+    public Serving.TensorAnswer Infer(IReadOnlyList<EdgeMlOps.Runtime.NamedTensor> inputs, string? sessionId = null) => _tensors.Infer(inputs, sessionId);
+
+    /// <summary>Recurrent sessions held, and how many were dropped (idle or over the cap).</summary>
+    public (int Held, long Evicted) RecurrentSessions => (_sessions.Count, _sessions.Evicted);
 
     /// <summary>Ground truth for an earlier prediction. False if the id is unknown or expired.</summary>
     public bool Feedback(string predictionId, long label)

@@ -20,7 +20,8 @@ public sealed record LocalApiOptions
 /// Model-as-a-service for apps on the device, over HTTP on loopback or a Unix domain socket:
 /// <c>POST /v1/predict</c> (and <c>POST /v1/predict/f32</c>: the sample as raw little-endian float32, for images and
 /// audio where JSON numbers cost 5× the bytes), <c>POST /v1/feedback</c>, <c>GET /v1/health</c>, <c>GET /v1/model</c>,
-/// <c>DELETE /v1/data</c>, <c>POST /v1/explain</c> (Shapley values), <c>POST /v1/whatif</c>. JSON is read and written by hand (Utf8JsonReader/Writer), so the
+/// <c>DELETE /v1/data</c>, <c>POST /v1/explain</c> (Shapley values), <c>POST /v1/whatif</c>, and for a model that is
+/// not a classifier <c>POST /v1/infer</c> (tensors by name, recurrent state per session). JSON is read and written by hand (Utf8JsonReader/Writer), so the
 /// native-AOT build needs no reflection. Bad requests get a 4xx and a message saying why.
 /// </summary>
 public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
@@ -63,6 +64,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         var method = request.Method;
         if (path.SequenceEqual("/v1/predict"u8)) return method.SequenceEqual("POST"u8) ? Predict(request.Body, json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/predict/f32"u8)) return method.SequenceEqual("POST"u8) ? PredictFloat32(request.Body, json) : NotAllowed(request, json);
+        if (path.SequenceEqual("/v1/infer"u8)) return method.SequenceEqual("POST"u8) ? Infer(request.Body, json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/feedback"u8)) return method.SequenceEqual("POST"u8) ? Feedback(request.Body, json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/health"u8)) return method.SequenceEqual("GET"u8) ? Health(json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/model"u8)) return method.SequenceEqual("GET"u8) ? Model(json) : NotAllowed(request, json);
@@ -103,6 +105,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
 
     private int Predict(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
+        if (NotAClassifier(json) is { } kind) return kind;
         if (!SampleJson.TryParse(body, out var features, out var label, out _, out var error) || features is null)
         {
             return Error(json, 400, error ?? "body must be {\"features\": [numbers]}");
@@ -118,6 +121,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
     /// <summary>One sample as <c>InputDim</c> little-endian float32 values (row-major for an uploaded graph's sample shape).</summary>
     private int PredictFloat32(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
+        if (NotAClassifier(json) is { } kind) return kind;
         var info = _agent.CurrentModel;
         if (info is null) return Error(json, 503, "no model installed yet");
         var expected = (long)info.Architecture.InputDim * sizeof(float);
@@ -151,6 +155,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
 
     private int Explain(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
+        if (NotAClassifier(json) is { } kind) return kind;
         if (!ExplainJson.TryParseExplain(body, out var features, out var forClass, out var error)) return Error(json, 400, error!);
         var refusal = _agent.Explainer.TryExplain(features!, forClass, out var explanation, out var reason);
         if (refusal != Serving.ExplainRefusal.None) return Error(json, ExplainResponses.Status(refusal), reason);
@@ -160,6 +165,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
 
     private int WhatIf(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
+        if (NotAClassifier(json) is { } kind) return kind;
         if (!ExplainJson.TryParseWhatIf(body, out var features, out var set, out var sweepFeature, out var sweepValues, out var error)) return Error(json, 400, error!);
         var refusal = _agent.Explainer.TryWhatIf(features!, set, sweepFeature, sweepValues, out var answer, out var reason);
         if (refusal != Serving.ExplainRefusal.None) return Error(json, ExplainResponses.Status(refusal), reason);
@@ -169,6 +175,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
 
     private int Feedback(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
+        if (NotAClassifier(json) is { } kind) return kind;
         try
         {
             return StoreFeedback(body, json);
@@ -295,7 +302,14 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         w.WriteStartArray("hidden");
         foreach (var h in info.Architecture.Hidden) w.WriteNumberValue(h);
         w.WriteEndArray();
-        if (info.Architecture.Graph is { } graph)
+        if (info.Architecture.Graph is { Tensors: { } tensors })
+        {
+            w.WriteStartObject("interface");
+            w.WriteString("sourceSha256", info.Architecture.Graph.SourceSha256);
+            WriteTensorInterface(w, tensors);
+            w.WriteEndObject();
+        }
+        else if (info.Architecture.Graph is { } graph)
         {
             // An uploaded graph: what a request feeds and what comes back (features are the sample flattened row-major).
             w.WriteStartObject("interface");

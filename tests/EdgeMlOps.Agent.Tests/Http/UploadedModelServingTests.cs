@@ -21,55 +21,6 @@ public sealed class UploadedModelServingTests
 {
     private static readonly byte[] Cnn = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_cnn_digits04.onnx"));
 
-    private static void Install(ModelStore store, UploadedClassifier model, byte[] inference)
-    {
-        var a = new ModelAnnouncement
-        {
-            Header = ProtocolInfo.NewHeader("default", "aggregator", 1, 0),
-            ModelName = "digits",
-            Version = 1,
-            Architecture = ModelArchitectures.From(model.Spec, []),
-            Inference = new ArtifactRef { Name = "model.onnx", Sha256 = ContentHash.Sha256Hex(inference), Size = (ulong)inference.Length },
-        };
-        store.PutBlob(a.Inference.Sha256, inference);
-        if (model.TrainStep is { } train)
-        {
-            a.TrainStep = new ArtifactRef { Name = "train_step.onnx", Sha256 = ContentHash.Sha256Hex(train), Size = (ulong)train.Length };
-            store.PutBlob(a.TrainStep.Sha256, train);
-        }
-
-        store.Commit(a);
-    }
-
-    /// <summary>A real agent with <paramref name="inference"/> installed under the model's interface, and its local API.</summary>
-    private sealed class ServingAgent : IAsyncDisposable
-    {
-        private LocalApi _api = null!;
-
-        public OfflineAgent Device { get; private init; } = null!;
-
-        public HttpClient Http { get; private init; } = null!;
-
-        public static async Task<ServingAgent> StartAsync(UploadedClassifier model, byte[] inference)
-        {
-            var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
-            Install(new ModelStore(Path.Combine(dir, "models")), model, inference);
-            var device = await OfflineAgent.StartAsync(dir);
-            var prefix = $"http://127.0.0.1:{BrokerPorts.Free()}/";
-            var serving = new ServingAgent { Device = device, Http = new HttpClient { BaseAddress = new Uri(prefix) } };
-            serving._api = new LocalApi(device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
-            serving._api.Start();
-            return serving;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Http.Dispose();
-            await _api.DisposeAsync();
-            await Device.DisposeAsync();
-        }
-    }
-
     [Fact]
     public async Task TheLocalApi_ServesTheUploadedCnn_WithTheOutputsOnnxRuntimeGivesTheOriginalFile()
     {
@@ -126,7 +77,7 @@ public sealed class UploadedModelServingTests
         // The manifest declares the CNN's interface; the stored bytes are another graph (a dense classifier).
         var model = UploadedClassifier.Open(Cnn, new UploadedClassifierOptions("last:1"));
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
-        Install(new ModelStore(Path.Combine(dir, "models")), model, ClassifierGraphs.BuildInference(ModelWeights.Initialize(ModelSpec.Mlp(784, [8], 10), 1)).ToByteArray());
+        ServingAgent.Install(new ModelStore(Path.Combine(dir, "models")), model, ClassifierGraphs.BuildInference(ModelWeights.Initialize(ModelSpec.Mlp(784, [8], 10), 1)).ToByteArray());
         await using var device = await OfflineAgent.StartAsync(dir);
 
         Assert.Null(device.Agent.CurrentModel);

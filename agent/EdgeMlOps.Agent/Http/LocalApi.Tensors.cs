@@ -1,0 +1,67 @@
+using System.Text.Json;
+
+namespace EdgeMlOps.Agent.Http;
+
+/// <summary><c>POST /v1/infer</c>: a model that is not a classifier, fed and read by tensor names (see <see cref="TensorJson"/>).</summary>
+public sealed partial class LocalApi
+{
+    private int Infer(ReadOnlySpan<byte> body, Utf8JsonWriter json)
+    {
+        var info = _agent.CurrentModel;
+        if (info is null) return Error(json, 503, "no model installed yet");
+        if (info.Architecture.Graph?.Tensors is null) return Error(json, 409, "this model is a classifier: POST /v1/predict with {\"features\": [...]}");
+        var declared = Shared.Models.ModelArchitectures.ToSpec(info.Architecture).Graph!.Tensors!;
+        if (!TensorJson.TryParse(body, declared, out var inputs, out var session, out var error)) return Error(json, 400, error!);
+        Serving.TensorAnswer answer;
+        try
+        {
+            answer = _agent.Infer(inputs, session);
+        }
+        catch (ArgumentException ex)
+        {
+            return Error(json, 422, ex.Message);
+        }
+        catch (Serving.ModelKindException ex)
+        {
+            return Error(json, 409, ex.Message); // the served version changed kind between the check and the run
+        }
+
+        json.WriteNumber("modelVersion", answer.ModelVersion);
+        if (session is not null)
+        {
+            json.WriteString("session", session);
+            json.WriteBoolean("stateReset", answer.StateReset);
+        }
+
+        TensorJson.WriteOutputs(json, answer.Outputs);
+        return 200;
+    }
+
+    /// <summary>A 409 for a classifier's route while the served model is one fed by tensor names, else null.</summary>
+    private int? NotAClassifier(Utf8JsonWriter json) =>
+        _agent.CurrentModel?.Architecture.Graph?.Tensors is null ? null : Error(json, 409, "this model is served by tensor names: POST /v1/infer (GET /v1/model shows its inputs and outputs)");
+
+    private static void WriteTensorInterface(Utf8JsonWriter w, Shared.Protocol.V1.TensorInterfaceSpec tensors)
+    {
+        w.WriteStartObject("tensors");
+        foreach (var (name, list) in new[] { ("inputs", tensors.Inputs), ("outputs", tensors.Outputs) })
+        {
+            w.WriteStartArray(name);
+            foreach (var t in list)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", t.Name);
+                w.WriteString("type", t.Type);
+                w.WriteStartArray("dims");
+                foreach (var d in t.Dims) w.WriteNumberValue(d);
+                w.WriteEndArray();
+                w.WriteBoolean("state", tensors.States.Any(s => s.Input == t.Name || s.Output == t.Name));
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+        }
+
+        w.WriteEndObject();
+    }
+}

@@ -1,0 +1,133 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using EdgeMlOps.Shared.Onnx;
+
+namespace EdgeMlOps.Agent.Tests.Http;
+
+/// <summary>
+/// A real agent serving models that are not classifiers through <c>POST /v1/infer</c>: a PyTorch GRU whose state the
+/// device carries per session (chunks answer as PyTorch over the whole sequence), and a regressor over float, string
+/// and int64 inputs (answers as numpy computed). Classifier routes answer 409; bad bodies a 4xx saying why.
+/// </summary>
+public sealed class TensorModelServingTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    private static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Fixture("tensor_models_expected.json"))).RootElement;
+
+    private static float[] Floats(string name) => [.. Expected.GetProperty(name).EnumerateArray().Select(e => e.GetSingle())];
+
+    private static string Numbers(IEnumerable<float> values) => string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+
+    private static string Chunk(float[] frames, int start, int count, string? session) =>
+        "{\"inputs\":{\"frames\":{\"dims\":[1," + count + ",8],\"data\":[" + Numbers(frames[(start * 8)..((start + count) * 8)]) + "]}}" + (session is null ? "" : $",\"session\":\"{session}\"") + "}";
+
+    [Fact]
+    public async Task AStatefulGru_KeepsEachSessionsState_AndAnswersAsPyTorchOverTheWholeSequence()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_gru_keyword.onnx"));
+        await using var serving = await ServingAgent.StartAsync(UploadedClassifier.OpenTensors(bytes, [("h_in", "h_out")]), bytes);
+        var http = serving.Http;
+        var frames = Floats("frames");
+
+        JsonElement last = default;
+        foreach (var (start, count, first) in new[] { (0, 4, true), (4, 5, false), (9, 3, false) })
+        {
+            var (status, body) = await http.SendJsonAsync(HttpMethod.Post, "/v1/infer", Chunk(frames, start, count, "mic-1"));
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal(first, body.GetProperty("stateReset").GetBoolean());
+            Assert.Equal(1UL, body.GetProperty("modelVersion").GetUInt64());
+            last = body.GetProperty("outputs");
+        }
+
+        Assert.Equal("float", last.GetProperty("score").GetProperty("type").GetString());
+        Assert.Equal([1, 1], last.GetProperty("score").GetProperty("dims").EnumerateArray().Select(d => d.GetInt32()));
+        Assert.Equal(Floats("score")[0], last.GetProperty("score").GetProperty("data")[0].GetSingle(), 5);
+        var hidden = last.GetProperty("h_out").GetProperty("data").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        var expected = Floats("h_out");
+        Assert.All(Enumerable.Range(0, 16), i => Assert.Equal(expected[i], hidden[i], 5));
+
+        // Another session starts from zeros: its first chunk answers as the first session's first did, not as its last.
+        var other = await http.SendJsonAsync(HttpMethod.Post, "/v1/infer", Chunk(frames, 9, 3, "mic-2"));
+        Assert.True(other.Body.GetProperty("stateReset").GetBoolean());
+        var alone = await http.SendJsonAsync(HttpMethod.Post, "/v1/infer", Chunk(frames, 9, 3, null));
+        Assert.Equal(alone.Body.GetProperty("outputs").GetProperty("score").GetProperty("data")[0].GetSingle(), other.Body.GetProperty("outputs").GetProperty("score").GetProperty("data")[0].GetSingle());
+        Assert.NotEqual(Floats("score")[0], alone.Body.GetProperty("outputs").GetProperty("score").GetProperty("data")[0].GetSingle(), 4);
+        Assert.Equal((2, 0L), serving.Device.Agent.RecurrentSessions);
+
+        // The state is the device's while a session holds it.
+        var state = await http.SendJsonAsync(HttpMethod.Post, "/v1/infer", $$$"""{"inputs":{"frames":{"dims":[1,1,8],"data":[0,0,0,0,0,0,0,0]},"h_in":{"dims":[1,1,16],"data":[{{{Numbers(new float[16])}}}]}},"session":"mic-1"}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, state.Status);
+        Assert.Contains("input 'h_in' is the session's state", state.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+
+        // Erasing local data forgets the sessions' state.
+        Assert.Equal(HttpStatusCode.OK, (await http.SendJsonAsync(HttpMethod.Delete, "/v1/data")).Status);
+        Assert.True((await http.SendJsonAsync(HttpMethod.Post, "/v1/infer", Chunk(frames, 0, 4, "mic-1"))).Body.GetProperty("stateReset").GetBoolean());
+
+        // What it serves, and the classifier routes refused.
+        var model = await http.SendJsonAsync(HttpMethod.Get, "/v1/model");
+        var inputs = model.Body.GetProperty("interface").GetProperty("tensors").GetProperty("inputs");
+        Assert.Equal(["frames", "h_in"], inputs.EnumerateArray().Select(i => i.GetProperty("name").GetString()));
+        Assert.Equal([1, -1, 8], inputs[0].GetProperty("dims").EnumerateArray().Select(d => d.GetInt32()));
+        Assert.True(inputs[1].GetProperty("state").GetBoolean());
+        foreach (var route in new[] { "/v1/predict", "/v1/feedback", "/v1/explain" })
+        {
+            var refused = await http.SendJsonAsync(HttpMethod.Post, route, """{"features":[1,2,3],"label":1}""");
+            Assert.Equal(HttpStatusCode.Conflict, refused.Status);
+            Assert.Contains("POST /v1/infer", refused.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, serving.Device.Store.SampleCount);
+    }
+
+    [Fact]
+    public async Task ARegressorOverFloatStringAndIntegerInputs_AnswersAsNumpyComputed_AndBadBodiesAreRefusedSayingWhy()
+    {
+        var bytes = File.ReadAllBytes(Fixture("mixed_inputs_regressor.onnx"));
+        await using var serving = await ServingAgent.StartAsync(UploadedClassifier.OpenTensors(bytes, []), bytes);
+        var http = serving.Http;
+        var sites = string.Join(',', Expected.GetProperty("site").EnumerateArray().Select(s => $"\"{s.GetString()}\""));
+        var counts = string.Join(',', Expected.GetProperty("count").EnumerateArray().Select(c => c.GetInt64()));
+        var request = $$$$"""{"inputs":{"reading":{"dims":[3,3],"data":[{{{{Numbers(Floats("reading"))}}}}]},"site":{"dims":[3,1],"data":[{{{{sites}}}}]},"count":{"dims":[3,1],"data":[{{{{counts}}}}]}}}""";
+
+        var (status, body) = await http.SendJsonAsync(HttpMethod.Post, "/v1/infer", request);
+        Assert.Equal(HttpStatusCode.OK, status);
+        var outputs = body.GetProperty("outputs");
+        Assert.Equal(Floats("value"), outputs.GetProperty("value").GetProperty("data").EnumerateArray().Select(v => v.GetSingle()));
+        Assert.Equal("int64", outputs.GetProperty("site_code").GetProperty("type").GetString());
+        Assert.Equal(Expected.GetProperty("site_code").EnumerateArray().Select(c => c.GetInt64()), outputs.GetProperty("site_code").GetProperty("data").EnumerateArray().Select(c => c.GetInt64()));
+        Assert.False(body.TryGetProperty("session", out _));
+
+        foreach (var (bad, code, message) in new[]
+        {
+            (request.Replace("\"south\"", "7", StringComparison.Ordinal), HttpStatusCode.BadRequest, "input 'site': 'data' must hold strings"),
+            (request.Replace("[4,0,7]", "[4,0.5,7]", StringComparison.Ordinal), HttpStatusCode.BadRequest, "input 'count': 'data' must hold int64 integers"),
+            (request.Replace("\"reading\":", "\"temperature\":", StringComparison.Ordinal), HttpStatusCode.BadRequest, "the model has no input 'temperature'"),
+            (request.Replace("\"dims\":[3,3]", "\"dims\":[1,9]", StringComparison.Ordinal), HttpStatusCode.UnprocessableEntity, "input 'reading' has shape [1, 9]; declared [-1, 3]"),
+            (request.Replace("\"dims\":[3,3]", "\"dims\":[3,2]", StringComparison.Ordinal), HttpStatusCode.UnprocessableEntity, "input 'reading' has shape [3, 2]"),
+            (request.Replace("{\"inputs\"", "{\"features\":[1],\"inputs\"", StringComparison.Ordinal), HttpStatusCode.BadRequest, "unknown field 'features'"),
+            ("""{"inputs":{"reading":{"dims":[1,3],"data":[1,2,3]}}}""", HttpStatusCode.UnprocessableEntity, "input 'site' is missing"),
+            ("""{"inputs":{"reading":{"dims":[1,3],"data":[1,2,1e39]},"site":{"dims":[1,1],"data":["x"]},"count":{"dims":[1,1],"data":[1]}}}""", HttpStatusCode.UnprocessableEntity, "value 2 is not a finite number"),
+            ("""{"inputs":{"reading":{"dims":[1,3],"data":[1,2,3]""", HttpStatusCode.BadRequest, "malformed JSON"),
+        })
+        {
+            var refused = await http.SendJsonAsync(HttpMethod.Post, "/v1/infer", bad);
+            Assert.Equal(code, refused.Status);
+            Assert.Contains(message, refused.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        }
+
+        // The device still answers after every refusal.
+        Assert.Equal(HttpStatusCode.OK, (await http.SendJsonAsync(HttpMethod.Post, "/v1/infer", request)).Status);
+    }
+
+    [Fact]
+    public async Task AClassifier_RefusesInferSayingWhereItsRequestsGo()
+    {
+        var bytes = File.ReadAllBytes(Fixture("sklearn_forest_wine.onnx"));
+        await using var serving = await ServingAgent.StartAsync(UploadedClassifier.Open(bytes, new UploadedClassifierOptions(UploadedClassifier.ServeOnly)), bytes);
+        var refused = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/infer", """{"inputs":{}}""");
+        Assert.Equal(HttpStatusCode.Conflict, refused.Status);
+        Assert.Contains("POST /v1/predict", refused.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+}
