@@ -191,6 +191,13 @@ try
 {
     await node.StartAsync(stopping.Token);
     await node.RunRoundsAsync(stopping.Token); // yields to the retraining pipeline while its policy (configuration or registry) is enabled
+    if (options.Rounds.MaxRounds == 0)
+    {
+        // Rounds stopped (a model the fleet only serves, a spent privacy budget): the fleet still needs its broker,
+        // artifacts, rollouts and API, so the aggregator runs on until it is shut down.
+        logger.LogInformation("Rounds have stopped; still serving the fleet (broker, artifacts, rollouts, API) until shut down");
+        await Task.Delay(Timeout.Infinite, stopping.Token);
+    }
 }
 catch (OperationCanceledException)
 {

@@ -43,6 +43,9 @@ internal sealed class HostProcess : IDisposable
 
     public bool Saw(string text) => Line(text) is not null;
 
+    /// <summary>Whether the process has ended.</summary>
+    public bool Exited => _process.HasExited;
+
     /// <summary>The first output line containing <paramref name="text"/>, if any yet.</summary>
     public string? Line(string text)
     {
