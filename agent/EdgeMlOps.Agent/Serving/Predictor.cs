@@ -20,6 +20,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
         try
         {
             var inference = model.Inference.Value;
+            if (inference.Tensors is not null) throw new ModelKindException("this model is served by tensor names: use Infer (POST /v1/infer)");
             if (features.Length != inference.Spec.InputDim)
             {
                 throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));

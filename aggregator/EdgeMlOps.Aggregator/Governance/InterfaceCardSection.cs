@@ -22,7 +22,10 @@ internal static class InterfaceCardSection
         long Values(string name) => parameters.TryGetValue(name, out var t) ? t.Dims.Aggregate(1L, (a, d) => a * d) : 0;
         var frozen = model.Initializer.Where(t => trained.All(i => i.Name != t.Name)).ToList();
         var rows = new List<IReadOnlyList<string>>();
-        rows.Add(spec.Graph is { } graph
+        rows.Add(spec.Graph is { Tensors: { } tensors }
+            ? ["served as", "uploaded model, by tensor names", $"the file {tensors.SourceSha256} byte for byte, not trained; callers feed {string.Join(", ", tensors.CallerInputs.Select(t => t.CanonicalText))} to POST /v1/infer"
+                + (tensors.States.Count > 0 ? $"; state kept per session: {string.Join(", ", tensors.States.Select(s => $"{s.Output} → {s.Input}"))}" : string.Empty)]
+            : spec.Graph is { } graph
             ? ["served as", "uploaded graph", $"the file {graph.SourceSha256} with new values in its trained tensors only (version 1: the file itself); samples [{string.Join(", ", graph.SampleDims)}] into '{graph.FeaturesInput}', class {(graph.ScoresAreLogits ? "logits" : "probabilities")} from '{graph.ScoresOutput}'"]
             : ["served as", "generated dense classifier", $"{spec}: rebuilt from the version's weights"]);
         foreach (var input in model.Input.Where(i => !parameters.ContainsKey(i.Name))) rows.Add(["input", input.Name, OnnxModelCheck.Describe(input)]);
@@ -30,7 +33,7 @@ internal static class InterfaceCardSection
         rows.Add(["operators", string.Empty, string.Join(", ", OnnxModelCheck.OpHistogram(ClassifierGraphs.Parse(inference)).Select(p => $"{p.Op} ×{p.Count}"))]);
         rows.Add(["trained", $"{trained.Count} tensors, {trained.Sum(i => Values(i.Name)).ToString("N0", inv)} values", string.Join(", ", trained.Select(i => $"{i.Name} {OnnxModelCheck.Describe(i)}"))]);
         rows.Add(["frozen", $"{frozen.Count} tensors, {frozen.Sum(t => Values(t.Name)).ToString("N0", inv)} values", string.Join(", ", frozen.Select(t => t.Name))]);
-        rows.Add(["train step", string.Empty, step?.DocString ?? "none: served without training (ModelInterface:Trainable=none)"]);
+        rows.Add(["train step", string.Empty, step?.DocString ?? (spec.IsClassifier ? "none: served without training (ModelInterface:Trainable=none)" : "none: served by tensor names (ModelInterface:Kind=tensors), not trained")]);
         return new ModelCard.Section("Interface and training", Header: ["Item", "Name", "Detail"], Rows: rows);
     }
 }

@@ -19,6 +19,12 @@ public static class UploadedModelProbe
     {
         var spec = model.Spec;
         var graph = spec.Graph!;
+        if (graph.Tensors is { } tensors)
+        {
+            TensorModelProbe.Run(model.Bytes, spec, tensors);
+            return;
+        }
+
         // Ids are probed with 0, the one id every vocabulary has; float inputs with standard-normal rows.
         var rows = graph.IntegerFeatures ? new float[Rows * spec.InputDim] : UploadedGraphCheck.ProbeInputs(Rows, spec.InputDim);
         var shape = $"[{Rows}, {string.Join(", ", graph.SampleDims)}]";

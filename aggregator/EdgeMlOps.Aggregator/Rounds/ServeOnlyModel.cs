@@ -5,5 +5,5 @@ internal static class ServeOnlyModel
 {
     public static string? StopReason(AggregatorOptions options) => options.Model.Trainable
         ? null
-        : $"the fleet serves {options.Model} without training it (ModelInterface:Trainable=none): no tensor to train, no round to run";
+        : $"the fleet serves {options.Model} without training it ({(options.Model.IsClassifier ? "ModelInterface:Trainable=none" : "ModelInterface:Kind=tensors")}): no tensor to train, no round to run";
 }

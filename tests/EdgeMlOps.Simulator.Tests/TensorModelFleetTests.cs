@@ -1,0 +1,71 @@
+using System.Text.Json;
+using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Configuration;
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
+using Microsoft.Extensions.Configuration;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>
+/// A fleet whose model is not a classifier, configured as an operator types it
+/// (<c>Aggregator:Model=onnx:PATH</c>, <c>ModelInterface:Kind=tensors</c>, <c>ModelInterface:State=h_in&gt;h_out</c>):
+/// the aggregator probes the file, signs it with its tensor interface and runs no round; a real agent verifies and
+/// installs the file byte for byte and serves it with its state carried per session, as PyTorch computed.
+/// </summary>
+[Collection(FleetCollection.Name)]
+public class TensorModelFleetTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    private static AggregatorOptions Read(Dictionary<string, string?> values) =>
+        AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
+
+    [Fact]
+    public async Task AStatefulGru_IsProbedSignedAndInstalledByteForByte_AndServedByARealAgent_AsPyTorchComputed()
+    {
+        var gru = Fixture("pytorch_gru_keyword.onnx");
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-tensors-" + Guid.NewGuid().ToString("N"));
+        var options = Read(new() { ["Aggregator:Model"] = "onnx:" + gru, ["Aggregator:ModelInterface:Kind"] = "tensors", ["Aggregator:ModelInterface:State"] = "h_in>h_out" }) with
+        {
+            Fleet = "kws", ModelName = "keyword", EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+        };
+        Assert.False(options.Model.IsClassifier);
+        await using var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        var file = await File.ReadAllBytesAsync(gru);
+        Assert.Equal(ContentHash.Sha256Hex(file), node.CurrentVersion.InferenceSha256);
+        Assert.Equal(string.Empty, node.CurrentVersion.TrainStepSha256);
+        var round = await node.RunRoundAsync(CancellationToken.None);
+        Assert.Contains("ModelInterface:Kind=tensors", round.StopReason, StringComparison.Ordinal);
+        var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, node.CurrentVersion, artifacts: node.Artifacts).Markdown;
+        Assert.Contains("| served as | uploaded model, by tensor names | the file " + ContentHash.Sha256Hex(file) + " byte for byte, not trained; callers feed frames:float[1,-1,8] to POST /v1/infer; state kept per session: h_out → h_in |", card, StringComparison.Ordinal);
+        Assert.Contains("GRU ×1", card, StringComparison.Ordinal);
+
+        using var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
+        using var http = new HttpClient();
+        var models = new ModelStore(Path.Combine(dir, "dev", "models"));
+        await using var agent = new DeviceAgent(
+            new AgentOptions { DeviceId = "mic-7", Fleet = "kws", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey] },
+            new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100), Models = models, Http = http });
+        await agent.StartAsync(CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
+        Assert.Equal(file, models.ReadBlob(agent.CurrentModel!.Inference.Sha256));
+        Assert.Equal(options.Model, ModelArchitectures.ToSpec(agent.CurrentModel.Architecture));
+
+        using var expected = JsonDocument.Parse(await File.ReadAllTextAsync(Fixture("tensor_models_expected.json")));
+        var frames = expected.RootElement.GetProperty("frames").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+        Agent.Serving.TensorAnswer answer = null!;
+        foreach (var (start, count) in new[] { (0, 6), (6, 6) })
+        {
+            answer = agent.Infer([new NamedTensor("frames", TensorElement.Float, [1, count, 8], frames[(start * 8)..((start + count) * 8)])], "stream-1");
+        }
+
+        Assert.Equal(expected.RootElement.GetProperty("score")[0].GetSingle(), ((float[])answer.Outputs.Single(o => o.Name == "score").Data)[0], 5);
+        Assert.Throws<Agent.Serving.ModelKindException>(() => agent.Predict([1f]));
+        Assert.Equal(2, agent.InferenceLatency.Count); // both runs count in the serving health the rollout gates read
+    }
+}
