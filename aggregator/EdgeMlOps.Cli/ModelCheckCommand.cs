@@ -60,6 +60,7 @@ internal static class ModelCheckCommand
         if (problems.Count > 0) throw new AdminApiException(0, $"{name} is not a well-formed ONNX model:\n  " + string.Join("\n  ", problems));
         Line(console, "well formed: yes (ONNX's structural rules)");
         FleetInterface(console, bytes, graph.Output.Any(o => o.Name == output) ? output : null, trainableText);
+        TensorsInterface(console, model, bytes);
         if (trainableText.Trim() == UploadedClassifier.ServeOnly) return;
 
         var loss = TrainingNames.Loss(lossText) ?? throw new AdminApiException(0, $"--loss: '{lossText}' is not {TrainingNames.Losses}");
@@ -103,6 +104,25 @@ internal static class ModelCheckCommand
         catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
         {
             Line(console, $"as the fleet's model: no — {ex.Message}");
+        }
+    }
+
+    /// <summary>The interface it would be served through as a model that is not a classifier (<c>ModelInterface:Kind=tensors</c>), with the state pairs the shapes allow.</summary>
+    private static void TensorsInterface(IAnsiConsole console, Shared.Onnx.Proto.ModelProto model, byte[] bytes)
+    {
+        try
+        {
+            var states = TensorInterfaceReader.StateCandidates(model, bytes);
+            var tensors = UploadedClassifier.OpenTensors(bytes, states).Spec;
+            var t = tensors.Graph!.Tensors!;
+            var stateKey = states.Count > 0 ? $", ModelInterface:State={string.Join(',', states.Select(s => $"{s.Input}>{s.Output}"))}" : string.Empty;
+            Line(console, $"as a model served by tensor names (ModelInterface:Kind=tensors{stateKey}): callers feed {string.Join(", ", t.CallerInputs.Select(i => i.CanonicalText))} "
+                + $"to POST /v1/infer and read {string.Join(", ", t.Outputs.Select(o => o.CanonicalText))}; served only, no rounds; spec {tensors}");
+            if (states.Count > 0) Line(console, $"           state pairs are read from equal types and shapes: confirm {string.Join(", ", states.Select(s => $"{s.Output} → {s.Input}"))} is what the model carries");
+        }
+        catch (InvalidDataException ex)
+        {
+            Line(console, $"as a model served by tensor names: no — {ex.Message}");
         }
     }
 

@@ -30,6 +30,18 @@ public static class TensorInterfaceReader
         }
     }
 
+    /// <summary>
+    /// Input–output pairs that could be a recurrent state (the same element type and the same fixed shape, each input and output in one
+    /// pair only), for the operator to confirm as <c>ModelInterface:State</c>; the file alone cannot say which output feeds which input.
+    /// </summary>
+    public static IReadOnlyList<(string Input, string Output)> StateCandidates(ModelProto model, byte[] bytes)
+    {
+        var all = Read(model, bytes, [], [.. model.Graph.Output.Where(o => o.Type?.TensorType?.Shape is not null).Select(o => o.Name)]);
+        var pairs = (from i in all.Inputs from o in all.Outputs where i.Type == o.Type && !i.Dims.Contains(-1) && i.Dims.SequenceEqual(o.Dims) select (Input: i.Name, Output: o.Name)).ToList();
+        // Only unambiguous pairs: an input or output that could pair two ways is for the operator to name.
+        return [.. pairs.Where(p => pairs.Count(q => q.Input == p.Input) == 1 && pairs.Count(q => q.Output == p.Output) == 1)];
+    }
+
     private static TensorSignature Signature(ValueInfoProto value, string role)
     {
         var tensor = value.Type?.TensorType ?? throw new InvalidDataException($"{role} '{value.Name}' is {OnnxModelCheck.Describe(value)}, not a tensor; name the outputs to serve (ModelInterface:Outputs)");

@@ -71,4 +71,19 @@ public class ModelCheckCommandTests
         Assert.Contains("as the fleet's model: no — input 'features' has a fixed batch of 1; export it with a dynamic batch axis", output, StringComparison.Ordinal);
         File.Delete(path);
     }
+
+    [Fact]
+    public async Task AModelThatIsNotAClassifier_IsShownAsServedByTensorNames_WithTheStatePairsItsShapesAllow()
+    {
+        var (_, output) = await Run(Fixture("pytorch_gru_keyword.onnx"), "--trainable", "none");
+        Assert.Contains("as the fleet's model: no — the graph has 2 inputs (frames, h_in)", output, StringComparison.Ordinal);
+        Assert.Contains("as a model served by tensor names (ModelInterface:Kind=tensors, ModelInterface:State=h_in>h_out): callers feed frames:float[1,-1,8] "
+            + "to POST /v1/infer and read score:float[1,1], h_out:float[1,1,16]; served only, no rounds; spec tensors-", output, StringComparison.Ordinal);
+        Assert.Contains("confirm h_out → h_in is what the model carries", output, StringComparison.Ordinal);
+
+        // A classifier can be served either way; by tensor names the caller reads every output as the file makes it.
+        (_, output) = await Run(Fixture("sklearn_forest_wine.onnx"), "--trainable", "none");
+        Assert.Contains("13 floats per request), 3 classes as probabilities", output, StringComparison.Ordinal);
+        Assert.Contains("callers feed features:float[-1,13] to POST /v1/infer and read label:int64[-1], probabilities:float[-1,3]", output, StringComparison.Ordinal);
+    }
 }

@@ -48,6 +48,28 @@ public sealed class UploadedModelFleetTests
     }
 
     [Fact]
+    public void TheKindKey_ServesAModelByTensorNames_AndRefusesKeysThatDoNotApply()
+    {
+        var gru = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_gru_keyword.onnx");
+        var options = Read(new() { ["Aggregator:Model"] = "onnx:" + gru, ["Aggregator:ModelInterface:Kind"] = "tensors", ["Aggregator:ModelInterface:State"] = "h_in>h_out", ["Aggregator:ModelInterface:Outputs"] = "score,h_out" });
+        Assert.Equal([("h_in", "h_out")], options.Model.Graph!.Tensors!.States);
+        Assert.Same(options.ModelSource!.Spec, options.Model);
+
+        var errors = Assert.Throws<OptionsValidationException>(() => Read(new()
+        {
+            ["Aggregator:Model"] = "onnx:" + gru, ["Aggregator:ModelInterface:Kind"] = "tensors", ["Aggregator:ModelInterface:Trainable"] = "all", ["Aggregator:ModelInterface:State"] = "h_in",
+        })).Errors;
+        Assert.Contains("Aggregator:ModelInterface:Trainable: does not apply to ModelInterface:Kind=tensors (served by tensor names, not trained)", errors);
+        Assert.Contains("Aggregator:ModelInterface:State: 'h_in' is not INPUT>OUTPUT", errors);
+        var kind = Assert.Throws<OptionsValidationException>(() => Read(new() { ["Aggregator:Model"] = "onnx:" + gru, ["Aggregator:ModelInterface:Kind"] = "regressor" })).Errors;
+        Assert.Contains("Aggregator:ModelInterface:Kind: 'regressor' is not classifier or tensors", kind);
+        var mismatch = Assert.Throws<OptionsValidationException>(() => Read(new() { ["Aggregator:Model"] = "onnx:" + gru, ["Aggregator:ModelInterface:Kind"] = "tensors", ["Aggregator:ModelInterface:State"] = "frames>h_out" })).Errors;
+        Assert.Contains(mismatch, e => e.Contains("state frames>h_out", StringComparison.Ordinal) && e.Contains("same fixed shape", StringComparison.Ordinal));
+        var onAClassifier = Assert.Throws<OptionsValidationException>(() => Read(new() { ["Aggregator:Model"] = "onnx:" + Cnn, ["Aggregator:ModelInterface:State"] = "a>b" })).Errors;
+        Assert.Contains(onAClassifier, e => e.StartsWith("Aggregator:ModelInterface:State: applies only to ModelInterface:Kind=tensors", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task VersionOne_IsTheFileByteForByte_SignedWithItsInterface_AndResumesOnlyUnderTheSameOne()
     {
         var dir = AggregatorFixture.TempDirectory();
