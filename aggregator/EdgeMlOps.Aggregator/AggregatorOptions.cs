@@ -44,6 +44,11 @@ public sealed record AggregatorOptions
             yield return (nameof(Model), $"{Model} is not the uploaded file's {source.Spec} (set Model to ModelSource.Spec)");
         }
 
+        if (!Model.IsClassifier && EvaluationDataFile is not null)
+        {
+            yield return ("Evaluation:DataFile", "held-out accuracy needs a classifier; a model served by tensor names (ModelInterface:Kind=tensors) is judged by its callers' latency and errors");
+        }
+
         if (Monitoring.CohortReferences && Monitoring.CohortTag is null)
         {
             yield return ("Monitoring:CohortReferences", "per-cohort references need Monitoring:CohortTag (the device tag that names a cohort)");

@@ -25,7 +25,7 @@ public class TensorModelFleetTests
         AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
 
     [Fact]
-    public async Task AStatefulGru_IsProbedSignedAndInstalledByteForByte_AndServedByARealAgent_AsPyTorchComputed()
+    public async Task AStatefulGru_IsProbedSignedAndInstalledByteForByte_ServedByARealAgent_AsPyTorchComputed_AndUpdatedByANewFile()
     {
         var gru = Fixture("pytorch_gru_keyword.onnx");
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-tensors-" + Guid.NewGuid().ToString("N"));
@@ -67,5 +67,27 @@ public class TensorModelFleetTests
         Assert.Equal(expected.RootElement.GetProperty("score")[0].GetSingle(), ((float[])answer.Outputs.Single(o => o.Name == "score").Data)[0], 5);
         Assert.Throws<Agent.Serving.ModelKindException>(() => agent.Predict([1f]));
         Assert.Equal(2, agent.InferenceLatency.Count); // both runs count in the serving health the rollout gates read
+
+        // A second version is a new file with the same interface (retrained elsewhere), registered at run time and
+        // served byte for byte; the session's state from v1 is not carried into v2.
+        var v2 = await File.ReadAllBytesAsync(Fixture("pytorch_gru_keyword_v2.onnx"));
+        var record = await node.RegisterFileAsync(v2, "dana", "retrained on the new microphones", CancellationToken.None);
+        Assert.Equal((2UL, ContentHash.Sha256Hex(v2)), (record.Version, record.InferenceSha256));
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(2, cts.Token);
+        Assert.Equal(v2, models.ReadBlob(agent.CurrentModel!.Inference.Sha256));
+        var whole = agent.Infer([new NamedTensor("frames", TensorElement.Float, [1, 12, 8], frames)], "stream-1");
+        Assert.True(whole.StateReset);
+        Assert.Equal(2UL, whole.ModelVersion);
+        Assert.Equal(expected.RootElement.GetProperty("score_v2")[0].GetSingle(), ((float[])whole.Outputs.Single(o => o.Name == "score").Data)[0], 5);
+
+        // A file with another interface is not a version of this model: refused saying what differs, nothing registered.
+        var regressor = await File.ReadAllBytesAsync(Fixture("mixed_inputs_regressor.onnx"));
+        var refused = await Assert.ThrowsAsync<EdgeMlOps.Aggregator.Registry.UploadRefusedException>(() => node.RegisterFileAsync(regressor, "dana", "wrong file", CancellationToken.None));
+        Assert.Contains("the file's interface is not the fleet's: no input 'frames' (frames:float[1,-1,8])", refused.Message, StringComparison.Ordinal);
+        var wider = EdgeMlOps.Shared.Onnx.ClassifierGraphs.Parse(v2);
+        wider.Graph.Output[1].Type.TensorType.Shape.Dim[2].DimValue = 32;
+        refused = await Assert.ThrowsAsync<EdgeMlOps.Aggregator.Registry.UploadRefusedException>(() => node.RegisterFileAsync(Google.Protobuf.MessageExtensions.ToByteArray(wider), "dana", "wider state", CancellationToken.None));
+        Assert.Contains("output h_out:float[1,1,32], the fleet's is h_out:float[1,1,16]", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(2UL, node.Registry.Latest("keyword")!.Version);
     }
 }

@@ -43,9 +43,13 @@ public sealed class ModelRepository
     /// <summary>Makes <paramref name="model"/> the training head.</summary>
     public void SetHead(GlobalModel model) => Volatile.Write(ref _head, model);
 
-    /// <summary>Stores both artifacts, evaluates (if configured), records and governs a new version; the head is not changed.</summary>
-    public GlobalModel Register(ModelWeights weights, ulong parent, long round, int contributors, long samples, double? trainLoss, string? createdBy = null, string? reason = null)
+    /// <summary>
+    /// Stores both artifacts, evaluates (if configured), records and governs a new version; the head is not changed.
+    /// For a model served by tensor names, <paramref name="file"/> is the admitted file, stored and served as it is (its weights are empty).
+    /// </summary>
+    public GlobalModel Register(ModelWeights weights, ulong parent, long round, int contributors, long samples, double? trainLoss, string? createdBy = null, string? reason = null, byte[]? file = null)
     {
+        if (file is not null && _options.Model.IsClassifier) throw new ArgumentException("only a model served by tensor names is registered as a file; a classifier's versions are its trained values", nameof(file));
         var version = parent + 1;
         var metadata = new Dictionary<string, string>
         {
@@ -54,7 +58,7 @@ public sealed class ModelRepository
         };
         // An uploaded graph is served as the user's file (version 1) or that file with new trained values; never rebuilt.
         var (inferenceBytes, trainBytes) = _options.ModelSource is { } source
-            ? (source.InferenceBytes(weights), source.TrainStep)
+            ? (file ?? source.InferenceBytes(weights), source.TrainStep)
             : (ClassifierGraphs.BuildInference(weights, metadata).ToByteArray(), ClassifierGraphs.BuildTrainStep(weights.Spec).ToByteArray());
         var inferenceSha = _stores.Artifacts.Put(inferenceBytes);
         var trainSha = trainBytes is null ? string.Empty : _stores.Artifacts.Put(trainBytes); // none for a serve-only model

@@ -10,14 +10,15 @@ namespace EdgeMlOps.Aggregator.Registry;
 /// </summary>
 public sealed class VersionUploads(AggregatorOptions options, ModelRegistry registry, OpenRounds open, VersionCommitter committer)
 {
-    public async Task<ModelVersionRecord> RegisterAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken)
+    /// <summary>Registers the next version; for a model served by tensor names <paramref name="file"/> is the admitted file itself (a new version is a new file with the same interface).</summary>
+    public async Task<ModelVersionRecord> RegisterAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken, byte[]? file = null)
     {
         if (!weights.Spec.Equals(options.Model)) throw new ArgumentException($"model is {weights.Spec}; this fleet's model is {options.Model}");
         if (Array.Exists(weights.Values, v => !float.IsFinite(v))) throw new ArgumentException("model weights contain non-finite values");
         await open.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var model = await committer.CommitUploadAsync(weights, createdBy, reason, cancellationToken).ConfigureAwait(false);
+            var model = await committer.CommitUploadAsync(weights, createdBy, reason, cancellationToken, file).ConfigureAwait(false);
             return registry.Version(model.Record.Model, model.Record.Version) ?? model.Record;
         }
         finally

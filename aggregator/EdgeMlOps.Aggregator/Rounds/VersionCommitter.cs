@@ -28,10 +28,10 @@ public sealed class VersionCommitter(AggregatorOptions options, ModelRepository 
     }
 
     /// <summary>Registers weights trained elsewhere as the next version (the head) and publishes it.</summary>
-    public async Task<GlobalModel> CommitUploadAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken)
+    public async Task<GlobalModel> CommitUploadAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken, byte[]? file = null)
     {
         var current = models.Head;
-        var model = models.Register(weights, current.Record.Version, round: 0, contributors: 0, samples: 0, trainLoss: null, createdBy, reason);
+        var model = models.Register(weights, current.Record.Version, round: 0, contributors: 0, samples: 0, trainLoss: null, createdBy, reason, file);
         drift.Monitor.DiscardTraining();
         drift.PromoteReference(model.Record.Version, current.Record.Version);
         models.SetHead(model);

@@ -4,6 +4,7 @@
   pytorch_gru_keyword.onnx  a stateful keyword scorer (Debian's python3-torch): frames float [1, frames, 8] and the
                             GRU state h_in float [1, 1, 16] -> score float [1, 1] (sigmoid of the last step) and
                             h_out float [1, 1, 16]. The frame axis is dynamic; the state passes between calls.
+  pytorch_gru_keyword_v2.onnx  the same scorer "retrained" (other weights, the same interface): a second version.
   mixed_inputs_regressor.onnx  built with python3-onnx: reading float [batch, 3], site string [batch, 1] and
                             count int64 [batch, 1] -> site_code int64 [batch, 1] (ai.onnx.ml CategoryMapper) and
                             value float [batch, 1] (a linear regression over the reading, the count and the site).
@@ -41,6 +42,13 @@ torch.onnx.export(scorer, (frames[:, :4], h0), "pytorch_gru_keyword.onnx", input
 onnx.checker.check_model(onnx.load("pytorch_gru_keyword.onnx"), full_check=True)
 with torch.no_grad():
     score, h_end = scorer(frames, h0)
+
+torch.manual_seed(6)
+retrained = KeywordScorer().eval()
+torch.onnx.export(retrained, (frames[:, :4], h0), "pytorch_gru_keyword_v2.onnx", input_names=["frames", "h_in"],
+                  output_names=["score", "h_out"], dynamic_axes={"frames": {1: "frames"}}, opset_version=17)
+with torch.no_grad():
+    score_v2, _ = retrained(frames, h0)
 
 # The regressor: value = reading . w + count * c + site_weight[code] + b, code from a CategoryMapper.
 w = np.array([[0.5], [-1.25], [2.0]], dtype=np.float32)
@@ -92,6 +100,7 @@ expected = {
     "frames": frames.flatten().tolist(),
     "score": score.flatten().tolist(),
     "h_out": h_end.flatten().tolist(),
+    "score_v2": score_v2.flatten().tolist(),
     "reading": reading.flatten().tolist(),
     "site": site,
     "count": count.flatten().tolist(),
