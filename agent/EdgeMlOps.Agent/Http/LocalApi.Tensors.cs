@@ -2,16 +2,22 @@ using System.Text.Json;
 
 namespace EdgeMlOps.Agent.Http;
 
-/// <summary><c>POST /v1/infer</c>: a model that is not a classifier, fed and read by tensor names (see <see cref="TensorJson"/>).</summary>
+/// <summary>
+/// <c>POST /v1/infer</c> and <c>POST /v1/infer/bin</c>: a model that is not a classifier, fed by tensor names as JSON
+/// (<see cref="TensorJson"/>) or compact binary (<see cref="TensorBinary"/>), answered as JSON.
+/// </summary>
 public sealed partial class LocalApi
 {
-    private int Infer(ReadOnlySpan<byte> body, Utf8JsonWriter json)
+    private int Infer(ReadOnlySpan<byte> body, Utf8JsonWriter json, bool binary)
     {
         var info = _agent.CurrentModel;
         if (info is null) return Error(json, 503, "no model installed yet");
         if (info.Architecture.Graph?.Tensors is null) return Error(json, 409, "this model is a classifier: POST /v1/predict with {\"features\": [...]}");
         var declared = Shared.Models.ModelArchitectures.ToSpec(info.Architecture).Graph!.Tensors!;
-        if (!TensorJson.TryParse(body, declared, out var inputs, out var session, out var error)) return Error(json, 400, error!);
+        var parsed = binary
+            ? TensorBinary.TryParse(body, declared, out var inputs, out var session, out var error)
+            : TensorJson.TryParse(body, declared, out inputs, out session, out error);
+        if (!parsed) return Error(json, 400, error!);
         Serving.TensorAnswer answer;
         try
         {

@@ -64,7 +64,8 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         var method = request.Method;
         if (path.SequenceEqual("/v1/predict"u8)) return method.SequenceEqual("POST"u8) ? Predict(request.Body, json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/predict/f32"u8)) return method.SequenceEqual("POST"u8) ? PredictFloat32(request.Body, json) : NotAllowed(request, json);
-        if (path.SequenceEqual("/v1/infer"u8)) return method.SequenceEqual("POST"u8) ? Infer(request.Body, json) : NotAllowed(request, json);
+        if (path.SequenceEqual("/v1/infer"u8)) return method.SequenceEqual("POST"u8) ? Infer(request.Body, json, binary: false) : NotAllowed(request, json);
+        if (path.SequenceEqual("/v1/infer/bin"u8)) return method.SequenceEqual("POST"u8) ? Infer(request.Body, json, binary: true) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/feedback"u8)) return method.SequenceEqual("POST"u8) ? Feedback(request.Body, json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/health"u8)) return method.SequenceEqual("GET"u8) ? Health(json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/model"u8)) return method.SequenceEqual("GET"u8) ? Model(json) : NotAllowed(request, json);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
+using EdgeMlOps.Agent.Http;
 using EdgeMlOps.Shared.Onnx;
 
 namespace EdgeMlOps.Agent.Tests.Http;
@@ -129,5 +130,102 @@ public sealed class TensorModelServingTests
         var refused = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/infer", """{"inputs":{}}""");
         Assert.Equal(HttpStatusCode.Conflict, refused.Status);
         Assert.Contains("POST /v1/predict", refused.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>The compact body of <c>/v1/infer/bin</c> (see <see cref="TensorBinary"/>), written here independently of the parser.</summary>
+    private static byte[] Binary(string? session, params (string Name, long[] Dims, byte[] Values)[] inputs)
+    {
+        using var stream = new MemoryStream();
+        using var w = new BinaryWriter(stream);
+        w.Write("EMT1"u8);
+        var id = System.Text.Encoding.UTF8.GetBytes(session ?? string.Empty);
+        w.Write((ushort)id.Length);
+        w.Write(id);
+        w.Write((ushort)inputs.Length);
+        foreach (var (name, dims, values) in inputs)
+        {
+            var n = System.Text.Encoding.UTF8.GetBytes(name);
+            w.Write((ushort)n.Length);
+            w.Write(n);
+            w.Write((byte)dims.Length);
+            foreach (var d in dims) w.Write(d);
+            w.Write(values);
+        }
+
+        return stream.ToArray();
+    }
+
+    private static byte[] Raw(float[] values) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+
+    [Fact]
+    public async Task APretrainedResNet18_TakesAnImageAsACompactBinaryBody_TooBigAsJson_AndAnswersAsOnnxRuntimeOnTheFile()
+    {
+        var bytes = File.ReadAllBytes(Fixture("ResNet18.onnx"));
+        var model = UploadedClassifier.OpenTensors(bytes, []);
+        var input = model.Spec.Graph!.Tensors!.Inputs.Single();
+        var output = model.Spec.Graph.Tensors.Outputs.Single();
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var random = new Random(8);
+        var image = Enumerable.Range(0, 3 * 224 * 224).Select(_ => random.NextSingle()).ToArray();
+
+        var body = Binary(null, (input.Name, [1, 3, 224, 224], Raw(image)));
+        Assert.InRange(body.Length, 602_112, 602_200); // the pixels, and a few bytes of framing
+        using var response = await serving.Http.PostAsync("/v1/infer/bin", new ByteArrayContent(body));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var answer = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var embedding = answer.RootElement.GetProperty("outputs").GetProperty(output.Name);
+        Assert.Equal([1, 512, 1, 1], embedding.GetProperty("dims").EnumerateArray().Select(d => d.GetInt32()));
+
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(bytes);
+        using var feed = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(image, [1, 3, 224, 224]);
+        using var original = session.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), [input.Name], [feed], [output.Name]);
+        Assert.Equal(original[0].GetTensorDataAsSpan<float>().ToArray(), embedding.GetProperty("data").EnumerateArray().Select(v => v.GetSingle()));
+
+        // The same image as JSON numbers is over the local API's 1 MiB body limit: the binary body is what makes it servable.
+        var json = $$$$"""{"inputs":{"{{{{input.Name}}}}":{"dims":[1,3,224,224],"data":[{{{{Numbers(image)}}}}]}}}""";
+        Assert.True(json.Length > 1024 * 1024, $"{json.Length} characters");
+        using var tooBig = await serving.Http.PostAsync("/v1/infer", new StringContent(json));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
+    }
+
+    [Fact]
+    public async Task TheBinaryBody_CarriesASession_AndEveryMalformedFrameIsRefusedSayingWhy()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_gru_keyword.onnx"));
+        await using var serving = await ServingAgent.StartAsync(UploadedClassifier.OpenTensors(bytes, [("h_in", "h_out")]), bytes);
+        var frames = Floats("frames");
+        float score = 0;
+        foreach (var (start, count) in new[] { (0, 7), (7, 5) })
+        {
+            using var chunk = await serving.Http.PostAsync("/v1/infer/bin", new ByteArrayContent(Binary("mic-9", ("frames", [1, count, 8], Raw(frames[(start * 8)..((start + count) * 8)])))));
+            Assert.Equal(HttpStatusCode.OK, chunk.StatusCode);
+            using var body = JsonDocument.Parse(await chunk.Content.ReadAsStringAsync());
+            Assert.Equal("mic-9", body.RootElement.GetProperty("session").GetString());
+            score = body.RootElement.GetProperty("outputs").GetProperty("score").GetProperty("data")[0].GetSingle();
+        }
+
+        Assert.Equal(Floats("score")[0], score, 5);
+
+        var good = Binary(null, ("frames", [1, 2, 8], Raw(new float[16])));
+        foreach (var (bad, message) in new[]
+        {
+            ("EMT2"u8.ToArray().Concat(good.Skip(4)).ToArray(), "must start with the magic"),
+            (good[..^4], "needs 64 bytes of values; 60 are left"),
+            (good.Concat(new byte[3]).ToArray(), "3 bytes follow the last input"),
+            (Binary(null, ("frames", [1, -2, 8], [])), "its dims are cut short or negative"),
+            (Binary(null, ("frames", [long.MaxValue, long.MaxValue], [])), "its dims overflow"),
+            (Binary(null, ("frames", [1, 1_000_000, 8], Raw(new float[16]))), "needs 32000000 bytes of values"),
+            (Binary(null, ("noise", [1], Raw(new float[1]))), "the model has no input 'noise'"),
+            (good[..9], "cut short"),
+        })
+        {
+            using var refused = await serving.Http.PostAsync("/v1/infer/bin", new ByteArrayContent(bad));
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            using var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
+            Assert.Contains(message, error.RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+        }
+
+        using var shape = await serving.Http.PostAsync("/v1/infer/bin", new ByteArrayContent(Binary(null, ("frames", [2, 1, 8], Raw(new float[16])))));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, shape.StatusCode); // well framed, but not the declared shape
     }
 }
