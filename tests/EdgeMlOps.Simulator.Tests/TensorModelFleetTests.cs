@@ -90,4 +90,89 @@ public class TensorModelFleetTests
         Assert.Contains("output h_out:float[1,1,32], the fleet's is h_out:float[1,1,16]", refused.Message, StringComparison.Ordinal);
         Assert.Equal(2UL, node.Registry.Latest("keyword")!.Version);
     }
+
+    [Fact]
+    public async Task AGovernedRollout_OfANewFile_IsJudgedOnHealthLatencyAndErrors_AndABadVersionRollsBackOnTheDevices()
+    {
+        var gru = Fixture("pytorch_gru_keyword.onnx");
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-tensors-" + Guid.NewGuid().ToString("N"));
+        var options = Read(new() { ["Aggregator:Model"] = "onnx:" + gru, ["Aggregator:ModelInterface:Kind"] = "tensors", ["Aggregator:ModelInterface:State"] = "h_in>h_out" }) with
+        {
+            Fleet = "trust", ModelName = "m", EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+            Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Mode = EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed, RolloutCheckInterval = TimeSpan.FromMilliseconds(200) },
+        };
+        await using var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        await using var a = TrustedInstallTests.Agent(dir, node, node.Keys.RootPublicKey, id: "mic-a");
+        await using var b = TrustedInstallTests.Agent(dir, node, node.Keys.RootPublicKey, id: "mic-b");
+        await a.StartAsync(CancellationToken.None);
+        await b.StartAsync(CancellationToken.None);
+        DeviceAgent[] agents = [a, b];
+        var noLabels = new EdgeMlOps.Aggregator.Rollouts.RolloutGates { MinFeedback = 0 };
+        var window = new EdgeMlOps.Aggregator.Rollouts.HealthWindow { WindowSeconds = 1, MinPredictions = 5 };
+
+        // Callers on both devices stream frames through their sessions the whole time.
+        using var traffic = new CancellationTokenSource();
+        var calls = Task.Run(async () =>
+        {
+            var frames = new NamedTensor("frames", TensorElement.Float, [1, 2, 8], new float[16]);
+            while (!traffic.IsCancellationRequested)
+            {
+                foreach (var agent in agents.Where(x => x.ModelVersion > 0)) agent.Infer([frames], "stream");
+                await Task.Delay(20);
+            }
+        });
+
+        node.Governance.Approve("alice", "m", 1, "first");
+        await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 1, Stages = [1.0], Health = window, Gates = noLabels }, CancellationToken.None);
+        await Eventually.Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v1 everywhere", 60);
+
+        // v2, a retrained file uploaded by dana and approved by alice, goes out on the devices' health and the gates'
+        // failures, error rate and latency alone (no labels). (Stage shares hash device ids: with two devices a 50% stage may hold none.)
+        var v2 = await node.RegisterFileAsync(await File.ReadAllBytesAsync(Fixture("pytorch_gru_keyword_v2.onnx")), "dana", "retrained", CancellationToken.None);
+        node.Governance.Approve("alice", "m", v2.Version, "ok");
+        await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = v2.Version, Stages = [1.0], Health = window, Gates = noLabels }, CancellationToken.None);
+        try
+        {
+            await Eventually.Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v2 everywhere", 90);
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"rollout {node.Rollouts.Current!.State}: {node.Rollouts.Current.Note}; devices on {string.Join(",", agents.Select(x => $"{x.ModelVersion}/{x.Rollout?.Phase}/{x.Rollout?.Reason}"))}");
+        }
+        await Eventually.Until(() => agents.All(x => x.ModelVersion == v2.Version), "both devices on v2", 30);
+        Assert.Equal(v2.Version, node.DeployedVersion!.Version);
+
+        // v3 misses its latency budget on the devices themselves: they go back to v2, and the rollout aborts.
+        var v3 = await node.RegisterFileAsync(await File.ReadAllBytesAsync(Fixture("pytorch_gru_keyword.onnx")), "dana", "the old weights again", CancellationToken.None);
+        node.Governance.Approve("alice", "m", v3.Version, "ok");
+        var strict = new EdgeMlOps.Aggregator.Rollouts.HealthWindow { WindowSeconds = 1, MinPredictions = 5, LatencyBudgetP95Ms = 1e-6 };
+        await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = v3.Version, Stages = [1.0], Health = strict, Gates = noLabels }, CancellationToken.None);
+        await Eventually.Until(() => agents.All(x => x.Rollout is { Phase: EdgeMlOps.Shared.Protocol.V1.RolloutPhase.RolledBack } p && p.TargetVersion == v3.Version), "every device to revert", 60);
+        await Eventually.Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "the gate to abort", 30);
+        await traffic.CancelAsync();
+        await calls;
+        Assert.All(agents, x =>
+        {
+            Assert.Equal(v2.Version, x.ModelVersion);
+            Assert.Contains("p95 latency", x.Rollout!.Reason, StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
+    public async Task AProfileSentToAFleetWithoutFeatures_IsRefusedAndCounted_NotThrown()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-tensors-" + Guid.NewGuid().ToString("N"));
+        var options = Read(new() { ["Aggregator:Model"] = "onnx:" + Fixture("pytorch_gru_keyword.onnx"), ["Aggregator:ModelInterface:Kind"] = "tensors" }) with
+        {
+            ModelName = "keyword", EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+        };
+        await using var node = new AggregatorNode(options);
+
+        // An empty window (no feature sketches, no class counts) once reached WindowProfile(0, 0) and threw out of the inbox.
+        var outcome = node.Drift.AddProfile("mic-1", new EdgeMlOps.Shared.Protocol.V1.ProfileReport { ModelName = "keyword", ModelVersion = 1, Predictions = 3 });
+        Assert.False(outcome.Accepted);
+        Assert.Equal(EdgeMlOps.Shared.RejectionReason.BadProfile, outcome.Reason);
+        Assert.Contains("served by tensor names", outcome.Detail, StringComparison.Ordinal);
+    }
 }

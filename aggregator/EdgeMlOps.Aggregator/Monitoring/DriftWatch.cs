@@ -76,6 +76,12 @@ public sealed class DriftWatch
             return new OfferOutcome(false, RejectionReason.BadProfile, $"profile of {report.ModelName} v{report.ModelVersion}, which this aggregator does not know");
         }
 
+        if (!_options.Model.IsClassifier)
+        {
+            // No features to sketch and no classes to count: any profile for such a model is not one its devices send.
+            return new OfferOutcome(false, RejectionReason.BadProfile, $"{_options.ModelName} is served by tensor names: its devices send no feature profiles");
+        }
+
         WindowProfile profile;
         try
         {
