@@ -175,4 +175,20 @@ public class TensorModelFleetTests
         Assert.Equal(EdgeMlOps.Shared.RejectionReason.BadProfile, outcome.Reason);
         Assert.Contains("served by tensor names", outcome.Detail, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task RetrainingAndFederatedEvaluation_AreRefusedSayingWhy_ForAModelTheFleetDoesNotTrainOrLabel()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-tensors-" + Guid.NewGuid().ToString("N"));
+        var options = Read(new() { ["Aggregator:Model"] = "onnx:" + Fixture("pytorch_gru_keyword.onnx"), ["Aggregator:ModelInterface:Kind"] = "tensors" }) with
+        {
+            ModelName = "keyword", EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+            Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Mode = EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed },
+        };
+        await using var node = new AggregatorNode(options);
+        var retrain = Assert.Throws<EdgeMlOps.Aggregator.Governance.GovernanceException>(() => node.Pipeline.Start(new EdgeMlOps.Aggregator.Pipeline.PipelineTrigger("manual", "try"), "bob"));
+        Assert.Contains("nothing to retrain: the fleet serves tensors-", retrain.Message, StringComparison.Ordinal);
+        var evaluate = await Assert.ThrowsAsync<InvalidOperationException>(() => node.RunFederatedEvaluationAsync(5, CancellationToken.None));
+        Assert.Contains("served by tensor names: devices hold no labelled samples", evaluate.Message, StringComparison.Ordinal);
+    }
 }

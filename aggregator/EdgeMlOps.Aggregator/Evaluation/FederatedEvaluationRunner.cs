@@ -23,6 +23,7 @@ public sealed class FederatedEvaluationRunner(
     /// <remarks><paramref name="dependenceInputs"/>: inputs whose partial dependence devices measure, on a grid from the version's reference profile.</remarks>
     public async Task<FederatedEvaluationReport> RunAsync(int count, CancellationToken cancellationToken, IReadOnlyList<int>? importanceInputs = null, IReadOnlyList<int>? dependenceInputs = null)
     {
+        if (!options.Model.IsClassifier) throw new InvalidOperationException($"{options.ModelName} is served by tensor names: devices hold no labelled samples to evaluate it on");
         var inputs = (importanceInputs ?? []).Distinct().ToArray();
         if (inputs.Any(i => i < 0 || i >= options.Model.InputDim)) throw new ArgumentOutOfRangeException(nameof(importanceInputs), $"inputs must be in [0, {options.Model.InputDim})");
         var curveInputs = (dependenceInputs ?? []).Distinct().ToArray();

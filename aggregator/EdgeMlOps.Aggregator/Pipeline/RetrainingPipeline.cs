@@ -77,6 +77,7 @@ public sealed class RetrainingPipeline
             throw new GovernanceException("the retraining pipeline needs Governance:Mode=governed: in auto mode every new version is served fleet-wide at once, with no gates or shadow");
         }
 
+        if (ServeOnlyModel.StopReason(_options) is { } serveOnly) throw new GovernanceException($"nothing to retrain: {serveOnly}");
         if (_models.Deployed is not { } deployed) throw new GovernanceException("no deployed version to retrain from: roll out a first version");
         var now = _time.GetUtcNow();
         PipelineRun run;
