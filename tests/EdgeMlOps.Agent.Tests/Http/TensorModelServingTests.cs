@@ -228,4 +228,42 @@ public sealed class TensorModelServingTests
         using var shape = await serving.Http.PostAsync("/v1/infer/bin", new ByteArrayContent(Binary(null, ("frames", [2, 1, 8], Raw(new float[16])))));
         Assert.Equal(HttpStatusCode.UnprocessableEntity, shape.StatusCode); // well framed, but not the declared shape
     }
+
+    [Fact]
+    public async Task BoolDoubleAndInt32Tensors_RoundTripAsJsonAndAsBinary()
+    {
+        var bytes = File.ReadAllBytes(Fixture("typed_passthrough.onnx"));
+        await using var serving = await ServingAgent.StartAsync(UploadedClassifier.OpenTensors(bytes, []), bytes);
+        var json = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/infer",
+            """{"inputs":{"flag":{"dims":[3],"data":[true,false,true]},"x":{"dims":[3],"data":[0.1,-2.5,1e300]},"k":{"dims":[3],"data":[-1,0,2147483646]}}}""");
+        Assert.Equal(HttpStatusCode.OK, json.Status);
+
+        var x = new[] { 0.1, -2.5, 1e300 };
+        var k = new[] { -1, 0, int.MaxValue - 1 };
+        using var binary = await serving.Http.PostAsync("/v1/infer/bin", new ByteArrayContent(Binary(null,
+            ("flag", [3], [1, 0, 1]),
+            ("x", [3], System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.AsSpan()).ToArray()),
+            ("k", [3], System.Runtime.InteropServices.MemoryMarshal.AsBytes(k.AsSpan()).ToArray()))));
+        Assert.Equal(HttpStatusCode.OK, binary.StatusCode);
+        using var fromBinary = JsonDocument.Parse(await binary.Content.ReadAsStringAsync());
+        foreach (var outputs in new[] { json.Body.GetProperty("outputs"), fromBinary.RootElement.GetProperty("outputs") })
+        {
+            Assert.Equal([false, true, false], outputs.GetProperty("not_flag").GetProperty("data").EnumerateArray().Select(v => v.GetBoolean()));
+            Assert.Equal("bool", outputs.GetProperty("not_flag").GetProperty("type").GetString());
+            Assert.Equal([0.2, -5.0, 2e300], outputs.GetProperty("twice").GetProperty("data").EnumerateArray().Select(v => v.GetDouble()));
+            Assert.Equal("double", outputs.GetProperty("twice").GetProperty("type").GetString());
+            Assert.Equal([0, 1, int.MaxValue], outputs.GetProperty("next").GetProperty("data").EnumerateArray().Select(v => v.GetInt32()));
+            Assert.Equal("int32", outputs.GetProperty("next").GetProperty("type").GetString());
+        }
+
+        // An int32 beyond its range, a bool byte that is neither 0 nor 1: refused saying so.
+        var overflow = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/infer",
+            """{"inputs":{"flag":{"dims":[1],"data":[true]},"x":{"dims":[1],"data":[1]},"k":{"dims":[1],"data":[2147483648]}}}""");
+        Assert.Equal(HttpStatusCode.BadRequest, overflow.Status);
+        Assert.Contains("input 'k': 'data' must hold int32 integers", overflow.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        using var notABool = await serving.Http.PostAsync("/v1/infer/bin", new ByteArrayContent(Binary(null, ("flag", [1], [2]))));
+        Assert.Equal(HttpStatusCode.BadRequest, notABool.StatusCode);
+        using var error = JsonDocument.Parse(await notABool.Content.ReadAsStringAsync());
+        Assert.Contains("input 'flag' value 0 is 2, not a bool (0 or 1)", error.RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
 }

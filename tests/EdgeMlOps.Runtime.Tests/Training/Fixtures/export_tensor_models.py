@@ -8,6 +8,8 @@
   mixed_inputs_regressor.onnx  built with python3-onnx: reading float [batch, 3], site string [batch, 1] and
                             count int64 [batch, 1] -> site_code int64 [batch, 1] (ai.onnx.ml CategoryMapper) and
                             value float [batch, 1] (a linear regression over the reading, the count and the site).
+  typed_passthrough.onnx  built with python3-onnx: flag bool [n] -> not_flag (Not), x double [n] -> twice (x * 2),
+                         k int32 [n] -> next (k + 1): every element type devices move besides float, int64 and string.
 tensor_models_expected.json holds a 12-frame sequence and PyTorch's score and state after all of it (what a device
 fed the same frames in chunks, carrying the state, must answer), and the regressor's probe rows with the values numpy
 computes from its weights.
@@ -90,6 +92,29 @@ regressor = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
 regressor.ir_version = 8
 onnx.checker.check_model(regressor, full_check=True)
 onnx.save(regressor, "mixed_inputs_regressor.onnx")
+typed = helper.make_model(helper.make_graph(
+    [
+        helper.make_node("Not", ["flag"], ["not_flag"]),
+        helper.make_node("Mul", ["x", "two"], ["twice"]),
+        helper.make_node("Add", ["k", "one"], ["next"]),
+    ],
+    "typed_passthrough",
+    [
+        helper.make_tensor_value_info("flag", TensorProto.BOOL, ["n"]),
+        helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["n"]),
+        helper.make_tensor_value_info("k", TensorProto.INT32, ["n"]),
+    ],
+    [
+        helper.make_tensor_value_info("not_flag", TensorProto.BOOL, ["n"]),
+        helper.make_tensor_value_info("twice", TensorProto.DOUBLE, ["n"]),
+        helper.make_tensor_value_info("next", TensorProto.INT32, ["n"]),
+    ],
+    [helper.make_tensor("two", TensorProto.DOUBLE, [], [2.0]), helper.make_tensor("one", TensorProto.INT32, [], [1])],
+), opset_imports=[helper.make_opsetid("", 17)], producer_name="export_tensor_models.py")
+typed.ir_version = 8
+onnx.checker.check_model(typed, full_check=True)
+onnx.save(typed, "typed_passthrough.onnx")
+
 reading = np.array([[1.0, 2.0, 3.0], [-0.5, 0.25, 4.0], [0.0, 0.0, 0.0]], dtype=np.float32)
 site = ["south", "west", "east"]
 count = np.array([[4], [0], [7]], dtype=np.int64)
