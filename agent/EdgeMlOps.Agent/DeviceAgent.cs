@@ -89,7 +89,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         _training = new TrainingWorker(options, _slots, dependencies, _headers, _topics, _outbox, Counters, _work.Stopping, _logger);
         _predictor = new Serving.Predictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters);
         _sessions = new Serving.RecurrentSessions(dependencies.Time);
-        _tensors = new Serving.TensorPredictor(_slots, _health, Counters, _sessions);
+        _tensors = new Serving.TensorPredictor(_slots, _health, Counters, _sessions, _profiler);
         Explainer = new Serving.LocalExplainer(_slots, dependencies.Store, options.Explain);
         _slots.ServedChanged += _health.ResetVersion;
         _channel.MessageReceived = OnMessageAsync;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using EdgeMlOps.Agent;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Monitoring;
 using EdgeMlOps.Runtime;
 using EdgeMlOps.Shared.Configuration;
 using EdgeMlOps.Shared.Hashing;
@@ -169,11 +170,11 @@ public class TensorModelFleetTests
         };
         await using var node = new AggregatorNode(options);
 
-        // An empty window (no feature sketches, no class counts) once reached WindowProfile(0, 0) and threw out of the inbox.
+        // An empty window (no sketches, no class counts) once reached WindowProfile(0, 0) and threw out of the inbox.
         var outcome = node.Drift.AddProfile("mic-1", new EdgeMlOps.Shared.Protocol.V1.ProfileReport { ModelName = "keyword", ModelVersion = 1, Predictions = 3 });
         Assert.False(outcome.Accepted);
         Assert.Equal(EdgeMlOps.Shared.RejectionReason.BadProfile, outcome.Reason);
-        Assert.Contains("served by tensor names", outcome.Detail, StringComparison.Ordinal);
+        Assert.Contains("0 feature sketches, the model has 17 inputs", outcome.Detail, StringComparison.Ordinal); // score and h_out (no state declared here) are monitored
     }
 
     [Fact]
@@ -190,5 +191,61 @@ public class TensorModelFleetTests
         Assert.Contains("nothing to retrain: the fleet serves tensors-", retrain.Message, StringComparison.Ordinal);
         var evaluate = await Assert.ThrowsAsync<InvalidOperationException>(() => node.RunFederatedEvaluationAsync(5, CancellationToken.None));
         Assert.Contains("served by tensor names: devices hold no labelled samples", evaluate.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheOutputsOfARegressor_AreMonitored_AgainstAReferenceFormedFromItsFirstProductionRows()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-tensors-" + Guid.NewGuid().ToString("N"));
+        var options = Read(new() { ["Aggregator:Model"] = "onnx:" + Fixture("mixed_inputs_regressor.onnx"), ["Aggregator:ModelInterface:Kind"] = "tensors" }) with
+        {
+            Fleet = "meters", ModelName = "meter", EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+            Monitoring = new EdgeMlOps.Aggregator.Monitoring.MonitoringOptions { Window = TimeSpan.FromSeconds(1) },
+        };
+        Assert.Equal([("value", 1)], options.Model.Graph!.Tensors!.Monitored); // a float row of one value; site_code is int64
+        await using var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        using var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
+        using var http = new HttpClient();
+        await using var agent = new DeviceAgent(
+            new AgentOptions { DeviceId = "meter-1", Fleet = "meters", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey], ProfileWindow = TimeSpan.FromHours(1) },
+            new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100), Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http });
+        await agent.StartAsync(CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
+
+        var random = new Random(12);
+        double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+        async Task<long> WindowOfTrafficAsync(double shift)
+        {
+            for (var call = 0; call < 10; call++)
+            {
+                var reading = Enumerable.Range(0, 30 * 3).Select(i => (float)(Normal() + (i % 3 == 2 ? shift : 0))).ToArray();
+                agent.Infer([
+                    new NamedTensor("reading", TensorElement.Float, [30, 3], reading),
+                    new NamedTensor("site", TensorElement.String, [30, 1], Enumerable.Repeat("north", 30).ToArray()),
+                    new NamedTensor("count", TensorElement.Int64, [30, 1], new long[30]),
+                ]);
+            }
+
+            var accepted = node.ProfilesAccepted;
+            agent.FlushProfile();
+            await Eventually.Until(() => node.ProfilesAccepted > accepted, "the window's profile", 20);
+            var window = Enumerable.Range(-3, 4).Select(d => node.Monitor.WindowOf(DateTimeOffset.UtcNow) + d).Last(w => node.Monitor.Window(1, FleetMonitor.AllCohorts, w) is { Predictions: 300 });
+            await Task.Delay(1100); // the next window starts
+            return window;
+        }
+
+        var first = await WindowOfTrafficAsync(shift: 0);
+        Assert.NotNull(node.Monitor.Reference(1)); // 300 production rows of 'value': the reference
+        var stable = await WindowOfTrafficAsync(shift: 0);
+        var shifted = await WindowOfTrafficAsync(shift: 3); // reading[2] + 3: value + 6
+        var reports = await node.EvaluateDriftAsync(stable, CancellationToken.None);
+        var calm = reports.Single(r => r.Version == 1 && r.Cohort == FleetMonitor.AllCohorts);
+        Assert.Equal(("production", 1, 0), (calm.Reference, calm.Judged, calm.Drifted));
+        reports = await node.EvaluateDriftAsync(shifted, CancellationToken.None);
+        var moved = reports.Single(r => r.Version == 1 && r.Cohort == FleetMonitor.AllCohorts);
+        Assert.Equal(("production", 1, 1), (moved.Reference, moved.Judged, moved.Drifted));
+        Assert.True(moved.DatasetDrift, $"share {moved.Share}");
+        Assert.NotEqual(first, shifted);
     }
 }

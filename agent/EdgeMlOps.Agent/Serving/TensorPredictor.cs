@@ -13,9 +13,10 @@ public sealed class ModelKindException(string message) : InvalidOperationExcepti
 /// <summary>
 /// The request path of a model that is not a classifier: the caller's tensors by name, the recurrent state filled in
 /// from the caller's session (or zeros), one run of the served version, the session's state kept for its next call,
-/// and the run counted in the serving health (latency and errors feed the rollout gates).
+/// and the run counted in the serving health (latency and errors feed the rollout gates) and in the monitoring window
+/// (the declared outputs' values, <see cref="Runtime.MonitoredOutputs"/>).
 /// </summary>
-internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, AgentCounters counters, RecurrentSessions sessions)
+internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, AgentCounters counters, RecurrentSessions sessions, WindowProfiler profiler)
 {
     public TensorAnswer Infer(IReadOnlyList<NamedTensor> inputs, string? sessionId)
     {
@@ -29,7 +30,7 @@ internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, Ag
             if (sessionId is null)
             {
                 // Without a session the caller may pass the state itself; what it leaves out starts from zeros.
-                return new TensorAnswer(Run(inference, [.. inputs, .. stateInputs.Where(s => inputs.All(i => i.Name != s.Name)).Select(NamedTensor.Zeros)]), version, StateReset: false);
+                return new TensorAnswer(Run(model, inference, [.. inputs, .. stateInputs.Where(s => inputs.All(i => i.Name != s.Name)).Select(NamedTensor.Zeros)]), version, StateReset: false);
             }
 
             if (inputs.FirstOrDefault(i => stateInputs.Any(s => s.Name == i.Name)) is { } given)
@@ -39,7 +40,7 @@ internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, Ag
             {
                 var reset = session.Version != version || session.State.Count != stateInputs.Count;
                 var state = reset ? [.. stateInputs.Select(NamedTensor.Zeros)] : session.State;
-                var outputs = Run(inference, [.. inputs, .. state]);
+                var outputs = Run(model, inference, [.. inputs, .. state]);
                 session.Version = version;
                 session.State = [.. tensors.States.Select(s => outputs.Single(o => o.Name == s.Output) with { Name = s.Input })];
                 return new TensorAnswer(outputs, version, reset);
@@ -51,7 +52,7 @@ internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, Ag
         }
     }
 
-    private IReadOnlyList<NamedTensor> Run(InferenceModel inference, IReadOnlyList<NamedTensor> inputs)
+    private IReadOnlyList<NamedTensor> Run(InstalledModel model, InferenceModel inference, IReadOnlyList<NamedTensor> inputs)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         IReadOnlyList<NamedTensor> outputs;
@@ -65,8 +66,10 @@ internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, Ag
             throw;
         }
 
-        health.RecordPrediction(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        health.RecordPrediction(elapsed);
         Interlocked.Increment(ref counters.Predictions);
+        foreach (var row in MonitoredOutputs.Rows(inference.Tensors!, outputs)) profiler.AddPrediction(model.Announcement, row, -1, float.NaN, elapsed);
         return outputs;
     }
 }

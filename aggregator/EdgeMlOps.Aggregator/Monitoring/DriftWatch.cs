@@ -76,10 +76,10 @@ public sealed class DriftWatch
             return new OfferOutcome(false, RejectionReason.BadProfile, $"profile of {report.ModelName} v{report.ModelVersion}, which this aggregator does not know");
         }
 
-        if (!_options.Model.IsClassifier)
+        if (_options.Model.Graph?.Tensors is { MonitoredWidth: 0 })
         {
-            // No features to sketch and no classes to count: any profile for such a model is not one its devices send.
-            return new OfferOutcome(false, RejectionReason.BadProfile, $"{_options.ModelName} is served by tensor names: its devices send no feature profiles");
+            // Nothing monitored (no float output with a fixed row): any profile for such a model is not one its devices send.
+            return new OfferOutcome(false, RejectionReason.BadProfile, $"{_options.ModelName} is served by tensor names and has no monitored outputs: its devices send no profiles");
         }
 
         WindowProfile profile;
@@ -211,7 +211,9 @@ public sealed class DriftWatch
     /// <summary>The fleet monitor with the registry's reference profiles (one that cannot be read is counted and skipped).</summary>
     private FleetMonitor OpenMonitor()
     {
-        var monitor = new FleetMonitor(_options.Monitoring, _options.Model.InputDim, _options.Model.Classes);
+        var monitor = _options.Model.Graph?.Tensors is { } tensors
+            ? new FleetMonitor(_options.Monitoring, tensors.MonitoredWidth, 0, referenceFromProduction: true)
+            : new FleetMonitor(_options.Monitoring, _options.Model.InputDim, _options.Model.Classes);
         foreach (var (version, bytes) in _stores.Registry.References(_options.ModelName))
         {
             try

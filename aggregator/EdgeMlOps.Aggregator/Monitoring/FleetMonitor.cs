@@ -70,7 +70,7 @@ public sealed record DriftReport(
     long Outcomes,
     double Accuracy)
 {
-    /// <summary>What the window was compared with: <c>fleet</c> (the version's reference) or <c>cohort</c> (the cohort's own training sketches).</summary>
+    /// <summary>What the window was compared with: <c>fleet</c> (the version's reference), <c>cohort</c> (the cohort's own training sketches) or <c>production</c> (the version's first production rows, for a model served by tensor names).</summary>
     public string Reference { get; init; } = "fleet";
 }
 
@@ -86,9 +86,21 @@ public sealed record PerformanceView(ulong Version, string Cohort, long Window, 
 /// every feature of a window against the reference. Thread-safe; bounded to the last
 /// <see cref="MonitoringOptions.RetainedWindows"/> windows.
 /// </summary>
-public sealed class FleetMonitor(MonitoringOptions options, int features, int classes)
+/// <remarks>
+/// With <paramref name="referenceFromProduction"/> (a model served by tensor names: no training sketches exist), each
+/// version's reference is formed from its first <see cref="ProductionReferenceRows"/> production rows, fleet-wide;
+/// later windows are tested against it (drift reports say <c>production</c>). Such a reference lives in memory and
+/// forms again after a restart.
+/// </remarks>
+public sealed class FleetMonitor(MonitoringOptions options, int features, int classes, bool referenceFromProduction = false)
 {
     public const string AllCohorts = "all";
+
+    /// <summary>Rows of every monitored value a production-formed reference holds before drift is tested against it.</summary>
+    public const int ProductionReferenceRows = 200;
+
+    private readonly Dictionary<ulong, WindowProfile> _forming = new();
+    private readonly HashSet<ulong> _fromProduction = [];
 
     private readonly object _gate = new();
     private readonly Dictionary<(ulong Version, string Cohort, long Window), WindowProfile> _windows = new();
@@ -114,9 +126,21 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
         {
             Merge((version, AllCohorts, window), profile);
             if (cohort is { Length: > 0 } c && c != AllCohorts) Merge((version, c, window), profile);
+            if (referenceFromProduction && !_references.ContainsKey(version)) FormReference(version, profile);
             var oldest = window - options.RetainedWindows;
             foreach (var key in _windows.Keys.Where(k => k.Window < oldest).ToArray()) _windows.Remove(key);
         }
+    }
+
+    /// <summary>Adds production rows to <paramref name="version"/>'s forming reference; it becomes the reference once every value has enough.</summary>
+    private void FormReference(ulong version, WindowProfile profile)
+    {
+        if (!_forming.TryGetValue(version, out var forming)) _forming[version] = forming = NewProfile();
+        forming.Merge(profile);
+        if (forming.Features.Min(f => f.Count) < ProductionReferenceRows) return;
+        _references[version] = forming;
+        _fromProduction.Add(version);
+        _forming.Remove(version);
     }
 
     private void Merge((ulong, string, long) key, WindowProfile profile)
@@ -157,7 +181,8 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
         lock (_gate)
         {
             var fromRound = _pendingReference is not null;
-            var reference = _pendingReference ?? _references.GetValueOrDefault(parent);
+            // A reference formed from production belongs to its version's outputs: a new version forms its own.
+            var reference = _pendingReference ?? (referenceFromProduction ? null : _references.GetValueOrDefault(parent));
             _pendingReference = null;
             if (reference is not null) _references[version] = reference;
 
@@ -198,7 +223,7 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
             return (own, "cohort");
         }
 
-        return _references.TryGetValue(version, out var fleet) ? (fleet, "fleet") : null;
+        return _references.TryGetValue(version, out var fleet) ? (fleet, _fromProduction.Contains(version) ? "production" : "fleet") : null;
     }
 
     public WindowProfile? Reference(ulong version)

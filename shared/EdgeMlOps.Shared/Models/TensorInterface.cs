@@ -80,7 +80,32 @@ public sealed record TensorInterface
         Outputs = outputs.ToArray();
         States = states.ToArray();
         SourceSha256 = sourceSha256;
+        var monitored = new List<(string, int)>();
+        var used = 0;
+        foreach (var output in Outputs.Where(o => o.Type is TensorElement.Float or TensorElement.Double && States.All(s => s.Output != o.Name)))
+        {
+            var perRow = output.Dims.Skip(1).Aggregate(1L, (a, d) => d <= 0 || a * d > int.MaxValue ? -1 : a * d);
+            if (perRow <= 0 || used >= MaxMonitoredValues) continue;
+            var taken = (int)Math.Min(perRow, MaxMonitoredValues - used);
+            monitored.Add((output.Name, taken));
+            used += taken;
+        }
+
+        Monitored = monitored;
     }
+
+    /// <summary>Most output values per row that monitoring sketches.</summary>
+    public const int MaxMonitoredValues = 64;
+
+    /// <summary>
+    /// What drift monitoring watches for such a model, in order: per row (the first axis; a rank-0 output is one row), the
+    /// first <c>Taken</c> values of each float or double output that is not a state and has fixed axes after the first —
+    /// a score, a regression value, the head of an embedding — at most <see cref="MaxMonitoredValues"/> in all.
+    /// </summary>
+    public IReadOnlyList<(string Output, int Taken)> Monitored { get; }
+
+    /// <summary>Values per monitored row (0: nothing to monitor).</summary>
+    public int MonitoredWidth => Monitored.Sum(m => m.Taken);
 
     public IReadOnlyList<TensorSignature> Inputs { get; }
 

@@ -31,7 +31,8 @@ public sealed class WindowProfile
     /// <param name="categorical">Indices of the inputs that carry category codes (profiled with frequent-items sketches).</param>
     public WindowProfile(int features, int classes, IEnumerable<int>? categorical = null)
     {
-        if (features <= 0 || classes <= 0) throw new ArgumentOutOfRangeException(nameof(features));
+        // No classes (0) is a model that is not a classifier: its rows are monitored outputs, with no class counts.
+        if (features <= 0 || classes < 0) throw new ArgumentOutOfRangeException(nameof(features));
         var categories = new SortedSet<int>(categorical ?? []);
         if (categories.Count > 0 && (categories.Min < 0 || categories.Max >= features)) throw new ArgumentOutOfRangeException(nameof(categorical), $"categorical feature indices must be in [0, {features})");
         CategoricalFeatures = categories.ToArray();
