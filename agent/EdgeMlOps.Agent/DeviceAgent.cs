@@ -164,6 +164,9 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// <summary>Inference latency of every local prediction since start.</summary>
     public EdgeMlOps.Shared.Monitoring.LatencyHistogram InferenceLatency => _health.Latency;
 
+    /// <summary>Runs of the served model that failed in ONNX Runtime (the rollout gates compare their rate).</summary>
+    public long InferenceErrors => _health.InferenceErrors;
+
     public int OutboxPending => _deps.Outbox.Count;
 
     public long OutboxDropped => _deps.Outbox.Dropped;

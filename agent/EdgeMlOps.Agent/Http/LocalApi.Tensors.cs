@@ -31,6 +31,12 @@ public sealed partial class LocalApi
         {
             return Error(json, 409, ex.Message); // the served version changed kind between the check and the run
         }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException ex)
+        {
+            // Inputs of the declared types and shapes that the model itself cannot run (e.g. batches that disagree):
+            // counted as an inference error (the rollout gates read it) and said, rather than a bare "internal error".
+            return Error(json, 500, "the model failed on these inputs: " + ex.Message);
+        }
 
         json.WriteNumber("modelVersion", answer.ModelVersion);
         if (session is not null)

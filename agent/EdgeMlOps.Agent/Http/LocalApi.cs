@@ -231,6 +231,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         w.WriteNumber("outboxUnheard", Interlocked.Read(ref _agent.Counters.OutboxUnheard));
         w.WriteString("executionProvider", _agent.ExecutionProvider);
         w.WriteNumber("predictions", _agent.InferenceLatency.Count);
+        w.WriteNumber("inferenceErrors", _agent.InferenceErrors);
         w.WriteNumber("latencyP50Ms", _agent.InferenceLatency.Quantile(0.5).TotalMilliseconds);
         w.WriteNumber("latencyP95Ms", _agent.InferenceLatency.Quantile(0.95).TotalMilliseconds);
         w.WriteNumber("latencyP99Ms", _agent.InferenceLatency.Quantile(0.99).TotalMilliseconds);

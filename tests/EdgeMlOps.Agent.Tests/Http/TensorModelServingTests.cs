@@ -118,6 +118,13 @@ public sealed class TensorModelServingTests
             Assert.Contains(message, refused.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
         }
 
+        // Declared shapes each, but batches that disagree: the model itself fails; said, and counted as an inference error.
+        var errorsBefore = (await http.SendJsonAsync(HttpMethod.Get, "/v1/health")).Body.GetProperty("inferenceErrors").GetInt64();
+        var mismatch = await http.SendJsonAsync(HttpMethod.Post, "/v1/infer", request.Replace("\"count\":{\"dims\":[3,1],\"data\":[4,0,7]}", "\"count\":{\"dims\":[2,1],\"data\":[4,0]}", StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.InternalServerError, mismatch.Status);
+        Assert.StartsWith("the model failed on these inputs: ", mismatch.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(errorsBefore + 1, (await http.SendJsonAsync(HttpMethod.Get, "/v1/health")).Body.GetProperty("inferenceErrors").GetInt64());
+
         // The device still answers after every refusal.
         Assert.Equal(HttpStatusCode.OK, (await http.SendJsonAsync(HttpMethod.Post, "/v1/infer", request)).Status);
     }
