@@ -271,6 +271,9 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// </summary>
     public Serving.TensorAnswer Infer(IReadOnlyList<EdgeMlOps.Runtime.NamedTensor> inputs, string? sessionId = null) => _tensors.Infer(inputs, sessionId);
 
+    /// <summary>The served model's tensor interface, or null when it is a classifier (or nothing is installed).</summary>
+    public EdgeMlOps.Shared.Models.TensorInterface? ServedTensors => _tensors.Served();
+
     /// <summary>Recurrent sessions held, and how many were dropped (idle or over the cap).</summary>
     public (int Held, long Evicted) RecurrentSessions => (_sessions.Count, _sessions.Evicted);
 

@@ -10,10 +10,8 @@ public sealed partial class LocalApi
 {
     private int Infer(ReadOnlySpan<byte> body, Utf8JsonWriter json, bool binary)
     {
-        var info = _agent.CurrentModel;
-        if (info is null) return Error(json, 503, "no model installed yet");
-        if (info.Architecture.Graph?.Tensors is null) return Error(json, 409, "this model is a classifier: POST /v1/predict with {\"features\": [...]}");
-        var declared = Shared.Models.ModelArchitectures.ToSpec(info.Architecture).Graph!.Tensors!;
+        if (_agent.CurrentModel is null) return Error(json, 503, "no model installed yet");
+        if (_agent.ServedTensors is not { } declared) return Error(json, 409, "this model is a classifier: POST /v1/predict with {\"features\": [...]}");
         var parsed = binary
             ? TensorBinary.TryParse(body, declared, out var inputs, out var session, out var error)
             : TensorJson.TryParse(body, declared, out inputs, out session, out error);

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using EdgeMlOps.Runtime;
 using EdgeMlOps.Shared.Models;
@@ -25,6 +26,7 @@ public static class TensorBinary
 
     public static bool TryParse(ReadOnlySpan<byte> body, TensorInterface declared, out List<NamedTensor> inputs, out string? session, out string? error)
     {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("the binary body is read as little-endian memory");
         inputs = [];
         session = null;
         var reader = new Reader(body);
@@ -64,31 +66,22 @@ public static class TensorBinary
         var bytes = reader.Take((int)(elements * width));
         switch (signature.Type)
         {
+            // The wire is little-endian and so is every target the agent ships for (x64, arm64): a reinterpreting copy.
             case TensorElement.Float:
-                var f = new float[elements];
-                for (var i = 0; i < f.Length; i++) f[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(i * 4)..]);
-                data = f;
+                data = MemoryMarshal.Cast<byte, float>(bytes).ToArray();
                 break;
             case TensorElement.Double:
-                var d = new double[elements];
-                for (var i = 0; i < d.Length; i++) d[i] = BinaryPrimitives.ReadDoubleLittleEndian(bytes[(i * 8)..]);
-                data = d;
+                data = MemoryMarshal.Cast<byte, double>(bytes).ToArray();
                 break;
             case TensorElement.Int64:
-                var l = new long[elements];
-                for (var i = 0; i < l.Length; i++) l[i] = BinaryPrimitives.ReadInt64LittleEndian(bytes[(i * 8)..]);
-                data = l;
+                data = MemoryMarshal.Cast<byte, long>(bytes).ToArray();
                 break;
             case TensorElement.Int32:
-                var n = new int[elements];
-                for (var i = 0; i < n.Length; i++) n[i] = BinaryPrimitives.ReadInt32LittleEndian(bytes[(i * 4)..]);
-                data = n;
+                data = MemoryMarshal.Cast<byte, int>(bytes).ToArray();
                 break;
             case TensorElement.Bool:
                 if (bytes.IndexOfAnyExcept((byte)0, (byte)1) is var bad and >= 0) return Fail($"input '{signature.Name}' value {bad} is {bytes[bad]}, not a bool (0 or 1)", out error);
-                var b = new bool[elements];
-                for (var i = 0; i < b.Length; i++) b[i] = bytes[i] == 1;
-                data = b;
+                data = MemoryMarshal.Cast<byte, bool>(bytes).ToArray();
                 break;
             default:
                 var s = new string[elements];

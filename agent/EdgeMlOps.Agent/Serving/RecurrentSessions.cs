@@ -17,6 +17,7 @@ internal sealed class RecurrentSessions(TimeProvider time)
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(10);
 
     private readonly Dictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    private DateTimeOffset _lastSweep;
 
     /// <summary>Sessions dropped to stay within <see cref="MaxSessions"/> or after <see cref="IdleTimeout"/>.</summary>
     public long Evicted { get; private set; }
@@ -35,9 +36,20 @@ internal sealed class RecurrentSessions(TimeProvider time)
         lock (_sessions)
         {
             var now = time.GetUtcNow();
-            foreach (var idle in _sessions.Where(p => now - p.Value.LastUsed > IdleTimeout).Select(p => p.Key).ToList())
+            if (now - _lastSweep >= TimeSpan.FromMinutes(1))
             {
-                _sessions.Remove(idle);
+                // Once a minute, not per call: a session is dropped at most a minute after its idle timeout.
+                _lastSweep = now;
+                foreach (var idle in _sessions.Where(p => now - p.Value.LastUsed > IdleTimeout).Select(p => p.Key).ToList())
+                {
+                    _sessions.Remove(idle);
+                    Evicted++;
+                }
+            }
+
+            if (_sessions.TryGetValue(id, out var known) && now - known.LastUsed > IdleTimeout)
+            {
+                _sessions.Remove(id); // idle too long: starts again from zeros, as if swept
                 Evicted++;
             }
 

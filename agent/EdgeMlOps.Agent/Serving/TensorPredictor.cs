@@ -18,6 +18,21 @@ public sealed class ModelKindException(string message) : InvalidOperationExcepti
 /// </summary>
 internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, AgentCounters counters, RecurrentSessions sessions, WindowProfiler profiler)
 {
+    /// <summary>The served version's tensor interface (read once when it was loaded), or null for a classifier or no model.</summary>
+    public Shared.Models.TensorInterface? Served()
+    {
+        var model = slots.EnterServed();
+        if (model is null) return null;
+        try
+        {
+            return model.Inference.Value.Tensors;
+        }
+        finally
+        {
+            model.Exit();
+        }
+    }
+
     public TensorAnswer Infer(IReadOnlyList<NamedTensor> inputs, string? sessionId)
     {
         var model = slots.EnterServed() ?? throw new InvalidOperationException("No model is installed yet.");
