@@ -247,9 +247,9 @@ public sealed record AggregatorOptions
 
         var path = text[UploadedModelPrefix.Length..];
         if (r.String("ModelInterface:Kind", "classifier") is var kind && kind != "classifier") return ReadTensorModel(r, path, kind);
-        foreach (var key in new[] { "State", "Outputs" })
+        foreach (var key in new[] { "State", "Outputs", "Embedding" })
         {
-            r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "applies only to ModelInterface:Kind=tensors (a classifier is fed features and answers class scores)");
+            r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "applies only to ModelInterface:Kind=tensors (a classifier is fed features and answers class scores; its features are what monitoring watches)");
         }
 
         var optimizerText = r.String("ModelInterface:Optimizer", "sgd");
@@ -277,7 +277,8 @@ public sealed record AggregatorOptions
     /// <summary>
     /// <c>ModelInterface:Kind=tensors</c>: a model that is not a classifier, served by tensor names and not trained;
     /// <c>ModelInterface:State</c> pairs an output fed back to an input per caller session (<c>h_in&gt;h_out,…</c>),
-    /// <c>ModelInterface:Outputs</c> names the outputs served (default: all). A classifier's keys are refused with it.
+    /// <c>ModelInterface:Outputs</c> names the outputs served (default: all), <c>ModelInterface:Embedding</c> a value of
+    /// the graph monitoring sketches (its width measured by a run). A classifier's keys are refused with it.
     /// </summary>
     private static (ModelSpec Model, UploadedClassifier? Source) ReadTensorModel(ConfigReader r, string path, string kind)
     {
@@ -300,7 +301,20 @@ public sealed record AggregatorOptions
         if (kind != "tensors") return (fallback, null);
         try
         {
-            var source = UploadedClassifier.OpenTensors(File.ReadAllBytes(path), states, outputs);
+            var bytes = File.ReadAllBytes(path);
+            var source = UploadedClassifier.OpenTensors(bytes, states, outputs);
+            if (r.OptionalString("ModelInterface:Embedding") is { Length: > 0 } embedding)
+            {
+                try
+                {
+                    source = UploadedClassifier.OpenTensors(bytes, states, outputs, Registry.TensorModelProbe.MeasureEmbedding(bytes, source.Spec.Graph!.Tensors!, embedding));
+                }
+                catch (InvalidDataException ex)
+                {
+                    r.Require(false, "ModelInterface:Embedding", ex.Message);
+                }
+            }
+
             return (source.Spec, source);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)

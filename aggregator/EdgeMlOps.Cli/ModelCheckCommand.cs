@@ -119,6 +119,8 @@ internal static class ModelCheckCommand
             Line(console, $"as a model served by tensor names (ModelInterface:Kind=tensors{stateKey}): callers feed {string.Join(", ", t.CallerInputs.Select(i => i.CanonicalText))} "
                 + $"to POST /v1/infer and read {string.Join(", ", t.Outputs.Select(o => o.CanonicalText))}; served only, no rounds; spec {tensors}");
             if (states.Count > 0) Line(console, $"           state pairs are read from equal types and shapes: confirm {string.Join(", ", states.Select(s => $"{s.Output} → {s.Input}"))} is what the model carries");
+            Line(console, $"           monitoring sketches {(t.MonitoredWidth > 0 ? string.Join(", ", t.Monitored.Select(m => $"{m.Output} ({(m.Taken == 1 ? "1 value" : $"the first {m.Taken} values")} per row)")) : "no output (none is a float row)")}"
+                + (EmbeddingExposure.Candidates(model) is { Count: > 0 } late ? $"; to watch the inputs' drift, declare an embedding (ModelInterface:Embedding=VALUE), e.g. one of {string.Join(", ", late)}" : string.Empty));
         }
         catch (InvalidDataException ex)
         {

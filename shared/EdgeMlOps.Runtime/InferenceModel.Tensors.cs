@@ -21,6 +21,8 @@ public sealed partial class InferenceModel
             else if (actual.Dimensions.Length != declared.Dims.Count) problems.Add($"{role} '{declared.Name}' has {actual.Dimensions.Length} axes, declared {declared.Dims.Count}");
         }
 
+        if (tensors.Embedding is { } embedding && (!session.OutputMetadata.TryGetValue(embedding.Name, out var read) || !read.IsTensor || read.ElementDataType != TensorElementType.Float))
+            problems.Add($"the embedding '{embedding.Name}' is not a float tensor the graph computes");
         if (session.InputMetadata.Keys.FirstOrDefault(name => tensors.Inputs.All(t => t.Name != name)) is { } undeclared) problems.Add($"input '{undeclared}' is not declared");
         if (problems.Count > 0) throw new InvalidDataException("the graph is not the declared one: " + string.Join("; ", problems));
     }
@@ -33,14 +35,31 @@ public sealed partial class InferenceModel
     public IReadOnlyList<NamedTensor> Run(IReadOnlyList<NamedTensor> inputs)
     {
         var tensors = Tensors ?? throw new InvalidOperationException($"{Spec} is a classifier: use Predict");
+        return Run(tensors, inputs, tensors.Outputs);
+    }
+
+    /// <summary>
+    /// <see cref="Run(IReadOnlyList{NamedTensor})"/>, and the declared embedding's value of the same run (null when none
+    /// is declared), which monitoring sketches and the caller never sees.
+    /// </summary>
+    public (IReadOnlyList<NamedTensor> Outputs, NamedTensor? Embedding) RunWithEmbedding(IReadOnlyList<NamedTensor> inputs)
+    {
+        var tensors = Tensors ?? throw new InvalidOperationException($"{Spec} is a classifier: use Predict");
+        if (tensors.Embedding is not { } embedding) return (Run(tensors, inputs, tensors.Outputs), null);
+        var all = Run(tensors, inputs, [.. tensors.Outputs, new TensorSignature(embedding.Name, TensorElement.Float, [-1])]);
+        return (all.Take(tensors.Outputs.Count).ToArray(), all[^1]);
+    }
+
+    private IReadOnlyList<NamedTensor> Run(TensorInterface tensors, IReadOnlyList<NamedTensor> inputs, IReadOnlyList<TensorSignature> fetched)
+    {
         Check(tensors, inputs);
         var values = new List<OrtValue>(inputs.Count);
         try
         {
             foreach (var input in inputs) values.Add(ToOrtValue(input));
             using var options = new RunOptions();
-            using var results = _session.Run(options, [.. inputs.Select(i => i.Name)], values, [.. tensors.Outputs.Select(o => o.Name)]);
-            return [.. results.Select((value, i) => FromOrtValue(tensors.Outputs[i], value))];
+            using var results = _session.Run(options, [.. inputs.Select(i => i.Name)], values, [.. fetched.Select(o => o.Name)]);
+            return [.. results.Select((value, i) => FromOrtValue(fetched[i], value))];
         }
         finally
         {

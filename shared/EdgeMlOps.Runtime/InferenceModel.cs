@@ -28,7 +28,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     {
         Sha256 = ContentHash.Sha256Hex(bytes);
         Weights = weights;
-        var opened = OrtSessions.Open(bytes, settings);
+        var opened = OrtSessions.Open(weights.Spec.Graph?.Tensors?.Embedding is { } embedding ? EmbeddingExposure.WithOutput(bytes, embedding.Name) : bytes, settings);
         _session = opened.Session;
         ExecutionProvider = opened.Provider;
         ProviderFallback = opened.FallbackReason;

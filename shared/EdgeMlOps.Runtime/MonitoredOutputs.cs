@@ -8,15 +8,15 @@ public static class MonitoredOutputs
     /// <summary>Most rows of one call that are sketched (a large batch is sampled from its start).</summary>
     public const int MaxRowsPerCall = 64;
 
-    /// <summary>One float vector of <see cref="TensorInterface.MonitoredWidth"/> values per row; none when the outputs do not have the declared per-row shape.</summary>
-    public static IReadOnlyList<float[]> Rows(TensorInterface tensors, IReadOnlyList<NamedTensor> outputs)
+    /// <summary>One float vector of <see cref="TensorInterface.MonitoredWidth"/> values per row (the outputs', then the <paramref name="embedding"/>'s); none when they do not have the declared per-row shape.</summary>
+    public static IReadOnlyList<float[]> Rows(TensorInterface tensors, IReadOnlyList<NamedTensor> outputs, NamedTensor? embedding = null)
     {
         if (tensors.MonitoredWidth == 0) return [];
         var parts = new List<(NamedTensor Tensor, int PerRow, int Taken)>();
         var rows = long.MaxValue;
         foreach (var (name, taken) in tensors.Monitored)
         {
-            if (outputs.FirstOrDefault(o => o.Name == name) is not { } tensor) return [];
+            if ((embedding?.Name == name ? embedding : outputs.FirstOrDefault(o => o.Name == name)) is not { } tensor) return [];
             var count = tensor.Dims.Length == 0 ? 1 : tensor.Dims[0];
             var perRow = count <= 0 ? 0 : tensor.Data.Length / count;
             if (perRow < taken || count * perRow != tensor.Data.Length) return [];

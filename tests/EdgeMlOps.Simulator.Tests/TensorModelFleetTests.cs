@@ -248,4 +248,56 @@ public class TensorModelFleetTests
         Assert.True(moved.DatasetDrift, $"share {moved.Share}");
         Assert.NotEqual(first, shifted);
     }
+
+    [Fact]
+    public async Task TheDeclaredEmbeddingOfAnImageModel_IsSketchedOnTheDevice_AndADarkerCameraDriftsIt()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-tensors-" + Guid.NewGuid().ToString("N"));
+        var embedding = JsonDocument.Parse(File.ReadAllText(Fixture("image_scorer_expected.json"))).RootElement.GetProperty("embedding").GetString()!;
+        var options = Read(new()
+        {
+            ["Aggregator:Model"] = "onnx:" + Fixture("pytorch_image_scorer.onnx"), ["Aggregator:ModelInterface:Kind"] = "tensors", ["Aggregator:ModelInterface:Embedding"] = embedding,
+        }) with
+        {
+            Fleet = "cameras", ModelName = "scorer", EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+            Monitoring = new EdgeMlOps.Aggregator.Monitoring.MonitoringOptions { Window = TimeSpan.FromSeconds(1) },
+        };
+        Assert.Equal(17, options.Model.Graph!.Tensors!.MonitoredWidth); // the score and the 16 pooled features, not 784 pixels
+        await using var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        using var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
+        using var http = new HttpClient();
+        await using var agent = new DeviceAgent(
+            new AgentOptions { DeviceId = "cam-1", Fleet = "cameras", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey], ProfileWindow = TimeSpan.FromHours(1) },
+            new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100), Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http });
+        await agent.StartAsync(CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
+        Assert.Equal(embedding, agent.CurrentModel!.Architecture.Graph.Tensors.Embedding); // signed in the manifest it installed
+
+        var random = new Random(7);
+        async Task<long> WindowOfImagesAsync(float brightness)
+        {
+            for (var call = 0; call < 10; call++)
+            {
+                var images = Enumerable.Range(0, 30 * 784).Select(_ => (float)random.NextDouble() * brightness).ToArray();
+                var answer = agent.Infer([new NamedTensor("image", TensorElement.Float, [30, 1, 28, 28], images)], sessionId: null);
+                Assert.Equal(["score"], answer.Outputs.Select(o => o.Name)); // the embedding is never in an answer
+            }
+
+            var accepted = node.ProfilesAccepted;
+            agent.FlushProfile();
+            await Eventually.Until(() => node.ProfilesAccepted > accepted, "the window's profile", 20);
+            var window = Enumerable.Range(-3, 4).Select(d => node.Monitor.WindowOf(DateTimeOffset.UtcNow) + d).Last(w => node.Monitor.Window(1, FleetMonitor.AllCohorts, w) is { Predictions: 300 });
+            await Task.Delay(1100); // the next window starts
+            return window;
+        }
+
+        await WindowOfImagesAsync(brightness: 1);
+        Assert.Equal(17, node.Monitor.Reference(1)!.Features.Length);
+        var calm = (await node.EvaluateDriftAsync(await WindowOfImagesAsync(brightness: 1), CancellationToken.None)).Single(r => r.Version == 1 && r.Cohort == FleetMonitor.AllCohorts);
+        var dark = (await node.EvaluateDriftAsync(await WindowOfImagesAsync(brightness: 0.6f), CancellationToken.None)).Single(r => r.Version == 1 && r.Cohort == FleetMonitor.AllCohorts);
+        Assert.Equal("production", calm.Reference);
+        Assert.True(calm.Judged >= 10 && !calm.DatasetDrift, $"the same camera: {calm.Drifted} of {calm.Judged} drifted");
+        Assert.True(dark.DatasetDrift && dark.Drifted >= dark.Judged / 2, $"a darker camera: {dark.Drifted} of {dark.Judged} drifted");
+    }
 }

@@ -72,6 +72,15 @@ public sealed partial class LocalApi
             w.WriteEndArray();
         }
 
+        if (tensors.Embedding.Length > 0)
+        {
+            // What monitoring sketches of each call besides the outputs; never in an answer.
+            w.WriteStartObject("embedding");
+            w.WriteString("name", tensors.Embedding);
+            w.WriteNumber("width", tensors.EmbeddingWidth);
+            w.WriteEndObject();
+        }
+
         w.WriteEndObject();
     }
 }

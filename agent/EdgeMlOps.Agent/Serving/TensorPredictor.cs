@@ -14,7 +14,7 @@ public sealed class ModelKindException(string message) : InvalidOperationExcepti
 /// The request path of a model that is not a classifier: the caller's tensors by name, the recurrent state filled in
 /// from the caller's session (or zeros), one run of the served version, the session's state kept for its next call,
 /// and the run counted in the serving health (latency and errors feed the rollout gates) and in the monitoring window
-/// (the declared outputs' values, <see cref="Runtime.MonitoredOutputs"/>).
+/// (the declared outputs' values and the declared embedding's, <see cref="Runtime.MonitoredOutputs"/>).
 /// </summary>
 internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, AgentCounters counters, RecurrentSessions sessions, WindowProfiler profiler)
 {
@@ -71,9 +71,10 @@ internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, Ag
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         IReadOnlyList<NamedTensor> outputs;
+        NamedTensor? embedding;
         try
         {
-            outputs = inference.Run(inputs);
+            (outputs, embedding) = inference.RunWithEmbedding(inputs);
         }
         catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
@@ -84,7 +85,7 @@ internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, Ag
         var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
         health.RecordPrediction(elapsed);
         Interlocked.Increment(ref counters.Predictions);
-        foreach (var row in MonitoredOutputs.Rows(inference.Tensors!, outputs)) profiler.AddPrediction(model.Announcement, row, -1, float.NaN, elapsed);
+        foreach (var row in MonitoredOutputs.Rows(inference.Tensors!, outputs, embedding)) profiler.AddPrediction(model.Announcement, row, -1, float.NaN, elapsed);
         return outputs;
     }
 }

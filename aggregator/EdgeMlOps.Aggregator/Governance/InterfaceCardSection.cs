@@ -24,7 +24,8 @@ internal static class InterfaceCardSection
         var rows = new List<IReadOnlyList<string>>();
         rows.Add(spec.Graph is { Tensors: { } tensors }
             ? ["served as", "uploaded model, by tensor names", $"the file {EdgeMlOps.Shared.Hashing.ContentHash.Sha256Hex(inference)} byte for byte, not trained; callers feed {string.Join(", ", tensors.CallerInputs.Select(t => t.CanonicalText))} to POST /v1/infer"
-                + (tensors.States.Count > 0 ? $"; state kept per session: {string.Join(", ", tensors.States.Select(s => $"{s.Output} → {s.Input}"))}" : string.Empty)]
+                + (tensors.States.Count > 0 ? $"; state kept per session: {string.Join(", ", tensors.States.Select(s => $"{s.Output} → {s.Input}"))}" : string.Empty)
+                + (tensors.Embedding is { } e ? $"; monitoring sketches the embedding '{e.Name}' ({e.Width} values per row, the first {Math.Min(e.Width, EdgeMlOps.Shared.Models.TensorEmbedding.MaxMonitoredValues)} sketched)" : string.Empty)]
             : spec.Graph is { } graph
             ? ["served as", "uploaded graph", $"the file {graph.SourceSha256} with new values in its trained tensors only (version 1: the file itself); samples [{string.Join(", ", graph.SampleDims)}] into '{graph.FeaturesInput}', class {(graph.ScoresAreLogits ? "logits" : "probabilities")} from '{graph.ScoresOutput}'"]
             : ["served as", "generated dense classifier", $"{spec}: rebuilt from the version's weights"]);

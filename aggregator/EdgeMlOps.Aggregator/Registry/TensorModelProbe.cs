@@ -31,9 +31,10 @@ public static class TensorModelProbe
             for (var call = 0; call < (tensors.States.Count > 0 ? 2 : 1); call++)
             {
                 IReadOnlyList<NamedTensor> outputs;
+                NamedTensor? embedding;
                 try
                 {
-                    outputs = loaded.Run(inputs);
+                    (outputs, embedding) = loaded.RunWithEmbedding(inputs);
                 }
                 catch (OnnxRuntimeException ex)
                 {
@@ -46,6 +47,9 @@ public static class TensorModelProbe
                     if (output.Data is float[] f && Array.FindIndex(f, v => !float.IsFinite(v)) is var bad and >= 0) throw new InvalidDataException($"output '{declared.Name}' has a non-finite value at {bad} on probe inputs");
                 }
 
+                if (tensors.Embedding is { } watched && embedding is not null && PerRow(embedding) != watched.Width)
+                    throw new InvalidDataException($"the embedding '{watched.Name}' came out with shape [{string.Join(", ", embedding.Dims)}], not {watched.Width} values per row");
+                if (embedding?.Data is float[] e && Array.FindIndex(e, v => !float.IsFinite(v)) is var badE and >= 0) throw new InvalidDataException($"the embedding '{embedding.Name}' has a non-finite value at {badE} on probe inputs");
                 foreach (var (input, output) in tensors.States)
                 {
                     var state = outputs.Single(o => o.Name == output);
@@ -56,9 +60,61 @@ public static class TensorModelProbe
         }
     }
 
-    private static NamedTensor Probe(TensorSignature input)
+    /// <summary>
+    /// The declared embedding's values per row, measured: the model run with the caller's axes at 1 and again at 2
+    /// (state at zeros), its value read per row of its first axis both times; a width that depends on a chosen axis
+    /// (a frame count) is refused, since sketches need the same values in every row.
+    /// </summary>
+    public static TensorEmbedding MeasureEmbedding(byte[] bytes, TensorInterface tensors, string name)
     {
-        var dims = input.Dims.Select(d => d == -1 ? 1 : d).ToArray();
+        TensorInterface reading; // read with a placeholder width: the run returns the whole value
+        try
+        {
+            reading = tensors with { Embedding = new TensorEmbedding(name, 1) };
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException(ex.Message, ex);
+        }
+
+        InferenceModel loaded;
+        try
+        {
+            loaded = InferenceModel.Load(bytes, ModelSpec.ForTensors(reading));
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new InvalidDataException($"ONNX Runtime cannot load it with '{name}' read: {ex.Message}", ex);
+        }
+
+        using (loaded)
+        {
+            var widths = new List<long>();
+            foreach (var size in new[] { 1, 2 })
+            {
+                var inputs = tensors.Inputs.Select(i => tensors.States.Any(s => s.Input == i.Name) ? NamedTensor.Zeros(i) : Probe(i, size)).ToList();
+                try
+                {
+                    widths.Add(PerRow(loaded.RunWithEmbedding(inputs).Embedding!));
+                }
+                catch (OnnxRuntimeException ex)
+                {
+                    throw new InvalidDataException($"it does not run on probe inputs: {ex.Message}", ex);
+                }
+            }
+
+            if (widths[0] != widths[1] || widths[0] is < 1 or > TensorEmbedding.MaxWidth)
+                throw new InvalidDataException($"'{name}' has {widths[0]} values per row with the caller's axes at 1 and {widths[1]} at 2; an embedding needs the same number in every row (1 to {TensorEmbedding.MaxWidth})");
+            return new TensorEmbedding(name, (int)widths[0]);
+        }
+    }
+
+    /// <summary>Values per row of the first axis (a rank-0 value is one row).</summary>
+    private static long PerRow(NamedTensor value) => value.Dims.Length == 0 || value.Dims[0] <= 0 ? value.Data.Length : value.Data.Length / value.Dims[0];
+
+    private static NamedTensor Probe(TensorSignature input, int chosen = 1)
+    {
+        var dims = input.Dims.Select(d => d == -1 ? chosen : d).ToArray();
         var zeros = NamedTensor.Zeros(new TensorSignature(input.Name, input.Type, dims));
         return input.Type switch
         {

@@ -61,6 +61,8 @@ public static class ModelArchitectures
             Inputs = { tensors.Inputs.Select(Signature) },
             Outputs = { tensors.Outputs.Select(Signature) },
             States = { tensors.States.Select(s => new TensorStatePair { Input = s.Input, Output = s.Output }) },
+            Embedding = tensors.Embedding?.Name ?? string.Empty,
+            EmbeddingWidth = tensors.Embedding?.Width ?? 0,
         };
     }
 
@@ -75,6 +77,9 @@ public static class ModelArchitectures
         static TensorSignature Signature(TensorSignatureSpec t) =>
             new(t.Name, Enum.TryParse<TensorElement>(t.Type, ignoreCase: true, out var type) && !int.TryParse(t.Type, out _) ? type : throw new ArgumentException($"tensor '{t.Name}' has the unknown element type '{t.Type}'"), t.Dims);
         return ModelSpec.ForTensors(new TensorInterface([.. tensors.Inputs.Select(Signature)], [.. tensors.Outputs.Select(Signature)],
-            [.. tensors.States.Select(s => (s.Input, s.Output))], graph.SourceSha256));
+            [.. tensors.States.Select(s => (s.Input, s.Output))], graph.SourceSha256)
+        {
+            Embedding = tensors.Embedding.Length > 0 || tensors.EmbeddingWidth != 0 ? new TensorEmbedding(tensors.Embedding, tensors.EmbeddingWidth) : null,
+        });
     }
 }

@@ -91,7 +91,28 @@ public sealed record TensorInterface
             used += taken;
         }
 
+        _outputsMonitored = monitored;
         Monitored = monitored;
+    }
+
+    private readonly IReadOnlyList<(string Output, int Taken)> _outputsMonitored;
+    private readonly TensorEmbedding? _embedding;
+
+    /// <summary>
+    /// A float value of the graph — usually an intermediate one such as a pooled feature vector, or an output — whose
+    /// values per row monitoring sketches instead of a large raw input (an image, audio): the input drift of such a
+    /// model. Devices fetch it beside the served outputs; callers never see it. Null: the outputs alone are watched.
+    /// </summary>
+    public TensorEmbedding? Embedding
+    {
+        get => _embedding;
+        init
+        {
+            if (value is not null && Inputs.Any(i => i.Name == value.Name)) throw new ArgumentException($"Invalid tensor interface: the embedding '{value.Name}' is an input; declare a value the model computes");
+            if (value is not null && States.Any(s => s.Output == value.Name)) throw new ArgumentException($"Invalid tensor interface: the embedding '{value.Name}' is a state output");
+            _embedding = value;
+            Monitored = value is null ? _outputsMonitored : [.. _outputsMonitored.Where(m => m.Output != value.Name), (value.Name, Math.Min(value.Width, TensorEmbedding.MaxMonitoredValues))];
+        }
     }
 
     /// <summary>Most output values per row that monitoring sketches.</summary>
@@ -100,9 +121,10 @@ public sealed record TensorInterface
     /// <summary>
     /// What drift monitoring watches for such a model, in order: per row (the first axis; a rank-0 output is one row), the
     /// first <c>Taken</c> values of each float or double output that is not a state and has fixed axes after the first —
-    /// a score, a regression value, the head of an embedding — at most <see cref="MaxMonitoredValues"/> in all.
+    /// a score, a regression value, the head of an embedding — at most <see cref="MaxMonitoredValues"/> in all; then the
+    /// declared <see cref="Embedding"/>'s first values (at most <see cref="TensorEmbedding.MaxMonitoredValues"/>).
     /// </summary>
-    public IReadOnlyList<(string Output, int Taken)> Monitored { get; }
+    public IReadOnlyList<(string Output, int Taken)> Monitored { get; private init; }
 
     /// <summary>Values per monitored row (0: nothing to monitor).</summary>
     public int MonitoredWidth => Monitored.Sum(m => m.Taken);
@@ -123,9 +145,33 @@ public sealed record TensorInterface
     /// <summary>Every field in one line; equal texts mean equal interfaces.</summary>
     public string CanonicalText => string.Join('|',
         string.Join(';', Inputs.Select(t => t.CanonicalText)), string.Join(';', Outputs.Select(t => t.CanonicalText)),
-        string.Join(';', States.Select(s => s.Input + ">" + s.Output)), SourceSha256);
+        string.Join(';', States.Select(s => s.Input + ">" + s.Output)), SourceSha256) + (Embedding is { } e ? "|embedding:" + e.CanonicalText : string.Empty);
 
     public bool Equals(TensorInterface? other) => other is not null && CanonicalText == other.CanonicalText;
 
     public override int GetHashCode() => CanonicalText.GetHashCode(StringComparison.Ordinal);
+}
+
+/// <summary>A declared embedding: the graph value monitoring sketches and its values per row (measured by a run at upload).</summary>
+public sealed record TensorEmbedding
+{
+    /// <summary>Most values per row an embedding may have.</summary>
+    public const int MaxWidth = 1 << 20;
+
+    /// <summary>Most of its values per row that are sketched (the first ones).</summary>
+    public const int MaxMonitoredValues = 512;
+
+    public TensorEmbedding(string name, int width)
+    {
+        if (string.IsNullOrEmpty(name) || name.Length > 256) throw new ArgumentException("the embedding has no name or a name over 256 characters");
+        if (width is < 1 or > MaxWidth) throw new ArgumentException($"the embedding '{name}' has {width} values per row (1 to {MaxWidth})");
+        Name = name;
+        Width = width;
+    }
+
+    public string Name { get; }
+
+    public int Width { get; }
+
+    public string CanonicalText => FormattableString.Invariant($"{Name}:{Width}");
 }

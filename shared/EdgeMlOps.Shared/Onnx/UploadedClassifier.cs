@@ -86,10 +86,26 @@ public sealed class UploadedClassifier
     /// Reads and checks <paramref name="bytes"/> as a model the fleet serves by tensor names and does not train (a
     /// regressor, a scorer, an embedding, several inputs, recurrent <paramref name="states"/>); see <see cref="TensorInterfaceReader"/>.
     /// </summary>
-    public static UploadedClassifier OpenTensors(byte[] bytes, IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<string>? outputs = null)
+    /// <remarks><paramref name="embedding"/>, when given, must be a value the graph computes (its width is measured by a run, not here).</remarks>
+    public static UploadedClassifier OpenTensors(byte[] bytes, IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<string>? outputs = null, TensorEmbedding? embedding = null)
     {
         var model = ParseWellFormed(bytes);
-        return new UploadedClassifier(bytes, model, ModelSpec.ForTensors(TensorInterfaceReader.Read(model, bytes, states, outputs)), null);
+        var tensors = TensorInterfaceReader.Read(model, bytes, states, outputs);
+        if (embedding is not null)
+        {
+            try
+            {
+                tensors = tensors with { Embedding = embedding };
+            }
+            catch (ArgumentException ex)
+            {
+                throw new InvalidDataException(ex.Message, ex);
+            }
+
+            EmbeddingExposure.CheckNamed(model, embedding.Name);
+        }
+
+        return new UploadedClassifier(bytes, model, ModelSpec.ForTensors(tensors), null);
     }
 
     private static ModelProto ParseWellFormed(byte[] bytes)

@@ -165,6 +165,26 @@ public sealed class TensorModelServingTests
     private static byte[] Raw(float[] values) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
 
     [Fact]
+    public async Task AnImageScorerWithADeclaredEmbedding_AnswersOnlyItsOutputs_AndShowsWhatItWatches()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_image_scorer.onnx"));
+        var expected = JsonDocument.Parse(File.ReadAllText(Fixture("image_scorer_expected.json"))).RootElement;
+        var name = expected.GetProperty("embedding").GetString()!;
+        await using var serving = await ServingAgent.StartAsync(UploadedClassifier.OpenTensors(bytes, [], embedding: new EdgeMlOps.Shared.Models.TensorEmbedding(name, 16)), bytes);
+        var images = expected.GetProperty("images").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+
+        var (status, body) = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/infer", $$$$"""{"inputs":{"image":{"dims":[2,1,28,28],"data":[{{{{Numbers(images)}}}}]}}}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(["score"], body.GetProperty("outputs").EnumerateObject().Select(p => p.Name)); // the embedding is the device's
+        var score = body.GetProperty("outputs").GetProperty("score").GetProperty("data").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        var torch = expected.GetProperty("score").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        Assert.All(Enumerable.Range(0, 2), i => Assert.Equal(torch[i], score[i], 5));
+
+        var watched = (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface").GetProperty("tensors").GetProperty("embedding");
+        Assert.Equal((name, 16), (watched.GetProperty("name").GetString(), watched.GetProperty("width").GetInt32()));
+    }
+
+    [Fact]
     public async Task APretrainedResNet18_TakesAnImageAsACompactBinaryBody_TooBigAsJson_AndAnswersAsOnnxRuntimeOnTheFile()
     {
         var bytes = File.ReadAllBytes(Fixture("ResNet18.onnx"));

@@ -85,5 +85,9 @@ public class ModelCheckCommandTests
         (_, output) = await Run(Fixture("sklearn_forest_wine.onnx"), "--trainable", "none");
         Assert.Contains("13 floats per request), 3 classes as probabilities", output, StringComparison.Ordinal);
         Assert.Contains("callers feed features:float[-1,13] to POST /v1/infer and read label:int64[-1], probabilities:float[-1,3]", output, StringComparison.Ordinal);
+
+        // An image model: what is watched, and the values that could be its embedding.
+        (_, output) = await Run(Fixture("pytorch_image_scorer.onnx"), "--trainable", "none");
+        Assert.Contains("monitoring sketches score (1 value per row); to watch the inputs' drift, declare an embedding (ModelInterface:Embedding=VALUE), e.g. one of /features/features.4/GlobalAveragePool_output_0, /features/features.5/Flatten_output_0, /head/Gemm_output_0", output, StringComparison.Ordinal);
     }
 }
