@@ -20,6 +20,20 @@ internal sealed class ReplicaRounds(AggregatorOptions options, RoundShares share
     private readonly ParameterLayout _layout = ParameterLayout.For(options.Model);
     private readonly ConcurrentDictionary<string, ReplicaRound> _rounds = new(StringComparer.Ordinal);
 
+    // Round ids found not open: ids are unique per attempt and written before any task, so one that is not open now never
+    // will be; updates naming it are refused without asking the store again (bounded: cleared when full).
+    private readonly ConcurrentDictionary<string, byte> _notOpen = new(StringComparer.Ordinal);
+    private long _storeLookups;
+
+    /// <summary>Most round ids remembered as not open.</summary>
+    public const int MaxRememberedNotOpen = 4096;
+
+    /// <summary>Times the store was asked for a round (for tests and diagnostics).</summary>
+    public long StoreLookups => Interlocked.Read(ref _storeLookups);
+
+    /// <summary>Round ids remembered as not open now.</summary>
+    public int RememberedNotOpen => _notOpen.Count;
+
     private string Name => options.Replicas.Name!;
 
     /// <summary>Offers a checked update to the open round it names (claiming the device's one contribution in the store).</summary>
@@ -51,6 +65,7 @@ internal sealed class ReplicaRounds(AggregatorOptions options, RoundShares share
                 else
                 {
                     _rounds.TryRemove(roundId, out _);
+                    RememberNotOpen(roundId);
                     logger.LogShareClosed(Name, roundId, taken - round.Written);
                 }
             }
@@ -67,12 +82,25 @@ internal sealed class ReplicaRounds(AggregatorOptions options, RoundShares share
     private ReplicaRound? RoundFor(string roundId)
     {
         if (_rounds.TryGetValue(roundId, out var known)) return known;
-        if (shares.FindOpen(roundId) is not { } shared || shared.Model != options.ModelName) return null;
+        if (_notOpen.ContainsKey(roundId)) return null;
+        Interlocked.Increment(ref _storeLookups);
+        if (shares.FindOpen(roundId) is not { } shared || shared.Model != options.ModelName)
+        {
+            RememberNotOpen(roundId);
+            return null;
+        }
+
         var accumulator = new RoundAccumulator(roundId, shared.Model, shared.BaseVersion, _layout, shared.Selected, _strategy, shared.Context)
         {
-            Claim = deviceId => shares.Claim(roundId, deviceId, Guid.NewGuid().ToString("N")),
+            Claim = shares.ClaimsFor(roundId),
         };
         return _rounds.GetOrAdd(roundId, _ => new ReplicaRound(accumulator, shared.Deadline));
+    }
+
+    private void RememberNotOpen(string roundId)
+    {
+        if (_notOpen.Count >= MaxRememberedNotOpen) _notOpen.Clear();
+        _notOpen.TryAdd(roundId, 0);
     }
 
     /// <summary>A round this replica takes updates for, and how many of them its last written share held.</summary>

@@ -1,3 +1,4 @@
+using EdgeMlOps.Shared.Aggregation;
 using System.Globalization;
 using EdgeMlOps.Aggregator.Storage;
 using EdgeMlOps.Shared.Protocol.V1;
@@ -64,10 +65,12 @@ public sealed class RoundShares(SqlDatabase database) : IDisposable
     }
 
     /// <summary>
-    /// Claims <paramref name="deviceId"/>'s one contribution to an open round: true once per device and round across
-    /// every replica (and again for the same <paramref name="claim"/>, when a retry follows a lost acknowledgement).
+    /// Claims <paramref name="deviceId"/>'s one contribution to an open round: <see cref="ClaimOutcome.Claimed"/> once per
+    /// device and round across every replica (and again for the same <paramref name="claim"/>, when a retry follows a lost
+    /// acknowledgement), <see cref="ClaimOutcome.ClaimedElsewhere"/> for any other claim, <see cref="ClaimOutcome.RoundClosed"/>
+    /// when no claim could be made because the round is closed or was never opened.
     /// </summary>
-    public bool Claim(string roundId, string deviceId, string claim) => _db.Run(s =>
+    public ClaimOutcome Claim(string roundId, string deviceId, string claim) => _db.Run(s =>
     {
         s.Execute(
             """
@@ -76,8 +79,16 @@ public sealed class RoundShares(SqlDatabase database) : IDisposable
             ON CONFLICT(round_id, device_id) DO NOTHING
             """,
             ("@r", roundId), ("@d", deviceId), ("@c", claim));
-        return s.Scalar("SELECT claim FROM round_claims WHERE round_id = @r AND device_id = @d", ("@r", roundId), ("@d", deviceId)) as string == claim;
+        return s.Scalar("SELECT claim FROM round_claims WHERE round_id = @r AND device_id = @d", ("@r", roundId), ("@d", deviceId)) switch
+        {
+            string held when held == claim => ClaimOutcome.Claimed,
+            string => ClaimOutcome.ClaimedElsewhere,
+            _ => ClaimOutcome.RoundClosed,
+        };
     });
+
+    /// <summary>The claims of one process in <paramref name="roundId"/>: a fresh claim id per device, so only a retry of the same call claims twice.</summary>
+    public Func<string, ClaimOutcome> ClaimsFor(string roundId) => deviceId => Claim(roundId, deviceId, Guid.NewGuid().ToString("N"));
 
     /// <summary>Writes (replaces) a replica's share of an open round; false when the round is closed (the share came too late).</summary>
     public bool TryWrite(PartialAggregate share) => _db.Run(s => s.InTransaction(() =>

@@ -125,8 +125,7 @@ public sealed class RoundCoordinator(
     }
 
     /// <summary>With replicas, a device's one contribution to the round is claimed in the shared store, whichever replica takes it.</summary>
-    private Func<string, bool>? ClaimFor(string roundId) =>
-        stores.Shares is { } shares ? deviceId => shares.Claim(roundId, deviceId, Guid.NewGuid().ToString("N")) : null;
+    private Func<string, ClaimOutcome>? ClaimFor(string roundId) => stores.Shares?.ClaimsFor(roundId);
 
     /// <summary>Updates taken so far: here, and by the replicas in the shares they wrote.</summary>
     private long Accepted(RoundAccumulator round) => round.AcceptedCount + (stores.Shares?.SharedUpdates(round.RoundId) ?? 0);

@@ -76,10 +76,10 @@ public sealed class RoundAccumulator
     public int SelectedCount => _selected.Count;
 
     /// <summary>
-    /// Claims a device's one contribution to this round in a store other processes share (aggregator replicas); false
-    /// when it already contributed through another replica. Null: this process alone decides.
+    /// Claims a device's one contribution to this round in a store other processes share (aggregator replicas): whether
+    /// this process holds it, another replica does, or the round is already closed there. Null: this process alone decides.
     /// </summary>
-    public Func<string, bool>? Claim { get; init; }
+    public Func<string, ClaimOutcome>? Claim { get; init; }
 
     /// <summary>Whether the round's rule is a sum that shares from other processes can add to (<see cref="IPartialCombiner"/>).</summary>
     public bool CanShare => _combiner is IPartialCombiner;
@@ -104,7 +104,12 @@ public sealed class RoundAccumulator
         if (UpdateChecks.Check(Layout, update, _maxSamplesPerUpdate, _strategy.MaxUpdateNorm, out var norm) is { } invalid) return invalid;
 
         if (Volatile.Read(ref _closed)) return UpdateOutcome.Reject(RejectionReason.RoundClosed, "round already closed");
-        if (Claim is { } claim && !claim(deviceId)) return UpdateOutcome.Reject(RejectionReason.Duplicate, $"device '{deviceId}' already contributed to this round (through another replica)");
+        switch (Claim?.Invoke(deviceId))
+        {
+            case ClaimOutcome.ClaimedElsewhere: return UpdateOutcome.Reject(RejectionReason.Duplicate, $"device '{deviceId}' already contributed to this round (through another replica)");
+            case ClaimOutcome.RoundClosed: return UpdateOutcome.Reject(RejectionReason.RoundClosed, "round already closed (in the store the replicas share)");
+        }
+
         lock (_gate)
         {
             if (_closed) return UpdateOutcome.Reject(RejectionReason.RoundClosed, "round already closed");

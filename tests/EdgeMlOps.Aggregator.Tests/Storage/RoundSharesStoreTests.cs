@@ -1,3 +1,4 @@
+using EdgeMlOps.Shared.Aggregation;
 using EdgeMlOps.Aggregator.Replicas;
 using EdgeMlOps.Shared.Protocol.V1;
 
@@ -20,15 +21,15 @@ public sealed class RoundSharesStoreTests
         using var stores = new TestStores(engine);
         using var shares = new RoundShares(stores.Databases.Open("registry.db", durable: true));
         Assert.Null(shares.FindOpen("r1"));
-        Assert.False(shares.Claim("r1", "a", "c1")); // no such round: nobody can claim in it
+        Assert.Equal(ClaimOutcome.RoundClosed, shares.Claim("r1", "a", "c1")); // no such round: nobody can claim in it
         shares.Open(Round("r1"), T0);
 
         var found = shares.FindOpen("r1")!;
         Assert.Equal(Round("r1") with { Selected = found.Selected }, found);
         Assert.Equal(["a", "b", "c"], found.Selected);
-        Assert.True(shares.Claim("r1", "a", "c1"));
-        Assert.True(shares.Claim("r1", "a", "c1"));  // the same claim again (a retry after a lost acknowledgement)
-        Assert.False(shares.Claim("r1", "a", "c2")); // another replica's claim for the same device
+        Assert.Equal(ClaimOutcome.Claimed, shares.Claim("r1", "a", "c1"));
+        Assert.Equal(ClaimOutcome.Claimed, shares.Claim("r1", "a", "c1"));  // the same claim again (a retry after a lost acknowledgement)
+        Assert.Equal(ClaimOutcome.ClaimedElsewhere, shares.Claim("r1", "a", "c2")); // another replica's claim for the same device
 
         Assert.True(shares.TryWrite(Share("r1", "x", 1)));
         Assert.True(shares.TryWrite(Share("r1", "x", 2))); // a later share replaces the earlier
@@ -39,7 +40,8 @@ public sealed class RoundSharesStoreTests
         Assert.Equal([("x", 2u), ("y", 4u)], closed.Select(s => (s.Replica, s.Count)));
         Assert.Equal([1.0, 2.0], closed[0].Sum);
         Assert.False(shares.TryWrite(Share("r1", "x", 3))); // too late
-        Assert.False(shares.Claim("r1", "b", "c3"));
+        Assert.Equal(ClaimOutcome.RoundClosed, shares.Claim("r1", "b", "c3")); // a late update is told so, not called a duplicate
+        Assert.Equal(ClaimOutcome.ClaimedElsewhere, shares.Claim("r1", "a", "c4"));
         Assert.Null(shares.FindOpen("r1"));
     }
 

@@ -87,10 +87,21 @@ public class RoundSharesTests
     public void AClaimRefusedByTheSharedStore_RefusesTheUpdateAsADuplicate()
     {
         var claimed = new HashSet<string>(["d2"]);
-        var round = new RoundAccumulator("r", "m", 3, Layout, Devices, StandardStrategy.Create(new StrategyOptions()), null) { Claim = claimed.Add };
+        var round = new RoundAccumulator("r", "m", 3, Layout, Devices, StandardStrategy.Create(new StrategyOptions()), null) { Claim = d => claimed.Add(d) ? ClaimOutcome.Claimed : ClaimOutcome.ClaimedElsewhere };
         Assert.Equal(RejectionReason.Duplicate, round.Offer("d2", Update(2)).Reason);
         Assert.True(round.Offer("d3", Update(3)).Accepted);
         Assert.Equal(1, round.AcceptedCount);
+    }
+
+    [Fact]
+    public void AnUpdateForARoundTheSharedStoreHasClosed_IsRefusedAsRoundClosed_NotAsADuplicate()
+    {
+        // The coordinator closed the round in the store; its own in-memory round still takes offers for an instant.
+        var round = new RoundAccumulator("r", "m", 3, Layout, Devices, StandardStrategy.Create(new StrategyOptions()), null) { Claim = _ => ClaimOutcome.RoundClosed };
+        var late = round.Offer("d4", Update(4));
+        Assert.Equal(RejectionReason.RoundClosed, late.Reason);
+        Assert.Contains("closed", late.Detail, StringComparison.Ordinal);
+        Assert.Equal(0, round.AcceptedCount);
     }
 
     [Fact]
