@@ -71,6 +71,23 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
     };
 
     /// <summary>
+    /// The fixed-horizon A/B test randomised by device, sized for the effect this scenario can have: the blind version's
+    /// drop in the first stage's share of the fleet varied from 0.06 to 0.18 between seeds (its devices see the upper
+    /// classes in different shares), so the test is designed for 0.06 at a 0.5 baseline, with the design effect of about
+    /// 5 labels per device at ρ = 0.05, over half the stage's devices to reach its horizon (about 1,300 labels an arm)
+    /// in seconds. Sized for 0.1 it read only about 400 labels an arm and missed a 0.06 drop (p = 0.065, seed 3).
+    /// </summary>
+    public static ExperimentRequest FixedHorizonDeviceAbTest() => AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode.FixedHorizon) with
+    {
+        Unit = EdgeMlOps.Aggregator.Experiments.RandomisationUnit.Device,
+        Share = 0.5,
+        Design = new EdgeMlOps.Aggregator.Experiments.ExperimentDesign
+        {
+            Mode = EdgeMlOps.Aggregator.Experiments.ExperimentMode.FixedHorizon, BaselineRate = 0.5, MinDetectableEffect = 0.06, ClusterCorrelation = 0.05, LabelsPerDevice = 5,
+        },
+    };
+
+    /// <summary>
     /// The scenario's cost KPI: every wrong answer costs 1, and a wrong answer on one of the upper half of the classes
     /// (those the aggregator's own data lacks) costs 5 — the business cost of a missed case, judged per labelled
     /// prediction from each arm's confusion counts.
@@ -164,7 +181,7 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-caught-in-shadow", badAccuracy.Version, Stages, cancellationToken, Shadow()).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-stopped-by-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest()).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "costly-misses-stopped-by-cost-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: CostAbTest(data.Classes)).ConfigureAwait(false));
-                    outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-fixed-horizon-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode.FixedHorizon) with { Unit = EdgeMlOps.Aggregator.Experiments.RandomisationUnit.Device }).ConfigureAwait(false));
+                    outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-fixed-horizon-ab-test", badAccuracy.Version, Stages, cancellationToken, experiment: FixedHorizonDeviceAbTest()).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-stopped-by-bandit", badAccuracy.Version, Stages, cancellationToken, experiment: AbTest(EdgeMlOps.Aggregator.Experiments.ExperimentMode.Bandit)).ConfigureAwait(false));
                     outcomes.Add(await RollOutAsync(fleet, "accuracy-drops-in-the-field", badAccuracy.Version, Stages, cancellationToken).ConfigureAwait(false));
                 }
