@@ -246,8 +246,8 @@ public sealed record AggregatorOptions
         }
 
         var path = text[UploadedModelPrefix.Length..];
-        if (r.String("ModelInterface:Kind", "classifier") is var kind && kind != "classifier") return ReadTensorModel(r, path, kind);
-        foreach (var key in new[] { "State", "Outputs", "Embedding" })
+        if (r.String("ModelInterface:Kind", "classifier") is var kind && kind != "classifier") return TensorModelConfiguration.Read(r, path, kind);
+        foreach (var key in TensorModelConfiguration.Keys)
         {
             r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "applies only to ModelInterface:Kind=tensors (a classifier is fed features and answers class scores; its features are what monitoring watches)");
         }
@@ -268,56 +268,6 @@ public sealed record AggregatorOptions
             return (source.Spec, source);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or NotDifferentiableException)
-        {
-            r.Require(false, nameof(Model), $"'{path}': {ex.Message}");
-            return (fallback, null);
-        }
-    }
-
-    /// <summary>
-    /// <c>ModelInterface:Kind=tensors</c>: a model that is not a classifier, served by tensor names and not trained;
-    /// <c>ModelInterface:State</c> pairs an output fed back to an input per caller session (<c>h_in&gt;h_out,…</c>),
-    /// <c>ModelInterface:Outputs</c> names the outputs served (default: all), <c>ModelInterface:Embedding</c> a value of
-    /// the graph monitoring sketches (its width measured by a run). A classifier's keys are refused with it.
-    /// </summary>
-    private static (ModelSpec Model, UploadedClassifier? Source) ReadTensorModel(ConfigReader r, string path, string kind)
-    {
-        var fallback = ModelSpec.Mlp(784, [128], 10);
-        r.Require(kind == "tensors", "ModelInterface:Kind", $"'{kind}' is not classifier or tensors");
-        foreach (var key in new[] { "Trainable", "Input", "Output", "Scores", "Optimizer" })
-        {
-            r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "does not apply to ModelInterface:Kind=tensors (served by tensor names, not trained)");
-        }
-
-        var states = new List<(string Input, string Output)>();
-        foreach (var pair in (r.OptionalString("ModelInterface:State") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var parts = pair.Split('>', StringSplitOptions.TrimEntries);
-            if (parts.Length == 2 && parts.All(p => p.Length > 0)) states.Add((parts[0], parts[1]));
-            else r.Require(false, "ModelInterface:State", $"'{pair}' is not INPUT>OUTPUT");
-        }
-
-        var outputs = r.OptionalString("ModelInterface:Outputs")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (kind != "tensors") return (fallback, null);
-        try
-        {
-            var bytes = File.ReadAllBytes(path);
-            var source = UploadedClassifier.OpenTensors(bytes, states, outputs);
-            if (r.OptionalString("ModelInterface:Embedding") is { Length: > 0 } embedding)
-            {
-                try
-                {
-                    source = UploadedClassifier.OpenTensors(bytes, states, outputs, Registry.TensorModelProbe.MeasureEmbedding(bytes, source.Spec.Graph!.Tensors!, embedding));
-                }
-                catch (InvalidDataException ex)
-                {
-                    r.Require(false, "ModelInterface:Embedding", ex.Message);
-                }
-            }
-
-            return (source.Spec, source);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
             r.Require(false, nameof(Model), $"'{path}': {ex.Message}");
             return (fallback, null);

@@ -56,7 +56,7 @@ public sealed partial class InferenceModel
         var values = new List<OrtValue>(inputs.Count);
         try
         {
-            foreach (var input in inputs) values.Add(ToOrtValue(input));
+            foreach (var input in inputs) values.Add(ToOrtValue(Scaled(tensors, input)));
             using var options = new RunOptions();
             using var results = _session.Run(options, [.. inputs.Select(i => i.Name)], values, [.. fetched.Select(o => o.Name)]);
             return [.. results.Select((value, i) => FromOrtValue(fetched[i], value))];
@@ -82,6 +82,16 @@ public sealed partial class InferenceModel
         if (tensors.Inputs.FirstOrDefault(t => inputs.All(i => i.Name != t.Name)) is { } missing) throw new ArgumentException($"input '{missing.Name}' is missing");
         if (inputs.Select(i => i.Name).Distinct(StringComparer.Ordinal).Count() != inputs.Count) throw new ArgumentException("an input is given twice");
     }
+
+    /// <summary>The input as the model takes it: normalized on the device when the interface declares a scaling for it.</summary>
+    private static NamedTensor Scaled(TensorInterface tensors, NamedTensor input) =>
+        tensors.Scalings.FirstOrDefault(s => s.Input == input.Name) is not { } scaling ? input
+        : input.Data switch
+        {
+            float[] f => input with { Data = scaling.Apply(f, input.Dims) },
+            double[] d => input with { Data = scaling.Apply(d, input.Dims) },
+            _ => input,
+        };
 
     private static OrtValue ToOrtValue(NamedTensor input)
     {

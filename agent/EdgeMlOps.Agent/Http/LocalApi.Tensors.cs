@@ -72,6 +72,22 @@ public sealed partial class LocalApi
             w.WriteEndArray();
         }
 
+        w.WriteStartArray("scalings"); // normalization the device applies before the model: callers send raw values
+        foreach (var scaling in tensors.Scalings)
+        {
+            w.WriteStartObject();
+            w.WriteString("input", scaling.Input);
+            w.WriteNumber("axis", scaling.Axis);
+            w.WriteStartArray("mean");
+            foreach (var m in scaling.Mean) w.WriteNumberValue(m);
+            w.WriteEndArray();
+            w.WriteStartArray("std");
+            foreach (var d in scaling.Std) w.WriteNumberValue(d);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
         if (tensors.Embedding.Length > 0)
         {
             // What monitoring sketches of each call besides the outputs; never in an answer.

@@ -63,6 +63,7 @@ public static class ModelArchitectures
             States = { tensors.States.Select(s => new TensorStatePair { Input = s.Input, Output = s.Output }) },
             Embedding = tensors.Embedding?.Name ?? string.Empty,
             EmbeddingWidth = tensors.Embedding?.Width ?? 0,
+            Scalings = { tensors.Scalings.Select(x => new InputScalingSpec { Input = x.Input, Axis = x.Axis, Mean = { x.Mean }, Std = { x.Std } }) },
         };
     }
 
@@ -80,6 +81,9 @@ public static class ModelArchitectures
             [.. tensors.States.Select(s => (s.Input, s.Output))], graph.SourceSha256)
         {
             Embedding = tensors.Embedding.Length > 0 || tensors.EmbeddingWidth != 0 ? new TensorEmbedding(tensors.Embedding, tensors.EmbeddingWidth) : null,
+            Scalings = tensors.Scalings.Count <= TensorInterface.MaxTensors
+                ? [.. tensors.Scalings.Select(x => new InputScaling(x.Input, x.Axis, x.Mean, x.Std))]
+                : throw new ArgumentException($"more than {TensorInterface.MaxTensors} scalings"),
         });
     }
 }

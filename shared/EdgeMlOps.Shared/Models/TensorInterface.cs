@@ -115,6 +115,26 @@ public sealed record TensorInterface
         }
     }
 
+    private readonly IReadOnlyList<InputScaling> _scalings = [];
+
+    /// <summary>Device-side normalization of float inputs before the model (at most one per input); see <see cref="InputScaling"/>.</summary>
+    public IReadOnlyList<InputScaling> Scalings
+    {
+        get => _scalings;
+        init
+        {
+            foreach (var scaling in value)
+            {
+                var input = Inputs.FirstOrDefault(i => i.Name == scaling.Input) ?? throw new ArgumentException($"Invalid tensor interface: the scaling names no input '{scaling.Input}' (inputs: {string.Join(", ", Inputs.Select(i => i.Name))})");
+                if (States.Any(s => s.Input == scaling.Input)) throw new ArgumentException($"Invalid tensor interface: '{scaling.Input}' is a state input; the device feeds it back as the model made it");
+                scaling.CheckFits(input);
+            }
+
+            if (value.Select(s => s.Input).Distinct(StringComparer.Ordinal).Count() != value.Count) throw new ArgumentException("Invalid tensor interface: an input is scaled twice");
+            _scalings = value.ToArray();
+        }
+    }
+
     /// <summary>Most output values per row that monitoring sketches.</summary>
     public const int MaxMonitoredValues = 64;
 
@@ -145,7 +165,8 @@ public sealed record TensorInterface
     /// <summary>Every field in one line; equal texts mean equal interfaces.</summary>
     public string CanonicalText => string.Join('|',
         string.Join(';', Inputs.Select(t => t.CanonicalText)), string.Join(';', Outputs.Select(t => t.CanonicalText)),
-        string.Join(';', States.Select(s => s.Input + ">" + s.Output)), SourceSha256) + (Embedding is { } e ? "|embedding:" + e.CanonicalText : string.Empty);
+        string.Join(';', States.Select(s => s.Input + ">" + s.Output)), SourceSha256) + (Embedding is { } e ? "|embedding:" + e.CanonicalText : string.Empty)
+        + (Scalings.Count > 0 ? "|scale:" + string.Join(';', Scalings.Select(x => x.CanonicalText)) : string.Empty);
 
     public bool Equals(TensorInterface? other) => other is not null && CanonicalText == other.CanonicalText;
 

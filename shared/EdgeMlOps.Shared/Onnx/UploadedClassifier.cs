@@ -86,11 +86,21 @@ public sealed class UploadedClassifier
     /// Reads and checks <paramref name="bytes"/> as a model the fleet serves by tensor names and does not train (a
     /// regressor, a scorer, an embedding, several inputs, recurrent <paramref name="states"/>); see <see cref="TensorInterfaceReader"/>.
     /// </summary>
-    /// <remarks><paramref name="embedding"/>, when given, must be a value the graph computes (its width is measured by a run, not here).</remarks>
-    public static UploadedClassifier OpenTensors(byte[] bytes, IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<string>? outputs = null, TensorEmbedding? embedding = null)
+    /// <remarks><paramref name="embedding"/>, when given, must be a value the graph computes (its width is measured by a run, not here);
+    /// <paramref name="scalings"/> normalize float inputs on the device (<see cref="InputScaling"/>).</remarks>
+    public static UploadedClassifier OpenTensors(byte[] bytes, IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<string>? outputs = null, TensorEmbedding? embedding = null, IReadOnlyList<InputScaling>? scalings = null)
     {
         var model = ParseWellFormed(bytes);
         var tensors = TensorInterfaceReader.Read(model, bytes, states, outputs);
+        try
+        {
+            tensors = tensors with { Scalings = scalings ?? [] };
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException(ex.Message, ex);
+        }
+
         if (embedding is not null)
         {
             try

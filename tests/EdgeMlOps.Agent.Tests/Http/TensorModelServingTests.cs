@@ -185,6 +185,25 @@ public sealed class TensorModelServingTests
     }
 
     [Fact]
+    public async Task AColourScorerWithADeclaredScaling_TakesRawPixels_AndAnswersAsPyTorchOnTheNormalizedOnes()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_color_scorer.onnx"));
+        var expected = JsonDocument.Parse(File.ReadAllText(Fixture("color_scorer_expected.json"))).RootElement;
+        float[] Values(string name) => [.. expected.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var scaling = new EdgeMlOps.Shared.Models.InputScaling("image", 1, Values("mean"), Values("std"));
+        await using var serving = await ServingAgent.StartAsync(UploadedClassifier.OpenTensors(bytes, [], scalings: [scaling]), bytes);
+
+        var (status, body) = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/infer", $$$$"""{"inputs":{"image":{"dims":[2,3,16,16],"data":[{{{{Numbers(Values("images"))}}}}]}}}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var score = body.GetProperty("outputs").GetProperty("score").GetProperty("data").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        Assert.All(Enumerable.Range(0, 2), i => Assert.Equal(Values("score")[i], score[i], 5));
+
+        var declared = (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface").GetProperty("tensors").GetProperty("scalings").EnumerateArray().Single();
+        Assert.Equal(("image", 1), (declared.GetProperty("input").GetString(), declared.GetProperty("axis").GetInt32()));
+        Assert.Equal(Values("std"), declared.GetProperty("std").EnumerateArray().Select(v => v.GetSingle()));
+    }
+
+    [Fact]
     public async Task APretrainedResNet18_TakesAnImageAsACompactBinaryBody_TooBigAsJson_AndAnswersAsOnnxRuntimeOnTheFile()
     {
         var bytes = File.ReadAllBytes(Fixture("ResNet18.onnx"));

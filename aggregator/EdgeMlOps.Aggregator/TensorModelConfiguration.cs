@@ -1,0 +1,103 @@
+using System.Globalization;
+using EdgeMlOps.Shared.Configuration;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+
+namespace EdgeMlOps.Aggregator;
+
+/// <summary>
+/// <c>ModelInterface:Kind=tensors</c>: a model that is not a classifier, served by tensor names and not trained;
+/// <c>ModelInterface:State</c> pairs an output fed back to an input per caller session (<c>h_in&gt;h_out,…</c>),
+/// <c>ModelInterface:Outputs</c> names the outputs served (default: all), <c>ModelInterface:Embedding</c> a value of
+/// the graph monitoring sketches (its width measured by a run), <c>ModelInterface:Scale</c> the normalization the
+/// device applies to float inputs (<c>INPUT:AXIS:MEAN,…:STD,…</c>, several separated by <c>;</c>). A classifier's keys
+/// are refused with it, and these keys on a classifier.
+/// </summary>
+internal static class TensorModelConfiguration
+{
+    /// <summary>The keys (under <c>ModelInterface:</c>) that only a model served by tensor names takes.</summary>
+    public static readonly string[] Keys = ["State", "Outputs", "Embedding", "Scale"];
+
+    public static (ModelSpec Model, UploadedClassifier? Source) Read(ConfigReader r, string path, string kind)
+    {
+        var fallback = ModelSpec.Mlp(784, [128], 10);
+        r.Require(kind == "tensors", "ModelInterface:Kind", $"'{kind}' is not classifier or tensors");
+        foreach (var key in new[] { "Trainable", "Input", "Output", "Scores", "Optimizer" })
+        {
+            r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "does not apply to ModelInterface:Kind=tensors (served by tensor names, not trained)");
+        }
+
+        var states = new List<(string Input, string Output)>();
+        foreach (var pair in (r.OptionalString("ModelInterface:State") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = pair.Split('>', StringSplitOptions.TrimEntries);
+            if (parts.Length == 2 && parts.All(p => p.Length > 0)) states.Add((parts[0], parts[1]));
+            else r.Require(false, "ModelInterface:State", $"'{pair}' is not INPUT>OUTPUT");
+        }
+
+        var outputs = r.OptionalString("ModelInterface:Outputs")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var scalings = Scalings(r);
+        if (kind != "tensors") return (fallback, null);
+        try
+        {
+            var bytes = File.ReadAllBytes(path);
+            var source = UploadedClassifier.OpenTensors(bytes, states, outputs);
+            if (scalings.Count > 0)
+            {
+                try
+                {
+                    source = UploadedClassifier.OpenTensors(bytes, states, outputs, scalings: scalings);
+                }
+                catch (InvalidDataException ex)
+                {
+                    r.Require(false, "ModelInterface:Scale", ex.Message);
+                }
+            }
+
+            if (r.OptionalString("ModelInterface:Embedding") is { Length: > 0 } embedding)
+            {
+                try
+                {
+                    var measured = Registry.TensorModelProbe.MeasureEmbedding(bytes, source.Spec.Graph!.Tensors!, embedding);
+                    source = UploadedClassifier.OpenTensors(bytes, states, outputs, measured, source.Spec.Graph!.Tensors!.Scalings);
+                }
+                catch (InvalidDataException ex)
+                {
+                    r.Require(false, "ModelInterface:Embedding", ex.Message);
+                }
+            }
+
+            return (source.Spec, source);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            r.Require(false, "Model", $"'{path}': {ex.Message}");
+            return (fallback, null);
+        }
+    }
+
+    /// <summary><c>image:1:0.485,0.456,0.406:0.229,0.224,0.225;reading:-1:20:5</c> — every malformed entry named.</summary>
+    private static List<InputScaling> Scalings(ConfigReader r)
+    {
+        var result = new List<InputScaling>();
+        foreach (var entry in (r.OptionalString("ModelInterface:Scale") ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = entry.Split(':', StringSplitOptions.TrimEntries);
+            try
+            {
+                if (parts.Length != 4 || !int.TryParse(parts[1], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var axis))
+                    throw new ArgumentException("is not INPUT:AXIS:MEAN,…:STD,… (AXIS −1: one mean and deviation for every value)");
+                result.Add(new InputScaling(parts[0], axis, Numbers(parts[2]), Numbers(parts[3])));
+            }
+            catch (ArgumentException ex)
+            {
+                r.Require(false, "ModelInterface:Scale", $"'{entry}': {ex.Message}");
+            }
+        }
+
+        return result;
+    }
+
+    private static float[] Numbers(string text) =>
+        [.. text.Split(',', StringSplitOptions.TrimEntries).Select(v => float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) ? f : throw new ArgumentException($"'{v}' is not a number"))];
+}
