@@ -10,13 +10,14 @@ namespace EdgeMlOps.Aggregator;
 /// <c>ModelInterface:State</c> pairs an output fed back to an input per caller session (<c>h_in&gt;h_out,…</c>),
 /// <c>ModelInterface:Outputs</c> names the outputs served (default: all), <c>ModelInterface:Embedding</c> a value of
 /// the graph monitoring sketches (its width measured by a run), <c>ModelInterface:Scale</c> the normalization the
-/// device applies to float inputs (<c>INPUT:AXIS:MEAN,…:STD,…</c>, several separated by <c>;</c>). A classifier's keys
-/// are refused with it, and these keys on a classifier.
+/// device applies to float inputs (<c>INPUT:AXIS:MEAN,…:STD,…</c>, several separated by <c>;</c>), <c>ModelInterface:Window</c>
+/// the inputs a session streams in chunks along an axis (<c>INPUT:AXIS</c>). A classifier's keys are refused with it,
+/// and these keys on a classifier.
 /// </summary>
 internal static class TensorModelConfiguration
 {
     /// <summary>The keys (under <c>ModelInterface:</c>) that only a model served by tensor names takes.</summary>
-    public static readonly string[] Keys = ["State", "Outputs", "Embedding", "Scale"];
+    public static readonly string[] Keys = ["State", "Outputs", "Embedding", "Scale", "Window"];
 
     public static (ModelSpec Model, UploadedClassifier? Source) Read(ConfigReader r, string path, string kind)
     {
@@ -37,20 +38,26 @@ internal static class TensorModelConfiguration
 
         var outputs = r.OptionalString("ModelInterface:Outputs")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var scalings = Scalings(r);
+        var windows = Windows(r);
         if (kind != "tensors") return (fallback, null);
         try
         {
             var bytes = File.ReadAllBytes(path);
             var source = UploadedClassifier.OpenTensors(bytes, states, outputs);
-            if (scalings.Count > 0)
+            // Each declaration on top of the ones accepted before it, so that an error names its own key.
+            foreach (var (key, declare) in new (string, Func<UploadedClassifier>?)[]
+            {
+                ("ModelInterface:Scale", scalings.Count > 0 ? () => UploadedClassifier.OpenTensors(bytes, states, outputs, scalings: scalings) : null),
+                ("ModelInterface:Window", windows.Count > 0 ? () => UploadedClassifier.OpenTensors(bytes, states, outputs, scalings: source.Spec.Graph!.Tensors!.Scalings, windows: windows) : null),
+            })
             {
                 try
                 {
-                    source = UploadedClassifier.OpenTensors(bytes, states, outputs, scalings: scalings);
+                    source = declare?.Invoke() ?? source;
                 }
                 catch (InvalidDataException ex)
                 {
-                    r.Require(false, "ModelInterface:Scale", ex.Message);
+                    r.Require(false, key, ex.Message);
                 }
             }
 
@@ -59,7 +66,7 @@ internal static class TensorModelConfiguration
                 try
                 {
                     var measured = Registry.TensorModelProbe.MeasureEmbedding(bytes, source.Spec.Graph!.Tensors!, embedding);
-                    source = UploadedClassifier.OpenTensors(bytes, states, outputs, measured, source.Spec.Graph!.Tensors!.Scalings);
+                    source = UploadedClassifier.OpenTensors(bytes, states, outputs, measured, source.Spec.Graph!.Tensors!.Scalings, source.Spec.Graph.Tensors.Windows);
                 }
                 catch (InvalidDataException ex)
                 {
@@ -92,6 +99,27 @@ internal static class TensorModelConfiguration
             catch (ArgumentException ex)
             {
                 r.Require(false, "ModelInterface:Scale", $"'{entry}': {ex.Message}");
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary><c>features:2;accel:1</c> — every malformed entry named.</summary>
+    private static List<InputWindow> Windows(ConfigReader r)
+    {
+        var result = new List<InputWindow>();
+        foreach (var entry in (r.OptionalString("ModelInterface:Window") ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = entry.Split(':', StringSplitOptions.TrimEntries);
+            try
+            {
+                if (parts.Length != 2 || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var axis)) throw new ArgumentException("is not INPUT:AXIS");
+                result.Add(new InputWindow(parts[0], axis));
+            }
+            catch (ArgumentException ex)
+            {
+                r.Require(false, "ModelInterface:Window", $"'{entry}': {ex.Message}");
             }
         }
 

@@ -4,7 +4,10 @@
 # native-AOT agent, and measures: the agent's peak RSS serving it, its in-agent ONNX Runtime time per image (p50 of
 # the serving health), and the end-to-end time of POST /v1/infer/bin over loopback HTTP (602 kB body) — the ratio is
 # what the local API adds to the model run.
+# With EMBEDDING=VALUE the fleet declares that value of the graph as the embedding monitoring sketches
+# (ModelInterface:Embedding), so the cost of reading it beside the output shows against a run without.
 #   bash bench/scripts/tensor-serving.sh [REQUESTS]      (AGENT_AOT=DIR: an agent already published there)
+#   EMBEDDING=ReLU393_Output_0 bash bench/scripts/tensor-serving.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 requests=${1:-50}
@@ -22,7 +25,8 @@ model=$(ls "${NUGET_PACKAGES:-$HOME/.nuget/packages}"/microsoft.ml.dnnimagefeatu
 dotnet build aggregator/EdgeMlOps.Aggregator.Host -c Release -nologo -v q >/dev/null
 dotnet aggregator/EdgeMlOps.Aggregator.Host/bin/Release/net10.0/edgemlops-aggregator.dll \
   --Aggregator:DataDirectory="$work/agg" --Aggregator:EmbeddedBrokerPort=$mqtt --Aggregator:HttpUrl=https://127.0.0.1:$http \
-  --Aggregator:Model=onnx:"$model" --Aggregator:ModelInterface:Kind=tensors --Aggregator:ModelName=resnet18 > "$work/aggregator.log" 2>&1 &
+  --Aggregator:Model=onnx:"$model" --Aggregator:ModelInterface:Kind=tensors --Aggregator:ModelName=resnet18 \
+  ${EMBEDDING:+--Aggregator:ModelInterface:Embedding=$EMBEDDING} > "$work/aggregator.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 300); do [ -f "$work/agg/keys/root.pub" ] && grep -q "Aggregator for fleet" "$work/aggregator.log" && break; sleep 0.1; done
 grep -q "Aggregator for fleet" "$work/aggregator.log" || fail "aggregator did not start"
@@ -50,6 +54,6 @@ e2e=$(echo "$times" | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)] * 100
 health=$(curl -sf "http://127.0.0.1:$api/v1/health")
 run=$(echo "$health" | python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["latencyP50Ms"])')
 peak_kb=$(awk '/VmHWM/ {print $2}' /proc/$agent/status)
-echo "ResNet18 by tensor names, native-AOT agent, $requests requests of $(stat -c %s "$work/image.bin") bytes over loopback HTTP:"
+echo "ResNet18 by tensor names${EMBEDDING:+, embedding $EMBEDDING sketched}, native-AOT agent, $requests requests of $(stat -c %s "$work/image.bin") bytes over loopback HTTP:"
 echo "  in-agent ONNX Runtime run p50: ${run} ms; end-to-end POST /v1/infer/bin p50: ${e2e} ms; ratio $(python3 -c "print('%.2f' % ($e2e / $run))")"
 echo "  agent peak RSS: $((peak_kb / 1024)) MB (model file $(($(stat -c %s "$model") / 1024 / 1024)) MB)"

@@ -41,6 +41,7 @@ public sealed partial class LocalApi
         {
             json.WriteString("session", session);
             json.WriteBoolean("stateReset", answer.StateReset);
+            if (answer.WindowFilled is { } filled) json.WriteNumber("windowFilled", filled);
         }
 
         TensorJson.WriteOutputs(json, answer.Outputs);
@@ -84,6 +85,16 @@ public sealed partial class LocalApi
             w.WriteStartArray("std");
             foreach (var d in scaling.Std) w.WriteNumberValue(d);
             w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteStartArray("windows"); // inputs a session streams in chunks; the device keeps the window
+        foreach (var window in tensors.Windows)
+        {
+            w.WriteStartObject();
+            w.WriteString("input", window.Input);
+            w.WriteNumber("axis", window.Axis);
             w.WriteEndObject();
         }
 

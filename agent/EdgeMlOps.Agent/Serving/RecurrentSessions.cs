@@ -75,7 +75,7 @@ internal sealed class RecurrentSessions(TimeProvider time)
         lock (_sessions) _sessions.Clear();
     }
 
-    /// <summary>One caller's state: the state tensors by input name and the version that made them.</summary>
+    /// <summary>One caller's state: the state tensors by input name, the windows of its streamed inputs, and the version that made them.</summary>
     internal sealed class Session
     {
         public DateTimeOffset LastUsed { get; set; }
@@ -83,5 +83,8 @@ internal sealed class RecurrentSessions(TimeProvider time)
         public ulong Version { get; set; }
 
         public IReadOnlyList<NamedTensor> State { get; set; } = [];
+
+        /// <summary>The windows of streamed inputs, by input name (<see cref="Shared.Models.InputWindow"/>).</summary>
+        public Dictionary<string, StreamWindow> Windows { get; } = new(StringComparer.Ordinal);
     }
 }

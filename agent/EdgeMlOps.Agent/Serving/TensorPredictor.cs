@@ -5,7 +5,11 @@ using EdgeMlOps.Runtime;
 namespace EdgeMlOps.Agent.Serving;
 
 /// <summary>What a model served by tensor names answered: every declared output, and whether the session's state started from zeros.</summary>
-public sealed record TensorAnswer(IReadOnlyList<NamedTensor> Outputs, ulong ModelVersion, bool StateReset);
+/// <param name="Outputs">Every declared output.</param>
+/// <param name="ModelVersion">The version that answered.</param>
+/// <param name="StateReset">Whether the session's state started from zeros.</param>
+/// <param name="WindowFilled">With streamed inputs in a session: how many positions of the windows hold streamed values (the least over the windowed inputs; a window is full at its length).</param>
+public sealed record TensorAnswer(IReadOnlyList<NamedTensor> Outputs, ulong ModelVersion, bool StateReset, int? WindowFilled = null);
 
 /// <summary>The request is for the other kind of model (a classifier's route for a tensors model, or the reverse).</summary>
 public sealed class ModelKindException(string message) : InvalidOperationException(message);
@@ -54,11 +58,21 @@ internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, Ag
             lock (session)
             {
                 var reset = session.Version != version || session.State.Count != stateInputs.Count;
+                if (reset) session.Windows.Clear();
                 var state = reset ? [.. stateInputs.Select(NamedTensor.Zeros)] : session.State;
-                var outputs = Run(model, inference, [.. inputs, .. state]);
+                var windows = new Dictionary<string, StreamWindow>(StringComparer.Ordinal);
+                foreach (var window in tensors.Windows)
+                {
+                    var chunk = inputs.FirstOrDefault(i => i.Name == window.Input) ?? throw new ArgumentException($"input '{window.Input}' is missing (a chunk of its window)");
+                    windows[window.Input] = StreamWindows.Shift(window, tensors.Inputs.Single(i => i.Name == window.Input), session.Windows.GetValueOrDefault(window.Input), chunk);
+                }
+
+                var fed = inputs.Select(i => windows.TryGetValue(i.Name, out var w) ? w.Window : i);
+                var outputs = Run(model, inference, [.. fed, .. state]);
                 session.Version = version;
                 session.State = [.. tensors.States.Select(s => outputs.Single(o => o.Name == s.Output) with { Name = s.Input })];
-                return new TensorAnswer(outputs, version, reset);
+                foreach (var (name, window) in windows) session.Windows[name] = window; // only after the model ran on it
+                return new TensorAnswer(outputs, version, reset, windows.Count > 0 ? windows.Values.Min(w => w.Filled) : null);
             }
         }
         finally

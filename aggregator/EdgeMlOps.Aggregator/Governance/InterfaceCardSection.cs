@@ -26,6 +26,7 @@ internal static class InterfaceCardSection
             ? ["served as", "uploaded model, by tensor names", $"the file {EdgeMlOps.Shared.Hashing.ContentHash.Sha256Hex(inference)} byte for byte, not trained; callers feed {string.Join(", ", tensors.CallerInputs.Select(t => t.CanonicalText))} to POST /v1/infer"
                 + (tensors.States.Count > 0 ? $"; state kept per session: {string.Join(", ", tensors.States.Select(s => $"{s.Output} → {s.Input}"))}" : string.Empty)
                 + string.Concat(tensors.Scalings.Select(x => $"; the device normalizes '{x.Input}' (x − mean) / std {(x.Axis == -1 ? "over every value" : $"along axis {x.Axis}")}: mean {string.Join(", ", x.Mean.Select(v => v.ToString("0.####", inv)))}, std {string.Join(", ", x.Std.Select(v => v.ToString("0.####", inv)))}"))
+                + string.Concat(tensors.Windows.Select(x => $"; sessions stream '{x.Input}' in chunks along axis {x.Axis}, the device keeping its window"))
                 + (tensors.Embedding is { } e ? $"; monitoring sketches the embedding '{e.Name}' ({e.Width} values per row, the first {Math.Min(e.Width, EdgeMlOps.Shared.Models.TensorEmbedding.MaxMonitoredValues)} sketched)" : string.Empty)]
             : spec.Graph is { } graph
             ? ["served as", "uploaded graph", $"the file {graph.SourceSha256} with new values in its trained tensors only (version 1: the file itself); samples [{string.Join(", ", graph.SampleDims)}] into '{graph.FeaturesInput}', class {(graph.ScoresAreLogits ? "logits" : "probabilities")} from '{graph.ScoresOutput}'"]

@@ -64,6 +64,7 @@ public static class ModelArchitectures
             Embedding = tensors.Embedding?.Name ?? string.Empty,
             EmbeddingWidth = tensors.Embedding?.Width ?? 0,
             Scalings = { tensors.Scalings.Select(x => new InputScalingSpec { Input = x.Input, Axis = x.Axis, Mean = { x.Mean }, Std = { x.Std } }) },
+            Windows = { tensors.Windows.Select(x => new InputWindowSpec { Input = x.Input, Axis = x.Axis }) },
         };
     }
 
@@ -84,6 +85,9 @@ public static class ModelArchitectures
             Scalings = tensors.Scalings.Count <= TensorInterface.MaxTensors
                 ? [.. tensors.Scalings.Select(x => new InputScaling(x.Input, x.Axis, x.Mean, x.Std))]
                 : throw new ArgumentException($"more than {TensorInterface.MaxTensors} scalings"),
+            Windows = tensors.Windows.Count <= TensorInterface.MaxTensors
+                ? [.. tensors.Windows.Select(x => new InputWindow(x.Input, x.Axis))]
+                : throw new ArgumentException($"more than {TensorInterface.MaxTensors} windows"),
         });
     }
 }

@@ -121,18 +121,31 @@ public sealed record TensorInterface
     public IReadOnlyList<InputScaling> Scalings
     {
         get => _scalings;
-        init
-        {
-            foreach (var scaling in value)
-            {
-                var input = Inputs.FirstOrDefault(i => i.Name == scaling.Input) ?? throw new ArgumentException($"Invalid tensor interface: the scaling names no input '{scaling.Input}' (inputs: {string.Join(", ", Inputs.Select(i => i.Name))})");
-                if (States.Any(s => s.Input == scaling.Input)) throw new ArgumentException($"Invalid tensor interface: '{scaling.Input}' is a state input; the device feeds it back as the model made it");
-                scaling.CheckFits(input);
-            }
+        init => _scalings = OnePerCallerInput(value, s => s.Input, "scaling", "scaled", (s, input) => s.CheckFits(input));
+    }
 
-            if (value.Select(s => s.Input).Distinct(StringComparer.Ordinal).Count() != value.Count) throw new ArgumentException("Invalid tensor interface: an input is scaled twice");
-            _scalings = value.ToArray();
+    private readonly IReadOnlyList<InputWindow> _windows = [];
+
+    /// <summary>Inputs the device assembles per session from streamed chunks (at most one window per input); see <see cref="InputWindow"/>.</summary>
+    public IReadOnlyList<InputWindow> Windows
+    {
+        get => _windows;
+        init => _windows = OnePerCallerInput(value, w => w.Input, "window", "windowed", (w, input) => w.Length(input));
+    }
+
+    /// <summary>Device-side preprocessing declarations checked: each for an input a caller sends (not a state), that fits it, one per input.</summary>
+    private T[] OnePerCallerInput<T>(IReadOnlyList<T> declared, Func<T, string> inputOf, string noun, string verb, Action<T, TensorSignature> fits)
+    {
+        foreach (var item in declared)
+        {
+            var name = inputOf(item);
+            var input = Inputs.FirstOrDefault(i => i.Name == name) ?? throw new ArgumentException($"Invalid tensor interface: the {noun} names no input '{name}' (inputs: {string.Join(", ", Inputs.Select(i => i.Name))})");
+            if (States.Any(s => s.Input == name)) throw new ArgumentException($"Invalid tensor interface: '{name}' is a state input, which the device feeds back as the model made it; it takes no {noun}");
+            fits(item, input);
         }
+
+        if (declared.Select(inputOf).Distinct(StringComparer.Ordinal).Count() != declared.Count) throw new ArgumentException($"Invalid tensor interface: an input is {verb} twice");
+        return [.. declared];
     }
 
     /// <summary>Most output values per row that monitoring sketches.</summary>
@@ -166,7 +179,8 @@ public sealed record TensorInterface
     public string CanonicalText => string.Join('|',
         string.Join(';', Inputs.Select(t => t.CanonicalText)), string.Join(';', Outputs.Select(t => t.CanonicalText)),
         string.Join(';', States.Select(s => s.Input + ">" + s.Output)), SourceSha256) + (Embedding is { } e ? "|embedding:" + e.CanonicalText : string.Empty)
-        + (Scalings.Count > 0 ? "|scale:" + string.Join(';', Scalings.Select(x => x.CanonicalText)) : string.Empty);
+        + (Scalings.Count > 0 ? "|scale:" + string.Join(';', Scalings.Select(x => x.CanonicalText)) : string.Empty)
+        + (Windows.Count > 0 ? "|window:" + string.Join(';', Windows.Select(x => x.CanonicalText)) : string.Empty);
 
     public bool Equals(TensorInterface? other) => other is not null && CanonicalText == other.CanonicalText;
 

@@ -87,14 +87,15 @@ public sealed class UploadedClassifier
     /// regressor, a scorer, an embedding, several inputs, recurrent <paramref name="states"/>); see <see cref="TensorInterfaceReader"/>.
     /// </summary>
     /// <remarks><paramref name="embedding"/>, when given, must be a value the graph computes (its width is measured by a run, not here);
-    /// <paramref name="scalings"/> normalize float inputs on the device (<see cref="InputScaling"/>).</remarks>
-    public static UploadedClassifier OpenTensors(byte[] bytes, IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<string>? outputs = null, TensorEmbedding? embedding = null, IReadOnlyList<InputScaling>? scalings = null)
+    /// <paramref name="scalings"/> normalize float inputs on the device (<see cref="InputScaling"/>), <paramref name="windows"/>
+    /// assemble streamed inputs (<see cref="InputWindow"/>).</remarks>
+    public static UploadedClassifier OpenTensors(byte[] bytes, IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<string>? outputs = null, TensorEmbedding? embedding = null, IReadOnlyList<InputScaling>? scalings = null, IReadOnlyList<InputWindow>? windows = null)
     {
         var model = ParseWellFormed(bytes);
         var tensors = TensorInterfaceReader.Read(model, bytes, states, outputs);
         try
         {
-            tensors = tensors with { Scalings = scalings ?? [] };
+            tensors = tensors with { Scalings = scalings ?? [], Windows = windows ?? [] };
         }
         catch (ArgumentException ex)
         {

@@ -204,6 +204,40 @@ public sealed class TensorModelServingTests
     }
 
     [Fact]
+    public async Task AKeywordCnnOverA32FrameWindow_TakesStreamedChunks_AndAnswersAsPyTorchOnceTheWindowIsTheSample()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_kws_1d.onnx"));
+        var expected = JsonDocument.Parse(File.ReadAllText(Fixture("pytorch_expected.json"))).RootElement.GetProperty("pytorch_kws_1d");
+        var features = expected.GetProperty("features").EnumerateArray().Select(v => v.GetSingle()).ToArray(); // [4, 40, 32]
+        var torch = expected.GetProperty("probabilities").EnumerateArray().Select(v => v.GetSingle()).ToArray(); // [4, 5]
+        await using var serving = await ServingAgent.StartAsync(UploadedClassifier.OpenTensors(bytes, [], windows: [new EdgeMlOps.Shared.Models.InputWindow("features", 2)]), bytes);
+
+        // Frames [from, from + count) of sample 0, as a [1, 40, count] chunk (bin-major, as the model takes them).
+        string Chunk(int from, int count) => $$$$"""{"inputs":{"features":{"dims":[1,40,{{{{count}}}}],"data":[{{{{Numbers([.. Enumerable.Range(0, 40).SelectMany(bin => features.AsSpan(bin * 32 + from, count).ToArray())])}}}}]}},"session":"mic-1"}""";
+        JsonElement answer = default;
+        foreach (var (from, count, filled) in new[] { (0, 12, 12), (12, 12, 24), (24, 8, 32) })
+        {
+            var (status, body) = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/infer", Chunk(from, count));
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal(filled, body.GetProperty("windowFilled").GetInt32());
+            answer = body;
+        }
+
+        // The window now holds sample 0's 32 frames exactly: PyTorch's probabilities for it.
+        var probabilities = answer.GetProperty("outputs").GetProperty("probabilities").GetProperty("data").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        Assert.All(Enumerable.Range(0, 5), c => Assert.Equal(torch[c], probabilities[c], 5));
+
+        // A chunk longer than the window, or a whole window without a session of the wrong length, is refused saying why.
+        var tooLong = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/infer", $$$$"""{"inputs":{"features":{"dims":[1,40,33],"data":[{{{{Numbers(new float[40 * 33])}}}}]}},"session":"mic-1"}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, tooLong.Status);
+        Assert.Contains("a chunk takes 1 to 32 along axis 2", tooLong.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var alone = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/infer", $$$$"""{"inputs":{"features":{"dims":[1,40,8],"data":[{{{{Numbers(new float[40 * 8])}}}}]}}}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, alone.Status); // without a session a caller sends the whole window
+        var windows = (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface").GetProperty("tensors").GetProperty("windows");
+        Assert.Equal(("features", 2), (windows[0].GetProperty("input").GetString(), windows[0].GetProperty("axis").GetInt32()));
+    }
+
+    [Fact]
     public async Task APretrainedResNet18_TakesAnImageAsACompactBinaryBody_TooBigAsJson_AndAnswersAsOnnxRuntimeOnTheFile()
     {
         var bytes = File.ReadAllBytes(Fixture("ResNet18.onnx"));

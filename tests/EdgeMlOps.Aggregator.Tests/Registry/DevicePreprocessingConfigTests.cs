@@ -4,15 +4,18 @@ using Microsoft.Extensions.Configuration;
 
 namespace EdgeMlOps.Aggregator.Tests.Registry;
 
-/// <summary><c>ModelInterface:Scale</c> as an operator types it: read, checked against the file's inputs, signed in the spec, shown on the card.</summary>
-public sealed class InputScalingConfigTests
+/// <summary><c>ModelInterface:Scale</c> and <c>ModelInterface:Window</c> as an operator types them: read, checked against the file's inputs, signed in the spec.</summary>
+public sealed class DevicePreprocessingConfigTests
 {
     private static readonly string Scorer = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_color_scorer.onnx");
 
-    private static AggregatorOptions Read(string scale, string kind = "tensors") =>
+    private static readonly string Kws = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_kws_1d.onnx");
+
+    private static AggregatorOptions Read(string scale, string kind = "tensors", string? window = null, string? model = null) =>
         AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["Aggregator:Model"] = "onnx:" + Scorer, ["Aggregator:ModelInterface:Kind"] = kind, ["Aggregator:ModelInterface:Scale"] = scale,
+            ["Aggregator:Model"] = "onnx:" + (model ?? Scorer), ["Aggregator:ModelInterface:Kind"] = kind, ["Aggregator:ModelInterface:Scale"] = scale,
+            ["Aggregator:ModelInterface:Window"] = window,
         }).Build());
 
     [Fact]
@@ -34,5 +37,18 @@ public sealed class InputScalingConfigTests
         Assert.Contains(misfit, e => e.StartsWith("Aggregator:ModelInterface:Scale: the scaling of 'image' has 2 pairs along axis 1", StringComparison.Ordinal));
         var onAClassifier = Assert.Throws<OptionsValidationException>(() => Read("image:-1:0:1", kind: "classifier")).Errors;
         Assert.Contains(onAClassifier, e => e.StartsWith("Aggregator:ModelInterface:Scale: applies only to ModelInterface:Kind=tensors", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TheWindowKey_DeclaresAStreamedInput_AndAWindowThatDoesNotFitIsNamed()
+    {
+        var tensors = Read(string.Empty, window: "features:2", model: Kws).Model.Graph!.Tensors!;
+        Assert.Equal([new InputWindow("features", 2)], tensors.Windows); // 32 frames of 40 bins
+        var batch = Assert.Throws<OptionsValidationException>(() => Read(string.Empty, window: "features:0", model: Kws)).Errors;
+        Assert.Contains(batch, e => e.StartsWith("Aggregator:ModelInterface:Window: the window of 'features' is along axis 0; the input is features:float[-1,40,32]", StringComparison.Ordinal));
+        var malformed = Assert.Throws<OptionsValidationException>(() => Read(string.Empty, window: "features", model: Kws)).Errors;
+        Assert.Contains("Aggregator:ModelInterface:Window: 'features': is not INPUT:AXIS", malformed);
+        var both = Read("features:-1:0:2", window: "features:2", model: Kws).Model.Graph!.Tensors!; // scaled, then windowed
+        Assert.Equal((1, 1), (both.Scalings.Count, both.Windows.Count));
     }
 }
