@@ -28,7 +28,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     {
         Sha256 = ContentHash.Sha256Hex(bytes);
         Weights = weights;
-        var opened = OrtSessions.Open(weights.Spec.Graph?.Tensors?.Embedding is { } embedding ? EmbeddingExposure.WithOutput(bytes, embedding.Name) : bytes, settings);
+        var opened = OpenServing(bytes, weights.Spec, settings);
         _session = opened.Session;
         ExecutionProvider = opened.Provider;
         ProviderFallback = opened.FallbackReason;
@@ -65,6 +65,21 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         else
         {
             (_inputNames, _outputNames, _sampleDims) = ([ClassifierGraphs.FeaturesInput], DenseOutputs, [weights.Spec.InputDim]);
+        }
+    }
+
+    /// <summary>The session that serves <paramref name="bytes"/>, reading its declared embedding too (<see cref="EmbeddingExposure"/>).</summary>
+    private static OpenedSession OpenServing(byte[] bytes, ModelSpec spec, OrtSessionSettings settings)
+    {
+        if (spec.Graph?.Tensors?.Embedding is not { } embedding) return OrtSessions.Open(bytes, settings);
+        try
+        {
+            return OrtSessions.Open(EmbeddingExposure.WithOutput(bytes, embedding.Name), settings);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            OrtSessions.Open(bytes, settings).Session.Dispose(); // the file alone loads (or this throws): the declared value is what is missing
+            throw new InvalidDataException($"the graph computes no value named '{embedding.Name}' to watch as its embedding (ONNX Runtime: {ex.Message})", ex);
         }
     }
 

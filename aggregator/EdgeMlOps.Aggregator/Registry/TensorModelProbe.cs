@@ -1,5 +1,6 @@
 using EdgeMlOps.Runtime;
 using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
 using Microsoft.ML.OnnxRuntime;
 
 namespace EdgeMlOps.Aggregator.Registry;
@@ -70,6 +71,7 @@ public static class TensorModelProbe
         TensorInterface reading; // read with a placeholder width: the run returns the whole value
         try
         {
+            EmbeddingExposure.CheckNamed(ClassifierGraphs.Parse(bytes), name); // names the candidates when it is not there
             reading = tensors with { Embedding = new TensorEmbedding(name, 1) };
         }
         catch (ArgumentException ex)

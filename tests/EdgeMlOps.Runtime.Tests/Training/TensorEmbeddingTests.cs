@@ -89,6 +89,20 @@ public class TensorEmbeddingTests
         Assert.Contains("is an input", Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(input)).Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void TheSessionsBytes_AreTheFileFollowedByOneOutputDeclaration_ReadWithoutParsingTheModel()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_image_scorer.onnx"));
+        Assert.Equal(["score"], ProtoFields.GraphOutputNames(bytes));
+        var merged = EmbeddingExposure.WithOutput(bytes, EmbeddingName);
+        Assert.Equal(bytes, merged[..bytes.Length]); // the file's bytes, then the declaration
+        Assert.InRange(merged.Length - bytes.Length, 1, 100);
+        Assert.Equal(["score", EmbeddingName], ClassifierGraphs.Parse(merged).Graph.Output.Select(o => o.Name)); // protobuf merges the two
+        Assert.Equal(new HashSet<string> { "score", EmbeddingName }, ProtoFields.GraphOutputNames(merged));
+        Assert.Same(bytes, EmbeddingExposure.WithOutput(bytes, "score")); // already an output: the file as it is
+        Assert.Throws<InvalidDataException>(() => ProtoFields.GraphOutputNames(bytes[..(bytes.Length - 3)])); // cut short
+    }
+
     private static void AssertClose(float[] expected, float[] actual)
     {
         Assert.Equal(expected.Length, actual.Length);
