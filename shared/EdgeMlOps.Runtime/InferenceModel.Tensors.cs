@@ -46,6 +46,12 @@ public sealed partial class InferenceModel
     {
         var tensors = Tensors ?? throw new InvalidOperationException($"{Spec} is a classifier: use Predict");
         if (tensors.Embedding is not { } embedding) return (Run(tensors, inputs, tensors.Outputs), null);
+        if (tensors.Outputs.Any(o => o.Name == embedding.Name))
+        {
+            var served = Run(tensors, inputs, tensors.Outputs); // an output declared as the embedding: fetched once
+            return (served, served.First(o => o.Name == embedding.Name));
+        }
+
         var all = Run(tensors, inputs, [.. tensors.Outputs, new TensorSignature(embedding.Name, TensorElement.Float, [-1])]);
         return (all.Take(tensors.Outputs.Count).ToArray(), all[^1]);
     }

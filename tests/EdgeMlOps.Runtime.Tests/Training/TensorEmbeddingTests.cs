@@ -50,6 +50,13 @@ public class TensorEmbeddingTests
         Assert.Equal(((float[])outputs[0].Data)[1], rows[1][0]);
         Assert.Equal(((float[])embedding.Data)[16..32], rows[1][1..]);
         Assert.Empty(MonitoredOutputs.Rows(tensors, outputs)); // without the embedding's value no row is made up
+
+        // An output declared as the embedding (to sketch more of it than an output's 64 values) is read once.
+        var outputAsEmbedding = ModelSpec.ForTensors(plain.Spec.Graph!.Tensors! with { Embedding = new TensorEmbedding("score", 1) });
+        Assert.Equal([("score", 1)], outputAsEmbedding.Graph!.Tensors!.Monitored);
+        using var scoring = InferenceModel.Load(bytes, outputAsEmbedding);
+        var (served, read) = scoring.RunWithEmbedding([Images]);
+        Assert.Equal((float[])served.Single().Data, (float[])read!.Data);
     }
 
     [Fact]
