@@ -17,7 +17,7 @@ public static class StreamWindows
     {
         var length = window.Length(declared);
         var axis = window.Axis;
-        if (chunk.Type != declared.Type || chunk.Dims.Length != declared.Dims.Count)
+        if (chunk.Type != declared.Type || chunk.Data.GetType() != NamedTensor.ArrayType(declared.Type) || chunk.Dims.Length != declared.Dims.Count)
             throw new ArgumentException($"input '{chunk.Name}' is streamed as {declared.Type.ToString().ToLowerInvariant()} chunks of {declared.Dims.Count} axes (declared [{string.Join(", ", declared.Dims)}], any 1 to {length} along axis {axis})");
         var step = chunk.Dims[axis];
         var dims = chunk.Dims.ToArray();

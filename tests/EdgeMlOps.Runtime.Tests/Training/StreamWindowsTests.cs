@@ -34,6 +34,7 @@ public class StreamWindowsTests
         Assert.Contains("takes 1 to 4 along axis 2", Assert.Throws<ArgumentException>(() => StreamWindows.Shift(Frames, Declared, null, new NamedTensor("features", TensorElement.Float, [1, 3, 2], new float[6]))).Message, StringComparison.Ordinal);
         Assert.Contains("has 3 values", Assert.Throws<ArgumentException>(() => StreamWindows.Shift(Frames, Declared, null, Chunk(2, 1, 2, 3))).Message, StringComparison.Ordinal);
         Assert.Contains("chunks of 3 axes", Assert.Throws<ArgumentException>(() => StreamWindows.Shift(Frames, Declared, null, new NamedTensor("features", TensorElement.Float, [2, 2], new float[4]))).Message, StringComparison.Ordinal);
+        Assert.Contains("streamed as float chunks", Assert.Throws<ArgumentException>(() => StreamWindows.Shift(Frames, Declared, null, new NamedTensor("features", TensorElement.Float, [1, 2, 1], new double[2]))).Message, StringComparison.Ordinal); // values of another kind than the tensor says
 
         // The batch axis is the caller's: a window of batch 1 does not carry into a chunk of batch 2.
         var one = StreamWindows.Shift(Frames, Declared, null, Chunk(4, 1, 2, 3, 4, 5, 6, 7, 8));
