@@ -44,42 +44,36 @@ internal static class TensorModelConfiguration
         {
             var bytes = File.ReadAllBytes(path);
             var source = UploadedClassifier.OpenTensors(bytes, states, outputs);
-            // Each declaration on top of the ones accepted before it, so that an error names its own key.
-            foreach (var (key, declare) in new (string, Func<UploadedClassifier>?)[]
-            {
-                ("ModelInterface:Scale", scalings.Count > 0 ? () => UploadedClassifier.OpenTensors(bytes, states, outputs, scalings: scalings) : null),
-                ("ModelInterface:Window", windows.Count > 0 ? () => UploadedClassifier.OpenTensors(bytes, states, outputs, scalings: source.Spec.Graph!.Tensors!.Scalings, windows: windows) : null),
-            })
-            {
-                try
-                {
-                    source = declare?.Invoke() ?? source;
-                }
-                catch (InvalidDataException ex)
-                {
-                    r.Require(false, key, ex.Message);
-                }
-            }
-
-            if (r.OptionalString("ModelInterface:Embedding") is { Length: > 0 } embedding)
-            {
-                try
-                {
-                    var measured = Registry.TensorModelProbe.MeasureEmbedding(bytes, source.Spec.Graph!.Tensors!, embedding);
-                    source = UploadedClassifier.OpenTensors(bytes, states, outputs, measured, source.Spec.Graph!.Tensors!.Scalings, source.Spec.Graph.Tensors.Windows);
-                }
-                catch (InvalidDataException ex)
-                {
-                    r.Require(false, "ModelInterface:Embedding", ex.Message);
-                }
-            }
-
+            // Each declaration checked against the file's interface in memory, so that an error names its own key; the
+            // file is read once more only to open it with what was accepted.
+            var tensors = source.Spec.Graph!.Tensors!;
+            var scaled = Declare(r, "ModelInterface:Scale", () => (tensors with { Scalings = scalings }).Scalings) ?? [];
+            var windowed = Declare(r, "ModelInterface:Window", () => (tensors with { Windows = windows }).Windows) ?? [];
+            var embedding = r.OptionalString("ModelInterface:Embedding") is { Length: > 0 } name
+                ? Declare(r, "ModelInterface:Embedding", () => Registry.TensorModelProbe.MeasureEmbedding(bytes, tensors, name))
+                : null;
+            if (scaled.Count > 0 || windowed.Count > 0 || embedding is not null) source = UploadedClassifier.OpenTensors(bytes, states, outputs, embedding, scaled, windowed);
             return (source.Spec, source);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
             r.Require(false, "Model", $"'{path}': {ex.Message}");
             return (fallback, null);
+        }
+    }
+
+    /// <summary>The declaration <paramref name="check"/> returns, or null with its error under <paramref name="key"/>.</summary>
+    private static T? Declare<T>(ConfigReader r, string key, Func<T> check)
+        where T : class
+    {
+        try
+        {
+            return check();
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidDataException)
+        {
+            r.Require(false, key, ex.Message.Replace("Invalid tensor interface: ", string.Empty, StringComparison.Ordinal));
+            return null;
         }
     }
 

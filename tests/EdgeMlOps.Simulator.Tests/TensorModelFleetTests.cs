@@ -46,14 +46,8 @@ public class TensorModelFleetTests
         Assert.Contains("| served as | uploaded model, by tensor names | the file " + ContentHash.Sha256Hex(file) + " byte for byte, not trained; callers feed frames:float[1,-1,8] to POST /v1/infer; state kept per session: h_out → h_in |", card, StringComparison.Ordinal);
         Assert.Contains("GRU ×1", card, StringComparison.Ordinal);
 
-        using var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
-        using var http = new HttpClient();
-        var models = new ModelStore(Path.Combine(dir, "dev", "models"));
-        await using var agent = new DeviceAgent(
-            new AgentOptions { DeviceId = "mic-7", Fleet = "kws", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey] },
-            new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100), Models = models, Http = http });
-        await agent.StartAsync(CancellationToken.None);
-        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
+        await using var device = await JoinedAgent.StartAsync(node, dir, "mic-7");
+        var (agent, models) = (device.Agent, device.Models);
         Assert.Equal(file, models.ReadBlob(agent.CurrentModel!.Inference.Sha256));
         Assert.Equal(options.Model, ModelArchitectures.ToSpec(agent.CurrentModel.Architecture));
 
@@ -205,13 +199,8 @@ public class TensorModelFleetTests
         Assert.Equal([("value", 1)], options.Model.Graph!.Tensors!.Monitored); // a float row of one value; site_code is int64
         await using var node = new AggregatorNode(options);
         await node.StartAsync(CancellationToken.None);
-        using var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
-        using var http = new HttpClient();
-        await using var agent = new DeviceAgent(
-            new AgentOptions { DeviceId = "meter-1", Fleet = "meters", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey], ProfileWindow = TimeSpan.FromHours(1) },
-            new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100), Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http });
-        await agent.StartAsync(CancellationToken.None);
-        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
+        await using var device = await JoinedAgent.StartAsync(node, dir, "meter-1", profileWindow: TimeSpan.FromHours(1));
+        var agent = device.Agent;
 
         var random = new Random(12);
         double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
@@ -227,12 +216,7 @@ public class TensorModelFleetTests
                 ]);
             }
 
-            var accepted = node.ProfilesAccepted;
-            agent.FlushProfile();
-            await Eventually.Until(() => node.ProfilesAccepted > accepted, "the window's profile", 20);
-            var window = Enumerable.Range(-3, 4).Select(d => node.Monitor.WindowOf(DateTimeOffset.UtcNow) + d).Last(w => node.Monitor.Window(1, FleetMonitor.AllCohorts, w) is { Predictions: 300 });
-            await Task.Delay(1100); // the next window starts
-            return window;
+            return await device.FlushWindowAsync(node, predictions: 300);
         }
 
         var first = await WindowOfTrafficAsync(shift: 0);
@@ -265,13 +249,8 @@ public class TensorModelFleetTests
         Assert.Equal(17, options.Model.Graph!.Tensors!.MonitoredWidth); // the score and the 16 pooled features, not 784 pixels
         await using var node = new AggregatorNode(options);
         await node.StartAsync(CancellationToken.None);
-        using var store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
-        using var http = new HttpClient();
-        await using var agent = new DeviceAgent(
-            new AgentOptions { DeviceId = "cam-1", Fleet = "cameras", Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey], ProfileWindow = TimeSpan.FromHours(1) },
-            new AgentDependencies { Store = store, Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100), Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = http });
-        await agent.StartAsync(CancellationToken.None);
-        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await agent.WaitForModelAsync(1, cts.Token);
+        await using var device = await JoinedAgent.StartAsync(node, dir, "cam-1", profileWindow: TimeSpan.FromHours(1));
+        var agent = device.Agent;
         Assert.Equal(embedding, agent.CurrentModel!.Architecture.Graph.Tensors.Embedding); // signed in the manifest it installed
 
         var random = new Random(7);
@@ -284,12 +263,7 @@ public class TensorModelFleetTests
                 Assert.Equal(["score"], answer.Outputs.Select(o => o.Name)); // the embedding is never in an answer
             }
 
-            var accepted = node.ProfilesAccepted;
-            agent.FlushProfile();
-            await Eventually.Until(() => node.ProfilesAccepted > accepted, "the window's profile", 20);
-            var window = Enumerable.Range(-3, 4).Select(d => node.Monitor.WindowOf(DateTimeOffset.UtcNow) + d).Last(w => node.Monitor.Window(1, FleetMonitor.AllCohorts, w) is { Predictions: 300 });
-            await Task.Delay(1100); // the next window starts
-            return window;
+            return await device.FlushWindowAsync(node, predictions: 300);
         }
 
         await WindowOfImagesAsync(brightness: 1);
@@ -299,5 +273,53 @@ public class TensorModelFleetTests
         Assert.Equal("production", calm.Reference);
         Assert.True(calm.Judged >= 10 && !calm.DatasetDrift, $"the same camera: {calm.Drifted} of {calm.Judged} drifted");
         Assert.True(dark.DatasetDrift && dark.Drifted >= dark.Judged / 2, $"a darker camera: {dark.Drifted} of {dark.Judged} drifted");
+    }
+
+    /// <summary>One real agent joined to the node over its broker (stores under <c>dir/dev</c>), holding the model's first version.</summary>
+    private sealed class JoinedAgent : IAsyncDisposable
+    {
+        private readonly SampleStore _store;
+        private readonly HttpClient _http = new();
+
+        private JoinedAgent(AggregatorNode node, string dir, string deviceId, TimeSpan? profileWindow)
+        {
+            _store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
+            Models = new ModelStore(Path.Combine(dir, "dev", "models"));
+            var options = new AgentOptions { DeviceId = deviceId, Fleet = node.Options.Fleet, Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey] };
+            Agent = new DeviceAgent(
+                profileWindow is { } window ? options with { ProfileWindow = window } : options,
+                new AgentDependencies { Store = _store, Outbox = new Outbox(Path.Combine(dir, "dev", "outbox.db"), 100), Models = Models, Http = _http });
+        }
+
+        public DeviceAgent Agent { get; }
+
+        public ModelStore Models { get; }
+
+        public static async Task<JoinedAgent> StartAsync(AggregatorNode node, string dir, string deviceId, TimeSpan? profileWindow = null)
+        {
+            var joined = new JoinedAgent(node, dir, deviceId, profileWindow);
+            await joined.Agent.StartAsync(CancellationToken.None);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            await joined.Agent.WaitForModelAsync(1, cts.Token);
+            return joined;
+        }
+
+        /// <summary>Sends the agent's monitoring window and returns its index once the node holds it with <paramref name="predictions"/> rows; the next window has started.</summary>
+        public async Task<long> FlushWindowAsync(AggregatorNode node, long predictions)
+        {
+            var accepted = node.ProfilesAccepted;
+            Agent.FlushProfile();
+            await Eventually.Until(() => node.ProfilesAccepted > accepted, "the window's profile", 20);
+            var window = Enumerable.Range(-3, 4).Select(d => node.Monitor.WindowOf(DateTimeOffset.UtcNow) + d).Last(w => node.Monitor.Window(1, FleetMonitor.AllCohorts, w)?.Predictions == predictions);
+            await Task.Delay(1100); // the next window starts
+            return window;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Agent.DisposeAsync();
+            _http.Dispose();
+            _store.Dispose();
+        }
     }
 }

@@ -79,12 +79,13 @@ public sealed partial class LocalApi
             w.WriteStartObject();
             w.WriteString("input", scaling.Input);
             w.WriteNumber("axis", scaling.Axis);
-            w.WriteStartArray("mean");
-            foreach (var m in scaling.Mean) w.WriteNumberValue(m);
-            w.WriteEndArray();
-            w.WriteStartArray("std");
-            foreach (var d in scaling.Std) w.WriteNumberValue(d);
-            w.WriteEndArray();
+            foreach (var (name, values) in new[] { ("mean", scaling.Mean), ("std", scaling.Std) })
+            {
+                w.WriteStartArray(name);
+                foreach (var v in values) w.WriteNumberValue(v);
+                w.WriteEndArray();
+            }
+
             w.WriteEndObject();
         }
 
