@@ -21,6 +21,13 @@ public sealed partial class DeviceIdentity : IDisposable
 {
     public const string KeyFile = "device.key";
     public const string CertificateFile = "device.crt";
+
+    /// <summary>
+    /// The key of an enrollment under way, kept until its certificate arrives: an enrollment whose answer was lost
+    /// (a timeout, a dropped link, an aggregator failing after it issued) is asked again for the same key, which the
+    /// aggregator answers again, where a fresh key would meet "already enrolled" and need an operator.
+    /// </summary>
+    public const string PendingKeyFile = "enrolling.key";
     private static readonly TimeSpan MinRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan MaxRetry = TimeSpan.FromMinutes(30);
 
@@ -35,6 +42,7 @@ public sealed partial class DeviceIdentity : IDisposable
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private X509Certificate2? _current;
+    private ECDsa? _enrollmentKey;
 
     /// <param name="deviceId">The id the certificate must name.</param>
     /// <param name="fleetCa">The fleet CA the device pins.</param>
@@ -134,6 +142,7 @@ public sealed partial class DeviceIdentity : IDisposable
     public void Dispose()
     {
         _current?.Dispose();
+        _enrollmentKey?.Dispose();
         _gate.Dispose();
     }
 
@@ -141,9 +150,39 @@ public sealed partial class DeviceIdentity : IDisposable
     {
         var enrollment = _enrollment ?? throw new IdentityException("no certificate and no enrollment URL configured (Agent:Enrollment:Url)");
         var token = enrollment.Token ?? throw new IdentityException("no certificate and no enrollment token configured (Agent:Enrollment:Token or Agent:Enrollment:TokenFile)");
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var key = _enrollmentKey ??= PendingKey();
         var request = new EnrollmentRequest(_deviceId, token, SigningRequest(key));
-        return await PostAsync(new Uri(enrollment.Url, "v1/enroll"), JsonContent.Create(request, EnrollmentJson.Default.EnrollmentRequest), key, cancellationToken).ConfigureAwait(false);
+        var issued = await PostAsync(new Uri(enrollment.Url, "v1/enroll"), JsonContent.Create(request, EnrollmentJson.Default.EnrollmentRequest), key, cancellationToken).ConfigureAwait(false);
+        _enrollmentKey = null;
+        key.Dispose();
+        if (_directory is not null) File.Delete(Path.Combine(_directory, PendingKeyFile));
+        return issued;
+    }
+
+    /// <summary>The key an earlier, unanswered enrollment sent (kept on disk across restarts), or a new one, stored before it is sent.</summary>
+    private ECDsa PendingKey()
+    {
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        if (_directory is null) return key;
+        var path = Path.Combine(_directory, PendingKeyFile);
+        try
+        {
+            if (File.Exists(path))
+            {
+                key.ImportFromPem(File.ReadAllText(path));
+                return key;
+            }
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException or IOException)
+        {
+            LogDiscarded(_deviceId, $"{PendingKeyFile}: {ex.Message}");
+            key.Dispose();
+            key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        }
+
+        Directory.CreateDirectory(_directory);
+        OwnerOnlyFile.WriteAllText(path, key.ExportPkcs8PrivateKeyPem());
+        return key;
     }
 
     private async Task<X509Certificate2> RenewAsync(X509Certificate2 current, CancellationToken cancellationToken)

@@ -18,7 +18,10 @@ public sealed record EnrollmentOutcome(EnrollmentResponse? Issued, int Status, s
 /// token an operator created, possibly bound to one device id) and a PKCS#10 request whose signature
 /// proves the device holds the key; later ones for proof of the current key (renewal). A device id
 /// that already holds a live certificate cannot be enrolled again with a token (that would let any
-/// token holder take over a device), and a revoked device gets nothing until an operator lifts it.
+/// token holder take over a device), and a revoked device gets nothing until an operator lifts it. An enrollment
+/// asked again for the key of the device's live certificate is answered again, token or not: its answer was lost on
+/// the way (a timeout, a dropped link, a failure here after the certificate was recorded), and the requester proves it
+/// holds that key — what a renewal proves.
 /// </summary>
 public sealed class DeviceEnrollment(FleetCertificateAuthority ca, SecurityStore store, SecurityEvents events, BrokerGuard? guard, SecurityOptions options, string fleetTokenSha256, TimeProvider time)
 {
@@ -33,6 +36,7 @@ public sealed class DeviceEnrollment(FleetCertificateAuthority ca, SecurityStore
         var tokenSha = Sha256(request.Token ?? string.Empty);
         var fleetToken = CryptographicOperations.FixedTimeEquals(Convert.FromHexString(tokenSha), Convert.FromHexString(fleetTokenSha256));
         if (IsRevoked(request.DeviceId)) return Refuse(request.DeviceId, 403, $"device '{request.DeviceId}' is revoked");
+        if (IsAskedAgain(request, now)) return Issue(request.DeviceId, request.CertificateRequestPem, SecurityEventKind.DeviceEnrolled, now, " (asked again for the key of its live certificate)");
         if (fleetToken && store.HasLiveCertificate(request.DeviceId, now))
         {
             return Refuse(request.DeviceId, 409, $"device '{request.DeviceId}' is already enrolled: renew with its current key, or have an operator issue a one-time token bound to it");
@@ -81,7 +85,25 @@ public sealed class DeviceEnrollment(FleetCertificateAuthority ca, SecurityStore
         }
     }
 
-    private EnrollmentOutcome Issue(string deviceId, string csrPem, SecurityEventKind kind, DateTimeOffset now)
+    /// <summary>
+    /// Whether the request is for the key of a live certificate of the same device. The request's signature is checked
+    /// only for a device that holds a live certificate (and again by <see cref="Issue"/>).
+    /// </summary>
+    private bool IsAskedAgain(EnrollmentRequest request, DateTimeOffset now)
+    {
+        if (!store.HasLiveCertificate(request.DeviceId, now)) return false;
+        try
+        {
+            var csr = CertificateRequest.LoadSigningRequestPem(request.CertificateRequestPem ?? string.Empty, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.Default);
+            return store.HasLiveCertificateFor(request.DeviceId, SecurityStore.KeySha256(csr.PublicKey), now);
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+    }
+
+    private EnrollmentOutcome Issue(string deviceId, string csrPem, SecurityEventKind kind, DateTimeOffset now, string note = "")
     {
         CertificateRequest csr;
         try
@@ -96,8 +118,8 @@ public sealed class DeviceEnrollment(FleetCertificateAuthority ca, SecurityStore
 
         if (csr.PublicKey.Oid.Value != "1.2.840.10045.2.1") return Refuse(deviceId, 400, "the key must be ECDSA (P-256)");
         using var certificate = ca.IssueClient(new FleetIdentity(deviceId, FleetRole.Device, ca.Fleet), csr.PublicKey, now, options.DeviceCertificateLifetime);
-        store.RecordCertificate(deviceId, certificate.SerialNumber, certificate.NotAfter.ToUniversalTime(), now);
-        events.Record(kind, deviceId, $"certificate {certificate.SerialNumber} until {certificate.NotAfter.ToUniversalTime():O}");
+        store.RecordCertificate(deviceId, certificate.SerialNumber, certificate.NotAfter.ToUniversalTime(), now, SecurityStore.KeySha256(csr.PublicKey));
+        events.Record(kind, deviceId, $"certificate {certificate.SerialNumber} until {certificate.NotAfter.ToUniversalTime():O}{note}");
         return new EnrollmentOutcome(new EnrollmentResponse(certificate.ExportCertificatePem(), ca.Certificate.ExportCertificatePem(), certificate.NotAfter.ToUniversalTime()), 200, null);
     }
 

@@ -97,7 +97,7 @@ public sealed partial class FleetSecurity : IDisposable
     {
         var now = _time.GetUtcNow();
         var certificate = Authority.IssueClientWithKey(new FleetIdentity(deviceId, FleetRole.Device, Authority.Fleet), now, Options.DeviceCertificateLifetime);
-        Store.RecordCertificate(deviceId, certificate.SerialNumber, certificate.NotAfter.ToUniversalTime(), now);
+        Store.RecordCertificate(deviceId, certificate.SerialNumber, certificate.NotAfter.ToUniversalTime(), now, SecurityStore.KeySha256(certificate.PublicKey));
         return certificate;
     }
 

@@ -30,6 +30,9 @@ public sealed class SecurityStore : IDisposable
             CREATE TABLE IF NOT EXISTS revoked_devices(
                 device_id TEXT PRIMARY KEY, revoked_ms INTEGER NOT NULL, reason TEXT NOT NULL, revoked_by TEXT NOT NULL);
             """),
+        Migration.Sql(2, "the key each certificate was issued for (an enrollment asked again for it is answered again)", """
+            ALTER TABLE certificates ADD COLUMN key_sha256 TEXT;
+            """),
     ];
 
     /// <summary>The security-event log, oldest first.</summary>
@@ -73,13 +76,25 @@ public sealed class SecurityStore : IDisposable
             "UPDATE enrollment_tokens SET uses_left = uses_left - 1 WHERE token_sha256 = @t AND uses_left > 0 AND expires_ms > @n AND (device_id IS NULL OR device_id = @d)",
             ("@t", tokenSha256), ("@n", now.ToUnixTimeMilliseconds()), ("@d", deviceId)) == 1;
 
-    public void RecordCertificate(string deviceId, string serial, DateTimeOffset notAfter, DateTimeOffset issuedAt) =>
+    /// <summary>Records a certificate issued to <paramref name="deviceId"/> and the key it certifies (<see cref="KeySha256"/>).</summary>
+    public void RecordCertificate(string deviceId, string serial, DateTimeOffset notAfter, DateTimeOffset issuedAt, string keySha256) =>
         Execute(
             """
-            INSERT INTO certificates(serial, device_id, not_after_ms, issued_ms) VALUES (@s, @d, @a, @i)
-            ON CONFLICT(serial) DO UPDATE SET device_id = excluded.device_id, not_after_ms = excluded.not_after_ms, issued_ms = excluded.issued_ms
+            INSERT INTO certificates(serial, device_id, not_after_ms, issued_ms, key_sha256) VALUES (@s, @d, @a, @i, @k)
+            ON CONFLICT(serial) DO UPDATE SET device_id = excluded.device_id, not_after_ms = excluded.not_after_ms, issued_ms = excluded.issued_ms, key_sha256 = excluded.key_sha256
             """,
-            ("@s", serial), ("@d", deviceId), ("@a", notAfter.ToUnixTimeMilliseconds()), ("@i", issuedAt.ToUnixTimeMilliseconds()));
+            ("@s", serial), ("@d", deviceId), ("@a", notAfter.ToUnixTimeMilliseconds()), ("@i", issuedAt.ToUnixTimeMilliseconds()), ("@k", keySha256));
+
+    /// <summary>What <see cref="RecordCertificate"/> keeps of a key: the SHA-256 of its SubjectPublicKeyInfo, lowercase hex.</summary>
+    public static string KeySha256(System.Security.Cryptography.X509Certificates.PublicKey key) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(key.ExportSubjectPublicKeyInfo()));
+
+    /// <summary>True when the device holds a certificate that has not expired yet for the key <paramref name="keySha256"/>.</summary>
+    public bool HasLiveCertificateFor(string deviceId, string keySha256, DateTimeOffset now)
+    {
+        return _db.Run(s => s.Long("SELECT COUNT(*) FROM certificates WHERE device_id = @d AND key_sha256 = @k AND not_after_ms > @n",
+            ("@d", deviceId), ("@k", keySha256), ("@n", now.ToUnixTimeMilliseconds())) > 0);
+    }
 
     /// <summary>True when the device holds a certificate that has not expired yet.</summary>
     public bool HasLiveCertificate(string deviceId, DateTimeOffset now)

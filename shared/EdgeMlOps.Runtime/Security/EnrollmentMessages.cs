@@ -17,7 +17,12 @@ public sealed record EnrollmentResponse(string CertificatePem, string CaPem, Dat
 /// <summary>Why an enrollment or renewal was refused.</summary>
 public sealed record EnrollmentError(string Error);
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = true)]
+/// <summary>
+/// The enrollment messages' JSON. Every field is required and none may be null: a request missing one is refused as
+/// malformed (400) before any of it is acted on.
+/// </summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = true,
+    RespectNullableAnnotations = true, RespectRequiredConstructorParameters = true)]
 [JsonSerializable(typeof(EnrollmentRequest))]
 [JsonSerializable(typeof(RenewalRequest))]
 [JsonSerializable(typeof(EnrollmentResponse))]

@@ -475,6 +475,41 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task AnEnrollmentAskedAgainForTheKeyOfItsLiveCertificate_IsAnsweredAgain_AnotherKeyIsNot()
+    {
+        // The device's first answer was lost (a timeout, a dropped link, a failure here after the certificate was recorded).
+        await using var node = await StartAsync();
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = new CertificateRequest("CN=dev-a", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+        var fleetToken = node.Security.FleetEnrollmentToken;
+        var first = node.Security.Enrollment.Enroll(new EnrollmentRequest("dev-a", fleetToken, csr));
+        Assert.Equal(200, first.Status);
+
+        var again = node.Security.Enrollment.Enroll(new EnrollmentRequest("dev-a", fleetToken, csr));
+        Assert.Equal(200, again.Status);
+        using (var reissued = X509Certificate2.CreateFromPem(again.Issued!.CertificatePem))
+        {
+            Assert.True(reissued.GetECDsaPublicKey()!.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()));
+            Assert.Equal("dev-a", FleetIdentity.FromCertificate(reissued)!.Id);
+        }
+
+        Assert.Equal(409, node.Security.Enrollment.Enroll(new EnrollmentRequest("dev-a", fleetToken, Csr())).Status); // another key: a takeover
+        Assert.Equal(401, node.Security.Enrollment.Enroll(new EnrollmentRequest("dev-b", "guess", csr)).Status);      // the key of another device's certificate
+
+        // A one-time token, spent by an enrollment whose answer was lost: the same key is answered again, another is not.
+        using var reflashed = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var reflashedCsr = new CertificateRequest("CN=dev-c", reflashed, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+        var token = node.Security.CreateToken("dev-c", TimeSpan.FromHours(1), uses: 1, "ops");
+        Assert.Equal(200, node.Security.Enrollment.Enroll(new EnrollmentRequest("dev-c", token, reflashedCsr)).Status);
+        Assert.Equal(200, node.Security.Enrollment.Enroll(new EnrollmentRequest("dev-c", token, reflashedCsr)).Status);
+        Assert.Equal(401, node.Security.Enrollment.Enroll(new EnrollmentRequest("dev-c", token, Csr())).Status);
+
+        // A revoked device is not answered again, whatever key it shows.
+        await node.RevokeDeviceAsync("dev-a", "stolen", "ops");
+        Assert.Equal(403, node.Security.Enrollment.Enroll(new EnrollmentRequest("dev-a", fleetToken, csr)).Status);
+    }
+
+    [Fact]
     public async Task Enrollment_OversizedOrMalformedBodies_AreRefusedWithTheirReason()
     {
         await using var node = await StartAsync();
@@ -486,6 +521,10 @@ public class HostileClientTests
         Assert.Contains("not valid JSON", await garbage.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         var notACsr = await http.PostAsJsonAsync("/v1/enroll", new EnrollmentRequest("dev-x", node.Security.FleetEnrollmentToken, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----"), EnrollmentJson.Default.EnrollmentRequest);
         Assert.Equal(400, (int)notACsr.StatusCode);
+        var noCsr = await http.PostAsync("/v1/enroll", new StringContent($"{{\"deviceId\": \"dev-y\", \"token\": \"{node.Security.FleetEnrollmentToken}\"}}"));
+        Assert.Equal(400, (int)noCsr.StatusCode);
+        var noId = await http.PostAsync("/v1/enroll", new StringContent($"{{\"token\": \"{node.Security.FleetEnrollmentToken}\"}}"));
+        Assert.Equal(400, (int)noId.StatusCode);
         Assert.Empty(node.Security.Store.Devices());
     }
 

@@ -60,11 +60,14 @@ public sealed class SmallStoresTests
         Assert.False(store.TrySpendToken("h2", "dev-9", T0.AddHours(2)));   // expired
         Assert.True(store.TrySpendToken("h2", "dev-9", T0));
 
-        store.RecordCertificate("dev-1", "01", T0.AddDays(7), T0);
-        store.RecordCertificate("dev-1", "02", T0.AddDays(14), T0.AddDays(7));
-        store.RecordCertificate("dev-2", "03", T0.AddDays(7), T0);
+        store.RecordCertificate("dev-1", "01", T0.AddDays(7), T0, "k1");
+        store.RecordCertificate("dev-1", "02", T0.AddDays(14), T0.AddDays(7), "k2");
+        store.RecordCertificate("dev-2", "03", T0.AddDays(7), T0, "k3");
         Assert.True(store.HasLiveCertificate("dev-1", T0.AddDays(10)));
         Assert.False(store.HasLiveCertificate("dev-2", T0.AddDays(10)));
+        Assert.True(store.HasLiveCertificateFor("dev-1", "k2", T0.AddDays(10)));
+        Assert.False(store.HasLiveCertificateFor("dev-1", "k1", T0.AddDays(10))); // that certificate has expired
+        Assert.False(store.HasLiveCertificateFor("dev-1", "k3", T0));             // another device's key
         store.Revoke("dev-2", "stolen", "bob", T0.AddDays(1));
         store.Revoke("dev-2", "stolen, confirmed", "bob", T0.AddDays(2));
         Assert.Equal(["dev-2"], store.RevokedDevices());

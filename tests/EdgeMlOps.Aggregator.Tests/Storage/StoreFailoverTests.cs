@@ -2,6 +2,7 @@ using EdgeMlOps.Aggregator.Fleet;
 using EdgeMlOps.Aggregator.Governance;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Aggregator.Storage;
 using EdgeMlOps.Shared;
 
 namespace EdgeMlOps.Aggregator.Tests.Storage;
@@ -38,6 +39,26 @@ public sealed class StoreFailoverTests
         var chain = audit.Verify();
         Assert.True(chain.Intact, chain.Problem);
         Assert.Equal(6, chain.Entries);
+    }
+
+    [Fact]
+    public void AFailoverThatEndsMorePooledConnectionsThanThereAreAttempts_CostsOneAttempt_NotTheStatement()
+    {
+        using var stores = new TestStores("postgresql");
+        using var database = stores.Databases.Open("pool.db", durable: false);
+        // Busy stores leave the pool holding more idle connections than a statement has attempts.
+        var sessions = Enumerable.Range(0, SqlDatabase.MaxAttempts * 2).Select(_ => database.Open()).ToList();
+        Assert.All(sessions, s => Assert.Equal(1, s.Long("SELECT 1")));
+        sessions.ForEach(s => s.Dispose());
+
+        Assert.True(stores.Postgres.DropConnections() >= SqlDatabase.MaxAttempts * 2, "the pool held the connections to drop");
+        var attempts = 0;
+        Assert.Equal(2, database.Run(s =>
+        {
+            attempts++;
+            return s.Long("SELECT 2");
+        }));
+        Assert.True(attempts <= 2, $"{attempts} attempts: the dead pooled connections were tried one by one");
     }
 
     [Theory]
