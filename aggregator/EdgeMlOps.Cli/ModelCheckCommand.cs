@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Onnx;
 using EdgeMlOps.Shared.Onnx.Proto;
 using EdgeMlOps.Shared.Onnx.Training;
@@ -19,8 +20,8 @@ internal static class ModelCheckCommand
     public static Command Create(IAnsiConsole console)
     {
         var file = new Argument<FileInfo>("file") { Description = "ONNX model" };
-        var output = new Option<string>("--output") { Description = "The model output the loss is taken on", DefaultValueFactory = _ => ClassifierGraphs.ProbabilitiesOutput };
-        var loss = new Option<string>("--loss") { Description = "softmax-ce, binary-ce or mse", DefaultValueFactory = _ => "softmax-ce" };
+        var output = new Option<string?>("--output") { Description = "The model output the loss is taken on (default: the scores output the fleet would train, else 'probabilities')" };
+        var loss = new Option<string?>("--loss") { Description = "softmax-ce, binary-ce or mse (default: what the fleet would train with: binary-ce for one score per row, else softmax-ce)" };
         var trainable = new Option<string>("--trainable") { Description = "What trains: all, last:N (the last N layers), comma-separated initializer names, or none (inference only)", DefaultValueFactory = _ => "all" };
         var optimizer = new Option<string>("--optimizer") { Description = "sgd, momentum or adam", DefaultValueFactory = _ => "sgd" };
         var writeStep = new Option<FileInfo?>("--train-step") { Description = "Write the generated train-step graph to this file" };
@@ -29,12 +30,12 @@ internal static class ModelCheckCommand
         {
             var path = r.GetValue(file)!;
             var bytes = await File.ReadAllBytesAsync(path.FullName, ct).ConfigureAwait(false);
-            Check(console, path.Name, bytes, r.GetValue(output)!, r.GetValue(loss)!, r.GetValue(trainable)!, r.GetValue(optimizer)!, r.GetValue(writeStep));
+            Check(console, path.Name, bytes, r.GetValue(output), r.GetValue(loss), r.GetValue(trainable)!, r.GetValue(optimizer)!, r.GetValue(writeStep));
         }));
         return command;
     }
 
-    private static void Check(IAnsiConsole console, string name, byte[] bytes, string output, string lossText, string trainableText, string optimizerText, FileInfo? writeStep)
+    private static void Check(IAnsiConsole console, string name, byte[] bytes, string? outputText, string? lossText, string trainableText, string optimizerText, FileInfo? writeStep)
     {
         ModelProto model;
         try
@@ -59,16 +60,21 @@ internal static class ModelCheckCommand
         var problems = OnnxModelCheck.Problems(model);
         if (problems.Count > 0) throw new AdminApiException(0, $"{name} is not a well-formed ONNX model:\n  " + string.Join("\n  ", problems));
         Line(console, "well formed: yes (ONNX's structural rules)");
-        FleetInterface(console, bytes, graph.Output.Any(o => o.Name == output) ? output : null, trainableText);
+        var fleet = FleetInterface(console, bytes, graph.Output.Any(o => o.Name == outputText) ? outputText : null, trainableText);
         TensorsInterface(console, model, bytes);
         if (trainableText.Trim() == UploadedClassifier.ServeOnly) return;
 
+        // Unless told otherwise, the train step the fleet would generate: on its scores output, binary cross-entropy on
+        // class ids for one score per row.
+        var output = outputText ?? fleet?.ScoresOutput ?? ClassifierGraphs.ProbabilitiesOutput;
+        var classIds = lossText is null && fleet is { SingleScore: true };
+        lossText ??= classIds ? "binary-ce" : "softmax-ce";
         var loss = TrainingNames.Loss(lossText) ?? throw new AdminApiException(0, $"--loss: '{lossText}' is not {TrainingNames.Losses}");
         var optimizer = TrainingNames.Optimizer(optimizerText) ?? throw new AdminApiException(0, $"--optimizer: '{optimizerText}' is not {TrainingNames.Optimizers}");
         GeneratedTrainStep step;
         try
         {
-            var options = new TrainStepOptions(output, loss) { Trainable = TrainableSelection.Resolve(model, trainableText), Optimizer = optimizer };
+            var options = new TrainStepOptions(output, loss) { Trainable = TrainableSelection.Resolve(model, trainableText), Optimizer = optimizer, ClassIdLabels = classIds };
             step = TrainStepGenerator.Generate(model, options);
         }
         catch (NotDifferentiableException ex)
@@ -76,7 +82,7 @@ internal static class ModelCheckCommand
             throw new AdminApiException(0, $"no train step for {name}: {ex.Message}");
         }
 
-        Line(console, $"train step: {lossText} on '{output}', {optimizerText}; trains {step.Layout.Tensors.Count} tensors, {step.Layout.TotalLength.ToString("N0", CultureInfo.InvariantCulture)} values: "
+        Line(console, $"train step: {lossText}{(classIds ? " on class ids 0/1" : string.Empty)} on '{output}', {optimizerText}; trains {step.Layout.Tensors.Count} tensors, {step.Layout.TotalLength.ToString("N0", CultureInfo.InvariantCulture)} values: "
             + string.Join(", ", step.Layout.Tensors.Select(t => $"{t.Name} [{string.Join(", ", t.Dims)}]")));
         var frozen = graph.Initializer.Count - step.Trained.Count;
         if (frozen > 0) Line(console, $"frozen:    {frozen} initializers (evaluated forward only)");
@@ -91,19 +97,21 @@ internal static class ModelCheckCommand
     /// The interface the fleet would serve and train the file through as its model (<c>Aggregator:Model=onnx:FILE</c>),
     /// inferred as the aggregator infers it, for the operator to confirm — or why the file cannot be the fleet's model.
     /// </summary>
-    private static void FleetInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable)
+    private static GraphInterface? FleetInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable)
     {
         try
         {
             var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output }).Spec;
             var g = spec.Graph!;
             Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={trainable.Trim()}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}' "
-                + $"({spec.InputDim} floats per request), {spec.Classes} classes as {(g.ScoresAreLogits ? "logits (softmaxed on the device)" : "probabilities")} from '{g.ScoresOutput}'; "
+                + $"({spec.InputDim} floats per request), {spec.Classes} classes as {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))}" : "served only, no rounds") + $"; spec {spec}");
+            return g;
         }
         catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
         {
             Line(console, $"as the fleet's model: no — {ex.Message}");
+            return null;
         }
     }
 

@@ -149,6 +149,19 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             return new PredictionBatch(probabilities, labels, classes);
         }
 
+        if (Spec.Graph is { SingleScore: true })
+        {
+            var scores = new float[count];
+            using (var scoresValue = OrtValue.CreateTensorValueFromMemory(scores, [count, 1])) _session.Run(null, _inputNames, [input], _outputNames, [scoresValue]);
+            for (var i = 0; i < count; i++)
+            {
+                var p = _scoresAreLogits ? 1f / (1f + MathF.Exp(-scores[i])) : scores[i];
+                (probabilities[2 * i], probabilities[2 * i + 1], labels[i]) = (1f - p, p, p > 0.5f ? 1 : 0);
+            }
+
+            return new PredictionBatch(probabilities, labels, classes);
+        }
+
         _session.Run(null, _inputNames, [input], _outputNames, [probabilitiesValue]);
         for (var i = 0; i < count; i++)
         {

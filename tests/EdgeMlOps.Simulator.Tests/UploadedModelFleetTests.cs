@@ -38,6 +38,33 @@ public class UploadedModelFleetTests(ITestOutputHelper output)
         Assert.Equal(1, result.SharedInferenceSessions);
     }
 
+    /// <summary>
+    /// A binary classifier exported by PyTorch with one sigmoid score per row (as anomaly and wake-word detectors are):
+    /// served by every agent as the uploaded bytes, as two classes, and fine-tuned by the fleet with binary
+    /// cross-entropy on the devices' 0/1 labels through the train step generated from it.
+    /// </summary>
+    [Fact]
+    public async Task APyTorchBinaryDetector_WithOneSigmoidScore_IsServedAsUploaded_AndTheFleetFineTunesIt()
+    {
+        var detector = Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_binary_detector.onnx");
+        var result = await new SimulationRunner(SimulationOptions.Parse([
+            "--dataset", "synthetic", "--synthetic-dim", "8", "--synthetic-classes", "2", "--model-file", detector, "--trainable", "all",
+            "--devices", "10", "--rounds", "3", "--fraction", "1", "--local-epochs", "1", "--batch", "16", "--lr", "0.1", "--seed", "1",
+            "--out", "-", "--experiments", "off"])).RunAsync(CancellationToken.None);
+
+        foreach (var r in result.Rounds) output.WriteLine($"round {r.Round}: v{r.Version} accuracy {r.Accuracy:F3}, train loss {r.TrainLoss:F3}");
+        output.WriteLine($"uploaded file: accuracy {result.Initial.Accuracy:F3}");
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(detector))), result.Initial.InferenceSha256);
+        Assert.All(result.Rounds, r =>
+        {
+            Assert.Equal("Completed", r.Status);
+            Assert.Equal(10, r.Participants);
+            Assert.Equal(0, r.Rejected);
+        });
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.2, $"fine-tuned to {result.FinalAccuracy:F3} from {result.Initial.Accuracy:F3}");
+        Assert.True(result.Rounds[^1].TrainLoss < result.Rounds[0].TrainLoss);
+    }
+
     /// <summary>Robust rules and update encodings work on the uploaded model's trained tensors as on any named tensors.</summary>
     [Theory]
     [InlineData("--strategy", "fedmedian", 4 * 5770)]

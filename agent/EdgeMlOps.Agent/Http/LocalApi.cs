@@ -320,7 +320,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             foreach (var d in graph.SampleDims) w.WriteNumberValue(d);
             w.WriteEndArray();
             w.WriteString("output", graph.ScoresOutput);
-            w.WriteString("outputKind", graph.ScoresAreLogits ? "logits (softmax applied on the device)" : "probabilities");
+            w.WriteString("outputKind", EdgeMlOps.Shared.Models.GraphInterface.DescribeScores(graph.SingleScore, graph.ScoresAreLogits));
             w.WriteBoolean("integerFeatures", graph.IntegerFeatures);
             w.WriteString("sourceSha256", graph.SourceSha256);
             w.WriteStartArray("trained");

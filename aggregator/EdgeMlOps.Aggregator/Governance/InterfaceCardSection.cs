@@ -29,7 +29,7 @@ internal static class InterfaceCardSection
                 + string.Concat(tensors.Windows.Select(x => $"; sessions stream '{x.Input}' in chunks along axis {x.Axis}, the device keeping its window"))
                 + (tensors.Embedding is { } e ? $"; monitoring sketches the embedding '{e.Name}' ({e.Width} values per row, the first {Math.Min(e.Width, EdgeMlOps.Shared.Models.TensorEmbedding.MaxMonitoredValues)} sketched)" : string.Empty)]
             : spec.Graph is { } graph
-            ? ["served as", "uploaded graph", $"the file {graph.SourceSha256} with new values in its trained tensors only (version 1: the file itself); samples [{string.Join(", ", graph.SampleDims)}] into '{graph.FeaturesInput}', class {(graph.ScoresAreLogits ? "logits" : "probabilities")} from '{graph.ScoresOutput}'"]
+            ? ["served as", "uploaded graph", $"the file {graph.SourceSha256} with new values in its trained tensors only (version 1: the file itself); samples [{string.Join(", ", graph.SampleDims)}] into '{graph.FeaturesInput}', class scores as {graph.ScoresKind} from '{graph.ScoresOutput}'"]
             : ["served as", "generated dense classifier", $"{spec}: rebuilt from the version's weights"]);
         foreach (var input in model.Input.Where(i => !parameters.ContainsKey(i.Name))) rows.Add(["input", input.Name, OnnxModelCheck.Describe(input)]);
         foreach (var output in model.Output) rows.Add(["output", output.Name, OnnxModelCheck.Describe(output)]);

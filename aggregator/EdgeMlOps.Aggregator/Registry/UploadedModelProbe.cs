@@ -6,7 +6,8 @@ namespace EdgeMlOps.Aggregator.Registry;
 
 /// <summary>
 /// Runs an uploaded classifier in ONNX Runtime before any device does: the file itself on probe rows of its sample
-/// shape (scores [rows, classes], all finite, rows summing to 1 when declared probabilities) and one step of its
+/// shape (scores [rows, classes], all finite, rows summing to 1 when declared probabilities; a binary classifier's one
+/// score per row within [0, 1] when declared a probability) and one step of its
 /// generated train step (a finite loss). What fails is said in one sentence, so a fleet never announces a model
 /// its devices cannot run.
 /// </summary>
@@ -47,11 +48,18 @@ public static class UploadedModelProbe
             }
             catch (OnnxRuntimeException ex)
             {
-                throw new InvalidDataException($"it does not run on probe rows {shape} into '{graph.FeaturesInput}' giving '{graph.ScoresOutput}' [{Rows}, {spec.Classes}]: {ex.Message}", ex);
+                throw new InvalidDataException($"it does not run on probe rows {shape} into '{graph.FeaturesInput}' giving '{graph.ScoresOutput}' [{Rows}, {(graph.SingleScore ? 1 : spec.Classes)}]: {ex.Message}", ex);
             }
 
             if (Array.FindIndex(batch.Probabilities, v => !float.IsFinite(v)) is var bad and >= 0)
                 throw new InvalidDataException($"'{graph.ScoresOutput}' has a non-finite score for probe row {bad / spec.Classes}");
+            for (var r = 0; r < Rows && graph is { ScoresAreLogits: false, SingleScore: true }; r++)
+            {
+                var p = batch.Probabilities[r * 2 + 1];
+                if (p is < 0 or > 1)
+                    throw new InvalidDataException($"'{graph.ScoresOutput}' is read as a probability but probe row {r} scores {p:0.####}; if it is a logit, set ModelInterface:Scores=logits");
+            }
+
             for (var r = 0; r < Rows && !graph.ScoresAreLogits; r++)
             {
                 var sum = batch.Probabilities.AsSpan(r * spec.Classes, spec.Classes).ToArray().Sum();

@@ -5,7 +5,8 @@ namespace EdgeMlOps.Shared.Models;
 /// <summary>
 /// The interface of an uploaded ONNX classifier, declared once and carried in the signed manifest: the float input a
 /// sample feeds (<see cref="FeaturesInput"/>, one sample of shape <see cref="SampleDims"/> behind the batch axis), the
-/// output that scores the classes (<see cref="ScoresOutput"/>, [batch, classes], probabilities or logits), the
+/// output that scores the classes (<see cref="ScoresOutput"/>, [batch, classes], probabilities or logits — or, for a
+/// binary classifier, [batch, 1]: one score for class 1, see <see cref="SingleScore"/>), the
 /// parameters the fleet trains (names and shapes of initializers, in update order; none for a model the fleet only
 /// serves, such as a tree ensemble) and the sha256 of the uploaded file.
 /// </summary>
@@ -68,12 +69,31 @@ public sealed record GraphInterface
     /// </summary>
     public bool IntegerFeatures { get; init; }
 
+    /// <summary>
+    /// The scores output is [batch, 1]: one score for class 1 of two (a sigmoid's probability, or its logit when
+    /// <see cref="ScoresAreLogits"/>), as binary classifiers — anomaly detectors, wake-word detectors — are exported.
+    /// Devices serve it as probabilities [1 − p, p] and the fleet trains it with binary cross-entropy.
+    /// </summary>
+    public bool SingleScore { get; init; }
+
+    /// <summary>How the scores output is read, in words (the model card, the CLI, the agent's local API).</summary>
+    public string ScoresKind => DescribeScores(SingleScore, ScoresAreLogits);
+
+    /// <inheritdoc cref="ScoresKind"/>
+    public static string DescribeScores(bool singleScore, bool logits) => (singleScore, logits) switch
+    {
+        (true, true) => "one logit per row for class 1 of 2 (sigmoid applied on the device)",
+        (true, false) => "one probability per row for class 1 of 2",
+        (false, true) => "logits (softmax applied on the device)",
+        _ => "probabilities",
+    };
+
     /// <summary>Largest id an integer feature may carry (float32 holds every integer up to 2^24 exactly).</summary>
     public const int MaxIntegerFeature = 1 << 24;
 
     /// <summary>Every field in one line; equal texts mean equal interfaces.</summary>
     public string CanonicalText => Tensors is { } tensors ? "tensors|" + tensors.CanonicalText : string.Join('|',
-        FeaturesInput + (IntegerFeatures ? ":int64" : string.Empty), string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput, ScoresAreLogits ? "logits" : "probabilities",
+        FeaturesInput + (IntegerFeatures ? ":int64" : string.Empty), string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput + (SingleScore ? ":single" : string.Empty), ScoresAreLogits ? "logits" : "probabilities",
         string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256);
 
     public bool Equals(GraphInterface? other) => other is not null && CanonicalText == other.CanonicalText;

@@ -15,7 +15,7 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
     /// <summary>The float input one sample feeds; null: the graph's only input.</summary>
     public string? Input { get; init; }
 
-    /// <summary>The [batch, classes] output that scores the classes; null: the first such output.</summary>
+    /// <summary>The [batch, classes] output that scores the classes, or a binary classifier's [batch, 1] score; null: the first [batch, classes ≥ 2] output, else the first [batch, 1] one.</summary>
     public string? Output { get; init; }
 
     /// <summary>Whether that output is logits (softmax applied on the device) or probabilities; null: inferred from the node that makes it.</summary>
@@ -61,24 +61,26 @@ public sealed class UploadedClassifier
     {
         var model = ParseWellFormed(bytes);
         var (input, sampleDims, integer) = FeaturesInput(model, options.Input);
-        var (output, classes) = ScoresOutput(model, options.Output);
-        var logits = options.ScoresAreLogits ?? !MadeAsProbabilities(model, output);
+        var (output, classes, single) = ScoresOutput(model, options.Output);
+        var logits = options.ScoresAreLogits ?? !MadeAsProbabilities(model, output, single);
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single };
             return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(served, classes), null);
         }
 
-        var step = TrainStepGenerator.Generate(model, new TrainStepOptions(output, TrainingLoss.SoftmaxCrossEntropy)
+        // A single score trains with binary cross-entropy on the device's class ids (0 or 1), on the logit under a final Sigmoid.
+        var step = TrainStepGenerator.Generate(model, new TrainStepOptions(output, single ? TrainingLoss.BinaryCrossEntropy : TrainingLoss.SoftmaxCrossEntropy)
         {
             Trainable = TrainableSelection.Resolve(model, options.Trainable),
             Optimizer = options.Optimizer,
+            ClassIdLabels = single,
         });
         var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single };
         return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(graph, classes), step.Model.ToByteArray());
     }
 
@@ -204,28 +206,35 @@ public sealed class UploadedClassifier
         return (input.Name, [.. dims.Skip(1).Select(d => d.DimValue)], type.ElemType == (int)DataType.Int64);
     }
 
-    private static (string Name, int Classes) ScoresOutput(ModelProto model, string? wanted)
+    /// <summary>The scores output: float [batch, classes ≥ 2], or [batch, 1] — one score for class 1 of two (<see cref="GraphInterface.SingleScore"/>).</summary>
+    private static (string Name, int Classes, bool Single) ScoresOutput(ModelProto model, string? wanted)
     {
-        static int Classes(ValueInfoProto o) =>
-            o.Type?.TensorType is { ElemType: (int)DataType.Float, Shape.Dim: { Count: 2 } dims } && dims[1].HasDimValue && dims[1].DimValue is >= 2 and <= 1_000_000 ? (int)dims[1].DimValue : 0;
+        static long Columns(ValueInfoProto o) =>
+            o.Type?.TensorType is { ElemType: (int)DataType.Float, Shape.Dim: { Count: 2 } dims } && dims[1].HasDimValue && dims[1].DimValue is >= 1 and <= 1_000_000 ? dims[1].DimValue : 0;
         var output = wanted is null
-            ? model.Graph.Output.FirstOrDefault(o => Classes(o) > 0) ?? throw new InvalidDataException($"no output is float [batch, classes ≥ 2] (outputs: {string.Join("; ", model.Graph.Output.Select(o => $"{o.Name} {OnnxModelCheck.Describe(o)}"))})")
+            ? model.Graph.Output.FirstOrDefault(o => Columns(o) >= 2) ?? model.Graph.Output.FirstOrDefault(o => Columns(o) == 1)
+              ?? throw new InvalidDataException($"no output is float [batch, classes ≥ 2] or a binary classifier's [batch, 1] score (outputs: {string.Join("; ", model.Graph.Output.Select(o => $"{o.Name} {OnnxModelCheck.Describe(o)}"))})")
             : model.Graph.Output.FirstOrDefault(o => o.Name == wanted) ?? throw new InvalidDataException($"the graph has no output '{wanted}'");
-        var classes = Classes(output);
-        return classes > 0 ? (output.Name, classes) : throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; class scores must be float [batch, classes ≥ 2]");
+        return Columns(output) switch
+        {
+            1 => (output.Name, 2, true),
+            0 => throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; class scores must be float [batch, classes ≥ 2], or [batch, 1] for a binary classifier's score"),
+            var classes => (output.Name, (int)classes, false),
+        };
     }
 
     /// <summary>
     /// Whether <paramref name="output"/> is normalized already: made (through Identity nodes) by a Softmax, or by an
-    /// <c>ai.onnx.ml</c> classifier, whose scores converters write as class probabilities (a forest's mean votes).
+    /// <c>ai.onnx.ml</c> classifier, whose scores converters write as class probabilities (a forest's mean votes);
+    /// a <paramref name="single"/> score by a Sigmoid.
     /// </summary>
-    private static bool MadeAsProbabilities(ModelProto model, string output)
+    private static bool MadeAsProbabilities(ModelProto model, string output, bool single)
     {
         var producers = model.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).GroupBy(p => p.o, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().n, StringComparer.Ordinal);
         var name = output;
         while (producers.TryGetValue(name, out var node))
         {
-            if (node.OpType == "Softmax" || (node.Domain == "ai.onnx.ml" && node.OpType.EndsWith("Classifier", StringComparison.Ordinal))) return true;
+            if (single ? node.OpType == "Sigmoid" : node.OpType == "Softmax" || (node.Domain == "ai.onnx.ml" && node.OpType.EndsWith("Classifier", StringComparison.Ordinal))) return true;
             if (node.OpType != "Identity") return false;
             name = node.Input[0];
         }

@@ -116,6 +116,37 @@ public sealed class UploadedModelServingTests
     }
 
     [Fact]
+    public async Task ABinaryDetectorWithOneSigmoidScore_IsServedAsTwoClasses_WithPyTorchsScore_AndTakesLabelsZeroOrOne()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_binary_detector.onnx"));
+        await using var serving = await ServingAgent.StartAsync(UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")), bytes);
+        var http = serving.Http;
+
+        var info = await http.SendJsonAsync(HttpMethod.Get, "/v1/model");
+        Assert.Equal(2, info.Body.GetProperty("classes").GetInt32());
+        Assert.Equal("one probability per row for class 1 of 2", info.Body.GetProperty("interface").GetProperty("outputKind").GetString());
+
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "binary_detector_expected.json")));
+        var rows = expected.RootElement.GetProperty("rows").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+        var scores = expected.RootElement.GetProperty("scores").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+        for (var row = 0; row < scores.Length; row++)
+        {
+            var sample = rows.AsSpan(row * 8, 8).ToArray();
+            var (status, body) = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{string.Join(',', sample.Select(p => p.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}}]}""");
+            Assert.Equal(HttpStatusCode.OK, status);
+            var served = body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
+            Assert.Equal(2, served.Length);
+            Assert.Equal(scores[row], served[1], 5);
+            Assert.Equal(1 - scores[row], served[0], 5);
+            Assert.Equal(scores[row] > 0.5f ? 1 : 0, body.GetProperty("label").GetInt64());
+        }
+
+        var sampleText = string.Join(',', rows.AsSpan(0, 8).ToArray().Select(p => p.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Equal(HttpStatusCode.OK, (await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{sampleText}}],"label":1}""")).Status);
+        Assert.Equal((HttpStatusCode)422, (await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{sampleText}}],"label":2}""")).Status);
+    }
+
+    [Fact]
     public async Task AModelOverTokenIds_TakesWholeNumbers_AndRefusesAnythingElseWith422()
     {
         var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_text_ids.onnx"));

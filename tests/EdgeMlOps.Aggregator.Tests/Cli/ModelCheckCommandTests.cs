@@ -62,6 +62,12 @@ public class ModelCheckCommandTests
         Assert.Equal(0, exit);
         Assert.Contains("13 floats per request), 3 classes as probabilities from 'probabilities'; served only, no rounds", output, StringComparison.Ordinal);
 
+        // A binary detector with one sigmoid score per row: two classes, trained with binary cross-entropy.
+        (exit, output) = await Run(Fixture("pytorch_binary_detector.onnx"), "--trainable", "all");
+        Assert.Equal(0, exit);
+        Assert.Contains("(8 floats per request), 2 classes as one probability per row for class 1 of 2 from 'score'; devices train hidden.weight, hidden.bias, head.weight, head.bias", output, StringComparison.Ordinal);
+        Assert.Contains("train step: binary-ce on class ids 0/1 on 'score', sgd; trains 4 tensors, 161 values", output, StringComparison.Ordinal);
+
         // A fixed batch cannot be the fleet's model; the check says so and why.
         var fixedBatch = EdgeMlOps.Shared.Onnx.ClassifierGraphs.Parse(File.ReadAllBytes(Fixture("pytorch_cnn_digits04.onnx")));
         fixedBatch.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new EdgeMlOps.Shared.Onnx.Proto.TensorShapeProto.Types.Dimension { DimValue = 1 };

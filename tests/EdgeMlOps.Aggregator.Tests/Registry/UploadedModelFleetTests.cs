@@ -164,6 +164,11 @@ public sealed class UploadedModelFleetTests
         var ex = Assert.Throws<OptionsValidationException>(() => new AggregatorNode(AggregatorFixture.Options(AggregatorFixture.TempDirectory(), 1) with { Model = unnormalized.Spec, ModelSource = unnormalized }));
         Assert.Contains(ex.Errors, e => e.StartsWith("Aggregator:Model: the file ", StringComparison.Ordinal) && e.Contains("is read as probabilities but probe row 0 sums to", StringComparison.Ordinal) && e.Contains("ModelInterface:Scores=logits", StringComparison.Ordinal));
 
+        // A binary classifier's logit declared a probability: probe rows score outside [0, 1].
+        var logit = UploadedClassifier.Open(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_binary_logit.onnx")), new UploadedClassifierOptions("all") { ScoresAreLogits = false });
+        ex = Assert.Throws<OptionsValidationException>(() => new AggregatorNode(AggregatorFixture.Options(AggregatorFixture.TempDirectory(), 1) with { Model = logit.Spec, ModelSource = logit }));
+        Assert.Contains(ex.Errors, e => e.Contains("'score' is read as a probability but probe row", StringComparison.Ordinal) && e.Contains("ModelInterface:Scores=logits", StringComparison.Ordinal));
+
         // An operator ONNX Runtime does not have: well formed, but no device could load it.
         var unknown = ClassifierGraphs.Parse(File.ReadAllBytes(Cnn));
         unknown.Graph.Node.First(n => n.OpType == "Relu").OpType = "Swish17";

@@ -93,6 +93,51 @@ public class UploadedClassifierTests
         }
     }
 
+    [Theory]
+    [InlineData("pytorch_binary_detector", false)]
+    [InlineData("pytorch_binary_logit", true)]
+    public void ABinaryClassifierWithOneScorePerRow_IsServedAsTwoClasses_AndTrainsWithPyTorchsBinaryCrossEntropyGradients(string name, bool logits)
+    {
+        var bytes = Bytes(name);
+        var uploaded = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all"));
+        var graph = uploaded.Spec.Graph!;
+        Assert.True(graph.SingleScore);
+        Assert.Equal(2, uploaded.Spec.Classes);
+        Assert.Equal(logits, graph.ScoresAreLogits); // a final Sigmoid makes probabilities
+        Assert.Equal(["hidden.weight", "hidden.bias", "head.weight", "head.bias"], graph.Trained.Select(t => t.Name));
+        Assert.Equal(uploaded.Spec, ModelArchitectures.ToSpec(ModelArchitectures.From(uploaded.Spec, [])));
+        Assert.NotEqual(uploaded.Spec, ModelSpec.ForGraph(new GraphInterface(graph.FeaturesInput, graph.SampleDims, graph.ScoresOutput, graph.ScoresAreLogits, graph.Trained, graph.SourceSha256), 2));
+
+        using var json = JsonDocument.Parse(File.ReadAllText(Fixture("binary_detector_expected.json")));
+        var expected = json.RootElement;
+        var rows = expected.GetProperty("rows").EnumerateArray().Select(e => (float)e.GetDouble()).ToArray();
+        var labels = expected.GetProperty("labels").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        var scores = expected.GetProperty("scores").EnumerateArray().Select(e => (float)e.GetDouble()).ToArray();
+        using var model = InferenceModel.Load(bytes, uploaded.Spec);
+        var prediction = model.Predict(rows, labels.Length);
+        Assert.Equal(2, prediction.Classes);
+        for (var i = 0; i < scores.Length; i++)
+        {
+            Assert.Equal(scores[i], prediction.Probabilities[2 * i + 1], 5);
+            Assert.Equal(1 - scores[i], prediction.Probabilities[2 * i], 5);
+            Assert.Equal(scores[i] > 0.5f ? 1 : 0, prediction.Labels[i]);
+        }
+
+        // One SGD step on the whole batch: (w − w') / η is the gradient, PyTorch's for every tensor.
+        using var trainer = new TrainStepModel(uploaded.TrainStep!, uploaded.Spec);
+        const float Eta = 1f;
+        var before = uploaded.InitialWeights();
+        var after = trainer.Train(before.Values, rows, labels, new LocalTrainingPlan(Epochs: 1, BatchSize: labels.Length, LearningRate: Eta, Seed: 0));
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), after.InitialLoss, 4);
+        foreach (var tensor in before.Layout.Tensors)
+        {
+            var theirs = expected.GetProperty("gradients").GetProperty(tensor.Name).EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            var ours = Enumerable.Range(tensor.Offset, tensor.Length).Select(i => (before.Values[i] - after.Weights[i]) / (double)Eta).ToArray();
+            var diff = Math.Sqrt(ours.Zip(theirs, (a, b) => (a - b) * (a - b)).Sum());
+            Assert.True(diff / Math.Sqrt(theirs.Sum(v => v * v)) < 1e-4, $"{tensor.Name}: relative error {diff / Math.Sqrt(theirs.Sum(v => v * v)):E2}");
+        }
+    }
+
     [Fact]
     public void ALaterVersion_IsTheSameFile_WithOnlyTheTrainedValuesChanged()
     {

@@ -61,6 +61,12 @@ public sealed record TrainStepOptions(string Output, TrainingLoss Loss)
     /// <summary>Initializer names to train; null trains every floating-point initializer the loss depends on.</summary>
     public IReadOnlyCollection<string>? Trainable { get; init; }
 
+    /// <summary>
+    /// For <see cref="TrainingLoss.BinaryCrossEntropy"/> on a [batch, 1] score: the labels input is int64 class ids
+    /// [batch] (0 or 1), as devices keep ground truth, instead of floats shaped like the output.
+    /// </summary>
+    public bool ClassIdLabels { get; init; }
+
     /// <summary>Name of the labels input the train step adds.</summary>
     public string LabelsInput { get; init; } = ClassifierGraphs.LabelsInput;
 

@@ -40,8 +40,20 @@ internal static class TrainingLossWriter
             case TrainingLoss.BinaryCrossEntropy:
             {
                 var z = producer is { OpType: "Sigmoid" } ? producer.Input[0] : output.Name;
-                AddLabels(w.Graph, options.LabelsInput, w.ElementType, output, rank: null);
-                var y = options.LabelsInput;
+                string y;
+                if (options.ClassIdLabels)
+                {
+                    if (facts.Rank(z) is int rank && rank != 2)
+                        throw new NotDifferentiableException($"binary cross-entropy on class ids needs one score per row [batch, 1]; '{z}' has rank {rank}");
+                    AddLabels(w.Graph, options.LabelsInput, DataType.Int64, output, rank: 1);
+                    y = w.Node("Cast", [w.Node("Unsqueeze", [options.LabelsInput, w.Int64s(1)])], w.CastToElement());
+                }
+                else
+                {
+                    AddLabels(w.Graph, options.LabelsInput, w.ElementType, output, rank: null);
+                    y = options.LabelsInput;
+                }
+
                 var count = w.CountOf(z);
                 // log(1 + e^z) − y·z, written as max(z, 0) + log(1 + e^−|z|) − y·z so it never overflows.
                 var softplus = w.Node("Add", [w.Node("Relu", [z]), w.Node("Log", [w.Node("Add", [w.Scalar(1), w.Node("Exp", [w.Node("Neg", [w.Node("Abs", [z])])])])])]);
