@@ -354,9 +354,9 @@ public sealed class AggregatorNode : IAsyncDisposable
     public Task<ModelVersionRecord> RegisterVersionAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken) =>
         _uploads.RegisterAsync(weights, createdBy, reason, cancellationToken);
 
-    /// <summary>A new file for a model served by tensor names, admitted by <see cref="EdgeMlOps.Aggregator.Registry.TensorVersionCheck"/>, as the next version.</summary>
+    /// <summary>A new file for a model the fleet serves without training, admitted by <see cref="EdgeMlOps.Aggregator.Registry.FileVersions"/>, as the next version.</summary>
     public Task<ModelVersionRecord> RegisterFileAsync(byte[] file, string createdBy, string reason, CancellationToken cancellationToken) =>
-        _uploads.RegisterAsync(EdgeMlOps.Aggregator.Registry.TensorVersionCheck.Admit(_options.ModelSource ?? throw new InvalidOperationException("the fleet's model is not an uploaded file"), file), createdBy, reason, cancellationToken, file);
+        _uploads.RegisterAsync(EdgeMlOps.Aggregator.Registry.FileVersions.Admit(_options.ModelSource ?? throw new InvalidOperationException("the fleet's model is not an uploaded file"), file), createdBy, reason, cancellationToken, file);
 
     /// <summary>An uploaded model runs here in ONNX Runtime (inference and one train step) before any device gets it.</summary>
     private static void ProbeUploadedModel(AggregatorOptions options)

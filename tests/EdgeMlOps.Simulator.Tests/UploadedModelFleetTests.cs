@@ -1,4 +1,6 @@
 using System.Security.Cryptography;
+using EdgeMlOps.Aggregator;
+using Microsoft.Extensions.Configuration;
 using Xunit.Abstractions;
 
 namespace EdgeMlOps.Simulator.Tests;
@@ -93,6 +95,46 @@ public class UploadedModelFleetTests(ITestOutputHelper output)
         Assert.Equal(5, result.DevicesOnline); // every agent verified the signed manifest and installed the file
         Assert.Equal(1, result.SharedInferenceSessions);
         Assert.Empty(result.Rounds); // the first round stops: nothing to train
+    }
+
+    /// <summary>
+    /// A forest the fleet serves without training, retrained in scikit-learn and registered as the next version: the
+    /// agent installs the new file byte for byte and answers with scikit-learn's new probabilities.
+    /// </summary>
+    [Fact]
+    public async Task AServedForest_RetrainedElsewhere_ReachesTheAgentAsItsNewFile_AndAnswersAsScikitLearn()
+    {
+        var fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures");
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-forest-" + Guid.NewGuid().ToString("N"));
+        var options = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Aggregator:Model"] = "onnx:" + Path.Combine(fixtures, "sklearn_forest_wine.onnx"), ["Aggregator:ModelInterface:Trainable"] = "none",
+        }).Build()) with { Fleet = "wine", ModelName = "cellar", EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg") };
+        await using var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        await using var device = await JoinedAgent.StartAsync(node, dir, "cellar-3");
+
+        using var expected = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(fixtures, "sklearn_forest_expected.json")));
+        var rows = expected.RootElement.GetProperty("features").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+        void AnswersAs(string probabilitiesKey, string predictedKey, ulong version)
+        {
+            var probabilities = expected.RootElement.GetProperty(probabilitiesKey).EnumerateArray().Select(e => e.GetSingle()).ToArray();
+            var predicted = expected.RootElement.GetProperty(predictedKey).EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            for (var row = 0; row < predicted.Length; row++)
+            {
+                var answer = device.Agent.Predict(rows.AsSpan(row * 13, 13).ToArray());
+                Assert.Equal(version, answer.ModelVersion);
+                for (var k = 0; k < 3; k++) Assert.Equal(probabilities[row * 3 + k], answer.Probabilities[k], 5);
+                Assert.Equal(predicted[row], answer.Label);
+            }
+        }
+
+        AnswersAs("probabilities", "predicted", 1);
+        var retrained = await File.ReadAllBytesAsync(Path.Combine(fixtures, "sklearn_forest_wine_v2.onnx"));
+        var v2 = await node.RegisterFileAsync(retrained, "dana", "retrained with 16 trees", CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await device.Agent.WaitForModelAsync(v2.Version, cts.Token);
+        Assert.Equal(retrained, device.Models.ReadBlob(device.Agent.CurrentModel!.Inference.Sha256));
+        AnswersAs("probabilities_v2", "predicted_v2", 2);
     }
 
     [Fact]

@@ -45,10 +45,10 @@ internal static class AdminApi
                 if (name != options.ModelName) throw new KeyNotFoundException($"this aggregator manages model '{options.ModelName}', not '{name}'");
                 var bytes = await AdminGuard.ReadBodyAsync(http, MaxModelBytes).ConfigureAwait(false);
                 // Stored as weights and served as the graph made from them: admitted only when that is the uploaded graph's function (dense) or bytes (uploaded graph).
-                // A model served by tensor names: a new version is a new file with the same interface, served byte for byte.
-                if (options.ModelSource is { Spec.IsClassifier: false } tensors)
+                // A model the fleet does not train (served by tensor names, or a serve-only classifier): a new version is a new file with the same interface, served byte for byte.
+                if (options.ModelSource is { Spec.Trainable: false } served)
                 {
-                    var file = await uploads.RegisterAsync(TensorVersionCheck.Admit(tensors, bytes), who.Name, AdminGuard.Required(reason, "reason"), http.RequestAborted, bytes).ConfigureAwait(false);
+                    var file = await uploads.RegisterAsync(FileVersions.Admit(served, bytes), who.Name, AdminGuard.Required(reason, "reason"), http.RequestAborted, bytes).ConfigureAwait(false);
                     return Results.Created($"/v1/admin/models/{name}/versions/{file.Version}", file);
                 }
 

@@ -1,4 +1,5 @@
 using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Onnx;
 using Microsoft.ML.OnnxRuntime;
 
@@ -26,13 +27,36 @@ public static class UploadedModelProbe
             return;
         }
 
+        var rows = RunServed(model.Bytes, spec);
+        if (model.TrainStep is not { } step) return;
+        try
+        {
+            using var trainer = new TrainStepModel(step, spec);
+            var labels = Enumerable.Range(0, Rows).Select(i => (long)(i % spec.Classes)).ToArray();
+            var result = trainer.Train(model.InitialWeights().Values, rows, labels, new LocalTrainingPlan(Epochs: 1, BatchSize: Rows, LearningRate: 1e-3f, Seed: 0));
+            if (!double.IsFinite(result.Loss) || Array.Exists(result.Weights, v => !float.IsFinite(v)))
+                throw new InvalidDataException($"its generated train step gives a non-finite loss or weights on probe rows (loss {result.Loss})");
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new InvalidDataException($"its generated train step does not run in ONNX Runtime: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Runs the classifier file <paramref name="bytes"/> as <paramref name="spec"/> reads it on probe rows; the rows it
+    /// used. Throws <see cref="InvalidDataException"/> saying what failed.
+    /// </summary>
+    public static float[] RunServed(byte[] bytes, ModelSpec spec)
+    {
+        var graph = spec.Graph!;
         // Ids are probed with 0, the one id every vocabulary has; float inputs with standard-normal rows.
         var rows = graph.IntegerFeatures ? new float[Rows * spec.InputDim] : UploadedGraphCheck.ProbeInputs(Rows, spec.InputDim);
         var shape = $"[{Rows}, {string.Join(", ", graph.SampleDims)}]";
         InferenceModel loaded;
         try
         {
-            loaded = InferenceModel.Load(model.Bytes, spec);
+            loaded = InferenceModel.Load(bytes, spec);
         }
         catch (OnnxRuntimeException ex)
         {
@@ -68,18 +92,6 @@ public static class UploadedModelProbe
             }
         }
 
-        if (model.TrainStep is not { } step) return;
-        try
-        {
-            using var trainer = new TrainStepModel(step, spec);
-            var labels = Enumerable.Range(0, Rows).Select(i => (long)(i % spec.Classes)).ToArray();
-            var result = trainer.Train(model.InitialWeights().Values, rows, labels, new LocalTrainingPlan(Epochs: 1, BatchSize: Rows, LearningRate: 1e-3f, Seed: 0));
-            if (!double.IsFinite(result.Loss) || Array.Exists(result.Weights, v => !float.IsFinite(v)))
-                throw new InvalidDataException($"its generated train step gives a non-finite loss or weights on probe rows (loss {result.Loss})");
-        }
-        catch (OnnxRuntimeException ex)
-        {
-            throw new InvalidDataException($"its generated train step does not run in ONNX Runtime: {ex.Message}", ex);
-        }
+        return rows;
     }
 }

@@ -153,6 +153,61 @@ public sealed class UploadedModelFleetTests
     }
 
     [Fact]
+    public async Task AForestServedOnly_TakesItsRetrainedFileAsTheNextVersion_EvaluatedAndStoredByteForByte_AndRefusesAnotherInterface()
+    {
+        var fixtures = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures");
+        var forest = Path.Combine(fixtures, "sklearn_forest_wine.onnx");
+        using var expected = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(fixtures, "sklearn_forest_expected.json")));
+        var heldOut = new EdgeMlOps.Aggregator.Evaluation.HeldOutEvaluator(
+            expected.RootElement.GetProperty("features").EnumerateArray().Select(e => e.GetSingle()).ToArray(),
+            expected.RootElement.GetProperty("labels").EnumerateArray().Select(e => e.GetInt64()).ToArray());
+        var options = Read(new() { ["Aggregator:Model"] = "onnx:" + forest, ["Aggregator:ModelInterface:Trainable"] = "none" }) with
+        {
+            DataDirectory = AggregatorFixture.TempDirectory(), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0",
+        };
+        await using var node = new AggregatorNode(options, evaluator: heldOut);
+        await node.StartAsync(CancellationToken.None);
+        Assert.Equal(expected.RootElement.GetProperty("accuracy").GetDouble(), node.CurrentVersion.EvalAccuracy!.Value, 9);
+
+        // The forest retrained in scikit-learn (16 trees, another seed): the next version, the file itself, evaluated on the same rows as scikit-learn scores it.
+        var retrained = await File.ReadAllBytesAsync(Path.Combine(fixtures, "sklearn_forest_wine_v2.onnx"));
+        var v2 = await node.RegisterFileAsync(retrained, "dana", "retrained with 16 trees", CancellationToken.None);
+        Assert.Equal((2UL, EdgeMlOps.Shared.Hashing.ContentHash.Sha256Hex(retrained), string.Empty), (v2.Version, v2.InferenceSha256, v2.TrainStepSha256));
+        Assert.Equal(retrained, node.Artifacts.Read(v2.InferenceSha256));
+        Assert.Equal(expected.RootElement.GetProperty("accuracy_v2").GetDouble(), v2.EvalAccuracy!.Value, 9);
+        Assert.Equal("dana", v2.CreatedBy);
+        var (manifest, _) = node.SignManifest(v2);
+        Assert.Equal([Shared.Trust.ManifestRules.InferenceArtifact], manifest.Artifacts.Select(a => a.Name));
+
+        // Another interface is another model: refused saying what differs, nothing registered.
+        var detector = await File.ReadAllBytesAsync(Path.Combine(fixtures, "pytorch_binary_detector.onnx"));
+        var refused = await Assert.ThrowsAsync<UploadRefusedException>(() => node.RegisterFileAsync(detector, "dana", "wrong file", CancellationToken.None));
+        Assert.Contains("the graph has no output 'probabilities'", refused.Message, StringComparison.Ordinal);
+        var twoClasses = ClassifierGraphs.Parse(retrained);
+        twoClasses.Graph.Output.Single(o => o.Name == "probabilities").Type.TensorType.Shape.Dim[1].DimValue = 2;
+        refused = await Assert.ThrowsAsync<UploadRefusedException>(() => node.RegisterFileAsync(twoClasses.ToByteArray(), "dana", "two classes", CancellationToken.None));
+        Assert.Contains("'probabilities' scores 2 classes as probabilities, the fleet's 3 as probabilities", refused.Message, StringComparison.Ordinal);
+        var wider = ClassifierGraphs.Parse(retrained);
+        wider.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimValue = 14;
+        refused = await Assert.ThrowsAsync<UploadRefusedException>(() => node.RegisterFileAsync(wider.ToByteArray(), "dana", "wider", CancellationToken.None));
+        Assert.Contains("samples [14] into 'features', the fleet's are [13]", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(2UL, node.Registry.Latest(options.ModelName)!.Version);
+    }
+
+    [Fact]
+    public async Task AModelTheFleetTrains_TakesNoNewFileAsAVersion()
+    {
+        var options = Read(new() { ["Aggregator:Model"] = "onnx:" + Cnn, ["Aggregator:ModelInterface:Trainable"] = "last:1" }) with
+        {
+            DataDirectory = AggregatorFixture.TempDirectory(), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0",
+        };
+        await using var node = new AggregatorNode(options);
+        var file = await File.ReadAllBytesAsync(Cnn);
+        var refused = await Assert.ThrowsAsync<UploadRefusedException>(() => node.RegisterFileAsync(file, "dana", "same file", CancellationToken.None));
+        Assert.Contains("this fleet trains its model", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AFileOnnxRuntimeCannotRunAsDeclared_StopsTheAggregatorBeforeAnyDeviceGetsIt()
     {
         // The CNN without its final Softmax, declared as probabilities: its rows do not sum to 1.

@@ -1,0 +1,53 @@
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+
+namespace EdgeMlOps.Aggregator.Registry;
+
+/// <summary>
+/// A new version of a classifier the fleet serves without training (<c>ModelInterface:Trainable=none</c>, a tree
+/// ensemble, say): a new file — the model retrained elsewhere — with the fleet's interface (the same features input,
+/// sample shape and type, scores output and number of classes), which ONNX Runtime runs on probe rows as the fleet
+/// reads it. It is stored and served byte for byte, and evaluated and governed like any version.
+/// </summary>
+public static class ServedClassifierVersionCheck
+{
+    /// <summary>The (empty) weights to register with the file, or <see cref="UploadRefusedException"/> saying what differs or fails.</summary>
+    public static ModelWeights Admit(UploadedClassifier source, byte[] uploaded)
+    {
+        var fleet = source.Spec.Graph!;
+        ModelSpec offered;
+        try
+        {
+            offered = UploadedClassifier.Open(uploaded, new UploadedClassifierOptions(UploadedClassifier.ServeOnly)
+            {
+                Input = fleet.FeaturesInput, Output = fleet.ScoresOutput, ScoresAreLogits = fleet.ScoresAreLogits,
+            }).Spec;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or Google.Protobuf.InvalidProtocolBufferException)
+        {
+            throw new UploadRefusedException($"the file cannot be a version of this fleet's model (a classifier served without training): {ex.Message}");
+        }
+
+        var differences = Differences(source.Spec, offered).ToList();
+        if (differences.Count > 0)
+            throw new UploadRefusedException($"the file's interface is not the fleet's: {string.Join("; ", differences)}. Requests on every device send these samples and read these classes, so a version keeps them; a different interface is a new model (see docs/MODELS.md).");
+        try
+        {
+            UploadedModelProbe.RunServed(uploaded, source.Spec);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new UploadRefusedException($"the file does not run as the fleet's model: {ex.Message}");
+        }
+
+        return new ModelWeights(source.Spec, []);
+    }
+
+    private static IEnumerable<string> Differences(ModelSpec fleet, ModelSpec offered)
+    {
+        var (f, o) = (fleet.Graph!, offered.Graph!);
+        if (!f.SampleDims.SequenceEqual(o.SampleDims)) yield return $"samples [{string.Join(", ", o.SampleDims)}] into '{o.FeaturesInput}', the fleet's are [{string.Join(", ", f.SampleDims)}]";
+        if (f.IntegerFeatures != o.IntegerFeatures) yield return $"'{o.FeaturesInput}' is {(o.IntegerFeatures ? "int64" : "float")}, the fleet's is {(f.IntegerFeatures ? "int64" : "float")}";
+        if (fleet.Classes != offered.Classes || f.SingleScore != o.SingleScore) yield return $"'{o.ScoresOutput}' scores {offered.Classes} classes as {o.ScoresKind}, the fleet's {fleet.Classes} as {f.ScoresKind}";
+    }
+}
