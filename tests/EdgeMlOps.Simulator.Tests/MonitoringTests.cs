@@ -25,12 +25,15 @@ public class MonitoringTests
         var (pool, traffic) = data.Split(3000, 2);
         const int devices = 20;
         var parts = Enumerable.Range(0, devices).Select(d => Enumerable.Range(d * 150, 150).ToArray()).ToArray();
+        // Normed Wasserstein at 0.2, not Evidently's 0.1 (sized for large samples): between 900 served rows and 900
+        // training rows of the same distribution it reads 0.03–0.08 here (it crossed 0.1 once in CI, on an unshifted
+        // feature), while the 3-unit shift reads 1.4–1.9.
         var options = new AggregatorOptions
         {
             Fleet = "mon", ModelName = "m", Model = new ModelSpec(8, [16], 3), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
             Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Identities = [ViewerIdentity.Admin] },
             Rounds = new RoundOptions { ClientsPerRound = devices, OverSelection = 1, LocalEpochs = 2, BatchSize = 10, ReportDeadline = TimeSpan.FromSeconds(60) },
-            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", CohortReferences = true, Drift = new DriftOptions { Method = DriftMethod.Wasserstein }, RetrainOn = RetrainTrigger.Feature, ReferenceDevicesPerRound = devices, MaxProfileBytes = 64 * 1024,
+            Monitoring = new MonitoringOptions { Window = TimeSpan.FromHours(1), CohortTag = "region", CohortReferences = true, Drift = new DriftOptions { Method = DriftMethod.Wasserstein, DistanceThreshold = 0.2 }, RetrainOn = RetrainTrigger.Feature, ReferenceDevicesPerRound = devices, MaxProfileBytes = 64 * 1024,
                 Kpis = [KpiDefinition.Parse("flagged", "share:2", 3), KpiDefinition.Parse("accuracy", "accuracy", 3), KpiDefinition.Parse("cost", "cost:1>0=5,2>0=1", 3)] },
         };
         string Region(string id) => int.Parse(id[4..], System.Globalization.CultureInfo.InvariantCulture) < 6 ? "shifted" : "stable";
