@@ -18,6 +18,26 @@ public class UploadedClassifierTests
 
     private static byte[] Bytes(string name) => File.ReadAllBytes(Fixture(name + ".onnx"));
 
+    /// <summary>
+    /// One SGD step of the generated train step on the whole batch: the loss is PyTorch's, and (w − w') / η — the
+    /// gradient — is within 1e-4 relative of PyTorch's autograd gradient (<c>expected.gradients</c>) for every tensor.
+    /// </summary>
+    private static void OneSgdStepFollowsPyTorch(UploadedClassifier uploaded, float[] features, long[] labels, JsonElement expected)
+    {
+        using var trainer = new TrainStepModel(uploaded.TrainStep!, uploaded.Spec);
+        const float Eta = 1f; // large enough that w − w' is not lost to float32 rounding of w
+        var before = uploaded.InitialWeights();
+        var after = trainer.Train(before.Values, features, labels, new LocalTrainingPlan(Epochs: 1, BatchSize: labels.Length, LearningRate: Eta, Seed: 0));
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), after.InitialLoss, 4);
+        foreach (var tensor in before.Layout.Tensors)
+        {
+            var theirs = expected.GetProperty("gradients").GetProperty(tensor.Name).EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            var ours = Enumerable.Range(tensor.Offset, tensor.Length).Select(i => (before.Values[i] - after.Weights[i]) / (double)Eta).ToArray();
+            var relative = Math.Sqrt(ours.Zip(theirs, (a, b) => (a - b) * (a - b)).Sum()) / Math.Sqrt(theirs.Sum(v => v * v));
+            Assert.True(relative < 1e-4, $"{tensor.Name}: relative error {relative:E2}");
+        }
+    }
+
     public static TheoryData<string, long[], int> PyTorchModels => new()
     {
         { "pytorch_cnn_mnist", [1, 28, 28], 10 },
@@ -78,19 +98,8 @@ public class UploadedClassifierTests
         Assert.Throws<ArgumentException>(() => model.Predict([.. tokens[..11], 2.5f], 1));
         Assert.Throws<ArgumentException>(() => model.Predict([.. tokens[..11], -1f], 1));
 
-        // One SGD step on the whole batch: (w − w') / η is the gradient, PyTorch's for every tensor (the embedding's through Gather).
-        using var trainer = new TrainStepModel(uploaded.TrainStep!, uploaded.Spec);
-        const float Eta = 1f; // large enough that w − w' is not lost to float32 rounding of w
-        var before = uploaded.InitialWeights();
-        var after = trainer.Train(before.Values, tokens, labels, new LocalTrainingPlan(Epochs: 1, BatchSize: labels.Length, LearningRate: Eta, Seed: 0));
-        Assert.Equal(expected.GetProperty("loss").GetDouble(), after.InitialLoss, 4);
-        foreach (var tensor in before.Layout.Tensors)
-        {
-            var theirs = expected.GetProperty("gradients").GetProperty(tensor.Name).EnumerateArray().Select(e => e.GetDouble()).ToArray();
-            var ours = Enumerable.Range(tensor.Offset, tensor.Length).Select(i => (before.Values[i] - after.Weights[i]) / (double)Eta).ToArray();
-            var diff = Math.Sqrt(ours.Zip(theirs, (a, b) => (a - b) * (a - b)).Sum());
-            Assert.True(diff / Math.Sqrt(theirs.Sum(v => v * v)) < 1e-4, $"{tensor.Name}: relative error {diff / Math.Sqrt(theirs.Sum(v => v * v)):E2}");
-        }
+        // One SGD step on the whole batch: its gradient is PyTorch's for every tensor (the embedding's through Gather).
+        OneSgdStepFollowsPyTorch(uploaded, tokens, labels, expected);
     }
 
     [Theory]
@@ -123,19 +132,8 @@ public class UploadedClassifierTests
             Assert.Equal(scores[i] > 0.5f ? 1 : 0, prediction.Labels[i]);
         }
 
-        // One SGD step on the whole batch: (w − w') / η is the gradient, PyTorch's for every tensor.
-        using var trainer = new TrainStepModel(uploaded.TrainStep!, uploaded.Spec);
-        const float Eta = 1f;
-        var before = uploaded.InitialWeights();
-        var after = trainer.Train(before.Values, rows, labels, new LocalTrainingPlan(Epochs: 1, BatchSize: labels.Length, LearningRate: Eta, Seed: 0));
-        Assert.Equal(expected.GetProperty("loss").GetDouble(), after.InitialLoss, 4);
-        foreach (var tensor in before.Layout.Tensors)
-        {
-            var theirs = expected.GetProperty("gradients").GetProperty(tensor.Name).EnumerateArray().Select(e => e.GetDouble()).ToArray();
-            var ours = Enumerable.Range(tensor.Offset, tensor.Length).Select(i => (before.Values[i] - after.Weights[i]) / (double)Eta).ToArray();
-            var diff = Math.Sqrt(ours.Zip(theirs, (a, b) => (a - b) * (a - b)).Sum());
-            Assert.True(diff / Math.Sqrt(theirs.Sum(v => v * v)) < 1e-4, $"{tensor.Name}: relative error {diff / Math.Sqrt(theirs.Sum(v => v * v)):E2}");
-        }
+        // One SGD step on the whole batch: its gradient is PyTorch's for every tensor.
+        OneSgdStepFollowsPyTorch(uploaded, rows, labels, expected);
     }
 
     [Fact]
