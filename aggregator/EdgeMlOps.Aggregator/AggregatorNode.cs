@@ -75,6 +75,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         _stores = new FleetStores(options, _time, _loggerFactory);
         try
         {
+            if (options.ModelSource?.Preprocess is { } preprocess) _stores.Artifacts.Put(preprocess); // devices fetch it by the sha256 the signed interface pins
             Runs = new Tracking.AggregatorRunRecorder(options, _stores.Registry, _stores.Artifacts, _time);
             Explainer = new Explanations.VersionExplainer(_stores.Registry, _stores.Artifacts, options.Model, evaluator, options.Governance.Explain, _time);
             _models = new ModelRepository(options, _stores, evaluator, Explainer, _time, _logger);

@@ -11,13 +11,15 @@ namespace EdgeMlOps.Aggregator;
 /// <c>ModelInterface:Outputs</c> names the outputs served (default: all), <c>ModelInterface:Embedding</c> a value of
 /// the graph monitoring sketches (its width measured by a run), <c>ModelInterface:Scale</c> the normalization the
 /// device applies to float inputs (<c>INPUT:AXIS:MEAN,…:STD,…</c>, several separated by <c>;</c>), <c>ModelInterface:Window</c>
-/// the inputs a session streams in chunks along an axis (<c>INPUT:AXIS</c>). A classifier's keys are refused with it,
+/// the inputs a session streams in chunks along an axis (<c>INPUT:AXIS</c>), <c>ModelInterface:Preprocess</c> the file of
+/// an ONNX graph the device runs before the model (its outputs feed the model inputs of the same names; callers feed its
+/// inputs, which scalings and windows then name). A classifier's keys are refused with it,
 /// and these keys on a classifier.
 /// </summary>
 internal static class TensorModelConfiguration
 {
     /// <summary>The keys (under <c>ModelInterface:</c>) that only a model served by tensor names takes.</summary>
-    public static readonly string[] Keys = ["State", "Outputs", "Embedding", "Scale", "Window"];
+    public static readonly string[] Keys = ["State", "Outputs", "Embedding", "Scale", "Window", "Preprocess"];
 
     public static (ModelSpec Model, UploadedClassifier? Source) Read(ConfigReader r, string path, string kind)
     {
@@ -40,25 +42,44 @@ internal static class TensorModelConfiguration
         var scalings = Scalings(r);
         var windows = Windows(r);
         if (kind != "tensors") return (fallback, null);
+        var preprocessPath = r.OptionalString("ModelInterface:Preprocess");
         try
         {
             var bytes = File.ReadAllBytes(path);
+            var preprocess = preprocessPath is null ? null : Preprocess(r, preprocessPath);
             var source = UploadedClassifier.OpenTensors(bytes, states, outputs);
+            if (preprocess is not null) source = Declare(r, "ModelInterface:Preprocess", () => UploadedClassifier.OpenTensors(bytes, states, outputs, preprocess: preprocess)) ?? source;
             // Each declaration checked against the file's interface in memory, so that an error names its own key; the
             // file is read once more only to open it with what was accepted.
             var tensors = source.Spec.Graph!.Tensors!;
             var scaled = Declare(r, "ModelInterface:Scale", () => (tensors with { Scalings = scalings }).Scalings) ?? [];
             var windowed = Declare(r, "ModelInterface:Window", () => (tensors with { Windows = windows }).Windows) ?? [];
             var embedding = r.OptionalString("ModelInterface:Embedding") is { Length: > 0 } name
-                ? Declare(r, "ModelInterface:Embedding", () => Registry.TensorModelProbe.MeasureEmbedding(bytes, tensors, name))
+                ? Declare(r, "ModelInterface:Embedding", () => Registry.TensorModelProbe.MeasureEmbedding(bytes, tensors, name, source.Preprocess))
                 : null;
-            if (scaled.Count > 0 || windowed.Count > 0 || embedding is not null) source = UploadedClassifier.OpenTensors(bytes, states, outputs, embedding, scaled, windowed);
+            if (scaled.Count > 0 || windowed.Count > 0 || embedding is not null) source = UploadedClassifier.OpenTensors(bytes, states, outputs, embedding, scaled, windowed, source.Preprocess);
             return (source.Spec, source);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
             r.Require(false, "Model", $"'{path}': {ex.Message}");
             return (fallback, null);
+        }
+    }
+
+    /// <summary>The preprocessing graph's file, or null with its error under <c>ModelInterface:Preprocess</c>.</summary>
+    private static byte[]? Preprocess(ConfigReader r, string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (info.Exists && info.Length > TensorPreprocess.MaxBytes) throw new InvalidDataException($"it has {info.Length} bytes (at most {TensorPreprocess.MaxBytes})");
+            return File.ReadAllBytes(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            r.Require(false, "ModelInterface:Preprocess", $"'{path}': {ex.Message}");
+            return null;
         }
     }
 

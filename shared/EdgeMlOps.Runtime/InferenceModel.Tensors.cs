@@ -7,6 +7,9 @@ namespace EdgeMlOps.Runtime;
 /// <summary>The tensor path of an uploaded model that is not a classifier: inputs and outputs by name, as declared.</summary>
 public sealed partial class InferenceModel
 {
+    /// <summary>The session of the declared preprocessing graph, or null.</summary>
+    private readonly InferenceSession? _preprocess;
+
     /// <summary>The declared tensors, or null for a classifier.</summary>
     public TensorInterface? Tensors => Spec.Graph?.Tensors;
 
@@ -25,6 +28,34 @@ public sealed partial class InferenceModel
             problems.Add($"the embedding '{embedding.Name}' is not a float tensor the graph computes");
         if (session.InputMetadata.Keys.FirstOrDefault(name => tensors.Inputs.All(t => t.Name != name)) is { } undeclared) problems.Add($"input '{undeclared}' is not declared");
         if (problems.Count > 0) throw new InvalidDataException("the graph is not the declared one: " + string.Join("; ", problems));
+    }
+
+    /// <summary>
+    /// The preprocessing graph's session: its file must be the declared one (sha256), take exactly the declared inputs
+    /// and make the declared outputs. Null when the interface declares none; throws <see cref="InvalidDataException"/>.
+    /// </summary>
+    private static InferenceSession? OpenPreprocess(TensorInterface tensors, byte[]? bytes, OrtSessionSettings settings)
+    {
+        if (tensors.Preprocess is not { } declared)
+        {
+            return bytes is null ? null : throw new InvalidDataException("a preprocessing graph was given, but the interface declares none");
+        }
+
+        if (bytes is null || EdgeMlOps.Shared.Hashing.ContentHash.Sha256Hex(bytes) != declared.Sha256)
+            throw new InvalidDataException(bytes is null ? $"the preprocessing graph {declared.Sha256} is missing" : $"the preprocessing graph is not the declared {declared.Sha256}");
+        var session = OrtSessions.Open(bytes, settings).Session;
+        var problems = new List<string>();
+        foreach (var input in declared.Inputs)
+        {
+            if (!session.InputMetadata.TryGetValue(input.Name, out var actual)) problems.Add($"no input '{input.Name}'");
+            else if (!actual.IsTensor || actual.ElementDataType != ElementType(input.Type) || actual.Dimensions.Length != input.Dims.Count) problems.Add($"input '{input.Name}' is not {input.CanonicalText}");
+        }
+
+        problems.AddRange(declared.Outputs.Where(o => !session.OutputMetadata.ContainsKey(o)).Select(o => $"no output '{o}'"));
+        problems.AddRange(session.InputMetadata.Keys.Where(k => declared.Inputs.All(i => i.Name != k)).Select(k => $"input '{k}' is not declared"));
+        if (problems.Count == 0) return session;
+        session.Dispose();
+        throw new InvalidDataException("the preprocessing graph is not the declared one: " + string.Join("; ", problems));
     }
 
     /// <summary>
@@ -59,10 +90,11 @@ public sealed partial class InferenceModel
     private IReadOnlyList<NamedTensor> Run(TensorInterface tensors, IReadOnlyList<NamedTensor> inputs, IReadOnlyList<TensorSignature> fetched)
     {
         Check(tensors, inputs);
+        inputs = Preprocessed(tensors, [.. inputs.Select(i => Scaled(tensors, i))]);
         var values = new List<OrtValue>(inputs.Count);
         try
         {
-            foreach (var input in inputs) values.Add(ToOrtValue(Scaled(tensors, input)));
+            foreach (var input in inputs) values.Add(ToOrtValue(input));
             using var options = new RunOptions();
             using var results = _session.Run(options, [.. inputs.Select(i => i.Name)], values, [.. fetched.Select(o => o.Name)]);
             return [.. results.Select((value, i) => FromOrtValue(fetched[i], value))];
@@ -73,11 +105,39 @@ public sealed partial class InferenceModel
         }
     }
 
+    /// <summary>The model's inputs: the caller's, with the preprocessing graph (if declared) run on its own and its outputs in their place.</summary>
+    private IReadOnlyList<NamedTensor> Preprocessed(TensorInterface tensors, IReadOnlyList<NamedTensor> inputs)
+    {
+        if (tensors.Preprocess is not { } declared || _preprocess is null) return inputs;
+        var fed = inputs.Where(i => declared.Inputs.Any(p => p.Name == i.Name)).ToList();
+        var made = new List<NamedTensor>(declared.Outputs.Count);
+        var values = new List<OrtValue>(fed.Count);
+        try
+        {
+            foreach (var input in fed) values.Add(ToOrtValue(input));
+            using var options = new RunOptions();
+            using var results = _preprocess.Run(options, [.. fed.Select(i => i.Name)], values, [.. declared.Outputs]);
+            foreach (var (value, name) in results.Zip(declared.Outputs))
+            {
+                var target = tensors.Inputs.Single(i => i.Name == name);
+                var tensor = FromOrtValue(target, value);
+                if (!target.Accepts(tensor.Dims)) throw new ArgumentException($"the preprocessing graph made '{name}' of shape [{string.Join(", ", tensor.Dims)}] from these inputs; the model takes [{string.Join(", ", target.Dims)}]");
+                made.Add(tensor);
+            }
+        }
+        finally
+        {
+            foreach (var value in values) value.Dispose();
+        }
+
+        return [.. made, .. inputs.Where(i => declared.Inputs.All(p => p.Name != i.Name))];
+    }
+
     private static void Check(TensorInterface tensors, IReadOnlyList<NamedTensor> inputs)
     {
         foreach (var input in inputs)
         {
-            var declared = tensors.Inputs.FirstOrDefault(t => t.Name == input.Name) ?? throw new ArgumentException($"the model has no input '{input.Name}' (inputs: {string.Join(", ", tensors.Inputs.Select(t => t.Name))})");
+            var declared = tensors.Accepted.FirstOrDefault(t => t.Name == input.Name) ?? throw new ArgumentException($"the model has no input '{input.Name}' (inputs: {string.Join(", ", tensors.Accepted.Select(t => t.Name))})");
             if (input.Type != declared.Type || input.Data.GetType() != NamedTensor.ArrayType(declared.Type)) throw new ArgumentException($"input '{input.Name}' must be {declared.Type.ToString().ToLowerInvariant()}");
             if (!declared.Accepts(input.Dims)) throw new ArgumentException($"input '{input.Name}' has shape [{string.Join(", ", input.Dims)}]; declared [{string.Join(", ", declared.Dims)}] (−1: any positive size)");
             if (NamedTensor.ElementCount(input.Dims) != input.Data.Length) throw new ArgumentException($"input '{input.Name}' has {input.Data.Length} values for shape [{string.Join(", ", input.Dims)}]");
@@ -85,7 +145,7 @@ public sealed partial class InferenceModel
             if (input.Data is double[] d && Array.FindIndex(d, v => !double.IsFinite(v)) is var badD and >= 0) throw new ArgumentException($"input '{input.Name}' value {badD} is not a finite number");
         }
 
-        if (tensors.Inputs.FirstOrDefault(t => inputs.All(i => i.Name != t.Name)) is { } missing) throw new ArgumentException($"input '{missing.Name}' is missing");
+        if (tensors.Accepted.FirstOrDefault(t => inputs.All(i => i.Name != t.Name)) is { } missing) throw new ArgumentException($"input '{missing.Name}' is missing");
         if (inputs.Select(i => i.Name).Distinct(StringComparer.Ordinal).Count() != inputs.Count) throw new ArgumentException("an input is given twice");
     }
 

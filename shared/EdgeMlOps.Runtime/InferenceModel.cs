@@ -24,7 +24,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     private readonly long[] _sampleDims;
     private readonly bool _scoresAreLogits;
 
-    private InferenceModel(byte[] bytes, ModelWeights weights, OrtSessionSettings settings)
+    private InferenceModel(byte[] bytes, ModelWeights weights, OrtSessionSettings settings, byte[]? preprocess = null)
     {
         Sha256 = ContentHash.Sha256Hex(bytes);
         Weights = weights;
@@ -38,6 +38,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             try
             {
                 CheckDeclared(_session, tensors);
+                _preprocess = OpenPreprocess(tensors, preprocess, settings);
             }
             catch
             {
@@ -108,7 +109,9 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     /// architecture) or an uploaded graph, run as it is through its declared input and scores output. Throws
     /// <see cref="InvalidDataException"/> when the bytes do not match the spec.
     /// </summary>
-    public static InferenceModel Load(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null)
+    /// <remarks><paramref name="preprocess"/>: the file of the preprocessing graph a tensor model's interface declares (its
+    /// sha256 must be the declared one); null when none is declared.</remarks>
+    public static InferenceModel Load(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null, byte[]? preprocess = null)
     {
         if (spec.Graph is null)
         {
@@ -118,7 +121,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             throw new InvalidDataException($"the graph is {model.Spec}, not the declared {spec}");
         }
 
-        return new InferenceModel(bytes, UploadedClassifier.ReadWeights(bytes, spec), settings ?? OrtSessionSettings.Default);
+        return new InferenceModel(bytes, UploadedClassifier.ReadWeights(bytes, spec), settings ?? OrtSessionSettings.Default, preprocess);
     }
 
     int EdgeMlOps.Shared.Explanations.IProbabilityModel.InputDim => Spec.InputDim;
@@ -233,5 +236,9 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             StringComparer.Ordinal);
     }
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        _preprocess?.Dispose();
+        _session.Dispose();
+    }
 }

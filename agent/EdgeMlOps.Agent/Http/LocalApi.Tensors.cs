@@ -55,7 +55,9 @@ public sealed partial class LocalApi
     private static void WriteTensorInterface(Utf8JsonWriter w, Shared.Protocol.V1.TensorInterfaceSpec tensors)
     {
         w.WriteStartObject("tensors");
-        foreach (var (name, list) in new[] { ("inputs", tensors.Inputs), ("outputs", tensors.Outputs) })
+        // What callers feed: with a preprocessing graph, its inputs in place of the model inputs it makes.
+        var fed = tensors.Preprocess is { } pre ? [.. pre.Inputs, .. tensors.Inputs.Where(i => !pre.Outputs.Contains(i.Name))] : tensors.Inputs.ToList();
+        foreach (var (name, list) in new[] { ("inputs", fed), ("outputs", tensors.Outputs.ToList()) })
         {
             w.WriteStartArray(name);
             foreach (var t in list)
@@ -100,6 +102,17 @@ public sealed partial class LocalApi
         }
 
         w.WriteEndArray();
+        if (tensors.Preprocess is { } preprocess)
+        {
+            // The graph the device runs on what callers feed before the model (its sha256 pinned by the signed interface).
+            w.WriteStartObject("preprocess");
+            w.WriteString("sha256", preprocess.Sha256);
+            w.WriteStartArray("feeds");
+            foreach (var output in preprocess.Outputs) w.WriteStringValue(output);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
         if (tensors.Embedding.Length > 0)
         {
             // What monitoring sketches of each call besides the outputs; never in an answer.

@@ -39,8 +39,8 @@ public static class TensorBinary
         for (var k = 0; k < count; k++)
         {
             if (!reader.TryText(out var name, out error)) return false;
-            var signature = declared.Inputs.FirstOrDefault(i => i.Name == name);
-            if (signature is null) return Fail($"the model has no input '{name}' (inputs: {string.Join(", ", declared.Inputs.Select(i => i.Name))})", out error);
+            var signature = declared.Accepted.FirstOrDefault(i => i.Name == name);
+            if (signature is null) return Fail($"the model has no input '{name}' (inputs: {string.Join(", ", declared.Accepted.Select(i => i.Name))})", out error);
             if (inputs.Any(i => i.Name == name)) return Fail($"input '{name}' is given twice", out error);
             if (!reader.TryByte(out var rank) || rank > TensorSignature.MaxRank) return Fail($"input '{name}': a rank of at most {TensorSignature.MaxRank} must follow its name", out error);
             var dims = new long[rank];

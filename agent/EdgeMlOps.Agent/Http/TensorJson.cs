@@ -40,8 +40,8 @@ public static class TensorJson
                     while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
                     {
                         var name = reader.GetString()!;
-                        var signature = declared.Inputs.FirstOrDefault(i => i.Name == name);
-                        if (signature is null) return Fail($"the model has no input '{name}' (inputs: {string.Join(", ", declared.Inputs.Select(i => i.Name))})", out error);
+                        var signature = declared.Accepted.FirstOrDefault(i => i.Name == name);
+                        if (signature is null) return Fail($"the model has no input '{name}' (inputs: {string.Join(", ", declared.Accepted.Select(i => i.Name))})", out error);
                         if (inputs.Any(i => i.Name == name)) return Fail($"input '{name}' is given twice", out error);
                         reader.Read();
                         if (!TryReadTensor(ref reader, signature, out var tensor, out error)) return false;

@@ -118,7 +118,7 @@ internal sealed class ModelInstaller
         {
             var a = stored.Announcement;
             var spec = SpecOf(a);
-            var inference = await _runtimes.Inference.AcquireAsync(a.Inference.Sha256, () => Task.FromResult(InferenceModel.Load(stored.Inference, spec, _runtimes.Settings))).ConfigureAwait(false);
+            var inference = await _runtimes.Inference.AcquireAsync(SessionKey(a), () => Task.FromResult(InferenceModel.Load(stored.Inference, spec, _runtimes.Settings, stored.Preprocess))).ConfigureAwait(false);
             var trainStep = stored.TrainStep is { } train
                 ? await _runtimes.TrainSteps.AcquireAsync(a.TrainStep.Sha256, () => Task.FromResult(new TrainStepModel(train, inference.Value.Spec, _runtimes.Settings))).ConfigureAwait(false)
                 : null;
@@ -297,7 +297,7 @@ internal sealed class ModelInstaller
         try
         {
             // The served version holds its lease while entered, so the cache has the session: nothing is created here.
-            return await _runtimes.Inference.AcquireAsync(served.Announcement.Inference.Sha256, () => Task.FromException<InferenceModel>(new InvalidOperationException("the served session is not in the cache"))).ConfigureAwait(false);
+            return await _runtimes.Inference.AcquireAsync(SessionKey(served.Announcement), () => Task.FromException<InferenceModel>(new InvalidOperationException("the served session is not in the cache"))).ConfigureAwait(false);
         }
         catch (InvalidOperationException)
         {
@@ -316,8 +316,8 @@ internal sealed class ModelInstaller
     /// <summary>The inference session of a verified version (shared by content hash), checked against its signed architecture.</summary>
     private async Task<SharedCache<InferenceModel>.Lease> AcquireInferenceAsync(ModelAnnouncement verified, Uri baseUrl, ModelSpec spec)
     {
-        var inference = await _runtimes.Inference.AcquireAsync(verified.Inference.Sha256, async () =>
-            InferenceModel.Load(await StoredOrFetchedAsync(baseUrl, verified.Inference).ConfigureAwait(false), spec, _runtimes.Settings)).ConfigureAwait(false);
+        var inference = await _runtimes.Inference.AcquireAsync(SessionKey(verified), async () =>
+            InferenceModel.Load(await StoredOrFetchedAsync(baseUrl, verified.Inference).ConfigureAwait(false), spec, _runtimes.Settings, await PreprocessAsync(baseUrl, spec).ConfigureAwait(false))).ConfigureAwait(false);
         if (!inference.Value.Spec.Equals(spec))
         {
             inference.Dispose();
@@ -326,6 +326,18 @@ internal sealed class ModelInstaller
 
         return inference;
     }
+
+    /// <summary>
+    /// The key of a version's inference session in the shared cache: its file, and the preprocessing graph in front of
+    /// it when the signed interface declares one (the same file behind another graph is another session).
+    /// </summary>
+    private static string SessionKey(ModelAnnouncement announcement) =>
+        ModelStore.PreprocessSha256(announcement) is { } preprocess ? announcement.Inference.Sha256 + "+" + preprocess : announcement.Inference.Sha256;
+
+    /// <summary>The preprocessing graph the signed interface pins (from the model store, or fetched and checked), or null.</summary>
+    private async Task<byte[]?> PreprocessAsync(Uri baseUrl, ModelSpec spec) =>
+        spec.Graph?.Tensors?.Preprocess is not { } declared ? null
+            : await StoredOrFetchedAsync(baseUrl, new ArtifactRef { Name = ManifestRules.PreprocessArtifact, Sha256 = declared.Sha256, Size = (ulong)declared.Size, Path = ManifestRules.ArtifactPath(declared.Sha256) }).ConfigureAwait(false);
 
     /// <summary>Loads both sessions of a verified version (fetching and checking artifacts as needed).</summary>
     private async Task<(SharedCache<InferenceModel>.Lease Inference, SharedCache<TrainStepModel>.Lease? TrainStep)> LoadSessionsAsync(ModelAnnouncement verified)
@@ -340,6 +352,7 @@ internal sealed class ModelInstaller
             {
                 // Serve-only (the signed architecture declares no trained tensors; ManifestRules checked it): no train step.
                 if (!_store.HasBlob(verified.Inference.Sha256)) await FetchIntoStoreAsync(baseUrl, verified.Inference).ConfigureAwait(false);
+                await PreprocessAsync(baseUrl, spec).ConfigureAwait(false); // on this device's disk too, for a restart offline
                 var served = (inference, (SharedCache<TrainStepModel>.Lease?)null);
                 inference = null;
                 return served;

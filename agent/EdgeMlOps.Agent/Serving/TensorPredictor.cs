@@ -64,7 +64,7 @@ internal sealed class TensorPredictor(ModelSlots slots, ServingHealth health, Ag
                 foreach (var window in tensors.Windows)
                 {
                     var chunk = inputs.FirstOrDefault(i => i.Name == window.Input) ?? throw new ArgumentException($"input '{window.Input}' is missing (a chunk of its window)");
-                    windows[window.Input] = StreamWindows.Shift(window, tensors.Inputs.Single(i => i.Name == window.Input), session.Windows.GetValueOrDefault(window.Input), chunk);
+                    windows[window.Input] = StreamWindows.Shift(window, tensors.Accepted.Single(i => i.Name == window.Input), session.Windows.GetValueOrDefault(window.Input), chunk);
                 }
 
                 var fed = inputs.Select(i => windows.TryGetValue(i.Name, out var w) ? w.Window : i);

@@ -7,8 +7,11 @@ using Google.Protobuf;
 namespace EdgeMlOps.Agent.Storage;
 
 /// <summary>A model version read back from disk, verified.</summary>
-/// <summary>An installed version read back from disk; <paramref name="TrainStep"/> is null for a model the fleet only serves.</summary>
-public sealed record StoredModel(ModelAnnouncement Announcement, byte[] Inference, byte[]? TrainStep);
+/// <summary>
+/// An installed version read back from disk; <paramref name="TrainStep"/> is null for a model the fleet only serves,
+/// <paramref name="Preprocess"/> unless its signed interface declares a preprocessing graph.
+/// </summary>
+public sealed record StoredModel(ModelAnnouncement Announcement, byte[] Inference, byte[]? TrainStep, byte[]? Preprocess = null);
 
 /// <summary>What <see cref="ModelStore.LoadCurrent"/> found: the model, and why it is not the current one if it fell back.</summary>
 public sealed record StoredModelLoad(StoredModel? Model, string? FallbackReason);
@@ -152,14 +155,16 @@ public sealed class ModelStore
 
         var inference = announcement.Inference is { } i ? ReadBlob(i.Sha256) : null;
         var train = announcement.TrainStep is { } t ? ReadBlob(t.Sha256) : null;
-        if (inference is null || (train is null && !ManifestRules.ServeOnly(announcement.Architecture)))
+        var preprocessSha = PreprocessSha256(announcement);
+        var preprocess = preprocessSha is null ? null : ReadBlob(preprocessSha);
+        if (inference is null || (train is null && !ManifestRules.ServeOnly(announcement.Architecture)) || (preprocess is null && preprocessSha is not null))
         {
             problem = "artifact missing or fails its sha256";
             return false;
         }
 
         problem = string.Empty;
-        model = new StoredModel(announcement, inference, train);
+        model = new StoredModel(announcement, inference, train, preprocess);
         return true;
     }
 
@@ -177,6 +182,7 @@ public sealed class ModelStore
             var a = ModelAnnouncement.Parser.ParseFrom(File.ReadAllBytes(VersionPath(version)));
             referenced.Add(a.Inference?.Sha256 ?? string.Empty);
             referenced.Add(a.TrainStep?.Sha256 ?? string.Empty);
+            referenced.Add(PreprocessSha256(a) ?? string.Empty);
         }
 
         foreach (var blob in Directory.GetFiles(_blobs))
@@ -184,6 +190,9 @@ public sealed class ModelStore
             if (!referenced.Contains(Path.GetFileName(blob))) File.Delete(blob);
         }
     }
+
+    /// <summary>The sha256 of the preprocessing graph the version's signed interface declares, or null.</summary>
+    public static string? PreprocessSha256(ModelAnnouncement announcement) => announcement.Architecture?.Graph?.Tensors?.Preprocess?.Sha256;
 
     /// <summary>The pointer file: "current previous" in one line, replaced atomically as a whole.</summary>
     private (ulong? Current, ulong? Previous) ReadState()

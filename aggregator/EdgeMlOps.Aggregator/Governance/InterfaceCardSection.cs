@@ -24,6 +24,7 @@ internal static class InterfaceCardSection
         var rows = new List<IReadOnlyList<string>>();
         rows.Add(spec.Graph is { Tensors: { } tensors }
             ? ["served as", "uploaded model, by tensor names", $"the file {EdgeMlOps.Shared.Hashing.ContentHash.Sha256Hex(inference)} byte for byte, not trained; callers feed {string.Join(", ", tensors.CallerInputs.Select(t => t.CanonicalText))} to POST /v1/infer"
+                + (tensors.Preprocess is { } p ? $"; the device first runs the preprocessing graph {p.Sha256} (its own file, {p.Size.ToString("N0", inv)} bytes) on {string.Join(", ", p.Inputs.Select(i => $"'{i.Name}'"))}, feeding the model's {string.Join(", ", p.Outputs.Select(o => $"'{o}'"))}" : string.Empty)
                 + (tensors.States.Count > 0 ? $"; state kept per session: {string.Join(", ", tensors.States.Select(s => $"{s.Output} → {s.Input}"))}" : string.Empty)
                 + string.Concat(tensors.Scalings.Select(x => $"; the device normalizes '{x.Input}' (x − mean) / std {(x.Axis == -1 ? "over every value" : $"along axis {x.Axis}")}: mean {string.Join(", ", x.Mean.Select(v => v.ToString("0.####", inv)))}, std {string.Join(", ", x.Std.Select(v => v.ToString("0.####", inv)))}"))
                 + string.Concat(tensors.Windows.Select(x => $"; sessions stream '{x.Input}' in chunks along axis {x.Axis}, the device keeping its window"))

@@ -4,6 +4,7 @@ using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Shared.Federated;
 using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Trust;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -20,7 +21,7 @@ namespace EdgeMlOps.Aggregator.Http;
 /// </summary>
 public static class AggregatorApi
 {
-    public static string ArtifactPath(string sha256) => $"/v1/artifacts/{sha256}";
+    public static string ArtifactPath(string sha256) => ManifestRules.ArtifactPath(sha256);
 
     /// <param name="services">Registers the aggregator's services (the composition root's own instances).</param>
     /// <param name="url">Where to listen; an <c>https://</c> URL serves TLS with <paramref name="httpsCertificate"/>.</param>

@@ -13,13 +13,13 @@ namespace EdgeMlOps.Aggregator.Registry;
 /// </summary>
 public static class TensorModelProbe
 {
-    /// <summary>Throws <see cref="InvalidDataException"/> saying what failed.</summary>
-    public static void Run(byte[] bytes, ModelSpec spec, TensorInterface tensors)
+    /// <summary>Throws <see cref="InvalidDataException"/> saying what failed; <paramref name="preprocess"/> is the declared preprocessing graph's file.</summary>
+    public static void Run(byte[] bytes, ModelSpec spec, TensorInterface tensors, byte[]? preprocess = null)
     {
         InferenceModel loaded;
         try
         {
-            loaded = InferenceModel.Load(bytes, spec);
+            loaded = InferenceModel.Load(bytes, spec, preprocess: preprocess);
         }
         catch (OnnxRuntimeException ex)
         {
@@ -28,7 +28,7 @@ public static class TensorModelProbe
 
         using (loaded)
         {
-            var inputs = tensors.Inputs.Select(i => tensors.States.Any(s => s.Input == i.Name) ? NamedTensor.Zeros(i) : Probe(i)).ToList();
+            var inputs = tensors.Accepted.Select(i => tensors.States.Any(s => s.Input == i.Name) ? NamedTensor.Zeros(i) : Probe(i)).ToList();
             for (var call = 0; call < (tensors.States.Count > 0 ? 2 : 1); call++)
             {
                 IReadOnlyList<NamedTensor> outputs;
@@ -37,7 +37,7 @@ public static class TensorModelProbe
                 {
                     (outputs, embedding) = loaded.RunWithEmbedding(inputs);
                 }
-                catch (OnnxRuntimeException ex)
+                catch (Exception ex) when (ex is OnnxRuntimeException or ArgumentException)
                 {
                     throw new InvalidDataException($"it does not run on probe inputs ({string.Join(", ", inputs.Select(i => $"{i.Name} [{string.Join(", ", i.Dims)}]"))}): {ex.Message}", ex);
                 }
@@ -66,7 +66,7 @@ public static class TensorModelProbe
     /// (state at zeros), its value read per row of its first axis both times; a width that depends on a chosen axis
     /// (a frame count) is refused, since sketches need the same values in every row.
     /// </summary>
-    public static TensorEmbedding MeasureEmbedding(byte[] bytes, TensorInterface tensors, string name)
+    public static TensorEmbedding MeasureEmbedding(byte[] bytes, TensorInterface tensors, string name, byte[]? preprocess = null)
     {
         TensorInterface reading; // read with a placeholder width: the run returns the whole value
         try
@@ -82,7 +82,7 @@ public static class TensorModelProbe
         InferenceModel loaded;
         try
         {
-            loaded = InferenceModel.Load(bytes, ModelSpec.ForTensors(reading));
+            loaded = InferenceModel.Load(bytes, ModelSpec.ForTensors(reading), preprocess: preprocess);
         }
         catch (OnnxRuntimeException ex)
         {
@@ -94,12 +94,12 @@ public static class TensorModelProbe
             var widths = new List<long>();
             foreach (var size in new[] { 1, 2 })
             {
-                var inputs = tensors.Inputs.Select(i => tensors.States.Any(s => s.Input == i.Name) ? NamedTensor.Zeros(i) : Probe(i, size)).ToList();
+                var inputs = tensors.Accepted.Select(i => tensors.States.Any(s => s.Input == i.Name) ? NamedTensor.Zeros(i) : Probe(i, size)).ToList();
                 try
                 {
                     widths.Add(PerRow(loaded.RunWithEmbedding(inputs).Embedding!));
                 }
-                catch (OnnxRuntimeException ex)
+                catch (Exception ex) when (ex is OnnxRuntimeException or ArgumentException)
                 {
                     throw new InvalidDataException($"it does not run on probe inputs: {ex.Message}", ex);
                 }

@@ -31,7 +31,7 @@ public static class TensorVersionCheck
             throw new UploadRefusedException($"the file's interface is not the fleet's: {string.Join("; ", differences)}. Callers on every device feed and read these tensors by name, so a version keeps them; a different interface is a new model (see docs/MODELS.md).");
         try
         {
-            TensorModelProbe.Run(uploaded, source.Spec, fleet);
+            TensorModelProbe.Run(uploaded, source.Spec, fleet, source.Preprocess);
         }
         catch (InvalidDataException ex)
         {

@@ -23,7 +23,7 @@ public static class UploadedModelProbe
         var graph = spec.Graph!;
         if (graph.Tensors is { } tensors)
         {
-            TensorModelProbe.Run(model.Bytes, spec, tensors);
+            TensorModelProbe.Run(model.Bytes, spec, tensors, model.Preprocess);
             return;
         }
 

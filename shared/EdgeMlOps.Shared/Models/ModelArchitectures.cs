@@ -67,6 +67,7 @@ public static class ModelArchitectures
             EmbeddingWidth = tensors.Embedding?.Width ?? 0,
             Scalings = { tensors.Scalings.Select(x => new InputScalingSpec { Input = x.Input, Axis = x.Axis, Mean = { x.Mean }, Std = { x.Std } }) },
             Windows = { tensors.Windows.Select(x => new InputWindowSpec { Input = x.Input, Axis = x.Axis }) },
+            Preprocess = tensors.Preprocess is { } p ? new TensorPreprocessSpec { Sha256 = p.Sha256, Size = (ulong)p.Size, Inputs = { p.Inputs.Select(Signature) }, Outputs = { p.Outputs } } : null,
         };
     }
 
@@ -80,8 +81,12 @@ public static class ModelArchitectures
             throw new ArgumentException($"more than {TensorInterface.MaxTensors} inputs, outputs or states");
         static TensorSignature Signature(TensorSignatureSpec t) =>
             new(t.Name, Enum.TryParse<TensorElement>(t.Type, ignoreCase: true, out var type) && !int.TryParse(t.Type, out _) ? type : throw new ArgumentException($"tensor '{t.Name}' has the unknown element type '{t.Type}'"), t.Dims);
+        var preprocess = tensors.Preprocess is not { } p ? null
+            : p.Inputs.Count <= TensorInterface.MaxTensors && p.Outputs.Count <= TensorInterface.MaxTensors && p.Size <= TensorPreprocess.MaxBytes
+                ? new TensorPreprocess(p.Sha256, (long)p.Size, [.. p.Inputs.Select(Signature)], [.. p.Outputs])
+                : throw new ArgumentException($"a preprocessing graph with more than {TensorInterface.MaxTensors} inputs or outputs, or over {TensorPreprocess.MaxBytes} bytes");
         return ModelSpec.ForTensors(new TensorInterface([.. tensors.Inputs.Select(Signature)], [.. tensors.Outputs.Select(Signature)],
-            [.. tensors.States.Select(s => (s.Input, s.Output))], graph.SourceSha256)
+            [.. tensors.States.Select(s => (s.Input, s.Output))], graph.SourceSha256, preprocess)
         {
             Embedding = tensors.Embedding.Length > 0 || tensors.EmbeddingWidth != 0 ? new TensorEmbedding(tensors.Embedding, tensors.EmbeddingWidth) : null,
             Scalings = tensors.Scalings.Count <= TensorInterface.MaxTensors

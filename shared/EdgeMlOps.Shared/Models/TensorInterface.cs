@@ -59,7 +59,7 @@ public sealed record TensorInterface
     /// <summary>Most inputs, outputs or state pairs a manifest may declare.</summary>
     public const int MaxTensors = 64;
 
-    public TensorInterface(IReadOnlyList<TensorSignature> inputs, IReadOnlyList<TensorSignature> outputs, IReadOnlyList<(string Input, string Output)> states, string sourceSha256)
+    public TensorInterface(IReadOnlyList<TensorSignature> inputs, IReadOnlyList<TensorSignature> outputs, IReadOnlyList<(string Input, string Output)> states, string sourceSha256, TensorPreprocess? preprocess = null)
     {
         var errors = new List<string>();
         if (inputs.Count == 0 || outputs.Count == 0) errors.Add("a model needs at least one input and one output");
@@ -75,11 +75,14 @@ public sealed record TensorInterface
 
         if (states.Select(s => s.Input).Distinct(StringComparer.Ordinal).Count() != states.Count || states.Select(s => s.Output).Distinct(StringComparer.Ordinal).Count() != states.Count) errors.Add("a state input or output is listed twice");
         if (sourceSha256.Length != 64 || !sourceSha256.All(char.IsAsciiHexDigitLower)) errors.Add("the source sha256 is not 64 lower-case hex digits");
+        var accepted = preprocess is null ? inputs.ToArray() : Fronted(inputs, outputs, states, preprocess, errors);
         if (errors.Count > 0) throw new ArgumentException("Invalid tensor interface: " + string.Join("; ", errors));
         Inputs = inputs.ToArray();
         Outputs = outputs.ToArray();
         States = states.ToArray();
         SourceSha256 = sourceSha256;
+        Preprocess = preprocess;
+        Accepted = accepted;
         var monitored = new List<(string, int)>();
         var used = 0;
         foreach (var output in Outputs.Where(o => o.Type is TensorElement.Float or TensorElement.Double && States.All(s => s.Output != o.Name)))
@@ -93,6 +96,24 @@ public sealed record TensorInterface
 
         _outputsMonitored = monitored;
         Monitored = monitored;
+    }
+
+    /// <summary>
+    /// The inputs a run takes when a preprocessing graph fronts the model: the graph's inputs, then every model input it
+    /// does not make. Each preprocessing output must be a model input (not a state's), and no name may mean two things.
+    /// </summary>
+    private static TensorSignature[] Fronted(IReadOnlyList<TensorSignature> inputs, IReadOnlyList<TensorSignature> outputs, IReadOnlyList<(string Input, string Output)> states, TensorPreprocess preprocess, List<string> errors)
+    {
+        foreach (var made in preprocess.Outputs)
+        {
+            if (inputs.All(i => i.Name != made)) errors.Add($"the preprocessing output '{made}' is no model input (inputs: {string.Join(", ", inputs.Select(i => i.Name))})");
+            else if (states.Any(s => s.Input == made)) errors.Add($"the preprocessing output '{made}' is a state input, which the device feeds back");
+        }
+
+        var rest = inputs.Where(i => !preprocess.Outputs.Contains(i.Name)).ToArray();
+        foreach (var fed in preprocess.Inputs.Where(p => rest.Any(i => i.Name == p.Name) || outputs.Any(o => o.Name == p.Name)))
+            errors.Add($"the preprocessing input '{fed.Name}' is also a model {(outputs.Any(o => o.Name == fed.Name) ? "output" : "input it does not make")}");
+        return [.. preprocess.Inputs, .. rest];
     }
 
     private readonly IReadOnlyList<(string Output, int Taken)> _outputsMonitored;
@@ -139,7 +160,7 @@ public sealed record TensorInterface
         foreach (var item in declared)
         {
             var name = inputOf(item);
-            var input = Inputs.FirstOrDefault(i => i.Name == name) ?? throw new ArgumentException($"Invalid tensor interface: the {noun} names no input '{name}' (inputs: {string.Join(", ", Inputs.Select(i => i.Name))})");
+            var input = Accepted.FirstOrDefault(i => i.Name == name) ?? throw new ArgumentException($"Invalid tensor interface: the {noun} names no input '{name}' a caller feeds (inputs: {string.Join(", ", Accepted.Select(i => i.Name))})");
             if (States.Any(s => s.Input == name)) throw new ArgumentException($"Invalid tensor interface: '{name}' is a state input, which the device feeds back as the model made it; it takes no {noun}");
             fits(item, input);
         }
@@ -162,7 +183,17 @@ public sealed record TensorInterface
     /// <summary>Values per monitored row (0: nothing to monitor).</summary>
     public int MonitoredWidth => Monitored.Sum(m => m.Taken);
 
+    /// <summary>The model graph's inputs.</summary>
     public IReadOnlyList<TensorSignature> Inputs { get; }
+
+    /// <summary>
+    /// The inputs a run takes, in the caller's terms: the model's inputs, or — with a <see cref="Preprocess"/> graph — its
+    /// inputs and the model inputs it does not make. Scalings and windows apply to these, before any preprocessing.
+    /// </summary>
+    public IReadOnlyList<TensorSignature> Accepted { get; }
+
+    /// <summary>The device-side preprocessing graph that fronts the model, or null.</summary>
+    public TensorPreprocess? Preprocess { get; }
 
     public IReadOnlyList<TensorSignature> Outputs { get; }
 
@@ -173,14 +204,15 @@ public sealed record TensorInterface
     public string SourceSha256 { get; }
 
     /// <summary>Inputs a caller sends (the state inputs are the device's).</summary>
-    public IEnumerable<TensorSignature> CallerInputs => Inputs.Where(i => States.All(s => s.Input != i.Name));
+    public IEnumerable<TensorSignature> CallerInputs => Accepted.Where(i => States.All(s => s.Input != i.Name));
 
     /// <summary>Every field in one line; equal texts mean equal interfaces.</summary>
     public string CanonicalText => string.Join('|',
         string.Join(';', Inputs.Select(t => t.CanonicalText)), string.Join(';', Outputs.Select(t => t.CanonicalText)),
         string.Join(';', States.Select(s => s.Input + ">" + s.Output)), SourceSha256) + (Embedding is { } e ? "|embedding:" + e.CanonicalText : string.Empty)
         + (Scalings.Count > 0 ? "|scale:" + string.Join(';', Scalings.Select(x => x.CanonicalText)) : string.Empty)
-        + (Windows.Count > 0 ? "|window:" + string.Join(';', Windows.Select(x => x.CanonicalText)) : string.Empty);
+        + (Windows.Count > 0 ? "|window:" + string.Join(';', Windows.Select(x => x.CanonicalText)) : string.Empty)
+        + (Preprocess is { } p ? "|preprocess:" + p.CanonicalText : string.Empty);
 
     public bool Equals(TensorInterface? other) => other is not null && CanonicalText == other.CanonicalText;
 

@@ -31,6 +31,33 @@ public static class TensorInterfaceReader
     }
 
     /// <summary>
+    /// <paramref name="tensors"/> fronted by the preprocessing graph in <paramref name="bytes"/>: its inputs are what
+    /// callers feed, and each of its outputs feeds the model input of the same name (of the same element type and rank;
+    /// sizes are checked per run). Throws <see cref="InvalidDataException"/> naming what does not fit.
+    /// </summary>
+    public static TensorInterface Fronted(TensorInterface tensors, ModelProto model, byte[] bytes)
+    {
+        var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var inputs = model.Graph.Input.Where(i => !initializers.Contains(i.Name)).Select(i => Signature(i, "preprocessing input")).ToList();
+        var outputs = model.Graph.Output.Select(o => Signature(o, "preprocessing output")).ToList();
+        foreach (var made in outputs)
+        {
+            if (tensors.Inputs.FirstOrDefault(i => i.Name == made.Name) is { } fed && (fed.Type != made.Type || fed.Dims.Count != made.Dims.Count))
+                throw new InvalidDataException($"the preprocessing output {made.CanonicalText} cannot feed the model input {fed.CanonicalText}");
+        }
+
+        try
+        {
+            var preprocess = new TensorPreprocess(ContentHash.Sha256Hex(bytes), bytes.LongLength, inputs, [.. outputs.Select(o => o.Name)]);
+            return new TensorInterface(tensors.Inputs, tensors.Outputs, tensors.States, tensors.SourceSha256, preprocess);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException(ex.Message.Replace("Invalid tensor interface: ", string.Empty, StringComparison.Ordinal), ex);
+        }
+    }
+
+    /// <summary>
     /// Input–output pairs that could be a recurrent state (the same element type and the same fixed shape, each input and output in one
     /// pair only), for the operator to confirm as <c>ModelInterface:State</c>; the file alone cannot say which output feeds which input.
     /// </summary>

@@ -52,6 +52,9 @@ public sealed class UploadedClassifier
     /// <summary>The generated train-step graph (the same for every version: trained tensors are its inputs); null when only served.</summary>
     public byte[]? TrainStep { get; }
 
+    /// <summary>The file of the preprocessing graph that fronts a tensor model (<see cref="TensorInterface.Preprocess"/>), unchanged; or null.</summary>
+    public byte[]? Preprocess { get; private init; }
+
     /// <summary>
     /// Reads and checks <paramref name="bytes"/> as a classifier the fleet can serve and fine-tune. Throws
     /// <see cref="InvalidDataException"/> saying what is wrong (malformed graph, no usable input or output), or
@@ -90,11 +93,13 @@ public sealed class UploadedClassifier
     /// </summary>
     /// <remarks><paramref name="embedding"/>, when given, must be a value the graph computes (its width is measured by a run, not here);
     /// <paramref name="scalings"/> normalize float inputs on the device (<see cref="InputScaling"/>), <paramref name="windows"/>
-    /// assemble streamed inputs (<see cref="InputWindow"/>).</remarks>
-    public static UploadedClassifier OpenTensors(byte[] bytes, IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<string>? outputs = null, TensorEmbedding? embedding = null, IReadOnlyList<InputScaling>? scalings = null, IReadOnlyList<InputWindow>? windows = null)
+    /// assemble streamed inputs (<see cref="InputWindow"/>), <paramref name="preprocess"/> is the file of a preprocessing
+    /// graph that fronts the model (<see cref="TensorPreprocess"/>).</remarks>
+    public static UploadedClassifier OpenTensors(byte[] bytes, IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<string>? outputs = null, TensorEmbedding? embedding = null, IReadOnlyList<InputScaling>? scalings = null, IReadOnlyList<InputWindow>? windows = null, byte[]? preprocess = null)
     {
         var model = ParseWellFormed(bytes);
         var tensors = TensorInterfaceReader.Read(model, bytes, states, outputs);
+        if (preprocess is not null) tensors = TensorInterfaceReader.Fronted(tensors, ParseWellFormed(preprocess, "the preprocessing graph"), preprocess);
         try
         {
             tensors = tensors with { Scalings = scalings ?? [], Windows = windows ?? [] };
@@ -118,10 +123,10 @@ public sealed class UploadedClassifier
             EmbeddingExposure.CheckNamed(model, embedding.Name);
         }
 
-        return new UploadedClassifier(bytes, model, ModelSpec.ForTensors(tensors), null);
+        return new UploadedClassifier(bytes, model, ModelSpec.ForTensors(tensors), null) { Preprocess = preprocess };
     }
 
-    private static ModelProto ParseWellFormed(byte[] bytes)
+    private static ModelProto ParseWellFormed(byte[] bytes, string what = "the model")
     {
         ModelProto model;
         try
@@ -130,10 +135,10 @@ public sealed class UploadedClassifier
         }
         catch (InvalidProtocolBufferException ex)
         {
-            throw new InvalidDataException("not an ONNX model: " + ex.Message, ex);
+            throw new InvalidDataException($"{what} is not an ONNX model: " + ex.Message, ex);
         }
 
-        if (OnnxModelCheck.Problems(model) is { Count: > 0 } problems) throw new InvalidDataException("the model is not well formed: " + string.Join("; ", problems));
+        if (OnnxModelCheck.Problems(model) is { Count: > 0 } problems) throw new InvalidDataException($"{what} is not well formed: " + string.Join("; ", problems));
         return model;
     }
 

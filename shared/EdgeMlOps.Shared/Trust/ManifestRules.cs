@@ -8,6 +8,12 @@ public static class ManifestRules
     public const string InferenceArtifact = "model.onnx";
     public const string TrainStepArtifact = "train_step.onnx";
 
+    /// <summary>The name a device gives the preprocessing graph a tensor model's signed interface pins (by sha256 and size).</summary>
+    public const string PreprocessArtifact = "preprocess.onnx";
+
+    /// <summary>Where the aggregator serves an artifact, relative to its artifact base URL: by content.</summary>
+    public static string ArtifactPath(string sha256) => $"/v1/artifacts/{sha256}";
+
     /// <summary>
     /// Refuses a version that is not newer than the installed one (rollback attack) unless
     /// <paramref name="allowedDowngradeTo"/>, taken from a signed rollback directive, names exactly it.

@@ -1,0 +1,103 @@
+using System.Text.Json;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+
+namespace EdgeMlOps.Runtime.Tests.Training;
+
+/// <summary>
+/// Preprocessing declared as an ONNX graph of its own: PyTorch's log-mel front end (<c>export_mel_frontend.py</c>: raw
+/// 8 kHz audio → 40 mel bins × 32 frames) in front of PyTorch's keyword-spotting 1-D CNN. Callers feed the wave; the
+/// device runs both files as they are. Compared with PyTorch's features and with ONNX Runtime on the original CNN file.
+/// </summary>
+public class PreprocessGraphTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+
+    private static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Fixture("mel_frontend_expected.json"))).RootElement;
+
+    private static readonly byte[] Kws = File.ReadAllBytes(Fixture("pytorch_kws_1d.onnx"));
+
+    private static readonly byte[] Front = File.ReadAllBytes(Fixture("pytorch_mel_frontend.onnx"));
+
+    /// <summary>The script's waves: a sin(2π f1 n / 8000) + b sin(2π f2 n / 8000 + 0.3), computed in float64 and stored as float32.</summary>
+    internal static float[] Waves()
+    {
+        var rows = Expected.GetProperty("waves").EnumerateArray().Select(w => w.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+        return [.. rows.SelectMany(p => Enumerable.Range(0, 8192).Select(n => (float)((p[0] * Math.Sin(2 * Math.PI * p[1] * n / 8000.0)) + (p[2] * Math.Sin((2 * Math.PI * p[3] * n / 8000.0) + 0.3)))))];
+    }
+
+    internal static float[] TorchFeatures() => [.. Expected.GetProperty("features").EnumerateArray().SelectMany(row => row.EnumerateArray().Select(v => v.GetSingle()))];
+
+    [Fact]
+    public void TheFrontEndAlone_ComputesPyTorchsLogMelFeatures()
+    {
+        var front = UploadedClassifier.OpenTensors(Front, []);
+        using var model = InferenceModel.Load(Front, front.Spec);
+        var features = (float[])model.Run([new NamedTensor("wave", TensorElement.Float, [2, 8192], Waves())]).Single().Data;
+        var torch = TorchFeatures();
+        Assert.Equal(torch.Length, features.Length);
+        Assert.True(torch.Zip(features).All(p => Math.Abs(p.First - p.Second) <= 1e-3 * Math.Max(1, Math.Abs(p.First))), $"max |difference| {torch.Zip(features).Max(p => Math.Abs(p.First - p.Second))}");
+    }
+
+    [Fact]
+    public void AKeywordCnnFrontedByTheMelGraph_TakesRawAudio_AndAnswersAsTheCnnFileOnPyTorchsFeatures()
+    {
+        var uploaded = UploadedClassifier.OpenTensors(Kws, [], preprocess: Front);
+        var tensors = uploaded.Spec.Graph!.Tensors!;
+        Assert.Equal(Front, uploaded.Preprocess);
+        Assert.Equal(["wave:float[-1,8192]"], tensors.CallerInputs.Select(t => t.CanonicalText));
+        Assert.Equal(["features:float[-1,40,32]"], tensors.Inputs.Select(t => t.CanonicalText)); // the model's own, unchanged
+        Assert.Equal(EdgeMlOps.Shared.Hashing.ContentHash.Sha256Hex(Front), tensors.Preprocess!.Sha256);
+        Assert.Equal(["features"], tensors.Preprocess.Outputs);
+        Assert.Equal(uploaded.Spec, ModelArchitectures.ToSpec(ModelArchitectures.From(uploaded.Spec, []))); // signed and read back whole
+        Assert.Contains("|preprocess:" + tensors.Preprocess.Sha256, tensors.CanonicalText, StringComparison.Ordinal);
+
+        using var fronted = InferenceModel.Load(Kws, uploaded.Spec, preprocess: Front);
+        var answer = fronted.Run([new NamedTensor("wave", TensorElement.Float, [2, 8192], Waves())]);
+        using var cnn = InferenceModel.Load(Kws, UploadedClassifier.OpenTensors(Kws, []).Spec);
+        var reference = cnn.Run([new NamedTensor("features", TensorElement.Float, [2, 40, 32], TorchFeatures())]);
+        var (mine, theirs) = ((float[])answer.Single(o => o.Name == "probabilities").Data, (float[])reference.Single(o => o.Name == "probabilities").Data);
+        Assert.Equal(10, mine.Length);
+        Assert.True(mine.Zip(theirs).All(p => Math.Abs(p.First - p.Second) <= 1e-4), $"{string.Join(", ", mine)} vs {string.Join(", ", theirs)}");
+        Assert.Equal((long[])reference.Single(o => o.Name == "label").Data, (long[])answer.Single(o => o.Name == "label").Data);
+
+        // The caller's terms: a model input the front end makes is not an input a caller may send.
+        var sent = Assert.Throws<ArgumentException>(() => fronted.Run([new NamedTensor("features", TensorElement.Float, [1, 40, 32], new float[1280])]));
+        Assert.Contains("has no input 'features' (inputs: wave)", sent.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheDeclaredFileIsTheOnlyOneThatRuns_AndAMissingOrOtherFileIsRefused()
+    {
+        var spec = UploadedClassifier.OpenTensors(Kws, [], preprocess: Front).Spec;
+        var missing = Assert.Throws<InvalidDataException>(() => InferenceModel.Load(Kws, spec));
+        Assert.Contains("the preprocessing graph " + spec.Graph!.Tensors!.Preprocess!.Sha256 + " is missing", missing.Message, StringComparison.Ordinal);
+        var tampered = (byte[])Front.Clone();
+        tampered[^8] ^= 1; // a filterbank value changed by one bit
+        Assert.Contains("is not the declared", Assert.Throws<InvalidDataException>(() => InferenceModel.Load(Kws, spec, preprocess: tampered)).Message, StringComparison.Ordinal);
+        var plain = UploadedClassifier.OpenTensors(Kws, []).Spec;
+        Assert.Contains("declares none", Assert.Throws<InvalidDataException>(() => InferenceModel.Load(Kws, plain, preprocess: Front)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AFrontEndThatDoesNotFitTheModel_IsRefusedNamingTheTensor()
+    {
+        // Its output 'features' is [batch, 40, 32]; the image scorer takes 'image' — nothing it makes feeds the model.
+        var scorer = File.ReadAllBytes(Fixture("pytorch_image_scorer.onnx"));
+        var stray = Assert.Throws<InvalidDataException>(() => UploadedClassifier.OpenTensors(scorer, [], preprocess: Front));
+        Assert.Contains("the preprocessing output 'features' is no model input (inputs: image)", stray.Message, StringComparison.Ordinal);
+
+        // A graph whose outputs are not model inputs (the CNN's probabilities and label), and one whose output has the name but not the rank.
+        var gru = File.ReadAllBytes(Fixture("pytorch_gru_keyword.onnx"));
+        Assert.Contains("the preprocessing output 'probabilities' is no model input", Assert.Throws<InvalidDataException>(() => UploadedClassifier.OpenTensors(gru, [("h_in", "h_out")], preprocess: Kws)).Message, StringComparison.Ordinal);
+        var detector = File.ReadAllBytes(Fixture("pytorch_binary_detector.onnx"));
+        Assert.Contains("cannot feed the model input features:float[-1,8]", Assert.Throws<InvalidDataException>(() => UploadedClassifier.OpenTensors(detector, [], preprocess: Front)).Message, StringComparison.Ordinal);
+
+        // A name meaning two things: the caller's 'wave' for the front end and a model input 'wave' it does not make.
+        var sha = new string('a', 64);
+        TensorSignature Float(string name, params long[] dims) => new(name, TensorElement.Float, dims);
+        var clash = Assert.Throws<ArgumentException>(() => new TensorInterface([Float("features", -1, 4), Float("wave", -1, 8)], [Float("score", -1, 1)], [], sha, new TensorPreprocess(sha, 100, [Float("wave", -1, 8)], ["features"])));
+        Assert.Contains("the preprocessing input 'wave' is also a model input it does not make", clash.Message, StringComparison.Ordinal);
+        Assert.Contains("not an ONNX model", Assert.Throws<InvalidDataException>(() => UploadedClassifier.OpenTensors(Kws, [], preprocess: [1, 2, 3])).Message, StringComparison.Ordinal);
+    }
+}

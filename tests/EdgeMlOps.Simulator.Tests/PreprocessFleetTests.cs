@@ -1,0 +1,90 @@
+using System.Text.Json;
+using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Hashing;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using Microsoft.Extensions.Configuration;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>
+/// A keyword spotter whose device-side preprocessing is an ONNX graph of its own, configured as an operator types it
+/// (<c>ModelInterface:Preprocess=FILE</c>, <c>ModelInterface:Window=wave:1</c>): PyTorch's log-mel front end in front of
+/// PyTorch's 1-D CNN. The aggregator pins the front end's sha256 in the signed interface and serves it as an artifact;
+/// a real agent fetches and checks both files, streams raw audio into its window, runs both graphs as they are — and
+/// serves the same after a restart with no network.
+/// </summary>
+[Collection(FleetCollection.Name)]
+public class PreprocessFleetTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    [Fact]
+    public async Task AMelFrontEndAndAKeywordCnn_AreSignedFetchedAndRunAsTheyAre_OnAudioStreamedIntoTheWindow_AlsoAfterARestartOffline()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-preprocess-" + Guid.NewGuid().ToString("N"));
+        var (kws, front) = (Fixture("pytorch_kws_1d.onnx"), Fixture("pytorch_mel_frontend.onnx"));
+        var options = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Aggregator:Model"] = "onnx:" + kws, ["Aggregator:ModelInterface:Kind"] = "tensors",
+            ["Aggregator:ModelInterface:Preprocess"] = front, ["Aggregator:ModelInterface:Window"] = "wave:1",
+        }).Build()) with
+        {
+            Fleet = "mics", ModelName = "keywords", EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+        };
+        var frontBytes = await File.ReadAllBytesAsync(front);
+        var tensors = options.Model.Graph!.Tensors!;
+        Assert.Equal(ContentHash.Sha256Hex(frontBytes), tensors.Preprocess!.Sha256);
+        Assert.Equal(["wave:float[-1,8192]"], tensors.CallerInputs.Select(i => i.CanonicalText));
+
+        // What the answers must be: ONNX Runtime on the CNN's own file, fed PyTorch's features of the same waves.
+        using var expected = JsonDocument.Parse(await File.ReadAllTextAsync(Fixture("mel_frontend_expected.json")));
+        var waves = expected.RootElement.GetProperty("waves").EnumerateArray().Select(w => w.EnumerateArray().Select(v => v.GetDouble()).ToArray())
+            .Select(p => Enumerable.Range(0, 8192).Select(n => (float)((p[0] * Math.Sin(2 * Math.PI * p[1] * n / 8000.0)) + (p[2] * Math.Sin((2 * Math.PI * p[3] * n / 8000.0) + 0.3)))).ToArray()).ToArray();
+        var torchFeatures = expected.RootElement.GetProperty("features").EnumerateArray().Select(row => row.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
+        var cnnBytes = await File.ReadAllBytesAsync(kws);
+        using var cnn = InferenceModel.Load(cnnBytes, UploadedClassifier.OpenTensors(cnnBytes, []).Spec);
+        float[] Reference(int row) => (float[])cnn.Run([new NamedTensor("features", TensorElement.Float, [1, 40, 32], torchFeatures[row])]).Single(o => o.Name == "probabilities").Data;
+
+        await using (var node = new AggregatorNode(options))
+        {
+            await node.StartAsync(CancellationToken.None);
+            Assert.Equal(frontBytes, node.Artifacts.Read(tensors.Preprocess.Sha256));
+            Assert.Equal(ContentHash.Sha256Hex(cnnBytes), node.CurrentVersion.InferenceSha256); // the CNN's file, not one including the front end
+            var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, node.CurrentVersion, artifacts: node.Artifacts).Markdown;
+            Assert.Contains($"callers feed wave:float[-1,8192] to POST /v1/infer; the device first runs the preprocessing graph {tensors.Preprocess.Sha256} (its own file, {frontBytes.Length:N0} bytes) on 'wave', feeding the model's 'features'", card, StringComparison.Ordinal);
+
+            await using var device = await JoinedAgent.StartAsync(node, dir, "mic-1");
+            Assert.Equal(frontBytes, device.Models.ReadBlob(tensors.Preprocess.Sha256)); // fetched, checked and kept on the device
+            Assert.Equal(cnnBytes, device.Models.ReadBlob(device.Agent.CurrentModel!.Inference.Sha256));
+            for (var row = 0; row < 2; row++)
+            {
+                // Half a second of audio at a time into the session's window; once full, the window is the whole wave.
+                var first = device.Agent.Infer([new NamedTensor("wave", TensorElement.Float, [1, 4096], waves[row][..4096])], "stream-" + row);
+                Assert.Equal(4096, first.WindowFilled);
+                var full = device.Agent.Infer([new NamedTensor("wave", TensorElement.Float, [1, 4096], waves[row][4096..])], "stream-" + row);
+                Assert.Equal(8192, full.WindowFilled);
+                AssertClose(Reference(row), (float[])full.Outputs.Single(o => o.Name == "probabilities").Data);
+            }
+        }
+
+        // Restarted with the broker gone: the device serves what is on its disk, both files checked against their sha256.
+        var offline = new DeviceAgent(
+            new AgentOptions { DeviceId = "mic-1", Fleet = "mics", Broker = new MqttEndpoint("127.0.0.1", 1) },
+            new AgentDependencies { Store = new SampleStore(Path.Combine(dir, "dev", "agent2.db"), 100, 100), Outbox = new Outbox(Path.Combine(dir, "dev", "outbox2.db"), 10), Models = new ModelStore(Path.Combine(dir, "dev", "models")), Http = new HttpClient() });
+        await using (offline)
+        {
+            await offline.StartAsync(CancellationToken.None);
+            Assert.Equal(1UL, offline.ModelVersion);
+            var answer = offline.Infer([new NamedTensor("wave", TensorElement.Float, [1, 8192], waves[1])], sessionId: null);
+            AssertClose(Reference(1), (float[])answer.Outputs.Single(o => o.Name == "probabilities").Data);
+        }
+    }
+
+    private static void AssertClose(float[] expected, float[] actual) =>
+        Assert.True(expected.Length == actual.Length && expected.Zip(actual).All(p => Math.Abs(p.First - p.Second) <= 1e-4), $"{string.Join(", ", actual)} vs ONNX Runtime on PyTorch's features {string.Join(", ", expected)}");
+}
