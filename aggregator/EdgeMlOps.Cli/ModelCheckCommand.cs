@@ -25,17 +25,19 @@ internal static class ModelCheckCommand
         var trainable = new Option<string>("--trainable") { Description = "What trains: all, last:N (the last N layers), comma-separated initializer names, or none (inference only)", DefaultValueFactory = _ => "all" };
         var optimizer = new Option<string>("--optimizer") { Description = "sgd, momentum or adam", DefaultValueFactory = _ => "sgd" };
         var writeStep = new Option<FileInfo?>("--train-step") { Description = "Write the generated train-step graph to this file" };
-        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep };
+        var preprocess = new Option<FileInfo?>("--preprocess") { Description = "An ONNX preprocessing graph the device would run before the model (ModelInterface:Preprocess): the interface callers would then feed" };
+        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess };
         command.SetAction((r, ct) => Cli.Run(console, async () =>
         {
             var path = r.GetValue(file)!;
             var bytes = await File.ReadAllBytesAsync(path.FullName, ct).ConfigureAwait(false);
-            Check(console, path.Name, bytes, r.GetValue(output), r.GetValue(loss), r.GetValue(trainable)!, r.GetValue(optimizer)!, r.GetValue(writeStep));
+            var front = r.GetValue(preprocess) is { } f ? await File.ReadAllBytesAsync(f.FullName, ct).ConfigureAwait(false) : null;
+            Check(console, path.Name, bytes, r.GetValue(output), r.GetValue(loss), r.GetValue(trainable)!, r.GetValue(optimizer)!, r.GetValue(writeStep), front);
         }));
         return command;
     }
 
-    private static void Check(IAnsiConsole console, string name, byte[] bytes, string? outputText, string? lossText, string trainableText, string optimizerText, FileInfo? writeStep)
+    private static void Check(IAnsiConsole console, string name, byte[] bytes, string? outputText, string? lossText, string trainableText, string optimizerText, FileInfo? writeStep, byte[]? preprocess)
     {
         ModelProto model;
         try
@@ -61,7 +63,7 @@ internal static class ModelCheckCommand
         if (problems.Count > 0) throw new AdminApiException(0, $"{name} is not a well-formed ONNX model:\n  " + string.Join("\n  ", problems));
         Line(console, "well formed: yes (ONNX's structural rules)");
         var fleet = FleetInterface(console, bytes, graph.Output.Any(o => o.Name == outputText) ? outputText : null, trainableText);
-        TensorsInterface(console, model, bytes);
+        TensorsInterface(console, model, bytes, preprocess);
         if (trainableText.Trim() == UploadedClassifier.ServeOnly) return;
 
         // Unless told otherwise, the train step the fleet would generate: on its scores output, binary cross-entropy on
@@ -115,15 +117,19 @@ internal static class ModelCheckCommand
         }
     }
 
-    /// <summary>The interface it would be served through as a model that is not a classifier (<c>ModelInterface:Kind=tensors</c>), with the state pairs the shapes allow.</summary>
-    private static void TensorsInterface(IAnsiConsole console, Shared.Onnx.Proto.ModelProto model, byte[] bytes)
+    /// <summary>
+    /// The interface it would be served through as a model that is not a classifier (<c>ModelInterface:Kind=tensors</c>),
+    /// with the state pairs the shapes allow, and behind <paramref name="preprocess"/> when given.
+    /// </summary>
+    private static void TensorsInterface(IAnsiConsole console, Shared.Onnx.Proto.ModelProto model, byte[] bytes, byte[]? preprocess)
     {
         try
         {
             var states = TensorInterfaceReader.StateCandidates(model, bytes);
-            var tensors = UploadedClassifier.OpenTensors(bytes, states).Spec;
+            var tensors = UploadedClassifier.OpenTensors(bytes, states, preprocess: preprocess).Spec;
             var t = tensors.Graph!.Tensors!;
             var stateKey = states.Count > 0 ? $", ModelInterface:State={string.Join(',', states.Select(s => $"{s.Input}>{s.Output}"))}" : string.Empty;
+            stateKey += t.Preprocess is { } p ? $", ModelInterface:Preprocess=FILE {p.Sha256[..12]}…, which feeds {string.Join(", ", p.Outputs)}" : string.Empty;
             Line(console, $"as a model served by tensor names (ModelInterface:Kind=tensors{stateKey}): callers feed {string.Join(", ", t.CallerInputs.Select(i => i.CanonicalText))} "
                 + $"to POST /v1/infer and read {string.Join(", ", t.Outputs.Select(o => o.CanonicalText))}; served only, no rounds; spec {tensors}");
             if (states.Count > 0) Line(console, $"           state pairs are read from equal types and shapes: confirm {string.Join(", ", states.Select(s => $"{s.Output} → {s.Input}"))} is what the model carries");

@@ -96,4 +96,16 @@ public class ModelCheckCommandTests
         (_, output) = await Run(Fixture("pytorch_image_scorer.onnx"), "--trainable", "none");
         Assert.Contains("monitoring sketches score (1 value per row); to watch the inputs' drift, declare an embedding (ModelInterface:Embedding=VALUE), e.g. one of /features/features.4/GlobalAveragePool_output_0, /features/features.5/Flatten_output_0, /head/Gemm_output_0", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task WithAPreprocessingGraph_TheInterfaceIsWhatCallersFeedTheFrontEnd_OrWhyItDoesNotFit()
+    {
+        var (exit, output) = await Run(Fixture("pytorch_kws_1d.onnx"), "--trainable", "none", "--preprocess", Fixture("pytorch_mel_frontend.onnx"));
+        Assert.Equal(0, exit);
+        var sha = EdgeMlOps.Shared.Hashing.ContentHash.Sha256Hex(File.ReadAllBytes(Fixture("pytorch_mel_frontend.onnx")));
+        Assert.Contains($"(ModelInterface:Kind=tensors, ModelInterface:Preprocess=FILE {sha[..12]}…, which feeds features): callers feed wave:float[-1,8192] to POST /v1/infer", output, StringComparison.Ordinal);
+
+        (_, output) = await Run(Fixture("pytorch_image_scorer.onnx"), "--trainable", "none", "--preprocess", Fixture("pytorch_mel_frontend.onnx"));
+        Assert.Contains("as a model served by tensor names: no — the preprocessing output 'features' is no model input (inputs: image)", output, StringComparison.Ordinal);
+    }
 }
