@@ -39,7 +39,8 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
         UploadedClassifier model;
         try
         {
-            model = UploadedClassifier.Open(File.ReadAllBytes(path), new UploadedClassifierOptions(options.Trainable));
+            var front = options.PreprocessFile is { } frontPath ? File.ReadAllBytes(frontPath) : null;
+            model = UploadedClassifier.Open(File.ReadAllBytes(path), new UploadedClassifierOptions(options.Trainable) { Preprocess = front });
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or EdgeMlOps.Shared.Onnx.Training.NotDifferentiableException)
         {

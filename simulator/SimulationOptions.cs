@@ -30,6 +30,9 @@ public sealed record SimulationOptions
 
     /// <summary>Which of the model file's parameters devices train (<c>--trainable</c>: all, last:N or names).</summary>
     public string Trainable { get; init; } = "last:1";
+
+    /// <summary>An ONNX preprocessing graph the devices run in front of the model file, serving and training (<c>--preprocess-file</c>).</summary>
+    public string? PreprocessFile { get; init; }
     public int Seed { get; init; } = 1;
     public string? Out { get; init; } = "results.json";
 
@@ -113,6 +116,7 @@ public sealed record SimulationOptions
           --hidden H[,H...]        hidden layer sizes; 0 = logistic regression (128)
           --model-file FILE.onnx   serve and fine-tune this ONNX classifier instead (e.g. a torch.onnx.export)
           --trainable SELECTION    its parameters devices train: all, last:N or names (last:1); none serves it only
+          --preprocess-file FILE.onnx  a preprocessing graph devices run in front of it, serving and training
           --seed S                 seed for data, selection and training (1)
           --out FILE               results JSON (results.json; '-' for none)
           --experiments DIR        run records for edgemlops experiments and reproduce (experiments; 'off' for none)
@@ -255,6 +259,7 @@ public sealed record SimulationOptions
                     break;
                 case "--model-file": o = o with { ModelFile = value }; break;
                 case "--trainable": o = o with { Trainable = value }; break;
+                case "--preprocess-file": o = o with { PreprocessFile = value }; break;
                 case "--seed": o = o with { Seed = Int(0) }; break;
                 case "--out": o = o with { Out = value == "-" ? null : value }; break;
                 case "--experiments": o = o with { Experiments = value == "off" ? null : value }; break;
@@ -363,6 +368,7 @@ public sealed record SimulationOptions
         if (o.Replicas > 1 && o.StorePostgres is null) errors.Add("--replicas: replicas share their rounds through PostgreSQL; add --store-postgres");
         if (o.Replicas > 1 && o.Transport == SimulatedTransport.Mqtt && o.ExternalBroker is null) errors.Add("--replicas: the embedded broker has no shared subscriptions; use --transport memory or --broker (Mosquitto)");
         if (o.ReplicaCrashAfter is not null && o.Replicas < 2) errors.Add("--replica-crash-after: needs --replicas 2 or more");
+        if (o.PreprocessFile is not null && o.ModelFile is null) errors.Add("--preprocess-file: fronts a --model-file; add one");
         if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");
         if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");
         if (o.WorkerSlice is { } ws && (ws.First + ws.Count > o.Devices || o.ExternalBroker is null || o.TrustedRoot is null))

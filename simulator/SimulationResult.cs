@@ -79,6 +79,7 @@ public sealed record SimulationResult(
         {
             w.WriteString("modelFile", modelFile);
             w.WriteString("trainable", o.Trainable);
+            if (o.PreprocessFile is { } front) w.WriteString("preprocessFile", front);
         }
 
         w.WriteNumber("seed", o.Seed);

@@ -262,9 +262,23 @@ public sealed record AggregatorOptions
         };
         r.Require(TrainingNames.Optimizer(optimizerText) is not null, "ModelInterface:Optimizer", $"'{optimizerText}' is not {TrainingNames.Optimizers}");
         r.Require(r.OptionalString("ModelInterface:Scores") is null or "logits" or "probabilities", "ModelInterface:Scores", $"'{r.OptionalString("ModelInterface:Scores")}' is not logits or probabilities");
+        var preprocessPath = r.OptionalString("ModelInterface:Preprocess");
+        var preprocess = preprocessPath is null ? null : TensorModelConfiguration.PreprocessFile(r, preprocessPath);
         try
         {
-            var source = UploadedClassifier.Open(File.ReadAllBytes(path), options);
+            var bytes = File.ReadAllBytes(path);
+            var source = UploadedClassifier.Open(bytes, options);
+            if (preprocess is null) return (source.Spec, source);
+            try
+            {
+                // The model alone was fine (else the error is the model's): what remains is whether the front end fits it.
+                source = UploadedClassifier.Open(bytes, options with { Preprocess = preprocess });
+            }
+            catch (InvalidDataException ex)
+            {
+                r.Require(false, "ModelInterface:Preprocess", ex.Message);
+            }
+
             return (source.Spec, source);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or NotDifferentiableException)

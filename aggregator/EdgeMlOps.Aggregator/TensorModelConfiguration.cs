@@ -13,13 +13,13 @@ namespace EdgeMlOps.Aggregator;
 /// device applies to float inputs (<c>INPUT:AXIS:MEAN,…:STD,…</c>, several separated by <c>;</c>), <c>ModelInterface:Window</c>
 /// the inputs a session streams in chunks along an axis (<c>INPUT:AXIS</c>), <c>ModelInterface:Preprocess</c> the file of
 /// an ONNX graph the device runs before the model (its outputs feed the model inputs of the same names; callers feed its
-/// inputs, which scalings and windows then name). A classifier's keys are refused with it,
+/// inputs, which scalings and windows then name; a classifier takes it too). A classifier's keys are refused with it,
 /// and these keys on a classifier.
 /// </summary>
 internal static class TensorModelConfiguration
 {
     /// <summary>The keys (under <c>ModelInterface:</c>) that only a model served by tensor names takes.</summary>
-    public static readonly string[] Keys = ["State", "Outputs", "Embedding", "Scale", "Window", "Preprocess"];
+    public static readonly string[] Keys = ["State", "Outputs", "Embedding", "Scale", "Window"];
 
     public static (ModelSpec Model, UploadedClassifier? Source) Read(ConfigReader r, string path, string kind)
     {
@@ -46,7 +46,7 @@ internal static class TensorModelConfiguration
         try
         {
             var bytes = File.ReadAllBytes(path);
-            var preprocess = preprocessPath is null ? null : Preprocess(r, preprocessPath);
+            var preprocess = preprocessPath is null ? null : PreprocessFile(r, preprocessPath);
             var source = UploadedClassifier.OpenTensors(bytes, states, outputs);
             if (preprocess is not null) source = Declare(r, "ModelInterface:Preprocess", () => UploadedClassifier.OpenTensors(bytes, states, outputs, preprocess: preprocess)) ?? source;
             // Each declaration checked against the file's interface in memory, so that an error names its own key; the
@@ -67,8 +67,8 @@ internal static class TensorModelConfiguration
         }
     }
 
-    /// <summary>The preprocessing graph's file, or null with its error under <c>ModelInterface:Preprocess</c>.</summary>
-    private static byte[]? Preprocess(ConfigReader r, string path)
+    /// <summary>The preprocessing graph's file (for a classifier too), or null with its error under <c>ModelInterface:Preprocess</c>.</summary>
+    public static byte[]? PreprocessFile(ConfigReader r, string path)
     {
         try
         {

@@ -8,7 +8,7 @@ namespace EdgeMlOps.Runtime;
 public sealed partial class InferenceModel
 {
     /// <summary>The session of the declared preprocessing graph, or null.</summary>
-    private readonly InferenceSession? _preprocess;
+    private readonly PreprocessSession? _preprocess;
 
     /// <summary>The declared tensors, or null for a classifier.</summary>
     public TensorInterface? Tensors => Spec.Graph?.Tensors;
@@ -28,34 +28,6 @@ public sealed partial class InferenceModel
             problems.Add($"the embedding '{embedding.Name}' is not a float tensor the graph computes");
         if (session.InputMetadata.Keys.FirstOrDefault(name => tensors.Inputs.All(t => t.Name != name)) is { } undeclared) problems.Add($"input '{undeclared}' is not declared");
         if (problems.Count > 0) throw new InvalidDataException("the graph is not the declared one: " + string.Join("; ", problems));
-    }
-
-    /// <summary>
-    /// The preprocessing graph's session: its file must be the declared one (sha256), take exactly the declared inputs
-    /// and make the declared outputs. Null when the interface declares none; throws <see cref="InvalidDataException"/>.
-    /// </summary>
-    private static InferenceSession? OpenPreprocess(TensorInterface tensors, byte[]? bytes, OrtSessionSettings settings)
-    {
-        if (tensors.Preprocess is not { } declared)
-        {
-            return bytes is null ? null : throw new InvalidDataException("a preprocessing graph was given, but the interface declares none");
-        }
-
-        if (bytes is null || EdgeMlOps.Shared.Hashing.ContentHash.Sha256Hex(bytes) != declared.Sha256)
-            throw new InvalidDataException(bytes is null ? $"the preprocessing graph {declared.Sha256} is missing" : $"the preprocessing graph is not the declared {declared.Sha256}");
-        var session = OrtSessions.Open(bytes, settings).Session;
-        var problems = new List<string>();
-        foreach (var input in declared.Inputs)
-        {
-            if (!session.InputMetadata.TryGetValue(input.Name, out var actual)) problems.Add($"no input '{input.Name}'");
-            else if (!actual.IsTensor || actual.ElementDataType != ElementType(input.Type) || actual.Dimensions.Length != input.Dims.Count) problems.Add($"input '{input.Name}' is not {input.CanonicalText}");
-        }
-
-        problems.AddRange(declared.Outputs.Where(o => !session.OutputMetadata.ContainsKey(o)).Select(o => $"no output '{o}'"));
-        problems.AddRange(session.InputMetadata.Keys.Where(k => declared.Inputs.All(i => i.Name != k)).Select(k => $"input '{k}' is not declared"));
-        if (problems.Count == 0) return session;
-        session.Dispose();
-        throw new InvalidDataException("the preprocessing graph is not the declared one: " + string.Join("; ", problems));
     }
 
     /// <summary>
@@ -115,8 +87,7 @@ public sealed partial class InferenceModel
         try
         {
             foreach (var input in fed) values.Add(ToOrtValue(input));
-            using var options = new RunOptions();
-            using var results = _preprocess.Run(options, [.. fed.Select(i => i.Name)], values, [.. declared.Outputs]);
+            using var results = _preprocess.Run([.. fed.Select(i => i.Name)], values);
             foreach (var (value, name) in results.Zip(declared.Outputs))
             {
                 var target = tensors.Inputs.Single(i => i.Name == name);
@@ -191,7 +162,7 @@ public sealed partial class InferenceModel
         return new NamedTensor(declared.Name, declared.Type, info.Shape, data);
     }
 
-    private static TensorElementType ElementType(TensorElement type) => type switch
+    internal static TensorElementType ElementType(TensorElement type) => type switch
     {
         TensorElement.Float => TensorElementType.Float,
         TensorElement.Double => TensorElementType.Double,

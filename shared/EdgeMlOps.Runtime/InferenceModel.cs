@@ -38,7 +38,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             try
             {
                 CheckDeclared(_session, tensors);
-                _preprocess = OpenPreprocess(tensors, preprocess, settings);
+                _preprocess = PreprocessSession.Open(tensors.Preprocess, preprocess, settings);
             }
             catch
             {
@@ -62,6 +62,21 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
                 _session.Dispose();
                 throw new InvalidDataException($"input '{graph.FeaturesInput}' is {type}; the interface declares {(graph.IntegerFeatures ? "int64" : "float")}");
             }
+
+            try
+            {
+                _preprocess = PreprocessSession.Open(graph.Preprocess, preprocess, settings);
+            }
+            catch
+            {
+                _session.Dispose();
+                throw;
+            }
+        }
+        else if (preprocess is not null)
+        {
+            _session.Dispose();
+            throw new InvalidDataException("a preprocessing graph was given, but the interface declares none");
         }
         else
         {
@@ -141,9 +156,11 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         var classes = Spec.Classes;
         var probabilities = new float[count * classes];
         var labels = new long[count];
-        using var input = Spec.Graph is { IntegerFeatures: true }
+        using var raw = Spec.Graph is { IntegerFeatures: true }
             ? OrtValue.CreateTensorValueFromMemory(IntegerIds.From(features), [count, .. _sampleDims])
             : OrtValue.CreateTensorValueFromMemory(features, [count, .. _sampleDims]);
+        using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [raw]); // a declared front end's features
+        var input = fronted is null ? raw : fronted[0];
         using var probabilitiesValue = OrtValue.CreateTensorValueFromMemory(probabilities, [count, classes]);
         if (Spec.Graph is null)
         {

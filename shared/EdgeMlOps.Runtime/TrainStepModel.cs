@@ -28,13 +28,18 @@ public sealed class TrainStepModel : IDisposable
     private readonly bool _integerFeatures; // ids fed as int64 (an embedding's input)
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
+    private readonly PreprocessSession? _front; // a classifier's declared preprocessing graph, run on the samples first
+    private readonly int _featureLength; // floats per sample the train step takes (SampleLength unless a front end makes them)
 
     /// <summary>
     /// The train step of <paramref name="spec"/>: parameters laid out by it; samples of <c>InputDim</c> floats for a
-    /// dense classifier, or of an uploaded graph's sample dims into its declared features input.
+    /// dense classifier, or of an uploaded graph's sample dims into its declared features input — through its declared
+    /// preprocessing graph first when it has one (<paramref name="preprocess"/>: that graph's file).
     /// </summary>
-    public TrainStepModel(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null)
-        : this(bytes, ParameterLayout.For(spec), spec.Graph?.FeaturesInput ?? ClassifierGraphs.FeaturesInput, spec.Graph is { } g ? [.. g.SampleDims] : [spec.InputDim], settings)
+    public TrainStepModel(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null, byte[]? preprocess = null)
+        : this(bytes, ParameterLayout.For(spec), spec.Graph?.FeaturesInput ?? ClassifierGraphs.FeaturesInput,
+            spec.Graph is { Preprocess: not null } ? null : spec.Graph is { } g ? [.. g.SampleDims] : [spec.InputDim], settings,
+            PreprocessSession.Open(spec.Graph?.Preprocess, preprocess, settings ?? OrtSessionSettings.Default))
     {
         Spec = spec;
     }
@@ -45,12 +50,29 @@ public sealed class TrainStepModel : IDisposable
     /// <paramref name="sampleDims"/> feeds (a batch is [count, ..sampleDims]); labels are int64 class indices.
     /// </summary>
     public TrainStepModel(byte[] bytes, ParameterLayout layout, string featuresInput, long[] sampleDims, OrtSessionSettings? settings = null)
+        : this(bytes, layout, featuresInput, sampleDims, settings, null)
+    {
+    }
+
+    /// <summary>With <paramref name="front"/>, samples go through it first and <paramref name="sampleDims"/> (null) are read from the train step's features input.</summary>
+    private TrainStepModel(byte[] bytes, ParameterLayout layout, string featuresInput, long[]? sampleDims, OrtSessionSettings? settings, PreprocessSession? front)
     {
         Sha256 = ContentHash.Sha256Hex(bytes);
         _layout = layout;
-        _sampleDims = sampleDims;
-        SampleLength = checked((int)sampleDims.Aggregate(1L, (a, d) => a * d));
-        _session = OrtSessions.Open(bytes, settings ?? OrtSessionSettings.Default).Session;
+        _front = front;
+        try
+        {
+            _session = OrtSessions.Open(bytes, settings ?? OrtSessionSettings.Default).Session;
+        }
+        catch
+        {
+            front?.Dispose();
+            throw;
+        }
+
+        _sampleDims = sampleDims ?? [.. _session.InputMetadata[featuresInput].Dimensions.Skip(1).Select(d => d > 0 ? d : throw new InvalidDataException($"the train step's input '{featuresInput}' has an axis after the batch that is not fixed"))];
+        _featureLength = checked((int)_sampleDims.Aggregate(1L, (a, d) => a * d));
+        SampleLength = front is null ? _featureLength : checked((int)front.Declared.Inputs[0].Dims.Skip(1).Aggregate(1L, (a, d) => a * d));
         _integerFeatures = _session.InputMetadata.TryGetValue(featuresInput, out var features) && features.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64;
         // Optimizer state (velocity, Adam's moments) rides behind the parameters in the same flat buffers.
         var first = layout.Tensors[0].Name;
@@ -87,11 +109,12 @@ public sealed class TrainStepModel : IDisposable
     public LocalTrainingResult Train(ReadOnlySpan<float> initial, float[] features, long[] labels, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
     {
         var n = labels.Length;
-        var dim = SampleLength;
         if (initial.Length != _layout.TotalLength) throw new ArgumentException("Initial weights do not match the model.", nameof(initial));
-        if (features.Length != n * dim) throw new ArgumentException($"Expected {n} x {dim} features.", nameof(features));
+        if (features.Length != n * SampleLength) throw new ArgumentException($"Expected {n} x {SampleLength} features.", nameof(features));
         if (n == 0 || plan.Epochs <= 0 || plan.BatchSize <= 0) throw new ArgumentException("Nothing to train on.");
         if (!(plan.ProximalMu >= 0) || !float.IsFinite(plan.ProximalMu)) throw new ArgumentException($"Proximal mu must be finite and ≥ 0, got {plan.ProximalMu}.");
+        var dim = _featureLength;
+        if (_front is not null) features = _front.Features(features, n, dim); // the front end is frozen: its features once, not per epoch
 
         var anchor = initial.ToArray();
         var current = new float[_state.TotalLength]; // parameters, then zeroed optimizer state
@@ -171,5 +194,9 @@ public sealed class TrainStepModel : IDisposable
     private static List<OrtValue> Bind(float[] weights, ParameterLayout layout) =>
         layout.Tensors.Select(t => OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, weights.AsMemory(t.Offset, t.Length), t.Dims)).ToList();
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        _front?.Dispose();
+        _session.Dispose();
+    }
 }

@@ -19,7 +19,7 @@ namespace EdgeMlOps.Simulator.Tests;
 /// serves the same after a restart with no network.
 /// </summary>
 [Collection(FleetCollection.Name)]
-public class PreprocessFleetTests
+public class PreprocessFleetTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
 
@@ -83,6 +83,28 @@ public class PreprocessFleetTests
             var answer = offline.Infer([new NamedTensor("wave", TensorElement.Float, [1, 8192], waves[1])], sessionId: null);
             AssertClose(Reference(1), (float[])answer.Outputs.Single(o => o.Name == "probabilities").Data);
         }
+    }
+
+    /// <summary>
+    /// A classifier the fleet trains, behind a front end of its own (PyTorch's soft clip in front of PyTorch's binary
+    /// detector): every simulated agent fetches both files, and runs the front end when serving and before every train
+    /// step; the aggregator evaluates through it. The fleet fine-tunes the detector from its uploaded weights.
+    /// </summary>
+    [Fact]
+    public async Task ABinaryDetectorBehindASensorFrontEnd_IsFineTunedByTheFleet_ThroughTheFrontEnd()
+    {
+        var result = await new SimulationRunner(SimulationOptions.Parse([
+            "--dataset", "synthetic", "--synthetic-dim", "8", "--synthetic-classes", "2", "--model-file", Fixture("pytorch_binary_detector.onnx"), "--trainable", "all",
+            "--preprocess-file", Fixture("pytorch_sensor_frontend.onnx"),
+            "--devices", "10", "--rounds", "3", "--fraction", "1", "--local-epochs", "1", "--batch", "16", "--lr", "0.1", "--seed", "1",
+            "--out", "-", "--experiments", "off"])).RunAsync(CancellationToken.None);
+
+        foreach (var r in result.Rounds) output.WriteLine($"round {r.Round}: v{r.Version} accuracy {r.Accuracy:F3}, train loss {r.TrainLoss:F3}");
+        output.WriteLine($"uploaded file: accuracy {result.Initial.Accuracy:F3}");
+        Assert.Equal(ContentHash.Sha256Hex(await File.ReadAllBytesAsync(Fixture("pytorch_binary_detector.onnx"))), result.Initial.InferenceSha256);
+        Assert.All(result.Rounds, r => Assert.Equal(("Completed", 10, 0L), (r.Status, r.Participants, r.Rejected)));
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.2, $"fine-tuned to {result.FinalAccuracy:F3} from {result.Initial.Accuracy:F3}");
+        Assert.True(result.Rounds[^1].TrainLoss < result.Rounds[0].TrainLoss);
     }
 
     private static void AssertClose(float[] expected, float[] actual) =>

@@ -52,6 +52,18 @@ public sealed partial class LocalApi
     private int? NotAClassifier(Utf8JsonWriter json) =>
         _agent.CurrentModel?.Architecture.Graph?.Tensors is null ? null : Error(json, 409, "this model is served by tensor names: POST /v1/infer (GET /v1/model shows its inputs and outputs)");
 
+    /// <summary>The graph the device runs on what callers feed before the model (its sha256 pinned by the signed interface); nothing when none.</summary>
+    private static void WritePreprocess(Utf8JsonWriter w, Shared.Protocol.V1.TensorPreprocessSpec? preprocess)
+    {
+        if (preprocess is null) return;
+        w.WriteStartObject("preprocess");
+        w.WriteString("sha256", preprocess.Sha256);
+        w.WriteStartArray("feeds");
+        foreach (var output in preprocess.Outputs) w.WriteStringValue(output);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
     private static void WriteTensorInterface(Utf8JsonWriter w, Shared.Protocol.V1.TensorInterfaceSpec tensors)
     {
         w.WriteStartObject("tensors");
@@ -102,16 +114,7 @@ public sealed partial class LocalApi
         }
 
         w.WriteEndArray();
-        if (tensors.Preprocess is { } preprocess)
-        {
-            // The graph the device runs on what callers feed before the model (its sha256 pinned by the signed interface).
-            w.WriteStartObject("preprocess");
-            w.WriteString("sha256", preprocess.Sha256);
-            w.WriteStartArray("feeds");
-            foreach (var output in preprocess.Outputs) w.WriteStringValue(output);
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
+        WritePreprocess(w, tensors.Preprocess);
 
         if (tensors.Embedding.Length > 0)
         {

@@ -326,6 +326,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             w.WriteStartArray("trained");
             foreach (var t in graph.Trained) w.WriteStringValue(t.Name);
             w.WriteEndArray();
+            WritePreprocess(w, graph.Preprocess); // the sample goes through it before the model (and before training)
             w.WriteEndObject();
         }
 

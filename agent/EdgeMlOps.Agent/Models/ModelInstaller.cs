@@ -120,7 +120,7 @@ internal sealed class ModelInstaller
             var spec = SpecOf(a);
             var inference = await _runtimes.Inference.AcquireAsync(SessionKey(a), () => Task.FromResult(InferenceModel.Load(stored.Inference, spec, _runtimes.Settings, stored.Preprocess))).ConfigureAwait(false);
             var trainStep = stored.TrainStep is { } train
-                ? await _runtimes.TrainSteps.AcquireAsync(a.TrainStep.Sha256, () => Task.FromResult(new TrainStepModel(train, inference.Value.Spec, _runtimes.Settings))).ConfigureAwait(false)
+                ? await _runtimes.TrainSteps.AcquireAsync(SessionKey(a, a.TrainStep), () => Task.FromResult(new TrainStepModel(train, inference.Value.Spec, _runtimes.Settings, stored.Preprocess))).ConfigureAwait(false)
                 : null;
             _slots.Serve(a, inference, trainStep);
             _logger.Installed(a.ModelName, a.Version);
@@ -328,15 +328,16 @@ internal sealed class ModelInstaller
     }
 
     /// <summary>
-    /// The key of a version's inference session in the shared cache: its file, and the preprocessing graph in front of
-    /// it when the signed interface declares one (the same file behind another graph is another session).
+    /// The key of a version's session in the shared cache: its file (the inference graph, or <paramref name="artifact"/>),
+    /// and the preprocessing graph in front of it when the signed interface declares one (the same file behind another
+    /// graph is another session).
     /// </summary>
-    private static string SessionKey(ModelAnnouncement announcement) =>
-        ModelStore.PreprocessSha256(announcement) is { } preprocess ? announcement.Inference.Sha256 + "+" + preprocess : announcement.Inference.Sha256;
+    private static string SessionKey(ModelAnnouncement announcement, ArtifactRef? artifact = null) =>
+        (artifact ?? announcement.Inference).Sha256 + (ModelStore.PreprocessSha256(announcement) is { } preprocess ? "+" + preprocess : string.Empty);
 
     /// <summary>The preprocessing graph the signed interface pins (from the model store, or fetched and checked), or null.</summary>
     private async Task<byte[]?> PreprocessAsync(Uri baseUrl, ModelSpec spec) =>
-        spec.Graph?.Tensors?.Preprocess is not { } declared ? null
+        spec.Preprocess is not { } declared ? null
             : await StoredOrFetchedAsync(baseUrl, new ArtifactRef { Name = ManifestRules.PreprocessArtifact, Sha256 = declared.Sha256, Size = (ulong)declared.Size, Path = ManifestRules.ArtifactPath(declared.Sha256) }).ConfigureAwait(false);
 
     /// <summary>Loads both sessions of a verified version (fetching and checking artifacts as needed).</summary>
@@ -358,8 +359,8 @@ internal sealed class ModelInstaller
                 return served;
             }
 
-            var trainStep = await _runtimes.TrainSteps.AcquireAsync(verified.TrainStep.Sha256, async () =>
-                new TrainStepModel(await StoredOrFetchedAsync(baseUrl, verified.TrainStep).ConfigureAwait(false), spec, _runtimes.Settings)).ConfigureAwait(false);
+            var trainStep = await _runtimes.TrainSteps.AcquireAsync(SessionKey(verified, verified.TrainStep), async () =>
+                new TrainStepModel(await StoredOrFetchedAsync(baseUrl, verified.TrainStep).ConfigureAwait(false), spec, _runtimes.Settings, await PreprocessAsync(baseUrl, spec).ConfigureAwait(false))).ConfigureAwait(false);
             if (trainStep.Value.Spec is not { } trained || !trained.Equals(spec))
             {
                 trainStep.Dispose();
@@ -369,6 +370,7 @@ internal sealed class ModelInstaller
             // A session shared through the cache may exist while this device's disk lacks the blob.
             if (!_store.HasBlob(verified.Inference.Sha256)) await FetchIntoStoreAsync(baseUrl, verified.Inference).ConfigureAwait(false);
             if (!_store.HasBlob(verified.TrainStep.Sha256)) await FetchIntoStoreAsync(baseUrl, verified.TrainStep).ConfigureAwait(false);
+            await PreprocessAsync(baseUrl, spec).ConfigureAwait(false);
             var result = (inference, trainStep);
             inference = null;
             return result;

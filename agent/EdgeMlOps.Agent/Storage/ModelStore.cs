@@ -192,7 +192,8 @@ public sealed class ModelStore
     }
 
     /// <summary>The sha256 of the preprocessing graph the version's signed interface declares, or null.</summary>
-    public static string? PreprocessSha256(ModelAnnouncement announcement) => announcement.Architecture?.Graph?.Tensors?.Preprocess?.Sha256;
+    public static string? PreprocessSha256(ModelAnnouncement announcement) =>
+        announcement.Architecture?.Graph?.Tensors?.Preprocess?.Sha256 ?? announcement.Architecture?.Graph?.Preprocess?.Sha256;
 
     /// <summary>The pointer file: "current previous" in one line, replaced atomically as a whole.</summary>
     private (ulong? Current, ulong? Previous) ReadState()

@@ -26,7 +26,7 @@ public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artif
         lock (_computing)
         {
             if (Stored(version) is { } raced) return raced;
-            using var model = InferenceModel.Load(artifacts.Read(version.InferenceSha256), spec);
+            using var model = artifacts.LoadModel(artifacts.Read(version.InferenceSha256), spec);
             var explanation = Compute(model, version, rows);
             registry.SetExplanation(version.Model, version.Version, HeldOutKind, System.Text.Json.JsonSerializer.Serialize(explanation, ExplanationJson.Default.VersionExplanation));
             return explanation;

@@ -30,7 +30,8 @@ internal static class InterfaceCardSection
                 + string.Concat(tensors.Windows.Select(x => $"; sessions stream '{x.Input}' in chunks along axis {x.Axis}, the device keeping its window"))
                 + (tensors.Embedding is { } e ? $"; monitoring sketches the embedding '{e.Name}' ({e.Width} values per row, the first {Math.Min(e.Width, EdgeMlOps.Shared.Models.TensorEmbedding.MaxMonitoredValues)} sketched)" : string.Empty)]
             : spec.Graph is { } graph
-            ? ["served as", "uploaded graph", $"the file {graph.SourceSha256} with new values in its trained tensors only (version 1: the file itself); samples [{string.Join(", ", graph.SampleDims)}] into '{graph.FeaturesInput}', class scores as {graph.ScoresKind} from '{graph.ScoresOutput}'"]
+            ? ["served as", "uploaded graph", $"the file {graph.SourceSha256} with new values in its trained tensors only (version 1: the file itself); samples [{string.Join(", ", graph.SampleDims)}] into {(graph.Preprocess is { } f ? $"'{f.Inputs[0].Name}'" : $"'{graph.FeaturesInput}'")}, class scores as {graph.ScoresKind} from '{graph.ScoresOutput}'"
+                + (graph.Preprocess is { } front ? $"; the device first runs the preprocessing graph {front.Sha256} (its own file, {front.Size.ToString("N0", inv)} bytes) on each sample, feeding the model's '{graph.FeaturesInput}' — serving and before every train step" : string.Empty)]
             : ["served as", "generated dense classifier", $"{spec}: rebuilt from the version's weights"]);
         foreach (var input in model.Input.Where(i => !parameters.ContainsKey(i.Name))) rows.Add(["input", input.Name, OnnxModelCheck.Describe(input)]);
         foreach (var output in model.Output) rows.Add(["output", output.Name, OnnxModelCheck.Describe(output)]);

@@ -26,14 +26,14 @@ public sealed class CandidateValidation(
         IReadOnlyDictionary<string, EvaluationScore>? mine = null, theirs = null;
         if (evaluator is not null)
         {
-            using (var model = InferenceModel.Load(candidateBytes, options.Model)) mine = evaluator.EvaluateCohorts(model);
-            using (var model = InferenceModel.Load(deployedBytes, options.Model)) theirs = evaluator.EvaluateCohorts(model);
+            using (var model = artifacts.LoadModel(candidateBytes, options.Model)) mine = evaluator.EvaluateCohorts(model);
+            using (var model = artifacts.LoadModel(deployedBytes, options.Model)) theirs = evaluator.EvaluateCohorts(model);
         }
 
         var federatedCandidate = await FederatedAsync(limits, cancellationToken).ConfigureAwait(false);
         var needExplanations = limits.MinTopInputOverlap > 0 || limits.MaxSubgroupGapIncrease > 0;
         var reference = drift.Monitor.Reference(candidate.Version);
-        var latency = limits.MaxLatencyRatio > 0 ? ReferenceLatency.Compare(candidateBytes, deployedBytes, TimingRows(reference), options.Model, limits.LatencyRequests) : null;
+        var latency = limits.MaxLatencyRatio > 0 ? ReferenceLatency.Compare(candidateBytes, deployedBytes, TimingRows(reference), options.Model, limits.LatencyRequests, artifacts.PreprocessOf(options.Model)) : null;
         var facts = new CandidateFacts(
             candidate.Version, deployed.Version, candidate.State, candidate.StateReason ?? string.Empty, mine, theirs, options.Governance.MinCohortSamples,
             federatedBase, federatedCandidate,

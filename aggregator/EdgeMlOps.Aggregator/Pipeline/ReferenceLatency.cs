@@ -12,13 +12,13 @@ public static class ReferenceLatency
 {
     private const int WarmUp = 20;
 
-    public static LatencyComparison? Compare(byte[] candidate, byte[] deployed, float[] rows, EdgeMlOps.Shared.Models.ModelSpec spec, int requests)
+    public static LatencyComparison? Compare(byte[] candidate, byte[] deployed, float[] rows, EdgeMlOps.Shared.Models.ModelSpec spec, int requests, byte[]? preprocess = null)
     {
         var inputDim = spec.InputDim;
         var count = rows.Length / Math.Max(1, inputDim);
         if (count == 0 || requests <= 0) return null;
-        using var a = InferenceModel.Load(candidate, spec);
-        using var b = InferenceModel.Load(deployed, spec);
+        using var a = InferenceModel.Load(candidate, spec, preprocess: preprocess);
+        using var b = InferenceModel.Load(deployed, spec, preprocess: preprocess);
         var timesA = new double[requests];
         var timesB = new double[requests];
         for (var i = -WarmUp; i < requests; i++)

@@ -66,7 +66,7 @@ public sealed class ModelRepository
         double? accuracy = null, loss = null;
         if (_evaluator is not null)
         {
-            using var model = InferenceModel.Load(inferenceBytes, _options.Model);
+            using var model = _stores.Artifacts.LoadModel(inferenceBytes, _options.Model);
             var score = _evaluator.Evaluate(model);
             (accuracy, loss) = (score.Accuracy, score.Loss);
         }
@@ -131,10 +131,10 @@ public sealed class ModelRepository
         IReadOnlyDictionary<string, EvaluationScore>? candidate = null, live = null;
         if (_evaluator is not null)
         {
-            using (var model = InferenceModel.Load(inferenceBytes, _options.Model)) candidate = _evaluator.EvaluateCohorts(model);
+            using (var model = _stores.Artifacts.LoadModel(inferenceBytes, _options.Model)) candidate = _evaluator.EvaluateCohorts(model);
             if (Deployed is { } deployed)
             {
-                using var liveModel = InferenceModel.Load(_stores.Artifacts.Read(deployed.InferenceSha256), _options.Model);
+                using var liveModel = _stores.Artifacts.LoadModel(_stores.Artifacts.Read(deployed.InferenceSha256), _options.Model);
                 live = _evaluator.EvaluateCohorts(liveModel);
             }
         }

@@ -21,6 +21,7 @@ public static class ServedClassifierVersionCheck
             offered = UploadedClassifier.Open(uploaded, new UploadedClassifierOptions(UploadedClassifier.ServeOnly)
             {
                 Input = fleet.FeaturesInput, Output = fleet.ScoresOutput, ScoresAreLogits = fleet.ScoresAreLogits,
+                Preprocess = source.Preprocess, // behind the fleet's front end, if it has one: callers keep sending the same samples
             }).Spec;
         }
         catch (Exception ex) when (ex is InvalidDataException or Google.Protobuf.InvalidProtocolBufferException)
@@ -33,7 +34,7 @@ public static class ServedClassifierVersionCheck
             throw new UploadRefusedException($"the file's interface is not the fleet's: {string.Join("; ", differences)}. Requests on every device send these samples and read these classes, so a version keeps them; a different interface is a new model (see docs/MODELS.md).");
         try
         {
-            UploadedModelProbe.RunServed(uploaded, source.Spec);
+            UploadedModelProbe.RunServed(uploaded, source.Spec, source.Preprocess);
         }
         catch (InvalidDataException ex)
         {

@@ -27,11 +27,11 @@ public static class UploadedModelProbe
             return;
         }
 
-        var rows = RunServed(model.Bytes, spec);
+        var rows = RunServed(model.Bytes, spec, model.Preprocess);
         if (model.TrainStep is not { } step) return;
         try
         {
-            using var trainer = new TrainStepModel(step, spec);
+            using var trainer = new TrainStepModel(step, spec, preprocess: model.Preprocess);
             var labels = Enumerable.Range(0, Rows).Select(i => (long)(i % spec.Classes)).ToArray();
             var result = trainer.Train(model.InitialWeights().Values, rows, labels, new LocalTrainingPlan(Epochs: 1, BatchSize: Rows, LearningRate: 1e-3f, Seed: 0));
             if (!double.IsFinite(result.Loss) || Array.Exists(result.Weights, v => !float.IsFinite(v)))
@@ -47,7 +47,7 @@ public static class UploadedModelProbe
     /// Runs the classifier file <paramref name="bytes"/> as <paramref name="spec"/> reads it on probe rows; the rows it
     /// used. Throws <see cref="InvalidDataException"/> saying what failed.
     /// </summary>
-    public static float[] RunServed(byte[] bytes, ModelSpec spec)
+    public static float[] RunServed(byte[] bytes, ModelSpec spec, byte[]? preprocess = null)
     {
         var graph = spec.Graph!;
         // Ids are probed with 0, the one id every vocabulary has; float inputs with standard-normal rows.
@@ -56,7 +56,7 @@ public static class UploadedModelProbe
         InferenceModel loaded;
         try
         {
-            loaded = InferenceModel.Load(bytes, spec);
+            loaded = InferenceModel.Load(bytes, spec, preprocess: preprocess);
         }
         catch (OnnxRuntimeException ex)
         {

@@ -76,6 +76,26 @@ public sealed record GraphInterface
     /// </summary>
     public bool SingleScore { get; init; }
 
+    private readonly TensorPreprocess? _preprocess;
+
+    /// <summary>
+    /// A preprocessing graph of its own in front of the classifier (a mel filterbank over raw audio): callers send
+    /// samples of <see cref="SampleDims"/> into its one input, and its one output feeds <see cref="FeaturesInput"/> —
+    /// when serving and, on the device, before every train step, so the fleet trains on what callers send. Null: none.
+    /// </summary>
+    public TensorPreprocess? Preprocess
+    {
+        get => _preprocess;
+        init
+        {
+            if (value is not null && (value.Inputs.Count != 1 || value.Outputs.Count != 1 || value.Outputs[0] != FeaturesInput))
+                throw new ArgumentException($"Invalid graph interface: a classifier's preprocessing graph takes one input and makes one output, the features input '{FeaturesInput}'");
+            if (value is not null && (value.Inputs[0].Type != TensorElement.Float || IntegerFeatures || !value.Inputs[0].Dims.Skip(1).SequenceEqual(SampleDims) || value.Inputs[0].Dims.Count != SampleDims.Count + 1))
+                throw new ArgumentException($"Invalid graph interface: the preprocessing input {value.Inputs[0].CanonicalText} does not take float samples [{string.Join(", ", SampleDims)}] behind the batch axis");
+            _preprocess = value;
+        }
+    }
+
     /// <summary>How the scores output is read, in words (the model card, the CLI, the agent's local API).</summary>
     public string ScoresKind => DescribeScores(SingleScore, ScoresAreLogits);
 
@@ -94,7 +114,8 @@ public sealed record GraphInterface
     /// <summary>Every field in one line; equal texts mean equal interfaces.</summary>
     public string CanonicalText => Tensors is { } tensors ? "tensors|" + tensors.CanonicalText : string.Join('|',
         FeaturesInput + (IntegerFeatures ? ":int64" : string.Empty), string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput + (SingleScore ? ":single" : string.Empty), ScoresAreLogits ? "logits" : "probabilities",
-        string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256);
+        string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256)
+        + (Preprocess is { } p ? "|preprocess:" + p.CanonicalText : string.Empty);
 
     public bool Equals(GraphInterface? other) => other is not null && CanonicalText == other.CanonicalText;
 

@@ -27,7 +27,7 @@ public static class ModelArchitectures
             {
                 FeaturesInput = g.FeaturesInput, SampleDims = { g.SampleDims }, ScoresOutput = g.ScoresOutput, ScoresAreLogits = g.ScoresAreLogits,
                 Trained = { g.Trained.Select(t => new TrainedTensor { Name = t.Name, Dims = { t.Dims } }) }, SourceSha256 = g.SourceSha256, IntegerFeatures = g.IntegerFeatures,
-                SingleScore = g.SingleScore,
+                SingleScore = g.SingleScore, Preprocess = g.Preprocess is { } p ? PreprocessSpec(p) : null,
             };
         }
 
@@ -43,7 +43,7 @@ public static class ModelArchitectures
             if (architecture.Graph is not { } g) return new ModelSpec(checked((int)architecture.InputDim), architecture.Hidden.Select(h => checked((int)h)).ToArray(), checked((int)architecture.Classes));
             if (g.Trained.Count > MaxTrainedTensors) throw new ArgumentException($"{g.Trained.Count} trained tensors (at most {MaxTrainedTensors})");
             var spec = ModelSpec.ForGraph(new GraphInterface(g.FeaturesInput, g.SampleDims, g.ScoresOutput, g.ScoresAreLogits,
-                [.. g.Trained.Select(t => (t.Name, t.Dims.ToArray()))], g.SourceSha256) { IntegerFeatures = g.IntegerFeatures, SingleScore = g.SingleScore }, checked((int)architecture.Classes));
+                [.. g.Trained.Select(t => (t.Name, t.Dims.ToArray()))], g.SourceSha256) { IntegerFeatures = g.IntegerFeatures, SingleScore = g.SingleScore, Preprocess = PreprocessOf(g.Preprocess) }, checked((int)architecture.Classes));
             if (g.SingleScore && spec.Classes != 2) throw new ArgumentException($"a single score classifies two classes, not {spec.Classes}");
             _ = ParameterLayout.For(spec).TotalLength; // checked: the trained tensors fit one float vector
             if (spec.InputDim != architecture.InputDim) throw new ArgumentException($"input_dim {architecture.InputDim} is not the sample's {spec.InputDim} floats");
@@ -57,36 +57,44 @@ public static class ModelArchitectures
 
     private static TensorInterfaceSpec TensorSpec(TensorInterface tensors)
     {
-        static TensorSignatureSpec Signature(TensorSignature t) => new() { Name = t.Name, Type = t.Type.ToString().ToLowerInvariant(), Dims = { t.Dims } };
         return new TensorInterfaceSpec
         {
-            Inputs = { tensors.Inputs.Select(Signature) },
-            Outputs = { tensors.Outputs.Select(Signature) },
+            Inputs = { tensors.Inputs.Select(SignatureSpec) },
+            Outputs = { tensors.Outputs.Select(SignatureSpec) },
             States = { tensors.States.Select(s => new TensorStatePair { Input = s.Input, Output = s.Output }) },
             Embedding = tensors.Embedding?.Name ?? string.Empty,
             EmbeddingWidth = tensors.Embedding?.Width ?? 0,
             Scalings = { tensors.Scalings.Select(x => new InputScalingSpec { Input = x.Input, Axis = x.Axis, Mean = { x.Mean }, Std = { x.Std } }) },
             Windows = { tensors.Windows.Select(x => new InputWindowSpec { Input = x.Input, Axis = x.Axis }) },
-            Preprocess = tensors.Preprocess is { } p ? new TensorPreprocessSpec { Sha256 = p.Sha256, Size = (ulong)p.Size, Inputs = { p.Inputs.Select(Signature) }, Outputs = { p.Outputs } } : null,
+            Preprocess = tensors.Preprocess is { } p ? PreprocessSpec(p) : null,
         };
     }
+
+    private static TensorSignatureSpec SignatureSpec(TensorSignature t) => new() { Name = t.Name, Type = t.Type.ToString().ToLowerInvariant(), Dims = { t.Dims } };
+
+    private static TensorSignature Signature(TensorSignatureSpec t) =>
+        new(t.Name, Enum.TryParse<TensorElement>(t.Type, ignoreCase: true, out var type) && !int.TryParse(t.Type, out _) ? type : throw new ArgumentException($"tensor '{t.Name}' has the unknown element type '{t.Type}'"), t.Dims);
+
+    private static TensorPreprocessSpec PreprocessSpec(TensorPreprocess p) =>
+        new() { Sha256 = p.Sha256, Size = (ulong)p.Size, Inputs = { p.Inputs.Select(SignatureSpec) }, Outputs = { p.Outputs } };
+
+    /// <summary>The declared preprocessing graph, bounded before anything is built from it; null when unset.</summary>
+    private static TensorPreprocess? PreprocessOf(TensorPreprocessSpec? p) =>
+        p is null ? null
+        : p.Inputs.Count <= TensorInterface.MaxTensors && p.Outputs.Count <= TensorInterface.MaxTensors && p.Size <= TensorPreprocess.MaxBytes
+            ? new TensorPreprocess(p.Sha256, (long)p.Size, [.. p.Inputs.Select(Signature)], [.. p.Outputs])
+            : throw new ArgumentException($"a preprocessing graph with more than {TensorInterface.MaxTensors} inputs or outputs, or over {TensorPreprocess.MaxBytes} bytes");
 
     /// <summary>A served-by-tensors spec; everything a classifier would declare must be empty (a manifest mixing both is refused).</summary>
     private static ModelSpec TensorsSpec(ModelArchitecture architecture, GraphInterfaceSpec graph, TensorInterfaceSpec tensors)
     {
         if (architecture.InputDim != 0 || architecture.Classes != 0 || architecture.Hidden.Count > 0 || architecture.CategoricalFeatures.Count > 0
-            || graph.FeaturesInput.Length > 0 || graph.ScoresOutput.Length > 0 || graph.SampleDims.Count > 0 || graph.Trained.Count > 0 || graph.IntegerFeatures || graph.ScoresAreLogits || graph.SingleScore)
+            || graph.FeaturesInput.Length > 0 || graph.ScoresOutput.Length > 0 || graph.SampleDims.Count > 0 || graph.Trained.Count > 0 || graph.IntegerFeatures || graph.ScoresAreLogits || graph.SingleScore || graph.Preprocess is not null)
             throw new ArgumentException("a model served by tensors declares no features, classes, scores or trained tensors");
         if (tensors.Inputs.Count > TensorInterface.MaxTensors || tensors.Outputs.Count > TensorInterface.MaxTensors || tensors.States.Count > TensorInterface.MaxTensors)
             throw new ArgumentException($"more than {TensorInterface.MaxTensors} inputs, outputs or states");
-        static TensorSignature Signature(TensorSignatureSpec t) =>
-            new(t.Name, Enum.TryParse<TensorElement>(t.Type, ignoreCase: true, out var type) && !int.TryParse(t.Type, out _) ? type : throw new ArgumentException($"tensor '{t.Name}' has the unknown element type '{t.Type}'"), t.Dims);
-        var preprocess = tensors.Preprocess is not { } p ? null
-            : p.Inputs.Count <= TensorInterface.MaxTensors && p.Outputs.Count <= TensorInterface.MaxTensors && p.Size <= TensorPreprocess.MaxBytes
-                ? new TensorPreprocess(p.Sha256, (long)p.Size, [.. p.Inputs.Select(Signature)], [.. p.Outputs])
-                : throw new ArgumentException($"a preprocessing graph with more than {TensorInterface.MaxTensors} inputs or outputs, or over {TensorPreprocess.MaxBytes} bytes");
         return ModelSpec.ForTensors(new TensorInterface([.. tensors.Inputs.Select(Signature)], [.. tensors.Outputs.Select(Signature)],
-            [.. tensors.States.Select(s => (s.Input, s.Output))], graph.SourceSha256, preprocess)
+            [.. tensors.States.Select(s => (s.Input, s.Output))], graph.SourceSha256, PreprocessOf(tensors.Preprocess))
         {
             Embedding = tensors.Embedding.Length > 0 || tensors.EmbeddingWidth != 0 ? new TensorEmbedding(tensors.Embedding, tensors.EmbeddingWidth) : null,
             Scalings = tensors.Scalings.Count <= TensorInterface.MaxTensors

@@ -42,6 +42,9 @@ public sealed record ModelSpec
     /// <summary>False for an uploaded graph the fleet only serves (no trained tensors, no train step, no rounds).</summary>
     public bool Trainable => Graph is null || Graph.Trained.Count > 0;
 
+    /// <summary>The preprocessing graph in front of the model (a classifier's or a tensor model's), or null.</summary>
+    public TensorPreprocess? Preprocess => Graph?.Tensors?.Preprocess ?? Graph?.Preprocess;
+
     /// <summary>
     /// False for a model served by tensor names (<see cref="GraphInterface.Tensors"/>): it has no features vector, no
     /// classes and no labels, so sample stores, feedback, evaluation, explanations and drift of features do not apply.

@@ -22,6 +22,9 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
     public bool? ScoresAreLogits { get; init; }
 
     public DeviceOptimizer Optimizer { get; init; } = DeviceOptimizer.Sgd;
+
+    /// <summary>The file of a preprocessing graph in front of the classifier (<see cref="GraphInterface.Preprocess"/>); null: none.</summary>
+    public byte[]? Preprocess { get; init; }
 }
 
 /// <summary>
@@ -52,7 +55,7 @@ public sealed class UploadedClassifier
     /// <summary>The generated train-step graph (the same for every version: trained tensors are its inputs); null when only served.</summary>
     public byte[]? TrainStep { get; }
 
-    /// <summary>The file of the preprocessing graph that fronts a tensor model (<see cref="TensorInterface.Preprocess"/>), unchanged; or null.</summary>
+    /// <summary>The file of the preprocessing graph in front of the model (<see cref="ModelSpec.Preprocess"/>), unchanged; or null.</summary>
     public byte[]? Preprocess { get; private init; }
 
     /// <summary>
@@ -66,10 +69,12 @@ public sealed class UploadedClassifier
         var (input, sampleDims, integer) = FeaturesInput(model, options.Input);
         var (output, classes, single) = ScoresOutput(model, options.Output);
         var logits = options.ScoresAreLogits ?? !MadeAsProbabilities(model, output, single);
+        var front = options.Preprocess is { } pre ? Front(pre, input, sampleDims, integer) : null;
+        if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single };
-            return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(served, classes), null);
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front };
+            return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(served, classes), null) { Preprocess = options.Preprocess };
         }
 
         // A single score trains with binary cross-entropy on the device's class ids (0 or 1), on the logit under a final Sigmoid.
@@ -83,8 +88,34 @@ public sealed class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single };
-        return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(graph, classes), step.Model.ToByteArray());
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front };
+        return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
+    }
+
+    /// <summary>
+    /// A classifier's front end: one float input taking samples behind a dynamic batch axis, and one float output — the
+    /// classifier's features input, with its rank. Throws <see cref="InvalidDataException"/> naming what does not fit.
+    /// </summary>
+    private static TensorPreprocess Front(byte[] bytes, string features, long[] featureDims, bool integer)
+    {
+        var front = ParseWellFormed(bytes, "the preprocessing graph");
+        if (integer) throw new InvalidDataException($"the features input '{features}' takes int64 ids; a preprocessing graph feeds float features");
+        string input;
+        long[] sampleDims;
+        try
+        {
+            (input, sampleDims, var ids) = FeaturesInput(front, null);
+            if (ids) throw new InvalidDataException($"input '{input}' takes int64; callers send float samples");
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidDataException("the preprocessing graph: " + ex.Message, ex);
+        }
+
+        var made = front.Graph.Output.ToList();
+        if (made.Count != 1 || made[0].Name != features || made[0].Type?.TensorType is not { ElemType: (int)DataType.Float } type || type.Shape?.Dim.Count != featureDims.Length + 1)
+            throw new InvalidDataException($"the preprocessing graph must make one float output, the features input '{features}' with {featureDims.Length + 1} axes; it makes {string.Join("; ", made.Select(o => $"{o.Name} {OnnxModelCheck.Describe(o)}"))}");
+        return new TensorPreprocess(ContentHash.Sha256Hex(bytes), bytes.LongLength, [new TensorSignature(input, TensorElement.Float, [-1, .. sampleDims])], [features]);
     }
 
     /// <summary>

@@ -8,8 +8,8 @@ namespace EdgeMlOps.Aggregator.Tests.Registry;
 /// <summary>
 /// <c>ModelInterface:Preprocess</c>, as an operator types it: the file of an ONNX graph the device runs before the
 /// model (PyTorch's log-mel front end before PyTorch's keyword CNN). Its sha256 and interface are signed in the spec,
-/// the probe runs both files, a new version of the model is probed behind it; a file that does not fit, a missing
-/// one and the key on a classifier are configuration errors naming it.
+/// the probe runs both files, a new version of the model is probed behind it, a classifier the fleet trains takes one
+/// too; a file that does not fit and a missing one are configuration errors naming it.
 /// </summary>
 public sealed class PreprocessConfigTests
 {
@@ -43,7 +43,7 @@ public sealed class PreprocessConfigTests
     }
 
     [Fact]
-    public void AFrontEndThatDoesNotFit_AMissingFile_AWindowOnAnInputItMakes_AndTheKeyOnAClassifier_AreConfigurationErrors()
+    public void AFrontEndThatDoesNotFit_AMissingFile_AWindowOnAnInputItMakes_AndAClassifiersFrontEndWithoutItsFeatures_AreConfigurationErrors()
     {
         Assert.Contains(Errors(Fixture("pytorch_image_scorer.onnx"), Front), e => e.StartsWith("Aggregator:ModelInterface:Preprocess: the preprocessing output 'features' is no model input (inputs: image)", StringComparison.Ordinal));
         Assert.Contains(Errors(Kws, "no-such-front.onnx"), e => e.StartsWith("Aggregator:ModelInterface:Preprocess: 'no-such-front.onnx':", StringComparison.Ordinal));
@@ -52,10 +52,24 @@ public sealed class PreprocessConfigTests
         // Callers feed the wave; 'features' is made on the device, so nothing streams into it.
         Assert.Contains(Errors(Kws, Front, window: "features:2"), e => e.StartsWith("Aggregator:ModelInterface:Window: the window names no input 'features' a caller feeds (inputs: wave)", StringComparison.Ordinal));
 
+        // A classifier takes one too, but only a front end that makes its features input with its rank.
         var classifier = Assert.Throws<OptionsValidationException>(() => AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Aggregator:Model"] = "onnx:" + Fixture("pytorch_cnn_digits04.onnx"), ["Aggregator:ModelInterface:Preprocess"] = Front,
         }).Build())).Errors;
-        Assert.Contains(classifier, e => e.StartsWith("Aggregator:ModelInterface:Preprocess: applies only to ModelInterface:Kind=tensors", StringComparison.Ordinal));
+        Assert.Contains(classifier, e => e.StartsWith("Aggregator:ModelInterface:Preprocess: the preprocessing graph must make one float output, the features input 'features' with 4 axes", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void AClassifierTheFleetTrains_TakesAFrontEnd_AndCallersSendWhatItTakes()
+    {
+        var options = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Aggregator:Model"] = "onnx:" + Kws, ["Aggregator:ModelInterface:Trainable"] = "last:1", ["Aggregator:ModelInterface:Preprocess"] = Front,
+        }).Build());
+        Assert.Equal((8192, 5, true), (options.Model.InputDim, options.Model.Classes, options.Model.Trainable));
+        Assert.Equal(ContentHash.Sha256Hex(File.ReadAllBytes(Front)), options.Model.Graph!.Preprocess!.Sha256);
+        Assert.Equal(File.ReadAllBytes(Front), options.ModelSource!.Preprocess);
+        UploadedModelProbe.Run(options.ModelSource); // inference and one train step, both through the front end
     }
 }

@@ -9,7 +9,7 @@ namespace EdgeMlOps.Runtime.Tests.Training;
 /// 8 kHz audio → 40 mel bins × 32 frames) in front of PyTorch's keyword-spotting 1-D CNN. Callers feed the wave; the
 /// device runs both files as they are. Compared with PyTorch's features and with ONNX Runtime on the original CNN file.
 /// </summary>
-public class PreprocessGraphTests
+public class PreprocessGraphTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
 
@@ -99,5 +99,43 @@ public class PreprocessGraphTests
         var clash = Assert.Throws<ArgumentException>(() => new TensorInterface([Float("features", -1, 4), Float("wave", -1, 8)], [Float("score", -1, 1)], [], sha, new TensorPreprocess(sha, 100, [Float("wave", -1, 8)], ["features"])));
         Assert.Contains("the preprocessing input 'wave' is also a model input it does not make", clash.Message, StringComparison.Ordinal);
         Assert.Contains("not an ONNX model", Assert.Throws<InvalidDataException>(() => UploadedClassifier.OpenTensors(Kws, [], preprocess: [1, 2, 3])).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheKeywordCnnAsAClassifierTheFleetTrains_PredictsAndTakesATrainStep_OnRawAudio_AsOnPyTorchsFeatures()
+    {
+        var fronted = UploadedClassifier.Open(Kws, new UploadedClassifierOptions("last:1") { Preprocess = Front });
+        var plain = UploadedClassifier.Open(Kws, new UploadedClassifierOptions("last:1"));
+        var graph = fronted.Spec.Graph!;
+        Assert.Equal((8192L, "features", 8192), (graph.SampleDims.Single(), graph.FeaturesInput, fronted.Spec.InputDim)); // callers send raw audio
+        Assert.Equal((EdgeMlOps.Shared.Hashing.ContentHash.Sha256Hex(Front), "wave"), (graph.Preprocess!.Sha256, graph.Preprocess.Inputs[0].Name));
+        Assert.Equal(fronted.Spec, ModelArchitectures.ToSpec(ModelArchitectures.From(fronted.Spec, []))); // signed and read back whole
+        Assert.Equal(plain.TrainStep, fronted.TrainStep); // the train step is generated from the model's graph alone
+
+        using (var served = InferenceModel.Load(Kws, fronted.Spec, preprocess: Front))
+        using (var reference = InferenceModel.Load(Kws, plain.Spec))
+        {
+            var mine = served.Predict(Waves(), 2);
+            var theirs = reference.Predict(TorchFeatures(), 2);
+            Assert.True(mine.Probabilities.Zip(theirs.Probabilities).All(p => Math.Abs(p.First - p.Second) <= 1e-4), $"{string.Join(", ", mine.Probabilities)} vs {string.Join(", ", theirs.Probabilities)}");
+            Assert.Equal(theirs.Labels, mine.Labels);
+        }
+
+        // One SGD step on the raw waves through the front end moves the head as the same step on PyTorch's features.
+        var plan = new LocalTrainingPlan(Epochs: 1, BatchSize: 2, LearningRate: 0.5f, Seed: 1);
+        long[] labels = [0, 3];
+        var initial = fronted.InitialWeights().Values;
+        using var throughFront = new TrainStepModel(fronted.TrainStep!, fronted.Spec, preprocess: Front);
+        using var onFeatures = new TrainStepModel(plain.TrainStep!, plain.Spec);
+        Assert.Equal(8192, throughFront.SampleLength);
+        var a = throughFront.Train(initial, Waves(), labels, plan);
+        var b = onFeatures.Train(initial, TorchFeatures(), labels, plan);
+        var moved = a.Weights.Zip(initial).Max(p => Math.Abs(p.First - p.Second));
+        Assert.True(moved > 1e-3, $"the step moved the head by at most {moved}");
+        var worst = a.Weights.Zip(b.Weights).Max(p => Math.Abs(p.First - p.Second));
+        output.WriteLine($"one step on raw waves vs on PyTorch's features: weights differ by up to {worst:G3}, the step moved them by up to {moved:G3}; loss {a.Loss:F5} vs {b.Loss:F5}");
+        Assert.True(worst <= 1e-4, $"weights differ by up to {worst} (the step moved them by up to {moved})");
+        Assert.Equal(b.Loss, a.Loss, 4);
+        Assert.Contains("is missing", Assert.Throws<InvalidDataException>(() => new TrainStepModel(fronted.TrainStep!, fronted.Spec)).Message, StringComparison.Ordinal);
     }
 }
