@@ -138,4 +138,38 @@ public class PreprocessGraphTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(b.Loss, a.Loss, 4);
         Assert.Contains("is missing", Assert.Throws<InvalidDataException>(() => new TrainStepModel(fronted.TrainStep!, fronted.Spec)).Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void AManifestDeclaringAHostilePreprocessingGraph_IsRefusedWithTheVersion()
+    {
+        static string Refusal(EdgeMlOps.Shared.Protocol.V1.ModelArchitecture architecture) => Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(architecture)).Message;
+        var tensors = ModelArchitectures.From(UploadedClassifier.OpenTensors(Kws, [], preprocess: Front).Spec, []);
+        var classifier = ModelArchitectures.From(UploadedClassifier.Open(Kws, new UploadedClassifierOptions("last:1") { Preprocess = Front }).Spec, []);
+
+        var huge = tensors.Clone();
+        huge.Graph.Tensors.Preprocess.Size = (ulong)TensorPreprocess.MaxBytes + 1;
+        Assert.Contains("over 67108864 bytes", Refusal(huge), StringComparison.Ordinal);
+        var unpinned = classifier.Clone();
+        unpinned.Graph.Preprocess.Sha256 = "not-a-hash";
+        Assert.Contains("its sha256 is not 64 lower-case hex digits", Refusal(unpinned), StringComparison.Ordinal);
+        var flood = tensors.Clone();
+        for (var i = 0; i < 70; i++) flood.Graph.Tensors.Preprocess.Inputs.Add(new EdgeMlOps.Shared.Protocol.V1.TensorSignatureSpec { Name = $"i{i}", Type = "float", Dims = { -1 } });
+        Assert.Contains("more than 64 inputs or outputs", Refusal(flood), StringComparison.Ordinal);
+        var stray = tensors.Clone();
+        stray.Graph.Tensors.Preprocess.Outputs[0] = "h_in";
+        Assert.Contains("the preprocessing output 'h_in' is no model input", Refusal(stray), StringComparison.Ordinal);
+
+        // A classifier's front end makes exactly its features input, from samples of its declared shape.
+        var elsewhere = classifier.Clone();
+        elsewhere.Graph.Preprocess.Outputs[0] = "other";
+        Assert.Contains("makes one output, the features input 'features'", Refusal(elsewhere), StringComparison.Ordinal);
+        var reshaped = classifier.Clone();
+        reshaped.Graph.Preprocess.Inputs[0].Dims[1] = 16000;
+        Assert.Contains("does not take float samples [8192]", Refusal(reshaped), StringComparison.Ordinal);
+
+        // A tensor model declares its front end inside its tensor interface, never beside it.
+        var mixed = tensors.Clone();
+        mixed.Graph.Preprocess = classifier.Graph.Preprocess.Clone();
+        Assert.Contains("declares no features", Refusal(mixed), StringComparison.Ordinal);
+    }
 }
