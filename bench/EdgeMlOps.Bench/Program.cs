@@ -54,6 +54,12 @@ if (args is ["drift-noise", .. var noiseArgs])
     return;
 }
 
+if (args is ["preprocess-cost", ..])
+{
+    EdgeMlOps.Bench.PreprocessCost.Run(Console.Out);
+    return;
+}
+
 if (args is ["train-step-compare", ..])
 {
     EdgeMlOps.Bench.TrainStepCompare.Run(Console.Out);
