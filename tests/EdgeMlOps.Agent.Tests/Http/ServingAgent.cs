@@ -37,7 +37,7 @@ internal sealed class ServingAgent : IAsyncDisposable
         await Device.DisposeAsync();
     }
 
-    /// <summary>Puts <paramref name="inference"/> (and the model's train step) in the store as version 1 under the model's interface.</summary>
+    /// <summary>Puts <paramref name="inference"/> (and the model's train step and front end) in the store as version 1 under the model's interface.</summary>
     public static void Install(ModelStore store, UploadedClassifier model, byte[] inference)
     {
         var a = new ModelAnnouncement
@@ -54,6 +54,8 @@ internal sealed class ServingAgent : IAsyncDisposable
             a.TrainStep = new ArtifactRef { Name = "train_step.onnx", Sha256 = ContentHash.Sha256Hex(train), Size = (ulong)train.Length };
             store.PutBlob(a.TrainStep.Sha256, train);
         }
+
+        if (model.Preprocess is { } front) store.PutBlob(ContentHash.Sha256Hex(front), front); // pinned by the interface
 
         store.Commit(a);
     }

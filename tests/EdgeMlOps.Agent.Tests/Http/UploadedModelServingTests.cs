@@ -71,6 +71,52 @@ public sealed class UploadedModelServingTests
         Assert.Contains("value 10 is not a finite number", await notFinite.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The keyword CNN as a classifier the fleet trains, behind PyTorch's mel front end: callers send raw audio (8,192
+    /// values, as JSON or 32 kB of float32), the agent answers as the CNN's own file on PyTorch's features, keeps the
+    /// raw sample for training, and says what fronts the model.
+    /// </summary>
+    [Fact]
+    public async Task AClassifierBehindAFrontEnd_TakesRawAudio_AndAnswersAsTheCnnOnPyTorchsFeatures()
+    {
+        static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+        var (kws, front) = (File.ReadAllBytes(Fixture("pytorch_kws_1d.onnx")), File.ReadAllBytes(Fixture("pytorch_mel_frontend.onnx")));
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("mel_frontend_expected.json")));
+        var p = expected.RootElement.GetProperty("waves")[0].EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        var wave = Enumerable.Range(0, 8192).Select(n => (float)((p[0] * Math.Sin(2 * Math.PI * p[1] * n / 8000.0)) + (p[2] * Math.Sin((2 * Math.PI * p[3] * n / 8000.0) + 0.3)))).ToArray();
+        var features = expected.RootElement.GetProperty("features")[0].EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        var model = UploadedClassifier.Open(kws, new UploadedClassifierOptions("last:1") { Preprocess = front });
+        await using var serving = await ServingAgent.StartAsync(model, kws);
+        var http = serving.Http;
+
+        var declared = (await http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface");
+        Assert.Equal([8192], declared.GetProperty("sampleShape").EnumerateArray().Select(d => d.GetInt32()));
+        Assert.Equal(ContentHash.Sha256Hex(front), declared.GetProperty("preprocess").GetProperty("sha256").GetString());
+        Assert.Equal(["features"], declared.GetProperty("preprocess").GetProperty("feeds").EnumerateArray().Select(f => f.GetString()));
+
+        using var original = new InferenceSession(kws);
+        using var input = OrtValue.CreateTensorValueFromMemory(features, [1, 40, 32]);
+        using var outputs = original.Run(new RunOptions(), ["features"], [input], ["probabilities"]);
+        var reference = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        var json = string.Join(',', wave.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        var (status, body) = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{json}}]}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var served = body.GetProperty("probabilities").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        Assert.All(Enumerable.Range(0, 5), k => Assert.Equal(reference[k], served[k], 4));
+        using var binary = await http.PostAsync("/v1/predict/f32", new ByteArrayContent(System.Runtime.InteropServices.MemoryMarshal.AsBytes(wave.AsSpan()).ToArray()));
+        Assert.Equal(HttpStatusCode.OK, binary.StatusCode);
+
+        // Feedback keeps the raw sample (what the front end takes), which local training runs through it.
+        var before = serving.Device.Store.SampleCount;
+        var feedback = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{json}}],"label":3}""");
+        Assert.Equal(HttpStatusCode.OK, feedback.Status);
+        Assert.Equal(before + 1, serving.Device.Store.SampleCount);
+        var features1280 = string.Join(',', features.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        var wrong = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{features1280}}]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, wrong.Status); // the model's own features are not what callers send
+        Assert.Contains("8192", wrong.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AnArtifactWithoutTheDeclaredTrainedTensors_IsNotServed()
     {
