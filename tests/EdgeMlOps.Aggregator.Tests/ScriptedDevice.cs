@@ -14,6 +14,7 @@ internal sealed class ScriptedDevice : IAsyncDisposable
     private readonly Topics _topics;
     private readonly Channel<RoundTask> _tasks = Channel.CreateUnbounded<RoundTask>();
     private ulong _sequence;
+    private int _connections;
 
     /// <summary>A device enrolled in <paramref name="node"/>'s fleet (a certificate issued for <paramref name="id"/>) on its broker.</summary>
     public ScriptedDevice(string id, string fleet, AggregatorNode node)
@@ -32,12 +33,23 @@ internal sealed class ScriptedDevice : IAsyncDisposable
                 if (topic == _topics.Task(id)) _tasks.Writer.TryWrite(RoundTask.Parser.ParseFrom(Signed.Parser.ParseFrom(payload).Body));
                 return Task.CompletedTask;
             },
+            Connected = _ =>
+            {
+                Interlocked.Increment(ref _connections);
+                return Task.CompletedTask;
+            },
         };
     }
 
     public string Id { get; }
 
     public bool IsConnected => _transport.IsConnected;
+
+    /// <summary>
+    /// Whether the broker dropped the connection since it was first made: it is down now, or the transport has already
+    /// made it again — its first reconnect waits 0–250 ms (full jitter), which can be shorter than a test's poll under load.
+    /// </summary>
+    public bool WasDisconnected => !_transport.IsConnected || Volatile.Read(ref _connections) > 1;
 
     public static MqttTlsSettings CertificateFor(AggregatorNode node, string id)
     {

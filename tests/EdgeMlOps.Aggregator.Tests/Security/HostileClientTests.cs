@@ -181,7 +181,7 @@ public class HostileClientTests
         await device.ConnectAsync(samples: 1);
         var before = node.Rejections[EdgeMlOps.Shared.RejectionReason.Oversized];
         await Assert.ThrowsAnyAsync<Exception>(() => device.PublishRawAsync("update", new byte[EdgeMlOps.Shared.Protocol.ProtocolInfo.MaxPayloadBytes + 1]));
-        await Eventually.Until(() => !device.IsConnected, "the device to be disconnected");
+        await Eventually.Until(() => device.WasDisconnected, "the device to be disconnected");
         Assert.Equal(1, node.Security.Events.Count(SecurityEventKind.PublishDenied));
         Assert.Equal(before, node.Rejections[EdgeMlOps.Shared.RejectionReason.Oversized]);
     }
@@ -347,7 +347,7 @@ public class HostileClientTests
         await using var chatty = new ScriptedDevice("chatty", "test", node);
         await chatty.ConnectAsync(samples: 1);
         await Assert.ThrowsAnyAsync<Exception>(() => chatty.PublishRawAsync("status", new byte[100 * 1024]));
-        await Eventually.Until(() => !chatty.IsConnected, "the chatty device to be disconnected");
+        await Eventually.Until(() => chatty.WasDisconnected, "the chatty device to be disconnected");
 
         // An update just over the model's bound: dropped too. One just under it passes the broker (and is judged by the aggregator).
         await using var heavy = new ScriptedDevice("heavy", "test", node);
@@ -356,7 +356,7 @@ public class HostileClientTests
         await heavy.PublishRawAsync("update", new byte[limits.Update - 1024]);
         await Eventually.Until(() => node.Rejections[EdgeMlOps.Shared.RejectionReason.Malformed] > malformedBefore, "the under-limit update judged by the aggregator");
         await Assert.ThrowsAnyAsync<Exception>(() => heavy.PublishRawAsync("update", new byte[limits.Update + 1]));
-        await Eventually.Until(() => !heavy.IsConnected, "the heavy device to be disconnected");
+        await Eventually.Until(() => heavy.WasDisconnected, "the heavy device to be disconnected");
         Assert.Equal(2, node.Security.Events.Count(SecurityEventKind.PublishDenied));
     }
 
@@ -385,7 +385,7 @@ public class HostileClientTests
         }
 
         Assert.InRange(sent, 18, 25);
-        await Eventually.Until(() => !flooder.IsConnected, "the flooder to be disconnected");
+        await Eventually.Until(() => flooder.WasDisconnected, "the flooder to be disconnected");
         Assert.True(node.Security.Events.Count(SecurityEventKind.PublishDenied) >= 1);
         await quiet.PublishAsync("status", new DeviceStatus { Header = quiet.Header(), State = DeviceState.Online, SampleCount = 7 });
         await Eventually.Until(() => node.Devices.TryGet("quiet", out var d) && d.SampleCount == 7, "the quiet device to go on");
