@@ -80,7 +80,8 @@ public sealed partial class InferenceModel
     /// <summary>The model's inputs: the caller's, with the preprocessing graph (if declared) run on its own and its outputs in their place.</summary>
     private IReadOnlyList<NamedTensor> Preprocessed(TensorInterface tensors, IReadOnlyList<NamedTensor> inputs)
     {
-        if (tensors.Preprocess is not { } declared || _preprocess is null) return inputs;
+        if (_preprocess is null) return inputs;
+        var declared = _preprocess.Declared;
         var fed = inputs.Where(i => declared.Inputs.Any(p => p.Name == i.Name)).ToList();
         var made = new List<NamedTensor>(declared.Outputs.Count);
         var values = new List<OrtValue>(fed.Count);

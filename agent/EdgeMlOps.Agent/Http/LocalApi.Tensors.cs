@@ -64,12 +64,12 @@ public sealed partial class LocalApi
         w.WriteEndObject();
     }
 
-    private static void WriteTensorInterface(Utf8JsonWriter w, Shared.Protocol.V1.TensorInterfaceSpec tensors)
+    /// <remarks><paramref name="accepted"/>: what callers feed (<see cref="Shared.Models.TensorInterface.Accepted"/> — with a preprocessing graph, its inputs in place of the model inputs it makes).</remarks>
+    private static void WriteTensorInterface(Utf8JsonWriter w, Shared.Protocol.V1.TensorInterfaceSpec tensors, IReadOnlyList<Shared.Models.TensorSignature> accepted)
     {
         w.WriteStartObject("tensors");
-        // What callers feed: with a preprocessing graph, its inputs in place of the model inputs it makes.
-        var fed = tensors.Preprocess is { } pre ? [.. pre.Inputs, .. tensors.Inputs.Where(i => !pre.Outputs.Contains(i.Name))] : tensors.Inputs.ToList();
-        foreach (var (name, list) in new[] { ("inputs", fed), ("outputs", tensors.Outputs.ToList()) })
+        var inputs = accepted.Select(t => (t.Name, Type: t.Type.ToString().ToLowerInvariant(), t.Dims));
+        foreach (var (name, list) in new[] { ("inputs", inputs), ("outputs", tensors.Outputs.Select(t => (t.Name, t.Type, Dims: (IReadOnlyList<long>)t.Dims))) })
         {
             w.WriteStartArray(name);
             foreach (var t in list)

@@ -308,7 +308,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         {
             w.WriteStartObject("interface");
             w.WriteString("sourceSha256", info.Architecture.Graph.SourceSha256);
-            WriteTensorInterface(w, tensors);
+            WriteTensorInterface(w, tensors, EdgeMlOps.Shared.Models.ModelArchitectures.ToSpec(info.Architecture).Graph!.Tensors!.Accepted);
             w.WriteEndObject();
         }
         else if (info.Architecture.Graph is { } graph)

@@ -6,10 +6,9 @@ using Google.Protobuf;
 
 namespace EdgeMlOps.Agent.Storage;
 
-/// <summary>A model version read back from disk, verified.</summary>
 /// <summary>
-/// An installed version read back from disk; <paramref name="TrainStep"/> is null for a model the fleet only serves,
-/// <paramref name="Preprocess"/> unless its signed interface declares a preprocessing graph.
+/// An installed version read back from disk, verified; <paramref name="TrainStep"/> is null for a model the fleet only
+/// serves, <paramref name="Preprocess"/> when its signed interface declares no preprocessing graph.
 /// </summary>
 public sealed record StoredModel(ModelAnnouncement Announcement, byte[] Inference, byte[]? TrainStep, byte[]? Preprocess = null);
 
