@@ -59,7 +59,7 @@ public static class PreprocessCost
     }
 
     /// <summary>The front end's features of the waves (as a device would have to compute them without it), from the front end's own file.</summary>
-    private static float[] FeaturesOf(byte[] front, float[] waves, int count)
+    internal static float[] FeaturesOf(byte[] front, float[] waves, int count)
     {
         var spec = UploadedClassifier.OpenTensors(front, []).Spec;
         using var model = InferenceModel.Load(front, spec);

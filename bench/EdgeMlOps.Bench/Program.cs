@@ -2,7 +2,8 @@ using BenchmarkDotNet.Running;
 
 if (args is ["profile-sizes", .. var sizeArgs])
 {
-    EdgeMlOps.Bench.ProfileSizes.Run(Console.Out, sizeArgs.Length > 0 ? int.Parse(sizeArgs[0], System.Globalization.CultureInfo.InvariantCulture) : 784, sizeArgs is [_, "audio", ..]);
+    if (sizeArgs is ["mel", ..]) EdgeMlOps.Bench.ProfileSizes.Run(Console.Out, mel: true);
+    else EdgeMlOps.Bench.ProfileSizes.Run(Console.Out, sizeArgs.Length > 0 ? int.Parse(sizeArgs[0], System.Globalization.CultureInfo.InvariantCulture) : 784, sizeArgs is [_, "audio", ..]);
     return;
 }
 

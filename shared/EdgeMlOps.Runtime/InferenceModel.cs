@@ -6,7 +6,11 @@ using Microsoft.ML.OnnxRuntime;
 namespace EdgeMlOps.Runtime;
 
 /// <summary>Predictions of one batch: probabilities row-major [count, classes] and labels.</summary>
-public sealed record PredictionBatch(float[] Probabilities, long[] Labels, int Classes);
+public sealed record PredictionBatch(float[] Probabilities, long[] Labels, int Classes)
+{
+    /// <summary>The features a declared front end made for these rows, row-major (what the model saw); null without one.</summary>
+    public float[]? Features { get; init; }
+}
 
 /// <summary>Loss and accuracy of a model on labelled data.</summary>
 public readonly record struct EvaluationScore(double Loss, double Accuracy, int Samples);
@@ -161,12 +165,13 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             : OrtValue.CreateTensorValueFromMemory(features, [count, .. _sampleDims]);
         using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [raw]); // a declared front end's features
         var input = fronted is null ? raw : fronted[0];
+        var made = fronted is null ? null : FrontFeatures(input, count);
         using var probabilitiesValue = OrtValue.CreateTensorValueFromMemory(probabilities, [count, classes]);
         if (Spec.Graph is null)
         {
             using var labelsValue = OrtValue.CreateTensorValueFromMemory(labels, [count]);
             _session.Run(null, _inputNames, [input], _outputNames, [probabilitiesValue, labelsValue]);
-            return new PredictionBatch(probabilities, labels, classes);
+            return new PredictionBatch(probabilities, labels, classes) { Features = made };
         }
 
         if (Spec.Graph is { SingleScore: true })
@@ -179,7 +184,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
                 (probabilities[2 * i], probabilities[2 * i + 1], labels[i]) = (1f - p, p, p > 0.5f ? 1 : 0);
             }
 
-            return new PredictionBatch(probabilities, labels, classes);
+            return new PredictionBatch(probabilities, labels, classes) { Features = made };
         }
 
         _session.Run(null, _inputNames, [input], _outputNames, [probabilitiesValue]);
@@ -190,7 +195,16 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             labels[i] = IndexOfMax(row);
         }
 
-        return new PredictionBatch(probabilities, labels, classes);
+        return new PredictionBatch(probabilities, labels, classes) { Features = made };
+    }
+
+    /// <summary>A copy of what the front end made for <paramref name="count"/> rows, checked against the signed feature dims.</summary>
+    private float[] FrontFeatures(OrtValue features, int count)
+    {
+        var values = features.GetTensorDataAsSpan<float>();
+        var length = Spec.Graph!.FeatureLength;
+        if (values.Length != count * length) throw new InvalidDataException($"the preprocessing graph made {values.Length / count} values per sample; the interface declares {length}");
+        return values.ToArray();
     }
 
     /// <summary>exp(x − max) / Σ, in place.</summary>

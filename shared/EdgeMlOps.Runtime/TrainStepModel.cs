@@ -11,7 +11,11 @@ namespace EdgeMlOps.Runtime;
 public readonly record struct LocalTrainingPlan(int Epochs, int BatchSize, float LearningRate, int Seed, float ProximalMu = 0);
 
 /// <summary>Outcome of local training: new weights plus last-epoch loss and accuracy.</summary>
-public sealed record LocalTrainingResult(float[] Weights, double Loss, double Accuracy, double InitialLoss, int Steps);
+public sealed record LocalTrainingResult(float[] Weights, double Loss, double Accuracy, double InitialLoss, int Steps)
+{
+    /// <summary>The features a declared front end made from the samples (row-major; what the model trained on), or null without one.</summary>
+    public float[]? FrontFeatures { get; init; }
+}
 
 /// <summary>
 /// A train-step graph loaded into ONNX Runtime; runs SGD by calling it once per mini-batch.
@@ -114,7 +118,8 @@ public sealed class TrainStepModel : IDisposable
         if (n == 0 || plan.Epochs <= 0 || plan.BatchSize <= 0) throw new ArgumentException("Nothing to train on.");
         if (!(plan.ProximalMu >= 0) || !float.IsFinite(plan.ProximalMu)) throw new ArgumentException($"Proximal mu must be finite and ≥ 0, got {plan.ProximalMu}.");
         var dim = _featureLength;
-        if (_front is not null) features = _front.Features(features, n, dim); // the front end is frozen: its features once, not per epoch
+        var fronted = _front?.Features(features, n, dim); // the front end is frozen: its features once, not per epoch
+        if (fronted is not null) features = fronted;
 
         var anchor = initial.ToArray();
         var current = new float[_state.TotalLength]; // parameters, then zeroed optimizer state
@@ -181,7 +186,7 @@ public sealed class TrainStepModel : IDisposable
                 }
             }
 
-            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / n, initialLoss, steps);
+            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / n, initialLoss, steps) { FrontFeatures = fronted };
         }
         finally
         {

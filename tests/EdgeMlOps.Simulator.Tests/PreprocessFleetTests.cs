@@ -107,6 +107,76 @@ public class PreprocessFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(result.Rounds[^1].TrainLoss < result.Rounds[0].TrainLoss);
     }
 
+    /// <summary>
+    /// Monitoring watches what the model sees behind its front end: the reference profile merged from the devices'
+    /// training sketches and the served windows both hold the soft clip's outputs (2·tanh(x/2), never beyond ±2), not
+    /// the raw readings callers send — so a reading shifted far out of range shows as the saturated feature it becomes.
+    /// </summary>
+    [Fact]
+    public async Task ABinaryDetectorBehindASensorFrontEnd_IsMonitoredOnWhatItsFrontEndMakes_InTrainingAndServing()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-front-monitor-" + Guid.NewGuid().ToString("N"));
+        var source = UploadedClassifier.Open(await File.ReadAllBytesAsync(Fixture("pytorch_binary_detector.onnx")),
+            new UploadedClassifierOptions("all") { Preprocess = await File.ReadAllBytesAsync(Fixture("pytorch_sensor_frontend.onnx")) });
+        var (pool, traffic) = EdgeMlOps.Simulator.Data.SyntheticDataset.Generate(2000, 8, 2, seed: 3).Split(800, 2);
+        const int Devices = 4, Rows = 100, Served = 60;
+        var parts = Enumerable.Range(0, Devices).Select(d => Enumerable.Range(d * Rows, Rows).ToArray()).ToArray();
+        var options = new AggregatorOptions
+        {
+            Fleet = "sensors", ModelName = "detector", Model = source.Spec, ModelSource = source, EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+            Rounds = new RoundOptions { ClientsPerRound = Devices, OverSelection = 1, LocalEpochs = 1, BatchSize = 16, ReportDeadline = TimeSpan.FromSeconds(60) },
+            Monitoring = new EdgeMlOps.Aggregator.Monitoring.MonitoringOptions { Window = TimeSpan.FromHours(1), ReferenceDevicesPerRound = Devices },
+        };
+        var clock = new DeviceClock();
+        clock.Hold(DateTimeOffset.UtcNow);
+        await using var fleet = await SimulatedFleet.StartAsync(
+            options, new EdgeMlOps.Aggregator.Evaluation.HeldOutEvaluator(traffic.Features, traffic.Labels), pool, parts, EdgeMlOps.Agent.AgentFaults.None, 2,
+            _ => new Dictionary<string, string>(), null, dir, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, CancellationToken.None,
+            configure: o => o with { ProfileWindow = TimeSpan.FromHours(1) }, deviceClock: clock);
+        var node = fleet.Aggregator;
+        static double Front(float x) => 2 * Math.Tanh(x / 2);
+
+        // The reference: every device's training sketch, of the front end's outputs on its samples.
+        Assert.Equal(2UL, (await node.RunRoundAsync(CancellationToken.None)).NewVersion);
+        await fleet.WaitForVersionAsync(2, TimeSpan.FromSeconds(60), CancellationToken.None);
+        var reference = node.Monitor.Reference(2)!;
+        var trained = parts.SelectMany(p => p).ToArray();
+        Assert.Equal(8, reference.Features.Length);
+        for (var f = 0; f < 8; f++)
+        {
+            var front = trained.Select(i => Front(pool.Features[(i * 8) + f])).ToArray();
+            var raw = trained.Select(i => (double)pool.Features[(i * 8) + f]).ToArray();
+            static double Variance(double[] v) => v.Sum(x => (x - v.Average()) * (x - v.Average())) / (v.Length - 1);
+            Assert.Equal((long)trained.Length, (long)reference.Features[f].Count);
+            Assert.True(Variance(raw) > 2 * Variance(front), $"feature {f}: the clip narrows the spread ({Variance(front)} vs {Variance(raw)})"); // the data tells the two apart
+            Assert.Equal(front.Average(), reference.Features[f].Mean, 3);
+            Assert.Equal(Variance(front), reference.Features[f].Variance, 3);
+        }
+
+        // Served windows: readings with feature 0 shifted by 8 arrive clipped near 2, as the detector sees them.
+        var windowIndex = node.Monitor.WindowOf(clock.GetUtcNow());
+        var shifted = new List<float>();
+        foreach (var agent in fleet.Agents)
+        {
+            for (var i = 0; i < Served; i++)
+            {
+                var x = traffic.Row(shifted.Count % traffic.Count);
+                x[0] += 8;
+                shifted.Add(x[0]);
+                agent.Predict(x);
+            }
+
+            agent.FlushProfile();
+        }
+
+        await Eventually.Until(() => node.Monitor.Window(2, EdgeMlOps.Aggregator.Monitoring.FleetMonitor.AllCohorts, windowIndex)?.Predictions >= Devices * Served, "every device's window", 30);
+        var window = node.Monitor.Window(2, EdgeMlOps.Aggregator.Monitoring.FleetMonitor.AllCohorts, windowIndex)!;
+        Assert.Equal(Devices * Served, (int)window.Features[0].Count);
+        Assert.Equal(shifted.Average(x => Front(x)), window.Features[0].Mean, 3);
+        Assert.True(window.Features[0].Mean is > 1.5 and < 2, $"served feature 0 reads {window.Features[0].Mean}; raw readings average {shifted.Average()}");
+        output.WriteLine($"feature 0: reference mean {reference.Features[0].Mean:F3}, served (shifted by 8) {window.Features[0].Mean:F3}; raw readings average {shifted.Average():F3}");
+    }
+
     private static void AssertClose(float[] expected, float[] actual) =>
         Assert.True(expected.Length == actual.Length && expected.Zip(actual).All(p => Math.Abs(p.First - p.Second) <= 1e-4), $"{string.Join(", ", actual)} vs ONNX Runtime on PyTorch's features {string.Join(", ", expected)}");
 }

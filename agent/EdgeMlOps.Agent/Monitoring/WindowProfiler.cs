@@ -61,10 +61,15 @@ internal sealed class WindowProfiler
     /// <summary>Predictions whose inputs were not sketched because the sketching queue was full (their counts were kept).</summary>
     public long SketchRowsDropped => Interlocked.Read(ref _rowsDropped);
 
-    /// <summary>Counts one served prediction in the current window (a new version starts a new window) and queues its inputs for sketching.</summary>
-    public void AddPrediction(ModelAnnouncement model, ReadOnlySpan<float> features, long label, float confidence, TimeSpan latency)
+    /// <summary>
+    /// Counts one served prediction in the current window (a new version starts a new window) and queues its inputs for
+    /// sketching — <paramref name="monitored"/> when given (the features a front end made from the sample: what the
+    /// model saw), else the sample itself. A baseline rule reads the sample.
+    /// </summary>
+    public void AddPrediction(ModelAnnouncement model, ReadOnlySpan<float> sample, long label, float confidence, TimeSpan latency, float[]? monitored = null)
     {
         if (_options.ProfileWindow <= TimeSpan.Zero) return;
+        var features = monitored is null ? sample : monitored;
         ProfileReport? finished = null;
         lock (_gate)
         {
@@ -89,7 +94,7 @@ internal sealed class WindowProfiler
                 }
             }
 
-            if (_options.Baseline is { } baseline) _window.AddBaselinePrediction(baseline.Predict(features.ToArray()));
+            if (_options.Baseline is { } baseline) _window.AddBaselinePrediction(baseline.Predict(sample.ToArray()));
         }
 
         if (finished is not null) Send(finished);

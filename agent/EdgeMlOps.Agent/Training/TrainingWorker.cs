@@ -173,8 +173,10 @@ internal sealed class TrainingWorker
         };
         if (config.TrainingProfileShare > 0 && StableHash.UnitInterval(DeviceId, task.RoundId) < config.TrainingProfileShare)
         {
-            update.TrainingProfile = WindowProfiler.TrainingProfile(_options.SketchPolicy, samples.Features, samples.Count, baseWeights.Spec.InputDim, baseWeights.Spec.Classes,
-                WindowProfiler.CategoricalInputs(model.Announcement, baseWeights.Spec.InputDim), samples.Labels);
+            // Sketches of what the model trained on: behind a front end its features, as served windows sketch them.
+            var width = baseWeights.Spec.MonitoredWidth;
+            update.TrainingProfile = WindowProfiler.TrainingProfile(_options.SketchPolicy, result.FrontFeatures ?? samples.Features, samples.Count, width, baseWeights.Spec.Classes,
+                WindowProfiler.CategoricalInputs(model.Announcement, width), samples.Labels);
         }
 
         var quantizationNoise = new Random(StableHash.Seed(task.Seed, DeviceId + "/quantization"));

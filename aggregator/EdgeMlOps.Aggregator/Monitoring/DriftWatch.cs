@@ -213,7 +213,7 @@ public sealed class DriftWatch
     {
         var monitor = _options.Model.Graph?.Tensors is { } tensors
             ? new FleetMonitor(_options.Monitoring, tensors.MonitoredWidth, 0, referenceFromProduction: true)
-            : new FleetMonitor(_options.Monitoring, _options.Model.InputDim, _options.Model.Classes);
+            : new FleetMonitor(_options.Monitoring, _options.Model.MonitoredWidth, _options.Model.Classes);
         foreach (var (version, bytes) in _stores.Registry.References(_options.ModelName))
         {
             try

@@ -25,7 +25,7 @@ internal static class MonitoringSettings
             RetrainOn = retrain,
             ReferenceDevicesPerRound = r.Int("Monitoring:ReferenceDevicesPerRound", 50, 0, 1_000_000),
             Kpis = ReadKpis(r, model.Classes),
-            CategoricalFeatures = ReadCategorical(r, model.InputDim),
+            CategoricalFeatures = ReadCategorical(r, model.MonitoredWidth),
             AlertWebhook = ReadWebhook(r),
             RetrainCooldown = TimeSpan.FromSeconds(r.Double("Monitoring:RetrainCooldownSeconds", 3600, 0, 31_536_000)),
             MaxProfileBytes = r.Int("Monitoring:MaxProfileBytes", 4 * 1024 * 1024, 1024, ProtocolInfo.MaxPayloadBytes),

@@ -96,6 +96,43 @@ public sealed record GraphInterface
         }
     }
 
+    private readonly IReadOnlyList<long> _featureDims = [];
+
+    /// <summary>
+    /// With a <see cref="Preprocess"/> front end: the features input's dims behind the batch axis (what the front end
+    /// makes). Monitoring sketches these — the features the model sees — rather than the raw samples callers send.
+    /// Empty without a front end (the features are the samples).
+    /// </summary>
+    public IReadOnlyList<long> FeatureDims
+    {
+        get => _featureDims;
+        init
+        {
+            if (value.Count > 0 && !WithinFeatureLength(value))
+                throw new ArgumentException($"Invalid graph interface: feature dims [{string.Join(", ", value)}] must be fixed, positive and at most {MaxFeatureLength} values");
+            _featureDims = value.ToArray();
+        }
+    }
+
+    private static bool WithinFeatureLength(IReadOnlyList<long> dims)
+    {
+        var n = 1L;
+        foreach (var d in dims)
+        {
+            if (d <= 0) return false;
+            n *= Math.Min(d, MaxFeatureLength + 1);
+            if (n > MaxFeatureLength) return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Most values a front end may make per sample (a 64×64×3 image's features, a second of mel frames).</summary>
+    public const long MaxFeatureLength = 1 << 20;
+
+    /// <summary>Floats the model's features input takes per sample: <see cref="FeatureDims"/>' product behind a front end, else <see cref="SampleLength"/>.</summary>
+    public int FeatureLength => _featureDims.Count > 0 ? checked((int)_featureDims.Aggregate(1L, (a, d) => a * d)) : SampleLength;
+
     /// <summary>How the scores output is read, in words (the model card, the CLI, the agent's local API).</summary>
     public string ScoresKind => DescribeScores(SingleScore, ScoresAreLogits);
 
@@ -115,7 +152,7 @@ public sealed record GraphInterface
     public string CanonicalText => Tensors is { } tensors ? "tensors|" + tensors.CanonicalText : string.Join('|',
         FeaturesInput + (IntegerFeatures ? ":int64" : string.Empty), string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput + (SingleScore ? ":single" : string.Empty), ScoresAreLogits ? "logits" : "probabilities",
         string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256)
-        + (Preprocess is { } p ? "|preprocess:" + p.CanonicalText : string.Empty);
+        + (Preprocess is { } p ? "|preprocess:" + p.CanonicalText + "|features:" + string.Join('x', FeatureDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty);
 
     public bool Equals(GraphInterface? other) => other is not null && CanonicalText == other.CanonicalText;
 

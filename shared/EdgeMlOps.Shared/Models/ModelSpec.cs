@@ -46,6 +46,12 @@ public sealed record ModelSpec
     public TensorPreprocess? Preprocess => Graph?.Tensors?.Preprocess ?? Graph?.Preprocess;
 
     /// <summary>
+    /// Values monitoring sketches per prediction: a tensor model's declared outputs and embedding, the features a
+    /// classifier's front end makes (what the model sees), else the classifier's inputs.
+    /// </summary>
+    public int MonitoredWidth => Graph?.Tensors?.MonitoredWidth ?? Graph?.FeatureLength ?? InputDim;
+
+    /// <summary>
     /// False for a model served by tensor names (<see cref="GraphInterface.Tensors"/>): it has no features vector, no
     /// classes and no labels, so sample stores, feedback, evaluation, explanations and drift of features do not apply.
     /// </summary>

@@ -117,6 +117,46 @@ public sealed class UploadedModelServingTests
         Assert.Contains("8192", wrong.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Behind a front end the window profile sketches the features the model sees (1,280 log-mel values per sample, the
+    /// front end's output) — not the 8,192 raw audio values, whose windows would exceed the aggregator's size limit
+    /// and whose per-sample values say nothing about drift in what the model hears.
+    /// </summary>
+    [Fact]
+    public async Task AClassifierBehindAFrontEnd_ProfilesTheFeaturesItsModelSees_NotTheRawAudio()
+    {
+        static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+        var (kws, front) = (File.ReadAllBytes(Fixture("pytorch_kws_1d.onnx")), File.ReadAllBytes(Fixture("pytorch_mel_frontend.onnx")));
+        var model = UploadedClassifier.Open(kws, new UploadedClassifierOptions("last:1") { Preprocess = front });
+        await using var serving = await ServingAgent.StartAsync(model, kws);
+        const int Waves = 30;
+        var waves = new float[Waves * 8192];
+        for (var i = 0; i < Waves; i++)
+        {
+            for (var n = 0; n < 8192; n++) waves[(i * 8192) + n] = (float)((0.4 + (0.02 * i)) * Math.Sin(2 * Math.PI * (150 + (45 * i)) * n / 8000.0));
+            serving.Device.Agent.Predict(waves.AsSpan(i * 8192, 8192));
+        }
+
+        serving.Device.Agent.FlushProfile();
+        var profile = serving.Device.Outbox.Peek(100).Where(m => m.Topic.EndsWith("/profile", StringComparison.Ordinal))
+            .Select(m => ProfileReport.Parser.ParseFrom(m.Payload)).Single();
+        Assert.Equal(((ulong)Waves, 1280), (profile.Predictions, profile.Features.Count));
+
+        // Each sketch holds the front end's values for that feature, as ONNX Runtime computes them on the front end's file.
+        using var session = new InferenceSession(front);
+        using var input = OrtValue.CreateTensorValueFromMemory(waves, [Waves, 8192]);
+        using var made = session.Run(new RunOptions(), ["wave"], [input], ["features"]);
+        var features = made[0].GetTensorDataAsSpan<float>().ToArray();
+        foreach (var k in new[] { 0, 17, 640, 1279 })
+        {
+            var mean = Enumerable.Range(0, Waves).Average(i => (double)features[(i * 1280) + k]);
+            Assert.Equal((ulong)Waves, profile.Features[k].Count);
+            Assert.Equal(mean, profile.Features[k].Mean, 3);
+        }
+
+        Assert.True(profile.CalculateSize() < 1 << 20, $"{profile.CalculateSize()} bytes");
+    }
+
     [Fact]
     public async Task AnArtifactWithoutTheDeclaredTrainedTensors_IsNotServed()
     {

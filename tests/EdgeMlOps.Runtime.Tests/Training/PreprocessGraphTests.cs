@@ -111,6 +111,8 @@ public class PreprocessGraphTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal((EdgeMlOps.Shared.Hashing.ContentHash.Sha256Hex(Front), "wave"), (graph.Preprocess!.Sha256, graph.Preprocess.Inputs[0].Name));
         Assert.Equal(fronted.Spec, ModelArchitectures.ToSpec(ModelArchitectures.From(fronted.Spec, []))); // signed and read back whole
         Assert.Equal(plain.TrainStep, fronted.TrainStep); // the train step is generated from the model's graph alone
+        Assert.Equal([40L, 32L], graph.FeatureDims);
+        Assert.Equal((1280, 1280), (graph.FeatureLength, fronted.Spec.MonitoredWidth)); // monitoring sketches what the CNN sees
 
         using (var served = InferenceModel.Load(Kws, fronted.Spec, preprocess: Front))
         using (var reference = InferenceModel.Load(Kws, plain.Spec))
@@ -119,6 +121,8 @@ public class PreprocessGraphTests(Xunit.Abstractions.ITestOutputHelper output)
             var theirs = reference.Predict(TorchFeatures(), 2);
             Assert.True(mine.Probabilities.Zip(theirs.Probabilities).All(p => Math.Abs(p.First - p.Second) <= 1e-4), $"{string.Join(", ", mine.Probabilities)} vs {string.Join(", ", theirs.Probabilities)}");
             Assert.Equal(theirs.Labels, mine.Labels);
+            Assert.Null(theirs.Features);
+            AssertNear(TorchFeatures(), mine.Features!, 1e-3f, "the features the front end made while serving");
         }
 
         // One SGD step on the raw waves through the front end moves the head as the same step on PyTorch's features.
@@ -136,7 +140,16 @@ public class PreprocessGraphTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine($"one step on raw waves vs on PyTorch's features: weights differ by up to {worst:G3}, the step moved them by up to {moved:G3}; loss {a.Loss:F5} vs {b.Loss:F5}");
         Assert.True(worst <= 1e-4, $"weights differ by up to {worst} (the step moved them by up to {moved})");
         Assert.Equal(b.Loss, a.Loss, 4);
+        AssertNear(TorchFeatures(), a.FrontFeatures!, 1e-3f, "the features the front end made for training"); // what its training profile sketches
+        Assert.Null(b.FrontFeatures);
         Assert.Contains("is missing", Assert.Throws<InvalidDataException>(() => new TrainStepModel(fronted.TrainStep!, fronted.Spec)).Message, StringComparison.Ordinal);
+    }
+
+    private static void AssertNear(float[] expected, float[] actual, float tolerance, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        var worst = expected.Zip(actual).Max(p => Math.Abs(p.First - p.Second));
+        Assert.True(worst <= tolerance, $"{what} differ from PyTorch's by up to {worst}");
     }
 
     [Fact]
@@ -166,6 +179,17 @@ public class PreprocessGraphTests(Xunit.Abstractions.ITestOutputHelper output)
         var reshaped = classifier.Clone();
         reshaped.Graph.Preprocess.Inputs[0].Dims[1] = 16000;
         Assert.Contains("does not take float samples [8192]", Refusal(reshaped), StringComparison.Ordinal);
+
+        // It signs the dims of the features it makes (monitoring sketches them): bounded, and never without a front end.
+        var vast = classifier.Clone();
+        vast.Graph.FeatureDims[0] = 1L << 40;
+        Assert.Contains("at most 1048576 values", Refusal(vast), StringComparison.Ordinal);
+        var undeclared = classifier.Clone();
+        undeclared.Graph.FeatureDims.Clear();
+        Assert.Contains("feature_dims are declared with a preprocessing graph, and only then", Refusal(undeclared), StringComparison.Ordinal);
+        var plain = ModelArchitectures.From(UploadedClassifier.Open(Kws, new UploadedClassifierOptions("last:1")).Spec, []);
+        plain.Graph.FeatureDims.Add(1280);
+        Assert.Contains("feature_dims are declared with a preprocessing graph, and only then", Refusal(plain), StringComparison.Ordinal);
 
         // A tensor model declares its front end inside its tensor interface, never beside it.
         var mixed = tensors.Clone();
