@@ -62,7 +62,7 @@ internal static class ModelCheckCommand
         var problems = OnnxModelCheck.Problems(model);
         if (problems.Count > 0) throw new AdminApiException(0, $"{name} is not a well-formed ONNX model:\n  " + string.Join("\n  ", problems));
         Line(console, "well formed: yes (ONNX's structural rules)");
-        var fleet = FleetInterface(console, bytes, graph.Output.Any(o => o.Name == outputText) ? outputText : null, trainableText);
+        var fleet = FleetInterface(console, bytes, graph.Output.Any(o => o.Name == outputText) ? outputText : null, trainableText, preprocess);
         TensorsInterface(console, model, bytes, preprocess);
         if (trainableText.Trim() == UploadedClassifier.ServeOnly) return;
 
@@ -99,15 +99,19 @@ internal static class ModelCheckCommand
     /// The interface the fleet would serve and train the file through as its model (<c>Aggregator:Model=onnx:FILE</c>),
     /// inferred as the aggregator infers it, for the operator to confirm — or why the file cannot be the fleet's model.
     /// </summary>
-    private static GraphInterface? FleetInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable)
+    private static GraphInterface? FleetInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable, byte[]? preprocess)
     {
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Preprocess = preprocess }).Spec;
             var g = spec.Graph!;
-            Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={trainable.Trim()}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}' "
+            var into = g.Preprocess is { } front
+                ? $"into the front end's '{front.Inputs[0].Name}', which makes '{g.FeaturesInput}' [{string.Join(", ", g.FeatureDims)}]"
+                : $"into '{g.FeaturesInput}'";
+            Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={trainable.Trim()}{(g.Preprocess is null ? string.Empty : ", ModelInterface:Preprocess=FILE")}): samples [{string.Join(", ", g.SampleDims)}] {into} "
                 + $"({spec.InputDim} floats per request), {spec.Classes} classes as {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))}" : "served only, no rounds") + $"; spec {spec}");
+            if (g.Preprocess is not null) Line(console, string.Create(CultureInfo.InvariantCulture, $"           monitoring sketches the {g.FeatureLength:N0} features the front end makes (what the model sees), not the {spec.InputDim:N0} values callers send"));
             return g;
         }
         catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)

@@ -175,6 +175,8 @@ public class PreprocessFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(shifted.Average(x => Front(x)), window.Features[0].Mean, 3);
         Assert.True(window.Features[0].Mean is > 1.5 and < 2, $"served feature 0 reads {window.Features[0].Mean}; raw readings average {shifted.Average()}");
         output.WriteLine($"feature 0: reference mean {reference.Features[0].Mean:F3}, served (shifted by 8) {window.Features[0].Mean:F3}; raw readings average {shifted.Average():F3}");
+        var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, node.CurrentVersion, artifacts: node.Artifacts).Markdown;
+        Assert.Contains("feeding the model's 'features' [8] — serving and before every train step; monitoring sketches those 8 features", card, StringComparison.Ordinal);
     }
 
     private static void AssertClose(float[] expected, float[] actual) =>

@@ -327,6 +327,14 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             foreach (var t in graph.Trained) w.WriteStringValue(t.Name);
             w.WriteEndArray();
             WritePreprocess(w, graph.Preprocess); // the sample goes through it before the model (and before training)
+            if (graph.Preprocess is not null)
+            {
+                // What the front end makes and the model sees: what this device's window profiles sketch.
+                w.WriteStartArray("featureShape");
+                foreach (var d in graph.FeatureDims) w.WriteNumberValue(d);
+                w.WriteEndArray();
+            }
+
             w.WriteEndObject();
         }
 

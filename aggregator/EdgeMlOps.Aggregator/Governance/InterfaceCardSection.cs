@@ -31,7 +31,7 @@ internal static class InterfaceCardSection
                 + (tensors.Embedding is { } e ? $"; monitoring sketches the embedding '{e.Name}' ({e.Width} values per row, the first {Math.Min(e.Width, EdgeMlOps.Shared.Models.TensorEmbedding.MaxMonitoredValues)} sketched)" : string.Empty)]
             : spec.Graph is { } graph
             ? ["served as", "uploaded graph", $"the file {graph.SourceSha256} with new values in its trained tensors only (version 1: the file itself); samples [{string.Join(", ", graph.SampleDims)}] into {(graph.Preprocess is { } f ? $"'{f.Inputs[0].Name}'" : $"'{graph.FeaturesInput}'")}, class scores as {graph.ScoresKind} from '{graph.ScoresOutput}'"
-                + (graph.Preprocess is { } front ? $"; the device first runs the preprocessing graph {front.Sha256} (its own file, {front.Size.ToString("N0", inv)} bytes) on each sample, feeding the model's '{graph.FeaturesInput}' — serving and before every train step" : string.Empty)]
+                + (graph.Preprocess is { } front ? $"; the device first runs the preprocessing graph {front.Sha256} (its own file, {front.Size.ToString("N0", inv)} bytes) on each sample, feeding the model's '{graph.FeaturesInput}' [{string.Join(", ", graph.FeatureDims)}] — serving and before every train step; monitoring sketches those {graph.FeatureLength.ToString("N0", inv)} features" : string.Empty)]
             : ["served as", "generated dense classifier", $"{spec}: rebuilt from the version's weights"]);
         foreach (var input in model.Input.Where(i => !parameters.ContainsKey(i.Name))) rows.Add(["input", input.Name, OnnxModelCheck.Describe(input)]);
         foreach (var output in model.Output) rows.Add(["output", output.Name, OnnxModelCheck.Describe(output)]);

@@ -93,6 +93,7 @@ public sealed class UploadedModelServingTests
         Assert.Equal([8192], declared.GetProperty("sampleShape").EnumerateArray().Select(d => d.GetInt32()));
         Assert.Equal(ContentHash.Sha256Hex(front), declared.GetProperty("preprocess").GetProperty("sha256").GetString());
         Assert.Equal(["features"], declared.GetProperty("preprocess").GetProperty("feeds").EnumerateArray().Select(f => f.GetString()));
+        Assert.Equal([40, 32], declared.GetProperty("featureShape").EnumerateArray().Select(d => d.GetInt32())); // what the CNN sees, and what monitoring sketches
 
         using var original = new InferenceSession(kws);
         using var input = OrtValue.CreateTensorValueFromMemory(features, [1, 40, 32]);

@@ -105,6 +105,12 @@ public class ModelCheckCommandTests
         var sha = EdgeMlOps.Shared.Hashing.ContentHash.Sha256Hex(File.ReadAllBytes(Fixture("pytorch_mel_frontend.onnx")));
         Assert.Contains($"(ModelInterface:Kind=tensors, ModelInterface:Preprocess=FILE {sha[..12]}…, which feeds features): callers feed wave:float[-1,8192] to POST /v1/infer", output, StringComparison.Ordinal);
 
+        // As a classifier the fleet trains behind the same front end: raw samples in, and what monitoring watches.
+        (exit, output) = await Run(Fixture("pytorch_kws_1d.onnx"), "--trainable", "last:1", "--preprocess", Fixture("pytorch_mel_frontend.onnx"));
+        Assert.Equal(0, exit);
+        Assert.Contains("ModelInterface:Preprocess=FILE): samples [8192] into the front end's 'wave', which makes 'features' [40, 32] (8192 floats per request), 5 classes", output, StringComparison.Ordinal);
+        Assert.Contains("monitoring sketches the 1,280 features the front end makes (what the model sees), not the 8,192 values callers send", output, StringComparison.Ordinal);
+
         (_, output) = await Run(Fixture("pytorch_image_scorer.onnx"), "--trainable", "none", "--preprocess", Fixture("pytorch_mel_frontend.onnx"));
         Assert.Contains("as a model served by tensor names: no — the preprocessing output 'features' is no model input (inputs: image)", output, StringComparison.Ordinal);
     }
