@@ -152,42 +152,34 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     public PredictionBatch Predict(float[] features, int count)
     {
         if (Tensors is not null) throw new InvalidOperationException($"{Spec} is served by tensor names: use Run");
-        if (count <= 0 || features.Length != count * Spec.InputDim)
-        {
-            throw new ArgumentException($"Expected {count} x {Spec.InputDim} features, got {features.Length} values.", nameof(features));
-        }
-
+        if (Spec.IsRegressor) throw new InvalidOperationException($"{Spec} is a regressor: use PredictValues");
+        CheckRows(features, count);
         var classes = Spec.Classes;
-        var probabilities = new float[count * classes];
         var labels = new long[count];
-        using var raw = Spec.Graph is { IntegerFeatures: true }
-            ? OrtValue.CreateTensorValueFromMemory(IntegerIds.From(features), [count, .. _sampleDims])
-            : OrtValue.CreateTensorValueFromMemory(features, [count, .. _sampleDims]);
-        using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [raw]); // a declared front end's features
-        var input = fronted is null ? raw : fronted[0];
-        var made = fronted is null ? null : FrontFeatures(input, count);
-        using var probabilitiesValue = OrtValue.CreateTensorValueFromMemory(probabilities, [count, classes]);
         if (Spec.Graph is null)
         {
+            var dense = new float[count * classes];
+            using var raw = OrtValue.CreateTensorValueFromMemory(features, [count, .. _sampleDims]);
+            using var probabilitiesValue = OrtValue.CreateTensorValueFromMemory(dense, [count, classes]);
             using var labelsValue = OrtValue.CreateTensorValueFromMemory(labels, [count]);
-            _session.Run(null, _inputNames, [input], _outputNames, [probabilitiesValue, labelsValue]);
-            return new PredictionBatch(probabilities, labels, classes) { Features = made };
+            _session.Run(null, _inputNames, [raw], _outputNames, [probabilitiesValue, labelsValue]);
+            return new PredictionBatch(dense, labels, classes);
         }
 
         if (Spec.Graph is { SingleScore: true })
         {
-            var scores = new float[count];
-            using (var scoresValue = OrtValue.CreateTensorValueFromMemory(scores, [count, 1])) _session.Run(null, _inputNames, [input], _outputNames, [scoresValue]);
+            var scores = RunScores(features, count, 1, out var front);
+            var pairs = new float[count * 2];
             for (var i = 0; i < count; i++)
             {
                 var p = _scoresAreLogits ? 1f / (1f + MathF.Exp(-scores[i])) : scores[i];
-                (probabilities[2 * i], probabilities[2 * i + 1], labels[i]) = (1f - p, p, p > 0.5f ? 1 : 0);
+                (pairs[2 * i], pairs[2 * i + 1], labels[i]) = (1f - p, p, p > 0.5f ? 1 : 0);
             }
 
-            return new PredictionBatch(probabilities, labels, classes) { Features = made };
+            return new PredictionBatch(pairs, labels, classes) { Features = front };
         }
 
-        _session.Run(null, _inputNames, [input], _outputNames, [probabilitiesValue]);
+        var probabilities = RunScores(features, count, classes, out var made);
         for (var i = 0; i < count; i++)
         {
             var row = probabilities.AsSpan(i * classes, classes);
@@ -196,6 +188,32 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         }
 
         return new PredictionBatch(probabilities, labels, classes) { Features = made };
+    }
+
+    private void CheckRows(float[] features, int count)
+    {
+        if (count <= 0 || features.Length != count * Spec.InputDim)
+        {
+            throw new ArgumentException($"Expected {count} x {Spec.InputDim} features, got {features.Length} values.", nameof(features));
+        }
+    }
+
+    /// <summary>
+    /// An uploaded graph's scores output on <paramref name="count"/> rows, [count, <paramref name="width"/>] as it makes
+    /// them, behind the declared front end when there is one (<paramref name="front"/>: what it made, else null).
+    /// </summary>
+    private float[] RunScores(float[] features, int count, int width, out float[]? front)
+    {
+        using var raw = Spec.Graph is { IntegerFeatures: true }
+            ? OrtValue.CreateTensorValueFromMemory(IntegerIds.From(features), [count, .. _sampleDims])
+            : OrtValue.CreateTensorValueFromMemory(features, [count, .. _sampleDims]);
+        using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [raw]); // a declared front end's features
+        var input = fronted is null ? raw : fronted[0];
+        front = fronted is null ? null : FrontFeatures(input, count);
+        var scores = new float[count * width];
+        using var scoresValue = OrtValue.CreateTensorValueFromMemory(scores, [count, width]);
+        _session.Run(null, _inputNames, [input], _outputNames, [scoresValue]);
+        return scores;
     }
 
     /// <summary>A copy of what the front end made for <paramref name="count"/> rows, checked against the signed feature dims.</summary>

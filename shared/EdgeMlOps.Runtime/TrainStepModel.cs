@@ -34,6 +34,7 @@ public sealed class TrainStepModel : IDisposable
     private readonly string[] _outputNames;
     private readonly PreprocessSession? _front; // a classifier's declared preprocessing graph, run on the samples first
     private readonly int _featureLength; // floats per sample the train step takes (SampleLength unless a front end makes them)
+    private readonly long[] _targetDims; // a regressor's float targets per sample (its labels input behind the batch); empty: int64 class ids
 
     /// <summary>
     /// The train step of <paramref name="spec"/>: parameters laid out by it; samples of <c>InputDim</c> floats for a
@@ -78,6 +79,10 @@ public sealed class TrainStepModel : IDisposable
         _featureLength = checked((int)_sampleDims.Aggregate(1L, (a, d) => a * d));
         SampleLength = front is null ? _featureLength : checked((int)front.Declared.Inputs[0].Dims.Skip(1).Aggregate(1L, (a, d) => a * d));
         _integerFeatures = _session.InputMetadata.TryGetValue(featuresInput, out var features) && features.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64;
+        _targetDims = _session.InputMetadata.TryGetValue(ClassifierGraphs.LabelsInput, out var labels) && labels.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float
+            ? [.. labels.Dimensions.Skip(1).Select(d => d > 0 ? d : throw new InvalidDataException($"the train step's input '{ClassifierGraphs.LabelsInput}' has an axis after the batch that is not fixed"))]
+            : [];
+        TargetWidth = checked((int)_targetDims.Aggregate(_targetDims.Length == 0 ? 0L : 1L, (a, d) => a * d));
         // Optimizer state (velocity, Adam's moments) rides behind the parameters in the same flat buffers.
         var first = layout.Tensors[0].Name;
         Optimizer = Enum.GetValues<DeviceOptimizer>().LastOrDefault(o => TrainStepOptions.StateSuffixes(o) is { Count: > 0 } states
@@ -103,6 +108,9 @@ public sealed class TrainStepModel : IDisposable
     /// <summary>Floats per sample.</summary>
     public int SampleLength { get; }
 
+    /// <summary>Float targets per sample a regressor's train step takes (<see cref="TrainTargets"/>); 0: it takes class ids (<see cref="Train"/>).</summary>
+    public int TargetWidth { get; }
+
     public static TrainStepModel Build(ModelSpec spec) => new(ClassifierGraphs.BuildTrainStep(spec).ToByteArray(), spec);
 
     /// <summary>
@@ -112,7 +120,25 @@ public sealed class TrainStepModel : IDisposable
     /// </summary>
     public LocalTrainingResult Train(ReadOnlySpan<float> initial, float[] features, long[] labels, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
     {
-        var n = labels.Length;
+        if (TargetWidth > 0) throw new InvalidOperationException($"this train step takes {TargetWidth} float targets per sample: use TrainTargets");
+        return Run(initial, features, labels.Length, labels, null, plan, cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="Train"/>, for a regressor: <paramref name="targets"/> holds <see cref="TargetWidth"/> floats per sample
+    /// (row-major); the result's accuracy is 0 (its train step counts no hits).
+    /// </summary>
+    public LocalTrainingResult TrainTargets(ReadOnlySpan<float> initial, float[] features, float[] targets, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
+    {
+        if (TargetWidth == 0) throw new InvalidOperationException("this train step takes class ids: use Train");
+        if (targets.Length % TargetWidth != 0) throw new ArgumentException($"{targets.Length} target values are not rows of {TargetWidth}", nameof(targets));
+        if (targets.Any(t => !float.IsFinite(t))) throw new ArgumentException("a target is not a finite number", nameof(targets));
+        return Run(initial, features, targets.Length / TargetWidth, null, targets, plan, cancellationToken);
+    }
+
+    private LocalTrainingResult Run(ReadOnlySpan<float> initial, float[] features, int n, long[]? labels, float[]? targets, LocalTrainingPlan plan, CancellationToken cancellationToken)
+    {
+        var k = TargetWidth;
         if (initial.Length != _layout.TotalLength) throw new ArgumentException("Initial weights do not match the model.", nameof(initial));
         if (features.Length != n * SampleLength) throw new ArgumentException($"Expected {n} x {SampleLength} features.", nameof(features));
         if (n == 0 || plan.Epochs <= 0 || plan.BatchSize <= 0) throw new ArgumentException("Nothing to train on.");
@@ -135,7 +161,8 @@ public sealed class TrainStepModel : IDisposable
         if (_integerFeatures) IntegerIds.Check(features);
         var batchX = new float[Math.Min(plan.BatchSize, n) * dim];
         var batchIds = _integerFeatures ? new long[batchX.Length] : [];
-        var batchY = new long[Math.Min(plan.BatchSize, n)];
+        var batchY = new long[labels is null ? 0 : Math.Min(plan.BatchSize, n)];
+        var batchT = new float[targets is null ? 0 : Math.Min(plan.BatchSize, n) * k];
 
         using var lrValue = OrtValue.CreateTensorValueFromMemory(lr, []);
         using var muValue = OrtValue.CreateTensorValueFromMemory(mu, []);
@@ -163,14 +190,17 @@ public sealed class TrainStepModel : IDisposable
                     {
                         var s = order[start + i];
                         features.AsSpan(s * dim, dim).CopyTo(batchX.AsSpan(i * dim, dim));
-                        batchY[i] = labels[s];
+                        if (labels is not null) batchY[i] = labels[s];
+                        else targets.AsSpan(s * k, k).CopyTo(batchT.AsSpan(i * k, k));
                     }
 
                     if (_integerFeatures) for (var i = 0; i < count * dim; i++) batchIds[i] = (long)batchX[i];
                     using var x = _integerFeatures
                         ? OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchIds.AsMemory(0, count * dim), [count, .. _sampleDims])
                         : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchX.AsMemory(0, count * dim), [count, .. _sampleDims]);
-                    using var y = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchY.AsMemory(0, count), [count]);
+                    using var y = labels is not null
+                        ? OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchY.AsMemory(0, count), [count])
+                        : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchT.AsMemory(0, count * k), [count, .. _targetDims]);
                     var inputs = new List<OrtValue>(currentValues) { x, y, lrValue, muValue };
                     inputs.AddRange(anchorValues);
                     optimizerStep[0] = steps + 1;

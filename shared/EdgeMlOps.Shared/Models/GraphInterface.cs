@@ -133,8 +133,31 @@ public sealed record GraphInterface
     /// <summary>Floats the model's features input takes per sample: <see cref="FeatureDims"/>' product behind a front end, else <see cref="SampleLength"/>.</summary>
     public int FeatureLength => _featureDims.Count > 0 ? checked((int)_featureDims.Aggregate(1L, (a, d) => a * d)) : SampleLength;
 
+    /// <summary>Most values a regressor may predict per row.</summary>
+    public const int MaxRegressionTargets = 1024;
+
+    private readonly int _regressionTargets;
+
+    /// <summary>
+    /// A regressor: <see cref="ScoresOutput"/> is [batch, k] predicted values (k = this; a forecast, a remaining life, a
+    /// reading), trained with mean squared error on the float targets devices keep. 0: a classifier.
+    /// </summary>
+    public int RegressionTargets
+    {
+        get => _regressionTargets;
+        init
+        {
+            if (value is < 0 or > MaxRegressionTargets) throw new ArgumentException($"Invalid graph interface: a regressor predicts 1 to {MaxRegressionTargets} values, not {value}");
+            if (value > 0 && (SingleScore || ScoresAreLogits)) throw new ArgumentException("Invalid graph interface: a regressor's output is values, not a class score or logits");
+            _regressionTargets = value;
+        }
+    }
+
     /// <summary>How the scores output is read, in words (the model card, the CLI, the agent's local API).</summary>
-    public string ScoresKind => DescribeScores(SingleScore, ScoresAreLogits);
+    public string ScoresKind => RegressionTargets > 0 ? DescribeValues(RegressionTargets) : DescribeScores(SingleScore, ScoresAreLogits);
+
+    /// <summary>A regressor's output, in words.</summary>
+    public static string DescribeValues(int targets) => targets == 1 ? "one regression value per row" : $"{targets} regression values per row";
 
     /// <inheritdoc cref="ScoresKind"/>
     public static string DescribeScores(bool singleScore, bool logits) => (singleScore, logits) switch
@@ -152,6 +175,7 @@ public sealed record GraphInterface
     public string CanonicalText => Tensors is { } tensors ? "tensors|" + tensors.CanonicalText : string.Join('|',
         FeaturesInput + (IntegerFeatures ? ":int64" : string.Empty), string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput + (SingleScore ? ":single" : string.Empty), ScoresAreLogits ? "logits" : "probabilities",
         string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256)
+        + (RegressionTargets > 0 ? "|regression:" + RegressionTargets.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (Preprocess is { } p ? "|preprocess:" + p.CanonicalText + "|features:" + string.Join('x', FeatureDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty);
 
     public bool Equals(GraphInterface? other) => other is not null && CanonicalText == other.CanonicalText;

@@ -29,6 +29,15 @@ public sealed record ModelSpec
         Graph = graph;
     }
 
+    /// <summary>A regressor: samples of the graph's sample dims, no classes (0), <see cref="GraphInterface.RegressionTargets"/> values per row.</summary>
+    private ModelSpec(GraphInterface graph, bool regression)
+    {
+        if (!regression || graph.RegressionTargets <= 0 || graph.Tensors is not null) throw new ArgumentException("Invalid model spec: a regressor's interface declares its regression targets");
+        Graph = graph;
+        InputDim = graph.SampleLength;
+        Hidden = [];
+    }
+
     /// <summary>A model served by tensor names: no features, no classes (both 0), nothing trained.</summary>
     private ModelSpec(GraphInterface tensors)
     {
@@ -59,6 +68,18 @@ public sealed record ModelSpec
 
     /// <summary>An uploaded model that is not a classifier, served as it is through its tensors.</summary>
     public static ModelSpec ForTensors(TensorInterface tensors) => new(new GraphInterface(tensors));
+
+    /// <summary>An uploaded ONNX regressor: samples of the graph's sample dims, its declared number of values per row.</summary>
+    public static ModelSpec ForRegression(GraphInterface graph) => new(graph, regression: true);
+
+    /// <summary>
+    /// A regressor (<see cref="GraphInterface.RegressionTargets"/>): its ground truth is float targets, its loss mean
+    /// squared error and its score R²; it has no classes (<see cref="Classes"/> is 0), labels or class probabilities.
+    /// </summary>
+    public bool IsRegressor => Graph?.RegressionTargets > 0;
+
+    /// <summary>Values a regressor predicts per row (0 for a classifier).</summary>
+    public int Targets => Graph?.RegressionTargets ?? 0;
 
     /// <summary>An uploaded ONNX classifier: samples of the graph's sample dims, <paramref name="classes"/> scores.</summary>
     public static ModelSpec ForGraph(GraphInterface graph, int classes) => new(graph, classes);

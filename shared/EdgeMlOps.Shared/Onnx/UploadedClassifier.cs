@@ -25,6 +25,12 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
 
     /// <summary>The file of a preprocessing graph in front of the classifier (<see cref="GraphInterface.Preprocess"/>); null: none.</summary>
     public byte[]? Preprocess { get; init; }
+
+    /// <summary>
+    /// A regressor, not a classifier: the output (<see cref="Output"/>, or the first float [batch, k] one) is k predicted
+    /// values, and the fleet trains it with mean squared error on float targets (<see cref="GraphInterface.RegressionTargets"/>).
+    /// </summary>
+    public bool Regression { get; init; }
 }
 
 /// <summary>
@@ -67,19 +73,23 @@ public sealed class UploadedClassifier
     {
         var model = ParseWellFormed(bytes);
         var (input, sampleDims, integer) = FeaturesInput(model, options.Input);
-        var (output, classes, single) = ScoresOutput(model, options.Output);
-        var logits = options.ScoresAreLogits ?? !MadeAsProbabilities(model, output, single);
+        var (output, classes, single) = options.Regression ? ValuesOutput(model, options.Output) : ScoresOutput(model, options.Output);
+        if (options.Regression && options.ScoresAreLogits == true) throw new InvalidDataException("a regressor's output is values, not logits");
+        var logits = !options.Regression && (options.ScoresAreLogits ?? !MadeAsProbabilities(model, output, single));
+        var targets = options.Regression ? classes : 0;
         var front = options.Preprocess is { } pre ? Front(pre, input, sampleDims, integer) : null;
         long[] featureDims = front is null ? [] : sampleDims; // what the front end makes: monitoring sketches it
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims };
-            return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(served, classes), null) { Preprocess = options.Preprocess };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets };
+            return new UploadedClassifier(bytes, model, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
-        // A single score trains with binary cross-entropy on the device's class ids (0 or 1), on the logit under a final Sigmoid.
-        var step = TrainStepGenerator.Generate(model, new TrainStepOptions(output, single ? TrainingLoss.BinaryCrossEntropy : TrainingLoss.SoftmaxCrossEntropy)
+        // A single score trains with binary cross-entropy on the device's class ids (0 or 1), on the logit under a final
+        // Sigmoid; a regressor with mean squared error on float targets shaped like its output.
+        var loss = options.Regression ? TrainingLoss.MeanSquaredError : single ? TrainingLoss.BinaryCrossEntropy : TrainingLoss.SoftmaxCrossEntropy;
+        var step = TrainStepGenerator.Generate(model, new TrainStepOptions(output, loss)
         {
             Trainable = TrainableSelection.Resolve(model, options.Trainable),
             Optimizer = options.Optimizer,
@@ -89,8 +99,24 @@ public sealed class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims };
-        return new UploadedClassifier(bytes, model, ModelSpec.ForGraph(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets };
+        return new UploadedClassifier(bytes, model, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
+    }
+
+    private static ModelSpec SpecOf(GraphInterface graph, int classes) => graph.RegressionTargets > 0 ? ModelSpec.ForRegression(graph) : ModelSpec.ForGraph(graph, classes);
+
+    /// <summary>A regressor's output: the one named, else the first float [batch, k] one; (name, k, false).</summary>
+    private static (string Name, int Targets, bool Single) ValuesOutput(ModelProto model, string? wanted)
+    {
+        static long Columns(ValueInfoProto o) =>
+            o.Type?.TensorType is { ElemType: (int)DataType.Float, Shape.Dim: { Count: 2 } dims } && dims[1].HasDimValue && dims[1].DimValue is >= 1 and <= GraphInterface.MaxRegressionTargets ? dims[1].DimValue : 0;
+        var output = wanted is null
+            ? model.Graph.Output.FirstOrDefault(o => Columns(o) >= 1)
+              ?? throw new InvalidDataException($"no output is float [batch, values] with 1 to {GraphInterface.MaxRegressionTargets} values (outputs: {string.Join("; ", model.Graph.Output.Select(o => $"{o.Name} {OnnxModelCheck.Describe(o)}"))})")
+            : model.Graph.Output.FirstOrDefault(o => o.Name == wanted) ?? throw new InvalidDataException($"the graph has no output '{wanted}'");
+        var targets = Columns(output);
+        return targets > 0 ? (output.Name, (int)targets, false)
+            : throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; a regressor's values must be float [batch, k], 1 ≤ k ≤ {GraphInterface.MaxRegressionTargets}");
     }
 
     /// <summary>
