@@ -51,6 +51,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     private readonly PresenceReporter _presence;
     private readonly Security.DeviceIdentity? _identity;
     private readonly Serving.Predictor _predictor;
+    private readonly Serving.ValuePredictor _values;
     private readonly Serving.RecurrentSessions _sessions;
     private readonly Serving.TensorPredictor _tensors;
 
@@ -88,6 +89,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         _presence = new PresenceReporter(_channel, _topics, options.DeviceId, options.StatusInterval, dependencies.Time, Status, _logger);
         _training = new TrainingWorker(options, _slots, dependencies, _headers, _topics, _outbox, Counters, _work.Stopping, _logger);
         _predictor = new Serving.Predictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters);
+        _values = new Serving.ValuePredictor(_slots, _health, _profiler, dependencies.Store, Counters);
         _sessions = new Serving.RecurrentSessions(dependencies.Time);
         _tensors = new Serving.TensorPredictor(_slots, _health, Counters, _sessions, _profiler);
         Explainer = new Serving.LocalExplainer(_slots, dependencies.Store, options.Explain);
@@ -263,6 +265,34 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// the array it parsed, which saves a copy per request.
     /// </summary>
     public PredictionResult PredictOwned(float[] features) => _predictor.Predict(features);
+
+    /// <summary>
+    /// A regressor's values for one sample (<see cref="Serving.ValuePredictor"/>), remembered for its target; the agent
+    /// keeps the array. Throws <see cref="Serving.ModelKindException"/> when the served model is not a regressor.
+    /// </summary>
+    public Serving.ValuePrediction PredictValues(float[] features) => _values.Predict(features);
+
+    /// <summary>A regressor's ground truth for an earlier prediction: false if the id is unknown or expired. Throws <see cref="ArgumentException"/> for a target that does not fit.</summary>
+    public bool FeedbackTarget(string predictionId, float[] target)
+    {
+        if (_values.Problem(target) is { } problem) throw new ArgumentException(problem, nameof(target));
+        if (_deps.Store.Take(predictionId) is not { } prediction) return false;
+        AddTargets(prediction.Features, target);
+        return true;
+    }
+
+    /// <summary>A regressor's ground truth with its features (no earlier prediction needed).</summary>
+    public void FeedbackTarget(float[] features, float[] target)
+    {
+        if (_values.Problem(target) is { } problem) throw new ArgumentException(problem, nameof(target));
+        AddTargets(features, target);
+    }
+
+    private void AddTargets(float[] features, float[] target)
+    {
+        _storage.Write("ground truth", () => _deps.Store.AddTargets([(features, target)]));
+        RequestStatus();
+    }
 
     /// <summary>
     /// Runs a model served by tensor names (<see cref="Serving.TensorPredictor"/>); with <paramref name="sessionId"/>

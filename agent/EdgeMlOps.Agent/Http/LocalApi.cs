@@ -144,6 +144,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             return Error(json, 422, $"features[{bad}] is {features[bad]}, not an id: this model takes whole numbers in [0, {Shared.Models.GraphInterface.MaxIntegerFeature})");
         }
 
+        if (ServesRegressor) return WriteValues(features, json);
         var result = _agent.PredictOwned(features);
         json.WriteString("predictionId", result.PredictionId);
         json.WriteNumber("label", result.Label);
@@ -156,7 +157,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
 
     private int Explain(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
-        if (NotAClassifier(json) is { } kind) return kind;
+        if ((NotAClassifier(json) ?? NotARegressor(json)) is { } kind) return kind;
         if (!ExplainJson.TryParseExplain(body, out var features, out var forClass, out var error)) return Error(json, 400, error!);
         var refusal = _agent.Explainer.TryExplain(features!, forClass, out var explanation, out var reason);
         if (refusal != Serving.ExplainRefusal.None) return Error(json, ExplainResponses.Status(refusal), reason);
@@ -166,7 +167,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
 
     private int WhatIf(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
-        if (NotAClassifier(json) is { } kind) return kind;
+        if ((NotAClassifier(json) ?? NotARegressor(json)) is { } kind) return kind;
         if (!ExplainJson.TryParseWhatIf(body, out var features, out var set, out var sweepFeature, out var sweepValues, out var error)) return Error(json, 400, error!);
         var refusal = _agent.Explainer.TryWhatIf(features!, set, sweepFeature, sweepValues, out var answer, out var reason);
         if (refusal != Serving.ExplainRefusal.None) return Error(json, ExplainResponses.Status(refusal), reason);
@@ -190,7 +191,9 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
 
     private int StoreFeedback(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
-        if (!SampleJson.TryParse(body, out var features, out var label, out var predictionId, out var error)) return Error(json, 400, error!);
+        if (!SampleJson.TryParse(body, out var features, out var label, out var target, out var predictionId, out var error)) return Error(json, 400, error!);
+        if (ServesRegressor) return StoreTargets(features, label, target, predictionId, json);
+        if (target is not null) return Error(json, 400, "'target' is a regressor's ground truth; this model takes a 'label'");
         if (label is null || (features is null) == (predictionId is null))
         {
             return Error(json, 400, "body must be {\"predictionId\": \"...\", \"label\": n} or {\"features\": [...], \"label\": n}");
@@ -320,7 +323,9 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             foreach (var d in graph.SampleDims) w.WriteNumberValue(d);
             w.WriteEndArray();
             w.WriteString("output", graph.ScoresOutput);
-            w.WriteString("outputKind", EdgeMlOps.Shared.Models.GraphInterface.DescribeScores(graph.SingleScore, graph.ScoresAreLogits));
+            w.WriteString("outputKind", graph.RegressionTargets > 0
+                ? EdgeMlOps.Shared.Models.GraphInterface.DescribeValues((int)graph.RegressionTargets) // a regressor: ground truth is a "target"
+                : EdgeMlOps.Shared.Models.GraphInterface.DescribeScores(graph.SingleScore, graph.ScoresAreLogits));
             w.WriteBoolean("integerFeatures", graph.IntegerFeatures);
             w.WriteString("sourceSha256", graph.SourceSha256);
             w.WriteStartArray("trained");

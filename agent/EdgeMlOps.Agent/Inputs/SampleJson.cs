@@ -2,14 +2,27 @@ using System.Text.Json;
 
 namespace EdgeMlOps.Agent.Inputs;
 
-/// <summary>The one JSON shape apps use to hand the agent an input: <c>{"features": [...], "label": n, "predictionId": "..."}</c>.</summary>
+/// <summary>
+/// The one JSON shape apps use to hand the agent an input: <c>{"features": [...], "label": n, "predictionId": "..."}</c>,
+/// or for a regressor <c>"target": [...]</c> (its ground truth values) in place of the label.
+/// </summary>
 public static class SampleJson
 {
-    /// <summary>Parses {"features": [numbers], "label": n, "predictionId": "..."} (all optional) strictly.</summary>
+    /// <summary>Parses {"features": [numbers], "label": n, "predictionId": "..."} (all optional) strictly; a target is refused.</summary>
     public static bool TryParse(ReadOnlySpan<byte> body, out float[]? features, out long? label, out string? predictionId, out string? error)
+    {
+        if (!TryParse(body, out features, out label, out var target, out predictionId, out error)) return false;
+        if (target is null) return true;
+        error = "'target' is a regressor's ground truth; this model takes a 'label'";
+        return false;
+    }
+
+    /// <summary>Parses {"features": [numbers], "label": n, "target": [numbers], "predictionId": "..."} (all optional) strictly.</summary>
+    public static bool TryParse(ReadOnlySpan<byte> body, out float[]? features, out long? label, out float[]? target, out string? predictionId, out string? error)
     {
         features = null;
         label = null;
+        target = null;
         predictionId = null;
         error = null;
         try
@@ -26,6 +39,7 @@ public static class SampleJson
                 var field = reader.ValueTextEquals("features"u8) ? Field.Features
                     : reader.ValueTextEquals("label"u8) ? Field.Label
                     : reader.ValueTextEquals("predictionId"u8) ? Field.PredictionId
+                    : reader.ValueTextEquals("target"u8) ? Field.Target
                     : Field.Unknown;
                 var name = field == Field.Unknown ? reader.GetString() : null;
                 reader.Read();
@@ -39,6 +53,15 @@ public static class SampleJson
                         }
 
                         if (!TryReadNumbers(ref reader, out features, out error)) return false;
+                        break;
+                    case Field.Target:
+                        if (reader.TokenType != JsonTokenType.StartArray)
+                        {
+                            error = "'target' must be an array of numbers";
+                            return false;
+                        }
+
+                        if (!TryReadNumbers(ref reader, out target, out error, "target")) return false;
                         break;
                     case Field.Label:
                         if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var l))
@@ -79,6 +102,7 @@ public static class SampleJson
         Features,
         Label,
         PredictionId,
+        Target,
     }
 
     /// <summary>Reads a number array into a pooled scratch buffer and copies out exactly what was read: one allocation.</summary>

@@ -8,6 +8,11 @@ namespace EdgeMlOps.Agent.Storage;
 public sealed record SampleSet(float[] Features, long[] Labels, int InputDim)
 {
     public int Count => Labels.Length;
+
+    /// <summary>A regressor's ground truth: <see cref="TargetWidth"/> floats per sample, row-major (then every label is −1); null for class labels.</summary>
+    public float[]? Targets { get; init; }
+
+    public int TargetWidth { get; init; }
 }
 
 /// <summary>A served prediction waiting for its ground truth.</summary>
@@ -54,6 +59,7 @@ public sealed class SampleStore : IDisposable
                 model_version INTEGER NOT NULL,
                 created_ms INTEGER NOT NULL);
             """, SqliteFile.DeviceCacheKib);
+        AddTargetColumn();
         if (maxBytes > 0)
         {
             using var cap = _connection.CreateCommand();
@@ -91,12 +97,55 @@ public sealed class SampleStore : IDisposable
                 insert.ExecuteNonQuery();
             }
 
-            using var trim = _connection.CreateCommand();
-            trim.Transaction = tx;
-            trim.CommandText = "DELETE FROM samples WHERE id <= (SELECT MAX(id) FROM samples) - $max OR created_ms < $oldest";
-            trim.Parameters.AddWithValue("$max", _maxSamples);
-            trim.Parameters.AddWithValue("$oldest", _maxSampleAge is { } age ? (_time.GetUtcNow() - age).ToUnixTimeMilliseconds() : long.MinValue);
-            trim.ExecuteNonQuery();
+            Trim(tx);
+            tx.Commit();
+        }
+    }
+
+    /// <summary>Deletes samples beyond the retention bound and older than the age limit (in <paramref name="tx"/>).</summary>
+    private void Trim(SqliteTransaction tx)
+    {
+        using var trim = _connection.CreateCommand();
+        trim.Transaction = tx;
+        trim.CommandText = "DELETE FROM samples WHERE id <= (SELECT MAX(id) FROM samples) - $max OR created_ms < $oldest";
+        trim.Parameters.AddWithValue("$max", _maxSamples);
+        trim.Parameters.AddWithValue("$oldest", _maxSampleAge is { } age ? (_time.GetUtcNow() - age).ToUnixTimeMilliseconds() : long.MinValue);
+        trim.ExecuteNonQuery();
+    }
+
+    /// <summary>A regressor's targets beside each sample: added to a store written before regressors (NULL for class labels).</summary>
+    private void AddTargetColumn()
+    {
+        using var cmd = _connection.CreateCommand();
+        cmd.CommandText = "SELECT COUNT(*) FROM pragma_table_info('samples') WHERE name = 'target'";
+        if (Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0) return;
+        cmd.CommandText = "ALTER TABLE samples ADD COLUMN target BLOB";
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Adds a regressor's ground truth (each sample's float targets; its label is −1) in one transaction, trimmed to the
+    /// retention bound as labelled samples are.
+    /// </summary>
+    public void AddTargets(IReadOnlyList<(float[] Features, float[] Target)> samples)
+    {
+        lock (_gate)
+        {
+            using var tx = _connection.BeginTransaction();
+            using var insert = _connection.CreateCommand();
+            insert.Transaction = tx;
+            insert.CommandText = "INSERT INTO samples(features, label, target, created_ms) VALUES ($f, -1, $y, $t)";
+            var f = insert.Parameters.Add("$f", SqliteType.Blob);
+            var y = insert.Parameters.Add("$y", SqliteType.Blob);
+            insert.Parameters.AddWithValue("$t", _time.GetUtcNow().ToUnixTimeMilliseconds());
+            foreach (var (features, target) in samples)
+            {
+                f.Value = MemoryMarshal.AsBytes(features.AsSpan()).ToArray();
+                y.Value = MemoryMarshal.AsBytes(target.AsSpan()).ToArray();
+                insert.ExecuteNonQuery();
+            }
+
+            Trim(tx);
             tx.Commit();
         }
     }
@@ -179,7 +228,7 @@ public sealed class SampleStore : IDisposable
         lock (_gate)
         {
             using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT features, label FROM samples WHERE length(features) = $bytes ORDER BY id DESC LIMIT $max";
+            cmd.CommandText = "SELECT features, label FROM samples WHERE length(features) = $bytes AND target IS NULL ORDER BY id DESC LIMIT $max";
             cmd.Parameters.AddWithValue("$bytes", inputDim * sizeof(float));
             cmd.Parameters.AddWithValue("$max", max <= 0 ? -1 : max);
             var features = new List<float>();
@@ -192,6 +241,30 @@ public sealed class SampleStore : IDisposable
             }
 
             return new SampleSet(features.ToArray(), labels.ToArray(), inputDim);
+        }
+    }
+
+    /// <summary>The newest <paramref name="max"/> (all if 0) of a regressor's samples: <paramref name="inputDim"/> features and <paramref name="targetWidth"/> targets each.</summary>
+    public SampleSet LoadTargets(int inputDim, int targetWidth, int max = 0)
+    {
+        lock (_gate)
+        {
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT features, target FROM samples WHERE length(features) = $bytes AND length(target) = $targetBytes ORDER BY id DESC LIMIT $max";
+            cmd.Parameters.AddWithValue("$bytes", inputDim * sizeof(float));
+            cmd.Parameters.AddWithValue("$targetBytes", targetWidth * sizeof(float));
+            cmd.Parameters.AddWithValue("$max", max <= 0 ? -1 : max);
+            var features = new List<float>();
+            var targets = new List<float>();
+            using var reader = cmd.ExecuteReader();
+            while (reader.Read())
+            {
+                features.AddRange(MemoryMarshal.Cast<byte, float>((byte[])reader[0]));
+                targets.AddRange(MemoryMarshal.Cast<byte, float>((byte[])reader[1]));
+            }
+
+            var count = targets.Count / Math.Max(1, targetWidth);
+            return new SampleSet(features.ToArray(), Enumerable.Repeat(-1L, count).ToArray(), inputDim) { Targets = targets.ToArray(), TargetWidth = targetWidth };
         }
     }
 

@@ -133,7 +133,7 @@ internal sealed class TrainingWorker
             return null;
         }
 
-        var samples = _samples.LoadSamples(baseWeights.Spec.InputDim, (int)config.MaxSamples);
+        var samples = Samples(baseWeights.Spec, (int)config.MaxSamples);
         if (samples.Count == 0)
         {
             Skip(task.RoundId, "no labelled samples");
@@ -146,7 +146,9 @@ internal sealed class TrainingWorker
         try
         {
             var plan = new LocalTrainingPlan((int)config.LocalEpochs, (int)config.BatchSize, config.LearningRate, StableHash.Seed(task.Seed, DeviceId), config.ProximalMu);
-            result = trainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan, cancellationToken);
+            result = samples.Targets is { } targets // a regressor's float targets, mean squared error
+                ? trainStep.Value.TrainTargets(baseWeights.Values, samples.Features, targets, plan, cancellationToken)
+                : trainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan, cancellationToken);
         }
         finally
         {
@@ -201,11 +203,17 @@ internal sealed class TrainingWorker
         }
     }
 
+    /// <summary>The device's ground truth for <paramref name="spec"/>: class labels, or a regressor's float targets.</summary>
+    private SampleSet Samples(EdgeMlOps.Shared.Models.ModelSpec spec, int max) =>
+        spec.IsRegressor ? _samples.LoadTargets(spec.InputDim, spec.Targets, max) : _samples.LoadSamples(spec.InputDim, max);
+
     private EvaluationResult Evaluate(RoundTask task, InstalledModel model)
     {
         var inference = model.Inference.Value;
-        var samples = _samples.LoadSamples(inference.Spec.InputDim, (int)(task.Config?.MaxSamples ?? 0));
-        var score = samples.Count == 0 ? new EvaluationScore(0, 0, 0) : inference.Evaluate(samples.Features, samples.Labels);
+        var samples = Samples(inference.Spec, (int)(task.Config?.MaxSamples ?? 0));
+        var score = samples.Count == 0 ? new EvaluationScore(0, 0, 0)
+            : samples.Targets is { } targets ? inference.EvaluateTargets(samples.Features, targets) // loss: MSE; accuracy: R²
+            : inference.Evaluate(samples.Features, samples.Labels);
         var result = new EvaluationResult
         {
             Header = _headers.Next(),
@@ -216,7 +224,7 @@ internal sealed class TrainingWorker
             Loss = score.Loss,
             Accuracy = score.Accuracy,
         };
-        AddImportance(task, inference, samples, result);
+        if (!inference.Spec.IsRegressor) AddImportance(task, inference, samples, result); // explanations read class probabilities
         return result;
     }
 

@@ -27,6 +27,39 @@ public class SampleStoreTests
     }
 
     [Fact]
+    public void ARegressorsTargets_AreKeptBesideTheirSamples_ApartFromClassLabels_AlsoInAStoreWrittenBeforeTargets()
+    {
+        // A store from before targets existed: the old schema, one labelled sample in it.
+        var path = TempDb();
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using (var old = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            old.Open();
+            using var create = old.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE samples(id INTEGER PRIMARY KEY AUTOINCREMENT, features BLOB NOT NULL, label INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+                INSERT INTO samples(features, label, created_ms) VALUES (x'0000803F00000040', 1, 0);
+                """;
+            create.ExecuteNonQuery();
+        }
+
+        using var store = new SampleStore(path, maxSamples: 4, maxPendingPredictions: 10);
+        store.AddTargets([(new[] { 3f, 4f }, new[] { 0.5f }), (new[] { 5f, 6f }, new[] { 1.5f }), (new[] { 7f, 8f }, new[] { 1f, 2f })]);
+        Assert.Equal(new long[] { 1 }, store.LoadSamples(2).Labels); // class labels only
+        var regression = store.LoadTargets(2, 1);
+        Assert.Equal((2, 1), (regression.Count, regression.TargetWidth));
+        Assert.Equal(new[] { 1.5f, 0.5f }, regression.Targets);
+        Assert.Equal(new[] { 5f, 6f, 3f, 4f }, regression.Features);
+        Assert.Equal(new[] { 1f, 2f }, store.LoadTargets(2, 2).Targets); // another width is another model's
+
+        // The retention bound counts every sample: two more push the oldest out, label or target alike.
+        store.AddTargets([(new[] { 9f, 9f }, new[] { 2.5f }), (new[] { 9f, 9f }, new[] { 3.5f })]);
+        Assert.Equal(4, store.SampleCount);
+        Assert.Empty(store.LoadSamples(2).Labels);
+        Assert.Equal(new[] { 3.5f, 2.5f, 1.5f }, store.LoadTargets(2, 1).Targets);
+    }
+
+    [Fact]
     public void Prediction_CanBeLabelledOnce_ThenIsGone()
     {
         using var store = new SampleStore(TempDb(), 100, 2);

@@ -1,0 +1,75 @@
+using EdgeMlOps.Agent.Models;
+using EdgeMlOps.Agent.Monitoring;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Runtime;
+
+namespace EdgeMlOps.Agent.Serving;
+
+/// <summary>A regressor's answer: its values for the sample, and the id its ground truth (a target) is sent back with.</summary>
+public sealed record ValuePrediction(string PredictionId, float[] Values, ulong ModelVersion);
+
+/// <summary>
+/// The request path of a regressor (<see cref="Shared.Models.ModelSpec.IsRegressor"/>): its values with the served
+/// version, recorded for their ground truth, counted in the monitoring window (the sample, or the features its front end
+/// makes) and the serving health. A/B tests and shadow scoring compare class labels; a regressor is served by the
+/// version installed alone.
+/// </summary>
+internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, WindowProfiler profiler, SampleStore store, AgentCounters counters)
+{
+    /// <summary>Answers one request; the features array is kept (a prediction awaiting its target holds it).</summary>
+    public ValuePrediction Predict(float[] features)
+    {
+        var model = slots.EnterServed() ?? throw new InvalidOperationException("No model is installed yet.");
+        try
+        {
+            var inference = model.Inference.Value;
+            if (!inference.Spec.IsRegressor) throw new ModelKindException("this model is not a regressor: use Predict (POST /v1/predict answers its classes)");
+            if (features.Length != inference.Spec.InputDim) throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            RegressionBatch batch;
+            try
+            {
+                batch = inference.PredictValues(features, 1);
+            }
+            catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+            {
+                health.RecordError();
+                throw;
+            }
+
+            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            var version = model.Announcement.Version;
+            var id = Guid.NewGuid().ToString("N");
+            profiler.AddPrediction(model.Announcement, features, -1, float.NaN, elapsed, batch.Features);
+            health.RecordPrediction(elapsed);
+            store.AddPrediction(id, features, -1, version);
+            Interlocked.Increment(ref counters.Predictions);
+            return new ValuePrediction(id, batch.Values, version);
+        }
+        finally
+        {
+            model.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Why <paramref name="target"/> cannot be ground truth for the served regressor (null: it can): one finite value per
+    /// predicted value. Throws <see cref="ModelKindException"/> when the served model is not a regressor.
+    /// </summary>
+    public string? Problem(float[] target)
+    {
+        var model = slots.EnterServed() ?? throw new InvalidOperationException("No model is installed yet.");
+        try
+        {
+            var spec = model.Inference.Value.Spec;
+            if (!spec.IsRegressor) throw new ModelKindException("this model is not a regressor: its ground truth is a class label");
+            if (target.Length != spec.Targets) return $"expected {spec.Targets} target values, got {target.Length}";
+            var bad = Array.FindIndex(target, t => !float.IsFinite(t));
+            return bad >= 0 ? $"target[{bad}] is not a finite number" : null;
+        }
+        finally
+        {
+            model.Exit();
+        }
+    }
+}
