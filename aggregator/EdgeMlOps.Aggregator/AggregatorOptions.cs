@@ -246,7 +246,8 @@ public sealed record AggregatorOptions
         }
 
         var path = text[UploadedModelPrefix.Length..];
-        if (r.String("ModelInterface:Kind", "classifier") is var kind && kind != "classifier") return TensorModelConfiguration.Read(r, path, kind);
+        var kind = r.String("ModelInterface:Kind", "classifier");
+        if (kind is not "classifier" and not "regression") return TensorModelConfiguration.Read(r, path, kind);
         foreach (var key in TensorModelConfiguration.Keys)
         {
             r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "applies only to ModelInterface:Kind=tensors (a classifier is fed features and answers class scores; its features are what monitoring watches)");
@@ -259,7 +260,9 @@ public sealed record AggregatorOptions
             Output = r.OptionalString("ModelInterface:Output"),
             ScoresAreLogits = r.OptionalString("ModelInterface:Scores") switch { "logits" => true, "probabilities" => false, _ => null },
             Optimizer = TrainingNames.Optimizer(optimizerText) ?? DeviceOptimizer.Sgd,
+            Regression = kind == "regression", // its output is values, trained with mean squared error on float targets
         };
+        r.Require(kind == "classifier" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class scores, not a regressor's values");
         r.Require(TrainingNames.Optimizer(optimizerText) is not null, "ModelInterface:Optimizer", $"'{optimizerText}' is not {TrainingNames.Optimizers}");
         r.Require(r.OptionalString("ModelInterface:Scores") is null or "logits" or "probabilities", "ModelInterface:Scores", $"'{r.OptionalString("ModelInterface:Scores")}' is not logits or probabilities");
         var preprocessPath = r.OptionalString("ModelInterface:Preprocess");

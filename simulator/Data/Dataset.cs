@@ -5,6 +5,13 @@ public sealed record Dataset(string Name, float[] Features, long[] Labels, int I
 {
     public int Count => Labels.Length;
 
+    /// <summary>A regression dataset's targets, <see cref="TargetWidth"/> per row (its labels are all 0, its classes 0); null for classes.</summary>
+    public float[]? Targets { get; init; }
+
+    public int TargetWidth { get; init; }
+
+    public float[] TargetRow(int index) => Targets!.AsSpan(index * TargetWidth, TargetWidth).ToArray();
+
     public float[] Row(int index) => Features.AsSpan(index * InputDim, InputDim).ToArray();
 
     /// <summary>The rows at <paramref name="indices"/>, as a new dataset.</summary>
@@ -18,7 +25,14 @@ public sealed record Dataset(string Name, float[] Features, long[] Labels, int I
             labels[i] = Labels[indices[i]];
         }
 
-        return new Dataset(name ?? Name, features, labels, InputDim, Classes);
+        float[]? targets = null;
+        if (Targets is not null)
+        {
+            targets = new float[indices.Count * TargetWidth];
+            for (var i = 0; i < indices.Count; i++) Targets.AsSpan(indices[i] * TargetWidth, TargetWidth).CopyTo(targets.AsSpan(i * TargetWidth));
+        }
+
+        return new Dataset(name ?? Name, features, labels, InputDim, Classes) { Targets = targets, TargetWidth = TargetWidth };
     }
 
     /// <summary>Seeded shuffle, then the first <paramref name="testCount"/> rows become the held-out set.</summary>

@@ -53,19 +53,21 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Win
     }
 
     /// <summary>
-    /// Why <paramref name="target"/> cannot be ground truth for the served regressor (null: it can): one finite value per
-    /// predicted value. Throws <see cref="ModelKindException"/> when the served model is not a regressor.
+    /// Why <paramref name="target"/> cannot be ground truth (null: it can): finite values, one per value the served
+    /// regressor predicts. Before any model is installed only the values are checked (training reads targets of the
+    /// model's width only). Throws <see cref="ModelKindException"/> when the served model is not a regressor.
     /// </summary>
     public string? Problem(float[] target)
     {
-        var model = slots.EnterServed() ?? throw new InvalidOperationException("No model is installed yet.");
+        var bad = Array.FindIndex(target, t => !float.IsFinite(t));
+        if (target.Length is 0 or > Shared.Models.GraphInterface.MaxRegressionTargets) return $"a target has 1 to {Shared.Models.GraphInterface.MaxRegressionTargets} values, not {target.Length}";
+        if (bad >= 0) return $"target[{bad}] is not a finite number";
+        if (slots.EnterServed() is not { } model) return null;
         try
         {
             var spec = model.Inference.Value.Spec;
             if (!spec.IsRegressor) throw new ModelKindException("this model is not a regressor: its ground truth is a class label");
-            if (target.Length != spec.Targets) return $"expected {spec.Targets} target values, got {target.Length}";
-            var bad = Array.FindIndex(target, t => !float.IsFinite(t));
-            return bad >= 0 ? $"target[{bad}] is not a finite number" : null;
+            return target.Length != spec.Targets ? $"expected {spec.Targets} target values, got {target.Length}" : null;
         }
         finally
         {

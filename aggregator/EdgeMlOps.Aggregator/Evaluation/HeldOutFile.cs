@@ -5,7 +5,7 @@ namespace EdgeMlOps.Aggregator.Evaluation;
 
 /// <summary>
 /// A held-out labelled set from a JSON-lines file (<c>Aggregator:Evaluation:DataFile</c>), one sample per
-/// line: <c>{"features":[…],"label":3}</c>, optionally <c>"cohort":"hw=pi4"</c> (without one, samples are
+/// line: <c>{"features":[…],"label":3}</c> — for a regressor <c>{"features":[…],"target":[…]}</c>, its true values —, optionally <c>"cohort":"hw=pi4"</c> (without one, samples are
 /// grouped by their true class), and optionally <c>"attributes":{"age":"30-39","region":"north"}</c> (declared attributes
 /// for the model card's subpopulation analysis: at most 16, names without '=', names and values of 1 to 64 characters).
 /// Every bad line is reported with its number, up to
@@ -16,10 +16,11 @@ public static class HeldOutFile
     public const int MaxReportedErrors = 10;
 
     /// <summary>The evaluator for <paramref name="path"/>, or <see cref="InvalidDataException"/> listing what is wrong.</summary>
-    public static HeldOutEvaluator Load(string path, ModelSpec model)
+    public static IModelEvaluator Load(string path, ModelSpec model)
     {
         var features = new List<float>();
         var labels = new List<long>();
+        var targets = new List<float>();
         var cohorts = new List<string>();
         var attributes = new List<IReadOnlyDictionary<string, string>>();
         var errors = new List<string>();
@@ -29,7 +30,7 @@ public static class HeldOutFile
         {
             number++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            if (Parse(line, model, out var row, out var label, out var cohort, out var declared) is { } error)
+            if (Parse(line, model, out var row, out var label, out var target, out var cohort, out var declared) is { } error)
             {
                 if (errors.Count < MaxReportedErrors) errors.Add($"line {number}: {error}");
                 else if (errors.Count == MaxReportedErrors) errors.Add("… more");
@@ -38,20 +39,23 @@ public static class HeldOutFile
 
             features.AddRange(row);
             labels.Add(label);
-            cohorts.Add(cohort ?? "class=" + label.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            targets.AddRange(target);
+            cohorts.Add(cohort ?? (model.IsRegressor ? "no cohort" : "class=" + label.ToString(System.Globalization.CultureInfo.InvariantCulture)));
             attributes.Add(declared);
             anyCohort |= cohort is not null;
         }
 
         if (errors.Count > 0) throw new InvalidDataException($"{path}: {string.Join("; ", errors)}");
         if (labels.Count == 0) throw new InvalidDataException($"{path}: no samples");
+        if (model.IsRegressor) return new HeldOutTargetsEvaluator(features.ToArray(), targets.ToArray(), model.Targets, anyCohort ? cohorts : null);
         return new HeldOutEvaluator(features.ToArray(), labels.ToArray(), anyCohort ? cohorts : null, attributes);
     }
 
-    private static string? Parse(string line, ModelSpec model, out float[] row, out long label, out string? cohort, out IReadOnlyDictionary<string, string> attributes)
+    private static string? Parse(string line, ModelSpec model, out float[] row, out long label, out float[] target, out string? cohort, out IReadOnlyDictionary<string, string> attributes)
     {
         row = [];
         label = 0;
+        target = [];
         cohort = null;
         attributes = new Dictionary<string, string>();
         try
@@ -69,7 +73,11 @@ public static class HeldOutFile
                 row[i++] = x;
             }
 
-            if (!root.TryGetProperty("label", out var labelValue) || !labelValue.TryGetInt64(out label) || label < 0 || label >= model.Classes)
+            if (model.IsRegressor)
+            {
+                if (ReadTarget(root, model.Targets, out target) is { } problem) return problem;
+            }
+            else if (!root.TryGetProperty("label", out var labelValue) || !labelValue.TryGetInt64(out label) || label < 0 || label >= model.Classes)
             {
                 return $"'label' must be an integer in [0, {model.Classes})";
             }
@@ -92,6 +100,23 @@ public static class HeldOutFile
         {
             return "not JSON: " + ex.Message;
         }
+    }
+
+    /// <summary>A regressor's true values: <c>"target"</c>, an array of <paramref name="width"/> finite numbers.</summary>
+    private static string? ReadTarget(JsonElement root, int width, out float[] target)
+    {
+        target = [];
+        if (!root.TryGetProperty("target", out var values) || values.ValueKind != JsonValueKind.Array || values.GetArrayLength() != width)
+            return $"'target' must be an array of {width} numbers (this model is a regressor)";
+        target = new float[width];
+        var i = 0;
+        foreach (var value in values.EnumerateArray())
+        {
+            if (value.ValueKind != JsonValueKind.Number || !value.TryGetSingle(out var y) || !float.IsFinite(y)) return $"target {i} is not a finite number";
+            target[i++] = y;
+        }
+
+        return null;
     }
 
     private const int MaxAttributes = 16;

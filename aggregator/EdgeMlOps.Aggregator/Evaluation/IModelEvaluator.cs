@@ -12,6 +12,9 @@ public interface IModelEvaluator
 
     /// <summary>The labelled rows behind the scores, for explanations (null when the evaluator cannot share them).</summary>
     LabelledRows? Rows => null;
+
+    /// <summary>Samples it scores on (0 when it does not say).</summary>
+    int Count => Rows?.Count ?? 0;
 }
 
 /// <summary>Labelled rows, row-major, with the groups each row belongs to (its cohort and <c>attribute=value</c> per declared attribute).</summary>

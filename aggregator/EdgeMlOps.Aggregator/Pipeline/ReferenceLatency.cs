@@ -38,7 +38,8 @@ public static class ReferenceLatency
     private static double Time(InferenceModel model, float[] row)
     {
         var started = Stopwatch.GetTimestamp();
-        _ = model.Predict(row, 1);
+        if (model.Spec.IsRegressor) _ = model.PredictValues(row, 1);
+        else _ = model.Predict(row, 1);
         return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
     }
 

@@ -32,8 +32,10 @@ public static class UploadedModelProbe
         try
         {
             using var trainer = new TrainStepModel(step, spec, preprocess: model.Preprocess);
-            var labels = Enumerable.Range(0, Rows).Select(i => (long)(i % spec.Classes)).ToArray();
-            var result = trainer.Train(model.InitialWeights().Values, rows, labels, new LocalTrainingPlan(Epochs: 1, BatchSize: Rows, LearningRate: 1e-3f, Seed: 0));
+            var plan = new LocalTrainingPlan(Epochs: 1, BatchSize: Rows, LearningRate: 1e-3f, Seed: 0);
+            var result = spec.IsRegressor
+                ? trainer.TrainTargets(model.InitialWeights().Values, rows, new float[Rows * spec.Targets], plan) // targets of zero: any finite value probes the step
+                : trainer.Train(model.InitialWeights().Values, rows, Enumerable.Range(0, Rows).Select(i => (long)(i % spec.Classes)).ToArray(), plan);
             if (!double.IsFinite(result.Loss) || Array.Exists(result.Weights, v => !float.IsFinite(v)))
                 throw new InvalidDataException($"its generated train step gives a non-finite loss or weights on probe rows (loss {result.Loss})");
         }
@@ -65,6 +67,12 @@ public static class UploadedModelProbe
 
         using (loaded)
         {
+            if (spec.IsRegressor)
+            {
+                ProbeValues(loaded, rows, shape);
+                return rows;
+            }
+
             PredictionBatch batch;
             try
             {
@@ -93,5 +101,23 @@ public static class UploadedModelProbe
         }
 
         return rows;
+    }
+
+    /// <summary>A regressor's values on the probe rows: [rows, targets], all finite.</summary>
+    private static void ProbeValues(InferenceModel loaded, float[] rows, string shape)
+    {
+        var graph = loaded.Spec.Graph!;
+        float[] values;
+        try
+        {
+            values = loaded.PredictValues(rows, Rows).Values;
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new InvalidDataException($"it does not run on probe rows {shape} into '{graph.FeaturesInput}' giving '{graph.ScoresOutput}' [{Rows}, {graph.RegressionTargets}]: {ex.Message}", ex);
+        }
+
+        if (Array.FindIndex(values, v => !float.IsFinite(v)) is var bad and >= 0)
+            throw new InvalidDataException($"'{graph.ScoresOutput}' has a non-finite value for probe row {bad / graph.RegressionTargets}");
     }
 }

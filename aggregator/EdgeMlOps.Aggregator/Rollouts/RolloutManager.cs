@@ -72,6 +72,12 @@ public sealed partial class RolloutManager
         request.Gates.Validate();
         request.Shadow?.Validate();
         request.Experiment?.Validate();
+        if (_options.Model.IsRegressor && (request.Shadow is not null || request.Experiment is not null))
+        {
+            // Devices compare the two versions' class labels in both; a regressor's values are not compared yet.
+            throw new ArgumentException("a regressor rolls out in stages with health gates; shadow and A/B phases compare class labels and do not apply to it");
+        }
+
         var version = _stores.Governance.Find(_options.ModelName, request.Version);
         if (version.State is not (VersionStates.Validated or VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))
         {

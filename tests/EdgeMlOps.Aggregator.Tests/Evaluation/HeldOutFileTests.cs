@@ -39,7 +39,7 @@ public class HeldOutFileTests
         var path = Write(
             """{"features":[1,2,3,4],"label":1,"cohort":"hw=pi4","attributes":{"region":"north","age":"30-39"}}""",
             """{"features":[1,2,3,4],"label":0}""");
-        var rows = HeldOutFile.Load(path, AggregatorFixture.Spec).Rows;
+        var rows = HeldOutFile.Load(path, AggregatorFixture.Spec).Rows!;
         Assert.Equal(["hw=pi4", "age=30-39", "region=north"], rows.Groups[0]);
         Assert.Equal(["class=0"], rows.Groups[1]);
 
@@ -70,5 +70,28 @@ public class HeldOutFileTests
         Assert.Equal(VersionStates.Validated, record.State);
         Assert.NotNull(record.EvalAccuracy);
         Assert.Contains("hw=jetson", node.Registry.Evaluation("tiny", v2.Version), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ARegressorsHeldOutFile_TakesTargets_AndScoresMseAndRSquared()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_diabetes_regressor.onnx"));
+        var spec = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { Regression = true }).Spec;
+        var rows = Enumerable.Range(0, 4).Select(i => Enumerable.Range(0, 10).Select(j => ((i * 10) + j) / 100f).ToArray()).ToArray();
+        float[] targets = [0.5f, 1.5f, 2.5f, 1f];
+        var path = Write([.. rows.Select((r, i) => $$"""{"features":[{{string.Join(',', r.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}}],"target":[{{targets[i].ToString("R", System.Globalization.CultureInfo.InvariantCulture)}}]}""")]);
+        var evaluator = HeldOutFile.Load(path, spec);
+        Assert.Equal(4, evaluator.Count);
+        using var model = EdgeMlOps.Runtime.InferenceModel.Load(bytes, spec);
+        var predicted = model.PredictValues([.. rows.SelectMany(r => r)], 4).Values;
+        var mse = predicted.Zip(targets).Average(p => (double)(p.First - p.Second) * (p.First - p.Second));
+        Assert.Equal(mse, evaluator.Evaluate(model).Loss, 6);
+        Assert.Null(evaluator.Rows); // explanations read class probabilities: no rows for them
+
+        // A label where a target belongs, or a target of the wrong width: every bad line named, none used.
+        var bad = Write("""{"features":[0,0,0,0,0,0,0,0,0,0],"label":1}""", """{"features":[0,0,0,0,0,0,0,0,0,0],"target":[1,2]}""");
+        var ex = Assert.Throws<InvalidDataException>(() => HeldOutFile.Load(bad, spec));
+        Assert.Contains("line 1: 'target' must be an array of 1 numbers (this model is a regressor)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 2: 'target' must be an array of 1 numbers", ex.Message, StringComparison.Ordinal);
     }
 }
