@@ -1,0 +1,44 @@
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Shared.Configuration;
+using Microsoft.Extensions.Configuration;
+
+namespace EdgeMlOps.Aggregator.Tests.Registry;
+
+/// <summary>
+/// <c>ModelInterface:Kind=regression</c>, as an operator types it: PyTorch's diabetes regressor becomes the fleet's model,
+/// probed (its values and one MSE train step) before any device sees it; what does not apply to a regressor is a
+/// configuration error naming the key.
+/// </summary>
+public sealed class RegressionConfigTests
+{
+    private static readonly string Regressor = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_diabetes_regressor.onnx");
+
+    private static AggregatorOptions Read(params (string Key, string Value)[] extra)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Aggregator:Model"] = "onnx:" + Regressor, ["Aggregator:ModelInterface:Kind"] = "regression", ["Aggregator:ModelInterface:Trainable"] = "all",
+        };
+        foreach (var (key, value) in extra) settings["Aggregator:" + key] = value;
+        return AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+    }
+
+    [Fact]
+    public void KindRegression_MakesTheFileTheFleetsRegressor_ProbedWithItsMseStep()
+    {
+        var options = Read();
+        Assert.True(options.Model.IsRegressor);
+        Assert.Equal((10, 1, 0, "progression"), (options.Model.InputDim, options.Model.Targets, options.Model.Classes, options.Model.Graph!.ScoresOutput));
+        Assert.Equal(["hidden.weight", "hidden.bias", "head.weight", "head.bias"], options.Model.Graph.Trained.Select(t => t.Name));
+        UploadedModelProbe.Run(options.ModelSource!);
+    }
+
+    [Fact]
+    public void WhatDoesNotApplyToARegressor_IsAnErrorNamingTheKey()
+    {
+        var logits = Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:Scores", "logits"))).Errors;
+        Assert.Contains(logits, e => e.Contains("ModelInterface:Scores", StringComparison.Ordinal) && e.Contains("not a regressor's values", StringComparison.Ordinal));
+        var kind = Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:Kind", "regressor"))).Errors;
+        Assert.Contains(kind, e => e.Contains("'regressor' is not classifier, regression or tensors", StringComparison.Ordinal));
+    }
+}
