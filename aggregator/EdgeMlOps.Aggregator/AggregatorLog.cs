@@ -15,12 +15,12 @@ internal static partial class AggregatorLog
     [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Round {RoundId}: {Eligible} eligible, {Selected} selected, target {Target}")]
     public static partial void LogRoundStarted(this ILogger logger, string roundId, int eligible, int selected, int target);
 
-    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Round {RoundId}: published v{Version} from {Contributors} devices, {Samples} samples; held-out accuracy {Accuracy}")]
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Round {RoundId}: published v{Version} from {Contributors} devices, {Samples} samples; held-out {Accuracy}")]
     public static partial void LogRoundCompleted(this ILogger logger, string roundId, ulong version, int contributors, long samples, string accuracy);
 
-    /// <summary>A version's held-out accuracy for a log line: four decimals, or why there is none.</summary>
-    public static string HeldOut(double? accuracy) =>
-        accuracy is { } a ? a.ToString("F4", System.Globalization.CultureInfo.InvariantCulture) : "not measured (no Evaluation:DataFile)";
+    /// <summary>A version's held-out score for a log line — accuracy, or a regressor's R² — to four decimals, or why there is none.</summary>
+    public static string HeldOut(double? accuracy, bool regressor = false) =>
+        (regressor ? "R² " : "accuracy ") + (accuracy is { } a ? a.ToString("F4", System.Globalization.CultureInfo.InvariantCulture) : "not measured (no Evaluation:DataFile)");
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Round {RoundId} abandoned: {Contributors} updates, quorum {Quorum}; model kept")]
     public static partial void LogAbandoned(this ILogger logger, string roundId, int contributors, int quorum);
@@ -53,7 +53,7 @@ internal static partial class AggregatorLog
     [LoggerMessage(EventId = 2010, Level = LogLevel.Warning, Message = "Saved strategy state for v{Version} does not fit the model; starting the server optimizer afresh")]
     public static partial void LogStrategyStateDiscarded(this ILogger logger, ulong version);
 
-    [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "Buffered aggregation {BufferId}: published v{Version} from {Contributors} updates (mean staleness {Staleness:F2}); held-out accuracy {Accuracy}")]
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Information, Message = "Buffered aggregation {BufferId}: published v{Version} from {Contributors} updates (mean staleness {Staleness:F2}); held-out {Accuracy}")]
     public static partial void LogBufferFlushed(this ILogger logger, string bufferId, ulong version, int contributors, double staleness, string accuracy);
 
     [LoggerMessage(EventId = 2012, Level = LogLevel.Information, Message = "Reconnected to the broker (session present: {SessionPresent}); published {Count} retained statements again")]

@@ -63,6 +63,7 @@ internal static class ModelCheckCommand
         if (problems.Count > 0) throw new AdminApiException(0, $"{name} is not a well-formed ONNX model:\n  " + string.Join("\n  ", problems));
         Line(console, "well formed: yes (ONNX's structural rules)");
         var fleet = FleetInterface(console, bytes, graph.Output.Any(o => o.Name == outputText) ? outputText : null, trainableText, preprocess);
+        if (fleet is { SingleScore: true } || lossText == "mse") RegressorInterface(console, bytes, graph.Output.Any(o => o.Name == outputText) ? outputText : null, trainableText, preprocess);
         TensorsInterface(console, model, bytes, preprocess);
         if (trainableText.Trim() == UploadedClassifier.ServeOnly) return;
 
@@ -118,6 +119,25 @@ internal static class ModelCheckCommand
         {
             Line(console, $"as the fleet's model: no — {ex.Message}");
             return null;
+        }
+    }
+
+    /// <summary>
+    /// The interface it would have as the fleet's regressor (<c>ModelInterface:Kind=regression</c>) — shown when its one
+    /// output per row could be a binary score or a value, or when asked about mean squared error.
+    /// </summary>
+    private static void RegressorInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable, byte[]? preprocess)
+    {
+        try
+        {
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Preprocess = preprocess, Regression = true }).Spec;
+            var g = spec.Graph!;
+            Line(console, $"as a regressor (ModelInterface:Kind=regression): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}', {g.ScoresKind} from '{g.ScoresOutput}'; "
+                + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with mean squared error on their targets (POST /v1/feedback {{\"target\": [...]}})" : "served only, no rounds") + "; scored by MSE and R²");
+        }
+        catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
+        {
+            Line(console, $"as a regressor: no — {ex.Message}");
         }
     }
 

@@ -114,4 +114,14 @@ public class ModelCheckCommandTests
         (_, output) = await Run(Fixture("pytorch_image_scorer.onnx"), "--trainable", "none", "--preprocess", Fixture("pytorch_mel_frontend.onnx"));
         Assert.Contains("as a model served by tensor names: no — the preprocessing output 'features' is no model input (inputs: image)", output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task AFileWithOneValuePerRow_IsShownAsARegressorToo_WithItsMseStep()
+    {
+        var (exit, output) = await Run(Fixture("pytorch_diabetes_regressor.onnx"), "--trainable", "all");
+        Assert.Equal(0, exit);
+        Assert.Contains("as a regressor (ModelInterface:Kind=regression): samples [10] into 'features', one regression value per row from 'progression'; devices train hidden.weight, hidden.bias, head.weight, head.bias with mean squared error", output, StringComparison.Ordinal);
+        (_, output) = await Run(Fixture("pytorch_cnn_digits04.onnx"), "--trainable", "last:1");
+        Assert.DoesNotContain("as a regressor", output, StringComparison.Ordinal); // ten class scores are not asked about as values
+    }
 }
