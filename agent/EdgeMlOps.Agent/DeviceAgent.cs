@@ -89,7 +89,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         _presence = new PresenceReporter(_channel, _topics, options.DeviceId, options.StatusInterval, dependencies.Time, Status, _logger);
         _training = new TrainingWorker(options, _slots, dependencies, _headers, _topics, _outbox, Counters, _work.Stopping, _logger);
         _predictor = new Serving.Predictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters);
-        _values = new Serving.ValuePredictor(_slots, _health, _profiler, dependencies.Store, Counters);
+        _values = new Serving.ValuePredictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters);
         _sessions = new Serving.RecurrentSessions(dependencies.Time);
         _tensors = new Serving.TensorPredictor(_slots, _health, Counters, _sessions, _profiler);
         Explainer = new Serving.LocalExplainer(_slots, dependencies.Store, options.Explain);
@@ -277,6 +277,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     {
         if (_values.Problem(target) is { } problem) throw new ArgumentException(problem, nameof(target));
         if (_deps.Store.Take(predictionId) is not { } prediction) return false;
+        _rollouts.Shadow.OutcomeTarget(predictionId, target);
         AddTargets(prediction.Features, target);
         return true;
     }

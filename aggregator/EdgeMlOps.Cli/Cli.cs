@@ -299,8 +299,12 @@ public static class Cli
         console.Write(table);
         if (view.TryGetProperty("shadow", out var shadow) && shadow.ValueKind == JsonValueKind.Object)
         {
+            // A regressor's shadow compares values and squared errors; a classifier's, classes and accuracy.
+            var values = shadow.TryGetProperty("meanValueDifference", out var difference) && difference.ValueKind == JsonValueKind.Number;
             console.MarkupLine($"shadow: {Cell(shadow, "scored")} requests scored on {Cell(shadow, "devices")} devices ({Cell(shadow, "skipped")} skipped, {Cell(shadow, "failed")} could not load it), " +
-                $"agreement {Cell(shadow, "agreement")}, mean distance {Cell(shadow, "meanDistance")}, accuracy {Cell(shadow, "candidateAccuracy")} vs {Cell(shadow, "incumbentAccuracy")} on {Cell(shadow, "labelled")} labelled, " +
+                (values
+                    ? $"mean |difference| {Cell(shadow, "meanValueDifference")}, MSE {Cell(shadow, "candidateMse")} vs {Cell(shadow, "incumbentMse")} on {Cell(shadow, "labelled")} labelled, "
+                    : $"agreement {Cell(shadow, "agreement")}, mean distance {Cell(shadow, "meanDistance")}, accuracy {Cell(shadow, "candidateAccuracy")} vs {Cell(shadow, "incumbentAccuracy")} on {Cell(shadow, "labelled")} labelled, ") +
                 $"p95 {Cell(shadow, "candidateLatencyP95")} vs {Cell(shadow, "incumbentLatencyP95")} ms");
         }
 

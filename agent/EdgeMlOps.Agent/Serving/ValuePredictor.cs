@@ -11,10 +11,11 @@ public sealed record ValuePrediction(string PredictionId, float[] Values, ulong 
 /// <summary>
 /// The request path of a regressor (<see cref="Shared.Models.ModelSpec.IsRegressor"/>): its values with the served
 /// version, recorded for their ground truth, counted in the monitoring window (the sample, or the features its front end
-/// makes) and the serving health. A/B tests and shadow scoring compare class labels; a regressor is served by the
-/// version installed alone.
+/// makes) and the serving health, and offered to a shadow test of a candidate regressor (its values compared, its
+/// squared error paired with the served version's when the target arrives). A/B tests split class labels and are not
+/// run for a regressor.
 /// </summary>
-internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, WindowProfiler profiler, SampleStore store, AgentCounters counters)
+internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rollouts.RolloutController rollouts, WindowProfiler profiler, SampleStore store, AgentCounters counters)
 {
     /// <summary>Answers one request; the features array is kept (a prediction awaiting its target holds it).</summary>
     public ValuePrediction Predict(float[] features)
@@ -40,6 +41,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Win
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             var version = model.Announcement.Version;
             var id = Guid.NewGuid().ToString("N");
+            rollouts.Shadow.Offer(version, id, features, -1, batch.Values, elapsed);
             profiler.AddPrediction(model.Announcement, features, -1, float.NaN, elapsed, batch.Features);
             health.RecordPrediction(elapsed);
             store.AddPrediction(id, features, -1, version);

@@ -58,6 +58,9 @@ internal sealed class ShadowScorer : IAsyncDisposable
     /// <summary>Ground truth for a served request.</summary>
     public void Outcome(string predictionId, long truth) => Volatile.Read(ref _session)?.Outcome(predictionId, truth);
 
+    /// <summary>A regressor's target for a served request.</summary>
+    public void OutcomeTarget(string predictionId, float[] target) => Volatile.Read(ref _session)?.OutcomeTarget(predictionId, target);
+
     /// <summary>The running session's report, else the last one's, else null.</summary>
     public ShadowReport? Report()
     {

@@ -34,6 +34,7 @@ internal sealed class ShadowSession : IAsyncDisposable
     private readonly Dictionary<string, Pair> _pairs = new(StringComparer.Ordinal);
     private readonly Queue<string> _pairOrder = new();
     private readonly Task _worker;
+    private readonly bool _regressor; // values compared, targets paired (else classes and labels)
 
     public ShadowSession(string rolloutId, ulong incumbent, ulong candidate, SharedCache<InferenceModel>.Lease session, ShadowPolicy policy, ulong memoryBytes, SharedCache<InferenceModel>.Lease? incumbentSession = null)
     {
@@ -46,6 +47,7 @@ internal sealed class ShadowSession : IAsyncDisposable
         _policy = policy;
         _budget = new ShadowBudget(policy.MaxCpuShare > 0 ? policy.MaxCpuShare : 1);
         _maxPending = (int)Math.Clamp(policy.MaxPending, 1, 4096);
+        _regressor = session.Value.Spec.IsRegressor;
         _worker = Task.Run(ScoreAsync);
     }
 
@@ -59,7 +61,10 @@ internal sealed class ShadowSession : IAsyncDisposable
 
     public ShadowStats Stats { get; } = new();
 
-    /// <summary>A request the incumbent served: queued for the candidate unless sampling, the budget or a full queue says no.</summary>
+    /// <summary>
+    /// A request the incumbent served: queued for the candidate unless sampling, the budget or a full queue says no. For
+    /// a regressor <paramref name="label"/> is −1 and <paramref name="probabilities"/> are its values.
+    /// </summary>
     public void Offer(string predictionId, float[] features, long label, float[] probabilities, TimeSpan elapsed)
     {
         var skip = _policy.SampleRate < 1 && Random.Shared.NextDouble() >= _policy.SampleRate ? ShadowSkip.Sample
@@ -74,7 +79,7 @@ internal sealed class ShadowSession : IAsyncDisposable
             }
             else
             {
-                Expect(predictionId, label);
+                Expect(predictionId, label, _regressor ? probabilities : null);
                 _queue.Enqueue(new Item(predictionId, features, label, probabilities, elapsed));
             }
         }
@@ -97,11 +102,26 @@ internal sealed class ShadowSession : IAsyncDisposable
         Stats.Labelled(pair.Incumbent == truth, pair.Candidate == truth);
     }
 
-    private void Expect(string predictionId, long incumbentLabel)
+    /// <summary>A regressor's target for a served request: its squared errors paired once the candidate has scored it.</summary>
+    public void OutcomeTarget(string predictionId, float[] target)
+    {
+        Pair? pair;
+        lock (_pairs)
+        {
+            if (!_pairs.TryGetValue(predictionId, out pair) || pair.IncumbentValues is not { } mine || mine.Length != target.Length) return;
+            pair.Target = target;
+            if (pair.CandidateValues is null) return;
+            _pairs.Remove(predictionId);
+        }
+
+        Stats.LabelledValues(pair.IncumbentValues, pair.CandidateValues, target);
+    }
+
+    private void Expect(string predictionId, long incumbentLabel, float[]? incumbentValues)
     {
         lock (_pairs)
         {
-            _pairs[predictionId] = new Pair(incumbentLabel);
+            _pairs[predictionId] = new Pair(incumbentLabel) { IncumbentValues = incumbentValues };
             _pairOrder.Enqueue(predictionId);
             while (_pairOrder.Count > MaxPendingLabels) _pairs.Remove(_pairOrder.Dequeue());
         }
@@ -130,13 +150,57 @@ internal sealed class ShadowSession : IAsyncDisposable
         if (complete is not null) Stats.Labelled(complete.Incumbent == complete.Truth, complete.Candidate == complete.Truth);
     }
 
+    /// <summary>A regressor candidate's values for a request whose target may already be known: records the pair if so.</summary>
+    private void ScoredValues(string predictionId, float[] values)
+    {
+        Pair? complete = null;
+        lock (_pairs)
+        {
+            if (!_pairs.TryGetValue(predictionId, out var pair)) return;
+            pair.CandidateValues = values;
+            if (pair.Target is not null)
+            {
+                complete = pair;
+                _pairs.Remove(predictionId);
+            }
+        }
+
+        if (complete is not null) Stats.LabelledValues(complete.IncumbentValues, complete.CandidateValues, complete.Target);
+    }
+
     /// <summary>The incumbent's latency on this request, timed on the worker (the request path's timing without its session).</summary>
     private TimeSpan TimeIncumbent(Item item)
     {
         if (_incumbent is null) return item.Elapsed;
         var started = Stopwatch.GetTimestamp();
-        _incumbent.Value.Predict(item.Features, 1);
+        if (_regressor) _incumbent.Value.PredictValues(item.Features, 1);
+        else _incumbent.Value.Predict(item.Features, 1);
         return Stopwatch.GetElapsedTime(started);
+    }
+
+    /// <summary>Scores one request with the candidate; false when its answer cannot be compared with the incumbent's.</summary>
+    private bool Score(Item item, TimeSpan incumbentElapsed, bool incumbentFirst, long started)
+    {
+        var candidateStarted = Stopwatch.GetTimestamp();
+        if (_regressor)
+        {
+            var values = _candidate.Value.PredictValues(item.Features, 1).Values;
+            var took = Stopwatch.GetElapsedTime(candidateStarted);
+            if (!incumbentFirst) incumbentElapsed = TimeIncumbent(item);
+            _budget.Spent(Stopwatch.GetElapsedTime(started));
+            if (values.Length != item.Probabilities.Length) return false; // another number of values: nothing to compare
+            Stats.ComparedValues(item.Probabilities, values, incumbentElapsed, took);
+            ScoredValues(item.PredictionId, values);
+            return true;
+        }
+
+        var batch = _candidate.Value.Predict(item.Features, 1);
+        var elapsed = Stopwatch.GetElapsedTime(candidateStarted);
+        if (!incumbentFirst) incumbentElapsed = TimeIncumbent(item);
+        _budget.Spent(Stopwatch.GetElapsedTime(started));
+        Stats.Compared(item.Label, batch.Labels[0], item.Probabilities, batch.Probabilities, incumbentElapsed, elapsed);
+        Scored(item.PredictionId, batch.Labels[0]);
+        return true;
     }
 
     private async Task ScoreAsync()
@@ -158,16 +222,13 @@ internal sealed class ShadowSession : IAsyncDisposable
                 try
                 {
                     var incumbentFirst = (scoredCount++ & 1) == 0;
-                    var incumbentElapsed = incumbentFirst ? TimeIncumbent(item) : TimeSpan.Zero;
-                    var candidateStarted = Stopwatch.GetTimestamp();
-                    var batch = _candidate.Value.Predict(item.Features, 1);
-                    var elapsed = Stopwatch.GetElapsedTime(candidateStarted);
-                    if (!incumbentFirst) incumbentElapsed = TimeIncumbent(item);
-                    _budget.Spent(Stopwatch.GetElapsedTime(started));
-                    Stats.Compared(item.Label, batch.Labels[0], item.Probabilities, batch.Probabilities, incumbentElapsed, elapsed);
-                    Scored(item.PredictionId, batch.Labels[0]);
+                    if (!Score(item, incumbentFirst ? TimeIncumbent(item) : TimeSpan.Zero, incumbentFirst, started))
+                    {
+                        Stats.CandidateFailed();
+                        Forget(item.PredictionId);
+                    }
                 }
-                catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+                catch (Exception ex) when (ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidOperationException)
                 {
                     _budget.Spent(Stopwatch.GetElapsedTime(started));
                     Stats.CandidateFailed();
@@ -201,5 +262,12 @@ internal sealed class ShadowSession : IAsyncDisposable
         public long? Candidate { get; set; }
 
         public long? Truth { get; set; }
+
+        /// <summary>A regressor's values from the incumbent, the candidate, and its target (null until known).</summary>
+        public float[]? IncumbentValues { get; init; }
+
+        public float[]? CandidateValues { get; set; }
+
+        public float[]? Target { get; set; }
     }
 }

@@ -16,6 +16,7 @@ internal sealed class ShadowStats
     private ulong _offered, _scored, _skippedSample, _skippedBudget, _skippedQueue, _errors, _agreed;
     private ulong _labelled, _incumbentCorrect, _candidateCorrect, _onlyIncumbent, _onlyCandidate;
     private double _distanceSum, _distanceMax;
+    private double _valueDifferenceSum, _valueDifferenceMax, _incumbentSquaredError, _candidateSquaredError, _differenceSquares;
 
     public void Offered(ShadowSkip skip)
     {
@@ -49,6 +50,43 @@ internal sealed class ShadowStats
             _distanceSum += distance;
             _distanceMax = Math.Max(_distanceMax, distance);
         }
+    }
+
+    /// <summary>One request to a regressor scored by both: how far apart their values were, and both latencies.</summary>
+    public void ComparedValues(ReadOnlySpan<float> incumbent, ReadOnlySpan<float> candidate, TimeSpan incumbentElapsed, TimeSpan candidateElapsed)
+    {
+        var difference = 0.0;
+        for (var i = 0; i < incumbent.Length; i++) difference += Math.Abs((double)incumbent[i] - candidate[i]);
+        difference /= Math.Max(1, incumbent.Length);
+        _incumbentLatency.Record(incumbentElapsed);
+        _candidateLatency.Record(candidateElapsed);
+        lock (_gate)
+        {
+            _scored++;
+            _valueDifferenceSum += difference;
+            _valueDifferenceMax = Math.Max(_valueDifferenceMax, difference);
+        }
+    }
+
+    /// <summary>A target for a scored request to a regressor: both versions' squared errors, paired.</summary>
+    public void LabelledValues(ReadOnlySpan<float> incumbent, ReadOnlySpan<float> candidate, ReadOnlySpan<float> target)
+    {
+        var (mine, theirs) = (SquaredError(incumbent, target), SquaredError(candidate, target));
+        lock (_gate)
+        {
+            _labelled++;
+            _incumbentSquaredError += mine;
+            _candidateSquaredError += theirs;
+            _differenceSquares += (theirs - mine) * (theirs - mine);
+        }
+    }
+
+    /// <summary>The mean over the values of (value − target)².</summary>
+    public static double SquaredError(ReadOnlySpan<float> values, ReadOnlySpan<float> target)
+    {
+        var sum = 0.0;
+        for (var i = 0; i < values.Length; i++) sum += ((double)values[i] - target[i]) * ((double)values[i] - target[i]);
+        return sum / Math.Max(1, values.Length);
     }
 
     /// <summary>Ground truth for a scored request: a paired outcome.</summary>
@@ -100,6 +138,11 @@ internal sealed class ShadowStats
                 OnlyIncumbentCorrect = _onlyIncumbent,
                 OnlyCandidateCorrect = _onlyCandidate,
                 CandidateMemoryBytes = memoryBytes,
+                ValueDifferenceSum = _valueDifferenceSum,
+                ValueDifferenceMax = _valueDifferenceMax,
+                IncumbentSquaredErrorSum = _incumbentSquaredError,
+                CandidateSquaredErrorSum = _candidateSquaredError,
+                SquaredErrorDifferenceSquares = _differenceSquares,
             };
         }
     }

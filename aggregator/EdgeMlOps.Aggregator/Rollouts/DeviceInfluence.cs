@@ -64,6 +64,10 @@ public static class DeviceInfluence
         CandidateCorrect = Times(r.CandidateCorrect, labelled),
         OnlyIncumbentCorrect = Times(r.OnlyIncumbentCorrect, labelled),
         OnlyCandidateCorrect = Times(r.OnlyCandidateCorrect, labelled),
+        ValueDifferenceSum = r.ValueDifferenceSum * Math.Min(1, scored),
+        IncumbentSquaredErrorSum = r.IncumbentSquaredErrorSum * Math.Min(1, labelled),
+        CandidateSquaredErrorSum = r.CandidateSquaredErrorSum * Math.Min(1, labelled),
+        SquaredErrorDifferenceSquares = r.SquaredErrorDifferenceSquares * Math.Min(1, labelled),
     };
 
     private static ArmCounts? Scale(ArmCounts? arm, double served, double labelled)

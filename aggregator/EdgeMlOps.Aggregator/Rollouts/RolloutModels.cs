@@ -345,7 +345,15 @@ public sealed record ShadowReading(
     double? AccuracyDifferenceLower,
     double? AccuracyDifferenceUpper,
     long CandidateMemoryBytes,
-    GateVerdict Verdict);
+    GateVerdict Verdict)
+{
+    /// <summary>A regressor's shadow: both versions' mean squared error on the same labelled requests, and the mean absolute difference of their values.</summary>
+    public double? IncumbentMse { get; init; }
+
+    public double? CandidateMse { get; init; }
+
+    public double? MeanValueDifference { get; init; }
+}
 
 /// <summary>
 /// The gate's view of the opened stages against the replaced version. <c>Targeted</c>: the devices the stage waits for —

@@ -9,7 +9,10 @@ namespace EdgeMlOps.Aggregator.Rollouts;
 /// same requests, or on paired ground-truth accuracy confidently worse than the allowed drop. With enough labelled
 /// pairs accuracy decides (a version that disagrees with the served one because it is better passes); without them
 /// (<see cref="ShadowRequest.RequireLabels"/> false) agreement with the served version bounds how much behaviour may
-/// change. Passes when every judged figure is confidently fine; waits in between.
+/// change. Passes when every judged figure is confidently fine; waits in between. A regressor's shadow is judged the
+/// same way on its paired squared errors instead of accuracy (<see cref="JudgeSquaredError"/>): the candidate fails when
+/// its MSE on the same requests is confidently more than <see cref="RolloutGates.MaxAccuracyDrop"/> (as a share) above
+/// the served version's; agreement does not apply to values.
 /// </summary>
 public static class ShadowGate
 {
@@ -17,13 +20,18 @@ public static class ShadowGate
     /// <param name="gates">The rollout's gates (accuracy drop, confidence, labels needed, failure rate).</param>
     /// <param name="reports">The latest shadow report of each device that shadows this rollout's version.</param>
     /// <param name="failed">Shadow devices that could not load the version.</param>
-    public static ShadowReading Judge(ShadowRequest shadow, RolloutGates gates, IReadOnlyList<ShadowReport> reports, int failed)
+    /// <param name="regressor">The model is a regressor: its reports carry values and squared errors, not classes.</param>
+    public static ShadowReading Judge(ShadowRequest shadow, RolloutGates gates, IReadOnlyList<ShadowReport> reports, int failed, bool regressor = false)
     {
         reports = DeviceInfluence.Bound(reports); // no device decides the gate alone
         long offered = 0, scored = 0, skipped = 0, errors = 0, agreed = 0, labelled = 0, incumbentCorrect = 0, candidateCorrect = 0, onlyIncumbent = 0, onlyCandidate = 0;
-        double distanceSum = 0, distanceMax = 0;
+        double distanceSum = 0, distanceMax = 0, valueDifferenceSum = 0, incumbentSquares = 0, candidateSquares = 0, differenceSquares = 0;
         foreach (var r in reports)
         {
+            valueDifferenceSum += r.ValueDifferenceSum;
+            incumbentSquares += r.IncumbentSquaredErrorSum;
+            candidateSquares += r.CandidateSquaredErrorSum;
+            differenceSquares += r.SquaredErrorDifferenceSquares;
             offered += (long)r.Offered;
             scored += (long)r.Scored;
             skipped += (long)(r.SkippedSample + r.SkippedBudget + r.SkippedQueue);
@@ -44,7 +52,9 @@ public static class ShadowGate
         var latencyRatio = Median(scoredDevices.Where(r => r.IncumbentLatencyP95Ms > 0).Select(r => r.CandidateLatencyP95Ms / r.IncumbentLatencyP95Ms));
         var memory = (long)(Median(reports.Select(r => (double)r.CandidateMemoryBytes)) ?? 0);
         var agreement = scored > 0 ? Wilson(agreed, scored, gates.AccuracyConfidence) : ((double, double)?)null;
-        var accuracy = labelled > 0 ? AccuracyComparison.JudgePaired(onlyCandidate, onlyIncumbent, labelled, gates.MaxAccuracyDrop, gates.AccuracyConfidence) : ((AccuracyVerdict, double, double, double)?)null;
+        var accuracy = labelled == 0 ? ((AccuracyVerdict, double, double, double)?)null
+            : regressor ? JudgeSquaredError(incumbentSquares, candidateSquares, differenceSquares, labelled, gates.MaxAccuracyDrop, gates.AccuracyConfidence)
+            : AccuracyComparison.JudgePaired(onlyCandidate, onlyIncumbent, labelled, gates.MaxAccuracyDrop, gates.AccuracyConfidence);
         var attempts = scored + errors;
         var devices = reports.Count + failed;
 
@@ -65,6 +75,10 @@ public static class ShadowGate
         {
             verdict = GateVerdict.Fail(FormattableString.Invariant($"shadow p95 latency {ratio:F2}× the served version's on the same requests ({candidateP95:F2} ms against {baseline:F2} ms; limit {shadow.MaxLatencyP95Ratio:F2}× and {shadow.MinLatencyIncreaseMs:G3} ms more)"));
         }
+        else if (regressor && accuracy is { Item1: AccuracyVerdict.Fail } higher)
+        {
+            verdict = GateVerdict.Fail(FormattableString.Invariant($"ground-truth MSE {candidateSquares / labelled:G4} against {incumbentSquares / labelled:G4} on the same {labelled} requests (difference {higher.Item3:+0.0000;-0.0000} to {higher.Item4:+0.0000;-0.0000}; allowed +{gates.MaxAccuracyDrop:P0} of the served version's)"));
+        }
         else if (accuracy is { Item1: AccuracyVerdict.Fail } worse)
         {
             verdict = GateVerdict.Fail(FormattableString.Invariant($"ground-truth accuracy {(double)candidateCorrect / labelled:F4} against {(double)incumbentCorrect / labelled:F4} on the same {labelled} requests (difference {worse.Item3:+0.000;-0.000} to {worse.Item4:+0.000;-0.000}; drop > {gates.MaxAccuracyDrop:F2})"));
@@ -72,13 +86,17 @@ public static class ShadowGate
         else if (labelled >= gates.MinFeedback && gates.MinFeedback > 0)
         {
             // Enough ground truth: accuracy decides. A version that disagrees because it is better must pass.
-            verdict = accuracy is { Item1: AccuracyVerdict.Inconclusive } unsure
-                ? GateVerdict.Wait(FormattableString.Invariant($"accuracy difference {unsure.Item3:+0.000;-0.000} to {unsure.Item4:+0.000;-0.000} over {labelled} labelled requests (need above {-gates.MaxAccuracyDrop:F2})"))
-                : GateVerdict.Passed;
+            verdict = accuracy is not { Item1: AccuracyVerdict.Inconclusive } unsure ? GateVerdict.Passed
+                : regressor ? GateVerdict.Wait(FormattableString.Invariant($"MSE difference {unsure.Item3:+0.0000;-0.0000} to {unsure.Item4:+0.0000;-0.0000} over {labelled} labelled requests (need at most +{gates.MaxAccuracyDrop:P0} of {incumbentSquares / labelled:G4})"))
+                : GateVerdict.Wait(FormattableString.Invariant($"accuracy difference {unsure.Item3:+0.000;-0.000} to {unsure.Item4:+0.000;-0.000} over {labelled} labelled requests (need above {-gates.MaxAccuracyDrop:F2})"));
         }
         else if (shadow.RequireLabels)
         {
             verdict = GateVerdict.Wait($"{labelled} labelled shadow requests (need {gates.MinFeedback})");
+        }
+        else if (regressor)
+        {
+            verdict = GateVerdict.Passed; // agreement counts classes; without enough targets a regressor is judged on errors and latency
         }
         else if (shadow.MinAgreement > 0 && agreement is { } a && a.Item2 < shadow.MinAgreement)
         {
@@ -101,7 +119,31 @@ public static class ShadowGate
             incumbentP95, candidateP95, labelled,
             labelled > 0 ? (double)incumbentCorrect / labelled : null,
             labelled > 0 ? (double)candidateCorrect / labelled : null,
-            accuracy?.Item3, accuracy?.Item4, memory, verdict);
+            accuracy?.Item3, accuracy?.Item4, memory, verdict)
+        {
+            IncumbentMse = regressor && labelled > 0 ? incumbentSquares / labelled : null,
+            CandidateMse = regressor && labelled > 0 ? candidateSquares / labelled : null,
+            MeanValueDifference = regressor && scored > 0 ? valueDifferenceSum / scored : null,
+        };
+    }
+
+    /// <summary>
+    /// A regressor's paired comparison: per labelled request d = candidate's squared error − served version's, its mean
+    /// and a normal-approximation interval at <paramref name="confidence"/> one-sided per end; allowed is
+    /// <paramref name="maxIncrease"/> × the served version's MSE. Fail when the interval lies above it, pass when it lies
+    /// at or below it, inconclusive otherwise. Returns (verdict, mean difference, lower, upper) like
+    /// <see cref="AccuracyComparison.JudgePaired"/>, with differences in squared-error units (lower is better).
+    /// </summary>
+    public static (AccuracyVerdict Verdict, double Mean, double Lower, double Upper) JudgeSquaredError(double incumbentSum, double candidateSum, double differenceSquares, long n, double maxIncrease, double confidence)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(n, 1);
+        var mean = (candidateSum - incumbentSum) / n;
+        var variance = n > 1 ? Math.Max(0, (differenceSquares - (n * mean * mean)) / (n - 1)) : double.PositiveInfinity;
+        var half = SpecialFunctions.NormalQuantile(confidence) * Math.Sqrt(variance / n);
+        var allowed = maxIncrease * (incumbentSum / n);
+        var (lower, upper) = (mean - half, mean + half);
+        var verdict = lower > allowed ? AccuracyVerdict.Fail : upper <= allowed ? AccuracyVerdict.Pass : AccuracyVerdict.Inconclusive;
+        return (verdict, mean, lower, upper);
     }
 
     /// <summary>The Wilson score interval of a proportion, two-sided at <paramref name="confidence"/> one-sided per end.</summary>

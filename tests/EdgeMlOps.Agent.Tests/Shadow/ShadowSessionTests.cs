@@ -189,4 +189,42 @@ public sealed class ShadowSessionTests
         Assert.Equal(1UL, scorer.Report()!.Offered);
         Assert.Equal(0, _cache.Count);
     }
+
+    [Fact]
+    public async Task ARegressorCandidate_IsComparedOnValues_AndBothSquaredErrorsArePairedWithTheTargets()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_diabetes_regressor.onnx"));
+        var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Regression = true }).Spec;
+        using var incumbent = InferenceModel.Load(bytes, spec);
+        var shifted = ClassifierGraphs.Parse(bytes); // the candidate: every value 0.5 higher
+        var bias = shifted.Graph.Initializer.Single(t => t.Name == "head.bias");
+        if (bias.RawData.IsEmpty) bias.FloatData[0] += 0.5f;
+        else bias.RawData = ByteString.CopyFrom(BitConverter.GetBytes(BitConverter.ToSingle(bias.RawData.Span) + 0.5f));
+        var lease = await _cache.AcquireAsync("shifted", () => Task.FromResult(InferenceModel.Load(shifted.ToByteArray(), spec)));
+        var session = new ShadowSession("r1", 1, 2, lease, Everything, memoryBytes: 0);
+        await using (session)
+        {
+            var inputs = Enumerable.Range(0, 50).Select(i => Enumerable.Range(0, 10).Select(j => (float)Math.Sin(i + (j * 0.7)) / 10).ToArray()).ToArray();
+            double mine = 0, theirs = 0;
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                var served = incumbent.PredictValues(inputs[i], 1).Values;
+                var target = new[] { served[0] + 0.2f }; // the truth sits 0.2 above the incumbent: error 0.04 against 0.09
+                session.Offer($"p{i}", inputs[i], -1, served, TimeSpan.FromMilliseconds(1));
+                if (i % 2 == 0) session.OutcomeTarget($"p{i}", target); // half the targets arrive at once, half later
+                (mine, theirs) = (mine + 0.04, theirs + 0.09);
+            }
+
+            await Eventually.Until(() => session.Report().Scored == 50, "every request scored");
+            for (var i = 1; i < inputs.Length; i += 2) session.OutcomeTarget($"p{i}", [incumbent.PredictValues(inputs[i], 1).Values[0] + 0.2f]);
+            var report = session.Report();
+            Assert.Equal((50UL, 50UL, 0UL), (report.Labelled, report.Scored, report.Agreed));
+            Assert.Equal(0.5, report.ValueDifferenceSum / 50, 4);
+            Assert.Equal(mine, report.IncumbentSquaredErrorSum, 3);
+            Assert.Equal(theirs, report.CandidateSquaredErrorSum, 3);
+            Assert.Equal(50 * 0.05 * 0.05, report.SquaredErrorDifferenceSquares, 3);
+            session.OutcomeTarget("p0", [1f]); // paired once: a second target changes nothing
+            Assert.Equal(50UL, session.Report().Labelled);
+        }
+    }
 }

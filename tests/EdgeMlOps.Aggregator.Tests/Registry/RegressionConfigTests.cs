@@ -38,6 +38,7 @@ public sealed class RegressionConfigTests
     {
         var logits = Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:Scores", "logits"))).Errors;
         Assert.Contains(logits, e => e.Contains("ModelInterface:Scores", StringComparison.Ordinal) && e.Contains("not a regressor's values", StringComparison.Ordinal));
+        Assert.True(Read(("Pipeline:Enabled", "true"), ("Governance:Mode", "governed")).Pipeline.Rollout.Shadow is not null); // its shadow is judged on squared errors
         var kind = Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:Kind", "regressor"))).Errors;
         Assert.Contains(kind, e => e.Contains("'regressor' is not classifier, regression or tensors", StringComparison.Ordinal));
     }

@@ -126,4 +126,56 @@ public sealed class ShadowGateTests
         Assert.True(equal.Passed > 2000 * 0.9, $"an equal candidate passed only {equal.Passed} of 2000 times");
         Assert.True(equal.Failed < 2000 * 0.05, $"an equal candidate failed {equal.Failed} of 2000 times");
     }
+
+    /// <summary>A regressor's report: squared errors drawn per request, so the sums and the paired spread are real.</summary>
+    private static ShadowReport RegressorReport(int labelled, double incumbentError, double candidateError, double spread, int seed)
+    {
+        var random = new Random(seed);
+        double mine = 0, theirs = 0, squares = 0;
+        for (var i = 0; i < labelled; i++)
+        {
+            var e = incumbentError * (0.5 + random.NextDouble());
+            var c = candidateError * (0.5 + random.NextDouble()) + (spread * (random.NextDouble() - 0.5));
+            (mine, theirs, squares) = (mine + e, theirs + c, squares + ((c - e) * (c - e)));
+        }
+
+        return new ShadowReport
+        {
+            RolloutId = "r", CandidateVersion = 2, Offered = (ulong)labelled, Scored = (ulong)labelled, Labelled = (ulong)labelled,
+            IncumbentLatencyP95Ms = 1, CandidateLatencyP95Ms = 1, ValueDifferenceSum = labelled * 0.2, ValueDifferenceMax = 0.5,
+            IncumbentSquaredErrorSum = mine, CandidateSquaredErrorSum = theirs, SquaredErrorDifferenceSquares = squares,
+        };
+    }
+
+    [Fact]
+    public void ARegressorsShadow_IsJudgedOnPairedSquaredErrors_NotOnAgreement()
+    {
+        var shadow = new ShadowRequest { MinScored = 100, MinAgreement = 0.9 }; // agreement counts classes: not applied to values
+
+        // Same error level: passes on enough pairs (Agreed is 0 in every report, yet nothing fails on agreement).
+        var same = ShadowGate.Judge(shadow, Gates, [RegressorReport(200, 0.35, 0.35, 0.05, 1), RegressorReport(200, 0.35, 0.34, 0.05, 2)], failed: 0, regressor: true);
+        Assert.Equal("pass", same.Verdict.ToString());
+        Assert.Equal(0.2, same.MeanValueDifference!.Value, 6);
+        Assert.InRange(same.IncumbentMse!.Value, 0.3, 0.4);
+
+        // Twice the error: confidently above the allowed 5 % increase.
+        var worse = ShadowGate.Judge(shadow, Gates, [RegressorReport(200, 0.35, 0.7, 0.05, 3), RegressorReport(200, 0.35, 0.7, 0.05, 4)], failed: 0, regressor: true);
+        Assert.StartsWith("fail: ground-truth MSE", worse.Verdict.ToString(), StringComparison.Ordinal);
+        Assert.True(worse.CandidateMse > 1.8 * worse.IncumbentMse);
+
+        // A little worse with a wide spread on few pairs: wait for more.
+        var unsure = ShadowGate.Judge(shadow with { MinScored = 10 }, Gates with { MinFeedback = 20 }, [RegressorReport(30, 0.35, 0.38, 2.0, 5)], failed: 0, regressor: true);
+        Assert.StartsWith("wait: MSE difference", unsure.Verdict.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ThePairedSquaredErrorTest_FollowsItsArithmetic()
+    {
+        // d = +0.01 on every one of 100 pairs (no spread): the interval is the point; allowed 5 % of 0.35 = 0.0175.
+        var within = ShadowGate.JudgeSquaredError(35, 36, 100 * 0.01 * 0.01, 100, 0.05, 0.95);
+        Assert.Equal((AccuracyVerdict.Pass, 0.01), (within.Verdict, Math.Round(within.Mean, 10)));
+        var beyond = ShadowGate.JudgeSquaredError(35, 38, 100 * 0.03 * 0.03, 100, 0.05, 0.95);
+        Assert.Equal(AccuracyVerdict.Fail, beyond.Verdict);
+        Assert.Equal(AccuracyVerdict.Inconclusive, ShadowGate.JudgeSquaredError(35, 36, 1, 1, 0.05, 0.95).Verdict); // one pair: no spread known
+    }
 }

@@ -195,7 +195,9 @@ const views = {
         ['State', v => v.rollout.state, v => 'state-' + v.rollout.state],
         ['Stage', v => `${v.rollout.stage + 1} of ${v.stages.length}`],
         ['Targeted / installed / healthy / failed / rolled back', v => v.stages.filter(s => s.open).map(s => `${Math.round(s.share * 100)}%: ${s.targeted}/${s.installed}/${s.healthy}/${s.failed}/${s.rolledBack}`).join('; ')],
-        ['Shadow', v => v.shadow ? `${v.shadow.scored} scored on ${v.shadow.devices} devices; agreement ${fmt.num(v.shadow.agreement, 3)}; accuracy ${fmt.num(v.shadow.candidateAccuracy, 4)} vs ${fmt.num(v.shadow.incumbentAccuracy, 4)} on ${v.shadow.labelled} labelled; p95 ${fmt.num(v.shadow.candidateLatencyP95, 3)} vs ${fmt.num(v.shadow.incumbentLatencyP95, 3)} ms` : '-'],
+        ['Shadow', v => !v.shadow ? '-' : v.shadow.meanValueDifference != null
+          ? `${v.shadow.scored} scored on ${v.shadow.devices} devices; mean |difference| ${fmt.num(v.shadow.meanValueDifference, 4)}; MSE ${fmt.num(v.shadow.candidateMse, 4)} vs ${fmt.num(v.shadow.incumbentMse, 4)} on ${v.shadow.labelled} labelled; p95 ${fmt.num(v.shadow.candidateLatencyP95, 3)} vs ${fmt.num(v.shadow.incumbentLatencyP95, 3)} ms`
+          : `${v.shadow.scored} scored on ${v.shadow.devices} devices; agreement ${fmt.num(v.shadow.agreement, 3)}; accuracy ${fmt.num(v.shadow.candidateAccuracy, 4)} vs ${fmt.num(v.shadow.incumbentAccuracy, 4)} on ${v.shadow.labelled} labelled; p95 ${fmt.num(v.shadow.candidateLatencyP95, 3)} vs ${fmt.num(v.shadow.incumbentLatencyP95, 3)} ms`],
         ['A/B test', v => v.experiment ? `${v.experiment.devices} devices; ${v.experiment.metric || 'accuracy'}: B ${fmt.num(v.experiment.valueB, 4)} (${v.experiment.reading.labelledB}) vs A ${fmt.num(v.experiment.valueA, 4)} (${v.experiment.reading.labelledA}); p ${fmt.num(v.experiment.reading.pValue, 4)}; horizon ${v.experiment.reading.horizon}` : '-'],
         ['Gate', v => v.gate.verdict],
         ['Note', v => v.rollout.note],
