@@ -4,8 +4,8 @@ using Microsoft.Extensions.Logging;
 namespace EdgeMlOps.Agent.Inputs;
 
 /// <summary>
-/// Feeds an input source into the agent: labelled records become training samples, unlabelled
-/// ones are predicted (results written as JSON lines, if an output is given).
+/// Feeds an input source into the agent: labelled records (a regressor's: with a target) become training samples,
+/// the others are predicted (results written as JSON lines, if an output is given: a class, or a regressor's values).
 /// </summary>
 public sealed partial class InputPump(DeviceAgent agent, IInputSource source, ILogger logger, TextWriter? predictions = null)
 {
@@ -28,11 +28,18 @@ public sealed partial class InputPump(DeviceAgent agent, IInputSource source, IL
                     continue;
                 }
 
-                var result = agent.Predict(record.Features);
+                if (record.Target is { } target)
+                {
+                    agent.FeedbackTarget(record.Features, target);
+                    Learned++;
+                    continue;
+                }
+
+                var line = agent.CurrentModel?.Architecture.Graph?.RegressionTargets > 0 ? Format(agent.PredictValues(record.Features)) : Format(agent.Predict(record.Features));
                 Predicted++;
                 if (predictions is not null)
                 {
-                    await predictions.WriteLineAsync(Format(result)).ConfigureAwait(false);
+                    await predictions.WriteLineAsync(line).ConfigureAwait(false);
                     await predictions.FlushAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -45,15 +52,24 @@ public sealed partial class InputPump(DeviceAgent agent, IInputSource source, IL
         }
     }
 
-    private static string Format(PredictionResult result)
+    private static string Format(PredictionResult result) => Format(result.PredictionId, result.ModelVersion, w => w.WriteNumber("label", result.Label));
+
+    private static string Format(Serving.ValuePrediction result) => Format(result.PredictionId, result.ModelVersion, w =>
+    {
+        w.WriteStartArray("values");
+        foreach (var v in result.Values) w.WriteNumberValue(v);
+        w.WriteEndArray();
+    });
+
+    private static string Format(string predictionId, ulong version, Action<Utf8JsonWriter> answer)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
-            w.WriteString("predictionId", result.PredictionId);
-            w.WriteNumber("label", result.Label);
-            w.WriteNumber("modelVersion", result.ModelVersion);
+            w.WriteString("predictionId", predictionId);
+            answer(w);
+            w.WriteNumber("modelVersion", version);
             w.WriteEndObject();
         }
 

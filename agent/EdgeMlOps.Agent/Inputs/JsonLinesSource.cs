@@ -5,7 +5,8 @@ namespace EdgeMlOps.Agent.Inputs;
 
 /// <summary>
 /// Inputs as JSON lines (a file, or stdin for a pipe from another process), one
-/// <c>{"features": [...], "label": n?}</c> per line. Bad lines are counted and skipped, never fatal.
+/// <c>{"features": [...], "label": n?}</c> per line — for a regressor <c>"target": [...]</c> instead of the label. Bad
+/// lines are counted and skipped, never fatal.
 /// </summary>
 public sealed class JsonLinesSource(TextReader reader, string name = "jsonl") : IInputSource
 {
@@ -24,14 +25,15 @@ public sealed class JsonLinesSource(TextReader reader, string name = "jsonl") : 
         {
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            if (SampleJson.TryParse(Encoding.UTF8.GetBytes(line), out var features, out var label, out _, out var error) && features is not null)
+            if (SampleJson.TryParse(Encoding.UTF8.GetBytes(line), out var features, out var label, out var target, out _, out var error) && features is not null
+                && (label is null || target is null))
             {
-                yield return new InputRecord(features, label);
+                yield return new InputRecord(features, label) { Target = target };
             }
             else
             {
                 Interlocked.Increment(ref _badLines);
-                LastError = $"line {lineNumber}: {error ?? "no 'features'"}";
+                LastError = $"line {lineNumber}: {error ?? (features is null ? "no 'features'" : "a label and a target: one or the other")}";
             }
         }
     }

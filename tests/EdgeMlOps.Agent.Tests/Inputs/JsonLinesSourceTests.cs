@@ -33,4 +33,30 @@ public class JsonLinesSourceTests
         Assert.StartsWith("{\"predictionId\":", line, StringComparison.Ordinal);
         Assert.Contains("\"modelVersion\":3", line, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Pump_ForARegressor_LearnsLinesWithATarget_AndWritesValuesForTheRest()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_diabetes_regressor.onnx"));
+        var model = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { Regression = true });
+        await using var serving = await Http.ServingAgent.StartAsync(model, bytes);
+        const string X = "0.038,0.051,0.062,0.022,-0.044,-0.035,-0.043,-0.003,0.020,-0.018";
+        var input = new StringReader(string.Join('\n',
+            $$"""{"features":[{{X}}],"target":[1.51]}""",
+            $$"""{"features":[{{X}}]}""",
+            $$"""{"features":[{{X}}],"target":[1.51],"label":1}""",
+            $$"""{"features":[{{X}}],"target":[1,2]}"""));
+        var source = new JsonLinesSource(input);
+        var output = new StringWriter();
+        var pump = new InputPump(serving.Device.Agent, source, NullLogger.Instance, output);
+
+        await pump.RunAsync(CancellationToken.None);
+
+        Assert.Equal(1, source.BadLines); // a label and a target together
+        Assert.Contains("one or the other", source.LastError, StringComparison.Ordinal);
+        Assert.Equal((1, 1, 1), (pump.Learned, pump.Predicted, pump.Rejected)); // the two-value target does not fit the model
+        Assert.Equal(new[] { 1.51f }, serving.Device.Store.LoadTargets(10, 1).Targets);
+        using var answer = System.Text.Json.JsonDocument.Parse(output.ToString().Trim());
+        Assert.Equal(2.0607, answer.RootElement.GetProperty("values")[0].GetDouble(), 3);
+    }
 }
