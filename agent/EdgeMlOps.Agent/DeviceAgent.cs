@@ -278,16 +278,12 @@ public sealed class DeviceAgent : IAsyncDisposable
         if (_values.Problem(target) is { } problem) throw new ArgumentException(problem, nameof(target));
         if (_deps.Store.Take(predictionId) is not { } prediction) return false;
         _rollouts.Shadow.OutcomeTarget(predictionId, target);
-        AddTargets(prediction.Features, target);
+        WriteGroundTruth(() => _deps.Store.AddTargets([(prediction.Features, target)]));
         return true;
     }
 
     /// <summary>A regressor's ground truth with its features (no earlier prediction needed).</summary>
-    public void FeedbackTarget(float[] features, float[] target)
-    {
-        if (_values.Problem(target) is { } problem) throw new ArgumentException(problem, nameof(target));
-        AddTargets(features, target);
-    }
+    public void FeedbackTarget(float[] features, float[] target) => FeedbackTargets([(features, target)]);
 
     /// <summary>Many of a regressor's samples with their targets at once, in one transaction.</summary>
     public void FeedbackTargets(IReadOnlyList<(float[] Features, float[] Target)> samples)
@@ -297,11 +293,8 @@ public sealed class DeviceAgent : IAsyncDisposable
             if (_values.Problem(target) is { } problem) throw new ArgumentException(problem, nameof(samples));
         }
 
-        _storage.Write("ground truth", () => _deps.Store.AddTargets(samples));
-        RequestStatus();
+        WriteGroundTruth(() => _deps.Store.AddTargets(samples));
     }
-
-    private void AddTargets(float[] features, float[] target) => FeedbackTargets([(features, target)]);
 
     /// <summary>
     /// Runs a model served by tensor names (<see cref="Serving.TensorPredictor"/>); with <paramref name="sessionId"/>
@@ -340,9 +333,12 @@ public sealed class DeviceAgent : IAsyncDisposable
 
     private void SendProfile(ProfileReport report) => _outbox.Send(_topics.Profile(DeviceId), report.ToByteArray());
 
-    private void AddSamples(IReadOnlyList<(float[] Features, long Label)> samples)
+    private void AddSamples(IReadOnlyList<(float[] Features, long Label)> samples) => WriteGroundTruth(() => _deps.Store.AddSamples(samples));
+
+    /// <summary>Ground truth into the sample store (a full disk reported through storage health), then a fresh status.</summary>
+    private void WriteGroundTruth(Action write)
     {
-        _storage.Write("ground truth", () => _deps.Store.AddSamples(samples));
+        _storage.Write("ground truth", write);
         RequestStatus();
     }
 

@@ -79,21 +79,34 @@ public sealed class SampleStore : IDisposable
     }
 
     /// <summary>Adds labelled samples in one transaction, then trims to the retention bound.</summary>
-    public void AddSamples(IReadOnlyList<(float[] Features, long Label)> samples)
+    public void AddSamples(IReadOnlyList<(float[] Features, long Label)> samples) =>
+        Insert(samples.Select(s => (s.Features, s.Label, (float[]?)null)));
+
+    /// <summary>
+    /// Adds a regressor's ground truth (each sample's float targets; its label is −1) in one transaction, trimmed to the
+    /// retention bound as labelled samples are.
+    /// </summary>
+    public void AddTargets(IReadOnlyList<(float[] Features, float[] Target)> samples) =>
+        Insert(samples.Select(s => (s.Features, -1L, (float[]?)s.Target)));
+
+    /// <summary>Inserts samples (a class label, or −1 and a regressor's targets) in one transaction, then trims.</summary>
+    private void Insert(IEnumerable<(float[] Features, long Label, float[]? Target)> samples)
     {
         lock (_gate)
         {
             using var tx = _connection.BeginTransaction();
             using var insert = _connection.CreateCommand();
             insert.Transaction = tx;
-            insert.CommandText = "INSERT INTO samples(features, label, created_ms) VALUES ($f, $l, $t)";
+            insert.CommandText = "INSERT INTO samples(features, label, target, created_ms) VALUES ($f, $l, $y, $t)";
             var f = insert.Parameters.Add("$f", SqliteType.Blob);
             var l = insert.Parameters.Add("$l", SqliteType.Integer);
+            var y = insert.Parameters.Add("$y", SqliteType.Blob);
             insert.Parameters.AddWithValue("$t", _time.GetUtcNow().ToUnixTimeMilliseconds());
-            foreach (var (features, label) in samples)
+            foreach (var (features, label, target) in samples)
             {
                 f.Value = MemoryMarshal.AsBytes(features.AsSpan()).ToArray();
                 l.Value = label;
+                y.Value = target is null ? DBNull.Value : MemoryMarshal.AsBytes(target.AsSpan()).ToArray();
                 insert.ExecuteNonQuery();
             }
 
@@ -121,33 +134,6 @@ public sealed class SampleStore : IDisposable
         if (Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0) return;
         cmd.CommandText = "ALTER TABLE samples ADD COLUMN target BLOB";
         cmd.ExecuteNonQuery();
-    }
-
-    /// <summary>
-    /// Adds a regressor's ground truth (each sample's float targets; its label is −1) in one transaction, trimmed to the
-    /// retention bound as labelled samples are.
-    /// </summary>
-    public void AddTargets(IReadOnlyList<(float[] Features, float[] Target)> samples)
-    {
-        lock (_gate)
-        {
-            using var tx = _connection.BeginTransaction();
-            using var insert = _connection.CreateCommand();
-            insert.Transaction = tx;
-            insert.CommandText = "INSERT INTO samples(features, label, target, created_ms) VALUES ($f, -1, $y, $t)";
-            var f = insert.Parameters.Add("$f", SqliteType.Blob);
-            var y = insert.Parameters.Add("$y", SqliteType.Blob);
-            insert.Parameters.AddWithValue("$t", _time.GetUtcNow().ToUnixTimeMilliseconds());
-            foreach (var (features, target) in samples)
-            {
-                f.Value = MemoryMarshal.AsBytes(features.AsSpan()).ToArray();
-                y.Value = MemoryMarshal.AsBytes(target.AsSpan()).ToArray();
-                insert.ExecuteNonQuery();
-            }
-
-            Trim(tx);
-            tx.Commit();
-        }
     }
 
     /// <summary>
