@@ -94,7 +94,7 @@ try
     }
 
     var result = await new SimulationRunner(options, loggers, Console.Out).RunAsync(cancel.Token);
-    Console.WriteLine($"final: {(options.Regression ? "R²" : "accuracy")} {result.FinalAccuracy:F4}, {(options.Regression ? "MSE" : "loss")} {result.FinalLoss:F4}, {result.Rounds.Count} rounds in {result.RoundsSeconds:F1} s (setup {result.SetupSeconds:F1} s), {result.MegabytesPerDevice:F2} MB per device, {result.BytesUpPerParticipant / 1e3:F1} kB up per participant, broker drops {result.BrokerDroppedMessages}");
+    Console.WriteLine($"final: {options.AccuracyName} {result.FinalAccuracy:F4}, {options.LossName} {result.FinalLoss:F4}, {result.Rounds.Count} rounds in {result.RoundsSeconds:F1} s (setup {result.SetupSeconds:F1} s), {result.MegabytesPerDevice:F2} MB per device, {result.BytesUpPerParticipant / 1e3:F1} kB up per participant, broker drops {result.BrokerDroppedMessages}");
     if (options.TargetAccuracy > 0)
     {
         Console.WriteLine(result.SecondsToReach(options.TargetAccuracy) is { } seconds

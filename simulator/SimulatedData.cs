@@ -14,7 +14,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
     public static SimulatedData Load(SimulationOptions options)
     {
         var data = options.Dataset == "mnist" ? MnistDataset.Load(options.CacheDirectory)
-            : options.Dataset.StartsWith("csv:", StringComparison.Ordinal) ? CsvRegressionDataset.Load(options.Dataset[4..], options.TargetColumns)
+            : options.Dataset.StartsWith("csv:", StringComparison.Ordinal) ? CsvTargetDataset.Load(options.Dataset[4..], options.TargetColumns)
             : SyntheticDataset.Generate(options.SyntheticSamples + options.TestSize, options.SyntheticDim, options.SyntheticClasses, options.Seed);
         if (options.TestSize >= data.Count) throw new ArgumentException($"--test-size {options.TestSize} leaves no training data (dataset has {data.Count}).");
         var (pool, test) = data.Split(options.TestSize, options.Seed);
@@ -40,17 +40,19 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
         try
         {
             var front = options.PreprocessFile is { } frontPath ? File.ReadAllBytes(frontPath) : null;
-            model = UploadedClassifier.Open(File.ReadAllBytes(path), new UploadedClassifierOptions(options.Trainable) { Preprocess = front, Regression = options.Regression });
+            model = UploadedClassifier.Open(File.ReadAllBytes(path), new UploadedClassifierOptions(options.Trainable) { Preprocess = front, Regression = options.Regression, MultiLabel = options.MultiLabel });
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or EdgeMlOps.Shared.Onnx.Training.NotDifferentiableException)
         {
             throw new ModelFileException($"--model-file {path}: {ex.Message}", ex);
         }
 
-        if (model.Spec.IsRegressor)
+        if (model.Spec.TakesTargets)
         {
             if (model.Spec.InputDim != Data.InputDim || model.Spec.Targets != Data.TargetWidth)
-                throw new ModelFileException($"--model-file {path} takes {model.Spec.InputDim} floats into {model.Spec.Targets} values; {Data.Name} has {Data.InputDim} features and {Data.TargetWidth} targets");
+                throw new ModelFileException($"--model-file {path} takes {model.Spec.InputDim} floats into {model.Spec.Targets} {(model.Spec.IsMultiLabel ? "labels" : "values")}; {Data.Name} has {Data.InputDim} features and {Data.TargetWidth} targets");
+            if (model.Spec.IsMultiLabel && Data.Targets is { } labels && Array.FindIndex(labels, t => t is not (0f or 1f)) is var bad and >= 0)
+                throw new ModelFileException($"--dataset {Data.Name}: target {bad % Data.TargetWidth} of sample {bad / Data.TargetWidth} is {labels[bad]}; a multi-label classifier's labels are 0 or 1");
             return model;
         }
 

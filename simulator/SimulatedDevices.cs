@@ -130,7 +130,7 @@ public sealed class SimulatedDevices : IAsyncDisposable
 
                 // Ground truth enters through the same feedback path a device app uses.
                 var label = settings.Label;
-                if (pool.Targets is not null) agent.FeedbackTargets(parts[index].Select(s => (pool.Row(s), pool.TargetRow(s))).ToArray()); // a regressor's true values
+                if (pool.Targets is not null) agent.FeedbackTargets(parts[index].Select(s => (pool.Row(s), pool.TargetRow(s))).ToArray()); // a regressor's true values or a multi-label classifier's labels
                 else agent.Feedback(parts[index].Select(s => (pool.Row(s), label is null ? pool.Labels[s] : label(id, pool.Labels[s]))).ToArray());
                 await agent.StartAsync(ct).ConfigureAwait(false);
             }).ConfigureAwait(false);

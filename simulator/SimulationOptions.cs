@@ -31,6 +31,18 @@ public sealed record SimulationOptions
     /// <summary>The model file is a regressor (<c>--regression</c>), trained on a csv dataset's float targets.</summary>
     public bool Regression { get; init; }
 
+    /// <summary>The model file is a multi-label classifier (<c>--multilabel</c>), trained on a csv dataset's 0/1 label columns.</summary>
+    public bool MultiLabel { get; init; }
+
+    /// <summary>The model's ground truth is a csv dataset's target columns: a regressor's values or a multi-label classifier's labels.</summary>
+    public bool TakesTargets => Regression || MultiLabel;
+
+    /// <summary>What the held-out "accuracy" is for this model, in progress lines.</summary>
+    public string AccuracyName => Regression ? "R²" : MultiLabel ? "label accuracy" : "accuracy";
+
+    /// <summary>What the held-out loss is for this model, in progress lines.</summary>
+    public string LossName => Regression ? "MSE" : MultiLabel ? "binary CE" : "loss";
+
     /// <summary>Targets per sample in a csv dataset's last columns (<c>--target-columns</c>).</summary>
     public int TargetColumns { get; init; } = 1;
 
@@ -117,6 +129,8 @@ public sealed record SimulationOptions
                                    dataset, numbers only, its targets in the last --target-columns columns
           --target-columns K       targets per sample of a csv dataset (1); the --model-file must be a regressor
           --regression             the --model-file is a regressor (its output values, trained with mean squared error)
+          --multilabel             the --model-file is a multi-label classifier (one independent score per label,
+                                   trained with binary cross-entropy on the csv dataset's 0/1 target columns)
           --partition P            iid | shards:K | dirichlet:ALPHA (iid)
           --fraction C             share of devices per round (0.1)
           --local-epochs E         local epochs (5)
@@ -210,6 +224,12 @@ public sealed record SimulationOptions
             if (name == "--regression")
             {
                 o = o with { Regression = true };
+                continue;
+            }
+
+            if (name == "--multilabel")
+            {
+                o = o with { MultiLabel = true };
                 continue;
             }
 
@@ -385,9 +405,10 @@ public sealed record SimulationOptions
         if (o.Replicas > 1 && o.Transport == SimulatedTransport.Mqtt && o.ExternalBroker is null) errors.Add("--replicas: the embedded broker has no shared subscriptions; use --transport memory or --broker (Mosquitto)");
         if (o.ReplicaCrashAfter is not null && o.Replicas < 2) errors.Add("--replica-crash-after: needs --replicas 2 or more");
         if (o.PreprocessFile is not null && o.ModelFile is null) errors.Add("--preprocess-file: fronts a --model-file; add one");
-        if (o.Regression != o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression: a regressor trains on a csv:PATH dataset's targets, and a csv dataset needs a regressor");
-        if (o.Regression && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))
-            errors.Add("--regression: needs a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
+        if (o.Regression && o.MultiLabel) errors.Add("--regression, --multilabel: a model is one or the other");
+        if (o.TakesTargets != o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression, --multilabel: a regressor or multi-label classifier trains on a csv:PATH dataset's target columns, and a csv dataset needs one of them");
+        if (o.TakesTargets && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))
+            errors.Add("--regression, --multilabel: need a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
         if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");
         if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");
         if (o.WorkerSlice is { } ws && (ws.First + ws.Count > o.Devices || o.ExternalBroker is null || o.TrustedRoot is null))

@@ -43,7 +43,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         try
         {
             IModelEvaluator evaluator = test.Targets is { } targets
-                ? new HeldOutTargetsEvaluator(test.Features, targets, test.TargetWidth) // a regressor: "accuracy" is R², loss the MSE
+                ? new HeldOutTargetsEvaluator(test.Features, targets, test.TargetWidth) // "accuracy" is R² or label accuracy
                 : new HeldOutEvaluator(test.Features, test.Labels);
             await using var fleet = options.Workers > 0
                 ? await SimulatedFleet.StartWithWorkersAsync(aggregatorOptions, evaluator, options, parts, _loggers, cancellationToken).ConfigureAwait(false)
@@ -56,7 +56,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             await fleet.WaitForVersionAsync(initial.Version, TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
             setup.Stop();
             progress?.WriteLine($"strategy: {aggregator.Strategy.Describe()}; mode {options.Mode.ToString().ToLowerInvariant()}" + (options.Replicas > 1 ? $"; {options.Replicas} aggregator replicas" : string.Empty));
-            progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.Channels.Address} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {fleet.MegabytesPerDevice:F2} MB per device; initial {(options.Regression ? "R²" : "accuracy")} {initial.EvalAccuracy:F4}");
+            progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.Channels.Address} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {fleet.MegabytesPerDevice:F2} MB per device; initial {options.AccuracyName} {initial.EvalAccuracy:F4}");
 
             var recorder = new SimulationRecorder(options, aggregatorOptions, simulated, aggregator);
             if (options.ReplicaCrashAfter is { } crashAfter && fleet.Replicas.Count > 0)
@@ -144,7 +144,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         {
             var notes = string.Concat(report.Notes.Select(n => FormattableString.Invariant($"  {n.Key} {n.Value:G4}")));
             progress?.WriteLine(
-                $"round {report.Round,3}/{options.Rounds}  {report.Status,-9} v{version,-4} {(options.Regression ? "R²" : "acc")} {result.Accuracy:F4}  {(options.Regression ? "MSE" : "loss")} {result.Loss:F4}  " +
+                $"round {report.Round,3}/{options.Rounds}  {report.Status,-9} v{version,-4} {(options.Regression ? "R²" : options.MultiLabel ? "label acc" : "acc")} {result.Accuracy:F4}  {options.LossName} {result.Loss:F4}  " +
                 $"participants {report.Contributors}/{report.Selected}  rejected {report.Rejected}  up {result.BytesUp / 1e6:F2} MB  down {result.BytesDown / 1e6:F2} MB  {result.Seconds:F2} s  peak {report.PeakUpdatesPerSecond} updates/s over {report.ArrivalSpreadSeconds:F1} s{notes}");
         }
     }

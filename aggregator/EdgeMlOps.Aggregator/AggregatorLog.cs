@@ -18,9 +18,9 @@ internal static partial class AggregatorLog
     [LoggerMessage(EventId = 2003, Level = LogLevel.Information, Message = "Round {RoundId}: published v{Version} from {Contributors} devices, {Samples} samples; held-out {Accuracy}")]
     public static partial void LogRoundCompleted(this ILogger logger, string roundId, ulong version, int contributors, long samples, string accuracy);
 
-    /// <summary>A version's held-out score for a log line — accuracy, or a regressor's R² — to four decimals, or why there is none.</summary>
-    public static string HeldOut(double? accuracy, bool regressor = false) =>
-        (regressor ? "R² " : "accuracy ") + (accuracy is { } a ? a.ToString("F4", System.Globalization.CultureInfo.InvariantCulture) : "not measured (no Evaluation:DataFile)");
+    /// <summary>A version's held-out score for a log line — accuracy, a regressor's R², a multi-label classifier's label accuracy — to four decimals, or why there is none.</summary>
+    public static string HeldOut(double? accuracy, string accuracyName = "accuracy") =>
+        accuracyName + " " + (accuracy is { } a ? a.ToString("F4", System.Globalization.CultureInfo.InvariantCulture) : "not measured (no Evaluation:DataFile)");
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Round {RoundId} abandoned: {Contributors} updates, quorum {Quorum}; model kept")]
     public static partial void LogAbandoned(this ILogger logger, string roundId, int contributors, int quorum);

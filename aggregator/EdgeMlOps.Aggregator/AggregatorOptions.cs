@@ -247,7 +247,7 @@ public sealed record AggregatorOptions
 
         var path = text[UploadedModelPrefix.Length..];
         var kind = r.String("ModelInterface:Kind", "classifier");
-        if (kind is not "classifier" and not "regression") return TensorModelConfiguration.Read(r, path, kind);
+        if (kind is not "classifier" and not "regression" and not "multilabel") return TensorModelConfiguration.Read(r, path, kind);
         foreach (var key in TensorModelConfiguration.Keys)
         {
             r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "applies only to ModelInterface:Kind=tensors (a classifier is fed features and answers class scores; its features are what monitoring watches)");
@@ -261,8 +261,9 @@ public sealed record AggregatorOptions
             ScoresAreLogits = r.OptionalString("ModelInterface:Scores") switch { "logits" => true, "probabilities" => false, _ => null },
             Optimizer = TrainingNames.Optimizer(optimizerText) ?? DeviceOptimizer.Sgd,
             Regression = kind == "regression", // its output is values, trained with mean squared error on float targets
+            MultiLabel = kind == "multilabel", // one independent score per label, binary cross-entropy on 0/1 label vectors
         };
-        r.Require(kind == "classifier" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class scores, not a regressor's values");
+        r.Require(kind != "regression" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class or label scores, not a regressor's values");
         r.Require(TrainingNames.Optimizer(optimizerText) is not null, "ModelInterface:Optimizer", $"'{optimizerText}' is not {TrainingNames.Optimizers}");
         r.Require(r.OptionalString("ModelInterface:Scores") is null or "logits" or "probabilities", "ModelInterface:Scores", $"'{r.OptionalString("ModelInterface:Scores")}' is not logits or probabilities");
         var preprocessPath = r.OptionalString("ModelInterface:Preprocess");

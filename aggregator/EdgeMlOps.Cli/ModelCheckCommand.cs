@@ -63,7 +63,9 @@ internal static class ModelCheckCommand
         if (problems.Count > 0) throw new AdminApiException(0, $"{name} is not a well-formed ONNX model:\n  " + string.Join("\n  ", problems));
         Line(console, "well formed: yes (ONNX's structural rules)");
         var fleet = FleetInterface(console, bytes, graph.Output.Any(o => o.Name == outputText) ? outputText : null, trainableText, preprocess);
-        if (fleet is { SingleScore: true } || lossText == "mse") RegressorInterface(console, bytes, graph.Output.Any(o => o.Name == outputText) ? outputText : null, trainableText, preprocess);
+        var chosen = graph.Output.Any(o => o.Name == outputText) ? outputText : null;
+        if (fleet is { SingleScore: true } || lossText == "mse") RegressorInterface(console, bytes, chosen, trainableText, preprocess);
+        if (lossText == "binary-ce" || (fleet is { SingleScore: false } f && MadeBySigmoid(model, f.ScoresOutput))) MultiLabelInterface(console, bytes, chosen, trainableText, preprocess);
         TensorsInterface(console, model, bytes, preprocess);
         if (trainableText.Trim() == UploadedClassifier.ServeOnly) return;
 
@@ -138,6 +140,35 @@ internal static class ModelCheckCommand
         catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
         {
             Line(console, $"as a regressor: no — {ex.Message}");
+        }
+    }
+
+    /// <summary>True when <paramref name="output"/> is made by a Sigmoid (through Identity nodes): k independent scores, as multi-label classifiers are exported.</summary>
+    private static bool MadeBySigmoid(ModelProto model, string output)
+    {
+        var producers = model.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).GroupBy(p => p.o, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().n, StringComparer.Ordinal);
+        var name = output;
+        while (producers.TryGetValue(name, out var node) && node.OpType == "Identity") name = node.Input[0];
+        return producers.TryGetValue(name, out var made) && made.OpType == "Sigmoid";
+    }
+
+    /// <summary>
+    /// The interface it would have as the fleet's multi-label classifier (<c>ModelInterface:Kind=multilabel</c>) — shown
+    /// when its [batch, k] scores are made by a Sigmoid (independent labels, not one distribution over classes), or when
+    /// asked about binary cross-entropy.
+    /// </summary>
+    private static void MultiLabelInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable, byte[]? preprocess)
+    {
+        try
+        {
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Preprocess = preprocess, MultiLabel = true }).Spec;
+            var g = spec.Graph!;
+            Line(console, $"as a multi-label classifier (ModelInterface:Kind=multilabel): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}', {g.ScoresKind} from '{g.ScoresOutput}'; "
+                + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with binary cross-entropy on their label vectors (POST /v1/feedback {{\"target\": [0 or 1 per label]}})" : "served only, no rounds") + "; scored by binary cross-entropy and label accuracy");
+        }
+        catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
+        {
+            Line(console, $"as a multi-label classifier: no — {ex.Message}");
         }
     }
 

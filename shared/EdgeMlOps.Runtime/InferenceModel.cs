@@ -152,7 +152,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     public PredictionBatch Predict(float[] features, int count)
     {
         if (Tensors is not null) throw new InvalidOperationException($"{Spec} is served by tensor names: use Run");
-        if (Spec.IsRegressor) throw new InvalidOperationException($"{Spec} is a regressor: use PredictValues");
+        if (Spec.TakesTargets) throw new InvalidOperationException($"{Spec} is a regressor or multi-label classifier: use PredictValues");
         CheckRows(features, count);
         var classes = Spec.Classes;
         var labels = new long[count];

@@ -125,8 +125,9 @@ public sealed class TrainStepModel : IDisposable
     }
 
     /// <summary>
-    /// As <see cref="Train"/>, for a regressor: <paramref name="targets"/> holds <see cref="TargetWidth"/> floats per sample
-    /// (row-major); the result's accuracy is 0 (its train step counts no hits).
+    /// As <see cref="Train"/>, for a regressor or a multi-label classifier: <paramref name="targets"/> holds
+    /// <see cref="TargetWidth"/> floats per sample (row-major); the result's accuracy is a multi-label step's share of
+    /// label decisions right, 0 for a regressor (its train step counts no hits).
     /// </summary>
     public LocalTrainingResult TrainTargets(ReadOnlySpan<float> initial, float[] features, float[] targets, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
     {
@@ -216,7 +217,8 @@ public sealed class TrainStepModel : IDisposable
                 }
             }
 
-            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / n, initialLoss, steps) { FrontFeatures = fronted };
+            // a multi-label step counts label decisions right (k per row); a class step rows right; a regressor's none
+            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / ((long)n * Math.Max(k, 1)), initialLoss, steps) { FrontFeatures = fronted };
         }
         finally
         {

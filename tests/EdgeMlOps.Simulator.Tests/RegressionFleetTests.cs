@@ -42,7 +42,7 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-regression-" + Guid.NewGuid().ToString("N"));
         var source = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(await File.ReadAllBytesAsync(Fixture("pytorch_diabetes_regressor.onnx")),
             new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { Regression = true });
-        var (pool, test) = EdgeMlOps.Simulator.Data.CsvRegressionDataset.Load(Fixture("diabetes.csv"), 1).Split(110, 1);
+        var (pool, test) = EdgeMlOps.Simulator.Data.CsvTargetDataset.Load(Fixture("diabetes.csv"), 1).Split(110, 1);
         const int Devices = 4, Rows = 80, Served = 30;
         var parts = Enumerable.Range(0, Devices).Select(d => Enumerable.Range(d * Rows, Rows).ToArray()).ToArray();
         var options = new EdgeMlOps.Aggregator.AggregatorOptions
@@ -116,7 +116,7 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         await using var a = TrustedInstallTests.Agent(dir, node, node.Keys.RootPublicKey, id: "clinic-a");
         await using var b = TrustedInstallTests.Agent(dir, node, node.Keys.RootPublicKey, id: "clinic-b");
         EdgeMlOps.Agent.DeviceAgent[] agents = [a, b];
-        var data = EdgeMlOps.Simulator.Data.CsvRegressionDataset.Load(Fixture("diabetes.csv"), 1);
+        var data = EdgeMlOps.Simulator.Data.CsvTargetDataset.Load(Fixture("diabetes.csv"), 1);
         for (var d = 0; d < 2; d++) agents[d].FeedbackTargets([.. Enumerable.Range(d * 150, 150).Select(i => (data.Row(i), data.TargetRow(i)))]);
         await a.StartAsync(CancellationToken.None);
         await b.StartAsync(CancellationToken.None);

@@ -144,7 +144,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             return Error(json, 422, $"features[{bad}] is {features[bad]}, not an id: this model takes whole numbers in [0, {Shared.Models.GraphInterface.MaxIntegerFeature})");
         }
 
-        if (ServesRegressor) return WriteValues(features, json);
+        if (ServesTargets) return WriteValues(features, json);
         var result = _agent.PredictOwned(features);
         json.WriteString("predictionId", result.PredictionId);
         json.WriteNumber("label", result.Label);
@@ -192,7 +192,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
     private int StoreFeedback(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
         if (!SampleJson.TryParse(body, out var features, out var label, out var target, out var predictionId, out var error)) return Error(json, 400, error!);
-        if (ServesRegressor) return StoreTargets(features, label, target, predictionId, json);
+        if (ServesTargets) return StoreTargets(features, label, target, predictionId, json);
         if (target is not null) return Error(json, 400, "'target' is a regressor's ground truth; this model takes a 'label'");
         if (label is null || (features is null) == (predictionId is null))
         {
@@ -325,7 +325,9 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             w.WriteString("output", graph.ScoresOutput);
             w.WriteString("outputKind", graph.RegressionTargets > 0
                 ? EdgeMlOps.Shared.Models.GraphInterface.DescribeValues((int)graph.RegressionTargets) // a regressor: ground truth is a "target"
-                : EdgeMlOps.Shared.Models.GraphInterface.DescribeScores(graph.SingleScore, graph.ScoresAreLogits));
+                : graph.MultiLabels > 0
+                    ? EdgeMlOps.Shared.Models.GraphInterface.DescribeLabels((int)graph.MultiLabels, graph.ScoresAreLogits) // ground truth: a 0/1 "target" per label
+                    : EdgeMlOps.Shared.Models.GraphInterface.DescribeScores(graph.SingleScore, graph.ScoresAreLogits));
             w.WriteBoolean("integerFeatures", graph.IntegerFeatures);
             w.WriteString("sourceSha256", graph.SourceSha256);
             w.WriteStartArray("trained");

@@ -21,7 +21,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
         {
             var inference = model.Inference.Value;
             if (inference.Tensors is not null) throw new ModelKindException("this model is served by tensor names: use Infer (POST /v1/infer)");
-            if (inference.Spec.IsRegressor) throw new ModelKindException("this model is a regressor: use PredictValues (POST /v1/predict answers its values)");
+            if (inference.Spec.TakesTargets) throw new ModelKindException("this model is a regressor or a multi-label classifier: use PredictValues (POST /v1/predict answers its values or label probabilities)");
             if (features.Length != inference.Spec.InputDim)
             {
                 throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));

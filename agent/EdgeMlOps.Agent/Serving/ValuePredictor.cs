@@ -5,11 +5,12 @@ using EdgeMlOps.Runtime;
 
 namespace EdgeMlOps.Agent.Serving;
 
-/// <summary>A regressor's answer: its values for the sample, and the id its ground truth (a target) is sent back with.</summary>
+/// <summary>A regressor's values (or a multi-label classifier's label probabilities) for the sample, and the id its ground truth (a target) is sent back with.</summary>
 public sealed record ValuePrediction(string PredictionId, float[] Values, ulong ModelVersion);
 
 /// <summary>
-/// The request path of a regressor (<see cref="Shared.Models.ModelSpec.IsRegressor"/>): its values with the served
+/// The request path of a regressor or a multi-label classifier (<see cref="Shared.Models.ModelSpec.TakesTargets"/>):
+/// its values (a multi-label classifier's label probabilities) with the served
 /// version, recorded for their ground truth, counted in the monitoring window (the sample, or the features its front end
 /// makes) and the serving health, and offered to a shadow test of a candidate regressor (its values compared, its
 /// squared error paired with the served version's when the target arrives). A/B tests split class labels and are not
@@ -24,10 +25,10 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
         try
         {
             var inference = model.Inference.Value;
-            if (!inference.Spec.IsRegressor) throw new ModelKindException("this model is not a regressor: use Predict (POST /v1/predict answers its classes)");
+            if (!inference.Spec.TakesTargets) throw new ModelKindException("this model is neither a regressor nor a multi-label classifier: use Predict (POST /v1/predict answers its classes)");
             if (features.Length != inference.Spec.InputDim) throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            RegressionBatch batch;
+            ValueBatch batch;
             try
             {
                 batch = inference.PredictValues(features, 1);
@@ -56,8 +57,9 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
 
     /// <summary>
     /// Why <paramref name="target"/> cannot be ground truth (null: it can): finite values, one per value the served
-    /// regressor predicts. Before any model is installed only the values are checked (training reads targets of the
-    /// model's width only). Throws <see cref="ModelKindException"/> when the served model is not a regressor.
+    /// regressor predicts — for a multi-label classifier one 0 or 1 per label. Before any model is installed only the
+    /// values are checked (training reads targets of the model's width only). Throws <see cref="ModelKindException"/>
+    /// when the served model takes class labels.
     /// </summary>
     public string? Problem(float[] target)
     {
@@ -68,8 +70,10 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
         try
         {
             var spec = model.Inference.Value.Spec;
-            if (!spec.IsRegressor) throw new ModelKindException("this model is not a regressor: its ground truth is a class label");
-            return target.Length != spec.Targets ? $"expected {spec.Targets} target values, got {target.Length}" : null;
+            if (!spec.TakesTargets) throw new ModelKindException("this model is not a regressor or a multi-label classifier: its ground truth is a class label");
+            if (target.Length != spec.Targets) return $"expected {spec.Targets} target values, got {target.Length}";
+            var notBinary = spec.IsMultiLabel ? Array.FindIndex(target, t => t is not (0f or 1f)) : -1;
+            return notBinary >= 0 ? $"target[{notBinary}] is {target[notBinary]}: a multi-label classifier's target is 0 or 1 per label" : null;
         }
         finally
         {

@@ -47,7 +47,7 @@ internal sealed class ShadowSession : IAsyncDisposable
         _policy = policy;
         _budget = new ShadowBudget(policy.MaxCpuShare > 0 ? policy.MaxCpuShare : 1);
         _maxPending = (int)Math.Clamp(policy.MaxPending, 1, 4096);
-        _regressor = session.Value.Spec.IsRegressor;
+        _regressor = session.Value.Spec.TakesTargets; // a multi-label candidate: squared errors of its probabilities (the Brier score)
         _worker = Task.Run(ScoreAsync);
     }
 

@@ -146,7 +146,7 @@ internal sealed class TrainingWorker
         try
         {
             var plan = new LocalTrainingPlan((int)config.LocalEpochs, (int)config.BatchSize, config.LearningRate, StableHash.Seed(task.Seed, DeviceId), config.ProximalMu);
-            result = samples.Targets is { } targets // a regressor's float targets, mean squared error
+            result = samples.Targets is { } targets // float targets: a regressor (mean squared error) or a multi-label classifier (binary cross-entropy)
                 ? trainStep.Value.TrainTargets(baseWeights.Values, samples.Features, targets, plan, cancellationToken)
                 : trainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan, cancellationToken);
         }
@@ -203,9 +203,9 @@ internal sealed class TrainingWorker
         }
     }
 
-    /// <summary>The device's ground truth for <paramref name="spec"/>: class labels, or a regressor's float targets.</summary>
+    /// <summary>The device's ground truth for <paramref name="spec"/>: class labels, or the float targets of a regressor or multi-label classifier.</summary>
     private SampleSet Samples(EdgeMlOps.Shared.Models.ModelSpec spec, int max) =>
-        spec.IsRegressor ? _samples.LoadTargets(spec.InputDim, spec.Targets, max) : _samples.LoadSamples(spec.InputDim, max);
+        spec.TakesTargets ? _samples.LoadTargets(spec.InputDim, spec.Targets, max) : _samples.LoadSamples(spec.InputDim, max);
 
     private EvaluationResult Evaluate(RoundTask task, InstalledModel model)
     {
@@ -224,7 +224,7 @@ internal sealed class TrainingWorker
             Loss = score.Loss,
             Accuracy = score.Accuracy,
         };
-        if (!inference.Spec.IsRegressor) AddImportance(task, inference, samples, result); // explanations read class probabilities
+        if (!inference.Spec.TakesTargets) AddImportance(task, inference, samples, result); // explanations read class probabilities
         return result;
     }
 

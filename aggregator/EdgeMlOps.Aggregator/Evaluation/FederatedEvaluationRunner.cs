@@ -24,8 +24,8 @@ public sealed class FederatedEvaluationRunner(
     public async Task<FederatedEvaluationReport> RunAsync(int count, CancellationToken cancellationToken, IReadOnlyList<int>? importanceInputs = null, IReadOnlyList<int>? dependenceInputs = null)
     {
         if (!options.Model.IsClassifier) throw new InvalidOperationException($"{options.ModelName} is served by tensor names: devices hold no labelled samples to evaluate it on");
-        if (options.Model.IsRegressor && (importanceInputs is { Count: > 0 } || dependenceInputs is { Count: > 0 }))
-            throw new InvalidOperationException($"{options.ModelName} is a regressor: importance and dependence read class probabilities; its federated evaluation reports MSE and R² only");
+        if (options.Model.TakesTargets && (importanceInputs is { Count: > 0 } || dependenceInputs is { Count: > 0 }))
+            throw new InvalidOperationException($"{options.ModelName} is {(options.Model.IsMultiLabel ? "a multi-label classifier" : "a regressor")}: importance and dependence read one distribution over classes; its federated evaluation reports its loss and {options.Model.AccuracyName} only");
         var inputs = (importanceInputs ?? []).Distinct().ToArray();
         if (inputs.Any(i => i < 0 || i >= options.Model.InputDim)) throw new ArgumentOutOfRangeException(nameof(importanceInputs), $"inputs must be in [0, {options.Model.InputDim})");
         var curveInputs = (dependenceInputs ?? []).Distinct().ToArray();

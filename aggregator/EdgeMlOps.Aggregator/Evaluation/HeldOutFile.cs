@@ -40,14 +40,14 @@ public static class HeldOutFile
             features.AddRange(row);
             labels.Add(label);
             targets.AddRange(target);
-            cohorts.Add(cohort ?? (model.IsRegressor ? "no cohort" : "class=" + label.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            cohorts.Add(cohort ?? (model.TakesTargets ? "no cohort" : "class=" + label.ToString(System.Globalization.CultureInfo.InvariantCulture)));
             attributes.Add(declared);
             anyCohort |= cohort is not null;
         }
 
         if (errors.Count > 0) throw new InvalidDataException($"{path}: {string.Join("; ", errors)}");
         if (labels.Count == 0) throw new InvalidDataException($"{path}: no samples");
-        if (model.IsRegressor) return new HeldOutTargetsEvaluator(features.ToArray(), targets.ToArray(), model.Targets, anyCohort ? cohorts : null);
+        if (model.TakesTargets) return new HeldOutTargetsEvaluator(features.ToArray(), targets.ToArray(), model.Targets, anyCohort ? cohorts : null);
         return new HeldOutEvaluator(features.ToArray(), labels.ToArray(), anyCohort ? cohorts : null, attributes);
     }
 
@@ -73,9 +73,9 @@ public static class HeldOutFile
                 row[i++] = x;
             }
 
-            if (model.IsRegressor)
+            if (model.TakesTargets)
             {
-                if (ReadTarget(root, model.Targets, out target) is { } problem) return problem;
+                if (ReadTarget(root, model, out target) is { } problem) return problem;
             }
             else if (!root.TryGetProperty("label", out var labelValue) || !labelValue.TryGetInt64(out label) || label < 0 || label >= model.Classes)
             {
@@ -102,17 +102,19 @@ public static class HeldOutFile
         }
     }
 
-    /// <summary>A regressor's true values: <c>"target"</c>, an array of <paramref name="width"/> finite numbers.</summary>
-    private static string? ReadTarget(JsonElement root, int width, out float[] target)
+    /// <summary>A regressor's true values or a multi-label classifier's labels: <c>"target"</c>, an array of the model's target width of finite numbers (0 or 1 for labels).</summary>
+    private static string? ReadTarget(JsonElement root, ModelSpec model, out float[] target)
     {
         target = [];
+        var width = model.Targets;
         if (!root.TryGetProperty("target", out var values) || values.ValueKind != JsonValueKind.Array || values.GetArrayLength() != width)
-            return $"'target' must be an array of {width} numbers (this model is a regressor)";
+            return model.IsMultiLabel ? $"'target' must be an array of {width} 0s and 1s, one per label (this model is a multi-label classifier)" : $"'target' must be an array of {width} numbers (this model is a regressor)";
         target = new float[width];
         var i = 0;
         foreach (var value in values.EnumerateArray())
         {
             if (value.ValueKind != JsonValueKind.Number || !value.TryGetSingle(out var y) || !float.IsFinite(y)) return $"target {i} is not a finite number";
+            if (model.IsMultiLabel && y is not (0f or 1f)) return $"target {i} is {y}: a label is 0 or 1";
             target[i++] = y;
         }
 

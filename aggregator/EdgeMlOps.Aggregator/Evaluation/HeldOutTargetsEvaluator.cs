@@ -3,9 +3,10 @@ using EdgeMlOps.Runtime;
 namespace EdgeMlOps.Aggregator.Evaluation;
 
 /// <summary>
-/// Evaluates a regressor on a held-out set kept by the aggregator: samples (row-major) and their float targets,
-/// <paramref name="targetWidth"/> per sample. The score's loss is the mean squared error and its accuracy R², so the
-/// fleet's gates (a floor, no regression against the deployed version) read it as they read a classifier's accuracy.
+/// Evaluates a regressor or multi-label classifier on a held-out set kept by the aggregator: samples (row-major) and
+/// their float targets, <paramref name="targetWidth"/> per sample. A regressor's score is the mean squared error and R²,
+/// a multi-label classifier's binary cross-entropy and the share of label decisions right, so the fleet's gates (a
+/// floor, no regression against the deployed version) read it as they read a classifier's accuracy.
 /// Cohorts, when given, name each sample's group; it shares no rows for explanations (they read class probabilities).
 /// </summary>
 public sealed class HeldOutTargetsEvaluator(float[] features, float[] targets, int targetWidth, IReadOnlyList<string>? cohorts = null) : IModelEvaluator

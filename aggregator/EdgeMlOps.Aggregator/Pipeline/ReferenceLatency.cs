@@ -38,7 +38,7 @@ public static class ReferenceLatency
     private static double Time(InferenceModel model, float[] row)
     {
         var started = Stopwatch.GetTimestamp();
-        if (model.Spec.IsRegressor) _ = model.PredictValues(row, 1);
+        if (model.Spec.TakesTargets) _ = model.PredictValues(row, 1);
         else _ = model.Predict(row, 1);
         return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
     }

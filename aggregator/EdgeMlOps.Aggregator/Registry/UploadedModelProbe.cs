@@ -33,7 +33,7 @@ public static class UploadedModelProbe
         {
             using var trainer = new TrainStepModel(step, spec, preprocess: model.Preprocess);
             var plan = new LocalTrainingPlan(Epochs: 1, BatchSize: Rows, LearningRate: 1e-3f, Seed: 0);
-            var result = spec.IsRegressor
+            var result = spec.TakesTargets
                 ? trainer.TrainTargets(model.InitialWeights().Values, rows, new float[Rows * spec.Targets], plan) // targets of zero: any finite value probes the step
                 : trainer.Train(model.InitialWeights().Values, rows, Enumerable.Range(0, Rows).Select(i => (long)(i % spec.Classes)).ToArray(), plan);
             if (!double.IsFinite(result.Loss) || Array.Exists(result.Weights, v => !float.IsFinite(v)))
@@ -67,7 +67,7 @@ public static class UploadedModelProbe
 
         using (loaded)
         {
-            if (spec.IsRegressor)
+            if (spec.TakesTargets)
             {
                 ProbeValues(loaded, rows, shape);
                 return rows;
@@ -114,10 +114,12 @@ public static class UploadedModelProbe
         }
         catch (OnnxRuntimeException ex)
         {
-            throw new InvalidDataException($"it does not run on probe rows {shape} into '{graph.FeaturesInput}' giving '{graph.ScoresOutput}' [{Rows}, {graph.RegressionTargets}]: {ex.Message}", ex);
+            throw new InvalidDataException($"it does not run on probe rows {shape} into '{graph.FeaturesInput}' giving '{graph.ScoresOutput}' [{Rows}, {graph.TargetWidth}]: {ex.Message}", ex);
         }
 
         if (Array.FindIndex(values, v => !float.IsFinite(v)) is var bad and >= 0)
-            throw new InvalidDataException($"'{graph.ScoresOutput}' has a non-finite value for probe row {bad / graph.RegressionTargets}");
+            throw new InvalidDataException($"'{graph.ScoresOutput}' has a non-finite value for probe row {bad / graph.TargetWidth}");
+        if (graph.MultiLabels > 0 && Array.FindIndex(values, v => v is < 0 or > 1) is var odd and >= 0)
+            throw new InvalidDataException($"'{graph.ScoresOutput}' gives {values[odd]} for label {odd % graph.MultiLabels} of probe row {odd / graph.MultiLabels}, not a probability (declare ModelInterface:Scores=logits if it makes logits)");
     }
 }

@@ -72,10 +72,10 @@ public sealed partial class RolloutManager
         request.Gates.Validate();
         request.Shadow?.Validate();
         request.Experiment?.Validate();
-        if (_options.Model.IsRegressor && request.Experiment is not null)
+        if (_options.Model.TakesTargets && request.Experiment is not null)
         {
-            // Devices split and score class labels in an A/B test; a regressor's values are compared in its shadow phase.
-            throw new ArgumentException("a regressor's rollout takes a shadow phase and stages; an A/B test compares class labels and does not apply to it");
+            // Devices split and score class labels in an A/B test; target vectors are compared in the shadow phase.
+            throw new ArgumentException($"{(_options.Model.IsMultiLabel ? "a multi-label classifier" : "a regressor")}'s rollout takes a shadow phase and stages; an A/B test compares class labels and does not apply to it");
         }
 
         var version = _stores.Governance.Find(_options.ModelName, request.Version);
@@ -359,7 +359,7 @@ public sealed partial class RolloutManager
             }
         }
 
-        return ShadowGate.Judge(policy, rollout.Request.Gates, reports, failed, _options.Model.IsRegressor);
+        return ShadowGate.Judge(policy, rollout.Request.Gates, reports, failed, _options.Model.TakesTargets);
     }
 
     /// <summary>The signed plan for <paramref name="rollout"/>, retained on the fleet's rollout topic.</summary>

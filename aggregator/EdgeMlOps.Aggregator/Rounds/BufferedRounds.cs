@@ -83,7 +83,7 @@ public sealed class BufferedRounds(
             var byReason = RoundReports.Diff(rejections.Snapshot(), rejectionsBefore);
             stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, bufferId, current.Record.Version, RoundStatus.Completed, buffer.Outstanding,
                 aggregate.Contributors, aggregate.Samples, byReason.Values.Sum(), model.Record.Version, started, time.GetUtcNow(), aggregate.Notes));
-            logger.LogBufferFlushed(bufferId, model.Record.Version, aggregate.Contributors, aggregate.Notes.GetValueOrDefault("fedbuff.mean_staleness"), AggregatorLog.HeldOut(model.Record.EvalAccuracy, options.Model.IsRegressor));
+            logger.LogBufferFlushed(bufferId, model.Record.Version, aggregate.Contributors, aggregate.Notes.GetValueOrDefault("fedbuff.mean_staleness"), AggregatorLog.HeldOut(model.Record.EvalAccuracy, options.Model.AccuracyName));
             reports.Add(new RoundReport(roundNumber, bufferId, RoundStatus.Completed, current.Record.Version, model.Record.Version, devices.Eligible().Count,
                 buffer.Outstanding, rounds.BufferSize, aggregate.Contributors, aggregate.Samples, byReason.Values.Sum(), byReason,
                 model.Record.EvalAccuracy, model.Record.EvalLoss, aggregate.MeanLocalLoss, open.TakeBytes(), clock.Elapsed)

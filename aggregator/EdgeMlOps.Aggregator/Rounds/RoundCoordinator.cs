@@ -113,7 +113,7 @@ public sealed class RoundCoordinator(
         var model = await committer.CommitAsync(current, aggregate, roundNumber, cancellationToken).ConfigureAwait(false);
         stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, roundId, current.Record.Version, RoundStatus.Completed, selected.Count,
             aggregate.Contributors, aggregate.Samples, rejected, model.Record.Version, started, time.GetUtcNow(), aggregate.Notes));
-        logger.LogRoundCompleted(roundId, model.Record.Version, aggregate.Contributors, aggregate.Samples, AggregatorLog.HeldOut(model.Record.EvalAccuracy, options.Model.IsRegressor));
+        logger.LogRoundCompleted(roundId, model.Record.Version, aggregate.Contributors, aggregate.Samples, AggregatorLog.HeldOut(model.Record.EvalAccuracy, options.Model.AccuracyName));
         return new RoundReport(roundNumber, roundId, RoundStatus.Completed, current.Record.Version, model.Record.Version, eligible.Count, selected.Count, plan.Target,
             aggregate.Contributors, aggregate.Samples, rejected, byReason, model.Record.EvalAccuracy, model.Record.EvalLoss, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed)
         {

@@ -153,8 +153,34 @@ public sealed record GraphInterface
         }
     }
 
+    private readonly int _multiLabels;
+
+    /// <summary>
+    /// A multi-label classifier: <see cref="ScoresOutput"/> is [batch, k] independent scores (k = this), one per label —
+    /// sigmoid probabilities, or their logits when <see cref="ScoresAreLogits"/> — any number of labels true per row
+    /// (the objects in a scene, the faults in a machine), trained with binary cross-entropy on the 0/1 label vectors
+    /// devices keep. 0: not one.
+    /// </summary>
+    public int MultiLabels
+    {
+        get => _multiLabels;
+        init
+        {
+            if (value is < 0 or > MaxRegressionTargets) throw new ArgumentException($"Invalid graph interface: a multi-label classifier scores 1 to {MaxRegressionTargets} labels, not {value}");
+            if (value > 0 && (SingleScore || RegressionTargets > 0)) throw new ArgumentException("Invalid graph interface: a multi-label classifier is neither a single-score classifier nor a regressor");
+            _multiLabels = value;
+        }
+    }
+
+    /// <summary>Floats of ground truth per row for a regressor or a multi-label classifier (its target vector); 0 for a single-label classifier.</summary>
+    public int TargetWidth => RegressionTargets > 0 ? RegressionTargets : MultiLabels;
+
     /// <summary>How the scores output is read, in words (the model card, the CLI, the agent's local API).</summary>
-    public string ScoresKind => RegressionTargets > 0 ? DescribeValues(RegressionTargets) : DescribeScores(SingleScore, ScoresAreLogits);
+    public string ScoresKind => RegressionTargets > 0 ? DescribeValues(RegressionTargets) : MultiLabels > 0 ? DescribeLabels(MultiLabels, ScoresAreLogits) : DescribeScores(SingleScore, ScoresAreLogits);
+
+    /// <summary>A multi-label classifier's output, in words.</summary>
+    public static string DescribeLabels(int labels, bool logits) =>
+        $"{labels} independent label {(logits ? "logits (sigmoid applied on the device)" : "probabilities")} per row, any number of labels true";
 
     /// <summary>A regressor's output, in words.</summary>
     public static string DescribeValues(int targets) => targets == 1 ? "one regression value per row" : $"{targets} regression values per row";
@@ -176,6 +202,7 @@ public sealed record GraphInterface
         FeaturesInput + (IntegerFeatures ? ":int64" : string.Empty), string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput + (SingleScore ? ":single" : string.Empty), ScoresAreLogits ? "logits" : "probabilities",
         string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256)
         + (RegressionTargets > 0 ? "|regression:" + RegressionTargets.ToString(CultureInfo.InvariantCulture) : string.Empty)
+        + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (Preprocess is { } p ? "|preprocess:" + p.CanonicalText + "|features:" + string.Join('x', FeatureDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty);
 
     public bool Equals(GraphInterface? other) => other is not null && CanonicalText == other.CanonicalText;

@@ -29,10 +29,10 @@ public sealed record ModelSpec
         Graph = graph;
     }
 
-    /// <summary>A regressor: samples of the graph's sample dims, no classes (0), <see cref="GraphInterface.RegressionTargets"/> values per row.</summary>
-    private ModelSpec(GraphInterface graph, bool regression)
+    /// <summary>A regressor or multi-label classifier: samples of the graph's sample dims, no classes (0), <see cref="GraphInterface.TargetWidth"/> floats of ground truth per row.</summary>
+    private ModelSpec(GraphInterface graph, bool targets)
     {
-        if (!regression || graph.RegressionTargets <= 0 || graph.Tensors is not null) throw new ArgumentException("Invalid model spec: a regressor's interface declares its regression targets");
+        if (!targets || graph.TargetWidth <= 0 || graph.Tensors is not null) throw new ArgumentException("Invalid model spec: a regressor's or multi-label classifier's interface declares its targets or labels");
         Graph = graph;
         InputDim = graph.SampleLength;
         Hidden = [];
@@ -69,8 +69,11 @@ public sealed record ModelSpec
     /// <summary>An uploaded model that is not a classifier, served as it is through its tensors.</summary>
     public static ModelSpec ForTensors(TensorInterface tensors) => new(new GraphInterface(tensors));
 
-    /// <summary>An uploaded ONNX regressor: samples of the graph's sample dims, its declared number of values per row.</summary>
-    public static ModelSpec ForRegression(GraphInterface graph) => new(graph, regression: true);
+    /// <summary>
+    /// An uploaded ONNX regressor or multi-label classifier: samples of the graph's sample dims, its declared number of
+    /// values or labels per row (<see cref="GraphInterface.TargetWidth"/>).
+    /// </summary>
+    public static ModelSpec ForTargets(GraphInterface graph) => new(graph, targets: true);
 
     /// <summary>
     /// A regressor (<see cref="GraphInterface.RegressionTargets"/>): its ground truth is float targets, its loss mean
@@ -78,8 +81,24 @@ public sealed record ModelSpec
     /// </summary>
     public bool IsRegressor => Graph?.RegressionTargets > 0;
 
-    /// <summary>Values a regressor predicts per row (0 for a classifier).</summary>
-    public int Targets => Graph?.RegressionTargets ?? 0;
+    /// <summary>
+    /// A multi-label classifier (<see cref="GraphInterface.MultiLabels"/>): its ground truth is a 0/1 vector per row,
+    /// its loss binary cross-entropy and its score the share of label decisions right (at probability 0.5); like a
+    /// regressor it has no <see cref="Classes"/> and keeps target vectors.
+    /// </summary>
+    public bool IsMultiLabel => Graph?.MultiLabels > 0;
+
+    /// <summary>
+    /// True when ground truth is a float vector per row rather than a class label: a regressor's values or a
+    /// multi-label classifier's 0/1 labels (feedback, the sample store, training, evaluation and shadow read targets).
+    /// </summary>
+    public bool TakesTargets => Targets > 0;
+
+    /// <summary>What <c>accuracy</c> means for this model in logs and cards: R² for a regressor, the share of label decisions right for a multi-label classifier.</summary>
+    public string AccuracyName => IsRegressor ? "R²" : IsMultiLabel ? "label accuracy" : "accuracy";
+
+    /// <summary>Floats of ground truth per row: a regressor's values, a multi-label classifier's labels (0 for a single-label classifier).</summary>
+    public int Targets => Graph?.TargetWidth ?? 0;
 
     /// <summary>An uploaded ONNX classifier: samples of the graph's sample dims, <paramref name="classes"/> scores.</summary>
     public static ModelSpec ForGraph(GraphInterface graph, int classes) => new(graph, classes);

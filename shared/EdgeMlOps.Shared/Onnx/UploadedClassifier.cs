@@ -31,6 +31,13 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
     /// values, and the fleet trains it with mean squared error on float targets (<see cref="GraphInterface.RegressionTargets"/>).
     /// </summary>
     public bool Regression { get; init; }
+
+    /// <summary>
+    /// A multi-label classifier: the output (<see cref="Output"/>, or the first float [batch, k] one) scores k labels
+    /// independently — sigmoid probabilities, or logits — and the fleet trains it with binary cross-entropy on 0/1 label
+    /// vectors (<see cref="GraphInterface.MultiLabels"/>).
+    /// </summary>
+    public bool MultiLabel { get; init; }
 }
 
 /// <summary>
@@ -73,22 +80,26 @@ public sealed class UploadedClassifier
     {
         var model = ParseWellFormed(bytes);
         var (input, sampleDims, integer) = FeaturesInput(model, options.Input);
-        var (output, classes, single) = options.Regression ? ValuesOutput(model, options.Output) : ScoresOutput(model, options.Output);
+        if (options.Regression && options.MultiLabel) throw new InvalidDataException("a model is a regressor or a multi-label classifier, not both");
+        var vectors = options.Regression || options.MultiLabel; // ground truth is a float vector per row
+        var (output, classes, single) = vectors ? ValuesOutput(model, options.Output) : ScoresOutput(model, options.Output);
         if (options.Regression && options.ScoresAreLogits == true) throw new InvalidDataException("a regressor's output is values, not logits");
-        var logits = !options.Regression && (options.ScoresAreLogits ?? !MadeAsProbabilities(model, output, single));
+        var logits = !options.Regression && (options.ScoresAreLogits ?? !MadeAsProbabilities(model, output, single || options.MultiLabel));
         var targets = options.Regression ? classes : 0;
+        var labels = options.MultiLabel ? classes : 0;
         var front = options.Preprocess is { } pre ? Front(pre, input, sampleDims, integer) : null;
         long[] featureDims = front is null ? [] : sampleDims; // what the front end makes: monitoring sketches it
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels };
             return new UploadedClassifier(bytes, model, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
         // A single score trains with binary cross-entropy on the device's class ids (0 or 1), on the logit under a final
-        // Sigmoid; a regressor with mean squared error on float targets shaped like its output.
-        var loss = options.Regression ? TrainingLoss.MeanSquaredError : single ? TrainingLoss.BinaryCrossEntropy : TrainingLoss.SoftmaxCrossEntropy;
+        // Sigmoid; a multi-label classifier with binary cross-entropy on 0/1 label vectors shaped like its output (on the
+        // logits under a final Sigmoid too); a regressor with mean squared error on float targets shaped like its output.
+        var loss = options.Regression ? TrainingLoss.MeanSquaredError : single || options.MultiLabel ? TrainingLoss.BinaryCrossEntropy : TrainingLoss.SoftmaxCrossEntropy;
         var step = TrainStepGenerator.Generate(model, new TrainStepOptions(output, loss)
         {
             Trainable = TrainableSelection.Resolve(model, options.Trainable),
@@ -99,13 +110,13 @@ public sealed class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels };
         return new UploadedClassifier(bytes, model, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }
 
-    private static ModelSpec SpecOf(GraphInterface graph, int classes) => graph.RegressionTargets > 0 ? ModelSpec.ForRegression(graph) : ModelSpec.ForGraph(graph, classes);
+    private static ModelSpec SpecOf(GraphInterface graph, int classes) => graph.TargetWidth > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, classes);
 
-    /// <summary>A regressor's output: the one named, else the first float [batch, k] one; (name, k, false).</summary>
+    /// <summary>A regressor's or multi-label classifier's output: the one named, else the first float [batch, k] one; (name, k, false).</summary>
     private static (string Name, int Targets, bool Single) ValuesOutput(ModelProto model, string? wanted)
     {
         static long Columns(ValueInfoProto o) =>
@@ -116,7 +127,7 @@ public sealed class UploadedClassifier
             : model.Graph.Output.FirstOrDefault(o => o.Name == wanted) ?? throw new InvalidDataException($"the graph has no output '{wanted}'");
         var targets = Columns(output);
         return targets > 0 ? (output.Name, (int)targets, false)
-            : throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; a regressor's values must be float [batch, k], 1 ≤ k ≤ {GraphInterface.MaxRegressionTargets}");
+            : throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; a regressor's values or a multi-label classifier's scores must be float [batch, k], 1 ≤ k ≤ {GraphInterface.MaxRegressionTargets}");
     }
 
     /// <summary>

@@ -3,11 +3,12 @@ using System.Globalization;
 namespace EdgeMlOps.Simulator.Data;
 
 /// <summary>
-/// A regression dataset from a CSV file of numbers (<c>--dataset csv:PATH</c>): one sample per line, its features, then
-/// its <c>targets</c> true values in the last columns. No header; every line must have the same number of finite values,
+/// A dataset of target vectors from a CSV file of numbers (<c>--dataset csv:PATH</c>): one sample per line, its
+/// features, then its <c>targets</c> true values in the last columns — a regressor's values, or a multi-label
+/// classifier's 0/1 labels. No header; every line must have the same number of finite values,
 /// and a bad line is named.
 /// </summary>
-public static class CsvRegressionDataset
+public static class CsvTargetDataset
 {
     public static Dataset Load(string path, int targets)
     {

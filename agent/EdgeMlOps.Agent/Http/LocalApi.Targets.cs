@@ -1,0 +1,78 @@
+using System.Text.Json;
+
+namespace EdgeMlOps.Agent.Http;
+
+/// <summary>
+/// A regressor or a multi-label classifier on the local API: <c>POST /v1/predict</c> answers a regressor's values, or a
+/// multi-label classifier's label probabilities and the labels present; <c>POST /v1/feedback</c> takes a
+/// <c>"target"</c> (the true values, or one 0/1 per label) instead of a label; and the explanation routes, which read
+/// one distribution over classes, say they do not apply.
+/// </summary>
+public sealed partial class LocalApi
+{
+    private bool ServesTargets => _agent.CurrentModel?.Architecture.Graph is { } g && (g.RegressionTargets > 0 || g.MultiLabels > 0);
+
+    private bool ServesMultiLabel => _agent.CurrentModel?.Architecture.Graph?.MultiLabels > 0;
+
+    private string TargetsKind => ServesMultiLabel ? "a multi-label classifier" : "a regressor";
+
+    /// <summary>A 409 for a route that reads one distribution over classes while the served model is a regressor or multi-label classifier, else null.</summary>
+    private int? NotARegressor(Utf8JsonWriter json) =>
+        ServesTargets ? Error(json, 409, $"this model is {TargetsKind}: explanations read one distribution over classes (POST /v1/predict answers its {(ServesMultiLabel ? "label probabilities" : "values")})") : null;
+
+    private int WriteValues(float[] features, Utf8JsonWriter json)
+    {
+        var result = _agent.PredictValues(features);
+        json.WriteString("predictionId", result.PredictionId);
+        WriteAnswer(json, result.Values, ServesMultiLabel);
+        json.WriteNumber("modelVersion", result.ModelVersion);
+        return 200;
+    }
+
+    /// <summary>A regressor's <c>"values"</c>, or a multi-label classifier's <c>"probabilities"</c> and the <c>"labels"</c> above the threshold.</summary>
+    internal static void WriteAnswer(Utf8JsonWriter json, float[] values, bool multiLabel)
+    {
+        json.WriteStartArray(multiLabel ? "probabilities" : "values");
+        foreach (var v in values) json.WriteNumberValue(v);
+        json.WriteEndArray();
+        if (!multiLabel) return;
+        json.WriteStartArray("labels");
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (values[i] > Runtime.InferenceModel.LabelThreshold) json.WriteNumberValue(i);
+        }
+
+        json.WriteEndArray();
+    }
+
+    /// <summary>The ground truth of a regressor or multi-label classifier: <c>{"predictionId", "target"}</c> or <c>{"features", "target"}</c>.</summary>
+    private int StoreTargets(float[]? features, long? label, float[]? target, string? predictionId, Utf8JsonWriter json)
+    {
+        if (label is not null || target is null || (features is null) == (predictionId is null))
+        {
+            var numbers = ServesMultiLabel ? "[0 or 1 per label]" : "[numbers]";
+            return Error(json, 400, $"this model is {TargetsKind}: body must be {{\"predictionId\": \"...\", \"target\": {numbers}}} or {{\"features\": [...], \"target\": {numbers}}}");
+        }
+
+        try
+        {
+            if (predictionId is not null)
+            {
+                if (!_agent.FeedbackTarget(predictionId, target)) return Error(json, 404, $"unknown or already labelled prediction id '{predictionId}'");
+            }
+            else
+            {
+                var info = _agent.CurrentModel!;
+                if (features!.Length != info.Architecture.InputDim) return Error(json, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
+                _agent.FeedbackTarget(features, target);
+            }
+        }
+        catch (ArgumentException ex)
+        {
+            return Error(json, 422, ex.Message);
+        }
+
+        json.WriteBoolean("accepted", true);
+        return 200;
+    }
+}

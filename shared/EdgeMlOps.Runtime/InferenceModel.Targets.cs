@@ -1,0 +1,144 @@
+namespace EdgeMlOps.Runtime;
+
+/// <summary>
+/// A regressor's predictions, or a multi-label classifier's label probabilities (after the sigmoid when it makes
+/// logits): <see cref="Targets"/> values per row, row-major.
+/// </summary>
+public sealed record ValueBatch(float[] Values, int Targets)
+{
+    /// <summary>The features a declared front end made for these rows (what the model saw); null without one.</summary>
+    public float[]? Features { get; init; }
+}
+
+/// <summary>
+/// A model whose ground truth is a float vector per row (<see cref="EdgeMlOps.Shared.Models.ModelSpec.TakesTargets"/>):
+/// a regressor's values or a multi-label classifier's label probabilities, and their error against the targets.
+/// </summary>
+public sealed partial class InferenceModel
+{
+    /// <summary>Probability from which a multi-label classifier's label counts as present.</summary>
+    public const float LabelThreshold = 0.5f;
+
+    /// <summary>The values a regressor predicts (or a multi-label classifier's probabilities) for <paramref name="count"/> rows of samples.</summary>
+    public ValueBatch PredictValues(float[] features, int count)
+    {
+        if (!Spec.TakesTargets) throw new InvalidOperationException($"{Spec} is neither a regressor nor a multi-label classifier: use Predict");
+        CheckRows(features, count);
+        var values = RunScores(features, count, Spec.Targets, out var front);
+        if (Spec.IsMultiLabel && _scoresAreLogits)
+        {
+            for (var i = 0; i < values.Length; i++) values[i] = 1f / (1f + MathF.Exp(-values[i]));
+        }
+
+        return new ValueBatch(values, Spec.Targets) { Features = front };
+    }
+
+    /// <summary>
+    /// A regressor's mean squared error and R², or a multi-label classifier's binary cross-entropy and share of label
+    /// decisions right, over <paramref name="targets"/> (row-major, <see cref="EdgeMlOps.Shared.Models.ModelSpec.Targets"/> per row).
+    /// </summary>
+    public EvaluationScore EvaluateTargets(float[] features, float[] targets, int batchSize = 1024) =>
+        EvaluateTargetCohorts(features, targets, null, batchSize)[AllCohorts];
+
+    /// <summary>
+    /// A regressor's error overall (<see cref="AllCohorts"/>) and per cohort: <see cref="EvaluationScore.Loss"/> is the
+    /// mean squared error (over rows and values), <see cref="EvaluationScore.Accuracy"/> the coefficient of determination
+    /// R² = 1 − SSE / SST (SST about the cohort's own target means; NaN when its targets do not vary) — higher is better,
+    /// as accuracy is, so the fleet's gates read it the same way.
+    /// </summary>
+    /// <remarks>
+    /// For a multi-label classifier <see cref="EvaluationScore.Loss"/> is the binary cross-entropy (mean over rows and
+    /// labels, probabilities clamped to [1e-7, 1 − 1e-7]) and <see cref="EvaluationScore.Accuracy"/> the share of label
+    /// decisions right at <see cref="LabelThreshold"/> (Hamming accuracy).
+    /// </remarks>
+    public IReadOnlyDictionary<string, EvaluationScore> EvaluateTargetCohorts(float[] features, float[] targets, IReadOnlyList<string>? cohorts, int batchSize = 1024)
+    {
+        var k = Spec.Targets;
+        if (k == 0) throw new InvalidOperationException($"{Spec} is neither a regressor nor a multi-label classifier");
+        if (targets.Length % k != 0) throw new ArgumentException($"{targets.Length} target values are not rows of {k}", nameof(targets));
+        var rows = targets.Length / k;
+        if (features.Length != rows * Spec.InputDim) throw new ArgumentException($"{rows} rows of targets for {features.Length / Spec.InputDim} samples", nameof(features));
+        if (cohorts is not null && cohorts.Count != rows) throw new ArgumentException($"{cohorts.Count} cohort names for {rows} samples", nameof(cohorts));
+        Func<ITargetSums> create = Spec.IsMultiLabel ? () => new LabelSums() : () => new TargetSums(k);
+        var sums = new Dictionary<string, ITargetSums>(StringComparer.Ordinal) { [AllCohorts] = create() };
+        for (var start = 0; start < rows; start += batchSize)
+        {
+            var count = Math.Min(batchSize, rows - start);
+            var predicted = PredictValues(features.AsSpan(start * Spec.InputDim, count * Spec.InputDim).ToArray(), count).Values;
+            for (var i = 0; i < count; i++)
+            {
+                var row = start + i;
+                sums[AllCohorts].Add(targets.AsSpan(row * k, k), predicted.AsSpan(i * k, k));
+                if (cohorts is null) continue;
+                if (!sums.TryGetValue(cohorts[row], out var cohort)) sums[cohorts[row]] = cohort = create();
+                cohort.Add(targets.AsSpan(row * k, k), predicted.AsSpan(i * k, k));
+            }
+        }
+
+        return sums.ToDictionary(p => p.Key, p => p.Value.Score(), StringComparer.Ordinal);
+    }
+
+    /// <summary>Running sums of one cohort's error, scored at the end.</summary>
+    private interface ITargetSums
+    {
+        void Add(ReadOnlySpan<float> target, ReadOnlySpan<float> predicted);
+
+        EvaluationScore Score();
+    }
+
+    /// <summary>Running sums for binary cross-entropy and the share of label decisions right.</summary>
+    private sealed class LabelSums : ITargetSums
+    {
+        private const double Clamp = 1e-7;
+        private double _crossEntropy;
+        private long _right;
+        private long _decisions;
+        private int _rows;
+
+        public void Add(ReadOnlySpan<float> target, ReadOnlySpan<float> predicted)
+        {
+            for (var j = 0; j < target.Length; j++)
+            {
+                var p = Math.Clamp(predicted[j], Clamp, 1 - Clamp);
+                _crossEntropy -= target[j] > 0.5f ? Math.Log(p) : Math.Log(1 - p);
+                if ((predicted[j] > LabelThreshold) == (target[j] > 0.5f)) _right++;
+            }
+
+            _decisions += target.Length;
+            _rows++;
+        }
+
+        public EvaluationScore Score() =>
+            _rows == 0 ? new EvaluationScore(double.NaN, double.NaN, 0) : new EvaluationScore(_crossEntropy / _decisions, (double)_right / _decisions, _rows);
+    }
+
+    /// <summary>Running sums for MSE and R² (per value column: Σy, Σy², and the squared errors).</summary>
+    private sealed class TargetSums(int k) : ITargetSums
+    {
+        private readonly double[] _sum = new double[k];
+        private readonly double[] _sumSquares = new double[k];
+        private double _squaredError;
+        private int _rows;
+
+        public void Add(ReadOnlySpan<float> target, ReadOnlySpan<float> predicted)
+        {
+            for (var j = 0; j < target.Length; j++)
+            {
+                var e = (double)predicted[j] - target[j];
+                _squaredError += e * e;
+                _sum[j] += target[j];
+                _sumSquares[j] += (double)target[j] * target[j];
+            }
+
+            _rows++;
+        }
+
+        public EvaluationScore Score()
+        {
+            if (_rows == 0) return new EvaluationScore(double.NaN, double.NaN, 0);
+            var total = 0.0;
+            for (var j = 0; j < _sum.Length; j++) total += _sumSquares[j] - (_sum[j] * _sum[j] / _rows);
+            return new EvaluationScore(_squaredError / (_rows * _sum.Length), total > 1e-12 ? 1 - (_squaredError / total) : double.NaN, _rows);
+        }
+    }
+}
