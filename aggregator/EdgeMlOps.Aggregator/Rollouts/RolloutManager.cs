@@ -359,7 +359,7 @@ public sealed partial class RolloutManager
             }
         }
 
-        return ShadowGate.Judge(policy, rollout.Request.Gates, reports, failed, _options.Model.TakesTargets);
+        return ShadowGate.Judge(policy, rollout.Request.Gates, reports, failed, _options.Model.TakesTargets, _options.Model.IsMultiLabel ? "Brier score" : "MSE");
     }
 
     /// <summary>The signed plan for <paramref name="rollout"/>, retained on the fleet's rollout topic.</summary>

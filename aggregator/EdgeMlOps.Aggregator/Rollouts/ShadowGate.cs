@@ -20,8 +20,9 @@ public static class ShadowGate
     /// <param name="gates">The rollout's gates (accuracy drop, confidence, labels needed, failure rate).</param>
     /// <param name="reports">The latest shadow report of each device that shadows this rollout's version.</param>
     /// <param name="failed">Shadow devices that could not load the version.</param>
-    /// <param name="regressor">The model is a regressor: its reports carry values and squared errors, not classes.</param>
-    public static ShadowReading Judge(ShadowRequest shadow, RolloutGates gates, IReadOnlyList<ShadowReport> reports, int failed, bool regressor = false)
+    /// <param name="regressor">The model takes target vectors (a regressor, a multi-label classifier): its reports carry values and squared errors, not classes.</param>
+    /// <param name="squaredError">What the mean squared error is called for this model: <c>MSE</c>, or a multi-label classifier's <c>Brier score</c> (its probabilities against 0/1 labels).</param>
+    public static ShadowReading Judge(ShadowRequest shadow, RolloutGates gates, IReadOnlyList<ShadowReport> reports, int failed, bool regressor = false, string squaredError = "MSE")
     {
         reports = DeviceInfluence.Bound(reports); // no device decides the gate alone
         long offered = 0, scored = 0, skipped = 0, errors = 0, agreed = 0, labelled = 0, incumbentCorrect = 0, candidateCorrect = 0, onlyIncumbent = 0, onlyCandidate = 0;
@@ -77,7 +78,7 @@ public static class ShadowGate
         }
         else if (regressor && accuracy is { Item1: AccuracyVerdict.Fail } higher)
         {
-            verdict = GateVerdict.Fail(FormattableString.Invariant($"ground-truth MSE {candidateSquares / labelled:G4} against {incumbentSquares / labelled:G4} on the same {labelled} requests (difference {higher.Item3:+0.0000;-0.0000} to {higher.Item4:+0.0000;-0.0000}; allowed +{gates.MaxAccuracyDrop:P0} of the served version's)"));
+            verdict = GateVerdict.Fail(FormattableString.Invariant($"ground-truth {squaredError} {candidateSquares / labelled:G4} against {incumbentSquares / labelled:G4} on the same {labelled} requests (difference {higher.Item3:+0.0000;-0.0000} to {higher.Item4:+0.0000;-0.0000}; allowed +{gates.MaxAccuracyDrop:P0} of the served version's)"));
         }
         else if (accuracy is { Item1: AccuracyVerdict.Fail } worse)
         {
@@ -87,7 +88,7 @@ public static class ShadowGate
         {
             // Enough ground truth: accuracy decides. A version that disagrees because it is better must pass.
             verdict = accuracy is not { Item1: AccuracyVerdict.Inconclusive } unsure ? GateVerdict.Passed
-                : regressor ? GateVerdict.Wait(FormattableString.Invariant($"MSE difference {unsure.Item3:+0.0000;-0.0000} to {unsure.Item4:+0.0000;-0.0000} over {labelled} labelled requests (need at most +{gates.MaxAccuracyDrop:P0} of {incumbentSquares / labelled:G4})"))
+                : regressor ? GateVerdict.Wait(FormattableString.Invariant($"{squaredError} difference {unsure.Item3:+0.0000;-0.0000} to {unsure.Item4:+0.0000;-0.0000} over {labelled} labelled requests (need at most +{gates.MaxAccuracyDrop:P0} of {incumbentSquares / labelled:G4})"))
                 : GateVerdict.Wait(FormattableString.Invariant($"accuracy difference {unsure.Item3:+0.000;-0.000} to {unsure.Item4:+0.000;-0.000} over {labelled} labelled requests (need above {-gates.MaxAccuracyDrop:F2})"));
         }
         else if (shadow.RequireLabels)

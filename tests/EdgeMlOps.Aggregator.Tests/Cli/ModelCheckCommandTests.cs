@@ -124,4 +124,14 @@ public class ModelCheckCommandTests
         (_, output) = await Run(Fixture("pytorch_cnn_digits04.onnx"), "--trainable", "last:1");
         Assert.DoesNotContain("as a regressor", output, StringComparison.Ordinal); // ten class scores are not asked about as values
     }
+
+    [Fact]
+    public async Task AFileWithSigmoidScores_IsShownAsAMultiLabelClassifierToo_WithItsCrossEntropyStep()
+    {
+        var (exit, output) = await Run(Fixture("pytorch_digit_attributes.onnx"), "--trainable", "all");
+        Assert.Equal(0, exit);
+        Assert.Contains("as a multi-label classifier (ModelInterface:Kind=multilabel): samples [64] into 'pixels', 4 independent label probabilities per row, any number of labels true from 'attributes'; devices train hidden.weight, hidden.bias, head.weight, head.bias with binary cross-entropy", output, StringComparison.Ordinal);
+        (_, output) = await Run(Fixture("pytorch_cnn_digits04.onnx"), "--trainable", "last:1");
+        Assert.DoesNotContain("as a multi-label classifier", output, StringComparison.Ordinal); // a softmax over ten classes is one distribution
+    }
 }

@@ -94,4 +94,27 @@ public class HeldOutFileTests
         Assert.Contains("line 1: 'target' must be an array of 1 numbers (this model is a regressor)", ex.Message, StringComparison.Ordinal);
         Assert.Contains("line 2: 'target' must be an array of 1 numbers", ex.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void AMultiLabelClassifiersHeldOutFile_TakesLabelVectors_AndScoresLabelAccuracy()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_digit_attributes.onnx"));
+        var spec = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { MultiLabel = true }).Spec;
+        var rows = Enumerable.Range(0, 3).Select(i => Enumerable.Range(0, 64).Select(j => ((i * 7) + j) % 17 / 16f).ToArray()).ToArray();
+        float[][] labels = [[1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 0, 1]];
+        var path = Write([.. rows.Select((r, i) => $$"""{"features":[{{string.Join(',', r.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}}],"target":[{{string.Join(',', labels[i])}}]}""")]);
+        var evaluator = HeldOutFile.Load(path, spec);
+        Assert.Equal(3, evaluator.Count);
+        using var model = EdgeMlOps.Runtime.InferenceModel.Load(bytes, spec);
+        var p = model.PredictValues([.. rows.SelectMany(r => r)], 3).Values;
+        var right = p.Zip(labels.SelectMany(l => l)).Count(x => (x.First > 0.5f) == (x.Second > 0.5f));
+        Assert.Equal(right / 12.0, evaluator.Evaluate(model).Accuracy, 6);
+
+        // A label that is not 0 or 1, or a vector of the wrong width: every bad line named, none used.
+        var zeros = string.Join(',', new int[64]);
+        var bad = Write($$"""{"features":[{{zeros}}],"target":[1,0.5,0,0]}""", $$"""{"features":[{{zeros}}],"target":[1,0]}""");
+        var ex = Assert.Throws<InvalidDataException>(() => HeldOutFile.Load(bad, spec));
+        Assert.Contains("line 1: target 1 is 0.5: a label is 0 or 1", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 2: 'target' must be an array of 4 0s and 1s, one per label (this model is a multi-label classifier)", ex.Message, StringComparison.Ordinal);
+    }
 }

@@ -40,6 +40,32 @@ public sealed class RegressionConfigTests
         Assert.Contains(logits, e => e.Contains("ModelInterface:Scores", StringComparison.Ordinal) && e.Contains("not a regressor's values", StringComparison.Ordinal));
         Assert.True(Read(("Pipeline:Enabled", "true"), ("Governance:Mode", "governed")).Pipeline.Rollout.Shadow is not null); // its shadow is judged on squared errors
         var kind = Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:Kind", "regressor"))).Errors;
-        Assert.Contains(kind, e => e.Contains("'regressor' is not classifier, regression or tensors", StringComparison.Ordinal));
+        Assert.Contains(kind, e => e.Contains("'regressor' is not classifier, regression, multilabel or tensors", StringComparison.Ordinal));
+    }
+
+    private static readonly string Attributes = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_digit_attributes.onnx");
+
+    [Fact]
+    public void KindMultiLabel_MakesTheFileTheFleetsMultiLabelClassifier_ProbedWithItsCrossEntropyStep()
+    {
+        var options = Read(("Model", "onnx:" + Attributes), ("ModelInterface:Kind", "multilabel"));
+        Assert.True(options.Model.IsMultiLabel);
+        Assert.Equal((64, 4, 0, "attributes", false), (options.Model.InputDim, options.Model.Targets, options.Model.Classes, options.Model.Graph!.ScoresOutput, options.Model.Graph.ScoresAreLogits));
+        UploadedModelProbe.Run(options.ModelSource!);
+        Assert.True(Read(("Model", "onnx:" + Attributes), ("ModelInterface:Kind", "multilabel"), ("ModelInterface:Scores", "logits")).Model.Graph!.ScoresAreLogits);
+    }
+
+    [Fact]
+    public void AFileWhoseScoresAreNotProbabilities_IsRefusedAsAMultiLabelClassifier_NamingTheValue()
+    {
+        // The diabetes regressor's progression values (around 1.5) declared as one label's probability: the probe says they are not.
+        var options = Read(("ModelInterface:Kind", "multilabel"), ("ModelInterface:Scores", "probabilities"));
+        var ex = Assert.Throws<InvalidDataException>(() => UploadedModelProbe.Run(options.ModelSource!));
+        Assert.Contains("not a probability (declare ModelInterface:Scores=logits if it makes logits)", ex.Message, StringComparison.Ordinal);
+
+        // Undeclared, scores no Sigmoid makes are read as logits (served through a sigmoid), and any finite value is one.
+        var inferred = Read(("ModelInterface:Kind", "multilabel"));
+        Assert.True(inferred.Model.Graph!.ScoresAreLogits);
+        UploadedModelProbe.Run(inferred.ModelSource!);
     }
 }

@@ -1,0 +1,143 @@
+using Microsoft.Extensions.Configuration;
+using EdgeMlOps.Shared.Hashing;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>
+/// A multi-label classifier made by other people's tools, fine-tuned and governed by the fleet: PyTorch's MLP scoring four
+/// attributes of scikit-learn's digit scans (even, five or more, prime, a closed loop), trained on digits 0–4 only
+/// (<c>export_digit_attributes.py</c>), uploaded as its file, trained by real agents over MQTT on every digit's 0/1 label
+/// vectors with the generated binary cross-entropy step, scored by held-out label accuracy, and shadowed on paired
+/// Brier scores before it serves.
+/// </summary>
+[Collection(FleetCollection.Name)]
+public class MultiLabelFleetTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    [Fact]
+    public async Task PyTorchsDigitAttributes_AreFineTunedByTheFleet_OnLabelVectors_AndHeldOutLabelAccuracyRises()
+    {
+        var result = await new SimulationRunner(SimulationOptions.Parse([
+            "--dataset", "csv:" + Fixture("digit_attributes.csv"), "--target-columns", "4", "--multilabel", "--model-file", Fixture("pytorch_digit_attributes.onnx"),
+            "--trainable", "all", "--test-size", "397", "--devices", "10", "--rounds", "5", "--fraction", "1", "--local-epochs", "5", "--batch", "16", "--lr", "0.3",
+            "--seed", "1", "--out", "-", "--experiments", "off"])).RunAsync(CancellationToken.None);
+
+        output.WriteLine($"uploaded file: label accuracy {result.Initial.Accuracy:F4}");
+        foreach (var r in result.Rounds) output.WriteLine($"round {r.Round}: v{r.Version} label accuracy {r.Accuracy:F4}, binary cross-entropy {r.Loss:F4}, devices' train loss {r.TrainLoss:F4}");
+        Assert.Equal(ContentHash.Sha256Hex(await File.ReadAllBytesAsync(Fixture("pytorch_digit_attributes.onnx"))), result.Initial.InferenceSha256);
+        Assert.All(result.Rounds, r => Assert.Equal(("Completed", 10, 0L), (r.Status, r.Participants, r.Rejected)));
+        Assert.InRange(result.Initial.Accuracy, 0.6, 0.8); // PyTorch's fit on digits 0–4: about 0.7 of the decisions on every digit
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.15, $"label accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
+        Assert.True(result.Rounds[^1].Loss < result.Rounds[0].Loss, "held-out binary cross-entropy falls over the rounds");
+        Assert.True(result.Rounds.All(r => double.IsFinite(r.TrainLoss) && r.TrainLoss > 0), "devices report their training loss");
+    }
+
+    /// <summary>
+    /// Governed, with two real agents answering callers: the fleet's trained v2 is shadowed against v1 on the squared errors
+    /// of their probabilities against the callers' label vectors (the Brier score) and rolled out; a v3 whose "even" label
+    /// is always on fails its shadow and never serves.
+    /// </summary>
+    [Fact]
+    public async Task AGovernedMultiLabelClassifier_IsShadowedOnBrierScores_ThenRolledOut_AndAWorseVersionFailsItsShadow()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-multilabel-governed-" + Guid.NewGuid().ToString("N"));
+        var options = EdgeMlOps.Aggregator.AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Aggregator:Model"] = "onnx:" + Fixture("pytorch_digit_attributes.onnx"), ["Aggregator:ModelInterface:Kind"] = "multilabel", ["Aggregator:ModelInterface:Trainable"] = "all",
+        }).Build()) with
+        {
+            Fleet = "trust", ModelName = "attributes", EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"), // TrustedInstallTests' agents join fleet "trust"
+            Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Mode = EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed, RolloutCheckInterval = TimeSpan.FromMilliseconds(200) },
+            Rounds = new EdgeMlOps.Aggregator.RoundOptions { ClientsPerRound = 2, OverSelection = 1, LocalEpochs = 5, BatchSize = 16, LearningRate = 0.3f, ReportDeadline = TimeSpan.FromSeconds(60) },
+        };
+        Assert.True(options.Model.IsMultiLabel);
+        await using var node = new EdgeMlOps.Aggregator.AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        await using var a = TrustedInstallTests.Agent(dir, node, node.Keys.RootPublicKey, id: "camera-a");
+        await using var b = TrustedInstallTests.Agent(dir, node, node.Keys.RootPublicKey, id: "camera-b");
+        EdgeMlOps.Agent.DeviceAgent[] agents = [a, b];
+        var data = EdgeMlOps.Simulator.Data.CsvTargetDataset.Load(Fixture("digit_attributes.csv"), 4);
+        for (var d = 0; d < 2; d++) agents[d].FeedbackTargets([.. Enumerable.Range(d * 600, 600).Select(i => (data.Row(i), data.TargetRow(i)))]);
+        await a.StartAsync(CancellationToken.None);
+        await b.StartAsync(CancellationToken.None);
+        var gates = new EdgeMlOps.Aggregator.Rollouts.RolloutGates { MinFeedback = 60 };
+        var window = new EdgeMlOps.Aggregator.Rollouts.HealthWindow { WindowSeconds = 1, MinPredictions = 5 };
+        var shadow = new EdgeMlOps.Aggregator.Rollouts.ShadowRequest { Share = 1.0, MinScored = 60, MinDevices = 2 };
+
+        // Callers on both devices ask about scans 1,200–1,796 (no device trained on them) and send back the true labels.
+        using var traffic = new CancellationTokenSource();
+        var calls = Task.Run(async () =>
+        {
+            for (var i = 0; !traffic.IsCancellationRequested; i++)
+            {
+                foreach (var agent in agents.Where(x => x.ModelVersion > 0))
+                {
+                    var row = 1200 + (i % 597);
+                    try
+                    {
+                        agent.FeedbackTarget(agent.PredictValues(data.Row(row)).PredictionId, data.TargetRow(row));
+                    }
+                    catch (InvalidOperationException ex) when (ex.Message.StartsWith("No model", StringComparison.Ordinal))
+                    {
+                        // between the version check and the call, a switch of versions: the next request is served
+                    }
+                }
+
+                await Task.Delay(10);
+            }
+        });
+
+        try
+        {
+            node.Governance.Approve("alice", "attributes", 1, "first");
+            await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 1, Stages = [1.0], Health = window, Gates = gates }, CancellationToken.None);
+            await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v1 everywhere", 60);
+
+            Assert.Equal(2UL, (await node.RunRoundAsync(CancellationToken.None)).NewVersion);
+            node.Governance.Approve("alice", "attributes", 2, "trained on every digit");
+            var ab = await Assert.ThrowsAsync<ArgumentException>(() => node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest
+            {
+                Version = 2, Stages = [1.0], Health = window, Gates = gates, Experiment = new EdgeMlOps.Aggregator.Rollouts.ExperimentRequest(),
+            }, CancellationToken.None));
+            Assert.Contains("a multi-label classifier's rollout takes a shadow phase", ab.Message, StringComparison.Ordinal);
+            await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 2, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
+            await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v2 shadowed, then everywhere", 120);
+            await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices on v2", 30);
+            var passed = node.Rollouts.View(node.Rollouts.All().Single(r => r.Request.Version == 2)).Shadow!;
+            output.WriteLine($"v2's shadow: {passed.Labelled} labelled pairs, Brier score {passed.CandidateMse:F4} against v1's {passed.IncumbentMse:F4}, mean |Δp| {passed.MeanValueDifference:F4}");
+            Assert.True(passed.Labelled >= 60 && passed.CandidateMse < passed.IncumbentMse, $"{passed.Labelled} pairs, Brier {passed.CandidateMse} vs {passed.IncumbentMse}");
+
+            // v3: v2 with the "even" label's bias raised by 20 (always on): confidently worse in the shadow; it never serves.
+            var wrong = node.CurrentWeights.Clone();
+            wrong.Values[wrong.Layout.Tensors.Single(t => t.Name == "head.bias").Offset] += 20f;
+            var v3 = await node.RegisterVersionAsync(wrong, "dana", "a bias gone wrong", CancellationToken.None);
+            node.Governance.Approve("alice", "attributes", v3.Version, "looks fine");
+            await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = v3.Version, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
+            await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v3's shadow to fail", 120);
+            var failed = node.Rollouts.View(node.Rollouts.Current!);
+            output.WriteLine($"v3's shadow: {failed.Rollout.Note}");
+            Assert.Contains("ground-truth Brier score", failed.Rollout.Note, StringComparison.Ordinal);
+            Assert.All(agents, x => Assert.Equal(2UL, x.ModelVersion));
+        }
+        finally
+        {
+            await traffic.CancelAsync();
+            await calls;
+        }
+
+        // Waits, and on a timeout says where the rollout and the devices stood.
+        async Task Until(Func<bool> done, string what, double seconds)
+        {
+            try
+            {
+                await Eventually.Until(done, what, seconds);
+            }
+            catch (TimeoutException)
+            {
+                var view = node.Rollouts.View(node.Rollouts.Current!);
+                Assert.Fail($"{what}: rollout {view.Rollout.State} ({view.Rollout.Note}), gate {view.Gate.Verdict}, shadow {view.Shadow?.Verdict}; devices {string.Join(", ", agents.Select(x => $"v{x.ModelVersion} {x.Rollout?.Phase} {x.Rollout?.Reason}"))}");
+            }
+        }
+    }
+}
