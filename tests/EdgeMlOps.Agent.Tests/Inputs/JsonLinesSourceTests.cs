@@ -59,4 +59,30 @@ public class JsonLinesSourceTests
         using var answer = System.Text.Json.JsonDocument.Parse(output.ToString().Trim());
         Assert.Equal(2.0607, answer.RootElement.GetProperty("values")[0].GetDouble(), 3);
     }
+
+    [Fact]
+    public async Task Pump_ForAMultiLabelClassifier_LearnsLabelVectors_AndWritesProbabilitiesAndLabelsForTheRest()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_digit_attributes.onnx"));
+        var model = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { MultiLabel = true });
+        await using var serving = await Http.ServingAgent.StartAsync(model, bytes);
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "digit_attributes_expected.json")));
+        var scan = string.Join(',', expected.RootElement.GetProperty("rows").EnumerateArray().Take(64).Select(v => v.GetSingle().ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        var input = new StringReader(string.Join('\n',
+            $$"""{"features":[{{scan}}],"target":[1,0,0,1]}""",
+            $$"""{"features":[{{scan}}]}""",
+            $$"""{"features":[{{scan}}],"target":[1,0,0.5,1]}"""));
+        var source = new JsonLinesSource(input);
+        var output = new StringWriter();
+        var pump = new InputPump(serving.Device.Agent, source, NullLogger.Instance, output);
+
+        await pump.RunAsync(CancellationToken.None);
+
+        Assert.Equal((1, 1, 1), (pump.Learned, pump.Predicted, pump.Rejected)); // a 0.5 is no label
+        Assert.Equal(new[] { 1f, 0, 0, 1 }, serving.Device.Store.LoadTargets(64, 4).Targets);
+        using var answer = System.Text.Json.JsonDocument.Parse(output.ToString().Trim());
+        var probabilities = expected.RootElement.GetProperty("probabilities").EnumerateArray().Take(4).Select(v => v.GetSingle()).ToArray();
+        Assert.All(probabilities.Zip(answer.RootElement.GetProperty("probabilities").EnumerateArray()), p => Assert.Equal(p.First, p.Second.GetSingle(), 5));
+        Assert.Equal(new[] { 0, 3 }, answer.RootElement.GetProperty("labels").EnumerateArray().Select(v => v.GetInt32()).ToArray()); // a 0: even, a closed loop
+    }
 }
