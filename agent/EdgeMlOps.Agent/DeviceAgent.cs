@@ -277,6 +277,11 @@ public sealed class DeviceAgent : IAsyncDisposable
     {
         if (_values.Problem(target) is { } problem) throw new ArgumentException(problem, nameof(target));
         if (_deps.Store.Take(predictionId) is not { } prediction) return false;
+        if (prediction.ModelVersion == ModelVersion && _values.Served(prediction.Features, prediction.ModelVersion) is { } served)
+        {
+            _health.RecordTargetFeedback(EdgeMlOps.Agent.Shadow.ShadowStats.SquaredError(served, target)); // what a stage gate compares across versions
+        }
+
         _rollouts.Shadow.OutcomeTarget(predictionId, target);
         WriteGroundTruth(() => _deps.Store.AddTargets([(prediction.Features, target)]));
         return true;
@@ -369,6 +374,8 @@ public sealed class DeviceAgent : IAsyncDisposable
             InferenceErrors = (ulong)_health.InferenceErrors,
             FeedbackCount = (ulong)_health.FeedbackCount,
             FeedbackCorrect = (ulong)_health.FeedbackCorrect,
+            FeedbackSquaredErrorSum = _health.SquaredErrors.Sum,
+            FeedbackSquaredErrorSquares = _health.SquaredErrors.Squares,
             RejectedManifests = (ulong)Trust.Rejections,
             LastRejection = Trust.LastRejection,
             SketchesWithheld = (ulong)SketchesWithheld,

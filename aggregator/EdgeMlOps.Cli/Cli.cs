@@ -314,7 +314,9 @@ public static class Cli
             console.MarkupLine($"A/B test: {Cell(test, "devices")} devices, {Cell(test, "servedA")} requests to A, {Cell(test, "servedB")} to B; {Cell(test, "metric")} B {Cell(test, "valueB")} ({Cell(reading, "labelledB")}) vs A {Cell(test, "valueA")} ({Cell(reading, "labelledA")}), p = {Cell(reading, "pValue")}, horizon {Cell(reading, "horizon")} per arm");
         }
 
-        console.MarkupLine($"gate: {Cell(gate, "verdict")} (reporting {Cell(gate, "reporting")}/{Cell(gate, "targeted")}, accuracy {Cell(gate, "targetAccuracy")} vs {Cell(gate, "baselineAccuracy")}, p95 {Cell(gate, "targetLatencyP95")} vs {Cell(gate, "baselineLatencyP95")} ms)");
+        var errors = gate.TryGetProperty("targetSquaredError", out var te) && te.ValueKind == JsonValueKind.Number || gate.TryGetProperty("baselineSquaredError", out var be) && be.ValueKind == JsonValueKind.Number;
+        var truth = errors ? $"squared error {Cell(gate, "targetSquaredError")} vs {Cell(gate, "baselineSquaredError")}" : $"accuracy {Cell(gate, "targetAccuracy")} vs {Cell(gate, "baselineAccuracy")}";
+        console.MarkupLine($"gate: {Cell(gate, "verdict")} (reporting {Cell(gate, "reporting")}/{Cell(gate, "targeted")}, {truth}, p95 {Cell(gate, "targetLatencyP95")} vs {Cell(gate, "baselineLatencyP95")} ms)");
     }
 }
 

@@ -99,7 +99,7 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
     /// shadow on those errors and never serves. An A/B phase, which splits class labels, is refused with the reason.
     /// </summary>
     [Fact]
-    public async Task AGovernedRegressor_IsShadowedOnItsSquaredErrors_ThenRolledOut_AndAWorseVersionFailsItsShadow()
+    public async Task AGovernedRegressor_IsShadowedOnItsSquaredErrors_ThenRolledOut_AndWorseVersionsFailTheirShadowAndTheirFirstStage()
     {
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-regression-governed-" + Guid.NewGuid().ToString("N"));
         var options = EdgeMlOps.Aggregator.AggregatorOptions.FromConfiguration(new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -179,11 +179,50 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
             output.WriteLine($"v3's shadow: {failed.Rollout.Note}");
             Assert.Contains("ground-truth MSE", failed.Rollout.Note, StringComparison.Ordinal);
             Assert.All(agents, x => Assert.Equal(2UL, x.ModelVersion));
+
+            // The devices' statuses carry the served version's squared errors on the targets callers send back.
+            await Eventually.Until(() => agents.All(x => node.Devices.TryGet(x.DeviceId, out var d) && d.FeedbackCount >= 30 && d.FeedbackSquaredErrorSum > 0), "squared errors in both devices' statuses", 30);
+            foreach (var x in agents)
+            {
+                Assert.True(node.Devices.TryGet(x.DeviceId, out var d));
+                output.WriteLine($"{x.DeviceId} on v2: MSE {d.FeedbackSquaredErrorSum / d.FeedbackCount:F4} over {d.FeedbackCount} targets");
+                Assert.InRange(d.FeedbackSquaredErrorSum / d.FeedbackCount, 0.1, 1.0); // v2 on patients 300–441: MSE about 0.35
+            }
+
+            // v4: the registry's head (v3) with its bias raised by 2.5 more, rolled out in stages without a shadow: the stage gate compares the one device on
+            // it with the one still on v2 by their squared errors and stops it. Stage membership hashes the rollout id; a
+            // plan that puts both devices on one side is withdrawn and made again until they are split.
+            var worse = node.CurrentWeights.Clone();
+            worse.Values[worse.Layout.Tensors.Single(t => t.Name == "head.bias").Offset] += 2.5f;
+            var v4 = await node.RegisterVersionAsync(worse, "dana", "the same mistake, staged", CancellationToken.None);
+            node.Governance.Approve("alice", "progression", v4.Version, "looks fine");
+            var staged = await StagedSplitting(v4.Version);
+            await Until(() => node.Rollouts.Find(staged)!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v4's first stage to fail on MSE", 120);
+            var stopped = node.Rollouts.View(node.Rollouts.Find(staged)!);
+            output.WriteLine($"v4's stage: {stopped.Rollout.Note}");
+            Assert.Contains("ground-truth MSE", stopped.Rollout.Note, StringComparison.Ordinal);
+            Assert.Contains("on the replaced version", stopped.Rollout.Note, StringComparison.Ordinal);
+            await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices back on v2", 30);
         }
         finally
         {
             await traffic.CancelAsync();
             await calls;
+        }
+
+        // A staged rollout of version to both devices whose first stage (half) holds exactly one of them; its id.
+        async Task<string> StagedSplitting(ulong version)
+        {
+            for (var attempt = 0; attempt < 30; attempt++)
+            {
+                var rollout = await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = version, Stages = [0.5, 1.0], Health = window, Gates = gates }, CancellationToken.None);
+                if (agents.Count(x => EdgeMlOps.Shared.Rollouts.RolloutMembership.Position(x.DeviceId, rollout.Id) < 0.5) == 1) return rollout.Id;
+                await node.Rollouts.AbortAsync("bob", rollout.Id, "both devices in one stage; made again", CancellationToken.None);
+                await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices on v2 again", 30);
+                await Task.Delay(5); // the next rollout id (milliseconds) differs
+            }
+
+            throw new InvalidOperationException("no rollout id split the two devices in 30 attempts");
         }
 
         // Waits, and on a timeout says where the rollout and the devices stood.

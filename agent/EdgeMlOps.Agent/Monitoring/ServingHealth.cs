@@ -14,6 +14,9 @@ internal sealed class ServingHealth
     private long _inferenceErrors;
     private long _feedbackCount;
     private long _feedbackCorrect;
+    private readonly Lock _errorGate = new();
+    private double _squaredErrorSum;
+    private double _squaredErrorSquares;
 
     /// <summary>Inference latency of every local prediction since start.</summary>
     public LatencyHistogram Latency { get; } = new();
@@ -43,6 +46,29 @@ internal sealed class ServingHealth
         if (correct) Interlocked.Increment(ref _feedbackCorrect);
     }
 
+    /// <summary>
+    /// Ground truth for a prediction of the served regressor or multi-label classifier: its squared error (mean over the
+    /// values; for labels the Brier score) on that request.
+    /// </summary>
+    public void RecordTargetFeedback(double squaredError)
+    {
+        lock (_errorGate)
+        {
+            _feedbackCount++;
+            _squaredErrorSum += squaredError;
+            _squaredErrorSquares += squaredError * squaredError;
+        }
+    }
+
+    /// <summary>The served version's summed squared errors on target feedback and their sum of squares (0 for a classifier).</summary>
+    public (double Sum, double Squares) SquaredErrors
+    {
+        get
+        {
+            lock (_errorGate) return (_squaredErrorSum, _squaredErrorSquares);
+        }
+    }
+
     /// <summary>A new version is served: its figures start from zero.</summary>
     public void ResetVersion()
     {
@@ -51,6 +77,7 @@ internal sealed class ServingHealth
         Interlocked.Exchange(ref _inferenceErrors, 0);
         Interlocked.Exchange(ref _feedbackCount, 0);
         Interlocked.Exchange(ref _feedbackCorrect, 0);
+        lock (_errorGate) (_squaredErrorSum, _squaredErrorSquares) = (0, 0);
     }
 
     /// <summary>Why the served version fails <paramref name="policy"/>, or null if it passes.</summary>

@@ -56,6 +56,27 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
     }
 
     /// <summary>
+    /// The values <paramref name="version"/> answered for <paramref name="features"/>, run again (the model is
+    /// deterministic) when it is still the served version — what its error on the target is measured on; null otherwise.
+    /// Nothing is counted or recorded.
+    /// </summary>
+    public float[]? Served(float[] features, ulong version)
+    {
+        if (slots.EnterServed() is not { } model) return null;
+        try
+        {
+            var inference = model.Inference.Value;
+            return model.Announcement.Version == version && inference.Spec.TakesTargets && features.Length == inference.Spec.InputDim
+                ? inference.PredictValues(features, 1).Values
+                : null;
+        }
+        finally
+        {
+            model.Exit();
+        }
+    }
+
+    /// <summary>
     /// Why <paramref name="target"/> cannot be ground truth (null: it can): finite values, one per value the served
     /// regressor predicts — for a multi-label classifier one 0 or 1 per label. Before any model is installed only the
     /// values are checked (training reads targets of the model's width only). Throws <see cref="ModelKindException"/>

@@ -40,6 +40,12 @@ public sealed record DeviceInfo(
 
     public ulong FeedbackCorrect { get; init; }
 
+    /// <summary>A regressor's or multi-label classifier's squared errors on that feedback, summed (0 when the report was implausible).</summary>
+    public double FeedbackSquaredErrorSum { get; init; }
+
+    /// <summary>The sum of those squared errors' squares.</summary>
+    public double FeedbackSquaredErrorSquares { get; init; }
+
     public ulong RejectedManifests { get; init; }
 
     public string LastRejection { get; init; } = string.Empty;
@@ -115,6 +121,8 @@ public sealed class DeviceDirectory(TimeProvider time)
             InferenceErrors = status.InferenceErrors,
             FeedbackCount = status.FeedbackCount,
             FeedbackCorrect = status.FeedbackCorrect,
+            FeedbackSquaredErrorSum = PlausibleErrors(status) ? status.FeedbackSquaredErrorSum : 0,
+            FeedbackSquaredErrorSquares = PlausibleErrors(status) ? status.FeedbackSquaredErrorSquares : 0,
             RejectedManifests = status.RejectedManifests,
             LastRejection = status.LastRejection,
             StorageNotice = status.StorageNotice,
@@ -129,6 +137,16 @@ public sealed class DeviceDirectory(TimeProvider time)
             // A Last Will is built before the device knows its model and rollout: keep what it last said.
             : status.State == DeviceState.Lost ? info with { Rollout = old.Rollout, Shadow = old.Shadow, Experiment = old.Experiment, ModelName = old.ModelName, ModelVersion = old.ModelVersion, Tags = old.Tags }
             : info);
+    }
+
+    /// <summary>
+    /// A status's squared errors can be true: finite, not negative, and the sum of squares at least the squared sum over
+    /// the count (Cauchy–Schwarz, with rounding room). Others are dropped (read as no errors), not trusted.
+    /// </summary>
+    private static bool PlausibleErrors(DeviceStatus status)
+    {
+        var (sum, squares, n) = (status.FeedbackSquaredErrorSum, status.FeedbackSquaredErrorSquares, (double)status.FeedbackCount);
+        return double.IsFinite(sum) && double.IsFinite(squares) && sum >= 0 && squares >= 0 && (sum == 0 || (n > 0 && squares * n >= sum * sum * (1 - 1e-9)));
     }
 
     /// <summary>Online, not silent devices that hold labelled samples, ordered by id (so seeded selection is reproducible).</summary>

@@ -324,7 +324,7 @@ public sealed partial class RolloutManager
         }
 
         var views = stages.Select((c, i) => new StageProgress(i + 1, rollout.Stages[i], !BeforeStages(rollout) && (i <= rollout.Stage || rollout.State == RolloutStatusKind.Completed), c[0], c[1], c[2], c[3], c[4])).ToArray();
-        var gate = StageGate.Judge(rollout.Request.Gates, reporting, bad, awaited, target, baseline, lostInTrial);
+        var gate = StageGate.Judge(rollout.Request.Gates, reporting, bad, awaited, target, baseline, lostInTrial, _options.Model.TakesTargets ? _options.Model.SquaredErrorName : null);
         var shadow = rollout.Request.Shadow is { } policy ? JudgeShadow(rollout, policy, plan) : null;
         var experiment = rollout.Request.Experiment is { } test
             ? ExperimentGate.Judge(test, _devices.All.Select(d => d.Experiment).OfType<ExperimentReport>().Where(r => r.RolloutId == rollout.Id && r.B?.Version == rollout.Request.Version).ToArray(),
@@ -359,7 +359,7 @@ public sealed partial class RolloutManager
             }
         }
 
-        return ShadowGate.Judge(policy, rollout.Request.Gates, reports, failed, _options.Model.TakesTargets, _options.Model.IsMultiLabel ? "Brier score" : "MSE");
+        return ShadowGate.Judge(policy, rollout.Request.Gates, reports, failed, _options.Model.TakesTargets, _options.Model.SquaredErrorName);
     }
 
     /// <summary>The signed plan for <paramref name="rollout"/>, retained on the fleet's rollout topic.</summary>

@@ -371,7 +371,14 @@ public sealed record GateReading(
     double? BaselineAccuracy,
     long TargetFeedback,
     long BaselineFeedback,
-    GateVerdict Verdict);
+    GateVerdict Verdict)
+{
+    /// <summary>A regressor's or multi-label classifier's mean squared error (Brier score) on the target's labelled predictions; null otherwise.</summary>
+    public double? TargetSquaredError { get; init; }
+
+    /// <summary>The same on devices still on the replaced version.</summary>
+    public double? BaselineSquaredError { get; init; }
+}
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = true, UseStringEnumConverter = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(RolloutRecord))]

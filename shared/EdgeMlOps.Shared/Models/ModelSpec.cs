@@ -97,6 +97,9 @@ public sealed record ModelSpec
     /// <summary>What <c>accuracy</c> means for this model in logs and cards: R² for a regressor, the share of label decisions right for a multi-label classifier.</summary>
     public string AccuracyName => IsRegressor ? "R²" : IsMultiLabel ? "label accuracy" : "accuracy";
 
+    /// <summary>What a mean squared error against its targets is called: a multi-label classifier's is the Brier score.</summary>
+    public string SquaredErrorName => IsMultiLabel ? "Brier score" : "MSE";
+
     /// <summary>Floats of ground truth per row: a regressor's values, a multi-label classifier's labels (0 for a single-label classifier).</summary>
     public int Targets => Graph?.TargetWidth ?? 0;
 

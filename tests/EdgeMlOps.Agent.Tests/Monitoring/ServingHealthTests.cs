@@ -44,4 +44,17 @@ public class ServingHealthTests
         health.ResetVersion();
         Assert.Equal((0, 0), (health.FeedbackCount, health.FeedbackCorrect));
     }
+
+    [Fact]
+    public void TargetFeedback_SumsTheServedVersionsSquaredErrors_AndTheirSquares_UntilTheNextSwitch()
+    {
+        var health = new ServingHealth();
+        health.RecordTargetFeedback(0.25);
+        health.RecordTargetFeedback(4);
+        Assert.Equal(2, health.FeedbackCount);
+        Assert.Equal(0, health.FeedbackCorrect); // class hits are not counted for values
+        Assert.Equal((4.25, 16.0625), health.SquaredErrors);
+        health.ResetVersion();
+        Assert.Equal((0L, 0.0, 0.0), (health.FeedbackCount, health.SquaredErrors.Sum, health.SquaredErrors.Squares));
+    }
 }

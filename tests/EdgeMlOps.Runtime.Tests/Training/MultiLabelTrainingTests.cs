@@ -38,7 +38,7 @@ public class MultiLabelTrainingTests(Xunit.Abstractions.ITestOutputHelper output
         Assert.False(spec.IsRegressor);
         Assert.Equal((64, 0, 4, "attributes", false), (spec.InputDim, spec.Classes, spec.Targets, spec.Graph!.ScoresOutput, spec.Graph.ScoresAreLogits));
         Assert.Equal("4 independent label probabilities per row, any number of labels true", spec.Graph.ScoresKind);
-        Assert.Equal("label accuracy", spec.AccuracyName);
+        Assert.Equal(("label accuracy", "Brier score"), (spec.AccuracyName, spec.SquaredErrorName));
         Assert.Equal(spec, ModelArchitectures.ToSpec(ModelArchitectures.From(spec, []))); // signed and read back whole
 
         using var served = InferenceModel.Load(Attributes, spec);
