@@ -275,7 +275,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// <summary>A regressor's ground truth for an earlier prediction: false if the id is unknown or expired. Throws <see cref="ArgumentException"/> for a target that does not fit.</summary>
     public bool FeedbackTarget(string predictionId, float[] target)
     {
-        if (_values.Problem(target) is { } problem) throw new ArgumentException(problem, nameof(target));
+        if (_values.Problem(target) is { } problem) throw new ArgumentException(problem); // the reason alone: the local API answers it as it is
         if (_deps.Store.Take(predictionId) is not { } prediction) return false;
         if (prediction.ModelVersion == ModelVersion && _values.Served(prediction.Features, prediction.ModelVersion) is { } served)
         {
@@ -295,7 +295,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     {
         foreach (var (_, target) in samples)
         {
-            if (_values.Problem(target) is { } problem) throw new ArgumentException(problem, nameof(samples));
+            if (_values.Problem(target) is { } problem) throw new ArgumentException(problem);
         }
 
         WriteGroundTruth(() => _deps.Store.AddTargets(samples));
