@@ -201,6 +201,19 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
         }
     }
 
+    /// <summary>Where a rollout that did not finish stood: its state, the gates' verdicts and the devices' phases — what a timeout reports.</summary>
+    private static string Standing(SimulatedFleet fleet, string rolloutId)
+    {
+        var node = fleet.Aggregator;
+        if (node.Rollouts.Find(rolloutId) is not { } rollout) return "(the rollout is gone)";
+        var view = node.Rollouts.View(rollout);
+        var phases = fleet.Agents.Where(a => a.Rollout?.RolloutId == rolloutId).GroupBy(a => a.Rollout!.Phase).Select(g => $"{g.Key} {g.Count()}");
+        var experiment = view.Experiment is { } e
+            ? FormattableString.Invariant($"; A/B {e.Devices} devices, labelled A {e.Reading.LabelledA} B {e.Reading.LabelledB} of horizon {e.Reading.Horizon}, verdict {e.Verdict}")
+            : string.Empty;
+        return $"Rollout {rollout.State} at stage {rollout.Stage} ({rollout.Note}); gate {view.Gate.Verdict}; shadow {view.Shadow?.Verdict}{experiment}; devices {string.Join(", ", phases)}.";
+    }
+
     /// <summary>Creates a rollout, lets the gates run it to completion or abort, and waits until the fleet has settled.</summary>
     private async Task<RolloutOutcome> RollOutAsync(SimulatedFleet fleet, string name, ulong version, double[] stages, CancellationToken cancellationToken, ShadowRequest? shadow = null, ExperimentRequest? experiment = null)
     {
@@ -219,15 +232,22 @@ public sealed class RolloutScenario(SimulationOptions options, ILoggerFactory? l
         };
         var rollout = await node.Rollouts.CreateAsync("ops-bob", request, cancellationToken).ConfigureAwait(false);
         var touched = new HashSet<string>(StringComparer.Ordinal);
-        await SimulatedFleet.WaitUntilAsync(() =>
+        try
         {
-            foreach (var agent in fleet.Agents)
+            await SimulatedFleet.WaitUntilAsync(() =>
             {
-                if (agent.ModelVersion == version) touched.Add(agent.DeviceId);
-            }
+                foreach (var agent in fleet.Agents)
+                {
+                    if (agent.ModelVersion == version) touched.Add(agent.DeviceId);
+                }
 
-            return node.Rollouts.Current is { State: RolloutStatusKind.Completed or RolloutStatusKind.Aborted };
-        }, TimeSpan.FromMinutes(5), $"rollout {name} to finish", cancellationToken).ConfigureAwait(false);
+                return node.Rollouts.Current is { State: RolloutStatusKind.Completed or RolloutStatusKind.Aborted };
+            }, TimeSpan.FromMinutes(5), $"rollout {name} to finish", cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message} {Standing(fleet, rollout.Id)}", ex);
+        }
 
         var final = node.Rollouts.Current!;
         var settledOn = final.State == RolloutStatusKind.Completed ? version : previous;

@@ -277,9 +277,11 @@ public sealed class DeviceAgent : IAsyncDisposable
     {
         if (_values.Problem(target) is { } problem) throw new ArgumentException(problem); // the reason alone: the local API answers it as it is
         if (_deps.Store.Take(predictionId) is not { } prediction) return false;
-        if (prediction.ModelVersion == ModelVersion && _values.Served(prediction.Features, prediction.ModelVersion) is { } served)
+        if (_values.Served(prediction.Features, prediction.ModelVersion) is { } answered)
         {
-            _health.RecordTargetFeedback(EdgeMlOps.Agent.Shadow.ShadowStats.SquaredError(served, target)); // what a stage gate compares across versions
+            var error = EdgeMlOps.Agent.Shadow.ShadowStats.SquaredError(answered, target);
+            if (prediction.ModelVersion == ModelVersion) _health.RecordTargetFeedback(error); // what a stage gate compares across versions
+            _rollouts.Experiment.OutcomeError(prediction.ModelVersion, error); // and an A/B test across its arms
         }
 
         _rollouts.Shadow.OutcomeTarget(predictionId, target);

@@ -88,9 +88,9 @@ public static class Cli
         var abUnit = new Option<string>("--ab-unit") { Description = "request (both arms on every device, split per request) or device (each device answers every request with one arm)", DefaultValueFactory = _ => "request" };
         var abIcc = new Option<double?>("--ab-icc") { Description = "With --ab-unit device: expected correlation of outcomes within a device, in [0, 1) (with --ab-labels-per-device, inflates the sample size by the design effect 1 + (m − 1)ρ)" };
         var abPerDevice = new Option<double?>("--ab-labels-per-device") { Description = "With --ab-unit device and --ab-icc: expected labelled predictions per device during the test" };
-        var abSd = new Option<double?>("--ab-sd") { Description = "With --ab-metric cost:…: the expected standard deviation of one labelled prediction's cost (sizes the test)" };
-        var abMetric = new Option<string>("--ab-metric") { Description = "What the A/B test or bandit compares: accuracy, share:C (share of requests answered with class C) or cost:TRUE>PREDICTED=COST,… (mean cost per labelled prediction; not with the bandit)", DefaultValueFactory = _ => "accuracy" };
-        var abLower = new Option<bool>("--ab-lower-is-better") { Description = "With --ab-metric share:C or cost:…: lower is better" };
+        var abSd = new Option<double?>("--ab-sd") { Description = "With --ab-metric cost:… or mse: the expected standard deviation of one labelled prediction's cost or squared error (sizes the test)" };
+        var abMetric = new Option<string>("--ab-metric") { Description = "What the A/B test or bandit compares: accuracy, share:C (share of requests answered with class C) cost:TRUE>PREDICTED=COST,… (mean cost per labelled prediction; not with the bandit), or mse for a regressor or multi-label classifier (with --ab-lower-is-better and --ab-sd)", DefaultValueFactory = _ => "accuracy" };
+        var abLower = new Option<bool>("--ab-lower-is-better") { Description = "With --ab-metric share:C, cost:… or mse: lower is better" };
         var create = new Command("create", "Start a staged rollout of a version") { version, stages, exponential, cohort, window, maxFailure, maxDrop, stratify, latency, manual, shadow, shadowSample, shadowScored, shadowAgreement, shadowUnlabelled, ab, abSplit, abMode, abBaseline, abEffect, abSd, abMetric, abLower, abUnit, abIcc, abPerDevice, reason };
         create.SetAction((r, ct) => Run(console, async () =>
         {

@@ -39,7 +39,7 @@ public class MultiLabelFleetTests(Xunit.Abstractions.ITestOutputHelper output)
     /// is always on fails its shadow and never serves.
     /// </summary>
     [Fact]
-    public async Task AGovernedMultiLabelClassifier_IsShadowedOnBrierScores_ThenRolledOut_AndAWorseVersionFailsItsShadow()
+    public async Task AGovernedMultiLabelClassifier_IsShadowedOnBrierScores_ThenRolledOut_AndWorseVersionsFailTheirShadowAndTheirAbTest()
     {
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-multilabel-governed-" + Guid.NewGuid().ToString("N"));
         var options = EdgeMlOps.Aggregator.AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -100,7 +100,7 @@ public class MultiLabelFleetTests(Xunit.Abstractions.ITestOutputHelper output)
             {
                 Version = 2, Stages = [1.0], Health = window, Gates = gates, Experiment = new EdgeMlOps.Aggregator.Rollouts.ExperimentRequest(),
             }, CancellationToken.None));
-            Assert.Contains("a multi-label classifier's rollout takes a shadow phase", ab.Message, StringComparison.Ordinal);
+            Assert.Contains("a multi-label classifier's A/B test compares the arms' mean squared error on targets", ab.Message, StringComparison.Ordinal);
             await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 2, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
             await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v2 shadowed, then everywhere", 120);
             await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices on v2", 30);
@@ -109,6 +109,7 @@ public class MultiLabelFleetTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.True(passed.Labelled >= 60 && passed.CandidateMse < passed.IncumbentMse, $"{passed.Labelled} pairs, Brier {passed.CandidateMse} vs {passed.IncumbentMse}");
 
             // v3: v2 with the "even" label's bias raised by 20 (always on): confidently worse in the shadow; it never serves.
+            var v2Weights = node.CurrentWeights.Clone();
             var wrong = node.CurrentWeights.Clone();
             wrong.Values[wrong.Layout.Tensors.Single(t => t.Name == "head.bias").Offset] += 20f;
             var v3 = await node.RegisterVersionAsync(wrong, "dana", "a bias gone wrong", CancellationToken.None);
@@ -119,6 +120,25 @@ public class MultiLabelFleetTests(Xunit.Abstractions.ITestOutputHelper output)
             output.WriteLine($"v3's shadow: {failed.Rollout.Note}");
             Assert.Contains("ground-truth Brier score", failed.Rollout.Note, StringComparison.Ordinal);
             Assert.All(agents, x => Assert.Equal(2UL, x.ModelVersion));
+
+            // v4: v2 with the "five or more" label always on, in an A/B test on both devices: half of each device's requests
+            // are answered by v4, each arm's squared errors counted as targets come back; the sequential test stops it.
+            var alwaysFive = v2Weights.Clone();
+            alwaysFive.Values[alwaysFive.Layout.Tensors.Single(t => t.Name == "head.bias").Offset + 1] += 20f;
+            var v4 = await node.RegisterVersionAsync(alwaysFive, "dana", "five or more, always", CancellationToken.None);
+            node.Governance.Approve("alice", "attributes", v4.Version, "looks fine");
+            var test = new EdgeMlOps.Aggregator.Rollouts.ExperimentRequest
+            {
+                Share = 1.0, Split = 0.5, Metric = "mse", HigherIsBetter = false,
+                Design = new EdgeMlOps.Aggregator.Experiments.ExperimentDesign { Mode = EdgeMlOps.Aggregator.Experiments.ExperimentMode.Sequential, MinDetectableEffect = 0.05, StandardDeviation = 0.2 },
+            };
+            await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = v4.Version, Stages = [1.0], Health = window, Gates = gates, Experiment = test }, CancellationToken.None);
+            await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v4's A/B test to stop it", 120);
+            var stopped = node.Rollouts.View(node.Rollouts.Current!);
+            output.WriteLine($"v4's A/B test: {stopped.Rollout.Note}");
+            Assert.Contains("higher on mean squared error", stopped.Rollout.Note, StringComparison.Ordinal);
+            Assert.True(stopped.Experiment!.ValueB > stopped.Experiment.ValueA, $"B {stopped.Experiment.ValueB} against A {stopped.Experiment.ValueA}");
+            await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices serving v2 alone", 30);
         }
         finally
         {

@@ -160,7 +160,7 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
             {
                 Version = 2, Stages = [1.0], Health = window, Gates = gates, Experiment = new EdgeMlOps.Aggregator.Rollouts.ExperimentRequest(),
             }, CancellationToken.None));
-            Assert.Contains("an A/B test compares class labels", ab.Message, StringComparison.Ordinal);
+            Assert.Contains("a regressor's A/B test compares the arms' mean squared error on targets: metric 'mse'", ab.Message, StringComparison.Ordinal); // the default metric counts class labels
             await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 2, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
             await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v2 shadowed, then everywhere", 120);
             await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices on v2", 30);

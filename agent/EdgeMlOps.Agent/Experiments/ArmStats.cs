@@ -14,6 +14,8 @@ internal sealed class ArmStats(ulong version)
     private readonly long[] _predicted = new long[CountedClasses];
     private readonly long[] _confusion = new long[ArmConfusion.Cells];
     private long _served, _errors, _labelled, _correct;
+    private readonly Lock _errorGate = new();
+    private double _squaredErrorSum, _squaredErrorSquares;
 
     public ulong Version { get; } = version;
 
@@ -34,6 +36,17 @@ internal sealed class ArmStats(ulong version)
         if (truth == predicted) Interlocked.Increment(ref _correct);
     }
 
+    /// <summary>A target for a request this arm answered (a regressor or multi-label classifier): its squared error.</summary>
+    public void LabelledError(double squaredError)
+    {
+        Interlocked.Increment(ref _labelled); // before the sums, which are read before it: the sums never hold more requests than labelled says
+        lock (_errorGate)
+        {
+            _squaredErrorSum += squaredError;
+            _squaredErrorSquares += squaredError * squaredError;
+        }
+    }
+
     /// <summary>
     /// The arm's counts, consistent while requests are being served: each part is read before the whole it belongs to
     /// (class counts before requests, correct and confusion cells before labelled), so a report never claims more than it served — the
@@ -44,6 +57,8 @@ internal sealed class ArmStats(ulong version)
         var predicted = new ulong[CountedClasses];
         for (var c = 0; c < CountedClasses; c++) predicted[c] = (ulong)Interlocked.Read(ref _predicted[c]);
         var correct = (ulong)Interlocked.Read(ref _correct);
+        double errorSum, errorSquares;
+        lock (_errorGate) (errorSum, errorSquares) = (_squaredErrorSum, _squaredErrorSquares);
         var confusion = new ulong[ArmConfusion.Cells];
         for (var i = 0; i < confusion.Length; i++) confusion[i] = (ulong)Interlocked.Read(ref _confusion[i]);
         var counts = new ArmCounts
@@ -54,6 +69,8 @@ internal sealed class ArmStats(ulong version)
             Errors = (ulong)Interlocked.Read(ref _errors),
             Served = (ulong)Interlocked.Read(ref _served),
             LatencyP95Ms = _latency.Count > 0 ? _latency.Quantile(0.95).TotalMilliseconds : 0,
+            SquaredErrorSum = errorSum,
+            SquaredErrorSquares = errorSquares,
         };
         var last = Array.FindLastIndex(predicted, c => c > 0);
         counts.Predicted.AddRange(predicted.Take(last + 1));

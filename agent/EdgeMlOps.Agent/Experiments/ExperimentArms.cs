@@ -65,6 +65,9 @@ internal sealed class ExperimentArms
     /// <summary>Ground truth for a request answered by <paramref name="version"/>.</summary>
     public void Outcome(ulong version, long truth, long predicted) => Volatile.Read(ref _session)?.Outcome(version, truth, predicted);
 
+    /// <summary>A regressor's or multi-label classifier's target for a request <paramref name="version"/> answered: its squared error, counted in that arm.</summary>
+    public void OutcomeError(ulong version, double squaredError) => Volatile.Read(ref _session)?.OutcomeError(version, squaredError);
+
     public ExperimentReport? Report()
     {
         lock (_gate) return _session?.Report() ?? _last;

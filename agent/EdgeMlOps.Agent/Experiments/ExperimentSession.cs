@@ -57,5 +57,12 @@ internal sealed class ExperimentSession(string rolloutId, ulong versionA, ulong 
         else if (version == A.Version) A.Labelled(truth, predicted);
     }
 
+    /// <summary>A target for a request <paramref name="version"/> answered, as that version's squared error on it.</summary>
+    public void OutcomeError(ulong version, double squaredError)
+    {
+        if (version == B.Version) B.LabelledError(squaredError);
+        else if (version == A.Version) A.LabelledError(squaredError);
+    }
+
     public ExperimentReport Report() => new() { RolloutId = RolloutId, A = A.Counts(), B = B.Counts() };
 }

@@ -13,8 +13,8 @@ public sealed record ValuePrediction(string PredictionId, float[] Values, ulong 
 /// its values (a multi-label classifier's label probabilities) with the served
 /// version, recorded for their ground truth, counted in the monitoring window (the sample, or the features its front end
 /// makes) and the serving health, and offered to a shadow test of a candidate regressor (its values compared, its
-/// squared error paired with the served version's when the target arrives). A/B tests split class labels and are not
-/// run for a regressor.
+/// squared error paired with the served version's when the target arrives); in an A/B test a request in arm B is
+/// answered by the rollout's target, and each arm's squared errors are counted when targets arrive.
 /// </summary>
 internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rollouts.RolloutController rollouts, WindowProfiler profiler, SampleStore store, AgentCounters counters)
 {
@@ -27,6 +27,28 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             var inference = model.Inference.Value;
             if (!inference.Spec.TakesTargets) throw new ModelKindException("this model is neither a regressor nor a multi-label classifier: use Predict (POST /v1/predict answers its classes)");
             if (features.Length != inference.Spec.InputDim) throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
+            var version = model.Announcement.Version;
+            var id = Guid.NewGuid().ToString("N");
+
+            // A request in arm B of an A/B test is answered by the rollout's target; if it cannot, by the served version.
+            if (rollouts.Experiment.ArmB(version, id) is { } experiment && experiment.Enter() is { } target)
+            {
+                try
+                {
+                    if (Answer(target, features) is { } b)
+                    {
+                        experiment.B.Served(b.Elapsed, -1);
+                        return Served(id, features, b.Values, experiment.B.Version, b.Elapsed);
+                    }
+
+                    experiment.B.Failed();
+                }
+                finally
+                {
+                    experiment.Exit();
+                }
+            }
+
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             ValueBatch batch;
             try
@@ -40,14 +62,10 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             }
 
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-            var version = model.Announcement.Version;
-            var id = Guid.NewGuid().ToString("N");
+            rollouts.Experiment.For(version)?.A.Served(elapsed, -1);
             rollouts.Shadow.Offer(version, id, features, -1, batch.Values, elapsed);
             profiler.AddPrediction(model.Announcement, features, -1, float.NaN, elapsed, batch.Features);
-            health.RecordPrediction(elapsed);
-            store.AddPrediction(id, features, -1, version);
-            Interlocked.Increment(ref counters.Predictions);
-            return new ValuePrediction(id, batch.Values, version);
+            return Served(id, features, batch.Values, version, elapsed);
         }
         finally
         {
@@ -55,20 +73,51 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
         }
     }
 
+    /// <summary>An A/B test's target answering one request; null when it cannot (the served version answers instead).</summary>
+    private static (float[] Values, TimeSpan Elapsed)? Answer(InferenceModel target, float[] features)
+    {
+        if (!target.Spec.TakesTargets || target.Spec.InputDim != features.Length) return null;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            var values = target.PredictValues(features, 1).Values;
+            return (values, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Records a served prediction (<paramref name="version"/> answered it) so its target can arrive later.</summary>
+    private ValuePrediction Served(string id, float[] features, float[] values, ulong version, TimeSpan elapsed)
+    {
+        health.RecordPrediction(elapsed);
+        store.AddPrediction(id, features, -1, version);
+        Interlocked.Increment(ref counters.Predictions);
+        return new ValuePrediction(id, values, version);
+    }
+
     /// <summary>
-    /// The values <paramref name="version"/> answered for <paramref name="features"/>, run again (the model is
-    /// deterministic) when it is still the served version — what its error on the target is measured on; null otherwise.
-    /// Nothing is counted or recorded.
+    /// The values <paramref name="version"/> answered for <paramref name="features"/>, run again (a model answers the same
+    /// features the same way): the served version, or the target of an A/B test whose arm B answered. What its error on
+    /// the target is measured on; null when neither runs any more. Nothing is counted or recorded.
     /// </summary>
     public float[]? Served(float[] features, ulong version)
     {
         if (slots.EnterServed() is not { } model) return null;
         try
         {
-            var inference = model.Inference.Value;
-            return model.Announcement.Version == version && inference.Spec.TakesTargets && features.Length == inference.Spec.InputDim
-                ? inference.PredictValues(features, 1).Values
-                : null;
+            if (model.Announcement.Version == version) return Answer(model.Inference.Value, features)?.Values;
+            if (rollouts.Experiment.For(model.Announcement.Version) is not { } test || test.B.Version != version || test.Enter() is not { } target) return null;
+            try
+            {
+                return Answer(target, features)?.Values;
+            }
+            finally
+            {
+                test.Exit();
+            }
         }
         finally
         {

@@ -16,6 +16,9 @@ public enum MetricKind
 
     /// <summary>A cost KPI: mean cost per labelled prediction, from each arm's confusion counts and a cost per cell.</summary>
     Cost,
+
+    /// <summary>A regressor's or multi-label classifier's mean squared error per labelled prediction (the Brier score for labels); lower is better.</summary>
+    SquaredError,
 }
 
 /// <summary>
@@ -28,6 +31,9 @@ public enum MetricKind
 public sealed class ExperimentMetric
 {
     public static readonly ExperimentMetric Accuracy = new("accuracy", MetricKind.Accuracy, null, null);
+
+    /// <summary>The mean squared error of a regressor's values or a multi-label classifier's probabilities against the targets.</summary>
+    public static readonly ExperimentMetric MeanSquaredError = new("mse", MetricKind.SquaredError, null, null);
 
     private ExperimentMetric(string name, MetricKind kind, int? shareClass, CostMatrix? costs)
     {
@@ -46,12 +52,13 @@ public sealed class ExperimentMetric
     public CostMatrix? Costs { get; }
 
     /// <summary>A mean rather than a proportion: sized by a standard deviation, not judged by the bandit.</summary>
-    public bool IsMean => Kind == MetricKind.Cost;
+    public bool IsMean => Kind is MetricKind.Cost or MetricKind.SquaredError;
 
     /// <summary><c>accuracy</c>, <c>share:C</c> or <c>cost:T&gt;P=COST,…</c>; anything else is an <see cref="ArgumentException"/>.</summary>
     public static ExperimentMetric Parse(string? text)
     {
         if (string.IsNullOrEmpty(text) || text == "accuracy") return Accuracy;
+        if (text == "mse") return MeanSquaredError;
         if (text.StartsWith("share:", StringComparison.Ordinal) && int.TryParse(text.AsSpan(6), NumberStyles.None, CultureInfo.InvariantCulture, out var c) && c < 256)
         {
             return new ExperimentMetric(text, MetricKind.Share, c, null);
@@ -69,7 +76,7 @@ public sealed class ExperimentMetric
             }
         }
 
-        throw new ArgumentException($"experiment: metric '{text}' is not 'accuracy', 'share:C' (C a class below 256) or 'cost:TRUE>PREDICTED=COST,...'");
+        throw new ArgumentException($"experiment: metric '{text}' is not 'accuracy', 'share:C' (C a class below 256), 'cost:TRUE>PREDICTED=COST,...' or 'mse'");
     }
 
     /// <summary>One arm's sample, oriented so that a higher mean is better.</summary>
@@ -92,6 +99,8 @@ public sealed class ExperimentMetric
                 }
 
                 return new ArmSample((long)arm.Labelled, higherIsBetter ? sum : -sum, squares); // labelled outcomes in no cell cost nothing
+            case MetricKind.SquaredError:
+                return new ArmSample((long)arm.Labelled, higherIsBetter ? arm.SquaredErrorSum : -arm.SquaredErrorSum, arm.SquaredErrorSquares);
             default:
                 return ArmSample.Proportion((long)arm.Correct, (long)arm.Labelled);
         }
@@ -101,7 +110,7 @@ public sealed class ExperimentMetric
     public double? Display(double? oriented, bool higherIsBetter) => oriented is not { } v || higherIsBetter ? oriented : Kind switch
     {
         MetricKind.Share => 1 - v,
-        MetricKind.Cost => -v,
+        MetricKind.Cost or MetricKind.SquaredError => -v,
         _ => v,
     };
 
@@ -115,6 +124,7 @@ public sealed class ExperimentMetric
     {
         MetricKind.Share => $"share of class {ShareClass}",
         MetricKind.Cost => "mean cost",
+        MetricKind.SquaredError => "mean squared error",
         _ => "accuracy",
     };
 }

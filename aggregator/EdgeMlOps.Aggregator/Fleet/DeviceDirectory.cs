@@ -139,15 +139,8 @@ public sealed class DeviceDirectory(TimeProvider time)
             : info);
     }
 
-    /// <summary>
-    /// A status's squared errors can be true: finite, not negative, and the sum of squares at least the squared sum over
-    /// the count (Cauchy–Schwarz, with rounding room). Others are dropped (read as no errors), not trusted.
-    /// </summary>
-    private static bool PlausibleErrors(DeviceStatus status)
-    {
-        var (sum, squares, n) = (status.FeedbackSquaredErrorSum, status.FeedbackSquaredErrorSquares, (double)status.FeedbackCount);
-        return double.IsFinite(sum) && double.IsFinite(squares) && sum >= 0 && squares >= 0 && (sum == 0 || (n > 0 && squares * n >= sum * sum * (1 - 1e-9)));
-    }
+    /// <summary>A status's squared errors that cannot be true are dropped (read as no errors), not trusted (<see cref="ReportBounds.SquaredErrors"/>).</summary>
+    private static bool PlausibleErrors(DeviceStatus status) => ReportBounds.SquaredErrors(status.FeedbackSquaredErrorSum, status.FeedbackSquaredErrorSquares, status.FeedbackCount);
 
     /// <summary>Online, not silent devices that hold labelled samples, ordered by id (so seeded selection is reproducible).</summary>
     public IReadOnlyList<DeviceInfo> Eligible()

@@ -23,14 +23,35 @@ public static class ReportBounds
         && r.OnlyIncumbentCorrect + r.OnlyCandidateCorrect <= r.Labelled
         && double.IsFinite(r.DistanceSum) && r.DistanceSum >= 0 && r.DistanceSum <= r.Scored
         && double.IsFinite(r.DistanceMax) && r.DistanceMax is >= 0 and <= 1
-        && Latency(r.IncumbentLatencyP95Ms) && Latency(r.CandidateLatencyP50Ms) && Latency(r.CandidateLatencyP95Ms);
+        && Latency(r.IncumbentLatencyP95Ms) && Latency(r.CandidateLatencyP50Ms) && Latency(r.CandidateLatencyP95Ms)
+        && Values(r);
 
     public static bool IsPlausible(ExperimentReport r) => r.A is { } a && r.B is { } b && Arm(a) && Arm(b);
+
+    /// <summary>
+    /// Squared errors a report can carry: finite, not negative, none without a count, and a sum of squares at least
+    /// the squared sum over the count (Cauchy–Schwarz, with room for rounding).
+    /// </summary>
+    public static bool SquaredErrors(double sum, double squares, ulong n) =>
+        double.IsFinite(sum) && double.IsFinite(squares) && sum >= 0 && squares >= 0
+        && (n == 0 ? sum == 0 && squares == 0 : squares * n >= sum * sum * (1 - 1e-9));
+
+    /// <summary>A regressor's shadow figures: finite, not negative, and the paired differences' squares consistent with their sum.</summary>
+    private static bool Values(ShadowReport r)
+    {
+        var difference = r.CandidateSquaredErrorSum - r.IncumbentSquaredErrorSum;
+        return double.IsFinite(r.ValueDifferenceSum) && r.ValueDifferenceSum >= 0 && double.IsFinite(r.ValueDifferenceMax) && r.ValueDifferenceMax >= 0
+            && double.IsFinite(r.IncumbentSquaredErrorSum) && r.IncumbentSquaredErrorSum >= 0 && double.IsFinite(r.CandidateSquaredErrorSum) && r.CandidateSquaredErrorSum >= 0
+            && (r.Labelled > 0 || (r.IncumbentSquaredErrorSum == 0 && r.CandidateSquaredErrorSum == 0 && r.SquaredErrorDifferenceSquares == 0))
+            && double.IsFinite(r.SquaredErrorDifferenceSquares) && r.SquaredErrorDifferenceSquares >= 0
+            && (r.Labelled == 0 || r.SquaredErrorDifferenceSquares * r.Labelled >= difference * difference * (1 - 1e-9));
+    }
 
     private static bool Arm(ArmCounts a) =>
         a.Served <= MaxCount && a.Errors <= MaxCount && a.Labelled <= a.Served && a.Correct <= a.Labelled && Latency(a.LatencyP95Ms)
         && a.Predicted.Count <= 256 && a.Predicted.All(c => c <= a.Served) && a.Predicted.Aggregate(0UL, (sum, c) => sum + c) <= a.Served // ≤ 256 × 2^40: no overflow
-        && a.Confusion.Count <= ArmConfusion.Cells && a.Confusion.All(c => c <= a.Labelled) && a.Confusion.Aggregate(0UL, (sum, c) => sum + c) <= a.Labelled; // ≤ 1,024 × 2^40
+        && a.Confusion.Count <= ArmConfusion.Cells && a.Confusion.All(c => c <= a.Labelled) && a.Confusion.Aggregate(0UL, (sum, c) => sum + c) <= a.Labelled // ≤ 1,024 × 2^40
+        && SquaredErrors(a.SquaredErrorSum, a.SquaredErrorSquares, a.Labelled);
 
     private static bool Latency(double ms) => double.IsFinite(ms) && ms >= 0;
 }

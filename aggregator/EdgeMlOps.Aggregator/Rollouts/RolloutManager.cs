@@ -72,10 +72,12 @@ public sealed partial class RolloutManager
         request.Gates.Validate();
         request.Shadow?.Validate();
         request.Experiment?.Validate();
-        if (_options.Model.TakesTargets && request.Experiment is not null)
+        if (request.Experiment is { } test && (Experiments.ExperimentMetric.Parse(test.Metric).Kind == Experiments.MetricKind.SquaredError) != _options.Model.TakesTargets)
         {
-            // Devices split and score class labels in an A/B test; target vectors are compared in the shadow phase.
-            throw new ArgumentException($"{(_options.Model.IsMultiLabel ? "a multi-label classifier" : "a regressor")}'s rollout takes a shadow phase and stages; an A/B test compares class labels and does not apply to it");
+            // Devices count class labels for a classifier's A/B test, squared errors on targets for a regressor's.
+            throw new ArgumentException(_options.Model.TakesTargets
+                ? $"{(_options.Model.IsMultiLabel ? "a multi-label classifier" : "a regressor")}'s A/B test compares the arms' mean squared error on targets: metric 'mse' with higherIsBetter false and the design's standard deviation of one squared error (CLI --ab-metric mse --ab-lower-is-better --ab-sd S); '{test.Metric}' counts class labels"
+                : $"metric 'mse' compares a regressor's or multi-label classifier's squared errors; {_options.ModelName} is a classifier");
         }
 
         var version = _stores.Governance.Find(_options.ModelName, request.Version);

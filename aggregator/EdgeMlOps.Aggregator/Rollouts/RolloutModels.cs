@@ -210,7 +210,8 @@ public sealed record ExperimentRequest
     /// <summary>
     /// What the test (and the bandit) compares: <c>accuracy</c> (ground truth), a share KPI <c>share:C</c> — the
     /// share of requests answered with class C — or a cost KPI <c>cost:TRUE&gt;PREDICTED=COST,…</c>, the mean cost per
-    /// labelled prediction (sequential and fixed-horizon tests only, sized by <see cref="Experiments.ExperimentDesign.StandardDeviation"/>).
+    /// labelled prediction (sequential and fixed-horizon tests only, sized by <see cref="Experiments.ExperimentDesign.StandardDeviation"/>),
+    /// or for a regressor or multi-label classifier <c>mse</c>: the mean squared error per labelled prediction (lower is better).
     /// <see cref="HigherIsBetter"/> says which way is better.
     /// </summary>
     public string Metric { get; set; } = "accuracy";
@@ -223,7 +224,8 @@ public sealed record ExperimentRequest
         var metric = Experiments.ExperimentMetric.Parse(Metric);
         if (metric.IsMean && Design.StandardDeviation is null) throw new ArgumentException($"experiment: metric '{Metric}' is a mean; the design needs its standard deviation per observation (CLI --ab-sd) to size the test");
         if (!metric.IsMean && Design.StandardDeviation is not null) throw new ArgumentException($"experiment: a standard deviation sizes tests on a mean (a cost KPI); '{metric.Name}' is a proportion, sized by its baseline rate");
-        if (metric.IsMean && Design.Mode == Experiments.ExperimentMode.Bandit) throw new ArgumentException("experiment: the bandit compares proportions (accuracy or share:C); a cost KPI runs as a sequential or fixed-horizon test");
+        if (metric.IsMean && Design.Mode == Experiments.ExperimentMode.Bandit) throw new ArgumentException($"experiment: the bandit compares proportions (accuracy or share:C); '{metric.Name}' is a mean and runs as a sequential or fixed-horizon test");
+        if (metric.Kind == Experiments.MetricKind.SquaredError && HigherIsBetter) throw new ArgumentException("experiment: a lower mean squared error is better: set higherIsBetter false (CLI --ab-lower-is-better)");
         if (Design.ClusterCorrelation is not null && Unit != Experiments.RandomisationUnit.Device) throw new ArgumentException("experiment: a design effect (cluster correlation and labels per device) sizes tests randomised by device (unit Device, CLI --ab-unit device); a request-randomised test compares arms within each device");
         if (!(Share > 0 && Share <= 1)) throw new ArgumentException("experiment: share must be in (0, 1]");
         if (!(Split > 0 && Split < 1)) throw new ArgumentException("experiment: split must be in (0, 1)");

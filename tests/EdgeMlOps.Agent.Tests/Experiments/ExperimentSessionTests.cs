@@ -134,4 +134,21 @@ public sealed class ExperimentSessionTests
         Assert.Equal(1, _cache.Count);
         arms.End();
     }
+
+    [Fact]
+    public async Task ARegressorsTargets_AreCountedAsSquaredErrors_ByTheVersionThatAnswered()
+    {
+        var session = new ExperimentSession("r1", versionA: 4, versionB: 5, split: 0.5, await TargetAsync());
+        for (var i = 0; i < 3; i++) session.A.Served(TimeSpan.FromMilliseconds(1), predicted: -1);
+        for (var i = 0; i < 2; i++) session.B.Served(TimeSpan.FromMilliseconds(1), predicted: -1);
+        session.OutcomeError(4, 0.5);
+        session.OutcomeError(4, 1.5);
+        session.OutcomeError(5, 4);
+        session.OutcomeError(9, 100); // neither arm's version: ignored
+        var report = session.Report();
+        Assert.Equal((2UL, 2.0, 2.5, 0UL), (report.A.Labelled, report.A.SquaredErrorSum, report.A.SquaredErrorSquares, report.A.Correct));
+        Assert.Equal((1UL, 4.0, 16.0), (report.B.Labelled, report.B.SquaredErrorSum, report.B.SquaredErrorSquares));
+        Assert.Empty(report.B.Predicted); // no classes answered
+        session.Exit();
+    }
 }
