@@ -281,7 +281,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         {
             var error = EdgeMlOps.Agent.Shadow.ShadowStats.SquaredError(answered, target);
             if (prediction.ModelVersion == ModelVersion) _health.RecordTargetFeedback(error); // what a stage gate compares across versions
-            _rollouts.Experiment.OutcomeError(prediction.ModelVersion, error); // and an A/B test across its arms
+            _rollouts.Experiment.OutcomeError(predictionId, error); // and an A/B test across its arms
         }
 
         _rollouts.Shadow.OutcomeTarget(predictionId, target);
@@ -325,7 +325,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         // Ground-truth accuracy of the served version since it was switched to (a rollout gate).
         if (prediction.ModelVersion == ModelVersion) _health.RecordFeedback(prediction.Label == label);
         _rollouts.Shadow.Outcome(predictionId, label);
-        _rollouts.Experiment.Outcome(prediction.ModelVersion, label, prediction.Label);
+        _rollouts.Experiment.Outcome(predictionId, label, prediction.Label);
         AddSamples([(prediction.Features, label)]);
         return true;
     }

@@ -62,11 +62,11 @@ internal sealed class ExperimentArms
     /// <summary>The running test if it compares against <paramref name="servedVersion"/>.</summary>
     public ExperimentSession? For(ulong servedVersion) => Volatile.Read(ref _session) is { } s && s.A.Version == servedVersion ? s : null;
 
-    /// <summary>Ground truth for a request answered by <paramref name="version"/>.</summary>
-    public void Outcome(ulong version, long truth, long predicted) => Volatile.Read(ref _session)?.Outcome(version, truth, predicted);
+    /// <summary>Ground truth for request <paramref name="requestId"/>: counted in the arm that answered it, if the test did.</summary>
+    public void Outcome(string requestId, long truth, long predicted) => Volatile.Read(ref _session)?.Outcome(requestId, truth, predicted);
 
-    /// <summary>A regressor's or multi-label classifier's target for a request <paramref name="version"/> answered: its squared error, counted in that arm.</summary>
-    public void OutcomeError(ulong version, double squaredError) => Volatile.Read(ref _session)?.OutcomeError(version, squaredError);
+    /// <summary>A regressor's or multi-label classifier's target for a request of the test: the answering version's squared error, counted in its arm.</summary>
+    public void OutcomeError(string requestId, double squaredError) => Volatile.Read(ref _session)?.OutcomeError(requestId, squaredError);
 
     public ExperimentReport? Report()
     {

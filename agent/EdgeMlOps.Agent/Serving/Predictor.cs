@@ -35,7 +35,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
                 {
                     if (TryPredict(target, features, out var answer, out var took))
                     {
-                        experiment.B.Served(took, answer.Labels[0]);
+                        experiment.Answered(id, byB: true, took, answer.Labels[0]);
                         return Served(id, features, answer, experiment.B.Version, took);
                     }
 
@@ -60,7 +60,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
             }
 
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-            rollouts.Experiment.For(model.Announcement.Version)?.A.Served(elapsed, batch.Labels[0]);
+            rollouts.Experiment.For(model.Announcement.Version)?.Answered(id, byB: false, elapsed, batch.Labels[0]);
             rollouts.Shadow.Offer(model.Announcement.Version, id, features, batch.Labels[0], batch.Probabilities, elapsed);
             profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN, elapsed, batch.Features);
             return Served(id, features, batch, model.Announcement.Version, elapsed);

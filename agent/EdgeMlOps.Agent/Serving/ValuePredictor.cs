@@ -37,7 +37,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
                 {
                     if (Answer(target, features) is { } b)
                     {
-                        experiment.B.Served(b.Elapsed, -1);
+                        experiment.Answered(id, byB: true, b.Elapsed, -1);
                         return Served(id, features, b.Values, experiment.B.Version, b.Elapsed);
                     }
 
@@ -62,7 +62,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             }
 
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-            rollouts.Experiment.For(version)?.A.Served(elapsed, -1);
+            rollouts.Experiment.For(version)?.Answered(id, byB: false, elapsed, -1);
             rollouts.Shadow.Offer(version, id, features, -1, batch.Values, elapsed);
             profiler.AddPrediction(model.Announcement, features, -1, float.NaN, elapsed, batch.Features);
             return Served(id, features, batch.Values, version, elapsed);

@@ -48,15 +48,16 @@ public sealed class ExperimentSessionTests
     public async Task OutcomesAreCountedByTheVersionThatAnswered()
     {
         var session = new ExperimentSession("r1", versionA: 4, versionB: 5, split: 0.5, await TargetAsync());
-        session.A.Served(TimeSpan.FromMilliseconds(1), predicted: 0);
-        session.B.Served(TimeSpan.FromMilliseconds(2), predicted: 1);
-        session.B.Served(TimeSpan.FromMilliseconds(2), predicted: 1);
-        session.B.Served(TimeSpan.FromMilliseconds(2), predicted: 300); // beyond the counted classes: served, not counted by class
-        session.Outcome(4, truth: 0, predicted: 0);
-        session.Outcome(5, truth: 0, predicted: 1);
-        session.Outcome(5, truth: 1, predicted: 1);
-        session.Outcome(5, truth: 40, predicted: 1); // a class beyond the confusion layout: labelled, in no cell
-        session.Outcome(9, truth: 1, predicted: 1); // neither arm's version: ignored
+        session.Answered("a1", byB: false, TimeSpan.FromMilliseconds(1), predicted: 0);
+        session.Answered("b1", byB: true, TimeSpan.FromMilliseconds(2), predicted: 1);
+        session.Answered("b2", byB: true, TimeSpan.FromMilliseconds(2), predicted: 1);
+        session.Answered("b3", byB: true, TimeSpan.FromMilliseconds(2), predicted: 300); // beyond the counted classes: served, not counted by class
+        session.Outcome("a1", truth: 0, predicted: 0);
+        session.Outcome("b1", truth: 0, predicted: 1);
+        session.Outcome("b2", truth: 1, predicted: 1);
+        session.Outcome("b3", truth: 40, predicted: 1); // a class beyond the confusion layout: labelled, in no cell
+        session.Outcome("zz", truth: 1, predicted: 1); // not answered in this test: ignored
+        session.Outcome("b1", truth: 1, predicted: 1); // labelled twice: counted once
         var report = session.Report();
         Assert.Equal((4UL, 1UL, 1UL, 1UL), (report.A.Version, report.A.Served, report.A.Labelled, report.A.Correct));
         Assert.Equal((5UL, 3UL, 3UL, 1UL), (report.B.Version, report.B.Served, report.B.Labelled, report.B.Correct));
@@ -80,8 +81,9 @@ public sealed class ExperimentSessionTests
         {
             for (var i = 0L; !stop.IsCancellationRequested; i++)
             {
-                session.B.Served(TimeSpan.FromTicks(10), predicted: i % 3);
-                session.Outcome(5, truth: (i + 1) % 3, predicted: i % 3);
+                var id = $"{w}-{i}";
+                session.Answered(id, byB: true, TimeSpan.FromTicks(10), predicted: i % 3);
+                session.Outcome(id, truth: (i + 1) % 3, predicted: i % 3);
             }
         })).ToArray();
         SpinWait.SpinUntil(() => session.Report().B.Served > 10_000, TimeSpan.FromSeconds(10)); // the writers are running
@@ -139,16 +141,49 @@ public sealed class ExperimentSessionTests
     public async Task ARegressorsTargets_AreCountedAsSquaredErrors_ByTheVersionThatAnswered()
     {
         var session = new ExperimentSession("r1", versionA: 4, versionB: 5, split: 0.5, await TargetAsync());
-        for (var i = 0; i < 3; i++) session.A.Served(TimeSpan.FromMilliseconds(1), predicted: -1);
-        for (var i = 0; i < 2; i++) session.B.Served(TimeSpan.FromMilliseconds(1), predicted: -1);
-        session.OutcomeError(4, 0.5);
-        session.OutcomeError(4, 1.5);
-        session.OutcomeError(5, 4);
-        session.OutcomeError(9, 100); // neither arm's version: ignored
+        for (var i = 0; i < 3; i++) session.Answered($"a{i}", byB: false, TimeSpan.FromMilliseconds(1), predicted: -1);
+        for (var i = 0; i < 2; i++) session.Answered($"b{i}", byB: true, TimeSpan.FromMilliseconds(1), predicted: -1);
+        session.OutcomeError("a0", 0.5);
+        session.OutcomeError("a1", 1.5);
+        session.OutcomeError("b0", 4);
+        session.OutcomeError("zz", 100); // not answered in this test: ignored
         var report = session.Report();
         Assert.Equal((2UL, 2.0, 2.5, 0UL), (report.A.Labelled, report.A.SquaredErrorSum, report.A.SquaredErrorSquares, report.A.Correct));
         Assert.Equal((1UL, 4.0, 16.0), (report.B.Labelled, report.B.SquaredErrorSum, report.B.SquaredErrorSquares));
         Assert.Empty(report.B.Predicted); // no classes answered
+        session.Exit();
+    }
+
+    /// <summary>
+    /// A device randomised into arm B answers every request with B, so its arm A serves nothing. A label arriving after the
+    /// test began for a request the served version answered before it must not count in A: a report with more labels than
+    /// requests is implausible and the aggregator drops it whole — B's counts with it — so enough such devices kept a
+    /// fixed-horizon test from ever reaching its horizon (a CI run timed out on it).
+    /// </summary>
+    [Fact]
+    public async Task ALabelForARequestAnsweredBeforeTheTestBegan_CountsInNeitherArm()
+    {
+        var device = Enumerable.Range(0, 100).Select(d => $"dev-{d}").First(d => RolloutMembership.DeviceInArmB("r1", d, 0.5));
+        var session = new ExperimentSession("r1", versionA: 4, versionB: 5, split: 0.5, await TargetAsync(), randomisedDevice: device);
+        Assert.True(session.ToB("any request"));
+        session.Answered("during", byB: true, TimeSpan.FromMilliseconds(1), predicted: 1);
+        session.Outcome("before", truth: 1, predicted: 1); // served by v4 before the test: not the test's
+        session.OutcomeError("before-too", 0.25);
+        session.Outcome("during", truth: 1, predicted: 1);
+        var report = session.Report();
+        Assert.Equal((0UL, 0UL), (report.A.Served, report.A.Labelled));
+        Assert.Equal((1UL, 1UL, 1UL), (report.B.Served, report.B.Labelled, report.B.Correct));
+        session.Exit();
+    }
+
+    [Fact]
+    public async Task TheRequestsAwaitingLabels_AreBounded_OldestForgottenFirst()
+    {
+        var session = new ExperimentSession("r1", versionA: 4, versionB: 5, split: 0.5, await TargetAsync());
+        for (var i = 0; i < ExperimentSession.MaxAwaitingLabels + 10; i++) session.Answered($"r{i}", byB: false, TimeSpan.FromTicks(1), predicted: 0);
+        session.Outcome("r0", truth: 0, predicted: 0); // forgotten: among the ten oldest
+        session.Outcome($"r{ExperimentSession.MaxAwaitingLabels + 9}", truth: 0, predicted: 0);
+        Assert.Equal(1UL, session.Report().A.Labelled);
         session.Exit();
     }
 }
