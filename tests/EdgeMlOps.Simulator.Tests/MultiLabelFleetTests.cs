@@ -139,6 +139,11 @@ public class MultiLabelFleetTests(Xunit.Abstractions.ITestOutputHelper output)
             Assert.Contains("higher on mean squared error", stopped.Rollout.Note, StringComparison.Ordinal);
             Assert.True(stopped.Experiment!.ValueB > stopped.Experiment.ValueA, $"B {stopped.Experiment.ValueB} against A {stopped.Experiment.ValueA}");
             await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices serving v2 alone", 30);
+
+            // The model card says what the model is, with the fleet's monitoring of it.
+            var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, node.Registry.Version("attributes", 2)!, artifacts: node.Artifacts).Markdown;
+            Assert.Contains("a multi-label classifier: 4 independent label probabilities per row, any number of labels true from 'attributes'", card, StringComparison.Ordinal);
+            Assert.Contains("scored by binary cross-entropy and the share of label decisions right", card, StringComparison.Ordinal);
         }
         finally
         {
