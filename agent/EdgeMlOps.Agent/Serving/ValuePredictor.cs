@@ -103,7 +103,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
     /// features the same way): the served version, or the target of an A/B test whose arm B answered. What its error on
     /// the target is measured on; null when neither runs any more. Nothing is counted or recorded.
     /// </summary>
-    public float[]? Served(float[] features, ulong version)
+    public float[]? AnswerAgain(float[] features, ulong version)
     {
         if (slots.EnterServed() is not { } model) return null;
         try
