@@ -64,8 +64,8 @@ internal static class ModelCheckCommand
         Line(console, "well formed: yes (ONNX's structural rules)");
         var fleet = FleetInterface(console, bytes, graph.Output.Any(o => o.Name == outputText) ? outputText : null, trainableText, preprocess);
         var chosen = graph.Output.Any(o => o.Name == outputText) ? outputText : null;
-        if (fleet is { SingleScore: true } || lossText == "mse") RegressorInterface(console, bytes, chosen, trainableText, preprocess);
-        if (lossText == "binary-ce" || (fleet is { SingleScore: false } f && MadeBySigmoid(model, f.ScoresOutput))) MultiLabelInterface(console, bytes, chosen, trainableText, preprocess);
+        if (fleet is { SingleScore: true } || lossText == "mse") TargetsInterface(console, bytes, chosen, trainableText, preprocess, multiLabel: false);
+        if (lossText == "binary-ce" || (fleet is { SingleScore: false } f && UploadedClassifier.MadeAsProbabilities(model, f.ScoresOutput, sigmoid: true))) TargetsInterface(console, bytes, chosen, trainableText, preprocess, multiLabel: true);
         TensorsInterface(console, model, bytes, preprocess);
         if (trainableText.Trim() == UploadedClassifier.ServeOnly) return;
 
@@ -126,49 +126,25 @@ internal static class ModelCheckCommand
 
     /// <summary>
     /// The interface it would have as the fleet's regressor (<c>ModelInterface:Kind=regression</c>) — shown when its one
-    /// output per row could be a binary score or a value, or when asked about mean squared error.
+    /// output per row could be a binary score or a value, or when asked about mean squared error — or as its multi-label
+    /// classifier (<c>Kind=multilabel</c>) — shown when its [batch, k] scores are made by a Sigmoid (independent labels,
+    /// not one distribution over classes), or when asked about binary cross-entropy.
     /// </summary>
-    private static void RegressorInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable, byte[]? preprocess)
+    private static void TargetsInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable, byte[]? preprocess, bool multiLabel)
     {
+        var (what, kind, loss, target, scores) = multiLabel
+            ? ("a multi-label classifier", "multilabel", "binary cross-entropy on their label vectors", "[0 or 1 per label]", "binary cross-entropy and label accuracy")
+            : ("a regressor", "regression", "mean squared error on their targets", "[...]", "MSE and R²");
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Preprocess = preprocess, Regression = true }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Preprocess = preprocess, Regression = !multiLabel, MultiLabel = multiLabel }).Spec;
             var g = spec.Graph!;
-            Line(console, $"as a regressor (ModelInterface:Kind=regression): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}', {g.ScoresKind} from '{g.ScoresOutput}'; "
-                + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with mean squared error on their targets (POST /v1/feedback {{\"target\": [...]}})" : "served only, no rounds") + "; scored by MSE and R²");
+            Line(console, $"as {what} (ModelInterface:Kind={kind}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}', {g.ScoresKind} from '{g.ScoresOutput}'; "
+                + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with {loss} (POST /v1/feedback {{\"target\": {target}}})" : "served only, no rounds") + $"; scored by {scores}");
         }
         catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
         {
-            Line(console, $"as a regressor: no — {ex.Message}");
-        }
-    }
-
-    /// <summary>True when <paramref name="output"/> is made by a Sigmoid (through Identity nodes): k independent scores, as multi-label classifiers are exported.</summary>
-    private static bool MadeBySigmoid(ModelProto model, string output)
-    {
-        var producers = model.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).GroupBy(p => p.o, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().n, StringComparer.Ordinal);
-        var name = output;
-        while (producers.TryGetValue(name, out var node) && node.OpType == "Identity") name = node.Input[0];
-        return producers.TryGetValue(name, out var made) && made.OpType == "Sigmoid";
-    }
-
-    /// <summary>
-    /// The interface it would have as the fleet's multi-label classifier (<c>ModelInterface:Kind=multilabel</c>) — shown
-    /// when its [batch, k] scores are made by a Sigmoid (independent labels, not one distribution over classes), or when
-    /// asked about binary cross-entropy.
-    /// </summary>
-    private static void MultiLabelInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable, byte[]? preprocess)
-    {
-        try
-        {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Preprocess = preprocess, MultiLabel = true }).Spec;
-            var g = spec.Graph!;
-            Line(console, $"as a multi-label classifier (ModelInterface:Kind=multilabel): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}', {g.ScoresKind} from '{g.ScoresOutput}'; "
-                + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with binary cross-entropy on their label vectors (POST /v1/feedback {{\"target\": [0 or 1 per label]}})" : "served only, no rounds") + "; scored by binary cross-entropy and label accuracy");
-        }
-        catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
-        {
-            Line(console, $"as a multi-label classifier: no — {ex.Message}");
+            Line(console, $"as {what}: no — {ex.Message}");
         }
     }
 

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Configuration;
 using EdgeMlOps.Shared.Hashing;
 
 namespace EdgeMlOps.Simulator.Tests;
@@ -41,128 +40,67 @@ public class MultiLabelFleetTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public async Task AGovernedMultiLabelClassifier_IsShadowedOnBrierScores_ThenRolledOut_AndWorseVersionsFailTheirShadowAndTheirAbTest()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-multilabel-governed-" + Guid.NewGuid().ToString("N"));
-        var options = EdgeMlOps.Aggregator.AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        await using var fleet = await GovernedTargetFleet.StartAsync(
+            Fixture("pytorch_digit_attributes.onnx"), "multilabel", "attributes",
+            new EdgeMlOps.Aggregator.RoundOptions { ClientsPerRound = 2, OverSelection = 1, LocalEpochs = 5, BatchSize = 16, LearningRate = 0.3f, ReportDeadline = TimeSpan.FromSeconds(60) },
+            Fixture("digit_attributes.csv"), targetColumns: 4, training: 600, asked: (1200, 597), "camera-a", "camera-b"); // callers ask about scans no device trained on
+        var (node, agents) = (fleet.Node, fleet.Agents);
+        var (gates, window, shadow) = (GovernedTargetFleet.Gates, GovernedTargetFleet.Window, GovernedTargetFleet.Shadow);
+        Assert.True(node.Options.Model.IsMultiLabel);
+
+        node.Governance.Approve("alice", "attributes", 1, "first");
+        await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 1, Stages = [1.0], Health = window, Gates = gates }, CancellationToken.None);
+        await fleet.Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v1 everywhere", 60);
+
+        Assert.Equal(2UL, (await node.RunRoundAsync(CancellationToken.None)).NewVersion);
+        node.Governance.Approve("alice", "attributes", 2, "trained on every digit");
+        var ab = await Assert.ThrowsAsync<ArgumentException>(() => node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest
         {
-            ["Aggregator:Model"] = "onnx:" + Fixture("pytorch_digit_attributes.onnx"), ["Aggregator:ModelInterface:Kind"] = "multilabel", ["Aggregator:ModelInterface:Trainable"] = "all",
-        }).Build()) with
+            Version = 2, Stages = [1.0], Health = window, Gates = gates, Experiment = new EdgeMlOps.Aggregator.Rollouts.ExperimentRequest(),
+        }, CancellationToken.None));
+        Assert.Contains("a multi-label classifier's A/B test compares the arms' mean squared error on targets", ab.Message, StringComparison.Ordinal);
+        await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 2, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
+        await fleet.Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v2 shadowed, then everywhere", 120);
+        await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices on v2", 30);
+        var passed = node.Rollouts.View(node.Rollouts.All().Single(r => r.Request.Version == 2)).Shadow!;
+        output.WriteLine($"v2's shadow: {passed.Labelled} labelled pairs, Brier score {passed.CandidateMse:F4} against v1's {passed.IncumbentMse:F4}, mean |Δp| {passed.MeanValueDifference:F4}");
+        Assert.True(passed.Labelled >= 60 && passed.CandidateMse < passed.IncumbentMse, $"{passed.Labelled} pairs, Brier {passed.CandidateMse} vs {passed.IncumbentMse}");
+
+        // v3: v2 with the "even" label's bias raised by 20 (always on): confidently worse in the shadow; it never serves.
+        var v2Weights = node.CurrentWeights.Clone();
+        var wrong = node.CurrentWeights.Clone();
+        wrong.Values[wrong.Layout.Tensors.Single(t => t.Name == "head.bias").Offset] += 20f;
+        var v3 = await node.RegisterVersionAsync(wrong, "dana", "a bias gone wrong", CancellationToken.None);
+        node.Governance.Approve("alice", "attributes", v3.Version, "looks fine");
+        await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = v3.Version, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
+        await fleet.Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v3's shadow to fail", 120);
+        var failed = node.Rollouts.View(node.Rollouts.Current!);
+        output.WriteLine($"v3's shadow: {failed.Rollout.Note}");
+        Assert.Contains("ground-truth Brier score", failed.Rollout.Note, StringComparison.Ordinal);
+        Assert.All(agents, x => Assert.Equal(2UL, x.ModelVersion));
+
+        // v4: v2 with the "five or more" label always on, in an A/B test on both devices: half of each device's requests
+        // are answered by v4, each arm's squared errors counted as targets come back; the sequential test stops it.
+        var alwaysFive = v2Weights.Clone();
+        alwaysFive.Values[alwaysFive.Layout.Tensors.Single(t => t.Name == "head.bias").Offset + 1] += 20f;
+        var v4 = await node.RegisterVersionAsync(alwaysFive, "dana", "five or more, always", CancellationToken.None);
+        node.Governance.Approve("alice", "attributes", v4.Version, "looks fine");
+        var test = new EdgeMlOps.Aggregator.Rollouts.ExperimentRequest
         {
-            Fleet = "trust", ModelName = "attributes", EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"), // TrustedInstallTests' agents join fleet "trust"
-            Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Mode = EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed, RolloutCheckInterval = TimeSpan.FromMilliseconds(200) },
-            Rounds = new EdgeMlOps.Aggregator.RoundOptions { ClientsPerRound = 2, OverSelection = 1, LocalEpochs = 5, BatchSize = 16, LearningRate = 0.3f, ReportDeadline = TimeSpan.FromSeconds(60) },
+            Share = 1.0, Split = 0.5, Metric = "mse", HigherIsBetter = false,
+            Design = new EdgeMlOps.Aggregator.Experiments.ExperimentDesign { Mode = EdgeMlOps.Aggregator.Experiments.ExperimentMode.Sequential, MinDetectableEffect = 0.05, StandardDeviation = 0.2 },
         };
-        Assert.True(options.Model.IsMultiLabel);
-        await using var node = new EdgeMlOps.Aggregator.AggregatorNode(options);
-        await node.StartAsync(CancellationToken.None);
-        await using var a = TrustedInstallTests.Agent(dir, node, node.Keys.RootPublicKey, id: "camera-a");
-        await using var b = TrustedInstallTests.Agent(dir, node, node.Keys.RootPublicKey, id: "camera-b");
-        EdgeMlOps.Agent.DeviceAgent[] agents = [a, b];
-        var data = EdgeMlOps.Simulator.Data.CsvTargetDataset.Load(Fixture("digit_attributes.csv"), 4);
-        for (var d = 0; d < 2; d++) agents[d].FeedbackTargets([.. Enumerable.Range(d * 600, 600).Select(i => (data.Row(i), data.TargetRow(i)))]);
-        await a.StartAsync(CancellationToken.None);
-        await b.StartAsync(CancellationToken.None);
-        var gates = new EdgeMlOps.Aggregator.Rollouts.RolloutGates { MinFeedback = 60 };
-        var window = new EdgeMlOps.Aggregator.Rollouts.HealthWindow { WindowSeconds = 1, MinPredictions = 5 };
-        var shadow = new EdgeMlOps.Aggregator.Rollouts.ShadowRequest { Share = 1.0, MinScored = 60, MinDevices = 2 };
+        await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = v4.Version, Stages = [1.0], Health = window, Gates = gates, Experiment = test }, CancellationToken.None);
+        await fleet.Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v4's A/B test to stop it", 120);
+        var stopped = node.Rollouts.View(node.Rollouts.Current!);
+        output.WriteLine($"v4's A/B test: {stopped.Rollout.Note}");
+        Assert.Contains("higher on mean squared error", stopped.Rollout.Note, StringComparison.Ordinal);
+        Assert.True(stopped.Experiment!.ValueB > stopped.Experiment.ValueA, $"B {stopped.Experiment.ValueB} against A {stopped.Experiment.ValueA}");
+        await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices serving v2 alone", 30);
 
-        // Callers on both devices ask about scans 1,200–1,796 (no device trained on them) and send back the true labels.
-        using var traffic = new CancellationTokenSource();
-        var calls = Task.Run(async () =>
-        {
-            for (var i = 0; !traffic.IsCancellationRequested; i++)
-            {
-                foreach (var agent in agents.Where(x => x.ModelVersion > 0))
-                {
-                    var row = 1200 + (i % 597);
-                    try
-                    {
-                        agent.FeedbackTarget(agent.PredictValues(data.Row(row)).PredictionId, data.TargetRow(row));
-                    }
-                    catch (InvalidOperationException ex) when (ex.Message.StartsWith("No model", StringComparison.Ordinal))
-                    {
-                        // between the version check and the call, a switch of versions: the next request is served
-                    }
-                }
-
-                await Task.Delay(10);
-            }
-        });
-
-        try
-        {
-            node.Governance.Approve("alice", "attributes", 1, "first");
-            await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 1, Stages = [1.0], Health = window, Gates = gates }, CancellationToken.None);
-            await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v1 everywhere", 60);
-
-            Assert.Equal(2UL, (await node.RunRoundAsync(CancellationToken.None)).NewVersion);
-            node.Governance.Approve("alice", "attributes", 2, "trained on every digit");
-            var ab = await Assert.ThrowsAsync<ArgumentException>(() => node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest
-            {
-                Version = 2, Stages = [1.0], Health = window, Gates = gates, Experiment = new EdgeMlOps.Aggregator.Rollouts.ExperimentRequest(),
-            }, CancellationToken.None));
-            Assert.Contains("a multi-label classifier's A/B test compares the arms' mean squared error on targets", ab.Message, StringComparison.Ordinal);
-            await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 2, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
-            await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v2 shadowed, then everywhere", 120);
-            await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices on v2", 30);
-            var passed = node.Rollouts.View(node.Rollouts.All().Single(r => r.Request.Version == 2)).Shadow!;
-            output.WriteLine($"v2's shadow: {passed.Labelled} labelled pairs, Brier score {passed.CandidateMse:F4} against v1's {passed.IncumbentMse:F4}, mean |Δp| {passed.MeanValueDifference:F4}");
-            Assert.True(passed.Labelled >= 60 && passed.CandidateMse < passed.IncumbentMse, $"{passed.Labelled} pairs, Brier {passed.CandidateMse} vs {passed.IncumbentMse}");
-
-            // v3: v2 with the "even" label's bias raised by 20 (always on): confidently worse in the shadow; it never serves.
-            var v2Weights = node.CurrentWeights.Clone();
-            var wrong = node.CurrentWeights.Clone();
-            wrong.Values[wrong.Layout.Tensors.Single(t => t.Name == "head.bias").Offset] += 20f;
-            var v3 = await node.RegisterVersionAsync(wrong, "dana", "a bias gone wrong", CancellationToken.None);
-            node.Governance.Approve("alice", "attributes", v3.Version, "looks fine");
-            await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = v3.Version, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
-            await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v3's shadow to fail", 120);
-            var failed = node.Rollouts.View(node.Rollouts.Current!);
-            output.WriteLine($"v3's shadow: {failed.Rollout.Note}");
-            Assert.Contains("ground-truth Brier score", failed.Rollout.Note, StringComparison.Ordinal);
-            Assert.All(agents, x => Assert.Equal(2UL, x.ModelVersion));
-
-            // v4: v2 with the "five or more" label always on, in an A/B test on both devices: half of each device's requests
-            // are answered by v4, each arm's squared errors counted as targets come back; the sequential test stops it.
-            var alwaysFive = v2Weights.Clone();
-            alwaysFive.Values[alwaysFive.Layout.Tensors.Single(t => t.Name == "head.bias").Offset + 1] += 20f;
-            var v4 = await node.RegisterVersionAsync(alwaysFive, "dana", "five or more, always", CancellationToken.None);
-            node.Governance.Approve("alice", "attributes", v4.Version, "looks fine");
-            var test = new EdgeMlOps.Aggregator.Rollouts.ExperimentRequest
-            {
-                Share = 1.0, Split = 0.5, Metric = "mse", HigherIsBetter = false,
-                Design = new EdgeMlOps.Aggregator.Experiments.ExperimentDesign { Mode = EdgeMlOps.Aggregator.Experiments.ExperimentMode.Sequential, MinDetectableEffect = 0.05, StandardDeviation = 0.2 },
-            };
-            await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = v4.Version, Stages = [1.0], Health = window, Gates = gates, Experiment = test }, CancellationToken.None);
-            await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v4's A/B test to stop it", 120);
-            var stopped = node.Rollouts.View(node.Rollouts.Current!);
-            output.WriteLine($"v4's A/B test: {stopped.Rollout.Note}");
-            Assert.Contains("higher on mean squared error", stopped.Rollout.Note, StringComparison.Ordinal);
-            Assert.True(stopped.Experiment!.ValueB > stopped.Experiment.ValueA, $"B {stopped.Experiment.ValueB} against A {stopped.Experiment.ValueA}");
-            await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices serving v2 alone", 30);
-
-            // The model card says what the model is, with the fleet's monitoring of it.
-            var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, node.Registry.Version("attributes", 2)!, artifacts: node.Artifacts).Markdown;
-            Assert.Contains("a multi-label classifier: 4 independent label probabilities per row, any number of labels true from 'attributes'", card, StringComparison.Ordinal);
-            Assert.Contains("scored by binary cross-entropy and the share of label decisions right", card, StringComparison.Ordinal);
-        }
-        finally
-        {
-            await traffic.CancelAsync();
-            await calls;
-        }
-
-        // Waits, and on a timeout says where the rollout and the devices stood.
-        async Task Until(Func<bool> done, string what, double seconds)
-        {
-            try
-            {
-                await Eventually.Until(done, what, seconds);
-            }
-            catch (TimeoutException)
-            {
-                var view = node.Rollouts.View(node.Rollouts.Current!);
-                Assert.Fail($"{what}: rollout {view.Rollout.State} ({view.Rollout.Note}), gate {view.Gate.Verdict}, shadow {view.Shadow?.Verdict}; devices {string.Join(", ", agents.Select(x => $"v{x.ModelVersion} {x.Rollout?.Phase} {x.Rollout?.Reason}"))}");
-            }
-        }
+        // The model card says what the model is, with the fleet's monitoring of it.
+        var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, node.Registry.Version("attributes", 2)!, artifacts: node.Artifacts).Markdown;
+        Assert.Contains("a multi-label classifier: 4 independent label probabilities per row, any number of labels true from 'attributes'", card, StringComparison.Ordinal);
+        Assert.Contains("scored by binary cross-entropy and the share of label decisions right", card, StringComparison.Ordinal);
     }
 }

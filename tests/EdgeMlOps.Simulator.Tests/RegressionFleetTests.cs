@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Configuration;
 using EdgeMlOps.Shared.Hashing;
 
 namespace EdgeMlOps.Simulator.Tests;
@@ -96,119 +95,73 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
     /// Governance works for a regressor: its first version and a version the fleet trained are approved and rolled out,
     /// the trained one after a shadow phase in which both devices score it beside the served version and pair both
     /// versions' squared errors with the targets callers send; a version confidently worse (its bias off by 3) fails its
-    /// shadow on those errors and never serves. An A/B phase, which splits class labels, is refused with the reason.
+    /// shadow on those errors and never serves; one worse still, staged without a shadow, is stopped at its first stage on
+    /// the devices' MSE against the replaced version's. An A/B test on class accuracy is refused with the reason.
     /// </summary>
     [Fact]
     public async Task AGovernedRegressor_IsShadowedOnItsSquaredErrors_ThenRolledOut_AndWorseVersionsFailTheirShadowAndTheirFirstStage()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-regression-governed-" + Guid.NewGuid().ToString("N"));
-        var options = EdgeMlOps.Aggregator.AggregatorOptions.FromConfiguration(new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        await using var fleet = await GovernedTargetFleet.StartAsync(
+            Fixture("pytorch_diabetes_regressor.onnx"), "regression", "progression",
+            new EdgeMlOps.Aggregator.RoundOptions { ClientsPerRound = 2, OverSelection = 1, LocalEpochs = 5, BatchSize = 8, LearningRate = 0.02f, ReportDeadline = TimeSpan.FromSeconds(60) },
+            Fixture("diabetes.csv"), targetColumns: 1, training: 150, asked: (300, 142), "clinic-a", "clinic-b"); // callers ask about patients no device trained on
+        var (node, agents) = (fleet.Node, fleet.Agents);
+        var (gates, window, shadow) = (GovernedTargetFleet.Gates, GovernedTargetFleet.Window, GovernedTargetFleet.Shadow);
+
+        node.Governance.Approve("alice", "progression", 1, "first");
+        await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 1, Stages = [1.0], Health = window, Gates = gates }, CancellationToken.None);
+        await fleet.Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v1 everywhere", 60);
+
+        // A round on the devices' targets makes v2; approved, it is shadowed on both devices, judged on paired squared errors, and rolled out.
+        Assert.Equal(2UL, (await node.RunRoundAsync(CancellationToken.None)).NewVersion);
+        node.Governance.Approve("alice", "progression", 2, "trained on both clinics");
+        var ab = await Assert.ThrowsAsync<ArgumentException>(() => node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest
         {
-            ["Aggregator:Model"] = "onnx:" + Fixture("pytorch_diabetes_regressor.onnx"), ["Aggregator:ModelInterface:Kind"] = "regression", ["Aggregator:ModelInterface:Trainable"] = "all",
-        }).Build()) with
+            Version = 2, Stages = [1.0], Health = window, Gates = gates, Experiment = new EdgeMlOps.Aggregator.Rollouts.ExperimentRequest(),
+        }, CancellationToken.None));
+        Assert.Contains("a regressor's A/B test compares the arms' mean squared error on targets: metric 'mse'", ab.Message, StringComparison.Ordinal); // the default metric counts class labels
+        await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 2, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
+        await fleet.Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v2 shadowed, then everywhere", 120);
+        await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices on v2", 30);
+        var passed = node.Rollouts.View(node.Rollouts.All().Single(r => r.Request.Version == 2)).Shadow!;
+        output.WriteLine($"v2's shadow: {passed.Labelled} labelled pairs, MSE {passed.CandidateMse:F4} against v1's {passed.IncumbentMse:F4}, mean |Δ| {passed.MeanValueDifference:F4}");
+        Assert.True(passed.Labelled >= 60 && passed.CandidateMse < passed.IncumbentMse * 1.05, $"{passed.Labelled} pairs, MSE {passed.CandidateMse} vs {passed.IncumbentMse}");
+
+        // v3: v2's file with its output bias raised by 3 (every value 3 too high): confidently worse in the shadow; it never serves.
+        var wrong = node.CurrentWeights.Clone();
+        wrong.Values[wrong.Layout.Tensors.Single(t => t.Name == "head.bias").Offset] += 3f;
+        var v3 = await node.RegisterVersionAsync(wrong, "dana", "a bias gone wrong", CancellationToken.None);
+        node.Governance.Approve("alice", "progression", v3.Version, "looks fine");
+        await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = v3.Version, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
+        await fleet.Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v3's shadow to fail", 120);
+        var failed = node.Rollouts.View(node.Rollouts.Current!);
+        output.WriteLine($"v3's shadow: {failed.Rollout.Note}");
+        Assert.Contains("ground-truth MSE", failed.Rollout.Note, StringComparison.Ordinal);
+        Assert.All(agents, x => Assert.Equal(2UL, x.ModelVersion));
+
+        // The devices' statuses carry the served version's squared errors on the targets callers send back.
+        await Eventually.Until(() => agents.All(x => node.Devices.TryGet(x.DeviceId, out var d) && d.FeedbackCount >= 30 && d.FeedbackSquaredErrorSum > 0), "squared errors in both devices' statuses", 30);
+        foreach (var x in agents)
         {
-            Fleet = "trust", ModelName = "progression", EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"), // TrustedInstallTests' agents join fleet "trust"
-            Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Mode = EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed, RolloutCheckInterval = TimeSpan.FromMilliseconds(200) },
-            Rounds = new EdgeMlOps.Aggregator.RoundOptions { ClientsPerRound = 2, OverSelection = 1, LocalEpochs = 5, BatchSize = 8, LearningRate = 0.02f, ReportDeadline = TimeSpan.FromSeconds(60) },
-        };
-        await using var node = new EdgeMlOps.Aggregator.AggregatorNode(options);
-        await node.StartAsync(CancellationToken.None);
-        await using var a = TrustedInstallTests.Agent(dir, node, node.Keys.RootPublicKey, id: "clinic-a");
-        await using var b = TrustedInstallTests.Agent(dir, node, node.Keys.RootPublicKey, id: "clinic-b");
-        EdgeMlOps.Agent.DeviceAgent[] agents = [a, b];
-        var data = EdgeMlOps.Simulator.Data.CsvTargetDataset.Load(Fixture("diabetes.csv"), 1);
-        for (var d = 0; d < 2; d++) agents[d].FeedbackTargets([.. Enumerable.Range(d * 150, 150).Select(i => (data.Row(i), data.TargetRow(i)))]);
-        await a.StartAsync(CancellationToken.None);
-        await b.StartAsync(CancellationToken.None);
-        var gates = new EdgeMlOps.Aggregator.Rollouts.RolloutGates { MinFeedback = 60 };
-        var window = new EdgeMlOps.Aggregator.Rollouts.HealthWindow { WindowSeconds = 1, MinPredictions = 5 };
-        var shadow = new EdgeMlOps.Aggregator.Rollouts.ShadowRequest { Share = 1.0, MinScored = 60, MinDevices = 2 };
-
-        // Callers on both devices ask for values about patients 300–441 (no device trained on them) and send back the truth.
-        using var traffic = new CancellationTokenSource();
-        var calls = Task.Run(async () =>
-        {
-            for (var i = 0; !traffic.IsCancellationRequested; i++)
-            {
-                foreach (var agent in agents.Where(x => x.ModelVersion > 0))
-                {
-                    var row = 300 + (i % 142);
-                    try
-                    {
-                        agent.FeedbackTarget(agent.PredictValues(data.Row(row)).PredictionId, data.TargetRow(row));
-                    }
-                    catch (InvalidOperationException ex) when (ex.Message.StartsWith("No model", StringComparison.Ordinal))
-                    {
-                        // between the version check and the call, a switch of versions: the next request is served
-                    }
-                }
-
-                await Task.Delay(10);
-            }
-        });
-
-        try
-        {
-            node.Governance.Approve("alice", "progression", 1, "first");
-            await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 1, Stages = [1.0], Health = window, Gates = gates }, CancellationToken.None);
-            await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v1 everywhere", 60);
-
-            // A round on the devices' targets makes v2; approved, it is shadowed on both devices, judged on paired squared errors, and rolled out.
-            Assert.Equal(2UL, (await node.RunRoundAsync(CancellationToken.None)).NewVersion);
-            node.Governance.Approve("alice", "progression", 2, "trained on both clinics");
-            var ab = await Assert.ThrowsAsync<ArgumentException>(() => node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest
-            {
-                Version = 2, Stages = [1.0], Health = window, Gates = gates, Experiment = new EdgeMlOps.Aggregator.Rollouts.ExperimentRequest(),
-            }, CancellationToken.None));
-            Assert.Contains("a regressor's A/B test compares the arms' mean squared error on targets: metric 'mse'", ab.Message, StringComparison.Ordinal); // the default metric counts class labels
-            await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 2, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
-            await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v2 shadowed, then everywhere", 120);
-            await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices on v2", 30);
-            var passed = node.Rollouts.View(node.Rollouts.All().Single(r => r.Request.Version == 2)).Shadow!;
-            output.WriteLine($"v2's shadow: {passed.Labelled} labelled pairs, MSE {passed.CandidateMse:F4} against v1's {passed.IncumbentMse:F4}, mean |Δ| {passed.MeanValueDifference:F4}");
-            Assert.True(passed.Labelled >= 60 && passed.CandidateMse < passed.IncumbentMse * 1.05, $"{passed.Labelled} pairs, MSE {passed.CandidateMse} vs {passed.IncumbentMse}");
-
-            // v3: v2's file with its output bias raised by 3 (every value 3 too high): confidently worse in the shadow; it never serves.
-            var wrong = node.CurrentWeights.Clone();
-            wrong.Values[wrong.Layout.Tensors.Single(t => t.Name == "head.bias").Offset] += 3f;
-            var v3 = await node.RegisterVersionAsync(wrong, "dana", "a bias gone wrong", CancellationToken.None);
-            node.Governance.Approve("alice", "progression", v3.Version, "looks fine");
-            await node.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = v3.Version, Stages = [1.0], Health = window, Gates = gates, Shadow = shadow }, CancellationToken.None);
-            await Until(() => node.Rollouts.Current!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v3's shadow to fail", 120);
-            var failed = node.Rollouts.View(node.Rollouts.Current!);
-            output.WriteLine($"v3's shadow: {failed.Rollout.Note}");
-            Assert.Contains("ground-truth MSE", failed.Rollout.Note, StringComparison.Ordinal);
-            Assert.All(agents, x => Assert.Equal(2UL, x.ModelVersion));
-
-            // The devices' statuses carry the served version's squared errors on the targets callers send back.
-            await Eventually.Until(() => agents.All(x => node.Devices.TryGet(x.DeviceId, out var d) && d.FeedbackCount >= 30 && d.FeedbackSquaredErrorSum > 0), "squared errors in both devices' statuses", 30);
-            foreach (var x in agents)
-            {
-                Assert.True(node.Devices.TryGet(x.DeviceId, out var d));
-                output.WriteLine($"{x.DeviceId} on v2: MSE {d.FeedbackSquaredErrorSum / d.FeedbackCount:F4} over {d.FeedbackCount} targets");
-                Assert.InRange(d.FeedbackSquaredErrorSum / d.FeedbackCount, 0.1, 1.0); // v2 on patients 300–441: MSE about 0.35
-            }
-
-            // v4: the registry's head (v3) with its bias raised by 2.5 more, rolled out in stages without a shadow: the stage gate compares the one device on
-            // it with the one still on v2 by their squared errors and stops it. Stage membership hashes the rollout id; a
-            // plan that puts both devices on one side is withdrawn and made again until they are split.
-            var worse = node.CurrentWeights.Clone();
-            worse.Values[worse.Layout.Tensors.Single(t => t.Name == "head.bias").Offset] += 2.5f;
-            var v4 = await node.RegisterVersionAsync(worse, "dana", "the same mistake, staged", CancellationToken.None);
-            node.Governance.Approve("alice", "progression", v4.Version, "looks fine");
-            var staged = await StagedSplitting(v4.Version);
-            await Until(() => node.Rollouts.Find(staged)!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v4's first stage to fail on MSE", 120);
-            var stopped = node.Rollouts.View(node.Rollouts.Find(staged)!);
-            output.WriteLine($"v4's stage: {stopped.Rollout.Note}");
-            Assert.Contains("ground-truth MSE", stopped.Rollout.Note, StringComparison.Ordinal);
-            Assert.Contains("on the replaced version", stopped.Rollout.Note, StringComparison.Ordinal);
-            await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices back on v2", 30);
+            Assert.True(node.Devices.TryGet(x.DeviceId, out var d));
+            output.WriteLine($"{x.DeviceId} on v2: MSE {d.FeedbackSquaredErrorSum / d.FeedbackCount:F4} over {d.FeedbackCount} targets");
+            Assert.InRange(d.FeedbackSquaredErrorSum / d.FeedbackCount, 0.1, 1.0); // v2 on patients 300–441: MSE about 0.35
         }
-        finally
-        {
-            await traffic.CancelAsync();
-            await calls;
-        }
+
+        // v4: the registry's head (v3) with its bias raised by 2.5 more, rolled out in stages without a shadow: the stage gate compares the one device on
+        // it with the one still on v2 by their squared errors and stops it. Stage membership hashes the rollout id; a
+        // plan that puts both devices on one side is withdrawn and made again until they are split.
+        var worse = node.CurrentWeights.Clone();
+        worse.Values[worse.Layout.Tensors.Single(t => t.Name == "head.bias").Offset] += 2.5f;
+        var v4 = await node.RegisterVersionAsync(worse, "dana", "the same mistake, staged", CancellationToken.None);
+        node.Governance.Approve("alice", "progression", v4.Version, "looks fine");
+        var staged = await StagedSplitting(v4.Version);
+        await fleet.Until(() => node.Rollouts.Find(staged)!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v4's first stage to fail on MSE", 120);
+        var stopped = node.Rollouts.View(node.Rollouts.Find(staged)!);
+        output.WriteLine($"v4's stage: {stopped.Rollout.Note}");
+        Assert.Contains("ground-truth MSE", stopped.Rollout.Note, StringComparison.Ordinal);
+        Assert.Contains("on the replaced version", stopped.Rollout.Note, StringComparison.Ordinal);
+        await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices back on v2", 30);
 
         // A staged rollout of version to both devices whose first stage (half) holds exactly one of them; its id.
         async Task<string> StagedSplitting(ulong version)
@@ -223,20 +176,6 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
             }
 
             throw new InvalidOperationException("no rollout id split the two devices in 30 attempts");
-        }
-
-        // Waits, and on a timeout says where the rollout and the devices stood.
-        async Task Until(Func<bool> done, string what, double seconds)
-        {
-            try
-            {
-                await Eventually.Until(done, what, seconds);
-            }
-            catch (TimeoutException)
-            {
-                var view = node.Rollouts.View(node.Rollouts.Current!);
-                Assert.Fail($"{what}: rollout {view.Rollout.State} ({view.Rollout.Note}), gate {view.Gate.Verdict}, shadow {view.Shadow?.Verdict}; devices {string.Join(", ", agents.Select(x => $"v{x.ModelVersion} {x.Rollout?.Phase} {x.Rollout?.Reason}"))}");
-            }
         }
     }
 }

@@ -300,15 +300,15 @@ public sealed class UploadedClassifier
     /// <summary>
     /// Whether <paramref name="output"/> is normalized already: made (through Identity nodes) by a Softmax, or by an
     /// <c>ai.onnx.ml</c> classifier, whose scores converters write as class probabilities (a forest's mean votes);
-    /// a <paramref name="single"/> score by a Sigmoid.
+    /// scores that are each their own probability (a single score, a multi-label classifier's — <paramref name="sigmoid"/>) by a Sigmoid.
     /// </summary>
-    private static bool MadeAsProbabilities(ModelProto model, string output, bool single)
+    public static bool MadeAsProbabilities(ModelProto model, string output, bool sigmoid)
     {
         var producers = model.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).GroupBy(p => p.o, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().n, StringComparer.Ordinal);
         var name = output;
         while (producers.TryGetValue(name, out var node))
         {
-            if (single ? node.OpType == "Sigmoid" : node.OpType == "Softmax" || (node.Domain == "ai.onnx.ml" && node.OpType.EndsWith("Classifier", StringComparison.Ordinal))) return true;
+            if (sigmoid ? node.OpType == "Sigmoid" : node.OpType == "Softmax" || (node.Domain == "ai.onnx.ml" && node.OpType.EndsWith("Classifier", StringComparison.Ordinal))) return true;
             if (node.OpType != "Identity") return false;
             name = node.Input[0];
         }

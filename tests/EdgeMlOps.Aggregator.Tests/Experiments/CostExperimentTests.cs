@@ -114,34 +114,10 @@ public sealed class CostExperimentTests(Xunit.Abstractions.ITestOutputHelper out
     }
 
     private static readonly ExperimentDesign Design = new() { StandardDeviation = 1.25, MinDetectableEffect = 0.15 };
-    private const int Seeds = 1000;
-    private const int Look = 50;
-
-    /// <summary>One simulated experiment, read every <see cref="Look"/> labels per arm by <paramref name="mode"/>'s test.</summary>
-    private static ExperimentVerdict Run(double shiftB, int seed, ExperimentMode mode)
-    {
-        var random = new Random(seed);
-        ArmSample a = default, b = default;
-        var p = 1.0;
-        var design = Design with { Mode = mode };
-        while (true)
-        {
-            for (var i = 0; i < Look; i++)
-            {
-                var x = Draw(random, 0);
-                var y = Draw(random, shiftB);
-                a += new ArmSample(1, x, x * x);
-                b += new ArmSample(1, y, y * y);
-            }
-
-            var reading = mode == ExperimentMode.FixedHorizon ? ExperimentTests.FixedHorizon(a, b, design) : ExperimentTests.Sequential(a, b, design, p);
-            p = reading.PValue ?? p;
-            if (reading.Verdict != ExperimentVerdict.Wait) return reading.Verdict;
-        }
-    }
+    private const int Seeds = MeanAaSimulation.Seeds;
 
     private static double Rate(double shiftB, ExperimentMode mode, params ExperimentVerdict[] verdicts) =>
-        Enumerable.Range(0, Seeds).Count(seed => verdicts.Contains(Run(shiftB, seed, mode))) / (double)Seeds;
+        MeanAaSimulation.Rate(random => Draw(random, 0), random => Draw(random, shiftB), Design with { Mode = mode }, verdicts);
 
     [Fact]
     public void AaTestsOnSkewedCosts_KeepTheFalsePositiveRateAtAlpha_AndAShiftOfTheMinimumEffectIsFound()

@@ -80,33 +80,11 @@ public sealed class SquaredErrorExperimentTests(Xunit.Abstractions.ITestOutputHe
         Assert.False(ReportBounds.IsPlausible(nan));
     }
 
-    private const int Seeds = 1000;
-    private const int Look = 50;
+    private const int Seeds = MeanAaSimulation.Seeds;
 
-    private static ExperimentVerdict Run(double sdB, int seed, ExperimentMode mode)
-    {
-        var random = new Random(seed);
-        ArmSample a = default, b = default;
-        var p = 1.0;
-        var design = Test(mode).Design;
-        while (true)
-        {
-            for (var i = 0; i < Look; i++)
-            {
-                var x = -Draw(random, 1.0); // oriented: higher is better
-                var y = -Draw(random, sdB);
-                a += new ArmSample(1, x, x * x);
-                b += new ArmSample(1, y, y * y);
-            }
-
-            var reading = mode == ExperimentMode.FixedHorizon ? ExperimentTests.FixedHorizon(a, b, design) : ExperimentTests.Sequential(a, b, design, p);
-            p = reading.PValue ?? p;
-            if (reading.Verdict != ExperimentVerdict.Wait) return reading.Verdict;
-        }
-    }
-
+    /// <summary>Oriented as the gate reads it: a squared error negated (higher is better).</summary>
     private static double Rate(double sdB, ExperimentMode mode, params ExperimentVerdict[] verdicts) =>
-        Enumerable.Range(0, Seeds).Count(seed => verdicts.Contains(Run(sdB, seed, mode))) / (double)Seeds;
+        MeanAaSimulation.Rate(random => -Draw(random, 1.0), random => -Draw(random, sdB), Test(mode).Design, verdicts);
 
     [Fact]
     public void AaTestsOnSquaredErrors_KeepTheFalsePositiveRateAtAlpha_AndAQuarterMoreErrorIsFound()
