@@ -362,6 +362,8 @@ public sealed class DeviceAgent : IAsyncDisposable
     private DeviceStatus Status(DeviceState state)
     {
         var latency = _health.Latency;
+        var correct = _health.FeedbackCorrect; // before the count: a status never claims more hits than labels
+        var feedback = _health.SquaredErrors; // the count and the squared errors together
         var status = new DeviceStatus
         {
             Header = _headers.Next(),
@@ -374,10 +376,10 @@ public sealed class DeviceAgent : IAsyncDisposable
             Predictions = (ulong)latency.Count,
             RssBytes = (ulong)Environment.WorkingSet,
             InferenceErrors = (ulong)_health.InferenceErrors,
-            FeedbackCount = (ulong)_health.FeedbackCount,
-            FeedbackCorrect = (ulong)_health.FeedbackCorrect,
-            FeedbackSquaredErrorSum = _health.SquaredErrors.Sum,
-            FeedbackSquaredErrorSquares = _health.SquaredErrors.Squares,
+            FeedbackCorrect = (ulong)correct,
+            FeedbackCount = (ulong)feedback.Count,
+            FeedbackSquaredErrorSum = feedback.Sum,
+            FeedbackSquaredErrorSquares = feedback.Squares,
             RejectedManifests = (ulong)Trust.Rejections,
             LastRejection = Trust.LastRejection,
             SketchesWithheld = (ulong)SketchesWithheld,

@@ -54,18 +54,22 @@ internal sealed class ServingHealth
     {
         lock (_errorGate)
         {
-            _feedbackCount++;
+            Interlocked.Increment(ref _feedbackCount); // under the gate too: a snapshot's count and sums agree
             _squaredErrorSum += squaredError;
             _squaredErrorSquares += squaredError * squaredError;
         }
     }
 
-    /// <summary>The served version's summed squared errors on target feedback and their sum of squares (0 for a classifier).</summary>
-    public (double Sum, double Squares) SquaredErrors
+    /// <summary>
+    /// The served version's summed squared errors on target feedback, their sum of squares (0 for a classifier) and the
+    /// feedback count, read together: a status never carries an error its count does not include (the aggregator drops
+    /// figures whose squares fall below (Σe)²/n).
+    /// </summary>
+    public (long Count, double Sum, double Squares) SquaredErrors
     {
         get
         {
-            lock (_errorGate) return (_squaredErrorSum, _squaredErrorSquares);
+            lock (_errorGate) return (Interlocked.Read(ref _feedbackCount), _squaredErrorSum, _squaredErrorSquares);
         }
     }
 

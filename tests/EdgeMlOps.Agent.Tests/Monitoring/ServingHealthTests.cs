@@ -53,8 +53,8 @@ public class ServingHealthTests
         health.RecordTargetFeedback(4);
         Assert.Equal(2, health.FeedbackCount);
         Assert.Equal(0, health.FeedbackCorrect); // class hits are not counted for values
-        Assert.Equal((4.25, 16.0625), health.SquaredErrors);
+        Assert.Equal((2L, 4.25, 16.0625), health.SquaredErrors);
         health.ResetVersion();
-        Assert.Equal((0L, 0.0, 0.0), (health.FeedbackCount, health.SquaredErrors.Sum, health.SquaredErrors.Squares));
+        Assert.Equal((0L, 0.0, 0.0), health.SquaredErrors);
     }
 }
