@@ -68,7 +68,10 @@ public class RolloutScenarioTests
         double At(int group) => double.Parse(stop.Groups[group].Value, System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(At(1) < At(3) && At(4) < 0.05, $"{ab.Note}; at the end: {ab.Experiment}");
         Assert.True(At(2) < reading.Horizon, $"stopped early: {At(2)} of {reading.Horizon} labels");
-        Assert.InRange(ab.Experiment.ServedB / (double)(ab.Experiment.ServedA + ab.Experiment.ServedB), 0.4, 0.6);
+        // Half the requests to each arm, within 4 standard deviations of a fair split of the requests served before the
+        // stop (a sequential test stops after about a hundred: a fixed ±0.1 is only 2 of them there — a CI run read 71 of 111).
+        var served = ab.Experiment.ServedA + ab.Experiment.ServedB;
+        Assert.InRange(ab.Experiment.ServedB / (double)served, 0.5 - (2 / Math.Sqrt(served)), 0.5 + (2 / Math.Sqrt(served)));
 
         // The same blind version judged on a cost KPI from the devices' confusion counts: its misses on the upper classes cost 5 each.
         var cost = result.Rollouts.Single(r => r.Name == "costly-misses-stopped-by-cost-ab-test");
