@@ -68,6 +68,9 @@ internal static partial class AggregatorLog
     [LoggerMessage(EventId = 2050, Level = LogLevel.Warning, Message = "Drift: v{Version} cohort {Cohort} window {Window}: {Drifted} of {Judged} features drifted: {Features}")]
     public static partial void LogDrift(this ILogger logger, ulong version, string cohort, long window, int drifted, int judged, string features);
 
+    [LoggerMessage(EventId = 2051, Level = LogLevel.Warning, Message = "Prediction drift: v{Version} cohort {Cohort} window {Window}: {Drifted} of {Judged} outputs moved from the version's first production predictions: {Outputs}")]
+    public static partial void LogPredictionDrift(this ILogger logger, ulong version, string cohort, long window, int drifted, int judged, string outputs);
+
     [LoggerMessage(EventId = 2302, Level = LogLevel.Warning, Message = "INSECURE: connecting to broker {Broker} over plain TCP without authentication (Security:AllowPlaintext). Development only.")]
     public static partial void LogInsecureBroker(this ILogger logger, string broker);
 

@@ -202,6 +202,39 @@ public sealed class ConsoleTests : IAsyncLifetime
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4e, 0x47 }, png[..4]);
     }
 
+    /// <summary>
+    /// The device's first window (240 predictions, both classes alike) becomes v1's prediction reference; ten minutes
+    /// later it predicts class 1 four times in five. The Monitoring view says the predictions drifted and how.
+    /// </summary>
+    [Fact]
+    public async Task TheMonitoringView_ShowsPredictionDrift_WhenTheDevicesPredictedClassesMove()
+    {
+        async Task Send(ulong sequence, DateTimeOffset end, double classOneShare)
+        {
+            var window = new EdgeMlOps.Shared.Monitoring.WindowProfile(4, 2);
+            for (var i = 0; i < 240; i++) window.AddPrediction([0f, 0f, 0f, 0f], i < 240 * classOneShare ? 1 : 0, 0.9f, TimeSpan.FromMilliseconds(1), sketchFeatures: false);
+            var report = window.ToProto();
+            report.Header = ProtocolInfo.NewHeader("web", "cam-7", sequence, end.ToUnixTimeMilliseconds());
+            (report.ModelName, report.ModelVersion, report.WindowStartUnixMs, report.WindowEndUnixMs) = ("digits", 1, end.AddMinutes(-5).ToUnixTimeMilliseconds(), end.ToUnixTimeMilliseconds());
+            await _device.PublishAsync(new Topics("web").Profile("cam-7"), report.ToByteArray(), retain: false, CancellationToken.None);
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        await Send(2, now, 0.5);
+        await Send(3, now.AddMinutes(10), 0.8);
+        await Eventually.Until(() => _node.ProfilesAccepted >= 2, "both profiles", 30);
+        var later = _node.Monitor.WindowOf(now.AddMinutes(10));
+        var report = Assert.Single(await _node.EvaluateDriftAsync(later, CancellationToken.None));
+        Assert.True(report.PredictionDrift);
+
+        var page = await _browser.SignInAsync(_console, "carol-token");
+        await page.ClickAsync("#tabs button[data-view=monitoring]");
+        await Expect(page.Locator("main thead th").Last).ToHaveTextAsync("Prediction drift");
+        var cell = page.Locator("main tbody tr td").Last;
+        await Expect(cell).ToContainTextAsync("yes: predicted classes (chisquare ");
+        await Expect(cell).ToHaveClassAsync("error");
+    }
+
     [Fact]
     public async Task TheConsole_IsServedWithAStrictContentSecurityPolicy_AndAWrongTokenIsRefused()
     {

@@ -33,22 +33,25 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
 
     /// <summary>
     /// The same regressor in a fleet that watches it: the devices' training sketches become the version's reference, served
-    /// predictions and their targets reach the aggregator's window, and the model card says what the model is.
+    /// predictions and their targets reach the aggregator's window, and the model card says what the model is. The
+    /// version's first production values become its prediction reference; an hour later the clinic sees only its
+    /// heaviest patients, the predicted progression moves, and the fleet says so (log, alert, /metrics) and retrains.
     /// </summary>
     [Fact]
-    public async Task ARegressorsFleet_KeepsAReference_MonitorsServedRequests_AndTakesTargetsByPredictionId()
+    public async Task ARegressorsFleet_KeepsAReference_MonitorsServedRequests_TakesTargetsByPredictionId_AndCatchesPredictionDrift()
     {
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-regression-" + Guid.NewGuid().ToString("N"));
         var source = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(await File.ReadAllBytesAsync(Fixture("pytorch_diabetes_regressor.onnx")),
             new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { Regression = true });
         var (pool, test) = EdgeMlOps.Simulator.Data.CsvTargetDataset.Load(Fixture("diabetes.csv"), 1).Split(110, 1);
-        const int Devices = 4, Rows = 80, Served = 30;
+        const int Devices = 4, Rows = 80, Served = 60;
         var parts = Enumerable.Range(0, Devices).Select(d => Enumerable.Range(d * Rows, Rows).ToArray()).ToArray();
         var options = new EdgeMlOps.Aggregator.AggregatorOptions
         {
             Fleet = "clinic", ModelName = "progression", Model = source.Spec, ModelSource = source, EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
             Rounds = new EdgeMlOps.Aggregator.RoundOptions { ClientsPerRound = Devices, OverSelection = 1, LocalEpochs = 5, BatchSize = 8, LearningRate = 0.02f, ReportDeadline = TimeSpan.FromSeconds(60) },
-            Monitoring = new EdgeMlOps.Aggregator.Monitoring.MonitoringOptions { Window = TimeSpan.FromHours(1), ReferenceDevicesPerRound = Devices },
+            Monitoring = new EdgeMlOps.Aggregator.Monitoring.MonitoringOptions { Window = TimeSpan.FromHours(1), ReferenceDevicesPerRound = Devices, RetrainOn = EdgeMlOps.Aggregator.Monitoring.RetrainTrigger.Prediction },
+            Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Identities = [ViewerIdentity.Admin] },
         };
         var clock = new DeviceClock();
         clock.Hold(DateTimeOffset.UtcNow);
@@ -89,6 +92,37 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.All(node.Monitor.Window(2, EdgeMlOps.Aggregator.Monitoring.FleetMonitor.AllCohorts, window)!.Features, f => Assert.Equal((long)(Devices * Served), f.Count));
         var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, node.CurrentVersion, artifacts: node.Artifacts).Markdown;
         Assert.Contains("a regressor: one regression value per row from 'progression', trained with mean squared error on the devices' targets; scored by MSE and R²", card, StringComparison.Ordinal);
+
+        // Every window profile carried the values served: 240 of them, v2's prediction reference; that window is steady.
+        var served = node.Monitor.Window(2, EdgeMlOps.Aggregator.Monitoring.FleetMonitor.AllCohorts, window)!;
+        Assert.Equal((long)(Devices * Served), Assert.Single(served.Outputs).Count);
+        Assert.NotNull(node.Monitor.PredictionReference(2));
+        var steady = (await node.EvaluateDriftAsync(window, CancellationToken.None)).Single(r => r.Version == 2 && r.Cohort == "all");
+        Assert.Equal((1, false), (steady.OutputsJudged, steady.PredictionDrift));
+
+        // An hour later only the heaviest third of the patients (body-mass index, input 2) come: their inputs and their
+        // predicted progression move.
+        clock.Hold(clock.GetUtcNow().AddHours(1));
+        var heavy = Enumerable.Range(0, test.Count).OrderByDescending(r => test.Row(r)[2]).Take(test.Count / 3).ToArray();
+        var later = node.Monitor.WindowOf(clock.GetUtcNow());
+        foreach (var agent in fleet.Agents)
+        {
+            for (var i = 0; i < Served; i++) agent.PredictValues(test.Row(heavy[i % heavy.Length]));
+            agent.FlushProfile();
+        }
+
+        await Eventually.Until(() => node.Monitor.Window(2, EdgeMlOps.Aggregator.Monitoring.FleetMonitor.AllCohorts, later)?.Predictions >= Devices * Served, "every device's later window", 30);
+        var moved = (await node.EvaluateDriftAsync(later, CancellationToken.None)).Single(r => r.Version == 2 && r.Cohort == "all");
+        output.WriteLine($"prediction drift: {string.Join(", ", moved.DriftedOutputs.Select(o => $"{o.Method} {o.Score:G3}"))}; inputs drifted {moved.Drifted} of {moved.Judged}");
+        Assert.True(moved.PredictionDrift);
+        Assert.Equal(("ks", 0), (moved.DriftedOutputs[0].Method, moved.DriftedOutputs[0].Feature));
+        Assert.True(moved.DriftedOutputs[0].Score < 1e-6, $"p = {moved.DriftedOutputs[0].Score}");
+        using var http = Viewer.Client(node.ArtifactBaseUrl);
+        Assert.Contains("edgemlops_prediction_drift_score{model_version=\"2\",cohort=\"all\",output=\"0\",method=\"ks\"}", await http.GetStringAsync("/metrics"), StringComparison.Ordinal);
+
+        // Monitoring:RetrainOn=prediction: the drifted head starts a round, audited with the reason.
+        await Eventually.Until(() => node.Registry.Rounds("progression").Count == 2, "the round prediction drift started", 60);
+        Assert.Contains(node.Audit.Entries("model/progression"), e => e.Action == "round.trigger" && e.Reason.StartsWith("prediction drift in cohort all of v2", StringComparison.Ordinal));
     }
 
     /// <summary>

@@ -8,7 +8,8 @@ namespace EdgeMlOps.Agent.Monitoring;
 
 /// <summary>
 /// Profiles what the device serves in windows of <see cref="AgentOptions.ProfileWindow"/>: exact counts (predicted
-/// classes, confidence, latency, ground truth) and mergeable sketches of the inputs, sent as one
+/// classes, confidence, latency, ground truth) and mergeable sketches of the inputs (and of a regressor's or multi-label
+/// classifier's output values), sent as one
 /// <see cref="ProfileReport"/> per window through the outbox (offline windows are kept). Raw inputs never leave.
 /// </summary>
 internal sealed class WindowProfiler
@@ -27,9 +28,10 @@ internal sealed class WindowProfiler
 
     /// <summary>
     /// Rows waiting to be sketched. Serving only counts a prediction (class, confidence, latency) under
-    /// <see cref="_gate"/> and queues a copy of its inputs; one background loop folds them into the window's
-    /// feature sketches under <see cref="_sketchGate"/>. Sketching never holds up a request, and when it cannot keep
-    /// up the queue drops rows (counted): the sketches become a sample, every count stays exact.
+    /// <see cref="_gate"/> and queues a copy of its inputs (followed by its output values, if the window profiles
+    /// outputs); one background loop folds them into the window's sketches under <see cref="_sketchGate"/>. Sketching
+    /// never holds up a request, and when it cannot keep up the queue drops rows (counted): the sketches become a
+    /// sample, every count stays exact.
     /// </summary>
     private readonly Channel<(WindowProfile Window, float[] Row, int Length)> _rows =
         Channel.CreateBounded<(WindowProfile, float[], int)>(new BoundedChannelOptions(SketchQueue) { SingleReader = false, FullMode = BoundedChannelFullMode.Wait });
@@ -64,19 +66,21 @@ internal sealed class WindowProfiler
     /// <summary>
     /// Counts one served prediction in the current window (a new version starts a new window) and queues its inputs for
     /// sketching — <paramref name="monitored"/> when given (the features a front end made from the sample: what the
-    /// model saw), else the sample itself. A baseline rule reads the sample.
+    /// model saw), else the sample itself — with <paramref name="outputs"/>, a regressor's values or a multi-label
+    /// classifier's label probabilities (prediction drift). A baseline rule reads the sample.
     /// </summary>
-    public void AddPrediction(ModelAnnouncement model, ReadOnlySpan<float> sample, long label, float confidence, TimeSpan latency, float[]? monitored = null)
+    public void AddPrediction(ModelAnnouncement model, ReadOnlySpan<float> sample, long label, float confidence, TimeSpan latency, float[]? monitored = null, float[]? outputs = null)
     {
         if (_options.ProfileWindow <= TimeSpan.Zero) return;
         var features = monitored is null ? sample : monitored;
+        var outputCount = outputs?.Length ?? 0;
         ProfileReport? finished = null;
         lock (_gate)
         {
-            if (_window is null || _windowModel?.Version != model.Version)
+            if (_window is null || _windowModel?.Version != model.Version || _window.Outputs.Length != outputCount)
             {
                 finished = CloseWindow();
-                _window = new WindowProfile(features.Length, (int)model.Architecture.Classes, CategoricalInputs(model, features.Length));
+                _window = new WindowProfile(features.Length, (int)model.Architecture.Classes, CategoricalInputs(model, features.Length), outputCount);
                 _windowModel = model;
                 _windowStart = _time.GetUtcNow();
             }
@@ -85,9 +89,10 @@ internal sealed class WindowProfiler
             if (++_counter % _options.ProfileSampleEvery == 0)
             {
                 // Queued under the gate: a window is closed only after every row counted in it has been queued.
-                var row = ArrayPool<float>.Shared.Rent(features.Length);
+                var row = ArrayPool<float>.Shared.Rent(features.Length + outputCount);
                 features.CopyTo(row);
-                if (!_rows.Writer.TryWrite((_window, row, features.Length)))
+                outputs?.CopyTo(row, features.Length);
+                if (!_rows.Writer.TryWrite((_window, row, features.Length + outputCount)))
                 {
                     ArrayPool<float>.Shared.Return(row);
                     Interlocked.Increment(ref _rowsDropped);
@@ -156,7 +161,13 @@ internal sealed class WindowProfiler
         {
             while (_rows.Reader.TryRead(out var item))
             {
-                if (ReferenceEquals(item.Window, _window)) item.Window.AddInputs(item.Row.AsSpan(0, item.Length));
+                if (ReferenceEquals(item.Window, _window))
+                {
+                    var width = item.Window.Features.Length;
+                    item.Window.AddInputs(item.Row.AsSpan(0, width));
+                    item.Window.AddOutputs(item.Row.AsSpan(width, item.Length - width));
+                }
+
                 ArrayPool<float>.Shared.Return(item.Row);
             }
         }
@@ -214,7 +225,7 @@ internal sealed class WindowProfiler
         report.ModelVersion = model.Version;
         report.WindowStartUnixMs = _windowStart.ToUnixTimeMilliseconds();
         report.WindowEndUnixMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        _window = new WindowProfile(window.Features.Length, window.Classes, window.CategoricalFeatures);
+        _window = new WindowProfile(window.Features.Length, window.Classes, window.CategoricalFeatures, window.Outputs.Length);
         _windowStart = _time.GetUtcNow();
         return report;
     }

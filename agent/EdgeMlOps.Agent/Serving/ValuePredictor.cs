@@ -64,7 +64,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             rollouts.Experiment.For(version)?.Answered(id, byB: false, elapsed, -1);
             rollouts.Shadow.Offer(version, id, features, -1, batch.Values, elapsed);
-            profiler.AddPrediction(model.Announcement, features, -1, float.NaN, elapsed, batch.Features);
+            profiler.AddPrediction(model.Announcement, features, -1, float.NaN, elapsed, batch.Features, batch.Values);
             return Served(id, features, batch.Values, version, elapsed);
         }
         finally

@@ -66,7 +66,7 @@ internal sealed class PrometheusMetrics(
 
         Family(o, "edgemlops_profiles_accepted_total", "counter", "Device window profiles merged.");
         Sample(o, "edgemlops_profiles_accepted_total", drift.ProfilesAccepted);
-        Family(o, "edgemlops_drift_alerts_total", "counter", "Windows in which a (version, cohort) had drifted features.");
+        Family(o, "edgemlops_drift_alerts_total", "counter", "Windows in which a (version, cohort) had drifted features or predictions.");
         Sample(o, "edgemlops_drift_alerts_total", drift.Alerts);
 
         var latest = drift.Recent.GroupBy(r => (r.Version, r.Cohort)).Select(g => g.MaxBy(r => r.Window)!).ToArray();
@@ -76,6 +76,12 @@ internal sealed class PrometheusMetrics(
         foreach (var r in latest)
         {
             foreach (var f in r.DriftedFeatures) Sample(o, "edgemlops_feature_drift_score", f.Score, ("model_version", Num(r.Version)), ("cohort", r.Cohort), ("feature", Num(f.Feature)), ("method", f.Method));
+        }
+
+        Family(o, "edgemlops_prediction_drift_score", "gauge", "Drift score of each drifted output (a classifier's predicted classes: output 0) against the version's first production predictions, last evaluated window.");
+        foreach (var r in latest)
+        {
+            foreach (var f in r.DriftedOutputs) Sample(o, "edgemlops_prediction_drift_score", f.Score, ("model_version", Num(r.Version)), ("cohort", r.Cohort), ("output", Num(f.Feature)), ("method", f.Method));
         }
 
         Family(o, "edgemlops_ground_truth_accuracy", "gauge", "Accuracy on ground truth reported by devices, newest window with outcomes.");

@@ -44,8 +44,10 @@ public sealed partial class AlertWebhook : IAsyncDisposable
     /// <summary>The one-line summary put in the body's <c>text</c>.</summary>
     public static string Summary(DriftReport report)
     {
-        var features = string.Join(", ", report.DriftedFeatures.Take(10).Select(f => FormattableString.Invariant($"{f.Feature} ({f.Method} {f.Score:G3})")));
-        return FormattableString.Invariant($"EdgeMlOps drift: model v{report.Version}, cohort {report.Cohort}, window {report.Window}: {report.Drifted} of {report.Judged} features drifted{(report.DatasetDrift ? " (dataset drift)" : string.Empty)}: {features}");
+        var predictions = report.PredictionDrift
+            ? FormattableString.Invariant($"; prediction drift: {report.DriftedOutputs.Count} of {report.OutputsJudged} outputs moved: {DriftText.Outputs(report)}")
+            : string.Empty;
+        return FormattableString.Invariant($"EdgeMlOps drift: model v{report.Version}, cohort {report.Cohort}, window {report.Window}: {report.Drifted} of {report.Judged} features drifted{(report.DatasetDrift ? " (dataset drift)" : string.Empty)}: {DriftText.Features(report)}{predictions}");
     }
 
     private async Task SendLoopAsync()

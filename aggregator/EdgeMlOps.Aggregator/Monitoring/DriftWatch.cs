@@ -161,11 +161,11 @@ public sealed class DriftWatch
             while (_reports.Count > 1000) _reports.Dequeue();
         }
 
-        foreach (var report in reports.Where(r => r.DatasetDrift || r.Drifted > 0))
+        foreach (var report in reports.Where(r => r.DatasetDrift || r.Drifted > 0 || r.PredictionDrift))
         {
             Interlocked.Increment(ref _alerts);
-            var features = string.Join(", ", report.DriftedFeatures.Take(10).Select(f => FormattableString.Invariant($"{f.Feature} ({f.Method} {f.Score:G3})")));
-            _logger.LogDrift(report.Version, report.Cohort, report.Window, report.Drifted, report.Judged, features);
+            if (report.DatasetDrift || report.Drifted > 0) _logger.LogDrift(report.Version, report.Cohort, report.Window, report.Drifted, report.Judged, DriftText.Features(report));
+            if (report.PredictionDrift) _logger.LogPredictionDrift(report.Version, report.Cohort, report.Window, report.DriftedOutputs.Count, report.OutputsJudged, DriftText.Outputs(report));
             Webhook?.Enqueue(report);
             try
             {
@@ -179,7 +179,13 @@ public sealed class DriftWatch
 
         var policy = _options.Monitoring.RetrainOn;
         var head = _models.Head.Record.Version;
-        var trigger = reports.FirstOrDefault(r => r.Version == head && (policy == RetrainTrigger.Feature ? r.Drifted > 0 : policy == RetrainTrigger.Dataset && r.DatasetDrift));
+        var trigger = reports.FirstOrDefault(r => r.Version == head && policy switch
+        {
+            RetrainTrigger.Feature => r.Drifted > 0,
+            RetrainTrigger.Dataset => r.DatasetDrift,
+            RetrainTrigger.Prediction => r.PredictionDrift,
+            _ => false,
+        });
         if (trigger is not null) TriggerRetraining(trigger);
         return reports;
     }
@@ -190,7 +196,9 @@ public sealed class DriftWatch
         var now = _time.GetUtcNow();
         if (Retrain is not { } retrain || now - _lastRetrain < _options.Monitoring.RetrainCooldown || Interlocked.Exchange(ref _retrainPending, 1) == 1) return;
         _lastRetrain = now;
-        var why = $"drift in cohort {report.Cohort} of v{report.Version}, window {report.Window}: features {string.Join(", ", report.DriftedFeatures.Select(f => f.Feature))}";
+        var why = report.PredictionDrift && _options.Monitoring.RetrainOn == RetrainTrigger.Prediction
+            ? $"prediction drift in cohort {report.Cohort} of v{report.Version}, window {report.Window}: {DriftText.Outputs(report)}"
+            : $"drift in cohort {report.Cohort} of v{report.Version}, window {report.Window}: features {string.Join(", ", report.DriftedFeatures.Select(f => f.Feature))}";
         _stores.Audit.Append(now, "system:drift-policy", "round.trigger", $"model/{_options.ModelName}", why, null, null);
         _ = Task.Run(async () =>
         {
@@ -213,7 +221,7 @@ public sealed class DriftWatch
     {
         var monitor = _options.Model.Graph?.Tensors is { } tensors
             ? new FleetMonitor(_options.Monitoring, tensors.MonitoredWidth, 0, referenceFromProduction: true)
-            : new FleetMonitor(_options.Monitoring, _options.Model.MonitoredWidth, _options.Model.Classes);
+            : new FleetMonitor(_options.Monitoring, _options.Model.MonitoredWidth, _options.Model.Classes, outputs: _options.Model.Targets);
         foreach (var (version, bytes) in _stores.Registry.References(_options.ModelName))
         {
             try

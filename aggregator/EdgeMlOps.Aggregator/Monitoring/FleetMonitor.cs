@@ -70,8 +70,25 @@ public sealed record DriftReport(
     long Outcomes,
     double Accuracy)
 {
-    /// <summary>What the window was compared with: <c>fleet</c> (the version's reference), <c>cohort</c> (the cohort's own training sketches) or <c>production</c> (the version's first production rows, for a model served by tensor names).</summary>
+    /// <summary>What the window's features were compared with: <c>fleet</c> (the version's reference), <c>cohort</c> (the cohort's own training sketches), <c>production</c> (the version's first production rows, for a model served by tensor names) or <c>none</c> (no reference: only its predictions were judged).</summary>
     public string Reference { get; init; } = "fleet";
+
+    /// <summary>
+    /// Prediction drift: outputs judged against the version's first <see cref="FleetMonitor.ProductionReferenceRows"/>
+    /// production predictions, fleet-wide — a classifier's predicted classes (one test, output 0), or each value of a
+    /// regressor or label probability of a multi-label classifier. 0 until that reference has formed, or with too few
+    /// predictions in the window.
+    /// </summary>
+    public int OutputsJudged { get; init; }
+
+    /// <summary>The outputs whose distribution moved (the test that said so, per output).</summary>
+    public IReadOnlyList<FeatureDrift> DriftedOutputs { get; init; } = [];
+
+    /// <summary>The outputs judged are a classifier's predicted classes (one test, output 0).</summary>
+    public bool ClassOutputs { get; init; }
+
+    /// <summary>Any output drifted.</summary>
+    public bool PredictionDrift => DriftedOutputs.Count > 0;
 }
 
 /// <summary>A KPI of the model against the on-device baseline for one (version, cohort, window).</summary>
@@ -83,16 +100,18 @@ public sealed record PerformanceView(ulong Version, string Cohort, long Window, 
 /// <summary>
 /// Merges device window profiles by model version, cohort and window, keeps each version's
 /// reference profile (merged from the sketches of the samples its round trained on), and tests
-/// every feature of a window against the reference. Thread-safe; bounded to the last
-/// <see cref="MonitoringOptions.RetainedWindows"/> windows.
+/// every feature of a window against the reference — and its predictions against the version's first production
+/// predictions (prediction drift). Thread-safe; bounded to the last <see cref="MonitoringOptions.RetainedWindows"/>
+/// windows.
 /// </summary>
 /// <remarks>
 /// With <paramref name="referenceFromProduction"/> (a model served by tensor names: no training sketches exist), each
 /// version's reference is formed from its first <see cref="ProductionReferenceRows"/> production rows, fleet-wide;
 /// later windows are tested against it (drift reports say <c>production</c>). Such a reference lives in memory and
-/// forms again after a restart.
+/// forms again after a restart. Every version's prediction reference (a classifier's predicted classes, or the sketches
+/// of <paramref name="outputs"/> output values) forms the same way, in memory, from its first production predictions.
 /// </remarks>
-public sealed class FleetMonitor(MonitoringOptions options, int features, int classes, bool referenceFromProduction = false)
+public sealed class FleetMonitor(MonitoringOptions options, int features, int classes, bool referenceFromProduction = false, int outputs = 0)
 {
     public const string AllCohorts = "all";
 
@@ -101,6 +120,8 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
 
     private readonly Dictionary<ulong, WindowProfile> _forming = new();
     private readonly HashSet<ulong> _fromProduction = [];
+    private readonly Dictionary<ulong, WindowProfile> _formingPredictions = new();
+    private readonly Dictionary<ulong, WindowProfile> _predictionReferences = new();
 
     private readonly object _gate = new();
     private readonly Dictionary<(ulong Version, string Cohort, long Window), WindowProfile> _windows = new();
@@ -112,10 +133,13 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
     public MonitoringOptions Options => options;
 
     /// <summary>An empty profile of this fleet's shape.</summary>
-    public WindowProfile NewProfile() => new(features, classes, options.CategoricalFeatures);
+    public WindowProfile NewProfile() => new(features, classes, options.CategoricalFeatures, outputs);
 
-    /// <summary>Reads a device's report against this fleet's shape (inputs, classes, which inputs are categorical).</summary>
-    public WindowProfile Read(EdgeMlOps.Shared.Protocol.V1.ProfileReport report) => WindowProfile.FromProto(report, features, classes, options.CategoricalFeatures);
+    /// <summary>Reads a device's report against this fleet's shape (inputs, classes, which inputs are categorical, output values).</summary>
+    public WindowProfile Read(EdgeMlOps.Shared.Protocol.V1.ProfileReport report) => WindowProfile.FromProto(report, features, classes, options.CategoricalFeatures, outputs);
+
+    /// <summary>Whether predictions are judged: a classifier's classes or a regressor's (multi-label classifier's) values; a model served by tensor names monitors its outputs as its features.</summary>
+    private bool JudgesPredictions => !referenceFromProduction && (classes > 0 || outputs > 0);
 
     public long WindowOf(DateTimeOffset at) => at.ToUnixTimeMilliseconds() / Math.Max(1, (long)options.Window.TotalMilliseconds);
 
@@ -127,6 +151,7 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
             Merge((version, AllCohorts, window), profile);
             if (cohort is { Length: > 0 } c && c != AllCohorts) Merge((version, c, window), profile);
             if (referenceFromProduction && !_references.ContainsKey(version)) FormReference(version, profile);
+            if (JudgesPredictions && !_predictionReferences.ContainsKey(version)) FormPredictionReference(version, profile);
             var oldest = window - options.RetainedWindows;
             foreach (var key in _windows.Keys.Where(k => k.Window < oldest).ToArray()) _windows.Remove(key);
         }
@@ -141,6 +166,17 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
         _references[version] = forming;
         _fromProduction.Add(version);
         _forming.Remove(version);
+    }
+
+    /// <summary>Adds production predictions to <paramref name="version"/>'s forming prediction reference; it is the reference once it holds enough.</summary>
+    private void FormPredictionReference(ulong version, WindowProfile profile)
+    {
+        if (!_formingPredictions.TryGetValue(version, out var forming)) _formingPredictions[version] = forming = NewProfile();
+        forming.Merge(profile);
+        var rows = outputs > 0 ? forming.Outputs.Min(o => o.Count) : forming.PredictedClasses.Sum();
+        if (rows < ProductionReferenceRows) return;
+        _predictionReferences[version] = forming;
+        _formingPredictions.Remove(version);
     }
 
     private void Merge((ulong, string, long) key, WindowProfile profile)
@@ -236,30 +272,58 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
         lock (_gate) return _windows.GetValueOrDefault((version, cohort, window));
     }
 
-    /// <summary>Tests every (version, cohort) of <paramref name="window"/> that has a reference.</summary>
+    /// <summary>Tests every (version, cohort) of <paramref name="window"/> that has a reference for its features or its predictions.</summary>
     public IReadOnlyList<DriftReport> Evaluate(long window)
     {
-        List<((ulong Version, string Cohort, long Window) Key, WindowProfile Profile, WindowProfile Reference, string Scope)> work;
+        List<((ulong Version, string Cohort, long Window) Key, WindowProfile Profile, (WindowProfile Profile, string Scope)? Reference, WindowProfile? Predictions)> work;
         lock (_gate)
         {
             work = _windows.Where(w => w.Key.Window == window)
-                .Select(w => (w.Key, w.Value, Reference: ReferenceFor(w.Key.Version, w.Key.Cohort)))
-                .Where(w => w.Reference is not null)
-                .Select(w => (w.Key, w.Value, w.Reference!.Value.Profile, w.Reference.Value.Scope)).ToList();
+                .Select(w => (w.Key, w.Value, Reference: ReferenceFor(w.Key.Version, w.Key.Cohort), Predictions: _predictionReferences.GetValueOrDefault(w.Key.Version)))
+                .Where(w => w.Reference is not null || w.Predictions is not null).ToList();
         }
 
         var reports = new List<DriftReport>();
-        foreach (var (key, profile, reference, scope) in work.OrderBy(w => w.Key.Version).ThenBy(w => w.Key.Cohort, StringComparer.Ordinal))
+        foreach (var (key, profile, reference, predictionReference) in work.OrderBy(w => w.Key.Version).ThenBy(w => w.Key.Cohort, StringComparer.Ordinal))
         {
-            var tests = Enumerable.Range(0, features).Select(f => DriftStatistics.Test(f, reference.Features[f], profile.Features[f], options.Drift)).ToArray();
+            var tests = reference is { } r
+                ? Enumerable.Range(0, features).Select(f => DriftStatistics.Test(f, r.Profile.Features[f], profile.Features[f], options.Drift)).ToArray()
+                : [];
             var judged = tests.Count(t => !double.IsNaN(t.Score));
             var drifted = tests.Where(t => t.Drifted).ToArray();
             var share = judged == 0 ? 0 : (double)drifted.Length / judged;
+            var predictionTests = predictionReference is null ? [] : PredictionTests(predictionReference, profile);
             reports.Add(new DriftReport(key.Version, key.Cohort, key.Window, features, judged, drifted.Length, share, judged > 0 && share >= options.Drift.DriftShare,
-                drifted, profile.Predictions, profile.Outcomes, profile.Accuracy) { Reference = scope });
+                drifted, profile.Predictions, profile.Outcomes, profile.Accuracy)
+            {
+                Reference = reference?.Scope ?? "none",
+                OutputsJudged = predictionTests.Count(t => !double.IsNaN(t.Score)),
+                DriftedOutputs = predictionTests.Where(t => t.Drifted).ToArray(),
+                ClassOutputs = outputs == 0 && predictionTests.Length > 0,
+            });
         }
 
         return reports;
+    }
+
+    /// <summary>
+    /// A classifier's predicted classes (one test), or each output value, against the version's prediction reference.
+    /// Per-feature method overrides do not apply; with several outputs each p-value is held to
+    /// <see cref="DriftOptions.KsPValue"/> / outputs (Bonferroni), so a window of a model with many labels raises a
+    /// false alarm no more often than one with a single output.
+    /// </summary>
+    private FeatureDrift[] PredictionTests(WindowProfile reference, WindowProfile current)
+    {
+        var drift = options.Drift with { PerFeature = new Dictionary<int, DriftMethod>(), KsPValue = options.Drift.KsPValue / Math.Max(1, outputs) };
+        return outputs > 0
+            ? Enumerable.Range(0, outputs).Select(o => DriftStatistics.Test(o, reference.Outputs[o], current.Outputs[o], drift)).ToArray()
+            : [DriftStatistics.TestCounts(0, reference.PredictedClasses, current.PredictedClasses, drift)];
+    }
+
+    /// <summary>The prediction reference of <paramref name="version"/>, once formed.</summary>
+    public WindowProfile? PredictionReference(ulong version)
+    {
+        lock (_gate) return _predictionReferences.GetValueOrDefault(version);
     }
 
     /// <summary>Every configured KPI for the model and the baseline, per (version, cohort, window).</summary>

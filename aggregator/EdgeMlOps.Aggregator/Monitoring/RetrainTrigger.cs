@@ -11,4 +11,7 @@ public enum RetrainTrigger
 
     /// <summary>Any drifted feature.</summary>
     Feature,
+
+    /// <summary>Any drifted output (prediction drift: predicted classes, a regressor's values, label probabilities).</summary>
+    Prediction,
 }

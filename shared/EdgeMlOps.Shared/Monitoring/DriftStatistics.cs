@@ -72,13 +72,31 @@ public static class DriftStatistics
 
     private static FeatureDrift TestCategorical(int feature, FeatureProfile reference, FeatureProfile current, DriftMethod method, DriftOptions options)
     {
-        if (method is DriftMethod.Auto or DriftMethod.Ks or DriftMethod.Wasserstein) method = reference.Count <= options.KsMaxCount ? DriftMethod.ChiSquare : DriftMethod.JensenShannon;
-        if (current.Count < options.MinCount || reference.Count < options.MinCount)
+        var (r, c) = CategoryCounts(reference.Categories!, current.Categories!);
+        return TestCategories(feature, r, c, reference.Count, current.Count, method, options);
+    }
+
+    /// <summary>
+    /// Exact counts per category (a classifier's predicted classes, say) against a reference's, with
+    /// <see cref="DriftOptions.Method"/> as for a categorical feature (auto: chi-square up to
+    /// <see cref="DriftOptions.KsMaxCount"/> reference values, Jensen–Shannon above).
+    /// </summary>
+    public static FeatureDrift TestCounts(int feature, IReadOnlyList<long> reference, IReadOnlyList<long> current, DriftOptions options)
+    {
+        if (reference.Count != current.Count) throw new ArgumentException($"feature {feature}: {reference.Count} reference categories against {current.Count}");
+        var r = reference.Select(x => (double)x).ToArray();
+        var c = current.Select(x => (double)x).ToArray();
+        return TestCategories(feature, r, c, reference.Sum(), current.Sum(), options.Method, options);
+    }
+
+    private static FeatureDrift TestCategories(int feature, double[] r, double[] c, long referenceCount, long currentCount, DriftMethod method, DriftOptions options)
+    {
+        if (method is DriftMethod.Auto or DriftMethod.Ks or DriftMethod.Wasserstein) method = referenceCount <= options.KsMaxCount ? DriftMethod.ChiSquare : DriftMethod.JensenShannon;
+        if (currentCount < options.MinCount || referenceCount < options.MinCount)
         {
-            return new FeatureDrift(feature, method.Name(), double.NaN, Threshold(method, options), false, reference.Count, current.Count);
+            return new FeatureDrift(feature, method.Name(), double.NaN, Threshold(method, options), false, referenceCount, currentCount);
         }
 
-        var (r, c) = CategoryCounts(reference.Categories!, current.Categories!);
         var score = method switch
         {
             DriftMethod.ChiSquare => ChiSquareHomogeneity(r, c).PValue,
@@ -87,7 +105,7 @@ public static class DriftStatistics
             _ => throw new ArgumentException($"drift method '{method.Name()}' is not for a categorical feature"),
         };
         var drifted = method == DriftMethod.ChiSquare ? score < options.KsPValue : score >= options.DistanceThreshold;
-        return new FeatureDrift(feature, method.Name(), score, Threshold(method, options), drifted, reference.Count, current.Count);
+        return new FeatureDrift(feature, method.Name(), score, Threshold(method, options), drifted, referenceCount, currentCount);
     }
 
     /// <summary>

@@ -21,18 +21,22 @@ public sealed record SketchPolicy(int MinRows = 20, int MinLevel = 1, int MaxIte
 
 /// <summary>
 /// What a device (or the fleet, merged) saw in one window for one model version: a profile per
-/// input feature, predictions per class, a confidence sketch, and the confusion counts of
-/// predictions whose ground truth arrived. Everything merges; nothing holds a raw value.
+/// input feature, predictions per class (or, for a regressor or multi-label classifier, a profile per output value), a
+/// confidence sketch, and the confusion counts of predictions whose ground truth arrived. Everything merges; nothing
+/// holds a raw value.
 /// </summary>
 public sealed class WindowProfile
 {
     /// <param name="features">Model inputs.</param>
     /// <param name="classes">Model classes.</param>
     /// <param name="categorical">Indices of the inputs that carry category codes (profiled with frequent-items sketches).</param>
-    public WindowProfile(int features, int classes, IEnumerable<int>? categorical = null)
+    /// <param name="outputs">Output values profiled per prediction: a regressor's targets or a multi-label classifier's labels (0: none).</param>
+    public WindowProfile(int features, int classes, IEnumerable<int>? categorical = null, int outputs = 0)
     {
         // No classes (0) is a model that is not a classifier: its rows are monitored outputs, with no class counts.
         if (features <= 0 || classes < 0) throw new ArgumentOutOfRangeException(nameof(features));
+        if (outputs < 0) throw new ArgumentOutOfRangeException(nameof(outputs));
+        Outputs = Enumerable.Range(0, outputs).Select(_ => new FeatureProfile()).ToArray();
         var categories = new SortedSet<int>(categorical ?? []);
         if (categories.Count > 0 && (categories.Min < 0 || categories.Max >= features)) throw new ArgumentOutOfRangeException(nameof(categorical), $"categorical feature indices must be in [0, {features})");
         CategoricalFeatures = categories.ToArray();
@@ -63,6 +67,9 @@ public sealed class WindowProfile
     }
 
     public FeatureProfile[] Features { get; private set; }
+
+    /// <summary>A regressor's values or a multi-label classifier's label probabilities, one profile per output (prediction drift).</summary>
+    public FeatureProfile[] Outputs { get; private set; }
 
     /// <summary>Indices of the categorical inputs, ascending.</summary>
     public IReadOnlyList<int> CategoricalFeatures { get; }
@@ -124,6 +131,16 @@ public sealed class WindowProfile
         Predictions++;
     }
 
+    /// <summary>
+    /// A sampled prediction's output values (sketched with its inputs: call after <see cref="AddInputs"/> or
+    /// <see cref="AddPrediction"/> of the same row).
+    /// </summary>
+    public void AddOutputs(ReadOnlySpan<float> outputs)
+    {
+        if (outputs.Length != Outputs.Length) throw new ArgumentException($"expected {Outputs.Length} outputs, got {outputs.Length}", nameof(outputs));
+        for (var o = 0; o < outputs.Length; o++) Outputs[o].Add(outputs[o]);
+    }
+
     /// <summary>Inputs only (e.g. the samples a round trained on).</summary>
     public void AddInputs(ReadOnlySpan<float> features)
     {
@@ -146,11 +163,12 @@ public sealed class WindowProfile
         if (SketchedRows < policy.MinRows)
         {
             for (var f = 0; f < Features.Length; f++) Features[f] = new FeatureProfile(categorical: Features[f].IsCategorical);
+            for (var o = 0; o < Outputs.Length; o++) Outputs[o] = new FeatureProfile();
             SketchedRows = 0;
             return false;
         }
 
-        foreach (var feature in Features)
+        foreach (var feature in Features.Concat(Outputs))
         {
             if (!feature.IsCategorical) feature.Sketch.Compact(policy.MinLevel, policy.MaxItems);
         }
@@ -167,12 +185,13 @@ public sealed class WindowProfile
 
     public void Merge(WindowProfile other)
     {
-        if (other.Features.Length != Features.Length || other.Classes != Classes || !other.CategoricalFeatures.SequenceEqual(CategoricalFeatures))
+        if (other.Features.Length != Features.Length || other.Classes != Classes || other.Outputs.Length != Outputs.Length || !other.CategoricalFeatures.SequenceEqual(CategoricalFeatures))
         {
             throw new ArgumentException("profiles of different shapes do not merge");
         }
 
         for (var f = 0; f < Features.Length; f++) Features[f].Merge(other.Features[f]);
+        for (var o = 0; o < Outputs.Length; o++) Outputs[o].Merge(other.Outputs[o]);
         for (var c = 0; c < Classes; c++) PredictedClasses[c] += other.PredictedClasses[c];
         for (var i = 0; i < Confusion.Length; i++) Confusion[i] += other.Confusion[i];
         for (var c = 0; c < Classes; c++) BaselinePredictedClasses[c] += other.BaselinePredictedClasses[c];
@@ -186,13 +205,8 @@ public sealed class WindowProfile
     public ProfileReport ToProto()
     {
         var report = new ProfileReport { Predictions = (ulong)Predictions, Confidence = ToProto(Confidence) };
-        foreach (var f in Features)
-        {
-            var sketch = new FeatureSketch { Count = (ulong)f.Count, Mean = f.Mean, M2 = f.M2, Missing = (ulong)f.Missing, NonFinite = (ulong)f.NonFinite };
-            if (f.Categories is { } categories) sketch.Categories = ToProto(categories);
-            else sketch.Quantiles = ToProto(f.Sketch);
-            report.Features.Add(sketch);
-        }
+        report.Features.Add(Features.Select(ToProto));
+        if (Outputs.Any(o => o.Count + o.Missing + o.NonFinite > 0)) report.Outputs.Add(Outputs.Select(ToProto));
 
         report.PredictedClasses.Add(PredictedClasses.Select(c => (ulong)c));
         report.Confusion.Add(Confusion.Select(c => (ulong)c));
@@ -210,12 +224,14 @@ public sealed class WindowProfile
     /// <summary>
     /// Reads a reported profile, refusing anything impossible or of the wrong shape (feature or
     /// class count, counts beyond any real device, non-finite sketch items, inconsistent moments)
-    /// with an <see cref="InvalidDataException"/>: a bad report never reaches a merged profile.
+    /// with an <see cref="InvalidDataException"/>: a bad report never reaches a merged profile. Output sketches are
+    /// optional (a window without sampled rows, an agent older than them) and otherwise one per output.
     /// </summary>
-    public static WindowProfile FromProto(ProfileReport report, int features, int classes, IEnumerable<int>? categorical = null)
+    public static WindowProfile FromProto(ProfileReport report, int features, int classes, IEnumerable<int>? categorical = null, int outputs = 0)
     {
         const ulong MaxCount = 1UL << 40;
         if (report.Features.Count != features) throw new InvalidDataException($"{report.Features.Count} feature sketches, the model has {features} inputs");
+        if (report.Outputs.Count != 0 && report.Outputs.Count != outputs) throw new InvalidDataException($"{report.Outputs.Count} output sketches, the model has {outputs} outputs");
         if (report.PredictedClasses.Count is var pc && pc != 0 && pc != classes) throw new InvalidDataException($"{pc} class counts, the model has {classes} classes");
         if (report.Confusion.Count is var cc && cc != 0 && cc != classes * classes) throw new InvalidDataException($"{cc} confusion cells, expected {classes * classes}");
         if (report.BaselinePredictedClasses.Count is var bp && bp != 0 && bp != classes) throw new InvalidDataException($"{bp} baseline class counts, the model has {classes} classes");
@@ -224,33 +240,44 @@ public sealed class WindowProfile
         {
             throw new InvalidDataException("a count is beyond any real device (negative before encoding?)");
         }
-        var profile = new WindowProfile(features, classes, categorical)
+        var profile = new WindowProfile(features, classes, categorical, outputs)
         {
             Predictions = (long)report.Predictions,
             Confidence = report.Confidence is null ? new KllSketch() : FromProto(report.Confidence),
             Latency = report.LatencyBuckets.Count == 0 ? new LatencyHistogram() : LatencyHistogram.FromCounts(report.LatencyBuckets),
             MemoryMb = report.MemoryMb is null ? new KllSketch() : FromProto(report.MemoryMb),
         };
-        for (var f = 0; f < features; f++)
-        {
-            var s = report.Features[f];
-            if (s.Count > MaxCount || s.Missing > MaxCount || s.NonFinite > MaxCount) throw new InvalidDataException($"feature {f}: impossible count");
-            var isCategorical = profile.Features[f].IsCategorical;
-            if (isCategorical ? s.Quantiles is not null : s.Categories is not null)
-            {
-                throw new InvalidDataException($"feature {f} is {(isCategorical ? "categorical" : "numeric")} but carries {(isCategorical ? "quantiles" : "categories")}");
-            }
-
-            var sketch = s.Quantiles is null ? new KllSketch() : FromProto(s.Quantiles);
-            var categories = isCategorical ? s.Categories is null ? new FrequentItemsSketch() : FromProto(s.Categories) : null;
-            profile.Features[f] = FeatureProfile.FromParts((long)s.Count, s.Mean, s.M2, (long)s.Missing, (long)s.NonFinite, sketch, categories);
-        }
+        for (var f = 0; f < features; f++) profile.Features[f] = FromProto(report.Features[f], $"feature {f}", profile.Features[f].IsCategorical);
+        for (var o = 0; o < report.Outputs.Count; o++) profile.Outputs[o] = FromProto(report.Outputs[o], $"output {o}", isCategorical: false);
 
         for (var c = 0; c < report.PredictedClasses.Count; c++) profile.PredictedClasses[c] = (long)report.PredictedClasses[c];
         for (var i = 0; i < report.Confusion.Count; i++) profile.Confusion[i] = (long)report.Confusion[i];
         for (var c = 0; c < report.BaselinePredictedClasses.Count; c++) profile.BaselinePredictedClasses[c] = (long)report.BaselinePredictedClasses[c];
         for (var i = 0; i < report.BaselineConfusion.Count; i++) profile.BaselineConfusion[i] = (long)report.BaselineConfusion[i];
         return profile;
+    }
+
+    private static FeatureSketch ToProto(FeatureProfile f)
+    {
+        var sketch = new FeatureSketch { Count = (ulong)f.Count, Mean = f.Mean, M2 = f.M2, Missing = (ulong)f.Missing, NonFinite = (ulong)f.NonFinite };
+        if (f.Categories is { } categories) sketch.Categories = ToProto(categories);
+        else sketch.Quantiles = ToProto(f.Sketch);
+        return sketch;
+    }
+
+    /// <summary>One reported feature (or output) profile; <paramref name="what"/> names it in a refusal.</summary>
+    private static FeatureProfile FromProto(FeatureSketch s, string what, bool isCategorical)
+    {
+        const ulong MaxCount = 1UL << 40;
+        if (s.Count > MaxCount || s.Missing > MaxCount || s.NonFinite > MaxCount) throw new InvalidDataException($"{what}: impossible count");
+        if (isCategorical ? s.Quantiles is not null : s.Categories is not null)
+        {
+            throw new InvalidDataException($"{what} is {(isCategorical ? "categorical" : "numeric")} but carries {(isCategorical ? "quantiles" : "categories")}");
+        }
+
+        var sketch = s.Quantiles is null ? new KllSketch() : FromProto(s.Quantiles);
+        var categories = isCategorical ? s.Categories is null ? new FrequentItemsSketch() : FromProto(s.Categories) : null;
+        return FeatureProfile.FromParts((long)s.Count, s.Mean, s.M2, (long)s.Missing, (long)s.NonFinite, sketch, categories);
     }
 
     public static KllSketchData ToProto(KllSketch sketch)

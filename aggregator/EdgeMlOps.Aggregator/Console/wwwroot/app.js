@@ -56,6 +56,12 @@ function table(columns, rows, empty) {
     el('tbody', {}, rows.map(row => el('tr', {}, columns.map(([, value, cls]) => el('td', { class: typeof cls === 'function' ? cls(row) : cls }, value(row)))))));
 }
 
+// What moved in a drift report's outputs: a classifier's predicted classes, else the output indices.
+function predictionDrift(d) {
+  const scores = d.driftedOutputs.map(o => (d.classOutputs ? 'predicted classes' : 'output ' + o.feature) + ' (' + o.method + ' ' + Number(o.score).toPrecision(3) + ')');
+  return 'yes: ' + scores.join(', ');
+}
+
 function cards(items) {
   return el('div', { class: 'cards' }, items.map(([label, value]) => el('div', { class: 'card' }, el('b', {}, value), label)));
 }
@@ -283,6 +289,8 @@ const views = {
         ['Drifted', d => d.drifted, 'num'],
         ['Share', d => fmt.num(d.share, 2), 'num'],
         ['Dataset drift', d => d.datasetDrift ? 'yes' : 'no', d => d.datasetDrift ? 'error' : ''],
+        ['Outputs judged', d => d.outputsJudged, 'num'],
+        ['Prediction drift', d => d.predictionDrift ? predictionDrift(d) : 'no', d => d.predictionDrift ? 'error' : ''],
       ], [...drift].reverse(), 'No drift reports yet (they need a reference and profiles from devices).'),
     ];
   },
