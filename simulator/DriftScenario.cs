@@ -20,7 +20,9 @@ public sealed record DriftWindow(
     int[] DriftedInStableCohort,
     double FleetAccuracy,
     double ExactAccuracy,
-    long Outcomes);
+    long Outcomes,
+    bool PredictionsMovedInShiftedCohort = false,
+    bool PredictionsMovedInStableCohort = false);
 
 /// <summary>What <see cref="DriftScenario"/> found.</summary>
 public sealed record DriftScenarioResult(int Devices, int Features, int[] ShiftedFeatures, int ShiftFrom, IReadOnlyList<DriftWindow> Windows, double SetupSeconds)
@@ -28,6 +30,9 @@ public sealed record DriftScenarioResult(int Devices, int Features, int[] Shifte
     /// <summary>Stable-cohort (window, feature) pairs flagged, over all judged pairs: the false-alarm rate.</summary>
     public double StableFalseAlarmRate => Windows.Count(w => w.Complete) == 0 ? double.NaN
         : (double)Windows.Where(w => w.Complete).Sum(w => w.DriftedInStableCohort.Length) / (Windows.Count(w => w.Complete) * Features);
+
+    /// <summary>Complete windows in which the stable region's predicted classes were flagged as moved (prediction drift false alarms).</summary>
+    public int StablePredictionAlarms => Windows.Count(w => w.Complete && w.PredictionsMovedInStableCohort);
 
     public void WriteJson(Stream stream) =>
         JsonSerializer.Serialize(stream, this, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
@@ -128,9 +133,11 @@ public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? log
                 var merged = node.Monitor.Window(version, FleetMonitor.AllCohorts, index);
                 var complete = merged?.Predictions == (long)fleet.Agents.Length * predictionsPerWindow;
                 int[] Drifted(string cohort) => reports.FirstOrDefault(r => r.Version == version && r.Cohort == cohort)?.DriftedFeatures.Select(f => f.Feature).Order().ToArray() ?? [];
-                var result = new DriftWindow(w, isShifted, complete, Drifted("shifted"), Drifted("stable"), merged?.Accuracy ?? double.NaN, (double)correct / labelled, merged?.Outcomes ?? 0);
+                bool Moved(string cohort) => reports.FirstOrDefault(r => r.Version == version && r.Cohort == cohort)?.PredictionDrift ?? false;
+                var result = new DriftWindow(w, isShifted, complete, Drifted("shifted"), Drifted("stable"), merged?.Accuracy ?? double.NaN, (double)correct / labelled, merged?.Outcomes ?? 0,
+                    Moved("shifted"), Moved("stable"));
                 results.Add(result);
-                progress?.WriteLine($"window {w,3} {(isShifted ? "shifted" : "       ")}{(complete ? string.Empty : " (incomplete)")}: drifted in region shifted [{string.Join(", ", result.DriftedInShiftedCohort)}], stable [{string.Join(", ", result.DriftedInStableCohort)}]; ground-truth accuracy {result.FleetAccuracy:F4} (exact {result.ExactAccuracy:F4}); traffic {trafficSeconds:F1} s");
+                progress?.WriteLine($"window {w,3} {(isShifted ? "shifted" : "       ")}{(complete ? string.Empty : " (incomplete)")}: drifted in region shifted [{string.Join(", ", result.DriftedInShiftedCohort)}], stable [{string.Join(", ", result.DriftedInStableCohort)}]; predicted classes moved: shifted {(result.PredictionsMovedInShiftedCohort ? "yes" : "no")}, stable {(result.PredictionsMovedInStableCohort ? "yes" : "no")}; ground-truth accuracy {result.FleetAccuracy:F4} (exact {result.ExactAccuracy:F4}); traffic {trafficSeconds:F1} s");
             }
 
             return new DriftScenarioResult(options.Devices, data.InputDim, shifted, shiftFrom, results, setup.Elapsed.TotalSeconds);

@@ -54,7 +54,7 @@ try
     if (options.Scenario == "drift")
     {
         var drift = await new DriftScenario(options, loggers, Console.Out).RunAsync(windows: options.Windows, shiftFrom: 5, shift: 1.0, predictionsPerWindow: 100, cancel.Token);
-        Console.WriteLine($"false-alarm rate in the stable region: {drift.StableFalseAlarmRate:P3} of (window, feature) pairs");
+        Console.WriteLine($"false-alarm rate in the stable region: {drift.StableFalseAlarmRate:P3} of (window, feature) pairs; predicted classes flagged in {drift.StablePredictionAlarms} of {drift.Windows.Count} windows");
         if (options.Out is { } driftPath)
         {
             await using var driftFile = File.Create(driftPath);

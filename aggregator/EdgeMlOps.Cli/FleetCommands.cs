@@ -31,15 +31,25 @@ internal static class FleetCommands
         var drift = new Command("drift", "Drift reports by version, cohort and window") { limit };
         drift.SetAction((r, ct) => Cli.Run(console, async () =>
         {
-            var table = new Table().AddColumns("Version", "Cohort", "Window", "Judged", "Drifted", "Share", "Dataset drift");
+            var table = new Table().AddColumns("Version", "Cohort", "Window", "Judged", "Drifted", "Share", "Dataset drift", "Prediction drift");
             foreach (var d in (await client(r).GetAsync($"/v1/admin/drift?limit={r.GetValue(limit)}", ct).ConfigureAwait(false)).EnumerateArray())
             {
                 table.AddRow(Cli.Cell(d, "version"), Cli.Cell(d, "cohort"), Cli.Cell(d, "window"), Cli.Cell(d, "judged"), Cli.Cell(d, "drifted"), Cli.Cell(d, "share"),
-                    d.TryGetProperty("datasetDrift", out var flag) && flag.GetBoolean() ? "[red]yes[/]" : "no");
+                    d.TryGetProperty("datasetDrift", out var flag) && flag.GetBoolean() ? "[red]yes[/]" : "no", PredictionDrift(d));
             }
 
             output.Write(table);
         }));
         return drift;
+    }
+
+    /// <summary>What moved in a report's outputs (a classifier's predicted classes, else the output indices), "no", or "-" when none were judged.</summary>
+    private static string PredictionDrift(System.Text.Json.JsonElement d)
+    {
+        if (!d.TryGetProperty("predictionDrift", out var drifted) || !drifted.GetBoolean()) return d.TryGetProperty("outputsJudged", out var judged) && judged.GetInt32() > 0 ? "no" : "-";
+        var classes = d.TryGetProperty("classOutputs", out var c) && c.GetBoolean();
+        var moved = d.GetProperty("driftedOutputs").EnumerateArray().Select(o => FormattableString.Invariant(
+            $"{(classes ? "predicted classes" : "output " + o.GetProperty("feature").GetInt32())} ({o.GetProperty("method").GetString()} {o.GetProperty("score").GetDouble():G3})"));
+        return "[red]yes: " + Markup.Escape(string.Join(", ", moved)) + "[/]";
     }
 }

@@ -25,6 +25,7 @@ public class DriftScenarioTests
         var complete = result.Windows;
         Assert.All(result.Windows, w => Assert.Empty(w.DriftedInStableCohort));
         Assert.Equal(0, result.StableFalseAlarmRate);
+        Assert.Equal(0, result.StablePredictionAlarms); // the stable region's predicted classes stay as in the version's first window
         foreach (var w in complete)
         {
             if (w.Shifted) Assert.Equal(result.ShiftedFeatures, w.DriftedInShiftedCohort);

@@ -93,12 +93,12 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, node.CurrentVersion, artifacts: node.Artifacts).Markdown;
         Assert.Contains("a regressor: one regression value per row from 'progression', trained with mean squared error on the devices' targets; scored by MSE and R²", card, StringComparison.Ordinal);
 
-        // Every window profile carried the values served: 240 of them, v2's prediction reference; that window is steady.
+        // Every window profile carried the values served: 240 of them; evaluated, that window is v2's prediction reference.
         var served = node.Monitor.Window(2, EdgeMlOps.Aggregator.Monitoring.FleetMonitor.AllCohorts, window)!;
         Assert.Equal((long)(Devices * Served), Assert.Single(served.Outputs).Count);
-        Assert.NotNull(node.Monitor.PredictionReference(2));
         var steady = (await node.EvaluateDriftAsync(window, CancellationToken.None)).Single(r => r.Version == 2 && r.Cohort == "all");
         Assert.Equal((1, false), (steady.OutputsJudged, steady.PredictionDrift));
+        Assert.Equal((long)(Devices * Served), node.Monitor.PredictionReference(2)!.Outputs[0].Count);
 
         // An hour later only the heaviest third of the patients (body-mass index, input 2) come: their inputs and their
         // predicted progression move.

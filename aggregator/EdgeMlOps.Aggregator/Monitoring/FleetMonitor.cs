@@ -74,8 +74,8 @@ public sealed record DriftReport(
     public string Reference { get; init; } = "fleet";
 
     /// <summary>
-    /// Prediction drift: outputs judged against the version's first <see cref="FleetMonitor.ProductionReferenceRows"/>
-    /// production predictions, fleet-wide — a classifier's predicted classes (one test, output 0), or each value of a
+    /// Prediction drift: outputs judged against the version's first evaluated fleet-wide windows (until they hold
+    /// <see cref="FleetMonitor.ProductionReferenceRows"/> predictions) — a classifier's predicted classes (one test, output 0), or each value of a
     /// regressor or label probability of a multi-label classifier. 0 until that reference has formed, or with too few
     /// predictions in the window.
     /// </summary>
@@ -109,7 +109,8 @@ public sealed record PerformanceView(ulong Version, string Cohort, long Window, 
 /// version's reference is formed from its first <see cref="ProductionReferenceRows"/> production rows, fleet-wide;
 /// later windows are tested against it (drift reports say <c>production</c>). Such a reference lives in memory and
 /// forms again after a restart. Every version's prediction reference (a classifier's predicted classes, or the sketches
-/// of <paramref name="outputs"/> output values) forms the same way, in memory, from its first production predictions.
+/// of <paramref name="outputs"/> output values) forms in memory from its first evaluated fleet-wide windows, until they
+/// hold <see cref="ProductionReferenceRows"/> predictions.
 /// </remarks>
 public sealed class FleetMonitor(MonitoringOptions options, int features, int classes, bool referenceFromProduction = false, int outputs = 0)
 {
@@ -120,7 +121,7 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
 
     private readonly Dictionary<ulong, WindowProfile> _forming = new();
     private readonly HashSet<ulong> _fromProduction = [];
-    private readonly Dictionary<ulong, WindowProfile> _formingPredictions = new();
+    private readonly Dictionary<ulong, (WindowProfile Profile, long LastWindow)> _formingPredictions = new();
     private readonly Dictionary<ulong, WindowProfile> _predictionReferences = new();
 
     private readonly object _gate = new();
@@ -151,7 +152,6 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
             Merge((version, AllCohorts, window), profile);
             if (cohort is { Length: > 0 } c && c != AllCohorts) Merge((version, c, window), profile);
             if (referenceFromProduction && !_references.ContainsKey(version)) FormReference(version, profile);
-            if (JudgesPredictions && !_predictionReferences.ContainsKey(version)) FormPredictionReference(version, profile);
             var oldest = window - options.RetainedWindows;
             foreach (var key in _windows.Keys.Where(k => k.Window < oldest).ToArray()) _windows.Remove(key);
         }
@@ -168,15 +168,30 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
         _forming.Remove(version);
     }
 
-    /// <summary>Adds production predictions to <paramref name="version"/>'s forming prediction reference; it is the reference once it holds enough.</summary>
-    private void FormPredictionReference(ulong version, WindowProfile profile)
+    /// <summary>
+    /// Adds <paramref name="window"/>'s fleet-wide profile of every version without a prediction reference to the one it
+    /// is forming (whole windows: every device that reported in them, not the first few to report); it is the reference
+    /// once it holds <see cref="ProductionReferenceRows"/> predictions (output values). A window is added once.
+    /// </summary>
+    private void FormPredictionReferences(long window)
     {
-        if (!_formingPredictions.TryGetValue(version, out var forming)) _formingPredictions[version] = forming = NewProfile();
-        forming.Merge(profile);
-        var rows = outputs > 0 ? forming.Outputs.Min(o => o.Count) : forming.PredictedClasses.Sum();
-        if (rows < ProductionReferenceRows) return;
-        _predictionReferences[version] = forming;
-        _formingPredictions.Remove(version);
+        foreach (var ((version, _, _), profile) in _windows.Where(w => w.Key.Window == window && w.Key.Cohort == AllCohorts).ToArray())
+        {
+            if (_predictionReferences.ContainsKey(version)) continue;
+            var forming = _formingPredictions.TryGetValue(version, out var f) ? f : (Profile: NewProfile(), LastWindow: long.MinValue);
+            if (window <= forming.LastWindow) continue;
+            forming.Profile.Merge(profile);
+            var rows = outputs > 0 ? forming.Profile.Outputs.Min(o => o.Count) : forming.Profile.PredictedClasses.Sum();
+            if (rows >= ProductionReferenceRows)
+            {
+                _predictionReferences[version] = forming.Profile;
+                _formingPredictions.Remove(version);
+            }
+            else
+            {
+                _formingPredictions[version] = (forming.Profile, window);
+            }
+        }
     }
 
     private void Merge((ulong, string, long) key, WindowProfile profile)
@@ -272,12 +287,17 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
         lock (_gate) return _windows.GetValueOrDefault((version, cohort, window));
     }
 
-    /// <summary>Tests every (version, cohort) of <paramref name="window"/> that has a reference for its features or its predictions.</summary>
+    /// <summary>
+    /// Tests every (version, cohort) of <paramref name="window"/> that has a reference for its features or its
+    /// predictions. Windows are evaluated in time order (the drift watch does): a version's prediction reference forms
+    /// from its first evaluated windows.
+    /// </summary>
     public IReadOnlyList<DriftReport> Evaluate(long window)
     {
         List<((ulong Version, string Cohort, long Window) Key, WindowProfile Profile, (WindowProfile Profile, string Scope)? Reference, WindowProfile? Predictions)> work;
         lock (_gate)
         {
+            if (JudgesPredictions) FormPredictionReferences(window);
             work = _windows.Where(w => w.Key.Window == window)
                 .Select(w => (w.Key, w.Value, Reference: ReferenceFor(w.Key.Version, w.Key.Cohort), Predictions: _predictionReferences.GetValueOrDefault(w.Key.Version)))
                 .Where(w => w.Reference is not null || w.Predictions is not null).ToList();

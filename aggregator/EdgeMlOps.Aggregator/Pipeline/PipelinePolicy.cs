@@ -93,6 +93,7 @@ public sealed record PipelinePolicy
             Triggers = new PipelineTriggerPolicy
             {
                 OnDrift = r.Bool("Pipeline:Triggers:OnDrift", true),
+                OnPredictionDrift = r.Bool("Pipeline:Triggers:OnPredictionDrift", false),
                 DriftFeatures = features,
                 AccuracyDrop = r.Double("Pipeline:Triggers:AccuracyDrop", PipelineTriggerPolicy.DefaultAccuracyDrop, 0, 0.99),
                 MinOutcomes = r.Long("Pipeline:Triggers:MinOutcomes", PipelineTriggerPolicy.DefaultMinOutcomes, 1, long.MaxValue),
@@ -152,6 +153,13 @@ public sealed record PipelineTriggerPolicy
 
     /// <summary>A drift alert on the deployed version (any cohort).</summary>
     public bool OnDrift { get; set; } = true;
+
+    /// <summary>
+    /// Prediction drift on the deployed version (its outputs moved from its first production predictions) in a cohort's
+    /// last <see cref="DriftWindows"/> windows. Off by default: outputs can move because the world did (more of one
+    /// class) with the model still right, and retraining helps only where labels say so.
+    /// </summary>
+    public bool OnPredictionDrift { get; set; }
 
     public const long DefaultMinPredictions = 200;
     public const int DefaultDriftWindows = 2;

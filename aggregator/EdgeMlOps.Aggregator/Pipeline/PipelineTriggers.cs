@@ -14,7 +14,7 @@ public sealed record TriggerFacts(IReadOnlyList<DriftReport> Reports, ulong Depl
 /// <summary>
 /// Decides whether the pipeline starts a run, from the policy and the monitor's windows alone (pure). In order: the
 /// cooldown since the last run; drift on the deployed version (on the declared inputs, if any) in a cohort's last
-/// consecutive windows; a confident accuracy drop — a cohort's newest window whose accuracy, even at the upper end of
+/// consecutive windows; prediction drift there (if enabled); a confident accuracy drop — a cohort's newest window whose accuracy, even at the upper end of
 /// its one-sided 95% interval, lies more than the allowed drop below the median of the version's earlier windows in
 /// that cohort; enough new labels; the schedule. A window counts only with enough predictions (drift) or labels
 /// (accuracy), so the few rows of a window that just started do not retrain the fleet.
@@ -30,6 +30,7 @@ public static class PipelineTriggers
         var fresh = facts.Reports.Where(r => r.Window > facts.LastRunWindow).ToArray();
         var deployed = fresh.Where(r => r.Version == facts.Deployed && facts.Deployed != 0).OrderBy(r => r.Window).ToArray();
         if (t.OnDrift && Drift(t, deployed) is { } drift) return drift;
+        if (t.OnPredictionDrift && PredictionDrift(t, deployed) is { } moved) return moved;
         if (t.AccuracyDrop > 0 && AccuracyDrop(t, facts.Reports.Where(r => r.Version == facts.Deployed && facts.Deployed != 0).ToArray(), facts.LastRunWindow) is { } drop) return drop;
         if (t.NewLabels > 0)
         {
@@ -45,21 +46,37 @@ public static class PipelineTriggers
         return null;
     }
 
+    /// <summary>Input drift on the deployed version in a cohort's newest consecutive windows (<see cref="Consecutive"/>).</summary>
+    private static PipelineTrigger? Drift(PipelineTriggerPolicy t, IReadOnlyList<DriftReport> reports) =>
+        Consecutive(t, reports, r => DriftedInputs(t, r) is { } inputs
+            ? string.Create(CultureInfo.InvariantCulture, $"inputs {string.Join(", ", inputs)} ({r.Drifted} of {r.Judged} drifted)")
+            : null) is { } found
+            ? new PipelineTrigger("drift", $"drift alert on {found}")
+            : null;
+
+    /// <summary>Prediction drift on the deployed version in a cohort's newest consecutive windows (<see cref="Consecutive"/>).</summary>
+    private static PipelineTrigger? PredictionDrift(PipelineTriggerPolicy t, IReadOnlyList<DriftReport> reports) =>
+        Consecutive(t, reports, r => r.PredictionDrift
+            ? string.Create(CultureInfo.InvariantCulture, $"outputs moved from the version's first predictions: {DriftText.Outputs(r)}")
+            : null) is { } found
+            ? new PipelineTrigger("prediction-drift", $"prediction drift on {found}")
+            : null;
+
     /// <summary>
     /// A cohort whose newest <see cref="PipelineTriggerPolicy.DriftWindows"/> consecutive windows (each with enough
-    /// predictions to judge) all drifted on the declared inputs: one noisy window of a few dozen rows does not retrain.
+    /// predictions to judge) all show a finding (<paramref name="finding"/> not null): one noisy window of a few dozen
+    /// rows does not retrain. Says where, and the newest window's finding.
     /// </summary>
-    private static PipelineTrigger? Drift(PipelineTriggerPolicy t, IReadOnlyList<DriftReport> reports)
+    private static string? Consecutive(PipelineTriggerPolicy t, IReadOnlyList<DriftReport> reports, Func<DriftReport, string?> finding)
     {
         foreach (var cohort in reports.Where(r => r.Predictions >= t.MinPredictions).GroupBy(r => r.Cohort).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             var newest = cohort.OrderByDescending(r => r.Window).Take(t.DriftWindows).ToArray();
             if (newest.Length < t.DriftWindows || newest[0].Window - newest[^1].Window != t.DriftWindows - 1) continue;
-            var features = newest.Select(r => DriftedInputs(t, r)).ToArray();
-            if (features.Any(f => f is null)) continue;
+            var findings = newest.Select(finding).ToArray();
+            if (findings.Any(f => f is null)) continue;
             var r0 = newest[0];
-            return new PipelineTrigger("drift", string.Create(CultureInfo.InvariantCulture,
-                $"drift alert on v{r0.Version} in cohort {r0.Cohort} for {t.DriftWindows} windows to {r0.Window} ({r0.Predictions} predictions): inputs {string.Join(", ", features[0]!)} ({r0.Drifted} of {r0.Judged} drifted)"));
+            return string.Create(CultureInfo.InvariantCulture, $"v{r0.Version} in cohort {r0.Cohort} for {t.DriftWindows} windows to {r0.Window} ({r0.Predictions} predictions): {findings[0]}");
         }
 
         return null;

@@ -138,6 +138,29 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal(System.Text.Json.JsonValueKind.Array, System.Text.Json.JsonDocument.Parse(output).RootElement.ValueKind);
     }
 
+    /// <summary>A device's predicted classes move from half-and-half to four in five: the drift table says which outputs moved and by which test.</summary>
+    [Fact]
+    public async Task Drift_ShowsPredictionDrift_WithTheTestThatFoundIt()
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var (sequence, end, share) in new[] { (2UL, now, 0.5), (3UL, now.AddMinutes(10), 0.8) })
+        {
+            var window = new EdgeMlOps.Shared.Monitoring.WindowProfile(AggregatorFixture.Spec.InputDim, AggregatorFixture.Spec.Classes);
+            for (var i = 0; i < 240; i++) window.AddPrediction(new float[AggregatorFixture.Spec.InputDim], i < 240 * share ? 1 : 0, 0.9f, TimeSpan.FromMilliseconds(1), sketchFeatures: false);
+            var report = window.ToProto();
+            report.Header = EdgeMlOps.Shared.Protocol.ProtocolInfo.NewHeader("test", "dev-1", sequence, end.ToUnixTimeMilliseconds());
+            (report.ModelName, report.ModelVersion, report.WindowEndUnixMs) = ("tiny", 1, end.ToUnixTimeMilliseconds());
+            Assert.True(_node.Drift.AddProfile("dev-1", report).Accepted);
+        }
+
+        await _node.EvaluateDriftAsync(_node.Monitor.WindowOf(now), CancellationToken.None); // the first window: v1's prediction reference
+        await _node.EvaluateDriftAsync(_node.Monitor.WindowOf(now.AddMinutes(10)), CancellationToken.None);
+        var (exit, output) = await Run("carol-token", "drift");
+        Assert.Equal(0, exit);
+        Assert.Contains("Prediction drift", output, StringComparison.Ordinal);
+        Assert.Contains("yes: predicted classes (chisquare", output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task SecurityWorkflow_TokenEnrollListRevokeAndEvents()
     {

@@ -5,8 +5,9 @@ namespace EdgeMlOps.Aggregator.Tests.Monitoring;
 
 /// <summary>
 /// Prediction drift: each window's outputs — a classifier's predicted classes, a regressor's values, a multi-label
-/// classifier's label probabilities — against the version's first production predictions, fleet-wide, beside the
-/// feature tests. What moved is named; what did not stays quiet; a version is judged against its own outputs only.
+/// classifier's label probabilities — against the version's first fleet-wide windows (until they hold 200
+/// predictions), beside the feature tests. What moved is named; what did not stays quiet; a version is judged against
+/// its own outputs only. Windows are evaluated in time order, as the drift watch does.
 /// </summary>
 public sealed class PredictionDriftTests
 {
@@ -46,7 +47,9 @@ public sealed class PredictionDriftTests
         monitor.Add(1, "all", 10, Values([2.0], 150, 1));
         Assert.Empty(monitor.Evaluate(10)); // 150 of the 200 predictions a reference needs: nothing to judge yet
         monitor.Add(1, "all", 11, Values([2.0], 150, 2));
-        Assert.NotNull(monitor.PredictionReference(1));
+        Assert.Null(monitor.PredictionReference(1)); // formed from evaluated windows only
+        Assert.Equal((1, false), Assert.Single(monitor.Evaluate(11)) is var formed ? (formed.OutputsJudged, formed.PredictionDrift) : default);
+        Assert.Equal(300, monitor.PredictionReference(1)!.Outputs[0].Count); // windows 10 and 11, whole
 
         monitor.Add(1, "all", 12, Values([2.0], 300, 3));
         var steady = Assert.Single(monitor.Evaluate(12));
@@ -66,6 +69,7 @@ public sealed class PredictionDriftTests
     {
         var monitor = new FleetMonitor(new MonitoringOptions(), features: 2, classes: 0, outputs: 4);
         monitor.Add(3, "all", 20, Values([0.2, 0.5, 0.5, 0.8], 400, 1));
+        monitor.Evaluate(20);
         monitor.Add(3, "all", 21, Values([0.2, 0.5, 0.5, 0.8], 400, 2));
         var steady = Assert.Single(monitor.Evaluate(21));
         Assert.Equal((4, false), (steady.OutputsJudged, steady.PredictionDrift));
@@ -85,6 +89,7 @@ public sealed class PredictionDriftTests
         var centres = Enumerable.Range(0, 16).Select(o => o / 16.0).ToArray();
         var monitor = new FleetMonitor(new MonitoringOptions(), features: 2, classes: 0, outputs: centres.Length);
         monitor.Add(1, "all", 0, Values(centres, 300, 0));
+        monitor.Evaluate(0);
         var alarms = 0;
         for (var w = 1; w <= Windows; w++)
         {
@@ -101,6 +106,7 @@ public sealed class PredictionDriftTests
     {
         var monitor = new FleetMonitor(new MonitoringOptions(), features: 2, classes: 3);
         monitor.Add(2, "all", 5, Classes([0.34, 0.33, 0.33], 240, 1));
+        monitor.Evaluate(5);
         monitor.Add(2, "all", 6, Classes([0.34, 0.33, 0.33], 300, 2));
         var steady = Assert.Single(monitor.Evaluate(6));
         Assert.Equal((1, false), (steady.OutputsJudged, steady.PredictionDrift));
@@ -120,6 +126,7 @@ public sealed class PredictionDriftTests
     {
         var monitor = new FleetMonitor(new MonitoringOptions(), features: 2, classes: 0, outputs: 1);
         monitor.Add(1, "all", 30, Values([1.0], 300, 1));
+        monitor.Evaluate(30);
         monitor.Add(2, "all", 31, Values([3.0], 100, 2)); // v2 answers differently — that is what it is for, not drift
         Assert.Null(monitor.PredictionReference(2));
         Assert.Empty(monitor.Evaluate(31));

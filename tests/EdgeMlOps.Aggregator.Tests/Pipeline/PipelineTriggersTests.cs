@@ -29,7 +29,26 @@ public class PipelineTriggersTests
 
         var trigger = Evaluate(Policy(), [Report(10, "shifted", dataset: true, drifted: [1, 2]), Report(11, "shifted", dataset: true, drifted: [1, 2])]);
         Assert.Equal("drift", trigger?.Kind);
-        Assert.Contains("cohort shifted", trigger!.Detail, StringComparison.Ordinal);
+        Assert.Equal("drift alert on v4 in cohort shifted for 2 windows to 11 (1000 predictions): inputs 1, 2 (2 of 20 drifted)", trigger!.Detail);
+    }
+
+    /// <summary>Prediction drift starts a run only when asked to, and then as input drift does: in consecutive windows of enough predictions.</summary>
+    [Fact]
+    public void PredictionDrift_InConsecutiveWindows_StartsARun_OnlyWhenThePolicyAsks()
+    {
+        static DriftReport Moved(long window, long predictions = 1000) => Report(window, predictions: predictions) with
+        {
+            OutputsJudged = 1, ClassOutputs = true, DriftedOutputs = [new FeatureDrift(0, "chisquare", 1e-7, 0.05, true, 240, predictions)],
+        };
+
+        Assert.Null(Evaluate(Policy(), [Moved(10), Moved(11)])); // off by default
+        var policy = Policy(new PipelineTriggerPolicy { OnPredictionDrift = true, AccuracyDrop = 0 });
+        Assert.Null(Evaluate(policy, [Report(10), Moved(11)]));
+        Assert.Null(Evaluate(policy, [Moved(10, predictions: 50), Moved(11)])); // too few rows
+
+        var trigger = Evaluate(policy, [Moved(10), Moved(11)]);
+        Assert.Equal("prediction-drift", trigger?.Kind);
+        Assert.Equal("prediction drift on v4 in cohort all for 2 windows to 11 (1000 predictions): outputs moved from the version's first predictions: predicted classes (chisquare 1E-07)", trigger!.Detail);
     }
 
     [Fact]
