@@ -45,6 +45,12 @@ using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Creat
 using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Error));
 try
 {
+    if (options.ReplicaWorker is not null)
+    {
+        await EdgeMlOps.Simulator.Workers.ReplicaProcess.RunAsync(options, loggers, Console.In, Console.Out, cancel.Token);
+        return 0;
+    }
+
     if (options.WorkerSlice is not null)
     {
         await new EdgeMlOps.Simulator.Workers.AgentWorker(options, loggers).RunAsync(Console.In, Console.Out, cancel.Token);

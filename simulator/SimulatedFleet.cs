@@ -19,14 +19,14 @@ public sealed class SimulatedFleet : IAsyncDisposable
 {
     private SimulatedDevices? _devices;
     private Workers.WorkerProcesses? _workers;
-    private readonly List<Aggregator.Replicas.ReplicaWorker> _replicas = [];
+    private readonly List<ISimulatedReplica> _replicas = [];
 
     private SimulatedFleet(AggregatorNode aggregator) => Aggregator = aggregator;
 
     public AggregatorNode Aggregator { get; }
 
     /// <summary>The aggregator replicas beside the coordinator (<see cref="AggregatorOptions.Replicas"/>), started before any device.</summary>
-    public IReadOnlyList<Aggregator.Replicas.ReplicaWorker> Replicas => _replicas;
+    public IReadOnlyList<ISimulatedReplica> Replicas => _replicas;
 
     public DeviceAgent[] Agents => _devices?.Agents ?? [];
 
@@ -60,7 +60,8 @@ public sealed class SimulatedFleet : IAsyncDisposable
         Func<AgentOptions, AgentOptions>? configure = null,
         TimeProvider? deviceClock = null,
         IFleetChannelFactory? channels = null,
-        bool inMemoryStores = false)
+        bool inMemoryStores = false,
+        IReadOnlyList<string>? replicaProcesses = null)
     {
         DescriptorBudget.ThrowIfTooSmall(DescriptorBudget.InProcessFleet(parts.Length, channels is not null, aggregatorOptions.ExternalBroker is null, inMemoryStores));
         var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator, channels: channels);
@@ -68,7 +69,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
         try
         {
             await aggregator.StartAsync(cancellationToken).ConfigureAwait(false);
-            await fleet.StartReplicasAsync(aggregatorOptions, loggers, cancellationToken).ConfigureAwait(false);
+            await fleet.StartReplicasAsync(aggregatorOptions, loggers, cancellationToken, replicaProcesses).ConfigureAwait(false);
             var rssAggregator = CurrentRss();
             var settings = new DeviceHostSettings(aggregatorOptions.Fleet, aggregator.Channels, aggregator.Keys.RootPublicKey, work, computeSlots, inMemoryStores)
             {
@@ -108,7 +109,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
         try
         {
             await aggregator.StartAsync(cancellationToken).ConfigureAwait(false);
-            await fleet.StartReplicasAsync(aggregatorOptions, loggers, cancellationToken).ConfigureAwait(false);
+            await fleet.StartReplicasAsync(aggregatorOptions, loggers, cancellationToken, options.ReplicaProcesses ? options.Arguments : null).ConfigureAwait(false);
             fleet._workers = await Workers.WorkerProcesses.StartAsync(
                 options.Arguments, parts.Length, options.Workers, aggregator.BrokerEndpoint, aggregator.Keys.RootPublicKey, SimulatedEnrollment.Arguments(aggregator), TimeSpan.FromMinutes(10), cancellationToken).ConfigureAwait(false);
             var withData = parts.Count(p => p.Length > 0);
@@ -130,16 +131,24 @@ public sealed class SimulatedFleet : IAsyncDisposable
     /// <summary>
     /// Every replica named in the options besides the coordinator's own name: on the coordinator's channel factory, or
     /// over TLS with a replica certificate of its own (a TLS broker takes the certificate's name as the client id, so
-    /// the aggregator's certificate would take the coordinator's session over).
+    /// the aggregator's certificate would take the coordinator's session over) — or, given the run's
+    /// <paramref name="processArguments"/>, each in a child process of its own (<see cref="Workers.ReplicaProcess"/>).
     /// </summary>
-    private async Task StartReplicasAsync(AggregatorOptions options, ILoggerFactory loggers, CancellationToken cancellationToken)
+    private async Task StartReplicasAsync(AggregatorOptions options, ILoggerFactory loggers, CancellationToken cancellationToken, IReadOnlyList<string>? processArguments = null)
     {
         foreach (var name in options.Replicas.Members.Where(m => m != options.Replicas.Name))
         {
+            if (processArguments is not null && options.ExternalBroker is { } broker)
+            {
+                var work = Path.GetDirectoryName(options.DataDirectory)!;
+                _replicas.Add(await Workers.ReplicaProcess.StartAsync(processArguments, name, work, broker.ToString(), TimeSpan.FromMinutes(2), cancellationToken).ConfigureAwait(false));
+                continue;
+            }
+
             var replicaOptions = options with { Replicas = options.Replicas with { Name = name } };
             var channels = options.ExternalBroker is { Tls: true } ? EdgeMlOps.Aggregator.Replicas.ReplicaChannels.For(replicaOptions, TimeProvider.System) : Aggregator.Channels;
             var replica = new Aggregator.Replicas.ReplicaWorker(replicaOptions, channels, TimeProvider.System, loggers);
-            _replicas.Add(replica);
+            _replicas.Add(new InProcessReplica(replica));
             await replica.StartAsync(cancellationToken).ConfigureAwait(false);
         }
     }

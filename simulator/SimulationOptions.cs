@@ -88,6 +88,10 @@ public sealed record SimulationOptions
     public int Replicas { get; init; } = 1;
     /// <summary>Fault: the first replica beside the coordinator is killed (connection dropped, no last share) this long after the rounds start; null: never.</summary>
     public TimeSpan? ReplicaCrashAfter { get; init; }
+    /// <summary>Each replica beside the coordinator runs in a child process of this simulator (so a crash is a SIGKILL of a real process).</summary>
+    public bool ReplicaProcesses { get; init; }
+    /// <summary>Set by a coordinator for a child process: it hosts only this replica (of the same run) until its standard input closes.</summary>
+    public string? ReplicaWorker { get; init; }
     /// <summary>Set in a worker process: the fleet indices it hosts.</summary>
     public (int First, int Count)? WorkerSlice { get; init; }
     /// <summary>Set in a worker process: the aggregator's root public key the agents pin (base64 SubjectPublicKeyInfo).</summary>
@@ -173,7 +177,10 @@ public sealed record SimulationOptions
                                    store: the coordinator and R-1 replicas in this process; needs --store-postgres
                                    and --transport memory or a --broker with shared subscriptions (Mosquitto) (1)
           --replica-crash-after S  fault: kill the first replica beside the coordinator S seconds into the rounds
-                                   (its connection dropped without a goodbye, no last share written)
+                                   (its connection dropped without a goodbye, no last share written; with
+                                   --replica-processes, SIGKILL of its process)
+          --replica-processes      run each replica beside the coordinator in a child process of its own (needs
+                                   --broker)
           --device-stores S        files | memory: each device's SQLite sample store and outbox on disk, or
                                    in-memory SQLite databases (no descriptors; the shipped agent keeps files) (files)
           --compute-slots N        devices training at once in this process (cores)
@@ -236,6 +243,12 @@ public sealed record SimulationOptions
             if (name == "--adaptive-over-selection")
             {
                 o = o with { AdaptiveOverSelection = true };
+                continue;
+            }
+
+            if (name == "--replica-processes")
+            {
+                o = o with { ReplicaProcesses = true };
                 continue;
             }
 
@@ -352,6 +365,7 @@ public sealed record SimulationOptions
                 case "--workers": o = o with { Workers = Int(0) }; break;
                 case "--replicas": o = o with { Replicas = Int(1) }; break;
                 case "--replica-crash-after": o = o with { ReplicaCrashAfter = TimeSpan.FromSeconds(Dbl(0, 86_400)) }; break;
+                case "--replica-worker": o = o with { ReplicaWorker = value }; break;
                 case "--worker-slice":
                     var slice = value.Split(':');
                     if (slice.Length == 2 && int.TryParse(slice[0], NumberStyles.None, CultureInfo.InvariantCulture, out var first)
@@ -404,6 +418,8 @@ public sealed record SimulationOptions
         if (o.Replicas > 1 && o.StorePostgres is null) errors.Add("--replicas: replicas share their rounds through PostgreSQL; add --store-postgres");
         if (o.Replicas > 1 && o.Transport == SimulatedTransport.Mqtt && o.ExternalBroker is null) errors.Add("--replicas: the embedded broker has no shared subscriptions; use --transport memory or --broker (Mosquitto)");
         if (o.ReplicaCrashAfter is not null && o.Replicas < 2) errors.Add("--replica-crash-after: needs --replicas 2 or more");
+        if (o.ReplicaProcesses && (o.Replicas < 2 || o.ExternalBroker is null)) errors.Add("--replica-processes: needs --replicas 2 or more and a --broker (a replica in another process reaches the fleet only through it)");
+        if (o.ReplicaWorker is not null && (o.WorkDirectory is null || o.ExternalBroker is null)) errors.Add("--replica-worker: needs the coordinator's --work-dir and --broker (a coordinator passes them)");
         if (o.PreprocessFile is not null && o.ModelFile is null) errors.Add("--preprocess-file: fronts a --model-file; add one");
         if (o.Regression && o.MultiLabel) errors.Add("--regression, --multilabel: a model is one or the other");
         if (o.TakesTargets != o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression, --multilabel: a regressor or multi-label classifier trains on a csv:PATH dataset's target columns, and a csv dataset needs one of them");

@@ -22,7 +22,7 @@ internal sealed class SimulationRecorder
         nameof(SimulationOptions.Out), nameof(SimulationOptions.Experiments), nameof(SimulationOptions.CacheDirectory), nameof(SimulationOptions.WorkDirectory),
         nameof(SimulationOptions.Quiet), nameof(SimulationOptions.Arguments), nameof(SimulationOptions.ComputeSlots), nameof(SimulationOptions.WorkerSlice),
         nameof(SimulationOptions.TrustedRoot), nameof(SimulationOptions.FleetCaFile), nameof(SimulationOptions.EnrollUrl), nameof(SimulationOptions.EnrollTokenFile),
-        nameof(SimulationOptions.StorePostgres), nameof(SimulationOptions.Replicas),
+        nameof(SimulationOptions.StorePostgres), nameof(SimulationOptions.Replicas), nameof(SimulationOptions.ReplicaProcesses), nameof(SimulationOptions.ReplicaWorker),
     };
 
     private readonly AggregatorNode _aggregator;

@@ -25,18 +25,22 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
 {
     private readonly ILoggerFactory _loggers = loggerFactory ?? NullLoggerFactory.Instance;
 
+    /// <summary>The federated run's aggregator settings (a replica in a child process builds the same).</summary>
+    internal static AggregatorOptions AggregatorOptions(SimulationOptions options, SimulatedData simulated, string work) =>
+        // Update byte counts here measure the encoded deltas: no training-sample sketches are asked for.
+        simulated.AggregatorOptions(options, work) with
+        {
+            Strategy = StrategyOptions(options),
+            Monitoring = new Aggregator.Monitoring.MonitoringOptions { ReferenceDevicesPerRound = 0 },
+        };
+
     public async Task<SimulationResult> RunAsync(CancellationToken cancellationToken)
     {
         var setup = Stopwatch.StartNew();
         var simulated = SimulatedData.Load(options);
         var (data, pool, test, parts) = simulated;
         var work = SimulatedData.WorkDirectory(options, "sim");
-        // Update byte counts here measure the encoded deltas: no training-sample sketches are asked for.
-        var aggregatorOptions = simulated.AggregatorOptions(options, work) with
-        {
-            Strategy = StrategyOptions(options),
-            Monitoring = new Aggregator.Monitoring.MonitoringOptions { ReferenceDevicesPerRound = 0 },
-        };
+        var aggregatorOptions = AggregatorOptions(options, simulated, work);
 
         var faults = Faults(options);
         var channels = options.CreateChannels();
@@ -49,7 +53,8 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 ? await SimulatedFleet.StartWithWorkersAsync(aggregatorOptions, evaluator, options, parts, _loggers, cancellationToken).ConfigureAwait(false)
                 : await SimulatedFleet.StartAsync(
                     aggregatorOptions, evaluator, pool, parts, faults, options.ComputeSlots, Tags(options), Labels(faults, data.Classes),
-                    work, _loggers, cancellationToken, channels: channels, inMemoryStores: options.InMemoryDeviceStores).ConfigureAwait(false);
+                    work, _loggers, cancellationToken, channels: channels, inMemoryStores: options.InMemoryDeviceStores,
+                    replicaProcesses: options.ReplicaProcesses ? options.Arguments : null).ConfigureAwait(false);
             var aggregator = fleet.Aggregator;
             var agents = fleet.Agents;
             var initial = aggregator.CurrentVersion;
@@ -61,7 +66,14 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             var recorder = new SimulationRecorder(options, aggregatorOptions, simulated, aggregator);
             if (options.ReplicaCrashAfter is { } crashAfter && fleet.Replicas.Count > 0)
             {
-                _ = Task.Delay(crashAfter, cancellationToken).ContinueWith(_ => fleet.Replicas[0].Abort(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+                var victim = fleet.Replicas[0];
+                _ = Task.Delay(crashAfter, cancellationToken).ContinueWith(
+                    _ =>
+                    {
+                        victim.Crash();
+                        progress?.WriteLine($"fault: replica {victim.Name} crashed {crashAfter.TotalSeconds:F1} s into the rounds ({(victim is Workers.ReplicaProcess ? "its process killed with SIGKILL" : "its connection dropped")}) after taking {victim.Accepted} updates");
+                    },
+                    CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
             }
 
             var results = new List<RoundResult>();
@@ -182,7 +194,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         };
         foreach (var (key, value) in options.StrategySettings) settings["Aggregator:Strategy:" + key] = value;
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
-        return AggregatorOptions.StrategyFromConfiguration(configuration);
+        return Aggregator.AggregatorOptions.StrategyFromConfiguration(configuration);
     }
 
     /// <summary>Removes a temporary work directory and, with <c>--store-postgres</c>, the run's schema.</summary>

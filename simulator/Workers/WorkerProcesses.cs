@@ -125,7 +125,7 @@ public sealed class WorkerProcesses : IAsyncDisposable
     }
 
     /// <summary>How to start this simulator again: its own apphost if that is what runs, else the dotnet host with its assembly (also from a test host).</summary>
-    private static (string Executable, string[] Prefix) SelfCommand()
+    internal static (string Executable, string[] Prefix) SelfCommand()
     {
         var assembly = typeof(WorkerProcesses).Assembly.Location;
         var process = Environment.ProcessPath;

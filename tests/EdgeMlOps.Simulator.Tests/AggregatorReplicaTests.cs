@@ -52,6 +52,33 @@ public class AggregatorReplicaTests
         Assert.Equal([2UL, 3UL, 4UL], result.Rounds.Select(r => r.Version));
     }
 
+    /// <summary>
+    /// The replica in a process of its own (<c>--replica-processes</c>), killed with SIGKILL while round 2's updates
+    /// arrive: the broker's shared subscription and PostgreSQL see a real process die (its connections reset by the
+    /// kernel, not closed). The kill costs that round at most what the replica held unwritten — never an update counted
+    /// twice — the other rounds get all 15, and every version is committed.
+    /// </summary>
+    [Fact]
+    public async Task AReplicaProcessKilledWithSigkillMidRound_CostsNoRound_AndCountsNoUpdateTwice()
+    {
+        await using var mosquitto = await PlainMosquitto.StartAsync();
+        var progress = new StringWriter();
+        var result = await new SimulationRunner(SimulationOptions.Parse([
+            .. Federated("4", "30"), "--broker", mosquitto.Url, "--replicas", "2", "--replica-processes", "--check-in-window", "3", "--deadline", "8",
+            "--replica-crash-after", "4"]), progress: progress).RunAsync(CancellationToken.None);
+
+        Assert.Contains("fault: replica r1 crashed 4.0 s into the rounds (its process killed with SIGKILL)", progress.ToString(), StringComparison.Ordinal);
+        Assert.All(result.Rounds, r => Assert.Equal("Completed", r.Status));
+        Assert.All(result.Rounds, r => Assert.InRange(r.Participants, 8, 15));
+        Assert.True(result.Rounds.Count(r => r.Participants == 15) >= 3, string.Join(", ", result.Rounds.Select(r => r.Participants)));
+        Assert.Equal(15, result.Rounds[^1].Participants); // after the kill the coordinator takes every update
+
+        // The broker shared the updates while the process lived (about half of rounds 1 and 2: ~15); alive through all
+        // four rounds it would have taken ~30 of the 60.
+        Assert.InRange(result.ReplicaUpdates["r1"], 1, 20);
+        Assert.Equal([2UL, 3UL, 4UL, 5UL], result.Rounds.Select(r => r.Version));
+    }
+
     [Fact]
     public async Task AnAggregatorTurnedIntoAReplicaCoordinator_DropsThePlainSubscriptionItsSessionKept_SoNoUpdateArrivesTwice()
     {
