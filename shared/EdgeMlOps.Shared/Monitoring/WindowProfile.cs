@@ -248,7 +248,13 @@ public sealed class WindowProfile
             MemoryMb = report.MemoryMb is null ? new KllSketch() : FromProto(report.MemoryMb),
         };
         for (var f = 0; f < features; f++) profile.Features[f] = FromProto(report.Features[f], $"feature {f}", profile.Features[f].IsCategorical);
-        for (var o = 0; o < report.Outputs.Count; o++) profile.Outputs[o] = FromProto(report.Outputs[o], $"output {o}", isCategorical: false);
+        for (var o = 0; o < report.Outputs.Count; o++)
+        {
+            // Outputs are sketched from the window's own predictions: never more values than predictions.
+            var output = FromProto(report.Outputs[o], $"output {o}", isCategorical: false);
+            if (output.Count + output.Missing + output.NonFinite > profile.Predictions) throw new InvalidDataException($"output {o}: {output.Count + output.Missing + output.NonFinite} values from {profile.Predictions} predictions");
+            profile.Outputs[o] = output;
+        }
 
         for (var c = 0; c < report.PredictedClasses.Count; c++) profile.PredictedClasses[c] = (long)report.PredictedClasses[c];
         for (var i = 0; i < report.Confusion.Count; i++) profile.Confusion[i] = (long)report.Confusion[i];

@@ -148,11 +148,16 @@ public sealed class PredictionDriftTests
     }
 
     [Fact]
-    public void AReportWithTheWrongNumberOfOutputSketches_IsRefused_OneWithoutAnyIsRead()
+    public void AReportWithTheWrongNumberOfOutputSketches_OrMoreValuesThanPredictions_IsRefused_OneWithoutAnyIsRead()
     {
         var monitor = new FleetMonitor(new MonitoringOptions(), features: 2, classes: 0, outputs: 4);
         var wrong = Values([1.0, 2.0], 30, 1).ToProto();
         Assert.Equal("2 output sketches, the model has 4 outputs", Assert.Throws<InvalidDataException>(() => monitor.Read(wrong)).Message);
+
+        // More output values than the window's predictions: a forged report that would outweigh the fleet's.
+        var inflated = Values([1.0, 2.0, 3.0, 4.0], 30, 1).ToProto();
+        inflated.Predictions = 3;
+        Assert.Equal("output 0: 30 values from 3 predictions", Assert.Throws<InvalidDataException>(() => monitor.Read(inflated)).Message);
 
         var older = new WindowProfile(2, 0).ToProto(); // an agent that does not sketch outputs, or a training sketch
         Assert.Equal(4, monitor.Read(older).Outputs.Length);

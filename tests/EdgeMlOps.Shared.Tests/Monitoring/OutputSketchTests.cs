@@ -12,9 +12,9 @@ public sealed class OutputSketchTests
         var b = new WindowProfile(1, 0, outputs: 2);
         for (var i = 0; i < 40; i++)
         {
-            a.AddInputs([i]);
+            a.AddPrediction([i], -1, float.NaN, TimeSpan.FromMilliseconds(1));
             a.AddOutputs([i, 10 * i]);
-            b.AddInputs([i]);
+            b.AddPrediction([i], -1, float.NaN, TimeSpan.FromMilliseconds(1));
             b.AddOutputs([i + 40, float.NaN]);
         }
 
