@@ -155,6 +155,10 @@ public sealed class DriftWatch
     public async Task<IReadOnlyList<DriftReport>> EvaluateAsync(long window, CancellationToken cancellationToken)
     {
         var reports = Monitor.Evaluate(window);
+        foreach (var (version, reference) in Monitor.TakeFormedPredictionReferences())
+        {
+            _stores.Registry.SavePredictionReference(_options.ModelName, version, reference.ToProto().ToByteArray());
+        }
         lock (_gate)
         {
             foreach (var report in reports) _reports.Enqueue(report);
@@ -231,6 +235,18 @@ public sealed class DriftWatch
             catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException)
             {
                 _logger.LogRejected("registry", RejectionReason.BadProfile, $"reference profile of v{version}: {ex.Message}");
+            }
+        }
+
+        foreach (var (version, bytes) in _stores.Registry.PredictionReferences(_options.ModelName))
+        {
+            try
+            {
+                monitor.SetPredictionReference(version, monitor.Read(ProfileReport.Parser.ParseFrom(bytes)));
+            }
+            catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException)
+            {
+                _logger.LogRejected("registry", RejectionReason.BadProfile, $"prediction reference of v{version}: {ex.Message}");
             }
         }
 

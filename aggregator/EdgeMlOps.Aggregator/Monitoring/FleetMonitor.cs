@@ -73,8 +73,8 @@ public sealed record PerformanceView(ulong Version, string Cohort, long Window, 
 /// version's reference is formed from its first <see cref="ProductionReferenceRows"/> production rows, fleet-wide;
 /// later windows are tested against it (drift reports say <c>production</c>). Such a reference lives in memory and
 /// forms again after a restart. Every version's prediction reference (a classifier's predicted classes, or the sketches
-/// of <paramref name="outputs"/> output values) forms in memory from its first evaluated fleet-wide windows, until they
-/// hold <see cref="ProductionReferenceRows"/> predictions.
+/// of <paramref name="outputs"/> output values) forms from its first evaluated fleet-wide windows, until they hold
+/// <see cref="ProductionReferenceRows"/> predictions; the drift watch keeps it in the registry.
 /// </remarks>
 public sealed class FleetMonitor(MonitoringOptions options, int features, int classes, bool referenceFromProduction = false, int outputs = 0)
 {
@@ -87,6 +87,7 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
     private readonly HashSet<ulong> _fromProduction = [];
     private readonly Dictionary<ulong, (WindowProfile Profile, long LastWindow)> _formingPredictions = new();
     private readonly Dictionary<ulong, WindowProfile> _predictionReferences = new();
+    private readonly List<(ulong Version, WindowProfile Profile)> _formedPredictions = [];
 
     private readonly object _gate = new();
     private readonly Dictionary<(ulong Version, string Cohort, long Window), WindowProfile> _windows = new();
@@ -149,6 +150,7 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
             if (rows >= ProductionReferenceRows)
             {
                 _predictionReferences[version] = forming.Profile;
+                _formedPredictions.Add((version, forming.Profile));
                 _formingPredictions.Remove(version);
             }
             else
@@ -308,6 +310,27 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
     public WindowProfile? PredictionReference(ulong version)
     {
         lock (_gate) return _predictionReferences.GetValueOrDefault(version);
+    }
+
+    /// <summary>Prediction references formed since the last call (for the registry to keep).</summary>
+    public IReadOnlyList<(ulong Version, WindowProfile Profile)> TakeFormedPredictionReferences()
+    {
+        lock (_gate)
+        {
+            var formed = _formedPredictions.ToArray();
+            _formedPredictions.Clear();
+            return formed;
+        }
+    }
+
+    /// <summary>A prediction reference formed before (the registry's, read at start): the version does not form another.</summary>
+    public void SetPredictionReference(ulong version, WindowProfile reference)
+    {
+        lock (_gate)
+        {
+            _predictionReferences[version] = reference;
+            _formingPredictions.Remove(version);
+        }
     }
 
     /// <summary>Every configured KPI for the model and the baseline, per (version, cohort, window).</summary>

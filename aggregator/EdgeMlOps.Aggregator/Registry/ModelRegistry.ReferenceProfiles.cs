@@ -1,6 +1,9 @@
 namespace EdgeMlOps.Aggregator.Registry;
 
-/// <summary>The registry's reference profiles: each version's training sketches, fleet-wide and per cohort (drift references).</summary>
+/// <summary>
+/// The registry's reference profiles: each version's training sketches, fleet-wide and per cohort (drift references),
+/// and its first production outputs (prediction drift).
+/// </summary>
 public sealed partial class ModelRegistry
 {
     /// <summary>A version's reference profile (serialized <c>ProfileReport</c> of its training data's sketches).</summary>
@@ -34,5 +37,21 @@ public sealed partial class ModelRegistry
     {
         return _db.Run(s => s.Query("SELECT version, cohort, profile FROM cohort_reference_profiles WHERE model = @m ORDER BY version, cohort",
             r => ((ulong)r.GetInt64(0), r.GetString(1), (byte[])r.GetValue(2)), ("@m", model)));
+    }
+
+    /// <summary>A version's prediction reference (serialized <c>ProfileReport</c> of its first fleet-wide windows): kept, so a restart does not form it again.</summary>
+    public void SavePredictionReference(string model, ulong version, byte[] profile)
+    {
+        _db.Run(s =>
+        {
+            s.Execute(
+                "INSERT INTO prediction_reference_profiles(model, version, profile) VALUES (@m, @v, @p) ON CONFLICT(model, version) DO UPDATE SET profile = excluded.profile",
+                ("@m", model), ("@v", (long)version), ("@p", profile));
+        });
+    }
+
+    public IReadOnlyList<(ulong Version, byte[] Profile)> PredictionReferences(string model)
+    {
+        return _db.Run(s => s.Query("SELECT version, profile FROM prediction_reference_profiles WHERE model = @m ORDER BY version", r => ((ulong)r.GetInt64(0), (byte[])r.GetValue(1)), ("@m", model)));
     }
 }

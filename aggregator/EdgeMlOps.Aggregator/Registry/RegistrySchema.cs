@@ -104,5 +104,12 @@ public static class RegistrySchema
                 profile BLOB NOT NULL,
                 PRIMARY KEY(model, version, cohort));
             """),
+        Migration.Sql(4, "prediction references (each version's first production outputs: prediction drift)", """
+            CREATE TABLE IF NOT EXISTS prediction_reference_profiles(
+                model TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                profile BLOB NOT NULL,
+                PRIMARY KEY(model, version));
+            """),
     ];
 }

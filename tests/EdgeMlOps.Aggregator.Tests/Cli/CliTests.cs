@@ -145,12 +145,7 @@ public sealed class CliTests : IAsyncLifetime
         var now = DateTimeOffset.UtcNow;
         foreach (var (sequence, end, share) in new[] { (2UL, now, 0.5), (3UL, now.AddMinutes(10), 0.8) })
         {
-            var window = new EdgeMlOps.Shared.Monitoring.WindowProfile(AggregatorFixture.Spec.InputDim, AggregatorFixture.Spec.Classes);
-            for (var i = 0; i < 240; i++) window.AddPrediction(new float[AggregatorFixture.Spec.InputDim], i < 240 * share ? 1 : 0, 0.9f, TimeSpan.FromMilliseconds(1), sketchFeatures: false);
-            var report = window.ToProto();
-            report.Header = EdgeMlOps.Shared.Protocol.ProtocolInfo.NewHeader("test", "dev-1", sequence, end.ToUnixTimeMilliseconds());
-            (report.ModelName, report.ModelVersion, report.WindowEndUnixMs) = ("tiny", 1, end.ToUnixTimeMilliseconds());
-            Assert.True(_node.Drift.AddProfile("dev-1", report).Accepted);
+            Assert.True(_node.Drift.AddProfile("dev-1", Monitoring.ClassMixWindow.Report("test", "dev-1", sequence, end, share)).Accepted);
         }
 
         await _node.EvaluateDriftAsync(_node.Monitor.WindowOf(now), CancellationToken.None); // the first window: v1's prediction reference

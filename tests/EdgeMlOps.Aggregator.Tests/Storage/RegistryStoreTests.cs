@@ -111,6 +111,10 @@ public sealed class RegistryStoreTests
         Assert.Equal([(2UL, "north"), (2UL, "south")], registry.CohortReferences("m").Select(r => (r.Version, r.Cohort)));
         Assert.Equal([6], registry.CohortReferences("m")[0].Profile);
         Assert.Equal(profile, registry.CohortReferences("m")[1].Profile);
+        registry.SavePredictionReference("m", 3, [8]);
+        registry.SavePredictionReference("m", 3, profile);
+        registry.SavePredictionReference("other", 3, [9]);
+        Assert.Equal(profile, Assert.Single(registry.PredictionReferences("m")).Profile);
 
         registry.SaveStrategyState("m", 3, [[1f, 2f], [float.MaxValue]]);
         var state = registry.LoadStrategyState("m", 3)!;
