@@ -62,25 +62,8 @@ public sealed class ReplicaProcess : ISimulatedReplica
     /// <summary>Closes its standard input (it stops its worker cleanly) and waits for the exit.</summary>
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            _process.StandardInput.Close();
-        }
-        catch (IOException)
-        {
-        }
-
-        using var wait = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        try
-        {
-            await _process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-
-        _process.Dispose();
+        WorkerProcesses.CloseInput(_process);
+        await WorkerProcesses.WaitOrKillAsync(_process, TimeSpan.FromMinutes(1)).ConfigureAwait(false);
     }
 
     /// <summary>The child's side: hosts the replica until standard input closes, saying what it took.</summary>

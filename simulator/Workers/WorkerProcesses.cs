@@ -64,31 +64,36 @@ public sealed class WorkerProcesses : IAsyncDisposable
     /// <summary>Closes every worker's standard input (its agents say goodbye and stop) and waits for the exits.</summary>
     public async ValueTask DisposeAsync()
     {
-        foreach (var process in _processes)
+        foreach (var process in _processes) CloseInput(process);
+        foreach (var process in _processes) await WaitOrKillAsync(process, TimeSpan.FromMinutes(2)).ConfigureAwait(false);
+    }
+
+    /// <summary>Closes a child's standard input, its signal to stop (one already dead cannot be told).</summary>
+    internal static void CloseInput(Process process)
+    {
+        try
         {
-            try
-            {
-                process.StandardInput.Close();
-            }
-            catch (IOException)
-            {
-            }
+            process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary>Waits for a child told to stop; one still running after <paramref name="timeout"/> is killed. Disposes it.</summary>
+    internal static async Task WaitOrKillAsync(Process process, TimeSpan timeout)
+    {
+        using var wait = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
         }
 
-        foreach (var process in _processes)
-        {
-            using var wait = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-            try
-            {
-                await process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-
-            process.Dispose();
-        }
+        process.Dispose();
     }
 
     private static async Task WaitForReadyAsync(Process process, int index)

@@ -86,6 +86,26 @@ internal sealed class GovernedTargetFleet : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The opening every governed target fleet shares: v1 approved and rolled out to both devices, one round on their
+    /// targets making v2, approved with <paramref name="why"/>; returns why an A/B test on the default (class) metric
+    /// was refused for v2.
+    /// </summary>
+    public async Task<string> DeployFirstThenTrainSecondAsync(string why)
+    {
+        var model = Node.Options.ModelName;
+        Node.Governance.Approve("alice", model, 1, "first");
+        await Node.Rollouts.CreateAsync("bob", new RolloutRequest { Version = 1, Stages = [1.0], Health = Window, Gates = Gates }, CancellationToken.None);
+        await Until(() => Node.Rollouts.Current!.State == RolloutStatusKind.Completed, "v1 everywhere", 60);
+        Assert.Equal(2UL, (await Node.RunRoundAsync(CancellationToken.None)).NewVersion);
+        Node.Governance.Approve("alice", model, 2, why);
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() => Node.Rollouts.CreateAsync("bob", new RolloutRequest
+        {
+            Version = 2, Stages = [1.0], Health = Window, Gates = Gates, Experiment = new ExperimentRequest(),
+        }, CancellationToken.None));
+        return refused.Message;
+    }
+
     /// <summary>Waits, and on a timeout says where the current rollout and the devices stood.</summary>
     public async Task Until(Func<bool> done, string what, double seconds)
     {

@@ -7,20 +7,9 @@ namespace EdgeMlOps.Aggregator.Registry;
 public sealed partial class ModelRegistry
 {
     /// <summary>A version's reference profile (serialized <c>ProfileReport</c> of its training data's sketches).</summary>
-    public void SaveReference(string model, ulong version, byte[] profile)
-    {
-        _db.Run(s =>
-        {
-            s.Execute(
-                "INSERT INTO reference_profiles(model, version, profile) VALUES (@m, @v, @p) ON CONFLICT(model, version) DO UPDATE SET profile = excluded.profile",
-                ("@m", model), ("@v", (long)version), ("@p", profile));
-        });
-    }
+    public void SaveReference(string model, ulong version, byte[] profile) => SaveVersionProfile("reference_profiles", model, version, profile);
 
-    public IReadOnlyList<(ulong Version, byte[] Profile)> References(string model)
-    {
-        return _db.Run(s => s.Query("SELECT version, profile FROM reference_profiles WHERE model = @m ORDER BY version", r => ((ulong)r.GetInt64(0), (byte[])r.GetValue(1)), ("@m", model)));
-    }
+    public IReadOnlyList<(ulong Version, byte[] Profile)> References(string model) => VersionProfiles("reference_profiles", model);
 
     /// <summary>A cohort's reference profile for a version (the training sketches of that cohort's devices).</summary>
     public void SaveCohortReference(string model, ulong version, string cohort, byte[] profile)
@@ -40,18 +29,16 @@ public sealed partial class ModelRegistry
     }
 
     /// <summary>A version's prediction reference (serialized <c>ProfileReport</c> of its first fleet-wide windows): kept, so a restart does not form it again.</summary>
-    public void SavePredictionReference(string model, ulong version, byte[] profile)
-    {
-        _db.Run(s =>
-        {
-            s.Execute(
-                "INSERT INTO prediction_reference_profiles(model, version, profile) VALUES (@m, @v, @p) ON CONFLICT(model, version) DO UPDATE SET profile = excluded.profile",
-                ("@m", model), ("@v", (long)version), ("@p", profile));
-        });
-    }
+    public void SavePredictionReference(string model, ulong version, byte[] profile) => SaveVersionProfile("prediction_reference_profiles", model, version, profile);
 
-    public IReadOnlyList<(ulong Version, byte[] Profile)> PredictionReferences(string model)
-    {
-        return _db.Run(s => s.Query("SELECT version, profile FROM prediction_reference_profiles WHERE model = @m ORDER BY version", r => ((ulong)r.GetInt64(0), (byte[])r.GetValue(1)), ("@m", model)));
-    }
+    public IReadOnlyList<(ulong Version, byte[] Profile)> PredictionReferences(string model) => VersionProfiles("prediction_reference_profiles", model);
+
+    /// <summary>Keeps (or replaces) a version's profile in <paramref name="table"/> (one of this file's tables, never user input).</summary>
+    private void SaveVersionProfile(string table, string model, ulong version, byte[] profile) =>
+        _db.Run(s => s.Execute(
+            $"INSERT INTO {table}(model, version, profile) VALUES (@m, @v, @p) ON CONFLICT(model, version) DO UPDATE SET profile = excluded.profile",
+            ("@m", model), ("@v", (long)version), ("@p", profile)));
+
+    private IReadOnlyList<(ulong Version, byte[] Profile)> VersionProfiles(string table, string model) =>
+        _db.Run(s => s.Query($"SELECT version, profile FROM {table} WHERE model = @m ORDER BY version", r => ((ulong)r.GetInt64(0), (byte[])r.GetValue(1)), ("@m", model)));
 }
