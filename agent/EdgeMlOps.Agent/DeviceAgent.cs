@@ -362,8 +362,8 @@ public sealed class DeviceAgent : IAsyncDisposable
     private DeviceStatus Status(DeviceState state)
     {
         var latency = _health.Latency;
-        var correct = _health.FeedbackCorrect; // before the count: a status never claims more hits than labels
-        var feedback = _health.SquaredErrors; // the count and the squared errors together
+        var served = _slots.ServedVersion;
+        var feedback = _health.Feedback.For(served); // the counts and squared errors together, and only the served version's
         var status = new DeviceStatus
         {
             Header = _headers.Next(),
@@ -376,10 +376,10 @@ public sealed class DeviceAgent : IAsyncDisposable
             Predictions = (ulong)latency.Count,
             RssBytes = (ulong)Environment.WorkingSet,
             InferenceErrors = (ulong)_health.InferenceErrors,
-            FeedbackCorrect = (ulong)correct,
+            FeedbackCorrect = (ulong)feedback.Correct,
             FeedbackCount = (ulong)feedback.Count,
-            FeedbackSquaredErrorSum = feedback.Sum,
-            FeedbackSquaredErrorSquares = feedback.Squares,
+            FeedbackSquaredErrorSum = feedback.SquaredErrorSum,
+            FeedbackSquaredErrorSquares = feedback.SquaredErrorSquares,
             RejectedManifests = (ulong)Trust.Rejections,
             LastRejection = Trust.LastRejection,
             SketchesWithheld = (ulong)SketchesWithheld,
@@ -391,7 +391,7 @@ public sealed class DeviceAgent : IAsyncDisposable
             FreshUntilUnixMs = _freshness.Report(_installer.FreshUntilUnixMs),
             StatusIntervalSeconds = (uint)Math.Min(uint.MaxValue, _options.StatusInterval.TotalSeconds),
             ModelName = _slots.Served?.ModelName ?? string.Empty,
-            ModelVersion = _slots.ServedVersion,
+            ModelVersion = served,
             ModelNotice = _slots.FullNotice(),
             SampleCount = state == DeviceState.Lost ? 0 : (ulong)_deps.Store.SampleCount,
         };

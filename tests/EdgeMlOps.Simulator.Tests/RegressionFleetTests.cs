@@ -182,9 +182,12 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         var v4 = await node.RegisterVersionAsync(worse, "dana", "the same mistake, staged", CancellationToken.None);
         node.Governance.Approve("alice", "progression", v4.Version, "looks fine");
         var staged = await StagedSplitting(v4.Version);
-        await fleet.Until(() => node.Rollouts.Find(staged)!.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted, "v4's first stage to fail on MSE", 120);
+        await fleet.Until(() => node.Rollouts.Find(staged)!.State is EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted or EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Completed, "v4's first stage to fail on MSE", 120);
         var stopped = node.Rollouts.View(node.Rollouts.Find(staged)!);
         output.WriteLine($"v4's stage: {stopped.Rollout.Note}");
+        var g = stopped.Gate;
+        Assert.True(stopped.Rollout.State == EdgeMlOps.Aggregator.Rollouts.RolloutStatusKind.Aborted,
+            $"v4 {stopped.Rollout.State} ({stopped.Rollout.Note}); last gate {g.Verdict}: {g.TargetFeedback} and {g.BaselineFeedback} labels, MSE {g.TargetSquaredError} against {g.BaselineSquaredError}");
         Assert.Contains("ground-truth MSE", stopped.Rollout.Note, StringComparison.Ordinal);
         Assert.Contains("on the replaced version", stopped.Rollout.Note, StringComparison.Ordinal);
         await Eventually.Until(() => agents.All(x => x.ModelVersion == 2), "both devices back on v2", 30);

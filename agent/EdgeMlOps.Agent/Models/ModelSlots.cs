@@ -16,8 +16,8 @@ internal sealed class ModelSlots : IDisposable
     private string _notice = string.Empty;
     private TaskCompletionSource _changed = NewSignal();
 
-    /// <summary>Raised after the served version changed (per-version health starts again).</summary>
-    public event Action? ServedChanged;
+    /// <summary>Raised after the served version changed, with the new version (per-version health starts again).</summary>
+    public event Action<ulong>? ServedChanged;
 
     /// <summary>The served version (0 before the first install).</summary>
     public ulong ServedVersion
@@ -81,7 +81,7 @@ internal sealed class ModelSlots : IDisposable
     public ModelAnnouncement? Serve(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease? trainStep)
     {
         var previous = Swap(ref _served, new InstalledModel(announcement, inference, trainStep));
-        ServedChanged?.Invoke();
+        ServedChanged?.Invoke(announcement.Version);
         previous?.Exit();
         return previous?.Announcement;
     }

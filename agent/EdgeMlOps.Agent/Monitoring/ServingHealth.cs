@@ -17,6 +17,7 @@ internal sealed class ServingHealth
     private readonly Lock _errorGate = new();
     private double _squaredErrorSum;
     private double _squaredErrorSquares;
+    private ulong _version;
 
     /// <summary>Inference latency of every local prediction since start.</summary>
     public LatencyHistogram Latency { get; } = new();
@@ -69,19 +70,40 @@ internal sealed class ServingHealth
     {
         get
         {
-            lock (_errorGate) return (Interlocked.Read(ref _feedbackCount), _squaredErrorSum, _squaredErrorSquares);
+            var feedback = Feedback;
+            return (feedback.Count, feedback.SquaredErrorSum, feedback.SquaredErrorSquares);
         }
     }
 
-    /// <summary>A new version is served: its figures start from zero.</summary>
-    public void ResetVersion()
+    /// <summary>
+    /// The feedback figures and the version they were counted for (the one <see cref="ResetVersion"/> last named), read
+    /// together: a status composed while a switch is under way can tell figures of the replaced version from the new
+    /// one's (a stage gate once read a new version's first status with the old version's labels).
+    /// </summary>
+    public FeedbackFigures Feedback
+    {
+        get
+        {
+            lock (_errorGate)
+            {
+                var correct = Interlocked.Read(ref _feedbackCorrect); // before the count: never more hits than labels
+                return new FeedbackFigures(_version, Interlocked.Read(ref _feedbackCount), correct, _squaredErrorSum, _squaredErrorSquares);
+            }
+        }
+    }
+
+    /// <summary>A new version (<paramref name="version"/>) is served: its figures start from zero.</summary>
+    public void ResetVersion(ulong version = 0)
     {
         Volatile.Write(ref _versionLatency, new LatencyHistogram());
         Interlocked.Exchange(ref _versionPredictions, 0);
         Interlocked.Exchange(ref _inferenceErrors, 0);
-        Interlocked.Exchange(ref _feedbackCount, 0);
-        Interlocked.Exchange(ref _feedbackCorrect, 0);
-        lock (_errorGate) (_squaredErrorSum, _squaredErrorSquares) = (0, 0);
+        lock (_errorGate)
+        {
+            Interlocked.Exchange(ref _feedbackCount, 0);
+            Interlocked.Exchange(ref _feedbackCorrect, 0);
+            (_squaredErrorSum, _squaredErrorSquares, _version) = (0, 0, version);
+        }
     }
 
     /// <summary>Why the served version fails <paramref name="policy"/>, or null if it passes.</summary>
@@ -103,4 +125,11 @@ internal sealed class ServingHealth
 
         return null;
     }
+}
+
+/// <summary>Ground-truth figures of one served version, read together with the version they belong to.</summary>
+internal readonly record struct FeedbackFigures(ulong Version, long Count, long Correct, double SquaredErrorSum, double SquaredErrorSquares)
+{
+    /// <summary>These figures if they were counted for <paramref name="served"/>, else none (a switch is under way).</summary>
+    public FeedbackFigures For(ulong served) => Version == served ? this : new FeedbackFigures(served, 0, 0, 0, 0);
 }

@@ -28,7 +28,7 @@ public class ModelSlotsTests
     {
         using var slots = new ModelSlots();
         var switches = 0;
-        slots.ServedChanged += () => switches++;
+        slots.ServedChanged += _ => switches++;
         var (a1, i1, t1) = await LoadAsync(1);
         Assert.Null(slots.Serve(a1, i1, t1));
         var inUse = slots.EnterServed()!;

@@ -57,4 +57,21 @@ public class ServingHealthTests
         health.ResetVersion();
         Assert.Equal((0L, 0.0, 0.0), health.SquaredErrors);
     }
+
+    [Fact]
+    public void FeedbackFigures_NameTheVersionTheyWereCountedFor_SoAStatusMidSwitchCarriesNoneOfTheReplacedVersionsLabels()
+    {
+        var health = new ServingHealth();
+        health.ResetVersion(2);
+        for (var i = 0; i < 60; i++) health.RecordTargetFeedback(0.25);
+        Assert.Equal(new FeedbackFigures(2, 60, 0, 15, 3.75), health.Feedback);
+
+        // The slots already serve v4; the switch's reset has not run yet: v2's 60 labels are not v4's.
+        Assert.Equal(new FeedbackFigures(4, 0, 0, 0, 0), health.Feedback.For(4));
+        Assert.Equal(60, health.Feedback.For(2).Count);
+
+        health.ResetVersion(4);
+        health.RecordFeedback(correct: true);
+        Assert.Equal(new FeedbackFigures(4, 1, 1, 0, 0), health.Feedback.For(4));
+    }
 }
