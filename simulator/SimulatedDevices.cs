@@ -33,6 +33,9 @@ public sealed record DeviceHostSettings(
 
     /// <summary>The CA devices pin for an https aggregator API (also over the in-memory transport, where nobody enrolls); null for plain http.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? HttpsCa { get; init; }
+
+    /// <summary>The broker a device connects to when it is not the fleet's (an edge site's, <see cref="SimulatedEdge"/>); null: <see cref="Channels"/>.</summary>
+    public Func<string, IFleetChannelFactory>? SiteChannels { get; init; }
 }
 
 /// <summary>
@@ -123,7 +126,7 @@ public sealed class SimulatedDevices : IAsyncDisposable
                     new AgentDependencies
                     {
                         Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(directory, "models"), sharedBlobs, durable: false), Http = devices._http,
-                        Runtimes = devices.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = devices._slots, Channels = channels,
+                        Runtimes = devices.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = devices._slots, Channels = settings.SiteChannels?.Invoke(id) ?? channels,
                         Time = clock,
                     });
                 devices.Agents[i] = agent;

@@ -20,6 +20,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
     private SimulatedDevices? _devices;
     private Workers.WorkerProcesses? _workers;
     private readonly List<ISimulatedReplica> _replicas = [];
+    private SimulatedEdge? _edge;
 
     private SimulatedFleet(AggregatorNode aggregator) => Aggregator = aggregator;
 
@@ -29,6 +30,9 @@ public sealed class SimulatedFleet : IAsyncDisposable
     public IReadOnlyList<ISimulatedReplica> Replicas => _replicas;
 
     public DeviceAgent[] Agents => _devices?.Agents ?? [];
+
+    /// <summary>The edge sites' gateways (<see cref="AggregatorOptions.Edge"/>), started before any device; null without an edge tier.</summary>
+    public SimulatedEdge? Edge => _edge;
 
     /// <summary>Loaded ONNX sessions, shared by content hash across devices.</summary>
     public ModelRuntimes Runtimes => _devices?.Runtimes ?? new ModelRuntimes();
@@ -61,7 +65,8 @@ public sealed class SimulatedFleet : IAsyncDisposable
         TimeProvider? deviceClock = null,
         IFleetChannelFactory? channels = null,
         bool inMemoryStores = false,
-        IReadOnlyList<string>? replicaProcesses = null)
+        IReadOnlyList<string>? replicaProcesses = null,
+        int edgeSites = 0)
     {
         DescriptorBudget.ThrowIfTooSmall(DescriptorBudget.InProcessFleet(parts.Length, channels is not null, aggregatorOptions.ExternalBroker is null, inMemoryStores));
         var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator, channels: channels);
@@ -70,9 +75,11 @@ public sealed class SimulatedFleet : IAsyncDisposable
         {
             await aggregator.StartAsync(cancellationToken).ConfigureAwait(false);
             await fleet.StartReplicasAsync(aggregatorOptions, loggers, cancellationToken, replicaProcesses).ConfigureAwait(false);
+            if (edgeSites > 0) fleet._edge = await SimulatedEdge.StartAsync(aggregatorOptions, aggregator.Channels, aggregator.Keys.RootPublicKey, edgeSites, work, loggers, cancellationToken).ConfigureAwait(false);
             var rssAggregator = CurrentRss();
             var settings = new DeviceHostSettings(aggregatorOptions.Fleet, aggregator.Channels, aggregator.Keys.RootPublicKey, work, computeSlots, inMemoryStores)
             {
+                SiteChannels = fleet._edge is { } edge ? edge.ChannelsFor : null,
                 Tags = tags,
                 Label = label,
                 Configure = configure,
@@ -156,6 +163,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (_devices is not null) await _devices.DisposeAsync().ConfigureAwait(false);
+        if (_edge is not null) await _edge.DisposeAsync().ConfigureAwait(false);
         foreach (var replica in _replicas) await replica.DisposeAsync().ConfigureAwait(false);
         if (_workers is not null) await _workers.DisposeAsync().ConfigureAwait(false);
         await Aggregator.DisposeAsync().ConfigureAwait(false);

@@ -86,6 +86,8 @@ public sealed record SimulationOptions
     public int Workers { get; init; }
     /// <summary>Aggregator replicas sharing the rounds (1: the coordinator alone); more need PostgreSQL and a broker with shared subscriptions.</summary>
     public int Replicas { get; init; } = 1;
+    /// <summary>Edge sites, each with its own broker and a gateway sending one partial aggregate upstream per round (0: devices on the fleet's broker).</summary>
+    public int EdgeSites { get; init; }
     /// <summary>Fault: the first replica beside the coordinator is killed (connection dropped, no last share) this long after the rounds start; null: never.</summary>
     public TimeSpan? ReplicaCrashAfter { get; init; }
     /// <summary>Each replica beside the coordinator runs in a child process of this simulator (so a crash is a SIGKILL of a real process).</summary>
@@ -176,6 +178,9 @@ public sealed record SimulationOptions
           --replicas R             aggregator replicas sharing each round through a shared subscription and the
                                    store: the coordinator and R-1 replicas in this process; needs --store-postgres
                                    and --transport memory or a --broker with shared subscriptions (Mosquitto) (1)
+          --edge-sites N           an edge tier: N sites, each with a broker of its own and a gateway that folds its
+                                   devices' updates into one partial per round for the fleet's aggregator; device i
+                                   on site i mod N; federated, synchronous, --transport memory (0)
           --replica-crash-after S  fault: kill the first replica beside the coordinator S seconds into the rounds
                                    (its connection dropped without a goodbye, no last share written; with
                                    --replica-processes, SIGKILL of its process)
@@ -364,6 +369,7 @@ public sealed record SimulationOptions
                     break;
                 case "--workers": o = o with { Workers = Int(0) }; break;
                 case "--replicas": o = o with { Replicas = Int(1) }; break;
+                case "--edge-sites": o = o with { EdgeSites = Int(0) }; break;
                 case "--replica-crash-after": o = o with { ReplicaCrashAfter = TimeSpan.FromSeconds(Dbl(0, 86_400)) }; break;
                 case "--replica-worker": o = o with { ReplicaWorker = value }; break;
                 case "--worker-slice":
@@ -426,6 +432,9 @@ public sealed record SimulationOptions
         if (o.TakesTargets && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))
             errors.Add("--regression, --multilabel: need a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
         if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");
+        if (o.EdgeSites > 0 && (o.Transport != SimulatedTransport.Memory || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Replicas > 1))
+            errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds over --transport memory, with one aggregator");
+        if (o.EdgeSites > o.Devices) errors.Add($"--edge-sites: {o.EdgeSites} sites for {o.Devices} devices");
         if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");
         if (o.WorkerSlice is { } ws && (ws.First + ws.Count > o.Devices || o.ExternalBroker is null || o.TrustedRoot is null))
         {

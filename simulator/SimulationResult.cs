@@ -29,6 +29,9 @@ public sealed record RoundResult(
 
     /// <summary>Seconds from the round's first accepted update to its last.</summary>
     public double ArrivalSpreadSeconds { get; init; }
+
+    /// <summary>With an edge tier: what the gateways sent to the fleet's broker in this round (<see cref="BytesUp"/> is what the devices sent their sites).</summary>
+    public long EdgeBytesUp { get; init; }
 }
 
 /// <summary>The whole run: settings, per-round results and the final figures.</summary>
@@ -49,6 +52,9 @@ public sealed record SimulationResult(
 
     /// <summary>Updates each replica beside the coordinator took (folded into its shares), by replica name; empty with one aggregator.</summary>
     public IReadOnlyDictionary<string, long> ReplicaUpdates { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>With an edge tier: the partial aggregates the gateways sent, and the bytes of those partials alone.</summary>
+    public (long Partials, long Bytes) EdgePartials { get; init; }
 
     /// <summary>The version the fleet started from: its held-out accuracy and its inference artifact's sha256.</summary>
     public (double Accuracy, string InferenceSha256) Initial { get; init; }
@@ -111,6 +117,7 @@ public sealed record SimulationResult(
             w.WriteEndObject();
             w.WriteNumber("bytesUp", r.BytesUp);
             w.WriteNumber("bytesDown", r.BytesDown);
+            if (o.EdgeSites > 0) w.WriteNumber("edgeBytesUp", r.EdgeBytesUp);
             w.WriteNumber("seconds", Math.Round(r.Seconds, 4));
             w.WriteNumber("elapsedSeconds", Math.Round(r.ElapsedSeconds, 4));
             foreach (var (key, value) in r.Notes) Number(w, key, value);
@@ -133,6 +140,12 @@ public sealed record SimulationResult(
         w.WriteNumber("devicesOnline", DevicesOnline);
         w.WriteNumber("brokerDroppedMessages", BrokerDroppedMessages);
         w.WriteNumber("sharedInferenceSessions", SharedInferenceSessions);
+        if (o.EdgeSites > 0)
+        {
+            w.WriteNumber("edgePartials", EdgePartials.Partials);
+            w.WriteNumber("edgePartialBytes", EdgePartials.Bytes);
+        }
+
         if (ReplicaUpdates.Count > 0)
         {
             w.WriteStartObject("replicaUpdates");

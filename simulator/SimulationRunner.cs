@@ -54,7 +54,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 : await SimulatedFleet.StartAsync(
                     aggregatorOptions, evaluator, pool, parts, faults, options.ComputeSlots, Tags(options), Labels(faults, data.Classes),
                     work, _loggers, cancellationToken, channels: channels, inMemoryStores: options.InMemoryDeviceStores,
-                    replicaProcesses: options.ReplicaProcesses ? options.Arguments : null).ConfigureAwait(false);
+                    replicaProcesses: options.ReplicaProcesses ? options.Arguments : null, edgeSites: options.EdgeSites).ConfigureAwait(false);
             var aggregator = fleet.Aggregator;
             var agents = fleet.Agents;
             var initial = aggregator.CurrentVersion;
@@ -100,6 +100,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 {
                     var upBefore = agents.Sum(a => a.BytesSent);
                     var downBefore = agents.Sum(a => a.BytesReceived);
+                    var edgeBefore = fleet.Edge?.UpstreamBytes ?? 0;
                     var report = await aggregator.RunRoundAsync(cancellationToken).ConfigureAwait(false);
                     if (report.Status == RoundStatus.Stopped)
                     {
@@ -116,6 +117,12 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                     var latest = aggregator.CurrentVersion;
                     Record(results, report, latest.EvalAccuracy ?? double.NaN, latest.EvalLoss ?? double.NaN,
                         agents.Sum(a => a.BytesSent) - upBefore, agents.Sum(a => a.BytesReceived) - downBefore, roundsClock.Elapsed.TotalSeconds);
+                    if (fleet.Edge is { } edge)
+                    {
+                        results[^1] = results[^1] with { EdgeBytesUp = edge.UpstreamBytes - edgeBefore };
+                        if (!options.Quiet) progress?.WriteLine($"  edge: {edge.Gateways.Count} gateways sent {results[^1].EdgeBytesUp / 1e6:F3} MB upstream for the {results[^1].BytesUp / 1e6:F3} MB their devices sent ({edge.Partials} partials so far)");
+                    }
+
                     recorder.Round(report, latest.EvalAccuracy, latest.EvalLoss);
                 }
             }
@@ -130,6 +137,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 Run = recorder.Finish(final.EvalAccuracy, final.EvalLoss),
                 Initial = (initial.EvalAccuracy ?? double.NaN, initial.InferenceSha256),
                 ReplicaUpdates = fleet.Replicas.ToDictionary(r => r.Name, r => r.Accepted),
+                EdgePartials = fleet.Edge is { } tier ? (tier.Partials, tier.Gateways.Sum(g => g.PartialBytes)) : (0, 0),
             };
         }
         finally

@@ -26,6 +26,7 @@ public sealed record AggregatorOptions
             .Concat(PipelineProblems().Select(p => $"{Section}:{p.Key}: {p.Problem}"))
             .Concat(Security.Problems().Select(p => $"{Section}:{p.Key}: {p.Problem}"))
             .Concat(Replicas.Problems(Store, Rounds.Mode, Strategy, Model).Select(p => $"{Section}:{p.Key}: {p.Problem}"))
+            .Concat(Edge.Problems().Select(p => $"{Section}:{p.Key}: {p.Problem}"))
             .ToList();
         if (errors.Count > 0) throw new OptionsValidationException("aggregator", errors);
     }
@@ -108,6 +109,9 @@ public sealed record AggregatorOptions
 
     /// <summary>Aggregator replicas sharing the fleet's rounds (off unless <c>Replicas:Name</c> is set).</summary>
     public Replicas.ReplicaOptions Replicas { get; init; } = new();
+
+    /// <summary>The edge tier: which devices each gateway speaks for (none by default), and when a gateway sends its partial.</summary>
+    public Edge.EdgeOptions Edge { get; init; } = new();
 
     public int Seed { get; init; } = 1;
 
@@ -196,6 +200,7 @@ public sealed record AggregatorOptions
             DataDirectory = r.String(nameof(DataDirectory), "aggregator-data"),
             Store = Storage.StoreOptions.Read(r),
             Replicas = EdgeMlOps.Aggregator.Replicas.ReplicaOptions.Read(r),
+            Edge = EdgeMlOps.Aggregator.Edge.EdgeOptions.Read(r),
             Seed = r.Int(nameof(Seed), 1),
             Rounds = rounds,
             Strategy = strategy,
@@ -212,6 +217,7 @@ public sealed record AggregatorOptions
             EvaluationDataFile = r.OptionalString("Evaluation:DataFile"),
         };
         foreach (var (key, problem) in options.Replicas.Problems(options.Store, rounds.Mode, strategy, model)) r.Require(false, key, problem);
+        foreach (var (key, problem) in options.Edge.Problems()) r.Require(false, key, problem);
         r.Require(options.EvaluationDataFile is null || File.Exists(options.EvaluationDataFile), "Evaluation:DataFile", $"'{options.EvaluationDataFile}' does not exist");
         foreach (var (key, problem) in options.PipelineProblems())
         {

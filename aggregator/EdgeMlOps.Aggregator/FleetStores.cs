@@ -35,7 +35,7 @@ public sealed class FleetStores : IDisposable
             Artifacts = new ArtifactStore(Path.Combine(options.DataDirectory, "artifacts"));
             var securityStore = Opened(new SecurityStore(_databases.Open("security.db", durable: true), _databases.Open("security.events.db", durable: false)));
             Security = Opened(new FleetSecurity(options.DataDirectory, options.Fleet, options.Security, time, loggers.CreateLogger<FleetSecurity>(),
-                DevicePublishLimits.For(options.Model, options.Monitoring.MaxProfileBytes), securityStore));
+                DevicePublishLimits.For(options.Model, options.Monitoring.MaxProfileBytes), securityStore, options.Edge));
             Keys = Opened(new Trust.KeyRing(Path.Combine(options.DataDirectory, "keys"), options.Fleet, options.Trust, time.GetUtcNow()));
             Shares = options.Replicas.Enabled ? Opened(new Replicas.RoundShares(_databases.Open("registry.db", durable: true))) : null;
             Audit = Opened(new AuditLog(_databases.Open("audit.db", durable: true), _databases.Engine == StoreEngine.Sqlite ? Path.Combine(options.DataDirectory, "audit.db.head") : null));

@@ -24,7 +24,7 @@ public sealed class FleetInbox(
 
     /// <summary>The topics the aggregator subscribes to (device updates through the replicas' shared subscription when they are on).</summary>
     public IReadOnlyList<string> Subscriptions =>
-        [_topics.AllDevices("status"), options.Replicas.Enabled ? Replicas.ReplicaOptions.Shared(_topics.AllDevices("update")) : _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust, _topics.Timestamp];
+        [_topics.AllDevices("status"), options.Replicas.Enabled ? Replicas.ReplicaOptions.Shared(_topics.AllDevices("update")) : _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust, _topics.Timestamp, .. (options.Edge.Gateways.Count > 0 ? [_topics.AllGatewayPartials] : Array.Empty<string>())];
 
     /// <summary>
     /// Device updates through the other of the plain and the shared subscription: what an earlier run in another mode
@@ -38,6 +38,12 @@ public sealed class FleetInbox(
     public Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
     {
         if (topic == _topics.Model || topic == _topics.Rollout || topic == _topics.Trust || topic == _topics.Timestamp) return RestoreRetainedAsync(topic, payload);
+        if (_topics.TryParseGatewayPartial(topic, out var gatewayId))
+        {
+            OnGatewayPartial(gatewayId, payload);
+            return Task.CompletedTask;
+        }
+
         if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind)) return Task.CompletedTask;
         if (payload.Length > ProtocolInfo.MaxPayloadBytes)
         {
@@ -112,6 +118,40 @@ public sealed class FleetInbox(
         if (Refused(deviceId, UpdateEnvelope.Check(deviceId, update, stores.Seen))) return;
         if (Refused(deviceId, open.Offer(deviceId, update))) return;
         Refused(deviceId, drift.AddTrainingProfile(deviceId, update));
+    }
+
+    /// <summary>An edge gateway's partial aggregate of its site's updates: checked, first delivery only, merged whole or refused whole.</summary>
+    private void OnGatewayPartial(string gatewayId, ReadOnlySequence<byte> payload)
+    {
+        OfferOutcome outcome;
+        EdgePartial? partial = null;
+        try
+        {
+            partial = payload.Length > ProtocolInfo.MaxPayloadBytes ? null : EdgePartial.Parser.ParseFrom(payload);
+            outcome = partial is null
+                ? new OfferOutcome(false, RejectionReason.Oversized, $"{payload.Length} bytes")
+                : Edge.EdgePartialCheck.Check(gatewayId, partial, options.Edge);
+            if (outcome.Accepted) outcome = UpdateEnvelope.FirstDelivery("gateways/" + gatewayId, partial!.Header.MessageId, "partial", stores.Seen);
+            if (outcome.Accepted) outcome = open.Merge(partial!);
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            outcome = new OfferOutcome(false, RejectionReason.Malformed, ex.Message);
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            outcome = new OfferOutcome(false, RejectionReason.StoreUnavailable, ex.Message);
+        }
+
+        if (outcome.Accepted)
+        {
+            open.CountBytes(payload.Length);
+            Edge.EdgeLog.LogPartialMerged(logger, gatewayId, partial!.Share.RoundId, partial.Share.Contributors.Count, payload.Length);
+            return;
+        }
+
+        rejections.Add(outcome.Reason);
+        Edge.EdgeLog.LogPartialRefused(logger, gatewayId, outcome.Reason, outcome.Detail);
     }
 
     private void OnEvaluation(string deviceId, EvaluationResult result)

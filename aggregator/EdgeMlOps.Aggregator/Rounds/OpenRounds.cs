@@ -104,6 +104,38 @@ public sealed class OpenRounds(RoundTurnout turnout, TimeProvider time) : IDispo
         return outcome;
     }
 
+    /// <summary>
+    /// An edge gateway's checked partial (<see cref="Edge.EdgePartialCheck"/>): merged whole into the open round it names,
+    /// or refused whole — when no such round is open, it trains another base, or it names a device not selected or
+    /// already counted (<see cref="RoundAccumulator.Merge"/>).
+    /// </summary>
+    public OfferOutcome Merge(EdgePartial partial)
+    {
+        var share = partial.Share;
+        if (Volatile.Read(ref _round) is not { } round || round.RoundId != share.RoundId)
+        {
+            var reason = share.RoundId == Volatile.Read(ref _lastClosed) ? RejectionReason.RoundClosed : RejectionReason.UnknownRound;
+            return new OfferOutcome(false, reason, $"round '{share.RoundId}' is not open");
+        }
+
+        if (partial.ModelName != round.ModelName || partial.BaseVersion != round.BaseVersion)
+        {
+            return new OfferOutcome(false, RejectionReason.WrongBaseVersion, $"partial for {partial.ModelName} v{partial.BaseVersion}, round trains {round.ModelName} v{round.BaseVersion}");
+        }
+
+        var merged = round.Merge(share);
+        if (!merged.Accepted) return new OfferOutcome(false, merged.Reason, merged.Detail);
+        var now = time.GetUtcNow();
+        foreach (var contributor in share.Contributors)
+        {
+            Turnout.Reported(share.RoundId, contributor.DeviceId, now);
+            Arrivals.Record(now);
+        }
+
+        Volatile.Read(ref _progress).Release(share.Contributors.Count);
+        return OfferOutcome.Taken;
+    }
+
     /// <summary>A device's evaluation: into the evaluation it names, if open.</summary>
     public OfferOutcome Offer(string deviceId, EvaluationResult result)
     {

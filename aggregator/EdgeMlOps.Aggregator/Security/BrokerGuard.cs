@@ -55,7 +55,7 @@ public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl
     /// and properties.
     /// </summary>
     public int MaxPacketBytes(X509Certificate2? certificate) =>
-        PacketOverheadBytes + (certificate is not null && FleetIdentity.FromCertificate(certificate) is { Role: FleetRole.Aggregator } ? ProtocolInfo.MaxPayloadBytes : _limits.Largest);
+        PacketOverheadBytes + (certificate is not null && FleetIdentity.FromCertificate(certificate) is { Role: FleetRole.Aggregator or FleetRole.Gateway } ? ProtocolInfo.MaxPayloadBytes : _limits.Largest);
 
     /// <summary>Room in a packet beyond its payload: topic, properties, packet id.</summary>
     public const int PacketOverheadBytes = 64 * 1024;

@@ -21,7 +21,7 @@ public sealed partial class FleetSecurity : IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
 
-    public FleetSecurity(string dataDirectory, string fleet, SecurityOptions options, TimeProvider time, ILogger logger, DevicePublishLimits? limits = null, SecurityStore? store = null)
+    public FleetSecurity(string dataDirectory, string fleet, SecurityOptions options, TimeProvider time, ILogger logger, DevicePublishLimits? limits = null, SecurityStore? store = null, Edge.EdgeOptions? edge = null)
     {
         _time = time;
         _logger = logger;
@@ -30,7 +30,7 @@ public sealed partial class FleetSecurity : IDisposable
         Authority = new FleetCertificateAuthority(pki, fleet, time.GetUtcNow());
         Store = store ?? new SecurityStore(Path.Combine(dataDirectory, "security.db"));
         Events = new SecurityEvents(Store, time, logger);
-        Guard = new BrokerGuard(Authority.Certificate, fleet, new TopicAcl(new Topics(fleet)), Events, time, new PublishRateLimiter(options.DeviceMessagesPerSecond, options.DeviceMessageBurst, time), limits);
+        Guard = new BrokerGuard(Authority.Certificate, fleet, new TopicAcl(new Topics(fleet), edge), Events, time, new PublishRateLimiter(options.DeviceMessagesPerSecond, options.DeviceMessageBurst, time), limits);
         foreach (var id in Store.RevokedDevices()) Guard.Revoke(id);
         TokenPath = Path.Combine(pki, TokenFile);
         FleetEnrollmentToken = options.EnrollmentToken ?? LoadOrCreateToken(TokenPath);

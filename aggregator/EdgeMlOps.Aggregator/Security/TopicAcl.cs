@@ -7,31 +7,44 @@ namespace EdgeMlOps.Aggregator.Security;
 /// Who may publish and subscribe where, decided from the authenticated identity alone (AWS IoT's
 /// policy variables, Mosquitto's <c>%u</c> patterns): a device publishes only under its own
 /// <c>devices/{id}/</c> subtree (status, update, eval, profile) and reads only its own task topic
-/// and the fleet-wide retained topics; the aggregator may do anything inside its fleet's prefix.
-/// Nobody reaches outside the fleet's prefix or uses shared subscriptions.
+/// and the fleet-wide retained topics; the aggregator may do anything inside its fleet's prefix; an edge gateway
+/// publishes its own partials and relays the statuses, evaluations and profiles of the devices it serves
+/// (<see cref="Edge.EdgeOptions.Gateways"/>), and reads the retained topics and those devices' tasks — never their updates
+/// one by one, never another site's devices. Nobody reaches outside the fleet's prefix or uses shared subscriptions.
 /// </summary>
-public sealed class TopicAcl(Topics topics)
+public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null)
 {
     private static readonly HashSet<string> DeviceKinds = ["status", "update", "eval", "profile"];
+    private static readonly HashSet<string> RelayedKinds = ["status", "eval", "profile"];
+    private readonly Edge.EdgeOptions _edge = edge ?? new Edge.EdgeOptions();
 
     /// <summary>The client ids an identity may connect with: a device its own id, the aggregator ids beginning with its name.</summary>
     public static bool MayUseClientId(FleetIdentity who, string clientId) => who.Role switch
     {
         FleetRole.Device => clientId == who.Id && !FleetIdentity.IsReservedDeviceId(clientId),
         FleetRole.Aggregator => clientId.StartsWith(FleetIdentity.AggregatorName, StringComparison.Ordinal),
+        FleetRole.Gateway => clientId == FleetIdentity.GatewayClientId(who.Id),
         _ => false,
     };
 
     /// <summary>The identity a connected client id stands for (client ids are bound to certificates at connection).</summary>
     public FleetIdentity IdentityOf(string clientId) =>
-        FleetIdentity.IsReservedDeviceId(clientId)
-            ? new FleetIdentity(FleetIdentity.AggregatorName, FleetRole.Aggregator, topics.Fleet)
-            : new FleetIdentity(clientId, FleetRole.Device, topics.Fleet);
+        clientId.StartsWith(FleetIdentity.GatewayClientPrefix, StringComparison.Ordinal)
+            ? new FleetIdentity(clientId[FleetIdentity.GatewayClientPrefix.Length..], FleetRole.Gateway, topics.Fleet)
+            : FleetIdentity.IsReservedDeviceId(clientId)
+                ? new FleetIdentity(FleetIdentity.AggregatorName, FleetRole.Aggregator, topics.Fleet)
+                : new FleetIdentity(clientId, FleetRole.Device, topics.Fleet);
 
     public bool MayPublish(FleetIdentity who, string topic)
     {
         if (who.Fleet != topics.Fleet) return false;
         if (who.Role == FleetRole.Aggregator) return IsInsideFleet(topic);
+        if (who.Role == FleetRole.Gateway)
+        {
+            if (topic == topics.GatewayPartial(who.Id)) return true;
+            return topics.TryParseDeviceTopic(topic, out var device, out var relayed) && RelayedKinds.Contains(relayed) && _edge.Serves(who.Id, device);
+        }
+
         return topics.TryParseDeviceTopic(topic, out var id, out var kind) && id == who.Id && DeviceKinds.Contains(kind);
     }
 
@@ -39,7 +52,13 @@ public sealed class TopicAcl(Topics topics)
     {
         if (who.Fleet != topics.Fleet) return false;
         if (who.Role == FleetRole.Aggregator) return IsInsideFleet(filter);
-        return filter == topics.Task(who.Id) || filter == topics.Model || filter == topics.Rollout || filter == topics.Trust || filter == topics.Timestamp;
+        if (filter == topics.Model || filter == topics.Rollout || filter == topics.Trust || filter == topics.Timestamp) return true;
+        if (who.Role == FleetRole.Gateway)
+        {
+            return topics.TryParseDeviceTopic(filter, out var device, out var kind) && kind == "task" && Topics.IsValidSegment(device) && _edge.Serves(who.Id, device);
+        }
+
+        return filter == topics.Task(who.Id);
     }
 
     private bool IsInsideFleet(string topic) =>

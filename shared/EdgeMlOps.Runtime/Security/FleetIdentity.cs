@@ -2,11 +2,12 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace EdgeMlOps.Runtime.Security;
 
-/// <summary>What a fleet member may do: a device speaks for itself only; the aggregator runs the fleet.</summary>
+/// <summary>What a fleet member may do: a device speaks for itself only; the aggregator runs the fleet; an edge gateway speaks for its site's devices.</summary>
 public enum FleetRole
 {
     Device,
     Aggregator,
+    Gateway,
 }
 
 /// <summary>
@@ -18,11 +19,14 @@ public sealed record FleetIdentity(string Id, FleetRole Role, string Fleet)
     /// <summary>The common name of the aggregator's certificate; no device may enroll under it.</summary>
     public const string AggregatorName = "aggregator";
 
+    /// <summary>The prefix of an edge gateway's MQTT client id (<c>gateway-{id}</c>); no device may enroll under it.</summary>
+    public const string GatewayClientPrefix = "gateway-";
+
     public X500DistinguishedName ToSubject()
     {
         var builder = new X500DistinguishedNameBuilder();
         builder.AddOrganizationName(Fleet);
-        builder.AddOrganizationalUnitName(Role == FleetRole.Device ? "device" : "aggregator");
+        builder.AddOrganizationalUnitName(Role switch { FleetRole.Device => "device", FleetRole.Gateway => "gateway", _ => "aggregator" });
         builder.AddCommonName(Id);
         return builder.Build();
     }
@@ -48,10 +52,15 @@ public sealed record FleetIdentity(string Id, FleetRole Role, string Fleet)
         {
             "device" => new FleetIdentity(cn, FleetRole.Device, o),
             "aggregator" => new FleetIdentity(cn, FleetRole.Aggregator, o),
+            "gateway" => new FleetIdentity(cn, FleetRole.Gateway, o),
             _ => null,
         };
     }
 
     /// <summary>Device ids that would read as the aggregator's identity or client id.</summary>
-    public static bool IsReservedDeviceId(string id) => id.StartsWith(AggregatorName, StringComparison.OrdinalIgnoreCase);
+    public static bool IsReservedDeviceId(string id) =>
+        id.StartsWith(AggregatorName, StringComparison.OrdinalIgnoreCase) || id.StartsWith(GatewayClientPrefix, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The MQTT client id gateway <paramref name="gatewayId"/> connects to the fleet's broker with.</summary>
+    public static string GatewayClientId(string gatewayId) => GatewayClientPrefix + gatewayId;
 }

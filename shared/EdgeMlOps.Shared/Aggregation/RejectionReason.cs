@@ -33,4 +33,6 @@ public enum RejectionReason
     BadProfile,
     /// <summary>The aggregator's store could not record it (the database stayed unreachable through its retries).</summary>
     StoreUnavailable,
+    /// <summary>An edge gateway's partial naming a device the gateway does not serve (Edge:Gateways), or sent by no gateway the aggregator knows.</summary>
+    NotAuthorized,
 }

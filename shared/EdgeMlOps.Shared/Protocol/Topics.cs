@@ -48,6 +48,25 @@ public sealed class Topics
     /// <summary>A device's window profile (sketches, predicted classes, confusion counts).</summary>
     public string Profile(string deviceId) => $"{Prefix}/devices/{deviceId}/profile";
 
+    /// <summary>An edge gateway's partial aggregate of its site's updates (published by the gateway, read by the aggregator).</summary>
+    public string GatewayPartial(string gatewayId) => $"{Prefix}/gateways/{gatewayId}/partial";
+
+    /// <summary>Subscription filter for every gateway's partial aggregates.</summary>
+    public string AllGatewayPartials => $"{Prefix}/gateways/+/partial";
+
+    /// <summary>Parses <c>edgemlops/v1/{fleet}/gateways/{id}/partial</c> (the only gateway topic). Returns false for anything else.</summary>
+    public bool TryParseGatewayPartial(string topic, out string gatewayId)
+    {
+        gatewayId = string.Empty;
+        var prefix = Prefix + "/gateways/";
+        const string suffix = "/partial";
+        if (!topic.StartsWith(prefix, StringComparison.Ordinal) || !topic.EndsWith(suffix, StringComparison.Ordinal) || topic.Length <= prefix.Length + suffix.Length) return false;
+        var id = topic[prefix.Length..^suffix.Length];
+        if (!IsValidSegment(id)) return false;
+        gatewayId = id;
+        return true;
+    }
+
     /// <summary>Drift alerts from the aggregator.</summary>
     public string Alerts => $"{Prefix}/alerts";
 

@@ -1,0 +1,298 @@
+using System.Buffers;
+using EdgeMlOps.Aggregator.Fleet;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Aggregator.Storage;
+using EdgeMlOps.Runtime.Channels;
+using EdgeMlOps.Shared;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Trust;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator.Edge;
+
+/// <summary>
+/// An edge gateway (docs/SCALING.md, "Edge tier"): the aggregator's code in the edge role, between a site's broker and
+/// the fleet's. Down, it relays the fleet's signed retained statements (model, rollout, trust, timestamp) and the signed
+/// tasks of the site's devices as they are — devices verify them as ever; the gateway verifies each task itself before
+/// it acts on it. Up, it relays the devices' statuses, evaluations and profiles, and instead of one update per device
+/// sends one partial aggregate per round (<see cref="SiteRounds"/>). What cannot go up is kept
+/// (<see cref="UpstreamQueue"/>) and sent when the fleet's broker is back: the site keeps training and serving offline.
+/// </summary>
+public sealed class EdgeGateway : IAsyncDisposable
+{
+    private readonly AggregatorOptions _options;
+    private readonly Topics _topics;
+    private readonly IFleetChannel _upstream;
+    private readonly IFleetChannel _site;
+    private readonly SiteRounds _rounds;
+    private readonly TrustVerifier _trust;
+    private readonly UpstreamQueue _queue = new();
+    private readonly StoreDatabases _databases;
+    private readonly SeenMessages _seen;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly HashSet<string> _siteDevices = new(StringComparer.Ordinal);
+    private readonly Lock _devicesGate = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _pump = Task.CompletedTask;
+    private long _sequence;
+    private long _partialsSent;
+    private long _partialBytes;
+    private int _disposed;
+
+    /// <summary>
+    /// Gateway <paramref name="gatewayId"/> of <paramref name="options"/>' fleet (its data directory holds the gateway's own
+    /// store): <paramref name="upstream"/> reaches the fleet's broker, <paramref name="site"/> the site's; tasks are
+    /// verified against <paramref name="rootPublicKey"/>, the fleet's trust root.
+    /// </summary>
+    public EdgeGateway(AggregatorOptions options, string gatewayId, IFleetChannelFactory upstream, IFleetChannelFactory site, byte[] rootPublicKey, TimeProvider time, ILoggerFactory loggers)
+    {
+        if (!Topics.IsValidSegment(gatewayId)) throw new ArgumentException($"'{gatewayId}' is not a gateway id", nameof(gatewayId));
+        options.Validate();
+        if (Problem(options) is { } problem) throw new ArgumentException(problem, nameof(options));
+        (_options, Id, _time) = (options, gatewayId, time);
+        _topics = new Topics(options.Fleet);
+        _logger = loggers.CreateLogger<EdgeGateway>();
+        _rounds = new SiteRounds(options, gatewayId);
+        _trust = new TrustVerifier(options.Fleet, [rootPublicKey]);
+        _databases = new StoreDatabases(options.Store, options.DataDirectory, time);
+        try
+        {
+            _seen = new SeenMessages(_databases.Open("messages.db", durable: false), time);
+        }
+        catch
+        {
+            _databases.Dispose();
+            throw;
+        }
+
+        // Upstream a persistent session: tasks sent while the link is down wait at the fleet's broker.
+        _upstream = upstream.Create(new FleetChannelOptions(Runtime.Security.FleetIdentity.GatewayClientId(gatewayId)), loggers);
+        _upstream.MessageReceived = OnUpstreamAsync;
+        _upstream.Connected = _ =>
+        {
+            Wake();
+            return Task.CompletedTask;
+        };
+        _site = site.Create(new FleetChannelOptions($"{Runtime.Security.FleetIdentity.AggregatorName}-edge-{gatewayId}") { CleanStart = true, SessionExpirySeconds = 0 }, loggers);
+        _site.MessageReceived = OnSiteAsync;
+        UpstreamAddress = upstream.Address;
+        SiteAddress = site.Address;
+    }
+
+    public string Id { get; }
+
+    /// <summary>
+    /// Why a gateway cannot aggregate for <paramref name="options"/>' rounds, or null: its partial is a sum the aggregator
+    /// adds to its own, so the rule must be a mean rule (median, trimmed mean and Krum need every update in one place) and
+    /// without differential privacy (its clip norm adapts at the aggregator); buffered rounds take updates one by one.
+    /// </summary>
+    public static string? Problem(AggregatorOptions options)
+    {
+        if (options.Rounds.Mode != RoundMode.Synchronous) return "an edge gateway aggregates synchronous rounds; Rounds:Mode 'buffered' takes updates one by one";
+        if (options.Strategy.Dp is not null) return "differential privacy clips against a clip norm the aggregator adapts: devices behind a gateway need Strategy:Dp off";
+        var combiner = Shared.Federated.StandardStrategy.Create(options.Strategy).CreateCombiner(new Shared.Federated.RoundContext(0, 1, 1, 1, 0), Shared.Models.ParameterLayout.For(options.Model));
+        return combiner is Shared.Aggregation.IPartialCombiner ? null : $"the '{options.Strategy.Name}' rule needs every update in one process (only mean rules add up across a gateway's partial)";
+    }
+
+    public string UpstreamAddress { get; }
+
+    public string SiteAddress { get; }
+
+    /// <summary>Partials sent upstream, and their bytes.</summary>
+    public long PartialsSent => Interlocked.Read(ref _partialsSent);
+
+    public long PartialBytes => Interlocked.Read(ref _partialBytes);
+
+    /// <summary>Every byte the gateway sent upstream (partials and relayed statuses, evaluations, profiles).</summary>
+    public long UpstreamBytes => _upstream.BytesSent;
+
+    /// <summary>Messages waiting for the fleet's broker, and those the queue had to drop (oldest relays first).</summary>
+    public int Pending => _queue.Count;
+
+    public long Dropped => _queue.Dropped;
+
+    /// <summary>Updates, tasks and relays refused, by reason.</summary>
+    public RejectionCounters Rejections { get; } = new();
+
+    /// <summary>Devices of the site seen so far (their tasks are subscribed upstream).</summary>
+    public int SiteDevices
+    {
+        get { lock (_devicesGate) return _siteDevices.Count; }
+    }
+
+    /// <summary>Joins both brokers (the site's at once, the fleet's as soon as it answers) and starts sending upstream.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _site.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile")], cancellationToken).ConfigureAwait(false);
+        await _site.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        await _upstream.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Timestamp], cancellationToken).ConfigureAwait(false);
+        await _upstream.StartAsync(cancellationToken).ConfigureAwait(false);
+        _pump = Task.Run(() => PumpAsync(_stopping.Token), CancellationToken.None);
+        _logger.LogGatewayStarted(Id, SiteAddress, UpstreamAddress);
+    }
+
+    /// <summary>From the fleet's broker: retained statements and the site's tasks, relayed down as they are.</summary>
+    private async Task OnUpstreamAsync(string topic, ReadOnlySequence<byte> payload)
+    {
+        try
+        {
+            var bytes = payload.ToArray();
+            if (topic == _topics.Trust) _trust.AcceptBundle(Signed.Parser.ParseFrom(bytes));
+            if (topic == _topics.Trust || topic == _topics.Model || topic == _topics.Rollout || topic == _topics.Timestamp)
+            {
+                await _site.PublishAsync(topic, bytes, retain: true, _stopping.Token).ConfigureAwait(false);
+                return;
+            }
+
+            if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind) || kind != "task") return;
+            var verified = _trust.VerifyTask(Signed.Parser.ParseFrom(bytes), _time.GetUtcNow().ToUnixTimeMilliseconds());
+            if (!verified.Ok || verified.Value!.DeviceId != deviceId)
+            {
+                Rejections.Add(RejectionReason.Malformed);
+                _logger.LogSiteUpdateRefused(Id, deviceId, RejectionReason.Malformed, $"task refused: {verified.Reason}");
+                return;
+            }
+
+            if (verified.Value.Kind == TaskKind.Train) _rounds.Tasked(verified.Value, _time.GetUtcNow());
+            await _site.PublishAsync(topic, bytes, retain: false, _stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidOperationException)
+        {
+            Rejections.Add(RejectionReason.Malformed);
+            _logger.LogSiteUpdateRefused(Id, topic, RejectionReason.Malformed, ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>From the site's broker: updates folded here, everything else relayed up; never throws into the receive loop.</summary>
+    private async Task OnSiteAsync(string topic, ReadOnlySequence<byte> payload)
+    {
+        if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind)) return;
+        if (payload.Length > ProtocolInfo.MaxPayloadBytes)
+        {
+            Refuse(deviceId, new OfferOutcome(false, RejectionReason.Oversized, $"{payload.Length} bytes on {kind}"));
+            return;
+        }
+
+        if (kind != "update")
+        {
+            if (kind == "status") await NoteDeviceAsync(deviceId).ConfigureAwait(false);
+            _queue.Enqueue(topic, payload.ToArray());
+            Wake();
+            return;
+        }
+
+        try
+        {
+            var update = ModelUpdate.Parser.ParseFrom(payload);
+            var outcome = UpdateEnvelope.Check(deviceId, update, _seen);
+            if (outcome.Accepted) outcome = _rounds.Offer(deviceId, update, _time.GetUtcNow());
+            if (!outcome.Accepted) Refuse(deviceId, outcome);
+            else Wake();
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            Refuse(deviceId, new OfferOutcome(false, RejectionReason.Malformed, ex.Message));
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            Refuse(deviceId, new OfferOutcome(false, RejectionReason.StoreUnavailable, ex.Message));
+        }
+    }
+
+    /// <summary>A device first heard from: its tasks are subscribed upstream (the fleet's broker allows only the gateway's own devices).</summary>
+    private async Task NoteDeviceAsync(string deviceId)
+    {
+        lock (_devicesGate)
+        {
+            if (!_siteDevices.Add(deviceId)) return;
+        }
+
+        try
+        {
+            await _upstream.SubscribeAsync([_topics.Task(deviceId)], _stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or OperationCanceledException)
+        {
+            // Subscriptions are restored on every reconnection: the next one asks again.
+        }
+    }
+
+    /// <summary>Sends what is due and what waits, whenever there is news and at least every quarter second.</summary>
+    private async Task PumpAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await _wake.WaitAsync(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+                foreach (var partial in _rounds.TakeDue(_time.GetUtcNow(), _options.Edge.FlushBefore))
+                {
+                    partial.Header = ProtocolInfo.NewHeader(_options.Fleet, Id, (ulong)Interlocked.Increment(ref _sequence), _time.GetUtcNow().ToUnixTimeMilliseconds());
+                    _queue.EnqueuePartial(_topics.GatewayPartial(Id), partial.ToByteArray(), partial.Share.RoundId, partial.Share.Contributors.Count);
+                }
+
+                await SendQueuedAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task SendQueuedAsync(CancellationToken cancellationToken)
+    {
+        while (_queue.TryPeek(out var message))
+        {
+            try
+            {
+                await _upstream.PublishAsync(message.Topic, message.Payload, retain: false, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _logger.LogUpstreamUnreachable(Id, _queue.Count, ex.Message);
+                return; // kept, in order, for the next attempt
+            }
+
+            _queue.Remove(message);
+            if (message.RoundId is { } roundId)
+            {
+                Interlocked.Increment(ref _partialsSent);
+                Interlocked.Add(ref _partialBytes, message.Payload.Length);
+                _logger.LogPartialSent(Id, roundId, message.Updates, message.Payload.Length);
+            }
+        }
+    }
+
+    private void Wake()
+    {
+        if (_wake.CurrentCount == 0) _wake.Release();
+    }
+
+    private void Refuse(string deviceId, OfferOutcome outcome)
+    {
+        Rejections.Add(outcome.Reason);
+        _logger.LogSiteUpdateRefused(Id, deviceId, outcome.Reason, outcome.Detail);
+    }
+
+    /// <summary>Stops relaying, sends what is due once more if the fleet's broker is there, and disconnects from both.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        await _site.DisposeAsync().ConfigureAwait(false);
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _pump.ConfigureAwait(false);
+        await _upstream.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+        _wake.Dispose();
+        _seen.Dispose();
+        _databases.Dispose();
+    }
+}

@@ -1,0 +1,26 @@
+using EdgeMlOps.Shared;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator.Edge;
+
+/// <summary>Log lines of the edge tier: partials merged upstream, and the gateway's own work.</summary>
+internal static partial class EdgeLog
+{
+    [LoggerMessage(EventId = 2120, Level = LogLevel.Information, Message = "Edge: gateway {Gateway}'s partial of {RoundId} merged: {Count} updates ({Bytes} bytes)")]
+    public static partial void LogPartialMerged(this ILogger logger, string gateway, string roundId, int count, long bytes);
+
+    [LoggerMessage(EventId = 2121, Level = LogLevel.Warning, Message = "Edge: gateway {Gateway}'s partial refused: {Reason} ({Detail})")]
+    public static partial void LogPartialRefused(this ILogger logger, string gateway, RejectionReason reason, string detail);
+
+    [LoggerMessage(EventId = 2122, Level = LogLevel.Information, Message = "Gateway {Gateway}: sent its site's partial of {RoundId} upstream: {Count} updates in {Bytes} bytes")]
+    public static partial void LogPartialSent(this ILogger logger, string gateway, string roundId, int count, int bytes);
+
+    [LoggerMessage(EventId = 2123, Level = LogLevel.Warning, Message = "Gateway {Gateway}: refused {DeviceId}'s update: {Reason} ({Detail})")]
+    public static partial void LogSiteUpdateRefused(this ILogger logger, string gateway, string deviceId, RejectionReason reason, string detail);
+
+    [LoggerMessage(EventId = 2124, Level = LogLevel.Warning, Message = "Gateway {Gateway}: upstream unreachable, {Pending} partials kept to send when it returns: {Error}")]
+    public static partial void LogUpstreamUnreachable(this ILogger logger, string gateway, int pending, string error);
+
+    [LoggerMessage(EventId = 2125, Level = LogLevel.Information, Message = "Gateway {Gateway} started: site broker {Site}, upstream {Upstream}")]
+    public static partial void LogGatewayStarted(this ILogger logger, string gateway, string site, string upstream);
+}

@@ -1,0 +1,50 @@
+using EdgeMlOps.Shared.Protocol;
+
+namespace EdgeMlOps.Aggregator.Edge;
+
+/// <summary>
+/// The edge aggregation tier (<c>Aggregator:Edge:*</c>, docs/SCALING.md "Edge tier"). On the fleet's aggregator,
+/// <see cref="Gateways"/> says which devices each gateway speaks for: a gateway's partial aggregate is merged only when
+/// every device it names is one of them. On a gateway, <see cref="FlushBefore"/> is how long before a round's deadline it
+/// sends what its site has reported even if devices are still missing.
+/// </summary>
+public sealed record EdgeOptions
+{
+    /// <summary>Gateway id → the devices it serves: exact ids, or a prefix ending in '*' (<c>site-a-*</c>).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Gateways { get; init; } = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+
+    /// <summary>How long before a round's deadline a gateway sends its site's partial with devices still missing.</summary>
+    public TimeSpan FlushBefore { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Whether <paramref name="gatewayId"/> is a gateway that serves <paramref name="deviceId"/>.</summary>
+    public bool Serves(string gatewayId, string deviceId) =>
+        Gateways.TryGetValue(gatewayId, out var patterns) && patterns.Any(p => Matches(p, deviceId));
+
+    /// <summary>An exact device id, or a prefix ending in '*'.</summary>
+    public static bool Matches(string pattern, string deviceId) =>
+        pattern.EndsWith('*') ? deviceId.StartsWith(pattern[..^1], StringComparison.Ordinal) : pattern == deviceId;
+
+    public IEnumerable<(string Key, string Problem)> Problems()
+    {
+        foreach (var (gateway, patterns) in Gateways)
+        {
+            if (!Topics.IsValidSegment(gateway)) yield return ($"Edge:Gateways:{gateway}", "not a gateway id (a topic segment)");
+            if (patterns.Count == 0) yield return ($"Edge:Gateways:{gateway}", "names no device (ids, or prefixes ending in '*', separated by commas)");
+            foreach (var p in patterns.Where(p => p is "*" || p.IndexOf('*') is var star && star >= 0 && star != p.Length - 1))
+            {
+                yield return ($"Edge:Gateways:{gateway}", $"'{p}': a '*' may only end a prefix of at least one character");
+            }
+        }
+
+        if (FlushBefore < TimeSpan.Zero || FlushBefore > TimeSpan.FromHours(1)) yield return ("Edge:FlushBeforeSeconds", "must be between 0 and 3600");
+    }
+
+    public static EdgeOptions Read(Shared.Configuration.ConfigReader r) => new()
+    {
+        Gateways = r.Map("Edge:Gateways").ToDictionary(
+            kv => kv.Key,
+            kv => (IReadOnlyList<string>)kv.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            StringComparer.Ordinal),
+        FlushBefore = TimeSpan.FromSeconds(r.Double("Edge:FlushBeforeSeconds", 5, 0, 3600)),
+    };
+}

@@ -1,0 +1,71 @@
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Edge;
+using EdgeMlOps.Runtime.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Simulator;
+
+/// <summary>
+/// The edge tier of a simulated fleet (<c>--edge-sites N</c>, docs/SCALING.md "Edge tier"): N sites, each with a broker of
+/// its own (an in-memory hub) and a real <see cref="EdgeGateway"/> between it and the fleet's; device i belongs to site
+/// i mod N. The fleet's aggregator is told which devices each gateway serves (<see cref="Options"/>).
+/// </summary>
+public sealed class SimulatedEdge : IAsyncDisposable
+{
+    private readonly InMemoryFleetHub[] _sites;
+    private readonly List<EdgeGateway> _gateways = [];
+
+    private SimulatedEdge(int sites) => _sites = Enumerable.Range(0, sites).Select(_ => new InMemoryFleetHub()).ToArray();
+
+    public IReadOnlyList<EdgeGateway> Gateways => _gateways;
+
+    /// <summary>Every byte the gateways sent to the fleet's broker (partials and relayed statuses, evaluations, profiles).</summary>
+    public long UpstreamBytes => _gateways.Sum(g => g.UpstreamBytes);
+
+    public long Partials => _gateways.Sum(g => g.PartialsSent);
+
+    public static string GatewayId(int site) => $"site-{site}";
+
+    /// <summary>The site of the device at fleet index <paramref name="index"/>.</summary>
+    public static int SiteOf(int index, int sites) => index % sites;
+
+    /// <summary>The aggregator's view: gateway site-k serves the devices at indices k, k+N, k+2N, ….</summary>
+    public static EdgeOptions Options(int sites, int devices) => new()
+    {
+        Gateways = Enumerable.Range(0, sites).ToDictionary(
+            GatewayId,
+            s => (IReadOnlyList<string>)Enumerable.Range(0, devices).Where(i => SiteOf(i, sites) == s).Select(SimulatedDevices.DeviceId).ToArray(),
+            StringComparer.Ordinal),
+    };
+
+    /// <summary>The broker device <paramref name="deviceId"/> connects to: its site's.</summary>
+    public IFleetChannelFactory ChannelsFor(string deviceId) => _sites[SiteOf(int.Parse(deviceId.AsSpan(4), System.Globalization.CultureInfo.InvariantCulture), _sites.Length)];
+
+    /// <summary>Starts a gateway per site between <paramref name="upstream"/> (the fleet's broker) and the site's, each with a store of its own under <paramref name="work"/>.</summary>
+    public static async Task<SimulatedEdge> StartAsync(AggregatorOptions options, IFleetChannelFactory upstream, byte[] rootPublicKey, int sites, string work, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var edge = new SimulatedEdge(sites);
+        try
+        {
+            for (var s = 0; s < sites; s++)
+            {
+                var gatewayOptions = options with { DataDirectory = Path.Combine(work, "gateways", GatewayId(s)), Store = new Aggregator.Storage.StoreOptions() };
+                var gateway = new EdgeGateway(gatewayOptions, GatewayId(s), upstream, edge._sites[s], rootPublicKey, TimeProvider.System, loggers);
+                edge._gateways.Add(gateway);
+                await gateway.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return edge;
+        }
+        catch
+        {
+            await edge.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var gateway in _gateways) await gateway.DisposeAsync().ConfigureAwait(false);
+    }
+}
