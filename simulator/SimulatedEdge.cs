@@ -14,10 +14,14 @@ public sealed class SimulatedEdge : IAsyncDisposable
 {
     private readonly InMemoryFleetHub[] _sites;
     private readonly List<EdgeGateway> _gateways = [];
+    private readonly List<SeverableLink> _links = [];
 
     private SimulatedEdge(int sites) => _sites = Enumerable.Range(0, sites).Select(_ => new InMemoryFleetHub()).ToArray();
 
     public IReadOnlyList<EdgeGateway> Gateways => _gateways;
+
+    /// <summary>Each gateway's link to the fleet's broker, which a fault can cut (<see cref="SeverableLink"/>).</summary>
+    public IReadOnlyList<SeverableLink> Links => _links;
 
     /// <summary>Every byte the gateways sent to the fleet's broker (partials and relayed statuses, evaluations, profiles).</summary>
     public long UpstreamBytes => _gateways.Sum(g => g.UpstreamBytes);
@@ -41,8 +45,20 @@ public sealed class SimulatedEdge : IAsyncDisposable
     /// <summary>The broker device <paramref name="deviceId"/> connects to: its site's.</summary>
     public IFleetChannelFactory ChannelsFor(string deviceId) => _sites[SiteOf(int.Parse(deviceId.AsSpan(4), System.Globalization.CultureInfo.InvariantCulture), _sites.Length)];
 
-    /// <summary>Starts a gateway per site between <paramref name="upstream"/> (the fleet's broker) and the site's, each with a store of its own under <paramref name="work"/>.</summary>
-    public static async Task<SimulatedEdge> StartAsync(AggregatorOptions options, IFleetChannelFactory upstream, byte[] rootPublicKey, int sites, string work, ILoggerFactory loggers, CancellationToken cancellationToken)
+    /// <summary>
+    /// The fleet's broker for gateway <paramref name="gatewayId"/>: the in-memory hub as it is, or the aggregator's TLS
+    /// broker with a gateway certificate of its own from the fleet CA (the broker's ACL then holds it to its own site).
+    /// </summary>
+    public static IFleetChannelFactory Upstream(AggregatorNode aggregator, bool inMemory, string gatewayId)
+    {
+        if (inMemory) return aggregator.Channels;
+        var identity = new Runtime.Security.FleetIdentity(gatewayId, Runtime.Security.FleetRole.Gateway, aggregator.Options.Fleet);
+        var certificate = aggregator.Security.Authority.IssueClientWithKey(identity, DateTimeOffset.UtcNow, TimeSpan.FromDays(1));
+        return new MqttChannelFactory(aggregator.BrokerEndpoint, new Runtime.Mqtt.MqttTlsSettings(aggregator.Security.Authority.Certificate, _ => certificate));
+    }
+
+    /// <summary>Starts a gateway per site between the fleet's broker (<paramref name="upstream"/> for each gateway id) and the site's, each with a store of its own under <paramref name="work"/>.</summary>
+    public static async Task<SimulatedEdge> StartAsync(AggregatorOptions options, Func<string, IFleetChannelFactory> upstream, byte[] rootPublicKey, int sites, string work, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var edge = new SimulatedEdge(sites);
         try
@@ -50,7 +66,9 @@ public sealed class SimulatedEdge : IAsyncDisposable
             for (var s = 0; s < sites; s++)
             {
                 var gatewayOptions = options with { DataDirectory = Path.Combine(work, "gateways", GatewayId(s)), Store = new Aggregator.Storage.StoreOptions() };
-                var gateway = new EdgeGateway(gatewayOptions, GatewayId(s), upstream, edge._sites[s], rootPublicKey, TimeProvider.System, loggers);
+                var link = new SeverableLink(upstream(GatewayId(s)));
+                edge._links.Add(link);
+                var gateway = new EdgeGateway(gatewayOptions, GatewayId(s), link, edge._sites[s], rootPublicKey, TimeProvider.System, loggers);
                 edge._gateways.Add(gateway);
                 await gateway.StartAsync(cancellationToken).ConfigureAwait(false);
             }

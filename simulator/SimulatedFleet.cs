@@ -75,7 +75,12 @@ public sealed class SimulatedFleet : IAsyncDisposable
         {
             await aggregator.StartAsync(cancellationToken).ConfigureAwait(false);
             await fleet.StartReplicasAsync(aggregatorOptions, loggers, cancellationToken, replicaProcesses).ConfigureAwait(false);
-            if (edgeSites > 0) fleet._edge = await SimulatedEdge.StartAsync(aggregatorOptions, aggregator.Channels, aggregator.Keys.RootPublicKey, edgeSites, work, loggers, cancellationToken).ConfigureAwait(false);
+            if (edgeSites > 0)
+            {
+                fleet._edge = await SimulatedEdge.StartAsync(
+                    aggregatorOptions, id => SimulatedEdge.Upstream(aggregator, channels is not null, id), aggregator.Keys.RootPublicKey, edgeSites, work, loggers, cancellationToken).ConfigureAwait(false);
+            }
+
             var rssAggregator = CurrentRss();
             var settings = new DeviceHostSettings(aggregatorOptions.Fleet, aggregator.Channels, aggregator.Keys.RootPublicKey, work, computeSlots, inMemoryStores)
             {
@@ -84,7 +89,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
                 Label = label,
                 Configure = configure,
                 Clock = deviceClock,
-                Enrollment = channels is null ? SimulatedEnrollment.From(aggregator) : null,
+                Enrollment = channels is null && edgeSites == 0 ? SimulatedEnrollment.From(aggregator) : null, // behind a gateway, devices reach only their site's broker
                 HttpsCa = aggregator.ArtifactBaseUrl.Scheme == Uri.UriSchemeHttps ? aggregator.Security.Authority.Certificate : null,
             };
             fleet._devices = await SimulatedDevices.StartAsync(settings, pool, parts, 0, parts.Length, faults, loggers, cancellationToken).ConfigureAwait(false);

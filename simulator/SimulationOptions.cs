@@ -88,6 +88,8 @@ public sealed record SimulationOptions
     public int Replicas { get; init; } = 1;
     /// <summary>Edge sites, each with its own broker and a gateway sending one partial aggregate upstream per round (0: devices on the fleet's broker).</summary>
     public int EdgeSites { get; init; }
+    /// <summary>Fault: gateway site-0's link to the fleet's broker is cut this long after the rounds start, for <see cref="EdgeOutage"/>.Length; null: never.</summary>
+    public (TimeSpan After, TimeSpan Length)? EdgeOutage { get; init; }
     /// <summary>Fault: the first replica beside the coordinator is killed (connection dropped, no last share) this long after the rounds start; null: never.</summary>
     public TimeSpan? ReplicaCrashAfter { get; init; }
     /// <summary>Each replica beside the coordinator runs in a child process of this simulator (so a crash is a SIGKILL of a real process).</summary>
@@ -179,8 +181,11 @@ public sealed record SimulationOptions
                                    store: the coordinator and R-1 replicas in this process; needs --store-postgres
                                    and --transport memory or a --broker with shared subscriptions (Mosquitto) (1)
           --edge-sites N           an edge tier: N sites, each with a broker of its own and a gateway that folds its
-                                   devices' updates into one partial per round for the fleet's aggregator; device i
-                                   on site i mod N; federated, synchronous, --transport memory (0)
+                                   devices' updates into one partial per round for the fleet's aggregator (over the
+                                   embedded TLS broker with a gateway certificate, or the in-memory hub); device i on
+                                   site i mod N, whose broker is in-memory; federated, synchronous (0)
+          --edge-outage S:D        fault: cut gateway site-0's link to the fleet's broker S seconds into the rounds,
+                                   for D seconds (its site trains on; what it owes upstream is kept and sent after)
           --replica-crash-after S  fault: kill the first replica beside the coordinator S seconds into the rounds
                                    (its connection dropped without a goodbye, no last share written; with
                                    --replica-processes, SIGKILL of its process)
@@ -370,6 +375,13 @@ public sealed record SimulationOptions
                 case "--workers": o = o with { Workers = Int(0) }; break;
                 case "--replicas": o = o with { Replicas = Int(1) }; break;
                 case "--edge-sites": o = o with { EdgeSites = Int(0) }; break;
+                case "--edge-outage":
+                    var outage = value.Split(':');
+                    if (outage.Length == 2 && double.TryParse(outage[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var after) && after >= 0
+                        && double.TryParse(outage[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var length) && length > 0 && after + length <= 86_400)
+                        o = o with { EdgeOutage = (TimeSpan.FromSeconds(after), TimeSpan.FromSeconds(length)) };
+                    else errors.Add($"--edge-outage: '{value}' is not START:SECONDS (seconds into the rounds, and how long)");
+                    break;
                 case "--replica-crash-after": o = o with { ReplicaCrashAfter = TimeSpan.FromSeconds(Dbl(0, 86_400)) }; break;
                 case "--replica-worker": o = o with { ReplicaWorker = value }; break;
                 case "--worker-slice":
@@ -432,8 +444,9 @@ public sealed record SimulationOptions
         if (o.TakesTargets && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))
             errors.Add("--regression, --multilabel: need a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
         if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");
-        if (o.EdgeSites > 0 && (o.Transport != SimulatedTransport.Memory || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Replicas > 1))
-            errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds over --transport memory, with one aggregator");
+        if (o.EdgeSites > 0 && (o.ExternalBroker is not null || o.Workers > 0 || o.InsecurePlaintext || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Replicas > 1))
+            errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds with one aggregator, its gateways on the embedded TLS broker (or --transport memory), in this process");
+        if (o.EdgeOutage is not null && o.EdgeSites < 1) errors.Add("--edge-outage: needs --edge-sites 1 or more");
         if (o.EdgeSites > o.Devices) errors.Add($"--edge-sites: {o.EdgeSites} sites for {o.Devices} devices");
         if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");
         if (o.WorkerSlice is { } ws && (ws.First + ws.Count > o.Devices || o.ExternalBroker is null || o.TrustedRoot is null))

@@ -76,6 +76,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                     CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
             }
 
+            if (options.EdgeOutage is { } outage && fleet.Edge is { } cut) _ = CutLinkAsync(cut, outage.After, outage.Length, cancellationToken);
             var results = new List<RoundResult>();
             var roundsClock = Stopwatch.StartNew();
             if (options.Mode == EdgeMlOps.Aggregator.RoundMode.Buffered)
@@ -144,6 +145,27 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         {
             if (options.WorkDirectory is null) RemoveWork(work, options);
         }
+    }
+
+    /// <summary>Fault: gateway site-0's link to the fleet's broker cut <paramref name="after"/> into the rounds, for <paramref name="length"/>.</summary>
+    private async Task CutLinkAsync(SimulatedEdge edge, TimeSpan after, TimeSpan length, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(after, cancellationToken).ConfigureAwait(false);
+            edge.Links[0].Severed = true;
+            progress?.WriteLine($"fault: gateway {edge.Gateways[0].Id} cut off from the fleet's broker {after.TotalSeconds:F1} s into the rounds, for {length.TotalSeconds:F1} s");
+            await Task.Delay(length, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            edge.Links[0].Severed = false;
+        }
+
+        progress?.WriteLine($"fault: gateway {edge.Gateways[0].Id} joined again, {edge.Gateways[0].Pending} messages still to send");
     }
 
     private void Record(List<RoundResult> results, RoundReport report, double accuracy, double loss, long bytesUp, long bytesDown, double elapsed)

@@ -214,6 +214,8 @@ public sealed class EdgeGateway : IAsyncDisposable
             if (!_siteDevices.Add(deviceId)) return;
         }
 
+        _rounds.Known(deviceId);
+
         try
         {
             await _upstream.SubscribeAsync([_topics.Task(deviceId)], _stopping.Token).ConfigureAwait(false);
@@ -232,7 +234,7 @@ public sealed class EdgeGateway : IAsyncDisposable
             try
             {
                 await _wake.WaitAsync(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
-                foreach (var partial in _rounds.TakeDue(_time.GetUtcNow(), _options.Edge.FlushBefore))
+                foreach (var partial in _rounds.TakeDue(_time.GetUtcNow(), _options.Edge))
                 {
                     partial.Header = ProtocolInfo.NewHeader(_options.Fleet, Id, (ulong)Interlocked.Increment(ref _sequence), _time.GetUtcNow().ToUnixTimeMilliseconds());
                     _queue.EnqueuePartial(_topics.GatewayPartial(Id), partial.ToByteArray(), partial.Share.RoundId, partial.Share.Contributors.Count);

@@ -6,7 +6,8 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// The edge aggregation tier (<c>Aggregator:Edge:*</c>, docs/SCALING.md "Edge tier"). On the fleet's aggregator,
 /// <see cref="Gateways"/> says which devices each gateway speaks for: a gateway's partial aggregate is merged only when
 /// every device it names is one of them. On a gateway, <see cref="FlushBefore"/> is how long before a round's deadline it
-/// sends what its site has reported even if devices are still missing.
+/// sends what its site has reported even if devices are still missing, and <see cref="Settle"/> how long it waits for more
+/// of a round's tasks once every tasked device has reported.
 /// </summary>
 public sealed record EdgeOptions
 {
@@ -15,6 +16,9 @@ public sealed record EdgeOptions
 
     /// <summary>How long before a round's deadline a gateway sends its site's partial with devices still missing.</summary>
     public TimeSpan FlushBefore { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a gateway waits after a round's last task before sending the partial of a site that has all reported (more tasks may still be on their way).</summary>
+    public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Whether <paramref name="gatewayId"/> is a gateway that serves <paramref name="deviceId"/>.</summary>
     public bool Serves(string gatewayId, string deviceId) =>
@@ -37,6 +41,7 @@ public sealed record EdgeOptions
         }
 
         if (FlushBefore < TimeSpan.Zero || FlushBefore > TimeSpan.FromHours(1)) yield return ("Edge:FlushBeforeSeconds", "must be between 0 and 3600");
+        if (Settle < TimeSpan.Zero || Settle > TimeSpan.FromMinutes(10)) yield return ("Edge:SettleSeconds", "must be between 0 and 600");
     }
 
     public static EdgeOptions Read(Shared.Configuration.ConfigReader r) => new()
@@ -46,5 +51,6 @@ public sealed record EdgeOptions
             kv => (IReadOnlyList<string>)kv.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             StringComparer.Ordinal),
         FlushBefore = TimeSpan.FromSeconds(r.Double("Edge:FlushBeforeSeconds", 5, 0, 3600)),
+        Settle = TimeSpan.FromSeconds(r.Double("Edge:SettleSeconds", 1, 0, 600)),
     };
 }

@@ -10,8 +10,8 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// <summary>
 /// The rounds a gateway's site takes part in: each verified train task names one of the site's devices; each update
 /// from a tasked device is checked and folded (the round's own checks and weights, <see cref="RoundAccumulator"/>) into
-/// the round's current batch; a batch is due — one partial upstream — when every tasked device has reported or the
-/// round's deadline is less than <see cref="EdgeOptions.FlushBefore"/> away. A device counts once per round: a batch sent
+/// the round's current batch; a batch is due — one partial upstream — when every tasked device has reported (and the
+/// round's tasks have settled) or the round's deadline is less than <see cref="EdgeOptions.FlushBefore"/> away. A device counts once per round: a batch sent
 /// is never sent again, and an update after it goes into a new batch (a straggler's own partial).
 /// </summary>
 internal sealed class SiteRounds(AggregatorOptions options, string gatewayId)
@@ -21,9 +21,15 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId)
     private readonly Lock _gate = new();
     private readonly Dictionary<string, SiteRound> _rounds = new(StringComparer.Ordinal);
 
-    // Every device ever tasked at this site: a batch admits them all (the tasked check is the round's own), so tasks that
+    // Every device of the site heard from: a batch admits them all (the tasked check is the round's own), so tasks that
     // trickle in while the first updates arrive do not split a round into several partials.
     private readonly HashSet<string> _site = new(StringComparer.Ordinal);
+
+    /// <summary>A device of the site was heard from (its status): a batch begun later admits it.</summary>
+    public void Known(string deviceId)
+    {
+        lock (_gate) _site.Add(deviceId);
+    }
 
     /// <summary>Rounds kept past their deadline (late updates are refused as closed until then).</summary>
     public static readonly TimeSpan Kept = TimeSpan.FromMinutes(5);
@@ -46,6 +52,7 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId)
             }
 
             round.Tasked.Add(task.DeviceId);
+            round.LastTasked = now;
             _site.Add(task.DeviceId);
         }
     }
@@ -75,16 +82,21 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId)
         }
     }
 
-    /// <summary>The partials due now, each with its round's model and base version; what is taken is never offered again.</summary>
-    public IReadOnlyList<EdgePartial> TakeDue(DateTimeOffset now, TimeSpan flushBefore)
+    /// <summary>
+    /// The partials due now, each with its round's model and base version; what is taken is never offered again. A round
+    /// whose tasked devices have all reported is due once no task for it arrived for <see cref="EdgeOptions.Settle"/> (its
+    /// tasks reach the gateway one by one while the first devices already answer); any round with updates is due
+    /// <see cref="EdgeOptions.FlushBefore"/> its deadline.
+    /// </summary>
+    public IReadOnlyList<EdgePartial> TakeDue(DateTimeOffset now, EdgeOptions edge)
     {
         var due = new List<EdgePartial>();
         lock (_gate)
         {
             foreach (var round in _rounds.Values)
             {
-                var complete = round.Counted.Count == round.Tasked.Count;
-                if (round.Batch is { AcceptedCount: > 0 } batch && (complete || now >= round.Deadline - flushBefore))
+                var complete = round.Counted.Count == round.Tasked.Count && now - round.LastTasked >= edge.Settle;
+                if (round.Batch is { AcceptedCount: > 0 } batch && (complete || now >= round.Deadline - edge.FlushBefore))
                 {
                     round.Due.Add(batch.Share(gatewayId));
                     round.Batch = null;
@@ -111,6 +123,8 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId)
         public ulong Seed { get; } = seed;
 
         public DateTimeOffset Deadline { get; } = deadline;
+
+        public DateTimeOffset LastTasked { get; set; }
 
         public HashSet<string> Tasked { get; } = new(StringComparer.Ordinal);
 

@@ -1,0 +1,150 @@
+using EdgeMlOps.Aggregator.Edge;
+using EdgeMlOps.Aggregator.Security;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Runtime.Security;
+using EdgeMlOps.Shared;
+using EdgeMlOps.Shared.Aggregation;
+using EdgeMlOps.Shared.Federated;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Aggregator.Tests.Edge;
+
+/// <summary>
+/// A gateway as the fleet's broker and aggregator see it, over the embedded TLS broker with a gateway certificate: it
+/// reaches only its own site's devices' topics, and its partial counts for its own selected devices once — a forged or
+/// replayed partial is refused whole, counted, and costs the round nothing.
+/// </summary>
+public class EdgeGatewayBrokerTests
+{
+    private static readonly Topics Topics = new("test");
+
+    private static async Task<AggregatorNode> StartAsync()
+    {
+        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2) with
+        {
+            Edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["dev-a*"] } },
+        };
+        var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        return node;
+    }
+
+    private static MqttTransport Gateway(AggregatorNode node, string site, string? clientId = null)
+    {
+        var certificate = node.Security.Authority.IssueClientWithKey(new FleetIdentity(site, FleetRole.Gateway, "test"), DateTimeOffset.UtcNow, TimeSpan.FromDays(1));
+        var tls = new MqttTlsSettings(node.Security.Authority.Certificate, _ => certificate);
+        return new MqttTransport(new MqttTransportOptions(clientId ?? FleetIdentity.GatewayClientId(site), node.BrokerEndpoint) { CleanStart = true, Tls = tls, ConnectTimeout = TimeSpan.FromSeconds(5) });
+    }
+
+    private static EdgePartial Partial(AggregatorNode node, RoundTask task, ModelUpdate update, string deviceId, ulong sequence)
+    {
+        var accumulator = new RoundAccumulator(task.RoundId, task.ModelName, task.BaseVersion, ParameterLayout.For(AggregatorFixture.Spec), [deviceId],
+            StandardStrategy.Create(node.Options.Strategy), null);
+        Assert.True(accumulator.Offer(deviceId, update).Accepted);
+        return new EdgePartial
+        {
+            Header = ProtocolInfo.NewHeader("test", "site-a", sequence, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()),
+            ModelName = task.ModelName,
+            BaseVersion = task.BaseVersion,
+            Share = accumulator.Share("site-a"),
+        };
+    }
+
+    [Fact]
+    public async Task AGatewaysPartial_CountsForItsOwnSelectedDeviceOnce_WithThatDevicesWeight_AndForgedOrReplayedPartialsAreRefusedWhole()
+    {
+        await using var node = await StartAsync();
+        await using var siteDevice = new ScriptedDevice("dev-a1", "test", node);
+        await using var otherDevice = new ScriptedDevice("dev-b1", "test", node);
+        await siteDevice.ConnectAsync(samples: 10);
+        await otherDevice.ConnectAsync(samples: 10);
+        await Eventually.Until(() => node.Devices.Eligible().Count == 2, "both devices eligible");
+        await using var gateway = Gateway(node, "site-a");
+        await gateway.ConnectAsync(CancellationToken.None);
+        Task<bool> Send(EdgePartial partial) => gateway.PublishAsync(Topics.GatewayPartial("site-a"), partial.ToByteArray(), retain: false, CancellationToken.None);
+
+        var before = node.CurrentWeights.Values[0];
+        var round = node.RunRoundAsync(CancellationToken.None);
+        var taskA = await siteDevice.NextTaskAsync(TimeSpan.FromSeconds(20));
+        var taskB = await otherDevice.NextTaskAsync(TimeSpan.FromSeconds(20));
+
+        // Forged: a device of another site; a sample count no device may claim; the same partial twice.
+        await Send(Partial(node, taskB, otherDevice.Update(taskB, 0.5f, samples: 10), "dev-b1", 1));
+        var huge = Partial(node, taskA, siteDevice.Update(taskA, 0.5f, samples: 10), "dev-a1", 2);
+        huge.Share.Contributors[0].Samples = 2_000_000;
+        await Send(huge);
+        var honest = Partial(node, taskA, siteDevice.Update(taskA, 0.01f, samples: 10), "dev-a1", 3);
+        await Send(honest);
+        await Send(honest);
+
+        // The device's own update after its gateway's partial counted it: a duplicate. The other device completes the round.
+        await Eventually.Until(() => node.Rejections.Total >= 3, "the forged and replayed partials refused");
+        await siteDevice.PublishAsync("update", siteDevice.Update(taskA, 0.9f, samples: 10));
+        await otherDevice.PublishAsync("update", otherDevice.Update(taskB, 0.03f, samples: 10));
+        var report = await round;
+
+        Assert.Equal(2, report.Contributors);
+        Assert.Equal(1, report.RejectedByReason.GetValueOrDefault(nameof(RejectionReason.NotAuthorized)));
+        Assert.Equal(1, report.RejectedByReason.GetValueOrDefault(nameof(RejectionReason.BadSampleCount)));
+        Assert.Equal(2, report.RejectedByReason.GetValueOrDefault(nameof(RejectionReason.Duplicate))); // the replayed partial, the device's own update
+        Assert.Equal(before + 0.02f, node.CurrentWeights.Values[0], 1e-5f); // (0.01 × 10 + 0.03 × 10) / 20: the partial weighed as the device
+    }
+
+    [Fact]
+    public async Task AGatewayCertificate_ReachesOnlyItsOwnSitesDevices_AndNeverTheirUpdates()
+    {
+        await using var node = await StartAsync();
+
+        // Its own devices' tasks and statuses, and its own partials: allowed.
+        await using (var gateway = Gateway(node, "site-a"))
+        {
+            await gateway.SubscribeAsync([Topics.Task("dev-a1"), Topics.Model, Topics.Trust], CancellationToken.None);
+            await gateway.ConnectAsync(CancellationToken.None);
+            await gateway.PublishAsync(Topics.Status("dev-a1"), [], retain: false, CancellationToken.None);
+            Assert.True(gateway.IsConnected);
+        }
+
+        Assert.Equal(0, node.Security.Events.Count(SecurityEventKind.SubscribeDenied) + node.Security.Events.Count(SecurityEventKind.PublishDenied));
+
+        // Another site's device's task; a device's update in its name; another gateway's partial: each denied and the gateway disconnected.
+        string[] subscriptions = [Topics.Task("dev-b1"), Topics.AllDevices("task")];
+        foreach (var filter in subscriptions)
+        {
+            await using var gateway = Gateway(node, "site-a");
+            await gateway.ConnectAsync(CancellationToken.None);
+            await IgnoreClosedAsync(() => gateway.SubscribeAsync([filter], CancellationToken.None));
+            await Eventually.Until(() => !gateway.IsConnected, $"the gateway disconnected for subscribing to {filter}");
+        }
+
+        string[] publishes = [Topics.Update("dev-a1"), Topics.GatewayPartial("site-b"), Topics.Status("dev-b1")];
+        foreach (var topic in publishes)
+        {
+            await using var gateway = Gateway(node, "site-a");
+            await gateway.ConnectAsync(CancellationToken.None);
+            await IgnoreClosedAsync(() => gateway.PublishAsync(topic, [1], retain: false, CancellationToken.None));
+            await Eventually.Until(() => !gateway.IsConnected, $"the gateway disconnected for publishing to {topic}");
+        }
+
+        await Eventually.Until(() => node.Security.Events.Count(SecurityEventKind.SubscribeDenied) == 2 && node.Security.Events.Count(SecurityEventKind.PublishDenied) == 3, "every attempt counted");
+
+        // Its certificate under another gateway's client id: refused at connection.
+        await using var impostor = Gateway(node, "site-a", FleetIdentity.GatewayClientId("site-b"));
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => impostor.ConnectAsync(CancellationToken.None));
+        Assert.Contains("NotAuthorized", refused.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task IgnoreClosedAsync(Func<Task> action)
+    {
+        try
+        {
+            await action();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The broker may close the connection before acknowledging.
+        }
+    }
+}

@@ -1,0 +1,76 @@
+using EdgeMlOps.Aggregator.Edge;
+using EdgeMlOps.Shared;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Tensors;
+
+namespace EdgeMlOps.Aggregator.Tests.Edge;
+
+public class SiteRoundsTests
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+    private static readonly EdgeOptions Edge = new() { Settle = TimeSpan.FromSeconds(1), FlushBefore = TimeSpan.FromSeconds(5) };
+
+    private static SiteRounds Rounds() => new(AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2), "site-a");
+
+    private static RoundTask Task(string device, string round = "r1") => new()
+    {
+        RoundId = round, ModelName = "tiny", BaseVersion = 1, RoundNumber = 1, Kind = TaskKind.Train, DeviceId = device, DeadlineUnixMs = (Now + TimeSpan.FromSeconds(60)).ToUnixTimeMilliseconds(),
+    };
+
+    private static ModelUpdate Update(string device, float value, string round = "r1", ulong samples = 10)
+    {
+        var layout = ParameterLayout.For(AggregatorFixture.Spec);
+        var update = new ModelUpdate { Header = ProtocolInfo.NewHeader("test", device, 1, 0), RoundId = round, ModelName = "tiny", BaseVersion = 1, SampleCount = samples };
+        update.Delta.AddRange(TensorCodec.Encode(layout, Enumerable.Repeat(value, layout.TotalLength).ToArray()));
+        return update;
+    }
+
+    [Fact]
+    public void ARoundsSiteUpdates_MakeOnePartial_OnceEveryTaskedDeviceReported_AndTheTasksSettled()
+    {
+        var rounds = Rounds();
+        rounds.Tasked(Task("dev-1"), Now);
+        rounds.Tasked(Task("dev-2"), Now);
+        Assert.True(rounds.Offer("dev-1", Update("dev-1", 0.1f), Now).Accepted);
+        Assert.Empty(rounds.TakeDue(Now, Edge)); // dev-2 still owes its update
+        Assert.True(rounds.Offer("dev-2", Update("dev-2", 0.3f), Now).Accepted);
+        Assert.Empty(rounds.TakeDue(Now + TimeSpan.FromMilliseconds(500), Edge)); // more tasks may be on their way
+
+        var partial = Assert.Single(rounds.TakeDue(Now + TimeSpan.FromSeconds(1), Edge));
+        Assert.Equal(("r1", "site-a", 2u, "tiny", 1UL), (partial.Share.RoundId, partial.Share.Replica, partial.Share.Count, partial.ModelName, partial.BaseVersion));
+        Assert.Equal(["dev-1", "dev-2"], partial.Share.Contributors.Select(c => c.DeviceId).Order());
+        Assert.Empty(rounds.TakeDue(Now + TimeSpan.FromSeconds(2), Edge)); // taken once
+    }
+
+    [Fact]
+    public void UpdatesTheSiteMustNotCount_AreRefusedWithTheirReason()
+    {
+        var rounds = Rounds();
+        rounds.Tasked(Task("dev-1"), Now);
+        Assert.Equal(RejectionReason.UnknownRound, rounds.Offer("dev-1", Update("dev-1", 0.1f, round: "r9"), Now).Reason);
+        Assert.Equal(RejectionReason.NotSelected, rounds.Offer("dev-2", Update("dev-2", 0.1f), Now).Reason);
+        Assert.Equal(RejectionReason.BadSampleCount, rounds.Offer("dev-1", Update("dev-1", 0.1f, samples: 0), Now).Reason);
+        Assert.True(rounds.Offer("dev-1", Update("dev-1", 0.1f), Now).Accepted);
+        Assert.Equal(RejectionReason.Duplicate, rounds.Offer("dev-1", Update("dev-1", 0.2f), Now).Reason);
+        Assert.Equal(RejectionReason.RoundClosed, rounds.Offer("dev-1", Update("dev-1", 0.1f), Now + TimeSpan.FromMinutes(2)).Reason);
+    }
+
+    [Fact]
+    public void AStragglerAfterThePartialWasSent_GoesUpInAPartialOfItsOwn_BeforeTheDeadline_AndNoDeviceTwice()
+    {
+        var rounds = Rounds();
+        rounds.Tasked(Task("dev-1"), Now);
+        rounds.Tasked(Task("dev-2"), Now);
+        Assert.True(rounds.Offer("dev-1", Update("dev-1", 0.1f), Now).Accepted);
+
+        // Five seconds before the deadline, what the site has goes up without dev-2.
+        var first = Assert.Single(rounds.TakeDue(Now + TimeSpan.FromSeconds(55), Edge));
+        Assert.Equal(["dev-1"], first.Share.Contributors.Select(c => c.DeviceId));
+        Assert.True(rounds.Offer("dev-2", Update("dev-2", 0.3f), Now + TimeSpan.FromSeconds(56)).Accepted);
+        Assert.Equal(RejectionReason.Duplicate, rounds.Offer("dev-1", Update("dev-1", 0.1f), Now + TimeSpan.FromSeconds(56)).Reason);
+        var second = Assert.Single(rounds.TakeDue(Now + TimeSpan.FromSeconds(56), Edge));
+        Assert.Equal(["dev-2"], second.Share.Contributors.Select(c => c.DeviceId));
+    }
+}

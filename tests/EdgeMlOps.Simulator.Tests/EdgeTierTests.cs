@@ -1,0 +1,49 @@
+using EdgeMlOps.Shared.Tracking;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>
+/// The edge tier (docs/SCALING.md, "Edge tier"): real agents on their sites' brokers, a real gateway per site between
+/// that broker and the fleet's — the same model as a flat fleet, bit for bit (the exact sums do not depend on who adds
+/// them), one partial per site and round instead of one update per device, and a site cut off from the fleet mid-round
+/// that trains on and loses nothing when it is back.
+/// </summary>
+[Collection(FleetCollection.Name)]
+public class EdgeTierTests
+{
+    private static string[] Federated(string devices) =>
+        ["--dataset", "synthetic", "--devices", devices, "--rounds", "3", "--fraction", "0.5", "--hidden", "8", "--local-epochs", "1",
+         "--seed", "9", "--quiet", "--out", "-", "--experiments", "off"];
+
+    private static readonly string[] Memory = ["--transport", "memory", "--device-stores", "memory"];
+
+    [Fact]
+    public async Task GatewaysOnTheEmbeddedTlsBroker_MakeTheSameModelAsAFlatFleet_BitForBit_SendingOnePartialPerSiteAndRound()
+    {
+        var flat = await new SimulationRunner(SimulationOptions.Parse([.. Federated("40"), .. Memory])).RunAsync(CancellationToken.None);
+        var edge = await new SimulationRunner(SimulationOptions.Parse([.. Federated("40"), "--edge-sites", "2"])).RunAsync(CancellationToken.None);
+
+        Assert.All(edge.Rounds, r => Assert.Equal(("Completed", 20, 0L), (r.Status, r.Participants, r.Rejected)));
+        Assert.Equal((6L, 40), (edge.EdgePartials.Partials, edge.DevicesOnline)); // 2 sites × 3 rounds; every device's status relayed up
+        var same = RunComparison.Reproduction(flat.Run!, edge.Run!, 4);
+        Assert.True(same.Identical, string.Join("; ", same.Reasons));
+        Assert.Equal(3, same.VersionsCompared);
+
+        // Upstream, each site's partial replaces ten devices' updates: the gateways send well under what their devices do.
+        Assert.All(edge.Rounds, r => Assert.True(r.EdgeBytesUp < r.BytesUp * 0.7, $"{r.EdgeBytesUp} bytes upstream for {r.BytesUp} from the devices"));
+    }
+
+    [Fact]
+    public async Task AGatewayCutOffFromTheFleetMidRound_KeepsWhatItsSiteTrained_AndTheRoundCompletesWhenItIsBack_LosingNothing()
+    {
+        var progress = new StringWriter();
+        var flat = await new SimulationRunner(SimulationOptions.Parse([.. Federated("20"), .. Memory])).RunAsync(CancellationToken.None);
+        var cut = await new SimulationRunner(SimulationOptions.Parse([.. Federated("20"), .. Memory, "--edge-sites", "2", "--edge-outage", "0.2:4"]), progress: progress).RunAsync(CancellationToken.None);
+
+        Assert.Contains("fault: gateway site-0 cut off from the fleet's broker 0.2 s into the rounds, for 4.0 s", progress.ToString(), StringComparison.Ordinal);
+        Assert.All(cut.Rounds, r => Assert.Equal(("Completed", 10), (r.Status, r.Participants)));
+        Assert.True(cut.Rounds[0].Seconds >= 3.5, $"round 1 closed after {cut.Rounds[0].Seconds:F2} s, before site-0 was back");
+        var same = RunComparison.Reproduction(flat.Run!, cut.Run!, 4);
+        Assert.True(same.Identical, string.Join("; ", same.Reasons));
+    }
+}
