@@ -18,29 +18,24 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// tasks of the site's devices as they are — devices verify them as ever; the gateway verifies each task itself before
 /// it acts on it. Up, it relays the devices' statuses, evaluations and profiles, and instead of one update per device
 /// sends one partial aggregate per round (<see cref="SiteRounds"/>). What cannot go up is kept
-/// (<see cref="UpstreamQueue"/>) and sent when the fleet's broker is back: the site keeps training and serving offline.
+/// (<see cref="UpstreamSender"/>) and sent when the fleet's broker is back: the site keeps training and serving offline.
 /// </summary>
 public sealed class EdgeGateway : IAsyncDisposable
 {
-    private readonly AggregatorOptions _options;
     private readonly Topics _topics;
     private readonly IFleetChannel _upstream;
     private readonly IFleetChannel _site;
     private readonly SiteRounds _rounds;
     private readonly TrustVerifier _trust;
-    private readonly UpstreamQueue _queue = new();
+    private readonly UpstreamSender _sender;
     private readonly StoreDatabases _databases;
     private readonly SeenMessages _seen;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly HashSet<string> _siteDevices = new(StringComparer.Ordinal);
     private readonly Lock _devicesGate = new();
-    private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stopping = new();
     private Task _pump = Task.CompletedTask;
-    private long _sequence;
-    private long _partialsSent;
-    private long _partialBytes;
     private int _disposed;
 
     /// <summary>
@@ -53,7 +48,7 @@ public sealed class EdgeGateway : IAsyncDisposable
         if (!Topics.IsValidSegment(gatewayId)) throw new ArgumentException($"'{gatewayId}' is not a gateway id", nameof(gatewayId));
         options.Validate();
         if (Problem(options) is { } problem) throw new ArgumentException(problem, nameof(options));
-        (_options, Id, _time) = (options, gatewayId, time);
+        (Id, _time) = (gatewayId, time);
         _topics = new Topics(options.Fleet);
         _logger = loggers.CreateLogger<EdgeGateway>();
         _rounds = new SiteRounds(options, gatewayId);
@@ -72,9 +67,10 @@ public sealed class EdgeGateway : IAsyncDisposable
         // Upstream a persistent session: tasks sent while the link is down wait at the fleet's broker.
         _upstream = upstream.Create(new FleetChannelOptions(Runtime.Security.FleetIdentity.GatewayClientId(gatewayId)), loggers);
         _upstream.MessageReceived = OnUpstreamAsync;
+        _sender = new UpstreamSender(_upstream, _rounds, options, gatewayId, time, _logger);
         _upstream.Connected = _ =>
         {
-            Wake();
+            _sender.Wake();
             return Task.CompletedTask;
         };
         _site = site.Create(new FleetChannelOptions($"{Runtime.Security.FleetIdentity.AggregatorName}-edge-{gatewayId}") { CleanStart = true, SessionExpirySeconds = 0 }, loggers);
@@ -103,17 +99,17 @@ public sealed class EdgeGateway : IAsyncDisposable
     public string SiteAddress { get; }
 
     /// <summary>Partials sent upstream, and their bytes.</summary>
-    public long PartialsSent => Interlocked.Read(ref _partialsSent);
+    public long PartialsSent => _sender.PartialsSent;
 
-    public long PartialBytes => Interlocked.Read(ref _partialBytes);
+    public long PartialBytes => _sender.PartialBytes;
 
     /// <summary>Every byte the gateway sent upstream (partials and relayed statuses, evaluations, profiles).</summary>
     public long UpstreamBytes => _upstream.BytesSent;
 
     /// <summary>Messages waiting for the fleet's broker, and those the queue had to drop (oldest relays first).</summary>
-    public int Pending => _queue.Count;
+    public int Pending => _sender.Pending;
 
-    public long Dropped => _queue.Dropped;
+    public long Dropped => _sender.Dropped;
 
     /// <summary>Updates, tasks and relays refused, by reason.</summary>
     public RejectionCounters Rejections { get; } = new();
@@ -131,7 +127,7 @@ public sealed class EdgeGateway : IAsyncDisposable
         await _site.ConnectAsync(cancellationToken).ConfigureAwait(false);
         await _upstream.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Timestamp], cancellationToken).ConfigureAwait(false);
         await _upstream.StartAsync(cancellationToken).ConfigureAwait(false);
-        _pump = Task.Run(() => PumpAsync(_stopping.Token), CancellationToken.None);
+        _pump = Task.Run(() => _sender.RunAsync(_stopping.Token), CancellationToken.None);
         _logger.LogGatewayStarted(Id, SiteAddress, UpstreamAddress);
     }
 
@@ -183,8 +179,7 @@ public sealed class EdgeGateway : IAsyncDisposable
         if (kind != "update")
         {
             if (kind == "status") await NoteDeviceAsync(deviceId).ConfigureAwait(false);
-            _queue.Enqueue(topic, payload.ToArray());
-            Wake();
+            _sender.Relay(topic, payload.ToArray());
             return;
         }
 
@@ -194,7 +189,7 @@ public sealed class EdgeGateway : IAsyncDisposable
             var outcome = UpdateEnvelope.Check(deviceId, update, _seen);
             if (outcome.Accepted) outcome = _rounds.Offer(deviceId, update, _time.GetUtcNow());
             if (!outcome.Accepted) Refuse(deviceId, outcome);
-            else Wake();
+            else _sender.Wake();
         }
         catch (InvalidProtocolBufferException ex)
         {
@@ -226,58 +221,6 @@ public sealed class EdgeGateway : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends what is due and what waits, whenever there is news and at least every quarter second.</summary>
-    private async Task PumpAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
-            {
-                await _wake.WaitAsync(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
-                foreach (var partial in _rounds.TakeDue(_time.GetUtcNow(), _options.Edge))
-                {
-                    partial.Header = ProtocolInfo.NewHeader(_options.Fleet, Id, (ulong)Interlocked.Increment(ref _sequence), _time.GetUtcNow().ToUnixTimeMilliseconds());
-                    _queue.EnqueuePartial(_topics.GatewayPartial(Id), partial.ToByteArray(), partial.Share.RoundId, partial.Share.Contributors.Count);
-                }
-
-                await SendQueuedAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
-
-    private async Task SendQueuedAsync(CancellationToken cancellationToken)
-    {
-        while (_queue.TryPeek(out var message))
-        {
-            try
-            {
-                await _upstream.PublishAsync(message.Topic, message.Payload, retain: false, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                _logger.LogUpstreamUnreachable(Id, _queue.Count, ex.Message);
-                return; // kept, in order, for the next attempt
-            }
-
-            _queue.Remove(message);
-            if (message.RoundId is { } roundId)
-            {
-                Interlocked.Increment(ref _partialsSent);
-                Interlocked.Add(ref _partialBytes, message.Payload.Length);
-                _logger.LogPartialSent(Id, roundId, message.Updates, message.Payload.Length);
-            }
-        }
-    }
-
-    private void Wake()
-    {
-        if (_wake.CurrentCount == 0) _wake.Release();
-    }
-
     private void Refuse(string deviceId, OfferOutcome outcome)
     {
         Rejections.Add(outcome.Reason);
@@ -293,7 +236,6 @@ public sealed class EdgeGateway : IAsyncDisposable
         await _pump.ConfigureAwait(false);
         await _upstream.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
-        _wake.Dispose();
         _seen.Dispose();
         _databases.Dispose();
     }

@@ -1,0 +1,90 @@
+using EdgeMlOps.Runtime.Channels;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator.Edge;
+
+/// <summary>
+/// A gateway's way up: the partials its site's rounds owe (stamped with the gateway's header) and the device messages it
+/// relays, sent in order whenever there is news and at least every quarter second; what the fleet's broker does not take
+/// stays queued (<see cref="UpstreamQueue"/>) for the next attempt — the site works on while the link is down.
+/// </summary>
+internal sealed class UpstreamSender(IFleetChannel upstream, SiteRounds rounds, AggregatorOptions options, string gatewayId, TimeProvider time, ILogger logger)
+{
+    private readonly Topics _topics = new(options.Fleet);
+    private readonly UpstreamQueue _queue = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private long _sequence;
+    private long _partialsSent;
+    private long _partialBytes;
+
+    public long PartialsSent => Interlocked.Read(ref _partialsSent);
+
+    public long PartialBytes => Interlocked.Read(ref _partialBytes);
+
+    public int Pending => _queue.Count;
+
+    public long Dropped => _queue.Dropped;
+
+    /// <summary>A device's message to relay as it is.</summary>
+    public void Relay(string topic, byte[] payload)
+    {
+        _queue.Enqueue(topic, payload);
+        Wake();
+    }
+
+    /// <summary>Something may be due or sendable now (an update folded, the link back).</summary>
+    public void Wake()
+    {
+        if (_wake.CurrentCount == 0) _wake.Release();
+    }
+
+    /// <summary>Runs until <paramref name="cancellationToken"/> fires.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                await _wake.WaitAsync(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
+                foreach (var partial in rounds.TakeDue(time.GetUtcNow(), options.Edge))
+                {
+                    partial.Header = ProtocolInfo.NewHeader(options.Fleet, gatewayId, (ulong)Interlocked.Increment(ref _sequence), time.GetUtcNow().ToUnixTimeMilliseconds());
+                    _queue.EnqueuePartial(_topics.GatewayPartial(gatewayId), partial.ToByteArray(), partial.Share.RoundId, partial.Share.Contributors.Count);
+                }
+
+                await SendQueuedAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped. The semaphore is not disposed: a late wake (a reconnection, a last message) must not throw.
+        }
+    }
+
+    private async Task SendQueuedAsync(CancellationToken cancellationToken)
+    {
+        while (_queue.TryPeek(out var message))
+        {
+            try
+            {
+                await upstream.PublishAsync(message.Topic, message.Payload, retain: false, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogUpstreamUnreachable(gatewayId, _queue.Count, ex.Message);
+                return; // kept, in order, for the next attempt
+            }
+
+            _queue.Remove(message);
+            if (message.RoundId is { } roundId)
+            {
+                Interlocked.Increment(ref _partialsSent);
+                Interlocked.Add(ref _partialBytes, message.Payload.Length);
+                logger.LogPartialSent(gatewayId, roundId, message.Updates, message.Payload.Length);
+            }
+        }
+    }
+}
