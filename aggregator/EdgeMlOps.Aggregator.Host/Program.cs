@@ -7,12 +7,16 @@ const string Usage = """
     edgemlops-aggregator: federated rounds, model registry, signed staged rollouts, fleet monitoring, the
     embedded MQTT broker (TLS, fleet device CA) and the HTTPS API and web console.
 
-    Usage: edgemlops-aggregator [--Aggregator:Key=value ...] [--check-config | --write-mosquitto-config | --backup DIR]
+    Usage: edgemlops-aggregator [--Aggregator:Key=value ...] [--check-config | --write-mosquitto-config | --backup DIR | --issue-gateway ID]
 
       --check-config             validate the configuration (every problem listed) and exit
       --write-mosquitto-config   write a Mosquitto configuration enforcing the same identity and ACL rules, and exit
       --healthcheck              ask the running aggregator's /healthz (exit 0 healthy, 1 not): a container HEALTHCHECK
       --backup DIR               copy the data directory into the new directory DIR while the aggregator runs, and exit
+      --issue-gateway ID         write edge gateway ID's credentials (certificates, trust root) into DATA/gateways/ID, and exit
+
+    Edge role: --Aggregator:Edge:Gateway=ID --Aggregator:Edge:Upstream=mqtts://HOST:8883 runs a site's broker and its
+    gateway (credentials from --Aggregator:Edge:Credentials=DIR) instead of an aggregator; docs/SCALING.md, "Edge tier".
       --version, --help
 
     Settings come from appsettings.json, then EDGEMLOPS_Aggregator__Key environment variables, then
@@ -39,6 +43,20 @@ if (backupAt >= 0)
 
     backupTarget = args[backupAt + 1];
     args = [.. args[..backupAt], .. args[(backupAt + 2)..]];
+}
+
+var gatewayAt = Array.IndexOf(args, "--issue-gateway");
+string? issueGateway = null;
+if (gatewayAt >= 0)
+{
+    if (gatewayAt + 1 >= args.Length || !EdgeMlOps.Shared.Protocol.Topics.IsValidSegment(args[gatewayAt + 1]) || args[gatewayAt + 1].StartsWith("--", StringComparison.Ordinal))
+    {
+        Console.Error.WriteLine("--issue-gateway: give the gateway's id (letters, digits, '-'), e.g. --issue-gateway site-a");
+        return 2;
+    }
+
+    issueGateway = args[gatewayAt + 1];
+    args = [.. args[..gatewayAt], .. args[(gatewayAt + 2)..]];
 }
 
 var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--write-mosquitto-config", "--healthcheck");
@@ -92,6 +110,19 @@ if (backupTarget is not null)
     return 0;
 }
 
+if (issueGateway is not null)
+{
+    // The fleet's CA and keys issue a gateway's identity, its site broker's certificate and the trust root, in one directory.
+    using var security = new EdgeMlOps.Aggregator.Security.FleetSecurity(options.DataDirectory, options.Fleet, options.Security, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+    using var keys = new EdgeMlOps.Aggregator.Trust.KeyRing(Path.Combine(options.DataDirectory, "keys"), options.Fleet, options.Trust, DateTimeOffset.UtcNow);
+    var directory = Path.Combine(options.DataDirectory, "gateways", issueGateway);
+    EdgeMlOps.Aggregator.Edge.GatewayCredentials.Write(security, keys.RootPublicKey, issueGateway, directory, options.Security.BrokerHostNames, DateTimeOffset.UtcNow);
+    Console.WriteLine($"Wrote gateway {issueGateway}'s credentials to {directory} (copy the directory to the gateway; the .key files are its secrets).");
+    Console.WriteLine($"On this aggregator, name the devices it serves: --Aggregator:Edge:Gateways:{issueGateway}=DEVICE-ID,PREFIX-*");
+    Console.WriteLine($"On the gateway: edgemlops-aggregator --Aggregator:Edge:Gateway={issueGateway} --Aggregator:Edge:Upstream=mqtts://HOST:PORT --Aggregator:Edge:Credentials={directory}");
+    return 0;
+}
+
 if (args.Contains("--write-mosquitto-config"))
 {
     // For running behind Debian's Mosquitto: the same certificates, identity binding and ACL as the embedded broker.
@@ -108,6 +139,32 @@ var logger = loggers.CreateLogger("edgemlops-aggregator");
 using var stopping = new CancellationTokenSource();
 using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
 using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
+
+if (options.Edge.Gateway is not null)
+{
+    // The edge role: the site's broker and its gateway to the fleet's broker, until shut down.
+    await using var edge = new EdgeMlOps.Aggregator.Edge.EdgeGatewayHost(options, loggers);
+    try
+    {
+        await edge.StartAsync(stopping.Token);
+    }
+    catch (Exception ex) when (ex is IOException or InvalidDataException or FormatException or System.Security.Cryptography.CryptographicException)
+    {
+        Console.Error.WriteLine($"Aggregator:Edge:Credentials: {ex.Message}");
+        return 2;
+    }
+
+    logger.LogInformation("Edge gateway {Gateway}: site broker on {Site}, upstream {Upstream}", options.Edge.Gateway, edge.SiteEndpoint, options.Edge.Upstream);
+    try
+    {
+        await Task.Delay(Timeout.Infinite, stopping.Token);
+    }
+    catch (OperationCanceledException)
+    {
+    }
+
+    return 0;
+}
 
 EdgeMlOps.Aggregator.Evaluation.IModelEvaluator? evaluator = null;
 if (options.EvaluationDataFile is { } evaluationFile)

@@ -73,7 +73,7 @@ public sealed class EdgeGateway : IAsyncDisposable
             _sender.Wake();
             return Task.CompletedTask;
         };
-        _site = site.Create(new FleetChannelOptions($"{Runtime.Security.FleetIdentity.AggregatorName}-edge-{gatewayId}") { CleanStart = true, SessionExpirySeconds = 0 }, loggers);
+        _site = site.Create(new FleetChannelOptions(Security.TopicAcl.SiteGatewayClientId(gatewayId)) { CleanStart = true, SessionExpirySeconds = 0 }, loggers);
         _site.MessageReceived = OnSiteAsync;
         UpstreamAddress = upstream.Address;
         SiteAddress = site.Address;

@@ -1,3 +1,4 @@
+using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Shared.Protocol;
 
 namespace EdgeMlOps.Aggregator.Edge;
@@ -11,6 +12,15 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// </summary>
 public sealed record EdgeOptions
 {
+    /// <summary>This process is gateway <c>Gateway</c> (the edge role): it runs its site's broker and a gateway to <see cref="Upstream"/>, no rounds of its own. Null: an aggregator.</summary>
+    public string? Gateway { get; init; }
+
+    /// <summary>The fleet's broker a gateway connects to with its gateway certificate (mqtts://HOST:PORT).</summary>
+    public MqttEndpoint? Upstream { get; init; }
+
+    /// <summary>A gateway's credentials directory (<c>--issue-gateway</c> writes one); null: <c>{DataDirectory}/gateway</c>.</summary>
+    public string? Credentials { get; init; }
+
     /// <summary>Gateway id → the devices it serves: exact ids, or a prefix ending in '*' (<c>site-a-*</c>).</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Gateways { get; init; } = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
 
@@ -40,17 +50,28 @@ public sealed record EdgeOptions
             }
         }
 
+        if (Gateway is not null && !Topics.IsValidSegment(Gateway)) yield return ("Edge:Gateway", $"'{Gateway}' is not a gateway id (a topic segment)");
+        if (Gateway is not null && Upstream is not { Tls: true }) yield return ("Edge:Upstream", "a gateway needs the fleet's broker as mqtts://HOST:PORT");
         if (FlushBefore < TimeSpan.Zero || FlushBefore > TimeSpan.FromHours(1)) yield return ("Edge:FlushBeforeSeconds", "must be between 0 and 3600");
         if (Settle < TimeSpan.Zero || Settle > TimeSpan.FromMinutes(10)) yield return ("Edge:SettleSeconds", "must be between 0 and 600");
     }
 
-    public static EdgeOptions Read(Shared.Configuration.ConfigReader r) => new()
+    public static EdgeOptions Read(Shared.Configuration.ConfigReader r)
     {
-        Gateways = r.Map("Edge:Gateways").ToDictionary(
-            kv => kv.Key,
-            kv => (IReadOnlyList<string>)kv.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-            StringComparer.Ordinal),
-        FlushBefore = TimeSpan.FromSeconds(r.Double("Edge:FlushBeforeSeconds", 5, 0, 3600)),
-        Settle = TimeSpan.FromSeconds(r.Double("Edge:SettleSeconds", 1, 0, 600)),
-    };
+        var upstreamText = r.OptionalString("Edge:Upstream");
+        MqttEndpoint? upstream = null;
+        r.Require(upstreamText is null || MqttEndpoint.TryParse(upstreamText, out upstream!), "Edge:Upstream", $"'{upstreamText}' is not an mqtts://host:port URL");
+        return new EdgeOptions
+        {
+            Gateway = r.OptionalString("Edge:Gateway"),
+            Upstream = upstream,
+            Credentials = r.OptionalString("Edge:Credentials"),
+            Gateways = r.Map("Edge:Gateways").ToDictionary(
+                kv => kv.Key,
+                kv => (IReadOnlyList<string>)kv.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                StringComparer.Ordinal),
+            FlushBefore = TimeSpan.FromSeconds(r.Double("Edge:FlushBeforeSeconds", 5, 0, 3600)),
+            Settle = TimeSpan.FromSeconds(r.Double("Edge:SettleSeconds", 1, 0, 600)),
+        };
+    }
 }

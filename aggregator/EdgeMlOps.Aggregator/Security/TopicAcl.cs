@@ -12,7 +12,11 @@ namespace EdgeMlOps.Aggregator.Security;
 /// (<see cref="Edge.EdgeOptions.Gateways"/>), and reads the retained topics and those devices' tasks — never their updates
 /// one by one, never another site's devices. Nobody reaches outside the fleet's prefix or uses shared subscriptions.
 /// </summary>
-public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null)
+/// <remarks>
+/// On a site's broker (<paramref name="siteGateway"/> set) the site's own gateway is that broker's aggregator: with its
+/// gateway certificate and the client id <see cref="SiteGatewayClientId"/> it may do there what the aggregator does.
+/// </remarks>
+public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, string? siteGateway = null)
 {
     private static readonly HashSet<string> DeviceKinds = ["status", "update", "eval", "profile"];
     private static readonly HashSet<string> RelayedKinds = ["status", "eval", "profile"];
@@ -26,6 +30,14 @@ public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null)
         FleetRole.Gateway => clientId == FleetIdentity.GatewayClientId(who.Id),
         _ => false,
     };
+
+    /// <summary>The client id a site's own gateway connects to its site's broker with (read there as the aggregator's).</summary>
+    public static string SiteGatewayClientId(string gatewayId) => $"{FleetIdentity.AggregatorName}-edge-{gatewayId}";
+
+    /// <summary>Whether <paramref name="who"/> may connect with <paramref name="clientId"/> to this broker: <see cref="MayUseClientId"/>, or a site broker's own gateway.</summary>
+    public bool MayConnectAs(FleetIdentity who, string clientId) =>
+        MayUseClientId(who, clientId)
+        || (siteGateway is not null && who.Role == FleetRole.Gateway && who.Id == siteGateway && clientId == SiteGatewayClientId(siteGateway));
 
     /// <summary>The identity a connected client id stands for (client ids are bound to certificates at connection).</summary>
     public FleetIdentity IdentityOf(string clientId) =>

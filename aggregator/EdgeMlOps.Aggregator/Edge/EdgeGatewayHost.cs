@@ -1,0 +1,74 @@
+using EdgeMlOps.Aggregator.Broker;
+using EdgeMlOps.Aggregator.Security;
+using EdgeMlOps.Runtime.Channels;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator.Edge;
+
+/// <summary>
+/// The aggregator's process in the edge role (<c>Aggregator:Edge:Gateway</c>): its site's broker — TLS, the fleet's device
+/// certificates, the same ACL as the fleet's broker, with the gateway as its aggregator — and the <see cref="EdgeGateway"/>
+/// between that broker and the fleet's (<c>Aggregator:Edge:Upstream</c>), both with the credentials the fleet's
+/// aggregator issued (<see cref="GatewayCredentials"/>). It opens no round and signs nothing.
+/// </summary>
+public sealed class EdgeGatewayHost : IAsyncDisposable
+{
+    private readonly AggregatorOptions _options;
+    private readonly ILoggerFactory _loggers;
+    private readonly TimeProvider _time;
+    private GatewayCredentials? _credentials;
+    private SecurityStore? _store;
+    private EmbeddedBroker? _broker;
+
+    public EdgeGatewayHost(AggregatorOptions options, ILoggerFactory loggers, TimeProvider? time = null)
+    {
+        if (options.Edge.Gateway is null || options.Edge.Upstream is null) throw new ArgumentException("Aggregator:Edge:Gateway and Aggregator:Edge:Upstream are not set", nameof(options));
+        (_options, _loggers, _time) = (options, loggers, time ?? TimeProvider.System);
+    }
+
+    /// <summary>Where the site's devices connect (mqtts).</summary>
+    public MqttEndpoint SiteEndpoint { get; private set; } = new("localhost", 0, Tls: true);
+
+    /// <summary>The gateway, once started.</summary>
+    public EdgeGateway? Gateway { get; private set; }
+
+    /// <summary>Refusals at the site's broker (connections, publishes, subscriptions), as the fleet's broker counts them.</summary>
+    public SecurityEvents? Events { get; private set; }
+
+    public string CredentialsDirectory => _options.Edge.Credentials ?? Path.Combine(_options.DataDirectory, "gateway");
+
+    /// <summary>Loads the credentials (their id must be <c>Edge:Gateway</c>), starts the site's broker, then the gateway.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var id = _options.Edge.Gateway!;
+        _credentials = GatewayCredentials.Load(CredentialsDirectory);
+        if (_credentials.GatewayId != id) throw new InvalidDataException($"gateway credentials in {CredentialsDirectory} are for '{_credentials.GatewayId}', not Aggregator:Edge:Gateway '{id}'");
+        Directory.CreateDirectory(_options.DataDirectory);
+        _store = new SecurityStore(Path.Combine(_options.DataDirectory, "security.db"));
+        var security = _options.Security;
+        Events = new SecurityEvents(_store, _time, _loggers.CreateLogger<SecurityEvents>());
+        var guard = new BrokerGuard(
+            _credentials.FleetCa, _options.Fleet, new TopicAcl(new Topics(_options.Fleet), _options.Edge, siteGateway: id), Events, _time,
+            new PublishRateLimiter(security.DeviceMessagesPerSecond, security.DeviceMessageBurst, _time), DevicePublishLimits.For(_options.Model, _options.Monitoring.MaxProfileBytes));
+        _broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _options.BrokerBindAddress, _loggers.CreateLogger<EmbeddedBroker>(),
+            new BrokerTls(_credentials.SiteServer, guard, security.TlsHandshakeTimeout, security.MaxPendingTlsHandshakes));
+        await _broker.StartAsync().ConfigureAwait(false);
+        var any = _options.BrokerBindAddress.Equals(System.Net.IPAddress.Any) || _options.BrokerBindAddress.Equals(System.Net.IPAddress.IPv6Any);
+        SiteEndpoint = new MqttEndpoint(any ? "127.0.0.1" : _options.BrokerBindAddress.ToString(), _broker.Port, Tls: true);
+
+        var client = _credentials.Client;
+        var tls = new MqttTlsSettings(_credentials.FleetCa, _ => client);
+        Gateway = new EdgeGateway(_options, id, new MqttChannelFactory(_options.Edge.Upstream!, tls), new MqttChannelFactory(SiteEndpoint, tls), _credentials.RootPublicKey, _time, _loggers);
+        await Gateway.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Gateway is not null) await Gateway.DisposeAsync().ConfigureAwait(false);
+        if (_broker is not null) await _broker.DisposeAsync().ConfigureAwait(false);
+        _store?.Dispose();
+        _credentials?.Dispose();
+    }
+}

@@ -1,0 +1,69 @@
+using EdgeMlOps.Aggregator.Edge;
+using EdgeMlOps.Aggregator.Security;
+using EdgeMlOps.Runtime.Mqtt;
+
+namespace EdgeMlOps.Aggregator.Tests.Edge;
+
+/// <summary>
+/// The edge role as a gateway machine runs it: credentials the fleet's aggregator issued, the site's own TLS broker
+/// (fleet device certificates, the fleet's ACL), and the gateway to the fleet's TLS broker — devices that only ever
+/// reach their site's broker are tasked, train, and count in the fleet's round through one partial.
+/// </summary>
+public class EdgeGatewayHostTests
+{
+    [Fact]
+    public async Task DevicesOnASiteBroker_AreTaskedThroughTheGateway_AndTheirUpdatesReachTheRoundAsOnePartial()
+    {
+        var central = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2) with
+        {
+            Edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["dev-a*"] } },
+        };
+        await using var node = new AggregatorNode(central);
+        await node.StartAsync(CancellationToken.None);
+        var credentials = Path.Combine(AggregatorFixture.TempDirectory(), "site-a");
+        GatewayCredentials.Write(node.Security, node.Keys.RootPublicKey, "site-a", credentials, [], DateTimeOffset.UtcNow);
+
+        var gatewayOptions = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2) with
+        {
+            Edge = new EdgeOptions { Gateway = "site-a", Upstream = node.BrokerEndpoint, Credentials = credentials },
+        };
+        await using var host = new EdgeGatewayHost(gatewayOptions, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await host.StartAsync(CancellationToken.None);
+
+        // Devices enrolled with the fleet (certificates from its CA), connected to the site's broker only.
+        ScriptedDevice OnSite(string id) => new(id, "test", host.SiteEndpoint, new MqttTlsSettings(node.Security.Authority.Certificate, _ => node.Security.IssueDeviceCertificate(id)));
+        await using var first = OnSite("dev-a1");
+        await using var second = OnSite("dev-a2");
+        await first.ConnectAsync(samples: 10);
+        await second.ConnectAsync(samples: 30);
+        await Eventually.Until(() => node.Devices.Eligible().Count == 2, "both site devices eligible at the fleet's aggregator (their statuses relayed)");
+
+        var before = node.CurrentWeights.Values[0];
+        var round = node.RunRoundAsync(CancellationToken.None);
+        var taskA = await first.NextTaskAsync(TimeSpan.FromSeconds(20));
+        var taskB = await second.NextTaskAsync(TimeSpan.FromSeconds(20));
+        await first.PublishAsync("update", first.Update(taskA, 0.04f, samples: 10));
+        await second.PublishAsync("update", second.Update(taskB, 0.08f, samples: 30));
+        var report = await round;
+
+        Assert.Equal((2, 0L), (report.Contributors, report.Rejected));
+        Assert.Equal(1, host.Gateway!.PartialsSent);
+        Assert.Equal(before + 0.07f, node.CurrentWeights.Values[0], 1e-5f); // (0.04 × 10 + 0.08 × 30) / 40
+
+        // The site's broker holds its devices to the fleet's rules: another device's topic is refused there.
+        await IgnoreClosedAsync(() => first.PublishRawAsync("../dev-a2/update", [1]));
+        await Eventually.Until(() => host.Events!.Count(SecurityEventKind.PublishDenied) == 1, "the site broker to refuse the publish");
+    }
+
+    private static async Task IgnoreClosedAsync(Func<Task> action)
+    {
+        try
+        {
+            await action();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The broker may close the connection before acknowledging.
+        }
+    }
+}
