@@ -8,7 +8,7 @@ namespace EdgeMlOps.Aggregator.Edge;
 
 /// <summary>
 /// What the aggregator checks of a gateway's partial before the round sees it (pure): a v1 header sent by the gateway the
-/// topic names, contributors each a device that gateway serves (<see cref="EdgeOptions.Gateways"/>) with a sample count in
+/// topic names, contributors each a device that gateway serves (<see cref="EdgeOptions.Gateways"/>) and not revoked, with a sample count in
 /// bounds, named once, as many as the share counts, and finite sums with a positive weight.
 /// </summary>
 public static class EdgePartialCheck
@@ -16,7 +16,7 @@ public static class EdgePartialCheck
     /// <summary>The most samples one device's update may claim: what a round takes from a device itself.</summary>
     public const long MaxSamplesPerUpdate = 1_000_000;
 
-    public static OfferOutcome Check(string gatewayId, EdgePartial partial, EdgeOptions edge)
+    public static OfferOutcome Check(string gatewayId, EdgePartial partial, EdgeOptions edge, Func<string, bool>? revoked = null)
     {
         if (partial.Header is null || partial.Header.ProtocolVersion != ProtocolInfo.CurrentVersion || partial.Header.SenderId != gatewayId)
         {
@@ -34,6 +34,7 @@ public static class EdgePartialCheck
         foreach (var c in share.Contributors)
         {
             if (!edge.Serves(gatewayId, c.DeviceId)) return new OfferOutcome(false, RejectionReason.NotAuthorized, $"gateway '{gatewayId}' does not serve device '{c.DeviceId}'");
+            if (revoked?.Invoke(c.DeviceId) == true) return new OfferOutcome(false, RejectionReason.NotAuthorized, $"device '{c.DeviceId}' is revoked");
             if (!named.Add(c.DeviceId)) return new OfferOutcome(false, RejectionReason.Duplicate, $"device '{c.DeviceId}' named twice");
             if (c.Samples == 0 || c.Samples > (ulong)MaxSamplesPerUpdate) return new OfferOutcome(false, RejectionReason.BadSampleCount, $"device '{c.DeviceId}' with {c.Samples} samples");
         }

@@ -98,6 +98,9 @@ public sealed class DeviceDirectory(TimeProvider time)
 
     public bool TryGet(string deviceId, out DeviceInfo info) => _devices.TryGetValue(deviceId, out info!);
 
+    /// <summary>Forgets a device (revoked: behind an edge gateway no Last Will marks it offline, so it is taken out here).</summary>
+    public bool Remove(string deviceId) => _devices.TryRemove(deviceId, out _);
+
     /// <summary>Applies a status message unless a newer one (by boot epoch, then sequence) was already seen.</summary>
     public void Apply(string deviceId, DeviceStatus status, DateTimeOffset receivedAt)
     {

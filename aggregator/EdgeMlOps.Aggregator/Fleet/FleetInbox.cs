@@ -51,6 +51,13 @@ public sealed class FleetInbox(
             return Task.CompletedTask;
         }
 
+        if (stores.Security.Guard.IsRevoked(deviceId))
+        {
+            // Only a gateway can still carry it (the broker refuses a revoked device's own connection).
+            Reject(deviceId, RejectionReason.NotAuthorized, $"{kind} of a revoked device");
+            return Task.CompletedTask;
+        }
+
         try
         {
             switch (kind)
@@ -130,7 +137,7 @@ public sealed class FleetInbox(
             partial = payload.Length > ProtocolInfo.MaxPayloadBytes ? null : EdgePartial.Parser.ParseFrom(payload);
             outcome = partial is null
                 ? new OfferOutcome(false, RejectionReason.Oversized, $"{payload.Length} bytes")
-                : Edge.EdgePartialCheck.Check(gatewayId, partial, options.Edge);
+                : Edge.EdgePartialCheck.Check(gatewayId, partial, options.Edge, stores.Security.Guard.IsRevoked);
             if (outcome.Accepted) outcome = UpdateEnvelope.FirstDelivery("gateways/" + gatewayId, partial!.Header.MessageId, "partial", stores.Seen);
             if (outcome.Accepted) outcome = open.Merge(partial!);
         }

@@ -50,6 +50,18 @@ public class EdgeGatewayHostTests
         Assert.Equal(1, host.Gateway!.PartialsSent);
         Assert.Equal(before + 0.07f, node.CurrentWeights.Values[0], 1e-5f); // (0.04 × 10 + 0.08 × 30) / 40
 
+        // A revoked device still reaches its site's broker, but the aggregator takes nothing its gateway relays for it:
+        // never eligible, never tasked, so the gateway never folds its update. The next round trains on dev-a1 alone.
+        await node.RevokeDeviceAsync("dev-a2", "stolen", "alice");
+        await second.PublishAsync("status", new Shared.Protocol.V1.DeviceStatus { Header = second.Header(), State = Shared.Protocol.V1.DeviceState.Online, SampleCount = 30 });
+        await Eventually.Until(() => node.Rejections.Total >= 1, "the revoked device's relayed status refused");
+        Assert.Equal(["dev-a1"], node.Devices.Eligible().Select(d => d.DeviceId));
+        var next = node.RunRoundAsync(CancellationToken.None);
+        var taskA2 = await first.NextTaskAsync(TimeSpan.FromSeconds(20));
+        await first.PublishAsync("update", first.Update(taskA2, 0.01f, samples: 10));
+        Assert.Equal(1, (await next).Contributors);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => second.NextTaskAsync(TimeSpan.FromMilliseconds(300)));
+
         // The site's broker holds its devices to the fleet's rules: another device's topic is refused there.
         await IgnoreClosedAsync(() => first.PublishRawAsync("../dev-a2/update", [1]));
         await Eventually.Until(() => host.Events!.Count(SecurityEventKind.PublishDenied) == 1, "the site broker to refuse the publish");

@@ -25,6 +25,12 @@ public class EdgePartialCheckTests
         Assert.True(EdgePartialCheck.Check("site-a", Partial("site-a", "dev-a1", "dev-a2", "pump-7"), Edge).Accepted);
     }
 
+    [Fact]
+    public void APartialNamingARevokedDevice_IsRefused()
+    {
+        Assert.Equal(RejectionReason.NotAuthorized, EdgePartialCheck.Check("site-a", Partial("site-a", "dev-a1", "dev-a2"), Edge, id => id == "dev-a2").Reason);
+    }
+
     [Theory]
     [InlineData("site-b", "site-b", "dev-a1", RejectionReason.NotAuthorized)] // not a gateway of this fleet
     [InlineData("site-a", "site-b", "dev-a1", RejectionReason.Malformed)] // sender is not the topic's gateway
