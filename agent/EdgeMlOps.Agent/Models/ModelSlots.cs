@@ -15,6 +15,7 @@ internal sealed class ModelSlots : IDisposable
     private InstalledModel? _training;
     private string _notice = string.Empty;
     private TaskCompletionSource _changed = NewSignal();
+    private int _switching; // swaps whose replaced version is not released yet: waiters wait for them
 
     /// <summary>Raised after the served version changed, with the new version (per-version health starts again).</summary>
     public event Action<ulong>? ServedChanged;
@@ -80,23 +81,27 @@ internal sealed class ModelSlots : IDisposable
     /// <summary>Serves a loaded version; returns the announcement of the one replaced.</summary>
     public ModelAnnouncement? Serve(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease? trainStep)
     {
-        var previous = Swap(ref _served, new InstalledModel(announcement, inference, trainStep));
+        var previous = Swap(ref _served, new InstalledModel(announcement, inference, trainStep), out var changed);
         ServedChanged?.Invoke(announcement.Version);
         previous?.Exit();
+        Switched(changed); // waiters see the new version once the replaced one is released (its last user aside)
         return previous?.Announcement;
     }
 
     /// <summary>Loads a version rounds train on without serving it.</summary>
-    public void Train(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease? trainStep) =>
-        Swap(ref _training, new InstalledModel(announcement, inference, trainStep))?.Exit();
+    public void Train(ModelAnnouncement announcement, SharedCache<InferenceModel>.Lease inference, SharedCache<TrainStepModel>.Lease? trainStep)
+    {
+        Swap(ref _training, new InstalledModel(announcement, inference, trainStep), out var changed)?.Exit();
+        Switched(changed);
+    }
 
     /// <summary>Waits until a served version of at least <paramref name="version"/> is installed.</summary>
     public Task WaitForServedAsync(ulong version, CancellationToken cancellationToken) =>
-        WaitAsync(() => _served is not null && _served.Announcement.Version >= version, cancellationToken);
+        WaitAsync(() => _switching == 0 && _served is not null && _served.Announcement.Version >= version, cancellationToken);
 
     /// <summary>Waits until the served or the training-only version reaches <paramref name="version"/>.</summary>
     public Task WaitForAnyAsync(ulong version, CancellationToken cancellationToken) =>
-        WaitAsync(() => Math.Max(_served?.Announcement.Version ?? 0, _training?.Announcement.Version ?? 0) >= version, cancellationToken);
+        WaitAsync(() => _switching == 0 && Math.Max(_served?.Announcement.Version ?? 0, _training?.Announcement.Version ?? 0) >= version, cancellationToken);
 
     public void Dispose()
     {
@@ -124,21 +129,38 @@ internal sealed class ModelSlots : IDisposable
         }
     }
 
-    /// <summary>Puts <paramref name="next"/> in a slot and wakes whoever waits; returns the one replaced (still entered: the caller exits it).</summary>
-    private InstalledModel? Swap(ref InstalledModel? slot, InstalledModel next)
+    /// <summary>
+    /// Puts <paramref name="next"/> in a slot; returns the one replaced (still entered: the caller exits it) and the signal
+    /// the caller sets after that, so whoever waits for the new version finds the old one released.
+    /// </summary>
+    private InstalledModel? Swap(ref InstalledModel? slot, InstalledModel next, out TaskCompletionSource changed)
     {
         InstalledModel? previous;
-        TaskCompletionSource changed;
         lock (_gate)
         {
             previous = slot;
             slot = next;
+            _switching++;
             changed = _changed;
             _changed = NewSignal();
         }
 
-        changed.TrySetResult();
         return previous;
+    }
+
+    /// <summary>A switch is complete: wakes who waited before it (<paramref name="changed"/>) and who began waiting during it.</summary>
+    private void Switched(TaskCompletionSource changed)
+    {
+        TaskCompletionSource during;
+        lock (_gate)
+        {
+            _switching--;
+            during = _changed;
+            _changed = NewSignal();
+        }
+
+        changed.TrySetResult();
+        during.TrySetResult();
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -68,4 +68,21 @@ public class ModelSlotsTests
         fallback.Exit();
         Assert.Equal((1UL, 2UL), (slots.ServedVersion, slots.TrainingVersion));
     }
+
+    [Fact]
+    public async Task AWaiterForTheNewVersion_FindsTheReplacedVersionReleased()
+    {
+        // A switch swaps, tells its listeners, then releases the replaced version: whoever waits for the new version must not
+        // see it before the release (a simulator read two loaded sessions where one was expected).
+        using var slots = new ModelSlots();
+        var (a1, i1, t1) = await LoadAsync(1);
+        slots.Serve(a1, i1, t1);
+        Task<int>? loadedAtWake = null;
+        slots.ServedChanged += _ => loadedAtWake = slots.WaitForServedAsync(2, CancellationToken.None)
+            .ContinueWith(_ => _inference.Count, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var (a2, i2, t2) = await LoadAsync(2);
+        slots.Serve(a2, i2, t2);
+
+        Assert.Equal(1, await loadedAtWake!.WaitAsync(TimeSpan.FromSeconds(5))); // v1's session gone when the waiter woke
+    }
 }
