@@ -23,6 +23,7 @@ namespace EdgeMlOps.Aggregator.Edge;
 public sealed class EdgeGateway : IAsyncDisposable
 {
     private readonly Topics _topics;
+    private readonly EdgeOptions _edge;
     private readonly IFleetChannel _upstream;
     private readonly IFleetChannel _site;
     private readonly SiteRounds _rounds;
@@ -33,7 +34,6 @@ public sealed class EdgeGateway : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly HashSet<string> _siteDevices = new(StringComparer.Ordinal);
-    private readonly Lock _devicesGate = new();
     private readonly CancellationTokenSource _stopping = new();
     private Task _pump = Task.CompletedTask;
     private int _disposed;
@@ -48,6 +48,12 @@ public sealed class EdgeGateway : IAsyncDisposable
         if (!Topics.IsValidSegment(gatewayId)) throw new ArgumentException($"'{gatewayId}' is not a gateway id", nameof(gatewayId));
         options.Validate();
         if (Problem(options) is { } problem) throw new ArgumentException(problem, nameof(options));
+        if (!options.Edge.Gateways.ContainsKey(gatewayId))
+        {
+            throw new ArgumentException($"Aggregator:Edge:Gateways:{gatewayId} must list the devices this gateway serves (the same list as on the fleet's aggregator, whose broker allows it no other)", nameof(options));
+        }
+
+        _edge = options.Edge;
         (Id, _time) = (gatewayId, time);
         _topics = new Topics(options.Fleet);
         _logger = loggers.CreateLogger<EdgeGateway>();
@@ -117,7 +123,7 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>Devices of the site seen so far (their tasks are subscribed upstream).</summary>
     public int SiteDevices
     {
-        get { lock (_devicesGate) return _siteDevices.Count; }
+        get { lock (_siteDevices) return _siteDevices.Count; }
     }
 
     /// <summary>Joins both brokers (the site's at once, the fleet's as soon as it answers) and starts sending upstream.</summary>
@@ -170,6 +176,14 @@ public sealed class EdgeGateway : IAsyncDisposable
     private async Task OnSiteAsync(string topic, ReadOnlySequence<byte> payload)
     {
         if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind)) return;
+        if (!_edge.Serves(Id, deviceId))
+        {
+            // Not one of this site's devices (its broker should have refused it): relaying or subscribing for it would
+            // be refused by the fleet's broker, which then drops the gateway's connection.
+            Refuse(deviceId, new OfferOutcome(false, RejectionReason.NotAuthorized, $"{kind} of a device gateway '{Id}' does not serve (Edge:Gateways:{Id})"));
+            return;
+        }
+
         if (payload.Length > ProtocolInfo.MaxPayloadBytes)
         {
             Refuse(deviceId, new OfferOutcome(false, RejectionReason.Oversized, $"{payload.Length} bytes on {kind}"));
@@ -204,7 +218,7 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>A device first heard from: its tasks are subscribed upstream (the fleet's broker allows only the gateway's own devices).</summary>
     private async Task NoteDeviceAsync(string deviceId)
     {
-        lock (_devicesGate)
+        lock (_siteDevices)
         {
             if (!_siteDevices.Add(deviceId)) return;
         }

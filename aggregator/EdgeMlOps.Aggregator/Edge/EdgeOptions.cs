@@ -52,6 +52,7 @@ public sealed record EdgeOptions
 
         if (Gateway is not null && !Topics.IsValidSegment(Gateway)) yield return ("Edge:Gateway", $"'{Gateway}' is not a gateway id (a topic segment)");
         if (Gateway is not null && Upstream is not { Tls: true }) yield return ("Edge:Upstream", "a gateway needs the fleet's broker as mqtts://HOST:PORT");
+        if (Gateway is not null && !Gateways.ContainsKey(Gateway)) yield return ($"Edge:Gateways:{Gateway}", "a gateway lists the devices it serves: the same list as on the fleet's aggregator");
         if (FlushBefore < TimeSpan.Zero || FlushBefore > TimeSpan.FromHours(1)) yield return ("Edge:FlushBeforeSeconds", "must be between 0 and 3600");
         if (Settle < TimeSpan.Zero || Settle > TimeSpan.FromMinutes(10)) yield return ("Edge:SettleSeconds", "must be between 0 and 600");
     }

@@ -34,10 +34,16 @@ public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, strin
     /// <summary>The client id a site's own gateway connects to its site's broker with (read there as the aggregator's).</summary>
     public static string SiteGatewayClientId(string gatewayId) => $"{FleetIdentity.AggregatorName}-edge-{gatewayId}";
 
-    /// <summary>Whether <paramref name="who"/> may connect with <paramref name="clientId"/> to this broker: <see cref="MayUseClientId"/>, or a site broker's own gateway.</summary>
-    public bool MayConnectAs(FleetIdentity who, string clientId) =>
-        MayUseClientId(who, clientId)
-        || (siteGateway is not null && who.Role == FleetRole.Gateway && who.Id == siteGateway && clientId == SiteGatewayClientId(siteGateway));
+    /// <summary>Whether <paramref name="who"/> may connect with <paramref name="clientId"/> to this broker: <see cref="MayUseClientId"/>; on a site's broker only that site's devices and its gateway.</summary>
+    public bool MayConnectAs(FleetIdentity who, string clientId) => siteGateway is null
+        ? MayUseClientId(who, clientId)
+        : who.Role switch
+        {
+            // A site's broker: the devices its gateway serves (no other can be tasked or counted there), and the gateway itself.
+            FleetRole.Device => MayUseClientId(who, clientId) && _edge.Serves(siteGateway, who.Id),
+            FleetRole.Gateway => who.Id == siteGateway && clientId == SiteGatewayClientId(siteGateway),
+            _ => false,
+        };
 
     /// <summary>The identity a connected client id stands for (client ids are bound to certificates at connection).</summary>
     public FleetIdentity IdentityOf(string clientId) =>

@@ -25,7 +25,7 @@ public class EdgeGatewayHostTests
 
         var gatewayOptions = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2) with
         {
-            Edge = new EdgeOptions { Gateway = "site-a", Upstream = node.BrokerEndpoint, Credentials = credentials },
+            Edge = central.Edge with { Gateway = "site-a", Upstream = node.BrokerEndpoint, Credentials = credentials },
         };
         await using var host = new EdgeGatewayHost(gatewayOptions, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
         await host.StartAsync(CancellationToken.None);
@@ -61,6 +61,11 @@ public class EdgeGatewayHostTests
         await first.PublishAsync("update", first.Update(taskA2, 0.01f, samples: 10));
         Assert.Equal(1, (await next).Contributors);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => second.NextTaskAsync(TimeSpan.FromMilliseconds(300)));
+
+        // A device of another site, with a good fleet certificate, cannot connect to this site's broker.
+        await using var stranger = OnSite("dev-b1");
+        await Assert.ThrowsAnyAsync<Exception>(() => stranger.ConnectAsync(samples: 10));
+        Assert.Equal(1, host.Events!.Count(SecurityEventKind.ConnectionRefused));
 
         // The site's broker holds its devices to the fleet's rules: another device's topic is refused there.
         await IgnoreClosedAsync(() => first.PublishRawAsync("../dev-a2/update", [1]));
