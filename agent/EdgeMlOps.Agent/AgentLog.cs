@@ -8,6 +8,10 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 1000, Level = LogLevel.Information, Message = "Agent {DeviceId} connected to {Broker}")]
     public static partial void Started(this ILogger logger, string deviceId, string broker);
 
+    /// <summary>Started, serving locally, while the broker is not reached yet (refused or away): the channel keeps trying.</summary>
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Warning, Message = "Agent {DeviceId} started without a connection to {Broker}: serving locally and trying again in the background")]
+    public static partial void StartedOffline(this ILogger logger, string deviceId, string broker);
+
     [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Installed model {ModelName} v{Version}")]
     public static partial void Installed(this ILogger logger, string modelName, ulong version);
 

@@ -215,7 +215,8 @@ public sealed class DeviceAgent : IAsyncDisposable
         _work.Run(_outbox.RunAsync);
         _work.Run(new PredictionLogFlusher(_deps.Store, _storage, _options.PredictionFlushInterval, _deps.Time, _logger).RunAsync);
         _work.Run(_profiler.RunAsync);
-        _logger.Started(DeviceId, BrokerAddress);
+        if (_channel.IsConnected) _logger.Started(DeviceId, BrokerAddress);
+        else _logger.StartedOffline(DeviceId, BrokerAddress); // never "connected" after a refusal
     }
 
     /// <summary>Says goodbye (OFFLINE, so the broker discards the Last Will) and disconnects.</summary>

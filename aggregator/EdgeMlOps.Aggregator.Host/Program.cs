@@ -119,7 +119,7 @@ if (issueGateway is not null)
     EdgeMlOps.Aggregator.Edge.GatewayCredentials.Write(security, keys.RootPublicKey, issueGateway, directory, options.Security.BrokerHostNames, DateTimeOffset.UtcNow);
     Console.WriteLine($"Wrote gateway {issueGateway}'s credentials to {directory} (copy the directory to the gateway; the .key files are its secrets).");
     Console.WriteLine($"On this aggregator, name the devices it serves: --Aggregator:Edge:Gateways:{issueGateway}=DEVICE-ID,PREFIX-*");
-    Console.WriteLine($"On the gateway: edgemlops-aggregator --Aggregator:Edge:Gateway={issueGateway} --Aggregator:Edge:Upstream=mqtts://HOST:PORT --Aggregator:Edge:Credentials={directory}");
+    Console.WriteLine($"On the gateway: edgemlops-aggregator --Aggregator:Edge:Gateway={issueGateway} --Aggregator:Edge:Upstream=mqtts://HOST:PORT --Aggregator:Edge:Credentials={directory} --Aggregator:Edge:Gateways:{issueGateway}=(the same devices)");
     return 0;
 }
 

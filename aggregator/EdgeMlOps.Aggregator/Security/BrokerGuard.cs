@@ -123,6 +123,7 @@ public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl
         if (who is null) return $"certificate subject '{e.ClientCertificate.Subject}' is not a fleet identity";
         if (who.Fleet != fleet) return $"certificate is for fleet '{who.Fleet}'";
         if (who.Role == FleetRole.Device && IsRevoked(who.Id)) return $"device '{who.Id}' is revoked";
+        if (acl.NotOfThisSite(who) is { } elsewhere) return elsewhere;
         if (!acl.MayConnectAs(who, e.ClientId ?? string.Empty)) return $"client id '{e.ClientId}' does not belong to {who.Role.ToString().ToLowerInvariant()} '{who.Id}'";
         return null;
     }

@@ -45,6 +45,12 @@ public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, strin
             _ => false,
         };
 
+    /// <summary>Why a site's broker refuses <paramref name="who"/>: a device its gateway does not serve; null elsewhere.</summary>
+    public string? NotOfThisSite(FleetIdentity who) =>
+        siteGateway is not null && who.Role == FleetRole.Device && !_edge.Serves(siteGateway, who.Id)
+            ? $"device '{who.Id}' is not one of gateway '{siteGateway}''s devices (Edge:Gateways:{siteGateway})"
+            : null;
+
     /// <summary>The identity a connected client id stands for (client ids are bound to certificates at connection).</summary>
     public FleetIdentity IdentityOf(string clientId) =>
         clientId.StartsWith(FleetIdentity.GatewayClientPrefix, StringComparison.Ordinal)

@@ -66,6 +66,7 @@ public class EdgeGatewayHostTests
         await using var stranger = OnSite("dev-b1");
         await Assert.ThrowsAnyAsync<Exception>(() => stranger.ConnectAsync(samples: 10));
         Assert.Equal(1, host.Events!.Count(SecurityEventKind.ConnectionRefused));
+        Assert.Contains("device 'dev-b1' is not one of gateway 'site-a''s devices", host.Events.Recent(5).Single().Detail, StringComparison.Ordinal);
 
         // The site's broker holds its devices to the fleet's rules: another device's topic is refused there.
         await IgnoreClosedAsync(() => first.PublishRawAsync("../dev-a2/update", [1]));
