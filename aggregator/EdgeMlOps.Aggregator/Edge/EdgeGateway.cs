@@ -117,6 +117,9 @@ public sealed class EdgeGateway : IAsyncDisposable
 
     public long Dropped => _sender.Dropped;
 
+    /// <summary>Called with the artifacts a relayed announcement or rollout plan names (a gateway's cache fetches them ahead).</summary>
+    public Action<IReadOnlyList<string>>? ArtifactsNamed { get; set; }
+
     /// <summary>Updates, tasks and relays refused, by reason.</summary>
     public RejectionCounters Rejections { get; } = new();
 
@@ -147,6 +150,11 @@ public sealed class EdgeGateway : IAsyncDisposable
             if (topic == _topics.Trust || topic == _topics.Model || topic == _topics.Rollout || topic == _topics.Timestamp)
             {
                 await _site.PublishAsync(topic, bytes, retain: true, _stopping.Token).ConfigureAwait(false);
+                if ((topic == _topics.Model || topic == _topics.Rollout) && ArtifactsNamed is { } named && ManifestArtifacts.Named(topic == _topics.Model, bytes) is { Count: > 0 } artifacts)
+                {
+                    named(artifacts); // not awaited: the receive loop relays on while the files come
+                }
+
                 return;
             }
 
@@ -193,7 +201,7 @@ public sealed class EdgeGateway : IAsyncDisposable
         if (kind != "update")
         {
             if (kind == "status") await NoteDeviceAsync(deviceId).ConfigureAwait(false);
-            _sender.Relay(topic, payload.ToArray());
+            _sender.Relay(topic, payload.ToArray(), retain: kind == "status");
             return;
         }
 

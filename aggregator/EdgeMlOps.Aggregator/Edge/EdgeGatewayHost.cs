@@ -2,7 +2,11 @@ using EdgeMlOps.Aggregator.Broker;
 using EdgeMlOps.Aggregator.Security;
 using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Shared.Hashing;
 using EdgeMlOps.Shared.Protocol;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Aggregator.Edge;
@@ -11,7 +15,10 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// The aggregator's process in the edge role (<c>Aggregator:Edge:Gateway</c>): its site's broker — TLS, the fleet's device
 /// certificates, the same ACL as the fleet's broker, with the gateway as its aggregator — and the <see cref="EdgeGateway"/>
 /// between that broker and the fleet's (<c>Aggregator:Edge:Upstream</c>), both with the credentials the fleet's
-/// aggregator issued (<see cref="GatewayCredentials"/>). It opens no round and signs nothing.
+/// aggregator issued (<see cref="GatewayCredentials"/>). With <c>Aggregator:Edge:UpstreamApi</c> it also keeps the
+/// fleet's artifacts (<see cref="ArtifactCache"/>, fetched as announcements name them) and serves them on its own
+/// <c>HttpUrl</c> (<c>/v1/artifacts/{sha256}</c>, the site's devices' <c>Agent:ArtifactBaseUrl</c>). It opens no round and
+/// signs nothing.
 /// </summary>
 public sealed class EdgeGatewayHost : IAsyncDisposable
 {
@@ -21,6 +28,9 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
     private GatewayCredentials? _credentials;
     private SecurityStore? _store;
     private EmbeddedBroker? _broker;
+    private HttpClient? _http;
+    private WebApplication? _web;
+    private readonly CancellationTokenSource _stopping = new();
 
     public EdgeGatewayHost(AggregatorOptions options, ILoggerFactory loggers, TimeProvider? time = null)
     {
@@ -30,6 +40,11 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
 
     /// <summary>Where the site's devices connect (mqtts).</summary>
     public MqttEndpoint SiteEndpoint { get; private set; } = new("localhost", 0, Tls: true);
+
+    /// <summary>The fleet's artifacts kept at the site (with <c>Edge:UpstreamApi</c>), and where they are served.</summary>
+    public ArtifactCache? Artifacts { get; private set; }
+
+    public Uri? ArtifactBaseUrl { get; private set; }
 
     /// <summary>The gateway, once started.</summary>
     public EdgeGateway? Gateway { get; private set; }
@@ -61,14 +76,44 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         var client = _credentials.Client;
         var tls = new MqttTlsSettings(_credentials.FleetCa, _ => client);
         Gateway = new EdgeGateway(_options, id, new MqttChannelFactory(_options.Edge.Upstream!, tls), new MqttChannelFactory(SiteEndpoint, tls), _credentials.RootPublicKey, _time, _loggers);
+        if (_options.Edge.UpstreamApi is { } api) await StartArtifactsAsync(api, Gateway).ConfigureAwait(false);
         await Gateway.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The artifact cache, fed by what the gateway relays, served over HTTPS with the site broker's certificate.</summary>
+    private async Task StartArtifactsAsync(Uri api, EdgeGateway gateway)
+    {
+        _http = new HttpClient(Shared.Security.PinnedHttp.Handler(_credentials!.FleetCa)) { Timeout = TimeSpan.FromMinutes(10) };
+        var cache = Artifacts = new ArtifactCache(Path.Combine(_options.DataDirectory, "artifacts"), _http, api, _loggers.CreateLogger<ArtifactCache>());
+        gateway.ArtifactsNamed = named => _ = cache.PrefetchAsync(named, _stopping.Token);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls(_options.HttpUrl);
+        var certificate = _credentials.SiteServer;
+        builder.WebHost.UseKestrelHttpsConfiguration();
+        builder.WebHost.ConfigureKestrel(k => k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate));
+        _web = builder.Build();
+        _web.MapGet("/v1/artifacts/{sha256}", async (string sha256, CancellationToken aborted) =>
+        {
+            if (!ContentHash.IsSha256Hex(sha256)) return Results.BadRequest(new { error = "artifact id must be 64 lowercase hex characters (sha256)" });
+            return await cache.GetAsync(sha256, aborted).ConfigureAwait(false) is { } path
+                ? Results.File(path, "application/octet-stream", enableRangeProcessing: true)
+                : Results.NotFound(new { error = $"artifact {sha256} is not here and the aggregator could not give it" });
+        });
+        _web.MapGet("/healthz", () => Results.Ok(new { status = "ok", role = "gateway" }));
+        await _web.StartAsync().ConfigureAwait(false);
+        ArtifactBaseUrl = new Uri(_web.Urls.First());
     }
 
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_web is not null) await _web.DisposeAsync().ConfigureAwait(false);
+        _http?.Dispose();
         if (Gateway is not null) await Gateway.DisposeAsync().ConfigureAwait(false);
         if (_broker is not null) await _broker.DisposeAsync().ConfigureAwait(false);
         _store?.Dispose();
         _credentials?.Dispose();
+        _stopping.Dispose();
     }
 }

@@ -23,4 +23,10 @@ internal static partial class EdgeLog
 
     [LoggerMessage(EventId = 2125, Level = LogLevel.Information, Message = "Gateway {Gateway} started: site broker {Site}, upstream {Upstream}")]
     public static partial void LogGatewayStarted(this ILogger logger, string gateway, string site, string upstream);
+
+    [LoggerMessage(EventId = 2126, Level = LogLevel.Information, Message = "Gateway: artifact {Sha256} cached ({Bytes} bytes)")]
+    public static partial void LogArtifactCached(this ILogger logger, string sha256, long bytes);
+
+    [LoggerMessage(EventId = 2127, Level = LogLevel.Warning, Message = "Gateway: artifact {Sha256} not cached: {Reason}")]
+    public static partial void LogArtifactRefused(this ILogger logger, string sha256, string reason);
 }

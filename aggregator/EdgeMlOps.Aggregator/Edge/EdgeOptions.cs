@@ -18,6 +18,9 @@ public sealed record EdgeOptions
     /// <summary>The fleet's broker a gateway connects to with its gateway certificate (mqtts://HOST:PORT).</summary>
     public MqttEndpoint? Upstream { get; init; }
 
+    /// <summary>The aggregator's API a gateway fetches artifacts from into its cache (https://HOST:8443/); null: its devices download from the aggregator themselves.</summary>
+    public Uri? UpstreamApi { get; init; }
+
     /// <summary>A gateway's credentials directory (<c>--issue-gateway</c> writes one); null: <c>{DataDirectory}/gateway</c>.</summary>
     public string? Credentials { get; init; }
 
@@ -52,6 +55,7 @@ public sealed record EdgeOptions
 
         if (Gateway is not null && !Topics.IsValidSegment(Gateway)) yield return ("Edge:Gateway", $"'{Gateway}' is not a gateway id (a topic segment)");
         if (Gateway is not null && Upstream is not { Tls: true }) yield return ("Edge:Upstream", "a gateway needs the fleet's broker as mqtts://HOST:PORT");
+        if (UpstreamApi is { Scheme: not "https" }) yield return ("Edge:UpstreamApi", "the aggregator's API as https://HOST:PORT/ (its certificate from the fleet CA)");
         if (Gateway is not null && !Gateways.ContainsKey(Gateway)) yield return ($"Edge:Gateways:{Gateway}", "a gateway lists the devices it serves: the same list as on the fleet's aggregator");
         if (FlushBefore < TimeSpan.Zero || FlushBefore > TimeSpan.FromHours(1)) yield return ("Edge:FlushBeforeSeconds", "must be between 0 and 3600");
         if (Settle < TimeSpan.Zero || Settle > TimeSpan.FromMinutes(10)) yield return ("Edge:SettleSeconds", "must be between 0 and 600");
@@ -62,8 +66,12 @@ public sealed record EdgeOptions
         var upstreamText = r.OptionalString("Edge:Upstream");
         MqttEndpoint? upstream = null;
         r.Require(upstreamText is null || MqttEndpoint.TryParse(upstreamText, out upstream!), "Edge:Upstream", $"'{upstreamText}' is not an mqtts://host:port URL");
+        var apiText = r.OptionalString("Edge:UpstreamApi");
+        Uri? api = null;
+        r.Require(apiText is null || Uri.TryCreate(apiText.EndsWith('/') ? apiText : apiText + "/", UriKind.Absolute, out api), "Edge:UpstreamApi", $"'{apiText}' is not an https URL");
         return new EdgeOptions
         {
+            UpstreamApi = api,
             Gateway = r.OptionalString("Edge:Gateway"),
             Upstream = upstream,
             Credentials = r.OptionalString("Edge:Credentials"),

@@ -22,8 +22,8 @@ internal sealed class UpstreamQueue
 
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    /// <summary>A device's message to relay as it is.</summary>
-    public void Enqueue(string topic, byte[] payload)
+    /// <summary>A device's message to relay as it is (<paramref name="retain"/>: a status, retained as the device's own is).</summary>
+    public void Enqueue(string topic, byte[] payload, bool retain)
     {
         lock (_gate)
         {
@@ -39,7 +39,7 @@ internal sealed class UpstreamQueue
                 }
             }
 
-            _messages.AddLast(new Queued(topic, payload, null, 0));
+            _messages.AddLast(new Queued(topic, payload, null, 0, retain));
             _relays++;
         }
     }
@@ -47,7 +47,7 @@ internal sealed class UpstreamQueue
     /// <summary>A partial of <paramref name="roundId"/> holding <paramref name="updates"/> updates.</summary>
     public void EnqueuePartial(string topic, byte[] payload, string roundId, int updates)
     {
-        lock (_gate) _messages.AddLast(new Queued(topic, payload, roundId, updates));
+        lock (_gate) _messages.AddLast(new Queued(topic, payload, roundId, updates, Retain: false));
     }
 
     public bool TryPeek(out Queued message)
@@ -70,5 +70,5 @@ internal sealed class UpstreamQueue
     }
 
     /// <summary>A message and, for a partial, its round and how many updates it holds.</summary>
-    internal sealed record Queued(string Topic, byte[] Payload, string? RoundId, int Updates);
+    internal sealed record Queued(string Topic, byte[] Payload, string? RoundId, int Updates, bool Retain);
 }

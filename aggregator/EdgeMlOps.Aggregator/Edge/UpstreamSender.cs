@@ -28,10 +28,10 @@ internal sealed class UpstreamSender(IFleetChannel upstream, SiteRounds rounds, 
 
     public long Dropped => _queue.Dropped;
 
-    /// <summary>A device's message to relay as it is.</summary>
-    public void Relay(string topic, byte[] payload)
+    /// <summary>A device's message to relay as it is (a status retained, as the device's own is: a restarted aggregator reads it).</summary>
+    public void Relay(string topic, byte[] payload, bool retain)
     {
-        _queue.Enqueue(topic, payload);
+        _queue.Enqueue(topic, payload, retain);
         Wake();
     }
 
@@ -70,7 +70,7 @@ internal sealed class UpstreamSender(IFleetChannel upstream, SiteRounds rounds, 
         {
             try
             {
-                await upstream.PublishAsync(message.Topic, message.Payload, retain: false, cancellationToken).ConfigureAwait(false);
+                await upstream.PublishAsync(message.Topic, message.Payload, message.Retain, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

@@ -73,6 +73,58 @@ public class EdgeGatewayHostTests
         await Eventually.Until(() => host.Events!.Count(SecurityEventKind.PublishDenied) == 1, "the site broker to refuse the publish");
     }
 
+    [Fact]
+    public async Task TheGatewayKeepsTheAnnouncedArtifacts_AndServesThemToItsSite_AlsoWhenTheAggregatorIsGone()
+    {
+        var central = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2) with
+        {
+            HttpUrl = "https://127.0.0.1:0",
+            Edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["dev-a*"] } },
+        };
+        var node = new AggregatorNode(central);
+        await node.StartAsync(CancellationToken.None);
+        var nodeDisposed = false;
+        try
+        {
+            var credentials = Path.Combine(AggregatorFixture.TempDirectory(), "site-a");
+            GatewayCredentials.Write(node.Security, node.Keys.RootPublicKey, "site-a", credentials, [], DateTimeOffset.UtcNow);
+            // A relative data directory, as an operator types it (an artifact under one was a 500 once: Results.File reads a
+            // relative path as the web root's).
+            var gatewayOptions = AggregatorFixture.Options(Path.GetRelativePath(Environment.CurrentDirectory, AggregatorFixture.TempDirectory()), clients: 2) with
+            {
+                HttpUrl = "https://127.0.0.1:0",
+                Edge = central.Edge with { Gateway = "site-a", Upstream = node.BrokerEndpoint, Credentials = credentials, UpstreamApi = node.ArtifactBaseUrl },
+            };
+            await using var host = new EdgeGatewayHost(gatewayOptions, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+            await host.StartAsync(CancellationToken.None);
+
+            // The retained announcement names v1's files: the gateway fetches them before any device asks.
+            var sha256 = node.CurrentVersion.InferenceSha256;
+            string[] named = [sha256, node.CurrentVersion.TrainStepSha256]; // the inference graph and the train step
+            await Eventually.Until(() => named.All(n => File.Exists(Path.Combine(gatewayOptions.DataDirectory, "artifacts", n))), "v1's artifacts fetched ahead");
+            Assert.Equal(2, host.Artifacts!.Fetched);
+            var fetched = host.Artifacts!.Fetched;
+
+            // A device of the site downloads from the gateway (HTTPS, the fleet CA pinned) — also once the aggregator is gone.
+            using var device = new HttpClient(Shared.Security.PinnedHttp.Handler(node.Security.Authority.Certificate));
+            var url = new Uri(host.ArtifactBaseUrl!, $"v1/artifacts/{sha256}");
+            Assert.Equal(sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await device.GetByteArrayAsync(url))));
+            await node.DisposeAsync();
+            nodeDisposed = true;
+            Assert.Equal(sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await device.GetByteArrayAsync(url))));
+            Assert.Equal(fetched, host.Artifacts.Fetched); // served from the gateway's disk
+
+            // A file nobody has: the gateway cannot give it (and keeps nothing).
+            var missing = await device.GetAsync(new Uri(host.ArtifactBaseUrl!, $"v1/artifacts/{new string('a', 64)}"));
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
+            Assert.Equal(400, (int)(await device.GetAsync(new Uri(host.ArtifactBaseUrl!, "v1/artifacts/not-a-hash"))).StatusCode);
+        }
+        finally
+        {
+            if (!nodeDisposed) await node.DisposeAsync();
+        }
+    }
+
     private static async Task IgnoreClosedAsync(Func<Task> action)
     {
         try
