@@ -45,7 +45,9 @@ public sealed class LeaderLeaseTests
     {
         using var stores = new TestStores("postgresql");
         using var other = stores.Reopen();
-        var term = TimeSpan.FromSeconds(3); // renewed every second: room for a busy machine's pauses
+        // Renewed every two seconds: room for a busy machine's pauses (a 3 s term once lapsed in CI while other tests held
+        // the machine — the standby then rightly took the lease).
+        var term = TimeSpan.FromSeconds(6);
         var leader = new LeaderGate(new LeaderLease(stores.Databases.Open("leases.db", durable: true), TimeProvider.System), term, TimeProvider.System, NullLogger.Instance);
         await leader.AcquireAsync(CancellationToken.None);
         await using var standby = new LeaderGate(new LeaderLease(other.Open("leases.db", durable: true), TimeProvider.System), term, TimeProvider.System, NullLogger.Instance);
