@@ -27,10 +27,6 @@ internal sealed class ServingHealth
 
     public long InferenceErrors => Interlocked.Read(ref _inferenceErrors);
 
-    public long FeedbackCount => Interlocked.Read(ref _feedbackCount);
-
-    public long FeedbackCorrect => Interlocked.Read(ref _feedbackCorrect);
-
     public void RecordPrediction(TimeSpan elapsed)
     {
         Latency.Record(elapsed);
@@ -62,23 +58,10 @@ internal sealed class ServingHealth
     }
 
     /// <summary>
-    /// The served version's summed squared errors on target feedback, their sum of squares (0 for a classifier) and the
-    /// feedback count, read together: a status never carries an error its count does not include (the aggregator drops
-    /// figures whose squares fall below (Σe)²/n).
-    /// </summary>
-    public (long Count, double Sum, double Squares) SquaredErrors
-    {
-        get
-        {
-            var feedback = Feedback;
-            return (feedback.Count, feedback.SquaredErrorSum, feedback.SquaredErrorSquares);
-        }
-    }
-
-    /// <summary>
-    /// The feedback figures and the version they were counted for (the one <see cref="ResetVersion"/> last named), read
-    /// together: a status composed while a switch is under way can tell figures of the replaced version from the new
-    /// one's (a stage gate once read a new version's first status with the old version's labels).
+    /// The feedback figures — labels, hits, summed squared errors (a regressor's or multi-label classifier's) and their
+    /// squares — and the version they were counted for (the one <see cref="ResetVersion"/> last named), read together: a
+    /// status never carries an error its count does not include, nor, composed while a switch is under way, the replaced
+    /// version's labels as the new one's (a stage gate once read a new version's first status with the old version's).
     /// </summary>
     public FeedbackFigures Feedback
     {

@@ -40,9 +40,9 @@ public class ServingHealthTests
         health.RecordFeedback(correct: true);
         health.RecordFeedback(correct: false);
         health.RecordFeedback(correct: true);
-        Assert.Equal((3, 2), (health.FeedbackCount, health.FeedbackCorrect));
+        Assert.Equal((3L, 2L), (health.Feedback.Count, health.Feedback.Correct));
         health.ResetVersion();
-        Assert.Equal((0, 0), (health.FeedbackCount, health.FeedbackCorrect));
+        Assert.Equal((0L, 0L), (health.Feedback.Count, health.Feedback.Correct));
     }
 
     [Fact]
@@ -51,11 +51,11 @@ public class ServingHealthTests
         var health = new ServingHealth();
         health.RecordTargetFeedback(0.25);
         health.RecordTargetFeedback(4);
-        Assert.Equal(2, health.FeedbackCount);
-        Assert.Equal(0, health.FeedbackCorrect); // class hits are not counted for values
-        Assert.Equal((2L, 4.25, 16.0625), health.SquaredErrors);
+        Assert.Equal(2, health.Feedback.Count);
+        Assert.Equal(0, health.Feedback.Correct); // class hits are not counted for values
+        Assert.Equal((2L, 4.25, 16.0625), (health.Feedback.Count, health.Feedback.SquaredErrorSum, health.Feedback.SquaredErrorSquares));
         health.ResetVersion();
-        Assert.Equal((0L, 0.0, 0.0), health.SquaredErrors);
+        Assert.Equal((0L, 0.0, 0.0), (health.Feedback.Count, health.Feedback.SquaredErrorSum, health.Feedback.SquaredErrorSquares));
     }
 
     [Fact]
