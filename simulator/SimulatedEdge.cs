@@ -15,6 +15,7 @@ public sealed class SimulatedEdge : IAsyncDisposable
     private readonly InMemoryFleetHub[] _sites;
     private readonly List<EdgeGateway> _gateways = [];
     private readonly List<SeverableLink> _links = [];
+    private readonly Dictionary<string, int> _siteOf = new(StringComparer.Ordinal);
 
     private SimulatedEdge(int sites) => _sites = Enumerable.Range(0, sites).Select(_ => new InMemoryFleetHub()).ToArray();
 
@@ -43,7 +44,7 @@ public sealed class SimulatedEdge : IAsyncDisposable
     };
 
     /// <summary>The broker device <paramref name="deviceId"/> connects to: its site's.</summary>
-    public IFleetChannelFactory ChannelsFor(string deviceId) => _sites[SiteOf(int.Parse(deviceId.AsSpan(4), System.Globalization.CultureInfo.InvariantCulture), _sites.Length)];
+    public IFleetChannelFactory ChannelsFor(string deviceId) => _sites[_siteOf[deviceId]];
 
     /// <summary>
     /// The fleet's broker for gateway <paramref name="gatewayId"/>: the in-memory hub as it is, or the aggregator's TLS
@@ -65,6 +66,7 @@ public sealed class SimulatedEdge : IAsyncDisposable
         {
             for (var s = 0; s < sites; s++)
             {
+                foreach (var device in options.Edge.Gateways[GatewayId(s)]) edge._siteOf[device] = s; // the aggregator's own list
                 var gatewayOptions = options with { DataDirectory = Path.Combine(work, "gateways", GatewayId(s)), Store = new Aggregator.Storage.StoreOptions() };
                 var link = new SeverableLink(upstream(GatewayId(s)));
                 edge._links.Add(link);

@@ -123,12 +123,6 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>Updates, tasks and relays refused, by reason.</summary>
     public RejectionCounters Rejections { get; } = new();
 
-    /// <summary>Devices of the site seen so far (their tasks are subscribed upstream).</summary>
-    public int SiteDevices
-    {
-        get { lock (_siteDevices) return _siteDevices.Count; }
-    }
-
     /// <summary>Joins both brokers (the site's at once, the fleet's as soon as it answers) and starts sending upstream.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {

@@ -95,9 +95,9 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         _web = builder.Build();
         _web.MapGet("/v1/artifacts/{sha256}", async (string sha256, CancellationToken aborted) =>
         {
-            if (!ContentHash.IsSha256Hex(sha256)) return Results.BadRequest(new { error = "artifact id must be 64 lowercase hex characters (sha256)" });
+            if (!ContentHash.IsSha256Hex(sha256)) return Http.ArtifactResults.BadId();
             return await cache.GetAsync(sha256, aborted).ConfigureAwait(false) is { } path
-                ? Results.File(path, "application/octet-stream", enableRangeProcessing: true)
+                ? Http.ArtifactResults.File(path, sha256)
                 : Results.NotFound(new { error = $"artifact {sha256} is not here and the aggregator could not give it" });
         });
         _web.MapGet("/healthz", () => Results.Ok(new { status = "ok", role = "gateway" }));

@@ -47,10 +47,10 @@ public static class AggregatorApi
 
         app.MapGet("/v1/artifacts/{sha256}", (string sha256, [FromServices] ArtifactStore artifacts, [FromServices] FleetTraffic traffic) =>
         {
-            if (!ContentHash.IsSha256Hex(sha256)) return Results.BadRequest(new { error = "artifact id must be 64 lowercase hex characters (sha256)" });
+            if (!ContentHash.IsSha256Hex(sha256)) return ArtifactResults.BadId();
             if (artifacts.TryGetPath(sha256) is not { } path) return Results.NotFound(new { error = $"no artifact {sha256}" });
             traffic.CountArtifact(new FileInfo(path).Length);
-            return Results.File(path, "application/octet-stream", enableRangeProcessing: true, entityTag: new Microsoft.Net.Http.Headers.EntityTagHeaderValue($"\"{sha256}\""));
+            return ArtifactResults.File(path, sha256);
         });
         // What the fleet is and does (device ids, tags, contributors, counters) is for the admin API's identities only: this
         // listener faces the device network (enrollment, artifacts). /healthz and the trust root stay open.
