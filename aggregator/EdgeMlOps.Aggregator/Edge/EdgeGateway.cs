@@ -27,7 +27,7 @@ public sealed class EdgeGateway : IAsyncDisposable
     private readonly IFleetChannel _upstream;
     private readonly IFleetChannel _site;
     private readonly SiteRounds _rounds;
-    private readonly TrustVerifier _trust;
+    private readonly GatewayTrust _trust;
     private readonly UpstreamSender _sender;
     private readonly StoreDatabases _databases;
     private readonly SeenMessages _seen;
@@ -58,7 +58,7 @@ public sealed class EdgeGateway : IAsyncDisposable
         _topics = new Topics(options.Fleet);
         _logger = loggers.CreateLogger<EdgeGateway>();
         _rounds = new SiteRounds(options, gatewayId);
-        _trust = new TrustVerifier(options.Fleet, [rootPublicKey]);
+        _trust = new GatewayTrust(options.Fleet, rootPublicKey);
         _databases = new StoreDatabases(options.Store, options.DataDirectory, time);
         try
         {
@@ -120,6 +120,16 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>Called with the artifacts a relayed announcement or rollout plan names (a gateway's cache fetches them ahead).</summary>
     public Action<IReadOnlyList<string>>? ArtifactsNamed { get; set; }
 
+    /// <summary>
+    /// Called with the devices the fleet revoked, from each verified revocation list newer than the last (the gateway's
+    /// host refuses them at the site's broker and drops their connections).
+    /// </summary>
+    public Action<IReadOnlyList<string>>? DevicesRevoked
+    {
+        get => _trust.DevicesRevoked;
+        set => _trust.DevicesRevoked = value;
+    }
+
     /// <summary>Updates, tasks and relays refused, by reason.</summary>
     public RejectionCounters Rejections { get; } = new();
 
@@ -128,7 +138,7 @@ public sealed class EdgeGateway : IAsyncDisposable
     {
         await _site.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile")], cancellationToken).ConfigureAwait(false);
         await _site.ConnectAsync(cancellationToken).ConfigureAwait(false);
-        await _upstream.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Timestamp], cancellationToken).ConfigureAwait(false);
+        await _upstream.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Timestamp, _topics.Revocations], cancellationToken).ConfigureAwait(false);
         await _upstream.StartAsync(cancellationToken).ConfigureAwait(false);
         _pump = Task.Run(() => _sender.RunAsync(_stopping.Token), CancellationToken.None);
         _logger.LogGatewayStarted(Id, SiteAddress, UpstreamAddress);
@@ -140,7 +150,19 @@ public sealed class EdgeGateway : IAsyncDisposable
         try
         {
             var bytes = payload.ToArray();
-            if (topic == _topics.Trust) _trust.AcceptBundle(Signed.Parser.ParseFrom(bytes));
+            var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            if (topic == _topics.Revocations)
+            {
+                if (_trust.OfferRevocations(Signed.Parser.ParseFrom(bytes), now) is { } refused)
+                {
+                    Rejections.Add(RejectionReason.Malformed);
+                    _logger.LogSiteUpdateRefused(Id, topic, RejectionReason.Malformed, $"revocation list refused: {refused}");
+                }
+
+                return;
+            }
+
+            if (topic == _topics.Trust) _trust.AcceptBundle(Signed.Parser.ParseFrom(bytes), now);
             if (topic == _topics.Trust || topic == _topics.Model || topic == _topics.Rollout || topic == _topics.Timestamp)
             {
                 await _site.PublishAsync(topic, bytes, retain: true, _stopping.Token).ConfigureAwait(false);
@@ -153,7 +175,7 @@ public sealed class EdgeGateway : IAsyncDisposable
             }
 
             if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind) || kind != "task") return;
-            var verified = _trust.VerifyTask(Signed.Parser.ParseFrom(bytes), _time.GetUtcNow().ToUnixTimeMilliseconds());
+            var verified = _trust.VerifyTask(Signed.Parser.ParseFrom(bytes), now);
             if (!verified.Ok || verified.Value!.DeviceId != deviceId)
             {
                 Rejections.Add(RejectionReason.Malformed);

@@ -17,8 +17,8 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// between that broker and the fleet's (<c>Aggregator:Edge:Upstream</c>), both with the credentials the fleet's
 /// aggregator issued (<see cref="GatewayCredentials"/>). With <c>Aggregator:Edge:UpstreamApi</c> it also keeps the
 /// fleet's artifacts (<see cref="ArtifactCache"/>, fetched as announcements name them) and serves them on its own
-/// <c>HttpUrl</c> (<c>/v1/artifacts/{sha256}</c>, the site's devices' <c>Agent:ArtifactBaseUrl</c>). It opens no round and
-/// signs nothing.
+/// <c>HttpUrl</c> (<c>/v1/artifacts/{sha256}</c>, the site's devices' <c>Agent:ArtifactBaseUrl</c>). Devices in the fleet's
+/// signed revocation list are dropped from the site's broker and refused there. It opens no round and signs nothing.
 /// </summary>
 public sealed class EdgeGatewayHost : IAsyncDisposable
 {
@@ -28,6 +28,7 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
     private GatewayCredentials? _credentials;
     private SecurityStore? _store;
     private EmbeddedBroker? _broker;
+    private BrokerGuard? _guard;
     private HttpClient? _http;
     private WebApplication? _web;
     private readonly CancellationTokenSource _stopping = new();
@@ -64,9 +65,10 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         _store = new SecurityStore(Path.Combine(_options.DataDirectory, "security.db"));
         var security = _options.Security;
         Events = new SecurityEvents(_store, _time, _loggers.CreateLogger<SecurityEvents>());
-        var guard = new BrokerGuard(
+        var guard = _guard = new BrokerGuard(
             _credentials.FleetCa, _options.Fleet, new TopicAcl(new Topics(_options.Fleet), _options.Edge, siteGateway: id), Events, _time,
             new PublishRateLimiter(security.DeviceMessagesPerSecond, security.DeviceMessageBurst, _time), DevicePublishLimits.For(_options.Model, _options.Monitoring.MaxProfileBytes));
+        foreach (var revoked in _store.RevokedDevices()) guard.Revoke(revoked); // the lists followed before: kept offline too
         _broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _options.BrokerBindAddress, _loggers.CreateLogger<EmbeddedBroker>(),
             new BrokerTls(_credentials.SiteServer, guard, security.TlsHandshakeTimeout, security.MaxPendingTlsHandshakes));
         await _broker.StartAsync().ConfigureAwait(false);
@@ -76,8 +78,33 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         var client = _credentials.Client;
         var tls = new MqttTlsSettings(_credentials.FleetCa, _ => client);
         Gateway = new EdgeGateway(_options, id, new MqttChannelFactory(_options.Edge.Upstream!, tls), new MqttChannelFactory(SiteEndpoint, tls), _credentials.RootPublicKey, _time, _loggers);
+        Gateway.DevicesRevoked = ids => _ = RevokeAsync(ids);
         if (_options.Edge.UpstreamApi is { } api) await StartArtifactsAsync(api, Gateway).ConfigureAwait(false);
         await Gateway.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Devices the fleet revoked (from its signed list): refused by the site's broker from now on, also after a restart
+    /// without the fleet (kept in the gateway's own store), and dropped if connected.
+    /// </summary>
+    private async Task RevokeAsync(IReadOnlyList<string> deviceIds)
+    {
+        var logger = _loggers.CreateLogger<EdgeGatewayHost>();
+        foreach (var id in deviceIds.Where(id => !_guard!.IsRevoked(id)))
+        {
+            _guard!.Revoke(id); // refused at once, whatever happens to the store
+            Events!.Record(SecurityEventKind.DeviceRevoked, id, "in the fleet's signed revocation list: refused at the site's broker");
+            logger.LogDeviceRevoked(_options.Edge.Gateway!, id);
+            await _broker!.DisconnectAsync(id).ConfigureAwait(false);
+            try
+            {
+                _store!.Revoke(id, "in the fleet's revocation list", "fleet", _time.GetUtcNow());
+            }
+            catch (System.Data.Common.DbException ex)
+            {
+                logger.LogRevocationNotStored(_options.Edge.Gateway!, id, ex.Message);
+            }
+        }
     }
 
     /// <summary>The artifact cache, fed by what the gateway relays, served over HTTPS with the site broker's certificate.</summary>

@@ -29,4 +29,10 @@ internal static partial class EdgeLog
 
     [LoggerMessage(EventId = 2127, Level = LogLevel.Warning, Message = "Gateway: artifact {Sha256} not cached: {Reason}")]
     public static partial void LogArtifactRefused(this ILogger logger, string sha256, string reason);
+
+    [LoggerMessage(EventId = 2128, Level = LogLevel.Warning, Message = "Gateway {Gateway}: device {DeviceId} revoked by the fleet: dropped from the site's broker and refused there")]
+    public static partial void LogDeviceRevoked(this ILogger logger, string gateway, string deviceId);
+
+    [LoggerMessage(EventId = 2129, Level = LogLevel.Error, Message = "Gateway {Gateway}: device {DeviceId}'s revocation not stored (refused until the gateway restarts, and again once the fleet's list arrives): {Error}")]
+    public static partial void LogRevocationNotStored(this ILogger logger, string gateway, string deviceId, string error);
 }

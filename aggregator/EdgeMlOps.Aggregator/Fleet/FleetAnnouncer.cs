@@ -1,6 +1,7 @@
 using EdgeMlOps.Aggregator.Governance;
 using EdgeMlOps.Aggregator.Registry;
 using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
 using EdgeMlOps.Shared.Trust;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
@@ -29,9 +30,23 @@ public sealed class FleetAnnouncer(
         await publisher.PublishRetainedAsync(_topics.Model, announcement.ToByteArray(), cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The trust bundle on its own retained topic (it also travels in every announcement and plan).</summary>
-    public Task PublishTrustAsync(CancellationToken cancellationToken) =>
-        publisher.PublishRetainedAsync(_topics.Trust, stores.Keys.BundleEnvelope.ToByteArray(), cancellationToken);
+    /// <summary>
+    /// The trust bundle on its own retained topic (it also travels in every announcement and plan), and the signed list of
+    /// revoked devices beside it (signed again with every key rotation, so it never rests on a revoked key).
+    /// </summary>
+    public async Task PublishTrustAsync(CancellationToken cancellationToken)
+    {
+        await publisher.PublishRetainedAsync(_topics.Trust, stores.Keys.BundleEnvelope.ToByteArray(), cancellationToken).ConfigureAwait(false);
+        await PublishRevocationsAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The signed list of every revoked device (edge gateways refuse them at their sites' brokers).</summary>
+    public Task PublishRevocationsAsync(CancellationToken cancellationToken)
+    {
+        var list = new DeviceRevocations { Fleet = options.Fleet, IssuedUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() };
+        list.DeviceIds.AddRange(stores.Security.Store.RevokedDevices().Order(StringComparer.Ordinal));
+        return publisher.PublishRetainedAsync(_topics.Revocations, stores.Keys.Sign(list).ToByteArray(), cancellationToken);
+    }
 
     /// <summary>Announces the training head and the active rollout plan again, freshly signed (after a key rotation, or before expiry).</summary>
     public async Task RepublishAsync(CancellationToken cancellationToken)

@@ -5,10 +5,11 @@ namespace EdgeMlOps.Aggregator.Security;
 
 /// <summary>
 /// Revokes a device's identity at once — connection dropped, no reconnection, no new certificate, out of the device
-/// directory (a device behind an edge gateway stays connected to its site's broker: the aggregator refuses whatever the
-/// gateway relays for it, so it is never eligible, never tasked, and its gateway never folds its update) — and audits it.
+/// directory — audits it, and publishes the fleet's signed revocation list: an edge gateway drops the device from its
+/// site's broker and refuses it there from then on (and until the gateway has the list, the aggregator refuses whatever
+/// a gateway relays for it, so it is never eligible, never tasked, and its gateway never folds its update).
 /// </summary>
-public sealed class DeviceRevocation(FleetSecurity security, FleetTraffic traffic, DeviceDirectory devices, AuditLog audit, TimeProvider time)
+public sealed class DeviceRevocation(FleetSecurity security, FleetTraffic traffic, DeviceDirectory devices, AuditLog audit, FleetAnnouncer announcer, TimeProvider time)
 {
     public async Task RevokeAsync(string deviceId, string reason, string actor)
     {
@@ -16,5 +17,13 @@ public sealed class DeviceRevocation(FleetSecurity security, FleetTraffic traffi
         await security.RevokeAsync(deviceId, reason, actor, traffic.Broker).ConfigureAwait(false);
         devices.Remove(deviceId);
         audit.Append(time.GetUtcNow(), actor, "device.revoke", "devices/" + deviceId, reason, null, "revoked");
+        try
+        {
+            await announcer.PublishRevocationsAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or MQTTnet.Exceptions.MqttCommunicationException)
+        {
+            // The broker is out of reach: the list is kept with the fleet's retained statements and goes out on reconnection.
+        }
     }
 }

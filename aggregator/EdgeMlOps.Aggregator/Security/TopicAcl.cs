@@ -9,7 +9,7 @@ namespace EdgeMlOps.Aggregator.Security;
 /// <c>devices/{id}/</c> subtree (status, update, eval, profile) and reads only its own task topic
 /// and the fleet-wide retained topics; the aggregator may do anything inside its fleet's prefix; an edge gateway
 /// publishes its own partials and relays the statuses, evaluations and profiles of the devices it serves
-/// (<see cref="Edge.EdgeOptions.Gateways"/>), and reads the retained topics and those devices' tasks — never their updates
+/// (<see cref="Edge.EdgeOptions.Gateways"/>), and reads the retained topics, the revocation list and those devices' tasks — never their updates
 /// one by one, never another site's devices. Nobody reaches outside the fleet's prefix or uses shared subscriptions.
 /// </summary>
 /// <remarks>
@@ -79,6 +79,7 @@ public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, strin
         if (filter == topics.Model || filter == topics.Rollout || filter == topics.Trust || filter == topics.Timestamp) return true;
         if (who.Role == FleetRole.Gateway)
         {
+            if (filter == topics.Revocations) return true; // a gateway refuses revoked devices at its site's broker
             return topics.TryParseDeviceTopic(filter, out var device, out var kind) && kind == "task" && Topics.IsValidSegment(device) && _edge.Serves(who.Id, device);
         }
 

@@ -37,6 +37,9 @@ public sealed class Topics
     /// <summary>Retained: the signed, short-lived freshness statement naming the retained statements above by hash.</summary>
     public string Timestamp => $"{Prefix}/timestamp";
 
+    /// <summary>Retained: the signed list of revoked devices (read by edge gateways, which refuse them at their site's broker).</summary>
+    public string Revocations => $"{Prefix}/revocations";
+
     public string Status(string deviceId) => $"{Prefix}/devices/{deviceId}/status";
 
     public string Task(string deviceId) => $"{Prefix}/devices/{deviceId}/task";

@@ -140,6 +140,17 @@ public sealed class TrustVerifier
         return verified;
     }
 
+    /// <summary>Verifies the fleet's list of revoked devices: signed by a rollout key, for this fleet, every entry a device id.</summary>
+    public Verified<DeviceRevocations> VerifyRevocations(Signed envelope, long nowUnixMs)
+    {
+        var verified = VerifySigned(envelope, DeviceRevocations.Parser, KeyRole.Rollout, nowUnixMs);
+        if (!verified.Ok) return verified;
+        var list = verified.Value!;
+        if (list.Fleet != Fleet) return Verified<DeviceRevocations>.Refuse(TrustFailure.WrongFleet, $"revocation list is for fleet '{list.Fleet}', this is '{Fleet}'");
+        if (list.DeviceIds.Any(id => !Protocol.Topics.IsValidSegment(id))) return Verified<DeviceRevocations>.Refuse(TrustFailure.Malformed, "revocation list names something that is not a device id");
+        return verified;
+    }
+
     /// <summary>
     /// Verifies a round task: signed by a key certified for manifests (the authority over what is trained), for
     /// this fleet. Tasks travel as <c>Signed</c> envelopes, so a forged or altered task is refused however it

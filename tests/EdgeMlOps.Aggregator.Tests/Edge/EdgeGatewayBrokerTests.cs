@@ -98,16 +98,35 @@ public class EdgeGatewayBrokerTests
     {
         await using var node = await StartAsync();
 
-        // Its own devices' tasks and statuses, and its own partials: allowed.
+        // Its own devices' tasks and statuses, the retained topics and the revocation list: allowed.
         await using (var gateway = Gateway(node, "site-a"))
         {
-            await gateway.SubscribeAsync([Topics.Task("dev-a1"), Topics.Model, Topics.Trust], CancellationToken.None);
+            var revocations = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+            gateway.MessageReceived = (topic, payload) =>
+            {
+                if (topic == Topics.Revocations) revocations.TrySetResult(System.Buffers.BuffersExtensions.ToArray(payload));
+                return Task.CompletedTask;
+            };
+            await gateway.SubscribeAsync([Topics.Task("dev-a1"), Topics.Model, Topics.Trust, Topics.Revocations], CancellationToken.None);
             await gateway.ConnectAsync(CancellationToken.None);
             await gateway.PublishAsync(Topics.Status("dev-a1"), [], retain: false, CancellationToken.None);
             Assert.True(gateway.IsConnected);
+
+            // The fleet's revocation list, retained and signed with the fleet's rollout key.
+            var list = Signed.Parser.ParseFrom(await revocations.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+            var verifier = new Shared.Trust.TrustVerifier("test", [node.Keys.RootPublicKey]);
+            Assert.True(verifier.AcceptBundle(node.Keys.BundleEnvelope).Ok);
+            Assert.Empty(verifier.VerifyRevocations(list, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()).Value!.DeviceIds);
         }
 
+        // A device has no business with the revocation list: denied like any other topic not its own.
         Assert.Equal(0, node.Security.Events.Count(SecurityEventKind.SubscribeDenied) + node.Security.Events.Count(SecurityEventKind.PublishDenied));
+        await using (var device = new MqttTransport(new MqttTransportOptions("dev-a1", node.BrokerEndpoint) { CleanStart = true, Tls = ScriptedDevice.CertificateFor(node, "dev-a1") }))
+        {
+            await device.ConnectAsync(CancellationToken.None);
+            await BrokerRefusal.IgnoreClosedAsync(() => device.SubscribeAsync([Topics.Revocations], CancellationToken.None));
+            await Eventually.Until(() => node.Security.Events.Count(SecurityEventKind.SubscribeDenied) == 1, "the device's subscription denied");
+        }
 
         // Another site's device's task; a device's update in its name; another gateway's partial: each denied and the gateway disconnected.
         string[] subscriptions = [Topics.Task("dev-b1"), Topics.AllDevices("task")];
@@ -128,7 +147,7 @@ public class EdgeGatewayBrokerTests
             await Eventually.Until(() => !gateway.IsConnected, $"the gateway disconnected for publishing to {topic}");
         }
 
-        await Eventually.Until(() => node.Security.Events.Count(SecurityEventKind.SubscribeDenied) == 2 && node.Security.Events.Count(SecurityEventKind.PublishDenied) == 3, "every attempt counted");
+        await Eventually.Until(() => node.Security.Events.Count(SecurityEventKind.SubscribeDenied) == 3 && node.Security.Events.Count(SecurityEventKind.PublishDenied) == 3, "every attempt counted");
 
         // Its certificate under another gateway's client id: refused at connection.
         await using var impostor = Gateway(node, "site-a", FleetIdentity.GatewayClientId("site-b"));

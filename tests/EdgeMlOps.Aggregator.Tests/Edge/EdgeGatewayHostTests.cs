@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using EdgeMlOps.Aggregator.Edge;
 using EdgeMlOps.Aggregator.Security;
 using EdgeMlOps.Runtime.Mqtt;
@@ -55,27 +56,69 @@ public class EdgeGatewayHostTests
         await Eventually.Until(() => host.Gateway.Rejections.Total == 1, "the gateway to refuse the second update");
         Assert.Equal(1, host.Gateway.Rejections.Snapshot().GetValueOrDefault(nameof(Shared.RejectionReason.Duplicate)));
 
-        // A revoked device still reaches its site's broker, but the aggregator takes nothing its gateway relays for it:
-        // never eligible, never tasked, so the gateway never folds its update. The next round trains on dev-a1 alone.
+        // Revoked at the fleet: the signed revocation list reaches the gateway, which drops the device from its site's
+        // broker. The next round trains on dev-a1 alone.
         await node.RevokeDeviceAsync("dev-a2", "stolen", "alice");
-        await second.PublishAsync("status", new Shared.Protocol.V1.DeviceStatus { Header = second.Header(), State = Shared.Protocol.V1.DeviceState.Online, SampleCount = 30 });
-        await Eventually.Until(() => node.Rejections.Total >= 1, "the revoked device's relayed status refused");
+        await Eventually.Until(() => host.Events!.Count(SecurityEventKind.DeviceRevoked) == 1 && !second.IsConnected, "the site's broker to drop the revoked device");
+        await second.DisposeAsync(); // no reconnection attempts from here on
         Assert.Equal(["dev-a1"], node.Devices.Eligible().Select(d => d.DeviceId));
         var next = node.RunRoundAsync(CancellationToken.None);
         var taskA2 = await first.NextTaskAsync(TimeSpan.FromSeconds(20));
         await first.PublishAsync("update", first.Update(taskA2, 0.01f, samples: 10));
         Assert.Equal(1, (await next).Contributors);
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => second.NextTaskAsync(TimeSpan.FromMilliseconds(300)));
 
         // A device of another site, with a good fleet certificate, cannot connect to this site's broker.
         await using var stranger = OnSite("dev-b1");
+        var refusedBefore = host.Events!.Count(SecurityEventKind.ConnectionRefused);
         await Assert.ThrowsAnyAsync<Exception>(() => stranger.ConnectAsync(samples: 10));
-        Assert.Equal(1, host.Events!.Count(SecurityEventKind.ConnectionRefused));
-        Assert.Contains("device 'dev-b1' is not one of gateway 'site-a''s devices", host.Events.Recent(5).Single().Detail, StringComparison.Ordinal);
+        Assert.Equal(refusedBefore + 1, host.Events!.Count(SecurityEventKind.ConnectionRefused));
+        Assert.Contains("device 'dev-b1' is not one of gateway 'site-a''s devices", host.Events.Recent(1).Single().Detail, StringComparison.Ordinal);
 
         // The site's broker holds its devices to the fleet's rules: another device's topic is refused there.
         await BrokerRefusal.IgnoreClosedAsync(() => first.PublishRawAsync("../dev-a2/update", [1]));
         await Eventually.Until(() => host.Events!.Count(SecurityEventKind.PublishDenied) == 1, "the site broker to refuse the publish");
+    }
+
+    [Fact]
+    public async Task ADeviceTheFleetRevoked_IsRefusedAtItsSiteBroker_AlsoWhenTheGatewayRestartsWithoutTheFleet()
+    {
+        var central = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2) with
+        {
+            Edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["dev-a*"] } },
+        };
+        var node = new AggregatorNode(central);
+        await node.StartAsync(CancellationToken.None);
+        var credentials = Path.Combine(AggregatorFixture.TempDirectory(), "site-a");
+        GatewayCredentials.Write(node.Security, node.Keys.RootPublicKey, "site-a", credentials, [], DateTimeOffset.UtcNow);
+        var gatewayOptions = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2) with
+        {
+            Edge = central.Edge with { Gateway = "site-a", Upstream = node.BrokerEndpoint, Credentials = credentials },
+        };
+        using var ca = X509CertificateLoader.LoadCertificate(node.Security.Authority.Certificate.RawData); // outlives the node
+        var certificates = new[] { "dev-a1", "dev-a9" }.ToDictionary(id => id, node.Security.IssueDeviceCertificate); // enrolled while the fleet is there
+        var tls = (string id) => new MqttTlsSettings(ca, _ => certificates[id]);
+
+        // Revoked before the gateway ever ran: the retained list reaches it when it joins the fleet.
+        await node.RevokeDeviceAsync("dev-a9", "lost in the field", "alice");
+        await using (var host = new EdgeGatewayHost(gatewayOptions, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance))
+        {
+            await host.StartAsync(CancellationToken.None);
+            await Eventually.Until(() => host.Events!.Count(SecurityEventKind.DeviceRevoked) == 1, "the retained revocation list to reach the gateway");
+            await using var lost = new ScriptedDevice("dev-a9", "test", host.SiteEndpoint, tls("dev-a9"));
+            await Assert.ThrowsAnyAsync<Exception>(() => lost.ConnectAsync(samples: 10));
+            Assert.Contains("device 'dev-a9' is revoked", host.Events!.Recent(5).First(e => e.Kind == SecurityEventKind.ConnectionRefused).Detail, StringComparison.Ordinal);
+        }
+
+        await node.DisposeAsync(); // the fleet out of reach: the gateway starts from what it stored
+
+        await using var offline = new EdgeGatewayHost(gatewayOptions, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await offline.StartAsync(CancellationToken.None);
+        await using var stillLost = new ScriptedDevice("dev-a9", "test", offline.SiteEndpoint, tls("dev-a9"));
+        await Assert.ThrowsAnyAsync<Exception>(() => stillLost.ConnectAsync(samples: 10));
+        await using var good = new ScriptedDevice("dev-a1", "test", offline.SiteEndpoint, tls("dev-a1"));
+        await good.ConnectAsync(samples: 10);
+        Assert.True(good.IsConnected);
+        Assert.Equal(1, offline.Events!.Count(SecurityEventKind.ConnectionRefused));
     }
 
     [Fact]
