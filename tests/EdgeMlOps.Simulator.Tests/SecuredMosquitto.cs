@@ -17,10 +17,11 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
     private readonly string _directory;
     private readonly string _fleet;
     private readonly Process _process;
+    private readonly EdgeMlOps.Aggregator.Edge.EdgeOptions? _gateways;
 
-    private SecuredMosquitto(string directory, string fleet, int port, Process process)
+    private SecuredMosquitto(string directory, string fleet, int port, Process process, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways)
     {
-        (_directory, _fleet, Port, _process) = (directory, fleet, port, process);
+        (_directory, _fleet, Port, _process, _gateways) = (directory, fleet, port, process, gateways);
     }
 
     public int Port { get; }
@@ -32,20 +33,20 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
     public MqttEndpoint Endpoint => new("127.0.0.1", Port, Tls: true);
 
     /// <summary>Writes the fleet's configuration (creating its CA in <paramref name="dataDirectory"/> if new) and starts the broker.</summary>
-    public static async Task<SecuredMosquitto> StartAsync(string dataDirectory, string fleet, string directory)
+    public static async Task<SecuredMosquitto> StartAsync(string dataDirectory, string fleet, string directory, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways = null)
     {
         Assert.True(File.Exists(Path), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
         var port = BrokerPorts.Free();
-        var config = Write(dataDirectory, fleet, directory, port);
+        var config = Write(dataDirectory, fleet, directory, port, gateways);
         var process = Process.Start(new ProcessStartInfo(Path, ["-c", config]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
         await BrokerPorts.WaitUntilListeningAsync(port);
-        return new SecuredMosquitto(directory, fleet, port, process);
+        return new SecuredMosquitto(directory, fleet, port, process, gateways);
     }
 
     /// <summary>Writes the configuration again from <paramref name="security"/> (a revocation is in its CRL now) and has the broker reload it (SIGHUP).</summary>
     public void Reload(FleetSecurity security)
     {
-        MosquittoConfiguration.Write(_directory, security, _fleet, Port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: [Replica]);
+        MosquittoConfiguration.Write(_directory, security, _fleet, Port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: [Replica], gateways: _gateways);
         Process.Start("kill", ["-HUP", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
     }
 
@@ -56,9 +57,9 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static string Write(string dataDirectory, string fleet, string directory, int port)
+    private static string Write(string dataDirectory, string fleet, string directory, int port, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways)
     {
         using var security = new FleetSecurity(dataDirectory, fleet, new SecurityOptions(), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
-        return MosquittoConfiguration.Write(directory, security, fleet, port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: [Replica]);
+        return MosquittoConfiguration.Write(directory, security, fleet, port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: [Replica], gateways: gateways);
     }
 }

@@ -12,7 +12,9 @@ public enum FleetRole
 
 /// <summary>
 /// Who is on the other end of an authenticated connection, read from its certificate's subject
-/// (<c>CN=id, OU=role, O=fleet</c>), which only the fleet CA can have issued.
+/// (<c>CN=id, OU=role, O=fleet</c>), which only the fleet CA can have issued. A gateway's common name is its client id
+/// (<c>gateway-{id}</c>): brokers that take the common name as the user name and client id (Mosquitto's
+/// <c>use_identity_as_username</c>) then never confuse a gateway with a device of the same name.
 /// </summary>
 public sealed record FleetIdentity(string Id, FleetRole Role, string Fleet)
 {
@@ -27,7 +29,7 @@ public sealed record FleetIdentity(string Id, FleetRole Role, string Fleet)
         var builder = new X500DistinguishedNameBuilder();
         builder.AddOrganizationName(Fleet);
         builder.AddOrganizationalUnitName(Role switch { FleetRole.Device => "device", FleetRole.Gateway => "gateway", _ => "aggregator" });
-        builder.AddCommonName(Id);
+        builder.AddCommonName(Role == FleetRole.Gateway ? GatewayClientId(Id) : Id);
         return builder.Build();
     }
 
@@ -52,7 +54,8 @@ public sealed record FleetIdentity(string Id, FleetRole Role, string Fleet)
         {
             "device" => new FleetIdentity(cn, FleetRole.Device, o),
             "aggregator" => new FleetIdentity(cn, FleetRole.Aggregator, o),
-            "gateway" => new FleetIdentity(cn, FleetRole.Gateway, o),
+            "gateway" when cn.StartsWith(GatewayClientPrefix, StringComparison.Ordinal) && cn.Length > GatewayClientPrefix.Length
+                => new FleetIdentity(cn[GatewayClientPrefix.Length..], FleetRole.Gateway, o),
             _ => null,
         };
     }
