@@ -55,7 +55,7 @@ public sealed class MosquittoGatewayTests
             await gateway.PublishAsync(Topics.GatewayPartial("site-a"), [1], retain: false, CancellationToken.None);
             foreach (var topic in new[] { Topics.Update("dev-a1"), Topics.Status("dev-b1"), Topics.Status("dev-p1"), Topics.GatewayPartial("site-b") })
             {
-                var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => gateway.PublishAsync(topic, [1], retain: false, CancellationToken.None));
+                var refused = await Assert.ThrowsAsync<BrokerRefusedException>(() => gateway.PublishAsync(topic, [1], retain: false, CancellationToken.None));
                 Assert.Contains("NotAuthorized", refused.Message, StringComparison.Ordinal);
             }
         }

@@ -117,6 +117,9 @@ public sealed class EdgeGateway : IAsyncDisposable
 
     public long Dropped => _sender.Dropped;
 
+    /// <summary>Messages the fleet's broker refused outright (a device its list for this gateway lacks), dropped.</summary>
+    public long RefusedUpstream => _sender.Refused;
+
     /// <summary>Called with the artifacts a relayed announcement or rollout plan names (a gateway's cache fetches them ahead).</summary>
     public Action<IReadOnlyList<string>>? ArtifactsNamed { get; set; }
 

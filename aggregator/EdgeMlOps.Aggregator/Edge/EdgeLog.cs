@@ -35,4 +35,7 @@ internal static partial class EdgeLog
 
     [LoggerMessage(EventId = 2129, Level = LogLevel.Error, Message = "Gateway {Gateway}: device {DeviceId}'s revocation not stored (refused until the gateway restarts, and again once the fleet's list arrives): {Error}")]
     public static partial void LogRevocationNotStored(this ILogger logger, string gateway, string deviceId, string error);
+
+    [LoggerMessage(EventId = 2130, Level = LogLevel.Error, Message = "Gateway {Gateway}: the fleet's broker refused {Topic}, dropped (do Aggregator:Edge:Gateways agree here and at the aggregator, or Mosquitto's ACL need regenerating?): {Error}")]
+    public static partial void LogUpstreamRefused(this ILogger logger, string gateway, string topic, string error);
 }

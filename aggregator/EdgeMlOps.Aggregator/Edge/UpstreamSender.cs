@@ -9,7 +9,8 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// <summary>
 /// A gateway's way up: the partials its site's rounds owe (stamped with the gateway's header) and the device messages it
 /// relays, sent in order whenever there is news and at least every quarter second; what the fleet's broker does not take
-/// stays queued (<see cref="UpstreamQueue"/>) for the next attempt — the site works on while the link is down.
+/// stays queued (<see cref="UpstreamQueue"/>) for the next attempt — the site works on while the link is down; what it
+/// refuses outright (its ACL) is dropped and counted, so it never holds up the messages behind it.
 /// </summary>
 internal sealed class UpstreamSender(IFleetChannel upstream, SiteRounds rounds, AggregatorOptions options, string gatewayId, TimeProvider time, ILogger logger)
 {
@@ -19,12 +20,16 @@ internal sealed class UpstreamSender(IFleetChannel upstream, SiteRounds rounds, 
     private long _sequence;
     private long _partialsSent;
     private long _partialBytes;
+    private long _refused;
 
     public long PartialsSent => Interlocked.Read(ref _partialsSent);
 
     public long PartialBytes => Interlocked.Read(ref _partialBytes);
 
     public int Pending => _queue.Count;
+
+    /// <summary>Messages the fleet's broker refused outright (dropped, not retried).</summary>
+    public long Refused => Interlocked.Read(ref _refused);
 
     public long Dropped => _queue.Dropped;
 
@@ -71,6 +76,15 @@ internal sealed class UpstreamSender(IFleetChannel upstream, SiteRounds rounds, 
             try
             {
                 await upstream.PublishAsync(message.Topic, message.Payload, message.Retain, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Runtime.Mqtt.BrokerRefusedException ex)
+            {
+                // The fleet's broker said no (its list of this site's devices differs from the gateway's): sending it again
+                // would not help and would hold up everything behind it.
+                _queue.Remove(message);
+                Interlocked.Increment(ref _refused);
+                logger.LogUpstreamRefused(gatewayId, message.Topic, ex.Message);
+                continue;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

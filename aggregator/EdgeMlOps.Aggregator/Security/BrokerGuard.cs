@@ -99,8 +99,10 @@ public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl
         if (denial is null) return Task.CompletedTask;
 
         // Neither forwarded nor queued: an oversized or forbidden message costs the fleet nothing beyond reading it once.
+        // A device is disconnected; a gateway is told no and keeps its link (a relay its list and the fleet's disagree on
+        // must not cut a whole site off), as Mosquitto answers every client.
         e.ProcessPublish = false;
-        e.CloseConnection = true;
+        e.CloseConnection = who.Role != FleetRole.Gateway;
         e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
         events.Record(SecurityEventKind.PublishDenied, e.ClientId, denial);
         return Task.CompletedTask;
@@ -108,9 +110,10 @@ public sealed class BrokerGuard(X509Certificate2 fleetCa, string fleet, TopicAcl
 
     public Task InterceptSubscriptionAsync(InterceptingSubscriptionEventArgs e)
     {
-        if (acl.MaySubscribe(acl.IdentityOf(e.ClientId), e.TopicFilter.Topic)) return Task.CompletedTask;
+        var who = acl.IdentityOf(e.ClientId);
+        if (acl.MaySubscribe(who, e.TopicFilter.Topic)) return Task.CompletedTask;
         e.ProcessSubscription = false;
-        e.CloseConnection = true;
+        e.CloseConnection = who.Role != FleetRole.Gateway;
         e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
         events.Record(SecurityEventKind.SubscribeDenied, e.ClientId, "subscribe to " + e.TopicFilter.Topic);
         return Task.CompletedTask;

@@ -169,7 +169,7 @@ public sealed partial class MqttTransport : IFleetChannel
         if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers) return false;
         if (!result.IsSuccess)
         {
-            throw new InvalidOperationException($"Publish to {topic} failed: {result.ReasonCode} {result.ReasonString}");
+            throw new BrokerRefusedException($"Publish to {topic} failed: {result.ReasonCode} {result.ReasonString}");
         }
 
         return true;
@@ -217,8 +217,11 @@ public sealed partial class MqttTransport : IFleetChannel
 
         // Fail closed: a subscription the broker refused (its ACL, or a shared subscription it does not support) is an error, not silence.
         var result = await _client.SubscribeAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
-        var refused = result.Items.Where(i => i.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2).Select(i => $"{i.TopicFilter.Topic} ({i.ResultCode})").ToList();
-        if (refused.Count > 0) throw new InvalidOperationException($"Broker {_options.Endpoint} refused {_options.ClientId}'s subscription to {string.Join(", ", refused)}");
+        var refused = result.Items.Where(i => i.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2).ToList();
+        if (refused.Count == 0) return;
+        // Not asked again at the next reconnection: a refused filter would otherwise fail every one of them.
+        lock (_subscriptions) _subscriptions.RemoveAll(f => refused.Any(i => i.TopicFilter.Topic == f));
+        throw new BrokerRefusedException($"Broker {_options.Endpoint} refused {_options.ClientId}'s subscription to {string.Join(", ", refused.Select(i => $"{i.TopicFilter.Topic} ({i.ResultCode})"))}");
     }
 
     private async Task OnMessageAsync(MqttApplicationMessageReceivedEventArgs e)

@@ -80,6 +80,42 @@ public class EdgeGatewayHostTests
     }
 
     [Fact]
+    public async Task AGatewayThatListsMoreDevicesThanTheFleetAllowsIt_LosesOnlyTheirMessages_NotItsLinkNorItsPartials()
+    {
+        // Configuration drift: the fleet lets site-a speak for dev-a1 only; the gateway itself was told dev-a*.
+        var central = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
+        {
+            Edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["dev-a1"] } },
+        };
+        await using var node = new AggregatorNode(central);
+        await node.StartAsync(CancellationToken.None);
+        var credentials = Path.Combine(AggregatorFixture.TempDirectory(), "site-a");
+        GatewayCredentials.Write(node.Security, node.Keys.RootPublicKey, "site-a", credentials, [], DateTimeOffset.UtcNow);
+        var gatewayOptions = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
+        {
+            Edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["dev-a*"] }, Gateway = "site-a", Upstream = node.BrokerEndpoint, Credentials = credentials },
+        };
+        await using var host = new EdgeGatewayHost(gatewayOptions, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await host.StartAsync(CancellationToken.None);
+        ScriptedDevice OnSite(string id) => new(id, "test", host.SiteEndpoint, new MqttTlsSettings(node.Security.Authority.Certificate, _ => node.Security.IssueDeviceCertificate(id)));
+
+        // dev-a2's status goes first: the fleet's broker refuses it; dev-a1's behind it still arrives, and its round completes.
+        await using var unlisted = OnSite("dev-a2");
+        await unlisted.ConnectAsync(samples: 10);
+        await Eventually.Until(() => host.Gateway!.RefusedUpstream >= 1, "the fleet's broker to refuse the relay of a device it does not list for site-a");
+        await using var listed = OnSite("dev-a1");
+        await listed.ConnectAsync(samples: 10);
+        await Eventually.Until(() => node.Devices.Eligible().Count == 1, "dev-a1's status relayed after the refused one");
+        var round = node.RunRoundAsync(CancellationToken.None);
+        var task = await listed.NextTaskAsync(TimeSpan.FromSeconds(20));
+        await listed.PublishAsync("update", listed.Update(task, 0.02f, samples: 10));
+        Assert.Equal(1, (await round).Contributors);
+        Assert.Equal(1, host.Gateway!.PartialsSent);
+        Assert.Equal(["dev-a1"], node.Devices.Eligible().Select(d => d.DeviceId));
+        Assert.True(node.Security.Events.Count(SecurityEventKind.PublishDenied) >= 1);
+    }
+
+    [Fact]
     public async Task ADeviceTheFleetRevoked_IsRefusedAtItsSiteBroker_AlsoWhenTheGatewayRestartsWithoutTheFleet()
     {
         var central = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2) with
