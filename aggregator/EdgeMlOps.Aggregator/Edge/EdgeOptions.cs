@@ -33,9 +33,12 @@ public sealed record EdgeOptions
     /// <summary>How long a gateway waits after a round's last task before sending the partial of a site that has all reported (more tasks may still be on their way).</summary>
     public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Whether <paramref name="gatewayId"/> is a gateway that serves <paramref name="deviceId"/>.</summary>
+    /// <summary>
+    /// Whether <paramref name="gatewayId"/> is a gateway that serves <paramref name="deviceId"/> — asked for every message
+    /// a site's broker or the fleet's sees from a gateway: a set lookup for exact ids, a scan of the (few) prefixes only.
+    /// </summary>
     public bool Serves(string gatewayId, string deviceId) =>
-        Gateways.TryGetValue(gatewayId, out var patterns) && patterns.Any(p => Matches(p, deviceId));
+        ServedDevices.Of(Gateways).TryGetValue(gatewayId, out var served) && served.Includes(deviceId);
 
     /// <summary>An exact device id, or a prefix ending in '*'.</summary>
     public static bool Matches(string pattern, string deviceId) =>
@@ -83,4 +86,18 @@ public sealed record EdgeOptions
             Settle = TimeSpan.FromSeconds(r.Double("Edge:SettleSeconds", 1, 0, 600)),
         };
     }
+}
+
+/// <summary>A gateway's device list as a set of exact ids and its prefixes, built once per <see cref="EdgeOptions.Gateways"/> map.</summary>
+internal sealed class ServedDevices(IEnumerable<string> patterns)
+{
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IReadOnlyDictionary<string, IReadOnlyList<string>>, Dictionary<string, ServedDevices>> Built = new();
+    private readonly HashSet<string> _exact = patterns.Where(p => !p.EndsWith('*')).ToHashSet(StringComparer.Ordinal);
+    private readonly string[] _prefixes = [.. patterns.Where(p => p.EndsWith('*')).Select(p => p[..^1])];
+
+    public static Dictionary<string, ServedDevices> Of(IReadOnlyDictionary<string, IReadOnlyList<string>> gateways) =>
+        Built.GetValue(gateways, map => map.ToDictionary(kv => kv.Key, kv => new ServedDevices(kv.Value), StringComparer.Ordinal));
+
+    public bool Includes(string deviceId) =>
+        _exact.Contains(deviceId) || _prefixes.Any(prefix => deviceId.StartsWith(prefix, StringComparison.Ordinal));
 }
