@@ -181,9 +181,10 @@ public sealed record SimulationOptions
                                    store: the coordinator and R-1 replicas in this process; needs --store-postgres
                                    and --transport memory or a --broker with shared subscriptions (Mosquitto) (1)
           --edge-sites N           an edge tier: N sites, each with a broker of its own and a gateway that folds its
-                                   devices' updates into one partial per round for the fleet's aggregator (over the
-                                   embedded TLS broker with a gateway certificate, or the in-memory hub); device i on
-                                   site i mod N, whose broker is in-memory; federated, synchronous (0)
+                                   devices' updates into one partial per round for the fleet's aggregator (with a
+                                   gateway certificate over the embedded TLS broker or an mqtts:// --broker whose ACL
+                                   names the gateways, or the in-memory hub); device i on site i mod N, whose broker
+                                   is in-memory; federated, synchronous (0)
           --edge-outage S:D        fault: cut gateway site-0's link to the fleet's broker S seconds into the rounds,
                                    for D seconds (its site trains on; what it owes upstream is kept and sent after)
           --replica-crash-after S  fault: kill the first replica beside the coordinator S seconds into the rounds
@@ -444,8 +445,8 @@ public sealed record SimulationOptions
         if (o.TakesTargets && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))
             errors.Add("--regression, --multilabel: need a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
         if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");
-        if (o.EdgeSites > 0 && (o.ExternalBroker is not null || o.Workers > 0 || o.InsecurePlaintext || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Replicas > 1))
-            errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds with one aggregator, its gateways on the embedded TLS broker (or --transport memory), in this process");
+        if (o.EdgeSites > 0 && (o.ExternalBroker is { Tls: false } || o.Workers > 0 || o.InsecurePlaintext || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Replicas > 1))
+            errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds with one aggregator, its gateways with certificates of their own on the embedded TLS broker, an mqtts:// --broker (its ACL naming the gateways: --write-mosquitto-config) or --transport memory, in this process");
         if (o.EdgeOutage is not null && o.EdgeSites < 1) errors.Add("--edge-outage: needs --edge-sites 1 or more");
         if (o.EdgeSites > o.Devices) errors.Add($"--edge-sites: {o.EdgeSites} sites for {o.Devices} devices");
         if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");

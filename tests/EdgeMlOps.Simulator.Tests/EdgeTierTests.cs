@@ -34,6 +34,30 @@ public class EdgeTierTests
     }
 
     [Fact]
+    public async Task GatewaysBehindTheGeneratedTlsMosquitto_MakeTheSameModelAsAFlatFleet_BitForBit()
+    {
+        // Debian's Mosquitto configured as --write-mosquitto-config writes it, with the simulated sites' gateways in its ACL,
+        // from the CA the simulator's aggregator then uses (its data directory is work/aggregator).
+        var work = Path.Combine(Path.GetTempPath(), "edgemlops-edge-mosquitto-" + Guid.NewGuid().ToString("N"));
+        await using var broker = await SecuredMosquitto.StartAsync(Path.Combine(work, "aggregator"), SimulatedData.Fleet, Path.Combine(work, "mosquitto"), SimulatedEdge.Options(2, 20));
+        try
+        {
+            var flat = await new SimulationRunner(SimulationOptions.Parse([.. Federated("20"), .. Memory])).RunAsync(CancellationToken.None);
+            var edge = await new SimulationRunner(SimulationOptions.Parse([
+                .. Federated("20"), "--edge-sites", "2", "--broker", $"mqtts://127.0.0.1:{broker.Port}", "--work-dir", work])).RunAsync(CancellationToken.None);
+
+            Assert.All(edge.Rounds, r => Assert.Equal(("Completed", 10, 0L), (r.Status, r.Participants, r.Rejected)));
+            Assert.Equal((6L, 20), (edge.EdgePartials.Partials, edge.DevicesOnline));
+            var same = RunComparison.Reproduction(flat.Run!, edge.Run!, 4);
+            Assert.True(same.Identical, string.Join("; ", same.Reasons));
+        }
+        finally
+        {
+            SimulationRunner.RemoveWork(work, SimulationOptions.Parse(Federated("1")));
+        }
+    }
+
+    [Fact]
     public async Task AGatewayCutOffFromTheFleetMidRound_KeepsWhatItsSiteTrained_AndTheRoundCompletesWhenItIsBack_LosingNothing()
     {
         var progress = new StringWriter();
