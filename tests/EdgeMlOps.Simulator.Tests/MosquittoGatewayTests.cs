@@ -89,6 +89,13 @@ public sealed class MosquittoGatewayTests
             await Eventually.Until(() => host.Events!.Count(SecurityEventKind.DeviceRevoked) == 1 && !devices[1].IsConnected, "the site's broker to drop the revoked device");
             Assert.True(devices[0].IsConnected);
             Assert.Equal(0, host.Gateway!.Rejections.Total);
+
+            // The configuration written again after the revocation: the gateway may no longer speak for dev-p1 at Mosquitto.
+            broker.Reload(node.Security);
+            var acl = File.ReadAllText(Path.Combine(dir, "mosquitto", "acl"));
+            Assert.Contains($"user gateway-site-a\ntopic write {Topics.GatewayPartial("site-a")}", acl, StringComparison.Ordinal);
+            Assert.Contains($"topic write {Topics.Status("dev-a1")}", acl, StringComparison.Ordinal);
+            Assert.DoesNotContain("/devices/dev-p1/", acl, StringComparison.Ordinal);
         }
         finally
         {
