@@ -36,6 +36,9 @@ public sealed record DeviceHostSettings(
 
     /// <summary>The broker a device connects to when it is not the fleet's (an edge site's, <see cref="SimulatedEdge"/>); null: <see cref="Channels"/>.</summary>
     public Func<string, IFleetChannelFactory>? SiteChannels { get; init; }
+
+    /// <summary>With <see cref="Enrollment"/>: the TLS broker of the site a device connects to (a real gateway host's); null: the enrollment's broker.</summary>
+    public Func<string, MqttEndpoint>? SiteBrokers { get; init; }
 }
 
 /// <summary>
@@ -86,9 +89,10 @@ public sealed class SimulatedDevices : IAsyncDisposable
             var sharedBlobs = Path.Combine(settings.Work, "blobs");
             var clock = settings.Clock ?? TimeProvider.System;
             var identities = devices._identities;
-            var baseChannels = settings.Enrollment is { } enrollment
-                ? new MqttChannelFactory(enrollment.Broker, new MqttTlsSettings(enrollment.FleetCa, id => identities.TryGetValue(id, out var identity) ? identity.Current : null))
-                : settings.Channels;
+            var tls = settings.Enrollment is { } enrollment ? new MqttTlsSettings(enrollment.FleetCa, id => identities.TryGetValue(id, out var identity) ? identity.Current : null) : null;
+            var baseChannels = tls is not null ? new MqttChannelFactory(settings.Enrollment!.Broker, tls) : settings.Channels;
+            IFleetChannelFactory? SiteOf(string id) =>
+                settings.SiteChannels?.Invoke(id) ?? (tls is not null && settings.SiteBrokers is { } site ? new MqttChannelFactory(site(id), tls) : null);
             var channels = faults is SimulatedFaults wire ? new FaultyChannelFactory(baseChannels, wire, settings.Fleet, clock) : baseChannels;
             await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (i, ct) =>
             {
@@ -126,7 +130,7 @@ public sealed class SimulatedDevices : IAsyncDisposable
                     new AgentDependencies
                     {
                         Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(directory, "models"), sharedBlobs, durable: false), Http = devices._http,
-                        Runtimes = devices.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = devices._slots, Channels = settings.SiteChannels?.Invoke(id) ?? channels,
+                        Runtimes = devices.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = devices._slots, Channels = SiteOf(id) ?? channels,
                         Time = clock,
                     });
                 devices.Agents[i] = agent;

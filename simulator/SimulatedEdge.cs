@@ -8,16 +8,21 @@ namespace EdgeMlOps.Simulator;
 /// <summary>
 /// The edge tier of a simulated fleet (<c>--edge-sites N</c>, docs/SCALING.md "Edge tier"): N sites, each with a broker of
 /// its own (an in-memory hub) and a real <see cref="EdgeGateway"/> between it and the fleet's; device i belongs to site
-/// i mod N. The fleet's aggregator is told which devices each gateway serves (<see cref="Options"/>).
+/// i mod N. The fleet's aggregator is told which devices each gateway serves (<see cref="Options"/>). With agents in
+/// worker processes the sites are real gateway hosts instead (<see cref="StartHostsAsync"/>).
 /// </summary>
 public sealed class SimulatedEdge : IAsyncDisposable
 {
     private readonly InMemoryFleetHub[] _sites;
     private readonly List<EdgeGateway> _gateways = [];
+    private readonly List<EdgeGatewayHost> _hosts = [];
     private readonly List<SeverableLink> _links = [];
     private readonly Dictionary<string, int> _siteOf = new(StringComparer.Ordinal);
 
     private SimulatedEdge(int sites) => _sites = Enumerable.Range(0, sites).Select(_ => new InMemoryFleetHub()).ToArray();
+
+    /// <summary>With real gateway hosts (<see cref="StartHostsAsync"/>): each site's TLS broker, in site order.</summary>
+    public IReadOnlyList<Runtime.Mqtt.MqttEndpoint> SiteBrokers => [.. _hosts.Select(h => h.SiteEndpoint)];
 
     public IReadOnlyList<EdgeGateway> Gateways => _gateways;
 
@@ -84,8 +89,49 @@ public sealed class SimulatedEdge : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The edge tier for agents in other processes (<c>--workers</c>): per site a real <see cref="EdgeGatewayHost"/> — the
+    /// gateway process's code, with credentials the aggregator issues, its own TLS site broker (fleet device certificates,
+    /// the fleet's ACL) and the fleet's broker upstream with its gateway certificate.
+    /// </summary>
+    public static async Task<SimulatedEdge> StartHostsAsync(AggregatorNode aggregator, AggregatorOptions options, int sites, string work, ILoggerFactory loggers, CancellationToken cancellationToken)
+    {
+        var edge = new SimulatedEdge(0);
+        try
+        {
+            for (var s = 0; s < sites; s++)
+            {
+                var id = GatewayId(s);
+                var credentials = Path.Combine(work, "gateways", id, "credentials");
+                GatewayCredentials.Write(aggregator.Security, aggregator.Keys.RootPublicKey, id, credentials, [], DateTimeOffset.UtcNow);
+                var hostOptions = options with
+                {
+                    DataDirectory = Path.Combine(work, "gateways", id), Store = new Aggregator.Storage.StoreOptions(), ExternalBroker = null, EmbeddedBrokerPort = 0,
+                    BrokerBindAddress = System.Net.IPAddress.Loopback, Edge = options.Edge with { Gateway = id, Upstream = aggregator.BrokerEndpoint, Credentials = credentials },
+                };
+                var host = new EdgeGatewayHost(hostOptions, loggers);
+                edge._hosts.Add(host);
+                await host.StartAsync(cancellationToken).ConfigureAwait(false);
+                edge._gateways.Add(host.Gateway!);
+            }
+
+            return edge;
+        }
+        catch
+        {
+            await edge.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (_hosts.Count > 0)
+        {
+            foreach (var host in _hosts) await host.DisposeAsync().ConfigureAwait(false); // each disposes its gateway
+            return;
+        }
+
         foreach (var gateway in _gateways) await gateway.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -122,8 +122,15 @@ public sealed class SimulatedFleet : IAsyncDisposable
         {
             await aggregator.StartAsync(cancellationToken).ConfigureAwait(false);
             await fleet.StartReplicasAsync(aggregatorOptions, loggers, cancellationToken, options.ReplicaProcesses ? options.Arguments : null).ConfigureAwait(false);
+            string[] sites = [];
+            if (options.EdgeSites > 0)
+            {
+                var edge = fleet._edge = await SimulatedEdge.StartHostsAsync(aggregator, aggregatorOptions, options.EdgeSites, Path.GetDirectoryName(aggregatorOptions.DataDirectory)!, loggers, cancellationToken).ConfigureAwait(false);
+                sites = ["--site-brokers", string.Join(',', edge.SiteBrokers)];
+            }
+
             fleet._workers = await Workers.WorkerProcesses.StartAsync(
-                options.Arguments, parts.Length, options.Workers, aggregator.BrokerEndpoint, aggregator.Keys.RootPublicKey, SimulatedEnrollment.Arguments(aggregator), TimeSpan.FromMinutes(10), cancellationToken).ConfigureAwait(false);
+                options.Arguments, parts.Length, options.Workers, aggregator.BrokerEndpoint, aggregator.Keys.RootPublicKey, [.. SimulatedEnrollment.Arguments(aggregator), .. sites], TimeSpan.FromMinutes(10), cancellationToken).ConfigureAwait(false);
             var withData = parts.Count(p => p.Length > 0);
             await WaitUntilAsync(() => aggregator.Devices.Eligible().Count >= withData, TimeSpan.FromMinutes(10), "devices online", cancellationToken).ConfigureAwait(false);
             fleet.MegabytesPerDevice = fleet._workers.ResidentBytes / 1048576.0 / parts.Length;
@@ -168,9 +175,9 @@ public sealed class SimulatedFleet : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (_devices is not null) await _devices.DisposeAsync().ConfigureAwait(false);
+        if (_workers is not null) await _workers.DisposeAsync().ConfigureAwait(false); // the agents before their sites' gateways
         if (_edge is not null) await _edge.DisposeAsync().ConfigureAwait(false);
         foreach (var replica in _replicas) await replica.DisposeAsync().ConfigureAwait(false);
-        if (_workers is not null) await _workers.DisposeAsync().ConfigureAwait(false);
         await Aggregator.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -98,6 +98,8 @@ public sealed record SimulationOptions
     public string? ReplicaWorker { get; init; }
     /// <summary>Set in a worker process: the fleet indices it hosts.</summary>
     public (int First, int Count)? WorkerSlice { get; init; }
+    /// <summary>Set in a worker process of an edge tier: each site's broker (site k's devices connect to the k-th).</summary>
+    public IReadOnlyList<EdgeMlOps.Runtime.Mqtt.MqttEndpoint>? SiteBrokers { get; init; }
     /// <summary>Set in a worker process: the aggregator's root public key the agents pin (base64 SubjectPublicKeyInfo).</summary>
     public byte[]? TrustedRoot { get; init; }
     /// <summary>The embedded broker on plain TCP without authentication (measurements only).</summary>
@@ -184,7 +186,8 @@ public sealed record SimulationOptions
                                    devices' updates into one partial per round for the fleet's aggregator (with a
                                    gateway certificate over the embedded TLS broker or an mqtts:// --broker whose ACL
                                    names the gateways, or the in-memory hub); device i on site i mod N, whose broker
-                                   is in-memory; federated, synchronous (0)
+                                   is in-memory — or, with --workers, each site a real gateway host with its own TLS
+                                   broker that the workers' agents connect to; federated, synchronous (0)
           --edge-outage S:D        fault: cut gateway site-0's link to the fleet's broker S seconds into the rounds,
                                    for D seconds (its site trains on; what it owes upstream is kept and sent after)
           --replica-crash-after S  fault: kill the first replica beside the coordinator S seconds into the rounds
@@ -410,6 +413,11 @@ public sealed record SimulationOptions
 
                     break;
                 case "--fleet-ca": o = o with { FleetCaFile = value }; break;
+                case "--site-brokers":
+                    var brokers = value.Split(',').Select(b => EdgeMlOps.Runtime.Mqtt.MqttEndpoint.TryParse(b, out var e) ? e : null).ToArray();
+                    if (brokers.All(b => b is { Tls: true })) o = o with { SiteBrokers = brokers! };
+                    else errors.Add($"--site-brokers: '{value}' is not a list of mqtts:// URLs");
+                    break;
                 case "--enroll-url": o = o with { EnrollUrl = value }; break;
                 case "--enroll-token-file": o = o with { EnrollTokenFile = value }; break;
                 case "--store-postgres":
@@ -445,9 +453,11 @@ public sealed record SimulationOptions
         if (o.TakesTargets && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))
             errors.Add("--regression, --multilabel: need a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
         if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");
-        if (o.EdgeSites > 0 && (o.ExternalBroker is { Tls: false } || o.Workers > 0 || o.InsecurePlaintext || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Replicas > 1))
+        if (o.EdgeSites > 0 && (o.ExternalBroker is { Tls: false } || o.InsecurePlaintext || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Replicas > 1))
             errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds with one aggregator, its gateways with certificates of their own on the embedded TLS broker, an mqtts:// --broker (its ACL naming the gateways: --write-mosquitto-config) or --transport memory, in this process");
         if (o.EdgeOutage is not null && o.EdgeSites < 1) errors.Add("--edge-outage: needs --edge-sites 1 or more");
+        if (o.EdgeOutage is not null && o.Workers > 0) errors.Add("--edge-outage: cuts a gateway of this process's simulated sites; with --workers the gateways are real hosts (not cut)");
+        if (o.WorkerSlice is not null && o.EdgeSites > 0 && o.SiteBrokers?.Count != o.EdgeSites) errors.Add("--site-brokers: a worker of an edge tier needs one broker per site");
         if (o.EdgeSites > o.Devices) errors.Add($"--edge-sites: {o.EdgeSites} sites for {o.Devices} devices");
         if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");
         if (o.WorkerSlice is { } ws && (ws.First + ws.Count > o.Devices || o.ExternalBroker is null || o.TrustedRoot is null))

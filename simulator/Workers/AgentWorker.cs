@@ -10,6 +10,10 @@ namespace EdgeMlOps.Simulator.Workers;
 /// </summary>
 public sealed class AgentWorker(SimulationOptions options, ILoggerFactory loggers)
 {
+    /// <summary>The site broker of each device of the slice: device i on site i mod N, as the coordinator's gateways serve them.</summary>
+    private static Dictionary<string, EdgeMlOps.Runtime.Mqtt.MqttEndpoint> SiteBrokersOf(int first, int count, IReadOnlyList<EdgeMlOps.Runtime.Mqtt.MqttEndpoint> sites) =>
+        Enumerable.Range(first, count).ToDictionary(SimulatedDevices.DeviceId, i => sites[SimulatedEdge.SiteOf(i, sites.Count)], StringComparer.Ordinal);
+
     public async Task RunAsync(TextReader stop, TextWriter output, CancellationToken cancellationToken)
     {
         var (first, count) = options.WorkerSlice ?? throw new InvalidOperationException("not a worker");
@@ -19,12 +23,14 @@ public sealed class AgentWorker(SimulationOptions options, ILoggerFactory logger
         try
         {
             var faults = SimulationRunner.Faults(options);
+            var siteOf = options.SiteBrokers is { } sites ? SiteBrokersOf(first, count, sites) : null;
             var settings = new DeviceHostSettings(
                 SimulatedData.Fleet, new MqttChannelFactory(options.ExternalBroker!), options.TrustedRoot!, work, options.ComputeSlots, options.InMemoryDeviceStores)
             {
                 Tags = SimulationRunner.Tags(options),
                 Label = SimulationRunner.Labels(faults, simulated.Data.Classes),
                 Enrollment = SimulatedEnrollment.FromWorkerOptions(options),
+                SiteBrokers = siteOf is null ? null : id => siteOf[id],
             };
             await using var devices = await SimulatedDevices.StartAsync(settings, simulated.Pool, simulated.Parts, first, count, faults, loggers, cancellationToken).ConfigureAwait(false);
             await output.WriteLineAsync($"ready {count}").ConfigureAwait(false);

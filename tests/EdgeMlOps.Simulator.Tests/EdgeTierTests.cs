@@ -58,6 +58,20 @@ public class EdgeTierTests
     }
 
     [Fact]
+    public async Task RealGatewayHosts_WithTheAgentsInWorkerProcesses_MakeTheSameModelAsAFlatFleet_BitForBit()
+    {
+        // Each site a gateway host as a gateway machine runs it (its own TLS broker, issued credentials); the agents in two
+        // other processes enroll with the aggregator and then reach only their site's broker.
+        var flat = await new SimulationRunner(SimulationOptions.Parse([.. Federated("20"), .. Memory])).RunAsync(CancellationToken.None);
+        var edge = await new SimulationRunner(SimulationOptions.Parse([.. Federated("20"), "--edge-sites", "2", "--workers", "2", "--device-stores", "memory"])).RunAsync(CancellationToken.None);
+
+        Assert.All(edge.Rounds, r => Assert.Equal(("Completed", 10, 0L), (r.Status, r.Participants, r.Rejected)));
+        Assert.Equal((6L, 20), (edge.EdgePartials.Partials, edge.DevicesOnline));
+        var same = RunComparison.Reproduction(flat.Run!, edge.Run!, 4);
+        Assert.True(same.Identical, string.Join("; ", same.Reasons));
+    }
+
+    [Fact]
     public async Task AGatewayCutOffFromTheFleetMidRound_KeepsWhatItsSiteTrained_AndTheRoundCompletesWhenItIsBack_LosingNothing()
     {
         var progress = new StringWriter();

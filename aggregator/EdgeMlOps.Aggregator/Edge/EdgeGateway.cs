@@ -159,7 +159,7 @@ public sealed class EdgeGateway : IAsyncDisposable
                 if (_trust.OfferRevocations(Signed.Parser.ParseFrom(bytes), now) is { } refused)
                 {
                     Rejections.Add(RejectionReason.Malformed);
-                    _logger.LogSiteUpdateRefused(Id, topic, RejectionReason.Malformed, $"revocation list refused: {refused}");
+                    _logger.LogRevocationListRefused(Id, refused);
                 }
 
                 return;

@@ -32,6 +32,8 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
     private HttpClient? _http;
     private WebApplication? _web;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _revocationOrder = new();
+    private Task _revoking = Task.CompletedTask;
 
     public EdgeGatewayHost(AggregatorOptions options, ILoggerFactory loggers, TimeProvider? time = null)
     {
@@ -78,9 +80,25 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         var client = _credentials.Client;
         var tls = new MqttTlsSettings(_credentials.FleetCa, _ => client);
         Gateway = new EdgeGateway(_options, id, new MqttChannelFactory(_options.Edge.Upstream!, tls), new MqttChannelFactory(SiteEndpoint, tls), _credentials.RootPublicKey, _time, _loggers);
-        Gateway.DevicesRevoked = ids => _ = RevokeAsync(ids);
+        Gateway.DevicesRevoked = ids =>
+        {
+            lock (_revocationOrder) _revoking = AfterAsync(_revoking, ids); // one list at a time, awaited before the store closes
+        };
         if (_options.Edge.UpstreamApi is { } api) await StartArtifactsAsync(api, Gateway).ConfigureAwait(false);
         await Gateway.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task AfterAsync(Task previous, IReadOnlyList<string> deviceIds)
+    {
+        await previous.ConfigureAwait(false); // never faults: a failure is logged below, and the next list still comes
+        try
+        {
+            await RevokeAsync(deviceIds).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            _loggers.CreateLogger<EdgeGatewayHost>().LogRevocationNotStored(_options.Edge.Gateway!, string.Join(", ", deviceIds), ex.Message);
+        }
     }
 
     /// <summary>
@@ -138,6 +156,9 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         if (_web is not null) await _web.DisposeAsync().ConfigureAwait(false);
         _http?.Dispose();
         if (Gateway is not null) await Gateway.DisposeAsync().ConfigureAwait(false);
+        Task revoking;
+        lock (_revocationOrder) revoking = _revoking;
+        await revoking.ConfigureAwait(false);
         if (_broker is not null) await _broker.DisposeAsync().ConfigureAwait(false);
         _store?.Dispose();
         _credentials?.Dispose();
