@@ -91,9 +91,10 @@ public sealed class SimulatedDevices : IAsyncDisposable
             var identities = devices._identities;
             var tls = settings.Enrollment is { } enrollment ? new MqttTlsSettings(enrollment.FleetCa, id => identities.TryGetValue(id, out var identity) ? identity.Current : null) : null;
             var baseChannels = tls is not null ? new MqttChannelFactory(settings.Enrollment!.Broker, tls) : settings.Channels;
+            IFleetChannelFactory WithFaults(IFleetChannelFactory inner) => faults is SimulatedFaults wire ? new FaultyChannelFactory(inner, wire, settings.Fleet, clock) : inner;
             IFleetChannelFactory? SiteOf(string id) =>
                 settings.SiteChannels?.Invoke(id) ?? (tls is not null && settings.SiteBrokers is { } site ? new MqttChannelFactory(site(id), tls) : null);
-            var channels = faults is SimulatedFaults wire ? new FaultyChannelFactory(baseChannels, wire, settings.Fleet, clock) : baseChannels;
+            var channels = WithFaults(baseChannels);
             await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (i, ct) =>
             {
                 var index = first + i;
@@ -130,7 +131,7 @@ public sealed class SimulatedDevices : IAsyncDisposable
                     new AgentDependencies
                     {
                         Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(directory, "models"), sharedBlobs, durable: false), Http = devices._http,
-                        Runtimes = devices.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = devices._slots, Channels = SiteOf(id) ?? channels,
+                        Runtimes = devices.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = devices._slots, Channels = SiteOf(id) is { } siteChannels ? WithFaults(siteChannels) : channels,
                         Time = clock,
                     });
                 devices.Agents[i] = agent;

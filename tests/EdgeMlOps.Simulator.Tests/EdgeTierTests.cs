@@ -72,6 +72,17 @@ public class EdgeTierTests
     }
 
     [Fact]
+    public async Task DevicesBehindAGateway_DropOutAsTheRunSays()
+    {
+        // Wire faults act on a device's own channel, whichever broker it reaches: --dropout holds behind a gateway too.
+        var result = await new SimulationRunner(SimulationOptions.Parse([
+            .. Federated("20"), .. Memory, "--edge-sites", "2", "--over-selection", "1", "--dropout", "0.3", "--min-quorum", "0.3", "--deadline", "3"])).RunAsync(CancellationToken.None);
+
+        Assert.All(result.Rounds, r => Assert.Equal(("Completed", 10), (r.Status, r.Selected)));
+        Assert.True(result.Rounds.Sum(r => r.Selected - r.Participants) > 0, "no selected device dropped out (exactly 10 selected per round, none surplus)");
+    }
+
+    [Fact]
     public async Task AGatewayCutOffFromTheFleetMidRound_KeepsWhatItsSiteTrained_AndTheRoundCompletesWhenItIsBack_LosingNothing()
     {
         var progress = new StringWriter();
