@@ -117,6 +117,9 @@ public sealed class EdgeGateway : IAsyncDisposable
 
     public long Dropped => _sender.Dropped;
 
+    /// <summary>Whether the link to the fleet's broker is up now.</summary>
+    public bool UpstreamConnected => _upstream.IsConnected;
+
     /// <summary>Messages the fleet's broker refused outright (a device its list for this gateway lacks), dropped.</summary>
     public long RefusedUpstream => _sender.Refused;
 

@@ -125,6 +125,23 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         }
     }
 
+    /// <summary>What an operator checks on a site: the link up, what waits, what was sent, refused or dropped, who is revoked here.</summary>
+    private object Status(EdgeGateway gateway, ArtifactCache cache) => new
+    {
+        gateway = gateway.Id,
+        upstreamConnected = gateway.UpstreamConnected,
+        siteClients = _broker!.ConnectedClients,
+        partialsSent = gateway.PartialsSent,
+        partialBytes = gateway.PartialBytes,
+        upstreamBytes = gateway.UpstreamBytes,
+        pending = gateway.Pending,
+        dropped = gateway.Dropped,
+        refusedUpstream = gateway.RefusedUpstream,
+        rejections = gateway.Rejections.Snapshot(),
+        revokedDevices = _store!.RevokedDevices().Count,
+        artifactsFetched = cache.Fetched,
+    };
+
     /// <summary>The artifact cache, fed by what the gateway relays, served over HTTPS with the site broker's certificate.</summary>
     private async Task StartArtifactsAsync(Uri api, EdgeGateway gateway)
     {
@@ -146,6 +163,7 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
                 : Results.NotFound(new { error = $"artifact {sha256} is not here and the aggregator could not give it" });
         });
         _web.MapGet("/healthz", () => Results.Ok(new { status = "ok", role = "gateway" }));
+        _web.MapGet("/v1/gateway/status", () => Results.Ok(Status(gateway, cache)));
         await _web.StartAsync().ConfigureAwait(false);
         ArtifactBaseUrl = new Uri(_web.Urls.First());
     }

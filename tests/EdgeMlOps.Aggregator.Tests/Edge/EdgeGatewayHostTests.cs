@@ -193,10 +193,21 @@ public class EdgeGatewayHostTests
             using var device = new HttpClient(Shared.Security.PinnedHttp.Handler(node.Security.Authority.Certificate));
             var url = new Uri(host.ArtifactBaseUrl!, $"v1/artifacts/{sha256}");
             Assert.Equal(sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await device.GetByteArrayAsync(url))));
+
+            // The site's state for an operator, on the same HTTPS listener.
+            var statusUrl = new Uri(host.ArtifactBaseUrl!, "v1/gateway/status");
+            var status = System.Text.Json.JsonDocument.Parse(await device.GetStringAsync(statusUrl)).RootElement;
+            Assert.Equal("site-a", status.GetProperty("gateway").GetString());
+            Assert.True(status.GetProperty("upstreamConnected").GetBoolean());
+            Assert.Equal((2L, 0L, 0L), (status.GetProperty("artifactsFetched").GetInt64(), status.GetProperty("refusedUpstream").GetInt64(), status.GetProperty("dropped").GetInt64()));
+
             await node.DisposeAsync();
             nodeDisposed = true;
             Assert.Equal(sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await device.GetByteArrayAsync(url))));
             Assert.Equal(fetched, host.Artifacts.Fetched); // served from the gateway's disk
+            await Eventually.Until(
+                async () => !System.Text.Json.JsonDocument.Parse(await device.GetStringAsync(statusUrl)).RootElement.GetProperty("upstreamConnected").GetBoolean(),
+                "the gateway's status to show the fleet's broker gone");
 
             // A file nobody has: the gateway cannot give it (and keeps nothing).
             var missing = await device.GetAsync(new Uri(host.ArtifactBaseUrl!, $"v1/artifacts/{new string('a', 64)}"));
