@@ -127,6 +127,9 @@ public sealed class AggregatorNode : IAsyncDisposable
 
     public RejectionCounters Rejections { get; } = new();
 
+    /// <summary>What each edge gateway delivered (partials merged and refused, by reason).</summary>
+    public Edge.GatewayLedger Gateways => _inbox.Gateways;
+
     /// <summary>The broker devices should connect to.</summary>
     public MqttEndpoint BrokerEndpoint { get; private set; } = new("localhost", 1883);
 
@@ -399,5 +402,6 @@ public sealed class AggregatorNode : IAsyncDisposable
         services.AddSingleton(_uploads);
         services.AddSingleton(_revocation);
         services.AddSingleton(Pipeline);
+        services.AddSingleton(Gateways);
     }
 }

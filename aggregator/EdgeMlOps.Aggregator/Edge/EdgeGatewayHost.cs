@@ -7,6 +7,7 @@ using EdgeMlOps.Shared.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Aggregator.Edge;
@@ -150,6 +151,9 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         gateway.ArtifactsNamed = named => _ = cache.PrefetchAsync(named, _stopping.Token);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(_options); // the admin tokens (Aggregator:Admin:Tokens) that may read the status
+        Http.AdminTokenAuthentication.AddAdminAuthentication(builder.Services);
+        builder.Services.AddSingleton(s => new Http.AdminGuard(_options.Governance.Identities, s.GetRequiredService<Microsoft.AspNetCore.Authorization.IAuthorizationService>(), _loggers.CreateLogger<EdgeGatewayHost>()));
         builder.WebHost.UseUrls(_options.HttpUrl);
         var certificate = _credentials.SiteServer;
         builder.WebHost.UseKestrelHttpsConfiguration();
@@ -163,7 +167,8 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
                 : Results.NotFound(new { error = $"artifact {sha256} is not here and the aggregator could not give it" });
         });
         _web.MapGet("/healthz", () => Results.Ok(new { status = "ok", role = "gateway" }));
-        _web.MapGet("/v1/gateway/status", () => Results.Ok(Status(gateway, cache)));
+        // Counters and ids are not for anyone on the site's network: a viewer token, as the aggregator's /v1/fleet/* asks.
+        _web.MapGet("/v1/gateway/status", (HttpContext http, Http.AdminGuard guard) => guard.Run(http, Governance.AdminRoles.Viewer, _ => Results.Ok(Status(gateway, cache))));
         await _web.StartAsync().ConfigureAwait(false);
         ArtifactBaseUrl = new Uri(_web.Urls.First());
     }

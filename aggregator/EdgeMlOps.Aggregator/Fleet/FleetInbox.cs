@@ -20,6 +20,9 @@ public sealed class FleetInbox(
     AggregatorOptions options, DeviceDirectory devices, OpenRounds open, DriftWatch drift, FleetPublisher publisher,
     FleetStores stores, RejectionCounters rejections, TimeProvider time, CancellationToken stopping, ILogger logger)
 {
+    /// <summary>What each edge gateway delivered: partials merged and refused, by reason.</summary>
+    public Edge.GatewayLedger Gateways { get; } = new(options.Edge);
+
     private readonly Topics _topics = new(options.Fleet);
 
     /// <summary>The topics the aggregator subscribes to (device updates through the replicas' shared subscription when they are on).</summary>
@@ -153,11 +156,13 @@ public sealed class FleetInbox(
         if (outcome.Accepted)
         {
             open.CountBytes(payload.Length);
-            Edge.EdgeLog.LogPartialMerged(logger, gatewayId, partial!.Share.RoundId, partial.Share.Contributors.Count, payload.Length);
+            Gateways.Merged(gatewayId, partial!.Share.Contributors.Count, payload.Length, time.GetUtcNow());
+            Edge.EdgeLog.LogPartialMerged(logger, gatewayId, partial.Share.RoundId, partial.Share.Contributors.Count, payload.Length);
             return;
         }
 
         rejections.Add(outcome.Reason);
+        Gateways.Refused(gatewayId, outcome.Reason, time.GetUtcNow());
         Edge.EdgeLog.LogPartialRefused(logger, gatewayId, outcome.Reason, outcome.Detail);
     }
 

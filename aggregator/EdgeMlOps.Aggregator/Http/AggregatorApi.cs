@@ -69,6 +69,8 @@ public static class AggregatorApi
                 d.Tags,
                 d.LastSeen,
             }))));
+        app.MapGet("/v1/fleet/gateways", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] Edge.GatewayLedger gateways) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(gateways.Snapshot())));
         app.MapGet("/v1/rejections", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] RejectionCounters rejections) =>
             guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(rejections.Snapshot())));
         app.MapGet("/v1/strategy", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] FederatedStrategy strategy, [FromServices] AggregatorOptions options, [FromServices] ModelRegistry registry) =>

@@ -91,6 +91,12 @@ public class EdgeGatewayBrokerTests
         Assert.Equal(1, report.RejectedByReason.GetValueOrDefault(nameof(RejectionReason.BadSampleCount)));
         Assert.Equal(2, report.RejectedByReason.GetValueOrDefault(nameof(RejectionReason.Duplicate))); // the replayed partial, the device's own update
         Assert.Equal(before + 0.02f, node.CurrentWeights.Values[0], 1e-5f); // (0.01 × 10 + 0.03 × 10) / 20: the partial weighed as the device
+
+        // What the operator sees of the gateway at the centre (GET /v1/fleet/gateways): one partial of one update merged, three refused.
+        var site = Assert.Single(node.Gateways.Snapshot());
+        Assert.Equal(("site-a", 1, 1L, 1L), (site.Gateway, site.DevicePatterns, site.PartialsMerged, site.UpdatesMerged));
+        Assert.Equal(new Dictionary<string, long> { ["NotAuthorized"] = 1, ["BadSampleCount"] = 1, ["Duplicate"] = 1 }, site.Refused.OrderBy(r => r.Key).ToDictionary());
+        Assert.NotNull(site.LastPartialAt);
     }
 
     [Fact]

@@ -194,9 +194,19 @@ public class EdgeGatewayHostTests
             var url = new Uri(host.ArtifactBaseUrl!, $"v1/artifacts/{sha256}");
             Assert.Equal(sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await device.GetByteArrayAsync(url))));
 
-            // The site's state for an operator, on the same HTTPS listener.
+            // The site's state for an operator, on the same HTTPS listener — with a viewer's token only.
             var statusUrl = new Uri(host.ArtifactBaseUrl!, "v1/gateway/status");
-            var status = System.Text.Json.JsonDocument.Parse(await device.GetStringAsync(statusUrl)).RootElement;
+            async Task<System.Text.Json.JsonElement> StatusAsync()
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, statusUrl);
+                request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", EdgeMlOps.Tests.Viewer.Token);
+                using var response = await device.SendAsync(request);
+                response.EnsureSuccessStatusCode();
+                return System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+            }
+
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await device.GetAsync(statusUrl)).StatusCode);
+            var status = await StatusAsync();
             Assert.Equal("site-a", status.GetProperty("gateway").GetString());
             Assert.True(status.GetProperty("upstreamConnected").GetBoolean());
             Assert.Equal((2L, 0L, 0L), (status.GetProperty("artifactsFetched").GetInt64(), status.GetProperty("refusedUpstream").GetInt64(), status.GetProperty("dropped").GetInt64()));
@@ -206,7 +216,7 @@ public class EdgeGatewayHostTests
             Assert.Equal(sha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await device.GetByteArrayAsync(url))));
             Assert.Equal(fetched, host.Artifacts.Fetched); // served from the gateway's disk
             await Eventually.Until(
-                async () => !System.Text.Json.JsonDocument.Parse(await device.GetStringAsync(statusUrl)).RootElement.GetProperty("upstreamConnected").GetBoolean(),
+                async () => !(await StatusAsync()).GetProperty("upstreamConnected").GetBoolean(),
                 "the gateway's status to show the fleet's broker gone");
 
             // A file nobody has: the gateway cannot give it (and keeps nothing).
