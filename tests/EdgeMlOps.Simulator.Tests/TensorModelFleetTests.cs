@@ -206,7 +206,7 @@ public class TensorModelFleetTests
         double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
         async Task<long> WindowOfTrafficAsync(double shift)
         {
-            for (var call = 0; call < 10; call++)
+            for (var call = 0; call < 30; call++) // 900 rows a window: two calm windows of 300 rows were at times more than 0.1 apart (1 run in 6)
             {
                 var reading = Enumerable.Range(0, 30 * 3).Select(i => (float)(Normal() + (i % 3 == 2 ? shift : 0))).ToArray();
                 agent.Infer([
@@ -216,11 +216,11 @@ public class TensorModelFleetTests
                 ]);
             }
 
-            return await device.FlushWindowAsync(node, predictions: 300);
+            return await device.FlushWindowAsync(node, predictions: 900);
         }
 
         var first = await WindowOfTrafficAsync(shift: 0);
-        Assert.NotNull(node.Monitor.Reference(1)); // 300 production rows of 'value': the reference
+        Assert.NotNull(node.Monitor.Reference(1)); // 900 production rows of 'value': the reference
         var stable = await WindowOfTrafficAsync(shift: 0);
         var shifted = await WindowOfTrafficAsync(shift: 3); // reading[2] + 3: value + 6
         var reports = await node.EvaluateDriftAsync(stable, CancellationToken.None);
