@@ -9,7 +9,7 @@ namespace EdgeMlOps.Simulator;
 /// publish over a channel of this factory fails as on a dead connection and whatever the broker sends is lost; when it
 /// is joined again both directions work as before.
 /// </summary>
-public sealed class SeverableLink(IFleetChannelFactory inner) : IFleetChannelFactory
+public sealed class SeverableLink(IFleetChannelFactory inner) : IFleetChannelFactory, ISeverableLink
 {
     private int _severed;
 

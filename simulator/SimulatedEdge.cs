@@ -16,7 +16,8 @@ public sealed class SimulatedEdge : IAsyncDisposable
     private readonly InMemoryFleetHub[] _sites;
     private readonly List<EdgeGateway> _gateways = [];
     private readonly List<EdgeGatewayHost> _hosts = [];
-    private readonly List<SeverableLink> _links = [];
+    private readonly List<ISeverableLink> _links = [];
+    private readonly List<SeverableTcpProxy> _proxies = [];
     private readonly Dictionary<string, int> _siteOf = new(StringComparer.Ordinal);
 
     private SimulatedEdge(int sites) => _sites = Enumerable.Range(0, sites).Select(_ => new InMemoryFleetHub()).ToArray();
@@ -26,8 +27,11 @@ public sealed class SimulatedEdge : IAsyncDisposable
 
     public IReadOnlyList<EdgeGateway> Gateways => _gateways;
 
-    /// <summary>Each gateway's link to the fleet's broker, which a fault can cut (<see cref="SeverableLink"/>).</summary>
-    public IReadOnlyList<SeverableLink> Links => _links;
+    /// <summary>
+    /// Each gateway's link to the fleet's broker, which a fault can cut: the channel itself in this process
+    /// (<see cref="SeverableLink"/>), the TCP path of a real gateway host (<see cref="SeverableTcpProxy"/>).
+    /// </summary>
+    public IReadOnlyList<ISeverableLink> Links => _links;
 
     /// <summary>Every byte the gateways sent to the fleet's broker (partials and relayed statuses, evaluations, profiles).</summary>
     public long UpstreamBytes => _gateways.Sum(g => g.UpstreamBytes);
@@ -92,7 +96,8 @@ public sealed class SimulatedEdge : IAsyncDisposable
     /// <summary>
     /// The edge tier for agents in other processes (<c>--workers</c>): per site a real <see cref="EdgeGatewayHost"/> — the
     /// gateway process's code, with credentials the aggregator issues, its own TLS site broker (fleet device certificates,
-    /// the fleet's ACL) and the fleet's broker upstream with its gateway certificate.
+    /// the fleet's ACL) and the fleet's broker upstream with its gateway certificate, reached through a TCP relay that
+    /// a fault can cut (<see cref="SeverableTcpProxy"/>).
     /// </summary>
     public static async Task<SimulatedEdge> StartHostsAsync(AggregatorNode aggregator, AggregatorOptions options, int sites, string work, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
@@ -104,10 +109,13 @@ public sealed class SimulatedEdge : IAsyncDisposable
                 var id = GatewayId(s);
                 var credentials = Path.Combine(work, "gateways", id, "credentials");
                 GatewayCredentials.Write(aggregator.Security, aggregator.Keys.RootPublicKey, id, credentials, [], DateTimeOffset.UtcNow);
+                var path = new SeverableTcpProxy(aggregator.BrokerEndpoint);
+                edge._proxies.Add(path);
+                edge._links.Add(path);
                 var hostOptions = options with
                 {
                     DataDirectory = Path.Combine(work, "gateways", id), Store = new Aggregator.Storage.StoreOptions(), ExternalBroker = null, EmbeddedBrokerPort = 0,
-                    BrokerBindAddress = System.Net.IPAddress.Loopback, Edge = options.Edge with { Gateway = id, Upstream = aggregator.BrokerEndpoint, Credentials = credentials },
+                    BrokerBindAddress = System.Net.IPAddress.Loopback, Edge = options.Edge with { Gateway = id, Upstream = path.Endpoint, Credentials = credentials },
                 };
                 var host = new EdgeGatewayHost(hostOptions, loggers);
                 edge._hosts.Add(host);
@@ -129,6 +137,7 @@ public sealed class SimulatedEdge : IAsyncDisposable
         if (_hosts.Count > 0)
         {
             foreach (var host in _hosts) await host.DisposeAsync().ConfigureAwait(false); // each disposes its gateway
+            foreach (var path in _proxies) await path.DisposeAsync().ConfigureAwait(false);
             return;
         }
 

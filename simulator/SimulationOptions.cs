@@ -189,7 +189,8 @@ public sealed record SimulationOptions
                                    is in-memory — or, with --workers, each site a real gateway host with its own TLS
                                    broker that the workers' agents connect to; federated, synchronous (0)
           --edge-outage S:D        fault: cut gateway site-0's link to the fleet's broker S seconds into the rounds,
-                                   for D seconds (its site trains on; what it owes upstream is kept and sent after)
+                                   for D seconds (its site trains on; what it owes upstream is kept and sent after;
+                                   with --workers its TCP path to the broker is reset and refused meanwhile)
           --replica-crash-after S  fault: kill the first replica beside the coordinator S seconds into the rounds
                                    (its connection dropped without a goodbye, no last share written; with
                                    --replica-processes, SIGKILL of its process)
@@ -456,7 +457,6 @@ public sealed record SimulationOptions
         if (o.EdgeSites > 0 && (o.ExternalBroker is { Tls: false } || o.InsecurePlaintext || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Replicas > 1))
             errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds with one aggregator, its gateways with certificates of their own on the embedded TLS broker, an mqtts:// --broker (its ACL naming the gateways: --write-mosquitto-config) or --transport memory, in this process");
         if (o.EdgeOutage is not null && o.EdgeSites < 1) errors.Add("--edge-outage: needs --edge-sites 1 or more");
-        if (o.EdgeOutage is not null && o.Workers > 0) errors.Add("--edge-outage: cuts a gateway of this process's simulated sites; with --workers the gateways are real hosts (not cut)");
         if (o.WorkerSlice is not null && o.EdgeSites > 0 && o.SiteBrokers?.Count != o.EdgeSites) errors.Add("--site-brokers: a worker of an edge tier needs one broker per site");
         if (o.EdgeSites > o.Devices) errors.Add($"--edge-sites: {o.EdgeSites} sites for {o.Devices} devices");
         if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");

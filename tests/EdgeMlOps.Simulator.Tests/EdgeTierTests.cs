@@ -95,4 +95,24 @@ public class EdgeTierTests
         var same = RunComparison.Reproduction(flat.Run!, cut.Run!, 4);
         Assert.True(same.Identical, string.Join("; ", same.Reasons));
     }
+
+    [Fact]
+    public async Task ARealGatewayHostWhosePathToTheFleetIsCutMidRound_ReconnectsAndLosesNothing()
+    {
+        // With worker processes the gateways are real hosts over TLS: the cut resets the gateway's TCP connection to the
+        // fleet's broker and refuses new ones for 4 s, as a site losing its WAN does. Its site trains on; the gateway
+        // reconnects by itself and sends what it kept — the same model as a flat fleet, bit for bit.
+        var progress = new StringWriter();
+        var flat = await new SimulationRunner(SimulationOptions.Parse([.. Federated("20"), .. Memory])).RunAsync(CancellationToken.None);
+        var cut = await new SimulationRunner(
+            SimulationOptions.Parse([.. Federated("20"), "--edge-sites", "2", "--workers", "2", "--device-stores", "memory", "--edge-outage", "0.2:4"]),
+            progress: progress).RunAsync(CancellationToken.None);
+
+        Assert.Contains("fault: gateway site-0 cut off from the fleet's broker 0.2 s into the rounds, for 4.0 s", progress.ToString(), StringComparison.Ordinal);
+        Assert.All(cut.Rounds, r => Assert.Equal(("Completed", 10), (r.Status, r.Participants)));
+        Assert.True(cut.Rounds[0].Seconds >= 3.5, $"round 1 closed after {cut.Rounds[0].Seconds:F2} s, before site-0 was back");
+        Assert.Equal(6L, cut.EdgePartials.Partials);
+        var same = RunComparison.Reproduction(flat.Run!, cut.Run!, 4);
+        Assert.True(same.Identical, string.Join("; ", same.Reasons));
+    }
 }
