@@ -58,7 +58,7 @@ public sealed class EdgeGateway : IAsyncDisposable
         _topics = new Topics(options.Fleet);
         _logger = loggers.CreateLogger<EdgeGateway>();
         _rounds = new SiteRounds(options, gatewayId);
-        _trust = new GatewayTrust(options.Fleet, rootPublicKey);
+        _trust = new GatewayTrust(options.Fleet, rootPublicKey, TakeOutRevoked);
         _databases = new StoreDatabases(options.Store, options.DataDirectory, time);
         try
         {
@@ -104,6 +104,9 @@ public sealed class EdgeGateway : IAsyncDisposable
 
     public string SiteAddress { get; }
 
+    /// <summary>The site's updates folded into partials not sent yet.</summary>
+    public int UnsentUpdates => _rounds.Unsent;
+
     /// <summary>Partials sent upstream, and their bytes.</summary>
     public long PartialsSent => _sender.PartialsSent;
 
@@ -138,6 +141,12 @@ public sealed class EdgeGateway : IAsyncDisposable
 
     /// <summary>Updates, tasks and relays refused, by reason.</summary>
     public RejectionCounters Rejections { get; } = new();
+
+    /// <summary>Devices the fleet revoked: refused from now on, and taken out of the site's partials not yet sent.</summary>
+    private void TakeOutRevoked(IReadOnlyList<string> deviceIds)
+    {
+        foreach (var change in _rounds.Revoked(deviceIds)) _logger.LogRevokedTakenOut(Id, change);
+    }
 
     /// <summary>Joins both brokers (the site's at once, the fleet's as soon as it answers) and starts sending upstream.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)

@@ -132,6 +132,7 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         gateway = gateway.Id,
         upstreamConnected = gateway.UpstreamConnected,
         siteClients = _broker!.ConnectedClients,
+        unsentUpdates = gateway.UnsentUpdates,
         partialsSent = gateway.PartialsSent,
         partialBytes = gateway.PartialBytes,
         upstreamBytes = gateway.UpstreamBytes,

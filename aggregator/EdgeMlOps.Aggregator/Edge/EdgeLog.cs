@@ -39,6 +39,9 @@ internal static partial class EdgeLog
     [LoggerMessage(EventId = 2130, Level = LogLevel.Error, Message = "Gateway {Gateway}: the fleet's broker refused {Topic}, dropped (do Aggregator:Edge:Gateways agree here and at the aggregator, or Mosquitto's ACL need regenerating?): {Error}")]
     public static partial void LogUpstreamRefused(this ILogger logger, string gateway, string topic, string error);
 
+    [LoggerMessage(EventId = 2132, Level = LogLevel.Warning, Message = "Gateway {Gateway}: {Change}")]
+    public static partial void LogRevokedTakenOut(this ILogger logger, string gateway, string change);
+
     [LoggerMessage(EventId = 2131, Level = LogLevel.Warning, Message = "Gateway {Gateway}: the fleet's revocation list refused (the devices it names before stay refused): {Reason}")]
     public static partial void LogRevocationListRefused(this ILogger logger, string gateway, string reason);
 }

@@ -7,8 +7,9 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// What a gateway verifies against the fleet's trust root before it acts: the trust bundle (relayed down as it is), each
 /// task of its site's devices, and the fleet's signed list of revoked devices — followed in the order it was issued (an
 /// older list is ignored) and, when it arrives before the bundle that certifies its key, kept until that bundle comes.
+/// <paramref name="revoking"/> hears of revoked devices first (the gateway's own rounds), <see cref="DevicesRevoked"/> then.
 /// </summary>
-public sealed class GatewayTrust(string fleet, byte[] rootPublicKey)
+public sealed class GatewayTrust(string fleet, byte[] rootPublicKey, Action<IReadOnlyList<string>>? revoking = null)
 {
     private readonly TrustVerifier _verifier = new(fleet, [rootPublicKey]);
     private readonly Lock _gate = new();
@@ -48,6 +49,7 @@ public sealed class GatewayTrust(string fleet, byte[] rootPublicKey)
             _lastIssued = verified.Value.IssuedUnixMs;
         }
 
+        revoking?.Invoke(verified.Value.DeviceIds);
         DevicesRevoked?.Invoke(verified.Value.DeviceIds);
         return null;
     }

@@ -13,13 +13,24 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// the round's current batch; a batch is due — one partial upstream — when every tasked device has reported (and the
 /// round's tasks have settled) or the round's deadline is less than <see cref="EdgeOptions.FlushBefore"/> away. A device counts once per round: a batch sent
 /// is never sent again, and an update after it goes into a new batch (a straggler's own partial).
+/// <para>
+/// Until its batch goes up, the site's updates are kept too (up to <paramref name="revocableBytes"/> across rounds): a
+/// device the fleet revokes meanwhile is taken out of the batch, which is folded again from the others' updates — the
+/// aggregator refuses a partial naming a revoked device, and a sum cannot be taken apart. A batch too large to keep is
+/// dropped whole instead (its devices have reported; the round completes at quorum without the site).
+/// </para>
 /// </summary>
-internal sealed class SiteRounds(AggregatorOptions options, string gatewayId)
+internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, long revocableBytes = SiteRounds.DefaultRevocableBytes)
 {
+    /// <summary>Updates kept so that a revoked device can be taken out of an unsent batch: 256 MiB.</summary>
+    public const long DefaultRevocableBytes = 256L << 20;
+
     private readonly FederatedStrategy _strategy = StandardStrategy.Create(options.Strategy);
     private readonly ParameterLayout _layout = ParameterLayout.For(options.Model);
     private readonly Lock _gate = new();
     private readonly Dictionary<string, SiteRound> _rounds = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _revoked = new(StringComparer.Ordinal);
+    private long _keptBytes;
 
     // Every device of the site heard from: a batch admits them all (the tasked check is the round's own), so tasks that
     // trickle in while the first updates arrive do not split a round into several partials.
@@ -45,7 +56,12 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId)
     {
         lock (_gate)
         {
-            foreach (var old in _rounds.Where(r => now > r.Value.Deadline + Kept).Select(r => r.Key).ToArray()) _rounds.Remove(old);
+            foreach (var old in _rounds.Where(r => now > r.Value.Deadline + Kept).Select(r => r.Key).ToArray())
+            {
+                Release(_rounds[old]);
+                _rounds.Remove(old);
+            }
+
             if (!_rounds.TryGetValue(task.RoundId, out var round))
             {
                 _rounds[task.RoundId] = round = new SiteRound(task.RoundId, task.ModelName, task.BaseVersion, task.RoundNumber, task.Seed, DateTimeOffset.FromUnixTimeMilliseconds(task.DeadlineUnixMs));
@@ -62,6 +78,7 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId)
     {
         lock (_gate)
         {
+            if (_revoked.Contains(deviceId)) return new OfferOutcome(false, RejectionReason.NotAuthorized, $"device '{deviceId}' is revoked by the fleet");
             if (!_rounds.TryGetValue(update.RoundId, out var round)) return new OfferOutcome(false, RejectionReason.UnknownRound, $"round '{update.RoundId}' is not one this site was tasked for");
             if (now > round.Deadline) return new OfferOutcome(false, RejectionReason.RoundClosed, $"round '{update.RoundId}' passed its deadline");
             if (!round.Tasked.Contains(deviceId)) return new OfferOutcome(false, RejectionReason.NotSelected, $"device '{deviceId}' was not tasked for round '{update.RoundId}'");
@@ -70,16 +87,103 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId)
             {
                 // A device tasked after the batch began: what the batch holds is due with the next flush, a new batch takes the rest.
                 if (round.Batch is { AcceptedCount: > 0 } full) round.Due.Add(full.Share(gatewayId));
+                Release(round);
                 round.BatchSelected = [.. _site.Except(round.Counted)];
-                var n = round.BatchSelected.Count;
-                round.Batch = new RoundAccumulator(round.RoundId, round.Model, round.BaseVersion, _layout, round.BatchSelected, _strategy, new RoundContext(round.Number, n, n, n, round.Seed));
+                round.Batch = NewBatch(round);
             }
 
             var offered = round.Batch.Offer(deviceId, update);
             if (!offered.Accepted) return new OfferOutcome(false, offered.Reason, offered.Detail);
             round.Counted.Add(deviceId);
+            round.InBatch.Add(deviceId);
+            Keep(round, deviceId, update);
             return OfferOutcome.Taken;
         }
+    }
+
+    /// <summary>
+    /// The fleet revoked <paramref name="deviceIds"/> (its verified list): their later updates are refused, and each unsent
+    /// batch holding one of them is folded again without it (or dropped whole when its updates were not kept). Returns
+    /// what changed, one line per batch, for the log.
+    /// </summary>
+    public IReadOnlyList<string> Revoked(IEnumerable<string> deviceIds)
+    {
+        var changes = new List<string>();
+        lock (_gate)
+        {
+            var revoked = deviceIds.Where(_revoked.Add).ToHashSet(StringComparer.Ordinal);
+            foreach (var round in _rounds.Values)
+            {
+                if (round.Batch is null || !round.InBatch.Overlaps(revoked)) continue;
+                var taken = round.InBatch.Where(revoked.Contains).Order(StringComparer.Ordinal).ToArray();
+                if (round.Kept is { } kept)
+                {
+                    var rest = kept.Where(k => !revoked.Contains(k.DeviceId)).ToList();
+                    Release(round);
+                    round.Batch = NewBatch(round);
+                    foreach (var (device, update) in rest)
+                    {
+                        round.Batch.Offer(device, update); // taken before, so taken again: the same checks on the same update
+                        round.InBatch.Add(device);
+                        Keep(round, device, update);
+                    }
+
+                    changes.Add($"round '{round.RoundId}': took revoked {string.Join(", ", taken)} out of the site's unsent partial, {rest.Count} updates folded again");
+                }
+                else
+                {
+                    var lost = round.InBatch.Count - taken.Length;
+                    Release(round);
+                    round.Batch = null;
+                    changes.Add($"round '{round.RoundId}': dropped the site's unsent partial with revoked {string.Join(", ", taken)} ({lost} other updates in it, too many to keep for folding again)");
+                }
+            }
+        }
+
+        return changes;
+    }
+
+    /// <summary>Updates folded into partials not sent yet (the site's devices that reported to rounds still open).</summary>
+    public int Unsent
+    {
+        get { lock (_gate) return _rounds.Values.Sum(r => r.InBatch.Count); }
+    }
+
+    /// <summary>Bytes of updates kept now for taking a revoked device out (at most the budget).</summary>
+    public long KeptBytes
+    {
+        get { lock (_gate) return _keptBytes; }
+    }
+
+    private RoundAccumulator NewBatch(SiteRound round)
+    {
+        var n = round.BatchSelected.Count;
+        return new RoundAccumulator(round.RoundId, round.Model, round.BaseVersion, _layout, round.BatchSelected, _strategy, new RoundContext(round.Number, n, n, n, round.Seed));
+    }
+
+    /// <summary>Keeps an update folded into <paramref name="round"/>'s batch while the budget allows; past it, the batch keeps none.</summary>
+    private void Keep(SiteRound round, string deviceId, ModelUpdate update)
+    {
+        if (round.Kept is null) return;
+        long size = update.CalculateSize();
+        if (_keptBytes + size > revocableBytes)
+        {
+            _keptBytes -= round.KeptBytes;
+            (round.Kept, round.KeptBytes) = (null, 0);
+            return;
+        }
+
+        round.Kept.Add((deviceId, update));
+        round.KeptBytes += size;
+        _keptBytes += size;
+    }
+
+    /// <summary>The batch is gone (sent or dropped): its kept updates are let go, and the next batch keeps again.</summary>
+    private void Release(SiteRound round)
+    {
+        _keptBytes -= round.KeptBytes;
+        (round.Kept, round.KeptBytes) = ([], 0);
+        round.InBatch.Clear();
     }
 
     /// <summary>
@@ -95,11 +199,13 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId)
         {
             foreach (var round in _rounds.Values)
             {
-                var complete = round.Counted.Count == round.Tasked.Count && now - round.LastTasked >= edge.Settle;
+                // A tasked device the fleet revoked since will not be heard from: the others need not wait for it.
+                var complete = round.Tasked.All(d => round.Counted.Contains(d) || _revoked.Contains(d)) && now - round.LastTasked >= edge.Settle;
                 if (round.Batch is { AcceptedCount: > 0 } batch && (complete || now >= round.Deadline - edge.FlushBefore))
                 {
                     round.Due.Add(batch.Share(gatewayId));
                     round.Batch = null;
+                    Release(round);
                 }
 
                 due.AddRange(round.Due.Select(share => new EdgePartial { ModelName = round.Model, BaseVersion = round.BaseVersion, Share = share }));
@@ -135,5 +241,13 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId)
         public HashSet<string> BatchSelected { get; set; } = new(StringComparer.Ordinal);
 
         public List<PartialAggregate> Due { get; } = [];
+
+        /// <summary>The devices folded into the current batch.</summary>
+        public HashSet<string> InBatch { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Their updates, while the budget allows (null: not kept — the batch cannot be folded again).</summary>
+        public List<(string DeviceId, ModelUpdate Update)>? Kept { get; set; } = [];
+
+        public long KeptBytes { get; set; }
     }
 }

@@ -116,6 +116,53 @@ public class EdgeGatewayHostTests
     }
 
     [Fact]
+    public async Task ADeviceRevokedMidRound_AfterTheGatewayFoldedItsUpdate_IsTakenOut_AndTheSitesOtherUpdatesStillCount()
+    {
+        var central = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 3, deadlineSeconds: 8, quorum: 0.6) with
+        {
+            Edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["dev-a*"] } },
+        };
+        await using var node = new AggregatorNode(central);
+        await node.StartAsync(CancellationToken.None);
+        var credentials = Path.Combine(AggregatorFixture.TempDirectory(), "site-a");
+        GatewayCredentials.Write(node.Security, node.Keys.RootPublicKey, "site-a", credentials, [], DateTimeOffset.UtcNow);
+        var gatewayOptions = central with
+        {
+            DataDirectory = AggregatorFixture.TempDirectory(), Edge = central.Edge with { Gateway = "site-a", Upstream = node.BrokerEndpoint, Credentials = credentials },
+        };
+        await using var host = new EdgeGatewayHost(gatewayOptions, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        await host.StartAsync(CancellationToken.None);
+        var devices = new[] { "dev-a1", "dev-a2", "dev-a3" }
+            .Select(id => new ScriptedDevice(id, "test", host.SiteEndpoint, new MqttTlsSettings(node.Security.Authority.Certificate, _ => node.Security.IssueDeviceCertificate(id)))).ToArray();
+        try
+        {
+            foreach (var device in devices) await device.ConnectAsync(samples: 10);
+            await Eventually.Until(() => node.Devices.Eligible().Count == 3, "the three site devices eligible at the fleet's aggregator");
+
+            var before = node.CurrentWeights.Values[0];
+            var round = node.RunRoundAsync(CancellationToken.None);
+            var tasks = new List<Shared.Protocol.V1.RoundTask>();
+            foreach (var device in devices) tasks.Add(await device.NextTaskAsync(TimeSpan.FromSeconds(20)));
+            await devices[0].PublishAsync("update", devices[0].Update(tasks[0], 0.04f, samples: 10));
+            await devices[1].PublishAsync("update", devices[1].Update(tasks[1], 5f, samples: 10));
+            await Eventually.Until(() => host.Gateway!.UnsentUpdates == 2, "the gateway to fold both updates (dev-a3's still owed, so nothing sent)");
+
+            // dev-a2 revoked now: its update sits in the site's unsent partial. The gateway takes it out and folds the rest again.
+            await node.RevokeDeviceAsync("dev-a2", "stolen", "alice");
+            await Eventually.Until(() => host.Events!.Count(SecurityEventKind.DeviceRevoked) == 1, "the revocation list to reach the gateway");
+            await devices[2].PublishAsync("update", devices[2].Update(tasks[2], 0.08f, samples: 10));
+            var report = await round;
+
+            Assert.Equal((EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed, 2, 0L), (report.Status, report.Contributors, report.Rejected)); // the partial was not refused
+            Assert.Equal(before + 0.06f, node.CurrentWeights.Values[0], 1e-5f); // (0.04 + 0.08) / 2: nothing of dev-a2's 5.0
+        }
+        finally
+        {
+            foreach (var device in devices) await device.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task ADeviceTheFleetRevoked_IsRefusedAtItsSiteBroker_AlsoWhenTheGatewayRestartsWithoutTheFleet()
     {
         var central = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2) with
@@ -208,6 +255,7 @@ public class EdgeGatewayHostTests
             Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await device.GetAsync(statusUrl)).StatusCode);
             var status = await StatusAsync();
             Assert.Equal("site-a", status.GetProperty("gateway").GetString());
+            Assert.Equal(0, status.GetProperty("unsentUpdates").GetInt32());
             Assert.True(status.GetProperty("upstreamConnected").GetBoolean());
             Assert.Equal((2L, 0L, 0L), (status.GetProperty("artifactsFetched").GetInt64(), status.GetProperty("refusedUpstream").GetInt64(), status.GetProperty("dropped").GetInt64()));
 

@@ -52,6 +52,16 @@ public sealed class GatewayTrustTests : IDisposable
     }
 
     [Fact]
+    public void TheGatewaysOwnRounds_HearOfARevokedDevice_BeforeItsHostDoes()
+    {
+        var order = new List<string>();
+        var trust = new GatewayTrust("f", _root.PublicKey, ids => order.Add("rounds " + string.Join(",", ids))) { DevicesRevoked = ids => order.Add("host " + string.Join(",", ids)) };
+        trust.AcceptBundle(Bundle(), Now);
+        Assert.Null(trust.OfferRevocations(List(Now, ["dev-1"]), Now));
+        Assert.Equal(["rounds dev-1", "host dev-1"], order);
+    }
+
+    [Fact]
     public void ATamperedList_OneAManifestKeySigned_AnotherFleetsOrOneNamingNoDevice_IsRefusedWithTheReason()
     {
         var trust = Gateway();

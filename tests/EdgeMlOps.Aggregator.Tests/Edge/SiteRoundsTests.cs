@@ -12,7 +12,19 @@ public class SiteRoundsTests
     private static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
     private static readonly EdgeOptions Edge = new() { Settle = TimeSpan.FromSeconds(1), FlushBefore = TimeSpan.FromSeconds(5) };
 
-    private static SiteRounds Rounds() => new(AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2), "site-a");
+    private static SiteRounds Rounds(long revocableBytes = SiteRounds.DefaultRevocableBytes) =>
+        new(AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2), "site-a", revocableBytes);
+
+    /// <summary>Three tasked devices of which dev-1 and dev-3 report (and, in <paramref name="withDev2"/>, dev-2 between them).</summary>
+    private static SiteRounds ThreeTasked(bool withDev2, long revocableBytes = SiteRounds.DefaultRevocableBytes)
+    {
+        var rounds = Rounds(revocableBytes);
+        foreach (var device in new[] { "dev-1", "dev-2", "dev-3" }) rounds.Tasked(Task(device), Now);
+        Assert.True(rounds.Offer("dev-1", Update("dev-1", 0.1f), Now).Accepted);
+        if (withDev2) Assert.True(rounds.Offer("dev-2", Update("dev-2", 5f, samples: 40), Now).Accepted);
+        Assert.True(rounds.Offer("dev-3", Update("dev-3", 0.3f), Now).Accepted);
+        return rounds;
+    }
 
     private static RoundTask Task(string device, string round = "r1") => new()
     {
@@ -55,6 +67,48 @@ public class SiteRoundsTests
         Assert.True(rounds.Offer("dev-1", Update("dev-1", 0.1f), Now).Accepted);
         Assert.Equal(RejectionReason.Duplicate, rounds.Offer("dev-1", Update("dev-1", 0.2f), Now).Reason);
         Assert.Equal(RejectionReason.RoundClosed, rounds.Offer("dev-1", Update("dev-1", 0.1f), Now + TimeSpan.FromMinutes(2)).Reason);
+    }
+
+    [Fact]
+    public void ADeviceRevokedAfterItsUpdateWasFolded_IsTakenOutOfTheUnsentPartial_WhichEqualsTheOthersAlone()
+    {
+        var rounds = ThreeTasked(withDev2: true);
+        Assert.True(rounds.KeptBytes > 0);
+
+        var change = Assert.Single(rounds.Revoked(["dev-2", "dev-9"]));
+        Assert.Contains("took revoked dev-2 out of the site's unsent partial, 2 updates folded again", change, StringComparison.Ordinal);
+        Assert.Equal(RejectionReason.NotAuthorized, rounds.Offer("dev-2", Update("dev-2", 5f), Now).Reason);
+
+        var partial = Assert.Single(rounds.TakeDue(Now + TimeSpan.FromSeconds(1), Edge));
+        Assert.Equal(["dev-1", "dev-3"], partial.Share.Contributors.Select(c => c.DeviceId).Order());
+        var without = Assert.Single(ThreeTasked(withDev2: false).TakeDue(Now + TimeSpan.FromSeconds(55), Edge));
+        Assert.Equal(without.Share, partial.Share); // the same sums, weights and contributors, bit for bit
+        Assert.Equal(0, rounds.KeptBytes); // sent: nothing kept any more
+    }
+
+    [Fact]
+    public void APartialTooLargeToKeep_IsDroppedWhole_WhenOneOfItsDevicesIsRevoked_AndTheRestOfTheRoundGoesOn()
+    {
+        var rounds = ThreeTasked(withDev2: true, revocableBytes: 1); // no update fits: nothing to fold again from
+        Assert.Equal(0, rounds.KeptBytes);
+
+        Assert.Contains("dropped the site's unsent partial with revoked dev-2 (2 other updates in it", Assert.Single(rounds.Revoked(["dev-2"])), StringComparison.Ordinal);
+        Assert.Empty(rounds.TakeDue(Now + TimeSpan.FromSeconds(55), Edge));
+        Assert.Equal(RejectionReason.Duplicate, rounds.Offer("dev-1", Update("dev-1", 0.1f), Now).Reason); // counted once, even lost
+    }
+
+    [Fact]
+    public void ARevokedDeviceThatNeverReports_DoesNotHoldTheSitesPartialBackUntilTheDeadline()
+    {
+        var rounds = Rounds();
+        rounds.Tasked(Task("dev-1"), Now);
+        rounds.Tasked(Task("dev-2"), Now);
+        Assert.True(rounds.Offer("dev-1", Update("dev-1", 0.1f), Now).Accepted);
+        Assert.Empty(rounds.TakeDue(Now + TimeSpan.FromSeconds(1), Edge)); // dev-2 owes its update
+
+        Assert.Empty(rounds.Revoked(["dev-2"])); // nothing of it folded
+        var partial = Assert.Single(rounds.TakeDue(Now + TimeSpan.FromSeconds(1), Edge));
+        Assert.Equal(["dev-1"], partial.Share.Contributors.Select(c => c.DeviceId));
     }
 
     [Fact]
