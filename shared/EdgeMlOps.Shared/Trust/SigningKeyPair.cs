@@ -72,8 +72,21 @@ public static class Signatures
         return signed;
     }
 
-    /// <summary>True if <paramref name="signature"/> is a valid P-256 signature by <paramref name="publicKey"/> over the envelope.</summary>
+    /// <summary>
+    /// True if <paramref name="signature"/> is a valid P-256 signature by <paramref name="publicKey"/> over the envelope;
+    /// the same inputs checked again in this process answer from <see cref="SignatureResults"/>.
+    /// </summary>
     public static bool Verify(ReadOnlySpan<byte> publicKey, Signed envelope, Signature signature)
+    {
+        var digest = SignatureResults.DigestOf(publicKey, envelope, signature);
+        if (SignatureResults.TryGet(digest, out var known)) return known;
+        var outcome = VerifyNow(publicKey, envelope, signature);
+        SignatureResults.Add(digest, outcome);
+        return outcome;
+    }
+
+    /// <summary><see cref="Verify"/> without the cache: an ECDSA verification every time.</summary>
+    internal static bool VerifyNow(ReadOnlySpan<byte> publicKey, Signed envelope, Signature signature)
     {
         try
         {
