@@ -97,6 +97,7 @@ public sealed class SeverableTcpProxy : ISeverableLink, IAsyncDisposable
         _relays[relay] = 0;
         try
         {
+            if (Severed) return; // cut between the accept and here: the cut's reset did not see this relay
             await server.ConnectAsync(_target.Host, _target.Port, _stop.Token).ConfigureAwait(false);
             Interlocked.Increment(ref _connections);
             using var closing = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
