@@ -3,9 +3,6 @@ namespace EdgeMlOps.Simulator;
 /// <summary>A gateway's path to the fleet's broker that a fault can cut (<c>--edge-outage</c>) and join again.</summary>
 public interface ISeverableLink
 {
-    /// <summary>The broker at the far end.</summary>
-    string Address { get; }
-
     /// <summary>True while the path is cut.</summary>
     bool Severed { get; set; }
 }

@@ -20,7 +20,6 @@ public sealed class SeverableTcpProxy : ISeverableLink, IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
     private int _severed;
-    private int _connections;
 
     public SeverableTcpProxy(MqttEndpoint target)
     {
@@ -32,11 +31,6 @@ public sealed class SeverableTcpProxy : ISeverableLink, IAsyncDisposable
 
     /// <summary>Where a client connects to reach the broker through this relay (same scheme, loopback, its own port).</summary>
     public MqttEndpoint Endpoint { get; }
-
-    public string Address => _target.ToString();
-
-    /// <summary>Connections relayed so far (a reconnection after a cut is a new one).</summary>
-    public int Connections => Volatile.Read(ref _connections);
 
     public bool Severed
     {
@@ -99,7 +93,6 @@ public sealed class SeverableTcpProxy : ISeverableLink, IAsyncDisposable
         {
             if (Severed) return; // cut between the accept and here: the cut's reset did not see this relay
             await server.ConnectAsync(_target.Host, _target.Port, _stop.Token).ConfigureAwait(false);
-            Interlocked.Increment(ref _connections);
             using var closing = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             await Task.WhenAny(PumpAsync(client, server, closing.Token), PumpAsync(server, client, closing.Token)).ConfigureAwait(false);
             await closing.CancelAsync().ConfigureAwait(false);
