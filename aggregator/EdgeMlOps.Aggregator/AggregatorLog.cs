@@ -22,6 +22,9 @@ internal static partial class AggregatorLog
     public static string HeldOut(double? accuracy, string accuracyName = "accuracy") =>
         accuracyName + " " + (accuracy is { } a ? a.ToString("F4", System.Globalization.CultureInfo.InvariantCulture) : "not measured (no Evaluation:DataFile)");
 
+    [LoggerMessage(EventId = 2043, Level = LogLevel.Information, Message = "Round {RoundId}: closed before its deadline, every selected device that can still report did; {Withdrawn} revoked mid-round")]
+    public static partial void LogNobodyLeft(this ILogger logger, string roundId, int withdrawn);
+
     [LoggerMessage(EventId = 2004, Level = LogLevel.Warning, Message = "Round {RoundId} abandoned: {Contributors} updates, quorum {Quorum}; model kept")]
     public static partial void LogAbandoned(this ILogger logger, string roundId, int contributors, int quorum);
 

@@ -107,7 +107,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         _evaluation = new FederatedEvaluationRunner(options, _models, Strategy, Devices, _open, tasks, Explainer, Drift.Monitor.Reference, _time);
         _inbox = new FleetInbox(options, Devices, _open, Drift, _publisher, _stores, Rejections, _time, _stopping.Token, _logger);
         _uploads = new VersionUploads(options, _stores.Registry, _open, committer);
-        _revocation = new DeviceRevocation(_stores.Security, _traffic, Devices, _stores.Audit, _announcer, _time);
+        _revocation = new DeviceRevocation(_stores.Security, _traffic, Devices, _open, _stores.Audit, _announcer, _time);
         var validation = new Pipeline.CandidateValidation(options, _stores.Artifacts, evaluator, Explainer, Drift, _evaluation);
         Pipeline = new Pipeline.RetrainingPipeline(options, _stores, _models, _uploads, Rollouts, Drift, validation, RunRoundAsync, _time, _logger);
         Drift.Retrain = RunRoundAsync;

@@ -73,6 +73,12 @@ public sealed class OpenRounds(RoundTurnout turnout, TimeProvider time) : IDispo
     /// <summary>Waits until an update was accepted or <paramref name="timeout"/> passed.</summary>
     public Task<bool> WaitForProgressAsync(TimeSpan timeout, CancellationToken cancellationToken) => Volatile.Read(ref _progress).WaitAsync(timeout, cancellationToken);
 
+    /// <summary>A selected device of the open round can no longer report (revoked): the coordinator stops waiting for it.</summary>
+    public void Withdraw(string deviceId)
+    {
+        if (Turnout.Withdraw(deviceId)) Volatile.Read(ref _progress).Release();
+    }
+
     /// <summary>A validated, first-delivered update: into the open buffer or the round it names.</summary>
     public OfferOutcome Offer(string deviceId, ModelUpdate update)
     {

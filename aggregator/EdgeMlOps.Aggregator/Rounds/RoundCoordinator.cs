@@ -86,12 +86,17 @@ public sealed class RoundCoordinator(
         {
             try
             {
-                while (Accepted(accumulator) < plan.Target) await WaitForProgressAsync(linked.Token).ConfigureAwait(false);
+                while (Accepted(accumulator) < plan.Target && open.Turnout.Outstanding > 0) await WaitForProgressAsync(linked.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 // Deadline: close with what arrived.
             }
+        }
+
+        if (open.Turnout.Withdrawn is > 0 and var withdrawn && Accepted(accumulator) < plan.Target && open.Turnout.Outstanding == 0)
+        {
+            logger.LogNobodyLeft(roundId, withdrawn);
         }
 
         open.Close(accumulator);

@@ -17,6 +17,7 @@ public sealed class RoundTurnout(double priorCompletion, double priorWeight = 20
     private string? _roundId;
     private HashSet<string> _selected = new(StringComparer.Ordinal);
     private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _withdrawn = new(StringComparer.Ordinal);
     private DateTimeOffset _deadline;
     private double _reports;
     private double _selections;
@@ -54,6 +55,7 @@ public sealed class RoundTurnout(double priorCompletion, double priorWeight = 20
             _roundId = roundId;
             _selected = new HashSet<string>(selected, StringComparer.Ordinal);
             _reported.Clear();
+            _withdrawn.Clear();
             _deadline = deadline;
         }
     }
@@ -63,7 +65,37 @@ public sealed class RoundTurnout(double priorCompletion, double priorWeight = 20
     {
         lock (_gate)
         {
-            if (roundId == _roundId && at <= _deadline && _selected.Contains(deviceId)) _reported.Add(deviceId);
+            if (roundId == _roundId && at <= _deadline && _selected.Contains(deviceId) && !_withdrawn.Contains(deviceId)) _reported.Add(deviceId);
+        }
+    }
+
+    /// <summary>
+    /// A selected device of the open round that has not reported can no longer report (it was revoked): the round does
+    /// not wait for it, and it is not counted as a dropout. False when it was not selected, already reported or withdrawn.
+    /// </summary>
+    public bool Withdraw(string deviceId)
+    {
+        lock (_gate)
+        {
+            return _roundId is not null && _selected.Contains(deviceId) && !_reported.Contains(deviceId) && _withdrawn.Add(deviceId);
+        }
+    }
+
+    /// <summary>Selected devices of the open round that have neither reported nor been withdrawn (0 when none is open).</summary>
+    public int Outstanding
+    {
+        get
+        {
+            lock (_gate) return _roundId is null ? 0 : _selected.Count - _reported.Count - _withdrawn.Count;
+        }
+    }
+
+    /// <summary>Selected devices of the open round withdrawn so far.</summary>
+    public int Withdrawn
+    {
+        get
+        {
+            lock (_gate) return _roundId is null ? 0 : _withdrawn.Count;
         }
     }
 
@@ -94,9 +126,10 @@ public sealed class RoundTurnout(double priorCompletion, double priorWeight = 20
     {
         if (_roundId is null || _selected.Count == 0) return;
         _reports = _reports * Memory + _reported.Count;
-        _selections = _selections * Memory + _selected.Count;
+        _selections = _selections * Memory + _selected.Count - _withdrawn.Count;
         RoundsObserved++;
         _roundId = null;
+        _withdrawn.Clear();
         _selected = new HashSet<string>(StringComparer.Ordinal);
     }
 }

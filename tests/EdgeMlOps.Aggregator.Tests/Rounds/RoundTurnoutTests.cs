@@ -44,6 +44,32 @@ public sealed class RoundTurnoutTests
     }
 
     [Fact]
+    public void AWithdrawnDevice_IsNotWaitedFor_AndIsNotADropout()
+    {
+        var turnout = new RoundTurnout(priorCompletion: 0.5, priorWeight: 0);
+        Assert.Equal(0, turnout.Outstanding); // no round open
+        Assert.False(turnout.Withdraw("d0"));
+
+        turnout.Begin("r1", ["d0", "d1", "d2", "d3"], Start.AddSeconds(60));
+        Assert.Equal(4, turnout.Outstanding);
+        turnout.Reported("r1", "d0", Start.AddSeconds(1));
+        Assert.False(turnout.Withdraw("d0")); // it already reported: its update stands
+        Assert.False(turnout.Withdraw("stranger")); // never selected
+        Assert.True(turnout.Withdraw("d1")); // revoked mid-round
+        Assert.False(turnout.Withdraw("d1")); // twice is once
+        turnout.Reported("r1", "d1", Start.AddSeconds(2)); // nothing of a withdrawn device counts afterwards
+        Assert.Equal(2, turnout.Outstanding); // d2 and d3 are still owed
+        turnout.Reported("r1", "d2", Start.AddSeconds(3));
+        turnout.Reported("r1", "d3", Start.AddSeconds(4));
+        Assert.Equal(0, turnout.Outstanding); // nobody left to wait for
+
+        turnout.Settle(); // 3 of the 3 that could report: d1 is not a dropout
+        Assert.Equal(1.0, turnout.Completion, 9);
+        turnout.Begin("r2", ["d0", "d2"], Start.AddSeconds(120));
+        Assert.Equal(2, turnout.Outstanding); // a new round waits for everyone it selected again
+    }
+
+    [Fact]
     public void OlderRounds_WeighLess_SoAChangedFleetIsFollowed()
     {
         var turnout = new RoundTurnout(priorCompletion: 0.9, priorWeight: 0, memory: 0.5);

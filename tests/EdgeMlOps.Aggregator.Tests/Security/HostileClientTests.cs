@@ -441,6 +441,34 @@ public class HostileClientTests
     }
 
     [Fact]
+    public async Task ASelectedDeviceRevokedMidRound_IsNotWaitedFor_TheRoundClosesLongBeforeItsDeadline()
+    {
+        await using var node = new AggregatorNode(AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2, deadlineSeconds: 120, quorum: 0.5));
+        await node.StartAsync(CancellationToken.None);
+        await using var kept = new ScriptedDevice("kept", "test", node);
+        await kept.ConnectAsync(samples: 10);
+        await using var lost = new ScriptedDevice("lost", "test", node);
+        await lost.ConnectAsync(samples: 10);
+        await Eventually.Until(() => node.Devices.Eligible().Count == 2, "both devices eligible");
+
+        var before = node.CurrentWeights.Values[0];
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var round = node.RunRoundAsync(CancellationToken.None);
+        var task = await kept.NextTaskAsync(TimeSpan.FromSeconds(20));
+        await lost.NextTaskAsync(TimeSpan.FromSeconds(20));
+        await kept.PublishAsync("update", kept.Update(task, 0.02f, samples: 10));
+
+        // The other selected device is stolen before it answers: it can never report, so once the kept device's update
+        // is in (before or after the revocation), nobody is left to wait for.
+        await node.RevokeDeviceAsync("lost", "stolen", "ops");
+        var report = await round.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"the round took {clock.Elapsed} (deadline 120 s)");
+        Assert.Equal((EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed, 1), (report.Status, report.Contributors));
+        Assert.Equal(before + 0.02f, node.CurrentWeights.Values[0], 1e-5f);
+    }
+
+    [Fact]
     public async Task Enrollment_OverHttp_IssuesACertificateForTheRequestersKey_AndRefusesWhatItShould()
     {
         await using var node = await StartAsync();
