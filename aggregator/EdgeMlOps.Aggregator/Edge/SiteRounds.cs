@@ -14,10 +14,13 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// round's tasks have settled) or the round's deadline is less than <see cref="EdgeOptions.FlushBefore"/> away. A device counts once per round: a batch sent
 /// is never sent again, and an update after it goes into a new batch (a straggler's own partial).
 /// <para>
-/// Until its batch goes up, the site's updates are kept too (up to <paramref name="revocableBytes"/> across rounds): a
-/// device the fleet revokes meanwhile is taken out of the batch, which is folded again from the others' updates — the
-/// aggregator refuses a partial naming a revoked device, and a sum cannot be taken apart. A batch too large to keep is
-/// dropped whole instead (its devices have reported; the round completes at quorum without the site).
+/// Until its round's deadline, the site's updates are kept too (up to <paramref name="revocableBytes"/> across rounds): a
+/// device the fleet revokes meanwhile is taken out of the unsent batch, which is folded again from the others' updates —
+/// the aggregator refuses a partial naming a revoked device, and a sum cannot be taken apart. A batch already sent that
+/// holds it gets a replacement without it: the aggregator refuses the original when the revocation reached it first
+/// (then the replacement counts) and the replacement otherwise (its devices are counted already), so the site's other
+/// updates count exactly once either way. A batch too large to keep is dropped whole instead when unsent (its devices
+/// have reported; the round completes at quorum without the site) and left as it is when sent.
 /// </para>
 /// </summary>
 internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, long revocableBytes = SiteRounds.DefaultRevocableBytes)
@@ -59,6 +62,7 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
             foreach (var old in _rounds.Where(r => now > r.Value.Deadline + Kept).Select(r => r.Key).ToArray())
             {
                 Release(_rounds[old]);
+                ReleaseSent(_rounds[old]);
                 _rounds.Remove(old);
             }
 
@@ -86,7 +90,7 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
             if (round.Batch is null || !round.BatchSelected.Contains(deviceId))
             {
                 // A device tasked after the batch began: what the batch holds is due with the next flush, a new batch takes the rest.
-                if (round.Batch is { AcceptedCount: > 0 } full) round.Due.Add(full.Share(gatewayId));
+                if (round.Batch is { AcceptedCount: > 0 } full) Send(round, full);
                 Release(round);
                 round.BatchSelected = [.. _site.Except(round.Counted)];
                 round.Batch = NewBatch(round);
@@ -102,9 +106,10 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
     }
 
     /// <summary>
-    /// The fleet revoked <paramref name="deviceIds"/> (its verified list): their later updates are refused, and each unsent
-    /// batch holding one of them is folded again without it (or dropped whole when its updates were not kept). Returns
-    /// what changed, one line per batch, for the log.
+    /// The fleet revoked <paramref name="deviceIds"/> (its verified list): their later updates are refused, each unsent
+    /// batch holding one of them is folded again without it (or dropped whole when its updates were not kept), and each
+    /// sent batch holding one gets a replacement without it, due at once. Returns what changed, one line per batch, for
+    /// the log.
     /// </summary>
     public IReadOnlyList<string> Revoked(IEnumerable<string> deviceIds)
     {
@@ -138,9 +143,52 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
                     changes.Add($"round '{round.RoundId}': dropped the site's unsent partial with revoked {string.Join(", ", taken)} ({lost} other updates in it, too many to keep for folding again)");
                 }
             }
+
+            foreach (var round in _rounds.Values) Replace(round, revoked, changes);
         }
 
         return changes;
+    }
+
+    /// <summary>Each sent batch of <paramref name="round"/> holding a revoked device: a replacement from the others' kept updates, due now.</summary>
+    private void Replace(SiteRound round, HashSet<string> revoked, List<string> changes)
+    {
+        foreach (var sent in round.Sent.Where(b => b.Updates.Any(u => revoked.Contains(u.DeviceId))).ToArray())
+        {
+            var taken = sent.Updates.Select(u => u.DeviceId).Where(revoked.Contains).Order(StringComparer.Ordinal).ToArray();
+            var rest = sent.Updates.Where(u => !revoked.Contains(u.DeviceId)).ToList();
+            round.Sent.Remove(sent);
+            _keptBytes -= sent.Bytes;
+            if (rest.Count == 0)
+            {
+                changes.Add($"round '{round.RoundId}': the site's partial already sent held only revoked {string.Join(", ", taken)}; nothing to send instead");
+                continue;
+            }
+
+            var batch = NewBatch(round, rest.Select(u => u.DeviceId).ToHashSet(StringComparer.Ordinal));
+            foreach (var (device, update) in rest) batch.Offer(device, update); // taken before, so taken again
+            var replacement = new SentBatch(rest, sent.Bytes - sent.Updates.Where(u => revoked.Contains(u.DeviceId)).Sum(u => (long)u.Update.CalculateSize()));
+            round.Sent.Add(replacement);
+            _keptBytes += replacement.Bytes;
+            round.Due.Add(batch.Share(gatewayId));
+            changes.Add($"round '{round.RoundId}': the site's partial already sent held revoked {string.Join(", ", taken)}; a replacement with the other {rest.Count} updates follows (the aggregator counts whichever of the two reaches it without a revoked device)");
+        }
+    }
+
+    /// <summary>The batch goes up: its share is due, and its kept updates move with it (a revocation before the deadline replaces it).</summary>
+    private void Send(SiteRound round, RoundAccumulator batch)
+    {
+        round.Due.Add(batch.Share(gatewayId));
+        if (round.Kept is not { Count: > 0 } kept) return;
+        round.Sent.Add(new SentBatch(kept, round.KeptBytes));
+        (round.Kept, round.KeptBytes) = ([], 0); // the bytes stay counted, now with the sent batch
+    }
+
+    /// <summary>Past the deadline no partial of the round counts: the sent batches' updates are let go.</summary>
+    private void ReleaseSent(SiteRound round)
+    {
+        _keptBytes -= round.Sent.Sum(b => b.Bytes);
+        round.Sent.Clear();
     }
 
     /// <summary>Updates folded into partials not sent yet (the site's devices that reported to rounds still open).</summary>
@@ -155,10 +203,12 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
         get { lock (_gate) return _keptBytes; }
     }
 
-    private RoundAccumulator NewBatch(SiteRound round)
+    private RoundAccumulator NewBatch(SiteRound round) => NewBatch(round, round.BatchSelected);
+
+    private RoundAccumulator NewBatch(SiteRound round, IReadOnlyCollection<string> selected)
     {
-        var n = round.BatchSelected.Count;
-        return new RoundAccumulator(round.RoundId, round.Model, round.BaseVersion, _layout, round.BatchSelected, _strategy, new RoundContext(round.Number, n, n, n, round.Seed));
+        var n = selected.Count;
+        return new RoundAccumulator(round.RoundId, round.Model, round.BaseVersion, _layout, selected, _strategy, new RoundContext(round.Number, n, n, n, round.Seed));
     }
 
     /// <summary>Keeps an update folded into <paramref name="round"/>'s batch while the budget allows; past it, the batch keeps none.</summary>
@@ -203,10 +253,12 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
                 var complete = round.Tasked.All(d => round.Counted.Contains(d) || _revoked.Contains(d)) && now - round.LastTasked >= edge.Settle;
                 if (round.Batch is { AcceptedCount: > 0 } batch && (complete || now >= round.Deadline - edge.FlushBefore))
                 {
-                    round.Due.Add(batch.Share(gatewayId));
+                    Send(round, batch);
                     round.Batch = null;
                     Release(round);
                 }
+
+                if (now > round.Deadline) ReleaseSent(round);
 
                 due.AddRange(round.Due.Select(share => new EdgePartial { ModelName = round.Model, BaseVersion = round.BaseVersion, Share = share }));
                 round.Due.Clear();
@@ -249,5 +301,10 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
         public List<(string DeviceId, ModelUpdate Update)>? Kept { get; set; } = [];
 
         public long KeptBytes { get; set; }
+
+        /// <summary>Batches sent whose updates are kept until the deadline (a revocation replaces them).</summary>
+        public List<SentBatch> Sent { get; } = [];
     }
+
+    private sealed record SentBatch(List<(string DeviceId, ModelUpdate Update)> Updates, long Bytes);
 }

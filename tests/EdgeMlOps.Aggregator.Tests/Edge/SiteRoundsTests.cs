@@ -83,7 +83,52 @@ public class SiteRoundsTests
         Assert.Equal(["dev-1", "dev-3"], partial.Share.Contributors.Select(c => c.DeviceId).Order());
         var without = Assert.Single(ThreeTasked(withDev2: false).TakeDue(Now + TimeSpan.FromSeconds(55), Edge));
         Assert.Equal(without.Share, partial.Share); // the same sums, weights and contributors, bit for bit
-        Assert.Equal(0, rounds.KeptBytes); // sent: nothing kept any more
+        Assert.True(rounds.KeptBytes > 0); // sent, and kept until the deadline for a replacement
+        Assert.Empty(rounds.TakeDue(Now + TimeSpan.FromSeconds(61), Edge));
+        Assert.Equal(0, rounds.KeptBytes); // past the deadline nothing of the round counts: let go
+    }
+
+    [Fact]
+    public void ADeviceRevokedAfterThePartialWasSent_GetsAReplacementWithoutIt_AndTheAggregatorCountsTheOthersExactlyOnce()
+    {
+        var rounds = ThreeTasked(withDev2: true);
+        var original = Assert.Single(rounds.TakeDue(Now + TimeSpan.FromSeconds(1), Edge));
+        Assert.Equal(3u, original.Share.Count);
+
+        var change = Assert.Single(rounds.Revoked(["dev-2"]));
+        Assert.Contains("already sent held revoked dev-2; a replacement with the other 2 updates follows", change, StringComparison.Ordinal);
+        var replacement = Assert.Single(rounds.TakeDue(Now + TimeSpan.FromSeconds(2), Edge));
+        var without = Assert.Single(ThreeTasked(withDev2: false).TakeDue(Now + TimeSpan.FromSeconds(55), Edge));
+        Assert.Equal(without.Share, replacement.Share); // the other two's sums and weights, bit for bit
+
+        // At the aggregator, in either order of the revocation and the original's arrival, dev-1 and dev-3 count once.
+        var revoked = new HashSet<string> { "dev-2" };
+        Assert.Equal(["dev-1", "dev-3"], AtTheAggregator(revoked, original, replacement)); // the revocation was first: the original is refused, the replacement counts
+        Assert.Equal(["dev-1", "dev-2", "dev-3"], AtTheAggregator([], original, replacement)); // the original was first: it stands, the replacement is a duplicate
+
+        // A later revocation replaces the replacement; one of a batch too large to keep, or past the deadline, changes nothing.
+        Assert.Contains("a replacement with the other 1 updates follows", Assert.Single(rounds.Revoked(["dev-1"])), StringComparison.Ordinal);
+        Assert.Equal(["dev-3"], Assert.Single(rounds.TakeDue(Now + TimeSpan.FromSeconds(3), Edge)).Share.Contributors.Select(c => c.DeviceId));
+        Assert.Empty(rounds.TakeDue(Now + TimeSpan.FromSeconds(61), Edge));
+        Assert.Empty(rounds.Revoked(["dev-3"]));
+        var unkept = ThreeTasked(withDev2: true, revocableBytes: 1);
+        Assert.Single(unkept.TakeDue(Now + TimeSpan.FromSeconds(1), Edge));
+        Assert.Empty(unkept.Revoked(["dev-2"]));
+        Assert.Empty(unkept.TakeDue(Now + TimeSpan.FromSeconds(2), Edge));
+    }
+
+    /// <summary>The aggregator's round over dev-1..3 offered the partials in turn (checked as <see cref="EdgePartialCheck"/> does): who counted.</summary>
+    private static string[] AtTheAggregator(HashSet<string> revoked, params EdgePartial[] partials)
+    {
+        var edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["dev-*"] } };
+        var round = new EdgeMlOps.Shared.Aggregation.RoundAccumulator("r1", "tiny", 1, ParameterLayout.For(AggregatorFixture.Spec), ["dev-1", "dev-2", "dev-3"]);
+        foreach (var partial in partials)
+        {
+            partial.Header = ProtocolInfo.NewHeader("test", "site-a", 1, 0);
+            if (EdgePartialCheck.Check("site-a", partial, edge, revoked.Contains).Accepted) round.Merge(partial.Share);
+        }
+
+        return [.. round.Close().ContributorSamples.Keys.Order(StringComparer.Ordinal)];
     }
 
     [Fact]
