@@ -19,6 +19,8 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// it acts on it. Up, it relays the devices' statuses, evaluations and profiles, and instead of one update per device
 /// sends one partial aggregate per round (<see cref="SiteRounds"/>). What cannot go up is kept
 /// (<see cref="UpstreamSender"/>) and sent when the fleet's broker is back: the site keeps training and serving offline.
+/// A gateway of gateways (a region) is the same code with site gateways below it: they connect to its site's broker as
+/// to the fleet's, it relays the fleet's revocation list down to them, and folds their partials whole into its own.
 /// </summary>
 public sealed class EdgeGateway : IAsyncDisposable
 {
@@ -151,7 +153,7 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>Joins both brokers (the site's at once, the fleet's as soon as it answers) and starts sending upstream.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await _site.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile")], cancellationToken).ConfigureAwait(false);
+        await _site.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.AllGatewayPartials], cancellationToken).ConfigureAwait(false);
         await _site.ConnectAsync(cancellationToken).ConfigureAwait(false);
         await _upstream.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Timestamp, _topics.Revocations], cancellationToken).ConfigureAwait(false);
         await _upstream.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -172,8 +174,10 @@ public sealed class EdgeGateway : IAsyncDisposable
                 {
                     Rejections.Add(RejectionReason.Malformed);
                     _logger.LogRevocationListRefused(Id, refused);
+                    return;
                 }
 
+                await _site.PublishAsync(topic, bytes, retain: true, _stopping.Token).ConfigureAwait(false); // for gateways below (each verifies it)
                 return;
             }
 
@@ -214,6 +218,12 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>From the site's broker: updates folded here, everything else relayed up; never throws into the receive loop.</summary>
     private async Task OnSiteAsync(string topic, ReadOnlySequence<byte> payload)
     {
+        if (_topics.TryParseGatewayPartial(topic, out var below))
+        {
+            OnPartialBelow(below, payload);
+            return;
+        }
+
         if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind)) return;
         if (!_edge.Serves(Id, deviceId))
         {
@@ -252,6 +262,52 @@ public sealed class EdgeGateway : IAsyncDisposable
         {
             Refuse(deviceId, new OfferOutcome(false, RejectionReason.StoreUnavailable, ex.Message));
         }
+    }
+
+    /// <summary>
+    /// A partial from a gateway below this one: checked as the fleet's aggregator checks one (a gateway this one lists,
+    /// devices it serves and this one serves too, none revoked, bounds, first delivery), then folded whole into the
+    /// round's batch or refused whole.
+    /// </summary>
+    private void OnPartialBelow(string gatewayId, ReadOnlySequence<byte> payload)
+    {
+        try
+        {
+            var partial = payload.Length > ProtocolInfo.MaxPayloadBytes ? null : EdgePartial.Parser.ParseFrom(payload);
+            var outcome = partial is null
+                ? new OfferOutcome(false, RejectionReason.Oversized, $"{payload.Length} bytes")
+                : gatewayId == Id ? new OfferOutcome(false, RejectionReason.NotAuthorized, "a partial in this gateway's own name")
+                : EdgePartialCheck.Check(gatewayId, partial, _edge, _rounds.IsRevoked);
+            if (outcome.Accepted && partial!.Share.Contributors.FirstOrDefault(c => !_edge.Serves(Id, c.DeviceId)) is { } foreign)
+            {
+                outcome = new OfferOutcome(false, RejectionReason.NotAuthorized, $"gateway '{Id}' does not serve device '{foreign.DeviceId}' (Edge:Gateways:{Id})");
+            }
+
+            if (outcome.Accepted) outcome = UpdateEnvelope.FirstDelivery("gateways/" + gatewayId, partial!.Header.MessageId, "partial", _seen);
+            if (outcome.Accepted) outcome = _rounds.Merge(partial!, _time.GetUtcNow());
+            if (!outcome.Accepted)
+            {
+                RefusePartial(gatewayId, outcome);
+                return;
+            }
+
+            _logger.LogPartialMerged(gatewayId, partial!.Share.RoundId, partial.Share.Contributors.Count, payload.Length);
+            _sender.Wake();
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            RefusePartial(gatewayId, new OfferOutcome(false, RejectionReason.Malformed, ex.Message));
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            RefusePartial(gatewayId, new OfferOutcome(false, RejectionReason.StoreUnavailable, ex.Message));
+        }
+    }
+
+    private void RefusePartial(string gatewayId, OfferOutcome outcome)
+    {
+        Rejections.Add(outcome.Reason);
+        _logger.LogPartialRefused(gatewayId, outcome.Reason, outcome.Detail);
     }
 
     /// <summary>A device first heard from: its tasks are subscribed upstream (the fleet's broker allows only the gateway's own devices).</summary>

@@ -12,7 +12,8 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// from a tasked device is checked and folded (the round's own checks and weights, <see cref="RoundAccumulator"/>) into
 /// the round's current batch; a batch is due — one partial upstream — when every tasked device has reported (and the
 /// round's tasks have settled) or the round's deadline is less than <see cref="EdgeOptions.FlushBefore"/> away. A device counts once per round: a batch sent
-/// is never sent again, and an update after it goes into a new batch (a straggler's own partial).
+/// is never sent again, and an update after it goes into a new batch (a straggler's own partial). On a gateway of gateways
+/// a site gateway's partial below it is folded whole the same way (<see cref="Merge"/>), its devices counted together.
 /// <para>
 /// Until its round's deadline, the site's updates are kept too (up to <paramref name="revocableBytes"/> across rounds): a
 /// device the fleet revokes meanwhile is taken out of the unsent batch, which is folded again from the others' updates —
@@ -82,34 +83,82 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
     {
         lock (_gate)
         {
-            if (_revoked.Contains(deviceId)) return new OfferOutcome(false, RejectionReason.NotAuthorized, $"device '{deviceId}' is revoked by the fleet");
-            if (!_rounds.TryGetValue(update.RoundId, out var round)) return new OfferOutcome(false, RejectionReason.UnknownRound, $"round '{update.RoundId}' is not one this site was tasked for");
-            if (now > round.Deadline) return new OfferOutcome(false, RejectionReason.RoundClosed, $"round '{update.RoundId}' passed its deadline");
-            if (!round.Tasked.Contains(deviceId)) return new OfferOutcome(false, RejectionReason.NotSelected, $"device '{deviceId}' was not tasked for round '{update.RoundId}'");
-            if (round.Counted.Contains(deviceId)) return new OfferOutcome(false, RejectionReason.Duplicate, $"device '{deviceId}' already contributed");
-            if (round.Batch is null || !round.BatchSelected.Contains(deviceId))
-            {
-                // A device tasked after the batch began: what the batch holds is due with the next flush, a new batch takes the rest.
-                if (round.Batch is { AcceptedCount: > 0 } full) Send(round, full);
-                Release(round);
-                round.BatchSelected = [.. _site.Except(round.Counted)];
-                round.Batch = NewBatch(round);
-            }
-
-            var offered = round.Batch.Offer(deviceId, update);
-            if (!offered.Accepted) return new OfferOutcome(false, offered.Reason, offered.Detail);
-            round.Counted.Add(deviceId);
-            round.InBatch.Add(deviceId);
-            Keep(round, deviceId, update);
-            return OfferOutcome.Taken;
+            var admitted = Admit(update.RoundId, [deviceId], now, out var round);
+            return admitted.Accepted ? Fold(round!, new FoldedPart([deviceId], update, null, update.CalculateSize())) : admitted;
         }
     }
 
     /// <summary>
+    /// A partial from a gateway below this one (a region's site gateways; already checked as the aggregator checks one,
+    /// <see cref="EdgePartialCheck"/>): folded whole into its round's batch — its devices counted as if they had reported
+    /// here — or refused whole with the reason.
+    /// </summary>
+    public OfferOutcome Merge(EdgePartial partial, DateTimeOffset now)
+    {
+        var share = partial.Share;
+        string[] devices = [.. share.Contributors.Select(c => c.DeviceId)];
+        lock (_gate)
+        {
+            var admitted = Admit(share.RoundId, devices, now, out var round);
+            if (!admitted.Accepted) return admitted;
+            if (partial.ModelName != round!.Model || partial.BaseVersion != round.BaseVersion)
+            {
+                return new OfferOutcome(false, RejectionReason.WrongBaseVersion, $"a partial for {partial.ModelName} v{partial.BaseVersion}, round '{round.RoundId}' trains {round.Model} v{round.BaseVersion}");
+            }
+
+            return Fold(round, new FoldedPart(devices, null, share, share.CalculateSize()));
+        }
+    }
+
+    /// <summary>Whether the fleet's verified list revoked <paramref name="deviceId"/>.</summary>
+    public bool IsRevoked(string deviceId)
+    {
+        lock (_gate) return _revoked.Contains(deviceId);
+    }
+
+    /// <summary>Whether <paramref name="devices"/> may count in round <paramref name="roundId"/> now (the round is returned), or why not.</summary>
+    private OfferOutcome Admit(string roundId, IReadOnlyList<string> devices, DateTimeOffset now, out SiteRound? round)
+    {
+        round = null;
+        if (devices.FirstOrDefault(_revoked.Contains) is { } revoked) return new OfferOutcome(false, RejectionReason.NotAuthorized, $"device '{revoked}' is revoked by the fleet");
+        if (!_rounds.TryGetValue(roundId, out var known)) return new OfferOutcome(false, RejectionReason.UnknownRound, $"round '{roundId}' is not one this site was tasked for");
+        if (now > known.Deadline) return new OfferOutcome(false, RejectionReason.RoundClosed, $"round '{roundId}' passed its deadline");
+        if (devices.FirstOrDefault(d => !known.Tasked.Contains(d)) is { } untasked) return new OfferOutcome(false, RejectionReason.NotSelected, $"device '{untasked}' was not tasked for round '{roundId}'");
+        if (devices.FirstOrDefault(known.Counted.Contains) is { } counted) return new OfferOutcome(false, RejectionReason.Duplicate, $"device '{counted}' already contributed");
+        if (devices.Distinct(StringComparer.Ordinal).Count() != devices.Count) return new OfferOutcome(false, RejectionReason.Duplicate, "a device named twice");
+        round = known;
+        return OfferOutcome.Taken;
+    }
+
+    /// <summary>Folds an admitted part into the round's batch (a new batch when the current one did not expect its devices).</summary>
+    private OfferOutcome Fold(SiteRound round, FoldedPart part)
+    {
+        if (round.Batch is null || !part.Devices.All(round.BatchSelected.Contains))
+        {
+            // Devices tasked after the batch began: what the batch holds is due with the next flush, a new batch takes the rest.
+            if (round.Batch is { AcceptedCount: > 0 } full) Send(round, full);
+            Release(round);
+            round.BatchSelected = [.. _site.Union(part.Devices).Except(round.Counted)];
+            round.Batch = NewBatch(round);
+        }
+
+        var folded = Into(round.Batch, part);
+        if (!folded.Accepted) return new OfferOutcome(false, folded.Reason, folded.Detail);
+        round.Counted.UnionWith(part.Devices);
+        round.InBatch.UnionWith(part.Devices);
+        Keep(round, part);
+        return OfferOutcome.Taken;
+    }
+
+    private static UpdateOutcome Into(RoundAccumulator batch, FoldedPart part) =>
+        part.Update is { } update ? batch.Offer(part.Devices[0], update) : batch.Merge(part.Share!);
+
+    /// <summary>
     /// The fleet revoked <paramref name="deviceIds"/> (its verified list): their later updates are refused, each unsent
     /// batch holding one of them is folded again without it (or dropped whole when its updates were not kept), and each
-    /// sent batch holding one gets a replacement without it, due at once. Returns what changed, one line per batch, for
-    /// the log.
+    /// sent batch holding one gets a replacement without it, due at once. A share from a gateway below that holds one is
+    /// left out whole and its other devices may count again: that gateway sends a replacement of its own. Returns what
+    /// changed, one line per batch, for the log.
     /// </summary>
     public IReadOnlyList<string> Revoked(IEnumerable<string> deviceIds)
     {
@@ -123,17 +172,17 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
                 var taken = round.InBatch.Where(revoked.Contains).Order(StringComparer.Ordinal).ToArray();
                 if (round.Kept is { } kept)
                 {
-                    var rest = kept.Where(k => !revoked.Contains(k.DeviceId)).ToList();
+                    var rest = Without(round, kept, revoked);
                     Release(round);
                     round.Batch = NewBatch(round);
-                    foreach (var (device, update) in rest)
+                    foreach (var part in rest)
                     {
-                        round.Batch.Offer(device, update); // taken before, so taken again: the same checks on the same update
-                        round.InBatch.Add(device);
-                        Keep(round, device, update);
+                        Into(round.Batch, part); // taken before, so taken again: the same checks on the same update
+                        round.InBatch.UnionWith(part.Devices);
+                        Keep(round, part);
                     }
 
-                    changes.Add($"round '{round.RoundId}': took revoked {string.Join(", ", taken)} out of the site's unsent partial, {rest.Count} updates folded again");
+                    changes.Add($"round '{round.RoundId}': took revoked {string.Join(", ", taken)} out of the site's unsent partial, {rest.Sum(p => p.Devices.Count)} updates folded again");
                 }
                 else
                 {
@@ -150,28 +199,41 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
         return changes;
     }
 
+    /// <summary>The parts holding no revoked device; the other devices of a share left out may count again (its gateway replaces it).</summary>
+    private static List<FoldedPart> Without(SiteRound round, List<FoldedPart> parts, HashSet<string> revoked)
+    {
+        var rest = new List<FoldedPart>();
+        foreach (var part in parts)
+        {
+            if (!part.Devices.Any(revoked.Contains)) rest.Add(part);
+            else round.Counted.ExceptWith(part.Devices.Where(d => !revoked.Contains(d)));
+        }
+
+        return rest;
+    }
+
     /// <summary>Each sent batch of <paramref name="round"/> holding a revoked device: a replacement from the others' kept updates, due now.</summary>
     private void Replace(SiteRound round, HashSet<string> revoked, List<string> changes)
     {
-        foreach (var sent in round.Sent.Where(b => b.Updates.Any(u => revoked.Contains(u.DeviceId))).ToArray())
+        foreach (var sent in round.Sent.Where(b => b.Parts.Any(p => p.Devices.Any(revoked.Contains))).ToArray())
         {
-            var taken = sent.Updates.Select(u => u.DeviceId).Where(revoked.Contains).Order(StringComparer.Ordinal).ToArray();
-            var rest = sent.Updates.Where(u => !revoked.Contains(u.DeviceId)).ToList();
+            var taken = sent.Parts.SelectMany(p => p.Devices).Where(revoked.Contains).Order(StringComparer.Ordinal).ToArray();
+            var rest = Without(round, sent.Parts, revoked);
             round.Sent.Remove(sent);
             _keptBytes -= sent.Bytes;
             if (rest.Count == 0)
             {
-                changes.Add($"round '{round.RoundId}': the site's partial already sent held only revoked {string.Join(", ", taken)}; nothing to send instead");
+                changes.Add($"round '{round.RoundId}': the site's partial already sent held only revoked {string.Join(", ", taken)} (or shares with them); nothing to send instead");
                 continue;
             }
 
-            var batch = NewBatch(round, rest.Select(u => u.DeviceId).ToHashSet(StringComparer.Ordinal));
-            foreach (var (device, update) in rest) batch.Offer(device, update); // taken before, so taken again
-            var replacement = new SentBatch(rest, sent.Bytes - sent.Updates.Where(u => revoked.Contains(u.DeviceId)).Sum(u => (long)u.Update.CalculateSize()));
+            var batch = NewBatch(round, rest.SelectMany(p => p.Devices).ToHashSet(StringComparer.Ordinal));
+            foreach (var part in rest) Into(batch, part); // taken before, so taken again
+            var replacement = new SentBatch(rest, rest.Sum(p => p.Bytes));
             round.Sent.Add(replacement);
             _keptBytes += replacement.Bytes;
             round.Due.Add(batch.Share(gatewayId));
-            changes.Add($"round '{round.RoundId}': the site's partial already sent held revoked {string.Join(", ", taken)}; a replacement with the other {rest.Count} updates follows (the aggregator counts whichever of the two reaches it without a revoked device)");
+            changes.Add($"round '{round.RoundId}': the site's partial already sent held revoked {string.Join(", ", taken)}; a replacement with the other {rest.Sum(p => p.Devices.Count)} updates follows (the aggregator counts whichever of the two reaches it without a revoked device)");
         }
     }
 
@@ -211,11 +273,11 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
         return new RoundAccumulator(round.RoundId, round.Model, round.BaseVersion, _layout, selected, _strategy, new RoundContext(round.Number, n, n, n, round.Seed));
     }
 
-    /// <summary>Keeps an update folded into <paramref name="round"/>'s batch while the budget allows; past it, the batch keeps none.</summary>
-    private void Keep(SiteRound round, string deviceId, ModelUpdate update)
+    /// <summary>Keeps a part folded into <paramref name="round"/>'s batch while the budget allows; past it, the batch keeps none.</summary>
+    private void Keep(SiteRound round, FoldedPart part)
     {
         if (round.Kept is null) return;
-        long size = update.CalculateSize();
+        long size = part.Bytes;
         if (_keptBytes + size > revocableBytes)
         {
             _keptBytes -= round.KeptBytes;
@@ -223,7 +285,7 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
             return;
         }
 
-        round.Kept.Add((deviceId, update));
+        round.Kept.Add(part);
         round.KeptBytes += size;
         _keptBytes += size;
     }
@@ -297,8 +359,8 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
         /// <summary>The devices folded into the current batch.</summary>
         public HashSet<string> InBatch { get; } = new(StringComparer.Ordinal);
 
-        /// <summary>Their updates, while the budget allows (null: not kept — the batch cannot be folded again).</summary>
-        public List<(string DeviceId, ModelUpdate Update)>? Kept { get; set; } = [];
+        /// <summary>What was folded into it, while the budget allows (null: not kept — the batch cannot be folded again).</summary>
+        public List<FoldedPart>? Kept { get; set; } = [];
 
         public long KeptBytes { get; set; }
 
@@ -306,5 +368,8 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
         public List<SentBatch> Sent { get; } = [];
     }
 
-    private sealed record SentBatch(List<(string DeviceId, ModelUpdate Update)> Updates, long Bytes);
+    /// <summary>What a batch was folded from: one device's update, or a gateway below's share (its devices together), and its bytes.</summary>
+    private sealed record FoldedPart(IReadOnlyList<string> Devices, ModelUpdate? Update, PartialAggregate? Share, long Bytes);
+
+    private sealed record SentBatch(List<FoldedPart> Parts, long Bytes);
 }

@@ -15,6 +15,8 @@ namespace EdgeMlOps.Aggregator.Security;
 /// <remarks>
 /// On a site's broker (<paramref name="siteGateway"/> set) the site's own gateway is that broker's aggregator: with its
 /// gateway certificate and the client id <see cref="SiteGatewayClientId"/> it may do there what the aggregator does.
+/// A gateway of gateways (a region) also admits the gateways below it (the others its <c>Edge:Gateways</c> lists), each
+/// with the gateway rules for the devices both it and the region serve.
 /// </remarks>
 public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, string? siteGateway = null)
 {
@@ -41,15 +43,23 @@ public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, strin
         {
             // A site's broker: the devices its gateway serves (no other can be tasked or counted there), and the gateway itself.
             FleetRole.Device => MayUseClientId(who, clientId) && _edge.Serves(siteGateway, who.Id),
-            FleetRole.Gateway => who.Id == siteGateway && clientId == SiteGatewayClientId(siteGateway),
+            FleetRole.Gateway => who.Id == siteGateway
+                ? clientId == SiteGatewayClientId(siteGateway)
+                : _edge.Gateways.ContainsKey(who.Id) && MayUseClientId(who, clientId), // a gateway below this one
             _ => false,
         };
 
-    /// <summary>Why a site's broker refuses <paramref name="who"/>: a device its gateway does not serve; null elsewhere.</summary>
-    public string? NotOfThisSite(FleetIdentity who) =>
-        siteGateway is not null && who.Role == FleetRole.Device && !_edge.Serves(siteGateway, who.Id)
-            ? $"device '{who.Id}' is not one of gateway '{siteGateway}''s devices (Edge:Gateways:{siteGateway})"
-            : null;
+    /// <summary>Why a site's broker refuses <paramref name="who"/>: a device its gateway does not serve, a gateway it does not list; null elsewhere.</summary>
+    public string? NotOfThisSite(FleetIdentity who) => siteGateway is null ? null : who.Role switch
+    {
+        FleetRole.Device when !_edge.Serves(siteGateway, who.Id) => $"device '{who.Id}' is not one of gateway '{siteGateway}''s devices (Edge:Gateways:{siteGateway})",
+        FleetRole.Gateway when who.Id != siteGateway && !_edge.Gateways.ContainsKey(who.Id) => $"gateway '{who.Id}' is not a gateway below '{siteGateway}' (Edge:Gateways:{who.Id})",
+        _ => null,
+    };
+
+    /// <summary>Whether a gateway may speak for <paramref name="deviceId"/> here: one it serves, and on a site's broker one the site serves too.</summary>
+    private bool GatewayServes(string gatewayId, string deviceId) =>
+        _edge.Serves(gatewayId, deviceId) && (siteGateway is null || _edge.Serves(siteGateway, deviceId));
 
     /// <summary>The identity a connected client id stands for (client ids are bound to certificates at connection).</summary>
     public FleetIdentity IdentityOf(string clientId) =>
@@ -66,7 +76,7 @@ public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, strin
         if (who.Role == FleetRole.Gateway)
         {
             if (topic == topics.GatewayPartial(who.Id)) return true;
-            return topics.TryParseDeviceTopic(topic, out var device, out var relayed) && RelayedKinds.Contains(relayed) && _edge.Serves(who.Id, device);
+            return topics.TryParseDeviceTopic(topic, out var device, out var relayed) && RelayedKinds.Contains(relayed) && GatewayServes(who.Id, device);
         }
 
         return topics.TryParseDeviceTopic(topic, out var id, out var kind) && id == who.Id && DeviceKinds.Contains(kind);
@@ -80,7 +90,7 @@ public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, strin
         if (who.Role == FleetRole.Gateway)
         {
             if (filter == topics.Revocations) return true; // a gateway refuses revoked devices at its site's broker
-            return topics.TryParseDeviceTopic(filter, out var device, out var kind) && kind == "task" && Topics.IsValidSegment(device) && _edge.Serves(who.Id, device);
+            return topics.TryParseDeviceTopic(filter, out var device, out var kind) && kind == "task" && Topics.IsValidSegment(device) && GatewayServes(who.Id, device);
         }
 
         return filter == topics.Task(who.Id);

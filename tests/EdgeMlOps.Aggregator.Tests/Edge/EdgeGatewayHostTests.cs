@@ -116,6 +116,65 @@ public class EdgeGatewayHostTests
     }
 
     [Fact]
+    public async Task AGatewayOfGateways_FoldsASiteGatewaysPartialWithItsOwnDevices_AndTheFleetSeesOneRegionalPartial()
+    {
+        // The fleet knows the region only; the region lists itself and the site gateway below it.
+        var central = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 3, deadlineSeconds: 60) with
+        {
+            Edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["region-1"] = ["dev-*"] } },
+        };
+        await using var node = new AggregatorNode(central);
+        await node.StartAsync(CancellationToken.None);
+        var regionCredentials = Path.Combine(AggregatorFixture.TempDirectory(), "region-1");
+        var siteCredentials = Path.Combine(AggregatorFixture.TempDirectory(), "site-a");
+        GatewayCredentials.Write(node.Security, node.Keys.RootPublicKey, "region-1", regionCredentials, [], DateTimeOffset.UtcNow);
+        GatewayCredentials.Write(node.Security, node.Keys.RootPublicKey, "site-a", siteCredentials, [], DateTimeOffset.UtcNow);
+        var regionEdge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["region-1"] = ["dev-*"], ["site-a"] = ["dev-a*"] } };
+        var logs = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+        await using var region = new EdgeGatewayHost(central with
+        {
+            DataDirectory = AggregatorFixture.TempDirectory(), Edge = regionEdge with { Gateway = "region-1", Upstream = node.BrokerEndpoint, Credentials = regionCredentials },
+        }, logs);
+        await region.StartAsync(CancellationToken.None);
+        await using var site = new EdgeGatewayHost(central with
+        {
+            DataDirectory = AggregatorFixture.TempDirectory(),
+            Edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["dev-a*"] }, Gateway = "site-a", Upstream = region.SiteEndpoint, Credentials = siteCredentials },
+        }, logs);
+        await site.StartAsync(CancellationToken.None);
+        await Eventually.Until(() => site.Gateway!.UpstreamConnected, "the site gateway to join the region's broker");
+
+        ScriptedDevice At(MqttEndpoint broker, string id) => new(id, "test", broker, new MqttTlsSettings(node.Security.Authority.Certificate, _ => node.Security.IssueDeviceCertificate(id)));
+        var devices = new[] { At(region.SiteEndpoint, "dev-r1"), At(site.SiteEndpoint, "dev-a1"), At(site.SiteEndpoint, "dev-a2") };
+        try
+        {
+            foreach (var device in devices) await device.ConnectAsync(samples: 10);
+            await Eventually.Until(() => node.Devices.Eligible().Count == 3, "the three devices eligible at the fleet (statuses relayed through one or two gateways)");
+
+            var before = node.CurrentWeights.Values[0];
+            var round = node.RunRoundAsync(CancellationToken.None);
+            var tasks = new List<Shared.Protocol.V1.RoundTask>();
+            foreach (var device in devices) tasks.Add(await device.NextTaskAsync(TimeSpan.FromSeconds(20)));
+            for (var i = 0; i < devices.Length; i++) await devices[i].PublishAsync("update", devices[i].Update(tasks[i], 0.03f * (i + 1), samples: 10));
+            var report = await round.WaitAsync(TimeSpan.FromSeconds(50));
+
+            Assert.Equal((EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed, 3, 0L), (report.Status, report.Contributors, report.Rejected));
+            Assert.Equal(before + 0.06f, node.CurrentWeights.Values[0], 1e-5f); // (0.03 + 0.06 + 0.09) / 3
+            Assert.Equal(1, site.Gateway!.PartialsSent); // the site's two updates as one partial to the region
+            Assert.Equal(1, region.Gateway!.PartialsSent); // the region's own update and the site's partial as one partial to the fleet
+            Assert.Equal(0, region.Gateway.Rejections.Total);
+
+            // The fleet's revocation list reaches the site through the region, and the site refuses the device at its broker.
+            await node.RevokeDeviceAsync("dev-a2", "stolen", "alice");
+            await Eventually.Until(() => site.Events!.Count(SecurityEventKind.DeviceRevoked) == 1 && !devices[2].IsConnected, "the site's broker to drop the revoked device");
+        }
+        finally
+        {
+            foreach (var device in devices) await device.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task ADeviceRevokedMidRound_AfterTheGatewayFoldedItsUpdate_IsTakenOut_AndTheSitesOtherUpdatesStillCount()
     {
         var central = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 3, deadlineSeconds: 8, quorum: 0.6) with

@@ -117,6 +117,48 @@ public class SiteRoundsTests
         Assert.Empty(unkept.TakeDue(Now + TimeSpan.FromSeconds(2), Edge));
     }
 
+    [Fact]
+    public void APartialFromAGatewayBelow_IsFoldedWhole_ItsDevicesCountOnce_AndARevocationInItLeavesItOutUntilItsReplacementComes()
+    {
+        // A region tasked for dev-1..3: dev-1 reports to it directly, dev-2 and dev-3 through the site gateway below it.
+        var region = Rounds();
+        foreach (var device in new[] { "dev-1", "dev-2", "dev-3" }) region.Tasked(Task(device), Now);
+        var fromSite = Assert.Single(SitePartials(revoked: null));
+        var otherBase = new EdgePartial { Header = fromSite.Header, ModelName = "tiny", BaseVersion = 9, Share = fromSite.Share };
+        Assert.Equal(RejectionReason.WrongBaseVersion, region.Merge(otherBase, Now).Reason);
+        Assert.True(region.Merge(fromSite, Now).Accepted);
+        Assert.Equal(RejectionReason.Duplicate, region.Merge(fromSite, Now).Reason); // a device counts once
+        Assert.Equal(RejectionReason.Duplicate, region.Offer("dev-2", Update("dev-2", 5f), Now).Reason);
+        Assert.True(region.Offer("dev-1", Update("dev-1", 0.1f), Now).Accepted);
+        Assert.Equal(3, region.Unsent);
+
+        // dev-3 revoked before the region sent: the site's share is left out whole, dev-2 may count again (the site sends
+        // a replacement), and dev-1's update is folded again on its own.
+        Assert.Contains("1 updates folded again", Assert.Single(region.Revoked(["dev-3"])), StringComparison.Ordinal);
+        Assert.Equal(1, region.Unsent);
+        Assert.Equal(RejectionReason.NotAuthorized, region.Merge(fromSite, Now).Reason); // the old share again: revoked inside
+        var replacement = Assert.Single(SitePartials(revoked: "dev-3"));
+        Assert.True(region.Merge(replacement, Now).Accepted);
+        var sent = Assert.Single(region.TakeDue(Now + TimeSpan.FromSeconds(1), Edge));
+        Assert.Equal(["dev-1", "dev-2"], sent.Share.Contributors.Select(c => c.DeviceId).Order());
+        Assert.Equal(50.0, sent.Share.TotalWeight, 9); // 10 samples of dev-1, 40 of dev-2
+
+        // Tasks and rounds the region does not know are refused whole.
+        var unknown = new EdgePartial { Header = fromSite.Header, ModelName = "tiny", BaseVersion = 1, Share = new Shared.Protocol.V1.PartialAggregate(replacement.Share) { RoundId = "r9" } };
+        Assert.Equal(RejectionReason.UnknownRound, region.Merge(unknown, Now).Reason);
+    }
+
+    /// <summary>A site gateway's due partials for dev-2 (40 samples) and dev-3, after <paramref name="revoked"/> was revoked there.</summary>
+    private static IReadOnlyList<EdgePartial> SitePartials(string? revoked)
+    {
+        var site = Rounds();
+        foreach (var device in new[] { "dev-2", "dev-3" }) site.Tasked(Task(device), Now);
+        Assert.True(site.Offer("dev-2", Update("dev-2", 5f, samples: 40), Now).Accepted);
+        Assert.True(site.Offer("dev-3", Update("dev-3", 0.3f), Now).Accepted);
+        if (revoked is not null) site.Revoked([revoked]);
+        return [.. site.TakeDue(Now + TimeSpan.FromSeconds(1), Edge).Select(p => { p.Header = ProtocolInfo.NewHeader("test", "site-a", 1, 0); return p; })];
+    }
+
     /// <summary>The aggregator's round over dev-1..3 offered the partials in turn (checked as <see cref="EdgePartialCheck"/> does): who counted.</summary>
     private static string[] AtTheAggregator(HashSet<string> revoked, params EdgePartial[] partials)
     {
