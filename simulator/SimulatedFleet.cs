@@ -66,7 +66,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
         IFleetChannelFactory? channels = null,
         bool inMemoryStores = false,
         IReadOnlyList<string>? replicaProcesses = null,
-        int edgeSites = 0)
+        int edgeSites = 0, int edgeRegions = 0)
     {
         DescriptorBudget.ThrowIfTooSmall(DescriptorBudget.InProcessFleet(parts.Length, channels is not null, aggregatorOptions.ExternalBroker is null, inMemoryStores));
         var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator, channels: channels);
@@ -78,7 +78,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
             if (edgeSites > 0)
             {
                 fleet._edge = await SimulatedEdge.StartAsync(
-                    aggregatorOptions, id => SimulatedEdge.Upstream(aggregator, channels is not null, id), aggregator.Keys.RootPublicKey, edgeSites, work, loggers, cancellationToken).ConfigureAwait(false);
+                    aggregatorOptions, id => SimulatedEdge.Upstream(aggregator, channels is not null, id), aggregator.Keys.RootPublicKey, edgeSites, work, loggers, cancellationToken, edgeRegions).ConfigureAwait(false);
             }
 
             var rssAggregator = CurrentRss();

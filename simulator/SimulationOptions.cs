@@ -88,6 +88,8 @@ public sealed record SimulationOptions
     public int Replicas { get; init; } = 1;
     /// <summary>Edge sites, each with its own broker and a gateway sending one partial aggregate upstream per round (0: devices on the fleet's broker).</summary>
     public int EdgeSites { get; init; }
+    /// <summary>Regional gateways between the sites and the fleet (0: the sites' gateways report to the fleet): site k below region k mod R.</summary>
+    public int EdgeRegions { get; init; }
     /// <summary>Fault: gateway site-0's link to the fleet's broker is cut this long after the rounds start, for <see cref="EdgeOutage"/>.Length; null: never.</summary>
     public (TimeSpan After, TimeSpan Length)? EdgeOutage { get; init; }
     /// <summary>Fault: the first replica beside the coordinator is killed (connection dropped, no last share) this long after the rounds start; null: never.</summary>
@@ -188,6 +190,9 @@ public sealed record SimulationOptions
                                    names the gateways, or the in-memory hub); device i on site i mod N, whose broker
                                    is in-memory — or, with --workers, each site a real gateway host with its own TLS
                                    broker that the workers' agents connect to; federated, synchronous (0)
+          --edge-regions R         gateways of gateways: R regional gateways between the sites and the fleet, site k
+                                   below region k mod R, each folding its sites' partials into one partial per round
+                                   for the fleet's aggregator; in this process, not with --workers (0)
           --edge-outage S:D        fault: cut gateway site-0's link to the fleet's broker S seconds into the rounds,
                                    for D seconds (its site trains on; what it owes upstream is kept and sent after;
                                    with --workers its TCP path to the broker is reset and refused meanwhile)
@@ -380,6 +385,7 @@ public sealed record SimulationOptions
                 case "--workers": o = o with { Workers = Int(0) }; break;
                 case "--replicas": o = o with { Replicas = Int(1) }; break;
                 case "--edge-sites": o = o with { EdgeSites = Int(0) }; break;
+                case "--edge-regions": o = o with { EdgeRegions = Int(0) }; break;
                 case "--edge-outage":
                     var outage = value.Split(':');
                     if (outage.Length == 2 && double.TryParse(outage[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var after) && after >= 0
@@ -457,6 +463,7 @@ public sealed record SimulationOptions
         if (o.EdgeSites > 0 && (o.ExternalBroker is { Tls: false } || o.InsecurePlaintext || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Replicas > 1))
             errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds with one aggregator, its gateways with certificates of their own on the embedded TLS broker, an mqtts:// --broker (its ACL naming the gateways: --write-mosquitto-config) or --transport memory, in this process");
         if (o.EdgeOutage is not null && o.EdgeSites < 1) errors.Add("--edge-outage: needs --edge-sites 1 or more");
+        if (o.EdgeRegions > 0 && (o.EdgeRegions > o.EdgeSites || o.Workers > 0)) errors.Add($"--edge-regions: {o.EdgeRegions} regions need at least as many --edge-sites ({o.EdgeSites}), in this process (not with --workers)");
         if (o.WorkerSlice is not null && o.EdgeSites > 0 && o.SiteBrokers?.Count != o.EdgeSites) errors.Add("--site-brokers: a worker of an edge tier needs one broker per site");
         if (o.EdgeSites > o.Devices) errors.Add($"--edge-sites: {o.EdgeSites} sites for {o.Devices} devices");
         if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");

@@ -118,7 +118,7 @@ if (issueGateway is not null)
     var directory = Path.Combine(options.DataDirectory, "gateways", issueGateway);
     EdgeMlOps.Aggregator.Edge.GatewayCredentials.Write(security, keys.RootPublicKey, issueGateway, directory, options.Security.BrokerHostNames, DateTimeOffset.UtcNow);
     Console.WriteLine($"Wrote gateway {issueGateway}'s credentials to {directory} (copy the directory to the gateway; the .key files are its secrets).");
-    Console.WriteLine($"On this aggregator, name the devices it serves: --Aggregator:Edge:Gateways:{issueGateway}=DEVICE-ID,PREFIX-*");
+    Console.WriteLine($"On this aggregator (or, for a gateway below a region, on the region's gateway), name the devices it serves: --Aggregator:Edge:Gateways:{issueGateway}=DEVICE-ID,PREFIX-*");
     Console.WriteLine($"On the gateway: edgemlops-aggregator --Aggregator:Edge:Gateway={issueGateway} --Aggregator:Edge:Upstream=mqtts://HOST:PORT --Aggregator:Edge:Credentials={directory} --Aggregator:Edge:Gateways:{issueGateway}=(the same devices)");
     return 0;
 }

@@ -34,6 +34,32 @@ public class EdgeTierTests
     }
 
     [Fact]
+    public async Task RegionalGatewaysOverTheSites_MakeTheSameModelAsAFlatFleet_BitForBit_SendingOnePartialPerRegionAndRound()
+    {
+        var flat = await new SimulationRunner(SimulationOptions.Parse([.. Federated("40"), .. Memory])).RunAsync(CancellationToken.None);
+        var sites = await new SimulationRunner(SimulationOptions.Parse([.. Federated("40"), "--edge-sites", "4"])).RunAsync(CancellationToken.None);
+        var regions = await new SimulationRunner(SimulationOptions.Parse([.. Federated("40"), "--edge-sites", "4", "--edge-regions", "2"])).RunAsync(CancellationToken.None);
+
+        Assert.All(regions.Rounds, r => Assert.Equal(("Completed", 20, 0L), (r.Status, r.Participants, r.Rejected)));
+        Assert.Equal((6L, 40), (regions.EdgePartials.Partials, regions.DevicesOnline)); // 2 regions × 3 rounds reach the fleet; every status relayed through two gateways
+        var same = RunComparison.Reproduction(flat.Run!, regions.Run!, 4);
+        Assert.True(same.Identical, string.Join("; ", same.Reasons));
+        Assert.Equal(3, same.VersionsCompared);
+
+        // The fleet's broker gets two regional partials per round instead of four sites' partials.
+        Assert.Equal(12L, sites.EdgePartials.Partials);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.True(regions.Rounds[i].EdgeBytesUp < sites.Rounds[i].EdgeBytesUp * 0.8, $"round {i + 1}: {regions.Rounds[i].EdgeBytesUp} bytes from the regions, {sites.Rounds[i].EdgeBytesUp} from the sites");
+        }
+    }
+
+    [Fact]
+    public void EdgeRegions_AreRefusedWhereTheyCannotRun() =>
+        Assert.Contains("--edge-regions: 3 regions need at least as many --edge-sites (2)", Assert.Throws<ArgumentException>(() =>
+            SimulationOptions.Parse([.. Federated("40"), "--edge-sites", "2", "--edge-regions", "3"])).Message, StringComparison.Ordinal);
+
+    [Fact]
     public async Task GatewaysBehindTheGeneratedTlsMosquitto_MakeTheSameModelAsAFlatFleet_BitForBit()
     {
         // Debian's Mosquitto configured as --write-mosquitto-config writes it, with the simulated sites' gateways in its ACL,
