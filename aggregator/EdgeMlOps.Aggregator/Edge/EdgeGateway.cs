@@ -60,6 +60,7 @@ public sealed class EdgeGateway : IAsyncDisposable
         _topics = new Topics(options.Fleet);
         _logger = loggers.CreateLogger<EdgeGateway>();
         _rounds = new SiteRounds(options, gatewayId);
+        Below = new GatewayLedger(options.Edge with { Gateways = options.Edge.Gateways.Where(g => g.Key != gatewayId).ToDictionary(StringComparer.Ordinal) });
         _trust = new GatewayTrust(options.Fleet, rootPublicKey, TakeOutRevoked);
         _databases = new StoreDatabases(options.Store, options.DataDirectory, time);
         try
@@ -140,6 +141,9 @@ public sealed class EdgeGateway : IAsyncDisposable
         get => _trust.DevicesRevoked;
         set => _trust.DevicesRevoked = value;
     }
+
+    /// <summary>On a gateway of gateways, what each gateway below it delivered (partials merged and refused, by reason).</summary>
+    public GatewayLedger Below { get; }
 
     /// <summary>Updates, tasks and relays refused, by reason.</summary>
     public RejectionCounters Rejections { get; } = new();
@@ -292,6 +296,7 @@ public sealed class EdgeGateway : IAsyncDisposable
             }
 
             _logger.LogPartialMerged(gatewayId, partial!.Share.RoundId, partial.Share.Contributors.Count, payload.Length);
+            Below.Merged(gatewayId, partial.Share.Contributors.Count, payload.Length, _time.GetUtcNow());
             _sender.Wake();
         }
         catch (InvalidProtocolBufferException ex)
@@ -307,6 +312,7 @@ public sealed class EdgeGateway : IAsyncDisposable
     private void RefusePartial(string gatewayId, OfferOutcome outcome)
     {
         Rejections.Add(outcome.Reason);
+        Below.Refused(gatewayId, outcome.Reason, _time.GetUtcNow());
         _logger.LogPartialRefused(gatewayId, outcome.Reason, outcome.Detail);
     }
 

@@ -141,6 +141,7 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         refusedUpstream = gateway.RefusedUpstream,
         rejections = gateway.Rejections.Snapshot(),
         revokedDevices = _store!.RevokedDevices().Count,
+        gatewaysBelow = gateway.Below.Snapshot(),
         artifactsFetched = cache.Fetched,
     };
 

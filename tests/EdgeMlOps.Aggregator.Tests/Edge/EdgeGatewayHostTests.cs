@@ -163,6 +163,8 @@ public class EdgeGatewayHostTests
             Assert.Equal(1, site.Gateway!.PartialsSent); // the site's two updates as one partial to the region
             Assert.Equal(1, region.Gateway!.PartialsSent); // the region's own update and the site's partial as one partial to the fleet
             Assert.Equal(0, region.Gateway.Rejections.Total);
+            var below = Assert.Single(region.Gateway.Below.Snapshot()); // what the region's operator sees of the site
+            Assert.Equal(("site-a", 1L, 2L), (below.Gateway, below.PartialsMerged, below.UpdatesMerged));
 
             // The fleet's revocation list reaches the site through the region, and the site refuses the device at its broker.
             await node.RevokeDeviceAsync("dev-a2", "stolen", "alice");
@@ -316,6 +318,7 @@ public class EdgeGatewayHostTests
             Assert.Equal("site-a", status.GetProperty("gateway").GetString());
             Assert.Equal(0, status.GetProperty("unsentUpdates").GetInt32());
             Assert.True(status.GetProperty("upstreamConnected").GetBoolean());
+            Assert.Equal(0, status.GetProperty("gatewaysBelow").GetArrayLength()); // a site gateway: none below it
             Assert.Equal((2L, 0L, 0L), (status.GetProperty("artifactsFetched").GetInt64(), status.GetProperty("refusedUpstream").GetInt64(), status.GetProperty("dropped").GetInt64()));
 
             await node.DisposeAsync();
