@@ -128,8 +128,10 @@ public sealed class RetrainingPipeline
 
     public void Resume(string actor, string reason)
     {
-        _stores.Registry.SetPipelinePaused(_options.ModelName, false, null);
+        // Recorded before the pipeline may run again: a run its loop starts at once comes after the resume in the audit
+        // chain and in time, never a few milliseconds before it.
         _stores.Audit.Append(_time.GetUtcNow(), actor, "pipeline.resume", Subject, reason, "paused", "running");
+        _stores.Registry.SetPipelinePaused(_options.ModelName, false, null);
     }
 
     /// <summary>Stops the active run (aborting its rollout if one runs); the candidate is not served beyond what the rollout had done.</summary>
