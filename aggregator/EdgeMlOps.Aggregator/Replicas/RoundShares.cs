@@ -105,6 +105,10 @@ public sealed class RoundShares(SqlDatabase database) : IDisposable
         return true;
     }));
 
+    /// <summary>The devices whose update some process (a replica or the coordinator) claimed in the round so far.</summary>
+    public IReadOnlySet<string> Claimed(string roundId) =>
+        _db.Run(s => s.Query("SELECT device_id FROM round_claims WHERE round_id = @r", r => r.GetString(0), ("@r", roundId))).ToHashSet(StringComparer.Ordinal);
+
     /// <summary>Updates the replicas have written for the round so far (the coordinator's own are not in the store).</summary>
     public long SharedUpdates(string roundId) => _db.Run(s => s.Long("SELECT COALESCE(SUM(updates), 0) FROM round_shares WHERE round_id = @r", ("@r", roundId)));
 

@@ -86,7 +86,7 @@ public sealed class RoundCoordinator(
         {
             try
             {
-                while (Accepted(accumulator) < plan.Target && open.Turnout.Outstanding > 0) await WaitForProgressAsync(linked.Token).ConfigureAwait(false);
+                while (Accepted(accumulator) < plan.Target && SomeoneLeft(accumulator)) await WaitForProgressAsync(linked.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -94,7 +94,7 @@ public sealed class RoundCoordinator(
             }
         }
 
-        if (open.Turnout.Withdrawn is > 0 and var withdrawn && Accepted(accumulator) < plan.Target && open.Turnout.Outstanding == 0)
+        if (open.Turnout.Withdrawn is > 0 and var withdrawn && Accepted(accumulator) < plan.Target && !SomeoneLeft(accumulator))
         {
             logger.LogNobodyLeft(roundId, withdrawn);
         }
@@ -131,6 +131,14 @@ public sealed class RoundCoordinator(
 
     /// <summary>With replicas, a device's one contribution to the round is claimed in the shared store, whichever replica takes it.</summary>
     private Func<string, ClaimOutcome>? ClaimFor(string roundId) => stores.Shares?.ClaimsFor(roundId);
+
+    /// <summary>
+    /// Whether a selected device that can still report has not: counted here — and, once a selected device was revoked
+    /// mid-round, with replicas also by the claims other processes made (their updates reach this process only in shares).
+    /// </summary>
+    private bool SomeoneLeft(RoundAccumulator round) => stores.Shares is { } shares && open.Turnout.Withdrawn > 0
+        ? open.Turnout.OutstandingBesides(shares.Claimed(round.RoundId)) > 0
+        : open.Turnout.Outstanding > 0;
 
     /// <summary>Updates taken so far: here, and by the replicas in the shares they wrote.</summary>
     private long Accepted(RoundAccumulator round) => round.AcceptedCount + (stores.Shares?.SharedUpdates(round.RoundId) ?? 0);

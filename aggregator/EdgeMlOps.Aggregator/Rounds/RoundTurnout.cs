@@ -90,6 +90,18 @@ public sealed class RoundTurnout(double priorCompletion, double priorWeight = 20
         }
     }
 
+    /// <summary>
+    /// Selected devices of the open round that have not reported here, nor in <paramref name="reportedElsewhere"/> (with
+    /// replicas: the devices whose updates another process claimed), nor been withdrawn.
+    /// </summary>
+    public int OutstandingBesides(IReadOnlySet<string> reportedElsewhere)
+    {
+        lock (_gate)
+        {
+            return _roundId is null ? 0 : _selected.Count(d => !_reported.Contains(d) && !_withdrawn.Contains(d) && !reportedElsewhere.Contains(d));
+        }
+    }
+
     /// <summary>Selected devices of the open round withdrawn so far.</summary>
     public int Withdrawn
     {

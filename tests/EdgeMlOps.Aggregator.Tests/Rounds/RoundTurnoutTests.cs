@@ -59,6 +59,7 @@ public sealed class RoundTurnoutTests
         Assert.False(turnout.Withdraw("d1")); // twice is once
         turnout.Reported("r1", "d1", Start.AddSeconds(2)); // nothing of a withdrawn device counts afterwards
         Assert.Equal(2, turnout.Outstanding); // d2 and d3 are still owed
+        Assert.Equal(1, turnout.OutstandingBesides(new HashSet<string> { "d2", "d1" })); // with replicas: d2 reported at another; d1 is withdrawn either way
         turnout.Reported("r1", "d2", Start.AddSeconds(3));
         turnout.Reported("r1", "d3", Start.AddSeconds(4));
         Assert.Equal(0, turnout.Outstanding); // nobody left to wait for

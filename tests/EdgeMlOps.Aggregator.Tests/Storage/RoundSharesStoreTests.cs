@@ -30,6 +30,9 @@ public sealed class RoundSharesStoreTests
         Assert.Equal(ClaimOutcome.Claimed, shares.Claim("r1", "a", "c1"));
         Assert.Equal(ClaimOutcome.Claimed, shares.Claim("r1", "a", "c1"));  // the same claim again (a retry after a lost acknowledgement)
         Assert.Equal(ClaimOutcome.ClaimedElsewhere, shares.Claim("r1", "a", "c2")); // another replica's claim for the same device
+        Assert.Equal(ClaimOutcome.Claimed, shares.Claim("r1", "c", "c5"));
+        Assert.Equal(["a", "c"], shares.Claimed("r1").Order()); // who reported anywhere (a coordinator waiting on revoked devices reads it)
+        Assert.Empty(shares.Claimed("r0"));
 
         Assert.True(shares.TryWrite(Share("r1", "x", 1)));
         Assert.True(shares.TryWrite(Share("r1", "x", 2))); // a later share replaces the earlier
