@@ -19,6 +19,7 @@ public sealed class SimulatedEdge : IAsyncDisposable
     private readonly List<EdgeGateway> _gateways = [];
     private readonly List<EdgeGateway> _below = [];
     private readonly List<EdgeGatewayHost> _hosts = [];
+    private readonly List<EdgeGatewayHost> _regionHosts = [];
     private readonly List<ISeverableLink> _links = [];
     private readonly List<SeverableTcpProxy> _proxies = [];
     private readonly Dictionary<string, int> _siteOf = new(StringComparer.Ordinal);
@@ -168,28 +169,40 @@ public sealed class SimulatedEdge : IAsyncDisposable
     /// the fleet's ACL) and the fleet's broker upstream with its gateway certificate, reached through a TCP relay that
     /// a fault can cut (<see cref="SeverableTcpProxy"/>).
     /// </summary>
-    public static async Task<SimulatedEdge> StartHostsAsync(AggregatorNode aggregator, AggregatorOptions options, int sites, string work, ILoggerFactory loggers, CancellationToken cancellationToken)
+    public static async Task<SimulatedEdge> StartHostsAsync(AggregatorNode aggregator, AggregatorOptions options, int sites, string work, ILoggerFactory loggers, CancellationToken cancellationToken, int regions = 0)
     {
         var edge = new SimulatedEdge(0);
+        var bySite = Options(sites, options.Edge.Gateways.Values.Sum(d => d.Count)).Gateways;
         try
         {
-            for (var s = 0; s < sites; s++)
+            // Regions first: each a real host whose TLS broker its sites' hosts join as their upstream, with their own certificates.
+            for (var r = 0; r < regions; r++)
             {
-                var id = GatewayId(s);
-                var credentials = Path.Combine(work, "gateways", id, "credentials");
-                GatewayCredentials.Write(aggregator.Security, aggregator.Keys.RootPublicKey, id, credentials, [], DateTimeOffset.UtcNow);
+                var id = RegionId(r);
+                var lines = SitesOf(r, sites, regions).ToDictionary(GatewayId, s => bySite[GatewayId(s)], StringComparer.Ordinal);
+                lines[id] = options.Edge.Gateways[id];
                 var path = new SeverableTcpProxy(aggregator.BrokerEndpoint);
                 edge._proxies.Add(path);
                 edge._links.Add(path);
-                var hostOptions = options with
-                {
-                    DataDirectory = Path.Combine(work, "gateways", id), Store = new Aggregator.Storage.StoreOptions(), ExternalBroker = null, EmbeddedBrokerPort = 0,
-                    BrokerBindAddress = System.Net.IPAddress.Loopback, Edge = options.Edge with { Gateway = id, Upstream = path.Endpoint, Credentials = credentials },
-                };
-                var host = new EdgeGatewayHost(hostOptions, loggers);
-                edge._hosts.Add(host);
-                await host.StartAsync(cancellationToken).ConfigureAwait(false);
+                var host = await StartHostAsync(aggregator, options, id, lines, path.Endpoint, work, loggers, edge._regionHosts, cancellationToken).ConfigureAwait(false);
                 edge._gateways.Add(host.Gateway!);
+            }
+
+            for (var s = 0; s < sites; s++)
+            {
+                var id = GatewayId(s);
+                var own = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal) { [id] = bySite[id] };
+                if (regions > 0)
+                {
+                    var host = await StartHostAsync(aggregator, options, id, own, edge._regionHosts[RegionOf(s, regions)].SiteEndpoint, work, loggers, edge._hosts, cancellationToken).ConfigureAwait(false);
+                    edge._below.Add(host.Gateway!);
+                    continue;
+                }
+
+                var path = new SeverableTcpProxy(aggregator.BrokerEndpoint);
+                edge._proxies.Add(path);
+                edge._links.Add(path);
+                edge._gateways.Add((await StartHostAsync(aggregator, options, id, options.Edge.Gateways, path.Endpoint, work, loggers, edge._hosts, cancellationToken).ConfigureAwait(false)).Gateway!);
             }
 
             return edge;
@@ -201,11 +214,30 @@ public sealed class SimulatedEdge : IAsyncDisposable
         }
     }
 
+    /// <summary>A real gateway host <paramref name="id"/> with credentials the aggregator issues, serving what <paramref name="gateways"/> lists, upstream at <paramref name="upstream"/>; added to <paramref name="hosts"/> before it starts.</summary>
+    private static async Task<EdgeGatewayHost> StartHostAsync(
+        AggregatorNode aggregator, AggregatorOptions options, string id, IReadOnlyDictionary<string, IReadOnlyList<string>> gateways, Runtime.Mqtt.MqttEndpoint upstream,
+        string work, ILoggerFactory loggers, List<EdgeGatewayHost> hosts, CancellationToken cancellationToken)
+    {
+        var credentials = Path.Combine(work, "gateways", id, "credentials");
+        GatewayCredentials.Write(aggregator.Security, aggregator.Keys.RootPublicKey, id, credentials, [], DateTimeOffset.UtcNow);
+        var hostOptions = options with
+        {
+            DataDirectory = Path.Combine(work, "gateways", id), Store = new Aggregator.Storage.StoreOptions(), ExternalBroker = null, EmbeddedBrokerPort = 0,
+            BrokerBindAddress = System.Net.IPAddress.Loopback, Edge = options.Edge with { Gateway = id, Upstream = upstream, Credentials = credentials, Gateways = gateways },
+        };
+        var host = new EdgeGatewayHost(hostOptions, loggers);
+        hosts.Add(host);
+        await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        return host;
+    }
+
     public async ValueTask DisposeAsync()
     {
-        if (_hosts.Count > 0)
+        if (_hosts.Count > 0 || _regionHosts.Count > 0)
         {
-            foreach (var host in _hosts) await host.DisposeAsync().ConfigureAwait(false); // each disposes its gateway
+            foreach (var host in _hosts) await host.DisposeAsync().ConfigureAwait(false); // each disposes its gateway; the sites before their regions
+            foreach (var host in _regionHosts) await host.DisposeAsync().ConfigureAwait(false);
             foreach (var path in _proxies) await path.DisposeAsync().ConfigureAwait(false);
             return;
         }

@@ -125,7 +125,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
             string[] sites = [];
             if (options.EdgeSites > 0)
             {
-                var edge = fleet._edge = await SimulatedEdge.StartHostsAsync(aggregator, aggregatorOptions, options.EdgeSites, Path.GetDirectoryName(aggregatorOptions.DataDirectory)!, loggers, cancellationToken).ConfigureAwait(false);
+                var edge = fleet._edge = await SimulatedEdge.StartHostsAsync(aggregator, aggregatorOptions, options.EdgeSites, Path.GetDirectoryName(aggregatorOptions.DataDirectory)!, loggers, cancellationToken, options.EdgeRegions).ConfigureAwait(false);
                 sites = ["--site-brokers", string.Join(',', edge.SiteBrokers)];
             }
 

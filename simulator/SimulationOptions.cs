@@ -192,7 +192,8 @@ public sealed record SimulationOptions
                                    broker that the workers' agents connect to; federated, synchronous (0)
           --edge-regions R         gateways of gateways: R regional gateways between the sites and the fleet, site k
                                    below region k mod R, each folding its sites' partials into one partial per round
-                                   for the fleet's aggregator; in this process, not with --workers (0)
+                                   for the fleet's aggregator; with --workers each region a real gateway host too,
+                                   whose TLS broker its sites' hosts join (0)
           --edge-outage S:D        fault: cut gateway site-0's link to the fleet's broker S seconds into the rounds,
                                    for D seconds (its site trains on; what it owes upstream is kept and sent after;
                                    with --workers its TCP path to the broker is reset and refused meanwhile)
@@ -463,7 +464,7 @@ public sealed record SimulationOptions
         if (o.EdgeSites > 0 && (o.ExternalBroker is { Tls: false } || o.InsecurePlaintext || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Replicas > 1))
             errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds with one aggregator, its gateways with certificates of their own on the embedded TLS broker, an mqtts:// --broker (its ACL naming the gateways: --write-mosquitto-config) or --transport memory, in this process");
         if (o.EdgeOutage is not null && o.EdgeSites < 1) errors.Add("--edge-outage: needs --edge-sites 1 or more");
-        if (o.EdgeRegions > 0 && (o.EdgeRegions > o.EdgeSites || o.Workers > 0)) errors.Add($"--edge-regions: {o.EdgeRegions} regions need at least as many --edge-sites ({o.EdgeSites}), in this process (not with --workers)");
+        if (o.EdgeRegions > o.EdgeSites) errors.Add($"--edge-regions: {o.EdgeRegions} regions need at least as many --edge-sites ({o.EdgeSites})");
         if (o.WorkerSlice is not null && o.EdgeSites > 0 && o.SiteBrokers?.Count != o.EdgeSites) errors.Add("--site-brokers: a worker of an edge tier needs one broker per site");
         if (o.EdgeSites > o.Devices) errors.Add($"--edge-sites: {o.EdgeSites} sites for {o.Devices} devices");
         if (o.Workers > o.Devices) errors.Add($"--workers: {o.Workers} workers for {o.Devices} devices");

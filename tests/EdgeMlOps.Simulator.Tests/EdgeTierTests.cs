@@ -95,6 +95,14 @@ public class EdgeTierTests
         Assert.Equal((6L, 20), (edge.EdgePartials.Partials, edge.DevicesOnline));
         var same = RunComparison.Reproduction(flat.Run!, edge.Run!, 4);
         Assert.True(same.Identical, string.Join("; ", same.Reasons));
+
+        // The same two site hosts below a real region host (its TLS broker their upstream, each with its own gateway
+        // certificate; the fleet's broker knows the region only): the same model again, one partial per round at the fleet.
+        var regional = await new SimulationRunner(SimulationOptions.Parse([.. Federated("20"), "--edge-sites", "2", "--edge-regions", "1", "--workers", "2", "--device-stores", "memory"])).RunAsync(CancellationToken.None);
+        Assert.All(regional.Rounds, r => Assert.Equal(("Completed", 10, 0L), (r.Status, r.Participants, r.Rejected)));
+        Assert.Equal((3L, 20), (regional.EdgePartials.Partials, regional.DevicesOnline));
+        var again = RunComparison.Reproduction(flat.Run!, regional.Run!, 4);
+        Assert.True(again.Identical, string.Join("; ", again.Reasons));
     }
 
     [Fact]
