@@ -169,6 +169,27 @@ public sealed class ConsoleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AFleetWithAnEdgeTier_ShowsItsGateways_AndAFleetWithoutOneShowsNoGatewayTable()
+    {
+        var page = await _browser.SignInAsync(_console, "carol-token");
+        await Expect(page.Locator("main")).ToContainTextAsync("cam-7", new() { Timeout = 15_000 });
+        await Expect(page.Locator("#gateways")).ToHaveCountAsync(0); // this fleet has no Edge:Gateways
+
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-console-edge-" + Guid.NewGuid().ToString("N"));
+        await using var edged = new AggregatorNode(new AggregatorOptions
+        {
+            Fleet = "web", ModelName = "digits", Model = ModelSpecText.Parse("mlp-4-3-2"), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = dir,
+            Governance = new GovernanceOptions { Identities = [new AdminIdentity("carol", AdminIdentity.HashToken("carol-token"), new HashSet<string> { AdminRoles.Viewer })] },
+            Edge = new EdgeMlOps.Aggregator.Edge.EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["region-1"] = ["cam-*", "pump-7"], ["site-b"] = ["dev-b1"] } },
+        });
+        await edged.StartAsync(CancellationToken.None);
+        var edgePage = await _browser.SignInAsync(new Uri(edged.ArtifactBaseUrl, "/console/"), "carol-token");
+        await Expect(edgePage.Locator("#gateways tbody tr")).ToHaveCountAsync(2, new() { Timeout = 15_000 });
+        Assert.Equal(["Gateway", "Device patterns", "Partials merged", "Updates in them", "Last partial (UTC)", "Refused"], await edgePage.Locator("#gateways thead th").AllTextContentsAsync());
+        Assert.Equal(["region-1", "2", "0", "0", "-", "-"], await edgePage.Locator("#gateways tbody tr").First.Locator("td").AllTextContentsAsync()); // listed, never heard from
+    }
+
+    [Fact]
     public async Task EveryView_Renders_WithTheExpectedStructure_AndAScreenshot()
     {
         var page = await _browser.SignInAsync(_console, "alice-token");

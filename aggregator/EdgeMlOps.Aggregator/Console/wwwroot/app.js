@@ -122,7 +122,7 @@ function lineChart(points, label) {
 
 const views = {
   async fleet() {
-    const devices = await api('/v1/fleet/devices');
+    const [devices, gateways] = await Promise.all([api('/v1/fleet/devices'), api('/v1/fleet/gateways')]);
     const online = devices.filter(d => d.state === 'Online').length;
     const needle = state.filter.toLowerCase();
     const shown = devices.filter(d => !needle || [d.deviceId, d.state, fmt.tags(d.tags), 'v' + d.modelVersion].join(' ').toLowerCase().includes(needle));
@@ -139,6 +139,15 @@ const views = {
         ['Tags', d => fmt.tags(d.tags)],
         ['Last seen (UTC)', d => fmt.time(d.lastSeen)],
       ], shown.slice(0, MAX_ROWS), needle ? 'No device matches.' : 'No device has connected yet.'),
+      // The edge tier, when the fleet has one (Edge:Gateways): what each gateway delivered, as GET /v1/fleet/gateways says.
+      ...(gateways.length ? [el('section', { id: 'gateways' }, el('h3', {}, 'Edge gateways'), table([
+        ['Gateway', g => g.gateway],
+        ['Device patterns', g => fmt.num(g.devicePatterns), 'num'],
+        ['Partials merged', g => fmt.num(g.partialsMerged), 'num'],
+        ['Updates in them', g => fmt.num(g.updatesMerged), 'num'],
+        ['Last partial (UTC)', g => fmt.time(g.lastPartialAt)],
+        ['Refused', g => Object.entries(g.refused || {}).map(([reason, n]) => reason + ' ' + n).join(', ') || '-'],
+      ], gateways))] : []),
     ];
   },
 
