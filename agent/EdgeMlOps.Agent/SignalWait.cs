@@ -9,11 +9,7 @@ internal static class SignalWait
         // On the system clock the semaphore's own timeout: a timeout is a false, not an exception, and no timed
         // cancellation source per wait. A simulator's 100,000 agents wake their outboxes 20,000 times a second; thrown
         // and caught, those timeouts and their timers' shared lock held 33 of 67 threads (dotnet-stack, docs/BENCHMARKS.md).
-        if (time == TimeProvider.System)
-        {
-            var taken = await signal.WaitAsync(timeout, stopping).ConfigureAwait(false);
-            return taken;
-        }
+        if (time == TimeProvider.System) return await signal.WaitAsync(timeout, stopping).ConfigureAwait(false);
 
         using var expiry = new CancellationTokenSource(timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(expiry.Token, stopping);

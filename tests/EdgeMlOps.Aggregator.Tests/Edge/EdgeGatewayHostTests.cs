@@ -115,6 +115,28 @@ public class EdgeGatewayHostTests
         Assert.True(node.Security.Events.Count(SecurityEventKind.PublishDenied) >= 1);
     }
 
+    /// <summary>Connects <paramref name="devices"/> (10 samples each), waits until the fleet sees them all, starts a round and takes each one's task.</summary>
+    private static async Task<(float Before, Task<EdgeMlOps.Aggregator.Rounds.RoundReport> Round, List<Shared.Protocol.V1.RoundTask> Tasks)> TaskedRoundAsync(AggregatorNode node, ScriptedDevice[] devices)
+    {
+        foreach (var device in devices) await device.ConnectAsync(samples: 10);
+        await Eventually.Until(() => node.Devices.Eligible().Count == devices.Length, $"the {devices.Length} devices eligible at the fleet (statuses relayed through the gateways)");
+        var before = node.CurrentWeights.Values[0];
+        var round = node.RunRoundAsync(CancellationToken.None);
+        var tasks = new List<Shared.Protocol.V1.RoundTask>();
+        foreach (var device in devices) tasks.Add(await device.NextTaskAsync(TimeSpan.FromSeconds(20)));
+        return (before, round, tasks);
+    }
+
+    /// <summary>A raw MQTT client with a fleet gateway certificate for <paramref name="gatewayId"/>, at <paramref name="broker"/>.</summary>
+    private static MqttTransport GatewayClient(AggregatorNode node, MqttEndpoint broker, string gatewayId)
+    {
+        var certificate = node.Security.Authority.IssueClientWithKey(new Runtime.Security.FleetIdentity(gatewayId, Runtime.Security.FleetRole.Gateway, "test"), DateTimeOffset.UtcNow, TimeSpan.FromDays(1));
+        return new MqttTransport(new MqttTransportOptions(Runtime.Security.FleetIdentity.GatewayClientId(gatewayId), broker)
+        {
+            CleanStart = true, Tls = new MqttTlsSettings(node.Security.Authority.Certificate, _ => certificate), ConnectTimeout = TimeSpan.FromSeconds(5),
+        });
+    }
+
     [Fact]
     public async Task AGatewayOfGateways_FoldsASiteGatewaysPartialWithItsOwnDevices_AndTheFleetSeesOneRegionalPartial()
     {
@@ -129,7 +151,7 @@ public class EdgeGatewayHostTests
         var siteCredentials = Path.Combine(AggregatorFixture.TempDirectory(), "site-a");
         GatewayCredentials.Write(node.Security, node.Keys.RootPublicKey, "region-1", regionCredentials, [], DateTimeOffset.UtcNow);
         GatewayCredentials.Write(node.Security, node.Keys.RootPublicKey, "site-a", siteCredentials, [], DateTimeOffset.UtcNow);
-        var regionEdge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["region-1"] = ["dev-*"], ["site-a"] = ["dev-a*"] } };
+        var regionEdge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["region-1"] = ["dev-*"], ["site-a"] = ["dev-a*"], ["site-x"] = ["dev-x*"] } };
         var logs = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
         await using var region = new EdgeGatewayHost(central with
         {
@@ -144,17 +166,34 @@ public class EdgeGatewayHostTests
         await site.StartAsync(CancellationToken.None);
         await Eventually.Until(() => site.Gateway!.UpstreamConnected, "the site gateway to join the region's broker");
 
+        // Hostile gateways at the region's broker: one it does not list cannot connect; a listed one sending garbage, or a
+        // partial for a device of another site, is refused and counted — and the round below is untouched by either.
+        await using (var unlisted = GatewayClient(node, region.SiteEndpoint, "site-z"))
+        {
+            await Assert.ThrowsAnyAsync<Exception>(() => unlisted.ConnectAsync(CancellationToken.None));
+        }
+
+        await using (var hostile = GatewayClient(node, region.SiteEndpoint, "site-x"))
+        {
+            await hostile.ConnectAsync(CancellationToken.None);
+            var topic = new Shared.Protocol.Topics("test").GatewayPartial("site-x");
+            await hostile.PublishAsync(topic, [0xff, 0x01, 0x02], retain: false, CancellationToken.None);
+            var foreign = new Shared.Protocol.V1.EdgePartial
+            {
+                Header = Shared.Protocol.ProtocolInfo.NewHeader("test", "site-x", 1, 0), ModelName = "tiny", BaseVersion = 1,
+                Share = new Shared.Protocol.V1.PartialAggregate { RoundId = "tiny-r1-v1", Replica = "site-x", Count = 1, TotalWeight = 10, Sum = { 100.0 } },
+            };
+            foreign.Share.Contributors.Add(new Shared.Protocol.V1.PartialContributor { DeviceId = "dev-a1", Samples = 10 });
+            await hostile.PublishAsync(topic, Google.Protobuf.MessageExtensions.ToByteArray(foreign), retain: false, CancellationToken.None);
+            await Eventually.Until(() => region.Gateway!.Below.Snapshot().Single(g => g.Gateway == "site-x").Refused.Values.Sum() == 2, "the region to refuse both");
+            Assert.Equal(new Dictionary<string, long> { ["Malformed"] = 1, ["NotAuthorized"] = 1 }, region.Gateway!.Below.Snapshot().Single(g => g.Gateway == "site-x").Refused.OrderBy(r => r.Key).ToDictionary());
+        }
+
         ScriptedDevice At(MqttEndpoint broker, string id) => new(id, "test", broker, new MqttTlsSettings(node.Security.Authority.Certificate, _ => node.Security.IssueDeviceCertificate(id)));
         var devices = new[] { At(region.SiteEndpoint, "dev-r1"), At(site.SiteEndpoint, "dev-a1"), At(site.SiteEndpoint, "dev-a2") };
         try
         {
-            foreach (var device in devices) await device.ConnectAsync(samples: 10);
-            await Eventually.Until(() => node.Devices.Eligible().Count == 3, "the three devices eligible at the fleet (statuses relayed through one or two gateways)");
-
-            var before = node.CurrentWeights.Values[0];
-            var round = node.RunRoundAsync(CancellationToken.None);
-            var tasks = new List<Shared.Protocol.V1.RoundTask>();
-            foreach (var device in devices) tasks.Add(await device.NextTaskAsync(TimeSpan.FromSeconds(20)));
+            var (before, round, tasks) = await TaskedRoundAsync(node, devices);
             for (var i = 0; i < devices.Length; i++) await devices[i].PublishAsync("update", devices[i].Update(tasks[i], 0.03f * (i + 1), samples: 10));
             var report = await round.WaitAsync(TimeSpan.FromSeconds(50));
 
@@ -162,9 +201,9 @@ public class EdgeGatewayHostTests
             Assert.Equal(before + 0.06f, node.CurrentWeights.Values[0], 1e-5f); // (0.03 + 0.06 + 0.09) / 3
             Assert.Equal(1, site.Gateway!.PartialsSent); // the site's two updates as one partial to the region
             Assert.Equal(1, region.Gateway!.PartialsSent); // the region's own update and the site's partial as one partial to the fleet
-            Assert.Equal(0, region.Gateway.Rejections.Total);
-            var below = Assert.Single(region.Gateway.Below.Snapshot()); // what the region's operator sees of the site
-            Assert.Equal(("site-a", 1L, 2L), (below.Gateway, below.PartialsMerged, below.UpdatesMerged));
+            Assert.Equal(2, region.Gateway.Rejections.Total); // the two hostile partials above, nothing of the round
+            var below = region.Gateway.Below.Snapshot().Single(g => g.Gateway == "site-a"); // what the region's operator sees of the site
+            Assert.Equal((1L, 2L, 0L), (below.PartialsMerged, below.UpdatesMerged, below.Refused.Values.Sum()));
 
             // The fleet's revocation list reaches the site through the region, and the site refuses the device at its broker.
             await node.RevokeDeviceAsync("dev-a2", "stolen", "alice");
@@ -197,13 +236,7 @@ public class EdgeGatewayHostTests
             .Select(id => new ScriptedDevice(id, "test", host.SiteEndpoint, new MqttTlsSettings(node.Security.Authority.Certificate, _ => node.Security.IssueDeviceCertificate(id)))).ToArray();
         try
         {
-            foreach (var device in devices) await device.ConnectAsync(samples: 10);
-            await Eventually.Until(() => node.Devices.Eligible().Count == 3, "the three site devices eligible at the fleet's aggregator");
-
-            var before = node.CurrentWeights.Values[0];
-            var round = node.RunRoundAsync(CancellationToken.None);
-            var tasks = new List<Shared.Protocol.V1.RoundTask>();
-            foreach (var device in devices) tasks.Add(await device.NextTaskAsync(TimeSpan.FromSeconds(20)));
+            var (before, round, tasks) = await TaskedRoundAsync(node, devices);
             await devices[0].PublishAsync("update", devices[0].Update(tasks[0], 0.04f, samples: 10));
             await devices[1].PublishAsync("update", devices[1].Update(tasks[1], 5f, samples: 10));
             await Eventually.Until(() => host.Gateway!.UnsentUpdates == 2, "the gateway to fold both updates (dev-a3's still owed, so nothing sent)");
