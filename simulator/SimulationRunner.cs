@@ -237,7 +237,8 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
     /// <summary>
     /// Removes a run's work directory. A large fleet leaves a directory per device (five files each, 500,000 at 100,000
     /// devices), whose removal is bound by the file system's work per file: four at a time get through it 2.3× faster
-    /// than one (20,000 such directories on this machine's ext4: 12.7 s one by one, 5.6 s four at a time).
+    /// than one (20,000 such directories on this machine's ext4: 12.3 s one by one, 6.2 s four at a time —
+    /// <c>bash bench/scripts/parallel-delete.sh</c>).
     /// </summary>
     internal static void TryDelete(string directory)
     {
