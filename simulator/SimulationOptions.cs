@@ -51,6 +51,9 @@ public sealed record SimulationOptions
 
     /// <summary>An ONNX preprocessing graph the devices run in front of the model file, serving and training (<c>--preprocess-file</c>).</summary>
     public string? PreprocessFile { get; init; }
+
+    /// <summary>The model file's features input when it has several (<c>--model-input</c>); the others are context inputs, fed from the columns after it.</summary>
+    public string? ModelInput { get; init; }
     public int Seed { get; init; } = 1;
     public string? Out { get; init; } = "results.json";
 
@@ -152,6 +155,8 @@ public sealed record SimulationOptions
           --model-file FILE.onnx   serve and fine-tune this ONNX classifier instead (e.g. a torch.onnx.export)
           --trainable SELECTION    its parameters devices train: all, last:N or names (last:1); none serves it only
           --preprocess-file FILE.onnx  a preprocessing graph devices run in front of it, serving and training
+          --model-input NAME       its features input when it has several; the others are context inputs, each
+                                   fed from the dataset's next columns in the graph's order
           --seed S                 seed for data, selection and training (1)
           --out FILE               results JSON (results.json; '-' for none)
           --experiments DIR        run records for edgemlops experiments and reproduce (experiments; 'off' for none)
@@ -330,6 +335,7 @@ public sealed record SimulationOptions
                 case "--target-columns": o = o with { TargetColumns = Int(1) }; break;
                 case "--trainable": o = o with { Trainable = value }; break;
                 case "--preprocess-file": o = o with { PreprocessFile = value }; break;
+                case "--model-input": o = o with { ModelInput = value }; break;
                 case "--seed": o = o with { Seed = Int(0) }; break;
                 case "--out": o = o with { Out = value == "-" ? null : value }; break;
                 case "--experiments": o = o with { Experiments = value == "off" ? null : value }; break;
@@ -456,6 +462,7 @@ public sealed record SimulationOptions
         if (o.ReplicaProcesses && (o.Replicas < 2 || o.ExternalBroker is null)) errors.Add("--replica-processes: needs --replicas 2 or more and a --broker (a replica in another process reaches the fleet only through it)");
         if (o.ReplicaWorker is not null && (o.WorkDirectory is null || o.ExternalBroker is null)) errors.Add("--replica-worker: needs the coordinator's --work-dir and --broker (a coordinator passes them)");
         if (o.PreprocessFile is not null && o.ModelFile is null) errors.Add("--preprocess-file: fronts a --model-file; add one");
+        if (o.ModelInput is not null && o.ModelFile is null) errors.Add("--model-input: names an input of a --model-file; add one");
         if (o.Regression && o.MultiLabel) errors.Add("--regression, --multilabel: a model is one or the other");
         if (o.TakesTargets != o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression, --multilabel: a regressor or multi-label classifier trains on a csv:PATH dataset's target columns, and a csv dataset needs one of them");
         if (o.TakesTargets && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))

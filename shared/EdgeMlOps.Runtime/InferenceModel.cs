@@ -26,6 +26,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly long[] _sampleDims;
+    private readonly SampleFeeds? _feeds; // an uploaded graph's inputs: the features and its context inputs
     private readonly bool _scoresAreLogits;
 
     private InferenceModel(byte[] bytes, ModelWeights weights, OrtSessionSettings settings, byte[]? preprocess = null)
@@ -52,19 +53,23 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         }
         else if (weights.Spec.Graph is { } graph)
         {
-            (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = ([graph.FeaturesInput], [graph.ScoresOutput], [.. graph.SampleDims], graph.ScoresAreLogits);
-            var missing = new[] { (graph.FeaturesInput, _session.InputMetadata), (graph.ScoresOutput, _session.OutputMetadata) }.Where(p => !p.Item2.ContainsKey(p.Item1)).Select(p => p.Item1).ToList();
+            _feeds = new SampleFeeds(graph);
+            (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Names, [graph.ScoresOutput], [.. graph.SampleDims], graph.ScoresAreLogits);
+            var missing = _inputNames.Select(n => (n, _session.InputMetadata)).Append((graph.ScoresOutput, _session.OutputMetadata)).Where(p => !p.Item2.ContainsKey(p.Item1)).Select(p => p.Item1).ToList();
             if (missing.Count > 0)
             {
                 _session.Dispose();
                 throw new InvalidDataException($"the graph has no {string.Join(" or ", missing.Select(m => $"'{m}'"))} its interface declares");
             }
 
-            var type = _session.InputMetadata[graph.FeaturesInput].ElementDataType;
-            if (type != (graph.IntegerFeatures ? Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64 : Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float))
+            foreach (var (name, _, _, _, integer) in graph.SampleSpans())
             {
-                _session.Dispose();
-                throw new InvalidDataException($"input '{graph.FeaturesInput}' is {type}; the interface declares {(graph.IntegerFeatures ? "int64" : "float")}");
+                var type = _session.InputMetadata[name].ElementDataType;
+                if (type != (integer ? Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64 : Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float))
+                {
+                    _session.Dispose();
+                    throw new InvalidDataException($"input '{name}' is {type}; the interface declares {(integer ? "int64" : "float")}");
+                }
             }
 
             try
@@ -204,16 +209,20 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     /// </summary>
     private float[] RunScores(float[] features, int count, int width, out float[]? front)
     {
-        using var raw = Spec.Graph is { IntegerFeatures: true }
-            ? OrtValue.CreateTensorValueFromMemory(IntegerIds.From(features), [count, .. _sampleDims])
-            : OrtValue.CreateTensorValueFromMemory(features, [count, .. _sampleDims]);
-        using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [raw]); // a declared front end's features
-        var input = fronted is null ? raw : fronted[0];
-        front = fronted is null ? null : FrontFeatures(input, count);
-        var scores = new float[count * width];
-        using var scoresValue = OrtValue.CreateTensorValueFromMemory(scores, [count, width]);
-        _session.Run(null, _inputNames, [input], _outputNames, [scoresValue]);
-        return scores;
+        var fed = _feeds!.Feed(features, count); // the features, then any context inputs
+        try
+        {
+            using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [fed[0]]); // a declared front end's features (one input then)
+            front = fronted is null ? null : FrontFeatures(fronted[0], count);
+            var scores = new float[count * width];
+            using var scoresValue = OrtValue.CreateTensorValueFromMemory(scores, [count, width]);
+            _session.Run(null, _inputNames, fronted is null ? fed : [fronted[0]], _outputNames, [scoresValue]);
+            return scores;
+        }
+        finally
+        {
+            foreach (var value in fed) value.Dispose();
+        }
     }
 
     /// <summary>A copy of what the front end made for <paramref name="count"/> rows, checked against the signed feature dims.</summary>

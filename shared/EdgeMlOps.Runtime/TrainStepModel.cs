@@ -28,8 +28,7 @@ public sealed class TrainStepModel : IDisposable
     private readonly InferenceSession _session;
     private readonly ParameterLayout _layout;
     private readonly ParameterLayout _state;
-    private readonly long[] _sampleDims;
-    private readonly bool _integerFeatures; // ids fed as int64 (an embedding's input)
+    private readonly SampleFeeds _feeds; // the features input and any context inputs, ids fed as int64 (an embedding's input)
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly PreprocessSession? _front; // a classifier's declared preprocessing graph, run on the samples first
@@ -44,7 +43,7 @@ public sealed class TrainStepModel : IDisposable
     public TrainStepModel(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null, byte[]? preprocess = null)
         : this(bytes, ParameterLayout.For(spec), spec.Graph?.FeaturesInput ?? ClassifierGraphs.FeaturesInput,
             spec.Graph is { Preprocess: not null } ? null : spec.Graph is { } g ? [.. g.SampleDims] : [spec.InputDim], settings,
-            PreprocessSession.Open(spec.Graph?.Preprocess, preprocess, settings ?? OrtSessionSettings.Default))
+            PreprocessSession.Open(spec.Graph?.Preprocess, preprocess, settings ?? OrtSessionSettings.Default), spec.Graph is { ContextInputs.Count: > 0 } context ? new SampleFeeds(context) : null)
     {
         Spec = spec;
     }
@@ -60,7 +59,8 @@ public sealed class TrainStepModel : IDisposable
     }
 
     /// <summary>With <paramref name="front"/>, samples go through it first and <paramref name="sampleDims"/> (null) are read from the train step's features input.</summary>
-    private TrainStepModel(byte[] bytes, ParameterLayout layout, string featuresInput, long[]? sampleDims, OrtSessionSettings? settings, PreprocessSession? front)
+    /// <remarks>With <paramref name="feeds"/> (a graph with context inputs), sample rows feed those inputs by name.</remarks>
+    private TrainStepModel(byte[] bytes, ParameterLayout layout, string featuresInput, long[]? sampleDims, OrtSessionSettings? settings, PreprocessSession? front, SampleFeeds? feeds = null)
     {
         Sha256 = ContentHash.Sha256Hex(bytes);
         _layout = layout;
@@ -75,10 +75,12 @@ public sealed class TrainStepModel : IDisposable
             throw;
         }
 
-        _sampleDims = sampleDims ?? [.. _session.InputMetadata[featuresInput].Dimensions.Skip(1).Select(d => d > 0 ? d : throw new InvalidDataException($"the train step's input '{featuresInput}' has an axis after the batch that is not fixed"))];
-        _featureLength = checked((int)_sampleDims.Aggregate(1L, (a, d) => a * d));
+        sampleDims ??= [.. _session.InputMetadata[featuresInput].Dimensions.Skip(1).Select(d => d > 0 ? d : throw new InvalidDataException($"the train step's input '{featuresInput}' has an axis after the batch that is not fixed"))];
+        _feeds = feeds ?? new SampleFeeds(featuresInput, sampleDims,
+            _session.InputMetadata.TryGetValue(featuresInput, out var features) && features.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64);
+        if (_feeds.Names.FirstOrDefault(n => !_session.InputMetadata.ContainsKey(n)) is { } absent) throw new InvalidDataException($"the train step has no input '{absent}' its interface declares");
+        _featureLength = _feeds.RowLength;
         SampleLength = front is null ? _featureLength : checked((int)front.Declared.Inputs[0].Dims.Skip(1).Aggregate(1L, (a, d) => a * d));
-        _integerFeatures = _session.InputMetadata.TryGetValue(featuresInput, out var features) && features.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64;
         _targetDims = _session.InputMetadata.TryGetValue(ClassifierGraphs.LabelsInput, out var labels) && labels.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float
             ? [.. labels.Dimensions.Skip(1).Select(d => d > 0 ? d : throw new InvalidDataException($"the train step's input '{ClassifierGraphs.LabelsInput}' has an axis after the batch that is not fixed"))]
             : [];
@@ -90,7 +92,7 @@ public sealed class TrainStepModel : IDisposable
         _state = new ParameterLayout([.. TrainStepOptions.StateSuffixes(Optimizer).Prepend(null)
             .SelectMany(suffix => layout.Tensors.Select(t => (suffix is null ? t.Name : TrainStepOptions.StateName(t.Name, suffix), t.Dims)))]);
         var inputs = _state.Tensors.Select(t => t.Name)
-            .Concat([featuresInput, ClassifierGraphs.LabelsInput, ClassifierGraphs.LearningRateInput, ClassifierGraphs.ProximalMuInput])
+            .Concat(_feeds.Names).Concat([ClassifierGraphs.LabelsInput, ClassifierGraphs.LearningRateInput, ClassifierGraphs.ProximalMuInput])
             .Concat(_layout.Tensors.Select(t => ClassifierGraphs.AnchorName(t.Name)));
         _inputNames = [.. Optimizer == DeviceOptimizer.Adam ? inputs.Append(TrainStepOptions.OptimizerStepInput) : inputs];
         _outputNames = _state.Tensors.Select(t => ClassifierGraphs.UpdatedName(t.Name))
@@ -159,9 +161,9 @@ public sealed class TrainStepModel : IDisposable
         var correct = new float[1];
         var order = Enumerable.Range(0, n).ToArray();
         var random = new Random(plan.Seed);
-        if (_integerFeatures) IntegerIds.Check(features);
+        if (_feeds.FirstInvalidId(features) is var bad and >= 0)
+            throw new ArgumentException($"value {bad} of a sample is not an id (a whole number in [0, {GraphInterface.MaxIntegerFeature}))", nameof(features));
         var batchX = new float[Math.Min(plan.BatchSize, n) * dim];
-        var batchIds = _integerFeatures ? new long[batchX.Length] : [];
         var batchY = new long[labels is null ? 0 : Math.Min(plan.BatchSize, n)];
         var batchT = new float[targets is null ? 0 : Math.Min(plan.BatchSize, n) * k];
 
@@ -195,19 +197,26 @@ public sealed class TrainStepModel : IDisposable
                         else targets.AsSpan(s * k, k).CopyTo(batchT.AsSpan(i * k, k));
                     }
 
-                    if (_integerFeatures) for (var i = 0; i < count * dim; i++) batchIds[i] = (long)batchX[i];
-                    using var x = _integerFeatures
-                        ? OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchIds.AsMemory(0, count * dim), [count, .. _sampleDims])
-                        : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchX.AsMemory(0, count * dim), [count, .. _sampleDims]);
+                    var x = _feeds.Feed(batchX, count); // the features (a view on the batch), then any context inputs
                     using var y = labels is not null
                         ? OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchY.AsMemory(0, count), [count])
                         : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchT.AsMemory(0, count * k), [count, .. _targetDims]);
-                    var inputs = new List<OrtValue>(currentValues) { x, y, lrValue, muValue };
+                    var inputs = new List<OrtValue>(currentValues);
+                    inputs.AddRange(x);
+                    inputs.AddRange([y, lrValue, muValue]);
                     inputs.AddRange(anchorValues);
                     optimizerStep[0] = steps + 1;
                     if (Optimizer == DeviceOptimizer.Adam) inputs.Add(stepValue);
                     var outputs = new List<OrtValue>(nextValues) { lossValue, correctValue };
-                    _session.Run(null, _inputNames, inputs, _outputNames, outputs);
+                    try
+                    {
+                        _session.Run(null, _inputNames, inputs, _outputNames, outputs);
+                    }
+                    finally
+                    {
+                        foreach (var value in x) value.Dispose();
+                    }
+
                     (current, next) = (next, current);
                     (currentValues, nextValues) = (nextValues, currentValues);
                     if (steps == 0) initialLoss = loss[0];

@@ -137,12 +137,36 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         return WritePrediction(info, features, json);
     }
 
+    /// <summary>
+    /// A 422 naming the first value of <paramref name="row"/> fed as an id (the features when they are ids, then every
+    /// int64 context input) that is not a whole number in [0, 2^24); null when all are.
+    /// </summary>
+    private static int? NotAnId(Shared.Protocol.V1.GraphInterfaceSpec? graph, float[] row, Utf8JsonWriter json)
+    {
+        if (graph is null || graph.Tensors is not null) return null;
+        var offset = checked((int)graph.SampleDims.Aggregate(1L, (a, d) => a * d));
+        var spans = new List<(string Input, int Offset, int Length, bool Ids)> { (graph.FeaturesInput, 0, offset, graph.IntegerFeatures) };
+        foreach (var context in graph.ContextInputs)
+        {
+            var length = checked((int)context.Dims.Aggregate(1L, (a, d) => a * d));
+            spans.Add((context.Name, offset, length, context.Type == "int64"));
+            offset += length;
+        }
+
+        foreach (var (input, start, length, ids) in spans)
+        {
+            if (!ids || start + length > row.Length || Runtime.IntegerIds.FirstInvalid(row.AsSpan(start, length)) is not (var bad and >= 0)) continue;
+            var at = start + bad;
+            return Error(json, 422, $"features[{at}] is {row[at]}, not an id: this model takes whole numbers in [0, {Shared.Models.GraphInterface.MaxIntegerFeature})"
+                + (input == graph.FeaturesInput ? string.Empty : $" for its context input '{input}'"));
+        }
+
+        return null;
+    }
+
     private int WritePrediction(Shared.Protocol.V1.ModelAnnouncement info, float[] features, Utf8JsonWriter json)
     {
-        if (info.Architecture.Graph is { IntegerFeatures: true } && Runtime.IntegerIds.FirstInvalid(features) is var bad and >= 0)
-        {
-            return Error(json, 422, $"features[{bad}] is {features[bad]}, not an id: this model takes whole numbers in [0, {Shared.Models.GraphInterface.MaxIntegerFeature})");
-        }
+        if (NotAnId(info.Architecture.Graph, features, json) is { } refused) return refused;
 
         if (ServesTargets) return WriteValues(features, json);
         var result = _agent.PredictOwned(features);
@@ -208,10 +232,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         else
         {
             if (info is not null && features!.Length != info.Architecture.InputDim) return Error(json, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
-            if (info?.Architecture.Graph is { IntegerFeatures: true } && Runtime.IntegerIds.FirstInvalid(features) is var bad and >= 0)
-            {
-                return Error(json, 422, $"features[{bad}] is {features![bad]}, not an id: this model takes whole numbers in [0, {Shared.Models.GraphInterface.MaxIntegerFeature})");
-            }
+            if (NotAnId(info?.Architecture.Graph, features!, json) is { } refused) return refused;
             _agent.Feedback(features!, label.Value);
         }
 
@@ -329,6 +350,24 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
                     ? EdgeMlOps.Shared.Models.GraphInterface.DescribeLabels((int)graph.MultiLabels, graph.ScoresAreLogits) // ground truth: a 0/1 "target" per label
                     : EdgeMlOps.Shared.Models.GraphInterface.DescribeScores(graph.SingleScore, graph.ScoresAreLogits));
             w.WriteBoolean("integerFeatures", graph.IntegerFeatures);
+            if (graph.ContextInputs.Count > 0)
+            {
+                // More inputs a sample feeds: "features" carries the features input's values, then each of these in order.
+                w.WriteStartArray("contextInputs");
+                foreach (var context in graph.ContextInputs)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", context.Name);
+                    w.WriteString("type", context.Type);
+                    w.WriteStartArray("sampleShape");
+                    foreach (var d in context.Dims) w.WriteNumberValue(d);
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+            }
+
             w.WriteString("sourceSha256", graph.SourceSha256);
             w.WriteStartArray("trained");
             foreach (var t in graph.Trained) w.WriteStringValue(t.Name);

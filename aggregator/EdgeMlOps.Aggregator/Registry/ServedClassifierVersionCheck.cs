@@ -49,6 +49,10 @@ public static class ServedClassifierVersionCheck
         var (f, o) = (fleet.Graph!, offered.Graph!);
         if (!f.SampleDims.SequenceEqual(o.SampleDims)) yield return $"samples [{string.Join(", ", o.SampleDims)}] into '{o.FeaturesInput}', the fleet's are [{string.Join(", ", f.SampleDims)}]";
         if (f.IntegerFeatures != o.IntegerFeatures) yield return $"'{o.FeaturesInput}' is {(o.IntegerFeatures ? "int64" : "float")}, the fleet's is {(f.IntegerFeatures ? "int64" : "float")}";
+        if (!f.ContextInputs.SequenceEqual(o.ContextInputs))
+            yield return $"context inputs {Listed(o.ContextInputs)}, the fleet's are {Listed(f.ContextInputs)}";
         if (fleet.Classes != offered.Classes || f.SingleScore != o.SingleScore) yield return $"'{o.ScoresOutput}' scores {offered.Classes} classes as {o.ScoresKind}, the fleet's {fleet.Classes} as {f.ScoresKind}";
     }
+
+    private static string Listed(IReadOnlyList<TensorSignature> inputs) => inputs.Count == 0 ? "none" : string.Join(", ", inputs.Select(i => i.CanonicalText));
 }

@@ -53,8 +53,8 @@ public static class UploadedModelProbe
     {
         var graph = spec.Graph!;
         // Ids are probed with 0, the one id every vocabulary has; float inputs with standard-normal rows.
-        var rows = graph.IntegerFeatures ? new float[Rows * spec.InputDim] : UploadedGraphCheck.ProbeInputs(Rows, spec.InputDim);
-        var shape = $"[{Rows}, {string.Join(", ", graph.SampleDims)}]";
+        var rows = ProbeRows(graph, Rows);
+        var shape = $"[{Rows}, {string.Join(", ", graph.SampleDims)}]" + string.Concat(graph.ContextInputs.Select(c => $" and [{Rows}, {string.Join(", ", c.Dims)}] into '{c.Name}'"));
         InferenceModel loaded;
         try
         {
@@ -101,6 +101,18 @@ public static class UploadedModelProbe
         }
 
         return rows;
+    }
+
+    /// <summary>Probe rows for <paramref name="graph"/>: standard-normal values for its float inputs, 0 — the one id every vocabulary has — for its id inputs.</summary>
+    public static float[] ProbeRows(GraphInterface graph, int rows)
+    {
+        var values = UploadedGraphCheck.ProbeInputs(rows, graph.SampleLength);
+        foreach (var (_, offset, length, _, integer) in graph.SampleSpans())
+        {
+            for (var r = 0; r < rows && integer; r++) values.AsSpan((r * graph.SampleLength) + offset, length).Clear();
+        }
+
+        return values;
     }
 
     /// <summary>A regressor's values on the probe rows: [rows, targets], all finite.</summary>

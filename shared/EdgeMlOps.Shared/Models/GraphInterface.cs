@@ -29,7 +29,8 @@ public sealed record GraphInterface
         ScoresAreLogits = scoresAreLogits;
         Trained = trained.Select(t => (t.Name, (long[])t.Dims.Clone())).ToArray();
         SourceSha256 = sourceSha256;
-        SampleLength = checked((int)SampleDims.Aggregate(1L, (a, d) => checked(a * d)));
+        FeaturesLength = checked((int)SampleDims.Aggregate(1L, (a, d) => checked(a * d)));
+        SampleLength = FeaturesLength;
     }
 
     /// <summary>The interface of an uploaded model that is not a classifier: tensors by name (<see cref="Tensors"/>), served only.</summary>
@@ -60,8 +61,59 @@ public sealed record GraphInterface
     /// <summary>The uploaded file's sha256: version 1 is served as exactly these bytes.</summary>
     public string SourceSha256 { get; }
 
-    /// <summary>Floats in one sample.</summary>
-    public int SampleLength { get; }
+    /// <summary>Floats in one sample: the features input's, then every context input's (<see cref="ContextInputs"/>).</summary>
+    public int SampleLength { get; private init; }
+
+    /// <summary>Floats the features input takes per sample (the start of every sample row).</summary>
+    public int FeaturesLength { get; }
+
+    /// <summary>Most context inputs an interface may declare.</summary>
+    public const int MaxContextInputs = 16;
+
+    private readonly IReadOnlyList<TensorSignature> _contextInputs = [];
+
+    /// <summary>
+    /// More inputs one sample feeds besides <see cref="FeaturesInput"/> — a category id into an embedding, a sensor's
+    /// operating context —, each float or int64 (ids, as <see cref="IntegerFeatures"/>) with fixed dims behind the batch
+    /// axis (<see cref="TensorSignature.Dims"/> here exclude the batch axis). A sample row is the features' values, then
+    /// each context input's in this order, so every path that keeps, sketches or trains samples keeps whole rows; the
+    /// rows are split by name only where ONNX Runtime is fed (<see cref="SampleSpans"/>). Empty: the features input alone.
+    /// </summary>
+    public IReadOnlyList<TensorSignature> ContextInputs
+    {
+        get => _contextInputs;
+        init
+        {
+            var errors = new List<string>();
+            if (value.Count > MaxContextInputs) errors.Add($"at most {MaxContextInputs} context inputs, not {value.Count}");
+            if (value.Count > 0 && (Tensors is not null || _preprocess is not null)) errors.Add("context inputs are declared by a classifier, regressor or multi-label classifier without a preprocessing graph");
+            foreach (var input in value)
+            {
+                if (input.Type is not (TensorElement.Float or TensorElement.Int64)) errors.Add($"context input '{input.Name}' is {input.Type.ToString().ToLowerInvariant()}; it must be float or int64 (ids)");
+                if (input.Dims.Count == 0 || input.Dims.Any(d => d <= 0)) errors.Add($"context input '{input.Name}' must have fixed, positive dims behind the batch axis, not [{string.Join(", ", input.Dims)}]");
+            }
+
+            if (value.Select(i => i.Name).Append(FeaturesInput).Distinct(StringComparer.Ordinal).Count() != value.Count + 1) errors.Add("a context input is named twice or as the features input");
+            if (errors.Count > 0) throw new ArgumentException("Invalid graph interface: " + string.Join("; ", errors));
+            _contextInputs = value.ToArray();
+            SampleLength = checked(FeaturesLength + value.Sum(i => checked((int)i.Dims.Aggregate(1L, (a, d) => checked(a * d)))));
+        }
+    }
+
+    /// <summary>Where each input's values sit in a sample row: the features input first, then every context input, with whether it is fed as int64.</summary>
+    public IReadOnlyList<(string Name, int Offset, int Length, IReadOnlyList<long> Dims, bool Integer)> SampleSpans()
+    {
+        var spans = new List<(string, int, int, IReadOnlyList<long>, bool)>(1 + ContextInputs.Count) { (FeaturesInput, 0, FeaturesLength, SampleDims, IntegerFeatures) };
+        var offset = FeaturesLength;
+        foreach (var input in ContextInputs)
+        {
+            var length = checked((int)input.Dims.Aggregate(1L, (a, d) => a * d));
+            spans.Add((input.Name, offset, length, input.Dims, input.Type == TensorElement.Int64));
+            offset += length;
+        }
+
+        return spans;
+    }
 
     /// <summary>
     /// The features input is int64 (token or category ids, e.g. into an embedding): requests still send numbers, which
@@ -88,6 +140,8 @@ public sealed record GraphInterface
         get => _preprocess;
         init
         {
+            if (value is not null && _contextInputs.Count > 0)
+                throw new ArgumentException("Invalid graph interface: context inputs are declared by a classifier, regressor or multi-label classifier without a preprocessing graph");
             if (value is not null && (value.Inputs.Count != 1 || value.Outputs.Count != 1 || value.Outputs[0] != FeaturesInput))
                 throw new ArgumentException($"Invalid graph interface: a classifier's preprocessing graph takes one input and makes one output, the features input '{FeaturesInput}'");
             if (value is not null && (value.Inputs[0].Type != TensorElement.Float || IntegerFeatures || !value.Inputs[0].Dims.Skip(1).SequenceEqual(SampleDims) || value.Inputs[0].Dims.Count != SampleDims.Count + 1))
@@ -203,6 +257,7 @@ public sealed record GraphInterface
         string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256)
         + (RegressionTargets > 0 ? "|regression:" + RegressionTargets.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)
+        + (ContextInputs.Count > 0 ? "|context:" + string.Join(';', ContextInputs.Select(i => i.CanonicalText)) : string.Empty)
         + (Preprocess is { } p ? "|preprocess:" + p.CanonicalText + "|features:" + string.Join('x', FeatureDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty);
 
     public bool Equals(GraphInterface? other) => other is not null && CanonicalText == other.CanonicalText;

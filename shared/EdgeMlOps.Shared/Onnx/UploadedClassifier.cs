@@ -79,7 +79,8 @@ public sealed class UploadedClassifier
     public static UploadedClassifier Open(byte[] bytes, UploadedClassifierOptions options)
     {
         var model = ParseWellFormed(bytes);
-        var (input, sampleDims, integer) = FeaturesInput(model, options.Input);
+        var (input, sampleDims, integer, context) = FeaturesInput(model, options.Input);
+        if (context.Length > 0 && options.Preprocess is not null) throw new InvalidDataException($"a preprocessing graph fronts a model with one input; this one has context inputs too ({string.Join(", ", context.Select(c => c.Name))})");
         if (options.Regression && options.MultiLabel) throw new InvalidDataException("a model is a regressor or a multi-label classifier, not both");
         var vectors = options.Regression || options.MultiLabel; // ground truth is a float vector per row
         var (output, classes, single) = vectors ? ValuesOutput(model, options.Output) : ScoresOutput(model, options.Output);
@@ -92,7 +93,7 @@ public sealed class UploadedClassifier
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels, ContextInputs = context };
             return new UploadedClassifier(bytes, model, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
@@ -110,7 +111,7 @@ public sealed class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels, ContextInputs = context };
         return new UploadedClassifier(bytes, model, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }
 
@@ -142,7 +143,7 @@ public sealed class UploadedClassifier
         long[] sampleDims;
         try
         {
-            (input, sampleDims, var ids) = FeaturesInput(front, null);
+            (input, sampleDims, var ids, _) = FeaturesInput(front, null);
             if (ids) throw new InvalidDataException($"input '{input}' takes int64; callers send float samples");
         }
         catch (InvalidDataException ex)
@@ -263,21 +264,34 @@ public sealed class UploadedClassifier
         return new ModelWeights(spec, values);
     }
 
-    private static (string Name, long[] SampleDims, bool Integer) FeaturesInput(ModelProto model, string? wanted)
+    /// <summary>
+    /// The features input (the one named, else the graph's only input) and, when the graph has more, the others as
+    /// context inputs in graph order — each float or int64 with a dynamic batch axis and fixed axes after it.
+    /// </summary>
+    private static (string Name, long[] SampleDims, bool Integer, TensorSignature[] Context) FeaturesInput(ModelProto model, string? wanted)
     {
         var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var inputs = model.Graph.Input.Where(i => !initializers.Contains(i.Name)).ToList();
         var input = wanted is null
-            ? inputs.Count == 1 ? inputs[0] : throw new InvalidDataException($"the graph has {inputs.Count} inputs ({string.Join(", ", inputs.Select(i => i.Name))}): name the features input")
+            ? inputs.Count == 1 ? inputs[0] : throw new InvalidDataException($"the graph has {inputs.Count} inputs ({string.Join(", ", inputs.Select(i => i.Name))}): name the features input (the others become context inputs)")
             : inputs.FirstOrDefault(i => i.Name == wanted) ?? throw new InvalidDataException($"the graph has no input '{wanted}' (inputs: {string.Join(", ", inputs.Select(i => i.Name))})");
-        if (inputs.Count > 1) throw new InvalidDataException($"input '{input.Name}' is not the only input; devices feed one features tensor");
+        var (sampleDims, integer) = SampleAxes(input, "the features input");
+        if (inputs.Count - 1 > GraphInterface.MaxContextInputs) throw new InvalidDataException($"the graph has {inputs.Count} inputs; a sample feeds the features input and at most {GraphInterface.MaxContextInputs} context inputs");
+        var context = inputs.Where(i => i != input).Select(i => SampleAxes(i, "a context input") is var (dims, ids)
+            ? new TensorSignature(i.Name, ids ? TensorElement.Int64 : TensorElement.Float, dims) : null!).ToArray();
+        return (input.Name, sampleDims, integer, context);
+    }
+
+    /// <summary>An input's axes behind its dynamic batch axis, all fixed, and whether it takes int64 ids rather than floats.</summary>
+    private static (long[] Dims, bool Integer) SampleAxes(ValueInfoProto input, string role)
+    {
         var type = input.Type?.TensorType;
-        if (type is null || type.ElemType is not ((int)DataType.Float or (int)DataType.Int64)) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; the features input must be float or int64 (ids)");
+        if (type is null || type.ElemType is not ((int)DataType.Float or (int)DataType.Int64)) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; {role} must be float or int64 (ids)");
         var dims = type.Shape?.Dim.ToList() ?? [];
         if (dims.Count < 2) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; expected a batch axis and the sample's axes");
         if (dims[0].HasDimValue && dims[0].DimValue != 0) throw new InvalidDataException($"input '{input.Name}' has a fixed batch of {dims[0].DimValue}; export it with a dynamic batch axis");
         if (dims.Skip(1).Any(d => !d.HasDimValue || d.DimValue <= 0)) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; every axis after the batch must be fixed");
-        return (input.Name, [.. dims.Skip(1).Select(d => d.DimValue)], type.ElemType == (int)DataType.Int64);
+        return ([.. dims.Skip(1).Select(d => d.DimValue)], type.ElemType == (int)DataType.Int64);
     }
 
     /// <summary>The scores output: float [batch, classes ≥ 2], or [batch, 1] — one score for class 1 of two (<see cref="GraphInterface.SingleScore"/>).</summary>

@@ -1,0 +1,147 @@
+using System.Globalization;
+using System.Text.Json;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+
+namespace EdgeMlOps.Runtime.Tests.Training;
+
+/// <summary>
+/// A model with two inputs exported by PyTorch (<c>export_diabetes_two_inputs.py</c>: nine measurements as floats and
+/// the patient's sex as an id into an embedding, predicting disease progression, trained on one sex only): the second
+/// input is declared a context input, so a sample is the measurements then the id; served as its file, one train step
+/// follows PyTorch's gradient of every parameter (the embedding's included), and federated averaging over both sexes
+/// learns the embedding row the upload never trained.
+/// </summary>
+public class ContextInputTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+
+    private static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Fixture("diabetes_two_inputs_expected.json"))).RootElement;
+
+    internal static readonly byte[] TwoInputs = File.ReadAllBytes(Fixture("pytorch_diabetes_two_inputs.onnx"));
+
+    private static float[] Floats(string name) => [.. Expected.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+
+    private static UploadedClassifier Open(string trainable = "all") =>
+        UploadedClassifier.Open(TwoInputs, new UploadedClassifierOptions(trainable) { Regression = true, Input = "measurements" });
+
+    [Fact]
+    public void TheSecondInput_IsAContextInput_ServedAsTheFile_AndOneStepFollowsPyTorchsGradient()
+    {
+        var model = Open();
+        var spec = model.Spec;
+        var graph = spec.Graph!;
+        Assert.Equal(("measurements", 9, 10), (graph.FeaturesInput, graph.FeaturesLength, spec.InputDim));
+        Assert.Equal([new TensorSignature("sex", TensorElement.Int64, [1])], graph.ContextInputs);
+        Assert.Equal(["measurements:0+9", "sex:9+1:ids"], graph.SampleSpans().Select(s => $"{s.Name}:{s.Offset}+{s.Length}{(s.Integer ? ":ids" : string.Empty)}"));
+        Assert.Contains("sex_embedding.weight", graph.Trained.Select(t => t.Name));
+        Assert.Equal(spec, ModelArchitectures.ToSpec(ModelArchitectures.From(spec, []))); // signed and read back whole
+
+        using var served = InferenceModel.Load(TwoInputs, spec);
+        var rows = Floats("rows");
+        var values = served.PredictValues(rows, 6).Values;
+        Assert.All(Floats("predictions").Zip(values), p => Assert.Equal(p.First, p.Second, 5));
+
+        using var trainer = new TrainStepModel(model.TrainStep!, spec);
+        Assert.Equal(10, trainer.SampleLength);
+        const float Lr = 0.1f;
+        var initial = model.InitialWeights();
+        var result = trainer.TrainTargets(initial.Values, rows, Floats("targets"), new LocalTrainingPlan(1, 6, Lr, 1));
+        Assert.Equal(Expected.GetProperty("loss").GetDouble(), result.Loss, 5);
+        var worst = 0.0;
+        foreach (var tensor in initial.Layout.Tensors)
+        {
+            var gradient = Expected.GetProperty("gradients").GetProperty(tensor.Name).EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            for (var i = 0; i < tensor.Length; i++)
+            {
+                var moved = (initial.Values[tensor.Offset + i] - result.Weights[tensor.Offset + i]) / Lr;
+                worst = Math.Max(worst, Math.Abs(moved - gradient[i]) / Math.Max(1e-3, Math.Abs(gradient[i])));
+            }
+        }
+
+        output.WriteLine($"one step on six patients (both sexes): loss {result.Loss:F5} (PyTorch {Expected.GetProperty("loss").GetDouble():F5}), worst relative gradient error {worst:G3} over {initial.Layout.Tensors.Count} tensors");
+        Assert.True(worst < 1e-3, $"the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+    }
+
+    [Fact]
+    public void AnIdThatIsNotOne_IsRefusedWhereverRowsAreFed_NamingTheInput()
+    {
+        var model = Open();
+        using var served = InferenceModel.Load(TwoInputs, model.Spec);
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        var rows = Floats("rows");
+        rows[(2 * 10) + 9] = 0.5f; // the third patient's sex id
+        Assert.Contains("for input 'sex'", Assert.Throws<ArgumentException>(() => served.PredictValues(rows, 6)).Message, StringComparison.Ordinal);
+        Assert.Contains("value 9 of a sample is not an id", Assert.Throws<ArgumentException>(() =>
+            trainer.TrainTargets(model.InitialWeights().Values, rows, Floats("targets"), new LocalTrainingPlan(1, 6, 0.1f, 1))).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FederatedAveraging_OverBothSexes_LearnsWhatTheUploadNeverSaw_AndHeldOutErrorFalls()
+    {
+        var model = Open();
+        using var served = InferenceModel.Load(TwoInputs, model.Spec);
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        var rows = File.ReadAllLines(Fixture("diabetes_two_inputs.csv")).Select(l => l.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        float[] Features(IEnumerable<float[]> part) => [.. part.SelectMany(r => r[..10])];
+        float[] Targets(IEnumerable<float[]> part) => [.. part.Select(r => r[10])];
+        var heldOut = rows[332..];
+        var before = served.EvaluateTargets(Features(heldOut), Targets(heldOut)).Loss;
+        Assert.Equal(Expected.GetProperty("heldOutMse").GetDouble(), before, 4); // what PyTorch measured on the file
+
+        // 10 devices of 33 patients each (both sexes), 5 rounds of FedAvg with 5 local epochs, every parameter trained.
+        var weights = model.InitialWeights().Values;
+        var curve = new List<double> { before };
+        for (var round = 0; round < 5; round++)
+        {
+            var sum = new double[weights.Length];
+            for (var device = 0; device < 10; device++)
+            {
+                var shard = rows.Skip(device * 33).Take(33).ToArray();
+                var local = trainer.TrainTargets(weights, Features(shard), Targets(shard), new LocalTrainingPlan(5, 8, 0.02f, (round * 10) + device)).Weights;
+                for (var i = 0; i < sum.Length; i++) sum[i] += local[i] / 10;
+            }
+
+            weights = [.. sum.Select(v => (float)v)];
+            using var version = InferenceModel.Load(model.InferenceBytes(new ModelWeights(model.Spec, weights)), model.Spec);
+            curve.Add(version.EvaluateTargets(Features(heldOut), Targets(heldOut)).Loss);
+        }
+
+        output.WriteLine("held-out MSE by round: " + string.Join(" → ", curve.Select(c => c.ToString("F4", CultureInfo.InvariantCulture))));
+        var embedding = model.Spec.Graph!.Trained.Select((t, i) => (t.Name, i)).Single(t => t.Name == "sex_embedding.weight");
+        var layout = model.InitialWeights().Layout.Tensors[embedding.i];
+        Assert.NotEqual(model.InitialWeights().Values.AsSpan(layout.Offset, 4).ToArray(), weights.AsSpan(layout.Offset, 4).ToArray()); // id 0's row moved
+        Assert.True(curve[^1] < before - 0.05, $"held-out MSE {before:F4} → {curve[^1]:F4}");
+    }
+
+    [Fact]
+    public void ContextInputs_ThatCannotBeFed_AreRefused_AtUploadAndInTheManifest()
+    {
+        // Several inputs and none named: the refusal says what to do.
+        Assert.Contains("name the features input (the others become context inputs)", Assert.Throws<InvalidDataException>(() =>
+            UploadedClassifier.Open(TwoInputs, new UploadedClassifierOptions("all") { Regression = true })).Message, StringComparison.Ordinal);
+        // Either input may be the features input: with the id first, the measurements are the context.
+        var idsFirst = UploadedClassifier.Open(TwoInputs, new UploadedClassifierOptions("none") { Regression = true, Input = "sex" }).Spec.Graph!;
+        Assert.Equal(["sex:0+1:ids", "measurements:1+9"], idsFirst.SampleSpans().Select(s => $"{s.Name}:{s.Offset}+{s.Length}{(s.Integer ? ":ids" : string.Empty)}"));
+
+        var graph = Open().Spec.Graph!;
+        Assert.Throws<ArgumentException>(() => graph with { ContextInputs = [new TensorSignature("words", TensorElement.String, [4])] });
+        Assert.Throws<ArgumentException>(() => graph with { ContextInputs = [new TensorSignature("measurements", TensorElement.Float, [1])] });
+        Assert.Throws<ArgumentException>(() => graph with { ContextInputs = [new TensorSignature("sex", TensorElement.Int64, [-1])] });
+
+        var manifest = ModelArchitectures.From(Open().Spec, []);
+        var wide = manifest.Clone();
+        wide.InputDim = 9; // the features alone: a device would cut every row short
+        Assert.Contains("input_dim 9 is not the sample's 10 floats", Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(wide)).Message, StringComparison.Ordinal);
+        var many = manifest.Clone();
+        many.Graph.ContextInputs.AddRange(Enumerable.Range(0, 17).Select(i => new Shared.Protocol.V1.TensorSignatureSpec { Name = "c" + i, Type = "float", Dims = { 1 } }));
+        Assert.Contains("more than 16 context inputs", Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(many)).Message, StringComparison.Ordinal);
+        var typed = manifest.Clone();
+        typed.Graph.ContextInputs[0].Type = "double";
+        Assert.Contains("context input 'sex' is double", Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(typed)).Message, StringComparison.Ordinal);
+
+        // A served model whose file lacks the declared context input does not load.
+        var renamed = graph with { ContextInputs = [new TensorSignature("age_group", TensorElement.Int64, [1])] };
+        Assert.Contains("'age_group'", Assert.Throws<InvalidDataException>(() => InferenceModel.Load(TwoInputs, ModelSpec.ForTargets(renamed))).Message, StringComparison.Ordinal);
+    }
+}
