@@ -107,7 +107,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
     private int Predict(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
         if (NotAClassifier(json) is { } kind) return kind;
-        if (!SampleJson.TryParse(body, out var features, out var label, out _, out var error) || features is null)
+        if (!SampleJson.TryParse(body, out var features, out var label, out _, out var error, SampleLayout.Of(_agent.CurrentModel?.Architecture.Graph)) || features is null)
         {
             return Error(json, 400, error ?? "body must be {\"features\": [numbers]}");
         }
@@ -137,32 +137,12 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         return WritePrediction(info, features, json);
     }
 
-    /// <summary>
-    /// A 422 naming the first value of <paramref name="row"/> fed as an id (the features when they are ids, then every
-    /// int64 context input) that is not a whole number in [0, 2^24); null when all are.
-    /// </summary>
-    private static int? NotAnId(Shared.Protocol.V1.GraphInterfaceSpec? graph, float[] row, Utf8JsonWriter json)
-    {
-        if (graph is null || graph.Tensors is not null) return null;
-        var offset = checked((int)graph.SampleDims.Aggregate(1L, (a, d) => a * d));
-        var spans = new List<(string Input, int Offset, int Length, bool Ids)> { (graph.FeaturesInput, 0, offset, graph.IntegerFeatures) };
-        foreach (var context in graph.ContextInputs)
-        {
-            var length = checked((int)context.Dims.Aggregate(1L, (a, d) => a * d));
-            spans.Add((context.Name, offset, length, context.Type == "int64"));
-            offset += length;
-        }
-
-        foreach (var (input, start, length, ids) in spans)
-        {
-            if (!ids || start + length > row.Length || Runtime.IntegerIds.FirstInvalid(row.AsSpan(start, length)) is not (var bad and >= 0)) continue;
-            var at = start + bad;
-            return Error(json, 422, $"features[{at}] is {row[at]}, not an id: this model takes whole numbers in [0, {Shared.Models.GraphInterface.MaxIntegerFeature})"
-                + (input == graph.FeaturesInput ? string.Empty : $" for its context input '{input}'"));
-        }
-
-        return null;
-    }
+    /// <summary>A 422 naming the first value of <paramref name="row"/> fed as an id (the features', then any int64 context input's) that is not one; null when all are.</summary>
+    private static int? NotAnId(Shared.Protocol.V1.GraphInterfaceSpec? graph, float[] row, Utf8JsonWriter json) =>
+        SampleLayout.Of(graph)?.FirstInvalidId(row) is var (input, at)
+            ? Error(json, 422, $"features[{at}] is {row[at]}, not an id: this model takes whole numbers in [0, {Shared.Models.GraphInterface.MaxIntegerFeature})"
+                + (input.Offset == 0 ? string.Empty : $" for its context input '{input.Name}'"))
+            : null;
 
     private int WritePrediction(Shared.Protocol.V1.ModelAnnouncement info, float[] features, Utf8JsonWriter json)
     {
@@ -215,7 +195,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
 
     private int StoreFeedback(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
-        if (!SampleJson.TryParse(body, out var features, out var label, out var target, out var predictionId, out var error)) return Error(json, 400, error!);
+        if (!SampleJson.TryParse(body, out var features, out var label, out var target, out var predictionId, out var error, SampleLayout.Of(_agent.CurrentModel?.Architecture.Graph))) return Error(json, 400, error!);
         if (ServesTargets) return StoreTargets(features, label, target, predictionId, json);
         if (target is not null) return Error(json, 400, "'target' is a regressor's ground truth; this model takes a 'label'");
         if (label is null || (features is null) == (predictionId is null))

@@ -4,22 +4,26 @@ namespace EdgeMlOps.Agent.Inputs;
 
 /// <summary>
 /// The one JSON shape apps use to hand the agent an input: <c>{"features": [...], "label": n, "predictionId": "..."}</c>,
-/// or for a regressor <c>"target": [...]</c> (its ground truth values) in place of the label.
+/// or for a regressor <c>"target": [...]</c> (its ground truth values) in place of the label. A model with context inputs
+/// may be sent its inputs by name instead of the flat row: <c>{"inputs": {"measurements": [...], "sex": [1]}}</c>
+/// (given its <see cref="SampleLayout"/>), which becomes the same row.
 /// </summary>
 public static class SampleJson
 {
     /// <summary>Parses {"features": [numbers], "label": n, "predictionId": "..."} (all optional) strictly; a target is refused.</summary>
-    public static bool TryParse(ReadOnlySpan<byte> body, out float[]? features, out long? label, out string? predictionId, out string? error)
+    public static bool TryParse(ReadOnlySpan<byte> body, out float[]? features, out long? label, out string? predictionId, out string? error, SampleLayout? layout = null)
     {
-        if (!TryParse(body, out features, out label, out var target, out predictionId, out error)) return false;
+        if (!TryParse(body, out features, out label, out var target, out predictionId, out error, layout)) return false;
         if (target is null) return true;
         error = "'target' is a regressor's ground truth; this model takes a 'label'";
         return false;
     }
 
     /// <summary>Parses {"features": [numbers], "label": n, "target": [numbers], "predictionId": "..."} (all optional) strictly.</summary>
-    public static bool TryParse(ReadOnlySpan<byte> body, out float[]? features, out long? label, out float[]? target, out string? predictionId, out string? error)
+    /// <remarks>With <paramref name="layout"/>, <c>"inputs"</c> may replace <c>"features"</c>: every input of the layout by name, each with exactly its values.</remarks>
+    public static bool TryParse(ReadOnlySpan<byte> body, out float[]? features, out long? label, out float[]? target, out string? predictionId, out string? error, SampleLayout? layout = null)
     {
+        float[]? named = null;
         features = null;
         label = null;
         target = null;
@@ -40,6 +44,7 @@ public static class SampleJson
                     : reader.ValueTextEquals("label"u8) ? Field.Label
                     : reader.ValueTextEquals("predictionId"u8) ? Field.PredictionId
                     : reader.ValueTextEquals("target"u8) ? Field.Target
+                    : reader.ValueTextEquals("inputs"u8) ? Field.Inputs
                     : Field.Unknown;
                 var name = field == Field.Unknown ? reader.GetString() : null;
                 reader.Read();
@@ -62,6 +67,15 @@ public static class SampleJson
                         }
 
                         if (!TryReadNumbers(ref reader, out target, out error, "target")) return false;
+                        break;
+                    case Field.Inputs:
+                        if (reader.TokenType != JsonTokenType.StartObject)
+                        {
+                            error = "'inputs' must be an object: each input's name and its values";
+                            return false;
+                        }
+
+                        if (!TryReadInputs(ref reader, layout, out named, out error)) return false;
                         break;
                     case Field.Label:
                         if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var l))
@@ -87,6 +101,13 @@ public static class SampleJson
                 }
             }
 
+            if (named is not null && features is not null)
+            {
+                error = "send 'features' or 'inputs', not both";
+                return false;
+            }
+
+            features ??= named;
             return true;
         }
         catch (JsonException ex)
@@ -103,6 +124,60 @@ public static class SampleJson
         Label,
         PredictionId,
         Target,
+        Inputs,
+    }
+
+    /// <summary>Reads <c>{"name": [numbers], ...}</c> into one row laid out by <paramref name="layout"/>: every input once, each with exactly its values.</summary>
+    private static bool TryReadInputs(ref Utf8JsonReader reader, SampleLayout? layout, out float[]? row, out string? error)
+    {
+        row = null;
+        error = null;
+        if (layout is null)
+        {
+            error = "'inputs' sends an uploaded model's inputs by name; this model takes 'features'";
+            return false;
+        }
+
+        var values = new float[layout.RowLength];
+        var seen = new bool[layout.Spans.Count];
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            var name = reader.GetString() ?? string.Empty;
+            var index = -1;
+            for (var i = 0; i < layout.Spans.Count && index < 0; i++) if (layout.Spans[i].Name == name) index = i;
+            if (index < 0 || seen[index])
+            {
+                error = index < 0 ? $"the model has no input '{name}' (inputs: {string.Join(", ", layout.Spans.Select(s => s.Name))})" : $"input '{name}' is given twice";
+                return false;
+            }
+
+            reader.Read();
+            if (reader.TokenType != JsonTokenType.StartArray)
+            {
+                error = $"inputs.{name} must be an array of numbers";
+                return false;
+            }
+
+            if (!TryReadNumbers(ref reader, out var got, out error, $"inputs.{name}")) return false;
+            var span = layout.Spans[index];
+            if (got!.Length != span.Length)
+            {
+                error = $"input '{name}' takes {span.Length} values, got {got.Length}";
+                return false;
+            }
+
+            got.CopyTo(values, span.Offset);
+            seen[index] = true;
+        }
+
+        if (Array.IndexOf(seen, false) is var missing and >= 0)
+        {
+            error = $"input '{layout.Spans[missing].Name}' is missing (inputs: {string.Join(", ", layout.Spans.Select(s => s.Name))})";
+            return false;
+        }
+
+        row = values;
+        return true;
     }
 
     /// <summary>Reads a number array into a pooled scratch buffer and copies out exactly what was read: one allocation.</summary>

@@ -1,0 +1,74 @@
+using System.Globalization;
+using System.Net;
+using EdgeMlOps.Shared.Onnx;
+using Microsoft.ML.OnnxRuntime;
+
+namespace EdgeMlOps.Agent.Tests.Http;
+
+/// <summary>
+/// A model with two inputs exported by PyTorch (nine measurements, and a sex id into an embedding) on a real agent's
+/// local API: it says what a sample carries, answers as ONNX Runtime does on the original file fed both inputs —
+/// whether a request sends the flat row or its inputs by name —, keeps ground truth sent either way as the same row,
+/// and refuses what does not fit, naming the input.
+/// </summary>
+public sealed class ContextInputServingTests
+{
+    private static readonly byte[] TwoInputs = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_diabetes_two_inputs.onnx"));
+
+    private static string Numbers(IEnumerable<float> values) => string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+
+    [Fact]
+    public async Task TheLocalApi_TakesTheRowOrItsInputsByName_AndAnswersAsTheOriginalFile()
+    {
+        var model = UploadedClassifier.Open(TwoInputs, new UploadedClassifierOptions("all") { Regression = true, Input = "measurements" });
+        await using var serving = await ServingAgent.StartAsync(model, TwoInputs);
+        var http = serving.Http;
+        var declared = (await http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface");
+        Assert.Equal("measurements", declared.GetProperty("input").GetString());
+        var context = Assert.Single(declared.GetProperty("contextInputs").EnumerateArray());
+        Assert.Equal(("sex", "int64", 1), (context.GetProperty("name").GetString(), context.GetProperty("type").GetString(), context.GetProperty("sampleShape")[0].GetInt32()));
+
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "diabetes_two_inputs_expected.json")));
+        var rows = expected.RootElement.GetProperty("rows").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        using var original = new InferenceSession(TwoInputs);
+        using var measurements = OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, 6).SelectMany(r => rows.AsSpan(r * 10, 9).ToArray()).ToArray(), [6, 9]);
+        using var sex = OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, 6).Select(r => (long)rows[(r * 10) + 9]).ToArray(), [6, 1]);
+        using var outputs = original.Run(new RunOptions(), ["measurements", "sex"], [measurements, sex], ["progression"]);
+        var reference = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        for (var row = 0; row < 6; row++)
+        {
+            var flat = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(rows.AsSpan(row * 10, 10).ToArray())}}]}""");
+            var named = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$$"""{"inputs":{"sex":[{{{rows[(row * 10) + 9]}}}],"measurements":[{{{Numbers(rows.AsSpan(row * 10, 9).ToArray())}}}]}}""");
+            Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (flat.Status, named.Status));
+            Assert.Equal(reference[row], flat.Body.GetProperty("values")[0].GetSingle(), 5);
+            Assert.Equal(reference[row], named.Body.GetProperty("values")[0].GetSingle(), 5);
+        }
+
+        // Ground truth by name is kept as the same row a flat body makes: the measurements, then the id.
+        var feedback = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$$"""{"inputs":{"measurements":[{{{Numbers(rows.AsSpan(10, 9).ToArray())}}}],"sex":[0]},"target":[0.75]}""");
+        Assert.Equal(HttpStatusCode.OK, feedback.Status);
+        var kept = serving.Device.Store.LoadTargets(10, 1);
+        Assert.Equal(rows.AsSpan(10, 10).ToArray(), kept.Features);
+        Assert.Equal([0.75f], kept.Targets!);
+
+        // What does not fit is refused, naming the input; nothing more is stored.
+        async Task<string> Refused(string body, HttpStatusCode status)
+        {
+            var (got, answer) = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", body);
+            Assert.Equal(status, got);
+            return answer.GetProperty("error").GetString()!;
+        }
+
+        var nine = Numbers(rows.AsSpan(0, 9).ToArray());
+        Assert.Contains("input 'sex' is missing (inputs: measurements, sex)", await Refused($$$"""{"inputs":{"measurements":[{{{nine}}}]}}""", HttpStatusCode.BadRequest), StringComparison.Ordinal);
+        Assert.Contains("the model has no input 'age'", await Refused($$$"""{"inputs":{"measurements":[{{{nine}}}],"age":[3]}}""", HttpStatusCode.BadRequest), StringComparison.Ordinal);
+        Assert.Contains("input 'sex' is given twice", await Refused($$$"""{"inputs":{"sex":[1],"measurements":[{{{nine}}}],"sex":[0]}}""", HttpStatusCode.BadRequest), StringComparison.Ordinal);
+        Assert.Contains("input 'measurements' takes 9 values, got 8", await Refused($$$"""{"inputs":{"measurements":[{{{Numbers(rows.AsSpan(0, 8).ToArray())}}}],"sex":[1]}}""", HttpStatusCode.BadRequest), StringComparison.Ordinal);
+        Assert.Contains("not both", await Refused($$$"""{"features":[{{{Numbers(rows.AsSpan(0, 10).ToArray())}}}],"inputs":{"measurements":[{{{nine}}}],"sex":[1]}}""", HttpStatusCode.BadRequest), StringComparison.Ordinal);
+        Assert.Contains("inputs.sex[0] is not a finite number", await Refused($$$"""{"inputs":{"measurements":[{{{nine}}}],"sex":["x"]}}""", HttpStatusCode.BadRequest), StringComparison.Ordinal);
+        Assert.Contains("features[9] is 0.5, not an id: this model takes whole numbers in [0, 16777216) for its context input 'sex'",
+            await Refused($$$"""{"inputs":{"measurements":[{{{nine}}}],"sex":[0.5]}}""", HttpStatusCode.UnprocessableEntity), StringComparison.Ordinal);
+        Assert.Contains("expected 10 features, got 9", await Refused($$"""{"features":[{{nine}}]}""", HttpStatusCode.UnprocessableEntity), StringComparison.Ordinal);
+        Assert.Equal(1, serving.Device.Store.SampleCount);
+    }
+}
