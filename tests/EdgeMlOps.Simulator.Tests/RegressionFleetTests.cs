@@ -32,6 +32,27 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>
+    /// The same patients through a model with two inputs (<c>export_diabetes_two_inputs.py</c>: nine measurements, and
+    /// the sex as an id into an embedding trained on one sex only): real agents keep rows of the measurements then the
+    /// id, and the fleet learns the embedding of the sex the upload never saw.
+    /// </summary>
+    [Fact]
+    public async Task AModelWithAContextInput_IsFineTunedByTheFleet_AndHeldOutErrorFalls()
+    {
+        var result = await new SimulationRunner(SimulationOptions.Parse([
+            "--dataset", "csv:" + Fixture("diabetes_two_inputs.csv"), "--regression", "--model-file", Fixture("pytorch_diabetes_two_inputs.onnx"), "--model-input", "measurements", "--trainable", "all",
+            "--test-size", "110", "--devices", "10", "--rounds", "5", "--fraction", "1", "--local-epochs", "5", "--batch", "8", "--lr", "0.02", "--seed", "1",
+            "--out", "-", "--experiments", "off"])).RunAsync(CancellationToken.None);
+
+        output.WriteLine($"uploaded file: R² {result.Initial.Accuracy:F4}");
+        foreach (var r in result.Rounds) output.WriteLine($"round {r.Round}: v{r.Version} R² {r.Accuracy:F4}, MSE {r.Loss:F4}, devices' train MSE {r.TrainLoss:F4}");
+        Assert.Equal(ContentHash.Sha256Hex(await File.ReadAllBytesAsync(Fixture("pytorch_diabetes_two_inputs.onnx"))), result.Initial.InferenceSha256);
+        Assert.All(result.Rounds, r => Assert.Equal(("Completed", 10, 0L), (r.Status, r.Participants, r.Rejected)));
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.1, $"R² {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
+        Assert.True(result.Rounds[^1].Loss < result.Rounds[0].Loss, "held-out MSE falls over the rounds");
+    }
+
+    /// <summary>
     /// The same regressor in a fleet that watches it: the devices' training sketches become the version's reference, served
     /// predictions and their targets reach the aggregator's window, and the model card says what the model is. The
     /// version's first production values become its prediction reference; an hour later the clinic sees only its
