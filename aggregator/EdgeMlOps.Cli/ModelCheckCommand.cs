@@ -26,19 +26,24 @@ internal static class ModelCheckCommand
         var optimizer = new Option<string>("--optimizer") { Description = "sgd, momentum or adam", DefaultValueFactory = _ => "sgd" };
         var writeStep = new Option<FileInfo?>("--train-step") { Description = "Write the generated train-step graph to this file" };
         var preprocess = new Option<FileInfo?>("--preprocess") { Description = "An ONNX preprocessing graph the device would run before the model (ModelInterface:Preprocess): the interface callers would then feed" };
-        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess };
+        var input = new Option<string?>("--input") { Description = "The features input of a model with several inputs (ModelInterface:Input); the others become context inputs each sample also carries" };
+        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input };
         command.SetAction((r, ct) => Cli.Run(console, async () =>
         {
             var path = r.GetValue(file)!;
             var bytes = await File.ReadAllBytesAsync(path.FullName, ct).ConfigureAwait(false);
             var front = r.GetValue(preprocess) is { } f ? await File.ReadAllBytesAsync(f.FullName, ct).ConfigureAwait(false) : null;
-            Check(console, path.Name, bytes, r.GetValue(output), r.GetValue(loss), r.GetValue(trainable)!, r.GetValue(optimizer)!, r.GetValue(writeStep), front);
+            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front), r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
         }));
         return command;
     }
 
-    private static void Check(IAnsiConsole console, string name, byte[] bytes, string? outputText, string? lossText, string trainableText, string optimizerText, FileInfo? writeStep, byte[]? preprocess)
+    /// <summary>What the operator asked the fleet's interface to be: the scores output, the features input, what trains, a front end.</summary>
+    private sealed record Asked(string? Output, string? Input, string Trainable, byte[]? Preprocess);
+
+    private static void Check(IAnsiConsole console, string name, byte[] bytes, Asked asked, string? lossText, string optimizerText, FileInfo? writeStep)
     {
+        var (outputText, trainableText, preprocess) = (asked.Output, asked.Trainable, asked.Preprocess);
         ModelProto model;
         try
         {
@@ -62,16 +67,16 @@ internal static class ModelCheckCommand
         var problems = OnnxModelCheck.Problems(model);
         if (problems.Count > 0) throw new AdminApiException(0, $"{name} is not a well-formed ONNX model:\n  " + string.Join("\n  ", problems));
         Line(console, "well formed: yes (ONNX's structural rules)");
-        var fleet = FleetInterface(console, bytes, graph.Output.Any(o => o.Name == outputText) ? outputText : null, trainableText, preprocess);
-        var chosen = graph.Output.Any(o => o.Name == outputText) ? outputText : null;
-        if (fleet is { SingleScore: true } || lossText == "mse") TargetsInterface(console, bytes, chosen, trainableText, preprocess, multiLabel: false);
-        if (lossText == "binary-ce" || (fleet is { SingleScore: false } f && UploadedClassifier.MadeAsProbabilities(model, f.ScoresOutput, sigmoid: true))) TargetsInterface(console, bytes, chosen, trainableText, preprocess, multiLabel: true);
+        var chosen = asked with { Output = graph.Output.Any(o => o.Name == outputText) ? outputText : null };
+        var fleet = FleetInterface(console, bytes, chosen);
+        if (fleet is { SingleScore: true } || lossText == "mse") TargetsInterface(console, bytes, chosen, multiLabel: false);
+        if (lossText == "binary-ce" || (fleet is { SingleScore: false } f && UploadedClassifier.MadeAsProbabilities(model, f.ScoresOutput, sigmoid: true))) TargetsInterface(console, bytes, chosen, multiLabel: true);
         TensorsInterface(console, model, bytes, preprocess);
         if (trainableText.Trim() == UploadedClassifier.ServeOnly) return;
 
         // Unless told otherwise, the train step the fleet would generate: on its scores output, binary cross-entropy on
         // class ids for one score per row.
-        var output = outputText ?? fleet?.ScoresOutput ?? ClassifierGraphs.ProbabilitiesOutput;
+        var output = outputText ?? fleet?.ScoresOutput ?? (graph.Output.Count == 1 ? graph.Output[0].Name : ClassifierGraphs.ProbabilitiesOutput);
         var classIds = lossText is null && fleet is { SingleScore: true };
         lossText ??= classIds ? "binary-ce" : "softmax-ce";
         var loss = TrainingNames.Loss(lossText) ?? throw new AdminApiException(0, $"--loss: '{lossText}' is not {TrainingNames.Losses}");
@@ -102,15 +107,16 @@ internal static class ModelCheckCommand
     /// The interface the fleet would serve and train the file through as its model (<c>Aggregator:Model=onnx:FILE</c>),
     /// inferred as the aggregator infers it, for the operator to confirm — or why the file cannot be the fleet's model.
     /// </summary>
-    private static GraphInterface? FleetInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable, byte[]? preprocess)
+    private static GraphInterface? FleetInterface(IAnsiConsole console, byte[] bytes, Asked asked)
     {
+        var (trainable, preprocess) = (asked.Trainable, asked.Preprocess);
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Preprocess = preprocess }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = asked.Output, Input = asked.Input, Preprocess = preprocess }).Spec;
             var g = spec.Graph!;
             var into = g.Preprocess is { } front
                 ? $"into the front end's '{front.Inputs[0].Name}', which makes '{g.FeaturesInput}' [{string.Join(", ", g.FeatureDims)}]"
-                : $"into '{g.FeaturesInput}'";
+                : $"into '{g.FeaturesInput}'" + Context(g);
             Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={trainable.Trim()}{(g.Preprocess is null ? string.Empty : ", ModelInterface:Preprocess=FILE")}): samples [{string.Join(", ", g.SampleDims)}] {into} "
                 + $"({spec.InputDim} floats per request), {spec.Classes} classes as {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))}" : "served only, no rounds") + $"; spec {spec}");
@@ -124,22 +130,27 @@ internal static class ModelCheckCommand
         }
     }
 
+    /// <summary>A graph's context inputs as the sample carries them after the features (ModelInterface:Input names the features input); empty without any.</summary>
+    private static string Context(GraphInterface g) => g.ContextInputs.Count == 0 ? string.Empty
+        : $" (ModelInterface:Input={g.FeaturesInput}), then context inputs {string.Join(", ", g.ContextInputs.Select(c => $"'{c.Name}' {c.Type.ToString().ToLowerInvariant()} [{string.Join(", ", c.Dims)}]"))} in each sample";
+
     /// <summary>
     /// The interface it would have as the fleet's regressor (<c>ModelInterface:Kind=regression</c>) — shown when its one
     /// output per row could be a binary score or a value, or when asked about mean squared error — or as its multi-label
     /// classifier (<c>Kind=multilabel</c>) — shown when its [batch, k] scores are made by a Sigmoid (independent labels,
     /// not one distribution over classes), or when asked about binary cross-entropy.
     /// </summary>
-    private static void TargetsInterface(IAnsiConsole console, byte[] bytes, string? output, string trainable, byte[]? preprocess, bool multiLabel)
+    private static void TargetsInterface(IAnsiConsole console, byte[] bytes, Asked asked, bool multiLabel)
     {
+        var (output, trainable, preprocess) = (asked.Output, asked.Trainable, asked.Preprocess);
         var (what, kind, loss, target, scores) = multiLabel
             ? ("a multi-label classifier", "multilabel", "binary cross-entropy on their label vectors", "[0 or 1 per label]", "binary cross-entropy and label accuracy")
             : ("a regressor", "regression", "mean squared error on their targets", "[...]", "MSE and R²");
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Preprocess = preprocess, Regression = !multiLabel, MultiLabel = multiLabel }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Input = asked.Input, Preprocess = preprocess, Regression = !multiLabel, MultiLabel = multiLabel }).Spec;
             var g = spec.Graph!;
-            Line(console, $"as {what} (ModelInterface:Kind={kind}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}', {g.ScoresKind} from '{g.ScoresOutput}'; "
+            Line(console, $"as {what} (ModelInterface:Kind={kind}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}, {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with {loss} (POST /v1/feedback {{\"target\": {target}}})" : "served only, no rounds") + $"; scored by {scores}");
         }
         catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)

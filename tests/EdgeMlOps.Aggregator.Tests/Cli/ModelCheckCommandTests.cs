@@ -51,6 +51,20 @@ public class ModelCheckCommandTests
     }
 
     [Fact]
+    public async Task AModelWithSeveralInputs_IsCheckedWithItsFeaturesInputNamed_TheOthersShownAsContext()
+    {
+        var (exit, output) = await Run(Fixture("pytorch_diabetes_two_inputs.onnx"), "--loss", "mse");
+        Assert.Equal(0, exit);
+        Assert.Contains("as the fleet's model: no — the graph has 2 inputs (measurements, sex): name the features input (the others become context inputs)", output, StringComparison.Ordinal);
+
+        (exit, output) = await Run(Fixture("pytorch_diabetes_two_inputs.onnx"), "--loss", "mse", "--input", "measurements");
+        Assert.Equal(0, exit);
+        Assert.Contains("as a regressor (ModelInterface:Kind=regression): samples [9] into 'measurements' (ModelInterface:Input=measurements), then context inputs 'sex' int64 [1] in each sample, one regression value per row", output, StringComparison.Ordinal);
+        Assert.Contains("train step: mse on 'progression', sgd; trains 5 tensors, 189 values", output, StringComparison.Ordinal);
+        Assert.Contains("sex_embedding.weight [2, 4]", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TheInterfaceTheFleetWouldUse_IsShownForConfirmation()
     {
         var (exit, output) = await Run(Fixture("pytorch_cnn_digits04.onnx"), "--trainable", "last:1");

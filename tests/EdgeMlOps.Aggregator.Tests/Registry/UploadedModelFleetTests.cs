@@ -48,6 +48,22 @@ public sealed class UploadedModelFleetTests
     }
 
     [Fact]
+    public void TheInputKey_NamesTheFeaturesOfAModelWithSeveralInputs_TheOthersAreContext_AndTheCardSaysSo()
+    {
+        var file = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_diabetes_two_inputs.onnx");
+        var options = Read(new() { ["Aggregator:Model"] = "onnx:" + file, ["Aggregator:ModelInterface:Kind"] = "regression", ["Aggregator:ModelInterface:Trainable"] = "all", ["Aggregator:ModelInterface:Input"] = "measurements" });
+        var graph = options.Model.Graph!;
+        Assert.Equal(("measurements", 10), (graph.FeaturesInput, options.Model.InputDim));
+        Assert.Equal("sex:int64[1]", Assert.Single(graph.ContextInputs).CanonicalText);
+        var card = EdgeMlOps.Aggregator.Governance.InterfaceCardSection.For(options.ModelSource!.Bytes, options.ModelSource.TrainStep, options.Model);
+        Assert.Contains(card.Rows!, r => r[0] == "served as" && r[2].Contains("each sample also carries the context inputs 'sex' int64 [1] after its 9 features (10 values per row", StringComparison.Ordinal));
+        Assert.Contains(card.Rows!, r => r[0] == "trained" && r[2].Contains("sex_embedding.weight", StringComparison.Ordinal));
+
+        var unnamed = Assert.Throws<OptionsValidationException>(() => Read(new() { ["Aggregator:Model"] = "onnx:" + file, ["Aggregator:ModelInterface:Kind"] = "regression" }));
+        Assert.Contains(unnamed.Errors, e => e.Contains("the graph has 2 inputs (measurements, sex): name the features input (the others become context inputs)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void TheKindKey_ServesAModelByTensorNames_AndRefusesKeysThatDoNotApply()
     {
         var gru = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_gru_keyword.onnx");
