@@ -167,7 +167,7 @@ try
     {
         // JSON lines from stdin or a file: labelled lines are ground truth, others are predicted to stdout.
         using var reader = input == "stdin" ? Console.In : new StreamReader(input["file:".Length..]);
-        await new InputPump(agent, new JsonLinesSource(reader, input), loggers.CreateLogger<InputPump>(), Console.Out).RunAsync(stopping.Token);
+        await new InputPump(agent, new JsonLinesSource(reader, input, () => SampleLayout.Of(agent.CurrentModel?.Architecture.Graph)), loggers.CreateLogger<InputPump>(), Console.Out).RunAsync(stopping.Token);
     }
 
     if (readOnly is not null)

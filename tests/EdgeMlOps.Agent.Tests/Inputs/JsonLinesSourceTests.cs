@@ -61,6 +61,29 @@ public class JsonLinesSourceTests
     }
 
     [Fact]
+    public async Task Pump_ForAModelWithAContextInput_TakesItsInputsByName()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_diabetes_two_inputs.onnx"));
+        var model = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { Regression = true, Input = "measurements" });
+        await using var serving = await Http.ServingAgent.StartAsync(model, bytes);
+        const string M = "0.038,0.022,-0.044,-0.035,-0.043,-0.003,0.020,-0.018,0.5";
+        var input = new StringReader(string.Join('\n',
+            $$$"""{"inputs":{"measurements":[{{{M}}}],"sex":[1]},"target":[1.51]}""",
+            $$$"""{"features":[{{{M}}},0]}""",
+            $$$"""{"inputs":{"measurements":[{{{M}}}]},"target":[1]}"""));
+        var source = new JsonLinesSource(input, layout: () => SampleLayout.Of(serving.Device.Agent.CurrentModel?.Architecture.Graph));
+        var pump = new InputPump(serving.Device.Agent, source, NullLogger.Instance, new StringWriter());
+
+        await pump.RunAsync(CancellationToken.None);
+
+        Assert.Equal(1, source.BadLines);
+        Assert.Contains("line 3: input 'sex' is missing", source.LastError, StringComparison.Ordinal);
+        Assert.Equal((1, 1), (pump.Learned, pump.Predicted));
+        var kept = serving.Device.Store.LoadTargets(10, 1);
+        Assert.Equal([0.038f, 0.022f, -0.044f, -0.035f, -0.043f, -0.003f, 0.020f, -0.018f, 0.5f, 1f], kept.Features);
+    }
+
+    [Fact]
     public async Task Pump_ForAMultiLabelClassifier_LearnsLabelVectors_AndWritesProbabilitiesAndLabelsForTheRest()
     {
         var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_digit_attributes.onnx"));
