@@ -52,6 +52,7 @@ public class OpGradientTests
         ["BatchNormalization (frozen statistics)"] = (g => (g.Node("BatchNormalization", [g.Node("Mul", [g.Input("x", [2, 3, 4, 4]), g.Param("k", [1, 3, 1, 1], 0.3, 1)]),
             g.Param("s", [3], 0.3, 1), g.Param("b", [3]), g.Param("m", [3], 0.1), g.Param("v", [3], 0.1, 1)], F("epsilon", 1e-3f)), [2, 3, 4, 4]), 17),
         ["MaxPool"] = (g => (g.Node("MaxPool", [g.Param("a", [2, 3, 4, 6])], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)), [2, 3, 2, 3]), 17),
+        ["MaxPool, auto_pad SAME_UPPER (as TensorFlow exports)"] = (g => (g.Node("MaxPool", [g.Param("a", [2, 3, 5, 5])], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2), S("auto_pad", "SAME_UPPER")), [2, 3, 3, 3]), 17),
     };
 
     /// <summary>Ops ONNX Runtime runs in float only: checked in float against differences at a larger step.</summary>
@@ -71,6 +72,13 @@ public class OpGradientTests
         ["AveragePool 3x3, pads, count_include_pad=0"] = (g => (g.Node("AveragePool", [g.Param("a", [1, 2, 5, 5])], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1)), [1, 2, 3, 3]), 17),
         ["AveragePool 1-D, pads, count_include_pad=1"] = (g => (g.Node("AveragePool", [g.Param("a", [2, 3, 7])], Ints("kernel_shape", 3), Ints("pads", 1, 1), Int("count_include_pad", 1)), [2, 3, 7]), 17),
         ["Conv 1-D, stride 2"] = (g => (g.Node("Conv", [g.Param("x", [2, 3, 10]), g.Param("w", [4, 3, 3]), g.Param("b", [4])], Ints("strides", 2)), [2, 4, 4]), 17),
+        // auto_pad SAME (what TensorFlow's exporters write): the padding follows the input's size; odd totals put the extra zero after (UPPER) or before (LOWER).
+        ["Conv 2-D, auto_pad SAME_UPPER, stride 2, uneven"] = (g => (g.Node("Conv", [g.Param("x", [2, 3, 7, 6]), g.Param("w", [4, 3, 3, 3]), g.Param("b", [4])],
+            Ints("strides", 2, 2), S("auto_pad", "SAME_UPPER")), [2, 4, 4, 3]), 17),
+        ["Conv 2-D, auto_pad SAME_LOWER, 2 groups, even kernel"] = (g => (g.Node("Conv", [g.Param("x", [1, 4, 5, 5]), g.Param("w", [4, 2, 2, 2])],
+            Int("group", 2), S("auto_pad", "SAME_LOWER")), [1, 4, 5, 5]), 17),
+        ["Conv 1-D, auto_pad SAME_LOWER, stride 3, even kernel, behind a Tanh"] = (g => (g.Node("Conv", [g.Node("Tanh", [g.Param("x", [2, 3, 10])]), g.Param("w", [4, 3, 4])],
+            Ints("strides", 3), S("auto_pad", "SAME_LOWER")), [2, 4, 4]), 17),
     };
 
     public static TheoryData<string> Names => [.. Cases.Keys];
@@ -106,6 +114,8 @@ public class OpGradientTests
         Assert.NotEmpty(probe.Step.Trained);
         return probe.RelativeError(feeds, h);
     }
+
+    private static AttributeProto S(string name, string value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
 
     private static AttributeProto F(string name, float value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 }
