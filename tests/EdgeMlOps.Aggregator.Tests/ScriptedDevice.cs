@@ -10,7 +10,7 @@ namespace EdgeMlOps.Aggregator.Tests;
 /// <summary>A device whose every message is written by the test, over a real MQTT connection: for hostile and broken inputs.</summary>
 internal sealed class ScriptedDevice : IAsyncDisposable
 {
-    private readonly MqttTransport _transport;
+    private readonly EdgeMlOps.Runtime.Channels.IFleetChannel _transport;
     private readonly Topics _topics;
     private readonly Channel<RoundTask> _tasks = Channel.CreateUnbounded<RoundTask>();
     private ulong _sequence;
@@ -23,21 +23,25 @@ internal sealed class ScriptedDevice : IAsyncDisposable
     }
 
     public ScriptedDevice(string id, string fleet, MqttEndpoint broker, MqttTlsSettings? tls)
+        : this(id, fleet, new MqttTransport(new MqttTransportOptions(id, broker) { CleanStart = true, Tls = tls }))
+    {
+    }
+
+    /// <summary>A device on any fleet channel — the in-memory hub of a test whose aggregator has replicas.</summary>
+    public ScriptedDevice(string id, string fleet, EdgeMlOps.Runtime.Channels.IFleetChannel channel)
     {
         Id = id;
         _topics = new Topics(fleet);
-        _transport = new MqttTransport(new MqttTransportOptions(id, broker) { CleanStart = true, Tls = tls })
+        _transport = channel;
+        _transport.MessageReceived = (topic, payload) =>
         {
-            MessageReceived = (topic, payload) =>
-            {
-                if (topic == _topics.Task(id)) _tasks.Writer.TryWrite(RoundTask.Parser.ParseFrom(Signed.Parser.ParseFrom(payload).Body));
-                return Task.CompletedTask;
-            },
-            Connected = _ =>
-            {
-                Interlocked.Increment(ref _connections);
-                return Task.CompletedTask;
-            },
+            if (topic == _topics.Task(id)) _tasks.Writer.TryWrite(RoundTask.Parser.ParseFrom(Signed.Parser.ParseFrom(payload).Body));
+            return Task.CompletedTask;
+        };
+        _transport.Connected = _ =>
+        {
+            Interlocked.Increment(ref _connections);
+            return Task.CompletedTask;
         };
     }
 

@@ -133,12 +133,17 @@ public sealed class RoundCoordinator(
     private Func<string, ClaimOutcome>? ClaimFor(string roundId) => stores.Shares?.ClaimsFor(roundId);
 
     /// <summary>
-    /// Whether a selected device that can still report has not: counted here — and, once a selected device was revoked
-    /// mid-round, with replicas also by the claims other processes made (their updates reach this process only in shares).
+    /// Whether something the round can still receive has not arrived: a selected device that can still report and has
+    /// not, counted here — and, once a selected device was revoked mid-round, with replicas also by the claims other
+    /// processes made, whose updates reach this process only in the shares they write: a claimed update is waited for
+    /// until its share is written (closing at the claim lost it — the round was abandoned with the update in a replica).
     /// </summary>
-    private bool SomeoneLeft(RoundAccumulator round) => stores.Shares is { } shares && open.Turnout.Withdrawn > 0
-        ? open.Turnout.OutstandingBesides(shares.Claimed(round.RoundId)) > 0
-        : open.Turnout.Outstanding > 0;
+    private bool SomeoneLeft(RoundAccumulator round)
+    {
+        if (stores.Shares is not { } shares || open.Turnout.Withdrawn == 0) return open.Turnout.Outstanding > 0;
+        var claimed = shares.Claimed(round.RoundId);
+        return open.Turnout.OutstandingBesides(claimed) > 0 || Accepted(round) < claimed.Count;
+    }
 
     /// <summary>Updates taken so far: here, and by the replicas in the shares they wrote.</summary>
     private long Accepted(RoundAccumulator round) => round.AcceptedCount + (stores.Shares?.SharedUpdates(round.RoundId) ?? 0);
