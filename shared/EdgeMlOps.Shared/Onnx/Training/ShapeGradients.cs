@@ -32,17 +32,36 @@ internal static class ShapeGradients
         for (var i = 0; i < count; i++) c.Give(i, parts[i]);
     }
 
-    /// <summary>Gather along axis 0 (embeddings, token picks): dY scattered back and added at the gathered rows.</summary>
+    /// <summary>
+    /// Gather (embeddings on axis 0; on any other axis, e.g. a transformer's first-token pick <c>x[:, 0]</c> on axis 1):
+    /// dY scattered back and added at the gathered positions. Off axis 0 the gathered axis is moved to the front — of
+    /// the data's shape, and of dY, whose indices' axes sit where the gathered axis was — the scatter runs on axis 0,
+    /// and the result is moved back.
+    /// </summary>
     public static void Gather(GradientContext c)
     {
         if (c.Needs(1)) throw c.Refuse("the indices of Gather carry no gradient");
         var axis = c.Int("axis", 0);
-        if (axis != 0) throw c.Refuse($"Gather on axis {axis} has no gradient rule yet (axis 0 only)");
+        var rows = new Lazy<string>(() => c.W.Node("Unsqueeze", [c.Input(1), c.W.Int64s(-1)]));
+        if (axis == 0)
+        {
+            c.Give(0, () => c.W.Node("ScatterND", [c.W.Node("ConstantOfShape", [c.W.Shape(c.X)], c.W.Fill(0)), rows.Value, c.Dy], Str("reduction", "add")));
+            return;
+        }
+
+        var rank = c.RankOf(c.X, "Gather data");
+        if (axis < 0) axis += rank;
+        var q = c.RankOf(c.Input(1), "Gather indices");
         c.Give(0, () =>
         {
-            var zeros = c.W.Node("ConstantOfShape", [c.W.Shape(c.X)], c.W.Fill(0));
-            var rows = c.W.Node("Unsqueeze", [c.Input(1), c.W.Int64s(-1)]);
-            return c.W.Node("ScatterND", [zeros, rows, c.Dy], Str("reduction", "add"));
+            long[] front = [axis, .. Enumerable.Range(0, rank).Where(i => i != axis).Select(i => (long)i)];
+            var back = new long[rank];
+            for (var i = 0; i < rank; i++) back[front[i]] = i;
+            long[] dyFront = [.. Enumerable.Range((int)axis, q), .. Enumerable.Range(0, (int)axis), .. Enumerable.Range((int)axis + q, rank - 1 - (int)axis)];
+            var zeros = c.W.Node("ConstantOfShape", [c.W.Node("Gather", [c.W.Shape(c.X), c.W.Int64s(front)], Int("axis", 0))], c.W.Fill(0));
+            var dy = c.W.Node("Transpose", [c.Dy], Ints("perm", dyFront));
+            var scattered = c.W.Node("ScatterND", [zeros, rows.Value, dy], Str("reduction", "add"));
+            return c.W.Node("Transpose", [scattered], Ints("perm", back));
         });
     }
 
