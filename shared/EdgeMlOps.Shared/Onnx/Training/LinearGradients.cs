@@ -61,7 +61,7 @@ internal static class LinearGradients
     /// Conv (1-D, 2-D or 3-D; any group count, depthwise included; explicit, no or <c>auto_pad</c> SAME padding). dX is the transposed convolution of dY with W,
     /// padded at the end by the rows a strided Conv never reads; dW is the convolution of Xᵀ (channels as batch)
     /// with dYᵀ as the kernel, strides and dilations swapped, cropped to the kernel; dB sums dY over all but channels.
-    /// SAME padding depends on the input's size, so the backward pass pads X as ONNX Runtime does (<see cref="SamePadded"/>),
+    /// SAME padding depends on the input's size, so the backward pass pads X as ONNX Runtime does (<see cref="SamePadding"/>),
     /// differentiates a VALID Conv over it, and crops dX back to X.
     /// </summary>
     public static void Conv(GradientContext c)
@@ -71,7 +71,7 @@ internal static class LinearGradients
         if (group != 1 && weightDims is null) throw c.Refuse($"Conv with group={group} needs a constant weight (its shape decides which channel pairs are kept)");
         var autoPad = GraphFacts.AttributeString(c.Node, "auto_pad") ?? "NOTSET";
         if (autoPad is not ("NOTSET" or "VALID" or "SAME_UPPER" or "SAME_LOWER")) throw c.Refuse($"Conv with auto_pad={autoPad} has no gradient rule; export with explicit pads");
-        var same = autoPad is "SAME_UPPER" or "SAME_LOWER";
+        var same = SamePadding.Applies(autoPad);
         var (x, w, dy) = (c.Input(0), c.Input(1), c.Dy);
         var rank = c.Facts.StaticDims(w)?.Length ?? c.RankOf(x, "Conv input");
         var spatial = rank - 2;
@@ -81,25 +81,24 @@ internal static class LinearGradients
         pads ??= new long[2 * spatial];
         var kernel = c.Ints("kernel_shape") ?? c.Facts.StaticDims(w)?.Skip(2).ToArray()
             ?? throw c.Refuse("the kernel shape is neither an attribute nor a constant weight's shape");
-        var padded = new Lazy<(string Padded, string Begin, string Size)>(() => same ? SamePadded(c, x, rank, kernel, strides, dilations, autoPad == "SAME_UPPER") : (x, string.Empty, string.Empty));
+        var sameness = new Lazy<SamePadding?>(() => same ? SamePadding.Of(c, x, rank, kernel, strides, dilations, autoPad == "SAME_UPPER") : null);
+        var padded = new Lazy<string>(() => sameness.Value is { } p ? p.Pad(c, x) : x);
 
         c.Give(0, () =>
         {
-            var input = padded.Value.Padded;
+            var input = padded.Value;
             var partial = c.W.Node("ConvTranspose", [dy, w], Ints("strides", strides), Ints("dilations", dilations), Ints("pads", pads), Int("group", group));
             var missing = c.W.Node("Sub", [
                 c.W.Node("Slice", [c.W.Shape(input), c.W.Int64s(2), c.W.Int64s(rank)]),
                 c.W.Node("Slice", [c.W.Shape(partial), c.W.Int64s(2), c.W.Int64s(rank)])]);
             var padding = c.W.Node("Concat", [c.W.Int64s(new long[rank + 2]), missing], Int("axis", 0));
             var dInput = c.W.Node("Pad", [partial, padding]);
-            if (!same) return dInput;
-            var (_, begin, size) = padded.Value; // the gradient of the padding is dropped: crop back to X
-            return c.W.Node("Slice", [dInput, begin, c.W.Node("Add", [begin, size]), c.W.Int64s([.. Enumerable.Range(2, spatial).Select(i => (long)i)])]);
+            return sameness.Value is { } p ? p.Crop(c, dInput) : dInput;
         });
         c.Give(1, () =>
         {
             var swap = Enumerable.Range(0, rank).Select(i => (long)(i == 0 ? 1 : i == 1 ? 0 : i)).ToArray();
-            var inputs = c.W.Node("Transpose", [padded.Value.Padded], Ints("perm", swap));
+            var inputs = c.W.Node("Transpose", [padded.Value], Ints("perm", swap));
             var kernels = c.W.Node("Transpose", [dy], Ints("perm", swap));
             var full = c.W.Node("Conv", [inputs, kernels], Ints("strides", dilations), Ints("dilations", strides), Ints("pads", pads));
             var cropped = c.W.Node("Slice", [full, c.W.Int64s(new long[spatial]), c.W.Int64s(kernel), c.W.Int64s([.. Enumerable.Range(2, spatial).Select(i => (long)i)])]);
@@ -129,27 +128,6 @@ internal static class LinearGradients
                 picks[i] = ((m / (outputs / group) * perGroup) + k) * outputs + m;
         var gathered = c.W.Node("Gather", [rows, c.W.Int64s(picks)], Int("axis", 0));
         return c.W.Node("Reshape", [gathered, c.W.Int64s(weightDims)]);
-    }
-
-    /// <summary>
-    /// X padded as <c>auto_pad</c> SAME pads it, from its run-time size: each spatial axis to ⌈in/s⌉ outputs needs
-    /// max(0, (⌈in/s⌉ − 1)·s + (k − 1)·d + 1 − in) zeros, half before and half after, the odd one after for SAME_UPPER and
-    /// before for SAME_LOWER. Returns the padded X, the zeros before each axis and X's spatial size.
-    /// </summary>
-    private static (string Padded, string Begin, string Size) SamePadded(GradientContext c, string x, int rank, long[] kernel, long[] strides, long[] dilations, bool upper)
-    {
-        var w = c.W;
-        var size = w.Node("Slice", [w.Shape(x), w.Int64s(2), w.Int64s(rank)]);
-        var stride = w.Int64s(strides);
-        var outputs = w.Node("Div", [w.Node("Add", [size, w.Int64s([.. strides.Select(s => s - 1)])]), stride]);
-        var reach = w.Int64s([.. kernel.Select((k, i) => ((k - 1) * dilations[i]) + 1)]);
-        var needed = w.Node("Sub", [w.Node("Add", [w.Node("Mul", [w.Node("Sub", [outputs, w.Int64s(1)]), stride]), reach]), size]);
-        var total = w.Node("Max", [needed, w.Int64s(0)]);
-        var half = w.Node("Div", [total, w.Int64s(2)]);
-        var begin = upper ? half : w.Node("Sub", [total, half]);
-        var zeros = w.Int64s(0, 0);
-        var pads = w.Node("Concat", [zeros, begin, zeros, w.Node("Sub", [total, begin])], Int("axis", 0));
-        return (w.Node("Pad", [x, pads]), begin, size);
     }
 
     private static string SwapLast(GradientContext c, string value, int rank)
