@@ -4,9 +4,10 @@ using EdgeMlOps.Shared.Onnx;
 namespace EdgeMlOps.Aggregator.Registry;
 
 /// <summary>
-/// A new version of a classifier the fleet serves without training (<c>ModelInterface:Trainable=none</c>, a tree
-/// ensemble, say): a new file — the model retrained elsewhere — with the fleet's interface (the same features input,
-/// sample shape and type, scores output and number of classes), which ONNX Runtime runs on probe rows as the fleet
+/// A new version of a classifier — or regressor, or multi-label classifier — the fleet serves without training
+/// (<c>ModelInterface:Trainable=none</c>, a tree ensemble, say): a new file — the model retrained elsewhere — with the
+/// fleet's interface (the same features input, sample shape and type, context inputs, scores output and number of
+/// classes or values), read as the kind of model the fleet serves and run by ONNX Runtime on probe rows as the fleet
 /// reads it. It is stored and served byte for byte, and evaluated and governed like any version.
 /// </summary>
 public static class ServedClassifierVersionCheck
@@ -20,7 +21,8 @@ public static class ServedClassifierVersionCheck
         {
             offered = UploadedClassifier.Open(uploaded, new UploadedClassifierOptions(UploadedClassifier.ServeOnly)
             {
-                Input = fleet.FeaturesInput, Output = fleet.ScoresOutput, ScoresAreLogits = fleet.ScoresAreLogits,
+                Input = fleet.FeaturesInput, Output = fleet.ScoresOutput, ScoresAreLogits = fleet.RegressionTargets > 0 ? null : fleet.ScoresAreLogits,
+                Regression = fleet.RegressionTargets > 0, MultiLabel = fleet.MultiLabels > 0, // read as the kind the fleet serves
                 Preprocess = source.Preprocess, // behind the fleet's front end, if it has one: callers keep sending the same samples
             }).Spec;
         }
@@ -51,7 +53,11 @@ public static class ServedClassifierVersionCheck
         if (f.IntegerFeatures != o.IntegerFeatures) yield return $"'{o.FeaturesInput}' is {(o.IntegerFeatures ? "int64" : "float")}, the fleet's is {(f.IntegerFeatures ? "int64" : "float")}";
         if (!f.ContextInputs.SequenceEqual(o.ContextInputs))
             yield return $"context inputs {Listed(o.ContextInputs)}, the fleet's are {Listed(f.ContextInputs)}";
-        if (fleet.Classes != offered.Classes || f.SingleScore != o.SingleScore) yield return $"'{o.ScoresOutput}' scores {offered.Classes} classes as {o.ScoresKind}, the fleet's {fleet.Classes} as {f.ScoresKind}";
+        if (f.TargetWidth > 0 || o.TargetWidth > 0)
+        {
+            if (f.RegressionTargets != o.RegressionTargets || f.MultiLabels != o.MultiLabels) yield return $"'{o.ScoresOutput}' gives {o.ScoresKind}, the fleet's {f.ScoresKind}";
+        }
+        else if (fleet.Classes != offered.Classes || f.SingleScore != o.SingleScore) yield return $"'{o.ScoresOutput}' scores {offered.Classes} classes as {o.ScoresKind}, the fleet's {fleet.Classes} as {f.ScoresKind}";
     }
 
     private static string Listed(IReadOnlyList<TensorSignature> inputs) => inputs.Count == 0 ? "none" : string.Join(", ", inputs.Select(i => i.CanonicalText));
