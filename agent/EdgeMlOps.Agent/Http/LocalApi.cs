@@ -137,13 +137,6 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         return WritePrediction(info, features, json);
     }
 
-    /// <summary>A 422 naming the first value of <paramref name="row"/> fed as an id (the features', then any int64 context input's) that is not one; null when all are.</summary>
-    private static int? NotAnId(Shared.Protocol.V1.GraphInterfaceSpec? graph, float[] row, Utf8JsonWriter json) =>
-        SampleLayout.Of(graph)?.FirstInvalidId(row) is var (input, at)
-            ? Error(json, 422, $"features[{at}] is {row[at]}, not an id: this model takes whole numbers in [0, {Shared.Models.GraphInterface.MaxIntegerFeature})"
-                + (input.Offset == 0 ? string.Empty : $" for its context input '{input.Name}'"))
-            : null;
-
     private int WritePrediction(Shared.Protocol.V1.ModelAnnouncement info, float[] features, Utf8JsonWriter json)
     {
         if (NotAnId(info.Architecture.Graph, features, json) is { } refused) return refused;
@@ -163,6 +156,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
     {
         if ((NotAClassifier(json) ?? NotARegressor(json)) is { } kind) return kind;
         if (!ExplainJson.TryParseExplain(body, out var features, out var forClass, out var error)) return Error(json, 400, error!);
+        if (NotAnId(_agent.CurrentModel?.Architecture.Graph, features!, json) is { } notAnId) return notAnId;
         var refusal = _agent.Explainer.TryExplain(features!, forClass, out var explanation, out var reason);
         if (refusal != Serving.ExplainRefusal.None) return Error(json, ExplainResponses.Status(refusal), reason);
         ExplainResponses.Write(json, explanation!);
@@ -173,6 +167,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
     {
         if ((NotAClassifier(json) ?? NotARegressor(json)) is { } kind) return kind;
         if (!ExplainJson.TryParseWhatIf(body, out var features, out var set, out var sweepFeature, out var sweepValues, out var error)) return Error(json, 400, error!);
+        if (WhatIfNotAnId(_agent.CurrentModel?.Architecture.Graph, features!, set, sweepFeature, sweepValues, json) is { } notAnId) return notAnId;
         var refusal = _agent.Explainer.TryWhatIf(features!, set, sweepFeature, sweepValues, out var answer, out var reason);
         if (refusal != Serving.ExplainRefusal.None) return Error(json, ExplainResponses.Status(refusal), reason);
         ExplainResponses.Write(json, answer!);

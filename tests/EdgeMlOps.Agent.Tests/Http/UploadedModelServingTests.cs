@@ -251,5 +251,17 @@ public sealed class UploadedModelServingTests
         Assert.Equal(HttpStatusCode.UnprocessableEntity, negative.Status);
         Assert.Equal(0, device.Store.SampleCount); // nothing the model could not train on is kept
         Assert.True((await http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface").GetProperty("integerFeatures").GetBoolean());
+
+        // What-if questions and explanations ask about ids too: a value that is not one is the caller's error, said as such.
+        var setFraction = await http.SendJsonAsync(HttpMethod.Post, "/v1/whatif", """{"features":[1,2,3,4,5,6,7,8,9,10,11,12],"set":{"3":2.5}}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, setFraction.Status);
+        Assert.Contains("features[3] is 2.5, not an id", setFraction.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var sweepNegative = await http.SendJsonAsync(HttpMethod.Post, "/v1/whatif", """{"features":[1,2,3,4,5,6,7,8,9,10,11,12],"sweep":{"feature":0,"values":[1,-4]}}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, sweepNegative.Status);
+        Assert.Contains("features[0] is -4, not an id", sweepNegative.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var explainFraction = await http.SendJsonAsync(HttpMethod.Post, "/v1/explain", """{"features":[1,2,3,4,5,6,7,8,9,10,11,0.5]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, explainFraction.Status);
+        var sweepIds = await http.SendJsonAsync(HttpMethod.Post, "/v1/whatif", """{"features":[1,2,3,4,5,6,7,8,9,10,11,12],"sweep":{"feature":0,"values":[1,7]}}""");
+        Assert.Equal(HttpStatusCode.OK, sweepIds.Status);
     }
 }
