@@ -5,7 +5,7 @@ namespace EdgeMlOps.Aggregator.Evaluation;
 
 /// <summary>
 /// A held-out labelled set from a JSON-lines file (<c>Aggregator:Evaluation:DataFile</c>), one sample per
-/// line: <c>{"features":[…],"label":3}</c> — for a regressor <c>{"features":[…],"target":[…]}</c>, its true values —, optionally <c>"cohort":"hw=pi4"</c> (without one, samples are
+/// line: <c>{"features":[…],"label":3}</c> (or an uploaded model's inputs by name, <see cref="HeldOutRow"/>) — for a regressor <c>{"features":[…],"target":[…]}</c>, its true values —, optionally <c>"cohort":"hw=pi4"</c> (without one, samples are
 /// grouped by their true class), and optionally <c>"attributes":{"age":"30-39","region":"north"}</c> (declared attributes
 /// for the model card's subpopulation analysis: at most 16, names without '=', names and values of 1 to 64 characters).
 /// Every bad line is reported with its number, up to
@@ -63,15 +63,7 @@ public static class HeldOutFile
             using var document = JsonDocument.Parse(line);
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object) return "not a JSON object";
-            if (!root.TryGetProperty("features", out var values) || values.ValueKind != JsonValueKind.Array) return "no 'features' array";
-            if (values.GetArrayLength() != model.InputDim) return $"{values.GetArrayLength()} features, the model takes {model.InputDim}";
-            row = new float[model.InputDim];
-            var i = 0;
-            foreach (var value in values.EnumerateArray())
-            {
-                if (value.ValueKind != JsonValueKind.Number || !value.TryGetSingle(out var x) || !float.IsFinite(x)) return $"feature {i} is not a finite number";
-                row[i++] = x;
-            }
+            if (HeldOutRow.Read(root, model, out row) is { } invalid) return invalid;
 
             if (model.TakesTargets)
             {

@@ -34,6 +34,35 @@ public class HeldOutFileTests
     }
 
     [Fact]
+    public void AModelWithAContextInput_TakesRowsOrInputsByName_AndIdsAreChecked()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_diabetes_two_inputs.onnx"));
+        var spec = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { Regression = true, Input = "measurements" }).Spec;
+        const string M = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9";
+        var flat = $$"""{"features":[{{M}},1],"target":[1.5]}""";
+        var both = HeldOutFile.Load(Write(flat, $$$"""{"inputs":{"sex":[1],"measurements":[{{{M}}}]},"target":[1.5]}"""), spec);
+        using var model = EdgeMlOps.Runtime.InferenceModel.Load(bytes, spec);
+        Assert.Equal(2, both.Count);
+        Assert.Equal(HeldOutFile.Load(Write(flat), spec).Evaluate(model).Loss, both.Evaluate(model).Loss, 6); // the same row either way
+        Assert.NotEqual(HeldOutFile.Load(Write($$"""{"features":[{{M}},0],"target":[1.5]}"""), spec).Evaluate(model).Loss, both.Evaluate(model).Loss, 6); // and the id is fed
+
+        var bad = Write(
+            $$"""{"features":[{{M}},0.5],"target":[1]}""",
+            $$$"""{"inputs":{"measurements":[{{{M}}}]},"target":[1]}""",
+            $$$"""{"inputs":{"measurements":[{{{M}}}],"sex":[1],"age":[3]},"target":[1]}""",
+            $$$"""{"features":[{{{M}}},1],"inputs":{"sex":[1]},"target":[1]}""",
+            $$$"""{"inputs":{"measurements":[0.1],"sex":[1]},"target":[1]}""");
+        var ex = Assert.Throws<InvalidDataException>(() => HeldOutFile.Load(bad, spec));
+        Assert.Contains("line 1: feature 9 is 0.5, not an id (a whole number in [0, 16777216)) for input 'sex'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 2: input 'sex' is missing", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 3: the model has no input 'age'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 4: send 'features' or 'inputs', not both", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 5: input 'measurements' takes an array of 9 numbers", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("'inputs' sends an uploaded model's inputs by name", Assert.Throws<InvalidDataException>(() =>
+            HeldOutFile.Load(Write("""{"inputs":{"features":[1,2,3,4]},"label":1}"""), AggregatorFixture.Spec)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void DeclaredAttributes_BecomeGroupsBesideTheCohort_AndBadOnesAreReported()
     {
         var path = Write(

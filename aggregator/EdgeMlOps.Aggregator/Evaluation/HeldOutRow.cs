@@ -1,0 +1,69 @@
+using System.Text.Json;
+using EdgeMlOps.Shared.Models;
+
+namespace EdgeMlOps.Aggregator.Evaluation;
+
+/// <summary>
+/// One held-out sample's row, as devices keep it: <c>"features"</c> (the flat row) or, for an uploaded model, its inputs
+/// by name — <c>"inputs": {"measurements": […], "sex": [1]}</c>, every input once with exactly its values, laid out as
+/// the features then each context input — and every value an int64 input takes checked to be an id.
+/// </summary>
+internal static class HeldOutRow
+{
+    /// <summary>The row of <paramref name="root"/>, or what is wrong with it.</summary>
+    public static string? Read(JsonElement root, ModelSpec model, out float[] row)
+    {
+        row = [];
+        var spans = model.Graph is { Tensors: null } graph ? graph.SampleSpans() : null;
+        var hasFeatures = root.TryGetProperty("features", out var values);
+        if (root.TryGetProperty("inputs", out var named))
+        {
+            if (hasFeatures) return "send 'features' or 'inputs', not both";
+            if (spans is null || named.ValueKind != JsonValueKind.Object) return spans is null ? "'inputs' sends an uploaded model's inputs by name; this model takes 'features'" : "'inputs' must be an object: each input's name and its values";
+            if (ReadNamed(named, spans, model.InputDim, out row) is { } problem) return problem;
+        }
+        else
+        {
+            if (!hasFeatures || values.ValueKind != JsonValueKind.Array) return "no 'features' array";
+            if (values.GetArrayLength() != model.InputDim) return $"{values.GetArrayLength()} features, the model takes {model.InputDim}";
+            row = new float[model.InputDim];
+            if (Numbers(values, row, 0, "feature") is { } problem) return problem;
+        }
+
+        foreach (var (name, offset, length, _, integer) in spans ?? [])
+        {
+            if (integer && Runtime.IntegerIds.FirstInvalid(row.AsSpan(offset, length)) is var bad and >= 0)
+                return $"feature {offset + bad} is {row[offset + bad]}, not an id (a whole number in [0, {GraphInterface.MaxIntegerFeature})) for input '{name}'";
+        }
+
+        return null;
+    }
+
+    private static string? ReadNamed(JsonElement named, IReadOnlyList<(string Name, int Offset, int Length, IReadOnlyList<long> Dims, bool Integer)> spans, int width, out float[] row)
+    {
+        row = new float[width];
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var input in named.EnumerateObject())
+        {
+            var span = spans.FirstOrDefault(s => s.Name == input.Name);
+            if (span.Name is null) return $"the model has no input '{input.Name}' (inputs: {string.Join(", ", spans.Select(s => s.Name))})";
+            if (!seen.Add(input.Name)) return $"input '{input.Name}' is given twice";
+            if (input.Value.ValueKind != JsonValueKind.Array || input.Value.GetArrayLength() != span.Length) return $"input '{input.Name}' takes an array of {span.Length} numbers";
+            if (Numbers(input.Value, row, span.Offset, $"inputs.{input.Name}") is { } problem) return problem;
+        }
+
+        return spans.FirstOrDefault(s => !seen.Contains(s.Name)) is { Name: { } missing } ? $"input '{missing}' is missing (inputs: {string.Join(", ", spans.Select(s => s.Name))})" : null;
+    }
+
+    private static string? Numbers(JsonElement values, float[] row, int offset, string what)
+    {
+        var i = 0;
+        foreach (var value in values.EnumerateArray())
+        {
+            if (value.ValueKind != JsonValueKind.Number || !value.TryGetSingle(out var x) || !float.IsFinite(x)) return $"{what} {i} is not a finite number";
+            row[offset + i++] = x;
+        }
+
+        return null;
+    }
+}
