@@ -55,6 +55,7 @@ public class OpGradientTests
         ["BatchNormalization (frozen statistics)"] = (g => (g.Node("BatchNormalization", [g.Node("Mul", [g.Input("x", [2, 3, 4, 4]), g.Param("k", [1, 3, 1, 1], 0.3, 1)]),
             g.Param("s", [3], 0.3, 1), g.Param("b", [3]), g.Param("m", [3], 0.1), g.Param("v", [3], 0.1, 1)], F("epsilon", 1e-3f)), [2, 3, 4, 4]), 17),
         ["MaxPool"] = (g => (g.Node("MaxPool", [g.Param("a", [2, 3, 4, 6])], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)), [2, 3, 2, 3]), 17),
+        ["MaxPool 3x3 stride 2, ceil_mode (as SqueezeNet exports)"] = (g => (g.Node("MaxPool", [g.Param("a", [1, 2, 6, 6])], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Int("ceil_mode", 1)), [1, 2, 3, 3]), 17),
         ["MaxPool, auto_pad SAME_UPPER (as TensorFlow exports)"] = (g => (g.Node("MaxPool", [g.Param("a", [2, 3, 5, 5])], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2), S("auto_pad", "SAME_UPPER")), [2, 3, 3, 3]), 17),
     };
 
