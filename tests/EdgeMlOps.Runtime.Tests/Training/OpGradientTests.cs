@@ -77,6 +77,8 @@ public class OpGradientTests
         ["AveragePool 2x2 stride 2, auto_pad SAME_UPPER, padding not counted"] = (g => (g.Node("AveragePool", [g.Param("a", [2, 3, 5, 5])], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2), S("auto_pad", "SAME_UPPER")), [2, 3, 3, 3]), 17),
         ["AveragePool 1-D kernel 3 stride 2, auto_pad SAME_LOWER, padding counted"] = (g => (g.Node("AveragePool", [g.Param("a", [2, 3, 8])], Ints("kernel_shape", 3), Ints("strides", 2), S("auto_pad", "SAME_LOWER"), Int("count_include_pad", 1)), [2, 3, 4]), 17),
         ["AveragePool 3x3 stride 1, auto_pad SAME_LOWER, padding not counted"] = (g => (g.Node("AveragePool", [g.Param("a", [1, 2, 4, 5])], Ints("kernel_shape", 3, 3), S("auto_pad", "SAME_LOWER")), [1, 2, 4, 5]), 17),
+        ["AveragePool 3x3 stride 2, ceil_mode, a partial last window"] = (g => (g.Node("AveragePool", [g.Param("a", [1, 2, 6, 7])], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Int("ceil_mode", 1)), [1, 2, 3, 3]), 17),
+        ["AveragePool 1-D kernel 2 stride 2, ceil_mode, pads"] = (g => (g.Node("AveragePool", [g.Param("a", [2, 3, 8])], Ints("kernel_shape", 2), Ints("strides", 2), Ints("pads", 1, 0), Int("ceil_mode", 1)), [2, 3, 5]), 17),
         ["AveragePool 1-D, pads, count_include_pad=1"] = (g => (g.Node("AveragePool", [g.Param("a", [2, 3, 7])], Ints("kernel_shape", 3), Ints("pads", 1, 1), Int("count_include_pad", 1)), [2, 3, 7]), 17),
         ["Conv 1-D, stride 2"] = (g => (g.Node("Conv", [g.Param("x", [2, 3, 10]), g.Param("w", [4, 3, 3]), g.Param("b", [4])], Ints("strides", 2)), [2, 4, 4]), 17),
         // auto_pad SAME (what TensorFlow's exporters write): the padding follows the input's size; odd totals put the extra zero after (UPPER) or before (LOWER).

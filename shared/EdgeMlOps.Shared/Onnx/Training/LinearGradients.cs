@@ -61,7 +61,7 @@ internal static class LinearGradients
     /// Conv (1-D, 2-D or 3-D; any group count, depthwise included; explicit, no or <c>auto_pad</c> SAME padding). dX is the transposed convolution of dY with W,
     /// padded at the end by the rows a strided Conv never reads; dW is the convolution of Xᵀ (channels as batch)
     /// with dYᵀ as the kernel, strides and dilations swapped, cropped to the kernel; dB sums dY over all but channels.
-    /// SAME padding depends on the input's size, so the backward pass pads X as ONNX Runtime does (<see cref="SamePadding"/>),
+    /// SAME padding depends on the input's size, so the backward pass pads X as ONNX Runtime does (<see cref="InputPadding"/>),
     /// differentiates a VALID Conv over it, and crops dX back to X.
     /// </summary>
     public static void Conv(GradientContext c)
@@ -71,7 +71,7 @@ internal static class LinearGradients
         if (group != 1 && weightDims is null) throw c.Refuse($"Conv with group={group} needs a constant weight (its shape decides which channel pairs are kept)");
         var autoPad = GraphFacts.AttributeString(c.Node, "auto_pad") ?? "NOTSET";
         if (autoPad is not ("NOTSET" or "VALID" or "SAME_UPPER" or "SAME_LOWER")) throw c.Refuse($"Conv with auto_pad={autoPad} has no gradient rule; export with explicit pads");
-        var same = SamePadding.Applies(autoPad);
+        var same = InputPadding.IsSame(autoPad);
         var (x, w, dy) = (c.Input(0), c.Input(1), c.Dy);
         var rank = c.Facts.StaticDims(w)?.Length ?? c.RankOf(x, "Conv input");
         var spatial = rank - 2;
@@ -81,7 +81,7 @@ internal static class LinearGradients
         pads ??= new long[2 * spatial];
         var kernel = c.Ints("kernel_shape") ?? c.Facts.StaticDims(w)?.Skip(2).ToArray()
             ?? throw c.Refuse("the kernel shape is neither an attribute nor a constant weight's shape");
-        var sameness = new Lazy<SamePadding?>(() => same ? SamePadding.Of(c, x, rank, kernel, strides, dilations, autoPad == "SAME_UPPER") : null);
+        var sameness = new Lazy<InputPadding?>(() => same ? InputPadding.Same(c, x, rank, kernel, strides, dilations, autoPad == "SAME_UPPER") : null);
         var padded = new Lazy<string>(() => sameness.Value is { } p ? p.Pad(c, x) : x);
 
         c.Give(0, () =>

@@ -33,12 +33,13 @@ internal static class NormalizationGradients
     /// AveragePool: each output's gradient, divided by the number of elements its window averaged, is spread back over
     /// that window — a transposed convolution with a kernel of ones, channels folded into the batch so one kernel serves
     /// them all, padded at the end by the rows a strided pool never reads. With <c>count_include_pad=0</c> the divisor
-    /// of each window is counted by convolving ones over the unpadded input. Under <c>auto_pad</c> SAME the input is padded
-    /// as ONNX Runtime pads it (<see cref="SamePadding"/>), the pool differentiated as VALID over it, and dX cropped back.
+    /// of each window is counted by convolving ones over the unpadded input. Under <c>auto_pad</c> SAME, or with
+    /// <c>ceil_mode</c> (its last window partial), the input is padded as ONNX Runtime pads it (<see cref="InputPadding"/>),
+    /// the pool differentiated as VALID over it, and dX cropped back.
     /// </summary>
     public static void AveragePool(GradientContext c)
     {
-        if (c.Int("ceil_mode", 0) != 0) throw c.Refuse("AveragePool with ceil_mode=1 has no gradient rule yet");
+        var ceil = c.Int("ceil_mode", 0) != 0;
         var autoPad = GraphFacts.AttributeString(c.Node, "auto_pad") ?? "NOTSET";
         if (autoPad is not ("NOTSET" or "VALID" or "SAME_UPPER" or "SAME_LOWER")) throw c.Refuse($"AveragePool with auto_pad={autoPad} has no gradient rule; export with explicit pads");
         var kernel = c.Ints("kernel_shape") ?? throw c.Refuse("AveragePool without kernel_shape");
@@ -46,27 +47,29 @@ internal static class NormalizationGradients
         var rank = spatial + 2;
         var strides = c.Ints("strides") ?? Enumerable.Repeat(1L, spatial).ToArray();
         var dilations = c.Ints("dilations") ?? Enumerable.Repeat(1L, spatial).ToArray();
-        var pads = (autoPad == "VALID" || SamePadding.Applies(autoPad) ? null : c.Ints("pads")) ?? new long[2 * spatial];
+        var pads = (autoPad == "VALID" || InputPadding.IsSame(autoPad) ? null : c.Ints("pads")) ?? new long[2 * spatial];
         var includePad = c.Int("count_include_pad", 0) != 0;
+        if (ceil && (includePad || InputPadding.IsSame(autoPad))) throw c.Refuse($"AveragePool with ceil_mode=1 and {(includePad ? "count_include_pad=1" : $"auto_pad={autoPad}")} has no gradient rule yet");
         c.Give(0, () =>
         {
             var w = c.W;
-            var same = SamePadding.Applies(autoPad) ? SamePadding.Of(c, c.X, rank, kernel, strides, dilations, autoPad == "SAME_UPPER") : null;
-            var input = same?.Pad(c, c.X) ?? c.X; // what the pool ran over, its windows then VALID
+            var runtime = InputPadding.IsSame(autoPad) ? InputPadding.Same(c, c.X, rank, kernel, strides, dilations, autoPad == "SAME_UPPER")
+                : ceil ? InputPadding.Ceil(c, c.X, rank, kernel, strides, dilations, pads) : null;
+            var input = runtime?.Pad(c, c.X) ?? c.X; // what the pool ran over, its windows then VALID
             var ones = w.Node("ConstantOfShape", [w.Int64s([1, 1, .. kernel])], w.Fill(1));
-            var window = new[] { OnnxGraphBuilder.Ints("strides", strides), OnnxGraphBuilder.Ints("dilations", dilations), OnnxGraphBuilder.Ints("pads", pads) };
+            var window = new[] { OnnxGraphBuilder.Ints("strides", strides), OnnxGraphBuilder.Ints("dilations", dilations), OnnxGraphBuilder.Ints("pads", runtime is null ? pads : new long[2 * spatial]) };
             // [N, C, spatial…] → [N·C, 1, spatial…]
             string Fold(string value) => w.Node("Reshape", [value, w.Node("Concat", [w.Int64s(-1, 1), w.Node("Slice", [w.Shape(value), w.Int64s(2), w.Int64s(rank)])], Int("axis", 0))]);
             var dy = Fold(c.Dy);
             string divisor;
-            if (includePad || (same is null && pads.All(p => p == 0)))
+            if (includePad || (runtime is null && pads.All(p => p == 0)))
             {
                 divisor = w.Scalar(kernel.Aggregate(1L, (a, k) => a * k));
             }
             else
             {
                 var valid = w.Node("ConstantOfShape", [w.Node("Concat", [w.Int64s(1, 1), w.Node("Slice", [w.Shape(c.X), w.Int64s(2), w.Int64s(rank)])], Int("axis", 0))], w.Fill(1));
-                divisor = w.Node("Conv", [same?.Pad(c, valid) ?? valid, ones], window); // ones where the input is, zeros in its padding
+                divisor = w.Node("Conv", [runtime?.Pad(c, valid) ?? valid, ones], window); // ones where the input is, zeros in its padding
             }
 
             var partial = w.Node("ConvTranspose", [w.Node("Div", [dy, divisor]), ones], window);
@@ -75,7 +78,7 @@ internal static class NormalizationGradients
                 w.Node("Slice", [w.Shape(partial), w.Int64s(2), w.Int64s(rank)])]);
             var padded = w.Node("Pad", [partial, w.Node("Concat", [w.Int64s(new long[rank + 2]), missing], Int("axis", 0))]);
             var unfolded = w.Node("Reshape", [padded, w.Shape(input)]);
-            return same?.Crop(c, unfolded) ?? unfolded;
+            return runtime?.Crop(c, unfolded) ?? unfolded;
         });
     }
 
