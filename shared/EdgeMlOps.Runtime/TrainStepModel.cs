@@ -21,7 +21,7 @@ public sealed record LocalTrainingResult(float[] Weights, double Loss, double Ac
 /// A train-step graph loaded into ONNX Runtime; runs SGD by calling it once per mini-batch.
 /// Holds no per-call state, so one instance is shared by every device training the same
 /// architecture. Weights ping-pong between two buffers bound as inputs and outputs, so a step
-/// allocates nothing on the managed heap beyond its batch views.
+/// allocates nothing on the managed heap beyond its batch views (and, for ids or context inputs, one array per input).
 /// </summary>
 public sealed class TrainStepModel : IDisposable
 {

@@ -141,6 +141,9 @@ public sealed class UploadedClassifier
         if (integer) throw new InvalidDataException($"the features input '{features}' takes int64 ids; a preprocessing graph feeds float features");
         string input;
         long[] sampleDims;
+        var initializers = front.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        if (front.Graph.Input.Where(i => !initializers.Contains(i.Name)).Select(i => i.Name).ToList() is { Count: not 1 } inputs)
+            throw new InvalidDataException($"the preprocessing graph takes one input, the samples callers send; it takes {inputs.Count} ({string.Join(", ", inputs)})");
         try
         {
             (input, sampleDims, var ids, _) = FeaturesInput(front, null);
