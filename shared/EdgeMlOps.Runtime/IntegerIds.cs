@@ -17,6 +17,21 @@ public static class IntegerIds
         return -1;
     }
 
+    /// <summary>
+    /// The first value of one sample <paramref name="row"/> fed as an id (by the spans that take int64) that is not one:
+    /// its index in the row and its input; null when all are. Spans the row does not reach are not checked (a row of the
+    /// wrong width is refused for that).
+    /// </summary>
+    public static (int Index, GraphInterface.SampleSpan Input)? FirstInvalid(IReadOnlyList<GraphInterface.SampleSpan> spans, ReadOnlySpan<float> row)
+    {
+        foreach (var span in spans)
+        {
+            if (span.Integer && span.Offset + span.Length <= row.Length && FirstInvalid(row.Slice(span.Offset, span.Length)) is var bad and >= 0) return (span.Offset + bad, span);
+        }
+
+        return null;
+    }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first value that is not an id.</summary>
     public static void Check(ReadOnlySpan<float> features)
     {

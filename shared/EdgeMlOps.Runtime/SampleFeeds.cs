@@ -10,23 +10,25 @@ namespace EdgeMlOps.Runtime;
 /// </summary>
 public sealed class SampleFeeds
 {
-    private readonly (int Offset, int Length, long[] Dims, bool Integer)[] _spans;
+    private readonly IReadOnlyList<GraphInterface.SampleSpan> _spans;
 
     /// <summary>One input taking the whole row.</summary>
     public SampleFeeds(string input, long[] sampleDims, bool integer)
+        : this(GraphInterface.Layout(input, sampleDims, integer, []))
     {
-        Names = [input];
-        _spans = [(0, checked((int)sampleDims.Aggregate(1L, (a, d) => a * d)), sampleDims, integer)];
-        RowLength = _spans[0].Length;
     }
 
     /// <summary>The features input and every context input of <paramref name="graph"/>, in row order.</summary>
     public SampleFeeds(GraphInterface graph)
+        : this(graph.SampleSpans())
     {
-        var spans = graph.SampleSpans();
+    }
+
+    private SampleFeeds(IReadOnlyList<GraphInterface.SampleSpan> spans)
+    {
+        _spans = spans;
         Names = [.. spans.Select(s => s.Name)];
-        _spans = [.. spans.Select(s => (s.Offset, s.Length, s.Dims.ToArray(), s.Integer))];
-        RowLength = graph.SampleLength;
+        RowLength = spans.Sum(s => s.Length);
     }
 
     /// <summary>The inputs fed, in the order <see cref="Feed"/> returns their values.</summary>
@@ -35,21 +37,15 @@ public sealed class SampleFeeds
     /// <summary>Floats in one row.</summary>
     public int RowLength { get; }
 
-    /// <summary>Whether any input takes ids (int64), whose values must be whole numbers in [0, 2^24).</summary>
-    public bool HasIds => _spans.Any(s => s.Integer);
-
-    /// <summary>The index in a row of the first value fed as an id that is not one, or -1.</summary>
-    public int FirstInvalidId(ReadOnlySpan<float> rows)
+    /// <summary>The first value fed as an id that is not one, over rows laid end to end: its index within its row and its input; or null.</summary>
+    public (int Index, GraphInterface.SampleSpan Input)? FirstInvalidId(ReadOnlySpan<float> rows)
     {
         for (var start = 0; start + RowLength <= rows.Length; start += RowLength)
         {
-            foreach (var span in _spans)
-            {
-                if (span.Integer && IntegerIds.FirstInvalid(rows.Slice(start + span.Offset, span.Length)) is var bad and >= 0) return span.Offset + bad;
-            }
+            if (IntegerIds.FirstInvalid(_spans, rows.Slice(start, RowLength)) is { } bad) return bad;
         }
 
-        return -1;
+        return null;
     }
 
     /// <summary>
@@ -60,14 +56,14 @@ public sealed class SampleFeeds
     public OrtValue[] Feed(float[] rows, int count)
     {
         if (count <= 0 || rows.Length < count * RowLength) throw new ArgumentException($"expected {count} rows of {RowLength} values, got {rows.Length} values", nameof(rows));
-        if (_spans.Length == 1 && !_spans[0].Integer)
-            return [OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, rows.AsMemory(0, count * RowLength), [count, .. _spans[0].Dims])];
-        if (FirstInvalidId(rows.AsSpan(0, count * RowLength)) is var bad and >= 0)
-            throw new ArgumentException($"value {bad} of a row is not an id (a whole number in [0, {GraphInterface.MaxIntegerFeature})) for input '{NameAt(bad)}'", nameof(rows));
-        var values = new OrtValue[_spans.Length];
-        for (var k = 0; k < _spans.Length; k++)
+        if (_spans is [{ Integer: false } only])
+            return [OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, rows.AsMemory(0, count * RowLength), [count, .. only.Dims])];
+        if (FirstInvalidId(rows.AsSpan(0, count * RowLength)) is var (bad, input))
+            throw new ArgumentException($"value {bad} of a row is not an id (a whole number in [0, {GraphInterface.MaxIntegerFeature})) for input '{input.Name}'", nameof(rows));
+        var values = new OrtValue[_spans.Count];
+        for (var k = 0; k < _spans.Count; k++)
         {
-            var (offset, length, dims, integer) = _spans[k];
+            var (_, offset, length, dims, integer) = _spans[k];
             if (integer)
             {
                 var ids = new long[count * length];
@@ -84,6 +80,4 @@ public sealed class SampleFeeds
 
         return values;
     }
-
-    private string NameAt(int offset) => Names[Array.FindLastIndex(_spans, s => s.Offset <= offset)];
 }

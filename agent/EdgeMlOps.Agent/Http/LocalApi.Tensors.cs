@@ -64,6 +64,16 @@ public sealed partial class LocalApi
         w.WriteEndObject();
     }
 
+    /// <summary>A tensor's name, element type and shape (under <paramref name="shapeKey"/>) as properties of the object being written.</summary>
+    private static void WriteSignature(Utf8JsonWriter w, string name, string type, string shapeKey, IEnumerable<long> dims)
+    {
+        w.WriteString("name", name);
+        w.WriteString("type", type);
+        w.WriteStartArray(shapeKey);
+        foreach (var d in dims) w.WriteNumberValue(d);
+        w.WriteEndArray();
+    }
+
     /// <remarks><paramref name="accepted"/>: what callers feed (<see cref="Shared.Models.TensorInterface.Accepted"/> — with a preprocessing graph, its inputs in place of the model inputs it makes).</remarks>
     private static void WriteTensorInterface(Utf8JsonWriter w, Shared.Protocol.V1.TensorInterfaceSpec tensors, IReadOnlyList<Shared.Models.TensorSignature> accepted)
     {
@@ -75,11 +85,7 @@ public sealed partial class LocalApi
             foreach (var t in list)
             {
                 w.WriteStartObject();
-                w.WriteString("name", t.Name);
-                w.WriteString("type", t.Type);
-                w.WriteStartArray("dims");
-                foreach (var d in t.Dims) w.WriteNumberValue(d);
-                w.WriteEndArray();
+                WriteSignature(w, t.Name, t.Type, "dims", t.Dims);
                 w.WriteBoolean("state", tensors.States.Any(s => s.Input == t.Name || s.Output == t.Name));
                 w.WriteEndObject();
             }

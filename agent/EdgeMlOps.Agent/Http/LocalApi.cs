@@ -332,11 +332,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
                 foreach (var context in graph.ContextInputs)
                 {
                     w.WriteStartObject();
-                    w.WriteString("name", context.Name);
-                    w.WriteString("type", context.Type);
-                    w.WriteStartArray("sampleShape");
-                    foreach (var d in context.Dims) w.WriteNumberValue(d);
-                    w.WriteEndArray();
+                    WriteSignature(w, context.Name, context.Type, "sampleShape", context.Dims);
                     w.WriteEndObject();
                 }
 

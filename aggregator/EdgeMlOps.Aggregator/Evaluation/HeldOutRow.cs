@@ -30,16 +30,12 @@ internal static class HeldOutRow
             if (Numbers(values, row, 0, "feature") is { } problem) return problem;
         }
 
-        foreach (var (name, offset, length, _, integer) in spans ?? [])
-        {
-            if (integer && Runtime.IntegerIds.FirstInvalid(row.AsSpan(offset, length)) is var bad and >= 0)
-                return $"feature {offset + bad} is {row[offset + bad]}, not an id (a whole number in [0, {GraphInterface.MaxIntegerFeature})) for input '{name}'";
-        }
-
-        return null;
+        return spans is not null && Runtime.IntegerIds.FirstInvalid(spans, row) is var (bad, input)
+            ? $"feature {bad} is {row[bad]}, not an id (a whole number in [0, {GraphInterface.MaxIntegerFeature})) for input '{input.Name}'"
+            : null;
     }
 
-    private static string? ReadNamed(JsonElement named, IReadOnlyList<(string Name, int Offset, int Length, IReadOnlyList<long> Dims, bool Integer)> spans, int width, out float[] row)
+    private static string? ReadNamed(JsonElement named, IReadOnlyList<GraphInterface.SampleSpan> spans, int width, out float[] row)
     {
         row = new float[width];
         var seen = new HashSet<string>(StringComparer.Ordinal);

@@ -100,16 +100,23 @@ public sealed record GraphInterface
         }
     }
 
-    /// <summary>Where each input's values sit in a sample row: the features input first, then every context input, with whether it is fed as int64.</summary>
-    public IReadOnlyList<(string Name, int Offset, int Length, IReadOnlyList<long> Dims, bool Integer)> SampleSpans()
+    /// <summary>One input's place in a sample row: its name, first value, number of values, dims behind the batch axis, and whether it is fed as int64 ids.</summary>
+    public readonly record struct SampleSpan(string Name, int Offset, int Length, IReadOnlyList<long> Dims, bool Integer);
+
+    /// <summary>Where each input's values sit in a sample row: the features input first, then every context input.</summary>
+    public IReadOnlyList<SampleSpan> SampleSpans() =>
+        Layout(FeaturesInput, SampleDims, IntegerFeatures, ContextInputs.Select(i => (i.Name, i.Dims, i.Type == TensorElement.Int64)));
+
+    /// <summary>The row layout of a features input and its context inputs in order — for a reader that holds the interface as the manifest carries it.</summary>
+    public static IReadOnlyList<SampleSpan> Layout(string featuresInput, IReadOnlyList<long> featureDims, bool integerFeatures, IEnumerable<(string Name, IReadOnlyList<long> Dims, bool Integer)> context)
     {
-        var spans = new List<(string, int, int, IReadOnlyList<long>, bool)>(1 + ContextInputs.Count) { (FeaturesInput, 0, FeaturesLength, SampleDims, IntegerFeatures) };
-        var offset = FeaturesLength;
-        foreach (var input in ContextInputs)
+        var spans = new List<SampleSpan>();
+        var offset = 0;
+        foreach (var (name, dims, integer) in context.Prepend((featuresInput, featureDims, integerFeatures)))
         {
-            var length = checked((int)input.Dims.Aggregate(1L, (a, d) => a * d));
-            spans.Add((input.Name, offset, length, input.Dims, input.Type == TensorElement.Int64));
-            offset += length;
+            var length = checked((int)dims.Aggregate(1L, (a, d) => checked(a * d)));
+            spans.Add(new SampleSpan(name, offset, length, dims, integer));
+            offset = checked(offset + length);
         }
 
         return spans;

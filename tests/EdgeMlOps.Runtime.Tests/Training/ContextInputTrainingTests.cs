@@ -48,16 +48,7 @@ public class ContextInputTrainingTests(Xunit.Abstractions.ITestOutputHelper outp
         var initial = model.InitialWeights();
         var result = trainer.TrainTargets(initial.Values, rows, Floats("targets"), new LocalTrainingPlan(1, 6, Lr, 1));
         Assert.Equal(Expected.GetProperty("loss").GetDouble(), result.Loss, 5);
-        var worst = 0.0;
-        foreach (var tensor in initial.Layout.Tensors)
-        {
-            var gradient = Expected.GetProperty("gradients").GetProperty(tensor.Name).EnumerateArray().Select(v => v.GetDouble()).ToArray();
-            for (var i = 0; i < tensor.Length; i++)
-            {
-                var moved = (initial.Values[tensor.Offset + i] - result.Weights[tensor.Offset + i]) / Lr;
-                worst = Math.Max(worst, Math.Abs(moved - gradient[i]) / Math.Max(1e-3, Math.Abs(gradient[i])));
-            }
-        }
+        var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, Expected);
 
         output.WriteLine($"one step on six patients (both sexes): loss {result.Loss:F5} (PyTorch {Expected.GetProperty("loss").GetDouble():F5}), worst relative gradient error {worst:G3} over {initial.Layout.Tensors.Count} tensors");
         Assert.True(worst < 1e-3, $"the step differs from PyTorch's gradient by up to {worst:P3} (relative)");

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Exports a tiny transformer text classifier (Debian's python3-torch and python3-onnx): what exporters emit for small
+"""Exports a tiny transformer text classifier (tiny_transformer.py; Debian's python3-torch and python3-onnx): what exporters emit for small
 transformers, with a padding mask as a second input.
 
   pytorch_transformer_cls.onnx  tokens int64 [batch, 12] and mask float [batch, 12] (1: a token, 0: padding) ->
@@ -15,41 +15,16 @@ transformers, with a padding mask as a second input.
 Run from this directory: /usr/bin/python3 export_pytorch_transformer.py
 """
 import json
-import math
 
 import onnx
 import torch
 from torch import nn
 
-
-class TinyTransformer(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embedding = nn.Embedding(40, 16)
-        self.position = nn.Parameter(torch.randn(12, 16) * 0.1)
-        self.norm1 = nn.LayerNorm(16)
-        self.q = nn.Linear(16, 16)
-        self.k = nn.Linear(16, 16)
-        self.v = nn.Linear(16, 16)
-        self.out = nn.Linear(16, 16)
-        self.norm2 = nn.LayerNorm(16)
-        self.up = nn.Linear(16, 32)
-        self.down = nn.Linear(32, 16)
-        self.norm3 = nn.LayerNorm(16)
-        self.head = nn.Linear(16, 3)
-
-    def forward(self, tokens, mask):
-        h = self.embedding(tokens) + self.position
-        x = self.norm1(h)
-        scores = torch.matmul(self.q(x), self.k(x).transpose(1, 2)) / math.sqrt(16)
-        scores = scores + (1.0 - mask).unsqueeze(1) * -10000.0
-        h = h + self.out(torch.matmul(torch.softmax(scores, dim=-1), self.v(x)))
-        h = h + self.down(nn.functional.gelu(self.up(self.norm2(h))))
-        return self.head(self.norm3(h[:, 0]))
+from tiny_transformer import TinyTransformer
 
 
 torch.manual_seed(12)
-model = TinyTransformer().eval()
+model = TinyTransformer(40, 12, 3, "first").eval()
 with torch.no_grad():  # as after training: LayerNorms that differ (identical ones the exporter would share as one initializer)
     for norm in (model.norm1, model.norm2, model.norm3):
         norm.weight.uniform_(0.8, 1.2)

@@ -7,19 +7,19 @@ fine-tuning of its head.
                                     scikit-learn's order.
   pytorch_transformer_digits04.onnx tokens int64 [batch, 64] and mask float [batch, 64] -> logits float [batch, 10]:
                                     Embedding(17, 16) plus a learned position table, one pre-norm single-head
-                                    self-attention block and a GELU feed-forward block (as export_pytorch_transformer.py),
+                                    self-attention block and a GELU feed-forward block (tiny_transformer.py),
                                     the mean over positions (ReduceMean), LayerNorm and Linear(16, 10) named head. Trained (Adam, 150 epochs) only on the scans of digits 0-4 among the
                                     first 1,400 rows: the fleet's devices, which see every digit, fine-tune it;
                                     rows 1,400-1,796 are held out. Exported without constant folding (names kept).
 Run from this directory: /usr/bin/python3 train_transformer_digits.py
 """
-import math
-
 import numpy as np
 import onnx
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
+
+from tiny_transformer import TinyTransformer
 
 data = load_digits()
 tokens_all = data.data.astype(np.int64)
@@ -29,34 +29,8 @@ with open("digits_tokens.csv", "w") as f:
         f.write(",".join(str(int(v)) for v in row) + "," + str(int(digit)) + "\n")
 
 
-class DigitsTransformer(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embedding = nn.Embedding(17, 16)
-        self.position = nn.Parameter(torch.randn(64, 16) * 0.1)
-        self.norm1 = nn.LayerNorm(16)
-        self.q = nn.Linear(16, 16)
-        self.k = nn.Linear(16, 16)
-        self.v = nn.Linear(16, 16)
-        self.out = nn.Linear(16, 16)
-        self.norm2 = nn.LayerNorm(16)
-        self.up = nn.Linear(16, 32)
-        self.down = nn.Linear(32, 16)
-        self.norm3 = nn.LayerNorm(16)
-        self.head = nn.Linear(16, 10)
-
-    def forward(self, tokens, mask):
-        h = self.embedding(tokens) + self.position
-        x = self.norm1(h)
-        scores = torch.matmul(self.q(x), self.k(x).transpose(1, 2)) / math.sqrt(16)
-        scores = scores + (1.0 - mask).unsqueeze(1) * -10000.0
-        h = h + self.out(torch.matmul(torch.softmax(scores, dim=-1), self.v(x)))
-        h = h + self.down(nn.functional.gelu(self.up(self.norm2(h))))
-        return self.head(self.norm3(h.mean(dim=1)))
-
-
 torch.manual_seed(13)
-model = DigitsTransformer()
+model = TinyTransformer(17, 64, 10, "mean")
 train = [i for i in range(1400) if digits[i] <= 4]
 xs, ys = torch.tensor(tokens_all[train]), torch.tensor(digits[train])
 ones = torch.ones(len(train), 64)
