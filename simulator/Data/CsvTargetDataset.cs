@@ -3,13 +3,28 @@ using System.Globalization;
 namespace EdgeMlOps.Simulator.Data;
 
 /// <summary>
-/// A dataset of target vectors from a CSV file of numbers (<c>--dataset csv:PATH</c>): one sample per line, its
-/// features, then its <c>targets</c> true values in the last columns — a regressor's values, or a multi-label
-/// classifier's 0/1 labels. No header; every line must have the same number of finite values,
-/// and a bad line is named.
+/// A dataset from a CSV file of numbers (<c>--dataset csv:PATH</c>): one sample per line, its features, then its true
+/// values in the last columns — a regressor's values or a multi-label classifier's 0/1 labels (<see cref="Load"/>), or
+/// one class id (<see cref="LoadClasses"/>). No header; every line must have the same number of finite values, and a
+/// bad line is named.
 /// </summary>
 public static class CsvTargetDataset
 {
+    /// <summary>Samples whose last column is a class id (0, 1, 2, …); the classes are the largest id + 1.</summary>
+    public static Dataset LoadClasses(string path)
+    {
+        var targets = Load(path, 1);
+        var labels = new long[targets.Count];
+        for (var i = 0; i < labels.Length; i++)
+        {
+            var id = targets.Targets![i];
+            if (id < 0 || id != MathF.Floor(id) || id > 100_000) throw new InvalidDataException($"{path} sample {i + 1}: class '{id}' in the last column is not a class id (0, 1, 2, …)");
+            labels[i] = (long)id;
+        }
+
+        return new Dataset(targets.Name, targets.Features, labels, targets.InputDim, (int)labels.Max() + 1);
+    }
+
     public static Dataset Load(string path, int targets)
     {
         var features = new List<float>();

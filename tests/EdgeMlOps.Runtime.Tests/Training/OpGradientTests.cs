@@ -1,6 +1,7 @@
 using EdgeMlOps.Shared.Onnx.Proto;
 using EdgeMlOps.Shared.Onnx.Training;
 using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
+using Build = EdgeMlOps.Runtime.Tests.Training.RecurrentCases.Build;
 using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
 
 namespace EdgeMlOps.Runtime.Tests.Training;
@@ -11,8 +12,6 @@ namespace EdgeMlOps.Runtime.Tests.Training;
 /// </summary>
 public class OpGradientTests
 {
-    private delegate (string Output, long[] Dims) Build(TestGraph g);
-
     private static readonly Dictionary<string, (Build Build, int Opset)> Cases = new()
     {
         ["Gemm"] = (g => (g.Node("Gemm", [g.Input("x", [3, 4]), g.Param("w", [4, 5]), g.Param("b", [5])]), [3, 5]), 17),
@@ -90,7 +89,7 @@ public class OpGradientTests
             Ints("strides", 3), S("auto_pad", "SAME_LOWER")), [2, 4, 4]), 17),
     };
 
-    public static TheoryData<string> Names => [.. Cases.Keys];
+    public static TheoryData<string> Names => [.. Cases.Keys, .. RecurrentCases.All.Keys];
 
     public static TheoryData<string> FloatNames => [.. FloatCases.Keys];
 
@@ -98,7 +97,7 @@ public class OpGradientTests
     [MemberData(nameof(Names))]
     public void Gradient_MatchesFiniteDifferences_InDouble(string name)
     {
-        var (build, opset) = Cases[name];
+        var (build, opset) = Cases.TryGetValue(name, out var single) ? single : (RecurrentCases.All[name], 17); // recurrent nodes train unrolled
         var error = RelativeError(build, opset, DataType.Double, h: 1e-6);
         Assert.True(error < 1e-6, $"{name}: relative gradient error {error:E2}");
     }

@@ -13,9 +13,11 @@ internal sealed class GraphFacts
     private readonly Dictionary<string, NodeProto> _producers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ValueInfoProto> _declared = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int?> _ranks = new(StringComparer.Ordinal);
+    private readonly ValueDims _dims;
 
     public GraphFacts(GraphProto graph)
     {
+        _dims = new ValueDims(this, graph);
         _initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         foreach (var node in graph.Node)
             foreach (var output in node.Output.Where(o => o.Length > 0))
@@ -47,12 +49,15 @@ internal sealed class GraphFacts
         return values;
     }
 
+    /// <summary>The extent of each axis of a value where known statically (see <see cref="ValueDims"/>), or null.</summary>
+    public long?[]? Dims(string name) => _dims.Of(name);
+
     /// <summary>The rank of a value when it can be known statically, else null.</summary>
     public int? Rank(string name)
     {
         if (_ranks.TryGetValue(name, out var known)) return known;
         _ranks[name] = null; // cycle guard
-        var rank = ComputeRank(name);
+        var rank = ComputeRank(name) ?? _dims.Of(name)?.Length;
         _ranks[name] = rank;
         return rank;
     }

@@ -27,10 +27,16 @@ public static class TrainStepGenerator
         if (elementType is not (DataType.Float or DataType.Double))
             throw new NotDifferentiableException($"output '{output.Name}' is {elementType}; a loss needs a float or double output");
 
-        var facts = new GraphFacts(graph);
         var candidates = Candidates(graph, options, elementType);
         var depends = DependsOn(graph, candidates);
         var writer = new GraphWriter(graph, elementType);
+        if (RecurrentUnrolling.Apply(graph, writer, node => node.Input.Any(depends.Contains)) > 0)
+        {
+            candidates = Candidates(graph, options, elementType); // the same tensors, now read through the unrolled steps
+            depends = DependsOn(graph, candidates);
+        }
+
+        var facts = new GraphFacts(graph);
         var forward = graph.Node.ToList();
         var terms = TrainingLossWriter.Write(writer, facts, output, options);
         if (!depends.Contains(terms.Value))
@@ -101,7 +107,7 @@ public static class TrainStepGenerator
             if (node.Domain is not ("" or "ai.onnx"))
                 throw NotDifferentiableException.ForNode(node, $"ops of domain '{node.Domain}' have no gradient rules; train only parameters after this node");
             if (!GradientRules.TryGet(node.OpType, out var rule))
-                throw NotDifferentiableException.ForNode(node, $"no gradient rule for {node.OpType}; train only parameters after this node, or use ops from: {string.Join(", ", GradientRules.Supported)}");
+                throw NotDifferentiableException.ForNode(node, $"no gradient rule for {node.OpType}; train only parameters after this node, or use ops from: {string.Join(", ", GradientRules.Supported)} (and GRU, LSTM, RNN, unrolled over a fixed sequence length)");
             rule(new GradientContext(node, writer, facts, outputGrads, depends.Contains, (value, grad) =>
             {
                 if (!grads.TryGetValue(value, out var parts)) grads[value] = parts = [];

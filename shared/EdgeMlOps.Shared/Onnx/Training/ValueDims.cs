@@ -1,0 +1,197 @@
+using EdgeMlOps.Shared.Onnx.Proto;
+
+namespace EdgeMlOps.Shared.Onnx.Training;
+
+/// <summary>
+/// The extent of each axis of a value where it is known without running the graph (null where it is not, e.g. the
+/// batch axis): from initializers and declared shapes, propagated through the ops that stand between a model's
+/// inputs and its recurrent layers in what exporters write (transposes, activations, embeddings, projections,
+/// convolutions, reshapes, squeezes, slices, concatenations and earlier recurrent layers).
+/// </summary>
+internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
+{
+    private readonly Dictionary<string, ValueInfoProto> _declared = graph.Input.Concat(graph.ValueInfo).Concat(graph.Output)
+        .GroupBy(i => i.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+
+    private readonly Dictionary<string, long?[]?> _known = new(StringComparer.Ordinal);
+
+    public long?[]? Of(string name)
+    {
+        if (_known.TryGetValue(name, out var known)) return known;
+        _known[name] = null; // cycle guard
+        var dims = Compute(name);
+        _known[name] = dims;
+        return dims;
+    }
+
+    private long?[]? Compute(string name)
+    {
+        if (facts.StaticDims(name) is { } constant) return [.. constant.Select(d => (long?)d)];
+        if (_declared.TryGetValue(name, out var info) && info.Type?.TensorType?.Shape is { } shape)
+            return [.. shape.Dim.Select(d => d.DimValue > 0 ? d.DimValue : (long?)null)];
+        if (facts.Producer(name) is not { } node) return null;
+        var output = node.Output.IndexOf(name);
+        var x = node.Input.Count > 0 && node.Input[0].Length > 0 ? Of(node.Input[0]) : null;
+        switch (node.OpType)
+        {
+            case "Transpose":
+                if (x is null) return null;
+                var perm = GraphFacts.AttributeInts(node, "perm") ?? [.. Enumerable.Range(0, x.Length).Reverse().Select(i => (long)i)];
+                return [.. perm.Select(p => x[p])];
+            case "Add" or "Sub" or "Mul" or "Div" or "Pow":
+                return Broadcast(x, node.Input.Count > 1 ? Of(node.Input[1]) : null);
+            case "Gather":
+                var indices = Of(node.Input[1]);
+                if (x is null || indices is null) return null;
+                var axis = Axis(GraphFacts.AttributeInt(node, "axis", 0), x.Length);
+                return [.. x[..axis], .. indices, .. x[(axis + 1)..]];
+            case "MatMul":
+                var b = Of(node.Input[1]);
+                if (x is null || b is null || x.Length < 2 || b.Length < 2) return null;
+                var batch = Broadcast(x[..^2], b[..^2]);
+                return batch is null ? null : [.. batch, x[^2], b[^1]];
+            case "Gemm":
+                var w = Of(node.Input[1]);
+                if (x is null || w is null) return null;
+                return [GraphFacts.AttributeInt(node, "transA", 0) != 0 ? x[1] : x[0], GraphFacts.AttributeInt(node, "transB", 0) != 0 ? w[0] : w[1]];
+            case "Unsqueeze" or "Squeeze":
+                return x is null || facts.Axes(node, 1) is not { } axes ? null : node.OpType == "Squeeze" ? Squeeze(x, axes) : Unsqueeze(x, axes);
+            case "Reshape":
+                return x is null || facts.ConstantInts(node.Input[1]) is not { } target ? null : Reshape(x, target);
+            case "Flatten":
+                if (x is null) return null;
+                var at = Axis(GraphFacts.AttributeInt(node, "axis", 1), x.Length + 1);
+                return [Product(x[..at]), Product(x[at..])];
+            case "Concat":
+                var parts = node.Input.Select(Of).ToArray();
+                if (parts.Any(p => p is null)) return null;
+                var along = Axis(GraphFacts.AttributeInt(node, "axis", 0), parts[0]!.Length);
+                var joined = parts[0]!.ToArray();
+                joined[along] = parts.Select(p => p![along]).Aggregate((long?)0, (s, d) => s + d);
+                return joined;
+            case "Slice":
+                return x is null ? null : Slice(node, x);
+            case "Conv" or "MaxPool" or "AveragePool":
+                return x is null ? null : Window(node, x, node.OpType == "Conv" ? Of(node.Input[1]) : null);
+            case "Shape":
+                return x is null || node.Attribute.Count > 0 ? null : [x.Length];
+            case "ConstantOfShape":
+                if (x is not [long length]) return null;
+                var values = facts.ConstantInts(node.Input[0]);
+                return [.. Enumerable.Range(0, (int)length).Select(i => values is null ? null : (long?)values[i])];
+            case "GRU" or "LSTM" or "RNN":
+                return Recurrent(node, output, x);
+            case "Relu" or "LeakyRelu" or "Sigmoid" or "Tanh" or "Gelu" or "Erf" or "Identity" or "Dropout" or "Cast" or "Neg" or "Exp" or "Log" or "Sqrt"
+                or "Softmax" or "LogSoftmax" or "LayerNormalization" or "BatchNormalization" or "Clip" or "Elu" or "Selu" or "Softplus" or "HardSigmoid" or "HardSwish" or "Abs":
+                return output == 0 ? x : null;
+            default:
+                return null;
+        }
+    }
+
+    private static long?[] Recurrent(NodeProto node, int output, long?[]? x)
+    {
+        var hidden = GraphFacts.AttributeInt(node, "hidden_size", 0);
+        var directions = GraphFacts.AttributeString(node, "direction") == "bidirectional" ? 2 : 1;
+        var (steps, batch) = x is null ? (null, null) : (x[0], x[1]); // layout 0, the only one ONNX Runtime runs
+        return output == 0 ? [steps, directions, batch, hidden] : [directions, batch, hidden];
+    }
+
+    private long?[]? Slice(NodeProto node, long?[] x)
+    {
+        var starts = facts.ConstantInts(node.Input[1]);
+        var ends = facts.ConstantInts(node.Input[2]);
+        if (starts is null || ends is null) return null;
+        var axes = node.Input.Count > 3 && node.Input[3].Length > 0 ? facts.ConstantInts(node.Input[3]) : [.. Enumerable.Range(0, starts.Length).Select(i => (long)i)];
+        var steps = node.Input.Count > 4 && node.Input[4].Length > 0 ? facts.ConstantInts(node.Input[4]) : [.. starts.Select(_ => 1L)];
+        if (axes is null || steps is null) return null;
+        var dims = x.ToArray();
+        for (var i = 0; i < axes.Length; i++)
+        {
+            var axis = Axis(axes[i], x.Length);
+            if (x[axis] is not long extent || steps[i] != 1) { dims[axis] = null; continue; }
+            long Clamp(long v) => Math.Clamp(v < 0 ? v + extent : v, 0, extent);
+            dims[axis] = Math.Max(0, Clamp(ends[i]) - Clamp(starts[i]));
+        }
+
+        return dims;
+    }
+
+    private static long?[]? Window(NodeProto node, long?[] x, long?[]? weight)
+    {
+        var kernel = GraphFacts.AttributeInts(node, "kernel_shape") ?? weight?.Skip(2).Select(k => k ?? -1).ToArray();
+        if (kernel is null || kernel.Any(k => k < 0)) return null;
+        var spatial = kernel.Length;
+        var strides = GraphFacts.AttributeInts(node, "strides") ?? [.. Enumerable.Repeat(1L, spatial)];
+        var dilations = GraphFacts.AttributeInts(node, "dilations") ?? [.. Enumerable.Repeat(1L, spatial)];
+        var pads = GraphFacts.AttributeInts(node, "pads") ?? new long[2 * spatial];
+        var autoPad = GraphFacts.AttributeString(node, "auto_pad") ?? "NOTSET";
+        var ceil = GraphFacts.AttributeInt(node, "ceil_mode", 0) != 0;
+        var dims = new long?[x.Length];
+        dims[0] = x[0];
+        dims[1] = node.OpType == "Conv" ? weight?[0] : x[1];
+        for (var i = 0; i < spatial; i++)
+        {
+            if (x[2 + i] is not long extent) continue;
+            var reach = dilations[i] * (kernel[i] - 1) + 1;
+            dims[2 + i] = autoPad switch
+            {
+                "SAME_UPPER" or "SAME_LOWER" => (extent + strides[i] - 1) / strides[i],
+                "VALID" => (extent - reach) / strides[i] + 1,
+                _ when ceil => (extent + pads[i] + pads[i + spatial] - reach + strides[i] - 1) / strides[i] + 1,
+                _ => (extent + pads[i] + pads[i + spatial] - reach) / strides[i] + 1,
+            };
+        }
+
+        return dims;
+    }
+
+    private static long?[]? Reshape(long?[] x, long[] target)
+    {
+        var dims = target.Select((d, i) => d == 0 ? (i < x.Length ? x[i] : null) : d < 0 ? null : (long?)d).ToArray();
+        var inferred = Array.IndexOf(target, -1L);
+        if (inferred < 0) return dims;
+
+        // −1 is known when every unknown axis of the input is carried over by a 0 at the same place.
+        var carried = Enumerable.Range(0, x.Length).Where(i => i < target.Length && target[i] == 0).ToHashSet();
+        if (Enumerable.Range(0, x.Length).Any(i => x[i] is null && !carried.Contains(i))) return dims;
+        var total = Enumerable.Range(0, x.Length).Where(i => !carried.Contains(i)).Aggregate(1L, (p, i) => p * x[i]!.Value);
+        var other = Enumerable.Range(0, target.Length).Where(i => i != inferred && !carried.Contains(i)).Aggregate(1L, (p, i) => p * target[i]);
+        dims[inferred] = other == 0 ? null : total / other;
+        return dims;
+    }
+
+    private static long?[] Squeeze(long?[] x, long[] axes)
+    {
+        var drop = axes.Select(a => Axis(a, x.Length)).ToHashSet();
+        return [.. x.Where((_, i) => !drop.Contains(i))];
+    }
+
+    private static long?[] Unsqueeze(long?[] x, long[] axes)
+    {
+        var rank = x.Length + axes.Length;
+        var added = axes.Select(a => Axis(a, rank)).ToHashSet();
+        var dims = new long?[rank];
+        for (int i = 0, source = 0; i < rank; i++) dims[i] = added.Contains(i) ? 1 : x[source++];
+        return dims;
+    }
+
+    private static long?[]? Broadcast(long?[]? a, long?[]? b)
+    {
+        if (a is null || b is null) return null;
+        var rank = Math.Max(a.Length, b.Length);
+        var dims = new long?[rank];
+        for (var i = 0; i < rank; i++)
+        {
+            var da = i - (rank - a.Length) >= 0 ? a[i - (rank - a.Length)] : 1;
+            var db = i - (rank - b.Length) >= 0 ? b[i - (rank - b.Length)] : 1;
+            dims[i] = da == 1 ? db : db == 1 ? da : da ?? db;
+        }
+
+        return dims;
+    }
+
+    private static long? Product(long?[] dims) => dims.Aggregate((long?)1, (p, d) => p * d);
+
+    private static int Axis(long axis, int rank) => (int)(axis < 0 ? axis + rank : axis);
+}
