@@ -39,6 +39,46 @@ internal static class ElementwiseGradients
         c.Give(0, () => SumTo(c, c.W.Node("Mul", [c.Dy, c.W.Node("Mul", [exponent, power])]), 0));
     }
 
+    /// <summary>Sum of any number of broadcast operands: dY summed to each one's shape.</summary>
+    public static void Sum(GradientContext c)
+    {
+        for (var i = 0; i < c.Node.Input.Count; i++)
+        {
+            var index = i;
+            c.Give(index, () => SumTo(c, c.Dy, index));
+        }
+    }
+
+    /// <summary>Max/Min of one or two broadcast operands: dY goes to the operand that won (to the first on a tie).</summary>
+    public static void Extreme(GradientContext c)
+    {
+        if (c.Node.Input.Count == 1)
+        {
+            c.Give(0, c.Dy);
+            return;
+        }
+
+        if (c.Node.Input.Count > 2) throw c.Refuse($"{c.Node.OpType} of more than two operands has no gradient rule; nest two-operand nodes");
+        var first = new Lazy<string>(() => c.W.Node(c.Node.OpType == "Max" ? "GreaterOrEqual" : "LessOrEqual", [c.Input(0), c.Input(1)]));
+        c.Give(0, () => SumTo(c, c.W.Node("Where", [first.Value, c.Dy, c.W.Scalar(0)]), 0));
+        c.Give(1, () => SumTo(c, c.W.Node("Where", [first.Value, c.W.Scalar(0), c.Dy]), 1));
+    }
+
+    /// <summary>Where(condition, X, Y): dY where the condition holds goes to X, the rest to Y, each summed to its shape.</summary>
+    public static void Where(GradientContext c)
+    {
+        c.Give(1, () => SumTo(c, c.W.Node("Where", [c.Input(0), c.Dy, c.W.Scalar(0)]), 1));
+        c.Give(2, () => SumTo(c, c.W.Node("Where", [c.Input(0), c.W.Scalar(0), c.Dy]), 2));
+    }
+
+    /// <summary>Cast to a floating-point type passes dY on (in the model's type); a cast to integers or bool is a step function, with no gradient.</summary>
+    public static void Cast(GradientContext c)
+    {
+        var to = (Proto.TensorProto.Types.DataType)c.Int("to", 0);
+        if (to is Proto.TensorProto.Types.DataType.Float or Proto.TensorProto.Types.DataType.Double or Proto.TensorProto.Types.DataType.Float16)
+            c.Give(0, () => c.W.Node("Cast", [c.Dy], c.W.CastToElement()));
+    }
+
     public static void Neg(GradientContext c) => c.Give(0, () => c.W.Node("Neg", [c.Dy]));
 
     public static void PassThrough(GradientContext c) => c.Give(0, c.Dy);

@@ -18,6 +18,9 @@ internal sealed class GradientContext(NodeProto node, GraphWriter writer, GraphF
     /// <summary>The gradient of the loss with respect to output 0.</summary>
     public string Dy => outputGrads[0] ?? throw Refuse("only output 0 is differentiable");
 
+    /// <summary>The gradient of the loss with respect to output <paramref name="index"/>, or null when nothing downstream needs it.</summary>
+    public string? OutputGrad(int index) => index < outputGrads.Length ? outputGrads[index] : null;
+
     public string Input(int index) => Node.Input[index];
 
     /// <summary>Whether input <paramref name="index"/> depends on a trained parameter, so its gradient is wanted.</summary>

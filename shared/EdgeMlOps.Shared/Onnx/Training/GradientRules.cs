@@ -43,6 +43,26 @@ internal static class GradientRules
         ["Slice"] = ShapeGradients.Slice,
         ["ReduceSum"] = ShapeGradients.Reduce,
         ["ReduceMean"] = ShapeGradients.Reduce,
+        ["ReduceMax"] = ShapeGradients.ReduceExtreme,
+        ["ReduceMin"] = ShapeGradients.ReduceExtreme,
+        ["GlobalMaxPool"] = ShapeGradients.ReduceExtreme,
+        ["Expand"] = ShapeGradients.Expand,
+        ["Split"] = ShapeGradients.Split,
+        ["Pad"] = ShapeGradients.Pad,
+        ["Sum"] = ElementwiseGradients.Sum,
+        ["Max"] = ElementwiseGradients.Extreme,
+        ["Min"] = ElementwiseGradients.Extreme,
+        ["Where"] = ElementwiseGradients.Where,
+        ["Cast"] = ElementwiseGradients.Cast,
+        ["Abs"] = ActivationGradients.Abs,
+        ["PRelu"] = ActivationGradients.PRelu,
+        ["Elu"] = ActivationGradients.Elu,
+        ["Selu"] = ActivationGradients.Selu,
+        ["Softplus"] = ActivationGradients.Softplus,
+        ["Softsign"] = ActivationGradients.Softsign,
+        ["HardSigmoid"] = ActivationGradients.HardSigmoid,
+        ["HardSwish"] = ActivationGradients.HardSwish,
+        ["ConvTranspose"] = LinearGradients.ConvTranspose,
     };
 
     /// <summary>Ops whose outputs never carry a gradient (indices, shapes, comparisons, constants).</summary>
@@ -63,7 +83,9 @@ internal static class GradientRules
     /// <summary>Which inputs of an op can carry a gradient; the rest (shapes, indices, statistics) never do.</summary>
     public static bool IsDifferentiableInput(string opType, int index) => opType switch
     {
-        "Reshape" or "Squeeze" or "Unsqueeze" or "Gather" or "Slice" or "ReduceSum" or "ReduceMean" or "Pow" or "Clip" or "Dropout" => index == 0,
+        "Reshape" or "Squeeze" or "Unsqueeze" or "Gather" or "Slice" or "ReduceSum" or "ReduceMean" or "ReduceMax" or "ReduceMin" or "Pow" or "Clip" or "Dropout"
+            or "Expand" or "Split" or "Pad" or "Cast" => index == 0,
+        "Where" => index is 1 or 2,
         "BatchNormalization" => index <= 2,
         _ => !IsConstant(opType),
     };

@@ -86,28 +86,74 @@ internal static class LinearGradients
 
         c.Give(0, () =>
         {
+            // The transposed convolution cropped by the begin pads only: a stride that does not divide the padded extent
+            // leaves its last rows unread — end padding first, then input rows — so the result is cut to the input's
+            // extent where it is longer and padded with zeros (rows no window read) where it is shorter.
             var input = padded.Value;
-            var partial = c.W.Node("ConvTranspose", [dy, w], Ints("strides", strides), Ints("dilations", dilations), Ints("pads", pads), Int("group", group));
-            var missing = c.W.Node("Sub", [
-                c.W.Node("Slice", [c.W.Shape(input), c.W.Int64s(2), c.W.Int64s(rank)]),
-                c.W.Node("Slice", [c.W.Shape(partial), c.W.Int64s(2), c.W.Int64s(rank)])]);
+            long[] beginPads = [.. pads[..spatial], .. new long[spatial]];
+            var partial = c.W.Node("ConvTranspose", [dy, w], Ints("strides", strides), Ints("dilations", dilations), Ints("pads", beginPads), Int("group", group));
+            var extent = c.W.Node("Slice", [c.W.Shape(input), c.W.Int64s(2), c.W.Int64s(rank)]);
+            var missing = c.W.Node("Max", [c.W.Node("Sub", [extent, c.W.Node("Slice", [c.W.Shape(partial), c.W.Int64s(2), c.W.Int64s(rank)])]), c.W.Int64s(0)]);
             var padding = c.W.Node("Concat", [c.W.Int64s(new long[rank + 2]), missing], Int("axis", 0));
-            var dInput = c.W.Node("Pad", [partial, padding]);
+            var axes = c.W.Int64s([.. Enumerable.Range(2, spatial).Select(i => (long)i)]);
+            var dInput = c.W.Node("Slice", [c.W.Node("Pad", [partial, padding]), c.W.Int64s(new long[spatial]), extent, axes]);
             return sameness.Value is { } p ? p.Crop(c, dInput) : dInput;
         });
-        c.Give(1, () =>
-        {
-            var swap = Enumerable.Range(0, rank).Select(i => (long)(i == 0 ? 1 : i == 1 ? 0 : i)).ToArray();
-            var inputs = c.W.Node("Transpose", [padded.Value], Ints("perm", swap));
-            var kernels = c.W.Node("Transpose", [dy], Ints("perm", swap));
-            var full = c.W.Node("Conv", [inputs, kernels], Ints("strides", dilations), Ints("dilations", strides), Ints("pads", pads));
-            var cropped = c.W.Node("Slice", [full, c.W.Int64s(new long[spatial]), c.W.Int64s(kernel), c.W.Int64s([.. Enumerable.Range(2, spatial).Select(i => (long)i)])]);
-            if (group == 1) return c.W.Node("Transpose", [cropped], Ints("perm", swap));
-            return GroupBlocks(c, cropped, weightDims!, group);
-        });
+        c.Give(1, () => WeightGradient(c, padded.Value, dy, new ConvShape(rank, strides, dilations, pads, kernel, group, weightDims)));
+        GiveBias(c, spatial);
+    }
+
+    /// <summary>
+    /// ConvTranspose (any dimension and group count, strides, dilations, explicit pads, <c>output_padding</c>): the adjoint
+    /// of a Conv with the same weight, so dX is that Conv of dY, and dW is a Conv's weight gradient with the roles of input
+    /// and output swapped (dY as the input, X as the output's gradient); dB sums dY over all but channels.
+    /// </summary>
+    public static void ConvTranspose(GradientContext c)
+    {
+        var group = c.Int("group", 1);
+        var weightDims = c.Facts.StaticDims(c.Input(1));
+        if (group != 1 && weightDims is null) throw c.Refuse($"ConvTranspose with group={group} needs a constant weight (its shape decides which channel pairs are kept)");
+        var autoPad = GraphFacts.AttributeString(c.Node, "auto_pad") ?? "NOTSET";
+        if (autoPad is not ("NOTSET" or "VALID")) throw c.Refuse($"ConvTranspose with auto_pad={autoPad} has no gradient rule; export with explicit pads");
+        if (c.Ints("output_shape") is not null) throw c.Refuse("ConvTranspose with output_shape has no gradient rule; export with pads and output_padding");
+        var (x, w, dy) = (c.Input(0), c.Input(1), c.Dy);
+        var rank = weightDims?.Length ?? c.RankOf(x, "ConvTranspose input");
+        var spatial = rank - 2;
+        var strides = c.Ints("strides") ?? Enumerable.Repeat(1L, spatial).ToArray();
+        var dilations = c.Ints("dilations") ?? Enumerable.Repeat(1L, spatial).ToArray();
+        var pads = autoPad == "VALID" ? new long[2 * spatial] : c.Ints("pads") ?? new long[2 * spatial];
+        var kernel = c.Ints("kernel_shape") ?? weightDims?.Skip(2).ToArray()
+            ?? throw c.Refuse("the kernel shape is neither an attribute nor a constant weight's shape");
+        c.Give(0, () => c.W.Node("Conv", [dy, w], Ints("strides", strides), Ints("dilations", dilations), Ints("pads", pads), Int("group", group)));
+        c.Give(1, () => WeightGradient(c, dy, x, new ConvShape(rank, strides, dilations, pads, kernel, group, weightDims)));
+        GiveBias(c, spatial);
+    }
+
+    /// <summary>A convolution's geometry, as its weight gradient needs it.</summary>
+    private sealed record ConvShape(int Rank, long[] Strides, long[] Dilations, long[] Pads, long[] Kernel, long Group, long[]? WeightDims);
+
+    /// <summary>
+    /// The weight gradient of a convolution of <paramref name="input"/> whose output's gradient is <paramref name="outputGrad"/>:
+    /// the convolution of the input with channels as batch by the output gradient as the kernel, strides and dilations
+    /// swapped, cropped to the kernel.
+    /// </summary>
+    private static string WeightGradient(GradientContext c, string input, string outputGrad, ConvShape g)
+    {
+        var spatial = g.Rank - 2;
+        var swap = Enumerable.Range(0, g.Rank).Select(i => (long)(i == 0 ? 1 : i == 1 ? 0 : i)).ToArray();
+        var inputs = c.W.Node("Transpose", [input], Ints("perm", swap));
+        var kernels = c.W.Node("Transpose", [outputGrad], Ints("perm", swap));
+        var full = c.W.Node("Conv", [inputs, kernels], Ints("strides", g.Dilations), Ints("dilations", g.Strides), Ints("pads", g.Pads));
+        var cropped = c.W.Node("Slice", [full, c.W.Int64s(new long[spatial]), c.W.Int64s(g.Kernel), c.W.Int64s([.. Enumerable.Range(2, spatial).Select(i => (long)i)])]);
+        if (g.Group == 1) return c.W.Node("Transpose", [cropped], Ints("perm", swap));
+        return GroupBlocks(c, cropped, g.WeightDims!, g.Group);
+    }
+
+    private static void GiveBias(GradientContext c, int spatial)
+    {
         if (c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0)
         {
-            c.Give(2, () => c.W.Node("ReduceSum", [dy, c.W.Int64s([0, .. Enumerable.Range(2, spatial).Select(i => (long)i)])], Int("keepdims", 0)));
+            c.Give(2, () => c.W.Node("ReduceSum", [c.Dy, c.W.Int64s([0, .. Enumerable.Range(2, spatial).Select(i => (long)i)])], Int("keepdims", 0)));
         }
     }
 

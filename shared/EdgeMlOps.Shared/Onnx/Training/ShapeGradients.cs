@@ -65,17 +65,20 @@ internal static class ShapeGradients
         });
     }
 
-    /// <summary>Slice with constant bounds and unit steps: dY padded back to the input's extent with zeros.</summary>
+    /// <summary>
+    /// Slice with unit steps: dY padded back to the input's extent with zeros. The bounds may be constants or computed at
+    /// run time (PyTorch's torch.chunk writes them from the input's shape); the axes must be constant.
+    /// </summary>
     public static void Slice(GradientContext c)
     {
         var starts = c.Facts.ConstantInts(c.Input(1));
         var ends = c.Facts.ConstantInts(c.Input(2));
-        var axes = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0 ? c.Facts.ConstantInts(c.Input(3)) : null;
+        var axes = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0 ? c.Facts.ConstantInts(c.Input(3)) ?? throw c.Refuse("Slice axes that are not constants have no gradient rule") : null;
         var steps = c.Node.Input.Count > 4 && c.Node.Input[4].Length > 0 ? c.Facts.ConstantInts(c.Input(4)) : null;
-        if (starts is null || ends is null) throw c.Refuse("Slice bounds that are not constants have no gradient rule");
-        if (steps is not null && steps.Any(s => s != 1)) throw c.Refuse("Slice with steps other than 1 has no gradient rule yet");
+        if (c.Node.Input.Count > 4 && c.Node.Input[4].Length > 0 && (steps is null || steps.Any(s => s != 1))) throw c.Refuse("Slice with steps other than 1 has no gradient rule yet");
+        var count = axes?.Length ?? starts?.Length ?? ends?.Length ?? (c.Facts.Dims(c.Input(1)) is [long n] ? (int)n : throw c.Refuse("the number of sliced axes is not known"));
         var rank = c.RankOf(c.X, "Slice input");
-        axes ??= [.. Enumerable.Range(0, starts.Length).Select(i => (long)i)];
+        axes ??= [.. Enumerable.Range(0, count).Select(i => (long)i)];
         c.Give(0, () =>
         {
             // Where the slice began and ended on each axis, clamped as ONNX clamps them, gives the zeros before and after.
@@ -87,8 +90,8 @@ internal static class ShapeGradients
             {
                 var axis = (int)(axes[i] < 0 ? axes[i] + rank : axes[i]);
                 var extent = c.W.Node("Gather", [shape, c.W.Int64s(axis)], Int("axis", 0));
-                var start = Clamp(c, starts[i], extent);
-                var end = Clamp(c, ends[i], extent);
+                var start = starts is not null ? Clamp(c, starts[i], extent) : Clamp(c, c.Input(1), i, extent);
+                var end = ends is not null ? Clamp(c, ends[i], extent) : Clamp(c, c.Input(2), i, extent);
                 before[axis] = start;
                 after[axis] = c.W.Node("Sub", [extent, c.W.Node("Max", [start, end])]);
             }
@@ -114,11 +117,68 @@ internal static class ShapeGradients
         });
     }
 
+    /// <summary>ReduceMax / ReduceMin / GlobalMaxPool: dY shared evenly by the elements equal to the extreme (as PyTorch's amax/amin share it).</summary>
+    public static void ReduceExtreme(GradientContext c)
+    {
+        var global = c.Node.OpType == "GlobalMaxPool";
+        var keep = global || c.Int("keepdims", 1) == 1;
+        var axes = global ? null : c.Facts.Axes(c.Node, 1);
+        if (!keep && axes is null) throw c.Refuse("the reduced axes are not constant");
+        c.Give(0, () =>
+        {
+            var shape = c.W.Shape(c.X);
+            string Restore(string value) => c.W.Node("Expand", [keep || axes!.Length == 0 ? value : c.W.Node("Unsqueeze", [value, c.W.Int64s(axes)]), shape]);
+            var winners = c.W.Node("Cast", [c.W.Node("Equal", [c.X, Restore(c.Y)])], c.W.CastToElement());
+            var count = global
+                ? c.W.Node("ReduceSum", [winners, c.W.Node("Range", [c.W.Int64Constant(2), c.W.RankScalar(c.X), c.W.Int64Constant(1)])], Int("keepdims", 1))
+                : axes is null || axes.Length == 0 ? c.W.Node("ReduceSum", [winners], Int("keepdims", keep ? 1 : 0)) : c.W.Node("ReduceSum", [winners, c.W.Int64s(axes)], Int("keepdims", keep ? 1 : 0));
+            return c.W.Node("Mul", [winners, Restore(c.W.Node("Div", [c.Dy, count]))]);
+        });
+    }
+
+    /// <summary>Expand: dY summed back over the broadcast axes to the input's shape.</summary>
+    public static void Expand(GradientContext c) => c.Give(0, () => c.W.SumToShapeOf(c.Dy, c.X));
+
+    /// <summary>Split: the outputs' gradients concatenated back along the axis, zeros for an output nothing downstream uses.</summary>
+    public static void Split(GradientContext c)
+    {
+        var axis = c.Int("axis", 0);
+        c.Give(0, () => c.W.Node("Concat", [.. c.Node.Output.Select((output, i) =>
+            c.OutputGrad(i) ?? c.W.Node("ConstantOfShape", [c.W.Shape(output)], c.W.Fill(0)))], Int("axis", axis)));
+    }
+
+    /// <summary>Pad (constant mode, constant non-negative pads, optional constant axes): dY with the padding sliced off.</summary>
+    public static void Pad(GradientContext c)
+    {
+        var mode = GraphFacts.AttributeString(c.Node, "mode") ?? "constant";
+        if (mode != "constant") throw c.Refuse($"Pad mode '{mode}' has no gradient rule; only constant padding");
+        if (c.Needs(2)) throw c.Refuse("the padding value of Pad cannot be trained");
+        var pads = c.Ints("pads") ?? (c.Node.Input.Count > 1 ? c.Facts.ConstantInts(c.Input(1)) : null) ?? throw c.Refuse("the pads are not constant");
+        if (pads.Any(p => p < 0)) throw c.Refuse("negative pads (cropping) have no gradient rule");
+        var axes = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0
+            ? c.Facts.ConstantInts(c.Input(3)) ?? throw c.Refuse("the axes are not constant")
+            : [.. Enumerable.Range(0, pads.Length / 2).Select(i => (long)i)];
+        c.Give(0, () =>
+        {
+            var extents = c.W.Node("Gather", [c.W.Shape(c.Dy), c.W.Int64s(axes)], Int("axis", 0));
+            var ends = c.W.Node("Sub", [extents, c.W.Int64s(pads[axes.Length..])]);
+            return c.W.Node("Slice", [c.Dy, c.W.Int64s(pads[..axes.Length]), ends, c.W.Int64s(axes)]);
+        });
+    }
+
     private static string Clamp(GradientContext c, long bound, string extent)
     {
         var value = bound < 0
             ? c.W.Node("Add", [extent, c.W.Int64s(Math.Max(bound, -(long)int.MaxValue))])
             : c.W.Int64s(Math.Min(bound, int.MaxValue));
+        return c.W.Node("Min", [c.W.Node("Max", [value, c.W.Int64s(0)]), extent]);
+    }
+
+    /// <summary>Entry <paramref name="index"/> of run-time bounds, counted from the end when negative and clamped to [0, extent].</summary>
+    private static string Clamp(GradientContext c, string bounds, int index, string extent)
+    {
+        var bound = c.W.Node("Gather", [bounds, c.W.Int64s(index)], Int("axis", 0));
+        var value = c.W.Node("Where", [c.W.Node("Less", [bound, c.W.Int64s(0)]), c.W.Node("Add", [bound, extent]), bound]);
         return c.W.Node("Min", [c.W.Node("Max", [value, c.W.Int64s(0)]), extent]);
     }
 
