@@ -168,10 +168,42 @@ internal static class ElementwiseGradients
         });
     }
 
-    /// <summary>The gradient of a broadcast operand: summed back to input <paramref name="index"/>'s shape.</summary>
+    /// <summary>
+    /// The gradient of a broadcast operand, shaped like the output: summed back to input <paramref name="index"/>'s shape.
+    /// When the input's axes are known well enough (<see cref="BroadcastAxes"/>) that is one ReduceSum over fixed axes —
+    /// or nothing, the common case of operands of one shape — otherwise the axes are found at run time.
+    /// </summary>
     public static string SumTo(GradientContext c, string grad, int index)
     {
         var input = c.Input(index);
+        if (BroadcastAxes(c.Facts.Dims(input), c.Facts.Dims(c.Y)) is { } axes)
+        {
+            if (axes.Lead == 0 && axes.Summed.Length == 0) return grad;
+            var summed = c.W.Node("ReduceSum", [grad, c.W.Int64s(axes.Summed)], Int("keepdims", 1));
+            return axes.Lead == 0 ? summed : c.W.Node("Reshape", [summed, c.W.Shape(input)]);
+        }
+
         return c.W.SumToShapeOf(grad, input, c.Facts.StaticDims(input), c.Facts.Rank(c.Y));
+    }
+
+    /// <summary>
+    /// The output axes a broadcast input was stretched over: the leading axes it lacks, and each axis where it has extent 1
+    /// and the output may not. Null when that cannot be told statically: an axis of the input is unknown, or symbolic
+    /// without the output having the same symbol there (it could be 1 at run time).
+    /// </summary>
+    internal static (int Lead, long[] Summed)? BroadcastAxes(long?[]? input, long?[]? output)
+    {
+        if (input is null || output is null || input.Length > output.Length) return null;
+        var lead = output.Length - input.Length;
+        var summed = Enumerable.Range(0, lead).Select(a => (long)a).ToList();
+        for (var a = 0; a < input.Length; a++)
+        {
+            var (d, y) = (input[a], output[a + lead]);
+            if (d == 1) { if (y != 1) summed.Add(a + lead); }
+            else if (d is > 1 || (d < 0 && y == d)) continue;
+            else return null;
+        }
+
+        return (lead, [.. summed]);
     }
 }

@@ -55,7 +55,7 @@ internal static class RecurrentUnrolling
         {
             Check();
             var x = node.Input[0];
-            var steps = (facts.Dims(x) is { } known ? known[0] : null)
+            var steps = (facts.Dims(x) is { } known ? ValueDims.Extent(known[0]) : null)
                 ?? throw Refuse("its sequence length is not known where it reads its input (export with a fixed number of steps)");
             var direction = GraphFacts.AttributeString(node, "direction") ?? "forward";
             var reverse = direction switch
@@ -103,31 +103,43 @@ internal static class RecurrentUnrolling
             }
         }
 
-        /// <summary>One direction over every step: the hidden state after each step (by position in the sequence) and the last one.</summary>
+        /// <summary>
+        /// One direction over every step: the hidden state after each step (by position in the sequence) and the last one.
+        /// Per-direction slices of the weights are taken once, and each step's gates are split by one Split node, so
+        /// the backward pass has one Concat per split instead of a padded copy per slice.
+        /// </summary>
         private (string[] PerStep, (string H, string? C) Last) Direction(string x, int d, long steps, bool reverse)
         {
+            var H = _hidden;
             var index = w.Int64Constant(d);
             var weights = w.Node("Transpose", [w.Node("Gather", [node.Input[1], index])], Ints("perm", 1, 0)); // [I, G·H]
             var recurrence = w.Node("Transpose", [w.Node("Gather", [node.Input[2], index])], Ints("perm", 1, 0)); // [H, G·H]
-            var bias = Optional(3) is { } b ? w.Node("Gather", [b, index]) : null; // [2·G·H]: input biases, then recurrence biases
-            var width = _gates * _hidden;
+            var width = _gates * H;
+            var biases = Optional(3) is { } b ? Split(w.Node("Gather", [b, index]), width, width) : null; // input biases, then recurrence biases
             var projected = w.Node("MatMul", [x, weights]); // [T, B, G·H]
-            if (bias is not null) projected = w.Node("Add", [projected, SliceLast(bias, 0, width)]);
-            var recurrenceBias = bias is null ? null : SliceLast(bias, width, 2 * width);
-            var peepholes = node.OpType == "LSTM" && Optional(7) is { } p ? w.Node("Gather", [p, index]) : null; // [3·H]: i, o, f
+            if (biases is not null) projected = w.Node("Add", [projected, biases[0]]);
+            var inputs = steps == 1
+                ? [w.Node("Squeeze", [projected, w.Int64s(0)])]
+                : w.Nodes("Split", [projected, w.Int64s([.. Enumerable.Repeat(1L, (int)steps)])], (int)steps, Int("axis", 0)).Select(s => w.Node("Squeeze", [s, w.Int64s(0)])).ToArray();
+            var cell = node.OpType switch
+            {
+                "GRU" => Gru.Of(this, recurrence, biases?[1]),
+                _ => null,
+            };
+            var peepholes = node.OpType == "LSTM" && Optional(7) is { } p ? Split(w.Node("Gather", [p, index]), H, H, H) : null; // i, o, f
+            var recurrenceBias = biases?[1];
 
-            var h = Initial(5, d, projected);
-            var c = node.OpType == "LSTM" ? Initial(6, d, projected) : null;
+            var h = Initial(5, d, inputs[0]);
+            var c = node.OpType == "LSTM" ? Initial(6, d, inputs[0]) : null;
             var perStep = new string[steps];
             for (var k = 0; k < steps; k++)
             {
                 var t = reverse ? steps - 1 - k : k;
-                var input = w.Node("Gather", [projected, w.Int64Constant(t)]); // [B, G·H]
                 (h, c) = node.OpType switch
                 {
-                    "RNN" => (w.Node("Tanh", [Recur(input, h, recurrence, recurrenceBias)]), null),
-                    "GRU" => (GruStep(input, h, recurrence, recurrenceBias), null),
-                    _ => LstmStep(Recur(input, h, recurrence, recurrenceBias), c!, peepholes),
+                    "RNN" => (w.Node("Tanh", [Recur(inputs[t], h, recurrence, recurrenceBias)]), null),
+                    "GRU" => (GruStep(inputs[t], h, cell!), null),
+                    _ => LstmStep(Recur(inputs[t], h, recurrence, recurrenceBias), c!, peepholes),
                 };
                 perStep[t] = h;
             }
@@ -141,57 +153,68 @@ internal static class RecurrentUnrolling
             return bias is null ? sum : w.Node("Add", [sum, bias]);
         }
 
+        /// <summary>A GRU direction's recurrence weights and biases, split once into the z/r part and the candidate part.</summary>
+        private sealed record Gru(string UpdateReset, string? UpdateResetBias, string Candidate, string? CandidateBias)
+        {
+            public static Gru Of(Unroller u, string recurrence, string? bias)
+            {
+                var weights = u.Split(recurrence, 2 * u._hidden, u._hidden);
+                var biases = bias is null ? null : u.Split(bias, 2 * u._hidden, u._hidden);
+                return new Gru(weights[0], biases?[0], weights[1], biases?[1]);
+            }
+        }
+
         /// <summary>z, r, h̃ (ONNX order); h̃ applies r after (linear_before_reset) or before the recurrence matrix; H' = h̃ + z ⊙ (H − h̃).</summary>
-        private string GruStep(string input, string h, string recurrence, string? bias)
+        private string GruStep(string input, string h, Gru g)
         {
             var H = _hidden;
-            var gates = w.Node("Add", [SliceLast(input, 0, 2 * H), w.Node("MatMul", [h, SliceLast(recurrence, 0, 2 * H)])]);
-            if (bias is not null) gates = w.Node("Add", [gates, SliceLast(bias, 0, 2 * H)]);
-            var z = w.Node("Sigmoid", [SliceLast(gates, 0, H)]);
-            var r = w.Node("Sigmoid", [SliceLast(gates, H, 2 * H)]);
-            var candidateWeights = SliceLast(recurrence, 2 * H, 3 * H);
-            var candidateBias = bias is null ? null : SliceLast(bias, 2 * H, 3 * H);
+            var parts = Split(input, 2 * H, H);
+            var gates = w.Node("Add", [parts[0], w.Node("MatMul", [h, g.UpdateReset])]);
+            if (g.UpdateResetBias is not null) gates = w.Node("Add", [gates, g.UpdateResetBias]);
+            var zr = Split(w.Node("Sigmoid", [gates]), H, H);
+            var (z, r) = (zr[0], zr[1]);
             string recurrent;
             if (_resetAfter)
             {
-                recurrent = w.Node("MatMul", [h, candidateWeights]);
-                if (candidateBias is not null) recurrent = w.Node("Add", [recurrent, candidateBias]);
+                recurrent = w.Node("MatMul", [h, g.Candidate]);
+                if (g.CandidateBias is not null) recurrent = w.Node("Add", [recurrent, g.CandidateBias]);
                 recurrent = w.Node("Mul", [r, recurrent]);
             }
             else
             {
-                recurrent = w.Node("MatMul", [w.Node("Mul", [r, h]), candidateWeights]);
-                if (candidateBias is not null) recurrent = w.Node("Add", [recurrent, candidateBias]);
+                recurrent = w.Node("MatMul", [w.Node("Mul", [r, h]), g.Candidate]);
+                if (g.CandidateBias is not null) recurrent = w.Node("Add", [recurrent, g.CandidateBias]);
             }
 
-            var candidate = w.Node("Tanh", [w.Node("Add", [SliceLast(input, 2 * H, 3 * H), recurrent])]);
+            var candidate = w.Node("Tanh", [w.Node("Add", [parts[1], recurrent])]);
             return w.Node("Add", [candidate, w.Node("Mul", [z, w.Node("Sub", [h, candidate])])]);
         }
 
         /// <summary>i, o, f, c (ONNX order), optional peepholes: C' = f ⊙ C + i ⊙ c̃, H' = o ⊙ tanh(C').</summary>
-        private (string H, string C) LstmStep(string gates, string c, string? peepholes)
+        private (string H, string C) LstmStep(string gates, string c, string[]? peepholes)
         {
             var H = _hidden;
-            string Gate(int at, int peephole, string state)
+            var parts = Split(gates, H, H, H, H);
+            string Gate(int at, string state)
             {
-                var value = SliceLast(gates, at * H, (at + 1) * H);
-                if (peepholes is not null) value = w.Node("Add", [value, w.Node("Mul", [SliceLast(peepholes, peephole * H, (peephole + 1) * H), state])]);
+                var value = parts[at];
+                if (peepholes is not null) value = w.Node("Add", [value, w.Node("Mul", [peepholes[at], state])]);
                 return w.Node("Sigmoid", [value]);
             }
 
-            var i = Gate(0, 0, c);
-            var f = Gate(2, 2, c);
-            var cell = w.Node("Tanh", [SliceLast(gates, 3 * H, 4 * H)]);
+            var i = Gate(0, c);
+            var f = Gate(2, c);
+            var cell = w.Node("Tanh", [parts[3]]);
             var next = w.Node("Add", [w.Node("Mul", [f, c]), w.Node("Mul", [i, cell])]);
-            var o = Gate(1, 1, next);
+            var o = Gate(1, next);
             return (w.Node("Mul", [o, w.Node("Tanh", [next])]), next);
         }
 
-        /// <summary>The initial state of direction <paramref name="d"/> from input <paramref name="input"/>, or zeros shaped [B, H].</summary>
-        private string Initial(int input, int d, string projected)
+        /// <summary>The initial state of direction <paramref name="d"/> from input <paramref name="input"/>, or zeros shaped [B, H] (from the first step's input).</summary>
+        private string Initial(int input, int d, string firstStep)
         {
             if (Optional(input) is { } state) return w.Node("Gather", [state, w.Int64Constant(d)]);
-            return w.Node("Mul", [w.Node("Gather", [SliceLast(projected, 0, _hidden), w.Int64Constant(0)]), w.Scalar(0)]);
+            return w.Node("Mul", [w.Node("Slice", [firstStep, w.Int64s(0), w.Int64s(_hidden), w.Int64s(-1)]), w.Scalar(0)]);
         }
 
         private string State(IEnumerable<string> perDirection)
@@ -199,8 +222,9 @@ internal static class RecurrentUnrolling
             return Concat([.. perDirection.Select(s => Unsqueeze(s, 0))], 0); // [dirs, B, H]
         }
 
-        private string SliceLast(string value, long start, long end) =>
-            w.Node("Slice", [value, w.Int64s(start), w.Int64s(end), w.Int64s(-1)]);
+        /// <summary>Splits the last axis into parts of the given sizes with one Split node.</summary>
+        private string[] Split(string value, params long[] sizes) =>
+            w.Nodes("Split", [value, w.Int64s(sizes)], sizes.Length, Int("axis", -1));
 
         private string Unsqueeze(string value, params long[] axes) => w.Node("Unsqueeze", [value, w.Int64s(axes)]);
 

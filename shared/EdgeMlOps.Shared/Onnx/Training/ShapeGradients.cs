@@ -79,9 +79,27 @@ internal static class ShapeGradients
         var count = axes?.Length ?? starts?.Length ?? ends?.Length ?? (c.Facts.Dims(c.Input(1)) is [long n] ? (int)n : throw c.Refuse("the number of sliced axes is not known"));
         var rank = c.RankOf(c.X, "Slice input");
         axes ??= [.. Enumerable.Range(0, count).Select(i => (long)i)];
+        var dims = c.Facts.Dims(c.X);
         c.Give(0, () =>
         {
-            // Where the slice began and ended on each axis, clamped as ONNX clamps them, gives the zeros before and after.
+            // Where the slice began and ended on each axis, clamped as ONNX clamps them, gives the zeros before and after:
+            // as constants when the bounds and the sliced axes' extents are known, else computed at run time.
+            if (starts is not null && ends is not null && dims is not null && dims.Length == rank
+                && axes.All(a => ValueDims.Extent(dims[(int)(a < 0 ? a + rank : a)]) is not null))
+            {
+                var pads = new long[2 * rank];
+                for (var i = 0; i < axes.Length; i++)
+                {
+                    var axis = (int)(axes[i] < 0 ? axes[i] + rank : axes[i]);
+                    var extent = dims[axis]!.Value;
+                    long Clamped(long bound) => Math.Clamp(bound < 0 ? bound + extent : bound, 0, extent);
+                    pads[axis] = Clamped(starts[i]);
+                    pads[rank + axis] = extent - Math.Max(Clamped(starts[i]), Clamped(ends[i]));
+                }
+
+                return c.W.Node("Pad", [c.Dy, c.W.Int64s(pads)]);
+            }
+
             var shape = c.W.Shape(c.X);
             var before = new string[rank];
             var after = new string[rank];

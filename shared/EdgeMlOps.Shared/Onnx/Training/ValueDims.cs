@@ -3,10 +3,11 @@ using EdgeMlOps.Shared.Onnx.Proto;
 namespace EdgeMlOps.Shared.Onnx.Training;
 
 /// <summary>
-/// The extent of each axis of a value where it is known without running the graph (null where it is not, e.g. the
-/// batch axis): from initializers and declared shapes, propagated through the ops that stand between a model's
-/// inputs and its recurrent layers in what exporters write (transposes, activations, embeddings, projections,
-/// convolutions, reshapes, squeezes, slices, concatenations and earlier recurrent layers).
+/// The extent of each axis of a value as far as it is known without running the graph: a positive extent; a negative
+/// number standing for a symbolic extent (a declared <c>dim_param</c> such as <c>batch</c>, one number per name — two
+/// axes with the same number have the same extent at run time); or null where nothing is known. Read from initializers
+/// and declared shapes and propagated through the ops exporters write (transposes, activations, embeddings,
+/// projections, convolutions, reshapes, squeezes, slices, splits, concatenations, broadcasts and recurrent layers).
 /// </summary>
 internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
 {
@@ -14,6 +15,11 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
         .GroupBy(i => i.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
 
     private readonly Dictionary<string, long?[]?> _known = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _symbols = new(StringComparer.Ordinal);
+    private long _unnamed;
+
+    /// <summary>A known positive extent, or null for a symbolic or unknown one.</summary>
+    public static long? Extent(long? dim) => dim > 0 ? dim : null;
 
     public long?[]? Of(string name)
     {
@@ -28,7 +34,7 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
     {
         if (facts.StaticDims(name) is { } constant) return [.. constant.Select(d => (long?)d)];
         if (_declared.TryGetValue(name, out var info) && info.Type?.TensorType?.Shape is { } shape)
-            return [.. shape.Dim.Select(d => d.DimValue > 0 ? d.DimValue : (long?)null)];
+            return [.. shape.Dim.Select(d => d.DimValue > 0 ? d.DimValue : Symbol(d.DimParam))];
         if (facts.Producer(name) is not { } node) return null;
         var output = node.Output.IndexOf(name);
         var x = node.Input.Count > 0 && node.Input[0].Length > 0 ? Of(node.Input[0]) : null;
@@ -38,8 +44,8 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
                 if (x is null) return null;
                 var perm = GraphFacts.AttributeInts(node, "perm") ?? [.. Enumerable.Range(0, x.Length).Reverse().Select(i => (long)i)];
                 return [.. perm.Select(p => x[p])];
-            case "Add" or "Sub" or "Mul" or "Div" or "Pow":
-                return Broadcast(x, node.Input.Count > 1 ? Of(node.Input[1]) : null);
+            case "Add" or "Sub" or "Mul" or "Div" or "Pow" or "Max" or "Min" or "Sum" or "Where" or "PRelu":
+                return node.Input.Where(i => i.Length > 0).Select(Of).Aggregate(Broadcast);
             case "Gather":
                 var indices = Of(node.Input[1]);
                 if (x is null || indices is null) return null;
@@ -54,6 +60,10 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
                 var w = Of(node.Input[1]);
                 if (x is null || w is null) return null;
                 return [GraphFacts.AttributeInt(node, "transA", 0) != 0 ? x[1] : x[0], GraphFacts.AttributeInt(node, "transB", 0) != 0 ? w[0] : w[1]];
+            case "Relu" or "LeakyRelu" or "Sigmoid" or "Tanh" or "Gelu" or "Erf" or "Identity" or "Dropout" or "Cast" or "Neg" or "Exp" or "Log" or "Sqrt"
+                or "Softmax" or "LogSoftmax" or "LayerNormalization" or "BatchNormalization" or "Clip" or "Elu" or "Selu" or "Softplus" or "Softsign"
+                or "HardSigmoid" or "HardSwish" or "Abs":
+                return output == 0 ? x : null;
             case "Unsqueeze" or "Squeeze":
                 return x is null || facts.Axes(node, 1) is not { } axes ? null : node.OpType == "Squeeze" ? Squeeze(x, axes) : Unsqueeze(x, axes);
             case "Reshape":
@@ -67,23 +77,56 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
                 if (parts.Any(p => p is null)) return null;
                 var along = Axis(GraphFacts.AttributeInt(node, "axis", 0), parts[0]!.Length);
                 var joined = parts[0]!.ToArray();
-                joined[along] = parts.Select(p => p![along]).Aggregate((long?)0, (s, d) => s + d);
+                joined[along] = parts.Select(p => Extent(p![along])).Aggregate((long?)0, (s, d) => s + d);
                 return joined;
             case "Slice":
                 return x is null ? null : Slice(node, x);
+            case "Split":
+                if (x is null) return null;
+                var splitAxis = Axis(GraphFacts.AttributeInt(node, "axis", 0), x.Length);
+                var sizes = GraphFacts.AttributeInts(node, "split") ?? (node.Input.Count > 1 && node.Input[1].Length > 0 ? facts.ConstantInts(node.Input[1]) : null);
+                var part = x.ToArray();
+                part[splitAxis] = sizes is not null ? sizes[output] : Extent(x[splitAxis]) / node.Output.Count;
+                return part;
             case "Conv" or "MaxPool" or "AveragePool":
                 return x is null ? null : Window(node, x, node.OpType == "Conv" ? Of(node.Input[1]) : null);
             case "Shape":
                 return x is null || node.Attribute.Count > 0 ? null : [x.Length];
             case "ConstantOfShape":
-                if (x is not [long length]) return null;
-                var values = facts.ConstantInts(node.Input[0]);
-                return [.. Enumerable.Range(0, (int)length).Select(i => values is null ? null : (long?)values[i])];
+                if (ValuesOf(node.Input[0]) is { } extents) return extents;
+                if (x is not [long length and > 0]) return null;
+                return new long?[length];
             case "GRU" or "LSTM" or "RNN":
                 return Recurrent(node, output, x);
-            case "Relu" or "LeakyRelu" or "Sigmoid" or "Tanh" or "Gelu" or "Erf" or "Identity" or "Dropout" or "Cast" or "Neg" or "Exp" or "Log" or "Sqrt"
-                or "Softmax" or "LogSoftmax" or "LayerNormalization" or "BatchNormalization" or "Clip" or "Elu" or "Selu" or "Softplus" or "HardSigmoid" or "HardSwish" or "Abs":
-                return output == 0 ? x : null;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>
+    /// The values of a small int64 tensor that holds extents — a shape being built, as exporters build an initial
+    /// state's shape from the batch size: constants, <c>Shape</c> (with its symbols), and Gather, Slice, Unsqueeze,
+    /// Squeeze, Concat and Cast of those. A scalar is one value. Null when not known this way.
+    /// </summary>
+    private long?[]? ValuesOf(string name)
+    {
+        if (facts.ConstantInts(name) is { } constant) return [.. constant.Select(v => (long?)v)];
+        if (facts.Producer(name) is not { } node || node.Input.Count == 0) return null;
+        var first = node.Input[0];
+        switch (node.OpType)
+        {
+            case "Shape":
+                return node.Attribute.Count > 0 ? null : Of(first);
+            case "Unsqueeze" or "Squeeze" or "Cast" or "Identity":
+                return ValuesOf(first);
+            case "Gather":
+                var values = ValuesOf(first);
+                var indices = facts.ConstantInts(node.Input[1]);
+                if (values is null || indices is null || GraphFacts.AttributeInt(node, "axis", 0) != 0) return null;
+                return [.. indices.Select(i => i < 0 ? i + values.Length : i).Select(i => i >= 0 && i < values.Length ? values[i] : null)];
+            case "Concat":
+                var parts = node.Input.Select(ValuesOf).ToArray();
+                return parts.Any(p => p is null) ? null : [.. parts.SelectMany(p => p!)];
             default:
                 return null;
         }
@@ -109,7 +152,7 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
         for (var i = 0; i < axes.Length; i++)
         {
             var axis = Axis(axes[i], x.Length);
-            if (x[axis] is not long extent || steps[i] != 1) { dims[axis] = null; continue; }
+            if (Extent(x[axis]) is not long extent || steps[i] != 1) { dims[axis] = null; continue; }
             long Clamp(long v) => Math.Clamp(v < 0 ? v + extent : v, 0, extent);
             dims[axis] = Math.Max(0, Clamp(ends[i]) - Clamp(starts[i]));
         }
@@ -132,7 +175,7 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
         dims[1] = node.OpType == "Conv" ? weight?[0] : x[1];
         for (var i = 0; i < spatial; i++)
         {
-            if (x[2 + i] is not long extent) continue;
+            if (Extent(x[2 + i]) is not long extent) continue;
             var reach = dilations[i] * (kernel[i] - 1) + 1;
             dims[2 + i] = autoPad switch
             {
@@ -154,7 +197,7 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
 
         // −1 is known when every unknown axis of the input is carried over by a 0 at the same place.
         var carried = Enumerable.Range(0, x.Length).Where(i => i < target.Length && target[i] == 0).ToHashSet();
-        if (Enumerable.Range(0, x.Length).Any(i => x[i] is null && !carried.Contains(i))) return dims;
+        if (Enumerable.Range(0, x.Length).Any(i => Extent(x[i]) is null && !carried.Contains(i))) return dims;
         var total = Enumerable.Range(0, x.Length).Where(i => !carried.Contains(i)).Aggregate(1L, (p, i) => p * x[i]!.Value);
         var other = Enumerable.Range(0, target.Length).Where(i => i != inferred && !carried.Contains(i)).Aggregate(1L, (p, i) => p * target[i]);
         dims[inferred] = other == 0 ? null : total / other;
@@ -176,6 +219,11 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
         return dims;
     }
 
+    /// <summary>
+    /// Numpy broadcasting of two shapes: 1 takes the other extent; equal extents (or the same symbol) stay; a known
+    /// extent over 1 wins over a symbol or an unknown (a valid graph's other extent is then 1 or the same); anything
+    /// else is unknown.
+    /// </summary>
     private static long?[]? Broadcast(long?[]? a, long?[]? b)
     {
         if (a is null || b is null) return null;
@@ -185,13 +233,22 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
         {
             var da = i - (rank - a.Length) >= 0 ? a[i - (rank - a.Length)] : 1;
             var db = i - (rank - b.Length) >= 0 ? b[i - (rank - b.Length)] : 1;
-            dims[i] = da == 1 ? db : db == 1 ? da : da ?? db;
+            dims[i] = da == 1 ? db : db == 1 ? da : da == db ? da : da > 1 ? da : db > 1 ? db : null;
         }
 
         return dims;
     }
 
-    private static long? Product(long?[] dims) => dims.Aggregate((long?)1, (p, d) => p * d);
+    /// <summary>The product of extents: one axis stays as it is (symbol included); several must all be known.</summary>
+    private static long? Product(long?[] dims) => dims.Length == 1 ? dims[0] : dims.All(d => d > 0) ? dims.Aggregate((long?)1, (p, d) => p * d) : null;
+
+    /// <summary>The number standing for a symbolic extent: one per dim_param name, a fresh one for an unnamed axis.</summary>
+    private long Symbol(string name)
+    {
+        if (string.IsNullOrEmpty(name)) return -(1L << 40) - ++_unnamed; // unnamed: equal to no other axis
+        if (!_symbols.TryGetValue(name, out var symbol)) _symbols[name] = symbol = -(_symbols.Count + 1);
+        return symbol;
+    }
 
     private static int Axis(long axis, int rank) => (int)(axis < 0 ? axis + rank : axis);
 }

@@ -7,7 +7,8 @@ feeds a scan's values as they are). digits_tokens.csv holds the scans.
                               Linear(32, 10) named head -> logits float [batch, 10]. Trained (Adam, 150 epochs) only on
                               the scans of digits 0-4 among the first 1,400 rows: the fleet's devices, which see every
                               digit, fine-tune it; rows 1,400-1,796 are held out.
-  pytorch_lstm_bidirectional.onnx  the same interface through a bidirectional LSTM(8, 8) (untrained weights).
+  pytorch_lstm_bidirectional.onnx  the same interface through a two-layer bidirectional LSTM(8, 8) (untrained weights):
+                              the second layer reads the first's outputs reshaped by the exporter.
   pytorch_recurrent_expected.json  for each file: six scans, labels, PyTorch's softmax of the logits, the mean
                               cross-entropy and PyTorch's gradients (autograd) of it for every parameter.
 Both are exported at opset 17 with a dynamic batch and a fixed number of steps, without constant folding so every
@@ -23,9 +24,9 @@ from torch import nn
 
 
 class Recurrent(nn.Module):
-    def __init__(self, cell, hidden, bidirectional=False):
+    def __init__(self, cell, hidden, bidirectional=False, layers=1):
         super().__init__()
-        self.rnn = cell(8, hidden, batch_first=True, bidirectional=bidirectional)
+        self.rnn = cell(8, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional)
         self.head = nn.Linear(hidden * (2 if bidirectional else 1), 10)
 
     def forward(self, pixels):
@@ -75,7 +76,7 @@ print("GRU trained on", len(train), "scans of digits 0-4; train loss", round(los
 export(gru, "pytorch_gru_digits04.onnx")
 
 torch.manual_seed(22)
-lstm = Recurrent(nn.LSTM, 8, bidirectional=True).eval()
+lstm = Recurrent(nn.LSTM, 8, bidirectional=True, layers=2).eval()
 export(lstm, "pytorch_lstm_bidirectional.onnx")
 
 rows = [0, 7, 33, 101, 250, 999]
