@@ -86,21 +86,29 @@ internal static class LinearGradients
 
         c.Give(0, () =>
         {
-            // The transposed convolution cropped by the begin pads only: a stride that does not divide the padded extent
-            // leaves its last rows unread — end padding first, then input rows — so the result is cut to the input's
-            // extent where it is longer and padded with zeros (rows no window read) where it is shorter.
-            var input = padded.Value;
-            long[] beginPads = [.. pads[..spatial], .. new long[spatial]];
-            var partial = c.W.Node("ConvTranspose", [dy, w], Ints("strides", strides), Ints("dilations", dilations), Ints("pads", beginPads), Int("group", group));
-            var extent = c.W.Node("Slice", [c.W.Shape(input), c.W.Int64s(2), c.W.Int64s(rank)]);
-            var missing = c.W.Node("Max", [c.W.Node("Sub", [extent, c.W.Node("Slice", [c.W.Shape(partial), c.W.Int64s(2), c.W.Int64s(rank)])]), c.W.Int64s(0)]);
-            var padding = c.W.Node("Concat", [c.W.Int64s(new long[rank + 2]), missing], Int("axis", 0));
-            var axes = c.W.Int64s([.. Enumerable.Range(2, spatial).Select(i => (long)i)]);
-            var dInput = c.W.Node("Slice", [c.W.Node("Pad", [partial, padding]), c.W.Int64s(new long[spatial]), extent, axes]);
+            var dInput = BackOntoInput(c, dy, w, padded.Value, rank, strides, dilations, pads, group);
             return sameness.Value is { } p ? p.Crop(c, dInput) : dInput;
         });
         c.Give(1, () => WeightGradient(c, padded.Value, dy, new ConvShape(rank, strides, dilations, pads, kernel, group, weightDims)));
         GiveBias(c, spatial);
+    }
+
+    /// <summary>
+    /// A window op's output gradient <paramref name="dy"/> spread back onto <paramref name="input"/> by the transposed
+    /// convolution with <paramref name="kernel"/>, cropped by the begin pads only: a stride that does not divide the
+    /// padded extent leaves its last rows unread — end padding first, then input rows — so the result is cut to the
+    /// input's extent where it is longer and padded with zeros (rows no window read) where it is shorter.
+    /// </summary>
+    internal static string BackOntoInput(GradientContext c, string dy, string kernel, string input, int rank, long[] strides, long[] dilations, long[] pads, long group)
+    {
+        var spatial = rank - 2;
+        long[] beginPads = [.. pads[..spatial], .. new long[spatial]];
+        var partial = c.W.Node("ConvTranspose", [dy, kernel], Ints("strides", strides), Ints("dilations", dilations), Ints("pads", beginPads), Int("group", group));
+        var extent = c.W.Node("Slice", [c.W.Shape(input), c.W.Int64s(2), c.W.Int64s(rank)]);
+        var missing = c.W.Node("Max", [c.W.Node("Sub", [extent, c.W.Node("Slice", [c.W.Shape(partial), c.W.Int64s(2), c.W.Int64s(rank)])]), c.W.Int64s(0)]);
+        var padding = c.W.Node("Concat", [c.W.Int64s(new long[rank + 2]), missing], Int("axis", 0));
+        var axes = c.W.Int64s([.. Enumerable.Range(2, spatial).Select(i => (long)i)]);
+        return c.W.Node("Slice", [c.W.Node("Pad", [partial, padding]), c.W.Int64s(new long[spatial]), extent, axes]);
     }
 
     /// <summary>

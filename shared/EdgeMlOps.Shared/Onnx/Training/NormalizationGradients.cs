@@ -32,7 +32,7 @@ internal static class NormalizationGradients
     /// <summary>
     /// AveragePool: each output's gradient, divided by the number of elements its window averaged, is spread back over
     /// that window — a transposed convolution with a kernel of ones, channels folded into the batch so one kernel serves
-    /// them all, padded at the end by the rows a strided pool never reads. With <c>count_include_pad=0</c> the divisor
+    /// them all, brought to the input's extent (<see cref="LinearGradients.BackOntoInput"/>). With <c>count_include_pad=0</c> the divisor
     /// of each window is counted by convolving ones over the unpadded input. Under <c>auto_pad</c> SAME, or with
     /// <c>ceil_mode</c> (its last window partial), the input is padded as ONNX Runtime pads it (<see cref="InputPadding"/>),
     /// the pool differentiated as VALID over it, and dX cropped back.
@@ -49,7 +49,7 @@ internal static class NormalizationGradients
         var dilations = c.Ints("dilations") ?? Enumerable.Repeat(1L, spatial).ToArray();
         var pads = (autoPad == "VALID" || InputPadding.IsSame(autoPad) ? null : c.Ints("pads")) ?? new long[2 * spatial];
         var includePad = c.Int("count_include_pad", 0) != 0;
-        if (ceil && (includePad || InputPadding.IsSame(autoPad))) throw c.Refuse($"AveragePool with ceil_mode=1 and {(includePad ? "count_include_pad=1" : $"auto_pad={autoPad}")} has no gradient rule yet");
+        if (ceil && InputPadding.IsSame(autoPad)) throw c.Refuse($"AveragePool with ceil_mode=1 and auto_pad={autoPad} has no gradient rule yet");
         c.Give(0, () =>
         {
             var w = c.W;
@@ -62,24 +62,36 @@ internal static class NormalizationGradients
             string Fold(string value) => w.Node("Reshape", [value, w.Node("Concat", [w.Int64s(-1, 1), w.Node("Slice", [w.Shape(value), w.Int64s(2), w.Int64s(rank)])], Int("axis", 0))]);
             var dy = Fold(c.Dy);
             string divisor;
-            if (includePad || (runtime is null && pads.All(p => p == 0)))
+            if ((includePad && !ceil) || (runtime is null && pads.All(p => p == 0)))
             {
                 divisor = w.Scalar(kernel.Aggregate(1L, (a, k) => a * k));
             }
             else
             {
                 var valid = w.Node("ConstantOfShape", [w.Node("Concat", [w.Int64s(1, 1), w.Node("Slice", [w.Shape(c.X), w.Int64s(2), w.Int64s(rank)])], Int("axis", 0))], w.Fill(1));
-                divisor = w.Node("Conv", [runtime?.Pad(c, valid) ?? valid, ones], window); // ones where the input is, zeros in its padding
+                // Ones where the pool counts: the input (count_include_pad=0), or the input and its explicit pads — not the
+                // zeros ceil_mode's partial last window reaches past them (count_include_pad=1, as ONNX Runtime counts).
+                var counted = includePad ? CountedWithPads(c, valid, input, pads, strides, rank) : runtime?.Pad(c, valid) ?? valid;
+                divisor = w.Node("Conv", [counted, ones], window);
             }
 
-            var partial = w.Node("ConvTranspose", [w.Node("Div", [dy, divisor]), ones], window);
-            var missing = w.Node("Sub", [
-                w.Node("Slice", [w.Shape(input), w.Int64s(2), w.Int64s(rank)]),
-                w.Node("Slice", [w.Shape(partial), w.Int64s(2), w.Int64s(rank)])]);
-            var padded = w.Node("Pad", [partial, w.Node("Concat", [w.Int64s(new long[rank + 2]), missing], Int("axis", 0))]);
-            var unfolded = w.Node("Reshape", [padded, w.Shape(input)]);
+            var spread = LinearGradients.BackOntoInput(c, w.Node("Div", [dy, divisor]), ones, input, rank, strides, dilations, runtime is null ? pads : new long[2 * spatial], group: 1);
+            var unfolded = w.Node("Reshape", [spread, w.Shape(input)]);
             return runtime?.Crop(c, unfolded) ?? unfolded;
         });
+    }
+
+    /// <summary>
+    /// Ones over the input and its explicit pads, zeros past them up to the extent of <paramref name="input"/> (the input as
+    /// the pool ran over it, with ceil_mode's extra zeros; those are fewer than a stride).
+    /// </summary>
+    private static string CountedWithPads(GradientContext c, string valid, string input, long[] pads, long[] strides, int rank)
+    {
+        var w = c.W;
+        var spatial = rank - 2;
+        var withPads = w.Node("Pad", [valid, w.Int64s([0, 0, .. pads[..spatial], 0, 0, .. pads[spatial..]]), w.Scalar(1)]);
+        var tail = w.Node("Pad", [withPads, w.Int64s([.. new long[spatial + 2], 0, 0, .. strides])]);
+        return w.Node("Slice", [tail, w.Int64s(new long[spatial]), w.Node("Slice", [w.Shape(input), w.Int64s(2), w.Int64s(rank)]), w.Int64s([.. Enumerable.Range(2, spatial).Select(i => (long)i)])]);
     }
 
     /// <summary>GlobalAveragePool: dY spread over each channel's positions, divided by their number.</summary>
