@@ -5,9 +5,9 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 
 /// <summary>
 /// For the train step only: rewrites each RNN, GRU and LSTM node that a trained parameter reaches into the time steps
-/// it stands for — MatMul, Add, Slice, Sigmoid, Tanh and Mul, which have gradient rules — so back-propagation
+/// it stands for — MatMul, Add, Split, Sigmoid, Tanh and Mul, which have gradient rules — so back-propagation
 /// through time is ordinary reverse mode over the unrolled steps. The parameters stay the node's own W, R, B (and P)
-/// tensors, read through Gather/Slice, so updates name the uploaded model's initializers. The sequence length must be
+/// tensors, read through Gather/Split, so updates name the uploaded model's initializers. The sequence length must be
 /// known where the node reads it (<see cref="ValueDims"/>); the default activations only, no clip, no
 /// <c>sequence_lens</c> (packed sequences) and no coupled input-forget gate — anything else is refused naming the node.
 /// </summary>
@@ -121,11 +121,7 @@ internal static class RecurrentUnrolling
             var inputs = steps == 1
                 ? [w.Node("Squeeze", [projected, w.Int64s(0)])]
                 : w.Nodes("Split", [projected, w.Int64s([.. Enumerable.Repeat(1L, (int)steps)])], (int)steps, Int("axis", 0)).Select(s => w.Node("Squeeze", [s, w.Int64s(0)])).ToArray();
-            var cell = node.OpType switch
-            {
-                "GRU" => Gru.Of(this, recurrence, biases?[1]),
-                _ => null,
-            };
+            var gru = node.OpType == "GRU" ? Gru.Of(this, recurrence, biases?[1]) : null;
             var peepholes = node.OpType == "LSTM" && Optional(7) is { } p ? Split(w.Node("Gather", [p, index]), H, H, H) : null; // i, o, f
             var recurrenceBias = biases?[1];
 
@@ -138,7 +134,7 @@ internal static class RecurrentUnrolling
                 (h, c) = node.OpType switch
                 {
                     "RNN" => (w.Node("Tanh", [Recur(inputs[t], h, recurrence, recurrenceBias)]), null),
-                    "GRU" => (GruStep(inputs[t], h, cell!), null),
+                    "GRU" => (GruStep(inputs[t], h, gru!), null),
                     _ => LstmStep(Recur(inputs[t], h, recurrence, recurrenceBias), c!, peepholes),
                 };
                 perStep[t] = h;
