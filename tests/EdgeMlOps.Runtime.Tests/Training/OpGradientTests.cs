@@ -66,6 +66,8 @@ public class OpGradientTests
         ["Expand"] = (g => (g.Node("Expand", [g.Param("a", [3, 1]), g.Ints(2, 3, 4)]), [2, 3, 4]), 17),
         ["Split into three, one output unused"] = (g => (g.Node("Concat", [.. g.Nodes("Split", [g.Param("a", [3, 7]), g.Ints(2, 4, 1)], 3, Int("axis", 1))[..2]], Int("axis", 1)), [3, 6]), 17),
         ["Pad, constant, two axes"] = (g => (g.Node("Pad", [g.Param("a", [2, 3, 4]), g.Ints(0, 1, 2, 0, 2, 1)]), [2, 6, 7]), 17),
+        ["Pad with pads computed at run time (as F.pad exports them)"] = (g => (g.Node("Pad", [g.Param("a", [2, 3, 4]), g.Node("Cast", [g.Ints(0, 2, 0, 0, 1, 3)], Int("to", 7))]), [2, 6, 7]), 17),
+        ["Pad cropping one side of an axis (a negative pad)"] = (g => (g.Node("Pad", [g.Param("a", [2, 3, 5]), g.Ints(0, -1, 2, 0, 1, -1)]), [2, 3, 6]), 17),
         ["ReduceMax over one axis"] = (g => (g.Node("ReduceMax", [g.Param("a", [3, 4, 2]), g.Ints(1)], Int("keepdims", 0)), [3, 2]), 18),
         ["ReduceMin over all axes, keepdims"] = (g => (g.Node("ReduceMin", [g.Param("a", [3, 4])]), [1, 1]), 18),
         ["MaxPool"] = (g => (g.Node("MaxPool", [g.Param("a", [2, 3, 4, 6])], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)), [2, 3, 2, 3]), 17),

@@ -165,22 +165,35 @@ internal static class ShapeGradients
             c.OutputGrad(i) ?? c.W.Node("ConstantOfShape", [c.W.Shape(output)], c.W.Fill(0)))], Int("axis", axis)));
     }
 
-    /// <summary>Pad (constant mode, constant non-negative pads, optional constant axes): dY with the padding sliced off.</summary>
+    /// <summary>
+    /// Pad (constant mode; pads constant or computed at run time, as PyTorch's F.pad exports them; optional constant axes):
+    /// dY with the added rows sliced off — and, where a pad is negative (a crop), zeros put back for the cropped rows.
+    /// </summary>
     public static void Pad(GradientContext c)
     {
         var mode = GraphFacts.AttributeString(c.Node, "mode") ?? "constant";
         if (mode != "constant") throw c.Refuse($"Pad mode '{mode}' has no gradient rule; only constant padding");
         if (c.Needs(2)) throw c.Refuse("the padding value of Pad cannot be trained");
-        var pads = c.Ints("pads") ?? (c.Node.Input.Count > 1 ? c.Facts.ConstantInts(c.Input(1)) : null) ?? throw c.Refuse("the pads are not constant");
-        if (pads.Any(p => p < 0)) throw c.Refuse("negative pads (cropping) have no gradient rule");
-        var axes = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0
+        var constant = c.Ints("pads") ?? (c.Node.Input.Count > 1 ? c.Facts.ConstantInts(c.Input(1)) : null);
+        var rank = c.RankOf(c.X, "Pad input");
+        var someAxes = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0; // opset 18's axes input; without it, every axis
+        var axes = someAxes
             ? c.Facts.ConstantInts(c.Input(3)) ?? throw c.Refuse("the axes are not constant")
-            : [.. Enumerable.Range(0, pads.Length / 2).Select(i => (long)i)];
+            : [.. Enumerable.Range(0, rank).Select(i => (long)i)];
+        axes = [.. axes.Select(a => a < 0 ? a + rank : a)];
         c.Give(0, () =>
         {
-            var extents = c.W.Node("Gather", [c.W.Shape(c.Dy), c.W.Int64s(axes)], Int("axis", 0));
-            var ends = c.W.Node("Sub", [extents, c.W.Int64s(pads[axes.Length..])]);
-            return c.W.Node("Slice", [c.Dy, c.W.Int64s(pads[..axes.Length]), ends, c.W.Int64s(axes)]);
+            var w = c.W;
+            var pads = constant is not null ? w.Int64s(constant) : c.Input(1);
+            var count = axes.Length;
+            var begins = w.Node("Slice", [pads, w.Int64s(0), w.Int64s(count)]);
+            var ends = w.Node("Slice", [pads, w.Int64s(count), w.Int64s(2 * count)]);
+            var zero = w.Int64s(0);
+            var extents = w.Node("Gather", [w.Shape(c.Dy), w.Int64s(axes)], Int("axis", 0));
+            var kept = w.Node("Slice", [c.Dy, w.Node("Max", [begins, zero]), w.Node("Sub", [extents, w.Node("Max", [ends, zero])]), w.Int64s(axes)]);
+            if (constant is not null && constant.All(p => p >= 0)) return kept;
+            var cropped = w.Node("Concat", [w.Node("Max", [w.Node("Neg", [begins]), zero]), w.Node("Max", [w.Node("Neg", [ends]), zero])], Int("axis", 0));
+            return w.Node("Pad", someAxes ? [kept, cropped, w.Scalar(0), w.Int64s(axes)] : [kept, cropped]);
         });
     }
 

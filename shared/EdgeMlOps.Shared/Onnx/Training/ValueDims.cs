@@ -15,6 +15,7 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
         .GroupBy(i => i.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
 
     private readonly Dictionary<string, long?[]?> _known = new(StringComparer.Ordinal);
+    private const long FirstSymbol = -(1L << 32);
     private readonly Dictionary<string, long> _symbols = new(StringComparer.Ordinal);
     private long _unnamed;
 
@@ -67,7 +68,10 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
             case "Unsqueeze" or "Squeeze":
                 return x is null || facts.Axes(node, 1) is not { } axes ? null : node.OpType == "Squeeze" ? Squeeze(x, axes) : Unsqueeze(x, axes);
             case "Reshape":
-                return x is null || facts.ConstantInts(node.Input[1]) is not { } target ? null : Reshape(x, target);
+                // The target shape as constants, or as values built at run time (from Shape, with symbols), or only its length.
+                var target = facts.ConstantInts(node.Input[1])?.Select(v => (long?)v).ToArray() ?? ValuesOf(node.Input[1])
+                    ?? (Of(node.Input[1]) is [long targetRank and > 0] ? new long?[targetRank] : null);
+                return target is null ? null : Reshape(x, target);
             case "Flatten":
                 if (x is null) return null;
                 var at = Axis(GraphFacts.AttributeInt(node, "axis", 1), x.Length + 1);
@@ -140,14 +144,21 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
         return output == 0 ? [steps, directions, batch, hidden] : [directions, batch, hidden];
     }
 
-    private long?[]? Slice(NodeProto node, long?[] x)
+    /// <summary>A Slice keeps its input's rank; a sliced axis's extent is known when the bounds are constants, else unknown.</summary>
+    private long?[] Slice(NodeProto node, long?[] x)
     {
         var starts = facts.ConstantInts(node.Input[1]);
         var ends = facts.ConstantInts(node.Input[2]);
-        if (starts is null || ends is null) return null;
-        var axes = node.Input.Count > 3 && node.Input[3].Length > 0 ? facts.ConstantInts(node.Input[3]) : [.. Enumerable.Range(0, starts.Length).Select(i => (long)i)];
-        var steps = node.Input.Count > 4 && node.Input[4].Length > 0 ? facts.ConstantInts(node.Input[4]) : [.. starts.Select(_ => 1L)];
-        if (axes is null || steps is null) return null;
+        var axes = node.Input.Count > 3 && node.Input[3].Length > 0 ? facts.ConstantInts(node.Input[3]) : starts is null ? null : [.. Enumerable.Range(0, starts.Length).Select(i => (long)i)];
+        var steps = node.Input.Count > 4 && node.Input[4].Length > 0 ? facts.ConstantInts(node.Input[4]) : starts?.Select(_ => 1L).ToArray();
+        if (axes is null) return new long?[x.Length];
+        if (starts is null || ends is null || steps is null)
+        {
+            var sliced = x.ToArray();
+            foreach (var axis in axes) sliced[Axis(axis, x.Length)] = null;
+            return sliced;
+        }
+
         var dims = x.ToArray();
         for (var i = 0; i < axes.Length; i++)
         {
@@ -189,17 +200,18 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
         return dims;
     }
 
-    private static long?[]? Reshape(long?[] x, long[] target)
+    /// <summary>A Reshape's output: 0 copies the input's axis, −1 is inferred, a positive extent or a symbol stays, null is unknown.</summary>
+    private static long?[] Reshape(long?[]? x, long?[] target)
     {
-        var dims = target.Select((d, i) => d == 0 ? (i < x.Length ? x[i] : null) : d < 0 ? null : (long?)d).ToArray();
-        var inferred = Array.IndexOf(target, -1L);
-        if (inferred < 0) return dims;
+        var dims = target.Select((d, i) => d == 0 ? (x is not null && i < x.Length ? x[i] : null) : d == -1 ? null : d).ToArray();
+        var inferred = Array.IndexOf(target, (long?)-1);
+        if (inferred < 0 || x is null || target.Any(d => d is null || d < -1)) return dims;
 
         // −1 is known when every unknown axis of the input is carried over by a 0 at the same place.
         var carried = Enumerable.Range(0, x.Length).Where(i => i < target.Length && target[i] == 0).ToHashSet();
         if (Enumerable.Range(0, x.Length).Any(i => Extent(x[i]) is null && !carried.Contains(i))) return dims;
         var total = Enumerable.Range(0, x.Length).Where(i => !carried.Contains(i)).Aggregate(1L, (p, i) => p * x[i]!.Value);
-        var other = Enumerable.Range(0, target.Length).Where(i => i != inferred && !carried.Contains(i)).Aggregate(1L, (p, i) => p * target[i]);
+        var other = Enumerable.Range(0, target.Length).Where(i => i != inferred && !carried.Contains(i)).Aggregate(1L, (p, i) => p * target[i]!.Value);
         dims[inferred] = other == 0 ? null : total / other;
         return dims;
     }
@@ -246,7 +258,7 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
     private long Symbol(string name)
     {
         if (string.IsNullOrEmpty(name)) return -(1L << 40) - ++_unnamed; // unnamed: equal to no other axis
-        if (!_symbols.TryGetValue(name, out var symbol)) _symbols[name] = symbol = -(_symbols.Count + 1);
+        if (!_symbols.TryGetValue(name, out var symbol)) _symbols[name] = symbol = FirstSymbol - _symbols.Count; // far from −1 and 0, which mean something in a Reshape's target
         return symbol;
     }
 

@@ -1,0 +1,44 @@
+using System.Text.Json;
+using EdgeMlOps.Shared.Onnx;
+
+namespace EdgeMlOps.Runtime.Tests.Training;
+
+/// <summary>
+/// The blocks of widely used architectures exported by PyTorch (<c>export_pytorch_blocks.py</c>): a ResNet block that
+/// downsamples (stride-2 Conv with padding on an even input, a strided 1×1 shortcut, the residual sum), a ConvNeXt
+/// block (7×7 depthwise Conv, channels-last LayerNorm and MLP, layer scale), a causal dilated temporal-convolution
+/// block (left padding, dilated Conv1d, residual projection) and PyTorch's own TransformerEncoderLayer. Each is served
+/// as PyTorch computed, and one step moves every one of its tensors along PyTorch's autograd gradient.
+/// </summary>
+public class ArchitectureBlocksTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+
+    [Theory]
+    [InlineData("resnet", 8, 64)]
+    [InlineData("convnext", 13, 64)]
+    [InlineData("tcn", 8, 64)]
+    [InlineData("attention", 16, 64)]
+    public void ABlock_IsServedAsPyTorchComputed_AndEveryTensorFollowsPyTorchsGradient(string key, int tensors, int inputs)
+    {
+        var bytes = File.ReadAllBytes(Fixture($"pytorch_block_{key}.onnx"));
+        var uploaded = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all"));
+        Assert.Equal((inputs, 10, tensors), (uploaded.Spec.InputDim, uploaded.Spec.Classes, uploaded.Spec.Graph!.Trained.Count));
+        using var json = JsonDocument.Parse(File.ReadAllText(Fixture("pytorch_blocks_expected.json")));
+        var expected = json.RootElement.GetProperty(key);
+        var pixels = expected.GetProperty("pixels").EnumerateArray().Select(e => (float)e.GetDouble()).ToArray();
+        var labels = expected.GetProperty("labels").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        var logits = expected.GetProperty("logits").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+
+        using var model = InferenceModel.Load(bytes, uploaded.Spec);
+        var probabilities = model.Predict(pixels, labels.Length).Probabilities;
+        for (var row = 0; row < labels.Length; row++)
+        {
+            var scores = logits.AsSpan(row * 10, 10).ToArray();
+            var total = scores.Sum(s => Math.Exp(s - scores.Max()));
+            for (var k = 0; k < 10; k++) Assert.Equal(Math.Exp(scores[k] - scores.Max()) / total, probabilities[(row * 10) + k], 1e-5);
+        }
+
+        UploadedClassifierTests.OneSgdStepFollowsPyTorch(uploaded, pixels, labels, expected);
+    }
+}

@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+"""Exports four small classifiers built from the blocks of widely used architectures (Debian's python3-torch and
+python3-onnx), over scikit-learn's 8x8 digit scans (digits_tokens.csv; intensities 0-16, divided by 16 inside), for
+gradient checks of every parameter against PyTorch's autograd. Untrained weights, eval mode, opset 17, dynamic batch,
+exported without constant folding so every parameter keeps its PyTorch name.
+
+  pytorch_block_resnet.onnx       pixels [batch, 1, 8, 8]: a ResNet basic block that downsamples — Conv2d stride 2
+                                  with padding 1 on the even 8x8 input, ReLU, Conv2d, a 1x1 stride-2 shortcut, the
+                                  residual sum, ReLU — then AdaptiveAvgPool2d and Linear named head -> logits [batch, 10].
+  pytorch_block_convnext.onnx     pixels [batch, 1, 8, 8]: a ConvNeXt block — a 1x1 stem, 7x7 depthwise Conv2d,
+                                  channels-last permute, LayerNorm, Linear, GELU, Linear, a learned layer scale,
+                                  permute back, residual — then mean pooling and Linear named head.
+  pytorch_block_tcn.onnx          pixels [batch, 8, 8] read as 8 channels over 8 time steps: a temporal convolution
+                                  block — causal padding on the left (F.pad), dilated Conv1d (dilation 2), ReLU, a
+                                  second causal dilated Conv1d, a 1x1 residual projection — then the last step and
+                                  Linear named head.
+  pytorch_block_attention.onnx    pixels [batch, 8, 8] read as 8 tokens of 8 values: a Linear embedding and
+                                  nn.TransformerEncoderLayer(16, 2 heads, feed-forward 32, batch_first) — PyTorch's own
+                                  multi-head attention — then mean pooling and Linear named head.
+  pytorch_blocks_expected.json    for each file: six scans, labels, PyTorch's logits, the mean cross-entropy and its
+                                  gradients (autograd) for every parameter.
+Run from this directory: /usr/bin/python3 export_pytorch_blocks.py
+"""
+import json
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class ResNetBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.shortcut = nn.Conv2d(1, 8, 1, stride=2)
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, pixels):
+        x = pixels / 16.0
+        y = F.relu(self.conv2(F.relu(self.conv1(x))) + self.shortcut(x))
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+
+
+class ConvNeXtBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 8, 1)
+        self.depthwise = nn.Conv2d(8, 8, 7, padding=3, groups=8)
+        self.norm = nn.LayerNorm(8)
+        self.up = nn.Linear(8, 16)
+        self.down = nn.Linear(16, 8)
+        self.scale = nn.Parameter(torch.full((8,), 0.5))
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, pixels):
+        x = self.stem(pixels / 16.0)
+        y = self.depthwise(x).permute(0, 2, 3, 1)
+        y = self.scale * self.down(F.gelu(self.up(self.norm(y))))
+        x = x + y.permute(0, 3, 1, 2)
+        return self.head(x.mean(dim=(2, 3)))
+
+
+class TemporalBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(8, 12, 3, dilation=2)
+        self.conv2 = nn.Conv1d(12, 12, 3, dilation=2)
+        self.residual = nn.Conv1d(8, 12, 1)
+        self.head = nn.Linear(12, 10)
+
+    def forward(self, pixels):
+        x = (pixels / 16.0).transpose(1, 2)  # [batch, 8 channels, 8 steps]
+        y = F.relu(self.conv1(F.pad(x, (4, 0))))
+        y = self.conv2(F.pad(y, (4, 0)))
+        y = F.relu(y + self.residual(x))
+        return self.head(y[:, :, -1])
+
+
+class AttentionBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(8, 16)
+        self.encoder = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, pixels):
+        return self.head(self.encoder(self.embed(pixels / 16.0)).mean(dim=1))
+
+
+scans = np.loadtxt("digits_tokens.csv", delimiter=",", dtype=np.int64)
+pixels_all = torch.tensor(scans[:, :64], dtype=torch.float32)
+digits = torch.tensor(scans[:, 64])
+rows = [0, 7, 33, 101, 250, 999]
+expected = {}
+for seed, (key, model, shape) in enumerate([("resnet", ResNetBlock(), (1, 8, 8)), ("convnext", ConvNeXtBlock(), (1, 8, 8)),
+                                            ("tcn", TemporalBlock(), (8, 8)), ("attention", AttentionBlock(), (8, 8))]):
+    torch.manual_seed(40 + seed)
+    for p in model.parameters():  # fresh, seeded weights per block (the constructors above ran before the seed)
+        with torch.no_grad():
+            p.copy_(torch.randn_like(p) * (0.3 if p.dim() > 1 else 0.1))
+    model.eval()
+    pixels = pixels_all.reshape(-1, *shape)
+    name = f"pytorch_block_{key}.onnx"
+    torch.onnx.export(model, (pixels[:2],), name, input_names=["pixels"], output_names=["logits"],
+                      dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, do_constant_folding=False)
+    onnx.checker.check_model(onnx.load(name), full_check=True)
+    model.zero_grad()
+    logits = model(pixels[rows])
+    loss = F.cross_entropy(logits, digits[rows])
+    loss.backward()
+    expected[key] = {
+        "pixels": pixels[rows].flatten().tolist(),
+        "labels": digits[rows].tolist(),
+        "logits": logits.detach().flatten().tolist(),
+        "loss": loss.item(),
+        "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()},
+    }
+    print(name, len(list(model.parameters())), "tensors, ops", sorted({n.op_type for n in onnx.load(name).graph.node}))
+with open("pytorch_blocks_expected.json", "w") as f:
+    json.dump(expected, f)
