@@ -112,6 +112,7 @@ public class OpGradientTests
         ["HardSigmoid"] = (g => (g.Node("HardSigmoid", [g.Param("a", [3, 4], 3)], F("alpha", 0.3f), F("beta", 0.4f)), [3, 4]), 17),
         ["HardSwish"] = (g => (g.Node("HardSwish", [g.Param("a", [4, 5], 3)]), [4, 5]), 17),
         ["GlobalMaxPool"] = (g => (g.Node("GlobalMaxPool", [g.Param("a", [2, 3, 2, 2])]), [2, 3, 1, 1]), 17),
+        ["InstanceNormalization"] = (g => (g.Node("InstanceNormalization", [g.Node("Mul", [g.Input("x", [2, 3, 4, 3]), g.Param("k", [1, 3, 1, 1], 0.3, 1)]), g.Param("s", [3], 0.3, 1), g.Param("b", [3])], F("epsilon", 1e-3f)), [2, 3, 4, 3]), 17),
         ["ConvTranspose 2-D, stride 2, pads, output_padding"] = (g => (g.Node("ConvTranspose", [g.Param("x", [2, 3, 4, 4]), g.Param("w", [3, 2, 3, 3]), g.Param("b", [2])],
             Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1), Ints("output_padding", 1, 1)), [2, 2, 8, 8]), 17),
         ["ConvTranspose 1-D, 2 groups, dilation 2, behind a Tanh"] = (g => (g.Node("ConvTranspose", [g.Node("Tanh", [g.Param("x", [1, 4, 5])]), g.Param("w", [4, 3, 3])],

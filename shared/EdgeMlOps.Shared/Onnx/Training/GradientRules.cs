@@ -33,6 +33,7 @@ internal static class GradientRules
         ["AveragePool"] = NormalizationGradients.AveragePool,
         ["BatchNormalization"] = NormalizationGradients.BatchNormalization,
         ["LayerNormalization"] = NormalizationGradients.LayerNormalization,
+        ["InstanceNormalization"] = NormalizationGradients.InstanceNormalization,
         ["Reshape"] = ShapeGradients.Reshape,
         ["Flatten"] = ShapeGradients.Reshape,
         ["Squeeze"] = ShapeGradients.Reshape,

@@ -128,29 +128,64 @@ internal static class NormalizationGradients
     public static void LayerNormalization(GradientContext c)
     {
         var axis = c.Int("axis", -1);
-        var epsilon = c.Float("epsilon", 1e-5f);
         var rank = axis < 0 ? (int?)null : c.RankOf(c.X, "LayerNormalization input");
         var axes = axis < 0
             ? Enumerable.Range((int)axis, (int)-axis).Select(a => (long)a).ToArray()
             : Enumerable.Range((int)axis, rank!.Value - (int)axis).Select(a => (long)a).ToArray();
-        var normalisedAxes = c.W.Int64s(axes);
-        var x = c.X;
-        string Mean(string value)
+        var standard = new Standardised(c, axes, c.Float("epsilon", 1e-5f));
+        c.Give(0, () => standard.InputGradient(c.W.Node("Mul", [c.Dy, c.Input(1)])));
+        c.Give(1, () => ElementwiseGradients.SumTo(c, c.W.Node("Mul", [c.Dy, standard.Normalised]), 1));
+        if (c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0) c.Give(2, () => ElementwiseGradients.SumTo(c, c.Dy, 2));
+    }
+
+    /// <summary>
+    /// InstanceNormalization (what PyTorch's GroupNorm and InstanceNorm export to): each (sample, channel) standardised
+    /// over its spatial axes, then y = scale[c]·x̂ + B[c]; dX as for LayerNormalization over those axes, dScale and dB
+    /// summed over all but the channel axis.
+    /// </summary>
+    public static void InstanceNormalization(GradientContext c)
+    {
+        var rank = c.RankOf(c.X, "InstanceNormalization input");
+        var standard = new Standardised(c, [.. Enumerable.Range(2, rank - 2).Select(a => (long)a)], c.Float("epsilon", 1e-5f));
+        var perChannel = c.W.Int64s([0, .. Enumerable.Range(2, rank - 2).Select(a => (long)a)]);
+        c.Give(0, () => standard.InputGradient(c.W.Node("Mul", [c.Dy, c.W.PerChannel(c.Input(1), c.X)])));
+        c.Give(1, () => c.W.Node("ReduceSum", [c.W.Node("Mul", [c.Dy, standard.Normalised]), perChannel], Int("keepdims", 0)));
+        c.Give(2, () => c.W.Node("ReduceSum", [c.Dy, perChannel], Int("keepdims", 0)));
+    }
+
+    /// <summary>
+    /// x standardised over some axes, x̂ = (x − mean)/√(var + ε), recomputed for the backward pass; the gradient reaching
+    /// x̂ (g) goes back to x as (g − mean(g) − x̂·mean(g·x̂)) / √(var + ε).
+    /// </summary>
+    private sealed class Standardised
+    {
+        private readonly GradientContext _c;
+        private readonly string _axes;
+
+        public Standardised(GradientContext c, long[] axes, float epsilon)
         {
-            var sum = c.W.Node("ReduceSum", [value, normalisedAxes], Int("keepdims", 1));
-            return c.W.Node("Div", [sum, c.W.Node("Div", [c.W.CountOf(value), c.W.CountOf(sum)])]);
+            _c = c;
+            _axes = c.W.Int64s(axes);
+            var centred = c.W.Node("Sub", [c.X, Mean(c.X)]);
+            Inverse = c.W.Node("Reciprocal", [c.W.Node("Sqrt", [c.W.Node("Add", [Mean(c.W.Node("Mul", [centred, centred])), c.W.Scalar(epsilon)])])]);
+            Normalised = c.W.Node("Mul", [centred, Inverse]);
         }
 
-        var centred = c.W.Node("Sub", [x, Mean(x)]);
-        var inverse = c.W.Node("Reciprocal", [c.W.Node("Sqrt", [c.W.Node("Add", [Mean(c.W.Node("Mul", [centred, centred])), c.W.Scalar(epsilon)])])]);
-        var normalised = c.W.Node("Mul", [centred, inverse]);
-        c.Give(0, () =>
+        public string Normalised { get; }
+
+        private string Inverse { get; }
+
+        public string InputGradient(string g)
         {
-            var g = c.W.Node("Mul", [c.Dy, c.Input(1)]);
-            var inner = c.W.Node("Sub", [c.W.Node("Sub", [g, Mean(g)]), c.W.Node("Mul", [normalised, Mean(c.W.Node("Mul", [g, normalised]))])]);
-            return c.W.Node("Mul", [inner, inverse]);
-        });
-        c.Give(1, () => ElementwiseGradients.SumTo(c, c.W.Node("Mul", [c.Dy, normalised]), 1));
-        if (c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0) c.Give(2, () => ElementwiseGradients.SumTo(c, c.Dy, 2));
+            var w = _c.W;
+            var inner = w.Node("Sub", [w.Node("Sub", [g, Mean(g)]), w.Node("Mul", [Normalised, Mean(w.Node("Mul", [g, Normalised]))])]);
+            return w.Node("Mul", [inner, Inverse]);
+        }
+
+        private string Mean(string value)
+        {
+            var sum = _c.W.Node("ReduceSum", [value, _axes], Int("keepdims", 1));
+            return _c.W.Node("Div", [sum, _c.W.Node("Div", [_c.W.CountOf(value), _c.W.CountOf(sum)])]);
+        }
     }
 }

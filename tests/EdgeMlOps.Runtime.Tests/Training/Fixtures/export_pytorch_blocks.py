@@ -17,6 +17,9 @@ exported without constant folding so every parameter keeps its PyTorch name.
   pytorch_block_attention.onnx    pixels [batch, 8, 8] read as 8 tokens of 8 values: a Linear embedding and
                                   nn.TransformerEncoderLayer(16, 2 heads, feed-forward 32, batch_first) — PyTorch's own
                                   multi-head attention — then mean pooling and Linear named head.
+  pytorch_block_groupnorm.onnx    pixels [batch, 1, 8, 8]: Conv2d, GroupNorm (2 groups of 4 channels: the exporter
+                                  writes Reshape, InstanceNormalization, Reshape, Mul, Add), SiLU, Conv2d, InstanceNorm2d
+                                  with affine parameters, mean pooling and Linear named head.
   pytorch_blocks_expected.json    for each file: six scans, labels, PyTorch's logits, the mean cross-entropy and its
                                   gradients (autograd) for every parameter.
 Run from this directory: /usr/bin/python3 export_pytorch_blocks.py
@@ -79,6 +82,21 @@ class TemporalBlock(nn.Module):
         return self.head(y[:, :, -1])
 
 
+class GroupNormBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.group = nn.GroupNorm(2, 8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.instance = nn.InstanceNorm2d(8, affine=True)
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, pixels):
+        x = F.silu(self.group(self.conv1(pixels / 16.0)))
+        x = self.instance(self.conv2(x))
+        return self.head(x.mean(dim=(2, 3)))
+
+
 class AttentionBlock(nn.Module):
     def __init__(self):
         super().__init__()
@@ -96,7 +114,8 @@ digits = torch.tensor(scans[:, 64])
 rows = [0, 7, 33, 101, 250, 999]
 expected = {}
 for seed, (key, model, shape) in enumerate([("resnet", ResNetBlock(), (1, 8, 8)), ("convnext", ConvNeXtBlock(), (1, 8, 8)),
-                                            ("tcn", TemporalBlock(), (8, 8)), ("attention", AttentionBlock(), (8, 8))]):
+                                            ("tcn", TemporalBlock(), (8, 8)), ("attention", AttentionBlock(), (8, 8)),
+                                            ("groupnorm", GroupNormBlock(), (1, 8, 8))]):
     torch.manual_seed(40 + seed)
     for p in model.parameters():  # fresh, seeded weights per block (the constructors above ran before the seed)
         with torch.no_grad():
