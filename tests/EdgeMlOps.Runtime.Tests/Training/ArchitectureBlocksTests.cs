@@ -20,6 +20,7 @@ public class ArchitectureBlocksTests
     [InlineData("tcn", 8, 64)]
     [InlineData("attention", 16, 64)]
     [InlineData("groupnorm", 10, 64)]
+    [InlineData("unet", 8, 64)]
     public void ABlock_IsServedAsPyTorchComputed_AndEveryTensorFollowsPyTorchsGradient(string key, int tensors, int inputs)
     {
         var bytes = File.ReadAllBytes(Fixture($"pytorch_block_{key}.onnx"));

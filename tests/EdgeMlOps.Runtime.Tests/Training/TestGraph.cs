@@ -50,6 +50,16 @@ internal sealed class TestGraph(DataType type = DataType.Double, int opset = 17)
         return tensor.Name;
     }
 
+    /// <summary>A 1-D float constant (whatever the graph's type), e.g. Resize's scales.</summary>
+    public string Floats(params float[] values)
+    {
+        var tensor = new TensorProto { Name = $"floats{_counter++}", DataType = (int)DataType.Float };
+        tensor.Dims.Add(values.Length);
+        tensor.FloatData.AddRange(values);
+        _graph.Initializer.Add(tensor);
+        return tensor.Name;
+    }
+
     public string Node(string op, string[] inputs, params AttributeProto[] attributes) => Nodes(op, inputs, 1, attributes)[0];
 
     public string[] Nodes(string op, string[] inputs, int outputs, params AttributeProto[] attributes)

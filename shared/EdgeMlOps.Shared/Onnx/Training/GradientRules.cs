@@ -48,6 +48,7 @@ internal static class GradientRules
         ["ReduceMin"] = ShapeGradients.ReduceExtreme,
         ["GlobalMaxPool"] = ShapeGradients.ReduceExtreme,
         ["Expand"] = ShapeGradients.Expand,
+        ["Resize"] = ShapeGradients.Resize,
         ["Split"] = ShapeGradients.Split,
         ["Pad"] = ShapeGradients.Pad,
         ["Sum"] = ElementwiseGradients.Sum,
@@ -85,7 +86,7 @@ internal static class GradientRules
     public static bool IsDifferentiableInput(string opType, int index) => opType switch
     {
         "Reshape" or "Squeeze" or "Unsqueeze" or "Gather" or "Slice" or "ReduceSum" or "ReduceMean" or "ReduceMax" or "ReduceMin" or "Pow" or "Clip" or "Dropout"
-            or "Expand" or "Split" or "Pad" or "Cast" => index == 0,
+            or "Expand" or "Split" or "Pad" or "Cast" or "Resize" => index == 0,
         "Where" => index is 1 or 2,
         "BatchNormalization" => index <= 2,
         _ => !IsConstant(opType),

@@ -52,6 +52,25 @@ internal sealed class GraphFacts
     /// <summary>The extent of each axis of a value where known statically (see <see cref="ValueDims"/>), or null.</summary>
     public long?[]? Dims(string name) => _dims.Of(name);
 
+    /// <summary>
+    /// The values of a float initializer or Constant node — or of a Concat of such (PyTorch builds Resize's scales that
+    /// way) — or null when not constant.
+    /// </summary>
+    public float[]? ConstantFloats(string name)
+    {
+        if (_producers.TryGetValue(name, out var concat) && concat.OpType == "Concat")
+        {
+            var parts = concat.Input.Select(ConstantFloats).ToArray();
+            return parts.All(p => p is not null) ? [.. parts.SelectMany(p => p!)] : null;
+        }
+
+        var tensor = _initializers.GetValueOrDefault(name) ?? ConstantNodeValue(name);
+        if (tensor is null || tensor.DataType != (int)DataType.Float) return null;
+        var values = new float[tensor.Dims.Aggregate(1L, (a, d) => a * d)];
+        OnnxTensors.ReadFloats(tensor, values);
+        return values;
+    }
+
     /// <summary>The rank of a value when it can be known statically, else null.</summary>
     public int? Rank(string name)
     {

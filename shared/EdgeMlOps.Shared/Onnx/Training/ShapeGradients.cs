@@ -154,6 +154,43 @@ internal static class ShapeGradients
         });
     }
 
+    /// <summary>
+    /// Resize by whole-number scales in nearest mode (PyTorch's nn.Upsample: asymmetric coordinates, floor; or ONNX's
+    /// default half-pixel coordinates, round half down): every input element is copied into a block of scale elements
+    /// per axis, so its gradient is the sum of dY over its block — dY reshaped with each scaled axis split in two, and
+    /// the block axes summed. Other modes, fractional scales and target sizes are refused.
+    /// </summary>
+    public static void Resize(GradientContext c)
+    {
+        var mode = GraphFacts.AttributeString(c.Node, "mode") ?? "nearest";
+        var coordinates = GraphFacts.AttributeString(c.Node, "coordinate_transformation_mode") ?? "half_pixel";
+        var rounding = GraphFacts.AttributeString(c.Node, "nearest_mode") ?? "round_prefer_floor";
+        if (mode != "nearest") throw c.Refuse($"Resize mode '{mode}' has no gradient rule; only nearest with whole-number scales");
+        if (!((coordinates == "asymmetric" && rounding == "floor") || (coordinates is "half_pixel" or "pytorch_half_pixel" && rounding == "round_prefer_floor")))
+            throw c.Refuse($"Resize with coordinate_transformation_mode '{coordinates}' and nearest_mode '{rounding}' has no gradient rule; export nn.Upsample(mode='nearest')");
+        var scales = c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0 ? c.Facts.ConstantFloats(c.Input(2)) : null;
+        if (scales is null || scales.Length == 0) throw c.Refuse("Resize to target sizes (not constant scales) has no gradient rule; export with a scale factor");
+        if (scales.Any(s => s < 1 || s != MathF.Floor(s))) throw c.Refuse($"Resize scales {string.Join(", ", scales)} are not whole numbers ≥ 1");
+        c.Give(0, () =>
+        {
+            var w = c.W;
+            var shape = w.Shape(c.X);
+            var split = new List<string>();
+            var blocks = new List<long>();
+            for (var a = 0; a < scales.Length; a++)
+            {
+                split.Add(w.Node("Gather", [shape, w.Int64s(a)], Int("axis", 0)));
+                if (scales[a] == 1) continue;
+                blocks.Add(split.Count);
+                split.Add(w.Int64s((long)scales[a]));
+            }
+
+            if (blocks.Count == 0) return c.Dy;
+            var grouped = w.Node("Reshape", [c.Dy, w.Node("Concat", [.. split], Int("axis", 0))]);
+            return w.Node("ReduceSum", [grouped, w.Int64s([.. blocks])], Int("keepdims", 0));
+        });
+    }
+
     /// <summary>Expand: dY summed back over the broadcast axes to the input's shape.</summary>
     public static void Expand(GradientContext c) => c.Give(0, () => c.W.SumToShapeOf(c.Dy, c.X));
 

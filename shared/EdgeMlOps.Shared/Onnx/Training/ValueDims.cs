@@ -85,6 +85,10 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
                 return joined;
             case "Slice":
                 return x is null ? null : Slice(node, x);
+            case "Resize":
+                var resizeScales = node.Input.Count > 2 && node.Input[2].Length > 0 ? facts.ConstantFloats(node.Input[2]) : null;
+                if (x is null || resizeScales is null || resizeScales.Length != x.Length) return x is null ? null : new long?[x.Length];
+                return [.. x.Select((d, i) => resizeScales[i] == 1 ? d : Extent(d) is long e ? (long)MathF.Floor(e * resizeScales[i]) : null)];
             case "Split":
                 if (x is null) return null;
                 var splitAxis = Axis(GraphFacts.AttributeInt(node, "axis", 0), x.Length);

@@ -20,6 +20,9 @@ exported without constant folding so every parameter keeps its PyTorch name.
   pytorch_block_groupnorm.onnx    pixels [batch, 1, 8, 8]: Conv2d, GroupNorm (2 groups of 4 channels: the exporter
                                   writes Reshape, InstanceNormalization, Reshape, Mul, Add), SiLU, Conv2d, InstanceNorm2d
                                   with affine parameters, mean pooling and Linear named head.
+  pytorch_block_unet.onnx         pixels [batch, 1, 8, 8]: a U-Net level — Conv2d, ReLU, MaxPool2d, Conv2d, ReLU,
+                                  nn.Upsample(scale_factor=2, nearest) (Resize), the skip connection concatenated,
+                                  Conv2d, ReLU — then mean pooling and Linear named head.
   pytorch_blocks_expected.json    for each file: six scans, labels, PyTorch's logits, the mean cross-entropy and its
                                   gradients (autograd) for every parameter.
 Run from this directory: /usr/bin/python3 export_pytorch_blocks.py
@@ -97,6 +100,22 @@ class GroupNormBlock(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
+class UNetLevel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(1, 4, 3, padding=1)
+        self.inner = nn.Conv2d(4, 8, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.merge = nn.Conv2d(12, 4, 3, padding=1)
+        self.head = nn.Linear(4, 10)
+
+    def forward(self, pixels):
+        skip = F.relu(self.down(pixels / 16.0))
+        inner = self.up(F.relu(self.inner(F.max_pool2d(skip, 2))))
+        x = F.relu(self.merge(torch.cat([skip, inner], dim=1)))
+        return self.head(x.mean(dim=(2, 3)))
+
+
 class AttentionBlock(nn.Module):
     def __init__(self):
         super().__init__()
@@ -115,7 +134,7 @@ rows = [0, 7, 33, 101, 250, 999]
 expected = {}
 for seed, (key, model, shape) in enumerate([("resnet", ResNetBlock(), (1, 8, 8)), ("convnext", ConvNeXtBlock(), (1, 8, 8)),
                                             ("tcn", TemporalBlock(), (8, 8)), ("attention", AttentionBlock(), (8, 8)),
-                                            ("groupnorm", GroupNormBlock(), (1, 8, 8))]):
+                                            ("groupnorm", GroupNormBlock(), (1, 8, 8)), ("unet", UNetLevel(), (1, 8, 8))]):
     torch.manual_seed(40 + seed)
     for p in model.parameters():  # fresh, seeded weights per block (the constructors above ran before the seed)
         with torch.no_grad():
