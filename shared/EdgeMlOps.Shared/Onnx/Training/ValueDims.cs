@@ -14,8 +14,8 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
     private readonly Dictionary<string, ValueInfoProto> _declared = graph.Input.Concat(graph.ValueInfo).Concat(graph.Output)
         .GroupBy(i => i.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
 
-    private readonly Dictionary<string, long?[]?> _known = new(StringComparer.Ordinal);
     private const long FirstSymbol = -(1L << 32);
+    private readonly Dictionary<string, long?[]?> _known = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _symbols = new(StringComparer.Ordinal);
     private long _unnamed;
 
@@ -113,8 +113,8 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
 
     /// <summary>
     /// The values of a small int64 tensor that holds extents — a shape being built, as exporters build an initial
-    /// state's shape from the batch size: constants, <c>Shape</c> (with its symbols), and Gather, Slice, Unsqueeze,
-    /// Squeeze, Concat and Cast of those. A scalar is one value. Null when not known this way.
+    /// state's shape from the batch size: constants, <c>Shape</c> (with its symbols), and Gather, Unsqueeze, Squeeze,
+    /// Concat, Cast and Identity of those. A scalar is one value. Null when not known this way.
     /// </summary>
     private long?[]? ValuesOf(string name)
     {
