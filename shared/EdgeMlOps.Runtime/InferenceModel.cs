@@ -62,13 +62,13 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
                 throw new InvalidDataException($"the graph has no {string.Join(" or ", missing.Select(m => $"'{m}'"))} its interface declares");
             }
 
-            foreach (var (name, _, _, _, integer) in graph.SampleSpans())
+            foreach (var (name, _, _, _, element) in graph.SampleSpans())
             {
                 var type = _session.InputMetadata[name].ElementDataType;
-                if (type != (integer ? Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64 : Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float))
+                if (type != ElementType(element))
                 {
                     _session.Dispose();
-                    throw new InvalidDataException($"input '{name}' is {type}; the interface declares {(integer ? "int64" : "float")}");
+                    throw new InvalidDataException($"input '{name}' is {type}; the interface declares {element.ToString().ToLowerInvariant()}");
                 }
             }
 

@@ -18,15 +18,19 @@ public static class IntegerIds
     }
 
     /// <summary>
-    /// The first value of one sample <paramref name="row"/> fed as an id (by the spans that take int64) that is not one:
-    /// its index in the row and its input; null when all are. Spans the row does not reach are not checked (a row of the
-    /// wrong width is refused for that).
+    /// The first value of one sample <paramref name="row"/> fed as an id or a flag (by the spans that take int64 or bool)
+    /// that is not one (<see cref="GraphInterface.SampleSpan.Admits"/>): its index in the row and its input; null when
+    /// all are. Spans the row does not reach are not checked (a row of the wrong width is refused for that).
     /// </summary>
     public static (int Index, GraphInterface.SampleSpan Input)? FirstInvalid(IReadOnlyList<GraphInterface.SampleSpan> spans, ReadOnlySpan<float> row)
     {
         foreach (var span in spans)
         {
-            if (span.Integer && span.Offset + span.Length <= row.Length && FirstInvalid(row.Slice(span.Offset, span.Length)) is var bad and >= 0) return (span.Offset + bad, span);
+            if (span.Element == TensorElement.Float || span.Offset + span.Length > row.Length) continue;
+            for (var i = span.Offset; i < span.Offset + span.Length; i++)
+            {
+                if (!span.Admits(row[i])) return (i, span);
+            }
         }
 
         return null;

@@ -6,7 +6,7 @@ namespace EdgeMlOps.Runtime;
 /// <summary>
 /// How sample rows reach a graph's inputs: each row holds the features input's values, then every context input's
 /// (<see cref="GraphInterface.ContextInputs"/>); a batch of rows becomes one ONNX Runtime value per input, named, ids
-/// fed as int64. A single float input is fed as a view on the rows (no copy). Immutable: one instance serves every caller.
+/// fed as int64 and flags as bool. A single float input is fed as a view on the rows (no copy). Immutable: one instance serves every caller.
 /// </summary>
 public sealed class SampleFeeds
 {
@@ -37,7 +37,7 @@ public sealed class SampleFeeds
     /// <summary>Floats in one row.</summary>
     public int RowLength { get; }
 
-    /// <summary>The first value fed as an id that is not one, over rows laid end to end: its index within its row and its input; or null.</summary>
+    /// <summary>The first value fed as an id or a flag that is not one, over rows laid end to end: its index within its row and its input; or null.</summary>
     public (int Index, GraphInterface.SampleSpan Input)? FirstInvalidId(ReadOnlySpan<float> rows)
     {
         for (var start = 0; start + RowLength <= rows.Length; start += RowLength)
@@ -51,20 +51,26 @@ public sealed class SampleFeeds
     /// <summary>
     /// The values of <paramref name="count"/> rows at the start of <paramref name="rows"/>, one per input in
     /// <see cref="Names"/>' order; the caller disposes them (and keeps <paramref name="rows"/> alive while they are used).
-    /// Throws <see cref="ArgumentException"/> for an id that is not a whole number in [0, 2^24).
+    /// Throws <see cref="ArgumentException"/> for an id that is not a whole number in [0, 2^24) or a flag that is not 0 or 1.
     /// </summary>
     public OrtValue[] Feed(float[] rows, int count)
     {
         if (count <= 0 || rows.Length < count * RowLength) throw new ArgumentException($"expected {count} rows of {RowLength} values, got {rows.Length} values", nameof(rows));
-        if (_spans is [{ Integer: false } only])
+        if (_spans is [{ Element: TensorElement.Float } only])
             return [OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, rows.AsMemory(0, count * RowLength), [count, .. only.Dims])];
         if (FirstInvalidId(rows.AsSpan(0, count * RowLength)) is var (bad, input))
-            throw new ArgumentException($"value {bad} of a row is not an id (a whole number in [0, {GraphInterface.MaxIntegerFeature})) for input '{input.Name}'", nameof(rows));
+            throw new ArgumentException($"value {bad} of a row is not {input.Expected} for input '{input.Name}'", nameof(rows));
         var values = new OrtValue[_spans.Count];
         for (var k = 0; k < _spans.Count; k++)
         {
-            var (_, offset, length, dims, integer) = _spans[k];
-            if (integer)
+            var (_, offset, length, dims, element) = _spans[k];
+            if (element == TensorElement.Bool)
+            {
+                var flags = new bool[count * length];
+                for (var i = 0; i < count; i++) for (var j = 0; j < length; j++) flags[(i * length) + j] = rows[(i * RowLength) + offset + j] != 0;
+                values[k] = OrtValue.CreateTensorValueFromMemory(flags, [count, .. dims]);
+            }
+            else if (element == TensorElement.Int64)
             {
                 var ids = new long[count * length];
                 for (var i = 0; i < count; i++) for (var j = 0; j < length; j++) ids[(i * length) + j] = (long)rows[(i * RowLength) + offset + j];

@@ -162,7 +162,7 @@ public sealed class TrainStepModel : IDisposable
         var order = Enumerable.Range(0, n).ToArray();
         var random = new Random(plan.Seed);
         if (_feeds.FirstInvalidId(features) is var (bad, input))
-            throw new ArgumentException($"value {bad} of a sample is not an id (a whole number in [0, {GraphInterface.MaxIntegerFeature})) for input '{input.Name}'", nameof(features));
+            throw new ArgumentException($"value {bad} of a sample is not {input.Expected} for input '{input.Name}'", nameof(features));
         var batchX = new float[Math.Min(plan.BatchSize, n) * dim];
         var batchY = new long[labels is null ? 0 : Math.Min(plan.BatchSize, n)];
         var batchT = new float[targets is null ? 0 : Math.Min(plan.BatchSize, n) * k];

@@ -4,15 +4,16 @@ using EdgeMlOps.Agent.Inputs;
 namespace EdgeMlOps.Agent.Http;
 
 /// <summary>
-/// Ids on the local API: a model whose features — or one of whose context inputs — take int64 ids gets whole numbers in
-/// [0, 2^24) from every route that feeds it (predict, feedback, explain, what-if), or a 422 naming the value and input.
+/// Ids and flags on the local API: a model whose features — or one of whose context inputs — take int64 ids gets whole
+/// numbers in [0, 2^24), and a bool context input 0 or 1, from every route that feeds it (predict, feedback, explain,
+/// what-if), or a 422 naming the value and input.
 /// </summary>
 public sealed partial class LocalApi
 {
     /// <summary>A 422 naming the first value of <paramref name="row"/> fed as an id (the features', then any int64 context input's) that is not one; null when all are.</summary>
     private static int? NotAnId(Shared.Protocol.V1.GraphInterfaceSpec? graph, float[] row, Utf8JsonWriter json) =>
         SampleLayout.Of(graph) is { } layout && Runtime.IntegerIds.FirstInvalid(layout.Spans, row) is var (at, input)
-            ? Error(json, 422, $"features[{at}] is {row[at]}, not an id: this model takes whole numbers in [0, {Shared.Models.GraphInterface.MaxIntegerFeature})"
+            ? Error(json, 422, $"features[{at}] is {row[at]}, not {input.Expected}"
                 + (input.Offset == 0 ? string.Empty : $" for its context input '{input.Name}'"))
             : null;
 

@@ -24,5 +24,5 @@ public sealed class SampleLayout
     public static SampleLayout? Of(GraphInterfaceSpec? graph) =>
         graph is null || graph.Tensors is not null ? null
         : new SampleLayout(GraphInterface.Layout(graph.FeaturesInput, graph.SampleDims, graph.IntegerFeatures,
-            graph.ContextInputs.Select(c => (c.Name, (IReadOnlyList<long>)c.Dims, c.Type == "int64"))));
+            graph.ContextInputs.Select(c => (c.Name, (IReadOnlyList<long>)c.Dims, c.Type switch { "int64" => TensorElement.Int64, "bool" => TensorElement.Bool, _ => TensorElement.Float }))));
 }

@@ -31,7 +31,7 @@ internal static class HeldOutRow
         }
 
         return spans is not null && Runtime.IntegerIds.FirstInvalid(spans, row) is var (bad, input)
-            ? $"feature {bad} is {row[bad]}, not an id (a whole number in [0, {GraphInterface.MaxIntegerFeature})) for input '{input.Name}'"
+            ? $"feature {bad} is {row[bad]}, not {input.Expected} for input '{input.Name}'"
             : null;
     }
 

@@ -103,13 +103,13 @@ public static class UploadedModelProbe
         return rows;
     }
 
-    /// <summary>Probe rows for <paramref name="graph"/>: standard-normal values for its float inputs, 0 — the one id every vocabulary has — for its id inputs.</summary>
+    /// <summary>Probe rows for <paramref name="graph"/>: standard-normal values for its float inputs, 0 — the one id every vocabulary has, and false — for its id and flag inputs.</summary>
     public static float[] ProbeRows(GraphInterface graph, int rows)
     {
         var values = UploadedGraphCheck.ProbeInputs(rows, graph.SampleLength);
-        foreach (var (_, offset, length, _, integer) in graph.SampleSpans())
+        foreach (var (_, offset, length, _, element) in graph.SampleSpans())
         {
-            for (var r = 0; r < rows && integer; r++) values.AsSpan((r * graph.SampleLength) + offset, length).Clear();
+            for (var r = 0; r < rows && element != TensorElement.Float; r++) values.AsSpan((r * graph.SampleLength) + offset, length).Clear();
         }
 
         return values;

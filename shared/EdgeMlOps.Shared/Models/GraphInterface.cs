@@ -74,7 +74,8 @@ public sealed record GraphInterface
 
     /// <summary>
     /// More inputs one sample feeds besides <see cref="FeaturesInput"/> — a category id into an embedding, a sensor's
-    /// operating context —, each float or int64 (ids, as <see cref="IntegerFeatures"/>) with fixed dims behind the batch
+    /// operating context, a padding mask —, each float, int64 (ids, as <see cref="IntegerFeatures"/>) or bool (flags, 0 or 1
+    /// in a row) with fixed dims behind the batch
     /// axis (<see cref="TensorSignature.Dims"/> here exclude the batch axis). A sample row is the features' values, then
     /// each context input's in this order, so every path that keeps, sketches or trains samples keeps whole rows; the
     /// rows are split by name only where ONNX Runtime is fed (<see cref="SampleSpans"/>). Empty: the features input alone.
@@ -89,7 +90,7 @@ public sealed record GraphInterface
             if (value.Count > 0 && (Tensors is not null || _preprocess is not null)) errors.Add("context inputs are declared by a classifier, regressor or multi-label classifier without a preprocessing graph");
             foreach (var input in value)
             {
-                if (input.Type is not (TensorElement.Float or TensorElement.Int64)) errors.Add($"context input '{input.Name}' is {input.Type.ToString().ToLowerInvariant()}; it must be float or int64 (ids)");
+                if (input.Type is not (TensorElement.Float or TensorElement.Int64 or TensorElement.Bool)) errors.Add($"context input '{input.Name}' is {input.Type.ToString().ToLowerInvariant()}; it must be float, int64 (ids) or bool (flags)");
                 if (input.Dims.Count == 0 || input.Dims.Any(d => d <= 0)) errors.Add($"context input '{input.Name}' must have fixed, positive dims behind the batch axis, not [{string.Join(", ", input.Dims)}]");
             }
 
@@ -100,22 +101,45 @@ public sealed record GraphInterface
         }
     }
 
-    /// <summary>One input's place in a sample row: its name, first value, number of values, dims behind the batch axis, and whether it is fed as int64 ids.</summary>
-    public readonly record struct SampleSpan(string Name, int Offset, int Length, IReadOnlyList<long> Dims, bool Integer);
+    /// <summary>
+    /// One input's place in a sample row: its name, first value, number of values, dims behind the batch axis, and the
+    /// element type it is fed as — float, int64 ids (whole numbers in [0, 2^24) in the row) or bool flags (0 or 1).
+    /// </summary>
+    public readonly record struct SampleSpan(string Name, int Offset, int Length, IReadOnlyList<long> Dims, TensorElement Element)
+    {
+        /// <summary>Fed as int64 ids.</summary>
+        public bool Integer => Element == TensorElement.Int64;
+
+        /// <summary>What each of its values must be, for a refusal: null for float (any finite number).</summary>
+        public string? Expected => Element switch
+        {
+            TensorElement.Int64 => $"an id (a whole number in [0, {MaxIntegerFeature}))",
+            TensorElement.Bool => "a flag (0 or 1)",
+            _ => null,
+        };
+
+        /// <summary>Whether <paramref name="value"/> may be fed to this input.</summary>
+        public bool Admits(float value) => Element switch
+        {
+            TensorElement.Int64 => value >= 0 && value < MaxIntegerFeature && value == MathF.Floor(value),
+            TensorElement.Bool => value is 0f or 1f,
+            _ => true,
+        };
+    }
 
     /// <summary>Where each input's values sit in a sample row: the features input first, then every context input.</summary>
     public IReadOnlyList<SampleSpan> SampleSpans() =>
-        Layout(FeaturesInput, SampleDims, IntegerFeatures, ContextInputs.Select(i => (i.Name, i.Dims, i.Type == TensorElement.Int64)));
+        Layout(FeaturesInput, SampleDims, IntegerFeatures, ContextInputs.Select(i => (i.Name, i.Dims, i.Type)));
 
     /// <summary>The row layout of a features input and its context inputs in order — for a reader that holds the interface as the manifest carries it.</summary>
-    public static IReadOnlyList<SampleSpan> Layout(string featuresInput, IReadOnlyList<long> featureDims, bool integerFeatures, IEnumerable<(string Name, IReadOnlyList<long> Dims, bool Integer)> context)
+    public static IReadOnlyList<SampleSpan> Layout(string featuresInput, IReadOnlyList<long> featureDims, bool integerFeatures, IEnumerable<(string Name, IReadOnlyList<long> Dims, TensorElement Element)> context)
     {
         var spans = new List<SampleSpan>();
         var offset = 0;
-        foreach (var (name, dims, integer) in context.Prepend((featuresInput, featureDims, integerFeatures)))
+        foreach (var (name, dims, element) in context.Prepend((featuresInput, featureDims, integerFeatures ? TensorElement.Int64 : TensorElement.Float)))
         {
             var length = checked((int)dims.Aggregate(1L, (a, d) => checked(a * d)));
-            spans.Add(new SampleSpan(name, offset, length, dims, integer));
+            spans.Add(new SampleSpan(name, offset, length, dims, element));
             offset = checked(offset + length);
         }
 

@@ -278,23 +278,24 @@ public sealed class UploadedClassifier
         var input = wanted is null
             ? inputs.Count == 1 ? inputs[0] : throw new InvalidDataException($"the graph has {inputs.Count} inputs ({string.Join(", ", inputs.Select(i => i.Name))}): name the features input (the others become context inputs)")
             : inputs.FirstOrDefault(i => i.Name == wanted) ?? throw new InvalidDataException($"the graph has no input '{wanted}' (inputs: {string.Join(", ", inputs.Select(i => i.Name))})");
-        var (sampleDims, integer) = SampleAxes(input, "the features input");
+        var (sampleDims, element) = SampleAxes(input, "the features input", flags: false);
         if (inputs.Count - 1 > GraphInterface.MaxContextInputs) throw new InvalidDataException($"the graph has {inputs.Count} inputs; a sample feeds the features input and at most {GraphInterface.MaxContextInputs} context inputs");
-        var context = inputs.Where(i => i != input).Select(i => SampleAxes(i, "a context input") is var (dims, ids)
-            ? new TensorSignature(i.Name, ids ? TensorElement.Int64 : TensorElement.Float, dims) : null!).ToArray();
-        return (input.Name, sampleDims, integer, context);
+        var context = inputs.Where(i => i != input).Select(i => SampleAxes(i, "a context input", flags: true) is var (dims, type)
+            ? new TensorSignature(i.Name, type, dims) : null!).ToArray();
+        return (input.Name, sampleDims, element == TensorElement.Int64, context);
     }
 
-    /// <summary>An input's axes behind its dynamic batch axis, all fixed, and whether it takes int64 ids rather than floats.</summary>
-    private static (long[] Dims, bool Integer) SampleAxes(ValueInfoProto input, string role)
+    /// <summary>An input's axes behind its dynamic batch axis, all fixed, and what it takes: floats, int64 ids or (a context input, <paramref name="flags"/>) bool flags.</summary>
+    private static (long[] Dims, TensorElement Element) SampleAxes(ValueInfoProto input, string role, bool flags)
     {
         var type = input.Type?.TensorType;
-        if (type is null || type.ElemType is not ((int)DataType.Float or (int)DataType.Int64)) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; {role} must be float or int64 (ids)");
+        if (type is null || !(type.ElemType is (int)DataType.Float or (int)DataType.Int64 || (flags && type.ElemType == (int)DataType.Bool)))
+            throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; {role} must be float or int64 (ids){(flags ? " or bool (flags)" : string.Empty)}");
         var dims = type.Shape?.Dim.ToList() ?? [];
         if (dims.Count < 2) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; expected a batch axis and the sample's axes");
         if (dims[0].HasDimValue && dims[0].DimValue != 0) throw new InvalidDataException($"input '{input.Name}' has a fixed batch of {dims[0].DimValue}; export it with a dynamic batch axis");
         if (dims.Skip(1).Any(d => !d.HasDimValue || d.DimValue <= 0)) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; every axis after the batch must be fixed");
-        return ([.. dims.Skip(1).Select(d => d.DimValue)], type.ElemType == (int)DataType.Int64);
+        return ([.. dims.Skip(1).Select(d => d.DimValue)], type.ElemType switch { (int)DataType.Int64 => TensorElement.Int64, (int)DataType.Bool => TensorElement.Bool, _ => TensorElement.Float });
     }
 
     /// <summary>The scores output: float [batch, classes ≥ 2], or [batch, 1] — one score for class 1 of two (<see cref="GraphInterface.SingleScore"/>).</summary>

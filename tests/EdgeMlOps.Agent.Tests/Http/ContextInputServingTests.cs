@@ -66,9 +66,44 @@ public sealed class ContextInputServingTests
         Assert.Contains("input 'measurements' takes 9 values, got 8", await Refused($$$"""{"inputs":{"measurements":[{{{Numbers(rows.AsSpan(0, 8).ToArray())}}}],"sex":[1]}}""", HttpStatusCode.BadRequest), StringComparison.Ordinal);
         Assert.Contains("not both", await Refused($$$"""{"features":[{{{Numbers(rows.AsSpan(0, 10).ToArray())}}}],"inputs":{"measurements":[{{{nine}}}],"sex":[1]}}""", HttpStatusCode.BadRequest), StringComparison.Ordinal);
         Assert.Contains("inputs.sex[0] is not a finite number", await Refused($$$"""{"inputs":{"measurements":[{{{nine}}}],"sex":["x"]}}""", HttpStatusCode.BadRequest), StringComparison.Ordinal);
-        Assert.Contains("features[9] is 0.5, not an id: this model takes whole numbers in [0, 16777216) for its context input 'sex'",
+        Assert.Contains("features[9] is 0.5, not an id (a whole number in [0, 16777216)) for its context input 'sex'",
             await Refused($$$"""{"inputs":{"measurements":[{{{nine}}}],"sex":[0.5]}}""", HttpStatusCode.UnprocessableEntity), StringComparison.Ordinal);
         Assert.Contains("expected 10 features, got 9", await Refused($$"""{"features":[{{nine}}]}""", HttpStatusCode.UnprocessableEntity), StringComparison.Ordinal);
         Assert.Equal(1, serving.Device.Store.SampleCount);
+    }
+
+    /// <summary>A bool context input (a mask of valid sensor readings): sent as 0 and 1, fed as bool, anything else refused naming it.</summary>
+    [Fact]
+    public async Task ABoolMask_IsSentAsFlags_AndAnsweredAsTheOriginalFileFedBools()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_masked_readings.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Input = "readings" });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var http = serving.Http;
+        var context = Assert.Single((await http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface").GetProperty("contextInputs").EnumerateArray());
+        Assert.Equal(("valid", "bool", 8), (context.GetProperty("name").GetString(), context.GetProperty("type").GetString(), context.GetProperty("sampleShape")[0].GetInt32()));
+
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "masked_readings_expected.json")));
+        var readings = expected.RootElement.GetProperty("readings").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        var valid = expected.RootElement.GetProperty("valid").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        using var original = new InferenceSession(bytes);
+        using var readingsValue = OrtValue.CreateTensorValueFromMemory(readings, [6, 8]);
+        using var validValue = OrtValue.CreateTensorValueFromMemory(valid.Select(v => v != 0).ToArray(), [6, 8]);
+        using var outputs = original.Run(new RunOptions(), ["readings", "valid"], [readingsValue, validValue], ["logits"]);
+        var logits = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        for (var row = 0; row < 6; row++)
+        {
+            var answer = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict",
+                $$$"""{"inputs":{"readings":[{{{Numbers(readings.AsSpan(row * 8, 8).ToArray())}}}],"valid":[{{{Numbers(valid.AsSpan(row * 8, 8).ToArray())}}}]}}""");
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            var scores = logits.AsSpan(row * 3, 3).ToArray();
+            var total = scores.Sum(s => Math.Exp(s - scores.Max()));
+            var probabilities = answer.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetDouble()).ToArray();
+            for (var k = 0; k < 3; k++) Assert.Equal(Math.Exp(scores[k] - scores.Max()) / total, probabilities[k], 1e-5);
+        }
+
+        var refused = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$$"""{"inputs":{"readings":[{{{Numbers(readings.AsSpan(0, 8).ToArray())}}}],"valid":[1,1,0.5,1,1,1,1,1]}}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Status);
+        Assert.Contains("features[10] is 0.5, not a flag (0 or 1) for its context input 'valid'", refused.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
     }
 }
