@@ -63,6 +63,21 @@ public class HeldOutFileTests
     }
 
     [Fact]
+    public void ABoolContextInput_TakesFlags_AndAValueThatIsNotOneIsReported()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_masked_readings.onnx"));
+        var spec = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { Input = "readings" }).Spec;
+        const string R = "1,2,3,4,5,6,7,8";
+        var named = HeldOutFile.Load(Write($$$"""{"inputs":{"readings":[{{{R}}}],"valid":[1,0,1,1,0,1,1,1]},"label":2}"""), spec);
+        var flat = HeldOutFile.Load(Write($$"""{"features":[{{R}},1,0,1,1,0,1,1,1],"label":2}"""), spec);
+        using var model = EdgeMlOps.Runtime.InferenceModel.Load(bytes, spec);
+        Assert.Equal(flat.Evaluate(model).Loss, named.Evaluate(model).Loss, 6); // the same row either way
+
+        var ex = Assert.Throws<InvalidDataException>(() => HeldOutFile.Load(Write($$$"""{"inputs":{"readings":[{{{R}}}],"valid":[1,0,1,1,0.5,1,1,1]},"label":2}"""), spec));
+        Assert.Contains("line 1: feature 12 is 0.5, not a flag (0 or 1) for input 'valid'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void DeclaredAttributes_BecomeGroupsBesideTheCohort_AndBadOnesAreReported()
     {
         var path = Write(
