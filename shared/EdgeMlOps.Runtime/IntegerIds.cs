@@ -10,8 +10,7 @@ public static class IntegerIds
     {
         for (var i = 0; i < features.Length; i++)
         {
-            var v = features[i];
-            if (!(v >= 0 && v < GraphInterface.MaxIntegerFeature) || v != MathF.Floor(v)) return i;
+            if (!GraphInterface.IsId(features[i])) return i;
         }
 
         return -1;

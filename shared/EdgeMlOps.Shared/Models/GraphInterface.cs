@@ -121,11 +121,14 @@ public sealed record GraphInterface
         /// <summary>Whether <paramref name="value"/> may be fed to this input.</summary>
         public bool Admits(float value) => Element switch
         {
-            TensorElement.Int64 => value >= 0 && value < MaxIntegerFeature && value == MathF.Floor(value),
+            TensorElement.Int64 => IsId(value),
             TensorElement.Bool => value is 0f or 1f,
             _ => true,
         };
     }
+
+    /// <summary>Whether a sample value can be fed as an int64 id: a whole number in [0, 2^24), exact in float32.</summary>
+    public static bool IsId(float value) => value >= 0 && value < MaxIntegerFeature && value == MathF.Floor(value);
 
     /// <summary>Where each input's values sit in a sample row: the features input first, then every context input.</summary>
     public IReadOnlyList<SampleSpan> SampleSpans() =>
