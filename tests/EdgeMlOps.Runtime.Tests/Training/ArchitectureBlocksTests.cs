@@ -33,13 +33,7 @@ public class ArchitectureBlocksTests
         var logits = expected.GetProperty("logits").EnumerateArray().Select(e => e.GetDouble()).ToArray();
 
         using var model = InferenceModel.Load(bytes, uploaded.Spec);
-        var probabilities = model.Predict(pixels, labels.Length).Probabilities;
-        for (var row = 0; row < labels.Length; row++)
-        {
-            var scores = logits.AsSpan(row * 10, 10).ToArray();
-            var total = scores.Sum(s => Math.Exp(s - scores.Max()));
-            for (var k = 0; k < 10; k++) Assert.Equal(Math.Exp(scores[k] - scores.Max()) / total, probabilities[(row * 10) + k], 1e-5);
-        }
+        PyTorchLogits.AssertSoftmax(logits, model.Predict(pixels, labels.Length).Probabilities, classes: 10);
 
         UploadedClassifierTests.OneSgdStepFollowsPyTorch(uploaded, pixels, labels, expected);
     }

@@ -51,34 +51,8 @@ public class RecurrentDigitsTests(Xunit.Abstractions.ITestOutputHelper output)
     public void AGru_FineTunedByFedAvgOnAllTenDigits_LearnsDigitsTheUploadNeverSaw()
     {
         var uploaded = UploadedClassifier.Open(File.ReadAllBytes(Fixture("pytorch_gru_digits04.onnx")), new UploadedClassifierOptions("all"));
-        var scans = File.ReadAllLines(Fixture("digits_tokens.csv")).Select(l => l.Split(',').Select(v => int.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToArray();
-        float[] Rows(IEnumerable<int[]> part) => [.. part.SelectMany(r => r[..64].Select(p => (float)p))]; // intensities 0–16, as the file takes them
-        long[] Labels(IEnumerable<int[]> part) => [.. part.Select(r => (long)r[64])];
-        var heldOut = scans[1400..];
-        double Accuracy(float[] weights)
-        {
-            using var version = InferenceModel.Load(uploaded.InferenceBytes(new ModelWeights(uploaded.Spec, weights)), uploaded.Spec);
-            return version.Evaluate(Rows(heldOut), Labels(heldOut)).Accuracy;
-        }
-
-        using var trainer = new TrainStepModel(uploaded.TrainStep!, uploaded.Spec);
-        var weights = uploaded.InitialWeights().Values;
-        var curve = new List<double> { Accuracy(weights) };
-        for (var round = 0; round < 5; round++)
-        {
-            var sum = new double[weights.Length];
-            for (var device = 0; device < 10; device++)
-            {
-                var shard = scans.Skip(device * 140).Take(140).ToArray();
-                var local = trainer.Train(weights, Rows(shard), Labels(shard), new LocalTrainingPlan(5, 16, 0.1f, (round * 10) + device)).Weights;
-                for (var i = 0; i < sum.Length; i++) sum[i] += local[i] / 10;
-            }
-
-            weights = [.. sum.Select(v => (float)v)];
-            curve.Add(Accuracy(weights));
-        }
-
-        output.WriteLine("held-out accuracy on 0-9 by round: " + string.Join(" → ", curve.Select(a => a.ToString("F3", System.Globalization.CultureInfo.InvariantCulture))));
+        var curve = DigitShardsFedAvg.Curve(uploaded, scan => scan.Select(p => (float)p), learningRate: 0.1f); // intensities 0–16, as the file takes them
+        output.WriteLine(DigitShardsFedAvg.Describe(curve));
         Assert.Equal(0.4534, curve[0], 3); // what PyTorch printed for the file
         Assert.True(curve[^1] > curve[0] + 0.2, $"held-out accuracy {curve[0]:F3} → {curve[^1]:F3}");
     }
