@@ -107,9 +107,6 @@ public sealed record GraphInterface
     /// </summary>
     public readonly record struct SampleSpan(string Name, int Offset, int Length, IReadOnlyList<long> Dims, TensorElement Element)
     {
-        /// <summary>Fed as int64 ids.</summary>
-        public bool Integer => Element == TensorElement.Int64;
-
         /// <summary>What each of its values must be, for a refusal: null for float (any finite number).</summary>
         public string? Expected => Element switch
         {

@@ -33,7 +33,7 @@ public class ContextInputTrainingTests(Xunit.Abstractions.ITestOutputHelper outp
         var graph = spec.Graph!;
         Assert.Equal(("measurements", 9, 10), (graph.FeaturesInput, graph.FeaturesLength, spec.InputDim));
         Assert.Equal([new TensorSignature("sex", TensorElement.Int64, [1])], graph.ContextInputs);
-        Assert.Equal(["measurements:0+9", "sex:9+1:ids"], graph.SampleSpans().Select(s => $"{s.Name}:{s.Offset}+{s.Length}{(s.Integer ? ":ids" : string.Empty)}"));
+        Assert.Equal(["measurements:0+9", "sex:9+1:ids"], graph.SampleSpans().Select(s => $"{s.Name}:{s.Offset}+{s.Length}{(s.Element == TensorElement.Int64 ? ":ids" : string.Empty)}"));
         Assert.Contains("sex_embedding.weight", graph.Trained.Select(t => t.Name));
         Assert.Equal(spec, ModelArchitectures.ToSpec(ModelArchitectures.From(spec, []))); // signed and read back whole
 
@@ -113,7 +113,7 @@ public class ContextInputTrainingTests(Xunit.Abstractions.ITestOutputHelper outp
             UploadedClassifier.Open(TwoInputs, new UploadedClassifierOptions("all") { Regression = true })).Message, StringComparison.Ordinal);
         // Either input may be the features input: with the id first, the measurements are the context.
         var idsFirst = UploadedClassifier.Open(TwoInputs, new UploadedClassifierOptions("none") { Regression = true, Input = "sex" }).Spec.Graph!;
-        Assert.Equal(["sex:0+1:ids", "measurements:1+9"], idsFirst.SampleSpans().Select(s => $"{s.Name}:{s.Offset}+{s.Length}{(s.Integer ? ":ids" : string.Empty)}"));
+        Assert.Equal(["sex:0+1:ids", "measurements:1+9"], idsFirst.SampleSpans().Select(s => $"{s.Name}:{s.Offset}+{s.Length}{(s.Element == TensorElement.Int64 ? ":ids" : string.Empty)}"));
 
         // A preprocessing graph fronts one input: not a model with context inputs, and not one with two inputs itself.
         var front = File.ReadAllBytes(Fixture("pytorch_mel_frontend.onnx"));
