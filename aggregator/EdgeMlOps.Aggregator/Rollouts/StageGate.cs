@@ -6,7 +6,8 @@ namespace EdgeMlOps.Aggregator.Rollouts;
 /// Judges a rollout's opened stages (pure): fail on the failed or rolled-back share, on the target's error rate or
 /// latency against the replaced version, or on ground-truth accuracy confidently worse — for a regressor or a
 /// multi-label classifier on its mean squared error (Brier score) confidently more than the allowed share above the
-/// replaced version's; wait for reporting devices and labels; pass otherwise.
+/// replaced version's; wait for reporting devices and for labels on both sides (a stage with no device left on the
+/// replaced version is judged on the target's health alone); pass otherwise.
 /// </summary>
 public static class StageGate
 {
@@ -70,6 +71,10 @@ public static class StageGate
             verdict = GateVerdict.Wait($"{reporting} of {awaited} targeted devices reported" + (lostInTrial > 0 ? $" ({lostInTrial} unreachable in their health window)" : string.Empty));
         }
         else if (t.Feedback < gates.MinFeedback && b.Feedback >= gates.MinFeedback) verdict = GateVerdict.Wait($"{t.Feedback} labelled predictions on the target (need {gates.MinFeedback})");
+        else if (t.Feedback >= gates.MinFeedback && b.Feedback < gates.MinFeedback && baseline.Count > 0)
+        {
+            verdict = GateVerdict.Wait($"{b.Feedback} labelled predictions on the replaced version (need {gates.MinFeedback})"); // its devices' labels restart at a switch back
+        }
         else if (errors is { Comparison.Verdict: AccuracyVerdict.Inconclusive } unsure)
         {
             verdict = GateVerdict.Wait(FormattableString.Invariant($"ground-truth {squaredError} {unsure.Target:G4} against {unsure.Replaced:G4} over {t.Feedback} labelled predictions, difference {unsure.Comparison.Lower:+0.0000;-0.0000} to {unsure.Comparison.Upper:+0.0000;-0.0000} (need at most +{gates.MaxAccuracyDrop:P0} of {unsure.Replaced:G4})"));

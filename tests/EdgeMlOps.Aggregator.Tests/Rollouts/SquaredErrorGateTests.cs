@@ -61,6 +61,27 @@ public sealed class SquaredErrorGateTests
         Assert.Equal("wait: 50 labelled predictions on the target (need 100)", Judge([Device("t", Errors(50, 3.0, 9))], [Device("b", Errors(600, 1.0, 10))]).Verdict.ToString());
     }
 
+    /// <summary>
+    /// A flaky simulator run found this: the replaced side's device had just switched back (its labels start from zero
+    /// again) while the target already had hundreds, and the stage passed a version with 100× the error unjudged.
+    /// </summary>
+    [Fact]
+    public void AReplacedSideShortOfLabels_IsWaitedFor_AndOnlyAStageWithNoDeviceLeftOnIt_PassesOnTheTargetAlone()
+    {
+        var far = Device("t", Errors(300, 5.5, 13));
+        Assert.Equal("wait: 10 labelled predictions on the replaced version (need 100)", Judge([far], [Device("b", Errors(10, 1.0, 14))]).Verdict.ToString());
+        Assert.Equal("wait: 0 labelled predictions on the replaced version (need 100)", Judge([far], [Device("b", [])]).Verdict.ToString());
+        Assert.StartsWith("fail: ground-truth MSE", Judge([far], [Device("b", Errors(100, 1.0, 15))]).Verdict.ToString(), StringComparison.Ordinal);
+        Assert.Equal("pass", Judge([far], []).Verdict.ToString()); // the last stage: nothing is left to compare with
+
+        // Class accuracy the same way.
+        static DeviceInfo Labelled(string id, ulong count, ulong correct) => Device(id, []) with { Predictions = count, FeedbackCount = count, FeedbackCorrect = correct };
+        var worse = Labelled("t", 300, 150);
+        Assert.Equal("wait: 20 labelled predictions on the replaced version (need 100)",
+            StageGate.Judge(Gates, reporting: 1, bad: 0, awaited: 1, [worse], [Labelled("b", 20, 19)]).Verdict.ToString());
+        Assert.StartsWith("fail: ground-truth accuracy 0.5000", StageGate.Judge(Gates, reporting: 1, bad: 0, awaited: 1, [worse], [Labelled("b", 100, 95)]).Verdict.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void TheInterval_IsWelchs_OnTheTwoSidesMeansAndSpreads()
     {
