@@ -7,7 +7,9 @@ namespace EdgeMlOps.Runtime.Tests.Training;
 /// The blocks of widely used architectures exported by PyTorch (<c>export_pytorch_blocks.py</c>): a ResNet block that
 /// downsamples (stride-2 Conv with padding on an even input, a strided 1×1 shortcut, the residual sum), a ConvNeXt
 /// block (7×7 depthwise Conv, channels-last LayerNorm and MLP, layer scale), a causal dilated temporal-convolution
-/// block (left padding, dilated Conv1d, residual projection) and PyTorch's own TransformerEncoderLayer. Each is served
+/// block (left padding, dilated Conv1d, residual projection), PyTorch's own TransformerEncoderLayer, GroupNorm, a U-Net
+/// level (nearest upsampling, skip concatenation) and a feature-pyramid level (bilinear and bicubic upsampling, a
+/// bilinear resize to a fractional size). Each is served
 /// as PyTorch computed, and one step moves every one of its tensors along PyTorch's autograd gradient.
 /// </summary>
 public class ArchitectureBlocksTests
@@ -21,6 +23,7 @@ public class ArchitectureBlocksTests
     [InlineData("attention", 16, 64)]
     [InlineData("groupnorm", 10, 64)]
     [InlineData("unet", 8, 64)]
+    [InlineData("pyramid", 8, 64)]
     public void ABlock_IsServedAsPyTorchComputed_AndEveryTensorFollowsPyTorchsGradient(string key, int tensors, int inputs)
     {
         var bytes = File.ReadAllBytes(Fixture($"pytorch_block_{key}.onnx"));

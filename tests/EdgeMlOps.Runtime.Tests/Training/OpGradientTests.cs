@@ -115,6 +115,23 @@ public class OpGradientTests
         ["Resize nearest ×2 (as nn.Upsample exports it), behind a Tanh"] = (g => (g.Node("Resize", [g.Node("Tanh", [g.Param("a", [1, 2, 3, 2])]), "", g.Floats(1, 1, 2, 2)],
             S("mode", "nearest"), S("coordinate_transformation_mode", "asymmetric"), S("nearest_mode", "floor")), [1, 2, 6, 4]), 17),
         ["Resize nearest ×3 on one axis, ONNX's default coordinates"] = (g => (g.Node("Resize", [g.Param("a", [2, 2, 3]), "", g.Floats(1, 1, 3)], S("mode", "nearest")), [2, 2, 9]), 17),
+        // Every other Resize: dY times each resized axis's interpolation matrix transposed (ResizeInterpolation).
+        ["Resize linear ×2, pytorch_half_pixel, behind a Tanh"] = (g => (g.Node("Resize", [g.Node("Tanh", [g.Param("a", [1, 2, 3, 4])]), "", g.Floats(1, 1, 2, 2)],
+            S("mode", "linear"), S("coordinate_transformation_mode", "pytorch_half_pixel")), [1, 2, 6, 8]), 17),
+        ["Resize linear ×1.5, align_corners"] = (g => (g.Node("Resize", [g.Param("a", [1, 2, 4, 4]), "", g.Floats(1, 1, 1.5f, 1.5f)],
+            S("mode", "linear"), S("coordinate_transformation_mode", "align_corners")), [1, 2, 6, 6]), 17),
+        ["Resize linear down to sizes 3×5 from 5×7, asymmetric"] = (g => (g.Node("Resize", [g.Param("a", [2, 2, 5, 7]), "", "", g.Ints(2, 2, 3, 5)],
+            S("mode", "linear"), S("coordinate_transformation_mode", "asymmetric")), [2, 2, 3, 5]), 17),
+        ["Resize linear ×1.7, half_pixel_symmetric (opset 19)"] = (g => (g.Node("Resize", [g.Param("a", [1, 1, 4, 5]), "", g.Floats(1, 1, 1.7f, 1.7f)],
+            S("mode", "linear"), S("coordinate_transformation_mode", "half_pixel_symmetric")), [1, 1, 6, 8]), 19),
+        ["Resize cubic ×2, align_corners (bicubic)"] = (g => (g.Node("Resize", [g.Node("Tanh", [g.Param("a", [1, 2, 3, 3])]), "", g.Floats(1, 1, 2, 2)],
+            S("mode", "cubic"), S("coordinate_transformation_mode", "align_corners")), [1, 2, 6, 6]), 17),
+        ["Resize cubic ×2.5 on one axis, half_pixel, exclude_outside, a = -0.5"] = (g => (g.Node("Resize", [g.Param("a", [1, 1, 4, 3]), "", g.Floats(1, 1, 2.5f, 1)],
+            S("mode", "cubic"), F("cubic_coeff_a", -0.5f), Int("exclude_outside", 1)), [1, 1, 10, 3]), 17),
+        ["Resize nearest ×1.5, round_prefer_ceil"] = (g => (g.Node("Resize", [g.Param("a", [1, 2, 4, 4]), "", g.Floats(1, 1, 1.5f, 1.5f)],
+            S("mode", "nearest"), S("nearest_mode", "round_prefer_ceil")), [1, 2, 6, 6]), 17),
+        ["Resize nearest down to sizes, ceil, asymmetric"] = (g => (g.Node("Resize", [g.Param("a", [1, 2, 7, 5]), "", "", g.Ints(1, 2, 3, 2)],
+            S("mode", "nearest"), S("coordinate_transformation_mode", "asymmetric"), S("nearest_mode", "ceil")), [1, 2, 3, 2]), 17),
         ["InstanceNormalization"] = (g => (g.Node("InstanceNormalization", [g.Node("Mul", [g.Input("x", [2, 3, 4, 3]), g.Param("k", [1, 3, 1, 1], 0.3, 1)]), g.Param("s", [3], 0.3, 1), g.Param("b", [3])], F("epsilon", 1e-3f)), [2, 3, 4, 3]), 17),
         ["ConvTranspose 2-D, stride 2, pads, output_padding"] = (g => (g.Node("ConvTranspose", [g.Param("x", [2, 3, 4, 4]), g.Param("w", [3, 2, 3, 3]), g.Param("b", [2])],
             Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1), Ints("output_padding", 1, 1)), [2, 2, 8, 8]), 17),
@@ -151,6 +168,30 @@ public class OpGradientTests
         var error = RelativeError(build, opset, DataType.Float, h: 1e-2);
         // Float rounding of a loss near 1 is ~1e-7, so differences at step 1e-2 carry ~1e-5 of noise and O(h²) of curvature.
         Assert.True(error < 2e-3, $"{name}: relative gradient error {error:E2}");
+    }
+
+    /// <summary>
+    /// A Resize the matrices cannot be built for is refused naming the node and the reason: an image of unknown height
+    /// (linear mode needs the resized extents), crop-and-resize coordinates, antialiasing.
+    /// </summary>
+    [Fact]
+    public void AResizeWithoutStaticExtentsOrWithUnsupportedSettings_IsRefusedNamingTheNodeAndWhy()
+    {
+        string Refusal(Action<ModelProto>? change, params AttributeProto[] attributes)
+        {
+            var g = new TestGraph(DataType.Float, 19);
+            var scaled = g.Node("Mul", [g.Input("x", [1, 2, 4, 4]), g.Param("k", [1])]); // a trained parameter reaches the Resize
+            var model = g.Model(g.Node("Resize", [scaled, "", g.Floats(1, 1, 2, 2)], [S("mode", "linear"), .. attributes]), 4);
+            change?.Invoke(model);
+            return Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError))).Message;
+        }
+
+        var unknownHeight = Refusal(m => m.Graph.Input[0].Type.TensorType.Shape.Dim[2].DimParam = "height");
+        Assert.Contains("(Resize)", unknownHeight, StringComparison.Ordinal);
+        Assert.Contains("axis 2 of Resize is resized but its extents are not static", unknownHeight, StringComparison.Ordinal);
+        Assert.Contains("coordinate_transformation_mode 'tf_crop_and_resize'", Refusal(null, S("coordinate_transformation_mode", "tf_crop_and_resize")), StringComparison.Ordinal);
+        Assert.Contains("antialias", Refusal(null, Int("antialias", 1)), StringComparison.Ordinal);
+        Assert.Contains("Resize mode 'bilinear' is not nearest, linear or cubic", Refusal(m => m.Graph.Node.Single(n => n.OpType == "Resize").Attribute[0].S = Google.Protobuf.ByteString.CopyFromUtf8("bilinear")), StringComparison.Ordinal);
     }
 
     private static double RelativeError(Build build, int opset, DataType type, double h)

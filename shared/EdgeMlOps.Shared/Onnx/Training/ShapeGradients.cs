@@ -155,40 +155,94 @@ internal static class ShapeGradients
     }
 
     /// <summary>
-    /// Resize by whole-number scales in nearest mode (PyTorch's nn.Upsample: asymmetric coordinates, floor; or ONNX's
-    /// default half-pixel coordinates, round half down): every input element is copied into a block of scale elements
-    /// per axis, so its gradient is the sum of dY over its block — dY reshaped with each scaled axis split in two, and
-    /// the block axes summed. Other modes, fractional scales and target sizes are refused.
+    /// Resize (any opset from 11): separable and linear in its input. Nearest by whole-number scales as nn.Upsample
+    /// exports it (asymmetric coordinates and floor, or half-pixel and round half down) copies each input element into
+    /// a block, so its gradient is the sum of dY over the block — a reshape and a ReduceSum that work on dynamic
+    /// extents. Every other case — linear (bilinear) and cubic (bicubic) modes, any coordinate transformation,
+    /// fractional scales, target sizes, exclude_outside — is dY multiplied by each resized axis's interpolation matrix
+    /// transposed (<see cref="ResizeInterpolation"/>), which needs the resized axes' extents statically.
     /// </summary>
     public static void Resize(GradientContext c)
     {
-        var mode = GraphFacts.AttributeString(c.Node, "mode") ?? "nearest";
-        var coordinates = GraphFacts.AttributeString(c.Node, "coordinate_transformation_mode") ?? "half_pixel";
-        var rounding = GraphFacts.AttributeString(c.Node, "nearest_mode") ?? "round_prefer_floor";
-        if (mode != "nearest") throw c.Refuse($"Resize mode '{mode}' has no gradient rule; only nearest with whole-number scales");
-        if (!((coordinates == "asymmetric" && rounding == "floor") || (coordinates is "half_pixel" or "pytorch_half_pixel" && rounding == "round_prefer_floor")))
-            throw c.Refuse($"Resize with coordinate_transformation_mode '{coordinates}' and nearest_mode '{rounding}' has no gradient rule; export nn.Upsample(mode='nearest')");
-        var scales = c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0 ? c.Facts.ConstantFloats(c.Input(2)) : null;
-        if (scales is null || scales.Length == 0) throw c.Refuse("Resize to target sizes (not constant scales) has no gradient rule; export with a scale factor");
-        if (scales.Any(s => s < 1 || s != MathF.Floor(s))) throw c.Refuse($"Resize scales {string.Join(", ", scales)} are not whole numbers ≥ 1");
-        c.Give(0, () =>
+        if (c.Node.Input.Count == 2) throw c.Refuse("Resize of opset 10 (scales as its second input) has no gradient rule; export with opset 11 or later");
+        if (c.Int("antialias", 0) != 0) throw c.Refuse("Resize with antialias has no gradient rule");
+        if (c.Ints("axes") is not null) throw c.Refuse("Resize with an axes attribute has no gradient rule; give scales or sizes for every axis");
+        var settings = new ResizeInterpolation.Settings(
+            GraphFacts.AttributeString(c.Node, "mode") ?? "nearest",
+            GraphFacts.AttributeString(c.Node, "coordinate_transformation_mode") ?? "half_pixel",
+            GraphFacts.AttributeString(c.Node, "nearest_mode") ?? "round_prefer_floor",
+            c.Float("cubic_coeff_a", -0.75f),
+            c.Int("exclude_outside", 0) != 0);
+        if (ResizeInterpolation.Refusal(settings) is { } refusal) throw c.Refuse(refusal);
+        var sized = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0;
+        var scales = !sized && c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0 ? c.Facts.ConstantFloats(c.Input(2)) ?? throw c.Refuse("the scales are not constant") : null;
+        if (scales is null && !sized) throw c.Refuse("Resize without scales or sizes");
+        var blocks = settings is { Mode: "nearest", ExcludeOutside: false } && scales is not null && scales.All(s => s >= 1 && s == MathF.Floor(s))
+            && ((settings.Coordinates == "asymmetric" && settings.NearestMode == "floor") || (settings.Coordinates is "half_pixel" or "pytorch_half_pixel" && settings.NearestMode == "round_prefer_floor"));
+        if (blocks) c.Give(0, () => BlockSums(c.W, c.X, c.Dy, scales!));
+        else c.Give(0, InterpolationTransposed(c, settings, scales));
+    }
+
+    /// <summary>dY of a whole-number nearest Resize summed over each input element's block of copies.</summary>
+    private static string BlockSums(GraphWriter w, string x, string dy, float[] scales)
+    {
+        var shape = w.Shape(x);
+        var split = new List<string>();
+        var blocks = new List<long>();
+        for (var a = 0; a < scales.Length; a++)
+        {
+            split.Add(w.Node("Gather", [shape, w.Int64s(a)], Int("axis", 0)));
+            if (scales[a] == 1) continue;
+            blocks.Add(split.Count);
+            split.Add(w.Int64s((long)scales[a]));
+        }
+
+        if (blocks.Count == 0) return dy;
+        var grouped = w.Node("Reshape", [dy, w.Node("Concat", [.. split], Int("axis", 0))]);
+        return w.Node("ReduceSum", [grouped, w.Int64s([.. blocks])], Int("keepdims", 0));
+    }
+
+    /// <summary>
+    /// dY multiplied, along each axis whose extent changes, by that axis's interpolation matrix [out, in]: MatMul on the
+    /// last axis, the others swapped there and back. The matrices are built now, from the static extents.
+    /// </summary>
+    private static Func<string> InterpolationTransposed(GradientContext c, ResizeInterpolation.Settings settings, float[]? scales)
+    {
+        var inDims = c.Facts.Dims(c.X) ?? throw c.Refuse($"the shape of Resize input '{c.X}' cannot be inferred; {settings.Mode} mode needs the resized axes' extents");
+        var outDims = c.Facts.Dims(c.Y);
+        if (outDims is null || outDims.Length != inDims.Length) throw c.Refuse($"the shape of Resize output '{c.Y}' cannot be inferred");
+        if (scales is not null && scales.Length != inDims.Length) throw c.Refuse($"{scales.Length} scales for an input of rank {inDims.Length}");
+        var resized = new List<(int Axis, long In, long Out, double Scale)>();
+        for (var a = 0; a < inDims.Length; a++)
+        {
+            var scale = scales?[a];
+            var untouched = scale is null ? inDims[a] is not null && inDims[a] == outDims[a] : scale == 1 && settings.Coordinates != "tf_half_pixel_for_nn";
+            if (untouched) continue; // scale 1, or a size equal to the extent (or the same symbol): every mode copies
+            if (ValueDims.Extent(inDims[a]) is not long inLength || ValueDims.Extent(outDims[a]) is not long outLength)
+                throw c.Refuse($"axis {a} of Resize is resized but its extents are not static ({settings.Mode} mode needs them; export with a fixed input size)");
+            resized.Add((a, inLength, outLength, scale ?? (double)outLength / inLength));
+        }
+
+        return () =>
         {
             var w = c.W;
-            var shape = w.Shape(c.X);
-            var split = new List<string>();
-            var blocks = new List<long>();
-            for (var a = 0; a < scales.Length; a++)
+            var grad = c.Dy;
+            var last = inDims.Length - 1;
+            foreach (var (axis, inLength, outLength, scale) in resized)
             {
-                split.Add(w.Node("Gather", [shape, w.Int64s(a)], Int("axis", 0)));
-                if (scales[a] == 1) continue;
-                blocks.Add(split.Count);
-                split.Add(w.Int64s((long)scales[a]));
+                var matrix = w.Matrix(outLength, inLength, ResizeInterpolation.Matrix(settings, inLength, outLength, scale));
+                if (axis == last)
+                {
+                    grad = w.Node("MatMul", [grad, matrix]);
+                    continue;
+                }
+
+                var swap = Ints("perm", [.. Enumerable.Range(0, inDims.Length).Select(i => i == axis ? last : i == last ? axis : i)]);
+                grad = w.Node("Transpose", [w.Node("MatMul", [w.Node("Transpose", [grad], swap), matrix])], swap);
             }
 
-            if (blocks.Count == 0) return c.Dy;
-            var grouped = w.Node("Reshape", [c.Dy, w.Node("Concat", [.. split], Int("axis", 0))]);
-            return w.Node("ReduceSum", [grouped, w.Int64s([.. blocks])], Int("keepdims", 0));
-        });
+            return grad;
+        };
     }
 
     /// <summary>Expand: dY summed back over the broadcast axes to the input's shape.</summary>

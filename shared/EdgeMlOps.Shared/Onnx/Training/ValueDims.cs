@@ -7,7 +7,8 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// number standing for a symbolic extent (a declared <c>dim_param</c> such as <c>batch</c>, one number per name — two
 /// axes with the same number have the same extent at run time); or null where nothing is known. Read from initializers
 /// and declared shapes and propagated through the ops exporters write (transposes, activations, embeddings,
-/// projections, convolutions, reshapes, squeezes, slices, splits, concatenations, broadcasts and recurrent layers).
+/// projections, convolutions, pads, resizes, reshapes, squeezes, slices, splits, concatenations, broadcasts and
+/// recurrent layers).
 /// </summary>
 internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
 {
@@ -85,9 +86,13 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
                 return joined;
             case "Slice":
                 return x is null ? null : Slice(node, x);
+            case "Pad":
+                return x is null ? null : Pad(node, x);
             case "Resize":
+                if (x is null) return null;
+                if (node.Input.Count > 3 && node.Input[3].Length > 0) return ValuesOf(node.Input[3]) is { } resized && resized.Length == x.Length ? resized : new long?[x.Length];
                 var resizeScales = node.Input.Count > 2 && node.Input[2].Length > 0 ? facts.ConstantFloats(node.Input[2]) : null;
-                if (x is null || resizeScales is null || resizeScales.Length != x.Length) return x is null ? null : new long?[x.Length];
+                if (resizeScales is null || resizeScales.Length != x.Length) return new long?[x.Length];
                 return [.. x.Select((d, i) => resizeScales[i] == 1 ? d : Extent(d) is long e ? (long)MathF.Floor(e * resizeScales[i]) : null)];
             case "Split":
                 if (x is null) return null;
@@ -114,7 +119,7 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
     /// <summary>
     /// The values of a small int64 tensor that holds extents — a shape being built, as exporters build an initial
     /// state's shape from the batch size: constants, <c>Shape</c> (with its symbols), and Gather, Unsqueeze, Squeeze,
-    /// Concat, Cast and Identity of those. A scalar is one value. Null when not known this way.
+    /// Concat, Slice, Cast and Identity of those. A scalar is one value. Null when not known this way.
     /// </summary>
     private long?[]? ValuesOf(string name)
     {
@@ -135,6 +140,14 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
             case "Concat":
                 var parts = node.Input.Select(ValuesOf).ToArray();
                 return parts.Any(p => p is null) ? null : [.. parts.SelectMany(p => p!)];
+            case "Slice":
+                var sliced = ValuesOf(first);
+                var bounds = node.Input.Skip(1).Select(facts.ConstantInts).ToArray(); // starts, ends, axes (only 0), steps (only 1)
+                if (sliced is null || bounds.Length < 2 || bounds.Any(b => b is not [_])) return null;
+                if ((bounds.Length > 2 && bounds[2]![0] != 0) || (bounds.Length > 3 && bounds[3]![0] != 1)) return null;
+                long Bound(long b) => Math.Clamp(b < 0 ? b + sliced.Length : b, 0, sliced.Length);
+                var (from, to) = (Bound(bounds[0]![0]), Bound(bounds[1]![0]));
+                return to > from ? sliced[(int)from..(int)to] : [];
             default:
                 return null;
         }
@@ -170,6 +183,22 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
             if (Extent(x[axis]) is not long extent || steps[i] != 1) { dims[axis] = null; continue; }
             long Clamp(long v) => Math.Clamp(v < 0 ? v + extent : v, 0, extent);
             dims[axis] = Math.Max(0, Clamp(ends[i]) - Clamp(starts[i]));
+        }
+
+        return dims;
+    }
+
+    /// <summary>A Pad keeps its input's rank; a padded axis's extent is known when the pads (and axes) are constants.</summary>
+    private long?[] Pad(NodeProto node, long?[] x)
+    {
+        var pads = GraphFacts.AttributeInts(node, "pads") ?? (node.Input.Count > 1 ? facts.ConstantInts(node.Input[1]) : null);
+        var axes = node.Input.Count > 3 && node.Input[3].Length > 0 ? facts.ConstantInts(node.Input[3]) : [.. Enumerable.Range(0, x.Length).Select(i => (long)i)];
+        if (pads is null || axes is null || pads.Length != 2 * axes.Length) return new long?[x.Length];
+        var dims = x.ToArray();
+        for (var i = 0; i < axes.Length; i++)
+        {
+            var axis = Axis(axes[i], x.Length);
+            if (pads[i] != 0 || pads[i + axes.Length] != 0) dims[axis] = Extent(x[axis]) + pads[i] + pads[i + axes.Length];
         }
 
         return dims;

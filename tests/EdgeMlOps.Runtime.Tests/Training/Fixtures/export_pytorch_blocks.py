@@ -23,6 +23,12 @@ exported without constant folding so every parameter keeps its PyTorch name.
   pytorch_block_unet.onnx         pixels [batch, 1, 8, 8]: a U-Net level — Conv2d, ReLU, MaxPool2d, Conv2d, ReLU,
                                   nn.Upsample(scale_factor=2, nearest) (Resize), the skip connection concatenated,
                                   Conv2d, ReLU — then mean pooling and Linear named head.
+  pytorch_block_pyramid.onnx      pixels [batch, 1, 8, 8]: a feature-pyramid / segmentation-decoder level — Conv2d, a
+                                  stride-2 Conv2d, F.interpolate back up by 2 (bilinear, align_corners=False: Resize
+                                  linear, half_pixel), AvgPool2d to 2x2 and F.interpolate up by 4 (bicubic,
+                                  align_corners=True: Resize cubic), the three concatenated, Conv2d, ReLU, and
+                                  F.interpolate to size 5x5 (bilinear: Resize to sizes built from the input's shape, a
+                                  fractional scale) — then mean pooling and Linear named head.
   pytorch_blocks_expected.json    for each file: six scans, labels, PyTorch's logits, the mean cross-entropy and its
                                   gradients (autograd) for every parameter.
 Run from this directory: /usr/bin/python3 export_pytorch_blocks.py
@@ -116,6 +122,24 @@ class UNetLevel(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
+class PyramidLevel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fine = nn.Conv2d(1, 4, 3, padding=1)
+        self.coarse = nn.Conv2d(4, 6, 3, stride=2, padding=1)
+        self.merge = nn.Conv2d(16, 6, 3, padding=1)
+        self.head = nn.Linear(6, 10)
+
+    def forward(self, pixels):
+        fine = F.relu(self.fine(pixels / 16.0))
+        coarse = F.relu(self.coarse(fine))
+        up = F.interpolate(coarse, scale_factor=2, mode="bilinear", align_corners=False)
+        pooled = F.interpolate(F.avg_pool2d(coarse, 2), scale_factor=4, mode="bicubic", align_corners=True)
+        x = F.relu(self.merge(torch.cat([fine, up, pooled], dim=1)))
+        x = F.interpolate(x, size=(5, 5), mode="bilinear", align_corners=False)
+        return self.head(x.mean(dim=(2, 3)))
+
+
 class AttentionBlock(nn.Module):
     def __init__(self):
         super().__init__()
@@ -134,7 +158,8 @@ rows = [0, 7, 33, 101, 250, 999]
 expected = {}
 for seed, (key, model, shape) in enumerate([("resnet", ResNetBlock(), (1, 8, 8)), ("convnext", ConvNeXtBlock(), (1, 8, 8)),
                                             ("tcn", TemporalBlock(), (8, 8)), ("attention", AttentionBlock(), (8, 8)),
-                                            ("groupnorm", GroupNormBlock(), (1, 8, 8)), ("unet", UNetLevel(), (1, 8, 8))]):
+                                            ("groupnorm", GroupNormBlock(), (1, 8, 8)), ("unet", UNetLevel(), (1, 8, 8)),
+                                            ("pyramid", PyramidLevel(), (1, 8, 8))]):
     torch.manual_seed(40 + seed)
     for p in model.parameters():  # fresh, seeded weights per block (the constructors above ran before the seed)
         with torch.no_grad():
