@@ -61,5 +61,34 @@ internal static class ActivationGradients
         return c.W.Node("Where", [c.W.Node("Less", [c.X, c.W.Scalar(-3)]), c.W.Scalar(0), upper]);
     });
 
+    public static void Sin(GradientContext c) => c.Give(0, () => c.W.Node("Mul", [c.Dy, c.W.Node("Cos", [c.X])]));
+
+    public static void Cos(GradientContext c) => c.Give(0, () => c.W.Node("Neg", [c.W.Node("Mul", [c.Dy, c.W.Node("Sin", [c.X])])]));
+
+    /// <summary>Reciprocal 1/x: −dy·y².</summary>
+    public static void Reciprocal(GradientContext c) => c.Give(0, () => c.W.Node("Neg", [c.W.Node("Mul", [c.Dy, c.W.Node("Mul", [c.Y, c.Y])])]));
+
+    /// <summary>Mish x·tanh(softplus(x)) (opset 18; older exporters write Softplus, Tanh, Mul): dy·(t + x·(1 − t²)·σ(x)), t = tanh(softplus(x)).</summary>
+    public static void Mish(GradientContext c) => c.Give(0, () =>
+    {
+        var t = c.W.Node("Tanh", [c.W.Node("Softplus", [c.X])]);
+        var slope = c.W.Node("Mul", [c.X, c.W.Node("Mul", [c.W.Node("Sub", [c.W.Scalar(1), c.W.Node("Mul", [t, t])]), c.W.Node("Sigmoid", [c.X])])]);
+        return c.W.Node("Mul", [c.Dy, c.W.Node("Add", [t, slope])]);
+    });
+
+    /// <summary>Celu max(0, x) + min(0, α(e^(x/α) − 1)): dy where x &gt; 0, else dy·e^(x/α).</summary>
+    public static void Celu(GradientContext c)
+    {
+        var alpha = c.Float("alpha", 1f);
+        c.Give(0, () => c.W.Node("Where", [Positive(c), c.Dy, c.W.Node("Mul", [c.Dy, c.W.Node("Exp", [c.W.Node("Div", [c.X, c.W.Scalar(alpha)])])])]));
+    }
+
+    /// <summary>ThresholdedRelu: dy where x &gt; α, else 0.</summary>
+    public static void ThresholdedRelu(GradientContext c)
+    {
+        var alpha = c.Float("alpha", 1f);
+        c.Give(0, () => c.W.Node("Where", [c.W.Node("Greater", [c.X, c.W.Scalar(alpha)]), c.Dy, c.W.Scalar(0)]));
+    }
+
     private static string Positive(GradientContext c) => c.W.Node("Greater", [c.X, c.W.Scalar(0)]);
 }

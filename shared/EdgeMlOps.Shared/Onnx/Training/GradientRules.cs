@@ -65,13 +65,31 @@ internal static class GradientRules
         ["HardSigmoid"] = ActivationGradients.HardSigmoid,
         ["HardSwish"] = ActivationGradients.HardSwish,
         ["ConvTranspose"] = LinearGradients.ConvTranspose,
+        ["Sin"] = ActivationGradients.Sin,
+        ["Cos"] = ActivationGradients.Cos,
+        ["Reciprocal"] = ActivationGradients.Reciprocal,
+        ["Mish"] = ActivationGradients.Mish,
+        ["Celu"] = ActivationGradients.Celu,
+        ["ThresholdedRelu"] = ActivationGradients.ThresholdedRelu,
+        ["ReduceSumSquare"] = ReductionGradients.SumSquare,
+        ["ReduceL1"] = ReductionGradients.L1,
+        ["ReduceL2"] = ReductionGradients.L2,
+        ["ReduceLogSumExp"] = ReductionGradients.LogSumExp,
+        ["LpNormalization"] = ReductionGradients.LpNormalization,
+        ["CumSum"] = ReductionGradients.CumSum,
+        ["TopK"] = IndexingGradients.TopK,
+        ["GatherElements"] = IndexingGradients.GatherElements,
+        ["DepthToSpace"] = LayoutGradients.DepthToSpace,
+        ["SpaceToDepth"] = LayoutGradients.SpaceToDepth,
+        ["Tile"] = LayoutGradients.Tile,
+        ["Einsum"] = EinsumGradient.Einsum,
     };
 
     /// <summary>Ops whose outputs never carry a gradient (indices, shapes, comparisons, constants).</summary>
     private static readonly HashSet<string> Constant = new(StringComparer.Ordinal)
     {
         "Shape", "Size", "ArgMax", "ArgMin", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or",
-        "NonZero", "ConstantOfShape", "Range", "Floor", "Ceil", "Round", "Sign", "OneHot", "Constant", "TopK",
+        "NonZero", "ConstantOfShape", "Range", "Floor", "Ceil", "Round", "Sign", "OneHot", "Constant",
     };
 
     /// <summary>The ops with a gradient rule, for documentation and refusals.</summary>
@@ -86,7 +104,8 @@ internal static class GradientRules
     public static bool IsDifferentiableInput(string opType, int index) => opType switch
     {
         "Reshape" or "Squeeze" or "Unsqueeze" or "Gather" or "Slice" or "ReduceSum" or "ReduceMean" or "ReduceMax" or "ReduceMin" or "Pow" or "Clip" or "Dropout"
-            or "Expand" or "Split" or "Pad" or "Cast" or "Resize" => index == 0,
+            or "Expand" or "Split" or "Pad" or "Cast" or "Resize" or "ReduceSumSquare" or "ReduceL1" or "ReduceL2" or "ReduceLogSumExp" or "CumSum"
+            or "TopK" or "GatherElements" or "Tile" => index == 0,
         "Where" => index is 1 or 2,
         "BatchNormalization" => index <= 2,
         _ => !IsConstant(opType),

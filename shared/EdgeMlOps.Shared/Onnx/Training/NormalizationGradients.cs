@@ -24,7 +24,7 @@ internal static class NormalizationGradients
             var flat = c.W.Int64s(-1);
             var zeros = c.W.Node("ConstantOfShape", [c.W.Node("Unsqueeze", [c.W.Node("Size", [c.X]), c.W.Int64s(0)])], c.W.Fill(0));
             var scattered = c.W.Node("ScatterElements", [zeros, c.W.Node("Reshape", [indices, flat]), c.W.Node("Reshape", [c.Dy, flat])],
-                Int("axis", 0), new Proto.AttributeProto { Name = "reduction", Type = Proto.AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8("add") });
+                Int("axis", 0), Str("reduction", "add"));
             return c.W.Node("Reshape", [scattered, c.W.Shape(c.X)]);
         });
     }

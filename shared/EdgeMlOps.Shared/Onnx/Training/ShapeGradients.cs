@@ -67,7 +67,8 @@ internal static class ShapeGradients
 
     /// <summary>
     /// Slice with unit steps: dY padded back to the input's extent with zeros. The bounds may be constants or computed at
-    /// run time (PyTorch's torch.chunk writes them from the input's shape); the axes must be constant.
+    /// run time (PyTorch's torch.chunk writes them from the input's shape); the axes must be constant. Other steps
+    /// (x[::2], torch.flip): <see cref="IndexingGradients.StridedSlice"/>.
     /// </summary>
     public static void Slice(GradientContext c)
     {
@@ -75,7 +76,12 @@ internal static class ShapeGradients
         var ends = c.Facts.ConstantInts(c.Input(2));
         var axes = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0 ? c.Facts.ConstantInts(c.Input(3)) ?? throw c.Refuse("Slice axes that are not constants have no gradient rule") : null;
         var steps = c.Node.Input.Count > 4 && c.Node.Input[4].Length > 0 ? c.Facts.ConstantInts(c.Input(4)) : null;
-        if (c.Node.Input.Count > 4 && c.Node.Input[4].Length > 0 && (steps is null || steps.Any(s => s != 1))) throw c.Refuse("Slice with steps other than 1 has no gradient rule yet");
+        if (c.Node.Input.Count > 4 && c.Node.Input[4].Length > 0 && (steps is null || steps.Any(s => s != 1)))
+        {
+            c.Give(0, () => IndexingGradients.StridedSlice(c));
+            return;
+        }
+
         var count = axes?.Length ?? starts?.Length ?? ends?.Length ?? (c.Facts.Dims(c.Input(1)) is [long n] ? (int)n : throw c.Refuse("the number of sliced axes is not known"));
         var rank = c.RankOf(c.X, "Slice input");
         axes ??= [.. Enumerable.Range(0, count).Select(i => (long)i)];
@@ -303,7 +309,4 @@ internal static class ShapeGradients
         var value = c.W.Node("Where", [c.W.Node("Less", [bound, c.W.Int64s(0)]), c.W.Node("Add", [bound, extent]), bound]);
         return c.W.Node("Min", [c.W.Node("Max", [value, c.W.Int64s(0)]), extent]);
     }
-
-    private static Proto.AttributeProto Str(string name, string value) =>
-        new() { Name = name, Type = Proto.AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8(value) };
 }
