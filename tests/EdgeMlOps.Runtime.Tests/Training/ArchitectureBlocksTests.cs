@@ -8,8 +8,9 @@ namespace EdgeMlOps.Runtime.Tests.Training;
 /// downsamples (stride-2 Conv with padding on an even input, a strided 1×1 shortcut, the residual sum), a ConvNeXt
 /// block (7×7 depthwise Conv, channels-last LayerNorm and MLP, layer scale), a causal dilated temporal-convolution
 /// block (left padding, dilated Conv1d, residual projection), PyTorch's own TransformerEncoderLayer, GroupNorm, a U-Net
-/// level (nearest upsampling, skip concatenation) and a feature-pyramid level (bilinear and bicubic upsampling, a
-/// bilinear resize to a fractional size). Each is served
+/// level (nearest upsampling, skip concatenation), a feature-pyramid level (bilinear and bicubic upsampling, a
+/// bilinear resize to a fractional size), a sub-pixel block (PixelShuffle, strided and flipped slices, Mish) and a
+/// metric-learning embedding (einsum attention, cumsum, topk, gather, F.normalize, repeat, logsumexp). Each is served
 /// as PyTorch computed, and one step moves every one of its tensors along PyTorch's autograd gradient.
 /// </summary>
 public class ArchitectureBlocksTests
@@ -24,6 +25,8 @@ public class ArchitectureBlocksTests
     [InlineData("groupnorm", 10, 64)]
     [InlineData("unet", 8, 64)]
     [InlineData("pyramid", 8, 64)]
+    [InlineData("subpixel", 6, 64)]
+    [InlineData("embedding", 8, 64)]
     public void ABlock_IsServedAsPyTorchComputed_AndEveryTensorFollowsPyTorchsGradient(string key, int tensors, int inputs)
     {
         var bytes = File.ReadAllBytes(Fixture($"pytorch_block_{key}.onnx"));

@@ -53,7 +53,7 @@ public class TrainStepGeneratorTests
     [Fact]
     public void AHeadOnlyTrainStep_LeavesTheBackboneFrozen_EvenThroughAnOpWithoutAGradientRule()
     {
-        var (model, feeds) = Classifier("Softmax", 3, before: "Cos");
+        var (model, feeds) = Classifier("Softmax", 3, before: "Shrink");
         feeds["labels"] = new Feed([4], Ints: [0, 2, 1, 2]);
         using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.SoftmaxCrossEntropy) { Trainable = ["w1", "b1"] });
         Assert.Equal(["w1", "b1"], probe.Step.Trained);
@@ -63,9 +63,9 @@ public class TrainStepGeneratorTests
         Assert.DoesNotContain(graph.Output, o => o.Name == ClassifierGraphs.UpdatedName("w0"));
         Assert.True(probe.RelativeError(feeds, 1e-6) < 1e-6);
 
-        // Training everything would need Cos's gradient: refused, naming the op and the node.
+        // Training everything would need Shrink's gradient: refused, naming the op and the node.
         var refusal = Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, new TrainStepOptions("y", TrainingLoss.SoftmaxCrossEntropy)));
-        Assert.Contains("'Cos_2' (Cos)", refusal.Message);
+        Assert.Contains("'Shrink_2' (Shrink)", refusal.Message);
         Assert.Contains("train only parameters after this node", refusal.Message);
     }
 

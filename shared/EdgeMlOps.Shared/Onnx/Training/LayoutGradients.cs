@@ -41,7 +41,7 @@ internal static class LayoutGradients
     /// <summary>Tile: dY with each axis split into (repeat, extent) and the repeats summed — repeats constant or computed at run time.</summary>
     public static void Tile(GradientContext c)
     {
-        var rank = c.RankOf(c.X, "Tile input");
+        var rank = c.Facts.Rank(c.X) ?? (c.Facts.Dims(c.Input(1)) is [long count and >= 0] ? (int)count : c.RankOf(c.X, "Tile input")); // as many repeats as axes
         c.Give(0, () =>
         {
             var w = c.W;

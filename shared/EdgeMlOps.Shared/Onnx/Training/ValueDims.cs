@@ -7,8 +7,8 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// number standing for a symbolic extent (a declared <c>dim_param</c> such as <c>batch</c>, one number per name — two
 /// axes with the same number have the same extent at run time); or null where nothing is known. Read from initializers
 /// and declared shapes and propagated through the ops exporters write (transposes, activations, embeddings,
-/// projections, convolutions, pads, resizes, reshapes, squeezes, slices, splits, concatenations, broadcasts and
-/// recurrent layers).
+/// projections, convolutions, pads, resizes, reshapes, squeezes, slices, splits, concatenations, broadcasts, expands,
+/// tiles and recurrent layers).
 /// </summary>
 internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
 {
@@ -88,6 +88,12 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
                 return x is null ? null : Slice(node, x);
             case "Pad":
                 return x is null ? null : Pad(node, x);
+            case "Expand":
+                return Broadcast(x, ValuesOf(node.Input[1]) ?? (Of(node.Input[1]) is [long expandRank and > 0] ? new long?[expandRank] : null));
+            case "Tile":
+                return x is null ? null : ValuesOf(node.Input[1]) is { } repeats && repeats.Length == x.Length
+                    ? [.. x.Select((d, i) => repeats[i] == 1 ? d : Extent(d) * repeats[i])]
+                    : new long?[x.Length];
             case "Resize":
                 if (x is null) return null;
                 if (node.Input.Count > 3 && node.Input[3].Length > 0) return ValuesOf(node.Input[3]) is { } resized && resized.Length == x.Length ? resized : new long?[x.Length];

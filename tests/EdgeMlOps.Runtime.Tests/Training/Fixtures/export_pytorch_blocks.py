@@ -29,6 +29,14 @@ exported without constant folding so every parameter keeps its PyTorch name.
                                   align_corners=True: Resize cubic), the three concatenated, Conv2d, ReLU, and
                                   F.interpolate to size 5x5 (bilinear: Resize to sizes built from the input's shape, a
                                   fractional scale) — then mean pooling and Linear named head.
+  pytorch_block_subpixel.onnx     pixels [batch, 1, 8, 8]: a sub-pixel (super-resolution) block — a stride-2 Conv2d,
+                                  nn.PixelShuffle(2) (DepthToSpace, CRD), Conv2d, a strided slice x[:, :, ::2, 1::2],
+                                  torch.flip (a slice with step -1), F.pixel_unshuffle (Reshape, Transpose, Reshape)
+                                  and Mish (Softplus, Tanh, Mul) — then mean pooling and Linear named head.
+  pytorch_block_embedding.onnx    pixels [batch, 8, 8] read as 8 tokens of 8 values: a metric-learning embedding —
+                                  a Linear, attention written with torch.einsum, torch.cumsum over the tokens,
+                                  torch.topk and torch.gather of token vectors, F.normalize (ReduceL2), x.repeat
+                                  (Tile), torch.logsumexp and torch.sin — then Linear named head.
   pytorch_blocks_expected.json    for each file: six scans, labels, PyTorch's logits, the mean cross-entropy and its
                                   gradients (autograd) for every parameter.
 Run from this directory: /usr/bin/python3 export_pytorch_blocks.py
@@ -140,6 +148,40 @@ class PyramidLevel(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
+class SubPixelBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+        self.conv = nn.Conv2d(2, 6, 3, padding=1)
+        self.head = nn.Linear(24, 10)
+
+    def forward(self, pixels):
+        x = self.conv(self.shuffle(self.down(pixels / 16.0)))
+        x = torch.flip(x[:, :, ::2, 1::2], dims=[3])
+        x = F.mish(F.pixel_unshuffle(x, 2))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+class MetricEmbedding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(8, 16)
+        self.query = nn.Linear(16, 16)
+        self.key = nn.Linear(16, 16)
+        self.head = nn.Linear(48, 10)
+        self.register_buffer("picked", torch.tensor([[0, 7], [3, 3]]).repeat(1, 8)[:, :16].reshape(1, 2, 16))
+
+    def forward(self, pixels):
+        h = self.embed(pixels / 16.0)
+        attention = torch.softmax(torch.einsum("bid,bjd->bij", self.query(h), self.key(h)) / 4.0, dim=-1)
+        h = torch.cumsum(torch.einsum("bij,bjd->bid", attention, h), dim=1) / torch.arange(1.0, 9.0).reshape(1, 8, 1)  # a running mean
+        top = torch.topk(h, 3, dim=1).values
+        picked = torch.gather(h, 1, self.picked.expand(h.shape[0], -1, -1))
+        z = F.normalize(torch.cat([top, picked], dim=1).mean(dim=1), dim=1).repeat(1, 2)
+        return self.head(torch.cat([z, torch.sin(torch.logsumexp(h, dim=1))], dim=1))
+
+
 class AttentionBlock(nn.Module):
     def __init__(self):
         super().__init__()
@@ -159,7 +201,8 @@ expected = {}
 for seed, (key, model, shape) in enumerate([("resnet", ResNetBlock(), (1, 8, 8)), ("convnext", ConvNeXtBlock(), (1, 8, 8)),
                                             ("tcn", TemporalBlock(), (8, 8)), ("attention", AttentionBlock(), (8, 8)),
                                             ("groupnorm", GroupNormBlock(), (1, 8, 8)), ("unet", UNetLevel(), (1, 8, 8)),
-                                            ("pyramid", PyramidLevel(), (1, 8, 8))]):
+                                            ("pyramid", PyramidLevel(), (1, 8, 8)), ("subpixel", SubPixelBlock(), (1, 8, 8)),
+                                            ("embedding", MetricEmbedding(), (8, 8))]):
     torch.manual_seed(40 + seed)
     for p in model.parameters():  # fresh, seeded weights per block (the constructors above ran before the seed)
         with torch.no_grad():
