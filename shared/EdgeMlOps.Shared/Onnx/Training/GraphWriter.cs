@@ -82,18 +82,6 @@ internal sealed class GraphWriter
         return tensor;
     });
 
-    /// <summary>A [<paramref name="rows"/>, <paramref name="columns"/>] constant of the model's floating-point type from row-major <paramref name="values"/>.</summary>
-    public string Matrix(long rows, long columns, double[] values) =>
-        Constant($"m:{rows}x{columns}:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()))), () =>
-        {
-            var tensor = new TensorProto { DataType = (int)ElementType };
-            tensor.Dims.Add(rows);
-            tensor.Dims.Add(columns);
-            if (ElementType == DataType.Double) tensor.DoubleData.AddRange(values);
-            else tensor.FloatData.AddRange(values.Select(v => (float)v));
-            return tensor;
-        });
-
     /// <summary>A 1-D int64 constant.</summary>
     public string Int64s(params long[] values) => Constant("i:" + string.Join(',', values), () =>
     {

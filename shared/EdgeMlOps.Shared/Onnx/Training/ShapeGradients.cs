@@ -166,7 +166,7 @@ internal static class ShapeGradients
     /// a block, so its gradient is the sum of dY over the block — a reshape and a ReduceSum that work on dynamic
     /// extents. Every other case — linear (bilinear) and cubic (bicubic) modes, any coordinate transformation,
     /// fractional scales, target sizes, exclude_outside — is dY multiplied by each resized axis's interpolation matrix
-    /// transposed (<see cref="ResizeInterpolation"/>), which needs the resized axes' extents statically.
+    /// (<see cref="ResizeInterpolation"/>), built from the extents at run time.
     /// </summary>
     public static void Resize(GradientContext c)
     {
@@ -209,41 +209,36 @@ internal static class ShapeGradients
     }
 
     /// <summary>
-    /// dY multiplied, along each axis whose extent changes, by that axis's interpolation matrix [out, in]: MatMul on the
-    /// last axis, the others swapped there and back. The matrices are built now, from the static extents.
+    /// dY multiplied, along each axis the Resize may change, by that axis's interpolation matrix [out, in]: MatMul on the
+    /// last axis, the others swapped there and back. The matrices are built in the graph from the extents at run time.
     /// </summary>
     private static Func<string> InterpolationTransposed(GradientContext c, ResizeInterpolation.Settings settings, float[]? scales)
     {
-        var inDims = c.Facts.Dims(c.X) ?? throw c.Refuse($"the shape of Resize input '{c.X}' cannot be inferred; {settings.Mode} mode needs the resized axes' extents");
-        var outDims = c.Facts.Dims(c.Y);
-        if (outDims is null || outDims.Length != inDims.Length) throw c.Refuse($"the shape of Resize output '{c.Y}' cannot be inferred");
-        if (scales is not null && scales.Length != inDims.Length) throw c.Refuse($"{scales.Length} scales for an input of rank {inDims.Length}");
-        var resized = new List<(int Axis, long In, long Out, double Scale)>();
-        for (var a = 0; a < inDims.Length; a++)
-        {
-            var scale = scales?[a];
-            var untouched = scale is null ? inDims[a] is not null && inDims[a] == outDims[a] : scale == 1 && settings.Coordinates != "tf_half_pixel_for_nn";
-            if (untouched) continue; // scale 1, or a size equal to the extent (or the same symbol): every mode copies
-            if (ValueDims.Extent(inDims[a]) is not long inLength || ValueDims.Extent(outDims[a]) is not long outLength)
-                throw c.Refuse($"axis {a} of Resize is resized but its extents are not static ({settings.Mode} mode needs them; export with a fixed input size)");
-            resized.Add((a, inLength, outLength, scale ?? (double)outLength / inLength));
-        }
-
+        var rank = c.RankOf(c.X, "Resize input");
+        if (scales is not null && scales.Length != rank) throw c.Refuse($"{scales.Length} scales for an input of rank {rank}");
+        var (inDims, outDims) = (c.Facts.Dims(c.X), c.Facts.Dims(c.Y));
+        bool Untouched(int a) => scales is not null
+            ? scales[a] == 1 && settings.Coordinates != "tf_half_pixel_for_nn"
+            : inDims?[a] is { } d && outDims is not null && outDims.Length == rank && outDims[a] == d; // a size equal to the extent (or the same symbol)
+        var resized = Enumerable.Range(0, rank).Where(a => !Untouched(a)).ToArray();
         return () =>
         {
             var w = c.W;
             var grad = c.Dy;
-            var last = inDims.Length - 1;
-            foreach (var (axis, inLength, outLength, scale) in resized)
+            var last = rank - 1;
+            foreach (var axis in resized)
             {
-                var matrix = w.Matrix(outLength, inLength, ResizeInterpolation.Matrix(settings, inLength, outLength, scale));
+                var inLength = w.Node("Gather", [w.Shape(c.X), w.Int64Constant(axis)], Int("axis", 0));
+                var outLength = w.Node("Gather", [w.Shape(c.Dy), w.Int64Constant(axis)], Int("axis", 0));
+                var scale = scales is not null ? w.Scalar(scales[axis]) : w.Node("Div", [w.Node("Cast", [outLength], w.CastToElement()), w.Node("Cast", [inLength], w.CastToElement())]);
+                var matrix = ResizeInterpolation.Matrix(w, settings, inLength, outLength, scale);
                 if (axis == last)
                 {
                     grad = w.Node("MatMul", [grad, matrix]);
                     continue;
                 }
 
-                var swap = Ints("perm", [.. Enumerable.Range(0, inDims.Length).Select(i => i == axis ? last : i == last ? axis : i)]);
+                var swap = Ints("perm", [.. Enumerable.Range(0, rank).Select(i => i == axis ? last : i == last ? axis : i)]);
                 grad = w.Node("Transpose", [w.Node("MatMul", [w.Node("Transpose", [grad], swap), matrix])], swap);
             }
 
