@@ -10,7 +10,8 @@ namespace EdgeMlOps.Runtime.Tests.Training;
 /// block (left padding, dilated Conv1d, residual projection), PyTorch's own TransformerEncoderLayer, GroupNorm, a U-Net
 /// level (nearest upsampling, skip concatenation), a feature-pyramid level (bilinear and bicubic upsampling, a
 /// bilinear resize to a fractional size), a sub-pixel block (PixelShuffle, strided and flipped slices, Mish) and a
-/// metric-learning embedding (einsum attention, cumsum, topk, gather, F.normalize, repeat, logsumexp). Each is served
+/// metric-learning embedding (einsum attention, cumsum, topk, gather, F.normalize, repeat, logsumexp) and an
+/// image-to-image style block (reflection and replication padding, tril, an index assignment). Each is served
 /// as PyTorch computed, and one step moves every one of its tensors along PyTorch's autograd gradient.
 /// </summary>
 public class ArchitectureBlocksTests
@@ -27,6 +28,7 @@ public class ArchitectureBlocksTests
     [InlineData("pyramid", 8, 64)]
     [InlineData("subpixel", 6, 64)]
     [InlineData("embedding", 8, 64)]
+    [InlineData("reflect", 7, 64)]
     public void ABlock_IsServedAsPyTorchComputed_AndEveryTensorFollowsPyTorchsGradient(string key, int tensors, int inputs)
     {
         var bytes = File.ReadAllBytes(Fixture($"pytorch_block_{key}.onnx"));

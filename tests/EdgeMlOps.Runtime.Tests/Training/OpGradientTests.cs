@@ -77,6 +77,14 @@ public class OpGradientTests
         ["DepthToSpace DCR (nn.PixelShuffle's order in ONNX)"] = (g => (g.Node("DepthToSpace", [g.Param("a", [2, 8, 2, 3])], Int("blocksize", 2)), [2, 2, 4, 6]), 17),
         ["DepthToSpace CRD (nn.PixelShuffle)"] = (g => (g.Node("DepthToSpace", [g.Param("a", [2, 8, 2, 3])], Int("blocksize", 2), S("mode", "CRD")), [2, 2, 4, 6]), 17),
         ["SpaceToDepth"] = (g => (g.Node("SpaceToDepth", [g.Param("a", [2, 2, 4, 6])], Int("blocksize", 2)), [2, 8, 2, 3]), 17),
+        ["Pad reflect (nn.ReflectionPad2d), behind a Tanh"] = (g => (g.Node("Pad", [g.Node("Tanh", [g.Param("a", [1, 2, 4, 5])]), g.Ints(0, 0, 1, 2, 0, 0, 2, 1)], S("mode", "reflect")), [1, 2, 7, 8]), 17),
+        ["Pad edge on one axis (opset 18 axes)"] = (g => (g.Node("Pad", [g.Param("a", [2, 3, 4]), g.Ints(2, 1), "", g.Ints(2)], S("mode", "edge")), [2, 3, 7]), 18),
+        ["Pad wrap (opset 19)"] = (g => (g.Node("Pad", [g.Param("a", [2, 5]), g.Ints(0, 2, 0, 3)], S("mode", "wrap")), [2, 10]), 19),
+        ["ScatterND (x[[0, 2]] = v)"] = (g => (g.Node("ScatterND", [g.Param("a", [3, 4]), g.IntInput("i", [2, 1], [0, 2]), g.Param("v", [2, 4])]), [3, 4]), 17),
+        ["ScatterElements along axis 1"] = (g => (g.Node("ScatterElements", [g.Param("a", [2, 4]), g.IntInput("i", [2, 2], [0, 3, 1, 2]), g.Param("v", [2, 2])], Int("axis", 1)), [2, 4]), 17),
+        ["ScatterElements adding, an index written twice (opset 16)"] = (g => (g.Node("ScatterElements", [g.Param("a", [2, 4]), g.IntInput("i", [2, 2], [0, 0, 1, 2]), g.Param("v", [2, 2])],
+            Int("axis", 1), S("reduction", "add")), [2, 4]), 16),
+        ["Trilu lower (torch.tril)"] = (g => (g.Node("Trilu", [g.Param("a", [2, 4, 4])], Int("upper", 0)), [2, 4, 4]), 17),
         ["Einsum bhid,bhjd->bhij (attention scores)"] = (g => (g.Node("Einsum", [g.Param("q", [2, 2, 3, 4]), g.Param("k", [2, 2, 5, 4])], S("equation", "bhid,bhjd->bhij")), [2, 2, 3, 5]), 17),
         ["Einsum implicit output (ij,jk)"] = (g => (g.Node("Einsum", [g.Param("a", [3, 4]), g.Param("b", [4, 5])], S("equation", "ij, jk")), [3, 5]), 17),
         ["Einsum summing a letter only one operand has (bij,b->bi)"] = (g => (g.Node("Einsum", [g.Param("a", [2, 3, 4]), g.Param("b", [2])], S("equation", "bij,b->bi")), [2, 3]), 17),
@@ -103,6 +111,9 @@ public class OpGradientTests
     private static readonly Dictionary<string, (Build Build, int Opset)> FloatCases = new()
     {
         ["Erf"] = (g => (g.Node("Erf", [g.Param("a", [3, 4])]), [3, 4]), 17),
+        // ONNX Runtime has Shrink in double but computes it at float precision; Mean only in float.
+        ["Shrink λ = bias = 0.5 (Softshrink; continuous)"] = (g => (g.Node("Shrink", [g.Param("a", [3, 4], 1)], F("lambd", 0.5f), F("bias", 0.5f)), [3, 4]), 17),
+        ["Mean of three broadcast operands"] = (g => (g.Node("Mean", [g.Param("a", [3, 4]), g.Param("b", [4]), g.Param("c", [3, 1])]), [3, 4]), 17),
         ["Mish (opset 18)"] = (g => (g.Node("Mish", [g.Param("a", [3, 4], 2)]), [3, 4]), 18),
         ["Celu, alpha 0.7"] = (g => (g.Node("Celu", [g.Param("a", [3, 4])], F("alpha", 0.7f)), [3, 4]), 17),
         ["ThresholdedRelu, alpha 0.2"] = (g => (g.Node("ThresholdedRelu", [g.Param("a", [3, 4])], F("alpha", 0.2f)), [3, 4]), 17),

@@ -90,5 +90,16 @@ internal static class ActivationGradients
         c.Give(0, () => c.W.Node("Where", [c.W.Node("Greater", [c.X, c.W.Scalar(alpha)]), c.Dy, c.W.Scalar(0)]));
     }
 
+    /// <summary>Shrink (Softshrink, Hardshrink): dy where |x| &gt; λ, else 0.</summary>
+    public static void Shrink(GradientContext c)
+    {
+        var lambd = c.Float("lambd", 0.5f);
+        c.Give(0, () => c.W.Node("Where", [c.W.Node("Greater", [c.W.Node("Abs", [c.X]), c.W.Scalar(lambd)]), c.Dy, c.W.Scalar(0)]));
+    }
+
+    /// <summary>Trilu (torch.triu / tril): dY with the same triangle kept.</summary>
+    public static void Trilu(GradientContext c) =>
+        c.Give(0, () => c.W.Node("Trilu", [c.Dy, .. c.Node.Input.Skip(1)], [.. c.Node.Attribute]));
+
     private static string Positive(GradientContext c) => c.W.Node("Greater", [c.X, c.W.Scalar(0)]);
 }

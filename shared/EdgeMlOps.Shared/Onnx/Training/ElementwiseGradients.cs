@@ -49,6 +49,17 @@ internal static class ElementwiseGradients
         }
     }
 
+    /// <summary>Mean of any number of broadcast operands: dY/n summed to each one's shape.</summary>
+    public static void Mean(GradientContext c)
+    {
+        var share = new Lazy<string>(() => c.W.Node("Div", [c.Dy, c.W.Scalar(c.Node.Input.Count)]));
+        for (var i = 0; i < c.Node.Input.Count; i++)
+        {
+            var index = i;
+            c.Give(index, () => SumTo(c, share.Value, index));
+        }
+    }
+
     /// <summary>Max/Min of one or two broadcast operands: dY goes to the operand that won (to the first on a tie).</summary>
     public static void Extreme(GradientContext c)
     {

@@ -83,6 +83,11 @@ internal static class GradientRules
         ["SpaceToDepth"] = LayoutGradients.SpaceToDepth,
         ["Tile"] = LayoutGradients.Tile,
         ["Einsum"] = EinsumGradient.Einsum,
+        ["ScatterND"] = IndexingGradients.Scatter,
+        ["ScatterElements"] = IndexingGradients.Scatter,
+        ["Trilu"] = ActivationGradients.Trilu,
+        ["Shrink"] = ActivationGradients.Shrink,
+        ["Mean"] = ElementwiseGradients.Mean,
     };
 
     /// <summary>Ops whose outputs never carry a gradient (indices, shapes, comparisons, constants).</summary>
@@ -105,7 +110,8 @@ internal static class GradientRules
     {
         "Reshape" or "Squeeze" or "Unsqueeze" or "Gather" or "Slice" or "ReduceSum" or "ReduceMean" or "ReduceMax" or "ReduceMin" or "Pow" or "Clip" or "Dropout"
             or "Expand" or "Split" or "Pad" or "Cast" or "Resize" or "ReduceSumSquare" or "ReduceL1" or "ReduceL2" or "ReduceLogSumExp" or "CumSum"
-            or "TopK" or "GatherElements" or "Tile" => index == 0,
+            or "TopK" or "GatherElements" or "Tile" or "Trilu" => index == 0,
+        "ScatterND" or "ScatterElements" => index is 0 or 2,
         "Where" => index is 1 or 2,
         "BatchNormalization" => index <= 2,
         _ => !IsConstant(opType),

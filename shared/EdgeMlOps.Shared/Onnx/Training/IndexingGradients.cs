@@ -1,10 +1,12 @@
+using EdgeMlOps.Shared.Onnx.Proto;
 using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
 
 namespace EdgeMlOps.Shared.Onnx.Training;
 
 /// <summary>
-/// Gradients of ops that pick elements by index — TopK's values, GatherElements (torch.gather), and Slice with steps
-/// other than 1 (x[::2], torch.flip): dY scattered back to where each element came from, zeros elsewhere.
+/// Gradients of ops that pick, copy or write elements by index — TopK's values, GatherElements (torch.gather), Slice
+/// with steps other than 1 (x[::2], torch.flip), reflect/edge/wrap padding, and ScatterND/ScatterElements (index
+/// assignment): dY routed back to where each element came from.
 /// </summary>
 internal static class IndexingGradients
 {
@@ -33,15 +35,45 @@ internal static class IndexingGradients
     /// Slice with any steps (negative ones too) and bounds constant or not: the same Slice applied to every element's
     /// flat position tells where each output element came from; dY is scattered there (each position at most once).
     /// </summary>
-    public static string StridedSlice(GradientContext c)
+    public static string StridedSlice(GradientContext c) =>
+        ScatterToSources(c, positions => c.W.Node("Slice", [positions, .. c.Node.Input.Skip(1)]), accumulate: false);
+
+    /// <summary>
+    /// Pad in reflect, edge or wrap mode (ReflectionPad2d, ReplicationPad): every output element is a copy of an input
+    /// element — the same Pad of the elements' positions says which — so dY is added back to its sources.
+    /// </summary>
+    public static string CopiedPad(GradientContext c)
+    {
+        var pads = c.Ints("pads") is { } attribute ? c.W.Int64s(attribute) : c.Input(1);
+        var axes = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0 ? new[] { c.Input(3) } : [];
+        return ScatterToSources(c, positions => c.W.Node("Pad", [positions, pads, "", .. axes], Str("mode", GraphFacts.AttributeString(c.Node, "mode")!)), accumulate: true);
+    }
+
+    /// <summary>ScatterND / ScatterElements (index assignment, reduction none or add): data keeps dY where nothing was written, updates get dY where they were written.</summary>
+    public static void Scatter(GradientContext c)
+    {
+        var reduction = GraphFacts.AttributeString(c.Node, "reduction") ?? "none";
+        if (reduction is not ("none" or "add")) throw c.Refuse($"{c.Node.OpType} with reduction '{reduction}' has no gradient rule");
+        if (c.Needs(1)) throw c.Refuse($"the indices of {c.Node.OpType} carry no gradient");
+        var elements = c.Node.OpType == "ScatterElements";
+        AttributeProto[] axis = elements ? [Int("axis", c.Int("axis", 0))] : [];
+        c.Give(0, () => reduction == "add" ? c.Dy : c.W.Node(c.Node.OpType, [c.Dy, c.Input(1), Zeros(c.W, c.Input(2))], axis));
+        c.Give(2, () => c.W.Node(elements ? "GatherElements" : "GatherND", [c.Dy, c.Input(1)], axis));
+    }
+
+    /// <summary>
+    /// The gradient of an op that moves or copies elements: <paramref name="pick"/> applied to a tensor holding each
+    /// input element's flat position gives each output element's source; dY is scattered (or added) there.
+    /// </summary>
+    private static string ScatterToSources(GradientContext c, Func<string, string> pick, bool accumulate)
     {
         var w = c.W;
         var shape = w.Shape(c.X);
         var size = w.Node("Size", [c.X]);
-        var positions = w.Node("Reshape", [w.Node("Range", [w.Int64Constant(0), size, w.Int64Constant(1)]), shape]);
-        var picked = w.Node("Slice", [positions, .. c.Node.Input.Skip(1)]);
+        var sources = pick(w.Node("Reshape", [w.Node("Range", [w.Int64Constant(0), size, w.Int64Constant(1)]), shape]));
         var flat = w.Node("ConstantOfShape", [w.Node("Reshape", [size, w.Int64s(1)])], w.Fill(0));
-        var scattered = w.Node("ScatterElements", [flat, w.Node("Reshape", [picked, w.Int64s(-1)]), w.Node("Reshape", [c.Dy, w.Int64s(-1)])], Int("axis", 0));
+        AttributeProto[] attributes = accumulate ? [Int("axis", 0), Str("reduction", "add")] : [Int("axis", 0)];
+        var scattered = w.Node("ScatterElements", [flat, w.Node("Reshape", [sources, w.Int64s(-1)]), w.Node("Reshape", [c.Dy, w.Int64s(-1)])], attributes);
         return w.Node("Reshape", [scattered, shape]);
     }
 

@@ -264,8 +264,14 @@ internal static class ShapeGradients
     public static void Pad(GradientContext c)
     {
         var mode = GraphFacts.AttributeString(c.Node, "mode") ?? "constant";
-        if (mode != "constant") throw c.Refuse($"Pad mode '{mode}' has no gradient rule; only constant padding");
         if (c.Needs(2)) throw c.Refuse("the padding value of Pad cannot be trained");
+        if (mode is "reflect" or "edge" or "wrap")
+        {
+            c.Give(0, () => IndexingGradients.CopiedPad(c));
+            return;
+        }
+
+        if (mode != "constant") throw c.Refuse($"Pad mode '{mode}' is not an ONNX padding mode");
         var constant = c.Ints("pads") ?? (c.Node.Input.Count > 1 ? c.Facts.ConstantInts(c.Input(1)) : null);
         var rank = c.RankOf(c.X, "Pad input");
         var someAxes = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0; // opset 18's axes input; without it, every axis

@@ -37,6 +37,10 @@ exported without constant folding so every parameter keeps its PyTorch name.
                                   a Linear, attention written with torch.einsum, torch.cumsum over the tokens,
                                   torch.topk and torch.gather of token vectors, F.normalize (ReduceL2), x.repeat
                                   (Tile), torch.logsumexp and torch.sin — then Linear named head.
+  pytorch_block_reflect.onnx      pixels [batch, 1, 8, 8]: an image-to-image style block — nn.ReflectionPad2d (Pad
+                                  reflect), Conv2d, Softshrink (Where, Less, Greater), replicate padding (Pad edge), Conv2d, mean
+                                  pooling, a mixing matrix kept lower-triangular by torch.tril (Trilu) and an index
+                                  assignment h[:, 0] = ... (ScatterND) — then Linear named head.
   pytorch_blocks_expected.json    for each file: six scans, labels, PyTorch's logits, the mean cross-entropy and its
                                   gradients (autograd) for every parameter.
 Run from this directory: /usr/bin/python3 export_pytorch_blocks.py
@@ -182,6 +186,24 @@ class MetricEmbedding(nn.Module):
         return self.head(torch.cat([z, torch.sin(torch.logsumexp(h, dim=1))], dim=1))
 
 
+class ReflectBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(1)
+        self.conv1 = nn.Conv2d(1, 6, 3)
+        self.conv2 = nn.Conv2d(6, 4, 3)
+        self.mix = nn.Parameter(torch.zeros(4, 4))
+        self.head = nn.Linear(4, 10)
+
+    def forward(self, pixels):
+        x = F.softshrink(self.conv1(self.pad(pixels / 16.0)), 0.1)
+        x = self.conv2(F.pad(x, (2, 0, 0, 1), mode="replicate"))
+        pooled = x.mean(dim=(2, 3))
+        h = pooled @ torch.tril(self.mix).t()
+        h[:, 0] = pooled[:, 0] * 2.0
+        return self.head(h)
+
+
 class AttentionBlock(nn.Module):
     def __init__(self):
         super().__init__()
@@ -202,7 +224,7 @@ for seed, (key, model, shape) in enumerate([("resnet", ResNetBlock(), (1, 8, 8))
                                             ("tcn", TemporalBlock(), (8, 8)), ("attention", AttentionBlock(), (8, 8)),
                                             ("groupnorm", GroupNormBlock(), (1, 8, 8)), ("unet", UNetLevel(), (1, 8, 8)),
                                             ("pyramid", PyramidLevel(), (1, 8, 8)), ("subpixel", SubPixelBlock(), (1, 8, 8)),
-                                            ("embedding", MetricEmbedding(), (8, 8))]):
+                                            ("embedding", MetricEmbedding(), (8, 8)), ("reflect", ReflectBlock(), (1, 8, 8))]):
     torch.manual_seed(40 + seed)
     for p in model.parameters():  # fresh, seeded weights per block (the constructors above ran before the seed)
         with torch.no_grad():
