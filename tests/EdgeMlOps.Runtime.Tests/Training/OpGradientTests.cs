@@ -166,6 +166,8 @@ public class OpGradientTests
             S("mode", "cubic"), S("coordinate_transformation_mode", "align_corners")), [1, 2, 6, 6]), 17),
         ["Resize cubic ×2.5 on one axis, half_pixel, exclude_outside, a = -0.5"] = (g => (g.Node("Resize", [g.Param("a", [1, 1, 4, 3]), "", g.Floats(1, 1, 2.5f, 1)],
             S("mode", "cubic"), F("cubic_coeff_a", -0.5f), Int("exclude_outside", 1)), [1, 1, 10, 3]), 17),
+        ["Resize linear, scales computed at run time"] = (g => (g.Node("Resize", [g.Param("a", [1, 2, 3, 4]), "", g.Node("Concat", [g.Floats(1, 1), g.Node("Add", [g.Floats(1, 0.5f), g.Floats(1, 1)])], Int("axis", 0))],
+            S("mode", "linear")), [1, 2, 6, 6]), 17),
         ["Resize nearest ×1.5, round_prefer_ceil"] = (g => (g.Node("Resize", [g.Param("a", [1, 2, 4, 4]), "", g.Floats(1, 1, 1.5f, 1.5f)],
             S("mode", "nearest"), S("nearest_mode", "round_prefer_ceil")), [1, 2, 6, 6]), 17),
         ["Resize nearest down to sizes, ceil, asymmetric"] = (g => (g.Node("Resize", [g.Param("a", [1, 2, 7, 5]), "", "", g.Ints(1, 2, 3, 2)],

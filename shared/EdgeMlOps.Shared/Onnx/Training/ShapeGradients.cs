@@ -181,12 +181,13 @@ internal static class ShapeGradients
             c.Int("exclude_outside", 0) != 0);
         if (ResizeInterpolation.Refusal(settings) is { } refusal) throw c.Refuse(refusal);
         var sized = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0;
-        var scales = !sized && c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0 ? c.Facts.ConstantFloats(c.Input(2)) ?? throw c.Refuse("the scales are not constant") : null;
-        if (scales is null && !sized) throw c.Refuse("Resize without scales or sizes");
+        var scaled = !sized && c.Node.Input.Count > 2 && c.Node.Input[2].Length > 0;
+        if (!scaled && !sized) throw c.Refuse("Resize without scales or sizes");
+        var scales = scaled ? c.Facts.ConstantFloats(c.Input(2)) : null; // null when computed at run time: read in the graph
         var blocks = settings is { Mode: "nearest", ExcludeOutside: false } && scales is not null && scales.All(s => s >= 1 && s == MathF.Floor(s))
             && ((settings.Coordinates == "asymmetric" && settings.NearestMode == "floor") || (settings.Coordinates is "half_pixel" or "pytorch_half_pixel" && settings.NearestMode == "round_prefer_floor"));
         if (blocks) c.Give(0, () => BlockSums(c.W, c.X, c.Dy, scales!));
-        else c.Give(0, InterpolationTransposed(c, settings, scales));
+        else c.Give(0, InterpolationTransposed(c, settings, scaled, scales));
     }
 
     /// <summary>dY of a whole-number nearest Resize summed over each input element's block of copies.</summary>
@@ -210,15 +211,16 @@ internal static class ShapeGradients
 
     /// <summary>
     /// dY multiplied, along each axis the Resize may change, by that axis's interpolation matrix [out, in]: MatMul on the
-    /// last axis, the others swapped there and back. The matrices are built in the graph from the extents at run time.
+    /// last axis, the others swapped there and back. The matrices are built in the graph from the extents (and scales
+    /// not known before) at run time; an axis whose scale is not known to be 1 gets one, the identity if it is.
     /// </summary>
-    private static Func<string> InterpolationTransposed(GradientContext c, ResizeInterpolation.Settings settings, float[]? scales)
+    private static Func<string> InterpolationTransposed(GradientContext c, ResizeInterpolation.Settings settings, bool scaled, float[]? scales)
     {
         var rank = c.RankOf(c.X, "Resize input");
         if (scales is not null && scales.Length != rank) throw c.Refuse($"{scales.Length} scales for an input of rank {rank}");
         var (inDims, outDims) = (c.Facts.Dims(c.X), c.Facts.Dims(c.Y));
-        bool Untouched(int a) => scales is not null
-            ? scales[a] == 1 && settings.Coordinates != "tf_half_pixel_for_nn"
+        bool Untouched(int a) => scaled
+            ? scales?[a] == 1 && settings.Coordinates != "tf_half_pixel_for_nn"
             : inDims?[a] is { } d && outDims is not null && outDims.Length == rank && outDims[a] == d; // a size equal to the extent (or the same symbol)
         var resized = Enumerable.Range(0, rank).Where(a => !Untouched(a)).ToArray();
         return () =>
@@ -230,7 +232,9 @@ internal static class ShapeGradients
             {
                 var inLength = w.Node("Gather", [w.Shape(c.X), w.Int64Constant(axis)], Int("axis", 0));
                 var outLength = w.Node("Gather", [w.Shape(c.Dy), w.Int64Constant(axis)], Int("axis", 0));
-                var scale = scales is not null ? w.Scalar(scales[axis]) : w.Node("Div", [w.Node("Cast", [outLength], w.CastToElement()), w.Node("Cast", [inLength], w.CastToElement())]);
+                var scale = scales is not null ? w.Scalar(scales[axis])
+                    : scaled ? w.Node("Cast", [w.Node("Gather", [c.Input(2), w.Int64Constant(axis)], Int("axis", 0))], w.CastToElement())
+                    : w.Node("Div", [w.Node("Cast", [outLength], w.CastToElement()), w.Node("Cast", [inLength], w.CastToElement())]);
                 var matrix = ResizeInterpolation.Matrix(w, settings, inLength, outLength, scale);
                 if (axis == last)
                 {
