@@ -215,37 +215,42 @@ class AttentionBlock(nn.Module):
         return self.head(self.encoder(self.embed(pixels / 16.0)).mean(dim=1))
 
 
-scans = np.loadtxt("digits_tokens.csv", delimiter=",", dtype=np.int64)
-pixels_all = torch.tensor(scans[:, :64], dtype=torch.float32)
-digits = torch.tensor(scans[:, 64])
-rows = [0, 7, 33, 101, 250, 999]
-expected = {}
-for seed, (key, model, shape) in enumerate([("resnet", ResNetBlock(), (1, 8, 8)), ("convnext", ConvNeXtBlock(), (1, 8, 8)),
-                                            ("tcn", TemporalBlock(), (8, 8)), ("attention", AttentionBlock(), (8, 8)),
-                                            ("groupnorm", GroupNormBlock(), (1, 8, 8)), ("unet", UNetLevel(), (1, 8, 8)),
-                                            ("pyramid", PyramidLevel(), (1, 8, 8)), ("subpixel", SubPixelBlock(), (1, 8, 8)),
-                                            ("embedding", MetricEmbedding(), (8, 8)), ("reflect", ReflectBlock(), (1, 8, 8))]):
-    torch.manual_seed(40 + seed)
-    for p in model.parameters():  # fresh, seeded weights per block (the constructors above ran before the seed)
-        with torch.no_grad():
-            p.copy_(torch.randn_like(p) * (0.3 if p.dim() > 1 else 0.1))
-    model.eval()
-    pixels = pixels_all.reshape(-1, *shape)
-    name = f"pytorch_block_{key}.onnx"
-    torch.onnx.export(model, (pixels[:2],), name, input_names=["pixels"], output_names=["logits"],
-                      dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, do_constant_folding=False)
-    onnx.checker.check_model(onnx.load(name), full_check=True)
-    model.zero_grad()
-    logits = model(pixels[rows])
-    loss = F.cross_entropy(logits, digits[rows])
-    loss.backward()
-    expected[key] = {
-        "pixels": pixels[rows].flatten().tolist(),
-        "labels": digits[rows].tolist(),
-        "logits": logits.detach().flatten().tolist(),
-        "loss": loss.item(),
-        "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()},
-    }
-    print(name, len(list(model.parameters())), "tensors, ops", sorted({n.op_type for n in onnx.load(name).graph.node}))
-with open("pytorch_blocks_expected.json", "w") as f:
-    json.dump(expected, f)
+def main():
+    scans = np.loadtxt("digits_tokens.csv", delimiter=",", dtype=np.int64)
+    pixels_all = torch.tensor(scans[:, :64], dtype=torch.float32)
+    digits = torch.tensor(scans[:, 64])
+    rows = [0, 7, 33, 101, 250, 999]
+    expected = {}
+    for seed, (key, model, shape) in enumerate([("resnet", ResNetBlock(), (1, 8, 8)), ("convnext", ConvNeXtBlock(), (1, 8, 8)),
+                                                ("tcn", TemporalBlock(), (8, 8)), ("attention", AttentionBlock(), (8, 8)),
+                                                ("groupnorm", GroupNormBlock(), (1, 8, 8)), ("unet", UNetLevel(), (1, 8, 8)),
+                                                ("pyramid", PyramidLevel(), (1, 8, 8)), ("subpixel", SubPixelBlock(), (1, 8, 8)),
+                                                ("embedding", MetricEmbedding(), (8, 8)), ("reflect", ReflectBlock(), (1, 8, 8))]):
+        torch.manual_seed(40 + seed)
+        for p in model.parameters():  # fresh, seeded weights per block (the constructors above ran before the seed)
+            with torch.no_grad():
+                p.copy_(torch.randn_like(p) * (0.3 if p.dim() > 1 else 0.1))
+        model.eval()
+        pixels = pixels_all.reshape(-1, *shape)
+        name = f"pytorch_block_{key}.onnx"
+        torch.onnx.export(model, (pixels[:2],), name, input_names=["pixels"], output_names=["logits"],
+                          dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, do_constant_folding=False)
+        onnx.checker.check_model(onnx.load(name), full_check=True)
+        model.zero_grad()
+        logits = model(pixels[rows])
+        loss = F.cross_entropy(logits, digits[rows])
+        loss.backward()
+        expected[key] = {
+            "pixels": pixels[rows].flatten().tolist(),
+            "labels": digits[rows].tolist(),
+            "logits": logits.detach().flatten().tolist(),
+            "loss": loss.item(),
+            "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()},
+        }
+        print(name, len(list(model.parameters())), "tensors, ops", sorted({n.op_type for n in onnx.load(name).graph.node}))
+    with open("pytorch_blocks_expected.json", "w") as f:
+        json.dump(expected, f)
+
+
+if __name__ == "__main__":
+    main()
