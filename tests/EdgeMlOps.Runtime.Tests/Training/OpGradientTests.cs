@@ -88,6 +88,7 @@ public class OpGradientTests
         ["Einsum bhid,bhjd->bhij (attention scores)"] = (g => (g.Node("Einsum", [g.Param("q", [2, 2, 3, 4]), g.Param("k", [2, 2, 5, 4])], S("equation", "bhid,bhjd->bhij")), [2, 2, 3, 5]), 17),
         ["Einsum implicit output (ij,jk)"] = (g => (g.Node("Einsum", [g.Param("a", [3, 4]), g.Param("b", [4, 5])], S("equation", "ij, jk")), [3, 5]), 17),
         ["Einsum summing a letter only one operand has (bij,b->bi)"] = (g => (g.Node("Einsum", [g.Param("a", [2, 3, 4]), g.Param("b", [2])], S("equation", "bij,b->bi")), [2, 3]), 17),
+        ["Einsum to a scalar (ij,ij->), then broadcast"] = (g => (g.Node("Add", [g.Node("Einsum", [g.Param("a", [3, 4]), g.Param("b", [3, 4])], S("equation", "ij,ij->")), g.Param("c", [2, 3])]), [2, 3]), 17),
         ["Einsum with an ellipsis (...ij,...jk->...ik)"] = (g => (g.Node("Einsum", [g.Param("a", [2, 3, 4]), g.Param("b", [2, 4, 5])], S("equation", "...ij,...jk->...ik")), [2, 3, 5]), 17),
         ["PRelu, a slope per channel"] = (g => (g.Node("PRelu", [g.Param("a", [2, 3, 4]), g.Param("slope", [3, 1], 0.2, 0.25)]), [2, 3, 4]), 17),
         ["Max of two, broadcast"] = (g => (g.Node("Max", [g.Param("a", [3, 4]), g.Param("b", [4])]), [3, 4]), 17),
@@ -237,6 +238,24 @@ public class OpGradientTests
         var (fixedSize, anySize) = (Gradient(symbolic: false), Gradient(symbolic: true));
         Assert.Equal(fixedSize.Length, anySize.Length);
         Assert.All(fixedSize.Zip(anySize), p => Assert.True(Math.Abs(p.First - p.Second) <= 1e-5 * (1 + Math.Abs(p.First)), $"{p.First} against {p.Second}"));
+    }
+
+    /// <summary>An Einsum whose gradient is not one Einsum per operand is refused naming the node and the reason.</summary>
+    [Fact]
+    public void AnEinsumWithADiagonal_OrEllipsesOfDifferentLengths_IsRefusedNamingWhy()
+    {
+        string Refusal(string equation, long[] a, long[] b, int rank)
+        {
+            var g = new TestGraph(DataType.Double);
+            var model = g.Model(g.Node("Einsum", [g.Param("a", a), g.Param("b", b)], S("equation", equation)), rank);
+            return Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError))).Message;
+        }
+
+        var diagonal = Refusal("iij,j->i", [3, 3, 4], [4], 1);
+        Assert.Contains("(Einsum)", diagonal, StringComparison.Ordinal);
+        Assert.Contains("operand 0 repeats a subscript in 'iij'", diagonal, StringComparison.Ordinal);
+        Assert.Contains("cover different numbers of axes", Refusal("...ij,...jk->...ik", [2, 5, 3, 4], [5, 4, 2], 4), StringComparison.Ordinal);
+        Assert.Contains("is summed away", Refusal("...ij,...jk->ik", [2, 3, 4], [2, 4, 5], 2), StringComparison.Ordinal);
     }
 
     /// <summary>A Resize the matrices cannot be built for is refused naming the node and the reason.</summary>
