@@ -88,7 +88,10 @@ public sealed record RolloutGates
     /// <summary>One-sided confidence of the accuracy gate's pass and abort decisions.</summary>
     public double AccuracyConfidence { get; set; } = 0.95;
 
-    /// <summary>Labelled predictions needed on each side before accuracy is compared.</summary>
+    /// <summary>
+    /// Labelled predictions needed on each side before accuracy (or squared error) is compared; a stage with devices
+    /// on both sides waits for them on both before it can pass.
+    /// </summary>
     public int MinFeedback { get; set; } = 50;
 
     /// <summary>
