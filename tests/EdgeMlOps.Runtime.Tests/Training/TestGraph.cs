@@ -87,6 +87,23 @@ internal sealed class TestGraph(DataType type = DataType.Double, int opset = 17)
         return model;
     }
 
+    /// <summary>Output "y" of <paramref name="model"/> as ONNX Runtime computes it at the model's own opset, from float feeds.</summary>
+    public static float[] Run(ModelProto model, Dictionary<string, Feed> feeds)
+    {
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(model.ToByteArray());
+        var names = feeds.Keys.ToArray();
+        var values = feeds.Values.Select(f => Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(f.Values!.Select(v => (float)v).ToArray(), f.Dims)).ToArray();
+        try
+        {
+            using var results = session.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), names, values, ["y"]);
+            return results[0].GetTensorDataAsSpan<float>().ToArray();
+        }
+        finally
+        {
+            foreach (var value in values) value.Dispose();
+        }
+    }
+
     private double[] Normal(long[] dims, double scale)
     {
         var count = dims.Aggregate(1L, (a, b) => a * b);

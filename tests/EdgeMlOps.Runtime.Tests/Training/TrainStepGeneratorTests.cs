@@ -113,6 +113,39 @@ public class TrainStepGeneratorTests
         Assert.Equal(current.Gradient(feeds).Loss, probe.Gradient(feeds).Loss, 12);
     }
 
+    /// <summary>
+    /// Upsampling as older exporters wrote it — Upsample (opsets 7–9, its scales an attribute before 9) and Resize of
+    /// opset 10 — is lifted to opset-13 Resize with the coordinates it always used: the lifted train step computes the
+    /// loss ONNX Runtime computes from the original node at its own opset, and follows finite differences.
+    /// </summary>
+    [Theory]
+    [InlineData("Upsample", 7, "nearest", 2f, 3f)]
+    [InlineData("Upsample", 9, "nearest", 2f, 2f)]
+    [InlineData("Upsample", 9, "linear", 2f, 1.5f)]
+    [InlineData("Resize", 10, "nearest", 3f, 2f)]
+    [InlineData("Resize", 10, "linear", 1.5f, 2f)]
+    [InlineData("Resize", 10, "nearest", 0.5f, 0.75f)]
+    [InlineData("Resize", 10, "linear", 0.5f, 0.75f)]
+    [InlineData("Resize", 11, "linear", 2f, 2f)]
+    public void OldUpsampling_IsLiftedWithItsMeaning(string op, int opset, string mode, float scaleH, float scaleW)
+    {
+        var g = new TestGraph(DataType.Float, opset);
+        var scaled = g.Node("Mul", [g.Input("x", [1, 2, 3, 4]), g.Param("k", [1, 2, 1, 1])]);
+        var scales = new[] { 1f, 1f, scaleH, scaleW };
+        var resized = op == "Upsample" && opset < 9 ? g.Node(op, [scaled], Str("mode", mode), new AttributeProto { Name = "scales", Type = AttributeProto.Types.AttributeType.Floats, Floats = { scales } })
+            : opset == 11 ? g.Node(op, [scaled, g.Floats(), g.Floats(scales)], Str("mode", mode))
+            : g.Node(op, [scaled, g.Floats(scales)], Str("mode", mode));
+        var model = g.Model(resized, 4);
+        var expected = TestGraph.Run(model, new Dictionary<string, Feed>(g.Feeds));
+        var labels = Enumerable.Range(0, expected.Length).Select(i => Math.Sin(i)).ToArray();
+        var feeds = new Dictionary<string, Feed>(g.Feeds) { ["labels"] = new Feed([1, 2, (long)(3 * scaleH), (long)(4 * scaleW)], labels) };
+
+        using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError));
+        var loss = expected.Select((y, i) => (y - labels[i]) * (y - labels[i])).Average();
+        Assert.Equal(loss, probe.Gradient(feeds).Loss, 5);
+        Assert.True(probe.RelativeError(feeds, 1e-2) < 2e-3);
+    }
+
     public static TheoryData<string, int> PyTorchModels => new() { { "pytorch_cnn_mnist", 6 }, { "pytorch_kws_1d", 10 } };
 
     /// <summary>

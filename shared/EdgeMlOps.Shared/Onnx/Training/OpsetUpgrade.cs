@@ -6,7 +6,7 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// Lifts a graph exported at an older default-domain opset (7–12) to opset 13, which the gradient rules write in, for
 /// the train step only (the inference artifact is never touched). Only ops whose meaning is the same at both opsets
 /// are kept as they are; those whose attributes became inputs (Squeeze, Unsqueeze, ReduceSum, Split, Clip, Slice) are
-/// rewritten with constant inputs; legacy attributes with their default meaning are dropped (BatchNormalization's
+/// rewritten with constant inputs; Upsample and opset-10 Resize become opset-13 Resize with their coordinates; legacy attributes with their default meaning are dropped (BatchNormalization's
 /// spatial=1, Dropout's ratio and is_test); anything else is refused naming the op, so no graph changes meaning.
 /// </summary>
 internal static class OpsetUpgrade
@@ -72,6 +72,9 @@ internal static class OpsetUpgrade
                     }
 
                     break;
+                case "Upsample" or "Resize":
+                    LiftResize(node, from, graph, () => $"opset13/upsample_scales_{counter++}", Refuse);
+                    break;
                 case "Clip":
                     if (from >= 11) break;
                     var min = GraphFacts.AttributeFloat(node, "min", float.MinValue);
@@ -88,6 +91,44 @@ internal static class OpsetUpgrade
         }
 
         import.Version = Target;
+    }
+
+    /// <summary>
+    /// Upsample (opsets 7–9; scales an attribute before 9) and Resize of opset 10 (X, scales) become opset-13 Resize
+    /// (X, no roi, scales) with the coordinates ONNX Runtime runs them with — asymmetric, and for nearest the floor when
+    /// upsampling and the ceiling when downsampling; Resize of opsets 11–12 already has the opset-13 inputs.
+    /// </summary>
+    private static void LiftResize(NodeProto node, long from, GraphProto graph, Func<string> fresh, Func<string, string> refuse)
+    {
+        if (node.OpType == "Resize" && from >= 11) return;
+        var mode = GraphFacts.AttributeString(node, "mode") ?? "nearest";
+        if (mode is not ("nearest" or "linear")) refuse($"{node.OpType} mode '{mode}' is not nearest or linear");
+        if (node.Attribute.FirstOrDefault(a => a.Name == "scales") is { } scales)
+        {
+            var name = fresh();
+            var tensor = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
+            tensor.Dims.Add(scales.Floats.Count);
+            tensor.FloatData.AddRange(scales.Floats);
+            graph.Initializer.Add(tensor);
+            node.Input.Add(name);
+            node.Attribute.Remove(scales);
+        }
+
+        if (node.Input.Count != 2) refuse($"{node.OpType} without scales");
+        var rounding = "floor";
+        if (mode == "nearest")
+        {
+            // ONNX Runtime rounds an upsampled coordinate down and a downsampled one up; an opset-13 node has one rounding.
+            var factors = new GraphFacts(graph).ConstantFloats(node.Input[1]);
+            if (factors is null) refuse($"{node.OpType} nearest with scales computed at run time (the rounding depends on them)");
+            else if (factors.Any(f => f < 1) && factors.Any(f => f > 1)) refuse($"{node.OpType} nearest up on one axis and down on another");
+            else if (factors.Any(f => f < 1)) rounding = "ceil";
+        }
+
+        node.Input.Insert(1, string.Empty); // no roi
+        node.OpType = "Resize";
+        node.Attribute.Add(OnnxGraphBuilder.Str("coordinate_transformation_mode", "asymmetric"));
+        if (mode == "nearest") node.Attribute.Add(OnnxGraphBuilder.Str("nearest_mode", rounding));
     }
 
     private static void Drop(NodeProto node, string attribute)
