@@ -146,6 +146,38 @@ public class TrainStepGeneratorTests
         Assert.True(probe.RelativeError(feeds, 1e-2) < 2e-3);
     }
 
+    /// <summary>
+    /// A chain of ops that mean the same from opset 7 on, exported at opsets 9, 11 and 12 — reflection padding (pads an
+    /// attribute before 11), ConvTranspose, InstanceNormalization, Softplus, PRelu, DepthToSpace, ReduceL2, TopK (k an
+    /// attribute before 10), Sin — is lifted for the train step: its loss is the one ONNX Runtime computes from the
+    /// original at its own opset, and its gradient follows finite differences.
+    /// </summary>
+    [Theory]
+    [InlineData(9)]
+    [InlineData(11)]
+    [InlineData(12)]
+    public void AnOlderExportOfOpsThatKeptTheirMeaning_IsLifted_WithTheLossOnnxRuntimeComputes(int opset)
+    {
+        var g = new TestGraph(DataType.Float, opset);
+        var h = g.Node("Mul", [g.Input("x", [2, 4, 3, 3]), g.Param("k", [1, 4, 1, 1], 0.3, 1)]);
+        h = opset < 11 ? g.Node("Pad", [h], Str("mode", "reflect"), Ints("pads", 0, 0, 1, 1, 0, 0, 1, 1)) : g.Node("Pad", [h, g.Ints(0, 0, 1, 1, 0, 0, 1, 1)], Str("mode", "reflect"));
+        h = g.Node("ConvTranspose", [h, g.Param("w", [4, 4, 2, 2]), g.Param("b", [4])], Ints("strides", 2, 2)); // [2, 4, 10, 10]
+        h = g.Node("InstanceNormalization", [h, g.Param("s", [4], 0.3, 1), g.Param("t", [4])]);
+        h = g.Node("PRelu", [g.Node("Softplus", [h]), g.Param("slope", [4, 1, 1])]);
+        h = g.Node("ReduceL2", [g.Node("DepthToSpace", [h], Int("blocksize", 2))], Ints("axes", 2), Int("keepdims", 0)); // [2, 1, 20]
+        var top = opset < 10 ? g.Nodes("TopK", [h], 2, Int("k", 3)) : g.Nodes("TopK", [h, g.Ints(3)], 2);
+        var model = g.Model(g.Node("Sin", [top[0]]), 3);
+        var expected = TestGraph.Run(model, new Dictionary<string, Feed>(g.Feeds));
+        var labels = Enumerable.Range(0, expected.Length).Select(i => Math.Cos(i)).ToArray();
+        var feeds = new Dictionary<string, Feed>(g.Feeds) { ["labels"] = new Feed([2, 1, 3], labels) };
+
+        using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError));
+        Assert.Equal(16, probe.Step.Model.OpsetImport[0].Version); // lifted to 13, then to 16 for the scatter-add of the reflection's gradient
+        Assert.Equal(expected.Select((y, i) => (y - labels[i]) * (y - labels[i])).Average(), probe.Gradient(feeds).Loss, 5);
+        var error = probe.RelativeError(feeds, 1e-2);
+        Assert.True(error < 2e-3, $"relative gradient error {error:E2}");
+    }
+
     public static TheoryData<string, int> PyTorchModels => new() { { "pytorch_cnn_mnist", 6 }, { "pytorch_kws_1d", 10 } };
 
     /// <summary>

@@ -6,7 +6,8 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// Lifts a graph exported at an older default-domain opset (7–12) to opset 13, which the gradient rules write in, for
 /// the train step only (the inference artifact is never touched). Only ops whose meaning is the same at both opsets
 /// are kept as they are; those whose attributes became inputs (Squeeze, Unsqueeze, ReduceSum, Split, Clip, Slice) are
-/// rewritten with constant inputs; Upsample and opset-10 Resize become opset-13 Resize with their coordinates; legacy attributes with their default meaning are dropped (BatchNormalization's
+/// rewritten with constant inputs (so are TopK's k and Pad's pads and value); Upsample and opset-10 Resize become
+/// opset-13 Resize with their coordinates; legacy attributes with their default meaning are dropped (BatchNormalization's
 /// spatial=1, Dropout's ratio and is_test); anything else is refused naming the op, so no graph changes meaning.
 /// </summary>
 internal static class OpsetUpgrade
@@ -20,7 +21,11 @@ internal static class OpsetUpgrade
         "Identity", "Conv", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten",
         "Concat", "Transpose", "Reshape", "Gather", "Shape", "Size", "Cast", "ArgMax", "ArgMin", "ReduceMean", "ReduceMax",
         "Constant", "ConstantOfShape", "Equal", "Greater", "Less", "Where", "Not", "And", "Or", "Abs", "Floor", "Ceil",
-        "Sum", "Max", "Min", "Tile", "Expand", "Range", "OneHot", "NonZero",
+        "Sum", "Max", "Min", "Tile", "Expand", "Range", "OneHot", "NonZero", "GreaterOrEqual", "LessOrEqual", "Sign", "Round",
+        "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp", "LpNormalization", "Mean",
+        "Elu", "Selu", "Celu", "Softplus", "Softsign", "HardSigmoid", "ThresholdedRelu", "PRelu", "Shrink", "Sin", "Cos", "Reciprocal",
+        "ConvTranspose", "InstanceNormalization", "DepthToSpace", "SpaceToDepth", "CumSum", "Einsum",
+        "GatherElements", "ScatterElements", "ScatterND", "GRU", "LSTM", "RNN",
     };
 
     public static void Apply(ModelProto model)
@@ -74,6 +79,21 @@ internal static class OpsetUpgrade
                     break;
                 case "Upsample" or "Resize":
                     LiftResize(node, from, graph, () => $"opset13/upsample_scales_{counter++}", Refuse);
+                    break;
+                case "TopK":
+                    if (from >= 10) break;
+                    // k became an input at opset 10.
+                    node.Input.Add(AddInts(graph, $"opset13/topk_k_{counter++}", [GraphFacts.AttributeInt(node, "k", 0)]));
+                    Drop(node, "k");
+                    break;
+                case "Pad":
+                    if (from >= 11) break;
+                    // pads and the padding value became inputs at opset 11.
+                    var padding = node.Attribute.FirstOrDefault(a => a.Name == "pads");
+                    if (padding is null || GraphFacts.AttributeFloat(node, "value", 0f) != 0) Refuse("Pad without pads, or padding with a value other than 0");
+                    node.Input.Add(AddInts(graph, $"opset13/pads_{counter++}", [.. padding!.Ints]));
+                    node.Attribute.Remove(padding);
+                    Drop(node, "value");
                     break;
                 case "Clip":
                     if (from >= 11) break;
