@@ -41,6 +41,9 @@ exported without constant folding so every parameter keeps its PyTorch name.
                                   reflect), Conv2d, Softshrink (Where, Less, Greater), replicate padding (Pad edge), Conv2d, mean
                                   pooling, a mixing matrix kept lower-triangular by torch.tril (Trilu) and an index
                                   assignment h[:, 0] = ... (ScatterND) — then Linear named head.
+  pytorch_block_pyramid_opset11.onnx, pytorch_block_subpixel_opset11.onnx
+                                  the same two blocks (same weights) exported at opset 11, as older exporters write
+                                  them (Resize of opset 11; Pad with its pads as an input).
   pytorch_blocks_expected.json    for each file: six scans, labels, PyTorch's logits, the mean cross-entropy and its
                                   gradients (autograd) for every parameter.
 Run from this directory: /usr/bin/python3 export_pytorch_blocks.py
@@ -236,6 +239,11 @@ def main():
         torch.onnx.export(model, (pixels[:2],), name, input_names=["pixels"], output_names=["logits"],
                           dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, do_constant_folding=False)
         onnx.checker.check_model(onnx.load(name), full_check=True)
+        if key in ("pyramid", "subpixel"):  # also as older exporters write them: opset 11, lifted for the train step
+            older = f"pytorch_block_{key}_opset11.onnx"
+            torch.onnx.export(model, (pixels[:2],), older, input_names=["pixels"], output_names=["logits"],
+                              dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, opset_version=11, do_constant_folding=False)
+            onnx.checker.check_model(onnx.load(older), full_check=True)
         model.zero_grad()
         logits = model(pixels[rows])
         loss = F.cross_entropy(logits, digits[rows])
