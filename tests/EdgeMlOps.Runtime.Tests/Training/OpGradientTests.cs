@@ -115,6 +115,8 @@ public class OpGradientTests
         // ONNX Runtime has Shrink in double but computes it at float precision; Mean only in float.
         ["Shrink λ = bias = 0.5 (Softshrink; continuous)"] = (g => (g.Node("Shrink", [g.Param("a", [3, 4], 1)], F("lambd", 0.5f), F("bias", 0.5f)), [3, 4]), 17),
         ["Mean of three broadcast operands"] = (g => (g.Node("Mean", [g.Param("a", [3, 4]), g.Param("b", [4]), g.Param("c", [3, 1])]), [3, 4]), 17),
+        ["LRN size 5 (AlexNet's), behind a Tanh"] = (g => (g.Node("LRN", [g.Node("Tanh", [g.Param("a", [2, 7, 3, 2], 1.5)])], Int("size", 5), F("alpha", 0.3f), F("beta", 0.75f), F("bias", 1.5f)), [2, 7, 3, 2]), 17),
+        ["LRN size 3, windows clipped at both channel ends"] = (g => (g.Node("LRN", [g.Param("a", [1, 3, 2, 2])], Int("size", 3), F("alpha", 0.5f), F("beta", 0.6f), F("bias", 2f)), [1, 3, 2, 2]), 17),
         ["Mish (opset 18)"] = (g => (g.Node("Mish", [g.Param("a", [3, 4], 2)]), [3, 4]), 18),
         ["Celu, alpha 0.7"] = (g => (g.Node("Celu", [g.Param("a", [3, 4])], F("alpha", 0.7f)), [3, 4]), 17),
         ["ThresholdedRelu, alpha 0.2"] = (g => (g.Node("ThresholdedRelu", [g.Param("a", [3, 4])], F("alpha", 0.2f)), [3, 4]), 17),

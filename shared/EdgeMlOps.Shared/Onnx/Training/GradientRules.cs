@@ -88,6 +88,7 @@ internal static class GradientRules
         ["Trilu"] = ActivationGradients.Trilu,
         ["Shrink"] = ActivationGradients.Shrink,
         ["Mean"] = ElementwiseGradients.Mean,
+        ["LRN"] = LocalResponseGradient.Lrn,
     };
 
     /// <summary>Ops whose outputs never carry a gradient (indices, shapes, comparisons, constants).</summary>

@@ -25,7 +25,7 @@ internal static class OpsetUpgrade
         "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp", "LpNormalization", "Mean",
         "Elu", "Selu", "Celu", "Softplus", "Softsign", "HardSigmoid", "ThresholdedRelu", "PRelu", "Shrink", "Sin", "Cos", "Reciprocal",
         "ConvTranspose", "InstanceNormalization", "DepthToSpace", "SpaceToDepth", "CumSum", "Einsum",
-        "GatherElements", "ScatterElements", "ScatterND", "GRU", "LSTM", "RNN",
+        "GatherElements", "ScatterElements", "ScatterND", "GRU", "LSTM", "RNN", "LRN",
     };
 
     public static void Apply(ModelProto model)

@@ -64,7 +64,7 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
                 return [GraphFacts.AttributeInt(node, "transA", 0) != 0 ? x[1] : x[0], GraphFacts.AttributeInt(node, "transB", 0) != 0 ? w[0] : w[1]];
             case "Relu" or "LeakyRelu" or "Sigmoid" or "Tanh" or "Gelu" or "Erf" or "Identity" or "Dropout" or "Cast" or "Neg" or "Exp" or "Log" or "Sqrt"
                 or "Softmax" or "LogSoftmax" or "LayerNormalization" or "BatchNormalization" or "Clip" or "Elu" or "Selu" or "Softplus" or "Softsign"
-                or "HardSigmoid" or "HardSwish" or "Abs" or "Sin" or "Cos" or "Reciprocal" or "Mish" or "Celu" or "ThresholdedRelu" or "LpNormalization" or "CumSum" or "Shrink" or "Trilu" or "ScatterND" or "ScatterElements":
+                or "HardSigmoid" or "HardSwish" or "Abs" or "Sin" or "Cos" or "Reciprocal" or "Mish" or "Celu" or "ThresholdedRelu" or "LpNormalization" or "LRN" or "CumSum" or "Shrink" or "Trilu" or "ScatterND" or "ScatterElements":
                 return output == 0 ? x : null;
             case "Unsqueeze" or "Squeeze":
                 return x is null || facts.Axes(node, 1) is not { } axes ? null : node.OpType == "Squeeze" ? Squeeze(x, axes) : Unsqueeze(x, axes);
