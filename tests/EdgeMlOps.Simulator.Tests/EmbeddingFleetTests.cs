@@ -1,4 +1,4 @@
-using EdgeMlOps.Shared.Hashing;
+using static EdgeMlOps.Simulator.Tests.UploadedModelFleet;
 
 namespace EdgeMlOps.Simulator.Tests;
 
@@ -11,21 +11,11 @@ namespace EdgeMlOps.Simulator.Tests;
 [Collection(FleetCollection.Name)]
 public class EmbeddingFleetTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
-
     [Fact]
     public async Task PyTorchsEinsumTopKEmbeddingTrainedOnZeroToFour_IsFineTunedByTheFleet_AndLearnsDigitsItNeverSaw()
     {
-        var model = Fixture("pytorch_embedding_digits04.onnx");
-        var result = await new SimulationRunner(SimulationOptions.Parse([
-            "--dataset", "csv:" + Fixture("digits_tokens.csv"), "--model-file", model, "--trainable", "all",
-            "--test-size", "397", "--devices", "10", "--rounds", "10", "--fraction", "1", "--local-epochs", "5", "--batch", "16", "--lr", "0.5", "--seed", "1",
-            "--out", "-", "--experiments", "off"])).RunAsync(CancellationToken.None);
+        var result = await FineTuneAsync(output, Fixture("pytorch_embedding_digits04.onnx"), rounds: 10, learningRate: "0.5", "accuracy", "--dataset", "csv:" + Fixture("digits_tokens.csv"));
 
-        output.WriteLine($"uploaded file: accuracy {result.Initial.Accuracy:F4}");
-        foreach (var r in result.Rounds) output.WriteLine($"round {r.Round}: v{r.Version} accuracy {r.Accuracy:F4}, loss {r.Loss:F4}");
-        Assert.Equal(ContentHash.Sha256Hex(await File.ReadAllBytesAsync(model)), result.Initial.InferenceSha256);
-        Assert.All(result.Rounds, r => Assert.Equal(("Completed", 10, 0L), (r.Status, r.Participants, r.Rejected)));
         Assert.InRange(result.Initial.Accuracy, 0.35, 0.6); // knows half the digits
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.12, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
         Assert.True(result.Rounds[^1].Loss < result.Rounds[0].Loss, "the held-out loss falls");
