@@ -97,6 +97,13 @@ public class OpGradientTests
         ["Where, a mask from the input"] = (g => (g.Node("Where", [g.Node("Greater", [g.Input("x", [3, 4]), g.Param("t", [], 0, 0)]), g.Param("a", [3, 4]), g.Param("b", [4])]), [3, 4]), 17),
         ["Cast to the model's type"] = (g => (g.Node("Cast", [g.Param("a", [3, 4])], Int("to", (long)DataType.Double)), [3, 4]), 17),
         ["Expand"] = (g => (g.Node("Expand", [g.Param("a", [3, 1]), g.Ints(2, 3, 4)]), [2, 3, 4]), 17),
+        ["ReduceProd over axis 1, keepdims 0"] = (g => (g.Node("ReduceProd", [g.Param("a", [2, 3, 4], 1, 0.5)], Ints("axes", 1), Int("keepdims", 0)), [2, 4]), 17),
+        // dx of a zero is the product of the others (non-zero only when it is its group's one zero); y/x would divide by it.
+        ["ReduceProd, one zero per group (opset 18 axes input)"] = (g => (g.Node("ReduceProd", [g.Node("Concat", [g.Param("a", [2, 3]), g.Param("zero", [2, 1], 0)], Int("axis", 1)), g.Ints(1)]), [2, 1]), 18),
+        // (The group with zeros is second: the first label is sin 0 = 0, which a zero product would already match.)
+        ["ReduceProd, none in one group, two zeros in the other"] = (g => (g.Node("ReduceProd", [g.Node("Concat", [g.Param("b", [1, 4]),
+            g.Node("Concat", [g.Param("a", [1, 2]), g.Param("zeros", [1, 2], 0)], Int("axis", 1))], Int("axis", 0))], Ints("axes", 1)), [2, 1]), 17),
+        ["Mod fmod = 1 (torch.fmod), a broadcast divisor"] = (g => (g.Node("Mod", [g.Param("a", [3, 4], 4), g.Param("b", [4], 0.3, 1.5)], Int("fmod", 1)), [3, 4]), 17),
         ["Split into three, one output unused"] = (g => (g.Node("Concat", [.. g.Nodes("Split", [g.Param("a", [3, 7]), g.Ints(2, 4, 1)], 3, Int("axis", 1))[..2]], Int("axis", 1)), [3, 6]), 17),
         ["Pad, constant, two axes"] = (g => (g.Node("Pad", [g.Param("a", [2, 3, 4]), g.Ints(0, 1, 2, 0, 2, 1)]), [2, 6, 7]), 17),
         ["Pad with pads computed at run time (as F.pad exports them)"] = (g => (g.Node("Pad", [g.Param("a", [2, 3, 4]), g.Node("Cast", [g.Ints(0, 2, 0, 0, 1, 3)], Int("to", 7))]), [2, 6, 7]), 17),
@@ -117,6 +124,20 @@ public class OpGradientTests
         ["Mean of three broadcast operands"] = (g => (g.Node("Mean", [g.Param("a", [3, 4]), g.Param("b", [4]), g.Param("c", [3, 1])]), [3, 4]), 17),
         ["LRN size 5 (AlexNet's), behind a Tanh"] = (g => (g.Node("LRN", [g.Node("Tanh", [g.Param("a", [2, 7, 3, 2], 1.5)])], Int("size", 5), F("alpha", 0.3f), F("beta", 0.75f), F("bias", 1.5f)), [2, 7, 3, 2]), 17),
         ["LRN size 3, windows clipped at both channel ends"] = (g => (g.Node("LRN", [g.Param("a", [1, 3, 2, 2])], Int("size", 3), F("alpha", 0.5f), F("beta", 0.6f), F("bias", 2f)), [1, 3, 2, 2]), 17),
+        ["Tan, Sinh and Cosh"] = (g => (g.Node("Add", [g.Node("Tan", [g.Param("a", [3, 4], 0.4)]), g.Node("Add", [g.Node("Sinh", [g.Param("b", [3, 4])]), g.Node("Cosh", [g.Param("c", [3, 4])])])]), [3, 4]), 17),
+        ["Asin, Acos and Atanh of values in (−1, 1)"] = (g => (g.Node("Add", [g.Node("Asin", [g.Node("Tanh", [g.Param("a", [3, 4])])]),
+            g.Node("Add", [g.Node("Acos", [g.Node("Tanh", [g.Param("b", [3, 4])])]), g.Node("Atanh", [g.Node("Tanh", [g.Param("c", [3, 4])])])])]), [3, 4]), 17),
+        ["Atan, Asinh and Acosh"] = (g => (g.Node("Add", [g.Node("Atan", [g.Param("a", [3, 4], 2)]), g.Node("Add", [g.Node("Asinh", [g.Param("b", [3, 4], 2)]), g.Node("Acosh", [g.Param("c", [3, 4], 0.3, 2)])])]), [3, 4]), 17),
+        ["LpPool p = 2, 2×2 stride 2"] = (g => (g.Node("LpPool", [g.Param("a", [2, 3, 4, 6])], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)), [2, 3, 2, 3]), 17),
+        ["LpPool p = 3, 3×3 stride 2, pads 1"] = (g => (g.Node("LpPool", [g.Param("a", [1, 2, 5, 5])], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1), Int("p", 3)), [1, 2, 3, 3]), 17),
+        ["LpPool p = 2, 1-D kernel 3, auto_pad SAME_UPPER"] = (g => (g.Node("LpPool", [g.Param("a", [2, 3, 8])], Ints("kernel_shape", 3), S("auto_pad", "SAME_UPPER")), [2, 3, 8]), 17),
+        ["LpPool p = 1, 1-D kernel 3"] = (g => (g.Node("LpPool", [g.Param("a", [2, 3, 8], 2)], Ints("kernel_shape", 3), Int("p", 1)), [2, 3, 6]), 17),
+        ["GlobalLpPool p = 3"] = (g => (g.Node("GlobalLpPool", [g.Param("a", [2, 3, 4, 2])], Int("p", 3)), [2, 3, 1, 1]), 17),
+        ["MaxPool, then MaxUnpool at its indices (SegNet's decoder)"] = (g =>
+        {
+            var pooled = g.Nodes("MaxPool", [g.Param("a", [1, 2, 4, 6])], 2, Ints("kernel_shape", 2, 2), Ints("strides", 2, 2));
+            return (g.Node("MaxUnpool", [g.Node("Tanh", [pooled[0]]), pooled[1]], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)), [1, 2, 4, 6]);
+        }, 17),
         ["Mish (opset 18)"] = (g => (g.Node("Mish", [g.Param("a", [3, 4], 2)]), [3, 4]), 18),
         ["Celu, alpha 0.7"] = (g => (g.Node("Celu", [g.Param("a", [3, 4])], F("alpha", 0.7f)), [3, 4]), 17),
         ["ThresholdedRelu, alpha 0.2"] = (g => (g.Node("ThresholdedRelu", [g.Param("a", [3, 4])], F("alpha", 0.2f)), [3, 4]), 17),

@@ -61,10 +61,6 @@ internal static class ActivationGradients
         return c.W.Node("Where", [c.W.Node("Less", [c.X, c.W.Scalar(-3)]), c.W.Scalar(0), upper]);
     });
 
-    public static void Sin(GradientContext c) => c.Give(0, () => c.W.Node("Mul", [c.Dy, c.W.Node("Cos", [c.X])]));
-
-    public static void Cos(GradientContext c) => c.Give(0, () => c.W.Node("Neg", [c.W.Node("Mul", [c.Dy, c.W.Node("Sin", [c.X])])]));
-
     /// <summary>Reciprocal 1/x: −dy·y².</summary>
     public static void Reciprocal(GradientContext c) => c.Give(0, () => c.W.Node("Neg", [c.W.Node("Mul", [c.Dy, c.W.Node("Mul", [c.Y, c.Y])])]));
 

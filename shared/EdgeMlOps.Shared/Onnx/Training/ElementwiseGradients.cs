@@ -23,6 +23,16 @@ internal static class ElementwiseGradients
         c.Give(1, () => SumTo(c, c.W.Node("Mul", [c.Dy, c.Input(0)]), 1));
     }
 
+    /// <summary>
+    /// Mod with fmod = 1 (torch.fmod; floats must use it) a − trunc(a/b)·b: dy to a, and −dy·trunc(a/b) to b, the
+    /// quotient read back as (a − y)/b. Integer Mod carries no gradient (its operands are not trained tensors).
+    /// </summary>
+    public static void Mod(GradientContext c)
+    {
+        c.Give(0, () => SumTo(c, c.Dy, 0));
+        c.Give(1, () => SumTo(c, c.W.Node("Neg", [c.W.Node("Mul", [c.Dy, c.W.Node("Div", [c.W.Node("Sub", [c.Input(0), c.Y]), c.Input(1)])])]), 1));
+    }
+
     public static void Div(GradientContext c)
     {
         c.Give(0, () => SumTo(c, c.W.Node("Div", [c.Dy, c.Input(1)]), 0));

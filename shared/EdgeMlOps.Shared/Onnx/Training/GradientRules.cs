@@ -65,8 +65,17 @@ internal static class GradientRules
         ["HardSigmoid"] = ActivationGradients.HardSigmoid,
         ["HardSwish"] = ActivationGradients.HardSwish,
         ["ConvTranspose"] = LinearGradients.ConvTranspose,
-        ["Sin"] = ActivationGradients.Sin,
-        ["Cos"] = ActivationGradients.Cos,
+        ["Sin"] = TrigonometricGradients.Sin,
+        ["Cos"] = TrigonometricGradients.Cos,
+        ["Tan"] = TrigonometricGradients.Tan,
+        ["Sinh"] = TrigonometricGradients.Sinh,
+        ["Cosh"] = TrigonometricGradients.Cosh,
+        ["Asin"] = TrigonometricGradients.Asin,
+        ["Acos"] = TrigonometricGradients.Acos,
+        ["Atan"] = TrigonometricGradients.Atan,
+        ["Asinh"] = TrigonometricGradients.Asinh,
+        ["Acosh"] = TrigonometricGradients.Acosh,
+        ["Atanh"] = TrigonometricGradients.Atanh,
         ["Reciprocal"] = ActivationGradients.Reciprocal,
         ["Mish"] = ActivationGradients.Mish,
         ["Celu"] = ActivationGradients.Celu,
@@ -89,6 +98,11 @@ internal static class GradientRules
         ["Shrink"] = ActivationGradients.Shrink,
         ["Mean"] = ElementwiseGradients.Mean,
         ["LRN"] = LocalResponseGradient.Lrn,
+        ["ReduceProd"] = ReductionGradients.Prod,
+        ["Mod"] = ElementwiseGradients.Mod,
+        ["LpPool"] = PoolingGradients.LpPool,
+        ["GlobalLpPool"] = PoolingGradients.GlobalLpPool,
+        ["MaxUnpool"] = PoolingGradients.MaxUnpool,
     };
 
     /// <summary>Ops whose outputs never carry a gradient (indices, shapes, comparisons, constants).</summary>
@@ -96,6 +110,7 @@ internal static class GradientRules
     {
         "Shape", "Size", "ArgMax", "ArgMin", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not", "And", "Or",
         "NonZero", "ConstantOfShape", "Range", "Floor", "Ceil", "Round", "Sign", "OneHot", "Constant",
+        "Hardmax", "IsNaN", "IsInf", "Xor", "EyeLike", "RandomNormalLike", "RandomUniformLike", "Bernoulli", "Multinomial",
     };
 
     /// <summary>The ops with a gradient rule, for documentation and refusals.</summary>
@@ -111,7 +126,7 @@ internal static class GradientRules
     {
         "Reshape" or "Squeeze" or "Unsqueeze" or "Gather" or "Slice" or "ReduceSum" or "ReduceMean" or "ReduceMax" or "ReduceMin" or "Pow" or "Clip" or "Dropout"
             or "Expand" or "Split" or "Pad" or "Cast" or "Resize" or "ReduceSumSquare" or "ReduceL1" or "ReduceL2" or "ReduceLogSumExp" or "CumSum"
-            or "TopK" or "GatherElements" or "Tile" or "Trilu" => index == 0,
+            or "TopK" or "GatherElements" or "Tile" or "Trilu" or "ReduceProd" or "MaxUnpool" => index == 0,
         "ScatterND" or "ScatterElements" => index is 0 or 2,
         "Where" => index is 1 or 2,
         "BatchNormalization" => index <= 2,

@@ -31,53 +31,32 @@ internal static class NormalizationGradients
 
     /// <summary>
     /// AveragePool: each output's gradient, divided by the number of elements its window averaged, is spread back over
-    /// that window — a transposed convolution with a kernel of ones, channels folded into the batch so one kernel serves
-    /// them all, brought to the input's extent (<see cref="LinearGradients.BackOntoInput"/>). With <c>count_include_pad=0</c> the divisor
-    /// of each window is counted by convolving ones over the unpadded input. Under <c>auto_pad</c> SAME, or with
-    /// <c>ceil_mode</c> (its last window partial), the input is padded as ONNX Runtime pads it (<see cref="InputPadding"/>),
-    /// the pool differentiated as VALID over it, and dX cropped back.
+    /// that window (<see cref="PoolWindows"/>). With <c>count_include_pad=0</c> the divisor of each window is counted by
+    /// convolving ones over the unpadded input.
     /// </summary>
     public static void AveragePool(GradientContext c)
     {
-        var ceil = c.Int("ceil_mode", 0) != 0;
-        var autoPad = GraphFacts.AttributeString(c.Node, "auto_pad") ?? "NOTSET";
-        if (autoPad is not ("NOTSET" or "VALID" or "SAME_UPPER" or "SAME_LOWER")) throw c.Refuse($"AveragePool with auto_pad={autoPad} has no gradient rule; export with explicit pads");
-        var kernel = c.Ints("kernel_shape") ?? throw c.Refuse("AveragePool without kernel_shape");
-        var spatial = kernel.Length;
-        var rank = spatial + 2;
-        var strides = c.Ints("strides") ?? Enumerable.Repeat(1L, spatial).ToArray();
-        var dilations = c.Ints("dilations") ?? Enumerable.Repeat(1L, spatial).ToArray();
-        var pads = (autoPad == "VALID" || InputPadding.IsSame(autoPad) ? null : c.Ints("pads")) ?? new long[2 * spatial];
+        var windows = PoolWindows.Of(c);
         var includePad = c.Int("count_include_pad", 0) != 0;
-        if (ceil && InputPadding.IsSame(autoPad)) throw c.Refuse($"AveragePool with ceil_mode=1 and auto_pad={autoPad} has no gradient rule yet");
         c.Give(0, () =>
         {
             var w = c.W;
-            var runtime = InputPadding.IsSame(autoPad) ? InputPadding.Same(c, c.X, rank, kernel, strides, dilations, autoPad == "SAME_UPPER")
-                : ceil ? InputPadding.Ceil(c, c.X, rank, kernel, strides, dilations, pads) : null;
-            var input = runtime?.Pad(c, c.X) ?? c.X; // what the pool ran over, its windows then VALID
-            var ones = w.Node("ConstantOfShape", [w.Int64s([1, 1, .. kernel])], w.Fill(1));
-            var window = new[] { OnnxGraphBuilder.Ints("strides", strides), OnnxGraphBuilder.Ints("dilations", dilations), OnnxGraphBuilder.Ints("pads", runtime is null ? pads : new long[2 * spatial]) };
-            // [N, C, spatial…] → [N·C, 1, spatial…]
-            string Fold(string value) => w.Node("Reshape", [value, w.Node("Concat", [w.Int64s(-1, 1), w.Node("Slice", [w.Shape(value), w.Int64s(2), w.Int64s(rank)])], Int("axis", 0))]);
-            var dy = Fold(c.Dy);
+            var run = windows.Start(c);
             string divisor;
-            if ((includePad && !ceil) || (runtime is null && pads.All(p => p == 0)))
+            if ((includePad && !windows.Ceil) || (run.Runtime is null && windows.Pads.All(p => p == 0)))
             {
-                divisor = w.Scalar(kernel.Aggregate(1L, (a, k) => a * k));
+                divisor = w.Scalar(windows.Kernel.Aggregate(1L, (a, k) => a * k));
             }
             else
             {
-                var valid = w.Node("ConstantOfShape", [w.Node("Concat", [w.Int64s(1, 1), w.Node("Slice", [w.Shape(c.X), w.Int64s(2), w.Int64s(rank)])], Int("axis", 0))], w.Fill(1));
+                var valid = w.Node("ConstantOfShape", [w.Node("Concat", [w.Int64s(1, 1), w.Node("Slice", [w.Shape(c.X), w.Int64s(2), w.Int64s(windows.Rank)])], Int("axis", 0))], w.Fill(1));
                 // Ones where the pool counts: the input (count_include_pad=0), or the input and its explicit pads — not the
                 // zeros ceil_mode's partial last window reaches past them (count_include_pad=1, as ONNX Runtime counts).
-                var counted = includePad ? CountedWithPads(c, valid, input, pads, strides, rank) : runtime?.Pad(c, valid) ?? valid;
-                divisor = w.Node("Conv", [counted, ones], window);
+                var counted = includePad ? CountedWithPads(c, valid, run.Input, windows.Pads, windows.Strides, windows.Rank) : run.Runtime?.Pad(c, valid) ?? valid;
+                divisor = w.Node("Conv", [counted, run.Ones], run.Window);
             }
 
-            var spread = LinearGradients.BackOntoInput(c, w.Node("Div", [dy, divisor]), ones, input, rank, strides, dilations, runtime is null ? pads : new long[2 * spatial], group: 1);
-            var unfolded = w.Node("Reshape", [spread, w.Shape(input)]);
-            return runtime?.Crop(c, unfolded) ?? unfolded;
+            return run.Spread(w.Node("Div", [run.Fold(c.Dy), divisor]));
         });
     }
 

@@ -4,7 +4,7 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 
 /// <summary>
 /// Gradients of the norms and smooth reductions embedding and metric-learning models use (F.normalize writes ReduceL2;
-/// logsumexp, sums of squares, L1 norms), of LpNormalization, and of running sums (CumSum).
+/// logsumexp, sums of squares, L1 norms, products), of LpNormalization, and of running sums (CumSum).
 /// </summary>
 internal static class ReductionGradients
 {
@@ -23,6 +23,23 @@ internal static class ReductionGradients
 
     /// <summary>ReduceLogSumExp log Σeˣ: e^(x − y)·dy (the softmax of x).</summary>
     public static void LogSumExp(GradientContext c) => Give(c, (dy, y) => c.W.Node("Mul", [c.W.Node("Exp", [c.W.Node("Sub", [c.X, y])]), dy]));
+
+    /// <summary>
+    /// ReduceProd: dx_i = dy·Π_{j≠i} x_j. That is y/x_i where x_i ≠ 0 (0 when another element of the group is 0, as y
+    /// is), and for a zero the product of the group's non-zero elements when it is the group's only zero, else 0 — never
+    /// a division by the zero. Both counts reduce over the forward node's own axes (inputs and attributes copied).
+    /// </summary>
+    public static void Prod(GradientContext c) => Give(c, (dy, y, restore) =>
+    {
+        var w = c.W;
+        var zero = w.Node("Equal", [c.X, w.Scalar(0)]);
+        var safe = w.Node("Where", [zero, w.Scalar(1), c.X]);
+        string Reduce(string op, string value) => restore(w.Node(op, [value, .. c.Node.Input.Skip(1)], [.. c.Node.Attribute]));
+        var nonZeroProduct = Reduce("ReduceProd", safe);
+        var zeros = Reduce("ReduceL1", w.Node("Cast", [zero], w.CastToElement())); // the same axes convention as ReduceProd at every opset
+        var ofTheZero = w.Node("Where", [w.Node("Equal", [zeros, w.Scalar(1)]), nonZeroProduct, w.Scalar(0)]);
+        return w.Node("Mul", [dy, w.Node("Where", [zero, ofTheZero, w.Node("Div", [y, safe])])]);
+    });
 
     /// <summary>
     /// LpNormalization y = x/‖x‖ along one axis: (dy − g·Σ(dy·y))/‖x‖ with g = y for p = 2 and sign(x) for p = 1.
@@ -54,7 +71,10 @@ internal static class ReductionGradients
     /// Gives input 0 the gradient <paramref name="make"/> builds from dY and Y brought back to the input's rank (the
     /// reduced axes restored with extent 1, so both broadcast against x).
     /// </summary>
-    private static void Give(GradientContext c, Func<string, string, string> make)
+    private static void Give(GradientContext c, Func<string, string, string> make) => Give(c, (dy, y, _) => make(dy, y));
+
+    /// <summary>As above, <paramref name="make"/> also given the function that restores a reduced value to the input's rank.</summary>
+    private static void Give(GradientContext c, Func<string, string, Func<string, string>, string> make)
     {
         var keep = c.Int("keepdims", 1) == 1;
         var axesGiven = c.Node.Attribute.Any(a => a.Name == "axes") || (c.Node.Input.Count > 1 && c.Node.Input[1].Length > 0);
@@ -64,7 +84,7 @@ internal static class ReductionGradients
         c.Give(0, () =>
         {
             string Restore(string value) => keep || axes is null || axes.Length == 0 ? value : c.W.Node("Unsqueeze", [value, c.W.Int64s(axes)]);
-            return make(Restore(c.Dy), Restore(c.Y));
+            return make(Restore(c.Dy), Restore(c.Y), Restore);
         });
     }
 }
