@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Exports four small classifiers built from the blocks of widely used architectures (Debian's python3-torch and
+"""Exports small classifiers built from the blocks of widely used architectures (Debian's python3-torch and
 python3-onnx), over scikit-learn's 8x8 digit scans (digits_tokens.csv; intensities 0-16, divided by 16 inside), for
 gradient checks of every parameter against PyTorch's autograd. Untrained weights, eval mode, opset 17, dynamic batch,
 exported without constant folding so every parameter keeps its PyTorch name.
@@ -41,6 +41,10 @@ exported without constant folding so every parameter keeps its PyTorch name.
                                   reflect), Conv2d, Softshrink (Where, Less, Greater), replicate padding (Pad edge), Conv2d, mean
                                   pooling, a mixing matrix kept lower-triangular by torch.tril (Trilu) and an index
                                   assignment h[:, 0] = ... (ScatterND) — then Linear named head.
+  pytorch_block_angles.onnx       pixels [batch, 1, 8, 8]: orientation-style features — Conv2d, nn.LPPool2d (the
+                                  exporter writes Pow, AveragePool, Sign, Relu, Abs), torch.prod over positions
+                                  (ReduceProd), torch.atan, torch.asin of a tanh, torch.tan and a phase wrapped by
+                                  torch.fmod (Mod) — then Linear named head.
   pytorch_block_pyramid_opset11.onnx, pytorch_block_subpixel_opset11.onnx
                                   the same two blocks (same weights) exported at opset 11, as older exporters write
                                   them (Resize of opset 11; Pad with its pads as an input).
@@ -207,6 +211,21 @@ class ReflectBlock(nn.Module):
         return self.head(h)
 
 
+class AngleBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.pool = nn.LPPool2d(2, 2)
+        self.head = nn.Linear(12, 10)
+
+    def forward(self, pixels):
+        x = self.conv(pixels / 16.0)
+        energy = self.pool(x).mean(dim=(2, 3))
+        g = torch.prod(torch.sigmoid(x).flatten(2)[:, :, :5] + 0.5, dim=2)
+        angles = torch.atan(g) + torch.asin(torch.tanh(g)) + torch.tan(g * 0.3) + torch.fmod(g * 3.0, 1.7)
+        return self.head(torch.cat([energy, g, angles], dim=1))
+
+
 class AttentionBlock(nn.Module):
     def __init__(self):
         super().__init__()
@@ -228,7 +247,8 @@ def main():
                                                 ("tcn", TemporalBlock(), (8, 8)), ("attention", AttentionBlock(), (8, 8)),
                                                 ("groupnorm", GroupNormBlock(), (1, 8, 8)), ("unet", UNetLevel(), (1, 8, 8)),
                                                 ("pyramid", PyramidLevel(), (1, 8, 8)), ("subpixel", SubPixelBlock(), (1, 8, 8)),
-                                                ("embedding", MetricEmbedding(), (8, 8)), ("reflect", ReflectBlock(), (1, 8, 8))]):
+                                                ("embedding", MetricEmbedding(), (8, 8)), ("reflect", ReflectBlock(), (1, 8, 8)),
+                                                ("angles", AngleBlock(), (1, 8, 8))]):
         torch.manual_seed(40 + seed)
         for p in model.parameters():  # fresh, seeded weights per block (the constructors above ran before the seed)
             with torch.no_grad():
