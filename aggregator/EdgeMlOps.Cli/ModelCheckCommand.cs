@@ -132,7 +132,7 @@ internal static class ModelCheckCommand
 
     /// <summary>A graph's context inputs as the sample carries them after the features (ModelInterface:Input names the features input); empty without any.</summary>
     private static string Context(GraphInterface g) => g.ContextInputs.Count == 0 ? string.Empty
-        : $" (ModelInterface:Input={g.FeaturesInput}), then context inputs {string.Join(", ", g.ContextInputs.Select(c => $"'{c.Name}' {c.Type.ToString().ToLowerInvariant()} [{string.Join(", ", c.Dims)}]"))} in each sample";
+        : $" (ModelInterface:Input={g.FeaturesInput}), then context inputs {string.Join(", ", g.ContextInputs.Select(c => c.Description))} in each sample";
 
     /// <summary>
     /// The interface it would have as the fleet's regressor (<c>ModelInterface:Kind=regression</c>) — shown when its one

@@ -6,7 +6,7 @@ namespace EdgeMlOps.Runtime;
 /// <summary>
 /// How sample rows reach a graph's inputs: each row holds the features input's values, then every context input's
 /// (<see cref="GraphInterface.ContextInputs"/>); a batch of rows becomes one ONNX Runtime value per input, named, ids
-/// fed as int64 and flags as bool. A single float input is fed as a view on the rows (no copy). Immutable: one instance serves every caller.
+/// fed as int64, flags as bool and category indices as their strings (<see cref="StringCategories"/>). A single float input is fed as a view on the rows (no copy). Immutable: one instance serves every caller.
 /// </summary>
 public sealed class SampleFeeds
 {
@@ -14,7 +14,7 @@ public sealed class SampleFeeds
 
     /// <summary>One input taking the whole row.</summary>
     public SampleFeeds(string input, long[] sampleDims, bool integer)
-        : this(GraphInterface.Layout(input, sampleDims, integer, []))
+        : this(GraphInterface.Layout(input, sampleDims, integer, Array.Empty<TensorSignature>()))
     {
     }
 
@@ -64,7 +64,14 @@ public sealed class SampleFeeds
         for (var k = 0; k < _spans.Count; k++)
         {
             var (_, offset, length, dims, element) = _spans[k];
-            if (element == TensorElement.Bool)
+            if (element == TensorElement.String)
+            {
+                var categories = _spans[k].Categories;
+                var strings = OrtValue.CreateTensorWithEmptyStrings(OrtAllocator.DefaultInstance, [count, .. dims]);
+                for (var i = 0; i < count; i++) for (var j = 0; j < length; j++) strings.StringTensorSetElementAt(StringCategories.At(categories, rows[(i * RowLength) + offset + j]), (i * length) + j);
+                values[k] = strings;
+            }
+            else if (element == TensorElement.Bool)
             {
                 var flags = new bool[count * length];
                 for (var i = 0; i < count; i++) for (var j = 0; j < length; j++) flags[(i * length) + j] = rows[(i * RowLength) + offset + j] != 0;

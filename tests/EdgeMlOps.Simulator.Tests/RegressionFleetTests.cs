@@ -44,12 +44,16 @@ public class RegressionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
     /// <summary>
     /// The same patients through a model with two inputs (<c>export_diabetes_two_inputs.py</c>: nine measurements, and
     /// the sex as an id into an embedding trained on one sex only): real agents keep rows of the measurements then the
-    /// id, and the fleet learns the embedding of the sex the upload never saw.
+    /// id, and the fleet learns the embedding of the sex the upload never saw. Again with the sex a string ("1" or "2",
+    /// one-hot encoded by ai.onnx.ml inside the model, <c>export_diabetes_string_sex.py</c>): the agents feed ONNX
+    /// Runtime strings for serving and training alike, from rows holding each string's category index.
     /// </summary>
-    [Fact]
-    public async Task AModelWithAContextInput_IsFineTunedByTheFleet_AndHeldOutErrorFalls()
+    [Theory]
+    [InlineData("pytorch_diabetes_two_inputs.onnx")]
+    [InlineData("pytorch_diabetes_string_sex.onnx")]
+    public async Task AModelWithAContextInput_IsFineTunedByTheFleet_AndHeldOutErrorFalls(string model)
     {
-        var result = await FineTuneAsync("diabetes_two_inputs.csv", "pytorch_diabetes_two_inputs.onnx", "--model-input", "measurements");
+        var result = await FineTuneAsync("diabetes_two_inputs.csv", model, "--model-input", "measurements");
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.1, $"R² {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
         Assert.True(result.Rounds[^1].Loss < result.Rounds[0].Loss, "held-out MSE falls over the rounds");
     }

@@ -333,6 +333,14 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
                 {
                     w.WriteStartObject();
                     WriteSignature(w, context.Name, context.Type, "sampleShape", context.Dims);
+                    if (context.Categories.Count > 0)
+                    {
+                        // Send these strings by name ("inputs"); in a flat "features" row a string is its index here, the count for an unknown one.
+                        w.WriteStartArray("categories");
+                        foreach (var category in context.Categories) w.WriteStringValue(category);
+                        w.WriteEndArray();
+                    }
+
                     w.WriteEndObject();
                 }
 

@@ -152,14 +152,16 @@ public static class SampleJson
             }
 
             reader.Read();
+            var span = layout.Spans[index];
+            var strings = span.Element == Shared.Models.TensorElement.String;
             if (reader.TokenType != JsonTokenType.StartArray)
             {
-                error = $"inputs.{name} must be an array of numbers";
+                error = $"inputs.{name} must be an array of {(strings ? "strings" : "numbers")}";
                 return false;
             }
 
-            if (!TryReadNumbers(ref reader, out var got, out error, $"inputs.{name}")) return false;
-            var span = layout.Spans[index];
+            float[]? got;
+            if (strings ? !TryReadCategories(ref reader, span, out got, out error) : !TryReadNumbers(ref reader, out got, out error, $"inputs.{name}")) return false;
             if (got!.Length != span.Length)
             {
                 error = $"input '{name}' takes {span.Length} values, got {got.Length}";
@@ -177,6 +179,32 @@ public static class SampleJson
         }
 
         row = values;
+        return true;
+    }
+
+    /// <summary>
+    /// Reads a string input's array as the row keeps it: each string's index among the input's categories, their count
+    /// for a string the model does not know (<see cref="Shared.Models.StringCategories"/>).
+    /// </summary>
+    private static bool TryReadCategories(ref Utf8JsonReader reader, Shared.Models.GraphInterface.SampleSpan span, out float[]? values, out string? error)
+    {
+        values = null;
+        error = null;
+        var indices = new List<float>(span.Length);
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.String || indices.Count >= span.Length)
+            {
+                error = reader.TokenType != JsonTokenType.String
+                    ? $"inputs.{span.Name}[{indices.Count}] is not a string (input '{span.Name}' takes one of its {span.Categories.Count} categories, or any other string for one the model does not know)"
+                    : $"input '{span.Name}' takes {span.Length} values, got more";
+                return false;
+            }
+
+            indices.Add(Shared.Models.StringCategories.IndexOf(span.Categories, reader.GetString()!));
+        }
+
+        values = [.. indices];
         return true;
     }
 

@@ -23,6 +23,5 @@ public sealed class SampleLayout
     /// <summary>The layout of <paramref name="graph"/>'s sample rows; null for a generated model or one served by tensor names.</summary>
     public static SampleLayout? Of(GraphInterfaceSpec? graph) =>
         graph is null || graph.Tensors is not null ? null
-        : new SampleLayout(GraphInterface.Layout(graph.FeaturesInput, graph.SampleDims, graph.IntegerFeatures,
-            graph.ContextInputs.Select(c => (c.Name, (IReadOnlyList<long>)c.Dims, c.Type switch { "int64" => TensorElement.Int64, "bool" => TensorElement.Bool, _ => TensorElement.Float }))));
+        : new SampleLayout(GraphInterface.Layout(graph.FeaturesInput, graph.SampleDims, graph.IntegerFeatures, graph.ContextInputs.Select(ModelArchitectures.Signature)));
 }

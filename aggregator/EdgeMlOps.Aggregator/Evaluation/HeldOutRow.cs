@@ -6,7 +6,8 @@ namespace EdgeMlOps.Aggregator.Evaluation;
 /// <summary>
 /// One held-out sample's row, as devices keep it: <c>"features"</c> (the flat row) or, for an uploaded model, its inputs
 /// by name — <c>"inputs": {"measurements": […], "sex": [1]}</c>, every input once with exactly its values, laid out as
-/// the features then each context input — and every value an int64 input takes checked to be an id.
+/// the features then each context input, a string input's strings kept as their category index — and every value an
+/// int64 input takes checked to be an id.
 /// </summary>
 internal static class HeldOutRow
 {
@@ -44,11 +45,25 @@ internal static class HeldOutRow
             var span = spans.FirstOrDefault(s => s.Name == input.Name);
             if (span.Name is null) return $"the model has no input '{input.Name}' (inputs: {string.Join(", ", spans.Select(s => s.Name))})";
             if (!seen.Add(input.Name)) return $"input '{input.Name}' is given twice";
-            if (input.Value.ValueKind != JsonValueKind.Array || input.Value.GetArrayLength() != span.Length) return $"input '{input.Name}' takes an array of {span.Length} numbers";
-            if (Numbers(input.Value, row, span.Offset, $"inputs.{input.Name}") is { } problem) return problem;
+            var strings = span.Element == TensorElement.String;
+            if (input.Value.ValueKind != JsonValueKind.Array || input.Value.GetArrayLength() != span.Length) return $"input '{input.Name}' takes an array of {span.Length} {(strings ? "strings" : "numbers")}";
+            if ((strings ? Categories(input.Value, span, row) : Numbers(input.Value, row, span.Offset, $"inputs.{input.Name}")) is { } problem) return problem;
         }
 
         return spans.FirstOrDefault(s => !seen.Contains(s.Name)) is { Name: { } missing } ? $"input '{missing}' is missing (inputs: {string.Join(", ", spans.Select(s => s.Name))})" : null;
+    }
+
+    /// <summary>A string input's values as a row keeps them: each one's index among the categories, their count for an unknown one.</summary>
+    private static string? Categories(JsonElement values, GraphInterface.SampleSpan span, float[] row)
+    {
+        var i = 0;
+        foreach (var value in values.EnumerateArray())
+        {
+            if (value.ValueKind != JsonValueKind.String) return $"inputs.{span.Name} {i} is not a string (one of its {span.Categories.Count} categories, or any other string for one the model does not know)";
+            row[span.Offset + i++] = StringCategories.IndexOf(span.Categories, value.GetString()!);
+        }
+
+        return null;
     }
 
     private static string? Numbers(JsonElement values, float[] row, int offset, string what)

@@ -103,7 +103,7 @@ public static class UploadedModelProbe
         return rows;
     }
 
-    /// <summary>Probe rows for <paramref name="graph"/>: standard-normal values for its float inputs, 0 — the one id every vocabulary has, and false — for its id and flag inputs.</summary>
+    /// <summary>Probe rows for <paramref name="graph"/>: standard-normal values for its float inputs, 0 — the one id every vocabulary has, false, and the first category — for its id, flag and string inputs.</summary>
     public static float[] ProbeRows(GraphInterface graph, int rows)
     {
         var values = UploadedGraphCheck.ProbeInputs(rows, graph.SampleLength);

@@ -74,8 +74,9 @@ public sealed record GraphInterface
 
     /// <summary>
     /// More inputs one sample feeds besides <see cref="FeaturesInput"/> — a category id into an embedding, a sensor's
-    /// operating context, a padding mask —, each float, int64 (ids, as <see cref="IntegerFeatures"/>) or bool (flags, 0 or 1
-    /// in a row) with fixed dims behind the batch
+    /// operating context, a padding mask, a categorical column as strings —, each float, int64 (ids, as
+    /// <see cref="IntegerFeatures"/>), bool (flags, 0 or 1 in a row) or string (a row keeps the string's index among the
+    /// input's <see cref="TensorSignature.Categories"/>, <see cref="StringCategories"/>) with fixed dims behind the batch
     /// axis (<see cref="TensorSignature.Dims"/> here exclude the batch axis). A sample row is the features' values, then
     /// each context input's in this order, so every path that keeps, sketches or trains samples keeps whole rows; the
     /// rows are split by name only where ONNX Runtime is fed (<see cref="SampleSpans"/>). Empty: the features input alone.
@@ -90,7 +91,9 @@ public sealed record GraphInterface
             if (value.Count > 0 && (Tensors is not null || _preprocess is not null)) errors.Add("context inputs are declared by a classifier, regressor or multi-label classifier without a preprocessing graph");
             foreach (var input in value)
             {
-                if (input.Type is not (TensorElement.Float or TensorElement.Int64 or TensorElement.Bool)) errors.Add($"context input '{input.Name}' is {input.Type.ToString().ToLowerInvariant()}; it must be float, int64 (ids) or bool (flags)");
+                if (input.Type is not (TensorElement.Float or TensorElement.Int64 or TensorElement.Bool or TensorElement.String)) errors.Add($"context input '{input.Name}' is {input.Type.ToString().ToLowerInvariant()}; it must be float, int64 (ids), bool (flags) or string (categories)");
+                if (input.Type == TensorElement.String && StringCategories.Problem(input.Name, input.Categories) is { } problem) errors.Add(problem);
+                if (input.Type != TensorElement.String && input.Categories.Count > 0) errors.Add($"context input '{input.Name}' is {input.Type.ToString().ToLowerInvariant()}; only a string input has categories");
                 if (input.Dims.Count == 0 || input.Dims.Any(d => d <= 0)) errors.Add($"context input '{input.Name}' must have fixed, positive dims behind the batch axis, not [{string.Join(", ", input.Dims)}]");
             }
 
@@ -103,15 +106,26 @@ public sealed record GraphInterface
 
     /// <summary>
     /// One input's place in a sample row: its name, first value, number of values, dims behind the batch axis, and the
-    /// element type it is fed as — float, int64 ids (whole numbers in [0, 2^24) in the row) or bool flags (0 or 1).
+    /// element type it is fed as — float, int64 ids (whole numbers in [0, 2^24) in the row), bool flags (0 or 1) or
+    /// strings (the index of one of its <see cref="Categories"/>, or their count for an unknown string).
     /// </summary>
     public readonly record struct SampleSpan(string Name, int Offset, int Length, IReadOnlyList<long> Dims, TensorElement Element)
     {
+        private readonly IReadOnlyList<string>? _categories;
+
+        /// <summary>A string input's categories (<see cref="StringCategories"/>); empty for any other.</summary>
+        public IReadOnlyList<string> Categories
+        {
+            get => _categories ?? [];
+            init => _categories = value;
+        }
+
         /// <summary>What each of its values must be, for a refusal: null for float (any finite number).</summary>
         public string? Expected => Element switch
         {
             TensorElement.Int64 => $"an id (a whole number in [0, {MaxIntegerFeature}))",
             TensorElement.Bool => "a flag (0 or 1)",
+            TensorElement.String => $"a category index (a whole number in [0, {Categories.Count}]; {Categories.Count} for a string the model does not know)",
             _ => null,
         };
 
@@ -120,6 +134,7 @@ public sealed record GraphInterface
         {
             TensorElement.Int64 => IsId(value),
             TensorElement.Bool => value is 0f or 1f,
+            TensorElement.String => value >= 0 && value <= Categories.Count && value == MathF.Floor(value),
             _ => true,
         };
     }
@@ -129,17 +144,17 @@ public sealed record GraphInterface
 
     /// <summary>Where each input's values sit in a sample row: the features input first, then every context input.</summary>
     public IReadOnlyList<SampleSpan> SampleSpans() =>
-        Layout(FeaturesInput, SampleDims, IntegerFeatures, ContextInputs.Select(i => (i.Name, i.Dims, i.Type)));
+        Layout(FeaturesInput, SampleDims, IntegerFeatures, ContextInputs);
 
     /// <summary>The row layout of a features input and its context inputs in order — for a reader that holds the interface as the manifest carries it.</summary>
-    public static IReadOnlyList<SampleSpan> Layout(string featuresInput, IReadOnlyList<long> featureDims, bool integerFeatures, IEnumerable<(string Name, IReadOnlyList<long> Dims, TensorElement Element)> context)
+    public static IReadOnlyList<SampleSpan> Layout(string featuresInput, IReadOnlyList<long> featureDims, bool integerFeatures, IEnumerable<TensorSignature> context)
     {
         var spans = new List<SampleSpan>();
         var offset = 0;
-        foreach (var (name, dims, element) in context.Prepend((featuresInput, featureDims, integerFeatures ? TensorElement.Int64 : TensorElement.Float)))
+        foreach (var input in context.Prepend(new TensorSignature(featuresInput, integerFeatures ? TensorElement.Int64 : TensorElement.Float, featureDims)))
         {
-            var length = checked((int)dims.Aggregate(1L, (a, d) => checked(a * d)));
-            spans.Add(new SampleSpan(name, offset, length, dims, element));
+            var length = checked((int)input.Dims.Aggregate(1L, (a, d) => checked(a * d)));
+            spans.Add(new SampleSpan(input.Name, offset, length, input.Dims, input.Type) { Categories = input.Categories });
             offset = checked(offset + length);
         }
 

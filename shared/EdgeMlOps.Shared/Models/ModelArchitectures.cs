@@ -75,10 +75,14 @@ public static class ModelArchitectures
         };
     }
 
-    private static TensorSignatureSpec SignatureSpec(TensorSignature t) => new() { Name = t.Name, Type = t.Type.ToString().ToLowerInvariant(), Dims = { t.Dims } };
+    private static TensorSignatureSpec SignatureSpec(TensorSignature t) => new() { Name = t.Name, Type = t.Type.ToString().ToLowerInvariant(), Dims = { t.Dims }, Categories = { t.Categories } };
 
-    private static TensorSignature Signature(TensorSignatureSpec t) =>
-        new(t.Name, Enum.TryParse<TensorElement>(t.Type, ignoreCase: true, out var type) && !int.TryParse(t.Type, out _) ? type : throw new ArgumentException($"tensor '{t.Name}' has the unknown element type '{t.Type}'"), t.Dims);
+    /// <summary>A signature as a manifest carries it (categories bounded before they are copied; checked where the signature is declared).</summary>
+    public static TensorSignature Signature(TensorSignatureSpec t) =>
+        new(t.Name, Enum.TryParse<TensorElement>(t.Type, ignoreCase: true, out var type) && !int.TryParse(t.Type, out _) ? type : throw new ArgumentException($"tensor '{t.Name}' has the unknown element type '{t.Type}'"), t.Dims)
+        {
+            Categories = t.Categories.Count <= StringCategories.MaxCount ? [.. t.Categories] : throw new ArgumentException($"tensor '{t.Name}' declares {t.Categories.Count} categories (at most {StringCategories.MaxCount})"),
+        };
 
     private static TensorPreprocessSpec PreprocessSpec(TensorPreprocess p) =>
         new() { Sha256 = p.Sha256, Size = (ulong)p.Size, Inputs = { p.Inputs.Select(SignatureSpec) }, Outputs = { p.Outputs } };

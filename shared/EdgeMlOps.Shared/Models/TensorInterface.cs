@@ -36,7 +36,20 @@ public sealed record TensorSignature
 
     public IReadOnlyList<long> Dims { get; }
 
-    public string CanonicalText => FormattableString.Invariant($"{Name}:{Type.ToString().ToLowerInvariant()}[{string.Join(',', Dims.Select(d => d.ToString(CultureInfo.InvariantCulture)))}]");
+    /// <summary>
+    /// For a string context input: the strings a sample row keeps as their index, in the order of the encoder the model
+    /// feeds the input to (<see cref="StringCategories"/>); empty for every other tensor. Checked where it is declared
+    /// (<see cref="GraphInterface.ContextInputs"/>).
+    /// </summary>
+    public IReadOnlyList<string> Categories { get; init; } = [];
+
+    public string CanonicalText => FormattableString.Invariant($"{Name}:{Type.ToString().ToLowerInvariant()}[{string.Join(',', Dims.Select(d => d.ToString(CultureInfo.InvariantCulture)))}]")
+        + (Categories.Count == 0 ? string.Empty : FormattableString.Invariant($"{{{Categories.Count} categories {StringCategories.Fingerprint(Categories)}}}"));
+
+    /// <summary>How a card or a check names it: <c>'sex' string [1] (categories "1", "2")</c>; at most eight categories are listed.</summary>
+    public string Description => FormattableString.Invariant($"'{Name}' {Type.ToString().ToLowerInvariant()} [{string.Join(", ", Dims)}]")
+        + (Categories.Count == 0 ? string.Empty
+            : $" ({Categories.Count} categor{(Categories.Count == 1 ? "y" : "ies")} {string.Join(", ", Categories.Take(8).Select(c => $"\"{c}\""))}{(Categories.Count > 8 ? ", …" : string.Empty)})");
 
     /// <summary>Whether <paramref name="shape"/> fits: the same rank, every fixed axis equal, every dynamic one positive.</summary>
     public bool Accepts(IReadOnlyList<long> shape) =>

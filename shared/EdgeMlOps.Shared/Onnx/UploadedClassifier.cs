@@ -269,7 +269,8 @@ public sealed class UploadedClassifier
 
     /// <summary>
     /// The features input (the one named, else the graph's only input) and, when the graph has more, the others as
-    /// context inputs in graph order — each float or int64 with a dynamic batch axis and fixed axes after it.
+    /// context inputs in graph order — each float, int64, bool or string (its categories read from the encoders it
+    /// feeds, <see cref="StringInputCategories"/>) with a dynamic batch axis and fixed axes after it.
     /// </summary>
     private static (string Name, long[] SampleDims, bool Integer, TensorSignature[] Context) FeaturesInput(ModelProto model, string? wanted)
     {
@@ -281,21 +282,21 @@ public sealed class UploadedClassifier
         var (sampleDims, element) = SampleAxes(input, "the features input", flags: false);
         if (inputs.Count - 1 > GraphInterface.MaxContextInputs) throw new InvalidDataException($"the graph has {inputs.Count} inputs; a sample feeds the features input and at most {GraphInterface.MaxContextInputs} context inputs");
         var context = inputs.Where(i => i != input).Select(i => SampleAxes(i, "a context input", flags: true) is var (dims, type)
-            ? new TensorSignature(i.Name, type, dims) : null!).ToArray();
+            ? new TensorSignature(i.Name, type, dims) { Categories = type == TensorElement.String ? StringInputCategories.Read(model.Graph, i.Name) : [] } : null!).ToArray();
         return (input.Name, sampleDims, element == TensorElement.Int64, context);
     }
 
-    /// <summary>An input's axes behind its dynamic batch axis, all fixed, and what it takes: floats, int64 ids or (a context input, <paramref name="flags"/>) bool flags.</summary>
+    /// <summary>An input's axes behind its dynamic batch axis, all fixed, and what it takes: floats, int64 ids or (a context input, <paramref name="flags"/>) bool flags or strings.</summary>
     private static (long[] Dims, TensorElement Element) SampleAxes(ValueInfoProto input, string role, bool flags)
     {
         var type = input.Type?.TensorType;
-        if (type is null || !(type.ElemType is (int)DataType.Float or (int)DataType.Int64 || (flags && type.ElemType == (int)DataType.Bool)))
-            throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; {role} must be float or int64 (ids){(flags ? " or bool (flags)" : string.Empty)}");
+        if (type is null || !(type.ElemType is (int)DataType.Float or (int)DataType.Int64 || (flags && type.ElemType is (int)DataType.Bool or (int)DataType.String)))
+            throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; {role} must be float or int64 (ids){(flags ? ", bool (flags) or string (categories)" : string.Empty)}");
         var dims = type.Shape?.Dim.ToList() ?? [];
         if (dims.Count < 2) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; expected a batch axis and the sample's axes");
         if (dims[0].HasDimValue && dims[0].DimValue != 0) throw new InvalidDataException($"input '{input.Name}' has a fixed batch of {dims[0].DimValue}; export it with a dynamic batch axis");
         if (dims.Skip(1).Any(d => !d.HasDimValue || d.DimValue <= 0)) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; every axis after the batch must be fixed");
-        return ([.. dims.Skip(1).Select(d => d.DimValue)], type.ElemType switch { (int)DataType.Int64 => TensorElement.Int64, (int)DataType.Bool => TensorElement.Bool, _ => TensorElement.Float });
+        return ([.. dims.Skip(1).Select(d => d.DimValue)], type.ElemType switch { (int)DataType.Int64 => TensorElement.Int64, (int)DataType.Bool => TensorElement.Bool, (int)DataType.String => TensorElement.String, _ => TensorElement.Float });
     }
 
     /// <summary>The scores output: float [batch, classes ≥ 2], or [batch, 1] — one score for class 1 of two (<see cref="GraphInterface.SingleScore"/>).</summary>

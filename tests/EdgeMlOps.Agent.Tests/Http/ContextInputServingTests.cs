@@ -72,6 +72,48 @@ public sealed class ContextInputServingTests
         Assert.Equal(1, serving.Device.Store.SampleCount);
     }
 
+    /// <summary>
+    /// A string context input (the sex column as "1" or "2", one-hot encoded inside the model): the local API lists its
+    /// categories, takes strings by name and answers as the original file fed those strings — an unknown one included —,
+    /// keeps ground truth as a row holding the string's index, and refuses a number where a string belongs.
+    /// </summary>
+    [Fact]
+    public async Task AStringInput_IsSentAsStrings_AnsweredAsTheOriginalFile_AndKeptAsItsCategoryIndex()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_diabetes_string_sex.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Regression = true, Input = "measurements" });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var http = serving.Http;
+        var context = Assert.Single((await http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface").GetProperty("contextInputs").EnumerateArray());
+        Assert.Equal(("sex", "string", "1,2"), (context.GetProperty("name").GetString(), context.GetProperty("type").GetString(),
+            string.Join(',', context.GetProperty("categories").EnumerateArray().Select(c => c.GetString()))));
+
+        float[] measurements = [0.04f, 0.06f, -0.02f, -0.04f, -0.03f, -0.04f, 0.0f, 0.02f, -0.02f];
+        using var original = new InferenceSession(bytes);
+        foreach (var sex in new[] { "1", "2", "unknown" })
+        {
+            using var m = OrtValue.CreateTensorValueFromMemory(measurements, [1, 9]);
+            using var s = OrtValue.CreateTensorWithEmptyStrings(OrtAllocator.DefaultInstance, [1, 1]);
+            s.StringTensorSetElementAt(sex, 0);
+            using var outputs = original.Run(new RunOptions(), ["measurements", "sex"], [m, s], ["progression"]);
+            var answer = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$$"""{"inputs":{"measurements":[{{{Numbers(measurements)}}}],"sex":["{{{sex}}}"]}}""");
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            Assert.Equal(outputs[0].GetTensorDataAsSpan<float>()[0], answer.Body.GetProperty("values")[0].GetSingle(), 5);
+        }
+
+        var feedback = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$$"""{"inputs":{"measurements":[{{{Numbers(measurements)}}}],"sex":["2"]},"target":[1.5]}""");
+        Assert.Equal(HttpStatusCode.OK, feedback.Status);
+        Assert.Equal([.. measurements, 1f], serving.Device.Store.LoadTargets(10, 1).Features); // "2" is category 1
+
+        var number = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$$"""{"inputs":{"measurements":[{{{Numbers(measurements)}}}],"sex":[1]}}""");
+        Assert.Equal(HttpStatusCode.BadRequest, number.Status);
+        Assert.Contains("inputs.sex[0] is not a string (input 'sex' takes one of its 2 categories", number.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var past = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(measurements)}},3]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, past.Status);
+        Assert.Contains("features[9] is 3, not a category index", past.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(1, serving.Device.Store.SampleCount);
+    }
+
     /// <summary>A bool context input (a mask of valid sensor readings): sent as 0 and 1, fed as bool, anything else refused naming it.</summary>
     [Fact]
     public async Task ABoolMask_IsSentAsFlags_AndAnsweredAsTheOriginalFileFedBools()

@@ -33,6 +33,24 @@ public class HeldOutFileTests
         Assert.DoesNotContain("line 6", ex.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>A string input's held-out values are strings by name, kept as the category index a device keeps; an unknown one is the model's unknown.</summary>
+    [Fact]
+    public void AModelWithAStringInput_TakesItsStringsByName_AsTheSameRowsDevicesKeep()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_diabetes_string_sex.onnx"));
+        var spec = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { Regression = true, Input = "measurements" }).Spec;
+        const string M = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9";
+        using var model = EdgeMlOps.Runtime.InferenceModel.Load(bytes, spec);
+        double Loss(string line) => HeldOutFile.Load(Write(line), spec).Evaluate(model).Loss;
+        Assert.Equal(Loss($$"""{"features":[{{M}},1],"target":[1.5]}"""), Loss($$$"""{"inputs":{"sex":["2"],"measurements":[{{{M}}}]},"target":[1.5]}"""), 6);
+        Assert.Equal(Loss($$"""{"features":[{{M}},2],"target":[1.5]}"""), Loss($$$"""{"inputs":{"sex":["9"],"measurements":[{{{M}}}]},"target":[1.5]}"""), 6);
+        Assert.NotEqual(Loss($$"""{"features":[{{M}},0],"target":[1.5]}"""), Loss($$"""{"features":[{{M}},2],"target":[1.5]}"""), 6);
+
+        var ex = Assert.Throws<InvalidDataException>(() => HeldOutFile.Load(Write($$$"""{"inputs":{"sex":[1],"measurements":[{{{M}}}]},"target":[1]}""", $$"""{"features":[{{M}},3],"target":[1]}"""), spec));
+        Assert.Contains("line 1: inputs.sex 0 is not a string (one of its 2 categories", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("line 2: feature 9 is 3, not a category index (a whole number in [0, 2]", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AModelWithAContextInput_TakesRowsOrInputsByName_AndIdsAreChecked()
     {

@@ -20,24 +20,37 @@ public class ContextInputTrainingTests(Xunit.Abstractions.ITestOutputHelper outp
 
     internal static readonly byte[] TwoInputs = File.ReadAllBytes(Fixture("pytorch_diabetes_two_inputs.onnx"));
 
+    /// <summary>The same model with the sex column a string ("1" or "2"), one-hot encoded by ai.onnx.ml as converters of scikit-learn pipelines write it (<c>export_diabetes_string_sex.py</c>).</summary>
+    internal static readonly byte[] StringSex = File.ReadAllBytes(Fixture("pytorch_diabetes_string_sex.onnx"));
+
     private static float[] Floats(string name) => [.. Expected.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
 
-    private static UploadedClassifier Open(string trainable = "all") =>
-        UploadedClassifier.Open(TwoInputs, new UploadedClassifierOptions(trainable) { Regression = true, Input = "measurements" });
+    private static UploadedClassifier Open(string trainable = "all", byte[]? file = null) =>
+        UploadedClassifier.Open(file ?? TwoInputs, new UploadedClassifierOptions(trainable) { Regression = true, Input = "measurements" });
 
-    [Fact]
-    public void TheSecondInput_IsAContextInput_ServedAsTheFile_AndOneStepFollowsPyTorchsGradient()
+    private static string Span(GraphInterface.SampleSpan s) => $"{s.Name}:{s.Offset}+{s.Length}" + s.Element switch
     {
-        var model = Open();
+        TensorElement.Int64 => ":ids",
+        TensorElement.String => ":categories " + string.Join(',', s.Categories),
+        _ => string.Empty,
+    };
+
+    /// <summary>The sex column as an id (an embedding's Gather) or as a string (a one-hot encoder): a row keeps 0 or 1 either way, the string's index among the categories.</summary>
+    [Theory]
+    [InlineData("pytorch_diabetes_two_inputs.onnx", "sex:9+1:ids")]
+    [InlineData("pytorch_diabetes_string_sex.onnx", "sex:9+1:categories 1,2")]
+    public void TheSecondInput_IsAContextInput_ServedAsTheFile_AndOneStepFollowsPyTorchsGradient(string file, string sexSpan)
+    {
+        var bytes = File.ReadAllBytes(Fixture(file));
+        var model = Open(file: bytes);
         var spec = model.Spec;
         var graph = spec.Graph!;
         Assert.Equal(("measurements", 9, 10), (graph.FeaturesInput, graph.FeaturesLength, spec.InputDim));
-        Assert.Equal([new TensorSignature("sex", TensorElement.Int64, [1])], graph.ContextInputs);
-        Assert.Equal(["measurements:0+9", "sex:9+1:ids"], graph.SampleSpans().Select(s => $"{s.Name}:{s.Offset}+{s.Length}{(s.Element == TensorElement.Int64 ? ":ids" : string.Empty)}"));
+        Assert.Equal(["measurements:0+9", sexSpan], graph.SampleSpans().Select(Span));
         Assert.Contains("sex_embedding.weight", graph.Trained.Select(t => t.Name));
         Assert.Equal(spec, ModelArchitectures.ToSpec(ModelArchitectures.From(spec, []))); // signed and read back whole
 
-        using var served = InferenceModel.Load(TwoInputs, spec);
+        using var served = InferenceModel.Load(bytes, spec);
         var rows = Floats("rows");
         var values = served.PredictValues(rows, 6).Values;
         Assert.All(Floats("predictions").Zip(values), p => Assert.Equal(p.First, p.Second, 5));
@@ -67,11 +80,14 @@ public class ContextInputTrainingTests(Xunit.Abstractions.ITestOutputHelper outp
             trainer.TrainTargets(model.InitialWeights().Values, rows, Floats("targets"), new LocalTrainingPlan(1, 6, 0.1f, 1))).Message, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void FederatedAveraging_OverBothSexes_LearnsWhatTheUploadNeverSaw_AndHeldOutErrorFalls()
+    [Theory]
+    [InlineData("pytorch_diabetes_two_inputs.onnx")]
+    [InlineData("pytorch_diabetes_string_sex.onnx")]
+    public void FederatedAveraging_OverBothSexes_LearnsWhatTheUploadNeverSaw_AndHeldOutErrorFalls(string file)
     {
-        var model = Open();
-        using var served = InferenceModel.Load(TwoInputs, model.Spec);
+        var bytes = File.ReadAllBytes(Fixture(file));
+        var model = Open(file: bytes);
+        using var served = InferenceModel.Load(bytes, model.Spec);
         using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
         var rows = File.ReadAllLines(Fixture("diabetes_two_inputs.csv")).Select(l => l.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToArray();
         float[] Features(IEnumerable<float[]> part) => [.. part.SelectMany(r => r[..10])];
@@ -113,7 +129,7 @@ public class ContextInputTrainingTests(Xunit.Abstractions.ITestOutputHelper outp
             UploadedClassifier.Open(TwoInputs, new UploadedClassifierOptions("all") { Regression = true })).Message, StringComparison.Ordinal);
         // Either input may be the features input: with the id first, the measurements are the context.
         var idsFirst = UploadedClassifier.Open(TwoInputs, new UploadedClassifierOptions("none") { Regression = true, Input = "sex" }).Spec.Graph!;
-        Assert.Equal(["sex:0+1:ids", "measurements:1+9"], idsFirst.SampleSpans().Select(s => $"{s.Name}:{s.Offset}+{s.Length}{(s.Element == TensorElement.Int64 ? ":ids" : string.Empty)}"));
+        Assert.Equal(["sex:0+1:ids", "measurements:1+9"], idsFirst.SampleSpans().Select(Span));
 
         // A preprocessing graph fronts one input: not a model with context inputs, and not one with two inputs itself.
         var front = File.ReadAllBytes(Fixture("pytorch_mel_frontend.onnx"));
@@ -123,7 +139,7 @@ public class ContextInputTrainingTests(Xunit.Abstractions.ITestOutputHelper outp
             UploadedClassifier.Open(File.ReadAllBytes(Fixture("pytorch_kws_1d.onnx")), new UploadedClassifierOptions("all") { Preprocess = TwoInputs })).Message, StringComparison.Ordinal);
 
         var graph = Open().Spec.Graph!;
-        Assert.Throws<ArgumentException>(() => graph with { ContextInputs = [new TensorSignature("words", TensorElement.String, [4])] });
+        Assert.Contains("context input 'words' is a string without categories", Assert.Throws<ArgumentException>(() => graph with { ContextInputs = [new TensorSignature("words", TensorElement.String, [4])] }).Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => graph with { ContextInputs = [new TensorSignature("measurements", TensorElement.Float, [1])] });
         Assert.Throws<ArgumentException>(() => graph with { ContextInputs = [new TensorSignature("sex", TensorElement.Int64, [-1])] });
 
