@@ -12,7 +12,8 @@ namespace EdgeMlOps.Runtime.Tests.Training;
 /// bilinear resize to a fractional size), a sub-pixel block (PixelShuffle, strided and flipped slices, Mish) and a
 /// metric-learning embedding (einsum attention, cumsum, topk, gather, F.normalize, repeat, logsumexp) and an
 /// image-to-image style block (reflection and replication padding, tril, an index assignment) and orientation-style
-/// features (LPPool2d, a product over positions, atan, asin, tan, a phase wrapped by fmod). Each is served
+/// features (LPPool2d, a product over positions, atan, asin, tan, a phase wrapped by fmod), and a scripted model's
+/// control flow (a for loop over the rows and an if on a shape: Loop and If). Each is served
 /// as PyTorch computed, and one step moves every one of its tensors along PyTorch's autograd gradient.
 /// </summary>
 public class ArchitectureBlocksTests
@@ -31,6 +32,7 @@ public class ArchitectureBlocksTests
     [InlineData("embedding", 8, 64)]
     [InlineData("reflect", 7, 64)]
     [InlineData("angles", 4, 64)]
+    [InlineData("scripted", 8, 64)] // torch.jit.script: a Loop and an If, unrolled for the train step
     [InlineData("pyramid", 8, 64, "pytorch_block_pyramid_opset11.onnx")] // exported at opset 11: lifted to 13 for the train step
     [InlineData("subpixel", 6, 64, "pytorch_block_subpixel_opset11.onnx")]
     public void ABlock_IsServedAsPyTorchComputed_AndEveryTensorFollowsPyTorchsGradient(string key, int tensors, int inputs, string? file = null)

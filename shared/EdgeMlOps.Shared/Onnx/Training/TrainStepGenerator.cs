@@ -9,7 +9,8 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// anchors, and returns each parameter after one SGD step (<c>{name}.new</c>), the batch loss and the number of
 /// correct predictions — the interface <c>TrainStepModel</c> runs. Frozen initializers stay constants of the graph
 /// and are evaluated forward only; nodes that no trained parameter reaches are never differentiated, so a model
-/// with ops outside the rule set can still train the layers after them.
+/// with ops outside the rule set can still train the layers after them. Loops, scans and branches a trained parameter
+/// reaches are unrolled first (<see cref="ControlFlowInlining"/>), then recurrent layers (<see cref="RecurrentUnrolling"/>).
 /// </summary>
 public static class TrainStepGenerator
 {
@@ -30,6 +31,12 @@ public static class TrainStepGenerator
         var candidates = Candidates(graph, options, elementType);
         var depends = DependsOn(graph, candidates);
         var writer = new GraphWriter(graph, elementType);
+        if (ControlFlowInlining.Apply(graph, writer, node => node.Input.Any(depends.Contains) || ControlFlowInlining.OuterReads(node).Any(depends.Contains)) > 0)
+        {
+            candidates = Candidates(graph, options, elementType); // loops unrolled, branches taken: their nodes are the graph's now
+            depends = DependsOn(graph, candidates);
+        }
+
         if (RecurrentUnrolling.Apply(graph, writer, node => node.Input.Any(depends.Contains)) > 0)
         {
             candidates = Candidates(graph, options, elementType); // the same tensors, now read through the unrolled steps
@@ -75,21 +82,22 @@ public static class TrainStepGenerator
             return [.. named.Distinct(StringComparer.Ordinal)];
         }
 
-        // Every floating-point tensor fed to a differentiable input. Rank-0 initializers are exporters' constants
-        // (epsilons, GELU's 0.5), not layers' parameters, and stay frozen.
-        var fed = graph.Node.SelectMany(n => n.Input.Select((input, i) => (input, i, n.OpType)))
+        // Every floating-point tensor fed to a differentiable input, in the graph or in a loop's or branch's body.
+        // Rank-0 initializers are exporters' constants (epsilons, GELU's 0.5), not layers' parameters, and stay frozen.
+        var fed = ControlFlowInlining.AllNodes(graph).SelectMany(n => n.Input.Select((input, i) => (input, i, n.OpType)))
             .Where(u => GradientRules.IsDifferentiableInput(u.OpType, u.i)).Select(u => u.input).ToHashSet(StringComparer.Ordinal);
         return [.. graph.Initializer.Where(t => t.DataType == (int)elementType && t.Dims.Count > 0 && fed.Contains(t.Name)).Select(t => t.Name)];
     }
 
-    /// <summary>Every value a candidate parameter reaches through differentiable inputs.</summary>
+    /// <summary>Every value a candidate parameter reaches through differentiable inputs (or, for control flow, through what its bodies read).</summary>
     private static HashSet<string> DependsOn(GraphProto graph, IEnumerable<string> parameters)
     {
         var depends = new HashSet<string>(parameters, StringComparer.Ordinal);
         foreach (var node in graph.Node)
         {
             if (GradientRules.IsConstant(node.OpType)) continue;
-            if (node.Input.Where((input, i) => depends.Contains(input) && GradientRules.IsDifferentiableInput(node.OpType, i)).Any())
+            if (node.Input.Where((input, i) => depends.Contains(input) && GradientRules.IsDifferentiableInput(node.OpType, i)).Any()
+                || (ControlFlowInlining.IsControlFlow(node) && ControlFlowInlining.OuterReads(node).Any(depends.Contains)))
                 depends.UnionWith(node.Output.Where(o => o.Length > 0));
         }
 
@@ -107,7 +115,7 @@ public static class TrainStepGenerator
             if (node.Domain is not ("" or "ai.onnx"))
                 throw NotDifferentiableException.ForNode(node, $"ops of domain '{node.Domain}' have no gradient rules; train only parameters after this node");
             if (!GradientRules.TryGet(node.OpType, out var rule))
-                throw NotDifferentiableException.ForNode(node, $"no gradient rule for {node.OpType}; train only parameters after this node, or use ops from: {string.Join(", ", GradientRules.Supported)} (and GRU, LSTM, RNN, unrolled over a fixed sequence length)");
+                throw NotDifferentiableException.ForNode(node, $"no gradient rule for {node.OpType}; train only parameters after this node, or use ops from: {string.Join(", ", GradientRules.Supported)} (and GRU, LSTM, RNN, unrolled over a fixed sequence length; Loop, Scan and If, unrolled where their trip counts and conditions are known)");
             rule(new GradientContext(node, writer, facts, outputGrads, depends.Contains, (value, grad) =>
             {
                 if (!grads.TryGetValue(value, out var parts)) grads[value] = parts = [];

@@ -5,7 +5,8 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// <summary>
 /// Chooses which initializers a train step trains, the way an operator says it: <c>all</c>, <c>last:N</c> (the
 /// parameters of the last N layers — nodes that hold a floating-point tensor of rank ≥ 1 at a differentiable input,
-/// in graph order, a bias Add straight after its MatMul or Conv counting with it), or a comma-separated list of names.
+/// in graph order — a loop's or branch's layers where it stands —, a bias Add straight after its MatMul or Conv
+/// counting with it), or a comma-separated list of names.
 /// </summary>
 public static class TrainableSelection
 {
@@ -32,7 +33,7 @@ public static class TrainableSelection
             .Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var layers = new List<List<string>>();
         var lastOutputs = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var node in model.Graph.Node)
+        foreach (var node in ControlFlowInlining.AllNodes(model.Graph)) // a loop's or branch's layers where the loop or branch stands
         {
             var held = node.Input.Where((input, i) => parameters.Contains(input) && GradientRules.IsDifferentiableInput(node.OpType, i)).ToList();
             if (held.Count == 0) continue;

@@ -127,7 +127,7 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
     /// state's shape from the batch size: constants, <c>Shape</c> (with its symbols), and Gather, Unsqueeze, Squeeze,
     /// Concat, Slice, Cast and Identity of those. A scalar is one value. Null when not known this way.
     /// </summary>
-    private long?[]? ValuesOf(string name)
+    public long?[]? ValuesOf(string name)
     {
         if (facts.ConstantInts(name) is { } constant) return [.. constant.Select(v => (long?)v)];
         if (facts.Producer(name) is not { } node || node.Input.Count == 0) return null;

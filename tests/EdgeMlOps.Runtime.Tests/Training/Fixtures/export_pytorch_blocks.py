@@ -45,6 +45,11 @@ exported without constant folding so every parameter keeps its PyTorch name.
                                   exporter writes Pow, AveragePool, Sign, Relu, Abs), torch.prod over positions
                                   (ReduceProd), torch.atan, torch.asin of a tanh, torch.tan and a phase wrapped by
                                   torch.fmod (Mod) — then Linear named head.
+  pytorch_block_scripted.onnx     pixels [batch, 8, 8] read as 8 rows of 8 values, exported from torch.jit.script: a
+                                  recurrent cell written as a Python for loop over the rows (a Loop whose trip count
+                                  comes from the input's shape and whose body reads the Linear weights from the
+                                  enclosing graph) and an if on the number of rows (an If) choosing a residual
+                                  Linear+ReLU — then Linear named head.
   pytorch_block_pyramid_opset11.onnx, pytorch_block_subpixel_opset11.onnx
                                   the same two blocks (same weights) exported at opset 11, as older exporters write
                                   them (Resize of opset 11; Pad with its pads as an input).
@@ -226,6 +231,26 @@ class AngleBlock(nn.Module):
         return self.head(torch.cat([energy, g, angles], dim=1))
 
 
+class ScriptedLoop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.Linear(8, 16)
+        self.recur = nn.Linear(16, 16)
+        self.wide = nn.Linear(16, 16)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, pixels):
+        x = pixels / 16.0
+        h = torch.zeros(x.shape[0], 16)
+        for i in range(x.shape[1]):  # scripted: a Loop over the rows, its trip count from the input's shape
+            h = torch.tanh(self.cell(x[:, i]) + self.recur(h))
+        if x.shape[1] > 4:  # scripted: an If on a shape
+            h = h + torch.relu(self.wide(h))
+        else:
+            h = h * 2.0
+        return self.head(h)
+
+
 class AttentionBlock(nn.Module):
     def __init__(self):
         super().__init__()
@@ -248,7 +273,7 @@ def main():
                                                 ("groupnorm", GroupNormBlock(), (1, 8, 8)), ("unet", UNetLevel(), (1, 8, 8)),
                                                 ("pyramid", PyramidLevel(), (1, 8, 8)), ("subpixel", SubPixelBlock(), (1, 8, 8)),
                                                 ("embedding", MetricEmbedding(), (8, 8)), ("reflect", ReflectBlock(), (1, 8, 8)),
-                                                ("angles", AngleBlock(), (1, 8, 8))]):
+                                                ("angles", AngleBlock(), (1, 8, 8)), ("scripted", ScriptedLoop(), (8, 8))]):
         torch.manual_seed(40 + seed)
         for p in model.parameters():  # fresh, seeded weights per block (the constructors above ran before the seed)
             with torch.no_grad():
@@ -256,7 +281,8 @@ def main():
         model.eval()
         pixels = pixels_all.reshape(-1, *shape)
         name = f"pytorch_block_{key}.onnx"
-        torch.onnx.export(model, (pixels[:2],), name, input_names=["pixels"], output_names=["logits"],
+        exported = torch.jit.script(model) if key == "scripted" else model  # scripting keeps loops and branches as Loop and If
+        torch.onnx.export(exported, (pixels[:2],), name, input_names=["pixels"], output_names=["logits"],
                           dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, do_constant_folding=False)
         onnx.checker.check_model(onnx.load(name), full_check=True)
         if key in ("pyramid", "subpixel"):  # also as older exporters write them: opset 11, lifted for the train step

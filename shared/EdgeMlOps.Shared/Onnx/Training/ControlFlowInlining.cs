@@ -1,0 +1,258 @@
+using EdgeMlOps.Shared.Onnx.Proto;
+using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
+using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace EdgeMlOps.Shared.Onnx.Training;
+
+/// <summary>
+/// For the train step only: replaces each Loop, Scan and If node that a trained parameter reaches — through its inputs,
+/// or by a name its body reads from the enclosing graph, as scripted PyTorch loops read their weights — with the nodes
+/// it stands for: a Loop's body once per iteration, a Scan's body once per slice, the branch an If takes. Reverse
+/// mode then runs over ordinary nodes, so a loop back-propagates through every iteration as an unrolled recurrent
+/// layer does. The served file keeps its control flow. What the unrolling needs is known statically or refused,
+/// naming the node: a Loop's trip count (a constant, or an extent of a known shape, at most
+/// <see cref="MaxIterations"/>) with a body that never stops it early, a Scan's scanned extent, an If's condition
+/// (a constant, or a comparison of known extents — the shape tests scripted models make); no control flow nested in a body.
+/// </summary>
+internal static class ControlFlowInlining
+{
+    /// <summary>Most iterations a Loop or Scan is unrolled into (each keeps its activations for the backward pass).</summary>
+    public const int MaxIterations = 1024;
+
+    public static bool IsControlFlow(NodeProto node) => node.OpType is "Loop" or "Scan" or "If" && node.Domain is "" or "ai.onnx";
+
+    /// <summary>The names a node's bodies read from the enclosing graph (empty for a node without bodies).</summary>
+    public static IEnumerable<string> OuterReads(NodeProto node) =>
+        node.Attribute.Where(a => a.G is not null).SelectMany(a => OuterReads(a.G));
+
+    /// <summary>Every node of <paramref name="graph"/> and of the bodies of its control flow, at any depth.</summary>
+    public static IEnumerable<NodeProto> AllNodes(GraphProto graph) =>
+        graph.Node.SelectMany(n => n.Attribute.Where(a => a.G is not null).SelectMany(a => AllNodes(a.G)).Prepend(n));
+
+    /// <summary>Inlines the control-flow nodes <paramref name="reached"/> selects, in place; returns how many.</summary>
+    public static int Apply(GraphProto graph, GraphWriter writer, Func<NodeProto, bool> reached)
+    {
+        var inlined = 0;
+        for (var i = 0; i < graph.Node.Count; i++)
+        {
+            var node = graph.Node[i];
+            if (!IsControlFlow(node) || !reached(node)) continue;
+            var facts = new GraphFacts(graph);
+            graph.Node.RemoveAt(i);
+            var end = graph.Node.Count;
+            new Inliner(node, writer, facts).Write();
+            var added = graph.Node.Skip(end).ToList();
+            for (var k = graph.Node.Count - 1; k >= end; k--) graph.Node.RemoveAt(k);
+            for (var k = 0; k < added.Count; k++) graph.Node.Insert(i + k, added[k]);
+            i += added.Count - 1;
+            inlined++;
+        }
+
+        return inlined;
+    }
+
+    private static IEnumerable<string> OuterReads(GraphProto body)
+    {
+        var local = new HashSet<string>(body.Input.Select(i => i.Name).Concat(body.Initializer.Select(t => t.Name)), StringComparer.Ordinal);
+        foreach (var node in body.Node)
+        {
+            foreach (var input in node.Input.Concat(OuterReads(node)).Where(n => n.Length > 0 && !local.Contains(n))) yield return input;
+            local.UnionWith(node.Output);
+        }
+
+        foreach (var output in body.Output.Select(o => o.Name).Where(n => !local.Contains(n))) yield return output;
+    }
+
+    /// <summary>One control-flow node written out as ordinary nodes under the node's own output names.</summary>
+    private sealed class Inliner(NodeProto node, GraphWriter w, GraphFacts facts)
+    {
+        public void Write()
+        {
+            switch (node.OpType)
+            {
+                case "Loop":
+                    Loop();
+                    break;
+                case "Scan":
+                    Scan();
+                    break;
+                default:
+                    If();
+                    break;
+            }
+        }
+
+        private void Loop()
+        {
+            var body = Body("body");
+            var carried = node.Input.Count - 2;
+            var scanned = body.Output.Count - 1 - carried;
+            if (body.Input.Count != carried + 2 || scanned < 0) throw Refuse($"its body takes {body.Input.Count} inputs and makes {body.Output.Count} outputs for {carried} loop-carried values");
+            if (node.Input[0].Length == 0) throw Refuse("it has no trip count: it runs until its body says stop");
+            var trips = facts.Values(node.Input[0]) is [long count] ? count : throw Refuse("its trip count is not known where it starts (export with fixed extents)");
+            if (node.Input[1].Length > 0 && Truth(node.Input[1], null) != true) throw Refuse("its start condition is not a constant true");
+            if (Truth(body.Output[0].Name, body) != true) throw Refuse("its body computes when to stop");
+            CheckTrips(trips);
+
+            var state = node.Input.Skip(2).ToArray();
+            var stacks = Enumerable.Range(0, scanned).Select(_ => new List<string>()).ToArray();
+            var truth = True();
+            for (var k = 0L; k < trips; k++)
+            {
+                var names = new Dictionary<string, string>(StringComparer.Ordinal) { [body.Input[0].Name] = w.Int64Constant(k), [body.Input[1].Name] = truth };
+                for (var j = 0; j < carried; j++) names[body.Input[2 + j].Name] = state[j];
+                Copy(body, names);
+                state = [.. Enumerable.Range(0, carried).Select(j => Resolve(names, body.Output[1 + j].Name))];
+                for (var j = 0; j < scanned; j++) stacks[j].Add(Resolve(names, body.Output[1 + carried + j].Name));
+            }
+
+            for (var j = 0; j < carried; j++) Emit(j, "Identity", [state[j]]);
+            for (var j = 0; j < scanned; j++) Stack(carried + j, stacks[j], 0);
+        }
+
+        private void Scan()
+        {
+            var body = Body("body");
+            var scanInputs = (int)GraphFacts.AttributeInt(node, "num_scan_inputs", 0);
+            var states = node.Input.Count - scanInputs;
+            var scanOutputs = body.Output.Count - states;
+            if (scanInputs < 1 || states < 0 || body.Input.Count != states + scanInputs || scanOutputs < 0) throw Refuse($"its body takes {body.Input.Count} inputs and makes {body.Output.Count} outputs for {states} states and {scanInputs} scanned inputs");
+            var inputAxes = GraphFacts.AttributeInts(node, "scan_input_axes") ?? new long[scanInputs];
+            var inputReversed = GraphFacts.AttributeInts(node, "scan_input_directions") ?? new long[scanInputs];
+            var outputAxes = GraphFacts.AttributeInts(node, "scan_output_axes") ?? new long[scanOutputs];
+            var outputReversed = GraphFacts.AttributeInts(node, "scan_output_directions") ?? new long[scanOutputs];
+            var first = node.Input[states];
+            var dims = facts.Dims(first);
+            var axis = dims is null ? -1 : (int)(inputAxes[0] < 0 ? inputAxes[0] + dims.Length : inputAxes[0]);
+            var trips = (axis >= 0 && axis < dims!.Length ? ValueDims.Extent(dims[axis]) : null) ?? throw Refuse($"the extent it scans of '{first}' is not known (export with fixed extents)");
+            CheckTrips(trips);
+
+            var state = node.Input.Take(states).ToArray();
+            var stacks = Enumerable.Range(0, scanOutputs).Select(_ => new List<string>()).ToArray();
+            for (var k = 0L; k < trips; k++)
+            {
+                var names = new Dictionary<string, string>(StringComparer.Ordinal);
+                for (var j = 0; j < states; j++) names[body.Input[j].Name] = state[j];
+                for (var j = 0; j < scanInputs; j++)
+                {
+                    var at = inputReversed[j] != 0 ? trips - 1 - k : k;
+                    names[body.Input[states + j].Name] = w.Node("Gather", [node.Input[states + j], w.Int64Constant(at)], Int("axis", inputAxes[j]));
+                }
+
+                Copy(body, names);
+                state = [.. Enumerable.Range(0, states).Select(j => Resolve(names, body.Output[j].Name))];
+                for (var j = 0; j < scanOutputs; j++) stacks[j].Add(Resolve(names, body.Output[states + j].Name));
+            }
+
+            for (var j = 0; j < states; j++) Emit(j, "Identity", [state[j]]);
+            for (var j = 0; j < scanOutputs; j++)
+            {
+                if (outputReversed[j] != 0) stacks[j].Reverse();
+                Stack(states + j, stacks[j], outputAxes[j]);
+            }
+        }
+
+        private void If()
+        {
+            var taken = Truth(node.Input[0], null) ?? throw Refuse("its condition is known only at run time; the fleet differentiates one branch, the one a constant or a known extent decides");
+            var branch = Body(taken ? "then_branch" : "else_branch");
+            if (branch.Output.Count != node.Output.Count) throw Refuse($"its branch makes {branch.Output.Count} outputs for {node.Output.Count}");
+            var names = new Dictionary<string, string>(StringComparer.Ordinal);
+            Copy(branch, names);
+            for (var j = 0; j < node.Output.Count; j++) Emit(j, "Identity", [Resolve(names, branch.Output[j].Name)]);
+        }
+
+        private GraphProto Body(string attribute)
+        {
+            var body = node.Attribute.FirstOrDefault(a => a.Name == attribute)?.G ?? throw Refuse($"it has no '{attribute}' graph");
+            if (body.Node.FirstOrDefault(n => n.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0)) is { } nested)
+                throw Refuse($"its body holds control flow of its own (node '{NotDifferentiableException.NodeLabel(nested)}', {nested.OpType}); only one level is unrolled");
+            return body;
+        }
+
+        private void CheckTrips(long trips)
+        {
+            if (trips is < 1 or > MaxIterations) throw Refuse($"it runs {trips} times; the train step unrolls 1 to {MaxIterations}");
+        }
+
+        /// <summary>
+        /// Appends the body's nodes once, each value it makes under a fresh name recorded in <paramref name="names"/>
+        /// (which maps its inputs already); names read from the enclosing graph stay as they are. The body's own
+        /// initializers become Constant nodes: constants of the step, never parameters it trains.
+        /// </summary>
+        private void Copy(GraphProto body, Dictionary<string, string> names)
+        {
+            foreach (var tensor in body.Initializer)
+            {
+                var value = tensor.Clone();
+                value.Name = string.Empty;
+                names[tensor.Name] = w.Node("Constant", [], Tensor("value", value));
+            }
+
+            foreach (var original in body.Node)
+            {
+                var copy = original.Clone();
+                copy.Name = w.Fresh("inlined");
+                for (var i = 0; i < copy.Input.Count; i++) copy.Input[i] = Resolve(names, copy.Input[i]);
+                for (var i = 0; i < copy.Output.Count; i++)
+                {
+                    if (copy.Output[i].Length == 0) continue;
+                    names[original.Output[i]] = copy.Output[i] = w.Fresh("inlined");
+                }
+
+                w.Graph.Node.Add(copy);
+            }
+        }
+
+        private static string Resolve(Dictionary<string, string> names, string name) => name.Length > 0 && names.TryGetValue(name, out var renamed) ? renamed : name;
+
+        /// <summary>The node's output <paramref name="index"/> (when used) as <paramref name="op"/> of <paramref name="inputs"/>.</summary>
+        private void Emit(int index, string op, IEnumerable<string> inputs, params AttributeProto[] attributes)
+        {
+            if (index < node.Output.Count && node.Output[index].Length > 0) w.NodeTo(node.Output[index], op, inputs, attributes);
+        }
+
+        /// <summary>Per-iteration values stacked along a new <paramref name="axis"/>, as Loop and Scan stack their scan outputs.</summary>
+        private void Stack(int index, List<string> values, long axis)
+        {
+            var axes = w.Int64s(axis);
+            Emit(index, "Concat", values.Select(v => w.Node("Unsqueeze", [v, axes])), Int("axis", axis));
+        }
+
+        /// <summary>A bool scalar true, as a Constant node.</summary>
+        private string True()
+        {
+            var tensor = new TensorProto { DataType = (int)DataType.Bool };
+            tensor.Int32Data.Add(1);
+            return w.Node("Constant", [], Tensor("value", tensor));
+        }
+
+        /// <summary>
+        /// A bool scalar's value where known statically: a constant (in <paramref name="body"/> or the enclosing graph), an
+        /// Identity, reshaping or Not of one, or a comparison of two known extents; null otherwise.
+        /// </summary>
+        private bool? Truth(string name, GraphProto? body)
+        {
+            var producer = body?.Node.FirstOrDefault(n => n.Output.Contains(name));
+            if (body is not null && producer is null) return body.Input.Count > 1 && body.Input[1].Name == name && node.OpType == "Loop" ? true : Truth(name, null); // a Loop's cond_in is true while it runs
+            producer ??= facts.Producer(name);
+            var tensor = facts.Initializer(name) ?? (producer?.OpType == "Constant" ? producer.Attribute.FirstOrDefault(a => a.Name == "value")?.T : null);
+            if (tensor is not null) return tensor.DataType == (int)DataType.Bool && tensor.Dims.Aggregate(1L, (a, d) => a * d) == 1 ? (tensor.Int32Data.Count > 0 ? tensor.Int32Data[0] != 0 : tensor.RawData.Length == 1 ? tensor.RawData[0] != 0 : null) : null;
+            if (producer is null) return null;
+            switch (producer.OpType)
+            {
+                case "Identity" or "Squeeze" or "Unsqueeze" or "Reshape" or "Cast" when producer.OpType != "Cast" || GraphFacts.AttributeInt(producer, "to", 0) == (int)DataType.Bool:
+                    return Truth(producer.Input[0], body);
+                case "Not":
+                    return !Truth(producer.Input[0], body);
+                case "Equal" or "Greater" or "Less" or "GreaterOrEqual" or "LessOrEqual" when body is null:
+                    if (facts.Values(producer.Input[0]) is not [long a] || facts.Values(producer.Input[1]) is not [long b] || a < 0 || b < 0) return null; // extents known, not symbols
+                    return producer.OpType switch { "Equal" => a == b, "Greater" => a > b, "Less" => a < b, "GreaterOrEqual" => a >= b, _ => a <= b };
+                default:
+                    return null;
+            }
+        }
+
+        private NotDifferentiableException Refuse(string why) => NotDifferentiableException.ForNode(node, why);
+    }
+}

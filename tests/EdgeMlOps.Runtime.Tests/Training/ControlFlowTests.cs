@@ -1,0 +1,180 @@
+using EdgeMlOps.Shared.Onnx.Proto;
+using EdgeMlOps.Shared.Onnx.Training;
+using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
+using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace EdgeMlOps.Runtime.Tests.Training;
+
+/// <summary>
+/// Loop, Scan and If in a trained path, unrolled for the train step (<see cref="ControlFlowInlining"/>): the unrolled
+/// forward pass computes what ONNX Runtime computes on the model itself, every parameter — the ones a body reads from
+/// the enclosing graph included — follows finite differences, and what cannot be unrolled is refused naming the node.
+/// </summary>
+public class ControlFlowTests
+{
+    private const int Steps = 4;
+
+    /// <summary>A graph input read by a body: [2, 4, 3], its step axis fixed, as a scripted model's Shape → Gather trip count needs.</summary>
+    private static string Sequence(TestGraph g) => g.Input("x", [2, Steps, 3]);
+
+    /// <summary>A body's value: floats of any shape; an iteration number or a condition, scalars.</summary>
+    private static ValueInfoProto Value(string name, DataType type) => new()
+    {
+        Name = name,
+        Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = type == DataType.Float ? null : new TensorShapeProto() } },
+    };
+
+    private static NodeProto Op(string op, string[] inputs, string output, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = op, Name = "body_" + output, Input = { inputs }, Output = { output } };
+        node.Attribute.AddRange(attributes);
+        return node;
+    }
+
+    private static GraphProto Body(string name, (string Name, DataType Type)[] inputs, NodeProto[] nodes, params string[] outputs) => new()
+    {
+        Name = name,
+        Input = { inputs.Select(i => Value(i.Name, i.Type)) },
+        Node = { nodes },
+        Output = { outputs.Select(o => Value(o, o.StartsWith("cond", StringComparison.Ordinal) ? DataType.Bool : DataType.Float)) },
+    };
+
+    private static AttributeProto Graph(string name, GraphProto body) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Graph, G = body };
+
+    private static string True(TestGraph g)
+    {
+        var tensor = new TensorProto { DataType = (int)DataType.Bool };
+        tensor.Int32Data.Add(1);
+        return g.Node("Constant", [], Tensor("value", tensor));
+    }
+
+    /// <summary>
+    /// A recurrent cell written as a Loop the way a scripted PyTorch model exports it: the trip count from Shape →
+    /// Gather, a constant true condition, the weights read from the enclosing graph, a trained initial state carried,
+    /// and each step's state also stacked as a scan output.
+    /// </summary>
+    private static (string Y, long[] Dims) ScriptedLoop(TestGraph g, long trips = Steps, bool stopsEarly = false)
+    {
+        var x = trips == Steps ? Sequence(g) : g.Input("x", [2, trips, 3]);
+        var (w, u) = (g.Param("w", [3, 5]), g.Param("u", [5, 5]));
+        var count = g.Node("Gather", [g.Node("Shape", [x]), g.Ints(1)]);
+        var truth = True(g);
+        var body = Body("cell", [("i", DataType.Int64), ("cond_in", DataType.Bool), ("h", DataType.Float)],
+        [
+            Op("Gather", [x, "i"], "x_i", Int("axis", 1)),
+            Op("MatMul", ["x_i", w], "a"),
+            Op("MatMul", ["h", u], "b"),
+            Op("Add", ["a", "b"], "z"),
+            Op("Tanh", ["z"], "h_next"),
+            stopsEarly ? Op("Less", ["i", g.Ints(2)], "cond_out") : Op("Identity", [truth], "cond_out"), // a while loop decides when to stop
+            Op("Identity", ["h_next"], "h_seen"),
+        ], "cond_out", "h_next", "h_seen");
+        var outputs = g.Nodes("Loop", [g.Node("Squeeze", [count]), truth, g.Param("h0", [2, 5])], 2, Graph("body", body));
+        return (g.Node("Add", [outputs[1], outputs[0]]), [trips, 2, 5]); // every step's state, plus the last
+    }
+
+    /// <summary>The same cell as a Scan over the steps axis taken backwards, its states stacked on axis 1.</summary>
+    private static (string Y, long[] Dims) ReversedScan(TestGraph g)
+    {
+        var x = Sequence(g);
+        var (w, u) = (g.Param("w", [3, 5]), g.Param("u", [5, 5]));
+        var body = Body("cell", [("h", DataType.Float), ("x_t", DataType.Float)],
+        [
+            Op("MatMul", ["x_t", w], "a"),
+            Op("MatMul", ["h", u], "b"),
+            Op("Add", ["a", "b"], "z"),
+            Op("Tanh", ["z"], "h_next"),
+            Op("Identity", ["h_next"], "h_seen"),
+        ], "h_next", "h_seen");
+        var outputs = g.Nodes("Scan", [g.Param("h0", [2, 5]), x], 2, Graph("body", body), Int("num_scan_inputs", 1),
+            Ints("scan_input_axes", 1), Ints("scan_input_directions", 1), Ints("scan_output_axes", 1));
+        return (g.Node("Mul", [outputs[1], g.Node("Unsqueeze", [outputs[0], g.Ints(1)])]), [2, Steps, 5]);
+    }
+
+    /// <summary>An If on the sequence's length (a shape test, as scripted models write them): the taken branch trains, the other's weights do not.</summary>
+    private static (string Y, long[] Dims) ShapeTest(TestGraph g)
+    {
+        var x = Sequence(g);
+        var longer = g.Node("Greater", [g.Node("Gather", [g.Node("Shape", [x]), g.Ints(1)]), g.Ints(2)]);
+        var flat = g.Node("Reshape", [x, g.Ints(2, 12)]);
+        var (taken, other) = (g.Param("w_long", [12, 4]), g.Param("w_short", [12, 4]));
+        var then = Body("long", [], [Op("MatMul", [flat, taken], "m"), Op("Tanh", ["m"], "out")], "out");
+        var otherwise = Body("short", [], [Op("MatMul", [flat, other], "out")], "out");
+        return (g.Node("If", [g.Node("Squeeze", [longer])], Graph("then_branch", then), Graph("else_branch", otherwise)), [2, 4]);
+    }
+
+    public static TheoryData<string> Names => ["loop", "scan", "if"];
+
+    private static (string Y, long[] Dims) Build(string name, TestGraph g) => name switch
+    {
+        "loop" => ScriptedLoop(g),
+        "scan" => ReversedScan(g),
+        _ => ShapeTest(g),
+    };
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void TheUnrolledStep_ComputesWhatTheModelComputes_AndFollowsFiniteDifferences(string name)
+    {
+        var g = new TestGraph(DataType.Float, 17);
+        var (y, dims) = Build(name, g);
+        var model = g.Model(y, dims.Length);
+        var count = (int)dims.Aggregate(1L, (a, b) => a * b);
+        var labels = Enumerable.Range(0, count).Select(i => Math.Sin(i)).ToArray();
+        var feeds = new Dictionary<string, Feed>(g.Feeds) { ["labels"] = new Feed(dims, labels) };
+
+        // What ONNX Runtime computes on the model with its control flow, against the loss the unrolled step reports.
+        var served = TestGraph.Run(model, g.Feeds);
+        var mse = served.Select((v, i) => (v - labels[i]) * (v - labels[i])).Sum() / count;
+        using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError));
+        Assert.Equal(mse, probe.Gradient(feeds).Loss, 5);
+        Assert.DoesNotContain(probe.Step.Model.Graph.Node, n => n.OpType is "Loop" or "Scan" or "If");
+        Assert.Equal(name == "if" ? ["w_long"] : ["h0", "u", "w"], probe.Step.Trained.Order(StringComparer.Ordinal)); // the branch not taken trains nothing
+        var error = probe.RelativeError(feeds, 1e-2);
+        Assert.True(error < 2e-3, $"{name}: relative gradient error {error:E2}");
+    }
+
+    /// <summary>
+    /// The scripted PyTorch block (a for loop and an if, <c>export_pytorch_blocks.py</c>): <c>last:N</c> counts the layers
+    /// inside its loop and branch where they stand, and a loop no trained parameter reaches stays a Loop in the step.
+    /// </summary>
+    [Fact]
+    public void AScriptedModelsLastLayers_CountThoseInItsLoopAndBranch_AndAFrozenLoopIsRunAsExported()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", "pytorch_block_scripted.onnx"));
+        Assert.Equal(["cell.weight", "cell.bias", "recur.weight", "recur.bias", "wide.weight", "wide.bias", "head.weight", "head.bias"],
+            TrainableSelection.LastLayers(ModelProto.Parser.ParseFrom(bytes), 4));
+        var uploaded = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("last:2"));
+        Assert.Equal(["wide.weight", "wide.bias", "head.weight", "head.bias"], uploaded.Spec.Graph!.Trained.Select(t => t.Name));
+        var step = ModelProto.Parser.ParseFrom(uploaded.TrainStep!);
+        Assert.Contains(step.Graph.Node, n => n.OpType == "Loop");
+        Assert.DoesNotContain(step.Graph.Node, n => n.OpType == "If");
+    }
+
+    [Fact]
+    public void WhatCannotBeUnrolled_IsRefused_NamingTheNodeAndWhy()
+    {
+        string Refusal(Func<TestGraph, string> build)
+        {
+            var g = new TestGraph(DataType.Float, 17);
+            var model = g.Model(build(g), 3);
+            return Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError))).Message;
+        }
+
+        Assert.Contains("it runs 1100 times; the train step unrolls 1 to 1024", Refusal(g => ScriptedLoop(g, trips: 1100).Y), StringComparison.Ordinal);
+
+        Assert.Contains("(Loop): its body computes when to stop", Refusal(g => ScriptedLoop(g, stopsEarly: true).Y), StringComparison.Ordinal);
+
+        // A branch chosen by the data, not by a shape.
+        var data = Refusal(g =>
+        {
+            var x = Sequence(g);
+            var positive = g.Node("Greater", [g.Node("ReduceSum", [x], Int("keepdims", 0)), g.Floats(0)]);
+            var w = g.Param("w", [3, 2]);
+            var then = Body("pos", [], [Op("MatMul", [x, w], "out")], "out");
+            var otherwise = Body("neg", [], [Op("MatMul", [x, w], "m"), Op("Neg", ["m"], "out")], "out");
+            return g.Node("If", [g.Node("Squeeze", [positive])], Graph("then_branch", then), Graph("else_branch", otherwise));
+        });
+        Assert.Contains("(If): its condition is known only at run time", data, StringComparison.Ordinal);
+    }
+}
