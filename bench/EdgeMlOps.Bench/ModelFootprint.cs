@@ -77,7 +77,8 @@ public static class ModelFootprint
         {
             using var input = OrtValue.CreateTensorValueFromMemory(rows.AsMemory(0, batch * length).ToArray(), [batch, .. sample]);
             var watch = Stopwatch.StartNew();
-            using var results = session.Run(new RunOptions(), [ClassifierGraphs.FeaturesInput], [input], [ClassifierGraphs.ProbabilitiesOutput]);
+            using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+            using var results = session.Run(runOptions, [ClassifierGraphs.FeaturesInput], [input], [ClassifierGraphs.ProbabilitiesOutput]);
             return watch.Elapsed.TotalMicroseconds;
         }
 

@@ -90,7 +90,8 @@ public static class FederatedFineTuning
 
         using var session = new InferenceSession(copy.ToByteArray());
         using var input = OrtValue.CreateTensorValueFromMemory(test.Features, [test.Count, .. sampleDims]);
-        using var outputs = session.Run(new RunOptions(), [ClassifierGraphs.FeaturesInput], [input], [ClassifierGraphs.LabelOutput]);
+        using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var outputs = session.Run(runOptions, [ClassifierGraphs.FeaturesInput], [input], [ClassifierGraphs.LabelOutput]);
         var labels = outputs[0].GetTensorDataAsSpan<long>();
         var hits = 0;
         for (var i = 0; i < test.Count; i++) if (labels[i] == test.Labels[i]) hits++;

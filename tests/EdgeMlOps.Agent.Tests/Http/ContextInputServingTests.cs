@@ -33,7 +33,8 @@ public sealed class ContextInputServingTests
         using var original = new InferenceSession(TwoInputs);
         using var measurements = OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, 6).SelectMany(r => rows.AsSpan(r * 10, 9).ToArray()).ToArray(), [6, 9]);
         using var sex = OrtValue.CreateTensorValueFromMemory(Enumerable.Range(0, 6).Select(r => (long)rows[(r * 10) + 9]).ToArray(), [6, 1]);
-        using var outputs = original.Run(new RunOptions(), ["measurements", "sex"], [measurements, sex], ["progression"]);
+        using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var outputs = original.Run(runOptions, ["measurements", "sex"], [measurements, sex], ["progression"]);
         var reference = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         for (var row = 0; row < 6; row++)
         {
@@ -95,7 +96,8 @@ public sealed class ContextInputServingTests
             using var m = OrtValue.CreateTensorValueFromMemory(measurements, [1, 9]);
             using var s = OrtValue.CreateTensorWithEmptyStrings(OrtAllocator.DefaultInstance, [1, 1]);
             s.StringTensorSetElementAt(sex, 0);
-            using var outputs = original.Run(new RunOptions(), ["measurements", "sex"], [m, s], ["progression"]);
+            using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+            using var outputs = original.Run(runOptions, ["measurements", "sex"], [m, s], ["progression"]);
             var answer = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$$"""{"inputs":{"measurements":[{{{Numbers(measurements)}}}],"sex":["{{{sex}}}"]}}""");
             Assert.Equal(HttpStatusCode.OK, answer.Status);
             Assert.Equal(outputs[0].GetTensorDataAsSpan<float>()[0], answer.Body.GetProperty("values")[0].GetSingle(), 5);
@@ -131,7 +133,8 @@ public sealed class ContextInputServingTests
         using var original = new InferenceSession(bytes);
         using var readingsValue = OrtValue.CreateTensorValueFromMemory(readings, [6, 8]);
         using var validValue = OrtValue.CreateTensorValueFromMemory(valid.Select(v => v != 0).ToArray(), [6, 8]);
-        using var outputs = original.Run(new RunOptions(), ["readings", "valid"], [readingsValue, validValue], ["logits"]);
+        using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var outputs = original.Run(runOptions, ["readings", "valid"], [readingsValue, validValue], ["logits"]);
         var logits = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         for (var row = 0; row < 6; row++)
         {

@@ -29,7 +29,8 @@ public sealed class MultiLabelServingTests
         var rows = expected.RootElement.GetProperty("rows").EnumerateArray().Select(v => v.GetSingle()).ToArray();
         using var original = new InferenceSession(Attributes);
         using var input = OrtValue.CreateTensorValueFromMemory(rows, [6, 64]);
-        using var outputs = original.Run(new RunOptions(), ["pixels"], [input], ["attributes"]);
+        using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var outputs = original.Run(runOptions, ["pixels"], [input], ["attributes"]);
         var reference = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         var ids = new List<string>();
         for (var row = 0; row < 6; row++)

@@ -29,7 +29,8 @@ public sealed class RegressorServingTests
         var rows = expected.RootElement.GetProperty("rows").EnumerateArray().Select(v => v.GetSingle()).ToArray();
         using var original = new InferenceSession(Regressor);
         using var input = OrtValue.CreateTensorValueFromMemory(rows, [6, 10]);
-        using var outputs = original.Run(new RunOptions(), ["features"], [input], ["progression"]);
+        using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var outputs = original.Run(runOptions, ["features"], [input], ["progression"]);
         var reference = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         var ids = new List<string>();
         for (var row = 0; row < 6; row++)

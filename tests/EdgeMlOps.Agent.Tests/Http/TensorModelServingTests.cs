@@ -258,7 +258,8 @@ public sealed class TensorModelServingTests
 
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(bytes);
         using var feed = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(image, [1, 3, 224, 224]);
-        using var original = session.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), [input.Name], [feed], [output.Name]);
+        using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var original = session.Run(runOptions, [input.Name], [feed], [output.Name]);
         Assert.Equal(original[0].GetTensorDataAsSpan<float>().ToArray(), embedding.GetProperty("data").EnumerateArray().Select(v => v.GetSingle()));
 
         // The same image as JSON numbers is over the local API's 1 MiB body limit: the binary body is what makes it servable.

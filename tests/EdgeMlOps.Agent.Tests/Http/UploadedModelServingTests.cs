@@ -46,7 +46,8 @@ public sealed class UploadedModelServingTests
             Assert.Equal(HttpStatusCode.OK, status);
 
             using var input = OrtValue.CreateTensorValueFromMemory(pixels, [1, 1, 28, 28]);
-            using var outputs = original.Run(new RunOptions(), ["features"], [input], ["probabilities", "label"]);
+            using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+            using var outputs = original.Run(runOptions, ["features"], [input], ["probabilities", "label"]);
             var expected = outputs[0].GetTensorDataAsSpan<float>().ToArray();
             var served = body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
             Assert.Equal(expected.Length, served.Length);
@@ -97,7 +98,8 @@ public sealed class UploadedModelServingTests
 
         using var original = new InferenceSession(kws);
         using var input = OrtValue.CreateTensorValueFromMemory(features, [1, 40, 32]);
-        using var outputs = original.Run(new RunOptions(), ["features"], [input], ["probabilities"]);
+        using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var outputs = original.Run(runOptions, ["features"], [input], ["probabilities"]);
         var reference = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         var json = string.Join(',', wave.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
         var (status, body) = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{json}}]}""");
@@ -146,7 +148,8 @@ public sealed class UploadedModelServingTests
         // Each sketch holds the front end's values for that feature, as ONNX Runtime computes them on the front end's file.
         using var session = new InferenceSession(front);
         using var input = OrtValue.CreateTensorValueFromMemory(waves, [Waves, 8192]);
-        using var made = session.Run(new RunOptions(), ["wave"], [input], ["features"]);
+        using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var made = session.Run(runOptions, ["wave"], [input], ["features"]);
         var features = made[0].GetTensorDataAsSpan<float>().ToArray();
         foreach (var k in new[] { 0, 17, 640, 1279 })
         {

@@ -40,7 +40,8 @@ public sealed class OutputProfileTests
 
         using var session = new InferenceSession(bytes);
         using var input = OrtValue.CreateTensorValueFromMemory(rows, [Rows, width]);
-        using var outputs = session.Run(new RunOptions(), [inputName], [input], [outputName]);
+        using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var outputs = session.Run(runOptions, [inputName], [input], [outputName]);
         var answered = outputs[0].GetTensorDataAsSpan<float>().ToArray();
         var targets = model.Spec.Targets;
         Assert.Equal((ulong)Rows, profile.Predictions);

@@ -103,7 +103,8 @@ internal sealed class GradientProbe : IDisposable
             Bind(ClassifierGraphs.LearningRateInput, new Feed([], [learningRate]));
             Bind(ClassifierGraphs.ProximalMuInput, new Feed([], [0]));
             var outputNames = parameters.Keys.Select(ClassifierGraphs.UpdatedName).Append(ClassifierGraphs.LossOutput).ToArray();
-            using var results = _session.Run(new RunOptions(), names, values, outputNames);
+            using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+            using var results = _session.Run(runOptions, names, values, outputNames);
             var updated = parameters.Keys.Select((n, i) => (n, Values: ReadOutput(results[i]))).ToDictionary(p => p.n, p => p.Values);
             return (ReadOutput(results[^1])[0], updated);
         }

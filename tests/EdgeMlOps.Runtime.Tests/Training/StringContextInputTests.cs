@@ -26,7 +26,8 @@ public class StringContextInputTests
         using var m = OrtValue.CreateTensorValueFromMemory(measurements, [1, 9]);
         using var s = OrtValue.CreateTensorWithEmptyStrings(OrtAllocator.DefaultInstance, [1, 1]);
         s.StringTensorSetElementAt(sex, 0);
-        using var outputs = session.Run(new RunOptions(), ["measurements", "sex"], [m, s], ["progression"]);
+        using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var outputs = session.Run(runOptions, ["measurements", "sex"], [m, s], ["progression"]);
         return outputs[0].GetTensorDataAsSpan<float>()[0];
     }
 

@@ -92,7 +92,8 @@ public class TensorModelTests
 
         using var session = new InferenceSession(bytes);
         using var feed = OrtValue.CreateTensorValueFromMemory(image, [1, 3, 224, 224]);
-        using var original = session.Run(new RunOptions(), [input.Name], [feed], [output.Name]);
+        using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var original = session.Run(runOptions, [input.Name], [feed], [output.Name]);
         Assert.Equal(original[0].GetTensorDataAsSpan<float>().ToArray(), served);
     }
 

@@ -95,7 +95,8 @@ internal sealed class TestGraph(DataType type = DataType.Double, int opset = 17)
         var values = feeds.Values.Select(f => Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(f.Values!.Select(v => (float)v).ToArray(), f.Dims)).ToArray();
         try
         {
-            using var results = session.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), names, values, ["y"]);
+            using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+            using var results = session.Run(runOptions, names, values, ["y"]);
             return results[0].GetTensorDataAsSpan<float>().ToArray();
         }
         finally

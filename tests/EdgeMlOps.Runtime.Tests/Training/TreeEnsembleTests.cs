@@ -31,7 +31,8 @@ public class TreeEnsembleTests
 
         using var session = new InferenceSession(bytes);
         using var input = OrtValue.CreateTensorValueFromMemory(features, [rows, features.Length / rows]);
-        using var outputs = session.Run(new RunOptions(), ["features"], [input], ["label", "probabilities"]);
+        using var runOptions = new RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated
+        using var outputs = session.Run(runOptions, ["features"], [input], ["label", "probabilities"]);
         Assert.Equal(predicted, outputs[0].GetTensorDataAsSpan<long>().ToArray());
         var probabilities = outputs[1].GetTensorDataAsSpan<float>().ToArray();
         Assert.Equal(expected.Length, probabilities.Length);
