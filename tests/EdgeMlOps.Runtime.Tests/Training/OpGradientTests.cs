@@ -103,6 +103,10 @@ public class OpGradientTests
         // (The group with zeros is second: the first label is sin 0 = 0, which a zero product would already match.)
         ["ReduceProd, none in one group, two zeros in the other"] = (g => (g.Node("ReduceProd", [g.Node("Concat", [g.Param("b", [1, 4]),
             g.Node("Concat", [g.Param("a", [1, 2]), g.Param("zeros", [1, 2], 0)], Int("axis", 1))], Int("axis", 0))], Ints("axes", 1)), [2, 1]), 17),
+        ["Compress along axis 1 (x[:, mask])"] = (g => (g.Node("Compress", [g.Param("a", [2, 4, 3]), g.Node("Cast", [g.Floats(1, 0, 1, 1)], Int("to", (long)DataType.Bool))], Int("axis", 1)), [2, 3, 3]), 17),
+        ["Compress of the flattened tensor, a mask shorter than it"] = (g => (g.Node("Compress", [g.Param("a", [2, 3]), g.Node("Cast", [g.Floats(0, 1, 1, 0, 1)], Int("to", (long)DataType.Bool))]), [3]), 17),
+        ["ReverseSequence, time-major, lengths 3 and 1 (a bidirectional RNN as TensorFlow converters write it)"] = (g => (g.Node("ReverseSequence", [g.Param("a", [4, 2, 3]), g.IntInput("lengths", [2], [3, 1])],
+            Int("batch_axis", 1), Int("time_axis", 0)), [4, 2, 3]), 17),
         ["Mod fmod = 1 (torch.fmod), a broadcast divisor"] = (g => (g.Node("Mod", [g.Param("a", [3, 4], 4), g.Param("b", [4], 0.3, 1.5)], Int("fmod", 1)), [3, 4]), 17),
         ["Split into three, one output unused"] = (g => (g.Node("Concat", [.. g.Nodes("Split", [g.Param("a", [3, 7]), g.Ints(2, 4, 1)], 3, Int("axis", 1))[..2]], Int("axis", 1)), [3, 6]), 17),
         ["Pad, constant, two axes"] = (g => (g.Node("Pad", [g.Param("a", [2, 3, 4]), g.Ints(0, 1, 2, 0, 2, 1)]), [2, 6, 7]), 17),

@@ -103,6 +103,8 @@ internal static class GradientRules
         ["LpPool"] = PoolingGradients.LpPool,
         ["GlobalLpPool"] = PoolingGradients.GlobalLpPool,
         ["MaxUnpool"] = PoolingGradients.MaxUnpool,
+        ["Compress"] = IndexingGradients.Compress,
+        ["ReverseSequence"] = IndexingGradients.ReverseSequence,
     };
 
     /// <summary>Ops whose outputs never carry a gradient (indices, shapes, comparisons, constants).</summary>
@@ -126,7 +128,7 @@ internal static class GradientRules
     {
         "Reshape" or "Squeeze" or "Unsqueeze" or "Gather" or "Slice" or "ReduceSum" or "ReduceMean" or "ReduceMax" or "ReduceMin" or "Pow" or "Clip" or "Dropout"
             or "Expand" or "Split" or "Pad" or "Cast" or "Resize" or "ReduceSumSquare" or "ReduceL1" or "ReduceL2" or "ReduceLogSumExp" or "CumSum"
-            or "TopK" or "GatherElements" or "Tile" or "Trilu" or "ReduceProd" or "MaxUnpool" => index == 0,
+            or "TopK" or "GatherElements" or "Tile" or "Trilu" or "ReduceProd" or "MaxUnpool" or "Compress" or "ReverseSequence" => index == 0,
         "ScatterND" or "ScatterElements" => index is 0 or 2,
         "Where" => index is 1 or 2,
         "BatchNormalization" => index <= 2,

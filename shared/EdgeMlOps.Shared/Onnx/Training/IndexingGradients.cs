@@ -5,8 +5,8 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 
 /// <summary>
 /// Gradients of ops that pick, copy or write elements by index — TopK's values, GatherElements (torch.gather), Slice
-/// with steps other than 1 (x[::2], torch.flip), reflect/edge/wrap padding, and ScatterND/ScatterElements (index
-/// assignment): dY routed back to where each element came from.
+/// with steps other than 1 (x[::2], torch.flip), reflect/edge/wrap padding, Compress (boolean masks), ReverseSequence
+/// and ScatterND/ScatterElements (index assignment): dY routed back to where each element came from.
 /// </summary>
 internal static class IndexingGradients
 {
@@ -48,6 +48,14 @@ internal static class IndexingGradients
         var axes = c.Node.Input.Count > 3 && c.Node.Input[3].Length > 0 ? new[] { c.Input(3) } : [];
         return ScatterToSources(c, positions => c.W.Node("Pad", [positions, pads, "", .. axes], Str("mode", GraphFacts.AttributeString(c.Node, "mode")!)), accumulate: true);
     }
+
+    /// <summary>Compress (boolean-mask selection, <c>x[:, mask]</c> or of the flattened tensor): dY scattered back to the kept positions, found by compressing the elements' positions the same way.</summary>
+    public static void Compress(GradientContext c) =>
+        c.Give(0, () => ScatterToSources(c, positions => c.W.Node("Compress", [positions, c.Input(1)], [.. c.Node.Attribute]), accumulate: false));
+
+    /// <summary>ReverseSequence (each sequence's first lengths reversed, as TensorFlow converters write bidirectional RNNs): a permutation that is its own inverse, so dX is dY reversed the same way.</summary>
+    public static void ReverseSequence(GradientContext c) =>
+        c.Give(0, () => c.W.Node("ReverseSequence", [c.Dy, c.Input(1)], [.. c.Node.Attribute]));
 
     /// <summary>ScatterND / ScatterElements (index assignment, reduction none or add): data keeps dY where nothing was written, updates get dY where they were written.</summary>
     public static void Scatter(GradientContext c)
