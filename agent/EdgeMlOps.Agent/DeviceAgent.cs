@@ -17,7 +17,11 @@ using Microsoft.Extensions.Logging;
 namespace EdgeMlOps.Agent;
 
 /// <summary>A served prediction. <see cref="PredictionId"/> lets ground truth arrive later.</summary>
-public sealed record PredictionResult(string PredictionId, long Label, float[] Probabilities, ulong ModelVersion);
+public sealed record PredictionResult(string PredictionId, long Label, float[] Probabilities, ulong ModelVersion)
+{
+    /// <summary>In a streaming classifier's session: whether this call started from zeros (a new session, or one whose state was dropped); null outside a session.</summary>
+    public bool? StateReset { get; init; }
+}
 
 /// <summary>What <see cref="DeviceAgent.EraseLocalData"/> removed.</summary>
 public readonly record struct ErasureResult(int Samples, int Predictions, int OutboxMessages);
@@ -88,9 +92,9 @@ public sealed class DeviceAgent : IAsyncDisposable
         _outbox = new OutboxPump(_channel, dependencies.Outbox, _storage, Counters, dependencies.Time, _logger);
         _presence = new PresenceReporter(_channel, _topics, options.DeviceId, options.StatusInterval, dependencies.Time, Status, _logger);
         _training = new TrainingWorker(options, _slots, dependencies, _headers, _topics, _outbox, Counters, _work.Stopping, _logger);
-        _predictor = new Serving.Predictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters);
-        _values = new Serving.ValuePredictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters);
         _sessions = new Serving.RecurrentSessions(dependencies.Time);
+        _predictor = new Serving.Predictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters, _sessions);
+        _values = new Serving.ValuePredictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters);
         _tensors = new Serving.TensorPredictor(_slots, _health, Counters, _sessions, _profiler);
         Explainer = new Serving.LocalExplainer(_slots, dependencies.Store, options.Explain);
         _slots.ServedChanged += _health.ResetVersion;
@@ -263,9 +267,10 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// <summary>
     /// <see cref="Predict(ReadOnlySpan{float})"/> without copying the features: the agent keeps the array (a
     /// prediction awaiting feedback holds it), so the caller must not change it afterwards. The local API hands over
-    /// the array it parsed, which saves a copy per request.
+    /// the array it parsed, which saves a copy per request. With <paramref name="sessionId"/>, a streaming classifier's
+    /// call starts from the session's state (written into the array's state inputs) and leaves its own for the next.
     /// </summary>
-    public PredictionResult PredictOwned(float[] features) => _predictor.Predict(features);
+    public PredictionResult PredictOwned(float[] features, string? sessionId = null) => _predictor.Predict(features, sessionId);
 
     /// <summary>
     /// A regressor's values for one sample (<see cref="Serving.ValuePredictor"/>), remembered for its target; the agent

@@ -268,6 +268,7 @@ public sealed record AggregatorOptions
             Optimizer = TrainingNames.Optimizer(optimizerText) ?? DeviceOptimizer.Sgd,
             Regression = kind == "regression", // its output is values, trained with mean squared error on float targets
             MultiLabel = kind == "multilabel", // one independent score per label, binary cross-entropy on 0/1 label vectors
+            States = TensorModelConfiguration.States(r), // a streaming model's state, carried between a session's calls
         };
         r.Require(kind != "regression" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class or label scores, not a regressor's values");
         r.Require(TrainingNames.Optimizer(optimizerText) is not null, "ModelInterface:Optimizer", $"'{optimizerText}' is not {TrainingNames.Optimizers}");

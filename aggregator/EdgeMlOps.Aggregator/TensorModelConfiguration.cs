@@ -19,7 +19,7 @@ namespace EdgeMlOps.Aggregator;
 internal static class TensorModelConfiguration
 {
     /// <summary>The keys (under <c>ModelInterface:</c>) that only a model served by tensor names takes.</summary>
-    public static readonly string[] Keys = ["State", "Outputs", "Embedding", "Scale", "Window"];
+    public static readonly string[] Keys = ["Outputs", "Embedding", "Scale", "Window"];
 
     public static (ModelSpec Model, UploadedClassifier? Source) Read(ConfigReader r, string path, string kind)
     {
@@ -30,14 +30,7 @@ internal static class TensorModelConfiguration
             r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "does not apply to ModelInterface:Kind=tensors (served by tensor names, not trained)");
         }
 
-        var states = new List<(string Input, string Output)>();
-        foreach (var pair in (r.OptionalString("ModelInterface:State") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var parts = pair.Split('>', StringSplitOptions.TrimEntries);
-            if (parts.Length == 2 && parts.All(p => p.Length > 0)) states.Add((parts[0], parts[1]));
-            else r.Require(false, "ModelInterface:State", $"'{pair}' is not INPUT>OUTPUT");
-        }
-
+        var states = States(r);
         var outputs = r.OptionalString("ModelInterface:Outputs")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var scalings = Scalings(r);
         var windows = Windows(r);
@@ -143,4 +136,18 @@ internal static class TensorModelConfiguration
 
     private static float[] Numbers(string text) =>
         [.. text.Split(',', StringSplitOptions.TrimEntries).Select(v => float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) ? f : throw new ArgumentException($"'{v}' is not a number"))];
+
+    /// <summary><c>ModelInterface:State</c>: INPUT&gt;OUTPUT pairs, comma-separated — the state a model carries between a session's calls (any kind).</summary>
+    public static List<(string Input, string Output)> States(ConfigReader r)
+    {
+        var states = new List<(string Input, string Output)>();
+        foreach (var pair in (r.OptionalString("ModelInterface:State") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = pair.Split('>', StringSplitOptions.TrimEntries);
+            if (parts.Length == 2 && parts.All(p => p.Length > 0)) states.Add((parts[0], parts[1]));
+            else r.Require(false, "ModelInterface:State", $"'{pair}' is not INPUT>OUTPUT");
+        }
+
+        return states;
+    }
 }

@@ -27,19 +27,25 @@ internal static class ModelCheckCommand
         var writeStep = new Option<FileInfo?>("--train-step") { Description = "Write the generated train-step graph to this file" };
         var preprocess = new Option<FileInfo?>("--preprocess") { Description = "An ONNX preprocessing graph the device would run before the model (ModelInterface:Preprocess): the interface callers would then feed" };
         var input = new Option<string?>("--input") { Description = "The features input of a model with several inputs (ModelInterface:Input); the others become context inputs each sample also carries" };
-        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input };
+        var state = new Option<string?>("--state") { Description = "A streaming model's state, INPUT>OUTPUT pairs comma-separated (ModelInterface:State): a context input each call starts from and the output the next one does" };
+        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input, state };
         command.SetAction((r, ct) => Cli.Run(console, async () =>
         {
             var path = r.GetValue(file)!;
             var bytes = await File.ReadAllBytesAsync(path.FullName, ct).ConfigureAwait(false);
             var front = r.GetValue(preprocess) is { } f ? await File.ReadAllBytesAsync(f.FullName, ct).ConfigureAwait(false) : null;
-            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front), r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
+            var states = (r.GetValue(state) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(pair => pair.Split('>', StringSplitOptions.TrimEntries) is [{ Length: > 0 } i, { Length: > 0 } o] ? (i, o) : throw new AdminApiException(0, $"--state: '{pair}' is not INPUT>OUTPUT")).ToArray();
+            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front) { States = states }, r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
         }));
         return command;
     }
 
     /// <summary>What the operator asked the fleet's interface to be: the scores output, the features input, what trains, a front end.</summary>
-    private sealed record Asked(string? Output, string? Input, string Trainable, byte[]? Preprocess);
+    private sealed record Asked(string? Output, string? Input, string Trainable, byte[]? Preprocess)
+    {
+        public IReadOnlyList<(string Input, string Output)> States { get; init; } = [];
+    }
 
     private static void Check(IAnsiConsole console, string name, byte[] bytes, Asked asked, string? lossText, string optimizerText, FileInfo? writeStep)
     {
@@ -112,7 +118,7 @@ internal static class ModelCheckCommand
         var (trainable, preprocess) = (asked.Trainable, asked.Preprocess);
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = asked.Output, Input = asked.Input, Preprocess = preprocess }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = asked.Output, Input = asked.Input, Preprocess = preprocess, States = asked.States }).Spec;
             var g = spec.Graph!;
             var into = g.Preprocess is { } front
                 ? $"into the front end's '{front.Inputs[0].Name}', which makes '{g.FeaturesInput}' [{string.Join(", ", g.FeatureDims)}]"
@@ -132,7 +138,7 @@ internal static class ModelCheckCommand
 
     /// <summary>A graph's context inputs as the sample carries them after the features (ModelInterface:Input names the features input); empty without any.</summary>
     private static string Context(GraphInterface g) => g.ContextInputs.Count == 0 ? string.Empty
-        : $" (ModelInterface:Input={g.FeaturesInput}), then context inputs {string.Join(", ", g.ContextInputs.Select(c => c.Description))} in each sample";
+        : $" (ModelInterface:Input={g.FeaturesInput}), then context inputs {string.Join(", ", g.ContextInputs.Select(c => c.Description))} in each sample{g.StatesText}";
 
     /// <summary>
     /// The interface it would have as the fleet's regressor (<c>ModelInterface:Kind=regression</c>) — shown when its one
@@ -148,7 +154,7 @@ internal static class ModelCheckCommand
             : ("a regressor", "regression", "mean squared error on their targets", "[...]", "MSE and R²");
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Input = asked.Input, Preprocess = preprocess, Regression = !multiLabel, MultiLabel = multiLabel }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Input = asked.Input, Preprocess = preprocess, Regression = !multiLabel, MultiLabel = multiLabel, States = asked.States }).Spec;
             var g = spec.Graph!;
             Line(console, $"as {what} (ModelInterface:Kind={kind}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}, {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with {loss} (POST /v1/feedback {{\"target\": {target}}})" : "served only, no rounds") + $"; scored by {scores}");

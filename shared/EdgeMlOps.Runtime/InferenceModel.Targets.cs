@@ -8,6 +8,9 @@ public sealed record ValueBatch(float[] Values, int Targets)
 {
     /// <summary>The features a declared front end made for these rows (what the model saw); null without one.</summary>
     public float[]? Features { get; init; }
+
+    /// <summary>A streaming model's state outputs for these rows, one array per declared state pair (row-major); empty without state.</summary>
+    public IReadOnlyList<float[]> States { get; init; } = [];
 }
 
 /// <summary>
@@ -24,13 +27,13 @@ public sealed partial class InferenceModel
     {
         if (!Spec.TakesTargets) throw new InvalidOperationException($"{Spec} is neither a regressor nor a multi-label classifier: use Predict");
         CheckRows(features, count);
-        var values = RunScores(features, count, Spec.Targets, out var front);
+        var values = RunScores(features, count, Spec.Targets, out var front, out var states);
         if (Spec.IsMultiLabel && _scoresAreLogits)
         {
             for (var i = 0; i < values.Length; i++) values[i] = 1f / (1f + MathF.Exp(-values[i]));
         }
 
-        return new ValueBatch(values, Spec.Targets) { Features = front };
+        return new ValueBatch(values, Spec.Targets) { Features = front, States = states };
     }
 
     /// <summary>

@@ -10,6 +10,9 @@ public sealed record PredictionBatch(float[] Probabilities, long[] Labels, int C
 {
     /// <summary>The features a declared front end made for these rows, row-major (what the model saw); null without one.</summary>
     public float[]? Features { get; init; }
+
+    /// <summary>A streaming model's state outputs for these rows, one array per declared state pair (row-major); empty without state.</summary>
+    public IReadOnlyList<float[]> States { get; init; } = [];
 }
 
 /// <summary>Loss and accuracy of a model on labelled data.</summary>
@@ -28,6 +31,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     private readonly long[] _sampleDims;
     private readonly SampleFeeds? _feeds; // an uploaded graph's inputs: the features and its context inputs
     private readonly bool _scoresAreLogits;
+    private readonly IReadOnlyList<GraphInterface.SampleSpan> _stateSpans = []; // each declared state output's shape behind the batch axis
 
     private InferenceModel(byte[] bytes, ModelWeights weights, OrtSessionSettings settings, byte[]? preprocess = null)
     {
@@ -54,8 +58,9 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         else if (weights.Spec.Graph is { } graph)
         {
             _feeds = new SampleFeeds(graph);
-            (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Names, [graph.ScoresOutput], [.. graph.SampleDims], graph.ScoresAreLogits);
-            var missing = _inputNames.Select(n => (n, _session.InputMetadata)).Append((graph.ScoresOutput, _session.OutputMetadata)).Where(p => !p.Item2.ContainsKey(p.Item1)).Select(p => p.Item1).ToList();
+            (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Names, [graph.ScoresOutput, .. graph.States.Select(s => s.Output)], [.. graph.SampleDims], graph.ScoresAreLogits);
+            _stateSpans = graph.StateSpans();
+            var missing = _inputNames.Select(n => (n, _session.InputMetadata)).Concat(_outputNames.Select(n => (n, _session.OutputMetadata))).Where(p => !p.Item2.ContainsKey(p.Item1)).Select(p => p.Item1).ToList();
             if (missing.Count > 0)
             {
                 _session.Dispose();
@@ -173,7 +178,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
 
         if (Spec.Graph is { SingleScore: true })
         {
-            var scores = RunScores(features, count, 1, out var front);
+            var scores = RunScores(features, count, 1, out var front, out var singleStates);
             var pairs = new float[count * 2];
             for (var i = 0; i < count; i++)
             {
@@ -181,10 +186,10 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
                 (pairs[2 * i], pairs[2 * i + 1], labels[i]) = (1f - p, p, p > 0.5f ? 1 : 0);
             }
 
-            return new PredictionBatch(pairs, labels, classes) { Features = front };
+            return new PredictionBatch(pairs, labels, classes) { Features = front, States = singleStates };
         }
 
-        var probabilities = RunScores(features, count, classes, out var made);
+        var probabilities = RunScores(features, count, classes, out var made, out var states);
         for (var i = 0; i < count; i++)
         {
             var row = probabilities.AsSpan(i * classes, classes);
@@ -192,7 +197,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             labels[i] = IndexOfMax(row);
         }
 
-        return new PredictionBatch(probabilities, labels, classes) { Features = made };
+        return new PredictionBatch(probabilities, labels, classes) { Features = made, States = states };
     }
 
     private void CheckRows(float[] features, int count)
@@ -205,9 +210,10 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
 
     /// <summary>
     /// An uploaded graph's scores output on <paramref name="count"/> rows, [count, <paramref name="width"/>] as it makes
-    /// them, behind the declared front end when there is one (<paramref name="front"/>: what it made, else null).
+    /// them, behind the declared front end when there is one (<paramref name="front"/>: what it made, else null), and
+    /// its declared state outputs (<paramref name="states"/>: one [count, length] array per pair).
     /// </summary>
-    private float[] RunScores(float[] features, int count, int width, out float[]? front)
+    private float[] RunScores(float[] features, int count, int width, out float[]? front, out float[][] states)
     {
         var fed = _feeds!.Feed(features, count); // the features, then any context inputs
         try
@@ -215,8 +221,19 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [fed[0]]); // a declared front end's features (one input then)
             front = fronted is null ? null : FrontFeatures(fronted[0], count);
             var scores = new float[count * width];
-            using var scoresValue = OrtValue.CreateTensorValueFromMemory(scores, [count, width]);
-            _session.Run(null, _inputNames, fronted is null ? fed : [fronted[0]], _outputNames, [scoresValue]);
+            states = [.. _stateSpans.Select(span => new float[count * span.Length])];
+            var outputs = new OrtValue[1 + states.Length];
+            try
+            {
+                outputs[0] = OrtValue.CreateTensorValueFromMemory(scores, [count, width]);
+                for (var k = 0; k < states.Length; k++) outputs[k + 1] = OrtValue.CreateTensorValueFromMemory(states[k], [count, .. _stateSpans[k].Dims]);
+                _session.Run(null, _inputNames, fronted is null ? fed : [fronted[0]], _outputNames, outputs);
+            }
+            finally
+            {
+                foreach (var output in outputs) output?.Dispose();
+            }
+
             return scores;
         }
         finally

@@ -107,16 +107,18 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
     private int Predict(ReadOnlySpan<byte> body, Utf8JsonWriter json)
     {
         if (NotAClassifier(json) is { } kind) return kind;
-        if (!SampleJson.TryParse(body, out var features, out var label, out _, out var error, SampleLayout.Of(_agent.CurrentModel?.Architecture.Graph)) || features is null)
+        if (!SampleJson.TryParse(body, out var features, out var label, out var target, out var predictionId, out var session, out var error, SampleLayout.Of(_agent.CurrentModel?.Architecture.Graph)) || features is null)
         {
             return Error(json, 400, error ?? "body must be {\"features\": [numbers]}");
         }
 
-        if (label is not null) return Error(json, 400, "predict takes no label; send ground truth to /v1/feedback");
+        if (label is not null || target is not null || predictionId is not null) return Error(json, 400, "predict takes no ground truth or prediction id; send those to /v1/feedback");
         var info = _agent.CurrentModel;
         if (info is null) return Error(json, 503, "no model installed yet");
         if (features.Length != info.Architecture.InputDim) return Error(json, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
-        return WritePrediction(info, features, json);
+        if (session is not null && info.Architecture.Graph?.States.Count is not > 0) return Error(json, 400, "this model carries no state between calls: leave 'session' out");
+        if (session is not null && ServesTargets) return Error(json, 400, "sessions carry a streaming classifier's state; a streaming regressor takes its state in the row");
+        return WritePrediction(info, features, json, session);
     }
 
     /// <summary>One sample as <c>InputDim</c> little-endian float32 values (row-major for an uploaded graph's sample shape).</summary>
@@ -137,12 +139,18 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         return WritePrediction(info, features, json);
     }
 
-    private int WritePrediction(Shared.Protocol.V1.ModelAnnouncement info, float[] features, Utf8JsonWriter json)
+    private int WritePrediction(Shared.Protocol.V1.ModelAnnouncement info, float[] features, Utf8JsonWriter json, string? session = null)
     {
         if (NotAnId(info.Architecture.Graph, features, json) is { } refused) return refused;
 
         if (ServesTargets) return WriteValues(features, json);
-        var result = _agent.PredictOwned(features);
+        var result = _agent.PredictOwned(features, session);
+        if (session is not null)
+        {
+            json.WriteString("session", session);
+            json.WriteBoolean("stateReset", result.StateReset == true);
+        }
+
         json.WriteString("predictionId", result.PredictionId);
         json.WriteNumber("label", result.Label);
         json.WriteStartArray("probabilities");
@@ -344,6 +352,14 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
                     w.WriteEndObject();
                 }
 
+                w.WriteEndArray();
+            }
+
+            if (graph.States.Count > 0)
+            {
+                // A streaming model's state: with "session" on /v1/predict the device carries it between calls.
+                w.WriteStartArray("states");
+                foreach (var state in graph.States) w.WriteStringValue($"{state.Input}>{state.Output}");
                 w.WriteEndArray();
             }
 

@@ -19,15 +19,28 @@ public static class SampleJson
         return false;
     }
 
-    /// <summary>Parses {"features": [numbers], "label": n, "target": [numbers], "predictionId": "..."} (all optional) strictly.</summary>
+    /// <summary>Parses {"features": [numbers], "label": n, "target": [numbers], "predictionId": "..."} (all optional) strictly; a session is refused.</summary>
     /// <remarks>With <paramref name="layout"/>, <c>"inputs"</c> may replace <c>"features"</c>: every input of the layout by name, each with exactly its values.</remarks>
     public static bool TryParse(ReadOnlySpan<byte> body, out float[]? features, out long? label, out float[]? target, out string? predictionId, out string? error, SampleLayout? layout = null)
+    {
+        if (!TryParse(body, out features, out label, out target, out predictionId, out var session, out error, layout)) return false;
+        if (session is null) return true;
+        error = "'session' carries a streaming model's state between predictions: it applies to POST /v1/predict only";
+        return false;
+    }
+
+    /// <summary>
+    /// As above, with <c>"session"</c>: a streaming model's session, whose state the device carries between
+    /// predictions (a state input may then be left out of <c>"inputs"</c>).
+    /// </summary>
+    public static bool TryParse(ReadOnlySpan<byte> body, out float[]? features, out long? label, out float[]? target, out string? predictionId, out string? session, out string? error, SampleLayout? layout = null)
     {
         float[]? named = null;
         features = null;
         label = null;
         target = null;
         predictionId = null;
+        session = null;
         error = null;
         try
         {
@@ -45,6 +58,7 @@ public static class SampleJson
                     : reader.ValueTextEquals("predictionId"u8) ? Field.PredictionId
                     : reader.ValueTextEquals("target"u8) ? Field.Target
                     : reader.ValueTextEquals("inputs"u8) ? Field.Inputs
+                    : reader.ValueTextEquals("session"u8) ? Field.Session
                     : Field.Unknown;
                 var name = field == Field.Unknown ? reader.GetString() : null;
                 reader.Read();
@@ -95,6 +109,15 @@ public static class SampleJson
 
                         predictionId = reader.GetString();
                         break;
+                    case Field.Session:
+                        if (reader.TokenType != JsonTokenType.String || reader.GetString() is not { Length: > 0 and <= Serving.RecurrentSessions.MaxSessionIdLength } id)
+                        {
+                            error = $"'session' must be a string of 1 to {Serving.RecurrentSessions.MaxSessionIdLength} characters";
+                            return false;
+                        }
+
+                        session = id;
+                        break;
                     default:
                         error = $"unknown field '{name}'";
                         return false;
@@ -125,6 +148,7 @@ public static class SampleJson
         PredictionId,
         Target,
         Inputs,
+        Session,
     }
 
     /// <summary>Reads <c>{"name": [numbers], ...}</c> into one row laid out by <paramref name="layout"/>: every input once, each with exactly its values.</summary>
@@ -172,6 +196,7 @@ public static class SampleJson
             seen[index] = true;
         }
 
+        for (var i = 0; i < seen.Length; i++) seen[i] |= layout.Optional[i]; // a streaming model's state: zeros, or the session's
         if (Array.IndexOf(seen, false) is var missing and >= 0)
         {
             error = $"input '{layout.Spans[missing].Name}' is missing (inputs: {string.Join(", ", layout.Spans.Select(s => s.Name))})";

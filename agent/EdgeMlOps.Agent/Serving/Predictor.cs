@@ -9,12 +9,16 @@ namespace EdgeMlOps.Agent.Serving;
 /// <summary>
 /// The request path: one prediction with the served version — or, for a request in arm B of an A/B test, with the
 /// rollout's target (the served version answers if the target fails) — recorded for its ground truth, and offered to
-/// the shadow test, the monitoring window and the serving health.
+/// the shadow test, the monitoring window and the serving health. A streaming classifier's call in a session starts
+/// from the session's state (<see cref="SessionState"/>) and is answered by the served version, outside A/B and shadow
+/// tests (their versions would need states of their own).
 /// </summary>
-internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutController rollouts, WindowProfiler profiler, SampleStore store, AgentCounters counters)
+internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutController rollouts, WindowProfiler profiler, SampleStore store, AgentCounters counters, RecurrentSessions sessions)
 {
     /// <summary>Answers one request; the features array is kept (a prediction awaiting feedback holds it).</summary>
-    public PredictionResult Predict(float[] features)
+    /// <param name="features">The sample row; in a session its state inputs are overwritten with the session's state.</param>
+    /// <param name="sessionId">A streaming classifier's session (its state carried from the session's last call), or null.</param>
+    public PredictionResult Predict(float[] features, string? sessionId = null)
     {
         var model = slots.EnterServed() ?? throw new InvalidOperationException("No model is installed yet.");
         try
@@ -26,6 +30,8 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
             {
                 throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
             }
+
+            if (sessionId is not null) return InSession(model, inference, features, sessionId);
 
             // A request in arm B of an A/B test is answered by the rollout's target; if it fails, by the served version.
             var id = Guid.NewGuid().ToString("N");
@@ -68,6 +74,34 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
         finally
         {
             model.Exit();
+        }
+    }
+
+    /// <summary>One call of a streaming classifier's session: from the session's state, which its state outputs then replace.</summary>
+    private PredictionResult InSession(InstalledModel model, InferenceModel inference, float[] features, string sessionId)
+    {
+        var graph = inference.Spec.Graph is { States.Count: > 0 } stateful ? stateful : throw new ArgumentException("this model carries no state between calls: leave 'session' out");
+        var version = model.Announcement.Version;
+        var session = sessions.Enter(sessionId);
+        lock (session)
+        {
+            var reset = SessionState.Fill(session, graph, version, features);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            PredictionBatch batch;
+            try
+            {
+                batch = inference.Predict(features, 1);
+            }
+            catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+            {
+                health.RecordError();
+                throw;
+            }
+
+            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            SessionState.Keep(session, graph, version, batch.States);
+            profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Max(), elapsed, batch.Features);
+            return Served(Guid.NewGuid().ToString("N"), features, batch, version, elapsed) with { StateReset = reset };
         }
     }
 

@@ -98,10 +98,59 @@ public sealed record GraphInterface
             }
 
             if (value.Select(i => i.Name).Append(FeaturesInput).Distinct(StringComparer.Ordinal).Count() != value.Count + 1) errors.Add("a context input is named twice or as the features input");
+            errors.AddRange(StateProblems(_states, value)); // a copy with other context inputs must still hold its states
             if (errors.Count > 0) throw new ArgumentException("Invalid graph interface: " + string.Join("; ", errors));
             _contextInputs = value.ToArray();
             SampleLength = checked(FeaturesLength + value.Sum(i => checked((int)i.Dims.Aggregate(1L, (a, d) => checked(a * d)))));
         }
+    }
+
+    /// <summary>Most state pairs an interface may declare.</summary>
+    public const int MaxStates = 8;
+
+    private readonly IReadOnlyList<(string Input, string Output)> _states = [];
+
+    /// <summary>
+    /// The state a streaming classifier or regressor carries between the calls of one session: each pair names a float
+    /// context input a call starts from and the graph output (of the same shape) the next call starts from — a
+    /// recurrent layer's state, batch first. A device fills the inputs from the session's last outputs (zeros for a new
+    /// session), so a row it keeps holds the state its call started from, and training steps over that call with the
+    /// state carried as data: back-propagation through time truncated at call boundaries, as streaming models are
+    /// fine-tuned. Declared after <see cref="ContextInputs"/>; empty for a model without state.
+    /// </summary>
+    public IReadOnlyList<(string Input, string Output)> States
+    {
+        get => _states;
+        init
+        {
+            var errors = StateProblems(value, _contextInputs).ToList();
+            if (errors.Count > 0) throw new ArgumentException("Invalid graph interface: " + string.Join("; ", errors));
+            _states = [.. value];
+        }
+    }
+
+    /// <summary>How a card or a check names the states: <c>; state carried between a session's calls: h_out → h_in</c>; empty without any.</summary>
+    public string StatesText => States.Count == 0 ? string.Empty
+        : $"; state carried between a session's calls (ModelInterface:State, POST /v1/predict with \"session\"): {string.Join(", ", States.Select(s => $"{s.Output} → {s.Input}"))}";
+
+    /// <summary>The sample row's span of each state input, in <see cref="States"/> order.</summary>
+    public IReadOnlyList<SampleSpan> StateSpans()
+    {
+        var spans = SampleSpans();
+        return [.. States.Select(s => spans.Single(span => span.Name == s.Input))];
+    }
+
+    private IEnumerable<string> StateProblems(IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<TensorSignature> context)
+    {
+        if (states.Count > MaxStates) yield return $"at most {MaxStates} state pairs, not {states.Count}";
+        foreach (var (input, output) in states)
+        {
+            if (context.FirstOrDefault(c => c.Name == input) is not { Type: TensorElement.Float }) yield return $"state {input}>{output}: '{input}' is not a float context input";
+            if (string.IsNullOrEmpty(output) || output == ScoresOutput) yield return $"state {input}>{output}: the state output must be named, and not the scores output";
+        }
+
+        if (states.Select(s => s.Input).Distinct(StringComparer.Ordinal).Count() != states.Count || states.Select(s => s.Output).Distinct(StringComparer.Ordinal).Count() != states.Count)
+            yield return "a state input or output is listed twice";
     }
 
     /// <summary>
@@ -304,6 +353,7 @@ public sealed record GraphInterface
         + (RegressionTargets > 0 ? "|regression:" + RegressionTargets.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (ContextInputs.Count > 0 ? "|context:" + string.Join(';', ContextInputs.Select(i => i.CanonicalText)) : string.Empty)
+        + (States.Count > 0 ? "|states:" + string.Join(';', States.Select(s => s.Input + ">" + s.Output)) : string.Empty)
         + (Preprocess is { } p ? "|preprocess:" + p.CanonicalText + "|features:" + string.Join('x', FeatureDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty);
 
     public bool Equals(GraphInterface? other) => other is not null && CanonicalText == other.CanonicalText;

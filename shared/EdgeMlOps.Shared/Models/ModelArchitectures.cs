@@ -29,6 +29,7 @@ public static class ModelArchitectures
                 Trained = { g.Trained.Select(t => new TrainedTensor { Name = t.Name, Dims = { t.Dims } }) }, SourceSha256 = g.SourceSha256, IntegerFeatures = g.IntegerFeatures,
                 SingleScore = g.SingleScore, Preprocess = g.Preprocess is { } p ? PreprocessSpec(p) : null, FeatureDims = { g.FeatureDims }, RegressionTargets = (uint)g.RegressionTargets, MultiLabels = (uint)g.MultiLabels,
                 ContextInputs = { g.ContextInputs.Select(SignatureSpec) },
+                States = { g.States.Select(s => new TensorStatePair { Input = s.Input, Output = s.Output }) },
             };
         }
 
@@ -46,7 +47,8 @@ public static class ModelArchitectures
             if ((g.RegressionTargets > 0 || g.MultiLabels > 0) && architecture.Classes != 0) throw new ArgumentException($"a regressor or multi-label classifier declares no classes, not {architecture.Classes}");
             var graph = new GraphInterface(g.FeaturesInput, g.SampleDims, g.ScoresOutput, g.ScoresAreLogits,
                 [.. g.Trained.Select(t => (t.Name, t.Dims.ToArray()))], g.SourceSha256) { IntegerFeatures = g.IntegerFeatures, SingleScore = g.SingleScore, Preprocess = PreprocessOf(g.Preprocess), FeatureDims = g.FeatureDims, RegressionTargets = checked((int)Math.Min(g.RegressionTargets, int.MaxValue)), MultiLabels = checked((int)Math.Min(g.MultiLabels, int.MaxValue)),
-                ContextInputs = g.ContextInputs.Count <= GraphInterface.MaxContextInputs ? [.. g.ContextInputs.Select(Signature)] : throw new ArgumentException($"more than {GraphInterface.MaxContextInputs} context inputs") };
+                ContextInputs = g.ContextInputs.Count <= GraphInterface.MaxContextInputs ? [.. g.ContextInputs.Select(Signature)] : throw new ArgumentException($"more than {GraphInterface.MaxContextInputs} context inputs"),
+                States = g.States.Count <= GraphInterface.MaxStates ? [.. g.States.Select(s => (s.Input, s.Output))] : throw new ArgumentException($"more than {GraphInterface.MaxStates} state pairs") };
             var spec = graph.TargetWidth > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, checked((int)architecture.Classes));
             if ((g.Preprocess is null) != (g.FeatureDims.Count == 0)) throw new ArgumentException("feature_dims are declared with a preprocessing graph, and only then");
             if (g.SingleScore && spec.Classes != 2) throw new ArgumentException($"a single score classifies two classes, not {spec.Classes}");

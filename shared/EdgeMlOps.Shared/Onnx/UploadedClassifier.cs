@@ -33,6 +33,12 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
     public bool Regression { get; init; }
 
     /// <summary>
+    /// The state a streaming model carries between a session's calls (<see cref="GraphInterface.States"/>): pairs of a
+    /// float context input and the graph output of the same shape the next call starts from; empty for none.
+    /// </summary>
+    public IReadOnlyList<(string Input, string Output)> States { get; init; } = [];
+
+    /// <summary>
     /// A multi-label classifier: the output (<see cref="Output"/>, or the first float [batch, k] one) scores k labels
     /// independently — sigmoid probabilities, or logits — and the fleet trains it with binary cross-entropy on 0/1 label
     /// vectors (<see cref="GraphInterface.MultiLabels"/>).
@@ -81,6 +87,7 @@ public sealed class UploadedClassifier
         var model = ParseWellFormed(bytes);
         var (input, sampleDims, integer, context) = FeaturesInput(model, options.Input);
         if (context.Length > 0 && options.Preprocess is not null) throw new InvalidDataException($"a preprocessing graph fronts a model with one input; this one has context inputs too ({string.Join(", ", context.Select(c => c.Name))})");
+        CheckStates(model, context, options.States);
         if (options.Regression && options.MultiLabel) throw new InvalidDataException("a model is a regressor or a multi-label classifier, not both");
         var vectors = options.Regression || options.MultiLabel; // ground truth is a float vector per row
         var (output, classes, single) = vectors ? ValuesOutput(model, options.Output) : ScoresOutput(model, options.Output);
@@ -93,7 +100,7 @@ public sealed class UploadedClassifier
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels, ContextInputs = context };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels, ContextInputs = context, States = options.States };
             return new UploadedClassifier(bytes, model, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
@@ -111,8 +118,21 @@ public sealed class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels, ContextInputs = context };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels, ContextInputs = context, States = options.States };
         return new UploadedClassifier(bytes, model, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
+    }
+
+    /// <summary>Each declared state pair: a float context input, and a float graph output of its shape behind the batch axis.</summary>
+    private static void CheckStates(ModelProto model, TensorSignature[] context, IReadOnlyList<(string Input, string Output)> states)
+    {
+        foreach (var (input, output) in states)
+        {
+            var fed = context.FirstOrDefault(c => c.Name == input) ?? throw new InvalidDataException($"state {input}>{output}: '{input}' is not a context input (inputs besides the features: {string.Join(", ", context.Select(c => c.Name))})");
+            var made = model.Graph.Output.FirstOrDefault(o => o.Name == output) ?? throw new InvalidDataException($"state {input}>{output}: the graph has no output '{output}' (outputs: {string.Join(", ", model.Graph.Output.Select(o => o.Name))})");
+            var dims = made.Type?.TensorType?.Shape?.Dim.Skip(1).Select(d => d.HasDimValue ? d.DimValue : -1).ToArray();
+            if (fed.Type != TensorElement.Float || made.Type?.TensorType?.ElemType != (int)DataType.Float || dims is null || !dims.SequenceEqual(fed.Dims))
+                throw new InvalidDataException($"state {input}>{output}: '{output}' is {OnnxModelCheck.Describe(made)}; it must be float [batch, {string.Join(", ", fed.Dims)}] like '{input}'");
+        }
     }
 
     private static ModelSpec SpecOf(GraphInterface graph, int classes) => graph.TargetWidth > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, classes);

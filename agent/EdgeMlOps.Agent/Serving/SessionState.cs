@@ -1,0 +1,37 @@
+using EdgeMlOps.Runtime;
+using EdgeMlOps.Shared.Models;
+
+namespace EdgeMlOps.Agent.Serving;
+
+/// <summary>
+/// The state a streaming classifier carries between the calls of one session (<see cref="GraphInterface.States"/>),
+/// kept in the session's row: before a call the session's last state outputs are written into the row's state inputs
+/// — zeros for a new session, one idle too long or evicted, or one whose state another version made — and after it
+/// the call's state outputs become the session's state. The row the prediction is recorded with therefore holds the
+/// state its call started from, which is what a train step on it starts from.
+/// </summary>
+internal static class SessionState
+{
+    /// <summary>Writes the session's state into <paramref name="row"/>; true when it started from zeros.</summary>
+    public static bool Fill(RecurrentSessions.Session session, GraphInterface graph, ulong version, float[] row)
+    {
+        var spans = graph.StateSpans();
+        var reset = session.Version != version || session.State.Count != spans.Count;
+        for (var k = 0; k < spans.Count; k++)
+        {
+            var target = row.AsSpan(spans[k].Offset, spans[k].Length);
+            if (reset) target.Clear();
+            else ((float[])session.State[k].Data).CopyTo(target);
+        }
+
+        return reset;
+    }
+
+    /// <summary>Keeps one call's state outputs (<see cref="PredictionBatch.States"/> of one row) as the session's state.</summary>
+    public static void Keep(RecurrentSessions.Session session, GraphInterface graph, ulong version, IReadOnlyList<float[]> states)
+    {
+        var spans = graph.StateSpans();
+        session.Version = version;
+        session.State = [.. spans.Select((span, k) => new NamedTensor(span.Name, TensorElement.Float, [1, .. span.Dims], states[k]))];
+    }
+}

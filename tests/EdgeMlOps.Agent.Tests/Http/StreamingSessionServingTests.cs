@@ -1,0 +1,77 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using EdgeMlOps.Shared.Onnx;
+
+namespace EdgeMlOps.Agent.Tests.Http;
+
+/// <summary>
+/// A streaming classifier exported by PyTorch (a GRU over two rows of a digit scan per call, its state an input and
+/// an output) on a real agent's local API: in a session the device carries the state between calls, so a scan sent
+/// in four calls is answered as PyTorch answers after each; sessions are independent; ground truth for a call keeps
+/// the row the call ran on — its rows and the state it started from, what a train step then starts from.
+/// </summary>
+public sealed class StreamingSessionServingTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    private static string Numbers(IEnumerable<float> values) => string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+
+    [Fact]
+    public async Task AScanSentInFourCallsOfASession_IsAnsweredAsPyTorchAnswers_AndItsGroundTruthKeepsTheStartingState()
+    {
+        var bytes = await File.ReadAllBytesAsync(Fixture("pytorch_streaming_digits.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Input = "rows", States = [("h_in", "h_out")] });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var http = serving.Http;
+        var declared = (await http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface");
+        Assert.Equal("h_in>h_out", Assert.Single(declared.GetProperty("states").EnumerateArray()).GetString());
+
+        using var expected = JsonDocument.Parse(await File.ReadAllTextAsync(Fixture("streaming_digits_expected.json")));
+        var root = expected.RootElement;
+        var pixels = root.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        string Call(int scan, int call, string session) => $$"""{"inputs":{"rows":[{{Numbers(pixels.AsSpan((scan * 64) + (call * 16), 16).ToArray())}}]},"session":"{{session}}"}""";
+
+        string? lastId = null;
+        for (var call = 0; call < 4; call++)
+        {
+            var answer = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", Call(0, call, "scan-0"));
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            Assert.Equal(call == 0, answer.Body.GetProperty("stateReset").GetBoolean());
+            var logits = root.GetProperty("logitsByCall")[call].EnumerateArray().Take(10).Select(v => v.GetDouble()).ToArray();
+            var probabilities = answer.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetDouble()).ToArray();
+            var total = logits.Sum(s => Math.Exp(s - logits.Max()));
+            for (var k = 0; k < 10; k++) Assert.Equal(Math.Exp(logits[k] - logits.Max()) / total, probabilities[k], 1e-5);
+            lastId = answer.Body.GetProperty("predictionId").GetString();
+
+            // Another scan's session in between changes nothing in this one.
+            Assert.Equal(HttpStatusCode.OK, (await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", Call(1, call, "scan-1"))).Status);
+        }
+
+        // Ground truth for the last call keeps its row: its two rows, then the state the call started from.
+        var label = root.GetProperty("labels")[0].GetInt64();
+        Assert.Equal(HttpStatusCode.OK, (await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{lastId}}","label":{{label}}}""")).Status);
+        var kept = serving.Device.Store.LoadSamples(32);
+        var row = root.GetProperty("rows").EnumerateArray().Take(32).Select(v => v.GetSingle()).ToArray();
+        Assert.Equal([label], kept.Labels);
+        Assert.All(row.Zip(kept.Features), p => Assert.Equal(p.First, p.Second, 1e-5));
+
+        // What does not fit is refused.
+        var tooLong = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", Call(0, 0, new string('s', 129)));
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.Status);
+        Assert.Contains("'session' must be a string of 1 to 128 characters", tooLong.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var onFeedback = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{lastId}}","label":1,"session":"scan-0"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, onFeedback.Status);
+    }
+
+    [Fact]
+    public async Task ASession_OnAModelWithoutState_IsRefused()
+    {
+        var bytes = await File.ReadAllBytesAsync(Fixture("pytorch_cnn_digits04.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("last:1"));
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var refused = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{string.Join(',', new float[784])}}],"session":"s"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, refused.Status);
+        Assert.Contains("this model carries no state between calls: leave 'session' out", refused.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+}
