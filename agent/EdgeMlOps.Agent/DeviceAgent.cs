@@ -94,7 +94,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         _training = new TrainingWorker(options, _slots, dependencies, _headers, _topics, _outbox, Counters, _work.Stopping, _logger);
         _sessions = new Serving.RecurrentSessions(dependencies.Time);
         _predictor = new Serving.Predictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters, _sessions);
-        _values = new Serving.ValuePredictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters);
+        _values = new Serving.ValuePredictor(_slots, _health, _rollouts, _profiler, dependencies.Store, Counters, _sessions);
         _tensors = new Serving.TensorPredictor(_slots, _health, Counters, _sessions, _profiler);
         Explainer = new Serving.LocalExplainer(_slots, dependencies.Store, options.Explain);
         _slots.ServedChanged += _health.ResetVersion;
@@ -276,7 +276,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// A regressor's values for one sample (<see cref="Serving.ValuePredictor"/>), remembered for its target; the agent
     /// keeps the array. Throws <see cref="Serving.ModelKindException"/> when the served model is not a regressor.
     /// </summary>
-    public Serving.ValuePrediction PredictValues(float[] features) => _values.Predict(features);
+    public Serving.ValuePrediction PredictValues(float[] features, string? sessionId = null) => _values.Predict(features, sessionId);
 
     /// <summary>A regressor's ground truth for an earlier prediction: false if the id is unknown or expired. Throws <see cref="ArgumentException"/> for a target that does not fit.</summary>
     public bool FeedbackTarget(string predictionId, float[] target)

@@ -20,13 +20,22 @@ public sealed partial class LocalApi
     private int? NotARegressor(Utf8JsonWriter json) =>
         ServesTargets ? Error(json, 409, $"this model is {TargetsKind}: explanations read one distribution over classes (POST /v1/predict answers its {(ServesMultiLabel ? "label probabilities" : "values")})") : null;
 
-    private int WriteValues(float[] features, Utf8JsonWriter json)
+    private int WriteValues(float[] features, Utf8JsonWriter json, string? session = null)
     {
-        var result = _agent.PredictValues(features);
+        var result = _agent.PredictValues(features, session);
+        WriteSession(json, session, result.StateReset);
         json.WriteString("predictionId", result.PredictionId);
         WriteAnswer(json, result.Values, ServesMultiLabel);
         json.WriteNumber("modelVersion", result.ModelVersion);
         return 200;
+    }
+
+    /// <summary>A streaming model's session and whether its call started from zeros (nothing outside a session).</summary>
+    private static void WriteSession(Utf8JsonWriter json, string? session, bool? reset)
+    {
+        if (session is null) return;
+        json.WriteString("session", session);
+        json.WriteBoolean("stateReset", reset == true);
     }
 
     /// <summary>A regressor's <c>"values"</c>, or a multi-label classifier's <c>"probabilities"</c> and the <c>"labels"</c> above the threshold.</summary>

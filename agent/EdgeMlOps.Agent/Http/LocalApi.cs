@@ -117,7 +117,6 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         if (info is null) return Error(json, 503, "no model installed yet");
         if (features.Length != info.Architecture.InputDim) return Error(json, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
         if (session is not null && info.Architecture.Graph?.States.Count is not > 0) return Error(json, 400, "this model carries no state between calls: leave 'session' out");
-        if (session is not null && ServesTargets) return Error(json, 400, "sessions carry a streaming classifier's state; a streaming regressor takes its state in the row");
         return WritePrediction(info, features, json, session);
     }
 
@@ -143,13 +142,9 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
     {
         if (NotAnId(info.Architecture.Graph, features, json) is { } refused) return refused;
 
-        if (ServesTargets) return WriteValues(features, json);
+        if (ServesTargets) return WriteValues(features, json, session);
         var result = _agent.PredictOwned(features, session);
-        if (session is not null)
-        {
-            json.WriteString("session", session);
-            json.WriteBoolean("stateReset", result.StateReset == true);
-        }
+        WriteSession(json, session, result.StateReset);
 
         json.WriteString("predictionId", result.PredictionId);
         json.WriteNumber("label", result.Label);

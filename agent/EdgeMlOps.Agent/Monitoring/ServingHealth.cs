@@ -36,6 +36,20 @@ internal sealed class ServingHealth
 
     public void RecordError() => Interlocked.Increment(ref _inferenceErrors);
 
+    /// <summary>Runs one inference, counting an ONNX Runtime failure as an inference error before it goes on.</summary>
+    public T Guard<T>(Func<T> inference)
+    {
+        try
+        {
+            return inference();
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            RecordError();
+            throw;
+        }
+    }
+
     /// <summary>Ground truth for a prediction of the served version.</summary>
     public void RecordFeedback(bool correct)
     {

@@ -82,27 +82,11 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
     {
         var graph = inference.Spec.Graph is { States.Count: > 0 } stateful ? stateful : throw new ArgumentException("this model carries no state between calls: leave 'session' out");
         var version = model.Announcement.Version;
-        var session = sessions.Enter(sessionId);
-        lock (session)
-        {
-            var reset = SessionState.Fill(session, graph, version, features);
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            PredictionBatch batch;
-            try
-            {
-                batch = inference.Predict(features, 1);
-            }
-            catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
-            {
-                health.RecordError();
-                throw;
-            }
-
-            var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-            SessionState.Keep(session, graph, version, batch.States);
-            profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Max(), elapsed, batch.Features);
-            return Served(Guid.NewGuid().ToString("N"), features, batch, version, elapsed) with { StateReset = reset };
-        }
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (batch, reset) = SessionState.Call(sessions, sessionId, graph, version, features, () => health.Guard(() => inference.Predict(features, 1)), b => b.States);
+        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Max(), elapsed, batch.Features);
+        return Served(Guid.NewGuid().ToString("N"), features, batch, version, elapsed) with { StateReset = reset };
     }
 
     /// <summary>Runs one inference of an A/B test's target; false when it cannot answer (the served version answers instead).</summary>

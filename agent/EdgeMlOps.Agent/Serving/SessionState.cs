@@ -4,7 +4,7 @@ using EdgeMlOps.Shared.Models;
 namespace EdgeMlOps.Agent.Serving;
 
 /// <summary>
-/// The state a streaming classifier carries between the calls of one session (<see cref="GraphInterface.States"/>),
+/// The state a streaming classifier or regressor carries between the calls of one session (<see cref="GraphInterface.States"/>),
 /// kept in the session's row: before a call the session's last state outputs are written into the row's state inputs
 /// — zeros for a new session, one idle too long or evicted, or one whose state another version made — and after it
 /// the call's state outputs become the session's state. The row the prediction is recorded with therefore holds the
@@ -12,8 +12,24 @@ namespace EdgeMlOps.Agent.Serving;
 /// </summary>
 internal static class SessionState
 {
+    /// <summary>
+    /// One call of session <paramref name="sessionId"/>, alone in it: the session's state written into
+    /// <paramref name="row"/>, <paramref name="call"/> run, the state outputs it made (<paramref name="states"/>) kept.
+    /// </summary>
+    public static (T Answer, bool Reset) Call<T>(RecurrentSessions sessions, string sessionId, GraphInterface graph, ulong version, float[] row, Func<T> call, Func<T, IReadOnlyList<float[]>> states)
+    {
+        var session = sessions.Enter(sessionId);
+        lock (session)
+        {
+            var reset = Fill(session, graph, version, row);
+            var answer = call();
+            Keep(session, graph, version, states(answer));
+            return (answer, reset);
+        }
+    }
+
     /// <summary>Writes the session's state into <paramref name="row"/>; true when it started from zeros.</summary>
-    public static bool Fill(RecurrentSessions.Session session, GraphInterface graph, ulong version, float[] row)
+    private static bool Fill(RecurrentSessions.Session session, GraphInterface graph, ulong version, float[] row)
     {
         var spans = graph.StateSpans();
         var reset = session.Version != version || session.State.Count != spans.Count;
@@ -28,7 +44,7 @@ internal static class SessionState
     }
 
     /// <summary>Keeps one call's state outputs (<see cref="PredictionBatch.States"/> of one row) as the session's state.</summary>
-    public static void Keep(RecurrentSessions.Session session, GraphInterface graph, ulong version, IReadOnlyList<float[]> states)
+    private static void Keep(RecurrentSessions.Session session, GraphInterface graph, ulong version, IReadOnlyList<float[]> states)
     {
         var spans = graph.StateSpans();
         session.Version = version;

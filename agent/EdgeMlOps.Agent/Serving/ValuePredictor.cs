@@ -6,7 +6,11 @@ using EdgeMlOps.Runtime;
 namespace EdgeMlOps.Agent.Serving;
 
 /// <summary>A regressor's values (or a multi-label classifier's label probabilities) for the sample, and the id its ground truth (a target) is sent back with.</summary>
-public sealed record ValuePrediction(string PredictionId, float[] Values, ulong ModelVersion);
+public sealed record ValuePrediction(string PredictionId, float[] Values, ulong ModelVersion)
+{
+    /// <summary>In a streaming model's session: whether this call started from zeros; null outside a session.</summary>
+    public bool? StateReset { get; init; }
+}
 
 /// <summary>
 /// The request path of a regressor or a multi-label classifier (<see cref="Shared.Models.ModelSpec.TakesTargets"/>):
@@ -14,12 +18,15 @@ public sealed record ValuePrediction(string PredictionId, float[] Values, ulong 
 /// version, recorded for their ground truth, counted in the monitoring window (the sample, or the features its front end
 /// makes) and the serving health, and offered to a shadow test of a candidate regressor (its values compared, its
 /// squared error paired with the served version's when the target arrives); in an A/B test a request in arm B is
-/// answered by the rollout's target, and each arm's squared errors are counted when targets arrive.
+/// answered by the rollout's target, and each arm's squared errors are counted when targets arrive. A streaming model's
+/// call in a session starts from the session's state (<see cref="SessionState"/>), answered by the served version.
 /// </summary>
-internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rollouts.RolloutController rollouts, WindowProfiler profiler, SampleStore store, AgentCounters counters)
+internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rollouts.RolloutController rollouts, WindowProfiler profiler, SampleStore store, AgentCounters counters, RecurrentSessions sessions)
 {
     /// <summary>Answers one request; the features array is kept (a prediction awaiting its target holds it).</summary>
-    public ValuePrediction Predict(float[] features)
+    /// <param name="features">The sample row; in a session its state inputs are overwritten with the session's state.</param>
+    /// <param name="sessionId">A streaming model's session (its state carried from the session's last call), or null.</param>
+    public ValuePrediction Predict(float[] features, string? sessionId = null)
     {
         var model = slots.EnterServed() ?? throw new InvalidOperationException("No model is installed yet.");
         try
@@ -29,6 +36,15 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             if (features.Length != inference.Spec.InputDim) throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
             var version = model.Announcement.Version;
             var id = Guid.NewGuid().ToString("N");
+            if (sessionId is not null)
+            {
+                var graph = inference.Spec.Graph is { States.Count: > 0 } stateful ? stateful : throw new ArgumentException("this model carries no state between calls: leave 'session' out");
+                var begun = System.Diagnostics.Stopwatch.GetTimestamp();
+                var (answer, reset) = SessionState.Call(sessions, sessionId, graph, version, features, () => health.Guard(() => inference.PredictValues(features, 1)), b => b.States);
+                var took = System.Diagnostics.Stopwatch.GetElapsedTime(begun);
+                profiler.AddPrediction(model.Announcement, features, -1, float.NaN, took, answer.Features, answer.Values);
+                return Served(id, features, answer.Values, version, took) with { StateReset = reset };
+            }
 
             // A request in arm B of an A/B test is answered by the rollout's target; if it cannot, by the served version.
             if (rollouts.Experiment.ArmB(version, id) is { } experiment && experiment.Enter() is { } target)

@@ -64,6 +64,32 @@ public sealed class StreamingSessionServingTests
         Assert.Equal(HttpStatusCode.BadRequest, onFeedback.Status);
     }
 
+    /// <summary>The same file declared a regressor (its ten logits the values): sessions carry its state the same way, and a target by prediction id keeps the call's row.</summary>
+    [Fact]
+    public async Task AStreamingRegressor_CarriesItsStateInASession_Too()
+    {
+        var bytes = await File.ReadAllBytesAsync(Fixture("pytorch_streaming_digits.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Input = "rows", Regression = true, States = [("h_in", "h_out")] });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        using var expected = JsonDocument.Parse(await File.ReadAllTextAsync(Fixture("streaming_digits_expected.json")));
+        var root = expected.RootElement;
+        var pixels = root.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        string? lastId = null;
+        for (var call = 0; call < 4; call++)
+        {
+            var answer = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"inputs":{"rows":[{{Numbers(pixels.AsSpan(call * 16, 16).ToArray())}}]},"session":"trip"}""");
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            Assert.Equal(call == 0, answer.Body.GetProperty("stateReset").GetBoolean());
+            var logits = root.GetProperty("logitsByCall")[call].EnumerateArray().Take(10).Select(v => v.GetDouble()).ToArray();
+            Assert.All(logits.Zip(answer.Body.GetProperty("values").EnumerateArray().Select(v => v.GetDouble())), p => Assert.Equal(p.First, p.Second, 1e-4));
+            lastId = answer.Body.GetProperty("predictionId").GetString();
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{lastId}}","target":[{{string.Join(',', Enumerable.Repeat("0", 10))}}]}""")).Status);
+        var row = root.GetProperty("rows").EnumerateArray().Take(32).Select(v => v.GetSingle()).ToArray();
+        Assert.All(row.Zip(serving.Device.Store.LoadTargets(32, 10).Features), p => Assert.Equal(p.First, p.Second, 1e-5));
+    }
+
     [Fact]
     public async Task ASession_OnAModelWithoutState_IsRefused()
     {
