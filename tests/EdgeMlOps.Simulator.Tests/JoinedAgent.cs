@@ -11,9 +11,9 @@ internal sealed class JoinedAgent : IAsyncDisposable
     private readonly SampleStore _store;
     private readonly HttpClient _http = new();
 
-    private JoinedAgent(AggregatorNode node, string dir, string deviceId, TimeSpan? profileWindow)
+    private JoinedAgent(AggregatorNode node, string dir, string deviceId, TimeSpan? profileWindow, int maxSamples)
     {
-        _store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), 100, 100);
+        _store = new SampleStore(Path.Combine(dir, "dev", "agent.db"), maxSamples, 100);
         Models = new ModelStore(Path.Combine(dir, "dev", "models"));
         var options = new AgentOptions { DeviceId = deviceId, Fleet = node.Options.Fleet, Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node), TrustedRoots = [node.Keys.RootPublicKey] };
         Agent = new DeviceAgent(
@@ -25,9 +25,9 @@ internal sealed class JoinedAgent : IAsyncDisposable
 
     public ModelStore Models { get; }
 
-    public static async Task<JoinedAgent> StartAsync(AggregatorNode node, string dir, string deviceId, TimeSpan? profileWindow = null)
+    public static async Task<JoinedAgent> StartAsync(AggregatorNode node, string dir, string deviceId, TimeSpan? profileWindow = null, int maxSamples = 100)
     {
-        var joined = new JoinedAgent(node, dir, deviceId, profileWindow);
+        var joined = new JoinedAgent(node, dir, deviceId, profileWindow, maxSamples);
         await joined.Agent.StartAsync(CancellationToken.None);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await joined.Agent.WaitForModelAsync(1, cts.Token);
