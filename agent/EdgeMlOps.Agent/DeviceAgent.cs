@@ -291,7 +291,7 @@ public sealed class DeviceAgent : IAsyncDisposable
         }
 
         _rollouts.Shadow.OutcomeTarget(predictionId, target);
-        WriteGroundTruth(() => _deps.Store.AddTargets([(prediction.Features, target)]));
+        WriteGroundTruth(() => _deps.Store.AddTargets([(prediction.Features, target)], StateVersion(prediction.ModelVersion)));
         return true;
     }
 
@@ -332,9 +332,12 @@ public sealed class DeviceAgent : IAsyncDisposable
         if (prediction.ModelVersion == ModelVersion) _health.RecordFeedback(prediction.Label == label);
         _rollouts.Shadow.Outcome(predictionId, label);
         _rollouts.Experiment.Outcome(predictionId, label, prediction.Label);
-        AddSamples([(prediction.Features, label)]);
+        WriteGroundTruth(() => _deps.Store.AddSamples([(prediction.Features, label)], StateVersion(prediction.ModelVersion)));
         return true;
     }
+
+    /// <summary>For a streaming model's prediction, the version whose state its row holds; null for any other model.</summary>
+    private ulong? StateVersion(ulong answeredBy) => _slots.Served?.Architecture.Graph?.States.Count > 0 ? answeredBy : null;
 
     /// <summary>Ground truth with its features (no earlier prediction needed).</summary>
     public void Feedback(float[] features, long label) => AddSamples([(features, label)]);

@@ -59,7 +59,8 @@ public sealed class SampleStore : IDisposable
                 model_version INTEGER NOT NULL,
                 created_ms INTEGER NOT NULL);
             """, SqliteFile.DeviceCacheKib);
-        AddTargetColumn();
+        AddColumn("target", "BLOB");
+        AddColumn("state_version", "INTEGER"); // the version whose state a streaming model's row holds; null for others
         if (maxBytes > 0)
         {
             using var cap = _connection.CreateCommand();
@@ -79,25 +80,28 @@ public sealed class SampleStore : IDisposable
     }
 
     /// <summary>Adds labelled samples in one transaction, then trims to the retention bound.</summary>
-    public void AddSamples(IReadOnlyList<(float[] Features, long Label)> samples) =>
-        Insert(samples.Select(s => (s.Features, s.Label, (float[]?)null)));
+    /// <param name="samples">The rows and their labels.</param>
+    /// <param name="stateVersion">For a streaming model's rows: the version whose state they hold (null for any other model).</param>
+    public void AddSamples(IReadOnlyList<(float[] Features, long Label)> samples, ulong? stateVersion = null) =>
+        Insert(samples.Select(s => (s.Features, s.Label, (float[]?)null)), stateVersion);
 
     /// <summary>
     /// Adds a regressor's ground truth (each sample's float targets; its label is −1) in one transaction, trimmed to the
     /// retention bound as labelled samples are.
     /// </summary>
-    public void AddTargets(IReadOnlyList<(float[] Features, float[] Target)> samples) =>
-        Insert(samples.Select(s => (s.Features, -1L, (float[]?)s.Target)));
+    public void AddTargets(IReadOnlyList<(float[] Features, float[] Target)> samples, ulong? stateVersion = null) =>
+        Insert(samples.Select(s => (s.Features, -1L, (float[]?)s.Target)), stateVersion);
 
     /// <summary>Inserts samples (a class label, or −1 and a regressor's targets) in one transaction, then trims.</summary>
-    private void Insert(IEnumerable<(float[] Features, long Label, float[]? Target)> samples)
+    private void Insert(IEnumerable<(float[] Features, long Label, float[]? Target)> samples, ulong? stateVersion)
     {
         lock (_gate)
         {
             using var tx = _connection.BeginTransaction();
             using var insert = _connection.CreateCommand();
             insert.Transaction = tx;
-            insert.CommandText = "INSERT INTO samples(features, label, target, created_ms) VALUES ($f, $l, $y, $t)";
+            insert.CommandText = "INSERT INTO samples(features, label, target, created_ms, state_version) VALUES ($f, $l, $y, $t, $s)";
+            insert.Parameters.AddWithValue("$s", stateVersion is { } made ? (object)(long)made : DBNull.Value);
             var f = insert.Parameters.Add("$f", SqliteType.Blob);
             var l = insert.Parameters.Add("$l", SqliteType.Integer);
             var y = insert.Parameters.Add("$y", SqliteType.Blob);
@@ -127,12 +131,13 @@ public sealed class SampleStore : IDisposable
     }
 
     /// <summary>A regressor's targets beside each sample: added to a store written before regressors (NULL for class labels).</summary>
-    private void AddTargetColumn()
+    /// <summary>Adds a column a store made by an older agent lacks (its rows then hold null there).</summary>
+    private void AddColumn(string name, string type)
     {
         using var cmd = _connection.CreateCommand();
-        cmd.CommandText = "SELECT COUNT(*) FROM pragma_table_info('samples') WHERE name = 'target'";
+        cmd.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('samples') WHERE name = '{name}'";
         if (Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0) return;
-        cmd.CommandText = "ALTER TABLE samples ADD COLUMN target BLOB";
+        cmd.CommandText = $"ALTER TABLE samples ADD COLUMN {name} {type}";
         cmd.ExecuteNonQuery();
     }
 
@@ -208,13 +213,13 @@ public sealed class SampleStore : IDisposable
 
     private sealed record PendingPrediction(float[] Features, long Label, ulong ModelVersion, long CreatedMs);
 
-    /// <summary>The newest <paramref name="max"/> samples (all if 0) whose width is <paramref name="inputDim"/>.</summary>
-    public SampleSet LoadSamples(int inputDim, int max = 0)
+    /// <summary>The newest <paramref name="max"/> samples (all if 0) whose width is <paramref name="inputDim"/> — with <paramref name="stateVersion"/>, only rows holding that version's state.</summary>
+    public SampleSet LoadSamples(int inputDim, int max = 0, ulong? stateVersion = null)
     {
         lock (_gate)
         {
             using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT features, label FROM samples WHERE length(features) = $bytes AND target IS NULL ORDER BY id DESC LIMIT $max";
+            cmd.CommandText = "SELECT features, label FROM samples WHERE length(features) = $bytes AND target IS NULL" + StateFilter(cmd, stateVersion) + " ORDER BY id DESC LIMIT $max";
             cmd.Parameters.AddWithValue("$bytes", inputDim * sizeof(float));
             cmd.Parameters.AddWithValue("$max", max <= 0 ? -1 : max);
             var features = new List<float>();
@@ -231,12 +236,12 @@ public sealed class SampleStore : IDisposable
     }
 
     /// <summary>The newest <paramref name="max"/> (all if 0) of a regressor's samples: <paramref name="inputDim"/> features and <paramref name="targetWidth"/> targets each.</summary>
-    public SampleSet LoadTargets(int inputDim, int targetWidth, int max = 0)
+    public SampleSet LoadTargets(int inputDim, int targetWidth, int max = 0, ulong? stateVersion = null)
     {
         lock (_gate)
         {
             using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT features, target FROM samples WHERE length(features) = $bytes AND length(target) = $targetBytes ORDER BY id DESC LIMIT $max";
+            cmd.CommandText = "SELECT features, target FROM samples WHERE length(features) = $bytes AND length(target) = $targetBytes" + StateFilter(cmd, stateVersion) + " ORDER BY id DESC LIMIT $max";
             cmd.Parameters.AddWithValue("$bytes", inputDim * sizeof(float));
             cmd.Parameters.AddWithValue("$targetBytes", targetWidth * sizeof(float));
             cmd.Parameters.AddWithValue("$max", max <= 0 ? -1 : max);
@@ -252,6 +257,14 @@ public sealed class SampleStore : IDisposable
             var count = targets.Count / Math.Max(1, targetWidth);
             return new SampleSet(features.ToArray(), Enumerable.Repeat(-1L, count).ToArray(), inputDim) { Targets = targets.ToArray(), TargetWidth = targetWidth };
         }
+    }
+
+    /// <summary>The condition keeping only rows that hold <paramref name="stateVersion"/>'s state (none without one).</summary>
+    private static string StateFilter(SqliteCommand cmd, ulong? stateVersion)
+    {
+        if (stateVersion is not { } version) return string.Empty;
+        cmd.Parameters.AddWithValue("$sv", (long)version);
+        return " AND state_version = $sv";
     }
 
     /// <summary>Deletes every sample and pending prediction and compacts the file so nothing lingers in free pages.</summary>

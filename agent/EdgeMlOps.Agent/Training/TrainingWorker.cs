@@ -133,7 +133,7 @@ internal sealed class TrainingWorker
             return null;
         }
 
-        var samples = Samples(baseWeights.Spec, (int)config.MaxSamples);
+        var samples = Samples(baseWeights.Spec, (int)config.MaxSamples, task.BaseVersion);
         if (samples.Count == 0)
         {
             Skip(task.RoundId, "no labelled samples");
@@ -203,14 +203,21 @@ internal sealed class TrainingWorker
         }
     }
 
-    /// <summary>The device's ground truth for <paramref name="spec"/>: class labels, or the float targets of a regressor or multi-label classifier.</summary>
-    private SampleSet Samples(EdgeMlOps.Shared.Models.ModelSpec spec, int max) =>
-        spec.TakesTargets ? _samples.LoadTargets(spec.InputDim, spec.Targets, max) : _samples.LoadSamples(spec.InputDim, max);
+    /// <summary>
+    /// The device's ground truth for <paramref name="spec"/>: class labels, or the float targets of a regressor or
+    /// multi-label classifier — for a streaming model only rows holding the state <paramref name="version"/> made
+    /// (a state another version made is one these weights would not produce).
+    /// </summary>
+    private SampleSet Samples(EdgeMlOps.Shared.Models.ModelSpec spec, int max, ulong version)
+    {
+        ulong? stateVersion = spec.Graph?.States.Count > 0 ? version : null;
+        return spec.TakesTargets ? _samples.LoadTargets(spec.InputDim, spec.Targets, max, stateVersion) : _samples.LoadSamples(spec.InputDim, max, stateVersion);
+    }
 
     private EvaluationResult Evaluate(RoundTask task, InstalledModel model)
     {
         var inference = model.Inference.Value;
-        var samples = Samples(inference.Spec, (int)(task.Config?.MaxSamples ?? 0));
+        var samples = Samples(inference.Spec, (int)(task.Config?.MaxSamples ?? 0), model.Announcement.Version);
         var score = samples.Count == 0 ? new EvaluationScore(0, 0, 0)
             : samples.Targets is { } targets ? inference.EvaluateTargets(samples.Features, targets) // loss: MSE; accuracy: R²
             : inference.Evaluate(samples.Features, samples.Labels);

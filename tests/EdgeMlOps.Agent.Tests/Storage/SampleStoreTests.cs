@@ -26,6 +26,22 @@ public class SampleStoreTests
         Assert.Equal(new long[] { 3 }, store.LoadSamples(2, max: 1).Labels);
     }
 
+    /// <summary>A streaming model's rows hold the state a version made: loading for a version keeps only its rows; without one, every row.</summary>
+    [Fact]
+    public void RowsHoldingAVersionsState_AreLoadedForThatVersionOnly()
+    {
+        using var store = new SampleStore(TempDb(), 100, 10);
+        store.AddSamples([(new[] { 1f, 1f }, 1)], stateVersion: 1);
+        store.AddSamples([(new[] { 2f, 2f }, 2), (new[] { 3f, 3f }, 3)], stateVersion: 2);
+        store.AddTargets([(new[] { 4f, 4f }, new[] { 0.5f })], stateVersion: 2);
+        store.AddSamples([(new[] { 5f, 5f }, 5)]);
+        Assert.Equal(new long[] { 3, 2 }, store.LoadSamples(2, stateVersion: 2).Labels);
+        Assert.Equal(new long[] { 1 }, store.LoadSamples(2, stateVersion: 1).Labels);
+        Assert.Equal(new long[] { 5, 3, 2, 1 }, store.LoadSamples(2).Labels);
+        Assert.Equal(new[] { 0.5f }, store.LoadTargets(2, 1, stateVersion: 2).Targets);
+        Assert.Empty(store.LoadTargets(2, 1, stateVersion: 1).Labels);
+    }
+
     [Fact]
     public void ARegressorsTargets_AreKeptBesideTheirSamples_ApartFromClassLabels_AlsoInAStoreWrittenBeforeTargets()
     {
