@@ -18,20 +18,20 @@ internal static class SessionState
     /// </summary>
     public static (T Answer, bool Reset) Call<T>(RecurrentSessions sessions, string sessionId, GraphInterface graph, ulong version, float[] row, Func<T> call, Func<T, IReadOnlyList<float[]>> states)
     {
+        var spans = graph.StateSpans();
         var session = sessions.Enter(sessionId);
         lock (session)
         {
-            var reset = Fill(session, graph, version, row);
+            var reset = Fill(session, spans, version, row);
             var answer = call();
-            Keep(session, graph, version, states(answer));
+            Keep(session, spans, version, states(answer));
             return (answer, reset);
         }
     }
 
     /// <summary>Writes the session's state into <paramref name="row"/>; true when it started from zeros.</summary>
-    private static bool Fill(RecurrentSessions.Session session, GraphInterface graph, ulong version, float[] row)
+    private static bool Fill(RecurrentSessions.Session session, IReadOnlyList<GraphInterface.SampleSpan> spans, ulong version, float[] row)
     {
-        var spans = graph.StateSpans();
         var reset = session.Version != version || session.State.Count != spans.Count;
         for (var k = 0; k < spans.Count; k++)
         {
@@ -44,9 +44,8 @@ internal static class SessionState
     }
 
     /// <summary>Keeps one call's state outputs (<see cref="PredictionBatch.States"/> of one row) as the session's state.</summary>
-    private static void Keep(RecurrentSessions.Session session, GraphInterface graph, ulong version, IReadOnlyList<float[]> states)
+    private static void Keep(RecurrentSessions.Session session, IReadOnlyList<GraphInterface.SampleSpan> spans, ulong version, IReadOnlyList<float[]> states)
     {
-        var spans = graph.StateSpans();
         session.Version = version;
         session.State = [.. spans.Select((span, k) => new NamedTensor(span.Name, TensorElement.Float, [1, .. span.Dims], states[k]))];
     }

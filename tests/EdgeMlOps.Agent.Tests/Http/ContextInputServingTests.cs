@@ -110,6 +110,12 @@ public sealed class ContextInputServingTests
         var number = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$$"""{"inputs":{"measurements":[{{{Numbers(measurements)}}}],"sex":[1]}}""");
         Assert.Equal(HttpStatusCode.BadRequest, number.Status);
         Assert.Contains("inputs.sex[0] is not a string (input 'sex' takes one of its 2 categories", number.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var many = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$$"""{"inputs":{"measurements":[{{{Numbers(measurements)}}}],"sex":["1","2"]}}""");
+        Assert.Equal(HttpStatusCode.BadRequest, many.Status);
+        Assert.Contains("input 'sex' takes 1 values, got more", many.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var none = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$$"""{"inputs":{"measurements":[{{{Numbers(measurements)}}}],"sex":[]}}""");
+        Assert.Equal(HttpStatusCode.BadRequest, none.Status);
+        Assert.Contains("input 'sex' takes 1 values, got 0", none.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
         var past = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(measurements)}},3]}""");
         Assert.Equal(HttpStatusCode.UnprocessableEntity, past.Status);
         Assert.Contains("features[9] is 3, not a category index", past.Body.GetProperty("error").GetString(), StringComparison.Ordinal);

@@ -19,7 +19,7 @@ internal static class ControlFlowInlining
     /// <summary>Most iterations a Loop or Scan is unrolled into (each keeps its activations for the backward pass).</summary>
     public const int MaxIterations = 1024;
 
-    public static bool IsControlFlow(NodeProto node) => node.OpType is "Loop" or "Scan" or "If" && node.Domain is "" or "ai.onnx";
+    public static bool IsControlFlow(NodeProto node) => node.OpType is ("Loop" or "Scan" or "If") && node.Domain is ("" or "ai.onnx");
 
     /// <summary>The names a node's bodies read from the enclosing graph (empty for a node without bodies).</summary>
     public static IEnumerable<string> OuterReads(NodeProto node) =>
@@ -30,26 +30,8 @@ internal static class ControlFlowInlining
         graph.Node.SelectMany(n => n.Attribute.Where(a => a.G is not null).SelectMany(a => AllNodes(a.G)).Prepend(n));
 
     /// <summary>Inlines the control-flow nodes <paramref name="reached"/> selects, in place; returns how many.</summary>
-    public static int Apply(GraphProto graph, GraphWriter writer, Func<NodeProto, bool> reached)
-    {
-        var inlined = 0;
-        for (var i = 0; i < graph.Node.Count; i++)
-        {
-            var node = graph.Node[i];
-            if (!IsControlFlow(node) || !reached(node)) continue;
-            var facts = new GraphFacts(graph);
-            graph.Node.RemoveAt(i);
-            var end = graph.Node.Count;
-            new Inliner(node, writer, facts).Write();
-            var added = graph.Node.Skip(end).ToList();
-            for (var k = graph.Node.Count - 1; k >= end; k--) graph.Node.RemoveAt(k);
-            for (var k = 0; k < added.Count; k++) graph.Node.Insert(i + k, added[k]);
-            i += added.Count - 1;
-            inlined++;
-        }
-
-        return inlined;
-    }
+    public static int Apply(GraphProto graph, GraphWriter writer, Func<NodeProto, bool> reached) =>
+        NodeExpansion.Apply(graph, node => IsControlFlow(node) && reached(node), (node, facts) => new Inliner(node, writer, facts).Write());
 
     private static IEnumerable<string> OuterReads(GraphProto body)
     {

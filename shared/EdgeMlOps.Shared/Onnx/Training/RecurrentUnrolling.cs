@@ -23,26 +23,8 @@ internal static class RecurrentUnrolling
     public static bool IsRecurrent(string opType) => GateCount.ContainsKey(opType);
 
     /// <summary>Unrolls the recurrent nodes <paramref name="reached"/> selects, in place; returns how many.</summary>
-    public static int Apply(GraphProto graph, GraphWriter writer, Func<NodeProto, bool> reached)
-    {
-        var unrolled = 0;
-        for (var i = 0; i < graph.Node.Count; i++)
-        {
-            var node = graph.Node[i];
-            if (!IsRecurrent(node.OpType) || node.Domain is not ("" or "ai.onnx") || !reached(node)) continue;
-            var facts = new GraphFacts(graph);
-            graph.Node.RemoveAt(i);
-            var end = graph.Node.Count;
-            new Unroller(node, writer, facts).Write();
-            var added = graph.Node.Skip(end).ToList();
-            for (var k = graph.Node.Count - 1; k >= end; k--) graph.Node.RemoveAt(k);
-            for (var k = 0; k < added.Count; k++) graph.Node.Insert(i + k, added[k]);
-            i += added.Count - 1;
-            unrolled++;
-        }
-
-        return unrolled;
-    }
+    public static int Apply(GraphProto graph, GraphWriter writer, Func<NodeProto, bool> reached) =>
+        NodeExpansion.Apply(graph, node => IsRecurrent(node.OpType) && node.Domain is ("" or "ai.onnx") && reached(node), (node, facts) => new Unroller(node, writer, facts).Write());
 
     /// <summary>One recurrent node's unrolled steps, written with the node's own output names.</summary>
     private sealed class Unroller(NodeProto node, GraphWriter w, GraphFacts facts)

@@ -33,7 +33,7 @@ public static class TrainStepGenerator
         var writer = new GraphWriter(graph, elementType);
         if (ControlFlowInlining.Apply(graph, writer, node => node.Input.Any(depends.Contains) || ControlFlowInlining.OuterReads(node).Any(depends.Contains)) > 0)
         {
-            candidates = Candidates(graph, options, elementType); // loops unrolled, branches taken: their nodes are the graph's now
+            candidates = Candidates(graph, options, elementType); // loops unrolled, branches taken: their nodes (a recurrent one among them) are the graph's now
             depends = DependsOn(graph, candidates);
         }
 
