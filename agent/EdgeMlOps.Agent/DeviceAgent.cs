@@ -128,6 +128,9 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// <summary>Shapley explanations and what-if answers of the served version (<c>/v1/explain</c>, <c>/v1/whatif</c>).</summary>
     internal Serving.LocalExplainer Explainer { get; }
 
+    /// <summary>The device's part in rollouts: the running shadow and A/B tests, the plan in force.</summary>
+    internal RolloutController RolloutControl => _rollouts;
+
     /// <summary>Why the device is not on the version it should be (empty when all is well).</summary>
     public string ModelNotice => _slots.Notice;
 

@@ -262,7 +262,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             w.WriteNumber("candidateVersion", shadow.CandidateVersion);
             w.WriteNumber("offered", shadow.Offered);
             w.WriteNumber("scored", shadow.Scored);
-            w.WriteNumber("skipped", shadow.SkippedSample + shadow.SkippedBudget + shadow.SkippedQueue);
+            w.WriteNumber("skipped", shadow.Skipped);
             w.WriteNumber("agreed", shadow.Agreed);
             w.WriteNumber("labelled", shadow.Labelled);
             w.WriteNumber("incumbentCorrect", shadow.IncumbentCorrect);

@@ -185,7 +185,7 @@ internal sealed class RolloutController
                 if (shadow)
                 {
                     var incumbent = await _installer.LeaseServedAsync().ConfigureAwait(false);
-                    await Shadow.BeginAsync(new ShadowSession(plan.RolloutId, serving, target, session, plan.Shadow, memory, incumbent)).ConfigureAwait(false);
+                    await Shadow.BeginAsync(new ShadowSession(plan.RolloutId, serving, target, session, plan.Shadow, memory, incumbent, _time)).ConfigureAwait(false);
                 }
                 else
                 {

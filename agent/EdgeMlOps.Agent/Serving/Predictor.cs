@@ -10,8 +10,9 @@ namespace EdgeMlOps.Agent.Serving;
 /// The request path: one prediction with the served version — or, for a request in arm B of an A/B test, with the
 /// rollout's target (the served version answers if the target fails) — recorded for its ground truth, and offered to
 /// the shadow test, the monitoring window and the serving health. A streaming classifier's call in a session starts
-/// from the session's state (<see cref="SessionState"/>) and is answered by the served version, outside A/B and shadow
-/// tests (their versions would need states of their own).
+/// from the session's state (<see cref="SessionState"/>); in an A/B test the whole session is in one arm, each
+/// version carrying its own state (<see cref="SessionArms"/>), and a shadow test scores whole sessions with the
+/// candidate's own state (<see cref="Shadow.ShadowStreams"/>).
 /// </summary>
 internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutController rollouts, WindowProfiler profiler, SampleStore store, AgentCounters counters, RecurrentSessions sessions)
 {
@@ -31,7 +32,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
                 throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
             }
 
-            if (sessionId is not null) return InSession(model, inference, features, sessionId);
+            if (sessionId is not null) return InSession(model, features, sessionId);
 
             // A request in arm B of an A/B test is answered by the rollout's target; if it fails, by the served version.
             var id = Guid.NewGuid().ToString("N");
@@ -77,16 +78,17 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
         }
     }
 
-    /// <summary>One call of a streaming classifier's session: from the session's state, which its state outputs then replace.</summary>
-    private PredictionResult InSession(InstalledModel model, InferenceModel inference, float[] features, string sessionId)
+    /// <summary>One call of a streaming classifier's session: from its arm's state of the session, which its state outputs then replace.</summary>
+    private PredictionResult InSession(InstalledModel model, float[] features, string sessionId)
     {
-        var graph = inference.Spec.Graph is { States.Count: > 0 } stateful ? stateful : throw new ArgumentException("this model carries no state between calls: leave 'session' out");
-        var version = model.Announcement.Version;
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var (batch, reset) = SessionState.Call(sessions, sessionId, graph, version, features, () => health.Guard(() => inference.Predict(features, 1)), b => b.States);
-        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
-        profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Max(), elapsed, batch.Features);
-        return Served(Guid.NewGuid().ToString("N"), features, batch, version, elapsed) with { StateReset = reset };
+        var id = Guid.NewGuid().ToString("N");
+        var call = SessionArms.Call(sessions, rollouts.Experiment, health, sessionId, model, features, m => m.Predict(features, 1), b => b.States, (batch, reset, took) =>
+        {
+            rollouts.Shadow.Offer(model.Announcement.Version, id, features, batch.Labels[0], batch.Probabilities, took, new SessionCall(sessionId, reset));
+            profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Max(), took, batch.Features);
+        });
+        call.Test?.Answered(id, call.ByB, call.Elapsed, call.Batch.Labels[0]);
+        return Served(id, features, call.Batch, call.Version, call.Elapsed) with { StateReset = call.Reset };
     }
 
     /// <summary>Runs one inference of an A/B test's target; false when it cannot answer (the served version answers instead).</summary>

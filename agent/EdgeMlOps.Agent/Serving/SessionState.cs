@@ -15,18 +15,31 @@ internal static class SessionState
     /// <summary>
     /// One call of session <paramref name="sessionId"/>, alone in it: the session's state written into
     /// <paramref name="row"/>, <paramref name="call"/> run, the state outputs it made (<paramref name="states"/>) kept.
+    /// <paramref name="answered"/> runs with the answer, and whether it started from zeros, while the session is still
+    /// held, so that whatever it hands on (the shadow test's queue) sees the session's calls in the order they ran.
     /// </summary>
-    public static (T Answer, bool Reset) Call<T>(RecurrentSessions sessions, string sessionId, GraphInterface graph, ulong version, float[] row, Func<T> call, Func<T, IReadOnlyList<float[]>> states)
+    public static (T Answer, bool Reset) Call<T>(RecurrentSessions sessions, string sessionId, GraphInterface graph, ulong version, float[] row, Func<T> call, Func<T, IReadOnlyList<float[]>> states, Action<T, bool>? answered = null)
     {
-        var spans = graph.StateSpans();
         var session = sessions.Enter(sessionId);
         lock (session)
         {
-            var reset = Fill(session, spans, version, row);
-            var answer = call();
-            Keep(session, spans, version, states(answer));
+            var (answer, reset) = Continue(session, graph.StateSpans(), version, row, restart: false, call, states);
+            answered?.Invoke(answer, reset);
             return (answer, reset);
         }
+    }
+
+    /// <summary>
+    /// One call in <paramref name="session"/> (held locked by the caller): from zeros when <paramref name="restart"/>
+    /// or when the session's state is not <paramref name="version"/>'s, else from the session's state.
+    /// </summary>
+    public static (T Answer, bool Reset) Continue<T>(RecurrentSessions.Session session, IReadOnlyList<GraphInterface.SampleSpan> spans, ulong version, float[] row, bool restart, Func<T> call, Func<T, IReadOnlyList<float[]>> states)
+    {
+        if (restart) session.State = [];
+        var reset = Fill(session, spans, version, row);
+        var answer = call();
+        Keep(session, spans, version, states(answer));
+        return (answer, reset);
     }
 
     /// <summary>Writes the session's state into <paramref name="row"/>; true when it started from zeros.</summary>

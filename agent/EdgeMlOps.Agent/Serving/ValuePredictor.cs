@@ -19,7 +19,7 @@ public sealed record ValuePrediction(string PredictionId, float[] Values, ulong 
 /// makes) and the serving health, and offered to a shadow test of a candidate regressor (its values compared, its
 /// squared error paired with the served version's when the target arrives); in an A/B test a request in arm B is
 /// answered by the rollout's target, and each arm's squared errors are counted when targets arrive. A streaming model's
-/// call in a session starts from the session's state (<see cref="SessionState"/>), answered by the served version.
+/// call in a session starts from its arm's state of the session (<see cref="SessionArms"/>).
 /// </summary>
 internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rollouts.RolloutController rollouts, WindowProfiler profiler, SampleStore store, AgentCounters counters, RecurrentSessions sessions)
 {
@@ -38,12 +38,13 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             var id = Guid.NewGuid().ToString("N");
             if (sessionId is not null)
             {
-                var graph = inference.Spec.Graph is { States.Count: > 0 } stateful ? stateful : throw new ArgumentException("this model carries no state between calls: leave 'session' out");
-                var begun = System.Diagnostics.Stopwatch.GetTimestamp();
-                var (answer, reset) = SessionState.Call(sessions, sessionId, graph, version, features, () => health.Guard(() => inference.PredictValues(features, 1)), b => b.States);
-                var took = System.Diagnostics.Stopwatch.GetElapsedTime(begun);
-                profiler.AddPrediction(model.Announcement, features, -1, float.NaN, took, answer.Features, answer.Values);
-                return Served(id, features, answer.Values, version, took) with { StateReset = reset };
+                var call = SessionArms.Call(sessions, rollouts.Experiment, health, sessionId, model, features, m => m.PredictValues(features, 1), b => b.States, (answer, reset, took) =>
+                {
+                    rollouts.Shadow.Offer(version, id, features, -1, answer.Values, took, new SessionCall(sessionId, reset));
+                    profiler.AddPrediction(model.Announcement, features, -1, float.NaN, took, answer.Features, answer.Values);
+                });
+                call.Test?.Answered(id, call.ByB, call.Elapsed, -1);
+                return Served(id, features, call.Batch.Values, call.Version, call.Elapsed) with { StateReset = call.Reset };
             }
 
             // A request in arm B of an A/B test is answered by the rollout's target; if it cannot, by the served version.

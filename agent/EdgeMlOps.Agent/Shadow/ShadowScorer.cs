@@ -48,11 +48,11 @@ internal sealed class ShadowScorer : IAsyncDisposable
     }
 
     /// <summary>A request <paramref name="servedVersion"/> answered; scored in the shadow when a session compares against that version.</summary>
-    public void Offer(ulong servedVersion, string predictionId, float[] features, long label, float[] probabilities, TimeSpan elapsed)
+    public void Offer(ulong servedVersion, string predictionId, float[] features, long label, float[] probabilities, TimeSpan elapsed, Serving.SessionCall? stream = null)
     {
         var session = Volatile.Read(ref _session);
         if (session is null || session.IncumbentVersion != servedVersion) return;
-        session.Offer(predictionId, features, label, probabilities, elapsed);
+        session.Offer(predictionId, features, label, probabilities, elapsed, stream);
     }
 
     /// <summary>Ground truth for a served request.</summary>

@@ -10,7 +10,8 @@ namespace EdgeMlOps.Agent.Shadow;
 /// worker scoring them, the CPU budget, and the pairing of scored requests with ground truth that arrives later
 /// (before or after the candidate scored them). Given the incumbent's session too, the worker times both on each
 /// scored request, back to back on the same thread in alternating order, so the latency comparison is like for like
-/// (the request path's own timing runs on another thread under other load).
+/// (the request path's own timing runs on another thread under other load). A streaming candidate is scored on whole
+/// sessions, from its own state of each (<see cref="ShadowStreams"/>).
 /// </summary>
 internal sealed class ShadowSession : IAsyncDisposable
 {
@@ -35,8 +36,9 @@ internal sealed class ShadowSession : IAsyncDisposable
     private readonly Queue<string> _pairOrder = new();
     private readonly Task _worker;
     private readonly bool _regressor; // values compared, targets paired (else classes and labels)
+    private readonly ShadowStreams? _streams; // a streaming candidate's states, by session
 
-    public ShadowSession(string rolloutId, ulong incumbent, ulong candidate, SharedCache<InferenceModel>.Lease session, ShadowPolicy policy, ulong memoryBytes, SharedCache<InferenceModel>.Lease? incumbentSession = null)
+    public ShadowSession(string rolloutId, ulong incumbent, ulong candidate, SharedCache<InferenceModel>.Lease session, ShadowPolicy policy, ulong memoryBytes, SharedCache<InferenceModel>.Lease? incumbentSession = null, TimeProvider? time = null)
     {
         _incumbent = incumbentSession;
         RolloutId = rolloutId;
@@ -48,6 +50,7 @@ internal sealed class ShadowSession : IAsyncDisposable
         _budget = new ShadowBudget(policy.MaxCpuShare > 0 ? policy.MaxCpuShare : 1);
         _maxPending = (int)Math.Clamp(policy.MaxPending, 1, 4096);
         _regressor = session.Value.Spec.TakesTargets; // a multi-label candidate: squared errors of its probabilities (the Brier score)
+        _streams = session.Value.Spec.Graph is { States.Count: > 0 } streaming ? new ShadowStreams(streaming, candidate, policy.SampleRate, time ?? TimeProvider.System) : null;
         _worker = Task.Run(ScoreAsync);
     }
 
@@ -63,28 +66,30 @@ internal sealed class ShadowSession : IAsyncDisposable
 
     /// <summary>
     /// A request the incumbent served: queued for the candidate unless sampling, the budget or a full queue says no. For
-    /// a regressor <paramref name="label"/> is −1 and <paramref name="probabilities"/> are its values.
+    /// a regressor <paramref name="label"/> is −1 and <paramref name="probabilities"/> are its values. A call of a
+    /// streaming model's session (<paramref name="stream"/>) is queued only while its session's chain is intact.
     /// </summary>
-    public void Offer(string predictionId, float[] features, long label, float[] probabilities, TimeSpan elapsed)
+    public void Offer(string predictionId, float[] features, long label, float[] probabilities, TimeSpan elapsed, Serving.SessionCall? stream = null)
     {
-        var skip = _policy.SampleRate < 1 && Random.Shared.NextDouble() >= _policy.SampleRate ? ShadowSkip.Sample
-            : !_budget.Allows() ? ShadowSkip.Budget
-            : ShadowSkip.None;
+        var skip = stream is { } call && _streams is not null ? _streams.Admit(call, Capacity)
+            : _policy.SampleRate < 1 && Random.Shared.NextDouble() >= _policy.SampleRate ? ShadowSkip.Sample
+            : Capacity();
         if (skip == ShadowSkip.None)
         {
-            if (Interlocked.Increment(ref _pending) > _maxPending)
-            {
-                Interlocked.Decrement(ref _pending);
-                skip = ShadowSkip.Queue;
-            }
-            else
-            {
-                Expect(predictionId, label, _regressor ? probabilities : null);
-                _queue.Enqueue(new Item(predictionId, features, label, probabilities, elapsed));
-            }
+            Expect(predictionId, label, _regressor ? probabilities : null);
+            _queue.Enqueue(new Item(predictionId, features, label, probabilities, elapsed, stream));
         }
 
         Stats.Offered(skip);
+    }
+
+    /// <summary>A place for one more request within the CPU budget and the queue (<see cref="ShadowSkip.None"/>), or why there is none.</summary>
+    private ShadowSkip Capacity()
+    {
+        if (!_budget.Allows()) return ShadowSkip.Budget;
+        if (Interlocked.Increment(ref _pending) <= _maxPending) return ShadowSkip.None;
+        Interlocked.Decrement(ref _pending);
+        return ShadowSkip.Queue;
     }
 
     /// <summary>Ground truth for a served request: recorded as a pair once the candidate has scored it.</summary>
@@ -178,13 +183,18 @@ internal sealed class ShadowSession : IAsyncDisposable
         return Stopwatch.GetElapsedTime(started);
     }
 
+    /// <summary>The candidate's run on a request: from its own state of the session for a streaming call (null: that state is gone), else on the row as served.</summary>
+    private T? Candidate<T>(Item item, Func<float[], T> run, Func<T, IReadOnlyList<float[]>> states)
+        where T : class =>
+        item.Stream is { } call && _streams is not null ? _streams.Run(call, item.Features, run, states) : run(item.Features);
+
     /// <summary>Scores one request with the candidate; false when its answer cannot be compared with the incumbent's.</summary>
     private bool Score(Item item, TimeSpan incumbentElapsed, bool incumbentFirst, long started)
     {
         var candidateStarted = Stopwatch.GetTimestamp();
         if (_regressor)
         {
-            var values = _candidate.Value.PredictValues(item.Features, 1).Values;
+            if (Candidate(item, row => _candidate.Value.PredictValues(row, 1), b => b.States)?.Values is not { } values) return StateLost(item, started);
             var took = Stopwatch.GetElapsedTime(candidateStarted);
             if (!incumbentFirst) incumbentElapsed = TimeIncumbent(item);
             _budget.Spent(Stopwatch.GetElapsedTime(started));
@@ -194,12 +204,21 @@ internal sealed class ShadowSession : IAsyncDisposable
             return true;
         }
 
-        var batch = _candidate.Value.Predict(item.Features, 1);
+        if (Candidate(item, row => _candidate.Value.Predict(row, 1), b => b.States) is not { } batch) return StateLost(item, started);
         var elapsed = Stopwatch.GetElapsedTime(candidateStarted);
         if (!incumbentFirst) incumbentElapsed = TimeIncumbent(item);
         _budget.Spent(Stopwatch.GetElapsedTime(started));
         Stats.Compared(item.Label, batch.Labels[0], item.Probabilities, batch.Probabilities, incumbentElapsed, elapsed);
         Scored(item.PredictionId, batch.Labels[0]);
+        return true;
+    }
+
+    /// <summary>A streaming call whose session the candidate lost the state of: skipped, not compared (true: no candidate error).</summary>
+    private bool StateLost(Item item, long started)
+    {
+        _budget.Spent(Stopwatch.GetElapsedTime(started));
+        Stats.StateLost();
+        Forget(item.PredictionId);
         return true;
     }
 
@@ -253,7 +272,7 @@ internal sealed class ShadowSession : IAsyncDisposable
         _incumbent?.Dispose();
     }
 
-    private sealed record Item(string PredictionId, float[] Features, long Label, float[] Probabilities, TimeSpan Elapsed);
+    private sealed record Item(string PredictionId, float[] Features, long Label, float[] Probabilities, TimeSpan Elapsed, Serving.SessionCall? Stream);
 
     private sealed class Pair(long incumbent)
     {

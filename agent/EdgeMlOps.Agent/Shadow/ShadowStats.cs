@@ -13,7 +13,7 @@ internal sealed class ShadowStats
     private readonly object _gate = new();
     private readonly LatencyHistogram _incumbentLatency = new();
     private readonly LatencyHistogram _candidateLatency = new();
-    private ulong _offered, _scored, _skippedSample, _skippedBudget, _skippedQueue, _errors, _agreed;
+    private ulong _offered, _scored, _skippedSample, _skippedBudget, _skippedQueue, _skippedState, _errors, _agreed;
     private ulong _labelled, _incumbentCorrect, _candidateCorrect, _onlyIncumbent, _onlyCandidate;
     private double _distanceSum, _distanceMax;
     private double _valueDifferenceSum, _valueDifferenceMax, _incumbentSquaredError, _candidateSquaredError, _differenceSquares;
@@ -28,8 +28,15 @@ internal sealed class ShadowStats
                 case ShadowSkip.Sample: _skippedSample++; break;
                 case ShadowSkip.Budget: _skippedBudget++; break;
                 case ShadowSkip.Queue: _skippedQueue++; break;
+                case ShadowSkip.State: _skippedState++; break;
             }
         }
+    }
+
+    /// <summary>A queued call of a streaming session whose state the candidate no longer had: skipped after all.</summary>
+    public void StateLost()
+    {
+        lock (_gate) _skippedState++;
     }
 
     public void CandidateFailed()
@@ -125,6 +132,7 @@ internal sealed class ShadowStats
                 SkippedSample = _skippedSample,
                 SkippedBudget = _skippedBudget,
                 SkippedQueue = _skippedQueue,
+                SkippedState = _skippedState,
                 CandidateErrors = _errors,
                 Agreed = _agreed,
                 DistanceSum = _distanceSum,
@@ -155,4 +163,7 @@ internal enum ShadowSkip
     Sample,
     Budget,
     Queue,
+
+    /// <summary>A call of a streaming session whose chain of calls the candidate does not have whole (sampled out, broken, or joined midway).</summary>
+    State,
 }

@@ -16,7 +16,7 @@ public static class ReportBounds
 
     public static bool IsPlausible(ShadowReport r) =>
         r.Offered <= MaxCount && r.Scored <= r.Offered && r.CandidateErrors <= MaxCount
-        && r.SkippedSample <= r.Offered && r.SkippedBudget <= r.Offered && r.SkippedQueue <= r.Offered
+        && r.SkippedSample <= r.Offered && r.SkippedBudget <= r.Offered && r.SkippedQueue <= r.Offered && r.SkippedState <= r.Offered
         && r.Agreed <= r.Scored && r.Labelled <= r.Scored
         && r.IncumbentCorrect <= r.Labelled && r.CandidateCorrect <= r.Labelled
         && r.OnlyIncumbentCorrect <= r.IncumbentCorrect && r.OnlyCandidateCorrect <= r.CandidateCorrect

@@ -56,6 +56,7 @@ public static class DeviceInfluence
         SkippedSample = Times(r.SkippedSample, scored),
         SkippedBudget = Times(r.SkippedBudget, scored),
         SkippedQueue = Times(r.SkippedQueue, scored),
+        SkippedState = Times(r.SkippedState, scored),
         CandidateErrors = Times(r.CandidateErrors, scored),
         Agreed = Times(r.Agreed, scored),
         DistanceSum = r.DistanceSum * Math.Min(1, scored),

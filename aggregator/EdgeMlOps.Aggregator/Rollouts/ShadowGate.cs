@@ -35,7 +35,7 @@ public static class ShadowGate
             differenceSquares += r.SquaredErrorDifferenceSquares;
             offered += (long)r.Offered;
             scored += (long)r.Scored;
-            skipped += (long)(r.SkippedSample + r.SkippedBudget + r.SkippedQueue);
+            skipped += (long)r.Skipped;
             errors += (long)r.CandidateErrors;
             agreed += (long)r.Agreed;
             distanceSum += r.DistanceSum;

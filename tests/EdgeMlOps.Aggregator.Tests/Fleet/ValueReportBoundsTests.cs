@@ -31,6 +31,7 @@ public sealed class ValueReportBoundsTests
             r => { r.ValueDifferenceSum = double.NaN; return r; },
             r => { r.ValueDifferenceMax = double.NegativeInfinity; return r; },
             r => { r.Labelled = 0; return r; }, // squared errors with no labelled pair
+            r => { r.SkippedState = 11; return r; }, // more streaming calls skipped than requests offered
         };
         Assert.All(forged, f => Assert.False(ReportBounds.IsPlausible(f(Shadow()))));
     }
