@@ -108,15 +108,11 @@ catch (DataDirectoryInUseException ex)
 using var dataLease = dataLock;
 
 // An unreadable store is kept aside and replaced by an empty one: the device keeps serving its model.
-var (store, storeNotice) = StoreRecovery.OpenOrQuarantine(readOnly is null ? Path.Combine(options.DataDirectory, "agent.db") : SqliteFile.InMemory,
-    path => new SampleStore(path, options.MaxSamples, options.MaxPendingPredictions, maxSampleAge: options.MaxSampleAge, maxBytes: options.MaxStoreBytes), DateTimeOffset.UtcNow);
-var (outbox, outboxNotice) = StoreRecovery.OpenOrQuarantine(readOnly is null ? Path.Combine(options.DataDirectory, "outbox.db") : SqliteFile.InMemory,
-    path => new Outbox(path, options.MaxOutboxMessages), DateTimeOffset.UtcNow);
-using var storeLease = store;
-using var outboxLease = outbox;
+using var stores = AgentStores.Open(options, inMemory: readOnly is not null, DateTimeOffset.UtcNow);
+var (store, outbox) = (stores.Samples, stores.Outbox);
 var readOnlyNotice = readOnly is null ? null
     : $"the {readOnly}: serving the installed model, ground truth and erasure refused, messages held in memory; the agent restarts (exit code {ReadOnlyDataDirectory.RestartExitCode}) once it is writable";
-string[] storageNotices = [.. new[] { readOnlyNotice, storeNotice, outboxNotice }.OfType<string>()];
+string[] storageNotices = [.. new[] { readOnlyNotice }.OfType<string>(), .. stores.Notices];
 foreach (var notice in storageNotices) logger.LogError("Storage: {Notice}", notice);
 if (args.Contains("--erase-data"))
 {
@@ -138,11 +134,16 @@ if (args.Contains("--erase-data"))
 using var http = options.FleetCa is { } fleetCa
     ? new HttpClient(EdgeMlOps.Shared.Security.PinnedHttp.Handler(fleetCa)) { Timeout = TimeSpan.FromMinutes(5) }
     : new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
-await using var agent = new DeviceAgent(options, new AgentDependencies { Runtimes = new EdgeMlOps.Agent.Models.ModelRuntimes(new EdgeMlOps.Runtime.OrtSessionSettings(1, options.ExecutionProvider)), Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(options.DataDirectory, "models")), Http = http, LoggerFactory = loggers, StorageNotices = storageNotices, ReadOnlyStorage = readOnly });
+var dependencies = new AgentDependencies { Runtimes = new EdgeMlOps.Agent.Models.ModelRuntimes(new EdgeMlOps.Runtime.OrtSessionSettings(1, options.ExecutionProvider)), Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(options.DataDirectory, "models")), Http = http, LoggerFactory = loggers, StorageNotices = storageNotices, ReadOnlyStorage = readOnly, ComputeSlots = new SemaphoreSlim(1, 1) };
+await using var agent = new DeviceAgent(options, dependencies);
+
+// The fleet's further models assigned to this device (its catalogue, cohort tags and memory budget), on the same connection.
+await using var lines = readOnly is null ? new EdgeMlOps.Agent.Lines.ModelLines(agent, options, dependencies) : null;
 LocalApi? api = null;
 try
 {
     await agent.StartAsync(stopping.Token);
+    if (lines is not null) await lines.StartAsync(stopping.Token);
     if (options.ReleaseMemoryAfterHeavyWork)
     {
         _ = MemoryReleaser.For(agent, loggers.CreateLogger<MemoryReleaser>(), options.ReleaseFilePages, options.ReleaseFilePagesInterval).RunAsync(TimeSpan.FromSeconds(1), stopping.Token);
@@ -150,7 +151,7 @@ try
 
     if (options.HttpAddress is { } address)
     {
-        api = new LocalApi(agent, new LocalApiOptions { Address = address }, loggers.CreateLogger<LocalApi>());
+        api = new LocalApi(agent, new LocalApiOptions { Address = address }, loggers.CreateLogger<LocalApi>(), lines);
         try
         {
             api.Start();
@@ -192,5 +193,6 @@ catch (Exception ex) when (ex is not OutOfMemoryException)
 
 logger.LogInformation("Shutting down");
 if (api is not null) await api.DisposeAsync();
+if (lines is not null) await lines.DisposeAsync(); // the lines say goodbye on the connection the first model then closes
 await agent.StopAsync();
 return 0;

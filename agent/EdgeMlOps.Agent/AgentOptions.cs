@@ -14,6 +14,14 @@ public sealed record AgentOptions
 
     public string Fleet { get; init; } = "default";
 
+    /// <summary>The model line this agent runs (set by <see cref="Lines.ModelLines"/>), or null for the fleet's first model.</summary>
+    public string? Line { get; init; }
+
+    /// <summary>Memory the device gives the fleet's further models (<c>Agent:MemoryBudgetMb</c>): lines are admitted while their requests fit.</summary>
+    public long MemoryBudgetBytes { get; init; } = DefaultMemoryBudgetMb << 20;
+
+    public const long DefaultMemoryBudgetMb = 512;
+
     /// <summary>The fleet's broker: <c>mqtts://</c> (TLS with this device's certificate, the default) or <c>mqtt://</c> (development only).</summary>
     public MqttEndpoint Broker { get; init; } = new("localhost", MqttEndpoint.DefaultTlsPort, Tls: true);
 
@@ -160,6 +168,7 @@ public sealed record AgentOptions
             Enrollment = enrollment,
             DataDirectory = r.String(nameof(DataDirectory), "data"),
             Tags = r.Map(nameof(Tags)),
+            MemoryBudgetBytes = r.Long("MemoryBudgetMb", DefaultMemoryBudgetMb, 0, 1 << 30) << 20,
             MaxSamples = r.Int(nameof(MaxSamples), 10_000, 1, 10_000_000),
             MaxSampleAge = r.Double("MaxSampleAgeDays", 0, 0, 36_500) is > 0 and var days ? TimeSpan.FromDays(days) : null,
             HttpAddress = HttpAddressOrNull(r),

@@ -63,11 +63,11 @@ public sealed class DeviceAgent : IAsyncDisposable
     {
         _options = options;
         _deps = dependencies;
-        _topics = new Topics(options.Fleet);
+        _topics = new Topics(options.Fleet, options.Line);
         _logger = dependencies.LoggerFactory.CreateLogger<DeviceAgent>();
-        Trust = new TrustGate(options.Fleet, options.TrustedRoots, dependencies.Models.TrustBundlePath);
+        Trust = new TrustGate(_topics.ProtocolFleet, options.TrustedRoots, dependencies.Models.TrustBundlePath);
         _storage = new StorageHealth(dependencies.ReadOnlyStorage);
-        _headers = new MessageHeaders(options.Fleet, options.DeviceId, BootEpoch.Next(dependencies.Models.BootEpochPath, dependencies.Time.GetUtcNow()), dependencies.Time);
+        _headers = new MessageHeaders(_topics.ProtocolFleet, options.DeviceId, BootEpoch.Next(dependencies.Models.BootEpochPath, dependencies.Time.GetUtcNow()), dependencies.Time);
 
         // The services the Last Will's status reads come first; they reach the outbox and presence (made with the channel) only later.
         _profiler = new WindowProfiler(options, dependencies.Time, _headers, SendProfile);
@@ -78,9 +78,13 @@ public sealed class DeviceAgent : IAsyncDisposable
             options.DeviceId,
             options.FleetCa ?? throw new ArgumentException($"Broker {options.Broker} is TLS: the fleet CA to pin is required (Agent:FleetCaFile)", nameof(options)),
             dependencies.Models.IdentityDirectory, options.Enrollment, dependencies.Http, dependencies.Time, dependencies.LoggerFactory.CreateLogger<Security.DeviceIdentity>());
-        var channels = dependencies.Channels ?? new MqttChannelFactory(options.Broker, _identity?.Tls);
+        var channels = dependencies.Channels ?? (options.Line is null ? new MqttChannelFactory(options.Broker, _identity?.Tls)
+            : throw new ArgumentException($"Model line '{options.Line}' runs on its device's connection: pass the first model's (Connection.Views) as Channels", nameof(dependencies)));
         BrokerAddress = channels.Address;
-        _channel = channels.Create(
+
+        // The first model's agent owns the device's one connection; its model lines' agents share it (ModelLines).
+        Connection = options.Line is null ? new SharedFleetChannel(channels) : null;
+        _channel = (Connection?.Owner ?? channels).Create(
             new FleetChannelOptions(options.DeviceId)
             {
                 SessionExpirySeconds = options.SessionExpirySeconds,
@@ -107,6 +111,12 @@ public sealed class DeviceAgent : IAsyncDisposable
     }
 
     public string DeviceId => _options.DeviceId;
+
+    /// <summary>The device's connection, shared with its model lines' agents (null for a line's agent, which uses it).</summary>
+    public SharedFleetChannel? Connection { get; }
+
+    /// <summary>The model line this agent runs, or null for the fleet's first model.</summary>
+    public string? Line => _options.Line;
 
     /// <summary>Where the fleet channel connects (the broker's address).</summary>
     public string BrokerAddress { get; }

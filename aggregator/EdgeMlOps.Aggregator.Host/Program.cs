@@ -79,7 +79,7 @@ if (logErrors.Count > 0) return 2;
 
 if (args.Contains("--check-config"))
 {
-    Console.WriteLine($"Configuration is valid: fleet {options.Fleet}, model {options.ModelName} ({options.Model}).");
+    Console.WriteLine($"Configuration is valid: fleet {options.Fleet}, model {options.ModelName} ({options.Model}){string.Concat(options.Lines.Select(l => $", model line {l.Name} ({l.Options.Model}) at {l.Options.HttpUrl}"))}.");
     return 0;
 }
 
@@ -244,10 +244,24 @@ catch (EdgeMlOps.Aggregator.Storage.StoreException ex)
 
 await using var node = created;
 node.Registry.Fence = leader?.Held; // a replaced leader cannot write a version
+EdgeMlOps.Aggregator.Lines.ModelLineHost? lines = null;
 try
 {
     await node.StartAsync(stopping.Token);
-    await node.RunRoundsAsync(stopping.Token); // yields to the retraining pipeline while its policy (configuration or registry) is enabled
+    try
+    {
+        // The fleet's further models, each with its own registry, rounds, rollouts and API, on the same broker and CA.
+        lines = await EdgeMlOps.Aggregator.Lines.ModelLineHost.StartAsync(node, loggers, stopping.Token);
+    }
+    catch (Exception ex) when (ex is EdgeMlOps.Aggregator.Storage.StoreException or OptionsValidationException or InvalidDataException or IOException)
+    {
+        Console.Error.WriteLine($"Aggregator:Lines: {ex.Message}");
+        return 2;
+    }
+
+    foreach (var line in lines.Nodes) logger.LogInformation("Model line {Line}: {Model} on {Url}", line.Options.Line, line.Options.Model, line.Options.HttpUrl);
+    // Each model's rounds yield to its retraining pipeline while its policy (configuration or registry) is enabled.
+    await Task.WhenAll(node.RunRoundsAsync(stopping.Token), lines.RunRoundsAsync(stopping.Token));
     if (options.Rounds.MaxRounds == 0)
     {
         // Rounds stopped (a model the fleet only serves, a spent privacy budget): the fleet still needs its broker,
@@ -260,5 +274,6 @@ catch (OperationCanceledException)
 {
 }
 
+if (lines is not null) await lines.DisposeAsync();
 logger.LogInformation("Aggregator stopped");
 return leader?.Lost.IsCompleted == true ? 3 : 0;

@@ -56,12 +56,18 @@ public sealed class AggregatorNode : IAsyncDisposable
     /// <param name="time">The clock rounds, deadlines and rollouts read (the system clock by default).</param>
     /// <param name="evaluator">Held-out evaluation of every new version, if any.</param>
     /// <param name="channels">
-    /// The fleet channel to use instead of MQTT (the simulator's in-memory hub); then no broker is
-    /// started and <see cref="AggregatorOptions.ExternalBroker"/> is not used.
+    /// The fleet channel to use instead of MQTT (the simulator's in-memory hub, or a model line's connection to the
+    /// fleet's broker); then no broker is started and <see cref="AggregatorOptions.ExternalBroker"/> is not used.
     /// </param>
-    public AggregatorNode(AggregatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? time = null, IModelEvaluator? evaluator = null, IFleetChannelFactory? channels = null)
+    /// <param name="fleetSecurity">For a model line (<see cref="AggregatorOptions.Line"/>): the fleet's device CA and identities.</param>
+    public AggregatorNode(AggregatorOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? time = null, IModelEvaluator? evaluator = null, IFleetChannelFactory? channels = null, FleetSecurity? fleetSecurity = null)
     {
         options.Validate(); // options built in code pass the same rules as configuration
+        if (options.Line is not null && (channels is null || fleetSecurity is null))
+        {
+            throw new ArgumentException($"Model line '{options.Line}' runs on its fleet's broker and device CA: pass both (see Lines.ModelLineHost)", nameof(options));
+        }
+
         ProbeUploadedModel(options);
         _channels = channels;
         _options = options;
@@ -72,7 +78,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         _open = new OpenRounds(new RoundTurnout(1 / options.Rounds.OverSelection), _time);
 
         // Composed here, not at start: every service exists (and every store is open) for the node's whole life.
-        _stores = new FleetStores(options, _time, _loggerFactory);
+        _stores = new FleetStores(options, _time, _loggerFactory, fleetSecurity);
         try
         {
             if (options.ModelSource?.Preprocess is { } preprocess) _stores.Artifacts.Put(preprocess); // devices fetch it by the sha256 the signed interface pins
@@ -94,8 +100,8 @@ public sealed class AggregatorNode : IAsyncDisposable
         }
 
         _logger.LogStrategy(Strategy.Describe());
-        _publisher = new FleetPublisher(_time, new FleetTimestamps(options.Fleet, _stores.Keys, options.Trust.TimestampLifetime, _time));
-        var headers = new AggregatorHeaders(options.Fleet, _time);
+        _publisher = new FleetPublisher(_time, new FleetTimestamps(options.Topics, _stores.Keys, options.Trust.TimestampLifetime, _time));
+        var headers = new AggregatorHeaders(options.ProtocolFleet, _time);
         Signer = new Trust.ManifestSigner(options, _stores.Keys, _time);
         Rollouts = new Rollouts.RolloutManager(options, _stores, Devices, Signer, _publisher, () => ArtifactBaseUrl, _time, _loggerFactory.CreateLogger<Rollouts.RolloutManager>());
         Drift = new DriftWatch(options, _stores, _models, Devices, _publisher, _time, _stopping.Token, _logger);
@@ -219,7 +225,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         ArtifactBaseUrl = _options.PublicBaseUrl ?? new Uri(_http.Urls.First());
 
         _channels ??= new MqttChannelFactory(BrokerEndpoint, BrokerEndpoint.Tls ? Security.ClientTls : null);
-        _transport = _channels.Create(new FleetChannelOptions($"aggregator-{_options.Fleet}"), _loggerFactory);
+        _transport = _channels.Create(new FleetChannelOptions(_options.Line is { } line ? $"aggregator-{_options.Fleet}-line-{line}" : $"aggregator-{_options.Fleet}"), _loggerFactory);
         _transport.MessageReceived = _inbox.OnMessageAsync;
         _transport.Connected = OnConnectedAsync;
         _publisher.Attach(_transport);

@@ -75,6 +75,18 @@ public sealed record AggregatorOptions
 
     public string ModelName { get; init; } = "digits";
 
+    /// <summary>The model line these options run (<see cref="EdgeMlOps.Aggregator.Lines.ModelLineOptions"/>), or null for the fleet's first model.</summary>
+    public string? Line { get; init; }
+
+    /// <summary>The fleet's further models (<c>Aggregator:Lines:NAME:...</c>), each run beside the first with its own registry, rounds and rollouts.</summary>
+    public IReadOnlyList<EdgeMlOps.Aggregator.Lines.ModelLineOptions> Lines { get; init; } = [];
+
+    /// <summary>This model's topics: the fleet's, or its line's.</summary>
+    public Topics Topics => new(Fleet, Line);
+
+    /// <summary>What this model's signed statements and headers carry as their fleet (<see cref="Topics.ProtocolFleet"/>).</summary>
+    public string ProtocolFleet => Topics.ProtocolFleet;
+
     /// <summary>Architecture of a model created on first start, e.g. <c>mlp-784-128-10</c>, or of <see cref="ModelSource"/>.</summary>
     public ModelSpec Model { get; init; } = ModelSpec.Mlp(784, [128], 10);
 
@@ -224,9 +236,10 @@ public sealed record AggregatorOptions
             if (!r.Errors.Contains($"{r.Key(key)}: {problem}")) r.Require(false, key, problem); // a range already reported is not repeated
         }
 
+        r.DeclareSection(EdgeMlOps.Aggregator.Lines.ModelLinesConfiguration.Section); // read below, each line by these same rules
         r.RejectUnknownKeys();
         r.ThrowIfInvalid("aggregator");
-        return options;
+        return options with { Lines = EdgeMlOps.Aggregator.Lines.ModelLinesConfiguration.Read(configuration, options) };
     }
 
     /// <summary>

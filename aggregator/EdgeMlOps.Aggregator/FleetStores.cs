@@ -10,15 +10,22 @@ namespace EdgeMlOps.Aggregator;
 /// Everything the aggregator keeps: its tables in the configured engine (<see cref="StoreOptions"/>: SQLite files
 /// under <see cref="AggregatorOptions.DataDirectory"/>, or PostgreSQL), and artifacts, keys and the fleet CA in the
 /// data directory — opened together when the aggregator is composed (so no service ever sees a store that is not
-/// there yet) and closed together.
+/// there yet) and closed together. A model line's stores (<see cref="AggregatorOptions.Line"/>) are its own, under its
+/// own data directory, but the device CA and identities are the fleet's: passed in, used, never closed here.
 /// </summary>
 public sealed class FleetStores : IDisposable
 {
     private readonly StoreDatabases _databases;
     private readonly List<StoreRepair> _repairs = [];
+    private readonly bool _ownsSecurity;
 
-    public FleetStores(AggregatorOptions options, TimeProvider time, ILoggerFactory loggers)
+    /// <param name="options">What to open, and where.</param>
+    /// <param name="time">The clock stores read.</param>
+    /// <param name="loggers">Where repairs are logged.</param>
+    /// <param name="fleetSecurity">The fleet's device CA and identities, for a model line (which does not own them); null to open the data directory's own.</param>
+    public FleetStores(AggregatorOptions options, TimeProvider time, ILoggerFactory loggers, FleetSecurity? fleetSecurity = null)
     {
+        _ownsSecurity = fleetSecurity is null;
         Directory.CreateDirectory(options.DataDirectory);
         _databases = new StoreDatabases(options.Store, options.DataDirectory, time);
         var opened = new List<IDisposable>();
@@ -33,10 +40,10 @@ public sealed class FleetStores : IDisposable
             Registry = Opened(new ModelRegistry(_databases.Open("registry.db", durable: true)));
             Seen = Opened(new Fleet.SeenMessages(_databases.Open("messages.db", durable: false), time));
             Artifacts = new ArtifactStore(Path.Combine(options.DataDirectory, "artifacts"));
-            var securityStore = Opened(new SecurityStore(_databases.Open("security.db", durable: true), _databases.Open("security.events.db", durable: false)));
-            Security = Opened(new FleetSecurity(options.DataDirectory, options.Fleet, options.Security, time, loggers.CreateLogger<FleetSecurity>(),
-                DevicePublishLimits.For(options.Model, options.Monitoring.MaxProfileBytes), securityStore, options.Edge));
-            Keys = Opened(new Trust.KeyRing(Path.Combine(options.DataDirectory, "keys"), options.Fleet, options.Trust, time.GetUtcNow()));
+            Security = fleetSecurity ?? Opened(new FleetSecurity(options.DataDirectory, options.Fleet, options.Security, time, loggers.CreateLogger<FleetSecurity>(),
+                DevicePublishLimits.For(options.Model, options.Monitoring.MaxProfileBytes),
+                Opened(new SecurityStore(_databases.Open("security.db", durable: true), _databases.Open("security.events.db", durable: false))), options.Edge));
+            Keys = Opened(new Trust.KeyRing(Path.Combine(options.DataDirectory, "keys"), options.ProtocolFleet, options.Trust, time.GetUtcNow()));
             Shares = options.Replicas.Enabled ? Opened(new Replicas.RoundShares(_databases.Open("registry.db", durable: true))) : null;
             Audit = Opened(new AuditLog(_databases.Open("audit.db", durable: true), _databases.Engine == StoreEngine.Sqlite ? Path.Combine(options.DataDirectory, "audit.db.head") : null));
         }
@@ -103,7 +110,7 @@ public sealed class FleetStores : IDisposable
         Shares?.Dispose();
         Audit.Dispose();
         Keys.Dispose();
-        Security.Dispose();
+        if (_ownsSecurity) Security.Dispose();
         _databases.Dispose();
     }
 }

@@ -66,9 +66,10 @@ public partial class ArchitectureTests
     [Fact]
     public void NoServiceOrEndpointReachesBackIntoTheAggregatorNode()
     {
-        // Services, HTTP endpoints included, get what they use from the composition root; none takes the node.
+        // Services, HTTP endpoints included, get what they use from the composition root; none takes the node. The host of
+        // the model lines is a composition root itself: it composes a node per line beside the first, as the host does.
         var reaching = Sources()
-            .Where(s => !s.Path.EndsWith("AggregatorNode.cs", StringComparison.Ordinal))
+            .Where(s => !s.Path.EndsWith("AggregatorNode.cs", StringComparison.Ordinal) && !s.Path.EndsWith("Lines/ModelLineHost.cs", StringComparison.Ordinal))
             .Where(s => s.Path.StartsWith("aggregator/EdgeMlOps.Aggregator/", StringComparison.Ordinal))
             .Where(s => s.Lines.Any(l => Regex.IsMatch(l, @"\bAggregatorNode\b") && !l.TrimStart().StartsWith("///", StringComparison.Ordinal)))
             .Select(s => s.Path)

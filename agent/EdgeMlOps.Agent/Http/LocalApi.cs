@@ -22,46 +22,55 @@ public sealed record LocalApiOptions
 /// audio where JSON numbers cost 5× the bytes), <c>POST /v1/feedback</c>, <c>GET /v1/health</c>, <c>GET /v1/model</c>,
 /// <c>DELETE /v1/data</c>, <c>POST /v1/explain</c> (Shapley values), <c>POST /v1/whatif</c>, and for a model that is
 /// not a classifier <c>POST /v1/infer</c> (tensors by name, recurrent state per session). JSON is read and written by hand (Utf8JsonReader/Writer), so the
-/// native-AOT build needs no reflection. Bad requests get a 4xx and a message saying why.
+/// native-AOT build needs no reflection. Bad requests get a 4xx and a message saying why. A device running several
+/// models answers each under <c>/v1/models/NAME/...</c> and lists them at <c>GET /v1/models</c> (LocalApi.Lines.cs).
 /// </summary>
 public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
 {
     private readonly DeviceAgent _agent;
     private readonly LocalApiOptions _options;
     private readonly ILogger _logger;
-    private readonly LocalHttpServer _server;
+    private readonly LocalHttpServer? _server;
+    private readonly Lines.ModelLines? _lines;
 
-    public LocalApi(DeviceAgent agent, LocalApiOptions options, ILogger logger)
+    /// <param name="agent">The fleet's first model's agent.</param>
+    /// <param name="options">Where to listen, and the limits.</param>
+    /// <param name="logger">Where requests that fail are logged.</param>
+    /// <param name="lines">The device's further models, answered under <c>/v1/models/NAME/</c>; null when it runs only the first.</param>
+    public LocalApi(DeviceAgent agent, LocalApiOptions options, ILogger logger, Lines.ModelLines? lines = null)
     {
         _agent = agent;
         _options = options;
         _logger = logger;
+        _lines = lines;
         var endPoint = LocalHttpServer.ParseAddress(options.Address, out var error) ?? throw new ArgumentException(error, nameof(options));
         _server = new LocalHttpServer(endPoint, this, options.Limits, logger);
     }
 
+
     /// <summary>Requests answered.</summary>
-    public long Requests => _server.Requests;
+    public long Requests => Server.Requests;
 
     /// <summary>Requests answered with a 4xx.</summary>
-    public long ClientErrors => _server.ClientErrors;
+    public long ClientErrors => Server.ClientErrors;
 
     /// <summary>Where it listens (the bound port when the address asked for port 0).</summary>
-    public System.Net.EndPoint EndPoint => _server.LocalEndPoint;
+    public System.Net.EndPoint EndPoint => Server.LocalEndPoint;
 
     /// <summary>Binds (throws if the address is in use) and serves from then on: a client may connect as soon as this returns.</summary>
     public void Start()
     {
-        _server.Start();
+        Server.Start();
         LogListening(_options.Address);
     }
 
-    public ValueTask DisposeAsync() => _server.DisposeAsync();
+    public ValueTask DisposeAsync() => _server?.DisposeAsync() ?? ValueTask.CompletedTask;
 
     int ILocalHttpHandler.Handle(LocalHttpRequest request, Utf8JsonWriter json)
     {
         var path = request.Path;
         var method = request.Method;
+        if (path.StartsWith(ModelsPath)) return Models(request, json);
         if (path.SequenceEqual("/v1/predict"u8)) return method.SequenceEqual("POST"u8) ? Predict(request.Body, json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/predict/f32"u8)) return method.SequenceEqual("POST"u8) ? PredictFloat32(request.Body, json) : NotAllowed(request, json);
         if (path.SequenceEqual("/v1/infer"u8)) return method.SequenceEqual("POST"u8) ? Infer(request.Body, json, binary: false) : NotAllowed(request, json);

@@ -146,6 +146,30 @@ public sealed class TrustGate
         }
     }
 
+    /// <summary>Verifies the fleet's catalogue of model lines (rollout role, fleet, well-formed lines).</summary>
+    public ModelCatalogue? CheckCatalogue(Signed envelope, long nowUnixMs)
+    {
+        lock (_gate)
+        {
+            EnsureLoaded();
+            var verdict = _verifier.VerifyCatalogue(envelope, nowUnixMs);
+            return verdict.Ok ? verdict.Value : RefusedNull<ModelCatalogue>(verdict.Reason);
+        }
+    }
+
+    /// <summary>True once a trust bundle is held (what every other check needs first).</summary>
+    public bool HasBundle
+    {
+        get
+        {
+            lock (_gate)
+            {
+                EnsureLoaded();
+                return _verifier.Bundle is not null;
+            }
+        }
+    }
+
     /// <summary>Counts a rejection found elsewhere (artifact hash or size, load failure).</summary>
     public void Reject(string reason) => Refused(reason);
 

@@ -11,13 +11,15 @@ namespace EdgeMlOps.Aggregator.Fleet;
 /// <summary>
 /// The fleet's retained, signed statements: the trust bundle, the announcement of the training head (its signed
 /// manifest; served only when it is deployed in auto mode, otherwise for training) and, through the rollout manager,
-/// the active plan — re-signed well before their manifests expire, and after every key rotation.
+/// the active plan — re-signed well before their manifests expire, and after every key rotation. The fleet's first
+/// model also publishes the catalogue of the fleet's model lines (<see cref="AggregatorOptions.Lines"/>, empty when it
+/// has none, so that a line taken out of the configuration is taken off devices too).
 /// </summary>
 public sealed class FleetAnnouncer(
     AggregatorOptions options, FleetStores stores, ModelRepository models, Trust.ManifestSigner signer, FleetPublisher publisher,
     Rollouts.RolloutManager rollouts, AggregatorHeaders headers, Func<Uri> artifactBaseUrl, TimeProvider time, ILogger logger)
 {
-    private readonly Topics _topics = new(options.Fleet);
+    private readonly Topics _topics = options.Topics;
 
     /// <summary>Publishes the retained announcement of <paramref name="model"/> with its signed manifest and the trust bundle.</summary>
     public async Task AnnounceAsync(GlobalModel model, CancellationToken cancellationToken)
@@ -38,12 +40,21 @@ public sealed class FleetAnnouncer(
     {
         await publisher.PublishRetainedAsync(_topics.Trust, stores.Keys.BundleEnvelope.ToByteArray(), cancellationToken).ConfigureAwait(false);
         await PublishRevocationsAsync(cancellationToken).ConfigureAwait(false);
+        if (options.Line is null) await PublishCatalogueAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The fleet's model lines and the cohorts that run them, signed (again with every key rotation) and retained fleet-wide.</summary>
+    private Task PublishCatalogueAsync(CancellationToken cancellationToken)
+    {
+        var catalogue = new ModelCatalogue { Fleet = options.ProtocolFleet, IssuedUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() };
+        catalogue.Lines.AddRange(options.Lines.Select(l => l.ToCatalogueEntry()));
+        return publisher.PublishRetainedAsync(_topics.Catalogue, stores.Keys.Sign(catalogue).ToByteArray(), cancellationToken);
     }
 
     /// <summary>The signed list of every revoked device (edge gateways refuse them at their sites' brokers).</summary>
     public Task PublishRevocationsAsync(CancellationToken cancellationToken)
     {
-        var list = new DeviceRevocations { Fleet = options.Fleet, IssuedUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() };
+        var list = new DeviceRevocations { Fleet = options.ProtocolFleet, IssuedUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() };
         list.DeviceIds.AddRange(stores.Security.Store.RevokedDevices().Order(StringComparer.Ordinal));
         return publisher.PublishRetainedAsync(_topics.Revocations, stores.Keys.Sign(list).ToByteArray(), cancellationToken);
     }

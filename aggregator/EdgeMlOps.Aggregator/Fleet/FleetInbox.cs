@@ -23,7 +23,7 @@ public sealed class FleetInbox(
     /// <summary>What each edge gateway delivered: partials merged and refused, by reason.</summary>
     public Edge.GatewayLedger Gateways { get; } = new(options.Edge);
 
-    private readonly Topics _topics = new(options.Fleet);
+    private readonly Topics _topics = options.Topics;
 
     /// <summary>The topics the aggregator subscribes to (device updates through the replicas' shared subscription when they are on).</summary>
     public IReadOnlyList<string> Subscriptions =>

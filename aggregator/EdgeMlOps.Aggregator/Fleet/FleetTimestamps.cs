@@ -10,13 +10,13 @@ namespace EdgeMlOps.Aggregator.Fleet;
 /// aggregator stands behind (announcement, trust bundle, rollout plan). Issue times strictly increase, so a device can
 /// refuse a replayed statement; the lifetime bounds how long a freeze goes unnoticed.
 /// </summary>
-public sealed class FleetTimestamps(string fleet, Trust.KeyRing keys, TimeSpan lifetime, TimeProvider time)
+public sealed class FleetTimestamps(Topics topics, Trust.KeyRing keys, TimeSpan lifetime, TimeProvider time)
 {
     private readonly Lock _gate = new();
     private long _lastIssuedMs;
 
     /// <summary>The retained topic statements go to.</summary>
-    public string Topic { get; } = new Topics(fleet).Timestamp;
+    public string Topic { get; } = topics.Timestamp;
 
     /// <summary>How often a statement is issued even when nothing changed: a quarter of its lifetime (1 s to 6 h).</summary>
     public TimeSpan Period => TimeSpan.FromTicks(Math.Clamp(lifetime.Ticks / 4, TimeSpan.FromSeconds(1).Ticks, TimeSpan.FromHours(6).Ticks));
@@ -27,7 +27,7 @@ public sealed class FleetTimestamps(string fleet, Trust.KeyRing keys, TimeSpan l
         long issued;
         lock (_gate) issued = _lastIssuedMs = Math.Max(time.GetUtcNow().ToUnixTimeMilliseconds(), _lastIssuedMs + 1);
 
-        var statement = new FreshnessStatement { Fleet = fleet, IssuedUnixMs = issued, ExpiresUnixMs = issued + (long)lifetime.TotalMilliseconds };
+        var statement = new FreshnessStatement { Fleet = topics.ProtocolFleet, IssuedUnixMs = issued, ExpiresUnixMs = issued + (long)lifetime.TotalMilliseconds };
         foreach (var (topic, payload) in retained.Where(r => r.Topic != Topic).OrderBy(r => r.Topic, StringComparer.Ordinal))
         {
             statement.Statements.Add(new RetainedDigest { Topic = topic, Sha256 = ContentHash.Sha256Hex(payload) });

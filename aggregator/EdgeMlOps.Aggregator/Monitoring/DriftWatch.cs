@@ -42,7 +42,7 @@ public sealed class DriftWatch
         _models = models;
         _devices = devices;
         _publisher = publisher;
-        _topics = new Topics(options.Fleet);
+        _topics = options.Topics;
         _time = time;
         _logger = logger;
         Monitor = OpenMonitor();

@@ -42,9 +42,9 @@ public sealed partial class RolloutManager
         _options = options;
         _stores = stores;
         _devices = devices;
-        _plans = new RolloutPlans(options.Fleet, stores, signer, artifactBaseUrl, time);
+        _plans = new RolloutPlans(options.ProtocolFleet, stores, signer, artifactBaseUrl, time);
         _publisher = publisher;
-        _topics = new Shared.Protocol.Topics(options.Fleet);
+        _topics = options.Topics;
         _time = time;
         _logger = logger;
     }

@@ -8,7 +8,7 @@ namespace EdgeMlOps.Aggregator.Rounds;
 /// <summary>Builds round tasks from the configured training settings and sends each device its own copy, signed for it.</summary>
 public sealed class TaskDispatcher(AggregatorOptions options, AggregatorHeaders headers, Trust.KeyRing keys, FleetPublisher publisher)
 {
-    private readonly Topics _topics = new(options.Fleet);
+    private readonly Topics _topics = options.Topics;
 
     /// <summary>The train config from <see cref="RoundOptions"/> (the strategy adds its own fields).</summary>
     public TrainConfig BaseConfig() => new()

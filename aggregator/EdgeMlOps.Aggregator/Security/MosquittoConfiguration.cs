@@ -86,6 +86,17 @@ public static class MosquittoConfiguration
         pattern read {topics.Rollout}
         pattern read {topics.Trust}
         pattern read {topics.Timestamp}
+        # The same in every model line, and the fleet's catalogue of lines.
+        pattern write {topics.Prefix}/{Topics.LinesSegment}/+/devices/%u/status
+        pattern write {topics.Prefix}/{Topics.LinesSegment}/+/devices/%u/update
+        pattern write {topics.Prefix}/{Topics.LinesSegment}/+/devices/%u/eval
+        pattern write {topics.Prefix}/{Topics.LinesSegment}/+/devices/%u/profile
+        pattern read {topics.Prefix}/{Topics.LinesSegment}/+/devices/%u/task
+        pattern read {topics.Prefix}/{Topics.LinesSegment}/+/model
+        pattern read {topics.Prefix}/{Topics.LinesSegment}/+/rollout
+        pattern read {topics.Prefix}/{Topics.LinesSegment}/+/trust
+        pattern read {topics.Prefix}/{Topics.LinesSegment}/+/timestamp
+        pattern read {topics.Catalogue}
 
         """;
 

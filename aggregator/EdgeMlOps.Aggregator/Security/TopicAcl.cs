@@ -11,6 +11,8 @@ namespace EdgeMlOps.Aggregator.Security;
 /// publishes its own partials and relays the statuses, evaluations and profiles of the devices it serves
 /// (<see cref="Edge.EdgeOptions.Gateways"/>), and reads the retained topics, the revocation list and those devices' tasks — never their updates
 /// one by one, never another site's devices. Nobody reaches outside the fleet's prefix or uses shared subscriptions.
+/// A device has the same rights in every model line (<c>lines/{line}/</c>, <see cref="Topics.TryParseLine"/>) and
+/// reads the fleet's catalogue of lines; on a site's broker there are no lines (gateways carry the first model only).
 /// </summary>
 /// <remarks>
 /// On a site's broker (<paramref name="siteGateway"/> set) the site's own gateway is that broker's aggregator: with its
@@ -79,22 +81,27 @@ public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, strin
             return topics.TryParseDeviceTopic(topic, out var device, out var relayed) && RelayedKinds.Contains(relayed) && GatewayServes(who.Id, device);
         }
 
-        return topics.TryParseDeviceTopic(topic, out var id, out var kind) && id == who.Id && DeviceKinds.Contains(kind);
+        return ScopeOf(topic).TryParseDeviceTopic(topic, out var id, out var kind) && id == who.Id && DeviceKinds.Contains(kind);
     }
 
     public bool MaySubscribe(FleetIdentity who, string filter)
     {
         if (who.Fleet != topics.Fleet) return false;
         if (who.Role == FleetRole.Aggregator) return IsInsideFleet(filter);
-        if (filter == topics.Model || filter == topics.Rollout || filter == topics.Trust || filter == topics.Timestamp) return true;
+        if (filter == topics.Catalogue) return true;
+        var scope = who.Role == FleetRole.Device ? ScopeOf(filter) : topics;
+        if (filter == scope.Model || filter == scope.Rollout || filter == scope.Trust || filter == scope.Timestamp) return true;
         if (who.Role == FleetRole.Gateway)
         {
             if (filter == topics.Revocations) return true; // a gateway refuses revoked devices at its site's broker
             return topics.TryParseDeviceTopic(filter, out var device, out var kind) && kind == "task" && Topics.IsValidSegment(device) && GatewayServes(who.Id, device);
         }
 
-        return filter == topics.Task(who.Id);
+        return filter == scope.Task(who.Id);
     }
+
+    /// <summary>The topics a device's topic or filter is judged by: its model line's, or the fleet's (always on a site's broker).</summary>
+    private Topics ScopeOf(string topic) => siteGateway is null && topics.TryParseLine(topic, out var line) ? line : topics;
 
     private bool IsInsideFleet(string topic) =>
         topic.StartsWith(topics.Prefix + "/", StringComparison.Ordinal) && !topic.StartsWith("$", StringComparison.Ordinal);

@@ -14,7 +14,7 @@ public sealed class ManifestSigner(AggregatorOptions options, KeyRing keys, Time
         var spec = options.Model;
         var manifest = new ModelManifest
         {
-            Fleet = options.Fleet,
+            Fleet = options.ProtocolFleet,
             ModelName = record.Model,
             Version = record.Version,
             ParentVersion = record.Parent,

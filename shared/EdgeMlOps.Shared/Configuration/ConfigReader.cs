@@ -30,6 +30,9 @@ public sealed class ConfigReader(IConfiguration configuration, string section)
         foreach (var name in names) _known.Add(Key(name));
     }
 
+    /// <summary>A subsection read by another reader (its keys are its own settings): known, so never "unknown" here.</summary>
+    public void DeclareSection(string name) => _knownPrefixes.Add(Key(name) + ":");
+
     /// <summary>Records an error for every key under the section that no setting reads, and for a misspelt section name.</summary>
     public void RejectUnknownKeys()
     {

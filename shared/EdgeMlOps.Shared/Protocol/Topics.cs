@@ -3,27 +3,75 @@ namespace EdgeMlOps.Shared.Protocol;
 /// <summary>
 /// The versioned MQTT topic namespace: <c>edgemlops/v1/{fleet}/...</c>.
 /// Devices publish under their own <c>devices/{deviceId}/</c> subtree; the aggregator publishes
-/// the retained model announcement fleet-wide and tasks to each selected device.
+/// the retained model announcement fleet-wide and tasks to each selected device. Every further model the fleet runs
+/// (a model line, <see cref="Line"/>) has the same layout under <c>edgemlops/v1/{fleet}/lines/{line}/</c>.
 /// </summary>
 public sealed class Topics
 {
     public const string Root = "edgemlops";
     public const string Version = "v1";
 
-    public Topics(string fleet)
+    /// <summary>The segment under a fleet's prefix that model lines live below.</summary>
+    public const string LinesSegment = "lines";
+
+    public Topics(string fleet, string? line = null)
     {
         if (!IsValidSegment(fleet))
         {
             throw new ArgumentException($"Fleet '{fleet}' is not a valid topic segment.", nameof(fleet));
         }
 
+        if (line is not null && !IsValidSegment(line))
+        {
+            throw new ArgumentException($"Model line '{line}' is not a valid topic segment.", nameof(line));
+        }
+
         Fleet = fleet;
-        Prefix = $"{Root}/{Version}/{fleet}";
+        Line = line;
+        FleetPrefix = $"{Root}/{Version}/{fleet}";
+        Prefix = line is null ? FleetPrefix : $"{FleetPrefix}/{LinesSegment}/{line}";
     }
 
     public string Fleet { get; }
 
+    /// <summary>The model line these topics are of, or null for the fleet's first model.</summary>
+    public string? Line { get; }
+
+    /// <summary>The fleet's own prefix (<c>edgemlops/v1/{fleet}</c>), whatever the line.</summary>
+    public string FleetPrefix { get; }
+
+    /// <summary>Where this line's topics live: <see cref="FleetPrefix"/>, or <c>{FleetPrefix}/lines/{line}</c>.</summary>
     public string Prefix { get; }
+
+    /// <summary>
+    /// What this line's signed statements and message headers carry as their fleet: the fleet's name, or
+    /// <c>{fleet}/{line}</c> for a model line — so nothing signed for one line is taken on another's topics.
+    /// </summary>
+    public string ProtocolFleet => Line is null ? Fleet : $"{Fleet}/{Line}";
+
+    /// <summary>Retained, fleet-wide: the signed catalogue of the fleet's model lines and the cohorts that run them.</summary>
+    public string Catalogue => $"{FleetPrefix}/catalogue";
+
+    /// <summary>The same fleet's topics for model line <paramref name="line"/>.</summary>
+    public Topics ForLine(string line) => new(Fleet, line);
+
+    /// <summary>
+    /// The line a topic of this fleet belongs to: true with the line's topics for <c>{FleetPrefix}/lines/{line}/...</c>
+    /// (a valid line segment followed by more), false for anything else.
+    /// </summary>
+    public bool TryParseLine(string topic, out Topics lineTopics)
+    {
+        lineTopics = this;
+        var prefix = $"{FleetPrefix}/{LinesSegment}/";
+        if (!topic.StartsWith(prefix, StringComparison.Ordinal)) return false;
+        var rest = topic.AsSpan(prefix.Length);
+        var slash = rest.IndexOf('/');
+        if (slash <= 0 || slash == rest.Length - 1) return false;
+        var line = rest[..slash].ToString();
+        if (!IsValidSegment(line)) return false;
+        lineTopics = new Topics(Fleet, line);
+        return true;
+    }
 
     /// <summary>Retained: the current global model version.</summary>
     public string Model => $"{Prefix}/model";

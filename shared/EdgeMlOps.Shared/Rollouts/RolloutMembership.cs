@@ -14,9 +14,12 @@ public static class RolloutMembership
     public static double Position(string deviceId, string rolloutId) => StableHash.UnitInterval(rolloutId, deviceId);
 
     /// <summary>True if the device's tags match every key of the cohort selector.</summary>
-    public static bool InCohort(IReadOnlyDictionary<string, string> tags, RolloutPlan plan)
+    public static bool InCohort(IReadOnlyDictionary<string, string> tags, RolloutPlan plan) => InCohort(tags, plan.Cohort);
+
+    /// <summary>True if the device's tags match every key of <paramref name="cohort"/> (a rollout's, a model line's) with one of its values.</summary>
+    public static bool InCohort(IReadOnlyDictionary<string, string> tags, IReadOnlyDictionary<string, CohortValues> cohort)
     {
-        foreach (var (key, allowed) in plan.Cohort)
+        foreach (var (key, allowed) in cohort)
         {
             if (!tags.TryGetValue(key, out var value) || !allowed.Values.Contains(value)) return false;
         }

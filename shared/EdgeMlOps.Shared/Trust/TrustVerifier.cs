@@ -152,6 +152,24 @@ public sealed class TrustVerifier
     }
 
     /// <summary>
+    /// Verifies the fleet's catalogue of model lines: signed by a rollout key, for this fleet, every line a distinct
+    /// topic segment with a plausible memory request.
+    /// </summary>
+    public Verified<ModelCatalogue> VerifyCatalogue(Signed envelope, long nowUnixMs)
+    {
+        var verified = VerifySigned(envelope, ModelCatalogue.Parser, KeyRole.Rollout, nowUnixMs);
+        if (!verified.Ok) return verified;
+        var catalogue = verified.Value!;
+        if (catalogue.Fleet != Fleet) return Verified<ModelCatalogue>.Refuse(TrustFailure.WrongFleet, $"model catalogue is for fleet '{catalogue.Fleet}', device is in '{Fleet}'");
+        if (catalogue.Lines.Any(l => !Protocol.Topics.IsValidSegment(l.Name)) || catalogue.Lines.Select(l => l.Name).Distinct(StringComparer.Ordinal).Count() != catalogue.Lines.Count)
+        {
+            return Verified<ModelCatalogue>.Refuse(TrustFailure.Malformed, "model catalogue names a line that is not a topic segment, or one twice");
+        }
+
+        return verified;
+    }
+
+    /// <summary>
     /// Verifies a round task: signed by a key certified for manifests (the authority over what is trained), for
     /// this fleet. Tasks travel as <c>Signed</c> envelopes, so a forged or altered task is refused however it
     /// reached the device.

@@ -1,0 +1,57 @@
+using EdgeMlOps.Aggregator.Evaluation;
+using Microsoft.Extensions.Logging;
+
+namespace EdgeMlOps.Aggregator.Lines;
+
+/// <summary>
+/// The fleet's further models running beside its first (<see cref="AggregatorOptions.Lines"/>): one
+/// <see cref="AggregatorNode"/> per line — its own registry, rounds, rollouts, monitoring, gates and API — on the
+/// fleet's broker (connected as the aggregator), its device CA and identities, its signing keys certified by the
+/// fleet's root. The first model's node publishes the catalogue devices choose their lines from.
+/// </summary>
+public sealed class ModelLineHost : IAsyncDisposable
+{
+    private readonly List<AggregatorNode> _nodes = [];
+
+    private ModelLineHost()
+    {
+    }
+
+    /// <summary>Each line's node, in the configured order.</summary>
+    public IReadOnlyList<AggregatorNode> Nodes => _nodes;
+
+    /// <summary>The node of line <paramref name="name"/>.</summary>
+    public AggregatorNode this[string name] => _nodes.Single(n => n.Options.Line == name);
+
+    /// <summary>Composes and starts every line of <paramref name="fleet"/>, which must have started (its broker is theirs).</summary>
+    public static async Task<ModelLineHost> StartAsync(AggregatorNode fleet, ILoggerFactory loggers, CancellationToken cancellationToken, TimeProvider? time = null)
+    {
+        var host = new ModelLineHost();
+        try
+        {
+            foreach (var line in fleet.Options.Lines)
+            {
+                IModelEvaluator? evaluator = line.Options.EvaluationDataFile is { } file ? HeldOutFile.Load(file, line.Options.Model) : null;
+                var node = new AggregatorNode(line.Options, loggers, time, evaluator, fleet.Channels, fleet.Security);
+                host._nodes.Add(node);
+                await node.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        return host;
+    }
+
+    /// <summary>Every line's rounds (<see cref="AggregatorNode.RunRoundsAsync"/>), side by side.</summary>
+    public Task RunRoundsAsync(CancellationToken cancellationToken) => Task.WhenAll(_nodes.Select(n => n.RunRoundsAsync(cancellationToken)));
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in Enumerable.Reverse(_nodes)) await node.DisposeAsync().ConfigureAwait(false);
+        _nodes.Clear();
+    }
+}

@@ -1,0 +1,108 @@
+using EdgeMlOps.Shared.Configuration;
+using EdgeMlOps.Shared.Protocol;
+using Microsoft.Extensions.Configuration;
+
+namespace EdgeMlOps.Aggregator.Lines;
+
+/// <summary>
+/// Reads <c>Aggregator:Lines:NAME:...</c>: each line's settings are the fleet's with the line's on top, read by the
+/// same rules as the fleet's first model (every problem reported under the line's own keys). What belongs to the
+/// fleet — its name, broker, security, stores, root key, replicas, edge role — is set once, for the fleet, and
+/// refused in a line; what describes one model (its file and interface, held-out data, monitoring, pipeline, API
+/// address) is never inherited from the first model.
+/// </summary>
+public static class ModelLinesConfiguration
+{
+    public const string Section = "Lines";
+
+    private static readonly string[] FleetWide = ["Fleet", "ModelName", "DataDirectory", "Broker", "EmbeddedBrokerPort", "BrokerBindAddress", "Security", "Store", "Replicas", "Edge", "Trust:RootKeyFile", "Lines"];
+
+    private static readonly string[] OwnToEachModel = ["Model", "ModelInterface", "Evaluation", "Monitoring", "Pipeline", "HttpUrl", "PublicBaseUrl", Section];
+
+    private static readonly string[] LineOnly = ["Cohort", "MemoryMb"];
+
+    /// <summary>The lines configured under <paramref name="configuration"/> for the fleet <paramref name="fleet"/>; throws listing every problem.</summary>
+    public static IReadOnlyList<ModelLineOptions> Read(IConfiguration configuration, AggregatorOptions fleet)
+    {
+        var lines = configuration.GetSection($"{AggregatorOptions.Section}:{Section}").GetChildren().ToList();
+        if (lines.Count == 0) return [];
+        var errors = new List<string>();
+        if (fleet.Store.Engine != Storage.StoreEngine.Sqlite || fleet.Replicas.Enabled || fleet.Edge.Gateway is not null)
+        {
+            errors.Add($"{AggregatorOptions.Section}:{Section}: model lines keep SQLite stores under {fleet.DataDirectory}/lines and run on the fleet's own broker: not with Store:Engine=postgresql, replicas or the edge role");
+        }
+
+        var read = new List<ModelLineOptions>();
+        foreach (var line in lines)
+        {
+            var prefix = $"{AggregatorOptions.Section}:{Section}:{line.Key}";
+            if (!Topics.IsValidSegment(line.Key) || line.Key == fleet.ModelName)
+            {
+                errors.Add($"{prefix}: '{line.Key}' cannot name a model line (a topic segment, not the fleet's first model '{fleet.ModelName}')");
+                continue;
+            }
+
+            try
+            {
+                read.Add(ReadLine(configuration, fleet, line));
+            }
+            catch (OptionsValidationException ex)
+            {
+                errors.AddRange(ex.Errors.Select(e => e.StartsWith(AggregatorOptions.Section + ":", StringComparison.Ordinal) ? prefix + e[AggregatorOptions.Section.Length..] : $"{prefix}: {e}"));
+            }
+        }
+
+        var ports = read.Select(l => (Name: $"{AggregatorOptions.Section}:{Section}:{l.Name}:HttpUrl", l.Options.HttpUrl)).Prepend((Name: $"{AggregatorOptions.Section}:HttpUrl", fleet.HttpUrl));
+        foreach (var clash in ports.GroupBy(p => new Uri(p.HttpUrl).Authority, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+        {
+            errors.Add($"{string.Join(", ", clash.Select(c => c.Name))}: each model's API needs an address of its own, not {clash.Key} for all");
+        }
+
+        if (errors.Count > 0) throw new OptionsValidationException("aggregator", errors);
+        return read;
+    }
+
+    private static ModelLineOptions ReadLine(IConfiguration configuration, AggregatorOptions fleet, IConfigurationSection line)
+    {
+        var own = new ConfigReader(line, string.Empty);
+        var problems = new List<string>();
+        foreach (var (key, _) in line.AsEnumerable(makePathsRelative: true))
+        {
+            if (FleetWide.FirstOrDefault(f => Is(key, f)) is { } fleetKey) problems.Add($"{key}: a fleet-wide setting: set {AggregatorOptions.Section}:{fleetKey} once, for every model");
+        }
+
+        if (line["Model"] is not { Length: > 0 }) problems.Add("Model: required: the line's model (onnx:PATH or a generated one such as mlp-784-64-10)");
+        if (line["HttpUrl"] is not { Length: > 0 }) problems.Add("HttpUrl: required: the address of the line's API and console, e.g. https://127.0.0.1:8444");
+        var cohort = line.GetSection("Cohort").GetChildren().Where(c => c.Value is not null)
+            .ToDictionary(c => c.Key, c => (IReadOnlyList<string>)[.. c.Value!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)], StringComparer.Ordinal);
+        var memoryMb = own.Int("MemoryMb", ModelLineOptions.DefaultMemoryMb, 1, 1 << 20);
+        problems.AddRange(own.Errors);
+        if (problems.Count > 0) throw new OptionsValidationException("aggregator", [.. problems.Select(p => $"{AggregatorOptions.Section}:{p}")]);
+
+        // The fleet's settings, less what describes its first model, with the line's on top — read as the first model's are.
+        var values = configuration.GetSection(AggregatorOptions.Section).AsEnumerable(makePathsRelative: true)
+            .Where(p => p.Value is not null && !OwnToEachModel.Any(o => Is(p.Key, o)))
+            .ToDictionary(p => p.Key, p => p.Value, StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, value) in line.AsEnumerable(makePathsRelative: true))
+        {
+            if (value is not null && !LineOnly.Any(o => Is(key, o))) values[key] = value;
+        }
+
+        var options = AggregatorOptions.FromConfiguration(new ConfigurationBuilder()
+            .AddInMemoryCollection(values.Select(p => new KeyValuePair<string, string?>($"{AggregatorOptions.Section}:{p.Key}", p.Value)))
+            .Build());
+        options = options with
+        {
+            Line = line.Key,
+            ModelName = line.Key,
+            DataDirectory = Path.Combine(fleet.DataDirectory, Section.ToLowerInvariant(), line.Key),
+            Store = new Storage.StoreOptions(),
+            Trust = options.Trust with { RootKeyFile = fleet.Trust.RootKeyFile ?? Path.Combine(fleet.DataDirectory, "keys", "root.pk8") },
+        };
+        return new ModelLineOptions(line.Key, options, cohort, (ulong)memoryMb << 20);
+    }
+
+    /// <summary>True when <paramref name="key"/> is the setting <paramref name="name"/> or one below it.</summary>
+    private static bool Is(string key, string name) =>
+        key.Equals(name, StringComparison.OrdinalIgnoreCase) || key.StartsWith(name + ":", StringComparison.OrdinalIgnoreCase);
+}

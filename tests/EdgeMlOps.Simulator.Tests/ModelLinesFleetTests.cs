@@ -1,0 +1,194 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using EdgeMlOps.Agent;
+using EdgeMlOps.Agent.Http;
+using EdgeMlOps.Agent.Lines;
+using EdgeMlOps.Agent.Storage;
+using EdgeMlOps.Aggregator;
+using EdgeMlOps.Aggregator.Lines;
+using EdgeMlOps.Aggregator.Rounds;
+using EdgeMlOps.Runtime.Channels;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Protocol.V1;
+using EdgeMlOps.Shared.Trust;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace EdgeMlOps.Simulator.Tests;
+
+/// <summary>
+/// A fleet running two models over real MQTT with TLS: the first (a 4-feature, 3-class classifier) on every device,
+/// a model line "kws" (6 features, 2 classes) on the devices its cohort names and whose memory budget fits it — each
+/// model with its own registry, rounds and signed versions, every device on one connection, the local API addressing
+/// each model by name; a line's signed statements are refused on another line, a forged or older catalogue changes
+/// nothing, and a line taken out of the catalogue stops.
+/// </summary>
+[Collection(FleetCollection.Name)]
+public class ModelLinesFleetTests
+{
+    private static readonly ModelSpec First = ModelSpec.Mlp(4, [6], 3);
+    private static readonly ModelSpec Kws = ModelSpec.Mlp(6, [8], 2);
+
+    private sealed class Device(DeviceAgent agent, ModelLines lines, LocalApi api, HttpClient http, AgentStores stores) : IAsyncDisposable
+    {
+        public DeviceAgent Agent => agent;
+
+        public ModelLines Lines => lines;
+
+        public HttpClient Http => http;
+
+        public static async Task<Device> StartAsync(AggregatorNode node, string dir, string id, IReadOnlyDictionary<string, string> tags, long budgetMb = AgentOptions.DefaultMemoryBudgetMb)
+        {
+            var options = new AgentOptions
+            {
+                DeviceId = id, Fleet = node.Options.Fleet, Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node),
+                TrustedRoots = [node.Keys.RootPublicKey], DataDirectory = dir, Tags = tags, MemoryBudgetBytes = budgetMb << 20,
+            };
+            var stores = AgentStores.Open(options, inMemory: false, DateTimeOffset.UtcNow);
+            var dependencies = new AgentDependencies { Store = stores.Samples, Outbox = stores.Outbox, Models = new ModelStore(Path.Combine(dir, "models")), Http = new HttpClient() };
+            var agent = new DeviceAgent(options, dependencies);
+            var lines = new ModelLines(agent, options, dependencies);
+            await agent.StartAsync(CancellationToken.None);
+            await lines.StartAsync(CancellationToken.None);
+            var api = new LocalApi(agent, new LocalApiOptions { Address = "http://127.0.0.1:0/" }, NullLogger.Instance, lines);
+            api.Start();
+            var http = new HttpClient { BaseAddress = new Uri($"http://{api.EndPoint}/") };
+            return new Device(agent, lines, api, http, stores);
+        }
+
+        public async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? body = null)
+        {
+            using var request = new HttpRequestMessage(method, path) { Content = body is null ? null : new StringContent(body, Encoding.UTF8, "application/json") };
+            using var response = await http.SendAsync(request);
+            return (response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            http.Dispose();
+            await api.DisposeAsync();
+            await lines.DisposeAsync();
+            await agent.DisposeAsync();
+            stores.Dispose();
+        }
+    }
+
+    private static float[] Row(Random random, int length) => [.. Enumerable.Range(0, length).Select(_ => (float)random.NextDouble())];
+
+    [Fact]
+    public async Task TwoModels_EachWithItsOwnRoundsAndVersions_RunOnTheDevicesTheirCohortAndBudgetAdmit()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-lines-" + Guid.NewGuid().ToString("N"));
+        var rounds = new RoundOptions { ClientsPerRound = 2, OverSelection = 1, MinDevices = 2, LocalEpochs = 2, BatchSize = 8, LearningRate = 0.1f, ReportDeadline = TimeSpan.FromSeconds(60) };
+        var kwsOptions = new AggregatorOptions
+        {
+            Fleet = "plant", Line = "kws", ModelName = "kws", Model = Kws, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg", "lines", "kws"),
+            Trust = new EdgeMlOps.Aggregator.Trust.TrustOptions { RootKeyFile = Path.Combine(dir, "agg", "keys", "root.pk8") }, Rounds = rounds,
+        };
+        var options = new AggregatorOptions
+        {
+            Fleet = "plant", ModelName = "vibration", Model = First, EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"), Rounds = rounds,
+            Lines = [new ModelLineOptions("kws", kwsOptions, new Dictionary<string, IReadOnlyList<string>> { ["mic"] = ["yes"] }, 64UL << 20)],
+        };
+        await using var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        await using var lines = await ModelLineHost.StartAsync(node, NullLoggerFactory.Instance, CancellationToken.None);
+        var kws = lines["kws"];
+        Assert.Equal("plant/kws", kws.Keys.Bundle.Fleet); // the line's keys, certified by the fleet's root for the line alone
+        Assert.Equal(node.Keys.RootPublicKey, kws.Keys.RootPublicKey);
+
+        var mic = new Dictionary<string, string> { ["mic"] = "yes" };
+        await using var d0 = await Device.StartAsync(node, Path.Combine(dir, "d0"), "pump-0", mic);
+        await using var d1 = await Device.StartAsync(node, Path.Combine(dir, "d1"), "pump-1", mic);
+        await using var small = await Device.StartAsync(node, Path.Combine(dir, "d2"), "pump-2", mic, budgetMb: 32);
+        await using var deaf = await Device.StartAsync(node, Path.Combine(dir, "d3"), "pump-3", new Dictionary<string, string> { ["mic"] = "no" });
+        Device[] all = [d0, d1, small, deaf];
+        foreach (var d in all)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await d.Agent.WaitForModelAsync(1, cts.Token);
+            await Eventually.Until(() => d.Lines.States.Count == 1, $"{d.Agent.DeviceId} holds the catalogue", 30);
+        }
+
+        foreach (var d in new[] { d0, d1 })
+        {
+            await Eventually.Until(() => d.Lines["kws"] is not null, "the line started", 30);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await d.Lines["kws"]!.WaitForModelAsync(1, cts.Token);
+        }
+
+        Assert.Null(small.Lines["kws"]);
+        Assert.Contains("needs 64 MiB; 32 MiB of the 32 MiB budget (Agent:MemoryBudgetMb) left", small.Lines.States[0].Notice, StringComparison.Ordinal);
+        Assert.Null(deaf.Lines["kws"]);
+        Assert.Contains("not in its cohort (mic=yes)", deaf.Lines.States[0].Notice, StringComparison.Ordinal);
+
+        // The local API addresses each model by name; a model the device does not run says why.
+        var random = new Random(5);
+        var both = await d0.SendAsync(HttpMethod.Get, "/v1/models");
+        Assert.Equal(["vibration", "kws"], both.Body.GetProperty("models").EnumerateArray().Select(m => m.GetProperty("name").GetString()));
+        var answer = await d0.SendAsync(HttpMethod.Post, "/v1/models/kws/predict", $$"""{"features":[{{string.Join(',', Row(random, 6))}}]}""");
+        Assert.Equal(HttpStatusCode.OK, answer.Status);
+        Assert.Equal(2, answer.Body.GetProperty("probabilities").GetArrayLength());
+        var first = await d0.SendAsync(HttpMethod.Post, "/v1/models/vibration/predict", $$"""{"features":[{{string.Join(',', Row(random, 4))}}]}""");
+        Assert.Equal(3, first.Body.GetProperty("probabilities").GetArrayLength());
+        Assert.Equal(3, (await d0.SendAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{string.Join(',', Row(random, 4))}}]}""")).Body.GetProperty("probabilities").GetArrayLength()); // unprefixed: the first model
+        var notHere = await deaf.SendAsync(HttpMethod.Post, "/v1/models/kws/predict", $$"""{"features":[{{string.Join(',', Row(random, 6))}}]}""");
+        Assert.Equal(HttpStatusCode.NotFound, notHere.Status);
+        Assert.Contains("model 'kws' does not run on this device: not in its cohort", notHere.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+
+        // Each model's round trains on its own devices' samples and makes its own version; the other model is untouched.
+        foreach (var d in new[] { d0, d1 })
+        {
+            d.Lines["kws"]!.Feedback([.. Enumerable.Range(0, 40).Select(i => (Row(random, 6), (long)(i % 2)))]);
+            await d.Lines["kws"]!.PublishStatusAsync(CancellationToken.None);
+        }
+
+        await Eventually.Until(() => kws.Devices.All.Count(s => s.SampleCount > 0) == 2, "the line's devices report their samples", 30);
+        var report = await kws.RunRoundAsync(CancellationToken.None);
+        Assert.Equal(RoundStatus.Completed, report.Status);
+        Assert.Equal(2, report.Contributors);
+        Assert.Equal(2UL, kws.CurrentVersion.Version);
+        Assert.Equal(1UL, node.CurrentVersion.Version);
+        foreach (var d in new[] { d0, d1 })
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await d.Lines["kws"]!.WaitForModelAsync(2, cts.Token);
+            Assert.Equal(1UL, d.Agent.ModelVersion);
+        }
+
+        // The first model's signed announcement replayed on the line's topic is another fleet's statement there: refused.
+        await using var relay = node.Channels.Create(new FleetChannelOptions("aggregator-test-relay"), NullLoggerFactory.Instance);
+        await relay.ConnectAsync(CancellationToken.None);
+        var firstModel = new Topics("plant");
+        var retained = new TaskCompletionSource<byte[]>();
+        relay.MessageReceived = (topic, payload) =>
+        {
+            if (topic == firstModel.Model) retained.TrySetResult(System.Buffers.BuffersExtensions.ToArray(payload));
+            return Task.CompletedTask;
+        };
+        await relay.SubscribeAsync([firstModel.Model], CancellationToken.None);
+        var rejections = d0.Lines["kws"]!.Trust.Rejections;
+        await relay.PublishAsync(firstModel.ForLine("kws").Model, await retained.Task.WaitAsync(TimeSpan.FromSeconds(20)), retain: false, CancellationToken.None);
+        await Eventually.Until(() => d0.Lines["kws"]!.Trust.Rejections > rejections, "the replayed statement refused", 20);
+        Assert.Contains("is for fleet 'plant', device is in 'plant/kws'", d0.Lines["kws"]!.Trust.LastRejection, StringComparison.Ordinal);
+        Assert.Equal(2UL, d0.Lines["kws"]!.ModelVersion);
+
+        // A catalogue signed by a key the fleet never certified changes nothing; the fleet's own, without the line, stops it.
+        var refused = d0.Lines.Refused;
+        using var stranger = SigningKeyPair.Generate();
+        var forged = Signatures.Sign(new ModelCatalogue { Fleet = "plant", IssuedUnixMs = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds() }, stranger);
+        await relay.PublishAsync(firstModel.Catalogue, forged.ToByteArray(), retain: false, CancellationToken.None);
+        await Eventually.Until(() => d0.Lines.Refused > refused, "the forged catalogue refused", 20);
+        Assert.NotNull(d0.Lines["kws"]);
+
+        var empty = node.Keys.Sign(new ModelCatalogue { Fleet = "plant", IssuedUnixMs = DateTimeOffset.UtcNow.AddMinutes(1).ToUnixTimeMilliseconds() });
+        await relay.PublishAsync(firstModel.Catalogue, empty.ToByteArray(), retain: false, CancellationToken.None);
+        await Eventually.Until(() => d0.Lines["kws"] is null, "the line stopped", 20);
+        var gone = await d0.SendAsync(HttpMethod.Post, "/v1/models/kws/predict", $$"""{"features":[{{string.Join(',', Row(random, 6))}}]}""");
+        Assert.Equal(HttpStatusCode.NotFound, gone.Status);
+        Assert.Equal(HttpStatusCode.OK, (await d0.SendAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{string.Join(',', Row(random, 4))}}]}""")).Status); // the first model serves on
+        Assert.True(Directory.Exists(Path.Combine(dir, "d0", "lines", "kws", "models")), "a stopped line's data stays for when it comes back");
+    }
+}
