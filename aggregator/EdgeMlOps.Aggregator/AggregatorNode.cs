@@ -240,7 +240,7 @@ public sealed class AggregatorNode : IAsyncDisposable
             _loops.Add(Task.Run(() => loop(_stopping.Token), CancellationToken.None));
         }
 
-        _logger.LogStarted(_options.Fleet, _options.ModelName, _models.Head.Record.Version, _channels.Address, ArtifactBaseUrl.ToString(), _options.Store.Describe(_options.DataDirectory));
+        _logger.LogStarted(_options.ProtocolFleet, _options.ModelName, _models.Head.Record.Version, _channels.Address, ArtifactBaseUrl.ToString(), _options.Store.Describe(_options.DataDirectory));
     }
 
     /// <summary>After every (re)connection: the broker may have come back without its retained messages, so the fleet's signed statements go back.</summary>

@@ -90,6 +90,7 @@ public class ModelLinesFleetTests
         var options = new AggregatorOptions
         {
             Fleet = "plant", ModelName = "vibration", Model = First, EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"), Rounds = rounds,
+            Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Identities = [new("alice", EdgeMlOps.Aggregator.Governance.AdminIdentity.HashToken("alice-token"), new HashSet<string> { "operator" })] },
             Lines = [new ModelLineOptions("kws", kwsOptions, new Dictionary<string, IReadOnlyList<string>> { ["mic"] = ["yes"] }, 64UL << 20)],
         };
         await using var node = new AggregatorNode(options);
@@ -98,6 +99,17 @@ public class ModelLinesFleetTests
         var kws = lines["kws"];
         Assert.Equal("plant/kws", kws.Keys.Bundle.Fleet); // the line's keys, certified by the fleet's root for the line alone
         Assert.Equal(node.Keys.RootPublicKey, kws.Keys.RootPublicKey);
+        Assert.NotEqual(node.Keys.SigningKeyId, kws.Keys.SigningKeyId);
+        Assert.NotEqual(node.ArtifactBaseUrl, kws.ArtifactBaseUrl); // its own API and console
+
+        // The first model's console names the line and where its own console is.
+        using (var admin = new HttpClient { BaseAddress = node.ArtifactBaseUrl })
+        {
+            admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "alice-token");
+            using var me = JsonDocument.Parse(await admin.GetStringAsync("/v1/admin/whoami"));
+            var line = Assert.Single(me.RootElement.GetProperty("lines").EnumerateArray());
+            Assert.Equal("kws", line.GetProperty("name").GetString());
+        }
 
         var mic = new Dictionary<string, string> { ["mic"] = "yes" };
         await using var d0 = await Device.StartAsync(node, Path.Combine(dir, "d0"), "pump-0", mic);

@@ -28,9 +28,14 @@ internal static class AdminApi
         ExplanationApi.Map(admin);
         PipelineApi.Map(admin);
 
-        // Who the token belongs to and what it may do (the console shows only the actions the roles allow).
+        // Who the token belongs to and what it may do (the console shows only the actions the roles allow), and where the
+        // fleet's other models (its model lines) have their own API and console.
         admin.MapGet("/whoami", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] AggregatorOptions options) =>
-            guard.Run(http, AdminRoles.Viewer, who => Results.Ok(new { who.Name, Roles = who.Roles.Append(AdminRoles.Viewer).Distinct().Order(StringComparer.Ordinal).ToArray(), Model = options.ModelName, options.Fleet, Mode = options.Governance.Mode.ToString() })));
+            guard.Run(http, AdminRoles.Viewer, who => Results.Ok(new
+            {
+                who.Name, Roles = who.Roles.Append(AdminRoles.Viewer).Distinct().Order(StringComparer.Ordinal).ToArray(), Model = options.ModelName, options.Fleet, Mode = options.Governance.Mode.ToString(),
+                Lines = options.Lines.Select(l => new { l.Name, Url = (l.Options.PublicBaseUrl ?? new Uri(l.Options.HttpUrl)).ToString() }).ToArray(),
+            })));
 
         admin.MapGet("/models/{name}/versions", (HttpContext http, string name, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options) =>
             guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.Versions(KnownModel(registry, options, name)))));

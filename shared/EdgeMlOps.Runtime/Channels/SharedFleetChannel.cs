@@ -8,7 +8,8 @@ namespace EdgeMlOps.Runtime.Channels;
 /// one client id and one session at the broker, however many models it serves. The first model's agent owns the
 /// connection (<see cref="Owner"/>: its client id, Last Will and session; connecting and disconnecting it); each line's
 /// agent gets a view (<see cref="Views"/>) with its own subscriptions and handlers. A received message goes to every
-/// view subscribed to a filter it matches, in arrival order; every (re)connection is announced to every view.
+/// view subscribed to a filter it matches, in arrival order — and one no view claims (a persistent session's
+/// subscription from an earlier run) to the owner, whose session it is; every (re)connection is announced to every view.
 /// </summary>
 public sealed class SharedFleetChannel(IFleetChannelFactory inner)
 {
@@ -72,10 +73,16 @@ public sealed class SharedFleetChannel(IFleetChannelFactory inner)
 
     private async Task DispatchAsync(string topic, ReadOnlySequence<byte> payload)
     {
-        foreach (var view in Snapshot())
+        var views = Snapshot();
+        var claimed = false;
+        foreach (var view in views)
         {
-            if (view.Matches(topic) && view.MessageReceived is { } handler) await handler(topic, payload).ConfigureAwait(false);
+            if (!view.Matches(topic)) continue;
+            claimed = true;
+            if (view.MessageReceived is { } handler) await handler(topic, payload).ConfigureAwait(false);
         }
+
+        if (!claimed && views.FirstOrDefault(v => v.IsOwner) is { MessageReceived: { } session }) await session(topic, payload).ConfigureAwait(false);
     }
 
     private async Task AnnounceAsync(bool sessionPresent)

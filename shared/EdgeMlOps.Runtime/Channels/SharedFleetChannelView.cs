@@ -41,9 +41,12 @@ public sealed class SharedFleetChannelView : IFleetChannel
         lock (_gate) return _filters.Contains(filter);
     }
 
+    /// <summary>The connection's owner: it also hears what no view subscribed to (its session's earlier subscriptions).</summary>
+    internal bool IsOwner => _owner;
+
     internal bool Matches(string topic)
     {
-        lock (_gate) return !_disposed && _filters.Any(f => TopicFilter.Matches(f, topic));
+        lock (_gate) return !_disposed && _filters.Any(f => TopicFilter.Matches(TopicFilter.TryParseShared(f, out _, out var inner) ? inner : f, topic));
     }
 
     public Task ConnectAsync(CancellationToken cancellationToken) => _owner ? _connection.ConnectAsync(cancellationToken) : JoinAsync();

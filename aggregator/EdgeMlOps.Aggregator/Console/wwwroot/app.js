@@ -408,7 +408,9 @@ async function signIn(token) {
   $('view').hidden = false;
   $('logout').hidden = false;
   $('who').textContent = `${state.me.name} (${state.me.roles.join(', ')})`;
-  $('fleet').textContent = `fleet ${state.me.fleet} · model ${state.me.model}`;
+  $('fleet').replaceChildren(`fleet ${state.me.fleet} · model ${state.me.model}`,
+    // The fleet's other models each have a console of their own (their registry, rounds and rollouts).
+    ...(state.me.lines || []).flatMap(l => [' · ', el('a', { href: l.url, title: `model line ${l.name}: its own console` }, l.name)]));
   clearInterval(state.timer);
   state.timer = setInterval(() => { if (!$('confirm').open) render(); }, REFRESH_MS);
   await render();

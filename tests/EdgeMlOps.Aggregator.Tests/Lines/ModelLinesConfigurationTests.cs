@@ -1,0 +1,92 @@
+using EdgeMlOps.Aggregator.Lines;
+using EdgeMlOps.Shared.Configuration;
+using EdgeMlOps.Shared.Models;
+using Microsoft.Extensions.Configuration;
+
+namespace EdgeMlOps.Aggregator.Tests.Lines;
+
+/// <summary>
+/// <c>Aggregator:Lines:NAME:...</c> as an operator types it: a line takes the fleet's settings with its own on top, read
+/// by the same rules (its problems reported under its own keys), never the first model's file or interface, never a
+/// fleet-wide setting of its own.
+/// </summary>
+public sealed class ModelLinesConfigurationTests
+{
+    private static AggregatorOptions Read(Dictionary<string, string?> values) =>
+        AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
+
+    private static IReadOnlyList<string> Errors(Dictionary<string, string?> values) => Assert.Throws<OptionsValidationException>(() => Read(values)).Errors;
+
+    private static Dictionary<string, string?> Fleet(params (string Key, string Value)[] line)
+    {
+        var values = new Dictionary<string, string?>
+        {
+            ["Aggregator:Fleet"] = "plant", ["Aggregator:Model"] = "mlp-4-6-3", ["Aggregator:DataDirectory"] = "agg", ["Aggregator:Rounds:LocalEpochs"] = "3",
+            ["Aggregator:Monitoring:WindowSeconds"] = "60",
+        };
+        foreach (var (key, value) in line) values[$"Aggregator:Lines:kws:{key}"] = value;
+        return values;
+    }
+
+    [Fact]
+    public void ALine_TakesTheFleetsSettingsWithItsOwnOnTop_ItsStoresAndKeysItsOwn_ItsRootTheFleets()
+    {
+        var options = Read(Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"), ("Cohort:mic", "yes, maybe"), ("MemoryMb", "96"), ("Rounds:LearningRate", "0.05")));
+        Assert.Null(options.Line);
+        var line = Assert.Single(options.Lines);
+        Assert.Equal("kws", line.Name);
+        Assert.Equal(["yes", "maybe"], line.Cohort["mic"]);
+        Assert.Equal(96UL << 20, line.MemoryRequestBytes);
+        Assert.Equal("kws", line.Options.Line);
+        Assert.Equal("kws", line.Options.ModelName);
+        Assert.Equal("plant", line.Options.Fleet);
+        Assert.Equal("plant/kws", line.Options.ProtocolFleet);
+        Assert.Equal("edgemlops/v1/plant/lines/kws/model", line.Options.Topics.Model);
+        Assert.Equal(ModelSpec.Mlp(6, [8], 2), line.Options.Model);
+        Assert.Equal(3, line.Options.Rounds.LocalEpochs); // the fleet's
+        Assert.Equal(0.05f, line.Options.Rounds.LearningRate); // its own
+        Assert.Equal(Path.Combine("agg", "lines", "kws"), line.Options.DataDirectory);
+        Assert.Equal(Path.Combine("agg", "keys", "root.pk8"), line.Options.Trust.RootKeyFile);
+        Assert.Equal("https://127.0.0.1:8444", line.Options.HttpUrl);
+        Assert.Empty(line.Options.Lines);
+        var entry = line.ToCatalogueEntry();
+        Assert.Equal(["yes", "maybe"], entry.Cohort["mic"].Values);
+    }
+
+    [Fact]
+    public void WhatBelongsToTheFleet_OrIsMissing_OrWrongInALine_IsReportedUnderTheLinesKeys()
+    {
+        var errors = Errors(Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"), ("Security:AllowPlaintext", "true"), ("Fleet", "other"), ("Rounds:Fraction", "7")));
+        Assert.Contains(errors, e => e.StartsWith("Aggregator:Lines:kws:Security:AllowPlaintext: a fleet-wide setting: set Aggregator:Security once", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Aggregator:Lines:kws:Fleet: a fleet-wide setting", StringComparison.Ordinal));
+
+        Assert.Contains(Errors(Fleet(("HttpUrl", "https://127.0.0.1:8444"))), e => e.StartsWith("Aggregator:Lines:kws:Model: required", StringComparison.Ordinal));
+        Assert.Contains(Errors(Fleet(("Model", "mlp-6-8-2"))), e => e.StartsWith("Aggregator:Lines:kws:HttpUrl: required", StringComparison.Ordinal));
+        Assert.Contains(Errors(Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"), ("Rounds:Fracton", "0.5"))), e => e.StartsWith("Aggregator:Lines:kws:Rounds:Fracton: not a setting", StringComparison.Ordinal));
+        Assert.Contains(Errors(Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"), ("Rounds:LocalEpochs", "0"))), e => e.StartsWith("Aggregator:Lines:kws:Rounds:LocalEpochs:", StringComparison.Ordinal));
+        Assert.Contains(Errors(Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8443"))), e => e.Contains("each model's API needs an address of its own, not 127.0.0.1:8443 for all", StringComparison.Ordinal));
+
+        var postgres = Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"));
+        postgres["Aggregator:Store:Engine"] = "postgresql";
+        postgres["Aggregator:Store:ConnectionString"] = "Host=db;Username=u;Database=d";
+        Assert.Contains(Errors(postgres), e => e.StartsWith("Aggregator:Lines: model lines keep SQLite stores", StringComparison.Ordinal));
+
+        var firstName = Fleet();
+        firstName["Aggregator:Lines:digits:Model"] = "mlp-6-8-2";
+        Assert.Contains(Errors(firstName), e => e.StartsWith("Aggregator:Lines:digits: 'digits' cannot name a model line", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TheFirstModelsFileAndInterface_AreNotALinesUnlessItSaysSo()
+    {
+        var fixture = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_gru_keyword.onnx");
+        var values = Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"));
+        values["Aggregator:Model"] = "onnx:" + fixture;
+        values["Aggregator:ModelInterface:Kind"] = "tensors";
+        var options = Read(values);
+        Assert.NotNull(options.ModelSource);
+        var line = Assert.Single(options.Lines).Options;
+        Assert.Null(line.ModelSource); // a generated MLP: nothing of the first model's file or its ModelInterface
+        Assert.Equal(ModelSpec.Mlp(6, [8], 2), line.Model);
+    }
+}
