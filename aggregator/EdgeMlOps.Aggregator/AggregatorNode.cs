@@ -113,7 +113,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         _evaluation = new FederatedEvaluationRunner(options, _models, Strategy, Devices, _open, tasks, Explainer, Drift.Monitor.Reference, _time);
         _inbox = new FleetInbox(options, Devices, _open, Drift, _publisher, _stores, Rejections, _time, _stopping.Token, _logger);
         _uploads = new VersionUploads(options, _stores.Registry, _open, committer);
-        _revocation = new DeviceRevocation(_stores.Security, _traffic, Devices, _open, _stores.Audit, _announcer, _time);
+        _revocation = new DeviceRevocation(_stores.Security, Devices, _open, _stores.Audit, _announcer, _time);
         var validation = new Pipeline.CandidateValidation(options, _stores.Artifacts, evaluator, Explainer, Drift, _evaluation);
         Pipeline = new Pipeline.RetrainingPipeline(options, _stores, _models, _uploads, Rollouts, Drift, validation, RunRoundAsync, _time, _logger);
         Drift.Retrain = RunRoundAsync;
@@ -269,6 +269,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         var tls = _options.Security.AllowPlaintext ? null : Security.BrokerTls([_options.BrokerBindAddress.ToString()]);
         var broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _options.BrokerBindAddress, _loggerFactory.CreateLogger<EmbeddedBroker>(), tls);
         _traffic.Broker = broker;
+        Security.Broker = broker; // a model line's revocation drops the device from here too
         await broker.StartAsync().ConfigureAwait(false);
         var any = _options.BrokerBindAddress.Equals(System.Net.IPAddress.Any) || _options.BrokerBindAddress.Equals(System.Net.IPAddress.IPv6Any);
         BrokerEndpoint = new MqttEndpoint(any ? "127.0.0.1" : _options.BrokerBindAddress.ToString(), broker.Port, Tls: tls is not null);

@@ -202,5 +202,12 @@ public class ModelLinesFleetTests
         Assert.Equal(HttpStatusCode.NotFound, gone.Status);
         Assert.Equal(HttpStatusCode.OK, (await d0.SendAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{string.Join(',', Row(random, 4))}}]}""")).Status); // the first model serves on
         Assert.True(Directory.Exists(Path.Combine(dir, "d0", "lines", "kws", "models")), "a stopped line's data stays for when it comes back");
+
+        // A device revoked through a line's API is revoked for the fleet: dropped from the broker the first model runs.
+        await kws.RevokeDeviceAsync("pump-3", "stolen", "alice");
+        await Eventually.Until(() => !deaf.Agent.IsConnected, "the revoked device dropped", 20);
+        await Task.Delay(1500);
+        Assert.False(deaf.Agent.IsConnected); // and not let back in
+        Assert.True(d0.Agent.IsConnected);
     }
 }

@@ -105,6 +105,7 @@ public sealed class ModelLines : IAsyncDisposable
         await _changing.WaitAsync().ConfigureAwait(false);
         try
         {
+            if (Volatile.Read(ref _disposed) == 1) return; // the lines stopped while this waited
             if (!_fleet.Trust.HasBundle)
             {
                 // The catalogue came before the fleet's trust bundle (retained messages of two topics): checked once it is here.
@@ -243,20 +244,26 @@ public sealed class ModelLines : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _retry.ConfigureAwait(false);
         await _changing.WaitAsync().ConfigureAwait(false);
-        List<(DeviceAgent Agent, AgentStores Stores)> running;
-        lock (_running)
+        try
         {
-            running = [.. _running.Values];
-            _running.Clear();
-        }
+            List<(DeviceAgent Agent, AgentStores Stores)> running;
+            lock (_running)
+            {
+                running = [.. _running.Values];
+                _running.Clear();
+            }
 
-        foreach (var (agent, stores) in running)
+            foreach (var (agent, stores) in running)
+            {
+                await agent.DisposeAsync().ConfigureAwait(false);
+                stores.Dispose();
+            }
+
+            await _channel.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
         {
-            await agent.DisposeAsync().ConfigureAwait(false);
-            stores.Dispose();
+            _changing.Release(); // a catalogue arriving meanwhile finds the lines stopped, and returns
         }
-
-        await _channel.DisposeAsync().ConfigureAwait(false);
-        _stopping.Dispose();
     }
 }

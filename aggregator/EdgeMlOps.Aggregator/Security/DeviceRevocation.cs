@@ -10,12 +10,12 @@ namespace EdgeMlOps.Aggregator.Security;
 /// a gateway relays for it, so it is never eligible, never tasked, and its gateway never folds its update). An open round
 /// stops waiting for it; an update it sent before the revocation stands (it was authenticated when it arrived).
 /// </summary>
-public sealed class DeviceRevocation(FleetSecurity security, FleetTraffic traffic, DeviceDirectory devices, Rounds.OpenRounds rounds, AuditLog audit, FleetAnnouncer announcer, TimeProvider time)
+public sealed class DeviceRevocation(FleetSecurity security, DeviceDirectory devices, Rounds.OpenRounds rounds, AuditLog audit, FleetAnnouncer announcer, TimeProvider time)
 {
     public async Task RevokeAsync(string deviceId, string reason, string actor)
     {
         if (!Shared.Protocol.Topics.IsValidSegment(deviceId)) throw new ArgumentException($"'{deviceId}' is not a device id");
-        await security.RevokeAsync(deviceId, reason, actor, traffic.Broker).ConfigureAwait(false);
+        await security.RevokeAsync(deviceId, reason, actor).ConfigureAwait(false);
         devices.Remove(deviceId);
         rounds.Withdraw(deviceId); // selected in the open round and not yet reported: it never will, so the round does not wait for it
         audit.Append(time.GetUtcNow(), actor, "device.revoke", "devices/" + deviceId, reason, null, "revoked");

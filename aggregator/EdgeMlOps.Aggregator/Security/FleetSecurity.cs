@@ -84,12 +84,16 @@ public sealed partial class FleetSecurity : IDisposable
     }
 
     /// <summary>Revokes a device: no new connection or certificate from now on, and its live connection is dropped.</summary>
-    public async Task RevokeAsync(string deviceId, string reason, string revokedBy, EmbeddedBroker? broker)
+    /// <summary>The embedded broker this security guards, once the fleet's first model started it (null behind an external broker).</summary>
+    public EmbeddedBroker? Broker { get; internal set; }
+
+    /// <summary>Revokes a device: recorded, refused from now on, and dropped from the embedded broker — whichever of the fleet's models asked.</summary>
+    public async Task RevokeAsync(string deviceId, string reason, string revokedBy)
     {
         Store.Revoke(deviceId, reason, revokedBy, _time.GetUtcNow());
         Guard.Revoke(deviceId);
         Events.Record(SecurityEventKind.DeviceRevoked, deviceId, $"by {revokedBy}: {reason}");
-        if (broker is not null) await broker.DisconnectAsync(deviceId).ConfigureAwait(false);
+        if (Broker is { } broker) await broker.DisconnectAsync(deviceId).ConfigureAwait(false);
     }
 
     /// <summary>A device certificate with a fresh key, for factory provisioning (written to the device with its key) and tests.</summary>
