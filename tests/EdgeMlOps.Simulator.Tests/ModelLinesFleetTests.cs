@@ -170,6 +170,12 @@ public class ModelLinesFleetTests
             Assert.Equal(1UL, d.Agent.ModelVersion);
         }
 
+        // A device whose connection is lost is lost for every model on it: the first model's Last Will tells the line too.
+        await Eventually.Until(() => kws.Devices.All.Any(s => s.DeviceId == "pump-1" && s.State == DeviceState.Online), "pump-1 online on the line", 20);
+        d1.Agent.Crash();
+        await Eventually.Until(() => node.Devices.All.Single(s => s.DeviceId == "pump-1").State == DeviceState.Lost, "the first model hears the device's Last Will", 20);
+        await Eventually.Until(() => kws.Devices.All.Single(s => s.DeviceId == "pump-1").State == DeviceState.Lost, "the line hears the device's Last Will", 20);
+
         // The first model's signed announcement replayed on the line's topic is another fleet's statement there: refused.
         await using var relay = node.Channels.Create(new FleetChannelOptions("aggregator-test-relay"), NullLoggerFactory.Instance);
         await relay.ConnectAsync(CancellationToken.None);

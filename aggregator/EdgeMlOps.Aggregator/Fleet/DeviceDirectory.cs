@@ -101,6 +101,18 @@ public sealed class DeviceDirectory(TimeProvider time)
     /// <summary>Forgets a device (revoked: behind an edge gateway no Last Will marks it offline, so it is taken out here).</summary>
     public bool Remove(string deviceId) => _devices.TryRemove(deviceId, out _);
 
+    /// <summary>
+    /// The device's connection is gone (its Last Will, published for the first model, speaks for a model line's agent on
+    /// the same connection too): an online device is marked lost until its next status, whatever that status's sequence.
+    /// </summary>
+    public void ConnectionLost(string deviceId)
+    {
+        while (_devices.TryGetValue(deviceId, out var old) && old.State == DeviceState.Online)
+        {
+            if (_devices.TryUpdate(deviceId, old with { State = DeviceState.Lost }, old)) return;
+        }
+    }
+
     /// <summary>Applies a status message unless a newer one (by boot epoch, then sequence) was already seen.</summary>
     public void Apply(string deviceId, DeviceStatus status, DateTimeOffset receivedAt)
     {

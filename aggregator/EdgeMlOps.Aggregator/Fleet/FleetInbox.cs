@@ -14,7 +14,9 @@ namespace EdgeMlOps.Aggregator.Fleet;
 /// updates and evaluations to what is open, profiles to monitoring, foreign messages on the aggregator's retained
 /// topics replaced by its own. The topic names the device (the broker's ACL ties it to the client certificate); a
 /// payload naming another sender, a repeated or malformed message id, an oversized or unparsable payload is refused,
-/// counted by reason and logged — it never throws into the receive loop or touches shared state.
+/// counted by reason and logged — it never throws into the receive loop or touches shared state. A model line's
+/// inbox also reads the first model's device statuses for the one thing they say for every model on a device: its
+/// connection's Last Will (a device has one connection, and one will, for all its models).
 /// </summary>
 public sealed class FleetInbox(
     AggregatorOptions options, DeviceDirectory devices, OpenRounds open, DriftWatch drift, FleetPublisher publisher,
@@ -25,9 +27,11 @@ public sealed class FleetInbox(
 
     private readonly Topics _topics = options.Topics;
 
+    private readonly Topics _fleet = new(options.Fleet);
+
     /// <summary>The topics the aggregator subscribes to (device updates through the replicas' shared subscription when they are on).</summary>
     public IReadOnlyList<string> Subscriptions =>
-        [_topics.AllDevices("status"), options.Replicas.Enabled ? Replicas.ReplicaOptions.Shared(_topics.AllDevices("update")) : _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust, _topics.Timestamp, .. (options.Edge.Gateways.Count > 0 ? [_topics.AllGatewayPartials] : Array.Empty<string>())];
+        [.. (options.Line is null ? Array.Empty<string>() : [_fleet.AllDevices("status")]), _topics.AllDevices("status"), options.Replicas.Enabled ? Replicas.ReplicaOptions.Shared(_topics.AllDevices("update")) : _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.Model, _topics.Rollout, _topics.Trust, _topics.Timestamp, .. (options.Edge.Gateways.Count > 0 ? [_topics.AllGatewayPartials] : Array.Empty<string>())];
 
     /// <summary>
     /// Device updates through the other of the plain and the shared subscription: what an earlier run in another mode
@@ -44,6 +48,12 @@ public sealed class FleetInbox(
         if (_topics.TryParseGatewayPartial(topic, out var gatewayId))
         {
             OnGatewayPartial(gatewayId, payload);
+            return Task.CompletedTask;
+        }
+
+        if (options.Line is not null && _fleet.TryParseDeviceTopic(topic, out var connection, out var said) && said == "status")
+        {
+            OnConnectionStatus(connection, payload);
             return Task.CompletedTask;
         }
 
@@ -121,6 +131,21 @@ public sealed class FleetInbox(
         }
 
         devices.Apply(deviceId, status, time.GetUtcNow());
+    }
+
+    /// <summary>A model line hears its devices' connection lost when their first model's Last Will says so.</summary>
+    private void OnConnectionStatus(string deviceId, ReadOnlySequence<byte> payload)
+    {
+        if (payload.Length > ProtocolInfo.MaxPayloadBytes) return; // the first model's inbox counts it
+        try
+        {
+            var status = DeviceStatus.Parser.ParseFrom(payload);
+            if (status.State == DeviceState.Lost && status.Header?.SenderId == deviceId) devices.ConnectionLost(deviceId);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            // Refused and counted by the first model's inbox, whose topic it is.
+        }
     }
 
     private void OnUpdate(string deviceId, ModelUpdate update)
