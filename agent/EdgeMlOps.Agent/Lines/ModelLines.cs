@@ -63,8 +63,10 @@ public sealed class ModelLines : IAsyncDisposable
         }
     }
 
-    /// <summary>Catalogues refused (forged, another fleet's, older than the one held).</summary>
-    public long Refused { get; private set; }
+    private long _refused;
+
+    /// <summary>Catalogues refused (forged, another fleet's, older than the one held, unparsable).</summary>
+    public long Refused => Interlocked.Read(ref _refused);
 
     /// <summary>Starts the lines of the catalogue kept from the last run, then listens for the fleet's.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -94,7 +96,7 @@ public sealed class ModelLines : IAsyncDisposable
         }
         catch (InvalidProtocolBufferException ex)
         {
-            Refused++;
+            Interlocked.Increment(ref _refused);
             _logger.LogWarning("Model lines: a catalogue that does not parse was refused ({Reason})", ex.Message);
         }
     }
@@ -116,30 +118,40 @@ public sealed class ModelLines : IAsyncDisposable
 
             if (_fleet.Trust.CheckCatalogue(envelope, _dependencies.Time.GetUtcNow().ToUnixTimeMilliseconds()) is not { } catalogue)
             {
-                Refused++;
+                Interlocked.Increment(ref _refused);
                 _logger.LogWarning("Model lines: catalogue refused: {Reason}", _fleet.Trust.LastRejection);
                 return;
             }
 
             if (_catalogue is { } held && catalogue.IssuedUnixMs <= held.IssuedUnixMs)
             {
-                if (catalogue.IssuedUnixMs < held.IssuedUnixMs) Refused++; // a replayed older catalogue
+                if (catalogue.IssuedUnixMs < held.IssuedUnixMs) Interlocked.Increment(ref _refused); // a replayed older catalogue
                 return;
             }
 
             _catalogue = catalogue;
-            if (persist)
-            {
-                Directory.CreateDirectory(Path.GetDirectoryName(CataloguePath)!);
-                await File.WriteAllBytesAsync(CataloguePath + ".tmp", envelope.ToByteArray()).ConfigureAwait(false);
-                File.Move(CataloguePath + ".tmp", CataloguePath, overwrite: true);
-            }
+            if (persist) await KeepAsync(envelope).ConfigureAwait(false);
 
             await ApplyAsync(catalogue).ConfigureAwait(false);
         }
         finally
         {
             _changing.Release();
+        }
+    }
+
+    /// <summary>Keeps the catalogue for the next start; a disk that refuses it costs only that (the lines run from memory).</summary>
+    private async Task KeepAsync(Signed envelope)
+    {
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(CataloguePath)!);
+            await File.WriteAllBytesAsync(CataloguePath + ".tmp", envelope.ToByteArray()).ConfigureAwait(false);
+            File.Move(CataloguePath + ".tmp", CataloguePath, overwrite: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogWarning("Model lines: the catalogue could not be kept for the next start ({Reason}); running from it now", ex.Message);
         }
     }
 
@@ -185,9 +197,10 @@ public sealed class ModelLines : IAsyncDisposable
                     await StartLineAsync(state.Name).ConfigureAwait(false);
                     _logger.LogInformation("Model line {Line}: started ({Request} MiB of the {Budget} MiB budget)", state.Name, state.MemoryRequestBytes >> 20, _options.MemoryBudgetBytes >> 20);
                 }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
+                catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
-                    result = state with { Runs = false, Notice = $"cannot open its stores: {ex.Message}" };
+                    // One line that cannot start (its stores, a full disk) costs that line, not the others or the device.
+                    result = state with { Runs = false, Notice = $"cannot start: {ex.Message}" };
                     _logger.LogError("Model line {Line}: {Notice}", state.Name, result.Notice);
                 }
             }

@@ -74,15 +74,22 @@ public sealed class SharedFleetChannel(IFleetChannelFactory inner)
     private async Task DispatchAsync(string topic, ReadOnlySequence<byte> payload)
     {
         var views = Snapshot();
-        var claimed = false;
-        foreach (var view in views)
+        var receivers = views.Where(v => v.Matches(topic)).ToList();
+        if (receivers.Count == 0 && views.FirstOrDefault(v => v.IsOwner) is { } owner) receivers.Add(owner);
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failed = null;
+        foreach (var view in receivers)
         {
-            if (!view.Matches(topic)) continue;
-            claimed = true;
-            if (view.MessageReceived is { } handler) await handler(topic, payload).ConfigureAwait(false);
+            try
+            {
+                if (view.MessageReceived is { } handler) await handler(topic, payload).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                failed ??= System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex); // the others still hear it; the connection hears the failure after
+            }
         }
 
-        if (!claimed && views.FirstOrDefault(v => v.IsOwner) is { MessageReceived: { } session }) await session(topic, payload).ConfigureAwait(false);
+        failed?.Throw();
     }
 
     private async Task AnnounceAsync(bool sessionPresent)

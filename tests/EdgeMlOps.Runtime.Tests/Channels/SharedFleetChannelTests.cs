@@ -107,4 +107,22 @@ public sealed class SharedFleetChannelTests
         Assert.True(heard);
         await late.DisposeAsync();
     }
+
+    [Fact]
+    public async Task AViewWhoseHandlerFails_DoesNotKeepTheMessageFromTheOthers()
+    {
+        var hub = new InMemoryFleetHub();
+        var shared = new SharedFleetChannel(hub);
+        await using var owner = shared.Owner.Create(new FleetChannelOptions("dev-1"), Loggers);
+        owner.MessageReceived = (_, _) => throw new InvalidOperationException("the first model's handler failed");
+        await using var line = shared.Views.Create(new FleetChannelOptions("dev-1"), Loggers);
+        var lineSaw = Record(line);
+        await owner.SubscribeAsync(["f/shared"], CancellationToken.None);
+        await line.SubscribeAsync(["f/shared"], CancellationToken.None);
+        await owner.ConnectAsync(CancellationToken.None);
+        await using var publisher = hub.Create(new FleetChannelOptions("aggregator"), Loggers);
+        await publisher.ConnectAsync(CancellationToken.None);
+        await publisher.PublishAsync("f/shared", [1], retain: false, CancellationToken.None);
+        await Eventually.Until(() => Count(lineSaw, "f/shared") == 1, "the line's view still hears it");
+    }
 }
