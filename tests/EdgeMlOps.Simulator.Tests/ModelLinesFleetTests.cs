@@ -77,6 +77,46 @@ public class ModelLinesFleetTests
 
     private static float[] Row(Random random, int length) => [.. Enumerable.Range(0, length).Select(_ => (float)random.NextDouble())];
 
+    /// <summary>
+    /// A governed line beside a first model in auto mode: the line's version is served nowhere until it is approved and
+    /// rolled out through the line's own governance, and its devices verify the line's signed plan ("{fleet}/{line}").
+    /// </summary>
+    [Fact]
+    public async Task AGovernedLine_ServesItsVersionOnlyOnceItsOwnApprovalAndRolloutSaySo()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-lines-governed-" + Guid.NewGuid().ToString("N"));
+        var kwsOptions = new AggregatorOptions
+        {
+            Fleet = "plant", Line = "kws", ModelName = "kws", Model = Kws, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg", "lines", "kws"),
+            Trust = new EdgeMlOps.Aggregator.Trust.TrustOptions { RootKeyFile = Path.Combine(dir, "agg", "keys", "root.pk8") },
+            Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Mode = EdgeMlOps.Aggregator.Governance.DeploymentMode.Governed, RolloutCheckInterval = TimeSpan.FromMilliseconds(200) },
+        };
+        var options = new AggregatorOptions
+        {
+            Fleet = "plant", ModelName = "vibration", Model = First, EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(dir, "agg"),
+            Lines = [new ModelLineOptions("kws", kwsOptions, new Dictionary<string, IReadOnlyList<string>>(), 64UL << 20)],
+        };
+        await using var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        await using var lines = await ModelLineHost.StartAsync(node, NullLoggerFactory.Instance, CancellationToken.None);
+        var kws = lines["kws"];
+        await using var device = await Device.StartAsync(node, Path.Combine(dir, "d0"), "pump-0", new Dictionary<string, string>());
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await device.Agent.WaitForModelAsync(1, cts.Token); // the first model, in auto mode
+        await Eventually.Until(() => device.Lines["kws"] is { TrainingVersion: 1 }, "the line's v1 held for training only", 30);
+        Assert.Equal(0UL, device.Lines["kws"]!.ModelVersion); // not approved, not rolled out: not served
+        var notYet = await device.SendAsync(HttpMethod.Post, "/v1/models/kws/predict", $$"""{"features":[{{string.Join(',', new float[6])}}]}""");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, notYet.Status);
+
+        kws.Governance.Approve("alice", "kws", 1, "reviewed");
+        await kws.Rollouts.CreateAsync("bob", new EdgeMlOps.Aggregator.Rollouts.RolloutRequest { Version = 1, Stages = [1.0], Health = new() { WindowSeconds = 1 } }, CancellationToken.None);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await device.Lines["kws"]!.WaitForModelAsync(1, cts.Token);
+        Assert.Equal(0L, device.Lines["kws"]!.Trust.Rejections); // the line's plan verified under the line's own trust
+        Assert.NotNull(device.Lines["kws"]!.Rollout);
+        var served = await device.SendAsync(HttpMethod.Post, "/v1/models/kws/predict", $$"""{"features":[{{string.Join(',', new float[6])}}]}""");
+        Assert.Equal(HttpStatusCode.OK, served.Status);
+        Assert.DoesNotContain(node.Registry.Versions("vibration"), v => v.Version > 1); // the first model's registry untouched
+    }
+
     [Fact]
     public async Task TwoModels_EachWithItsOwnRoundsAndVersions_RunOnTheDevicesTheirCohortAndBudgetAdmit()
     {
