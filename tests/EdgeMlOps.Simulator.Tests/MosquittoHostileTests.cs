@@ -134,52 +134,6 @@ public sealed class MosquittoHostileTests : IAsyncLifetime
         Assert.Equal(1UL, EdgeMlOps.Shared.Protocol.V1.ModelAnnouncement.Parser.ParseFrom(bytes).Version);
     }
 
-    /// <summary>Mosquitto's ACL for model lines (patterns with <c>+</c> for the line): a device's own topics in any line, never another's.</summary>
-    [Fact]
-    public async Task InAModelLine_ADeviceWritesAndReadsOnlyItsOwnTopics_ThroughMosquittosAcl()
-    {
-        var kws = Topics.ForLine("kws");
-        using var certificate = _node.Security.IssueDeviceCertificate("mallory");
-        var mallorySaw = new ConcurrentBag<string>();
-        await using var mallory = Client("mallory", _ => certificate);
-        mallory.MessageReceived = (topic, _) =>
-        {
-            mallorySaw.Add(topic);
-            return Task.CompletedTask;
-        };
-        var aggregatorSaw = new ConcurrentBag<string>();
-        await using var aggregator = _node.Channels.Create(new EdgeMlOps.Runtime.Channels.FleetChannelOptions("aggregator-line-check") { CleanStart = true }, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
-        aggregator.MessageReceived = (topic, _) =>
-        {
-            aggregatorSaw.Add(topic);
-            return Task.CompletedTask;
-        };
-        await aggregator.ConnectAsync(CancellationToken.None);
-        await aggregator.SubscribeAsync([$"{Topics.Prefix}/lines/#"], CancellationToken.None);
-        await mallory.ConnectAsync(CancellationToken.None);
-        try
-        {
-            await mallory.SubscribeAsync(["#"], CancellationToken.None); // Mosquitto delivers only what the ACL lets it read
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or MQTTnet.Exceptions.MqttCommunicationException)
-        {
-        }
-
-        await mallory.SubscribeAsync([kws.Task("mallory"), kws.Model], CancellationToken.None);
-        await TryPublishAsync(mallory, kws.Status("mallory"), new byte[8]);
-        await TryPublishAsync(mallory, kws.Status("victim"), new byte[8]);
-        await TryPublishAsync(mallory, kws.Task("dev-m"), new byte[8]);
-        await TryPublishAsync(mallory, kws.Model, new byte[8], retain: true);
-        await aggregator.PublishAsync(kws.Task("mallory"), new byte[8], retain: false, CancellationToken.None);
-        await aggregator.PublishAsync(kws.Task("dev-m"), new byte[8], retain: false, CancellationToken.None);
-        await aggregator.PublishAsync(kws.Model, new byte[8], retain: false, CancellationToken.None);
-        await Eventually.Until(() => aggregatorSaw.Contains(kws.Status("mallory")) && mallorySaw.Contains(kws.Task("mallory")) && mallorySaw.Contains(kws.Model), "the device's own line topics both ways", 10);
-        await Task.Delay(500);
-        Assert.DoesNotContain(kws.Status("victim"), aggregatorSaw);
-        Assert.DoesNotContain(mallorySaw, t => t.Contains("/devices/dev-m/", StringComparison.Ordinal));
-        Assert.Equal(1, aggregatorSaw.Count(t => t == kws.Model)); // the aggregator's own; mallory's write refused
-    }
-
     [Fact]
     public async Task AReplicasCertificate_ReadsDeviceUpdatesThroughTheSharedSubscription_AndNothingElse()
     {
