@@ -241,6 +241,17 @@ public class ModelLinesFleetTests
         await Eventually.Until(() => d0.Lines.Refused > refused, "the forged catalogue refused", 20);
         Assert.NotNull(d0.Lines["kws"]);
 
+        // Bytes that are no catalogue, and the fleet's own catalogue from before the one held, change nothing either.
+        refused = d0.Lines.Refused;
+        await relay.PublishAsync(firstModel.Catalogue, [0x0A, 0x7F, 0x01], retain: false, CancellationToken.None);
+        await relay.PublishAsync(firstModel.Catalogue, node.Keys.Sign(new ModelCatalogue { Fleet = "plant", IssuedUnixMs = 1 }).ToByteArray(), retain: false, CancellationToken.None);
+        await Eventually.Until(() => d0.Lines.Refused >= refused + 2, "the malformed and the older catalogue refused", 20);
+        Assert.NotNull(d0.Lines["kws"]);
+        var unknown = await d0.SendAsync(HttpMethod.Post, "/v1/models/no-such/predict", "{}");
+        Assert.Equal(HttpStatusCode.NotFound, unknown.Status);
+        Assert.Contains("no model 'no-such' on this device (it runs: vibration, kws)", unknown.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, (await d0.SendAsync(HttpMethod.Get, "/v1/models/kws")).Status); // a model, no endpoint
+
         var empty = node.Keys.Sign(new ModelCatalogue { Fleet = "plant", IssuedUnixMs = DateTimeOffset.UtcNow.AddMinutes(1).ToUnixTimeMilliseconds() });
         await relay.PublishAsync(firstModel.Catalogue, empty.ToByteArray(), retain: false, CancellationToken.None);
         await Eventually.Until(() => d0.Lines["kws"] is null, "the line stopped", 20);

@@ -90,6 +90,13 @@ public sealed class ModelLines : IAsyncDisposable
     private async Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
     {
         if (topic != _topics.Catalogue || _stopping.IsCancellationRequested) return;
+        if (payload.Length > ProtocolInfo.MaxPayloadBytes)
+        {
+            Interlocked.Increment(ref _refused);
+            _logger.LogWarning("Model lines: a catalogue of {Bytes} bytes was refused (over the protocol's limit)", payload.Length);
+            return;
+        }
+
         try
         {
             await OfferAsync(Signed.Parser.ParseFrom(payload), persist: true).ConfigureAwait(false);
