@@ -3,6 +3,8 @@ using System.Net;
 using EdgeMlOps.Shared.Onnx;
 using Microsoft.ML.OnnxRuntime;
 
+using static EdgeMlOps.Agent.Tests.Http.LocalApiClient;
+
 namespace EdgeMlOps.Agent.Tests.Http;
 
 /// <summary>
@@ -13,8 +15,6 @@ namespace EdgeMlOps.Agent.Tests.Http;
 public sealed class MultiLabelServingTests
 {
     private static readonly byte[] Attributes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_digit_attributes.onnx"));
-
-    private static string Numbers(IEnumerable<float> values) => string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
 
     [Fact]
     public async Task TheLocalApi_AnswersLabelProbabilities_AndTakesLabelVectors_ForAPyTorchMultiLabelClassifier()

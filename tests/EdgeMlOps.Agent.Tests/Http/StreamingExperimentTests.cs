@@ -5,6 +5,8 @@ using EdgeMlOps.Agent.Tests.Shadow;
 using EdgeMlOps.Runtime;
 using EdgeMlOps.Shared.Rollouts;
 
+using static EdgeMlOps.Agent.Tests.Http.LocalApiClient;
+
 namespace EdgeMlOps.Agent.Tests.Http;
 
 /// <summary>
@@ -15,8 +17,6 @@ namespace EdgeMlOps.Agent.Tests.Http;
 /// </summary>
 public sealed class StreamingExperimentTests
 {
-    private static string Numbers(IEnumerable<float> values) => string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
-
     [Fact]
     public async Task EachSessionStaysInOneArm_AndEachArmsVersionAnswersFromItsOwnState()
     {

@@ -3,6 +3,8 @@ using System.Net;
 using System.Text.Json;
 using EdgeMlOps.Shared.Onnx;
 
+using static EdgeMlOps.Agent.Tests.Http.LocalApiClient;
+
 namespace EdgeMlOps.Agent.Tests.Http;
 
 /// <summary>
@@ -14,8 +16,6 @@ namespace EdgeMlOps.Agent.Tests.Http;
 public sealed class StreamingSessionServingTests
 {
     private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
-
-    private static string Numbers(IEnumerable<float> values) => string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
 
     [Fact]
     public async Task AScanSentInFourCallsOfASession_IsAnsweredAsPyTorchAnswers_AndItsGroundTruthKeepsTheStartingState()

@@ -4,6 +4,8 @@ using System.Text.Json;
 using EdgeMlOps.Agent.Http;
 using EdgeMlOps.Shared.Onnx;
 
+using static EdgeMlOps.Agent.Tests.Http.LocalApiClient;
+
 namespace EdgeMlOps.Agent.Tests.Http;
 
 /// <summary>
@@ -18,8 +20,6 @@ public sealed class TensorModelServingTests
     private static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Fixture("tensor_models_expected.json"))).RootElement;
 
     private static float[] Floats(string name) => [.. Expected.GetProperty(name).EnumerateArray().Select(e => e.GetSingle())];
-
-    private static string Numbers(IEnumerable<float> values) => string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
 
     private static string Chunk(float[] frames, int start, int count, string? session) =>
         "{\"inputs\":{\"frames\":{\"dims\":[1," + count + ",8],\"data\":[" + Numbers(frames[(start * 8)..((start + count) * 8)]) + "]}}" + (session is null ? "" : $",\"session\":\"{session}\"") + "}";
