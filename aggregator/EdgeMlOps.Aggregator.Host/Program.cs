@@ -128,7 +128,7 @@ if (args.Contains("--write-mosquitto-config"))
     // For running behind Debian's Mosquitto: the same certificates, identity binding and ACL as the embedded broker.
     using var security = new EdgeMlOps.Aggregator.Security.FleetSecurity(options.DataDirectory, options.Fleet, options.Security, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
     var port = options.EmbeddedBrokerPort == 0 ? EdgeMlOps.Runtime.Mqtt.MqttEndpoint.DefaultTlsPort : options.EmbeddedBrokerPort;
-    var file = EdgeMlOps.Aggregator.Security.MosquittoConfiguration.Write(Path.Combine(options.DataDirectory, "mosquitto"), security, options.Fleet, port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: options.Replicas.Members, gateways: options.Edge);
+    var file = EdgeMlOps.Aggregator.Security.MosquittoConfiguration.Write(Path.Combine(options.DataDirectory, "mosquitto"), security, options.Fleet, port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: options.Replicas.Members, gateways: options.Edge, lines: [.. options.Lines.Select(l => l.Name)]);
     Console.WriteLine($"Wrote {file} (Mosquitto runs as {Environment.UserName}, the owner of its key). Start the broker with: mosquitto -c {file}");
     Console.WriteLine($"Then run the aggregator with --Aggregator:Broker=mqtts://HOST:{port} (HOST in the server certificate: localhost, 127.0.0.1, {Environment.MachineName} or Aggregator:Security:BrokerHostNames).");
     return 0;

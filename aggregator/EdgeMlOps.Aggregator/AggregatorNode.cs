@@ -145,6 +145,14 @@ public sealed class AggregatorNode : IAsyncDisposable
     /// </summary>
     public IFleetChannelFactory Channels => _channels ?? throw new InvalidOperationException("The broker's address is known once the aggregator has started (StartAsync).");
 
+    /// <summary>
+    /// Channels to this aggregator's broker for another aggregator identity of the fleet (a model line's): over MQTT with
+    /// TLS with a certificate of that name, so a broker that takes the certificate's name as the client id (Mosquitto)
+    /// gives each its own session; an in-process channel or a plaintext broker as they are.
+    /// </summary>
+    public IFleetChannelFactory ChannelsAs(string aggregatorIdentity) =>
+        Channels is MqttChannelFactory { Endpoint.Tls: true } mqtt ? new MqttChannelFactory(mqtt.Endpoint, Security.ClientTlsAs(aggregatorIdentity)) : Channels;
+
     /// <summary>Base URL of the artifact server as announced to devices.</summary>
     public Uri ArtifactBaseUrl { get; private set; } = new(AggregatorOptions.DefaultHttpUrl);
 

@@ -31,50 +31,6 @@ public class ModelLinesFleetTests
     private static readonly ModelSpec First = ModelSpec.Mlp(4, [6], 3);
     private static readonly ModelSpec Kws = ModelSpec.Mlp(6, [8], 2);
 
-    private sealed class Device(DeviceAgent agent, ModelLines lines, LocalApi api, HttpClient http, AgentStores stores) : IAsyncDisposable
-    {
-        public DeviceAgent Agent => agent;
-
-        public ModelLines Lines => lines;
-
-        public HttpClient Http => http;
-
-        public static async Task<Device> StartAsync(AggregatorNode node, string dir, string id, IReadOnlyDictionary<string, string> tags, long budgetMb = AgentOptions.DefaultMemoryBudgetMb)
-        {
-            var options = new AgentOptions
-            {
-                DeviceId = id, Fleet = node.Options.Fleet, Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node),
-                TrustedRoots = [node.Keys.RootPublicKey], DataDirectory = dir, Tags = tags, MemoryBudgetBytes = budgetMb << 20,
-            };
-            var stores = AgentStores.Open(options, inMemory: false, DateTimeOffset.UtcNow);
-            var dependencies = new AgentDependencies { Store = stores.Samples, Outbox = stores.Outbox, Models = new ModelStore(Path.Combine(dir, "models")), Http = new HttpClient() };
-            var agent = new DeviceAgent(options, dependencies);
-            var lines = new ModelLines(agent, options, dependencies);
-            await agent.StartAsync(CancellationToken.None);
-            await lines.StartAsync(CancellationToken.None);
-            var api = new LocalApi(agent, new LocalApiOptions { Address = "http://127.0.0.1:0/" }, NullLogger.Instance, lines);
-            api.Start();
-            var http = new HttpClient { BaseAddress = new Uri($"http://{api.EndPoint}/") };
-            return new Device(agent, lines, api, http, stores);
-        }
-
-        public async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? body = null)
-        {
-            using var request = new HttpRequestMessage(method, path) { Content = body is null ? null : new StringContent(body, Encoding.UTF8, "application/json") };
-            using var response = await http.SendAsync(request);
-            return (response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            http.Dispose();
-            await api.DisposeAsync();
-            await lines.DisposeAsync();
-            await agent.DisposeAsync();
-            stores.Dispose();
-        }
-    }
-
     private static float[] Row(Random random, int length) => [.. Enumerable.Range(0, length).Select(_ => (float)random.NextDouble())];
 
     /// <summary>
@@ -100,7 +56,7 @@ public class ModelLinesFleetTests
         await node.StartAsync(CancellationToken.None);
         await using var lines = await ModelLineHost.StartAsync(node, NullLoggerFactory.Instance, CancellationToken.None);
         var kws = lines["kws"];
-        await using var device = await Device.StartAsync(node, Path.Combine(dir, "d0"), "pump-0", new Dictionary<string, string>());
+        await using var device = await LineDevice.StartAsync(node, Path.Combine(dir, "d0"), "pump-0", new Dictionary<string, string>());
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await device.Agent.WaitForModelAsync(1, cts.Token); // the first model, in auto mode
         await Eventually.Until(() => device.Lines["kws"] is { TrainingVersion: 1 }, "the line's v1 held for training only", 30);
         Assert.Equal(0UL, device.Lines["kws"]!.ModelVersion); // not approved, not rolled out: not served
@@ -152,11 +108,11 @@ public class ModelLinesFleetTests
         }
 
         var mic = new Dictionary<string, string> { ["mic"] = "yes" };
-        await using var d0 = await Device.StartAsync(node, Path.Combine(dir, "d0"), "pump-0", mic);
-        await using var d1 = await Device.StartAsync(node, Path.Combine(dir, "d1"), "pump-1", mic);
-        await using var small = await Device.StartAsync(node, Path.Combine(dir, "d2"), "pump-2", mic, budgetMb: 32);
-        await using var deaf = await Device.StartAsync(node, Path.Combine(dir, "d3"), "pump-3", new Dictionary<string, string> { ["mic"] = "no" });
-        Device[] all = [d0, d1, small, deaf];
+        await using var d0 = await LineDevice.StartAsync(node, Path.Combine(dir, "d0"), "pump-0", mic);
+        await using var d1 = await LineDevice.StartAsync(node, Path.Combine(dir, "d1"), "pump-1", mic);
+        await using var small = await LineDevice.StartAsync(node, Path.Combine(dir, "d2"), "pump-2", mic, budgetMb: 32);
+        await using var deaf = await LineDevice.StartAsync(node, Path.Combine(dir, "d3"), "pump-3", new Dictionary<string, string> { ["mic"] = "no" });
+        LineDevice[] all = [d0, d1, small, deaf];
         foreach (var d in all)
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));

@@ -18,10 +18,11 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
     private readonly string _fleet;
     private readonly Process _process;
     private readonly EdgeMlOps.Aggregator.Edge.EdgeOptions? _gateways;
+    private readonly IReadOnlyList<string> _lines;
 
-    private SecuredMosquitto(string directory, string fleet, int port, Process process, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways)
+    private SecuredMosquitto(string directory, string fleet, int port, Process process, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways, IReadOnlyList<string> lines)
     {
-        (_directory, _fleet, Port, _process, _gateways) = (directory, fleet, port, process, gateways);
+        (_directory, _fleet, Port, _process, _gateways, _lines) = (directory, fleet, port, process, gateways, lines);
     }
 
     public int Port { get; }
@@ -33,20 +34,21 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
     public MqttEndpoint Endpoint => new("127.0.0.1", Port, Tls: true);
 
     /// <summary>Writes the fleet's configuration (creating its CA in <paramref name="dataDirectory"/> if new) and starts the broker.</summary>
-    public static async Task<SecuredMosquitto> StartAsync(string dataDirectory, string fleet, string directory, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways = null)
+    /// <param name="lines">The fleet's model lines (<c>Aggregator:Lines</c>): each line's aggregator gets its own rules.</param>
+    public static async Task<SecuredMosquitto> StartAsync(string dataDirectory, string fleet, string directory, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways = null, IReadOnlyList<string>? lines = null)
     {
         Assert.True(File.Exists(Path), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
         var port = BrokerPorts.Free();
-        var config = Write(dataDirectory, fleet, directory, port, gateways);
+        var config = Write(dataDirectory, fleet, directory, port, gateways, lines ?? []);
         var process = Process.Start(new ProcessStartInfo(Path, ["-c", config]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
         await BrokerPorts.WaitUntilListeningAsync(port);
-        return new SecuredMosquitto(directory, fleet, port, process, gateways);
+        return new SecuredMosquitto(directory, fleet, port, process, gateways, lines ?? []);
     }
 
     /// <summary>Writes the configuration again from <paramref name="security"/> (a revocation is in its CRL now) and has the broker reload it (SIGHUP).</summary>
     public void Reload(FleetSecurity security)
     {
-        MosquittoConfiguration.Write(_directory, security, _fleet, Port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: [Replica], gateways: _gateways);
+        MosquittoConfiguration.Write(_directory, security, _fleet, Port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: [Replica], gateways: _gateways, lines: _lines);
         Process.Start("kill", ["-HUP", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
     }
 
@@ -57,9 +59,9 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static string Write(string dataDirectory, string fleet, string directory, int port, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways)
+    private static string Write(string dataDirectory, string fleet, string directory, int port, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways, IReadOnlyList<string> lines)
     {
         using var security = new FleetSecurity(dataDirectory, fleet, new SecurityOptions(), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
-        return MosquittoConfiguration.Write(directory, security, fleet, port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: [Replica], gateways: gateways);
+        return MosquittoConfiguration.Write(directory, security, fleet, port, [], DateTimeOffset.UtcNow, runAs: Environment.UserName, replicas: [Replica], gateways: gateways, lines: lines);
     }
 }

@@ -6,7 +6,7 @@ namespace EdgeMlOps.Aggregator.Lines;
 /// <summary>
 /// The fleet's further models running beside its first (<see cref="AggregatorOptions.Lines"/>): one
 /// <see cref="AggregatorNode"/> per line — its own registry, rounds, rollouts, monitoring, gates and API — on the
-/// fleet's broker (connected as the aggregator), its device CA and identities, its signing keys certified by the
+/// fleet's broker (connected with a certificate of its own, <see cref="ModelLineOptions.Identity"/>), its device CA and identities, its signing keys certified by the
 /// fleet's root. The first model's node publishes the catalogue devices choose their lines from.
 /// </summary>
 public sealed class ModelLineHost : IAsyncDisposable
@@ -32,7 +32,7 @@ public sealed class ModelLineHost : IAsyncDisposable
             foreach (var line in fleet.Options.Lines)
             {
                 IModelEvaluator? evaluator = line.Options.EvaluationDataFile is { } file ? HeldOutFile.Load(file, line.Options.Model) : null;
-                var node = new AggregatorNode(line.Options, loggers, time, evaluator, fleet.Channels, fleet.Security);
+                var node = new AggregatorNode(line.Options, loggers, time, evaluator, fleet.ChannelsAs(line.Identity), fleet.Security);
                 host._nodes.Add(node);
                 await node.StartAsync(cancellationToken).ConfigureAwait(false);
             }

@@ -14,6 +14,16 @@ public sealed record ModelLineOptions(string Name, AggregatorOptions Options, IR
     /// <summary>Memory a line asks of a device unless <c>MemoryMb</c> says otherwise.</summary>
     public const int DefaultMemoryMb = 64;
 
+    /// <summary>
+    /// The common name of a line's aggregator certificate (<c>aggregator-line-{name}</c>): a broker that takes the
+    /// certificate's name as the client id (Mosquitto's <c>use_username_as_clientid</c>) gives each model's aggregator a
+    /// session of its own, and the generated ACL gives it its line's topics and the fleet's device statuses alone.
+    /// </summary>
+    public const string IdentityPrefix = "aggregator-line-";
+
+    /// <summary>The identity this line's aggregator connects to the fleet's broker with.</summary>
+    public string Identity => IdentityPrefix + Name;
+
     /// <summary>The line as the signed catalogue names it to devices.</summary>
     public ModelLine ToCatalogueEntry()
     {

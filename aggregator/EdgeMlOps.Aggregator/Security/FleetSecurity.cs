@@ -20,6 +20,7 @@ public sealed partial class FleetSecurity : IDisposable
 
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, RenewingCertificate> _identities = new(StringComparer.Ordinal);
 
     public FleetSecurity(string dataDirectory, string fleet, SecurityOptions options, TimeProvider time, ILogger logger, DevicePublishLimits? limits = null, SecurityStore? store = null, Edge.EdgeOptions? edge = null)
     {
@@ -61,6 +62,22 @@ public sealed partial class FleetSecurity : IDisposable
 
     /// <summary>How the aggregator's own MQTT client authenticates (its certificate) and whom it trusts (the fleet CA).</summary>
     public MqttTlsSettings ClientTls => new(Authority.Certificate, _ => AggregatorCertificate.Current);
+
+    /// <summary>
+    /// How another aggregator identity of this fleet authenticates (a model line's, <c>aggregator-line-{name}</c>): a
+    /// certificate of its own from the fleet CA, renewed like the aggregator's.
+    /// </summary>
+    public MqttTlsSettings ClientTlsAs(string aggregatorIdentity)
+    {
+        if (!FleetIdentity.IsReservedDeviceId(aggregatorIdentity) || !aggregatorIdentity.StartsWith(FleetIdentity.AggregatorName, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"'{aggregatorIdentity}' is not an aggregator identity (it begins with '{FleetIdentity.AggregatorName}')", nameof(aggregatorIdentity));
+        }
+
+        var certificate = _identities.GetOrAdd(aggregatorIdentity, id => new RenewingCertificate(
+            now => Authority.IssueClientWithKey(new FleetIdentity(id, FleetRole.Aggregator, Authority.Fleet), now, AggregatorCertificateLifetime), _time));
+        return new(Authority.Certificate, _ => certificate.Current);
+    }
 
     /// <summary>The embedded broker's TLS listener for the given host names (plus localhost and this machine).</summary>
     public BrokerTls BrokerTls(IEnumerable<string> hosts) => new(ServerCertificate(hosts), Guard, Options.TlsHandshakeTimeout, Options.MaxPendingTlsHandshakes);
@@ -108,6 +125,7 @@ public sealed partial class FleetSecurity : IDisposable
     public void Dispose()
     {
         AggregatorCertificate.Dispose();
+        foreach (var certificate in _identities.Values) certificate.Dispose();
         Authority.Dispose();
         Store.Dispose();
     }
