@@ -37,6 +37,7 @@ public sealed class ModelLinesMosquittoTests : IAsyncDisposable
         var kws = new AggregatorOptions
         {
             Fleet = Fleet, Line = "kws", ModelName = "kws", Model = Kws, HttpUrl = "http://127.0.0.1:0", DataDirectory = Path.Combine(data, "lines", "kws"), Rounds = rounds,
+            Monitoring = new EdgeMlOps.Aggregator.Monitoring.MonitoringOptions { Window = TimeSpan.FromHours(1), Drift = new EdgeMlOps.Shared.Monitoring.DriftOptions { Method = EdgeMlOps.Shared.Monitoring.DriftMethod.Wasserstein, DistanceThreshold = 0.2 } },
             Trust = new EdgeMlOps.Aggregator.Trust.TrustOptions { RootKeyFile = Path.Combine(data, "keys", "root.pk8") },
         };
         var node = new AggregatorNode(new AggregatorOptions
@@ -56,7 +57,7 @@ public sealed class ModelLinesMosquittoTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task EachModelsAggregator_KeepsItsOwnSession_AndTheLineTrainsAndHearsTheLastWillThroughMosquitto()
+    public async Task EachModelsAggregator_KeepsItsOwnSession_AndTheLineTrainsWatchesDriftAndHearsTheLastWillThroughMosquitto()
     {
         var node = await StartFleetAsync(withLineHost: true);
         var kws = ((ModelLineHost)_running[^1])["kws"];
@@ -73,13 +74,27 @@ public sealed class ModelLinesMosquittoTests : IAsyncDisposable
         }
 
         var random = new Random(3);
-        device.Lines["kws"]!.Feedback([.. Enumerable.Range(0, 40).Select(i => (Enumerable.Range(0, 6).Select(_ => (float)random.NextDouble()).ToArray(), (long)(i % 2)))]);
+        float[] Row(float shift) => [.. Enumerable.Range(0, 6).Select(f => (float)random.NextDouble() + (f < 2 ? shift : 0))];
+        device.Lines["kws"]!.Feedback([.. Enumerable.Range(0, 300).Select(i => (Row(0), (long)(i % 2)))]);
         await device.Lines["kws"]!.PublishStatusAsync(CancellationToken.None);
         await Eventually.Until(() => kws.Devices.All.Any(s => s.SampleCount > 0), "the line's device reports its samples", 30);
         var report = await kws.RunRoundAsync(CancellationToken.None);
         Assert.Equal(RoundStatus.Completed, report.Status);
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await device.Lines["kws"]!.WaitForModelAsync(2, cts.Token);
         Assert.Equal(1UL, node.CurrentVersion.Version);
+        Assert.Equal(300, kws.Monitor.Reference(2)!.Features[0].Count); // the line's round sketched its training data: v2's reference
+
+        // The line's monitoring: its device's window profile reaches the line's monitor, which finds features 0 and 1 moved.
+        var line = device.Lines["kws"]!;
+        for (var i = 0; i < 150; i++) line.Predict(Row(3));
+        line.FlushProfile();
+        await Eventually.Until(() => kws.ProfilesAccepted >= 1, "the line's window profile", 20);
+        var now = kws.Monitor.WindowOf(DateTimeOffset.UtcNow);
+        var drift = (await kws.EvaluateDriftAsync(now - 1, CancellationToken.None)).Concat(await kws.EvaluateDriftAsync(now, CancellationToken.None)).Single(r => r.Version == 2);
+        Assert.Equal([0, 1], drift.DriftedFeatures.Select(f => f.Feature).Order());
+        Assert.Equal(6, drift.Judged);
+        Assert.Contains(kws.RecentDrift, r => r.Version == 2 && r.Drifted == 2);
+        Assert.DoesNotContain(node.RecentDrift, r => r.Drifted > 0); // the first model's monitoring saw none of it
 
         device.Agent.Crash();
         await Eventually.Until(() => kws.Devices.All.Single(s => s.DeviceId == "pump-0").State == DeviceState.Lost, "the line hears the device's Last Will through its ACL", 20);
