@@ -27,9 +27,9 @@ public static class ModelLinesConfiguration
         var lines = configuration.GetSection($"{AggregatorOptions.Section}:{Section}").GetChildren().ToList();
         if (lines.Count == 0) return [];
         var errors = new List<string>();
-        if (fleet.Store.Engine != Storage.StoreEngine.Sqlite || fleet.Replicas.Enabled || fleet.Edge.Gateway is not null)
+        if (fleet.Replicas.Enabled || fleet.Edge.Gateway is not null)
         {
-            errors.Add($"{AggregatorOptions.Section}:{Section}: model lines keep SQLite stores under {fleet.DataDirectory}/lines and run on the fleet's own broker: not with Store:Engine=postgresql, replicas or the edge role");
+            errors.Add($"{AggregatorOptions.Section}:{Section}: model lines run in the process that runs the fleet's first model: not with replicas or the edge role");
         }
 
         var read = new List<ModelLineOptions>();
@@ -96,7 +96,7 @@ public static class ModelLinesConfiguration
             Line = line.Key,
             ModelName = line.Key,
             DataDirectory = Path.Combine(fleet.DataDirectory, Section.ToLowerInvariant(), line.Key),
-            Store = new Storage.StoreOptions(),
+            Store = fleet.Store.ForLine(line.Key),
             Trust = options.Trust with { RootKeyFile = fleet.Trust.RootKeyFile ?? Path.Combine(fleet.DataDirectory, "keys", "root.pk8") },
         };
         return new ModelLineOptions(line.Key, options, cohort, (ulong)memoryMb << 20);

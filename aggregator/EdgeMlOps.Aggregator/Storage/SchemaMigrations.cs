@@ -6,6 +6,7 @@ namespace EdgeMlOps.Aggregator.Storage;
 /// Applies a store's migrations it has not had yet and records each in <c>schema_migrations(store, version)</c>.
 /// On PostgreSQL a transaction-scoped advisory lock serialises replicas starting together, so each migration runs
 /// exactly once; a database already newer than this binary knows is refused rather than written with an old schema.
+/// The schema the connection's search path names first (<c>SearchPath=…</c>, a model line's own) is created when missing.
 /// </summary>
 public static class SchemaMigrations
 {
@@ -34,7 +35,12 @@ public static class SchemaMigrations
         var applied = false;
         session.InTransaction(() =>
         {
-            if (session.Engine == StoreEngine.PostgreSql) session.Execute("SELECT pg_advisory_xact_lock(@k)", ("@k", AdvisoryLockKey));
+            if (session.Engine == StoreEngine.PostgreSql)
+            {
+                session.Execute("SELECT pg_advisory_xact_lock(@k)", ("@k", AdvisoryLockKey));
+                CreateSearchPathSchema(session);
+            }
+
             session.Execute(SqlDialect.Schema(
                 "CREATE TABLE IF NOT EXISTS schema_migrations(store TEXT NOT NULL, version INTEGER NOT NULL, description TEXT NOT NULL, applied_ms INTEGER NOT NULL, PRIMARY KEY(store, version))",
                 session.Engine));
@@ -53,6 +59,20 @@ public static class SchemaMigrations
             applied = true;
         });
         return applied;
+    }
+
+    /// <summary>
+    /// Creates the first schema of the session's search path unless it exists (or is <c>$user</c> or <c>public</c>):
+    /// asked for only when missing, so a role without <c>CREATE</c> on the database works in a schema made for it.
+    /// </summary>
+    private static void CreateSearchPathSchema(SqlSession session)
+    {
+        var path = Convert.ToString(session.Scalar("SELECT current_setting('search_path')"), CultureInfo.InvariantCulture) ?? string.Empty;
+        var first = path.Split(',')[0].Trim();
+        var name = first.Length > 1 && first[0] == '"' && first[^1] == '"' ? first[1..^1].Replace("\"\"", "\"", StringComparison.Ordinal) : first;
+        if (name.Length == 0 || name is "$user" or "public") return;
+        if (session.Scalar("SELECT 1 FROM pg_namespace WHERE nspname = @n", ("@n", name)) is not null) return;
+        session.Execute($"CREATE SCHEMA IF NOT EXISTS \"{name.Replace("\"", "\"\"", StringComparison.Ordinal)}\"");
     }
 
     /// <summary>The newest migration applied to <paramref name="store"/> (0: none).</summary>

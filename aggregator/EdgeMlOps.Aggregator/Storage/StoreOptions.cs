@@ -24,6 +24,34 @@ public sealed class StoreOptions
     /// </summary>
     public double LeaderLeaseSeconds { get; init; }
 
+    /// <summary>
+    /// The store of model line <paramref name="line"/> of this fleet: with SQLite files of its own (in the line's data
+    /// directory); with PostgreSQL the same server and database, in a schema of its own (<see cref="LineSchema"/>, created
+    /// at the first start), and no lease of its own (a line runs in the process that holds the fleet's).
+    /// </summary>
+    public StoreOptions ForLine(string line)
+    {
+        if (Engine == StoreEngine.Sqlite) return new StoreOptions();
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString);
+        builder.SearchPath = LineSchema(builder.SearchPath, line);
+        return new StoreOptions { Engine = Engine, ConnectionString = builder.ConnectionString };
+    }
+
+    /// <summary>
+    /// The PostgreSQL schema of model line <paramref name="line"/>: <c>{fleet schema}_line_{line}</c> (the fleet's schema is the
+    /// first of its <c>SearchPath</c>, or <c>edgemlops</c>), in lower-case letters, digits and underscores; a name that had
+    /// to be changed to fit, or that would be longer than PostgreSQL's 63 bytes, ends in a hash of the line's name instead.
+    /// </summary>
+    public static string LineSchema(string? fleetSearchPath, string line)
+    {
+        var fleet = fleetSearchPath?.Split(',')[0].Trim().Trim('"') is { Length: > 0 } s && s is not "$user" and not "public" ? s : "edgemlops";
+        var wanted = $"{fleet}_line_{line}";
+        var safe = new string([.. wanted.ToLowerInvariant().Select(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '_' ? c : '_')]);
+        if (safe == wanted && safe.Length <= 63) return safe;
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(line)))[..8];
+        return $"{safe[..Math.Min(safe.Length, 54)]}_{hash}";
+    }
+
     /// <summary>Where the tables are, for the log: the SQLite directory, or the PostgreSQL server and database (never the password).</summary>
     public string Describe(string dataDirectory)
     {

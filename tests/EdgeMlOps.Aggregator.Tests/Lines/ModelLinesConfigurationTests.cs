@@ -66,14 +66,39 @@ public sealed class ModelLinesConfigurationTests
         Assert.Contains(Errors(Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"), ("Rounds:LocalEpochs", "0"))), e => e.StartsWith("Aggregator:Lines:kws:Rounds:LocalEpochs:", StringComparison.Ordinal));
         Assert.Contains(Errors(Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8443"))), e => e.Contains("each model's API needs an address of its own, not 127.0.0.1:8443 for all", StringComparison.Ordinal));
 
-        var postgres = Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"));
-        postgres["Aggregator:Store:Engine"] = "postgresql";
-        postgres["Aggregator:Store:ConnectionString"] = "Host=db;Username=u;Database=d";
-        Assert.Contains(Errors(postgres), e => e.StartsWith("Aggregator:Lines: model lines keep SQLite stores", StringComparison.Ordinal));
+        var replicas = Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"));
+        replicas["Aggregator:Broker"] = "mqtts://broker:8883";
+        replicas["Aggregator:Store:Engine"] = "postgresql";
+        replicas["Aggregator:Store:ConnectionString"] = "Host=db;Username=u;Database=d";
+        replicas["Aggregator:Store:LeaderLeaseSeconds"] = "10";
+        replicas["Aggregator:Replicas:Name"] = "r1";
+        replicas["Aggregator:Replicas:Members"] = "r1,r2";
+        Assert.Contains(Errors(replicas), e => e.StartsWith("Aggregator:Lines: model lines run in the process that runs the fleet's first model: not with replicas", StringComparison.Ordinal));
 
         var firstName = Fleet();
         firstName["Aggregator:Lines:digits:Model"] = "mlp-6-8-2";
         Assert.Contains(Errors(firstName), e => e.StartsWith("Aggregator:Lines:digits: 'digits' cannot name a model line", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void OnPostgreSql_ALineKeepsItsTables_InASchemaOfItsOwn_OnTheFleetsDatabase()
+    {
+        var values = Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"));
+        values["Aggregator:Store:Engine"] = "postgresql";
+        values["Aggregator:Store:ConnectionString"] = "Host=db;Username=u;Database=d;Search Path=plant";
+        values["Aggregator:Store:LeaderLeaseSeconds"] = "10";
+        var store = Assert.Single(Read(values).Lines).Options.Store;
+        Assert.Equal(EdgeMlOps.Aggregator.Storage.StoreEngine.PostgreSql, store.Engine);
+        var connection = new Npgsql.NpgsqlConnectionStringBuilder(store.ConnectionString);
+        Assert.Equal(("db", "d", "plant_line_kws"), (connection.Host, connection.Database, connection.SearchPath));
+        Assert.Equal(0, store.LeaderLeaseSeconds); // the fleet's lease covers the process its lines run in
+
+        Assert.Equal("edgemlops_line_kws", EdgeMlOps.Aggregator.Storage.StoreOptions.LineSchema(null, "kws"));
+        Assert.Equal("edgemlops_line_kws", EdgeMlOps.Aggregator.Storage.StoreOptions.LineSchema("\"$user\", public", "kws"));
+        var odd = EdgeMlOps.Aggregator.Storage.StoreOptions.LineSchema("plant", "Kws-2");
+        Assert.Matches("^plant_line_kws_2_[0-9a-f]{8}$", odd); // changed to fit: the line's hash keeps "kws_2" and "Kws-2" apart
+        Assert.NotEqual(EdgeMlOps.Aggregator.Storage.StoreOptions.LineSchema("plant", "kws_2"), odd);
+        Assert.True(EdgeMlOps.Aggregator.Storage.StoreOptions.LineSchema("plant", new string('a', 80)).Length <= 63);
     }
 
     [Fact]

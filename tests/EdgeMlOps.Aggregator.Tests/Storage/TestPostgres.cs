@@ -4,7 +4,7 @@ using Npgsql;
 namespace EdgeMlOps.Tests;
 
 /// <summary>
-/// A PostgreSQL schema of its own for one test (dropped on dispose), on the server <c>.ci/run</c> starts — or the one
+/// A PostgreSQL schema of its own for one test (dropped on dispose with the model lines' schemas named after it), on the server <c>.ci/run</c> starts — or the one
 /// <c>EDGEMLOPS_TEST_POSTGRES</c> names (an Npgsql connection string).
 /// </summary>
 internal sealed class TestPostgres : IDisposable
@@ -56,7 +56,25 @@ internal sealed class TestPostgres : IDisposable
     {
         NpgsqlConnection.ClearAllPools();
         Admin($"DROP SCHEMA IF EXISTS {_schema} CASCADE");
+        foreach (var line in Schemas($"{_schema}_line_")) Admin($"DROP SCHEMA IF EXISTS {line} CASCADE");
     }
+
+    /// <summary>The schemas whose names begin with <paramref name="prefix"/>.</summary>
+    public IReadOnlyList<string> Schemas(string prefix)
+    {
+        using var connection = new NpgsqlConnection(_server);
+        connection.Open();
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, @p) ORDER BY nspname";
+        cmd.Parameters.AddWithValue("p", prefix);
+        using var reader = cmd.ExecuteReader();
+        var names = new List<string>();
+        while (reader.Read()) names.Add(reader.GetString(0));
+        return names;
+    }
+
+    /// <summary>The test's own schema.</summary>
+    public string Schema => _schema;
 
     private int Admin(string sql)
     {
