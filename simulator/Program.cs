@@ -101,6 +101,7 @@ try
 
     var result = await new SimulationRunner(options, loggers, Console.Out).RunAsync(cancel.Token);
     Console.WriteLine($"final: {options.AccuracyName} {result.FinalAccuracy:F4}, {options.LossName} {result.FinalLoss:F4}, {result.Rounds.Count} rounds in {result.RoundsSeconds:F1} s (setup {result.SetupSeconds:F1} s), {result.MegabytesPerDevice:F2} MB per device, {result.BytesUpPerParticipant / 1e3:F1} kB up per participant, broker drops {result.BrokerDroppedMessages}");
+    foreach (var line in result.Lines) Console.WriteLine($"final: line {line.Name} ({line.Model}) accuracy {line.FinalAccuracy:F4} (from {line.InitialAccuracy:F4}), {line.Rounds.Count} rounds");
     if (options.TargetAccuracy > 0)
     {
         Console.WriteLine(result.SecondsToReach(options.TargetAccuracy) is { } seconds

@@ -39,6 +39,9 @@ public sealed record DeviceHostSettings(
 
     /// <summary>With <see cref="Enrollment"/>: the TLS broker of the site a device connects to (a real gateway host's); null: the enrollment's broker.</summary>
     public Func<string, MqttEndpoint>? SiteBrokers { get; init; }
+
+    /// <summary>The fleet's model lines: every device runs them (<see cref="Agent.Lines.ModelLines"/>) and is fed its part of each one's data.</summary>
+    public IReadOnlyList<SimulatedLineData> Lines { get; init; } = [];
 }
 
 /// <summary>
@@ -50,6 +53,7 @@ public sealed class SimulatedDevices : IAsyncDisposable
 {
     private readonly SampleStore?[] _stores;
     private readonly Outbox?[] _outboxes;
+    private readonly Agent.Lines.ModelLines?[] _lines;
     private readonly HttpClient _http;
     private readonly SemaphoreSlim _slots;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DeviceIdentity> _identities = new(StringComparer.Ordinal);
@@ -63,6 +67,7 @@ public sealed class SimulatedDevices : IAsyncDisposable
         Agents = new DeviceAgent[count];
         _stores = new SampleStore?[count];
         _outboxes = new Outbox?[count];
+        _lines = new Agent.Lines.ModelLines?[count];
         _slots = new SemaphoreSlim(computeSlots);
     }
 
@@ -126,14 +131,13 @@ public sealed class SimulatedDevices : IAsyncDisposable
                 options = settings.Configure is null ? options : settings.Configure(options);
                 var store = new SampleStore(settings.InMemoryStores ? SqliteFile.InMemory : Path.Combine(directory, "agent.db"), maxSamples: options.MaxSamples, maxPendingPredictions: 1000);
                 devices._stores[i] = store;
-                var agent = new DeviceAgent(
-                    options,
-                    new AgentDependencies
-                    {
-                        Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(directory, "models"), sharedBlobs, durable: false), Http = devices._http,
-                        Runtimes = devices.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = devices._slots, Channels = SiteOf(id) is { } siteChannels ? WithFaults(siteChannels) : channels,
-                        Time = clock,
-                    });
+                var dependencies = new AgentDependencies
+                {
+                    Store = store, Outbox = outbox, Models = new ModelStore(Path.Combine(directory, "models"), sharedBlobs, durable: false), Http = devices._http,
+                    Runtimes = devices.Runtimes, LoggerFactory = loggers, Faults = faults, ComputeSlots = devices._slots, Channels = SiteOf(id) is { } siteChannels ? WithFaults(siteChannels) : channels,
+                    Time = clock,
+                };
+                var agent = new DeviceAgent(options, dependencies);
                 devices.Agents[i] = agent;
 
                 // Ground truth enters through the same feedback path a device app uses.
@@ -141,7 +145,13 @@ public sealed class SimulatedDevices : IAsyncDisposable
                 if (pool.Targets is not null) agent.FeedbackTargets(parts[index].Select(s => (pool.Row(s), pool.TargetRow(s))).ToArray()); // a regressor's true values or a multi-label classifier's labels
                 else agent.Feedback(parts[index].Select(s => (pool.Row(s), label is null ? pool.Labels[s] : label(id, pool.Labels[s]))).ToArray());
                 await agent.StartAsync(ct).ConfigureAwait(false);
+                if (settings.Lines.Count > 0)
+                {
+                    var lines = devices._lines[i] = new Agent.Lines.ModelLines(agent, options, dependencies, settings.InMemoryStores);
+                    await lines.StartAsync(ct).ConfigureAwait(false);
+                }
             }).ConfigureAwait(false);
+            if (settings.Lines.Count > 0) await devices.FeedLinesAsync(settings.Lines, first, cancellationToken).ConfigureAwait(false);
             return devices;
         }
         catch
@@ -159,8 +169,39 @@ public sealed class SimulatedDevices : IAsyncDisposable
         await Task.WhenAll(Agents.Where(a => a is not null).Select(a => a.WaitForModelAsync(version, installTimeout.Token))).ConfigureAwait(false);
     }
 
+    /// <summary>Waits until every device runs line <paramref name="line"/> at <paramref name="version"/> or later.</summary>
+    public async Task WaitForLineVersionAsync(string line, ulong version, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var installTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        installTimeout.CancelAfter(timeout);
+        await Task.WhenAll(_lines.OfType<Agent.Lines.ModelLines>().Select(async lines =>
+        {
+            while (lines[line] is null) await Task.Delay(50, installTimeout.Token).ConfigureAwait(false);
+            await lines[line]!.WaitForModelAsync(version, installTimeout.Token).ConfigureAwait(false);
+        })).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Each device's part of every line's data, through the line's feedback path once the catalogue has started the line
+    /// there and its first version is installed; then the line hears of the samples (its status).
+    /// </summary>
+    private async Task FeedLinesAsync(IReadOnlyList<SimulatedLineData> lines, int first, CancellationToken cancellationToken)
+    {
+        foreach (var data in lines) await WaitForLineVersionAsync(data.Name, 1, TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
+        await Parallel.ForEachAsync(Enumerable.Range(0, _lines.Length), new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (i, ct) =>
+        {
+            foreach (var data in lines)
+            {
+                var agent = _lines[i]![data.Name]!;
+                agent.Feedback(data.Parts[first + i].Select(s => (data.Pool.Row(s), data.Pool.Labels[s])).ToArray());
+                await agent.PublishStatusAsync(ct).ConfigureAwait(false);
+            }
+        }).ConfigureAwait(false);
+    }
+
     public async ValueTask DisposeAsync()
     {
+        await Parallel.ForEachAsync(_lines.OfType<Agent.Lines.ModelLines>(), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (l, _) => await l.DisposeAsync().ConfigureAwait(false)).ConfigureAwait(false); // each line before its device's connection
         await Parallel.ForEachAsync(Agents.Where(a => a is not null), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (a, _) => await a.DisposeAsync().ConfigureAwait(false)).ConfigureAwait(false);
         foreach (var s in _stores) s?.Dispose();
         foreach (var o in _outboxes) o?.Dispose();

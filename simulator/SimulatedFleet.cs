@@ -21,6 +21,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
     private Workers.WorkerProcesses? _workers;
     private readonly List<ISimulatedReplica> _replicas = [];
     private SimulatedEdge? _edge;
+    private EdgeMlOps.Aggregator.Lines.ModelLineHost? _lines;
 
     private SimulatedFleet(AggregatorNode aggregator) => Aggregator = aggregator;
 
@@ -33,6 +34,9 @@ public sealed class SimulatedFleet : IAsyncDisposable
 
     /// <summary>The edge sites' gateways (<see cref="AggregatorOptions.Edge"/>), started before any device; null without an edge tier.</summary>
     public SimulatedEdge? Edge => _edge;
+
+    /// <summary>The aggregators of the fleet's model lines (<see cref="AggregatorOptions.Lines"/>), in the configured order.</summary>
+    public IReadOnlyList<AggregatorNode> Lines => _lines?.Nodes ?? [];
 
     /// <summary>Loaded ONNX sessions, shared by content hash across devices.</summary>
     public ModelRuntimes Runtimes => _devices?.Runtimes ?? new ModelRuntimes();
@@ -66,7 +70,8 @@ public sealed class SimulatedFleet : IAsyncDisposable
         IFleetChannelFactory? channels = null,
         bool inMemoryStores = false,
         IReadOnlyList<string>? replicaProcesses = null,
-        int edgeSites = 0, int edgeRegions = 0)
+        int edgeSites = 0, int edgeRegions = 0,
+        IReadOnlyList<SimulatedLineData>? lines = null)
     {
         DescriptorBudget.ThrowIfTooSmall(DescriptorBudget.InProcessFleet(parts.Length, channels is not null, aggregatorOptions.ExternalBroker is null, inMemoryStores));
         var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator, channels: channels);
@@ -75,6 +80,12 @@ public sealed class SimulatedFleet : IAsyncDisposable
         {
             await aggregator.StartAsync(cancellationToken).ConfigureAwait(false);
             await fleet.StartReplicasAsync(aggregatorOptions, loggers, cancellationToken, replicaProcesses).ConfigureAwait(false);
+            if (lines is { Count: > 0 })
+            {
+                var evaluators = lines.ToDictionary(l => l.Name, l => l.Evaluator());
+                fleet._lines = await EdgeMlOps.Aggregator.Lines.ModelLineHost.StartAsync(aggregator, loggers, cancellationToken, evaluators: l => evaluators[l.Name]).ConfigureAwait(false);
+            }
+
             if (edgeSites > 0)
             {
                 fleet._edge = await SimulatedEdge.StartAsync(
@@ -91,11 +102,19 @@ public sealed class SimulatedFleet : IAsyncDisposable
                 Clock = deviceClock,
                 Enrollment = channels is null && edgeSites == 0 ? SimulatedEnrollment.From(aggregator) : null, // behind a gateway, devices reach only their site's broker
                 HttpsCa = aggregator.ArtifactBaseUrl.Scheme == Uri.UriSchemeHttps ? aggregator.Security.Authority.Certificate : null,
+                Lines = lines ?? [],
             };
             fleet._devices = await SimulatedDevices.StartAsync(settings, pool, parts, 0, parts.Length, faults, loggers, cancellationToken).ConfigureAwait(false);
 
             var withData = parts.Count(p => p.Length > 0);
             await WaitUntilAsync(() => aggregator.Devices.Eligible().Count >= withData, TimeSpan.FromMinutes(5), "devices online", cancellationToken).ConfigureAwait(false);
+            foreach (var line in fleet.Lines)
+            {
+                var data = lines!.Single(l => l.Name == line.Options.Line);
+                var lineWithData = data.Parts.Count(p => p.Length > 0);
+                await WaitUntilAsync(() => line.Devices.Eligible().Count >= lineWithData, TimeSpan.FromMinutes(5), $"devices of line {data.Name} online", cancellationToken).ConfigureAwait(false);
+            }
+
             fleet.MegabytesPerDevice = (CurrentRss() - rssAggregator) / 1048576.0 / parts.Length;
             return fleet;
         }
@@ -147,6 +166,10 @@ public sealed class SimulatedFleet : IAsyncDisposable
     public Task WaitForVersionAsync(ulong version, TimeSpan timeout, CancellationToken cancellationToken) =>
         _devices?.WaitForVersionAsync(version, timeout, cancellationToken) ?? Task.CompletedTask;
 
+    /// <summary>Waits until every device runs line <paramref name="line"/> at <paramref name="version"/> or later.</summary>
+    public Task WaitForLineVersionAsync(string line, ulong version, TimeSpan timeout, CancellationToken cancellationToken) =>
+        _devices?.WaitForLineVersionAsync(line, version, timeout, cancellationToken) ?? Task.CompletedTask;
+
     /// <summary>
     /// Every replica named in the options besides the coordinator's own name: on the coordinator's channel factory, or
     /// over TLS with a replica certificate of its own (a TLS broker takes the certificate's name as the client id, so
@@ -178,6 +201,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
         if (_workers is not null) await _workers.DisposeAsync().ConfigureAwait(false); // the agents before their sites' gateways
         if (_edge is not null) await _edge.DisposeAsync().ConfigureAwait(false);
         foreach (var replica in _replicas) await replica.DisposeAsync().ConfigureAwait(false);
+        if (_lines is not null) await _lines.DisposeAsync().ConfigureAwait(false);
         await Aggregator.DisposeAsync().ConfigureAwait(false);
     }
 

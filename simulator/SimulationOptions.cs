@@ -120,6 +120,8 @@ public sealed record SimulationOptions
     public string Strategy { get; init; } = "fedavg";
     /// <summary>Extra <c>Aggregator:Strategy:KEY=VALUE</c> settings (e.g. <c>Eta=0.01</c>, <c>Dp:Enabled=true</c>).</summary>
     public IReadOnlyDictionary<string, string> StrategySettings { get; init; } = new Dictionary<string, string>();
+    /// <summary>Further models every device runs beside the first (<c>--line NAME=mlp-D-H-C</c>), each with its own rounds.</summary>
+    public IReadOnlyList<SimulatedLine> Lines { get; init; } = [];
     /// <summary>Synchronous rounds or buffered asynchronous aggregation (FedBuff): <c>--mode</c>, the words of <c>Rounds:Mode</c>.</summary>
     public EdgeMlOps.Aggregator.RoundMode Mode { get; init; } = EdgeMlOps.Aggregator.RoundMode.Synchronous;
     public int BufferSize { get; init; } = 10;
@@ -148,6 +150,10 @@ public sealed record SimulationOptions
           --multilabel             the --model-file is a multi-label classifier (one independent score per label,
                                    trained with binary cross-entropy on the csv dataset's 0/1 target columns)
           --partition P            iid | shards:K | dirichlet:ALPHA (iid)
+          --line NAME=mlp-D-H-C    a further model every device runs (a model line; repeatable): its own synthetic
+                                   data (--synthetic-samples, --test-size, partitioned as --partition), rounds run
+                                   beside the first model's with the same settings; federated, synchronous, one
+                                   aggregator, in this process
           --fraction C             share of devices per round (0.1)
           --local-epochs E         local epochs (5)
           --batch B                local batch size (10)
@@ -364,6 +370,14 @@ public sealed record SimulationOptions
                     if (key.Length == 0) errors.Add($"--strategy-set: '{value}' is not KEY=VALUE");
                     o = o with { StrategySettings = new Dictionary<string, string>(o.StrategySettings) { [key] = setting } };
                     break;
+                case "--line":
+                    if (SimulatedLine.TryParse(value, out var lineError) is { } line)
+                    {
+                        if (o.Lines.Any(l => l.Name == line.Name) || line.Name == o.Dataset) errors.Add($"--line: '{line.Name}' names two models");
+                        o = o with { Lines = [.. o.Lines, line] };
+                    }
+                    else errors.Add("--line: " + lineError);
+                    break;
                 case "--mode":
                     // Rounds:Mode's words; sync and fedbuff, this option's older words, still read.
                     if (value is "synchronous" or "sync") o = o with { Mode = EdgeMlOps.Aggregator.RoundMode.Synchronous };
@@ -471,6 +485,8 @@ public sealed record SimulationOptions
         if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");
         if (o.EdgeSites > 0 && (o.ExternalBroker is { Tls: false } || o.InsecurePlaintext || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Replicas > 1))
             errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds with one aggregator, its gateways with certificates of their own on the embedded TLS broker, an mqtts:// --broker (its ACL naming the gateways: --write-mosquitto-config) or --transport memory, in this process");
+        if (o.Lines.Count > 0 && (o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Workers > 0 || o.Replicas > 1 || o.EdgeSites > 0))
+            errors.Add("--line: model lines run in the federated scenario's synchronous rounds with one aggregator and the devices in this process (not with --workers, --replicas or --edge-sites)");
         if (o.EdgeOutage is not null && o.EdgeSites < 1) errors.Add("--edge-outage: needs --edge-sites 1 or more");
         if (o.EdgeRegions > o.EdgeSites) errors.Add($"--edge-regions: {o.EdgeRegions} regions need at least as many --edge-sites ({o.EdgeSites})");
         if (o.WorkerSlice is not null && o.EdgeSites > 0 && o.SiteBrokers?.Count != o.EdgeSites) errors.Add("--site-brokers: a worker of an edge tier needs one broker per site");

@@ -56,6 +56,9 @@ public sealed record SimulationResult(
     /// <summary>With an edge tier: the partial aggregates the gateways sent, and the bytes of those partials alone.</summary>
     public (long Partials, long Bytes) EdgePartials { get; init; }
 
+    /// <summary>The fleet's model lines (<c>--line</c>): each one's rounds and held-out accuracy.</summary>
+    public IReadOnlyList<LineResult> Lines { get; init; } = [];
+
     /// <summary>The version the fleet started from: its held-out accuracy and its inference artifact's sha256.</summary>
     public (double Accuracy, string InferenceSha256) Initial { get; init; }
 
@@ -129,6 +132,36 @@ public sealed record SimulationResult(
         Number(w, "accuracy", Initial.Accuracy);
         if (Initial.InferenceSha256 is { } sha) w.WriteString("inferenceSha256", sha);
         w.WriteEndObject();
+        if (Lines.Count > 0)
+        {
+            w.WriteStartObject("lines");
+            foreach (var line in Lines)
+            {
+                w.WriteStartObject(line.Name);
+                w.WriteString("model", line.Model);
+                Number(w, "initialAccuracy", line.InitialAccuracy);
+                Number(w, "finalAccuracy", line.FinalAccuracy);
+                w.WriteStartArray("rounds");
+                foreach (var r in line.Rounds)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("round", r.Round);
+                    w.WriteString("status", r.Status);
+                    w.WriteNumber("version", r.Version);
+                    Number(w, "accuracy", r.Accuracy);
+                    w.WriteNumber("participants", r.Participants);
+                    w.WriteNumber("selected", r.Selected);
+                    w.WriteNumber("rejected", r.Rejected);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndObject();
+        }
+
         w.WriteStartObject("final");
         Number(w, "accuracy", FinalAccuracy);
         Number(w, "loss", FinalLoss);

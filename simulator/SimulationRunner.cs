@@ -41,6 +41,8 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         var (data, pool, test, parts) = simulated;
         var work = SimulatedData.WorkDirectory(options, "sim");
         var aggregatorOptions = AggregatorOptions(options, simulated, work);
+        var lines = options.Lines.Select(l => SimulatedLineData.Load(l, options)).ToArray();
+        aggregatorOptions = aggregatorOptions with { Lines = [.. lines.Select(l => l.Options(aggregatorOptions))] };
 
         var faults = Faults(options);
         var channels = options.CreateChannels();
@@ -54,7 +56,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 : await SimulatedFleet.StartAsync(
                     aggregatorOptions, evaluator, pool, parts, faults, options.ComputeSlots, Tags(options), Labels(faults, data.Classes),
                     work, _loggers, cancellationToken, channels: channels, inMemoryStores: options.InMemoryDeviceStores,
-                    replicaProcesses: options.ReplicaProcesses ? options.Arguments : null, edgeSites: options.EdgeSites, edgeRegions: options.EdgeRegions).ConfigureAwait(false);
+                    replicaProcesses: options.ReplicaProcesses ? options.Arguments : null, edgeSites: options.EdgeSites, edgeRegions: options.EdgeRegions, lines: lines).ConfigureAwait(false);
             var aggregator = fleet.Aggregator;
             var agents = fleet.Agents;
             var initial = aggregator.CurrentVersion;
@@ -62,6 +64,12 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             setup.Stop();
             progress?.WriteLine($"strategy: {aggregator.Strategy.Describe()}; mode {options.Mode.ToString().ToLowerInvariant()}" + (options.Replicas > 1 ? $"; {options.Replicas} aggregator replicas" : string.Empty));
             progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.Channels.Address} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {fleet.MegabytesPerDevice:F2} MB per device; initial {options.AccuracyName} {initial.EvalAccuracy:F4}");
+
+            var lineRounds = new SimulatedLineRounds(fleet, progress, options.Quiet);
+            foreach (var line in fleet.Lines)
+            {
+                progress?.WriteLine($"line {line.Options.Line}: {line.Options.Model} on every device, its own rounds beside the first model's; initial acc {line.CurrentVersion.EvalAccuracy:F4}");
+            }
 
             var recorder = new SimulationRecorder(options, aggregatorOptions, simulated, aggregator);
             if (options.ReplicaCrashAfter is { } crashAfter && fleet.Replicas.Count > 0)
@@ -102,7 +110,9 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                     var upBefore = agents.Sum(a => a.BytesSent);
                     var downBefore = agents.Sum(a => a.BytesReceived);
                     var edgeBefore = fleet.Edge?.UpstreamBytes ?? 0;
+                    var linesRunning = lineRounds.Start(cancellationToken);
                     var report = await aggregator.RunRoundAsync(cancellationToken).ConfigureAwait(false);
+                    await Task.WhenAll(linesRunning).ConfigureAwait(false);
                     if (report.Status == RoundStatus.Stopped)
                     {
                         progress?.WriteLine($"stopped: {report.StopReason}");
@@ -125,6 +135,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                     }
 
                     recorder.Round(report, latest.EvalAccuracy, latest.EvalLoss);
+                    await lineRounds.FinishAsync(linesRunning, cancellationToken).ConfigureAwait(false);
                 }
             }
 
@@ -139,6 +150,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 Initial = (initial.EvalAccuracy ?? double.NaN, initial.InferenceSha256),
                 ReplicaUpdates = fleet.Replicas.ToDictionary(r => r.Name, r => r.Accepted),
                 EdgePartials = fleet.Edge is { } tier ? (tier.Partials, tier.Gateways.Sum(g => g.PartialBytes)) : (0, 0),
+                Lines = lineRounds.Results(),
             };
         }
         finally

@@ -23,7 +23,6 @@ public sealed class ModelLines : IAsyncDisposable
     private readonly AgentOptions _options;
     private readonly AgentDependencies _dependencies;
     private readonly ILogger _logger;
-    private readonly Topics _topics;
     private readonly SemaphoreSlim _changing = new(1, 1);
     private readonly Dictionary<string, (DeviceAgent Agent, AgentStores Stores)> _running = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
@@ -33,21 +32,26 @@ public sealed class ModelLines : IAsyncDisposable
     private Task _retry = Task.CompletedTask;
     private IReadOnlyList<LineState> _states = [];
     private int _disposed;
+    private readonly bool _inMemoryStores;
 
     /// <param name="fleet">The first model's agent: its connection (shared) and trust (the catalogue's).</param>
     /// <param name="options">The device's options (each line's are these, for its line and directory).</param>
     /// <param name="dependencies">The first model's dependencies; each line opens stores of its own and shares the rest.</param>
-    public ModelLines(DeviceAgent fleet, AgentOptions options, AgentDependencies dependencies)
+    /// <param name="inMemoryStores">Each line's sample store and outbox in memory (the simulator's <c>--device-stores memory</c>).</param>
+    public ModelLines(DeviceAgent fleet, AgentOptions options, AgentDependencies dependencies, bool inMemoryStores = false)
     {
+        _inMemoryStores = inMemoryStores;
         _fleet = fleet;
         _options = options;
         _dependencies = dependencies;
         _logger = dependencies.LoggerFactory.CreateLogger<ModelLines>();
-        _topics = new Topics(options.Fleet);
         var connection = fleet.Connection ?? throw new ArgumentException("the first model's agent owns the device's connection", nameof(fleet));
         _channel = connection.Views.Create(new FleetChannelOptions(options.DeviceId), dependencies.LoggerFactory);
         _channel.MessageReceived = OnMessageAsync;
     }
+
+    /// <summary>Where the fleet's catalogue is retained (a catalogue message is rare: worked out when one comes).</summary>
+    private string CatalogueTopic => new Topics(_options.Fleet).Catalogue;
 
     private string CataloguePath => Path.Combine(_options.DataDirectory, Topics.LinesSegment, "catalogue.pb");
 
@@ -83,13 +87,13 @@ public sealed class ModelLines : IAsyncDisposable
             }
         }
 
-        await _channel.SubscribeAsync([_topics.Catalogue], cancellationToken).ConfigureAwait(false);
+        await _channel.SubscribeAsync([CatalogueTopic], cancellationToken).ConfigureAwait(false);
         await _channel.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task OnMessageAsync(string topic, ReadOnlySequence<byte> payload)
     {
-        if (topic != _topics.Catalogue || _stopping.IsCancellationRequested) return;
+        if (topic != CatalogueTopic || _stopping.IsCancellationRequested) return;
         if (payload.Length > ProtocolInfo.MaxPayloadBytes)
         {
             Interlocked.Increment(ref _refused);
@@ -231,7 +235,7 @@ public sealed class ModelLines : IAsyncDisposable
             HttpAddress = null,
             Input = null,
         };
-        var stores = AgentStores.Open(options, inMemory: false, _dependencies.Time.GetUtcNow());
+        var stores = AgentStores.Open(options, _inMemoryStores, _dependencies.Time.GetUtcNow());
         try
         {
             var agent = new DeviceAgent(options, new AgentDependencies

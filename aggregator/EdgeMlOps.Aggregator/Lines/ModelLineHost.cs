@@ -24,14 +24,19 @@ public sealed class ModelLineHost : IAsyncDisposable
     public AggregatorNode this[string name] => _nodes.Single(n => n.Options.Line == name);
 
     /// <summary>Composes and starts every line of <paramref name="fleet"/>, which must have started (its broker is theirs).</summary>
-    public static async Task<ModelLineHost> StartAsync(AggregatorNode fleet, ILoggerFactory loggers, CancellationToken cancellationToken, TimeProvider? time = null)
+    /// <param name="fleet">The fleet's first model's node, started.</param>
+    /// <param name="loggers">Where the lines log.</param>
+    /// <param name="cancellationToken">Stops the start.</param>
+    /// <param name="time">The lines' clock (the system's by default).</param>
+    /// <param name="evaluators">A line's held-out evaluator (the simulator's); by default the line's <c>Evaluation:DataFile</c>, if any.</param>
+    public static async Task<ModelLineHost> StartAsync(AggregatorNode fleet, ILoggerFactory loggers, CancellationToken cancellationToken, TimeProvider? time = null, Func<ModelLineOptions, IModelEvaluator?>? evaluators = null)
     {
         var host = new ModelLineHost();
         try
         {
             foreach (var line in fleet.Options.Lines)
             {
-                IModelEvaluator? evaluator = line.Options.EvaluationDataFile is { } file ? HeldOutFile.Load(file, line.Options.Model) : null;
+                var evaluator = evaluators is not null ? evaluators(line) : line.Options.EvaluationDataFile is { } file ? HeldOutFile.Load(file, line.Options.Model) : null;
                 var node = new AggregatorNode(line.Options, loggers, time, evaluator, fleet.ChannelsAs(line.Identity), fleet.Security);
                 host._nodes.Add(node);
                 await node.StartAsync(cancellationToken).ConfigureAwait(false);
