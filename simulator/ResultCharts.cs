@@ -4,7 +4,8 @@ namespace EdgeMlOps.Simulator;
 
 /// <summary>
 /// The run's charts, next to <c>results.json</c> (ScottPlot, SVG and PNG): held-out accuracy and loss per
-/// round, bytes up and down per round, and devices selected, participating and rejected per round.
+/// round (with each model line's accuracy beside the first model's), bytes up and down per round, and devices selected,
+/// participating and rejected per round.
 /// </summary>
 public static class ResultCharts
 {
@@ -23,7 +24,12 @@ public static class ResultCharts
         files.AddRange(Save(stem + "-accuracy", $"Held-out accuracy and loss per round ({title})", plot =>
         {
             var accuracy = plot.Add.Scatter(rounds, result.Rounds.Select(r => r.Accuracy).ToArray());
-            accuracy.LegendText = "accuracy";
+            accuracy.LegendText = result.Lines.Count > 0 ? $"accuracy ({result.Options.Dataset})" : "accuracy";
+            foreach (var line in result.Lines)
+            {
+                plot.Add.Scatter(line.Rounds.Select(r => (double)r.Round).ToArray(), line.Rounds.Select(r => r.Accuracy).ToArray()).LegendText = $"accuracy (line {line.Name})";
+            }
+
             var loss = plot.Add.Scatter(rounds, result.Rounds.Select(r => r.Loss).ToArray());
             loss.LegendText = "loss (right axis)";
             loss.Axes.YAxis = plot.Axes.Right;

@@ -26,5 +26,12 @@ public class ResultChartsTests
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4e, 0x47 }, png[..4]);
         Assert.Equal(ResultCharts.Width, BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16, 4)));
         Assert.Equal(ResultCharts.Height, BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20, 4)));
+
+        // A run with a model line draws the line's accuracy beside the first model's.
+        var withLine = result with { Lines = [new LineResult("kws", "mlp-12-16-3", 0.44, [.. rounds.Select(r => new LineRoundResult(r.Round, "Completed", r.Version, r.Accuracy - 0.1, 6, 6, 0))])] };
+        ResultCharts.Write(withLine, Path.Combine(dir, "lines.json"));
+        var legend = string.Concat(XDocument.Load(Path.Combine(dir, "lines-accuracy.svg")).Descendants().Where(e => e.Name.LocalName == "text").Select(e => e.Value));
+        Assert.Contains("accuracy (line kws)", legend, StringComparison.Ordinal);
+        Assert.Contains("accuracy (mnist)", legend, StringComparison.Ordinal);
     }
 }
