@@ -151,8 +151,11 @@ public sealed class FleetInbox(
     private void OnUpdate(string deviceId, ModelUpdate update)
     {
         if (Refused(deviceId, UpdateEnvelope.Check(deviceId, update, stores.Seen))) return;
+
+        // Kept before the round may count the update and commit at once: the version's reference must hold them.
+        var sketches = drift.StageTrainingProfile(deviceId, update);
         if (Refused(deviceId, open.Offer(deviceId, update))) return;
-        Refused(deviceId, drift.AddTrainingProfile(deviceId, update));
+        Refused(deviceId, sketches);
     }
 
     /// <summary>An edge gateway's partial aggregate of its site's updates: checked, first delivery only, merged whole or refused whole.</summary>

@@ -102,20 +102,37 @@ public sealed class DriftWatch
     private string? CohortOf(string deviceId) =>
         _options.Monitoring.CohortTag is { } tag && _devices.TryGet(deviceId, out var device) && device.Tags.TryGetValue(tag, out var value) ? value : null;
 
-    /// <summary>The sketches of an accepted update's training samples, for the next version's reference (the fleet's and its cohort's); a bad one is refused (the update is kept).</summary>
-    public OfferOutcome AddTrainingProfile(string deviceId, ModelUpdate update)
+    /// <summary>
+    /// Checks and keeps the sketches of an update's training samples <em>before</em> the update is offered to its round:
+    /// the round may count the update and commit its version at once, and the version's reference must hold them
+    /// (<see cref="AdoptTraining"/> takes those of the round's contributors). A bad one is refused (the update goes on);
+    /// an update without sketches forgets any its device left before. At most one is kept per device.
+    /// </summary>
+    public OfferOutcome StageTrainingProfile(string deviceId, ModelUpdate update)
     {
-        if (update.TrainingProfile is not { } report) return OfferOutcome.Taken;
+        if (update.TrainingProfile is not { } report)
+        {
+            Monitor.StageTraining(deviceId, update.RoundId, null, null);
+            return OfferOutcome.Taken;
+        }
+
         try
         {
-            Monitor.AddTraining(Monitor.Read(report), CohortOf(deviceId));
+            Monitor.StageTraining(deviceId, update.RoundId, Monitor.Read(report), CohortOf(deviceId));
             return OfferOutcome.Taken;
         }
         catch (InvalidDataException ex)
         {
+            Monitor.StageTraining(deviceId, update.RoundId, null, null);
             return new OfferOutcome(false, RejectionReason.BadProfile, "training profile: " + ex.Message);
         }
     }
+
+    /// <summary>
+    /// The kept sketches of a round's <paramref name="contributors"/> (of round <paramref name="roundId"/>, or of any
+    /// task for a FedBuff buffer) join the next version's reference (the fleet's and their cohorts').
+    /// </summary>
+    public void AdoptTraining(IEnumerable<string> contributors, string? roundId) => Monitor.AdoptTraining(contributors, roundId);
 
     /// <summary>Gives a new version its reference profile (from its round's training sketches, or its parent's) and keeps it in the registry.</summary>
     public void PromoteReference(ulong version, ulong parent)

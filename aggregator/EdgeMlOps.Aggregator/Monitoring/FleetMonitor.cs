@@ -95,6 +95,7 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
     private readonly Dictionary<(ulong Version, string Cohort), WindowProfile> _cohortReferences = new();
     private readonly Dictionary<string, WindowProfile> _pendingCohorts = new(StringComparer.Ordinal);
     private WindowProfile? _pendingReference;
+    private readonly Dictionary<string, (string RoundId, WindowProfile Profile, string? Cohort)> _staged = new(StringComparer.Ordinal);
 
     public MonitoringOptions Options => options;
 
@@ -176,6 +177,31 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
             if (!options.CohortReferences || cohort is not { Length: > 0 } c || c == AllCohorts) return;
             if (!_pendingCohorts.TryGetValue(c, out var merged)) _pendingCohorts[c] = merged = NewProfile();
             merged.Merge(profile);
+        }
+    }
+
+    /// <summary>
+    /// Keeps a device's training profile from its update of round <paramref name="roundId"/> until the round counts the
+    /// update (<see cref="AdoptTraining"/>); null forgets the one it kept. One per device: its latest update's.
+    /// </summary>
+    public void StageTraining(string deviceId, string roundId, WindowProfile? profile, string? cohort)
+    {
+        lock (_gate)
+        {
+            if (profile is null) _staged.Remove(deviceId);
+            else _staged[deviceId] = (roundId, profile, cohort);
+        }
+    }
+
+    /// <summary>The kept profiles of a round's <paramref name="contributors"/> (of <paramref name="roundId"/>; null: of any task) join the pending reference.</summary>
+    public void AdoptTraining(IEnumerable<string> contributors, string? roundId)
+    {
+        lock (_gate)
+        {
+            foreach (var id in contributors)
+            {
+                if (_staged.Remove(id, out var staged) && (roundId is null || staged.RoundId == roundId)) AddTraining(staged.Profile, staged.Cohort);
+            }
         }
     }
 

@@ -78,7 +78,7 @@ public sealed class BufferedRounds(
             var bufferId = $"{options.ModelName}-b{roundNumber}-v{current.Record.Version}";
             var next = BufferContext(roundNumber + 1);
             var aggregate = buffer.Flush(next);
-            var model = await committer.CommitAsync(current, aggregate, roundNumber, cancellationToken).ConfigureAwait(false);
+            var model = await committer.CommitAsync(current, aggregate, roundNumber, roundId: null, cancellationToken).ConfigureAwait(false); // a buffer holds updates of many tasks
             buffer.SetCurrentVersion(model.Record.Version);
             var byReason = RoundReports.Diff(rejections.Snapshot(), rejectionsBefore);
             stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, bufferId, current.Record.Version, RoundStatus.Completed, buffer.Outstanding,

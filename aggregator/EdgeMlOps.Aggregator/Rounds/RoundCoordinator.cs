@@ -115,7 +115,7 @@ public sealed class RoundCoordinator(
                 aggregate.Contributors, aggregate.Samples, rejected, byReason, null, null, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed);
         }
 
-        var model = await committer.CommitAsync(current, aggregate, roundNumber, cancellationToken).ConfigureAwait(false);
+        var model = await committer.CommitAsync(current, aggregate, roundNumber, accumulator.RoundId, cancellationToken).ConfigureAwait(false);
         stores.Registry.AddRound(new RoundRecord(options.ModelName, roundNumber, roundId, current.Record.Version, RoundStatus.Completed, selected.Count,
             aggregate.Contributors, aggregate.Samples, rejected, model.Record.Version, started, time.GetUtcNow(), aggregate.Notes));
         logger.LogRoundCompleted(roundId, model.Record.Version, aggregate.Contributors, aggregate.Samples, AggregatorLog.HeldOut(model.Record.EvalAccuracy, options.Model.AccuracyName));

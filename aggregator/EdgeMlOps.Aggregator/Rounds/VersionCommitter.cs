@@ -14,9 +14,10 @@ namespace EdgeMlOps.Aggregator.Rounds;
 /// </summary>
 public sealed class VersionCommitter(AggregatorOptions options, ModelRepository models, FederatedStrategy strategy, DriftWatch drift, FleetStores stores, FleetAnnouncer announcer)
 {
-    /// <summary>Applies a round's aggregate to the head and publishes the result.</summary>
-    public async Task<GlobalModel> CommitAsync(GlobalModel current, RoundAggregate aggregate, long roundNumber, CancellationToken cancellationToken)
+    /// <summary>Applies a round's aggregate to the head and publishes the result; the reference is its contributors' training sketches (of round <paramref name="roundId"/>; null: a FedBuff buffer's, of any task).</summary>
+    public async Task<GlobalModel> CommitAsync(GlobalModel current, RoundAggregate aggregate, long roundNumber, string? roundId, CancellationToken cancellationToken)
     {
+        drift.AdoptTraining(aggregate.ContributorIds, roundId);
         var next = current.Weights.Clone();
         strategy.Apply(next.Values, aggregate.MeanDelta);
         var model = models.Register(next, current.Record.Version, roundNumber, aggregate.Contributors, aggregate.Samples, aggregate.MeanLocalLoss);
