@@ -67,6 +67,9 @@ var logLevels = EdgeMlOps.Runtime.Hosting.HostLogging.Levels(configuration, logE
 foreach (var error in logErrors) Console.Error.WriteLine(error);
 try
 {
+    // Model lines an operator added at run time (DATA/lines/added.json) come back beneath every other source.
+    var added = EdgeMlOps.Aggregator.Lines.FleetLines.StoredSettings(configuration[$"{AggregatorOptions.Section}:DataDirectory"] ?? AggregatorOptions.DefaultDataDirectory);
+    configuration = new ConfigurationBuilder().AddInMemoryCollection(added).AddConfiguration(configuration).Build();
     options = AggregatorOptions.FromConfiguration(configuration);
 }
 catch (OptionsValidationException ex)
@@ -259,7 +262,6 @@ try
         return 2;
     }
 
-    foreach (var line in lines.Nodes) logger.LogInformation("Model line {Line}: {Model} on {Url}", line.Options.Line, line.Options.Model, line.Options.HttpUrl);
     // Each model's rounds yield to its retraining pipeline while its policy (configuration or registry) is enabled.
     await Task.WhenAll(node.RunRoundsAsync(stopping.Token), lines.RunRoundsAsync(stopping.Token));
     if (options.Rounds.MaxRounds == 0)

@@ -105,7 +105,9 @@ public sealed class AggregatorNode : IAsyncDisposable
         Signer = new Trust.ManifestSigner(options, _stores.Keys, _time);
         Rollouts = new Rollouts.RolloutManager(options, _stores, Devices, Signer, _publisher, () => ArtifactBaseUrl, _time, _loggerFactory.CreateLogger<Rollouts.RolloutManager>());
         Drift = new DriftWatch(options, _stores, _models, Devices, _publisher, _time, _stopping.Token, _logger);
-        _announcer = new FleetAnnouncer(options, _stores, _models, Signer, _publisher, Rollouts, headers, () => ArtifactBaseUrl, _time, _logger);
+        Lines = new Lines.FleetLines(options);
+        _announcer = new FleetAnnouncer(options, _stores, _models, Signer, _publisher, Rollouts, headers, () => ArtifactBaseUrl, _time, _logger, Lines);
+        if (options.Line is null) Lines.Changed = _announcer.PublishCatalogueAsync;
         var committer = new VersionCommitter(options, _models, Strategy, Drift, _stores, _announcer);
         var tasks = new TaskDispatcher(options, headers, _stores.Keys, _publisher);
         _rounds = new RoundCoordinator(options, _models, Strategy, Devices, _stores, Drift, Rejections, _open, tasks, committer, _time, _logger);
@@ -152,6 +154,9 @@ public sealed class AggregatorNode : IAsyncDisposable
     /// </summary>
     public IFleetChannelFactory ChannelsAs(string aggregatorIdentity) =>
         Channels is MqttChannelFactory { Endpoint.Tls: true } mqtt ? new MqttChannelFactory(mqtt.Endpoint, Security.ClientTlsAs(aggregatorIdentity)) : Channels;
+
+    /// <summary>The fleet's model lines as they stand (configured, and added at run time through the admin API); none on a line's own node.</summary>
+    public Lines.FleetLines Lines { get; }
 
     /// <summary>Base URL of the artifact server as announced to devices.</summary>
     public Uri ArtifactBaseUrl { get; private set; } = new(AggregatorOptions.DefaultHttpUrl);
@@ -395,6 +400,7 @@ public sealed class AggregatorNode : IAsyncDisposable
     private void RegisterServices(IServiceCollection services)
     {
         services.AddSingleton(_options);
+        services.AddSingleton(Lines);
         services.AddSingleton(_time);
         services.AddSingleton(_stores);
         services.AddSingleton(_stores.Registry);

@@ -81,6 +81,9 @@ public sealed record AggregatorOptions
     /// <summary>The fleet's further models (<c>Aggregator:Lines:NAME:...</c>), each run beside the first with its own registry, rounds and rollouts.</summary>
     public IReadOnlyList<EdgeMlOps.Aggregator.Lines.ModelLineOptions> Lines { get; init; } = [];
 
+    /// <summary>The configuration these options were read from (a line added at run time is read over it), or null when made in code.</summary>
+    public IConfiguration? Configuration { get; init; }
+
     /// <summary>This model's topics: the fleet's, or its line's.</summary>
     public Topics Topics => new(Fleet, Line);
 
@@ -114,7 +117,9 @@ public sealed record AggregatorOptions
     /// <summary>Base URL devices use to download artifacts; defaults to the bound HTTP address.</summary>
     public Uri? PublicBaseUrl { get; init; }
 
-    public string DataDirectory { get; init; } = "aggregator-data";
+    public string DataDirectory { get; init; } = DefaultDataDirectory;
+
+    public const string DefaultDataDirectory = "aggregator-data";
 
     /// <summary>Where the tables live: SQLite files in <see cref="DataDirectory"/> (default) or PostgreSQL.</summary>
     public Storage.StoreOptions Store { get; init; } = new();
@@ -209,7 +214,7 @@ public sealed record AggregatorOptions
             BrokerBindAddress = bind ?? System.Net.IPAddress.Loopback,
             HttpUrl = httpUrl,
             PublicBaseUrl = publicBase,
-            DataDirectory = r.String(nameof(DataDirectory), "aggregator-data"),
+            DataDirectory = r.String(nameof(DataDirectory), DefaultDataDirectory),
             Store = Storage.StoreOptions.Read(r),
             Replicas = EdgeMlOps.Aggregator.Replicas.ReplicaOptions.Read(r),
             Edge = EdgeMlOps.Aggregator.Edge.EdgeOptions.Read(r),
@@ -239,7 +244,7 @@ public sealed record AggregatorOptions
         r.DeclareSection(EdgeMlOps.Aggregator.Lines.ModelLinesConfiguration.Section); // read below, each line by these same rules
         r.RejectUnknownKeys();
         r.ThrowIfInvalid("aggregator");
-        return options with { Lines = EdgeMlOps.Aggregator.Lines.ModelLinesConfiguration.Read(configuration, options) };
+        return options with { Lines = EdgeMlOps.Aggregator.Lines.ModelLinesConfiguration.Read(configuration, options), Configuration = configuration };
     }
 
     /// <summary>

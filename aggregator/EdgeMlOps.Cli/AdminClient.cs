@@ -48,7 +48,12 @@ public sealed class AdminClient(HttpClient http, string? token)
         string message;
         try
         {
-            message = JsonDocument.Parse(text).RootElement.GetProperty("error").GetString() ?? text;
+            var answer = JsonDocument.Parse(text).RootElement;
+            message = answer.GetProperty("error").GetString() ?? text;
+            if (answer.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array)
+            {
+                message += string.Concat(errors.EnumerateArray().Select(e => Environment.NewLine + "  " + e.GetString())); // every problem, one per line
+            }
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
         {

@@ -8,7 +8,7 @@ namespace EdgeMlOps.Cli;
 /// <summary>
 /// <c>edgemlops</c>: the operator's command line over the aggregator's admin API. models
 /// list/show/approve/reject/card/upload/check (offline), rollouts create/status/advance/pause/resume/abort,
-/// audit verify/list, keys rotate, devices list/token/revoke, security events. Exit codes: 0 done, 1 the API refused (its message is
+/// audit verify/list, keys rotate, devices list/token/revoke, security events, lines list/add/remove. Exit codes: 0 done, 1 the API refused (its message is
 /// printed), 2 bad usage, 3 the aggregator could not be reached.
 /// </summary>
 public static class Cli
@@ -194,7 +194,7 @@ public static class Cli
         }));
         var keys = new Command("keys", "Signing keys") { rotate };
 
-        var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys, SecurityCommands.Devices(console, output, Client), SecurityCommands.Security(console, output, Client), FleetCommands.Rounds(console, output, Client, M), FleetCommands.Drift(console, output, Client), ExplainCommands.Evaluate(console, output, Client), ExperimentCommands.Experiments(console, output), ExperimentCommands.Reproduce(console), PipelineCommands.Pipeline(console, output, Client) };
+        var root = new RootCommand("edgemlops: operate an EdgeMlOps fleet through the aggregator's admin API") { models, rollouts, audit, keys, SecurityCommands.Devices(console, output, Client), SecurityCommands.Security(console, output, Client), FleetCommands.Rounds(console, output, Client, M), FleetCommands.Drift(console, output, Client), ExplainCommands.Evaluate(console, output, Client), ExperimentCommands.Experiments(console, output), ExperimentCommands.Reproduce(console), PipelineCommands.Pipeline(console, output, Client), LineCommands.Lines(console, output, Client) };
         root.Options.Add(url);
         root.Options.Add(ca);
         root.Options.Add(token);

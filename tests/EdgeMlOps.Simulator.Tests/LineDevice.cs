@@ -23,7 +23,7 @@ internal sealed class LineDevice(DeviceAgent agent, ModelLines lines, LocalApi a
     {
         var options = new AgentOptions
         {
-            DeviceId = id, Fleet = node.Options.Fleet, Broker = node.BrokerEndpoint, FleetCa = node.Security.Authority.Certificate, Enrollment = Join.Enrollment(node),
+            DeviceId = id, Fleet = node.Options.Fleet, Broker = node.BrokerEndpoint, FleetCa = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(node.Security.Authority.Certificate.RawData), Enrollment = Join.Enrollment(node),
             TrustedRoots = [node.Keys.RootPublicKey], DataDirectory = dir, Tags = tags, MemoryBudgetBytes = budgetMb << 20,
         };
         var stores = AgentStores.Open(options, inMemory: false, DateTimeOffset.UtcNow);

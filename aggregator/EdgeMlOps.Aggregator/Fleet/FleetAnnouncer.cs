@@ -12,12 +12,12 @@ namespace EdgeMlOps.Aggregator.Fleet;
 /// The fleet's retained, signed statements: the trust bundle, the announcement of the training head (its signed
 /// manifest; served only when it is deployed in auto mode, otherwise for training) and, through the rollout manager,
 /// the active plan — re-signed well before their manifests expire, and after every key rotation. The fleet's first
-/// model also publishes the catalogue of the fleet's model lines (<see cref="AggregatorOptions.Lines"/>, empty when it
-/// has none, so that a line taken out of the configuration is taken off devices too).
+/// model also publishes the catalogue of the fleet's model lines (<see cref="Lines.FleetLines.Current"/>, empty when it
+/// has none, so that a line taken out of the configuration or removed at run time is taken off devices too).
 /// </summary>
 public sealed class FleetAnnouncer(
     AggregatorOptions options, FleetStores stores, ModelRepository models, Trust.ManifestSigner signer, FleetPublisher publisher,
-    Rollouts.RolloutManager rollouts, AggregatorHeaders headers, Func<Uri> artifactBaseUrl, TimeProvider time, ILogger logger)
+    Rollouts.RolloutManager rollouts, AggregatorHeaders headers, Func<Uri> artifactBaseUrl, TimeProvider time, ILogger logger, Lines.FleetLines lines)
 {
     private readonly Topics _topics = options.Topics;
 
@@ -44,10 +44,10 @@ public sealed class FleetAnnouncer(
     }
 
     /// <summary>The fleet's model lines and the cohorts that run them, signed (again with every key rotation) and retained fleet-wide.</summary>
-    private Task PublishCatalogueAsync(CancellationToken cancellationToken)
+    public Task PublishCatalogueAsync(CancellationToken cancellationToken)
     {
         var catalogue = new ModelCatalogue { Fleet = options.ProtocolFleet, IssuedUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() };
-        catalogue.Lines.AddRange(options.Lines.Select(l => l.ToCatalogueEntry()));
+        catalogue.Lines.AddRange(lines.Current.Select(l => l.ToCatalogueEntry()));
         return publisher.PublishRetainedAsync(_topics.Catalogue, stores.Keys.Sign(catalogue).ToByteArray(), cancellationToken);
     }
 

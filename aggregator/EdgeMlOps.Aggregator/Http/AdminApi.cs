@@ -20,21 +20,22 @@ namespace EdgeMlOps.Aggregator.Http;
 internal static class AdminApi
 {
     /// <summary>Largest uploaded model.</summary>
-    private const int MaxModelBytes = 256 * 1024 * 1024;
+    internal const int MaxModelBytes = 256 * 1024 * 1024;
 
     public static void Map(WebApplication app)
     {
         var admin = app.MapGroup("/v1/admin");
         ExplanationApi.Map(admin);
         PipelineApi.Map(admin);
+        LinesApi.Map(admin);
 
         // Who the token belongs to and what it may do (the console shows only the actions the roles allow), and where the
         // fleet's other models (its model lines) have their own API and console.
-        admin.MapGet("/whoami", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] AggregatorOptions options) =>
+        admin.MapGet("/whoami", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] AggregatorOptions options, [FromServices] Lines.FleetLines lines) =>
             guard.Run(http, AdminRoles.Viewer, who => Results.Ok(new
             {
                 who.Name, Roles = who.Roles.Append(AdminRoles.Viewer).Distinct().Order(StringComparer.Ordinal).ToArray(), Model = options.ModelName, options.Fleet, Mode = options.Governance.Mode.ToString(),
-                Lines = options.Lines.Select(l => new { l.Name, Url = (l.Options.PublicBaseUrl ?? new Uri(l.Options.HttpUrl)).ToString() }).ToArray(),
+                Lines = lines.Current.Select(l => new { l.Name, Url = (l.Options.PublicBaseUrl ?? new Uri(l.Options.HttpUrl)).ToString() }).ToArray(),
             })));
 
         admin.MapGet("/models/{name}/versions", (HttpContext http, string name, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options) =>

@@ -93,6 +93,7 @@ public static class ModelLinesConfiguration
             .Build());
         options = options with
         {
+            Fleet = fleet.Fleet,
             Line = line.Key,
             ModelName = line.Key,
             DataDirectory = Path.Combine(fleet.DataDirectory, Section.ToLowerInvariant(), line.Key),

@@ -1,0 +1,153 @@
+using System.Text.Json;
+using EdgeMlOps.Shared.Configuration;
+using Microsoft.Extensions.Configuration;
+
+namespace EdgeMlOps.Aggregator.Lines;
+
+/// <summary>
+/// The fleet's model lines as they stand: those configured (<c>Aggregator:Lines</c>) and those an operator added at run
+/// time through the admin API. An added line is read by the rules a configured one is (over the fleet's configuration,
+/// every problem under its own keys), started, announced in the catalogue, and kept in <c>DATA/lines/added.json</c>,
+/// which the next start reads as configuration beneath the operator's own (<see cref="StoredSettings"/>). Only an added
+/// line can be removed here; a configured one is removed from the configuration.
+/// </summary>
+public sealed class FleetLines
+{
+    /// <summary>Where added lines are kept, under <c>DATA/lines</c>.</summary>
+    public const string StoreFile = "added.json";
+
+    private readonly AggregatorOptions _fleet;
+    private readonly SemaphoreSlim _changing = new(1, 1);
+    private readonly string _file;
+    private IReadOnlyList<ModelLineOptions> _current;
+    private Dictionary<string, Dictionary<string, string>> _added;
+
+    public FleetLines(AggregatorOptions fleet)
+    {
+        _fleet = fleet;
+        _file = StorePath(fleet.DataDirectory);
+        _added = Load(_file);
+        _current = fleet.Lines;
+    }
+
+    /// <summary>Every line the fleet runs now, configured first, then added ones in the order they came.</summary>
+    public IReadOnlyList<ModelLineOptions> Current => Volatile.Read(ref _current);
+
+    /// <summary>Whether line <paramref name="name"/> was added at run time (and so may be removed here).</summary>
+    public bool IsAdded(string name)
+    {
+        lock (_added) return _added.ContainsKey(name);
+    }
+
+    /// <summary>Starts a line's aggregator (the line host); a failure leaves the line out.</summary>
+    public Func<ModelLineOptions, CancellationToken, Task>? Starting { get; set; }
+
+    /// <summary>Stops a line's aggregator (the line host).</summary>
+    public Func<string, Task>? Stopping { get; set; }
+
+    /// <summary>After every change: the fleet publishes its catalogue again.</summary>
+    public Func<CancellationToken, Task>? Changed { get; set; }
+
+    /// <summary>
+    /// Adds line <paramref name="name"/> with <paramref name="settings"/> (keys as under <c>Aggregator:Lines:NAME</c>:
+    /// <c>Model</c>, <c>HttpUrl</c>, <c>Cohort:TAG</c>, <c>MemoryMb</c>, <c>Rounds:…</c>…): read, started, kept and announced.
+    /// Throws <see cref="OptionsValidationException"/> listing every problem, <see cref="InvalidOperationException"/> for a name in use.
+    /// </summary>
+    public async Task<ModelLineOptions> AddAsync(string name, IReadOnlyDictionary<string, string> settings, CancellationToken cancellationToken)
+    {
+        await _changing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Current.Any(l => l.Name == name) || name == _fleet.ModelName) throw new InvalidOperationException($"the fleet already runs a model named '{name}'");
+            Dictionary<string, Dictionary<string, string>> added;
+            lock (_added) added = new(_added, StringComparer.Ordinal) { [name] = new Dictionary<string, string>(settings, StringComparer.OrdinalIgnoreCase) };
+            var line = Read(added).SingleOrDefault(l => l.Name == name)
+                ?? throw new OptionsValidationException("aggregator", [$"{AggregatorOptions.Section}:{ModelLinesConfiguration.Section}:{name}: not read"]);
+            if (Starting is { } start) await start(line, cancellationToken).ConfigureAwait(false);
+            Save(_file, added);
+            lock (_added) _added = added;
+            Volatile.Write(ref _current, [.. Current, line]);
+            if (Changed is { } changed) await changed(cancellationToken).ConfigureAwait(false);
+            return line;
+        }
+        finally
+        {
+            _changing.Release();
+        }
+    }
+
+    /// <summary>Stops and forgets added line <paramref name="name"/> (its data stays under <c>DATA/lines/NAME</c> for when it comes back).</summary>
+    public async Task RemoveAsync(string name, CancellationToken cancellationToken)
+    {
+        await _changing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Current.All(l => l.Name != name)) throw new KeyNotFoundException($"the fleet runs no model line '{name}'");
+            if (!IsAdded(name)) throw new InvalidOperationException($"model line '{name}' is configured ({AggregatorOptions.Section}:{ModelLinesConfiguration.Section}:{name}): remove it from the configuration and restart");
+            Dictionary<string, Dictionary<string, string>> added;
+            lock (_added) added = new(_added.Where(a => a.Key != name), StringComparer.Ordinal);
+            Save(_file, added);
+            lock (_added) _added = added;
+            Volatile.Write(ref _current, [.. Current.Where(l => l.Name != name)]);
+            if (Stopping is { } stop) await stop(name).ConfigureAwait(false);
+            if (Changed is { } changed) await changed(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _changing.Release();
+        }
+    }
+
+    /// <summary>The lines of the fleet's configuration with <paramref name="added"/> on top of it, read as at a start.</summary>
+    private IReadOnlyList<ModelLineOptions> Read(Dictionary<string, Dictionary<string, string>> added)
+    {
+        var builder = new ConfigurationBuilder();
+        if (_fleet.Configuration is { } configuration) builder.AddConfiguration(configuration);
+        builder.AddInMemoryCollection(Settings(added));
+        return ModelLinesConfiguration.Read(builder.Build(), _fleet);
+    }
+
+    /// <summary>
+    /// The configuration keys of the lines added at run time into the data directory <paramref name="dataDirectory"/>: a
+    /// host adds them beneath its own sources, so a line added at run time comes back at the next start as if configured.
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, string?>> StoredSettings(string dataDirectory) => Settings(Load(StorePath(dataDirectory)));
+
+    private static IEnumerable<KeyValuePair<string, string?>> Settings(Dictionary<string, Dictionary<string, string>> added) =>
+        added.SelectMany(line => line.Value.Select(s => new KeyValuePair<string, string?>($"{AggregatorOptions.Section}:{ModelLinesConfiguration.Section}:{line.Key}:{s.Key}", s.Value)));
+
+    private static string StorePath(string dataDirectory) => Path.Combine(dataDirectory, ModelLinesConfiguration.Section.ToLowerInvariant(), StoreFile);
+
+    private static Dictionary<string, Dictionary<string, string>> Load(string file)
+    {
+        if (!File.Exists(file)) return new(StringComparer.Ordinal);
+        try
+        {
+            return JsonSerializer.Deserialize(File.ReadAllBytes(file), FleetLinesJson.Default.DictionaryStringDictionaryStringString) is { } read
+                ? new(read.Select(l => KeyValuePair.Create(l.Key, new Dictionary<string, string>(l.Value, StringComparer.OrdinalIgnoreCase))), StringComparer.Ordinal)
+                : new(StringComparer.Ordinal);
+        }
+        catch (JsonException ex)
+        {
+            throw new OptionsValidationException("aggregator", [$"{file}: the model lines added at run time do not read ({ex.Message}); fix or remove the file"]);
+        }
+    }
+
+    /// <summary>Written beside and renamed over, so a crash leaves the old file or the new one.</summary>
+    private static void Save(string file, Dictionary<string, Dictionary<string, string>> added)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        var temporary = file + ".tmp";
+        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            JsonSerializer.Serialize(stream, added, FleetLinesJson.Default.DictionaryStringDictionaryStringString);
+            stream.Flush(flushToDisk: true);
+        }
+
+        File.Move(temporary, file, overwrite: true);
+    }
+}
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, Dictionary<string, string>>))]
+internal sealed partial class FleetLinesJson : System.Text.Json.Serialization.JsonSerializerContext;
