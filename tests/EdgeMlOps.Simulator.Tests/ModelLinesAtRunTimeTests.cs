@@ -75,6 +75,9 @@ public sealed class ModelLinesAtRunTimeTests : IAsyncDisposable
         Assert.Equal(HttpStatusCode.BadRequest, refused.Status);
         Assert.Contains(refused.Body.GetProperty("errors").EnumerateArray(), e => e.GetString()!.StartsWith("Aggregator:Lines:cnn:Rounds:Fracton: not a setting", StringComparison.Ordinal));
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(_dir, "agg", "lines", "cnn"), "*.onnx")); // a refused upload is not kept
+        var serverFile = await SendAsync(admin, HttpMethod.Post, $"/v1/admin/lines/cnn?reason=r&set=HttpUrl=http://127.0.0.1:{port}&set=Model=onnx:{Path.Combine(_dir, "agg", "keys", "root.pk8")}", "olga-token");
+        Assert.Equal(HttpStatusCode.BadRequest, serverFile.Status); // no file of the aggregator's machine is named over the network
+        Assert.Contains("names a file on the aggregator's machine", serverFile.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
 
         var added = await SendAsync(admin, HttpMethod.Post, add, "olga-token", cnn);
         Assert.Equal(HttpStatusCode.Created, added.Status);

@@ -86,7 +86,10 @@ internal static class LinesApi
         Source = added ? "added" : "configured",
     };
 
-    /// <summary><c>KEY=VALUE</c> pairs; a key given twice, or a pair without '=', is refused.</summary>
+    /// <summary>Settings that name a file on the aggregator's machine: never taken from the network (the model comes as the body).</summary>
+    private static readonly string[] ServerPaths = ["Evaluation:DataFile", "ModelInterface:Preprocess", "Trust:RootKeyFile"];
+
+    /// <summary><c>KEY=VALUE</c> pairs; a key given twice, a pair without '=', or a setting naming a server file is refused.</summary>
     private static Dictionary<string, string> Settings(string[] pairs)
     {
         var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
@@ -94,7 +97,13 @@ internal static class LinesApi
         {
             var equals = pair.IndexOf('=', StringComparison.Ordinal);
             if (equals <= 0) throw new BadRequestException($"set: '{pair}' is not KEY=VALUE (e.g. set=HttpUrl=https://127.0.0.1:8444)");
-            if (!settings.TryAdd(pair[..equals], pair[(equals + 1)..])) throw new BadRequestException($"set: '{pair[..equals]}' is given twice");
+            var (key, value) = (pair[..equals], pair[(equals + 1)..]);
+            if (ServerPaths.Any(p => key.Equals(p, StringComparison.OrdinalIgnoreCase)) || (key.Equals("Model", StringComparison.OrdinalIgnoreCase) && value.StartsWith("onnx:", StringComparison.OrdinalIgnoreCase)))
+            {
+                throw new BadRequestException($"set: '{key}' names a file on the aggregator's machine, which the API does not take: send the model as the body; a line with a preprocessing graph or held-out data is configured (Aggregator:Lines:NAME)");
+            }
+
+            if (!settings.TryAdd(key, value)) throw new BadRequestException($"set: '{key}' is given twice");
         }
 
         return settings;

@@ -36,7 +36,7 @@ public sealed class FleetLines
     /// <summary>Whether line <paramref name="name"/> was added at run time (and so may be removed here).</summary>
     public bool IsAdded(string name)
     {
-        lock (_added) return _added.ContainsKey(name);
+        return Volatile.Read(ref _added).ContainsKey(name);
     }
 
     /// <summary>Starts a line's aggregator (the line host); a failure leaves the line out.</summary>
@@ -59,15 +59,23 @@ public sealed class FleetLines
         try
         {
             if (Current.Any(l => l.Name == name) || name == _fleet.ModelName) throw new InvalidOperationException($"the fleet already runs a model named '{name}'");
-            Dictionary<string, Dictionary<string, string>> added;
-            lock (_added) added = new(_added, StringComparer.Ordinal) { [name] = new Dictionary<string, string>(settings, StringComparer.OrdinalIgnoreCase) };
+            var added = new Dictionary<string, Dictionary<string, string>>(_added, StringComparer.Ordinal) { [name] = new Dictionary<string, string>(settings, StringComparer.OrdinalIgnoreCase) };
             var line = Read(added).SingleOrDefault(l => l.Name == name)
                 ?? throw new OptionsValidationException("aggregator", [$"{AggregatorOptions.Section}:{ModelLinesConfiguration.Section}:{name}: not read"]);
             if (Starting is { } start) await start(line, cancellationToken).ConfigureAwait(false);
-            Save(_file, added);
-            lock (_added) _added = added;
+            try
+            {
+                Save(_file, added);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                if (Stopping is { } stop) await stop(name).ConfigureAwait(false); // not kept: not run either
+                throw new IOException($"model line '{name}' could not be kept in {_file}: {ex.Message}", ex);
+            }
+
+            Volatile.Write(ref _added, added);
             Volatile.Write(ref _current, [.. Current, line]);
-            if (Changed is { } changed) await changed(cancellationToken).ConfigureAwait(false);
+            await AnnounceAsync(cancellationToken).ConfigureAwait(false);
             return line;
         }
         finally
@@ -84,17 +92,28 @@ public sealed class FleetLines
         {
             if (Current.All(l => l.Name != name)) throw new KeyNotFoundException($"the fleet runs no model line '{name}'");
             if (!IsAdded(name)) throw new InvalidOperationException($"model line '{name}' is configured ({AggregatorOptions.Section}:{ModelLinesConfiguration.Section}:{name}): remove it from the configuration and restart");
-            Dictionary<string, Dictionary<string, string>> added;
-            lock (_added) added = new(_added.Where(a => a.Key != name), StringComparer.Ordinal);
+            var added = new Dictionary<string, Dictionary<string, string>>(_added.Where(a => a.Key != name), StringComparer.Ordinal);
             Save(_file, added);
-            lock (_added) _added = added;
+            Volatile.Write(ref _added, added);
             Volatile.Write(ref _current, [.. Current.Where(l => l.Name != name)]);
             if (Stopping is { } stop) await stop(name).ConfigureAwait(false);
-            if (Changed is { } changed) await changed(cancellationToken).ConfigureAwait(false);
+            await AnnounceAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             _changing.Release();
+        }
+    }
+
+    /// <summary>The catalogue again; a broker out of reach gets it on reconnection (the fleet's retained statements go back then).</summary>
+    private async Task AnnounceAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (Changed is { } changed) await changed(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or MQTTnet.Exceptions.MqttCommunicationException)
+        {
         }
     }
 
