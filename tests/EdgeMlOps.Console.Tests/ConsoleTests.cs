@@ -141,6 +141,52 @@ public sealed class ConsoleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AnOperatorAddsAModelInTheBrowser_AsANewLine_AndRemovesIt_AViewerOnlyLooks()
+    {
+        await using var lines = await EdgeMlOps.Aggregator.Lines.ModelLineHost.StartAsync(_node, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, CancellationToken.None);
+        var port = FreePort();
+        var bob = await _browser.SignInAsync(_console, "bob-token");
+        await bob.ClickAsync("#tabs button[data-view=models]");
+        await Expect(bob.Locator("main")).ToContainTextAsync("No model lines");
+        await bob.FillAsync("#line-name", "cnn");
+        await bob.SetInputFilesAsync("#line-file", Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_cnn_digits04.onnx"));
+        await bob.FillAsync("#line-url", $"http://127.0.0.1:{port}");
+        await bob.FillAsync("#line-cohort", "camera=yes");
+        await bob.FillAsync("#line-settings", "ModelInterface:Trainable=last:1\nRounds:Fracton=0.5");
+        await bob.FillAsync("#line-reason", "camera pilot");
+        await bob.ClickAsync("#line-add");
+        await Expect(bob.Locator("#message")).ToContainTextAsync("Aggregator:Lines:cnn:Rounds:Fracton: not a setting"); // every problem, by the configuration's rules
+        await Task.Delay(6000); // past a refresh: what was typed stays
+        await Expect(bob.Locator("#line-name")).ToHaveValueAsync("cnn");
+        await bob.FillAsync("#line-settings", "ModelInterface:Trainable=last:1");
+        await bob.ClickAsync("#line-add");
+        await Expect(bob.Locator("#message")).ToContainTextAsync("Model line cnn added");
+        await Expect(bob.Locator("main table")).ToContainTextAsync("camera=yes");
+        Assert.Equal("cnn", Assert.Single(lines.Nodes).Options.Line);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_cnn_digits04.onnx")))), lines["cnn"].CurrentVersion.InferenceSha256);
+
+        var carol = await _browser.SignInAsync(_console, "carol-token");
+        await carol.ClickAsync("#tabs button[data-view=models]");
+        await Expect(carol.Locator("main table")).ToContainTextAsync("cnn");
+        await Expect(carol.Locator("#line-form")).ToHaveCountAsync(0);
+        await Expect(carol.Locator("button[data-action=remove-line]")).ToHaveCountAsync(0);
+
+        await bob.ClickAsync("button[data-action=remove-line][data-line=cnn]");
+        await bob.FillAsync("#confirm-reason", "pilot over");
+        await bob.ClickAsync("#confirm-ok");
+        await Expect(bob.Locator("main")).ToContainTextAsync("No model lines");
+        Assert.Empty(lines.Nodes);
+        Assert.Equal(["line.add", "line.remove"], _node.Audit.Entries("lines/").Select(e => e.Action));
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Fact]
     public async Task AViewer_SeesTheRegistry_ButNoApproveOrAbortButtons()
     {
         await _node.RegisterVersionAsync(_node.CurrentWeights.Clone(), "dana", "retrained offline", CancellationToken.None);

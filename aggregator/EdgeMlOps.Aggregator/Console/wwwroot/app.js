@@ -27,12 +27,13 @@ function el(tag, attributes, ...children) {
 
 async function api(path, options = {}) {
   const headers = { Authorization: 'Bearer ' + state.token };
-  if (options.body) headers['Content-Type'] = 'application/json';
+  if (options.body) headers['Content-Type'] = options.binary ? 'application/octet-stream' : 'application/json';
   const response = await fetch(path, { method: options.method || 'GET', body: options.body, headers, cache: 'no-store' });
   const text = await response.text();
   let body = text;
   try { body = text ? JSON.parse(text) : null; } catch { /* text body (model card) */ }
-  if (!response.ok) throw new ApiError(response.status, (body && body.error) || text || response.statusText);
+  // Every problem the server lists (a model line's settings), after its one-line summary.
+  if (!response.ok) throw new ApiError(response.status, [(body && body.error) || text || response.statusText, ...((body && body.errors) || [])].join('; '));
   return body;
 }
 
@@ -81,11 +82,13 @@ function confirmWithReason(title) {
   });
 }
 
-async function act(title, path) {
+async function act(title, path, method) {
   const reason = await confirmWithReason(title);
   if (!reason) return;
   try {
-    await api(path, { method: 'POST', body: JSON.stringify({ reason }) });
+    // A DELETE carries its reason in the query (no body); the rest post it.
+    if (method === 'DELETE') await api(path + '?reason=' + encodeURIComponent(reason), { method });
+    else await api(path, { method: 'POST', body: JSON.stringify({ reason }) });
     say(title + ': done.', 'ok');
   } catch (e) {
     say(title + ': ' + (e.status ? e.status + ' ' : '') + e.message, 'error');
@@ -120,7 +123,65 @@ function lineChart(points, label) {
   return svg;
 }
 
+/** The form adding a model line: kept from the periodic refresh while anything is typed or chosen in it. */
+function lineFormBusy() {
+  const form = $('line-form');
+  return !!form && [...form.elements].some(e => e.type === 'file' ? e.files.length > 0 : (e.type !== 'submit' && e.value !== '' && e.id !== 'line-memory'));
+}
+
+async function addLine(event) {
+  event.preventDefault();
+  const name = $('line-name').value.trim();
+  const query = new URLSearchParams({ reason: $('line-reason').value.trim() });
+  const settings = [['HttpUrl', $('line-url').value.trim()], ['MemoryMb', $('line-memory').value.trim()]];
+  for (const tag of $('line-cohort').value.split(';').map(t => t.trim()).filter(Boolean)) settings.push(['Cohort:' + tag.split('=')[0].trim(), tag.slice(tag.indexOf('=') + 1).trim()]);
+  for (const line of $('line-settings').value.split('\n').map(l => l.trim()).filter(Boolean)) settings.push([line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]);
+  for (const [key, value] of settings) if (value) query.append('set', key + '=' + value);
+  const file = $('line-file').files[0];
+  try {
+    const added = await api(`/v1/admin/lines/${encodeURIComponent(name)}?${query}`, { method: 'POST', body: file ? await file.arrayBuffer() : new ArrayBuffer(0), binary: true });
+    $('line-form').reset();
+    say(`Model line ${added.line.name} added: its devices start it; its own console is ${added.line.url}` + (added.notice ? ` (${added.notice})` : ''), 'ok');
+  } catch (e) {
+    say(`Adding model line ${name}: ${e.status ? e.status + ' ' : ''}${e.message}`, 'error');
+    return;
+  }
+  await render();
+}
+
 const views = {
+  async models() {
+    const lines = await api('/v1/admin/lines');
+    const cohort = l => Object.entries(l.cohort || {}).map(([tag, values]) => tag + '=' + values.join(',')).join('; ') || 'every device';
+    const parts = [
+      el('p', { class: 'muted' }, `The fleet's first model is ${state.me.model} (this console). Each further model is a model line with its own registry, rounds, rollouts and console, run by the devices of its cohort.`),
+      table([
+        ['Line', l => el('a', { href: l.url, title: `model line ${l.name}: its own console` }, l.name)],
+        ['Model', l => l.model],
+        ['Cohort', cohort],
+        ['Memory (MiB)', l => fmt.num(l.memoryMb), 'num'],
+        ['Source', l => l.source],
+        ['', l => has('operator') && l.source === 'added'
+          ? el('button', { type: 'button', class: 'action', 'data-action': 'remove-line', 'data-line': l.name, onclick: () => act(`Remove model line ${l.name} (devices stop it; its data stays)`, `/v1/admin/lines/${encodeURIComponent(l.name)}`, 'DELETE') }, 'Remove')
+          : ''],
+      ], lines, 'No model lines: the fleet runs one model.'),
+    ];
+    if (!has('operator')) return parts;
+    const form = el('form', { id: 'line-form', class: 'line-form' },
+      el('h3', {}, 'Add a model'),
+      el('label', {}, 'Name ', el('input', { id: 'line-name', required: true, placeholder: 'kws' })),
+      el('label', {}, 'ONNX file ', el('input', { id: 'line-file', type: 'file', accept: '.onnx' })),
+      el('label', {}, 'Its API and console ', el('input', { id: 'line-url', required: true, placeholder: 'https://127.0.0.1:8444' })),
+      el('label', {}, 'Cohort ', el('input', { id: 'line-cohort', placeholder: 'mic=yes; hw=pi4,jetson (empty: every device)' })),
+      el('label', {}, 'Memory (MiB) ', el('input', { id: 'line-memory', type: 'number', min: 1, value: 64 })),
+      el('label', {}, 'More settings, one KEY=VALUE a line ', el('textarea', { id: 'line-settings', rows: 3, placeholder: 'ModelInterface:Trainable=last:1\nRounds:LearningRate=0.05\n(Model=mlp-6-8-2 instead of a file)' })),
+      el('label', {}, 'Reason (recorded in the audit log) ', el('input', { id: 'line-reason', required: true })),
+      el('button', { type: 'submit', id: 'line-add' }, 'Add'));
+    form.addEventListener('submit', addLine);
+    parts.push(form);
+    return parts;
+  },
+
   async fleet() {
     const [devices, gateways] = await Promise.all([api('/v1/fleet/devices'), api('/v1/fleet/gateways')]);
     const online = devices.filter(d => d.state === 'Online').length;
@@ -412,7 +473,7 @@ async function signIn(token) {
     // The fleet's other models each have a console of their own (their registry, rounds and rollouts).
     ...(state.me.lines || []).flatMap(l => [' · ', el('a', { href: l.url, title: `model line ${l.name}: its own console` }, l.name)]));
   clearInterval(state.timer);
-  state.timer = setInterval(() => { if (!$('confirm').open) render(); }, REFRESH_MS);
+  state.timer = setInterval(() => { if (!$('confirm').open && !lineFormBusy()) render(); }, REFRESH_MS);
   await render();
 }
 
