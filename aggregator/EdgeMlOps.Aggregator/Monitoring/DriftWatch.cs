@@ -110,22 +110,19 @@ public sealed class DriftWatch
     /// </summary>
     public OfferOutcome StageTrainingProfile(string deviceId, ModelUpdate update)
     {
-        if (update.TrainingProfile is not { } report)
-        {
-            Monitor.StageTraining(deviceId, update.RoundId, null, null);
-            return OfferOutcome.Taken;
-        }
-
+        WindowProfile? profile = null;
+        var outcome = OfferOutcome.Taken;
         try
         {
-            Monitor.StageTraining(deviceId, update.RoundId, Monitor.Read(report), CohortOf(deviceId));
-            return OfferOutcome.Taken;
+            if (update.TrainingProfile is { } report) profile = Monitor.Read(report);
         }
         catch (InvalidDataException ex)
         {
-            Monitor.StageTraining(deviceId, update.RoundId, null, null);
-            return new OfferOutcome(false, RejectionReason.BadProfile, "training profile: " + ex.Message);
+            outcome = new OfferOutcome(false, RejectionReason.BadProfile, "training profile: " + ex.Message);
         }
+
+        Monitor.StageTraining(deviceId, update.RoundId, profile, profile is null ? null : CohortOf(deviceId));
+        return outcome;
     }
 
     /// <summary>

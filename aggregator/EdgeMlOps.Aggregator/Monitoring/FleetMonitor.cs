@@ -205,13 +205,14 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
         }
     }
 
-    /// <summary>Forgets training profiles gathered for a round that did not produce a version.</summary>
+    /// <summary>Forgets training profiles gathered for a round that did not produce a version, and those kept for rounds before (a new round's contributors are its own).</summary>
     public void DiscardTraining()
     {
         lock (_gate)
         {
             _pendingReference = null;
             _pendingCohorts.Clear();
+            _staged.Clear(); // refused updates' and departed devices' sketches: held no longer than a round
         }
     }
 

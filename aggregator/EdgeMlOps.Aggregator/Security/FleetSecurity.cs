@@ -69,7 +69,7 @@ public sealed partial class FleetSecurity : IDisposable
     /// </summary>
     public MqttTlsSettings ClientTlsAs(string aggregatorIdentity)
     {
-        if (!FleetIdentity.IsReservedDeviceId(aggregatorIdentity) || !aggregatorIdentity.StartsWith(FleetIdentity.AggregatorName, StringComparison.Ordinal))
+        if (!aggregatorIdentity.StartsWith(FleetIdentity.AggregatorName, StringComparison.Ordinal))
         {
             throw new ArgumentException($"'{aggregatorIdentity}' is not an aggregator identity (it begins with '{FleetIdentity.AggregatorName}')", nameof(aggregatorIdentity));
         }

@@ -35,9 +35,15 @@ public sealed class TrainingSketchStagingTests
         monitor.AdoptTraining(["refused"], "r3");
         Assert.Equal(130, monitor.PromoteReference(3, 2)!.Features[0].Count); // v2's, inherited: r3 gathered none
 
+        // A new round forgets what earlier rounds left kept (refused updates, devices gone): nothing of it is adopted.
+        monitor.StageTraining("gone", "r4", Rows(13), null);
+        monitor.DiscardTraining();
+        monitor.AdoptTraining(["gone"], roundId: null);
+        Assert.Equal(130, monitor.PromoteReference(4, 3)!.Features[0].Count); // inherited again: "gone"'s 13 rows forgotten
+
         // A FedBuff buffer takes its contributors' sketches whatever task they answered.
         monitor.StageTraining("c", "task-9", Rows(11), null);
         monitor.AdoptTraining(["c"], roundId: null);
-        Assert.Equal(11, monitor.PromoteReference(4, 3)!.Features[0].Count);
+        Assert.Equal(11, monitor.PromoteReference(5, 4)!.Features[0].Count);
     }
 }
