@@ -121,4 +121,42 @@ public sealed class ModelLinesAtRunTimeTests : IAsyncDisposable
         Assert.Equal(["line.add", "line.remove"], node.Audit.Entries("lines/").Select(e => e.Action));
         Assert.Equal(HttpStatusCode.NotFound, (await SendAsync(admin, HttpMethod.Delete, "/v1/admin/lines/cnn?reason=again", "olga-token")).Status);
     }
+    [Fact]
+    public async Task TheLinesApi_AsksWhoCalls_RefusesABodyOverItsLimit_AndReadsAModelOverKestrelsDefault()
+    {
+        var (node, lines, admin) = await StartAsync();
+        foreach (var (method, path) in new[] { (HttpMethod.Get, "/v1/admin/lines"), (HttpMethod.Post, "/v1/admin/lines/cnn?reason=r&set=Model=mlp-6-8-2&set=HttpUrl=http://127.0.0.1:1"), (HttpMethod.Delete, "/v1/admin/lines/cnn?reason=r") })
+        {
+            using var anonymous = new HttpRequestMessage(method, path);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await admin.SendAsync(anonymous)).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(admin, method, path, "not-a-token")).Status);
+        }
+
+        // A declared length over the limit is refused before a byte of it is read.
+        using (var socket = new System.Net.Sockets.TcpClient())
+        {
+            await socket.ConnectAsync(node.ArtifactBaseUrl.Host, node.ArtifactBaseUrl.Port);
+            var stream = socket.GetStream();
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(
+                $"POST /v1/admin/lines/big?reason=r&set=HttpUrl=http://127.0.0.1:1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer olga-token\r\nContent-Length: {(256 << 20) + 1}\r\n\r\n"));
+            using var reader = new StreamReader(stream);
+            Assert.StartsWith("HTTP/1.1 400", await reader.ReadLineAsync(), StringComparison.Ordinal);
+            string? line;
+            while ((line = await reader.ReadLineAsync()) is not null && !line.Contains("request body over 268435456 bytes", StringComparison.Ordinal))
+            {
+            }
+
+            Assert.NotNull(line);
+        }
+
+        // A model is up to 256 MiB, not Kestrel's default 30 MB: a 40 MB body is read, then judged as a model.
+        var large = new byte[40 << 20];
+        large.AsSpan().Fill(0x5a);
+        var read = await SendAsync(admin, HttpMethod.Post, $"/v1/admin/lines/big?reason=r&set=HttpUrl=http://127.0.0.1:{BrokerPorts.Free()}", "olga-token", large);
+        Assert.True(read.Status == HttpStatusCode.BadRequest, read.Body.ToString());
+        Assert.Contains("ONNX", read.Body.ToString(), StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_dir, "agg", "lines", "big"), "*.onnx"));
+        Assert.Empty(lines.Nodes);
+        Assert.Empty(node.Audit.Entries("lines/"));
+    }
 }

@@ -23,6 +23,11 @@ internal sealed class AdminGuard(IReadOnlyList<AdminIdentity> identities, IAutho
     public static async Task<byte[]> ReadBodyAsync(HttpContext http, int limit)
     {
         if (http.Request.ContentLength > limit) throw new BadRequestException($"request body over {limit} bytes");
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } server)
+        {
+            server.MaxRequestBodySize = limit; // this call's own limit, not the server's default 30 MB (a model may be 256 MiB)
+        }
+
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
         int n;

@@ -29,8 +29,8 @@ internal static class LinesApi
             {
                 var why = AdminGuard.Required(reason, "reason");
                 if (options.Line is not null) throw new KeyNotFoundException($"model lines are added through the fleet's first model's API, not line '{options.Line}''s");
-                if (!Shared.Protocol.Topics.IsValidSegment(name)) throw new BadRequestException($"'{name}' cannot name a model line (letters, digits, '-', '_')");
                 if (lines.Current.Any(l => l.Name == name) || name == options.ModelName) return Results.Conflict(new { error = $"the fleet already runs a model named '{name}'" });
+                if (ModelLinesConfiguration.NameProblem(name, options.ModelName) is { } problem) throw new BadRequestException(problem);
                 var settings = Settings(set ?? []);
                 var bytes = await AdminGuard.ReadBodyAsync(http, AdminApi.MaxModelBytes).ConfigureAwait(false);
                 (string Path, bool Created)? file = bytes.Length > 0 ? Keep(options, name, bytes, settings) : null;

@@ -59,6 +59,7 @@ public sealed class FleetLines
         try
         {
             if (Current.Any(l => l.Name == name) || name == _fleet.ModelName) throw new InvalidOperationException($"the fleet already runs a model named '{name}'");
+            if (ModelLinesConfiguration.NameProblem(name, _fleet.ModelName) is { } problem) throw new OptionsValidationException("aggregator", [$"{AggregatorOptions.Section}:{ModelLinesConfiguration.Section}:{name}: {problem}"]);
             var added = new Dictionary<string, Dictionary<string, string>>(_added, StringComparer.Ordinal) { [name] = new Dictionary<string, string>(settings, StringComparer.OrdinalIgnoreCase) };
             var line = Read(added).SingleOrDefault(l => l.Name == name)
                 ?? throw new OptionsValidationException("aggregator", [$"{AggregatorOptions.Section}:{ModelLinesConfiguration.Section}:{name}: not read"]);
@@ -139,18 +140,39 @@ public sealed class FleetLines
 
     private static Dictionary<string, Dictionary<string, string>> Load(string file)
     {
+        if (Directory.Exists(file)) throw Damaged(file, "it cannot be read: it is a directory");
         if (!File.Exists(file)) return new(StringComparer.Ordinal);
+        Dictionary<string, Dictionary<string, string>>? read; // JSON may hold nulls where the type says none
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(file), FleetLinesJson.Default.DictionaryStringDictionaryStringString) is { } read
-                ? new(read.Select(l => KeyValuePair.Create(l.Key, new Dictionary<string, string>(l.Value, StringComparer.OrdinalIgnoreCase))), StringComparer.Ordinal)
-                : new(StringComparer.Ordinal);
+            read = JsonSerializer.Deserialize(File.ReadAllBytes(file), FleetLinesJson.Default.DictionaryStringDictionaryStringString);
         }
         catch (JsonException ex)
         {
-            throw new OptionsValidationException("aggregator", [$"{file}: the model lines added at run time do not read ({ex.Message}); fix or remove the file"]);
+            throw Damaged(file, $"they do not read ({ex.Message})");
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Damaged(file, $"it cannot be read ({ex.Message})");
+        }
+
+        var lines = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
+        foreach (var (name, settings) in read ?? [])
+        {
+            if (name.Length == 0) throw Damaged(file, "a line has no name");
+            if (name.Contains(':', StringComparison.Ordinal)) throw Damaged(file, $"line '{name}' is not a line name"); // a key separator: it would read as another line's setting
+            if (settings is null) throw Damaged(file, $"line '{name}' has no settings");
+            if (settings.Keys.Any(string.IsNullOrWhiteSpace)) throw Damaged(file, $"line '{name}' has a setting without a name");
+            if (settings.FirstOrDefault(s => s.Value is null) is { Key: { } empty, Value: null }) throw Damaged(file, $"line '{name}' setting '{empty}' has no value");
+            lines[name] = new Dictionary<string, string>(settings, StringComparer.OrdinalIgnoreCase);
+        }
+
+        return lines;
     }
+
+    /// <summary>The start is refused and the file left as it is, so the operator's added lines are there to mend.</summary>
+    private static OptionsValidationException Damaged(string file, string why) =>
+        new("aggregator", [$"{file}: the model lines added at run time cannot be used: {why}; fix or remove the file"]);
 
     /// <summary>Written beside and renamed over, so a crash leaves the old file or the new one.</summary>
     private static void Save(string file, Dictionary<string, Dictionary<string, string>> added)

@@ -36,9 +36,9 @@ public static class ModelLinesConfiguration
         foreach (var line in lines)
         {
             var prefix = $"{AggregatorOptions.Section}:{Section}:{line.Key}";
-            if (!Topics.IsValidSegment(line.Key) || line.Key == fleet.ModelName)
+            if (NameProblem(line.Key, fleet.ModelName) is { } problem)
             {
-                errors.Add($"{prefix}: '{line.Key}' cannot name a model line (a topic segment, not the fleet's first model '{fleet.ModelName}')");
+                errors.Add($"{prefix}: {problem}");
                 continue;
             }
 
@@ -102,6 +102,19 @@ public static class ModelLinesConfiguration
         };
         return new ModelLineOptions(line.Key, options, cohort, (ulong)memoryMb << 20);
     }
+
+    /// <summary>Longest line name: it is a directory, a topic segment, part of a certificate's common name and of a schema's name.</summary>
+    public const int MaxNameLength = 64;
+
+    /// <summary>
+    /// Why <paramref name="name"/> cannot name a model line of a fleet whose first model is <paramref name="firstModel"/>,
+    /// or null: 1 to 64 ASCII letters, digits, '-' and '_', starting with a letter or digit — so its data directory
+    /// (never <c>..</c>), topics, aggregator identity and configuration keys are its own.
+    /// </summary>
+    public static string? NameProblem(string name, string firstModel) =>
+        name.Length is > 0 and <= MaxNameLength && char.IsAsciiLetterOrDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_') && name != firstModel
+            ? null
+            : $"'{name}' cannot name a model line (1 to {MaxNameLength} letters, digits, '-' and '_', starting with a letter or digit; not the fleet's first model '{firstModel}')";
 
     /// <summary>True when <paramref name="key"/> is the setting <paramref name="name"/> or one below it.</summary>
     private static bool Is(string key, string name) =>

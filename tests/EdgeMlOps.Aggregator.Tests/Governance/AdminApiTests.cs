@@ -123,6 +123,19 @@ public sealed class AdminApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AVersionOverTheWebServersDefault30MB_IsReadAndJudgedAsAModel_NotCutOff()
+    {
+        var before = _node.Registry.Versions("tiny").Count;
+        var large = new byte[40 << 20]; // a 40 MB model (MobileNet and ResNet exports are 14 to 100 MB)
+        large.AsSpan().Fill(0x5a);
+        using var body = new ByteArrayContent(large);
+        var response = await Send(HttpMethod.Post, "/v1/admin/models/tiny/versions?reason=large", "dana-token", content: body);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.DoesNotContain("request body over", await Error(response), StringComparison.Ordinal);
+        Assert.Equal(before, _node.Registry.Versions("tiny").Count);
+    }
+
+    [Fact]
     public async Task AnUploadWhoseGraphWouldBeRewritten_Is400AndNoVersionIsRegistered()
     {
         var before = _node.Registry.Versions("tiny").Count;

@@ -90,6 +90,8 @@ public sealed class FleetLinesTests : IDisposable
         Assert.Contains(clash.Errors, e => e.Contains("each model's API needs an address of its own, not 127.0.0.1:8445", StringComparison.Ordinal));
         var fleetWide = await Assert.ThrowsAsync<OptionsValidationException>(() => lines.AddAsync("kws", Settings(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"), ("Store:Engine", "postgresql")), CancellationToken.None));
         Assert.Contains(fleetWide.Errors, e => e.StartsWith("Aggregator:Lines:kws:Store:Engine: a fleet-wide setting", StringComparison.Ordinal));
+        var colon = await Assert.ThrowsAsync<OptionsValidationException>(() => lines.AddAsync("k:ws", Settings(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444")), CancellationToken.None));
+        Assert.StartsWith("Aggregator:Lines:k:ws: 'k:ws' cannot name a model line (1 to 64 letters", Assert.Single(colon.Errors), StringComparison.Ordinal);
         await Assert.ThrowsAsync<InvalidOperationException>(() => lines.AddAsync("cam", Settings(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444")), CancellationToken.None));
         await Assert.ThrowsAsync<InvalidOperationException>(() => lines.AddAsync("digits", Settings(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444")), CancellationToken.None)); // the first model's name
 
@@ -102,5 +104,36 @@ public sealed class FleetLinesTests : IDisposable
         var configured = await Assert.ThrowsAsync<InvalidOperationException>(() => lines.RemoveAsync("cam", CancellationToken.None));
         Assert.Contains("is configured (Aggregator:Lines:cam): remove it from the configuration", configured.Message, StringComparison.Ordinal);
         await Assert.ThrowsAsync<KeyNotFoundException>(() => lines.RemoveAsync("nope", CancellationToken.None));
+    }
+    [Theory]
+    [InlineData("{\"kws\": {\"Model\": \"mlp-6-8-2\", ", "do not read")] // cut off mid-write by something else
+    [InlineData("[\"kws\"]", "do not read")]
+    [InlineData("{\"kws\": null}", "line 'kws' has no settings")]
+    [InlineData("{\"kws\": {\"Model\": null}}", "line 'kws' setting 'Model' has no value")]
+    [InlineData("{\"\": {\"Model\": \"mlp-6-8-2\"}}", "a line has no name")]
+    [InlineData("{\"k:ws\": {\"Model\": \"mlp-6-8-2\"}}", "line 'k:ws' is not a line name")]
+    [InlineData("{\"kws\": {\"\": \"x\"}}", "line 'kws' has a setting without a name")]
+    public void ADamagedStoreOfAddedLines_RefusesTheStart_NamingTheFile_AndIsLeftAsItWas(string json, string says)
+    {
+        var file = Path.Combine(_dir, "lines", FleetLines.StoreFile);
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, json);
+
+        var read = Assert.Throws<OptionsValidationException>(() => FleetLines.StoredSettings(_dir).ToList());
+        var error = Assert.Single(read.Errors);
+        Assert.StartsWith(file + ": ", error, StringComparison.Ordinal);
+        Assert.Contains(says, error, StringComparison.Ordinal);
+        Assert.EndsWith("fix or remove the file", error, StringComparison.Ordinal);
+        Assert.Throws<OptionsValidationException>(() => Lines(Configured()));
+        Assert.Equal(json, File.ReadAllText(file)); // nothing rewritten: the operator's lines are still there to mend
+    }
+
+    [Fact]
+    public void AStoreOfAddedLinesThatIsADirectory_RefusesTheStart_NamingIt()
+    {
+        Directory.CreateDirectory(Path.Combine(_dir, "lines", FleetLines.StoreFile));
+
+        var read = Assert.Throws<OptionsValidationException>(() => FleetLines.StoredSettings(_dir).ToList());
+        Assert.Contains("cannot be read", Assert.Single(read.Errors), StringComparison.Ordinal);
     }
 }

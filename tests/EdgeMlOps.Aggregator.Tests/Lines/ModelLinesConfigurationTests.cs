@@ -80,6 +80,22 @@ public sealed class ModelLinesConfigurationTests
         Assert.Contains(Errors(firstName), e => e.StartsWith("Aggregator:Lines:digits: 'digits' cannot name a model line", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("..")] // DATA/lines/.. is the first model's data directory
+    [InlineData(".")]
+    [InlineData("-kws")]
+    [InlineData("k ws")]
+    [InlineData("kws\u00e9")]
+    [InlineData("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")] // 65: a certificate's common name, a schema name
+    public void ALineName_IsLettersDigitsDashesAndUnderscores_SoItsDirectoryTopicAndIdentityAreItsOwn(string name)
+    {
+        var values = Fleet();
+        values[$"Aggregator:Lines:{name}:Model"] = "mlp-6-8-2";
+        values[$"Aggregator:Lines:{name}:HttpUrl"] = "https://127.0.0.1:8444";
+        Assert.Contains(Errors(values), e => e == $"Aggregator:Lines:{name}: '{name}' cannot name a model line (1 to 64 letters, digits, '-' and '_', starting with a letter or digit; not the fleet's first model 'digits')");
+        Assert.Null(ModelLinesConfiguration.NameProblem("kws_2-b", "digits"));
+    }
+
     [Fact]
     public void OnPostgreSql_ALineKeepsItsTables_InASchemaOfItsOwn_OnTheFleetsDatabase()
     {
