@@ -25,7 +25,7 @@ internal static class SimulatedStore
         };
     }
 
-    /// <summary>Drops the run's schema (nothing with SQLite: its files go with the work directory).</summary>
+    /// <summary>Drops the run's schema and its model lines' (nothing with SQLite: the files go with the work directory).</summary>
     public static void Remove(SimulationOptions options, string work)
     {
         if (options.StorePostgres is null) return;
@@ -33,6 +33,7 @@ internal static class SimulatedStore
         {
             NpgsqlConnection.ClearAllPools();
             Execute(options.StorePostgres, $"DROP SCHEMA IF EXISTS {SchemaOf(work)} CASCADE");
+            foreach (var line in options.Lines) Execute(options.StorePostgres, $"DROP SCHEMA IF EXISTS {StoreOptions.LineSchema(SchemaOf(work), line.Name)} CASCADE"); // each line's beside it
         }
         catch (NpgsqlException)
         {

@@ -37,6 +37,42 @@ public class SimulatedLinesTests
     }
 
     [Fact]
+    public async Task ALine_WithTwoReplicasOnPostgreSql_LearnsInTheCoordinator_AndItsSchemaGoesWithTheRun()
+    {
+        var work = Path.Combine(Path.GetTempPath(), "edgemlops-lines-replicas-" + Guid.NewGuid().ToString("N"));
+        var options = SimulationOptions.Parse(Run("--line", "kws=mlp-12-16-3", "--replicas", "2", "--store-postgres", EdgeMlOps.Tests.TestPostgres.Server,
+            "--transport", "memory", "--device-stores", "memory", "--work-dir", work));
+        SimulationResult result;
+        try
+        {
+            result = await new SimulationRunner(options).RunAsync(CancellationToken.None);
+            Assert.Contains(SimulatedStore.SchemaOf(work) + "_line_kws", Schemas());
+        }
+        finally
+        {
+            SimulationRunner.RemoveWork(work, options);
+        }
+
+        Assert.All(result.Rounds, r => Assert.Equal(("Completed", 6), (r.Status, r.Participants)));
+        Assert.InRange(result.ReplicaUpdates["r1"], 1, 17); // the first model's updates are shared
+        var line = Assert.Single(result.Lines);
+        Assert.All(line.Rounds, r => Assert.Equal(("Completed", 6), (r.Status, r.Participants))); // the line's all reach the coordinator
+        Assert.True(line.FinalAccuracy > line.InitialAccuracy + 0.2, $"the line learned: {line.InitialAccuracy:F4} → {line.FinalAccuracy:F4}");
+        Assert.DoesNotContain(Schemas(), s => s.StartsWith(SimulatedStore.SchemaOf(work), StringComparison.Ordinal)); // the run's and its line's
+    }
+
+    private static List<string> Schemas()
+    {
+        using var connection = new Npgsql.NpgsqlConnection(EdgeMlOps.Tests.TestPostgres.Server);
+        connection.Open();
+        using var command = new Npgsql.NpgsqlCommand("SELECT nspname FROM pg_namespace", connection);
+        using var reader = command.ExecuteReader();
+        var names = new List<string>();
+        while (reader.Read()) names.Add(reader.GetString(0));
+        return names;
+    }
+
+    [Fact]
     public void ALineThatCannotRun_IsRefused_SayingWhy()
     {
         string[] Problems(params string[] args) => Assert.Throws<ArgumentException>(() => SimulationOptions.Parse(args)).Message.Split(Environment.NewLine);
@@ -44,6 +80,7 @@ public class SimulatedLinesTests
         Assert.Contains(Problems("--line", "kws=mlp-x"), p => p.StartsWith("--line: 'kws=mlp-x':", StringComparison.Ordinal));
         Assert.Contains(Problems("--line", "kws=mlp-4-2", "--line", "kws=mlp-6-2"), p => p == "--line: 'kws' names two models");
         Assert.Contains(Problems("--line", "kws=mlp-4-2", "--workers", "2"), p => p.StartsWith("--line: model lines run in the federated scenario's synchronous rounds", StringComparison.Ordinal));
+        Assert.Equal(2, SimulationOptions.Parse(["--line", "kws=mlp-4-2", "--replicas", "2", "--store-postgres", "Host=db", "--transport", "memory"]).Replicas); // the line in the coordinator
         Assert.Equal("kws", Assert.Single(SimulationOptions.Parse(["--line", "kws=mlp-4-2"]).Lines).Name);
     }
 }

@@ -87,6 +87,7 @@ public sealed class ModelLineHost : IAsyncDisposable
         var node = new AggregatorNode(line.Options, _loggers, _time, evaluator, _fleet.ChannelsAs(line.Identity), _fleet.Security);
         try
         {
+            node.Registry.FenceWith(_fleet.Registry); // a leader replaced while it stalled writes no line's version either
             await node.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch

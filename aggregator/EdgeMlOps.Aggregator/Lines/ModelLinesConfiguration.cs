@@ -8,7 +8,7 @@ namespace EdgeMlOps.Aggregator.Lines;
 /// Reads <c>Aggregator:Lines:NAME:...</c>: each line's settings are the fleet's with the line's on top, read by the
 /// same rules as the fleet's first model (every problem reported under the line's own keys). What belongs to the
 /// fleet — its name, broker, security, stores, root key, replicas, edge role — is set once, for the fleet, and
-/// refused in a line; what describes one model (its file and interface, held-out data, monitoring, pipeline, API
+/// refused in a line (with replicas a line runs in the coordinator, its updates not shared: it takes no replica settings); what describes one model (its file and interface, held-out data, monitoring, pipeline, API
 /// address) is never inherited from the first model.
 /// </summary>
 public static class ModelLinesConfiguration
@@ -21,15 +21,18 @@ public static class ModelLinesConfiguration
 
     private static readonly string[] LineOnly = ["Cohort", "MemoryMb"];
 
+    /// <summary>The fleet's settings a line does not take: with replicas its aggregator runs in the coordinator alone (its updates are not shared).</summary>
+    private static readonly string[] CoordinatorOnly = ["Replicas"];
+
     /// <summary>The lines configured under <paramref name="configuration"/> for the fleet <paramref name="fleet"/>; throws listing every problem.</summary>
     public static IReadOnlyList<ModelLineOptions> Read(IConfiguration configuration, AggregatorOptions fleet)
     {
         var lines = configuration.GetSection($"{AggregatorOptions.Section}:{Section}").GetChildren().ToList();
         if (lines.Count == 0) return [];
         var errors = new List<string>();
-        if (fleet.Replicas.Enabled || fleet.Edge.Gateway is not null)
+        if (fleet.Edge.Gateway is not null)
         {
-            errors.Add($"{AggregatorOptions.Section}:{Section}: model lines run in the process that runs the fleet's first model: not with replicas or the edge role");
+            errors.Add($"{AggregatorOptions.Section}:{Section}: model lines run in the process that runs the fleet's first model: not in the edge role (a gateway forwards the first model's rounds)");
         }
 
         var read = new List<ModelLineOptions>();
@@ -81,7 +84,7 @@ public static class ModelLinesConfiguration
 
         // The fleet's settings, less what describes its first model, with the line's on top — read as the first model's are.
         var values = configuration.GetSection(AggregatorOptions.Section).AsEnumerable(makePathsRelative: true)
-            .Where(p => p.Value is not null && !OwnToEachModel.Any(o => Is(p.Key, o)))
+            .Where(p => p.Value is not null && !OwnToEachModel.Any(o => Is(p.Key, o)) && !CoordinatorOnly.Any(o => Is(p.Key, o)))
             .ToDictionary(p => p.Key, p => p.Value, StringComparer.OrdinalIgnoreCase);
         foreach (var (key, value) in line.AsEnumerable(makePathsRelative: true))
         {

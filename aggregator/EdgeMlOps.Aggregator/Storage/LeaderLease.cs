@@ -1,7 +1,24 @@
 namespace EdgeMlOps.Aggregator.Storage;
 
 /// <summary>A lease as held: by whom, with which fencing token (higher for every new holder), until when.</summary>
-public sealed record HeldLease(string Name, string Holder, long Token, DateTimeOffset Expires);
+public sealed record HeldLease(string Name, string Holder, long Token, DateTimeOffset Expires)
+{
+    /// <summary>The lease table as a store that fences its writes with this lease names it (another store's: qualified).</summary>
+    public string Table { get; init; } = "leases";
+
+    /// <summary>
+    /// Asserts, inside <paramref name="session"/>'s transaction, that this lease is still this holder's under this token —
+    /// a write of the lease row, so a successor's take-over waits for the transaction or is seen by it — and throws
+    /// <see cref="StoreException"/> naming <paramref name="what"/> when it is not.
+    /// </summary>
+    public void AssertHeld(SqlSession session, string what)
+    {
+        if (session.Execute($"UPDATE {Table} SET token = token WHERE name = @n AND holder = @h AND token = @t", ("@n", Name), ("@h", Holder), ("@t", Token)) == 0)
+        {
+            throw new StoreException($"fenced: {Holder} no longer holds the {Name} lease under token {Token}; {what} is not written");
+        }
+    }
+}
 
 /// <summary>
 /// Leases in the shared store (<c>leases</c>): at most one holder per name at a time, each new holder with a higher

@@ -73,7 +73,19 @@ public sealed class ModelLinesConfigurationTests
         replicas["Aggregator:Store:LeaderLeaseSeconds"] = "10";
         replicas["Aggregator:Replicas:Name"] = "r1";
         replicas["Aggregator:Replicas:Members"] = "r1,r2";
-        Assert.Contains(Errors(replicas), e => e.StartsWith("Aggregator:Lines: model lines run in the process that runs the fleet's first model: not with replicas", StringComparison.Ordinal));
+        replicas["Aggregator:Strategy:Name"] = "fedavg";
+        replicas["Aggregator:Lines:kws:Strategy:Name"] = "fedmedian"; // a rule replicas refuse: the line's updates are not shared
+        var withReplicas = Read(replicas);
+        Assert.True(withReplicas.Replicas.Enabled);
+        var line = Assert.Single(withReplicas.Lines);
+        Assert.False(line.Options.Replicas.Enabled); // it runs in the coordinator alone
+        Assert.Equal(0, line.Options.Store.LeaderLeaseSeconds); // the coordinator's lease covers it (and fences its versions)
+
+        var edge = Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"));
+        edge["Aggregator:Edge:Gateway"] = "site-1";
+        edge["Aggregator:Edge:Upstream"] = "mqtts://upstream:8883";
+        edge["Aggregator:Edge:Gateways:site-1"] = "cam-*";
+        Assert.Contains(Errors(edge), e => e.StartsWith("Aggregator:Lines: model lines run in the process that runs the fleet's first model: not in the edge role", StringComparison.Ordinal));
 
         var firstName = Fleet();
         firstName["Aggregator:Lines:digits:Model"] = "mlp-6-8-2";

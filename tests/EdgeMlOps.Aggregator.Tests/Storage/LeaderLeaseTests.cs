@@ -92,4 +92,38 @@ public sealed class LeaderLeaseTests
         registry.AddVersion(Version(2));
         Assert.Equal([1UL, 2UL], registry.Versions("m").Select(v => v.Version));
     }
+    /// <summary>
+    /// A model line keeps its versions in a store of its own (a SQLite file under <c>lines/NAME</c>, a schema of its own on
+    /// PostgreSQL), but runs in the leader's process: a leader replaced while it stalled must not write a line's version
+    /// either. The line's registry checks the fleet's lease in its own transaction.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
+    public void AReplacedLeader_CannotWriteALinesVersion_EitherInTheLinesOwnStore(string engine)
+    {
+        using var stores = new TestStores(engine);
+        var clock = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000));
+        using var leases = new LeaderLease(stores.Databases.Open("registry.db", durable: true), clock);
+        using var fleet = new Aggregator.Registry.ModelRegistry(stores.Databases.Open("registry.db", durable: true));
+        var lineDirectory = Path.Combine(stores.Directory, "lines", "kws");
+        Directory.CreateDirectory(lineDirectory);
+        using var lineStores = new StoreDatabases(stores.Options.ForLine("kws"), lineDirectory);
+        using var line = new Aggregator.Registry.ModelRegistry(lineStores.Open("registry.db", durable: true));
+        line.AddModel("kws", "mlp-4-3", clock.GetUtcNow());
+        Aggregator.Registry.ModelVersionRecord Version(ulong v) => new("kws", v, v - 1, (long)v, 1, 1, "i", 1, "t", 1, null, null, null, clock.GetUtcNow());
+
+        fleet.Fence = leases.TryAcquire(LeaderGate.LeaseName, "old", Term);
+        line.FenceWith(fleet);
+        line.AddVersion(Version(1));
+        clock.Advance(Term * 2); // the old leader stalls; the standby takes over
+        var successor = leases.TryAcquire(LeaderGate.LeaseName, "new", Term)!;
+
+        var fenced = Assert.Throws<StoreException>(() => line.AddVersion(Version(2)));
+        Assert.Contains("fenced", fenced.Message, StringComparison.Ordinal);
+        Assert.Equal([1UL], line.Versions("kws").Select(v => v.Version));
+        fleet.Fence = successor;
+        line.FenceWith(fleet);
+        line.AddVersion(Version(2));
+        Assert.Equal([1UL, 2UL], line.Versions("kws").Select(v => v.Version));
+    }
 }

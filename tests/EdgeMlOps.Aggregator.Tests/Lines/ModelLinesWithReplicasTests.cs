@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Aggregator.Storage;
+using EdgeMlOps.Tests;
+
+namespace EdgeMlOps.Aggregator.Tests.Lines;
+
+/// <summary>
+/// A fleet with a model line run by two aggregator replicas, as docs/SCALING.md runs them: the hosts as processes, one
+/// PostgreSQL database, a shared data directory, Debian's Mosquitto configured by <c>--write-mosquitto-config</c>. The
+/// coordinator (the lease holder) runs the line; the standby does not; killed with SIGKILL, the coordinator is replaced
+/// and the new one runs the same line from the same registry — its version 1 not made again.
+/// </summary>
+public sealed class ModelLinesWithReplicasTests : IDisposable
+{
+    private const string Mosquitto = "/usr/sbin/mosquitto";
+    private readonly string _work = AggregatorFixture.TempDirectory();
+    private readonly TestPostgres _postgres = new();
+    private Process? _broker;
+
+    public void Dispose()
+    {
+        if (_broker is { HasExited: false }) _broker.Kill();
+        _broker?.Dispose();
+        _postgres.Dispose();
+    }
+
+    private IReadOnlyList<ModelVersionRecord> LineVersions()
+    {
+        using var databases = new StoreDatabases(_postgres.Options.ForLine("kws"), _work);
+        using var registry = new ModelRegistry(databases.Open("registry.db", durable: true));
+        return registry.Versions("kws");
+    }
+
+    [Fact]
+    public async Task TheCoordinatorRunsTheLine_AndTheReplicaThatReplacesItRunsItOn_FromTheSameRegistry()
+    {
+        Assert.True(File.Exists(Mosquitto), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
+        var brokerPort = BrokerPorts.Free();
+        var linePort = BrokerPorts.Free();
+        string[] fleet =
+        [
+            "--Aggregator:DataDirectory=" + Path.Combine(_work, "data"), "--Aggregator:Model=mlp-4-6-3", "--Aggregator:ModelName=vibration",
+            "--Aggregator:Store:Engine=postgresql", "--Aggregator:Store:ConnectionString=" + _postgres.ConnectionString,
+            "--Aggregator:Store:LeaderLeaseSeconds=4", "--Aggregator:Replicas:Members=r1,r2",
+            "--Aggregator:Lines:kws:Model=mlp-6-8-2", $"--Aggregator:Lines:kws:HttpUrl=https://127.0.0.1:{linePort}",
+        ];
+
+        // The broker as an operator sets it up: the configuration the aggregator writes (ACL for both replicas and the line's aggregator).
+        var (code, output, errors) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, _work, [.. fleet, $"--Aggregator:EmbeddedBrokerPort={brokerPort}", "--write-mosquitto-config"]);
+        Assert.True(code == 0, output + errors);
+        var config = Path.Combine(_work, "data", "mosquitto", "mosquitto.conf");
+        Assert.Contains("user aggregator-line-kws", await File.ReadAllTextAsync(Path.Combine(_work, "data", "mosquitto", "acl")), StringComparison.Ordinal);
+        _broker = Process.Start(new ProcessStartInfo(Mosquitto, ["-c", config]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        await BrokerPorts.WaitUntilListeningAsync(brokerPort);
+
+        string[] replica = [.. fleet, $"--Aggregator:Broker=mqtts://127.0.0.1:{brokerPort}"];
+        using var first = new HostProcess(HostProcess.Aggregator, _work, [.. replica, "--Aggregator:Replicas:Name=r1", "--Aggregator:HttpUrl=https://127.0.0.1:0"]);
+        await first.WaitForAsync("Model line kws");
+        var made = Assert.Single(LineVersions());
+
+        using var second = new HostProcess(HostProcess.Aggregator, _work, [.. replica, "--Aggregator:Replicas:Name=r2", "--Aggregator:HttpUrl=https://127.0.0.1:0"]);
+        await second.WaitForAsync("Standby:");
+        await Task.Delay(TimeSpan.FromSeconds(5)); // longer than a term: the coordinator keeps its lease, the standby runs no line
+        Assert.False(second.Saw("Model line kws"), "the standby started the line beside the coordinator");
+
+        first.Kill(); // no clean stop: the lease must expire
+        await second.WaitForAsync("Model line kws");
+        Assert.True(second.Saw("fencing token 2"), string.Join('\n', second.Lines));
+        var kept = Assert.Single(LineVersions());
+        Assert.Equal((made.Version, made.InferenceSha256, made.CreatedAt), (kept.Version, kept.InferenceSha256, kept.CreatedAt));
+
+        // The line's own API answers again, from the new coordinator.
+        using var http = new HttpClient(new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator });
+        await Eventually.Until(async () =>
+        {
+            try
+            {
+                return (await http.GetAsync($"https://127.0.0.1:{linePort}/healthz")).IsSuccessStatusCode;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }, "the line's API on the new coordinator", 30);
+    }
+}
