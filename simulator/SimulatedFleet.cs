@@ -188,8 +188,11 @@ public sealed class SimulatedFleet : IAsyncDisposable
             }
 
             var replicaOptions = options with { Replicas = options.Replicas with { Name = name } };
-            var channels = options.ExternalBroker is { Tls: true } ? EdgeMlOps.Aggregator.Replicas.ReplicaChannels.For(replicaOptions, TimeProvider.System) : Aggregator.Channels;
-            var replica = new Aggregator.Replicas.ReplicaWorker(replicaOptions, channels, TimeProvider.System, loggers);
+            var replica = new EdgeMlOps.Aggregator.Replicas.ReplicaStandby(
+                replicaOptions,
+                identity => options.ExternalBroker is { Tls: true } ? EdgeMlOps.Aggregator.Replicas.ReplicaChannels.For(replicaOptions, identity, TimeProvider.System) : Aggregator.Channels,
+                TimeProvider.System,
+                loggers);
             _replicas.Add(new InProcessReplica(replica));
             await replica.StartAsync(cancellationToken).ConfigureAwait(false);
         }

@@ -61,7 +61,7 @@ public sealed record SimulatedLineData(SimulatedLine Line, Dataset Pool, Dataset
     /// <summary>The line's settings: the fleet's, with its own model, name, directory, schema and the fleet's root key — as <c>Aggregator:Lines</c> reads them.</summary>
     public ModelLineOptions Options(AggregatorOptions fleet) => new(
         Name,
-        fleet with
+        ModelLinesConfiguration.WithReplicas(fleet with
         {
             Line = Name,
             ModelName = Name,
@@ -71,7 +71,7 @@ public sealed record SimulatedLineData(SimulatedLine Line, Dataset Pool, Dataset
             Store = fleet.Store.ForLine(Name),
             Trust = fleet.Trust with { RootKeyFile = fleet.Trust.RootKeyFile ?? Path.Combine(fleet.DataDirectory, "keys", "root.pk8") },
             Lines = [],
-        },
+        }, fleet),
         new Dictionary<string, IReadOnlyList<string>>(),
         (ulong)ModelLineOptions.DefaultMemoryMb << 20);
 }

@@ -9,6 +9,9 @@ public sealed record LineRoundResult(long Round, string Status, ulong Version, d
 /// <summary>A model line's run: its first version's held-out accuracy and every round after it.</summary>
 public sealed record LineResult(string Name, string Model, double InitialAccuracy, IReadOnlyList<LineRoundResult> Rounds)
 {
+    /// <summary>The line's updates each replica beside the coordinator took (none: not shared, or no replicas).</summary>
+    public IReadOnlyDictionary<string, long> ReplicaUpdates { get; init; } = new Dictionary<string, long>();
+
     public double FinalAccuracy => Rounds.Count > 0 ? Rounds[^1].Accuracy : InitialAccuracy;
 }
 

@@ -150,7 +150,10 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 Initial = (initial.EvalAccuracy ?? double.NaN, initial.InferenceSha256),
                 ReplicaUpdates = fleet.Replicas.ToDictionary(r => r.Name, r => r.Accepted),
                 EdgePartials = fleet.Edge is { } tier ? (tier.Partials, tier.Gateways.Sum(g => g.PartialBytes)) : (0, 0),
-                Lines = lineRounds.Results(),
+                Lines = [.. lineRounds.Results().Select(l => l with
+                {
+                    ReplicaUpdates = fleet.Replicas.Where(r => r.AcceptedByLine.ContainsKey(l.Name)).ToDictionary(r => r.Name, r => r.AcceptedByLine[l.Name]),
+                })],
             };
         }
         finally

@@ -211,7 +211,7 @@ if (EdgeMlOps.Aggregator.Replicas.ReplicaChannels.Problem(options) is { } replic
 }
 
 await using var standby = options.Replicas.Enabled
-    ? new EdgeMlOps.Aggregator.Replicas.ReplicaWorker(options, EdgeMlOps.Aggregator.Replicas.ReplicaChannels.For(options, TimeProvider.System), TimeProvider.System, loggers)
+    ? EdgeMlOps.Aggregator.Replicas.ReplicaStandby.ForHost(options, TimeProvider.System, loggers)
     : null;
 if (leader is not null)
 {

@@ -27,6 +27,8 @@ public sealed class ReplicaProcess : ISimulatedReplica
 
     public long Accepted => Interlocked.Read(ref _accepted);
 
+    public IReadOnlyDictionary<string, long> AcceptedByLine { get; } = new Dictionary<string, long>();
+
     /// <summary>
     /// Starts replica <paramref name="name"/> of the run the coordinator was given <paramref name="arguments"/> for, in
     /// <paramref name="work"/> (the coordinator's work directory), and waits until it is subscribed.
@@ -71,7 +73,7 @@ public sealed class ReplicaProcess : ISimulatedReplica
     {
         var run = SimulationRunner.AggregatorOptions(options, SimulatedData.Load(options), options.WorkDirectory!);
         var replica = run with { Replicas = run.Replicas with { Name = options.ReplicaWorker } };
-        await using var worker = new ReplicaWorker(replica, ReplicaChannels.For(replica, TimeProvider.System), TimeProvider.System, loggers);
+        await using var worker = ReplicaStandby.ForHost(replica, TimeProvider.System, loggers);
         await worker.StartAsync(cancellationToken).ConfigureAwait(false);
         await output.WriteLineAsync("ready").ConfigureAwait(false);
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);

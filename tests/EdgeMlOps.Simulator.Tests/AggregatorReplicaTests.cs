@@ -95,19 +95,24 @@ public class AggregatorReplicaTests
     }
 
     [Fact]
-    public async Task TwoReplicasBehindTheGeneratedTlsMosquitto_EachWithItsOwnCertificate_ShareTheRounds()
+    public async Task TwoReplicasBehindTheGeneratedTlsMosquitto_EachWithItsOwnCertificate_ShareTheRounds_AndAModelLinesToo()
     {
-        // The broker configured as --write-mosquitto-config writes it (TLS, client certificates, the ACL with replica r1),
-        // from the CA the simulator's aggregator then uses (its data directory is work/aggregator).
+        // The broker configured as --write-mosquitto-config writes it (TLS, client certificates, the ACL with replica r1
+        // and model line kws), from the CA the simulator's aggregator then uses (its data directory is work/aggregator).
         var work = Path.Combine(Path.GetTempPath(), "edgemlops-replica-tls-" + Guid.NewGuid().ToString("N"));
-        await using var broker = await SecuredMosquitto.StartAsync(Path.Combine(work, "aggregator"), SimulatedData.Fleet, Path.Combine(work, "mosquitto"));
+        await using var broker = await SecuredMosquitto.StartAsync(Path.Combine(work, "aggregator"), SimulatedData.Fleet, Path.Combine(work, "mosquitto"), lines: ["kws"]);
         try
         {
             var result = await new SimulationRunner(SimulationOptions.Parse([
-                .. Federated("2", "20"), "--broker", $"mqtts://127.0.0.1:{broker.Port}", "--replicas", "2", "--work-dir", work])).RunAsync(CancellationToken.None);
+                .. Federated("2", "20"), "--broker", $"mqtts://127.0.0.1:{broker.Port}", "--replicas", "2", "--work-dir", work, "--line", "kws=mlp-12-16-3"])).RunAsync(CancellationToken.None);
 
             Assert.All(result.Rounds, r => Assert.Equal(("Completed", 10, 0), (r.Status, r.Participants, r.Rejected)));
             Assert.InRange(result.ReplicaUpdates[SecuredMosquitto.Replica], 1, 19); // its certificate's name is its client id: no session taken over
+
+            // The line's updates through the same shared subscription group, the replica's line worker connected as aggregator-replica-r1_kws.
+            var line = Assert.Single(result.Lines);
+            Assert.All(line.Rounds, r => Assert.Equal(("Completed", 10, 0), (r.Status, r.Participants, r.Rejected)));
+            Assert.InRange(line.ReplicaUpdates[SecuredMosquitto.Replica], 1, 19);
         }
         finally
         {

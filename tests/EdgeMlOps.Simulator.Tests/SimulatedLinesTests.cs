@@ -37,7 +37,7 @@ public class SimulatedLinesTests
     }
 
     [Fact]
-    public async Task ALine_WithTwoReplicasOnPostgreSql_LearnsInTheCoordinator_AndItsSchemaGoesWithTheRun()
+    public async Task ALine_WithTwoReplicasOnPostgreSql_SharesItsUpdatesAndLearns_AndItsSchemaGoesWithTheRun()
     {
         var work = Path.Combine(Path.GetTempPath(), "edgemlops-lines-replicas-" + Guid.NewGuid().ToString("N"));
         var options = SimulationOptions.Parse(Run("--line", "kws=mlp-12-16-3", "--replicas", "2", "--store-postgres", EdgeMlOps.Tests.TestPostgres.Server,
@@ -56,7 +56,8 @@ public class SimulatedLinesTests
         Assert.All(result.Rounds, r => Assert.Equal(("Completed", 6), (r.Status, r.Participants)));
         Assert.InRange(result.ReplicaUpdates["r1"], 1, 17); // the first model's updates are shared
         var line = Assert.Single(result.Lines);
-        Assert.All(line.Rounds, r => Assert.Equal(("Completed", 6), (r.Status, r.Participants))); // the line's all reach the coordinator
+        Assert.All(line.Rounds, r => Assert.Equal(("Completed", 6), (r.Status, r.Participants)));
+        Assert.InRange(line.ReplicaUpdates["r1"], 1, 17); // the line's are shared too, through a worker of its own
         Assert.True(line.FinalAccuracy > line.InitialAccuracy + 0.2, $"the line learned: {line.InitialAccuracy:F4} → {line.FinalAccuracy:F4}");
         Assert.DoesNotContain(Schemas(), s => s.StartsWith(SimulatedStore.SchemaOf(work), StringComparison.Ordinal)); // the run's and its line's
     }

@@ -8,7 +8,7 @@ namespace EdgeMlOps.Aggregator.Lines;
 /// Reads <c>Aggregator:Lines:NAME:...</c>: each line's settings are the fleet's with the line's on top, read by the
 /// same rules as the fleet's first model (every problem reported under the line's own keys). What belongs to the
 /// fleet — its name, broker, security, stores, root key, replicas, edge role — is set once, for the fleet, and
-/// refused in a line (with replicas a line runs in the coordinator, its updates not shared: it takes no replica settings); what describes one model (its file and interface, held-out data, monitoring, pipeline, API
+/// refused in a line (with replicas a line runs in the coordinator, its updates shared when its rules allow); what describes one model (its file and interface, held-out data, monitoring, pipeline, API
 /// address) is never inherited from the first model.
 /// </summary>
 public static class ModelLinesConfiguration
@@ -21,7 +21,7 @@ public static class ModelLinesConfiguration
 
     private static readonly string[] LineOnly = ["Cohort", "MemoryMb"];
 
-    /// <summary>The fleet's settings a line does not take: with replicas its aggregator runs in the coordinator alone (its updates are not shared).</summary>
+    /// <summary>The fleet's settings a line does not read as its own: with replicas its aggregator runs in the coordinator, its updates shared when its rules allow (<see cref="WithReplicas"/>).</summary>
     private static readonly string[] CoordinatorOnly = ["Replicas"];
 
     /// <summary>The lines configured under <paramref name="configuration"/> for the fleet <paramref name="fleet"/>; throws listing every problem.</summary>
@@ -103,7 +103,20 @@ public static class ModelLinesConfiguration
             Store = fleet.Store.ForLine(line.Key),
             Trust = options.Trust with { RootKeyFile = fleet.Trust.RootKeyFile ?? Path.Combine(fleet.DataDirectory, "keys", "root.pk8") },
         };
-        return new ModelLineOptions(line.Key, options, cohort, (ulong)memoryMb << 20);
+        return new ModelLineOptions(line.Key, WithReplicas(options, fleet), cohort, (ulong)memoryMb << 20);
+    }
+
+    /// <summary>
+    /// With replicas, a line's updates are spread over them as the first model's are (its aggregator in the coordinator,
+    /// each standing-by replica taking a share as <c>aggregator-replica-{name}_{line}</c>) — unless its rules need every
+    /// update in one process (median, trimmed mean, Krum, DP, buffered rounds): then the coordinator takes them all.
+    /// </summary>
+    public static AggregatorOptions WithReplicas(AggregatorOptions line, AggregatorOptions fleet)
+    {
+        line = line with { Replicas = new Replicas.ReplicaOptions() };
+        if (!fleet.Replicas.Enabled) return line;
+        var shared = fleet.Replicas with { Line = line.Line };
+        return shared.Problems(line.Store, line.Rounds.Mode, line.Strategy, line.Model).Any() ? line : line with { Replicas = shared };
     }
 
     /// <summary>Longest line name: it is a directory, a topic segment, part of a certificate's common name and of a schema's name.</summary>

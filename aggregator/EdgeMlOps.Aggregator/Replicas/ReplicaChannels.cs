@@ -21,12 +21,15 @@ public static class ReplicaChannels
         return null;
     }
 
-    public static IFleetChannelFactory For(AggregatorOptions options, TimeProvider time)
+    public static IFleetChannelFactory For(AggregatorOptions options, TimeProvider time) => For(options, options.Replicas.Identity, time);
+
+    /// <summary>The fleet's (<paramref name="fleet"/>: its broker, the CA in its data directory) for the replica certificate <paramref name="name"/> — a model line's worker's too.</summary>
+    public static IFleetChannelFactory For(AggregatorOptions fleet, string name, TimeProvider time)
     {
-        var broker = options.ExternalBroker ?? throw new InvalidOperationException(Problem(options));
+        var broker = fleet.ExternalBroker ?? throw new InvalidOperationException(Problem(fleet));
         if (!broker.Tls) return new MqttChannelFactory(broker, null);
-        var authority = new FleetCertificateAuthority(Path.Combine(options.DataDirectory, "pki"), options.Fleet, time.GetUtcNow());
-        var identity = new FleetIdentity(options.Replicas.Identity, FleetRole.Aggregator, options.Fleet);
+        var authority = new FleetCertificateAuthority(Path.Combine(fleet.DataDirectory, "pki"), fleet.Fleet, time.GetUtcNow());
+        var identity = new FleetIdentity(name, FleetRole.Aggregator, fleet.Fleet);
         var certificate = new RenewingCertificate(now => authority.IssueClientWithKey(identity, now, FleetSecurity.AggregatorCertificateLifetime), time);
         return new MqttChannelFactory(broker, new MqttTlsSettings(authority.Certificate, _ => certificate.Current));
     }

@@ -30,10 +30,19 @@ public sealed record ReplicaOptions
     /// <summary>How often a replica writes its share of an open round to the store.</summary>
     public TimeSpan FlushInterval { get; init; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>The model line whose rounds these settings share (null: the fleet's first model).</summary>
+    public string? Line { get; init; }
+
+    /// <summary>Between a replica's name and a line's in a line worker's identity: never in a replica's name, so no other replica's identity.</summary>
+    public const char LineSeparator = '_';
+
     public bool Enabled => Name is not null;
 
-    /// <summary>The certificate name a standing-by replica connects with.</summary>
-    public string Identity => IdentityPrefix + Name;
+    /// <summary>The certificate name a standing-by replica connects with (for a model line's rounds: <c>aggregator-replica-{name}_{line}</c>).</summary>
+    public string Identity => LineIdentity(Name!, Line);
+
+    /// <summary>The certificate name replica <paramref name="name"/> takes a share of <paramref name="line"/>'s updates with (null: the first model's).</summary>
+    public static string LineIdentity(string name, string? line) => IdentityPrefix + name + (line is null ? string.Empty : LineSeparator + line);
 
     /// <summary>The subscription filter a replica (and the coordinator) reads device updates with.</summary>
     public static string Shared(string filter) => $"$share/{Group}/{filter}";

@@ -41,7 +41,7 @@ public sealed class ReplicaWorker : IAsyncDisposable
         options.Validate();
         (_options, _time) = (options, time);
         _logger = loggers.CreateLogger<ReplicaWorker>();
-        _topics = new Topics(options.Fleet);
+        _topics = new Topics(options.Fleet, options.Replicas.Line);
         _databases = new StoreDatabases(options.Store, options.DataDirectory, time);
         RoundShares? shares = null;
         try
@@ -64,6 +64,9 @@ public sealed class ReplicaWorker : IAsyncDisposable
     }
 
     public string Name => _options.Replicas.Name!;
+
+    /// <summary>The model line whose updates it takes (null: the fleet's first model's).</summary>
+    public string? Line => _options.Replicas.Line;
 
     /// <summary>Updates this replica took (folded into a share).</summary>
     public long Accepted => Interlocked.Read(ref _accepted);

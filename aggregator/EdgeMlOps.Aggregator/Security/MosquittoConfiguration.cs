@@ -77,7 +77,7 @@ public static class MosquittoConfiguration
         user {FleetIdentity.AggregatorName}
         topic readwrite {topics.Prefix}/#
 
-        {string.Concat((replicas ?? []).Select(name => ReplicaAcl(topics, name)))}{string.Concat((lines ?? []).Select(name => LineAcl(topics, name)))}# Every device: its own status, update, eval and profile; its own task; the fleet's retained topics.
+        {string.Concat((replicas ?? []).Select(name => ReplicaAcl(topics, name, lines ?? [])))}{string.Concat((lines ?? []).Select(name => LineAcl(topics, name)))}# Every device: its own status, update, eval and profile; its own task; the fleet's retained topics.
         pattern write {topics.Prefix}/devices/%u/status
         pattern write {topics.Prefix}/devices/%u/update
         pattern write {topics.Prefix}/devices/%u/eval
@@ -137,7 +137,8 @@ public static class MosquittoConfiguration
     private static string LineAcl(Topics topics, string line) =>
         $"# Model line '{line}'.\nuser {Lines.ModelLineOptions.IdentityPrefix}{line}\ntopic readwrite {topics.ForLine(line).Prefix}/#\ntopic read {topics.AllDevices("status")}\n\n";
 
-    /// <summary>A standing-by aggregator replica reads device updates (through the shared subscription) and nothing else.</summary>
-    private static string ReplicaAcl(Topics topics, string name) =>
-        $"# Aggregator replica '{name}' while it stands by.\nuser {Replicas.ReplicaOptions.IdentityPrefix}{name}\ntopic read {topics.AllDevices("update")}\n\n";
+    /// <summary>A standing-by aggregator replica reads device updates (through the shared subscription) and nothing else — each model line's through a connection of its own.</summary>
+    private static string ReplicaAcl(Topics topics, string name, IReadOnlyList<string> lines) =>
+        $"# Aggregator replica '{name}' while it stands by.\nuser {Replicas.ReplicaOptions.LineIdentity(name, null)}\ntopic read {topics.AllDevices("update")}\n\n"
+        + string.Concat(lines.Select(line => $"user {Replicas.ReplicaOptions.LineIdentity(name, line)}\ntopic read {topics.ForLine(line).AllDevices("update")}\n\n"));
 }

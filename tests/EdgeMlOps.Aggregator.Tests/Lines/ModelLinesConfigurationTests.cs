@@ -78,7 +78,10 @@ public sealed class ModelLinesConfigurationTests
         var withReplicas = Read(replicas);
         Assert.True(withReplicas.Replicas.Enabled);
         var line = Assert.Single(withReplicas.Lines);
-        Assert.False(line.Options.Replicas.Enabled); // it runs in the coordinator alone
+        Assert.False(line.Options.Replicas.Enabled); // its rule needs every update in one process: the coordinator takes them all
+        replicas.Remove("Aggregator:Lines:kws:Strategy:Name");
+        var shared = Assert.Single(Read(replicas).Lines).Options.Replicas; // a mean rule: spread over the replicas as the first model's
+        Assert.Equal(("r1", "kws", "aggregator-replica-r1_kws"), (shared.Name, shared.Line, shared.Identity));
         Assert.Equal(0, line.Options.Store.LeaderLeaseSeconds); // the coordinator's lease covers it (and fences its versions)
 
         var edge = Fleet(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"));

@@ -8,8 +8,8 @@ namespace EdgeMlOps.Aggregator.Tests.Lines;
 /// <summary>
 /// A fleet with a model line run by two aggregator replicas, as docs/SCALING.md runs them: the hosts as processes, one
 /// PostgreSQL database, a shared data directory, Debian's Mosquitto configured by <c>--write-mosquitto-config</c>. The
-/// coordinator (the lease holder) runs the line; the standby does not; killed with SIGKILL, the coordinator is replaced
-/// and the new one runs the same line from the same registry — its version 1 not made again.
+/// coordinator (the lease holder) runs the line; the standby only takes a share of its updates; killed with SIGKILL,
+/// the coordinator is replaced and the new one runs the same line from the same registry — its version 1 not made again.
 /// </summary>
 public sealed class ModelLinesWithReplicasTests : IDisposable
 {
@@ -50,7 +50,9 @@ public sealed class ModelLinesWithReplicasTests : IDisposable
         var (code, output, errors) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, _work, [.. fleet, $"--Aggregator:EmbeddedBrokerPort={brokerPort}", "--write-mosquitto-config"]);
         Assert.True(code == 0, output + errors);
         var config = Path.Combine(_work, "data", "mosquitto", "mosquitto.conf");
-        Assert.Contains("user aggregator-line-kws", await File.ReadAllTextAsync(Path.Combine(_work, "data", "mosquitto", "acl")), StringComparison.Ordinal);
+        var acl = await File.ReadAllTextAsync(Path.Combine(_work, "data", "mosquitto", "acl"));
+        Assert.Contains("user aggregator-line-kws", acl, StringComparison.Ordinal);
+        Assert.Contains("user aggregator-replica-r2_kws\ntopic read edgemlops/v1/default/lines/kws/devices/+/update\n", acl, StringComparison.Ordinal);
         _broker = Process.Start(new ProcessStartInfo(Mosquitto, ["-c", config]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
         await BrokerPorts.WaitUntilListeningAsync(brokerPort);
 
@@ -61,6 +63,7 @@ public sealed class ModelLinesWithReplicasTests : IDisposable
 
         using var second = new HostProcess(HostProcess.Aggregator, _work, [.. replica, "--Aggregator:Replicas:Name=r2", "--Aggregator:HttpUrl=https://127.0.0.1:0"]);
         await second.WaitForAsync("Standby:");
+        Assert.NotNull(second.Line("shared subscription $share/aggregators/edgemlops/v1/default/lines/kws/devices/+/update")); // its worker for the line's updates
         await Task.Delay(TimeSpan.FromSeconds(5)); // longer than a term: the coordinator keeps its lease, the standby runs no line
         Assert.False(second.Saw("Model line kws"), "the standby started the line beside the coordinator");
 
