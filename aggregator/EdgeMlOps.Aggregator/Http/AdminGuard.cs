@@ -25,7 +25,7 @@ internal sealed class AdminGuard(IReadOnlyList<AdminIdentity> identities, IAutho
         if (http.Request.ContentLength > limit) throw new BadRequestException($"request body over {limit} bytes");
         if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } server)
         {
-            server.MaxRequestBodySize = limit; // this call's own limit, not the server's default 30 MB (a model may be 256 MiB)
+            server.MaxRequestBodySize = null; // this call's own limit below, not the server's default 30 MB (a model may be 256 MiB)
         }
 
         using var buffer = new MemoryStream();

@@ -136,6 +136,24 @@ public sealed class AdminApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AJsonBodyOverItsLimit_SentWithoutALength_Is400SayingSo()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/admin/models/tiny/versions/1/approve");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "alice-token");
+        request.Headers.TransferEncodingChunked = true;
+        request.Content = new StreamContent(new NonSeekable(new byte[1 << 20]));
+        using var response = await _http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("request body over 65536 bytes", await Error(response), StringComparison.Ordinal);
+    }
+
+    /// <summary>A body whose length the client cannot tell in advance (sent chunked).</summary>
+    private sealed class NonSeekable(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
+    }
+
+    [Fact]
     public async Task AnUploadWhoseGraphWouldBeRewritten_Is400AndNoVersionIsRegistered()
     {
         var before = _node.Registry.Versions("tiny").Count;
