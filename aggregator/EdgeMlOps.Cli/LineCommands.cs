@@ -8,14 +8,14 @@ internal static class LineCommands
 {
     public static Command Lines(IAnsiConsole console, IAnsiConsole output, Func<ParseResult, AdminClient> client)
     {
-        var list = new Command("list", "The fleet's model lines: model, API and console address, cohort, memory request, configured or added");
+        var list = new Command("list", "The fleet's model lines: model, API and console address, cohort, memory request, configured or added, who takes their updates");
         list.SetAction((r, ct) => Cli.Run(console, async () =>
         {
-            var table = new Table().AddColumns("Line", "Model", "API and console", "Cohort", "Memory (MiB)", "Source");
+            var table = new Table().AddColumns("Line", "Model", "API and console", "Cohort", "Memory (MiB)", "Source", "Updates taken by");
             foreach (var line in (await client(r).GetAsync("/v1/admin/lines", ct).ConfigureAwait(false)).EnumerateArray())
             {
                 var cohort = string.Join("; ", line.GetProperty("cohort").EnumerateObject().Select(t => $"{t.Name}={string.Join(',', t.Value.EnumerateArray().Select(v => v.GetString()))}"));
-                table.AddRow(Cli.Cell(line, "name"), Cli.Cell(line, "model"), Cli.Cell(line, "url"), Markup.Escape(cohort.Length > 0 ? cohort : "every device"), Cli.Cell(line, "memoryMb"), Cli.Cell(line, "source"));
+                table.AddRow(Cli.Cell(line, "name"), Cli.Cell(line, "model"), Cli.Cell(line, "url"), Markup.Escape(cohort.Length > 0 ? cohort : "every device"), Cli.Cell(line, "memoryMb"), Cli.Cell(line, "source"), Cli.Cell(line, "updates"));
             }
 
             output.Write(table);

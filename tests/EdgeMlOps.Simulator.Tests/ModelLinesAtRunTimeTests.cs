@@ -95,6 +95,7 @@ public sealed class ModelLinesAtRunTimeTests : IAsyncDisposable
         Assert.Null(other.Lines["cnn"]);
         var listed = await SendAsync(admin, HttpMethod.Get, "/v1/admin/lines", "vera-token");
         Assert.Equal(["cnn"], listed.Body.EnumerateArray().Select(l => l.GetProperty("name").GetString()));
+        Assert.Equal("this aggregator's", listed.Body[0].GetProperty("updates").GetString()); // no replicas
 
         // The CLI reads the same: the line, its model and where its own API and console are.
         var console = new Spectre.Console.Testing.TestConsole();

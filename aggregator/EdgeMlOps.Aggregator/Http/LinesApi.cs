@@ -20,8 +20,8 @@ internal static class LinesApi
 {
     public static void Map(RouteGroupBuilder admin)
     {
-        admin.MapGet("/lines", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] FleetLines lines) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(lines.Current.Select(l => View(l, lines.IsAdded(l.Name))).ToArray())));
+        admin.MapGet("/lines", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] FleetLines lines, [FromServices] AggregatorOptions options) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(lines.Current.Select(l => View(l, lines.IsAdded(l.Name), options)).ToArray())));
 
         admin.MapPost("/lines/{name}", (HttpContext http, string name, string? reason, [FromQuery] string[]? set, [FromServices] AdminGuard guard, [FromServices] FleetLines lines,
             [FromServices] AggregatorOptions options, [FromServices] AuditLog audit, [FromServices] TimeProvider time) =>
@@ -40,7 +40,7 @@ internal static class LinesApi
                     audit.Append(time.GetUtcNow(), who.Name, "line.add", "lines/" + name, why, null, line.Options.Model.ToString());
                     return Results.Created($"/v1/admin/lines/{name}", new
                     {
-                        Line = View(line, added: true),
+                        Line = View(line, added: true, options),
                         Notice = options.ExternalBroker is null ? null
                             : $"behind an external broker the line's aggregator ({line.Identity}) needs its rules: run --write-mosquitto-config with this line and reload the broker",
                     });
@@ -76,7 +76,7 @@ internal static class LinesApi
             }));
     }
 
-    private static object View(ModelLineOptions line, bool added) => new
+    private static object View(ModelLineOptions line, bool added, AggregatorOptions fleet) => new
     {
         line.Name,
         Model = line.Options.Model.ToString(),
@@ -84,6 +84,9 @@ internal static class LinesApi
         Cohort = line.Cohort,
         MemoryMb = line.MemoryRequestBytes >> 20,
         Source = added ? "added" : "configured",
+        Updates = line.Options.Replicas.Enabled ? "shared over the replicas"
+            : fleet.Replicas.Enabled ? "the coordinator's alone (its rule needs every update in one process)"
+            : "this aggregator's",
     };
 
     /// <summary>Settings that name a file on the aggregator's machine: never taken from the network (the model comes as the body).</summary>

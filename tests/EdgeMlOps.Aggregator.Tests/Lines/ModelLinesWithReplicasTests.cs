@@ -44,7 +44,9 @@ public sealed class ModelLinesWithReplicasTests : IDisposable
             "--Aggregator:Store:Engine=postgresql", "--Aggregator:Store:ConnectionString=" + _postgres.ConnectionString,
             "--Aggregator:Store:LeaderLeaseSeconds=4", "--Aggregator:Replicas:Members=r1,r2",
             "--Aggregator:Lines:kws:Model=mlp-6-8-2", $"--Aggregator:Lines:kws:HttpUrl=https://127.0.0.1:{linePort}",
+            "--Aggregator:Admin:Tokens:vera=viewer:vera-token",
         ];
+        var secondPort = BrokerPorts.Free();
 
         // The broker as an operator sets it up: the configuration the aggregator writes (ACL for both replicas and the line's aggregator).
         var (code, output, errors) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, _work, [.. fleet, $"--Aggregator:EmbeddedBrokerPort={brokerPort}", "--write-mosquitto-config"]);
@@ -61,7 +63,7 @@ public sealed class ModelLinesWithReplicasTests : IDisposable
         await first.WaitForAsync("Model line kws");
         var made = Assert.Single(LineVersions());
 
-        using var second = new HostProcess(HostProcess.Aggregator, _work, [.. replica, "--Aggregator:Replicas:Name=r2", "--Aggregator:HttpUrl=https://127.0.0.1:0"]);
+        using var second = new HostProcess(HostProcess.Aggregator, _work, [.. replica, "--Aggregator:Replicas:Name=r2", $"--Aggregator:HttpUrl=https://127.0.0.1:{secondPort}"]);
         await second.WaitForAsync("Standby:");
         Assert.NotNull(second.Line("shared subscription $share/aggregators/edgemlops/v1/default/lines/kws/devices/+/update")); // its worker for the line's updates
         await Task.Delay(TimeSpan.FromSeconds(5)); // longer than a term: the coordinator keeps its lease, the standby runs no line
@@ -86,5 +88,12 @@ public sealed class ModelLinesWithReplicasTests : IDisposable
                 return false;
             }
         }, "the line's API on the new coordinator", 30);
+
+        // The operator sees who takes the line's updates.
+        using var list = new HttpRequestMessage(HttpMethod.Get, $"https://127.0.0.1:{secondPort}/v1/admin/lines");
+        list.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "vera-token");
+        using var listed = await http.SendAsync(list);
+        var line = Assert.Single(System.Text.Json.JsonDocument.Parse(await listed.Content.ReadAsStringAsync()).RootElement.EnumerateArray());
+        Assert.Equal(("kws", "shared over the replicas"), (line.GetProperty("name").GetString(), line.GetProperty("updates").GetString()));
     }
 }
