@@ -21,8 +21,6 @@ public static class ReplicaChannels
         return null;
     }
 
-    public static IFleetChannelFactory For(AggregatorOptions options, TimeProvider time) => For(options, options.Replicas.Identity, time);
-
     /// <summary>The fleet's (<paramref name="fleet"/>: its broker, the CA in its data directory) for the replica certificate <paramref name="name"/> — a model line's worker's too.</summary>
     public static IFleetChannelFactory For(AggregatorOptions fleet, string name, TimeProvider time)
     {

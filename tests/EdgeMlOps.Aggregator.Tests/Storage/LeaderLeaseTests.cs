@@ -78,7 +78,7 @@ public sealed class LeaderLeaseTests
         using var leases = new LeaderLease(stores.Databases.Open("registry.db", durable: true), clock);
         using var registry = new Aggregator.Registry.ModelRegistry(stores.Databases.Open("registry.db", durable: true));
         registry.AddModel("m", "mlp-4-3", clock.GetUtcNow());
-        Aggregator.Registry.ModelVersionRecord Version(ulong v) => new("m", v, v - 1, (long)v, 1, 1, "i", 1, "t", 1, null, null, null, clock.GetUtcNow());
+        Aggregator.Registry.ModelVersionRecord Version(ulong v) => VersionOf("m", v, clock);
 
         registry.Fence = leases.TryAcquire(LeaderGate.LeaseName, "old", Term);
         registry.AddVersion(Version(1));
@@ -110,7 +110,7 @@ public sealed class LeaderLeaseTests
         using var lineStores = new StoreDatabases(stores.Options.ForLine("kws"), lineDirectory);
         using var line = new Aggregator.Registry.ModelRegistry(lineStores.Open("registry.db", durable: true));
         line.AddModel("kws", "mlp-4-3", clock.GetUtcNow());
-        Aggregator.Registry.ModelVersionRecord Version(ulong v) => new("kws", v, v - 1, (long)v, 1, 1, "i", 1, "t", 1, null, null, null, clock.GetUtcNow());
+        Aggregator.Registry.ModelVersionRecord Version(ulong v) => VersionOf("kws", v, clock);
 
         fleet.Fence = leases.TryAcquire(LeaderGate.LeaseName, "old", Term);
         line.FenceWith(fleet);
@@ -126,4 +126,7 @@ public sealed class LeaderLeaseTests
         line.AddVersion(Version(2));
         Assert.Equal([1UL, 2UL], line.Versions("kws").Select(v => v.Version));
     }
+
+    private static Aggregator.Registry.ModelVersionRecord VersionOf(string model, ulong v, TimeProvider clock) =>
+        new(model, v, v - 1, (long)v, 1, 1, "i", 1, "t", 1, null, null, null, clock.GetUtcNow());
 }
