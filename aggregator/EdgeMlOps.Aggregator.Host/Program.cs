@@ -68,8 +68,6 @@ foreach (var error in logErrors) Console.Error.WriteLine(error);
 try
 {
     // Model lines an operator added at run time (DATA/lines/added.json) come back beneath every other source.
-    var added = EdgeMlOps.Aggregator.Lines.FleetLines.StoredSettings(configuration[$"{AggregatorOptions.Section}:DataDirectory"] ?? AggregatorOptions.DefaultDataDirectory);
-    configuration = new ConfigurationBuilder().AddInMemoryCollection(added).AddConfiguration(configuration).Build();
     options = AggregatorOptions.FromConfiguration(configuration);
 }
 catch (OptionsValidationException ex)
@@ -239,8 +237,9 @@ try
 {
     created = new AggregatorNode(options, loggers, evaluator: evaluator);
 }
-catch (EdgeMlOps.Aggregator.Storage.StoreException ex)
+catch (Exception ex) when (ex is EdgeMlOps.Aggregator.Storage.StoreException or OptionsValidationException)
 {
+    // A damaged store, or model lines kept in the data directory that no longer read (changed while standing by).
     Console.Error.WriteLine(ex.Message);
     return 2;
 }

@@ -30,8 +30,7 @@ public sealed class ModelLinesAtRunTimeTests : IAsyncDisposable
 
     private async Task<(AggregatorNode Node, ModelLineHost Lines, HttpClient Admin)> StartAsync()
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(FleetLines.StoredSettings(Path.Combine(_dir, "agg"))).AddInMemoryCollection(Configuration()).Build();
-        var node = new AggregatorNode(AggregatorOptions.FromConfiguration(configuration));
+        var node = new AggregatorNode(AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(Configuration()).Build())); // with the lines kept in its data directory
         _running.Add(node);
         await node.StartAsync(CancellationToken.None);
         var lines = await ModelLineHost.StartAsync(node, NullLoggerFactory.Instance, CancellationToken.None);

@@ -8,8 +8,10 @@ namespace EdgeMlOps.Aggregator.Lines;
 /// The fleet's model lines as they stand: those configured (<c>Aggregator:Lines</c>) and those an operator added at run
 /// time through the admin API. An added line is read by the rules a configured one is (over the fleet's configuration,
 /// every problem under its own keys), started, announced in the catalogue, and kept in <c>DATA/lines/added.json</c>,
-/// which the next start reads as configuration beneath the operator's own (<see cref="StoredSettings"/>). Only an added
-/// line can be removed here; a configured one is removed from the configuration.
+/// which every read of the fleet's lines takes as configuration beneath the operator's own (<see cref="Read(IConfiguration, AggregatorOptions)"/>). The
+/// lines run are read when this is made — when the aggregator takes the lead, so a standby on the shared data
+/// directory runs the lines the leader it replaces kept, not those it read at its own start. Only an added line can be
+/// removed here; a configured one is removed from the configuration.
 /// </summary>
 public sealed class FleetLines
 {
@@ -27,7 +29,7 @@ public sealed class FleetLines
         _fleet = fleet;
         _file = StorePath(fleet.DataDirectory);
         _added = Load(_file);
-        _current = fleet.Lines;
+        _current = fleet.Configuration is { } configuration ? Read(configuration, _added, fleet) : fleet.Lines;
     }
 
     /// <summary>Every line the fleet runs now, configured first, then added ones in the order they came.</summary>
@@ -118,19 +120,22 @@ public sealed class FleetLines
         }
     }
 
-    /// <summary>The lines of the fleet's configuration with <paramref name="added"/> on top of it, read as at a start.</summary>
-    private IReadOnlyList<ModelLineOptions> Read(Dictionary<string, Dictionary<string, string>> added)
-    {
-        var builder = new ConfigurationBuilder();
-        if (_fleet.Configuration is { } configuration) builder.AddConfiguration(configuration);
-        builder.AddInMemoryCollection(Settings(added));
-        return ModelLinesConfiguration.Read(builder.Build(), _fleet);
-    }
+    /// <summary>The fleet's lines with <paramref name="added"/> in place of those kept.</summary>
+    private IReadOnlyList<ModelLineOptions> Read(Dictionary<string, Dictionary<string, string>> added) =>
+        Read(_fleet.Configuration ?? new ConfigurationBuilder().Build(), added, _fleet);
 
     /// <summary>
-    /// The configuration keys of the lines added at run time into the data directory <paramref name="dataDirectory"/>: a
-    /// host adds them beneath its own sources, so a line added at run time comes back at the next start as if configured.
+    /// The lines of <paramref name="fleet"/>: configured under <paramref name="configuration"/>, and added at run time
+    /// and kept in its data directory now, beneath the configuration — so a line added at run time comes back at the
+    /// next start as if configured. Throws listing every problem (a damaged store of added lines names its file).
     /// </summary>
+    public static IReadOnlyList<ModelLineOptions> Read(IConfiguration configuration, AggregatorOptions fleet) =>
+        Read(configuration, Load(StorePath(fleet.DataDirectory)), fleet);
+
+    private static IReadOnlyList<ModelLineOptions> Read(IConfiguration configuration, Dictionary<string, Dictionary<string, string>> added, AggregatorOptions fleet) =>
+        ModelLinesConfiguration.Read(new ConfigurationBuilder().AddInMemoryCollection(Settings(added)).AddConfiguration(configuration).Build(), fleet);
+
+    /// <summary>The configuration keys of the lines added at run time and kept in the data directory <paramref name="dataDirectory"/>.</summary>
     public static IEnumerable<KeyValuePair<string, string?>> StoredSettings(string dataDirectory) => Settings(Load(StorePath(dataDirectory)));
 
     private static IEnumerable<KeyValuePair<string, string?>> Settings(Dictionary<string, Dictionary<string, string>> added) =>

@@ -91,7 +91,7 @@ public static class ModelLinesConfiguration
             if (value is not null && !LineOnly.Any(o => Is(key, o))) values[key] = value;
         }
 
-        var options = AggregatorOptions.FromConfiguration(new ConfigurationBuilder()
+        var options = AggregatorOptions.LineFromConfiguration(new ConfigurationBuilder()
             .AddInMemoryCollection(values.Select(p => new KeyValuePair<string, string?>($"{AggregatorOptions.Section}:{p.Key}", p.Value)))
             .Build());
         options = options with

@@ -25,9 +25,14 @@ public sealed class FleetLinesTests : IDisposable
         ["Aggregator:HttpUrl"] = "https://127.0.0.1:8443", ["Aggregator:Lines:cam:Model"] = "mlp-8-4-2", ["Aggregator:Lines:cam:HttpUrl"] = "https://127.0.0.1:8445",
     };
 
-    private FleetLines Lines(Dictionary<string, string?> values)
+    private FleetLines Lines(Dictionary<string, string?> values) => Lines(AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build()));
+
+    /// <summary>The fleet's options as the aggregator's host reads them when it starts (the configuration, and the lines kept in the data directory).</summary>
+    private AggregatorOptions Started() => AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(Configured()).Build());
+
+    private FleetLines Lines(AggregatorOptions options)
     {
-        var lines = new FleetLines(AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build()))
+        var lines = new FleetLines(options)
         {
             Starting = (line, _) =>
             {
@@ -66,7 +71,7 @@ public sealed class FleetLinesTests : IDisposable
         Assert.Equal(Path.Combine(_dir, "lines", "kws"), kws.Options.DataDirectory);
 
         // The next start: the kept lines beneath the configuration, read as configured ones.
-        var restarted = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(FleetLines.StoredSettings(_dir)).AddInMemoryCollection(Configured()).Build());
+        var restarted = Started();
         Assert.Equal(["cam", "kws"], restarted.Lines.Select(l => l.Name));
         Assert.Equal(kws.Options.Model, restarted.Lines[1].Options.Model);
         Assert.Equal(0.05f, restarted.Lines[1].Options.Rounds.LearningRate);
@@ -76,6 +81,33 @@ public sealed class FleetLinesTests : IDisposable
         Assert.Equal(["start kws", "catalogue", "stop kws", "catalogue"], _events);
         Assert.Equal(["cam"], lines.Current.Select(l => l.Name));
         Assert.Empty(FleetLines.StoredSettings(_dir));
+    }
+
+    [Fact]
+    public async Task AnAggregatorTakingOver_RunsTheLinesTheSharedDataDirectoryKeepsNow_NotThoseItReadWhenItStarted()
+    {
+        // Active/standby (or replicas) on one data directory: a standby reads its options at its start, then waits for
+        // the lease while the leader adds and removes lines.
+        var standby = Started();
+        var leader = Lines(Configured());
+        await leader.AddAsync("kws", Settings(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"), ("Cohort:mic", "yes")), CancellationToken.None);
+
+        var tookOver = Lines(standby);
+        Assert.Equal(["cam", "kws"], tookOver.Current.Select(l => l.Name)); // not dropped from the fleet's catalogue
+        Assert.True(tookOver.IsAdded("kws"));
+
+        // A standby that started while kws was kept, and took over after it was removed, does not bring it back.
+        var startedWithIt = Started();
+        Assert.Equal(["cam", "kws"], startedWithIt.Lines.Select(l => l.Name));
+        await tookOver.RemoveAsync("kws", CancellationToken.None);
+        Assert.Equal(["cam"], Lines(startedWithIt).Current.Select(l => l.Name));
+
+        // A line added again after a restart is read from the settings it is given now, not with those it once had.
+        await tookOver.AddAsync("kws", Settings(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444"), ("Cohort:mic", "yes")), CancellationToken.None);
+        var restarted = Lines(Started());
+        await restarted.RemoveAsync("kws", CancellationToken.None);
+        var again = await restarted.AddAsync("kws", Settings(("Model", "mlp-6-8-2"), ("HttpUrl", "https://127.0.0.1:8444")), CancellationToken.None);
+        Assert.Empty(again.Cohort);
     }
 
     [Fact]
