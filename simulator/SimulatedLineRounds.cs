@@ -12,6 +12,9 @@ public sealed record LineResult(string Name, string Model, double InitialAccurac
     /// <summary>The line's updates each replica beside the coordinator took (none: not shared, or no replicas).</summary>
     public IReadOnlyDictionary<string, long> ReplicaUpdates { get; init; } = new Dictionary<string, long>();
 
+    /// <summary>Replicas the line's coordinator found connected but starved of its updates (their broker rule missing).</summary>
+    public IReadOnlyList<string> ReplicasStarved { get; init; } = [];
+
     public double FinalAccuracy => Rounds.Count > 0 ? Rounds[^1].Accuracy : InitialAccuracy;
 }
 

@@ -53,6 +53,9 @@ public sealed record SimulationResult(
     /// <summary>Updates each replica beside the coordinator took (folded into its shares), by replica name; empty with one aggregator.</summary>
     public IReadOnlyDictionary<string, long> ReplicaUpdates { get; init; } = new Dictionary<string, long>();
 
+    /// <summary>Replicas the coordinator found connected but starved of updates at the end (their broker rule missing); empty when none.</summary>
+    public IReadOnlyList<string> ReplicasStarved { get; init; } = [];
+
     /// <summary>With an edge tier: the partial aggregates the gateways sent, and the bytes of those partials alone.</summary>
     public (long Partials, long Bytes) EdgePartials { get; init; }
 
@@ -184,6 +187,13 @@ public sealed record SimulationResult(
             w.WriteStartObject("replicaUpdates");
             foreach (var (name, updates) in ReplicaUpdates) w.WriteNumber(name, updates);
             w.WriteEndObject();
+        }
+
+        if (ReplicasStarved.Count > 0)
+        {
+            w.WriteStartArray("replicasStarved");
+            foreach (var name in ReplicasStarved) w.WriteStringValue(name);
+            w.WriteEndArray();
         }
 
         w.WriteEndObject();

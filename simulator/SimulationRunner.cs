@@ -149,10 +149,12 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 Run = recorder.Finish(final.EvalAccuracy, final.EvalLoss),
                 Initial = (initial.EvalAccuracy ?? double.NaN, initial.InferenceSha256),
                 ReplicaUpdates = fleet.Replicas.ToDictionary(r => r.Name, r => r.Accepted),
+                ReplicasStarved = aggregator.Replicas.Starved,
                 EdgePartials = fleet.Edge is { } tier ? (tier.Partials, tier.Gateways.Sum(g => g.PartialBytes)) : (0, 0),
                 Lines = [.. lineRounds.Results().Select(l => l with
                 {
                     ReplicaUpdates = fleet.Replicas.Where(r => r.AcceptedByLine.ContainsKey(l.Name)).ToDictionary(r => r.Name, r => r.AcceptedByLine[l.Name]),
+                    ReplicasStarved = fleet.Lines.Single(n => n.Options.Line == l.Name).Replicas.Starved,
                 })],
             };
         }

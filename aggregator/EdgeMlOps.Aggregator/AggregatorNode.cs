@@ -306,6 +306,9 @@ public sealed class AggregatorNode : IAsyncDisposable
         _stopping.Dispose();
     }
 
+    /// <summary>With replicas, those connected but starved of updates (see <see cref="Replicas.ReplicaWatch"/>).</summary>
+    public Replicas.ReplicaWatch Replicas => _rounds.Replicas;
+
     /// <summary>Runs one synchronous round (see <see cref="RoundCoordinator"/>).</summary>
     public async Task<RoundReport> RunRoundAsync(CancellationToken cancellationToken)
     {
@@ -424,5 +427,6 @@ public sealed class AggregatorNode : IAsyncDisposable
         services.AddSingleton(_revocation);
         services.AddSingleton(Pipeline);
         services.AddSingleton(Gateways);
+        services.AddSingleton(_rounds.Replicas);
     }
 }

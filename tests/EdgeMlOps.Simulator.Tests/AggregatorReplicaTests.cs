@@ -113,6 +113,35 @@ public class AggregatorReplicaTests
             var line = Assert.Single(result.Lines);
             Assert.All(line.Rounds, r => Assert.Equal(("Completed", 10, 0), (r.Status, r.Participants, r.Rejected)));
             Assert.InRange(line.ReplicaUpdates[SecuredMosquitto.Replica], 1, 19);
+            Assert.Empty(line.ReplicasStarved); // its rule is there: it takes its turn
+            Assert.Empty(result.ReplicasStarved);
+        }
+        finally
+        {
+            SimulationRunner.RemoveWork(work, SimulationOptions.Parse(Federated("1", "1")));
+        }
+    }
+
+    [Fact]
+    public async Task AReplicaTheBrokerDeniesALinesUpdates_IsReportedAsStarved_ByThatLinesCoordinator()
+    {
+        // Mosquitto configured before the line existed for this replica: its line worker connects and subscribes, and the
+        // broker drops its turn of the line's updates without a word. The line's rounds fall short; the coordinator says who.
+        var work = Path.Combine(Path.GetTempPath(), "edgemlops-replica-starved-" + Guid.NewGuid().ToString("N"));
+        await using var broker = await SecuredMosquitto.StartAsync(
+            Path.Combine(work, "aggregator"), SimulatedData.Fleet, Path.Combine(work, "mosquitto"), lines: ["kws"], withoutRulesFor: [$"aggregator-replica-{SecuredMosquitto.Replica}_kws"]);
+        try
+        {
+            var result = await new SimulationRunner(SimulationOptions.Parse([
+                .. Federated("3", "20"), "--broker", $"mqtts://127.0.0.1:{broker.Port}", "--replicas", "2", "--work-dir", work, "--line", "kws=mlp-12-16-3",
+                "--deadline", "5"])).RunAsync(CancellationToken.None);
+
+            Assert.All(result.Rounds, r => Assert.Equal(10, r.Participants)); // the first model's worker has its rule: nothing lost
+            Assert.Empty(result.ReplicasStarved);
+            var line = Assert.Single(result.Lines);
+            Assert.All(line.Rounds, r => Assert.InRange(r.Participants, 1, 9)); // the replica's turn of the updates dropped
+            Assert.Equal(0, line.ReplicaUpdates.GetValueOrDefault(SecuredMosquitto.Replica));
+            Assert.Equal([SecuredMosquitto.Replica], line.ReplicasStarved);
         }
         finally
         {

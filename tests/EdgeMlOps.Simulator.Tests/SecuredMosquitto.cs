@@ -35,11 +35,14 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
 
     /// <summary>Writes the fleet's configuration (creating its CA in <paramref name="dataDirectory"/> if new) and starts the broker.</summary>
     /// <param name="lines">The fleet's model lines (<c>Aggregator:Lines</c>): each line's aggregator gets its own rules.</param>
-    public static async Task<SecuredMosquitto> StartAsync(string dataDirectory, string fleet, string directory, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways = null, IReadOnlyList<string>? lines = null)
+    /// <param name="withoutRulesFor">Identities whose ACL block is taken out after writing (a configuration written before they existed).</param>
+    public static async Task<SecuredMosquitto> StartAsync(
+        string dataDirectory, string fleet, string directory, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways = null, IReadOnlyList<string>? lines = null, IReadOnlyList<string>? withoutRulesFor = null)
     {
         Assert.True(File.Exists(Path), "mosquitto is not installed (apt-get install mosquitto; .ci/run does this)");
         var port = BrokerPorts.Free();
         var config = Write(dataDirectory, fleet, directory, port, gateways, lines ?? []);
+        foreach (var identity in withoutRulesFor ?? []) TakeOutRules(System.IO.Path.Combine(directory, "acl"), identity);
         var process = Process.Start(new ProcessStartInfo(Path, ["-c", config]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
         await BrokerPorts.WaitUntilListeningAsync(port);
         return new SecuredMosquitto(directory, fleet, port, process, gateways, lines ?? []);
@@ -57,6 +60,14 @@ internal sealed class SecuredMosquitto : IAsyncDisposable
         if (!_process.HasExited) _process.Kill();
         await _process.WaitForExitAsync();
         _process.Dispose();
+    }
+
+    private static void TakeOutRules(string aclFile, string identity)
+    {
+        var blocks = File.ReadAllText(aclFile).Split("\n\n");
+        var kept = blocks.Where(b => !b.TrimStart('\n').StartsWith($"user {identity}\n", StringComparison.Ordinal)).ToArray();
+        Assert.True(kept.Length == blocks.Length - 1, $"no ACL block for {identity} in {aclFile}");
+        File.WriteAllText(aclFile, string.Join("\n\n", kept));
     }
 
     private static string Write(string dataDirectory, string fleet, string directory, int port, EdgeMlOps.Aggregator.Edge.EdgeOptions? gateways, IReadOnlyList<string> lines)

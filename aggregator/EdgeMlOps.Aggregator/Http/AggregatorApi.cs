@@ -90,7 +90,7 @@ public static class AggregatorApi
         EnrollmentApi.Map(app);
         AdminApi.Map(app);
         Console.ConsoleEndpoints.Map(app);
-        app.MapGet("/healthz", ([FromServices] AggregatorOptions options, [FromServices] ModelRepository models, [FromServices] DeviceDirectory devices, [FromServices] FleetPublisher publisher, [FromServices] FleetTraffic traffic) => Results.Ok(new
+        app.MapGet("/healthz", ([FromServices] AggregatorOptions options, [FromServices] ModelRepository models, [FromServices] DeviceDirectory devices, [FromServices] FleetPublisher publisher, [FromServices] FleetTraffic traffic, [FromServices] Replicas.ReplicaWatch replicas) => Results.Ok(new
         {
             status = "ok",
             model = options.ModelName,
@@ -99,6 +99,7 @@ public static class AggregatorApi
             brokerConnected = publisher.IsConnected,
             artifactBytesServed = traffic.ArtifactBytesServed,
             brokerDroppedMessages = traffic.BrokerDroppedMessages,
+            replicasStarved = replicas.Starved, // connected but taking no updates: their broker rule is likely missing
         }));
         return app;
     }

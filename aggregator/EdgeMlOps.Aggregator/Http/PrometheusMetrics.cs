@@ -18,7 +18,7 @@ namespace EdgeMlOps.Aggregator.Http;
 /// </summary>
 internal sealed class PrometheusMetrics(
     AggregatorOptions options, DeviceDirectory devicesDirectory, FleetSecurity security, ModelRepository models, ModelRegistry registry,
-    RejectionCounters rejections, DriftWatch drift, RolloutManager rollouts, FleetTraffic traffic, FleetStores stores, TimeProvider time)
+    RejectionCounters rejections, DriftWatch drift, RolloutManager rollouts, FleetTraffic traffic, FleetStores stores, Replicas.ReplicaWatch replicas, TimeProvider time)
 {
     public string Render()
     {
@@ -42,6 +42,10 @@ internal sealed class PrometheusMetrics(
         var serving = devices.Where(d => d.State == EdgeMlOps.Shared.Protocol.V1.DeviceState.Online).ToArray();
         Sample(o, "edgemlops_devices_degraded", serving.Count(d => d.StorageNotice.Length > 0), ("reason", "storage"));
         Sample(o, "edgemlops_devices_degraded", serving.Count(d => d.ModelNotice.Length > 0), ("reason", "model"));
+
+        // Replicas connected but starved of updates (docs/SCALING.md): a broker rule missing drops their share silently.
+        Family(o, "edgemlops_replica_silent_rounds", "gauge", "Rounds in a row that fell short while a connected aggregator replica wrote no share (2 or more: starved).");
+        foreach (var (replica, rounds) in replicas.SilentRounds.OrderBy(r => r.Key, StringComparer.Ordinal)) Sample(o, "edgemlops_replica_silent_rounds", rounds, ("replica", replica));
 
         Family(o, "edgemlops_security_events_total", "counter", "Security events by kind (refused connections, denied publishes and subscriptions, enrollments, revocations, restored retained topics).");
         foreach (var kind in Enum.GetValues<Security.SecurityEventKind>()) Sample(o, "edgemlops_security_events_total", security.Events.Count(kind), ("kind", kind.ToString()));

@@ -23,4 +23,13 @@ internal static partial class ReplicaLog
 
     [LoggerMessage(EventId = 2115, Level = LogLevel.Error, Message = "Replica {Replica}: the store is unreachable, its share of {RoundId} is kept for the next attempt: {Error}")]
     public static partial void LogShareStoreFailed(this ILogger logger, string replica, string roundId, string error);
+
+    [LoggerMessage(EventId = 2116, Level = LogLevel.Warning, Message = "Replica {Replica} is connected but took none of the updates in {Rounds} rounds in a row that fell short (last {RoundId}, {Own} updates reached the coordinator): the broker may deny it the update topics and drop its turn of the shared subscription without a word (Mosquitto does) — write the broker's configuration again with every replica and line (--write-mosquitto-config)")]
+    public static partial void LogReplicaStarved(this ILogger logger, string replica, int rounds, string roundId, long own);
+
+    [LoggerMessage(EventId = 2117, Level = LogLevel.Information, Message = "Replica {Replica} takes its share of the updates again (round {RoundId})")]
+    public static partial void LogReplicaSharesAgain(this ILogger logger, string replica, string roundId);
+
+    [LoggerMessage(EventId = 2118, Level = LogLevel.Warning, Message = "Replica {Replica}: cannot record in the store that it is connected: {Error}")]
+    public static partial void LogPresenceStoreFailed(this ILogger logger, string replica, string error);
 }

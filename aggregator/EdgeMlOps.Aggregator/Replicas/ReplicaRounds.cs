@@ -76,6 +76,19 @@ internal sealed class ReplicaRounds(AggregatorOptions options, RoundShares share
         }
     }
 
+    /// <summary>Records that this replica is connected to the broker now (the coordinator's <see cref="ReplicaWatch"/> reads it).</summary>
+    public void Present()
+    {
+        try
+        {
+            shares.Present(Name, time.GetUtcNow());
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            logger.LogPresenceStoreFailed(Name, ex.Message);
+        }
+    }
+
     public void Dispose() => shares.Dispose();
 
     /// <summary>The open round an update names, as the coordinator wrote it to the store; null when there is none (or it is for another model).</summary>

@@ -15,8 +15,9 @@ namespace EdgeMlOps.Aggregator.Replicas;
 /// A replica that is not the coordinator: it joins the shared subscription on device updates, checks each update as
 /// the aggregator's inbox does (envelope, first delivery, the round it names, the round's own checks), claims the
 /// device's one contribution in the shared store, folds the update into its share of the round, and writes the share
-/// to the store every <see cref="ReplicaOptions.FlushInterval"/> while the round is open. It opens no round, sends no
-/// task and publishes nothing: the coordinator does, and combines the shares.
+/// to the store every <see cref="ReplicaOptions.FlushInterval"/> while the round is open, and, while connected, that it
+/// is (<see cref="ReplicaWatch"/>). It opens no round, sends no task and publishes nothing: the coordinator does, and
+/// combines the shares.
 /// </summary>
 public sealed class ReplicaWorker : IAsyncDisposable
 {
@@ -144,10 +145,16 @@ public sealed class ReplicaWorker : IAsyncDisposable
     {
         try
         {
+            var lastPresent = DateTimeOffset.MinValue;
             while (true)
             {
                 await Task.Delay(_options.Replicas.FlushInterval, _time, cancellationToken).ConfigureAwait(false);
                 _rounds.WriteShares();
+                if (_channel.IsConnected && _time.GetUtcNow() - lastPresent >= ReplicaWatch.PresenceInterval)
+                {
+                    _rounds.Present();
+                    lastPresent = _time.GetUtcNow();
+                }
             }
         }
         catch (OperationCanceledException)

@@ -31,6 +31,9 @@ public sealed class RoundShares(SqlDatabase database) : IDisposable
             CREATE TABLE IF NOT EXISTS round_shares(
                 round_id TEXT NOT NULL, replica TEXT NOT NULL, updates INTEGER NOT NULL, share BLOB NOT NULL, PRIMARY KEY(round_id, replica));
             """),
+        Migration.Sql(2, "replicas connected to the broker, as each last said so", """
+            CREATE TABLE IF NOT EXISTS replica_presence(replica TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL);
+            """),
     ];
 
     private readonly SqlDatabase _db = Migrated(database);
@@ -111,6 +114,15 @@ public sealed class RoundShares(SqlDatabase database) : IDisposable
 
     /// <summary>Updates the replicas have written for the round so far (the coordinator's own are not in the store).</summary>
     public long SharedUpdates(string roundId) => _db.Run(s => s.Long("SELECT COALESCE(SUM(updates), 0) FROM round_shares WHERE round_id = @r", ("@r", roundId)));
+
+    /// <summary>Replica <paramref name="replica"/> is connected to the broker, its share of the updates subscribed, at <paramref name="now"/>.</summary>
+    public void Present(string replica, DateTimeOffset now) => _db.Run(s => s.Execute(
+        "INSERT INTO replica_presence(replica, seen_ms) VALUES (@p, @now) ON CONFLICT(replica) DO UPDATE SET seen_ms = excluded.seen_ms",
+        ("@p", replica), ("@now", now.ToUnixTimeMilliseconds())));
+
+    /// <summary>The replicas that said they were connected at <paramref name="since"/> or later, by name.</summary>
+    public IReadOnlyList<string> PresentSince(DateTimeOffset since) => _db.Run(s => s.Query(
+        "SELECT replica FROM replica_presence WHERE seen_ms >= @since ORDER BY replica", r => r.GetString(0), ("@since", since.ToUnixTimeMilliseconds())));
 
     /// <summary>Closes the round to every replica and returns the shares written before the close.</summary>
     public IReadOnlyList<PartialAggregate> Close(string roundId)

@@ -18,6 +18,9 @@ public sealed class RoundCoordinator(
     AggregatorOptions options, ModelRepository models, FederatedStrategy strategy, DeviceDirectory devices, FleetStores stores, DriftWatch drift,
     RejectionCounters rejections, OpenRounds open, TaskDispatcher tasks, VersionCommitter committer, TimeProvider time, ILogger logger)
 {
+    /// <summary>With replicas, those connected but starved of updates (their broker rule missing).</summary>
+    public ReplicaWatch Replicas { get; } = new(options.Replicas.Name, logger);
+
     /// <summary>Runs one round (one at a time with buffers, evaluations and uploads).</summary>
     public async Task<RoundReport> RunAsync(CancellationToken cancellationToken)
     {
@@ -99,8 +102,9 @@ public sealed class RoundCoordinator(
             logger.LogNobodyLeft(roundId, withdrawn);
         }
 
+        var fellShort = Accepted(accumulator) < plan.Target;
         open.Close(accumulator);
-        MergeShares(accumulator);
+        MergeShares(accumulator, fellShort);
         var aggregate = accumulator.Close(plan.Quorum);
         var byReason = RoundReports.Diff(rejections.Snapshot(), rejectionsBefore);
         var rejected = byReason.Values.Sum();
@@ -153,13 +157,18 @@ public sealed class RoundCoordinator(
         ? open.WaitForProgressAsync(cancellationToken)
         : open.WaitForProgressAsync(options.Replicas.FlushInterval, cancellationToken);
 
-    /// <summary>Closes the round to the replicas and adds the shares they wrote; a share that does not fit is refused whole, counted and logged.</summary>
-    private void MergeShares(RoundAccumulator round)
+    /// <summary>
+    /// Closes the round to the replicas and adds the shares they wrote; a share that does not fit is refused whole,
+    /// counted and logged. Then tells <see cref="Replicas"/> which connected replica shared in a round that <paramref name="fellShort"/>.
+    /// </summary>
+    private void MergeShares(RoundAccumulator round, bool fellShort)
     {
         if (stores.Shares is not { } shares) return;
-        var (merged, updates, now) = (0, 0, time.GetUtcNow());
+        var (merged, updates, now, own) = (0, 0, time.GetUtcNow(), round.AcceptedCount);
+        var sharing = new HashSet<string>(StringComparer.Ordinal);
         foreach (var share in shares.Close(round.RoundId))
         {
+            sharing.Add(share.Replica); // a share refused below still shows its replica takes updates
             var outcome = round.Merge(share);
             if (!outcome.Accepted)
             {
@@ -173,5 +182,13 @@ public sealed class RoundCoordinator(
         }
 
         logger.LogSharesMerged(round.RoundId, merged, updates);
+        try
+        {
+            Replicas.Observe(round.RoundId, shares.PresentSince(now - 3 * ReplicaWatch.PresenceInterval), sharing, own, fellShort);
+        }
+        catch (System.Data.Common.DbException)
+        {
+            // Who is connected is not known this time: the watch waits for the next round.
+        }
     }
 }

@@ -90,6 +90,19 @@ public sealed class AdminApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Get, path, null)).StatusCode);
 
     [Fact]
+    public async Task AReplicaTheCoordinatorFindsStarved_IsInHealthAndInTheMetrics()
+    {
+        async Task<string[]> Starved() => [.. JsonDocument.Parse(await (await Send(HttpMethod.Get, "/healthz", null)).Content.ReadAsStringAsync())
+            .RootElement.GetProperty("replicasStarved").EnumerateArray().Select(e => e.GetString()!)];
+        Assert.Empty(await Starved());
+
+        for (var round = 1; round <= 2; round++) _node.Replicas.Observe($"tiny-r{round}", ["r2"], new HashSet<string>(), own: 4, fellShort: true);
+        Assert.Equal(["r2"], await Starved());
+        var metrics = await (await Send(HttpMethod.Get, "/metrics", "carol-token")).Content.ReadAsStringAsync();
+        Assert.Contains("edgemlops_replica_silent_rounds{replica=\"r2\"} 2", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task MissingOrUnknownToken_Is401_AndAMissingRoleIs403()
     {
         Assert.Equal(HttpStatusCode.Unauthorized, (await Send(HttpMethod.Get, "/v1/admin/models/tiny/versions", null)).StatusCode);

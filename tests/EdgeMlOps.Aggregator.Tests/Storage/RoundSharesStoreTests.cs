@@ -48,6 +48,22 @@ public sealed class RoundSharesStoreTests
         Assert.Null(shares.FindOpen("r1"));
     }
 
+    [Theory]
+    [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
+    public void AReplicasPresence_IsItsLastWord_ReadByHowRecentItIs(string engine)
+    {
+        using var stores = new TestStores(engine);
+        using var shares = new RoundShares(stores.Databases.Open("registry.db", durable: true));
+        Assert.Empty(shares.PresentSince(T0));
+        shares.Present("r2", T0);
+        shares.Present("r3", T0.AddSeconds(1));
+        shares.Present("r2", T0.AddSeconds(4)); // renewed: one row, the newest time
+
+        Assert.Equal(["r2", "r3"], shares.PresentSince(T0));
+        Assert.Equal(["r2"], shares.PresentSince(T0.AddSeconds(2)));
+        Assert.Empty(shares.PresentSince(T0.AddSeconds(5)));
+    }
+
     [Fact]
     public async Task OnPostgreSql_AShareIsEitherReadByTheCloseOrRefused_NeverWrittenAfterIt()
     {
