@@ -32,4 +32,16 @@ internal static partial class ReplicaLog
 
     [LoggerMessage(EventId = 2118, Level = LogLevel.Warning, Message = "Replica {Replica}: cannot record in the store that it is connected: {Error}")]
     public static partial void LogPresenceStoreFailed(this ILogger logger, string replica, string error);
+
+    [LoggerMessage(EventId = 2140, Level = LogLevel.Information, Message = "Replica {Replica}: taking a share of model line {Line}'s updates (a line added at run time)")]
+    public static partial void LogLineJoined(this ILogger logger, string replica, string line);
+
+    [LoggerMessage(EventId = 2141, Level = LogLevel.Information, Message = "Replica {Replica}: no longer taking model line {Line}'s updates (the line was removed or changed)")]
+    public static partial void LogLineLeft(this ILogger logger, string replica, string line);
+
+    [LoggerMessage(EventId = 2142, Level = LogLevel.Warning, Message = "Replica {Replica}: cannot take a share of model line {Line}'s updates yet (tried again in a few seconds; the coordinator takes them all meanwhile): {Error}")]
+    public static partial void LogLineNotJoined(this ILogger logger, string replica, string line, string error);
+
+    [LoggerMessage(EventId = 2143, Level = LogLevel.Warning, Message = "Replica {Replica}: the fleet's model lines do not read now; the lines it takes updates for stay as they are: {Errors}")]
+    public static partial void LogLinesUnreadable(this ILogger logger, string replica, string errors);
 }

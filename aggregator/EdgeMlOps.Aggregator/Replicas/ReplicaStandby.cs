@@ -1,36 +1,47 @@
+using EdgeMlOps.Aggregator.Lines;
 using EdgeMlOps.Runtime.Channels;
+using EdgeMlOps.Shared.Configuration;
 using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Aggregator.Replicas;
 
 /// <summary>
 /// What a replica that is not the coordinator runs: a <see cref="ReplicaWorker"/> for the fleet's first model and one
-/// for each model line whose updates are shared (<see cref="Lines.ModelLineOptions"/> with replicas on), each on a
-/// connection of its own under its own certificate name (<see cref="ReplicaOptions.Identity"/>), so a broker that takes
-/// the name as the client id keeps every session apart. A line added at run time is shared from the replicas' next start;
-/// until then the coordinator takes all of its updates.
+/// for each model line whose updates are shared (<see cref="ModelLineOptions"/> with replicas on), each on a connection
+/// of its own under its own certificate name (<see cref="ReplicaOptions.Identity"/>), so a broker that takes the name as
+/// the client id keeps every session apart. Lines an operator adds or removes at run time are followed: every
+/// <see cref="LinesInterval"/> the fleet's lines are read again from the shared data directory (<see cref="FleetLines"/>)
+/// and a worker started for each new shared line, stopped for each one gone (or restarted when its model changed).
 /// </summary>
 public sealed class ReplicaStandby : IAsyncDisposable
 {
-    private readonly List<ReplicaWorker> _workers = [];
+    /// <summary>How often the fleet's lines are read again for lines added or removed at run time.</summary>
+    public static readonly TimeSpan LinesInterval = TimeSpan.FromSeconds(5);
+
+    private readonly AggregatorOptions _fleet;
+    private readonly Func<string, IFleetChannelFactory> _channels;
+    private readonly TimeProvider _time;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+    private readonly ReplicaWorker _first;
+    private readonly Dictionary<string, (ReplicaWorker Worker, string Shape)> _lines = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _changing = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _following = Task.CompletedTask;
 
     /// <summary>The workers of replica <paramref name="fleet"/>.Replicas.Name; <paramref name="channels"/> gives each its connection by certificate name.</summary>
     public ReplicaStandby(AggregatorOptions fleet, Func<string, IFleetChannelFactory> channels, TimeProvider time, ILoggerFactory loggers)
     {
         if (!fleet.Replicas.Enabled) throw new ArgumentException("Aggregator:Replicas:Name is not set", nameof(fleet));
+        (_fleet, _channels, _time, _loggers, _logger) = (fleet, channels, time, loggers, loggers.CreateLogger<ReplicaStandby>());
+        _first = new ReplicaWorker(fleet, channels(fleet.Replicas.Identity), time, loggers);
         try
         {
-            _workers.Add(new ReplicaWorker(fleet, channels(fleet.Replicas.Identity), time, loggers));
-            foreach (var line in fleet.Lines.Where(l => l.Options.Replicas.Enabled))
-            {
-                // The line's settings with this replica's name (the line was read with the fleet's, which may be another's).
-                var shared = line.Options with { Replicas = fleet.Replicas with { Line = line.Name } };
-                _workers.Add(new ReplicaWorker(shared, channels(shared.Replicas.Identity), time, loggers));
-            }
+            foreach (var line in Shared(fleet.Lines)) _lines[line.Name] = (Worker(line), Shape(line));
         }
         catch
         {
-            foreach (var worker in _workers) worker.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            foreach (var worker in _lines.Values.Select(l => l.Worker).Prepend(_first)) worker.DisposeAsync().AsTask().GetAwaiter().GetResult();
             throw;
         }
     }
@@ -39,28 +50,143 @@ public sealed class ReplicaStandby : IAsyncDisposable
     public static ReplicaStandby ForHost(AggregatorOptions fleet, TimeProvider time, ILoggerFactory loggers) =>
         new(fleet, name => ReplicaChannels.For(fleet, name, time), time, loggers);
 
-    public string Name => _workers[0].Name;
+    public string Name => _first.Name;
 
     /// <summary>Updates of the fleet's first model this replica took.</summary>
-    public long Accepted => _workers[0].Accepted;
+    public long Accepted => _first.Accepted;
 
     /// <summary>Updates of each model line this replica took, by line.</summary>
-    public IReadOnlyDictionary<string, long> AcceptedByLine =>
-        _workers.Skip(1).ToDictionary(w => w.Line!, w => w.Accepted, StringComparer.Ordinal);
+    public IReadOnlyDictionary<string, long> AcceptedByLine => ByLine(w => w.Accepted);
 
+    /// <summary>Updates of each model line this replica refused, by line.</summary>
+    public IReadOnlyDictionary<string, long> RefusedByLine => ByLine(w => w.Rejections.Total);
+
+    /// <summary>Starts every worker, then follows the lines added and removed at run time (when the options were read from a configuration).</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        foreach (var worker in _workers) await worker.StartAsync(cancellationToken).ConfigureAwait(false);
+        await _first.StartAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var (worker, _) in Snapshot()) await worker.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (_fleet.Configuration is not null) _following = Task.Run(() => FollowLinesAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Reads the fleet's lines again and starts a worker for each new shared line, stops the worker of each line gone;
+    /// a line whose model or rule changed gets a new worker. A line that cannot be read or joined now is tried again
+    /// at the next call; the workers running stay.
+    /// </summary>
+    public async Task FollowLinesOnceAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<ModelLineOptions> lines;
+        try
+        {
+            lines = Shared(FleetLines.Read(_fleet.Configuration!, _fleet));
+        }
+        catch (OptionsValidationException ex)
+        {
+            _logger.LogLinesUnreadable(Name, string.Join("; ", ex.Errors));
+            return;
+        }
+
+        await _changing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var wanted = lines.ToDictionary(l => l.Name, StringComparer.Ordinal);
+            foreach (var (name, (worker, shape)) in Running())
+            {
+                if (wanted.TryGetValue(name, out var line) && Shape(line) == shape) continue;
+                lock (_lines) _lines.Remove(name);
+                await worker.DisposeAsync().ConfigureAwait(false);
+                _logger.LogLineLeft(Name, name);
+            }
+
+            foreach (var line in lines.Where(l => !Has(l.Name))) await JoinAsync(line, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _changing.Release();
+        }
     }
 
     /// <summary>Every worker dies at once (<see cref="ReplicaWorker.Abort"/>): a killed replica.</summary>
     public void Abort()
     {
-        foreach (var worker in _workers) worker.Abort();
+        _stopping.Cancel();
+        _first.Abort();
+        foreach (var (worker, _) in Snapshot()) worker.Abort();
     }
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var worker in _workers) await worker.DisposeAsync().ConfigureAwait(false);
+        if (!_stopping.IsCancellationRequested) await _stopping.CancelAsync().ConfigureAwait(false);
+        await _following.ConfigureAwait(false);
+        await _changing.WaitAsync().ConfigureAwait(false);
+        await _first.DisposeAsync().ConfigureAwait(false);
+        foreach (var (worker, _) in Snapshot()) await worker.DisposeAsync().ConfigureAwait(false);
+        _changing.Release();
+    }
+
+    private async Task FollowLinesAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(LinesInterval, _time, cancellationToken).ConfigureAwait(false);
+                await FollowLinesOnceAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task JoinAsync(ModelLineOptions line, CancellationToken cancellationToken)
+    {
+        ReplicaWorker? worker = null;
+        try
+        {
+            worker = Worker(line);
+            await worker.StartAsync(cancellationToken).ConfigureAwait(false);
+            lock (_lines) _lines[line.Name] = (worker, Shape(line));
+            _logger.LogLineJoined(Name, line.Name);
+        }
+        catch (Exception ex) when (ex is System.Data.Common.DbException or Storage.StoreException or IOException or InvalidOperationException or MQTTnet.Exceptions.MqttCommunicationException)
+        {
+            if (worker is not null) await worker.DisposeAsync().ConfigureAwait(false);
+            _logger.LogLineNotJoined(Name, line.Name, ex.Message);
+        }
+    }
+
+    /// <summary>A worker for <paramref name="line"/> with this replica's name (the line was read with the fleet's settings, which may name another).</summary>
+    private ReplicaWorker Worker(ModelLineOptions line)
+    {
+        var shared = line.Options with { Replicas = _fleet.Replicas with { Line = line.Name } };
+        return new ReplicaWorker(shared, _channels(shared.Replicas.Identity), _time, _loggers);
+    }
+
+    /// <summary>The lines whose updates the replicas share (the others' rules need every update in the coordinator).</summary>
+    private static IReadOnlyList<ModelLineOptions> Shared(IReadOnlyList<ModelLineOptions> lines) => [.. lines.Where(l => l.Options.Replicas.Enabled)];
+
+    /// <summary>What a line's worker is made for: its model and rule; a line re-added with another gets a new worker.</summary>
+    private static string Shape(ModelLineOptions line) => $"{line.Options.Model}|{line.Options.Strategy.Name}";
+
+    private bool Has(string line)
+    {
+        lock (_lines) return _lines.ContainsKey(line);
+    }
+
+    private List<(ReplicaWorker Worker, string Shape)> Snapshot()
+    {
+        lock (_lines) return [.. _lines.Values];
+    }
+
+    private List<(string Name, (ReplicaWorker Worker, string Shape) Line)> Running()
+    {
+        lock (_lines) return [.. _lines.Select(l => (l.Key, l.Value))];
+    }
+
+    private IReadOnlyDictionary<string, long> ByLine(Func<ReplicaWorker, long> read)
+    {
+        lock (_lines) return _lines.ToDictionary(l => l.Key, l => read(l.Value.Worker), StringComparer.Ordinal);
     }
 }
