@@ -428,8 +428,11 @@ async function render() {
 async function refreshHealth() {
   try {
     const health = await (await fetch('/healthz', { cache: 'no-store' })).json();
-    $('health').textContent = `${health.status} · v${health.version} · ${health.devicesOnline} online · broker ${health.brokerConnected ? 'up' : 'DOWN'}`;
-    $('health').className = 'pill ' + (health.status === 'ok' && health.brokerConnected ? 'ok' : 'bad');
+    // A replica connected but starved of updates: its broker rule is likely missing (docs/SCALING.md).
+    const starved = health.replicasStarved || [];
+    const replicas = starved.length ? ` · replica ${starved.join(', ')} starved: write the broker's configuration again` : '';
+    $('health').textContent = `${health.status} · v${health.version} · ${health.devicesOnline} online · broker ${health.brokerConnected ? 'up' : 'DOWN'}${replicas}`;
+    $('health').className = 'pill ' + (health.status === 'ok' && health.brokerConnected && !starved.length ? 'ok' : 'bad');
   } catch {
     $('health').textContent = 'aggregator unreachable';
     $('health').className = 'pill bad';
