@@ -132,7 +132,14 @@ public sealed class ReplicaStandby : IAsyncDisposable
             while (true)
             {
                 await Task.Delay(LinesInterval, _time, cancellationToken).ConfigureAwait(false);
-                await FollowLinesOnceAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await FollowLinesOnceAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    _logger.LogLinesUnreadable(Name, ex.Message); // the standby stands by on; tried again at the next interval
+                }
             }
         }
         catch (OperationCanceledException)
@@ -150,9 +157,10 @@ public sealed class ReplicaStandby : IAsyncDisposable
             lock (_lines) _lines[line.Name] = (worker, Shape(line));
             _logger.LogLineJoined(Name, line.Name);
         }
-        catch (Exception ex) when (ex is System.Data.Common.DbException or Storage.StoreException or IOException or InvalidOperationException or MQTTnet.Exceptions.MqttCommunicationException)
+        catch (Exception ex)
         {
-            if (worker is not null) await worker.DisposeAsync().ConfigureAwait(false);
+            if (worker is not null) await worker.DisposeAsync().ConfigureAwait(false); // also when stopped while joining: no worker left behind
+            if (ex is not (System.Data.Common.DbException or Storage.StoreException or IOException or InvalidOperationException or MQTTnet.Exceptions.MqttCommunicationException)) throw;
             _logger.LogLineNotJoined(Name, line.Name, ex.Message);
         }
     }
