@@ -35,15 +35,6 @@ public sealed class ReplicaStandby : IAsyncDisposable
         if (!fleet.Replicas.Enabled) throw new ArgumentException("Aggregator:Replicas:Name is not set", nameof(fleet));
         (_fleet, _channels, _time, _loggers, _logger) = (fleet, channels, time, loggers, loggers.CreateLogger<ReplicaStandby>());
         _first = new ReplicaWorker(fleet, channels(fleet.Replicas.Identity), time, loggers);
-        try
-        {
-            foreach (var line in Shared(fleet.Lines)) _lines[line.Name] = (Worker(line), Shape(line));
-        }
-        catch
-        {
-            foreach (var worker in _lines.Values.Select(l => l.Worker).Prepend(_first)) worker.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            throw;
-        }
     }
 
     /// <summary>For a host process: each worker over TLS with a certificate of its own from the fleet CA (<see cref="ReplicaChannels"/>).</summary>
@@ -61,11 +52,20 @@ public sealed class ReplicaStandby : IAsyncDisposable
     /// <summary>Updates of each model line this replica refused, by line.</summary>
     public IReadOnlyDictionary<string, long> RefusedByLine => ByLine(w => w.Rejections.Total);
 
-    /// <summary>Starts every worker, then follows the lines added and removed at run time (when the options were read from a configuration).</summary>
+    /// <summary>
+    /// Starts the first model's worker and one per shared line (a failure throws: <see cref="DisposeAsync"/> stops what
+    /// started), then follows the lines added and removed at run time (when the options were read from a configuration).
+    /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         await _first.StartAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var (worker, _) in Snapshot()) await worker.StartAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var line in Shared(_fleet.Lines))
+        {
+            var worker = Worker(line);
+            lock (_lines) _lines[line.Name] = (worker, Shape(line)); // kept before it starts, so a dispose stops it whatever happens
+            await worker.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (_fleet.Configuration is not null) _following = Task.Run(() => FollowLinesAsync(_stopping.Token), CancellationToken.None);
     }
 
