@@ -15,7 +15,9 @@ internal static class LineCommands
             foreach (var line in (await client(r).GetAsync("/v1/admin/lines", ct).ConfigureAwait(false)).EnumerateArray())
             {
                 var cohort = string.Join("; ", line.GetProperty("cohort").EnumerateObject().Select(t => $"{t.Name}={string.Join(',', t.Value.EnumerateArray().Select(v => v.GetString()))}"));
-                table.AddRow(Cli.Cell(line, "name"), Cli.Cell(line, "model"), Cli.Cell(line, "url"), Markup.Escape(cohort.Length > 0 ? cohort : "every device"), Cli.Cell(line, "memoryMb"), Cli.Cell(line, "source"), Cli.Cell(line, "updates"));
+                var starved = line.TryGetProperty("replicasStarved", out var names) ? string.Join(", ", names.EnumerateArray().Select(n => n.GetString())) : string.Empty;
+                var updates = Cli.Cell(line, "updates") + (starved.Length > 0 ? $" [red]— starved: {Markup.Escape(starved)} (write the broker's configuration again)[/]" : string.Empty);
+                table.AddRow(Cli.Cell(line, "name"), Cli.Cell(line, "model"), Cli.Cell(line, "url"), Markup.Escape(cohort.Length > 0 ? cohort : "every device"), Cli.Cell(line, "memoryMb"), Cli.Cell(line, "source"), updates);
             }
 
             output.Write(table);

@@ -102,6 +102,16 @@ public sealed class ModelLinesAtRunTimeTests : IAsyncDisposable
         Assert.Equal(0, await EdgeMlOps.Cli.Cli.RunAsync(["lines", "list", "--url", node.ArtifactBaseUrl.ToString(), "--token", "vera-token"], console));
         Assert.Contains($"http://127.0.0.1:{port}/", console.Output, StringComparison.Ordinal);
         Assert.Contains("camera=yes", console.Output, StringComparison.Ordinal);
+        Assert.Equal(0, listed.Body[0].GetProperty("replicasStarved").GetArrayLength());
+
+        // A replica the line's coordinator finds starved of the line's updates (its broker rule missing) is named in both.
+        for (var round = 1; round <= 2; round++) lines["cnn"].Replicas.Observe($"cnn-r{round}", ["r2"], new HashSet<string>(), own: 3, fellShort: true);
+        listed = await SendAsync(admin, HttpMethod.Get, "/v1/admin/lines", "vera-token");
+        Assert.Equal(["r2"], listed.Body[0].GetProperty("replicasStarved").EnumerateArray().Select(r => r.GetString()));
+        console = new Spectre.Console.Testing.TestConsole();
+        console.Profile.Width = 250;
+        Assert.Equal(0, await EdgeMlOps.Cli.Cli.RunAsync(["lines", "list", "--url", node.ArtifactBaseUrl.ToString(), "--token", "vera-token"], console));
+        Assert.Contains("starved: r2 (write the broker's configuration again)", console.Output, StringComparison.Ordinal);
 
         // A restart of the aggregator brings the line back, with its registry.
         foreach (var running in new IAsyncDisposable[] { lines, node }) await running.DisposeAsync();

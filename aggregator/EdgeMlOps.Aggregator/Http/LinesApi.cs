@@ -21,7 +21,7 @@ internal static class LinesApi
     public static void Map(RouteGroupBuilder admin)
     {
         admin.MapGet("/lines", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] FleetLines lines, [FromServices] AggregatorOptions options) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(lines.Current.Select(l => View(l, lines.IsAdded(l.Name), options)).ToArray())));
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(lines.Current.Select(l => View(l, lines.IsAdded(l.Name), options, lines.ReplicasStarved?.Invoke(l.Name))).ToArray())));
 
         admin.MapPost("/lines/{name}", (HttpContext http, string name, string? reason, [FromQuery] string[]? set, [FromServices] AdminGuard guard, [FromServices] FleetLines lines,
             [FromServices] AggregatorOptions options, [FromServices] AuditLog audit, [FromServices] TimeProvider time) =>
@@ -76,7 +76,7 @@ internal static class LinesApi
             }));
     }
 
-    private static object View(ModelLineOptions line, bool added, AggregatorOptions fleet) => new
+    private static object View(ModelLineOptions line, bool added, AggregatorOptions fleet, IReadOnlyList<string>? starved = null) => new
     {
         line.Name,
         Model = line.Options.Model.ToString(),
@@ -87,6 +87,7 @@ internal static class LinesApi
         Updates = line.Options.Replicas.Enabled ? "shared over the replicas"
             : fleet.Replicas.Enabled ? "the coordinator's alone (its rule needs every update in one process)"
             : "this aggregator's",
+        ReplicasStarved = starved ?? [], // connected replicas the line's coordinator finds starved of its updates (a broker rule missing)
     };
 
     /// <summary>Settings that name a file on the aggregator's machine: never taken from the network (the model comes as the body).</summary>

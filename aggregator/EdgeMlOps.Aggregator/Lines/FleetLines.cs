@@ -47,6 +47,9 @@ public sealed class FleetLines
     /// <summary>Stops a line's aggregator (the line host).</summary>
     public Func<string, Task>? Stopping { get; set; }
 
+    /// <summary>The replicas a line's coordinator finds starved of that line's updates (the line host's), by line name.</summary>
+    public Func<string, IReadOnlyList<string>>? ReplicasStarved { get; set; }
+
     /// <summary>After every change: the fleet publishes its catalogue again.</summary>
     public Func<CancellationToken, Task>? Changed { get; set; }
 

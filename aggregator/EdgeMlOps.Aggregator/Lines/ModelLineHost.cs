@@ -58,6 +58,7 @@ public sealed class ModelLineHost : IAsyncDisposable
 
         fleet.Lines.Starting = host.StartLineAsync;
         fleet.Lines.Stopping = host.StopLineAsync;
+        fleet.Lines.ReplicasStarved = name => host.Nodes.FirstOrDefault(n => n.Options.Line == name)?.Replicas.Starved ?? [];
         return host;
     }
 
@@ -144,6 +145,7 @@ public sealed class ModelLineHost : IAsyncDisposable
     {
         _fleet.Lines.Starting = null;
         _fleet.Lines.Stopping = null;
+        _fleet.Lines.ReplicasStarved = null;
         List<(AggregatorNode Node, CancellationTokenSource Stop, Task Rounds)> running;
         lock (_running)
         {

@@ -114,5 +114,6 @@ public sealed class ModelLinesWithReplicasTests : IDisposable
         using var listed = await http.SendAsync(list);
         var line = Assert.Single(System.Text.Json.JsonDocument.Parse(await listed.Content.ReadAsStringAsync()).RootElement.EnumerateArray());
         Assert.Equal(("kws", "shared over the replicas"), (line.GetProperty("name").GetString(), line.GetProperty("updates").GetString()));
+        Assert.Equal(0, line.GetProperty("replicasStarved").GetArrayLength()); // nobody left connected and starved
     }
 }
