@@ -89,7 +89,7 @@ public sealed class ConsoleTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AReplicaStarvedOfUpdates_TurnsTheHealthPillRed_NamingItAndTheFix()
+    public async Task AReplicaStarvedOfUpdates_TurnsTheHealthPillRed_WithTheFix()
     {
         var carol = await _browser.SignInAsync(_console, "carol-token");
         await Expect(carol.Locator("#health")).ToContainTextAsync("broker up");
@@ -98,7 +98,7 @@ public sealed class ConsoleTests : IAsyncLifetime
         // Two rounds that fell short while replica r2, connected, wrote no share (its broker rule missing).
         for (var round = 1; round <= 2; round++) _node.Replicas.Observe($"digits-r{round}", ["r2"], new HashSet<string>(), own: 3, fellShort: true);
         var refreshed = new LocatorAssertionsToContainTextOptions { Timeout = 15_000 }; // the console refreshes every 5 s
-        await Expect(carol.Locator("#health")).ToContainTextAsync("replica r2 starved: write the broker's configuration again", refreshed);
+        await Expect(carol.Locator("#health")).ToContainTextAsync("1 replica starved of updates: write the broker's configuration again", refreshed);
         await Expect(carol.Locator("#health")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex("\\bbad\\b"));
 
         _node.Replicas.Observe("digits-r3", ["r2"], new HashSet<string> { "r2" }, own: 3, fellShort: false); // its share again

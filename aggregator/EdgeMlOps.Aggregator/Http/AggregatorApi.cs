@@ -99,7 +99,7 @@ public static class AggregatorApi
             brokerConnected = publisher.IsConnected,
             artifactBytesServed = traffic.ArtifactBytesServed,
             brokerDroppedMessages = traffic.BrokerDroppedMessages,
-            replicasStarved = replicas.Starved, // connected but taking no updates: their broker rule is likely missing
+            replicasStarved = replicas.Starved.Count, // connected but taking no updates (a broker rule missing); names with a token: /metrics, /v1/admin/lines
         }));
         return app;
     }

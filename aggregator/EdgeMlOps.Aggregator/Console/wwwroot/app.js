@@ -429,10 +429,10 @@ async function refreshHealth() {
   try {
     const health = await (await fetch('/healthz', { cache: 'no-store' })).json();
     // A replica connected but starved of updates: its broker rule is likely missing (docs/SCALING.md).
-    const starved = health.replicasStarved || [];
-    const replicas = starved.length ? ` · replica ${starved.join(', ')} starved: write the broker's configuration again` : '';
+    const starved = health.replicasStarved || 0;
+    const replicas = starved ? ` · ${starved} replica${starved > 1 ? 's' : ''} starved of updates: write the broker's configuration again` : '';
     $('health').textContent = `${health.status} · v${health.version} · ${health.devicesOnline} online · broker ${health.brokerConnected ? 'up' : 'DOWN'}${replicas}`;
-    $('health').className = 'pill ' + (health.status === 'ok' && health.brokerConnected && !starved.length ? 'ok' : 'bad');
+    $('health').className = 'pill ' + (health.status === 'ok' && health.brokerConnected && !starved ? 'ok' : 'bad');
   } catch {
     $('health').textContent = 'aggregator unreachable';
     $('health').className = 'pill bad';
