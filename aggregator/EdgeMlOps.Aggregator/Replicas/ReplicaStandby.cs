@@ -76,10 +76,11 @@ public sealed class ReplicaStandby : IAsyncDisposable
     /// </summary>
     public async Task FollowLinesOnceAsync(CancellationToken cancellationToken)
     {
+        if (_fleet.Configuration is not { } configuration) return; // options made in code: their lines are as given
         IReadOnlyList<ModelLineOptions> lines;
         try
         {
-            lines = Shared(FleetLines.Read(_fleet.Configuration!, _fleet));
+            lines = Shared(FleetLines.Read(configuration, _fleet));
         }
         catch (OptionsValidationException ex)
         {
