@@ -84,6 +84,9 @@ public sealed partial record AggregatorOptions
     /// <summary>The configuration these options were read from (a line added at run time is read over it), or null when made in code.</summary>
     public IConfiguration? Configuration { get; init; }
 
+    /// <summary>The store of lines added at run time as <see cref="Lines"/> were read from it (<see cref="Lines.FleetLines.ReadIfChanged"/>): read again only when it changed.</summary>
+    internal string? KeptLines { get; init; }
+
     /// <summary>This model's topics: the fleet's, or its line's.</summary>
     public Topics Topics => new(Fleet, Line);
 
@@ -250,7 +253,9 @@ public sealed partial record AggregatorOptions
         r.DeclareSection(EdgeMlOps.Aggregator.Lines.ModelLinesConfiguration.Section); // read below, each line by these same rules
         r.RejectUnknownKeys();
         r.ThrowIfInvalid("aggregator");
-        return options with { Lines = withLines ? EdgeMlOps.Aggregator.Lines.FleetLines.Read(configuration, options) : [], Configuration = configuration };
+        if (!withLines) return options with { Configuration = configuration };
+        var (lines, kept) = EdgeMlOps.Aggregator.Lines.FleetLines.Read(configuration, options);
+        return options with { Lines = lines, KeptLines = kept, Configuration = configuration };
     }
 
     /// <summary>

@@ -29,7 +29,7 @@ public sealed class FleetLines
         _fleet = fleet;
         _file = StorePath(fleet.DataDirectory);
         _added = Load(_file);
-        _current = fleet.Configuration is { } configuration ? Read(configuration, _added, fleet) : fleet.Lines;
+        _current = fleet.Configuration is { } configuration && Kept(_added) != fleet.KeptLines ? Read(configuration, _added, fleet) : fleet.Lines;
     }
 
     /// <summary>Every line the fleet runs now, configured first, then added ones in the order they came.</summary>
@@ -130,10 +130,30 @@ public sealed class FleetLines
     /// <summary>
     /// The lines of <paramref name="fleet"/>: configured under <paramref name="configuration"/>, and added at run time
     /// and kept in its data directory now, beneath the configuration — so a line added at run time comes back at the
-    /// next start as if configured. Throws listing every problem (a damaged store of added lines names its file).
+    /// next start as if configured — with the store they were read from (<see cref="Kept"/>). Throws listing every
+    /// problem (a damaged store of added lines names its file).
     /// </summary>
-    public static IReadOnlyList<ModelLineOptions> Read(IConfiguration configuration, AggregatorOptions fleet) =>
-        Read(configuration, Load(StorePath(fleet.DataDirectory)), fleet);
+    public static (IReadOnlyList<ModelLineOptions> Lines, string Kept) Read(IConfiguration configuration, AggregatorOptions fleet)
+    {
+        var added = Load(StorePath(fleet.DataDirectory));
+        return (Read(configuration, added, fleet), Kept(added));
+    }
+
+    /// <summary>
+    /// The lines as <see cref="Read(IConfiguration, AggregatorOptions)"/> reads them, or null lines when the store of
+    /// added lines is still <paramref name="keptBefore"/> (the configuration does not change while running): reading
+    /// a line opens its model file, which a standby that asks every few seconds should not do for nothing.
+    /// </summary>
+    public static (IReadOnlyList<ModelLineOptions>? Lines, string Kept) ReadIfChanged(IConfiguration configuration, AggregatorOptions fleet, string? keptBefore)
+    {
+        var added = Load(StorePath(fleet.DataDirectory));
+        var kept = Kept(added);
+        return (kept == keptBefore ? null : Read(configuration, added, fleet), kept);
+    }
+
+    /// <summary>The store of added lines as read, in a form two reads compare by.</summary>
+    private static string Kept(Dictionary<string, Dictionary<string, string>> added) =>
+        JsonSerializer.Serialize(added, FleetLinesJson.Default.DictionaryStringDictionaryStringString);
 
     private static IReadOnlyList<ModelLineOptions> Read(IConfiguration configuration, Dictionary<string, Dictionary<string, string>> added, AggregatorOptions fleet) =>
         ModelLinesConfiguration.Read(new ConfigurationBuilder().AddInMemoryCollection(Settings(added)).AddConfiguration(configuration).Build(), fleet);

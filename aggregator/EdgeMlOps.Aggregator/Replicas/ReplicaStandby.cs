@@ -28,12 +28,13 @@ public sealed class ReplicaStandby : IAsyncDisposable
     private readonly SemaphoreSlim _changing = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private Task _following = Task.CompletedTask;
+    private string? _kept;
 
     /// <summary>The workers of replica <paramref name="fleet"/>.Replicas.Name; <paramref name="channels"/> gives each its connection by certificate name.</summary>
     public ReplicaStandby(AggregatorOptions fleet, Func<string, IFleetChannelFactory> channels, TimeProvider time, ILoggerFactory loggers)
     {
         if (!fleet.Replicas.Enabled) throw new ArgumentException("Aggregator:Replicas:Name is not set", nameof(fleet));
-        (_fleet, _channels, _time, _loggers, _logger) = (fleet, channels, time, loggers, loggers.CreateLogger<ReplicaStandby>());
+        (_fleet, _channels, _time, _loggers, _logger, _kept) = (fleet, channels, time, loggers, loggers.CreateLogger<ReplicaStandby>(), fleet.KeptLines);
         _first = new ReplicaWorker(fleet, channels(fleet.Replicas.Identity), time, loggers);
     }
 
@@ -78,9 +79,12 @@ public sealed class ReplicaStandby : IAsyncDisposable
     {
         if (_fleet.Configuration is not { } configuration) return; // options made in code: their lines are as given
         IReadOnlyList<ModelLineOptions> lines;
+        string kept;
         try
         {
-            lines = Shared(FleetLines.Read(configuration, _fleet));
+            (var read, kept) = FleetLines.ReadIfChanged(configuration, _fleet, Volatile.Read(ref _kept));
+            if (read is null) return; // the store of added lines is as it was when every line was followed: nothing to do
+            lines = Shared(read);
         }
         catch (OptionsValidationException ex)
         {
@@ -100,7 +104,9 @@ public sealed class ReplicaStandby : IAsyncDisposable
                 _logger.LogLineLeft(Name, name);
             }
 
-            foreach (var line in lines.Where(l => !Has(l.Name))) await JoinAsync(line, cancellationToken).ConfigureAwait(false);
+            var joinedAll = true;
+            foreach (var line in lines.Where(l => !Has(l.Name))) joinedAll &= await JoinAsync(line, cancellationToken).ConfigureAwait(false);
+            if (joinedAll) Volatile.Write(ref _kept, kept); // else read again next time, so a line not joined is tried again
         }
         finally
         {
@@ -113,7 +119,7 @@ public sealed class ReplicaStandby : IAsyncDisposable
     {
         _stopping.Cancel();
         _first.Abort();
-        foreach (var (worker, _) in Snapshot()) worker.Abort();
+        foreach (var (_, (worker, _)) in Running()) worker.Abort();
     }
 
     public async ValueTask DisposeAsync()
@@ -122,7 +128,7 @@ public sealed class ReplicaStandby : IAsyncDisposable
         await _following.ConfigureAwait(false);
         await _changing.WaitAsync().ConfigureAwait(false);
         await _first.DisposeAsync().ConfigureAwait(false);
-        foreach (var (worker, _) in Snapshot()) await worker.DisposeAsync().ConfigureAwait(false);
+        foreach (var (_, (worker, _)) in Running()) await worker.DisposeAsync().ConfigureAwait(false);
         _changing.Release();
     }
 
@@ -148,7 +154,8 @@ public sealed class ReplicaStandby : IAsyncDisposable
         }
     }
 
-    private async Task JoinAsync(ModelLineOptions line, CancellationToken cancellationToken)
+    /// <summary>Starts a worker for <paramref name="line"/>; false (logged) when it cannot now.</summary>
+    private async Task<bool> JoinAsync(ModelLineOptions line, CancellationToken cancellationToken)
     {
         ReplicaWorker? worker = null;
         try
@@ -157,12 +164,14 @@ public sealed class ReplicaStandby : IAsyncDisposable
             await worker.StartAsync(cancellationToken).ConfigureAwait(false);
             lock (_lines) _lines[line.Name] = (worker, Shape(line));
             _logger.LogLineJoined(Name, line.Name);
+            return true;
         }
         catch (Exception ex)
         {
             if (worker is not null) await worker.DisposeAsync().ConfigureAwait(false); // also when stopped while joining: no worker left behind
             if (ex is not (System.Data.Common.DbException or Storage.StoreException or IOException or InvalidOperationException or MQTTnet.Exceptions.MqttCommunicationException)) throw;
             _logger.LogLineNotJoined(Name, line.Name, ex.Message);
+            return false;
         }
     }
 
@@ -182,11 +191,6 @@ public sealed class ReplicaStandby : IAsyncDisposable
     private bool Has(string line)
     {
         lock (_lines) return _lines.ContainsKey(line);
-    }
-
-    private List<(ReplicaWorker Worker, string Shape)> Snapshot()
-    {
-        lock (_lines) return [.. _lines.Values];
     }
 
     private List<(string Name, (ReplicaWorker Worker, string Shape) Line)> Running()

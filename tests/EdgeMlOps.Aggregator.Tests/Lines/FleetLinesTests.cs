@@ -111,6 +111,21 @@ public sealed class FleetLinesTests : IDisposable
     }
 
     [Fact]
+    public void TheLinesReadAtTheStart_AreNotReadAgain_WhileTheStoreOfAddedLinesIsUnchanged()
+    {
+        // Reading a line opens its files (its model, its held-out data): done once at a start, not again for nothing.
+        Directory.CreateDirectory(_dir);
+        var heldOut = Path.Combine(_dir, "held-out.jsonl");
+        File.WriteAllText(heldOut, string.Empty);
+        var values = Configured();
+        values["Aggregator:Lines:cam:Evaluation:DataFile"] = heldOut;
+        var started = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
+        File.Delete(heldOut); // read again, the line would now be refused
+
+        Assert.Equal(["cam"], Lines(started).Current.Select(l => l.Name));
+    }
+
+    [Fact]
     public async Task ALineThatDoesNotRead_ClashesOrCannotStart_ChangesNothing_AndSaysWhy()
     {
         var lines = Lines(Configured());
