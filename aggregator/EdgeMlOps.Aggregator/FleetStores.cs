@@ -39,7 +39,7 @@ public sealed class FleetStores : IDisposable
         {
             Registry = Opened(new ModelRegistry(_databases.Open("registry.db", durable: true)));
             Seen = Opened(new Fleet.SeenMessages(_databases.Open("messages.db", durable: false), time));
-            Artifacts = new ArtifactStore(Path.Combine(options.DataDirectory, "artifacts"));
+            Artifacts = new ArtifactStore(ArtifactStore.RootIn(options.DataDirectory));
             Security = fleetSecurity ?? Opened(new FleetSecurity(options.DataDirectory, options.Fleet, options.Security, time, loggers.CreateLogger<FleetSecurity>(),
                 DevicePublishLimits.For(options.Model, options.Monitoring.MaxProfileBytes),
                 Opened(new SecurityStore(_databases.Open("security.db", durable: true), _databases.Open("security.events.db", durable: false))), options.Edge));

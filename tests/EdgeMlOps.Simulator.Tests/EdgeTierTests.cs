@@ -33,6 +33,28 @@ public class EdgeTierTests
         Assert.All(edge.Rounds, r => Assert.True(r.EdgeBytesUp < r.BytesUp * 0.7, $"{r.EdgeBytesUp} bytes upstream for {r.BytesUp} from the devices"));
     }
 
+    /// <summary>
+    /// A model line behind the gateways: its catalogue, statements and tasks relayed down, its devices' messages up one by
+    /// one (a gateway knows no line's model, so it makes no line partials) — the line trains exactly as in a flat fleet,
+    /// and the first model's rounds still go up one partial per site and round.
+    /// </summary>
+    [Fact]
+    public async Task ALineBehindTheGateways_TrainsAsInAFlatFleet_BitForBit_WhileTheFirstModelStillGoesUpInPartials()
+    {
+        string[] line = ["--line", "kws=mlp-12-16-3"];
+        var flat = await new SimulationRunner(SimulationOptions.Parse([.. Federated("20"), .. Memory, .. line])).RunAsync(CancellationToken.None);
+        var edge = await new SimulationRunner(SimulationOptions.Parse([.. Federated("20"), "--edge-sites", "2", .. line])).RunAsync(CancellationToken.None);
+
+        var kws = Assert.Single(edge.Lines);
+        Assert.All(kws.Rounds, r => Assert.Equal(("Completed", 10, 10, 0L), (r.Status, r.Participants, r.Selected, r.Rejected)));
+        Assert.Equal(Assert.Single(flat.Lines).Rounds.Select(r => (r.Version, r.Participants, r.Accuracy)), kws.Rounds.Select(r => (r.Version, r.Participants, r.Accuracy)));
+        Assert.True(kws.FinalAccuracy > kws.InitialAccuracy, $"the line learned behind the gateways: {kws.InitialAccuracy:F4} → {kws.FinalAccuracy:F4}");
+
+        Assert.All(edge.Rounds, r => Assert.Equal(("Completed", 10), (r.Status, r.Participants)));
+        Assert.Equal(flat.Rounds.Select(r => (r.Version, r.Accuracy)), edge.Rounds.Select(r => (r.Version, r.Accuracy)));
+        Assert.Equal(6L, edge.EdgePartials.Partials); // the first model's: 2 sites × 3 rounds
+    }
+
     [Fact]
     public async Task RegionalGatewaysOverTheSites_MakeTheSameModelAsAFlatFleet_BitForBit_SendingOnePartialPerRegionAndRound()
     {

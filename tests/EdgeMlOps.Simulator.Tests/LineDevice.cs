@@ -19,15 +19,17 @@ internal sealed class LineDevice(DeviceAgent agent, ModelLines lines, LocalApi a
 
     public HttpClient Http => http;
 
-    public static async Task<LineDevice> StartAsync(AggregatorNode node, string dir, string id, IReadOnlyDictionary<string, string> tags, long budgetMb = AgentOptions.DefaultMemoryBudgetMb)
+    /// <param name="site">Behind an edge gateway: its site's broker and artifact address (HTTPS with the fleet CA pinned).</param>
+    public static async Task<LineDevice> StartAsync(AggregatorNode node, string dir, string id, IReadOnlyDictionary<string, string> tags, long budgetMb = AgentOptions.DefaultMemoryBudgetMb, (Runtime.Mqtt.MqttEndpoint Broker, Uri Artifacts)? site = null)
     {
         var options = new AgentOptions
         {
-            DeviceId = id, Fleet = node.Options.Fleet, Broker = node.BrokerEndpoint, FleetCa = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(node.Security.Authority.Certificate.RawData), Enrollment = Join.Enrollment(node),
-            TrustedRoots = [node.Keys.RootPublicKey], DataDirectory = dir, Tags = tags, MemoryBudgetBytes = budgetMb << 20,
+            DeviceId = id, Fleet = node.Options.Fleet, Broker = site?.Broker ?? node.BrokerEndpoint, FleetCa = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(node.Security.Authority.Certificate.RawData), Enrollment = Join.Enrollment(node),
+            TrustedRoots = [node.Keys.RootPublicKey], DataDirectory = dir, Tags = tags, MemoryBudgetBytes = budgetMb << 20, ArtifactBaseUrl = site?.Artifacts,
         };
         var stores = AgentStores.Open(options, inMemory: false, DateTimeOffset.UtcNow);
-        var dependencies = new AgentDependencies { Store = stores.Samples, Outbox = stores.Outbox, Models = new ModelStore(Path.Combine(dir, "models")), Http = new HttpClient() };
+        var downloads = site is null ? new HttpClient() : new HttpClient(Shared.Security.PinnedHttp.Handler(node.Security.Authority.Certificate));
+        var dependencies = new AgentDependencies { Store = stores.Samples, Outbox = stores.Outbox, Models = new ModelStore(Path.Combine(dir, "models")), Http = downloads };
         var agent = new DeviceAgent(options, dependencies);
         var lines = new ModelLines(agent, options, dependencies);
         await agent.StartAsync(CancellationToken.None);

@@ -105,6 +105,20 @@ public class ModelLinesFleetTests
             using var me = JsonDocument.Parse(await admin.GetStringAsync("/v1/admin/whoami"));
             var line = Assert.Single(me.RootElement.GetProperty("lines").EnumerateArray());
             Assert.Equal("kws", line.GetProperty("name").GetString());
+
+            // The fleet's API serves every line's artifacts too (content-addressed): a device or gateway told one
+            // artifact address (Agent:ArtifactBaseUrl, Edge:UpstreamApi) fetches every model it runs there.
+            var lineArtifacts = Directory.EnumerateFiles(Path.Combine(kwsOptions.DataDirectory, "artifacts"), "*", SearchOption.AllDirectories).ToList();
+            Assert.NotEmpty(lineArtifacts);
+            foreach (var file in lineArtifacts)
+            {
+                var sha = Path.GetFileName(file);
+                Assert.False(File.Exists(Path.Combine(options.DataDirectory, "artifacts", sha[..2], sha)), "the line's artifact is not also the first model's");
+                var served = await admin.GetByteArrayAsync($"/v1/artifacts/{sha}");
+                Assert.Equal(sha, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(served)));
+            }
+
+            Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync($"/v1/artifacts/{new string('a', 64)}")).StatusCode);
         }
 
         var mic = new Dictionary<string, string> { ["mic"] = "yes" };

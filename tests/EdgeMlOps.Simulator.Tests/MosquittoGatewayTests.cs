@@ -14,13 +14,16 @@ namespace EdgeMlOps.Simulator.Tests;
 /// An edge gateway whose fleet runs behind Debian's Mosquitto with the configuration <c>--write-mosquitto-config</c>
 /// writes: the gateway's certificate (common name <c>gateway-{id}</c>) may publish only its own partials and its own
 /// devices' relays — a prefix as the devices enrolled under it when the configuration was written — and it reads the
-/// fleet's revocation list there, so a device revoked at the aggregator is dropped from its site's broker.
+/// fleet's revocation list there, so a device revoked at the aggregator is dropped from its site's broker. In every model
+/// line it relays its own devices' messages (updates one by one) and reads their tasks.
 /// </summary>
 [Collection(FleetCollection.Name)]
 public sealed class MosquittoGatewayTests
 {
     private const string Fleet = "mosqg";
     private static readonly Topics Topics = new(Fleet);
+
+    private static readonly Topics Kws = Topics.ForLine("kws");
 
     private static byte[] Status(string deviceId) =>
         new DeviceStatus { Header = ProtocolInfo.NewHeader(Fleet, deviceId, 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), State = DeviceState.Online, SampleCount = 10 }.ToByteArray();
@@ -31,7 +34,7 @@ public sealed class MosquittoGatewayTests
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-mosq-gateway-" + Guid.NewGuid().ToString("N"));
         var data = Path.Combine(dir, "agg");
         var edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["dev-a1", "dev-p*"] } };
-        await using var broker = await SecuredMosquitto.StartAsync(data, Fleet, Path.Combine(dir, "mosquitto"), edge);
+        await using var broker = await SecuredMosquitto.StartAsync(data, Fleet, Path.Combine(dir, "mosquitto"), edge, lines: ["kws"]);
         var options = new AggregatorOptions
         {
             Fleet = Fleet, ModelName = "m", Model = ModelSpecText.Parse("mlp-3-4-2"), HttpUrl = "http://127.0.0.1:0", DataDirectory = data, ExternalBroker = broker.Endpoint, Edge = edge,
@@ -53,11 +56,32 @@ public sealed class MosquittoGatewayTests
             await gateway.ConnectAsync(CancellationToken.None);
             await gateway.PublishAsync(Topics.Status("dev-a1"), Status("dev-a1"), retain: false, CancellationToken.None);
             await gateway.PublishAsync(Topics.GatewayPartial("site-a"), [1], retain: false, CancellationToken.None);
-            foreach (var topic in new[] { Topics.Update("dev-a1"), Topics.Status("dev-b1"), Topics.Status("dev-p1"), Topics.GatewayPartial("site-b") })
+            foreach (var topic in new[] { Topics.Update("dev-a1"), Topics.Status("dev-b1"), Topics.Status("dev-p1"), Topics.GatewayPartial("site-b"), Kws.Update("dev-b1"), Kws.Task("dev-a1"), Kws.GatewayPartial("site-a") })
             {
                 var refused = await Assert.ThrowsAsync<BrokerRefusedException>(() => gateway.PublishAsync(topic, [1], retain: false, CancellationToken.None));
                 Assert.Contains("NotAuthorized", refused.Message, StringComparison.Ordinal);
             }
+
+            // In a model line its devices' messages go up one by one, updates included, and it reads their line tasks.
+            foreach (var topic in new[] { Kws.Status("dev-a1"), Kws.Update("dev-a1"), Kws.Evaluation("dev-a1"), Kws.Profile("dev-a1") }) await gateway.PublishAsync(topic, [1], retain: false, CancellationToken.None);
+            // Mosquitto grants any subscription and withholds what the ACL does not let a client read: the line's aggregator
+            // tasks a device of the site and one of another's, and only the first reaches the gateway.
+            var read = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            gateway.MessageReceived = (topic, _) =>
+            {
+                read.Enqueue(topic);
+                return Task.CompletedTask;
+            };
+            await gateway.SubscribeAsync([Kws.Task("dev-a1"), Kws.Task("dev-b1")], CancellationToken.None);
+            await using (var line = node.ChannelsAs(EdgeMlOps.Aggregator.Lines.ModelLineOptions.IdentityPrefix + "kws").Create(new EdgeMlOps.Runtime.Channels.FleetChannelOptions("aggregator-line-kws"), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance))
+            {
+                await line.ConnectAsync(CancellationToken.None);
+                await line.PublishAsync(Kws.Task("dev-b1"), [2], retain: false, CancellationToken.None);
+                await line.PublishAsync(Kws.Task("dev-a1"), [1], retain: false, CancellationToken.None);
+            }
+
+            await Eventually.Until(() => read.Contains(Kws.Task("dev-a1")), "the site device's line task at the gateway");
+            Assert.DoesNotContain(Kws.Task("dev-b1"), read);
         }
 
         // dev-p1 enrolls; the configuration is written again and Mosquitto reloads it (SIGHUP), as OPERATIONS.md says.

@@ -21,6 +21,8 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// (<see cref="UpstreamSender"/>) and sent when the fleet's broker is back: the site keeps training and serving offline.
 /// A gateway of gateways (a region) is the same code with site gateways below it: they connect to its site's broker as
 /// to the fleet's, it relays the fleet's revocation list down to them, and folds their partials whole into its own.
+/// The fleet's model lines pass through it too (<see cref="GatewayLines"/>): their statements and tasks down, their
+/// messages up as the devices sent them.
 /// </summary>
 public sealed class EdgeGateway : IAsyncDisposable
 {
@@ -30,12 +32,12 @@ public sealed class EdgeGateway : IAsyncDisposable
     private readonly IFleetChannel _site;
     private readonly SiteRounds _rounds;
     private readonly GatewayTrust _trust;
+    private readonly GatewayLines _lines;
     private readonly UpstreamSender _sender;
     private readonly StoreDatabases _databases;
     private readonly SeenMessages _seen;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly HashSet<string> _siteDevices = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private Task _pump = Task.CompletedTask;
     private int _disposed;
@@ -84,6 +86,7 @@ public sealed class EdgeGateway : IAsyncDisposable
         };
         _site = site.Create(new FleetChannelOptions(Security.TopicAcl.SiteGatewayClientId(gatewayId)) { CleanStart = true, SessionExpirySeconds = 0 }, loggers);
         _site.MessageReceived = OnSiteAsync;
+        _lines = new GatewayLines(_topics, _upstream, _site, _trust, gatewayId, _logger);
         UpstreamAddress = upstream.Address;
         SiteAddress = site.Address;
     }
@@ -129,8 +132,15 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>Messages the fleet's broker refused outright (a device its list for this gateway lacks), dropped.</summary>
     public long RefusedUpstream => _sender.Refused;
 
-    /// <summary>Called with the artifacts a relayed announcement or rollout plan names (a gateway's cache fetches them ahead).</summary>
-    public Action<IReadOnlyList<string>>? ArtifactsNamed { get; set; }
+    /// <summary>Called with the artifacts a relayed announcement or rollout plan names, a model line's too (a gateway's cache fetches them ahead).</summary>
+    public Action<IReadOnlyList<string>>? ArtifactsNamed
+    {
+        get => _lines.ArtifactsNamed;
+        set => _lines.ArtifactsNamed = value;
+    }
+
+    /// <summary>The model lines of the fleet's catalogue in force, whose statements and messages this gateway relays.</summary>
+    public IReadOnlyList<string> Lines => _lines.Names;
 
     /// <summary>
     /// Called with the devices the fleet revoked, from each verified revocation list newer than the last (the gateway's
@@ -157,9 +167,9 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>Joins both brokers (the site's at once, the fleet's as soon as it answers) and starts sending upstream.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await _site.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.AllGatewayPartials], cancellationToken).ConfigureAwait(false);
+        await _site.SubscribeAsync([_topics.AllDevices("status"), _topics.AllDevices("update"), _topics.AllDevices("eval"), _topics.AllDevices("profile"), _topics.AllGatewayPartials, .. GatewayLines.SiteFilters(_topics)], cancellationToken).ConfigureAwait(false);
         await _site.ConnectAsync(cancellationToken).ConfigureAwait(false);
-        await _upstream.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Timestamp, _topics.Revocations], cancellationToken).ConfigureAwait(false);
+        await _upstream.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Timestamp, _topics.Revocations, _topics.Catalogue], cancellationToken).ConfigureAwait(false);
         await _upstream.StartAsync(cancellationToken).ConfigureAwait(false);
         _pump = Task.Run(() => _sender.RunAsync(_stopping.Token), CancellationToken.None);
         _logger.LogGatewayStarted(Id, SiteAddress, UpstreamAddress);
@@ -185,10 +195,10 @@ public sealed class EdgeGateway : IAsyncDisposable
                 return;
             }
 
-            if (topic == _topics.Trust) _trust.AcceptBundle(Signed.Parser.ParseFrom(bytes), now);
             if (topic == _topics.Trust || topic == _topics.Model || topic == _topics.Rollout || topic == _topics.Timestamp)
             {
                 await _site.PublishAsync(topic, bytes, retain: true, _stopping.Token).ConfigureAwait(false);
+                if (topic == _topics.Trust && _trust.AcceptBundle(Signed.Parser.ParseFrom(bytes), now).Ok) await _lines.BundleAcceptedAsync(now, _stopping.Token).ConfigureAwait(false);
                 if ((topic == _topics.Model || topic == _topics.Rollout) && ArtifactsNamed is { } named && ManifestArtifacts.Named(topic == _topics.Model, bytes) is { Count: > 0 } artifacts)
                 {
                     named(artifacts); // not awaited: the receive loop relays on while the files come
@@ -196,6 +206,8 @@ public sealed class EdgeGateway : IAsyncDisposable
 
                 return;
             }
+
+            if (await _lines.OnUpstreamAsync(topic, bytes, now, _stopping.Token).ConfigureAwait(false)) return;
 
             if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind) || kind != "task") return;
             var verified = _trust.VerifyTask(Signed.Parser.ParseFrom(bytes), now);
@@ -228,7 +240,13 @@ public sealed class EdgeGateway : IAsyncDisposable
             return;
         }
 
-        if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind)) return;
+        var inLine = false;
+        if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind))
+        {
+            if (!_topics.TryParseLine(topic, out var line) || !line.TryParseDeviceTopic(topic, out deviceId, out kind)) return;
+            inLine = true; // a model line's message: relayed as the device sent it, an update too
+        }
+
         if (!_edge.Serves(Id, deviceId))
         {
             // Not one of this site's devices (its broker should have refused it): relaying or subscribing for it would
@@ -243,7 +261,7 @@ public sealed class EdgeGateway : IAsyncDisposable
             return;
         }
 
-        if (kind != "update")
+        if (kind != "update" || inLine)
         {
             if (kind == "status") await NoteDeviceAsync(deviceId).ConfigureAwait(false);
             _sender.Relay(topic, payload.ToArray(), retain: kind == "status");
@@ -316,19 +334,15 @@ public sealed class EdgeGateway : IAsyncDisposable
         _logger.LogPartialRefused(gatewayId, outcome.Reason, outcome.Detail);
     }
 
-    /// <summary>A device first heard from: its tasks are subscribed upstream (the fleet's broker allows only the gateway's own devices).</summary>
+    /// <summary>A device first heard from: its tasks, in every model line too, are subscribed upstream (the fleet's broker allows only the gateway's own devices).</summary>
     private async Task NoteDeviceAsync(string deviceId)
     {
-        lock (_siteDevices)
-        {
-            if (!_siteDevices.Add(deviceId)) return;
-        }
-
+        if (_lines.Note(deviceId, _topics.Task(deviceId)) is not { } tasks) return;
         _rounds.Known(deviceId);
 
         try
         {
-            await _upstream.SubscribeAsync([_topics.Task(deviceId)], _stopping.Token).ConfigureAwait(false);
+            await _upstream.SubscribeAsync(tasks, _stopping.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is InvalidOperationException or OperationCanceledException)
         {

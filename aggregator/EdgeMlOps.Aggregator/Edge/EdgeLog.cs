@@ -44,4 +44,10 @@ internal static partial class EdgeLog
 
     [LoggerMessage(EventId = 2131, Level = LogLevel.Warning, Message = "Gateway {Gateway}: the fleet's revocation list refused (the devices it names before stay refused): {Reason}")]
     public static partial void LogRevocationListRefused(this ILogger logger, string gateway, string reason);
+
+    [LoggerMessage(EventId = 2133, Level = LogLevel.Information, Message = "Gateway {Gateway}: the fleet's catalogue names model lines [{Lines}]; relaying their statements and its devices' messages in them")]
+    public static partial void LogGatewayLines(this ILogger logger, string gateway, string lines);
+
+    [LoggerMessage(EventId = 2134, Level = LogLevel.Warning, Message = "Gateway {Gateway}: the fleet's catalogue refused (the lines it relays stay as they were): {Reason}")]
+    public static partial void LogCatalogueRefused(this ILogger logger, string gateway, string reason);
 }

@@ -32,6 +32,9 @@ public sealed class GatewayTrust(string fleet, byte[] rootPublicKey, Action<IRea
 
     public Verified<RoundTask> VerifyTask(Signed task, long nowUnixMs) => _verifier.VerifyTask(task, nowUnixMs);
 
+    /// <summary>Verifies the fleet's catalogue of model lines (signed by a rollout key the bundle certifies, for this fleet).</summary>
+    public Verified<ModelCatalogue> VerifyCatalogue(Signed catalogue, long nowUnixMs) => _verifier.VerifyCatalogue(catalogue, nowUnixMs);
+
     /// <summary>Verifies a revocation list and passes its devices on if it is newer than the last; returns why it was refused, or null.</summary>
     public string? OfferRevocations(Signed list, long nowUnixMs)
     {

@@ -45,10 +45,11 @@ public static class AggregatorApi
 
         var app = builder.Build();
 
-        app.MapGet("/v1/artifacts/{sha256}", (string sha256, [FromServices] ArtifactStore artifacts, [FromServices] FleetTraffic traffic) =>
+        // A line's artifacts too: a device or gateway given one artifact address fetches every model it runs there.
+        app.MapGet("/v1/artifacts/{sha256}", (string sha256, [FromServices] ArtifactStore artifacts, [FromServices] Lines.FleetLines lines, [FromServices] FleetTraffic traffic) =>
         {
             if (!ContentHash.IsSha256Hex(sha256)) return ArtifactResults.BadId();
-            if (artifacts.TryGetPath(sha256) is not { } path) return Results.NotFound(new { error = $"no artifact {sha256}" });
+            if ((artifacts.TryGetPath(sha256) ?? lines.ArtifactPath(sha256)) is not { } path) return Results.NotFound(new { error = $"no artifact {sha256}" });
             traffic.CountArtifact(new FileInfo(path).Length);
             return ArtifactResults.File(path, sha256);
         });

@@ -35,6 +35,10 @@ public sealed class FleetLines
     /// <summary>Every line the fleet runs now, configured first, then added ones in the order they came.</summary>
     public IReadOnlyList<ModelLineOptions> Current => Volatile.Read(ref _current);
 
+    /// <summary>The file of artifact <paramref name="sha256"/> in one of the lines' stores, or null (the fleet's API serves every line's).</summary>
+    public string? ArtifactPath(string sha256) =>
+        Current.Select(l => Registry.ArtifactStore.Find(Registry.ArtifactStore.RootIn(l.Options.DataDirectory), sha256)).FirstOrDefault(p => p is not null);
+
     /// <summary>Whether line <paramref name="name"/> was added at run time (and so may be removed here).</summary>
     public bool IsAdded(string name)
     {

@@ -34,12 +34,18 @@ public sealed class ArtifactStore
     }
 
     /// <summary>The file holding <paramref name="sha256"/>, or null if absent or not a valid address.</summary>
-    public string? TryGetPath(string sha256)
+    public string? TryGetPath(string sha256) => Find(_root, sha256);
+
+    /// <summary>The file holding <paramref name="sha256"/> in the store at <paramref name="root"/> (which may not exist), or null.</summary>
+    public static string? Find(string root, string sha256)
     {
         if (!ContentHash.IsSha256Hex(sha256)) return null;
-        var path = PathOf(sha256);
+        var path = Path.Combine(Path.GetFullPath(root), sha256[..2], sha256);
         return File.Exists(path) ? path : null;
     }
+
+    /// <summary>Where the artifacts of the aggregator whose data directory is <paramref name="dataDirectory"/> are kept.</summary>
+    public static string RootIn(string dataDirectory) => Path.Combine(dataDirectory, "artifacts");
 
     public byte[] Read(string sha256) =>
         File.ReadAllBytes(TryGetPath(sha256) ?? throw new FileNotFoundException($"No artifact {sha256}."));

@@ -101,10 +101,14 @@ public static class MosquittoConfiguration
 
         """;
 
+    /// <summary>What a device publishes in a model line, and a gateway relays for it there (a line's updates go up one by one).</summary>
+    private static readonly string[] DeviceKinds = ["status", "update", "eval", "profile"];
+
     /// <summary>
     /// Each edge gateway (user <c>gateway-{id}</c>, its certificate's common name): its own partials, the statuses,
-    /// evaluations and profiles of the devices it serves, their tasks, the retained topics and the revocation list — as
-    /// <see cref="TopicAcl"/> allows it. Mosquitto's ACL has no prefix match inside a topic level, so a prefix
+    /// evaluations and profiles of the devices it serves, their tasks, the retained topics and the revocation list — and
+    /// in every model line their messages, updates included, and their tasks (the lines' retained topics and the
+    /// catalogue every client reads through the patterns above) — as <see cref="TopicAcl"/> allows it. Mosquitto's ACL has no prefix match inside a topic level, so a prefix
     /// (<c>site-a-*</c>) is written as the devices enrolled under it now (<paramref name="enrolled"/>); the configuration is
     /// regenerated after enrolling more. A revoked device gets no line, whichever way it is listed.
     /// </summary>
@@ -122,6 +126,8 @@ public static class MosquittoConfiguration
             {
                 foreach (var kind in new[] { "status", "eval", "profile" }) acl.Append(CultureInfo.InvariantCulture, $"topic write {topics.Prefix}/devices/{device}/{kind}\n");
                 acl.Append(CultureInfo.InvariantCulture, $"topic read {topics.Task(device)}\n");
+                foreach (var kind in DeviceKinds) acl.Append(CultureInfo.InvariantCulture, $"topic write {topics.Prefix}/{Topics.LinesSegment}/+/devices/{device}/{kind}\n");
+                acl.Append(CultureInfo.InvariantCulture, $"topic read {topics.Prefix}/{Topics.LinesSegment}/+/devices/{device}/task\n");
             }
 
             acl.Append('\n');

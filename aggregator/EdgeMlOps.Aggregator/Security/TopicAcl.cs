@@ -9,10 +9,12 @@ namespace EdgeMlOps.Aggregator.Security;
 /// <c>devices/{id}/</c> subtree (status, update, eval, profile) and reads only its own task topic
 /// and the fleet-wide retained topics; the aggregator may do anything inside its fleet's prefix; an edge gateway
 /// publishes its own partials and relays the statuses, evaluations and profiles of the devices it serves
-/// (<see cref="Edge.EdgeOptions.Gateways"/>), and reads the retained topics, the revocation list and those devices' tasks — never their updates
-/// one by one, never another site's devices. Nobody reaches outside the fleet's prefix or uses shared subscriptions.
+/// (<see cref="Edge.EdgeOptions.Gateways"/>), and reads the retained topics, the revocation list and those devices' tasks — never their first
+/// model's updates one by one, never another site's devices. Nobody reaches outside the fleet's prefix or uses shared subscriptions.
 /// A device has the same rights in every model line (<c>lines/{line}/</c>, <see cref="Topics.TryParseLine"/>) and
-/// reads the fleet's catalogue of lines; on a site's broker there are no lines (gateways carry the first model only).
+/// reads the fleet's catalogue of lines, on a site's broker as on the fleet's. A gateway relays its devices' messages of
+/// every line — a line's updates too, one by one (a gateway folds only the first model's rounds into partials) — and
+/// reads each line's retained statements and its devices' tasks there.
 /// </summary>
 /// <remarks>
 /// On a site's broker (<paramref name="siteGateway"/> set) the site's own gateway is that broker's aggregator: with its
@@ -78,7 +80,8 @@ public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, strin
         if (who.Role == FleetRole.Gateway)
         {
             if (topic == topics.GatewayPartial(who.Id)) return true;
-            return topics.TryParseDeviceTopic(topic, out var device, out var relayed) && RelayedKinds.Contains(relayed) && GatewayServes(who.Id, device);
+            var scope = ScopeOf(topic);
+            return scope.TryParseDeviceTopic(topic, out var device, out var relayed) && (RelayedKinds.Contains(relayed) || (scope.Line is not null && relayed == "update")) && GatewayServes(who.Id, device);
         }
 
         return ScopeOf(topic).TryParseDeviceTopic(topic, out var id, out var kind) && id == who.Id && DeviceKinds.Contains(kind);
@@ -89,19 +92,19 @@ public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, strin
         if (who.Fleet != topics.Fleet) return false;
         if (who.Role == FleetRole.Aggregator) return IsInsideFleet(filter);
         if (filter == topics.Catalogue) return true;
-        var scope = who.Role == FleetRole.Device ? ScopeOf(filter) : topics;
+        var scope = ScopeOf(filter);
         if (filter == scope.Model || filter == scope.Rollout || filter == scope.Trust || filter == scope.Timestamp) return true;
         if (who.Role == FleetRole.Gateway)
         {
             if (filter == topics.Revocations) return true; // a gateway refuses revoked devices at its site's broker
-            return topics.TryParseDeviceTopic(filter, out var device, out var kind) && kind == "task" && Topics.IsValidSegment(device) && GatewayServes(who.Id, device);
+            return scope.TryParseDeviceTopic(filter, out var device, out var kind) && kind == "task" && Topics.IsValidSegment(device) && GatewayServes(who.Id, device);
         }
 
         return filter == scope.Task(who.Id);
     }
 
-    /// <summary>The topics a device's topic or filter is judged by: its model line's, or the fleet's (always on a site's broker).</summary>
-    private Topics ScopeOf(string topic) => siteGateway is null && topics.TryParseLine(topic, out var line) ? line : topics;
+    /// <summary>The topics a device's or gateway's topic or filter is judged by: its model line's, or the fleet's.</summary>
+    private Topics ScopeOf(string topic) => topics.TryParseLine(topic, out var line) ? line : topics;
 
     private bool IsInsideFleet(string topic) =>
         topic.StartsWith(topics.Prefix + "/", StringComparison.Ordinal) && !topic.StartsWith("$", StringComparison.Ordinal);

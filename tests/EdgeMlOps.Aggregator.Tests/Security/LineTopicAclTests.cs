@@ -8,8 +8,9 @@ namespace EdgeMlOps.Aggregator.Tests.Security;
 /// <summary>
 /// A device's rights in the fleet's model lines (<c>edgemlops/v1/{fleet}/lines/{line}/</c>): the same as in the first
 /// model's topics — its own status, update, eval and profile, its own task, the line's retained statements — plus the
-/// fleet's catalogue; never another device's topics in any line, never a wildcard over the lines; and on a site's
-/// broker no lines at all (gateways carry the first model only).
+/// fleet's catalogue; never another device's topics in any line, never a wildcard over the lines — on a site's broker as
+/// on the fleet's. A gateway relays its devices' line messages (updates one by one: a line has no site partials) and
+/// reads their line tasks.
 /// </summary>
 public sealed class LineTopicAclTests
 {
@@ -46,12 +47,45 @@ public sealed class LineTopicAclTests
     }
 
     [Fact]
-    public void OnASitesBroker_ThereAreNoLines()
+    public void OnASitesBroker_ADeviceHasItsRightsInEveryLine_AsOnTheFleets()
     {
         var site = new TopicAcl(Fleet, new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["pump-*"] } }, siteGateway: "site-a");
         Assert.True(site.MayPublish(Device("pump-1"), Fleet.Status("pump-1")));
-        Assert.False(site.MayPublish(Device("pump-1"), Kws.Status("pump-1")));
-        Assert.False(site.MaySubscribe(Device("pump-1"), Kws.Task("pump-1")));
+        Assert.True(site.MayPublish(Device("pump-1"), Kws.Status("pump-1")));
+        Assert.True(site.MayPublish(Device("pump-1"), Kws.Update("pump-1")));
+        Assert.False(site.MayPublish(Device("pump-1"), Kws.Update("pump-2")));
+        Assert.True(site.MaySubscribe(Device("pump-1"), Kws.Task("pump-1")));
+        Assert.True(site.MaySubscribe(Device("pump-1"), Kws.Model));
+        Assert.False(site.MaySubscribe(Device("pump-1"), Kws.Task("pump-2")));
+    }
+
+    [Fact]
+    public void AGateway_RelaysItsDevicesLineMessagesUpdatesIncluded_AndReadsTheirLineTasks_ForNoOtherDevice()
+    {
+        var edge = new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["pump-*"] } };
+        var acl = new TopicAcl(Fleet, edge);
+        var gateway = new FleetIdentity("site-a", FleetRole.Gateway, "plant");
+        foreach (var kind in new[] { "status", "update", "eval", "profile" }) Assert.True(acl.MayPublish(gateway, $"{Kws.Prefix}/devices/pump-1/{kind}"), kind);
+        Assert.False(acl.MayPublish(gateway, Fleet.Update("pump-1"))); // the first model's updates go up in partials only
+        Assert.False(acl.MayPublish(gateway, Kws.Update("valve-1"))); // not one of its devices
+        Assert.False(acl.MayPublish(gateway, Kws.Task("pump-1")));
+        Assert.False(acl.MayPublish(gateway, Kws.Model));
+        Assert.False(acl.MayPublish(gateway, Kws.GatewayPartial("site-a"))); // a line's updates are relayed one by one
+        Assert.False(acl.MayPublish(gateway, "edgemlops/v1/plant/lines/+/devices/pump-1/update"));
+
+        Assert.True(acl.MaySubscribe(gateway, Fleet.Catalogue));
+        foreach (var retained in new[] { Kws.Model, Kws.Rollout, Kws.Trust, Kws.Timestamp }) Assert.True(acl.MaySubscribe(gateway, retained), retained);
+        Assert.True(acl.MaySubscribe(gateway, Kws.Task("pump-1")));
+        Assert.False(acl.MaySubscribe(gateway, Kws.Task("valve-1")));
+        Assert.False(acl.MaySubscribe(gateway, Kws.AllDevices("update")));
+        Assert.False(acl.MaySubscribe(gateway, "edgemlops/v1/plant/lines/+/model"));
+
+        // A gateway below a region: the same, for the devices both serve.
+        var region = new TopicAcl(Fleet, new EdgeOptions { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["region-1"] = ["pump-*"], ["site-b"] = ["pump-2", "valve-1"] } }, siteGateway: "region-1");
+        var below = new FleetIdentity("site-b", FleetRole.Gateway, "plant");
+        Assert.True(region.MayPublish(below, Kws.Update("pump-2")));
+        Assert.False(region.MayPublish(below, Kws.Update("valve-1"))); // the region does not serve it
+        Assert.True(region.MaySubscribe(below, Kws.Task("pump-2")));
     }
 
     [Fact]
