@@ -2,17 +2,22 @@ namespace EdgeMlOps.Aggregator.Edge;
 
 /// <summary>
 /// What a gateway sends to the fleet's broker, in order, kept while the link is down. Bounded: past
-/// <see cref="MaxRelays"/> waiting relays (statuses, evaluations, profiles) the oldest relay is dropped and counted;
-/// partials are never dropped (one per round and batch, and the reason the site trained).
+/// <see cref="MaxRelays"/> waiting relays (statuses, evaluations, profiles, a model line's updates), or past
+/// <see cref="MaxRelayBytes"/> of them, the oldest relays are dropped and counted; partials are never dropped (one per
+/// round and batch, and the reason the site trained).
 /// </summary>
 internal sealed class UpstreamQueue
 {
     /// <summary>Most relayed device messages kept while the fleet's broker is away.</summary>
     public const int MaxRelays = 10_000;
 
+    /// <summary>Most bytes of relayed device messages kept while the fleet's broker is away (a line's updates go one by one): 256 MiB.</summary>
+    public const long MaxRelayBytes = 256L << 20;
+
     private readonly Lock _gate = new();
     private readonly LinkedList<Queued> _messages = new();
     private int _relays;
+    private long _relayBytes;
     private long _dropped;
 
     public int Count
@@ -27,20 +32,22 @@ internal sealed class UpstreamQueue
     {
         lock (_gate)
         {
-            if (_relays >= MaxRelays)
+            for (var node = _messages.First; node is not null && (_relays >= MaxRelays || _relayBytes + payload.Length > MaxRelayBytes);)
             {
-                for (var node = _messages.First; node is not null; node = node.Next)
+                var next = node.Next;
+                if (node.Value.RoundId is null)
                 {
-                    if (node.Value.RoundId is not null) continue;
                     _messages.Remove(node);
-                    _relays--;
+                    Forget(node.Value);
                     Interlocked.Increment(ref _dropped);
-                    break;
                 }
+
+                node = next;
             }
 
             _messages.AddLast(new Queued(topic, payload, null, 0, retain));
             _relays++;
+            _relayBytes += payload.Length;
         }
     }
 
@@ -65,8 +72,15 @@ internal sealed class UpstreamQueue
         lock (_gate)
         {
             if (!_messages.Remove(message)) return;
-            if (message.RoundId is null) _relays--;
+            if (message.RoundId is null) Forget(message);
         }
+    }
+
+    /// <summary>A relay out of the queue (sent or dropped); under the lock.</summary>
+    private void Forget(Queued relay)
+    {
+        _relays--;
+        _relayBytes -= relay.Payload.Length;
     }
 
     /// <summary>A message and, for a partial, its round and how many updates it holds.</summary>

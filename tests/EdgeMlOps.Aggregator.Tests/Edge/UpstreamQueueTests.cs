@@ -18,4 +18,26 @@ public class UpstreamQueueTests
         Assert.True(queue.TryPeek(out var oldest));
         Assert.Equal(("status-2", true), (oldest.Topic, oldest.Retain)); // status-0 and status-1 dropped
     }
+
+    /// <summary>A model line's updates are relayed one by one: the relays waiting are bounded in bytes too, not only in number.</summary>
+    [Fact]
+    public void PastItsByteBound_TheOldestRelaysAreDropped_UntilTheNewOneFits_NeverAPartial()
+    {
+        var queue = new UpstreamQueue();
+        var big = new byte[UpstreamQueue.MaxRelayBytes / 4];
+        queue.EnqueuePartial("partial", new byte[16], "r1", 2);
+        for (var i = 0; i < 4; i++) queue.Enqueue($"update-{i}", big, retain: false);
+        Assert.Equal((0L, 5), (queue.Dropped, queue.Count));
+
+        queue.Enqueue("update-4", new byte[(UpstreamQueue.MaxRelayBytes / 2) + 1], retain: false); // needs three of the four gone
+        Assert.Equal((3L, 3), (queue.Dropped, queue.Count));
+        Assert.True(queue.TryPeek(out var first));
+        Assert.Equal("partial", first.Topic);
+        queue.Remove(first);
+        Assert.True(queue.TryPeek(out var next));
+        Assert.Equal("update-3", next.Topic);
+        queue.Remove(next);
+        queue.Enqueue("status", [1], retain: true); // the bytes sent are freed: nothing more dropped
+        Assert.Equal((3L, 2), (queue.Dropped, queue.Count));
+    }
 }
