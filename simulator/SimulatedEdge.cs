@@ -148,7 +148,7 @@ public sealed class SimulatedEdge : IAsyncDisposable
     {
         var gatewayOptions = options with
         {
-            DataDirectory = Path.Combine(work, "gateways", id), Store = new Aggregator.Storage.StoreOptions(), Edge = options.Edge with { Gateways = gateways },
+            DataDirectory = Path.Combine(work, "gateways", id), Store = new Aggregator.Storage.StoreOptions(), Replicas = new Aggregator.Replicas.ReplicaOptions(), Edge = options.Edge with { Gateways = gateways },
         };
         var gateway = new EdgeGateway(gatewayOptions, id, upstream, site, rootPublicKey, TimeProvider.System, loggers);
         try

@@ -55,6 +55,37 @@ public class EdgeTierTests
         Assert.Equal(6L, edge.EdgePartials.Partials); // the first model's: 2 sites × 3 rounds
     }
 
+    /// <summary>
+    /// Gateways beside aggregator replicas on PostgreSQL: the sites' partials go to the coordinator (their rounds are its),
+    /// the first model is the flat fleet's bit for bit, and a line's updates — relayed one by one by the gateways — are
+    /// spread over the replicas as a flat fleet's are.
+    /// </summary>
+    [Fact]
+    public async Task GatewaysBesideAggregatorReplicas_MakeTheFlatFleetsModel_AndALinesRelayedUpdatesAreSharedWithTheReplicas()
+    {
+        var work = Path.Combine(Path.GetTempPath(), "edgemlops-edge-replicas-" + Guid.NewGuid().ToString("N"));
+        var flat = await new SimulationRunner(SimulationOptions.Parse([.. Federated("20"), .. Memory])).RunAsync(CancellationToken.None);
+        var options = SimulationOptions.Parse([.. Federated("20"), .. Memory, "--edge-sites", "2", "--replicas", "2", "--store-postgres", EdgeMlOps.Tests.TestPostgres.Server,
+            "--work-dir", work, "--line", "kws=mlp-12-16-3"]);
+        SimulationResult edge;
+        try
+        {
+            edge = await new SimulationRunner(options).RunAsync(CancellationToken.None);
+        }
+        finally
+        {
+            SimulationRunner.RemoveWork(work, options);
+        }
+
+        Assert.All(edge.Rounds, r => Assert.Equal(("Completed", 10, 0L), (r.Status, r.Participants, r.Rejected)));
+        Assert.Equal(flat.Rounds.Select(r => (r.Version, r.Accuracy)), edge.Rounds.Select(r => (r.Version, r.Accuracy)));
+        Assert.Equal(6L, edge.EdgePartials.Partials);
+        var kws = Assert.Single(edge.Lines);
+        Assert.All(kws.Rounds, r => Assert.Equal(("Completed", 10), (r.Status, r.Participants)));
+        Assert.InRange(kws.ReplicaUpdates["r1"], 1, 29); // of the line's 30 updates, some went to the replica
+        Assert.True(kws.FinalAccuracy > kws.InitialAccuracy + 0.2, $"the line learned: {kws.InitialAccuracy:F4} → {kws.FinalAccuracy:F4}");
+    }
+
     [Fact]
     public async Task RegionalGatewaysOverTheSites_MakeTheSameModelAsAFlatFleet_BitForBit_SendingOnePartialPerRegionAndRound()
     {
