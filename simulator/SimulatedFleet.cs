@@ -71,7 +71,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
         bool inMemoryStores = false,
         IReadOnlyList<string>? replicaProcesses = null,
         int edgeSites = 0, int edgeRegions = 0,
-        IReadOnlyList<SimulatedLineData>? lines = null)
+        IReadOnlyList<SimulatedLineData>? lines = null, bool edgeRelaysLines = false)
     {
         DescriptorBudget.ThrowIfTooSmall(DescriptorBudget.InProcessFleet(parts.Length, channels is not null, aggregatorOptions.ExternalBroker is null, inMemoryStores));
         var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator, channels: channels);
@@ -89,7 +89,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
             if (edgeSites > 0)
             {
                 fleet._edge = await SimulatedEdge.StartAsync(
-                    aggregatorOptions, id => SimulatedEdge.Upstream(aggregator, channels is not null, id), aggregator.Keys.RootPublicKey, edgeSites, work, loggers, cancellationToken, edgeRegions).ConfigureAwait(false);
+                    edgeRelaysLines ? aggregatorOptions with { Lines = [] } : aggregatorOptions, id => SimulatedEdge.Upstream(aggregator, channels is not null, id), aggregator.Keys.RootPublicKey, edgeSites, work, loggers, cancellationToken, edgeRegions).ConfigureAwait(false);
             }
 
             var rssAggregator = CurrentRss();

@@ -93,6 +93,8 @@ public sealed record SimulationOptions
     public int EdgeSites { get; init; }
     /// <summary>Regional gateways between the sites and the fleet (0: the sites' gateways report to the fleet): site k below region k mod R.</summary>
     public int EdgeRegions { get; init; }
+    /// <summary>The gateways not configured with the model lines (<c>--edge-lines relay</c>): a line's updates go up one by one, not in partials.</summary>
+    public bool EdgeRelaysLines { get; init; }
     /// <summary>Fault: gateway site-0's link to the fleet's broker is cut this long after the rounds start, for <see cref="EdgeOutage"/>.Length; null: never.</summary>
     public (TimeSpan After, TimeSpan Length)? EdgeOutage { get; init; }
     /// <summary>Fault: the first replica beside the coordinator is killed (connection dropped, no last share) this long after the rounds start; null: never.</summary>
@@ -206,6 +208,9 @@ public sealed record SimulationOptions
                                    below region k mod R, each folding its sites' partials into one partial per round
                                    for the fleet's aggregator; with --workers each region a real gateway host too,
                                    whose TLS broker its sites' hosts join (0)
+          --edge-lines M           fold | relay: the gateways configured with the --line models fold their updates into
+                                   partials as the first model's, or not, relaying each update as a line added at
+                                   run time is (fold)
           --edge-outage S:D        fault: cut gateway site-0's link to the fleet's broker S seconds into the rounds,
                                    for D seconds (its site trains on; what it owes upstream is kept and sent after;
                                    with --workers its TCP path to the broker is reset and refused meanwhile)
@@ -408,6 +413,10 @@ public sealed record SimulationOptions
                 case "--replicas": o = o with { Replicas = Int(1) }; break;
                 case "--edge-sites": o = o with { EdgeSites = Int(0) }; break;
                 case "--edge-regions": o = o with { EdgeRegions = Int(0) }; break;
+                case "--edge-lines":
+                    if (value is not ("fold" or "relay")) errors.Add($"--edge-lines: '{value}' is not fold or relay");
+                    o = o with { EdgeRelaysLines = value == "relay" };
+                    break;
                 case "--edge-outage":
                     var outage = value.Split(':');
                     if (outage.Length == 2 && double.TryParse(outage[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var after) && after >= 0
@@ -487,6 +496,7 @@ public sealed record SimulationOptions
             errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds, its gateways with certificates of their own on the embedded TLS broker, an mqtts:// --broker (its ACL naming the gateways: --write-mosquitto-config) or --transport memory, in this process");
         if (o.Lines.Count > 0 && (o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous || o.Workers > 0))
             errors.Add("--line: model lines run in the federated scenario's synchronous rounds with the devices in this process (not with --workers)");
+        if (o.EdgeRelaysLines && (o.EdgeSites < 1 || o.Lines.Count == 0)) errors.Add("--edge-lines: needs --edge-sites and a --line");
         if (o.EdgeOutage is not null && o.EdgeSites < 1) errors.Add("--edge-outage: needs --edge-sites 1 or more");
         if (o.EdgeRegions > o.EdgeSites) errors.Add($"--edge-regions: {o.EdgeRegions} regions need at least as many --edge-sites ({o.EdgeSites})");
         if (o.WorkerSlice is not null && o.EdgeSites > 0 && o.SiteBrokers?.Count != o.EdgeSites) errors.Add("--site-brokers: a worker of an edge tier needs one broker per site");

@@ -56,7 +56,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 : await SimulatedFleet.StartAsync(
                     aggregatorOptions, evaluator, pool, parts, faults, options.ComputeSlots, Tags(options), Labels(faults, data.Classes),
                     work, _loggers, cancellationToken, channels: channels, inMemoryStores: options.InMemoryDeviceStores,
-                    replicaProcesses: options.ReplicaProcesses ? options.Arguments : null, edgeSites: options.EdgeSites, edgeRegions: options.EdgeRegions, lines: lines).ConfigureAwait(false);
+                    replicaProcesses: options.ReplicaProcesses ? options.Arguments : null, edgeSites: options.EdgeSites, edgeRegions: options.EdgeRegions, lines: lines, edgeRelaysLines: options.EdgeRelaysLines).ConfigureAwait(false);
             var aggregator = fleet.Aggregator;
             var agents = fleet.Agents;
             var initial = aggregator.CurrentVersion;

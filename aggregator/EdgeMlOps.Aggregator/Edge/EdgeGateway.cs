@@ -81,12 +81,14 @@ public sealed class EdgeGateway : IAsyncDisposable
         _sender = new UpstreamSender(_upstream, _rounds, options, gatewayId, time, _logger);
         _upstream.Connected = _ =>
         {
-            _sender.Wake();
+            Wake();
             return Task.CompletedTask;
         };
         _site = site.Create(new FleetChannelOptions(Security.TopicAcl.SiteGatewayClientId(gatewayId)) { CleanStart = true, SessionExpirySeconds = 0 }, loggers);
         _site.MessageReceived = OnSiteAsync;
-        _lines = new GatewayLines(_topics, _upstream, _site, _trust, gatewayId, _logger);
+        var folded = options.Lines.Where(l => Problem(l.Options) is null).ToDictionary(l => l.Name, l => new LineSite(l, gatewayId, rootPublicKey, _upstream, time, _logger), StringComparer.Ordinal);
+        foreach (var line in options.Lines.Where(l => !folded.ContainsKey(l.Name))) _logger.LogLineRelayed(gatewayId, line.Name, Problem(line.Options)!);
+        _lines = new GatewayLines(_topics, _upstream, _site, _trust, folded, Rejections, gatewayId, _logger);
         UpstreamAddress = upstream.Address;
         SiteAddress = site.Address;
     }
@@ -110,13 +112,13 @@ public sealed class EdgeGateway : IAsyncDisposable
 
     public string SiteAddress { get; }
 
-    /// <summary>The site's updates folded into partials not sent yet.</summary>
-    public int UnsentUpdates => _rounds.Unsent;
+    /// <summary>The site's updates folded into partials not sent yet (the first model's and each folded line's).</summary>
+    public int UnsentUpdates => _rounds.Unsent + _lines.Sites.Sum(l => l.Rounds.Unsent);
 
-    /// <summary>Partials sent upstream, and their bytes.</summary>
-    public long PartialsSent => _sender.PartialsSent;
+    /// <summary>Partials sent upstream, and their bytes (the first model's and each folded line's).</summary>
+    public long PartialsSent => _sender.PartialsSent + _lines.Sites.Sum(l => l.Sender.PartialsSent);
 
-    public long PartialBytes => _sender.PartialBytes;
+    public long PartialBytes => _sender.PartialBytes + _lines.Sites.Sum(l => l.Sender.PartialBytes);
 
     /// <summary>Every byte the gateway sent upstream (partials and relayed statuses, evaluations, profiles).</summary>
     public long UpstreamBytes => _upstream.BytesSent;
@@ -161,7 +163,17 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>Devices the fleet revoked: refused from now on, and taken out of the site's partials not yet sent.</summary>
     private void TakeOutRevoked(IReadOnlyList<string> deviceIds)
     {
-        foreach (var change in _rounds.Revoked(deviceIds)) _logger.LogRevokedTakenOut(Id, change);
+        foreach (var rounds in _lines.Sites.Select(l => l.Rounds).Prepend(_rounds))
+        {
+            foreach (var change in rounds.Revoked(deviceIds)) _logger.LogRevokedTakenOut(Id, change);
+        }
+    }
+
+    /// <summary>Something may be due or sendable now (the link back): every sender looks.</summary>
+    private void Wake()
+    {
+        _sender.Wake();
+        foreach (var line in _lines.Sites) line.Sender.Wake();
     }
 
     /// <summary>Joins both brokers (the site's at once, the fleet's as soon as it answers) and starts sending upstream.</summary>
@@ -171,7 +183,7 @@ public sealed class EdgeGateway : IAsyncDisposable
         await _site.ConnectAsync(cancellationToken).ConfigureAwait(false);
         await _upstream.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Timestamp, _topics.Revocations, _topics.Catalogue], cancellationToken).ConfigureAwait(false);
         await _upstream.StartAsync(cancellationToken).ConfigureAwait(false);
-        _pump = Task.Run(() => _sender.RunAsync(_stopping.Token), CancellationToken.None);
+        _pump = Task.WhenAll(_lines.Sites.Select(l => l.Sender).Prepend(_sender).Select(sender => Task.Run(() => sender.RunAsync(_stopping.Token), CancellationToken.None)));
         _logger.LogGatewayStarted(Id, SiteAddress, UpstreamAddress);
     }
 
@@ -234,18 +246,16 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>From the site's broker: updates folded here, everything else relayed up; never throws into the receive loop.</summary>
     private async Task OnSiteAsync(string topic, ReadOnlySequence<byte> payload)
     {
-        if (_topics.TryParseGatewayPartial(topic, out var below))
+        Topics? line = null;
+        if (_topics.TryParseLine(topic, out var lineTopics)) line = lineTopics;
+        if ((line ?? _topics).TryParseGatewayPartial(topic, out var below))
         {
-            OnPartialBelow(below, payload);
+            OnPartialBelow(below, payload, line);
             return;
         }
 
-        var inLine = false;
-        if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind))
-        {
-            if (!_topics.TryParseLine(topic, out var line) || !line.TryParseDeviceTopic(topic, out deviceId, out kind)) return;
-            inLine = true; // a model line's message: relayed as the device sent it, an update too
-        }
+        if (!(line ?? _topics).TryParseDeviceTopic(topic, out var deviceId, out var kind)) return;
+        var rounds = line is null ? _rounds : _lines.Folded(line)?.Rounds; // a line the gateway does not fold: relayed as sent
 
         if (!_edge.Serves(Id, deviceId))
         {
@@ -261,7 +271,7 @@ public sealed class EdgeGateway : IAsyncDisposable
             return;
         }
 
-        if (kind != "update" || inLine)
+        if (kind != "update" || rounds is null)
         {
             if (kind == "status") await NoteDeviceAsync(deviceId).ConfigureAwait(false);
             _sender.Relay(topic, payload.ToArray(), retain: kind == "status");
@@ -272,9 +282,9 @@ public sealed class EdgeGateway : IAsyncDisposable
         {
             var update = ModelUpdate.Parser.ParseFrom(payload);
             var outcome = UpdateEnvelope.Check(deviceId, update, _seen);
-            if (outcome.Accepted) outcome = _rounds.Offer(deviceId, update, _time.GetUtcNow());
+            if (outcome.Accepted) outcome = rounds.Offer(deviceId, update, _time.GetUtcNow());
             if (!outcome.Accepted) Refuse(deviceId, outcome);
-            else _sender.Wake();
+            else Wake();
         }
         catch (InvalidProtocolBufferException ex)
         {
@@ -291,14 +301,16 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// devices it serves and this one serves too, none revoked, bounds, first delivery), then folded whole into the
     /// round's batch or refused whole.
     /// </summary>
-    private void OnPartialBelow(string gatewayId, ReadOnlySequence<byte> payload)
+    private void OnPartialBelow(string gatewayId, ReadOnlySequence<byte> payload, Topics? line)
     {
         try
         {
+            var rounds = line is null ? _rounds : _lines.Folded(line)?.Rounds;
             var partial = payload.Length > ProtocolInfo.MaxPayloadBytes ? null : EdgePartial.Parser.ParseFrom(payload);
             var outcome = partial is null
                 ? new OfferOutcome(false, RejectionReason.Oversized, $"{payload.Length} bytes")
                 : gatewayId == Id ? new OfferOutcome(false, RejectionReason.NotAuthorized, "a partial in this gateway's own name")
+                : rounds is null ? new OfferOutcome(false, RejectionReason.NotAuthorized, $"a partial of model line '{line!.Line}', which gateway '{Id}' does not fold (Aggregator:Lines:{line.Line})")
                 : EdgePartialCheck.Check(gatewayId, partial, _edge, _rounds.IsRevoked);
             if (outcome.Accepted && partial!.Share.Contributors.FirstOrDefault(c => !_edge.Serves(Id, c.DeviceId)) is { } foreign)
             {
@@ -306,7 +318,7 @@ public sealed class EdgeGateway : IAsyncDisposable
             }
 
             if (outcome.Accepted) outcome = UpdateEnvelope.FirstDelivery("gateways/" + gatewayId, partial!.Header.MessageId, "partial", _seen);
-            if (outcome.Accepted) outcome = _rounds.Merge(partial!, _time.GetUtcNow());
+            if (outcome.Accepted) outcome = rounds!.Merge(partial!, _time.GetUtcNow());
             if (!outcome.Accepted)
             {
                 RefusePartial(gatewayId, outcome);
@@ -315,7 +327,7 @@ public sealed class EdgeGateway : IAsyncDisposable
 
             _logger.LogPartialMerged(gatewayId, partial!.Share.RoundId, partial.Share.Contributors.Count, payload.Length);
             Below.Merged(gatewayId, partial.Share.Contributors.Count, payload.Length, _time.GetUtcNow());
-            _sender.Wake();
+            Wake();
         }
         catch (InvalidProtocolBufferException ex)
         {

@@ -50,4 +50,7 @@ internal static partial class EdgeLog
 
     [LoggerMessage(EventId = 2134, Level = LogLevel.Warning, Message = "Gateway {Gateway}: the fleet's catalogue refused (the lines it relays stay as they were): {Reason}")]
     public static partial void LogCatalogueRefused(this ILogger logger, string gateway, string reason);
+
+    [LoggerMessage(EventId = 2135, Level = LogLevel.Information, Message = "Gateway {Gateway}: model line {Line}'s updates go up one by one, not in partials: {Reason}")]
+    public static partial void LogLineRelayed(this ILogger logger, string gateway, string line, string reason);
 }

@@ -1,3 +1,4 @@
+using EdgeMlOps.Aggregator.Rounds;
 using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Shared.Protocol;
 using EdgeMlOps.Shared.Protocol.V1;
@@ -13,10 +14,12 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// — says which lines there are; for each the gateway follows at the fleet's broker the line's retained statements
 /// (trust, model, rollout, timestamp) and the line tasks of every site device it has heard from, and relays them to its
 /// site as they are (devices verify them as ever; the artifacts they name are fetched ahead). A line taken out of the
-/// catalogue is no longer followed. Up, a device's line messages go as it sent them, updates one by one
-/// (<see cref="SiteFilters"/>; a gateway folds only the first model's rounds into partials: it knows no line's model).
+/// catalogue is no longer followed. Up, a device's line messages go as it sent them (<see cref="SiteFilters"/>) — but
+/// the updates of a line the gateway is configured with (<paramref name="folded"/>, <see cref="LineSite"/>) are folded
+/// into partials as the first model's are, its tasks verified against the line's own trust first; any other line's
+/// updates go up one by one.
 /// </summary>
-internal sealed class GatewayLines(Topics topics, IFleetChannel upstream, IFleetChannel site, GatewayTrust trust, string gatewayId, ILogger logger)
+internal sealed class GatewayLines(Topics topics, IFleetChannel upstream, IFleetChannel site, GatewayTrust trust, IReadOnlyDictionary<string, LineSite> folded, RejectionCounters rejections, string gatewayId, ILogger logger)
 {
     private static readonly string[] DeviceKinds = ["status", "update", "eval", "profile"];
     private readonly Lock _gate = new();
@@ -26,9 +29,9 @@ internal sealed class GatewayLines(Topics topics, IFleetChannel upstream, IFleet
     private Signed? _waiting;
     private long _refused;
 
-    /// <summary>Where a gateway hears its site's devices in every line.</summary>
+    /// <summary>Where a gateway hears its site's devices in every line, and the line partials of the gateways below it.</summary>
     public static IReadOnlyList<string> SiteFilters(Topics topics) =>
-        [.. DeviceKinds.Select(kind => $"{topics.FleetPrefix}/{Topics.LinesSegment}/+/devices/+/{kind}")];
+        [.. DeviceKinds.Select(kind => $"{topics.FleetPrefix}/{Topics.LinesSegment}/+/devices/+/{kind}"), $"{topics.FleetPrefix}/{Topics.LinesSegment}/+/gateways/+/partial"];
 
     /// <summary>The lines of the catalogue in force.</summary>
     public IReadOnlyList<string> Names
@@ -66,6 +69,7 @@ internal sealed class GatewayLines(Topics topics, IFleetChannel upstream, IFleet
         }
 
         if (!followed || !(retained || served)) return true; // a line no longer followed, or nothing a site device reads: dropped
+        if (folded.TryGetValue(line.Line!, out var known) && !Fold(known, topic, payload, nowUnixMs)) return true;
         await site.PublishAsync(topic, payload, retain: retained, cancellationToken).ConfigureAwait(false);
         if ((topic == line.Model || topic == line.Rollout) && ArtifactsNamed is { } named && ManifestArtifacts.Named(topic == line.Model, payload) is { Count: > 0 } artifacts)
         {
@@ -74,6 +78,37 @@ internal sealed class GatewayLines(Topics topics, IFleetChannel upstream, IFleet
 
         return true;
     }
+
+    /// <summary>
+    /// What a folded line's statement or task means to the gateway's own rounds: its trust bundle is taken, a task is
+    /// verified against it (a forged one is refused, not relayed) and a train task makes its round known. Whether to relay it.
+    /// </summary>
+    private bool Fold(LineSite line, string topic, byte[] payload, long nowUnixMs)
+    {
+        if (topic == line.Topics.Trust)
+        {
+            line.Trust.AcceptBundle(Signed.Parser.ParseFrom(payload), nowUnixMs);
+            return true;
+        }
+
+        if (!line.Topics.TryParseDeviceTopic(topic, out var deviceId, out _)) return true; // a retained statement
+        var verified = line.Trust.VerifyTask(Signed.Parser.ParseFrom(payload), nowUnixMs);
+        if (!verified.Ok || verified.Value!.DeviceId != deviceId)
+        {
+            rejections.Add(Shared.RejectionReason.Malformed);
+            logger.LogSiteUpdateRefused(gatewayId, deviceId, Shared.RejectionReason.Malformed, $"line {line.Topics.Line}'s task refused: {verified.Reason}");
+            return false;
+        }
+
+        if (verified.Value.Kind == TaskKind.Train) line.Rounds.Tasked(verified.Value, DateTimeOffset.FromUnixTimeMilliseconds(nowUnixMs));
+        return true;
+    }
+
+    /// <summary>The folded line of <paramref name="line"/>'s topics, or null (its updates go up one by one).</summary>
+    public LineSite? Folded(Topics line) => folded.GetValueOrDefault(line.Line!);
+
+    /// <summary>Every folded line's site.</summary>
+    public IEnumerable<LineSite> Sites => folded.Values;
 
     /// <summary>The trust bundle came: a catalogue that waited for it is verified now.</summary>
     public Task BundleAcceptedAsync(long nowUnixMs, CancellationToken cancellationToken)

@@ -14,7 +14,7 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// </summary>
 internal sealed class UpstreamSender(IFleetChannel upstream, SiteRounds rounds, AggregatorOptions options, string gatewayId, TimeProvider time, ILogger logger)
 {
-    private readonly Topics _topics = new(options.Fleet);
+    private readonly Topics _topics = new(options.Fleet, options.Line); // a model line's partials go to its own topics
     private readonly UpstreamQueue _queue = new();
     private readonly SemaphoreSlim _wake = new(0);
     private long _sequence;
@@ -56,7 +56,7 @@ internal sealed class UpstreamSender(IFleetChannel upstream, SiteRounds rounds, 
                 await _wake.WaitAsync(TimeSpan.FromMilliseconds(250), cancellationToken).ConfigureAwait(false);
                 foreach (var partial in rounds.TakeDue(time.GetUtcNow(), options.Edge))
                 {
-                    partial.Header = ProtocolInfo.NewHeader(options.Fleet, gatewayId, (ulong)Interlocked.Increment(ref _sequence), time.GetUtcNow().ToUnixTimeMilliseconds());
+                    partial.Header = ProtocolInfo.NewHeader(options.ProtocolFleet, gatewayId, (ulong)Interlocked.Increment(ref _sequence), time.GetUtcNow().ToUnixTimeMilliseconds());
                     _queue.EnqueuePartial(_topics.GatewayPartial(gatewayId), partial.ToByteArray(), partial.Share.RoundId, partial.Share.Contributors.Count);
                 }
 

@@ -29,11 +29,7 @@ public static class ModelLinesConfiguration
     {
         var lines = configuration.GetSection($"{AggregatorOptions.Section}:{Section}").GetChildren().ToList();
         if (lines.Count == 0) return [];
-        var errors = new List<string>();
-        if (fleet.Edge.Gateway is not null)
-        {
-            errors.Add($"{AggregatorOptions.Section}:{Section}: model lines run in the process that runs the fleet's first model: not in the edge role (a gateway forwards the first model's rounds)");
-        }
+        var errors = new List<string>(); // in the edge role too: a gateway folds a line it knows into partials (GatewayLines)
 
         var read = new List<ModelLineOptions>();
         foreach (var line in lines)

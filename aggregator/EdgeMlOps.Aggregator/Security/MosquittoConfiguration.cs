@@ -107,7 +107,7 @@ public static class MosquittoConfiguration
     /// <summary>
     /// Each edge gateway (user <c>gateway-{id}</c>, its certificate's common name): its own partials, the statuses,
     /// evaluations and profiles of the devices it serves, their tasks, the retained topics and the revocation list — and
-    /// in every model line their messages, updates included, and their tasks (the lines' retained topics and the
+    /// in every model line its own partials, their messages, updates included, and their tasks (the lines' retained topics and the
     /// catalogue every client reads through the patterns above) — as <see cref="TopicAcl"/> allows it. Mosquitto's ACL has no prefix match inside a topic level, so a prefix
     /// (<c>site-a-*</c>) is written as the devices enrolled under it now (<paramref name="enrolled"/>); the configuration is
     /// regenerated after enrolling more. A revoked device gets no line, whichever way it is listed.
@@ -121,6 +121,7 @@ public static class MosquittoConfiguration
                 .Where(id => !revoked.Contains(id)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
             acl.Append(CultureInfo.InvariantCulture, $"# Edge gateway '{gateway}': {string.Join(", ", patterns)} ({devices.Length} devices now).\n");
             acl.Append(CultureInfo.InvariantCulture, $"user {FleetIdentity.GatewayClientId(gateway)}\ntopic write {topics.GatewayPartial(gateway)}\n");
+            acl.Append(CultureInfo.InvariantCulture, $"topic write {topics.Prefix}/{Topics.LinesSegment}/+/gateways/{gateway}/partial\n");
             foreach (var retained in new[] { topics.Model, topics.Rollout, topics.Trust, topics.Timestamp, topics.Revocations }) acl.Append(CultureInfo.InvariantCulture, $"topic read {retained}\n");
             foreach (var device in devices)
             {

@@ -13,8 +13,8 @@ namespace EdgeMlOps.Aggregator.Security;
 /// model's updates one by one, never another site's devices. Nobody reaches outside the fleet's prefix or uses shared subscriptions.
 /// A device has the same rights in every model line (<c>lines/{line}/</c>, <see cref="Topics.TryParseLine"/>) and
 /// reads the fleet's catalogue of lines, on a site's broker as on the fleet's. A gateway relays its devices' messages of
-/// every line — a line's updates too, one by one (a gateway folds only the first model's rounds into partials) — and
-/// reads each line's retained statements and its devices' tasks there.
+/// every line — a line's updates too, one by one, or its own partials of a line it folds — and reads each line's
+/// retained statements and its devices' tasks there.
 /// </summary>
 /// <remarks>
 /// On a site's broker (<paramref name="siteGateway"/> set) the site's own gateway is that broker's aggregator: with its
@@ -79,8 +79,8 @@ public sealed class TopicAcl(Topics topics, Edge.EdgeOptions? edge = null, strin
         if (who.Role == FleetRole.Aggregator) return IsInsideFleet(topic);
         if (who.Role == FleetRole.Gateway)
         {
-            if (topic == topics.GatewayPartial(who.Id)) return true;
             var scope = ScopeOf(topic);
+            if (topic == scope.GatewayPartial(who.Id)) return true; // the first model's partials, or a line's it folds
             return scope.TryParseDeviceTopic(topic, out var device, out var relayed) && (RelayedKinds.Contains(relayed) || (scope.Line is not null && relayed == "update")) && GatewayServes(who.Id, device);
         }
 

@@ -41,7 +41,7 @@ public sealed class GatewayLinesTests : IAsyncDisposable
             return Task.CompletedTask;
         };
         _trust = new GatewayTrust("f", _root.PublicKey);
-        _lines = new GatewayLines(Fleet, _upstream, _site, _trust, "gw", NullLogger.Instance);
+        _lines = new GatewayLines(Fleet, _upstream, _site, _trust, new Dictionary<string, LineSite>(), new EdgeMlOps.Aggregator.Rounds.RejectionCounters(), "gw", NullLogger.Instance);
     }
 
     public async ValueTask DisposeAsync()
@@ -133,5 +133,45 @@ public sealed class GatewayLinesTests : IAsyncDisposable
         Assert.Equal(["kws"], _lines.Names);
         Assert.Equal(3L, _lines.Refused);
         Assert.Equal([Fleet.Catalogue], Relayed());
+    }
+
+    /// <summary>
+    /// A line the gateway folds: its tasks are verified against the line's own trust bundle (certified by the fleet's root
+    /// for "f/kws") before the gateway's rounds take them and its site gets them; the first model's task on the line's topic
+    /// or one signed by a key the line's bundle does not certify is refused, counted and not relayed.
+    /// </summary>
+    [Fact]
+    public async Task AFoldedLinesTasks_AreVerifiedAgainstTheLinesOwnTrust_BeforeItsRoundsTakeThemAndTheSiteGetsThem()
+    {
+        using var lineSigner = SigningKeyPair.Generate();
+        var lineOptions = new AggregatorOptions { Fleet = "f", Line = "kws", ModelName = "kws", Model = EdgeMlOps.Shared.Models.ModelSpec.Mlp(3, [4], 2) };
+        var site = new LineSite(new EdgeMlOps.Aggregator.Lines.ModelLineOptions("kws", lineOptions, new Dictionary<string, IReadOnlyList<string>>(), 64UL << 20), "gw", _root.PublicKey, _upstream, TimeProvider.System, NullLogger.Instance);
+        var rejections = new EdgeMlOps.Aggregator.Rounds.RejectionCounters();
+        var lines = new GatewayLines(Fleet, _upstream, _site, _trust, new Dictionary<string, LineSite> { ["kws"] = site }, rejections, "gw", NullLogger.Instance);
+        await ConnectAsync();
+        Assert.True(_trust.AcceptBundle(Bundle(), Now).Ok);
+        await lines.OnUpstreamAsync(Fleet.Catalogue, Catalogue(Now, ["kws"]).ToByteArray(), Now, CancellationToken.None);
+        lines.Note("dev-1", Fleet.Task("dev-1"));
+
+        var lineBundle = Signatures.Sign(new TrustBundle
+        {
+            Fleet = "f/kws", Version = 1,
+            Keys = { new SigningKey { KeyId = lineSigner.KeyId, PublicKey = ByteString.CopyFrom(lineSigner.PublicKey), Roles = { KeyRole.Manifest }, ExpiresUnixMs = Now + 86_400_000 } },
+        }, _root);
+        await lines.OnUpstreamAsync(Kws.Trust, lineBundle.ToByteArray(), Now, CancellationToken.None);
+
+        Signed Task(string fleet, SigningKeyPair key) => Signatures.Sign(new RoundTask
+        {
+            Header = ProtocolInfo.NewHeader(fleet, "aggregator", 1, Now), DeviceId = "dev-1", Kind = TaskKind.Train, RoundId = "kws-r1-v1", ModelName = "kws",
+            BaseVersion = 1, RoundNumber = 1, DeadlineUnixMs = Now + 60_000,
+        }, key);
+        await lines.OnUpstreamAsync(Kws.Task("dev-1"), Task("f", _signer).ToByteArray(), Now, CancellationToken.None); // the first model's signer and fleet
+        await lines.OnUpstreamAsync(Kws.Task("dev-1"), Task("f/kws", _signer).ToByteArray(), Now, CancellationToken.None); // a key the line's bundle does not certify
+        Assert.Equal((0, 2L), (site.Rounds.Count, rejections.Total));
+        Assert.Equal([Fleet.Catalogue, Kws.Trust], Relayed());
+
+        await lines.OnUpstreamAsync(Kws.Task("dev-1"), Task("f/kws", lineSigner).ToByteArray(), Now, CancellationToken.None);
+        Assert.Equal((1, 2L), (site.Rounds.Count, rejections.Total));
+        Assert.Equal([Fleet.Catalogue, Kws.Trust, Kws.Task("dev-1")], Relayed());
     }
 }

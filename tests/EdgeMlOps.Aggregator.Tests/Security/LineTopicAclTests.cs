@@ -9,8 +9,8 @@ namespace EdgeMlOps.Aggregator.Tests.Security;
 /// A device's rights in the fleet's model lines (<c>edgemlops/v1/{fleet}/lines/{line}/</c>): the same as in the first
 /// model's topics — its own status, update, eval and profile, its own task, the line's retained statements — plus the
 /// fleet's catalogue; never another device's topics in any line, never a wildcard over the lines — on a site's broker as
-/// on the fleet's. A gateway relays its devices' line messages (updates one by one: a line has no site partials) and
-/// reads their line tasks.
+/// on the fleet's. A gateway relays its devices' line messages (updates one by one, or its own partials of a line it
+/// folds) and reads their line tasks.
 /// </summary>
 public sealed class LineTopicAclTests
 {
@@ -70,7 +70,8 @@ public sealed class LineTopicAclTests
         Assert.False(acl.MayPublish(gateway, Kws.Update("valve-1"))); // not one of its devices
         Assert.False(acl.MayPublish(gateway, Kws.Task("pump-1")));
         Assert.False(acl.MayPublish(gateway, Kws.Model));
-        Assert.False(acl.MayPublish(gateway, Kws.GatewayPartial("site-a"))); // a line's updates are relayed one by one
+        Assert.True(acl.MayPublish(gateway, Kws.GatewayPartial("site-a"))); // a line it folds
+        Assert.False(acl.MayPublish(gateway, Kws.GatewayPartial("site-b")));
         Assert.False(acl.MayPublish(gateway, "edgemlops/v1/plant/lines/+/devices/pump-1/update"));
 
         Assert.True(acl.MaySubscribe(gateway, Fleet.Catalogue));
