@@ -33,7 +33,7 @@ public sealed class ModelLinesBehindAGatewayTests
         GatewayCredentials.Write(node.Security, node.Keys.RootPublicKey, "site-a", credentials, [], DateTimeOffset.UtcNow);
         var gatewayOptions = options with
         {
-            DataDirectory = Path.Combine(dir, "gateway"),
+            DataDirectory = Path.Combine(dir, "gateway"), Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions { Identities = [ViewerIdentity.Admin] },
             Edge = edge with { Gateway = "site-a", Upstream = node.BrokerEndpoint, Credentials = credentials, UpstreamApi = node.ArtifactBaseUrl },
         };
         await using var host = new EdgeGatewayHost(gatewayOptions, NullLoggerFactory.Instance);
@@ -55,6 +55,17 @@ public sealed class ModelLinesBehindAGatewayTests
 
         // Up: the device's line status reached the line's aggregator through the gateway.
         await Eventually.Until(() => kws.Devices.TryGet("pump-0", out var seen) && seen.ModelVersion == 1, "the line's aggregator hearing pump-0 run v1 of kws", 30);
+
+        // The site's operator sees the line followed, its updates relayed one by one (the gateway's settings lack it).
+        using (var operatorHttp = new HttpClient(EdgeMlOps.Shared.Security.PinnedHttp.Handler(node.Security.Authority.Certificate)))
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(host.ArtifactBaseUrl!, "v1/gateway/status"));
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Viewer.Token);
+            using var response = await operatorHttp.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+            var line = Assert.Single(System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("lines").EnumerateArray());
+            Assert.Equal(("kws", "relayed"), (line.GetProperty("name").GetString(), line.GetProperty("updates").GetString()));
+        }
 
         // The line taken out again: the catalogue without it reaches the device through the gateway, and it stops.
         await node.Lines.RemoveAsync("kws", CancellationToken.None);

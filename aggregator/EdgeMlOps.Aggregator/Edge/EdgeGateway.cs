@@ -144,6 +144,9 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>The model lines of the fleet's catalogue in force, whose statements and messages this gateway relays.</summary>
     public IReadOnlyList<string> Lines => _lines.Names;
 
+    /// <summary>Whether this gateway folds line <paramref name="name"/>'s updates into partials (configured with it), or relays them one by one.</summary>
+    public bool Folds(string name) => _lines.Folds(name);
+
     /// <summary>
     /// Called with the devices the fleet revoked, from each verified revocation list newer than the last (the gateway's
     /// host refuses them at the site's broker and drops their connections).

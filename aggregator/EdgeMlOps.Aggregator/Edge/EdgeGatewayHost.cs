@@ -142,6 +142,7 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         rejections = gateway.Rejections.Snapshot(),
         revokedDevices = _store!.RevokedDevices().Count,
         gatewaysBelow = gateway.Below.Snapshot(),
+        lines = gateway.Lines.Select(name => new { name, updates = gateway.Folds(name) ? "folded" : "relayed" }),
         artifactsFetched = cache.Fetched,
     };
 

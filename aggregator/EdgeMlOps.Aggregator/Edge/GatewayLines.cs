@@ -107,6 +107,9 @@ internal sealed class GatewayLines(Topics topics, IFleetChannel upstream, IFleet
     /// <summary>The folded line of <paramref name="line"/>'s topics, or null (its updates go up one by one).</summary>
     public LineSite? Folded(Topics line) => folded.GetValueOrDefault(line.Line!);
 
+    /// <summary>Whether line <paramref name="name"/>'s updates are folded here (else relayed one by one).</summary>
+    public bool Folds(string name) => folded.ContainsKey(name);
+
     /// <summary>Every folded line's site.</summary>
     public IEnumerable<LineSite> Sites => folded.Values;
 
