@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging;
 namespace EdgeMlOps.Aggregator.Edge;
 
 /// <summary>
-/// The fleet's model lines at a gateway (docs/SCALING.md, "Model lines behind a gateway"). Down: the fleet's signed
+/// The fleet's model lines at a gateway (docs/SCALING.md, "Edge tier", its "Model lines"). Down: the fleet's signed
 /// catalogue — verified against the fleet's trust, newer than the last, kept waiting if it comes before the trust bundle
 /// — says which lines there are; for each the gateway follows at the fleet's broker the line's retained statements
 /// (trust, model, rollout, timestamp) and the line tasks of every site device it has heard from, and relays them to its
