@@ -76,4 +76,25 @@ public partial class ArchitectureTests
             .ToList();
         Assert.True(reaching.Count == 0, "services that take the node: " + string.Join(", ", reaching));
     }
+
+    /// <summary>
+    /// xUnit v2 disposes a test class through IDisposable or IAsyncLifetime and never calls IAsyncDisposable.DisposeAsync:
+    /// a test class cleaning up that way left its brokers (Mosquitto processes), aggregators and sockets running for the
+    /// rest of the run (two Mosquitto processes per run of ModelLinesMosquittoTests, seen).
+    /// </summary>
+    [Fact]
+    public void NoTestClass_CleansUpThroughIAsyncDisposable_WhichXunitV2NeverCalls()
+    {
+        var leaking = Directory.EnumerateFiles(Path.Combine(Root, "tests"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}"))
+            .Select(f => (Path: Path.GetRelativePath(Root, f), Text: File.ReadAllText(f)))
+            .Where(f => f.Text.Contains("[Fact]", StringComparison.Ordinal) || f.Text.Contains("[Theory]", StringComparison.Ordinal))
+            .Where(f => TestClassDeclaration().Matches(f.Text).Any(m => m.Value.Contains("IAsyncDisposable", StringComparison.Ordinal) && !m.Value.Contains("IAsyncLifetime", StringComparison.Ordinal)))
+            .Select(f => f.Path)
+            .ToList();
+        Assert.True(leaking.Count == 0, "test classes xUnit v2 never disposes (use IAsyncLifetime): " + string.Join(", ", leaking));
+    }
+
+    [GeneratedRegex(@"public\s+(sealed\s+)?(partial\s+)?class\s+\w+Tests\b[^{\n]*")]
+    private static partial Regex TestClassDeclaration();
 }

@@ -15,7 +15,7 @@ namespace EdgeMlOps.Simulator.Tests;
 /// its cohort run it, served byte for byte — kept for the next start, and removed again.
 /// </summary>
 [Collection(FleetCollection.Name)]
-public sealed class ModelLinesAtRunTimeTests : IAsyncDisposable
+public sealed class ModelLinesAtRunTimeTests : IAsyncLifetime // xUnit v2 calls IAsyncLifetime.DisposeAsync, never IAsyncDisposable's
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "edgemlops-lines-runtime-" + Guid.NewGuid().ToString("N"));
     private readonly List<IAsyncDisposable> _running = [];
@@ -38,7 +38,9 @@ public sealed class ModelLinesAtRunTimeTests : IAsyncDisposable
         return (node, lines, new HttpClient { BaseAddress = node.ArtifactBaseUrl });
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var running in Enumerable.Reverse(_running)) await running.DisposeAsync();
     }

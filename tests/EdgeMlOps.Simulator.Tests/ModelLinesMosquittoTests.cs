@@ -19,7 +19,7 @@ namespace EdgeMlOps.Simulator.Tests;
 /// a device has its own topics in every line, never another's.
 /// </summary>
 [Collection(FleetCollection.Name)]
-public sealed class ModelLinesMosquittoTests : IAsyncDisposable
+public sealed class ModelLinesMosquittoTests : IAsyncLifetime // xUnit v2 calls IAsyncLifetime.DisposeAsync, never IAsyncDisposable's
 {
     private const string Fleet = "mosql";
     private static readonly ModelSpec Kws = ModelSpec.Mlp(6, [8], 2);
@@ -51,7 +51,9 @@ public sealed class ModelLinesMosquittoTests : IAsyncDisposable
         return node;
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var running in Enumerable.Reverse(_running)) await running.DisposeAsync();
     }

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace EdgeMlOps.Agent.Tests.Presence;
 
 /// <summary>The status cadence on a fake clock: at the interval, and once soon after a burst of changes.</summary>
-public sealed class PresenceReporterTests : IAsyncDisposable
+public sealed class PresenceReporterTests : IAsyncLifetime // xUnit v2 calls IAsyncLifetime.DisposeAsync, never IAsyncDisposable's
 {
     private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeSeconds(1_800_000_000));
     private readonly InMemoryFleetHub _hub;
@@ -38,7 +38,9 @@ public sealed class PresenceReporterTests : IAsyncDisposable
     private PresenceReporter Reporter() => new(_device, new Topics("f"), "dev-1", TimeSpan.FromMinutes(1), _time,
         state => new DeviceStatus { State = state, SampleCount = (ulong)Interlocked.Increment(ref _snapshots) }, NullLogger.Instance);
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         _stop.Cancel();
         await _device.DisposeAsync();

@@ -13,7 +13,7 @@ namespace EdgeMlOps.Aggregator.Tests.Edge;
 /// force) changes the lines it follows and is relayed to its site; one that comes before the trust bundle waits for it;
 /// of a followed line only the retained statements and the tasks of devices heard from go down.
 /// </summary>
-public sealed class GatewayLinesTests : IAsyncDisposable
+public sealed class GatewayLinesTests : IAsyncLifetime // xUnit v2 calls IAsyncLifetime.DisposeAsync, never IAsyncDisposable's
 {
     private const long Now = 1_800_000_000_000;
     private static readonly Topics Fleet = new("f");
@@ -44,7 +44,9 @@ public sealed class GatewayLinesTests : IAsyncDisposable
         _lines = new GatewayLines(Fleet, _upstream, _site, _trust, new Dictionary<string, LineSite>(), new EdgeMlOps.Aggregator.Rounds.RejectionCounters(), "gw", NullLogger.Instance);
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         await _device.DisposeAsync();
         await _site.DisposeAsync();
