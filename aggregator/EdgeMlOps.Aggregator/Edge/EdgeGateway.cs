@@ -214,26 +214,22 @@ public sealed class EdgeGateway : IAsyncDisposable
             {
                 await _site.PublishAsync(topic, bytes, retain: true, _stopping.Token).ConfigureAwait(false);
                 if (topic == _topics.Trust && _trust.AcceptBundle(Signed.Parser.ParseFrom(bytes), now).Ok) await _lines.BundleAcceptedAsync(now, _stopping.Token).ConfigureAwait(false);
-                if ((topic == _topics.Model || topic == _topics.Rollout) && ArtifactsNamed is { } named && ManifestArtifacts.Named(topic == _topics.Model, bytes) is { Count: > 0 } artifacts)
-                {
-                    named(artifacts); // not awaited: the receive loop relays on while the files come
-                }
-
+                _lines.NameArtifacts(_topics, topic, bytes);
                 return;
             }
 
             if (await _lines.OnUpstreamAsync(topic, bytes, now, _stopping.Token).ConfigureAwait(false)) return;
 
             if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind) || kind != "task") return;
-            var verified = _trust.VerifyTask(Signed.Parser.ParseFrom(bytes), now);
-            if (!verified.Ok || verified.Value!.DeviceId != deviceId)
+            var verified = _trust.VerifyTaskFor(deviceId, Signed.Parser.ParseFrom(bytes), now);
+            if (!verified.Ok)
             {
                 Rejections.Add(RejectionReason.Malformed);
                 _logger.LogSiteUpdateRefused(Id, deviceId, RejectionReason.Malformed, $"task refused: {verified.Reason}");
                 return;
             }
 
-            if (verified.Value.Kind == TaskKind.Train) _rounds.Tasked(verified.Value, _time.GetUtcNow());
+            if (verified.Value!.Kind == TaskKind.Train) _rounds.Tasked(verified.Value, _time.GetUtcNow());
             await _site.PublishAsync(topic, bytes, retain: false, _stopping.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidOperationException)

@@ -71,12 +71,17 @@ internal sealed class GatewayLines(Topics topics, IFleetChannel upstream, IFleet
         if (!followed || !(retained || served)) return true; // a line no longer followed, or nothing a site device reads: dropped
         if (folded.TryGetValue(line.Line!, out var known) && !Fold(known, topic, payload, nowUnixMs)) return true;
         await site.PublishAsync(topic, payload, retain: retained, cancellationToken).ConfigureAwait(false);
-        if ((topic == line.Model || topic == line.Rollout) && ArtifactsNamed is { } named && ManifestArtifacts.Named(topic == line.Model, payload) is { Count: > 0 } artifacts)
-        {
-            named(artifacts);
-        }
-
+        NameArtifacts(line, topic, payload);
         return true;
+    }
+
+    /// <summary>A relayed announcement or rollout plan of the first model or a line (<paramref name="scope"/>): the artifacts it names go to <see cref="ArtifactsNamed"/>.</summary>
+    public void NameArtifacts(Topics scope, string topic, byte[] payload)
+    {
+        if ((topic == scope.Model || topic == scope.Rollout) && ArtifactsNamed is { } named && ManifestArtifacts.Named(topic == scope.Model, payload) is { Count: > 0 } artifacts)
+        {
+            named(artifacts); // not awaited: the receive loop relays on while the files come
+        }
     }
 
     /// <summary>
@@ -92,15 +97,15 @@ internal sealed class GatewayLines(Topics topics, IFleetChannel upstream, IFleet
         }
 
         if (!line.Topics.TryParseDeviceTopic(topic, out var deviceId, out _)) return true; // a retained statement
-        var verified = line.Trust.VerifyTask(Signed.Parser.ParseFrom(payload), nowUnixMs);
-        if (!verified.Ok || verified.Value!.DeviceId != deviceId)
+        var verified = line.Trust.VerifyTaskFor(deviceId, Signed.Parser.ParseFrom(payload), nowUnixMs);
+        if (!verified.Ok)
         {
             rejections.Add(Shared.RejectionReason.Malformed);
             logger.LogSiteUpdateRefused(gatewayId, deviceId, Shared.RejectionReason.Malformed, $"line {line.Topics.Line}'s task refused: {verified.Reason}");
             return false;
         }
 
-        if (verified.Value.Kind == TaskKind.Train) line.Rounds.Tasked(verified.Value, DateTimeOffset.FromUnixTimeMilliseconds(nowUnixMs));
+        if (verified.Value!.Kind == TaskKind.Train) line.Rounds.Tasked(verified.Value, DateTimeOffset.FromUnixTimeMilliseconds(nowUnixMs));
         return true;
     }
 

@@ -30,7 +30,14 @@ public sealed class GatewayTrust(string fleet, byte[] rootPublicKey, Action<IRea
         return accepted;
     }
 
-    public Verified<RoundTask> VerifyTask(Signed task, long nowUnixMs) => _verifier.VerifyTask(task, nowUnixMs);
+    /// <summary>A task read on <paramref name="deviceId"/>'s task topic: verified, and for that device (a signed task copied onto another device's topic is refused).</summary>
+    public Verified<RoundTask> VerifyTaskFor(string deviceId, Signed task, long nowUnixMs)
+    {
+        var verified = _verifier.VerifyTask(task, nowUnixMs);
+        return !verified.Ok || verified.Value!.DeviceId == deviceId
+            ? verified
+            : Verified<RoundTask>.Refuse(TrustFailure.Malformed, $"a task for '{verified.Value.DeviceId}' on device '{deviceId}''s topic");
+    }
 
     /// <summary>Verifies the fleet's catalogue of model lines (signed by a rollout key the bundle certifies, for this fleet).</summary>
     public Verified<ModelCatalogue> VerifyCatalogue(Signed catalogue, long nowUnixMs) => _verifier.VerifyCatalogue(catalogue, nowUnixMs);
