@@ -54,6 +54,9 @@ public sealed record SimulationOptions
 
     /// <summary>The model file's features input when it has several (<c>--model-input</c>); the others are context inputs, fed from the columns after it.</summary>
     public string? ModelInput { get; init; }
+
+    /// <summary>The model file's output the fleet serves and trains when it has several (<c>--model-output</c>); the others are left out.</summary>
+    public string? ModelOutput { get; init; }
     public int Seed { get; init; } = 1;
     public string? Out { get; init; } = "results.json";
 
@@ -166,6 +169,8 @@ public sealed record SimulationOptions
           --preprocess-file FILE.onnx  a preprocessing graph devices run in front of it, serving and training
           --model-input NAME       its features input when it has several; the others are context inputs, each
                                    fed from the dataset's next columns in the graph's order
+          --model-output NAME      its output the fleet serves and trains when it has several (a regressor's may
+                                   have several axes, [batch, 4, 8]: its targets are the last columns, row-major)
           --seed S                 seed for data, selection and training (1)
           --out FILE               results JSON (results.json; '-' for none)
           --experiments DIR        run records for edgemlops experiments and reproduce (experiments; 'off' for none)
@@ -348,6 +353,7 @@ public sealed record SimulationOptions
                 case "--trainable": o = o with { Trainable = value }; break;
                 case "--preprocess-file": o = o with { PreprocessFile = value }; break;
                 case "--model-input": o = o with { ModelInput = value }; break;
+                case "--model-output": o = o with { ModelOutput = value }; break;
                 case "--seed": o = o with { Seed = Int(0) }; break;
                 case "--out": o = o with { Out = value == "-" ? null : value }; break;
                 case "--experiments": o = o with { Experiments = value == "off" ? null : value }; break;
@@ -487,6 +493,7 @@ public sealed record SimulationOptions
         if (o.ReplicaWorker is not null && (o.WorkDirectory is null || o.ExternalBroker is null)) errors.Add("--replica-worker: needs the coordinator's --work-dir and --broker (a coordinator passes them)");
         if (o.PreprocessFile is not null && o.ModelFile is null) errors.Add("--preprocess-file: fronts a --model-file; add one");
         if (o.ModelInput is not null && o.ModelFile is null) errors.Add("--model-input: names an input of a --model-file; add one");
+        if (o.ModelOutput is not null && o.ModelFile is null) errors.Add("--model-output: names an output of a --model-file; add one");
         if (o.Regression && o.MultiLabel) errors.Add("--regression, --multilabel: a model is one or the other");
         if (o.TakesTargets && !o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression, --multilabel: a regressor or multi-label classifier trains on a csv:PATH dataset's target columns");
         if (o.TakesTargets && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))

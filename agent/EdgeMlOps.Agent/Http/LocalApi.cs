@@ -332,10 +332,17 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             w.WriteEndArray();
             w.WriteString("output", graph.ScoresOutput);
             w.WriteString("outputKind", graph.RegressionTargets > 0
-                ? EdgeMlOps.Shared.Models.GraphInterface.DescribeValues((int)graph.RegressionTargets) // a regressor: ground truth is a "target"
+                ? EdgeMlOps.Shared.Models.GraphInterface.DescribeValues((int)graph.RegressionTargets, graph.ValuesDims) // a regressor: ground truth is a "target"
                 : graph.MultiLabels > 0
                     ? EdgeMlOps.Shared.Models.GraphInterface.DescribeLabels((int)graph.MultiLabels, graph.ScoresAreLogits) // ground truth: a 0/1 "target" per label
                     : EdgeMlOps.Shared.Models.GraphInterface.DescribeScores(graph.SingleScore, graph.ScoresAreLogits));
+            if (graph.ValuesDims.Count > 0)
+            {
+                w.WriteStartArray("valuesShape"); // a regressor's values and targets per row, row-major
+                foreach (var d in graph.ValuesDims) w.WriteNumberValue(d);
+                w.WriteEndArray();
+            }
+
             w.WriteBoolean("integerFeatures", graph.IntegerFeatures);
             if (graph.ContextInputs.Count > 0)
             {

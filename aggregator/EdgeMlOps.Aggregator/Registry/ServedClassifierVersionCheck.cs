@@ -55,7 +55,7 @@ public static class ServedClassifierVersionCheck
             yield return $"context inputs {Listed(o.ContextInputs)}, the fleet's are {Listed(f.ContextInputs)}";
         if (f.TargetWidth > 0 || o.TargetWidth > 0)
         {
-            if (f.RegressionTargets != o.RegressionTargets || f.MultiLabels != o.MultiLabels) yield return $"'{o.ScoresOutput}' gives {o.ScoresKind}, the fleet's {f.ScoresKind}";
+            if (f.RegressionTargets != o.RegressionTargets || f.MultiLabels != o.MultiLabels || !f.ValuesDims.SequenceEqual(o.ValuesDims)) yield return $"'{o.ScoresOutput}' gives {o.ScoresKind}, the fleet's {f.ScoresKind}";
         }
         else if (fleet.Classes != offered.Classes || f.SingleScore != o.SingleScore) yield return $"'{o.ScoresOutput}' scores {offered.Classes} classes as {o.ScoresKind}, the fleet's {fleet.Classes} as {f.ScoresKind}";
     }

@@ -321,18 +321,44 @@ public sealed record GraphInterface
         }
     }
 
+    /// <summary>Most axes behind the batch a regressor's output may have (<see cref="ValuesDims"/>).</summary>
+    public const int MaxValuesRank = 8;
+
+    private readonly long[] _valuesDims = [];
+
+    /// <summary>
+    /// A regressor whose output has more than one axis behind the batch — a forecast [batch, horizon, channels], the lower
+    /// half of a scan [batch, 4, 8] —: those axes, their product <see cref="RegressionTargets"/>; a row's values and
+    /// targets are them row-major. Empty: [batch, k] (<see cref="ScoresDims"/>).
+    /// </summary>
+    public IReadOnlyList<long> ValuesDims
+    {
+        get => _valuesDims;
+        init
+        {
+            if (value.Count > MaxValuesRank || value.Any(d => d <= 0)) throw new ArgumentException($"Invalid graph interface: a regressor's output has at most {MaxValuesRank} fixed, positive axes behind the batch, not [{string.Join(", ", value)}]");
+            _valuesDims = [.. value];
+        }
+    }
+
+    /// <summary>The scores output's axes behind the batch: <see cref="ValuesDims"/>, else one axis of <paramref name="width"/>.</summary>
+    public long[] ScoresDims(int width) => _valuesDims.Length > 0 ? [.. _valuesDims] : [width];
+
     /// <summary>Floats of ground truth per row for a regressor or a multi-label classifier (its target vector); 0 for a single-label classifier.</summary>
     public int TargetWidth => RegressionTargets > 0 ? RegressionTargets : MultiLabels;
 
     /// <summary>How the scores output is read, in words (the model card, the CLI, the agent's local API).</summary>
-    public string ScoresKind => RegressionTargets > 0 ? DescribeValues(RegressionTargets) : MultiLabels > 0 ? DescribeLabels(MultiLabels, ScoresAreLogits) : DescribeScores(SingleScore, ScoresAreLogits);
+    public string ScoresKind => RegressionTargets > 0 ? DescribeValues(RegressionTargets, ValuesDims) : MultiLabels > 0 ? DescribeLabels(MultiLabels, ScoresAreLogits) : DescribeScores(SingleScore, ScoresAreLogits);
 
     /// <summary>A multi-label classifier's output, in words.</summary>
     public static string DescribeLabels(int labels, bool logits) =>
         $"{labels} independent label {(logits ? "logits (sigmoid applied on the device)" : "probabilities")} per row, any number of labels true";
 
     /// <summary>A regressor's output, in words.</summary>
-    public static string DescribeValues(int targets) => targets == 1 ? "one regression value per row" : $"{targets} regression values per row";
+    public static string DescribeValues(int targets, IReadOnlyList<long>? dims = null) =>
+        targets == 1 ? "one regression value per row"
+        : dims is { Count: > 1 } ? $"{targets} regression values per row, [{string.Join(", ", dims)}] row-major"
+        : $"{targets} regression values per row";
 
     /// <inheritdoc cref="ScoresKind"/>
     public static string DescribeScores(bool singleScore, bool logits) => (singleScore, logits) switch
@@ -351,6 +377,7 @@ public sealed record GraphInterface
         FeaturesInput + (IntegerFeatures ? ":int64" : string.Empty), string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput + (SingleScore ? ":single" : string.Empty), ScoresAreLogits ? "logits" : "probabilities",
         string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256)
         + (RegressionTargets > 0 ? "|regression:" + RegressionTargets.ToString(CultureInfo.InvariantCulture) : string.Empty)
+        + (ValuesDims.Count > 0 ? "|values:" + string.Join('x', ValuesDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty)
         + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (ContextInputs.Count > 0 ? "|context:" + string.Join(';', ContextInputs.Select(i => i.CanonicalText)) : string.Empty)
         + (States.Count > 0 ? "|states:" + string.Join(';', States.Select(s => s.Input + ">" + s.Output)) : string.Empty)

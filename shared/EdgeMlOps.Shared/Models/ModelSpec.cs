@@ -26,13 +26,22 @@ public sealed record ModelSpec
     private ModelSpec(GraphInterface graph, int classes)
         : this(graph.SampleLength, [], classes)
     {
+        CheckValuesDims(graph);
         Graph = graph;
+    }
+
+    /// <summary>A regressor's output axes multiply to its values; nothing else declares any.</summary>
+    private static void CheckValuesDims(GraphInterface graph)
+    {
+        if (graph.ValuesDims.Count > 0 && (graph.RegressionTargets == 0 || graph.ValuesDims.Aggregate(1L, (a, d) => a * d) != graph.RegressionTargets))
+            throw new ArgumentException($"Invalid model spec: values dims [{string.Join(", ", graph.ValuesDims)}] are a regressor's {graph.RegressionTargets} values");
     }
 
     /// <summary>A regressor or multi-label classifier: samples of the graph's sample dims, no classes (0), <see cref="GraphInterface.TargetWidth"/> floats of ground truth per row.</summary>
     private ModelSpec(GraphInterface graph, bool targets)
     {
         if (!targets || graph.TargetWidth <= 0 || graph.Tensors is not null) throw new ArgumentException("Invalid model spec: a regressor's or multi-label classifier's interface declares its targets or labels");
+        CheckValuesDims(graph);
         Graph = graph;
         InputDim = graph.SampleLength;
         Hidden = [];

@@ -90,7 +90,8 @@ public sealed class UploadedClassifier
         CheckStates(model, context, options.States);
         if (options.Regression && options.MultiLabel) throw new InvalidDataException("a model is a regressor or a multi-label classifier, not both");
         var vectors = options.Regression || options.MultiLabel; // ground truth is a float vector per row
-        var (output, classes, single) = vectors ? ValuesOutput(model, options.Output) : ScoresOutput(model, options.Output);
+        long[] valuesDims = [];
+        var (output, classes, single) = vectors ? ValuesOutput(model, options.Output, options.Regression, out valuesDims) : ScoresOutput(model, options.Output);
         if (options.Regression && options.ScoresAreLogits == true) throw new InvalidDataException("a regressor's output is values, not logits");
         var logits = !options.Regression && (options.ScoresAreLogits ?? !MadeAsProbabilities(model, output, single || options.MultiLabel));
         var targets = options.Regression ? classes : 0;
@@ -100,7 +101,7 @@ public sealed class UploadedClassifier
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels, ContextInputs = context, States = options.States };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, ContextInputs = context, States = options.States };
             return new UploadedClassifier(bytes, model, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
@@ -118,7 +119,7 @@ public sealed class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, MultiLabels = labels, ContextInputs = context, States = options.States };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, ContextInputs = context, States = options.States };
         return new UploadedClassifier(bytes, model, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }
 
@@ -137,18 +138,39 @@ public sealed class UploadedClassifier
 
     private static ModelSpec SpecOf(GraphInterface graph, int classes) => graph.TargetWidth > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, classes);
 
-    /// <summary>A regressor's or multi-label classifier's output: the one named, else the first float [batch, k] one; (name, k, false).</summary>
-    private static (string Name, int Targets, bool Single) ValuesOutput(ModelProto model, string? wanted)
+    /// <summary>
+    /// A regressor's or multi-label classifier's output: the one named, else the first float [batch, k] one; (name, k,
+    /// false). A regressor's named output may have several fixed axes behind the batch ([batch, horizon, channels]):
+    /// <paramref name="valuesDims"/> are then those axes and k their product; else empty.
+    /// </summary>
+    private static (string Name, int Targets, bool Single) ValuesOutput(ModelProto model, string? wanted, bool regression, out long[] valuesDims)
     {
-        static long Columns(ValueInfoProto o) =>
-            o.Type?.TensorType is { ElemType: (int)DataType.Float, Shape.Dim: { Count: 2 } dims } && dims[1].HasDimValue && dims[1].DimValue is >= 1 and <= GraphInterface.MaxRegressionTargets ? dims[1].DimValue : 0;
+        static long[]? Declared(ValueInfoProto o) =>
+            o.Type?.TensorType is { ElemType: (int)DataType.Float, Shape.Dim: { Count: >= 2 } dims } && dims.Skip(1).All(d => d.HasDimValue && d.DimValue >= 1)
+                ? [.. dims.Skip(1).Select(d => d.DimValue)] : null;
+        static long Columns(ValueInfoProto o) => Declared(o) is [var k] && k <= GraphInterface.MaxRegressionTargets ? k : 0;
+
+        // An exporter often leaves the axes of a reshaped output symbolic ('Reshapebottom_dim_1'): the graph fixes them.
+        long[]? Axes(ValueInfoProto o) => Declared(o) ?? (o.Type?.TensorType?.ElemType == (int)DataType.Float
+            && new GraphFacts(model.Graph).InferredDims(o.Name) is { Length: >= 2 } inferred && inferred.Skip(1).All(d => d >= 1) ? [.. inferred.Skip(1).Select(d => d!.Value)] : null);
         var output = wanted is null
             ? model.Graph.Output.FirstOrDefault(o => Columns(o) >= 1)
-              ?? throw new InvalidDataException($"no output is float [batch, values] with 1 to {GraphInterface.MaxRegressionTargets} values (outputs: {string.Join("; ", model.Graph.Output.Select(o => $"{o.Name} {OnnxModelCheck.Describe(o)}"))})")
+              ?? throw new InvalidDataException($"no output is float [batch, values] with 1 to {GraphInterface.MaxRegressionTargets} values (outputs: {string.Join("; ", model.Graph.Output.Select(o => $"{o.Name} {OnnxModelCheck.Describe(o)}"))}){(regression ? "; name an output with more axes with ModelInterface:Output" : string.Empty)}")
             : model.Graph.Output.FirstOrDefault(o => o.Name == wanted) ?? throw new InvalidDataException($"the graph has no output '{wanted}'");
+        valuesDims = [];
+        var axes = Axes(output);
+        var values = axes is null || axes.Length > GraphInterface.MaxValuesRank ? 0 : axes.Aggregate(1L, (a, d) => a > GraphInterface.MaxRegressionTargets ? a : a * Math.Min(d, GraphInterface.MaxRegressionTargets + 1));
+        if (regression && axes is { Length: > 1 } && values is >= 1 and <= GraphInterface.MaxRegressionTargets)
+        {
+            valuesDims = axes;
+            return (output.Name, (int)values, false);
+        }
+
         var targets = Columns(output);
         return targets > 0 ? (output.Name, (int)targets, false)
-            : throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; a regressor's values or a multi-label classifier's scores must be float [batch, k], 1 ≤ k ≤ {GraphInterface.MaxRegressionTargets}");
+            : throw new InvalidDataException(regression
+                ? $"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; a regressor's values must be float [batch, …] with fixed axes behind the batch (at most {GraphInterface.MaxValuesRank}) holding 1 to {GraphInterface.MaxRegressionTargets} values per row"
+                : $"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; a multi-label classifier's scores must be float [batch, k], 1 ≤ k ≤ {GraphInterface.MaxRegressionTargets}");
     }
 
     /// <summary>

@@ -61,4 +61,44 @@ public sealed class RegressorServingTests
         Assert.Equal(HttpStatusCode.Conflict, explain.Status);
         Assert.Equal(2, serving.Device.Store.SampleCount);
     }
+
+    /// <summary>
+    /// A regressor on the second of two outputs, with several axes (PyTorch's digit completion: a scan's upper half in,
+    /// its lower half [batch, 4, 8] out): the local API says its shape, answers its 32 values row-major as ONNX Runtime
+    /// makes them on the original file, and keeps 32 targets per sample in that order.
+    /// </summary>
+    [Fact]
+    public async Task TheLocalApi_AnswersAndTakesValuesShapedLikeTheOutput_ForARegressorOnOneOfTwoOutputs()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_digit_completion.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Regression = true, Output = "bottom" });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var http = serving.Http;
+        var declared = (await http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface");
+        Assert.Equal(("bottom", "32 regression values per row, [4, 8] row-major"), (declared.GetProperty("output").GetString(), declared.GetProperty("outputKind").GetString()));
+        Assert.Equal([4L, 8L], declared.GetProperty("valuesShape").EnumerateArray().Select(d => d.GetInt64()));
+
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "digit_completion_expected.json")));
+        var top = expected.RootElement.GetProperty("top").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        using var original = new InferenceSession(bytes);
+        using var input = OrtValue.CreateTensorValueFromMemory(top, [6, 4, 8]);
+        using var runOptions = new RunOptions();
+        using var outputs = original.Run(runOptions, ["top"], [input], ["bottom"]);
+        var reference = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        var (status, body) = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(top.AsSpan(32, 32).ToArray())}}]}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var values = body.GetProperty("values").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        Assert.Equal(32, values.Length);
+        Assert.All(reference.AsSpan(32, 32).ToArray().Zip(values), p => Assert.Equal(p.First, p.Second, 4));
+
+        var targets = expected.RootElement.GetProperty("targets").EnumerateArray().Select(v => v.GetSingle()).ToArray().AsSpan(32, 32).ToArray();
+        var id = body.GetProperty("predictionId").GetString();
+        var half = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","target":[{{Numbers(targets[..8])}}]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, half.Status);
+        Assert.Contains("expected 32 target values, got 8", half.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","target":[{{Numbers(targets)}}]}""")).Status);
+        var kept = serving.Device.Store.LoadTargets(inputDim: 32, targetWidth: 32);
+        Assert.Equal(targets, kept.Targets);
+        Assert.Equal(top.AsSpan(32, 32).ToArray(), kept.Features);
+    }
 }

@@ -34,6 +34,17 @@ public sealed class RegressionConfigTests
     }
 
     [Fact]
+    public void KindRegression_OnTheSecondOfTwoOutputs_WithSeveralAxes_IsTheFleetsRegressor_ProbedWithItsMseStep()
+    {
+        var completion = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_digit_completion.onnx");
+        var options = Read(("Model", "onnx:" + completion), ("ModelInterface:Output", "bottom"));
+        Assert.Equal((32, 32, "bottom"), (options.Model.InputDim, options.Model.Targets, options.Model.Graph!.ScoresOutput));
+        Assert.Equal([4L, 8L], options.Model.Graph.ValuesDims);
+        Assert.Equal(["trunk.weight", "trunk.bias", "complete.weight", "complete.bias"], options.Model.Graph.Trained.Select(t => t.Name)); // the digit head does not reach the loss
+        UploadedModelProbe.Run(options.ModelSource!);
+    }
+
+    [Fact]
     public void WhatDoesNotApplyToARegressor_IsAnErrorNamingTheKey()
     {
         var logits = Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:Scores", "logits"))).Errors;

@@ -42,4 +42,16 @@ public sealed class ServedClassifierVersionCheckTests
         var refused = Assert.Throws<UploadRefusedException>(() => ServedClassifierVersionCheck.Admit(source, renamed.ToByteArray()));
         Assert.Contains("context inputs group:int64[1], the fleet's are sex:int64[1]", refused.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void AServedOnlyRegressorWithSeveralAxes_RefusesAFileWithTheSameValuesInAnotherShape()
+    {
+        var shaped = Fixture("pytorch_digit_completion.onnx");
+        var source = UploadedClassifier.Open(shaped, new UploadedClassifierOptions(UploadedClassifier.ServeOnly) { Regression = true, Output = "bottom" });
+        Assert.Empty(ServedClassifierVersionCheck.Admit(source, shaped).Values);
+
+        // The same weights exported with the lower half flat ([batch, 32]): as many values, in another signed shape.
+        var refused = Assert.Throws<UploadRefusedException>(() => ServedClassifierVersionCheck.Admit(source, Fixture("pytorch_digit_completion_flat.onnx")));
+        Assert.Contains("'bottom' gives 32 regression values per row, the fleet's 32 regression values per row, [4, 8] row-major", refused.Message, StringComparison.Ordinal);
+    }
 }

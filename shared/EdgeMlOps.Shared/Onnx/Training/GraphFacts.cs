@@ -52,6 +52,9 @@ internal sealed class GraphFacts
     /// <summary>The extent of each axis of a value where known statically (see <see cref="ValueDims"/>), or null.</summary>
     public long?[]? Dims(string name) => _dims.Of(name);
 
+    /// <summary>As <see cref="Dims"/>, with the extents a value's producer fixes where its declared shape is symbolic (<see cref="ValueDims.Inferred"/>).</summary>
+    public long?[]? InferredDims(string name) => _dims.Inferred(name);
+
     /// <summary>The values of a small int64 tensor of extents (a constant, or built from <c>Shape</c>) where known statically (<see cref="ValueDims.ValuesOf"/>), or null.</summary>
     public long?[]? Values(string name) => _dims.ValuesOf(name);
 

@@ -50,7 +50,7 @@ internal static class TrainingLossWriter
                 }
                 else
                 {
-                    AddLabels(w.Graph, options.LabelsInput, w.ElementType, output, rank: null);
+                    AddLabels(w.Graph, options.LabelsInput, w.ElementType, output, rank: null, facts.InferredDims(output.Name));
                     y = options.LabelsInput;
                 }
 
@@ -67,7 +67,7 @@ internal static class TrainingLossWriter
 
             default:
             {
-                AddLabels(w.Graph, options.LabelsInput, w.ElementType, output, rank: null);
+                AddLabels(w.Graph, options.LabelsInput, w.ElementType, output, rank: null, facts.InferredDims(output.Name));
                 var error = w.Node("Sub", [output.Name, options.LabelsInput]);
                 var count = w.CountOf(output.Name);
                 var loss = w.Node("Div", [w.Node("ReduceSum", [w.Node("Mul", [error, error])], Int("keepdims", 0)), count]);
@@ -78,15 +78,23 @@ internal static class TrainingLossWriter
         }
     }
 
-    /// <summary>Adds the labels input, shaped like the output (or its batch axis for class labels).</summary>
-    private static void AddLabels(GraphProto graph, string name, DataType type, ValueInfoProto output, int? rank)
+    /// <summary>
+    /// Adds the labels input, shaped like the output (or its batch axis for class labels); an axis after the batch that
+    /// the output declares symbolic but the graph fixes (<paramref name="inferred"/>) is fixed in the labels too.
+    /// </summary>
+    private static void AddLabels(GraphProto graph, string name, DataType type, ValueInfoProto output, int? rank, long?[]? inferred = null)
     {
         if (graph.Input.Any(i => i.Name == name)) throw new NotDifferentiableException($"the model already has an input named '{name}'; choose another labels input name");
         var declared = output.Type?.TensorType?.Shape;
         var shape = new TensorShapeProto();
         if (declared is not null)
         {
-            foreach (var dim in declared.Dim.Take(rank ?? declared.Dim.Count)) shape.Dim.Add(dim.Clone());
+            foreach (var (dim, axis) in declared.Dim.Take(rank ?? declared.Dim.Count).Select((d, i) => (d, i)))
+            {
+                shape.Dim.Add(axis > 0 && !dim.HasDimValue && inferred is { } fixedBy && fixedBy.Length == declared.Dim.Count && fixedBy[axis] > 0
+                    ? new TensorShapeProto.Types.Dimension { DimValue = fixedBy[axis]!.Value }
+                    : dim.Clone());
+            }
         }
         else
         {

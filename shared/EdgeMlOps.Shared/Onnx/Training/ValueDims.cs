@@ -32,10 +32,23 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
         return dims;
     }
 
-    private long?[]? Compute(string name)
+    /// <summary>
+    /// As <see cref="Of"/>, where the value's declared shape leaves an axis symbolic that its producer fixes (an
+    /// exporter's <c>Reshapebottom_dim_1</c> for a <c>reshape(-1, 4, 8)</c>): the producer's extent for that axis.
+    /// </summary>
+    public long?[]? Inferred(string name)
+    {
+        var declared = Of(name);
+        if (declared is not null && declared.All(d => d > 0)) return declared;
+        var produced = Compute(name, declaredShape: false);
+        if (declared is null || produced is null || produced.Length != declared.Length) return declared ?? produced;
+        return [.. declared.Zip(produced, (d, p) => d > 0 ? d : p > 0 ? p : d)];
+    }
+
+    private long?[]? Compute(string name, bool declaredShape = true)
     {
         if (facts.StaticDims(name) is { } constant) return [.. constant.Select(d => (long?)d)];
-        if (_declared.TryGetValue(name, out var info) && info.Type?.TensorType?.Shape is { } shape)
+        if (declaredShape && _declared.TryGetValue(name, out var info) && info.Type?.TensorType?.Shape is { } shape)
             return [.. shape.Dim.Select(d => d.DimValue > 0 ? d.DimValue : Symbol(d.DimParam))];
         if (facts.Producer(name) is not { } node) return null;
         var output = node.Output.IndexOf(name);
