@@ -134,6 +134,9 @@ public sealed class EdgeGateway : IAsyncDisposable
     /// <summary>Messages the fleet's broker refused outright (a device its list for this gateway lacks), dropped.</summary>
     public long RefusedUpstream => _sender.Refused;
 
+    /// <summary>Catalogues of model lines refused (forged, another fleet's, older than the one in force).</summary>
+    public long CataloguesRefused => _lines.Refused;
+
     /// <summary>Called with the artifacts a relayed announcement or rollout plan names, a model line's too (a gateway's cache fetches them ahead).</summary>
     public Action<IReadOnlyList<string>>? ArtifactsNamed
     {

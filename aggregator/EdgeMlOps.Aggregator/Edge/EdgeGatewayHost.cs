@@ -143,6 +143,7 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         revokedDevices = _store!.RevokedDevices().Count,
         gatewaysBelow = gateway.Below.Snapshot(),
         lines = gateway.Lines.Select(name => new { name, updates = gateway.Folds(name) ? "folded" : "relayed" }),
+        cataloguesRefused = gateway.CataloguesRefused,
         artifactsFetched = cache.Fetched,
     };
 
