@@ -27,6 +27,12 @@ public sealed partial class InferenceModel
     {
         if (!Spec.TakesTargets) throw new InvalidOperationException($"{Spec} is neither a regressor nor a multi-label classifier: use Predict");
         CheckRows(features, count);
+        if (Spec.IsPerPosition)
+        {
+            var scores = RunScores(features, count, Spec.Graph!.PositionClasses * Spec.Targets, out var made, out var carried);
+            return new ValueBatch(PositionClassIds(scores, count), Spec.Targets) { Features = made, States = carried };
+        }
+
         var values = RunScores(features, count, Spec.Targets, out var front, out var states);
         if (Spec.IsMultiLabel && _scoresAreLogits)
         {
@@ -34,6 +40,25 @@ public sealed partial class InferenceModel
         }
 
         return new ValueBatch(values, Spec.Targets) { Features = front, States = states };
+    }
+
+    /// <summary>A per-position classifier's answer: the class id (argmax over the class axis) at every position of every row.</summary>
+    private float[] PositionClassIds(float[] scores, int count)
+    {
+        var (classes, positions) = (Spec.Graph!.PositionClasses, Spec.Targets);
+        var ids = new float[count * positions];
+        for (var row = 0; row < count; row++)
+        {
+            var block = scores.AsSpan(row * classes * positions, classes * positions);
+            for (var j = 0; j < positions; j++)
+            {
+                var best = 0;
+                for (var c = 1; c < classes; c++) if (block[(c * positions) + j] > block[(best * positions) + j]) best = c;
+                ids[(row * positions) + j] = best;
+            }
+        }
+
+        return ids;
     }
 
     /// <summary>
@@ -59,22 +84,26 @@ public sealed partial class InferenceModel
         var k = Spec.Targets;
         if (k == 0) throw new InvalidOperationException($"{Spec} is neither a regressor nor a multi-label classifier");
         if (targets.Length % k != 0) throw new ArgumentException($"{targets.Length} target values are not rows of {k}", nameof(targets));
+        if (Spec.IsPerPosition && Array.FindIndex(targets, t => t < 0 || t >= Spec.Graph!.PositionClasses || t != MathF.Floor(t)) is var odd and >= 0)
+            throw new ArgumentException($"target {odd} is {targets[odd]}: a position's class id is a whole number below {Spec.Graph!.PositionClasses}", nameof(targets));
         var rows = targets.Length / k;
         if (features.Length != rows * Spec.InputDim) throw new ArgumentException($"{rows} rows of targets for {features.Length / Spec.InputDim} samples", nameof(features));
         if (cohorts is not null && cohorts.Count != rows) throw new ArgumentException($"{cohorts.Count} cohort names for {rows} samples", nameof(cohorts));
-        Func<ITargetSums> create = Spec.IsMultiLabel ? () => new LabelSums() : () => new TargetSums(k);
+        Func<ITargetSums> create = Spec.IsMultiLabel ? () => new LabelSums() : Spec.IsPerPosition ? () => new PositionSums(Spec.Graph!.PositionClasses, k, _scoresAreLogits) : () => new TargetSums(k);
+        var width = Spec.IsPerPosition ? Spec.Graph!.PositionClasses * k : k; // what each row's scores hold: a per-position classifier's every class at every position
         var sums = new Dictionary<string, ITargetSums>(StringComparer.Ordinal) { [AllCohorts] = create() };
         for (var start = 0; start < rows; start += batchSize)
         {
             var count = Math.Min(batchSize, rows - start);
-            var predicted = PredictValues(features.AsSpan(start * Spec.InputDim, count * Spec.InputDim).ToArray(), count).Values;
+            var batch = features.AsSpan(start * Spec.InputDim, count * Spec.InputDim).ToArray();
+            var predicted = Spec.IsPerPosition ? RunScores(batch, count, width, out _, out _) : PredictValues(batch, count).Values;
             for (var i = 0; i < count; i++)
             {
                 var row = start + i;
-                sums[AllCohorts].Add(targets.AsSpan(row * k, k), predicted.AsSpan(i * k, k));
+                sums[AllCohorts].Add(targets.AsSpan(row * k, k), predicted.AsSpan(i * width, width));
                 if (cohorts is null) continue;
                 if (!sums.TryGetValue(cohorts[row], out var cohort)) sums[cohorts[row]] = cohort = create();
-                cohort.Add(targets.AsSpan(row * k, k), predicted.AsSpan(i * k, k));
+                cohort.Add(targets.AsSpan(row * k, k), predicted.AsSpan(i * width, width));
             }
         }
 
@@ -113,6 +142,44 @@ public sealed partial class InferenceModel
 
         public EvaluationScore Score() =>
             _rows == 0 ? new EvaluationScore(double.NaN, double.NaN, 0) : new EvaluationScore(_crossEntropy / _decisions, (double)_right / _decisions, _rows);
+    }
+
+    /// <summary>
+    /// Running sums for a per-position classifier: softmax cross-entropy (mean over rows and positions, probabilities
+    /// clamped to [1e-7, 1]) and the share of positions whose class is the argmax; a row's scores are [classes, positions].
+    /// </summary>
+    private sealed class PositionSums(int classes, int positions, bool logits) : ITargetSums
+    {
+        private double _crossEntropy;
+        private long _right;
+        private long _positions;
+        private int _rows;
+
+        public void Add(ReadOnlySpan<float> target, ReadOnlySpan<float> scores)
+        {
+            for (var j = 0; j < positions; j++)
+            {
+                var (best, max) = (0, double.NegativeInfinity);
+                var sum = 0.0;
+                for (var c = 0; c < classes; c++)
+                {
+                    var s = scores[(c * positions) + j];
+                    if (s > max) (best, max) = (c, s);
+                }
+
+                for (var c = 0; c < classes; c++) sum += logits ? Math.Exp(scores[(c * positions) + j] - max) : scores[(c * positions) + j];
+                var truth = (int)target[j];
+                var score = scores[(truth * positions) + j];
+                _crossEntropy -= logits ? score - max - Math.Log(sum) : Math.Log(Math.Clamp(score / sum, 1e-7, 1.0));
+                if (best == truth) _right++;
+            }
+
+            _positions += positions;
+            _rows++;
+        }
+
+        public EvaluationScore Score() =>
+            _rows == 0 ? new EvaluationScore(double.NaN, double.NaN, 0) : new EvaluationScore(_crossEntropy / _positions, (double)_right / _positions, _rows);
     }
 
     /// <summary>Running sums for MSE and R² (per value column: Σy, Σy², and the squared errors).</summary>

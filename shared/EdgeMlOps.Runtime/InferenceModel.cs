@@ -32,7 +32,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     private readonly SampleFeeds? _feeds; // an uploaded graph's inputs: the features and its context inputs
     private readonly bool _scoresAreLogits;
     private readonly IReadOnlyList<GraphInterface.SampleSpan> _stateSpans = []; // each declared state output's shape behind the batch axis
-    private readonly long[] _valuesDims = []; // a regressor's output axes behind the batch when it has several
+    private readonly long[] _valuesDims = []; // the scores output's axes behind the batch when it has several (a regressor's, a per-position classifier's)
 
     private InferenceModel(byte[] bytes, ModelWeights weights, OrtSessionSettings settings, byte[]? preprocess = null)
     {
@@ -61,7 +61,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             _feeds = new SampleFeeds(graph);
             (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Names, [graph.ScoresOutput, .. graph.States.Select(s => s.Output)], [.. graph.SampleDims], graph.ScoresAreLogits);
             _stateSpans = graph.StateSpans();
-            _valuesDims = [.. graph.ValuesDims];
+            _valuesDims = graph.ScoresDims;
             var missing = _inputNames.Select(n => (n, _session.InputMetadata)).Concat(_outputNames.Select(n => (n, _session.OutputMetadata))).Where(p => !p.Item2.ContainsKey(p.Item1)).Select(p => p.Item1).ToList();
             if (missing.Count > 0)
             {

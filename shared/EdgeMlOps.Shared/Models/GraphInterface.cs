@@ -329,7 +329,8 @@ public sealed record GraphInterface
     /// <summary>
     /// A regressor whose output has more than one axis behind the batch — a forecast [batch, horizon, channels], the lower
     /// half of a scan [batch, 4, 8] —: those axes, their product <see cref="RegressionTargets"/>; a row's values and
-    /// targets are them row-major. Empty: [batch, k] (<see cref="ScoresDims"/>).
+    /// targets are them row-major. Empty: [batch, k]. A per-position classifier's positions (the axes after its classes,
+    /// <see cref="PositionClasses"/>), their product <see cref="Positions"/>.
     /// </summary>
     public IReadOnlyList<long> ValuesDims
     {
@@ -341,18 +342,47 @@ public sealed record GraphInterface
         }
     }
 
-    /// <summary>The scores output's axes behind the batch: <see cref="ValuesDims"/>, else one axis of <paramref name="width"/>.</summary>
-    public long[] ScoresDims(int width) => _valuesDims.Length > 0 ? [.. _valuesDims] : [width];
+    /// <summary>The scores output's axes behind the batch when it has several (a per-position classifier's classes first), else empty.</summary>
+    public long[] ScoresDims => _positionClasses > 0 ? [_positionClasses, .. _valuesDims] : [.. _valuesDims];
 
-    /// <summary>Floats of ground truth per row for a regressor or a multi-label classifier (its target vector); 0 for a single-label classifier.</summary>
-    public int TargetWidth => RegressionTargets > 0 ? RegressionTargets : MultiLabels;
+    /// <summary>Most positions a per-position classifier may class per row (a 256×256 segmentation).</summary>
+    public const int MaxPositions = 65_536;
+
+    private readonly int _positionClasses;
+
+    /// <summary>
+    /// A per-position classifier: <see cref="ScoresOutput"/> is [batch, classes, ..<see cref="ValuesDims"/>] (classes =
+    /// this; PyTorch's layout for a per-pixel or per-step cross-entropy) — a segmentation's pixels, a tagged sequence's
+    /// steps —, probabilities or logits (<see cref="ScoresAreLogits"/>) over the classes at every position; a row's
+    /// ground truth is one class id per position, trained with softmax cross-entropy per position. 0: not one.
+    /// </summary>
+    public int PositionClasses
+    {
+        get => _positionClasses;
+        init
+        {
+            if (value is < 0 or 1 or > MaxRegressionTargets) throw new ArgumentException($"Invalid graph interface: a per-position classifier scores 2 to {MaxRegressionTargets} classes, not {value}");
+            if (value > 0 && (SingleScore || RegressionTargets > 0 || MultiLabels > 0)) throw new ArgumentException("Invalid graph interface: a per-position classifier is neither a single-score classifier, a regressor nor a multi-label classifier");
+            _positionClasses = value;
+        }
+    }
+
+    /// <summary>Positions a per-position classifier classes per row (<see cref="ValuesDims"/>' product); 0 for another model.</summary>
+    public int Positions => _positionClasses > 0 && _valuesDims.Length > 0 && _valuesDims.Aggregate(1L, (a, d) => Math.Min(a * d, MaxPositions + 1L)) is var p and <= MaxPositions ? (int)p : 0;
+
+    /// <summary>Floats of ground truth per row for a regressor or a multi-label classifier (its target vector), a per-position classifier (a class id per position); 0 for a single-label classifier.</summary>
+    public int TargetWidth => RegressionTargets > 0 ? RegressionTargets : MultiLabels > 0 ? MultiLabels : Positions;
 
     /// <summary>How the scores output is read, in words (the model card, the CLI, the agent's local API).</summary>
-    public string ScoresKind => RegressionTargets > 0 ? DescribeValues(RegressionTargets, ValuesDims) : MultiLabels > 0 ? DescribeLabels(MultiLabels, ScoresAreLogits) : DescribeScores(SingleScore, ScoresAreLogits);
+    public string ScoresKind => PositionClasses > 0 ? DescribePositions(PositionClasses, ValuesDims, ScoresAreLogits) : RegressionTargets > 0 ? DescribeValues(RegressionTargets, ValuesDims) : MultiLabels > 0 ? DescribeLabels(MultiLabels, ScoresAreLogits) : DescribeScores(SingleScore, ScoresAreLogits);
 
     /// <summary>A multi-label classifier's output, in words.</summary>
     public static string DescribeLabels(int labels, bool logits) =>
         $"{labels} independent label {(logits ? "logits (sigmoid applied on the device)" : "probabilities")} per row, any number of labels true";
+
+    /// <summary>A per-position classifier's output, in words.</summary>
+    public static string DescribePositions(int classes, IReadOnlyList<long> positions, bool logits) =>
+        $"{(logits ? "logits" : "probabilities")} of {classes} classes at each of [{string.Join(", ", positions)}] positions per row{(logits ? " (softmax applied on the device)" : string.Empty)}, a class id per position";
 
     /// <summary>A regressor's output, in words.</summary>
     public static string DescribeValues(int targets, IReadOnlyList<long>? dims = null) =>
@@ -377,6 +407,7 @@ public sealed record GraphInterface
         FeaturesInput + (IntegerFeatures ? ":int64" : string.Empty), string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput + (SingleScore ? ":single" : string.Empty), ScoresAreLogits ? "logits" : "probabilities",
         string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256)
         + (RegressionTargets > 0 ? "|regression:" + RegressionTargets.ToString(CultureInfo.InvariantCulture) : string.Empty)
+        + (PositionClasses > 0 ? "|positions:" + PositionClasses.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (ValuesDims.Count > 0 ? "|values:" + string.Join('x', ValuesDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty)
         + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (ContextInputs.Count > 0 ? "|context:" + string.Join(';', ContextInputs.Select(i => i.CanonicalText)) : string.Empty)

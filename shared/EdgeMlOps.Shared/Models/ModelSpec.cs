@@ -30,9 +30,15 @@ public sealed record ModelSpec
         Graph = graph;
     }
 
-    /// <summary>A regressor's output axes multiply to its values; nothing else declares any.</summary>
+    /// <summary>A regressor's output axes multiply to its values, a per-position classifier's are its positions; nothing else declares any.</summary>
     private static void CheckValuesDims(GraphInterface graph)
     {
+        if (graph.PositionClasses > 0)
+        {
+            if (graph.Positions == 0) throw new ArgumentException($"Invalid model spec: a per-position classifier classes 1 to {GraphInterface.MaxPositions} positions, not [{string.Join(", ", graph.ValuesDims)}]");
+            return;
+        }
+
         if (graph.ValuesDims.Count > 0 && (graph.RegressionTargets == 0 || graph.ValuesDims.Aggregate(1L, (a, d) => a * d) != graph.RegressionTargets))
             throw new ArgumentException($"Invalid model spec: values dims [{string.Join(", ", graph.ValuesDims)}] are a regressor's {graph.RegressionTargets} values");
     }
@@ -40,8 +46,8 @@ public sealed record ModelSpec
     /// <summary>A regressor or multi-label classifier: samples of the graph's sample dims, no classes (0), <see cref="GraphInterface.TargetWidth"/> floats of ground truth per row.</summary>
     private ModelSpec(GraphInterface graph, bool targets)
     {
-        if (!targets || graph.TargetWidth <= 0 || graph.Tensors is not null) throw new ArgumentException("Invalid model spec: a regressor's or multi-label classifier's interface declares its targets or labels");
         CheckValuesDims(graph);
+        if (!targets || graph.TargetWidth <= 0 || graph.Tensors is not null) throw new ArgumentException("Invalid model spec: a regressor's or multi-label classifier's interface declares its targets or labels");
         Graph = graph;
         InputDim = graph.SampleLength;
         Hidden = [];
@@ -98,16 +104,43 @@ public sealed record ModelSpec
     public bool IsMultiLabel => Graph?.MultiLabels > 0;
 
     /// <summary>
+    /// A per-position classifier (<see cref="GraphInterface.PositionClasses"/>): its ground truth is a class id per
+    /// position (a segmentation's pixels, a sequence's steps), its loss softmax cross-entropy per position and its score
+    /// the share of positions right; its values are the class ids it answers, and its error against ground truth the
+    /// share of positions wrong. Like a regressor it has no <see cref="Classes"/> and keeps target vectors.
+    /// </summary>
+    public bool IsPerPosition => Graph?.PositionClasses > 0;
+
+    /// <summary>
     /// True when ground truth is a float vector per row rather than a class label: a regressor's values or a
     /// multi-label classifier's 0/1 labels (feedback, the sample store, training, evaluation and shadow read targets).
     /// </summary>
     public bool TakesTargets => Targets > 0;
 
     /// <summary>What <c>accuracy</c> means for this model in logs and cards: R² for a regressor, the share of label decisions right for a multi-label classifier.</summary>
-    public string AccuracyName => IsRegressor ? "R²" : IsMultiLabel ? "label accuracy" : "accuracy";
+    public string AccuracyName => IsRegressor ? "R²" : IsMultiLabel ? "label accuracy" : IsPerPosition ? "position accuracy" : "accuracy";
 
     /// <summary>What a mean squared error against its targets is called: a multi-label classifier's is the Brier score.</summary>
-    public string SquaredErrorName => IsMultiLabel ? "Brier score" : "MSE";
+    public string SquaredErrorName => IsMultiLabel ? "Brier score" : IsPerPosition ? "position error rate" : "MSE";
+
+    /// <summary>What the model is, in words, where a message names it ("a regressor").</summary>
+    public string KindName => IsRegressor ? "a regressor" : IsMultiLabel ? "a multi-label classifier" : IsPerPosition ? "a per-position classifier" : "a classifier";
+
+    /// <summary>
+    /// The error of one row's <paramref name="values"/> against its <paramref name="target"/> that feedback, shadow and
+    /// A/B tests average: the mean squared error, or for a per-position classifier the share of positions wrong.
+    /// </summary>
+    public double RowError(ReadOnlySpan<float> values, ReadOnlySpan<float> target)
+    {
+        var sum = 0.0;
+        for (var i = 0; i < values.Length; i++)
+        {
+            var e = (double)values[i] - target[i];
+            sum += IsPerPosition ? (e == 0 ? 0 : 1) : e * e;
+        }
+
+        return values.Length == 0 ? 0 : sum / values.Length;
+    }
 
     /// <summary>Floats of ground truth per row: a regressor's values, a multi-label classifier's labels (0 for a single-label classifier).</summary>
     public int Targets => Graph?.TargetWidth ?? 0;

@@ -44,6 +44,13 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
     /// vectors (<see cref="GraphInterface.MultiLabels"/>).
     /// </summary>
     public bool MultiLabel { get; init; }
+
+    /// <summary>
+    /// A per-position classifier: the output (<see cref="Output"/>, or the first float one of rank 3 or more) is
+    /// [batch, classes, positions…] class scores at every position, and the fleet trains it with softmax cross-entropy
+    /// per position on a class id per position (<see cref="GraphInterface.PositionClasses"/>).
+    /// </summary>
+    public bool PerPosition { get; init; }
 }
 
 /// <summary>
@@ -88,38 +95,42 @@ public sealed class UploadedClassifier
         var (input, sampleDims, integer, context) = FeaturesInput(model, options.Input);
         if (context.Length > 0 && options.Preprocess is not null) throw new InvalidDataException($"a preprocessing graph fronts a model with one input; this one has context inputs too ({string.Join(", ", context.Select(c => c.Name))})");
         CheckStates(model, context, options.States);
-        if (options.Regression && options.MultiLabel) throw new InvalidDataException("a model is a regressor or a multi-label classifier, not both");
+        if ((options.Regression ? 1 : 0) + (options.MultiLabel ? 1 : 0) + (options.PerPosition ? 1 : 0) > 1) throw new InvalidDataException("a model is one of a regressor, a multi-label classifier or a per-position classifier");
         var vectors = options.Regression || options.MultiLabel; // ground truth is a float vector per row
         long[] valuesDims = [];
-        var (output, classes, single) = vectors ? ValuesOutput(model, options.Output, options.Regression, out valuesDims) : ScoresOutput(model, options.Output);
+        var (output, classes, single) = options.PerPosition ? PositionsOutput(model, options.Output, out valuesDims)
+            : vectors ? ValuesOutput(model, options.Output, options.Regression, out valuesDims) : ScoresOutput(model, options.Output);
         if (options.Regression && options.ScoresAreLogits == true) throw new InvalidDataException("a regressor's output is values, not logits");
         var logits = !options.Regression && (options.ScoresAreLogits ?? !MadeAsProbabilities(model, output, single || options.MultiLabel));
         var targets = options.Regression ? classes : 0;
         var labels = options.MultiLabel ? classes : 0;
+        var positions = options.PerPosition ? classes : 0;
         var front = options.Preprocess is { } pre ? Front(pre, input, sampleDims, integer) : null;
         long[] featureDims = front is null ? [] : sampleDims; // what the front end makes: monitoring sketches it
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, ContextInputs = context, States = options.States };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ContextInputs = context, States = options.States };
             return new UploadedClassifier(bytes, model, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
         // A single score trains with binary cross-entropy on the device's class ids (0 or 1), on the logit under a final
         // Sigmoid; a multi-label classifier with binary cross-entropy on 0/1 label vectors shaped like its output (on the
         // logits under a final Sigmoid too); a regressor with mean squared error on float targets shaped like its output.
+        // A per-position classifier with softmax cross-entropy per position on float class ids (cast in the step).
         var loss = options.Regression ? TrainingLoss.MeanSquaredError : single || options.MultiLabel ? TrainingLoss.BinaryCrossEntropy : TrainingLoss.SoftmaxCrossEntropy;
         var step = TrainStepGenerator.Generate(model, new TrainStepOptions(output, loss)
         {
             Trainable = TrainableSelection.Resolve(model, options.Trainable),
             Optimizer = options.Optimizer,
             ClassIdLabels = single,
+            FloatClassIds = options.PerPosition,
         });
         var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, ContextInputs = context, States = options.States };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ContextInputs = context, States = options.States };
         return new UploadedClassifier(bytes, model, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }
 
@@ -137,6 +148,31 @@ public sealed class UploadedClassifier
     }
 
     private static ModelSpec SpecOf(GraphInterface graph, int classes) => graph.TargetWidth > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, classes);
+
+    /// <summary>
+    /// A per-position classifier's output: the one named, else the first float one of rank 3 or more; (name, classes,
+    /// false), <paramref name="positions"/> its axes after the classes (fixed, or fixed by the graph where the exporter
+    /// left them symbolic).
+    /// </summary>
+    private static (string Name, int Classes, bool Single) PositionsOutput(ModelProto model, string? wanted, out long[] positions)
+    {
+        var facts = new GraphFacts(model.Graph);
+        long[]? Axes(ValueInfoProto o) => o.Type?.TensorType?.ElemType == (int)DataType.Float && facts.InferredDims(o.Name) is { Length: >= 3 } dims && dims.Skip(1).All(d => d >= 1)
+            ? [.. dims.Skip(1).Select(d => d!.Value)] : null;
+        var output = wanted is null
+            ? model.Graph.Output.FirstOrDefault(o => Axes(o) is not null)
+              ?? throw new InvalidDataException($"no output is float [batch, classes, positions…] with fixed axes (outputs: {string.Join("; ", model.Graph.Output.Select(o => $"{o.Name} {OnnxModelCheck.Describe(o)}"))})")
+            : model.Graph.Output.FirstOrDefault(o => o.Name == wanted) ?? throw new InvalidDataException($"the graph has no output '{wanted}'");
+        var axes = Axes(output);
+        var count = axes?.Skip(1).Aggregate(1L, (a, d) => Math.Min(a * d, GraphInterface.MaxPositions + 1L)) ?? 0;
+        if (axes is null || axes.Length - 1 > GraphInterface.MaxValuesRank || axes[0] is < 2 or > GraphInterface.MaxRegressionTargets || count > GraphInterface.MaxPositions)
+        {
+            throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; a per-position classifier's scores must be float [batch, classes, positions…] (PyTorch's layout for a per-position cross-entropy: 2 to {GraphInterface.MaxRegressionTargets} classes on axis 1, then 1 to {GraphInterface.MaxValuesRank} fixed axes of at most {GraphInterface.MaxPositions} positions)");
+        }
+
+        positions = axes[1..];
+        return (output.Name, (int)axes[0], false);
+    }
 
     /// <summary>
     /// A regressor's or multi-label classifier's output: the one named, else the first float [batch, k] one; (name, k,

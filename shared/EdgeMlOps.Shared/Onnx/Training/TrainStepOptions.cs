@@ -3,7 +3,7 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// <summary>The loss a generated train step minimises, averaged over the batch.</summary>
 public enum TrainingLoss
 {
-    /// <summary>Softmax cross-entropy on class scores [batch, classes] against int64 labels [batch]. If the output is made by a Softmax or LogSoftmax node, the loss is taken on that node's input (the logits), which is the numerically stable form.</summary>
+    /// <summary>Softmax cross-entropy on class scores [batch, classes] against int64 labels [batch] — or per position on [batch, classes, d1, …] against labels [batch, d1, …], averaged over positions as PyTorch's CrossEntropyLoss does. If the output is made by a Softmax or LogSoftmax node (over the class axis), the loss is taken on that node's input (the logits), which is the numerically stable form.</summary>
     SoftmaxCrossEntropy,
 
     /// <summary>Binary cross-entropy on one score per element against float labels in [0, 1] of the same shape; on a Sigmoid node's input when the output is made by one.</summary>
@@ -66,6 +66,12 @@ public sealed record TrainStepOptions(string Output, TrainingLoss Loss)
     /// [batch] (0 or 1), as devices keep ground truth, instead of floats shaped like the output.
     /// </summary>
     public bool ClassIdLabels { get; init; }
+
+    /// <summary>
+    /// For <see cref="TrainingLoss.SoftmaxCrossEntropy"/>: the labels input is float class ids (whole numbers, cast to
+    /// int64 in the step), as devices keep a per-position classifier's ground truth beside regressors' targets.
+    /// </summary>
+    public bool FloatClassIds { get; init; }
 
     /// <summary>Name of the labels input the train step adds.</summary>
     public string LabelsInput { get; init; } = ClassifierGraphs.LabelsInput;

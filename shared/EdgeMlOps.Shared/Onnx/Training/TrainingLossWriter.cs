@@ -18,17 +18,33 @@ internal static class TrainingLossWriter
         {
             case TrainingLoss.SoftmaxCrossEntropy:
             {
-                var logits = producer is { OpType: "Softmax" or "LogSoftmax" } ? producer.Input[0] : output.Name;
-                if (facts.Rank(logits) is int rank && rank != 2)
-                    throw new NotDifferentiableException($"softmax cross-entropy needs class scores [batch, classes]; '{logits}' has rank {rank}");
-                AddLabels(w.Graph, options.LabelsInput, DataType.Int64, output, rank: 1);
-                var labels = options.LabelsInput;
+                var rank = facts.Rank(output.Name) ?? 2;
+                var overClasses = producer is { OpType: "Softmax" or "LogSoftmax" } p && (rank == 2 || GraphFacts.AttributeInt(p, "axis", -1) is var axis && (axis == 1 || axis == 1 - rank));
+                var logits = overClasses ? producer!.Input[0] : output.Name;
+                if (rank < 2 || (rank > 2 && !options.FloatClassIds))
+                    throw new NotDifferentiableException($"softmax cross-entropy needs class scores [batch, classes] (or, per position, [batch, classes, positions…]); '{logits}' has rank {rank}");
+                string labels;
+                if (options.FloatClassIds)
+                {
+                    // One class id per position, kept as floats beside other models' targets: cast to int64 here.
+                    AddLabels(w.Graph, options.LabelsInput, w.ElementType, output, rank: null, facts.InferredDims(output.Name), dropAxis: 1);
+                    labels = w.Node("Cast", [options.LabelsInput], Int("to", (long)DataType.Int64));
+                }
+                else
+                {
+                    AddLabels(w.Graph, options.LabelsInput, DataType.Int64, output, rank: 1);
+                    labels = options.LabelsInput;
+                }
+
                 var logp = w.Node("LogSoftmax", [logits], Int("axis", 1));
                 var classes = w.Node("Gather", [w.Shape(logits), w.Int64s(1)], Int("axis", 0));
-                // ONNX Runtime has OneHot with float values only; the one-hot rows are cast to the model's type.
-                var oneHot = w.Node("OneHot", [labels, classes, w.Int64s(0, 1)], Int("axis", -1));
+                // ONNX Runtime has OneHot with float values only; the one-hot rows are cast to the model's type. The
+                // class axis is 1: [batch, classes] rows, or [batch, classes, positions…] per position.
+                var oneHot = w.Node("OneHot", [labels, classes, w.Int64s(0, 1)], Int("axis", 1));
                 oneHot = w.Node("Cast", [oneHot], w.CastToElement());
-                var batch = w.Node("Cast", [w.Node("Gather", [w.Shape(logits), w.Int64Constant(0)], Int("axis", 0))], w.CastToElement());
+                var batch = rank == 2
+                    ? w.Node("Cast", [w.Node("Gather", [w.Shape(logits), w.Int64Constant(0)], Int("axis", 0))], w.CastToElement())
+                    : w.Node("Cast", [w.Node("Div", [w.Node("Size", [logits]), w.Node("Gather", [w.Shape(logits), w.Int64Constant(1)], Int("axis", 0))])], w.CastToElement()); // rows × positions
                 var total = w.Node("ReduceSum", [w.Node("Mul", [oneHot, logp])], Int("keepdims", 0));
                 var loss = w.Node("Neg", [w.Node("Div", [total, batch])]);
                 var seed = w.Node("Div", [w.Node("Sub", [w.Node("Exp", [logp]), oneHot]), batch]);
@@ -82,14 +98,14 @@ internal static class TrainingLossWriter
     /// Adds the labels input, shaped like the output (or its batch axis for class labels); an axis after the batch that
     /// the output declares symbolic but the graph fixes (<paramref name="inferred"/>) is fixed in the labels too.
     /// </summary>
-    private static void AddLabels(GraphProto graph, string name, DataType type, ValueInfoProto output, int? rank, long?[]? inferred = null)
+    private static void AddLabels(GraphProto graph, string name, DataType type, ValueInfoProto output, int? rank, long?[]? inferred = null, int? dropAxis = null)
     {
         if (graph.Input.Any(i => i.Name == name)) throw new NotDifferentiableException($"the model already has an input named '{name}'; choose another labels input name");
         var declared = output.Type?.TensorType?.Shape;
         var shape = new TensorShapeProto();
         if (declared is not null)
         {
-            foreach (var (dim, axis) in declared.Dim.Take(rank ?? declared.Dim.Count).Select((d, i) => (d, i)))
+            foreach (var (dim, axis) in declared.Dim.Take(rank ?? declared.Dim.Count).Select((d, i) => (d, i)).Where(p => p.i != dropAxis))
             {
                 shape.Dim.Add(axis > 0 && !dim.HasDimValue && inferred is { } fixedBy && fixedBy.Length == declared.Dim.Count && fixedBy[axis] > 0
                     ? new TensorShapeProto.Types.Dimension { DimValue = fixedBy[axis]!.Value }

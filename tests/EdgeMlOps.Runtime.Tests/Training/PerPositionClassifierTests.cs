@@ -1,0 +1,87 @@
+using System.Text.Json;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Protocol.V1;
+
+namespace EdgeMlOps.Runtime.Tests.Training;
+
+/// <summary>
+/// A per-pixel classifier exported by PyTorch (<c>export_digit_segmenter.py</c>: 11 classes — background, or the digit
+/// whose ink it is — at each of a scan's 8×8 pixels, [batch, 11, 8, 8] as PyTorch's per-pixel cross-entropy takes
+/// them): served as a class id per position, scored and trained with softmax cross-entropy per position against a class
+/// id per pixel — each against what PyTorch computed.
+/// </summary>
+public class PerPositionClassifierTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+
+    private static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Fixture("digit_segmenter_expected.json"))).RootElement;
+
+    private static readonly byte[] Segmenter = File.ReadAllBytes(Fixture("pytorch_digit_segmenter.onnx"));
+
+    private static float[] Floats(string name) => [.. Expected.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+
+    [Fact]
+    public void PyTorchsSegmenter_AnswersAClassPerPixel_AndOneStepFollowsPyTorchsGradientOfThePerPixelCrossEntropy()
+    {
+        var model = UploadedClassifier.Open(Segmenter, new UploadedClassifierOptions("all") { PerPosition = true });
+        var spec = model.Spec;
+        Assert.True(spec.IsPerPosition);
+        Assert.Equal((64, 0, 64, 11, "segments"), (spec.InputDim, spec.Classes, spec.Targets, spec.Graph!.PositionClasses, spec.Graph.ScoresOutput));
+        Assert.Equal([8L, 8L], spec.Graph.ValuesDims);
+        Assert.Equal("logits of 11 classes at each of [8, 8] positions per row (softmax applied on the device), a class id per position", spec.Graph.ScoresKind);
+        Assert.Equal(("position accuracy", "position error rate"), (spec.AccuracyName, spec.SquaredErrorName));
+        Assert.Equal(spec, ModelArchitectures.ToSpec(ModelArchitectures.From(spec, []))); // signed and read back whole
+
+        // Served: PyTorch's argmax over the classes at every pixel.
+        using var served = InferenceModel.Load(Segmenter, spec);
+        var pixels = Floats("pixels");
+        var logits = Floats("segments");
+        var ids = served.PredictValues(pixels, 6).Values;
+        var expectedIds = Enumerable.Range(0, 6 * 64).Select(i => (float)Enumerable.Range(0, 11).MaxBy(c => logits[((i / 64) * 11 * 64) + (c * 64) + (i % 64)])).ToArray();
+        Assert.Equal(expectedIds, ids);
+
+        // Scored: PyTorch's cross-entropy over every pixel of the six scans, and the share of pixels right.
+        var classes = Floats("classes");
+        var score = served.EvaluateTargets(pixels, classes);
+        Assert.Equal(Expected.GetProperty("loss").GetDouble(), score.Loss, 4);
+        Assert.Equal(expectedIds.Zip(classes).Count(p => p.First == p.Second) / 384.0, score.Accuracy, 9);
+
+        // Trained: one SGD step over the six scans as one batch moves every parameter by −lr × PyTorch's gradient.
+        using var trainer = new TrainStepModel(model.TrainStep!, spec);
+        Assert.Equal(64, trainer.TargetWidth);
+        const float Lr = 0.5f;
+        var initial = model.InitialWeights();
+        var result = trainer.TrainTargets(initial.Values, pixels, classes, new LocalTrainingPlan(1, 6, Lr, 1));
+        Assert.Equal(Expected.GetProperty("loss").GetDouble(), result.Loss, 4);
+        Assert.Equal(score.Accuracy, result.Accuracy, 9); // the step counts pixels right, as the score does
+        var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, Expected);
+        output.WriteLine($"six scans: cross-entropy {score.Loss:F5} (PyTorch {Expected.GetProperty("loss").GetDouble():F5}), pixel accuracy {score.Accuracy:F4}; one step's worst relative gradient error {worst:G3}");
+        Assert.True(worst < 1e-3, $"the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+        Assert.Contains("a position's class id is a whole number below 11", Assert.Throws<ArgumentException>(() => served.EvaluateTargets(pixels, [.. classes[..^1], 11f])).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WhatCannotBeAPerPositionClassifier_IsRefused_NamingWhy()
+    {
+        Assert.Contains("a per-position classifier's scores must be float [batch, classes, positions…]", Assert.Throws<InvalidDataException>(() =>
+            UploadedClassifier.Open(File.ReadAllBytes(Fixture("pytorch_cnn_digits04.onnx")), new UploadedClassifierOptions("none") { PerPosition = true, Output = "probabilities" })).Message, StringComparison.Ordinal);
+        Assert.Contains("one of a regressor, a multi-label classifier or a per-position classifier", Assert.Throws<InvalidDataException>(() =>
+            UploadedClassifier.Open(Segmenter, new UploadedClassifierOptions("none") { PerPosition = true, Regression = true })).Message, StringComparison.Ordinal);
+
+        static string Refusal(ModelArchitecture architecture) => Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(architecture)).Message;
+        var signed = ModelArchitectures.From(UploadedClassifier.Open(Segmenter, new UploadedClassifierOptions("all") { PerPosition = true }).Spec, []);
+        var one = signed.Clone();
+        one.Graph.PositionClasses = 1;
+        Assert.Contains("a per-position classifier scores 2 to 1024 classes", Refusal(one), StringComparison.Ordinal);
+        var noPositions = signed.Clone();
+        noPositions.Graph.ValuesDims.Clear();
+        Assert.Contains("a per-position classifier classes 1 to 65536 positions", Refusal(noPositions), StringComparison.Ordinal);
+        var vast = signed.Clone();
+        vast.Graph.ValuesDims[0] = 100_000;
+        Assert.Contains("a per-position classifier classes 1 to 65536 positions", Refusal(vast), StringComparison.Ordinal);
+        var labelled = signed.Clone();
+        labelled.Graph.MultiLabels = 4;
+        Assert.Contains("neither a single-score classifier, a regressor nor a multi-label classifier", Refusal(labelled), StringComparison.Ordinal);
+    }
+}
