@@ -34,14 +34,17 @@ public sealed record SimulationOptions
     /// <summary>The model file is a multi-label classifier (<c>--multilabel</c>), trained on a csv dataset's 0/1 label columns.</summary>
     public bool MultiLabel { get; init; }
 
-    /// <summary>The model's ground truth is a csv dataset's target columns: a regressor's values or a multi-label classifier's labels.</summary>
-    public bool TakesTargets => Regression || MultiLabel;
+    /// <summary>The model file is a per-position classifier (<c>--positions</c>), trained on a csv dataset's class id per position.</summary>
+    public bool PerPosition { get; init; }
+
+    /// <summary>The model's ground truth is a csv dataset's target columns: a regressor's values, a multi-label classifier's labels or a per-position classifier's class ids.</summary>
+    public bool TakesTargets => Regression || MultiLabel || PerPosition;
 
     /// <summary>What the held-out "accuracy" is for this model, in progress lines.</summary>
-    public string AccuracyName => Regression ? "R²" : MultiLabel ? "label accuracy" : "accuracy";
+    public string AccuracyName => Regression ? "R²" : MultiLabel ? "label accuracy" : PerPosition ? "position accuracy" : "accuracy";
 
     /// <summary>What the held-out loss is for this model, in progress lines.</summary>
-    public string LossName => Regression ? "MSE" : MultiLabel ? "binary CE" : "loss";
+    public string LossName => Regression ? "MSE" : MultiLabel ? "binary CE" : PerPosition ? "CE" : "loss";
 
     /// <summary>Targets per sample in a csv dataset's last columns (<c>--target-columns</c>).</summary>
     public int TargetColumns { get; init; } = 1;
@@ -154,6 +157,8 @@ public sealed record SimulationOptions
           --regression             the --model-file is a regressor (its output values, trained with mean squared error)
           --multilabel             the --model-file is a multi-label classifier (one independent score per label,
                                    trained with binary cross-entropy on the csv dataset's 0/1 target columns)
+          --positions              the --model-file is a per-position classifier ([batch, classes, positions…]
+                                   scores, trained with cross-entropy on the csv dataset's class id per position)
           --partition P            iid | shards:K | dirichlet:ALPHA (iid)
           --line NAME=mlp-D-H-C    a further model every device runs (a model line; repeatable): its own synthetic
                                    data (--synthetic-samples, --test-size, partitioned as --partition), rounds run
@@ -280,6 +285,12 @@ public sealed record SimulationOptions
             if (name == "--multilabel")
             {
                 o = o with { MultiLabel = true };
+                continue;
+            }
+
+            if (name == "--positions")
+            {
+                o = o with { PerPosition = true };
                 continue;
             }
 
@@ -494,10 +505,10 @@ public sealed record SimulationOptions
         if (o.PreprocessFile is not null && o.ModelFile is null) errors.Add("--preprocess-file: fronts a --model-file; add one");
         if (o.ModelInput is not null && o.ModelFile is null) errors.Add("--model-input: names an input of a --model-file; add one");
         if (o.ModelOutput is not null && o.ModelFile is null) errors.Add("--model-output: names an output of a --model-file; add one");
-        if (o.Regression && o.MultiLabel) errors.Add("--regression, --multilabel: a model is one or the other");
-        if (o.TakesTargets && !o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression, --multilabel: a regressor or multi-label classifier trains on a csv:PATH dataset's target columns");
+        if ((o.Regression ? 1 : 0) + (o.MultiLabel ? 1 : 0) + (o.PerPosition ? 1 : 0) > 1) errors.Add("--regression, --multilabel, --positions: a model is one of them");
+        if (o.TakesTargets && !o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression, --multilabel, --positions: the model trains on a csv:PATH dataset's target columns");
         if (o.TakesTargets && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))
-            errors.Add("--regression, --multilabel: need a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
+            errors.Add("--regression, --multilabel, --positions: need a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
         if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");
         if (o.EdgeSites > 0 && (o.ExternalBroker is { Tls: false } || o.InsecurePlaintext || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous))
             errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds, its gateways with certificates of their own on the embedded TLS broker, an mqtts:// --broker (its ACL naming the gateways: --write-mosquitto-config) or --transport memory, in this process");

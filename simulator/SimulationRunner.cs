@@ -203,7 +203,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         {
             var notes = string.Concat(report.Notes.Select(n => FormattableString.Invariant($"  {n.Key} {n.Value:G4}")));
             progress?.WriteLine(
-                $"round {report.Round,3}/{options.Rounds}  {report.Status,-9} v{version,-4} {(options.Regression ? "R²" : options.MultiLabel ? "label acc" : "acc")} {result.Accuracy:F4}  {options.LossName} {result.Loss:F4}  " +
+                $"round {report.Round,3}/{options.Rounds}  {report.Status,-9} v{version,-4} {(options.Regression ? "R²" : options.MultiLabel ? "label acc" : options.PerPosition ? "position acc" : "acc")} {result.Accuracy:F4}  {options.LossName} {result.Loss:F4}  " +
                 $"participants {report.Contributors}/{report.Selected}  rejected {report.Rejected}  up {result.BytesUp / 1e6:F2} MB  down {result.BytesDown / 1e6:F2} MB  {result.Seconds:F2} s  peak {report.PeakUpdatesPerSecond} updates/s over {report.ArrivalSpreadSeconds:F1} s{notes}");
         }
     }

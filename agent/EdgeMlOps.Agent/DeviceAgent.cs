@@ -296,9 +296,8 @@ public sealed class DeviceAgent : IAsyncDisposable
     {
         if (_values.Problem(target) is { } problem) throw new ArgumentException(problem); // the reason alone: the local API answers it as it is
         if (_deps.Store.Take(predictionId) is not { } prediction) return false;
-        if (_values.AnswerAgain(prediction.Features, prediction.ModelVersion) is { } answered)
+        if (_values.ErrorAgain(prediction.Features, prediction.ModelVersion, target) is { } error)
         {
-            var error = EdgeMlOps.Agent.Shadow.ShadowStats.SquaredError(answered, target);
             if (prediction.ModelVersion == ModelVersion) _health.RecordTargetFeedback(error); // what a stage gate compares across versions
             _rollouts.Experiment.OutcomeError(predictionId, error); // and an A/B test across its arms
         }

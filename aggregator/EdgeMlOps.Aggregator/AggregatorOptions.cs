@@ -282,7 +282,7 @@ public sealed partial record AggregatorOptions
 
         var path = text[UploadedModelPrefix.Length..];
         var kind = r.String("ModelInterface:Kind", "classifier");
-        if (kind is not "classifier" and not "regression" and not "multilabel") return TensorModelConfiguration.Read(r, path, kind);
+        if (kind is not "classifier" and not "regression" and not "multilabel" and not "positions") return TensorModelConfiguration.Read(r, path, kind);
         foreach (var key in TensorModelConfiguration.Keys)
         {
             r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "applies only to ModelInterface:Kind=tensors (a classifier is fed features and answers class scores; its features are what monitoring watches)");
@@ -297,6 +297,7 @@ public sealed partial record AggregatorOptions
             Optimizer = TrainingNames.Optimizer(optimizerText) ?? DeviceOptimizer.Sgd,
             Regression = kind == "regression", // its output is values, trained with mean squared error on float targets
             MultiLabel = kind == "multilabel", // one independent score per label, binary cross-entropy on 0/1 label vectors
+            PerPosition = kind == "positions", // class scores at every position, softmax cross-entropy on a class id per position
             States = TensorModelConfiguration.States(r), // a streaming model's state, carried between a session's calls
         };
         r.Require(kind != "regression" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class or label scores, not a regressor's values");

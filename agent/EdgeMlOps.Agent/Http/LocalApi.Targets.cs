@@ -3,29 +3,32 @@ using System.Text.Json;
 namespace EdgeMlOps.Agent.Http;
 
 /// <summary>
-/// A regressor or a multi-label classifier on the local API: <c>POST /v1/predict</c> answers a regressor's values, or a
-/// multi-label classifier's label probabilities and the labels present; <c>POST /v1/feedback</c> takes a
-/// <c>"target"</c> (the true values, or one 0/1 per label) instead of a label; and the explanation routes, which read
-/// one distribution over classes, say they do not apply.
+/// A regressor, a multi-label or a per-position classifier on the local API: <c>POST /v1/predict</c> answers a
+/// regressor's values, a multi-label classifier's label probabilities and the labels present, or a per-position
+/// classifier's class id at every position; <c>POST /v1/feedback</c> takes a <c>"target"</c> (the true values, one 0/1
+/// per label, or one class id per position) instead of a label; and the explanation routes, which read one
+/// distribution over classes, say they do not apply.
 /// </summary>
 public sealed partial class LocalApi
 {
-    private bool ServesTargets => _agent.CurrentModel?.Architecture.Graph is { } g && (g.RegressionTargets > 0 || g.MultiLabels > 0);
+    private bool ServesTargets => _agent.CurrentModel?.Architecture.Graph is { } g && (g.RegressionTargets > 0 || g.MultiLabels > 0 || g.PositionClasses > 0);
 
     private bool ServesMultiLabel => _agent.CurrentModel?.Architecture.Graph?.MultiLabels > 0;
 
-    private string TargetsKind => ServesMultiLabel ? "a multi-label classifier" : "a regressor";
+    private bool ServesPositions => _agent.CurrentModel?.Architecture.Graph?.PositionClasses > 0;
+
+    private string TargetsKind => ServesMultiLabel ? "a multi-label classifier" : ServesPositions ? "a per-position classifier" : "a regressor";
 
     /// <summary>A 409 for a route that reads one distribution over classes while the served model is a regressor or multi-label classifier, else null.</summary>
     private int? NotARegressor(Utf8JsonWriter json) =>
-        ServesTargets ? Error(json, 409, $"this model is {TargetsKind}: explanations read one distribution over classes (POST /v1/predict answers its {(ServesMultiLabel ? "label probabilities" : "values")})") : null;
+        ServesTargets ? Error(json, 409, $"this model is {TargetsKind}: explanations read one distribution over classes (POST /v1/predict answers its {(ServesMultiLabel ? "label probabilities" : ServesPositions ? "class at every position" : "values")})") : null;
 
     private int WriteValues(float[] features, Utf8JsonWriter json, string? session = null)
     {
         var result = _agent.PredictValues(features, session);
         WriteSession(json, session, result.StateReset);
         json.WriteString("predictionId", result.PredictionId);
-        WriteAnswer(json, result.Values, ServesMultiLabel);
+        WriteAnswer(json, result.Values, _agent.CurrentModel?.Architecture.Graph);
         json.WriteNumber("modelVersion", result.ModelVersion);
         return 200;
     }
@@ -38,9 +41,21 @@ public sealed partial class LocalApi
         json.WriteBoolean("stateReset", reset == true);
     }
 
-    /// <summary>A regressor's <c>"values"</c>, or a multi-label classifier's <c>"probabilities"</c> and the <c>"labels"</c> above the threshold.</summary>
-    internal static void WriteAnswer(Utf8JsonWriter json, float[] values, bool multiLabel)
+    /// <summary>
+    /// A regressor's <c>"values"</c>, a multi-label classifier's <c>"probabilities"</c> and the <c>"labels"</c> above the
+    /// threshold, or a per-position classifier's <c>"labels"</c>: the class id at every position, row-major.
+    /// </summary>
+    internal static void WriteAnswer(Utf8JsonWriter json, float[] values, Shared.Protocol.V1.GraphInterfaceSpec? graph)
     {
+        if (graph?.PositionClasses > 0)
+        {
+            json.WriteStartArray("labels");
+            foreach (var v in values) json.WriteNumberValue((int)v);
+            json.WriteEndArray();
+            return;
+        }
+
+        var multiLabel = graph?.MultiLabels > 0;
         json.WriteStartArray(multiLabel ? "probabilities" : "values");
         foreach (var v in values) json.WriteNumberValue(v);
         json.WriteEndArray();
@@ -59,7 +74,7 @@ public sealed partial class LocalApi
     {
         if (label is not null || target is null || (features is null) == (predictionId is null))
         {
-            var numbers = ServesMultiLabel ? "[0 or 1 per label]" : "[numbers]";
+            var numbers = ServesMultiLabel ? "[0 or 1 per label]" : ServesPositions ? "[a class id per position]" : "[numbers]";
             return Error(json, 400, $"this model is {TargetsKind}: body must be {{\"predictionId\": \"...\", \"target\": {numbers}}} or {{\"features\": [...], \"target\": {numbers}}}");
         }
 

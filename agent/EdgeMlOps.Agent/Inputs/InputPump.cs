@@ -35,8 +35,8 @@ public sealed partial class InputPump(DeviceAgent agent, IInputSource source, IL
                     continue;
                 }
 
-                var line = agent.CurrentModel?.Architecture.Graph is { } g && (g.RegressionTargets > 0 || g.MultiLabels > 0)
-                    ? Format(agent.PredictValues(record.Features), g.MultiLabels > 0)
+                var line = agent.CurrentModel?.Architecture.Graph is { } g && (g.RegressionTargets > 0 || g.MultiLabels > 0 || g.PositionClasses > 0)
+                    ? Format(agent.PredictValues(record.Features), g)
                     : Format(agent.Predict(record.Features));
                 Predicted++;
                 if (predictions is not null)
@@ -56,8 +56,8 @@ public sealed partial class InputPump(DeviceAgent agent, IInputSource source, IL
 
     private static string Format(PredictionResult result) => Format(result.PredictionId, result.ModelVersion, w => w.WriteNumber("label", result.Label));
 
-    private static string Format(Serving.ValuePrediction result, bool multiLabel) =>
-        Format(result.PredictionId, result.ModelVersion, w => Http.LocalApi.WriteAnswer(w, result.Values, multiLabel));
+    private static string Format(Serving.ValuePrediction result, Shared.Protocol.V1.GraphInterfaceSpec graph) =>
+        Format(result.PredictionId, result.ModelVersion, w => Http.LocalApi.WriteAnswer(w, result.Values, graph));
 
     private static string Format(string predictionId, ulong version, Action<Utf8JsonWriter> answer)
     {

@@ -116,20 +116,21 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
     }
 
     /// <summary>
-    /// The values <paramref name="version"/> answered for <paramref name="features"/>, run again (a model answers the same
-    /// features the same way): the served version, or the target of an A/B test whose arm B answered. What its error on
-    /// the target is measured on; null when neither runs any more. Nothing is counted or recorded.
+    /// The error on <paramref name="target"/> of what <paramref name="version"/> answered for <paramref name="features"/>,
+    /// run again (a model answers the same features the same way): the served version, or the target of an A/B test
+    /// whose arm B answered — a mean squared error, a per-position classifier's share of positions wrong
+    /// (<see cref="Shared.Models.ModelSpec.RowError"/>); null when neither runs any more. Nothing is counted or recorded.
     /// </summary>
-    public float[]? AnswerAgain(float[] features, ulong version)
+    public double? ErrorAgain(float[] features, ulong version, float[] target)
     {
         if (slots.EnterServed() is not { } model) return null;
         try
         {
-            if (model.Announcement.Version == version) return Answer(model.Inference.Value, features)?.Values;
-            if (rollouts.Experiment.For(model.Announcement.Version) is not { } test || test.B.Version != version || test.Enter() is not { } target) return null;
+            if (model.Announcement.Version == version) return Answer(model.Inference.Value, features) is { } served ? model.Inference.Value.Spec.RowError(served.Values, target) : null;
+            if (rollouts.Experiment.For(model.Announcement.Version) is not { } test || test.B.Version != version || test.Enter() is not { } arm) return null;
             try
             {
-                return Answer(target, features)?.Values;
+                return Answer(arm, features) is { } answered ? arm.Spec.RowError(answered.Values, target) : null;
             }
             finally
             {
@@ -151,16 +152,19 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
     public string? Problem(float[] target)
     {
         var bad = Array.FindIndex(target, t => !float.IsFinite(t));
-        if (target.Length is 0 or > Shared.Models.GraphInterface.MaxRegressionTargets) return $"a target has 1 to {Shared.Models.GraphInterface.MaxRegressionTargets} values, not {target.Length}";
+        if (target.Length is 0 or > Shared.Models.GraphInterface.MaxPositions) return $"a target has 1 to {Shared.Models.GraphInterface.MaxPositions} values, not {target.Length}";
         if (bad >= 0) return $"target[{bad}] is not a finite number";
         if (slots.EnterServed() is not { } model) return null;
         try
         {
             var spec = model.Inference.Value.Spec;
-            if (!spec.TakesTargets) throw new ModelKindException("this model is not a regressor or a multi-label classifier: its ground truth is a class label");
+            if (!spec.TakesTargets) throw new ModelKindException("this model is not a regressor, a multi-label or a per-position classifier: its ground truth is a class label");
             if (target.Length != spec.Targets) return $"expected {spec.Targets} target values, got {target.Length}";
             var notBinary = spec.IsMultiLabel ? Array.FindIndex(target, t => t is not (0f or 1f)) : -1;
-            return notBinary >= 0 ? $"target[{notBinary}] is {target[notBinary]}: a multi-label classifier's target is 0 or 1 per label" : null;
+            if (notBinary >= 0) return $"target[{notBinary}] is {target[notBinary]}: a multi-label classifier's target is 0 or 1 per label";
+            var classes = spec.Graph!.PositionClasses;
+            var notClass = spec.IsPerPosition ? Array.FindIndex(target, t => t < 0 || t >= classes || t != MathF.Floor(t)) : -1;
+            return notClass >= 0 ? $"target[{notClass}] is {target[notClass]}: a per-position classifier's target is a class id (0 to {classes - 1}) per position" : null;
         }
         finally
         {

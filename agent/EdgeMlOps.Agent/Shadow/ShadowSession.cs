@@ -119,7 +119,7 @@ internal sealed class ShadowSession : IAsyncDisposable
             _pairs.Remove(predictionId);
         }
 
-        Stats.LabelledValues(pair.IncumbentValues, pair.CandidateValues, target);
+        Stats.LabelledValues(pair.IncumbentValues, pair.CandidateValues, target, _candidate.Value.Spec);
     }
 
     private void Expect(string predictionId, long incumbentLabel, float[]? incumbentValues)
@@ -170,7 +170,7 @@ internal sealed class ShadowSession : IAsyncDisposable
             }
         }
 
-        if (complete is not null) Stats.LabelledValues(complete.IncumbentValues, complete.CandidateValues, complete.Target);
+        if (complete is not null) Stats.LabelledValues(complete.IncumbentValues, complete.CandidateValues, complete.Target, _candidate.Value.Spec);
     }
 
     /// <summary>The incumbent's latency on this request, timed on the worker (the request path's timing without its session).</summary>

@@ -75,10 +75,10 @@ internal sealed class ShadowStats
         }
     }
 
-    /// <summary>A target for a scored request to a regressor: both versions' squared errors, paired.</summary>
-    public void LabelledValues(ReadOnlySpan<float> incumbent, ReadOnlySpan<float> candidate, ReadOnlySpan<float> target)
+    /// <summary>A target for a scored request to a regressor: both versions' errors as <paramref name="spec"/> measures one (<see cref="Shared.Models.ModelSpec.RowError"/>), paired.</summary>
+    public void LabelledValues(ReadOnlySpan<float> incumbent, ReadOnlySpan<float> candidate, ReadOnlySpan<float> target, Shared.Models.ModelSpec spec)
     {
-        var (mine, theirs) = (SquaredError(incumbent, target), SquaredError(candidate, target));
+        var (mine, theirs) = (spec.RowError(incumbent, target), spec.RowError(candidate, target));
         lock (_gate)
         {
             _labelled++;
@@ -86,14 +86,6 @@ internal sealed class ShadowStats
             _candidateSquaredError += theirs;
             _differenceSquares += (theirs - mine) * (theirs - mine);
         }
-    }
-
-    /// <summary>The mean over the values of (value − target)².</summary>
-    public static double SquaredError(ReadOnlySpan<float> values, ReadOnlySpan<float> target)
-    {
-        var sum = 0.0;
-        for (var i = 0; i < values.Length; i++) sum += ((double)values[i] - target[i]) * ((double)values[i] - target[i]);
-        return sum / Math.Max(1, values.Length);
     }
 
     /// <summary>Ground truth for a scored request: a paired outcome.</summary>

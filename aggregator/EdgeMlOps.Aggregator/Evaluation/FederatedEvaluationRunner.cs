@@ -25,7 +25,7 @@ public sealed class FederatedEvaluationRunner(
     {
         if (!options.Model.IsClassifier) throw new InvalidOperationException($"{options.ModelName} is served by tensor names: devices hold no labelled samples to evaluate it on");
         if (options.Model.TakesTargets && (importanceInputs is { Count: > 0 } || dependenceInputs is { Count: > 0 }))
-            throw new InvalidOperationException($"{options.ModelName} is {(options.Model.IsMultiLabel ? "a multi-label classifier" : "a regressor")}: importance and dependence read one distribution over classes; its federated evaluation reports its loss and {options.Model.AccuracyName} only");
+            throw new InvalidOperationException($"{options.ModelName} is {options.Model.KindName}: importance and dependence read one distribution over classes; its federated evaluation reports its loss and {options.Model.AccuracyName} only");
         var inputs = (importanceInputs ?? []).Distinct().ToArray();
         if (inputs.Any(i => i < 0 || i >= options.Model.InputDim)) throw new ArgumentOutOfRangeException(nameof(importanceInputs), $"inputs must be in [0, {options.Model.InputDim})");
         var curveInputs = (dependenceInputs ?? []).Distinct().ToArray();

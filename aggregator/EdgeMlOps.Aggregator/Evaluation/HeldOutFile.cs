@@ -100,13 +100,16 @@ public static class HeldOutFile
         target = [];
         var width = model.Targets;
         if (!root.TryGetProperty("target", out var values) || values.ValueKind != JsonValueKind.Array || values.GetArrayLength() != width)
-            return model.IsMultiLabel ? $"'target' must be an array of {width} 0s and 1s, one per label (this model is a multi-label classifier)" : $"'target' must be an array of {width} numbers (this model is a regressor)";
+            return model.IsMultiLabel ? $"'target' must be an array of {width} 0s and 1s, one per label (this model is a multi-label classifier)"
+                : model.IsPerPosition ? $"'target' must be an array of {width} class ids, one per position (this model is a per-position classifier)"
+                : $"'target' must be an array of {width} numbers (this model is a regressor)";
         target = new float[width];
         var i = 0;
         foreach (var value in values.EnumerateArray())
         {
             if (value.ValueKind != JsonValueKind.Number || !value.TryGetSingle(out var y) || !float.IsFinite(y)) return $"target {i} is not a finite number";
             if (model.IsMultiLabel && y is not (0f or 1f)) return $"target {i} is {y}: a label is 0 or 1";
+            if (model.IsPerPosition && (y < 0 || y >= model.Graph!.PositionClasses || y != MathF.Floor(y))) return $"target {i} is {y}: a position's class id is a whole number below {model.Graph!.PositionClasses}";
             target[i++] = y;
         }
 
