@@ -77,20 +77,26 @@ internal static class ModelCheckCommand
         var fleet = FleetInterface(console, bytes, chosen);
         if (fleet is { SingleScore: true } || lossText == "mse") TargetsInterface(console, bytes, chosen, multiLabel: false);
         if (lossText == "binary-ce" || (fleet is { SingleScore: false } f && UploadedClassifier.MadeAsProbabilities(model, f.ScoresOutput, sigmoid: true))) TargetsInterface(console, bytes, chosen, multiLabel: true);
+        var positions = fleet is null && lossText is null or "softmax-ce" ? PositionsInterface(console, bytes, chosen) : null; // asked about another loss: not this kind
         TensorsInterface(console, model, bytes, preprocess);
         if (trainableText.Trim() == UploadedClassifier.ServeOnly) return;
 
         // Unless told otherwise, the train step the fleet would generate: on its scores output, binary cross-entropy on
         // class ids for one score per row.
-        var output = outputText ?? fleet?.ScoresOutput ?? (graph.Output.Count == 1 ? graph.Output[0].Name : ClassifierGraphs.ProbabilitiesOutput);
+        var output = outputText ?? fleet?.ScoresOutput ?? positions?.ScoresOutput ?? (graph.Output.Count == 1 ? graph.Output[0].Name : ClassifierGraphs.ProbabilitiesOutput);
         var classIds = lossText is null && fleet is { SingleScore: true };
         lossText ??= classIds ? "binary-ce" : "softmax-ce";
         var loss = TrainingNames.Loss(lossText) ?? throw new AdminApiException(0, $"--loss: '{lossText}' is not {TrainingNames.Losses}");
         var optimizer = TrainingNames.Optimizer(optimizerText) ?? throw new AdminApiException(0, $"--optimizer: '{optimizerText}' is not {TrainingNames.Optimizers}");
+        var perPosition = loss == TrainingLoss.SoftmaxCrossEntropy && output == positions?.ScoresOutput; // a class id per position, as devices keep it
         GeneratedTrainStep step;
         try
         {
-            var options = new TrainStepOptions(output, loss) { Trainable = TrainableSelection.Resolve(model, trainableText), Optimizer = optimizer, ClassIdLabels = classIds };
+            var options = new TrainStepOptions(output, loss)
+            {
+                Trainable = TrainableSelection.Resolve(model, trainableText), Optimizer = optimizer, ClassIdLabels = classIds,
+                FloatClassIds = perPosition,
+            };
             step = TrainStepGenerator.Generate(model, options);
         }
         catch (NotDifferentiableException ex)
@@ -98,7 +104,7 @@ internal static class ModelCheckCommand
             throw new AdminApiException(0, $"no train step for {name}: {ex.Message}");
         }
 
-        Line(console, $"train step: {lossText}{(classIds ? " on class ids 0/1" : string.Empty)} on '{output}', {optimizerText}; trains {step.Layout.Tensors.Count} tensors, {step.Layout.TotalLength.ToString("N0", CultureInfo.InvariantCulture)} values: "
+        Line(console, $"train step: {lossText}{(classIds ? " on class ids 0/1" : perPosition ? " per position" : string.Empty)} on '{output}', {optimizerText}; trains {step.Layout.Tensors.Count} tensors, {step.Layout.TotalLength.ToString("N0", CultureInfo.InvariantCulture)} values: "
             + string.Join(", ", step.Layout.Tensors.Select(t => $"{t.Name} [{string.Join(", ", t.Dims)}]")));
         var frozen = graph.Initializer.Count - step.Trained.Count;
         if (frozen > 0) Line(console, $"frozen:    {frozen} initializers (evaluated forward only)");
@@ -162,6 +168,26 @@ internal static class ModelCheckCommand
         catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
         {
             Line(console, $"as {what}: no — {ex.Message}");
+        }
+    }
+
+    /// <summary>
+    /// The interface it would have as the fleet's per-position classifier (<c>ModelInterface:Kind=positions</c>) — shown
+    /// when it cannot be a classifier and an output is [batch, classes, positions…] —, or null (nothing said).
+    /// </summary>
+    private static GraphInterface? PositionsInterface(IAnsiConsole console, byte[] bytes, Asked asked)
+    {
+        try
+        {
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Output = asked.Output, Input = asked.Input, Preprocess = asked.Preprocess, PerPosition = true, States = asked.States }).Spec;
+            var g = spec.Graph!;
+            Line(console, $"as a per-position classifier (ModelInterface:Kind=positions): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}, {g.ScoresKind} from '{g.ScoresOutput}'; "
+                + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with softmax cross-entropy per position (POST /v1/feedback {{\"target\": [a class id per position]}})" : "served only, no rounds") + "; scored by cross-entropy and position accuracy");
+            return g;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
+        {
+            return null; // not one either: the other kinds above and below say what it can be
         }
     }
 

@@ -51,6 +51,21 @@ public class ModelCheckCommandTests
     }
 
     [Fact]
+    public async Task ASegmenter_IsShownAsAPerPositionClassifier_WithItsPerPositionTrainStep()
+    {
+        var (exit, output) = await Run(Fixture("pytorch_digit_segmenter.onnx"));
+        Assert.Equal(0, exit);
+        Assert.Contains("as a per-position classifier (ModelInterface:Kind=positions): samples [1, 8, 8] into 'pixels', logits of 11 classes at each of [8, 8] positions per row", output, StringComparison.Ordinal);
+        Assert.Contains("train step: softmax-ce per position on 'segments', sgd; trains 8 tensors, 12,710 values", output, StringComparison.Ordinal);
+
+        // A regressor on one of several outputs, its axes read from the graph where PyTorch left them symbolic.
+        (exit, output) = await Run(Fixture("pytorch_digit_completion.onnx"), "--output", "bottom", "--loss", "mse");
+        Assert.Equal(0, exit);
+        Assert.Contains("as a regressor (ModelInterface:Kind=regression): samples [4, 8] into 'top', 32 regression values per row, [4, 8] row-major from 'bottom'", output, StringComparison.Ordinal);
+        Assert.Contains("train step: mse on 'bottom', sgd; trains 4 tensors, 4,192 values", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AModelWithSeveralInputs_IsCheckedWithItsFeaturesInputNamed_TheOthersShownAsContext()
     {
         var (exit, output) = await Run(Fixture("pytorch_diabetes_two_inputs.onnx"), "--loss", "mse");

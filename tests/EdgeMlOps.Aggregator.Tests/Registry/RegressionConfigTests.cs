@@ -45,13 +45,35 @@ public sealed class RegressionConfigTests
     }
 
     [Fact]
+    public void KindPositions_MakesTheFileTheFleetsPerPositionClassifier_ProbedAndScoredOnHeldOutClassIdsPerPixel()
+    {
+        var segmenter = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_digit_segmenter.onnx");
+        var options = Read(("Model", "onnx:" + segmenter), ("ModelInterface:Kind", "positions"));
+        Assert.True(options.Model.IsPerPosition);
+        Assert.Equal((64, 64, 0, 11), (options.Model.InputDim, options.Model.Targets, options.Model.Classes, options.Model.Graph!.PositionClasses));
+        UploadedModelProbe.Run(options.ModelSource!);
+
+        // Evaluation:DataFile lines carry a class id per pixel; the score is PyTorch's per-pixel cross-entropy.
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "digit_segmenter_expected.json")));
+        var pixels = expected.RootElement.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle().ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var classes = expected.RootElement.GetProperty("classes").EnumerateArray().Select(v => v.GetSingle().ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        string Line(int row, string[]? target = null) => $"{{\"features\":[{string.Join(',', pixels[(row * 64)..((row + 1) * 64)])}],\"target\":[{string.Join(',', target ?? classes[(row * 64)..((row + 1) * 64)])}]}}";
+        var file = Path.Combine(AggregatorFixture.TempDirectory(), "segments.jsonl");
+        File.WriteAllLines(file, Enumerable.Range(0, 6).Select(row => Line(row)));
+        using var model = EdgeMlOps.Runtime.InferenceModel.Load(options.ModelSource!.Bytes, options.Model);
+        Assert.Equal(expected.RootElement.GetProperty("loss").GetDouble(), EdgeMlOps.Aggregator.Evaluation.HeldOutFile.Load(file, options.Model).Evaluate(model).Loss, 4);
+        File.WriteAllLines(file, [Line(0, [.. classes[..63], "11"])]);
+        Assert.Contains("a position's class id is a whole number below 11", Assert.Throws<InvalidDataException>(() => EdgeMlOps.Aggregator.Evaluation.HeldOutFile.Load(file, options.Model)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void WhatDoesNotApplyToARegressor_IsAnErrorNamingTheKey()
     {
         var logits = Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:Scores", "logits"))).Errors;
         Assert.Contains(logits, e => e.Contains("ModelInterface:Scores", StringComparison.Ordinal) && e.Contains("not a regressor's values", StringComparison.Ordinal));
         Assert.True(Read(("Pipeline:Enabled", "true"), ("Governance:Mode", "governed")).Pipeline.Rollout.Shadow is not null); // its shadow is judged on squared errors
         var kind = Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:Kind", "regressor"))).Errors;
-        Assert.Contains(kind, e => e.Contains("'regressor' is not classifier, regression, multilabel or tensors", StringComparison.Ordinal));
+        Assert.Contains(kind, e => e.Contains("'regressor' is not classifier, regression, multilabel, positions or tensors", StringComparison.Ordinal));
     }
 
     private static readonly string Attributes = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_digit_attributes.onnx");

@@ -41,8 +41,13 @@ public class PerPositionClassifierTests(Xunit.Abstractions.ITestOutputHelper out
         var expectedIds = Enumerable.Range(0, 6 * 64).Select(i => (float)Enumerable.Range(0, 11).MaxBy(c => logits[((i / 64) * 11 * 64) + (c * 64) + (i % 64)])).ToArray();
         Assert.Equal(expectedIds, ids);
 
-        // Scored: PyTorch's cross-entropy over every pixel of the six scans, and the share of pixels right.
+        // Its error on a row's ground truth — what feedback, shadow and A/B tests average — is the share of positions wrong.
         var classes = Floats("classes");
+        var wrong = expectedIds.AsSpan(0, 64).ToArray().Zip(classes.AsSpan(0, 64).ToArray()).Count(p => p.First != p.Second) / 64.0;
+        Assert.Equal(wrong, spec.RowError(ids.AsSpan(0, 64), classes.AsSpan(0, 64)), 12);
+        Assert.Equal(1.0 / 64, spec.RowError([.. classes.AsSpan(0, 63), classes[63] + 1], classes.AsSpan(0, 64)), 12); // one pixel off by any class is one wrong
+
+        // Scored: PyTorch's cross-entropy over every pixel of the six scans, and the share of pixels right.
         var score = served.EvaluateTargets(pixels, classes);
         Assert.Equal(Expected.GetProperty("loss").GetDouble(), score.Loss, 4);
         Assert.Equal(expectedIds.Zip(classes).Count(p => p.First == p.Second) / 384.0, score.Accuracy, 9);
