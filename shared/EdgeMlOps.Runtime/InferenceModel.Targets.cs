@@ -91,6 +91,7 @@ public sealed partial class InferenceModel
         if (cohorts is not null && cohorts.Count != rows) throw new ArgumentException($"{cohorts.Count} cohort names for {rows} samples", nameof(cohorts));
         Func<ITargetSums> create = Spec.IsMultiLabel ? () => new LabelSums() : Spec.IsPerPosition ? () => new PositionSums(Spec.Graph!.PositionClasses, k, _scoresAreLogits) : () => new TargetSums(k);
         var width = Spec.IsPerPosition ? Spec.Graph!.PositionClasses * k : k; // what each row's scores hold: a per-position classifier's every class at every position
+        if (Spec.IsPerPosition) batchSize = Math.Clamp(EdgeMlOps.Shared.Models.GraphInterface.MaxPositionScores / width, 1, batchSize); // a batch's scores within 16 MB
         var sums = new Dictionary<string, ITargetSums>(StringComparer.Ordinal) { [AllCohorts] = create() };
         for (var start = 0; start < rows; start += batchSize)
         {

@@ -337,7 +337,7 @@ public sealed record GraphInterface
         get => _valuesDims;
         init
         {
-            if (value.Count > MaxValuesRank || value.Any(d => d <= 0)) throw new ArgumentException($"Invalid graph interface: a regressor's output has at most {MaxValuesRank} fixed, positive axes behind the batch, not [{string.Join(", ", value)}]");
+            if (value.Count > MaxValuesRank || value.Any(d => d <= 0)) throw new ArgumentException($"Invalid graph interface: a regressor's values or a per-position classifier's positions span at most {MaxValuesRank} fixed, positive axes behind the batch, not [{string.Join(", ", value)}]");
             _valuesDims = [.. value];
         }
     }
@@ -347,6 +347,9 @@ public sealed record GraphInterface
 
     /// <summary>Most positions a per-position classifier may class per row (a 256×256 segmentation).</summary>
     public const int MaxPositions = 65_536;
+
+    /// <summary>Most class scores a per-position classifier may make per row (classes × positions: 16 MB of floats).</summary>
+    public const int MaxPositionScores = 1 << 22;
 
     private readonly int _positionClasses;
 

@@ -36,6 +36,8 @@ public sealed record ModelSpec
         if (graph.PositionClasses > 0)
         {
             if (graph.Positions == 0) throw new ArgumentException($"Invalid model spec: a per-position classifier classes 1 to {GraphInterface.MaxPositions} positions, not [{string.Join(", ", graph.ValuesDims)}]");
+            if ((long)graph.Positions * graph.PositionClasses > GraphInterface.MaxPositionScores)
+                throw new ArgumentException($"Invalid model spec: {graph.PositionClasses} classes at {graph.Positions} positions are over {GraphInterface.MaxPositionScores} class scores per row");
             return;
         }
 

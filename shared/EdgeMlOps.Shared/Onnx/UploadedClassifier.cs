@@ -165,9 +165,9 @@ public sealed class UploadedClassifier
             : model.Graph.Output.FirstOrDefault(o => o.Name == wanted) ?? throw new InvalidDataException($"the graph has no output '{wanted}'");
         var axes = Axes(output);
         var count = axes?.Skip(1).Aggregate(1L, (a, d) => Math.Min(a * d, GraphInterface.MaxPositions + 1L)) ?? 0;
-        if (axes is null || axes.Length - 1 > GraphInterface.MaxValuesRank || axes[0] is < 2 or > GraphInterface.MaxRegressionTargets || count > GraphInterface.MaxPositions)
+        if (axes is null || axes.Length - 1 > GraphInterface.MaxValuesRank || axes[0] is < 2 or > GraphInterface.MaxRegressionTargets || count > GraphInterface.MaxPositions || axes[0] * count > GraphInterface.MaxPositionScores)
         {
-            throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; a per-position classifier's scores must be float [batch, classes, positions…] (PyTorch's layout for a per-position cross-entropy: 2 to {GraphInterface.MaxRegressionTargets} classes on axis 1, then 1 to {GraphInterface.MaxValuesRank} fixed axes of at most {GraphInterface.MaxPositions} positions)");
+            throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; a per-position classifier's scores must be float [batch, classes, positions…] (PyTorch's layout for a per-position cross-entropy: 2 to {GraphInterface.MaxRegressionTargets} classes on axis 1, then 1 to {GraphInterface.MaxValuesRank} fixed axes of at most {GraphInterface.MaxPositions} positions, at most {GraphInterface.MaxPositionScores} scores per row)");
         }
 
         positions = axes[1..];

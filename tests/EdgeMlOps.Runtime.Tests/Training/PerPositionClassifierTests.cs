@@ -85,6 +85,11 @@ public class PerPositionClassifierTests(Xunit.Abstractions.ITestOutputHelper out
         var vast = signed.Clone();
         vast.Graph.ValuesDims[0] = 100_000;
         Assert.Contains("a per-position classifier classes 1 to 65536 positions", Refusal(vast), StringComparison.Ordinal);
+        var wide = signed.Clone();
+        wide.Graph.ValuesDims[0] = 256;
+        wide.Graph.ValuesDims[1] = 256;
+        wide.Graph.PositionClasses = 100; // 6.5 million scores per row: a device would need 26 MB for one answer
+        Assert.Contains("100 classes at 65536 positions are over 4194304 class scores per row", Refusal(wide), StringComparison.Ordinal);
         var labelled = signed.Clone();
         labelled.Graph.MultiLabels = 4;
         Assert.Contains("neither a single-score classifier, a regressor nor a multi-label classifier", Refusal(labelled), StringComparison.Ordinal);
