@@ -11,6 +11,15 @@ public sealed record ValueBatch(float[] Values, int Targets)
 
     /// <summary>A streaming model's state outputs for these rows, one array per declared state pair (row-major); empty without state.</summary>
     public IReadOnlyList<float[]> States { get; init; } = [];
+
+    /// <summary>
+    /// What monitoring sketches of these rows' answers (prediction drift): the values themselves, or for a per-position
+    /// classifier each class's share of a row's positions — bounded by the class count however many positions there are.
+    /// </summary>
+    public float[] Monitored => ClassShares ?? Values;
+
+    /// <summary>A per-position classifier's share of each row's positions per class ([rows, classes]); null for another model.</summary>
+    public float[]? ClassShares { get; init; }
 }
 
 /// <summary>
@@ -30,7 +39,8 @@ public sealed partial class InferenceModel
         if (Spec.IsPerPosition)
         {
             var scores = RunScores(features, count, Spec.Graph!.PositionClasses * Spec.Targets, out var made, out var carried);
-            return new ValueBatch(PositionClassIds(scores, count), Spec.Targets) { Features = made, States = carried };
+            var ids = PositionClassIds(scores, count);
+            return new ValueBatch(ids, Spec.Targets) { Features = made, States = carried, ClassShares = ClassShares(ids, count) };
         }
 
         var values = RunScores(features, count, Spec.Targets, out var front, out var states);
@@ -59,6 +69,15 @@ public sealed partial class InferenceModel
         }
 
         return ids;
+    }
+
+    /// <summary>Each class's share of each row's positions, [rows, classes], from the class ids a per-position classifier answered.</summary>
+    private float[] ClassShares(float[] ids, int count)
+    {
+        var (classes, positions) = (Spec.Graph!.PositionClasses, Spec.Targets);
+        var shares = new float[count * classes];
+        for (var i = 0; i < ids.Length; i++) shares[((i / positions) * classes) + (int)ids[i]] += 1f / positions;
+        return shares;
     }
 
     /// <summary>

@@ -199,7 +199,7 @@ internal sealed class ShadowSession : IAsyncDisposable
             if (!incumbentFirst) incumbentElapsed = TimeIncumbent(item);
             _budget.Spent(Stopwatch.GetElapsedTime(started));
             if (values.Length != item.Probabilities.Length) return false; // another number of values: nothing to compare
-            Stats.ComparedValues(item.Probabilities, values, incumbentElapsed, took);
+            Stats.ComparedValues(item.Probabilities, values, incumbentElapsed, took, _candidate.Value.Spec);
             ScoredValues(item.PredictionId, values);
             return true;
         }

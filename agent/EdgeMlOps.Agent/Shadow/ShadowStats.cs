@@ -59,11 +59,14 @@ internal sealed class ShadowStats
         }
     }
 
-    /// <summary>One request to a regressor scored by both: how far apart their values were, and both latencies.</summary>
-    public void ComparedValues(ReadOnlySpan<float> incumbent, ReadOnlySpan<float> candidate, TimeSpan incumbentElapsed, TimeSpan candidateElapsed)
+    /// <summary>
+    /// One request to a regressor scored by both: how far apart their values were (the mean absolute difference; for a
+    /// per-position classifier the share of positions they class differently), and both latencies.
+    /// </summary>
+    public void ComparedValues(ReadOnlySpan<float> incumbent, ReadOnlySpan<float> candidate, TimeSpan incumbentElapsed, TimeSpan candidateElapsed, Shared.Models.ModelSpec spec)
     {
         var difference = 0.0;
-        for (var i = 0; i < incumbent.Length; i++) difference += Math.Abs((double)incumbent[i] - candidate[i]);
+        for (var i = 0; i < incumbent.Length; i++) difference += spec.IsPerPosition ? (incumbent[i] == candidate[i] ? 0 : 1) : Math.Abs((double)incumbent[i] - candidate[i]);
         difference /= Math.Max(1, incumbent.Length);
         _incumbentLatency.Record(incumbentElapsed);
         _candidateLatency.Record(candidateElapsed);

@@ -227,4 +227,43 @@ public sealed class ShadowSessionTests
             Assert.Equal(50UL, session.Report().Labelled);
         }
     }
+
+    /// <summary>
+    /// A per-pixel classifier's candidate (PyTorch's segmenter with its background class pushed up until it calls every
+    /// pixel background) is compared on the share of pixels the two class differently, and each version's error on the
+    /// truth is its share of pixels wrong — not a squared difference of class ids.
+    /// </summary>
+    [Fact]
+    public async Task APerPositionCandidate_IsComparedOnPixelsClassedDifferently_AndItsErrorIsTheShareOfPixelsWrong()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_digit_segmenter.onnx"));
+        var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { PerPosition = true }).Spec;
+        using var incumbent = InferenceModel.Load(bytes, spec);
+        var background = ClassifierGraphs.Parse(bytes);
+        var bias = background.Graph.Initializer.Single(t => t.Name == "head.bias");
+        if (bias.RawData.IsEmpty) bias.FloatData[0] += 1000f;
+        else bias.RawData = ByteString.CopyFrom([.. BitConverter.GetBytes(BitConverter.ToSingle(bias.RawData.Span) + 1000f), .. bias.RawData.Span[4..]]);
+        var lease = await _cache.AcquireAsync("background", () => Task.FromResult(InferenceModel.Load(background.ToByteArray(), spec)));
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "digit_segmenter_expected.json")));
+        var pixels = expected.RootElement.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        var session = new ShadowSession("r1", 1, 2, lease, Everything, memoryBytes: 0);
+        await using (session)
+        {
+            var ink = 0.0;
+            for (var i = 0; i < 6; i++)
+            {
+                var scan = pixels.AsSpan(i * 64, 64).ToArray();
+                var served = incumbent.PredictValues(scan, 1).Values;
+                ink += served.Count(id => id != 0) / 64.0; // what the candidate (all background) classes differently
+                session.Offer($"p{i}", scan, -1, served, TimeSpan.FromMilliseconds(1));
+                session.OutcomeTarget($"p{i}", served); // the truth is what the incumbent said: its error is 0
+            }
+
+            await Eventually.Until(() => session.Report().Labelled == 6, "every request scored and paired");
+            var report = session.Report();
+            Assert.True(ink > 0.5, $"the scans have ink the incumbent labels ({ink:F3} of six scans' pixels)");
+            Assert.Equal(ink, report.ValueDifferenceSum, 9);
+            Assert.Equal((0.0, ink), (report.IncumbentSquaredErrorSum, report.CandidateSquaredErrorSum));
+        }
+    }
 }

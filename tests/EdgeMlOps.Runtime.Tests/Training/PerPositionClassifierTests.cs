@@ -37,9 +37,18 @@ public class PerPositionClassifierTests(Xunit.Abstractions.ITestOutputHelper out
         using var served = InferenceModel.Load(Segmenter, spec);
         var pixels = Floats("pixels");
         var logits = Floats("segments");
-        var ids = served.PredictValues(pixels, 6).Values;
+        var answer = served.PredictValues(pixels, 6);
+        var ids = answer.Values;
         var expectedIds = Enumerable.Range(0, 6 * 64).Select(i => (float)Enumerable.Range(0, 11).MaxBy(c => logits[((i / 64) * 11 * 64) + (c * 64) + (i % 64)])).ToArray();
         Assert.Equal(expectedIds, ids);
+
+        // Monitoring sketches each class's share of a row's pixels (11 values per row, however many pixels), not 64 ids.
+        Assert.Same(answer.ClassShares, answer.Monitored);
+        Assert.Equal(6 * 11, answer.Monitored.Length);
+        for (var row = 0; row < 6; row++)
+        {
+            for (var c = 0; c < 11; c++) Assert.Equal(expectedIds.Skip(row * 64).Take(64).Count(id => id == c) / 64f, answer.Monitored[(row * 11) + c], 6);
+        }
 
         // Its error on a row's ground truth — what feedback, shadow and A/B tests average — is the share of positions wrong.
         var classes = Floats("classes");
