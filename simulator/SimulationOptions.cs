@@ -37,6 +37,9 @@ public sealed record SimulationOptions
     /// <summary>The model file is a per-position classifier (<c>--positions</c>), trained on a csv dataset's class id per position.</summary>
     public bool PerPosition { get; init; }
 
+    /// <summary>The per-position classifier's classes are its output's last axis (<c>--class-axis last</c>: a tagger's [batch, positions…, classes]).</summary>
+    public bool ClassAxisLast { get; init; }
+
     /// <summary>The model's ground truth is a csv dataset's target columns: a regressor's values, a multi-label classifier's labels or a per-position classifier's class ids.</summary>
     public bool TakesTargets => Regression || MultiLabel || PerPosition;
 
@@ -159,6 +162,8 @@ public sealed record SimulationOptions
                                    trained with binary cross-entropy on the csv dataset's 0/1 target columns)
           --positions              the --model-file is a per-position classifier ([batch, classes, positions…]
                                    scores, trained with cross-entropy on the csv dataset's class id per position)
+          --class-axis 1|last      a per-position classifier's classes: axis 1 ([batch, classes, positions…], 1) or the
+                                   last ([batch, positions…, classes], a tagger's)
           --partition P            iid | shards:K | dirichlet:ALPHA (iid)
           --line NAME=mlp-D-H-C    a further model every device runs (a model line; repeatable): its own synthetic
                                    data (--synthetic-samples, --test-size, partitioned as --partition), rounds run
@@ -365,6 +370,10 @@ public sealed record SimulationOptions
                 case "--preprocess-file": o = o with { PreprocessFile = value }; break;
                 case "--model-input": o = o with { ModelInput = value }; break;
                 case "--model-output": o = o with { ModelOutput = value }; break;
+                case "--class-axis":
+                    if (value is not ("1" or "last")) errors.Add($"--class-axis: '{value}' is not 1 or last");
+                    o = o with { ClassAxisLast = value == "last" };
+                    break;
                 case "--seed": o = o with { Seed = Int(0) }; break;
                 case "--out": o = o with { Out = value == "-" ? null : value }; break;
                 case "--experiments": o = o with { Experiments = value == "off" ? null : value }; break;
@@ -505,6 +514,7 @@ public sealed record SimulationOptions
         if (o.PreprocessFile is not null && o.ModelFile is null) errors.Add("--preprocess-file: fronts a --model-file; add one");
         if (o.ModelInput is not null && o.ModelFile is null) errors.Add("--model-input: names an input of a --model-file; add one");
         if (o.ModelOutput is not null && o.ModelFile is null) errors.Add("--model-output: names an output of a --model-file; add one");
+        if (o.ClassAxisLast && !o.PerPosition) errors.Add("--class-axis: applies to a per-position classifier (--positions)");
         if ((o.Regression ? 1 : 0) + (o.MultiLabel ? 1 : 0) + (o.PerPosition ? 1 : 0) > 1) errors.Add("--regression, --multilabel, --positions: a model is one of them");
         if (o.TakesTargets && !o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression, --multilabel, --positions: the model trains on a csv:PATH dataset's target columns");
         if (o.TakesTargets && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))

@@ -298,9 +298,12 @@ public sealed partial record AggregatorOptions
             Regression = kind == "regression", // its output is values, trained with mean squared error on float targets
             MultiLabel = kind == "multilabel", // one independent score per label, binary cross-entropy on 0/1 label vectors
             PerPosition = kind == "positions", // class scores at every position, softmax cross-entropy on a class id per position
+            ClassAxisLast = r.OptionalString("ModelInterface:ClassAxis") == "last", // a tagger's [batch, positions…, classes]
             States = TensorModelConfiguration.States(r), // a streaming model's state, carried between a session's calls
         };
         r.Require(kind != "regression" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class or label scores, not a regressor's values");
+        r.Require(r.OptionalString("ModelInterface:ClassAxis") is null || (kind == "positions" && r.OptionalString("ModelInterface:ClassAxis") is "1" or "last"), "ModelInterface:ClassAxis",
+            "is 1 ([batch, classes, positions…], the default) or last ([batch, positions…, classes]) for ModelInterface:Kind=positions only");
         r.Require(TrainingNames.Optimizer(optimizerText) is not null, "ModelInterface:Optimizer", $"'{optimizerText}' is not {TrainingNames.Optimizers}");
         r.Require(r.OptionalString("ModelInterface:Scores") is null or "logits" or "probabilities", "ModelInterface:Scores", $"'{r.OptionalString("ModelInterface:Scores")}' is not logits or probabilities");
         var preprocessPath = r.OptionalString("ModelInterface:Preprocess");

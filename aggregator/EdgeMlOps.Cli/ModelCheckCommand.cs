@@ -28,7 +28,8 @@ internal static class ModelCheckCommand
         var preprocess = new Option<FileInfo?>("--preprocess") { Description = "An ONNX preprocessing graph the device would run before the model (ModelInterface:Preprocess): the interface callers would then feed" };
         var input = new Option<string?>("--input") { Description = "The features input of a model with several inputs (ModelInterface:Input); the others become context inputs each sample also carries" };
         var state = new Option<string?>("--state") { Description = "A streaming model's state, INPUT>OUTPUT pairs comma-separated (ModelInterface:State): a context input each call starts from and the output the next one does" };
-        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input, state };
+        var classAxis = new Option<string>("--class-axis") { Description = "A per-position classifier's classes: 1 ([batch, classes, positions…]) or last ([batch, positions…, classes], a tagger's) (ModelInterface:ClassAxis)", DefaultValueFactory = _ => "1" };
+        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input, state, classAxis };
         command.SetAction((r, ct) => Cli.Run(console, async () =>
         {
             var path = r.GetValue(file)!;
@@ -36,7 +37,8 @@ internal static class ModelCheckCommand
             var front = r.GetValue(preprocess) is { } f ? await File.ReadAllBytesAsync(f.FullName, ct).ConfigureAwait(false) : null;
             var states = (r.GetValue(state) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(pair => pair.Split('>', StringSplitOptions.TrimEntries) is [{ Length: > 0 } i, { Length: > 0 } o] ? (i, o) : throw new AdminApiException(0, $"--state: '{pair}' is not INPUT>OUTPUT")).ToArray();
-            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front) { States = states }, r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
+            var classesLast = r.GetValue(classAxis) switch { "1" => false, "last" => true, var other => throw new AdminApiException(0, $"--class-axis: '{other}' is not 1 or last") };
+            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front) { States = states, ClassAxisLast = classesLast }, r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
         }));
         return command;
     }
@@ -45,6 +47,9 @@ internal static class ModelCheckCommand
     private sealed record Asked(string? Output, string? Input, string Trainable, byte[]? Preprocess)
     {
         public IReadOnlyList<(string Input, string Output)> States { get; init; } = [];
+
+        /// <summary>A per-position classifier's classes are its output's last axis.</summary>
+        public bool ClassAxisLast { get; init; }
     }
 
     private static void Check(IAnsiConsole console, string name, byte[] bytes, Asked asked, string? lossText, string optimizerText, FileInfo? writeStep)
@@ -96,6 +101,7 @@ internal static class ModelCheckCommand
             {
                 Trainable = TrainableSelection.Resolve(model, trainableText), Optimizer = optimizer, ClassIdLabels = classIds,
                 FloatClassIds = perPosition,
+                ClassAxisLast = perPosition && asked.ClassAxisLast,
             };
             step = TrainStepGenerator.Generate(model, options);
         }
@@ -179,9 +185,9 @@ internal static class ModelCheckCommand
     {
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Output = asked.Output, Input = asked.Input, Preprocess = asked.Preprocess, PerPosition = true, States = asked.States }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Output = asked.Output, Input = asked.Input, Preprocess = asked.Preprocess, PerPosition = true, ClassAxisLast = asked.ClassAxisLast, States = asked.States }).Spec;
             var g = spec.Graph!;
-            Line(console, $"as a per-position classifier (ModelInterface:Kind=positions): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}, {g.ScoresKind} from '{g.ScoresOutput}'; "
+            Line(console, $"as a per-position classifier (ModelInterface:Kind=positions{(g.ClassAxisLast ? ", ModelInterface:ClassAxis=last" : string.Empty)}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}, {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with softmax cross-entropy per position (POST /v1/feedback {{\"target\": [a class id per position]}})" : "served only, no rounds") + "; scored by cross-entropy and position accuracy");
             return g;
         }

@@ -55,7 +55,8 @@ public sealed partial class InferenceModel
     /// <summary>A per-position classifier's answer: the class id (argmax over the class axis) at every position of every row.</summary>
     private float[] PositionClassIds(float[] scores, int count)
     {
-        var (classes, positions) = (Spec.Graph!.PositionClasses, Spec.Targets);
+        var graph = Spec.Graph!;
+        var (classes, positions) = (graph.PositionClasses, Spec.Targets);
         var ids = new float[count * positions];
         for (var row = 0; row < count; row++)
         {
@@ -63,7 +64,7 @@ public sealed partial class InferenceModel
             for (var j = 0; j < positions; j++)
             {
                 var best = 0;
-                for (var c = 1; c < classes; c++) if (block[(c * positions) + j] > block[(best * positions) + j]) best = c;
+                for (var c = 1; c < classes; c++) if (block[graph.ScoreIndex(c, j)] > block[graph.ScoreIndex(best, j)]) best = c;
                 ids[(row * positions) + j] = best;
             }
         }
@@ -108,7 +109,7 @@ public sealed partial class InferenceModel
         var rows = targets.Length / k;
         if (features.Length != rows * Spec.InputDim) throw new ArgumentException($"{rows} rows of targets for {features.Length / Spec.InputDim} samples", nameof(features));
         if (cohorts is not null && cohorts.Count != rows) throw new ArgumentException($"{cohorts.Count} cohort names for {rows} samples", nameof(cohorts));
-        Func<ITargetSums> create = Spec.IsMultiLabel ? () => new LabelSums() : Spec.IsPerPosition ? () => new PositionSums(Spec.Graph!.PositionClasses, k, _scoresAreLogits) : () => new TargetSums(k);
+        Func<ITargetSums> create = Spec.IsMultiLabel ? () => new LabelSums() : Spec.IsPerPosition ? () => new PositionSums(Spec.Graph!, _scoresAreLogits) : () => new TargetSums(k);
         var width = Spec.IsPerPosition ? Spec.Graph!.PositionClasses * k : k; // what each row's scores hold: a per-position classifier's every class at every position
         if (Spec.IsPerPosition) batchSize = Math.Clamp(EdgeMlOps.Shared.Models.GraphInterface.MaxPositionScores / width, 1, batchSize); // a batch's scores within 16 MB
         var sums = new Dictionary<string, ITargetSums>(StringComparer.Ordinal) { [AllCohorts] = create() };
@@ -166,40 +167,42 @@ public sealed partial class InferenceModel
 
     /// <summary>
     /// Running sums for a per-position classifier: softmax cross-entropy (mean over rows and positions, probabilities
-    /// clamped to [1e-7, 1]) and the share of positions whose class is the argmax; a row's scores are [classes, positions].
+    /// clamped to [1e-7, 1]) and the share of positions whose class is the argmax; a row's scores are [classes, positions] (or [positions, classes], <see cref="Shared.Models.GraphInterface.ClassAxisLast"/>).
     /// </summary>
-    private sealed class PositionSums(int classes, int positions, bool logits) : ITargetSums
+    private sealed class PositionSums(Shared.Models.GraphInterface graph, bool logits) : ITargetSums
     {
+        private readonly int _classes = graph.PositionClasses;
+        private readonly int _positions = graph.Positions;
         private double _crossEntropy;
         private long _right;
-        private long _positions;
+        private long _counted;
         private int _rows;
 
         public void Add(ReadOnlySpan<float> target, ReadOnlySpan<float> scores)
         {
-            for (var j = 0; j < positions; j++)
+            for (var j = 0; j < _positions; j++)
             {
                 var (best, max) = (0, double.NegativeInfinity);
                 var sum = 0.0;
-                for (var c = 0; c < classes; c++)
+                for (var c = 0; c < _classes; c++)
                 {
-                    var s = scores[(c * positions) + j];
+                    var s = scores[graph.ScoreIndex(c, j)];
                     if (s > max) (best, max) = (c, s);
                 }
 
-                for (var c = 0; c < classes; c++) sum += logits ? Math.Exp(scores[(c * positions) + j] - max) : scores[(c * positions) + j];
+                for (var c = 0; c < _classes; c++) sum += logits ? Math.Exp(scores[graph.ScoreIndex(c, j)] - max) : scores[graph.ScoreIndex(c, j)];
                 var truth = (int)target[j];
-                var score = scores[(truth * positions) + j];
+                var score = scores[graph.ScoreIndex(truth, j)];
                 _crossEntropy -= logits ? score - max - Math.Log(sum) : Math.Log(Math.Clamp(score / sum, 1e-7, 1.0));
                 if (best == truth) _right++;
             }
 
-            _positions += positions;
+            _counted += _positions;
             _rows++;
         }
 
         public EvaluationScore Score() =>
-            _rows == 0 ? new EvaluationScore(double.NaN, double.NaN, 0) : new EvaluationScore(_crossEntropy / _positions, (double)_right / _positions, _rows);
+            _rows == 0 ? new EvaluationScore(double.NaN, double.NaN, 0) : new EvaluationScore(_crossEntropy / _counted, (double)_right / _counted, _rows);
     }
 
     /// <summary>Running sums for MSE and R² (per value column: Σy, Σy², and the squared errors).</summary>

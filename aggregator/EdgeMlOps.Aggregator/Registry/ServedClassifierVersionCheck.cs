@@ -22,7 +22,7 @@ public static class ServedClassifierVersionCheck
             offered = UploadedClassifier.Open(uploaded, new UploadedClassifierOptions(UploadedClassifier.ServeOnly)
             {
                 Input = fleet.FeaturesInput, Output = fleet.ScoresOutput, ScoresAreLogits = fleet.RegressionTargets > 0 ? null : fleet.ScoresAreLogits,
-                Regression = fleet.RegressionTargets > 0, MultiLabel = fleet.MultiLabels > 0, PerPosition = fleet.PositionClasses > 0, // read as the kind the fleet serves
+                Regression = fleet.RegressionTargets > 0, MultiLabel = fleet.MultiLabels > 0, PerPosition = fleet.PositionClasses > 0, ClassAxisLast = fleet.ClassAxisLast, // read as the kind the fleet serves
                 Preprocess = source.Preprocess, // behind the fleet's front end, if it has one: callers keep sending the same samples
             }).Spec;
         }

@@ -343,7 +343,7 @@ public sealed record GraphInterface
     }
 
     /// <summary>The scores output's axes behind the batch when it has several (a per-position classifier's classes first), else empty.</summary>
-    public long[] ScoresDims => _positionClasses > 0 ? [_positionClasses, .. _valuesDims] : [.. _valuesDims];
+    public long[] ScoresDims => _positionClasses == 0 ? [.. _valuesDims] : ClassAxisLast ? [.. _valuesDims, _positionClasses] : [_positionClasses, .. _valuesDims];
 
     /// <summary>Most positions a per-position classifier may class per row (a 256×256 segmentation).</summary>
     public const int MaxPositions = 65_536;
@@ -370,6 +370,15 @@ public sealed record GraphInterface
         }
     }
 
+    /// <summary>
+    /// A per-position classifier whose scores are [batch, ..<see cref="ValuesDims"/>, classes] — a tagger's layout, its
+    /// classes on the last axis — instead of PyTorch's cross-entropy layout with the classes on axis 1.
+    /// </summary>
+    public bool ClassAxisLast { get; init; }
+
+    /// <summary>Where class <paramref name="c"/> of position <paramref name="j"/> sits among one row's scores (classes on axis 1, or last).</summary>
+    public int ScoreIndex(int c, int j) => ClassAxisLast ? (j * _positionClasses) + c : (c * Positions) + j;
+
     /// <summary>Positions a per-position classifier classes per row (<see cref="ValuesDims"/>' product); 0 for another model.</summary>
     public int Positions => _positionClasses > 0 && _valuesDims.Length > 0 && _valuesDims.Aggregate(1L, (a, d) => Math.Min(a * d, MaxPositions + 1L)) is var p and <= MaxPositions ? (int)p : 0;
 
@@ -377,15 +386,15 @@ public sealed record GraphInterface
     public int TargetWidth => RegressionTargets > 0 ? RegressionTargets : MultiLabels > 0 ? MultiLabels : Positions;
 
     /// <summary>How the scores output is read, in words (the model card, the CLI, the agent's local API).</summary>
-    public string ScoresKind => PositionClasses > 0 ? DescribePositions(PositionClasses, ValuesDims, ScoresAreLogits) : RegressionTargets > 0 ? DescribeValues(RegressionTargets, ValuesDims) : MultiLabels > 0 ? DescribeLabels(MultiLabels, ScoresAreLogits) : DescribeScores(SingleScore, ScoresAreLogits);
+    public string ScoresKind => PositionClasses > 0 ? DescribePositions(PositionClasses, ValuesDims, ScoresAreLogits, ClassAxisLast) : RegressionTargets > 0 ? DescribeValues(RegressionTargets, ValuesDims) : MultiLabels > 0 ? DescribeLabels(MultiLabels, ScoresAreLogits) : DescribeScores(SingleScore, ScoresAreLogits);
 
     /// <summary>A multi-label classifier's output, in words.</summary>
     public static string DescribeLabels(int labels, bool logits) =>
         $"{labels} independent label {(logits ? "logits (sigmoid applied on the device)" : "probabilities")} per row, any number of labels true";
 
     /// <summary>A per-position classifier's output, in words.</summary>
-    public static string DescribePositions(int classes, IReadOnlyList<long> positions, bool logits) =>
-        $"{(logits ? "logits" : "probabilities")} of {classes} classes at each of [{string.Join(", ", positions)}] positions per row{(logits ? " (softmax applied on the device)" : string.Empty)}, a class id per position";
+    public static string DescribePositions(int classes, IReadOnlyList<long> positions, bool logits, bool classesLast = false) =>
+        $"{(logits ? "logits" : "probabilities")} of {classes} classes at each of [{string.Join(", ", positions)}] positions per row{(classesLast ? " (classes on the last axis)" : string.Empty)}{(logits ? " (softmax applied on the device)" : string.Empty)}, a class id per position";
 
     /// <summary>A regressor's output, in words.</summary>
     public static string DescribeValues(int targets, IReadOnlyList<long>? dims = null) =>
@@ -410,7 +419,7 @@ public sealed record GraphInterface
         FeaturesInput + (IntegerFeatures ? ":int64" : string.Empty), string.Join('x', SampleDims.Select(d => d.ToString(CultureInfo.InvariantCulture))), ScoresOutput + (SingleScore ? ":single" : string.Empty), ScoresAreLogits ? "logits" : "probabilities",
         string.Join(';', Trained.Select(t => t.Name + ":" + string.Join('x', t.Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))))), SourceSha256)
         + (RegressionTargets > 0 ? "|regression:" + RegressionTargets.ToString(CultureInfo.InvariantCulture) : string.Empty)
-        + (PositionClasses > 0 ? "|positions:" + PositionClasses.ToString(CultureInfo.InvariantCulture) : string.Empty)
+        + (PositionClasses > 0 ? "|positions:" + PositionClasses.ToString(CultureInfo.InvariantCulture) + (ClassAxisLast ? ":last" : string.Empty) : string.Empty)
         + (ValuesDims.Count > 0 ? "|values:" + string.Join('x', ValuesDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty)
         + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (ContextInputs.Count > 0 ? "|context:" + string.Join(';', ContextInputs.Select(i => i.CanonicalText)) : string.Empty)

@@ -33,6 +33,7 @@ public sealed record ModelSpec
     /// <summary>A regressor's output axes multiply to its values, a per-position classifier's are its positions; nothing else declares any.</summary>
     private static void CheckValuesDims(GraphInterface graph)
     {
+        if (graph.ClassAxisLast && graph.PositionClasses == 0) throw new ArgumentException("Invalid model spec: only a per-position classifier has its classes on the last axis");
         if (graph.PositionClasses > 0)
         {
             if (graph.Positions == 0) throw new ArgumentException($"Invalid model spec: a per-position classifier classes 1 to {GraphInterface.MaxPositions} positions, not [{string.Join(", ", graph.ValuesDims)}]");

@@ -51,6 +51,9 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
     /// per position on a class id per position (<see cref="GraphInterface.PositionClasses"/>).
     /// </summary>
     public bool PerPosition { get; init; }
+
+    /// <summary>A per-position classifier's scores are [batch, positions…, classes] (a tagger's layout) rather than [batch, classes, positions…].</summary>
+    public bool ClassAxisLast { get; init; }
 }
 
 /// <summary>
@@ -98,7 +101,8 @@ public sealed class UploadedClassifier
         if ((options.Regression ? 1 : 0) + (options.MultiLabel ? 1 : 0) + (options.PerPosition ? 1 : 0) > 1) throw new InvalidDataException("a model is one of a regressor, a multi-label classifier or a per-position classifier");
         var vectors = options.Regression || options.MultiLabel; // ground truth is a float vector per row
         long[] valuesDims = [];
-        var (output, classes, single) = options.PerPosition ? PositionsOutput(model, options.Output, out valuesDims)
+        if (options.ClassAxisLast && !options.PerPosition) throw new InvalidDataException("only a per-position classifier has its classes on the last axis");
+        var (output, classes, single) = options.PerPosition ? PositionsOutput(model, options.Output, options.ClassAxisLast, out valuesDims)
             : vectors ? ValuesOutput(model, options.Output, options.Regression, out valuesDims) : ScoresOutput(model, options.Output);
         if (options.Regression && options.ScoresAreLogits == true) throw new InvalidDataException("a regressor's output is values, not logits");
         var logits = !options.Regression && (options.ScoresAreLogits ?? !MadeAsProbabilities(model, output, single || options.MultiLabel));
@@ -110,7 +114,7 @@ public sealed class UploadedClassifier
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ContextInputs = context, States = options.States };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States };
             return new UploadedClassifier(bytes, model, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
@@ -125,12 +129,13 @@ public sealed class UploadedClassifier
             Optimizer = options.Optimizer,
             ClassIdLabels = single,
             FloatClassIds = options.PerPosition,
+            ClassAxisLast = options.ClassAxisLast,
         });
         var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ContextInputs = context, States = options.States };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States };
         return new UploadedClassifier(bytes, model, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }
 
@@ -151,10 +156,10 @@ public sealed class UploadedClassifier
 
     /// <summary>
     /// A per-position classifier's output: the one named, else the first float one of rank 3 or more; (name, classes,
-    /// false), <paramref name="positions"/> its axes after the classes (fixed, or fixed by the graph where the exporter
-    /// left them symbolic).
+    /// false), <paramref name="positions"/> its axes besides the batch and the classes (axis 1, or the last with
+    /// <paramref name="classesLast"/>) — fixed, or fixed by the graph where the exporter left them symbolic.
     /// </summary>
-    private static (string Name, int Classes, bool Single) PositionsOutput(ModelProto model, string? wanted, out long[] positions)
+    private static (string Name, int Classes, bool Single) PositionsOutput(ModelProto model, string? wanted, bool classesLast, out long[] positions)
     {
         var facts = new GraphFacts(model.Graph);
         long[]? Axes(ValueInfoProto o) => o.Type?.TensorType?.ElemType == (int)DataType.Float && facts.InferredDims(o.Name) is { Length: >= 3 } dims && dims.Skip(1).All(d => d >= 1)
@@ -164,14 +169,16 @@ public sealed class UploadedClassifier
               ?? throw new InvalidDataException($"no output is float [batch, classes, positions…] with fixed axes (outputs: {string.Join("; ", model.Graph.Output.Select(o => $"{o.Name} {OnnxModelCheck.Describe(o)}"))})")
             : model.Graph.Output.FirstOrDefault(o => o.Name == wanted) ?? throw new InvalidDataException($"the graph has no output '{wanted}'");
         var axes = Axes(output);
-        var count = axes?.Skip(1).Aggregate(1L, (a, d) => Math.Min(a * d, GraphInterface.MaxPositions + 1L)) ?? 0;
-        if (axes is null || axes.Length - 1 > GraphInterface.MaxValuesRank || axes[0] is < 2 or > GraphInterface.MaxRegressionTargets || count > GraphInterface.MaxPositions || axes[0] * count > GraphInterface.MaxPositionScores)
+        var (classes, rest) = axes is null ? (0L, []) : classesLast ? (axes[^1], axes[..^1]) : (axes[0], axes[1..]);
+        var count = rest.Aggregate(1L, (a, d) => Math.Min(a * d, GraphInterface.MaxPositions + 1L));
+        if (axes is null || rest.Length > GraphInterface.MaxValuesRank || classes is < 2 or > GraphInterface.MaxRegressionTargets || count > GraphInterface.MaxPositions || classes * count > GraphInterface.MaxPositionScores)
         {
-            throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; a per-position classifier's scores must be float [batch, classes, positions…] (PyTorch's layout for a per-position cross-entropy: 2 to {GraphInterface.MaxRegressionTargets} classes on axis 1, then 1 to {GraphInterface.MaxValuesRank} fixed axes of at most {GraphInterface.MaxPositions} positions, at most {GraphInterface.MaxPositionScores} scores per row)");
+            var layout = classesLast ? "[batch, positions…, classes] (a tagger's layout: 2 to {0} classes on the last axis, after" : "[batch, classes, positions…] (PyTorch's layout for a per-position cross-entropy: 2 to {0} classes on axis 1, then";
+            throw new InvalidDataException($"output '{output.Name}' is {OnnxModelCheck.Describe(output)}; a per-position classifier's scores must be float {string.Format(System.Globalization.CultureInfo.InvariantCulture, layout, GraphInterface.MaxRegressionTargets)} 1 to {GraphInterface.MaxValuesRank} fixed axes of at most {GraphInterface.MaxPositions} positions, at most {GraphInterface.MaxPositionScores} scores per row)");
         }
 
-        positions = axes[1..];
-        return (output.Name, (int)axes[0], false);
+        positions = rest;
+        return (output.Name, (int)classes, false);
     }
 
     /// <summary>

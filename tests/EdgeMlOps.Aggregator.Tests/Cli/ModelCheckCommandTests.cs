@@ -58,6 +58,13 @@ public class ModelCheckCommandTests
         Assert.Contains("as a per-position classifier (ModelInterface:Kind=positions): samples [1, 8, 8] into 'pixels', logits of 11 classes at each of [8, 8] positions per row", output, StringComparison.Ordinal);
         Assert.Contains("train step: softmax-ce per position on 'segments', sgd; trains 8 tensors, 12,710 values", output, StringComparison.Ordinal);
 
+        // A tagger's classes last: declared, its 11 classes at 8 rows (read with axis 1 it would be 8 classes at 11 positions).
+        (exit, output) = await Run(Fixture("pytorch_digit_row_tagger.onnx"), "--class-axis", "last");
+        Assert.Equal(0, exit);
+        Assert.Contains("as a per-position classifier (ModelInterface:Kind=positions, ModelInterface:ClassAxis=last): samples [8, 8] into 'rows', logits of 11 classes at each of [8] positions per row (classes on the last axis)", output, StringComparison.Ordinal);
+        Assert.Contains("train step: softmax-ce per position on 'tags', sgd; trains 10 tensors", output, StringComparison.Ordinal);
+        Assert.Equal(1, (await Run(Fixture("pytorch_digit_row_tagger.onnx"), "--class-axis", "2")).Exit);
+
         // A regressor on one of several outputs, its axes read from the graph where PyTorch left them symbolic.
         (exit, output) = await Run(Fixture("pytorch_digit_completion.onnx"), "--output", "bottom", "--loss", "mse");
         Assert.Equal(0, exit);

@@ -64,6 +64,14 @@ public sealed class RegressionConfigTests
         Assert.Equal(expected.RootElement.GetProperty("loss").GetDouble(), EdgeMlOps.Aggregator.Evaluation.HeldOutFile.Load(file, options.Model).Evaluate(model).Loss, 4);
         File.WriteAllLines(file, [Line(0, [.. classes[..63], "11"])]);
         Assert.Contains("a position's class id is a whole number below 11", Assert.Throws<InvalidDataException>(() => EdgeMlOps.Aggregator.Evaluation.HeldOutFile.Load(file, options.Model)).Message, StringComparison.Ordinal);
+
+        // A tagger's [batch, steps, classes]: ModelInterface:ClassAxis=last; anywhere else the key is an error naming it.
+        var tagger = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_digit_row_tagger.onnx");
+        var tagged = Read(("Model", "onnx:" + tagger), ("ModelInterface:Kind", "positions"), ("ModelInterface:ClassAxis", "last"));
+        Assert.Equal((8, 11, true), (tagged.Model.Targets, tagged.Model.Graph!.PositionClasses, tagged.Model.Graph.ClassAxisLast));
+        UploadedModelProbe.Run(tagged.ModelSource!);
+        var misplaced = Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:ClassAxis", "last"))).Errors;
+        Assert.Contains(misplaced, e => e.Contains("ModelInterface:ClassAxis", StringComparison.Ordinal) && e.Contains("for ModelInterface:Kind=positions only", StringComparison.Ordinal));
     }
 
     [Fact]

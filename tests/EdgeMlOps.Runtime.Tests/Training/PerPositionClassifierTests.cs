@@ -103,4 +103,43 @@ public class PerPositionClassifierTests(Xunit.Abstractions.ITestOutputHelper out
         labelled.Graph.MultiLabels = 4;
         Assert.Contains("neither a single-score classifier, a regressor nor a multi-label classifier", Refusal(labelled), StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// A sequence tagger exported by PyTorch (<c>export_digit_row_tagger.py</c>: a bidirectional GRU over a scan's eight
+    /// rows, 11 classes at every row as [batch, 8, 11] — its classes on the last axis, as taggers write them), declared
+    /// with <c>ClassAxisLast</c>: answered, scored and trained per row as PyTorch computes it.
+    /// </summary>
+    [Fact]
+    public void PyTorchsRowTagger_WithItsClassesLast_AnswersAClassPerRow_AndOneStepFollowsPyTorchsGradient()
+    {
+        var expected = JsonDocument.Parse(File.ReadAllText(Fixture("digit_row_tagger_expected.json"))).RootElement;
+        float[] Values(string name) => [.. expected.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_row_tagger.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { PerPosition = true, ClassAxisLast = true });
+        var spec = model.Spec;
+        Assert.Equal((64, 8, 11, true), (spec.InputDim, spec.Targets, spec.Graph!.PositionClasses, spec.Graph.ClassAxisLast));
+        Assert.Equal("logits of 11 classes at each of [8] positions per row (classes on the last axis) (softmax applied on the device), a class id per position", spec.Graph.ScoresKind);
+        Assert.Equal(spec, ModelArchitectures.ToSpec(ModelArchitectures.From(spec, []))); // signed and read back whole
+
+        // Read with its classes on axis 1 it is another model (8 classes at 11 positions): the declaration decides.
+        Assert.Equal((8, 11), (UploadedClassifier.Open(bytes, new UploadedClassifierOptions("none") { PerPosition = true }).Spec.Graph!.PositionClasses,
+            UploadedClassifier.Open(bytes, new UploadedClassifierOptions("none") { PerPosition = true }).Spec.Targets));
+
+        using var served = InferenceModel.Load(bytes, spec);
+        var (rows, logits, classes) = (Values("rows"), Values("tags"), Values("classes"));
+        var ids = served.PredictValues(rows, 6).Values;
+        Assert.Equal(Enumerable.Range(0, 48).Select(i => (float)Enumerable.Range(0, 11).MaxBy(c => logits[(i * 11) + c])).ToArray(), ids);
+        var score = served.EvaluateTargets(rows, classes);
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), score.Loss, 4);
+
+        using var trainer = new TrainStepModel(model.TrainStep!, spec);
+        const float Lr = 0.5f;
+        var initial = model.InitialWeights();
+        var result = trainer.TrainTargets(initial.Values, rows, classes, new LocalTrainingPlan(1, 6, Lr, 1));
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), result.Loss, 4);
+        Assert.Equal(score.Accuracy, result.Accuracy, 9);
+        var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, expected);
+        output.WriteLine($"six scans' rows: cross-entropy {score.Loss:F5} (PyTorch {expected.GetProperty("loss").GetDouble():F5}), row accuracy {score.Accuracy:F4}; one step's worst relative gradient error {worst:G3}");
+        Assert.True(worst < 1e-3, $"the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+    }
 }

@@ -73,6 +73,9 @@ public sealed record TrainStepOptions(string Output, TrainingLoss Loss)
     /// </summary>
     public bool FloatClassIds { get; init; }
 
+    /// <summary>For <see cref="TrainingLoss.SoftmaxCrossEntropy"/> per position: the classes are the output's last axis ([batch, positions…, classes]), not axis 1.</summary>
+    public bool ClassAxisLast { get; init; }
+
     /// <summary>Name of the labels input the train step adds.</summary>
     public string LabelsInput { get; init; } = ClassifierGraphs.LabelsInput;
 

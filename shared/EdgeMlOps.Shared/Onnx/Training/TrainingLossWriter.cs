@@ -19,7 +19,8 @@ internal static class TrainingLossWriter
             case TrainingLoss.SoftmaxCrossEntropy:
             {
                 var rank = facts.Rank(output.Name) ?? 2;
-                var overClasses = producer is { OpType: "Softmax" or "LogSoftmax" } p && (rank == 2 || GraphFacts.AttributeInt(p, "axis", -1) is var axis && (axis == 1 || axis == 1 - rank));
+                var classAxis = options.ClassAxisLast ? rank - 1 : 1; // [batch, classes, positions…], or a tagger's [batch, positions…, classes]
+                var overClasses = producer is { OpType: "Softmax" or "LogSoftmax" } p && (rank == 2 || GraphFacts.AttributeInt(p, "axis", -1) is var axis && (axis == classAxis || axis == classAxis - rank));
                 var logits = overClasses ? producer!.Input[0] : output.Name;
                 if (rank < 2 || (rank > 2 && !options.FloatClassIds))
                     throw new NotDifferentiableException($"softmax cross-entropy needs class scores [batch, classes] (or, per position, [batch, classes, positions…]); '{logits}' has rank {rank}");
@@ -27,7 +28,7 @@ internal static class TrainingLossWriter
                 if (options.FloatClassIds)
                 {
                     // One class id per position, kept as floats beside other models' targets: cast to int64 here.
-                    AddLabels(w.Graph, options.LabelsInput, w.ElementType, output, rank: null, facts.InferredDims(output.Name), dropAxis: 1);
+                    AddLabels(w.Graph, options.LabelsInput, w.ElementType, output, rank: null, facts.InferredDims(output.Name), dropAxis: classAxis);
                     labels = w.Node("Cast", [options.LabelsInput], Int("to", (long)DataType.Int64));
                 }
                 else
@@ -36,19 +37,19 @@ internal static class TrainingLossWriter
                     labels = options.LabelsInput;
                 }
 
-                var logp = w.Node("LogSoftmax", [logits], Int("axis", 1));
-                var classes = w.Node("Gather", [w.Shape(logits), w.Int64s(1)], Int("axis", 0));
+                var logp = w.Node("LogSoftmax", [logits], Int("axis", classAxis));
+                var classes = w.Node("Gather", [w.Shape(logits), w.Int64s(classAxis)], Int("axis", 0));
                 // ONNX Runtime has OneHot with float values only; the one-hot rows are cast to the model's type. The
-                // class axis is 1: [batch, classes] rows, or [batch, classes, positions…] per position.
-                var oneHot = w.Node("OneHot", [labels, classes, w.Int64s(0, 1)], Int("axis", 1));
+                // class axis is 1 — [batch, classes] rows, or [batch, classes, positions…] per position — or the last.
+                var oneHot = w.Node("OneHot", [labels, classes, w.Int64s(0, 1)], Int("axis", classAxis));
                 oneHot = w.Node("Cast", [oneHot], w.CastToElement());
                 var batch = rank == 2
                     ? w.Node("Cast", [w.Node("Gather", [w.Shape(logits), w.Int64Constant(0)], Int("axis", 0))], w.CastToElement())
-                    : w.Node("Cast", [w.Node("Div", [w.Node("Size", [logits]), w.Node("Gather", [w.Shape(logits), w.Int64Constant(1)], Int("axis", 0))])], w.CastToElement()); // rows × positions
+                    : w.Node("Cast", [w.Node("Div", [w.Node("Size", [logits]), w.Node("Gather", [w.Shape(logits), w.Int64Constant(classAxis)], Int("axis", 0))])], w.CastToElement()); // rows × positions
                 var total = w.Node("ReduceSum", [w.Node("Mul", [oneHot, logp])], Int("keepdims", 0));
                 var loss = w.Node("Neg", [w.Node("Div", [total, batch])]);
                 var seed = w.Node("Div", [w.Node("Sub", [w.Node("Exp", [logp]), oneHot]), batch]);
-                var predicted = w.Node("ArgMax", [logits], Int("axis", 1), Int("keepdims", 0));
+                var predicted = w.Node("ArgMax", [logits], Int("axis", classAxis), Int("keepdims", 0));
                 var correct = w.Node("ReduceSum", [w.Node("Cast", [w.Node("Equal", [predicted, labels])], w.CastToElement())], Int("keepdims", 0));
                 return new LossTerms(logits, loss, correct, seed);
             }
