@@ -15,18 +15,9 @@ public class AutoencoderFleetTests(Xunit.Abstractions.ITestOutputHelper output)
     public async Task PyTorchsConvAutoencoder_IsFineTunedByTheFleet_AndReconstructsHeldOutScansBetter()
     {
         // Each line: a scan's 64 intensities, then the same 64 as the targets it should reconstruct.
-        var csv = Path.Combine(Path.GetTempPath(), $"edgemlops-autoencoder-{Guid.NewGuid():N}.csv");
-        await File.WriteAllLinesAsync(csv, File.ReadLines(Fixture("digits_tokens.csv")).Select(line => line[..line.LastIndexOf(',')]).Select(pixels => pixels + "," + pixels));
-        SimulationResult result;
-        try
-        {
-            result = await FineTuneAsync(output, Fixture("pytorch_conv_autoencoder.onnx"), rounds: 5, learningRate: "0.001", "R²",
-                "--dataset", "csv:" + csv, "--regression", "--target-columns", "64");
-        }
-        finally
-        {
-            File.Delete(csv);
-        }
+        var lines = File.ReadLines(Fixture("digits_tokens.csv")).Select(line => line[..line.LastIndexOf(',')]).Select(pixels => pixels + "," + pixels);
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_conv_autoencoder.onnx"), lines, rounds: 5, learningRate: "0.001", "R²",
+            "--regression", "--target-columns", "64");
 
         Assert.True(result.Rounds[^1].Loss < result.Rounds[0].Loss, "held-out reconstruction error falls over the rounds");
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy, $"R² {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");

@@ -15,23 +15,13 @@ public class PerPositionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
     public async Task PyTorchsDigitSegmenter_IsFineTunedByTheFleet_OnAClassPerPixel_AndLabelsHeldOutPixelsBetter()
     {
         // Each line: the scan's 64 intensities, then each pixel's class — 0 below intensity 4, else 1 + the digit.
-        var csv = Path.Combine(Path.GetTempPath(), $"edgemlops-segments-{Guid.NewGuid():N}.csv");
-        await File.WriteAllLinesAsync(csv, File.ReadLines(Fixture("digits_tokens.csv")).Select(line =>
+        var lines = File.ReadLines(Fixture("digits_tokens.csv")).Select(line =>
         {
             var values = line.Split(',');
             var digit = int.Parse(values[64], System.Globalization.CultureInfo.InvariantCulture);
             return string.Join(',', values[..64]) + "," + string.Join(',', values[..64].Select(v => int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) >= 4 ? digit + 1 : 0));
-        }));
-        SimulationResult result;
-        try
-        {
-            result = await FineTuneAsync(output, Fixture("pytorch_digit_segmenter.onnx"), rounds: 5, learningRate: "0.1", "position accuracy",
-                "--dataset", "csv:" + csv, "--positions", "--target-columns", "64");
-        }
-        finally
-        {
-            File.Delete(csv);
-        }
+        });
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_segmenter.onnx"), lines, rounds: 5, learningRate: "0.1", "position accuracy", "--positions", "--target-columns", "64");
 
         Assert.True(result.Rounds[^1].Loss < result.Rounds[0].Loss, "held-out per-pixel cross-entropy falls over the rounds");
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.1, $"position accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
@@ -46,22 +36,12 @@ public class PerPositionFleetTests(Xunit.Abstractions.ITestOutputHelper output)
     public async Task PyTorchsRowTagger_WithItsClassesLast_IsFineTunedByTheFleet_OnAClassPerRow()
     {
         // Each line: the scan's 64 intensities, then each row's class — 0 without a pixel of 8 or more, else 1 + the digit.
-        var csv = Path.Combine(Path.GetTempPath(), $"edgemlops-rows-{Guid.NewGuid():N}.csv");
-        await File.WriteAllLinesAsync(csv, File.ReadLines(Fixture("digits_tokens.csv")).Select(line =>
+        var lines = File.ReadLines(Fixture("digits_tokens.csv")).Select(line =>
         {
             var values = line.Split(',').Select(v => int.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
             return string.Join(',', values[..64]) + "," + string.Join(',', Enumerable.Range(0, 8).Select(r => values[(r * 8)..((r + 1) * 8)].Max() >= 8 ? values[64] + 1 : 0));
-        }));
-        SimulationResult result;
-        try
-        {
-            result = await FineTuneAsync(output, Fixture("pytorch_digit_row_tagger.onnx"), rounds: 5, learningRate: "0.5", "row accuracy",
-                "--dataset", "csv:" + csv, "--positions", "--class-axis", "last", "--target-columns", "8");
-        }
-        finally
-        {
-            File.Delete(csv);
-        }
+        });
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_row_tagger.onnx"), lines, rounds: 5, learningRate: "0.5", "row accuracy", "--positions", "--class-axis", "last", "--target-columns", "8");
 
         Assert.True(result.Rounds[^1].Loss < result.Rounds[0].Loss, "held-out per-row cross-entropy falls over the rounds");
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.1, $"row accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");

@@ -15,18 +15,9 @@ public class SeveralAxesRegressorFleetTests(Xunit.Abstractions.ITestOutputHelper
     public async Task PyTorchsDigitCompletion_IsFineTunedByTheFleet_OnItsLowerHalfOutput_AndCompletesHeldOutScansBetter()
     {
         // Each line: the scan's upper 32 intensities, then its lower 32 — the targets, row-major as [4, 8].
-        var csv = Path.Combine(Path.GetTempPath(), $"edgemlops-completion-{Guid.NewGuid():N}.csv");
-        await File.WriteAllLinesAsync(csv, File.ReadLines(Fixture("digits_tokens.csv")).Select(line => line[..line.LastIndexOf(',')]));
-        SimulationResult result;
-        try
-        {
-            result = await FineTuneAsync(output, Fixture("pytorch_digit_completion.onnx"), rounds: 5, learningRate: "0.0005", "R²",
-                "--dataset", "csv:" + csv, "--regression", "--target-columns", "32", "--model-output", "bottom");
-        }
-        finally
-        {
-            File.Delete(csv);
-        }
+        var lines = File.ReadLines(Fixture("digits_tokens.csv")).Select(line => line[..line.LastIndexOf(',')]);
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_completion.onnx"), lines, rounds: 5, learningRate: "0.0005", "R²",
+            "--regression", "--target-columns", "32", "--model-output", "bottom");
 
         Assert.True(result.Rounds[^1].Loss < result.Rounds[0].Loss, "held-out completion error falls over the rounds");
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.05, $"R² {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");

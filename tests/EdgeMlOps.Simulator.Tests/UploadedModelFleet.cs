@@ -26,4 +26,19 @@ internal static class UploadedModelFleet
         Assert.All(result.Rounds, r => Assert.Equal(("Completed", 10, 0L), (r.Status, r.Participants, r.Rejected)));
         return result;
     }
+
+    /// <summary>As <see cref="FineTuneAsync"/> on a csv dataset of <paramref name="lines"/>, written to a temporary file for the run.</summary>
+    public static async Task<SimulationResult> FineTuneOnCsvAsync(Xunit.Abstractions.ITestOutputHelper output, string model, IEnumerable<string> lines, int rounds, string learningRate, string metric, params string[] options)
+    {
+        var csv = Path.Combine(Path.GetTempPath(), $"edgemlops-dataset-{Guid.NewGuid():N}.csv");
+        await File.WriteAllLinesAsync(csv, lines);
+        try
+        {
+            return await FineTuneAsync(output, model, rounds, learningRate, metric, ["--dataset", "csv:" + csv, .. options]);
+        }
+        finally
+        {
+            File.Delete(csv);
+        }
+    }
 }
