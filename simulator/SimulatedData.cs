@@ -54,7 +54,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
             if (model.Spec.IsMultiLabel && Data.Targets is { } labels && Array.FindIndex(labels, t => t is not (0f or 1f)) is var bad and >= 0)
                 throw new ModelFileException($"--dataset {Data.Name}: target {bad % Data.TargetWidth} of sample {bad / Data.TargetWidth} is {labels[bad]}; a multi-label classifier's labels are 0 or 1");
             var classes = model.Spec.Graph!.PositionClasses;
-            if (model.Spec.IsPerPosition && Data.Targets is { } ids && Array.FindIndex(ids, t => t < 0 || t >= classes || t != MathF.Floor(t)) is var odd and >= 0)
+            if (model.Spec.IsPerPosition && Data.Targets is { } ids && Array.FindIndex(ids, t => !model.Spec.Graph.IsPositionClass(t)) is var odd and >= 0)
                 throw new ModelFileException($"--dataset {Data.Name}: target {odd % Data.TargetWidth} of sample {odd / Data.TargetWidth} is {ids[odd]}; a per-position classifier's targets are class ids 0 to {classes - 1}");
             return model;
         }

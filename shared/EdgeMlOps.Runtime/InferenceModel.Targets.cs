@@ -57,6 +57,7 @@ public sealed partial class InferenceModel
     {
         var graph = Spec.Graph!;
         var (classes, positions) = (graph.PositionClasses, Spec.Targets);
+        var (byClass, byPosition) = graph.ScoreStrides;
         var ids = new float[count * positions];
         for (var row = 0; row < count; row++)
         {
@@ -64,7 +65,7 @@ public sealed partial class InferenceModel
             for (var j = 0; j < positions; j++)
             {
                 var best = 0;
-                for (var c = 1; c < classes; c++) if (block[graph.ScoreIndex(c, j)] > block[graph.ScoreIndex(best, j)]) best = c;
+                for (var c = 1; c < classes; c++) if (block[(c * byClass) + (j * byPosition)] > block[(best * byClass) + (j * byPosition)]) best = c;
                 ids[(row * positions) + j] = best;
             }
         }
@@ -104,7 +105,7 @@ public sealed partial class InferenceModel
         var k = Spec.Targets;
         if (k == 0) throw new InvalidOperationException($"{Spec} is neither a regressor nor a multi-label classifier");
         if (targets.Length % k != 0) throw new ArgumentException($"{targets.Length} target values are not rows of {k}", nameof(targets));
-        if (Spec.IsPerPosition && Array.FindIndex(targets, t => t < 0 || t >= Spec.Graph!.PositionClasses || t != MathF.Floor(t)) is var odd and >= 0)
+        if (Spec.IsPerPosition && Array.FindIndex(targets, t => !Spec.Graph!.IsPositionClass(t)) is var odd and >= 0)
             throw new ArgumentException($"target {odd} is {targets[odd]}: a position's class id is a whole number below {Spec.Graph!.PositionClasses}", nameof(targets));
         var rows = targets.Length / k;
         if (features.Length != rows * Spec.InputDim) throw new ArgumentException($"{rows} rows of targets for {features.Length / Spec.InputDim} samples", nameof(features));
@@ -173,6 +174,7 @@ public sealed partial class InferenceModel
     {
         private readonly int _classes = graph.PositionClasses;
         private readonly int _positions = graph.Positions;
+        private readonly (int Class, int Position) _strides = graph.ScoreStrides;
         private double _crossEntropy;
         private long _right;
         private long _counted;
@@ -186,13 +188,18 @@ public sealed partial class InferenceModel
                 var sum = 0.0;
                 for (var c = 0; c < _classes; c++)
                 {
-                    var s = scores[graph.ScoreIndex(c, j)];
+                    var s = scores[(c * _strides.Class) + (j * _strides.Position)];
                     if (s > max) (best, max) = (c, s);
                 }
 
-                for (var c = 0; c < _classes; c++) sum += logits ? Math.Exp(scores[graph.ScoreIndex(c, j)] - max) : scores[graph.ScoreIndex(c, j)];
+                for (var c = 0; c < _classes; c++)
+                {
+                    var s = scores[(c * _strides.Class) + (j * _strides.Position)];
+                    sum += logits ? Math.Exp(s - max) : s;
+                }
+
                 var truth = (int)target[j];
-                var score = scores[graph.ScoreIndex(truth, j)];
+                var score = scores[(truth * _strides.Class) + (j * _strides.Position)];
                 _crossEntropy -= logits ? score - max - Math.Log(sum) : Math.Log(Math.Clamp(score / sum, 1e-7, 1.0));
                 if (best == truth) _right++;
             }

@@ -163,7 +163,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             var notBinary = spec.IsMultiLabel ? Array.FindIndex(target, t => t is not (0f or 1f)) : -1;
             if (notBinary >= 0) return $"target[{notBinary}] is {target[notBinary]}: a multi-label classifier's target is 0 or 1 per label";
             var classes = spec.Graph!.PositionClasses;
-            var notClass = spec.IsPerPosition ? Array.FindIndex(target, t => t < 0 || t >= classes || t != MathF.Floor(t)) : -1;
+            var notClass = spec.IsPerPosition ? Array.FindIndex(target, t => !spec.Graph.IsPositionClass(t)) : -1;
             return notClass >= 0 ? $"target[{notClass}] is {target[notClass]}: a per-position classifier's target is a class id (0 to {classes - 1}) per position" : null;
         }
         finally

@@ -65,8 +65,8 @@ internal sealed class ShadowStats
     /// </summary>
     public void ComparedValues(ReadOnlySpan<float> incumbent, ReadOnlySpan<float> candidate, TimeSpan incumbentElapsed, TimeSpan candidateElapsed, Shared.Models.ModelSpec spec)
     {
-        var difference = 0.0;
-        for (var i = 0; i < incumbent.Length; i++) difference += spec.IsPerPosition ? (incumbent[i] == candidate[i] ? 0 : 1) : Math.Abs((double)incumbent[i] - candidate[i]);
+        var (difference, perPosition) = (0.0, spec.IsPerPosition);
+        for (var i = 0; i < incumbent.Length; i++) difference += perPosition ? (incumbent[i] == candidate[i] ? 0 : 1) : Math.Abs((double)incumbent[i] - candidate[i]);
         difference /= Math.Max(1, incumbent.Length);
         _incumbentLatency.Record(incumbentElapsed);
         _candidateLatency.Record(candidateElapsed);

@@ -109,7 +109,7 @@ public static class HeldOutFile
         {
             if (value.ValueKind != JsonValueKind.Number || !value.TryGetSingle(out var y) || !float.IsFinite(y)) return $"target {i} is not a finite number";
             if (model.IsMultiLabel && y is not (0f or 1f)) return $"target {i} is {y}: a label is 0 or 1";
-            if (model.IsPerPosition && (y < 0 || y >= model.Graph!.PositionClasses || y != MathF.Floor(y))) return $"target {i} is {y}: a position's class id is a whole number below {model.Graph!.PositionClasses}";
+            if (model.IsPerPosition && !model.Graph!.IsPositionClass(y)) return $"target {i} is {y}: a position's class id is a whole number below {model.Graph!.PositionClasses}";
             target[i++] = y;
         }
 

@@ -376,8 +376,14 @@ public sealed record GraphInterface
     /// </summary>
     public bool ClassAxisLast { get; init; }
 
-    /// <summary>Where class <paramref name="c"/> of position <paramref name="j"/> sits among one row's scores (classes on axis 1, or last).</summary>
-    public int ScoreIndex(int c, int j) => ClassAxisLast ? (j * _positionClasses) + c : (c * Positions) + j;
+    /// <summary>
+    /// How far apart one row's scores are by class and by position: class <c>c</c> of position <c>j</c> sits at
+    /// <c>c·Class + j·Position</c> (classes on axis 1, or last). Read once per batch, not per score.
+    /// </summary>
+    public (int Class, int Position) ScoreStrides => ClassAxisLast ? (1, _positionClasses) : (Positions, 1);
+
+    /// <summary>True when <paramref name="value"/> is one of a per-position classifier's class ids (a whole number below <see cref="PositionClasses"/>).</summary>
+    public bool IsPositionClass(float value) => value >= 0 && value < _positionClasses && value == MathF.Floor(value);
 
     /// <summary>Positions a per-position classifier classes per row (<see cref="ValuesDims"/>' product); 0 for another model.</summary>
     public int Positions => _positionClasses > 0 && _valuesDims.Length > 0 && _valuesDims.Aggregate(1L, (a, d) => Math.Min(a * d, MaxPositions + 1L)) is var p and <= MaxPositions ? (int)p : 0;

@@ -135,11 +135,11 @@ public sealed record ModelSpec
     /// </summary>
     public double RowError(ReadOnlySpan<float> values, ReadOnlySpan<float> target)
     {
-        var sum = 0.0;
+        var (sum, perPosition) = (0.0, IsPerPosition);
         for (var i = 0; i < values.Length; i++)
         {
             var e = (double)values[i] - target[i];
-            sum += IsPerPosition ? (e == 0 ? 0 : 1) : e * e;
+            sum += perPosition ? (e == 0 ? 0 : 1) : e * e;
         }
 
         return values.Length == 0 ? 0 : sum / values.Length;
