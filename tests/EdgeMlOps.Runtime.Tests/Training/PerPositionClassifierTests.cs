@@ -99,6 +99,9 @@ public class PerPositionClassifierTests(Xunit.Abstractions.ITestOutputHelper out
         wide.Graph.ValuesDims[1] = 256;
         wide.Graph.PositionClasses = 100; // 6.5 million scores per row: a device would need 26 MB for one answer
         Assert.Contains("100 classes at 65536 positions are over 4194304 class scores per row", Refusal(wide), StringComparison.Ordinal);
+        var lastOfAClassifier = ModelArchitectures.From(UploadedClassifier.Open(File.ReadAllBytes(Fixture("pytorch_cnn_digits04.onnx")), new UploadedClassifierOptions("last:1")).Spec, []);
+        lastOfAClassifier.Graph.ClassAxisLast = true;
+        Assert.Contains("only a per-position classifier has its classes on the last axis", Refusal(lastOfAClassifier), StringComparison.Ordinal);
         var labelled = signed.Clone();
         labelled.Graph.MultiLabels = 4;
         Assert.Contains("neither a single-score classifier, a regressor nor a multi-label classifier", Refusal(labelled), StringComparison.Ordinal);
