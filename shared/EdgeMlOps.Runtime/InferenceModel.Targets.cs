@@ -36,6 +36,12 @@ public sealed partial class InferenceModel
     {
         if (!Spec.TakesTargets) throw new InvalidOperationException($"{Spec} is neither a regressor nor a multi-label classifier: use Predict");
         CheckRows(features, count);
+        if (Spec.Graph!.Tasks is { Count: > 0 } tasks)
+        {
+            var outputs = RunScores(features, count, TaskScoresWidth(tasks), out var made, out var carried);
+            return new ValueBatch(TaskValues(tasks, outputs, count, Spec.Targets), Spec.Targets) { Features = made, States = carried };
+        }
+
         if (Spec.IsPerPosition)
         {
             var scores = RunScores(features, count, Spec.Graph!.PositionClasses * Spec.Targets, out var made, out var carried);
@@ -107,18 +113,23 @@ public sealed partial class InferenceModel
         if (targets.Length % k != 0) throw new ArgumentException($"{targets.Length} target values are not rows of {k}", nameof(targets));
         if (Spec.IsPerPosition && Array.FindIndex(targets, t => !Spec.Graph!.IsPositionClass(t)) is var odd and >= 0)
             throw new ArgumentException($"target {odd} is {targets[odd]}: a position's class id is a whole number below {Spec.Graph!.PositionClasses}", nameof(targets));
+        for (var row = 0; Spec.IsMultiTask && row < targets.Length / k; row++)
+        {
+            if (Spec.TaskTargetProblem(targets.AsSpan(row * k, k)) is { } problem) throw new ArgumentException($"row {row}: {problem}", nameof(targets));
+        }
+
         var rows = targets.Length / k;
         if (features.Length != rows * Spec.InputDim) throw new ArgumentException($"{rows} rows of targets for {features.Length / Spec.InputDim} samples", nameof(features));
         if (cohorts is not null && cohorts.Count != rows) throw new ArgumentException($"{cohorts.Count} cohort names for {rows} samples", nameof(cohorts));
-        Func<ITargetSums> create = Spec.IsMultiLabel ? () => new LabelSums() : Spec.IsPerPosition ? () => new PositionSums(Spec.Graph!, _scoresAreLogits) : () => new TargetSums(k);
-        var width = Spec.IsPerPosition ? Spec.Graph!.PositionClasses * k : k; // what each row's scores hold: a per-position classifier's every class at every position
+        Func<ITargetSums> create = Spec.IsMultiTask ? () => new TaskSums(Spec.Graph!.Tasks) : Spec.IsMultiLabel ? () => new LabelSums() : Spec.IsPerPosition ? () => new PositionSums(Spec.Graph!, _scoresAreLogits) : () => new TargetSums(k);
+        var width = Spec.IsMultiTask ? TaskScoresWidth(Spec.Graph!.Tasks) : Spec.IsPerPosition ? Spec.Graph!.PositionClasses * k : k; // what each row's scores hold: a per-position classifier's every class at every position
         if (Spec.IsPerPosition) batchSize = Math.Clamp(EdgeMlOps.Shared.Models.GraphInterface.MaxPositionScores / width, 1, batchSize); // a batch's scores within 16 MB
         var sums = new Dictionary<string, ITargetSums>(StringComparer.Ordinal) { [AllCohorts] = create() };
         for (var start = 0; start < rows; start += batchSize)
         {
             var count = Math.Min(batchSize, rows - start);
             var batch = features.AsSpan(start * Spec.InputDim, count * Spec.InputDim).ToArray();
-            var predicted = Spec.IsPerPosition ? RunScores(batch, count, width, out _, out _) : PredictValues(batch, count).Values;
+            var predicted = Spec.IsPerPosition || Spec.IsMultiTask ? RunScores(batch, count, width, out _, out _) : PredictValues(batch, count).Values;
             for (var i = 0; i < count; i++)
             {
                 var row = start + i;

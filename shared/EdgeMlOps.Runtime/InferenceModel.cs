@@ -33,6 +33,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     private readonly bool _scoresAreLogits;
     private readonly IReadOnlyList<GraphInterface.SampleSpan> _stateSpans = []; // each declared state output's shape behind the batch axis
     private readonly long[] _valuesDims = []; // the scores output's axes behind the batch when it has several (a regressor's, a per-position classifier's)
+    private readonly IReadOnlyList<(string Name, long[] Dims, int Width)> _scoreOutputs = []; // a multi-task model's outputs, each task's in order; empty: one
 
     private InferenceModel(byte[] bytes, ModelWeights weights, OrtSessionSettings settings, byte[]? preprocess = null)
     {
@@ -59,7 +60,8 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         else if (weights.Spec.Graph is { } graph)
         {
             _feeds = new SampleFeeds(graph);
-            (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Names, [graph.ScoresOutput, .. graph.States.Select(s => s.Output)], [.. graph.SampleDims], graph.ScoresAreLogits);
+            _scoreOutputs = graph.Tasks.Count > 0 ? [.. graph.Tasks.Select(t => (t.Output, (long[])[.. t.IsClassifier ? [t.Classes] : t.Dims], t.ScoresWidth))] : [];
+            (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Names, [.. _scoreOutputs.Count > 0 ? _scoreOutputs.Select(o => o.Name) : [graph.ScoresOutput], .. graph.States.Select(s => s.Output)], [.. graph.SampleDims], graph.ScoresAreLogits);
             _stateSpans = graph.StateSpans();
             _valuesDims = graph.ScoresDims;
             var missing = _inputNames.Select(n => (n, _session.InputMetadata)).Concat(_outputNames.Select(n => (n, _session.OutputMetadata))).Where(p => !p.Item2.ContainsKey(p.Item1)).Select(p => p.Item1).ToList();
@@ -213,7 +215,8 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     /// <summary>
     /// An uploaded graph's scores output on <paramref name="count"/> rows, [count, <paramref name="width"/>] as it makes
     /// them, behind the declared front end when there is one (<paramref name="front"/>: what it made, else null), and
-    /// its declared state outputs (<paramref name="states"/>: one [count, length] array per pair).
+    /// its declared state outputs (<paramref name="states"/>: one [count, length] array per pair). A multi-task model's
+    /// rows hold every task's output in order (<paramref name="width"/> their sum).
     /// </summary>
     private float[] RunScores(float[] features, int count, int width, out float[]? front, out float[][] states)
     {
@@ -222,13 +225,14 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         {
             using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [fed[0]]); // a declared front end's features (one input then)
             front = fronted is null ? null : FrontFeatures(fronted[0], count);
-            var scores = new float[count * width];
+            float[][] blocks = _scoreOutputs.Count > 0 ? [.. _scoreOutputs.Select(o => new float[count * o.Width])] : [new float[count * width]];
             states = [.. _stateSpans.Select(span => new float[count * span.Length])];
-            var outputs = new OrtValue[1 + states.Length];
+            var outputs = new OrtValue[blocks.Length + states.Length];
             try
             {
-                outputs[0] = OrtValue.CreateTensorValueFromMemory(scores, _valuesDims.Length > 0 ? [count, .. _valuesDims] : [count, width]);
-                for (var k = 0; k < states.Length; k++) outputs[k + 1] = OrtValue.CreateTensorValueFromMemory(states[k], [count, .. _stateSpans[k].Dims]);
+                for (var k = 0; k < blocks.Length; k++)
+                    outputs[k] = OrtValue.CreateTensorValueFromMemory(blocks[k], _scoreOutputs.Count > 0 ? [count, .. _scoreOutputs[k].Dims] : _valuesDims.Length > 0 ? [count, .. _valuesDims] : [count, width]);
+                for (var k = 0; k < states.Length; k++) outputs[blocks.Length + k] = OrtValue.CreateTensorValueFromMemory(states[k], [count, .. _stateSpans[k].Dims]);
                 _session.Run(null, _inputNames, fronted is null ? fed : [fronted[0]], _outputNames, outputs);
             }
             finally
@@ -236,7 +240,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
                 foreach (var output in outputs) output?.Dispose();
             }
 
-            return scores;
+            return blocks.Length == 1 ? blocks[0] : Interleave(blocks, count, width);
         }
         finally
         {

@@ -388,11 +388,44 @@ public sealed record GraphInterface
     /// <summary>Positions a per-position classifier classes per row (<see cref="ValuesDims"/>' product); 0 for another model.</summary>
     public int Positions => _positionClasses > 0 && _valuesDims.Length > 0 && _valuesDims.Aggregate(1L, (a, d) => Math.Min(a * d, MaxPositions + 1L)) is var p and <= MaxPositions ? (int)p : 0;
 
-    /// <summary>Floats of ground truth per row for a regressor or a multi-label classifier (its target vector), a per-position classifier (a class id per position); 0 for a single-label classifier.</summary>
-    public int TargetWidth => RegressionTargets > 0 ? RegressionTargets : MultiLabels > 0 ? MultiLabels : Positions;
+    /// <summary>Most outputs a multi-task model may train at once.</summary>
+    public const int MaxTasks = 8;
+
+    private readonly IReadOnlyList<ModelTask> _tasks = [];
+
+    /// <summary>
+    /// A multi-task model: several outputs trained at once — a classifier task's class scores beside a regression task's
+    /// values (the digit and the lower half of a scan, an object's class and its box) —, the first the primary, whose
+    /// output is <see cref="ScoresOutput"/> and whose score is the model's accuracy for gates. A row's ground truth and a
+    /// device's answer are every task's in order — a class id for a classifier task, the values for a regression task —,
+    /// and the fleet trains the weighted sum of their losses. Empty: one output, as the other kinds.
+    /// </summary>
+    public IReadOnlyList<ModelTask> Tasks
+    {
+        get => _tasks;
+        init
+        {
+            var errors = new List<string>();
+            if (value.Count is 1 or > MaxTasks) errors.Add($"a multi-task model trains 2 to {MaxTasks} outputs, not {value.Count}");
+            if (value.Count > 0 && (value[0].Output != ScoresOutput || SingleScore || ScoresAreLogits || RegressionTargets > 0 || MultiLabels > 0 || PositionClasses > 0 || ValuesDims.Count > 0))
+                errors.Add("a multi-task model's scores output is its first task's, and it declares no other kind");
+            if (value.Select(t => t.Output).Distinct(StringComparer.Ordinal).Count() != value.Count) errors.Add("a task's output is listed twice");
+            if (value.Any(t => States.Any(s => s.Output == t.Output))) errors.Add("a task's output is a state output");
+            if (value.Sum(t => (long)t.Width) > MaxRegressionTargets + MaxTasks) errors.Add($"the tasks hold {value.Sum(t => (long)t.Width)} values of ground truth per row (at most {MaxRegressionTargets + MaxTasks})");
+            if (errors.Count > 0) throw new ArgumentException("Invalid graph interface: " + string.Join("; ", errors));
+            _tasks = [.. value];
+        }
+    }
+
+    /// <summary>Floats of ground truth per row for a regressor or a multi-label classifier (its target vector), a per-position classifier (a class id per position), a multi-task model (every task's); 0 for a single-label classifier.</summary>
+    public int TargetWidth => _tasks.Count > 0 ? _tasks.Sum(t => t.Width) : RegressionTargets > 0 ? RegressionTargets : MultiLabels > 0 ? MultiLabels : Positions;
 
     /// <summary>How the scores output is read, in words (the model card, the CLI, the agent's local API).</summary>
-    public string ScoresKind => PositionClasses > 0 ? DescribePositions(PositionClasses, ValuesDims, ScoresAreLogits, ClassAxisLast) : RegressionTargets > 0 ? DescribeValues(RegressionTargets, ValuesDims) : MultiLabels > 0 ? DescribeLabels(MultiLabels, ScoresAreLogits) : DescribeScores(SingleScore, ScoresAreLogits);
+    public string ScoresKind => _tasks.Count > 0 ? DescribeTasks(_tasks) : PositionClasses > 0 ? DescribePositions(PositionClasses, ValuesDims, ScoresAreLogits, ClassAxisLast) : RegressionTargets > 0 ? DescribeValues(RegressionTargets, ValuesDims) : MultiLabels > 0 ? DescribeLabels(MultiLabels, ScoresAreLogits) : DescribeScores(SingleScore, ScoresAreLogits);
+
+    /// <summary>A multi-task model's outputs, in words.</summary>
+    public static string DescribeTasks(IReadOnlyList<ModelTask> tasks) =>
+        $"{tasks.Count} tasks trained at once (the first scored for gates): " + string.Join("; ", tasks.Select(t => $"{t.Describe()}{(t.Weight == 1f ? string.Empty : $", weight {t.Weight.ToString(CultureInfo.InvariantCulture)}")}"));
 
     /// <summary>A multi-label classifier's output, in words.</summary>
     public static string DescribeLabels(int labels, bool logits) =>
@@ -427,6 +460,7 @@ public sealed record GraphInterface
         + (RegressionTargets > 0 ? "|regression:" + RegressionTargets.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (PositionClasses > 0 ? "|positions:" + PositionClasses.ToString(CultureInfo.InvariantCulture) + (ClassAxisLast ? ":last" : string.Empty) : string.Empty)
         + (ValuesDims.Count > 0 ? "|values:" + string.Join('x', ValuesDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty)
+        + (_tasks.Count > 0 ? "|tasks:" + string.Join(';', _tasks.Select(t => t.CanonicalText)) : string.Empty)
         + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (ContextInputs.Count > 0 ? "|context:" + string.Join(';', ContextInputs.Select(i => i.CanonicalText)) : string.Empty)
         + (States.Count > 0 ? "|states:" + string.Join(';', States.Select(s => s.Input + ">" + s.Output)) : string.Empty)

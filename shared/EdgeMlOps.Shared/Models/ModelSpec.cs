@@ -115,19 +115,29 @@ public sealed record ModelSpec
     public bool IsPerPosition => Graph?.PositionClasses > 0;
 
     /// <summary>
+    /// A multi-task model (<see cref="GraphInterface.Tasks"/>): its ground truth and its answer are every task's in
+    /// order (a class id, or values), its loss the weighted sum of the tasks' and its score the primary task's;
+    /// like a regressor it has no <see cref="Classes"/> and keeps target vectors.
+    /// </summary>
+    public bool IsMultiTask => Graph?.Tasks.Count > 0;
+
+    /// <summary>The primary task of a multi-task model (its first), or null.</summary>
+    public ModelTask? PrimaryTask => Graph?.Tasks is { Count: > 0 } tasks ? tasks[0] : null;
+
+    /// <summary>
     /// True when ground truth is a float vector per row rather than a class label: a regressor's values or a
     /// multi-label classifier's 0/1 labels (feedback, the sample store, training, evaluation and shadow read targets).
     /// </summary>
     public bool TakesTargets => Targets > 0;
 
     /// <summary>What <c>accuracy</c> means for this model in logs and cards: R² for a regressor, the share of label decisions right for a multi-label classifier.</summary>
-    public string AccuracyName => IsRegressor ? "R²" : IsMultiLabel ? "label accuracy" : IsPerPosition ? "position accuracy" : "accuracy";
+    public string AccuracyName => PrimaryTask is { } primary ? $"{primary.ScoreName} of '{primary.Output}'" : IsRegressor ? "R²" : IsMultiLabel ? "label accuracy" : IsPerPosition ? "position accuracy" : "accuracy";
 
     /// <summary>What a mean squared error against its targets is called: a multi-label classifier's is the Brier score.</summary>
-    public string SquaredErrorName => IsMultiLabel ? "Brier score" : IsPerPosition ? "position error rate" : "MSE";
+    public string SquaredErrorName => IsMultiTask ? "task error" : IsMultiLabel ? "Brier score" : IsPerPosition ? "position error rate" : "MSE";
 
     /// <summary>What the model is, in words, where a message names it ("a regressor").</summary>
-    public string KindName => IsRegressor ? "a regressor" : IsMultiLabel ? "a multi-label classifier" : IsPerPosition ? "a per-position classifier" : "a classifier";
+    public string KindName => IsMultiTask ? "a multi-task model" : IsRegressor ? "a regressor" : IsMultiLabel ? "a multi-label classifier" : IsPerPosition ? "a per-position classifier" : "a classifier";
 
     /// <summary>
     /// The error of one row's <paramref name="values"/> against its <paramref name="target"/> that feedback, shadow and
@@ -135,6 +145,7 @@ public sealed record ModelSpec
     /// </summary>
     public double RowError(ReadOnlySpan<float> values, ReadOnlySpan<float> target)
     {
+        if (Graph?.Tasks is { Count: > 0 } tasks) return TasksError(tasks, values, target);
         var (sum, perPosition) = (0.0, IsPerPosition);
         for (var i = 0; i < values.Length; i++)
         {
@@ -143,6 +154,47 @@ public sealed record ModelSpec
         }
 
         return values.Length == 0 ? 0 : sum / values.Length;
+    }
+
+    /// <summary>
+    /// A multi-task model's error of one row: each task's — a classifier task's 0 or 1 (its class wrong), a regression
+    /// task's mean squared error — averaged with the tasks' weights.
+    /// </summary>
+    private static double TasksError(IReadOnlyList<ModelTask> tasks, ReadOnlySpan<float> values, ReadOnlySpan<float> target)
+    {
+        var (sum, weights, offset) = (0.0, 0.0, 0);
+        foreach (var task in tasks)
+        {
+            var width = task.Width;
+            var error = 0.0;
+            for (var i = offset; i < offset + width; i++)
+            {
+                var e = (double)values[i] - target[i];
+                error += task.IsClassifier ? (e == 0 ? 0 : 1) : e * e / width;
+            }
+
+            (sum, weights, offset) = (sum + (task.Weight * error), weights + task.Weight, offset + width);
+        }
+
+        return sum / weights;
+    }
+
+    /// <summary>
+    /// What is wrong with one row of a multi-task model's ground truth (<paramref name="row"/>, <see cref="Targets"/>
+    /// floats): each classifier task's value must be one of its class ids. Null when it fits, or for another kind.
+    /// </summary>
+    public string? TaskTargetProblem(ReadOnlySpan<float> row)
+    {
+        var offset = 0;
+        foreach (var task in Graph?.Tasks ?? [])
+        {
+            var v = row[offset];
+            if (task.IsClassifier && !(v >= 0 && v < task.Classes && v == MathF.Floor(v)))
+                return $"target[{offset}] is {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}: task '{task.Output}' takes a class id (0 to {task.Classes - 1})";
+            offset += task.Width;
+        }
+
+        return null;
     }
 
     /// <summary>Floats of ground truth per row: a regressor's values, a multi-label classifier's labels (0 for a single-label classifier).</summary>

@@ -54,6 +54,12 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
 
     /// <summary>A per-position classifier's scores are [batch, positions…, classes] (a tagger's layout) rather than [batch, classes, positions…].</summary>
     public bool ClassAxisLast { get; init; }
+
+    /// <summary>
+    /// A multi-task model (<see cref="GraphInterface.Tasks"/>): the outputs trained at once, each a classifier task
+    /// ([batch, classes] scores) or a regression task, with its weight in the loss, the primary first; empty for one output.
+    /// </summary>
+    public IReadOnlyList<(string Output, bool Classes, float Weight)> Tasks { get; init; } = [];
 }
 
 /// <summary>
@@ -61,7 +67,7 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
 /// (<see cref="ModelSpec.ForGraph"/>), its train step generated once by reverse-mode differentiation, version 1 served
 /// as the uploaded bytes, later versions the same file with only the trained initializers' values replaced.
 /// </summary>
-public sealed class UploadedClassifier
+public sealed partial class UploadedClassifier
 {
     private readonly ModelProto _model;
 
@@ -98,14 +104,15 @@ public sealed class UploadedClassifier
         var (input, sampleDims, integer, context) = FeaturesInput(model, options.Input);
         if (context.Length > 0 && options.Preprocess is not null) throw new InvalidDataException($"a preprocessing graph fronts a model with one input; this one has context inputs too ({string.Join(", ", context.Select(c => c.Name))})");
         CheckStates(model, context, options.States);
-        if ((options.Regression ? 1 : 0) + (options.MultiLabel ? 1 : 0) + (options.PerPosition ? 1 : 0) > 1) throw new InvalidDataException("a model is one of a regressor, a multi-label classifier or a per-position classifier");
+        if ((options.Regression ? 1 : 0) + (options.MultiLabel ? 1 : 0) + (options.PerPosition ? 1 : 0) + (options.Tasks.Count > 0 ? 1 : 0) > 1) throw new InvalidDataException("a model is one of a regressor, a multi-label classifier, a per-position classifier or a multi-task model");
+        var tasks = TasksOf(model, options);
         var vectors = options.Regression || options.MultiLabel; // ground truth is a float vector per row
         long[] valuesDims = [];
         if (options.ClassAxisLast && !options.PerPosition) throw new InvalidDataException("only a per-position classifier has its classes on the last axis");
-        var (output, classes, single) = options.PerPosition ? PositionsOutput(model, options.Output, options.ClassAxisLast, out valuesDims)
+        var (output, classes, single) = tasks.Count > 0 ? (tasks[0].Output, 0, false) : options.PerPosition ? PositionsOutput(model, options.Output, options.ClassAxisLast, out valuesDims)
             : vectors ? ValuesOutput(model, options.Output, options.Regression, out valuesDims) : ScoresOutput(model, options.Output);
         if (options.Regression && options.ScoresAreLogits == true) throw new InvalidDataException("a regressor's output is values, not logits");
-        var logits = !options.Regression && (options.ScoresAreLogits ?? !MadeAsProbabilities(model, output, single || options.MultiLabel));
+        var logits = !options.Regression && tasks.Count == 0 && (options.ScoresAreLogits ?? !MadeAsProbabilities(model, output, single || options.MultiLabel));
         var targets = options.Regression ? classes : 0;
         var labels = options.MultiLabel ? classes : 0;
         var positions = options.PerPosition ? classes : 0;
@@ -114,7 +121,7 @@ public sealed class UploadedClassifier
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks };
             return new UploadedClassifier(bytes, model, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
@@ -130,12 +137,13 @@ public sealed class UploadedClassifier
             ClassIdLabels = single,
             FloatClassIds = options.PerPosition,
             ClassAxisLast = options.ClassAxisLast,
+            Tasks = [.. tasks.Select(t => new TrainingTask(t.Output, t.IsClassifier, t.Weight))],
         });
         var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks };
         return new UploadedClassifier(bytes, model, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }
 

@@ -46,24 +46,24 @@ public static class TrainStepGenerator
         var facts = new GraphFacts(graph);
         var forward = graph.Node.ToList();
         var terms = TrainingLossWriter.Write(writer, facts, output, options);
-        if (!depends.Contains(terms.Value))
-            throw new NotDifferentiableException($"no trainable parameter influences '{terms.Value}'");
+        if (terms.Seeds.FirstOrDefault(s => !depends.Contains(s.Value)) is { Value: { } inertValue })
+            throw new NotDifferentiableException($"no trainable parameter influences '{inertValue}'");
 
-        var grads = new Dictionary<string, List<string>>(StringComparer.Ordinal) { [terms.Value] = [terms.Seed] };
+        var grads = terms.Seeds.GroupBy(s => s.Value, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(s => s.Seed).ToList(), StringComparer.Ordinal);
         Backward(forward, writer, facts, depends, grads);
 
         var trained = candidates.Where(grads.ContainsKey).ToList();
         if (options.Trainable is not null)
         {
             var inert = candidates.Except(trained).ToList();
-            if (inert.Count > 0) throw new NotDifferentiableException($"parameter(s) {string.Join(", ", inert)} do not influence '{terms.Value}', so they cannot be trained");
+            if (inert.Count > 0) throw new NotDifferentiableException($"parameter(s) {string.Join(", ", inert)} do not influence {string.Join(" or ", terms.Seeds.Select(t => $"'{t.Value}'").Distinct())}, so they cannot be trained");
         }
 
         WriteUpdates(graph, writer, trained, grads, terms, options);
         Prune(graph);
         if (opset < 16 && graph.Node.Any(n => n.Attribute.Any(a => a.Name == "reduction")))
             model.OpsetImport.First(o => o.Domain is "" or "ai.onnx").Version = 16; // scatter-add; 13–15 ops keep their meaning at 16
-        model.DocString = $"EdgeMlOps train step generated from '{inference.Graph.Name}': {options.Optimizer} on {options.Loss} of '{options.Output}', FedProx term; trains {trained.Count} tensor(s)";
+        model.DocString = $"EdgeMlOps train step generated from '{inference.Graph.Name}': {options.Optimizer} on {(options.Tasks.Count > 0 ? "the weighted losses of " + string.Join(", ", options.Tasks.Select(t => $"'{t.Output}'")) : $"{options.Loss} of '{options.Output}'")}, FedProx term; trains {trained.Count} tensor(s)";
         var dims = inference.Graph.Initializer.ToDictionary(t => t.Name, t => t.Dims.ToArray(), StringComparer.Ordinal);
         return new GeneratedTrainStep(model, new Models.ParameterLayout([.. trained.Select(n => (n, dims[n]))]));
     }

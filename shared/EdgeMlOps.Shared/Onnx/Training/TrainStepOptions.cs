@@ -50,6 +50,9 @@ public static class TrainingNames
     };
 }
 
+/// <summary>One output of a multi-task train step: softmax cross-entropy on a class id when <paramref name="Classifier"/>, else mean squared error on its values; its weight in the summed loss.</summary>
+public sealed record TrainingTask(string Output, bool Classifier, float Weight = 1f);
+
 /// <summary>
 /// What a generated train step trains: the model output the loss is taken on, the loss, and which initializers are
 /// parameters (the rest stay frozen constants in the graph and are evaluated forward only).
@@ -75,6 +78,14 @@ public sealed record TrainStepOptions(string Output, TrainingLoss Loss)
 
     /// <summary>For <see cref="TrainingLoss.SoftmaxCrossEntropy"/> per position: the classes are the output's last axis ([batch, positions…, classes]), not axis 1.</summary>
     public bool ClassAxisLast { get; init; }
+
+    /// <summary>
+    /// A multi-task step: the losses of several outputs at once, summed with their weights (<see cref="Output"/> and
+    /// <see cref="Loss"/> are the first task's). The labels input is then float [batch, Σ widths]: each task's ground
+    /// truth in order — a class id for a classifier task (softmax cross-entropy on its [batch, classes] scores), the
+    /// output's values row-major for a regression task (mean squared error). Empty: one output.
+    /// </summary>
+    public IReadOnlyList<TrainingTask> Tasks { get; init; } = [];
 
     /// <summary>Name of the labels input the train step adds.</summary>
     public string LabelsInput { get; init; } = ClassifierGraphs.LabelsInput;

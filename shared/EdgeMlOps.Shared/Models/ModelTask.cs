@@ -1,0 +1,93 @@
+using System.Globalization;
+
+namespace EdgeMlOps.Shared.Models;
+
+/// <summary>
+/// One output of a multi-task model (<see cref="GraphInterface.Tasks"/>) — the digit a scan shows beside the lower half
+/// it completes, an object's class beside its box —: a classifier task's [batch, <see cref="Classes"/>] scores, trained
+/// with softmax cross-entropy on a class id, or a regression task's [batch, ..<see cref="Dims"/>] values, trained with
+/// mean squared error; its <see cref="Weight"/> in the summed loss.
+/// </summary>
+public sealed class ModelTask
+{
+    /// <summary>Most classes a classifier task may score.</summary>
+    public const int MaxClasses = 1 << 16;
+
+    /// <summary>Largest weight a task may carry in the loss.</summary>
+    public const float MaxWeight = 1000f;
+
+    public ModelTask(string output, int classes, IReadOnlyList<long> dims, float weight = 1f, bool logits = false)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrEmpty(output)) errors.Add("a task's output has no name");
+        if (classes is 1 or < 0 or > MaxClasses) errors.Add($"task '{output}': a classifier task scores 2 to {MaxClasses} classes, not {classes}");
+        if (classes > 0 && dims.Count > 0) errors.Add($"task '{output}': a classifier task's scores are [batch, classes]; it declares no value axes");
+        if (classes == 0 && (dims.Count == 0 || dims.Count > GraphInterface.MaxValuesRank || dims.Any(d => d <= 0) || dims.Aggregate(1L, (a, d) => Math.Min(a * Math.Max(d, 1), GraphInterface.MaxRegressionTargets + 1L)) > GraphInterface.MaxRegressionTargets))
+            errors.Add($"task '{output}': a regression task's values span 1 to {GraphInterface.MaxValuesRank} fixed, positive axes holding at most {GraphInterface.MaxRegressionTargets} values, not [{string.Join(", ", dims)}]");
+        if (!float.IsFinite(weight) || weight <= 0 || weight > MaxWeight) errors.Add($"task '{output}': its weight must be above 0 and at most {MaxWeight}, not {weight.ToString(CultureInfo.InvariantCulture)}");
+        if (logits && classes == 0) errors.Add($"task '{output}': a regression task's values are not logits");
+        if (errors.Count > 0) throw new ArgumentException("Invalid graph interface: " + string.Join("; ", errors));
+        (Output, Classes, Dims, Weight, Logits) = (output, classes, [.. dims], weight, logits);
+    }
+
+    /// <summary>The graph output the task reads and trains.</summary>
+    public string Output { get; }
+
+    /// <summary>A classifier task's classes; 0 for a regression task.</summary>
+    public int Classes { get; }
+
+    /// <summary>A regression task's axes behind the batch; empty for a classifier task.</summary>
+    public IReadOnlyList<long> Dims { get; }
+
+    /// <summary>Its weight in the summed loss.</summary>
+    public float Weight { get; }
+
+    /// <summary>A classifier task's scores are logits (softmax applied on the device), not probabilities.</summary>
+    public bool Logits { get; }
+
+    public bool IsClassifier => Classes > 0;
+
+    /// <summary>Floats of ground truth (and of answer) per row: a class id, or the values.</summary>
+    public int Width => IsClassifier ? 1 : (int)Dims.Aggregate(1L, (a, d) => a * d);
+
+    /// <summary>Floats the output makes per row: the class scores, or the values.</summary>
+    public int ScoresWidth => IsClassifier ? Classes : Width;
+
+    /// <summary>What the task's score (the primary's is the model's accuracy) is called.</summary>
+    public string ScoreName => IsClassifier ? "accuracy" : "R²";
+
+    /// <summary>The task as declared: <c>digit:classes</c>, <c>bottom:regression:0.5</c>.</summary>
+    public string Declaration => $"{Output}:{(IsClassifier ? "classes" : "regression")}{(Weight == 1f ? string.Empty : ":" + Weight.ToString("R", CultureInfo.InvariantCulture))}";
+
+    /// <summary>The task in words (the card, the CLI, the agent).</summary>
+    public string Describe() => IsClassifier
+        ? $"'{Output}': {(Logits ? "logits" : "probabilities")} of {Classes} classes, a class id per row"
+        : $"'{Output}': {GraphInterface.DescribeValues(Width, Dims)}";
+
+    /// <summary>Every field in one piece; equal texts mean equal tasks.</summary>
+    public string CanonicalText => string.Join(':', Output, Classes.ToString(CultureInfo.InvariantCulture), string.Join('x', Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))),
+        Weight.ToString("R", CultureInfo.InvariantCulture), Logits ? "logits" : "probabilities");
+
+    /// <summary>
+    /// The tasks an operator declares (<c>ModelInterface:Tasks</c>, simulator <c>--tasks</c>, <c>models check --tasks</c>):
+    /// <c>OUTPUT:classes|regression[:WEIGHT]</c>, comma-separated, the primary first. Throws <see cref="ArgumentException"/> saying what is wrong.
+    /// </summary>
+    public static IReadOnlyList<(string Output, bool Classes, float Weight)> Parse(string text)
+    {
+        var tasks = new List<(string, bool, float)>();
+        foreach (var item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = item.Split(':');
+            if (parts.Length is < 2 or > 3 || parts[0].Length == 0 || parts[1] is not ("classes" or "regression"))
+                throw new ArgumentException($"'{item}' is not OUTPUT:classes or OUTPUT:regression, with an optional :WEIGHT");
+            var weight = 1f;
+            if (parts.Length == 3 && (!float.TryParse(parts[2], NumberStyles.Float, CultureInfo.InvariantCulture, out weight) || !float.IsFinite(weight) || weight <= 0 || weight > MaxWeight))
+                throw new ArgumentException($"'{item}': the weight must be a number above 0 and at most {MaxWeight}");
+            tasks.Add((parts[0], parts[1] == "classes", weight));
+        }
+
+        if (tasks.Count is < 2 or > GraphInterface.MaxTasks) throw new ArgumentException($"a multi-task model trains 2 to {GraphInterface.MaxTasks} outputs, not {tasks.Count}");
+        if (tasks.Select(t => t.Item1).Distinct(StringComparer.Ordinal).Count() != tasks.Count) throw new ArgumentException("an output is named twice");
+        return tasks;
+    }
+}
