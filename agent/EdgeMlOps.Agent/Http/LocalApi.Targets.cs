@@ -11,17 +11,19 @@ namespace EdgeMlOps.Agent.Http;
 /// </summary>
 public sealed partial class LocalApi
 {
-    private bool ServesTargets => _agent.CurrentModel?.Architecture.Graph is { } g && (g.RegressionTargets > 0 || g.MultiLabels > 0 || g.PositionClasses > 0);
+    private bool ServesTargets => Shared.Models.ModelArchitectures.TakesTargets(_agent.CurrentModel?.Architecture.Graph);
 
     private bool ServesMultiLabel => _agent.CurrentModel?.Architecture.Graph?.MultiLabels > 0;
 
     private bool ServesPositions => _agent.CurrentModel?.Architecture.Graph?.PositionClasses > 0;
 
-    private string TargetsKind => ServesMultiLabel ? "a multi-label classifier" : ServesPositions ? "a per-position classifier" : "a regressor";
+    private bool ServesTasks => _agent.CurrentModel?.Architecture.Graph?.Tasks.Count > 0;
+
+    private string TargetsKind => ServesMultiLabel ? "a multi-label classifier" : ServesPositions ? "a per-position classifier" : ServesTasks ? "a multi-task model" : "a regressor";
 
     /// <summary>A 409 for a route that reads one distribution over classes while the served model is a regressor or multi-label classifier, else null.</summary>
     private int? NotARegressor(Utf8JsonWriter json) =>
-        ServesTargets ? Error(json, 409, $"this model is {TargetsKind}: explanations read one distribution over classes (POST /v1/predict answers its {(ServesMultiLabel ? "label probabilities" : ServesPositions ? "class at every position" : "values")})") : null;
+        ServesTargets ? Error(json, 409, $"this model is {TargetsKind}: explanations read one distribution over classes (POST /v1/predict answers its {(ServesMultiLabel ? "label probabilities" : ServesPositions ? "class at every position" : ServesTasks ? "tasks" : "values")})") : null;
 
     private int WriteValues(float[] features, Utf8JsonWriter json, string? session = null)
     {
@@ -43,10 +45,17 @@ public sealed partial class LocalApi
 
     /// <summary>
     /// A regressor's <c>"values"</c>, a multi-label classifier's <c>"probabilities"</c> and the <c>"labels"</c> above the
-    /// threshold, or a per-position classifier's <c>"labels"</c>: the class id at every position, row-major.
+    /// threshold, a per-position classifier's <c>"labels"</c>: the class id at every position, row-major; or a multi-task
+    /// model's <c>"tasks"</c>: by output, a classifier task's <c>"label"</c>, a regression task's <c>"values"</c>.
     /// </summary>
     internal static void WriteAnswer(Utf8JsonWriter json, float[] values, Shared.Protocol.V1.GraphInterfaceSpec? graph)
     {
+        if (graph?.Tasks.Count > 0)
+        {
+            WriteTasks(json, values, graph.Tasks);
+            return;
+        }
+
         if (graph?.PositionClasses > 0)
         {
             json.WriteStartArray("labels");
@@ -69,12 +78,39 @@ public sealed partial class LocalApi
         json.WriteEndArray();
     }
 
+    /// <summary>A multi-task model's answer: <c>"tasks": {"digit": {"label": 3}, "bottom": {"values": [...]}}</c>, in the declared order.</summary>
+    private static void WriteTasks(Utf8JsonWriter json, float[] values, IEnumerable<Shared.Protocol.V1.ModelTaskSpec> tasks)
+    {
+        json.WriteStartObject("tasks");
+        var offset = 0;
+        foreach (var task in tasks)
+        {
+            json.WriteStartObject(task.Output);
+            if (task.Classes > 0)
+            {
+                json.WriteNumber("label", (int)values[offset++]);
+            }
+            else
+            {
+                var width = (int)task.Dims.Aggregate(1L, (a, d) => a * d);
+                json.WriteStartArray("values");
+                foreach (var v in values.AsSpan(offset, width)) json.WriteNumberValue(v);
+                json.WriteEndArray();
+                offset += width;
+            }
+
+            json.WriteEndObject();
+        }
+
+        json.WriteEndObject();
+    }
+
     /// <summary>The ground truth of a regressor or multi-label classifier: <c>{"predictionId", "target"}</c> or <c>{"features", "target"}</c>.</summary>
     private int StoreTargets(float[]? features, long? label, float[]? target, string? predictionId, Utf8JsonWriter json)
     {
         if (label is not null || target is null || (features is null) == (predictionId is null))
         {
-            var numbers = ServesMultiLabel ? "[0 or 1 per label]" : ServesPositions ? "[a class id per position]" : "[numbers]";
+            var numbers = ServesMultiLabel ? "[0 or 1 per label]" : ServesPositions ? "[a class id per position]" : ServesTasks ? "[each task's in order: a class id, or its values]" : "[numbers]";
             return Error(json, 400, $"this model is {TargetsKind}: body must be {{\"predictionId\": \"...\", \"target\": {numbers}}} or {{\"features\": [...], \"target\": {numbers}}}");
         }
 

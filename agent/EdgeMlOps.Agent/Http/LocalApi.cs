@@ -331,13 +331,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
             foreach (var d in graph.SampleDims) w.WriteNumberValue(d);
             w.WriteEndArray();
             w.WriteString("output", graph.ScoresOutput);
-            w.WriteString("outputKind", graph.PositionClasses > 0
-                ? EdgeMlOps.Shared.Models.GraphInterface.DescribePositions((int)graph.PositionClasses, graph.ValuesDims, graph.ScoresAreLogits) // a class id per position as "target"
-                : graph.RegressionTargets > 0
-                ? EdgeMlOps.Shared.Models.GraphInterface.DescribeValues((int)graph.RegressionTargets, graph.ValuesDims) // a regressor: ground truth is a "target"
-                : graph.MultiLabels > 0
-                    ? EdgeMlOps.Shared.Models.GraphInterface.DescribeLabels((int)graph.MultiLabels, graph.ScoresAreLogits) // ground truth: a 0/1 "target" per label
-                    : EdgeMlOps.Shared.Models.GraphInterface.DescribeScores(graph.SingleScore, graph.ScoresAreLogits));
+            w.WriteString("outputKind", EdgeMlOps.Shared.Models.ModelArchitectures.ToSpec(info.Architecture).Graph!.ScoresKind); // a regressor's, a per-position classifier's, a multi-task model's ground truth is a "target"
             if (graph.ValuesDims.Count > 0)
             {
                 w.WriteStartArray("valuesShape"); // a regressor's values or a per-position classifier's positions per row, row-major

@@ -35,7 +35,7 @@ public sealed partial class InputPump(DeviceAgent agent, IInputSource source, IL
                     continue;
                 }
 
-                var line = agent.CurrentModel?.Architecture.Graph is { } g && (g.RegressionTargets > 0 || g.MultiLabels > 0 || g.PositionClasses > 0)
+                var line = agent.CurrentModel?.Architecture.Graph is { } g && Shared.Models.ModelArchitectures.TakesTargets(g)
                     ? Format(agent.PredictValues(record.Features), g)
                     : Format(agent.Predict(record.Features));
                 Predicted++;

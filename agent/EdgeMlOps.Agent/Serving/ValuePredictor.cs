@@ -160,6 +160,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             var spec = model.Inference.Value.Spec;
             if (!spec.TakesTargets) throw new ModelKindException("this model is not a regressor, a multi-label or a per-position classifier: its ground truth is a class label");
             if (target.Length != spec.Targets) return $"expected {spec.Targets} target values, got {target.Length}";
+            if (spec.TaskTargetProblem(target) is { } task) return task;
             var notBinary = spec.IsMultiLabel ? Array.FindIndex(target, t => t is not (0f or 1f)) : -1;
             if (notBinary >= 0) return $"target[{notBinary}] is {target[notBinary]}: a multi-label classifier's target is 0 or 1 per label";
             var classes = spec.Graph!.PositionClasses;

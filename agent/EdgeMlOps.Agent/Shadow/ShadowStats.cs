@@ -66,8 +66,8 @@ internal sealed class ShadowStats
     public void ComparedValues(ReadOnlySpan<float> incumbent, ReadOnlySpan<float> candidate, TimeSpan incumbentElapsed, TimeSpan candidateElapsed, Shared.Models.ModelSpec spec)
     {
         var (difference, perPosition) = (0.0, spec.IsPerPosition);
-        for (var i = 0; i < incumbent.Length; i++) difference += perPosition ? (incumbent[i] == candidate[i] ? 0 : 1) : Math.Abs((double)incumbent[i] - candidate[i]);
-        difference /= Math.Max(1, incumbent.Length);
+        for (var i = 0; i < incumbent.Length && !spec.IsMultiTask; i++) difference += perPosition ? (incumbent[i] == candidate[i] ? 0 : 1) : Math.Abs((double)incumbent[i] - candidate[i]);
+        difference = spec.IsMultiTask ? spec.RowError(incumbent, candidate) : difference / Math.Max(1, incumbent.Length); // a multi-task model's: its tasks' weighted error of one answer against the other
         _incumbentLatency.Record(incumbentElapsed);
         _candidateLatency.Record(candidateElapsed);
         lock (_gate)

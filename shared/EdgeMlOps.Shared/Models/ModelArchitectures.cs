@@ -45,7 +45,7 @@ public static class ModelArchitectures
             if (architecture.Graph is { Tensors: { } tensors } served) return TensorsSpec(architecture, served, tensors);
             if (architecture.Graph is not { } g) return new ModelSpec(checked((int)architecture.InputDim), architecture.Hidden.Select(h => checked((int)h)).ToArray(), checked((int)architecture.Classes));
             if (g.Trained.Count > MaxTrainedTensors) throw new ArgumentException($"{g.Trained.Count} trained tensors (at most {MaxTrainedTensors})");
-            if ((g.RegressionTargets > 0 || g.MultiLabels > 0 || g.PositionClasses > 0 || g.Tasks.Count > 0) && architecture.Classes != 0) throw new ArgumentException($"a regressor, multi-label, per-position classifier or multi-task model declares no classes, not {architecture.Classes}");
+            if (TakesTargets(g) && architecture.Classes != 0) throw new ArgumentException($"a regressor, multi-label, per-position classifier or multi-task model declares no classes, not {architecture.Classes}");
             if (g.Tasks.Count > GraphInterface.MaxTasks) throw new ArgumentException($"{g.Tasks.Count} tasks (at most {GraphInterface.MaxTasks})");
             var graph = new GraphInterface(g.FeaturesInput, g.SampleDims, g.ScoresOutput, g.ScoresAreLogits,
                 [.. g.Trained.Select(t => (t.Name, t.Dims.ToArray()))], g.SourceSha256) { IntegerFeatures = g.IntegerFeatures, SingleScore = g.SingleScore, Preprocess = PreprocessOf(g.Preprocess), FeatureDims = g.FeatureDims, RegressionTargets = checked((int)Math.Min(g.RegressionTargets, int.MaxValue)), MultiLabels = checked((int)Math.Min(g.MultiLabels, int.MaxValue)),
@@ -65,6 +65,9 @@ public static class ModelArchitectures
             throw new InvalidDataException("the manifest's architecture is invalid: " + ex.Message, ex);
         }
     }
+
+    /// <summary>Whether a manifest's model keeps a float vector of ground truth per row (a regressor, a multi-label or per-position classifier, a multi-task model) rather than a class label.</summary>
+    public static bool TakesTargets(GraphInterfaceSpec? g) => g is not null && (g.RegressionTargets > 0 || g.MultiLabels > 0 || g.PositionClasses > 0 || g.Tasks.Count > 0);
 
     private static TensorInterfaceSpec TensorSpec(TensorInterface tensors)
     {

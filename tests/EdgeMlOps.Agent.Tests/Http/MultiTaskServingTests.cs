@@ -1,0 +1,65 @@
+using System.Net;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using Microsoft.ML.OnnxRuntime;
+
+using static EdgeMlOps.Agent.Tests.Http.LocalApiClient;
+
+namespace EdgeMlOps.Agent.Tests.Http;
+
+/// <summary>
+/// A multi-task model on a real agent's local API (PyTorch's two-headed digit model, export_digit_completion.py: the
+/// digit a classifier task, the scan's lower half [batch, 4, 8] a regression task): it answers both outputs by name as
+/// ONNX Runtime computes them on the original file, takes their ground truth as one target in task order, refuses a
+/// class the digit task does not have, and keeps what it takes for training.
+/// </summary>
+public sealed class MultiTaskServingTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    [Fact]
+    public async Task TheLocalApi_AnswersEveryTaskByName_AndTakesTheirGroundTruthInOrder()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_completion.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Tasks = ModelTask.Parse("digit:classes,bottom:regression:0.5") });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var http = serving.Http;
+        var declared = (await http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface");
+        Assert.Equal("2 tasks trained at once (the first scored for gates): 'digit': logits of 10 classes, a class id per row; 'bottom': 32 regression values per row, [4, 8] row-major, weight 0.5",
+            declared.GetProperty("outputKind").GetString());
+
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("digit_multitask_expected.json")));
+        float[] Floats(string name) => [.. expected.RootElement.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var (top, digits, bottoms) = (Floats("top"), Floats("digits"), Floats("bottoms"));
+        using var original = new InferenceSession(bytes);
+        using var input = OrtValue.CreateTensorValueFromMemory(top, [8, 4, 8]);
+        using var runOptions = new RunOptions();
+        using var outputs = original.Run(runOptions, ["top"], [input], ["digit", "bottom"]);
+        var (logits, bottom) = (outputs[0].GetTensorDataAsSpan<float>().ToArray(), outputs[1].GetTensorDataAsSpan<float>().ToArray());
+        const int Row = 6; // a scan of a digit above 4, which the uploaded weights never saw
+        var (status, body) = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(top.AsSpan(Row * 32, 32).ToArray())}}]}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var tasks = body.GetProperty("tasks");
+        Assert.Equal(["digit", "bottom"], tasks.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(logits.Skip(Row * 10).Take(10).Select((v, i) => (v, i)).Max().i, tasks.GetProperty("digit").GetProperty("label").GetInt32());
+        var values = tasks.GetProperty("bottom").GetProperty("values").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        Assert.All(bottom.AsSpan(Row * 32, 32).ToArray().Zip(values), p => Assert.Equal(p.First, p.Second, 4));
+
+        // Ground truth: the digit, then the lower half — one target in task order.
+        float[] truth = [digits[Row], .. bottoms.AsSpan(Row * 32, 32)];
+        var id = body.GetProperty("predictionId").GetString();
+        var notADigit = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","target":[10,{{Numbers(truth[1..])}}]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, notADigit.Status);
+        Assert.Contains("target[0] is 10: task 'digit' takes a class id (0 to 9)", notADigit.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var halfOnly = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","target":[{{Numbers(truth[1..])}}]}""");
+        Assert.Contains("expected 33 target values, got 32", halfOnly.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","target":[{{Numbers(truth)}}]}""")).Status);
+        var kept = serving.Device.Store.LoadTargets(inputDim: 32, targetWidth: 33);
+        Assert.Equal(truth, kept.Targets);
+        Assert.Equal(top.AsSpan(Row * 32, 32).ToArray(), kept.Features);
+
+        var explain = await http.SendJsonAsync(HttpMethod.Post, "/v1/explain", $$"""{"features":[{{Numbers(top.AsSpan(0, 32).ToArray())}}]}""");
+        Assert.Equal(HttpStatusCode.Conflict, explain.Status);
+        Assert.Contains("this model is a multi-task model", explain.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+}
