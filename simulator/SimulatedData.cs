@@ -40,7 +40,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
         try
         {
             var front = options.PreprocessFile is { } frontPath ? File.ReadAllBytes(frontPath) : null;
-            model = UploadedClassifier.Open(File.ReadAllBytes(path), new UploadedClassifierOptions(options.Trainable) { Preprocess = front, Regression = options.Regression, MultiLabel = options.MultiLabel, PerPosition = options.PerPosition, ClassAxisLast = options.ClassAxisLast, Input = options.ModelInput, Output = options.ModelOutput });
+            model = UploadedClassifier.Open(File.ReadAllBytes(path), new UploadedClassifierOptions(options.Trainable) { Preprocess = front, Regression = options.Regression, MultiLabel = options.MultiLabel, PerPosition = options.PerPosition, ClassAxisLast = options.ClassAxisLast, Input = options.ModelInput, Output = options.ModelOutput, Tasks = options.Tasks });
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or EdgeMlOps.Shared.Onnx.Training.NotDifferentiableException)
         {
@@ -50,12 +50,17 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
         if (model.Spec.TakesTargets)
         {
             if (model.Spec.InputDim != Data.InputDim || model.Spec.Targets != Data.TargetWidth)
-                throw new ModelFileException($"--model-file {path} takes {model.Spec.InputDim} floats into {model.Spec.Targets} {(model.Spec.IsMultiLabel ? "labels" : model.Spec.IsPerPosition ? "positions" : "values")}; {Data.Name} has {Data.InputDim} features and {Data.TargetWidth} targets");
+                throw new ModelFileException($"--model-file {path} takes {model.Spec.InputDim} floats into {model.Spec.Targets} {(model.Spec.IsMultiLabel ? "labels" : model.Spec.IsPerPosition ? "positions" : model.Spec.IsMultiTask ? "targets (every task's)" : "values")}; {Data.Name} has {Data.InputDim} features and {Data.TargetWidth} targets");
             if (model.Spec.IsMultiLabel && Data.Targets is { } labels && Array.FindIndex(labels, t => t is not (0f or 1f)) is var bad and >= 0)
                 throw new ModelFileException($"--dataset {Data.Name}: target {bad % Data.TargetWidth} of sample {bad / Data.TargetWidth} is {labels[bad]}; a multi-label classifier's labels are 0 or 1");
             var classes = model.Spec.Graph!.PositionClasses;
             if (model.Spec.IsPerPosition && Data.Targets is { } ids && Array.FindIndex(ids, t => !model.Spec.Graph.IsPositionClass(t)) is var odd and >= 0)
                 throw new ModelFileException($"--dataset {Data.Name}: target {odd % Data.TargetWidth} of sample {odd / Data.TargetWidth} is {ids[odd]}; a per-position classifier's targets are class ids 0 to {classes - 1}");
+            for (var row = 0; model.Spec.IsMultiTask && Data.Targets is { } truth && row < Data.Count; row++)
+            {
+                if (model.Spec.TaskTargetProblem(truth.AsSpan(row * Data.TargetWidth, Data.TargetWidth)) is { } problem) throw new ModelFileException($"--dataset {Data.Name}: sample {row}: {problem}");
+            }
+
             return model;
         }
 

@@ -40,14 +40,17 @@ public sealed record SimulationOptions
     /// <summary>The per-position classifier's classes are its output's last axis (<c>--class-axis last</c>: a tagger's [batch, positions…, classes]).</summary>
     public bool ClassAxisLast { get; init; }
 
-    /// <summary>The model's ground truth is a csv dataset's target columns: a regressor's values, a multi-label classifier's labels or a per-position classifier's class ids.</summary>
-    public bool TakesTargets => Regression || MultiLabel || PerPosition;
+    /// <summary>The model file is a multi-task model (<c>--tasks OUTPUT:classes|regression[:WEIGHT],…</c>), trained on a csv dataset's target columns holding every task's ground truth in order; empty: not one.</summary>
+    public IReadOnlyList<(string Output, bool Classes, float Weight)> Tasks { get; init; } = [];
+
+    /// <summary>The model's ground truth is a csv dataset's target columns: a regressor's values, a multi-label classifier's labels, a per-position classifier's class ids or a multi-task model's every task's.</summary>
+    public bool TakesTargets => Regression || MultiLabel || PerPosition || Tasks.Count > 0;
 
     /// <summary>What the held-out "accuracy" is for this model, in progress lines.</summary>
-    public string AccuracyName => Regression ? "R²" : MultiLabel ? "label accuracy" : PerPosition ? "position accuracy" : "accuracy";
+    public string AccuracyName => Regression ? "R²" : MultiLabel ? "label accuracy" : PerPosition ? "position accuracy" : Tasks.Count > 0 ? $"{(Tasks[0].Classes ? "accuracy" : "R²")} of '{Tasks[0].Output}'" : "accuracy";
 
     /// <summary>What the held-out loss is for this model, in progress lines.</summary>
-    public string LossName => Regression ? "MSE" : MultiLabel ? "binary CE" : PerPosition ? "CE" : "loss";
+    public string LossName => Regression ? "MSE" : MultiLabel ? "binary CE" : PerPosition ? "CE" : Tasks.Count > 0 ? "weighted loss" : "loss";
 
     /// <summary>Targets per sample in a csv dataset's last columns (<c>--target-columns</c>).</summary>
     public int TargetColumns { get; init; } = 1;
@@ -164,6 +167,9 @@ public sealed record SimulationOptions
                                    scores, trained with cross-entropy on the csv dataset's class id per position)
           --class-axis 1|last      a per-position classifier's classes: axis 1 ([batch, classes, positions…], 1) or the
                                    last ([batch, positions…, classes], a tagger's)
+          --tasks T                the --model-file is a multi-task model: OUTPUT:classes|regression[:WEIGHT],… (the
+                                   primary first), trained on the weighted sum of the tasks' losses; the csv dataset's
+                                   --target-columns hold each task's ground truth in order (a class id, or the values)
           --partition P            iid | shards:K | dirichlet:ALPHA (iid)
           --line NAME=mlp-D-H-C    a further model every device runs (a model line; repeatable): its own synthetic
                                    data (--synthetic-samples, --test-size, partitioned as --partition), rounds run
@@ -370,6 +376,17 @@ public sealed record SimulationOptions
                 case "--preprocess-file": o = o with { PreprocessFile = value }; break;
                 case "--model-input": o = o with { ModelInput = value }; break;
                 case "--model-output": o = o with { ModelOutput = value }; break;
+                case "--tasks":
+                    try
+                    {
+                        o = o with { Tasks = EdgeMlOps.Shared.Models.ModelTask.Parse(value) };
+                    }
+                    catch (ArgumentException ex)
+                    {
+                        errors.Add($"--tasks: {ex.Message}");
+                    }
+
+                    break;
                 case "--class-axis":
                     if (value is not ("1" or "last")) errors.Add($"--class-axis: '{value}' is not 1 or last");
                     o = o with { ClassAxisLast = value == "last" };
@@ -515,10 +532,11 @@ public sealed record SimulationOptions
         if (o.ModelInput is not null && o.ModelFile is null) errors.Add("--model-input: names an input of a --model-file; add one");
         if (o.ModelOutput is not null && o.ModelFile is null) errors.Add("--model-output: names an output of a --model-file; add one");
         if (o.ClassAxisLast && !o.PerPosition) errors.Add("--class-axis: applies to a per-position classifier (--positions)");
-        if ((o.Regression ? 1 : 0) + (o.MultiLabel ? 1 : 0) + (o.PerPosition ? 1 : 0) > 1) errors.Add("--regression, --multilabel, --positions: a model is one of them");
-        if (o.TakesTargets && !o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression, --multilabel, --positions: the model trains on a csv:PATH dataset's target columns");
+        if ((o.Regression ? 1 : 0) + (o.MultiLabel ? 1 : 0) + (o.PerPosition ? 1 : 0) + (o.Tasks.Count > 0 ? 1 : 0) > 1) errors.Add("--regression, --multilabel, --positions, --tasks: a model is one of them");
+        if (o.Tasks.Count > 0 && o.ModelOutput is not null) errors.Add("--model-output: a multi-task model names its outputs in --tasks");
+        if (o.TakesTargets && !o.Dataset.StartsWith("csv:", StringComparison.Ordinal)) errors.Add("--regression, --multilabel, --positions, --tasks: the model trains on a csv:PATH dataset's target columns");
         if (o.TakesTargets && (o.ModelFile is null || o.Partition.Kind != "iid" || o.Workers > 0 || o.Scenario != "federated"))
-            errors.Add("--regression, --multilabel, --positions: need a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
+            errors.Add("--regression, --multilabel, --positions, --tasks: need a --model-file, the iid partition (the others split by class) and the federated scenario in one process");
         if (o.Replicas > 1 && o.Scenario != "federated") errors.Add("--replicas: only the federated scenario runs with replicas");
         if (o.EdgeSites > 0 && (o.ExternalBroker is { Tls: false } || o.InsecurePlaintext || o.Scenario != "federated" || o.Mode != EdgeMlOps.Aggregator.RoundMode.Synchronous))
             errors.Add("--edge-sites: an edge tier runs the federated scenario's synchronous rounds, its gateways with certificates of their own on the embedded TLS broker, an mqtts:// --broker (its ACL naming the gateways: --write-mosquitto-config) or --transport memory, in this process");

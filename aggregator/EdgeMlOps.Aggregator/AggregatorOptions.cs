@@ -282,7 +282,7 @@ public sealed partial record AggregatorOptions
 
         var path = text[UploadedModelPrefix.Length..];
         var kind = r.String("ModelInterface:Kind", "classifier");
-        if (kind is not "classifier" and not "regression" and not "multilabel" and not "positions") return TensorModelConfiguration.Read(r, path, kind);
+        if (kind is not "classifier" and not "regression" and not "multilabel" and not "positions" and not "multitask") return TensorModelConfiguration.Read(r, path, kind);
         foreach (var key in TensorModelConfiguration.Keys)
         {
             r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "applies only to ModelInterface:Kind=tensors (a classifier is fed features and answers class scores; its features are what monitoring watches)");
@@ -300,6 +300,7 @@ public sealed partial record AggregatorOptions
             PerPosition = kind == "positions", // class scores at every position, softmax cross-entropy on a class id per position
             ClassAxisLast = r.OptionalString("ModelInterface:ClassAxis") == "last", // a tagger's [batch, positions…, classes]
             States = TensorModelConfiguration.States(r), // a streaming model's state, carried between a session's calls
+            Tasks = Tasks(r, kind), // a multi-task model's outputs, trained at once
         };
         r.Require(kind != "regression" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class or label scores, not a regressor's values");
         r.Require(r.OptionalString("ModelInterface:ClassAxis") is null || (kind == "positions" && r.OptionalString("ModelInterface:ClassAxis") is "1" or "last"), "ModelInterface:ClassAxis",
@@ -329,6 +330,24 @@ public sealed partial record AggregatorOptions
         {
             r.Require(false, nameof(Model), $"'{path}': {ex.Message}");
             return (fallback, null);
+        }
+    }
+
+    /// <summary>A multi-task model's <c>ModelInterface:Tasks</c> (<c>OUTPUT:classes|regression[:WEIGHT],…</c>): required with Kind=multitask, refused with any other kind.</summary>
+    private static IReadOnlyList<(string Output, bool Classes, float Weight)> Tasks(ConfigReader r, string kind)
+    {
+        var text = r.OptionalString("ModelInterface:Tasks");
+        r.Require((kind == "multitask") == (text is not null), "ModelInterface:Tasks", kind == "multitask"
+            ? "names the outputs a multi-task model trains: OUTPUT:classes|regression[:WEIGHT],… (the primary first)"
+            : "applies to ModelInterface:Kind=multitask only");
+        try
+        {
+            return kind == "multitask" && text is not null ? ModelTask.Parse(text) : [];
+        }
+        catch (ArgumentException ex)
+        {
+            r.Require(false, "ModelInterface:Tasks", ex.Message);
+            return [];
         }
     }
 

@@ -24,8 +24,8 @@ internal static class TensorModelConfiguration
     public static (ModelSpec Model, UploadedClassifier? Source) Read(ConfigReader r, string path, string kind)
     {
         var fallback = ModelSpec.Mlp(784, [128], 10);
-        r.Require(kind == "tensors", "ModelInterface:Kind", $"'{kind}' is not classifier, regression, multilabel, positions or tensors");
-        foreach (var key in new[] { "Trainable", "Input", "Output", "Scores", "Optimizer", "ClassAxis" })
+        r.Require(kind == "tensors", "ModelInterface:Kind", $"'{kind}' is not classifier, regression, multilabel, positions, multitask or tensors");
+        foreach (var key in new[] { "Trainable", "Input", "Output", "Scores", "Optimizer", "ClassAxis", "Tasks" })
         {
             r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "does not apply to ModelInterface:Kind=tensors (served by tensor names, not trained)");
         }

@@ -29,7 +29,8 @@ internal static class ModelCheckCommand
         var input = new Option<string?>("--input") { Description = "The features input of a model with several inputs (ModelInterface:Input); the others become context inputs each sample also carries" };
         var state = new Option<string?>("--state") { Description = "A streaming model's state, INPUT>OUTPUT pairs comma-separated (ModelInterface:State): a context input each call starts from and the output the next one does" };
         var classAxis = new Option<string>("--class-axis") { Description = "A per-position classifier's classes: 1 ([batch, classes, positions…]) or last ([batch, positions…, classes], a tagger's) (ModelInterface:ClassAxis)", DefaultValueFactory = _ => "1" };
-        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input, state, classAxis };
+        var tasks = new Option<string?>("--tasks") { Description = "A multi-task model's outputs, OUTPUT:classes|regression[:WEIGHT] comma-separated, the primary first (ModelInterface:Kind=multitask, ModelInterface:Tasks): the weighted sum of their losses trains" };
+        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input, state, classAxis, tasks };
         command.SetAction((r, ct) => Cli.Run(console, async () =>
         {
             var path = r.GetValue(file)!;
@@ -38,7 +39,8 @@ internal static class ModelCheckCommand
             var states = (r.GetValue(state) ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(pair => pair.Split('>', StringSplitOptions.TrimEntries) is [{ Length: > 0 } i, { Length: > 0 } o] ? (i, o) : throw new AdminApiException(0, $"--state: '{pair}' is not INPUT>OUTPUT")).ToArray();
             var classesLast = r.GetValue(classAxis) switch { "1" => false, "last" => true, var other => throw new AdminApiException(0, $"--class-axis: '{other}' is not 1 or last") };
-            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front) { States = states, ClassAxisLast = classesLast }, r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
+            var declared = r.GetValue(tasks) is { } text ? Parsed(text) : [];
+            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front) { States = states, ClassAxisLast = classesLast, Tasks = declared }, r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
         }));
         return command;
     }
@@ -50,6 +52,21 @@ internal static class ModelCheckCommand
 
         /// <summary>A per-position classifier's classes are its output's last axis.</summary>
         public bool ClassAxisLast { get; init; }
+
+        /// <summary>A multi-task model's outputs (<c>--tasks</c>); empty: one output.</summary>
+        public IReadOnlyList<(string Output, bool Classes, float Weight)> Tasks { get; init; } = [];
+    }
+
+    private static IReadOnlyList<(string Output, bool Classes, float Weight)> Parsed(string text)
+    {
+        try
+        {
+            return ModelTask.Parse(text);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new AdminApiException(0, $"--tasks: {ex.Message}");
+        }
     }
 
     private static void Check(IAnsiConsole console, string name, byte[] bytes, Asked asked, string? lossText, string optimizerText, FileInfo? writeStep)
@@ -78,6 +95,12 @@ internal static class ModelCheckCommand
         var problems = OnnxModelCheck.Problems(model);
         if (problems.Count > 0) throw new AdminApiException(0, $"{name} is not a well-formed ONNX model:\n  " + string.Join("\n  ", problems));
         Line(console, "well formed: yes (ONNX's structural rules)");
+        if (asked.Tasks.Count > 0)
+        {
+            TasksInterface(console, name, bytes, asked, optimizerText, writeStep);
+            return;
+        }
+
         var chosen = asked with { Output = graph.Output.Any(o => o.Name == outputText) ? outputText : null };
         var fleet = FleetInterface(console, bytes, chosen);
         if (fleet is { SingleScore: true } || lossText == "mse") TargetsInterface(console, bytes, chosen, multiLabel: false);
@@ -145,6 +168,34 @@ internal static class ModelCheckCommand
         {
             Line(console, $"as the fleet's model: no — {ex.Message}");
             return null;
+        }
+    }
+
+    /// <summary>
+    /// The interface and train step it would have as the fleet's multi-task model (<c>ModelInterface:Kind=multitask</c>,
+    /// asked with <c>--tasks</c>), or why it cannot be one (exit 1).
+    /// </summary>
+    private static void TasksInterface(IAnsiConsole console, string name, byte[] bytes, Asked asked, string optimizerText, FileInfo? writeStep)
+    {
+        var optimizer = TrainingNames.Optimizer(optimizerText) ?? throw new AdminApiException(0, $"--optimizer: '{optimizerText}' is not {TrainingNames.Optimizers}");
+        UploadedClassifier model;
+        try
+        {
+            model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Input = asked.Input, Preprocess = asked.Preprocess, States = asked.States, Tasks = asked.Tasks, Optimizer = optimizer });
+        }
+        catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
+        {
+            throw new AdminApiException(0, $"{name} as a multi-task model: no — {ex.Message}");
+        }
+
+        var (spec, g) = (model.Spec, model.Spec.Graph!);
+        Line(console, $"as a multi-task model (ModelInterface:Kind=multitask, ModelInterface:Tasks={string.Join(',', g.Tasks.Select(t => t.Declaration))}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}; {g.ScoresKind}; "
+            + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with the weighted sum of the tasks' losses (POST /v1/feedback {{\"target\": [{string.Join(", ", g.Tasks.Select(t => t.IsClassifier ? $"a class id for '{t.Output}'" : $"{t.Width} values for '{t.Output}'"))}]}})" : "served only, no rounds")
+            + $"; scored by the weighted loss and the {spec.AccuracyName}");
+        if (model.TrainStep is { } step && writeStep is not null)
+        {
+            File.WriteAllBytes(writeStep.FullName, step);
+            Line(console, $"wrote {writeStep.FullName} ({ClassifierGraphs.Parse(step).Graph.Node.Count} nodes)");
         }
     }
 

@@ -21,7 +21,8 @@ public static class ServedClassifierVersionCheck
         {
             offered = UploadedClassifier.Open(uploaded, new UploadedClassifierOptions(UploadedClassifier.ServeOnly)
             {
-                Input = fleet.FeaturesInput, Output = fleet.ScoresOutput, ScoresAreLogits = fleet.RegressionTargets > 0 ? null : fleet.ScoresAreLogits,
+                Input = fleet.FeaturesInput, Output = fleet.Tasks.Count > 0 ? null : fleet.ScoresOutput, ScoresAreLogits = fleet.RegressionTargets > 0 || fleet.Tasks.Count > 0 ? null : fleet.ScoresAreLogits,
+                Tasks = [.. fleet.Tasks.Select(t => (t.Output, t.IsClassifier, t.Weight))], // a multi-task model's outputs, each read as the fleet reads it
                 Regression = fleet.RegressionTargets > 0, MultiLabel = fleet.MultiLabels > 0, PerPosition = fleet.PositionClasses > 0, ClassAxisLast = fleet.ClassAxisLast, // read as the kind the fleet serves
                 Preprocess = source.Preprocess, // behind the fleet's front end, if it has one: callers keep sending the same samples
             }).Spec;
@@ -55,7 +56,8 @@ public static class ServedClassifierVersionCheck
             yield return $"context inputs {Listed(o.ContextInputs)}, the fleet's are {Listed(f.ContextInputs)}";
         if (f.TargetWidth > 0 || o.TargetWidth > 0)
         {
-            if (f.RegressionTargets != o.RegressionTargets || f.MultiLabels != o.MultiLabels || f.PositionClasses != o.PositionClasses || !f.ValuesDims.SequenceEqual(o.ValuesDims)) yield return $"'{o.ScoresOutput}' gives {o.ScoresKind}, the fleet's {f.ScoresKind}";
+            if (f.RegressionTargets != o.RegressionTargets || f.MultiLabels != o.MultiLabels || f.PositionClasses != o.PositionClasses || !f.ValuesDims.SequenceEqual(o.ValuesDims)
+                || !f.Tasks.Select(t => t.CanonicalText).SequenceEqual(o.Tasks.Select(t => t.CanonicalText))) yield return $"'{o.ScoresOutput}' gives {o.ScoresKind}, the fleet's {f.ScoresKind}";
         }
         else if (fleet.Classes != offered.Classes || f.SingleScore != o.SingleScore) yield return $"'{o.ScoresOutput}' scores {offered.Classes} classes as {o.ScoresKind}, the fleet's {fleet.Classes} as {f.ScoresKind}";
     }

@@ -131,7 +131,7 @@ public static class UploadedModelProbe
 
         if (Array.FindIndex(values, v => !float.IsFinite(v)) is var bad and >= 0)
             throw new InvalidDataException($"'{graph.ScoresOutput}' has a non-finite value for probe row {bad / graph.TargetWidth}");
-        if (graph.PositionClasses > 0 && loaded.EvaluateTargets(rows, new float[Rows * graph.TargetWidth]) is { Loss: var crossEntropy } && !double.IsFinite(crossEntropy))
+        if ((graph.PositionClasses > 0 || graph.Tasks.Count > 0) && loaded.EvaluateTargets(rows, new float[Rows * graph.TargetWidth]) is { Loss: var crossEntropy } && !double.IsFinite(crossEntropy))
             throw new InvalidDataException($"'{graph.ScoresOutput}' has non-finite class scores on probe rows (cross-entropy {crossEntropy})");
         if (graph.MultiLabels > 0 && Array.FindIndex(values, v => v is < 0 or > 1) is var odd and >= 0)
             throw new InvalidDataException($"'{graph.ScoresOutput}' gives {values[odd]} for label {odd % graph.MultiLabels} of probe row {odd / graph.MultiLabels}, not a probability (declare ModelInterface:Scores=logits if it makes logits)");

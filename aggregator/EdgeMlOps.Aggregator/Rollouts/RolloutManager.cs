@@ -76,7 +76,7 @@ public sealed partial class RolloutManager
         {
             // Devices count class labels for a classifier's A/B test, squared errors on targets for a regressor's.
             throw new ArgumentException(_options.Model.TakesTargets
-                ? $"{_options.Model.KindName}'s A/B test compares the arms' {(_options.Model.IsPerPosition ? "position error rate" : "mean squared error")} on targets: metric 'mse' with higherIsBetter false and the design's standard deviation of one squared error (CLI --ab-metric mse --ab-lower-is-better --ab-sd S); '{test.Metric}' counts class labels"
+                ? $"{_options.Model.KindName}'s A/B test compares the arms' {(_options.Model.IsPerPosition || _options.Model.IsMultiTask ? _options.Model.SquaredErrorName : "mean squared error")} on targets: metric 'mse' with higherIsBetter false and the design's standard deviation of one squared error (CLI --ab-metric mse --ab-lower-is-better --ab-sd S); '{test.Metric}' counts class labels"
                 : $"metric 'mse' compares a regressor's or multi-label classifier's squared errors; {_options.ModelName} is a classifier");
         }
 

@@ -36,7 +36,7 @@ public sealed partial class UploadedClassifier
                     tasks.Add(new ModelTask(name, 0, dims.Length > 0 ? dims : [values], weight));
                 }
             }
-            catch (ArgumentException ex)
+            catch (Exception ex) when (ex is ArgumentException or InvalidDataException)
             {
                 throw new InvalidDataException($"task '{name}': {ex.Message}", ex);
             }

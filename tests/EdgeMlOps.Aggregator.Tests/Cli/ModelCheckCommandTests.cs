@@ -70,6 +70,19 @@ public class ModelCheckCommandTests
         Assert.Equal(0, exit);
         Assert.Contains("as a regressor (ModelInterface:Kind=regression): samples [4, 8] into 'top', 32 regression values per row, [4, 8] row-major from 'bottom'", output, StringComparison.Ordinal);
         Assert.Contains("train step: mse on 'bottom', sgd; trains 4 tensors, 4,192 values", output, StringComparison.Ordinal);
+
+        // Both outputs at once, as a multi-task model: the interface, what trains and the target's layout; a task its
+        // output cannot be is refused (exit 1).
+        var step = Path.Combine(Path.GetTempPath(), $"edgemlops-multitask-{Guid.NewGuid():N}.onnx");
+        (exit, output) = await Run(Fixture("pytorch_digit_completion.onnx"), "--tasks", "digit:classes,bottom:regression:0.5", "--train-step", step);
+        Assert.Equal(0, exit);
+        Assert.Contains("as a multi-task model (ModelInterface:Kind=multitask, ModelInterface:Tasks=digit:classes,bottom:regression:0.5): samples [4, 8] into 'top'; 2 tasks trained at once", output, StringComparison.Ordinal);
+        Assert.Contains("with the weighted sum of the tasks' losses (POST /v1/feedback {\"target\": [a class id for 'digit', 32 values for 'bottom']}); scored by the weighted loss and the accuracy of 'digit'", output, StringComparison.Ordinal);
+        Assert.True(new FileInfo(step).Length > 0);
+        File.Delete(step);
+        (exit, output) = await Run(Fixture("pytorch_digit_completion.onnx"), "--tasks", "bottom:classes,digit:regression");
+        Assert.Equal(1, exit);
+        Assert.True(output.Contains("as a multi-task model: no — task 'bottom'", StringComparison.Ordinal), output);
     }
 
     [Fact]

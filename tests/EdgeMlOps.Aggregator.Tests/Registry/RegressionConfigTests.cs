@@ -81,7 +81,7 @@ public sealed class RegressionConfigTests
         Assert.Contains(logits, e => e.Contains("ModelInterface:Scores", StringComparison.Ordinal) && e.Contains("not a regressor's values", StringComparison.Ordinal));
         Assert.True(Read(("Pipeline:Enabled", "true"), ("Governance:Mode", "governed")).Pipeline.Rollout.Shadow is not null); // its shadow is judged on squared errors
         var kind = Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:Kind", "regressor"))).Errors;
-        Assert.Contains(kind, e => e.Contains("'regressor' is not classifier, regression, multilabel, positions or tensors", StringComparison.Ordinal));
+        Assert.Contains(kind, e => e.Contains("'regressor' is not classifier, regression, multilabel, positions, multitask or tensors", StringComparison.Ordinal));
     }
 
     private static readonly string Attributes = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_digit_attributes.onnx");

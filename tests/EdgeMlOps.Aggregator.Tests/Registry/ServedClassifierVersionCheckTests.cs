@@ -54,4 +54,16 @@ public sealed class ServedClassifierVersionCheckTests
         var refused = Assert.Throws<UploadRefusedException>(() => ServedClassifierVersionCheck.Admit(source, Fixture("pytorch_digit_completion_flat.onnx")));
         Assert.Contains("'bottom' gives 32 regression values per row, the fleet's 32 regression values per row, [4, 8] row-major", refused.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void AServedOnlyMultiTaskModel_TakesAFileWithItsTasks_AndRefusesOneWhoseTaskHasAnotherShape()
+    {
+        var shaped = Fixture("pytorch_digit_completion.onnx");
+        var source = UploadedClassifier.Open(shaped, new UploadedClassifierOptions(UploadedClassifier.ServeOnly) { Tasks = EdgeMlOps.Shared.Models.ModelTask.Parse("digit:classes,bottom:regression:0.5") });
+        Assert.Empty(ServedClassifierVersionCheck.Admit(source, shaped).Values);
+
+        // Read with the fleet's tasks, the flat export's lower half is 32 values without axes: another interface.
+        var refused = Assert.Throws<UploadRefusedException>(() => ServedClassifierVersionCheck.Admit(source, Fixture("pytorch_digit_completion_flat.onnx")));
+        Assert.Contains("'bottom': 32 regression values per row, weight 0.5, the fleet's 2 tasks", refused.Message, StringComparison.Ordinal);
+    }
 }
