@@ -30,6 +30,9 @@ public sealed record RoundResult(
     /// <summary>Seconds from the round's first accepted update to its last.</summary>
     public double ArrivalSpreadSeconds { get; init; }
 
+    /// <summary>A multi-task model's held-out score of each task (accuracy or R²); null for another model.</summary>
+    public IReadOnlyList<EdgeMlOps.Runtime.TaskScore>? TaskScores { get; init; }
+
     /// <summary>With an edge tier: what the gateways sent to the fleet's broker in this round (<see cref="BytesUp"/> is what the devices sent their sites).</summary>
     public long EdgeBytesUp { get; init; }
 }
@@ -64,6 +67,9 @@ public sealed record SimulationResult(
 
     /// <summary>The version the fleet started from: its held-out accuracy and its inference artifact's sha256.</summary>
     public (double Accuracy, string InferenceSha256) Initial { get; init; }
+
+    /// <summary>A multi-task model's held-out score of each task for the uploaded file; null for another model.</summary>
+    public IReadOnlyList<EdgeMlOps.Runtime.TaskScore>? InitialTaskScores { get; init; }
 
     /// <summary>Wall time until the held-out accuracy first reached <paramref name="target"/>, or null if it never did.</summary>
     public double? SecondsToReach(double target) => Rounds.FirstOrDefault(r => r.Accuracy >= target)?.ElapsedSeconds;

@@ -63,7 +63,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             await fleet.WaitForVersionAsync(initial.Version, TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
             setup.Stop();
             progress?.WriteLine($"strategy: {aggregator.Strategy.Describe()}; mode {options.Mode.ToString().ToLowerInvariant()}" + (options.Replicas > 1 ? $"; {options.Replicas} aggregator replicas" : string.Empty));
-            progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.Channels.Address} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {fleet.MegabytesPerDevice:F2} MB per device; initial {options.AccuracyName} {initial.EvalAccuracy:F4}");
+            progress?.WriteLine($"setup: {options.Devices} agents online on {aggregator.Channels.Address} in {setup.Elapsed.TotalSeconds:F1} s; {data.Name} {pool.Count} training / {test.Count} held-out samples, partition {options.Partition}; {fleet.MegabytesPerDevice:F2} MB per device; initial {options.AccuracyName} {initial.EvalAccuracy:F4}{TasksText(initial.TaskScores)}");
 
             var lineRounds = new SimulatedLineRounds(fleet, progress, options.Quiet);
             foreach (var line in fleet.Lines)
@@ -148,6 +148,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             {
                 Run = recorder.Finish(final.EvalAccuracy, final.EvalLoss),
                 Initial = (initial.EvalAccuracy ?? double.NaN, initial.InferenceSha256),
+                InitialTaskScores = initial.TaskScores,
                 ReplicaUpdates = fleet.Replicas.ToDictionary(r => r.Name, r => r.Accepted),
                 ReplicasStarved = aggregator.Replicas.Starved,
                 EdgePartials = fleet.Edge is { } tier ? (tier.Partials, tier.Gateways.Sum(g => g.PartialBytes)) : (0, 0),
@@ -197,6 +198,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             Notes = report.Notes,
             PeakUpdatesPerSecond = report.PeakUpdatesPerSecond,
             ArrivalSpreadSeconds = report.ArrivalSpreadSeconds,
+            TaskScores = report.EvalTasks,
         };
         results.Add(result);
         if (!options.Quiet)
@@ -204,9 +206,15 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             var notes = string.Concat(report.Notes.Select(n => FormattableString.Invariant($"  {n.Key} {n.Value:G4}")));
             progress?.WriteLine(
                 $"round {report.Round,3}/{options.Rounds}  {report.Status,-9} v{version,-4} {(options.Regression ? "R²" : options.MultiLabel ? "label acc" : options.PerPosition ? "position acc" : "acc")} {result.Accuracy:F4}  {options.LossName} {result.Loss:F4}  " +
+                (report.EvalTasks is { } tasks ? TasksText(tasks).TrimStart(';', ' ') + "  " : string.Empty) +
                 $"participants {report.Contributors}/{report.Selected}  rejected {report.Rejected}  up {result.BytesUp / 1e6:F2} MB  down {result.BytesDown / 1e6:F2} MB  {result.Seconds:F2} s  peak {report.PeakUpdatesPerSecond} updates/s over {report.ArrivalSpreadSeconds:F1} s{notes}");
         }
     }
+
+    /// <summary>A multi-task model's score of each task, for a progress line (<c>; digit acc 0.7960, bottom R² 0.3134</c>); empty for another model.</summary>
+    private string TasksText(IReadOnlyList<EdgeMlOps.Runtime.TaskScore>? tasks) =>
+        tasks is null || tasks.Count != options.Tasks.Count ? string.Empty
+        : "; " + string.Join(", ", tasks.Select((t, i) => FormattableString.Invariant($"{t.Output} {(options.Tasks[i].Classes ? "acc" : "R²")} {t.Score:F4}")));
 
     /// <summary>Messages the broker dropped: the embedded broker's count, or the in-memory hub's (0 for an external broker, which keeps its own).</summary>
     private static long BrokerDrops(AggregatorNode aggregator, EdgeMlOps.Runtime.Channels.IFleetChannelFactory? channels) =>

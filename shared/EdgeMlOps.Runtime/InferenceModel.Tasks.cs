@@ -68,9 +68,14 @@ public sealed partial class InferenceModel
         public EvaluationScore Score()
         {
             var scores = _parts.Select(p => p.Score()).ToList();
-            return new EvaluationScore(scores.Select((s, i) => tasks[i].Weight * s.Loss).Sum(), scores[0].Accuracy, scores[0].Samples);
+            return new EvaluationScore(scores.Select((s, i) => tasks[i].Weight * s.Loss).Sum(), scores[0].Accuracy, scores[0].Samples)
+            {
+                Tasks = [.. scores.Select((s, i) => new TaskScore(tasks[i].Output, Finite(s.Loss), Finite(s.Accuracy)))],
+            };
         }
     }
+
+    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
 
     /// <summary>Running sums for one classifier task: softmax cross-entropy (probabilities clamped to [1e-7, 1]) and the share of rows whose class is the argmax.</summary>
     private sealed class ClassSums(int classes, bool logits) : ITargetSums

@@ -16,7 +16,14 @@ public sealed record PredictionBatch(float[] Probabilities, long[] Labels, int C
 }
 
 /// <summary>Loss and accuracy of a model on labelled data.</summary>
-public readonly record struct EvaluationScore(double Loss, double Accuracy, int Samples);
+public readonly record struct EvaluationScore(double Loss, double Accuracy, int Samples)
+{
+    /// <summary>A multi-task model's score of each task, in task order (<see cref="Loss"/> is their weighted sum, <see cref="Accuracy"/> the first's score); null for another model.</summary>
+    public IReadOnlyList<TaskScore>? Tasks { get; init; }
+}
+
+/// <summary>One task of a multi-task model on labelled data: its loss (cross-entropy, or MSE) and its score (accuracy, or R²); null where not a number (R² of targets that do not vary).</summary>
+public sealed record TaskScore(string Output, double? Loss, double? Score);
 
 /// <summary>
 /// An inference graph loaded into ONNX Runtime. Immutable and thread-safe, so one instance can

@@ -91,6 +91,13 @@ public sealed record ModelCard(string Markdown, string Html)
                 Svg: CardCharts.Lineage(ancestors) is { } curves ? [curves] : null),
             new("Caveats and recommendations", caveats),
         };
+        if (options.Model.Graph?.Tasks is { Count: > 0 } tasks) // a multi-task model: each task's held-out figures beside the primary's accuracy
+        {
+            sections.Insert(sections.FindIndex(x => x.Title == "Metrics") + 1, new("Tasks", Header: ["Task", "Kind", "Weight", "Held-out loss", "Held-out score"], Rows: [.. tasks.Select((t, i) => (IReadOnlyList<string>)[
+                t.Output, t.IsClassifier ? $"classes ({t.Classes}): cross-entropy, accuracy" : $"regression ({t.Width} values): MSE, R²", t.Weight.ToString(inv),
+                F(v.TaskScores?.ElementAtOrDefault(i)?.Loss), F(v.TaskScores?.ElementAtOrDefault(i)?.Score)])]));
+        }
+
         return new ModelCard(RenderMarkdown(v, sections), RenderHtml(v, sections));
     }
 

@@ -27,6 +27,9 @@ public sealed record ModelVersionRecord(
 
     /// <summary>Why the version is in its state (validation outcome, review request, rejection reason).</summary>
     public string? StateReason { get; init; }
+
+    /// <summary>A multi-task model's held-out score of each task (<see cref="EvalAccuracy"/> is the first's); null for another model or without a held-out set.</summary>
+    public IReadOnlyList<Runtime.TaskScore>? TaskScores { get; init; }
 }
 
 /// <summary>Registry states (MLflow/SageMaker-like), with the transitions the governance allows.</summary>
@@ -117,12 +120,12 @@ public sealed partial class ModelRegistry : IDisposable
                 s.Execute(
                     """
                     INSERT INTO versions(model, version, parent, round, contributors, samples, inference_sha, inference_size,
-                                         train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms)
-                    VALUES (@m, @v, @p, @r, @c, @s, @is, @iz, @ts, @tz, @ea, @el, @tl, @t)
+                                         train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms, task_scores)
+                    VALUES (@m, @v, @p, @r, @c, @s, @is, @iz, @ts, @tz, @ea, @el, @tl, @t, @tk)
                     """,
                     ("@m", v.Model), ("@v", (long)v.Version), ("@p", (long)v.Parent), ("@r", v.Round), ("@c", v.Contributors), ("@s", v.Samples),
                     ("@is", v.InferenceSha256), ("@iz", v.InferenceSize), ("@ts", v.TrainStepSha256), ("@tz", v.TrainStepSize),
-                    ("@ea", v.EvalAccuracy), ("@el", v.EvalLoss), ("@tl", v.TrainLoss), ("@t", v.CreatedAt.ToUnixTimeMilliseconds()));
+                    ("@ea", v.EvalAccuracy), ("@el", v.EvalLoss), ("@tl", v.TrainLoss), ("@t", v.CreatedAt.ToUnixTimeMilliseconds()), ("@tk", TaskScoresColumn.Write(v.TaskScores)));
                 s.Execute(
                     """
                     INSERT INTO version_states(model, version, state, created_by, reason) VALUES (@m, @v, @s, @c, @r)
@@ -349,7 +352,7 @@ public sealed partial class ModelRegistry : IDisposable
         return _db.Run(s => s.Query(
             """
             SELECT v.model, v.version, parent, round, contributors, samples, inference_sha, inference_size, train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms,
-                   COALESCE(s.state, 'deployed'), COALESCE(s.created_by, 'system'), s.reason
+                   COALESCE(s.state, 'deployed'), COALESCE(s.created_by, 'system'), s.reason, v.task_scores
             FROM versions v LEFT JOIN version_states s ON s.model = v.model AND s.version = v.version
             WHERE v.model = @m 
             """ + suffix,
@@ -362,6 +365,7 @@ public sealed partial class ModelRegistry : IDisposable
                 State = reader.GetString(14),
                 CreatedBy = reader.GetString(15),
                 StateReason = reader.IsDBNull(16) ? null : reader.GetString(16),
+                TaskScores = reader.IsDBNull(17) ? null : TaskScoresColumn.Read(reader.GetString(17)),
             },
             [("@m", model), .. parameters]));
     }

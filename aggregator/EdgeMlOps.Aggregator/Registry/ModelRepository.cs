@@ -64,11 +64,12 @@ public sealed class ModelRepository
         var inferenceSha = _stores.Artifacts.Put(inferenceBytes);
         var trainSha = trainBytes is null ? string.Empty : _stores.Artifacts.Put(trainBytes); // none for a serve-only model
         double? accuracy = null, loss = null;
+        IReadOnlyList<TaskScore>? tasks = null;
         if (_evaluator is not null)
         {
             using var model = _stores.Artifacts.LoadModel(inferenceBytes, _options.Model);
             var score = _evaluator.Evaluate(model);
-            (accuracy, loss) = (score.Accuracy, score.Loss);
+            (accuracy, loss, tasks) = (score.Accuracy, score.Loss, score.Tasks);
         }
 
         var record = new ModelVersionRecord(
@@ -78,6 +79,7 @@ public sealed class ModelRepository
         {
             State = VersionStates.Candidate,
             CreatedBy = createdBy ?? _options.Governance.TrainingIdentity,
+            TaskScores = tasks,
         };
         _stores.Registry.AddVersion(record);
         _stores.Audit.Append(_time.GetUtcNow(), record.CreatedBy, "version.create", ModelGovernance.Subject(record),

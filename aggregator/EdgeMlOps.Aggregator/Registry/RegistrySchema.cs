@@ -111,5 +111,9 @@ public static class RegistrySchema
                 profile BLOB NOT NULL,
                 PRIMARY KEY(model, version));
             """),
+        new(5, "versions.task_scores (a multi-task model's held-out score per task)", session =>
+        {
+            if (!session.ColumnExists("versions", "task_scores")) session.Execute("ALTER TABLE versions ADD COLUMN task_scores TEXT");
+        }),
     ];
 }

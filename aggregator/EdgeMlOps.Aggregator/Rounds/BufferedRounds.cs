@@ -89,6 +89,7 @@ public sealed class BufferedRounds(
                 model.Record.EvalAccuracy, model.Record.EvalLoss, aggregate.MeanLocalLoss, open.TakeBytes(), clock.Elapsed)
             {
                 Notes = aggregate.Notes,
+                EvalTasks = model.Record.TaskScores,
             });
 
             roundNumber++;

@@ -127,6 +127,7 @@ public sealed class RoundCoordinator(
             aggregate.Contributors, aggregate.Samples, rejected, byReason, model.Record.EvalAccuracy, model.Record.EvalLoss, aggregate.MeanLocalLoss, bytesUp, clock.Elapsed)
         {
             Notes = aggregate.Notes,
+            EvalTasks = model.Record.TaskScores,
             Contributions = aggregate.ContributorSamples,
             PeakUpdatesPerSecond = open.Arrivals.PeakPerSecond(),
             ArrivalSpreadSeconds = open.Arrivals.SpreadSeconds(),

@@ -54,6 +54,9 @@ public sealed record RoundReport(
     /// <summary>Seconds from the first accepted update to the last.</summary>
     public double ArrivalSpreadSeconds { get; init; }
 
+    /// <summary>A multi-task model's held-out score of each task for the new version; null for another model.</summary>
+    public IReadOnlyList<Runtime.TaskScore>? EvalTasks { get; init; }
+
     /// <summary>Why the round did not run, when <see cref="Status"/> is <see cref="RoundStatus.Stopped"/>.</summary>
     public string? StopReason { get; init; }
 }

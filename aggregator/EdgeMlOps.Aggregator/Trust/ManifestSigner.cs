@@ -37,6 +37,11 @@ public sealed class ManifestSigner(AggregatorOptions options, KeyRing keys, Time
         if (record.EvalAccuracy is { } accuracy) manifest.Metrics["eval_accuracy"] = accuracy;
         if (record.EvalLoss is { } loss) manifest.Metrics["eval_loss"] = loss;
         if (record.TrainLoss is { } trainLoss) manifest.Metrics["train_loss"] = trainLoss;
+        foreach (var task in record.TaskScores ?? [])
+        {
+            if (task.Loss is { } taskLoss) manifest.Metrics[$"eval_task.{task.Output}.loss"] = taskLoss; // a multi-task model's each task
+            if (task.Score is { } taskScore) manifest.Metrics[$"eval_task.{task.Output}.score"] = taskScore;
+        }
         return (manifest, keys.Sign(manifest));
     }
 }
