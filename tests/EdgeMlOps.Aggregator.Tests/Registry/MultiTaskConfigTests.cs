@@ -53,6 +53,31 @@ public sealed class MultiTaskConfigTests
     }
 
     [Fact]
+    public async Task EachTasksHeldOutScore_IsKeptWithTheVersion_SignedIntoItsManifest_AndShownOnItsCard()
+    {
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "digit_multitask_expected.json")));
+        float[] Floats(string name) => [.. expected.RootElement.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var (digits, bottoms) = (Floats("digits"), Floats("bottoms"));
+        float[] targets = [.. digits.SelectMany((d, i) => bottoms.Skip(i * 32).Take(32).Prepend(d))];
+        var options = Read() with { DataDirectory = AggregatorFixture.TempDirectory(), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0" };
+        await using var node = new AggregatorNode(options, evaluator: new HeldOutTargetsEvaluator(Floats("top"), targets, 33));
+
+        // PyTorch's figures for the eight scans: the weighted loss is the version's loss, each task's its own.
+        var v1 = node.Registry.Version(options.ModelName, node.CurrentVersion.Version)!; // read back from the registry
+        Assert.Equal(expected.RootElement.GetProperty("loss").GetDouble(), v1.EvalLoss!.Value, 4);
+        Assert.Equal(["digit", "bottom"], v1.TaskScores!.Select(t => t.Output));
+        Assert.Equal(expected.RootElement.GetProperty("crossEntropy").GetDouble(), v1.TaskScores![0].Loss!.Value, 4);
+        Assert.Equal(expected.RootElement.GetProperty("mse").GetDouble(), v1.TaskScores[1].Loss!.Value, 3);
+        Assert.Equal(v1.EvalAccuracy, v1.TaskScores[0].Score);
+
+        var (manifest, _) = node.SignManifest(v1);
+        Assert.Equal(v1.TaskScores[1].Score!.Value, manifest.Metrics["eval_task.bottom.score"], 9);
+        var card = EdgeMlOps.Aggregator.Governance.ModelCard.Build(node.Registry, node.Options, node.Monitor, v1, artifacts: node.Artifacts).Markdown;
+        Assert.Contains($"| bottom | regression (32 values): MSE, R² | 0.5 | {v1.TaskScores[1].Loss!.Value.ToString("F4", CultureInfo.InvariantCulture)} |", card, StringComparison.Ordinal);
+        Assert.Contains("a multi-task model: 2 tasks trained at once", card, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TasksThatDoNotFit_AreErrorsNamingTheKey()
     {
         static IReadOnlyList<string> Errors(params (string, string)[] settings) => Assert.Throws<OptionsValidationException>(() => Read(settings)).Errors;

@@ -23,7 +23,7 @@ public sealed class RegistryStoreTests
         {
             registry.AddModel("m", "mlp-4-3", T0);
             registry.AddVersion(Version(1, 0.91));
-            registry.AddVersion(Version(2, null));
+            registry.AddVersion(Version(2, null) with { TaskScores = [new("digit", 0.61, 0.79), new("bottom", 12.5, null)] }); // a multi-task model's; an R² that is not a number is kept as none
             registry.SetState("m", 2, VersionStates.Approved, "looks good");
             registry.SetEvaluation("m", 2, """{"cohorts":1}""");
             registry.SetExplanation("m", 2, "held-out", """{"f":[1]}""");
@@ -38,6 +38,8 @@ public sealed class RegistryStoreTests
         Assert.Equal([1UL, 2UL], versions.Select(v => v.Version));
         Assert.Equal(0.91, versions[0].EvalAccuracy);
         Assert.Null(versions[1].EvalAccuracy);
+        Assert.Null(versions[0].TaskScores);
+        Assert.Equal([new("digit", 0.61, 0.79), new("bottom", 12.5, null)], versions[1].TaskScores!);
         Assert.Equal((VersionStates.Approved, "looks good", "trainer"), (versions[1].State, versions[1].StateReason, versions[1].CreatedBy));
         Assert.Equal(T0.AddMinutes(2), versions[1].CreatedAt);
         Assert.Equal(2UL, again.Latest("m")!.Version);
