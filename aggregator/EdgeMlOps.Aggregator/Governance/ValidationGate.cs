@@ -4,7 +4,7 @@ using EdgeMlOps.Runtime;
 namespace EdgeMlOps.Aggregator.Governance;
 
 /// <summary>A candidate against the live version in one cohort (accuracy on the same evaluation data).</summary>
-public sealed record CohortComparison(string Cohort, int Samples, double Candidate, double? Live, double? Delta, bool Gated);
+public sealed record CohortComparison(string Cohort, int Samples, double? Candidate, double? Live, double? Delta, bool Gated);
 
 /// <summary>What the validation gates decided, and why.</summary>
 public sealed record ValidationOutcome(string State, string Reason, IReadOnlyList<CohortComparison> Cohorts)
@@ -33,8 +33,10 @@ public static class ValidationGate
             .OrderBy(c => c.Key == InferenceModel.AllCohorts ? 0 : 1).ThenBy(c => c.Key, StringComparer.Ordinal)
             .Select(c =>
             {
-                var before = live is not null && live.TryGetValue(c.Key, out var l) && l.Samples > 0 ? l.Accuracy : (double?)null;
-                return new CohortComparison(c.Key, c.Value.Samples, c.Value.Accuracy, before, c.Value.Accuracy - before, c.Value.Samples >= options.MinCohortSamples && before is not null);
+                // A score that is not a number (R² of a cohort whose targets do not vary) is none: recorded, never gated.
+                var before = live is not null && live.TryGetValue(c.Key, out var l) && l.Samples > 0 && double.IsFinite(l.Accuracy) ? l.Accuracy : (double?)null;
+                var now = double.IsFinite(c.Value.Accuracy) ? c.Value.Accuracy : (double?)null;
+                return new CohortComparison(c.Key, c.Value.Samples, now, before, now - before, c.Value.Samples >= options.MinCohortSamples && before is not null && now is not null);
             })
             .ToArray();
         if (live is null) return new ValidationOutcome(VersionStates.Validated, FormattableString.Invariant($"no live version to compare with; accuracy {overall.Accuracy:F4}"), cohorts);

@@ -69,7 +69,7 @@ public sealed class ModelRepository
         {
             using var model = _stores.Artifacts.LoadModel(inferenceBytes, _options.Model);
             var score = _evaluator.Evaluate(model);
-            (accuracy, loss, tasks) = (score.Accuracy, score.Loss, score.Tasks);
+            (accuracy, loss, tasks) = (Finite(score.Accuracy), Finite(score.Loss), score.Tasks); // not a number (R² of targets that do not vary): none, which the registry can store and JSON can write
         }
 
         var record = new ModelVersionRecord(
@@ -86,6 +86,8 @@ public sealed class ModelRepository
             reason ?? (round == 0 ? (_options.ModelSource is null ? "initial weights" : $"uploaded file {_options.Model.Graph!.SourceSha256}") : FormattableString.Invariant($"round {round}: {contributors} devices, {samples} samples")), null, record.State);
         return new GlobalModel(Govern(record, inferenceBytes), weights);
     }
+
+    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
 
     /// <summary>Resumes from the registry's latest version, or creates version 1 from seeded initial weights.</summary>
     private GlobalModel LoadOrCreate(ILogger logger)

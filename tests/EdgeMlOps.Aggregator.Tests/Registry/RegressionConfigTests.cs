@@ -75,6 +75,33 @@ public sealed class RegressionConfigTests
     }
 
     [Fact]
+    public async Task AHeldOutScoreThatIsNotANumber_IsKeptAsNone_AndTheVersionsStillList()
+    {
+        // Two held-out patients with the same progression: R² has no spread to explain (0 / 0). Kept as a number, it
+        // would make the version list (GET /v1/models/{name}/versions) fail to write: JSON has no NaN.
+        var options = Read() with { DataDirectory = AggregatorFixture.TempDirectory(), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0" };
+        await using var node = new AggregatorNode(options, evaluator: new EdgeMlOps.Aggregator.Evaluation.HeldOutTargetsEvaluator(new float[20], [1.5f, 1.5f], 1));
+        var v1 = node.Registry.Version(options.ModelName, node.CurrentVersion.Version)!;
+        Assert.Null(v1.EvalAccuracy);
+        Assert.True(v1.EvalLoss is > 0);
+        Assert.Contains("\"evalAccuracy\":null", System.Text.Json.JsonSerializer.Serialize(node.Registry.Versions(options.ModelName), System.Text.Json.JsonSerializerOptions.Web), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ACohortWhoseScoreIsNotANumber_IsRecordedWithoutOne_AndNeverGated()
+    {
+        // Two cohorts of one patient each: the whole set's R² is a number, each cohort's is not (0 / 0). The governed
+        // validation records every cohort's comparison as JSON with the version; a NaN there must not stop the version.
+        var options = Read(("Governance:Mode", "governed")) with { DataDirectory = AggregatorFixture.TempDirectory(), EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0" };
+        await using var node = new AggregatorNode(options, evaluator: new EdgeMlOps.Aggregator.Evaluation.HeldOutTargetsEvaluator(new float[20], [1.5f, 2.5f], 1, ["north", "south"]));
+        var v1 = node.Registry.Version(options.ModelName, node.CurrentVersion.Version)!;
+        Assert.NotNull(v1.EvalAccuracy);
+        using var evaluation = System.Text.Json.JsonDocument.Parse(node.Registry.Evaluation(options.ModelName, v1.Version)!);
+        var north = evaluation.RootElement.EnumerateArray().Single(c => c.GetProperty("cohort").GetString() == "north");
+        Assert.Equal((System.Text.Json.JsonValueKind.Null, false), (north.GetProperty("candidate").ValueKind, north.GetProperty("gated").GetBoolean()));
+    }
+
+    [Fact]
     public void WhatDoesNotApplyToARegressor_IsAnErrorNamingTheKey()
     {
         var logits = Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:Scores", "logits"))).Errors;
