@@ -78,7 +78,7 @@ public sealed class UploadedModelFleetTests
         Assert.Contains("Aggregator:ModelInterface:Trainable: does not apply to ModelInterface:Kind=tensors (served by tensor names, not trained)", errors);
         Assert.Contains("Aggregator:ModelInterface:State: 'h_in' is not INPUT>OUTPUT", errors);
         var kind = Assert.Throws<OptionsValidationException>(() => Read(new() { ["Aggregator:Model"] = "onnx:" + gru, ["Aggregator:ModelInterface:Kind"] = "regressor" })).Errors;
-        Assert.Contains("Aggregator:ModelInterface:Kind: 'regressor' is not classifier, regression, multilabel, positions or tensors", kind);
+        Assert.Contains("Aggregator:ModelInterface:Kind: 'regressor' is not classifier, regression, multilabel, positions, multitask or tensors", kind);
         var mismatch = Assert.Throws<OptionsValidationException>(() => Read(new() { ["Aggregator:Model"] = "onnx:" + gru, ["Aggregator:ModelInterface:Kind"] = "tensors", ["Aggregator:ModelInterface:State"] = "frames>h_out" })).Errors;
         Assert.Contains(mismatch, e => e.Contains("state frames>h_out", StringComparison.Ordinal) && e.Contains("same fixed shape", StringComparison.Ordinal));
         // A classifier may carry state too (a streaming classifier), through a context input: the CNN has none.

@@ -119,7 +119,7 @@ public class MultiLabelTrainingTests(Xunit.Abstractions.ITestOutputHelper output
         var both = multi.Clone();
         both.Graph.RegressionTargets = 4;
         Assert.Contains("neither a single-score classifier nor a regressor", Refusal(both), StringComparison.Ordinal);
-        Assert.Contains("a model is one of a regressor, a multi-label classifier or a per-position classifier", Assert.Throws<InvalidDataException>(() =>
+        Assert.Contains("a model is one of a regressor, a multi-label classifier, a per-position classifier or a multi-task model", Assert.Throws<InvalidDataException>(() =>
             UploadedClassifier.Open(Attributes, new UploadedClassifierOptions("none") { MultiLabel = true, Regression = true })).Message, StringComparison.Ordinal);
 
         // The interface is part of what is signed: a multi-label reading of a file is not its regressor reading.

@@ -80,7 +80,7 @@ public class PerPositionClassifierTests(Xunit.Abstractions.ITestOutputHelper out
     {
         Assert.Contains("a per-position classifier's scores must be float [batch, classes, positions…]", Assert.Throws<InvalidDataException>(() =>
             UploadedClassifier.Open(File.ReadAllBytes(Fixture("pytorch_cnn_digits04.onnx")), new UploadedClassifierOptions("none") { PerPosition = true, Output = "probabilities" })).Message, StringComparison.Ordinal);
-        Assert.Contains("one of a regressor, a multi-label classifier or a per-position classifier", Assert.Throws<InvalidDataException>(() =>
+        Assert.Contains("one of a regressor, a multi-label classifier, a per-position classifier or a multi-task model", Assert.Throws<InvalidDataException>(() =>
             UploadedClassifier.Open(Segmenter, new UploadedClassifierOptions("none") { PerPosition = true, Regression = true })).Message, StringComparison.Ordinal);
 
         static string Refusal(ModelArchitecture architecture) => Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(architecture)).Message;

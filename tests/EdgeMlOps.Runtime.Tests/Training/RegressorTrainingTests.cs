@@ -95,7 +95,7 @@ public class RegressorTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains("a regressor predicts 1 to 1024 values", Refusal(vast), StringComparison.Ordinal);
         var classes = regressor.Clone();
         classes.Classes = 3;
-        Assert.Contains("a regressor, multi-label or per-position classifier declares no classes", Refusal(classes), StringComparison.Ordinal);
+        Assert.Contains("a regressor, multi-label, per-position classifier or multi-task model declares no classes", Refusal(classes), StringComparison.Ordinal);
         var scored = regressor.Clone();
         scored.Graph.SingleScore = true;
         Assert.Contains("a regressor's output is values", Refusal(scored), StringComparison.Ordinal);
