@@ -43,6 +43,9 @@ public sealed record SimulationOptions
     /// <summary>The model file is a multi-task model (<c>--tasks OUTPUT:classes|regression[:WEIGHT],…</c>), trained on a csv dataset's target columns holding every task's ground truth in order; empty: not one.</summary>
     public IReadOnlyList<(string Output, bool Classes, float Weight)> Tasks { get; init; } = [];
 
+    /// <summary>The model file's free axes besides the batch, pinned at the length the fleet serves and trains (<c>--axis-lengths frames=8</c>).</summary>
+    public IReadOnlyList<(string Name, long Length)> AxisLengths { get; init; } = [];
+
     /// <summary>The model's ground truth is a csv dataset's target columns: a regressor's values, a multi-label classifier's labels, a per-position classifier's class ids or a multi-task model's every task's.</summary>
     public bool TakesTargets => Regression || MultiLabel || PerPosition || Tasks.Count > 0;
 
@@ -167,6 +170,8 @@ public sealed record SimulationOptions
                                    scores, trained with cross-entropy on the csv dataset's class id per position)
           --class-axis 1|last      a per-position classifier's classes: axis 1 ([batch, classes, positions…], 1) or the
                                    last ([batch, positions…, classes], a tagger's)
+          --axis-lengths A=N,…     the --model-file's free axes besides the batch (as its inputs name them) pinned at
+                                   the length the fleet serves and trains (a csv sample holds that many values)
           --tasks T                the --model-file is a multi-task model: OUTPUT:classes|regression[:WEIGHT],… (the
                                    primary first), trained on the weighted sum of the tasks' losses; the csv dataset's
                                    --target-columns hold each task's ground truth in order (a class id, or the values)
@@ -376,6 +381,17 @@ public sealed record SimulationOptions
                 case "--preprocess-file": o = o with { PreprocessFile = value }; break;
                 case "--model-input": o = o with { ModelInput = value }; break;
                 case "--model-output": o = o with { ModelOutput = value }; break;
+                case "--axis-lengths":
+                    try
+                    {
+                        o = o with { AxisLengths = EdgeMlOps.Shared.Onnx.AxisLengths.Parse(value) };
+                    }
+                    catch (ArgumentException ex)
+                    {
+                        errors.Add($"--axis-lengths: {ex.Message}");
+                    }
+
+                    break;
                 case "--tasks":
                     try
                     {

@@ -301,6 +301,7 @@ public sealed partial record AggregatorOptions
             ClassAxisLast = r.OptionalString("ModelInterface:ClassAxis") == "last", // a tagger's [batch, positions…, classes]
             States = TensorModelConfiguration.States(r), // a streaming model's state, carried between a session's calls
             Tasks = Tasks(r, kind), // a multi-task model's outputs, trained at once
+            AxisLengths = AxisLengthsOf(r), // free axes besides the batch, pinned at the length the fleet serves and trains
         };
         r.Require(kind != "regression" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class or label scores, not a regressor's values");
         r.Require(r.OptionalString("ModelInterface:ClassAxis") is null || (kind == "positions" && r.OptionalString("ModelInterface:ClassAxis") is "1" or "last"), "ModelInterface:ClassAxis",
@@ -347,6 +348,20 @@ public sealed partial record AggregatorOptions
         catch (ArgumentException ex)
         {
             r.Require(false, "ModelInterface:Tasks", ex.Message);
+            return [];
+        }
+    }
+
+    /// <summary><c>ModelInterface:AxisLengths</c> (<c>NAME=LENGTH,…</c>): the file's free axes besides the batch, pinned; empty when unset.</summary>
+    private static IReadOnlyList<(string Name, long Length)> AxisLengthsOf(ConfigReader r)
+    {
+        try
+        {
+            return r.OptionalString("ModelInterface:AxisLengths") is { } text ? Shared.Onnx.AxisLengths.Parse(text) : [];
+        }
+        catch (ArgumentException ex)
+        {
+            r.Require(false, "ModelInterface:AxisLengths", ex.Message);
             return [];
         }
     }

@@ -288,6 +288,39 @@ public sealed class ConsoleTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// A multi-task model's registry view: beside the primary task's held-out accuracy, each task's own score — the
+    /// digit's accuracy and the completion's R² of PyTorch's two-headed model on eight scans.
+    /// </summary>
+    [Fact]
+    public async Task TheRegistryView_ShowsEachTasksHeldOutScore_ForAMultiTaskModel()
+    {
+        var fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures");
+        var bytes = await File.ReadAllBytesAsync(Path.Combine(fixtures, "pytorch_digit_completion.onnx"));
+        var source = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { Tasks = ModelTask.Parse("digit:classes,bottom:regression:0.5") });
+        using var expected = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(fixtures, "digit_multitask_expected.json")));
+        float[] Floats(string name) => [.. expected.RootElement.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var (digits, bottoms) = (Floats("digits"), Floats("bottoms"));
+        var evaluator = new EdgeMlOps.Aggregator.Evaluation.HeldOutTargetsEvaluator(Floats("top"), [.. digits.SelectMany((d, i) => bottoms.Skip(i * 32).Take(32).Prepend(d))], 33);
+        await using var node = new AggregatorNode(new AggregatorOptions
+        {
+            Fleet = "web", ModelName = "scans", Model = source.Spec, ModelSource = source, EmbeddedBrokerPort = 0, HttpUrl = "http://127.0.0.1:0",
+            DataDirectory = Path.Combine(Path.GetTempPath(), "edgemlops-console-tasks-" + Guid.NewGuid().ToString("N")),
+            Governance = new GovernanceOptions { Identities = [new AdminIdentity("carol", AdminIdentity.HashToken("carol-token"), new HashSet<string> { AdminRoles.Viewer })] },
+        }, evaluator: evaluator);
+        await node.StartAsync(CancellationToken.None);
+        var scores = node.CurrentVersion.TaskScores!;
+
+        var page = await _browser.SignInAsync(new Uri(node.ArtifactBaseUrl, "/console/"), "carol-token");
+        await page.ClickAsync("#tabs button[data-view=registry]");
+        await Expect(page.Locator("main tbody tr")).ToHaveCountAsync(1);
+        var headers = await page.Locator("main thead th").AllTextContentsAsync();
+        var cells = await page.Locator("main tbody tr").First.Locator("td").AllTextContentsAsync();
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        Assert.Equal(scores[0].Score!.Value.ToString("F4", inv), cells[headers.ToList().IndexOf("Held-out accuracy")]);
+        Assert.Equal($"digit {scores[0].Score!.Value.ToString("F4", inv)}, bottom {scores[1].Score!.Value.ToString("F4", inv)}", cells[headers.ToList().IndexOf("Held-out per task")]);
+    }
+
+    /// <summary>
     /// The device's first window (240 predictions, both classes alike), once evaluated, is v1's prediction reference; ten minutes
     /// later it predicts class 1 four times in five. The Monitoring view says the predictions drifted and how.
     /// </summary>

@@ -388,6 +388,27 @@ public sealed record GraphInterface
     /// <summary>Positions a per-position classifier classes per row (<see cref="ValuesDims"/>' product); 0 for another model.</summary>
     public int Positions => _positionClasses > 0 && _valuesDims.Length > 0 && _valuesDims.Aggregate(1L, (a, d) => Math.Min(a * d, MaxPositions + 1L)) is var p and <= MaxPositions ? (int)p : 0;
 
+    /// <summary>Most free axes an interface may pin.</summary>
+    public const int MaxAxisLengths = 8;
+
+    private readonly IReadOnlyList<(string Name, long Length)> _axisLengths = [];
+
+    /// <summary>
+    /// Free axes of the uploaded file besides the batch (named by the exporter: <c>frames</c>, <c>tokens</c>), pinned at
+    /// the one length the fleet serves and trains (<see cref="SampleDims"/> hold it); the file keeps them free and is
+    /// served as uploaded. Empty: every axis after the batch is fixed in the file.
+    /// </summary>
+    public IReadOnlyList<(string Name, long Length)> AxisLengths
+    {
+        get => _axisLengths;
+        init
+        {
+            if (value.Count > MaxAxisLengths || value.Any(a => string.IsNullOrEmpty(a.Name) || a.Length is < 1 or > Onnx.AxisLengths.MaxLength) || value.Select(a => a.Name).Distinct(StringComparer.Ordinal).Count() != value.Count)
+                throw new ArgumentException($"Invalid graph interface: at most {MaxAxisLengths} pinned axes, each named once, from 1 to {Onnx.AxisLengths.MaxLength} long");
+            _axisLengths = [.. value];
+        }
+    }
+
     /// <summary>Most outputs a multi-task model may train at once.</summary>
     public const int MaxTasks = 8;
 
@@ -460,6 +481,7 @@ public sealed record GraphInterface
         + (RegressionTargets > 0 ? "|regression:" + RegressionTargets.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (PositionClasses > 0 ? "|positions:" + PositionClasses.ToString(CultureInfo.InvariantCulture) + (ClassAxisLast ? ":last" : string.Empty) : string.Empty)
         + (ValuesDims.Count > 0 ? "|values:" + string.Join('x', ValuesDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty)
+        + (_axisLengths.Count > 0 ? "|axes:" + Onnx.AxisLengths.Text(_axisLengths) : string.Empty)
         + (_tasks.Count > 0 ? "|tasks:" + string.Join(';', _tasks.Select(t => t.CanonicalText)) : string.Empty)
         + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (ContextInputs.Count > 0 ? "|context:" + string.Join(';', ContextInputs.Select(i => i.CanonicalText)) : string.Empty)

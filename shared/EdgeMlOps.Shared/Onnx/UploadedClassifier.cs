@@ -60,6 +60,12 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
     /// ([batch, classes] scores) or a regression task, with its weight in the loss, the primary first; empty for one output.
     /// </summary>
     public IReadOnlyList<(string Output, bool Classes, float Weight)> Tasks { get; init; } = [];
+
+    /// <summary>
+    /// Free axes besides the batch pinned at the length the fleet serves and trains (<see cref="AxisLengths"/>:
+    /// <c>frames=8</c>); the file keeps them free. Empty: every axis after the batch must be fixed in the file.
+    /// </summary>
+    public IReadOnlyList<(string Name, long Length)> AxisLengths { get; init; } = [];
 }
 
 /// <summary>
@@ -100,7 +106,8 @@ public sealed partial class UploadedClassifier
     /// </summary>
     public static UploadedClassifier Open(byte[] bytes, UploadedClassifierOptions options)
     {
-        var model = ParseWellFormed(bytes);
+        var original = ParseWellFormed(bytes);
+        var model = Onnx.AxisLengths.Pin(original, options.AxisLengths); // read and differentiated with its free axes pinned; served as uploaded
         var (input, sampleDims, integer, context) = FeaturesInput(model, options.Input);
         if (context.Length > 0 && options.Preprocess is not null) throw new InvalidDataException($"a preprocessing graph fronts a model with one input; this one has context inputs too ({string.Join(", ", context.Select(c => c.Name))})");
         CheckStates(model, context, options.States);
@@ -121,8 +128,8 @@ public sealed partial class UploadedClassifier
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks };
-            return new UploadedClassifier(bytes, model, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths };
+            return new UploadedClassifier(bytes, original, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
         // A single score trains with binary cross-entropy on the device's class ids (0 or 1), on the logit under a final
@@ -143,8 +150,8 @@ public sealed partial class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks };
-        return new UploadedClassifier(bytes, model, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths };
+        return new UploadedClassifier(bytes, original, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }
 
     /// <summary>Each declared state pair: a float context input, and a float graph output of its shape behind the batch axis.</summary>
@@ -388,6 +395,8 @@ public sealed partial class UploadedClassifier
         var dims = type.Shape?.Dim.ToList() ?? [];
         if (dims.Count < 2) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; expected a batch axis and the sample's axes");
         if (dims[0].HasDimValue && dims[0].DimValue != 0) throw new InvalidDataException($"input '{input.Name}' has a fixed batch of {dims[0].DimValue}; export it with a dynamic batch axis");
+        if (dims.Skip(1).FirstOrDefault(d => d.HasDimParam) is { } free)
+            throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; every axis after the batch must be fixed — pin the free one at the length the fleet serves and trains: ModelInterface:AxisLengths={free.DimParam}=N");
         if (dims.Skip(1).Any(d => !d.HasDimValue || d.DimValue <= 0)) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; every axis after the batch must be fixed");
         return ([.. dims.Skip(1).Select(d => d.DimValue)], type.ElemType switch { (int)DataType.Int64 => TensorElement.Int64, (int)DataType.Bool => TensorElement.Bool, (int)DataType.String => TensorElement.String, _ => TensorElement.Float });
     }

@@ -86,6 +86,20 @@ public class ModelCheckCommandTests
     }
 
     [Fact]
+    public async Task AFreeAxis_IsNamedWithThePinThatWouldFixIt_AndPinned_IsShownWithItsTrainStep()
+    {
+        var (exit, output) = await Run(Fixture("pytorch_digit_frames.onnx"));
+        Assert.Contains("as the fleet's model: no — input 'rows' is float [batch, frames, 8]; every axis after the batch must be fixed — pin the free one at the length the fleet serves and trains: ModelInterface:AxisLengths=frames=N", output, StringComparison.Ordinal);
+        (exit, output) = await Run(Fixture("pytorch_digit_frames.onnx"), "--axis-lengths", "frames=8");
+        Assert.Equal(0, exit);
+        Assert.Contains("as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable=all, ModelInterface:AxisLengths=frames=8): samples [8, 8] into 'rows' (64 floats per request), 10 classes", output, StringComparison.Ordinal);
+        Assert.Contains("train step: softmax-ce on 'logits', sgd; trains 4 tensors", output, StringComparison.Ordinal);
+        (exit, output) = await Run(Fixture("pytorch_digit_frames.onnx"), "--axis-lengths", "steps=8");
+        Assert.Equal(1, exit);
+        Assert.Contains("no input has an axis named 'steps'", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AModelWithSeveralInputs_IsCheckedWithItsFeaturesInputNamed_TheOthersShownAsContext()
     {
         var (exit, output) = await Run(Fixture("pytorch_diabetes_two_inputs.onnx"), "--loss", "mse");

@@ -235,6 +235,8 @@ const views = {
         ['Devices', v => fmt.num(v.contributors), 'num'],
         ['Samples', v => fmt.num(v.samples), 'num'],
         ['Held-out accuracy', v => fmt.num(v.evalAccuracy, 4), 'num'],
+        // A multi-task model's each task (accuracy of a classifier task, R² of a regression task); the column above is its first.
+        ...(versions.some(v => v.taskScores && v.taskScores.length) ? [['Held-out per task', v => (v.taskScores || []).map(t => t.output + ' ' + fmt.num(t.score, 4)).join(', ')]] : []),
         ['Why', v => v.stateReason || ''],
         ['', actions],
       ], [...versions].reverse(), 'No versions.'),

@@ -1,0 +1,46 @@
+using EdgeMlOps.Aggregator.Registry;
+using EdgeMlOps.Shared.Configuration;
+using EdgeMlOps.Shared.Onnx;
+using Microsoft.Extensions.Configuration;
+
+namespace EdgeMlOps.Aggregator.Tests.Registry;
+
+/// <summary>
+/// <c>ModelInterface:AxisLengths</c>, as an operator types it: PyTorch's frame classifier, exported with its frames a
+/// free axis, becomes the fleet's model once the axis is pinned (probed at that length before any device sees it); a
+/// served-only version is read with the same pins; a pin that does not fit is a configuration error naming the key.
+/// </summary>
+public sealed class AxisLengthsConfigTests
+{
+    private static readonly string Frames = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_digit_frames.onnx");
+
+    private static AggregatorOptions Read(params (string Key, string Value)[] extra)
+    {
+        var settings = new Dictionary<string, string?> { ["Aggregator:Model"] = "onnx:" + Frames, ["Aggregator:ModelInterface:Trainable"] = "all" };
+        foreach (var (key, value) in extra) settings["Aggregator:" + key] = value;
+        return AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+    }
+
+    [Fact]
+    public void APinnedFreeAxis_MakesTheFileTheFleetsModel_ProbedAtThatLength()
+    {
+        var options = Read(("ModelInterface:AxisLengths", "frames=8"));
+        Assert.Equal((64, 10), (options.Model.InputDim, options.Model.Classes));
+        Assert.Equal([8L, 8L], options.Model.Graph!.SampleDims);
+        UploadedModelProbe.Run(options.ModelSource!);
+
+        var served = UploadedClassifier.Open(File.ReadAllBytes(Frames), new UploadedClassifierOptions(UploadedClassifier.ServeOnly) { AxisLengths = AxisLengths.Parse("frames=8") });
+        Assert.Empty(ServedClassifierVersionCheck.Admit(served, File.ReadAllBytes(Frames)).Values); // read with the fleet's pins
+    }
+
+    [Fact]
+    public void AFreeAxisUnpinned_OrAPinThatDoesNotFit_IsAnErrorNamingTheKey()
+    {
+        static IReadOnlyList<string> Errors(params (string, string)[] settings) => Assert.Throws<OptionsValidationException>(() => Read(settings)).Errors;
+        Assert.Contains(Errors(), e => e.Contains("pin the free one at the length the fleet serves and trains: ModelInterface:AxisLengths=frames=N", StringComparison.Ordinal));
+        Assert.Contains(Errors(("ModelInterface:AxisLengths", "frames")), e => e.Contains("ModelInterface:AxisLengths", StringComparison.Ordinal) && e.Contains("is not AXIS=LENGTH", StringComparison.Ordinal));
+        Assert.Contains(Errors(("ModelInterface:AxisLengths", "steps=8")), e => e.Contains("no input has an axis named 'steps'", StringComparison.Ordinal));
+        Assert.Contains(Errors(("ModelInterface:Kind", "tensors"), ("ModelInterface:Trainable", null!), ("ModelInterface:AxisLengths", "frames=8")),
+            e => e.Contains("ModelInterface:AxisLengths", StringComparison.Ordinal) && e.Contains("does not apply to ModelInterface:Kind=tensors", StringComparison.Ordinal));
+    }
+}
