@@ -41,7 +41,7 @@ public sealed record SimulationOptions
     public bool ClassAxisLast { get; init; }
 
     /// <summary>The model file is a multi-task model (<c>--tasks OUTPUT:classes|regression[:WEIGHT],…</c>), trained on a csv dataset's target columns holding every task's ground truth in order; empty: not one.</summary>
-    public IReadOnlyList<(string Output, bool Classes, float Weight)> Tasks { get; init; } = [];
+    public IReadOnlyList<(string Output, EdgeMlOps.Shared.Models.ModelTaskKind Kind, float Weight)> Tasks { get; init; } = [];
 
     /// <summary>The model file's free axes besides the batch, pinned at the length the fleet serves and trains (<c>--axis-lengths frames=8</c>).</summary>
     public IReadOnlyList<(string Name, long Length)> AxisLengths { get; init; } = [];
@@ -50,7 +50,7 @@ public sealed record SimulationOptions
     public bool TakesTargets => Regression || MultiLabel || PerPosition || Tasks.Count > 0;
 
     /// <summary>What the held-out "accuracy" is for this model, in progress lines.</summary>
-    public string AccuracyName => Regression ? "R²" : MultiLabel ? "label accuracy" : PerPosition ? "position accuracy" : Tasks.Count > 0 ? $"{(Tasks[0].Classes ? "accuracy" : "R²")} of '{Tasks[0].Output}'" : "accuracy";
+    public string AccuracyName => Regression ? "R²" : MultiLabel ? "label accuracy" : PerPosition ? "position accuracy" : Tasks.Count > 0 ? $"{EdgeMlOps.Shared.Models.ModelTask.ScoreNameOf(Tasks[0].Kind)} of '{Tasks[0].Output}'" : "accuracy";
 
     /// <summary>What the held-out loss is for this model, in progress lines.</summary>
     public string LossName => Regression ? "MSE" : MultiLabel ? "binary CE" : PerPosition ? "CE" : Tasks.Count > 0 ? "weighted loss" : "loss";
@@ -172,9 +172,10 @@ public sealed record SimulationOptions
                                    last ([batch, positions…, classes], a tagger's)
           --axis-lengths A=N,…     the --model-file's free axes besides the batch (as its inputs name them) pinned at
                                    the length the fleet serves and trains (a csv sample holds that many values)
-          --tasks T                the --model-file is a multi-task model: OUTPUT:classes|regression[:WEIGHT],… (the
-                                   primary first), trained on the weighted sum of the tasks' losses; the csv dataset's
-                                   --target-columns hold each task's ground truth in order (a class id, or the values)
+          --tasks T                the --model-file is a multi-task model: OUTPUT:classes|regression|labels[:WEIGHT],…
+                                   (the primary first), trained on the weighted sum of the tasks' losses; the csv
+                                   dataset's --target-columns hold each task's ground truth in order (a class id, its
+                                   0/1 labels, or its values)
           --partition P            iid | shards:K | dirichlet:ALPHA (iid)
           --line NAME=mlp-D-H-C    a further model every device runs (a model line; repeatable): its own synthetic
                                    data (--synthetic-samples, --test-size, partitioned as --partition), rounds run

@@ -214,7 +214,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
     /// <summary>A multi-task model's score of each task, for a progress line (<c>; digit acc 0.7960, bottom R² 0.3134</c>); empty for another model.</summary>
     private string TasksText(IReadOnlyList<EdgeMlOps.Runtime.TaskScore>? tasks) =>
         tasks is null || tasks.Count != options.Tasks.Count ? string.Empty
-        : "; " + string.Join(", ", tasks.Select((t, i) => FormattableString.Invariant($"{t.Output} {(options.Tasks[i].Classes ? "acc" : "R²")} {t.Score:F4}")));
+        : "; " + string.Join(", ", tasks.Select((t, i) => FormattableString.Invariant($"{t.Output} {EdgeMlOps.Shared.Models.ModelTask.ScoreNameOf(options.Tasks[i].Kind)} {t.Score:F4}")));
 
     /// <summary>Messages the broker dropped: the embedded broker's count, or the in-memory hub's (0 for an external broker, which keeps its own).</summary>
     private static long BrokerDrops(AggregatorNode aggregator, EdgeMlOps.Runtime.Channels.IFleetChannelFactory? channels) =>

@@ -29,7 +29,7 @@ internal static class ModelCheckCommand
         var input = new Option<string?>("--input") { Description = "The features input of a model with several inputs (ModelInterface:Input); the others become context inputs each sample also carries" };
         var state = new Option<string?>("--state") { Description = "A streaming model's state, INPUT>OUTPUT pairs comma-separated (ModelInterface:State): a context input each call starts from and the output the next one does" };
         var classAxis = new Option<string>("--class-axis") { Description = "A per-position classifier's classes: 1 ([batch, classes, positions…]) or last ([batch, positions…, classes], a tagger's) (ModelInterface:ClassAxis)", DefaultValueFactory = _ => "1" };
-        var tasks = new Option<string?>("--tasks") { Description = "A multi-task model's outputs, OUTPUT:classes|regression[:WEIGHT] comma-separated, the primary first (ModelInterface:Kind=multitask, ModelInterface:Tasks): the weighted sum of their losses trains" };
+        var tasks = new Option<string?>("--tasks") { Description = "A multi-task model's outputs, OUTPUT:classes|regression|labels[:WEIGHT] comma-separated, the primary first (ModelInterface:Kind=multitask, ModelInterface:Tasks): the weighted sum of their losses trains" };
         var axisLengths = new Option<string?>("--axis-lengths") { Description = "Free axes besides the batch pinned at the length the fleet serves and trains, NAME=LENGTH comma-separated (ModelInterface:AxisLengths)" };
         var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input, state, classAxis, tasks, axisLengths };
         command.SetAction((r, ct) => Cli.Run(console, async () =>
@@ -56,7 +56,7 @@ internal static class ModelCheckCommand
         public bool ClassAxisLast { get; init; }
 
         /// <summary>A multi-task model's outputs (<c>--tasks</c>); empty: one output.</summary>
-        public IReadOnlyList<(string Output, bool Classes, float Weight)> Tasks { get; init; } = [];
+        public IReadOnlyList<(string Output, EdgeMlOps.Shared.Models.ModelTaskKind Kind, float Weight)> Tasks { get; init; } = [];
 
         /// <summary>Free axes pinned (<c>--axis-lengths</c>); empty: none.</summary>
         public IReadOnlyList<(string Name, long Length)> AxisLengths { get; init; } = [];
@@ -195,7 +195,7 @@ internal static class ModelCheckCommand
 
         var (spec, g) = (model.Spec, model.Spec.Graph!);
         Line(console, $"as a multi-task model (ModelInterface:Kind=multitask, ModelInterface:Tasks={string.Join(',', g.Tasks.Select(t => t.Declaration))}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}; {g.ScoresKind}; "
-            + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with the weighted sum of the tasks' losses (POST /v1/feedback {{\"target\": [{string.Join(", ", g.Tasks.Select(t => t.IsClassifier ? $"a class id for '{t.Output}'" : $"{t.Width} values for '{t.Output}'"))}]}})" : "served only, no rounds")
+            + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with the weighted sum of the tasks' losses (POST /v1/feedback {{\"target\": [{string.Join(", ", g.Tasks.Select(t => t.TruthText))}]}})" : "served only, no rounds")
             + $"; scored by the weighted loss and the {spec.AccuracyName}");
         if (model.TrainStep is { } step && writeStep is not null)
         {

@@ -152,7 +152,7 @@ public sealed partial class InferenceModel
     }
 
     /// <summary>Running sums for binary cross-entropy and the share of label decisions right.</summary>
-    private sealed class LabelSums : ITargetSums
+    private sealed class LabelSums(bool logits = false) : ITargetSums
     {
         private const double Clamp = 1e-7;
         private double _crossEntropy;
@@ -164,9 +164,9 @@ public sealed partial class InferenceModel
         {
             for (var j = 0; j < target.Length; j++)
             {
-                var p = Math.Clamp(predicted[j], Clamp, 1 - Clamp);
+                var p = Math.Clamp(logits ? 1 / (1 + Math.Exp(-predicted[j])) : predicted[j], Clamp, 1 - Clamp); // a multi-task model's labels arrive as its output made them
                 _crossEntropy -= target[j] > 0.5f ? Math.Log(p) : Math.Log(1 - p);
-                if ((predicted[j] > LabelThreshold) == (target[j] > 0.5f)) _right++;
+                if ((p > LabelThreshold) == (target[j] > 0.5f)) _right++;
             }
 
             _decisions += target.Length;

@@ -4,8 +4,8 @@ namespace EdgeMlOps.Runtime;
 
 /// <summary>
 /// A multi-task model (<see cref="ModelSpec.IsMultiTask"/>): every task's output read in one run, answered as a class
-/// id per classifier task and the values of each regression task, and scored by the weighted sum of the tasks' losses
-/// with the primary task's score as its accuracy.
+/// id per classifier task, each label's probability for a multi-label task and the values of each regression task, and
+/// scored by the weighted sum of the tasks' losses with the primary task's score as its accuracy.
 /// </summary>
 public sealed partial class InferenceModel
 {
@@ -40,6 +40,7 @@ public sealed partial class InferenceModel
                 var block = scores.AsSpan(from, task.ScoresWidth);
                 if (task.IsClassifier) values[to] = IndexOfMax(block);
                 else block.CopyTo(values.AsSpan(to, task.Width));
+                for (var i = to; task.Kind == ModelTaskKind.Labels && task.Logits && i < to + task.Width; i++) values[i] = 1f / (1f + MathF.Exp(-values[i])); // each label's probability
                 (from, to) = (from + task.ScoresWidth, to + task.Width);
             }
         }
@@ -53,7 +54,7 @@ public sealed partial class InferenceModel
     /// </summary>
     private sealed class TaskSums(IReadOnlyList<ModelTask> tasks) : ITargetSums
     {
-        private readonly ITargetSums[] _parts = [.. tasks.Select(t => t.IsClassifier ? (ITargetSums)new ClassSums(t.Classes, t.Logits) : new TargetSums(t.Width))];
+        private readonly ITargetSums[] _parts = [.. tasks.Select(t => t.Kind switch { ModelTaskKind.Classes => new ClassSums(t.Classes, t.Logits), ModelTaskKind.Labels => new LabelSums(t.Logits), _ => (ITargetSums)new TargetSums(t.Width) })];
 
         public void Add(ReadOnlySpan<float> target, ReadOnlySpan<float> scores)
         {

@@ -67,7 +67,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         else if (weights.Spec.Graph is { } graph)
         {
             _feeds = new SampleFeeds(graph);
-            _scoreOutputs = graph.Tasks.Count > 0 ? [.. graph.Tasks.Select(t => (t.Output, (long[])[.. t.IsClassifier ? [t.Classes] : t.Dims], t.ScoresWidth))] : [];
+            _scoreOutputs = graph.Tasks.Count > 0 ? [.. graph.Tasks.Select(t => (t.Output, t.ScoresDims, t.ScoresWidth))] : [];
             (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Names, [.. _scoreOutputs.Count > 0 ? _scoreOutputs.Select(o => o.Name) : [graph.ScoresOutput], .. graph.States.Select(s => s.Output)], [.. graph.SampleDims], graph.ScoresAreLogits);
             _stateSpans = graph.StateSpans();
             _valuesDims = graph.ScoresDims;

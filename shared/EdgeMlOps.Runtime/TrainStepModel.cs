@@ -129,8 +129,8 @@ public sealed class TrainStepModel : IDisposable
     /// <summary>
     /// As <see cref="Train"/>, for a regressor or a multi-label classifier: <paramref name="targets"/> holds
     /// <see cref="TargetWidth"/> floats per sample (row-major); the result's accuracy is a multi-label step's share of
-    /// label decisions right, 0 for a regressor (its train step counts no hits), a multi-task step's share of rows its
-    /// first task classes right (0 when that task is a regression).
+    /// label decisions right, 0 for a regressor (its train step counts no hits), a multi-task step's share of its first
+    /// task's decisions right (a class per row, or each label; 0 when that task is a regression).
     /// </summary>
     public LocalTrainingResult TrainTargets(ReadOnlySpan<float> initial, float[] features, float[] targets, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
     {
@@ -228,7 +228,7 @@ public sealed class TrainStepModel : IDisposable
             }
 
             // a multi-label step counts label decisions right (k per row); a class step rows right; a regressor's none
-            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / ((long)n * (Spec?.IsMultiTask == true ? 1 : Math.Max(k, 1))), initialLoss, steps) { FrontFeatures = fronted };
+            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / ((long)n * (Spec?.PrimaryTask is { } primary ? Math.Max(primary.Labels, 1) : Math.Max(k, 1))), initialLoss, steps) { FrontFeatures = fronted };
         }
         finally
         {

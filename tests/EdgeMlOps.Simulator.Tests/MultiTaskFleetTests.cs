@@ -38,4 +38,22 @@ public class MultiTaskFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine($"digit's loss alone: digit accuracy {digitAlone[0].Score:F4}, completion R² {digitAlone[1].Score:F4}");
         Assert.True(digitAlone[1].Score < initial[1].Score - 0.5, $"completion R² {digitAlone[1].Score:F4} without its loss");
     }
+
+    /// <summary>
+    /// A classifier task beside a multi-label task (<c>export_digit_multilabel_task.py</c>: the digit and four attributes
+    /// of it over one trunk, trained on digits 0–4): each device keeps a scan's digit and its four 0/1 attributes as one
+    /// target, and the fleet teaches both heads the digits they never saw.
+    /// </summary>
+    [Fact]
+    public async Task PyTorchsDigitAndAttributesModel_LearnsBothHeads_FromOneTargetPerScan()
+    {
+        var digits = File.ReadLines(Fixture("digits_tokens.csv")).Select(line => line[(line.LastIndexOf(',') + 1)..]).ToArray();
+        var lines = File.ReadLines(Fixture("digit_attributes.csv")).Select((line, i) => line.Split(',') is var v ? string.Join(',', [.. v[..64], digits[i], .. v[64..]]) : line);
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_two_heads.onnx"), lines, rounds: 5, learningRate: "0.5", "digit accuracy",
+            "--tasks", "digit:classes,attributes:labels", "--target-columns", "5");
+        var (initial, final) = (result.InitialTaskScores!, result.Rounds[^1].TaskScores!);
+        output.WriteLine($"digit accuracy {initial[0].Score:F4} → {final[0].Score:F4}, attributes' label accuracy {initial[1].Score:F4} → {final[1].Score:F4}");
+        Assert.True(final[0].Score > initial[0].Score + 0.2, "the digit head learns the digits 5–9");
+        Assert.True(final[1].Score > initial[1].Score + 0.05, "and the attributes head describes them better");
+    }
 }

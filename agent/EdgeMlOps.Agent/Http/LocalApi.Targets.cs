@@ -78,7 +78,7 @@ public sealed partial class LocalApi
         json.WriteEndArray();
     }
 
-    /// <summary>A multi-task model's answer: <c>"tasks": {"digit": {"label": 3}, "bottom": {"values": [...]}}</c>, in the declared order.</summary>
+    /// <summary>A multi-task model's answer: <c>"tasks": {"digit": {"label": 3}, "bottom": {"values": [...]}, "attributes": {"probabilities": [...], "labels": [...]}}</c>, in the declared order.</summary>
     private static void WriteTasks(Utf8JsonWriter json, float[] values, IEnumerable<Shared.Protocol.V1.ModelTaskSpec> tasks)
     {
         json.WriteStartObject("tasks");
@@ -89,6 +89,18 @@ public sealed partial class LocalApi
             if (task.Classes > 0)
             {
                 json.WriteNumber("label", (int)values[offset++]);
+            }
+            else if (task.Labels > 0)
+            {
+                // A multi-label task: each label's probability, and the labels present.
+                var probabilities = values.AsSpan(offset, (int)task.Labels);
+                json.WriteStartArray("probabilities");
+                foreach (var p in probabilities) json.WriteNumberValue(p);
+                json.WriteEndArray();
+                json.WriteStartArray("labels");
+                for (var i = 0; i < probabilities.Length; i++) if (probabilities[i] > Runtime.InferenceModel.LabelThreshold) json.WriteNumberValue(i);
+                json.WriteEndArray();
+                offset += probabilities.Length;
             }
             else
             {
@@ -110,7 +122,7 @@ public sealed partial class LocalApi
     {
         if (label is not null || target is null || (features is null) == (predictionId is null))
         {
-            var numbers = ServesMultiLabel ? "[0 or 1 per label]" : ServesPositions ? "[a class id per position]" : ServesTasks ? "[each task's in order: a class id, or its values]" : "[numbers]";
+            var numbers = ServesMultiLabel ? "[0 or 1 per label]" : ServesPositions ? "[a class id per position]" : ServesTasks ? "[each task's in order: a class id, its 0/1 labels, or its values]" : "[numbers]";
             return Error(json, 400, $"this model is {TargetsKind}: body must be {{\"predictionId\": \"...\", \"target\": {numbers}}} or {{\"features\": [...], \"target\": {numbers}}}");
         }
 

@@ -102,7 +102,7 @@ public static class HeldOutFile
         if (!root.TryGetProperty("target", out var values) || values.ValueKind != JsonValueKind.Array || values.GetArrayLength() != width)
             return model.IsMultiLabel ? $"'target' must be an array of {width} 0s and 1s, one per label (this model is a multi-label classifier)"
                 : model.IsPerPosition ? $"'target' must be an array of {width} class ids, one per position (this model is a per-position classifier)"
-                : model.IsMultiTask ? $"'target' must be an array of {width} numbers, each task's in order — {string.Join(", ", model.Graph!.Tasks.Select(t => t.IsClassifier ? $"a class id for '{t.Output}'" : $"{t.Width} values for '{t.Output}'"))} (this model is a multi-task model)"
+                : model.IsMultiTask ? $"'target' must be an array of {width} numbers, each task's in order — {string.Join(", ", model.Graph!.Tasks.Select(t => t.TruthText))} (this model is a multi-task model)"
                 : $"'target' must be an array of {width} numbers (this model is a regressor)";
         target = new float[width];
         var i = 0;

@@ -191,6 +191,11 @@ public sealed record ModelSpec
             var v = row[offset];
             if (task.IsClassifier && !(v >= 0 && v < task.Classes && v == MathF.Floor(v)))
                 return $"target[{offset}] is {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}: task '{task.Output}' takes a class id (0 to {task.Classes - 1})";
+            for (var i = offset; task.Kind == ModelTaskKind.Labels && i < offset + task.Width; i++)
+            {
+                if (row[i] is not (0f or 1f)) return $"target[{i}] is {row[i].ToString(System.Globalization.CultureInfo.InvariantCulture)}: task '{task.Output}' takes 0 or 1 per label";
+            }
+
             offset += task.Width;
         }
 

@@ -2,11 +2,25 @@ using System.Globalization;
 
 namespace EdgeMlOps.Shared.Models;
 
+/// <summary>What one output of a multi-task model is trained as.</summary>
+public enum ModelTaskKind
+{
+    /// <summary>[batch, classes] scores, softmax cross-entropy on a class id; scored by accuracy.</summary>
+    Classes,
+
+    /// <summary>Values with fixed axes behind the batch, mean squared error; scored by R².</summary>
+    Regression,
+
+    /// <summary>[batch, k] independent label scores, binary cross-entropy on 0/1 labels; scored by label accuracy.</summary>
+    Labels,
+}
+
 /// <summary>
 /// One output of a multi-task model (<see cref="GraphInterface.Tasks"/>) — the digit a scan shows beside the lower half
-/// it completes, an object's class beside its box —: a classifier task's [batch, <see cref="Classes"/>] scores, trained
-/// with softmax cross-entropy on a class id, or a regression task's [batch, ..<see cref="Dims"/>] values, trained with
-/// mean squared error; its <see cref="Weight"/> in the summed loss.
+/// it completes, an object's class beside its box and its attributes —: a classifier task's [batch, <see cref="Classes"/>]
+/// scores (softmax cross-entropy on a class id), a regression task's [batch, ..<see cref="Dims"/>] values (mean squared
+/// error), or a multi-label task's [batch, <see cref="Labels"/>] independent scores (binary cross-entropy on 0/1 labels);
+/// its <see cref="Weight"/> in the summed loss.
 /// </summary>
 public sealed class ModelTask
 {
@@ -16,74 +30,98 @@ public sealed class ModelTask
     /// <summary>Largest weight a task may carry in the loss.</summary>
     public const float MaxWeight = 1000f;
 
-    public ModelTask(string output, int classes, IReadOnlyList<long> dims, float weight = 1f, bool logits = false)
+    public ModelTask(string output, int classes, IReadOnlyList<long> dims, float weight = 1f, bool logits = false, int labels = 0)
     {
         var errors = new List<string>();
         if (string.IsNullOrEmpty(output)) errors.Add("a task's output has no name");
         if (classes is 1 or < 0 or > MaxClasses) errors.Add($"task '{output}': a classifier task scores 2 to {MaxClasses} classes, not {classes}");
-        if (classes > 0 && dims.Count > 0) errors.Add($"task '{output}': a classifier task's scores are [batch, classes]; it declares no value axes");
-        if (classes == 0 && (dims.Count == 0 || dims.Count > GraphInterface.MaxValuesRank || dims.Any(d => d <= 0) || dims.Aggregate(1L, (a, d) => Math.Min(a * Math.Max(d, 1), GraphInterface.MaxRegressionTargets + 1L)) > GraphInterface.MaxRegressionTargets))
+        if (labels is < 0 or > GraphInterface.MaxRegressionTargets) errors.Add($"task '{output}': a multi-label task scores 1 to {GraphInterface.MaxRegressionTargets} labels, not {labels}");
+        if (classes > 0 && labels > 0) errors.Add($"task '{output}': a task is a classifier or a multi-label task, not both");
+        if ((classes > 0 || labels > 0) && dims.Count > 0) errors.Add($"task '{output}': a classifier or multi-label task's scores are [batch, k]; it declares no value axes");
+        if (classes == 0 && labels == 0 && (dims.Count == 0 || dims.Count > GraphInterface.MaxValuesRank || dims.Any(d => d <= 0) || dims.Aggregate(1L, (a, d) => Math.Min(a * Math.Max(d, 1), GraphInterface.MaxRegressionTargets + 1L)) > GraphInterface.MaxRegressionTargets))
             errors.Add($"task '{output}': a regression task's values span 1 to {GraphInterface.MaxValuesRank} fixed, positive axes holding at most {GraphInterface.MaxRegressionTargets} values, not [{string.Join(", ", dims)}]");
         if (!float.IsFinite(weight) || weight <= 0 || weight > MaxWeight) errors.Add($"task '{output}': its weight must be above 0 and at most {MaxWeight}, not {weight.ToString(CultureInfo.InvariantCulture)}");
-        if (logits && classes == 0) errors.Add($"task '{output}': a regression task's values are not logits");
+        if (logits && classes == 0 && labels == 0) errors.Add($"task '{output}': a regression task's values are not logits");
         if (errors.Count > 0) throw new ArgumentException("Invalid graph interface: " + string.Join("; ", errors));
-        (Output, Classes, Dims, Weight, Logits) = (output, classes, [.. dims], weight, logits);
+        (Output, Classes, Labels, Dims, Weight, Logits) = (output, classes, labels, [.. dims], weight, logits);
     }
 
     /// <summary>The graph output the task reads and trains.</summary>
     public string Output { get; }
 
-    /// <summary>A classifier task's classes; 0 for a regression task.</summary>
+    /// <summary>A classifier task's classes; 0 for another task.</summary>
     public int Classes { get; }
 
-    /// <summary>A regression task's axes behind the batch; empty for a classifier task.</summary>
+    /// <summary>A multi-label task's labels; 0 for another task.</summary>
+    public int Labels { get; }
+
+    /// <summary>A regression task's axes behind the batch; empty for another task.</summary>
     public IReadOnlyList<long> Dims { get; }
 
     /// <summary>Its weight in the summed loss.</summary>
     public float Weight { get; }
 
-    /// <summary>A classifier task's scores are logits (softmax applied on the device), not probabilities.</summary>
+    /// <summary>A classifier or multi-label task's scores are logits (softmax or sigmoid applied on the device), not probabilities.</summary>
     public bool Logits { get; }
+
+    public ModelTaskKind Kind => Classes > 0 ? ModelTaskKind.Classes : Labels > 0 ? ModelTaskKind.Labels : ModelTaskKind.Regression;
 
     public bool IsClassifier => Classes > 0;
 
-    /// <summary>Floats of ground truth (and of answer) per row: a class id, or the values.</summary>
-    public int Width => IsClassifier ? 1 : (int)Dims.Aggregate(1L, (a, d) => a * d);
+    /// <summary>Floats of ground truth (and of answer) per row: a class id, the 0/1 labels (their probabilities), or the values.</summary>
+    public int Width => IsClassifier ? 1 : Labels > 0 ? Labels : (int)Dims.Aggregate(1L, (a, d) => a * d);
 
-    /// <summary>Floats the output makes per row: the class scores, or the values.</summary>
+    /// <summary>Floats the output makes per row: the class scores, the label scores, or the values.</summary>
     public int ScoresWidth => IsClassifier ? Classes : Width;
 
-    /// <summary>What the task's score (the primary's is the model's accuracy) is called.</summary>
-    public string ScoreName => IsClassifier ? "accuracy" : "R²";
+    /// <summary>The output's axes behind the batch.</summary>
+    public long[] ScoresDims => IsClassifier ? [Classes] : Labels > 0 ? [Labels] : [.. Dims];
 
-    /// <summary>The task as declared: <c>digit:classes</c>, <c>bottom:regression:0.5</c>.</summary>
-    public string Declaration => $"{Output}:{(IsClassifier ? "classes" : "regression")}{(Weight == 1f ? string.Empty : ":" + Weight.ToString("R", CultureInfo.InvariantCulture))}";
+    /// <summary>What the task's score (the primary's is the model's accuracy) is called.</summary>
+    public string ScoreName => ScoreNameOf(Kind);
+
+    /// <summary>What a task of <paramref name="kind"/> is scored by.</summary>
+    public static string ScoreNameOf(ModelTaskKind kind) => kind switch { ModelTaskKind.Classes => "accuracy", ModelTaskKind.Labels => "label accuracy", _ => "R²" };
+
+    /// <summary>The task as declared: <c>digit:classes</c>, <c>bottom:regression:0.5</c>, <c>attributes:labels</c>.</summary>
+    public string Declaration => $"{Output}:{Kind.ToString().ToLowerInvariant()}{(Weight == 1f ? string.Empty : ":" + Weight.ToString("R", CultureInfo.InvariantCulture))}";
+
+    /// <summary>What a row's ground truth holds for this task, in words: <c>a class id for 'digit'</c>.</summary>
+    public string TruthText => Kind switch
+    {
+        ModelTaskKind.Classes => $"a class id for '{Output}'",
+        ModelTaskKind.Labels => $"{Labels} labels (0 or 1) for '{Output}'",
+        _ => $"{Width} values for '{Output}'",
+    };
 
     /// <summary>The task in words (the card, the CLI, the agent).</summary>
-    public string Describe() => IsClassifier
-        ? $"'{Output}': {(Logits ? "logits" : "probabilities")} of {Classes} classes, a class id per row"
-        : $"'{Output}': {GraphInterface.DescribeValues(Width, Dims)}";
+    public string Describe() => Kind switch
+    {
+        ModelTaskKind.Classes => $"'{Output}': {(Logits ? "logits" : "probabilities")} of {Classes} classes, a class id per row",
+        ModelTaskKind.Labels => $"'{Output}': {GraphInterface.DescribeLabels(Labels, Logits)}",
+        _ => $"'{Output}': {GraphInterface.DescribeValues(Width, Dims)}",
+    };
 
     /// <summary>Every field in one piece; equal texts mean equal tasks.</summary>
     public string CanonicalText => string.Join(':', Output, Classes.ToString(CultureInfo.InvariantCulture), string.Join('x', Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))),
-        Weight.ToString("R", CultureInfo.InvariantCulture), Logits ? "logits" : "probabilities");
+        Weight.ToString("R", CultureInfo.InvariantCulture), Logits ? "logits" : "probabilities") + (Labels > 0 ? ":labels" + Labels.ToString(CultureInfo.InvariantCulture) : string.Empty);
 
     /// <summary>
     /// The tasks an operator declares (<c>ModelInterface:Tasks</c>, simulator <c>--tasks</c>, <c>models check --tasks</c>):
-    /// <c>OUTPUT:classes|regression[:WEIGHT]</c>, comma-separated, the primary first. Throws <see cref="ArgumentException"/> saying what is wrong.
+    /// <c>OUTPUT:classes|regression|labels[:WEIGHT]</c>, comma-separated, the primary first. Throws <see cref="ArgumentException"/> saying what is wrong.
     /// </summary>
-    public static IReadOnlyList<(string Output, bool Classes, float Weight)> Parse(string text)
+    public static IReadOnlyList<(string Output, ModelTaskKind Kind, float Weight)> Parse(string text)
     {
-        var tasks = new List<(string, bool, float)>();
+        var tasks = new List<(string, ModelTaskKind, float)>();
         foreach (var item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             var parts = item.Split(':');
-            if (parts.Length is < 2 or > 3 || parts[0].Length == 0 || parts[1] is not ("classes" or "regression"))
-                throw new ArgumentException($"'{item}' is not OUTPUT:classes or OUTPUT:regression, with an optional :WEIGHT");
+            if (parts.Length is < 2 or > 3 || parts[0].Length == 0 || parts[1] is not ("classes" or "regression" or "labels"))
+                throw new ArgumentException($"'{item}' is not OUTPUT:classes, OUTPUT:regression or OUTPUT:labels, with an optional :WEIGHT");
             var weight = 1f;
             if (parts.Length == 3 && (!float.TryParse(parts[2], NumberStyles.Float, CultureInfo.InvariantCulture, out weight) || !float.IsFinite(weight) || weight <= 0 || weight > MaxWeight))
                 throw new ArgumentException($"'{item}': the weight must be a number above 0 and at most {MaxWeight}");
-            tasks.Add((parts[0], parts[1] == "classes", weight));
+            tasks.Add((parts[0], parts[1] switch { "classes" => ModelTaskKind.Classes, "labels" => ModelTaskKind.Labels, _ => ModelTaskKind.Regression }, weight));
         }
 
         if (tasks.Count is < 2 or > GraphInterface.MaxTasks) throw new ArgumentException($"a multi-task model trains 2 to {GraphInterface.MaxTasks} outputs, not {tasks.Count}");

@@ -18,17 +18,22 @@ public sealed partial class UploadedClassifier
             throw new InvalidDataException("a multi-task model names its outputs in its tasks (ModelInterface:Tasks), not with Output, Scores or ClassAxis");
         if (options.Tasks.Count is < 2 or > GraphInterface.MaxTasks) throw new InvalidDataException($"a multi-task model trains 2 to {GraphInterface.MaxTasks} outputs, not {options.Tasks.Count}");
         var tasks = new List<ModelTask>();
-        foreach (var (name, classes, weight) in options.Tasks)
+        foreach (var (name, kind, weight) in options.Tasks)
         {
             var output = model.Graph.Output.FirstOrDefault(o => o.Name == name)
                 ?? throw new InvalidDataException($"task '{name}': the graph has no output '{name}' (outputs: {string.Join(", ", model.Graph.Output.Select(o => o.Name))})");
             try
             {
-                if (classes)
+                if (kind == ModelTaskKind.Classes)
                 {
                     var (_, count, single) = ScoresOutput(model, name);
                     if (single) throw new InvalidDataException($"output '{name}' is {OnnxModelCheck.Describe(output)}; a classifier task's scores are float [batch, classes ≥ 2]");
                     tasks.Add(new ModelTask(name, count, [], weight, logits: !MadeAsProbabilities(model, name, sigmoid: false)));
+                }
+                else if (kind == ModelTaskKind.Labels)
+                {
+                    var (_, labels, _) = ValuesOutput(model, name, regression: false, out _);
+                    tasks.Add(new ModelTask(name, 0, [], weight, logits: !MadeAsProbabilities(model, name, sigmoid: true), labels: labels));
                 }
                 else
                 {

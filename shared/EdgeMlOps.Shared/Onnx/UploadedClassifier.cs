@@ -59,7 +59,7 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
     /// A multi-task model (<see cref="GraphInterface.Tasks"/>): the outputs trained at once, each a classifier task
     /// ([batch, classes] scores) or a regression task, with its weight in the loss, the primary first; empty for one output.
     /// </summary>
-    public IReadOnlyList<(string Output, bool Classes, float Weight)> Tasks { get; init; } = [];
+    public IReadOnlyList<(string Output, EdgeMlOps.Shared.Models.ModelTaskKind Kind, float Weight)> Tasks { get; init; } = [];
 
     /// <summary>
     /// Free axes besides the batch pinned at the length the fleet serves and trains (<see cref="AxisLengths"/>:
@@ -144,7 +144,7 @@ public sealed partial class UploadedClassifier
             ClassIdLabels = single,
             FloatClassIds = options.PerPosition,
             ClassAxisLast = options.ClassAxisLast,
-            Tasks = [.. tasks.Select(t => new TrainingTask(t.Output, t.IsClassifier, t.Weight))],
+            Tasks = [.. tasks.Select(t => new TrainingTask(t.Output, t.Kind, t.Weight))],
         });
         var initializers = model.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)

@@ -62,4 +62,25 @@ public sealed class MultiTaskServingTests
         Assert.Equal(HttpStatusCode.Conflict, explain.Status);
         Assert.Contains("this model is a multi-task model", explain.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task AMultiLabelTask_IsAnsweredAsEachLabelsProbability_AndTheLabelsPresent()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_two_heads.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Tasks = ModelTask.Parse("digit:classes,attributes:labels:0.5") });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("digit_two_heads_expected.json")));
+        float[] Floats(string name) => [.. expected.RootElement.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var (pixels, probabilities) = (Floats("pixels"), Floats("probabilities"));
+        var (status, body) = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(pixels.AsSpan(0, 64).ToArray())}}]}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var attributes = body.GetProperty("tasks").GetProperty("attributes");
+        Assert.All(probabilities.Take(4).Zip(attributes.GetProperty("probabilities").EnumerateArray().Select(v => v.GetSingle())), p => Assert.Equal(p.First, p.Second, 4));
+        Assert.Equal(probabilities.Take(4).Select((p, i) => (p, i)).Where(x => x.p > 0.5f).Select(x => x.i), attributes.GetProperty("labels").EnumerateArray().Select(v => v.GetInt32()));
+
+        var id = body.GetProperty("predictionId").GetString();
+        var notALabel = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","target":[0,1,0,2,1]}""");
+        Assert.Contains("target[3] is 2: task 'attributes' takes 0 or 1 per label", notALabel.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","target":[0,1,0,0,1]}""")).Status);
+    }
 }

@@ -80,6 +80,49 @@ public class MultiTaskTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(worstGradient < 1e-3, $"the step differs from PyTorch's gradient by up to {worstGradient:P3} (relative)");
     }
 
+    /// <summary>
+    /// A classifier task beside a multi-label task (<c>export_digit_multilabel_task.py</c>: the digit's logits and four
+    /// attributes' sigmoid probabilities over one trunk), trained on cross-entropy plus half the binary cross-entropy.
+    /// </summary>
+    [Fact]
+    public void AClassifierTaskBesideAMultiLabelTask_IsServedScoredAndTrained_AsPyTorchComputesThem()
+    {
+        var expected = JsonDocument.Parse(File.ReadAllText(Fixture("digit_two_heads_expected.json"))).RootElement;
+        float[] Values(string name) => [.. expected.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_two_heads.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Tasks = ModelTask.Parse("digit:classes,attributes:labels:0.5") });
+        var spec = model.Spec;
+        Assert.Equal((64, 5), (spec.InputDim, spec.Targets));
+        Assert.Equal((ModelTaskKind.Labels, 4, false), (spec.Graph!.Tasks[1].Kind, spec.Graph.Tasks[1].Labels, spec.Graph.Tasks[1].Logits)); // a Sigmoid makes its probabilities
+        Assert.Equal(spec, ModelArchitectures.ToSpec(ModelArchitectures.From(spec, [])));
+
+        const int Rows = 8;
+        var (pixels, digits, attributes) = (Values("pixels"), Values("digits"), Values("attributes"));
+        float[] targets = [.. digits.SelectMany((d, i) => attributes.Skip(i * 4).Take(4).Prepend(d))];
+        using var served = InferenceModel.Load(bytes, spec);
+        var values = served.PredictValues(pixels, Rows).Values;
+        var (logits, probabilities) = (Values("digit"), Values("probabilities"));
+        for (var row = 0; row < Rows; row++)
+        {
+            Assert.Equal(logits.Skip(row * 10).Take(10).Select((v, i) => (v, i)).Max().i, (int)values[row * 5]);
+            Assert.All(probabilities.Skip(row * 4).Take(4).Zip(values.Skip((row * 5) + 1).Take(4)), p => Assert.Equal(p.First, p.Second, 5));
+        }
+
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), served.EvaluateTargets(pixels, targets).Loss, 4);
+        var bad = (float[])targets.Clone();
+        bad[2] = 0.5f; // the first scan's second attribute: a label is 0 or 1
+        Assert.Contains("target[2] is 0.5: task 'attributes' takes 0 or 1 per label", Assert.Throws<ArgumentException>(() => served.EvaluateTargets(pixels, bad)).Message, StringComparison.Ordinal);
+
+        using var trainer = new TrainStepModel(model.TrainStep!, spec);
+        var initial = model.InitialWeights();
+        const float Lr = 0.5f;
+        var result = trainer.TrainTargets(initial.Values, pixels, targets, new LocalTrainingPlan(1, Rows, Lr, 1));
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), result.Loss, 3);
+        var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, expected);
+        output.WriteLine($"classes and labels: loss {result.Loss:F5} (PyTorch {expected.GetProperty("loss").GetDouble():F5}); worst relative gradient error {worst:G3}");
+        Assert.True(worst < 1e-3, $"the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+    }
+
     [Fact]
     public void EachTasksWeight_ScalesItsShareOfTheStep()
     {

@@ -1,3 +1,4 @@
+using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Onnx.Proto;
 using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
 using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
@@ -7,7 +8,8 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// <summary>
 /// A multi-task step's loss (<see cref="TrainStepOptions.Tasks"/>): one float labels input [batch, Σ widths] holding
 /// each task's ground truth in order, sliced per task — a class id cast to int64 for softmax cross-entropy on a
-/// classifier task's [batch, classes] scores, values reshaped like a regression task's output for mean squared error —
+/// classifier task's [batch, classes] scores, 0/1 labels for binary cross-entropy on a multi-label task's [batch, k]
+/// scores (on the logits under a final Sigmoid), values reshaped like a regression task's output for mean squared error —
 /// and the weighted sum of the losses; every task's gradient seeded on its own output (a shared trunk gets them summed).
 /// The step's "correct" count is the first task's.
 /// </summary>
@@ -36,10 +38,14 @@ internal static class TasksLossWriter
         {
             var truth = w.Node("Slice", [labels, w.Int64s(offset), w.Int64s(offset + width), w.Int64s(1)]); // [batch, width]
             offset += width;
-            var part = task.Classifier
-                ? TrainingLossWriter.SoftmaxCrossEntropy(w, TrainingLossWriter.Producer(facts, task.Output), task.Output,
-                    w.Node("Cast", [w.Node("Squeeze", [truth, w.Int64s(1)])], Int("to", (long)DataType.Int64)), rank: 2, classAxis: 1)
-                : TrainingLossWriter.MeanSquaredError(w, task.Output, w.Node("Reshape", [truth, w.Int64s([-1, .. dims])]));
+            var part = task.Kind switch
+            {
+                ModelTaskKind.Classes => TrainingLossWriter.SoftmaxCrossEntropy(w, TrainingLossWriter.Producer(facts, task.Output), task.Output,
+                    w.Node("Cast", [w.Node("Squeeze", [truth, w.Int64s(1)])], Int("to", (long)DataType.Int64)), rank: 2, classAxis: 1),
+                ModelTaskKind.Labels => TrainingLossWriter.BinaryCrossEntropyOn(w, // on the logits under a final Sigmoid
+                    TrainingLossWriter.Producer(facts, task.Output) is { OpType: "Sigmoid" } sigmoid ? sigmoid.Input[0] : task.Output, truth),
+                _ => TrainingLossWriter.MeanSquaredError(w, task.Output, w.Node("Reshape", [truth, w.Int64s([-1, .. dims])])),
+            };
             var weighted = task.Weight == 1f ? part : new LossTerms(
                 [.. part.Seeds.Select(s => (s.Value, w.Node("Mul", [s.Seed, w.Scalar(task.Weight)])))], w.Node("Mul", [part.Loss, w.Scalar(task.Weight)]), part.Correct);
             seeds.AddRange(weighted.Seeds);
@@ -58,10 +64,16 @@ internal static class TasksLossWriter
         if ((DataType)(output.Type?.TensorType?.ElemType ?? 0) is not (DataType.Float or DataType.Double))
             throw new NotDifferentiableException($"output '{task.Output}' is not float; a loss needs a float or double output");
         var dims = facts.InferredDims(task.Output);
-        if (task.Classifier)
+        if (task.Kind == ModelTaskKind.Classes)
         {
             if (dims is not { Length: 2 }) throw new NotDifferentiableException($"a classifier task's output '{task.Output}' must be class scores [batch, classes]");
             return (1, []);
+        }
+
+        if (task.Kind == ModelTaskKind.Labels)
+        {
+            if (dims is not [_, > 0]) throw new NotDifferentiableException($"a multi-label task's output '{task.Output}' must be label scores [batch, labels]");
+            return (dims[1]!.Value, []);
         }
 
         if (dims is null || dims.Length < 2 || dims.Skip(1).Any(d => d is not > 0))

@@ -50,8 +50,8 @@ public static class TrainingNames
     };
 }
 
-/// <summary>One output of a multi-task train step: softmax cross-entropy on a class id when <paramref name="Classifier"/>, else mean squared error on its values; its weight in the summed loss.</summary>
-public sealed record TrainingTask(string Output, bool Classifier, float Weight = 1f);
+/// <summary>One output of a multi-task train step: softmax cross-entropy on a class id, binary cross-entropy on 0/1 labels, or mean squared error on its values (<paramref name="Kind"/>); its weight in the summed loss.</summary>
+public sealed record TrainingTask(string Output, Models.ModelTaskKind Kind, float Weight = 1f);
 
 /// <summary>
 /// What a generated train step trains: the model output the loss is taken on, the loss, and which initializers are

@@ -107,6 +107,12 @@ internal static class TrainingLossWriter
             y = options.LabelsInput;
         }
 
+        return BinaryCrossEntropyOn(w, z, y);
+    }
+
+    /// <summary>Binary cross-entropy of labels <paramref name="y"/> (0 or 1, shaped like <paramref name="z"/>) on the logits <paramref name="z"/>, averaged over every element.</summary>
+    internal static LossTerms BinaryCrossEntropyOn(GraphWriter w, string z, string y)
+    {
         var count = w.CountOf(z);
         // log(1 + e^z) − y·z, written as max(z, 0) + log(1 + e^−|z|) − y·z so it never overflows.
         var softplus = w.Node("Add", [w.Node("Relu", [z]), w.Node("Log", [w.Node("Add", [w.Scalar(1), w.Node("Exp", [w.Node("Neg", [w.Node("Abs", [z])])])])])]);
