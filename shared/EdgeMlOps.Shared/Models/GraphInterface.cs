@@ -416,9 +416,10 @@ public sealed record GraphInterface
 
     /// <summary>
     /// A multi-task model: several outputs trained at once — a classifier task's class scores beside a regression task's
-    /// values (the digit and the lower half of a scan, an object's class and its box) —, the first the primary, whose
-    /// output is <see cref="ScoresOutput"/> and whose score is the model's accuracy for gates. A row's ground truth and a
-    /// device's answer are every task's in order — a class id for a classifier task, the values for a regression task —,
+    /// values or a multi-label task's label scores (the digit and the lower half of a scan, an object's class, its box and
+    /// its attributes) —, the first the primary, whose output is <see cref="ScoresOutput"/> and whose score is the model's
+    /// accuracy for gates. A row's ground truth and a device's answer are every task's in order — a class id for a
+    /// classifier task, 0/1 labels (their probabilities) for a multi-label task, the values for a regression task —,
     /// and the fleet trains the weighted sum of their losses. Empty: one output, as the other kinds.
     /// </summary>
     public IReadOnlyList<ModelTask> Tasks

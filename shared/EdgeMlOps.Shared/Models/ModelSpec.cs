@@ -116,7 +116,7 @@ public sealed record ModelSpec
 
     /// <summary>
     /// A multi-task model (<see cref="GraphInterface.Tasks"/>): its ground truth and its answer are every task's in
-    /// order (a class id, or values), its loss the weighted sum of the tasks' and its score the primary task's;
+    /// order (a class id, 0/1 labels or their probabilities, or values), its loss the weighted sum of the tasks' and its score the primary task's;
     /// like a regressor it has no <see cref="Classes"/> and keeps target vectors.
     /// </summary>
     public bool IsMultiTask => Graph?.Tasks.Count > 0;
@@ -157,8 +157,8 @@ public sealed record ModelSpec
     }
 
     /// <summary>
-    /// A multi-task model's error of one row: each task's — a classifier task's 0 or 1 (its class wrong), a regression
-    /// task's mean squared error — averaged with the tasks' weights.
+    /// A multi-task model's error of one row: each task's — a classifier task's 0 or 1 (its class wrong), a multi-label
+    /// task's Brier score, a regression task's mean squared error — averaged with the tasks' weights.
     /// </summary>
     private static double TasksError(IReadOnlyList<ModelTask> tasks, ReadOnlySpan<float> values, ReadOnlySpan<float> target)
     {
@@ -181,7 +181,8 @@ public sealed record ModelSpec
 
     /// <summary>
     /// What is wrong with one row of a multi-task model's ground truth (<paramref name="row"/>, <see cref="Targets"/>
-    /// floats): each classifier task's value must be one of its class ids. Null when it fits, or for another kind.
+    /// floats): each classifier task's value must be one of its class ids, each multi-label task's values 0 or 1. Null
+    /// when it fits, or for another kind.
     /// </summary>
     public string? TaskTargetProblem(ReadOnlySpan<float> row)
     {

@@ -8,8 +8,9 @@ public sealed partial class UploadedClassifier
 {
     /// <summary>
     /// Each declared task's output: a classifier task's float [batch, classes ≥ 2] scores (logits unless a Softmax
-    /// makes them), a regression task's float values with fixed axes behind the batch (read from the graph where the
-    /// exporter left them symbolic). Empty when no tasks are declared.
+    /// makes them), a multi-label task's float [batch, k] scores (logits unless a Sigmoid makes them), a regression task's
+    /// float values with fixed axes behind the batch (read from the graph where the exporter left them symbolic). Empty
+    /// when no tasks are declared.
     /// </summary>
     private static List<ModelTask> TasksOf(ModelProto model, UploadedClassifierOptions options)
     {

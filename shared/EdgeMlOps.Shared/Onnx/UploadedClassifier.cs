@@ -57,7 +57,8 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
 
     /// <summary>
     /// A multi-task model (<see cref="GraphInterface.Tasks"/>): the outputs trained at once, each a classifier task
-    /// ([batch, classes] scores) or a regression task, with its weight in the loss, the primary first; empty for one output.
+    /// ([batch, classes] scores), a multi-label task ([batch, k] scores) or a regression task, with its weight in the loss,
+    /// the primary first; empty for one output.
     /// </summary>
     public IReadOnlyList<(string Output, EdgeMlOps.Shared.Models.ModelTaskKind Kind, float Weight)> Tasks { get; init; } = [];
 
