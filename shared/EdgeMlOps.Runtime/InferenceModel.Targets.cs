@@ -50,10 +50,7 @@ public sealed partial class InferenceModel
         }
 
         var values = RunScores(features, count, Spec.Targets, out var front, out var states);
-        if (Spec.IsMultiLabel && _scoresAreLogits)
-        {
-            for (var i = 0; i < values.Length; i++) values[i] = 1f / (1f + MathF.Exp(-values[i]));
-        }
+        if (Spec.IsMultiLabel && _scoresAreLogits) SigmoidInPlace(values);
 
         return new ValueBatch(values, Spec.Targets) { Features = front, States = states };
     }
@@ -121,7 +118,7 @@ public sealed partial class InferenceModel
         var rows = targets.Length / k;
         if (features.Length != rows * Spec.InputDim) throw new ArgumentException($"{rows} rows of targets for {features.Length / Spec.InputDim} samples", nameof(features));
         if (cohorts is not null && cohorts.Count != rows) throw new ArgumentException($"{cohorts.Count} cohort names for {rows} samples", nameof(cohorts));
-        Func<ITargetSums> create = Spec.IsMultiTask ? () => new TaskSums(Spec.Graph!.Tasks) : Spec.IsMultiLabel ? () => new LabelSums() : Spec.IsPerPosition ? () => new PositionSums(Spec.Graph!, _scoresAreLogits) : () => new TargetSums(k);
+        Func<ITargetSums> create = Spec.IsMultiTask ? () => new TaskSums(Spec.Graph!.Tasks) : Spec.IsMultiLabel ? () => new LabelSums() : Spec.IsPerPosition ? () => new PositionSums(Spec.Graph!.PositionClasses, Spec.Graph.Positions, Spec.Graph.ScoreStrides, _scoresAreLogits) : () => new TargetSums(k);
         var width = Spec.IsMultiTask ? TaskScoresWidth(Spec.Graph!.Tasks) : Spec.IsPerPosition ? Spec.Graph!.PositionClasses * k : k; // what each row's scores hold: a per-position classifier's every class at every position
         if (Spec.IsPerPosition) batchSize = Math.Clamp(EdgeMlOps.Shared.Models.GraphInterface.MaxPositionScores / width, 1, batchSize); // a batch's scores within 16 MB
         var sums = new Dictionary<string, ITargetSums>(StringComparer.Ordinal) { [AllCohorts] = create() };
@@ -181,11 +178,12 @@ public sealed partial class InferenceModel
     /// Running sums for a per-position classifier: softmax cross-entropy (mean over rows and positions, probabilities
     /// clamped to [1e-7, 1]) and the share of positions whose class is the argmax; a row's scores are [classes, positions] (or [positions, classes], <see cref="Shared.Models.GraphInterface.ClassAxisLast"/>).
     /// </summary>
-    private sealed class PositionSums(Shared.Models.GraphInterface graph, bool logits) : ITargetSums
+    /// <remarks>A multi-task model's classifier task is the case of one position (<c>positions</c> 1).</remarks>
+    private sealed class PositionSums(int classes, int positions, (int Class, int Position) strides, bool logits) : ITargetSums
     {
-        private readonly int _classes = graph.PositionClasses;
-        private readonly int _positions = graph.Positions;
-        private readonly (int Class, int Position) _strides = graph.ScoreStrides;
+        private readonly int _classes = classes;
+        private readonly int _positions = positions;
+        private readonly (int Class, int Position) _strides = strides;
         private double _crossEntropy;
         private long _right;
         private long _counted;

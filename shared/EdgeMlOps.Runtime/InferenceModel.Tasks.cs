@@ -40,7 +40,7 @@ public sealed partial class InferenceModel
                 var block = scores.AsSpan(from, task.ScoresWidth);
                 if (task.IsClassifier) values[to] = IndexOfMax(block);
                 else block.CopyTo(values.AsSpan(to, task.Width));
-                for (var i = to; task.Kind == ModelTaskKind.Labels && task.Logits && i < to + task.Width; i++) values[i] = 1f / (1f + MathF.Exp(-values[i])); // each label's probability
+                if (task.Kind == ModelTaskKind.Labels && task.Logits) SigmoidInPlace(values.AsSpan(to, task.Width)); // each label's probability
                 (from, to) = (from + task.ScoresWidth, to + task.Width);
             }
         }
@@ -54,7 +54,7 @@ public sealed partial class InferenceModel
     /// </summary>
     private sealed class TaskSums(IReadOnlyList<ModelTask> tasks) : ITargetSums
     {
-        private readonly ITargetSums[] _parts = [.. tasks.Select(t => t.Kind switch { ModelTaskKind.Classes => new ClassSums(t.Classes, t.Logits), ModelTaskKind.Labels => new LabelSums(t.Logits), _ => (ITargetSums)new TargetSums(t.Width) })];
+        private readonly ITargetSums[] _parts = [.. tasks.Select(t => t.Kind switch { ModelTaskKind.Classes => new PositionSums(t.Classes, 1, (1, 1), t.Logits), ModelTaskKind.Labels => new LabelSums(t.Logits), _ => (ITargetSums)new TargetSums(t.Width) })];
 
         public void Add(ReadOnlySpan<float> target, ReadOnlySpan<float> scores)
         {
@@ -77,27 +77,4 @@ public sealed partial class InferenceModel
     }
 
     private static double? Finite(double value) => double.IsFinite(value) ? value : null;
-
-    /// <summary>Running sums for one classifier task: softmax cross-entropy (probabilities clamped to [1e-7, 1]) and the share of rows whose class is the argmax.</summary>
-    private sealed class ClassSums(int classes, bool logits) : ITargetSums
-    {
-        private double _crossEntropy;
-        private long _right;
-        private int _rows;
-
-        public void Add(ReadOnlySpan<float> target, ReadOnlySpan<float> scores)
-        {
-            var best = IndexOfMax(scores[..classes]);
-            var max = scores[best];
-            var sum = 0.0;
-            foreach (var s in scores[..classes]) sum += logits ? Math.Exp(s - max) : s;
-            var truth = (int)target[0];
-            _crossEntropy -= logits ? scores[truth] - max - Math.Log(sum) : Math.Log(Math.Clamp(scores[truth] / sum, 1e-7, 1.0));
-            if (best == truth) _right++;
-            _rows++;
-        }
-
-        public EvaluationScore Score() =>
-            _rows == 0 ? new EvaluationScore(double.NaN, double.NaN, 0) : new EvaluationScore(_crossEntropy / _rows, (double)_right / _rows, _rows);
-    }
 }

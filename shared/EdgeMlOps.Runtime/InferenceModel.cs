@@ -264,6 +264,12 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         return values.ToArray();
     }
 
+    /// <summary>1 / (1 + e^−x), in place: label logits to probabilities.</summary>
+    private static void SigmoidInPlace(Span<float> values)
+    {
+        for (var i = 0; i < values.Length; i++) values[i] = 1f / (1f + MathF.Exp(-values[i]));
+    }
+
     /// <summary>exp(x − max) / Σ, in place.</summary>
     private static void SoftmaxInPlace(Span<float> row)
     {

@@ -64,15 +64,27 @@ public sealed partial class LocalApi
             return;
         }
 
-        var multiLabel = graph?.MultiLabels > 0;
-        json.WriteStartArray(multiLabel ? "probabilities" : "values");
+        if (graph?.MultiLabels > 0)
+        {
+            WriteLabels(json, values);
+            return;
+        }
+
+        json.WriteStartArray("values");
         foreach (var v in values) json.WriteNumberValue(v);
         json.WriteEndArray();
-        if (!multiLabel) return;
+    }
+
+    /// <summary>Label probabilities as <c>"probabilities"</c>, and the <c>"labels"</c> above the threshold: a multi-label classifier's answer, or a multi-label task's.</summary>
+    private static void WriteLabels(Utf8JsonWriter json, ReadOnlySpan<float> probabilities)
+    {
+        json.WriteStartArray("probabilities");
+        foreach (var p in probabilities) json.WriteNumberValue(p);
+        json.WriteEndArray();
         json.WriteStartArray("labels");
-        for (var i = 0; i < values.Length; i++)
+        for (var i = 0; i < probabilities.Length; i++)
         {
-            if (values[i] > Runtime.InferenceModel.LabelThreshold) json.WriteNumberValue(i);
+            if (probabilities[i] > Runtime.InferenceModel.LabelThreshold) json.WriteNumberValue(i);
         }
 
         json.WriteEndArray();
@@ -92,15 +104,8 @@ public sealed partial class LocalApi
             }
             else if (task.Labels > 0)
             {
-                // A multi-label task: each label's probability, and the labels present.
-                var probabilities = values.AsSpan(offset, (int)task.Labels);
-                json.WriteStartArray("probabilities");
-                foreach (var p in probabilities) json.WriteNumberValue(p);
-                json.WriteEndArray();
-                json.WriteStartArray("labels");
-                for (var i = 0; i < probabilities.Length; i++) if (probabilities[i] > Runtime.InferenceModel.LabelThreshold) json.WriteNumberValue(i);
-                json.WriteEndArray();
-                offset += probabilities.Length;
+                WriteLabels(json, values.AsSpan(offset, (int)task.Labels));
+                offset += (int)task.Labels;
             }
             else
             {

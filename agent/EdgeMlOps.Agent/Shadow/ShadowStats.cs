@@ -59,15 +59,21 @@ internal sealed class ShadowStats
         }
     }
 
+    /// <summary>The mean absolute difference of two answers, or for a per-position classifier the share of positions they class differently.</summary>
+    private static double MeanDifference(ReadOnlySpan<float> incumbent, ReadOnlySpan<float> candidate, bool perPosition)
+    {
+        var difference = 0.0;
+        for (var i = 0; i < incumbent.Length; i++) difference += perPosition ? (incumbent[i] == candidate[i] ? 0 : 1) : Math.Abs((double)incumbent[i] - candidate[i]);
+        return difference / Math.Max(1, incumbent.Length);
+    }
+
     /// <summary>
     /// One request to a regressor scored by both: how far apart their values were (the mean absolute difference; for a
     /// per-position classifier the share of positions they class differently), and both latencies.
     /// </summary>
     public void ComparedValues(ReadOnlySpan<float> incumbent, ReadOnlySpan<float> candidate, TimeSpan incumbentElapsed, TimeSpan candidateElapsed, Shared.Models.ModelSpec spec)
     {
-        var (difference, perPosition) = (0.0, spec.IsPerPosition);
-        for (var i = 0; i < incumbent.Length && !spec.IsMultiTask; i++) difference += perPosition ? (incumbent[i] == candidate[i] ? 0 : 1) : Math.Abs((double)incumbent[i] - candidate[i]);
-        difference = spec.IsMultiTask ? spec.RowError(incumbent, candidate) : difference / Math.Max(1, incumbent.Length); // a multi-task model's: its tasks' weighted error of one answer against the other
+        var difference = spec.IsMultiTask ? spec.RowError(incumbent, candidate) : MeanDifference(incumbent, candidate, spec.IsPerPosition); // a multi-task model's: its tasks' weighted error of one answer against the other
         _incumbentLatency.Record(incumbentElapsed);
         _candidateLatency.Record(candidateElapsed);
         lock (_gate)
