@@ -75,7 +75,7 @@ public static class ExperimentGate
             _ => ($"lower on {metric}", $"higher on {metric}"),
         };
         string Figures() => FormattableString.Invariant(
-            $"{metric} {metric.Display(reading.AccuracyB, higher):F4} (B, {b.N} {metric.Unit}) against {metric.Display(reading.AccuracyA, higher):F4} (A, {a.N}), p = {reading.PValue:G3}");
+            $"{metric} {metric.Display(reading.AccuracyB, higher):F4} (B, {b.N} {metric.Unit}) against {metric.Display(reading.AccuracyA, higher):F4} (A, {a.N}), p = {(reading.PValue is { } pValue ? PValueText(pValue, design.Alpha) : string.Empty)}");
         var verdict = servedB + errorsB > 0 && (double)errorsB / (servedB + errorsB) > MaxErrorRate
             ? GateVerdict.Fail(FormattableString.Invariant($"the version failed on {errorsB} of {servedB + errorsB} requests in the A/B test"))
             : reading.Verdict switch
@@ -98,6 +98,21 @@ public static class ExperimentGate
     /// (<see cref="SignTest.AlwaysValid"/>, 5%): a fixed-n test read at every look aborted on scheduling noise (an A/A
     /// simulation in BanditTests puts that at about 1 trial in 5 over 100 looks).
     /// </summary>
+    /// <summary>
+    /// A p-value in three significant digits — more where three would round it onto the other side of α (a stop at
+    /// p = 0.049996 read "p = 0.05" as if it had not crossed).
+    /// </summary>
+    public static string PValueText(double p, double alpha)
+    {
+        for (var digits = 3; digits < 17; digits++)
+        {
+            var text = p.ToString("G" + digits.ToString(System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
+            if (double.Parse(text, System.Globalization.CultureInfo.InvariantCulture) < alpha == p < alpha) return text;
+        }
+
+        return p.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public static string? SlowerOnMostDevices(ExperimentRequest experiment, IReadOnlyList<ExperimentReport> reports)
     {
         if (experiment.MaxLatencyP95Ratio <= 0) return null;
