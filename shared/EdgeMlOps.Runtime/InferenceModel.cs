@@ -41,6 +41,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     private readonly IReadOnlyList<GraphInterface.SampleSpan> _stateSpans = []; // each declared state output's shape behind the batch axis
     private readonly long[] _valuesDims = []; // the scores output's axes behind the batch when it has several (a regressor's, a per-position classifier's)
     private readonly IReadOnlyList<(string Name, long[] Dims, int Width)> _scoreOutputs = []; // a multi-task model's outputs, each task's in order; empty: one
+    private readonly bool _batchOfOne; // the file's batch is fixed at 1 (exported without dynamic axes): rows run one at a time
 
     private InferenceModel(byte[] bytes, ModelWeights weights, OrtSessionSettings settings, byte[]? preprocess = null)
     {
@@ -70,6 +71,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             _scoreOutputs = graph.Tasks.Count > 0 ? [.. graph.Tasks.Select(t => (t.Output, t.ScoresDims, t.ScoresWidth))] : [];
             (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Names, [.. _scoreOutputs.Count > 0 ? _scoreOutputs.Select(o => o.Name) : [graph.ScoresOutput], .. graph.States.Select(s => s.Output)], [.. graph.SampleDims], graph.ScoresAreLogits);
             _stateSpans = graph.StateSpans();
+            _batchOfOne = _inputNames.Any(n => _session.InputMetadata.TryGetValue(n, out var input) && input.Dimensions is [1, ..]);
             _valuesDims = graph.ScoresDims;
             var missing = _inputNames.Select(n => (n, _session.InputMetadata)).Concat(_outputNames.Select(n => (n, _session.OutputMetadata))).Where(p => !p.Item2.ContainsKey(p.Item1)).Select(p => p.Item1).ToList();
             if (missing.Count > 0)
@@ -227,6 +229,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     /// </summary>
     private float[] RunScores(float[] features, int count, int width, out float[]? front, out float[][] states)
     {
+        if (_batchOfOne && count > 1) return RunRows(features, count, width, out front, out states);
         var fed = _feeds!.Feed(features, count); // the features, then any context inputs
         try
         {
@@ -253,6 +256,25 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         {
             foreach (var value in fed) value.Dispose();
         }
+    }
+
+    /// <summary><see cref="RunScores"/> for a file that takes one row at a time: each row run alone, the results stacked.</summary>
+    private float[] RunRows(float[] features, int count, int width, out float[]? front, out float[][] states)
+    {
+        var length = _feeds!.RowLength;
+        float[] scores = [], made = [];
+        states = [];
+        for (var r = 0; r < count; r++)
+        {
+            var row = RunScores(features[(r * length)..((r + 1) * length)], 1, width, out var rowFront, out var rowStates);
+            if (r == 0) (scores, made, states) = (new float[count * row.Length], new float[count * (rowFront?.Length ?? 0)], [.. rowStates.Select(s => new float[count * s.Length])]);
+            row.CopyTo(scores, r * row.Length);
+            rowFront?.CopyTo(made, r * rowFront.Length);
+            for (var k = 0; k < states.Length; k++) rowStates[k].CopyTo(states[k], r * rowStates[k].Length);
+        }
+
+        front = _preprocess is null ? null : made;
+        return scores;
     }
 
     /// <summary>A copy of what the front end made for <paramref name="count"/> rows, checked against the signed feature dims.</summary>

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using EdgeMlOps.Shared.Hashing;
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Onnx;
@@ -34,6 +35,7 @@ public sealed class TrainStepModel : IDisposable
     private readonly PreprocessSession? _front; // a classifier's declared preprocessing graph, run on the samples first
     private readonly int _featureLength; // floats per sample the train step takes (SampleLength unless a front end makes them)
     private readonly long[] _targetDims; // a regressor's float targets per sample (its labels input behind the batch); empty: int64 class ids
+    private readonly bool _batchOfOne; // the file's batch is fixed at 1: a mini-batch's step is the mean of its rows' one-row steps
 
     /// <summary>
     /// The train step of <paramref name="spec"/>: parameters laid out by it; samples of <c>InputDim</c> floats for a
@@ -95,6 +97,13 @@ public sealed class TrainStepModel : IDisposable
             .Concat(_feeds.Names).Concat([ClassifierGraphs.LabelsInput, ClassifierGraphs.LearningRateInput, ClassifierGraphs.ProximalMuInput])
             .Concat(_layout.Tensors.Select(t => ClassifierGraphs.AnchorName(t.Name)));
         _inputNames = [.. Optimizer == DeviceOptimizer.Adam ? inputs.Append(TrainStepOptions.OptimizerStepInput) : inputs];
+        _batchOfOne = _feeds.Names.Any(n => _session.InputMetadata[n].Dimensions is [1, ..]);
+        if (_batchOfOne && Optimizer == DeviceOptimizer.Adam)
+        {
+            Dispose();
+            throw new InvalidDataException(UploadedClassifier.BatchOfOneAdam);
+        }
+
         _outputNames = _state.Tensors.Select(t => ClassifierGraphs.UpdatedName(t.Name))
             .Concat([ClassifierGraphs.LossOutput, ClassifierGraphs.CorrectOutput]).ToArray();
     }
@@ -176,6 +185,9 @@ public sealed class TrainStepModel : IDisposable
         using var correctValue = OrtValue.CreateTensorValueFromMemory(correct, []);
         var currentValues = Bind(current, _state);
         var nextValues = Bind(next, _state);
+        var rowNext = _batchOfOne ? new float[current.Length] : []; // one row's step, when the file takes one row at a time
+        var rowValues = _batchOfOne ? Bind(rowNext, _state) : [];
+        var (rowX, rowY, rowT) = (new float[dim], new long[1], new float[k]);
         try
         {
             double epochLoss = 0, initialLoss = double.NaN;
@@ -198,25 +210,9 @@ public sealed class TrainStepModel : IDisposable
                         else targets.AsSpan(s * k, k).CopyTo(batchT.AsSpan(i * k, k));
                     }
 
-                    var x = _feeds.Feed(batchX, count); // the features (a view on the batch), then any context inputs
-                    using var y = labels is not null
-                        ? OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchY.AsMemory(0, count), [count])
-                        : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batchT.AsMemory(0, count * k), [count, .. _targetDims]);
-                    var inputs = new List<OrtValue>(currentValues);
-                    inputs.AddRange(x);
-                    inputs.AddRange([y, lrValue, muValue]);
-                    inputs.AddRange(anchorValues);
                     optimizerStep[0] = steps + 1;
-                    if (Optimizer == DeviceOptimizer.Adam) inputs.Add(stepValue);
-                    var outputs = new List<OrtValue>(nextValues) { lossValue, correctValue };
-                    try
-                    {
-                        _session.Run(null, _inputNames, inputs, _outputNames, outputs);
-                    }
-                    finally
-                    {
-                        foreach (var value in x) value.Dispose();
-                    }
+                    if (_batchOfOne && count > 1) StepByRows(count, next);
+                    else Step(batchX, batchY, batchT, count, nextValues);
 
                     (current, next) = (next, current);
                     (currentValues, nextValues) = (nextValues, currentValues);
@@ -235,6 +231,50 @@ public sealed class TrainStepModel : IDisposable
             foreach (var v in currentValues) v.Dispose();
             foreach (var v in nextValues) v.Dispose();
             foreach (var v in anchorValues) v.Dispose();
+            foreach (var v in rowValues) v.Dispose();
+        }
+
+        // One step on the first `rows` rows of x (and y or t) from `currentValues` into `into`; loss and correct set.
+        void Step(float[] x, long[] y, float[] t, int rows, List<OrtValue> into)
+        {
+            var fed = _feeds.Feed(x, rows); // the features (a view on the batch), then any context inputs
+            using var truth = labels is not null
+                ? OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, y.AsMemory(0, rows), [rows])
+                : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, t.AsMemory(0, rows * k), [rows, .. _targetDims]);
+            var inputs = new List<OrtValue>(currentValues);
+            inputs.AddRange(fed);
+            inputs.AddRange([truth, lrValue, muValue]);
+            inputs.AddRange(anchorValues);
+            if (Optimizer == DeviceOptimizer.Adam) inputs.Add(stepValue);
+            var outputs = new List<OrtValue>(into) { lossValue, correctValue };
+            try
+            {
+                _session.Run(null, _inputNames, inputs, _outputNames, outputs);
+            }
+            finally
+            {
+                foreach (var value in fed) value.Dispose();
+            }
+        }
+
+        // A file that takes one row at a time: each row's step from the same weights, averaged. SGD's and momentum's
+        // updates are linear in the gradient, so the mean of the rows' steps is the step on the rows' mean loss.
+        void StepByRows(int rows, float[] into)
+        {
+            Array.Clear(into);
+            var (lossSum, correctSum) = (0.0, 0f);
+            for (var r = 0; r < rows; r++)
+            {
+                batchX.AsSpan(r * dim, dim).CopyTo(rowX);
+                if (labels is not null) rowY[0] = batchY[r];
+                else batchT.AsSpan(r * k, k).CopyTo(rowT);
+                Step(rowX, rowY, rowT, 1, rowValues);
+                TensorPrimitives.Add(into, rowNext, into);
+                (lossSum, correctSum) = (lossSum + loss[0], correctSum + correct[0]);
+            }
+
+            TensorPrimitives.Multiply(into, 1f / rows, into);
+            (loss[0], correct[0]) = ((float)(lossSum / rows), correctSum);
         }
     }
 

@@ -137,6 +137,8 @@ public sealed partial class UploadedClassifier
         // Sigmoid; a multi-label classifier with binary cross-entropy on 0/1 label vectors shaped like its output (on the
         // logits under a final Sigmoid too); a regressor with mean squared error on float targets shaped like its output.
         // A per-position classifier with softmax cross-entropy per position on float class ids (cast in the step).
+        if (options.Optimizer == DeviceOptimizer.Adam && HasBatchOfOne(model))
+            throw new InvalidDataException(BatchOfOneAdam);
         var loss = options.Regression ? TrainingLoss.MeanSquaredError : single || options.MultiLabel ? TrainingLoss.BinaryCrossEntropy : TrainingLoss.SoftmaxCrossEntropy;
         var step = TrainStepGenerator.Generate(model, new TrainStepOptions(output, loss)
         {
@@ -153,6 +155,16 @@ public sealed partial class UploadedClassifier
         var graph = new GraphInterface(input, sampleDims, output, logits,
             [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths };
         return new UploadedClassifier(bytes, original, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
+    }
+
+    /// <summary>Why a file whose batch is fixed at 1 does not train with Adam.</summary>
+    public const string BatchOfOneAdam = "the file's batch is fixed at 1 (exported without dynamic_axes), so a device takes a mini-batch's step as the mean of one-row steps — exact for sgd and momentum, not for adam: choose ModelInterface:Optimizer=sgd or momentum, or re-export with a dynamic batch axis";
+
+    /// <summary>Whether an input of <paramref name="model"/> has its batch fixed at 1 (exported without dynamic axes): devices run and train it one row at a time.</summary>
+    public static bool HasBatchOfOne(ModelProto model)
+    {
+        var initializers = model.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        return model.Graph.Input.Any(i => !initializers.Contains(i.Name) && i.Type?.TensorType?.Shape?.Dim is { Count: > 0 } dims && dims[0].HasDimValue && dims[0].DimValue == 1);
     }
 
     /// <summary>Each declared state pair: a float context input, and a float graph output of its shape behind the batch axis.</summary>
@@ -387,7 +399,7 @@ public sealed partial class UploadedClassifier
         return (input.Name, sampleDims, element == TensorElement.Int64, context);
     }
 
-    /// <summary>An input's axes behind its dynamic batch axis, all fixed, and what it takes: floats, int64 ids or (a context input, <paramref name="flags"/>) bool flags or strings.</summary>
+    /// <summary>An input's axes behind its batch axis (dynamic, or fixed at 1 by an export without dynamic axes), all fixed, and what it takes: floats, int64 ids or (a context input, <paramref name="flags"/>) bool flags or strings.</summary>
     private static (long[] Dims, TensorElement Element) SampleAxes(ValueInfoProto input, string role, bool flags)
     {
         var type = input.Type?.TensorType;
@@ -395,7 +407,8 @@ public sealed partial class UploadedClassifier
             throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; {role} must be float or int64 (ids){(flags ? ", bool (flags) or string (categories)" : string.Empty)}");
         var dims = type.Shape?.Dim.ToList() ?? [];
         if (dims.Count < 2) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; expected a batch axis and the sample's axes");
-        if (dims[0].HasDimValue && dims[0].DimValue != 0) throw new InvalidDataException($"input '{input.Name}' has a fixed batch of {dims[0].DimValue}; export it with a dynamic batch axis");
+        if (dims[0].HasDimValue && dims[0].DimValue is not (0 or 1)) // 1: exported without dynamic_axes; devices run and train it one row at a time
+            throw new InvalidDataException($"input '{input.Name}' has a fixed batch of {dims[0].DimValue}; export it with a dynamic batch axis (or with a batch of 1, which devices run one row at a time)");
         if (dims.Skip(1).FirstOrDefault(d => d.HasDimParam) is { } free)
             throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; every axis after the batch must be fixed — pin the free one at the length the fleet serves and trains: ModelInterface:AxisLengths={free.DimParam}=N");
         if (dims.Skip(1).Any(d => !d.HasDimValue || d.DimValue <= 0)) throw new InvalidDataException($"input '{input.Name}' is {OnnxModelCheck.Describe(input)}; every axis after the batch must be fixed");

@@ -131,13 +131,19 @@ public class ModelCheckCommandTests
         Assert.Contains("(8 floats per request), 2 classes as one probability per row for class 1 of 2 from 'score'; devices train hidden.weight, hidden.bias, head.weight, head.bias", output, StringComparison.Ordinal);
         Assert.Contains("train step: binary-ce on class ids 0/1 on 'score', sgd; trains 4 tensors, 161 values", output, StringComparison.Ordinal);
 
-        // A fixed batch cannot be the fleet's model; the check says so and why.
+        // A batch fixed at 1 (torch.onnx.export without dynamic_axes) is run a row at a time; the check says so.
+        (exit, output) = await Run(Fixture("pytorch_digit_batch_one.onnx"), "--trainable", "all");
+        Assert.Equal(0, exit);
+        Assert.Contains("samples [1, 8, 8] into 'scan' (64 floats per request), 10 classes as logits (softmax applied on the device) from 'logits'; devices train conv.weight, conv.bias, head.weight, head.bias", output, StringComparison.Ordinal);
+        Assert.Contains("its batch is fixed at 1 (exported without dynamic_axes): devices run it a row at a time", output, StringComparison.Ordinal);
+
+        // Another fixed batch cannot be the fleet's model; the check says so and why.
         var fixedBatch = EdgeMlOps.Shared.Onnx.ClassifierGraphs.Parse(File.ReadAllBytes(Fixture("pytorch_cnn_digits04.onnx")));
-        fixedBatch.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new EdgeMlOps.Shared.Onnx.Proto.TensorShapeProto.Types.Dimension { DimValue = 1 };
+        fixedBatch.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new EdgeMlOps.Shared.Onnx.Proto.TensorShapeProto.Types.Dimension { DimValue = 8 };
         var path = Path.Combine(Path.GetTempPath(), $"fixed-{Guid.NewGuid():N}.onnx");
         await File.WriteAllBytesAsync(path, Google.Protobuf.MessageExtensions.ToByteArray(fixedBatch));
         (_, output) = await Run(path, "--trainable", "none");
-        Assert.Contains("as the fleet's model: no — input 'features' has a fixed batch of 1; export it with a dynamic batch axis", output, StringComparison.Ordinal);
+        Assert.Contains("as the fleet's model: no — input 'features' has a fixed batch of 8; export it with a dynamic batch axis (or with a batch of 1, which devices run one row at a time)", output, StringComparison.Ordinal);
         File.Delete(path);
     }
 

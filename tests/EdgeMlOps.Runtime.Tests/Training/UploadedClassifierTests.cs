@@ -206,7 +206,7 @@ public class UploadedClassifierTests
         }
 
         Assert.Contains("not an ONNX model", Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open([0x0a, 0xff, 0xff, 0xff], new UploadedClassifierOptions())).Message);
-        Assert.Contains("dynamic batch", Refusal(m => m.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimValue = 1 }));
+        Assert.Contains("has a fixed batch of 3; export it with a dynamic batch axis", Refusal(m => m.Graph.Input[0].Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimValue = 3 }));
         Assert.Contains("name the features input", Refusal(m => m.Graph.Input.Add(new ValueInfoProto { Name = "extra", Type = m.Graph.Input[0].Type.Clone() })));
         Assert.Contains("must be fixed", Refusal(m => m.Graph.Input[0].Type.TensorType.Shape.Dim[2] = new TensorShapeProto.Types.Dimension { DimParam = "height" }));
         Assert.Contains("no output is float [batch, classes ≥ 2]", Refusal(m => m.Graph.Output.Remove(m.Graph.Output.Single(o => o.Name == "probabilities"))));
