@@ -48,8 +48,11 @@ public class HostFlagsTests
     public async Task ADatabaseItCannotReach_StopsTheStart_WithTheStoreAndTheReason_AndNoStackTrace()
     {
         var dir = AggregatorFixture.TempDirectory();
-        var (code, _, errors) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, dir, "--Aggregator:Store:Engine=postgresql", $"--Aggregator:Store:ConnectionString=Host=127.0.0.1;Port={EdgeMlOps.Tests.BrokerPorts.Free()};Username=x;Password=secret;Database=fleet");
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var (code, _, errors) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, dir, "--Aggregator:Store:Engine=postgresql", $"--Aggregator:Store:ConnectionString=Host=127.0.0.1;Port={EdgeMlOps.Tests.BrokerPorts.Free()};Username=x;Password=secret;Database=fleet",
+            "--Aggregator:Store:StartupWaitSeconds=2"); // retried for 2 s (30 by default) before it gives up
         Assert.Equal(2, code);
+        Assert.InRange(started.Elapsed.TotalSeconds, 2, 20);
         Assert.Contains("Aggregator:Store: cannot open the tables in PostgreSQL 127.0.0.1:", errors, StringComparison.Ordinal);
         Assert.Contains("/fleet: Failed to connect", errors, StringComparison.Ordinal);
         Assert.DoesNotContain("secret", errors, StringComparison.Ordinal);

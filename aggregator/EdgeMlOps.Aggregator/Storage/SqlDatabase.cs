@@ -13,10 +13,10 @@ public abstract class SqlDatabase : IDisposable
     public const int MaxAttempts = 5;
 
     /// <summary>
-    /// Attempts of each migration step at start-up (about half a minute in all): a database that is failing over while
-    /// the aggregator starts should delay the start, not stop it.
+    /// How long each migration step at start-up is retried (<c>Aggregator:Store:StartupWaitSeconds</c>, half a minute
+    /// by default): a database that is starting or failing over while the aggregator starts should delay the start, not stop it.
     /// </summary>
-    public const int StartupAttempts = 20;
+    public TimeSpan StartupWait { get; init; } = TimeSpan.FromSeconds(StoreOptions.DefaultStartupWaitSeconds);
 
     /// <summary>A session on the database; dispose it promptly (a SQLite store has one connection).</summary>
     public abstract SqlSession Open();
@@ -28,8 +28,9 @@ public abstract class SqlDatabase : IDisposable
     /// </summary>
     public T Run<T>(Func<SqlSession, T> work) => RunAttempts(work, MaxAttempts);
 
-    private T RunAttempts<T>(Func<SqlSession, T> work, int attempts)
+    private T RunAttempts<T>(Func<SqlSession, T> work, int attempts, TimeSpan? within = null)
     {
+        var started = System.Diagnostics.Stopwatch.StartNew();
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -37,9 +38,10 @@ public abstract class SqlDatabase : IDisposable
                 using var session = Open();
                 return work(session);
             }
-            catch (Exception ex) when (attempt < attempts && IsTransient(ex))
+            catch (Exception ex) when ((within is { } wait ? started.Elapsed < wait : attempt < attempts) && IsTransient(ex))
             {
-                Thread.Sleep(TimeSpan.FromMilliseconds(Math.Min(2_000, 50 * attempt * attempt)));
+                var pause = TimeSpan.FromMilliseconds(Math.Min(2_000, 50 * attempt * attempt));
+                Thread.Sleep(within is { } limit ? TimeSpan.FromTicks(Math.Max(0, Math.Min(pause.Ticks, (limit - started.Elapsed).Ticks))) : pause);
             }
         }
     }
@@ -56,12 +58,12 @@ public abstract class SqlDatabase : IDisposable
 
     /// <summary>
     /// Brings <paramref name="store"/>'s tables to its newest migration (see <see cref="SchemaMigrations"/>): one
-    /// transaction per migration, each retried on its own (up to <see cref="StartupAttempts"/>), so a database that
+    /// transaction per migration, each retried on its own (for up to <see cref="StartupWait"/>), so a database that
     /// keeps dropping connections still sees the schema advance a step at a time instead of losing all of it each time.
     /// </summary>
     public void Migrate(string store, IReadOnlyList<Migration> migrations)
     {
-        while (RunAttempts(session => SchemaMigrations.ApplyNext(session, store, migrations, DateTimeOffset.UtcNow), StartupAttempts))
+        while (RunAttempts(session => SchemaMigrations.ApplyNext(session, store, migrations, DateTimeOffset.UtcNow), int.MaxValue, StartupWait))
         {
         }
     }

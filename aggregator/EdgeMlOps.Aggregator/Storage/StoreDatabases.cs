@@ -47,7 +47,7 @@ public sealed class StoreDatabases : IDisposable
     /// synced to disk, or (PostgreSQL: committed asynchronously) only safe from a crash of this process. The store owns and disposes it; dispose this after the stores.
     /// </summary>
     public SqlDatabase Open(string file, bool durable) =>
-        _postgres is null ? OpenFile(file, durable) : new PostgresDatabase(durable ? _postgres : _postgresRelaxed!);
+        _postgres is null ? OpenFile(file, durable) : new PostgresDatabase(durable ? _postgres : _postgresRelaxed!) { StartupWait = TimeSpan.FromSeconds(_options.StartupWaitSeconds) };
 
     /// <summary>What was done about damaged files while opening (for the start-up log).</summary>
     public IReadOnlyList<string> Notices => _notices;

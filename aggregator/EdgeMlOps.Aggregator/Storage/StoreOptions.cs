@@ -25,6 +25,15 @@ public sealed class StoreOptions
     public double LeaderLeaseSeconds { get; init; }
 
     /// <summary>
+    /// How long the start waits for a PostgreSQL server it cannot reach yet — starting, failing over — retrying each
+    /// schema step with growing pauses before it stops naming the store and the reason (default 30; 0 to 600).
+    /// </summary>
+    public double StartupWaitSeconds { get; init; } = DefaultStartupWaitSeconds;
+
+    /// <summary>The default <see cref="StartupWaitSeconds"/>.</summary>
+    public const double DefaultStartupWaitSeconds = 30;
+
+    /// <summary>
     /// The store of model line <paramref name="line"/> of this fleet: with SQLite files of its own (in the line's data
     /// directory); with PostgreSQL the same server and database, in a schema of its own (<see cref="LineSchema"/>, created
     /// at the first start), and no lease of its own (a line runs in the process that holds the fleet's).
@@ -34,7 +43,7 @@ public sealed class StoreOptions
         if (Engine == StoreEngine.Sqlite) return new StoreOptions();
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString);
         builder.SearchPath = LineSchema(builder.SearchPath, line);
-        return new StoreOptions { Engine = Engine, ConnectionString = builder.ConnectionString };
+        return new StoreOptions { Engine = Engine, ConnectionString = builder.ConnectionString, StartupWaitSeconds = StartupWaitSeconds };
     }
 
     /// <summary>
@@ -102,6 +111,7 @@ public sealed class StoreOptions
             Engine = engineText == "postgresql" ? StoreEngine.PostgreSql : StoreEngine.Sqlite,
             ConnectionString = r.OptionalString("Store:ConnectionString"),
             LeaderLeaseSeconds = r.Double("Store:LeaderLeaseSeconds", 0, 0, 3600),
+            StartupWaitSeconds = r.Double("Store:StartupWaitSeconds", DefaultStartupWaitSeconds, 0, 600),
         };
         foreach (var (key, problem) in options.Problems()) r.Require(false, key, problem);
         return options;
