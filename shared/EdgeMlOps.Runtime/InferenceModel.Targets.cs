@@ -60,20 +60,21 @@ public sealed partial class InferenceModel
     {
         var graph = Spec.Graph!;
         var (classes, positions) = (graph.PositionClasses, Spec.Targets);
-        var (byClass, byPosition) = graph.ScoreStrides;
         var ids = new float[count * positions];
         for (var row = 0; row < count; row++)
-        {
-            var block = scores.AsSpan(row * classes * positions, classes * positions);
-            for (var j = 0; j < positions; j++)
-            {
-                var best = 0;
-                for (var c = 1; c < classes; c++) if (block[(c * byClass) + (j * byPosition)] > block[(best * byClass) + (j * byPosition)]) best = c;
-                ids[(row * positions) + j] = best;
-            }
-        }
-
+            PositionLabels(scores.AsSpan(row * classes * positions, classes * positions), classes, graph.ScoreStrides, ids.AsSpan(row * positions, positions));
         return ids;
+    }
+
+    /// <summary>The class id (the first argmax over the class axis) at every position of one row's scores, laid out by <paramref name="strides"/>.</summary>
+    private static void PositionLabels(ReadOnlySpan<float> block, int classes, (int Class, int Position) strides, Span<float> into)
+    {
+        for (var j = 0; j < into.Length; j++)
+        {
+            var best = 0;
+            for (var c = 1; c < classes; c++) if (block[(c * strides.Class) + (j * strides.Position)] > block[(best * strides.Class) + (j * strides.Position)]) best = c;
+            into[j] = best;
+        }
     }
 
     /// <summary>Each class's share of each row's positions, [rows, classes], from the class ids a per-position classifier answered.</summary>

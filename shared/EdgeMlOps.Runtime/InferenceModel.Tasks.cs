@@ -4,7 +4,8 @@ namespace EdgeMlOps.Runtime;
 
 /// <summary>
 /// A multi-task model (<see cref="ModelSpec.IsMultiTask"/>): every task's output read in one run, answered as a class
-/// id per classifier task, each label's probability for a multi-label task and the values of each regression task, and
+/// id per classifier task, a class id per position for a per-position task, each label's probability for a multi-label
+/// task and the values of each regression task, and
 /// scored by the weighted sum of the tasks' losses with the primary task's score as its accuracy.
 /// </summary>
 public sealed partial class InferenceModel
@@ -27,7 +28,7 @@ public sealed partial class InferenceModel
     /// <summary>Floats a multi-task model's outputs make per row (each classifier task's scores, each regression task's values).</summary>
     private static int TaskScoresWidth(IReadOnlyList<ModelTask> tasks) => tasks.Sum(t => t.ScoresWidth);
 
-    /// <summary>A multi-task model's answer from its outputs' rows: a classifier task's class id (the argmax), a regression task's values.</summary>
+    /// <summary>A multi-task model's answer from its outputs' rows: a classifier task's class id (the argmax), a per-position task's at every position, a regression task's values.</summary>
     private static float[] TaskValues(IReadOnlyList<ModelTask> tasks, float[] scores, int count, int targets)
     {
         var width = TaskScoresWidth(tasks);
@@ -38,7 +39,8 @@ public sealed partial class InferenceModel
             foreach (var task in tasks)
             {
                 var block = scores.AsSpan(from, task.ScoresWidth);
-                if (task.IsClassifier) values[to] = IndexOfMax(block);
+                if (task.Kind == ModelTaskKind.Positions) PositionLabels(block, task.Classes, (task.Width, 1), values.AsSpan(to, task.Width));
+                else if (task.IsClassifier) values[to] = IndexOfMax(block);
                 else block.CopyTo(values.AsSpan(to, task.Width));
                 if (task.Kind == ModelTaskKind.Labels && task.Logits) SigmoidInPlace(values.AsSpan(to, task.Width)); // each label's probability
                 (from, to) = (from + task.ScoresWidth, to + task.Width);
@@ -49,12 +51,18 @@ public sealed partial class InferenceModel
     }
 
     /// <summary>
-    /// Running sums for a multi-task model: each task's — a classifier task's softmax cross-entropy and accuracy, a
+    /// Running sums for a multi-task model: each task's — a classifier task's softmax cross-entropy and accuracy (a
+    /// per-position task's over every position), a multi-label task's binary cross-entropy and label accuracy, a
     /// regression task's MSE and R² —; its loss the tasks' weighted sum (what the step minimises), its accuracy the primary's score.
     /// </summary>
     private sealed class TaskSums(IReadOnlyList<ModelTask> tasks) : ITargetSums
     {
-        private readonly ITargetSums[] _parts = [.. tasks.Select(t => t.Kind switch { ModelTaskKind.Classes => new PositionSums(t.Classes, 1, (1, 1), t.Logits), ModelTaskKind.Labels => new LabelSums(t.Logits), _ => (ITargetSums)new TargetSums(t.Width) })];
+        private readonly ITargetSums[] _parts = [.. tasks.Select(t => t.Kind switch
+        {
+            ModelTaskKind.Classes or ModelTaskKind.Positions => new PositionSums(t.Classes, t.Width, (t.Width, 1), t.Logits), // classes on axis 1, before the positions
+            ModelTaskKind.Labels => new LabelSums(t.Logits),
+            _ => (ITargetSums)new TargetSums(t.Width),
+        })];
 
         public void Add(ReadOnlySpan<float> target, ReadOnlySpan<float> scores)
         {

@@ -139,7 +139,7 @@ public sealed class TrainStepModel : IDisposable
     /// As <see cref="Train"/>, for a regressor or a multi-label classifier: <paramref name="targets"/> holds
     /// <see cref="TargetWidth"/> floats per sample (row-major); the result's accuracy is a multi-label step's share of
     /// label decisions right, 0 for a regressor (its train step counts no hits), a multi-task step's share of its first
-    /// task's decisions right (a class per row, or each label; 0 when that task is a regression).
+    /// task's decisions right (a class per row or per position, or each label; 0 when that task is a regression).
     /// </summary>
     public LocalTrainingResult TrainTargets(ReadOnlySpan<float> initial, float[] features, float[] targets, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
     {
@@ -224,7 +224,7 @@ public sealed class TrainStepModel : IDisposable
             }
 
             // a multi-label step counts label decisions right (k per row); a class step rows right; a regressor's none
-            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / ((long)n * (Spec?.PrimaryTask is { } primary ? Math.Max(primary.Labels, 1) : Math.Max(k, 1))), initialLoss, steps) { FrontFeatures = fronted };
+            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / ((long)n * (Spec?.PrimaryTask is { } primary ? Math.Max(primary.Decisions, 1) : Math.Max(k, 1))), initialLoss, steps) { FrontFeatures = fronted };
         }
         finally
         {

@@ -56,4 +56,23 @@ public class MultiTaskFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(final[0].Score > initial[0].Score + 0.2, "the digit head learns the digits 5–9");
         Assert.True(final[1].Score > initial[1].Score + 0.05, "and the attributes head describes them better");
     }
+
+    /// <summary>
+    /// A classifier task beside a per-position task (<c>export_digit_segment_task.py</c>: the digit's logits and 11
+    /// classes at every pixel — background, or the digit where there is ink — over one trunk, trained on digits 0–4):
+    /// each device keeps a scan's digit and its 64 pixel classes as one target, and the fleet teaches both heads the
+    /// digits they never saw.
+    /// </summary>
+    [Fact]
+    public async Task PyTorchsDigitAndSegmentsModel_LearnsTheDigitAndEveryPixelsClass_FromOneTargetPerScan()
+    {
+        var lines = File.ReadLines(Fixture("digits_tokens.csv")).Select(line => line.Split(',')).Select(v =>
+            string.Join(',', [.. v[..64], v[64], .. v[..64].Select(p => int.Parse(p, System.Globalization.CultureInfo.InvariantCulture) >= 4 ? (int.Parse(v[64], System.Globalization.CultureInfo.InvariantCulture) + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) : "0")]));
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_segment_task.onnx"), lines, rounds: 5, learningRate: "0.1", "digit accuracy",
+            "--tasks", "digit:classes,segments:positions", "--target-columns", "65");
+        var (initial, final) = (result.InitialTaskScores!, result.Rounds[^1].TaskScores!);
+        output.WriteLine($"digit accuracy {initial[0].Score:F4} → {final[0].Score:F4}, pixel accuracy {initial[1].Score:F4} → {final[1].Score:F4}");
+        Assert.True(final[0].Score > initial[0].Score + 0.2, "the digit head learns the digits 5–9");
+        Assert.True(final[1].Score > initial[1].Score + 0.05, "and the segments head calls their ink by its digit");
+    }
 }

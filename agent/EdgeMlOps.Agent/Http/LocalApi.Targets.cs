@@ -46,7 +46,7 @@ public sealed partial class LocalApi
     /// <summary>
     /// A regressor's <c>"values"</c>, a multi-label classifier's <c>"probabilities"</c> and the <c>"labels"</c> above the
     /// threshold, a per-position classifier's <c>"labels"</c>: the class id at every position, row-major; or a multi-task
-    /// model's <c>"tasks"</c>: by output, a classifier task's <c>"label"</c>, a regression task's <c>"values"</c>.
+    /// model's <c>"tasks"</c>: by output, a classifier task's <c>"label"</c>, a per-position task's <c>"labels"</c>, a regression task's <c>"values"</c>.
     /// </summary>
     internal static void WriteAnswer(Utf8JsonWriter json, float[] values, Shared.Protocol.V1.GraphInterfaceSpec? graph)
     {
@@ -58,9 +58,7 @@ public sealed partial class LocalApi
 
         if (graph?.PositionClasses > 0)
         {
-            json.WriteStartArray("labels");
-            foreach (var v in values) json.WriteNumberValue((int)v);
-            json.WriteEndArray();
+            WritePositionLabels(json, values);
             return;
         }
 
@@ -72,6 +70,14 @@ public sealed partial class LocalApi
 
         json.WriteStartArray("values");
         foreach (var v in values) json.WriteNumberValue(v);
+        json.WriteEndArray();
+    }
+
+    /// <summary>A class id at every position, row-major, as <c>"labels"</c>: a per-position classifier's answer, or a per-position task's.</summary>
+    private static void WritePositionLabels(Utf8JsonWriter json, ReadOnlySpan<float> ids)
+    {
+        json.WriteStartArray("labels");
+        foreach (var v in ids) json.WriteNumberValue((int)v);
         json.WriteEndArray();
     }
 
@@ -90,7 +96,7 @@ public sealed partial class LocalApi
         json.WriteEndArray();
     }
 
-    /// <summary>A multi-task model's answer: <c>"tasks": {"digit": {"label": 3}, "bottom": {"values": [...]}, "attributes": {"probabilities": [...], "labels": [...]}}</c>, in the declared order.</summary>
+    /// <summary>A multi-task model's answer: <c>"tasks": {"digit": {"label": 3}, "bottom": {"values": [...]}, "attributes": {"probabilities": [...], "labels": [...]}, "segments": {"labels": [...]}}</c>, in the declared order.</summary>
     private static void WriteTasks(Utf8JsonWriter json, float[] values, IEnumerable<Shared.Protocol.V1.ModelTaskSpec> tasks)
     {
         json.WriteStartObject("tasks");
@@ -98,7 +104,13 @@ public sealed partial class LocalApi
         foreach (var task in tasks)
         {
             json.WriteStartObject(task.Output);
-            if (task.Classes > 0)
+            if (task.Classes > 0 && task.Dims.Count > 0)
+            {
+                var positions = (int)task.Dims.Aggregate(1L, (a, d) => a * d);
+                WritePositionLabels(json, values.AsSpan(offset, positions));
+                offset += positions;
+            }
+            else if (task.Classes > 0)
             {
                 json.WriteNumber("label", (int)values[offset++]);
             }
@@ -127,7 +139,7 @@ public sealed partial class LocalApi
     {
         if (label is not null || target is null || (features is null) == (predictionId is null))
         {
-            var numbers = ServesMultiLabel ? "[0 or 1 per label]" : ServesPositions ? "[a class id per position]" : ServesTasks ? "[each task's in order: a class id, its 0/1 labels, or its values]" : "[numbers]";
+            var numbers = ServesMultiLabel ? "[0 or 1 per label]" : ServesPositions ? "[a class id per position]" : ServesTasks ? "[each task's in order: a class id, its 0/1 labels, its values, or a class id per position]" : "[numbers]";
             return Error(json, 400, $"this model is {TargetsKind}: body must be {{\"predictionId\": \"...\", \"target\": {numbers}}} or {{\"features\": [...], \"target\": {numbers}}}");
         }
 

@@ -157,8 +157,9 @@ public sealed record ModelSpec
     }
 
     /// <summary>
-    /// A multi-task model's error of one row: each task's — a classifier task's 0 or 1 (its class wrong), a multi-label
-    /// task's Brier score, a regression task's mean squared error — averaged with the tasks' weights.
+    /// A multi-task model's error of one row: each task's — a classifier task's 0 or 1 (its class wrong), a per-position
+    /// task's share of positions wrong, a multi-label task's Brier score, a regression task's mean squared error —
+    /// averaged with the tasks' weights.
     /// </summary>
     private static double TasksError(IReadOnlyList<ModelTask> tasks, ReadOnlySpan<float> values, ReadOnlySpan<float> target)
     {
@@ -170,7 +171,7 @@ public sealed record ModelSpec
             for (var i = offset; i < offset + width; i++)
             {
                 var e = (double)values[i] - target[i];
-                error += task.IsClassifier ? (e == 0 ? 0 : 1) : e * e / width;
+                error += task.Classes > 0 ? (e == 0 ? 0 : 1.0 / width) : e * e / width;
             }
 
             (sum, weights, offset) = (sum + (task.Weight * error), weights + task.Weight, offset + width);
@@ -181,7 +182,7 @@ public sealed record ModelSpec
 
     /// <summary>
     /// What is wrong with one row of a multi-task model's ground truth (<paramref name="row"/>, <see cref="Targets"/>
-    /// floats): each classifier task's value must be one of its class ids, each multi-label task's values 0 or 1. Null
+    /// floats): each classifier task's value must be one of its class ids (a per-position task's at every position), each multi-label task's values 0 or 1. Null
     /// when it fits, or for another kind.
     /// </summary>
     public string? TaskTargetProblem(ReadOnlySpan<float> row)
@@ -189,9 +190,13 @@ public sealed record ModelSpec
         var offset = 0;
         foreach (var task in Graph?.Tasks ?? [])
         {
-            var v = row[offset];
-            if (task.IsClassifier && !(v >= 0 && v < task.Classes && v == MathF.Floor(v)))
-                return $"target[{offset}] is {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}: task '{task.Output}' takes a class id (0 to {task.Classes - 1})";
+            for (var i = offset; task.Classes > 0 && i < offset + task.Width; i++)
+            {
+                var v = row[i];
+                if (!(v >= 0 && v < task.Classes && v == MathF.Floor(v)))
+                    return $"target[{i}] is {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}: task '{task.Output}' takes a class id{(task.IsClassifier ? string.Empty : " per position")} (0 to {task.Classes - 1})";
+            }
+
             for (var i = offset; task.Kind == ModelTaskKind.Labels && i < offset + task.Width; i++)
             {
                 if (row[i] is not (0f or 1f)) return $"target[{i}] is {row[i].ToString(System.Globalization.CultureInfo.InvariantCulture)}: task '{task.Output}' takes 0 or 1 per label";

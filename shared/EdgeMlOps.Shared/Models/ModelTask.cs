@@ -13,14 +13,18 @@ public enum ModelTaskKind
 
     /// <summary>[batch, k] independent label scores, binary cross-entropy on 0/1 labels; scored by label accuracy.</summary>
     Labels,
+
+    /// <summary>[batch, classes, positions…] scores, softmax cross-entropy per position on a class id per position; scored by position accuracy.</summary>
+    Positions,
 }
 
 /// <summary>
 /// One output of a multi-task model (<see cref="GraphInterface.Tasks"/>) — the digit a scan shows beside the lower half
 /// it completes, an object's class beside its box and its attributes —: a classifier task's [batch, <see cref="Classes"/>]
 /// scores (softmax cross-entropy on a class id), a regression task's [batch, ..<see cref="Dims"/>] values (mean squared
-/// error), or a multi-label task's [batch, <see cref="Labels"/>] independent scores (binary cross-entropy on 0/1 labels);
-/// its <see cref="Weight"/> in the summed loss.
+/// error), a multi-label task's [batch, <see cref="Labels"/>] independent scores (binary cross-entropy on 0/1 labels), or
+/// a per-position task's [batch, <see cref="Classes"/>, ..<see cref="Dims"/>] scores (softmax cross-entropy at every
+/// position, on a class id per position: a segmentation beside the classification); its <see cref="Weight"/> in the summed loss.
 /// </summary>
 public sealed class ModelTask
 {
@@ -37,7 +41,9 @@ public sealed class ModelTask
         if (classes is 1 or < 0 or > MaxClasses) errors.Add($"task '{output}': a classifier task scores 2 to {MaxClasses} classes, not {classes}");
         if (labels is < 0 or > GraphInterface.MaxRegressionTargets) errors.Add($"task '{output}': a multi-label task scores 1 to {GraphInterface.MaxRegressionTargets} labels, not {labels}");
         if (classes > 0 && labels > 0) errors.Add($"task '{output}': a task is a classifier or a multi-label task, not both");
-        if ((classes > 0 || labels > 0) && dims.Count > 0) errors.Add($"task '{output}': a classifier or multi-label task's scores are [batch, k]; it declares no value axes");
+        if (labels > 0 && dims.Count > 0) errors.Add($"task '{output}': a multi-label task's scores are [batch, k]; it declares no value axes");
+        if (classes > 0 && dims.Count > 0 && (dims.Count > GraphInterface.MaxValuesRank || dims.Any(d => d <= 0) || dims.Aggregate(1L, (a, d) => Math.Min(a * Math.Max(d, 1), GraphInterface.MaxPositions + 1L)) is var positions && (positions > GraphInterface.MaxPositions || positions * classes > GraphInterface.MaxPositionScores)))
+            errors.Add($"task '{output}': a per-position task's positions span 1 to {GraphInterface.MaxValuesRank} fixed, positive axes, at most {GraphInterface.MaxPositions} positions and {GraphInterface.MaxPositionScores} scores per row, not {classes} classes at [{string.Join(", ", dims)}]");
         if (classes == 0 && labels == 0 && (dims.Count == 0 || dims.Count > GraphInterface.MaxValuesRank || dims.Any(d => d <= 0) || dims.Aggregate(1L, (a, d) => Math.Min(a * Math.Max(d, 1), GraphInterface.MaxRegressionTargets + 1L)) > GraphInterface.MaxRegressionTargets))
             errors.Add($"task '{output}': a regression task's values span 1 to {GraphInterface.MaxValuesRank} fixed, positive axes holding at most {GraphInterface.MaxRegressionTargets} values, not [{string.Join(", ", dims)}]");
         if (!float.IsFinite(weight) || weight <= 0 || weight > MaxWeight) errors.Add($"task '{output}': its weight must be above 0 and at most {MaxWeight}, not {weight.ToString(CultureInfo.InvariantCulture)}");
@@ -55,7 +61,7 @@ public sealed class ModelTask
     /// <summary>A multi-label task's labels; 0 for another task.</summary>
     public int Labels { get; }
 
-    /// <summary>A regression task's axes behind the batch; empty for another task.</summary>
+    /// <summary>A regression task's axes behind the batch, a per-position task's positions (behind its classes); empty for another task.</summary>
     public IReadOnlyList<long> Dims { get; }
 
     /// <summary>Its weight in the summed loss.</summary>
@@ -64,24 +70,28 @@ public sealed class ModelTask
     /// <summary>A classifier or multi-label task's scores are logits (softmax or sigmoid applied on the device), not probabilities.</summary>
     public bool Logits { get; }
 
-    public ModelTaskKind Kind => Classes > 0 ? ModelTaskKind.Classes : Labels > 0 ? ModelTaskKind.Labels : ModelTaskKind.Regression;
+    public ModelTaskKind Kind => Classes > 0 ? Dims.Count > 0 ? ModelTaskKind.Positions : ModelTaskKind.Classes : Labels > 0 ? ModelTaskKind.Labels : ModelTaskKind.Regression;
 
-    public bool IsClassifier => Classes > 0;
+    /// <summary>A classifier task, with one class id per row; not a per-position task.</summary>
+    public bool IsClassifier => Classes > 0 && Dims.Count == 0;
 
-    /// <summary>Floats of ground truth (and of answer) per row: a class id, the 0/1 labels (their probabilities), or the values.</summary>
+    /// <summary>Class decisions a row's ground truth holds: 1 for a classifier task, a per-position task's positions, each label of a multi-label task; 0 for a regression task.</summary>
+    public int Decisions => Kind == ModelTaskKind.Regression ? 0 : Width;
+
+    /// <summary>Floats of ground truth (and of answer) per row: a class id, the 0/1 labels (their probabilities), the values, or a class id per position.</summary>
     public int Width => IsClassifier ? 1 : Labels > 0 ? Labels : (int)Dims.Aggregate(1L, (a, d) => a * d);
 
-    /// <summary>Floats the output makes per row: the class scores, the label scores, or the values.</summary>
-    public int ScoresWidth => IsClassifier ? Classes : Width;
+    /// <summary>Floats the output makes per row: the class scores, the label scores, the values, or the class scores at every position.</summary>
+    public int ScoresWidth => Classes > 0 ? Classes * Width : Width;
 
     /// <summary>The output's axes behind the batch.</summary>
-    public long[] ScoresDims => IsClassifier ? [Classes] : Labels > 0 ? [Labels] : [.. Dims];
+    public long[] ScoresDims => Classes > 0 ? [Classes, .. Dims] : Labels > 0 ? [Labels] : [.. Dims];
 
     /// <summary>What the task's score (the primary's is the model's accuracy) is called.</summary>
     public string ScoreName => ScoreNameOf(Kind);
 
     /// <summary>What a task of <paramref name="kind"/> is scored by.</summary>
-    public static string ScoreNameOf(ModelTaskKind kind) => kind switch { ModelTaskKind.Classes => "accuracy", ModelTaskKind.Labels => "label accuracy", _ => "R²" };
+    public static string ScoreNameOf(ModelTaskKind kind) => kind switch { ModelTaskKind.Classes => "accuracy", ModelTaskKind.Labels => "label accuracy", ModelTaskKind.Positions => "position accuracy", _ => "R²" };
 
     /// <summary>The task as declared: <c>digit:classes</c>, <c>bottom:regression:0.5</c>, <c>attributes:labels</c>.</summary>
     public string Declaration => $"{Output}:{Kind.ToString().ToLowerInvariant()}{(Weight == 1f ? string.Empty : ":" + Weight.ToString("R", CultureInfo.InvariantCulture))}";
@@ -91,6 +101,7 @@ public sealed class ModelTask
     {
         ModelTaskKind.Classes => $"a class id for '{Output}'",
         ModelTaskKind.Labels => $"{Labels} labels (0 or 1) for '{Output}'",
+        ModelTaskKind.Positions => $"a class id at each of {Width} positions for '{Output}'",
         _ => $"{Width} values for '{Output}'",
     };
 
@@ -99,6 +110,7 @@ public sealed class ModelTask
     {
         ModelTaskKind.Classes => $"'{Output}': {(Logits ? "logits" : "probabilities")} of {Classes} classes, a class id per row",
         ModelTaskKind.Labels => $"'{Output}': {GraphInterface.DescribeLabels(Labels, Logits)}",
+        ModelTaskKind.Positions => $"'{Output}': {GraphInterface.DescribePositions(Classes, Dims, Logits)}",
         _ => $"'{Output}': {GraphInterface.DescribeValues(Width, Dims)}",
     };
 
@@ -108,7 +120,7 @@ public sealed class ModelTask
 
     /// <summary>
     /// The tasks an operator declares (<c>ModelInterface:Tasks</c>, simulator <c>--tasks</c>, <c>models check --tasks</c>):
-    /// <c>OUTPUT:classes|regression|labels[:WEIGHT]</c>, comma-separated, the primary first. Throws <see cref="ArgumentException"/> saying what is wrong.
+    /// <c>OUTPUT:classes|regression|labels|positions[:WEIGHT]</c>, comma-separated, the primary first. Throws <see cref="ArgumentException"/> saying what is wrong.
     /// </summary>
     public static IReadOnlyList<(string Output, ModelTaskKind Kind, float Weight)> Parse(string text)
     {
@@ -116,12 +128,12 @@ public sealed class ModelTask
         foreach (var item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             var parts = item.Split(':');
-            if (parts.Length is < 2 or > 3 || parts[0].Length == 0 || parts[1] is not ("classes" or "regression" or "labels"))
-                throw new ArgumentException($"'{item}' is not OUTPUT:classes, OUTPUT:regression or OUTPUT:labels, with an optional :WEIGHT");
+            if (parts.Length is < 2 or > 3 || parts[0].Length == 0 || parts[1] is not ("classes" or "regression" or "labels" or "positions"))
+                throw new ArgumentException($"'{item}' is not OUTPUT:classes, OUTPUT:regression, OUTPUT:labels or OUTPUT:positions, with an optional :WEIGHT");
             var weight = 1f;
             if (parts.Length == 3 && (!float.TryParse(parts[2], NumberStyles.Float, CultureInfo.InvariantCulture, out weight) || !float.IsFinite(weight) || weight <= 0 || weight > MaxWeight))
                 throw new ArgumentException($"'{item}': the weight must be a number above 0 and at most {MaxWeight}");
-            tasks.Add((parts[0], parts[1] switch { "classes" => ModelTaskKind.Classes, "labels" => ModelTaskKind.Labels, _ => ModelTaskKind.Regression }, weight));
+            tasks.Add((parts[0], parts[1] switch { "classes" => ModelTaskKind.Classes, "labels" => ModelTaskKind.Labels, "positions" => ModelTaskKind.Positions, _ => ModelTaskKind.Regression }, weight));
         }
 
         if (tasks.Count is < 2 or > GraphInterface.MaxTasks) throw new ArgumentException($"a multi-task model trains 2 to {GraphInterface.MaxTasks} outputs, not {tasks.Count}");

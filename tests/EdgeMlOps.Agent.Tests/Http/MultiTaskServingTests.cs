@@ -83,4 +83,30 @@ public sealed class MultiTaskServingTests
         Assert.Contains("target[3] is 2: task 'attributes' takes 0 or 1 per label", notALabel.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, (await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","target":[0,1,0,0,1]}""")).Status);
     }
+
+    [Fact]
+    public async Task APerPositionTask_IsAnsweredAsTheClassAtEveryPosition_AndTakesAClassIdPerPosition()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_segment_task.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Tasks = ModelTask.Parse("digit:classes,segments:positions") });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("digit_segment_task_expected.json")));
+        float[] Floats(string name) => [.. expected.RootElement.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var (pixels, logits, truth) = (Floats("pixels"), Floats("segmentLogits"), Floats("segments"));
+        const int Row = 1; // a scan of a 7: its ink is a class the uploaded weights never gave
+        var (status, body) = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(pixels.AsSpan(Row * 64, 64).ToArray())}}]}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var segments = body.GetProperty("tasks").GetProperty("segments").GetProperty("labels").EnumerateArray().Select(v => v.GetInt32()).ToArray();
+        Assert.Equal(Enumerable.Range(0, 64).Select(j => Enumerable.Range(0, 11).MaxBy(c => logits[(Row * 704) + (c * 64) + j])), segments);
+
+        var id = body.GetProperty("predictionId").GetString();
+        float[] target = [Floats("digits")[Row], .. truth.AsSpan(Row * 64, 64)];
+        var wrong = (float[])target.Clone();
+        wrong[5] = 11;
+        var refused = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","target":[{{Numbers(wrong)}}]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Status);
+        Assert.Contains("target[5] is 11: task 'segments' takes a class id per position (0 to 10)", refused.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","target":[{{Numbers(target)}}]}""")).Status);
+        Assert.Equal(target, serving.Device.Store.LoadTargets(inputDim: 64, targetWidth: 65).Targets);
+    }
 }

@@ -8,7 +8,8 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// <summary>
 /// A multi-task step's loss (<see cref="TrainStepOptions.Tasks"/>): one float labels input [batch, Σ widths] holding
 /// each task's ground truth in order, sliced per task — a class id cast to int64 for softmax cross-entropy on a
-/// classifier task's [batch, classes] scores, 0/1 labels for binary cross-entropy on a multi-label task's [batch, k]
+/// classifier task's [batch, classes] scores (per position, reshaped like a per-position task's positions, on its
+/// [batch, classes, positions…] scores), 0/1 labels for binary cross-entropy on a multi-label task's [batch, k]
 /// scores (on the logits under a final Sigmoid), values reshaped like a regression task's output for mean squared error —
 /// and the weighted sum of the losses; every task's gradient seeded on its own output (a shared trunk gets them summed).
 /// The step's "correct" count is the first task's.
@@ -42,6 +43,8 @@ internal static class TasksLossWriter
             {
                 ModelTaskKind.Classes => TrainingLossWriter.SoftmaxCrossEntropy(w, TrainingLossWriter.Producer(facts, task.Output), task.Output,
                     w.Node("Cast", [w.Node("Squeeze", [truth, w.Int64s(1)])], Int("to", (long)DataType.Int64)), rank: 2, classAxis: 1),
+                ModelTaskKind.Positions => TrainingLossWriter.SoftmaxCrossEntropy(w, TrainingLossWriter.Producer(facts, task.Output), task.Output,
+                    w.Node("Cast", [w.Node("Reshape", [truth, w.Int64s([-1, .. dims])])], Int("to", (long)DataType.Int64)), rank: 2 + dims.Length, classAxis: 1),
                 ModelTaskKind.Labels => TrainingLossWriter.BinaryCrossEntropyOn(w, // on the logits under a final Sigmoid
                     TrainingLossWriter.Producer(facts, task.Output) is { OpType: "Sigmoid" } sigmoid ? sigmoid.Input[0] : task.Output, truth),
                 _ => TrainingLossWriter.MeanSquaredError(w, task.Output, w.Node("Reshape", [truth, w.Int64s([-1, .. dims])])),
@@ -56,7 +59,7 @@ internal static class TasksLossWriter
         return new LossTerms(seeds, w.Node("Sum", losses), correct!);
     }
 
-    /// <summary>A task's ground truth per row (a class id: 1; a regression task: its values) and, for a regression task, its output's axes behind the batch.</summary>
+    /// <summary>A task's ground truth per row (a class id: 1; a class id per position; a regression task: its values) and, for a regression task, its output's axes behind the batch (a per-position task: its positions).</summary>
     private static (long Width, long[] Dims) Width(GraphProto graph, GraphFacts facts, TrainingTask task)
     {
         var output = graph.Output.FirstOrDefault(o => o.Name == task.Output)
@@ -68,6 +71,14 @@ internal static class TasksLossWriter
         {
             if (dims is not { Length: 2 }) throw new NotDifferentiableException($"a classifier task's output '{task.Output}' must be class scores [batch, classes]");
             return (1, []);
+        }
+
+        if (task.Kind == ModelTaskKind.Positions)
+        {
+            if (dims is null || dims.Length < 3 || dims.Skip(1).Any(d => d is not > 0))
+                throw new NotDifferentiableException($"a per-position task's output '{task.Output}' must be class scores [batch, classes, positions…] with fixed axes behind the batch");
+            long[] positions = [.. dims.Skip(2).Select(d => d!.Value)];
+            return (positions.Aggregate(1L, (a, d) => a * d), positions);
         }
 
         if (task.Kind == ModelTaskKind.Labels)
