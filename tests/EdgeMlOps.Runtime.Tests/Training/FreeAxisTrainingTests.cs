@@ -91,4 +91,45 @@ public class FreeAxisTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
         signed.Graph.AxisLengths[0].Length = 0;
         Assert.Contains("pinned axes", Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(signed)).Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// Control flow a free axis decides (<c>export_scripted_rows.py</c>: torch.jit.script, a Loop over the rows whose trip
+    /// count is Shape(pixels)[1] and an If on rows &gt; 4, 'rows' a dynamic axis): unknown until the axis is pinned, then
+    /// unrolled for the train step at that length — one SGD step as PyTorch's — while the served file still decides at
+    /// run time (3 rows take the If's other branch, as in PyTorch).
+    /// </summary>
+    [Fact]
+    public void ALoopAndABranchAFreeAxisDecides_TrainOnceTheAxisIsPinned_AndTheFileStillDecidesAtRunTime()
+    {
+        var expected = JsonDocument.Parse(File.ReadAllText(Fixture("scripted_rows_expected.json"))).RootElement;
+        float[] Values(string name) => [.. expected.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var bytes = File.ReadAllBytes(Fixture("pytorch_scripted_rows.onnx"));
+        var unpinned = Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")));
+        Assert.Contains("ModelInterface:AxisLengths=rows=N", unpinned.Message, StringComparison.Ordinal);
+
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { AxisLengths = AxisLengths.Parse("rows=8") });
+        Assert.Equal(ContentHash.Sha256Hex(bytes), ContentHash.Sha256Hex(model.InferenceBytes(model.InitialWeights()))); // served as uploaded, Loop and If kept
+        using var served = InferenceModel.Load(bytes, model.Spec);
+        var labels = served.Predict(Values("pixels"), 6).Labels;
+        var logits = Values("logits");
+        Assert.Equal(Enumerable.Range(0, 6).Select(row => (long)logits.Skip(row * 10).Take(10).Select((v, i) => (v, i)).Max().i), labels);
+
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        var initial = model.InitialWeights();
+        Assert.Equal(["cell.bias", "cell.weight", "head.bias", "head.weight", "recur.bias", "recur.weight", "wide.bias", "wide.weight"], initial.Layout.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal)); // the taken branch's layer trains
+        const float Lr = 0.5f;
+        var result = trainer.Train(initial.Values, Values("pixels"), [.. expected.GetProperty("digits").EnumerateArray().Select(d => d.GetInt64())], new LocalTrainingPlan(1, 6, Lr, 1));
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), result.Loss, 3);
+        var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, expected);
+        output.WriteLine($"scripted rows pinned at 8: loss {result.Loss:F5} (PyTorch {expected.GetProperty("loss").GetDouble():F5}), worst relative gradient error {worst:G3}");
+        Assert.True(worst < 1e-3, $"the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+
+        // The file itself, at 3 rows: three trips and the If's else branch, as PyTorch computes them.
+        using var session = new InferenceSession(bytes);
+        using var input = OrtValue.CreateTensorValueFromMemory(Values("short"), [6, 3, 8]);
+        using var runOptions = new RunOptions();
+        using var outputs = session.Run(runOptions, ["pixels"], [input], ["logits"]);
+        var differs = Values("shortLogits").Zip(outputs[0].GetTensorDataAsSpan<float>().ToArray()).Max(p => Math.Abs(p.First - p.Second));
+        Assert.True(differs < 1e-4, $"3 rows differ from PyTorch's by {differs}");
+    }
 }
