@@ -103,12 +103,27 @@ public class ControlFlowTests
         return (g.Node("If", [g.Node("Squeeze", [longer])], Graph("then_branch", then), Graph("else_branch", otherwise)), [2, 4]);
     }
 
-    public static TheoryData<string> Names => ["loop", "scan", "if"];
+    /// <summary>
+    /// An If the data decides (the sign of the batch's sum), each branch with a weight of its own: both run forward in the
+    /// step and a Where keeps the taken one's output, so its weight follows finite differences and the other's gets zeros.
+    /// </summary>
+    private static (string Y, long[] Dims) DataBranch(TestGraph g)
+    {
+        var x = Sequence(g);
+        var positive = g.Node("Greater", [g.Node("ReduceSum", [x], Int("keepdims", 0)), g.Floats(0)]);
+        var (up, down) = (g.Param("w_pos", [3, 2]), g.Param("w_neg", [3, 2]));
+        var then = Body("pos", [], [Op("MatMul", [x, up], "m"), Op("Tanh", ["m"], "out")], "out");
+        var otherwise = Body("neg", [], [Op("MatMul", [x, down], "m"), Op("Neg", ["m"], "out")], "out");
+        return (g.Node("If", [g.Node("Squeeze", [positive])], Graph("then_branch", then), Graph("else_branch", otherwise)), [2, Steps, 2]);
+    }
+
+    public static TheoryData<string> Names => ["loop", "scan", "if", "data-if"];
 
     private static (string Y, long[] Dims) Build(string name, TestGraph g) => name switch
     {
         "loop" => ScriptedLoop(g),
         "scan" => ReversedScan(g),
+        "data-if" => DataBranch(g),
         _ => ShapeTest(g),
     };
 
@@ -129,7 +144,7 @@ public class ControlFlowTests
         using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError));
         Assert.Equal(mse, probe.Gradient(feeds).Loss, 5);
         Assert.DoesNotContain(probe.Step.Model.Graph.Node, n => n.OpType is "Loop" or "Scan" or "If");
-        Assert.Equal(name == "if" ? ["w_long"] : ["h0", "u", "w"], probe.Step.Trained.Order(StringComparer.Ordinal)); // the branch not taken trains nothing
+        Assert.Equal(name switch { "if" => ["w_long"], "data-if" => ["w_neg", "w_pos"], _ => ["h0", "u", "w"] }, probe.Step.Trained.Order(StringComparer.Ordinal)); // a shape test's branch not taken trains nothing; a data-decided one gets zeros
         var error = probe.RelativeError(feeds, 1e-2);
         Assert.True(error < 2e-3, $"{name}: relative gradient error {error:E2}");
     }
@@ -164,17 +179,38 @@ public class ControlFlowTests
         Assert.Contains("it runs 1100 times; the train step unrolls 1 to 1024", Refusal(g => ScriptedLoop(g, trips: 1100).Y), StringComparison.Ordinal);
 
         Assert.Contains("(Loop): its body computes when to stop", Refusal(g => ScriptedLoop(g, stopsEarly: true).Y), StringComparison.Ordinal);
+    }
 
-        // A branch chosen by the data, not by a shape.
-        var data = Refusal(g =>
+    /// <summary>
+    /// PyTorch's scripted model with a branch the data decides (<c>export_scripted_branch.py</c>: an <c>if</c> on the
+    /// batch's mean intensity choosing a ReLU layer or a tanh layer): served as exported, and one step on a bright batch
+    /// and one on a dim batch each follow PyTorch's gradient — the layer of the branch not taken unmoved.
+    /// </summary>
+    [Fact]
+    public void APyTorchBranchTheDataDecides_TrainsTheBranchEachBatchTakes_AsPyTorchsGradient()
+    {
+        static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+        var bytes = File.ReadAllBytes(Fixture("pytorch_scripted_branch.onnx"));
+        var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("scripted_branch_expected.json"))).RootElement;
+        var model = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all"));
+        Assert.Contains(ModelProto.Parser.ParseFrom(bytes).Graph.Node, n => n.OpType == "If"); // served with its If
+        using var served = InferenceModel.Load(bytes, model.Spec);
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        foreach (var (batch, untaken) in new[] { ("bright", "dim"), ("dim", "bright") })
         {
-            var x = Sequence(g);
-            var positive = g.Node("Greater", [g.Node("ReduceSum", [x], Int("keepdims", 0)), g.Floats(0)]);
-            var w = g.Param("w", [3, 2]);
-            var then = Body("pos", [], [Op("MatMul", [x, w], "out")], "out");
-            var otherwise = Body("neg", [], [Op("MatMul", [x, w], "m"), Op("Neg", ["m"], "out")], "out");
-            return g.Node("If", [g.Node("Squeeze", [positive])], Graph("then_branch", then), Graph("else_branch", otherwise));
-        });
-        Assert.Contains("(If): its condition is known only at run time", data, StringComparison.Ordinal);
+            var case_ = expected.GetProperty(batch);
+            float[] pixels = [.. case_.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle())];
+            float[] logits = [.. case_.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle())];
+            Assert.Equal(Enumerable.Range(0, 6).Select(row => (long)logits.Skip(row * 10).Take(10).Select((v, i) => (v, i)).Max().i), served.Predict(pixels, 6).Labels);
+
+            var initial = model.InitialWeights();
+            const float Lr = 0.5f;
+            var result = trainer.Train(initial.Values, pixels, [.. case_.GetProperty("digits").EnumerateArray().Select(d => d.GetInt64())], new LocalTrainingPlan(1, 6, Lr, 1));
+            Assert.Equal(case_.GetProperty("loss").GetDouble(), result.Loss, 4);
+            var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, case_);
+            Assert.True(worst < 1e-3, $"{batch}: the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+            foreach (var tensor in initial.Layout.Tensors.Where(t => t.Name.StartsWith(untaken + ".", StringComparison.Ordinal)))
+                Assert.Equal(initial.Values.AsSpan(tensor.Offset, tensor.Length).ToArray(), result.Weights.AsSpan(tensor.Offset, tensor.Length).ToArray());
+        }
     }
 }

@@ -7,12 +7,14 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// <summary>
 /// For the train step only: replaces each Loop, Scan and If node that a trained parameter reaches — through its inputs,
 /// or by a name its body reads from the enclosing graph, as scripted PyTorch loops read their weights — with the nodes
-/// it stands for: a Loop's body once per iteration, a Scan's body once per slice, the branch an If takes. Reverse
+/// it stands for: a Loop's body once per iteration, a Scan's body once per slice, the branch an If takes — or, when the
+/// data decides at run time, both branches and a Where on the condition, so the gradient reaches the branch taken. Reverse
 /// mode then runs over ordinary nodes, so a loop back-propagates through every iteration as an unrolled recurrent
 /// layer does. The served file keeps its control flow. What the unrolling needs is known statically or refused,
 /// naming the node: a Loop's trip count (a constant, or an extent of a known shape, at most
-/// <see cref="MaxIterations"/>) with a body that never stops it early, a Scan's scanned extent, an If's condition
-/// (a constant, or a comparison of known extents — the shape tests scripted models make); no control flow nested in a body.
+/// <see cref="MaxIterations"/>) with a body that never stops it early, a Scan's scanned extent; no control flow nested
+/// in a body. An If whose condition is known (a constant, or a comparison of known extents — the shape tests scripted
+/// models make) is its branch alone.
 /// </summary>
 internal static class ControlFlowInlining
 {
@@ -136,12 +138,31 @@ internal static class ControlFlowInlining
 
         private void If()
         {
-            var taken = Truth(node.Input[0], null) ?? throw Refuse("its condition is known only at run time; the fleet differentiates one branch, the one a constant or a known extent decides");
-            var branch = Body(taken ? "then_branch" : "else_branch");
-            if (branch.Output.Count != node.Output.Count) throw Refuse($"its branch makes {branch.Output.Count} outputs for {node.Output.Count}");
+            if (Truth(node.Input[0], null) is { } taken)
+            {
+                var (branch, names) = Branch(taken ? "then_branch" : "else_branch");
+                for (var j = 0; j < node.Output.Count; j++) Emit(j, "Identity", [Resolve(names, branch.Output[j].Name)]);
+                return;
+            }
+
+            // Decided by the data: both branches run forward, and each output is the taken one's (Where on the
+            // condition, a bool of one element for the whole batch, as the If reads it); the gradient flows to that branch
+            // alone, the other's parameters get zeros. A branch must make outputs of the other's shape.
+            var (then, thenNames) = Branch("then_branch");
+            var (otherwise, elseNames) = Branch("else_branch");
+            var condition = w.Node("Reshape", [node.Input[0], w.Int64s(1)]);
+            for (var j = 0; j < node.Output.Count; j++)
+                Emit(j, "Where", [condition, Resolve(thenNames, then.Output[j].Name), Resolve(elseNames, otherwise.Output[j].Name)]);
+        }
+
+        /// <summary>An If's branch copied into the graph: its body and the names its values got.</summary>
+        private (GraphProto Body, Dictionary<string, string> Names) Branch(string attribute)
+        {
+            var branch = Body(attribute);
+            if (branch.Output.Count != node.Output.Count) throw Refuse($"its {attribute} makes {branch.Output.Count} outputs for {node.Output.Count}");
             var names = new Dictionary<string, string>(StringComparer.Ordinal);
             Copy(branch, names);
-            for (var j = 0; j < node.Output.Count; j++) Emit(j, "Identity", [Resolve(names, branch.Output[j].Name)]);
+            return (branch, names);
         }
 
         private GraphProto Body(string attribute)
