@@ -117,13 +117,41 @@ public class ControlFlowTests
         return (g.Node("If", [g.Node("Squeeze", [positive])], Graph("then_branch", then), Graph("else_branch", otherwise)), [2, Steps, 2]);
     }
 
-    public static TheoryData<string> Names => ["loop", "scan", "if", "data-if"];
+    /// <summary>
+    /// Control flow nested in a body, as scripted models write <c>for i in …: if i == 0: … else: …</c>: a Loop whose body
+    /// holds an If on the iteration number, reading the body's values and the graph's weights — the first step without
+    /// the recurrent term, the others with it.
+    /// </summary>
+    private static (string Y, long[] Dims) NestedBranch(TestGraph g)
+    {
+        var x = Sequence(g);
+        var (w, u) = (g.Param("w", [3, 5]), g.Param("u", [5, 5]));
+        var count = g.Node("Gather", [g.Node("Shape", [x]), g.Ints(1)]);
+        var truth = True(g);
+        var later = Body("later", [], [Op("MatMul", ["h", u], "b"), Op("Add", ["a", "b"], "z"), Op("Tanh", ["z"], "out")], "out");
+        var first = Body("first", [], [Op("Tanh", ["a"], "out")], "out");
+        var body = Body("cell", [("i", DataType.Int64), ("cond_in", DataType.Bool), ("h", DataType.Float)],
+        [
+            Op("Gather", [x, "i"], "x_i", Int("axis", 1)),
+            Op("MatMul", ["x_i", w], "a"),
+            Op("Greater", ["i", g.Ints(0)], "cond_later"),
+            Op("Squeeze", ["cond_later"], "cond_scalar"),
+            Op("If", ["cond_scalar"], "h_next", Graph("then_branch", later), Graph("else_branch", first)),
+            Op("Identity", [truth], "cond_out"),
+            Op("Identity", ["h_next"], "h_seen"),
+        ], "cond_out", "h_next", "h_seen");
+        var outputs = g.Nodes("Loop", [g.Node("Squeeze", [count]), truth, g.Param("h0", [2, 5])], 2, Graph("body", body));
+        return (g.Node("Add", [outputs[1], outputs[0]]), [Steps, 2, 5]);
+    }
+
+    public static TheoryData<string> Names => ["loop", "scan", "if", "data-if", "nested"];
 
     private static (string Y, long[] Dims) Build(string name, TestGraph g) => name switch
     {
         "loop" => ScriptedLoop(g),
         "scan" => ReversedScan(g),
         "data-if" => DataBranch(g),
+        "nested" => NestedBranch(g),
         _ => ShapeTest(g),
     };
 
@@ -144,7 +172,7 @@ public class ControlFlowTests
         using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError));
         Assert.Equal(mse, probe.Gradient(feeds).Loss, 5);
         Assert.DoesNotContain(probe.Step.Model.Graph.Node, n => n.OpType is "Loop" or "Scan" or "If");
-        Assert.Equal(name switch { "if" => ["w_long"], "data-if" => ["w_neg", "w_pos"], _ => ["h0", "u", "w"] }, probe.Step.Trained.Order(StringComparer.Ordinal)); // a shape test's branch not taken trains nothing; a data-decided one gets zeros
+        Assert.Equal(name switch { "if" => ["w_long"], "data-if" => ["w_neg", "w_pos"], "nested" => ["u", "w"], _ => ["h0", "u", "w"] }, probe.Step.Trained.Order(StringComparer.Ordinal)); // a shape test's branch not taken trains nothing; a data-decided one gets zeros
         var error = probe.RelativeError(feeds, 1e-2);
         Assert.True(error < 2e-3, $"{name}: relative gradient error {error:E2}");
     }
@@ -212,5 +240,33 @@ public class ControlFlowTests
             foreach (var tensor in initial.Layout.Tensors.Where(t => t.Name.StartsWith(untaken + ".", StringComparison.Ordinal)))
                 Assert.Equal(initial.Values.AsSpan(tensor.Offset, tensor.Length).ToArray(), result.Weights.AsSpan(tensor.Offset, tensor.Length).ToArray());
         }
+    }
+
+    /// <summary>
+    /// PyTorch's scripted cell with an <c>if</c> on the row's index inside its <c>for</c> loop
+    /// (<c>export_scripted_nested.py</c>: an If inside the Loop's body): served as exported, and one step — the loop
+    /// unrolled, then each iteration's branch taken by its index — follows PyTorch's gradient.
+    /// </summary>
+    [Fact]
+    public void APyTorchBranchInsideALoop_IsUnrolledLevelByLevel_AndTrainsAsPyTorchsGradient()
+    {
+        static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+        var bytes = File.ReadAllBytes(Fixture("pytorch_scripted_nested.onnx"));
+        var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("scripted_nested_expected.json"))).RootElement;
+        var model = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all"));
+        var step = ModelProto.Parser.ParseFrom(model.TrainStep!);
+        Assert.DoesNotContain(step.Graph.Node, n => n.OpType is "Loop" or "If" or "Where"); // every iteration's branch known from its index
+        float[] pixels = [.. expected.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle())];
+        float[] logits = [.. expected.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle())];
+        using var served = InferenceModel.Load(bytes, model.Spec);
+        Assert.Equal(Enumerable.Range(0, 6).Select(row => (long)logits.Skip(row * 10).Take(10).Select((v, i) => (v, i)).Max().i), served.Predict(pixels, 6).Labels);
+
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        var initial = model.InitialWeights();
+        const float Lr = 0.5f;
+        var result = trainer.Train(initial.Values, pixels, [.. expected.GetProperty("digits").EnumerateArray().Select(d => d.GetInt64())], new LocalTrainingPlan(1, 6, Lr, 1));
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), result.Loss, 4);
+        var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, expected);
+        Assert.True(worst < 1e-3, $"the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
     }
 }

@@ -12,14 +12,17 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// mode then runs over ordinary nodes, so a loop back-propagates through every iteration as an unrolled recurrent
 /// layer does. The served file keeps its control flow. What the unrolling needs is known statically or refused,
 /// naming the node: a Loop's trip count (a constant, or an extent of a known shape, at most
-/// <see cref="MaxIterations"/>) with a body that never stops it early, a Scan's scanned extent; no control flow nested
-/// in a body. An If whose condition is known (a constant, or a comparison of known extents — the shape tests scripted
+/// <see cref="MaxIterations"/>) with a body that never stops it early, a Scan's scanned extent. Control flow nested in a
+/// body is copied with the body and unrolled in a later pass (<see cref="MaxDepth"/> levels). An If whose condition is known (a constant, or a comparison of known extents — the shape tests scripted
 /// models make) is its branch alone.
 /// </summary>
 internal static class ControlFlowInlining
 {
     /// <summary>Most iterations a Loop or Scan is unrolled into (each keeps its activations for the backward pass).</summary>
     public const int MaxIterations = 1024;
+
+    /// <summary>Most levels of control flow nested in one another that are unrolled.</summary>
+    public const int MaxDepth = 4;
 
     public static bool IsControlFlow(NodeProto node) => node.OpType is ("Loop" or "Scan" or "If") && node.Domain is ("" or "ai.onnx");
 
@@ -168,8 +171,8 @@ internal static class ControlFlowInlining
         private GraphProto Body(string attribute)
         {
             var body = node.Attribute.FirstOrDefault(a => a.Name == attribute)?.G ?? throw Refuse($"it has no '{attribute}' graph");
-            if (body.Node.FirstOrDefault(n => n.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0)) is { } nested)
-                throw Refuse($"its body holds control flow of its own (node '{NotDifferentiableException.NodeLabel(nested)}', {nested.OpType}); only one level is unrolled");
+            if (body.Node.FirstOrDefault(n => n.Attribute.Any(a => a.Graphs.Count > 0)) is { } listed)
+                throw Refuse($"its body holds a node with a list of graphs (node '{NotDifferentiableException.NodeLabel(listed)}', {listed.OpType})");
             return body;
         }
 
@@ -197,6 +200,7 @@ internal static class ControlFlowInlining
                 var copy = original.Clone();
                 copy.Name = w.Fresh("inlined");
                 for (var i = 0; i < copy.Input.Count; i++) copy.Input[i] = Resolve(names, copy.Input[i]);
+                foreach (var nested in copy.Attribute.Where(a => a.G is not null)) RenameOuterReads(nested.G, names, []); // control flow inside the body, unrolled in the next pass
                 for (var i = 0; i < copy.Output.Count; i++)
                 {
                     if (copy.Output[i].Length == 0) continue;
@@ -205,6 +209,28 @@ internal static class ControlFlowInlining
 
                 w.Graph.Node.Add(copy);
             }
+        }
+
+        /// <summary>
+        /// In a body nested in the one being copied, the names it reads from the enclosing bodies — not its own inputs,
+        /// initializers or values, at any depth — renamed as the copy renamed them.
+        /// </summary>
+        private static void RenameOuterReads(GraphProto graph, Dictionary<string, string> names, HashSet<string> outerLocal)
+        {
+            var local = new HashSet<string>(outerLocal, StringComparer.Ordinal);
+            local.UnionWith(graph.Input.Select(i => i.Name).Concat(graph.Initializer.Select(t => t.Name)));
+            foreach (var node in graph.Node)
+            {
+                for (var i = 0; i < node.Input.Count; i++)
+                {
+                    if (!local.Contains(node.Input[i])) node.Input[i] = Resolve(names, node.Input[i]);
+                }
+
+                foreach (var nested in node.Attribute.Where(a => a.G is not null)) RenameOuterReads(nested.G, names, local);
+                local.UnionWith(node.Output);
+            }
+
+            foreach (var output in graph.Output.Where(o => !local.Contains(o.Name))) output.Name = Resolve(names, output.Name);
         }
 
         private static string Resolve(Dictionary<string, string> names, string name) => name.Length > 0 && names.TryGetValue(name, out var renamed) ? renamed : name;

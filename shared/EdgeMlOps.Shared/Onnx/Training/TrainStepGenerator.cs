@@ -10,7 +10,7 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// correct predictions — the interface <c>TrainStepModel</c> runs. Frozen initializers stay constants of the graph
 /// and are evaluated forward only; nodes that no trained parameter reaches are never differentiated, so a model
 /// with ops outside the rule set can still train the layers after them. Loops, scans and branches a trained parameter
-/// reaches are unrolled first (<see cref="ControlFlowInlining"/>), then recurrent layers (<see cref="RecurrentUnrolling"/>).
+/// reaches are unrolled first (<see cref="ControlFlowInlining"/>, level by level when nested), then recurrent layers (<see cref="RecurrentUnrolling"/>).
 /// </summary>
 public static class TrainStepGenerator
 {
@@ -31,10 +31,13 @@ public static class TrainStepGenerator
         var candidates = Candidates(graph, options, elementType);
         var depends = DependsOn(graph, candidates);
         var writer = new GraphWriter(graph, elementType);
-        if (ControlFlowInlining.Apply(graph, writer, node => node.Input.Any(depends.Contains) || ControlFlowInlining.OuterReads(node).Any(depends.Contains)) > 0)
+        bool Reached(NodeProto node) => node.Input.Any(depends.Contains) || ControlFlowInlining.OuterReads(node).Any(depends.Contains);
+        for (var level = 1; ControlFlowInlining.Apply(graph, writer, Reached) > 0; level++)
         {
-            candidates = Candidates(graph, options, elementType); // loops unrolled, branches taken: their nodes (a recurrent one among them) are the graph's now
+            candidates = Candidates(graph, options, elementType); // loops unrolled, branches taken: their nodes (a recurrent one, control flow nested in them) are the graph's now
             depends = DependsOn(graph, candidates);
+            if (level == ControlFlowInlining.MaxDepth && graph.Node.FirstOrDefault(n => ControlFlowInlining.IsControlFlow(n) && Reached(n)) is { } deeper)
+                throw NotDifferentiableException.ForNode(deeper, $"control flow nested more than {ControlFlowInlining.MaxDepth} levels deep is not unrolled");
         }
 
         if (RecurrentUnrolling.Apply(graph, writer, node => node.Input.Any(depends.Contains)) > 0)
