@@ -172,8 +172,9 @@ public sealed record SimulationOptions
                                    last ([batch, positions…, classes], a tagger's)
           --axis-lengths A=N,…     the --model-file's free axes besides the batch (as its inputs name them) pinned at
                                    the length the fleet serves and trains (a csv sample holds that many values)
-          --tasks T                the --model-file is a multi-task model: OUTPUT:classes|regression|labels|positions[:WEIGHT],…
-                                   (the primary first), trained on the weighted sum of the tasks' losses; the csv
+          --tasks T                the --model-file is a multi-task model:
+                                   OUTPUT:classes|regression|labels|positions|tags[:WEIGHT],… (the primary first; tags:
+                                   per-position classes last), trained on the weighted sum of the tasks' losses; the csv
                                    dataset's --target-columns hold each task's ground truth in order (a class id, its
                                    0/1 labels, its values, or a class id per position)
           --partition P            iid | shards:K | dirichlet:ALPHA (iid)

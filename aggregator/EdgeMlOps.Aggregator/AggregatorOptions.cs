@@ -334,12 +334,12 @@ public sealed partial record AggregatorOptions
         }
     }
 
-    /// <summary>A multi-task model's <c>ModelInterface:Tasks</c> (<c>OUTPUT:classes|regression|labels|positions[:WEIGHT],…</c>): required with Kind=multitask, refused with any other kind.</summary>
+    /// <summary>A multi-task model's <c>ModelInterface:Tasks</c> (<c>OUTPUT:classes|regression|labels|positions|tags[:WEIGHT],…</c>): required with Kind=multitask, refused with any other kind.</summary>
     private static IReadOnlyList<(string Output, EdgeMlOps.Shared.Models.ModelTaskKind Kind, float Weight)> Tasks(ConfigReader r, string kind)
     {
         var text = r.OptionalString("ModelInterface:Tasks");
         r.Require((kind == "multitask") == (text is not null), "ModelInterface:Tasks", kind == "multitask"
-            ? "names the outputs a multi-task model trains: OUTPUT:classes|regression|labels|positions[:WEIGHT],… (the primary first)"
+            ? "names the outputs a multi-task model trains: OUTPUT:classes|regression|labels|positions|tags[:WEIGHT],… (the primary first)"
             : "applies to ModelInterface:Kind=multitask only");
         try
         {

@@ -39,7 +39,7 @@ public sealed partial class InferenceModel
             foreach (var task in tasks)
             {
                 var block = scores.AsSpan(from, task.ScoresWidth);
-                if (task.Kind == ModelTaskKind.Positions) PositionLabels(block, task.Classes, (task.Width, 1), values.AsSpan(to, task.Width));
+                if (task.IsPerPosition) PositionLabels(block, task.Classes, task.ScoreStrides, values.AsSpan(to, task.Width));
                 else if (task.IsClassifier) values[to] = IndexOfMax(block);
                 else block.CopyTo(values.AsSpan(to, task.Width));
                 if (task.Kind == ModelTaskKind.Labels && task.Logits) SigmoidInPlace(values.AsSpan(to, task.Width)); // each label's probability
@@ -59,7 +59,7 @@ public sealed partial class InferenceModel
     {
         private readonly ITargetSums[] _parts = [.. tasks.Select(t => t.Kind switch
         {
-            ModelTaskKind.Classes or ModelTaskKind.Positions => new PositionSums(t.Classes, t.Width, (t.Width, 1), t.Logits), // classes on axis 1, before the positions
+            ModelTaskKind.Classes or ModelTaskKind.Positions or ModelTaskKind.Tags => new PositionSums(t.Classes, t.Width, t.ScoreStrides, t.Logits), // a classifier task: one position
             ModelTaskKind.Labels => new LabelSums(t.Logits),
             _ => (ITargetSums)new TargetSums(t.Width),
         })];

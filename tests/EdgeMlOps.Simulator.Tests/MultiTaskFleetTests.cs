@@ -75,4 +75,22 @@ public class MultiTaskFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(final[0].Score > initial[0].Score + 0.2, "the digit head learns the digits 5–9");
         Assert.True(final[1].Score > initial[1].Score + 0.05, "and the segments head calls their ink by its digit");
     }
+
+    /// <summary>
+    /// A classifier task beside a tagger's task, classes last (<c>export_digit_tagger_task.py</c>: the digit and 11 classes
+    /// for every row [batch, 8, 11] — none, or the digit where the row has ink): one 9-number target per scan.
+    /// </summary>
+    [Fact]
+    public async Task PyTorchsDigitAndRowTagsModel_LearnsTheDigitAndEveryRowsTag_WithTheClassesLast()
+    {
+        static int Number(string text) => int.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+        var lines = File.ReadLines(Fixture("digits_tokens.csv")).Select(line => line.Split(',')).Select(v =>
+            string.Join(',', [.. v[..64], v[64], .. Enumerable.Range(0, 8).Select(r => v.Skip(r * 8).Take(8).Max(Number) >= 4 ? (Number(v[64]) + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) : "0")]));
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_tagger_task.onnx"), lines, rounds: 5, learningRate: "0.1", "digit accuracy",
+            "--tasks", "digit:classes,tags:tags", "--target-columns", "9");
+        var (initial, final) = (result.InitialTaskScores!, result.Rounds[^1].TaskScores!);
+        output.WriteLine($"digit accuracy {initial[0].Score:F4} → {final[0].Score:F4}, row accuracy {initial[1].Score:F4} → {final[1].Score:F4}");
+        Assert.True(final[0].Score > initial[0].Score + 0.2, "the digit head learns the digits 5–9");
+        Assert.True(final[1].Score > initial[1].Score + 0.2, "and the tagger names their rows by their digit");
+    }
 }

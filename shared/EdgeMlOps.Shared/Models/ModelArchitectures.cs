@@ -30,7 +30,7 @@ public static class ModelArchitectures
                 SingleScore = g.SingleScore, Preprocess = g.Preprocess is { } p ? PreprocessSpec(p) : null, FeatureDims = { g.FeatureDims }, RegressionTargets = (uint)g.RegressionTargets, MultiLabels = (uint)g.MultiLabels,
                 ValuesDims = { g.ValuesDims }, PositionClasses = (uint)g.PositionClasses, ClassAxisLast = g.ClassAxisLast, ContextInputs = { g.ContextInputs.Select(SignatureSpec) },
                 States = { g.States.Select(s => new TensorStatePair { Input = s.Input, Output = s.Output }) },
-                Tasks = { g.Tasks.Select(t => new ModelTaskSpec { Output = t.Output, Classes = (uint)t.Classes, Dims = { t.Dims }, Weight = t.Weight, Logits = t.Logits, Labels = (uint)t.Labels }) },
+                Tasks = { g.Tasks.Select(t => new ModelTaskSpec { Output = t.Output, Classes = (uint)t.Classes, Dims = { t.Dims }, Weight = t.Weight, Logits = t.Logits, Labels = (uint)t.Labels, ClassAxisLast = t.ClassAxisLast }) },
                 AxisLengths = { g.AxisLengths.Select(a => new AxisLength { Name = a.Name, Length = a.Length }) },
             };
         }
@@ -53,7 +53,7 @@ public static class ModelArchitectures
                 ValuesDims = g.ValuesDims, PositionClasses = checked((int)Math.Min(g.PositionClasses, int.MaxValue)), ClassAxisLast = g.ClassAxisLast,
                 ContextInputs = g.ContextInputs.Count <= GraphInterface.MaxContextInputs ? [.. g.ContextInputs.Select(Signature)] : throw new ArgumentException($"more than {GraphInterface.MaxContextInputs} context inputs"),
                 States = g.States.Count <= GraphInterface.MaxStates ? [.. g.States.Select(s => (s.Input, s.Output))] : throw new ArgumentException($"more than {GraphInterface.MaxStates} state pairs"),
-                Tasks = [.. g.Tasks.Select(t => new ModelTask(t.Output, checked((int)Math.Min(t.Classes, int.MaxValue)), t.Dims.Count <= GraphInterface.MaxValuesRank ? t.Dims : throw new ArgumentException($"task '{t.Output}' has more than {GraphInterface.MaxValuesRank} axes"), t.Weight, t.Logits, checked((int)Math.Min(t.Labels, int.MaxValue))))],
+                Tasks = [.. g.Tasks.Select(t => new ModelTask(t.Output, checked((int)Math.Min(t.Classes, int.MaxValue)), t.Dims.Count <= GraphInterface.MaxValuesRank ? t.Dims : throw new ArgumentException($"task '{t.Output}' has more than {GraphInterface.MaxValuesRank} axes"), t.Weight, t.Logits, checked((int)Math.Min(t.Labels, int.MaxValue)), t.ClassAxisLast))],
                 AxisLengths = g.AxisLengths.Count <= GraphInterface.MaxAxisLengths ? [.. g.AxisLengths.Select(a => (a.Name, a.Length))] : throw new ArgumentException($"more than {GraphInterface.MaxAxisLengths} pinned axes") };
             var spec = graph.TargetWidth > 0 || graph.PositionClasses > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, checked((int)architecture.Classes));
             if ((g.Preprocess is null) != (g.FeatureDims.Count == 0)) throw new ArgumentException("feature_dims are declared with a preprocessing graph, and only then");

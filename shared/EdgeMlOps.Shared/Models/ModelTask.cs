@@ -16,6 +16,9 @@ public enum ModelTaskKind
 
     /// <summary>[batch, classes, positions…] scores, softmax cross-entropy per position on a class id per position; scored by position accuracy.</summary>
     Positions,
+
+    /// <summary>A per-position task in a tagger's layout, [batch, positions…, classes] (the classes last, as <c>nn.Linear</c> writes them).</summary>
+    Tags,
 }
 
 /// <summary>
@@ -34,7 +37,7 @@ public sealed class ModelTask
     /// <summary>Largest weight a task may carry in the loss.</summary>
     public const float MaxWeight = 1000f;
 
-    public ModelTask(string output, int classes, IReadOnlyList<long> dims, float weight = 1f, bool logits = false, int labels = 0)
+    public ModelTask(string output, int classes, IReadOnlyList<long> dims, float weight = 1f, bool logits = false, int labels = 0, bool classAxisLast = false)
     {
         var errors = new List<string>();
         if (string.IsNullOrEmpty(output)) errors.Add("a task's output has no name");
@@ -48,8 +51,9 @@ public sealed class ModelTask
             errors.Add($"task '{output}': a regression task's values span 1 to {GraphInterface.MaxValuesRank} fixed, positive axes holding at most {GraphInterface.MaxRegressionTargets} values, not [{string.Join(", ", dims)}]");
         if (!float.IsFinite(weight) || weight <= 0 || weight > MaxWeight) errors.Add($"task '{output}': its weight must be above 0 and at most {MaxWeight}, not {weight.ToString(CultureInfo.InvariantCulture)}");
         if (logits && classes == 0 && labels == 0) errors.Add($"task '{output}': a regression task's values are not logits");
+        if (classAxisLast && (classes == 0 || dims.Count == 0)) errors.Add($"task '{output}': only a per-position task has its classes on the last axis");
         if (errors.Count > 0) throw new ArgumentException("Invalid graph interface: " + string.Join("; ", errors));
-        (Output, Classes, Labels, Dims, Weight, Logits) = (output, classes, labels, [.. dims], weight, logits);
+        (Output, Classes, Labels, Dims, Weight, Logits, ClassAxisLast) = (output, classes, labels, [.. dims], weight, logits, classAxisLast);
     }
 
     /// <summary>The graph output the task reads and trains.</summary>
@@ -70,7 +74,16 @@ public sealed class ModelTask
     /// <summary>A classifier or multi-label task's scores are logits (softmax or sigmoid applied on the device), not probabilities.</summary>
     public bool Logits { get; }
 
-    public ModelTaskKind Kind => Classes > 0 ? Dims.Count > 0 ? ModelTaskKind.Positions : ModelTaskKind.Classes : Labels > 0 ? ModelTaskKind.Labels : ModelTaskKind.Regression;
+    /// <summary>A per-position task's scores are [batch, positions…, classes] (a tagger's layout), not [batch, classes, positions…].</summary>
+    public bool ClassAxisLast { get; }
+
+    public ModelTaskKind Kind => Classes > 0 ? Dims.Count > 0 ? ClassAxisLast ? ModelTaskKind.Tags : ModelTaskKind.Positions : ModelTaskKind.Classes : Labels > 0 ? ModelTaskKind.Labels : ModelTaskKind.Regression;
+
+    /// <summary>A per-position task, in either layout: a class id at every position.</summary>
+    public bool IsPerPosition => Classes > 0 && Dims.Count > 0;
+
+    /// <summary>Where a per-position task's class <c>c</c> at position <c>j</c> is in a row of its scores: <c>c × Class + j × Position</c> (a classifier task's: one position).</summary>
+    public (int Class, int Position) ScoreStrides => ClassAxisLast ? (1, Classes) : (Width, 1);
 
     /// <summary>A classifier task, with one class id per row; not a per-position task.</summary>
     public bool IsClassifier => Classes > 0 && Dims.Count == 0;
@@ -85,13 +98,13 @@ public sealed class ModelTask
     public int ScoresWidth => Classes > 0 ? Classes * Width : Width;
 
     /// <summary>The output's axes behind the batch.</summary>
-    public long[] ScoresDims => Classes > 0 ? [Classes, .. Dims] : Labels > 0 ? [Labels] : [.. Dims];
+    public long[] ScoresDims => Classes > 0 ? ClassAxisLast ? [.. Dims, Classes] : [Classes, .. Dims] : Labels > 0 ? [Labels] : [.. Dims];
 
     /// <summary>What the task's score (the primary's is the model's accuracy) is called.</summary>
     public string ScoreName => ScoreNameOf(Kind);
 
     /// <summary>What a task of <paramref name="kind"/> is scored by.</summary>
-    public static string ScoreNameOf(ModelTaskKind kind) => kind switch { ModelTaskKind.Classes => "accuracy", ModelTaskKind.Labels => "label accuracy", ModelTaskKind.Positions => "position accuracy", _ => "R²" };
+    public static string ScoreNameOf(ModelTaskKind kind) => kind switch { ModelTaskKind.Classes => "accuracy", ModelTaskKind.Labels => "label accuracy", ModelTaskKind.Positions or ModelTaskKind.Tags => "position accuracy", _ => "R²" };
 
     /// <summary>The task as declared: <c>digit:classes</c>, <c>bottom:regression:0.5</c>, <c>attributes:labels</c>.</summary>
     public string Declaration => $"{Output}:{Kind.ToString().ToLowerInvariant()}{(Weight == 1f ? string.Empty : ":" + Weight.ToString("R", CultureInfo.InvariantCulture))}";
@@ -101,7 +114,7 @@ public sealed class ModelTask
     {
         ModelTaskKind.Classes => $"a class id for '{Output}'",
         ModelTaskKind.Labels => $"{Labels} labels (0 or 1) for '{Output}'",
-        ModelTaskKind.Positions => $"a class id at each of {Width} positions for '{Output}'",
+        ModelTaskKind.Positions or ModelTaskKind.Tags => $"a class id at each of {Width} positions for '{Output}'",
         _ => $"{Width} values for '{Output}'",
     };
 
@@ -110,17 +123,18 @@ public sealed class ModelTask
     {
         ModelTaskKind.Classes => $"'{Output}': {(Logits ? "logits" : "probabilities")} of {Classes} classes, a class id per row",
         ModelTaskKind.Labels => $"'{Output}': {GraphInterface.DescribeLabels(Labels, Logits)}",
-        ModelTaskKind.Positions => $"'{Output}': {GraphInterface.DescribePositions(Classes, Dims, Logits)}",
+        ModelTaskKind.Positions or ModelTaskKind.Tags => $"'{Output}': {GraphInterface.DescribePositions(Classes, Dims, Logits, ClassAxisLast)}",
         _ => $"'{Output}': {GraphInterface.DescribeValues(Width, Dims)}",
     };
 
     /// <summary>Every field in one piece; equal texts mean equal tasks.</summary>
     public string CanonicalText => string.Join(':', Output, Classes.ToString(CultureInfo.InvariantCulture), string.Join('x', Dims.Select(d => d.ToString(CultureInfo.InvariantCulture))),
-        Weight.ToString("R", CultureInfo.InvariantCulture), Logits ? "logits" : "probabilities") + (Labels > 0 ? ":labels" + Labels.ToString(CultureInfo.InvariantCulture) : string.Empty);
+        Weight.ToString("R", CultureInfo.InvariantCulture), Logits ? "logits" : "probabilities") + (Labels > 0 ? ":labels" + Labels.ToString(CultureInfo.InvariantCulture) : string.Empty)
+        + (ClassAxisLast ? ":classes-last" : string.Empty);
 
     /// <summary>
     /// The tasks an operator declares (<c>ModelInterface:Tasks</c>, simulator <c>--tasks</c>, <c>models check --tasks</c>):
-    /// <c>OUTPUT:classes|regression|labels|positions[:WEIGHT]</c>, comma-separated, the primary first. Throws <see cref="ArgumentException"/> saying what is wrong.
+    /// <c>OUTPUT:classes|regression|labels|positions|tags[:WEIGHT]</c>, comma-separated, the primary first. Throws <see cref="ArgumentException"/> saying what is wrong.
     /// </summary>
     public static IReadOnlyList<(string Output, ModelTaskKind Kind, float Weight)> Parse(string text)
     {
@@ -128,12 +142,12 @@ public sealed class ModelTask
         foreach (var item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             var parts = item.Split(':');
-            if (parts.Length is < 2 or > 3 || parts[0].Length == 0 || parts[1] is not ("classes" or "regression" or "labels" or "positions"))
-                throw new ArgumentException($"'{item}' is not OUTPUT:classes, OUTPUT:regression, OUTPUT:labels or OUTPUT:positions, with an optional :WEIGHT");
+            if (parts.Length is < 2 or > 3 || parts[0].Length == 0 || parts[1] is not ("classes" or "regression" or "labels" or "positions" or "tags"))
+                throw new ArgumentException($"'{item}' is not OUTPUT:classes, OUTPUT:regression, OUTPUT:labels, OUTPUT:positions or OUTPUT:tags, with an optional :WEIGHT");
             var weight = 1f;
             if (parts.Length == 3 && (!float.TryParse(parts[2], NumberStyles.Float, CultureInfo.InvariantCulture, out weight) || !float.IsFinite(weight) || weight <= 0 || weight > MaxWeight))
                 throw new ArgumentException($"'{item}': the weight must be a number above 0 and at most {MaxWeight}");
-            tasks.Add((parts[0], parts[1] switch { "classes" => ModelTaskKind.Classes, "labels" => ModelTaskKind.Labels, "positions" => ModelTaskKind.Positions, _ => ModelTaskKind.Regression }, weight));
+            tasks.Add((parts[0], parts[1] switch { "classes" => ModelTaskKind.Classes, "labels" => ModelTaskKind.Labels, "positions" => ModelTaskKind.Positions, "tags" => ModelTaskKind.Tags, _ => ModelTaskKind.Regression }, weight));
         }
 
         if (tasks.Count is < 2 or > GraphInterface.MaxTasks) throw new ArgumentException($"a multi-task model trains 2 to {GraphInterface.MaxTasks} outputs, not {tasks.Count}");

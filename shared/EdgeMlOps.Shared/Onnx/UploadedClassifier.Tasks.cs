@@ -9,7 +9,8 @@ public sealed partial class UploadedClassifier
     /// <summary>
     /// Each declared task's output: a classifier task's float [batch, classes ≥ 2] scores (logits unless a Softmax
     /// makes them), a per-position task's float [batch, classes, positions…] scores (the classes on axis 1, PyTorch's
-    /// layout for a per-position cross-entropy; logits unless a Softmax makes them), a multi-label task's float [batch, k] scores (logits unless a Sigmoid makes them), a regression task's
+    /// layout for a per-position cross-entropy; logits unless a Softmax makes them) or [batch, positions…, classes] for a
+    /// tagger's task, a multi-label task's float [batch, k] scores (logits unless a Sigmoid makes them), a regression task's
     /// float values with fixed axes behind the batch (read from the graph where the exporter left them symbolic). Empty
     /// when no tasks are declared.
     /// </summary>
@@ -32,10 +33,11 @@ public sealed partial class UploadedClassifier
                     if (single) throw new InvalidDataException($"output '{name}' is {OnnxModelCheck.Describe(output)}; a classifier task's scores are float [batch, classes ≥ 2]");
                     tasks.Add(new ModelTask(name, count, [], weight, logits: !MadeAsProbabilities(model, name, sigmoid: false)));
                 }
-                else if (kind == ModelTaskKind.Positions)
+                else if (kind is ModelTaskKind.Positions or ModelTaskKind.Tags)
                 {
-                    var (_, classes, _) = PositionsOutput(model, name, classesLast: false, out var positions);
-                    tasks.Add(new ModelTask(name, classes, positions, weight, logits: !MadeAsProbabilities(model, name, sigmoid: false)));
+                    var last = kind == ModelTaskKind.Tags;
+                    var (_, classes, _) = PositionsOutput(model, name, classesLast: last, out var positions);
+                    tasks.Add(new ModelTask(name, classes, positions, weight, logits: !MadeAsProbabilities(model, name, sigmoid: false), classAxisLast: last));
                 }
                 else if (kind == ModelTaskKind.Labels)
                 {

@@ -107,4 +107,47 @@ public class PerPositionTaskTrainingTests(Xunit.Abstractions.ITestOutputHelper o
         var refused = Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open(Bytes, new UploadedClassifierOptions("all") { Tasks = ModelTask.Parse("segments:positions,digit:positions") }));
         Assert.Contains("task 'digit': output 'digit' is float [batch, 10]; a per-position classifier's scores must be float [batch, classes, positions…]", refused.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// A tagger's task — classes last (<c>export_digit_tagger_task.py</c>: the digit [batch, 10] and 11 classes for every
+    /// row [batch, 8, 11], as nn.Linear writes them) declared <c>tags</c>: read, answered, scored and trained with the
+    /// classes on the last axis, as PyTorch computes cross-entropy(digit) + 0.5 × per-row cross-entropy(tags).
+    /// </summary>
+    [Fact]
+    public void ATaggersTask_WithItsClassesLast_IsServedScoredAndTrained_AsPyTorchComputesIt()
+    {
+        var expected = JsonDocument.Parse(File.ReadAllText(Fixture("digit_tagger_task_expected.json"))).RootElement;
+        float[] Values(string name) => [.. expected.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_tagger_task.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Tasks = ModelTask.Parse("digit:classes,tags:tags:0.5") });
+        var spec = model.Spec;
+        var tags = spec.Graph!.Tasks[1];
+        Assert.Equal((ModelTaskKind.Tags, 11, 8, true), (tags.Kind, tags.Classes, tags.Width, tags.ClassAxisLast));
+        Assert.Equal([8L, 11L], tags.ScoresDims);
+        Assert.Equal(spec, ModelArchitectures.ToSpec(ModelArchitectures.From(spec, []))); // signed and read back whole, classes last included
+        Assert.NotEqual(spec, UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Tasks = ModelTask.Parse("digit:classes,tags:tags") }).Spec);
+        var axisOne = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Tasks = ModelTask.Parse("digit:classes,tags:positions") }).Spec.Graph!.Tasks[1];
+        Assert.Equal((8, 11), (axisOne.Classes, axisOne.Width)); // read with its classes on axis 1 it is another model: the declaration decides
+
+        var (rows, logits, truth, digits) = (Values("rows"), Values("tagLogits"), Values("tags"), Values("digits"));
+        using var served = InferenceModel.Load(bytes, spec);
+        var values = served.PredictValues(rows, Rows).Values;
+        for (var row = 0; row < Rows; row++)
+        {
+            var torch = Enumerable.Range(0, 8).Select(j => Enumerable.Range(0, 11).MaxBy(c => logits[(row * 88) + (j * 11) + c]));
+            Assert.Equal(torch, values.Skip((row * 9) + 1).Take(8).Select(v => (int)v));
+        }
+
+        float[] targets = [.. digits.SelectMany((d, i) => truth.Skip(i * 8).Take(8).Prepend(d))];
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), served.EvaluateTargets(rows, targets).Loss, 3);
+
+        using var trainer = new TrainStepModel(model.TrainStep!, spec);
+        var initial = model.InitialWeights();
+        const float Lr = 0.5f;
+        var result = trainer.TrainTargets(initial.Values, rows, targets, new LocalTrainingPlan(1, Rows, Lr, 1));
+        Assert.Equal(expected.GetProperty("loss").GetDouble(), result.Loss, 3);
+        var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, expected);
+        output.WriteLine($"digit and row tags: loss {result.Loss:F5} (PyTorch {expected.GetProperty("loss").GetDouble():F5}); worst relative gradient error {worst:G3}");
+        Assert.True(worst < 1e-3, $"the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+    }
 }

@@ -43,8 +43,9 @@ internal static class TasksLossWriter
             {
                 ModelTaskKind.Classes => TrainingLossWriter.SoftmaxCrossEntropy(w, TrainingLossWriter.Producer(facts, task.Output), task.Output,
                     w.Node("Cast", [w.Node("Squeeze", [truth, w.Int64s(1)])], Int("to", (long)DataType.Int64)), rank: 2, classAxis: 1),
-                ModelTaskKind.Positions => TrainingLossWriter.SoftmaxCrossEntropy(w, TrainingLossWriter.Producer(facts, task.Output), task.Output,
-                    w.Node("Cast", [w.Node("Reshape", [truth, w.Int64s([-1, .. dims])])], Int("to", (long)DataType.Int64)), rank: 2 + dims.Length, classAxis: 1),
+                ModelTaskKind.Positions or ModelTaskKind.Tags => TrainingLossWriter.SoftmaxCrossEntropy(w, TrainingLossWriter.Producer(facts, task.Output), task.Output,
+                    w.Node("Cast", [w.Node("Reshape", [truth, w.Int64s([-1, .. dims])])], Int("to", (long)DataType.Int64)), rank: 2 + dims.Length,
+                    classAxis: task.Kind == ModelTaskKind.Tags ? 1 + dims.Length : 1),
                 ModelTaskKind.Labels => TrainingLossWriter.BinaryCrossEntropyOn(w, // on the logits under a final Sigmoid
                     TrainingLossWriter.Producer(facts, task.Output) is { OpType: "Sigmoid" } sigmoid ? sigmoid.Input[0] : task.Output, truth),
                 _ => TrainingLossWriter.MeanSquaredError(w, task.Output, w.Node("Reshape", [truth, w.Int64s([-1, .. dims])])),
@@ -73,11 +74,12 @@ internal static class TasksLossWriter
             return (1, []);
         }
 
-        if (task.Kind == ModelTaskKind.Positions)
+        if (task.Kind is ModelTaskKind.Positions or ModelTaskKind.Tags)
         {
+            var last = task.Kind == ModelTaskKind.Tags;
             if (dims is null || dims.Length < 3 || dims.Skip(1).Any(d => d is not > 0))
-                throw new NotDifferentiableException($"a per-position task's output '{task.Output}' must be class scores [batch, classes, positions…] with fixed axes behind the batch");
-            long[] positions = [.. dims.Skip(2).Select(d => d!.Value)];
+                throw new NotDifferentiableException($"a per-position task's output '{task.Output}' must be class scores {(last ? "[batch, positions…, classes]" : "[batch, classes, positions…]")} with fixed axes behind the batch");
+            long[] positions = [.. (last ? dims[1..^1] : dims[2..]).Select(d => d!.Value)];
             return (positions.Aggregate(1L, (a, d) => a * d), positions);
         }
 
