@@ -82,7 +82,8 @@ public sealed class MultiTaskConfigTests
     {
         static IReadOnlyList<string> Errors(params (string, string)[] settings) => Assert.Throws<OptionsValidationException>(() => Read(settings)).Errors;
         Assert.Contains(Errors(("ModelInterface:Tasks", "digit:classes")), e => e.Contains("ModelInterface:Tasks", StringComparison.Ordinal) && e.Contains("2 to 8 outputs", StringComparison.Ordinal));
-        Assert.Contains(Errors(("ModelInterface:Tasks", "digit:tags,bottom:regression")), e => e.Contains("'digit:tags' is not OUTPUT:classes, OUTPUT:regression, OUTPUT:labels, OUTPUT:positions or OUTPUT:tags", StringComparison.Ordinal));
+        Assert.Contains(Errors(("ModelInterface:Tasks", "digit:boxes,bottom:regression")), e => e.Contains("'digit:boxes' is not OUTPUT:classes, OUTPUT:regression, OUTPUT:labels, OUTPUT:positions or OUTPUT:tags", StringComparison.Ordinal));
+        Assert.Contains(Errors(("ModelInterface:Tasks", "digit:tags,bottom:regression")), e => e.Contains("task 'digit': output 'digit' is float [batch, 10]; a per-position classifier's scores must be float [batch, positions…, classes]", StringComparison.Ordinal));
         Assert.Contains(Errors(("ModelInterface:Kind", "regression")), e => e.Contains("ModelInterface:Tasks", StringComparison.Ordinal) && e.Contains("applies to ModelInterface:Kind=multitask only", StringComparison.Ordinal));
         Assert.Contains(Errors(("ModelInterface:Tasks", "bottom:classes,digit:regression")), e => e.Contains("class scores must be float [batch, classes ≥ 2]", StringComparison.Ordinal));
         Assert.Contains(Errors(("ModelInterface:Output", "digit")), e => e.Contains("names its outputs in its tasks", StringComparison.Ordinal));
