@@ -53,7 +53,7 @@ public class ControlFlowTests
     /// Gather, a constant true condition, the weights read from the enclosing graph, a trained initial state carried,
     /// and each step's state also stacked as a scan output.
     /// </summary>
-    private static (string Y, long[] Dims) ScriptedLoop(TestGraph g, long trips = Steps, bool stopsEarly = false)
+    private static (string Y, long[] Dims) ScriptedLoop(TestGraph g, long trips = Steps, bool stopsEarly = false, bool stacked = true)
     {
         var x = trips == Steps ? Sequence(g) : g.Input("x", [2, trips, 3]);
         var (w, u) = (g.Param("w", [3, 5]), g.Param("u", [5, 5]));
@@ -70,7 +70,7 @@ public class ControlFlowTests
             Op("Identity", ["h_next"], "h_seen"),
         ], "cond_out", "h_next", "h_seen");
         var outputs = g.Nodes("Loop", [g.Node("Squeeze", [count]), truth, g.Param("h0", [2, 5])], 2, Graph("body", body));
-        return (g.Node("Add", [outputs[1], outputs[0]]), [trips, 2, 5]); // every step's state, plus the last
+        return stacked ? (g.Node("Add", [outputs[1], outputs[0]]), [trips, 2, 5]) : (g.Node("Identity", [outputs[0]]), [2, 5]); // every step's state, plus the last; or the last alone
     }
 
     /// <summary>The same cell as a Scan over the steps axis taken backwards, its states stacked on axis 1.</summary>
@@ -144,7 +144,7 @@ public class ControlFlowTests
         return (g.Node("Add", [outputs[1], outputs[0]]), [Steps, 2, 5]);
     }
 
-    public static TheoryData<string> Names => ["loop", "scan", "if", "data-if", "nested"];
+    public static TheoryData<string> Names => ["loop", "scan", "if", "data-if", "nested", "break"];
 
     private static (string Y, long[] Dims) Build(string name, TestGraph g) => name switch
     {
@@ -152,6 +152,7 @@ public class ControlFlowTests
         "scan" => ReversedScan(g),
         "data-if" => DataBranch(g),
         "nested" => NestedBranch(g),
+        "break" => ScriptedLoop(g, stopsEarly: true, stacked: false), // stops after 3 of its 4 trips: the last state is the third's
         _ => ShapeTest(g),
     };
 
@@ -206,7 +207,7 @@ public class ControlFlowTests
 
         Assert.Contains("it runs 1100 times; the train step unrolls 1 to 1024", Refusal(g => ScriptedLoop(g, trips: 1100).Y), StringComparison.Ordinal);
 
-        Assert.Contains("(Loop): its body computes when to stop", Refusal(g => ScriptedLoop(g, stopsEarly: true).Y), StringComparison.Ordinal);
+        Assert.Contains("(Loop): its body computes when to stop, and the loop stacks values per iteration, whose count only the run knows", Refusal(g => ScriptedLoop(g, stopsEarly: true).Y), StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -268,5 +269,36 @@ public class ControlFlowTests
         Assert.Equal(expected.GetProperty("loss").GetDouble(), result.Loss, 4);
         var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, expected);
         Assert.True(worst < 1e-3, $"the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+    }
+
+    /// <summary>
+    /// PyTorch's scripted cell with a <c>break</c> the data decides (<c>export_scripted_break.py</c>: a Loop whose body
+    /// computes whether to go on, stopping after a faint row): every trip unrolled and masked by the running condition,
+    /// so a batch that stops after 6 rows and one that reads all 8 each follow PyTorch's gradient.
+    /// </summary>
+    [Fact]
+    public void APyTorchLoopWithABreak_TrainsOnTheIterationsTheRunMade_AsPyTorchsGradient()
+    {
+        static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+        var bytes = File.ReadAllBytes(Fixture("pytorch_scripted_break.onnx"));
+        var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("scripted_break_expected.json"))).RootElement;
+        var model = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all"));
+        using var served = InferenceModel.Load(bytes, model.Spec);
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        Assert.Equal([6, 8], new[] { "early", "full" }.Select(b => expected.GetProperty(b).GetProperty("rowsRead").GetInt32()));
+        foreach (var batch in new[] { "early", "full" })
+        {
+            var case_ = expected.GetProperty(batch);
+            float[] pixels = [.. case_.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle())];
+            float[] logits = [.. case_.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle())];
+            Assert.Equal(Enumerable.Range(0, 6).Select(row => (long)logits.Skip(row * 10).Take(10).Select((v, i) => (v, i)).Max().i), served.Predict(pixels, 6).Labels);
+
+            var initial = model.InitialWeights();
+            const float Lr = 0.5f;
+            var result = trainer.Train(initial.Values, pixels, [.. case_.GetProperty("digits").EnumerateArray().Select(d => d.GetInt64())], new LocalTrainingPlan(1, 6, Lr, 1));
+            Assert.Equal(case_.GetProperty("loss").GetDouble(), result.Loss, 4);
+            var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, case_);
+            Assert.True(worst < 1e-3, $"{batch}: the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+        }
     }
 }

@@ -12,7 +12,8 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// mode then runs over ordinary nodes, so a loop back-propagates through every iteration as an unrolled recurrent
 /// layer does. The served file keeps its control flow. What the unrolling needs is known statically or refused,
 /// naming the node: a Loop's trip count (a constant, or an extent of a known shape, at most
-/// <see cref="MaxIterations"/>) with a body that never stops it early, a Scan's scanned extent. Control flow nested in a
+/// <see cref="MaxIterations"/>) — a body that stops it early (a break) runs every iteration masked by the running
+/// condition, unless it stacks values per iteration —, a Scan's scanned extent. Control flow nested in a
 /// body is copied with the body and unrolled in a later pass (<see cref="MaxDepth"/> levels). An If whose condition is known (a constant, or a comparison of known extents — the shape tests scripted
 /// models make) is its branch alone.
 /// </summary>
@@ -75,27 +76,65 @@ internal static class ControlFlowInlining
             var carried = node.Input.Count - 2;
             var scanned = body.Output.Count - 1 - carried;
             if (body.Input.Count != carried + 2 || scanned < 0) throw Refuse($"its body takes {body.Input.Count} inputs and makes {body.Output.Count} outputs for {carried} loop-carried values");
-            if (node.Input[0].Length == 0) throw Refuse("it has no trip count: it runs until its body says stop");
-            var trips = facts.Values(node.Input[0]) is [long count] ? count : throw Refuse("its trip count is not known where it starts (export with fixed extents)");
-            if (node.Input[1].Length > 0 && Truth(node.Input[1], null) != true) throw Refuse("its start condition is not a constant true");
-            if (Truth(body.Output[0].Name, body) != true) throw Refuse("its body computes when to stop");
-            CheckTrips(trips);
+            long? count = node.Input[0].Length == 0 ? null : facts.Values(node.Input[0]) is [long known] ? known : throw Refuse("its trip count is not known where it starts (export with fixed extents)");
+            var always = (node.Input[1].Length == 0 || Truth(node.Input[1], null) == true) && Truth(body.Output[0].Name, body) == true;
+            if (!always && Enumerable.Range(0, scanned).Any(j => Used(node.Output[carried + j])))
+                throw Refuse("its body computes when to stop, and the loop stacks values per iteration, whose count only the run knows");
+            if (always) CheckTrips(count ?? throw Refuse("it has no trip count: it runs until its body says stop"));
 
+            // A body that computes when to stop bounds the loop where its condition is false whatever the data — a
+            // scripted for loop with a break computes i + 1 < N beside the break — found by evaluating the condition on
+            // the known values each iteration would carry while running (BodyValues).
+            var trips = always ? count!.Value : BoundedTrips(body, carried, count);
+
+            // A loop that may stop early (a break, a condition the body computes) runs every iteration of its trip count,
+            // each one's carried values kept only while the loop is still running (Where on the running condition), so
+            // the gradient reaches just the iterations the run made.
             var state = node.Input.Skip(2).ToArray();
             var stacks = Enumerable.Range(0, scanned).Select(_ => new List<string>()).ToArray();
             var truth = True();
+            var running = always ? truth : node.Input[1].Length == 0 ? truth : Scalar(node.Input[1]);
             for (var k = 0L; k < trips; k++)
             {
-                var names = new Dictionary<string, string>(StringComparer.Ordinal) { [body.Input[0].Name] = w.Int64Constant(k), [body.Input[1].Name] = truth };
+                var names = new Dictionary<string, string>(StringComparer.Ordinal) { [body.Input[0].Name] = w.Int64Constant(k), [body.Input[1].Name] = running };
                 for (var j = 0; j < carried; j++) names[body.Input[2 + j].Name] = state[j];
                 Copy(body, names);
-                state = [.. Enumerable.Range(0, carried).Select(j => Resolve(names, body.Output[1 + j].Name))];
+                var next = Enumerable.Range(0, carried).Select(j => Resolve(names, body.Output[1 + j].Name));
+                state = always ? [.. next] : [.. next.Select((value, j) => w.Node("Where", [running, value, state[j]]))];
+                if (!always) running = w.Node("And", [running, Scalar(Resolve(names, body.Output[0].Name))]);
                 for (var j = 0; j < scanned; j++) stacks[j].Add(Resolve(names, body.Output[1 + carried + j].Name));
             }
 
             for (var j = 0; j < carried; j++) Emit(j, "Identity", [state[j]]);
             for (var j = 0; j < scanned; j++) Stack(carried + j, stacks[j], 0);
         }
+
+        /// <summary>
+        /// How many iterations a loop whose body computes its condition can make: its trip count, or fewer where the
+        /// condition is false whatever the data (evaluated on the known values — the iteration number, constants,
+        /// counters — each iteration carries while the loop runs); refused when nothing bounds it at
+        /// <see cref="MaxIterations"/>.
+        /// </summary>
+        private long BoundedTrips(GraphProto body, int carried, long? count)
+        {
+            var values = node.Input.Skip(2).Select(Known).ToArray();
+            for (var k = 0L; k < Math.Min(count ?? long.MaxValue, MaxIterations + 1L); k++)
+            {
+                var env = new Dictionary<string, long?>(StringComparer.Ordinal) { [body.Input[0].Name] = k, [body.Input[1].Name] = 1 };
+                for (var j = 0; j < carried; j++) env[body.Input[2 + j].Name] = values[j];
+                var known = new BodyValues(body, env, Known);
+                if (known.Of(body.Output[0].Name) == 0) return k + 1; // it cannot go on after this one
+                values = [.. Enumerable.Range(0, carried).Select(j => known.Of(body.Output[1 + j].Name))];
+            }
+
+            if (count is { } trips && trips <= MaxIterations) return trips;
+            throw Refuse(count is null
+                ? $"it has no trip count and nothing known stops it (a while loop the data ends); the train step unrolls loops that stop within 1 to {MaxIterations} iterations"
+                : $"it runs up to {count} times and nothing known stops it sooner; the train step unrolls 1 to {MaxIterations}");
+        }
+
+        /// <summary>An integer or bool scalar of the enclosing graph, where known statically (bools as 0 or 1).</summary>
+        private long? Known(string name) => facts.Values(name) is [long value] ? value : facts.ConstantInts(name) is [long constant] ? constant : Truth(name, null) is { } truth ? (truth ? 1 : 0) : null;
 
         private void Scan()
         {
@@ -153,7 +192,7 @@ internal static class ControlFlowInlining
             // alone, the other's parameters get zeros. A branch must make outputs of the other's shape.
             var (then, thenNames) = Branch("then_branch");
             var (otherwise, elseNames) = Branch("else_branch");
-            var condition = w.Node("Reshape", [node.Input[0], w.Int64s(1)]);
+            var condition = Scalar(node.Input[0]);
             for (var j = 0; j < node.Output.Count; j++)
                 Emit(j, "Where", [condition, Resolve(thenNames, then.Output[j].Name), Resolve(elseNames, otherwise.Output[j].Name)]);
         }
@@ -167,6 +206,12 @@ internal static class ControlFlowInlining
             Copy(branch, names);
             return (branch, names);
         }
+
+        /// <summary>A condition (a bool of one element) as a scalar, so a Where on it keeps its operands' shapes.</summary>
+        private string Scalar(string condition) => w.Node("Reshape", [condition, w.Int64s()]);
+
+        /// <summary>Whether the graph reads <paramref name="output"/> (a node's input, or a graph output).</summary>
+        private bool Used(string output) => output.Length > 0 && (w.Graph.Node.Any(n => n.Input.Contains(output) || OuterReads(n).Contains(output)) || w.Graph.Output.Any(o => o.Name == output));
 
         private GraphProto Body(string attribute)
         {

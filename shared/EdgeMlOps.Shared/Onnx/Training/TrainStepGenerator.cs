@@ -222,7 +222,7 @@ public static class TrainStepGenerator
             var node = graph.Node[i];
             if (!node.Output.Any(needed.Contains)) continue;
             kept.Add(node);
-            needed.UnionWith(node.Input.Where(n => n.Length > 0));
+            needed.UnionWith(node.Input.Where(n => n.Length > 0).Concat(ControlFlowInlining.OuterReads(node))); // a kept Loop's or If's bodies read names of the graph too
         }
 
         kept.Reverse();
