@@ -109,4 +109,22 @@ public sealed class MultiTaskServingTests
         Assert.Equal(HttpStatusCode.OK, (await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{id}}","target":[{{Numbers(target)}}]}""")).Status);
         Assert.Equal(target, serving.Device.Store.LoadTargets(inputDim: 64, targetWidth: 65).Targets);
     }
+
+    [Fact]
+    public async Task ATaggersTask_IsAnsweredAsTheClassOfEveryRow_ReadWithItsClassesLast()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_tagger_task.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Tasks = ModelTask.Parse("digit:classes,tags:tags") });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        using var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("digit_tagger_task_expected.json")));
+        float[] Floats(string name) => [.. expected.RootElement.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var (rows, logits) = (Floats("rows"), Floats("tagLogits"));
+        const int Row = 1;
+        var (status, body) = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(rows.AsSpan(Row * 64, 64).ToArray())}}]}""");
+        Assert.Equal(HttpStatusCode.OK, status);
+        var tags = body.GetProperty("tasks").GetProperty("tags").GetProperty("labels").EnumerateArray().Select(v => v.GetInt32()).ToArray();
+        Assert.Equal(Enumerable.Range(0, 8).Select(j => Enumerable.Range(0, 11).MaxBy(c => logits[(Row * 88) + (j * 11) + c])), tags); // the classes 1 apart, each row's 11 apart
+        var declared = (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/model")).Body.GetProperty("interface").GetProperty("outputKind").GetString();
+        Assert.Contains("'tags': logits of 11 classes at each of [8] positions", declared, StringComparison.Ordinal);
+    }
 }
