@@ -71,7 +71,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             _scoreOutputs = graph.Tasks.Count > 0 ? [.. graph.Tasks.Select(t => (t.Output, t.ScoresDims, t.ScoresWidth))] : [];
             (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Names, [.. _scoreOutputs.Count > 0 ? _scoreOutputs.Select(o => o.Name) : [graph.ScoresOutput], .. graph.States.Select(s => s.Output)], [.. graph.SampleDims], graph.ScoresAreLogits);
             _stateSpans = graph.StateSpans();
-            _batchOfOne = _inputNames.Any(n => _session.InputMetadata.TryGetValue(n, out var input) && input.Dimensions is [1, ..]);
+            _batchOfOne = OrtSessions.TakesOneRow(_session, _inputNames);
             _valuesDims = graph.ScoresDims;
             var missing = _inputNames.Select(n => (n, _session.InputMetadata)).Concat(_outputNames.Select(n => (n, _session.OutputMetadata))).Where(p => !p.Item2.ContainsKey(p.Item1)).Select(p => p.Item1).ToList();
             if (missing.Count > 0)

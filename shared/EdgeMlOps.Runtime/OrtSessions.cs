@@ -31,6 +31,10 @@ public static class OrtSessions
     /// <summary>Providers compiled into the loaded ONNX Runtime library.</summary>
     public static IReadOnlyList<string> Available() => OrtEnv.Instance().GetAvailableProviders();
 
+    /// <summary>Whether one of <paramref name="inputs"/> has its batch fixed at 1 (a file exported without dynamic axes): the session takes one row at a time.</summary>
+    public static bool TakesOneRow(InferenceSession session, IEnumerable<string> inputs) =>
+        inputs.Any(n => session.InputMetadata.TryGetValue(n, out var input) && input.Dimensions is [1, ..]);
+
     public static SessionOptions CreateOptions(int intraOpThreads = 1) => new()
     {
         GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,

@@ -97,7 +97,7 @@ public sealed class TrainStepModel : IDisposable
             .Concat(_feeds.Names).Concat([ClassifierGraphs.LabelsInput, ClassifierGraphs.LearningRateInput, ClassifierGraphs.ProximalMuInput])
             .Concat(_layout.Tensors.Select(t => ClassifierGraphs.AnchorName(t.Name)));
         _inputNames = [.. Optimizer == DeviceOptimizer.Adam ? inputs.Append(TrainStepOptions.OptimizerStepInput) : inputs];
-        _batchOfOne = _feeds.Names.Any(n => _session.InputMetadata[n].Dimensions is [1, ..]);
+        _batchOfOne = OrtSessions.TakesOneRow(_session, _feeds.Names);
         if (_batchOfOne && Optimizer == DeviceOptimizer.Adam)
         {
             Dispose();

@@ -94,7 +94,7 @@ public sealed record ModelCard(string Markdown, string Html)
         if (options.Model.Graph?.Tasks is { Count: > 0 } tasks) // a multi-task model: each task's held-out figures beside the primary's accuracy
         {
             sections.Insert(sections.FindIndex(x => x.Title == "Metrics") + 1, new("Tasks", Header: ["Task", "Kind", "Weight", "Held-out loss", "Held-out score"], Rows: [.. tasks.Select((t, i) => (IReadOnlyList<string>)[
-                t.Output, t.Kind switch { Shared.Models.ModelTaskKind.Classes => $"classes ({t.Classes}): cross-entropy, accuracy", Shared.Models.ModelTaskKind.Labels => $"labels ({t.Labels}): binary cross-entropy, label accuracy", Shared.Models.ModelTaskKind.Positions or Shared.Models.ModelTaskKind.Tags => $"{(t.ClassAxisLast ? "tags" : "positions")} ({t.Classes} classes at {t.Width}): cross-entropy per position, position accuracy", _ => $"regression ({t.Width} values): MSE, R²" }, t.Weight.ToString(inv),
+                t.Output, t.Kind switch { Shared.Models.ModelTaskKind.Classes => $"classes ({t.Classes}): cross-entropy, accuracy", Shared.Models.ModelTaskKind.Labels => $"labels ({t.Labels}): binary cross-entropy, label accuracy", Shared.Models.ModelTaskKind.Positions or Shared.Models.ModelTaskKind.Tags => $"{t.Kind.ToString().ToLowerInvariant()} ({t.Classes} classes at {t.Width}): cross-entropy per position, position accuracy", _ => $"regression ({t.Width} values): MSE, R²" }, t.Weight.ToString(inv),
                 F(v.TaskScores?.ElementAtOrDefault(i)?.Loss), F(v.TaskScores?.ElementAtOrDefault(i)?.Score)])]));
         }
 

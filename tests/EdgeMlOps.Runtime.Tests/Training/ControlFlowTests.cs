@@ -225,21 +225,12 @@ public class ControlFlowTests
         Assert.Contains(ModelProto.Parser.ParseFrom(bytes).Graph.Node, n => n.OpType == "If"); // served with its If
         using var served = InferenceModel.Load(bytes, model.Spec);
         using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        var initial = model.InitialWeights();
         foreach (var (batch, untaken) in new[] { ("bright", "dim"), ("dim", "bright") })
         {
-            var case_ = expected.GetProperty(batch);
-            float[] pixels = [.. case_.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle())];
-            float[] logits = [.. case_.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle())];
-            Assert.Equal(Enumerable.Range(0, 6).Select(row => (long)logits.Skip(row * 10).Take(10).Select((v, i) => (v, i)).Max().i), served.Predict(pixels, 6).Labels);
-
-            var initial = model.InitialWeights();
-            const float Lr = 0.5f;
-            var result = trainer.Train(initial.Values, pixels, [.. case_.GetProperty("digits").EnumerateArray().Select(d => d.GetInt64())], new LocalTrainingPlan(1, 6, Lr, 1));
-            Assert.Equal(case_.GetProperty("loss").GetDouble(), result.Loss, 4);
-            var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, case_);
-            Assert.True(worst < 1e-3, $"{batch}: the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+            var after = PyTorchBatch.AssertServedAndStepped(model, served, trainer, expected.GetProperty(batch), batch);
             foreach (var tensor in initial.Layout.Tensors.Where(t => t.Name.StartsWith(untaken + ".", StringComparison.Ordinal)))
-                Assert.Equal(initial.Values.AsSpan(tensor.Offset, tensor.Length).ToArray(), result.Weights.AsSpan(tensor.Offset, tensor.Length).ToArray());
+                Assert.Equal(initial.Values.AsSpan(tensor.Offset, tensor.Length).ToArray(), after.AsSpan(tensor.Offset, tensor.Length).ToArray());
         }
     }
 
@@ -257,18 +248,9 @@ public class ControlFlowTests
         var model = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all"));
         var step = ModelProto.Parser.ParseFrom(model.TrainStep!);
         Assert.DoesNotContain(step.Graph.Node, n => n.OpType is "Loop" or "If" or "Where"); // every iteration's branch known from its index
-        float[] pixels = [.. expected.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle())];
-        float[] logits = [.. expected.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle())];
         using var served = InferenceModel.Load(bytes, model.Spec);
-        Assert.Equal(Enumerable.Range(0, 6).Select(row => (long)logits.Skip(row * 10).Take(10).Select((v, i) => (v, i)).Max().i), served.Predict(pixels, 6).Labels);
-
         using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
-        var initial = model.InitialWeights();
-        const float Lr = 0.5f;
-        var result = trainer.Train(initial.Values, pixels, [.. expected.GetProperty("digits").EnumerateArray().Select(d => d.GetInt64())], new LocalTrainingPlan(1, 6, Lr, 1));
-        Assert.Equal(expected.GetProperty("loss").GetDouble(), result.Loss, 4);
-        var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, expected);
-        Assert.True(worst < 1e-3, $"the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+        PyTorchBatch.AssertServedAndStepped(model, served, trainer, expected);
     }
 
     /// <summary>
@@ -286,19 +268,6 @@ public class ControlFlowTests
         using var served = InferenceModel.Load(bytes, model.Spec);
         using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
         Assert.Equal([6, 8], new[] { "early", "full" }.Select(b => expected.GetProperty(b).GetProperty("rowsRead").GetInt32()));
-        foreach (var batch in new[] { "early", "full" })
-        {
-            var case_ = expected.GetProperty(batch);
-            float[] pixels = [.. case_.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle())];
-            float[] logits = [.. case_.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle())];
-            Assert.Equal(Enumerable.Range(0, 6).Select(row => (long)logits.Skip(row * 10).Take(10).Select((v, i) => (v, i)).Max().i), served.Predict(pixels, 6).Labels);
-
-            var initial = model.InitialWeights();
-            const float Lr = 0.5f;
-            var result = trainer.Train(initial.Values, pixels, [.. case_.GetProperty("digits").EnumerateArray().Select(d => d.GetInt64())], new LocalTrainingPlan(1, 6, Lr, 1));
-            Assert.Equal(case_.GetProperty("loss").GetDouble(), result.Loss, 4);
-            var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, case_);
-            Assert.True(worst < 1e-3, $"{batch}: the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
-        }
+        foreach (var batch in new[] { "early", "full" }) PyTorchBatch.AssertServedAndStepped(model, served, trainer, expected.GetProperty(batch), batch);
     }
 }
