@@ -46,6 +46,9 @@ public sealed record SimulationOptions
     /// <summary>The model file's free axes besides the batch, pinned at the length the fleet serves and trains (<c>--axis-lengths frames=8</c>).</summary>
     public IReadOnlyList<(string Name, long Length)> AxisLengths { get; init; } = [];
 
+    /// <summary>The optimizer devices run on the --model-file (<c>--optimizer sgd|momentum|adam</c>; SGD by default), as <c>ModelInterface:Optimizer</c>.</summary>
+    public EdgeMlOps.Shared.Onnx.Training.DeviceOptimizer Optimizer { get; init; }
+
     /// <summary>The model's ground truth is a csv dataset's target columns: a regressor's values, a multi-label classifier's labels, a per-position classifier's class ids or a multi-task model's every task's.</summary>
     public bool TakesTargets => Regression || MultiLabel || PerPosition || Tasks.Count > 0;
 
@@ -172,6 +175,8 @@ public sealed record SimulationOptions
                                    last ([batch, positions…, classes], a tagger's)
           --axis-lengths A=N,…     the --model-file's free axes besides the batch (as its inputs name them) pinned at
                                    the length the fleet serves and trains (a csv sample holds that many values)
+          --optimizer O            sgd | momentum | adam: what devices run on the --model-file (sgd), as
+                                   ModelInterface:Optimizer
           --tasks T                the --model-file is a multi-task model:
                                    OUTPUT:classes|regression|labels|positions|tags[:WEIGHT],… (the primary first; tags:
                                    per-position classes last), trained on the weighted sum of the tasks' losses; the csv
@@ -405,6 +410,10 @@ public sealed record SimulationOptions
                     }
 
                     break;
+                case "--optimizer":
+                    if (EdgeMlOps.Shared.Onnx.Training.TrainingNames.Optimizer(value) is { } optimizer) o = o with { Optimizer = optimizer };
+                    else errors.Add($"--optimizer: '{value}' is not {EdgeMlOps.Shared.Onnx.Training.TrainingNames.Optimizers}");
+                    break;
                 case "--class-axis":
                     if (value is not ("1" or "last")) errors.Add($"--class-axis: '{value}' is not 1 or last");
                     o = o with { ClassAxisLast = value == "last" };
@@ -549,6 +558,7 @@ public sealed record SimulationOptions
         if (o.PreprocessFile is not null && o.ModelFile is null) errors.Add("--preprocess-file: fronts a --model-file; add one");
         if (o.ModelInput is not null && o.ModelFile is null) errors.Add("--model-input: names an input of a --model-file; add one");
         if (o.ModelOutput is not null && o.ModelFile is null) errors.Add("--model-output: names an output of a --model-file; add one");
+        if (o.Optimizer != EdgeMlOps.Shared.Onnx.Training.DeviceOptimizer.Sgd && o.ModelFile is null) errors.Add("--optimizer: trains a --model-file; add one");
         if (o.ClassAxisLast && !o.PerPosition) errors.Add("--class-axis: applies to a per-position classifier (--positions)");
         if ((o.Regression ? 1 : 0) + (o.MultiLabel ? 1 : 0) + (o.PerPosition ? 1 : 0) + (o.Tasks.Count > 0 ? 1 : 0) > 1) errors.Add("--regression, --multilabel, --positions, --tasks: a model is one of them");
         if (o.Tasks.Count > 0 && o.ModelOutput is not null) errors.Add("--model-output: a multi-task model names its outputs in --tasks");

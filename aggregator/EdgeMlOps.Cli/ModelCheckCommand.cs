@@ -168,7 +168,7 @@ internal static class ModelCheckCommand
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))}" : "served only, no rounds") + $"; spec {spec}");
             if (g.Preprocess is not null) Line(console, string.Create(CultureInfo.InvariantCulture, $"           monitoring sketches the {g.FeatureLength:N0} features the front end makes (what the model sees), not the {spec.InputDim:N0} values callers send"));
             if (UploadedClassifier.HasBatchOfOne(ClassifierGraphs.Parse(bytes)))
-                Line(console, "           its batch is fixed at 1 (exported without dynamic_axes): devices run it a row at a time, and a mini-batch's step is the mean of its rows' one-row steps (sgd or momentum)");
+                Line(console, "           its batch is fixed at 1 (exported without dynamic_axes): devices run it a row at a time, and a mini-batch's step is taken on the mean of its rows' gradients");
             return g;
         }
         catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)

@@ -98,12 +98,6 @@ public sealed class TrainStepModel : IDisposable
             .Concat(_layout.Tensors.Select(t => ClassifierGraphs.AnchorName(t.Name)));
         _inputNames = [.. Optimizer == DeviceOptimizer.Adam ? inputs.Append(TrainStepOptions.OptimizerStepInput) : inputs];
         _batchOfOne = OrtSessions.TakesOneRow(_session, _feeds.Names);
-        if (_batchOfOne && Optimizer == DeviceOptimizer.Adam)
-        {
-            Dispose();
-            throw new InvalidDataException(UploadedClassifier.BatchOfOneAdam);
-        }
-
         _outputNames = _state.Tensors.Select(t => ClassifierGraphs.UpdatedName(t.Name))
             .Concat([ClassifierGraphs.LossOutput, ClassifierGraphs.CorrectOutput]).ToArray();
     }
@@ -187,6 +181,8 @@ public sealed class TrainStepModel : IDisposable
         var nextValues = Bind(next, _state);
         var rowNext = _batchOfOne ? new float[current.Length] : []; // one row's step, when the file takes one row at a time
         var rowValues = _batchOfOne ? Bind(rowNext, _state) : [];
+        var probe = _batchOfOne && Optimizer == DeviceOptimizer.Adam ? new float[current.Length] : []; // the weights with zero moments: a row's step writes (1 − β₁)·its gradient
+        var probeValues = probe.Length > 0 ? Bind(probe, _state) : [];
         var (rowX, rowY, rowT) = (new float[dim], new long[1], new float[k]);
         try
         {
@@ -212,7 +208,7 @@ public sealed class TrainStepModel : IDisposable
 
                     optimizerStep[0] = steps + 1;
                     if (_batchOfOne && count > 1) StepByRows(count, next);
-                    else Step(batchX, batchY, batchT, count, nextValues);
+                    else Step(batchX, batchY, batchT, count, currentValues, nextValues);
 
                     (current, next) = (next, current);
                     (currentValues, nextValues) = (nextValues, currentValues);
@@ -232,16 +228,17 @@ public sealed class TrainStepModel : IDisposable
             foreach (var v in nextValues) v.Dispose();
             foreach (var v in anchorValues) v.Dispose();
             foreach (var v in rowValues) v.Dispose();
+            foreach (var v in probeValues) v.Dispose();
         }
 
-        // One step on the first `rows` rows of x (and y or t) from `currentValues` into `into`; loss and correct set.
-        void Step(float[] x, long[] y, float[] t, int rows, List<OrtValue> into)
+        // One step on the first `rows` rows of x (and y or t) from `from` into `into`; loss and correct set.
+        void Step(float[] x, long[] y, float[] t, int rows, List<OrtValue> from, List<OrtValue> into)
         {
             var fed = _feeds.Feed(x, rows); // the features (a view on the batch), then any context inputs
             using var truth = labels is not null
                 ? OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, y.AsMemory(0, rows), [rows])
                 : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, t.AsMemory(0, rows * k), [rows, .. _targetDims]);
-            var inputs = new List<OrtValue>(currentValues);
+            var inputs = new List<OrtValue>(from);
             inputs.AddRange(fed);
             inputs.AddRange([truth, lrValue, muValue]);
             inputs.AddRange(anchorValues);
@@ -258,9 +255,13 @@ public sealed class TrainStepModel : IDisposable
         }
 
         // A file that takes one row at a time: each row's step from the same weights, averaged. SGD's and momentum's
-        // updates are linear in the gradient, so the mean of the rows' steps is the step on the rows' mean loss.
+        // updates are linear in the gradient, so the mean of the rows' steps is the step on the rows' mean loss. Adam's
+        // is not: each row steps from zero moments, whose new first moment is (1 − β₁)·the row's gradient, and Adam's
+        // step is taken on the mean of those.
         void StepByRows(int rows, float[] into)
         {
+            var adam = probe.Length > 0;
+            if (adam) current.AsSpan(0, _layout.TotalLength).CopyTo(probe);
             Array.Clear(into);
             var (lossSum, correctSum) = (0.0, 0f);
             for (var r = 0; r < rows; r++)
@@ -268,12 +269,13 @@ public sealed class TrainStepModel : IDisposable
                 batchX.AsSpan(r * dim, dim).CopyTo(rowX);
                 if (labels is not null) rowY[0] = batchY[r];
                 else batchT.AsSpan(r * k, k).CopyTo(rowT);
-                Step(rowX, rowY, rowT, 1, rowValues);
+                Step(rowX, rowY, rowT, 1, adam ? probeValues : currentValues, rowValues);
                 TensorPrimitives.Add(into, rowNext, into);
                 (lossSum, correctSum) = (lossSum + loss[0], correctSum + correct[0]);
             }
 
             TensorPrimitives.Multiply(into, 1f / rows, into);
+            if (adam) AdamStep.Apply(current, into, _layout.TotalLength, lr[0], optimizerStep[0]);
             (loss[0], correct[0]) = ((float)(lossSum / rows), correctSum);
         }
     }

@@ -45,4 +45,13 @@ public class SimulationOptionsTests
     [Fact]
     public void AnotherMode_IsRefused() =>
         Assert.Equal(["--mode: 'async' is not synchronous or buffered"], Problems("--mode", "async"));
+
+    [Fact]
+    public void TheOptimizer_IsOneDevicesRun_OnAModelFile()
+    {
+        Assert.Equal(EdgeMlOps.Shared.Onnx.Training.DeviceOptimizer.Sgd, SimulationOptions.Parse([]).Optimizer);
+        Assert.Equal(EdgeMlOps.Shared.Onnx.Training.DeviceOptimizer.Adam, SimulationOptions.Parse(["--optimizer", "adam", "--model-file", "m.onnx"]).Optimizer);
+        Assert.Equal(["--optimizer: 'nadam' is not sgd, momentum or adam"], Problems("--optimizer", "nadam", "--model-file", "m.onnx"));
+        Assert.Equal(["--optimizer: trains a --model-file; add one"], Problems("--optimizer", "momentum"));
+    }
 }

@@ -137,8 +137,6 @@ public sealed partial class UploadedClassifier
         // Sigmoid; a multi-label classifier with binary cross-entropy on 0/1 label vectors shaped like its output (on the
         // logits under a final Sigmoid too); a regressor with mean squared error on float targets shaped like its output.
         // A per-position classifier with softmax cross-entropy per position on float class ids (cast in the step).
-        if (options.Optimizer == DeviceOptimizer.Adam && HasBatchOfOne(model))
-            throw new InvalidDataException(BatchOfOneAdam);
         var loss = options.Regression ? TrainingLoss.MeanSquaredError : single || options.MultiLabel ? TrainingLoss.BinaryCrossEntropy : TrainingLoss.SoftmaxCrossEntropy;
         var step = TrainStepGenerator.Generate(model, new TrainStepOptions(output, loss)
         {
@@ -156,9 +154,6 @@ public sealed partial class UploadedClassifier
             [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths };
         return new UploadedClassifier(bytes, original, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }
-
-    /// <summary>Why a file whose batch is fixed at 1 does not train with Adam.</summary>
-    public const string BatchOfOneAdam = "the file's batch is fixed at 1 (exported without dynamic_axes), so a device takes a mini-batch's step as the mean of one-row steps — exact for sgd and momentum, not for adam: choose ModelInterface:Optimizer=sgd or momentum, or re-export with a dynamic batch axis";
 
     /// <summary>Whether an input of <paramref name="model"/> has its batch fixed at 1 (exported without dynamic axes): devices run and train it one row at a time.</summary>
     public static bool HasBatchOfOne(ModelProto model)

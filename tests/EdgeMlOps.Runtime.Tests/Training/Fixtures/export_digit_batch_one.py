@@ -7,8 +7,9 @@ example's 1 (Debian's python3-torch and python3-onnx; scikit-learn's 8x8 digit s
                                  head. Trained (Adam, 150 epochs) on scans of digits 0-4 among the first 1,400: the
                                  fleet fine-tunes it on every digit, one row at a time.
   digit_batch_one_expected.json  six scans: PyTorch's logits, the mean cross-entropy of the six as one batch and its
-                                 gradient of every parameter by autograd, and every parameter after two full-batch steps
-                                 of torch.optim.SGD with momentum 0.9 at lr 0.05.
+                                 gradient of every parameter by autograd, every parameter after two full-batch steps of
+                                 torch.optim.SGD with momentum 0.9 at lr 0.05, and every parameter after three full-batch
+                                 steps of torch.optim.Adam at lr 0.01 from the uploaded weights.
 Run from this directory: /usr/bin/python3 export_digit_batch_one.py
 """
 import json
@@ -63,11 +64,22 @@ loss = F.cross_entropy(logits, digits[picked])
 loss.backward()
 gradients = {n: p.grad.flatten().tolist() for n, p in model.named_parameters()}
 
+uploaded = {n: p.detach().clone() for n, p in model.named_parameters()}
 momentum = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 for _ in range(2):
     momentum.zero_grad()
     F.cross_entropy(model(images[picked]), digits[picked]).backward()
     momentum.step()
+momentumWeights = {n: p.detach().flatten().tolist() for n, p in model.named_parameters()}
+
+with torch.no_grad():
+    for n, p in model.named_parameters():
+        p.copy_(uploaded[n])
+adam = torch.optim.Adam(model.parameters(), lr=0.01)
+for _ in range(3):
+    adam.zero_grad()
+    F.cross_entropy(model(images[picked]), digits[picked]).backward()
+    adam.step()
 
 with open("digit_batch_one_expected.json", "w") as f:
     json.dump({
@@ -76,7 +88,8 @@ with open("digit_batch_one_expected.json", "w") as f:
         "logits": logits.detach().flatten().tolist(),
         "loss": loss.item(),
         "gradients": gradients,
-        "momentumWeights": {n: p.detach().flatten().tolist() for n, p in model.named_parameters()},
+        "momentumWeights": momentumWeights,
+        "adamWeights": {n: p.detach().flatten().tolist() for n, p in model.named_parameters()},
     }, f)
 print("inputs", [(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]) for i in exported.graph.input],
       "outputs", [(o.name, [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]) for o in exported.graph.output],
