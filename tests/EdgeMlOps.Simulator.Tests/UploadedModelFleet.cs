@@ -3,7 +3,8 @@ using EdgeMlOps.Shared.Hashing;
 namespace EdgeMlOps.Simulator.Tests;
 
 /// <summary>
-/// A model file made by other people's tools, uploaded as it is and fine-tuned in all its tensors by 10 real agents over
+/// A model file made by other people's tools, uploaded as it is and fine-tuned in all its tensors (or the
+/// <c>--trainable</c> set the options name) by 10 real agents over
 /// MQTT (every device in every round, 5 local epochs, batch 16, seed 1), scored by the aggregator on 397 held-out rows.
 /// Checks what every such run must show — the served file is the uploaded one, every round completes with all 10
 /// devices and no update refused — and writes the curve.
@@ -17,7 +18,7 @@ internal static class UploadedModelFleet
     public static async Task<SimulationResult> FineTuneAsync(Xunit.Abstractions.ITestOutputHelper output, string model, int rounds, string learningRate, string metric, params string[] options)
     {
         var result = await new SimulationRunner(SimulationOptions.Parse([
-            .. options, "--model-file", model, "--trainable", "all", "--test-size", "397", "--devices", "10", "--rounds", rounds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            .. options, "--model-file", model, .. options.Contains("--trainable") ? Array.Empty<string>() : ["--trainable", "all"], "--test-size", "397", "--devices", "10", "--rounds", rounds.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--fraction", "1", "--local-epochs", "5", "--batch", "16", "--lr", learningRate, "--seed", "1", "--out", "-", "--experiments", "off"])).RunAsync(CancellationToken.None);
 
         output.WriteLine($"uploaded file: {metric} {result.Initial.Accuracy:F4}");

@@ -116,6 +116,13 @@ public class OpGradientTests
         ["ReduceMin over all axes, keepdims"] = (g => (g.Node("ReduceMin", [g.Param("a", [3, 4])]), [1, 1]), 18),
         ["MaxPool"] = (g => (g.Node("MaxPool", [g.Param("a", [2, 3, 4, 6])], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)), [2, 3, 2, 3]), 17),
         ["MaxPool 3x3 stride 2, ceil_mode (as SqueezeNet exports)"] = (g => (g.Node("MaxPool", [g.Param("a", [1, 2, 6, 6])], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Int("ceil_mode", 1)), [1, 2, 3, 3]), 17),
+        // A spatial transformer's sampler (opset 20; ONNX Runtime runs opset 16's in float only, below): the grid a
+        // parameter too, its values reaching past the image on every side.
+        ["GridSample linear, zeros padding"] = (g => (g.Node("GridSample", [g.Param("a", [2, 3, 4, 5]), g.Param("grid", [2, 3, 4, 2], 0.7)], S("mode", "linear")), [2, 3, 3, 4]), 20),
+        ["GridSample linear, border padding, align_corners, behind a Tanh"] = (g => (g.Node("GridSample", [g.Node("Tanh", [g.Param("a", [1, 2, 5, 4])]), g.Param("grid", [1, 3, 3, 2], 0.8)],
+            S("mode", "linear"), S("padding_mode", "border"), Int("align_corners", 1)), [1, 2, 3, 3]), 20),
+        ["GridSample nearest, zeros padding"] = (g => (g.Node("GridSample", [g.Param("a", [2, 2, 4, 4]), g.Node("Mul", [g.Input("grid", [2, 3, 3, 2]), g.Param("k", [], 0, 0.6)])], S("mode", "nearest")), [2, 2, 3, 3]), 20),
+        ["GridSample linear, an upsampling grid"] = (g => (g.Node("GridSample", [g.Param("a", [1, 2, 3, 3]), g.Param("grid", [1, 5, 6, 2], 0.5)], S("mode", "linear")), [1, 2, 5, 6]), 20),
         ["MaxPool, auto_pad SAME_UPPER (as TensorFlow exports)"] = (g => (g.Node("MaxPool", [g.Param("a", [2, 3, 5, 5])], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2), S("auto_pad", "SAME_UPPER")), [2, 3, 3, 3]), 17),
     };
 
@@ -136,6 +143,7 @@ public class OpGradientTests
         ["LpPool p = 3, 3×3 stride 2, pads 1"] = (g => (g.Node("LpPool", [g.Param("a", [1, 2, 5, 5])], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1), Int("p", 3)), [1, 2, 3, 3]), 17),
         ["LpPool p = 2, 1-D kernel 3, auto_pad SAME_UPPER"] = (g => (g.Node("LpPool", [g.Param("a", [2, 3, 8])], Ints("kernel_shape", 3), S("auto_pad", "SAME_UPPER")), [2, 3, 8]), 17),
         ["LpPool p = 1, 1-D kernel 3"] = (g => (g.Node("LpPool", [g.Param("a", [2, 3, 8], 2)], Ints("kernel_shape", 3), Int("p", 1)), [2, 3, 6]), 17),
+        ["GridSample as F.grid_sample exports it (opset 16, bilinear and zeros by default)"] = (g => (g.Node("GridSample", [g.Param("a", [2, 3, 4, 5]), g.Param("grid", [2, 3, 4, 2], 0.7)]), [2, 3, 3, 4]), 16),
         ["GlobalLpPool p = 3"] = (g => (g.Node("GlobalLpPool", [g.Param("a", [2, 3, 4, 2])], Int("p", 3)), [2, 3, 1, 1]), 17),
         ["MaxPool, then MaxUnpool at its indices (SegNet's decoder)"] = (g =>
         {

@@ -105,6 +105,7 @@ internal static class GradientRules
         ["MaxUnpool"] = PoolingGradients.MaxUnpool,
         ["Compress"] = IndexingGradients.Compress,
         ["ReverseSequence"] = IndexingGradients.ReverseSequence,
+        ["GridSample"] = GridSampleGradient.GridSample,
     };
 
     /// <summary>Ops whose outputs never carry a gradient (indices, shapes, comparisons, constants).</summary>
