@@ -32,8 +32,10 @@ public static class TrainStepGenerator
         var depends = DependsOn(graph, candidates);
         var writer = new GraphWriter(graph, elementType);
         bool Reached(NodeProto node) => node.Input.Any(depends.Contains) || ControlFlowInlining.OuterReads(node).Any(depends.Contains);
+        if (SequenceLowering.Apply(graph, writer) > 0) depends = DependsOn(graph, candidates); // a loop over a list's length: its trip count known
         for (var level = 1; ControlFlowInlining.Apply(graph, writer, Reached) > 0; level++)
         {
+            SequenceLowering.Apply(graph, writer); // lists the unrolled bodies built and read
             candidates = Candidates(graph, options, elementType); // loops unrolled, branches taken: their nodes (a recurrent one, control flow nested in them) are the graph's now
             depends = DependsOn(graph, candidates);
             if (level == ControlFlowInlining.MaxDepth && graph.Node.FirstOrDefault(n => ControlFlowInlining.IsControlFlow(n) && Reached(n)) is { } deeper)

@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+"""Exports a scripted model that collects a value per step in a list and stacks it (Debian's python3-torch and
+python3-onnx; scikit-learn's 8x8 digit scans in digits_tokens.csv):
+
+  pytorch_scripted_stack.onnx   rows float [batch, 8, 8] (a scan's rows, intensities 0-16) -> logits float [batch, 10],
+                                exported from torch.jit.script: for each row of rows.unbind(1) (SplitToSequence, a Loop
+                                over its SequenceLength, SequenceAt in the body) h = tanh(Linear(8, 16) named step of the
+                                row + Linear(16, 16) named carry of h), appended to a list (SequenceInsert), then
+                                torch.stack(outs, 1) (ConcatFromSequence) and Linear(128, 10) named head. Trained
+                                (Adam, 20 epochs of batches of 16) on scans of digits 0-4 among the first 1,400.
+  scripted_stack_expected.json  six held-out scans: PyTorch's logits, the mean cross-entropy and its gradient of every
+                                parameter by autograd.
+Run from this directory: /usr/bin/python3 export_scripted_stack.py
+"""
+import json
+from typing import List
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ScriptedStack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.step = nn.Linear(8, 16)
+        self.carry = nn.Linear(16, 16)
+        self.head = nn.Linear(128, 10)
+
+    def forward(self, rows):
+        x = rows / 16.0
+        h = torch.zeros(x.size(0), 16)
+        outs: List[torch.Tensor] = []
+        for row in x.unbind(1):
+            h = torch.tanh(self.step(row) + self.carry(h))
+            outs.append(h)
+        return self.head(torch.stack(outs, 1).reshape(x.size(0), 128))
+
+
+scans = np.loadtxt("digits_tokens.csv", delimiter=",", dtype=np.int64)
+rows = torch.tensor(scans[:, :64], dtype=torch.float32).reshape(-1, 8, 8)
+digits = torch.tensor(scans[:, 64])
+
+torch.manual_seed(67)
+model = ScriptedStack()
+optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+train = torch.nonzero((torch.arange(len(scans)) < 1400) & (digits <= 4))[:, 0]
+for _ in range(20):
+    order = train[torch.randperm(len(train))]
+    for start in range(0, len(order), 16):
+        batch = order[start:start + 16]
+        optimizer.zero_grad()
+        F.cross_entropy(model(rows[batch]), digits[batch]).backward()
+        optimizer.step()
+model.eval()
+with torch.no_grad():
+    held = slice(1400, None)
+    print("accuracy", round((model(rows[held]).argmax(1) == digits[held]).float().mean().item(), 3), "on the last 397 scans (all digits)")
+
+torch.onnx.export(torch.jit.script(model), (rows[:2],), "pytorch_scripted_stack.onnx", input_names=["rows"], output_names=["logits"],
+                  dynamic_axes={"rows": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, do_constant_folding=False)
+exported = onnx.load("pytorch_scripted_stack.onnx")
+onnx.checker.check_model(exported, full_check=True)
+
+picked = [1400, 1411, 1433, 1502, 1650, 1790]
+model.zero_grad()
+logits = model(rows[picked])
+loss = F.cross_entropy(logits, digits[picked])
+loss.backward()
+with open("scripted_stack_expected.json", "w") as f:
+    json.dump({
+        "pixels": rows[picked].flatten().tolist(),
+        "digits": digits[picked].tolist(),
+        "logits": logits.detach().flatten().tolist(),
+        "loss": loss.item(),
+        "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()},
+    }, f)
+print("ops", sorted({n.op_type for n in exported.graph.node}), "loss", round(loss.item(), 5))

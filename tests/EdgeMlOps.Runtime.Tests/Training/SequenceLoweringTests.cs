@@ -1,0 +1,94 @@
+using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Onnx.Proto;
+using EdgeMlOps.Shared.Onnx.Training;
+using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
+using DataType = EdgeMlOps.Shared.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace EdgeMlOps.Runtime.Tests.Training;
+
+/// <summary>
+/// Sequences written out as the tensors they hold in the train step (<c>SequenceLowering</c>): the step computes what
+/// the model with its sequence ops computes, follows finite differences, and keeps no sequence op; PyTorch's scripted
+/// list-and-stack model trains as PyTorch's gradient.
+/// </summary>
+public class SequenceLoweringTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static readonly Dictionary<string, Func<TestGraph, (string Y, long[] Dims)>> Cases = new()
+    {
+        // torch.stack of a list built one append at a time, one of them inserted at the front.
+        ["SequenceEmpty, SequenceInsert (one at position 0), ConcatFromSequence new_axis"] = g =>
+        {
+            var (a, b, c) = (g.Node("Tanh", [g.Param("a", [2, 3])]), g.Param("b", [2, 3]), g.Param("c", [2, 3]));
+            var list = g.Node("SequenceInsert", [g.Node("SequenceInsert", [g.Node("SequenceEmpty", [], Int("dtype", (long)DataType.Float)), a]), b]);
+            return (g.Node("ConcatFromSequence", [g.Node("SequenceInsert", [list, c, g.Ints(0)])], Int("axis", -1), Int("new_axis", 1)), [2, 3, 3]);
+        },
+        // x.split(2, dim=1): chunks of 2 and a last of 1, one erased, the others concatenated back.
+        ["SplitToSequence by chunks, SequenceErase, ConcatFromSequence along an axis"] = g =>
+        {
+            var chunks = g.Node("SplitToSequence", [g.Node("Mul", [g.Input("x", [2, 5, 3]), g.Param("k", [5, 3])]), g.Node("Constant", [], Tensor("value", new TensorProto { DataType = (int)DataType.Int64, Int64Data = { 2 } }))], Int("axis", 1));
+            return (g.Node("ConcatFromSequence", [g.Node("SequenceErase", [chunks, g.Ints(1)])], Int("axis", 1)), [2, 3, 3]);
+        },
+        // for row in x.unbind(1), read by index; SequenceLength of it, as a loop's bound would read it.
+        ["SplitToSequence into ones without keepdims, SequenceAt, SequenceLength"] = g =>
+        {
+            var rows = g.Node("SplitToSequence", [g.Node("Mul", [g.Input("x", [2, 4, 3]), g.Param("k", [4, 3])])], Int("axis", 1), Int("keepdims", 0));
+            var length = g.Node("Cast", [g.Node("SequenceLength", [rows])], Int("to", (long)DataType.Float));
+            return (g.Node("Mul", [g.Node("Add", [g.Node("SequenceAt", [rows, g.Ints(-1)]), g.Node("SequenceAt", [rows, g.Ints(1)])]), length]), [2, 3]);
+        },
+        ["SequenceConstruct, SequenceAt"] = g => (g.Node("SequenceAt", [g.Node("SequenceConstruct", [g.Param("a", [3, 2]), g.Node("Sigmoid", [g.Param("b", [3, 2])])]), g.Ints(1)]), [3, 2]),
+    };
+
+    public static TheoryData<string> Names => [.. Cases.Keys];
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void TheLoweredStep_ComputesWhatTheModelComputes_AndFollowsFiniteDifferences(string name)
+    {
+        var g = new TestGraph(DataType.Float, 17);
+        var (y, dims) = Cases[name](g);
+        var model = g.Model(y, dims.Length);
+        var count = (int)dims.Aggregate(1L, (a, b) => a * b);
+        var labels = Enumerable.Range(0, count).Select(i => Math.Sin(i)).ToArray();
+        var feeds = new Dictionary<string, Feed>(g.Feeds) { ["labels"] = new Feed(dims, labels) };
+
+        var served = TestGraph.Run(model, g.Feeds); // ONNX Runtime on the model with its sequence ops
+        var mse = served.Select((v, i) => (v - labels[i]) * (v - labels[i])).Sum() / count;
+        using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError));
+        Assert.Equal(mse, probe.Gradient(feeds).Loss, 5);
+        Assert.DoesNotContain(probe.Step.Model.Graph.Node, n => n.OpType.Contains("Sequence", StringComparison.Ordinal));
+        var error = probe.RelativeError(feeds, 1e-2);
+        Assert.True(error < 2e-3, $"{name}: relative gradient error {error:E2}");
+    }
+
+    [Fact]
+    public void ASequenceReadAtAPositionKnownOnlyAtRunTime_IsRefusedNamingTheOp()
+    {
+        var g = new TestGraph(DataType.Float, 17);
+        var at = g.Node("Cast", [g.Node("ArgMax", [g.Input("x", [2])], Int("keepdims", 0))], Int("to", (long)DataType.Int64));
+        var model = g.Model(g.Node("SequenceAt", [g.Node("SequenceConstruct", [g.Param("a", [3]), g.Param("b", [3])]), at]), 1);
+        var refused = Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError)));
+        Assert.Contains("(SequenceAt)", refused.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// PyTorch's scripted model walking <c>rows.unbind(1)</c> and stacking what each step makes
+    /// (<c>export_scripted_stack.py</c>: SplitToSequence, a Loop over its SequenceLength with SequenceAt and
+    /// SequenceInsert in its body, ConcatFromSequence): served as exported, and one step — the loop unrolled, the lists
+    /// their tensors — follows PyTorch's gradient, no sequence op or Loop left in it.
+    /// </summary>
+    [Fact]
+    public void APyTorchListStackedInALoop_TrainsAsPyTorchsGradient()
+    {
+        static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+        var bytes = File.ReadAllBytes(Fixture("pytorch_scripted_stack.onnx"));
+        var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("scripted_stack_expected.json"))).RootElement;
+        Assert.Contains(ModelProto.Parser.ParseFrom(bytes).Graph.Node, n => n.OpType == "ConcatFromSequence");
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all"));
+        var step = ModelProto.Parser.ParseFrom(model.TrainStep!);
+        Assert.DoesNotContain(step.Graph.Node, n => n.OpType.Contains("Sequence", StringComparison.Ordinal) || n.OpType == "Loop");
+        using var served = InferenceModel.Load(bytes, model.Spec);
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        var stepped = PyTorchBatch.AssertServedAndStepped(model, served, trainer, expected);
+        output.WriteLine($"one step on six scans: worst relative gradient error {PyTorchGradients.WorstRelativeError(model.InitialWeights(), stepped, PyTorchBatch.Lr, expected):G3} (PyTorch's loss {expected.GetProperty("loss").GetDouble():F5})");
+    }
+}
