@@ -31,6 +31,13 @@ internal static class IndexingGradients
         c.Give(0, () => c.W.Node("ScatterElements", [Zeros(c.W, c.X), c.Input(1), c.Dy], Int("axis", c.Int("axis", 0)), Str("reduction", "add")));
     }
 
+    /// <summary>GatherND (<c>tf.gather_nd</c>, batch_dims 0): dY added back at the gathered elements or slices (ScatterND adding; one picked twice gets both).</summary>
+    public static void GatherND(GradientContext c)
+    {
+        if (c.Int("batch_dims", 0) != 0) throw c.Refuse("GatherND with batch_dims has no gradient rule (batch_dims 0 has)");
+        c.Give(0, () => c.W.Node("ScatterND", [Zeros(c.W, c.X), c.Input(1), c.Dy], Str("reduction", "add")));
+    }
+
     /// <summary>
     /// Slice with any steps (negative ones too) and bounds constant or not: the same Slice applied to every element's
     /// flat position tells where each output element came from; dY is scattered there (each position at most once).

@@ -21,6 +21,9 @@ internal static class ReductionGradients
         return c.W.Node("Where", [zero, c.W.Scalar(0), c.W.Node("Mul", [c.W.Node("Div", [c.X, y]), dy])]);
     });
 
+    /// <summary>ReduceLogSum log Σx: dy/Σx, that is e^(−y)·dy.</summary>
+    public static void LogSum(GradientContext c) => Give(c, (dy, y) => c.W.Node("Mul", [c.W.Node("Exp", [c.W.Node("Neg", [y])]), dy]));
+
     /// <summary>ReduceLogSumExp log Σeˣ: e^(x − y)·dy (the softmax of x).</summary>
     public static void LogSumExp(GradientContext c) => Give(c, (dy, y) => c.W.Node("Mul", [c.W.Node("Exp", [c.W.Node("Sub", [c.X, y])]), dy]));
 
