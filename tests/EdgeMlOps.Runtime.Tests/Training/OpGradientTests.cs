@@ -73,6 +73,8 @@ public class OpGradientTests
         ["GatherElements along axis 1, an index picked twice (torch.gather)"] = (g => (g.Node("GatherElements", [g.Param("a", [2, 4]), g.IntInput("i", [2, 3], [0, 3, 3, 1, 1, 2])], Int("axis", 1)), [2, 3]), 17),
         ["GatherND of elements, one picked twice (tf.gather_nd)"] = (g => (g.Node("GatherND", [g.Param("a", [3, 4]), g.IntInput("i", [4, 2], [0, 1, 2, 3, 0, 1, 1, 0])]), [4]), 17),
         ["GatherND of rows of a 3-D tensor, behind a Tanh"] = (g => (g.Node("GatherND", [g.Node("Tanh", [g.Param("a", [2, 3, 4])]), g.IntInput("i", [2, 2, 2], [1, 2, 0, 0, 0, 1, 1, 2])]), [2, 2, 4]), 17),
+        ["GatherND with batch_dims 1 (a row per batch entry, one picked twice)"] = (g => (g.Node("GatherND", [g.Param("a", [2, 3, 4]), g.IntInput("i", [2, 3, 1], [2, 0, 2, 1, 1, 0])], Int("batch_dims", 1)), [2, 3, 4]), 17),
+        ["GatherND with batch_dims 2, elements"] = (g => (g.Node("GatherND", [g.Param("a", [2, 3, 4]), g.IntInput("i", [2, 3, 1], [3, 0, 1, 2, 2, 0])], Int("batch_dims", 2)), [2, 3]), 17),
         ["ReduceLogSum over axis 1 of positive values"] = (g => (g.Node("ReduceLogSum", [g.Node("Exp", [g.Param("a", [3, 4, 2])])], Ints("axes", 1), Int("keepdims", 0)), [3, 2]), 17),
         ["Slice step 2 on two axes (x[:, ::2, 1::2])"] = (g => (g.Node("Slice", [g.Param("a", [2, 5, 6]), g.Ints(0, 1), g.Ints(5, 6), g.Ints(1, 2), g.Ints(2, 2)]), [2, 3, 3]), 17),
         ["Slice step -1 (torch.flip)"] = (g => (g.Node("Slice", [g.Param("a", [2, 4, 3]), g.Ints(-1), g.Ints(long.MinValue), g.Ints(1), g.Ints(-1)]), [2, 4, 3]), 17),

@@ -31,11 +31,34 @@ internal static class IndexingGradients
         c.Give(0, () => c.W.Node("ScatterElements", [Zeros(c.W, c.X), c.Input(1), c.Dy], Int("axis", c.Int("axis", 0)), Str("reduction", "add")));
     }
 
-    /// <summary>GatherND (<c>tf.gather_nd</c>, batch_dims 0): dY added back at the gathered elements or slices (ScatterND adding; one picked twice gets both).</summary>
+    /// <summary>
+    /// GatherND (<c>tf.gather_nd</c>): dY added back at the gathered elements or slices (ScatterND adding; one picked
+    /// twice gets both). With batch_dims b, ScatterND having none, each index is prefixed with its batch coordinates.
+    /// </summary>
     public static void GatherND(GradientContext c)
     {
-        if (c.Int("batch_dims", 0) != 0) throw c.Refuse("GatherND with batch_dims has no gradient rule (batch_dims 0 has)");
-        c.Give(0, () => c.W.Node("ScatterND", [Zeros(c.W, c.X), c.Input(1), c.Dy], Str("reduction", "add")));
+        var batchDims = c.Int("batch_dims", 0);
+        c.Give(0, () => c.W.Node("ScatterND", [Zeros(c.W, c.X), batchDims == 0 ? c.Input(1) : WithBatchCoordinates(c.W, c.Input(1), batchDims), c.Dy], Str("reduction", "add")));
+    }
+
+    /// <summary>Indices [b₀, …, b_{n−1}, …, k] of a GatherND with n batch axes as indices of one without: each prefixed with its position on the batch axes.</summary>
+    private static string WithBatchCoordinates(GraphWriter w, string indices, long batchDims)
+    {
+        var shape = w.Shape(indices);
+        var positions = w.Node("Slice", [shape, w.Int64s(0), w.Int64s(-1)]); // every axis but the last: one index each
+        var rank = w.Node("Size", [positions]);
+        var coordinates = new List<string>();
+        for (var axis = 0L; axis < batchDims; axis++)
+        {
+            var extent = w.Node("Gather", [shape, w.Int64Constant(axis)], Int("axis", 0));
+            var along = w.Node("Range", [w.Int64Constant(0), extent, w.Int64Constant(1)]);
+            // shaped 1 everywhere but this axis, then expanded to every index's position
+            var ones = w.Node("ConstantOfShape", [w.Node("Reshape", [rank, w.Int64s(1)])], Tensor("value", new TensorProto { DataType = (int)TensorProto.Types.DataType.Int64, Dims = { 1 }, Int64Data = { 1 } }));
+            var single = w.Node("ScatterElements", [ones, w.Int64s(axis), w.Node("Reshape", [extent, w.Int64s(1)])], Int("axis", 0));
+            coordinates.Add(w.Node("Unsqueeze", [w.Node("Expand", [w.Node("Reshape", [along, single]), positions]), w.Int64s(-1)]));
+        }
+
+        return w.Node("Concat", [.. coordinates, indices], Int("axis", -1));
     }
 
     /// <summary>
