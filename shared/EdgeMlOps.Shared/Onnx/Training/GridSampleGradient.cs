@@ -4,13 +4,13 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 
 /// <summary>
 /// GridSample on images (<c>F.grid_sample</c>: a spatial transformer's sampler, opset 16 and 20), bilinear or nearest,
-/// with zeros or border padding and either align_corners. Every output pixel reads the input at the grid's location:
+/// with zeros, border or reflection padding and either align_corners. Every output pixel reads the input at the grid's location:
 /// bilinear mixes the four pixels around it, weights from the location's fractions. So dX is dY times each corner's
 /// weight added back at that corner (ScatterElements with reduction add), and d grid is dY times the slope of the mix
 /// along x and along y (the corners' differences, weighted by the other axis), times how far a step of the grid moves
-/// the location in pixels (zero where border padding clamped it). Nearest reads one pixel: dY goes back to it, and the
+/// the location in pixels (zero where border padding clamped it; its sign flipped where reflection mirrored it). Nearest reads one pixel: dY goes back to it, and the
 /// grid gets no gradient (the output is flat in it between pixels). Extents are read at run time, so images of any size
-/// train. Bicubic and reflection padding are refused naming the node.
+/// train. Bicubic is refused naming the node.
 /// </summary>
 internal static class GridSampleGradient
 {
@@ -19,10 +19,10 @@ internal static class GridSampleGradient
         var mode = GraphFacts.AttributeString(c.Node, "mode") ?? "bilinear"; // opset 16 names bilinear what opset 20 names linear
         var padding = GraphFacts.AttributeString(c.Node, "padding_mode") ?? "zeros";
         if (mode is not ("bilinear" or "linear" or "nearest")) throw c.Refuse($"GridSample mode '{mode}' has no gradient rule (bilinear or nearest do)");
-        if (padding is not ("zeros" or "border")) throw c.Refuse($"GridSample padding_mode '{padding}' has no gradient rule (zeros or border do)");
+        if (padding is not ("zeros" or "border" or "reflection")) throw c.Refuse($"GridSample padding_mode '{padding}' has no gradient rule (zeros, border or reflection do)");
         if (c.RankOf(c.X, "GridSample input") != 4) throw c.Refuse("GridSample of a volume (rank 5) has no gradient rule; images (rank 4) do");
         if (!c.Needs(0) && !c.Needs(1)) return;
-        var sampler = new Sampler(c, mode == "nearest", padding == "border", c.Int("align_corners", 0) != 0);
+        var sampler = new Sampler(c, mode == "nearest", padding, c.Int("align_corners", 0) != 0);
         c.Give(0, sampler.InputGradient);
         c.Give(1, sampler.GridGradient);
     }
@@ -38,14 +38,14 @@ internal static class GridSampleGradient
         private readonly Axis _x;
         private readonly Axis _y;
 
-        public Sampler(GradientContext c, bool nearest, bool border, bool alignCorners)
+        public Sampler(GradientContext c, bool nearest, string padding, bool alignCorners)
         {
             (_c, _w, _nearest) = (c, c.W, nearest);
             var shape = _w.Shape(c.X);
             _width = _w.Node("Gather", [shape, _w.Int64s(3)], Int("axis", 0));
             _flatDy = _w.Node("Reshape", [c.Dy, _w.Int64s(0, 0, -1)]);
-            _x = new Axis(_w, c.Input(1), 0, _w.Node("Gather", [shape, _w.Int64Constant(3)], Int("axis", 0)), border, alignCorners);
-            _y = new Axis(_w, c.Input(1), 1, _w.Node("Gather", [shape, _w.Int64Constant(2)], Int("axis", 0)), border, alignCorners);
+            _x = new Axis(_w, c.Input(1), 0, _w.Node("Gather", [shape, _w.Int64Constant(3)], Int("axis", 0)), padding, alignCorners);
+            _y = new Axis(_w, c.Input(1), 1, _w.Node("Gather", [shape, _w.Int64Constant(2)], Int("axis", 0)), padding, alignCorners);
         }
 
         /// <summary>dX: dY times each read pixel's weight, added back at that pixel.</summary>
@@ -101,7 +101,7 @@ internal static class GridSampleGradient
     /// <summary>One axis of the grid (x: its entry 0 against the width; y: entry 1 against the height) as pixel locations.</summary>
     private sealed class Axis
     {
-        public Axis(GraphWriter w, string grid, long entry, string extent, bool border, bool alignCorners)
+        public Axis(GraphWriter w, string grid, long entry, string extent, string padding, bool alignCorners)
         {
             var g = w.Node("Reshape", [w.Node("Gather", [grid, w.Int64Constant(entry)], Int("axis", 3)), w.Int64s(0, 1, -1)]); // [N, 1, Ho·Wo]
             var size = w.Node("Cast", [extent], w.CastToElement());
@@ -112,10 +112,16 @@ internal static class GridSampleGradient
                 ? w.Node("Mul", [w.Node("Add", [g, w.Scalar(1)]), scale])
                 : w.Node("Mul", [w.Node("Sub", [w.Node("Mul", [w.Node("Add", [g, w.Scalar(1)]), size]), w.Scalar(1)]), w.Scalar(0.5)]);
             var zero = w.Scalar(0);
-            PixelsPerGridUnit = border // clamped locations do not move with the grid; PyTorch counts the borders as clamped
-                ? w.Node("Mul", [scale, w.Node("Cast", [w.Node("And", [w.Node("Greater", [location, zero]), w.Node("Less", [location, last])])], w.CastToElement())])
-                : scale;
-            if (border) location = w.Node("Clip", [location, zero, last]);
+            var slope = scale; // pixels per grid unit
+            if (padding == "reflection") (location, slope) = Reflect(w, location, slope, alignCorners ? (zero, last) : (w.Scalar(-0.5), w.Node("Sub", [size, w.Scalar(0.5)])));
+            if (padding != "zeros")
+            {
+                // clamped locations do not move with the grid; PyTorch counts the borders as clamped
+                slope = w.Node("Mul", [slope, w.Node("Cast", [w.Node("And", [w.Node("Greater", [location, zero]), w.Node("Less", [location, last])])], w.CastToElement())]);
+                location = w.Node("Clip", [location, zero, last]);
+            }
+
+            PixelsPerGridUnit = slope;
             Corner At(string index, string weight)
             {
                 var valid = InRange(w, index, zero, last);
@@ -137,6 +143,26 @@ internal static class GridSampleGradient
 
         /// <summary>How many pixels a step of 1 in the grid moves the location (0 where border padding clamps it), [N, 1, Ho·Wo] or a scalar.</summary>
         public string PixelsPerGridUnit { get; }
+
+        /// <summary>
+        /// PyTorch's reflection: the location mirrored about <paramref name="bounds"/> (the first and last pixels'
+        /// centres with align_corners, else the image's edges) until it falls between them; each mirror flips the
+        /// slope. A span of 0 (one pixel, align_corners) reads that pixel and passes no gradient.
+        /// </summary>
+        private static (string Location, string Slope) Reflect(GraphWriter w, string location, string slope, (string Low, string High) bounds)
+        {
+            var span = w.Node("Sub", [bounds.High, bounds.Low]);
+            var empty = w.Node("Equal", [span, w.Scalar(0)]);
+            var safeSpan = w.Node("Where", [empty, w.Scalar(1), span]);
+            var offset = w.Node("Sub", [location, bounds.Low]);
+            var distance = w.Node("Abs", [offset]);
+            var flips = w.Node("Floor", [w.Node("Div", [distance, safeSpan])]);
+            var extra = w.Node("Sub", [distance, w.Node("Mul", [flips, safeSpan])]);
+            var even = w.Node("Equal", [w.Node("Sub", [flips, w.Node("Mul", [w.Node("Floor", [w.Node("Mul", [flips, w.Scalar(0.5)])]), w.Scalar(2)])]), w.Scalar(0)]);
+            var mirrored = w.Node("Add", [w.Node("Where", [even, extra, w.Node("Sub", [safeSpan, extra])]), bounds.Low]);
+            var sign = w.Node("Mul", [w.Node("Where", [w.Node("Less", [offset, w.Scalar(0)]), w.Scalar(-1), w.Scalar(1)]), w.Node("Where", [even, w.Scalar(1), w.Scalar(-1)])]);
+            return (w.Node("Where", [empty, w.Scalar(0), mirrored]), w.Node("Where", [empty, w.Scalar(0), w.Node("Mul", [slope, sign])]));
+        }
 
         private static string InRange(GraphWriter w, string value, string low, string high) =>
             w.Node("Cast", [w.Node("And", [w.Node("GreaterOrEqual", [value, low]), w.Node("LessOrEqual", [value, high])])], w.CastToElement());
