@@ -3,59 +3,77 @@ using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
 namespace EdgeMlOps.Shared.Onnx.Training;
 
 /// <summary>
-/// GridSample on images (<c>F.grid_sample</c>: a spatial transformer's sampler, opset 16 and 20), bilinear or nearest,
-/// with zeros, border or reflection padding and either align_corners. Every output pixel reads the input at the grid's location:
-/// bilinear mixes the four pixels around it, weights from the location's fractions. So dX is dY times each corner's
-/// weight added back at that corner (ScatterElements with reduction add), and d grid is dY times the slope of the mix
-/// along x and along y (the corners' differences, weighted by the other axis), times how far a step of the grid moves
-/// the location in pixels (zero where border padding clamped it; its sign flipped where reflection mirrored it). Nearest reads one pixel: dY goes back to it, and the
-/// grid gets no gradient (the output is flat in it between pixels). Extents are read at run time, so images of any size
-/// train. Bicubic is refused naming the node.
+/// GridSample on images (<c>F.grid_sample</c>: a spatial transformer's sampler, opset 16 and 20) in every mode —
+/// bilinear, nearest, bicubic — with zeros, border or reflection padding and either align_corners. Every output pixel
+/// reads the input around the grid's location: a mix of taps (2×2 bilinear, 4×4 bicubic, one nearest), each weighted
+/// by a function of the location's fraction along x times one along y. So dX is dY times each tap's weight added back
+/// at that tap (ScatterElements with reduction add), and d grid is dY times the mix's slope along x and along y — the
+/// taps' values times their weights' derivatives — times how far a step of the grid moves the location in pixels
+/// (zero where padding clamped it; its sign flipped where reflection mirrored it). Bilinear and nearest pad the
+/// location, as PyTorch does; bicubic pads each tap. Nearest's mix is flat between pixels, so the grid gets no
+/// gradient. Extents are read at run time, so images of any size train. Volumes (rank 5) are refused naming the node.
 /// </summary>
 internal static class GridSampleGradient
 {
     public static void GridSample(GradientContext c)
     {
-        var mode = GraphFacts.AttributeString(c.Node, "mode") ?? "bilinear"; // opset 16 names bilinear what opset 20 names linear
+        var mode = GraphFacts.AttributeString(c.Node, "mode") ?? "bilinear"; // opset 16's bilinear and bicubic are opset 20's linear and cubic
         var padding = GraphFacts.AttributeString(c.Node, "padding_mode") ?? "zeros";
-        if (mode is not ("bilinear" or "linear" or "nearest")) throw c.Refuse($"GridSample mode '{mode}' has no gradient rule (bilinear or nearest do)");
+        var kind = mode switch
+        {
+            "bilinear" or "linear" => Interpolation.Linear,
+            "bicubic" or "cubic" => Interpolation.Cubic,
+            "nearest" => Interpolation.Nearest,
+            _ => throw c.Refuse($"GridSample mode '{mode}' has no gradient rule (bilinear, bicubic or nearest do)"),
+        };
         if (padding is not ("zeros" or "border" or "reflection")) throw c.Refuse($"GridSample padding_mode '{padding}' has no gradient rule (zeros, border or reflection do)");
         if (c.RankOf(c.X, "GridSample input") != 4) throw c.Refuse("GridSample of a volume (rank 5) has no gradient rule; images (rank 4) do");
         if (!c.Needs(0) && !c.Needs(1)) return;
-        var sampler = new Sampler(c, mode == "nearest", padding, c.Int("align_corners", 0) != 0);
+        var sampler = new Sampler(c, kind, padding, c.Int("align_corners", 0) != 0);
         c.Give(0, sampler.InputGradient);
         c.Give(1, sampler.GridGradient);
     }
 
-    /// <summary>The sampling locations of one GridSample, written once and shared by both gradients.</summary>
+    private enum Interpolation
+    {
+        Linear,
+        Cubic,
+        Nearest,
+    }
+
+    /// <summary>The taps of one GridSample, written once and shared by both gradients.</summary>
     private sealed class Sampler
     {
         private readonly GradientContext _c;
         private readonly GraphWriter _w;
-        private readonly bool _nearest;
+        private readonly bool _flat; // nearest: no gradient to the grid
         private readonly string _flatDy; // [N, C, Ho·Wo]
         private readonly string _width; // W, int64 [1]
         private readonly Axis _x;
         private readonly Axis _y;
 
-        public Sampler(GradientContext c, bool nearest, string padding, bool alignCorners)
+        public Sampler(GradientContext c, Interpolation kind, string padding, bool alignCorners)
         {
-            (_c, _w, _nearest) = (c, c.W, nearest);
+            (_c, _w, _flat) = (c, c.W, kind == Interpolation.Nearest);
             var shape = _w.Shape(c.X);
             _width = _w.Node("Gather", [shape, _w.Int64s(3)], Int("axis", 0));
             _flatDy = _w.Node("Reshape", [c.Dy, _w.Int64s(0, 0, -1)]);
-            _x = new Axis(_w, c.Input(1), 0, _w.Node("Gather", [shape, _w.Int64Constant(3)], Int("axis", 0)), padding, alignCorners);
-            _y = new Axis(_w, c.Input(1), 1, _w.Node("Gather", [shape, _w.Int64Constant(2)], Int("axis", 0)), padding, alignCorners);
+            _x = new Axis(_w, c.Input(1), 0, _w.Node("Gather", [shape, _w.Int64Constant(3)], Int("axis", 0)), kind, padding, alignCorners);
+            _y = new Axis(_w, c.Input(1), 1, _w.Node("Gather", [shape, _w.Int64Constant(2)], Int("axis", 0)), kind, padding, alignCorners);
         }
 
-        /// <summary>dX: dY times each read pixel's weight, added back at that pixel.</summary>
+        /// <summary>dX: dY times each tap's weight, added back at that pixel.</summary>
         public string InputGradient()
         {
             var flatX = _w.Node("Reshape", [_c.X, _w.Int64s(0, 0, -1)]); // [N, C, H·W]
             var sum = _w.Node("ConstantOfShape", [_w.Shape(flatX)], _w.Fill(0));
-            foreach (var (y, x, weight) in Corners())
+            foreach (var y in _y.Taps)
             {
-                sum = _w.Node("ScatterElements", [sum, Index(y, x), _w.Node("Mul", [_flatDy, weight])], Int("axis", 2), Str("reduction", "add"));
+                foreach (var x in _x.Taps)
+                {
+                    var weight = _w.Node("Mul", [_w.Node("Mul", [y.Weight, x.Weight]), _w.Node("Mul", [y.Valid, x.Valid])]);
+                    sum = _w.Node("ScatterElements", [sum, Index(y, x), _w.Node("Mul", [_flatDy, weight])], Int("axis", 2), Str("reduction", "add"));
+                }
             }
 
             return _w.Node("Reshape", [sum, _w.Shape(_c.X)]);
@@ -64,44 +82,44 @@ internal static class GridSampleGradient
         /// <summary>d grid: dY times the mix's slope along x and along y, in grid units; zero for nearest.</summary>
         public string GridGradient()
         {
-            if (_nearest) return _w.Node("ConstantOfShape", [_w.Shape(_c.Input(1))], _w.Fill(0));
+            if (_flat) return _w.Node("ConstantOfShape", [_w.Shape(_c.Input(1))], _w.Fill(0));
             var flatX = _w.Node("Reshape", [_c.X, _w.Int64s(0, 0, -1)]);
-            string Read(Corner y, Corner x) => _w.Node("Mul", [_w.Node("GatherElements", [flatX, Index(y, x)], Int("axis", 2)), _w.Node("Mul", [y.Valid, x.Valid])]);
-            var (v00, v01, v10, v11) = (Read(_y.Low, _x.Low), Read(_y.Low, _x.High), Read(_y.High, _x.Low), Read(_y.High, _x.High));
-            var alongX = _w.Node("Add", [_w.Node("Mul", [_y.Low.Weight, _w.Node("Sub", [v01, v00])]), _w.Node("Mul", [_y.High.Weight, _w.Node("Sub", [v11, v10])])]);
-            var alongY = _w.Node("Add", [_w.Node("Mul", [_x.Low.Weight, _w.Node("Sub", [v10, v00])]), _w.Node("Mul", [_x.High.Weight, _w.Node("Sub", [v11, v01])])]);
+            string? alongX = null, alongY = null;
+            foreach (var y in _y.Taps)
+            {
+                foreach (var x in _x.Taps)
+                {
+                    var value = _w.Node("Mul", [_w.Node("GatherElements", [flatX, Index(y, x)], Int("axis", 2)), _w.Node("Mul", [y.Valid, x.Valid])]);
+                    alongX = Sum(alongX, _w.Node("Mul", [value, _w.Node("Mul", [y.Weight, x.Slope])]));
+                    alongY = Sum(alongY, _w.Node("Mul", [value, _w.Node("Mul", [x.Weight, y.Slope])]));
+                }
+            }
+
             string Pull(string slope, Axis axis) => _w.Node("Mul", [_w.Node("ReduceSum", [_w.Node("Mul", [_flatDy, slope]), _w.Int64s(1)], Int("keepdims", 1)), axis.PixelsPerGridUnit]);
-            var pairs = _w.Node("Transpose", [_w.Node("Concat", [Pull(alongX, _x), Pull(alongY, _y)], Int("axis", 1))], Ints("perm", 0, 2, 1)); // [N, Ho·Wo, 2]
+            var pairs = _w.Node("Transpose", [_w.Node("Concat", [Pull(alongX!, _x), Pull(alongY!, _y)], Int("axis", 1))], Ints("perm", 0, 2, 1)); // [N, Ho·Wo, 2]
             return _w.Node("Reshape", [pairs, _w.Shape(_c.Input(1))]);
         }
 
-        /// <summary>The pixels an output reads and their weights, [N, 1, Ho·Wo] each (zero outside the image).</summary>
-        private IEnumerable<(Corner Y, Corner X, string Weight)> Corners()
-        {
-            if (_nearest)
-            {
-                yield return (_y.Nearest, _x.Nearest, _w.Node("Mul", [_y.Nearest.Valid, _x.Nearest.Valid]));
-                yield break;
-            }
-
-            foreach (var y in new[] { _y.Low, _y.High })
-            {
-                foreach (var x in new[] { _x.Low, _x.High }) yield return (y, x, _w.Node("Mul", [_w.Node("Mul", [y.Weight, x.Weight]), _w.Node("Mul", [y.Valid, x.Valid])]));
-            }
-        }
+        private string Sum(string? total, string term) => total is null ? term : _w.Node("Add", [total, term]);
 
         /// <summary>Where pixel (y, x) is in a flattened image, [N, C, Ho·Wo] (clamped inside; its weight is zero when it is outside).</summary>
-        private string Index(Corner y, Corner x) =>
+        private string Index(Tap y, Tap x) =>
             _w.Node("Expand", [_w.Node("Add", [_w.Node("Mul", [y.Index, _width]), x.Index]), _w.Shape(_flatDy)]);
     }
 
-    /// <summary>A pixel on one axis an output reads: its index clamped into the image, its weight, and 1 if it is inside (else 0), [N, 1, Ho·Wo] each.</summary>
-    private sealed record Corner(string Index, string Weight, string Valid);
+    /// <summary>
+    /// A pixel on one axis an output reads: its index clamped into the image, its weight, the weight's derivative by
+    /// the location, and 1 if it is inside (else 0), [N, 1, Ho·Wo] each.
+    /// </summary>
+    private sealed record Tap(string Index, string Weight, string Slope, string Valid);
 
-    /// <summary>One axis of the grid (x: its entry 0 against the width; y: entry 1 against the height) as pixel locations.</summary>
+    /// <summary>One axis of the grid (x: its entry 0 against the width; y: entry 1 against the height) as pixel locations and the taps read there.</summary>
     private sealed class Axis
     {
-        public Axis(GraphWriter w, string grid, long entry, string extent, string padding, bool alignCorners)
+        /// <summary>The cubic convolution's A, as PyTorch and ONNX Runtime take it.</summary>
+        private const double A = -0.75;
+
+        public Axis(GraphWriter w, string grid, long entry, string extent, Interpolation kind, string padding, bool alignCorners)
         {
             var g = w.Node("Reshape", [w.Node("Gather", [grid, w.Int64Constant(entry)], Int("axis", 3)), w.Int64s(0, 1, -1)]); // [N, 1, Ho·Wo]
             var size = w.Node("Cast", [extent], w.CastToElement());
@@ -112,37 +130,78 @@ internal static class GridSampleGradient
                 ? w.Node("Mul", [w.Node("Add", [g, w.Scalar(1)]), scale])
                 : w.Node("Mul", [w.Node("Sub", [w.Node("Mul", [w.Node("Add", [g, w.Scalar(1)]), size]), w.Scalar(1)]), w.Scalar(0.5)]);
             var zero = w.Scalar(0);
-            var slope = scale; // pixels per grid unit
-            if (padding == "reflection") (location, slope) = Reflect(w, location, slope, alignCorners ? (zero, last) : (w.Scalar(-0.5), w.Node("Sub", [size, w.Scalar(0.5)])));
-            if (padding != "zeros")
+            (string Low, string High) mirror = alignCorners ? (zero, last) : (w.Scalar(-0.5), w.Node("Sub", [size, w.Scalar(0.5)]));
+
+            // A coordinate padded: mirrored (reflection), then clamped (border and reflection); the slope it keeps.
+            (string Coordinate, string Slope) Padded(string coordinate, string slope)
             {
-                // clamped locations do not move with the grid; PyTorch counts the borders as clamped
-                slope = w.Node("Mul", [slope, w.Node("Cast", [w.Node("And", [w.Node("Greater", [location, zero]), w.Node("Less", [location, last])])], w.CastToElement())]);
-                location = w.Node("Clip", [location, zero, last]);
+                if (padding == "zeros") return (coordinate, slope);
+                if (padding == "reflection") (coordinate, slope) = Reflect(w, coordinate, slope, mirror);
+                var inside = w.Node("Cast", [w.Node("And", [w.Node("Greater", [coordinate, zero]), w.Node("Less", [coordinate, last])])], w.CastToElement());
+                return (w.Node("Clip", [coordinate, zero, last]), w.Node("Mul", [slope, inside])); // PyTorch counts the borders as clamped
             }
 
-            PixelsPerGridUnit = slope;
-            Corner At(string index, string weight)
+            Tap At(string index, string weight, string slope)
             {
                 var valid = InRange(w, index, zero, last);
-                return new Corner(w.Node("Cast", [w.Node("Clip", [index, zero, last])], Int("to", (long)Proto.TensorProto.Types.DataType.Int64)), weight, valid);
+                return new Tap(w.Node("Cast", [w.Node("Clip", [index, zero, last])], Int("to", (long)Proto.TensorProto.Types.DataType.Int64)), weight, slope, valid);
+            }
+
+            if (kind == Interpolation.Cubic)
+            {
+                // Bicubic pads each of its four taps, not the location: the location moves with the grid everywhere.
+                PixelsPerGridUnit = scale;
+                var floor = w.Node("Floor", [location]);
+                var t = w.Node("Sub", [location, floor]);
+                Taps = [.. Enumerable.Range(-1, 4).Select(k =>
+                {
+                    var (weight, slope) = CubicWeight(w, t, k);
+                    var tap = Padded(w.Node("Add", [floor, w.Scalar(k)]), zero).Coordinate;
+                    return At(tap, weight, slope);
+                })];
+                return;
+            }
+
+            (location, PixelsPerGridUnit) = Padded(location, scale);
+            if (kind == Interpolation.Nearest)
+            {
+                Taps = [At(w.Node("Round", [location]), w.Scalar(1), zero)]; // ONNX Runtime and PyTorch both round half to even
+                return;
             }
 
             var low = w.Node("Floor", [location]);
             var fraction = w.Node("Sub", [location, low]);
-            Low = At(low, w.Node("Sub", [w.Scalar(1), fraction]));
-            High = At(w.Node("Add", [low, w.Scalar(1)]), fraction);
-            Nearest = At(w.Node("Round", [location]), w.Scalar(1)); // ONNX Runtime and PyTorch both round half to even
+            Taps = [At(low, w.Node("Sub", [w.Scalar(1), fraction]), w.Scalar(-1)), At(w.Node("Add", [low, w.Scalar(1)]), fraction, w.Scalar(1))];
         }
 
-        public Corner Low { get; }
+        /// <summary>The taps an output reads on this axis, in order.</summary>
+        public IReadOnlyList<Tap> Taps { get; }
 
-        public Corner High { get; }
-
-        public Corner Nearest { get; }
-
-        /// <summary>How many pixels a step of 1 in the grid moves the location (0 where border padding clamps it), [N, 1, Ho·Wo] or a scalar.</summary>
+        /// <summary>How many pixels a step of 1 in the grid moves the location (0 where padding clamps it, negative where reflection mirrors it), [N, 1, Ho·Wo] or a scalar.</summary>
         public string PixelsPerGridUnit { get; }
+
+        /// <summary>
+        /// The cubic convolution weight of the tap <paramref name="k"/> pixels from the one at or left of the location
+        /// (k = −1 … 2), at fraction <paramref name="t"/>, and its derivative by t.
+        /// </summary>
+        private static (string Weight, string Slope) CubicWeight(GraphWriter w, string t, int k)
+        {
+            // Distance d from the tap: 1 + t, t, 1 − t, 2 − t; dd/dt = +1, +1, −1, −1.
+            var d = k switch { -1 => w.Node("Add", [t, w.Scalar(1)]), 0 => t, 1 => w.Node("Sub", [w.Scalar(1), t]), _ => w.Node("Sub", [w.Scalar(2), t]) };
+            var sign = k <= 0 ? 1.0 : -1.0;
+            string Poly(params double[] c) // c[0]·d³ + c[1]·d² + c[2]·d + c[3], by Horner
+            {
+                var value = w.Scalar(c[0]);
+                foreach (var coefficient in c.Skip(1)) value = w.Node("Add", [w.Node("Mul", [value, d]), w.Scalar(coefficient)]);
+                return value;
+            }
+
+            // |d| ≤ 1: (A+2)d³ − (A+3)d² + 1; 1 < |d| < 2: A·d³ − 5A·d² + 8A·d − 4A.
+            var near = k is 0 or 1;
+            var weight = near ? Poly(A + 2, -(A + 3), 0, 1) : Poly(A, -5 * A, 8 * A, -4 * A);
+            var derivative = near ? Poly(3 * (A + 2), -2 * (A + 3), 0) : Poly(3 * A, -10 * A, 8 * A);
+            return (weight, w.Node("Mul", [derivative, w.Scalar(sign)]));
+        }
 
         /// <summary>
         /// PyTorch's reflection: the location mirrored about <paramref name="bounds"/> (the first and last pixels'
