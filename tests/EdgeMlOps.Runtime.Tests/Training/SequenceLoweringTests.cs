@@ -67,7 +67,20 @@ public class SequenceLoweringTests(Xunit.Abstractions.ITestOutputHelper output)
         var at = g.Node("Cast", [g.Node("ArgMax", [g.Input("x", [2])], Int("keepdims", 0))], Int("to", (long)DataType.Int64));
         var model = g.Model(g.Node("SequenceAt", [g.Node("SequenceConstruct", [g.Param("a", [3]), g.Param("b", [3])]), at]), 1);
         var refused = Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError)));
-        Assert.Contains("(SequenceAt)", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("(SequenceAt): the tensors this list holds are known only at run time", refused.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The same scripted cell stopping at the first faint row, a <c>break</c> before its append
+    /// (<c>pytorch_scripted_stack_break.onnx</c>): how many states the list holds only the run knows, so training through
+    /// it is refused at upload saying so, not with whatever op after it cannot be differentiated without knowing it.
+    /// </summary>
+    [Fact]
+    public void APyTorchListAppendedInALoopThatStopsEarly_IsRefusedSayingWhy()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", "pytorch_scripted_stack_break.onnx"));
+        var refused = Assert.Throws<NotDifferentiableException>(() => UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")));
+        Assert.Contains("(ConcatFromSequence): the tensors this list holds are known only at run time (appended in a loop that stops early", refused.Message, StringComparison.Ordinal);
     }
 
     /// <summary>

@@ -17,6 +17,9 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// </summary>
 internal static class SequenceLowering
 {
+    /// <summary>Whether <paramref name="node"/> reads a sequence's tensors (left in a train step: that sequence was not known).</summary>
+    public static bool Reads(NodeProto node) => node.OpType is "SequenceAt" or "ConcatFromSequence";
+
     /// <summary>Reads of known sequences written as tensor ops, and SplitToSequence as a Split; returns how many nodes it replaced.</summary>
     public static int Apply(GraphProto graph, GraphWriter writer)
     {

@@ -10,6 +10,9 @@ python3-onnx; scikit-learn's 8x8 digit scans in digits_tokens.csv):
                                 (Adam, 20 epochs of batches of 16) on scans of digits 0-4 among the first 1,400.
   scripted_stack_expected.json  six held-out scans: PyTorch's logits, the mean cross-entropy and its gradient of every
                                 parameter by autograd.
+  pytorch_scripted_stack_break.onnx  the same cell stopping at the first faint row (a break before the append): how
+                                many states the list holds only the run knows, so training through it is refused
+                                (untrained weights; only its graph matters).
 Run from this directory: /usr/bin/python3 export_scripted_stack.py
 """
 import json
@@ -78,3 +81,22 @@ with open("scripted_stack_expected.json", "w") as f:
         "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()},
     }, f)
 print("ops", sorted({n.op_type for n in exported.graph.node}), "loss", round(loss.item(), 5))
+
+
+class ScriptedStackBreak(ScriptedStack):
+    def forward(self, rows):
+        x = rows / 16.0
+        h = torch.zeros(x.size(0), 16)
+        outs: List[torch.Tensor] = [h]
+        for row in x.unbind(1):
+            if bool(row.mean() < 0.1):  # a faint row ends the scan
+                break
+            h = torch.tanh(self.step(row) + self.carry(h))
+            outs.append(h)
+        return self.head(torch.stack(outs, 1).mean(1).repeat(1, 8))
+
+
+torch.manual_seed(68)
+torch.onnx.export(torch.jit.script(ScriptedStackBreak()), (rows[:2],), "pytorch_scripted_stack_break.onnx", input_names=["rows"], output_names=["logits"],
+                  dynamic_axes={"rows": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, do_constant_folding=False)
+onnx.checker.check_model(onnx.load("pytorch_scripted_stack_break.onnx"), full_check=True)
