@@ -10,9 +10,6 @@ namespace EdgeMlOps.Runtime;
 /// </summary>
 internal static class AdamStep
 {
-    /// <summary>The β₁, β₂ and ε every generated train step uses.</summary>
-    private static readonly (float Beta1, float Beta2, float Epsilon) Constants = new TrainStepOptions(string.Empty, TrainingLoss.SoftmaxCrossEntropy).Adam;
-
     /// <summary>
     /// From <paramref name="from"/> (parameters, then first moments, then second moments, <paramref name="parameters"/>
     /// floats each) into <paramref name="into"/>, whose first moments hold on entry what a step from zero moments writes
@@ -21,7 +18,7 @@ internal static class AdamStep
     /// </summary>
     public static void Apply(ReadOnlySpan<float> from, Span<float> into, int parameters, float learningRate, float step)
     {
-        var (beta1, beta2, epsilon) = Constants;
+        var (beta1, beta2, epsilon) = TrainStepOptions.Adam;
         var (keep1, keep2) = (1 - beta1, 1 - beta2);
         var (correct1, correct2) = (1 - MathF.Pow(beta1, step), 1 - MathF.Pow(beta2, step));
         for (var i = 0; i < parameters; i++)

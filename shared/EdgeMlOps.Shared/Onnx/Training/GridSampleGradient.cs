@@ -48,6 +48,7 @@ internal static class GridSampleGradient
         private readonly GraphWriter _w;
         private readonly bool _flat; // nearest: no gradient to the grid
         private readonly string _flatDy; // [N, C, Ho·Wo]
+        private readonly string _flatX; // [N, C, H·W]
         private readonly string _width; // W, int64 [1]
         private readonly Axis _x;
         private readonly Axis _y;
@@ -58,6 +59,7 @@ internal static class GridSampleGradient
             var shape = _w.Shape(c.X);
             _width = _w.Node("Gather", [shape, _w.Int64s(3)], Int("axis", 0));
             _flatDy = _w.Node("Reshape", [c.Dy, _w.Int64s(0, 0, -1)]);
+            _flatX = _w.Node("Reshape", [c.X, _w.Int64s(0, 0, -1)]);
             _x = new Axis(_w, c.Input(1), 0, _w.Node("Gather", [shape, _w.Int64Constant(3)], Int("axis", 0)), kind, padding, alignCorners);
             _y = new Axis(_w, c.Input(1), 1, _w.Node("Gather", [shape, _w.Int64Constant(2)], Int("axis", 0)), kind, padding, alignCorners);
         }
@@ -65,8 +67,7 @@ internal static class GridSampleGradient
         /// <summary>dX: dY times each tap's weight, added back at that pixel.</summary>
         public string InputGradient()
         {
-            var flatX = _w.Node("Reshape", [_c.X, _w.Int64s(0, 0, -1)]); // [N, C, H·W]
-            var sum = _w.Node("ConstantOfShape", [_w.Shape(flatX)], _w.Fill(0));
+            var sum = _w.Node("ConstantOfShape", [_w.Shape(_flatX)], _w.Fill(0));
             foreach (var y in _y.Taps)
             {
                 foreach (var x in _x.Taps)
@@ -83,13 +84,12 @@ internal static class GridSampleGradient
         public string GridGradient()
         {
             if (_flat) return _w.Node("ConstantOfShape", [_w.Shape(_c.Input(1))], _w.Fill(0));
-            var flatX = _w.Node("Reshape", [_c.X, _w.Int64s(0, 0, -1)]);
             string? alongX = null, alongY = null;
             foreach (var y in _y.Taps)
             {
                 foreach (var x in _x.Taps)
                 {
-                    var value = _w.Node("Mul", [_w.Node("GatherElements", [flatX, Index(y, x)], Int("axis", 2)), _w.Node("Mul", [y.Valid, x.Valid])]);
+                    var value = _w.Node("Mul", [_w.Node("GatherElements", [_flatX, Index(y, x)], Int("axis", 2)), _w.Node("Mul", [y.Valid, x.Valid])]);
                     alongX = Sum(alongX, _w.Node("Mul", [value, _w.Node("Mul", [y.Weight, x.Slope])]));
                     alongY = Sum(alongY, _w.Node("Mul", [value, _w.Node("Mul", [x.Weight, y.Slope])]));
                 }

@@ -200,7 +200,7 @@ public static class TrainStepGenerator
 
             case DeviceOptimizer.Adam:
             {
-                var (beta1, beta2, epsilon) = options.Adam;
+                var (beta1, beta2, epsilon) = TrainStepOptions.Adam;
                 var (m, v) = (TrainStepOptions.StateName(name, "m"), TrainStepOptions.StateName(name, "v"));
                 var mNext = w.Node("Add", [w.Node("Mul", [m, w.Scalar(beta1)]), w.Node("Mul", [g, w.Scalar(1 - (double)beta1)])]);
                 var vNext = w.Node("Add", [w.Node("Mul", [v, w.Scalar(beta2)]), w.Node("Mul", [w.Node("Mul", [g, g]), w.Scalar(1 - (double)beta2)])]);

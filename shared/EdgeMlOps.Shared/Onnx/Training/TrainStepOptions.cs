@@ -96,8 +96,8 @@ public sealed record TrainStepOptions(string Output, TrainingLoss Loss)
     /// <summary>Momentum β.</summary>
     public float Momentum { get; init; } = 0.9f;
 
-    /// <summary>Adam's β₁, β₂ and ε.</summary>
-    public (float Beta1, float Beta2, float Epsilon) Adam { get; init; } = (0.9f, 0.999f, 1e-8f);
+    /// <summary>Adam's β₁, β₂ and ε, the same in every generated train step: a device that takes Adam's step itself (a file whose batch is fixed at 1) uses them too.</summary>
+    public static readonly (float Beta1, float Beta2, float Epsilon) Adam = (0.9f, 0.999f, 1e-8f);
 
     /// <summary>The state tensors an optimizer keeps per parameter (suffixes of <c>{name}.</c>).</summary>
     public static IReadOnlyList<string> StateSuffixes(DeviceOptimizer optimizer) => optimizer switch
