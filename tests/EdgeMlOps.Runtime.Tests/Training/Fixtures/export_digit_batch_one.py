@@ -14,12 +14,13 @@ Run from this directory: /usr/bin/python3 export_digit_batch_one.py
 """
 import json
 
-import numpy as np
 import onnx
 from onnx import numpy_helper
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from digit_fixtures import digits_0_to_4, load_digits, pretrain_full_batch
 
 
 class DigitCnn(nn.Module):
@@ -33,20 +34,12 @@ class DigitCnn(nn.Module):
         return self.head(h.view(h.size(0), -1))
 
 
-scans = np.loadtxt("digits_tokens.csv", delimiter=",", dtype=np.int64)
-images = torch.tensor(scans[:, :64], dtype=torch.float32).reshape(-1, 1, 8, 8)
-digits = torch.tensor(scans[:, 64])
+images, digits = load_digits((-1, 1, 8, 8))
 
 torch.manual_seed(47)
 model = DigitCnn()
-optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-train = (torch.arange(len(scans)) < 1400) & (digits <= 4)
-for _ in range(150):
-    optimizer.zero_grad()
-    loss = F.cross_entropy(model(images[train]), digits[train])
-    loss.backward()
-    optimizer.step()
-model.eval()
+train = digits_0_to_4(digits)
+pretrain_full_batch(model, images[train], digits[train], 150)
 with torch.no_grad():
     held = slice(1400, None)
     print("accuracy", round((model(images[train]).argmax(1) == digits[train]).float().mean().item(), 3), "on its training scans of digits 0-4;",

@@ -13,15 +13,13 @@ Run from this directory: /usr/bin/python3 export_scripted_branch.py
 """
 import json
 
-import numpy as np
 import onnx
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-scans = np.loadtxt("digits_tokens.csv", delimiter=",", dtype=np.int64)
-pixels = torch.tensor(scans[:, :64], dtype=torch.float32)
-digits = torch.tensor(scans[:, 64])
+from digit_fixtures import gradient_record, load_digits, pretrain_in_batches
+
+pixels, digits = load_digits((-1, 64))
 THRESHOLD = float(pixels.mean(dim=1).median())
 
 
@@ -45,15 +43,7 @@ class ScriptedBranch(nn.Module):
 
 torch.manual_seed(61)
 model = ScriptedBranch(THRESHOLD)
-optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-for _ in range(20):
-    order = torch.randperm(1400)
-    for start in range(0, 1400, 16):
-        batch = order[start:start + 16]
-        optimizer.zero_grad()
-        F.cross_entropy(model(pixels[batch]), digits[batch]).backward()
-        optimizer.step()
-model.eval()
+pretrain_in_batches(model, pixels, digits, torch.arange(1400), 20, 16)
 
 torch.onnx.export(torch.jit.script(model), (pixels[:2],), "pytorch_scripted_branch.onnx", input_names=["pixels"], output_names=["logits"],
                   dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, do_constant_folding=False)
@@ -62,20 +52,10 @@ onnx.checker.check_model(exported, full_check=True)
 
 means = pixels.mean(dim=1)
 expected = {"threshold": THRESHOLD}
-held = torch.arange(len(scans)) >= 1400  # scans it did not train on: a loss worth differentiating
+held = torch.arange(len(digits)) >= 1400  # scans it did not train on: a loss worth differentiating
 for name, rows in (("bright", [int(i) for i in torch.nonzero(held & (means > THRESHOLD + 0.5))[:6, 0]]),
                    ("dim", [int(i) for i in torch.nonzero(held & (means < THRESHOLD - 0.5))[:6, 0]])):
-    model.zero_grad()
-    logits = model(pixels[rows])
-    loss = F.cross_entropy(logits, digits[rows])
-    loss.backward()
-    expected[name] = {
-        "pixels": pixels[rows].flatten().tolist(),
-        "digits": digits[rows].tolist(),
-        "logits": logits.detach().flatten().tolist(),
-        "loss": loss.item(),
-        "gradients": {n: (p.grad if p.grad is not None else torch.zeros_like(p)).flatten().tolist() for n, p in model.named_parameters()},
-    }
+    expected[name] = gradient_record(model, pixels[rows], digits[rows])
 with open("scripted_branch_expected.json", "w") as f:
     json.dump(expected, f)
 print("threshold", THRESHOLD, "ops", sorted({n.op_type for n in exported.graph.node}),

@@ -15,11 +15,12 @@ Run from this directory: /usr/bin/python3 export_scripted_break.py
 """
 import json
 
-import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from digit_fixtures import digits_0_to_4, load_digits, pretrain_in_batches
 
 
 class ScriptedBreak(nn.Module):
@@ -46,28 +47,18 @@ def rows_read(x):
     return x.shape[1]
 
 
-scans = np.loadtxt("digits_tokens.csv", delimiter=",", dtype=np.int64)
-pixels = torch.tensor(scans[:, :64], dtype=torch.float32).reshape(-1, 8, 8)
-digits = torch.tensor(scans[:, 64])
+pixels, digits = load_digits((-1, 8, 8))
 
 torch.manual_seed(73)
 model = ScriptedBreak()
-optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-train = torch.nonzero((torch.arange(len(scans)) < 1400) & (digits <= 4))[:, 0]
-for _ in range(150):
-    for start in range(0, len(train), 32):
-        batch = train[start:start + 32]
-        optimizer.zero_grad()
-        F.cross_entropy(model(pixels[batch]), digits[batch]).backward()
-        optimizer.step()
-model.eval()
+pretrain_in_batches(model, pixels, digits, torch.nonzero(digits_0_to_4(digits))[:, 0], 150, 32, shuffle=False)
 
 torch.onnx.export(torch.jit.script(model), (pixels[:2],), "pytorch_scripted_break.onnx", input_names=["pixels"], output_names=["logits"],
                   dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, do_constant_folding=False)
 exported = onnx.load("pytorch_scripted_break.onnx")
 onnx.checker.check_model(exported, full_check=True)
 
-held = torch.arange(1400, len(scans))
+held = torch.arange(1400, len(digits))
 early = next(held[i:i + 6] for i in range(0, len(held) - 6) if rows_read(pixels[held[i:i + 6]]) < 8)
 full = next(held[i:i + 6] for i in range(0, len(held) - 6) if rows_read(pixels[held[i:i + 6]]) == 8)
 expected = {}

@@ -13,11 +13,11 @@ Run from this directory: /usr/bin/python3 export_scripted_nested.py
 """
 import json
 
-import numpy as np
 import onnx
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from digit_fixtures import digits_0_to_4, gradient_record, load_digits, pretrain_full_batch
 
 
 class ScriptedNested(nn.Module):
@@ -38,19 +38,12 @@ class ScriptedNested(nn.Module):
         return self.head(h)
 
 
-scans = np.loadtxt("digits_tokens.csv", delimiter=",", dtype=np.int64)
-pixels = torch.tensor(scans[:, :64], dtype=torch.float32).reshape(-1, 8, 8)
-digits = torch.tensor(scans[:, 64])
+pixels, digits = load_digits((-1, 8, 8))
 
 torch.manual_seed(67)
 model = ScriptedNested()
-optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-train = (torch.arange(len(scans)) < 1400) & (digits <= 4)
-for _ in range(150):
-    optimizer.zero_grad()
-    F.cross_entropy(model(pixels[train]), digits[train]).backward()
-    optimizer.step()
-model.eval()
+train = digits_0_to_4(digits)
+pretrain_full_batch(model, pixels[train], digits[train], 150)
 
 torch.onnx.export(torch.jit.script(model), (pixels[:2],), "pytorch_scripted_nested.onnx", input_names=["pixels"], output_names=["logits"],
                   dynamic_axes={"pixels": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, do_constant_folding=False)
@@ -58,17 +51,8 @@ exported = onnx.load("pytorch_scripted_nested.onnx")
 onnx.checker.check_model(exported, full_check=True)
 
 picked = [0, 7, 33, 101, 250, 999]
-model.zero_grad()
-logits = model(pixels[picked])
-loss = F.cross_entropy(logits, digits[picked])
-loss.backward()
+record = gradient_record(model, pixels[picked], digits[picked])
 with open("scripted_nested_expected.json", "w") as f:
-    json.dump({
-        "pixels": pixels[picked].flatten().tolist(),
-        "digits": digits[picked].tolist(),
-        "logits": logits.detach().flatten().tolist(),
-        "loss": loss.item(),
-        "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()},
-    }, f)
+    json.dump(record, f)
 loop = next(n for n in exported.graph.node if n.op_type == "Loop")
-print("ops", sorted({n.op_type for n in exported.graph.node}), "in the loop's body", sorted({n.op_type for n in loop.attribute[0].g.node}), "loss", round(loss.item(), 5))
+print("ops", sorted({n.op_type for n in exported.graph.node}), "in the loop's body", sorted({n.op_type for n in loop.attribute[0].g.node}), "loss", round(record["loss"], 5))

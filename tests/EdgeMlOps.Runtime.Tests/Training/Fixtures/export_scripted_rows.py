@@ -13,11 +13,12 @@ Run from this directory: /usr/bin/python3 export_scripted_rows.py
 """
 import json
 
-import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from digit_fixtures import digits_0_to_4, load_digits, pretrain_full_batch
 
 
 class ScriptedRows(nn.Module):
@@ -40,19 +41,12 @@ class ScriptedRows(nn.Module):
         return self.head(h)
 
 
-scans = np.loadtxt("digits_tokens.csv", delimiter=",", dtype=np.int64)
-pixels = torch.tensor(scans[:, :64], dtype=torch.float32).reshape(-1, 8, 8)
-digits = torch.tensor(scans[:, 64])
+pixels, digits = load_digits((-1, 8, 8))
 
 torch.manual_seed(59)
 model = ScriptedRows()
-optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-train = (torch.arange(len(scans)) < 1400) & (digits <= 4)
-for _ in range(150):
-    optimizer.zero_grad()
-    F.cross_entropy(model(pixels[train]), digits[train]).backward()
-    optimizer.step()
-model.eval()
+train = digits_0_to_4(digits)
+pretrain_full_batch(model, pixels[train], digits[train], 150)
 with torch.no_grad():
     held = slice(1400, None)
     print("held-out accuracy (all digits)", round((model(pixels[held]).argmax(1) == digits[held]).float().mean().item(), 3))

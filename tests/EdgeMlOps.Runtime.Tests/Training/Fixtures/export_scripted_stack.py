@@ -18,11 +18,11 @@ Run from this directory: /usr/bin/python3 export_scripted_stack.py
 import json
 from typing import List
 
-import numpy as np
 import onnx
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from digit_fixtures import digits_0_to_4, gradient_record, load_digits, pretrain_in_batches
 
 
 class ScriptedStack(nn.Module):
@@ -42,22 +42,11 @@ class ScriptedStack(nn.Module):
         return self.head(torch.stack(outs, 1).reshape(x.size(0), 128))
 
 
-scans = np.loadtxt("digits_tokens.csv", delimiter=",", dtype=np.int64)
-rows = torch.tensor(scans[:, :64], dtype=torch.float32).reshape(-1, 8, 8)
-digits = torch.tensor(scans[:, 64])
+rows, digits = load_digits((-1, 8, 8))
 
 torch.manual_seed(67)
 model = ScriptedStack()
-optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-train = torch.nonzero((torch.arange(len(scans)) < 1400) & (digits <= 4))[:, 0]
-for _ in range(20):
-    order = train[torch.randperm(len(train))]
-    for start in range(0, len(order), 16):
-        batch = order[start:start + 16]
-        optimizer.zero_grad()
-        F.cross_entropy(model(rows[batch]), digits[batch]).backward()
-        optimizer.step()
-model.eval()
+pretrain_in_batches(model, rows, digits, torch.nonzero(digits_0_to_4(digits))[:, 0], 20, 16)
 with torch.no_grad():
     held = slice(1400, None)
     print("accuracy", round((model(rows[held]).argmax(1) == digits[held]).float().mean().item(), 3), "on the last 397 scans (all digits)")
@@ -68,19 +57,10 @@ exported = onnx.load("pytorch_scripted_stack.onnx")
 onnx.checker.check_model(exported, full_check=True)
 
 picked = [1400, 1411, 1433, 1502, 1650, 1790]
-model.zero_grad()
-logits = model(rows[picked])
-loss = F.cross_entropy(logits, digits[picked])
-loss.backward()
+record = gradient_record(model, rows[picked], digits[picked])
 with open("scripted_stack_expected.json", "w") as f:
-    json.dump({
-        "pixels": rows[picked].flatten().tolist(),
-        "digits": digits[picked].tolist(),
-        "logits": logits.detach().flatten().tolist(),
-        "loss": loss.item(),
-        "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()},
-    }, f)
-print("ops", sorted({n.op_type for n in exported.graph.node}), "loss", round(loss.item(), 5))
+    json.dump(record, f)
+print("ops", sorted({n.op_type for n in exported.graph.node}), "loss", round(record["loss"], 5))
 
 
 class ScriptedStackBreak(ScriptedStack):

@@ -17,11 +17,12 @@ Run from this directory: /usr/bin/python3 export_spatial_transformer.py
 """
 import json
 
-import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from digit_fixtures import digits_0_to_4, gradient_record, load_digits, pretrain_full_batch
 
 
 class SpatialTransformer(nn.Module):
@@ -49,22 +50,14 @@ class SpatialTransformer(nn.Module):
         return self.head(h.view(h.size(0), -1))
 
 
-scans = np.loadtxt("digits_tokens.csv", delimiter=",", dtype=np.int64)
-images = torch.tensor(scans[:, :64], dtype=torch.float32).reshape(-1, 1, 8, 8)
-digits = torch.tensor(scans[:, 64])
+images, digits = load_digits((-1, 1, 8, 8))
 
 torch.manual_seed(53)
 model = SpatialTransformer()
 with torch.no_grad():  # the identity grid resamples a scan unchanged, as F.affine_grid's would
     assert torch.allclose(F.grid_sample(images[:4] / 16, torch.matmul(model.base, torch.eye(3)[:2].t()).view(-1, 8, 8, 2).expand(4, 8, 8, 2), align_corners=False), images[:4] / 16, atol=1e-6)
-optimizer = torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-3)
-train = (torch.arange(len(scans)) < 1400) & (digits <= 4)
-for _ in range(60):
-    optimizer.zero_grad()
-    loss = F.cross_entropy(model(images[train]), digits[train])
-    loss.backward()
-    optimizer.step()
-model.eval()
+train = digits_0_to_4(digits)
+pretrain_full_batch(model, images[train], digits[train], 60, weight_decay=1e-3)
 with torch.no_grad():
     held = slice(1400, None)
     print("accuracy", round((model(images[train]).argmax(1) == digits[train]).float().mean().item(), 3), "on its training scans of digits 0-4;",
@@ -76,17 +69,8 @@ exported = onnx.load("pytorch_spatial_transformer.onnx")
 onnx.checker.check_model(exported, full_check=True)
 
 picked = [1400, 1407, 1433, 1501, 1650, 1790]
-model.zero_grad()
-logits = model(images[picked])
-loss = F.cross_entropy(logits, digits[picked])
-loss.backward()
+record = gradient_record(model, images[picked], digits[picked])
 with open("spatial_transformer_expected.json", "w") as f:
-    json.dump({
-        "pixels": images[picked].flatten().tolist(),
-        "digits": digits[picked].tolist(),
-        "logits": logits.detach().flatten().tolist(),
-        "loss": loss.item(),
-        "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()},
-    }, f)
-print("ops", sorted({n.op_type for n in exported.graph.node}), "loss", round(loss.item(), 5),
+    json.dump(record, f)
+print("ops", sorted({n.op_type for n in exported.graph.node}), "loss", round(record["loss"], 5),
       "largest loc_fc gradient", float(model.loc_fc.weight.grad.abs().max()))
