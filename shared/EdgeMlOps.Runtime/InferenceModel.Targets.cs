@@ -117,7 +117,8 @@ public sealed partial class InferenceModel
         }
 
         var rows = targets.Length / k;
-        if (features.Length != rows * Spec.InputDim) throw new ArgumentException($"{rows} rows of targets for {features.Length / Spec.InputDim} samples", nameof(features));
+        var dim = RowLengthOf(features, rows); // samples of one length
+        if (features.Length != rows * dim || !Spec.TakesSampleOf(dim)) throw new ArgumentException($"{rows} rows of targets for {features.Length} values of samples of {Spec.SampleSizeText}", nameof(features));
         if (cohorts is not null && cohorts.Count != rows) throw new ArgumentException($"{cohorts.Count} cohort names for {rows} samples", nameof(cohorts));
         Func<ITargetSums> create = Spec.IsMultiTask ? () => new TaskSums(Spec.Graph!.Tasks) : Spec.IsMultiLabel ? () => new LabelSums() : Spec.IsPerPosition ? () => new PositionSums(Spec.Graph!.PositionClasses, Spec.Graph.Positions, Spec.Graph.ScoreStrides, _scoresAreLogits) : () => new TargetSums(k);
         var width = Spec.IsMultiTask ? TaskScoresWidth(Spec.Graph!.Tasks) : Spec.IsPerPosition ? Spec.Graph!.PositionClasses * k : k; // what each row's scores hold: a per-position classifier's every class at every position
@@ -126,7 +127,7 @@ public sealed partial class InferenceModel
         for (var start = 0; start < rows; start += batchSize)
         {
             var count = Math.Min(batchSize, rows - start);
-            var batch = features.AsSpan(start * Spec.InputDim, count * Spec.InputDim).ToArray();
+            var batch = features.AsSpan(start * dim, count * dim).ToArray();
             var predicted = Spec.IsPerPosition || Spec.IsMultiTask ? RunScores(batch, count, width, out _, out _) : PredictValues(batch, count).Values;
             for (var i = 0; i < count; i++)
             {

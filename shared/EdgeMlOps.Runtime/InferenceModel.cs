@@ -36,7 +36,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly long[] _sampleDims;
-    private readonly SampleFeeds? _feeds; // an uploaded graph's inputs: the features and its context inputs
+    private readonly SampleFeedsByLength? _feeds; // an uploaded graph's inputs: the features and its context inputs, at each sample length it takes
     private readonly bool _scoresAreLogits;
     private readonly IReadOnlyList<GraphInterface.SampleSpan> _stateSpans = []; // each declared state output's shape behind the batch axis
     private readonly long[] _valuesDims = []; // the scores output's axes behind the batch when it has several (a regressor's, a per-position classifier's)
@@ -67,9 +67,9 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         }
         else if (weights.Spec.Graph is { } graph)
         {
-            _feeds = new SampleFeeds(graph);
+            _feeds = new SampleFeedsByLength(new SampleFeeds(graph), graph);
             _scoreOutputs = graph.Tasks.Count > 0 ? [.. graph.Tasks.Select(t => (t.Output, t.ScoresDims, t.ScoresWidth))] : [];
-            (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Names, [.. _scoreOutputs.Count > 0 ? _scoreOutputs.Select(o => o.Name) : [graph.ScoresOutput], .. graph.States.Select(s => s.Output)], [.. graph.SampleDims], graph.ScoresAreLogits);
+            (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Longest.Names, [.. _scoreOutputs.Count > 0 ? _scoreOutputs.Select(o => o.Name) : [graph.ScoresOutput], .. graph.States.Select(s => s.Output)], [.. graph.SampleDims], graph.ScoresAreLogits);
             _stateSpans = graph.StateSpans();
             _batchOfOne = OrtSessions.TakesOneRow(_session, _inputNames);
             _valuesDims = graph.ScoresDims;
@@ -213,13 +213,17 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         return new PredictionBatch(probabilities, labels, classes) { Features = made, States = states };
     }
 
+    /// <summary>Throws unless <paramref name="features"/> are <paramref name="count"/> samples of one length the model takes.</summary>
     private void CheckRows(float[] features, int count)
     {
-        if (count <= 0 || features.Length != count * Spec.InputDim)
+        if (count <= 0 || features.Length % count != 0 || !Spec.TakesSampleOf(features.Length / count))
         {
-            throw new ArgumentException($"Expected {count} x {Spec.InputDim} features, got {features.Length} values.", nameof(features));
+            throw new ArgumentException($"Expected {count} x {Spec.SampleSizeText} features, got {features.Length} values.", nameof(features));
         }
     }
+
+    /// <summary>Values per sample in <paramref name="features"/>, <paramref name="count"/> samples of one length (<see cref="ModelSpec.InputDim"/> for none).</summary>
+    private int RowLengthOf(float[] features, int count) => count == 0 ? Spec.InputDim : features.Length / count;
 
     /// <summary>
     /// An uploaded graph's scores output on <paramref name="count"/> rows, [count, <paramref name="width"/>] as it makes
@@ -230,7 +234,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     private float[] RunScores(float[] features, int count, int width, out float[]? front, out float[][] states)
     {
         if (_batchOfOne && count > 1) return RunRows(features, count, width, out front, out states);
-        var fed = _feeds!.Feed(features, count); // the features, then any context inputs
+        var fed = _feeds!.For(features.Length / count).Feed(features, count); // the features, then any context inputs
         try
         {
             using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [fed[0]]); // a declared front end's features (one input then)
@@ -261,7 +265,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     /// <summary><see cref="RunScores"/> for a file that takes one row at a time: each row run alone, the results stacked.</summary>
     private float[] RunRows(float[] features, int count, int width, out float[]? front, out float[][] states)
     {
-        var length = _feeds!.RowLength;
+        var length = features.Length / count;
         float[] scores = [], made = [];
         states = [];
         for (var r = 0; r < count; r++)
@@ -323,7 +327,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     public IReadOnlyDictionary<string, EvaluationScore> EvaluateCohorts(float[] features, long[] labels, IReadOnlyList<string>? cohorts, int batchSize = 1024)
     {
         if (cohorts is not null && cohorts.Count != labels.Length) throw new ArgumentException($"{cohorts.Count} cohort names for {labels.Length} samples", nameof(cohorts));
-        var dim = Spec.InputDim;
+        var dim = RowLengthOf(features, labels.Length); // samples of one length
         var sums = new Dictionary<string, (double Loss, long Correct, int Count)>(StringComparer.Ordinal) { [AllCohorts] = (0, 0, 0) };
         for (var start = 0; start < labels.Length; start += batchSize)
         {

@@ -30,6 +30,7 @@ public sealed class TrainStepModel : IDisposable
     private readonly ParameterLayout _layout;
     private readonly ParameterLayout _state;
     private readonly SampleFeeds _feeds; // the features input and any context inputs, ids fed as int64 (an embedding's input)
+    private readonly SampleFeedsByLength _lengths; // the features input at each length samples that vary along a free axis have
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly PreprocessSession? _front; // a classifier's declared preprocessing graph, run on the samples first
@@ -45,7 +46,7 @@ public sealed class TrainStepModel : IDisposable
     public TrainStepModel(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null, byte[]? preprocess = null)
         : this(bytes, ParameterLayout.For(spec), spec.Graph?.FeaturesInput ?? ClassifierGraphs.FeaturesInput,
             spec.Graph is { Preprocess: not null } ? null : spec.Graph is { } g ? [.. g.SampleDims] : [spec.InputDim], settings,
-            PreprocessSession.Open(spec.Graph?.Preprocess, preprocess, settings ?? OrtSessionSettings.Default), spec.Graph is { ContextInputs.Count: > 0 } context ? new SampleFeeds(context) : null)
+            PreprocessSession.Open(spec.Graph?.Preprocess, preprocess, settings ?? OrtSessionSettings.Default), spec.Graph is { ContextInputs.Count: > 0 } context ? new SampleFeeds(context) : null, spec.Graph)
     {
         Spec = spec;
     }
@@ -62,7 +63,7 @@ public sealed class TrainStepModel : IDisposable
 
     /// <summary>With <paramref name="front"/>, samples go through it first and <paramref name="sampleDims"/> (null) are read from the train step's features input.</summary>
     /// <remarks>With <paramref name="feeds"/> (a graph with context inputs), sample rows feed those inputs by name.</remarks>
-    private TrainStepModel(byte[] bytes, ParameterLayout layout, string featuresInput, long[]? sampleDims, OrtSessionSettings? settings, PreprocessSession? front, SampleFeeds? feeds = null)
+    private TrainStepModel(byte[] bytes, ParameterLayout layout, string featuresInput, long[]? sampleDims, OrtSessionSettings? settings, PreprocessSession? front, SampleFeeds? feeds = null, GraphInterface? graph = null)
     {
         Sha256 = ContentHash.Sha256Hex(bytes);
         _layout = layout;
@@ -82,6 +83,7 @@ public sealed class TrainStepModel : IDisposable
             _session.InputMetadata.TryGetValue(featuresInput, out var features) && features.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64);
         if (_feeds.Names.FirstOrDefault(n => !_session.InputMetadata.ContainsKey(n)) is { } absent) throw new InvalidDataException($"the train step has no input '{absent}' its interface declares");
         _featureLength = _feeds.RowLength;
+        _lengths = new SampleFeedsByLength(_feeds, graph);
         SampleLength = front is null ? _featureLength : checked((int)front.Declared.Inputs[0].Dims.Skip(1).Aggregate(1L, (a, d) => a * d));
         _targetDims = _session.InputMetadata.TryGetValue(ClassifierGraphs.LabelsInput, out var labels) && labels.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float
             ? [.. labels.Dimensions.Skip(1).Select(d => d > 0 ? d : throw new InvalidDataException($"the train step's input '{ClassifierGraphs.LabelsInput}' has an axis after the batch that is not fixed"))]
@@ -126,7 +128,29 @@ public sealed class TrainStepModel : IDisposable
     public LocalTrainingResult Train(ReadOnlySpan<float> initial, float[] features, long[] labels, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
     {
         if (TargetWidth > 0) throw new InvalidOperationException($"this train step takes {TargetWidth} float targets per sample: use TrainTargets");
-        return Run(initial, features, labels.Length, labels, null, plan, cancellationToken);
+        return Run(initial, features, labels.Length, null, labels, null, plan, cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="Train"/>, for samples of several lengths along the model's free axis
+    /// (<see cref="GraphInterface.Varying"/>): sample <c>i</c> holds <paramref name="rowLengths"/>[i] values, laid end to
+    /// end in <paramref name="features"/>. Each mini-batch holds samples of one length — each epoch the shuffled samples
+    /// are cut into batches length by length, and the batches run in a shuffled order — so the optimizer's state carries
+    /// across lengths as across batches.
+    /// </summary>
+    public LocalTrainingResult TrainLengths(ReadOnlySpan<float> initial, float[] features, int[] rowLengths, long[] labels, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
+    {
+        if (TargetWidth > 0) throw new InvalidOperationException($"this train step takes {TargetWidth} float targets per sample: use TrainTargetLengths");
+        if (rowLengths.Length != labels.Length) throw new ArgumentException($"{rowLengths.Length} sample lengths for {labels.Length} labels", nameof(rowLengths));
+        return Run(initial, features, labels.Length, rowLengths, labels, null, plan, cancellationToken);
+    }
+
+    /// <summary>As <see cref="TrainLengths"/>, for a regressor's or multi-label classifier's float targets (<see cref="TrainTargets"/>).</summary>
+    public LocalTrainingResult TrainTargetLengths(ReadOnlySpan<float> initial, float[] features, int[] rowLengths, float[] targets, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
+    {
+        CheckTargets(targets);
+        if (rowLengths.Length * TargetWidth != targets.Length) throw new ArgumentException($"{rowLengths.Length} sample lengths for {targets.Length / TargetWidth} rows of targets", nameof(rowLengths));
+        return Run(initial, features, rowLengths.Length, rowLengths, null, targets, plan, cancellationToken);
     }
 
     /// <summary>
@@ -137,17 +161,23 @@ public sealed class TrainStepModel : IDisposable
     /// </summary>
     public LocalTrainingResult TrainTargets(ReadOnlySpan<float> initial, float[] features, float[] targets, LocalTrainingPlan plan, CancellationToken cancellationToken = default)
     {
+        CheckTargets(targets);
+        return Run(initial, features, targets.Length / TargetWidth, null, null, targets, plan, cancellationToken);
+    }
+
+    private void CheckTargets(float[] targets)
+    {
         if (TargetWidth == 0) throw new InvalidOperationException("this train step takes class ids: use Train");
         if (targets.Length % TargetWidth != 0) throw new ArgumentException($"{targets.Length} target values are not rows of {TargetWidth}", nameof(targets));
         if (targets.Any(t => !float.IsFinite(t))) throw new ArgumentException("a target is not a finite number", nameof(targets));
-        return Run(initial, features, targets.Length / TargetWidth, null, targets, plan, cancellationToken);
     }
 
-    private LocalTrainingResult Run(ReadOnlySpan<float> initial, float[] features, int n, long[]? labels, float[]? targets, LocalTrainingPlan plan, CancellationToken cancellationToken)
+    private LocalTrainingResult Run(ReadOnlySpan<float> initial, float[] features, int n, int[]? rowLengths, long[]? labels, float[]? targets, LocalTrainingPlan plan, CancellationToken cancellationToken)
     {
         var k = TargetWidth;
         if (initial.Length != _layout.TotalLength) throw new ArgumentException("Initial weights do not match the model.", nameof(initial));
-        if (features.Length != n * SampleLength) throw new ArgumentException($"Expected {n} x {SampleLength} features.", nameof(features));
+        var rows = rowLengths is null ? null : SampleRows.Of(rowLengths, features.Length, _lengths);
+        if (rows is null && features.Length != n * SampleLength) throw new ArgumentException($"Expected {n} x {SampleLength} features.", nameof(features));
         if (n == 0 || plan.Epochs <= 0 || plan.BatchSize <= 0) throw new ArgumentException("Nothing to train on.");
         if (!(plan.ProximalMu >= 0) || !float.IsFinite(plan.ProximalMu)) throw new ArgumentException($"Proximal mu must be finite and ≥ 0, got {plan.ProximalMu}.");
         var dim = _featureLength;
@@ -164,8 +194,9 @@ public sealed class TrainStepModel : IDisposable
         var loss = new float[1];
         var correct = new float[1];
         var order = Enumerable.Range(0, n).ToArray();
+        var batches = new List<(int Start, int Count)>();
         var random = new Random(plan.Seed);
-        if (_feeds.FirstInvalidId(features) is var (bad, input))
+        if ((rows?.FirstInvalidId(features, _lengths) ?? _feeds.FirstInvalidId(features)) is var (bad, input))
             throw new ArgumentException($"value {bad} of a sample is not {input.Expected} for input '{input.Name}'", nameof(features));
         var batchX = new float[Math.Min(plan.BatchSize, n) * dim];
         var batchY = new long[labels is null ? 0 : Math.Min(plan.BatchSize, n)];
@@ -194,14 +225,15 @@ public sealed class TrainStepModel : IDisposable
                 random.Shuffle(order);
                 epochLoss = 0;
                 epochCorrect = 0;
-                for (var start = 0; start < n; start += plan.BatchSize)
+                var arranged = rows?.Arrange(order, plan.BatchSize, random, batches) ?? Consecutive(order, n, plan.BatchSize, batches);
+                foreach (var (start, count) in batches)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    var count = Math.Min(plan.BatchSize, n - start);
+                    dim = rows?.Lengths[arranged[start]] ?? dim; // every sample in a batch has one length
                     for (var i = 0; i < count; i++)
                     {
-                        var s = order[start + i];
-                        features.AsSpan(s * dim, dim).CopyTo(batchX.AsSpan(i * dim, dim));
+                        var s = arranged[start + i];
+                        features.AsSpan(rows?.Offsets[s] ?? s * dim, dim).CopyTo(batchX.AsSpan(i * dim, dim));
                         if (labels is not null) batchY[i] = labels[s];
                         else targets.AsSpan(s * k, k).CopyTo(batchT.AsSpan(i * k, k));
                     }
@@ -234,7 +266,7 @@ public sealed class TrainStepModel : IDisposable
         // One step on the first `rows` rows of x (and y or t) from `from` into `into`; loss and correct set.
         void Step(float[] x, long[] y, float[] t, int rows, List<OrtValue> from, List<OrtValue> into)
         {
-            var fed = _feeds.Feed(x, rows); // the features (a view on the batch), then any context inputs
+            var fed = _lengths.For(dim).Feed(x, rows); // the features (a view on the batch), then any context inputs
             using var truth = labels is not null
                 ? OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, y.AsMemory(0, rows), [rows])
                 : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, t.AsMemory(0, rows * k), [rows, .. _targetDims]);
@@ -278,6 +310,14 @@ public sealed class TrainStepModel : IDisposable
             if (adam) AdamStep.Apply(current, into, _layout.TotalLength, lr[0], optimizerStep[0]);
             (loss[0], correct[0]) = ((float)(lossSum / rows), correctSum);
         }
+    }
+
+    /// <summary>Samples of one length in order: batches of <paramref name="size"/> one after another.</summary>
+    private static int[] Consecutive(int[] order, int n, int size, List<(int Start, int Count)> batches)
+    {
+        batches.Clear();
+        for (var start = 0; start < n; start += size) batches.Add((start, Math.Min(size, n - start)));
+        return order;
     }
 
     private static List<OrtValue> Bind(float[] weights, ParameterLayout layout) =>

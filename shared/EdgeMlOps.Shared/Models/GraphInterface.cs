@@ -409,6 +409,27 @@ public sealed record GraphInterface
         }
     }
 
+    private readonly SampleLengths? _varying;
+
+    /// <summary>
+    /// Samples of several lengths along one free axis of the features input (<see cref="SampleDims"/> hold the
+    /// longest), or null when every sample has <see cref="SampleDims"/>. Only a model whose one input is the features
+    /// input and that has no front end, states or several tasks varies so.
+    /// </summary>
+    public SampleLengths? Varying
+    {
+        get => _varying;
+        init
+        {
+            if (value is not null && (value.Axis >= SampleDims.Count || value.Longest != SampleDims[value.Axis] || value.DimsAt(value.Longest).Length != SampleDims.Count))
+                throw new ArgumentException($"Invalid graph interface: samples varying along axis {value.Axis} up to {value.Longest} do not fit sample dims [{string.Join(", ", SampleDims)}]");
+            _varying = value;
+        }
+    }
+
+    /// <summary>True when a sample of <paramref name="values"/> values is one this interface takes: <see cref="SampleLength"/>, or a length <see cref="Varying"/> allows.</summary>
+    public bool TakesSampleOf(long values) => values == SampleLength || _varying?.LengthOf(values) is not null;
+
     /// <summary>Most outputs a multi-task model may train at once.</summary>
     public const int MaxTasks = 8;
 
@@ -483,6 +504,7 @@ public sealed record GraphInterface
         + (PositionClasses > 0 ? "|positions:" + PositionClasses.ToString(CultureInfo.InvariantCulture) + (ClassAxisLast ? ":last" : string.Empty) : string.Empty)
         + (ValuesDims.Count > 0 ? "|values:" + string.Join('x', ValuesDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty)
         + (_axisLengths.Count > 0 ? "|axes:" + Onnx.AxisLengths.Text(_axisLengths) : string.Empty)
+        + (_varying is { } varying ? "|lengths:" + varying.CanonicalText : string.Empty)
         + (_tasks.Count > 0 ? "|tasks:" + string.Join(';', _tasks.Select(t => t.CanonicalText)) : string.Empty)
         + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (ContextInputs.Count > 0 ? "|context:" + string.Join(';', ContextInputs.Select(i => i.CanonicalText)) : string.Empty)

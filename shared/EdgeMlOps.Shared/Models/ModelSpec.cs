@@ -33,6 +33,14 @@ public sealed record ModelSpec
     /// <summary>A regressor's output axes multiply to its values, a per-position classifier's are its positions; nothing else declares any.</summary>
     private static void CheckValuesDims(GraphInterface graph)
     {
+        if (graph.Varying is { } varying)
+        {
+            if (graph.ContextInputs.Count > 0 || graph.Preprocess is not null || graph.States.Count > 0 || graph.Tasks.Count > 0)
+                throw new ArgumentException($"Invalid model spec: samples of {varying.Describe()} need a model whose one input is the features input, with no front end, states or several tasks");
+            if (!graph.AxisLengths.Contains((varying.Name, varying.Longest)))
+                throw new ArgumentException($"Invalid model spec: samples vary along '{varying.Name}', which is not pinned at their longest, {varying.Longest}");
+        }
+
         if (graph.ClassAxisLast && graph.PositionClasses == 0) throw new ArgumentException("Invalid model spec: only a per-position classifier has its classes on the last axis");
         if (graph.PositionClasses > 0)
         {
@@ -76,7 +84,16 @@ public sealed record ModelSpec
     /// Values monitoring sketches per prediction: a tensor model's declared outputs and embedding, the features a
     /// classifier's front end makes (what the model sees), else the classifier's inputs.
     /// </summary>
-    public int MonitoredWidth => Graph?.Tensors?.MonitoredWidth ?? Graph?.FeatureLength ?? InputDim;
+    public int MonitoredWidth => Graph?.Tensors?.MonitoredWidth ?? Graph?.Varying?.StepWidth ?? Graph?.FeatureLength ?? InputDim;
+
+    /// <summary>
+    /// True when a sample of <paramref name="values"/> values is one this model takes: <see cref="InputDim"/>, or a
+    /// shorter length its samples may have (<see cref="GraphInterface.Varying"/>).
+    /// </summary>
+    public bool TakesSampleOf(long values) => Graph?.TakesSampleOf(values) ?? values == InputDim;
+
+    /// <summary>What a wrong sample size is told it should be: <c>64</c>, or <c>6 to 8 'frames' (48 to 64 values in steps of 8)</c>.</summary>
+    public string SampleSizeText => Graph?.Varying?.Describe() ?? InputDim.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// False for a model served by tensor names (<see cref="GraphInterface.Tensors"/>): it has no features vector, no

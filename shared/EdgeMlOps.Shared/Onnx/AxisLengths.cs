@@ -6,7 +6,8 @@ namespace EdgeMlOps.Shared.Onnx;
 /// <summary>
 /// Free axes an exporter left symbolic besides the batch (<c>dynamic_axes={"rows": {1: "frames"}}</c>: frames of any
 /// length, tokens of any count), pinned by the operator at the one length the fleet serves and trains
-/// (<c>ModelInterface:AxisLengths=frames=8</c>). The pins are applied to a copy of the graph that the interface is read
+/// (<c>ModelInterface:AxisLengths=frames=8</c>), or let vary over a range on one axis (<c>frames=6..8</c>: pinned at
+/// the longest, <see cref="Models.SampleLengths"/>). The pins are applied to a copy of the graph that the interface is read
 /// from and the train step is generated from; the uploaded file is served byte for byte, its axis still free.
 /// </summary>
 public static class AxisLengths
@@ -15,20 +16,32 @@ public static class AxisLengths
     public const long MaxLength = 1 << 16;
 
     /// <summary>
-    /// <c>NAME=LENGTH,…</c> (the axes' names as the graph declares them). Throws <see cref="ArgumentException"/> saying what is wrong.
+    /// <c>NAME=LENGTH,…</c> (the axes' names as the graph declares them), one of them perhaps <c>NAME=SHORTEST..LONGEST</c>
+    /// (samples of any length in that range, pinned at the longest here; <see cref="Range"/> reads the shortest). Throws
+    /// <see cref="ArgumentException"/> saying what is wrong.
     /// </summary>
-    public static IReadOnlyList<(string Name, long Length)> Parse(string text)
+    public static IReadOnlyList<(string Name, long Length)> Parse(string text) => [.. Items(text).Select(i => (i.Name, i.Longest))];
+
+    /// <summary>The axis <see cref="Parse"/>'s text lets vary (<c>frames=6..8</c>) and its shortest length, or null when every axis is pinned at one.</summary>
+    public static (string Name, long Shortest)? Range(string text) =>
+        Items(text).Where(i => i.Shortest < i.Longest).Select(i => ((string, long)?)(i.Name, i.Shortest)).SingleOrDefault();
+
+    private static List<(string Name, long Shortest, long Longest)> Items(string text)
     {
-        var pins = new List<(string, long)>();
+        var pins = new List<(string, long, long)>();
         foreach (var item in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
             var parts = item.Split('=', StringSplitOptions.TrimEntries);
-            if (parts.Length != 2 || parts[0].Length == 0 || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var length) || length is < 1 or > MaxLength)
-                throw new ArgumentException($"'{item}' is not AXIS=LENGTH with a length from 1 to {MaxLength}");
-            pins.Add((parts[0], length));
+            var range = parts.Length == 2 ? parts[1].Split("..", StringSplitOptions.TrimEntries) : [];
+            if (parts.Length != 2 || parts[0].Length == 0 || range.Length is not (1 or 2) || !range.All(r => long.TryParse(r, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= MaxLength))
+                throw new ArgumentException($"'{item}' is not AXIS=LENGTH or AXIS=SHORTEST..LONGEST with lengths from 1 to {MaxLength}");
+            var (shortest, longest) = (long.Parse(range[0], CultureInfo.InvariantCulture), long.Parse(range[^1], CultureInfo.InvariantCulture));
+            if (range.Length == 2 && shortest >= longest) throw new ArgumentException($"'{item}': the shortest length must be below the longest");
+            pins.Add((parts[0], shortest, longest));
         }
 
         if (pins.Select(p => p.Item1).Distinct(StringComparer.Ordinal).Count() != pins.Count) throw new ArgumentException("an axis is pinned twice");
+        if (pins.Count(p => p.Item2 < p.Item3) > 1) throw new ArgumentException("samples may vary in length along one axis only");
         return pins;
     }
 
@@ -65,9 +78,9 @@ public static class AxisLengths
         return copy;
     }
 
-    /// <summary>How a card or a check names the pins: <c>frames=8</c>.</summary>
-    public static string Text(IEnumerable<(string Name, long Length)> pins) =>
-        string.Join(',', pins.Select(p => p.Name + "=" + p.Length.ToString(CultureInfo.InvariantCulture)));
+    /// <summary>How a card or a check names the pins: <c>frames=8</c>, or <c>frames=6..8</c> for the axis <paramref name="varying"/> lets vary.</summary>
+    public static string Text(IEnumerable<(string Name, long Length)> pins, Models.SampleLengths? varying = null) =>
+        string.Join(',', pins.Select(p => p.Name == varying?.Name ? varying.Text : p.Name + "=" + p.Length.ToString(CultureInfo.InvariantCulture)));
 
     private static IEnumerable<TensorShapeProto.Types.Dimension> Dims(ValueInfoProto value) => value.Type?.TensorType?.Shape?.Dim ?? [];
 }

@@ -67,6 +67,12 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
     /// <c>frames=8</c>); the file keeps them free. Empty: every axis after the batch must be fixed in the file.
     /// </summary>
     public IReadOnlyList<(string Name, long Length)> AxisLengths { get; init; } = [];
+
+    /// <summary>
+    /// The one pinned axis along which samples may be shorter than its pin, down to this length
+    /// (<c>AxisLengths.Range("frames=6..8")</c>); null: every sample has the pinned lengths.
+    /// </summary>
+    public (string Name, long Shortest)? Varying { get; init; }
 }
 
 /// <summary>
@@ -127,9 +133,10 @@ public sealed partial class UploadedClassifier
         var front = options.Preprocess is { } pre ? Front(pre, input, sampleDims, integer) : null;
         long[] featureDims = front is null ? [] : sampleDims; // what the front end makes: monitoring sketches it
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
+        var varying = options.Varying is { } range ? VaryingLengths(original, input, sampleDims, range, front is not null || context.Length > 0 || options.States.Count > 0 || tasks.Count > 0) : null;
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying };
             return new UploadedClassifier(bytes, original, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
@@ -138,9 +145,11 @@ public sealed partial class UploadedClassifier
         // logits under a final Sigmoid too); a regressor with mean squared error on float targets shaped like its output.
         // A per-position classifier with softmax cross-entropy per position on float class ids (cast in the step).
         var loss = options.Regression ? TrainingLoss.MeanSquaredError : single || options.MultiLabel ? TrainingLoss.BinaryCrossEntropy : TrainingLoss.SoftmaxCrossEntropy;
-        var step = TrainStepGenerator.Generate(model, new TrainStepOptions(output, loss)
+        // Samples of several lengths train with one step whose varying axis stays free (every other pin applied).
+        var trained = varying is null ? model : Onnx.AxisLengths.Pin(original, [.. options.AxisLengths.Where(a => a.Name != varying.Name)]);
+        var step = TrainStepGenerator.Generate(trained, new TrainStepOptions(output, loss)
         {
-            Trainable = TrainableSelection.Resolve(model, options.Trainable),
+            Trainable = TrainableSelection.Resolve(trained, options.Trainable),
             Optimizer = options.Optimizer,
             ClassIdLabels = single,
             FloatClassIds = options.PerPosition,
@@ -151,8 +160,31 @@ public sealed partial class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying };
         return new UploadedClassifier(bytes, original, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
+    }
+
+    /// <summary>
+    /// The range samples of the features input may have along <paramref name="range"/>'s axis: the file must declare that
+    /// axis free on the features input alone, once, and on no output (an output that grew with the sample would be
+    /// ground truth of several sizes). Throws <see cref="InvalidDataException"/> saying which rule the file breaks.
+    /// </summary>
+    private static SampleLengths VaryingLengths(ModelProto original, string input, long[] sampleDims, (string Name, long Shortest) range, bool moreThanFeatures)
+    {
+        if (moreThanFeatures) throw new InvalidDataException($"samples of several lengths along '{range.Name}' need a model whose one input is the features input, with no front end, states or several tasks");
+        static IEnumerable<TensorShapeProto.Types.Dimension> Dims(ValueInfoProto v) => v.Type?.TensorType?.Shape?.Dim ?? [];
+        var axes = Dims(original.Graph.Input.Single(i => i.Name == input)).Skip(1).Select((d, i) => (d, i)).Where(p => p.d.DimParam == range.Name).Select(p => p.i).ToList();
+        if (axes.Count != 1) throw new InvalidDataException($"samples vary along '{range.Name}', which the features input '{input}' declares {(axes.Count == 0 ? "nowhere" : axes.Count + " times")}: name one free axis of that input");
+        if (original.Graph.Output.FirstOrDefault(o => Dims(o).Any(d => d.DimParam == range.Name)) is { } grows)
+            throw new InvalidDataException($"samples vary along '{range.Name}', and output '{grows.Name}' ({OnnxModelCheck.Describe(grows)}) does too; only models whose outputs keep one size take samples of several lengths");
+        try
+        {
+            return new SampleLengths(range.Name, axes[0], range.Shortest, sampleDims);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException(ex.Message, ex);
+        }
     }
 
     /// <summary>Whether an input of <paramref name="model"/> has its batch fixed at 1 (exported without dynamic axes): devices run and train it one row at a time.</summary>

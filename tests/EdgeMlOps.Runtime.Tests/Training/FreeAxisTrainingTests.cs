@@ -79,7 +79,7 @@ public class FreeAxisTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
         static string Refused(string pins) => Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open(Frames, new UploadedClassifierOptions("all") { AxisLengths = AxisLengths.Parse(pins) })).Message;
         Assert.Contains("no input has an axis named 'steps' (the free axes besides the batch: frames)", Refused("steps=8"), StringComparison.Ordinal);
         Assert.Contains("'batch' is the batch axis, which stays free", Refused("batch=1"), StringComparison.Ordinal);
-        Assert.Contains("is not AXIS=LENGTH with a length from 1 to 65536", Assert.Throws<ArgumentException>(() => AxisLengths.Parse("frames=0")).Message, StringComparison.Ordinal);
+        Assert.Contains("is not AXIS=LENGTH or AXIS=SHORTEST..LONGEST with lengths from 1 to 65536", Assert.Throws<ArgumentException>(() => AxisLengths.Parse("frames=0")).Message, StringComparison.Ordinal);
         Assert.Contains("an axis is pinned twice", Assert.Throws<ArgumentException>(() => AxisLengths.Parse("frames=8,frames=9")).Message, StringComparison.Ordinal);
 
         // Pinned at another length it is another interface (a fleet at 8 frames does not take a version read at 6).

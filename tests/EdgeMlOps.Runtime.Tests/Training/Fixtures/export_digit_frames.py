@@ -7,8 +7,9 @@ length (Debian's python3-torch and python3-onnx; scikit-learn's 8x8 digit scans 
                                Conv1d(8, 24, 3, padding 1) named conv over the frames, ReLU, the mean over the frames,
                                Linear(24, 10) named head. Trained (Adam, 200 epochs) on scans of digits 0-4 among the
                                first 1,400, every scan's 8 rows: the fleet pins 'frames' at 8 and fine-tunes it.
-  digit_frames_expected.json   six scans at 8 frames and the same six at their first 6 frames: PyTorch's logits, the
-                               cross-entropy of the 8-frame batch and its gradient of every parameter by autograd.
+  digit_frames_expected.json   six scans at 8 frames and the same six at their first 6 frames: PyTorch's logits, and
+                               the cross-entropy of each batch and its gradient of every parameter by autograd (a fleet
+                               whose samples run from 6 to 8 frames trains batches of each length).
 Run from this directory: /usr/bin/python3 export_digit_frames.py
 """
 import json
@@ -59,8 +60,12 @@ model.zero_grad()
 logits = model(rows[picked])
 loss = F.cross_entropy(logits, digits[picked])
 loss.backward()
+gradients = {n: p.grad.flatten().tolist() for n, p in model.named_parameters()}
 with torch.no_grad():
     short = model(rows[picked, :6, :])
+model.zero_grad()
+short_loss = F.cross_entropy(model(rows[picked, :6, :]), digits[picked])
+short_loss.backward()
 with open("digit_frames_expected.json", "w") as f:
     json.dump({
         "rows": rows[picked].flatten().tolist(),
@@ -69,7 +74,9 @@ with open("digit_frames_expected.json", "w") as f:
         "short": rows[picked, :6, :].flatten().tolist(),
         "shortLogits": short.flatten().tolist(),
         "loss": loss.item(),
-        "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()},
+        "gradients": gradients,
+        "shortLoss": short_loss.item(),
+        "shortGradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()},
     }, f)
 print("inputs", [(i.name, [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]) for i in onnx.load("pytorch_digit_frames.onnx").graph.input],
       "ops", sorted({n.op_type for n in onnx.load("pytorch_digit_frames.onnx").graph.node}), "loss", round(loss.item(), 4))
