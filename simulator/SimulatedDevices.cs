@@ -21,6 +21,9 @@ public sealed record DeviceHostSettings(
 {
     public Func<string, IReadOnlyDictionary<string, string>> Tags { get; init; } = _ => new Dictionary<string, string>();
 
+    /// <summary>Rewrites a training sample by its index in the pool (cuts it to a length of its own, <see cref="SampleCuts"/>); null: kept as it is.</summary>
+    public Func<int, float[], float[]>? Sample { get; init; }
+
     /// <summary>Rewrites a device's ground truth (label flipping); identity by default.</summary>
     public Func<string, long, long>? Label { get; init; }
 
@@ -141,9 +144,9 @@ public sealed class SimulatedDevices : IAsyncDisposable
                 devices.Agents[i] = agent;
 
                 // Ground truth enters through the same feedback path a device app uses.
-                var label = settings.Label;
-                if (pool.Targets is not null) agent.FeedbackTargets(parts[index].Select(s => (pool.Row(s), pool.TargetRow(s))).ToArray()); // a regressor's true values or a multi-label classifier's labels
-                else agent.Feedback(parts[index].Select(s => (pool.Row(s), label is null ? pool.Labels[s] : label(id, pool.Labels[s]))).ToArray());
+                var (label, sample) = (settings.Label, settings.Sample ?? ((_, row) => row));
+                if (pool.Targets is not null) agent.FeedbackTargets(parts[index].Select(s => (sample(s, pool.Row(s)), pool.TargetRow(s))).ToArray()); // a regressor's true values or a multi-label classifier's labels
+                else agent.Feedback(parts[index].Select(s => (sample(s, pool.Row(s)), label is null ? pool.Labels[s] : label(id, pool.Labels[s]))).ToArray());
                 await agent.StartAsync(ct).ConfigureAwait(false);
                 if (settings.Lines.Count > 0)
                 {

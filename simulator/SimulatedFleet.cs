@@ -71,7 +71,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
         bool inMemoryStores = false,
         IReadOnlyList<string>? replicaProcesses = null,
         int edgeSites = 0, int edgeRegions = 0,
-        IReadOnlyList<SimulatedLineData>? lines = null, bool edgeRelaysLines = false)
+        IReadOnlyList<SimulatedLineData>? lines = null, bool edgeRelaysLines = false, Func<int, float[], float[]>? sample = null)
     {
         DescriptorBudget.ThrowIfTooSmall(DescriptorBudget.InProcessFleet(parts.Length, channels is not null, aggregatorOptions.ExternalBroker is null, inMemoryStores));
         var aggregator = new AggregatorNode(aggregatorOptions, loggers, evaluator: evaluator, channels: channels);
@@ -98,6 +98,7 @@ public sealed class SimulatedFleet : IAsyncDisposable
                 SiteChannels = fleet._edge is { } edge ? edge.ChannelsFor : null,
                 Tags = tags,
                 Label = label,
+                Sample = sample,
                 Configure = configure,
                 Clock = deviceClock,
                 Enrollment = channels is null && edgeSites == 0 ? SimulatedEnrollment.From(aggregator) : null, // behind a gateway, devices reach only their site's broker

@@ -46,6 +46,9 @@ public sealed record SimulationOptions
     /// <summary>The model file's free axes besides the batch, pinned at the length the fleet serves and trains (<c>--axis-lengths frames=8</c>).</summary>
     public IReadOnlyList<(string Name, long Length)> AxisLengths { get; init; } = [];
 
+    /// <summary>The pinned axis along which samples vary, down to its shortest (<c>--axis-lengths frames=6..8</c>: training samples are cut to lengths over the range, <see cref="SampleCuts"/>); null: one length.</summary>
+    public (string Name, long Shortest)? Varying { get; init; }
+
     /// <summary>The optimizer devices run on the --model-file (<c>--optimizer sgd|momentum|adam</c>; SGD by default), as <c>ModelInterface:Optimizer</c>.</summary>
     public EdgeMlOps.Shared.Onnx.Training.DeviceOptimizer Optimizer { get; init; }
 
@@ -174,7 +177,9 @@ public sealed record SimulationOptions
           --class-axis 1|last      a per-position classifier's classes: axis 1 ([batch, classes, positions…], 1) or the
                                    last ([batch, positions…, classes], a tagger's)
           --axis-lengths A=N,…     the --model-file's free axes besides the batch (as its inputs name them) pinned at
-                                   the length the fleet serves and trains (a csv sample holds that many values)
+                                   the length the fleet serves and trains (a csv sample holds that many values);
+                                   one may be A=S..N: samples of S to N, each training sample cut to a length of its
+                                   own over the range (held-out samples stay whole)
           --optimizer O            sgd | momentum | adam: what devices run on the --model-file (sgd), as
                                    ModelInterface:Optimizer
           --tasks T                the --model-file is a multi-task model:
@@ -391,7 +396,7 @@ public sealed record SimulationOptions
                 case "--axis-lengths":
                     try
                     {
-                        o = o with { AxisLengths = EdgeMlOps.Shared.Onnx.AxisLengths.Parse(value) };
+                        o = o with { AxisLengths = EdgeMlOps.Shared.Onnx.AxisLengths.Parse(value), Varying = EdgeMlOps.Shared.Onnx.AxisLengths.Range(value) };
                     }
                     catch (ArgumentException ex)
                     {

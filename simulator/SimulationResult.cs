@@ -33,6 +33,9 @@ public sealed record RoundResult(
     /// <summary>A multi-task model's held-out score of each task (accuracy or R²); null for another model.</summary>
     public IReadOnlyList<EdgeMlOps.Runtime.TaskScore>? TaskScores { get; init; }
 
+    /// <summary>Samples the round's accepted updates trained on.</summary>
+    public long Samples { get; init; }
+
     /// <summary>With an edge tier: what the gateways sent to the fleet's broker in this round (<see cref="BytesUp"/> is what the devices sent their sites).</summary>
     public long EdgeBytesUp { get; init; }
 }

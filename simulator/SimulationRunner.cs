@@ -56,7 +56,8 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 : await SimulatedFleet.StartAsync(
                     aggregatorOptions, evaluator, pool, parts, faults, options.ComputeSlots, Tags(options), Labels(faults, data.Classes),
                     work, _loggers, cancellationToken, channels: channels, inMemoryStores: options.InMemoryDeviceStores,
-                    replicaProcesses: options.ReplicaProcesses ? options.Arguments : null, edgeSites: options.EdgeSites, edgeRegions: options.EdgeRegions, lines: lines, edgeRelaysLines: options.EdgeRelaysLines).ConfigureAwait(false);
+                    replicaProcesses: options.ReplicaProcesses ? options.Arguments : null, edgeSites: options.EdgeSites, edgeRegions: options.EdgeRegions, lines: lines, edgeRelaysLines: options.EdgeRelaysLines,
+                    sample: SampleCuts.For(aggregatorOptions.Model, options.Seed)).ConfigureAwait(false);
             var aggregator = fleet.Aggregator;
             var agents = fleet.Agents;
             var initial = aggregator.CurrentVersion;
@@ -199,6 +200,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
             PeakUpdatesPerSecond = report.PeakUpdatesPerSecond,
             ArrivalSpreadSeconds = report.ArrivalSpreadSeconds,
             TaskScores = report.EvalTasks,
+            Samples = report.Samples,
         };
         results.Add(result);
         if (!options.Quiet)

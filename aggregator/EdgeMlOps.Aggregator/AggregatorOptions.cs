@@ -302,6 +302,7 @@ public sealed partial record AggregatorOptions
             States = TensorModelConfiguration.States(r), // a streaming model's state, carried between a session's calls
             Tasks = Tasks(r, kind), // a multi-task model's outputs, trained at once
             AxisLengths = AxisLengthsOf(r), // free axes besides the batch, pinned at the length the fleet serves and trains
+            Varying = r.OptionalString("ModelInterface:AxisLengths") is { } axes && AxisLengthsOf(r).Count > 0 ? Shared.Onnx.AxisLengths.Range(axes) : null, // one of them over a range of lengths
         };
         r.Require(kind != "regression" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class or label scores, not a regressor's values");
         r.Require(r.OptionalString("ModelInterface:ClassAxis") is null || (kind == "positions" && r.OptionalString("ModelInterface:ClassAxis") is "1" or "last"), "ModelInterface:ClassAxis",
@@ -352,7 +353,7 @@ public sealed partial record AggregatorOptions
         }
     }
 
-    /// <summary><c>ModelInterface:AxisLengths</c> (<c>NAME=LENGTH,…</c>): the file's free axes besides the batch, pinned; empty when unset.</summary>
+    /// <summary><c>ModelInterface:AxisLengths</c> (<c>NAME=LENGTH,…</c>, one perhaps <c>NAME=SHORTEST..LONGEST</c>): the file's free axes besides the batch, pinned (a range at its longest); empty when unset.</summary>
     private static IReadOnlyList<(string Name, long Length)> AxisLengthsOf(ConfigReader r)
     {
         try

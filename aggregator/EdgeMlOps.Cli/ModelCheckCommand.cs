@@ -30,7 +30,7 @@ internal static class ModelCheckCommand
         var state = new Option<string?>("--state") { Description = "A streaming model's state, INPUT>OUTPUT pairs comma-separated (ModelInterface:State): a context input each call starts from and the output the next one does" };
         var classAxis = new Option<string>("--class-axis") { Description = "A per-position classifier's classes: 1 ([batch, classes, positions…]) or last ([batch, positions…, classes], a tagger's) (ModelInterface:ClassAxis)", DefaultValueFactory = _ => "1" };
         var tasks = new Option<string?>("--tasks") { Description = "A multi-task model's outputs, OUTPUT:classes|regression|labels|positions|tags[:WEIGHT] comma-separated, the primary first (ModelInterface:Kind=multitask, ModelInterface:Tasks): the weighted sum of their losses trains" };
-        var axisLengths = new Option<string?>("--axis-lengths") { Description = "Free axes besides the batch pinned at the length the fleet serves and trains, NAME=LENGTH comma-separated (ModelInterface:AxisLengths)" };
+        var axisLengths = new Option<string?>("--axis-lengths") { Description = "Free axes besides the batch pinned at the length the fleet serves and trains, NAME=LENGTH comma-separated, one perhaps NAME=SHORTEST..LONGEST for samples of several lengths (ModelInterface:AxisLengths)" };
         var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input, state, classAxis, tasks, axisLengths };
         command.SetAction((r, ct) => Cli.Run(console, async () =>
         {
@@ -42,7 +42,7 @@ internal static class ModelCheckCommand
             var classesLast = r.GetValue(classAxis) switch { "1" => false, "last" => true, var other => throw new AdminApiException(0, $"--class-axis: '{other}' is not 1 or last") };
             var declared = r.GetValue(tasks) is { } text ? Parsed(text, ModelTask.Parse, "--tasks") : [];
             var pinned = r.GetValue(axisLengths) is { } lengths ? Parsed(lengths, AxisLengths.Parse, "--axis-lengths") : [];
-            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front) { States = states, ClassAxisLast = classesLast, Tasks = declared, AxisLengths = pinned }, r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
+            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front) { States = states, ClassAxisLast = classesLast, Tasks = declared, AxisLengths = pinned, Varying = r.GetValue(axisLengths) is { } range && pinned.Count > 0 ? AxisLengths.Range(range) : null }, r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
         }));
         return command;
     }
@@ -60,6 +60,9 @@ internal static class ModelCheckCommand
 
         /// <summary>Free axes pinned (<c>--axis-lengths</c>); empty: none.</summary>
         public IReadOnlyList<(string Name, long Length)> AxisLengths { get; init; } = [];
+
+        /// <summary>The pinned axis samples may be shorter along, down to its shortest (<c>NAME=SHORTEST..LONGEST</c>); null: one length.</summary>
+        public (string Name, long Shortest)? Varying { get; init; }
     }
 
     private static T Parsed<T>(string text, Func<string, T> parse, string option)
@@ -131,7 +134,7 @@ internal static class ModelCheckCommand
                 FloatClassIds = perPosition,
                 ClassAxisLast = perPosition && asked.ClassAxisLast,
             };
-            step = TrainStepGenerator.Generate(AxisLengths.Pin(model, asked.AxisLengths), options); // generated with the free axes pinned, as the fleet's
+            step = TrainStepGenerator.Generate(AxisLengths.Pin(model, [.. asked.AxisLengths.Where(a => a.Name != asked.Varying?.Name)]), options); // generated with the free axes pinned, as the fleet's (one that varies left free)
         }
         catch (Exception ex) when (ex is NotDifferentiableException or InvalidDataException)
         {
@@ -158,13 +161,13 @@ internal static class ModelCheckCommand
         var (trainable, preprocess) = (asked.Trainable, asked.Preprocess);
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = asked.Output, Input = asked.Input, Preprocess = preprocess, States = asked.States, AxisLengths = asked.AxisLengths }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = asked.Output, Input = asked.Input, Preprocess = preprocess, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying }).Spec;
             var g = spec.Graph!;
             var into = g.Preprocess is { } front
                 ? $"into the front end's '{front.Inputs[0].Name}', which makes '{g.FeaturesInput}' [{string.Join(", ", g.FeatureDims)}]"
                 : $"into '{g.FeaturesInput}'" + Context(g);
-            Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={trainable.Trim()}{(g.Preprocess is null ? string.Empty : ", ModelInterface:Preprocess=FILE")}{(g.AxisLengths.Count == 0 ? string.Empty : ", ModelInterface:AxisLengths=" + AxisLengths.Text(g.AxisLengths))}): samples [{string.Join(", ", g.SampleDims)}] {into} "
-                + $"({spec.InputDim} floats per request), {spec.Classes} classes as {g.ScoresKind} from '{g.ScoresOutput}'; "
+            Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={trainable.Trim()}{(g.Preprocess is null ? string.Empty : ", ModelInterface:Preprocess=FILE")}{(g.AxisLengths.Count == 0 ? string.Empty : ", ModelInterface:AxisLengths=" + AxisLengths.Text(g.AxisLengths, g.Varying))}): samples [{string.Join(", ", g.SampleDims)}] {into} "
+                + $"({(g.Varying is { } v ? $"{v.Shortest * v.StepWidth} to {v.Longest * v.StepWidth} floats per request: {v.Shortest} to {v.Longest} '{v.Name}'" : $"{spec.InputDim} floats per request")}), {spec.Classes} classes as {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))}" : "served only, no rounds") + $"; spec {spec}");
             if (g.Preprocess is not null) Line(console, string.Create(CultureInfo.InvariantCulture, $"           monitoring sketches the {g.FeatureLength:N0} features the front end makes (what the model sees), not the {spec.InputDim:N0} values callers send"));
             if (UploadedClassifier.HasBatchOfOne(ClassifierGraphs.Parse(bytes)))
@@ -188,7 +191,7 @@ internal static class ModelCheckCommand
         UploadedClassifier model;
         try
         {
-            model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Input = asked.Input, Preprocess = asked.Preprocess, States = asked.States, AxisLengths = asked.AxisLengths, Tasks = asked.Tasks, Optimizer = optimizer });
+            model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Input = asked.Input, Preprocess = asked.Preprocess, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying, Tasks = asked.Tasks, Optimizer = optimizer });
         }
         catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
         {
@@ -224,7 +227,7 @@ internal static class ModelCheckCommand
             : ("a regressor", "regression", "mean squared error on their targets", "[...]", "MSE and R²");
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Input = asked.Input, Preprocess = preprocess, Regression = !multiLabel, MultiLabel = multiLabel, States = asked.States, AxisLengths = asked.AxisLengths }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Input = asked.Input, Preprocess = preprocess, Regression = !multiLabel, MultiLabel = multiLabel, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying }).Spec;
             var g = spec.Graph!;
             Line(console, $"as {what} (ModelInterface:Kind={kind}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}, {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with {loss} (POST /v1/feedback {{\"target\": {target}}})" : "served only, no rounds") + $"; scored by {scores}");
@@ -243,7 +246,7 @@ internal static class ModelCheckCommand
     {
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Output = asked.Output, Input = asked.Input, Preprocess = asked.Preprocess, PerPosition = true, ClassAxisLast = asked.ClassAxisLast, States = asked.States, AxisLengths = asked.AxisLengths }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Output = asked.Output, Input = asked.Input, Preprocess = asked.Preprocess, PerPosition = true, ClassAxisLast = asked.ClassAxisLast, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying }).Spec;
             var g = spec.Graph!;
             Line(console, $"as a per-position classifier (ModelInterface:Kind=positions{(g.ClassAxisLast ? ", ModelInterface:ClassAxis=last" : string.Empty)}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}, {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with softmax cross-entropy per position (POST /v1/feedback {{\"target\": [a class id per position]}})" : "served only, no rounds") + "; scored by cross-entropy and position accuracy");

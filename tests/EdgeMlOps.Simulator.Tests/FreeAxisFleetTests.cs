@@ -18,4 +18,25 @@ public class FreeAxisFleetTests(Xunit.Abstractions.ITestOutputHelper output)
 
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
     }
+
+    /// <summary>
+    /// Samples of 6 to 8 frames on one fleet (<c>--axis-lengths frames=6..8</c>): each device's scans are cut to lengths
+    /// of their own, about two in three shorter than the pin. Every sample trains — each round's updates count all
+    /// 1,400 of them, where keeping rows of one width would count only the whole scans — and the whole held-out scans
+    /// improve as the fleet learns from the cut ones.
+    /// </summary>
+    [Fact]
+    public async Task SamplesOfSixToEightFrames_AllTrain_OnOneFleet()
+    {
+        var cuts = SampleCuts.For(EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx")),
+            new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all") { AxisLengths = [("frames", 8)], Varying = ("frames", 6) }).Spec, 1)!;
+        var widths = Enumerable.Range(0, 1400).Select(i => cuts(i, new float[64]).Length).ToList();
+        Assert.All(new[] { 48, 56, 64 }, w => Assert.InRange(widths.Count(x => x == w), 380, 560)); // about a third at each length
+
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_frames.onnx"), File.ReadLines(Fixture("digits_tokens.csv")), rounds: 5, learningRate: "1.0", "accuracy",
+            "--axis-lengths", "frames=6..8");
+
+        Assert.All(result.Rounds, r => Assert.Equal(1400, r.Samples));
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
+    }
 }

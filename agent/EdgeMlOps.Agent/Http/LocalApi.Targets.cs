@@ -1,4 +1,5 @@
 using System.Text.Json;
+using EdgeMlOps.Shared.Models;
 
 namespace EdgeMlOps.Agent.Http;
 
@@ -152,7 +153,7 @@ public sealed partial class LocalApi
             else
             {
                 var info = _agent.CurrentModel!;
-                if (features!.Length != info.Architecture.InputDim) return Error(json, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
+                if (!info.Architecture.TakesSampleOf(features!.Length)) return Error(json, 422, $"expected {info.Architecture.SampleSizeText()} features, got {features.Length}");
                 _agent.FeedbackTarget(features, target);
             }
         }

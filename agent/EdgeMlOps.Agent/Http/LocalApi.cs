@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using EdgeMlOps.Agent.Inputs;
+using EdgeMlOps.Shared.Models;
 using Microsoft.Extensions.Logging;
 
 using EdgeMlOps.Agent.Storage;
@@ -124,7 +125,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         if (label is not null || target is not null || predictionId is not null) return Error(json, 400, "predict takes no ground truth or prediction id; send those to /v1/feedback");
         var info = _agent.CurrentModel;
         if (info is null) return Error(json, 503, "no model installed yet");
-        if (features.Length != info.Architecture.InputDim) return Error(json, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
+        if (!info.Architecture.TakesSampleOf(features.Length)) return Error(json, 422, $"expected {info.Architecture.SampleSizeText()} features, got {features.Length}");
         if (session is not null && info.Architecture.Graph?.States.Count is not > 0) return Error(json, 400, "this model carries no state between calls: leave 'session' out");
         return WritePrediction(info, features, json, session);
     }
@@ -135,9 +136,11 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         if (NotAClassifier(json) is { } kind) return kind;
         var info = _agent.CurrentModel;
         if (info is null) return Error(json, 503, "no model installed yet");
-        var expected = (long)info.Architecture.InputDim * sizeof(float);
-        if (body.Length != expected) return Error(json, 422, $"expected {expected} bytes ({info.Architecture.InputDim} little-endian float32), got {body.Length}");
-        var features = new float[info.Architecture.InputDim];
+        if (body.Length % sizeof(float) != 0 || !info.Architecture.TakesSampleOf(body.Length / sizeof(float)))
+            return Error(json, 422, info.Architecture.Varying() is { } varying
+                ? $"expected {varying.Describe()} as little-endian float32, got {body.Length} bytes"
+                : $"expected {(long)info.Architecture.InputDim * sizeof(float)} bytes ({info.Architecture.InputDim} little-endian float32), got {body.Length}");
+        var features = new float[body.Length / sizeof(float)];
         for (var i = 0; i < features.Length; i++)
         {
             features[i] = System.Buffers.Binary.BinaryPrimitives.ReadSingleLittleEndian(body[(i * sizeof(float))..]);
@@ -218,7 +221,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         }
         else
         {
-            if (info is not null && features!.Length != info.Architecture.InputDim) return Error(json, 422, $"expected {info.Architecture.InputDim} features, got {features.Length}");
+            if (info is not null && !info.Architecture.TakesSampleOf(features!.Length)) return Error(json, 422, $"expected {info.Architecture.SampleSizeText()} features, got {features!.Length}");
             if (NotAnId(info?.Architecture.Graph, features!, json) is { } refused) return refused;
             _agent.Feedback(features!, label.Value);
         }

@@ -27,9 +27,9 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
             var inference = model.Inference.Value;
             if (inference.Tensors is not null) throw new ModelKindException("this model is served by tensor names: use Infer (POST /v1/infer)");
             if (inference.Spec.TakesTargets) throw new ModelKindException("this model is a regressor or a multi-label classifier: use PredictValues (POST /v1/predict answers its values or label probabilities)");
-            if (features.Length != inference.Spec.InputDim)
+            if (!inference.Spec.TakesSampleOf(features.Length))
             {
-                throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
+                throw new ArgumentException($"Expected {inference.Spec.SampleSizeText} features, got {features.Length}.", nameof(features));
             }
 
             if (sessionId is not null) return InSession(model, features, sessionId);
@@ -69,7 +69,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             rollouts.Experiment.For(model.Announcement.Version)?.Answered(id, byB: false, elapsed, batch.Labels[0]);
             rollouts.Shadow.Offer(model.Announcement.Version, id, features, batch.Labels[0], batch.Probabilities, elapsed);
-            profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN, elapsed, batch.Features);
+            profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN, elapsed, batch.Features ?? inference.Spec.Graph?.Varying?.Summary(features));
             return Served(id, features, batch, model.Announcement.Version, elapsed);
         }
         finally
@@ -96,7 +96,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
     {
         batch = null!;
         elapsed = TimeSpan.Zero;
-        if (inference.Spec.InputDim != features.Length) return false; // the target takes another number of features
+        if (!inference.Spec.TakesSampleOf(features.Length)) return false; // the target takes another number of features
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {

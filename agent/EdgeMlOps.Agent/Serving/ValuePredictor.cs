@@ -33,7 +33,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
         {
             var inference = model.Inference.Value;
             if (!inference.Spec.TakesTargets) throw new ModelKindException("this model is neither a regressor nor a multi-label classifier: use Predict (POST /v1/predict answers its classes)");
-            if (features.Length != inference.Spec.InputDim) throw new ArgumentException($"Expected {inference.Spec.InputDim} features, got {features.Length}.", nameof(features));
+            if (!inference.Spec.TakesSampleOf(features.Length)) throw new ArgumentException($"Expected {inference.Spec.SampleSizeText} features, got {features.Length}.", nameof(features));
             var version = model.Announcement.Version;
             var id = Guid.NewGuid().ToString("N");
             if (sessionId is not null)
@@ -81,7 +81,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             rollouts.Experiment.For(version)?.Answered(id, byB: false, elapsed, -1);
             rollouts.Shadow.Offer(version, id, features, -1, batch.Values, elapsed);
-            profiler.AddPrediction(model.Announcement, features, -1, float.NaN, elapsed, batch.Features, batch.Monitored);
+            profiler.AddPrediction(model.Announcement, features, -1, float.NaN, elapsed, batch.Features ?? inference.Spec.Graph?.Varying?.Summary(features), batch.Monitored);
             return Served(id, features, batch.Values, version, elapsed);
         }
         finally
@@ -93,7 +93,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
     /// <summary>An A/B test's target answering one request; null when it cannot (the served version answers instead).</summary>
     private static (float[] Values, TimeSpan Elapsed)? Answer(InferenceModel target, float[] features)
     {
-        if (!target.Spec.TakesTargets || target.Spec.InputDim != features.Length) return null;
+        if (!target.Spec.TakesTargets || !target.Spec.TakesSampleOf(features.Length)) return null;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {

@@ -4,17 +4,6 @@ using Microsoft.Data.Sqlite;
 
 namespace EdgeMlOps.Agent.Storage;
 
-/// <summary>Labelled samples for local training, as row-major features and labels.</summary>
-public sealed record SampleSet(float[] Features, long[] Labels, int InputDim)
-{
-    public int Count => Labels.Length;
-
-    /// <summary>A regressor's ground truth: <see cref="TargetWidth"/> floats per sample, row-major (then every label is −1); null for class labels.</summary>
-    public float[]? Targets { get; init; }
-
-    public int TargetWidth { get; init; }
-}
-
 /// <summary>A served prediction waiting for its ground truth.</summary>
 public sealed record StoredPrediction(float[] Features, long Label, ulong ModelVersion);
 
@@ -213,49 +202,73 @@ public sealed class SampleStore : IDisposable
 
     private sealed record PendingPrediction(float[] Features, long Label, ulong ModelVersion, long CreatedMs);
 
-    /// <summary>The newest <paramref name="max"/> samples (all if 0) whose width is <paramref name="inputDim"/> — with <paramref name="stateVersion"/>, only rows holding that version's state.</summary>
-    public SampleSet LoadSamples(int inputDim, int max = 0, ulong? stateVersion = null)
+    /// <summary>
+    /// The newest <paramref name="max"/> samples (all if 0) whose width is <paramref name="inputDim"/> — or, for
+    /// samples of several lengths (<paramref name="varying"/>), any width it allows, up to <paramref name="inputDim"/>
+    /// — with <paramref name="stateVersion"/>, only rows holding that version's state.
+    /// </summary>
+    public SampleSet LoadSamples(int inputDim, int max = 0, ulong? stateVersion = null, EdgeMlOps.Shared.Models.SampleLengths? varying = null)
     {
         lock (_gate)
         {
             using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT features, label FROM samples WHERE length(features) = $bytes AND target IS NULL" + StateFilter(cmd, stateVersion) + " ORDER BY id DESC LIMIT $max";
-            cmd.Parameters.AddWithValue("$bytes", inputDim * sizeof(float));
+            cmd.CommandText = "SELECT features, label FROM samples WHERE " + WidthFilter(cmd, inputDim, varying) + " AND target IS NULL" + StateFilter(cmd, stateVersion) + " ORDER BY id DESC LIMIT $max";
             cmd.Parameters.AddWithValue("$max", max <= 0 ? -1 : max);
             var features = new List<float>();
             var labels = new List<long>();
+            var widths = new List<int>();
             using var reader = cmd.ExecuteReader();
             while (reader.Read())
             {
-                features.AddRange(MemoryMarshal.Cast<byte, float>((byte[])reader[0]));
+                var row = MemoryMarshal.Cast<byte, float>((byte[])reader[0]);
+                features.AddRange(row);
+                widths.Add(row.Length);
                 labels.Add(reader.GetInt64(1));
             }
 
-            return new SampleSet(features.ToArray(), labels.ToArray(), inputDim);
+            return new SampleSet(features.ToArray(), labels.ToArray(), inputDim) { RowLengths = varying is null ? null : [.. widths] };
         }
     }
 
+    /// <summary>The condition keeping rows of <paramref name="inputDim"/> values, or of any length <paramref name="varying"/> allows.</summary>
+    private static string WidthFilter(SqliteCommand cmd, int inputDim, EdgeMlOps.Shared.Models.SampleLengths? varying)
+    {
+        if (varying is null)
+        {
+            cmd.Parameters.AddWithValue("$bytes", inputDim * sizeof(float));
+            return "length(features) = $bytes";
+        }
+
+        var step = (long)varying.StepWidth * sizeof(float);
+        cmd.Parameters.AddWithValue("$shortestBytes", varying.Shortest * step);
+        cmd.Parameters.AddWithValue("$bytes", varying.Longest * step);
+        cmd.Parameters.AddWithValue("$stepBytes", step);
+        return "length(features) BETWEEN $shortestBytes AND $bytes AND length(features) % $stepBytes = 0";
+    }
+
     /// <summary>The newest <paramref name="max"/> (all if 0) of a regressor's samples: <paramref name="inputDim"/> features and <paramref name="targetWidth"/> targets each.</summary>
-    public SampleSet LoadTargets(int inputDim, int targetWidth, int max = 0, ulong? stateVersion = null)
+    public SampleSet LoadTargets(int inputDim, int targetWidth, int max = 0, ulong? stateVersion = null, EdgeMlOps.Shared.Models.SampleLengths? varying = null)
     {
         lock (_gate)
         {
             using var cmd = _connection.CreateCommand();
-            cmd.CommandText = "SELECT features, target FROM samples WHERE length(features) = $bytes AND length(target) = $targetBytes" + StateFilter(cmd, stateVersion) + " ORDER BY id DESC LIMIT $max";
-            cmd.Parameters.AddWithValue("$bytes", inputDim * sizeof(float));
+            cmd.CommandText = "SELECT features, target FROM samples WHERE " + WidthFilter(cmd, inputDim, varying) + " AND length(target) = $targetBytes" + StateFilter(cmd, stateVersion) + " ORDER BY id DESC LIMIT $max";
             cmd.Parameters.AddWithValue("$targetBytes", targetWidth * sizeof(float));
             cmd.Parameters.AddWithValue("$max", max <= 0 ? -1 : max);
             var features = new List<float>();
             var targets = new List<float>();
+            var widths = new List<int>();
             using var reader = cmd.ExecuteReader();
             while (reader.Read())
             {
-                features.AddRange(MemoryMarshal.Cast<byte, float>((byte[])reader[0]));
+                var row = MemoryMarshal.Cast<byte, float>((byte[])reader[0]);
+                features.AddRange(row);
+                widths.Add(row.Length);
                 targets.AddRange(MemoryMarshal.Cast<byte, float>((byte[])reader[1]));
             }
 
             var count = targets.Count / Math.Max(1, targetWidth);
-            return new SampleSet(features.ToArray(), Enumerable.Repeat(-1L, count).ToArray(), inputDim) { Targets = targets.ToArray(), TargetWidth = targetWidth };
+            return new SampleSet(features.ToArray(), Enumerable.Repeat(-1L, count).ToArray(), inputDim) { Targets = targets.ToArray(), TargetWidth = targetWidth, RowLengths = varying is null ? null : [.. widths] };
         }
     }
 

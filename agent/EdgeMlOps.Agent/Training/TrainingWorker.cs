@@ -146,9 +146,13 @@ internal sealed class TrainingWorker
         try
         {
             var plan = new LocalTrainingPlan((int)config.LocalEpochs, (int)config.BatchSize, config.LearningRate, StableHash.Seed(task.Seed, DeviceId), config.ProximalMu);
-            result = samples.Targets is { } targets // float targets: a regressor (mean squared error) or a multi-label classifier (binary cross-entropy)
-                ? trainStep.Value.TrainTargets(baseWeights.Values, samples.Features, targets, plan, cancellationToken)
-                : trainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan, cancellationToken);
+            result = (samples.Targets, samples.RowLengths) switch // float targets: a regressor (mean squared error) or a multi-label classifier (binary cross-entropy)
+            {
+                ({ } targets, { } lengths) => trainStep.Value.TrainTargetLengths(baseWeights.Values, samples.Features, lengths, targets, plan, cancellationToken),
+                ({ } targets, null) => trainStep.Value.TrainTargets(baseWeights.Values, samples.Features, targets, plan, cancellationToken),
+                (null, { } lengths) => trainStep.Value.TrainLengths(baseWeights.Values, samples.Features, lengths, samples.Labels, plan, cancellationToken), // batches of one length each
+                _ => trainStep.Value.Train(baseWeights.Values, samples.Features, samples.Labels, plan, cancellationToken),
+            };
         }
         finally
         {
@@ -177,7 +181,8 @@ internal sealed class TrainingWorker
         {
             // Sketches of what the model trained on: behind a front end its features, as served windows sketch them.
             var width = baseWeights.Spec.MonitoredWidth;
-            update.TrainingProfile = WindowProfiler.TrainingProfile(_options.SketchPolicy, result.FrontFeatures ?? samples.Features, samples.Count, width, baseWeights.Spec.Classes,
+            var sketched = result.FrontFeatures ?? (baseWeights.Spec.Graph?.Varying is { } varying ? samples.Summaries(varying) : samples.Features); // samples of several lengths: each one's mean over the axis
+            update.TrainingProfile = WindowProfiler.TrainingProfile(_options.SketchPolicy, sketched, samples.Count, width, baseWeights.Spec.Classes,
                 WindowProfiler.CategoricalInputs(model.Announcement, width), samples.Labels);
         }
 
@@ -211,16 +216,15 @@ internal sealed class TrainingWorker
     private SampleSet Samples(EdgeMlOps.Shared.Models.ModelSpec spec, int max, ulong version)
     {
         ulong? stateVersion = spec.Graph?.States.Count > 0 ? version : null;
-        return spec.TakesTargets ? _samples.LoadTargets(spec.InputDim, spec.Targets, max, stateVersion) : _samples.LoadSamples(spec.InputDim, max, stateVersion);
+        var varying = spec.Graph?.Varying; // samples of several lengths: every length the range allows
+        return spec.TakesTargets ? _samples.LoadTargets(spec.InputDim, spec.Targets, max, stateVersion, varying) : _samples.LoadSamples(spec.InputDim, max, stateVersion, varying);
     }
 
     private EvaluationResult Evaluate(RoundTask task, InstalledModel model)
     {
         var inference = model.Inference.Value;
         var samples = Samples(inference.Spec, (int)(task.Config?.MaxSamples ?? 0), model.Announcement.Version);
-        var score = samples.Count == 0 ? new EvaluationScore(0, 0, 0)
-            : samples.Targets is { } targets ? inference.EvaluateTargets(samples.Features, targets) // loss: MSE; accuracy: R²
-            : inference.Evaluate(samples.Features, samples.Labels);
+        var score = Score(inference, samples);
         var result = new EvaluationResult
         {
             Header = _headers.Next(),
@@ -231,8 +235,23 @@ internal sealed class TrainingWorker
             Loss = score.Loss,
             Accuracy = score.Accuracy,
         };
-        if (!inference.Spec.TakesTargets) AddImportance(task, inference, samples, result); // explanations read class probabilities
+        if (!inference.Spec.TakesTargets) AddImportance(task, inference, samples.OfWidth(inference.Spec.InputDim), result); // explanations read class probabilities of whole-length samples
         return result;
+    }
+
+    /// <summary>The model's loss and accuracy on the samples, each length of samples of several lengths on its own and weighted by its count.</summary>
+    private static EvaluationScore Score(Runtime.InferenceModel inference, SampleSet samples)
+    {
+        var (loss, accuracy, count) = (0.0, 0.0, 0);
+        foreach (var width in samples.Count == 0 ? [] : samples.Widths)
+        {
+            var some = samples.OfWidth(width);
+            var score = some.Targets is { } targets ? inference.EvaluateTargets(some.Features, targets) // loss: MSE; accuracy: R²
+                : inference.Evaluate(some.Features, some.Labels);
+            (loss, accuracy, count) = (loss + (score.Loss * score.Samples), accuracy + (score.Accuracy * score.Samples), count + score.Samples);
+        }
+
+        return count == 0 ? new EvaluationScore(0, 0, 0) : new EvaluationScore(loss / count, accuracy / count, count);
     }
 
     /// <summary>

@@ -24,6 +24,7 @@ public static class ServedClassifierVersionCheck
                 Input = fleet.FeaturesInput, Output = fleet.Tasks.Count > 0 ? null : fleet.ScoresOutput, ScoresAreLogits = fleet.RegressionTargets > 0 || fleet.Tasks.Count > 0 ? null : fleet.ScoresAreLogits,
                 Tasks = [.. fleet.Tasks.Select(t => (t.Output, t.Kind, t.Weight))], // a multi-task model's outputs, each read as the fleet reads it
                 AxisLengths = fleet.AxisLengths, // its free axes pinned as the fleet's
+                Varying = fleet.Varying is { } v ? (v.Name, v.Shortest) : null, // and samples of the fleet's lengths
                 Regression = fleet.RegressionTargets > 0, MultiLabel = fleet.MultiLabels > 0, PerPosition = fleet.PositionClasses > 0, ClassAxisLast = fleet.ClassAxisLast, // read as the kind the fleet serves
                 Preprocess = source.Preprocess, // behind the fleet's front end, if it has one: callers keep sending the same samples
             }).Spec;

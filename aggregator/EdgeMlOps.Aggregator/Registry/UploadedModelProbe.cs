@@ -28,6 +28,7 @@ public static class UploadedModelProbe
         }
 
         var rows = RunServed(model.Bytes, spec, model.Preprocess);
+        if (graph.Varying is { } varying) ProbeShortest(model, varying);
         if (model.TrainStep is not { } step) return;
         try
         {
@@ -42,6 +43,36 @@ public static class UploadedModelProbe
         catch (OnnxRuntimeException ex)
         {
             throw new InvalidDataException($"its generated train step does not run in ONNX Runtime: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Samples of several lengths: the file and its train step also run on probe samples of the shortest length, giving
+    /// finite scores and a finite loss (the longest is what <see cref="RunServed"/> probed).
+    /// </summary>
+    private static void ProbeShortest(UploadedClassifier model, SampleLengths varying)
+    {
+        var spec = model.Spec;
+        var rows = UploadedGraphCheck.ProbeInputs(Rows, checked((int)(varying.Shortest * varying.StepWidth)));
+        if (spec.Graph!.IntegerFeatures) Array.Clear(rows); // ids: 0, the one every vocabulary has
+        var shape = $"[{Rows}, {string.Join(", ", varying.DimsAt(varying.Shortest))}]";
+        try
+        {
+            using var loaded = InferenceModel.Load(model.Bytes, spec);
+            var scores = spec.TakesTargets ? loaded.PredictValues(rows, Rows).Values : loaded.Predict(rows, Rows).Probabilities;
+            if (Array.Exists(scores, v => !float.IsFinite(v))) throw new InvalidDataException($"it gives a non-finite score on probe rows {shape}, the shortest samples ({varying.Text})");
+            if (model.TrainStep is not { } step) return;
+            using var trainer = new TrainStepModel(step, spec);
+            var plan = new LocalTrainingPlan(Epochs: 1, BatchSize: Rows, LearningRate: 1e-3f, Seed: 0);
+            var lengths = Enumerable.Repeat(rows.Length / Rows, Rows).ToArray();
+            var result = spec.TakesTargets
+                ? trainer.TrainTargetLengths(model.InitialWeights().Values, rows, lengths, new float[Rows * spec.Targets], plan)
+                : trainer.TrainLengths(model.InitialWeights().Values, rows, lengths, Enumerable.Range(0, Rows).Select(i => (long)(i % spec.Classes)).ToArray(), plan);
+            if (!double.IsFinite(result.Loss)) throw new InvalidDataException($"its generated train step gives a non-finite loss on probe rows {shape}, the shortest samples ({varying.Text})");
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new InvalidDataException($"it does not run on probe rows {shape}, the shortest samples ({varying.Text}): {ex.Message}", ex);
         }
     }
 

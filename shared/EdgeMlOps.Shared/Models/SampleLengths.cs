@@ -73,6 +73,21 @@ public sealed class SampleLengths : IEquatable<SampleLengths>
         return summary;
     }
 
+    /// <summary>
+    /// The first <paramref name="length"/> steps along the axis of a sample of the longest length (a clip's first
+    /// frames): what a device that saw less of it would hold.
+    /// </summary>
+    public float[] Cut(ReadOnlySpan<float> longest, long length)
+    {
+        if (longest.Length != Longest * StepWidth) throw new ArgumentException($"{longest.Length} values are not a sample of the longest length, {Longest * StepWidth}", nameof(longest));
+        var inner = checked((int)_longestDims.Skip(Axis + 1).Aggregate(1L, (a, d) => a * d));
+        var outer = StepWidth / inner;
+        var (from, to) = (checked((int)(Longest * inner)), checked((int)(DimsAt(length)[Axis] * inner)));
+        var cut = new float[outer * to];
+        for (var o = 0; o < outer; o++) longest.Slice(o * from, to).CopyTo(cut.AsSpan(o * to, to));
+        return cut;
+    }
+
     /// <summary>How an error names the range: <c>6 to 8 'frames' (48 to 64 values in steps of 8)</c>.</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"{Shortest} to {Longest} '{Name}' ({Shortest * StepWidth} to {Longest * StepWidth} values in steps of {StepWidth})");

@@ -94,6 +94,10 @@ public class ModelCheckCommandTests
         Assert.Equal(0, exit);
         Assert.Contains("as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable=all, ModelInterface:AxisLengths=frames=8): samples [8, 8] into 'rows' (64 floats per request), 10 classes", output, StringComparison.Ordinal);
         Assert.Contains("train step: softmax-ce on 'logits', sgd; trains 4 tensors", output, StringComparison.Ordinal);
+        (exit, output) = await Run(Fixture("pytorch_digit_frames.onnx"), "--axis-lengths", "frames=6..8");
+        Assert.Equal(0, exit);
+        Assert.Contains("ModelInterface:AxisLengths=frames=6..8): samples [8, 8] into 'rows' (48 to 64 floats per request: 6 to 8 'frames'), 10 classes", output, StringComparison.Ordinal);
+        Assert.Contains("train step: softmax-ce on 'logits', sgd; trains 4 tensors", output, StringComparison.Ordinal);
         (exit, output) = await Run(Fixture("pytorch_digit_frames.onnx"), "--axis-lengths", "steps=8");
         Assert.Equal(1, exit);
         Assert.Contains("no input has an axis named 'steps'", output, StringComparison.Ordinal);

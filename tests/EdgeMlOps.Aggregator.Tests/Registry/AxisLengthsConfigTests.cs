@@ -34,6 +34,22 @@ public sealed class AxisLengthsConfigTests
     }
 
     [Fact]
+    public void ARangeOfLengths_MakesTheFileTheFleetsModel_ProbedAtTheShortestAndTheLongest()
+    {
+        var options = Read(("ModelInterface:AxisLengths", "frames=6..8"));
+        Assert.Equal(64, options.Model.InputDim); // the longest
+        Assert.Equal("frames=6..8", options.Model.Graph!.Varying!.Text);
+        UploadedModelProbe.Run(options.ModelSource!);
+
+        var served = UploadedClassifier.Open(File.ReadAllBytes(Frames), new UploadedClassifierOptions(UploadedClassifier.ServeOnly) { AxisLengths = AxisLengths.Parse("frames=6..8"), Varying = AxisLengths.Range("frames=6..8") });
+        Assert.Empty(ServedClassifierVersionCheck.Admit(served, File.ReadAllBytes(Frames)).Values); // read with the fleet's range
+
+        static IReadOnlyList<string> Errors(string axes) => Assert.Throws<OptionsValidationException>(() => Read(("ModelInterface:AxisLengths", axes))).Errors;
+        Assert.Contains(Errors("frames=8..6"), e => e.Contains("ModelInterface:AxisLengths", StringComparison.Ordinal) && e.Contains("the shortest length must be below the longest", StringComparison.Ordinal));
+        Assert.Contains(Errors("frames=0..8"), e => e.Contains("is not AXIS=LENGTH or AXIS=SHORTEST..LONGEST", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void AFreeAxisUnpinned_OrAPinThatDoesNotFit_IsAnErrorNamingTheKey()
     {
         static IReadOnlyList<string> Errors(params (string, string)[] settings) => Assert.Throws<OptionsValidationException>(() => Read(settings)).Errors;

@@ -1,0 +1,74 @@
+using System.Net;
+using System.Text.Json;
+using EdgeMlOps.Shared.Onnx;
+
+using static EdgeMlOps.Agent.Tests.Http.LocalApiClient;
+
+namespace EdgeMlOps.Agent.Tests.Http;
+
+/// <summary>
+/// PyTorch's frame classifier on a real agent's local API with samples of 6 to 8 frames
+/// (<c>ModelInterface:AxisLengths=frames=6..8</c>): a scan of any length in the range is answered as PyTorch computes
+/// it — as JSON or raw float32 —, its ground truth kept at its own length and loaded for training with the others; a
+/// length outside the range is refused saying which lengths fit, and nothing is stored.
+/// </summary>
+public sealed class VaryingLengthServingTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    [Fact]
+    public async Task ScansOfSixToEightFrames_AreAnsweredAsPyTorchDoes_AndKeptAtTheirOwnLength()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { AxisLengths = AxisLengths.Parse("frames=6..8"), Varying = AxisLengths.Range("frames=6..8") });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var http = serving.Http;
+        using var expected = JsonDocument.Parse(File.ReadAllText(Fixture("digit_frames_expected.json")));
+        float[] Floats(string name) => [.. expected.RootElement.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var digits = expected.RootElement.GetProperty("digits").EnumerateArray().Select(d => d.GetInt64()).ToArray();
+
+        foreach (var (rows, logits, width) in new[] { ("rows", "logits", 64), ("short", "shortLogits", 48) })
+        {
+            var (scans, scores) = (Floats(rows), Floats(logits));
+            for (var row = 0; row < 6; row++)
+            {
+                var scan = scans.AsSpan(row * width, width).ToArray();
+                var json = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scan)}}]}""");
+                Assert.Equal(HttpStatusCode.OK, json.Status);
+                var pytorch = scores.AsSpan(row * 10, 10).ToArray();
+                var softmax = pytorch.Select(v => Math.Exp(v - pytorch.Max())).ToArray();
+                var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
+                for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+
+                using var raw = new ByteArrayContent(System.Runtime.InteropServices.MemoryMarshal.AsBytes(scan.AsSpan()).ToArray());
+                using var binary = await http.PostAsync("/v1/predict/f32", raw);
+                Assert.Equal(HttpStatusCode.OK, binary.StatusCode);
+                using var binaryBody = JsonDocument.Parse(await binary.Content.ReadAsStringAsync());
+                Assert.Equal(served, binaryBody.RootElement.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()));
+            }
+
+            var feedback = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(scans.AsSpan(0, width).ToArray())}}],"label":{{digits[0]}}}""");
+            Assert.Equal(HttpStatusCode.OK, feedback.Status);
+        }
+
+        // Outside the range: refused, saying which lengths fit; nothing stored.
+        var seven = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(new float[56])}}]}""");
+        Assert.Equal(HttpStatusCode.OK, seven.Status);
+        var five = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(new float[40])}}]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, five.Status);
+        Assert.Contains("expected 6 to 8 'frames' (48 to 64 values in steps of 8) features, got 40", five.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        using var ragged = await http.PostAsync("/v1/predict/f32", new ByteArrayContent(new byte[50 * 4]));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, ragged.StatusCode);
+        Assert.Contains("expected 6 to 8 'frames' (48 to 64 values in steps of 8) as little-endian float32, got 200 bytes", JsonDocument.Parse(await ragged.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var wrongFeedback = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(new float[72])}}],"label":1}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, wrongFeedback.Status);
+
+        // Both kept at their own length, and loaded for training together.
+        Assert.Equal(2, serving.Device.Store.SampleCount);
+        var kept = serving.Device.Store.LoadSamples(64, varying: model.Spec.Graph!.Varying);
+        Assert.Equal([48, 64], kept.RowLengths!.Order());
+        Assert.Equal(112, kept.Features.Length);
+        Assert.Single(serving.Device.Store.LoadSamples(64).Labels); // one width alone: the whole scan only
+        Assert.Equal(8, kept.Summaries(model.Spec.Graph.Varying!).Length / 2); // what monitoring sketches: a frame's mean each
+    }
+}
