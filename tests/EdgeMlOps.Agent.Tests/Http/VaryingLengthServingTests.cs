@@ -51,6 +51,19 @@ public sealed class VaryingLengthServingTests
             Assert.Equal(HttpStatusCode.OK, feedback.Status);
         }
 
+        // Monitoring sketches each sample's mean over its frames: 8 values, whatever the length (24 scans sent above).
+        serving.Device.Agent.FlushProfile();
+        var profile = serving.Device.Outbox.Peek(100).Where(m => m.Topic.EndsWith("/profile", StringComparison.Ordinal))
+            .Select(m => Shared.Protocol.V1.ProfileReport.Parser.ParseFrom(m.Payload)).Single();
+        Assert.Equal((24UL, 8), (profile.Predictions, profile.Features.Count));
+        var frameMeans = new[] { ("rows", 8), ("short", 6) }.SelectMany(p => Enumerable.Range(0, 6).Select(r => Floats(p.Item1).AsSpan(r * p.Item2 * 8, p.Item2 * 8).ToArray())
+            .Select(scan => Enumerable.Range(0, 8).Select(k => Enumerable.Range(0, scan.Length / 8).Average(f => (double)scan[(f * 8) + k])).ToArray())).ToList();
+        foreach (var k in new[] { 0, 3, 7 })
+        {
+            Assert.Equal(24UL, profile.Features[k].Count);
+            Assert.Equal(frameMeans.Average(m => m[k]), profile.Features[k].Mean, 3); // each scan sent twice (JSON and float32)
+        }
+
         // Outside the range: refused, saying which lengths fit; nothing stored.
         var seven = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(new float[56])}}]}""");
         Assert.Equal(HttpStatusCode.OK, seven.Status);
