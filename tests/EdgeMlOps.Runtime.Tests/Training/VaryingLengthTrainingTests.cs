@@ -119,6 +119,18 @@ public class VaryingLengthTrainingTests(Xunit.Abstractions.ITestOutputHelper out
         var elsewhere = Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open(Frames, new UploadedClassifierOptions("all") { AxisLengths = AxisLengths.Parse("frames=8"), Varying = ("batch", 1) }));
         Assert.Contains("samples vary along 'batch', which the features input 'rows' declares nowhere", elsewhere.Message, StringComparison.Ordinal);
 
+        // An output that grows with the sample, or a model with more than the features input, takes one length.
+        var growing = ClassifierGraphs.Parse(Frames);
+        growing.Graph.Output[0].Type.TensorType.Shape.Dim[1].DimParam = "frames";
+        var grows = Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open(Google.Protobuf.MessageExtensions.ToByteArray(growing), new UploadedClassifierOptions("all") { AxisLengths = AxisLengths.Parse("frames=8"), Varying = ("frames", 6) }));
+        Assert.Contains("samples vary along 'frames', and output 'logits' (float [batch, frames]) does too", grows.Message, StringComparison.Ordinal);
+
+        // A Loop whose trip count is the length (export_scripted_rows.py) needs the length known: refused, naming the node.
+        var scripted = File.ReadAllBytes(Fixture("pytorch_scripted_rows.onnx"));
+        var loop = Assert.Throws<EdgeMlOps.Shared.Onnx.Training.NotDifferentiableException>(() => UploadedClassifier.Open(scripted, new UploadedClassifierOptions("all") { AxisLengths = AxisLengths.Parse("rows=6..8"), Varying = AxisLengths.Range("rows=6..8") }));
+        Assert.Contains("cannot differentiate node '/Loop' (Loop): its trip count is not known where it starts (export with fixed extents; a count read off a free axis is known once that axis is pinned at one length, ModelInterface:AxisLengths)", loop.Message, StringComparison.Ordinal);
+        Assert.NotNull(UploadedClassifier.Open(scripted, new UploadedClassifierOptions("all") { AxisLengths = AxisLengths.Parse("rows=8") }).TrainStep); // pinned at one length, it trains
+
         // A signed range that is not among the pins, or that runs past the pinned length, is no spec a device runs.
         var signed = ModelArchitectures.From(Open("frames=6..8").Spec, []);
         signed.Graph.SampleLengths.Shortest = 9;

@@ -76,7 +76,8 @@ internal static class ControlFlowInlining
             var carried = node.Input.Count - 2;
             var scanned = body.Output.Count - 1 - carried;
             if (body.Input.Count != carried + 2 || scanned < 0) throw Refuse($"its body takes {body.Input.Count} inputs and makes {body.Output.Count} outputs for {carried} loop-carried values");
-            long? count = node.Input[0].Length == 0 ? null : facts.Values(node.Input[0]) is [long known] ? known : throw Refuse("its trip count is not known where it starts (export with fixed extents)");
+            long? count = node.Input[0].Length == 0 ? null : facts.Values(node.Input[0]) is [long known] && !ValueDims.IsSymbol(known) ? known
+                : throw Refuse("its trip count is not known where it starts (export with fixed extents; a count read off a free axis is known once that axis is pinned at one length, ModelInterface:AxisLengths)");
             var always = (node.Input[1].Length == 0 || Truth(node.Input[1], null) == true) && Truth(body.Output[0].Name, body) == true;
             if (!always && Enumerable.Range(0, scanned).Any(j => Used(node.Output[carried + j])))
                 throw Refuse("its body computes when to stop, and the loop stacks values per iteration, whose count only the run knows");
@@ -134,7 +135,7 @@ internal static class ControlFlowInlining
         }
 
         /// <summary>An integer or bool scalar of the enclosing graph, where known statically (bools as 0 or 1).</summary>
-        private long? Known(string name) => facts.Values(name) is [long value] ? value : facts.ConstantInts(name) is [long constant] ? constant : Truth(name, null) is { } truth ? (truth ? 1 : 0) : null;
+        private long? Known(string name) => facts.Values(name) is [long value] && !ValueDims.IsSymbol(value) ? value : facts.ConstantInts(name) is [long constant] ? constant : Truth(name, null) is { } truth ? (truth ? 1 : 0) : null;
 
         private void Scan()
         {

@@ -20,6 +20,9 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
     private readonly Dictionary<string, long> _symbols = new(StringComparer.Ordinal);
     private long _unnamed;
 
+    /// <summary>True for the number standing for a symbolic extent (a free axis's dim_param), which is no value a graph computes.</summary>
+    public static bool IsSymbol(long value) => value <= FirstSymbol;
+
     /// <summary>A known positive extent, or null for a symbolic or unknown one.</summary>
     public static long? Extent(long? dim) => dim > 0 ? dim : null;
 
