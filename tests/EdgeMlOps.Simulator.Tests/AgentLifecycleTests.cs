@@ -26,13 +26,15 @@ public class AgentLifecycleTests
         }
     }
 
-    private static async Task<Fleet> StartAsync(string dir)
+    /// <param name="uploaded">The fleet's model when it is an uploaded file; null: a generated mlp-3-4-2.</param>
+    private static async Task<Fleet> StartAsync(string dir, Shared.Onnx.UploadedClassifier? uploaded = null)
     {
         var node = new AggregatorNode(new AggregatorOptions
         {
             Fleet = "life",
             ModelName = "m",
-            Model = ModelSpecText.Parse("mlp-3-4-2"),
+            Model = uploaded?.Spec ?? ModelSpecText.Parse("mlp-3-4-2"),
+            ModelSource = uploaded,
             EmbeddedBrokerPort = 0,
             HttpUrl = "http://127.0.0.1:0",
             DataDirectory = Path.Combine(dir, "agg"),
@@ -127,6 +129,36 @@ public class AgentLifecycleTests
         Assert.Equal((1, 1, 40L), (report.Selected, report.Reported, report.Samples));
         Assert.Equal(exact.Accuracy, report.Accuracy, 9);
         Assert.Equal(exact.Loss, report.Loss, 4);
+    }
+
+    /// <summary>
+    /// PyTorch's frame classifier with samples of 6 to 8 frames (<c>frames=6..8</c>): a device holding scans of each
+    /// length scores each length on its own, and federated evaluation equals evaluating the pooled scans length by
+    /// length; a round trains all of them.
+    /// </summary>
+    [Fact]
+    public async Task SamplesOfSeveralLengths_AreEvaluatedAndTrainedOnTheDevice_EveryLength()
+    {
+        var frames = await File.ReadAllBytesAsync(Path.Combine(AppContext.BaseDirectory, "Fixtures", "pytorch_digit_frames.onnx"));
+        var uploaded = Shared.Onnx.UploadedClassifier.Open(frames, new Shared.Onnx.UploadedClassifierOptions("all") { AxisLengths = [("frames", 8)], Varying = ("frames", 6) });
+        await using var fleet = await StartAsync(Temp(), uploaded);
+        var (node, agent, _, _) = fleet;
+        var scans = File.ReadLines(Path.Combine(AppContext.BaseDirectory, "Fixtures", "digits_tokens.csv")).Take(36)
+            .Select(line => line.Split(',').Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        var samples = scans.Select((scan, i) => (scan.AsSpan(0, (6 + (i % 3)) * 8).ToArray(), (long)scan[64])).ToArray(); // 6, 7 and 8 frames in turn
+        agent.Feedback(samples);
+        await Eventually.Until(() => node.Devices.TryGet("dev-1", out var d) && d.SampleCount == 36, "samples reported");
+
+        var report = await node.RunFederatedEvaluationAsync(5, CancellationToken.None);
+        using var model = Runtime.InferenceModel.Load(node.Artifacts.Read(node.CurrentVersion.InferenceSha256), uploaded.Spec);
+        var byLength = samples.GroupBy(s => s.Item1.Length).Select(g => model.Evaluate([.. g.SelectMany(s => s.Item1)], [.. g.Select(s => s.Item2)])).ToList();
+        Assert.Equal(3, byLength.Count);
+        Assert.Equal((1, 1, 36L), (report.Selected, report.Reported, report.Samples));
+        Assert.Equal(byLength.Sum(e => e.Accuracy * e.Samples) / 36, report.Accuracy, 9);
+        Assert.Equal(byLength.Sum(e => e.Loss * e.Samples) / 36, report.Loss, 4);
+
+        var round = await node.RunRoundAsync(CancellationToken.None);
+        Assert.Equal((Aggregator.Rounds.RoundStatus.Completed, 36L), (round.Status, round.Samples));
     }
 
     [Fact]
