@@ -49,14 +49,14 @@ internal sealed class SampleRows
     /// <summary>
     /// One epoch's batches: the shuffled <paramref name="order"/> cut into batches of up to <paramref name="size"/>
     /// samples of one length (shortest length first, each in its shuffled order), the batches then shuffled by
-    /// <paramref name="random"/>. Returns the samples in batch order; <paramref name="batches"/> receives each batch's
+    /// <paramref name="random"/> — samples of one length alone keep the order a fixed-length step takes. Returns the samples in batch order; <paramref name="batches"/> receives each batch's
     /// start and count in it.
     /// </summary>
     public int[] Arrange(int[] order, int size, Random random, List<(int Start, int Count)> batches)
     {
-        var cuts = order.GroupBy(s => Lengths[s]).OrderBy(g => g.Key)
-            .SelectMany(g => g.Chunk(size)).ToArray();
-        random.Shuffle(cuts);
+        var groups = order.GroupBy(s => Lengths[s]).OrderBy(g => g.Key).ToList();
+        var cuts = groups.SelectMany(g => g.Chunk(size)).ToArray();
+        if (groups.Count > 1) random.Shuffle(cuts); // one length: the batches of a fixed-length step, in the same order
         var arranged = new int[order.Length];
         batches.Clear();
         var at = 0;

@@ -106,6 +106,41 @@ public class VaryingLengthTrainingTests(Xunit.Abstractions.ITestOutputHelper out
         Assert.Contains("sample 0 holds 40 values", Assert.Throws<ArgumentException>(() => trainer.TrainLengths(initial, new float[40], [40], [1], plan)).Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The step generated with the axis left free is the step generated with it pinned, at each length: for the
+    /// classifier (cross-entropy) and for the same file read as a regressor of its ten outputs (mean squared error, with
+    /// momentum), one step at 6 frames and one at 8 land where the pinned steps do.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TheFreeAxisStep_IsThePinnedStep_AtEachLength(bool regression)
+    {
+        UploadedClassifier Read(string pins) => UploadedClassifier.Open(Frames, new UploadedClassifierOptions("all")
+        {
+            AxisLengths = AxisLengths.Parse(pins), Varying = AxisLengths.Range(pins), Regression = regression,
+            Optimizer = regression ? EdgeMlOps.Shared.Onnx.Training.DeviceOptimizer.Momentum : EdgeMlOps.Shared.Onnx.Training.DeviceOptimizer.Sgd,
+        });
+        var varying = Read("frames=6..8");
+        using var free = new TrainStepModel(varying.TrainStep!, varying.Spec);
+        var targets = Enumerable.Range(0, 60).Select(i => (float)(i % 7) / 7).ToArray();
+        var plan = new LocalTrainingPlan(2, 3, 0.1f, 4);
+        foreach (var (rows, frames) in new[] { ("rows", 8), ("short", 6) })
+        {
+            var pinned = Read($"frames={frames}");
+            using var fixedStep = new TrainStepModel(pinned.TrainStep!, pinned.Spec);
+            var features = Floats(rows);
+            int[] lengths = [.. Enumerable.Repeat(frames * 8, 6)];
+            var (a, b) = regression
+                ? (free.TrainTargetLengths(varying.InitialWeights().Values, features, lengths, targets, plan), fixedStep.TrainTargets(pinned.InitialWeights().Values, features, targets, plan))
+                : (free.TrainLengths(varying.InitialWeights().Values, features, lengths, Digits, plan), fixedStep.Train(pinned.InitialWeights().Values, features, Digits, plan));
+            var worst = a.Weights.Zip(b.Weights).Max(p => Math.Abs(p.First - p.Second));
+            Assert.True(worst < 1e-5, $"{frames} frames: the free-axis step is {worst} from the pinned one");
+            Assert.Equal(b.Loss, a.Loss, 5);
+            Assert.Equal(4, a.Steps);
+        }
+    }
+
     [Fact]
     public void RangesThatDoNotFit_AreRefusedSayingWhy()
     {
