@@ -48,9 +48,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
         var channels = options.CreateChannels();
         try
         {
-            IModelEvaluator evaluator = test.Targets is { } targets
-                ? new HeldOutTargetsEvaluator(test.Features, targets, test.TargetWidth) // "accuracy" is R² or label accuracy
-                : new HeldOutEvaluator(test.Features, test.Labels);
+            var evaluator = SampleCuts.HeldOut(aggregatorOptions.Model, options.Seed, test); // samples of several lengths: cut as the devices' are
             await using var fleet = options.Workers > 0
                 ? await SimulatedFleet.StartWithWorkersAsync(aggregatorOptions, evaluator, options, parts, _loggers, cancellationToken).ConfigureAwait(false)
                 : await SimulatedFleet.StartAsync(

@@ -21,9 +21,9 @@ public class FreeAxisFleetTests(Xunit.Abstractions.ITestOutputHelper output)
 
     /// <summary>
     /// Samples of 6 to 8 frames on one fleet (<c>--axis-lengths frames=6..8</c>): each device's scans are cut to lengths
-    /// of their own, about two in three shorter than the pin. Every sample trains — each round's updates count all
-    /// 1,400 of them, where keeping rows of one width would count only the whole scans — and the whole held-out scans
-    /// improve as the fleet learns from the cut ones.
+    /// of their own, about two in three shorter than the pin, and so are the held-out scans (each length scored on its
+    /// own). Every sample trains — each round's updates count all 1,400 of them, where keeping rows of one width would
+    /// count only the whole scans — and the held-out accuracy rises as on whole scans.
     /// </summary>
     [Fact]
     public async Task SamplesOfSixToEightFrames_AllTrain_OnOneFleet()

@@ -18,7 +18,7 @@ public static class HeldOutFile
     /// <summary>The evaluator for <paramref name="path"/>, or <see cref="InvalidDataException"/> listing what is wrong.</summary>
     public static IModelEvaluator Load(string path, ModelSpec model)
     {
-        var features = new List<float>();
+        var features = new List<float[]>();
         var labels = new List<long>();
         var targets = new List<float>();
         var cohorts = new List<string>();
@@ -37,7 +37,7 @@ public static class HeldOutFile
                 continue;
             }
 
-            features.AddRange(row);
+            features.Add(row);
             labels.Add(label);
             targets.AddRange(target);
             cohorts.Add(cohort ?? (model.TakesTargets ? "no cohort" : "class=" + label.ToString(System.Globalization.CultureInfo.InvariantCulture)));
@@ -47,8 +47,11 @@ public static class HeldOutFile
 
         if (errors.Count > 0) throw new InvalidDataException($"{path}: {string.Join("; ", errors)}");
         if (labels.Count == 0) throw new InvalidDataException($"{path}: no samples");
-        if (model.TakesTargets) return new HeldOutTargetsEvaluator(features.ToArray(), targets.ToArray(), model.Targets, anyCohort ? cohorts : null);
-        return new HeldOutEvaluator(features.ToArray(), labels.ToArray(), anyCohort ? cohorts : null, attributes);
+        // Samples of several lengths: each length scored on its own (LengthsEvaluator); one length: one evaluator.
+        var truth = targets.ToArray();
+        return LengthsEvaluator.Of([.. features.Select(f => f.Length)], model.InputDim, (rows, _) => model.TakesTargets
+            ? new HeldOutTargetsEvaluator([.. rows.SelectMany(i => features[i])], [.. rows.SelectMany(i => truth.AsSpan(i * model.Targets, model.Targets).ToArray())], model.Targets, anyCohort ? [.. rows.Select(i => cohorts[i])] : null)
+            : new HeldOutEvaluator([.. rows.SelectMany(i => features[i])], [.. rows.Select(i => labels[i])], anyCohort ? [.. rows.Select(i => cohorts[i])] : null, [.. rows.Select(i => attributes[i])]));
     }
 
     private static string? Parse(string line, ModelSpec model, out float[] row, out long label, out float[] target, out string? cohort, out IReadOnlyDictionary<string, string> attributes)

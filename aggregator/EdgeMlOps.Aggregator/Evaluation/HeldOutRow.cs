@@ -26,8 +26,8 @@ internal static class HeldOutRow
         else
         {
             if (!hasFeatures || values.ValueKind != JsonValueKind.Array) return "no 'features' array";
-            if (values.GetArrayLength() != model.InputDim) return $"{values.GetArrayLength()} features, the model takes {model.InputDim}";
-            row = new float[model.InputDim];
+            if (!model.TakesSampleOf(values.GetArrayLength())) return $"{values.GetArrayLength()} features, the model takes {model.SampleSizeText}";
+            row = new float[values.GetArrayLength()]; // samples of several lengths: any length the range allows
             if (Numbers(values, row, 0, "feature") is { } problem) return problem;
         }
 

@@ -33,6 +33,34 @@ public class HeldOutFileTests
         Assert.DoesNotContain("line 6", ex.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Held-out scans of 6 to 8 frames for a fleet whose samples vary (<c>frames=6..8</c>): each length scored on its own
+    /// and weighted by its count, overall and per cohort, explanations reading the whole scans; 5 frames is a bad line.
+    /// </summary>
+    [Fact]
+    public void SamplesOfSeveralLengths_AreEachScoredAtTheirLength_WeightedByTheirCount()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_digit_frames.onnx"));
+        var spec = Shared.Onnx.UploadedClassifier.Open(bytes, new Shared.Onnx.UploadedClassifierOptions("all") { AxisLengths = [("frames", 8)], Varying = ("frames", 6) }).Spec;
+        var random = new Random(3);
+        var samples = Enumerable.Range(0, 30).Select(i => (Row: Enumerable.Range(0, (6 + (i % 3)) * 8).Select(_ => (float)random.Next(17)).ToArray(), Label: (long)random.Next(10))).ToList();
+        var evaluator = HeldOutFile.Load(Write([.. samples.Select(s => $"{{\"features\":[{string.Join(',', s.Row)}],\"label\":{s.Label}}}")]), spec);
+
+        using var model = Runtime.InferenceModel.Load(bytes, spec);
+        var byLength = samples.GroupBy(s => s.Row.Length).Select(g => model.Evaluate([.. g.SelectMany(s => s.Row)], [.. g.Select(s => s.Label)])).ToList();
+        var score = evaluator.Evaluate(model);
+        Assert.Equal((30, 30), (evaluator.Count, score.Samples));
+        Assert.Equal(byLength.Sum(e => e.Accuracy * e.Samples) / 30, score.Accuracy, 9);
+        Assert.Equal(byLength.Sum(e => e.Loss * e.Samples) / 30, score.Loss, 9);
+        Assert.Equal(score.Accuracy, evaluator.EvaluateCohorts(model)[Runtime.InferenceModel.AllCohorts].Accuracy, 9);
+        Assert.Equal(samples.Count(s => s.Label == 3), evaluator.EvaluateCohorts(model)["class=3"].Samples);
+        Assert.Equal(10, evaluator.Rows!.Count); // the whole scans
+        Assert.Equal(640, evaluator.Rows.Features.Length);
+
+        var ex = Assert.Throws<InvalidDataException>(() => HeldOutFile.Load(Write($"{{\"features\":[{string.Join(',', new float[40])}],\"label\":1}}"), spec));
+        Assert.Contains("line 1: 40 features, the model takes 6 to 8 'frames' (48 to 64 values in steps of 8)", ex.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>A string input's held-out values are strings by name, kept as the category index a device keeps; an unknown one is the model's unknown.</summary>
     [Fact]
     public void AModelWithAStringInput_TakesItsStringsByName_AsTheSameRowsDevicesKeep()
