@@ -71,6 +71,7 @@ public class OpGradientTests
         ["TopK values, 2 largest along the last axis, behind a Tanh"] = (g => (g.Nodes("TopK", [g.Node("Tanh", [g.Param("a", [3, 5])]), g.Ints(2)], 2)[0], [3, 2]), 17),
         ["TopK values, 2 smallest along axis 0"] = (g => (g.Nodes("TopK", [g.Param("a", [4, 3]), g.Ints(2)], 2, Int("axis", 0), Int("largest", 0))[0], [2, 3]), 17),
         ["GatherElements along axis 1, an index picked twice (torch.gather)"] = (g => (g.Node("GatherElements", [g.Param("a", [2, 4]), g.IntInput("i", [2, 3], [0, 3, 3, 1, 1, 2])], Int("axis", 1)), [2, 3]), 17),
+        ["CastLike to the type of another value (x.type_as(y)), behind a Tanh"] = (g => (g.Node("CastLike", [g.Node("Tanh", [g.Param("a", [3, 4])]), g.Param("like", [2])]), [3, 4]), 17),
         ["GatherND of elements, one picked twice (tf.gather_nd)"] = (g => (g.Node("GatherND", [g.Param("a", [3, 4]), g.IntInput("i", [4, 2], [0, 1, 2, 3, 0, 1, 1, 0])]), [4]), 17),
         ["GatherND of rows of a 3-D tensor, behind a Tanh"] = (g => (g.Node("GatherND", [g.Node("Tanh", [g.Param("a", [2, 3, 4])]), g.IntInput("i", [2, 2, 2], [1, 2, 0, 0, 0, 1, 1, 2])]), [2, 2, 4]), 17),
         ["GatherND with batch_dims 1 (a row per batch entry, one picked twice)"] = (g => (g.Node("GatherND", [g.Param("a", [2, 3, 4]), g.IntInput("i", [2, 3, 1], [2, 0, 2, 1, 1, 0])], Int("batch_dims", 1)), [2, 3, 4]), 17),

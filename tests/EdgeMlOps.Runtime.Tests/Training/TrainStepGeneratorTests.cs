@@ -53,8 +53,8 @@ public class TrainStepGeneratorTests
     [Fact]
     public void AHeadOnlyTrainStep_LeavesTheBackboneFrozen_EvenThroughAnOpWithoutAGradientRule()
     {
-        // CastLike (here to h's own type: the identity) has no gradient rule.
-        var (model, feeds) = Classifier("Softmax", 3, before: (g, h) => g.Node("CastLike", [h, h]));
+        // Optional then OptionalGetElement (h wrapped and unwrapped: the identity) have no gradient rule.
+        var (model, feeds) = Classifier("Softmax", 3, before: (g, h) => g.Node("OptionalGetElement", [g.Node("Optional", [h])]));
         feeds["labels"] = new Feed([4], Ints: [0, 2, 1, 2]);
         using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.SoftmaxCrossEntropy) { Trainable = ["w1", "b1"] });
         Assert.Equal(["w1", "b1"], probe.Step.Trained);
@@ -66,7 +66,7 @@ public class TrainStepGeneratorTests
 
         // Training everything would need a gradient through the sequence: refused, naming the op and the node.
         var refusal = Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, new TrainStepOptions("y", TrainingLoss.SoftmaxCrossEntropy)));
-        Assert.Contains("(CastLike)", refusal.Message);
+        Assert.Contains("(OptionalGetElement)", refusal.Message);
         Assert.Contains("train only parameters after this node", refusal.Message);
     }
 

@@ -100,6 +100,9 @@ internal static class ElementwiseGradients
             c.Give(0, () => c.W.Node("Cast", [c.Dy], c.W.CastToElement()));
     }
 
+    /// <summary>CastLike to a floating-point type (its second input's) passes dY on cast back to the first input's type; the second input only lends its type.</summary>
+    public static void CastLike(GradientContext c) => c.Give(0, () => c.W.Node("CastLike", [c.Dy, c.Input(0)]));
+
     public static void Neg(GradientContext c) => c.Give(0, () => c.W.Node("Neg", [c.Dy]));
 
     public static void PassThrough(GradientContext c) => c.Give(0, c.Dy);

@@ -56,6 +56,7 @@ internal static class GradientRules
         ["Min"] = ElementwiseGradients.Extreme,
         ["Where"] = ElementwiseGradients.Where,
         ["Cast"] = ElementwiseGradients.Cast,
+        ["CastLike"] = ElementwiseGradients.CastLike,
         ["Abs"] = ActivationGradients.Abs,
         ["PRelu"] = ActivationGradients.PRelu,
         ["Elu"] = ActivationGradients.Elu,
@@ -131,7 +132,7 @@ internal static class GradientRules
     {
         "Reshape" or "Squeeze" or "Unsqueeze" or "Gather" or "Slice" or "ReduceSum" or "ReduceMean" or "ReduceMax" or "ReduceMin" or "Pow" or "Clip" or "Dropout"
             or "Expand" or "Split" or "Pad" or "Cast" or "Resize" or "ReduceSumSquare" or "ReduceL1" or "ReduceL2" or "ReduceLogSumExp" or "CumSum"
-            or "TopK" or "GatherElements" or "GatherND" or "ReduceLogSum" or "Tile" or "Trilu" or "ReduceProd" or "MaxUnpool" or "Compress" or "ReverseSequence" => index == 0,
+            or "TopK" or "GatherElements" or "GatherND" or "ReduceLogSum" or "CastLike" or "Tile" or "Trilu" or "ReduceProd" or "MaxUnpool" or "Compress" or "ReverseSequence" => index == 0,
         "ScatterND" or "ScatterElements" => index is 0 or 2,
         "Where" => index is 1 or 2,
         "BatchNormalization" => index <= 2,
