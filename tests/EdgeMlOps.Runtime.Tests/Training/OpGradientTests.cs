@@ -139,6 +139,12 @@ public class OpGradientTests
             S("mode", "cubic"), S("padding_mode", "border"), Int("align_corners", 1)), [1, 2, 3, 3]), 20),
         ["GridSample cubic, reflection padding"] = (g => (g.Node("GridSample", [g.Param("a", [1, 1, 4, 4]), g.Param("grid", [1, 3, 4, 2], 1.2)],
             S("mode", "cubic"), S("padding_mode", "reflection")), [1, 1, 3, 4]), 20),
+        ["GridSample of a volume, trilinear, zeros padding (a 3-D spatial transformer)"] = (g => (g.Node("GridSample", [g.Param("a", [2, 2, 3, 4, 5]), g.Param("grid", [2, 2, 3, 2, 3], 0.7)], S("mode", "linear")), [2, 2, 2, 3, 2]), 20),
+        ["GridSample of a volume, trilinear, border padding, align_corners, behind a Tanh"] = (g => (g.Node("GridSample", [g.Node("Tanh", [g.Param("a", [1, 2, 4, 3, 4])]), g.Param("grid", [1, 2, 2, 3, 3], 0.9)],
+            S("mode", "linear"), S("padding_mode", "border"), Int("align_corners", 1)), [1, 2, 2, 2, 3]), 20),
+        ["GridSample of a volume, trilinear, reflection padding past its edges"] = (g => (g.Node("GridSample", [g.Param("a", [1, 1, 3, 4, 4]), g.Param("grid", [1, 2, 2, 3, 3], 1.5)],
+            S("mode", "linear"), S("padding_mode", "reflection")), [1, 1, 2, 2, 3]), 20),
+        ["GridSample of a volume, nearest"] = (g => (g.Node("GridSample", [g.Param("a", [1, 2, 3, 4, 4]), g.Node("Mul", [g.Input("grid", [1, 2, 2, 2, 3]), g.Param("k", [], 0, 0.6)])], S("mode", "nearest")), [1, 2, 2, 2, 2]), 20),
         ["GridSample linear, an upsampling grid"] = (g => (g.Node("GridSample", [g.Param("a", [1, 2, 3, 3]), g.Param("grid", [1, 5, 6, 2], 0.5)], S("mode", "linear")), [1, 2, 5, 6]), 20),
         ["MaxPool, auto_pad SAME_UPPER (as TensorFlow exports)"] = (g => (g.Node("MaxPool", [g.Param("a", [2, 3, 5, 5])], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2), S("auto_pad", "SAME_UPPER")), [2, 3, 3, 3]), 17),
     };

@@ -4,14 +4,16 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 
 /// <summary>
 /// GridSample on images (<c>F.grid_sample</c>: a spatial transformer's sampler, opset 16 and 20) in every mode —
-/// bilinear, nearest, bicubic — with zeros, border or reflection padding and either align_corners. Every output pixel
-/// reads the input around the grid's location: a mix of taps (2×2 bilinear, 4×4 bicubic, one nearest), each weighted
-/// by a function of the location's fraction along x times one along y. So dX is dY times each tap's weight added back
-/// at that tap (ScatterElements with reduction add), and d grid is dY times the mix's slope along x and along y — the
-/// taps' values times their weights' derivatives — times how far a step of the grid moves the location in pixels
-/// (zero where padding clamped it; its sign flipped where reflection mirrored it). Bilinear and nearest pad the
-/// location, as PyTorch does; bicubic pads each tap. Nearest's mix is flat between pixels, so the grid gets no
-/// gradient. Extents are read at run time, so images of any size train. Volumes (rank 5) are refused naming the node.
+/// bilinear, nearest, bicubic — and on volumes (rank 5, opset 20: a 3-D spatial transformer, a registration network's
+/// warp) trilinear or nearest, with zeros, border or reflection padding and either align_corners. Every output pixel
+/// reads the input around the grid's location: a mix of taps (2×2 bilinear, 4×4 bicubic, 2×2×2 trilinear, one
+/// nearest), each weighted by a function of the location's fraction along x times one along y (times one along z).
+/// So dX is dY times each tap's weight added back at that tap (ScatterElements with reduction add), and d grid is dY
+/// times the mix's slope along each axis — the taps' values times that axis's weight derivative and the others'
+/// weights — times how far a step of the grid moves the location in pixels (zero where padding clamped it; its sign
+/// flipped where reflection mirrored it). Bilinear and nearest pad the location, as PyTorch does; bicubic pads each
+/// tap. Nearest's mix is flat between pixels, so the grid gets no gradient. Extents are read at run time, so images
+/// and volumes of any size train.
 /// </summary>
 internal static class GridSampleGradient
 {
@@ -27,9 +29,11 @@ internal static class GridSampleGradient
             _ => throw c.Refuse($"GridSample mode '{mode}' has no gradient rule (bilinear, bicubic or nearest do)"),
         };
         if (padding is not ("zeros" or "border" or "reflection")) throw c.Refuse($"GridSample padding_mode '{padding}' has no gradient rule (zeros, border or reflection do)");
-        if (c.RankOf(c.X, "GridSample input") != 4) throw c.Refuse("GridSample of a volume (rank 5) has no gradient rule; images (rank 4) do");
+        var rank = c.RankOf(c.X, "GridSample input");
+        if (rank is not (4 or 5)) throw c.Refuse($"GridSample of rank {rank} has no gradient rule; images (rank 4) and volumes (rank 5) do");
+        if (rank == 5 && kind == Interpolation.Cubic) throw c.Refuse("GridSample's cubic mode is defined on images (rank 4) only; a volume samples linear or nearest");
         if (!c.Needs(0) && !c.Needs(1)) return;
-        var sampler = new Sampler(c, kind, padding, c.Int("align_corners", 0) != 0);
+        var sampler = new Sampler(c, kind, padding, c.Int("align_corners", 0) != 0, rank - 2);
         c.Give(0, sampler.InputGradient);
         c.Give(1, sampler.GridGradient);
     }
@@ -47,64 +51,66 @@ internal static class GridSampleGradient
         private readonly GradientContext _c;
         private readonly GraphWriter _w;
         private readonly bool _flat; // nearest: no gradient to the grid
-        private readonly string _flatDy; // [N, C, Ho·Wo]
-        private readonly string _flatX; // [N, C, H·W]
-        private readonly string _width; // W, int64 [1]
-        private readonly Axis _x;
-        private readonly Axis _y;
+        private readonly string _flatDy; // [N, C, Ho·Wo(·Do)]
+        private readonly string _flatX; // [N, C, H·W(·D)]
+        private readonly IReadOnlyList<Axis> _axes; // x, y (, z): the grid's entries in order, against W, H (, D)
+        private readonly IReadOnlyList<string> _strides; // how far one pixel along each axis is in the flattened input, int64 [1]
 
-        public Sampler(GradientContext c, Interpolation kind, string padding, bool alignCorners)
+        public Sampler(GradientContext c, Interpolation kind, string padding, bool alignCorners, int dims)
         {
             (_c, _w, _flat) = (c, c.W, kind == Interpolation.Nearest);
             var shape = _w.Shape(c.X);
-            _width = _w.Node("Gather", [shape, _w.Int64s(3)], Int("axis", 0));
+            string Extent(int axis) => _w.Node("Gather", [shape, _w.Int64Constant(axis)], Int("axis", 0));
             _flatDy = _w.Node("Reshape", [c.Dy, _w.Int64s(0, 0, -1)]);
             _flatX = _w.Node("Reshape", [c.X, _w.Int64s(0, 0, -1)]);
-            _x = new Axis(_w, c.Input(1), 0, _w.Node("Gather", [shape, _w.Int64Constant(3)], Int("axis", 0)), kind, padding, alignCorners);
-            _y = new Axis(_w, c.Input(1), 1, _w.Node("Gather", [shape, _w.Int64Constant(2)], Int("axis", 0)), kind, padding, alignCorners);
+            _axes = [.. Enumerable.Range(0, dims).Select(entry => new Axis(_w, c.Input(1), entry, dims, Extent(dims + 1 - entry), kind, padding, alignCorners))];
+            var strides = new List<string> { _w.Int64s(1) };
+            for (var entry = 1; entry < dims; entry++) strides.Add(_w.Node("Mul", [strides[^1], _w.Node("Gather", [shape, _w.Int64s(dims + 2 - entry)], Int("axis", 0))]));
+            _strides = strides;
         }
+
+        /// <summary>Every combination of one tap per axis (x, y, z in each): the pixels an output reads, x varying fastest.</summary>
+        private IEnumerable<Tap[]> Corners() =>
+            _axes.Reverse().Aggregate((IEnumerable<Tap[]>)[[]], (corners, axis) => corners.SelectMany(corner => axis.Taps.Select(tap => (Tap[])[tap, .. corner])));
 
         /// <summary>dX: dY times each tap's weight, added back at that pixel.</summary>
         public string InputGradient()
         {
             var sum = _w.Node("ConstantOfShape", [_w.Shape(_flatX)], _w.Fill(0));
-            foreach (var y in _y.Taps)
+            foreach (var corner in Corners())
             {
-                foreach (var x in _x.Taps)
-                {
-                    var weight = _w.Node("Mul", [_w.Node("Mul", [y.Weight, x.Weight]), _w.Node("Mul", [y.Valid, x.Valid])]);
-                    sum = _w.Node("ScatterElements", [sum, Index(y, x), _w.Node("Mul", [_flatDy, weight])], Int("axis", 2), Str("reduction", "add"));
-                }
+                var weight = _w.Node("Mul", [Product(corner.Select(t => t.Weight)), Product(corner.Select(t => t.Valid))]);
+                sum = _w.Node("ScatterElements", [sum, Index(corner), _w.Node("Mul", [_flatDy, weight])], Int("axis", 2), Str("reduction", "add"));
             }
 
             return _w.Node("Reshape", [sum, _w.Shape(_c.X)]);
         }
 
-        /// <summary>d grid: dY times the mix's slope along x and along y, in grid units; zero for nearest.</summary>
+        /// <summary>d grid: dY times the mix's slope along each axis, in grid units; zero for nearest.</summary>
         public string GridGradient()
         {
             if (_flat) return _w.Node("ConstantOfShape", [_w.Shape(_c.Input(1))], _w.Fill(0));
-            string? alongX = null, alongY = null;
-            foreach (var y in _y.Taps)
+            var along = new string?[_axes.Count];
+            foreach (var corner in Corners())
             {
-                foreach (var x in _x.Taps)
+                var value = _w.Node("Mul", [_w.Node("GatherElements", [_flatX, Index(corner)], Int("axis", 2)), Product(corner.Select(t => t.Valid))]);
+                for (var a = 0; a < corner.Length; a++)
                 {
-                    var value = _w.Node("Mul", [_w.Node("GatherElements", [_flatX, Index(y, x)], Int("axis", 2)), _w.Node("Mul", [y.Valid, x.Valid])]);
-                    alongX = Sum(alongX, _w.Node("Mul", [value, _w.Node("Mul", [y.Weight, x.Slope])]));
-                    alongY = Sum(alongY, _w.Node("Mul", [value, _w.Node("Mul", [x.Weight, y.Slope])]));
+                    var others = Product(corner.Select((t, k) => k == a ? t.Slope : t.Weight)); // this axis's slope, the others' weights
+                    along[a] = along[a] is { } total ? _w.Node("Add", [total, _w.Node("Mul", [value, others])]) : _w.Node("Mul", [value, others]);
                 }
             }
 
             string Pull(string slope, Axis axis) => _w.Node("Mul", [_w.Node("ReduceSum", [_w.Node("Mul", [_flatDy, slope]), _w.Int64s(1)], Int("keepdims", 1)), axis.PixelsPerGridUnit]);
-            var pairs = _w.Node("Transpose", [_w.Node("Concat", [Pull(alongX!, _x), Pull(alongY!, _y)], Int("axis", 1))], Ints("perm", 0, 2, 1)); // [N, Ho·Wo, 2]
-            return _w.Node("Reshape", [pairs, _w.Shape(_c.Input(1))]);
+            var entries = _w.Node("Transpose", [_w.Node("Concat", [.. along.Select((slope, a) => Pull(slope!, _axes[a]))], Int("axis", 1))], Ints("perm", 0, 2, 1)); // [N, Ho·Wo(·Do), dims]
+            return _w.Node("Reshape", [entries, _w.Shape(_c.Input(1))]);
         }
 
-        private string Sum(string? total, string term) => total is null ? term : _w.Node("Add", [total, term]);
+        private string Product(IEnumerable<string> factors) => factors.Aggregate((a, b) => _w.Node("Mul", [a, b]));
 
-        /// <summary>Where pixel (y, x) is in a flattened image, [N, C, Ho·Wo] (clamped inside; its weight is zero when it is outside).</summary>
-        private string Index(Tap y, Tap x) =>
-            _w.Node("Expand", [_w.Node("Add", [_w.Node("Mul", [y.Index, _width]), x.Index]), _w.Shape(_flatDy)]);
+        /// <summary>Where a corner's pixel is in the flattened input, [N, C, Ho·Wo(·Do)] (clamped inside; its weight is zero when it is outside).</summary>
+        private string Index(Tap[] corner) =>
+            _w.Node("Expand", [corner.Select((t, a) => a == 0 ? t.Index : _w.Node("Mul", [t.Index, _strides[a]])).Aggregate((p, q) => _w.Node("Add", [p, q])), _w.Shape(_flatDy)]);
     }
 
     /// <summary>
@@ -113,15 +119,15 @@ internal static class GridSampleGradient
     /// </summary>
     private sealed record Tap(string Index, string Weight, string Slope, string Valid);
 
-    /// <summary>One axis of the grid (x: its entry 0 against the width; y: entry 1 against the height) as pixel locations and the taps read there.</summary>
+    /// <summary>One axis of the grid (x: its entry 0 against the width; y: entry 1 against the height; z: entry 2 against a volume's depth) as pixel locations and the taps read there.</summary>
     private sealed class Axis
     {
         /// <summary>The cubic convolution's A, as PyTorch and ONNX Runtime take it.</summary>
         private const double A = -0.75;
 
-        public Axis(GraphWriter w, string grid, long entry, string extent, Interpolation kind, string padding, bool alignCorners)
+        public Axis(GraphWriter w, string grid, long entry, int dims, string extent, Interpolation kind, string padding, bool alignCorners)
         {
-            var g = w.Node("Reshape", [w.Node("Gather", [grid, w.Int64Constant(entry)], Int("axis", 3)), w.Int64s(0, 1, -1)]); // [N, 1, Ho·Wo]
+            var g = w.Node("Reshape", [w.Node("Gather", [grid, w.Int64Constant(entry)], Int("axis", dims + 1)), w.Int64s(0, 1, -1)]); // [N, 1, Ho·Wo(·Do)]
             var size = w.Node("Cast", [extent], w.CastToElement());
             var last = w.Node("Sub", [size, w.Scalar(1)]);
             // align_corners: −1 and 1 are the first and last pixels' centres; otherwise the image's outer edges.
