@@ -144,7 +144,46 @@ public class ControlFlowTests
         return (g.Node("Add", [outputs[1], outputs[0]]), [Steps, 2, 5]);
     }
 
-    public static TheoryData<string> Names => ["loop", "scan", "if", "data-if", "nested", "break"];
+    /// <summary>
+    /// Branches the data decides nested <paramref name="depth"/> deep (each then-branch holds the next If, on the sign of
+    /// another feature's sum), each level with a weight of its own: unrolled level by level, any depth.
+    /// </summary>
+    private static (string Y, long[] Dims) DeepBranches(TestGraph g, int depth = 6)
+    {
+        var x = Sequence(g);
+        GraphProto Level(int level)
+        {
+            var w = g.Param($"w{level}", [3, 2]);
+            if (level == depth) return Body($"leaf{level}", [], [Op("MatMul", [x, w], $"m{level}"), Op("Tanh", [$"m{level}"], $"out{level}")], $"out{level}");
+            var sum = g.Node("ReduceSum", [g.Node("Gather", [x, g.Ints(level % 3)], Int("axis", 2))], Int("keepdims", 0));
+            var positive = g.Node("Greater", [sum, g.Floats(0.1f * level)]);
+            var otherwise = Body($"else{level}", [], [Op("MatMul", [x, w], $"n{level}"), Op("Neg", [$"n{level}"], $"neg{level}")], $"neg{level}");
+            return Body($"then{level}", [],
+            [
+                Op("Squeeze", [positive], $"c{level}"),
+                Op("If", [$"c{level}"], $"inner{level}", Graph("then_branch", Level(level + 1)), Graph("else_branch", otherwise)),
+                Op("Sigmoid", [$"inner{level}"], $"scaled{level}"),
+            ], $"scaled{level}");
+        }
+
+        var top = Level(1);
+        var cond = g.Node("Squeeze", [g.Node("Greater", [g.Node("ReduceSum", [x], Int("keepdims", 0)), g.Floats(-100)])]);
+        return (g.Node("If", [cond], Graph("then_branch", top), Graph("else_branch", Body("never", [], [Op("MatMul", [x, g.Param("w0", [3, 2])], "never_out")], "never_out"))), [2, Steps, 2]);
+    }
+
+    /// <summary>A Loop of <paramref name="trips"/> whose body runs a Loop of as many trips, each adding a weight to the carried state.</summary>
+    private static string NestedLoops(TestGraph g, long trips)
+    {
+        var w = g.Param("w", [2, 3]);
+        var count = g.Node("Squeeze", [g.Ints(trips)]);
+        var truth = True(g);
+        var inner = Body("inner", [("j", DataType.Int64), ("cond_j", DataType.Bool), ("s", DataType.Float)], [Op("Add", ["s", w], "s_next"), Op("Identity", ["cond_j"], "cond_jo")], "cond_jo", "s_next");
+        var outer = Body("outer", [("i", DataType.Int64), ("cond_i", DataType.Bool), ("h", DataType.Float)],
+            [Op("Loop", [count, "cond_i", "h"], "h_next", Graph("body", inner)), Op("Identity", ["cond_i"], "cond_io")], "cond_io", "h_next");
+        return g.Nodes("Loop", [count, truth, g.Input("x", [2, 3])], 1, Graph("body", outer))[0];
+    }
+
+    public static TheoryData<string> Names => ["loop", "scan", "if", "data-if", "nested", "break", "deep"];
 
     private static (string Y, long[] Dims) Build(string name, TestGraph g) => name switch
     {
@@ -153,6 +192,7 @@ public class ControlFlowTests
         "data-if" => DataBranch(g),
         "nested" => NestedBranch(g),
         "break" => ScriptedLoop(g, stopsEarly: true, stacked: false), // stops after 3 of its 4 trips: the last state is the third's
+        "deep" => DeepBranches(g), // seven Ifs nested in one another
         _ => ShapeTest(g),
     };
 
@@ -173,7 +213,7 @@ public class ControlFlowTests
         using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError));
         Assert.Equal(mse, probe.Gradient(feeds).Loss, 5);
         Assert.DoesNotContain(probe.Step.Model.Graph.Node, n => n.OpType is "Loop" or "Scan" or "If");
-        Assert.Equal(name switch { "if" => ["w_long"], "data-if" => ["w_neg", "w_pos"], "nested" => ["u", "w"], _ => ["h0", "u", "w"] }, probe.Step.Trained.Order(StringComparer.Ordinal)); // a shape test's branch not taken trains nothing; a data-decided one gets zeros
+        Assert.Equal(name switch { "if" => ["w_long"], "data-if" => ["w_neg", "w_pos"], "nested" => ["u", "w"], "deep" => ["w0", "w1", "w2", "w3", "w4", "w5", "w6"], _ => ["h0", "u", "w"] }, probe.Step.Trained.Order(StringComparer.Ordinal)); // a shape test's branch not taken trains nothing; a data-decided one gets zeros
         var error = probe.RelativeError(feeds, 1e-2);
         Assert.True(error < 2e-3, $"{name}: relative gradient error {error:E2}");
     }
@@ -206,6 +246,11 @@ public class ControlFlowTests
         }
 
         Assert.Contains("it runs 1100 times; the train step unrolls 1 to 1024", Refusal(g => ScriptedLoop(g, trips: 1100).Y), StringComparison.Ordinal);
+
+        // A loop of 1,000 trips around one of 1,000 would copy a million bodies: refused before it is built, naming the loop.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Contains("unrolling it copies more than 250,000 nodes into the train step (nested loops multiply their trips)", Refusal(g => NestedLoops(g, 1000)), StringComparison.Ordinal);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"refusing took {clock.Elapsed}");
 
         Assert.Contains("(Loop): its body computes when to stop, and the loop stacks values per iteration, whose count only the run knows", Refusal(g => ScriptedLoop(g, stopsEarly: true).Y), StringComparison.Ordinal);
     }

@@ -14,7 +14,9 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// naming the node: a Loop's trip count (a constant, or an extent of a known shape, at most
 /// <see cref="MaxIterations"/>) — a body that stops it early (a break) runs every iteration masked by the running
 /// condition, unless it stacks values per iteration —, a Scan's scanned extent. Control flow nested in a
-/// body is copied with the body and unrolled in a later pass (<see cref="MaxDepth"/> levels). An If whose condition is known (a constant, or a comparison of known extents — the shape tests scripted
+/// body is copied with the body and unrolled in a later pass, at any depth, within <see cref="MaxUnrolledNodes"/>
+/// nodes copied in all (nested loops multiply their trips; the budget is checked before each copy, so a file whose
+/// unrolling would not fit is refused without building it). An If whose condition is known (a constant, or a comparison of known extents — the shape tests scripted
 /// models make) is its branch alone.
 /// </summary>
 internal static class ControlFlowInlining
@@ -22,8 +24,8 @@ internal static class ControlFlowInlining
     /// <summary>Most iterations a Loop or Scan is unrolled into (each keeps its activations for the backward pass).</summary>
     public const int MaxIterations = 1024;
 
-    /// <summary>Most levels of control flow nested in one another that are unrolled.</summary>
-    public const int MaxDepth = 4;
+    /// <summary>Most nodes unrolling may copy into one train step, nested bodies included.</summary>
+    public const long MaxUnrolledNodes = 250_000;
 
     public static bool IsControlFlow(NodeProto node) => node.OpType is ("Loop" or "Scan" or "If") && node.Domain is ("" or "ai.onnx");
 
@@ -234,6 +236,9 @@ internal static class ControlFlowInlining
         /// </summary>
         private void Copy(GraphProto body, Dictionary<string, string> names)
         {
+            w.Unrolled += AllNodes(body).LongCount() + body.Initializer.Count;
+            if (w.Unrolled > MaxUnrolledNodes)
+                throw Refuse($"unrolling it copies more than {MaxUnrolledNodes:N0} nodes into the train step (nested loops multiply their trips); train only parameters after it, or export with fewer iterations");
             foreach (var tensor in body.Initializer)
             {
                 var value = tensor.Clone();

@@ -35,6 +35,9 @@ internal sealed class GraphWriter
 
     public GraphProto Graph => _graph;
 
+    /// <summary>Nodes control-flow unrolling has copied into the graph so far, those of bodies nested in them included.</summary>
+    public long Unrolled { get; set; }
+
     public string Fresh(string hint)
     {
         string name;

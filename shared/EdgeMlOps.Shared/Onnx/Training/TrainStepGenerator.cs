@@ -33,13 +33,11 @@ public static class TrainStepGenerator
         var writer = new GraphWriter(graph, elementType);
         bool Reached(NodeProto node) => node.Input.Any(depends.Contains) || ControlFlowInlining.OuterReads(node).Any(depends.Contains);
         if (SequenceLowering.Apply(graph, writer) > 0) depends = DependsOn(graph, candidates); // a loop over a list's length: its trip count known
-        for (var level = 1; ControlFlowInlining.Apply(graph, writer, Reached) > 0; level++)
+        while (ControlFlowInlining.Apply(graph, writer, Reached) > 0) // a level of nesting per pass, within the unrolling budget
         {
             SequenceLowering.Apply(graph, writer); // lists the unrolled bodies built and read
             candidates = Candidates(graph, options, elementType); // loops unrolled, branches taken: their nodes (a recurrent one, control flow nested in them) are the graph's now
             depends = DependsOn(graph, candidates);
-            if (level == ControlFlowInlining.MaxDepth && graph.Node.FirstOrDefault(n => ControlFlowInlining.IsControlFlow(n) && Reached(n)) is { } deeper)
-                throw NotDifferentiableException.ForNode(deeper, $"control flow nested more than {ControlFlowInlining.MaxDepth} levels deep is not unrolled");
         }
 
         if (graph.Node.FirstOrDefault(n => SequenceLowering.Reads(n) && n.Input.Any(depends.Contains)) is { } unknownList)
