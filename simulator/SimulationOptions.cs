@@ -49,6 +49,9 @@ public sealed record SimulationOptions
     /// <summary>The pinned axis along which samples vary, down to its shortest (<c>--axis-lengths frames=6..8</c>: training samples are cut to lengths over the range, <see cref="SampleCuts"/>); null: one length.</summary>
     public (string Name, long Shortest)? Varying { get; init; }
 
+    /// <summary>Iterations the --model-file's train step unrolls a loop only the data ends to (<c>--max-loop-trips N</c>, as <c>ModelInterface:MaxLoopTrips</c>); null: such a loop is refused.</summary>
+    public int? MaxLoopTrips { get; init; }
+
     /// <summary>The optimizer devices run on the --model-file (<c>--optimizer sgd|momentum|adam</c>; SGD by default), as <c>ModelInterface:Optimizer</c>.</summary>
     public EdgeMlOps.Shared.Onnx.Training.DeviceOptimizer Optimizer { get; init; }
 
@@ -182,6 +185,9 @@ public sealed record SimulationOptions
                                    own over the range (held-out samples stay whole)
           --optimizer O            sgd | momentum | adam: what devices run on the --model-file (sgd), as
                                    ModelInterface:Optimizer
+          --max-loop-trips N       unroll a loop only the data ends (a while) to N iterations (1-1024) in the
+                                   --model-file's train step; a batch whose loop runs longer is refused on the
+                                   device, as ModelInterface:MaxLoopTrips
           --tasks T                the --model-file is a multi-task model:
                                    OUTPUT:classes|regression|labels|positions|tags[:WEIGHT],… (the primary first; tags:
                                    per-position classes last), trained on the weighted sum of the tasks' losses; the csv
@@ -424,6 +430,7 @@ public sealed record SimulationOptions
                     o = o with { ClassAxisLast = value == "last" };
                     break;
                 case "--seed": o = o with { Seed = Int(0) }; break;
+                case "--max-loop-trips": o = o with { MaxLoopTrips = Math.Min(Int(1), EdgeMlOps.Shared.Onnx.Training.TrainStepOptions.MaxLoopTripsLimit) }; break;
                 case "--out": o = o with { Out = value == "-" ? null : value }; break;
                 case "--experiments": o = o with { Experiments = value == "off" ? null : value }; break;
                 case "--dropout": o = o with { Dropout = Dbl(0, 1) }; break;

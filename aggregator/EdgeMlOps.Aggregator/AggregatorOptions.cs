@@ -295,6 +295,7 @@ public sealed partial record AggregatorOptions
             Output = r.OptionalString("ModelInterface:Output"),
             ScoresAreLogits = r.OptionalString("ModelInterface:Scores") switch { "logits" => true, "probabilities" => false, _ => null },
             Optimizer = TrainingNames.Optimizer(optimizerText) ?? DeviceOptimizer.Sgd,
+            MaxLoopTrips = r.OptionalString("ModelInterface:MaxLoopTrips") is null ? null : r.Int("ModelInterface:MaxLoopTrips", 0, 1, Shared.Onnx.Training.TrainStepOptions.MaxLoopTripsLimit), // a loop only the data ends, unrolled to this bound
             Regression = kind == "regression", // its output is values, trained with mean squared error on float targets
             MultiLabel = kind == "multilabel", // one independent score per label, binary cross-entropy on 0/1 label vectors
             PerPosition = kind == "positions", // class scores at every position, softmax cross-entropy on a class id per position

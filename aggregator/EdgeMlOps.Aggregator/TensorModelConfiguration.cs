@@ -25,7 +25,7 @@ internal static class TensorModelConfiguration
     {
         var fallback = ModelSpec.Mlp(784, [128], 10);
         r.Require(kind == "tensors", "ModelInterface:Kind", $"'{kind}' is not classifier, regression, multilabel, positions, multitask or tensors");
-        foreach (var key in new[] { "Trainable", "Input", "Output", "Scores", "Optimizer", "ClassAxis", "Tasks", "AxisLengths" })
+        foreach (var key in new[] { "Trainable", "Input", "Output", "Scores", "Optimizer", "ClassAxis", "Tasks", "AxisLengths", "MaxLoopTrips" })
         {
             r.Require(r.OptionalString("ModelInterface:" + key) is null, "ModelInterface:" + key, "does not apply to ModelInterface:Kind=tensors (served by tensor names, not trained)");
         }

@@ -31,7 +31,8 @@ internal static class ModelCheckCommand
         var classAxis = new Option<string>("--class-axis") { Description = "A per-position classifier's classes: 1 ([batch, classes, positions…]) or last ([batch, positions…, classes], a tagger's) (ModelInterface:ClassAxis)", DefaultValueFactory = _ => "1" };
         var tasks = new Option<string?>("--tasks") { Description = "A multi-task model's outputs, OUTPUT:classes|regression|labels|positions|tags[:WEIGHT] comma-separated, the primary first (ModelInterface:Kind=multitask, ModelInterface:Tasks): the weighted sum of their losses trains" };
         var axisLengths = new Option<string?>("--axis-lengths") { Description = "Free axes besides the batch pinned at the length the fleet serves and trains, NAME=LENGTH comma-separated, one perhaps NAME=SHORTEST..LONGEST for samples of several lengths (ModelInterface:AxisLengths)" };
-        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input, state, classAxis, tasks, axisLengths };
+        var maxLoopTrips = new Option<int?>("--max-loop-trips") { Description = "Unroll a loop only the data ends (a while) to this many iterations, 1 to 1024 (ModelInterface:MaxLoopTrips); a batch whose loop runs longer is refused on the device" };
+        var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input, state, classAxis, tasks, axisLengths, maxLoopTrips };
         command.SetAction((r, ct) => Cli.Run(console, async () =>
         {
             var path = r.GetValue(file)!;
@@ -42,7 +43,7 @@ internal static class ModelCheckCommand
             var classesLast = r.GetValue(classAxis) switch { "1" => false, "last" => true, var other => throw new AdminApiException(0, $"--class-axis: '{other}' is not 1 or last") };
             var declared = r.GetValue(tasks) is { } text ? Parsed(text, ModelTask.Parse, "--tasks") : [];
             var pinned = r.GetValue(axisLengths) is { } lengths ? Parsed(lengths, AxisLengths.Parse, "--axis-lengths") : [];
-            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front) { States = states, ClassAxisLast = classesLast, Tasks = declared, AxisLengths = pinned, Varying = r.GetValue(axisLengths) is { } range && pinned.Count > 0 ? AxisLengths.Range(range) : null }, r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
+            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front) { States = states, ClassAxisLast = classesLast, Tasks = declared, AxisLengths = pinned, Varying = r.GetValue(axisLengths) is { } range && pinned.Count > 0 ? AxisLengths.Range(range) : null, MaxLoopTrips = r.GetValue(maxLoopTrips) }, r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
         }));
         return command;
     }
@@ -60,6 +61,9 @@ internal static class ModelCheckCommand
 
         /// <summary>Free axes pinned (<c>--axis-lengths</c>); empty: none.</summary>
         public IReadOnlyList<(string Name, long Length)> AxisLengths { get; init; } = [];
+
+        /// <summary>Iterations a loop only the data ends is unrolled to (<c>--max-loop-trips</c>); null: refused.</summary>
+        public int? MaxLoopTrips { get; init; }
 
         /// <summary>The pinned axis samples may be shorter along, down to its shortest (<c>NAME=SHORTEST..LONGEST</c>); null: one length.</summary>
         public (string Name, long Shortest)? Varying { get; init; }
@@ -130,7 +134,7 @@ internal static class ModelCheckCommand
         {
             var options = new TrainStepOptions(output, loss)
             {
-                Trainable = TrainableSelection.Resolve(model, trainableText), Optimizer = optimizer, ClassIdLabels = classIds,
+                Trainable = TrainableSelection.Resolve(model, trainableText), Optimizer = optimizer, ClassIdLabels = classIds, MaxLoopTrips = asked.MaxLoopTrips,
                 FloatClassIds = perPosition,
                 ClassAxisLast = perPosition && asked.ClassAxisLast,
             };
@@ -161,7 +165,7 @@ internal static class ModelCheckCommand
         var (trainable, preprocess) = (asked.Trainable, asked.Preprocess);
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = asked.Output, Input = asked.Input, Preprocess = preprocess, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = asked.Output, Input = asked.Input, Preprocess = preprocess, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying, MaxLoopTrips = asked.MaxLoopTrips }).Spec;
             var g = spec.Graph!;
             var into = g.Preprocess is { } front
                 ? $"into the front end's '{front.Inputs[0].Name}', which makes '{g.FeaturesInput}' [{string.Join(", ", g.FeatureDims)}]"
@@ -191,7 +195,7 @@ internal static class ModelCheckCommand
         UploadedClassifier model;
         try
         {
-            model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Input = asked.Input, Preprocess = asked.Preprocess, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying, Tasks = asked.Tasks, Optimizer = optimizer });
+            model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Input = asked.Input, Preprocess = asked.Preprocess, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying, MaxLoopTrips = asked.MaxLoopTrips, Tasks = asked.Tasks, Optimizer = optimizer });
         }
         catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
         {
@@ -227,7 +231,7 @@ internal static class ModelCheckCommand
             : ("a regressor", "regression", "mean squared error on their targets", "[...]", "MSE and R²");
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Input = asked.Input, Preprocess = preprocess, Regression = !multiLabel, MultiLabel = multiLabel, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Input = asked.Input, Preprocess = preprocess, Regression = !multiLabel, MultiLabel = multiLabel, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying, MaxLoopTrips = asked.MaxLoopTrips }).Spec;
             var g = spec.Graph!;
             Line(console, $"as {what} (ModelInterface:Kind={kind}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}, {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with {loss} (POST /v1/feedback {{\"target\": {target}}})" : "served only, no rounds") + $"; scored by {scores}");
@@ -246,7 +250,7 @@ internal static class ModelCheckCommand
     {
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Output = asked.Output, Input = asked.Input, Preprocess = asked.Preprocess, PerPosition = true, ClassAxisLast = asked.ClassAxisLast, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying }).Spec;
+            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Output = asked.Output, Input = asked.Input, Preprocess = asked.Preprocess, PerPosition = true, ClassAxisLast = asked.ClassAxisLast, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying, MaxLoopTrips = asked.MaxLoopTrips }).Spec;
             var g = spec.Graph!;
             Line(console, $"as a per-position classifier (ModelInterface:Kind=positions{(g.ClassAxisLast ? ", ModelInterface:ClassAxis=last" : string.Empty)}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}, {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with softmax cross-entropy per position (POST /v1/feedback {{\"target\": [a class id per position]}})" : "served only, no rounds") + "; scored by cross-entropy and position accuracy");

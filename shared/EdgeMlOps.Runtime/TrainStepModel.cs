@@ -37,6 +37,7 @@ public sealed class TrainStepModel : IDisposable
     private readonly int _featureLength; // floats per sample the train step takes (SampleLength unless a front end makes them)
     private readonly long[] _targetDims; // a regressor's float targets per sample (its labels input behind the batch); empty: int64 class ids
     private readonly bool _batchOfOne; // the file's batch is fixed at 1: a mini-batch's step is the mean of its rows' one-row steps
+    private readonly bool _flagsOverflow; // it unrolls a loop the data ends to a declared bound, and says when a batch's loop would run longer
 
     /// <summary>
     /// The train step of <paramref name="spec"/>: parameters laid out by it; samples of <c>InputDim</c> floats for a
@@ -100,8 +101,9 @@ public sealed class TrainStepModel : IDisposable
             .Concat(_layout.Tensors.Select(t => ClassifierGraphs.AnchorName(t.Name)));
         _inputNames = [.. Optimizer == DeviceOptimizer.Adam ? inputs.Append(TrainStepOptions.OptimizerStepInput) : inputs];
         _batchOfOne = OrtSessions.TakesOneRow(_session, _feeds.Names);
+        _flagsOverflow = _session.OutputMetadata.ContainsKey(ClassifierGraphs.LoopOverflowOutput);
         _outputNames = _state.Tensors.Select(t => ClassifierGraphs.UpdatedName(t.Name))
-            .Concat([ClassifierGraphs.LossOutput, ClassifierGraphs.CorrectOutput]).ToArray();
+            .Concat([ClassifierGraphs.LossOutput, ClassifierGraphs.CorrectOutput]).Concat(_flagsOverflow ? [ClassifierGraphs.LoopOverflowOutput] : []).ToArray();
     }
 
     public string Sha256 { get; }
@@ -193,6 +195,7 @@ public sealed class TrainStepModel : IDisposable
         var mu = new[] { plan.ProximalMu };
         var loss = new float[1];
         var correct = new float[1];
+        var overflow = new bool[1];
         var order = Enumerable.Range(0, n).ToArray();
         var batches = new List<(int Start, int Count)>();
         var random = new Random(plan.Seed);
@@ -208,6 +211,7 @@ public sealed class TrainStepModel : IDisposable
         var anchorValues = Bind(anchor, _layout);
         using var lossValue = OrtValue.CreateTensorValueFromMemory(loss, []);
         using var correctValue = OrtValue.CreateTensorValueFromMemory(correct, []);
+        using var overflowValue = OrtValue.CreateTensorValueFromMemory(overflow, []);
         var currentValues = Bind(current, _state);
         var nextValues = Bind(next, _state);
         var rowNext = _batchOfOne ? new float[current.Length] : []; // one row's step, when the file takes one row at a time
@@ -276,6 +280,7 @@ public sealed class TrainStepModel : IDisposable
             inputs.AddRange(anchorValues);
             if (Optimizer == DeviceOptimizer.Adam) inputs.Add(stepValue);
             var outputs = new List<OrtValue>(into) { lossValue, correctValue };
+            if (_flagsOverflow) outputs.Add(overflowValue);
             try
             {
                 _session.Run(null, _inputNames, inputs, _outputNames, outputs);
@@ -284,6 +289,9 @@ public sealed class TrainStepModel : IDisposable
             {
                 foreach (var value in fed) value.Dispose();
             }
+
+            if (overflow[0]) // the step is not the model's on these samples: refuse them rather than train on a truncated loop
+                throw new InvalidDataException("a loop the data ends ran past the iterations the train step unrolls (ModelInterface:MaxLoopTrips) on these samples; no update is made from them");
         }
 
         // A file that takes one row at a time: each row's step from the same weights, averaged. SGD's and momentum's

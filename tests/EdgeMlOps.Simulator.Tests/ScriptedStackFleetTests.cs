@@ -18,4 +18,18 @@ public class ScriptedStackFleetTests(Xunit.Abstractions.ITestOutputHelper output
 
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
     }
+
+    /// <summary>
+    /// PyTorch's scripted model with a <c>while</c> only the data ends (<c>export_scripted_while.py</c>: activations
+    /// refined until the batch's largest is within 2), its train step unrolled to 16 iterations
+    /// (<c>--max-loop-trips 16</c>), each batch keeping the ones its data runs: fine-tuned by the fleet on every digit.
+    /// </summary>
+    [Fact]
+    public async Task PyTorchsScriptedWhileLoop_IsFineTunedByTheFleet_WithinItsDeclaredBound()
+    {
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_scripted_while.onnx"), File.ReadLines(Fixture("digits_tokens.csv")), rounds: 5, learningRate: "0.1", "accuracy",
+            "--max-loop-trips", "16");
+
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
+    }
 }

@@ -26,6 +26,9 @@ public static class ClassifierGraphs
     public const string LossOutput = "loss";
     public const string CorrectOutput = "correct";
 
+    /// <summary>A train step's bool output, present when it unrolls a loop only the data ends to a declared bound: true when a batch's loop would have run past it.</summary>
+    public const string LoopOverflowOutput = "loop_overflow";
+
     public const string SpecMetadataKey = "edgemlops.spec";
 
     /// <summary>The train-step output that carries the updated value of parameter <paramref name="name"/>.</summary>

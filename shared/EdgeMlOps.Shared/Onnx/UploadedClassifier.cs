@@ -23,6 +23,9 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
 
     public DeviceOptimizer Optimizer { get; init; } = DeviceOptimizer.Sgd;
 
+    /// <summary>Iterations the train step unrolls a loop only the data ends to (<see cref="TrainStepOptions.MaxLoopTrips"/>); null: such a loop is refused.</summary>
+    public int? MaxLoopTrips { get; init; }
+
     /// <summary>The file of a preprocessing graph in front of the classifier (<see cref="GraphInterface.Preprocess"/>); null: none.</summary>
     public byte[]? Preprocess { get; init; }
 
@@ -151,6 +154,7 @@ public sealed partial class UploadedClassifier
         {
             Trainable = TrainableSelection.Resolve(trained, options.Trainable),
             Optimizer = options.Optimizer,
+            MaxLoopTrips = options.MaxLoopTrips,
             ClassIdLabels = single,
             FloatClassIds = options.PerPosition,
             ClassAxisLast = options.ClassAxisLast,

@@ -1,3 +1,4 @@
+using EdgeMlOps.Shared.Onnx;
 using EdgeMlOps.Shared.Onnx.Proto;
 using EdgeMlOps.Shared.Onnx.Training;
 using static EdgeMlOps.Shared.Onnx.OnnxGraphBuilder;
@@ -169,6 +170,99 @@ public class ControlFlowTests
         var top = Level(1);
         var cond = g.Node("Squeeze", [g.Node("Greater", [g.Node("ReduceSum", [x], Int("keepdims", 0)), g.Floats(-100)])]);
         return (g.Node("If", [cond], Graph("then_branch", top), Graph("else_branch", Body("never", [], [Op("MatMul", [x, g.Param("w0", [3, 2])], "never_out")], "never_out"))), [2, Steps, 2]);
+    }
+
+    /// <summary>
+    /// A <c>while</c> loop only the data ends, as a scripted model writes <c>while h.abs().max() > 1: h = h * sigmoid(p)</c>:
+    /// no trip count, a condition computed from the values the body makes, a trained weight before it and one inside.
+    /// Inputs scaled by <paramref name="scale"/> (h's size sets how many halvings it takes).
+    /// </summary>
+    private static (string Y, long[] Dims) WhileLoop(TestGraph g, double scale = 3)
+    {
+        var x = g.Input("x", [2, 3], scale);
+        var (w, p) = (g.Param("w", [3, 4], 1), g.Param("p", [4]));
+        var h0 = g.Node("MatMul", [x, w]);
+        string Above(TestGraph graph, string value) => graph.Node("Squeeze", [graph.Node("Greater", [graph.Node("ReduceMax", [graph.Node("Abs", [value])], Int("keepdims", 0)), graph.Floats(1)])]);
+        var body = Body("halve", [("i", DataType.Int64), ("cond_in", DataType.Bool), ("h", DataType.Float)],
+        [
+            Op("Sigmoid", [p], "shrink"),
+            Op("Mul", ["h", "shrink"], "h_next"),
+            Op("Abs", ["h_next"], "size"),
+            Op("ReduceMax", ["size"], "largest", Int("keepdims", 0)),
+            Op("Greater", ["largest", g.Floats(1)], "above"),
+            Op("Squeeze", ["above"], "cond_out"),
+        ], "cond_out", "h_next");
+        var outputs = g.Nodes("Loop", ["", Above(g, h0), h0], 1, Graph("body", body));
+        return (g.Node("Tanh", [outputs[0]]), [2, 4]);
+    }
+
+    /// <summary>
+    /// A loop only the data ends trains once a bound is declared (<c>ModelInterface:MaxLoopTrips</c>): unrolled to it,
+    /// each iteration past the data's end masked, the step computes what ONNX Runtime computes and follows finite
+    /// differences; a batch whose loop would run past the bound is refused on the device, and without a bound the
+    /// file is refused saying what to declare.
+    /// </summary>
+    [Fact]
+    public void AWhileLoopTheDataEnds_TrainsUnrolledToADeclaredBound_AndABatchRunningLongerIsRefused()
+    {
+        var g = new TestGraph(DataType.Float, 17);
+        var (y, dims) = WhileLoop(g);
+        var model = g.Model(y, dims.Length);
+        foreach (var (dim, extent) in model.Graph.Output[0].Type.TensorType.Shape.Dim.Zip(dims)) dim.DimValue = extent; // [2, 4]: a device's targets have a fixed width
+        var labels = Enumerable.Range(0, 8).Select(i => Math.Cos(i)).ToArray();
+        var feeds = new Dictionary<string, Feed>(g.Feeds) { ["labels"] = new Feed(dims, labels) };
+        var served = TestGraph.Run(model, g.Feeds);
+        var options = new TrainStepOptions("y", TrainingLoss.MeanSquaredError) { MaxLoopTrips = 12 };
+        using var probe = new GradientProbe(model, options);
+        Assert.Equal(served.Select((v, i) => (v - labels[i]) * (v - labels[i])).Sum() / 8, probe.Gradient(feeds).Loss, 5);
+        Assert.DoesNotContain(probe.Step.Model.Graph.Node, n => n.OpType == "Loop");
+        Assert.Contains(probe.Step.Model.Graph.Output, o => o.Name == ClassifierGraphs.LoopOverflowOutput);
+        Assert.Contains(probe.Gradient(feeds).Gradients["p"], v => Math.Abs(v) > 1e-3); // the loop ran: the weight inside it moves the loss
+        var error = probe.RelativeError(feeds, 1e-3);
+        Assert.True(error < 2e-3, $"relative gradient error {error:E2}");
+
+        // On a device: these samples step; samples a million times larger need more halvings than 12, and are refused.
+        using var trainer = new TrainStepModel(Google.Protobuf.MessageExtensions.ToByteArray(probe.Step.Model), probe.Step.Layout, "x", [3]);
+        var initial = probe.Step.Layout.Tensors.SelectMany(t => probe.Parameters[t.Name].Values!.Select(v => (float)v)).ToArray();
+        var rows = g.Feeds["x"].Values!.Select(v => (float)v).ToArray();
+        var plan = new LocalTrainingPlan(1, 2, 0.1f, 1);
+        var targets = labels.Select(v => (float)v).ToArray();
+        Assert.Equal(1, trainer.TrainTargets(initial, rows, targets, plan).Steps);
+        var refused = Assert.Throws<InvalidDataException>(() => trainer.TrainTargets(initial, [.. rows.Select(v => v * 1e6f)], targets, plan));
+        Assert.Contains("a loop the data ends ran past the iterations the train step unrolls (ModelInterface:MaxLoopTrips)", refused.Message, StringComparison.Ordinal);
+
+        var unbounded = Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError)));
+        Assert.Contains("(Loop): it has no trip count and nothing known stops it (a while loop the data ends)", unbounded.Message, StringComparison.Ordinal);
+        Assert.Contains("declare how many iterations to unroll (ModelInterface:MaxLoopTrips=N)", unbounded.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// PyTorch's scripted model with a <c>while</c> the data ends (<c>export_scripted_while.py</c>: the trunk's
+    /// activations refined until the batch's largest is within 2; the exporter writes a Loop with no useful trip count):
+    /// refused until a bound is declared, then served as exported and — unrolled to 16 iterations, the 4 the batch needs
+    /// kept — one step follows PyTorch's gradient; with a bound of 3 that batch is refused on the device.
+    /// </summary>
+    [Fact]
+    public void APyTorchWhileLoopTheDataEnds_TrainsAsPyTorchsGradient_WithinItsDeclaredBound()
+    {
+        static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+        var bytes = File.ReadAllBytes(Fixture("pytorch_scripted_while.onnx"));
+        var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("scripted_while_expected.json"))).RootElement;
+        Assert.Equal(4, expected.GetProperty("trips").GetInt32());
+        var refused = Assert.Throws<NotDifferentiableException>(() => UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")));
+        Assert.Contains("nothing known stops it sooner", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("ModelInterface:MaxLoopTrips=N", refused.Message, StringComparison.Ordinal);
+
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { MaxLoopTrips = 16 });
+        Assert.Contains(ModelProto.Parser.ParseFrom(bytes).Graph.Node, n => n.OpType == "Loop"); // served with its Loop
+        using var served = InferenceModel.Load(bytes, model.Spec);
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        PyTorchBatch.AssertServedAndStepped(model, served, trainer, expected, "the while loop unrolled to 16");
+
+        var tight = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { MaxLoopTrips = 3 });
+        using var tightTrainer = new TrainStepModel(tight.TrainStep!, tight.Spec);
+        var overflow = Assert.Throws<InvalidDataException>(() => PyTorchBatch.AssertServedAndStepped(tight, served, tightTrainer, expected, "bound 3"));
+        Assert.Contains("ran past the iterations the train step unrolls", overflow.Message, StringComparison.Ordinal);
     }
 
     /// <summary>A Loop of <paramref name="trips"/> whose body runs a Loop of as many trips, each adding a weight to the carried state.</summary>

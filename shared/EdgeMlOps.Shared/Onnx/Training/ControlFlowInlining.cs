@@ -37,9 +37,12 @@ internal static class ControlFlowInlining
     public static IEnumerable<NodeProto> AllNodes(GraphProto graph) =>
         graph.Node.SelectMany(n => n.Attribute.Where(a => a.G is not null).SelectMany(a => AllNodes(a.G)).Prepend(n));
 
-    /// <summary>Inlines the control-flow nodes <paramref name="reached"/> selects, in place; returns how many.</summary>
-    public static int Apply(GraphProto graph, GraphWriter writer, Func<NodeProto, bool> reached) =>
-        NodeExpansion.Apply(graph, node => IsControlFlow(node) && reached(node), (node, facts) => new Inliner(node, writer, facts).Write());
+    /// <summary>
+    /// Inlines the control-flow nodes <paramref name="reached"/> selects, in place; returns how many. A loop only the data
+    /// ends is unrolled to <paramref name="maxLoopTrips"/> iterations (its overflow flag kept in <see cref="GraphWriter.Overflows"/>), or refused without one.
+    /// </summary>
+    public static int Apply(GraphProto graph, GraphWriter writer, Func<NodeProto, bool> reached, int? maxLoopTrips = null) =>
+        NodeExpansion.Apply(graph, node => IsControlFlow(node) && reached(node), (node, facts) => new Inliner(node, writer, facts, maxLoopTrips).Write());
 
     private static IEnumerable<string> OuterReads(GraphProto body)
     {
@@ -54,7 +57,7 @@ internal static class ControlFlowInlining
     }
 
     /// <summary>One control-flow node written out as ordinary nodes under the node's own output names.</summary>
-    private sealed class Inliner(NodeProto node, GraphWriter w, GraphFacts facts)
+    private sealed class Inliner(NodeProto node, GraphWriter w, GraphFacts facts, int? maxLoopTrips)
     {
         public void Write()
         {
@@ -88,7 +91,7 @@ internal static class ControlFlowInlining
             // A body that computes when to stop bounds the loop where its condition is false whatever the data — a
             // scripted for loop with a break computes i + 1 < N beside the break — found by evaluating the condition on
             // the known values each iteration would carry while running (BodyValues).
-            var trips = always ? count!.Value : BoundedTrips(body, carried, count);
+            var (trips, declared) = always ? (count!.Value, false) : BoundedTrips(body, carried, count);
 
             // A loop that may stop early (a break, a condition the body computes) runs every iteration of its trip count,
             // each one's carried values kept only while the loop is still running (Where on the running condition), so
@@ -108,6 +111,7 @@ internal static class ControlFlowInlining
                 for (var j = 0; j < scanned; j++) stacks[j].Add(Resolve(names, body.Output[1 + carried + j].Name));
             }
 
+            if (declared) w.Overflows.Add(running); // still running after the declared bound: the step would not be the loop's
             for (var j = 0; j < carried; j++) Emit(j, "Identity", [state[j]]);
             for (var j = 0; j < scanned; j++) Stack(carried + j, stacks[j], 0);
         }
@@ -116,9 +120,9 @@ internal static class ControlFlowInlining
         /// How many iterations a loop whose body computes its condition can make: its trip count, or fewer where the
         /// condition is false whatever the data (evaluated on the known values — the iteration number, constants,
         /// counters — each iteration carries while the loop runs); refused when nothing bounds it at
-        /// <see cref="MaxIterations"/>.
+        /// <see cref="MaxIterations"/> — unless a bound is declared for loops only the data ends (then the bound, and true).
         /// </summary>
-        private long BoundedTrips(GraphProto body, int carried, long? count)
+        private (long Trips, bool Declared) BoundedTrips(GraphProto body, int carried, long? count)
         {
             var values = node.Input.Skip(2).Select(Known).ToArray();
             for (var k = 0L; k < Math.Min(count ?? long.MaxValue, MaxIterations + 1L); k++)
@@ -126,14 +130,15 @@ internal static class ControlFlowInlining
                 var env = new Dictionary<string, long?>(StringComparer.Ordinal) { [body.Input[0].Name] = k, [body.Input[1].Name] = 1 };
                 for (var j = 0; j < carried; j++) env[body.Input[2 + j].Name] = values[j];
                 var known = new BodyValues(body, env, Known);
-                if (known.Of(body.Output[0].Name) == 0) return k + 1; // it cannot go on after this one
+                if (known.Of(body.Output[0].Name) == 0) return (k + 1, false); // it cannot go on after this one
                 values = [.. Enumerable.Range(0, carried).Select(j => known.Of(body.Output[1 + j].Name))];
             }
 
-            if (count is { } trips && trips <= MaxIterations) return trips;
+            if (count is { } trips && trips <= MaxIterations) return (trips, false);
+            if (maxLoopTrips is { } bound) return (bound, true); // the data ends it: unrolled to the declared bound, a longer run flagged
             throw Refuse(count is null
-                ? $"it has no trip count and nothing known stops it (a while loop the data ends); the train step unrolls loops that stop within 1 to {MaxIterations} iterations"
-                : $"it runs up to {count} times and nothing known stops it sooner; the train step unrolls 1 to {MaxIterations}");
+                ? $"it has no trip count and nothing known stops it (a while loop the data ends); the train step unrolls loops that stop within 1 to {MaxIterations} iterations — declare how many iterations to unroll (ModelInterface:MaxLoopTrips=N) and a batch whose loop runs longer is refused on the device"
+                : $"it runs up to {count} times and nothing known stops it sooner; the train step unrolls 1 to {MaxIterations} (or declare ModelInterface:MaxLoopTrips=N for a loop the data ends sooner)");
         }
 
         /// <summary>An integer or bool scalar of the enclosing graph, where known statically (bools as 0 or 1).</summary>

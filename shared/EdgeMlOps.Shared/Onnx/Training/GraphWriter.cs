@@ -35,6 +35,9 @@ internal sealed class GraphWriter
 
     public GraphProto Graph => _graph;
 
+    /// <summary>For each loop only the data ends, unrolled to its declared bound: a bool scalar, true when it would still run after the bound.</summary>
+    public List<string> Overflows { get; } = [];
+
     /// <summary>Nodes control-flow unrolling has copied into the graph so far, those of bodies nested in them included.</summary>
     public long Unrolled { get; set; }
 

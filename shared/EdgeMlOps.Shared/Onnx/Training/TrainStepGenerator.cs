@@ -33,7 +33,9 @@ public static class TrainStepGenerator
         var writer = new GraphWriter(graph, elementType);
         bool Reached(NodeProto node) => node.Input.Any(depends.Contains) || ControlFlowInlining.OuterReads(node).Any(depends.Contains);
         if (SequenceLowering.Apply(graph, writer) > 0) depends = DependsOn(graph, candidates); // a loop over a list's length: its trip count known
-        while (ControlFlowInlining.Apply(graph, writer, Reached) > 0) // a level of nesting per pass, within the unrolling budget
+        if (options.MaxLoopTrips is { } bound && bound is < 1 or > ControlFlowInlining.MaxIterations)
+            throw new NotDifferentiableException($"a loop bound of {bound} iterations: from 1 to {ControlFlowInlining.MaxIterations}");
+        while (ControlFlowInlining.Apply(graph, writer, Reached, options.MaxLoopTrips) > 0) // a level of nesting per pass, within the unrolling budget
         {
             SequenceLowering.Apply(graph, writer); // lists the unrolled bodies built and read
             candidates = Candidates(graph, options, elementType); // loops unrolled, branches taken: their nodes (a recurrent one, control flow nested in them) are the graph's now
@@ -171,6 +173,12 @@ public static class TrainStepGenerator
         graph.Output.AddRange(outputs);
         graph.Output.Add(ValueInfo(ClassifierGraphs.LossOutput, type, []));
         graph.Output.Add(ValueInfo(ClassifierGraphs.CorrectOutput, type, []));
+        if (w.Overflows.Count > 0) // a loop the data ends, unrolled to its declared bound: flag a batch that would run longer
+        {
+            w.NodeTo(ClassifierGraphs.LoopOverflowOutput, "Identity", [w.Overflows.Aggregate((a, b) => w.Node("Or", [a, b]))]);
+            graph.Output.Add(ValueInfo(ClassifierGraphs.LoopOverflowOutput, DataType.Bool, []));
+        }
+
         graph.ValueInfo.Clear(); // shapes of the inference graph's values no longer bind: parameters became inputs
     }
 

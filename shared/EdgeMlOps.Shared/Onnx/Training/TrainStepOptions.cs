@@ -90,6 +90,17 @@ public sealed record TrainStepOptions(string Output, TrainingLoss Loss)
     /// <summary>Name of the labels input the train step adds.</summary>
     public string LabelsInput { get; init; } = ClassifierGraphs.LabelsInput;
 
+    /// <summary>
+    /// How many iterations to unroll a loop that only the data ends (a <c>while</c> whose condition reads the values it
+    /// computes, no trip count bounding it), 1 to <see cref="ControlFlowInlining.MaxIterations"/>; each iteration past
+    /// the data's end is masked, and a batch that would run longer sets <see cref="ClassifierGraphs.LoopOverflowOutput"/>,
+    /// which the device refuses to step on. Null: such a loop is refused.
+    /// </summary>
+    public int? MaxLoopTrips { get; init; }
+
+    /// <summary>The largest <see cref="MaxLoopTrips"/>: as many iterations as any loop is unrolled into.</summary>
+    public const int MaxLoopTripsLimit = ControlFlowInlining.MaxIterations;
+
     /// <summary>The device optimizer (SGD by default).</summary>
     public DeviceOptimizer Optimizer { get; init; } = DeviceOptimizer.Sgd;
 
