@@ -430,7 +430,10 @@ public sealed record SimulationOptions
                     o = o with { ClassAxisLast = value == "last" };
                     break;
                 case "--seed": o = o with { Seed = Int(0) }; break;
-                case "--max-loop-trips": o = o with { MaxLoopTrips = Math.Min(Int(1), EdgeMlOps.Shared.Onnx.Training.TrainStepOptions.MaxLoopTripsLimit) }; break;
+                case "--max-loop-trips":
+                    o = o with { MaxLoopTrips = Int(1) };
+                    if (o.MaxLoopTrips > EdgeMlOps.Shared.Onnx.Training.TrainStepOptions.MaxLoopTripsLimit) errors.Add($"--max-loop-trips: {value} is over the {EdgeMlOps.Shared.Onnx.Training.TrainStepOptions.MaxLoopTripsLimit} iterations a loop is unrolled into");
+                    break;
                 case "--out": o = o with { Out = value == "-" ? null : value }; break;
                 case "--experiments": o = o with { Experiments = value == "off" ? null : value }; break;
                 case "--dropout": o = o with { Dropout = Dbl(0, 1) }; break;
@@ -571,6 +574,7 @@ public sealed record SimulationOptions
         if (o.ModelInput is not null && o.ModelFile is null) errors.Add("--model-input: names an input of a --model-file; add one");
         if (o.ModelOutput is not null && o.ModelFile is null) errors.Add("--model-output: names an output of a --model-file; add one");
         if (o.Optimizer != EdgeMlOps.Shared.Onnx.Training.DeviceOptimizer.Sgd && o.ModelFile is null) errors.Add("--optimizer: trains a --model-file; add one");
+        if (o.MaxLoopTrips is not null && o.ModelFile is null) errors.Add("--max-loop-trips: bounds a loop of a --model-file; add one");
         if (o.ClassAxisLast && !o.PerPosition) errors.Add("--class-axis: applies to a per-position classifier (--positions)");
         if ((o.Regression ? 1 : 0) + (o.MultiLabel ? 1 : 0) + (o.PerPosition ? 1 : 0) + (o.Tasks.Count > 0 ? 1 : 0) > 1) errors.Add("--regression, --multilabel, --positions, --tasks: a model is one of them");
         if (o.Tasks.Count > 0 && o.ModelOutput is not null) errors.Add("--model-output: a multi-task model names its outputs in --tasks");

@@ -54,4 +54,13 @@ public class SimulationOptionsTests
         Assert.Equal(["--optimizer: 'nadam' is not sgd, momentum or adam"], Problems("--optimizer", "nadam", "--model-file", "m.onnx"));
         Assert.Equal(["--optimizer: trains a --model-file; add one"], Problems("--optimizer", "momentum"));
     }
+
+    [Fact]
+    public void TheLoopBound_IsOneToMaxIterations_OnAModelFile()
+    {
+        Assert.Null(SimulationOptions.Parse([]).MaxLoopTrips);
+        Assert.Equal(16, SimulationOptions.Parse(["--max-loop-trips", "16", "--model-file", "m.onnx"]).MaxLoopTrips);
+        Assert.Equal(["--max-loop-trips: 2000 is over the 1024 iterations a loop is unrolled into"], Problems("--max-loop-trips", "2000", "--model-file", "m.onnx"));
+        Assert.Equal(["--max-loop-trips: bounds a loop of a --model-file; add one"], Problems("--max-loop-trips", "8"));
+    }
 }

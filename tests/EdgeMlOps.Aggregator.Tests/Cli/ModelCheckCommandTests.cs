@@ -103,6 +103,19 @@ public class ModelCheckCommandTests
         Assert.Contains("no input has an axis named 'steps'", output, StringComparison.Ordinal);
     }
 
+    /// <summary>A while loop only the data ends: the check says to declare a bound, and with one shows the train step.</summary>
+    [Fact]
+    public async Task AWhileLoopTheDataEnds_IsCheckedWithItsDeclaredBound()
+    {
+        var (exit, output) = await Run(Fixture("pytorch_scripted_while.onnx"));
+        Assert.Contains("ModelInterface:MaxLoopTrips=N", output, StringComparison.Ordinal);
+        (exit, output) = await Run(Fixture("pytorch_scripted_while.onnx"), "--max-loop-trips", "16");
+        Assert.Equal(0, exit);
+        Assert.Contains("train step: softmax-ce on 'logits', sgd; trains 6 tensors", output, StringComparison.Ordinal);
+        (exit, _) = await Run(Fixture("pytorch_scripted_while.onnx"), "--max-loop-trips", "2000");
+        Assert.Equal(1, exit);
+    }
+
     [Fact]
     public async Task AModelWithSeveralInputs_IsCheckedWithItsFeaturesInputNamed_TheOthersShownAsContext()
     {

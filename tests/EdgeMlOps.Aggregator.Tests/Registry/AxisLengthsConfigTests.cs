@@ -49,6 +49,24 @@ public sealed class AxisLengthsConfigTests
         Assert.Contains(Errors("frames=0..8"), e => e.Contains("is not AXIS=LENGTH or AXIS=SHORTEST..LONGEST", StringComparison.Ordinal));
     }
 
+    /// <summary><c>ModelInterface:MaxLoopTrips</c>: PyTorch's scripted while loop becomes the fleet's model, probed; out of range it is an error naming the key.</summary>
+    [Fact]
+    public void AWhileLoopTheDataEnds_TrainsWithADeclaredBound_FromConfiguration()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_scripted_while.onnx");
+        AggregatorOptions ReadWhile(string? bound)
+        {
+            var settings = new Dictionary<string, string?> { ["Aggregator:Model"] = "onnx:" + path, ["Aggregator:ModelInterface:Trainable"] = "all", ["Aggregator:ModelInterface:MaxLoopTrips"] = bound };
+            return AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+        }
+
+        var options = ReadWhile("16");
+        Assert.NotNull(options.ModelSource!.TrainStep);
+        UploadedModelProbe.Run(options.ModelSource);
+        Assert.Contains(Assert.Throws<OptionsValidationException>(() => ReadWhile(null)).Errors, e => e.Contains("ModelInterface:MaxLoopTrips=N", StringComparison.Ordinal));
+        Assert.Contains(Assert.Throws<OptionsValidationException>(() => ReadWhile("0")).Errors, e => e.Contains("ModelInterface:MaxLoopTrips", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void AFreeAxisUnpinned_OrAPinThatDoesNotFit_IsAnErrorNamingTheKey()
     {
