@@ -149,6 +149,8 @@ internal static class ModelCheckCommand
             + string.Join(", ", step.Layout.Tensors.Select(t => $"{t.Name} [{string.Join(", ", t.Dims)}]")));
         var frozen = graph.Initializer.Count - step.Trained.Count;
         if (frozen > 0) Line(console, $"frozen:    {frozen} initializers (evaluated forward only)");
+        if (step.Model.Graph.Output.Any(o => o.Name == ClassifierGraphs.LoopOverflowOutput))
+            Line(console, $"           a loop only the data ends is unrolled to {asked.MaxLoopTrips} iterations; a batch whose loop runs longer is refused on the device");
         if (writeStep is not null)
         {
             File.WriteAllBytes(writeStep.FullName, step.Model.ToByteArray());
@@ -170,7 +172,7 @@ internal static class ModelCheckCommand
             var into = g.Preprocess is { } front
                 ? $"into the front end's '{front.Inputs[0].Name}', which makes '{g.FeaturesInput}' [{string.Join(", ", g.FeatureDims)}]"
                 : $"into '{g.FeaturesInput}'" + Context(g);
-            Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={trainable.Trim()}{(g.Preprocess is null ? string.Empty : ", ModelInterface:Preprocess=FILE")}{(g.AxisLengths.Count == 0 ? string.Empty : ", ModelInterface:AxisLengths=" + AxisLengths.Text(g.AxisLengths, g.Varying))}): samples [{string.Join(", ", g.SampleDims)}] {into} "
+            Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={trainable.Trim()}{(g.Preprocess is null ? string.Empty : ", ModelInterface:Preprocess=FILE")}{(g.AxisLengths.Count == 0 ? string.Empty : ", ModelInterface:AxisLengths=" + AxisLengths.Text(g.AxisLengths, g.Varying))}{(asked.MaxLoopTrips is { } bound ? ", ModelInterface:MaxLoopTrips=" + bound.ToString(CultureInfo.InvariantCulture) : string.Empty)}): samples [{string.Join(", ", g.SampleDims)}] {into} "
                 + $"({(g.Varying is { } v ? $"{v.Shortest * v.StepWidth} to {v.Longest * v.StepWidth} floats per request: {v.Shortest} to {v.Longest} '{v.Name}'" : $"{spec.InputDim} floats per request")}), {spec.Classes} classes as {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))}" : "served only, no rounds") + $"; spec {spec}");
             if (g.Preprocess is not null) Line(console, string.Create(CultureInfo.InvariantCulture, $"           monitoring sketches the {g.FeatureLength:N0} features the front end makes (what the model sees), not the {spec.InputDim:N0} values callers send"));

@@ -112,6 +112,8 @@ public class ModelCheckCommandTests
         (exit, output) = await Run(Fixture("pytorch_scripted_while.onnx"), "--max-loop-trips", "16");
         Assert.Equal(0, exit);
         Assert.Contains("train step: softmax-ce on 'logits', sgd; trains 6 tensors", output, StringComparison.Ordinal);
+        Assert.Contains("ModelInterface:Trainable=all, ModelInterface:MaxLoopTrips=16)", output, StringComparison.Ordinal);
+        Assert.Contains("a loop only the data ends is unrolled to 16 iterations; a batch whose loop runs longer is refused on the device", output, StringComparison.Ordinal);
         (exit, _) = await Run(Fixture("pytorch_scripted_while.onnx"), "--max-loop-trips", "2000");
         Assert.Equal(1, exit);
     }
