@@ -427,6 +427,19 @@ public sealed record GraphInterface
         }
     }
 
+    private readonly int _maxLoopTrips;
+
+    /// <summary>
+    /// Iterations the train step unrolls a loop only the data ends to (<c>ModelInterface:MaxLoopTrips</c>; a batch whose
+    /// loop would run longer is refused on the device); 0 when no such loop is on a trained path.
+    /// </summary>
+    public int MaxLoopTrips
+    {
+        get => _maxLoopTrips;
+        init => _maxLoopTrips = value is >= 0 and <= Onnx.Training.TrainStepOptions.MaxLoopTripsLimit ? value
+            : throw new ArgumentException($"Invalid graph interface: a loop bound of {value} iterations (0 to {Onnx.Training.TrainStepOptions.MaxLoopTripsLimit})");
+    }
+
     /// <summary>True when a sample of <paramref name="values"/> values is one this interface takes: <see cref="SampleLength"/>, or a length <see cref="Varying"/> allows.</summary>
     public bool TakesSampleOf(long values) => values == SampleLength || _varying?.LengthOf(values) is not null;
 
@@ -505,6 +518,7 @@ public sealed record GraphInterface
         + (ValuesDims.Count > 0 ? "|values:" + string.Join('x', ValuesDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty)
         + (_axisLengths.Count > 0 ? "|axes:" + Onnx.AxisLengths.Text(_axisLengths) : string.Empty)
         + (_varying is { } varying ? "|lengths:" + varying.CanonicalText : string.Empty)
+        + (_maxLoopTrips > 0 ? "|loop-trips:" + _maxLoopTrips.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (_tasks.Count > 0 ? "|tasks:" + string.Join(';', _tasks.Select(t => t.CanonicalText)) : string.Empty)
         + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (ContextInputs.Count > 0 ? "|context:" + string.Join(';', ContextInputs.Select(i => i.CanonicalText)) : string.Empty)

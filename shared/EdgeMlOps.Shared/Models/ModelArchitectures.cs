@@ -33,6 +33,7 @@ public static class ModelArchitectures
                 Tasks = { g.Tasks.Select(t => new ModelTaskSpec { Output = t.Output, Classes = (uint)t.Classes, Dims = { t.Dims }, Weight = t.Weight, Logits = t.Logits, Labels = (uint)t.Labels, ClassAxisLast = t.ClassAxisLast }) },
                 AxisLengths = { g.AxisLengths.Select(a => new AxisLength { Name = a.Name, Length = a.Length }) },
                 SampleLengths = g.Varying is { } v ? new SampleLengthRange { Name = v.Name, Axis = (uint)v.Axis, Shortest = v.Shortest } : null,
+                MaxLoopTrips = (uint)g.MaxLoopTrips,
             };
         }
 
@@ -56,7 +57,8 @@ public static class ModelArchitectures
                 States = g.States.Count <= GraphInterface.MaxStates ? [.. g.States.Select(s => (s.Input, s.Output))] : throw new ArgumentException($"more than {GraphInterface.MaxStates} state pairs"),
                 Tasks = [.. g.Tasks.Select(t => new ModelTask(t.Output, checked((int)Math.Min(t.Classes, int.MaxValue)), t.Dims.Count <= GraphInterface.MaxValuesRank ? t.Dims : throw new ArgumentException($"task '{t.Output}' has more than {GraphInterface.MaxValuesRank} axes"), t.Weight, t.Logits, checked((int)Math.Min(t.Labels, int.MaxValue)), t.ClassAxisLast))],
                 AxisLengths = g.AxisLengths.Count <= GraphInterface.MaxAxisLengths ? [.. g.AxisLengths.Select(a => (a.Name, a.Length))] : throw new ArgumentException($"more than {GraphInterface.MaxAxisLengths} pinned axes"),
-                Varying = g.SampleLengths is { } v ? new SampleLengths(v.Name, checked((int)Math.Min(v.Axis, int.MaxValue)), v.Shortest, g.SampleDims) : null };
+                Varying = g.SampleLengths is { } v ? new SampleLengths(v.Name, checked((int)Math.Min(v.Axis, int.MaxValue)), v.Shortest, g.SampleDims) : null,
+                MaxLoopTrips = (int)Math.Min(g.MaxLoopTrips, int.MaxValue) };
             var spec = graph.TargetWidth > 0 || graph.PositionClasses > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, checked((int)architecture.Classes));
             if ((g.Preprocess is null) != (g.FeatureDims.Count == 0)) throw new ArgumentException("feature_dims are declared with a preprocessing graph, and only then");
             if (g.SingleScore && spec.Classes != 2) throw new ArgumentException($"a single score classifies two classes, not {spec.Classes}");
@@ -111,7 +113,7 @@ public static class ModelArchitectures
     private static ModelSpec TensorsSpec(ModelArchitecture architecture, GraphInterfaceSpec graph, TensorInterfaceSpec tensors)
     {
         if (architecture.InputDim != 0 || architecture.Classes != 0 || architecture.Hidden.Count > 0 || architecture.CategoricalFeatures.Count > 0
-            || graph.FeaturesInput.Length > 0 || graph.ScoresOutput.Length > 0 || graph.SampleDims.Count > 0 || graph.Trained.Count > 0 || graph.IntegerFeatures || graph.ScoresAreLogits || graph.SingleScore || graph.Preprocess is not null || graph.FeatureDims.Count > 0 || graph.RegressionTargets > 0 || graph.MultiLabels > 0 || graph.ValuesDims.Count > 0 || graph.PositionClasses > 0 || graph.ClassAxisLast || graph.ContextInputs.Count > 0 || graph.Tasks.Count > 0 || graph.AxisLengths.Count > 0 || graph.SampleLengths is not null)
+            || graph.FeaturesInput.Length > 0 || graph.ScoresOutput.Length > 0 || graph.SampleDims.Count > 0 || graph.Trained.Count > 0 || graph.IntegerFeatures || graph.ScoresAreLogits || graph.SingleScore || graph.Preprocess is not null || graph.FeatureDims.Count > 0 || graph.RegressionTargets > 0 || graph.MultiLabels > 0 || graph.ValuesDims.Count > 0 || graph.PositionClasses > 0 || graph.ClassAxisLast || graph.ContextInputs.Count > 0 || graph.Tasks.Count > 0 || graph.AxisLengths.Count > 0 || graph.SampleLengths is not null || graph.MaxLoopTrips > 0)
             throw new ArgumentException("a model served by tensors declares no features, classes, scores or trained tensors");
         if (tensors.Inputs.Count > TensorInterface.MaxTensors || tensors.Outputs.Count > TensorInterface.MaxTensors || tensors.States.Count > TensorInterface.MaxTensors)
             throw new ArgumentException($"more than {TensorInterface.MaxTensors} inputs, outputs or states");

@@ -164,7 +164,8 @@ public sealed partial class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying };
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying,
+            MaxLoopTrips = step.Model.Graph.Output.Any(o => o.Name == ClassifierGraphs.LoopOverflowOutput) ? options.MaxLoopTrips ?? 0 : 0 }; // signed only when a loop the data ends is unrolled to it
         return new UploadedClassifier(bytes, original, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }
 

@@ -40,6 +40,9 @@ public sealed class AxisLengthsConfigTests
         Assert.Equal(64, options.Model.InputDim); // the longest
         Assert.Equal("frames=6..8", options.Model.Graph!.Varying!.Text);
         UploadedModelProbe.Run(options.ModelSource!);
+        var card = EdgeMlOps.Aggregator.Governance.InterfaceCardSection.For(options.ModelSource!.Bytes, options.ModelSource.TrainStep, options.Model);
+        Assert.Contains(card.Rows!, r => r[0] == "served as" && r[2].Contains("pinned at the length the fleet serves and trains: frames=6..8", StringComparison.Ordinal)
+            && r[2].Contains("samples of 6 to 8 'frames' (48 to 64 values in steps of 8), each served, kept and trained at its own length", StringComparison.Ordinal));
 
         var served = UploadedClassifier.Open(File.ReadAllBytes(Frames), new UploadedClassifierOptions(UploadedClassifier.ServeOnly) { AxisLengths = AxisLengths.Parse("frames=6..8"), Varying = AxisLengths.Range("frames=6..8") });
         Assert.Empty(ServedClassifierVersionCheck.Admit(served, File.ReadAllBytes(Frames)).Values); // read with the fleet's range
@@ -63,6 +66,11 @@ public sealed class AxisLengthsConfigTests
         var options = ReadWhile("16");
         Assert.NotNull(options.ModelSource!.TrainStep);
         UploadedModelProbe.Run(options.ModelSource);
+        Assert.Equal(16, options.Model.Graph!.MaxLoopTrips); // signed with the interface
+        Assert.Equal(options.Model, Shared.Models.ModelArchitectures.ToSpec(Shared.Models.ModelArchitectures.From(options.Model, [])));
+        var card = EdgeMlOps.Aggregator.Governance.InterfaceCardSection.For(options.ModelSource.Bytes, options.ModelSource.TrainStep, options.Model);
+        Assert.Contains(card.Rows!, r => r[0] == "served as" && r[2].Contains("a loop only the data ends is trained unrolled to 16 iterations (ModelInterface:MaxLoopTrips), a batch whose loop runs longer refused on the device", StringComparison.Ordinal));
+        Assert.Equal(0, Read(("ModelInterface:AxisLengths", "frames=8"), ("ModelInterface:MaxLoopTrips", "16")).Model.Graph!.MaxLoopTrips); // no such loop: nothing signed
         Assert.Contains(Assert.Throws<OptionsValidationException>(() => ReadWhile(null)).Errors, e => e.Contains("ModelInterface:MaxLoopTrips=N", StringComparison.Ordinal));
         Assert.Contains(Assert.Throws<OptionsValidationException>(() => ReadWhile("0")).Errors, e => e.Contains("ModelInterface:MaxLoopTrips", StringComparison.Ordinal));
     }
