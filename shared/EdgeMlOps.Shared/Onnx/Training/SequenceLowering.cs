@@ -12,8 +12,11 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// by a constant split or along an axis of known extent (written as a Split) — is read without it: SequenceAt becomes
 /// an Identity, SequenceLength a constant (so a loop over it has a known trip count), ConcatFromSequence an
 /// Unsqueeze-and-Concat, ops with gradient rules. Run before and after each level of control flow is unrolled, so the
-/// lists built in unrolled bodies resolve too; the sequence ops left unread are pruned with the rest. A sequence that
-/// stays unknown (a position computed at run time) keeps its ops, and training through them is refused naming the op.
+/// lists built in unrolled bodies resolve too; the sequence ops left unread are pruned with the rest. A known sequence
+/// read at a position only the run knows (<c>outs[last]</c>, the state at a sequence's last valid step) is stacked and
+/// read with a Gather at that position, when its tensors have one shape. A sequence that stays unknown (appended at a
+/// position computed at run time, or in a loop that stops early) keeps its ops, and training through them is refused
+/// naming the op.
 /// </summary>
 internal static class SequenceLowering
 {
@@ -30,13 +33,15 @@ internal static class SequenceLowering
         bool Lowered(NodeProto node)
         {
             if (Track(node, facts, lists) is { } pieces) splits[node] = pieces;
-            return splits.ContainsKey(node) || (node.OpType is "SequenceAt" or "SequenceLength" or "ConcatFromSequence" && Read(node, facts, lists) is not null);
+            return splits.ContainsKey(node) || (node.OpType is "SequenceAt" or "SequenceLength" or "ConcatFromSequence" && Read(node, facts, lists) is not null)
+                || Gathered(node, facts, lists) is not null;
         }
 
         return NodeExpansion.Apply(graph, Lowered, (node, _) =>
         {
             if (splits.TryGetValue(node, out var pieces)) WriteSplit(node, pieces.Lengths, pieces.Squeeze, writer, lists);
-            else WriteRead(node, Read(node, facts, lists)!, writer);
+            else if (Read(node, facts, lists) is { } read) WriteRead(node, read, writer);
+            else writer.NodeTo(node.Output[0], "Gather", [Stacked(Gathered(node, facts, lists)!, writer), node.Input[1]], Int("axis", 0));
         });
     }
 
@@ -80,6 +85,22 @@ internal static class SequenceLowering
             _ => list,
         };
     }
+
+    /// <summary>
+    /// The tensors of a known sequence a SequenceAt reads at a position only the run knows, when they have one shape
+    /// (known rank, every extent equal or the same symbol) and so stack; else null.
+    /// </summary>
+    private static List<string>? Gathered(NodeProto node, GraphFacts facts, Dictionary<string, List<string>> lists)
+    {
+        if (node.OpType != "SequenceAt" || node.Input.Count < 2 || node.Input[1].Length == 0 || !lists.TryGetValue(node.Input[0], out var list) || list.Count == 0) return null;
+        if (Position(node, 1, facts, list.Count, inserting: false) is not null || facts.Rank(node.Input[1]) is not 0) return null; // known: read directly; a position is a scalar
+        var shapes = list.Select(facts.Dims).ToList();
+        return shapes[0] is { } first && shapes.All(d => d is not null && d.Length == first.Length && d.Zip(first).All(p => p.First is not null && p.First == p.Second)) ? list : null;
+    }
+
+    /// <summary>The tensors stacked on a new first axis, for a Gather at a position the run decides (dY reaches the tensor read).</summary>
+    private static string Stacked(List<string> tensors, GraphWriter w) =>
+        tensors.Count == 1 ? w.Node("Unsqueeze", [tensors[0], w.Int64s(0)]) : w.Node("Concat", [.. tensors.Select(t => w.Node("Unsqueeze", [t, w.Int64s(0)]))], Int("axis", 0));
 
     private static void WriteRead(NodeProto node, List<string> tensors, GraphWriter w)
     {
