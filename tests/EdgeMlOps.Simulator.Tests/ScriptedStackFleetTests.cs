@@ -20,6 +20,20 @@ public class ScriptedStackFleetTests(Xunit.Abstractions.ITestOutputHelper output
     }
 
     /// <summary>
+    /// PyTorch's scripted cell reading its list of states at the batch's brightest row (<c>export_scripted_brightest.py</c>:
+    /// a SequenceAt at a position only the run knows), its list stacked and read with a Gather in the train step:
+    /// fine-tuned by the fleet on every digit. The position is the batch's, so the held-out set — scored as one batch —
+    /// reads one row's state for every scan, which caps what it can reach; the fleet still gains.
+    /// </summary>
+    [Fact]
+    public async Task PyTorchsListReadAtAPositionTheDataDecides_IsFineTunedByTheFleet()
+    {
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_scripted_brightest.onnx"), File.ReadLines(Fixture("digits_tokens.csv")), rounds: 5, learningRate: "0.1", "accuracy");
+
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.08, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
+    }
+
+    /// <summary>
     /// PyTorch's scripted model with a <c>while</c> only the data ends (<c>export_scripted_while.py</c>: activations
     /// refined until the batch's largest is within 2), its train step unrolled to 16 iterations
     /// (<c>--max-loop-trips 16</c>), each batch keeping the ones its data runs: fine-tuned by the fleet on every digit.

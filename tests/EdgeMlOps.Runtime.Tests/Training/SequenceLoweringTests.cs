@@ -66,6 +66,27 @@ public class SequenceLoweringTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(error < 2e-3, $"{name}: relative gradient error {error:E2}");
     }
 
+    /// <summary>
+    /// PyTorch's scripted cell reading its list of states at the batch's brightest row (<c>export_scripted_brightest.py</c>:
+    /// <c>outs[int(rows.sum(2).mean(0).argmax())]</c>, a SequenceAt at a position only the run knows): served as exported,
+    /// and one step on a batch brightest near the top (row 1) and one brightest at the bottom (row 7) each follow
+    /// PyTorch's gradient, with no sequence op left in the step.
+    /// </summary>
+    [Fact]
+    public void APyTorchListReadAtAPositionTheDataDecides_TrainsAsPyTorchsGradient()
+    {
+        static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+        var bytes = File.ReadAllBytes(Fixture("pytorch_scripted_brightest.onnx"));
+        var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("scripted_brightest_expected.json"))).RootElement;
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all"));
+        Assert.Contains(ModelProto.Parser.ParseFrom(bytes).Graph.Node, n => n.OpType == "SequenceAt"); // served with its list
+        Assert.DoesNotContain(ModelProto.Parser.ParseFrom(model.TrainStep!).Graph.Node, n => n.OpType.Contains("Sequence", StringComparison.Ordinal));
+        using var served = InferenceModel.Load(bytes, model.Spec);
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        Assert.Equal((1, 7), (expected.GetProperty("top").GetProperty("brightest").GetInt32(), expected.GetProperty("bottom").GetProperty("brightest").GetInt32()));
+        foreach (var batch in new[] { "top", "bottom" }) PyTorchBatch.AssertServedAndStepped(model, served, trainer, expected.GetProperty(batch), batch);
+    }
+
     /// <summary>Tensors of different shapes read at a position only the run knows do not stack: refused naming the op.</summary>
     [Fact]
     public void TensorsOfDifferentShapesReadAtAPositionKnownOnlyAtRunTime_AreRefusedNamingTheOp()

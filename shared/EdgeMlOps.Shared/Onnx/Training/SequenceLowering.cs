@@ -87,15 +87,23 @@ internal static class SequenceLowering
     }
 
     /// <summary>
-    /// The tensors of a known sequence a SequenceAt reads at a position only the run knows, when they have one shape
-    /// (known rank, every extent equal or the same symbol) and so stack; else null.
+    /// The tensors of a known sequence a SequenceAt reads at a position only the run knows, when they can have one shape
+    /// and so stack — one known rank, and no axis where two known extents differ (an extent known only at run time that
+    /// differed would fail the stacking loudly, at the aggregator's probe or in the step, never train silently); else null.
     /// </summary>
     private static List<string>? Gathered(NodeProto node, GraphFacts facts, Dictionary<string, List<string>> lists)
     {
         if (node.OpType != "SequenceAt" || node.Input.Count < 2 || node.Input[1].Length == 0 || !lists.TryGetValue(node.Input[0], out var list) || list.Count == 0) return null;
         if (Position(node, 1, facts, list.Count, inserting: false) is not null || facts.Rank(node.Input[1]) is not 0) return null; // known: read directly; a position is a scalar
-        var shapes = list.Select(facts.Dims).ToList();
-        return shapes[0] is { } first && shapes.All(d => d is not null && d.Length == first.Length && d.Zip(first).All(p => p.First is not null && p.First == p.Second)) ? list : null;
+        var ranks = list.Select(facts.Rank).Distinct().ToList();
+        if (ranks is not [{ } rank]) return null;
+        var shapes = list.Select(facts.Dims).Where(d => d is not null).ToList();
+        for (var axis = 0; axis < rank; axis++)
+        {
+            if (shapes.Select(d => ValueDims.Extent(d![axis])).Where(e => e is not null).Distinct().Count() > 1) return null; // two known extents differ: they do not stack
+        }
+
+        return list;
     }
 
     /// <summary>The tensors stacked on a new first axis, for a Gather at a position the run decides (dY reaches the tensor read).</summary>
