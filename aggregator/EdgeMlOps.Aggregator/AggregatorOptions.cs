@@ -289,6 +289,7 @@ public sealed partial record AggregatorOptions
         }
 
         var optimizerText = r.String("ModelInterface:Optimizer", "sgd");
+        var (pins, varying) = AxisLengthsOf(r);
         var options = new UploadedClassifierOptions(r.String("ModelInterface:Trainable", "last:1"))
         {
             Input = r.OptionalString("ModelInterface:Input"),
@@ -302,8 +303,8 @@ public sealed partial record AggregatorOptions
             ClassAxisLast = r.OptionalString("ModelInterface:ClassAxis") == "last", // a tagger's [batch, positions…, classes]
             States = TensorModelConfiguration.States(r), // a streaming model's state, carried between a session's calls
             Tasks = Tasks(r, kind), // a multi-task model's outputs, trained at once
-            AxisLengths = AxisLengthsOf(r), // free axes besides the batch, pinned at the length the fleet serves and trains
-            Varying = r.OptionalString("ModelInterface:AxisLengths") is { } axes && AxisLengthsOf(r).Count > 0 ? Shared.Onnx.AxisLengths.Range(axes) : null, // one of them over a range of lengths
+            AxisLengths = pins, // free axes besides the batch, pinned at the length the fleet serves and trains
+            Varying = varying, // one of them over a range of lengths
         };
         r.Require(kind != "regression" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class or label scores, not a regressor's values");
         r.Require(r.OptionalString("ModelInterface:ClassAxis") is null || (kind == "positions" && r.OptionalString("ModelInterface:ClassAxis") is "1" or "last"), "ModelInterface:ClassAxis",
@@ -354,17 +355,21 @@ public sealed partial record AggregatorOptions
         }
     }
 
-    /// <summary><c>ModelInterface:AxisLengths</c> (<c>NAME=LENGTH,…</c>, one perhaps <c>NAME=SHORTEST..LONGEST</c>): the file's free axes besides the batch, pinned (a range at its longest); empty when unset.</summary>
-    private static IReadOnlyList<(string Name, long Length)> AxisLengthsOf(ConfigReader r)
+    /// <summary>
+    /// <c>ModelInterface:AxisLengths</c> (<c>NAME=LENGTH,…</c>, one perhaps <c>NAME=SHORTEST..LONGEST</c>): the file's free
+    /// axes besides the batch, pinned (a range at its longest), and the one that varies; empty and null when unset or
+    /// wrong (then one error names the key).
+    /// </summary>
+    private static (IReadOnlyList<(string Name, long Length)> Pins, (string Name, long Shortest)? Varying) AxisLengthsOf(ConfigReader r)
     {
         try
         {
-            return r.OptionalString("ModelInterface:AxisLengths") is { } text ? Shared.Onnx.AxisLengths.Parse(text) : [];
+            return r.OptionalString("ModelInterface:AxisLengths") is { } text ? (Shared.Onnx.AxisLengths.Parse(text), Shared.Onnx.AxisLengths.Range(text)) : ([], null);
         }
         catch (ArgumentException ex)
         {
             r.Require(false, "ModelInterface:AxisLengths", ex.Message);
-            return [];
+            return ([], null);
         }
     }
 
