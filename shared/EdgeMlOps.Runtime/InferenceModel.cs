@@ -20,6 +20,20 @@ public readonly record struct EvaluationScore(double Loss, double Accuracy, int 
 {
     /// <summary>A multi-task model's score of each task, in task order (<see cref="Loss"/> is their weighted sum, <see cref="Accuracy"/> the first's score); null for another model.</summary>
     public IReadOnlyList<TaskScore>? Tasks { get; init; }
+
+    /// <summary>The scores of disjoint sets (each length of samples of several lengths) as one: loss and score weighted by each set's samples (one set: its score as it is); NaN over none.</summary>
+    public static EvaluationScore Pooled(IEnumerable<EvaluationScore> scores)
+    {
+        var scored = scores.Where(s => s.Samples > 0).ToList();
+        if (scored is [var only]) return only;
+        var (loss, accuracy, count) = (0.0, 0.0, 0);
+        foreach (var score in scored)
+        {
+            (loss, accuracy, count) = (loss + (score.Loss * score.Samples), accuracy + (score.Accuracy * score.Samples), count + score.Samples);
+        }
+
+        return count == 0 ? new EvaluationScore(double.NaN, double.NaN, 0) : new EvaluationScore(loss / count, accuracy / count, count);
+    }
 }
 
 /// <summary>One task of a multi-task model on labelled data: its loss (cross-entropy, or MSE) and its score (accuracy, or R²); null where not a number (R² of targets that do not vary).</summary>

@@ -29,7 +29,7 @@ public sealed class AgentWorker(SimulationOptions options, ILoggerFactory logger
             {
                 Tags = SimulationRunner.Tags(options),
                 Label = SimulationRunner.Labels(faults, simulated.Data.Classes),
-                Sample = options.AxisLengths.Count > 0 ? SampleCuts.For(simulated.UploadedModel(options)?.Spec, options.Seed) : null, // the same cuts as the coordinator's devices
+                Sample = options.Varying is not null ? SampleCuts.For(simulated.UploadedModel(options)?.Spec, options.Seed) : null, // the same cuts as the coordinator's devices (the model is read only when samples vary)
                 Enrollment = SimulatedEnrollment.FromWorkerOptions(options),
                 SiteBrokers = siteOf is null ? null : id => siteOf[id],
             };

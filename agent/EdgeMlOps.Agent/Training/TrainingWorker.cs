@@ -240,19 +240,10 @@ internal sealed class TrainingWorker
     }
 
     /// <summary>The model's loss and accuracy on the samples, each length of samples of several lengths on its own and weighted by its count.</summary>
-    private static EvaluationScore Score(Runtime.InferenceModel inference, SampleSet samples)
-    {
-        var (loss, accuracy, count) = (0.0, 0.0, 0);
-        foreach (var width in samples.Count == 0 ? [] : samples.Widths)
-        {
-            var some = samples.OfWidth(width);
-            var score = some.Targets is { } targets ? inference.EvaluateTargets(some.Features, targets) // loss: MSE; accuracy: R²
-                : inference.Evaluate(some.Features, some.Labels);
-            (loss, accuracy, count) = (loss + (score.Loss * score.Samples), accuracy + (score.Accuracy * score.Samples), count + score.Samples);
-        }
-
-        return count == 0 ? new EvaluationScore(0, 0, 0) : new EvaluationScore(loss / count, accuracy / count, count);
-    }
+    private static EvaluationScore Score(Runtime.InferenceModel inference, SampleSet samples) =>
+        samples.Count == 0 ? new EvaluationScore(0, 0, 0) : EvaluationScore.Pooled(samples.Widths.Select(samples.OfWidth).Select(some =>
+            some.Targets is { } targets ? inference.EvaluateTargets(some.Features, targets) // loss: MSE; accuracy: R²
+                : inference.Evaluate(some.Features, some.Labels)));
 
     /// <summary>
     /// Federated permutation importance: counts over the device's newest rows, as many as its own budget allows. Inputs

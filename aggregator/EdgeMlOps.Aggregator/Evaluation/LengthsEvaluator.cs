@@ -13,23 +13,11 @@ public sealed class LengthsEvaluator(IReadOnlyList<IModelEvaluator> lengths, Lab
 
     public LabelledRows? Rows => longest;
 
-    public EvaluationScore Evaluate(InferenceModel model) => Weighted(lengths.Select(l => l.Evaluate(model)));
+    public EvaluationScore Evaluate(InferenceModel model) => EvaluationScore.Pooled(lengths.Select(l => l.Evaluate(model)));
 
     public IReadOnlyDictionary<string, EvaluationScore> EvaluateCohorts(InferenceModel model) =>
         lengths.SelectMany(l => l.EvaluateCohorts(model)).GroupBy(p => p.Key, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => Weighted(g.Select(p => p.Value)), StringComparer.Ordinal);
-
-    /// <summary>Scores of disjoint sets as one: loss and score weighted by each set's samples.</summary>
-    private static EvaluationScore Weighted(IEnumerable<EvaluationScore> scores)
-    {
-        var (loss, accuracy, count) = (0.0, 0.0, 0);
-        foreach (var score in scores.Where(s => s.Samples > 0))
-        {
-            (loss, accuracy, count) = (loss + (score.Loss * score.Samples), accuracy + (score.Accuracy * score.Samples), count + score.Samples);
-        }
-
-        return count == 0 ? new EvaluationScore(double.NaN, double.NaN, 0) : new EvaluationScore(loss / count, accuracy / count, count);
-    }
+            .ToDictionary(g => g.Key, g => EvaluationScore.Pooled(g.Select(p => p.Value)), StringComparer.Ordinal);
 
     /// <summary>
     /// The evaluator of labelled rows whose widths vary (row <c>i</c> holds <paramref name="widths"/>[i] values):
