@@ -153,6 +153,16 @@ public class OpGradientTests
     private static readonly Dictionary<string, (Build Build, int Opset)> FloatCases = new()
     {
         ["Erf"] = (g => (g.Node("Erf", [g.Param("a", [3, 4])]), [3, 4]), 17),
+        // ONNX Runtime computes Det in float only: the cofactors (determinants of the minors), batched, and where X is singular.
+        ["Det of a batch of 3×3 matrices (torch.det), behind a Tanh"] = (g => (g.Node("Det", [g.Node("Tanh", [g.Param("a", [2, 3, 3], 1.5)])]), [2]), 17),
+        ["Det of a 4×4 matrix, times a parameter"] = (g => (g.Node("Mul", [g.Node("Det", [g.Param("a", [4, 4], 1.2)]), g.Param("k", [3], 0.5, 1)]), [3]), 17),
+        ["Det of a singular matrix (its third row the sum of the others, plus a parameter at 0): the gradient is not zero"] = (g =>
+        {
+            var rows = g.Param("a", [2, 3], 1.3);
+            var sum = g.Node("Add", [g.Node("Add", [g.Node("Gather", [rows, g.Ints(0)]), g.Node("Gather", [rows, g.Ints(1)])]), g.Param("p", [1, 3], 0)]);
+            return (g.Node("Add", [g.Node("Det", [g.Node("Concat", [rows, sum], Int("axis", 0))]), g.Param("c", [2], 0.5, 1)]), [2]); // the loss's slope at det 0 is not 0
+        }, 17),
+        ["Det of 1×1 matrices"] = (g => (g.Node("Det", [g.Param("a", [3, 1, 1])]), [3]), 17),
         // ONNX Runtime has Shrink in double but computes it at float precision; Mean only in float.
         ["Shrink λ = bias = 0.5 (Softshrink; continuous)"] = (g => (g.Node("Shrink", [g.Param("a", [3, 4], 1)], F("lambd", 0.5f), F("bias", 0.5f)), [3, 4]), 17),
         ["Mean of three broadcast operands"] = (g => (g.Node("Mean", [g.Param("a", [3, 4]), g.Param("b", [4]), g.Param("c", [3, 1])]), [3, 4]), 17),

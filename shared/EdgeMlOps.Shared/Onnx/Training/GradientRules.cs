@@ -109,6 +109,7 @@ internal static class GradientRules
         ["GridSample"] = GridSampleGradient.GridSample,
         ["GatherND"] = IndexingGradients.GatherND,
         ["ReduceLogSum"] = ReductionGradients.LogSum,
+        ["Det"] = DeterminantGradient.Det,
     };
 
     /// <summary>Ops whose outputs never carry a gradient (indices, shapes, comparisons, constants).</summary>

@@ -133,6 +133,8 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
                 return new long?[length];
             case "GRU" or "LSTM" or "RNN":
                 return Recurrent(node, output, x);
+            case "Det":
+                return x is { Length: >= 2 } ? x[..^2] : null;
             default:
                 return null;
         }
