@@ -41,6 +41,24 @@ public class SequenceLoweringTests(Xunit.Abstractions.ITestOutputHelper output)
             var list = g.Node("SequenceConstruct", [g.Node("Tanh", [g.Param("a", [3, 2])]), g.Node("Sigmoid", [g.Param("b", [3, 2])]), g.Param("c", [3, 2])]);
             return (g.Node("SequenceAt", [list, g.Node("ArgMax", [g.Input("x", [3])], Int("keepdims", 0))]), [3, 2]);
         },
+        // A list written and erased at positions only the run knows (the largest input's and the smallest's), read back whole.
+        ["SequenceInsert and SequenceErase at positions the data decides, ConcatFromSequence new_axis"] = g =>
+        {
+            var x = g.Input("x", [3]);
+            var list = g.Node("SequenceConstruct", [g.Node("Tanh", [g.Param("a", [3, 2])]), g.Param("b", [3, 2]), g.Node("Sigmoid", [g.Param("c", [3, 2])])]);
+            var inserted = g.Node("SequenceInsert", [list, g.Param("d", [3, 2]), g.Node("ArgMax", [x], Int("keepdims", 0))]);
+            var erased = g.Node("SequenceErase", [inserted, g.Node("ArgMin", [x], Int("keepdims", 0))]);
+            return (g.Node("ConcatFromSequence", [erased], Int("axis", 1), Int("new_axis", 1)), [3, 3, 2]);
+        },
+        // Counted from the end: an insertion at −(argmax + 1) and a read at −1 and at −(argmin + 1), the length too.
+        ["SequenceInsert, SequenceAt at negative positions the data decides, SequenceLength"] = g =>
+        {
+            var x = g.Input("x", [3]);
+            Func<string, string> fromEnd = op => g.Node("Sub", [g.Node("Neg", [g.Node(op, [x], Int("keepdims", 0))]), g.Node("Squeeze", [g.Ints(1), g.Ints(0)])]);
+            var list = g.Node("SequenceInsert", [g.Node("SequenceConstruct", [g.Param("a", [2, 3]), g.Node("Tanh", [g.Param("b", [2, 3])])]), g.Param("c", [2, 3]), fromEnd("ArgMax")]);
+            var length = g.Node("Cast", [g.Node("SequenceLength", [list])], Int("to", (long)DataType.Float));
+            return (g.Node("Mul", [g.Node("Add", [g.Node("SequenceAt", [list, g.Ints(-1)]), g.Node("SequenceAt", [list, fromEnd("ArgMin")])]), length]), [2, 3]);
+        },
         ["SequenceConstruct, SequenceAt"] = g => (g.Node("SequenceAt", [g.Node("SequenceConstruct", [g.Param("a", [3, 2]), g.Node("Sigmoid", [g.Param("b", [3, 2])])]), g.Ints(1)]), [3, 2]),
     };
 
@@ -95,20 +113,31 @@ public class SequenceLoweringTests(Xunit.Abstractions.ITestOutputHelper output)
         var at = g.Node("Cast", [g.Node("ArgMax", [g.Input("x", [2])], Int("keepdims", 0))], Int("to", (long)DataType.Int64));
         var model = g.Model(g.Node("ReduceSum", [g.Node("SequenceAt", [g.Node("SequenceConstruct", [g.Param("a", [3]), g.Param("b", [4])]), at]), g.Ints(0)], Int("keepdims", 1)), 1);
         var refused = Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError)));
-        Assert.Contains("(SequenceAt): the tensors this list holds are known only at run time (appended in a loop that stops early, or tensors of different shapes read at a position the data decides)", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("(SequenceAt): the tensors this list holds are not known (tensors of different shapes that only the run orders or picks", refused.Message, StringComparison.Ordinal);
     }
 
     /// <summary>
     /// The same scripted cell stopping at the first faint row, a <c>break</c> before its append
-    /// (<c>pytorch_scripted_stack_break.onnx</c>): how many states the list holds only the run knows, so training through
-    /// it is refused at upload saying so, not with whatever op after it cannot be differentiated without knowing it.
+    /// (<c>pytorch_scripted_stack_break.onnx</c>): how many states the list holds only the run knows. Unrolled, each
+    /// appended state carries whether the run made it, and the stack Gathers those: a batch faint at row 2 (2 states
+    /// appended), one faint at row 5 (5) and one never faint (8) each step as PyTorch's gradient, no sequence op left.
     /// </summary>
     [Fact]
-    public void APyTorchListAppendedInALoopThatStopsEarly_IsRefusedSayingWhy()
+    public void APyTorchListAppendedInALoopThatStopsEarly_TrainsAsPyTorchsGradient_WhereverTheBreakFalls()
     {
-        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", "pytorch_scripted_stack_break.onnx"));
-        var refused = Assert.Throws<NotDifferentiableException>(() => UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")));
-        Assert.Contains("(ConcatFromSequence): the tensors this list holds are known only at run time (appended in a loop that stops early", refused.Message, StringComparison.Ordinal);
+        static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+        var bytes = File.ReadAllBytes(Fixture("pytorch_scripted_stack_break.onnx"));
+        var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("scripted_stack_break_expected.json"))).RootElement;
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all"));
+        Assert.Contains(ModelProto.Parser.ParseFrom(bytes).Graph.Node, n => n.OpType == "ConcatFromSequence"); // served with its list
+        Assert.DoesNotContain(ModelProto.Parser.ParseFrom(model.TrainStep!).Graph.Node, n => n.OpType.Contains("Sequence", StringComparison.Ordinal) || n.OpType == "Loop");
+        using var served = InferenceModel.Load(bytes, model.Spec);
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        foreach (var (batch, appended) in new[] { ("faint_row_2", 2), ("faint_row_5", 5), ("no_faint_row", 8) })
+        {
+            Assert.Equal(appended, expected.GetProperty(batch).GetProperty("appended").GetInt32());
+            PyTorchBatch.AssertServedAndStepped(model, served, trainer, expected.GetProperty(batch), batch);
+        }
     }
 
     /// <summary>

@@ -87,12 +87,14 @@ internal sealed class TestGraph(DataType type = DataType.Double, int opset = 17)
         return model;
     }
 
-    /// <summary>Output "y" of <paramref name="model"/> as ONNX Runtime computes it at the model's own opset, from float feeds.</summary>
+    /// <summary>Output "y" of <paramref name="model"/> as ONNX Runtime computes it at the model's own opset, from float (and int64) feeds.</summary>
     public static float[] Run(ModelProto model, Dictionary<string, Feed> feeds)
     {
         using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(model.ToByteArray());
         var names = feeds.Keys.ToArray();
-        var values = feeds.Values.Select(f => Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(f.Values!.Select(v => (float)v).ToArray(), f.Dims)).ToArray();
+        var values = feeds.Values.Select(f => f.Ints is { } ints
+            ? Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(ints, f.Dims)
+            : Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(f.Values!.Select(v => (float)v).ToArray(), f.Dims)).ToArray();
         try
         {
             using var runOptions = new Microsoft.ML.OnnxRuntime.RunOptions(); // kept alive through Run: a RunOptions collected mid-call reads as terminated

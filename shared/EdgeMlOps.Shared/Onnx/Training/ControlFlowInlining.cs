@@ -13,7 +13,7 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// layer does. The served file keeps its control flow. What the unrolling needs is known statically or refused,
 /// naming the node: a Loop's trip count (a constant, or an extent of a known shape, at most
 /// <see cref="MaxIterations"/>) — a body that stops it early (a break) runs every iteration masked by the running
-/// condition, unless it stacks values per iteration —, a Scan's scanned extent. Control flow nested in a
+/// condition, and the values it stacks per iteration are those of the iterations that ran —, a Scan's scanned extent. Control flow nested in a
 /// body is copied with the body and unrolled in a later pass, at any depth, within <see cref="MaxUnrolledNodes"/>
 /// nodes copied in all (nested loops multiply their trips; the budget is checked before each copy, so a file whose
 /// unrolling would not fit is refused without building it). An If whose condition is known (a constant, or a comparison of known extents — the shape tests scripted
@@ -84,8 +84,6 @@ internal static class ControlFlowInlining
             long? count = node.Input[0].Length == 0 ? null : facts.Values(node.Input[0]) is [long known] && !ValueDims.IsSymbol(known) ? known
                 : throw Refuse("its trip count is not known where it starts (export with fixed extents; a count read off a free axis is known once that axis is pinned at one length, ModelInterface:AxisLengths)");
             var always = (node.Input[1].Length == 0 || Truth(node.Input[1], null) == true) && Truth(body.Output[0].Name, body) == true;
-            if (!always && Enumerable.Range(0, scanned).Any(j => Used(node.Output[carried + j])))
-                throw Refuse("its body computes when to stop, and the loop stacks values per iteration, whose count only the run knows");
             if (always) CheckTrips(count ?? throw Refuse("it has no trip count: it runs until its body says stop"));
 
             // A body that computes when to stop bounds the loop where its condition is false whatever the data — a
@@ -100,20 +98,26 @@ internal static class ControlFlowInlining
             var stacks = Enumerable.Range(0, scanned).Select(_ => new List<string>()).ToArray();
             var truth = True();
             var running = always ? truth : node.Input[1].Length == 0 ? truth : Scalar(node.Input[1]);
+            var ran = new List<string>(); // whether each iteration ran: the values a loop that may stop early stacks are those iterations'
             for (var k = 0L; k < trips; k++)
             {
+                ran.Add(running);
                 var names = new Dictionary<string, string>(StringComparer.Ordinal) { [body.Input[0].Name] = w.Int64Constant(k), [body.Input[1].Name] = running };
                 for (var j = 0; j < carried; j++) names[body.Input[2 + j].Name] = state[j];
                 Copy(body, names);
                 var next = Enumerable.Range(0, carried).Select(j => Resolve(names, body.Output[1 + j].Name));
-                state = always ? [.. next] : [.. next.Select((value, j) => w.Node("Where", [running, value, state[j]]))];
+                state = always ? [.. next] : [.. next.Select((value, j) => Kept(running, value, state[j], body.Input[2 + j]))];
                 if (!always) running = w.Node("And", [running, Scalar(Resolve(names, body.Output[0].Name))]);
                 for (var j = 0; j < scanned; j++) stacks[j].Add(Resolve(names, body.Output[1 + carried + j].Name));
             }
 
             if (declared) w.Overflows.Add(running); // still running after the declared bound: the step would not be the loop's
             for (var j = 0; j < carried; j++) Emit(j, "Identity", [state[j]]);
-            for (var j = 0; j < scanned; j++) Stack(carried + j, stacks[j], 0);
+            for (var j = 0; j < scanned; j++)
+            {
+                if (always) Stack(carried + j, stacks[j], 0);
+                else Kept(carried + j, stacks[j], ran);
+            }
         }
 
         /// <summary>
@@ -202,7 +206,7 @@ internal static class ControlFlowInlining
             var (otherwise, elseNames) = Branch("else_branch");
             var condition = Scalar(node.Input[0]);
             for (var j = 0; j < node.Output.Count; j++)
-                Emit(j, "Where", [condition, Resolve(thenNames, then.Output[j].Name), Resolve(elseNames, otherwise.Output[j].Name)]);
+                Emit(j, "Identity", [Kept(condition, Resolve(thenNames, then.Output[j].Name), Resolve(elseNames, otherwise.Output[j].Name), then.Output[j])]);
         }
 
         /// <summary>An If's branch copied into the graph: its body and the names its values got.</summary>
@@ -217,9 +221,6 @@ internal static class ControlFlowInlining
 
         /// <summary>A condition (a bool of one element) as a scalar, so a Where on it keeps its operands' shapes.</summary>
         private string Scalar(string condition) => w.Node("Reshape", [condition, w.Int64s()]);
-
-        /// <summary>Whether the graph reads <paramref name="output"/> (a node's input, or a graph output).</summary>
-        private bool Used(string output) => output.Length > 0 && (w.Graph.Node.Any(n => n.Input.Contains(output) || OuterReads(n).Contains(output)) || w.Graph.Output.Any(o => o.Name == output));
 
         private GraphProto Body(string attribute)
         {
@@ -302,6 +303,30 @@ internal static class ControlFlowInlining
         {
             var axes = w.Int64s(axis);
             Emit(index, "Concat", values.Select(v => w.Node("Unsqueeze", [v, axes])), Int("axis", axis));
+        }
+
+        /// <summary>
+        /// <paramref name="value"/> where <paramref name="condition"/> holds, else <paramref name="old"/> (a carried value
+        /// after an iteration that ran only while the loop runs, a branch's output): a Where, or for a bool (a scripted
+        /// break's flag; ONNX Runtime has no Where of bools) the same in And, Or and Not.
+        /// </summary>
+        private string Kept(string condition, string value, string old, ValueInfoProto type)
+        {
+            if (type.Type?.TensorType?.ElemType != (int)DataType.Bool) return w.Node("Where", [condition, value, old]);
+            return w.Node("Or", [w.Node("And", [condition, value]), w.Node("And", [w.Node("Not", [condition]), old])]);
+        }
+
+        /// <summary>
+        /// The per-iteration values of a loop that may stop early, stacked on axis 0 as its scan output: those of the
+        /// iterations that ran (a Gather of them, so dY reaches only those; the others ran masked and are dropped).
+        /// </summary>
+        private void Kept(int index, List<string> values, List<string> ran)
+        {
+            var axes = w.Int64s(0);
+            var stacked = w.Node("Concat", values.Select(v => w.Node("Unsqueeze", [v, axes])), Int("axis", 0));
+            var flags = w.Node("Concat", ran.Select(r => w.Node("Unsqueeze", [r, axes])), Int("axis", 0));
+            var iterations = w.Node("Compress", [w.Int64s([.. Enumerable.Range(0, values.Count).Select(k => (long)k)]), flags], Int("axis", 0));
+            Emit(index, "Gather", [stacked, iterations], Int("axis", 0));
         }
 
         /// <summary>A bool scalar true, as a Constant node.</summary>

@@ -119,10 +119,12 @@ internal sealed class GraphFacts
                 return Axes(node, 1) is { } reduced ? rr - reduced.Length : null;
             case "ArgMax" or "ArgMin":
                 return first is not null && Rank(first) is int ra ? (AttributeInt(node, "keepdims", 1) == 1 ? ra : ra - 1) : null;
-            case "Constant" or "ConstantOfShape" or "Size" or "NonZero" or "Range" or "OneHot" or "Expand" or "Tile":
+            case "Expand": // the larger of the input's rank and the target shape's length
+                return first is not null && Rank(first) is int re && _dims.Of(node.Input[1]) is [long length] ? Math.Max(re, (int)length) : null;
+            case "Constant" or "ConstantOfShape" or "Size" or "NonZero" or "Range" or "OneHot":
                 return null;
             default:
-                // Element-wise and shape-preserving ops (activations, normalisations, pooling, Conv, Transpose, Concat, Slice, Cast...).
+                // Element-wise and rank-preserving ops (activations, normalisations, pooling, Conv, Transpose, Concat, Slice, Tile, Cast...).
                 return first is null ? null : Rank(first);
         }
     }

@@ -12,11 +12,16 @@ namespace EdgeMlOps.Shared.Onnx.Training;
 /// by a constant split or along an axis of known extent (written as a Split) — is read without it: SequenceAt becomes
 /// an Identity, SequenceLength a constant (so a loop over it has a known trip count), ConcatFromSequence an
 /// Unsqueeze-and-Concat, ops with gradient rules. Run before and after each level of control flow is unrolled, so the
-/// lists built in unrolled bodies resolve too; the sequence ops left unread are pruned with the rest. A known sequence
-/// read at a position only the run knows (<c>outs[last]</c>, the state at a sequence's last valid step) is stacked and
-/// read with a Gather at that position, when its tensors have one shape. A sequence that stays unknown (appended at a
-/// position computed at run time, or in a loop that stops early) keeps its ops, and training through them is refused
-/// naming the op.
+/// lists built in unrolled bodies resolve too; the sequence ops left unread are pruned with the rest.
+/// <para>
+/// What only the run decides is written out too, for tensors of one shape (one known rank, no two known extents
+/// differing): a list a loop that stops early appends to — unrolled, the loop keeps its carried list where it still
+/// runs (a Where of two lists), so each entry carries a flag saying whether the run made it (<see cref="Known"/>) — and
+/// a list read, appended to or erased at a position only the run knows. Reading such a list stacks its entries and
+/// Gathers the ones the run made (so dY reaches just those); an insertion or erasure at a run-time position first
+/// lays the list out in slots. A position out of range fails the step, as it fails the model. A sequence that stays
+/// unknown (tensors of different shapes) keeps its ops, and training through them is refused naming the op.
+/// </para>
 /// </summary>
 internal static class SequenceLowering
 {
@@ -28,89 +33,108 @@ internal static class SequenceLowering
     {
         if (!graph.Node.Any(n => n.OpType.StartsWith("Sequence", StringComparison.Ordinal) || n.OpType is "SplitToSequence" or "ConcatFromSequence")) return 0;
         var facts = new GraphFacts(graph);
-        var lists = new Dictionary<string, List<string>>(StringComparer.Ordinal); // a known sequence's name → the tensors it holds, in order
-        var splits = new Dictionary<NodeProto, (long[] Lengths, bool Squeeze)>(); // a SplitToSequence to write as a Split → its pieces
+        var lists = new Dictionary<string, Known>(StringComparer.Ordinal); // a known sequence's name → its entries
+        var writes = new Dictionary<NodeProto, Action>();
         bool Lowered(NodeProto node)
         {
-            if (Track(node, facts, lists) is { } pieces) splits[node] = pieces;
-            return splits.ContainsKey(node) || (node.OpType is "SequenceAt" or "SequenceLength" or "ConcatFromSequence" && Read(node, facts, lists) is not null)
-                || Gathered(node, facts, lists) is not null;
+            if (Plan(node, new Lists(facts, lists, writer)) is not { } write) return false;
+            writes[node] = write;
+            return true;
         }
 
-        return NodeExpansion.Apply(graph, Lowered, (node, _) =>
-        {
-            if (splits.TryGetValue(node, out var pieces)) WriteSplit(node, pieces.Lengths, pieces.Squeeze, writer, lists);
-            else if (Read(node, facts, lists) is { } read) WriteRead(node, read, writer);
-            else writer.NodeTo(node.Output[0], "Gather", [Stacked(Gathered(node, facts, lists)!, writer), node.Input[1]], Int("axis", 0));
-        });
+        return NodeExpansion.Apply(graph, Lowered, (node, _) => writes[node]());
     }
 
-    /// <summary>Records the tensors a sequence-making node's output holds when known; for a SplitToSequence that can be written as a Split, its pieces.</summary>
-    private static (long[] Lengths, bool Squeeze)? Track(NodeProto node, GraphFacts facts, Dictionary<string, List<string>> lists)
+    /// <summary>
+    /// A known sequence: its entries in order, whether the run made each one (a bool scalar; null: always), and the
+    /// tensors whose shapes its entries have (what says they stack). Without flags, the entries are the sequence.
+    /// </summary>
+    internal sealed record Known(IReadOnlyList<string> Tensors, IReadOnlyList<string?> Made, IReadOnlyList<string> Shapes)
     {
-        List<string>? Input() => node.Input.Count > 0 && lists.TryGetValue(node.Input[0], out var list) ? list : null;
+        public static Known Of(IReadOnlyList<string> tensors) => new(tensors, [.. tensors.Select(_ => (string?)null)], tensors);
+
+        /// <summary>Whether every entry is there whatever the data (the sequence is its tensors).</summary>
+        public bool Fixed => Made.All(m => m is null);
+    }
+
+    /// <summary>The facts, the known sequences and the writer one pass works with.</summary>
+    internal sealed record Lists(GraphFacts Facts, Dictionary<string, Known> Sequences, GraphWriter W)
+    {
+        public Known? Of(NodeProto node, int input) => node.Input.Count > input && Sequences.TryGetValue(node.Input[input], out var known) ? known : null;
+    }
+
+    /// <summary>
+    /// Records a sequence-making node's output when its entries are known statically (null: nothing to write), or the
+    /// writing of a node this pass replaces — a read of a known sequence, a SplitToSequence, or an op on a sequence
+    /// that only the run decides — or null when the sequence stays unknown.
+    /// </summary>
+    private static Action? Plan(NodeProto node, Lists l)
+    {
         var output = node.Output.Count > 0 ? node.Output[0] : string.Empty;
         switch (node.OpType)
         {
             case "SequenceEmpty":
-                lists[output] = [];
-                break;
+                l.Sequences[output] = Known.Of([]);
+                return null;
             case "SequenceConstruct":
-                lists[output] = [.. node.Input];
-                break;
-            case "Identity" when Input() is { } same:
-                lists[output] = same;
-                break;
-            case "SequenceInsert" when Input() is { } list && Position(node, 2, facts, list.Count, inserting: true) is { } at:
-                lists[output] = [.. list[..at], node.Input[1], .. list[at..]];
-                break;
-            case "SequenceErase" when Input() is { } list && Position(node, 1, facts, list.Count, inserting: false) is { } at:
-                lists[output] = [.. list[..at], .. list[(at + 1)..]];
-                break;
+                l.Sequences[output] = Known.Of([.. node.Input]);
+                return null;
+            case "Identity" when l.Of(node, 0) is { } same:
+                l.Sequences[output] = same;
+                return null;
+            case "SequenceInsert" when l.Of(node, 0) is { } list:
+                var appended = node.Input.Count < 3 || node.Input[2].Length == 0;
+                if (list.Fixed && Position(node, 2, l.Facts, list.Tensors.Count, inserting: true) is { } at)
+                    l.Sequences[output] = Known.Of([.. list.Tensors.Take(at), node.Input[1], .. list.Tensors.Skip(at)]) with { Shapes = [.. list.Shapes, node.Input[1]] };
+                else if (appended) l.Sequences[output] = list with { Tensors = [.. list.Tensors, node.Input[1]], Made = [.. list.Made, null], Shapes = [.. list.Shapes, node.Input[1]] };
+                else return Stacks([.. list.Shapes, node.Input[1]], l.Facts) ? Keeping(node, l, () => SequenceRuns.Insert(node, list, l)) : null;
+                return null;
+            case "SequenceErase" when l.Of(node, 0) is { } list:
+                if (list.Fixed && Position(node, 1, l.Facts, list.Tensors.Count, inserting: false) is { } gone)
+                    l.Sequences[output] = Known.Of([.. list.Tensors.Take(gone), .. list.Tensors.Skip(gone + 1)]) with { Shapes = list.Shapes };
+                else return list.Tensors.Count > 0 && Stacks(list.Shapes, l.Facts) ? Keeping(node, l, () => SequenceRuns.Erase(node, list, l)) : null;
+                return null;
+            case "Where" when l.Of(node, 1) is { } then && l.Of(node, 2) is { } otherwise: // a loop's carried list kept while it runs, a branch's list the data picks
+                return Stacks([.. then.Shapes, .. otherwise.Shapes], l.Facts) ? Keeping(node, l, () => SequenceRuns.Select(node, then, otherwise, l)) : null;
             case "SplitToSequence":
-                return SplitLengths(node, facts);
+                return SplitLengths(node, l.Facts) is { } pieces ? () => WriteSplit(node, pieces.Lengths, pieces.Squeeze, l) : null;
+            case "SequenceAt" or "SequenceLength" or "ConcatFromSequence" when l.Of(node, 0) is { } read:
+                if (read.Fixed && Read(node, l.Facts, read.Tensors) is { } tensors) return () => WriteRead(node, tensors, l.W);
+                if (read.Tensors.Count == 0 || !Stacks(read.Shapes, l.Facts) || (node.OpType == "SequenceAt" && l.Facts.Rank(node.Input[1]) is not 0)) return null;
+                return () => SequenceRuns.Read(node, read, l);
         }
 
         return null;
     }
 
-    /// <summary>What a SequenceAt, SequenceLength or ConcatFromSequence of a known sequence reads (the tensors, or the one at its position), or null.</summary>
-    private static List<string>? Read(NodeProto node, GraphFacts facts, Dictionary<string, List<string>> lists)
+    /// <summary>The writing of a sequence-making node the run decides: its entries' nodes, then the node itself (pruned once nothing reads it).</summary>
+    private static Action Keeping(NodeProto node, Lists l, Func<Known> write) => () =>
     {
-        if (!lists.TryGetValue(node.Input[0], out var list)) return null;
-        return node.OpType switch
-        {
-            "SequenceAt" => Position(node, 1, facts, list.Count, inserting: false) is { } at ? [list[at]] : null,
-            "ConcatFromSequence" => list.Count > 0 ? list : null,
-            _ => list,
-        };
-    }
+        l.Sequences[node.Output[0]] = write();
+        l.W.Graph.Node.Add(node);
+    };
+
+    /// <summary>What a SequenceAt, SequenceLength or ConcatFromSequence of a sequence of <paramref name="list"/> reads when known statically (the tensors, or the one at its position), or null.</summary>
+    private static IReadOnlyList<string>? Read(NodeProto node, GraphFacts facts, IReadOnlyList<string> list) => node.OpType switch
+    {
+        "SequenceAt" => Position(node, 1, facts, list.Count, inserting: false) is { } at ? [list[at]] : null,
+        "ConcatFromSequence" => list.Count > 0 ? list : null,
+        _ => list,
+    };
 
     /// <summary>
-    /// The tensors of a known sequence a SequenceAt reads at a position only the run knows, when they can have one shape
-    /// and so stack — one known rank, and no axis where two known extents differ (an extent known only at run time that
-    /// differed would fail the stacking loudly, at the aggregator's probe or in the step, never train silently); else null.
+    /// Whether tensors can have one shape and so stack — one known rank, and no axis where two known extents differ (an
+    /// extent known only at run time that differed would fail the stacking loudly, at the aggregator's probe or in the
+    /// step, never train silently).
     /// </summary>
-    private static List<string>? Gathered(NodeProto node, GraphFacts facts, Dictionary<string, List<string>> lists)
+    private static bool Stacks(IReadOnlyList<string> tensors, GraphFacts facts)
     {
-        if (node.OpType != "SequenceAt" || node.Input.Count < 2 || node.Input[1].Length == 0 || !lists.TryGetValue(node.Input[0], out var list) || list.Count == 0) return null;
-        if (Position(node, 1, facts, list.Count, inserting: false) is not null || facts.Rank(node.Input[1]) is not 0) return null; // known: read directly; a position is a scalar
-        var ranks = list.Select(facts.Rank).Distinct().ToList();
-        if (ranks is not [{ } rank]) return null;
-        var shapes = list.Select(facts.Dims).Where(d => d is not null).ToList();
-        for (var axis = 0; axis < rank; axis++)
-        {
-            if (shapes.Select(d => ValueDims.Extent(d![axis])).Where(e => e is not null).Distinct().Count() > 1) return null; // two known extents differ: they do not stack
-        }
-
-        return list;
+        if (tensors.Select(facts.Rank).Distinct().ToList() is not [{ } rank]) return false;
+        var shapes = tensors.Select(facts.Dims).Where(d => d is not null).ToList();
+        return Enumerable.Range(0, rank).All(axis => shapes.Select(d => ValueDims.Extent(d![axis])).Where(e => e is not null).Distinct().Count() <= 1);
     }
 
-    /// <summary>The tensors stacked on a new first axis, for a Gather at a position the run decides (dY reaches the tensor read).</summary>
-    private static string Stacked(List<string> tensors, GraphWriter w) =>
-        tensors.Count == 1 ? w.Node("Unsqueeze", [tensors[0], w.Int64s(0)]) : w.Node("Concat", [.. tensors.Select(t => w.Node("Unsqueeze", [t, w.Int64s(0)]))], Int("axis", 0));
-
-    private static void WriteRead(NodeProto node, List<string> tensors, GraphWriter w)
+    private static void WriteRead(NodeProto node, IReadOnlyList<string> tensors, GraphWriter w)
     {
         var output = node.Output[0];
         switch (node.OpType)
@@ -131,13 +155,14 @@ internal static class SequenceLowering
     }
 
     /// <summary>SplitToSequence as a Split into pieces of <paramref name="lengths"/> (<paramref name="squeeze"/>d), then the sequence of them for any reader left.</summary>
-    private static void WriteSplit(NodeProto node, long[] lengths, bool squeeze, GraphWriter w, Dictionary<string, List<string>> lists)
+    private static void WriteSplit(NodeProto node, long[] lengths, bool squeeze, Lists l)
     {
+        var w = l.W;
         var axis = GraphFacts.AttributeInt(node, "axis", 0);
         string[] pieces = lengths.Length == 1 ? [w.Node("Identity", [node.Input[0]])] : w.Nodes("Split", [node.Input[0], w.Int64s(lengths)], lengths.Length, Int("axis", axis));
         List<string> tensors = [.. pieces.Select(p => squeeze ? w.Node("Squeeze", [p, w.Int64s(axis)]) : p)];
         w.NodeTo(node.Output[0], "SequenceConstruct", tensors);
-        lists[node.Output[0]] = tensors;
+        l.Sequences[node.Output[0]] = Known.Of(tensors);
     }
 
     /// <summary>

@@ -43,7 +43,7 @@ public static class TrainStepGenerator
         }
 
         if (graph.Node.FirstOrDefault(n => SequenceLowering.Reads(n) && n.Input.Any(depends.Contains)) is { } unknownList)
-            throw NotDifferentiableException.ForNode(unknownList, "the tensors this list holds are known only at run time (appended in a loop that stops early, or tensors of different shapes read at a position the data decides), so it cannot be written out for training; train only parameters after this node");
+            throw NotDifferentiableException.ForNode(unknownList, "the tensors this list holds are not known (tensors of different shapes that only the run orders or picks, or made where the graph cannot be followed), so it cannot be written out for training; train only parameters after this node");
         if (RecurrentUnrolling.Apply(graph, writer, node => node.Input.Any(depends.Contains)) > 0)
         {
             candidates = Candidates(graph, options, elementType); // the same tensors, now read through the unrolled steps

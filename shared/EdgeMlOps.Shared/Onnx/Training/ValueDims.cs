@@ -133,6 +133,12 @@ internal sealed class ValueDims(GraphFacts facts, GraphProto graph)
                 return new long?[length];
             case "GRU" or "LSTM" or "RNN":
                 return Recurrent(node, output, x);
+            case "Compress": // as many along its axis (or in all, flattened) as its condition keeps: known only at run time
+                if (x is null) return null;
+                if (node.Attribute.All(a => a.Name != "axis")) return [null];
+                var kept = x.ToArray();
+                kept[Axis(GraphFacts.AttributeInt(node, "axis", 0), x.Length)] = null;
+                return kept;
             case "Det":
                 return x is { Length: >= 2 } ? x[..^2] : null;
             default:

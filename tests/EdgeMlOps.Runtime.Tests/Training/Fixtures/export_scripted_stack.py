@@ -11,8 +11,11 @@ python3-onnx; scikit-learn's 8x8 digit scans in digits_tokens.csv):
   scripted_stack_expected.json  six held-out scans: PyTorch's logits, the mean cross-entropy and its gradient of every
                                 parameter by autograd.
   pytorch_scripted_stack_break.onnx  the same cell stopping at the first faint row (a break before the append): how
-                                many states the list holds only the run knows, so training through it is refused
-                                (untrained weights; only its graph matters).
+                                many states the list holds only the run knows; the mean of the stacked states, repeated
+                                8 times, into the head (untrained weights).
+  scripted_stack_break_expected.json  through it, two held-out scans whose rows grow faint at row 2, two at row 5, and
+                                the six scans above (no row faint on average): PyTorch's logits, cross-entropy, every
+                                parameter's gradient, and how many states the loop appended before the break.
 Run from this directory: /usr/bin/python3 export_scripted_stack.py
 """
 import json
@@ -76,7 +79,24 @@ class ScriptedStackBreak(ScriptedStack):
         return self.head(torch.stack(outs, 1).mean(1).repeat(1, 8))
 
 
+    def appended(self, rows) -> int:
+        count = 0
+        for row in (rows / 16.0).unbind(1):
+            if bool(row.mean() < 0.1):
+                break
+            count += 1
+        return count
+
+
 torch.manual_seed(68)
-torch.onnx.export(torch.jit.script(ScriptedStackBreak()), (rows[:2],), "pytorch_scripted_stack_break.onnx", input_names=["rows"], output_names=["logits"],
+stack_break = ScriptedStackBreak()
+torch.onnx.export(torch.jit.script(stack_break), (rows[:2],), "pytorch_scripted_stack_break.onnx", input_names=["rows"], output_names=["logits"],
                   dynamic_axes={"rows": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, do_constant_folding=False)
 onnx.checker.check_model(onnx.load("pytorch_scripted_stack_break.onnx"), full_check=True)
+break_records = {}
+for name, batch in [("faint_row_2", [1420, 1489]), ("faint_row_5", [1406, 1444]), ("no_faint_row", picked)]:
+    break_records[name] = gradient_record(stack_break, rows[batch], digits[batch])
+    break_records[name]["appended"] = stack_break.appended(rows[batch])
+    print("break,", name, "loss", round(break_records[name]["loss"], 5), "states appended", break_records[name]["appended"])
+with open("scripted_stack_break_expected.json", "w") as f:
+    json.dump(break_records, f)
