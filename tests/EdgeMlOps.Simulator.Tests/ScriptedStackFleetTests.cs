@@ -46,4 +46,18 @@ public class ScriptedStackFleetTests(Xunit.Abstractions.ITestOutputHelper output
 
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
     }
+
+    /// <summary>
+    /// PyTorch's scripted <c>while</c> loop the data ends keeping every refinement in a list it stacks
+    /// (<c>export_scripted_while_stack.py</c>): unrolled to 16 iterations, each appended state flagged with whether the
+    /// batch's run made it, the stack Gathering those — fine-tuned by the fleet on every digit.
+    /// </summary>
+    [Fact]
+    public async Task PyTorchsWhileLoopStackingItsStates_IsFineTunedByTheFleet()
+    {
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_scripted_while_stack.onnx"), File.ReadLines(Fixture("digits_tokens.csv")), rounds: 5, learningRate: "0.1", "accuracy",
+            "--max-loop-trips", "16");
+
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
+    }
 }
