@@ -105,6 +105,46 @@ public class SequenceLoweringTests(Xunit.Abstractions.ITestOutputHelper output)
         foreach (var batch in new[] { "top", "bottom" }) PyTorchBatch.AssertServedAndStepped(model, served, trainer, expected.GetProperty(batch), batch);
     }
 
+    /// <summary>
+    /// A position only the run knows that is out of range fails the step, as it fails the model in ONNX Runtime, rather
+    /// than train on a slot the model never reads: a read at 3 or −4 of 3 entries, an insertion at 4, an erasure at −4;
+    /// the same step runs at the ends of each range (read at 2 and −3, insert at 3 and −3, erase at −3).
+    /// </summary>
+    [Theory]
+    [InlineData("SequenceAt", 2L, true)]
+    [InlineData("SequenceAt", -3L, true)]
+    [InlineData("SequenceAt", 3L, false)]
+    [InlineData("SequenceAt", -4L, false)]
+    [InlineData("SequenceInsert", 3L, true)]
+    [InlineData("SequenceInsert", -3L, true)]
+    [InlineData("SequenceInsert", 4L, false)]
+    [InlineData("SequenceErase", -3L, true)]
+    [InlineData("SequenceErase", -4L, false)]
+    public void APositionOutOfRange_FailsTheStep_AsItFailsTheModel(string op, long position, bool inRange)
+    {
+        var g = new TestGraph(DataType.Float, 17);
+        var at = g.IntInput("at", [], [position]);
+        var list = g.Node("SequenceConstruct", [g.Node("Tanh", [g.Param("a", [2, 3])]), g.Param("b", [2, 3]), g.Param("c", [2, 3])]);
+        var y = op switch
+        {
+            "SequenceAt" => g.Node("SequenceAt", [list, at]),
+            "SequenceInsert" => g.Node("ReduceSum", [g.Node("ConcatFromSequence", [g.Node("SequenceInsert", [list, g.Param("d", [2, 3]), at])], Int("axis", 0), Int("new_axis", 1)), g.Ints(0)], Int("keepdims", 0)),
+            _ => g.Node("ReduceSum", [g.Node("ConcatFromSequence", [g.Node("SequenceErase", [list, at])], Int("axis", 0), Int("new_axis", 1)), g.Ints(0)], Int("keepdims", 0)),
+        };
+        var model = g.Model(y, 2);
+        var feeds = new Dictionary<string, Feed>(g.Feeds) { ["labels"] = new Feed([2, 3], [.. Enumerable.Range(0, 6).Select(i => Math.Sin(i))]) };
+        using var probe = new GradientProbe(model, new TrainStepOptions("y", TrainingLoss.MeanSquaredError));
+        if (inRange)
+        {
+            var served = TestGraph.Run(model, g.Feeds);
+            Assert.Equal(served.Select((v, i) => (v - Math.Sin(i)) * (v - Math.Sin(i))).Sum() / 6, probe.Gradient(feeds).Loss, 5);
+            return;
+        }
+
+        Assert.Throws<Microsoft.ML.OnnxRuntime.OnnxRuntimeException>(() => TestGraph.Run(model, g.Feeds));
+        Assert.Throws<Microsoft.ML.OnnxRuntime.OnnxRuntimeException>(() => probe.Gradient(feeds));
+    }
+
     /// <summary>Tensors of different shapes read at a position only the run knows do not stack: refused naming the op.</summary>
     [Fact]
     public void TensorsOfDifferentShapesReadAtAPositionKnownOnlyAtRunTime_AreRefusedNamingTheOp()
