@@ -24,6 +24,12 @@ public sealed class SampleFeeds
     {
     }
 
+    /// <summary>The features input of <paramref name="graph"/> at <paramref name="featureDims"/> (a sample of another length), then every context input.</summary>
+    public SampleFeeds(GraphInterface graph, long[] featureDims)
+        : this(GraphInterface.Layout(graph.FeaturesInput, featureDims, graph.IntegerFeatures, graph.ContextInputs))
+    {
+    }
+
     private SampleFeeds(IReadOnlyList<GraphInterface.SampleSpan> spans)
     {
         _spans = spans;

@@ -5,14 +5,13 @@ namespace EdgeMlOps.Runtime;
 
 /// <summary>
 /// A graph's feeds at each sample length it takes: its interface's (<see cref="Longest"/>), and — for samples that
-/// vary along a free axis (<see cref="GraphInterface.Varying"/>) — the features input at each shorter length, made
-/// once on first use. Safe for concurrent callers.
+/// vary along a free axis (<see cref="GraphInterface.Varying"/>) — the features input at each shorter length (and the
+/// context inputs after it, as at every length), made once on first use. Safe for concurrent callers.
 /// </summary>
 public sealed class SampleFeedsByLength
 {
     private readonly SampleLengths? _varying;
-    private readonly string _input;
-    private readonly bool _integer;
+    private readonly GraphInterface? _graph;
     private readonly ConcurrentDictionary<long, SampleFeeds> _shorter = new();
 
     /// <param name="longest">The feeds at the interface's sample dims.</param>
@@ -20,8 +19,7 @@ public sealed class SampleFeedsByLength
     public SampleFeedsByLength(SampleFeeds longest, GraphInterface? graph)
     {
         Longest = longest;
-        _varying = graph?.Varying;
-        (_input, _integer) = (graph?.FeaturesInput ?? string.Empty, graph?.IntegerFeatures ?? false);
+        (_varying, _graph) = (graph?.Varying, graph);
     }
 
     public SampleFeeds Longest { get; }
@@ -35,6 +33,6 @@ public sealed class SampleFeedsByLength
         if (rowLength == Longest.RowLength) return Longest;
         var length = _varying?.LengthOf(rowLength)
             ?? throw new ArgumentException($"rows of {rowLength} values are not samples of {(_varying?.Describe() ?? Longest.RowLength + " values")}", nameof(rowLength));
-        return _shorter.GetOrAdd(length, l => new SampleFeeds(_input, _varying!.DimsAt(l), _integer));
+        return _shorter.GetOrAdd(length, l => new SampleFeeds(_graph!, _varying!.DimsAt(l)));
     }
 }

@@ -39,4 +39,26 @@ public class FreeAxisFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.All(result.Rounds, r => Assert.Equal(1400, r.Samples));
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
     }
+
+    /// <summary>
+    /// The same on a model with a context input beside the frames (<c>export_digit_frames_context.py</c>: the scan's
+    /// last row as <c>last_row</c>, fed from the columns after the frames, <c>--model-input rows</c>): each device's rows
+    /// are its scan's frames cut to 6 to 8 and then the 8 context values, kept whole. Every sample trains and the
+    /// held-out accuracy rises.
+    /// </summary>
+    [Fact]
+    public async Task SamplesOfSixToEightFramesWithAContextInput_AllTrain_OnOneFleet()
+    {
+        static string WithLastRow(string line)
+        {
+            var cells = line.Split(',');
+            return string.Join(',', [.. cells[..64], .. cells[56..64], cells[64]]); // the frames, the last row again as context, the digit
+        }
+
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_frames_context.onnx"), File.ReadLines(Fixture("digits_tokens.csv")).Select(WithLastRow), rounds: 5, learningRate: "1.0", "accuracy",
+            "--model-input", "rows", "--axis-lengths", "frames=6..8");
+
+        Assert.All(result.Rounds, r => Assert.Equal(1400, r.Samples));
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
+    }
 }

@@ -240,10 +240,11 @@ public sealed class SampleStore : IDisposable
         }
 
         var step = (long)varying.StepWidth * sizeof(float);
-        cmd.Parameters.AddWithValue("$shortestBytes", varying.Shortest * step);
-        cmd.Parameters.AddWithValue("$bytes", varying.Longest * step);
+        cmd.Parameters.AddWithValue("$shortestBytes", varying.ValuesAt(varying.Shortest) * sizeof(float));
+        cmd.Parameters.AddWithValue("$bytes", varying.ValuesAt(varying.Longest) * sizeof(float));
         cmd.Parameters.AddWithValue("$stepBytes", step);
-        return "length(features) BETWEEN $shortestBytes AND $bytes AND length(features) % $stepBytes = 0";
+        cmd.Parameters.AddWithValue("$trailingBytes", (long)varying.Trailing * sizeof(float)); // context values after the features
+        return "length(features) BETWEEN $shortestBytes AND $bytes AND (length(features) - $trailingBytes) % $stepBytes = 0";
     }
 
     /// <summary>The newest <paramref name="max"/> (all if 0) of a regressor's samples: <paramref name="inputDim"/> features and <paramref name="targetWidth"/> targets each.</summary>

@@ -53,9 +53,9 @@ public static class UploadedModelProbe
     private static void ProbeShortest(UploadedClassifier model, SampleLengths varying)
     {
         var spec = model.Spec;
-        var rows = UploadedGraphCheck.ProbeInputs(Rows, checked((int)(varying.Shortest * varying.StepWidth)));
-        if (spec.Graph!.IntegerFeatures) Array.Clear(rows); // ids: 0, the one every vocabulary has
-        var shape = $"[{Rows}, {string.Join(", ", varying.DimsAt(varying.Shortest))}]";
+        var graph = spec.Graph!;
+        var rows = ProbeRows(GraphInterface.Layout(graph.FeaturesInput, varying.DimsAt(varying.Shortest), graph.IntegerFeatures, graph.ContextInputs), Rows); // ids: 0, the one every vocabulary has
+        var shape = $"[{Rows}, {string.Join(", ", varying.DimsAt(varying.Shortest))}]" + string.Concat(graph.ContextInputs.Select(c => $" and [{Rows}, {string.Join(", ", c.Dims)}] into '{c.Name}'"));
         try
         {
             using var loaded = InferenceModel.Load(model.Bytes, spec);
@@ -135,12 +135,16 @@ public static class UploadedModelProbe
     }
 
     /// <summary>Probe rows for <paramref name="graph"/>: standard-normal values for its float inputs, 0 — the one id every vocabulary has, false, and the first category — for its id, flag and string inputs.</summary>
-    public static float[] ProbeRows(GraphInterface graph, int rows)
+    public static float[] ProbeRows(GraphInterface graph, int rows) => ProbeRows(graph.SampleSpans(), rows);
+
+    /// <summary>Probe rows laid out as <paramref name="spans"/>: standard-normal floats, and 0 for every id, flag or category.</summary>
+    private static float[] ProbeRows(IReadOnlyList<GraphInterface.SampleSpan> spans, int rows)
     {
-        var values = UploadedGraphCheck.ProbeInputs(rows, graph.SampleLength);
-        foreach (var (_, offset, length, _, element) in graph.SampleSpans())
+        var width = spans.Sum(s => s.Length);
+        var values = UploadedGraphCheck.ProbeInputs(rows, width);
+        foreach (var (_, offset, length, _, element) in spans)
         {
-            for (var r = 0; r < rows && element != TensorElement.Float; r++) values.AsSpan((r * graph.SampleLength) + offset, length).Clear();
+            for (var r = 0; r < rows && element != TensorElement.Float; r++) values.AsSpan((r * width) + offset, length).Clear();
         }
 
         return values;

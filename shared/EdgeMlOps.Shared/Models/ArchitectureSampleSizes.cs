@@ -11,7 +11,12 @@ public static class ArchitectureSampleSizes
 {
     /// <summary>The range samples of <paramref name="architecture"/> may vary over, or null when they have one length.</summary>
     public static SampleLengths? Varying(this ModelArchitecture architecture) =>
-        architecture.Graph?.SampleLengths is { } range ? new SampleLengths(range.Name, checked((int)Math.Min(range.Axis, int.MaxValue)), range.Shortest, architecture.Graph.SampleDims) : null;
+        architecture.Graph is { SampleLengths: { } range } graph ? Lengths(range, graph) : null;
+
+    /// <summary>The signed range as <see cref="SampleLengths"/>: the features' sample dims, and the context inputs' values trailing each row.</summary>
+    public static SampleLengths Lengths(SampleLengthRange range, GraphInterfaceSpec graph) =>
+        new(range.Name, checked((int)Math.Min(range.Axis, int.MaxValue)), range.Shortest, graph.SampleDims,
+            checked((int)graph.ContextInputs.Sum(c => c.Dims.Aggregate(1L, (a, d) => checked(a * d)))));
 
     /// <summary>True when a sample of <paramref name="values"/> values is one <paramref name="architecture"/> takes.</summary>
     public static bool TakesSampleOf(this ModelArchitecture architecture, long values) =>

@@ -413,8 +413,8 @@ public sealed record GraphInterface
 
     /// <summary>
     /// Samples of several lengths along one free axis of the features input (<see cref="SampleDims"/> hold the
-    /// longest), or null when every sample has <see cref="SampleDims"/>. Only a model whose one input is the features
-    /// input and that has no front end, states or several tasks varies so.
+    /// longest), or null when every sample has <see cref="SampleDims"/>; context inputs' values trail each row, at every
+    /// length (<see cref="SampleLengths.Trailing"/>). Only a model with no front end, states or several tasks varies so.
     /// </summary>
     public SampleLengths? Varying
     {
@@ -423,6 +423,8 @@ public sealed record GraphInterface
         {
             if (value is not null && (value.Axis >= SampleDims.Count || value.Longest != SampleDims[value.Axis] || value.DimsAt(value.Longest).Length != SampleDims.Count))
                 throw new ArgumentException($"Invalid graph interface: samples varying along axis {value.Axis} up to {value.Longest} do not fit sample dims [{string.Join(", ", SampleDims)}]");
+            if (value is not null && value.Trailing != SampleLength - FeaturesLength)
+                throw new ArgumentException($"Invalid graph interface: samples varying with {value.Trailing} values after the features, the context inputs hold {SampleLength - FeaturesLength} (declare the context inputs first)");
             _varying = value;
         }
     }

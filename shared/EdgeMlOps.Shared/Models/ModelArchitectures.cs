@@ -57,7 +57,7 @@ public static class ModelArchitectures
                 States = g.States.Count <= GraphInterface.MaxStates ? [.. g.States.Select(s => (s.Input, s.Output))] : throw new ArgumentException($"more than {GraphInterface.MaxStates} state pairs"),
                 Tasks = [.. g.Tasks.Select(t => new ModelTask(t.Output, checked((int)Math.Min(t.Classes, int.MaxValue)), t.Dims.Count <= GraphInterface.MaxValuesRank ? t.Dims : throw new ArgumentException($"task '{t.Output}' has more than {GraphInterface.MaxValuesRank} axes"), t.Weight, t.Logits, checked((int)Math.Min(t.Labels, int.MaxValue)), t.ClassAxisLast))],
                 AxisLengths = g.AxisLengths.Count <= GraphInterface.MaxAxisLengths ? [.. g.AxisLengths.Select(a => (a.Name, a.Length))] : throw new ArgumentException($"more than {GraphInterface.MaxAxisLengths} pinned axes"),
-                Varying = g.SampleLengths is { } v ? new SampleLengths(v.Name, checked((int)Math.Min(v.Axis, int.MaxValue)), v.Shortest, g.SampleDims) : null,
+                Varying = g.SampleLengths is { } v ? ArchitectureSampleSizes.Lengths(v, g) : null,
                 MaxLoopTrips = (int)Math.Min(g.MaxLoopTrips, int.MaxValue) };
             var spec = graph.TargetWidth > 0 || graph.PositionClasses > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, checked((int)architecture.Classes));
             if ((g.Preprocess is null) != (g.FeatureDims.Count == 0)) throw new ArgumentException("feature_dims are declared with a preprocessing graph, and only then");

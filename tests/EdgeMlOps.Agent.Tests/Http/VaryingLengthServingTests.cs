@@ -84,4 +84,63 @@ public sealed class VaryingLengthServingTests
         Assert.Single(serving.Device.Store.LoadSamples(64).Labels); // one width alone: the whole scan only
         Assert.Equal(8, kept.Summaries(model.Spec.Graph.Varying!).Length / 2); // what monitoring sketches: a frame's mean each
     }
+
+    /// <summary>
+    /// The frame classifier with a context input beside the frames (<c>export_digit_frames_context.py</c>): a request's
+    /// <c>features</c> (or float32 body) are a scan's frames at its own length, then its 8 context values. Answered as
+    /// PyTorch does at 6 and 8 frames, kept whole at both lengths, monitored as a frame's mean and the context (16 values), and a row
+    /// with no room for its context refused.
+    /// </summary>
+    [Fact]
+    public async Task ScansOfSixToEightFrames_WithAContextInput_AreAnsweredAsPyTorchDoes_AndKeptWhole()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames_context.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Input = "rows", AxisLengths = AxisLengths.Parse("frames=6..8"), Varying = AxisLengths.Range("frames=6..8") });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var http = serving.Http;
+        using var expected = JsonDocument.Parse(File.ReadAllText(Fixture("digit_frames_context_expected.json")));
+        var contexts = new List<float[]>();
+        foreach (var (batch, frames) in new[] { ("whole", 8), ("short", 6) })
+        {
+            var root = expected.RootElement.GetProperty(batch);
+            float[] Floats(string name) => [.. root.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+            var (scans, context, scores) = (Floats("rows"), Floats("context"), Floats("logits"));
+            for (var row = 0; row < 6; row++)
+            {
+                float[] sample = [.. scans.AsSpan(row * frames * 8, frames * 8), .. context.AsSpan(row * 8, 8)];
+                contexts.Add(context.AsSpan(row * 8, 8).ToArray());
+                var json = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(sample)}}]}""");
+                Assert.Equal(HttpStatusCode.OK, json.Status);
+                var pytorch = scores.AsSpan(row * 10, 10).ToArray();
+                var softmax = pytorch.Select(v => Math.Exp(v - pytorch.Max())).ToArray();
+                var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
+                for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+                using var raw = new ByteArrayContent(System.Runtime.InteropServices.MemoryMarshal.AsBytes(sample.AsSpan()).ToArray());
+                using var binary = await http.PostAsync("/v1/predict/f32", raw); // as float32 too: 24 predictions, enough for the sketches' privacy floor
+                Assert.Equal(HttpStatusCode.OK, binary.StatusCode);
+                if (row == 0)
+                {
+                    var feedback = await http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(sample)}}],"label":{{root.GetProperty("digits")[0].GetInt64()}}}""");
+                    Assert.Equal(HttpStatusCode.OK, feedback.Status);
+                }
+            }
+        }
+
+        // Monitoring: each scan's frame means, then its context values as they are.
+        serving.Device.Agent.FlushProfile();
+        var profile = serving.Device.Outbox.Peek(100).Where(m => m.Topic.EndsWith("/profile", StringComparison.Ordinal))
+            .Select(m => Shared.Protocol.V1.ProfileReport.Parser.ParseFrom(m.Payload)).Single();
+        Assert.Equal((24UL, 16), (profile.Predictions, profile.Features.Count));
+        foreach (var k in new[] { 0, 5, 7 }) Assert.Equal(contexts.Average(c => c[k]), profile.Features[8 + k].Mean, 3);
+
+        // A row with no room for its context (6 frames alone) is refused, naming the layout.
+        var bare = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(new float[48])}}]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, bare.Status);
+        Assert.Contains("expected 6 to 8 'frames' (56 to 72 values in steps of 8, the last 8 the context inputs') features, got 48", bare.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+
+        // Kept whole at both lengths, loaded together for training, each sketched as 16 values.
+        var kept = serving.Device.Store.LoadSamples(72, varying: model.Spec.Graph!.Varying);
+        Assert.Equal([56, 72], kept.RowLengths!.Order());
+        Assert.Equal(32, kept.Summaries(model.Spec.Graph.Varying!).Length);
+    }
 }

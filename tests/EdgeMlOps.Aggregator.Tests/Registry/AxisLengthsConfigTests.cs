@@ -52,6 +52,27 @@ public sealed class AxisLengthsConfigTests
         Assert.Single(Errors("frames=0..8"), e => e.Contains("is not AXIS=LENGTH or AXIS=SHORTEST..LONGEST", StringComparison.Ordinal)); // said once
     }
 
+    /// <summary>
+    /// A range of lengths on a model with a context input beside its frames (<c>export_digit_frames_context.py</c>,
+    /// <c>ModelInterface:Input=rows</c>): its rows are the frames and then the 8 context values at every length; probed
+    /// at the shortest (frames and context) and the longest, the card saying the layout.
+    /// </summary>
+    [Fact]
+    public void ARangeOfLengths_WithAContextInput_IsProbedAtTheShortestAndTheLongest()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Aggregator:Model"] = "onnx:" + Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_digit_frames_context.onnx"),
+            ["Aggregator:ModelInterface:Trainable"] = "all", ["Aggregator:ModelInterface:Input"] = "rows", ["Aggregator:ModelInterface:AxisLengths"] = "frames=6..8",
+        };
+        var options = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+        Assert.Equal(72, options.Model.InputDim); // the longest: 64 frame values, 8 context values
+        Assert.Equal(8, options.Model.Graph!.Varying!.Trailing);
+        UploadedModelProbe.Run(options.ModelSource!);
+        var card = EdgeMlOps.Aggregator.Governance.InterfaceCardSection.For(options.ModelSource!.Bytes, options.ModelSource.TrainStep, options.Model);
+        Assert.Contains(card.Rows!, r => r[0] == "served as" && r[2].Contains("samples of 6 to 8 'frames' (56 to 72 values in steps of 8, the last 8 the context inputs')", StringComparison.Ordinal));
+    }
+
     /// <summary><c>ModelInterface:MaxLoopTrips</c>: PyTorch's scripted while loop becomes the fleet's model, probed; out of range it is an error naming the key.</summary>
     [Fact]
     public void AWhileLoopTheDataEnds_TrainsWithADeclaredBound_FromConfiguration()
