@@ -12,7 +12,7 @@ public sealed partial class LocalApi
 {
     /// <summary>A 422 naming the first value of <paramref name="row"/> fed as an id (the features', then any int64 context input's) that is not one; null when all are.</summary>
     private static int? NotAnId(Shared.Protocol.V1.GraphInterfaceSpec? graph, float[] row, Utf8JsonWriter json) =>
-        SampleLayout.Of(graph) is { } layout && Runtime.IntegerIds.FirstInvalid(layout.Spans, row) is var (at, input)
+        SampleLayout.Of(graph) is { } layout && Runtime.IntegerIds.FirstInvalid(layout.At(row.Length).Spans, row) is var (at, input)
             ? Error(json, 422, $"features[{at}] is {row[at]}, not {input.Expected}"
                 + (input.Offset == 0 ? string.Empty : $" for its context input '{input.Name}'"))
             : null;

@@ -162,14 +162,13 @@ public static class SampleJson
             return false;
         }
 
-        var values = new float[layout.RowLength];
-        var seen = new bool[layout.Spans.Count];
+        var given = new float[layout.Spans.Count][];
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
             var name = reader.GetString() ?? string.Empty;
             var index = -1;
             for (var i = 0; i < layout.Spans.Count && index < 0; i++) if (layout.Spans[i].Name == name) index = i;
-            if (index < 0 || seen[index])
+            if (index < 0 || given[index] is not null)
             {
                 error = index < 0 ? $"the model has no input '{name}' (inputs: {string.Join(", ", layout.Spans.Select(s => s.Name))})" : $"input '{name}' is given twice";
                 return false;
@@ -186,21 +185,30 @@ public static class SampleJson
 
             float[]? got;
             if (strings ? !TryReadCategories(ref reader, span, out got, out error) : !TryReadNumbers(ref reader, out got, out error, $"inputs.{name}")) return false;
-            if (got!.Length != span.Length)
+            given[index] = got!;
+        }
+
+        if (Enumerable.Range(0, given.Length).FirstOrDefault(i => given[i] is null && !layout.Optional[i], -1) is var missing and >= 0) // a streaming model's state may be left out: zeros, or the session's
+        {
+            error = $"input '{layout.Spans[missing].Name}' is missing (inputs: {string.Join(", ", layout.Spans.Select(s => s.Name))})";
+            return false;
+        }
+
+        var laid = layout.WithFeatures(given[0]?.Length ?? layout.Spans[0].Length); // the features of a sample of another length the model takes
+        var values = new float[laid.RowLength];
+        for (var i = 0; i < given.Length; i++)
+        {
+            if (given[i] is not { } got) continue;
+            var span = laid.Spans[i];
+            if (got.Length != span.Length)
             {
-                error = $"input '{name}' takes {span.Length} values, got {got.Length}";
+                error = i == 0 && laid.Varying is { } varying
+                    ? $"input '{span.Name}' takes {varying.Shortest * varying.StepWidth} to {varying.Longest * varying.StepWidth} values in steps of {varying.StepWidth} ({varying.Shortest} to {varying.Longest} '{varying.Name}'), got {got.Length}"
+                    : $"input '{span.Name}' takes {span.Length} values, got {got.Length}";
                 return false;
             }
 
             got.CopyTo(values, span.Offset);
-            seen[index] = true;
-        }
-
-        for (var i = 0; i < seen.Length; i++) seen[i] |= layout.Optional[i]; // a streaming model's state: zeros, or the session's
-        if (Array.IndexOf(seen, false) is var missing and >= 0)
-        {
-            error = $"input '{layout.Spans[missing].Name}' is missing (inputs: {string.Join(", ", layout.Spans.Select(s => s.Name))})";
-            return false;
         }
 
         row = values;

@@ -7,15 +7,24 @@ namespace EdgeMlOps.Agent.Inputs;
 /// Where each input's values sit in a sample row of an uploaded graph, as its signed manifest declares them
 /// (<see cref="GraphInterface.Layout"/>: the features input first, then every context input in order). Lets a request
 /// send its inputs by name (<c>{"inputs": {"measurements": [...], "sex": [1]}}</c>) and names the input a bad id is in.
+/// For samples of several lengths (<see cref="GraphInterface.Varying"/>) the features span is the longest here, and
+/// <see cref="At"/> gives the layout of a shorter row: the features at its length, the context inputs after them.
 /// </summary>
 public sealed class SampleLayout
 {
-    private SampleLayout(IReadOnlyList<GraphInterface.SampleSpan> spans, IReadOnlyCollection<string> optional)
+    private readonly GraphInterfaceSpec _graph;
+    private readonly IReadOnlyCollection<string> _optional;
+
+    private SampleLayout(GraphInterfaceSpec graph, IReadOnlyList<long> featureDims, IReadOnlyCollection<string> optional, SampleLengths? varying)
     {
-        Spans = spans;
-        RowLength = spans.Sum(s => s.Length);
-        Optional = [.. spans.Select(s => optional.Contains(s.Name))];
+        (_graph, _optional, Varying) = (graph, optional, varying);
+        Spans = GraphInterface.Layout(graph.FeaturesInput, featureDims, graph.IntegerFeatures, graph.ContextInputs.Select(ModelArchitectures.Signature));
+        RowLength = Spans.Sum(s => s.Length);
+        Optional = [.. Spans.Select(s => optional.Contains(s.Name))];
     }
+
+    /// <summary>The lengths samples may have, or null when they have one.</summary>
+    public SampleLengths? Varying { get; }
 
     public IReadOnlyList<GraphInterface.SampleSpan> Spans { get; }
 
@@ -27,6 +36,12 @@ public sealed class SampleLayout
     /// <summary>The layout of <paramref name="graph"/>'s sample rows; null for a generated model or one served by tensor names.</summary>
     public static SampleLayout? Of(GraphInterfaceSpec? graph) =>
         graph is null || graph.Tensors is not null ? null
-        : new SampleLayout(GraphInterface.Layout(graph.FeaturesInput, graph.SampleDims, graph.IntegerFeatures, graph.ContextInputs.Select(ModelArchitectures.Signature)),
-            [.. graph.States.Select(s => s.Input)]);
+        : new SampleLayout(graph, graph.SampleDims, [.. graph.States.Select(s => s.Input)], graph.SampleLengths is { } range ? ArchitectureSampleSizes.Lengths(range, graph) : null);
+
+    /// <summary>The layout of a row of <paramref name="rowLength"/> values: this one, or for a sample of another length the model takes, its features at that length.</summary>
+    public SampleLayout At(long rowLength) =>
+        rowLength == RowLength || Varying?.LengthOf(rowLength) is not { } length ? this : new SampleLayout(_graph, Varying.DimsAt(length), _optional, Varying);
+
+    /// <summary>The layout of a row whose features input holds <paramref name="featureValues"/> values (the first span's): <see cref="At"/> that row's length.</summary>
+    public SampleLayout WithFeatures(int featureValues) => At(RowLength - Spans[0].Length + (long)featureValues);
 }

@@ -87,7 +87,8 @@ public sealed class VaryingLengthServingTests
 
     /// <summary>
     /// The frame classifier with a context input beside the frames (<c>export_digit_frames_context.py</c>): a request's
-    /// <c>features</c> (or float32 body) are a scan's frames at its own length, then its 8 context values. Answered as
+    /// <c>features</c> (or float32 body) are a scan's frames at its own length, then its 8 context values, or the two
+    /// inputs are sent by name, the frames at any length in the range. Answered as
     /// PyTorch does at 6 and 8 frames, kept whole at both lengths, monitored as a frame's mean and the context (16 values), and a row
     /// with no room for its context refused.
     /// </summary>
@@ -115,8 +116,11 @@ public sealed class VaryingLengthServingTests
                 var softmax = pytorch.Select(v => Math.Exp(v - pytorch.Max())).ToArray();
                 var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
                 for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+                var named = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict",
+                    $$"""{"inputs":{"last_row":[{{Numbers(context.AsSpan(row * 8, 8).ToArray())}}],"rows":[{{Numbers(scans.AsSpan(row * frames * 8, frames * 8).ToArray())}}]} }"""); // by name, at its own length
+                Assert.Equal(served, named.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()));
                 using var raw = new ByteArrayContent(System.Runtime.InteropServices.MemoryMarshal.AsBytes(sample.AsSpan()).ToArray());
-                using var binary = await http.PostAsync("/v1/predict/f32", raw); // as float32 too: 24 predictions, enough for the sketches' privacy floor
+                using var binary = await http.PostAsync("/v1/predict/f32", raw); // as float32 too: 36 predictions, enough for the sketches' privacy floor
                 Assert.Equal(HttpStatusCode.OK, binary.StatusCode);
                 if (row == 0)
                 {
@@ -130,13 +134,16 @@ public sealed class VaryingLengthServingTests
         serving.Device.Agent.FlushProfile();
         var profile = serving.Device.Outbox.Peek(100).Where(m => m.Topic.EndsWith("/profile", StringComparison.Ordinal))
             .Select(m => Shared.Protocol.V1.ProfileReport.Parser.ParseFrom(m.Payload)).Single();
-        Assert.Equal((24UL, 16), (profile.Predictions, profile.Features.Count));
+        Assert.Equal((36UL, 16), (profile.Predictions, profile.Features.Count));
         foreach (var k in new[] { 0, 5, 7 }) Assert.Equal(contexts.Average(c => c[k]), profile.Features[8 + k].Mean, 3);
 
         // A row with no room for its context (6 frames alone) is refused, naming the layout.
         var bare = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(new float[48])}}]}""");
         Assert.Equal(HttpStatusCode.UnprocessableEntity, bare.Status);
         Assert.Contains("expected 6 to 8 'frames' (56 to 72 values in steps of 8, the last 8 the context inputs') features, got 48", bare.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var fiveFrames = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"inputs":{"rows":[{{Numbers(new float[40])}}],"last_row":[{{Numbers(new float[8])}}]} }""");
+        Assert.Equal(HttpStatusCode.BadRequest, fiveFrames.Status);
+        Assert.Contains("input 'rows' takes 48 to 64 values in steps of 8 (6 to 8 'frames'), got 40", fiveFrames.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
 
         // Kept whole at both lengths, loaded together for training, each sketched as 16 values.
         var kept = serving.Device.Store.LoadSamples(72, varying: model.Spec.Graph!.Varying);
