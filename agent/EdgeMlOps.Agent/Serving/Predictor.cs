@@ -69,7 +69,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             rollouts.Experiment.For(model.Announcement.Version)?.Answered(id, byB: false, elapsed, batch.Labels[0]);
             rollouts.Shadow.Offer(model.Announcement.Version, id, features, batch.Labels[0], batch.Probabilities, elapsed);
-            profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN, elapsed, batch.Features ?? inference.Spec.Graph?.Varying?.Summary(features));
+            profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN, elapsed, MonitoredFeatures.Of(inference.Spec, batch.Features, features));
             return Served(id, features, batch, model.Announcement.Version, elapsed);
         }
         finally
@@ -85,7 +85,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
         var call = SessionArms.Call(sessions, rollouts.Experiment, health, sessionId, model, features, m => m.Predict(features, 1), b => b.States, (batch, reset, took) =>
         {
             rollouts.Shadow.Offer(model.Announcement.Version, id, features, batch.Labels[0], batch.Probabilities, took, new SessionCall(sessionId, reset));
-            profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Max(), took, batch.Features);
+            profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Max(), took, MonitoredFeatures.Of(model.Inference.Value.Spec, batch.Features, features));
         });
         call.Test?.Answered(id, call.ByB, call.Elapsed, call.Batch.Labels[0]);
         return Served(id, features, call.Batch, call.Version, call.Elapsed) with { StateReset = call.Reset };

@@ -23,7 +23,7 @@ internal static class SessionState
         var session = sessions.Enter(sessionId);
         lock (session)
         {
-            var (answer, reset) = Continue(session, graph.StateSpans(), version, row, restart: false, call, states);
+            var (answer, reset) = Continue(session, graph.StateSpans(row.Length), version, row, restart: false, call, states);
             answered?.Invoke(answer, reset);
             return (answer, reset);
         }

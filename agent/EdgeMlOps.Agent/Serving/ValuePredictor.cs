@@ -41,7 +41,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
                 var call = SessionArms.Call(sessions, rollouts.Experiment, health, sessionId, model, features, m => m.PredictValues(features, 1), b => b.States, (answer, reset, took) =>
                 {
                     rollouts.Shadow.Offer(version, id, features, -1, answer.Values, took, new SessionCall(sessionId, reset));
-                    profiler.AddPrediction(model.Announcement, features, -1, float.NaN, took, answer.Features, answer.Monitored);
+                    profiler.AddPrediction(model.Announcement, features, -1, float.NaN, took, MonitoredFeatures.Of(inference.Spec, answer.Features, features), answer.Monitored);
                 });
                 call.Test?.Answered(id, call.ByB, call.Elapsed, -1);
                 return Served(id, features, call.Batch.Values, call.Version, call.Elapsed) with { StateReset = call.Reset };
@@ -81,7 +81,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             rollouts.Experiment.For(version)?.Answered(id, byB: false, elapsed, -1);
             rollouts.Shadow.Offer(version, id, features, -1, batch.Values, elapsed);
-            profiler.AddPrediction(model.Announcement, features, -1, float.NaN, elapsed, batch.Features ?? inference.Spec.Graph?.Varying?.Summary(features), batch.Monitored);
+            profiler.AddPrediction(model.Announcement, features, -1, float.NaN, elapsed, MonitoredFeatures.Of(inference.Spec, batch.Features, features), batch.Monitored);
             return Served(id, features, batch.Values, version, elapsed);
         }
         finally

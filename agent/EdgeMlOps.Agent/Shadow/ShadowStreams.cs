@@ -66,7 +66,7 @@ internal sealed class ShadowStreams(GraphInterface candidate, ulong candidateVer
             var copy = (float[])row.Clone(); // the incumbent's row keeps the incumbent's state
             try
             {
-                return SessionState.Continue(session, _spans, candidateVersion, copy, call.Reset, () => run(copy), states).Answer;
+                return SessionState.Continue(session, candidate.StateSpans(copy.Length), candidateVersion, copy, call.Reset, () => run(copy), states).Answer; // the states trail a row of any length
             }
             catch
             {

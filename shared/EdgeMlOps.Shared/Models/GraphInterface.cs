@@ -134,10 +134,17 @@ public sealed record GraphInterface
         : $"; state carried between a session's calls (ModelInterface:State, POST /v1/predict with \"session\"): {string.Join(", ", States.Select(s => $"{s.Output} → {s.Input}"))}";
 
     /// <summary>The sample row's span of each state input, in <see cref="States"/> order.</summary>
-    public IReadOnlyList<SampleSpan> StateSpans()
+    public IReadOnlyList<SampleSpan> StateSpans() => StateSpans(SampleLength);
+
+    /// <summary>
+    /// As <see cref="StateSpans()"/> in a row of <paramref name="rowLength"/> values — a sample of another length
+    /// (<see cref="Varying"/>): the states are context inputs, so they trail the features wherever those end.
+    /// </summary>
+    public IReadOnlyList<SampleSpan> StateSpans(int rowLength)
     {
         var spans = SampleSpans();
-        return [.. States.Select(s => spans.Single(span => span.Name == s.Input))];
+        var shift = rowLength - SampleLength;
+        return [.. States.Select(s => spans.Single(span => span.Name == s.Input)).Select(span => span with { Offset = span.Offset + shift })];
     }
 
     private IEnumerable<string> StateProblems(IReadOnlyList<(string Input, string Output)> states, IReadOnlyList<TensorSignature> context)
@@ -414,7 +421,8 @@ public sealed record GraphInterface
     /// <summary>
     /// Samples of several lengths along one free axis of the features input (<see cref="SampleDims"/> hold the
     /// longest), or null when every sample has <see cref="SampleDims"/>; context inputs' values trail each row, at every
-    /// length (<see cref="SampleLengths.Trailing"/>). Only a model with no front end, states or several tasks varies so.
+    /// length (<see cref="SampleLengths.Trailing"/>), a streaming model's states among them. Only a model with no front
+    /// end or several tasks varies so.
     /// </summary>
     public SampleLengths? Varying
     {

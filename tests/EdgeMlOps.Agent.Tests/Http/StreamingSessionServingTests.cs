@@ -90,6 +90,46 @@ public sealed class StreamingSessionServingTests
         Assert.All(row.Zip(serving.Device.Store.LoadTargets(32, 10).Features), p => Assert.Equal(p.First, p.Second, 1e-5));
     }
 
+    /// <summary>
+    /// A streaming classifier whose calls bring chunks of any length in a range (<c>export_streaming_frames.py</c>,
+    /// <c>frames=2..3</c>): a session's calls of 3, 3 and 2 frames are answered as PyTorch answers after each — the
+    /// device writing the session's state after a chunk of whatever length the call sent — and ground truth for the
+    /// 2-frame call keeps its row: its 16 frame values, then the state it started from.
+    /// </summary>
+    [Fact]
+    public async Task CallsOfThreeThreeAndTwoFrames_InASession_AreAnsweredAsPyTorchAnswers()
+    {
+        var bytes = await File.ReadAllBytesAsync(Fixture("pytorch_streaming_frames.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")
+        {
+            Input = "rows", States = [("h_in", "h_out")], AxisLengths = AxisLengths.Parse("frames=2..3"), Varying = AxisLengths.Range("frames=2..3"),
+        });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        using var expected = JsonDocument.Parse(await File.ReadAllTextAsync(Fixture("streaming_frames_expected.json")));
+        var root = expected.RootElement;
+        var pixels = root.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        var chunks = root.GetProperty("chunks").EnumerateArray().Select(c => (From: c[0].GetInt32(), To: c[1].GetInt32())).ToArray();
+        string? lastId = null;
+        for (var call = 0; call < chunks.Length; call++)
+        {
+            var chunk = pixels.AsSpan(chunks[call].From * 8, (chunks[call].To - chunks[call].From) * 8).ToArray();
+            var answer = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"inputs":{"rows":[{{Numbers(chunk)}}]},"session":"scan-0"}""");
+            Assert.True(answer.Status == HttpStatusCode.OK, $"call {call}: {answer.Status} {answer.Body}");
+            Assert.Equal(call == 0, answer.Body.GetProperty("stateReset").GetBoolean());
+            var logits = root.GetProperty("logitsByCall")[call].EnumerateArray().Take(10).Select(v => v.GetDouble()).ToArray();
+            var probabilities = answer.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetDouble()).ToArray();
+            var total = logits.Sum(v => Math.Exp(v - logits.Max()));
+            for (var k = 0; k < 10; k++) Assert.Equal(Math.Exp(logits[k] - logits.Max()) / total, probabilities[k], 1e-5);
+            lastId = answer.Body.GetProperty("predictionId").GetString();
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{lastId}}","label":{{root.GetProperty("labels")[0].GetInt64()}}}""")).Status);
+        var kept = serving.Device.Store.LoadSamples(40, varying: model.Spec.Graph!.Varying);
+        var row = root.GetProperty("call2").GetProperty("rows").EnumerateArray().Take(32).Select(v => v.GetSingle()).ToArray();
+        Assert.Equal([32], kept.RowLengths!);
+        Assert.All(row.Zip(kept.Features), p => Assert.Equal(p.First, p.Second, 1e-5));
+    }
+
     [Fact]
     public async Task ASession_OnAModelWithoutState_IsRefused()
     {
