@@ -21,18 +21,24 @@ public readonly record struct EvaluationScore(double Loss, double Accuracy, int 
     /// <summary>A multi-task model's score of each task, in task order (<see cref="Loss"/> is their weighted sum, <see cref="Accuracy"/> the first's score); null for another model.</summary>
     public IReadOnlyList<TaskScore>? Tasks { get; init; }
 
-    /// <summary>The scores of disjoint sets (each length of samples of several lengths) as one: loss and score weighted by each set's samples (one set: its score as it is); NaN over none.</summary>
+    /// <summary>
+    /// The scores of disjoint sets (each length of samples of several lengths) as one: loss and score weighted by each
+    /// set's samples (one set: its score as it is), and a multi-task model's score of each task the same way (null where
+    /// a set has none); NaN over none.
+    /// </summary>
     public static EvaluationScore Pooled(IEnumerable<EvaluationScore> scores)
     {
         var scored = scores.Where(s => s.Samples > 0).ToList();
         if (scored is [var only]) return only;
-        var (loss, accuracy, count) = (0.0, 0.0, 0);
-        foreach (var score in scored)
-        {
-            (loss, accuracy, count) = (loss + (score.Loss * score.Samples), accuracy + (score.Accuracy * score.Samples), count + score.Samples);
-        }
-
-        return count == 0 ? new EvaluationScore(double.NaN, double.NaN, 0) : new EvaluationScore(loss / count, accuracy / count, count);
+        var count = scored.Sum(s => s.Samples);
+        if (count == 0) return new EvaluationScore(double.NaN, double.NaN, 0);
+        double Weighted(Func<EvaluationScore, double> value) => scored.Sum(s => value(s) * s.Samples) / count;
+        double? WeightedTask(int task, Func<TaskScore, double?> value) =>
+            scored.All(s => value(s.Tasks![task]) is not null) ? scored.Sum(s => value(s.Tasks![task])!.Value * s.Samples) / count : null;
+        var tasks = scored[0].Tasks is { Count: var n } first && scored.All(s => s.Tasks?.Count == n)
+            ? [.. first.Select((t, k) => new TaskScore(t.Output, WeightedTask(k, x => x.Loss), WeightedTask(k, x => x.Score)))]
+            : (IReadOnlyList<TaskScore>?)null;
+        return new EvaluationScore(Weighted(s => s.Loss), Weighted(s => s.Accuracy), count) { Tasks = tasks };
     }
 }
 

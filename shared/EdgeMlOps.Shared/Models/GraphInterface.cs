@@ -422,7 +422,7 @@ public sealed record GraphInterface
     /// Samples of several lengths along one free axis of the features input (<see cref="SampleDims"/> hold the
     /// longest), or null when every sample has <see cref="SampleDims"/>; context inputs' values trail each row, at every
     /// length (<see cref="SampleLengths.Trailing"/>), a streaming model's states among them. Only a model with no front
-    /// end or several tasks varies so.
+    /// end varies so.
     /// </summary>
     public SampleLengths? Varying
     {

@@ -35,8 +35,8 @@ public sealed record ModelSpec
     {
         if (graph.Varying is { } varying)
         {
-            if (graph.Preprocess is not null || graph.Tasks.Count > 0)
-                throw new ArgumentException($"Invalid model spec: samples of {varying.Describe()} need a model with no front end or several tasks");
+            if (graph.Preprocess is not null)
+                throw new ArgumentException($"Invalid model spec: samples of {varying.Describe()} need a model with no front end (it takes one shape)");
             if (!graph.AxisLengths.Contains((varying.Name, varying.Longest)))
                 throw new ArgumentException($"Invalid model spec: samples vary along '{varying.Name}', which is not pinned at their longest, {varying.Longest}");
         }

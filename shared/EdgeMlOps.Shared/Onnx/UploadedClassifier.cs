@@ -136,7 +136,7 @@ public sealed partial class UploadedClassifier
         var front = options.Preprocess is { } pre ? Front(pre, input, sampleDims, integer) : null;
         long[] featureDims = front is null ? [] : sampleDims; // what the front end makes: monitoring sketches it
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
-        var varying = options.Varying is { } range ? VaryingLengths(original, input, sampleDims, range, context, front is not null || tasks.Count > 0) : null;
+        var varying = options.Varying is { } range ? VaryingLengths(original, input, sampleDims, range, context, front is not null) : null;
         if (options.Trainable.Trim() == ServeOnly)
         {
             var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying };
@@ -176,7 +176,7 @@ public sealed partial class UploadedClassifier
     /// </summary>
     private static SampleLengths VaryingLengths(ModelProto original, string input, long[] sampleDims, (string Name, long Shortest) range, TensorSignature[] context, bool moreThanFeatures)
     {
-        if (moreThanFeatures) throw new InvalidDataException($"samples of several lengths along '{range.Name}' need a model with no front end or several tasks");
+        if (moreThanFeatures) throw new InvalidDataException($"samples of several lengths along '{range.Name}' need a model with no front end (it takes one shape)");
         static IEnumerable<TensorShapeProto.Types.Dimension> Dims(ValueInfoProto v) => v.Type?.TensorType?.Shape?.Dim ?? [];
         var axes = Dims(original.Graph.Input.Single(i => i.Name == input)).Skip(1).Select((d, i) => (d, i)).Where(p => p.d.DimParam == range.Name).Select(p => p.i).ToList();
         if (axes.Count != 1) throw new InvalidDataException($"samples vary along '{range.Name}', which the features input '{input}' declares {(axes.Count == 0 ? "nowhere" : axes.Count + " times")}: name one free axis of that input");

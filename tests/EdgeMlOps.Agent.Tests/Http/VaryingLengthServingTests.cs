@@ -150,4 +150,39 @@ public sealed class VaryingLengthServingTests
         Assert.Equal([56, 72], kept.RowLengths!.Order());
         Assert.Equal(32, kept.Summaries(model.Spec.Graph.Varying!).Length);
     }
+
+    /// <summary>
+    /// A two-task model over 6 to 8 frames (<c>export_digit_frames_tasks.py</c>: the digit and the scan's ink): a clip
+    /// of either length is answered with both tasks as PyTorch computes them, its ground truth (the digit and the ink)
+    /// kept with the clip at its own length and loaded with the others for training.
+    /// </summary>
+    [Fact]
+    public async Task ATwoTaskModel_AnswersClipsOfSixToEightFrames_AndKeepsTheirTargets()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames_tasks.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")
+        {
+            Tasks = Shared.Models.ModelTask.Parse("digit:classes,ink:regression"), AxisLengths = AxisLengths.Parse("frames=6..8"), Varying = AxisLengths.Range("frames=6..8"),
+        });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        using var expected = JsonDocument.Parse(File.ReadAllText(Fixture("digit_frames_tasks_expected.json")));
+        foreach (var (batch, width) in new[] { ("whole", 64), ("short", 48) })
+        {
+            var root = expected.RootElement.GetProperty(batch);
+            float[] Floats(string name) => [.. root.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+            var (rows, logits, ink) = (Floats("rows"), Floats("digit"), Floats("measured"));
+            var clip = rows.AsSpan(0, width).ToArray();
+            var answer = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(clip)}}]}""");
+            Assert.Equal(HttpStatusCode.OK, answer.Status);
+            var tasks = answer.Body.GetProperty("tasks");
+            Assert.Equal(logits.Take(10).Select((v, i) => (v, i)).Max().i, tasks.GetProperty("digit").GetProperty("label").GetInt32());
+            Assert.Equal(ink[0], tasks.GetProperty("ink").GetProperty("values")[0].GetSingle(), 1e-5);
+            var truth = $$"""{"features":[{{Numbers(clip)}}],"target":[{{root.GetProperty("digits")[0].GetInt64()}},{{Numbers([Floats("ink")[0]])}}]}""";
+            Assert.Equal(HttpStatusCode.OK, (await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", truth)).Status);
+        }
+
+        var kept = serving.Device.Store.LoadTargets(64, 2, varying: model.Spec.Graph!.Varying);
+        Assert.Equal([48, 64], kept.RowLengths!.Order());
+        Assert.Equal(4, kept.Targets!.Length); // a digit and an ink each
+    }
 }
