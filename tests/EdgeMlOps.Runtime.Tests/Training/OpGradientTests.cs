@@ -308,6 +308,25 @@ public class OpGradientTests
         Assert.All(fixedSize.Zip(anySize), p => Assert.True(Math.Abs(p.First - p.Second) <= 1e-5 * (1 + Math.Abs(p.First)), $"{p.First} against {p.Second}"));
     }
 
+    /// <summary>
+    /// PyTorch's classifier reading the determinants of four 3×3 matrices it computes per scan (<c>export_digit_determinants.py</c>:
+    /// <c>torch.det</c>, exported as Det): served as PyTorch computes it, and one step moves every tensor — the ones
+    /// before the Det by its cofactors — along PyTorch's gradient.
+    /// </summary>
+    [Fact]
+    public void APyTorchModelReadingDeterminants_StepsAsPyTorchsGradient()
+    {
+        static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_determinants.onnx"));
+        var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("digit_determinants_expected.json"))).RootElement;
+        var model = EdgeMlOps.Shared.Onnx.UploadedClassifier.Open(bytes, new EdgeMlOps.Shared.Onnx.UploadedClassifierOptions("all"));
+        Assert.Contains(ModelProto.Parser.ParseFrom(bytes).Graph.Node, n => n.OpType == "Det");
+        Assert.Equal(["head.bias", "head.weight", "shape.bias", "shape.weight", "trunk.bias", "trunk.weight"], model.Spec.Graph!.Trained.Select(t => t.Name).Order(StringComparer.Ordinal));
+        using var served = InferenceModel.Load(bytes, model.Spec);
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        PyTorchBatch.AssertServedAndStepped(model, served, trainer, expected, "the determinants");
+    }
+
     /// <summary>An Einsum whose gradient is not one Einsum per operand is refused naming the node and the reason.</summary>
     [Fact]
     public void AnEinsumWithADiagonal_OrEllipsesOfDifferentLengths_IsRefusedNamingWhy()
