@@ -91,7 +91,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
             Replicas = options.Replicas > 1
                 ? new EdgeMlOps.Aggregator.Replicas.ReplicaOptions { Name = "r0", Members = Enumerable.Range(0, options.Replicas).Select(i => $"r{i}").ToArray() }
                 : new(),
-            Edge = options.EdgeSites > 0 ? SimulatedEdge.Options(options.EdgeSites, options.Devices, options.EdgeRegions) : new(),
+            Edge = options.EdgeSites > 0 ? SimulatedEdge.Options(options.EdgeSites, options.Devices, options.EdgeRegions) with { Settle = options.EdgeSettle } : new(),
             Seed = options.Seed,
             Rounds = new RoundOptions
             {

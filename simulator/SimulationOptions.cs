@@ -119,6 +119,8 @@ public sealed record SimulationOptions
     public int EdgeRegions { get; init; }
     /// <summary>The gateways not configured with the model lines (<c>--edge-lines relay</c>): a line's updates go up one by one, not in partials.</summary>
     public bool EdgeRelaysLines { get; init; }
+    /// <summary>How long a gateway waits, once every tasked device has reported, for a round's tasks to stop coming before its batch goes up (<c>--edge-settle</c>; <c>Edge:SettleSeconds</c>).</summary>
+    public TimeSpan EdgeSettle { get; init; } = new EdgeMlOps.Aggregator.Edge.EdgeOptions().Settle;
     /// <summary>Fault: gateway site-0's link to the fleet's broker is cut this long after the rounds start, for <see cref="EdgeOutage"/>.Length; null: never.</summary>
     public (TimeSpan After, TimeSpan Length)? EdgeOutage { get; init; }
     /// <summary>Fault: the first replica beside the coordinator is killed (connection dropped, no last share) this long after the rounds start; null: never.</summary>
@@ -255,6 +257,8 @@ public sealed record SimulationOptions
           --edge-lines M           fold | relay: the gateways configured with the --line models fold their updates into
                                    partials as the first model's, or not, relaying each update as a line added at
                                    run time is (fold)
+          --edge-settle SEC        how long a gateway waits, once every tasked device has reported, for more of a
+                                   round's tasks before its batch goes up (Edge:SettleSeconds; 1)
           --edge-outage S:D        fault: cut gateway site-0's link to the fleet's broker S seconds into the rounds,
                                    for D seconds (its site trains on; what it owes upstream is kept and sent after;
                                    with --workers its TCP path to the broker is reset and refused meanwhile)
@@ -502,6 +506,7 @@ public sealed record SimulationOptions
                     if (value is not ("fold" or "relay")) errors.Add($"--edge-lines: '{value}' is not fold or relay");
                     o = o with { EdgeRelaysLines = value == "relay" };
                     break;
+                case "--edge-settle": o = o with { EdgeSettle = TimeSpan.FromSeconds(Dbl(0, 600)) }; break;
                 case "--edge-outage":
                     var outage = value.Split(':');
                     if (outage.Length == 2 && double.TryParse(outage[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var after) && after >= 0

@@ -106,6 +106,27 @@ public class SequenceLoweringTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>
+    /// PyTorch's scripted cell inserting each step's state into its list at a position the data decides
+    /// (<c>export_scripted_insert.py</c>: <c>outs.insert(int(10 × the row's mean) % (len(outs) + 1), h)</c>, stacked in
+    /// the order [0, 1, 7, 3, 6, 5, 4, 2] on the checked batch): served as exported, and one step follows PyTorch's
+    /// gradient — each state's gradient from the slot the run put it in — with no sequence op left.
+    /// </summary>
+    [Fact]
+    public void APyTorchListInsertedIntoAtPositionsTheDataDecides_TrainsAsPyTorchsGradient()
+    {
+        static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+        var bytes = File.ReadAllBytes(Fixture("pytorch_scripted_insert.onnx"));
+        var expected = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Fixture("scripted_insert_expected.json"))).RootElement;
+        Assert.Equal([0, 1, 7, 3, 6, 5, 4, 2], expected.GetProperty("order").EnumerateArray().Select(o => o.GetInt32()));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all"));
+        Assert.Contains(ModelProto.Parser.ParseFrom(bytes).Graph.Node, n => n.OpType == "SequenceInsert" && n.Input.Count == 3); // served with its run-time positions
+        Assert.DoesNotContain(ModelProto.Parser.ParseFrom(model.TrainStep!).Graph.Node, n => n.OpType.Contains("Sequence", StringComparison.Ordinal));
+        using var served = InferenceModel.Load(bytes, model.Spec);
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec);
+        PyTorchBatch.AssertServedAndStepped(model, served, trainer, expected, "the states inserted where the data says");
+    }
+
+    /// <summary>
     /// A position only the run knows that is out of range fails the step, as it fails the model in ONNX Runtime, rather
     /// than train on a slot the model never reads: a read at 3 or −4 of 3 entries, an insertion at 4, an erasure at −4;
     /// the same step runs at the ends of each range (read at 2 and −3, insert at 3 and −3, erase at −3).
