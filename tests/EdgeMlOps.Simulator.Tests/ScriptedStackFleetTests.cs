@@ -60,4 +60,17 @@ public class ScriptedStackFleetTests(Xunit.Abstractions.ITestOutputHelper output
 
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
     }
+
+    /// <summary>
+    /// PyTorch's scripted cell inserting each step's state into its list at a position the data decides
+    /// (<c>export_scripted_insert.py</c>): the list laid out in slots, each the Where of the states its run-time position
+    /// picks — fine-tuned by the fleet on every digit.
+    /// </summary>
+    [Fact]
+    public async Task PyTorchsListInsertedIntoWhereTheDataSays_IsFineTunedByTheFleet()
+    {
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_scripted_insert.onnx"), File.ReadLines(Fixture("digits_tokens.csv")), rounds: 5, learningRate: "0.1", "accuracy");
+
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
+    }
 }
