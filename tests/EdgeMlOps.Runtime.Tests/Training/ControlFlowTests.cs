@@ -408,6 +408,19 @@ public class ControlFlowTests
 
         Assert.Contains("it runs 1100 times; the train step unrolls 1 to 1024", Refusal(g => ScriptedLoop(g, trips: 1100).Y), StringComparison.Ordinal);
 
+        // A branch the data decides appending a tensor of another shape: which list the run holds does not stack.
+        var g2 = new TestGraph(DataType.Float, 17);
+        var decided = g2.Node("Squeeze", [g2.Node("Greater", [g2.Node("ReduceSum", [Sequence(g2)], Int("keepdims", 0)), g2.Floats(-100)])]);
+        var list = g2.Node("SequenceConstruct", [g2.Node("Tanh", [g2.Param("a", [2, 3])])]);
+        var then = Body("append", [], [Op("SequenceInsert", [list, g2.Param("b", [2, 4])], "out")], "out");
+        var otherwise = Body("keep", [], [Op("Identity", [list], "out")], "out");
+        foreach (var branch in new[] { then, otherwise }) branch.Output[0].Type = null; // a sequence: its type inferred
+        var length = g2.Node("Cast", [g2.Node("SequenceLength", [g2.Node("If", [decided], Graph("then_branch", then), Graph("else_branch", otherwise))])], Int("to", (long)DataType.Float));
+        var mixedModel = g2.Model(g2.Node("Mul", [g2.Node("Tanh", [g2.Param("c", [2, 3])]), length]), 2);
+        Assert.Equal(6, TestGraph.Run(mixedModel, g2.Feeds).Length); // ONNX Runtime runs the model with its lists
+        var mixed = Assert.Throws<NotDifferentiableException>(() => TrainStepGenerator.Generate(mixedModel, new TrainStepOptions("y", TrainingLoss.MeanSquaredError))).Message;
+        Assert.Contains("(Where): a branch the data decides, or a loop that stops early, carries a list whose tensors have different shapes", mixed, StringComparison.Ordinal);
+
         // A loop of 1,000 trips around one of 1,000 would copy a million bodies: refused before it is built, naming the loop.
         var clock = System.Diagnostics.Stopwatch.StartNew();
         Assert.Contains("unrolling it copies more than 250,000 nodes into the train step (nested loops multiply their trips)", Refusal(g => NestedLoops(g, 1000)), StringComparison.Ordinal);

@@ -28,6 +28,28 @@ internal static class SequenceLowering
     /// <summary>Whether <paramref name="node"/> reads a sequence's tensors (left in a train step: that sequence was not known).</summary>
     public static bool Reads(NodeProto node) => node.OpType is "SequenceAt" or "ConcatFromSequence";
 
+    /// <summary>
+    /// A Where between two lists that a read left after lowering still reads — a branch the data decides, or a loop that
+    /// stops early, carrying a list whose tensors do not stack — or null. ONNX has no Where of sequences, so a step
+    /// holding one would not run. Found by walking back from each read left (its list input) through the ops that make
+    /// a list from another; the lists the lowering wrote out are read by nothing left, and pruned.
+    /// </summary>
+    public static NodeProto? UnwrittenChoice(GraphProto graph)
+    {
+        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var node in graph.Node) foreach (var output in node.Output) producers.TryAdd(output, node);
+        var pending = new Stack<string>(graph.Node.Where(n => (Reads(n) || n.OpType == "SequenceLength") && n.Input.Count > 0).Select(n => n.Input[0]));
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        while (pending.TryPop(out var list))
+        {
+            if (!seen.Add(list) || !producers.TryGetValue(list, out var maker)) continue;
+            if (maker.OpType == "Where") return maker;
+            if (maker.OpType is "Identity" or "SequenceInsert" or "SequenceErase" && maker.Input.Count > 0) pending.Push(maker.Input[0]);
+        }
+
+        return null;
+    }
+
     /// <summary>Reads of known sequences written as tensor ops, and SplitToSequence as a Split; returns how many nodes it replaced.</summary>
     public static int Apply(GraphProto graph, GraphWriter writer)
     {

@@ -42,6 +42,8 @@ public static class TrainStepGenerator
             depends = DependsOn(graph, candidates);
         }
 
+        if (SequenceLowering.UnwrittenChoice(graph) is { } choice)
+            throw NotDifferentiableException.ForNode(choice, "a branch the data decides, or a loop that stops early, carries a list whose tensors have different shapes, so which list the run holds cannot be written out for training; train only parameters after it");
         if (graph.Node.FirstOrDefault(n => SequenceLowering.Reads(n) && n.Input.Any(depends.Contains)) is { } unknownList)
             throw NotDifferentiableException.ForNode(unknownList, "the tensors this list holds are not known (tensors of different shapes that only the run orders or picks, or made where the graph cannot be followed), so it cannot be written out for training; train only parameters after this node");
         if (RecurrentUnrolling.Apply(graph, writer, node => node.Input.Any(depends.Contains)) > 0)
