@@ -82,14 +82,14 @@ public static class ShadowGate
         }
         else if (accuracy is { Item1: AccuracyVerdict.Fail } worse)
         {
-            verdict = GateVerdict.Fail(FormattableString.Invariant($"ground-truth accuracy {(double)candidateCorrect / labelled:F4} against {(double)incumbentCorrect / labelled:F4} on the same {labelled} requests (difference {worse.Item3:+0.000;-0.000} to {worse.Item4:+0.000;-0.000}; drop > {gates.MaxAccuracyDrop:F2})"));
+            verdict = GateVerdict.Fail(FormattableString.Invariant($"ground-truth accuracy {(double)candidateCorrect / labelled:F4} against {(double)incumbentCorrect / labelled:F4} on the same {labelled} requests (difference {Beside(worse.Item3, -gates.MaxAccuracyDrop)} to {Beside(worse.Item4, -gates.MaxAccuracyDrop)}; drop > {gates.MaxAccuracyDrop:F2})"));
         }
         else if (labelled >= gates.MinFeedback && gates.MinFeedback > 0)
         {
             // Enough ground truth: accuracy decides. A version that disagrees because it is better must pass.
             verdict = accuracy is not { Item1: AccuracyVerdict.Inconclusive } unsure ? GateVerdict.Passed
                 : regressor ? GateVerdict.Wait(FormattableString.Invariant($"{squaredError} difference {unsure.Item3:+0.0000;-0.0000} to {unsure.Item4:+0.0000;-0.0000} over {labelled} labelled requests (need at most +{gates.MaxAccuracyDrop:P0} of {incumbentSquares / labelled:G4})"))
-                : GateVerdict.Wait(FormattableString.Invariant($"accuracy difference {unsure.Item3:+0.000;-0.000} to {unsure.Item4:+0.000;-0.000} over {labelled} labelled requests (need above {-gates.MaxAccuracyDrop:F2})"));
+                : GateVerdict.Wait(FormattableString.Invariant($"accuracy difference {Beside(unsure.Item3, -gates.MaxAccuracyDrop)} to {Beside(unsure.Item4, -gates.MaxAccuracyDrop)} over {labelled} labelled requests (need above {-gates.MaxAccuracyDrop:F2})"));
         }
         else if (shadow.RequireLabels)
         {
@@ -163,5 +163,22 @@ public static class ShadowGate
     {
         var sorted = values.Order().ToArray();
         return sorted.Length == 0 ? null : sorted[sorted.Length / 2];
+    }
+
+    /// <summary>
+    /// A signed difference as a note prints it: three decimals, or as many more as it takes for the printed number to
+    /// fall on the same side of <paramref name="limit"/> as the value does — a bound of −0.0502 against a drop limit of
+    /// −0.05 reads −0.0502, not −0.050, so the note says what the verdict decided (as p-values are, ExperimentGate.PValueText).
+    /// </summary>
+    internal static string Beside(double value, double limit)
+    {
+        for (var digits = 3; digits < 16; digits++)
+        {
+            var format = "0." + new string('0', digits);
+            var text = value.ToString($"+{format};-{format}", System.Globalization.CultureInfo.InvariantCulture);
+            if (double.Parse(text, System.Globalization.CultureInfo.InvariantCulture) < limit == value < limit) return text;
+        }
+
+        return value.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
     }
 }

@@ -26,6 +26,20 @@ public sealed class ShadowGateTests
         DistanceSum = scored * 0.1,
     };
 
+    /// <summary>
+    /// A bound beside the drop limit prints on its side of it: a CI run's shadow abort at −0.0502 read "−0.050 … drop >
+    /// 0.05" (and the rollout scenario's check of the printed bound failed); it reads −0.0502 now. Far from it, three
+    /// decimals.
+    /// </summary>
+    [Fact]
+    public void ADifferenceBesideTheLimit_PrintsOnItsSideOfIt()
+    {
+        Assert.Equal("-0.0502", ShadowGate.Beside(-0.05018809554883175, -0.05));
+        Assert.Equal("-0.050", ShadowGate.Beside(-0.0496, -0.05)); // above the limit, and so printed
+        Assert.Equal("-0.133", ShadowGate.Beside(-0.13329814298327836, -0.05));
+        Assert.Equal("+0.021", ShadowGate.Beside(0.0213, -0.05));
+    }
+
     [Fact]
     public void TooFewScoredRequests_Wait()
     {
