@@ -67,6 +67,12 @@ internal static class ModelCheckCommand
 
         /// <summary>The pinned axis samples may be shorter along, down to its shortest (<c>NAME=SHORTEST..LONGEST</c>); null: one length.</summary>
         public (string Name, long Shortest)? Varying { get; init; }
+
+        /// <summary>What every reading of the file as the fleet's model is asked with: its inputs, front end, state, pins and loop bound (each kind adds its own).</summary>
+        public UploadedClassifierOptions Options => new(Trainable)
+        {
+            Output = Output, Input = Input, Preprocess = Preprocess, States = States, AxisLengths = AxisLengths, Varying = Varying, MaxLoopTrips = MaxLoopTrips,
+        };
     }
 
     private static T Parsed<T>(string text, Func<string, T> parse, string option)
@@ -164,15 +170,14 @@ internal static class ModelCheckCommand
     /// </summary>
     private static GraphInterface? FleetInterface(IAnsiConsole console, byte[] bytes, Asked asked)
     {
-        var (trainable, preprocess) = (asked.Trainable, asked.Preprocess);
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = asked.Output, Input = asked.Input, Preprocess = preprocess, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying, MaxLoopTrips = asked.MaxLoopTrips }).Spec;
+            var spec = UploadedClassifier.Open(bytes, asked.Options).Spec;
             var g = spec.Graph!;
             var into = g.Preprocess is { } front
                 ? $"into the front end's '{front.Inputs[0].Name}', which makes '{g.FeaturesInput}' [{string.Join(", ", g.FeatureDims)}]"
                 : $"into '{g.FeaturesInput}'" + Context(g);
-            Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={trainable.Trim()}{(g.Preprocess is null ? string.Empty : ", ModelInterface:Preprocess=FILE")}{(g.AxisLengths.Count == 0 ? string.Empty : ", ModelInterface:AxisLengths=" + AxisLengths.Text(g.AxisLengths, g.Varying))}{(asked.MaxLoopTrips is { } bound ? ", ModelInterface:MaxLoopTrips=" + bound.ToString(CultureInfo.InvariantCulture) : string.Empty)}): samples [{string.Join(", ", g.SampleDims)}] {into} "
+            Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={asked.Trainable.Trim()}{(g.Preprocess is null ? string.Empty : ", ModelInterface:Preprocess=FILE")}{(g.AxisLengths.Count == 0 ? string.Empty : ", ModelInterface:AxisLengths=" + AxisLengths.Text(g.AxisLengths, g.Varying))}{(asked.MaxLoopTrips is { } bound ? ", ModelInterface:MaxLoopTrips=" + bound.ToString(CultureInfo.InvariantCulture) : string.Empty)}): samples [{string.Join(", ", g.SampleDims)}] {into} "
                 + $"({(g.Varying is { } v ? $"{v.ValuesAt(v.Shortest)} to {v.ValuesAt(v.Longest)} floats per request: {v.Shortest} to {v.Longest} '{v.Name}'{(v.Trailing > 0 ? $", then {v.Trailing} context values" : string.Empty)}" : $"{spec.InputDim} floats per request")}), {spec.Classes} classes as {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))}" : "served only, no rounds") + $"; spec {spec}");
             if (g.Preprocess is not null) Line(console, string.Create(CultureInfo.InvariantCulture, $"           monitoring sketches the {g.FeatureLength:N0} features the front end makes (what the model sees), not the {spec.InputDim:N0} values callers send"));
@@ -197,7 +202,7 @@ internal static class ModelCheckCommand
         UploadedClassifier model;
         try
         {
-            model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Input = asked.Input, Preprocess = asked.Preprocess, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying, MaxLoopTrips = asked.MaxLoopTrips, Tasks = asked.Tasks, Optimizer = optimizer });
+            model = UploadedClassifier.Open(bytes, asked.Options with { Output = null, Tasks = asked.Tasks, Optimizer = optimizer });
         }
         catch (Exception ex) when (ex is InvalidDataException or NotDifferentiableException)
         {
@@ -227,13 +232,12 @@ internal static class ModelCheckCommand
     /// </summary>
     private static void TargetsInterface(IAnsiConsole console, byte[] bytes, Asked asked, bool multiLabel)
     {
-        var (output, trainable, preprocess) = (asked.Output, asked.Trainable, asked.Preprocess);
         var (what, kind, loss, target, scores) = multiLabel
             ? ("a multi-label classifier", "multilabel", "binary cross-entropy on their label vectors", "[0 or 1 per label]", "binary cross-entropy and label accuracy")
             : ("a regressor", "regression", "mean squared error on their targets", "[...]", "MSE and R²");
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(trainable) { Output = output, Input = asked.Input, Preprocess = preprocess, Regression = !multiLabel, MultiLabel = multiLabel, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying, MaxLoopTrips = asked.MaxLoopTrips }).Spec;
+            var spec = UploadedClassifier.Open(bytes, asked.Options with { Regression = !multiLabel, MultiLabel = multiLabel }).Spec;
             var g = spec.Graph!;
             Line(console, $"as {what} (ModelInterface:Kind={kind}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}, {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with {loss} (POST /v1/feedback {{\"target\": {target}}})" : "served only, no rounds") + $"; scored by {scores}");
@@ -252,7 +256,7 @@ internal static class ModelCheckCommand
     {
         try
         {
-            var spec = UploadedClassifier.Open(bytes, new UploadedClassifierOptions(asked.Trainable) { Output = asked.Output, Input = asked.Input, Preprocess = asked.Preprocess, PerPosition = true, ClassAxisLast = asked.ClassAxisLast, States = asked.States, AxisLengths = asked.AxisLengths, Varying = asked.Varying, MaxLoopTrips = asked.MaxLoopTrips }).Spec;
+            var spec = UploadedClassifier.Open(bytes, asked.Options with { PerPosition = true, ClassAxisLast = asked.ClassAxisLast }).Spec;
             var g = spec.Graph!;
             Line(console, $"as a per-position classifier (ModelInterface:Kind=positions{(g.ClassAxisLast ? ", ModelInterface:ClassAxis=last" : string.Empty)}): samples [{string.Join(", ", g.SampleDims)}] into '{g.FeaturesInput}'{Context(g)}, {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))} with softmax cross-entropy per position (POST /v1/feedback {{\"target\": [a class id per position]}})" : "served only, no rounds") + "; scored by cross-entropy and position accuracy");

@@ -19,7 +19,6 @@ internal sealed class ShadowStreams(GraphInterface candidate, ulong candidateVer
 
     private readonly Dictionary<string, ShadowSkip> _chains = new(StringComparer.Ordinal); // session → None (intact), Sample (sampled out) or State (broken)
     private readonly RecurrentSessions _states = new(time);
-    private readonly IReadOnlyList<GraphInterface.SampleSpan> _spans = candidate.StateSpans();
 
     /// <summary>
     /// Whether a call the incumbent answered may be queued (<see cref="ShadowSkip.None"/>) or why not;
@@ -57,7 +56,7 @@ internal sealed class ShadowStreams(GraphInterface candidate, ulong candidateVer
         var session = _states.Enter(call.SessionId);
         lock (session)
         {
-            if (!call.Reset && (session.Version != candidateVersion || session.State.Count != _spans.Count))
+            if (!call.Reset && (session.Version != candidateVersion || session.State.Count != candidate.States.Count))
             {
                 Break(call.SessionId);
                 return null;

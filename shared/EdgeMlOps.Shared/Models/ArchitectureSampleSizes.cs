@@ -16,7 +16,7 @@ public static class ArchitectureSampleSizes
     /// <summary>The signed range as <see cref="SampleLengths"/>: the features' sample dims, and the context inputs' values trailing each row.</summary>
     public static SampleLengths Lengths(SampleLengthRange range, GraphInterfaceSpec graph) =>
         new(range.Name, checked((int)Math.Min(range.Axis, int.MaxValue)), range.Shortest, graph.SampleDims,
-            checked((int)graph.ContextInputs.Sum(c => c.Dims.Aggregate(1L, (a, d) => checked(a * d)))));
+            checked(graph.ContextInputs.Select(ModelArchitectures.Signature).Sum(c => c.ValueCount)));
 
     /// <summary>True when a sample of <paramref name="values"/> values is one <paramref name="architecture"/> takes.</summary>
     public static bool TakesSampleOf(this ModelArchitecture architecture, long values) =>

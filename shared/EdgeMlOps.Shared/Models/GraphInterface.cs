@@ -101,7 +101,7 @@ public sealed record GraphInterface
             errors.AddRange(StateProblems(_states, value)); // a copy with other context inputs must still hold its states
             if (errors.Count > 0) throw new ArgumentException("Invalid graph interface: " + string.Join("; ", errors));
             _contextInputs = value.ToArray();
-            SampleLength = checked(FeaturesLength + value.Sum(i => checked((int)i.Dims.Aggregate(1L, (a, d) => checked(a * d)))));
+            SampleLength = checked(FeaturesLength + value.Sum(i => i.ValueCount));
         }
     }
 
@@ -209,7 +209,7 @@ public sealed record GraphInterface
         var offset = 0;
         foreach (var input in context.Prepend(new TensorSignature(featuresInput, integerFeatures ? TensorElement.Int64 : TensorElement.Float, featureDims)))
         {
-            var length = checked((int)input.Dims.Aggregate(1L, (a, d) => checked(a * d)));
+            var length = input.ValueCount;
             spans.Add(new SampleSpan(input.Name, offset, length, input.Dims, input.Type) { Categories = input.Categories });
             offset = checked(offset + length);
         }

@@ -36,6 +36,9 @@ public sealed record TensorSignature
 
     public IReadOnlyList<long> Dims { get; }
 
+    /// <summary>Values one sample of it holds: the product of <see cref="Dims"/>, which must all be fixed (a context input's are).</summary>
+    public int ValueCount => checked((int)Dims.Aggregate(1L, (a, d) => checked(a * d)));
+
     /// <summary>
     /// For a string context input: the strings a sample row keeps as their index, in the order of the encoder the model
     /// feeds the input to (<see cref="StringCategories"/>); empty for every other tensor. Checked where it is declared

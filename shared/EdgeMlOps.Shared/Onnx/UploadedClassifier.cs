@@ -184,7 +184,7 @@ public sealed partial class UploadedClassifier
             throw new InvalidDataException($"samples vary along '{range.Name}', and output '{grows.Name}' ({OnnxModelCheck.Describe(grows)}) does too; only models whose outputs keep one size take samples of several lengths");
         try
         {
-            return new SampleLengths(range.Name, axes[0], range.Shortest, sampleDims, checked((int)context.Sum(c => c.Dims.Aggregate(1L, (a, d) => checked(a * d)))));
+            return new SampleLengths(range.Name, axes[0], range.Shortest, sampleDims, checked(context.Sum(c => c.ValueCount)));
         }
         catch (ArgumentException ex)
         {
