@@ -316,7 +316,7 @@ public sealed partial record AggregatorOptions
         try
         {
             var bytes = File.ReadAllBytes(path);
-            var source = UploadedClassifier.Open(bytes, options);
+            var source = UploadedClassifier.Open(bytes, preprocess is null ? options : UploadedClassifier.WithoutFront(bytes, options));
             if (preprocess is null) return (source.Spec, source);
             try
             {

@@ -6,7 +6,7 @@ namespace EdgeMlOps.Runtime;
 /// </summary>
 public sealed record ValueBatch(float[] Values, int Targets)
 {
-    /// <summary>The features a declared front end made for these rows (what the model saw); null without one.</summary>
+    /// <summary>The features a declared front end made for these rows (what the model saw; for features of several lengths, each row's mean over the axis); null without one.</summary>
     public float[]? Features { get; init; }
 
     /// <summary>A streaming model's state outputs for these rows, one array per declared state pair (row-major); empty without state.</summary>

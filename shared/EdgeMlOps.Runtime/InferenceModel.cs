@@ -8,7 +8,10 @@ namespace EdgeMlOps.Runtime;
 /// <summary>Predictions of one batch: probabilities row-major [count, classes] and labels.</summary>
 public sealed record PredictionBatch(float[] Probabilities, long[] Labels, int Classes)
 {
-    /// <summary>The features a declared front end made for these rows, row-major (what the model saw); null without one.</summary>
+    /// <summary>
+    /// The features a declared front end made for these rows, row-major (what the model saw) — for features that keep the
+    /// samples' varying length, each row's mean over the axis (what monitoring sketches); null without one.
+    /// </summary>
     public float[]? Features { get; init; }
 
     /// <summary>A streaming model's state outputs for these rows, one array per declared state pair (row-major); empty without state.</summary>
@@ -87,7 +90,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         }
         else if (weights.Spec.Graph is { } graph)
         {
-            _feeds = new SampleFeedsByLength(new SampleFeeds(graph), graph);
+            _feeds = new SampleFeedsByLength(new SampleFeeds(graph), graph, graph.Varying); // the samples callers send (into the front end, when there is one)
             _scoreOutputs = graph.Tasks.Count > 0 ? [.. graph.Tasks.Select(t => (t.Output, t.ScoresDims, t.ScoresWidth))] : [];
             (_inputNames, _outputNames, _sampleDims, _scoresAreLogits) = (_feeds.Longest.Names, [.. _scoreOutputs.Count > 0 ? _scoreOutputs.Select(o => o.Name) : [graph.ScoresOutput], .. graph.States.Select(s => s.Output)], [.. graph.SampleDims], graph.ScoresAreLogits);
             _stateSpans = graph.StateSpans();
@@ -258,7 +261,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         try
         {
             using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [fed[0]]); // a declared front end's features (one input then)
-            front = fronted is null ? null : FrontFeatures(fronted[0], count);
+            front = fronted is null ? null : FrontFeatures(fronted[0], count, features.Length / count);
             float[][] blocks = _scoreOutputs.Count > 0 ? [.. _scoreOutputs.Select(o => new float[count * o.Width])] : [new float[count * width]];
             states = [.. _stateSpans.Select(span => new float[count * span.Length])];
             var outputs = new OrtValue[blocks.Length + states.Length];
@@ -301,13 +304,19 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         return scores;
     }
 
-    /// <summary>A copy of what the front end made for <paramref name="count"/> rows, checked against the signed feature dims.</summary>
-    private float[] FrontFeatures(OrtValue features, int count)
+    /// <summary>
+    /// What monitoring sketches of what the front end made for <paramref name="count"/> samples of
+    /// <paramref name="rowLength"/> values, checked against the signed feature dims at that length: a copy, or — features
+    /// that keep the samples' varying length (<see cref="GraphInterface.FeatureLengths"/>) — each row's mean over the axis.
+    /// </summary>
+    private float[] FrontFeatures(OrtValue features, int count, int rowLength)
     {
         var values = features.GetTensorDataAsSpan<float>();
-        var length = Spec.Graph!.FeatureLength;
+        var graph = Spec.Graph!;
+        var made = graph.FeatureLengths;
+        var length = made is not null && graph.Varying?.LengthOf(rowLength) is { } at ? checked((int)made.ValuesAt(at)) : graph.FeatureLength;
         if (values.Length != count * length) throw new InvalidDataException($"the preprocessing graph made {values.Length / count} values per sample; the interface declares {length}");
-        return values.ToArray();
+        return made is null ? values.ToArray() : made.Summaries(values, count, [.. Enumerable.Repeat(length, count)]);
     }
 
     /// <summary>1 / (1 + e^−x), in place: label logits to probabilities.</summary>

@@ -5,8 +5,8 @@ namespace EdgeMlOps.Runtime;
 
 /// <summary>
 /// A graph's feeds at each sample length it takes: its interface's (<see cref="Longest"/>), and — for samples that
-/// vary along a free axis (<see cref="GraphInterface.Varying"/>) — the features input at each shorter length (and the
-/// context inputs after it, as at every length), made once on first use. Safe for concurrent callers.
+/// vary along a free axis — the features input at each shorter length (and the context inputs after it, as at every
+/// length), made once on first use. Safe for concurrent callers.
 /// </summary>
 public sealed class SampleFeedsByLength
 {
@@ -16,10 +16,14 @@ public sealed class SampleFeedsByLength
 
     /// <param name="longest">The feeds at the interface's sample dims.</param>
     /// <param name="graph">The interface, or null for a generated dense classifier (one length).</param>
-    public SampleFeedsByLength(SampleFeeds longest, GraphInterface? graph)
+    /// <param name="varying">
+    /// The lengths the fed input varies over: the samples callers send (<see cref="GraphInterface.Varying"/>) when serving,
+    /// the features the model takes (<see cref="GraphInterface.ModelLengths"/>) when training behind a front end.
+    /// </param>
+    public SampleFeedsByLength(SampleFeeds longest, GraphInterface? graph, SampleLengths? varying)
     {
         Longest = longest;
-        (_varying, _graph) = (graph?.Varying, graph);
+        (_varying, _graph) = (varying, graph);
     }
 
     public SampleFeeds Longest { get; }

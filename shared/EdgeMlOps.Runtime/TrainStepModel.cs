@@ -14,7 +14,10 @@ public readonly record struct LocalTrainingPlan(int Epochs, int BatchSize, float
 /// <summary>Outcome of local training: new weights plus last-epoch loss and accuracy.</summary>
 public sealed record LocalTrainingResult(float[] Weights, double Loss, double Accuracy, double InitialLoss, int Steps)
 {
-    /// <summary>The features a declared front end made from the samples (row-major; what the model trained on), or null without one.</summary>
+    /// <summary>
+    /// The features a declared front end made from the samples (row-major; what the model trained on) — for features
+    /// that keep the samples' varying length, each sample's mean over the axis (what monitoring sketches) — or null without one.
+    /// </summary>
     public float[]? FrontFeatures { get; init; }
 }
 
@@ -34,6 +37,7 @@ public sealed class TrainStepModel : IDisposable
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly PreprocessSession? _front; // a classifier's declared preprocessing graph, run on the samples first
+    private readonly SampleLengths? _callerLengths; // behind a front end, the lengths of the samples it takes
     private readonly int _featureLength; // floats per sample the train step takes (SampleLength unless a front end makes them)
     private readonly long[] _targetDims; // a regressor's float targets per sample (its labels input behind the batch); empty: int64 class ids
     private readonly bool _batchOfOne; // the file's batch is fixed at 1: a mini-batch's step is the mean of its rows' one-row steps
@@ -46,7 +50,7 @@ public sealed class TrainStepModel : IDisposable
     /// </summary>
     public TrainStepModel(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null, byte[]? preprocess = null)
         : this(bytes, ParameterLayout.For(spec), spec.Graph?.FeaturesInput ?? ClassifierGraphs.FeaturesInput,
-            spec.Graph is { Preprocess: not null } ? null : spec.Graph is { } g ? [.. g.SampleDims] : [spec.InputDim], settings,
+            spec.Graph is { Preprocess: not null, FeatureLengths: not null } made ? [.. made.FeatureDims] : spec.Graph is { Preprocess: not null } ? null : spec.Graph is { } g ? [.. g.SampleDims] : [spec.InputDim], settings,
             PreprocessSession.Open(spec.Graph?.Preprocess, preprocess, settings ?? OrtSessionSettings.Default), spec.Graph is { ContextInputs.Count: > 0 } context ? new SampleFeeds(context) : null, spec.Graph)
     {
         Spec = spec;
@@ -84,7 +88,8 @@ public sealed class TrainStepModel : IDisposable
             _session.InputMetadata.TryGetValue(featuresInput, out var features) && features.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64);
         if (_feeds.Names.FirstOrDefault(n => !_session.InputMetadata.ContainsKey(n)) is { } absent) throw new InvalidDataException($"the train step has no input '{absent}' its interface declares");
         _featureLength = _feeds.RowLength;
-        _lengths = new SampleFeedsByLength(_feeds, graph);
+        _lengths = new SampleFeedsByLength(_feeds, graph, graph?.ModelLengths); // behind a front end, the lengths of what it makes
+        _callerLengths = front is null ? null : graph?.Varying;
         SampleLength = front is null ? _featureLength : checked((int)front.Declared.Inputs[0].Dims.Skip(1).Aggregate(1L, (a, d) => a * d));
         _targetDims = _session.InputMetadata.TryGetValue(ClassifierGraphs.LabelsInput, out var labels) && labels.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float
             ? [.. labels.Dimensions.Skip(1).Select(d => d > 0 ? d : throw new InvalidDataException($"the train step's input '{ClassifierGraphs.LabelsInput}' has an axis after the batch that is not fixed"))]
@@ -178,13 +183,16 @@ public sealed class TrainStepModel : IDisposable
     {
         var k = TargetWidth;
         if (initial.Length != _layout.TotalLength) throw new ArgumentException("Initial weights do not match the model.", nameof(initial));
-        var rows = rowLengths is null ? null : SampleRows.Of(rowLengths, features.Length, _lengths);
-        if (rows is null && features.Length != n * SampleLength) throw new ArgumentException($"Expected {n} x {SampleLength} features.", nameof(features));
+        if (rowLengths is null && features.Length != n * SampleLength) throw new ArgumentException($"Expected {n} x {SampleLength} features.", nameof(features));
         if (n == 0 || plan.Epochs <= 0 || plan.BatchSize <= 0) throw new ArgumentException("Nothing to train on.");
         if (!(plan.ProximalMu >= 0) || !float.IsFinite(plan.ProximalMu)) throw new ArgumentException($"Proximal mu must be finite and ≥ 0, got {plan.ProximalMu}.");
         var dim = _featureLength;
-        var fronted = _front?.Features(features, n, dim); // the front end is frozen: its features once, not per epoch
+        float[]? fronted = null; // the front end is frozen: its features once, not per epoch
+        if (_front is not null && rowLengths is not null) // samples of several lengths: each length through it, and the lengths of what it made (null: one shape)
+            (fronted, rowLengths) = _front.FeaturesOfLengths(features, rowLengths, _callerLengths ?? throw new ArgumentException("samples of several lengths for a front end that takes one", nameof(rowLengths)), Spec?.Graph?.FeatureLengths, dim);
+        else if (_front is not null) fronted = _front.Features(features, n, dim);
         if (fronted is not null) features = fronted;
+        var rows = rowLengths is null ? null : SampleRows.Of(rowLengths, features.Length, _lengths);
 
         var anchor = initial.ToArray();
         var current = new float[_state.TotalLength]; // parameters, then zeroed optimizer state
@@ -256,7 +264,7 @@ public sealed class TrainStepModel : IDisposable
             }
 
             // a multi-label step counts label decisions right (k per row); a class step rows right; a regressor's none
-            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / ((long)n * (Spec?.PrimaryTask is { } primary ? Math.Max(primary.Decisions, 1) : Math.Max(k, 1))), initialLoss, steps) { FrontFeatures = fronted };
+            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / ((long)n * (Spec?.PrimaryTask is { } primary ? Math.Max(primary.Decisions, 1) : Math.Max(k, 1))), initialLoss, steps) { FrontFeatures = fronted is not null && Spec?.Graph?.FeatureLengths is { } made ? made.Summaries(fronted, n, rows?.Lengths) : fronted };
         }
         finally
         {

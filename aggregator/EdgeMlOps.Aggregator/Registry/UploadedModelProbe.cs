@@ -58,11 +58,11 @@ public static class UploadedModelProbe
         var shape = $"[{Rows}, {string.Join(", ", varying.DimsAt(varying.Shortest))}]" + string.Concat(graph.ContextInputs.Select(c => $" and [{Rows}, {string.Join(", ", c.Dims)}] into '{c.Name}'"));
         try
         {
-            using var loaded = InferenceModel.Load(model.Bytes, spec);
+            using var loaded = InferenceModel.Load(model.Bytes, spec, preprocess: model.Preprocess); // behind the front end, when there is one
             var scores = spec.TakesTargets ? loaded.PredictValues(rows, Rows).Values : loaded.Predict(rows, Rows).Probabilities;
             if (Array.Exists(scores, v => !float.IsFinite(v))) throw new InvalidDataException($"it gives a non-finite score on probe rows {shape}, the shortest samples ({varying.Text})");
             if (model.TrainStep is not { } step) return;
-            using var trainer = new TrainStepModel(step, spec);
+            using var trainer = new TrainStepModel(step, spec, preprocess: model.Preprocess);
             var plan = new LocalTrainingPlan(Epochs: 1, BatchSize: Rows, LearningRate: 1e-3f, Seed: 0);
             var lengths = Enumerable.Repeat(rows.Length / Rows, Rows).ToArray();
             var result = spec.TakesTargets

@@ -421,8 +421,8 @@ public sealed record GraphInterface
     /// <summary>
     /// Samples of several lengths along one free axis of the features input (<see cref="SampleDims"/> hold the
     /// longest), or null when every sample has <see cref="SampleDims"/>; context inputs' values trail each row, at every
-    /// length (<see cref="SampleLengths.Trailing"/>), a streaming model's states among them. Only a model with no front
-    /// end varies so.
+    /// length (<see cref="SampleLengths.Trailing"/>), a streaming model's states among them. Behind a front end these are
+    /// the samples callers send (its input's), and <see cref="FeatureLengths"/> says what it makes of them.
     /// </summary>
     public SampleLengths? Varying
     {
@@ -436,6 +436,40 @@ public sealed record GraphInterface
             _varying = value;
         }
     }
+
+    private readonly SampleLengths? _featureLengths;
+
+    /// <summary>
+    /// Behind a front end that keeps the samples' length (<see cref="Preprocess"/> with <see cref="Varying"/>, its output
+    /// declaring the same free axis): the range the features it makes vary over, along their own axis of
+    /// <see cref="FeatureDims"/> (which hold the longest). Null: no front end, or one that makes features of one shape
+    /// whatever the length (samples of any length resampled to one).
+    /// </summary>
+    public SampleLengths? FeatureLengths
+    {
+        get => _featureLengths;
+        init
+        {
+            if (value is null)
+            {
+                _featureLengths = null;
+                return;
+            }
+
+            if (_preprocess is null || _varying is null || value.Name != _varying.Name || value.Shortest != _varying.Shortest || value.Trailing != 0)
+                throw new ArgumentException($"Invalid graph interface: features varying along '{value.Name}' from {value.Shortest} are declared behind a front end whose samples vary so, and only then");
+            if (value.Axis >= _featureDims.Count || value.Longest != _featureDims[value.Axis] || value.Longest != _varying.Longest || value.DimsAt(value.Longest).Length != _featureDims.Count)
+                throw new ArgumentException($"Invalid graph interface: features varying along axis {value.Axis} up to {value.Longest} do not fit feature dims [{string.Join(", ", _featureDims)}] at the samples' longest, {_varying.Longest}");
+            _featureLengths = value;
+        }
+    }
+
+    /// <summary>
+    /// The lengths the model's own features input varies over: <see cref="Varying"/> without a front end,
+    /// <see cref="FeatureLengths"/> behind one (null when it makes one shape) — what its train step is fed and
+    /// monitoring sketches by their mean over the axis.
+    /// </summary>
+    public SampleLengths? ModelLengths => _preprocess is null ? _varying : _featureLengths;
 
     private readonly int _maxLoopTrips;
 
@@ -528,6 +562,7 @@ public sealed record GraphInterface
         + (ValuesDims.Count > 0 ? "|values:" + string.Join('x', ValuesDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty)
         + (_axisLengths.Count > 0 ? "|axes:" + Onnx.AxisLengths.Text(_axisLengths) : string.Empty)
         + (_varying is { } varying ? "|lengths:" + varying.CanonicalText : string.Empty)
+        + (_featureLengths is { } made ? "|featurelengths:" + made.CanonicalText : string.Empty)
         + (_maxLoopTrips > 0 ? "|loop-trips:" + _maxLoopTrips.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (_tasks.Count > 0 ? "|tasks:" + string.Join(';', _tasks.Select(t => t.CanonicalText)) : string.Empty)
         + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)

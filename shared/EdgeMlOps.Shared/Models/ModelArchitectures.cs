@@ -32,12 +32,20 @@ public static class ModelArchitectures
                 States = { g.States.Select(s => new TensorStatePair { Input = s.Input, Output = s.Output }) },
                 Tasks = { g.Tasks.Select(t => new ModelTaskSpec { Output = t.Output, Classes = (uint)t.Classes, Dims = { t.Dims }, Weight = t.Weight, Logits = t.Logits, Labels = (uint)t.Labels, ClassAxisLast = t.ClassAxisLast }) },
                 AxisLengths = { g.AxisLengths.Select(a => new AxisLength { Name = a.Name, Length = a.Length }) },
-                SampleLengths = g.Varying is { } v ? new SampleLengthRange { Name = v.Name, Axis = (uint)v.Axis, Shortest = v.Shortest } : null,
+                SampleLengths = g.Varying is { } v ? RangeSpec(v, g.FeatureLengths) : null,
                 MaxLoopTrips = (uint)g.MaxLoopTrips,
             };
         }
 
         return architecture;
+    }
+
+    /// <summary>A range as signed: the samples' axis, and the features' behind a front end that keeps the length.</summary>
+    private static SampleLengthRange RangeSpec(SampleLengths varying, SampleLengths? features)
+    {
+        var range = new SampleLengthRange { Name = varying.Name, Axis = (uint)varying.Axis, Shortest = varying.Shortest };
+        if (features is not null) range.FeatureAxis = (uint)features.Axis;
+        return range;
     }
 
     /// <summary>The spec a manifest declares. Throws <see cref="InvalidDataException"/> for one no device could run.</summary>
@@ -58,6 +66,7 @@ public static class ModelArchitectures
                 Tasks = [.. g.Tasks.Select(t => new ModelTask(t.Output, checked((int)Math.Min(t.Classes, int.MaxValue)), t.Dims.Count <= GraphInterface.MaxValuesRank ? t.Dims : throw new ArgumentException($"task '{t.Output}' has more than {GraphInterface.MaxValuesRank} axes"), t.Weight, t.Logits, checked((int)Math.Min(t.Labels, int.MaxValue)), t.ClassAxisLast))],
                 AxisLengths = g.AxisLengths.Count <= GraphInterface.MaxAxisLengths ? [.. g.AxisLengths.Select(a => (a.Name, a.Length))] : throw new ArgumentException($"more than {GraphInterface.MaxAxisLengths} pinned axes"),
                 Varying = g.SampleLengths is { } v ? ArchitectureSampleSizes.Lengths(v, g) : null,
+                FeatureLengths = g.SampleLengths is { HasFeatureAxis: true } made ? new SampleLengths(made.Name, checked((int)Math.Min(made.FeatureAxis, int.MaxValue)), made.Shortest, g.FeatureDims) : null,
                 MaxLoopTrips = (int)Math.Min(g.MaxLoopTrips, int.MaxValue) };
             var spec = graph.TargetWidth > 0 || graph.PositionClasses > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, checked((int)architecture.Classes));
             if ((g.Preprocess is null) != (g.FeatureDims.Count == 0)) throw new ArgumentException("feature_dims are declared with a preprocessing graph, and only then");

@@ -35,8 +35,6 @@ public sealed record ModelSpec
     {
         if (graph.Varying is { } varying)
         {
-            if (graph.Preprocess is not null)
-                throw new ArgumentException($"Invalid model spec: samples of {varying.Describe()} need a model with no front end (it takes one shape)");
             if (!graph.AxisLengths.Contains((varying.Name, varying.Longest)))
                 throw new ArgumentException($"Invalid model spec: samples vary along '{varying.Name}', which is not pinned at their longest, {varying.Longest}");
         }
@@ -84,7 +82,7 @@ public sealed record ModelSpec
     /// Values monitoring sketches per prediction: a tensor model's declared outputs and embedding, the features a
     /// classifier's front end makes (what the model sees), else the classifier's inputs.
     /// </summary>
-    public int MonitoredWidth => Graph?.Tensors?.MonitoredWidth ?? Graph?.Varying?.SummaryWidth ?? Graph?.FeatureLength ?? InputDim;
+    public int MonitoredWidth => Graph?.Tensors?.MonitoredWidth ?? Graph?.ModelLengths?.SummaryWidth ?? Graph?.FeatureLength ?? InputDim;
 
     /// <summary>
     /// True when a sample of <paramref name="values"/> values is one this model takes: <see cref="InputDim"/>, or a

@@ -91,6 +91,24 @@ public sealed class SampleLengths : IEquatable<SampleLengths>
     }
 
     /// <summary>
+    /// <see cref="Summary"/> of each sample of <paramref name="samples"/>, laid end to end (sample <c>i</c> holds
+    /// <paramref name="rowLengths"/>[i] values, or <see cref="ValuesAt"/> the longest each when null): rows of
+    /// <see cref="SummaryWidth"/>, what monitoring sketches of them.
+    /// </summary>
+    public float[] Summaries(ReadOnlySpan<float> samples, int count, IReadOnlyList<int>? rowLengths)
+    {
+        var summaries = new float[count * SummaryWidth];
+        for (int i = 0, at = 0; i < count; i++)
+        {
+            var width = rowLengths?[i] ?? checked((int)ValuesAt(Longest));
+            Summary(samples.Slice(at, width)).CopyTo(summaries, i * SummaryWidth);
+            at += width;
+        }
+
+        return summaries;
+    }
+
+    /// <summary>
     /// The first <paramref name="length"/> steps along the axis of a sample of the longest length (a clip's first
     /// frames), its trailing values kept: what a device that saw less of it would hold.
     /// </summary>

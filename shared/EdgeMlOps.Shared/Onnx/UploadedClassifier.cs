@@ -117,7 +117,9 @@ public sealed partial class UploadedClassifier
     public static UploadedClassifier Open(byte[] bytes, UploadedClassifierOptions options)
     {
         var original = ParseWellFormed(bytes);
-        var model = Onnx.AxisLengths.Pin(original, options.AxisLengths); // read and differentiated with its free axes pinned; served as uploaded
+        var frontOriginal = options.Preprocess is { } frontBytes ? ParseWellFormed(frontBytes, "the preprocessing graph") : null;
+        var (modelPins, frontPins) = PinsOf(original, frontOriginal, options.AxisLengths);
+        var model = Onnx.AxisLengths.Pin(original, modelPins); // read and differentiated with its free axes pinned; served as uploaded
         var (input, sampleDims, integer, context) = FeaturesInput(model, options.Input);
         if (context.Length > 0 && options.Preprocess is not null) throw new InvalidDataException($"a preprocessing graph fronts a model with one input; this one has context inputs too ({string.Join(", ", context.Select(c => c.Name))})");
         CheckStates(model, context, options.States);
@@ -133,13 +135,15 @@ public sealed partial class UploadedClassifier
         var targets = options.Regression ? classes : 0;
         var labels = options.MultiLabel ? classes : 0;
         var positions = options.PerPosition ? classes : 0;
-        var front = options.Preprocess is { } pre ? Front(pre, input, sampleDims, integer) : null;
+        var front = frontOriginal is not null ? Front(options.Preprocess!, Onnx.AxisLengths.Pin(frontOriginal, frontPins), input, sampleDims, integer) : null;
         long[] featureDims = front is null ? [] : sampleDims; // what the front end makes: monitoring sketches it
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
-        var varying = options.Varying is { } range ? VaryingLengths(original, input, sampleDims, range, context, front is not null) : null;
+        var varying = options.Varying is { } range ? VaryingLengths(frontOriginal ?? original, front?.Inputs[0].Name ?? input, original, sampleDims, range, context) : null;
+        var featureLengths = frontOriginal is not null && varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying) : null;
+        var modelVaries = front is null ? varying is not null : featureLengths is not null; // the model's own input varies: its train step keeps that axis free
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying, FeatureLengths = featureLengths };
             return new UploadedClassifier(bytes, original, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
@@ -149,7 +153,7 @@ public sealed partial class UploadedClassifier
         // A per-position classifier with softmax cross-entropy per position on float class ids (cast in the step).
         var loss = options.Regression ? TrainingLoss.MeanSquaredError : single || options.MultiLabel ? TrainingLoss.BinaryCrossEntropy : TrainingLoss.SoftmaxCrossEntropy;
         // Samples of several lengths train with one step whose varying axis stays free (every other pin applied).
-        var trained = varying is null ? model : Onnx.AxisLengths.Pin(original, [.. options.AxisLengths.Where(a => a.Name != varying.Name)]);
+        var trained = modelVaries ? Onnx.AxisLengths.Pin(original, [.. modelPins.Where(a => a.Name != varying!.Name)]) : model;
         var step = TrainStepGenerator.Generate(trained, new TrainStepOptions(output, loss)
         {
             Trainable = TrainableSelection.Resolve(trained, options.Trainable),
@@ -164,22 +168,21 @@ public sealed partial class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying,
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying, FeatureLengths = featureLengths,
             MaxLoopTrips = step.Model.Graph.Output.Any(o => o.Name == ClassifierGraphs.LoopOverflowOutput) ? options.MaxLoopTrips ?? 0 : 0 }; // signed only when a loop the data ends is unrolled to it
         return new UploadedClassifier(bytes, original, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }
 
     /// <summary>
-    /// The range samples of the features input may have along <paramref name="range"/>'s axis: the file must declare that
-    /// axis free on the features input alone, once, and on no output (an output that grew with the sample would be
-    /// ground truth of several sizes). Throws <see cref="InvalidDataException"/> saying which rule the file breaks.
+    /// The range samples callers send may have along <paramref name="range"/>'s axis: <paramref name="taken"/> (the model,
+    /// or its front end) must declare that axis free on the input callers feed, once, and the model on no output (an
+    /// output that grew with the sample would be ground truth of several sizes). Throws <see cref="InvalidDataException"/>
+    /// saying which rule the files break.
     /// </summary>
-    private static SampleLengths VaryingLengths(ModelProto original, string input, long[] sampleDims, (string Name, long Shortest) range, TensorSignature[] context, bool moreThanFeatures)
+    private static SampleLengths VaryingLengths(ModelProto taken, string input, ModelProto original, long[] sampleDims, (string Name, long Shortest) range, TensorSignature[] context)
     {
-        if (moreThanFeatures) throw new InvalidDataException($"samples of several lengths along '{range.Name}' need a model with no front end (it takes one shape)");
-        static IEnumerable<TensorShapeProto.Types.Dimension> Dims(ValueInfoProto v) => v.Type?.TensorType?.Shape?.Dim ?? [];
-        var axes = Dims(original.Graph.Input.Single(i => i.Name == input)).Skip(1).Select((d, i) => (d, i)).Where(p => p.d.DimParam == range.Name).Select(p => p.i).ToList();
-        if (axes.Count != 1) throw new InvalidDataException($"samples vary along '{range.Name}', which the features input '{input}' declares {(axes.Count == 0 ? "nowhere" : axes.Count + " times")}: name one free axis of that input");
+        var axes = Dims(taken.Graph.Input.Single(i => i.Name == input)).Skip(1).Select((d, i) => (d, i)).Where(p => p.d.DimParam == range.Name).Select(p => p.i).ToList();
+        if (axes.Count != 1) throw new InvalidDataException($"samples vary along '{range.Name}', which the features input '{input}' declares {(axes.Count == 0 ? "nowhere" : axes.Count + " times")}: name one free axis of that input{(taken == original ? string.Empty : " (the preprocessing graph's, which callers feed)")}");
         if (original.Graph.Output.FirstOrDefault(o => Dims(o).Any(d => d.DimParam == range.Name)) is { } grows)
             throw new InvalidDataException($"samples vary along '{range.Name}', and output '{grows.Name}' ({OnnxModelCheck.Describe(grows)}) does too; only models whose outputs keep one size take samples of several lengths");
         try
@@ -278,11 +281,11 @@ public sealed partial class UploadedClassifier
 
     /// <summary>
     /// A classifier's front end: one float input taking samples behind a dynamic batch axis, and one float output — the
-    /// classifier's features input, with its rank. Throws <see cref="InvalidDataException"/> naming what does not fit.
+    /// classifier's features input, with its rank (<paramref name="front"/>: the file <paramref name="bytes"/> read, the
+    /// fleet's pins applied). Throws <see cref="InvalidDataException"/> naming what does not fit.
     /// </summary>
-    private static TensorPreprocess Front(byte[] bytes, string features, long[] featureDims, bool integer)
+    private static TensorPreprocess Front(byte[] bytes, ModelProto front, string features, long[] featureDims, bool integer)
     {
-        var front = ParseWellFormed(bytes, "the preprocessing graph");
         if (integer) throw new InvalidDataException($"the features input '{features}' takes int64 ids; a preprocessing graph feeds float features");
         string input;
         long[] sampleDims;

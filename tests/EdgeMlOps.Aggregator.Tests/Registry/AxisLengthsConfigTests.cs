@@ -73,6 +73,28 @@ public sealed class AxisLengthsConfigTests
         Assert.Contains(card.Rows!, r => r[0] == "served as" && r[2].Contains("samples of 6 to 8 'frames' (56 to 72 values in steps of 8, the last 8 the context inputs')", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A range of lengths behind a front end (<c>export_frames_frontends.py</c>, <c>ModelInterface:Preprocess</c>): raw
+    /// scans of 6 to 8 frames through PyTorch's calibration (the model sees as many frames) or resampler (the model sees
+    /// 8 whatever the length, its own axis pinned apart); both probed at the shortest and the longest through the front
+    /// end, the card saying what the model sees and what monitoring sketches.
+    /// </summary>
+    [Theory]
+    [InlineData("pytorch_frames_calibration.onnx", "frames=6..8", "monitored by the mean over 'frames' of the features the front end makes of it at that length", "feeding the model's 'rows' [8, 8] at the longest ('frames' as long as the sample's) — serving and before every train step; monitoring sketches the mean of 64 features over 'frames' (8 values)")]
+    [InlineData("pytorch_frames_resample.onnx", "readings=6..8,frames=8", "monitored by the features the front end makes of it, of one shape whatever its length", "feeding the model's 'rows' [8, 8] — serving and before every train step; monitoring sketches those 64 features")]
+    public void ARangeOfLengths_BehindAFrontEnd_IsProbedAtTheShortestAndTheLongestThroughIt(string front, string axes, string monitored, string fed)
+    {
+        var options = Read(("ModelInterface:Preprocess", Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", front)), ("ModelInterface:AxisLengths", axes));
+        Assert.Equal(64, options.Model.InputDim); // the longest raw scan
+        Assert.Equal(6, options.Model.Graph!.Varying!.Shortest);
+        UploadedModelProbe.Run(options.ModelSource!);
+        var card = EdgeMlOps.Aggregator.Governance.InterfaceCardSection.For(options.ModelSource!.Bytes, options.ModelSource.TrainStep, options.Model);
+        var served = Assert.Single(card.Rows!, r => r[0] == "served as")[2];
+        Assert.Contains("samples of 6 to 8 '", served, StringComparison.Ordinal);
+        Assert.Contains(monitored, served, StringComparison.Ordinal);
+        Assert.Contains(fed, served, StringComparison.Ordinal);
+    }
+
     /// <summary><c>ModelInterface:MaxLoopTrips</c>: PyTorch's scripted while loop becomes the fleet's model, probed; out of range it is an error naming the key.</summary>
     [Fact]
     public void AWhileLoopTheDataEnds_TrainsWithADeclaredBound_FromConfiguration()

@@ -1,0 +1,124 @@
+using System.Text.Json;
+using EdgeMlOps.Shared.Models;
+using EdgeMlOps.Shared.Onnx;
+using Google.Protobuf;
+
+namespace EdgeMlOps.Runtime.Tests.Training;
+
+/// <summary>
+/// Samples of several lengths behind a front end (<c>export_frames_frontends.py</c>): raw 12-bit scans of 6 to 8
+/// frames through PyTorch's calibration, which keeps the length (the model behind it, PyTorch's frame classifier, sees
+/// as many frames), or through PyTorch's resampler, which makes 8 frames of every length (the model sees one shape).
+/// Served and stepped as PyTorch computes them at both lengths; what monitoring sketches is as wide at every length.
+/// </summary>
+public class FrontEndLengthsTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Training", "Fixtures", name);
+
+    private static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Fixture("frames_frontends_expected.json"))).RootElement;
+
+    private static readonly byte[] Frames = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
+
+    private static float[] Floats(JsonElement e, string name) => [.. e.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+
+    private static long[] Digits => [.. Expected.GetProperty("digits").EnumerateArray().Select(d => d.GetInt64())];
+
+    public static UploadedClassifier Open(string front, string pins) =>
+        UploadedClassifier.Open(Frames, new UploadedClassifierOptions("all") { Preprocess = File.ReadAllBytes(Fixture(front)), AxisLengths = AxisLengths.Parse(pins), Varying = AxisLengths.Range(pins) });
+
+    [Theory]
+    [InlineData("pytorch_frames_calibration.onnx", "frames=6..8", "calibration")]
+    [InlineData("pytorch_frames_resample.onnx", "readings=6..8,frames=8", "resample")]
+    public void RawScansOfSixToEightFrames_AreServedAndStepped_AsPyTorchComputesThemThroughTheFrontEnd(string front, string pins, string key)
+    {
+        var model = Open(front, pins);
+        var spec = model.Spec;
+        var graph = spec.Graph!;
+        var keeps = key == "calibration";
+        Assert.Equal(64, spec.InputDim); // the longest raw scan
+        Assert.Equal(keeps ? "frames=6..8" : "readings=6..8", graph.Varying!.Text);
+        Assert.Equal(keeps ? "frames@0=6..8" : null, graph.FeatureLengths?.CanonicalText); // the features keep the length, or have one shape
+        Assert.Equal(keeps ? 8 : 64, spec.MonitoredWidth); // a frame's mean whatever the length, or the 8 resampled frames
+        Assert.Equal(spec, ModelArchitectures.ToSpec(ModelArchitectures.From(spec, []))); // signed and read back whole
+        Assert.True(spec.TakesSampleOf(48) && spec.TakesSampleOf(56) && spec.TakesSampleOf(64) && !spec.TakesSampleOf(40));
+
+        using var served = InferenceModel.Load(Frames, spec, preprocess: File.ReadAllBytes(Fixture(front)));
+        using var trainer = new TrainStepModel(model.TrainStep!, spec, preprocess: File.ReadAllBytes(Fixture(front)));
+        var initial = model.InitialWeights();
+        const float Lr = 0.5f;
+        foreach (var (scans, suffix) in new[] { ("scans", string.Empty), ("short", "Short") })
+        {
+            var expected = Expected.GetProperty(key + suffix);
+            var features = Floats(Expected, scans);
+            var batch = served.Predict(features, 6);
+            var logits = Floats(expected, "logits");
+            for (var row = 0; row < 6; row++)
+            {
+                var scores = logits.Skip(row * 10).Take(10).ToArray();
+                var softmax = scores.Select(v => Math.Exp(v - scores.Max())).ToArray();
+                var worst = softmax.Select((e, c) => Math.Abs((e / softmax.Sum()) - batch.Probabilities[(row * 10) + c])).Max();
+                Assert.True(worst < 1e-5, $"{key}{suffix} row {row}: probabilities differ from PyTorch's by {worst}");
+            }
+
+            Assert.Equal(6 * spec.MonitoredWidth, batch.Features!.Length); // what monitoring sketches: as wide at 6 frames as at 8
+
+            var result = trainer.TrainLengths(initial.Values, features, [.. Enumerable.Repeat(features.Length / 6, 6)], Digits, new LocalTrainingPlan(1, 6, Lr, 1));
+            Assert.Equal(expected.GetProperty("loss").GetDouble(), result.Loss, 3);
+            var worstGradient = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, expected, "gradients");
+            output.WriteLine($"{key}{suffix}: loss {result.Loss:F5} (PyTorch {expected.GetProperty("loss").GetDouble():F5}), worst relative gradient error {worstGradient:G3}");
+            Assert.True(worstGradient < 1e-3, $"{key}{suffix}: the step differs from PyTorch's gradient by up to {worstGradient:P3} (relative)");
+            Assert.True(batch.Features.Zip(result.FrontFeatures!).All(p => Math.Abs(p.First - p.Second) < 1e-6) && batch.Features.Length == result.FrontFeatures!.Length,
+                "the training profile sketches what serving sketches"); // the same front end, each length's samples together
+        }
+    }
+
+    [Fact]
+    public void MixedLengthsBehindTheCalibration_TrainInBatchesOfOneLength_AsTheLengthsAlone()
+    {
+        var front = File.ReadAllBytes(Fixture("pytorch_frames_calibration.onnx"));
+        var model = Open("pytorch_frames_calibration.onnx", "frames=6..8");
+        using var trainer = new TrainStepModel(model.TrainStep!, model.Spec, preprocess: front);
+        var initial = model.InitialWeights().Values;
+        var (eight, six) = (Floats(Expected, "scans"), Floats(Expected, "short"));
+        var features = new List<float>();
+        var lengths = new List<int>();
+        var labels = new List<long>();
+        for (var i = 0; i < 6; i++)
+        {
+            features.AddRange(six.Skip(i * 48).Take(48));
+            features.AddRange(eight.Skip(i * 64).Take(64));
+            (lengths, labels) = ([.. lengths, 48, 64], [.. labels, Digits[i], Digits[i]]);
+        }
+
+        var mixed = trainer.TrainLengths(initial, [.. features], [.. lengths], [.. labels], new LocalTrainingPlan(1, 6, 0.5f, 7));
+        Assert.Equal(2, mixed.Steps);
+        var plan = new LocalTrainingPlan(1, 6, 0.5f, 1);
+        float[] Then(float[] from, float[] rows) => trainer.TrainLengths(from, rows, [.. Enumerable.Repeat(rows.Length / 6, 6)], Digits, plan).Weights;
+        var closest = new[] { Then(Then(initial, eight), six), Then(Then(initial, six), eight) }
+            .Min(order => order.Zip(mixed.Weights).Max(p => Math.Abs(p.First - p.Second)));
+        Assert.True(closest < 1e-5, $"the mixed run is {closest} from either order of the two one-length steps");
+        Assert.Equal(12 * 8, mixed.FrontFeatures!.Length); // each sample's frame mean, in the samples' order
+        Assert.Contains("a sample of 40 values is none of", Assert.Throws<ArgumentException>(() => trainer.TrainLengths(initial, new float[40], [40], [1], plan)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FrontEndsThatDisagreeWithTheModelAboutTheLength_AreRefusedSayingSo()
+    {
+        // The resampler's own axis left free: callers' samples would have no length to pin.
+        var unpinned = Assert.Throws<InvalidDataException>(() => Open("pytorch_frames_resample.onnx", "frames=6..8"));
+        Assert.StartsWith("the preprocessing graph: input 'scan' is ", unpinned.Message, StringComparison.Ordinal);
+        Assert.EndsWith("every axis after the batch must be fixed — pin the free one at the length the fleet serves and trains: ModelInterface:AxisLengths=readings=N", unpinned.Message, StringComparison.Ordinal);
+
+        // The resampler with its axis named as the model's: the model would take 'frames' free, the front end makes one shape.
+        var resampler = EdgeMlOps.Shared.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Fixture("pytorch_frames_resample.onnx")));
+        resampler.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimParam = "frames";
+        var oneShape = Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open(Frames, new UploadedClassifierOptions("all") { Preprocess = resampler.ToByteArray(), AxisLengths = [("frames", 8)], Varying = ("frames", 6) }));
+        Assert.Contains("the model's features input 'rows' takes 'frames' free at axis 1, but the preprocessing graph makes 'rows' float [batch, Transposerows_dim_1, Transposerows_dim_2]: a front end in front of it must keep that axis where the model takes it", oneShape.Message, StringComparison.Ordinal);
+
+        // The calibration (it keeps 'frames') in front of the classifier exported at 8 frames: the model takes one shape.
+        var fixedModel = EdgeMlOps.Shared.Onnx.Proto.ModelProto.Parser.ParseFrom(Frames);
+        fixedModel.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimValue = 8;
+        var keeps = Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open(fixedModel.ToByteArray(), new UploadedClassifierOptions("all") { Preprocess = File.ReadAllBytes(Fixture("pytorch_frames_calibration.onnx")), AxisLengths = [("frames", 8)], Varying = ("frames", 6) }));
+        Assert.Contains("the preprocessing graph keeps the samples' 'frames' in 'rows' float [batch, frames, 8], but the model's features input 'rows' takes one shape [8, 8]: declare 'frames' free on the model too, or make the front end resample to one shape", keeps.Message, StringComparison.Ordinal);
+    }
+}
