@@ -61,4 +61,28 @@ public class FreeAxisFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.All(result.Rounds, r => Assert.Equal(1400, r.Samples));
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
     }
+
+    /// <summary>
+    /// The same behind a front end (<c>export_frames_frontends.py</c>, <c>--preprocess-file</c>): every device keeps raw
+    /// 12-bit scans (intensity × gain + dark per column, as the calibration undoes), cut to 6 to 8 frames, and runs them
+    /// through PyTorch's calibration (the model sees as many frames) or resampler (it sees 8 whatever the length). Every
+    /// sample trains and the held-out accuracy rises.
+    /// </summary>
+    [Theory]
+    [InlineData("pytorch_frames_calibration.onnx", "frames=6..8")]
+    [InlineData("pytorch_frames_resample.onnx", "readings=6..8,frames=8")]
+    public async Task RawScansOfSixToEightFramesBehindAFrontEnd_AllTrain_OnOneFleet(string front, string axes)
+    {
+        static string Raw(string line)
+        {
+            var cells = line.Split(',');
+            return string.Join(',', [.. cells[..64].Select((v, i) => (float.Parse(v, System.Globalization.CultureInfo.InvariantCulture) * (200 + (10 * (i % 8)))) + 90 + (5 * (i % 8))), cells[64]]);
+        }
+
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_frames.onnx"), File.ReadLines(Fixture("digits_tokens.csv")).Select(Raw), rounds: 5, learningRate: "1.0", "accuracy",
+            "--preprocess-file", Fixture(front), "--axis-lengths", axes);
+
+        Assert.All(result.Rounds, r => Assert.Equal(1400, r.Samples));
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
+    }
 }

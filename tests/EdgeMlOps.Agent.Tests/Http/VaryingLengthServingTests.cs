@@ -185,4 +185,63 @@ public sealed class VaryingLengthServingTests
         Assert.Equal([48, 64], kept.RowLengths!.Order());
         Assert.Equal(4, kept.Targets!.Length); // a digit and an ink each
     }
+
+    /// <summary>
+    /// Raw 12-bit scans of 6 to 8 frames behind PyTorch's calibration front end (<c>export_frames_frontends.py</c>),
+    /// which keeps the length: each answered as PyTorch computes it through the front end and the model, monitored as
+    /// the mean over the frames of what the front end made (8 values at either length), kept raw at its own length and
+    /// loaded with the others for training.
+    /// </summary>
+    [Fact]
+    public async Task RawScansOfSixToEightFrames_BehindACalibrationFrontEnd_AreAnsweredAsPyTorchDoes_AndKeptRaw()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")
+        {
+            Preprocess = File.ReadAllBytes(Fixture("pytorch_frames_calibration.onnx")), AxisLengths = AxisLengths.Parse("frames=6..8"), Varying = AxisLengths.Range("frames=6..8"),
+        });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        using var expected = JsonDocument.Parse(File.ReadAllText(Fixture("frames_frontends_expected.json")));
+        var root = expected.RootElement;
+        float[] Floats(JsonElement e, string name) => [.. e.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var (gain, dark) = (Floats(root, "gain"), Floats(root, "dark"));
+        var calibratedMeans = new List<double[]>();
+        foreach (var (scansName, key, width) in new[] { ("scans", "calibration", 64), ("short", "calibrationShort", 48) })
+        {
+            var (scans, scores) = (Floats(root, scansName), Floats(root.GetProperty(key), "logits"));
+            for (var row = 0; row < 6; row++)
+            {
+                var scan = scans.AsSpan(row * width, width).ToArray();
+                calibratedMeans.Add([.. Enumerable.Range(0, 8).Select(k => Enumerable.Range(0, width / 8).Average(f => Math.Clamp((scan[(f * 8) + k] - dark[k]) / gain[k], 0, 16)))]);
+                var json = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scan)}}]}""");
+                Assert.Equal(HttpStatusCode.OK, json.Status);
+                var pytorch = scores.AsSpan(row * 10, 10).ToArray();
+                var softmax = pytorch.Select(v => Math.Exp(v - pytorch.Max())).ToArray();
+                var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
+                for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+                using var raw = new ByteArrayContent(System.Runtime.InteropServices.MemoryMarshal.AsBytes(scan.AsSpan()).ToArray());
+                using var binary = await serving.Http.PostAsync("/v1/predict/f32", raw);
+                Assert.Equal(HttpStatusCode.OK, binary.StatusCode);
+            }
+
+            var feedback = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(scans.AsSpan(0, width).ToArray())}}],"label":{{root.GetProperty("digits")[0].GetInt64()}}}""");
+            Assert.Equal(HttpStatusCode.OK, feedback.Status);
+        }
+
+        // Monitoring sketches the calibrated frames' mean (what the model sees), 8 values at either length.
+        serving.Device.Agent.FlushProfile();
+        var profile = serving.Device.Outbox.Peek(100).Where(m => m.Topic.EndsWith("/profile", StringComparison.Ordinal))
+            .Select(m => Shared.Protocol.V1.ProfileReport.Parser.ParseFrom(m.Payload)).Single();
+        Assert.Equal((24UL, 8), (profile.Predictions, profile.Features.Count));
+        foreach (var k in new[] { 0, 4, 7 }) Assert.Equal(calibratedMeans.Average(m => m[k]), profile.Features[k].Mean, 3);
+
+        var five = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(new float[40])}}]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, five.Status);
+        Assert.Contains("expected 6 to 8 'frames' (48 to 64 values in steps of 8) features, got 40", five.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+
+        // Kept raw, at their own length, and loaded together for training.
+        var kept = serving.Device.Store.LoadSamples(64, varying: model.Spec.Graph!.Varying);
+        Assert.Equal([48, 64], kept.RowLengths!.Order());
+        Assert.Equal(Floats(root, "scans").Take(64), kept.Features.Skip(kept.RowLengths![0] == 64 ? 0 : 48).Take(64));
+    }
 }
