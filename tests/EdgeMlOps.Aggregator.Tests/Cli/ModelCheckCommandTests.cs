@@ -103,6 +103,26 @@ public class ModelCheckCommandTests
         Assert.Contains("no input has an axis named 'steps'", output, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Samples of several lengths behind a front end: the check says what callers send and what monitoring sketches —
+    /// the mean over the frames behind a front end that keeps them, the features as they are behind one that resamples —
+    /// and shows the train step either way.
+    /// </summary>
+    [Fact]
+    public async Task ARangeOfLengthsBehindAFrontEnd_IsShownWithWhatMonitoringSketches()
+    {
+        var (exit, output) = await Run(Fixture("pytorch_digit_frames.onnx"), "--preprocess", Fixture("pytorch_frames_calibration.onnx"), "--axis-lengths", "frames=6..8");
+        Assert.Equal(0, exit);
+        Assert.Contains("ModelInterface:Preprocess=FILE, ModelInterface:AxisLengths=frames=6..8): samples [8, 8] into the front end's 'scan', which makes 'rows' [8, 8] (48 to 64 floats per request: 6 to 8 'frames')", output, StringComparison.Ordinal);
+        Assert.Contains("the front end keeps the samples' 'frames': monitoring sketches the mean over it of the features it makes (8 values at every length)", output, StringComparison.Ordinal);
+        Assert.Contains("train step: softmax-ce on 'logits', sgd; trains 4 tensors", output, StringComparison.Ordinal);
+        (exit, output) = await Run(Fixture("pytorch_digit_frames.onnx"), "--preprocess", Fixture("pytorch_frames_resample.onnx"), "--axis-lengths", "readings=6..8,frames=8");
+        Assert.Equal(0, exit);
+        Assert.Contains("(48 to 64 floats per request: 6 to 8 'readings')", output, StringComparison.Ordinal);
+        Assert.Contains("monitoring sketches the 64 features the front end makes (what the model sees, one shape at every length)", output, StringComparison.Ordinal);
+        Assert.Contains("train step: softmax-ce on 'logits', sgd; trains 4 tensors", output, StringComparison.Ordinal);
+    }
+
     /// <summary>A while loop only the data ends: the check says to declare a bound, and with one shows the train step.</summary>
     [Fact]
     public async Task AWhileLoopTheDataEnds_IsCheckedWithItsDeclaredBound()
