@@ -261,7 +261,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         try
         {
             using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [fed[0]]); // a declared front end's features (one input then)
-            front = fronted is null ? null : FrontFeatures(fronted[0], count, features.Length / count);
+            front = fronted is null ? null : FrontFeatures(fronted[0], count);
             float[][] blocks = _scoreOutputs.Count > 0 ? [.. _scoreOutputs.Select(o => new float[count * o.Width])] : [new float[count * width]];
             states = [.. _stateSpans.Select(span => new float[count * span.Length])];
             var outputs = new OrtValue[blocks.Length + states.Length];
@@ -305,17 +305,19 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     }
 
     /// <summary>
-    /// What monitoring sketches of what the front end made for <paramref name="count"/> samples of
-    /// <paramref name="rowLength"/> values, checked against the signed feature dims at that length: a copy, or — features
-    /// that keep the samples' varying length (<see cref="GraphInterface.FeatureLengths"/>) — each row's mean over the axis.
+    /// What monitoring sketches of what the front end made for <paramref name="count"/> samples of one length, checked
+    /// against the signed feature dims: a copy, or — features that vary with the samples
+    /// (<see cref="GraphInterface.FeatureLengths"/>) — each row's mean over their axis, after checking they are a length
+    /// in the signed range.
     /// </summary>
-    private float[] FrontFeatures(OrtValue features, int count, int rowLength)
+    private float[] FrontFeatures(OrtValue features, int count)
     {
         var values = features.GetTensorDataAsSpan<float>();
         var graph = Spec.Graph!;
         var made = graph.FeatureLengths;
-        var length = made is not null && graph.Varying?.LengthOf(rowLength) is { } at ? checked((int)made.ValuesAt(at)) : graph.FeatureLength;
-        if (values.Length != count * length) throw new InvalidDataException($"the preprocessing graph made {values.Length / count} values per sample; the interface declares {length}");
+        var length = made is null ? graph.FeatureLength : values.Length / count;
+        if (values.Length != count * length || made?.LengthOf(length) is null && made is not null)
+            throw new InvalidDataException($"the preprocessing graph made {values.Length / count} values per sample; the interface declares {(made is null ? length.ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}");
         return made is null ? values.ToArray() : made.Summaries(values, count, [.. Enumerable.Repeat(length, count)]);
     }
 

@@ -75,21 +75,20 @@ internal sealed class PreprocessSession : IDisposable
     /// <summary>
     /// Samples of several lengths (sample <c>i</c> holds <paramref name="rowLengths"/>[i] values along
     /// <paramref name="callers"/>' axis, laid end to end) through the graph, each length's samples run together: what it
-    /// made for each, in the samples' order, and each one's length — <paramref name="made"/>'s at the sample's length
-    /// when its features keep the length, else <paramref name="featureLength"/> for every sample (then null lengths).
+    /// made for each, in the samples' order, and each one's length — one in <paramref name="made"/>'s range when its
+    /// features vary with the samples, else <paramref name="featureLength"/> for every sample (then null lengths).
     /// Throws <see cref="InvalidDataException"/> when it makes another count.
     /// </summary>
     public (float[] Features, int[]? Lengths) FeaturesOfLengths(float[] samples, int[] rowLengths, SampleLengths callers, SampleLengths? made, int featureLength)
     {
         var input = Declared.Inputs[0];
         var lengths = rowLengths.Select(l => callers.LengthOf(l) ?? throw new ArgumentException($"a sample of {l} values is none of {callers.Describe()}", nameof(rowLengths))).ToArray();
-        var outLengths = lengths.Select(l => made is null ? featureLength : checked((int)made.ValuesAt(l))).ToArray();
-        var (from, to) = (new int[lengths.Length], new int[lengths.Length]);
-        for (var i = 1; i < lengths.Length; i++) (from[i], to[i]) = (from[i - 1] + rowLengths[i - 1], to[i - 1] + outLengths[i - 1]);
-        var features = new float[to.Length == 0 ? 0 : to[^1] + outLengths[^1]];
+        var from = new int[lengths.Length];
+        for (var i = 1; i < lengths.Length; i++) from[i] = from[i - 1] + rowLengths[i - 1];
+        var each = new float[lengths.Length][];
         foreach (var group in Enumerable.Range(0, lengths.Length).GroupBy(i => lengths[i]))
         {
-            var (rowLength, outLength) = (rowLengths[group.First()], outLengths[group.First()]);
+            var rowLength = rowLengths[group.First()];
             var dims = callers.DimsAt(group.Key);
             foreach (var chunk in group.Chunk(256))
             {
@@ -98,13 +97,14 @@ internal sealed class PreprocessSession : IDisposable
                 using var raw = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batch.AsMemory(), [chunk.Length, .. dims]);
                 using var output = Run([input.Name], [raw]);
                 var values = output[0].GetTensorDataAsSpan<float>();
-                if (values.Length != chunk.Length * outLength)
-                    throw new InvalidDataException($"the preprocessing graph made {values.Length / chunk.Length} values per sample of {group.Key} '{callers.Name}'; the model's features input takes {outLength}");
-                for (var r = 0; r < chunk.Length; r++) values.Slice(r * outLength, outLength).CopyTo(features.AsSpan(to[chunk[r]]));
+                var outLength = values.Length / chunk.Length; // what it made of this length: the model's one shape, or a length in its range
+                if (values.Length % chunk.Length != 0 || (made is null ? outLength != featureLength : made.LengthOf(outLength) is null))
+                    throw new InvalidDataException($"the preprocessing graph made {values.Length / chunk.Length} values per sample of {group.Key} '{callers.Name}'; the model's features input takes {(made is null ? featureLength.ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}");
+                for (var r = 0; r < chunk.Length; r++) each[chunk[r]] = values.Slice(r * outLength, outLength).ToArray();
             }
         }
 
-        return (features, made is null ? null : outLengths);
+        return ([.. each.SelectMany(f => f)], made is null ? null : [.. each.Select(f => f.Length)]);
     }
 
     public void Dispose() => Session.Dispose();

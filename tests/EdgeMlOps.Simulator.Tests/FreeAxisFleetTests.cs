@@ -65,12 +65,14 @@ public class FreeAxisFleetTests(Xunit.Abstractions.ITestOutputHelper output)
     /// <summary>
     /// The same behind a front end (<c>export_frames_frontends.py</c>, <c>--preprocess-file</c>): every device keeps raw
     /// 12-bit scans (intensity × gain + dark per column, as the calibration undoes), cut to 6 to 8 frames, and runs them
-    /// through PyTorch's calibration (the model sees as many frames) or resampler (it sees 8 whatever the length). Every
-    /// sample trains and the held-out accuracy rises.
+    /// through PyTorch's calibration (the model sees as many frames), resampler (it sees 8 whatever the length) or framing
+    /// (each scan one signal of 48 to 64 samples, cut at any sample, framed into 6 to 8 frames). Every sample trains and
+    /// the held-out accuracy rises.
     /// </summary>
     [Theory]
     [InlineData("pytorch_frames_calibration.onnx", "frames=6..8")]
     [InlineData("pytorch_frames_resample.onnx", "readings=6..8,frames=8")]
+    [InlineData("pytorch_frames_framing.onnx", "samples=48..64,frames=8")]
     public async Task RawScansOfSixToEightFramesBehindAFrontEnd_AllTrain_OnOneFleet(string front, string axes)
     {
         static string Raw(string line)

@@ -440,10 +440,11 @@ public sealed record GraphInterface
     private readonly SampleLengths? _featureLengths;
 
     /// <summary>
-    /// Behind a front end that keeps the samples' length (<see cref="Preprocess"/> with <see cref="Varying"/>, its output
-    /// declaring the same free axis): the range the features it makes vary over, along their own axis of
-    /// <see cref="FeatureDims"/> (which hold the longest). Null: no front end, or one that makes features of one shape
-    /// whatever the length (samples of any length resampled to one).
+    /// Behind a front end whose features vary with the samples (<see cref="Preprocess"/> with <see cref="Varying"/>):
+    /// the range they vary over, along their own axis of <see cref="FeatureDims"/> (which hold the longest) — the
+    /// samples' own axis and range when the front end keeps the length, the model's axis when it frames the samples
+    /// (48 to 64 samples into 6 to 8 frames). Null: no front end, or one that makes features of one shape whatever the
+    /// length (samples of any length resampled to one).
     /// </summary>
     public SampleLengths? FeatureLengths
     {
@@ -456,13 +457,21 @@ public sealed record GraphInterface
                 return;
             }
 
-            if (_preprocess is null || _varying is null || value.Name != _varying.Name || value.Shortest != _varying.Shortest || value.Trailing != 0)
-                throw new ArgumentException($"Invalid graph interface: features varying along '{value.Name}' from {value.Shortest} are declared behind a front end whose samples vary so, and only then");
-            if (value.Axis >= _featureDims.Count || value.Longest != _featureDims[value.Axis] || value.Longest != _varying.Longest || value.DimsAt(value.Longest).Length != _featureDims.Count)
-                throw new ArgumentException($"Invalid graph interface: features varying along axis {value.Axis} up to {value.Longest} do not fit feature dims [{string.Join(", ", _featureDims)}] at the samples' longest, {_varying.Longest}");
+            if (_preprocess is null || _varying is null || value.Trailing != 0)
+                throw new ArgumentException($"Invalid graph interface: features varying along '{value.Name}' from {value.Shortest} are declared behind a front end whose samples vary, and only then");
+            if (value.Axis >= _featureDims.Count || value.Longest != _featureDims[value.Axis] || value.DimsAt(value.Longest).Length != _featureDims.Count)
+                throw new ArgumentException($"Invalid graph interface: features varying along axis {value.Axis} up to {value.Longest} do not fit feature dims [{string.Join(", ", _featureDims)}]");
             _featureLengths = value;
         }
     }
+
+    /// <summary>
+    /// What the front end does with the samples' length, as a card or a check says it: <c>keeps the samples' 'frames'</c>,
+    /// or <c>makes 6 to 8 'frames' of 48 to 64 'samples'</c>; null unless <see cref="FeatureLengths"/> is set.
+    /// </summary>
+    public string? FeatureLengthsText => _featureLengths is not { } made || _varying is not { } samples ? null
+        : made.Name == samples.Name && made.Shortest == samples.Shortest ? $"keeps the samples' '{made.Name}'"
+        : string.Create(CultureInfo.InvariantCulture, $"makes {made.Shortest} to {made.Longest} '{made.Name}' of {samples.Shortest} to {samples.Longest} '{samples.Name}'");
 
     /// <summary>
     /// The lengths the model's own features input varies over: <see cref="Varying"/> without a front end,

@@ -44,7 +44,9 @@ public static class ModelArchitectures
     private static SampleLengthRange RangeSpec(SampleLengths varying, SampleLengths? features)
     {
         var range = new SampleLengthRange { Name = varying.Name, Axis = (uint)varying.Axis, Shortest = varying.Shortest };
-        if (features is not null) range.FeatureAxis = (uint)features.Axis;
+        if (features is null) return range;
+        range.FeatureAxis = (uint)features.Axis;
+        if (features.Name != varying.Name || features.Shortest != varying.Shortest) (range.FeatureName, range.FeatureShortest) = (features.Name, features.Shortest); // a front end that frames the samples
         return range;
     }
 
@@ -66,7 +68,8 @@ public static class ModelArchitectures
                 Tasks = [.. g.Tasks.Select(t => new ModelTask(t.Output, checked((int)Math.Min(t.Classes, int.MaxValue)), t.Dims.Count <= GraphInterface.MaxValuesRank ? t.Dims : throw new ArgumentException($"task '{t.Output}' has more than {GraphInterface.MaxValuesRank} axes"), t.Weight, t.Logits, checked((int)Math.Min(t.Labels, int.MaxValue)), t.ClassAxisLast))],
                 AxisLengths = g.AxisLengths.Count <= GraphInterface.MaxAxisLengths ? [.. g.AxisLengths.Select(a => (a.Name, a.Length))] : throw new ArgumentException($"more than {GraphInterface.MaxAxisLengths} pinned axes"),
                 Varying = g.SampleLengths is { } v ? ArchitectureSampleSizes.Lengths(v, g) : null,
-                FeatureLengths = g.SampleLengths is { HasFeatureAxis: true } made ? new SampleLengths(made.Name, checked((int)Math.Min(made.FeatureAxis, int.MaxValue)), made.Shortest, g.FeatureDims) : null,
+                FeatureLengths = g.SampleLengths is { HasFeatureAxis: true } made
+                    ? new SampleLengths(made.FeatureName.Length > 0 ? made.FeatureName : made.Name, checked((int)Math.Min(made.FeatureAxis, int.MaxValue)), made.FeatureShortest > 0 ? made.FeatureShortest : made.Shortest, g.FeatureDims) : null,
                 MaxLoopTrips = (int)Math.Min(g.MaxLoopTrips, int.MaxValue) };
             var spec = graph.TargetWidth > 0 || graph.PositionClasses > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, checked((int)architecture.Classes));
             if ((g.Preprocess is null) != (g.FeatureDims.Count == 0)) throw new ArgumentException("feature_dims are declared with a preprocessing graph, and only then");

@@ -33,6 +33,35 @@ public sealed partial class UploadedClassifier
         return ([.. pins.Where(p => Declares(model, p.Name)), .. neither], [.. pins.Where(p => Declares(front, p.Name))]);
     }
 
+    /// <summary>
+    /// The model's own free axis (pinned for reading) along which the front end makes as many features as the samples'
+    /// length decides — more of them for the longest samples than for the shortest, as the front end's shapes read at
+    /// both ends say — with the range it makes; null when none (one shape). The model's pin must be the longest's count.
+    /// </summary>
+    private static SampleLengths? FramedLengths(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying, IReadOnlyList<(string Name, long Length)> frontPins)
+    {
+        var made = front.Graph.Output.Single();
+        var outputDims = Dims(made).Skip(1).ToList();
+        long? Count(long length, int axis)
+        {
+            var pinned = Onnx.AxisLengths.Pin(front, [.. frontPins.Where(p => p.Name != varying.Name), (varying.Name, length)]);
+            return new Training.GraphFacts(pinned.Graph).InferredDims(made.Name) is { } dims && axis + 1 < dims.Length ? dims[axis + 1] : null;
+        }
+
+        foreach (var (dim, axis) in Dims(model.Graph.Input.Single(i => i.Name == input)).Skip(1).Select((d, i) => (d, i)))
+        {
+            if (!dim.HasDimParam || axis >= outputDims.Count || outputDims[axis].HasDimValue) continue; // fixed on either side: not made per length
+            if (Count(varying.Shortest, axis) is not { } shortest || Count(varying.Longest, axis) is not { } longest || shortest == longest) continue;
+            if (shortest > longest || shortest < 1)
+                throw new InvalidDataException($"the preprocessing graph makes {shortest} '{dim.DimParam}' of the shortest samples ({varying.Shortest} '{varying.Name}') and {longest} of the longest: fewer samples must make fewer");
+            if (featureDims[axis] != longest)
+                throw new InvalidDataException($"the preprocessing graph makes {shortest} to {longest} '{dim.DimParam}' of {varying.Shortest} to {varying.Longest} '{varying.Name}': pin the model's '{dim.DimParam}' at the longest's, ModelInterface:AxisLengths={varying.Name}={varying.Shortest}..{varying.Longest},{dim.DimParam}={longest}");
+            return new SampleLengths(dim.DimParam, axis, shortest, featureDims);
+        }
+
+        return null;
+    }
+
     /// <summary>Whether an input of <paramref name="graph"/> (not an initializer) declares a free axis named <paramref name="name"/> behind its batch.</summary>
     private static bool Declares(ModelProto graph, string name)
     {
@@ -43,11 +72,13 @@ public sealed partial class UploadedClassifier
     /// <summary>
     /// What a front end makes of samples that vary along <paramref name="varying"/>'s axis, as the model's features input
     /// <paramref name="input"/> says: when it declares that axis free, features that keep the length (the front end's
-    /// output must declare it too, at the same position); when it does not, features of the model's one shape at every
-    /// length (null: samples of any length resampled to one — the aggregator's probe runs both ends to see it).
-    /// Throws <see cref="InvalidDataException"/> when the two graphs disagree.
+    /// output must declare it too, at the same position); when one of its own free axes (pinned by
+    /// <c>ModelInterface:AxisLengths</c>) is one the front end makes as many of as the samples' length decides — frames
+    /// of a signal, found by reading the front end's shapes at the shortest and the longest samples — features that vary
+    /// along it; else features of the model's one shape at every length (null: samples of any length resampled to one —
+    /// the aggregator's probe runs both ends to see it). Throws <see cref="InvalidDataException"/> when the two graphs disagree.
     /// </summary>
-    private static SampleLengths? FeatureLengthsOf(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying)
+    private static SampleLengths? FeatureLengthsOf(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying, IReadOnlyList<(string Name, long Length)> frontPins)
     {
         var made = front.Graph.Output.Single();
         var kept = Dims(made).Skip(1).Select((d, i) => (d, i)).Where(p => p.d.DimParam == varying.Name).Select(p => p.i).ToList();
@@ -55,7 +86,7 @@ public sealed partial class UploadedClassifier
         if (modelAxes.Count == 0)
         {
             if (kept.Count > 0) throw new InvalidDataException($"the preprocessing graph keeps the samples' '{varying.Name}' in '{made.Name}' {OnnxModelCheck.Describe(made)}, but the model's features input '{input}' takes one shape [{string.Join(", ", featureDims)}]: declare '{varying.Name}' free on the model too, or make the front end resample to one shape");
-            return null;
+            return FramedLengths(front, model, input, featureDims, varying, frontPins);
         }
 
         if (modelAxes.Count != 1 || !kept.SequenceEqual(modelAxes))

@@ -139,7 +139,7 @@ public sealed partial class UploadedClassifier
         long[] featureDims = front is null ? [] : sampleDims; // what the front end makes: monitoring sketches it
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         var varying = options.Varying is { } range ? VaryingLengths(frontOriginal ?? original, front?.Inputs[0].Name ?? input, original, sampleDims, range, context) : null;
-        var featureLengths = frontOriginal is not null && varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying) : null;
+        var featureLengths = frontOriginal is not null && varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying, frontPins) : null;
         var modelVaries = front is null ? varying is not null : featureLengths is not null; // the model's own input varies: its train step keeps that axis free
         if (options.Trainable.Trim() == ServeOnly)
         {
@@ -153,7 +153,7 @@ public sealed partial class UploadedClassifier
         // A per-position classifier with softmax cross-entropy per position on float class ids (cast in the step).
         var loss = options.Regression ? TrainingLoss.MeanSquaredError : single || options.MultiLabel ? TrainingLoss.BinaryCrossEntropy : TrainingLoss.SoftmaxCrossEntropy;
         // Samples of several lengths train with one step whose varying axis stays free (every other pin applied).
-        var trained = modelVaries ? Onnx.AxisLengths.Pin(original, [.. modelPins.Where(a => a.Name != varying!.Name)]) : model;
+        var trained = modelVaries ? Onnx.AxisLengths.Pin(original, [.. modelPins.Where(a => a.Name != (featureLengths ?? varying)!.Name)]) : model; // the axis the model's input varies along left free
         var step = TrainStepGenerator.Generate(trained, new TrainStepOptions(output, loss)
         {
             Trainable = TrainableSelection.Resolve(trained, options.Trainable),

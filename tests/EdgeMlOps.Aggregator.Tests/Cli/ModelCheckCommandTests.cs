@@ -114,7 +114,7 @@ public class ModelCheckCommandTests
         var (exit, output) = await Run(Fixture("pytorch_digit_frames.onnx"), "--preprocess", Fixture("pytorch_frames_calibration.onnx"), "--axis-lengths", "frames=6..8");
         Assert.Equal(0, exit);
         Assert.Contains("ModelInterface:Preprocess=FILE, ModelInterface:AxisLengths=frames=6..8): samples [8, 8] into the front end's 'scan', which makes 'rows' [8, 8] (48 to 64 floats per request: 6 to 8 'frames')", output, StringComparison.Ordinal);
-        Assert.Contains("the front end keeps the samples' 'frames': monitoring sketches the mean over it of the features it makes (8 values at every length)", output, StringComparison.Ordinal);
+        Assert.Contains("the front end keeps the samples' 'frames': monitoring sketches the mean over 'frames' of the features it makes (8 values at every length)", output, StringComparison.Ordinal);
         Assert.Contains("train step: softmax-ce on 'logits', sgd; trains 4 tensors", output, StringComparison.Ordinal);
         (exit, output) = await Run(Fixture("pytorch_digit_frames.onnx"), "--preprocess", Fixture("pytorch_frames_resample.onnx"), "--axis-lengths", "readings=6..8,frames=8");
         Assert.Equal(0, exit);

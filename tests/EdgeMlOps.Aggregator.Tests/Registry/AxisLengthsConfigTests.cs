@@ -80,17 +80,18 @@ public sealed class AxisLengthsConfigTests
     /// end, the card saying what the model sees and what monitoring sketches.
     /// </summary>
     [Theory]
-    [InlineData("pytorch_frames_calibration.onnx", "frames=6..8", "monitored by the mean over 'frames' of the features the front end makes of it at that length", "feeding the model's 'rows' [8, 8] at the longest ('frames' as long as the sample's) — serving and before every train step; monitoring sketches the mean of 64 features over 'frames' (8 values)")]
+    [InlineData("pytorch_frames_calibration.onnx", "frames=6..8", "monitored by the mean over 'frames' of the features the front end makes of it", "feeding the model's 'rows' [8, 8] at the longest (the front end keeps the samples' 'frames') — serving and before every train step; monitoring sketches the mean of 64 features over 'frames' (8 values)")]
+    [InlineData("pytorch_frames_framing.onnx", "samples=48..64,frames=8", "monitored by the mean over 'frames' of the features the front end makes of it", "feeding the model's 'rows' [8, 8] at the longest (the front end makes 6 to 8 'frames' of 48 to 64 'samples') — serving and before every train step; monitoring sketches the mean of 64 features over 'frames' (8 values)")]
     [InlineData("pytorch_frames_resample.onnx", "readings=6..8,frames=8", "monitored by the features the front end makes of it, of one shape whatever its length", "feeding the model's 'rows' [8, 8] — serving and before every train step; monitoring sketches those 64 features")]
     public void ARangeOfLengths_BehindAFrontEnd_IsProbedAtTheShortestAndTheLongestThroughIt(string front, string axes, string monitored, string fed)
     {
         var options = Read(("ModelInterface:Preprocess", Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", front)), ("ModelInterface:AxisLengths", axes));
         Assert.Equal(64, options.Model.InputDim); // the longest raw scan
-        Assert.Equal(6, options.Model.Graph!.Varying!.Shortest);
+        Assert.Equal(48, options.Model.Graph!.Varying!.ValuesAt(options.Model.Graph.Varying.Shortest)); // the shortest: 6 frames, or 48 samples
         UploadedModelProbe.Run(options.ModelSource!);
         var card = EdgeMlOps.Aggregator.Governance.InterfaceCardSection.For(options.ModelSource!.Bytes, options.ModelSource.TrainStep, options.Model);
         var served = Assert.Single(card.Rows!, r => r[0] == "served as")[2];
-        Assert.Contains("samples of 6 to 8 '", served, StringComparison.Ordinal);
+        Assert.Contains("(48 to 64 values in steps of ", served, StringComparison.Ordinal);
         Assert.Contains(monitored, served, StringComparison.Ordinal);
         Assert.Contains(fed, served, StringComparison.Ordinal);
     }

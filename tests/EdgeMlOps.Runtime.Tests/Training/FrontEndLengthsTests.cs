@@ -72,6 +72,55 @@ public class FrontEndLengthsTests(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// PyTorch's framing front end: raw signals of 48 to 64 samples cut into frames of 8 (what is left over dropped), so
+    /// the model sees 6 to 8 frames — a count found by reading the front end's shapes at both ends, not declared by it.
+    /// A signal of 64 samples and one of 53 (6 frames, 5 samples dropped) are served and stepped as PyTorch computes them.
+    /// </summary>
+    [Fact]
+    public void SignalsOfFortyEightToSixtyFourSamples_AreFramedAsPyTorchFramesThem_AndTheModelTrainsOnSixToEightFrames()
+    {
+        var model = Open("pytorch_frames_framing.onnx", "samples=48..64,frames=8");
+        var spec = model.Spec;
+        var graph = spec.Graph!;
+        Assert.Equal("samples=48..64", graph.Varying!.Text);
+        Assert.Equal("frames@0=6..8", graph.FeatureLengths!.CanonicalText); // the model's axis, the range the front end makes
+        Assert.Equal(8, spec.MonitoredWidth);
+        Assert.Equal(spec, ModelArchitectures.ToSpec(ModelArchitectures.From(spec, []))); // signed and read back whole
+        Assert.True(spec.TakesSampleOf(48) && spec.TakesSampleOf(53) && spec.TakesSampleOf(64) && !spec.TakesSampleOf(47) && !spec.TakesSampleOf(65));
+
+        var front = File.ReadAllBytes(Fixture("pytorch_frames_framing.onnx"));
+        using var served = InferenceModel.Load(Frames, spec, preprocess: front);
+        using var trainer = new TrainStepModel(model.TrainStep!, spec, preprocess: front);
+        var initial = model.InitialWeights();
+        const float Lr = 0.5f;
+        foreach (var (signals, key, width) in new[] { ("signals", "framing", 64), ("shortSignals", "framingShort", 53) })
+        {
+            var expected = Expected.GetProperty(key);
+            var features = Floats(Expected, signals);
+            var batch = served.Predict(features, 6);
+            var logits = Floats(expected, "logits");
+            for (var row = 0; row < 6; row++)
+            {
+                var scores = logits.Skip(row * 10).Take(10).ToArray();
+                var softmax = scores.Select(v => Math.Exp(v - scores.Max())).ToArray();
+                var worst = softmax.Select((e, c) => Math.Abs((e / softmax.Sum()) - batch.Probabilities[(row * 10) + c])).Max();
+                Assert.True(worst < 1e-5, $"{key} row {row}: probabilities differ from PyTorch's by {worst}");
+            }
+
+            Assert.Equal(6 * 8, batch.Features!.Length); // a frame's mean per signal, whatever its length
+            var result = trainer.TrainLengths(initial.Values, features, [.. Enumerable.Repeat(width, 6)], Digits, new LocalTrainingPlan(1, 6, Lr, 1));
+            Assert.Equal(expected.GetProperty("loss").GetDouble(), result.Loss, 3);
+            var worstGradient = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, expected, "gradients");
+            output.WriteLine($"{key} ({expected.GetProperty("frames").GetInt32()} frames): loss {result.Loss:F5} (PyTorch {expected.GetProperty("loss").GetDouble():F5}), worst relative gradient error {worstGradient:G3}");
+            Assert.True(worstGradient < 1e-3, $"{key}: the step differs from PyTorch's gradient by up to {worstGradient:P3} (relative)");
+        }
+
+        // The model's axis pinned at another count than the front end makes of the longest signals: refused, saying which.
+        var pinned = Assert.Throws<InvalidDataException>(() => Open("pytorch_frames_framing.onnx", "samples=48..64,frames=7"));
+        Assert.Contains("the preprocessing graph makes 6 to 8 'frames' of 48 to 64 'samples': pin the model's 'frames' at the longest's, ModelInterface:AxisLengths=samples=48..64,frames=8", pinned.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void MixedLengthsBehindTheCalibration_TrainInBatchesOfOneLength_AsTheLengthsAlone()
     {

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Exports two front ends for pytorch_digit_frames.onnx (made by export_digit_frames.py) that take scans of any number
+"""Exports three front ends for pytorch_digit_frames.onnx (made by export_digit_frames.py) that take scans of any number
 of frames, as a device whose readings vary in length would run them (Debian's python3-torch and python3-onnx;
 scikit-learn's 8x8 digit scans in digits_tokens.csv, as raw counts of a 12-bit sensor):
 
@@ -10,10 +10,15 @@ scikit-learn's 8x8 digit scans in digits_tokens.csv, as raw counts of a 12-bit s
   pytorch_frames_resample.onnx     scan float [batch, readings, 8] -> rows float [batch, 8, 8]: the calibrated
                                    readings resampled to 8 frames (linear, corners aligned), so the model always sees
                                    one shape (its own 'frames' pinned at 8: --axis-lengths readings=6..8,frames=8).
+  pytorch_frames_framing.onnx      signal float [batch, samples] (a scan's raw counts read as one signal of any length)
+                                   -> rows float [batch, frames, 8]: frames of 8 samples every 8 (a Conv1d whose
+                                   weights pick and calibrate each sample of a frame; what is left over is dropped), so
+                                   48 to 64 samples make 6 to 8 frames: --axis-lengths samples=48..64,frames=8.
   frames_frontends_expected.json   the per-column gain and dark; six scans as raw counts at 8 frames and cut to their
                                    first 6; PyTorch's logits through each front end and the model, and for each the
                                    cross-entropy of the six and its gradient of every model parameter by autograd at
-                                   both lengths (the front ends are frozen: they have no parameters).
+                                   both lengths (the front ends are frozen: they have no trained parameters); for the
+                                   framing, signals of 64 and 53 samples (8 and 6 frames, 5 samples left over).
 Run from this directory: /usr/bin/python3 export_frames_frontends.py
 """
 import json
@@ -40,6 +45,18 @@ class Resample(nn.Module):
     def forward(self, scan):
         rows = torch.clamp((scan - DARK) / GAIN, 0.0, 16.0)
         return F.interpolate(rows.transpose(1, 2), size=8, mode="linear", align_corners=True).transpose(1, 2)
+
+
+class Framing(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.frame = nn.Conv1d(1, 8, 8, stride=8)
+        with torch.no_grad():
+            self.frame.weight.copy_(torch.diag(1.0 / GAIN).unsqueeze(1))
+            self.frame.bias.copy_(-DARK / GAIN)
+
+    def forward(self, signal):
+        return torch.clamp(self.frame(signal.unsqueeze(1)), 0.0, 16.0).transpose(1, 2)
 
 
 class DigitFrames(nn.Module):
@@ -69,6 +86,12 @@ for front, path in [(Calibration(), "pytorch_frames_calibration.onnx"), (Resampl
     print(path, "nodes", [n.op_type for n in onnx.load(path).graph.node], "output",
           [d.dim_param or d.dim_value for d in onnx.load(path).graph.output[0].type.tensor_type.shape.dim])
 
+framing = Framing().eval()
+torch.onnx.export(framing, (raw[:2].reshape(2, -1),), "pytorch_frames_framing.onnx", input_names=["signal"], output_names=["rows"],
+                  opset_version=17, dynamic_axes={"signal": {0: "batch", 1: "samples"}, "rows": {0: "batch", 1: "frames"}})
+onnx.checker.check_model(onnx.load("pytorch_frames_framing.onnx"), full_check=True)
+print("pytorch_frames_framing.onnx nodes", [n.op_type for n in onnx.load("pytorch_frames_framing.onnx").graph.node])
+
 model = DigitFrames().eval()
 picked = [0, 7, 33, 101, 250, 999]
 expected = {"gain": GAIN.tolist(), "dark": DARK.tolist(), "digits": digits[picked].tolist(),
@@ -82,5 +105,18 @@ for front, key in [(Calibration(), "calibration"), (Resample(), "resample")]:
         expected[key + suffix] = {"logits": logits.detach().flatten().tolist(), "loss": loss.item(),
                                   "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()}}
         print(key + suffix, "loss", round(loss.item(), 5))
+signals = raw[picked].reshape(6, -1)
+expected["signals"] = signals.flatten().tolist()
+expected["shortSignals"] = signals[:, :53].flatten().tolist()
+for scans, suffix in [(signals, ""), (signals[:, :53], "Short")]:
+    model.zero_grad()
+    with torch.no_grad():
+        framed = framing(scans)
+    logits = model(framed)
+    loss = F.cross_entropy(logits, digits[picked])
+    loss.backward()
+    expected["framing" + suffix] = {"logits": logits.detach().flatten().tolist(), "loss": loss.item(), "frames": framed.shape[1],
+                                    "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()}}
+    print("framing" + suffix, framed.shape[1], "frames, loss", round(loss.item(), 5))
 with open("frames_frontends_expected.json", "w") as f:
     json.dump(expected, f)
