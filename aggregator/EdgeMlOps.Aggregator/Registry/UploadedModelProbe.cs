@@ -74,6 +74,10 @@ public static class UploadedModelProbe
         {
             throw new InvalidDataException($"it does not run on probe rows {shape}, the shortest samples ({varying.Text}): {ex.Message}", ex);
         }
+        catch (InvalidDataException ex) when (!ex.Message.StartsWith("it ", StringComparison.Ordinal)) // a front end that made another count than its interface says
+        {
+            throw new InvalidDataException($"on probe rows {shape}, the shortest samples ({varying.Text}): {ex.Message}", ex);
+        }
     }
 
     /// <summary>

@@ -96,6 +96,33 @@ public sealed class AxisLengthsConfigTests
         Assert.Contains(fed, served, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A framing front end whose frame count its shapes do not tell (PyTorch's framing with a Floor after it, an op the
+    /// shape facts do not follow): taken as making the model's one shape, 8 frames, and refused by the probe at the
+    /// shortest samples, which make 6 — before any device sees it.
+    /// </summary>
+    [Fact]
+    public void AFrontEndWhoseCountsItsShapesDoNotTell_IsRefusedByTheProbeAtTheShortest()
+    {
+        var framing = EdgeMlOps.Shared.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_frames_framing.onnx")));
+        var last = framing.Graph.Node[^1];
+        last.Output[0] = "framed";
+        framing.Graph.Node.Add(new EdgeMlOps.Shared.Onnx.Proto.NodeProto { OpType = "Floor", Name = "floor", Input = { "framed" }, Output = { "rows" } });
+        var front = Path.Combine(Path.GetTempPath(), $"edgemlops-floored-{Guid.NewGuid():N}.onnx");
+        File.WriteAllBytes(front, Google.Protobuf.MessageExtensions.ToByteArray(framing));
+        try
+        {
+            var options = Read(("ModelInterface:Preprocess", front), ("ModelInterface:AxisLengths", "samples=48..64,frames=8"));
+            Assert.Null(options.Model.Graph!.FeatureLengths); // one shape, as far as its shapes tell
+            var refused = Assert.Throws<InvalidDataException>(() => UploadedModelProbe.Run(options.ModelSource!));
+            Assert.Equal("on probe rows [8, 48], the shortest samples (samples=48..64): the preprocessing graph made 48 values per sample; the interface declares 64", refused.Message);
+        }
+        finally
+        {
+            File.Delete(front);
+        }
+    }
+
     /// <summary><c>ModelInterface:MaxLoopTrips</c>: PyTorch's scripted while loop becomes the fleet's model, probed; out of range it is an error naming the key.</summary>
     [Fact]
     public void AWhileLoopTheDataEnds_TrainsWithADeclaredBound_FromConfiguration()
