@@ -244,4 +244,39 @@ public sealed class VaryingLengthServingTests
         Assert.Equal([48, 64], kept.RowLengths!.Order());
         Assert.Equal(Floats(root, "scans").Take(64), kept.Features.Skip(kept.RowLengths![0] == 64 ? 0 : 48).Take(64));
     }
+
+    /// <summary>
+    /// Raw signals of 48 to 64 samples behind PyTorch's framing front end (<c>export_frames_frontends.py</c>): one of 64
+    /// samples (8 frames) and one of 53 (6 frames, 5 samples left over) answered as PyTorch computes them, kept at their
+    /// own length; 47 samples refused, saying which lengths fit.
+    /// </summary>
+    [Fact]
+    public async Task RawSignalsBehindAFramingFrontEnd_AreAnsweredAsPyTorchDoes_AtAnyLengthInTheRange()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")
+        {
+            Preprocess = File.ReadAllBytes(Fixture("pytorch_frames_framing.onnx")), AxisLengths = AxisLengths.Parse("samples=48..64,frames=8"), Varying = AxisLengths.Range("samples=48..64"),
+        });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        using var expected = JsonDocument.Parse(File.ReadAllText(Fixture("frames_frontends_expected.json")));
+        var root = expected.RootElement;
+        float[] Floats(JsonElement e, string name) => [.. e.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        foreach (var (signals, key, width) in new[] { ("signals", "framing", 64), ("shortSignals", "framingShort", 53) })
+        {
+            var (signal, scores) = (Floats(root, signals).AsSpan(0, width).ToArray(), Floats(root.GetProperty(key), "logits").AsSpan(0, 10).ToArray());
+            var json = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(signal)}}]}""");
+            Assert.Equal(HttpStatusCode.OK, json.Status);
+            var softmax = scores.Select(v => Math.Exp(v - scores.Max())).ToArray();
+            var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
+            for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+            var feedback = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(signal)}}],"label":{{root.GetProperty("digits")[0].GetInt64()}}}""");
+            Assert.Equal(HttpStatusCode.OK, feedback.Status);
+        }
+
+        var short47 = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(new float[47])}}]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, short47.Status);
+        Assert.Contains("expected 48 to 64 'samples' (48 to 64 values in steps of 1) features, got 47", short47.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal([53, 64], serving.Device.Store.LoadSamples(64, varying: model.Spec.Graph!.Varying).RowLengths!.Order());
+    }
 }

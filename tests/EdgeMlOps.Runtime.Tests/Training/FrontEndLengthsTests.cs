@@ -121,6 +121,36 @@ public class FrontEndLengthsTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains("the preprocessing graph makes 6 to 8 'frames' of 48 to 64 'samples': pin the model's 'frames' at the longest's, ModelInterface:AxisLengths=samples=48..64,frames=8", pinned.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A signed architecture whose feature range does not fit is refused by the device's reading of the manifest, not
+    /// run: a feature axis past the feature dims, a shortest not below the longest, a feature range with no front end.
+    /// </summary>
+    [Fact]
+    public void AManifestsFeatureRangeThatDoesNotFit_IsRefused()
+    {
+        var good = ModelArchitectures.From(Open("pytorch_frames_framing.onnx", "samples=48..64,frames=8").Spec, []);
+        Assert.Equal((0u, "frames", 6L), (good.Graph.SampleLengths.FeatureAxis, good.Graph.SampleLengths.FeatureName, good.Graph.SampleLengths.FeatureShortest));
+        Assert.Equal(0L, ModelArchitectures.From(Open("pytorch_frames_calibration.onnx", "frames=6..8").Spec, []).Graph.SampleLengths.FeatureShortest); // the samples' own axis: not repeated
+
+        EdgeMlOps.Shared.Protocol.V1.ModelArchitecture Tampered(Action<EdgeMlOps.Shared.Protocol.V1.ModelArchitecture> change)
+        {
+            var copy = good.Clone();
+            change(copy);
+            return copy;
+        }
+
+        Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(Tampered(a => a.Graph.SampleLengths.FeatureAxis = 2)));
+        Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(Tampered(a => a.Graph.SampleLengths.FeatureShortest = 8)));
+        Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(Tampered(a =>
+        {
+            a.Graph.Preprocess = null; // the front end dropped, its feature dims and range left
+            a.Graph.FeatureDims.Clear();
+        })));
+        var bare = ModelArchitectures.From(UploadedClassifier.Open(Frames, new UploadedClassifierOptions("all") { AxisLengths = [("frames", 8)], Varying = ("frames", 6) }).Spec, []);
+        bare.Graph.SampleLengths.FeatureAxis = 0; // a feature range on a model without a front end
+        Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(bare));
+    }
+
     [Fact]
     public void MixedLengthsBehindTheCalibration_TrainInBatchesOfOneLength_AsTheLengthsAlone()
     {
