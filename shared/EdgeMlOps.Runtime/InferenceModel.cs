@@ -316,7 +316,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         var graph = Spec.Graph!;
         var made = graph.FeatureLengths;
         var length = made is null ? graph.FeatureLength : values.Length / count;
-        if (values.Length != count * length || made?.LengthOf(length) is null && made is not null)
+        if (values.Length != count * length || (made is not null && made.LengthOf(length) is null))
             throw new InvalidDataException($"the preprocessing graph made {values.Length / count} values per sample; the interface declares {(made is null ? length.ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}");
         return made is null ? values.ToArray() : made.Summaries(values, count, [.. Enumerable.Repeat(length, count)]);
     }

@@ -38,5 +38,5 @@ public sealed record SampleSet(float[] Features, long[] Labels, int InputDim)
     public IEnumerable<int> Widths => RowLengths is null ? [InputDim] : RowLengths.Distinct().Order();
 
     /// <summary>What monitoring sketches of each sample of several lengths: its mean over the varying axis, row-major, then its context values (<see cref="SampleLengths.SummaryWidth"/> values each).</summary>
-    public float[] Summaries(SampleLengths varying) => varying.Summaries(Features, Count, RowLengths ?? [.. Enumerable.Repeat(InputDim, Count)]);
+    public float[] Summaries(SampleLengths varying) => varying.Summaries(Features, Count, RowLengths);
 }

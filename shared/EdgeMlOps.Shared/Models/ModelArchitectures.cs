@@ -40,7 +40,7 @@ public static class ModelArchitectures
         return architecture;
     }
 
-    /// <summary>A range as signed: the samples' axis, and the features' behind a front end that keeps the length.</summary>
+    /// <summary>A range as signed: the samples' axis, and behind a front end whose features vary with them the features' axis (and, when it frames them, their own name and shortest).</summary>
     private static SampleLengthRange RangeSpec(SampleLengths varying, SampleLengths? features)
     {
         var range = new SampleLengthRange { Name = varying.Name, Axis = (uint)varying.Axis, Shortest = varying.Shortest };

@@ -80,7 +80,8 @@ public sealed record ModelSpec
 
     /// <summary>
     /// Values monitoring sketches per prediction: a tensor model's declared outputs and embedding, the features a
-    /// classifier's front end makes (what the model sees), else the classifier's inputs.
+    /// classifier's front end makes (what the model sees), else the classifier's inputs — for features or samples of
+    /// several lengths, their mean over the varying axis (<see cref="GraphInterface.ModelLengths"/>).
     /// </summary>
     public int MonitoredWidth => Graph?.Tensors?.MonitoredWidth ?? Graph?.ModelLengths?.SummaryWidth ?? Graph?.FeatureLength ?? InputDim;
 
