@@ -181,9 +181,9 @@ internal static class ModelCheckCommand
                 + $"({(g.Varying is { } v ? $"{v.ValuesAt(v.Shortest)} to {v.ValuesAt(v.Longest)} floats per request: {v.Shortest} to {v.Longest} '{v.Name}'{(v.Trailing > 0 ? $", then {v.Trailing} context values" : string.Empty)}" : $"{spec.InputDim} floats per request")}), {spec.Classes} classes as {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))}" : "served only, no rounds") + $"; spec {spec}");
             if (g.Preprocess is not null && g.FeatureLengths is { } made)
-                Line(console, string.Create(CultureInfo.InvariantCulture, $"           the front end {g.FeatureLengthsText}: monitoring sketches the mean over '{made.Name}' of the features it makes ({made.SummaryWidth:N0} values at every length), not the values callers send"));
+                Line(console, string.Create(CultureInfo.InvariantCulture, $"           the front end {g.FeatureLengthsText}: monitoring sketches the mean over '{made.Name}' of the features it makes{(g.ContextLength > 0 ? " and then the context values" : string.Empty)} ({made.SummaryWidth:N0} values at every length), not the values callers send"));
             else if (g.Preprocess is not null)
-                Line(console, string.Create(CultureInfo.InvariantCulture, $"           monitoring sketches the {g.FeatureLength:N0} features the front end makes (what the model sees{(g.Varying is null ? string.Empty : ", one shape at every length")}), not the {spec.InputDim:N0} values callers send"));
+                Line(console, string.Create(CultureInfo.InvariantCulture, $"           monitoring sketches the {g.FeatureLength - g.ContextLength:N0} features the front end makes (what the model sees{(g.Varying is null ? string.Empty : ", one shape at every length")}){(g.ContextLength > 0 ? " and then the context values" : string.Empty)}, not the {spec.InputDim:N0} values callers send"));
             if (UploadedClassifier.HasBatchOfOne(ClassifierGraphs.Parse(bytes)))
                 Line(console, "           its batch is fixed at 1 (exported without dynamic_axes): devices run it a row at a time, and a mini-batch's step is taken on the mean of its rows' gradients");
             return g;

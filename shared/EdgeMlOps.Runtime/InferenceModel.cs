@@ -261,7 +261,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         try
         {
             using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [fed[0]]); // a declared front end's features (one input then)
-            front = fronted is null ? null : FrontFeatures(fronted[0], count);
+            front = fronted is null ? null : FrontFeatures(fronted[0], count, features);
             float[][] blocks = _scoreOutputs.Count > 0 ? [.. _scoreOutputs.Select(o => new float[count * o.Width])] : [new float[count * width]];
             states = [.. _stateSpans.Select(span => new float[count * span.Length])];
             var outputs = new OrtValue[blocks.Length + states.Length];
@@ -270,7 +270,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
                 for (var k = 0; k < blocks.Length; k++)
                     outputs[k] = OrtValue.CreateTensorValueFromMemory(blocks[k], _scoreOutputs.Count > 0 ? [count, .. _scoreOutputs[k].Dims] : _valuesDims.Length > 0 ? [count, .. _valuesDims] : [count, width]);
                 for (var k = 0; k < states.Length; k++) outputs[blocks.Length + k] = OrtValue.CreateTensorValueFromMemory(states[k], [count, .. _stateSpans[k].Dims]);
-                _session.Run(null, _inputNames, fronted is null ? fed : [fronted[0]], _outputNames, outputs);
+                _session.Run(null, _inputNames, fronted is null ? fed : [fronted[0], .. fed.Skip(1)], _outputNames, outputs); // the context inputs as fed, behind the front end too
             }
             finally
             {
@@ -305,20 +305,28 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     }
 
     /// <summary>
-    /// What monitoring sketches of what the front end made for <paramref name="count"/> samples of one length, checked
-    /// against the signed feature dims: a copy, or — features that vary with the samples
-    /// (<see cref="GraphInterface.FeatureLengths"/>) — each row's mean over their axis, after checking they are a length
-    /// in the signed range.
+    /// What monitoring sketches of what the front end made for <paramref name="count"/> samples of one length
+    /// (<paramref name="rows"/>), checked against the signed feature dims: the model's rows — what it made, then each
+    /// row's context values as sent — or, for features that vary with the samples (<see cref="GraphInterface.FeatureLengths"/>),
+    /// each row's mean over their axis and its context values, after checking they are a length in the signed range.
     /// </summary>
-    private float[] FrontFeatures(OrtValue features, int count)
+    private float[] FrontFeatures(OrtValue features, int count, float[] rows)
     {
         var values = features.GetTensorDataAsSpan<float>();
         var graph = Spec.Graph!;
         var made = graph.FeatureLengths;
-        var length = made is null ? graph.FeatureLength : values.Length / count;
-        if (values.Length != count * length || (made is not null && made.LengthOf(length) is null))
+        var (context, rowLength) = (graph.ContextLength, rows.Length / count);
+        var length = made is null ? graph.FeatureLength - context : values.Length / count;
+        if (values.Length != count * length || (made is not null && made.LengthOf(length + context) is null))
             throw new InvalidDataException($"the preprocessing graph made {values.Length / count} values per sample; the interface declares {(made is null ? length.ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}");
-        return made is null ? values.ToArray() : made.Summaries(values, count, [.. Enumerable.Repeat(length, count)]);
+        var modelRows = new float[count * (length + context)];
+        for (var i = 0; i < count; i++)
+        {
+            values.Slice(i * length, length).CopyTo(modelRows.AsSpan(i * (length + context)));
+            rows.AsSpan(((i + 1) * rowLength) - context, context).CopyTo(modelRows.AsSpan((i * (length + context)) + length));
+        }
+
+        return made is null ? modelRows : made.Summaries(modelRows, count, [.. Enumerable.Repeat(length + context, count)]);
     }
 
     /// <summary>1 / (1 + e^−x), in place: label logits to probabilities.</summary>

@@ -50,38 +50,57 @@ internal sealed class PreprocessSession : IDisposable
     }
 
     /// <summary>
-    /// A classifier's samples (row-major, each of the front end's one input's sample dims) through the graph, in chunks:
-    /// its one output row-major, <paramref name="featureLength"/> floats per sample.
+    /// A classifier's samples (row-major, each the front end's one input's sample dims and then <paramref name="trailing"/>
+    /// context values) through the graph, in chunks: the model's rows, row-major, <paramref name="featureLength"/> floats
+    /// each — what it made, then the row's context values as they were.
     /// </summary>
-    public float[] Features(float[] samples, int count, int featureLength, int chunk = 256)
+    public float[] Features(float[] samples, int count, int featureLength, int trailing = 0, int chunk = 256)
     {
-        var input = Declared.Inputs[0];
-        var sampleDims = input.Dims.Skip(1).ToArray();
+        var sampleDims = Declared.Inputs[0].Dims.Skip(1).ToArray();
         var sampleLength = checked((int)sampleDims.Aggregate(1L, (a, d) => a * d));
         var features = new float[checked(count * featureLength)];
         for (var start = 0; start < count; start += chunk)
         {
             var rows = Math.Min(chunk, count - start);
-            using var raw = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, samples.AsMemory(start * sampleLength, rows * sampleLength), [rows, .. sampleDims]);
-            using var made = Run([input.Name], [raw]);
-            var values = made[0].GetTensorDataAsSpan<float>();
-            if (values.Length != rows * featureLength) throw new InvalidDataException($"the preprocessing graph made {values.Length / rows} values per sample; the model's features input takes {featureLength}");
-            values.CopyTo(features.AsSpan(start * featureLength, rows * featureLength));
+            RunRows(samples, [.. Enumerable.Range(start, rows).Select(r => r * (sampleLength + trailing))], sampleLength, trailing, sampleDims, (r, made) =>
+            {
+                if (made.Length != featureLength - trailing) throw new InvalidDataException($"the preprocessing graph made {made.Length} values per sample; the model's features input takes {featureLength - trailing}");
+                made.CopyTo(features.AsSpan((start + r) * featureLength));
+                samples.AsSpan(((start + r) * (sampleLength + trailing)) + sampleLength, trailing).CopyTo(features.AsSpan(((start + r) * featureLength) + featureLength - trailing));
+            });
         }
 
         return features;
     }
 
     /// <summary>
+    /// Runs the graph once on the samples starting at <paramref name="starts"/> in <paramref name="samples"/> (each
+    /// <paramref name="sampleLength"/> values fed as <paramref name="dims"/>, <paramref name="trailing"/> context values
+    /// after it left out) and hands each its values made, in order.
+    /// </summary>
+    private void RunRows(float[] samples, int[] starts, int sampleLength, int trailing, long[] dims, Action<int, ReadOnlySpan<float>> each)
+    {
+        var batch = new float[starts.Length * sampleLength];
+        for (var r = 0; r < starts.Length; r++) samples.AsSpan(starts[r], sampleLength).CopyTo(batch.AsSpan(r * sampleLength));
+        using var raw = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batch.AsMemory(), [starts.Length, .. dims]);
+        using var made = Run([Declared.Inputs[0].Name], [raw]);
+        var values = made[0].GetTensorDataAsSpan<float>();
+        if (values.Length % starts.Length != 0) throw new InvalidDataException($"the preprocessing graph made {values.Length} values for {starts.Length} samples");
+        var length = values.Length / starts.Length;
+        for (var r = 0; r < starts.Length; r++) each(r, values.Slice(r * length, length));
+    }
+
+    /// <summary>
     /// Samples of several lengths (sample <c>i</c> holds <paramref name="rowLengths"/>[i] values along
     /// <paramref name="callers"/>' axis, laid end to end) through the graph, each length's samples run together: what it
-    /// made for each, in the samples' order, and each one's length — one in <paramref name="made"/>'s range when its
-    /// features vary with the samples, else <paramref name="featureLength"/> for every sample (then null lengths).
-    /// Throws <see cref="InvalidDataException"/> when it makes another count.
+    /// made for each followed by the sample's context values (<paramref name="callers"/>' trailing ones), in the samples'
+    /// order, and each row's length — one in <paramref name="made"/>'s range when its features vary with the samples,
+    /// else <paramref name="featureLength"/> for every row (then null lengths). Throws <see cref="InvalidDataException"/>
+    /// when it makes another count.
     /// </summary>
     public (float[] Features, int[]? Lengths) FeaturesOfLengths(float[] samples, int[] rowLengths, SampleLengths callers, SampleLengths? made, int featureLength)
     {
-        var input = Declared.Inputs[0];
+        var trailing = callers.Trailing;
         var lengths = rowLengths.Select(l => callers.LengthOf(l) ?? throw new ArgumentException($"a sample of {l} values is none of {callers.Describe()}", nameof(rowLengths))).ToArray();
         var from = new int[lengths.Length];
         for (var i = 1; i < lengths.Length; i++) from[i] = from[i - 1] + rowLengths[i - 1];
@@ -89,18 +108,15 @@ internal sealed class PreprocessSession : IDisposable
         foreach (var group in Enumerable.Range(0, lengths.Length).GroupBy(i => lengths[i]))
         {
             var rowLength = rowLengths[group.First()];
-            var dims = callers.DimsAt(group.Key);
             foreach (var chunk in group.Chunk(256))
             {
-                var batch = new float[chunk.Length * rowLength];
-                for (var r = 0; r < chunk.Length; r++) samples.AsSpan(from[chunk[r]], rowLength).CopyTo(batch.AsSpan(r * rowLength));
-                using var raw = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, batch.AsMemory(), [chunk.Length, .. dims]);
-                using var output = Run([input.Name], [raw]);
-                var values = output[0].GetTensorDataAsSpan<float>();
-                var outLength = values.Length / chunk.Length; // what it made of this length: the model's one shape, or a length in its range
-                if (values.Length % chunk.Length != 0 || (made is null ? outLength != featureLength : made.LengthOf(outLength) is null))
-                    throw new InvalidDataException($"the preprocessing graph made {values.Length / chunk.Length} values per sample of {group.Key} '{callers.Name}'; the model's features input takes {(made is null ? featureLength.ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}");
-                for (var r = 0; r < chunk.Length; r++) each[chunk[r]] = values.Slice(r * outLength, outLength).ToArray();
+                RunRows(samples, [.. chunk.Select(i => from[i])], rowLength - trailing, trailing, callers.DimsAt(group.Key), (r, values) =>
+                {
+                    var outLength = values.Length + trailing; // what it made of this length, then the context: the model's one shape, or a length in its range
+                    if (made is null ? outLength != featureLength : made.LengthOf(outLength) is null)
+                        throw new InvalidDataException($"the preprocessing graph made {values.Length} values per sample of {group.Key} '{callers.Name}'; the model's features input takes {(made is null ? (featureLength - trailing).ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}");
+                    each[chunk[r]] = [.. values, .. samples.AsSpan(from[chunk[r]] + rowLength - trailing, trailing)];
+                });
             }
         }
 

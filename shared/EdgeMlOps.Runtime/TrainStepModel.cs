@@ -51,7 +51,8 @@ public sealed class TrainStepModel : IDisposable
     public TrainStepModel(byte[] bytes, ModelSpec spec, OrtSessionSettings? settings = null, byte[]? preprocess = null)
         : this(bytes, ParameterLayout.For(spec), spec.Graph?.FeaturesInput ?? ClassifierGraphs.FeaturesInput,
             spec.Graph is { Preprocess: not null, FeatureLengths: not null } made ? [.. made.FeatureDims] : spec.Graph is { Preprocess: not null } ? null : spec.Graph is { } g ? [.. g.SampleDims] : [spec.InputDim], settings,
-            PreprocessSession.Open(spec.Graph?.Preprocess, preprocess, settings ?? OrtSessionSettings.Default), spec.Graph is { ContextInputs.Count: > 0 } context ? new SampleFeeds(context) : null, spec.Graph)
+            PreprocessSession.Open(spec.Graph?.Preprocess, preprocess, settings ?? OrtSessionSettings.Default),
+            spec.Graph is { ContextInputs.Count: > 0 } context ? context.Preprocess is null ? new SampleFeeds(context) : new SampleFeeds(context, [.. context.FeatureDims]) : null, spec.Graph) // behind a front end, what it makes and then the context
     {
         Spec = spec;
     }
@@ -90,7 +91,7 @@ public sealed class TrainStepModel : IDisposable
         _featureLength = _feeds.RowLength;
         _lengths = new SampleFeedsByLength(_feeds, graph, graph?.ModelLengths); // behind a front end, the lengths of what it makes
         _callerLengths = front is null ? null : graph?.Varying;
-        SampleLength = front is null ? _featureLength : checked((int)front.Declared.Inputs[0].Dims.Skip(1).Aggregate(1L, (a, d) => a * d));
+        SampleLength = front is null ? _featureLength : checked((int)front.Declared.Inputs[0].Dims.Skip(1).Aggregate(1L, (a, d) => a * d) + (graph?.ContextLength ?? 0));
         _targetDims = _session.InputMetadata.TryGetValue(ClassifierGraphs.LabelsInput, out var labels) && labels.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float
             ? [.. labels.Dimensions.Skip(1).Select(d => d > 0 ? d : throw new InvalidDataException($"the train step's input '{ClassifierGraphs.LabelsInput}' has an axis after the batch that is not fixed"))]
             : [];
@@ -190,7 +191,7 @@ public sealed class TrainStepModel : IDisposable
         float[]? fronted = null; // the front end is frozen: its features once, not per epoch
         if (_front is not null && rowLengths is not null) // samples of several lengths: each length through it, and the lengths of what it made (null: one shape)
             (fronted, rowLengths) = _front.FeaturesOfLengths(features, rowLengths, _callerLengths ?? throw new ArgumentException("samples of several lengths for a front end that takes one", nameof(rowLengths)), Spec?.Graph?.FeatureLengths, dim);
-        else if (_front is not null) fronted = _front.Features(features, n, dim);
+        else if (_front is not null) fronted = _front.Features(features, n, dim, Spec?.Graph?.ContextLength ?? 0);
         if (fronted is not null) features = fronted;
         var rows = rowLengths is null ? null : SampleRows.Of(rowLengths, features.Length, _lengths);
 

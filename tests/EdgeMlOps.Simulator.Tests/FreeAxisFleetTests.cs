@@ -87,4 +87,26 @@ public class FreeAxisFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.All(result.Rounds, r => Assert.Equal(1400, r.Samples));
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
     }
+
+    /// <summary>
+    /// A context input beside a front end: PyTorch's frame classifier with the scan's last row beside its frames
+    /// (<c>--model-input rows</c>), behind PyTorch's calibration. Each row is a raw scan cut to 6 to 8 frames, then the
+    /// last row's 8 calibrated values, which the device feeds to <c>last_row</c> as they are. Every sample trains and the
+    /// held-out accuracy rises.
+    /// </summary>
+    [Fact]
+    public async Task RawScansBehindAFrontEndWithAContextInput_AllTrain_OnOneFleet()
+    {
+        static string RawWithLastRow(string line)
+        {
+            var cells = line.Split(',');
+            return string.Join(',', [.. cells[..64].Select((v, i) => (float.Parse(v, System.Globalization.CultureInfo.InvariantCulture) * (200 + (10 * (i % 8)))) + 90 + (5 * (i % 8))), .. cells[56..64], cells[64]]);
+        }
+
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_frames_context.onnx"), File.ReadLines(Fixture("digits_tokens.csv")).Select(RawWithLastRow), rounds: 5, learningRate: "1.0", "accuracy",
+            "--model-input", "rows", "--preprocess-file", Fixture("pytorch_frames_calibration.onnx"), "--axis-lengths", "frames=6..8");
+
+        Assert.All(result.Rounds, r => Assert.Equal(1400, r.Samples));
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
+    }
 }

@@ -88,7 +88,7 @@ public sealed record GraphInterface
         {
             var errors = new List<string>();
             if (value.Count > MaxContextInputs) errors.Add($"at most {MaxContextInputs} context inputs, not {value.Count}");
-            if (value.Count > 0 && (Tensors is not null || _preprocess is not null)) errors.Add("context inputs are declared by a classifier, regressor or multi-label classifier without a preprocessing graph");
+            if (value.Count > 0 && Tensors is not null) errors.Add("context inputs are declared by a classifier, regressor, multi-label classifier or multi-task model");
             foreach (var input in value)
             {
                 if (input.Type is not (TensorElement.Float or TensorElement.Int64 or TensorElement.Bool or TensorElement.String)) errors.Add($"context input '{input.Name}' is {input.Type.ToString().ToLowerInvariant()}; it must be float, int64 (ids), bool (flags) or string (categories)");
@@ -242,8 +242,6 @@ public sealed record GraphInterface
         get => _preprocess;
         init
         {
-            if (value is not null && _contextInputs.Count > 0)
-                throw new ArgumentException("Invalid graph interface: context inputs are declared by a classifier, regressor or multi-label classifier without a preprocessing graph");
             if (value is not null && (value.Inputs.Count != 1 || value.Outputs.Count != 1 || value.Outputs[0] != FeaturesInput))
                 throw new ArgumentException($"Invalid graph interface: a classifier's preprocessing graph takes one input and makes one output, the features input '{FeaturesInput}'");
             if (value is not null && (value.Inputs[0].Type != TensorElement.Float || IntegerFeatures || !value.Inputs[0].Dims.Skip(1).SequenceEqual(SampleDims) || value.Inputs[0].Dims.Count != SampleDims.Count + 1))
@@ -286,8 +284,14 @@ public sealed record GraphInterface
     /// <summary>Most values a front end may make per sample (a 64×64×3 image's features, a second of mel frames).</summary>
     public const long MaxFeatureLength = 1 << 20;
 
-    /// <summary>Floats the model's features input takes per sample: <see cref="FeatureDims"/>' product behind a front end, else <see cref="SampleLength"/>.</summary>
-    public int FeatureLength => _featureDims.Count > 0 ? checked((int)_featureDims.Aggregate(1L, (a, d) => a * d)) : SampleLength;
+    /// <summary>
+    /// Floats in a row the model takes: behind a front end, what it makes (<see cref="FeatureDims"/>' product) and then
+    /// the context inputs' values, which do not go through it (<see cref="ContextLength"/>); else <see cref="SampleLength"/>.
+    /// </summary>
+    public int FeatureLength => _featureDims.Count > 0 ? checked((int)_featureDims.Aggregate(1L, (a, d) => a * d) + ContextLength) : SampleLength;
+
+    /// <summary>Floats each row holds after the features input's: the context inputs' values (a streaming model's states among them).</summary>
+    public int ContextLength => SampleLength - FeaturesLength;
 
     /// <summary>Most values a regressor may predict per row.</summary>
     public const int MaxRegressionTargets = 1024;
@@ -457,7 +461,7 @@ public sealed record GraphInterface
                 return;
             }
 
-            if (_preprocess is null || _varying is null || value.Trailing != 0)
+            if (_preprocess is null || _varying is null || value.Trailing != ContextLength)
                 throw new ArgumentException($"Invalid graph interface: features varying along '{value.Name}' from {value.Shortest} are declared behind a front end whose samples vary, and only then");
             if (value.Axis >= _featureDims.Count || value.Longest != _featureDims[value.Axis] || value.DimsAt(value.Longest).Length != _featureDims.Count)
                 throw new ArgumentException($"Invalid graph interface: features varying along axis {value.Axis} up to {value.Longest} do not fit feature dims [{string.Join(", ", _featureDims)}]");

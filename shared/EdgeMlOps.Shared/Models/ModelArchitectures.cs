@@ -69,7 +69,8 @@ public static class ModelArchitectures
                 AxisLengths = g.AxisLengths.Count <= GraphInterface.MaxAxisLengths ? [.. g.AxisLengths.Select(a => (a.Name, a.Length))] : throw new ArgumentException($"more than {GraphInterface.MaxAxisLengths} pinned axes"),
                 Varying = g.SampleLengths is { } v ? ArchitectureSampleSizes.Lengths(v, g) : null,
                 FeatureLengths = g.SampleLengths is { HasFeatureAxis: true } made
-                    ? new SampleLengths(made.FeatureName.Length > 0 ? made.FeatureName : made.Name, checked((int)Math.Min(made.FeatureAxis, int.MaxValue)), made.FeatureShortest > 0 ? made.FeatureShortest : made.Shortest, g.FeatureDims) : null,
+                    ? new SampleLengths(made.FeatureName.Length > 0 ? made.FeatureName : made.Name, checked((int)Math.Min(made.FeatureAxis, int.MaxValue)), made.FeatureShortest > 0 ? made.FeatureShortest : made.Shortest, g.FeatureDims,
+                        checked(g.ContextInputs.Select(Signature).Sum(c => c.ValueCount))) : null, // the context inputs' values trail what the front end made
                 MaxLoopTrips = (int)Math.Min(g.MaxLoopTrips, int.MaxValue) };
             var spec = graph.TargetWidth > 0 || graph.PositionClasses > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, checked((int)architecture.Classes));
             if ((g.Preprocess is null) != (g.FeatureDims.Count == 0)) throw new ArgumentException("feature_dims are declared with a preprocessing graph, and only then");

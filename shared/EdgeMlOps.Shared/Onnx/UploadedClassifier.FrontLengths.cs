@@ -56,7 +56,7 @@ public sealed partial class UploadedClassifier
                 throw new InvalidDataException($"the preprocessing graph makes {shortest} '{dim.DimParam}' of the shortest samples ({varying.Shortest} '{varying.Name}') and {longest} of the longest: fewer samples must make fewer");
             if (featureDims[axis] != longest)
                 throw new InvalidDataException($"the preprocessing graph makes {shortest} to {longest} '{dim.DimParam}' of {varying.Shortest} to {varying.Longest} '{varying.Name}': pin the model's '{dim.DimParam}' at the longest's, ModelInterface:AxisLengths={varying.Name}={varying.Shortest}..{varying.Longest},{dim.DimParam}={longest}");
-            return new SampleLengths(dim.DimParam, axis, shortest, featureDims);
+            return new SampleLengths(dim.DimParam, axis, shortest, featureDims, varying.Trailing);
         }
 
         return null;
@@ -93,7 +93,7 @@ public sealed partial class UploadedClassifier
             throw new InvalidDataException($"the model's features input '{input}' takes '{varying.Name}' free at axis {string.Join(", ", modelAxes.Select(a => a + 1))}, but the preprocessing graph makes '{made.Name}' {OnnxModelCheck.Describe(made)}: a front end in front of it must keep that axis where the model takes it");
         try
         {
-            return new SampleLengths(varying.Name, modelAxes[0], varying.Shortest, featureDims);
+            return new SampleLengths(varying.Name, modelAxes[0], varying.Shortest, featureDims, varying.Trailing);
         }
         catch (ArgumentException ex)
         {

@@ -121,7 +121,6 @@ public sealed partial class UploadedClassifier
         var (modelPins, frontPins) = PinsOf(original, frontOriginal, options.AxisLengths);
         var model = Onnx.AxisLengths.Pin(original, modelPins); // read and differentiated with its free axes pinned; served as uploaded
         var (input, sampleDims, integer, context) = FeaturesInput(model, options.Input);
-        if (context.Length > 0 && options.Preprocess is not null) throw new InvalidDataException($"a preprocessing graph fronts a model with one input; this one has context inputs too ({string.Join(", ", context.Select(c => c.Name))})");
         CheckStates(model, context, options.States);
         if ((options.Regression ? 1 : 0) + (options.MultiLabel ? 1 : 0) + (options.PerPosition ? 1 : 0) + (options.Tasks.Count > 0 ? 1 : 0) > 1) throw new InvalidDataException("a model is one of a regressor, a multi-label classifier, a per-position classifier or a multi-task model");
         var tasks = TasksOf(model, options);
@@ -139,7 +138,7 @@ public sealed partial class UploadedClassifier
         long[] featureDims = front is null ? [] : sampleDims; // what the front end makes: monitoring sketches it
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         var varying = options.Varying is { } range ? VaryingLengths(frontOriginal ?? original, front?.Inputs[0].Name ?? input, original, sampleDims, range, context) : null;
-        var featureLengths = frontOriginal is not null && varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying, frontPins) : null;
+        var featureLengths = frontOriginal is not null && varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying, frontPins) : null; // the context inputs' values trail what it makes, as they trail the samples
         var modelVaries = front is null ? varying is not null : featureLengths is not null; // the model's own input varies: its train step keeps that axis free
         if (options.Trainable.Trim() == ServeOnly)
         {

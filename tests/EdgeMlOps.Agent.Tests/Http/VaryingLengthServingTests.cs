@@ -279,4 +279,50 @@ public sealed class VaryingLengthServingTests
         Assert.Contains("expected 48 to 64 'samples' (48 to 64 values in steps of 1) features, got 47", short47.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
         Assert.Equal([53, 64], serving.Device.Store.LoadSamples(64, varying: model.Spec.Graph!.Varying).RowLengths!.Order());
     }
+
+    /// <summary>
+    /// The frame classifier with a context input behind PyTorch's calibration: a request is a raw scan of 6 or 8 frames
+    /// and then the scan's last row (8 calibrated values), answered as PyTorch computes it, sketched as the calibrated
+    /// frames' mean and then the context (16 values), kept whole at its own length.
+    /// </summary>
+    [Fact]
+    public async Task RawScansWithAContextInput_BehindACalibrationFrontEnd_AreAnsweredAsPyTorchDoes_AndKeptWhole()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames_context.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")
+        {
+            Input = "rows", Preprocess = File.ReadAllBytes(Fixture("pytorch_frames_calibration.onnx")), AxisLengths = AxisLengths.Parse("frames=6..8"), Varying = AxisLengths.Range("frames=6..8"),
+        });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        using var expected = JsonDocument.Parse(File.ReadAllText(Fixture("frames_frontends_expected.json")));
+        var root = expected.RootElement;
+        float[] Floats(JsonElement e, string name) => [.. e.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+        var last = Floats(root.GetProperty("context"), "lastRow");
+        foreach (var (scansName, key, frames) in new[] { ("scans", "whole", 8), ("short", "short", 6) })
+        {
+            var (scans, scores) = (Floats(root, scansName), Floats(root.GetProperty("context").GetProperty(key), "logits"));
+            for (var row = 0; row < 6; row++)
+            {
+                float[] sample = [.. scans.AsSpan(row * frames * 8, frames * 8), .. last.AsSpan(row * 8, 8)];
+                var json = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(sample)}}]}""");
+                Assert.Equal(HttpStatusCode.OK, json.Status);
+                var pytorch = scores.AsSpan(row * 10, 10).ToArray();
+                var softmax = pytorch.Select(v => Math.Exp(v - pytorch.Max())).ToArray();
+                var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
+                for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+                using var raw = new ByteArrayContent(System.Runtime.InteropServices.MemoryMarshal.AsBytes(sample.AsSpan()).ToArray());
+                using var binary = await serving.Http.PostAsync("/v1/predict/f32", raw);
+                Assert.Equal(HttpStatusCode.OK, binary.StatusCode);
+                if (row == 0)
+                    Assert.Equal(HttpStatusCode.OK, (await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(sample)}}],"label":{{root.GetProperty("digits")[0].GetInt64()}}}""")).Status);
+            }
+        }
+
+        serving.Device.Agent.FlushProfile();
+        var profile = serving.Device.Outbox.Peek(100).Where(m => m.Topic.EndsWith("/profile", StringComparison.Ordinal))
+            .Select(m => Shared.Protocol.V1.ProfileReport.Parser.ParseFrom(m.Payload)).Single();
+        Assert.Equal((24UL, 16), (profile.Predictions, profile.Features.Count)); // a calibrated frame's mean, then the context
+        foreach (var k in new[] { 0, 5, 7 }) Assert.Equal(Enumerable.Range(0, 6).Average(r => (double)last[(r * 8) + k]), profile.Features[8 + k].Mean, 3);
+        Assert.Equal([56, 72], serving.Device.Store.LoadSamples(72, varying: model.Spec.Graph!.Varying).RowLengths!.Order());
+    }
 }

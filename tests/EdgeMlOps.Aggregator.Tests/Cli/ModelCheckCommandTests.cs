@@ -121,6 +121,11 @@ public class ModelCheckCommandTests
         Assert.Contains("(48 to 64 floats per request: 6 to 8 'readings')", output, StringComparison.Ordinal);
         Assert.Contains("monitoring sketches the 64 features the front end makes (what the model sees, one shape at every length)", output, StringComparison.Ordinal);
         Assert.Contains("train step: softmax-ce on 'logits', sgd; trains 4 tensors", output, StringComparison.Ordinal);
+        (exit, output) = await Run(Fixture("pytorch_digit_frames_context.onnx"), "--input", "rows", "--preprocess", Fixture("pytorch_frames_calibration.onnx"), "--axis-lengths", "frames=6..8");
+        Assert.Equal(0, exit);
+        Assert.Contains("(56 to 72 floats per request: 6 to 8 'frames', then 8 context values)", output, StringComparison.Ordinal);
+        Assert.Contains("the front end keeps the samples' 'frames': monitoring sketches the mean over 'frames' of the features it makes and then the context values (16 values at every length)", output, StringComparison.Ordinal);
+        Assert.Contains("train step: softmax-ce on 'logits', sgd; trains 6 tensors", output, StringComparison.Ordinal);
     }
 
     /// <summary>A while loop only the data ends: the check says to declare a bound, and with one shows the train step.</summary>

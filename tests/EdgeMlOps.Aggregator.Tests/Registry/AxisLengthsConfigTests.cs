@@ -97,6 +97,29 @@ public sealed class AxisLengthsConfigTests
     }
 
     /// <summary>
+    /// A context input beside a front end (PyTorch's calibration in front of the frame classifier with the scan's last
+    /// row beside it): rows are the raw frames at 6 to 8 and then the 8 context values; probed at both ends, the card
+    /// saying the context is fed as it is and sketched after the frames' mean.
+    /// </summary>
+    [Fact]
+    public void AContextInputBesideAFrontEnd_IsProbedAtBothEnds_AndTheCardSaysHowItIsFed()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Aggregator:Model"] = "onnx:" + Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_digit_frames_context.onnx"), ["Aggregator:ModelInterface:Trainable"] = "all",
+            ["Aggregator:ModelInterface:Input"] = "rows", ["Aggregator:ModelInterface:AxisLengths"] = "frames=6..8",
+            ["Aggregator:ModelInterface:Preprocess"] = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_frames_calibration.onnx"),
+        };
+        var options = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(settings).Build());
+        Assert.Equal((72, 16), (options.Model.InputDim, options.Model.MonitoredWidth));
+        UploadedModelProbe.Run(options.ModelSource!);
+        var card = EdgeMlOps.Aggregator.Governance.InterfaceCardSection.For(options.ModelSource!.Bytes, options.ModelSource.TrainStep, options.Model);
+        var served = Assert.Single(card.Rows!, r => r[0] == "served as")[2];
+        Assert.Contains("samples of 6 to 8 'frames' (56 to 72 values in steps of 8, the last 8 the context inputs')", served, StringComparison.Ordinal);
+        Assert.Contains("serving and before every train step, the context inputs fed as they are; monitoring sketches the mean of 64 features over 'frames' and then the context values (16 values)", served, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A framing front end whose frame count its shapes do not tell (PyTorch's framing with a Floor after it, an op the
     /// shape facts do not follow): taken as making the model's one shape, 8 frames, and refused by the probe at the
     /// shortest samples, which make 6 — before any device sees it.

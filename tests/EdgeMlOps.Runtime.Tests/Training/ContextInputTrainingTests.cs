@@ -131,9 +131,10 @@ public class ContextInputTrainingTests(Xunit.Abstractions.ITestOutputHelper outp
         var idsFirst = UploadedClassifier.Open(TwoInputs, new UploadedClassifierOptions("none") { Regression = true, Input = "sex" }).Spec.Graph!;
         Assert.Equal(["sex:0+1:ids", "measurements:1+9"], idsFirst.SampleSpans().Select(Span));
 
-        // A preprocessing graph fronts one input: not a model with context inputs, and not one with two inputs itself.
+        // A preprocessing graph fronts the features input (the context inputs are fed as they are): one that makes
+        // something else is refused, and so is one with two inputs itself.
         var front = File.ReadAllBytes(Fixture("pytorch_mel_frontend.onnx"));
-        Assert.Contains("a preprocessing graph fronts a model with one input; this one has context inputs too (sex)", Assert.Throws<InvalidDataException>(() =>
+        Assert.Contains("the preprocessing graph must make one float output, the features input 'measurements' with 2 axes; it makes features", Assert.Throws<InvalidDataException>(() =>
             UploadedClassifier.Open(TwoInputs, new UploadedClassifierOptions("all") { Regression = true, Input = "measurements", Preprocess = front })).Message, StringComparison.Ordinal);
         Assert.Contains("the preprocessing graph takes one input, the samples callers send; it takes 2 (measurements, sex)", Assert.Throws<InvalidDataException>(() =>
             UploadedClassifier.Open(File.ReadAllBytes(Fixture("pytorch_kws_1d.onnx")), new UploadedClassifierOptions("all") { Preprocess = TwoInputs })).Message, StringComparison.Ordinal);

@@ -151,6 +151,59 @@ public class FrontEndLengthsTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(bare));
     }
 
+    /// <summary>
+    /// A model with a context input behind a front end (<c>export_frames_frontends.py</c>: PyTorch's calibration in front
+    /// of the frame classifier with the scan's last row beside it): a row is the raw scan and then the context values,
+    /// the scan through the front end and the context fed as it is — served and stepped as PyTorch computes them, at 8
+    /// frames alone and over 6 to 8 frames; monitoring sketches what the front end made and then the context.
+    /// </summary>
+    [Theory]
+    [InlineData("frames=8")]
+    [InlineData("frames=6..8")]
+    public void AContextInputBesideAFrontEnd_IsFedAsItIs_AndTheStepIsPyTorchs(string pins)
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames_context.onnx"));
+        var front = File.ReadAllBytes(Fixture("pytorch_frames_calibration.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all") { Input = "rows", Preprocess = front, AxisLengths = AxisLengths.Parse(pins), Varying = AxisLengths.Range(pins) });
+        var spec = model.Spec;
+        var varies = pins.Contains("..", StringComparison.Ordinal);
+        Assert.Equal(72, spec.InputDim); // 64 raw values, then 8 context values
+        Assert.Equal(varies ? 16 : 72, spec.MonitoredWidth); // a frame's mean and the context, or every calibrated value and the context
+        Assert.Equal(spec, ModelArchitectures.ToSpec(ModelArchitectures.From(spec, []))); // signed and read back whole
+
+        var expected = Expected.GetProperty("context");
+        var last = Floats(expected, "lastRow");
+        using var served = InferenceModel.Load(bytes, spec, preprocess: front);
+        using var trainer = new TrainStepModel(model.TrainStep!, spec, preprocess: front);
+        var initial = model.InitialWeights();
+        const float Lr = 0.5f;
+        foreach (var (scansName, key, frames) in varies ? new[] { ("scans", "whole", 8), ("short", "short", 6) } : [("scans", "whole", 8)])
+        {
+            var scans = Floats(Expected, scansName);
+            float[] rows = [.. Enumerable.Range(0, 6).SelectMany(r => scans.Skip(r * frames * 8).Take(frames * 8).Concat(last.Skip(r * 8).Take(8)))];
+            var batch = served.Predict(rows, 6);
+            var logits = Floats(expected.GetProperty(key), "logits");
+            for (var row = 0; row < 6; row++)
+            {
+                var scores = logits.Skip(row * 10).Take(10).ToArray();
+                var softmax = scores.Select(v => Math.Exp(v - scores.Max())).ToArray();
+                var worst = softmax.Select((e, c) => Math.Abs((e / softmax.Sum()) - batch.Probabilities[(row * 10) + c])).Max();
+                Assert.True(worst < 1e-5, $"{key} row {row}: probabilities differ from PyTorch's by {worst}");
+            }
+
+            Assert.Equal(6 * spec.MonitoredWidth, batch.Features!.Length);
+            Assert.Equal(last.Take(8), batch.Features.Skip(spec.MonitoredWidth - 8).Take(8)); // the context as sent, after what the front end made
+            var result = varies
+                ? trainer.TrainLengths(initial.Values, rows, [.. Enumerable.Repeat(rows.Length / 6, 6)], Digits, new LocalTrainingPlan(1, 6, Lr, 1))
+                : trainer.Train(initial.Values, rows, Digits, new LocalTrainingPlan(1, 6, Lr, 1));
+            Assert.Equal(expected.GetProperty(key).GetProperty("loss").GetDouble(), result.Loss, 3);
+            var worstGradient = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, expected.GetProperty(key), "gradients");
+            output.WriteLine($"context {key} ({pins}): loss {result.Loss:F5}, worst relative gradient error {worstGradient:G3}");
+            Assert.True(worstGradient < 1e-3, $"{key}: the step differs from PyTorch's gradient by up to {worstGradient:P3} (relative)");
+            Assert.Equal(batch.Features, result.FrontFeatures!); // the training sketch is what serving sketches
+        }
+    }
+
     [Fact]
     public void MixedLengthsBehindTheCalibration_TrainInBatchesOfOneLength_AsTheLengthsAlone()
     {

@@ -18,7 +18,10 @@ scikit-learn's 8x8 digit scans in digits_tokens.csv, as raw counts of a 12-bit s
                                    first 6; PyTorch's logits through each front end and the model, and for each the
                                    cross-entropy of the six and its gradient of every model parameter by autograd at
                                    both lengths (the front ends are frozen: they have no trained parameters); for the
-                                   framing, signals of 64 and 53 samples (8 and 6 frames, 5 samples left over).
+                                   framing, signals of 64 and 53 samples (8 and 6 frames, 5 samples left over); and
+                                   the calibration in front of pytorch_digit_frames_context.onnx (its frames through
+                                   the front end, the scan's last row fed to 'last_row' as it is): the same at 8 and
+                                   6 frames under "context".
 Run from this directory: /usr/bin/python3 export_frames_frontends.py
 """
 import json
@@ -57,6 +60,25 @@ class Framing(nn.Module):
 
     def forward(self, signal):
         return torch.clamp(self.frame(signal.unsqueeze(1)), 0.0, 16.0).transpose(1, 2)
+
+
+class DigitFramesContext(nn.Module):
+    """export_digit_frames_context.py's classifier, its weights read from the exported file."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(8, 24, 3, padding=1)
+        self.context = nn.Linear(8, 8)
+        self.head = nn.Linear(32, 10)
+        weights = {t.name: torch.tensor(numpy_helper.to_array(t)) for t in onnx.load("pytorch_digit_frames_context.onnx").graph.initializer}
+        with torch.no_grad():
+            for name, parameter in self.named_parameters():
+                parameter.copy_(weights[name])
+
+    def forward(self, rows, last_row):
+        h = F.relu(self.conv(rows.transpose(1, 2) / 16.0)).mean(dim=2)
+        c = F.relu(self.context(last_row / 16.0))
+        return self.head(torch.cat([h, c], dim=1))
 
 
 class DigitFrames(nn.Module):
@@ -118,5 +140,16 @@ for scans, suffix in [(signals, ""), (signals[:, :53], "Short")]:
     expected["framing" + suffix] = {"logits": logits.detach().flatten().tolist(), "loss": loss.item(), "frames": framed.shape[1],
                                     "gradients": {n: p.grad.flatten().tolist() for n, p in model.named_parameters()}}
     print("framing" + suffix, framed.shape[1], "frames, loss", round(loss.item(), 5))
+withContext = DigitFramesContext().eval()
+last = rows[picked, 7, :]
+expected["context"] = {"lastRow": last.flatten().tolist()}
+for scans, suffix in [(raw[picked], ""), (raw[picked, :6, :], "Short")]:
+    withContext.zero_grad()
+    logits = withContext(Calibration()(scans), last)
+    loss = F.cross_entropy(logits, digits[picked])
+    loss.backward()
+    expected["context"]["whole" if suffix == "" else "short"] = {"logits": logits.detach().flatten().tolist(), "loss": loss.item(),
+                                                                  "gradients": {n: p.grad.flatten().tolist() for n, p in withContext.named_parameters()}}
+    print("context" + suffix, "loss", round(loss.item(), 5))
 with open("frames_frontends_expected.json", "w") as f:
     json.dump(expected, f)
