@@ -72,4 +72,65 @@ public class VaryingLengthStreamingTests(Xunit.Abstractions.ITestOutputHelper ou
             Assert.True(worst < 1e-3, $"the step on {call} differs from PyTorch's gradient by up to {worst:P3} (relative)");
         }
     }
+
+    /// <summary>
+    /// The same streaming classifier behind PyTorch's calibration front end (<c>export_frames_frontends.py</c>): each
+    /// call's chunk sent as raw 12-bit counts (intensity × a column's gain plus its dark level), the state after it as
+    /// it is. The front end undoes the counts exactly, so the answers, the states and the steps are PyTorch's on the
+    /// calibrated scans: the state is a context input, fed beside the front end, not through it.
+    /// </summary>
+    [Fact]
+    public void BehindACalibrationFrontEnd_RawChunksCarryTheState_AndAnswerAndStepAsPyTorchDoes()
+    {
+        var front = File.ReadAllBytes(Fixture("pytorch_frames_calibration.onnx"));
+        var uploaded = UploadedClassifier.Open(Streaming, new UploadedClassifierOptions("all")
+        {
+            Input = "rows", States = [("h_in", "h_out")], AxisLengths = AxisLengths.Parse("frames=2..3"), Varying = AxisLengths.Range("frames=2..3"), Preprocess = front,
+        });
+        Assert.Equal((40, 24), (uploaded.Spec.InputDim, uploaded.Spec.MonitoredWidth)); // 3 raw frames and the state; a frame's mean and the state
+        static float[] Raw(ReadOnlySpan<float> rows, int width, int stride) // each row's first `width` values to counts, the rest (the state) as it is
+        {
+            var raw = rows.ToArray();
+            for (var i = 0; i < raw.Length; i++)
+                if (i % stride < width) raw[i] = (raw[i] * (200 + (10 * (i % stride % 8)))) + 90 + (5 * (i % stride % 8));
+            return raw;
+        }
+
+        using var model = InferenceModel.Load(Streaming, uploaded.Spec, preprocess: front);
+        var pixels = Floats(Expected.GetProperty("pixels"));
+        const int Scans = 6;
+        var state = new float[Scans * 16];
+        var chunks = Expected.GetProperty("chunks").EnumerateArray().Select(c => (From: c[0].GetInt32(), To: c[1].GetInt32())).ToArray();
+        for (var call = 0; call < chunks.Length; call++)
+        {
+            var width = (chunks[call].To - chunks[call].From) * 8;
+            var rows = new float[Scans * (width + 16)];
+            for (var s = 0; s < Scans; s++)
+            {
+                pixels.AsSpan((s * 64) + (chunks[call].From * 8), width).CopyTo(rows.AsSpan(s * (width + 16), width));
+                state.AsSpan(s * 16, 16).CopyTo(rows.AsSpan((s * (width + 16)) + width, 16));
+            }
+
+            var answer = model.Predict(Raw(rows, width, width + 16), Scans);
+            PyTorchLogits.AssertSoftmax([.. Floats(Expected.GetProperty("logitsByCall")[call]).Select(v => (double)v)], answer.Probabilities, classes: 10);
+            state = Assert.Single(answer.States);
+            Assert.All(Floats(Expected.GetProperty("statesByCall")[call]).Zip(state), p => Assert.Equal(p.First, p.Second, 1e-5));
+        }
+
+        using var trainer = new TrainStepModel(uploaded.TrainStep!, uploaded.Spec, preprocess: front);
+        var initial = uploaded.InitialWeights();
+        const float Lr = 0.5f;
+        foreach (var call in new[] { "call1", "call2" })
+        {
+            var batch = Expected.GetProperty(call);
+            var rows = Floats(batch.GetProperty("rows"));
+            var stride = rows.Length / Scans;
+            var digits = batch.GetProperty("digits").EnumerateArray().Select(d => d.GetInt64()).ToArray();
+            var result = trainer.TrainLengths(initial.Values, Raw(rows, stride - 16, stride), [.. Enumerable.Repeat(stride, Scans)], digits, new LocalTrainingPlan(1, Scans, Lr, 1));
+            Assert.Equal(batch.GetProperty("loss").GetDouble(), result.Loss, 4);
+            var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, batch);
+            output.WriteLine($"behind the calibration, {call} ({stride} values a row): loss {result.Loss:F5}, worst relative gradient error {worst:G3}");
+            Assert.True(worst < 1e-3, $"the step on {call} differs from PyTorch's gradient by up to {worst:P3} (relative)");
+        }
+    }
 }
