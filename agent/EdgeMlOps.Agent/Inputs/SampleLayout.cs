@@ -5,7 +5,8 @@ namespace EdgeMlOps.Agent.Inputs;
 
 /// <summary>
 /// Where each input's values sit in a sample row of an uploaded graph, as its signed manifest declares them
-/// (<see cref="GraphInterface.Layout"/>: the features input first, then every context input in order). Lets a request
+/// (<see cref="GraphInterface.Layout"/>: the features input first — behind a front end, the front end's input — then
+/// every context input in order). Lets a request
 /// send its inputs by name (<c>{"inputs": {"measurements": [...], "sex": [1]}}</c>) and names the input a bad id is in.
 /// For samples of several lengths (<see cref="GraphInterface.Varying"/>) the features span is the longest here, and
 /// <see cref="At"/> gives the layout of a shorter row: the features at its length, the context inputs after them.
@@ -18,7 +19,7 @@ public sealed class SampleLayout
     private SampleLayout(GraphInterfaceSpec graph, IReadOnlyList<long> featureDims, IReadOnlyCollection<string> optional, SampleLengths? varying)
     {
         (_graph, _optional, Varying) = (graph, optional, varying);
-        Spans = GraphInterface.Layout(graph.FeaturesInput, featureDims, graph.IntegerFeatures, graph.ContextInputs.Select(ModelArchitectures.Signature));
+        Spans = GraphInterface.Layout(graph.Preprocess is { Inputs.Count: 1 } front ? front.Inputs[0].Name : graph.FeaturesInput, featureDims, graph.IntegerFeatures, graph.ContextInputs.Select(ModelArchitectures.Signature)); // behind a front end, the input callers feed is its
         RowLength = Spans.Sum(s => s.Length);
         Optional = [.. Spans.Select(s => optional.Contains(s.Name))];
     }

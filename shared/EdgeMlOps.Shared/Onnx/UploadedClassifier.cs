@@ -137,6 +137,8 @@ public sealed partial class UploadedClassifier
         var front = frontOriginal is not null ? Front(options.Preprocess!, Onnx.AxisLengths.Pin(frontOriginal, frontPins), input, sampleDims, integer) : null;
         long[] featureDims = front is null ? [] : sampleDims; // what the front end makes: monitoring sketches it
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
+        if (front is not null && context.FirstOrDefault(c => c.Name == front.Inputs[0].Name) is { } clash)
+            throw new InvalidDataException($"the preprocessing graph's input '{clash.Name}' is also the name of a context input of the model: callers could not tell them apart by name");
         var varying = options.Varying is { } range ? VaryingLengths(frontOriginal ?? original, front?.Inputs[0].Name ?? input, original, sampleDims, range, context) : null;
         var featureLengths = frontOriginal is not null && varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying, frontPins) : null; // the context inputs' values trail what it makes, as they trail the samples
         var modelVaries = front is null ? varying is not null : featureLengths is not null; // the model's own input varies: its train step keeps that axis free

@@ -130,6 +130,45 @@ public sealed class StreamingSessionServingTests
         Assert.All(row.Zip(kept.Features), p => Assert.Equal(p.First, p.Second, 1e-5));
     }
 
+    /// <summary>
+    /// The same streaming classifier behind PyTorch's calibration front end: a session's raw chunks of 3, 3 and 2 frames
+    /// (12-bit counts, sent by the front end's input name) go through the front end, the state the agent keeps beside them; every answer is PyTorch's on the
+    /// calibrated scan, and the last chunk is kept raw with the state it started from.
+    /// </summary>
+    [Fact]
+    public async Task ASessionBehindACalibrationFrontEnd_CarriesTheStateBesideIt_AndAnswersAsPyTorch()
+    {
+        var bytes = await File.ReadAllBytesAsync(Fixture("pytorch_streaming_frames.onnx"));
+        var model = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")
+        {
+            Input = "rows", States = [("h_in", "h_out")], AxisLengths = AxisLengths.Parse("frames=2..3"), Varying = AxisLengths.Range("frames=2..3"),
+            Preprocess = await File.ReadAllBytesAsync(Fixture("pytorch_frames_calibration.onnx")),
+        });
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        using var expected = JsonDocument.Parse(await File.ReadAllTextAsync(Fixture("streaming_frames_expected.json")));
+        var root = expected.RootElement;
+        var raw = root.GetProperty("pixels").EnumerateArray().Select((v, i) => (v.GetSingle() * (200 + (10 * (i % 8)))) + 90 + (5 * (i % 8))).ToArray();
+        var chunks = root.GetProperty("chunks").EnumerateArray().Select(c => (From: c[0].GetInt32(), To: c[1].GetInt32())).ToArray();
+        string? lastId = null;
+        for (var call = 0; call < chunks.Length; call++)
+        {
+            var chunk = raw.AsSpan(chunks[call].From * 8, (chunks[call].To - chunks[call].From) * 8).ToArray();
+            var answer = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"inputs":{"scan":[{{Numbers(chunk)}}]},"session":"scan-0"}""");
+            Assert.True(answer.Status == HttpStatusCode.OK, $"call {call}: {answer.Status} {answer.Body}");
+            var logits = root.GetProperty("logitsByCall")[call].EnumerateArray().Take(10).Select(v => v.GetDouble()).ToArray();
+            var probabilities = answer.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetDouble()).ToArray();
+            var total = logits.Sum(v => Math.Exp(v - logits.Max()));
+            for (var k = 0; k < 10; k++) Assert.Equal(Math.Exp(logits[k] - logits.Max()) / total, probabilities[k], 1e-5);
+            lastId = answer.Body.GetProperty("predictionId").GetString();
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{lastId}}","label":{{root.GetProperty("labels")[0].GetInt64()}}}""")).Status);
+        var kept = serving.Device.Store.LoadSamples(40, varying: model.Spec.Graph!.Varying);
+        var state = root.GetProperty("call2").GetProperty("rows").EnumerateArray().Skip(16).Take(16).Select(v => v.GetSingle()).ToArray();
+        Assert.Equal([32], kept.RowLengths!);
+        Assert.All(raw.AsSpan(48, 16).ToArray().Concat(state).Zip(kept.Features), p => Assert.Equal(p.First, p.Second, 1e-3)); // the raw chunk, then the state it started from
+    }
+
     [Fact]
     public async Task ASession_OnAModelWithoutState_IsRefused()
     {
