@@ -23,6 +23,45 @@ public class VaryingLengthTasksTests(Xunit.Abstractions.ITestOutputHelper output
     /// <summary>Each sample's ground truth as a device keeps it: its digit, then its ink.</summary>
     private static float[] Targets(JsonElement batch) => [.. Floats(batch, "digits").Zip(Floats(batch, "ink")).SelectMany(p => new[] { p.First, p.Second })];
 
+    /// <summary>
+    /// The same two-task model behind PyTorch's calibration front end (<c>export_frames_frontends.py</c>): clips of 6 and
+    /// 8 frames sent as raw 12-bit counts, which the front end undoes exactly, so both heads, the summed loss and the
+    /// step are PyTorch's on the calibrated clips.
+    /// </summary>
+    [Fact]
+    public void BehindACalibrationFrontEnd_RawClipsAreServedAndTrainedAtEachLength_AsPyTorchComputesThem()
+    {
+        var front = File.ReadAllBytes(Fixture("pytorch_frames_calibration.onnx"));
+        var model = UploadedClassifier.Open(Tasks, new UploadedClassifierOptions("all")
+        {
+            Tasks = ModelTask.Parse("digit:classes,ink:regression"), AxisLengths = AxisLengths.Parse("frames=6..8"), Varying = AxisLengths.Range("frames=6..8"), Preprocess = front,
+        });
+        var spec = model.Spec;
+        Assert.Equal((64, 2, 8), (spec.InputDim, spec.Targets, spec.MonitoredWidth)); // the longest raw clip; a digit and an ink; a calibrated frame's mean
+        using var served = InferenceModel.Load(Tasks, spec, preprocess: front);
+        using var trainer = new TrainStepModel(model.TrainStep!, spec, preprocess: front);
+        var initial = model.InitialWeights();
+        const float Lr = 0.5f;
+        foreach (var name in new[] { "whole", "short" })
+        {
+            var batch = Expected.GetProperty(name);
+            var raw = Floats(batch, "rows").Select((v, i) => (v * (200 + (10 * (i % 8)))) + 90 + (5 * (i % 8))).ToArray();
+            var values = served.PredictValues(raw, 6).Values;
+            var (logits, ink) = (Floats(batch, "digit"), Floats(batch, "measured"));
+            for (var row = 0; row < 6; row++)
+            {
+                Assert.Equal(logits.Skip(row * 10).Take(10).Select((v, i) => (v, i)).Max().i, (int)values[row * 2]);
+                Assert.Equal(ink[row], values[(row * 2) + 1], 1e-5);
+            }
+
+            var result = trainer.TrainTargetLengths(initial.Values, raw, [.. Enumerable.Repeat(raw.Length / 6, 6)], Targets(batch), new LocalTrainingPlan(1, 6, Lr, 1));
+            Assert.Equal(batch.GetProperty("loss").GetDouble(), result.Loss, 4);
+            var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, Lr, batch);
+            output.WriteLine($"behind the calibration, {name}: loss {result.Loss:F5}, worst relative gradient error {worst:G3}");
+            Assert.True(worst < 1e-3, $"the step on {name} differs from PyTorch's gradient by up to {worst:P3} (relative)");
+        }
+    }
+
     [Fact]
     public void ATwoTaskModel_IsServedScoredAndTrainedAtEachLength_AsPyTorchComputesTheSummedLoss()
     {
