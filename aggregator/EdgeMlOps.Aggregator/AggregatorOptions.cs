@@ -305,6 +305,7 @@ public sealed partial record AggregatorOptions
             Tasks = Tasks(r, kind), // a multi-task model's outputs, trained at once
             AxisLengths = pins, // free axes besides the batch, pinned at the length the fleet serves and trains
             Varying = varying, // one of them over a range of lengths
+            FrontDims = Runtime.FrontEndRun.OutputDims, // how many frames a front end makes, where its shapes do not tell
         };
         r.Require(kind != "regression" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class or label scores, not a regressor's values");
         r.Require(r.OptionalString("ModelInterface:ClassAxis") is null || (kind == "positions" && r.OptionalString("ModelInterface:ClassAxis") is "1" or "last"), "ModelInterface:ClassAxis",

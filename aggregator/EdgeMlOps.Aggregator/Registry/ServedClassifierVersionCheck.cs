@@ -27,6 +27,7 @@ public static class ServedClassifierVersionCheck
                 Varying = fleet.Varying is { } v ? (v.Name, v.Shortest) : null, // and samples of the fleet's lengths
                 Regression = fleet.RegressionTargets > 0, MultiLabel = fleet.MultiLabels > 0, PerPosition = fleet.PositionClasses > 0, ClassAxisLast = fleet.ClassAxisLast, // read as the kind the fleet serves
                 Preprocess = source.Preprocess, // behind the fleet's front end, if it has one: callers keep sending the same samples
+                FrontDims = Runtime.FrontEndRun.OutputDims, // its counts found as the fleet's were
             }).Spec;
         }
         catch (Exception ex) when (ex is InvalidDataException or Google.Protobuf.InvalidProtocolBufferException)

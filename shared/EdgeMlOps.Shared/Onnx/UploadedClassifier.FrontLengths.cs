@@ -1,5 +1,6 @@
 using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Onnx.Proto;
+using Google.Protobuf;
 
 namespace EdgeMlOps.Shared.Onnx;
 
@@ -36,16 +37,25 @@ public sealed partial class UploadedClassifier
     /// <summary>
     /// The model's own free axis (pinned for reading) along which the front end makes as many features as the samples'
     /// length decides — more of them for the longest samples than for the shortest, as the front end's shapes read at
-    /// both ends say — with the range it makes; null when none (one shape). The model's pin must be the longest's count.
+    /// both ends say, or where they do not tell, a run of it at both ends (<paramref name="run"/>, when given) — with the
+    /// range it makes; null when none (one shape). The model's pin must be the longest's count.
     /// </summary>
-    private static SampleLengths? FramedLengths(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying, IReadOnlyList<(string Name, long Length)> frontPins)
+    private static SampleLengths? FramedLengths(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying, IReadOnlyList<(string Name, long Length)> frontPins, Func<byte[], long[]>? run)
     {
         var made = front.Graph.Output.Single();
         var outputDims = Dims(made).Skip(1).ToList();
         long? Count(long length, int axis)
         {
             var pinned = Onnx.AxisLengths.Pin(front, [.. frontPins.Where(p => p.Name != varying.Name), (varying.Name, length)]);
-            return new Training.GraphFacts(pinned.Graph).InferredDims(made.Name) is { } dims && axis + 1 < dims.Length ? dims[axis + 1] : null;
+            if (new Training.GraphFacts(pinned.Graph).InferredDims(made.Name) is { } dims && axis + 1 < dims.Length && dims[axis + 1] is { } told && told > 0) return told; // a symbol is no count
+            try
+            {
+                return run?.Invoke(pinned.ToByteArray()) is { } ran && axis + 1 < ran.Length ? ran[axis + 1] : null; // the shapes do not tell: how many a run makes
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                throw new InvalidDataException($"the preprocessing graph does not run on a sample of {length} '{varying.Name}': {ex.Message}", ex);
+            }
         }
 
         foreach (var (dim, axis) in Dims(model.Graph.Input.Single(i => i.Name == input)).Skip(1).Select((d, i) => (d, i)))
@@ -78,7 +88,7 @@ public sealed partial class UploadedClassifier
     /// along it; else features of the model's one shape at every length (null: samples of any length resampled to one —
     /// the aggregator's probe runs both ends to see it). Throws <see cref="InvalidDataException"/> when the two graphs disagree.
     /// </summary>
-    private static SampleLengths? FeatureLengthsOf(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying, IReadOnlyList<(string Name, long Length)> frontPins)
+    private static SampleLengths? FeatureLengthsOf(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying, IReadOnlyList<(string Name, long Length)> frontPins, Func<byte[], long[]>? run)
     {
         var made = front.Graph.Output.Single();
         var kept = Dims(made).Skip(1).Select((d, i) => (d, i)).Where(p => p.d.DimParam == varying.Name).Select(p => p.i).ToList();
@@ -86,7 +96,7 @@ public sealed partial class UploadedClassifier
         if (modelAxes.Count == 0)
         {
             if (kept.Count > 0) throw new InvalidDataException($"the preprocessing graph keeps the samples' '{varying.Name}' in '{made.Name}' {OnnxModelCheck.Describe(made)}, but the model's features input '{input}' takes one shape [{string.Join(", ", featureDims)}]: declare '{varying.Name}' free on the model too, or make the front end resample to one shape");
-            return FramedLengths(front, model, input, featureDims, varying, frontPins);
+            return FramedLengths(front, model, input, featureDims, varying, frontPins, run);
         }
 
         if (modelAxes.Count != 1 || !kept.SequenceEqual(modelAxes))

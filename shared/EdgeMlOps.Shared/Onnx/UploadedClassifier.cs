@@ -76,6 +76,14 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
     /// (<c>AxisLengths.Range("frames=6..8")</c>); null: every sample has the pinned lengths.
     /// </summary>
     public (string Name, long Shortest)? Varying { get; init; }
+
+    /// <summary>
+    /// Runs a front end's file (the fleet's pins and one sample length applied) once on a sample of zeros and returns its
+    /// output's dims (<c>FrontEndRun.OutputDims</c> in EdgeMlOps.Runtime): asked for how many frames a front end makes of
+    /// the shortest and the longest samples when its shapes alone do not tell. Null: the shapes decide, and a front end
+    /// they say nothing of is taken as making one shape.
+    /// </summary>
+    public Func<byte[], long[]>? FrontDims { get; init; }
 }
 
 /// <summary>
@@ -140,7 +148,7 @@ public sealed partial class UploadedClassifier
         if (front is not null && context.FirstOrDefault(c => c.Name == front.Inputs[0].Name) is { } clash)
             throw new InvalidDataException($"the preprocessing graph's input '{clash.Name}' is also the name of a context input of the model: callers could not tell them apart by name");
         var varying = options.Varying is { } range ? VaryingLengths(frontOriginal ?? original, front?.Inputs[0].Name ?? input, original, sampleDims, range, context) : null;
-        var featureLengths = frontOriginal is not null && varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying, frontPins) : null; // the context inputs' values trail what it makes, as they trail the samples
+        var featureLengths = frontOriginal is not null && varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying, frontPins, options.FrontDims) : null; // the context inputs' values trail what it makes, as they trail the samples
         var modelVaries = front is null ? varying is not null : featureLengths is not null; // the model's own input varies: its train step keeps that axis free
         if (options.Trainable.Trim() == ServeOnly)
         {

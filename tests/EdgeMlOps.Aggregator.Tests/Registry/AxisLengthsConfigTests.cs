@@ -121,23 +121,30 @@ public sealed class AxisLengthsConfigTests
 
     /// <summary>
     /// A framing front end whose frame count its shapes do not tell (PyTorch's framing with a Floor after it, an op the
-    /// shape facts do not follow): taken as making the model's one shape, 8 frames, and refused by the probe at the
-    /// shortest samples, which make 6 — before any device sees it.
+    /// shape facts do not follow): the aggregator runs it at the shortest and the longest samples and finds 6 to 8
+    /// frames, so the fleet's model takes them and is probed at both ends. Read without running it (as `models check`
+    /// does, which loads no ONNX Runtime) it is taken as making one shape, and the probe at the shortest refuses that
+    /// reading, saying where — before any device sees it.
     /// </summary>
     [Fact]
-    public void AFrontEndWhoseCountsItsShapesDoNotTell_IsRefusedByTheProbeAtTheShortest()
+    public void AFrontEndWhoseCountsItsShapesDoNotTell_IsRunAtBothEnds_AndReadWithoutARun_RefusedByTheProbe()
     {
         var framing = EdgeMlOps.Shared.Onnx.Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_frames_framing.onnx")));
         var last = framing.Graph.Node[^1];
         last.Output[0] = "framed";
         framing.Graph.Node.Add(new EdgeMlOps.Shared.Onnx.Proto.NodeProto { OpType = "Floor", Name = "floor", Input = { "framed" }, Output = { "rows" } });
+        var bytes = Google.Protobuf.MessageExtensions.ToByteArray(framing);
         var front = Path.Combine(Path.GetTempPath(), $"edgemlops-floored-{Guid.NewGuid():N}.onnx");
-        File.WriteAllBytes(front, Google.Protobuf.MessageExtensions.ToByteArray(framing));
+        File.WriteAllBytes(front, bytes);
         try
         {
             var options = Read(("ModelInterface:Preprocess", front), ("ModelInterface:AxisLengths", "samples=48..64,frames=8"));
-            Assert.Null(options.Model.Graph!.FeatureLengths); // one shape, as far as its shapes tell
-            var refused = Assert.Throws<InvalidDataException>(() => UploadedModelProbe.Run(options.ModelSource!));
+            Assert.Equal("frames@0=6..8", options.Model.Graph!.FeatureLengths!.CanonicalText); // found by running it at 48 and 64 samples
+            UploadedModelProbe.Run(options.ModelSource!);
+
+            var unrun = UploadedClassifier.Open(File.ReadAllBytes(Frames), new UploadedClassifierOptions("all") { Preprocess = bytes, AxisLengths = AxisLengths.Parse("samples=48..64,frames=8"), Varying = AxisLengths.Range("samples=48..64") });
+            Assert.Null(unrun.Spec.Graph!.FeatureLengths); // one shape, as far as its shapes tell
+            var refused = Assert.Throws<InvalidDataException>(() => UploadedModelProbe.Run(unrun));
             Assert.Equal("on probe rows [8, 48], the shortest samples (samples=48..64): the preprocessing graph made 48 values per sample; the interface declares 64", refused.Message);
         }
         finally
