@@ -78,7 +78,7 @@ public class FreeAxisFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         static string Raw(string line)
         {
             var cells = line.Split(',');
-            return string.Join(',', [.. cells[..64].Select((v, i) => (float.Parse(v, System.Globalization.CultureInfo.InvariantCulture) * (200 + (10 * (i % 8)))) + 90 + (5 * (i % 8))), cells[64]]);
+            return string.Join(',', [.. Counts(cells), cells[64]]);
         }
 
         var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_frames.onnx"), File.ReadLines(Fixture("digits_tokens.csv")).Select(Raw), rounds: 5, learningRate: "1.0", "accuracy",
@@ -100,7 +100,7 @@ public class FreeAxisFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         static string RawWithLastRow(string line)
         {
             var cells = line.Split(',');
-            return string.Join(',', [.. cells[..64].Select((v, i) => (float.Parse(v, System.Globalization.CultureInfo.InvariantCulture) * (200 + (10 * (i % 8)))) + 90 + (5 * (i % 8))), .. cells[56..64], cells[64]]);
+            return string.Join(',', [.. Counts(cells), .. cells[56..64], cells[64]]);
         }
 
         var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_frames_context.onnx"), File.ReadLines(Fixture("digits_tokens.csv")).Select(RawWithLastRow), rounds: 5, learningRate: "1.0", "accuracy",
@@ -109,4 +109,8 @@ public class FreeAxisFleetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.All(result.Rounds, r => Assert.Equal(1400, r.Samples));
         Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.3, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
     }
+
+    /// <summary>A scan's 64 intensities as a 12-bit sensor's counts (each column's gain and dark level, as <c>export_frames_frontends.py</c> defines them), which the calibration undoes.</summary>
+    private static IEnumerable<string> Counts(string[] cells) =>
+        cells[..64].Select((v, i) => ((float.Parse(v, System.Globalization.CultureInfo.InvariantCulture) * (200 + (10 * (i % 8)))) + 90 + (5 * (i % 8))).ToString(System.Globalization.CultureInfo.InvariantCulture));
 }

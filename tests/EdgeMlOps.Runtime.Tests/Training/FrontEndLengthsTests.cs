@@ -52,13 +52,7 @@ public class FrontEndLengthsTests(Xunit.Abstractions.ITestOutputHelper output)
             var features = Floats(Expected, scans);
             var batch = served.Predict(features, 6);
             var logits = Floats(expected, "logits");
-            for (var row = 0; row < 6; row++)
-            {
-                var scores = logits.Skip(row * 10).Take(10).ToArray();
-                var softmax = scores.Select(v => Math.Exp(v - scores.Max())).ToArray();
-                var worst = softmax.Select((e, c) => Math.Abs((e / softmax.Sum()) - batch.Probabilities[(row * 10) + c])).Max();
-                Assert.True(worst < 1e-5, $"{key}{suffix} row {row}: probabilities differ from PyTorch's by {worst}");
-            }
+            PyTorchLogits.AssertSoftmax([.. logits.Select(v => (double)v)], batch.Probabilities, classes: 10); // within 1e-5
 
             Assert.Equal(6 * spec.MonitoredWidth, batch.Features!.Length); // what monitoring sketches: as wide at 6 frames as at 8
 
@@ -100,13 +94,7 @@ public class FrontEndLengthsTests(Xunit.Abstractions.ITestOutputHelper output)
             var features = Floats(Expected, signals);
             var batch = served.Predict(features, 6);
             var logits = Floats(expected, "logits");
-            for (var row = 0; row < 6; row++)
-            {
-                var scores = logits.Skip(row * 10).Take(10).ToArray();
-                var softmax = scores.Select(v => Math.Exp(v - scores.Max())).ToArray();
-                var worst = softmax.Select((e, c) => Math.Abs((e / softmax.Sum()) - batch.Probabilities[(row * 10) + c])).Max();
-                Assert.True(worst < 1e-5, $"{key} row {row}: probabilities differ from PyTorch's by {worst}");
-            }
+            PyTorchLogits.AssertSoftmax([.. logits.Select(v => (double)v)], batch.Probabilities, classes: 10); // within 1e-5
 
             Assert.Equal(6 * 8, batch.Features!.Length); // a frame's mean per signal, whatever its length
             var result = trainer.TrainLengths(initial.Values, features, [.. Enumerable.Repeat(width, 6)], Digits, new LocalTrainingPlan(1, 6, Lr, 1));
@@ -183,13 +171,7 @@ public class FrontEndLengthsTests(Xunit.Abstractions.ITestOutputHelper output)
             float[] rows = [.. Enumerable.Range(0, 6).SelectMany(r => scans.Skip(r * frames * 8).Take(frames * 8).Concat(last.Skip(r * 8).Take(8)))];
             var batch = served.Predict(rows, 6);
             var logits = Floats(expected.GetProperty(key), "logits");
-            for (var row = 0; row < 6; row++)
-            {
-                var scores = logits.Skip(row * 10).Take(10).ToArray();
-                var softmax = scores.Select(v => Math.Exp(v - scores.Max())).ToArray();
-                var worst = softmax.Select((e, c) => Math.Abs((e / softmax.Sum()) - batch.Probabilities[(row * 10) + c])).Max();
-                Assert.True(worst < 1e-5, $"{key} row {row}: probabilities differ from PyTorch's by {worst}");
-            }
+            PyTorchLogits.AssertSoftmax([.. logits.Select(v => (double)v)], batch.Probabilities, classes: 10); // within 1e-5
 
             Assert.Equal(6 * spec.MonitoredWidth, batch.Features!.Length);
             Assert.Equal(last.Take(8), batch.Features.Skip(spec.MonitoredWidth - 8).Take(8)); // the context as sent, after what the front end made

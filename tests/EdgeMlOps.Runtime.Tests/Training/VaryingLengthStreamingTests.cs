@@ -92,7 +92,7 @@ public class VaryingLengthStreamingTests(Xunit.Abstractions.ITestOutputHelper ou
         {
             var raw = rows.ToArray();
             for (var i = 0; i < raw.Length; i++)
-                if (i % stride < width) raw[i] = (raw[i] * (200 + (10 * (i % stride % 8)))) + 90 + (5 * (i % stride % 8));
+                if (i % stride < width) raw[i] = SensorCounts.Of(raw[i], i % stride);
             return raw;
         }
 

@@ -45,7 +45,7 @@ public class VaryingLengthTasksTests(Xunit.Abstractions.ITestOutputHelper output
         foreach (var name in new[] { "whole", "short" })
         {
             var batch = Expected.GetProperty(name);
-            var raw = Floats(batch, "rows").Select((v, i) => (v * (200 + (10 * (i % 8)))) + 90 + (5 * (i % 8))).ToArray();
+            var raw = Floats(batch, "rows").Select((v, i) => SensorCounts.Of(v, i)).ToArray();
             var values = served.PredictValues(raw, 6).Values;
             var (logits, ink) = (Floats(batch, "digit"), Floats(batch, "measured"));
             for (var row = 0; row < 6; row++)
