@@ -40,7 +40,7 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
         try
         {
             var front = options.PreprocessFile is { } frontPath ? File.ReadAllBytes(frontPath) : null;
-            model = UploadedClassifier.Open(File.ReadAllBytes(path), new UploadedClassifierOptions(options.Trainable) { Preprocess = front, Regression = options.Regression, MultiLabel = options.MultiLabel, PerPosition = options.PerPosition, ClassAxisLast = options.ClassAxisLast, Input = options.ModelInput, Output = options.ModelOutput, Tasks = options.Tasks, AxisLengths = options.AxisLengths, Varying = options.Varying, Optimizer = options.Optimizer, MaxLoopTrips = options.MaxLoopTrips, FrontDims = EdgeMlOps.Runtime.FrontEndRun.OutputDims });
+            model = UploadedClassifier.Open(File.ReadAllBytes(path), new UploadedClassifierOptions(options.Trainable) { Preprocess = front, Regression = options.Regression, MultiLabel = options.MultiLabel, PerPosition = options.PerPosition, ClassAxisLast = options.ClassAxisLast, Input = options.ModelInput, Output = options.ModelOutput, Tasks = options.Tasks, AxisLengths = options.AxisLengths, Varying = options.Varying, Made = options.Made, Optimizer = options.Optimizer, MaxLoopTrips = options.MaxLoopTrips, FrontDims = EdgeMlOps.Runtime.FrontEndRun.OutputDims });
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or EdgeMlOps.Shared.Onnx.Training.NotDifferentiableException)
         {

@@ -49,6 +49,9 @@ public sealed record SimulationOptions
     /// <summary>The pinned axis along which samples vary, down to its shortest (<c>--axis-lengths frames=6..8</c>: training samples are cut to lengths over the range, <see cref="SampleCuts"/>); null: one length.</summary>
     public (string Name, long Shortest)? Varying { get; init; }
 
+    /// <summary>Behind a front end whose count each sample's data decides, the model's axis it makes them along and the fewest (<c>--axis-lengths readings=6..8,frames=1..8</c>); null: none.</summary>
+    public (string Name, long Shortest)? Made { get; init; }
+
     /// <summary>Iterations the --model-file's train step unrolls a loop only the data ends to (<c>--max-loop-trips N</c>, as <c>ModelInterface:MaxLoopTrips</c>); null: such a loop is refused.</summary>
     public int? MaxLoopTrips { get; init; }
 
@@ -406,7 +409,7 @@ public sealed record SimulationOptions
                 case "--axis-lengths":
                     try
                     {
-                        o = o with { AxisLengths = EdgeMlOps.Shared.Onnx.AxisLengths.Parse(value), Varying = EdgeMlOps.Shared.Onnx.AxisLengths.Range(value) };
+                        o = o with { AxisLengths = EdgeMlOps.Shared.Onnx.AxisLengths.Parse(value), Varying = EdgeMlOps.Shared.Onnx.AxisLengths.Range(value), Made = EdgeMlOps.Shared.Onnx.AxisLengths.MadeRange(value) };
                     }
                     catch (ArgumentException ex)
                     {

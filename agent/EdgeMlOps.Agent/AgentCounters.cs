@@ -17,5 +17,7 @@ public sealed class AgentCounters
     /// <summary>Downloads stopped because a signed rollback directive arrived while they were in flight.</summary>
     public long InstallsPreempted;
     public long Predictions;
+    /// <summary>Samples the declared front end refused (values that made a count outside the signed range): answered 422, or left out of training.</summary>
+    public long SamplesRefused;
     public long ArtifactBytes;
 }

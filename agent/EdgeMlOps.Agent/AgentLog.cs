@@ -24,6 +24,9 @@ internal static partial class AgentLog
     [LoggerMessage(EventId = 1003, Level = LogLevel.Debug, Message = "Round {RoundId}: trained on {Samples} samples in {Steps} steps, loss {Loss:F4}")]
     public static partial void Trained(this ILogger logger, string roundId, int samples, int steps, double loss);
 
+    [LoggerMessage(EventId = 1022, Level = LogLevel.Warning, Message = "Round {RoundId}: left {LeftOut} of {Samples} samples out of training, the front end refused them (values that make a count outside the signed range)")]
+    public static partial void SamplesLeftOut(this ILogger logger, string roundId, int leftOut, int samples);
+
     [LoggerMessage(EventId = 1004, Level = LogLevel.Information, Message = "Round {RoundId}: skipped ({Reason})")]
     public static partial void Skipped(this ILogger logger, string roundId, string reason);
 

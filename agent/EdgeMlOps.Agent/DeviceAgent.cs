@@ -354,6 +354,9 @@ public sealed class DeviceAgent : IAsyncDisposable
     /// <summary>Ground truth with its features (no earlier prediction needed).</summary>
     public void Feedback(float[] features, long label) => AddSamples([(features, label)]);
 
+    /// <summary>Why the served model's front end refuses <paramref name="features"/> (values that make a count outside the signed range), or null.</summary>
+    public string? SampleRefusal(float[] features) => _predictor.Refusal(features);
+
     /// <summary>Many labelled samples at once, in one transaction.</summary>
     public void Feedback(IReadOnlyList<(float[] Features, long Label)> samples) => AddSamples(samples);
 

@@ -289,7 +289,7 @@ public sealed partial record AggregatorOptions
         }
 
         var optimizerText = r.String("ModelInterface:Optimizer", "sgd");
-        var (pins, varying) = AxisLengthsOf(r);
+        var (pins, varying, made) = AxisLengthsOf(r);
         var options = new UploadedClassifierOptions(r.String("ModelInterface:Trainable", "last:1"))
         {
             Input = r.OptionalString("ModelInterface:Input"),
@@ -305,6 +305,7 @@ public sealed partial record AggregatorOptions
             Tasks = Tasks(r, kind), // a multi-task model's outputs, trained at once
             AxisLengths = pins, // free axes besides the batch, pinned at the length the fleet serves and trains
             Varying = varying, // one of them over a range of lengths
+            Made = made, // and behind a front end whose counts the data decides, the model's axis it makes them along
             FrontDims = Runtime.FrontEndRun.OutputDims, // how many frames a front end makes, where its shapes do not tell
         };
         r.Require(kind != "regression" || r.OptionalString("ModelInterface:Scores") is null, "ModelInterface:Scores", "applies to a classifier's class or label scores, not a regressor's values");
@@ -357,20 +358,20 @@ public sealed partial record AggregatorOptions
     }
 
     /// <summary>
-    /// <c>ModelInterface:AxisLengths</c> (<c>NAME=LENGTH,…</c>, one perhaps <c>NAME=SHORTEST..LONGEST</c>): the file's free
-    /// axes besides the batch, pinned (a range at its longest), and the one that varies; empty and null when unset or
-    /// wrong (then one error names the key).
+    /// <c>ModelInterface:AxisLengths</c> (<c>NAME=LENGTH,…</c>, one perhaps <c>NAME=SHORTEST..LONGEST</c>, and after it
+    /// perhaps the range a front end makes as the data decides): the file's free axes besides the batch, pinned (a range
+    /// at its longest), the one that varies and the made one; empty and null when unset or wrong (then one error names the key).
     /// </summary>
-    private static (IReadOnlyList<(string Name, long Length)> Pins, (string Name, long Shortest)? Varying) AxisLengthsOf(ConfigReader r)
+    private static (IReadOnlyList<(string Name, long Length)> Pins, (string Name, long Shortest)? Varying, (string Name, long Shortest)? Made) AxisLengthsOf(ConfigReader r)
     {
         try
         {
-            return r.OptionalString("ModelInterface:AxisLengths") is { } text ? (Shared.Onnx.AxisLengths.Parse(text), Shared.Onnx.AxisLengths.Range(text)) : ([], null);
+            return r.OptionalString("ModelInterface:AxisLengths") is { } text ? (Shared.Onnx.AxisLengths.Parse(text), Shared.Onnx.AxisLengths.Range(text), Shared.Onnx.AxisLengths.MadeRange(text)) : ([], null, null);
         }
         catch (ArgumentException ex)
         {
             r.Require(false, "ModelInterface:AxisLengths", ex.Message);
-            return ([], null);
+            return ([], null, null);
         }
     }
 

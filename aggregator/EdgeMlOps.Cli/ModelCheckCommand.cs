@@ -30,7 +30,7 @@ internal static class ModelCheckCommand
         var state = new Option<string?>("--state") { Description = "A streaming model's state, INPUT>OUTPUT pairs comma-separated (ModelInterface:State): a context input each call starts from and the output the next one does" };
         var classAxis = new Option<string>("--class-axis") { Description = "A per-position classifier's classes: 1 ([batch, classes, positions…]) or last ([batch, positions…, classes], a tagger's) (ModelInterface:ClassAxis)", DefaultValueFactory = _ => "1" };
         var tasks = new Option<string?>("--tasks") { Description = "A multi-task model's outputs, OUTPUT:classes|regression|labels|positions|tags[:WEIGHT] comma-separated, the primary first (ModelInterface:Kind=multitask, ModelInterface:Tasks): the weighted sum of their losses trains" };
-        var axisLengths = new Option<string?>("--axis-lengths") { Description = "Free axes besides the batch pinned at the length the fleet serves and trains, NAME=LENGTH comma-separated, one perhaps NAME=SHORTEST..LONGEST for samples of several lengths (ModelInterface:AxisLengths)" };
+        var axisLengths = new Option<string?>("--axis-lengths") { Description = "Free axes besides the batch pinned at the length the fleet serves and trains, NAME=LENGTH comma-separated, one perhaps NAME=SHORTEST..LONGEST for samples of several lengths and after it the model's FRAMES=FEWEST..MOST a front end makes as each sample's data decides (ModelInterface:AxisLengths)" };
         var maxLoopTrips = new Option<int?>("--max-loop-trips") { Description = "Unroll a loop only the data ends (a while) to this many iterations, 1 to 1024 (ModelInterface:MaxLoopTrips); a batch whose loop runs longer is refused on the device" };
         var command = new Command("check", "Check an ONNX model offline: well formed, its interface and operators, and what the fleet could fine-tune") { file, output, loss, trainable, optimizer, writeStep, preprocess, input, state, classAxis, tasks, axisLengths, maxLoopTrips };
         command.SetAction((r, ct) => Cli.Run(console, async () =>
@@ -43,7 +43,7 @@ internal static class ModelCheckCommand
             var classesLast = r.GetValue(classAxis) switch { "1" => false, "last" => true, var other => throw new AdminApiException(0, $"--class-axis: '{other}' is not 1 or last") };
             var declared = r.GetValue(tasks) is { } text ? Parsed(text, ModelTask.Parse, "--tasks") : [];
             var pinned = r.GetValue(axisLengths) is { } lengths ? Parsed(lengths, AxisLengths.Parse, "--axis-lengths") : [];
-            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front) { States = states, ClassAxisLast = classesLast, Tasks = declared, AxisLengths = pinned, Varying = r.GetValue(axisLengths) is { } range && pinned.Count > 0 ? AxisLengths.Range(range) : null, MaxLoopTrips = r.GetValue(maxLoopTrips) }, r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
+            Check(console, path.Name, bytes, new Asked(r.GetValue(output), r.GetValue(input), r.GetValue(trainable)!, front) { States = states, ClassAxisLast = classesLast, Tasks = declared, AxisLengths = pinned, Varying = r.GetValue(axisLengths) is { } range && pinned.Count > 0 ? AxisLengths.Range(range) : null, Made = r.GetValue(axisLengths) is { } second && pinned.Count > 0 ? AxisLengths.MadeRange(second) : null, MaxLoopTrips = r.GetValue(maxLoopTrips) }, r.GetValue(loss), r.GetValue(optimizer)!, r.GetValue(writeStep));
         }));
         return command;
     }
@@ -68,10 +68,13 @@ internal static class ModelCheckCommand
         /// <summary>The pinned axis samples may be shorter along, down to its shortest (<c>NAME=SHORTEST..LONGEST</c>); null: one length.</summary>
         public (string Name, long Shortest)? Varying { get; init; }
 
+        /// <summary>Behind a front end whose count each sample's data decides, the model's axis and the fewest it makes (a second range); null: none.</summary>
+        public (string Name, long Shortest)? Made { get; init; }
+
         /// <summary>What every reading of the file as the fleet's model is asked with: its inputs, front end, state, pins and loop bound (each kind adds its own).</summary>
         public UploadedClassifierOptions Options => new(Trainable)
         {
-            Output = Output, Input = Input, Preprocess = Preprocess, States = States, AxisLengths = AxisLengths, Varying = Varying, MaxLoopTrips = MaxLoopTrips,
+            Output = Output, Input = Input, Preprocess = Preprocess, States = States, AxisLengths = AxisLengths, Varying = Varying, Made = Made, MaxLoopTrips = MaxLoopTrips,
         };
     }
 
@@ -177,7 +180,7 @@ internal static class ModelCheckCommand
             var into = g.Preprocess is { } front
                 ? $"into the front end's '{front.Inputs[0].Name}', which makes '{g.FeaturesInput}' [{string.Join(", ", g.FeatureDims)}]"
                 : $"into '{g.FeaturesInput}'" + Context(g);
-            Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={asked.Trainable.Trim()}{(g.Preprocess is null ? string.Empty : ", ModelInterface:Preprocess=FILE")}{(g.AxisLengths.Count == 0 ? string.Empty : ", ModelInterface:AxisLengths=" + AxisLengths.Text(g.AxisLengths, g.Varying))}{(asked.MaxLoopTrips is { } bound ? ", ModelInterface:MaxLoopTrips=" + bound.ToString(CultureInfo.InvariantCulture) : string.Empty)}): samples [{string.Join(", ", g.SampleDims)}] {into} "
+            Line(console, $"as the fleet's model (Aggregator:Model=onnx:FILE, ModelInterface:Trainable={asked.Trainable.Trim()}{(g.Preprocess is null ? string.Empty : ", ModelInterface:Preprocess=FILE")}{(g.AxisLengths.Count == 0 ? string.Empty : ", ModelInterface:AxisLengths=" + AxisLengths.Text(g.AxisLengths, g.Varying, g.FeatureCountsByData ? g.FeatureLengths : null))}{(asked.MaxLoopTrips is { } bound ? ", ModelInterface:MaxLoopTrips=" + bound.ToString(CultureInfo.InvariantCulture) : string.Empty)}): samples [{string.Join(", ", g.SampleDims)}] {into} "
                 + $"({(g.Varying is { } v ? $"{v.ValuesAt(v.Shortest)} to {v.ValuesAt(v.Longest)} floats per request: {v.Shortest} to {v.Longest} '{v.Name}'{(v.Trailing > 0 ? $", then {v.Trailing} context values" : string.Empty)}" : $"{spec.InputDim} floats per request")}), {spec.Classes} classes as {g.ScoresKind} from '{g.ScoresOutput}'; "
                 + (spec.Trainable ? $"devices train {string.Join(", ", g.Trained.Select(t => t.Name))}" : "served only, no rounds") + $"; spec {spec}");
             if (g.Preprocess is not null && g.FeatureLengths is { } made)

@@ -64,7 +64,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     private readonly IReadOnlyList<GraphInterface.SampleSpan> _stateSpans = []; // each declared state output's shape behind the batch axis
     private readonly long[] _valuesDims = []; // the scores output's axes behind the batch when it has several (a regressor's, a per-position classifier's)
     private readonly IReadOnlyList<(string Name, long[] Dims, int Width)> _scoreOutputs = []; // a multi-task model's outputs, each task's in order; empty: one
-    private readonly bool _batchOfOne; // the file's batch is fixed at 1 (exported without dynamic axes): rows run one at a time
+    private readonly bool _batchOfOne; // the file's or its front end's batch is fixed at 1 (exported without dynamic axes): rows run one at a time
 
     private InferenceModel(byte[] bytes, ModelWeights weights, OrtSessionSettings settings, byte[]? preprocess = null)
     {
@@ -116,6 +116,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             try
             {
                 _preprocess = PreprocessSession.Open(graph.Preprocess, preprocess, settings);
+                _batchOfOne |= _preprocess?.TakesOneSample == true; // a front end for one sample (its count the data decides): rows one at a time
             }
             catch
             {
@@ -305,6 +306,31 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     }
 
     /// <summary>
+    /// Why the declared front end refuses <paramref name="sample"/> (its values make a count outside the signed range),
+    /// or null; run only behind a front end whose counts the data decides (<see cref="GraphInterface.FeatureCountsByData"/>),
+    /// so ground truth it could never train on is refused when it arrives.
+    /// </summary>
+    public string? RefusalOf(float[] sample)
+    {
+        if (_preprocess is null || Spec.Graph is not { FeatureCountsByData: true } || !Spec.TakesSampleOf(sample.Length)) return null;
+        var fed = _feeds!.For(sample.Length).Feed(sample, 1);
+        try
+        {
+            using var made = _preprocess.Run([_preprocess.Declared.Inputs[0].Name], [fed[0]]);
+            FrontFeatures(made[0], 1, sample);
+            return null;
+        }
+        catch (SampleRefusedException ex)
+        {
+            return ex.Message;
+        }
+        finally
+        {
+            foreach (var value in fed) value.Dispose();
+        }
+    }
+
+    /// <summary>
     /// What monitoring sketches of what the front end made for <paramref name="count"/> samples of one length
     /// (<paramref name="rows"/>), checked against the signed feature dims: the model's rows — what it made, then each
     /// row's context values as sent — or, for features that vary with the samples (<see cref="GraphInterface.FeatureLengths"/>),
@@ -318,7 +344,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         var (context, rowLength) = (graph.ContextLength, rows.Length / count);
         var length = made is null ? graph.FeatureLength - context : values.Length / count;
         if (values.Length != count * length || (made is not null && made.LengthOf(length + context) is null))
-            throw new InvalidDataException($"the preprocessing graph made {values.Length / count} values per sample; the interface declares {(made is null ? length.ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}");
+            throw new SampleRefusedException($"the preprocessing graph made {values.Length / count} values per sample; the interface declares {(made is null ? length.ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}");
         var modelRows = new float[count * (length + context)];
         for (var i = 0; i < count; i++)
         {

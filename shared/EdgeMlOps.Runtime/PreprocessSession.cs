@@ -15,9 +15,18 @@ internal sealed class PreprocessSession : IDisposable
     {
         Session = session;
         Declared = declared;
+        TakesOneSample = OrtSessions.TakesOneRow(session, [declared.Inputs[0].Name]);
     }
 
     public InferenceSession Session { get; }
+
+    /// <summary>
+    /// True when the graph's batch is fixed at 1 — exported for one sample, as a front end whose count each sample's
+    /// data decides must be: it is run sample by sample.
+    /// </summary>
+    public bool TakesOneSample { get; }
+
+    private int Chunk(int chunk) => TakesOneSample ? 1 : chunk;
 
     public TensorPreprocess Declared { get; }
 
@@ -59,6 +68,7 @@ internal sealed class PreprocessSession : IDisposable
         var sampleDims = Declared.Inputs[0].Dims.Skip(1).ToArray();
         var sampleLength = checked((int)sampleDims.Aggregate(1L, (a, d) => a * d));
         var features = new float[checked(count * featureLength)];
+        chunk = Chunk(chunk);
         for (var start = 0; start < count; start += chunk)
         {
             var rows = Math.Min(chunk, count - start);
@@ -95,11 +105,13 @@ internal sealed class PreprocessSession : IDisposable
     /// <paramref name="callers"/>' axis, laid end to end) through the graph, each length's samples run together: what it
     /// made for each followed by the sample's context values (<paramref name="callers"/>' trailing ones), in the samples'
     /// order, and each row's length — one in <paramref name="made"/>'s range when its features vary with the samples,
-    /// else <paramref name="featureLength"/> for every row (then null lengths). Throws <see cref="InvalidDataException"/>
-    /// when it makes another count.
+    /// else <paramref name="featureLength"/> for every row (then null lengths). A sample it makes another count of is
+    /// left out (<c>LeftOut</c>: their indices, in order; empty when none), as a front end whose counts the data decides
+    /// may; throws <see cref="SampleRefusedException"/> when that leaves none.
     /// </summary>
-    public (float[] Features, int[]? Lengths) FeaturesOfLengths(float[] samples, int[] rowLengths, SampleLengths callers, SampleLengths? made, int featureLength)
+    public (float[] Features, int[]? Lengths, int[] LeftOut) FeaturesOfLengths(float[] samples, int[] rowLengths, SampleLengths callers, SampleLengths? made, int featureLength)
     {
+        string? refusal = null;
         var trailing = callers.Trailing;
         var lengths = rowLengths.Select(l => callers.LengthOf(l) ?? throw new ArgumentException($"a sample of {l} values is none of {callers.Describe()}", nameof(rowLengths))).ToArray();
         var from = new int[lengths.Length];
@@ -108,19 +120,26 @@ internal sealed class PreprocessSession : IDisposable
         foreach (var group in Enumerable.Range(0, lengths.Length).GroupBy(i => lengths[i]))
         {
             var rowLength = rowLengths[group.First()];
-            foreach (var chunk in group.Chunk(256))
+            foreach (var chunk in group.Chunk(Chunk(256)))
             {
                 RunRows(samples, [.. chunk.Select(i => from[i])], rowLength - trailing, trailing, callers.DimsAt(group.Key), (r, values) =>
                 {
                     var outLength = values.Length + trailing; // what it made of this length, then the context: the model's one shape, or a length in its range
                     if (made is null ? outLength != featureLength : made.LengthOf(outLength) is null)
-                        throw new InvalidDataException($"the preprocessing graph made {values.Length} values per sample of {group.Key} '{callers.Name}'; the model's features input takes {(made is null ? (featureLength - trailing).ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}");
+                    {
+                        refusal ??= $"the preprocessing graph made {values.Length} values per sample of {group.Key} '{callers.Name}'; the model's features input takes {(made is null ? (featureLength - trailing).ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}";
+                        return; // this sample left out: the others train
+                    }
+
                     each[chunk[r]] = [.. values, .. samples.AsSpan(from[chunk[r]] + rowLength - trailing, trailing)];
                 });
             }
         }
 
-        return ([.. each.SelectMany(f => f)], made is null ? null : [.. each.Select(f => f.Length)]);
+        int[] leftOut = [.. Enumerable.Range(0, each.Length).Where(i => each[i] is null)];
+        if (leftOut.Length == each.Length) throw new SampleRefusedException($"none of {each.Length} samples: {refusal}");
+        var kept = each.Where(f => f is not null).ToArray();
+        return ([.. kept.SelectMany(f => f)], made is null ? null : [.. kept.Select(f => f.Length)], leftOut);
     }
 
     public void Dispose() => Session.Dispose();

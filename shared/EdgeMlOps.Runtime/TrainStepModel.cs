@@ -19,6 +19,12 @@ public sealed record LocalTrainingResult(float[] Weights, double Loss, double Ac
     /// that keep the samples' varying length, each sample's mean over the axis (what monitoring sketches) — or null without one.
     /// </summary>
     public float[]? FrontFeatures { get; init; }
+
+    /// <summary>
+    /// The samples (their indices, in order) the front end refused — values that made a count outside the signed range —,
+    /// left out of training; empty when every sample trained. <see cref="FrontFeatures"/> hold the others' only.
+    /// </summary>
+    public int[] LeftOut { get; init; } = [];
 }
 
 /// <summary>
@@ -173,6 +179,13 @@ public sealed class TrainStepModel : IDisposable
         return Run(initial, features, targets.Length / TargetWidth, null, null, targets, plan, cancellationToken);
     }
 
+    /// <summary>The count, labels and targets (<paramref name="k"/> per row) of <paramref name="n"/> samples without the rows <paramref name="leftOut"/> names.</summary>
+    private static (int N, long[]? Labels, float[]? Targets) WithoutRows(int[] leftOut, int n, long[]? labels, float[]? targets, int k)
+    {
+        var kept = Enumerable.Range(0, n).Except(leftOut).ToArray();
+        return (kept.Length, labels is null ? null : [.. kept.Select(i => labels[i])], targets is null ? null : [.. kept.SelectMany(i => targets.AsSpan(i * k, k).ToArray())]);
+    }
+
     private void CheckTargets(float[] targets)
     {
         if (TargetWidth == 0) throw new InvalidOperationException("this train step takes class ids: use Train");
@@ -189,8 +202,13 @@ public sealed class TrainStepModel : IDisposable
         if (!(plan.ProximalMu >= 0) || !float.IsFinite(plan.ProximalMu)) throw new ArgumentException($"Proximal mu must be finite and ≥ 0, got {plan.ProximalMu}.");
         var dim = _featureLength;
         float[]? fronted = null; // the front end is frozen: its features once, not per epoch
-        if (_front is not null && rowLengths is not null) // samples of several lengths: each length through it, and the lengths of what it made (null: one shape)
-            (fronted, rowLengths) = _front.FeaturesOfLengths(features, rowLengths, _callerLengths ?? throw new ArgumentException("samples of several lengths for a front end that takes one", nameof(rowLengths)), Spec?.Graph?.FeatureLengths, dim);
+        int[] leftOut = [];
+        if (rowLengths is null && _callerLengths is not null && Spec?.Graph?.FeatureLengths is not null) rowLengths = [.. Enumerable.Repeat(SampleLength, n)]; // samples all of the longest: what it makes of them may still vary
+        if (_front is not null && rowLengths is { } sent) // samples of several lengths: each length through it, and the lengths of what it made (null: one shape)
+        {
+            (fronted, rowLengths, leftOut) = _front.FeaturesOfLengths(features, sent, _callerLengths ?? throw new ArgumentException("samples of several lengths for a front end that takes one", nameof(rowLengths)), Spec?.Graph?.FeatureLengths, dim);
+            if (leftOut.Length > 0) (n, labels, targets) = WithoutRows(leftOut, n, labels, targets, k); // samples it refused: the others train
+        }
         else if (_front is not null) fronted = _front.Features(features, n, dim, Spec?.Graph?.ContextLength ?? 0);
         if (fronted is not null) features = fronted;
         var rows = rowLengths is null ? null : SampleRows.Of(rowLengths, features.Length, _lengths);
@@ -265,7 +283,7 @@ public sealed class TrainStepModel : IDisposable
             }
 
             // a multi-label step counts label decisions right (k per row); a class step rows right; a regressor's none
-            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / ((long)n * (Spec?.PrimaryTask is { } primary ? Math.Max(primary.Decisions, 1) : Math.Max(k, 1))), initialLoss, steps) { FrontFeatures = fronted is not null && Spec?.Graph?.FeatureLengths is { } made ? made.Summaries(fronted, n, rows?.Lengths) : fronted };
+            return new LocalTrainingResult(current[.._layout.TotalLength], epochLoss / n, (double)epochCorrect / ((long)n * (Spec?.PrimaryTask is { } primary ? Math.Max(primary.Decisions, 1) : Math.Max(k, 1))), initialLoss, steps) { FrontFeatures = fronted is not null && Spec?.Graph?.FeatureLengths is { } made ? made.Summaries(fronted, n, rows?.Lengths) : fronted, LeftOut = leftOut };
         }
         finally
         {

@@ -78,6 +78,20 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
         }
     }
 
+    /// <summary>Why the served model's front end refuses <paramref name="features"/> as ground truth (<see cref="InferenceModel.RefusalOf"/>), or null.</summary>
+    public string? Refusal(float[] features)
+    {
+        if (slots.EnterServed() is not { } model) return null;
+        try
+        {
+            return model.Inference.Value.RefusalOf(features);
+        }
+        finally
+        {
+            model.Exit();
+        }
+    }
+
     /// <summary>One call of a streaming classifier's session: from its arm's state of the session, which its state outputs then replace.</summary>
     private PredictionResult InSession(InstalledModel model, float[] features, string sessionId)
     {

@@ -159,6 +159,13 @@ internal sealed class TrainingWorker
             _computeSlots?.Release();
         }
 
+        var trained = samples.Count - result.LeftOut.Length; // samples the front end refused are left out, counted, and weigh nothing
+        if (result.LeftOut.Length > 0)
+        {
+            Interlocked.Add(ref _counters.SamplesRefused, result.LeftOut.Length);
+            _logger.SamplesLeftOut(task.RoundId, result.LeftOut.Length, samples.Count);
+        }
+
         var delta = result.Weights;
         TensorPrimitives.Subtract(delta, baseWeights.Values, delta);
         var update = new ModelUpdate
@@ -167,7 +174,7 @@ internal sealed class TrainingWorker
             RoundId = task.RoundId,
             ModelName = task.ModelName,
             BaseVersion = task.BaseVersion,
-            SampleCount = (ulong)samples.Count,
+            SampleCount = (ulong)trained,
             Metrics = new LocalMetrics
             {
                 Loss = result.Loss,
@@ -182,13 +189,13 @@ internal sealed class TrainingWorker
             // Sketches of what the model trained on: behind a front end its features, as served windows sketch them.
             var width = baseWeights.Spec.MonitoredWidth;
             var sketched = result.FrontFeatures ?? (baseWeights.Spec.Graph?.Varying is { } varying ? samples.Summaries(varying) : samples.Features); // samples of several lengths: each one's mean over the axis
-            update.TrainingProfile = WindowProfiler.TrainingProfile(_options.SketchPolicy, sketched, samples.Count, width, baseWeights.Spec.Classes,
-                WindowProfiler.CategoricalInputs(model.Announcement, width), samples.Labels);
+            update.TrainingProfile = WindowProfiler.TrainingProfile(_options.SketchPolicy, sketched, trained, width, baseWeights.Spec.Classes,
+                WindowProfiler.CategoricalInputs(model.Announcement, width), result.LeftOut.Length == 0 ? samples.Labels : [.. samples.Labels.Where((_, i) => Array.BinarySearch(result.LeftOut, i) < 0)]);
         }
 
         var quantizationNoise = new Random(StableHash.Seed(task.Seed, DeviceId + "/quantization"));
         update.Delta.AddRange(_compressor.Compress(baseWeights.Layout, delta, CompressionSettings.From(config), quantizationNoise));
-        _logger.Trained(task.RoundId, samples.Count, result.Steps, result.Loss);
+        _logger.Trained(task.RoundId, trained, result.Steps, result.Loss);
         return update;
     }
 

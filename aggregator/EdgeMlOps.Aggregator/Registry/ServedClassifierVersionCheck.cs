@@ -25,6 +25,7 @@ public static class ServedClassifierVersionCheck
                 Tasks = [.. fleet.Tasks.Select(t => (t.Output, t.Kind, t.Weight))], // a multi-task model's outputs, each read as the fleet reads it
                 AxisLengths = fleet.AxisLengths, // its free axes pinned as the fleet's
                 Varying = fleet.Varying is { } v ? (v.Name, v.Shortest) : null, // and samples of the fleet's lengths
+                Made = fleet.FeatureCountsByData && fleet.FeatureLengths is { } made ? (made.Name, made.Shortest) : null, // behind a front end whose counts the data decides
                 Regression = fleet.RegressionTargets > 0, MultiLabel = fleet.MultiLabels > 0, PerPosition = fleet.PositionClasses > 0, ClassAxisLast = fleet.ClassAxisLast, // read as the kind the fleet serves
                 Preprocess = source.Preprocess, // behind the fleet's front end, if it has one: callers keep sending the same samples
                 FrontDims = Runtime.FrontEndRun.OutputDims, // its counts found as the fleet's were

@@ -19,6 +19,18 @@ public static class UploadedModelProbe
     /// <summary>Throws <see cref="InvalidDataException"/> saying what failed.</summary>
     public static void Run(UploadedClassifier model)
     {
+        try
+        {
+            RunClassifier(model);
+        }
+        catch (SampleRefusedException ex) // a front end that made a count outside the signed range of the probe rows
+        {
+            throw new InvalidDataException($"on probe rows: {ex.Message}", ex);
+        }
+    }
+
+    private static void RunClassifier(UploadedClassifier model)
+    {
         var spec = model.Spec;
         var graph = spec.Graph!;
         if (graph.Tensors is { } tensors)
@@ -74,7 +86,7 @@ public static class UploadedModelProbe
         {
             throw new InvalidDataException($"it does not run on probe rows {shape}, the shortest samples ({varying.Text}): {ex.Message}", ex);
         }
-        catch (InvalidDataException ex) when (!ex.Message.StartsWith("it ", StringComparison.Ordinal)) // a front end that made another count than its interface says
+        catch (Exception ex) when ((ex is SampleRefusedException || ex is InvalidDataException) && !ex.Message.StartsWith("it ", StringComparison.Ordinal)) // a front end that made another count than its interface says
         {
             throw new InvalidDataException($"on probe rows {shape}, the shortest samples ({varying.Text}): {ex.Message}", ex);
         }
@@ -85,6 +97,18 @@ public static class UploadedModelProbe
     /// used. Throws <see cref="InvalidDataException"/> saying what failed.
     /// </summary>
     public static float[] RunServed(byte[] bytes, ModelSpec spec, byte[]? preprocess = null)
+    {
+        try
+        {
+            return Served(bytes, spec, preprocess);
+        }
+        catch (SampleRefusedException ex)
+        {
+            throw new InvalidDataException($"on probe rows: {ex.Message}", ex);
+        }
+    }
+
+    private static float[] Served(byte[] bytes, ModelSpec spec, byte[]? preprocess)
     {
         var graph = spec.Graph!;
         // Ids are probed with 0, the one id every vocabulary has; float inputs with standard-normal rows.

@@ -469,13 +469,32 @@ public sealed record GraphInterface
         }
     }
 
+    private readonly bool _featureCountsByData;
+
+    /// <summary>
+    /// True when the front end makes as many <see cref="FeatureLengths"/> as each sample's data decides (it drops a
+    /// recording's silent frames, say), not as its length does: declared by the operator, the front end takes one sample
+    /// at a time, and a device refuses a count outside the range. Set after <see cref="FeatureLengths"/>.
+    /// </summary>
+    public bool FeatureCountsByData
+    {
+        get => _featureCountsByData;
+        init
+        {
+            if (value && (_featureLengths is null || _featureLengths.Name == _varying?.Name))
+                throw new ArgumentException("Invalid graph interface: features whose count the data decides are declared behind a front end that makes them along the model's own axis, and only then");
+            _featureCountsByData = value;
+        }
+    }
+
     /// <summary>
     /// What the front end does with the samples' length, as a card or a check says it: <c>keeps the samples' 'frames'</c>,
-    /// or <c>makes 6 to 8 'frames' of 48 to 64 'samples'</c>; null unless <see cref="FeatureLengths"/> is set.
+    /// <c>makes 6 to 8 'frames' of 48 to 64 'samples'</c>, or <c>makes 1 to 8 'frames' of 6 to 8 'readings', as many as
+    /// each sample's data decides</c>; null unless <see cref="FeatureLengths"/> is set.
     /// </summary>
     public string? FeatureLengthsText => _featureLengths is not { } made || _varying is not { } samples ? null
         : made.Name == samples.Name && made.Shortest == samples.Shortest ? $"keeps the samples' '{made.Name}'"
-        : string.Create(CultureInfo.InvariantCulture, $"makes {made.Shortest} to {made.Longest} '{made.Name}' of {samples.Shortest} to {samples.Longest} '{samples.Name}'");
+        : string.Create(CultureInfo.InvariantCulture, $"makes {made.Shortest} to {made.Longest} '{made.Name}' of {samples.Shortest} to {samples.Longest} '{samples.Name}'{(_featureCountsByData ? ", as many as each sample's data decides" : string.Empty)}");
 
     /// <summary>
     /// The lengths the model's own features input varies over: <see cref="Varying"/> without a front end,
@@ -575,7 +594,7 @@ public sealed record GraphInterface
         + (ValuesDims.Count > 0 ? "|values:" + string.Join('x', ValuesDims.Select(d => d.ToString(CultureInfo.InvariantCulture))) : string.Empty)
         + (_axisLengths.Count > 0 ? "|axes:" + Onnx.AxisLengths.Text(_axisLengths) : string.Empty)
         + (_varying is { } varying ? "|lengths:" + varying.CanonicalText : string.Empty)
-        + (_featureLengths is { } made ? "|featurelengths:" + made.CanonicalText : string.Empty)
+        + (_featureLengths is { } made ? "|featurelengths:" + made.CanonicalText + (_featureCountsByData ? ":by-data" : string.Empty) : string.Empty)
         + (_maxLoopTrips > 0 ? "|loop-trips:" + _maxLoopTrips.ToString(CultureInfo.InvariantCulture) : string.Empty)
         + (_tasks.Count > 0 ? "|tasks:" + string.Join(';', _tasks.Select(t => t.CanonicalText)) : string.Empty)
         + (MultiLabels > 0 ? "|multilabel:" + MultiLabels.ToString(CultureInfo.InvariantCulture) : string.Empty)

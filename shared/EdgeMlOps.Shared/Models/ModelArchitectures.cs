@@ -32,7 +32,7 @@ public static class ModelArchitectures
                 States = { g.States.Select(s => new TensorStatePair { Input = s.Input, Output = s.Output }) },
                 Tasks = { g.Tasks.Select(t => new ModelTaskSpec { Output = t.Output, Classes = (uint)t.Classes, Dims = { t.Dims }, Weight = t.Weight, Logits = t.Logits, Labels = (uint)t.Labels, ClassAxisLast = t.ClassAxisLast }) },
                 AxisLengths = { g.AxisLengths.Select(a => new AxisLength { Name = a.Name, Length = a.Length }) },
-                SampleLengths = g.Varying is { } v ? RangeSpec(v, g.FeatureLengths) : null,
+                SampleLengths = g.Varying is { } v ? RangeSpec(v, g.FeatureLengths, g.FeatureCountsByData) : null,
                 MaxLoopTrips = (uint)g.MaxLoopTrips,
             };
         }
@@ -41,9 +41,9 @@ public static class ModelArchitectures
     }
 
     /// <summary>A range as signed: the samples' axis, and behind a front end whose features vary with them the features' axis (and, when it frames them, their own name and shortest).</summary>
-    private static SampleLengthRange RangeSpec(SampleLengths varying, SampleLengths? features)
+    private static SampleLengthRange RangeSpec(SampleLengths varying, SampleLengths? features, bool byData)
     {
-        var range = new SampleLengthRange { Name = varying.Name, Axis = (uint)varying.Axis, Shortest = varying.Shortest };
+        var range = new SampleLengthRange { Name = varying.Name, Axis = (uint)varying.Axis, Shortest = varying.Shortest, FeatureCountsByData = byData };
         if (features is null) return range;
         range.FeatureAxis = (uint)features.Axis;
         if (features.Name != varying.Name || features.Shortest != varying.Shortest) (range.FeatureName, range.FeatureShortest) = (features.Name, features.Shortest); // a front end that frames the samples
@@ -71,6 +71,7 @@ public static class ModelArchitectures
                 FeatureLengths = g.SampleLengths is { HasFeatureAxis: true } made
                     ? new SampleLengths(made.FeatureName.Length > 0 ? made.FeatureName : made.Name, checked((int)Math.Min(made.FeatureAxis, int.MaxValue)), made.FeatureShortest > 0 ? made.FeatureShortest : made.Shortest, g.FeatureDims,
                         checked(g.ContextInputs.Select(Signature).Sum(c => c.ValueCount))) : null, // the context inputs' values trail what the front end made
+                FeatureCountsByData = g.SampleLengths?.FeatureCountsByData == true,
                 MaxLoopTrips = (int)Math.Min(g.MaxLoopTrips, int.MaxValue) };
             var spec = graph.TargetWidth > 0 || graph.PositionClasses > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, checked((int)architecture.Classes));
             if ((g.Preprocess is null) != (g.FeatureDims.Count == 0)) throw new ArgumentException("feature_dims are declared with a preprocessing graph, and only then");

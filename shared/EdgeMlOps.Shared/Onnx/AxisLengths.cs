@@ -24,7 +24,15 @@ public static class AxisLengths
 
     /// <summary>The axis <see cref="Parse"/>'s text lets vary (<c>frames=6..8</c>) and its shortest length, or null when every axis is pinned at one.</summary>
     public static (string Name, long Shortest)? Range(string text) =>
-        Items(text).Where(i => i.Shortest < i.Longest).Select(i => ((string, long)?)(i.Name, i.Shortest)).SingleOrDefault();
+        Items(text).Where(i => i.Shortest < i.Longest).Select(i => ((string, long)?)(i.Name, i.Shortest)).FirstOrDefault();
+
+    /// <summary>
+    /// A second range after the samples' (<c>readings=6..8,frames=1..8</c>): the model's own axis along which a front end
+    /// makes as many values as each sample's data decides — a voice-activity front end that drops silent frames — and
+    /// the fewest it may make; null without one.
+    /// </summary>
+    public static (string Name, long Shortest)? MadeRange(string text) =>
+        Items(text).Where(i => i.Shortest < i.Longest).Skip(1).Select(i => ((string, long)?)(i.Name, i.Shortest)).FirstOrDefault();
 
     private static List<(string Name, long Shortest, long Longest)> Items(string text)
     {
@@ -41,7 +49,7 @@ public static class AxisLengths
         }
 
         if (pins.Select(p => p.Item1).Distinct(StringComparer.Ordinal).Count() != pins.Count) throw new ArgumentException("an axis is pinned twice");
-        if (pins.Count(p => p.Item2 < p.Item3) > 1) throw new ArgumentException("samples may vary in length along one axis only");
+        if (pins.Count(p => p.Item2 < p.Item3) > 2) throw new ArgumentException("samples may vary in length along one axis only, and what a front end makes of them along one more");
         return pins;
     }
 
@@ -79,8 +87,8 @@ public static class AxisLengths
     }
 
     /// <summary>How a card or a check names the pins: <c>frames=8</c>, or <c>frames=6..8</c> for the axis <paramref name="varying"/> lets vary.</summary>
-    public static string Text(IEnumerable<(string Name, long Length)> pins, Models.SampleLengths? varying = null) =>
-        string.Join(',', pins.Select(p => p.Name == varying?.Name ? varying.Text : p.Name + "=" + p.Length.ToString(CultureInfo.InvariantCulture)));
+    public static string Text(IEnumerable<(string Name, long Length)> pins, Models.SampleLengths? varying = null, Models.SampleLengths? made = null) =>
+        string.Join(',', pins.Select(p => p.Name == varying?.Name ? varying.Text : p.Name == made?.Name ? made.Text : p.Name + "=" + p.Length.ToString(CultureInfo.InvariantCulture)));
 
     private static IEnumerable<TensorShapeProto.Types.Dimension> Dims(ValueInfoProto value) => value.Type?.TensorType?.Shape?.Dim ?? [];
 }

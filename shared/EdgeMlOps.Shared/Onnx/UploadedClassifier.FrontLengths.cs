@@ -19,7 +19,8 @@ public sealed partial class UploadedClassifier
     {
         var model = ParseWellFormed(bytes);
         List<(string Name, long Length)> pins = [.. options.AxisLengths.Where(p => Declares(model, p.Name))]; // the front end's own are checked with it
-        return options with { Preprocess = null, AxisLengths = pins, Varying = pins.Any(p => p.Name == options.Varying?.Name) ? options.Varying : null };
+        var own = new[] { options.Made, options.Varying }.FirstOrDefault(r => r is { } range && pins.Any(p => p.Name == range.Name)); // the model alone takes what the front end makes
+        return options with { Preprocess = null, AxisLengths = pins, Varying = own, Made = null };
     }
 
     /// <summary>
@@ -72,6 +73,33 @@ public sealed partial class UploadedClassifier
         return null;
     }
 
+    /// <summary>
+    /// Features along the model's own free axis <paramref name="decided"/> names, as many as each sample's data decides
+    /// (from its fewest to the model's pin): the front end must take one sample at a time (its batch fixed at 1 — a count
+    /// for a whole batch would let one sample's values decide another's features) and leave that axis free in its
+    /// output, where the model's features input takes it. Each device checks every count it makes against the range.
+    /// </summary>
+    private static SampleLengths DecidedLengths(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying, (string Name, long Shortest) decided)
+    {
+        var made = front.Graph.Output.Single();
+        var axes = Dims(model.Graph.Input.Single(i => i.Name == input)).Skip(1).Select((d, i) => (d, i)).Where(p => p.d.DimParam == decided.Name).Select(p => p.i).ToList();
+        if (axes.Count != 1)
+            throw new InvalidDataException($"'{decided.Name}={decided.Shortest}..', what the front end makes as each sample's data decides, names no free axis of the model's features input '{input}' (or more than one): name the model's axis the front end's frames go along");
+        if (Dims(front.Graph.Input[0]).FirstOrDefault() is not { HasDimValue: true, DimValue: 1 })
+            throw new InvalidDataException($"a front end whose '{decided.Name}' each sample's data decides takes one sample at a time: export it with its batch fixed at 1 (its input '{front.Graph.Input[0].Name}' is {OnnxModelCheck.Describe(front.Graph.Input[0])})");
+        var outputDims = Dims(made).Skip(1).ToList();
+        if (axes[0] >= outputDims.Count || outputDims[axes[0]].HasDimValue)
+            throw new InvalidDataException($"the preprocessing graph makes '{made.Name}' {OnnxModelCheck.Describe(made)}: its axis {axes[0] + 1} must be free for the data to decide how many '{decided.Name}' it makes");
+        try
+        {
+            return new SampleLengths(decided.Name, axes[0], decided.Shortest, featureDims, varying.Trailing);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException(ex.Message, ex);
+        }
+    }
+
     /// <summary>Whether an input of <paramref name="graph"/> (not an initializer) declares a free axis named <paramref name="name"/> behind its batch.</summary>
     private static bool Declares(ModelProto graph, string name)
     {
@@ -88,8 +116,10 @@ public sealed partial class UploadedClassifier
     /// along it; else features of the model's one shape at every length (null: samples of any length resampled to one —
     /// the aggregator's probe runs both ends to see it). Throws <see cref="InvalidDataException"/> when the two graphs disagree.
     /// </summary>
-    private static SampleLengths? FeatureLengthsOf(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying, IReadOnlyList<(string Name, long Length)> frontPins, Func<byte[], long[]>? run)
+    private static SampleLengths? FeatureLengthsOf(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying, IReadOnlyList<(string Name, long Length)> frontPins, UploadedClassifierOptions options)
     {
+        if (options.Made is { } decided) return DecidedLengths(front, model, input, featureDims, varying, decided);
+        var run = options.FrontDims;
         var made = front.Graph.Output.Single();
         var kept = Dims(made).Skip(1).Select((d, i) => (d, i)).Where(p => p.d.DimParam == varying.Name).Select(p => p.i).ToList();
         var modelAxes = Dims(model.Graph.Input.Single(i => i.Name == input)).Skip(1).Select((d, i) => (d, i)).Where(p => p.d.DimParam == varying.Name).Select(p => p.i).ToList();

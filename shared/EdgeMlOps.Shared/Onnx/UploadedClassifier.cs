@@ -78,6 +78,13 @@ public sealed record UploadedClassifierOptions(string Trainable = "last:1")
     public (string Name, long Shortest)? Varying { get; init; }
 
     /// <summary>
+    /// Behind a front end whose count each sample's data decides (one that drops a recording's silent frames): the model's
+    /// own free axis it makes them along, pinned at the most it may make, and the fewest (<c>AxisLengths.MadeRange</c>:
+    /// <c>frames=1..8</c> in <c>readings=6..8,frames=1..8</c>); null: the front end's shapes or a run of it tell.
+    /// </summary>
+    public (string Name, long Shortest)? Made { get; init; }
+
+    /// <summary>
     /// Runs a front end's file (the fleet's pins and one sample length applied) once on a sample of zeros and returns its
     /// output's dims (<c>FrontEndRun.OutputDims</c> in EdgeMlOps.Runtime): asked for how many frames a front end makes of
     /// the shortest and the longest samples when its shapes alone do not tell. Null: the shapes decide, and a front end
@@ -126,6 +133,8 @@ public sealed partial class UploadedClassifier
     {
         var original = ParseWellFormed(bytes);
         var frontOriginal = options.Preprocess is { } frontBytes ? ParseWellFormed(frontBytes, "the preprocessing graph") : null;
+        if (options.Made is { } second && (frontOriginal is null || options.Varying is null))
+            throw new InvalidDataException($"'{second.Name}={second.Shortest}..{options.AxisLengths.FirstOrDefault(p => p.Name == second.Name).Length}' is what a front end makes as each sample's data decides; {(frontOriginal is null ? "this model has none: samples vary in length along one axis only" : "the samples' own range comes first (ModelInterface:AxisLengths=READINGS=SHORTEST..LONGEST,FRAMES=FEWEST..MOST)")}");
         var (modelPins, frontPins) = PinsOf(original, frontOriginal, options.AxisLengths);
         var model = Onnx.AxisLengths.Pin(original, modelPins); // read and differentiated with its free axes pinned; served as uploaded
         var (input, sampleDims, integer, context) = FeaturesInput(model, options.Input);
@@ -148,11 +157,11 @@ public sealed partial class UploadedClassifier
         if (front is not null && context.FirstOrDefault(c => c.Name == front.Inputs[0].Name) is { } clash)
             throw new InvalidDataException($"the preprocessing graph's input '{clash.Name}' is also the name of a context input of the model: callers could not tell them apart by name");
         var varying = options.Varying is { } range ? VaryingLengths(frontOriginal ?? original, front?.Inputs[0].Name ?? input, original, sampleDims, range, context) : null;
-        var featureLengths = frontOriginal is not null && varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying, frontPins, options.FrontDims) : null; // the context inputs' values trail what it makes, as they trail the samples
+        var featureLengths = frontOriginal is not null && varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying, frontPins, options) : null; // the context inputs' values trail what it makes, as they trail the samples
         var modelVaries = front is null ? varying is not null : featureLengths is not null; // the model's own input varies: its train step keeps that axis free
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying, FeatureLengths = featureLengths };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying, FeatureLengths = featureLengths, FeatureCountsByData = options.Made is not null };
             return new UploadedClassifier(bytes, original, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
@@ -177,7 +186,7 @@ public sealed partial class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying, FeatureLengths = featureLengths,
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying, FeatureLengths = featureLengths, FeatureCountsByData = options.Made is not null,
             MaxLoopTrips = step.Model.Graph.Output.Any(o => o.Name == ClassifierGraphs.LoopOverflowOutput) ? options.MaxLoopTrips ?? 0 : 0 }; // signed only when a loop the data ends is unrolled to it
         return new UploadedClassifier(bytes, original, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }

@@ -126,6 +126,10 @@ public class ModelCheckCommandTests
         Assert.Contains("(56 to 72 floats per request: 6 to 8 'frames', then 8 context values)", output, StringComparison.Ordinal);
         Assert.Contains("the front end keeps the samples' 'frames': monitoring sketches the mean over 'frames' of the features it makes and then the context values (16 values at every length)", output, StringComparison.Ordinal);
         Assert.Contains("train step: softmax-ce on 'logits', sgd; trains 6 tensors", output, StringComparison.Ordinal);
+        (exit, output) = await Run(Fixture("pytorch_digit_frames.onnx"), "--preprocess", Fixture("pytorch_frames_trimming.onnx"), "--axis-lengths", "readings=6..8,frames=1..8");
+        Assert.Equal(0, exit);
+        Assert.Contains("ModelInterface:AxisLengths=readings=6..8,frames=1..8): samples [8, 8] into the front end's 'scan'", output, StringComparison.Ordinal);
+        Assert.Contains("the front end makes 1 to 8 'frames' of 6 to 8 'readings', as many as each sample's data decides: monitoring sketches the mean over 'frames' of the features it makes (8 values at every length)", output, StringComparison.Ordinal);
     }
 
     /// <summary>A while loop only the data ends: the check says to declare a bound, and with one shows the train step.</summary>

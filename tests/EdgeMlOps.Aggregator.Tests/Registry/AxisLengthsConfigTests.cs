@@ -153,6 +153,37 @@ public sealed class AxisLengthsConfigTests
         }
     }
 
+    /// <summary>
+    /// A front end whose frame count each scan's data decides (PyTorch's trimming, which drops quiet frames), declared by
+    /// a second range, <c>readings=6..8,frames=1..8</c>: the fleet's model takes 1 to 8 frames, signed as decided by the
+    /// data, probed, and the card says so; a served version is checked behind it as the fleet reads it. A third range is
+    /// an error naming the key.
+    /// </summary>
+    [Fact]
+    public void AFrontEndWhoseCountsTheDataDecides_IsDeclaredByASecondRange_ProbedAndCarded()
+    {
+        var trimming = Path.Combine(AppContext.BaseDirectory, "Registry", "Fixtures", "pytorch_frames_trimming.onnx");
+        var options = Read(("ModelInterface:Preprocess", trimming), ("ModelInterface:AxisLengths", "readings=6..8,frames=1..8"));
+        var graph = options.Model.Graph!;
+        Assert.True(graph.FeatureCountsByData);
+        Assert.Equal(("readings=6..8", "frames@0=1..8"), (graph.Varying!.Text, graph.FeatureLengths!.CanonicalText));
+        UploadedModelProbe.Run(options.ModelSource!);
+        var card = EdgeMlOps.Aggregator.Governance.InterfaceCardSection.For(options.ModelSource!.Bytes, options.ModelSource.TrainStep, options.Model);
+        var served = Assert.Single(card.Rows!, r => r[0] == "served as")[2];
+        Assert.Contains("readings=6..8,frames=1..8 (ModelInterface:AxisLengths", served, StringComparison.Ordinal);
+        Assert.Contains("(the front end makes 1 to 8 'frames' of 6 to 8 'readings', as many as each sample's data decides)", served, StringComparison.Ordinal);
+
+        var serveOnly = UploadedClassifier.Open(File.ReadAllBytes(Frames), new UploadedClassifierOptions(UploadedClassifier.ServeOnly)
+        {
+            Preprocess = File.ReadAllBytes(trimming), AxisLengths = AxisLengths.Parse("readings=6..8,frames=1..8"), Varying = ("readings", 6), Made = ("frames", 1),
+        });
+        Assert.Empty(ServedClassifierVersionCheck.Admit(serveOnly, File.ReadAllBytes(Frames)).Values); // a new version read behind the fleet's front end, as the fleet reads it
+
+        var three = Assert.Throws<EdgeMlOps.Shared.Configuration.OptionsValidationException>(() => Read(("ModelInterface:Preprocess", trimming), ("ModelInterface:AxisLengths", "readings=6..8,frames=1..8,width=1..2")));
+        Assert.Contains("ModelInterface:AxisLengths", three.Message, StringComparison.Ordinal);
+        Assert.Contains("samples may vary in length along one axis only, and what a front end makes of them along one more", three.Message, StringComparison.Ordinal);
+    }
+
     /// <summary><c>ModelInterface:MaxLoopTrips</c>: PyTorch's scripted while loop becomes the fleet's model, probed; out of range it is an error naming the key.</summary>
     [Fact]
     public void AWhileLoopTheDataEnds_TrainsWithADeclaredBound_FromConfiguration()

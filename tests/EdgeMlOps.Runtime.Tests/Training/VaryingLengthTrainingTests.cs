@@ -145,7 +145,10 @@ public class VaryingLengthTrainingTests(Xunit.Abstractions.ITestOutputHelper out
     public void RangesThatDoNotFit_AreRefusedSayingWhy()
     {
         Assert.Contains("the shortest length must be below the longest", Assert.Throws<ArgumentException>(() => AxisLengths.Parse("frames=8..6")).Message, StringComparison.Ordinal);
-        Assert.Contains("samples may vary in length along one axis only", Assert.Throws<ArgumentException>(() => AxisLengths.Parse("frames=6..8,tokens=2..4")).Message, StringComparison.Ordinal);
+        Assert.Contains("samples may vary in length along one axis only", Assert.Throws<ArgumentException>(() => AxisLengths.Parse("frames=6..8,tokens=2..4,width=2..3")).Message, StringComparison.Ordinal);
+        Assert.Equal(("tokens", 2L), AxisLengths.MadeRange("frames=6..8,tokens=2..4")); // a second range: what a front end makes as the data decides
+        var twoRanges = Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open(Frames, new UploadedClassifierOptions("all") { AxisLengths = AxisLengths.Parse("frames=6..8,width=2..3"), Varying = ("frames", 6), Made = ("width", 2) }));
+        Assert.Contains("'width=2..3' is what a front end makes as each sample's data decides; this model has none: samples vary in length along one axis only", twoRanges.Message, StringComparison.Ordinal);
         Assert.Equal([("frames", 8L), ("width", 3L)], AxisLengths.Parse("frames=6..8,width=3"));
         Assert.Equal(("frames", 6L), AxisLengths.Range("frames=6..8,width=3"));
         Assert.Null(AxisLengths.Range("frames=8"));

@@ -1,0 +1,82 @@
+using System.Net;
+using System.Text.Json;
+using EdgeMlOps.Shared.Onnx;
+
+using static EdgeMlOps.Agent.Tests.Http.LocalApiClient;
+
+namespace EdgeMlOps.Agent.Tests.Http;
+
+/// <summary>
+/// PyTorch's frame classifier behind PyTorch's trimming front end (<c>export_trimming_frontend.py</c>), which drops a
+/// raw scan's quiet frames, on a real agent's local API (<c>ModelInterface:AxisLengths=readings=6..8,frames=1..8</c>):
+/// each scan answered as PyTorch computes it whatever number of frames its values keep, kept raw at its own length,
+/// monitored by the kept frames' mean; a scan whose values keep fewer frames than the signed range is refused, saying
+/// so, and not kept.
+/// </summary>
+public sealed class DataDecidedServingTests
+{
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    private static readonly JsonElement Expected = JsonDocument.Parse(File.ReadAllText(Fixture("trimming_frontend_expected.json"))).RootElement;
+
+    private static float[] Floats(JsonElement e, string name) => [.. e.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
+
+    private static UploadedClassifier Open(byte[] bytes, string pins) => UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")
+    {
+        Preprocess = File.ReadAllBytes(Fixture("pytorch_frames_trimming.onnx")), AxisLengths = AxisLengths.Parse(pins), Varying = AxisLengths.Range(pins), Made = AxisLengths.MadeRange(pins),
+    });
+
+    [Fact]
+    public async Task ScansWhoseQuietFramesAreDropped_AreAnsweredAsPyTorchDoes_AndKeptRaw()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
+        var model = Open(bytes, "readings=6..8,frames=1..8");
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var digits = Expected.GetProperty("digits").EnumerateArray().Select(d => d.GetInt64()).ToArray();
+        foreach (var (scansName, key, width) in new[] { ("scans", "whole", 64), ("short", "cut", 48) })
+        {
+            var (scans, scores) = (Floats(Expected, scansName), Floats(Expected.GetProperty(key), "logits"));
+            for (var row = 0; row < 6; row++)
+            {
+                var scan = scans.AsSpan(row * width, width).ToArray();
+                var json = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scan)}}]}""");
+                Assert.Equal(HttpStatusCode.OK, json.Status);
+                var pytorch = scores.AsSpan(row * 10, 10).ToArray();
+                var softmax = pytorch.Select(v => Math.Exp(v - pytorch.Max())).ToArray();
+                var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
+                for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+            }
+
+            var feedback = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(scans.AsSpan(0, width).ToArray())}}],"label":{{digits[0]}}}""");
+            Assert.Equal(HttpStatusCode.OK, feedback.Status);
+        }
+
+        serving.Device.Agent.FlushProfile();
+        var profile = serving.Device.Outbox.Peek(100).Where(m => m.Topic.EndsWith("/profile", StringComparison.Ordinal))
+            .Select(m => Shared.Protocol.V1.ProfileReport.Parser.ParseFrom(m.Payload)).Single();
+        Assert.Equal((12UL, 8), (profile.Predictions, profile.Features.Count)); // a kept frame's mean, whatever is kept
+        var kept = serving.Device.Store.LoadSamples(64, varying: model.Spec.Graph!.Varying);
+        Assert.Equal([48, 64], kept.RowLengths!.Order()); // raw, at their own length
+    }
+
+    [Fact]
+    public async Task AScanThatKeepsFewerFramesThanTheSignedRange_IsRefused_AndNotKept()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
+        var model = Open(bytes, "readings=6..8,frames=3..8");
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var scans = Floats(Expected, "scans");
+        var three = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(0, 64).ToArray())}}]}"""); // keeps 3 frames
+        Assert.Equal(HttpStatusCode.OK, three.Status);
+        var two = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(64, 64).ToArray())}}]}"""); // keeps 2
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, two.Status);
+        Assert.Contains("the preprocessing graph made 16 values per sample; the interface declares 3 to 8 'frames'", two.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var health = await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/health", null);
+        Assert.Equal(1, health.Body.GetProperty("samplesRefused").GetInt64()); // counted
+        var feedback = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(scans.AsSpan(64, 64).ToArray())}}],"label":1}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, feedback.Status);
+        Assert.Contains("3 to 8 'frames'", feedback.Body.GetProperty("error").GetString(), StringComparison.Ordinal); // ground truth it could never train on
+        Assert.Empty(serving.Device.Store.LoadSamples(64, varying: model.Spec.Graph!.Varying).RowLengths ?? []);
+        Assert.Equal(2, (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/health", null)).Body.GetProperty("samplesRefused").GetInt64());
+    }
+}
