@@ -102,18 +102,20 @@ internal sealed class PreprocessSession : IDisposable
 
     /// <summary>
     /// Samples of several lengths (sample <c>i</c> holds <paramref name="rowLengths"/>[i] values along
-    /// <paramref name="callers"/>' axis, laid end to end) through the graph, each length's samples run together: what it
-    /// made for each followed by the sample's context values (<paramref name="callers"/>' trailing ones), in the samples'
-    /// order, and each row's length — one in <paramref name="made"/>'s range when its features vary with the samples,
+    /// <paramref name="callers"/>' axis, laid end to end; null callers: all of the front end's one shape) through the
+    /// graph, each length's samples run together: what it made for each followed by the sample's
+    /// <paramref name="trailing"/> context values, in the samples' order, and each row's length — one in <paramref name="made"/>'s range when its features vary with the samples,
     /// else <paramref name="featureLength"/> for every row (then null lengths). A sample it makes another count of is
     /// left out (<c>LeftOut</c>: their indices, in order; empty when none), as a front end whose counts the data decides
     /// may; throws <see cref="SampleRefusedException"/> when that leaves none.
     /// </summary>
-    public (float[] Features, int[]? Lengths, int[] LeftOut) FeaturesOfLengths(float[] samples, int[] rowLengths, SampleLengths callers, SampleLengths? made, int featureLength)
+    public (float[] Features, int[]? Lengths, int[] LeftOut) FeaturesOfLengths(float[] samples, int[] rowLengths, SampleLengths? callers, int trailing, SampleLengths? made, int featureLength)
     {
         string? refusal = null;
-        var trailing = callers.Trailing;
-        var lengths = rowLengths.Select(l => callers.LengthOf(l) ?? throw new ArgumentException($"a sample of {l} values is none of {callers.Describe()}", nameof(rowLengths))).ToArray();
+        long[] oneLength = [.. Declared.Inputs[0].Dims.Skip(1)]; // without callers' lengths, every sample has the front end's one shape
+        var sampleLength = checked((int)oneLength.Aggregate(1L, (a, d) => a * d)) + trailing;
+        var lengths = rowLengths.Select(l => (callers is null ? (l == sampleLength ? 0 : null) : callers.LengthOf(l))
+            ?? throw new ArgumentException($"a sample of {l} values is none of {callers?.Describe() ?? sampleLength.ToString(System.Globalization.CultureInfo.InvariantCulture)}", nameof(rowLengths))).ToArray();
         var from = new int[lengths.Length];
         for (var i = 1; i < lengths.Length; i++) from[i] = from[i - 1] + rowLengths[i - 1];
         var each = new float[lengths.Length][];
@@ -122,12 +124,12 @@ internal sealed class PreprocessSession : IDisposable
             var rowLength = rowLengths[group.First()];
             foreach (var chunk in group.Chunk(Chunk(256)))
             {
-                RunRows(samples, [.. chunk.Select(i => from[i])], rowLength - trailing, trailing, callers.DimsAt(group.Key), (r, values) =>
+                RunRows(samples, [.. chunk.Select(i => from[i])], rowLength - trailing, trailing, callers?.DimsAt(group.Key) ?? oneLength, (r, values) =>
                 {
                     var outLength = values.Length + trailing; // what it made of this length, then the context: the model's one shape, or a length in its range
                     if (made is null ? outLength != featureLength : made.LengthOf(outLength) is null)
                     {
-                        refusal ??= $"the preprocessing graph made {values.Length} values per sample of {group.Key} '{callers.Name}'; the model's features input takes {(made is null ? (featureLength - trailing).ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}";
+                        refusal ??= $"the preprocessing graph made {values.Length} values per sample{(callers is null ? string.Empty : $" of {group.Key} '{callers.Name}'")}; the model's features input takes {(made is null ? (featureLength - trailing).ToString(System.Globalization.CultureInfo.InvariantCulture) : made.Describe())}";
                         return; // this sample left out: the others train
                     }
 

@@ -203,10 +203,10 @@ public sealed class TrainStepModel : IDisposable
         var dim = _featureLength;
         float[]? fronted = null; // the front end is frozen: its features once, not per epoch
         int[] leftOut = [];
-        if (rowLengths is null && _callerLengths is not null && Spec?.Graph?.FeatureLengths is not null) rowLengths = [.. Enumerable.Repeat(SampleLength, n)]; // samples all of the longest: what it makes of them may still vary
+        if (rowLengths is null && _front is not null && Spec?.Graph?.FeatureLengths is not null) rowLengths = [.. Enumerable.Repeat(SampleLength, n)]; // samples all of one length: what it makes of them may still vary
         if (_front is not null && rowLengths is { } sent) // samples of several lengths: each length through it, and the lengths of what it made (null: one shape)
         {
-            (fronted, rowLengths, leftOut) = _front.FeaturesOfLengths(features, sent, _callerLengths ?? throw new ArgumentException("samples of several lengths for a front end that takes one", nameof(rowLengths)), Spec?.Graph?.FeatureLengths, dim);
+            (fronted, rowLengths, leftOut) = _front.FeaturesOfLengths(features, sent, _callerLengths, Spec?.Graph?.ContextLength ?? 0, Spec?.Graph?.FeatureLengths, dim);
             if (leftOut.Length > 0) (n, labels, targets) = WithoutRows(leftOut, n, labels, targets, k); // samples it refused: the others train
         }
         else if (_front is not null) fronted = _front.Features(features, n, dim, Spec?.Graph?.ContextLength ?? 0);

@@ -461,8 +461,10 @@ public sealed record GraphInterface
                 return;
             }
 
-            if (_preprocess is null || _varying is null || value.Trailing != ContextLength)
-                throw new ArgumentException($"Invalid graph interface: features varying along '{value.Name}' from {value.Shortest} are declared behind a front end whose samples vary, and only then");
+            if (_preprocess is null || (_varying is null && !_featureCountsByData) || value.Trailing != ContextLength)
+                throw new ArgumentException($"Invalid graph interface: features varying along '{value.Name}' from {value.Shortest} are declared behind a front end whose samples vary, or whose counts the data decides, and only then");
+            if (_featureCountsByData && value.Name == _varying?.Name)
+                throw new ArgumentException("Invalid graph interface: features whose count the data decides are declared behind a front end that makes them along the model's own axis, and only then");
             if (value.Axis >= _featureDims.Count || value.Longest != _featureDims[value.Axis] || value.DimsAt(value.Longest).Length != _featureDims.Count)
                 throw new ArgumentException($"Invalid graph interface: features varying along axis {value.Axis} up to {value.Longest} do not fit feature dims [{string.Join(", ", _featureDims)}]");
             _featureLengths = value;
@@ -474,17 +476,14 @@ public sealed record GraphInterface
     /// <summary>
     /// True when the front end makes as many <see cref="FeatureLengths"/> as each sample's data decides (it drops a
     /// recording's silent frames, say), not as its length does: declared by the operator, the front end takes one sample
-    /// at a time, and a device refuses a count outside the range. Set after <see cref="FeatureLengths"/>.
+    /// at a time, and a device refuses a count outside the range. Set before <see cref="FeatureLengths"/>, which it
+    /// qualifies (behind samples of one length, the only way features vary).
     /// </summary>
     public bool FeatureCountsByData
     {
         get => _featureCountsByData;
-        init
-        {
-            if (value && (_featureLengths is null || _featureLengths.Name == _varying?.Name))
-                throw new ArgumentException("Invalid graph interface: features whose count the data decides are declared behind a front end that makes them along the model's own axis, and only then");
-            _featureCountsByData = value;
-        }
+        init => _featureCountsByData = value && _preprocess is not null ? true
+            : value ? throw new ArgumentException("Invalid graph interface: features whose count the data decides are declared behind a front end") : false;
     }
 
     /// <summary>
@@ -492,7 +491,8 @@ public sealed record GraphInterface
     /// <c>makes 6 to 8 'frames' of 48 to 64 'samples'</c>, or <c>makes 1 to 8 'frames' of 6 to 8 'readings', as many as
     /// each sample's data decides</c>; null unless <see cref="FeatureLengths"/> is set.
     /// </summary>
-    public string? FeatureLengthsText => _featureLengths is not { } made || _varying is not { } samples ? null
+    public string? FeatureLengthsText => _featureLengths is not { } made ? null
+        : _varying is not { } samples ? string.Create(CultureInfo.InvariantCulture, $"makes {made.Shortest} to {made.Longest} '{made.Name}' of each sample, as many as its data decides")
         : made.Name == samples.Name && made.Shortest == samples.Shortest ? $"keeps the samples' '{made.Name}'"
         : string.Create(CultureInfo.InvariantCulture, $"makes {made.Shortest} to {made.Longest} '{made.Name}' of {samples.Shortest} to {samples.Longest} '{samples.Name}'{(_featureCountsByData ? ", as many as each sample's data decides" : string.Empty)}");
 

@@ -33,6 +33,7 @@ public static class ModelArchitectures
                 Tasks = { g.Tasks.Select(t => new ModelTaskSpec { Output = t.Output, Classes = (uint)t.Classes, Dims = { t.Dims }, Weight = t.Weight, Logits = t.Logits, Labels = (uint)t.Labels, ClassAxisLast = t.ClassAxisLast }) },
                 AxisLengths = { g.AxisLengths.Select(a => new AxisLength { Name = a.Name, Length = a.Length }) },
                 SampleLengths = g.Varying is { } v ? RangeSpec(v, g.FeatureLengths, g.FeatureCountsByData) : null,
+                MadeLengths = g.Varying is null && g.FeatureLengths is { } made ? new SampleLengthRange { Name = made.Name, Axis = (uint)made.Axis, Shortest = made.Shortest } : null, // samples of one length, frames the data decides
                 MaxLoopTrips = (uint)g.MaxLoopTrips,
             };
         }
@@ -68,13 +69,16 @@ public static class ModelArchitectures
                 Tasks = [.. g.Tasks.Select(t => new ModelTask(t.Output, checked((int)Math.Min(t.Classes, int.MaxValue)), t.Dims.Count <= GraphInterface.MaxValuesRank ? t.Dims : throw new ArgumentException($"task '{t.Output}' has more than {GraphInterface.MaxValuesRank} axes"), t.Weight, t.Logits, checked((int)Math.Min(t.Labels, int.MaxValue)), t.ClassAxisLast))],
                 AxisLengths = g.AxisLengths.Count <= GraphInterface.MaxAxisLengths ? [.. g.AxisLengths.Select(a => (a.Name, a.Length))] : throw new ArgumentException($"more than {GraphInterface.MaxAxisLengths} pinned axes"),
                 Varying = g.SampleLengths is { } v ? ArchitectureSampleSizes.Lengths(v, g) : null,
+                FeatureCountsByData = g.SampleLengths?.FeatureCountsByData == true || g.MadeLengths is not null, // declared before the range it qualifies
                 FeatureLengths = g.SampleLengths is { HasFeatureAxis: true } made
                     ? new SampleLengths(made.FeatureName.Length > 0 ? made.FeatureName : made.Name, checked((int)Math.Min(made.FeatureAxis, int.MaxValue)), made.FeatureShortest > 0 ? made.FeatureShortest : made.Shortest, g.FeatureDims,
-                        checked(g.ContextInputs.Select(Signature).Sum(c => c.ValueCount))) : null, // the context inputs' values trail what the front end made
-                FeatureCountsByData = g.SampleLengths?.FeatureCountsByData == true,
+                        checked(g.ContextInputs.Select(Signature).Sum(c => c.ValueCount))) // the context inputs' values trail what the front end made
+                    : g.MadeLengths is { } decided ? new SampleLengths(decided.Name, checked((int)Math.Min(decided.Axis, int.MaxValue)), decided.Shortest, g.FeatureDims, checked(g.ContextInputs.Select(Signature).Sum(c => c.ValueCount))) : null,
                 MaxLoopTrips = (int)Math.Min(g.MaxLoopTrips, int.MaxValue) };
             var spec = graph.TargetWidth > 0 || graph.PositionClasses > 0 ? ModelSpec.ForTargets(graph) : ModelSpec.ForGraph(graph, checked((int)architecture.Classes));
             if ((g.Preprocess is null) != (g.FeatureDims.Count == 0)) throw new ArgumentException("feature_dims are declared with a preprocessing graph, and only then");
+            if (g.MadeLengths is not null && g.SampleLengths is not null) throw new ArgumentException("made_lengths are declared for samples of one length, and only then (a range of samples carries its features' range)");
+            if (graph.FeatureCountsByData && graph.FeatureLengths is null) throw new ArgumentException("features whose count the data decides declare their range");
             if (g.SingleScore && spec.Classes != 2) throw new ArgumentException($"a single score classifies two classes, not {spec.Classes}");
             _ = ParameterLayout.For(spec).TotalLength; // checked: the trained tensors fit one float vector
             if (spec.InputDim != architecture.InputDim) throw new ArgumentException($"input_dim {architecture.InputDim} is not the sample's {spec.InputDim} floats");
@@ -127,7 +131,7 @@ public static class ModelArchitectures
     private static ModelSpec TensorsSpec(ModelArchitecture architecture, GraphInterfaceSpec graph, TensorInterfaceSpec tensors)
     {
         if (architecture.InputDim != 0 || architecture.Classes != 0 || architecture.Hidden.Count > 0 || architecture.CategoricalFeatures.Count > 0
-            || graph.FeaturesInput.Length > 0 || graph.ScoresOutput.Length > 0 || graph.SampleDims.Count > 0 || graph.Trained.Count > 0 || graph.IntegerFeatures || graph.ScoresAreLogits || graph.SingleScore || graph.Preprocess is not null || graph.FeatureDims.Count > 0 || graph.RegressionTargets > 0 || graph.MultiLabels > 0 || graph.ValuesDims.Count > 0 || graph.PositionClasses > 0 || graph.ClassAxisLast || graph.ContextInputs.Count > 0 || graph.Tasks.Count > 0 || graph.AxisLengths.Count > 0 || graph.SampleLengths is not null || graph.MaxLoopTrips > 0)
+            || graph.FeaturesInput.Length > 0 || graph.ScoresOutput.Length > 0 || graph.SampleDims.Count > 0 || graph.Trained.Count > 0 || graph.IntegerFeatures || graph.ScoresAreLogits || graph.SingleScore || graph.Preprocess is not null || graph.FeatureDims.Count > 0 || graph.RegressionTargets > 0 || graph.MultiLabels > 0 || graph.ValuesDims.Count > 0 || graph.PositionClasses > 0 || graph.ClassAxisLast || graph.ContextInputs.Count > 0 || graph.Tasks.Count > 0 || graph.AxisLengths.Count > 0 || graph.SampleLengths is not null || graph.MadeLengths is not null || graph.MaxLoopTrips > 0)
             throw new ArgumentException("a model served by tensors declares no features, classes, scores or trained tensors");
         if (tensors.Inputs.Count > TensorInterface.MaxTensors || tensors.Outputs.Count > TensorInterface.MaxTensors || tensors.States.Count > TensorInterface.MaxTensors)
             throw new ArgumentException($"more than {TensorInterface.MaxTensors} inputs, outputs or states");

@@ -74,12 +74,22 @@ public sealed partial class UploadedClassifier
     }
 
     /// <summary>
+    /// The range the samples callers send vary over, and the one behind a front end along which it makes as many values
+    /// as each sample's data decides: <see cref="UploadedClassifierOptions.Made"/> when declared after the samples' — or,
+    /// behind a front end whose samples have one length, the one range when the model's features input declares its axis
+    /// and the front end's input does not (<c>readings=8,frames=1..8</c>: a fixed window whose frames the data decides).
+    /// </summary>
+    private static ((string Name, long Shortest)? Callers, (string Name, long Shortest)? Made) RangesOf(ModelProto? front, ModelProto model, UploadedClassifierOptions options) =>
+        front is not null && options.Made is null && options.Varying is { } only && !Declares(front, only.Name) && Declares(model, only.Name)
+            ? (null, only) : (options.Varying, options.Made);
+
+    /// <summary>
     /// Features along the model's own free axis <paramref name="decided"/> names, as many as each sample's data decides
     /// (from its fewest to the model's pin): the front end must take one sample at a time (its batch fixed at 1 — a count
     /// for a whole batch would let one sample's values decide another's features) and leave that axis free in its
     /// output, where the model's features input takes it. Each device checks every count it makes against the range.
     /// </summary>
-    private static SampleLengths DecidedLengths(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying, (string Name, long Shortest) decided)
+    private static SampleLengths DecidedLengths(ModelProto front, ModelProto model, string input, long[] featureDims, int trailing, (string Name, long Shortest) decided)
     {
         var made = front.Graph.Output.Single();
         var axes = Dims(model.Graph.Input.Single(i => i.Name == input)).Skip(1).Select((d, i) => (d, i)).Where(p => p.d.DimParam == decided.Name).Select(p => p.i).ToList();
@@ -92,7 +102,7 @@ public sealed partial class UploadedClassifier
             throw new InvalidDataException($"the preprocessing graph makes '{made.Name}' {OnnxModelCheck.Describe(made)}: its axis {axes[0] + 1} must be free for the data to decide how many '{decided.Name}' it makes");
         try
         {
-            return new SampleLengths(decided.Name, axes[0], decided.Shortest, featureDims, varying.Trailing);
+            return new SampleLengths(decided.Name, axes[0], decided.Shortest, featureDims, trailing);
         }
         catch (ArgumentException ex)
         {
@@ -118,7 +128,6 @@ public sealed partial class UploadedClassifier
     /// </summary>
     private static SampleLengths? FeatureLengthsOf(ModelProto front, ModelProto model, string input, long[] featureDims, SampleLengths varying, IReadOnlyList<(string Name, long Length)> frontPins, UploadedClassifierOptions options)
     {
-        if (options.Made is { } decided) return DecidedLengths(front, model, input, featureDims, varying, decided);
         var run = options.FrontDims;
         var made = front.Graph.Output.Single();
         var kept = Dims(made).Skip(1).Select((d, i) => (d, i)).Where(p => p.d.DimParam == varying.Name).Select(p => p.i).ToList();

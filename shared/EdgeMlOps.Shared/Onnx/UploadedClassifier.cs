@@ -133,8 +133,8 @@ public sealed partial class UploadedClassifier
     {
         var original = ParseWellFormed(bytes);
         var frontOriginal = options.Preprocess is { } frontBytes ? ParseWellFormed(frontBytes, "the preprocessing graph") : null;
-        if (options.Made is { } second && (frontOriginal is null || options.Varying is null))
-            throw new InvalidDataException($"'{second.Name}={second.Shortest}..{options.AxisLengths.FirstOrDefault(p => p.Name == second.Name).Length}' is what a front end makes as each sample's data decides; {(frontOriginal is null ? "this model has none: samples vary in length along one axis only" : "the samples' own range comes first (ModelInterface:AxisLengths=READINGS=SHORTEST..LONGEST,FRAMES=FEWEST..MOST)")}");
+        if (options.Made is { } second && frontOriginal is null)
+            throw new InvalidDataException($"'{second.Name}={second.Shortest}..{options.AxisLengths.FirstOrDefault(p => p.Name == second.Name).Length}' is what a front end makes as each sample's data decides; this model has none: samples vary in length along one axis only");
         var (modelPins, frontPins) = PinsOf(original, frontOriginal, options.AxisLengths);
         var model = Onnx.AxisLengths.Pin(original, modelPins); // read and differentiated with its free axes pinned; served as uploaded
         var (input, sampleDims, integer, context) = FeaturesInput(model, options.Input);
@@ -156,12 +156,16 @@ public sealed partial class UploadedClassifier
         if (front is not null) sampleDims = [.. front.Inputs[0].Dims.Skip(1)]; // callers send what the front end takes
         if (front is not null && context.FirstOrDefault(c => c.Name == front.Inputs[0].Name) is { } clash)
             throw new InvalidDataException($"the preprocessing graph's input '{clash.Name}' is also the name of a context input of the model: callers could not tell them apart by name");
-        var varying = options.Varying is { } range ? VaryingLengths(frontOriginal ?? original, front?.Inputs[0].Name ?? input, original, sampleDims, range, context) : null;
-        var featureLengths = frontOriginal is not null && varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying, frontPins, options) : null; // the context inputs' values trail what it makes, as they trail the samples
+        var (callers, made) = RangesOf(frontOriginal, original, options); // the samples' range and the one the data decides behind a front end
+        var varying = callers is { } range ? VaryingLengths(frontOriginal ?? original, front?.Inputs[0].Name ?? input, original, sampleDims, range, context) : null;
+        var trailing = checked(context.Sum(c => c.ValueCount)); // the context inputs' values trail what it makes, as they trail the samples
+        var featureLengths = frontOriginal is null ? null
+            : made is { } decided ? DecidedLengths(frontOriginal, original, input, featureDims, trailing, decided)
+            : varying is not null ? FeatureLengthsOf(frontOriginal, original, input, featureDims, varying, frontPins, options) : null;
         var modelVaries = front is null ? varying is not null : featureLengths is not null; // the model's own input varies: its train step keeps that axis free
         if (options.Trainable.Trim() == ServeOnly)
         {
-            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying, FeatureLengths = featureLengths, FeatureCountsByData = options.Made is not null };
+            var served = new GraphInterface(input, sampleDims, output, logits, [], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying, FeatureCountsByData = made is not null, FeatureLengths = featureLengths };
             return new UploadedClassifier(bytes, original, SpecOf(served, classes), null) { Preprocess = options.Preprocess };
         }
 
@@ -186,7 +190,7 @@ public sealed partial class UploadedClassifier
         if (step.Layout.Tensors.FirstOrDefault(t => initializers[t.Name].DataType != (int)DataType.Float) is { } wide)
             throw new InvalidDataException($"trained parameter '{wide.Name}' is not float32 (devices train float32 tensors)");
         var graph = new GraphInterface(input, sampleDims, output, logits,
-            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying, FeatureLengths = featureLengths, FeatureCountsByData = options.Made is not null,
+            [.. step.Layout.Tensors.Select(t => (t.Name, t.Dims))], ContentHash.Sha256Hex(bytes)) { IntegerFeatures = integer, SingleScore = single, Preprocess = front, FeatureDims = featureDims, RegressionTargets = targets, ValuesDims = valuesDims, MultiLabels = labels, PositionClasses = positions, ClassAxisLast = options.ClassAxisLast, ContextInputs = context, States = options.States, Tasks = tasks, AxisLengths = options.AxisLengths, Varying = varying, FeatureCountsByData = made is not null, FeatureLengths = featureLengths,
             MaxLoopTrips = step.Model.Graph.Output.Any(o => o.Name == ClassifierGraphs.LoopOverflowOutput) ? options.MaxLoopTrips ?? 0 : 0 }; // signed only when a loop the data ends is unrolled to it
         return new UploadedClassifier(bytes, original, SpecOf(graph, classes), step.Model.ToByteArray()) { Preprocess = options.Preprocess };
     }

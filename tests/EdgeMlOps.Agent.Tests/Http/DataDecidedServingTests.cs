@@ -59,6 +59,29 @@ public sealed class DataDecidedServingTests
         Assert.Equal([48, 64], kept.RowLengths!.Order()); // raw, at their own length
     }
 
+    /// <summary>Scans of one length (<c>readings=8,frames=1..8</c>): answered as PyTorch does, whatever they keep; a scan of 6 readings refused by its size.</summary>
+    [Fact]
+    public async Task ScansOfOneLength_WhoseFramesTheDataDecides_AreAnsweredAsPyTorchDoes()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
+        var model = Open(bytes, "readings=8,frames=1..8");
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var (scans, scores) = (Floats(Expected, "scans"), Floats(Expected.GetProperty("whole"), "logits"));
+        for (var row = 0; row < 6; row++)
+        {
+            var json = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(row * 64, 64).ToArray())}}]}""");
+            Assert.Equal(HttpStatusCode.OK, json.Status);
+            var pytorch = scores.AsSpan(row * 10, 10).ToArray();
+            var softmax = pytorch.Select(v => Math.Exp(v - pytorch.Max())).ToArray();
+            var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
+            for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+        }
+
+        var cut = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(Floats(Expected, "short").AsSpan(0, 48).ToArray())}}]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, cut.Status);
+        Assert.Contains("expected 64 features, got 48", cut.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AScanThatKeepsFewerFramesThanTheSignedRange_IsRefused_AndNotKept()
     {

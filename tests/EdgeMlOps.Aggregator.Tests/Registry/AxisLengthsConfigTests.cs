@@ -179,6 +179,19 @@ public sealed class AxisLengthsConfigTests
         });
         Assert.Empty(ServedClassifierVersionCheck.Admit(serveOnly, File.ReadAllBytes(Frames)).Values); // a new version read behind the fleet's front end, as the fleet reads it
 
+        // Scans of one length, a fixed window: the one range is the model's, the data alone decides.
+        var window = Read(("ModelInterface:Preprocess", trimming), ("ModelInterface:AxisLengths", "readings=8,frames=1..8"));
+        Assert.Equal((null, "frames@0=1..8", true), (window.Model.Graph!.Varying, window.Model.Graph.FeatureLengths!.CanonicalText, window.Model.Graph.FeatureCountsByData));
+        UploadedModelProbe.Run(window.ModelSource!);
+        var windowCard = Assert.Single(EdgeMlOps.Aggregator.Governance.InterfaceCardSection.For(window.ModelSource!.Bytes, window.ModelSource.TrainStep, window.Model).Rows!, r => r[0] == "served as")[2];
+        Assert.Contains("(the front end makes 1 to 8 'frames' of each sample, as many as its data decides)", windowCard, StringComparison.Ordinal);
+        var windowServeOnly = UploadedClassifier.Open(File.ReadAllBytes(Frames), new UploadedClassifierOptions(UploadedClassifier.ServeOnly)
+        {
+            Preprocess = File.ReadAllBytes(trimming), AxisLengths = AxisLengths.Parse("readings=8,frames=1..8"), Varying = AxisLengths.Range("readings=8,frames=1..8"),
+        });
+        Assert.True(windowServeOnly.Spec.Graph!.FeatureCountsByData);
+        Assert.Empty(ServedClassifierVersionCheck.Admit(windowServeOnly, File.ReadAllBytes(Frames)).Values);
+
         var three = Assert.Throws<EdgeMlOps.Shared.Configuration.OptionsValidationException>(() => Read(("ModelInterface:Preprocess", trimming), ("ModelInterface:AxisLengths", "readings=6..8,frames=1..8,width=1..2")));
         Assert.Contains("ModelInterface:AxisLengths", three.Message, StringComparison.Ordinal);
         Assert.Contains("samples may vary in length along one axis only, and what a front end makes of them along one more", three.Message, StringComparison.Ordinal);

@@ -86,6 +86,49 @@ public class DataDecidedFramesTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(sketched, trained.FrontFeatures!);
     }
 
+    /// <summary>
+    /// Scans of one length (a fixed window, <c>readings=8,frames=1..8</c>: the one range is the model's, which the front
+    /// end's input does not declare): the data alone decides the frames. Signed without a samples' range, served and
+    /// stepped as PyTorch computes them, sketched as at several lengths.
+    /// </summary>
+    [Fact]
+    public void ScansOfOneLength_WhoseFramesTheDataDecides_AreServedAndSteppedAsPyTorch()
+    {
+        var model = Open("readings=8,frames=1..8");
+        var spec = model.Spec;
+        var graph = spec.Graph!;
+        Assert.Null(graph.Varying); // every scan sends 64 values
+        Assert.Equal(("frames@0=1..8", true), (graph.FeatureLengths!.CanonicalText, graph.FeatureCountsByData));
+        Assert.Equal("makes 1 to 8 'frames' of each sample, as many as its data decides", graph.FeatureLengthsText);
+        Assert.Equal((64, 8), (spec.InputDim, spec.MonitoredWidth));
+        Assert.True(spec.TakesSampleOf(64) && !spec.TakesSampleOf(48));
+        var signed = ModelArchitectures.From(spec, []);
+        Assert.Equal(("frames", 1L, false), (signed.Graph.MadeLengths.Name, signed.Graph.MadeLengths.Shortest, signed.Graph.SampleLengths is not null));
+        Assert.Equal(spec, ModelArchitectures.ToSpec(signed)); // signed and read back whole
+        var both = signed.Clone();
+        both.Graph.SampleLengths = new EdgeMlOps.Shared.Protocol.V1.SampleLengthRange { Name = "readings", Axis = 0, Shortest = 6 }; // a samples' range carries its own
+        Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(both));
+        var bare = signed.Clone();
+        bare.Graph.Preprocess = null; // no front end to decide anything
+        bare.Graph.FeatureDims.Clear();
+        Assert.Throws<InvalidDataException>(() => ModelArchitectures.ToSpec(bare));
+
+        using var served = InferenceModel.Load(Frames, spec, preprocess: Trimming);
+        var batch = served.Predict(Floats(Expected, "scans"), 6);
+        PyTorchLogits.AssertSoftmax([.. Floats(Expected.GetProperty("whole"), "logits").Select(v => (double)v)], batch.Probabilities, classes: 10);
+
+        using var trainer = new TrainStepModel(model.TrainStep!, spec, preprocess: Trimming);
+        var initial = model.InitialWeights();
+        var group = Expected.GetProperty("group");
+        var result = trainer.Train(initial.Values, Floats(group, "scans"), Longs(group, "digits"), new LocalTrainingPlan(1, 4, 0.5f, 1));
+        Assert.Equal(group.GetProperty("loss").GetDouble(), result.Loss, 3);
+        var worst = PyTorchGradients.WorstRelativeError(initial, result.Weights, 0.5f, group, "gradients");
+        Assert.True(worst < 1e-3, $"the step differs from PyTorch's gradient by up to {worst:P3} (relative)");
+        var six = trainer.Train(initial.Values, Floats(Expected, "scans"), Longs(Expected, "digits"), new LocalTrainingPlan(1, 6, 0.5f, 1));
+        Assert.Equal(batch.Features, six.FrontFeatures); // what training sketches is what serving sketches
+        Assert.Equal(3, six.Steps); // the six keep 3, 2, 3, 2, 7 and 2 frames: a batch per count
+    }
+
     [Fact]
     public void AScanOutsideTheRange_IsRefusedWhenServed_AndLeftOutOfTraining_AndAFrontEndForBatchesIsRefusedAtUpload()
     {
