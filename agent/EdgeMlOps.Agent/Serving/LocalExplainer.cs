@@ -61,6 +61,10 @@ internal sealed class LocalExplainer(ModelSlots slots, SampleStore store, Explan
             reason = string.Empty;
             return ExplainRefusal.None;
         }
+        catch (SampleRefusedException ex)
+        {
+            return FrontEndRefused(ex, out reason);
+        }
         finally
         {
             model?.Exit();
@@ -106,6 +110,10 @@ internal sealed class LocalExplainer(ModelSlots slots, SampleStore store, Explan
             reason = string.Empty;
             return ExplainRefusal.None;
         }
+        catch (SampleRefusedException ex)
+        {
+            return FrontEndRefused(ex, out reason);
+        }
         finally
         {
             model?.Exit();
@@ -116,6 +124,10 @@ internal sealed class LocalExplainer(ModelSlots slots, SampleStore store, Explan
         features.Length == inference.Spec.InputDim
             ? Refuse(ExplainRefusal.None, string.Empty, out reason)
             : Refuse(ExplainRefusal.WrongWidth, $"expected {inference.Spec.InputDim} features, got {features.Length}", out reason);
+
+    /// <summary>A sample the question needs (the one asked about, a changed one, a mix with the device's data) the model's front end refuses: the question cannot be answered, saying why.</summary>
+    private static ExplainRefusal FrontEndRefused(SampleRefusedException ex, out string reason) =>
+        Refuse(ExplainRefusal.BadRequest, $"the model's front end refuses a sample this needs: {ex.Message}", out reason);
 
     private static ExplainRefusal Refuse(ExplainRefusal refusal, string why, out string reason)
     {

@@ -101,5 +101,11 @@ public sealed class DataDecidedServingTests
         Assert.Contains("3 to 8 'frames'", feedback.Body.GetProperty("error").GetString(), StringComparison.Ordinal); // ground truth it could never train on
         Assert.Empty(serving.Device.Store.LoadSamples(64, varying: model.Spec.Graph!.Varying).RowLengths ?? []);
         Assert.Equal(2, (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/health", null)).Body.GetProperty("samplesRefused").GetInt64());
+
+        // A what-if that makes the first frame loud enough to silence the rest (1 frame kept) cannot be answered, saying why.
+        var loud = "{" + string.Join(',', Enumerable.Range(0, 8).Select(i => $"\"{i}\":4000")) + "}";
+        var whatIf = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/whatif", $$"""{"features":[{{Numbers(scans.AsSpan(0, 64).ToArray())}}],"set":{{loud}}}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, whatIf.Status);
+        Assert.Contains("the model's front end refuses a sample this needs: the preprocessing graph made 8 values per sample", whatIf.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
     }
 }
