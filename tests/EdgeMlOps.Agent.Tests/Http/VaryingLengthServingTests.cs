@@ -35,10 +35,7 @@ public sealed class VaryingLengthServingTests
                 var scan = scans.AsSpan(row * width, width).ToArray();
                 var json = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scan)}}]}""");
                 Assert.Equal(HttpStatusCode.OK, json.Status);
-                var pytorch = scores.AsSpan(row * 10, 10).ToArray();
-                var softmax = pytorch.Select(v => Math.Exp(v - pytorch.Max())).ToArray();
-                var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
-                for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+                var served = PyTorchSoftmax.AssertAnswered(scores.AsSpan(row * 10, 10), json.Body);
 
                 using var raw = new ByteArrayContent(System.Runtime.InteropServices.MemoryMarshal.AsBytes(scan.AsSpan()).ToArray());
                 using var binary = await http.PostAsync("/v1/predict/f32", raw);
@@ -112,10 +109,7 @@ public sealed class VaryingLengthServingTests
                 contexts.Add(context.AsSpan(row * 8, 8).ToArray());
                 var json = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(sample)}}]}""");
                 Assert.Equal(HttpStatusCode.OK, json.Status);
-                var pytorch = scores.AsSpan(row * 10, 10).ToArray();
-                var softmax = pytorch.Select(v => Math.Exp(v - pytorch.Max())).ToArray();
-                var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
-                for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+                var served = PyTorchSoftmax.AssertAnswered(scores.AsSpan(row * 10, 10), json.Body);
                 var named = await http.SendJsonAsync(HttpMethod.Post, "/v1/predict",
                     $$"""{"inputs":{"last_row":[{{Numbers(context.AsSpan(row * 8, 8).ToArray())}}],"rows":[{{Numbers(scans.AsSpan(row * frames * 8, frames * 8).ToArray())}}]} }"""); // by name, at its own length
                 Assert.Equal(served, named.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()));
@@ -215,10 +209,7 @@ public sealed class VaryingLengthServingTests
                 calibratedMeans.Add([.. Enumerable.Range(0, 8).Select(k => Enumerable.Range(0, width / 8).Average(f => Math.Clamp((scan[(f * 8) + k] - dark[k]) / gain[k], 0, 16)))]);
                 var json = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scan)}}]}""");
                 Assert.Equal(HttpStatusCode.OK, json.Status);
-                var pytorch = scores.AsSpan(row * 10, 10).ToArray();
-                var softmax = pytorch.Select(v => Math.Exp(v - pytorch.Max())).ToArray();
-                var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
-                for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+                PyTorchSoftmax.AssertAnswered(scores.AsSpan(row * 10, 10), json.Body);
                 using var raw = new ByteArrayContent(System.Runtime.InteropServices.MemoryMarshal.AsBytes(scan.AsSpan()).ToArray());
                 using var binary = await serving.Http.PostAsync("/v1/predict/f32", raw);
                 Assert.Equal(HttpStatusCode.OK, binary.StatusCode);
@@ -267,9 +258,7 @@ public sealed class VaryingLengthServingTests
             var (signal, scores) = (Floats(root, signals).AsSpan(0, width).ToArray(), Floats(root.GetProperty(key), "logits").AsSpan(0, 10).ToArray());
             var json = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(signal)}}]}""");
             Assert.Equal(HttpStatusCode.OK, json.Status);
-            var softmax = scores.Select(v => Math.Exp(v - scores.Max())).ToArray();
-            var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
-            for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+            PyTorchSoftmax.AssertAnswered(scores, json.Body);
             var feedback = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(signal)}}],"label":{{root.GetProperty("digits")[0].GetInt64()}}}""");
             Assert.Equal(HttpStatusCode.OK, feedback.Status);
         }
@@ -306,10 +295,7 @@ public sealed class VaryingLengthServingTests
                 float[] sample = [.. scans.AsSpan(row * frames * 8, frames * 8), .. last.AsSpan(row * 8, 8)];
                 var json = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(sample)}}]}""");
                 Assert.Equal(HttpStatusCode.OK, json.Status);
-                var pytorch = scores.AsSpan(row * 10, 10).ToArray();
-                var softmax = pytorch.Select(v => Math.Exp(v - pytorch.Max())).ToArray();
-                var served = json.Body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetSingle()).ToArray();
-                for (var c = 0; c < 10; c++) Assert.Equal(softmax[c] / softmax.Sum(), served[c], 5);
+                PyTorchSoftmax.AssertAnswered(scores.AsSpan(row * 10, 10), json.Body);
                 using var raw = new ByteArrayContent(System.Runtime.InteropServices.MemoryMarshal.AsBytes(sample.AsSpan()).ToArray());
                 using var binary = await serving.Http.PostAsync("/v1/predict/f32", raw);
                 Assert.Equal(HttpStatusCode.OK, binary.StatusCode);
