@@ -387,18 +387,30 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
 
     /// <summary>
     /// Loss and accuracy overall (<see cref="AllCohorts"/>) and per cohort, where
-    /// <paramref name="cohorts"/> names each sample's cohort (null: overall only).
+    /// <paramref name="cohorts"/> names each sample's cohort (null: overall only). Behind a front end whose counts the
+    /// data decides, a sample it refuses is left out (the score's count says how many were scored).
     /// </summary>
     public IReadOnlyDictionary<string, EvaluationScore> EvaluateCohorts(float[] features, long[] labels, IReadOnlyList<string>? cohorts, int batchSize = 1024)
     {
         if (cohorts is not null && cohorts.Count != labels.Length) throw new ArgumentException($"{cohorts.Count} cohort names for {labels.Length} samples", nameof(cohorts));
         var dim = RowLengthOf(features, labels.Length); // samples of one length
         var sums = new Dictionary<string, (double Loss, long Correct, int Count)>(StringComparer.Ordinal) { [AllCohorts] = (0, 0, 0) };
+        var byData = Spec.Graph?.FeatureCountsByData == true; // a sample its front end refuses is left out of the score, as out of training
+        if (byData) batchSize = 1; // such a front end runs one sample at a time anyway
         for (var start = 0; start < labels.Length; start += batchSize)
         {
             var count = Math.Min(batchSize, labels.Length - start);
             var batch = features.AsSpan(start * dim, count * dim).ToArray();
-            var prediction = Predict(batch, count);
+            PredictionBatch prediction;
+            try
+            {
+                prediction = Predict(batch, count);
+            }
+            catch (SampleRefusedException) when (byData)
+            {
+                continue;
+            }
+
             for (var i = 0; i < count; i++)
             {
                 var label = labels[start + i];

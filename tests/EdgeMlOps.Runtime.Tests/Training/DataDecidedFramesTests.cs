@@ -151,6 +151,10 @@ public class DataDecidedFramesTests(Xunit.Abstractions.ITestOutputHelper output)
         var alone = trainer.TrainLengths(model.InitialWeights().Values, [.. kept.SelectMany(i => scans[(i * 64)..((i + 1) * 64)])], [64, 64, 64], [.. kept.Select(i => digits[i])], plan);
         Assert.Equal(alone.Weights, some.Weights);
         Assert.Equal(3 * 8, some.FrontFeatures!.Length); // what training sketches: the three that trained
+        using var scored = InferenceModel.Load(Frames, model.Spec, preprocess: Trimming); // scoring leaves them out too
+        var score = scored.Evaluate(scans, digits);
+        var keptScore = scored.Evaluate([.. kept.SelectMany(i => scans[(i * 64)..((i + 1) * 64)])], [.. kept.Select(i => digits[i])]);
+        Assert.Equal((3, keptScore.Loss, keptScore.Accuracy), (score.Samples, score.Loss, score.Accuracy));
         float[] refusedOnly = [.. scans[64..128], .. scans[192..256], .. scans[320..384]];
         var none = Assert.Throws<SampleRefusedException>(() => trainer.TrainLengths(model.InitialWeights().Values, refusedOnly, [64, 64, 64], [digits[1], digits[3], digits[5]], plan));
         Assert.StartsWith("none of 3 samples: the preprocessing graph made 16 values per sample of 8 'readings'; the model's features input takes 3 to 8 'frames'", none.Message, StringComparison.Ordinal);
