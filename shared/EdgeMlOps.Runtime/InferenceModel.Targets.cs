@@ -124,11 +124,13 @@ public sealed partial class InferenceModel
         var width = Spec.IsMultiTask ? TaskScoresWidth(Spec.Graph!.Tasks) : Spec.IsPerPosition ? Spec.Graph!.PositionClasses * k : k; // what each row's scores hold: a per-position classifier's every class at every position
         if (Spec.IsPerPosition) batchSize = Math.Clamp(EdgeMlOps.Shared.Models.GraphInterface.MaxPositionScores / width, 1, batchSize); // a batch's scores within 16 MB
         var sums = new Dictionary<string, ITargetSums>(StringComparer.Ordinal) { [AllCohorts] = create() };
+        var byData = ScoresOneAtATime(ref batchSize);
         for (var start = 0; start < rows; start += batchSize)
         {
             var count = Math.Min(batchSize, rows - start);
             var batch = features.AsSpan(start * dim, count * dim).ToArray();
-            var predicted = Spec.IsPerPosition || Spec.IsMultiTask ? RunScores(batch, count, width, out _, out _) : PredictValues(batch, count).Values;
+            if (!Scored(() => Spec.IsPerPosition || Spec.IsMultiTask ? RunScores(batch, count, width, out _, out _) : PredictValues(batch, count).Values, byData, out var predicted)) continue; // refused: left out
+
             for (var i = 0; i < count; i++)
             {
                 var row = start + i;

@@ -395,21 +395,12 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         if (cohorts is not null && cohorts.Count != labels.Length) throw new ArgumentException($"{cohorts.Count} cohort names for {labels.Length} samples", nameof(cohorts));
         var dim = RowLengthOf(features, labels.Length); // samples of one length
         var sums = new Dictionary<string, (double Loss, long Correct, int Count)>(StringComparer.Ordinal) { [AllCohorts] = (0, 0, 0) };
-        var byData = Spec.Graph?.FeatureCountsByData == true; // a sample its front end refuses is left out of the score, as out of training
-        if (byData) batchSize = 1; // such a front end runs one sample at a time anyway
+        var byData = ScoresOneAtATime(ref batchSize);
         for (var start = 0; start < labels.Length; start += batchSize)
         {
             var count = Math.Min(batchSize, labels.Length - start);
             var batch = features.AsSpan(start * dim, count * dim).ToArray();
-            PredictionBatch prediction;
-            try
-            {
-                prediction = Predict(batch, count);
-            }
-            catch (SampleRefusedException) when (byData)
-            {
-                continue;
-            }
+            if (!Scored(() => Predict(batch, count), byData, out var prediction)) continue; // refused: left out
 
             for (var i = 0; i < count; i++)
             {
@@ -431,6 +422,32 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             p => p.Key,
             p => p.Value.Count == 0 ? new EvaluationScore(double.NaN, double.NaN, 0) : new EvaluationScore(p.Value.Loss / p.Value.Count, (double)p.Value.Correct / p.Value.Count, p.Value.Count),
             StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// True behind a front end whose counts the data decides: scoring then runs one sample per batch (as that front end
+    /// does anyway) so that a sample it refuses is left out of the score, as out of training, and the others are scored.
+    /// </summary>
+    private bool ScoresOneAtATime(ref int batchSize)
+    {
+        if (Spec.Graph?.FeatureCountsByData != true) return false;
+        batchSize = 1;
+        return true;
+    }
+
+    /// <summary>One scoring batch run; false (the batch left out) when <paramref name="byData"/> and the front end refused its sample.</summary>
+    private static bool Scored<T>(Func<T> run, bool byData, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out T result)
+    {
+        try
+        {
+            result = run();
+            return true;
+        }
+        catch (SampleRefusedException) when (byData)
+        {
+            result = default;
+            return false;
+        }
     }
 
     public void Dispose()

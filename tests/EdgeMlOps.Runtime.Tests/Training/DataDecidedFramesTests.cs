@@ -129,6 +129,27 @@ public class DataDecidedFramesTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(3, six.Steps); // the six keep 3, 2, 3, 2, 7 and 2 frames: a batch per count
     }
 
+    /// <summary>
+    /// A model with targets (PyTorch's two-task frame model: a digit and the scan's ink) behind the trimming, declared
+    /// <c>frames=3..8</c>: scoring leaves out the scans it refuses and scores the others as they would be alone.
+    /// </summary>
+    [Fact]
+    public void ATwoTaskModelsScore_LeavesOutTheScansTheFrontEndRefuses()
+    {
+        var tasks = File.ReadAllBytes(Fixture("pytorch_digit_frames_tasks.onnx"));
+        var model = UploadedClassifier.Open(tasks, new UploadedClassifierOptions("all")
+        {
+            Tasks = ModelTask.Parse("digit:classes,ink:regression"), Preprocess = Trimming, AxisLengths = AxisLengths.Parse("readings=6..8,frames=3..8"), Varying = ("readings", 6), Made = ("frames", 3),
+        });
+        using var served = InferenceModel.Load(tasks, model.Spec, preprocess: Trimming);
+        var (scans, digits) = (Floats(Expected, "scans"), Longs(Expected, "digits"));
+        float[] targets = [.. digits.SelectMany(d => new[] { d, 0.5f })];
+        int[] kept = [0, 2, 4]; // the others keep 2 frames
+        var score = served.EvaluateTargets(scans, targets);
+        var alone = served.EvaluateTargets([.. kept.SelectMany(i => scans[(i * 64)..((i + 1) * 64)])], [.. kept.SelectMany(i => targets[(i * 2)..((i + 1) * 2)])]);
+        Assert.Equal((3, alone.Loss, alone.Accuracy), (score.Samples, score.Loss, score.Accuracy));
+    }
+
     [Fact]
     public void AScanOutsideTheRange_IsRefusedWhenServed_AndLeftOutOfTraining_AndAFrontEndForBatchesIsRefusedAtUpload()
     {
