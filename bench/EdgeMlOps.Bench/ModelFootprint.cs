@@ -94,9 +94,9 @@ public static class ModelFootprint
         TrainStep();
         GC.Collect();
         var added = (Rss() - before) / 1e6;
-        var one = Median(Enumerable.Range(0, 200).Select(_ => Infer(1)));
-        var batch = Median(Enumerable.Range(0, 100).Select(_ => Infer(32))) / 32;
-        var train = Median(Enumerable.Range(0, 100).Select(_ => TrainStep()));
+        var one = Timing.Median(Enumerable.Range(0, 200).Select(_ => Infer(1)));
+        var batch = Timing.Median(Enumerable.Range(0, 100).Select(_ => Infer(32))) / 32;
+        var train = Timing.Median(Enumerable.Range(0, 100).Select(_ => TrainStep()));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {configuration} | {trainedValues:N0} | {added:F1} | {one:F0} | {batch:F1} | {train:F0} |"));
         trainer.Dispose();
     }
@@ -106,11 +106,5 @@ public static class ModelFootprint
         using var process = Process.GetCurrentProcess();
         process.Refresh();
         return process.WorkingSet64;
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted[sorted.Length / 2];
     }
 }

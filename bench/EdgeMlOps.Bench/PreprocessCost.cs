@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using EdgeMlOps.Runtime;
 using EdgeMlOps.Shared.Onnx;
@@ -44,18 +43,18 @@ public static class PreprocessCost
         for (var round = -3; round < 30; round++)
         {
             var row = round & 7;
-            var tf = Time(() => servedFronted.Predict(waves.AsSpan(row * 8192, 8192).ToArray(), 1));
-            var tp = Time(() => servedPlain.Predict(features.AsSpan(row * 1280, 1280).ToArray(), 1));
-            var sf = Time(() => trainFronted.Train(weights, waves, labels, plan));
-            var sp = Time(() => trainPlain.Train(weights, features, labels, plan));
+            var tf = Timing.Micros(() => servedFronted.Predict(waves.AsSpan(row * 8192, 8192).ToArray(), 1));
+            var tp = Timing.Micros(() => servedPlain.Predict(features.AsSpan(row * 1280, 1280).ToArray(), 1));
+            var sf = Timing.Micros(() => trainFronted.Train(weights, waves, labels, plan));
+            var sp = Timing.Micros(() => trainPlain.Train(weights, features, labels, plan));
             if (round < 0) continue; // warm-up
             (requestF, requestP, trainF, trainP) = ([.. requestF, tf], [.. requestP, tp], [.. trainF, sf], [.. trainP, sp]);
         }
 
         output.WriteLine("| | the CNN on mel features (1,280 values) | front end + CNN on raw audio (8,192 values) | ratio |");
         output.WriteLine("|---|---|---|---|");
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| a request, batch 1 (µs) | {Median(requestP):F0} | {Median(requestF):F0} | {Median(requestF) / Median(requestP):F2} |"));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| a training run, 64 samples, 4 steps (µs) | {Median(trainP):F0} | {Median(trainF):F0} | {Median(trainF) / Median(trainP):F2} |"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| a request, batch 1 (µs) | {Timing.Median(requestP):F0} | {Timing.Median(requestF):F0} | {Timing.Median(requestF) / Timing.Median(requestP):F2} |"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| a training run, 64 samples, 4 steps (µs) | {Timing.Median(trainP):F0} | {Timing.Median(trainF):F0} | {Timing.Median(trainF) / Timing.Median(trainP):F2} |"));
     }
 
     /// <summary>The front end's features of the waves (as a device would have to compute them without it), from the front end's own file.</summary>
@@ -64,18 +63,5 @@ public static class PreprocessCost
         var spec = UploadedClassifier.OpenTensors(front, []).Spec;
         using var model = InferenceModel.Load(front, spec);
         return (float[])model.Run([new NamedTensor("wave", EdgeMlOps.Shared.Models.TensorElement.Float, [count, 8192], waves)]).Single().Data;
-    }
-
-    private static double Time(Action action)
-    {
-        var started = Stopwatch.GetTimestamp();
-        action();
-        return Stopwatch.GetElapsedTime(started).TotalMicroseconds;
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted[sorted.Count / 2];
     }
 }

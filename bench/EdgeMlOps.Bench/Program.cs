@@ -61,6 +61,12 @@ if (args is ["preprocess-cost", ..])
     return;
 }
 
+if (args is ["front-end-per-sample", ..])
+{
+    EdgeMlOps.Bench.FrontEndPerSampleCost.Run(Console.Out);
+    return;
+}
+
 if (args is ["train-step-compare", ..])
 {
     EdgeMlOps.Bench.TrainStepCompare.Run(Console.Out);

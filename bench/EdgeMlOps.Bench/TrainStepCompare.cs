@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using EdgeMlOps.Runtime;
 using EdgeMlOps.Shared.Models;
@@ -39,22 +38,13 @@ public static class TrainStepCompare
             var generatedTimes = new List<double>();
             for (var round = 0; round < 30; round++)
             {
-                handTimes.Add(Time(() => handModel.Train(weights, x, y, plan)) / steps);
-                generatedTimes.Add(Time(() => generatedModel.Train(weights, x, y, plan)) / steps);
+                handTimes.Add(Timing.Micros(() => handModel.Train(weights, x, y, plan)) / steps);
+                generatedTimes.Add(Timing.Micros(() => generatedModel.Train(weights, x, y, plan)) / steps);
             }
 
-            var (h, g) = (Median(handTimes), Median(generatedTimes));
+            var (h, g) = (Timing.Median(handTimes), Timing.Median(generatedTimes));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {spec} | {batch} | {h:F0} | {g:F0} | {g / h:F2} | {hand.Graph.Node.Count} / {generated.Graph.Node.Count} |"));
         }
     }
-
-    private static double Time(Action action)
-    {
-        var watch = Stopwatch.StartNew();
-        action();
-        return watch.Elapsed.TotalMicroseconds;
-    }
-
-    private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 }
