@@ -96,7 +96,11 @@ public sealed partial class UploadedClassifier
         if (axes.Count != 1)
             throw new InvalidDataException($"'{decided.Name}={decided.Shortest}..', what the front end makes as each sample's data decides, names no free axis of the model's features input '{input}' (or more than one): name the model's axis the front end's frames go along");
         if (Dims(front.Graph.Input[0]).FirstOrDefault() is not { HasDimValue: true, DimValue: 1 })
-            throw new InvalidDataException($"a front end whose '{decided.Name}' each sample's data decides takes one sample at a time: export it with its batch fixed at 1 (its input '{front.Graph.Input[0].Name}' is {OnnxModelCheck.Describe(front.Graph.Input[0])})");
+        {
+            var own = Dims(front.Graph.Input[0]).Skip(1).Where(d => d.HasDimParam).Select(d => $"'{d.DimParam}'").ToList();
+            throw new InvalidDataException($"a front end whose '{decided.Name}' each sample's data decides takes one sample at a time: export it with its batch fixed at 1 (its input '{front.Graph.Input[0].Name}' is {OnnxModelCheck.Describe(front.Graph.Input[0])})"
+                + (own.Count > 0 ? $"; if it is the samples callers send that vary, range the front end's own axis ({string.Join(", ", own)}) first, as ModelInterface:AxisLengths={own[0].Trim('\'')}=SHORTEST..LONGEST,…" : string.Empty));
+        }
         var outputDims = Dims(made).Skip(1).ToList();
         if (axes[0] >= outputDims.Count || outputDims[axes[0]].HasDimValue)
             throw new InvalidDataException($"the preprocessing graph makes '{made.Name}' {OnnxModelCheck.Describe(made)}: its axis {axes[0] + 1} must be free for the data to decide how many '{decided.Name}' it makes");

@@ -187,6 +187,13 @@ public class DataDecidedFramesTests(Xunit.Abstractions.ITestOutputHelper output)
         }));
         Assert.Contains("a front end whose 'frames' each sample's data decides takes one sample at a time: export it with its batch fixed at 1", batched.Message, StringComparison.Ordinal);
 
+        // One range on the model's axis behind the resampler, meant as the samples' length: what to write instead is said.
+        var meant = Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open(Frames, new UploadedClassifierOptions("all")
+        {
+            Preprocess = File.ReadAllBytes(Fixture("pytorch_frames_resample.onnx")), AxisLengths = AxisLengths.Parse("readings=8,frames=6..8"), Varying = AxisLengths.Range("readings=8,frames=6..8"),
+        }));
+        Assert.Contains("if it is the samples callers send that vary, range the front end's own axis ('readings') first, as ModelInterface:AxisLengths=readings=SHORTEST..LONGEST,…", meant.Message, StringComparison.Ordinal);
+
         // The samples' range comes first: the front end's input declares no 'frames'.
         var front = Assert.Throws<InvalidDataException>(() => UploadedClassifier.Open(Frames, new UploadedClassifierOptions("all")
         {
