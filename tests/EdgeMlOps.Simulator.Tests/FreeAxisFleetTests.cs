@@ -103,6 +103,24 @@ public class FreeAxisFleetTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>
+    /// The same trimming declared to make 3 to 8 frames (<c>readings=6..8,frames=3..8</c>): the devices' scans that keep
+    /// 1 or 2 frames are left out of every round's training and its updates' sample counts, the others train, and every
+    /// update is taken.
+    /// </summary>
+    [Fact]
+    public async Task ScansTheFrontEndRefuses_AreLeftOutOnEveryDevice_AndTheRestTrain()
+    {
+        var result = await FineTuneOnCsvAsync(output, Fixture("pytorch_digit_frames.onnx"), File.ReadLines(Fixture("digits_tokens.csv")).Select(Raw), rounds: 5, learningRate: "1.0", "accuracy",
+            "--preprocess-file", Fixture("pytorch_frames_trimming.onnx"), "--axis-lengths", "readings=6..8,frames=3..8");
+
+        var trained = result.Rounds[0].Samples;
+        output.WriteLine($"samples trained each round: {trained} of 1400");
+        Assert.All(result.Rounds, r => Assert.Equal(trained, r.Samples)); // the same scans refused every round
+        Assert.InRange(trained, 1000, 1399);
+        Assert.True(result.FinalAccuracy > result.Initial.Accuracy + 0.1, $"accuracy {result.Initial.Accuracy:F4} → {result.FinalAccuracy:F4}");
+    }
+
+    /// <summary>
     /// A context input beside a front end: PyTorch's frame classifier with the scan's last row beside its frames
     /// (<c>--model-input rows</c>), behind PyTorch's calibration. Each row is a raw scan cut to 6 to 8 frames, then the
     /// last row's 8 calibrated values, which the device feeds to <c>last_row</c> as they are. Every sample trains and the
