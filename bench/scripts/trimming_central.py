@@ -17,7 +17,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from digit_fixtures import load_digits  # noqa: E402
-from export_trimming_frontend import DARK, GAIN, DigitFrames, Trimming  # noqa: E402
+from export_trimming_frontend import Trimming  # noqa: E402
+from frames_fixtures import DARK, GAIN, DigitFrames  # noqa: E402
 
 torch.manual_seed(0)
 rows, digits = load_digits((-1, 8, 8))

@@ -34,9 +34,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from digit_fixtures import load_digits
-
-GAIN = torch.tensor([200.0 + 10 * j for j in range(8)])
-DARK = torch.tensor([90.0 + 5 * j for j in range(8)])
+from frames_fixtures import DARK, GAIN, DigitFrames
 
 
 class Calibration(nn.Module):
@@ -79,23 +77,6 @@ class DigitFramesContext(nn.Module):
         h = F.relu(self.conv(rows.transpose(1, 2) / 16.0)).mean(dim=2)
         c = F.relu(self.context(last_row / 16.0))
         return self.head(torch.cat([h, c], dim=1))
-
-
-class DigitFrames(nn.Module):
-    """export_digit_frames.py's classifier, its weights read from the exported file."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv1d(8, 24, 3, padding=1)
-        self.head = nn.Linear(24, 10)
-        weights = {t.name: torch.tensor(numpy_helper.to_array(t)) for t in onnx.load("pytorch_digit_frames.onnx").graph.initializer}
-        with torch.no_grad():
-            for name, parameter in self.named_parameters():
-                parameter.copy_(weights[name])
-
-    def forward(self, rows):
-        h = F.relu(self.conv(rows.transpose(1, 2) / 16.0))
-        return self.head(h.mean(dim=2))
 
 
 rows, digits = load_digits((-1, 8, 8))
