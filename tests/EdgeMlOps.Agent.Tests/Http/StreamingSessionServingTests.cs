@@ -17,6 +17,30 @@ public sealed class StreamingSessionServingTests
 {
     private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
 
+    /// <summary>
+    /// One session ("scan-0") of calls, each a chunk of <paramref name="values"/> (8 per frame, cut as
+    /// streaming_frames_expected.json's <c>chunks</c> say) sent by the name <paramref name="input"/>: asserts every
+    /// answer is the softmax of PyTorch's logits for that call and that only the first starts a fresh state. Returns
+    /// the last call's prediction id.
+    /// </summary>
+    private static async Task<string?> StreamAsPyTorchAsync(ServingAgent serving, float[] values, string input, JsonElement root)
+    {
+        var chunks = root.GetProperty("chunks").EnumerateArray().Select(c => (From: c[0].GetInt32(), To: c[1].GetInt32())).ToArray();
+        string? lastId = null;
+        for (var call = 0; call < chunks.Length; call++)
+        {
+            var chunk = values.AsSpan(chunks[call].From * 8, (chunks[call].To - chunks[call].From) * 8).ToArray();
+            var answer = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"inputs":{"{{input}}":[{{Numbers(chunk)}}]},"session":"scan-0"}""");
+            Assert.True(answer.Status == HttpStatusCode.OK, $"call {call}: {answer.Status} {answer.Body}");
+            Assert.Equal(call == 0, answer.Body.GetProperty("stateReset").GetBoolean());
+            var logits = root.GetProperty("logitsByCall")[call].EnumerateArray().Take(10).Select(v => v.GetDouble()).ToArray();
+            PyTorchSoftmax.AssertAnswered(logits, answer.Body);
+            lastId = answer.Body.GetProperty("predictionId").GetString();
+        }
+
+        return lastId;
+    }
+
     [Fact]
     public async Task AScanSentInFourCallsOfASession_IsAnsweredAsPyTorchAnswers_AndItsGroundTruthKeepsTheStartingState()
     {
@@ -106,18 +130,7 @@ public sealed class StreamingSessionServingTests
         using var expected = JsonDocument.Parse(await File.ReadAllTextAsync(Fixture("streaming_frames_expected.json")));
         var root = expected.RootElement;
         var pixels = root.GetProperty("pixels").EnumerateArray().Select(v => v.GetSingle()).ToArray();
-        var chunks = root.GetProperty("chunks").EnumerateArray().Select(c => (From: c[0].GetInt32(), To: c[1].GetInt32())).ToArray();
-        string? lastId = null;
-        for (var call = 0; call < chunks.Length; call++)
-        {
-            var chunk = pixels.AsSpan(chunks[call].From * 8, (chunks[call].To - chunks[call].From) * 8).ToArray();
-            var answer = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"inputs":{"rows":[{{Numbers(chunk)}}]},"session":"scan-0"}""");
-            Assert.True(answer.Status == HttpStatusCode.OK, $"call {call}: {answer.Status} {answer.Body}");
-            Assert.Equal(call == 0, answer.Body.GetProperty("stateReset").GetBoolean());
-            var logits = root.GetProperty("logitsByCall")[call].EnumerateArray().Take(10).Select(v => v.GetDouble()).ToArray();
-            PyTorchSoftmax.AssertAnswered(logits, answer.Body);
-            lastId = answer.Body.GetProperty("predictionId").GetString();
-        }
+        var lastId = await StreamAsPyTorchAsync(serving, pixels, "rows", root);
 
         Assert.Equal(HttpStatusCode.OK, (await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{lastId}}","label":{{root.GetProperty("labels")[0].GetInt64()}}}""")).Status);
         var kept = serving.Device.Store.LoadSamples(40, varying: model.Spec.Graph!.Varying);
@@ -144,17 +157,7 @@ public sealed class StreamingSessionServingTests
         using var expected = JsonDocument.Parse(await File.ReadAllTextAsync(Fixture("streaming_frames_expected.json")));
         var root = expected.RootElement;
         var raw = root.GetProperty("pixels").EnumerateArray().Select((v, i) => (v.GetSingle() * (200 + (10 * (i % 8)))) + 90 + (5 * (i % 8))).ToArray();
-        var chunks = root.GetProperty("chunks").EnumerateArray().Select(c => (From: c[0].GetInt32(), To: c[1].GetInt32())).ToArray();
-        string? lastId = null;
-        for (var call = 0; call < chunks.Length; call++)
-        {
-            var chunk = raw.AsSpan(chunks[call].From * 8, (chunks[call].To - chunks[call].From) * 8).ToArray();
-            var answer = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"inputs":{"scan":[{{Numbers(chunk)}}]},"session":"scan-0"}""");
-            Assert.True(answer.Status == HttpStatusCode.OK, $"call {call}: {answer.Status} {answer.Body}");
-            var logits = root.GetProperty("logitsByCall")[call].EnumerateArray().Take(10).Select(v => v.GetDouble()).ToArray();
-            PyTorchSoftmax.AssertAnswered(logits, answer.Body);
-            lastId = answer.Body.GetProperty("predictionId").GetString();
-        }
+        var lastId = await StreamAsPyTorchAsync(serving, raw, "scan", root);
 
         Assert.Equal(HttpStatusCode.OK, (await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"predictionId":"{{lastId}}","label":{{root.GetProperty("labels")[0].GetInt64()}}}""")).Status);
         var kept = serving.Device.Store.LoadSamples(40, varying: model.Spec.Graph!.Varying);
