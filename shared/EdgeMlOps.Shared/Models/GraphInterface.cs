@@ -482,8 +482,8 @@ public sealed record GraphInterface
     public bool FeatureCountsByData
     {
         get => _featureCountsByData;
-        init => _featureCountsByData = value && _preprocess is not null ? true
-            : value ? throw new ArgumentException("Invalid graph interface: features whose count the data decides are declared behind a front end") : false;
+        init => _featureCountsByData = !value || _preprocess is not null ? value
+            : throw new ArgumentException("Invalid graph interface: features whose count the data decides are declared behind a front end");
     }
 
     /// <summary>
