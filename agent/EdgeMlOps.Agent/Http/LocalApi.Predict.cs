@@ -52,17 +52,19 @@ public sealed partial class LocalApi
     {
         if (NotAnId(info.Architecture.Graph, features, json) is { } refused) return refused;
 
-        if (ServesTargets) return WriteValues(features, json, session);
-        PredictionResult result;
         try
         {
-            result = _agent.PredictOwned(features, session);
+            return ServesTargets ? WriteValues(features, json, session) : WriteLabel(features, json, session);
         }
-        catch (Runtime.SampleRefusedException ex) // the front end made of its values what the signed interface does not take
+        catch (Runtime.SampleRefusedException ex) // the front end made of its values what the signed interface does not take (the agent counted it)
         {
-            return Refused(json, ex.Message);
+            return Error(json, 422, ex.Message);
         }
+    }
 
+    private int WriteLabel(float[] features, Utf8JsonWriter json, string? session)
+    {
+        var result = _agent.PredictOwned(features, session);
         WriteSession(json, session, result.StateReset);
 
         json.WriteString("predictionId", result.PredictionId);
@@ -72,12 +74,5 @@ public sealed partial class LocalApi
         json.WriteEndArray();
         json.WriteNumber("modelVersion", result.ModelVersion);
         return 200;
-    }
-
-    /// <summary>A sample the declared front end refuses: counted (<c>samplesRefused</c> in the health), answered 422 with why.</summary>
-    private int Refused(Utf8JsonWriter json, string why)
-    {
-        Interlocked.Increment(ref _agent.Counters.SamplesRefused);
-        return Error(json, 422, why);
     }
 }

@@ -154,6 +154,7 @@ public sealed partial class LocalApi
             {
                 var info = _agent.CurrentModel!;
                 if (!info.Architecture.TakesSampleOf(features!.Length)) return Error(json, 422, $"expected {info.Architecture.SampleSizeText()} features, got {features.Length}");
+                if (_agent.SampleRefusal(features) is { } why) return Error(json, 422, why); // it could never train (the agent counted it)
                 _agent.FeedbackTarget(features, target);
             }
         }

@@ -170,7 +170,7 @@ public sealed partial class LocalApi : ILocalHttpHandler, IAsyncDisposable
         {
             if (info is not null && !info.Architecture.TakesSampleOf(features!.Length)) return Error(json, 422, $"expected {info.Architecture.SampleSizeText()} features, got {features!.Length}");
             if (NotAnId(info?.Architecture.Graph, features!, json) is { } refused) return refused;
-            if (_agent.SampleRefusal(features!) is { } why) return Refused(json, why); // it could never train
+            if (_agent.SampleRefusal(features!) is { } why) return Error(json, 422, why); // it could never train (the agent counted it)
             _agent.Feedback(features!, label.Value);
         }
 

@@ -72,19 +72,26 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
             profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Length > 0 ? batch.Probabilities.Max() : float.NaN, elapsed, MonitoredFeatures.Of(inference.Spec, batch.Features, features));
             return Served(id, features, batch, model.Announcement.Version, elapsed);
         }
+        catch (SampleRefusedException)
+        {
+            Interlocked.Increment(ref counters.SamplesRefused); // the front end made of its values what the signed interface does not take
+            throw;
+        }
         finally
         {
             model.Exit();
         }
     }
 
-    /// <summary>Why the served model's front end refuses <paramref name="features"/> as ground truth (<see cref="InferenceModel.RefusalOf"/>), or null.</summary>
+    /// <summary>Why the served model's front end refuses <paramref name="features"/> as ground truth (<see cref="InferenceModel.RefusalOf"/>), or null; a refusal is counted.</summary>
     public string? Refusal(float[] features)
     {
         if (slots.EnterServed() is not { } model) return null;
         try
         {
-            return model.Inference.Value.RefusalOf(features);
+            var why = model.Inference.Value.RefusalOf(features);
+            if (why is not null) Interlocked.Increment(ref counters.SamplesRefused);
+            return why;
         }
         finally
         {
@@ -118,9 +125,9 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
             elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             return true;
         }
-        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        catch (Exception ex) when (ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or SampleRefusedException)
         {
-            return false;
+            return false; // the target's front end may refuse what the served version's takes
         }
     }
 

@@ -84,6 +84,11 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             profiler.AddPrediction(model.Announcement, features, -1, float.NaN, elapsed, MonitoredFeatures.Of(inference.Spec, batch.Features, features), batch.Monitored);
             return Served(id, features, batch.Values, version, elapsed);
         }
+        catch (SampleRefusedException)
+        {
+            Interlocked.Increment(ref counters.SamplesRefused); // the front end made of its values what the signed interface does not take
+            throw;
+        }
         finally
         {
             model.Exit();
@@ -100,9 +105,9 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             var values = target.PredictValues(features, 1).Values;
             return (values, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         }
-        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        catch (Exception ex) when (ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or SampleRefusedException)
         {
-            return null;
+            return null; // the target's front end may refuse what the served version's takes
         }
     }
 

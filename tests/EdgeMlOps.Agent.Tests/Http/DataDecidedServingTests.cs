@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using EdgeMlOps.Shared.Onnx;
+using EdgeMlOps.Shared.Models;
 
 using static EdgeMlOps.Agent.Tests.Http.LocalApiClient;
 
@@ -21,9 +22,10 @@ public sealed class DataDecidedServingTests
 
     private static float[] Floats(JsonElement e, string name) => [.. e.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
 
-    private static UploadedClassifier Open(byte[] bytes, string pins) => UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")
+    private static UploadedClassifier Open(byte[] bytes, string pins, string? tasks = null) => UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")
     {
         Preprocess = File.ReadAllBytes(Fixture("pytorch_frames_trimming.onnx")), AxisLengths = AxisLengths.Parse(pins), Varying = AxisLengths.Range(pins), Made = AxisLengths.MadeRange(pins),
+        Tasks = tasks is null ? [] : ModelTask.Parse(tasks),
     });
 
     [Fact]
@@ -101,5 +103,34 @@ public sealed class DataDecidedServingTests
         var whatIf = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/whatif", $$"""{"features":[{{Numbers(scans.AsSpan(0, 64).ToArray())}}],"set":{{loud}}}""");
         Assert.Equal(HttpStatusCode.UnprocessableEntity, whatIf.Status);
         Assert.Contains("the model's front end refuses a sample this needs: the preprocessing graph made 8 values per sample", whatIf.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A model with targets behind the trimming (PyTorch's two-task frame model: a digit and the scan's ink), declared
+    /// <c>frames=3..8</c>: a scan keeping 2 frames is answered 422 saying why, as a classifier's is, and counted.
+    /// </summary>
+    [Fact]
+    public async Task AScanTheFrontEndRefuses_IsAnswered422_ByATwoTaskModel_AndCounted()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames_tasks.onnx"));
+        var model = Open(bytes, "readings=6..8,frames=3..8", "digit:classes,ink:regression");
+        await using var serving = await ServingAgent.StartAsync(model, bytes);
+        var scans = Floats(Expected, "scans");
+        var three = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(0, 64).ToArray())}}]}"""); // keeps 3 frames
+        Assert.Equal(HttpStatusCode.OK, three.Status);
+        Assert.Equal(2, three.Body.GetProperty("tasks").EnumerateObject().Count());
+        var two = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(64, 64).ToArray())}}]}"""); // keeps 2
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, two.Status);
+        Assert.Contains("the interface declares 3 to 8 'frames'", two.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(1, (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/health", null)).Body.GetProperty("samplesRefused").GetInt64());
+
+        // Its targets as ground truth: refused the same way, not kept; the scan that keeps 3 frames is kept.
+        var refused = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(scans.AsSpan(64, 64).ToArray())}}],"target":[1,0.5]}""");
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Status);
+        Assert.Contains("3 to 8 'frames'", refused.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        var kept = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(scans.AsSpan(0, 64).ToArray())}}],"target":[0,0.5]}""");
+        Assert.Equal(HttpStatusCode.OK, kept.Status);
+        Assert.Equal(1, serving.Device.Store.SampleCount);
+        Assert.Equal(2, (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/health", null)).Body.GetProperty("samplesRefused").GetInt64());
     }
 }
