@@ -408,6 +408,7 @@ public sealed class DeviceAgent : IAsyncDisposable
             LastRejection = Trust.LastRejection,
             SketchesWithheld = (ulong)SketchesWithheld,
             SketchRowsDropped = (ulong)SketchRowsDropped,
+            SamplesRefused = (ulong)Interlocked.Read(ref Counters.SamplesRefused),
             Rollout = Rollout,
             Shadow = Shadow,
             Experiment = Experiment,

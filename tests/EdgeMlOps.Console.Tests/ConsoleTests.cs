@@ -232,6 +232,26 @@ public sealed class ConsoleTests : IAsyncLifetime
         Assert.Equal(0, scripts);
     }
 
+    /// <summary>A device whose model's front end refused samples (as its status reports) adds a column saying how many, for every device; a fleet without any shows none.</summary>
+    [Fact]
+    public async Task SamplesADevicesFrontEndRefused_AreAColumnOfTheFleet_OnlyWhenAnyDeviceReportsThem()
+    {
+        var page = await _browser.SignInAsync(_console, "carol-token");
+        await Expect(page.Locator("main")).ToContainTextAsync("cam-7", new() { Timeout = 15_000 });
+        await Expect(page.Locator("main thead th", new() { HasTextString = "Refused samples" })).ToHaveCountAsync(0);
+
+        var certificate = _node.Security.IssueDeviceCertificate("scan-2");
+        await using var scanner = new MqttTransport(new MqttTransportOptions("scan-2", _node.BrokerEndpoint) { CleanStart = true, Tls = new MqttTlsSettings(_node.Security.Authority.Certificate, _ => certificate) });
+        await scanner.ConnectAsync(CancellationToken.None);
+        var status = new DeviceStatus { Header = ProtocolInfo.NewHeader("web", "scan-2", 1, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), State = DeviceState.Online, SampleCount = 40, SamplesRefused = 1234 };
+        await scanner.PublishAsync(new Topics("web").Status("scan-2"), status.ToByteArray(), retain: true, CancellationToken.None);
+
+        await Expect(page.Locator("main thead th", new() { HasTextString = "Refused samples" })).ToHaveCountAsync(1, new() { Timeout = 15_000 }); // the console refreshes every 5 s
+        Assert.Equal(["Device", "State", "Model", "Samples", "Tags", "Refused samples", "Last seen (UTC)"], await page.Locator("main thead th").AllTextContentsAsync());
+        Assert.Equal("1234", await page.Locator("main tbody tr", new() { HasTextString = "scan-2" }).Locator("td").Nth(5).TextContentAsync());
+        Assert.Equal("0", await page.Locator("main tbody tr", new() { HasTextString = "cam-7" }).Locator("td").Nth(5).TextContentAsync());
+    }
+
     [Fact]
     public async Task AFleetWithAnEdgeTier_ShowsItsGateways_AndAFleetWithoutOneShowsNoGatewayTable()
     {

@@ -74,6 +74,9 @@ public sealed record DeviceInfo(
 
     /// <summary>Predictions the device counted but did not sketch (its sketching queue was full).</summary>
     public ulong SketchRowsDropped { get; init; }
+
+    /// <summary>Samples the model's front end refused on the device (a count outside the signed range): answered 422, or left out of a training run.</summary>
+    public ulong SamplesRefused { get; init; }
 }
 
 /// <summary>Which devices are online, on which version, with how much data. Fed by status messages (birth, refresh, death, Last Will).</summary>
@@ -146,11 +149,16 @@ public sealed class DeviceDirectory(TimeProvider time)
             FreshUntil = status.FreshUntilUnixMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(status.FreshUntilUnixMs) : null,
             SketchesWithheld = status.SketchesWithheld,
             SketchRowsDropped = status.SketchRowsDropped,
+            SamplesRefused = status.SamplesRefused,
         };
         _devices.AddOrUpdate(deviceId, info, (_, old) =>
             !PresenceOrder.Supersedes(status.Header, status.State, old.LastBoot, old.LastSequence) ? old
-            // A Last Will is built before the device knows its model and rollout: keep what it last said.
-            : status.State == DeviceState.Lost ? info with { Rollout = old.Rollout, Shadow = old.Shadow, Experiment = old.Experiment, ModelName = old.ModelName, ModelVersion = old.ModelVersion, Tags = old.Tags }
+            // A Last Will is built before the device knows its model and rollout, or has counted anything: keep what it last said.
+            : status.State == DeviceState.Lost ? info with
+            {
+                Rollout = old.Rollout, Shadow = old.Shadow, Experiment = old.Experiment, ModelName = old.ModelName, ModelVersion = old.ModelVersion, Tags = old.Tags,
+                SketchesWithheld = old.SketchesWithheld, SketchRowsDropped = old.SketchRowsDropped, SamplesRefused = old.SamplesRefused,
+            }
             : info);
     }
 

@@ -69,6 +69,7 @@ public static class AggregatorApi
                 d.SampleCount,
                 d.Tags,
                 d.LastSeen,
+                d.SamplesRefused,
             }))));
         app.MapGet("/v1/fleet/gateways", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] Edge.GatewayLedger gateways) =>
             guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(gateways.Snapshot())));

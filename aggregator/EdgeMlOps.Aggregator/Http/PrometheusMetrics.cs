@@ -67,6 +67,8 @@ internal sealed class PrometheusMetrics(
         Sample(o, "edgemlops_device_sketches_withheld_total", devices.Sum(d => (double)d.SketchesWithheld));
         Family(o, "edgemlops_device_sketch_rows_dropped_total", "counter", "Predictions devices counted but did not sketch (sketching queue full), as last reported.");
         Sample(o, "edgemlops_device_sketch_rows_dropped_total", devices.Sum(d => (double)d.SketchRowsDropped));
+        Family(o, "edgemlops_device_samples_refused_total", "counter", "Samples the model's front end refused on devices (values making a count outside the signed range), as last reported.");
+        Sample(o, "edgemlops_device_samples_refused_total", devices.Sum(d => (double)d.SamplesRefused));
 
         Family(o, "edgemlops_profiles_accepted_total", "counter", "Device window profiles merged.");
         Sample(o, "edgemlops_profiles_accepted_total", drift.ProfilesAccepted);

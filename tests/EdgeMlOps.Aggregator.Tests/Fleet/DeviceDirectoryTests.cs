@@ -33,4 +33,31 @@ public class DeviceDirectoryTests
         directory.Apply("quiet", Status("quiet", 2, intervalSeconds: 60), clock.GetUtcNow());
         Assert.Equal(["legacy", "quiet"], directory.Eligible().Select(d => d.DeviceId));
     }
+
+    /// <summary>
+    /// A device's counters (samples its front end refused, sketches withheld, rows not sketched) stay as it last said
+    /// when its Last Will arrives: the will is built at connect, before the agent has counted anything, and the fleet's
+    /// counters must not fall back to zero each time a device drops off.
+    /// </summary>
+    [Fact]
+    public void ALastWill_KeepsTheCountersTheDeviceLastReported()
+    {
+        var directory = new DeviceDirectory();
+        var online = Status("scanner", 5, intervalSeconds: 60);
+        (online.SamplesRefused, online.SketchesWithheld, online.SketchRowsDropped) = (7, 2, 3);
+        directory.Apply("scanner", online, DateTimeOffset.UtcNow);
+        Assert.True(directory.TryGet("scanner", out var seen));
+        Assert.Equal((7UL, 2UL, 3UL), (seen.SamplesRefused, seen.SketchesWithheld, seen.SketchRowsDropped));
+
+        var will = new DeviceStatus { Header = ProtocolInfo.NewHeader("f", "scanner", 1, 0), State = DeviceState.Lost };
+        directory.Apply("scanner", will, DateTimeOffset.UtcNow);
+        Assert.True(directory.TryGet("scanner", out var lost));
+        Assert.Equal((DeviceState.Lost, 7UL, 2UL, 3UL), (lost.State, lost.SamplesRefused, lost.SketchesWithheld, lost.SketchRowsDropped));
+
+        var next = Status("scanner", 6, intervalSeconds: 60);
+        next.SamplesRefused = 9;
+        directory.Apply("scanner", next, DateTimeOffset.UtcNow);
+        Assert.True(directory.TryGet("scanner", out var back));
+        Assert.Equal((DeviceState.Online, 9UL), (back.State, back.SamplesRefused));
+    }
 }

@@ -198,6 +198,8 @@ const views = {
         ['Model', d => d.modelName ? d.modelName + ' v' + d.modelVersion : '-'],
         ['Samples', d => fmt.num(d.sampleCount), 'num'],
         ['Tags', d => fmt.tags(d.tags)],
+        // Samples the model's front end refused on a device (values making a count outside the signed range), when any did.
+        ...(devices.some(d => d.samplesRefused > 0) ? [['Refused samples', d => fmt.num(d.samplesRefused), 'num']] : []),
         ['Last seen (UTC)', d => fmt.time(d.lastSeen)],
       ], shown.slice(0, MAX_ROWS), needle ? 'No device matches.' : 'No device has connected yet.'),
       // The edge tier, when the fleet has one (Edge:Gateways): what each gateway delivered, as GET /v1/fleet/gateways says.
