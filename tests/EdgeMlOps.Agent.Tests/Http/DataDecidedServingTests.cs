@@ -133,4 +133,30 @@ public sealed class DataDecidedServingTests
         Assert.Equal(1, serving.Device.Store.SampleCount);
         Assert.Equal(2, (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/health", null)).Body.GetProperty("samplesRefused").GetInt64());
     }
+
+    /// <summary>
+    /// An A/B test whose arm B's version declares a narrower range (<c>frames=3..8</c>) than the served one
+    /// (<c>frames=1..8</c>): a scan B's front end refuses is answered by the served version and counted as B's failure,
+    /// not refused to the caller; a scan both take is answered by B.
+    /// </summary>
+    [Fact]
+    public async Task AScanArmBsFrontEndRefuses_IsAnsweredByTheServedVersion_AndCountedAsBsFailure()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
+        await using var serving = await ServingAgent.StartAsync(Open(bytes, "readings=6..8,frames=1..8"), bytes);
+        var cache = new Runtime.SharedCache<Runtime.InferenceModel>();
+        var narrower = Open(bytes, "readings=6..8,frames=3..8").Spec;
+        serving.Device.Agent.RolloutControl.Experiment.Begin(new EdgeMlOps.Agent.Experiments.ExperimentSession("r1", versionA: 1, versionB: 2, split: 1.0,
+            await cache.AcquireAsync("v2", () => Task.FromResult(Runtime.InferenceModel.Load(bytes, narrower, preprocess: File.ReadAllBytes(Fixture("pytorch_frames_trimming.onnx")))))));
+
+        var scans = Floats(Expected, "scans");
+        var three = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(0, 64).ToArray())}}]}"""); // keeps 3 frames
+        Assert.Equal((HttpStatusCode.OK, 2UL), (three.Status, three.Body.GetProperty("modelVersion").GetUInt64()));
+        var two = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(64, 64).ToArray())}}]}"""); // keeps 2
+        Assert.Equal((HttpStatusCode.OK, 1UL), (two.Status, two.Body.GetProperty("modelVersion").GetUInt64()));
+        PyTorchSoftmax.AssertAnswered(Floats(Expected.GetProperty("whole"), "logits").AsSpan(10, 10), two.Body);
+        var report = serving.Device.Agent.Experiment!;
+        Assert.Equal((1UL, 1UL, 1UL), (report.B.Served, report.B.Errors, report.A.Served));
+        Assert.Equal(0, (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/health", null)).Body.GetProperty("samplesRefused").GetInt64()); // the device answered it
+    }
 }
