@@ -32,24 +32,27 @@ public sealed partial class InferenceModel
     public const float LabelThreshold = 0.5f;
 
     /// <summary>The values a regressor predicts (or a multi-label classifier's probabilities) for <paramref name="count"/> rows of samples.</summary>
-    public ValueBatch PredictValues(float[] features, int count)
+    public ValueBatch PredictValues(float[] features, int count) => PredictValues(features, count, null);
+
+    /// <summary><see cref="PredictValues(float[], int)"/>; rows the front end refuses listed in <paramref name="leftOut"/> when given (<see cref="RunScores"/>).</summary>
+    private ValueBatch PredictValues(float[] features, int count, HashSet<int>? leftOut)
     {
         if (!Spec.TakesTargets) throw new InvalidOperationException($"{Spec} is neither a regressor nor a multi-label classifier: use Predict");
         CheckRows(features, count);
         if (Spec.Graph!.Tasks is { Count: > 0 } tasks)
         {
-            var outputs = RunScores(features, count, TaskScoresWidth(tasks), out var made, out var carried);
+            var outputs = RunScores(features, count, TaskScoresWidth(tasks), out var made, out var carried, leftOut);
             return new ValueBatch(TaskValues(tasks, outputs, count, Spec.Targets), Spec.Targets) { Features = made, States = carried };
         }
 
         if (Spec.IsPerPosition)
         {
-            var scores = RunScores(features, count, Spec.Graph!.PositionClasses * Spec.Targets, out var made, out var carried);
+            var scores = RunScores(features, count, Spec.Graph!.PositionClasses * Spec.Targets, out var made, out var carried, leftOut);
             var ids = PositionClassIds(scores, count);
             return new ValueBatch(ids, Spec.Targets) { Features = made, States = carried, ClassShares = ClassShares(ids, count) };
         }
 
-        var values = RunScores(features, count, Spec.Targets, out var front, out var states);
+        var values = RunScores(features, count, Spec.Targets, out var front, out var states, leftOut);
         if (Spec.IsMultiLabel && _scoresAreLogits) SigmoidInPlace(values);
 
         return new ValueBatch(values, Spec.Targets) { Features = front, States = states };
@@ -124,15 +127,16 @@ public sealed partial class InferenceModel
         var width = Spec.IsMultiTask ? TaskScoresWidth(Spec.Graph!.Tasks) : Spec.IsPerPosition ? Spec.Graph!.PositionClasses * k : k; // what each row's scores hold: a per-position classifier's every class at every position
         if (Spec.IsPerPosition) batchSize = Math.Clamp(EdgeMlOps.Shared.Models.GraphInterface.MaxPositionScores / width, 1, batchSize); // a batch's scores within 16 MB
         var sums = new Dictionary<string, ITargetSums>(StringComparer.Ordinal) { [AllCohorts] = create() };
-        var byData = ScoresOneAtATime(ref batchSize);
+        var leftOut = RefusedRows();
         for (var start = 0; start < rows; start += batchSize)
         {
             var count = Math.Min(batchSize, rows - start);
             var batch = features.AsSpan(start * dim, count * dim).ToArray();
-            if (!Scored(() => Spec.IsPerPosition || Spec.IsMultiTask ? RunScores(batch, count, width, out _, out _) : PredictValues(batch, count).Values, byData, out var predicted)) continue; // refused: left out
-
+            leftOut?.Clear();
+            var predicted = Spec.IsPerPosition || Spec.IsMultiTask ? RunScores(batch, count, width, out _, out _, leftOut) : PredictValues(batch, count, leftOut).Values;
             for (var i = 0; i < count; i++)
             {
+                if (leftOut?.Contains(i) == true) continue; // refused by the front end: left out
                 var row = start + i;
                 sums[AllCohorts].Add(targets.AsSpan(row * k, k), predicted.AsSpan(i * width, width));
                 if (cohorts is null) continue;

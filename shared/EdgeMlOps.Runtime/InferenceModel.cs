@@ -64,7 +64,8 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     private readonly IReadOnlyList<GraphInterface.SampleSpan> _stateSpans = []; // each declared state output's shape behind the batch axis
     private readonly long[] _valuesDims = []; // the scores output's axes behind the batch when it has several (a regressor's, a per-position classifier's)
     private readonly IReadOnlyList<(string Name, long[] Dims, int Width)> _scoreOutputs = []; // a multi-task model's outputs, each task's in order; empty: one
-    private readonly bool _batchOfOne; // the file's or its front end's batch is fixed at 1 (exported without dynamic axes): rows run one at a time
+    private readonly bool _batchOfOne; // the file's batch is fixed at 1 (exported without dynamic axes): rows run one at a time
+    private readonly SampleFeedsByLength? _madeFeeds; // behind a front end for one sample at a time: the model's inputs at each count it makes, to run a batch's rows together
 
     private InferenceModel(byte[] bytes, ModelWeights weights, OrtSessionSettings settings, byte[]? preprocess = null)
     {
@@ -116,7 +117,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             try
             {
                 _preprocess = PreprocessSession.Open(graph.Preprocess, preprocess, settings);
-                _batchOfOne |= _preprocess?.TakesOneSample == true; // a front end for one sample (its count the data decides): rows one at a time
+                if (_preprocess?.TakesOneSample == true && !_batchOfOne) _madeFeeds = new SampleFeedsByLength(new SampleFeeds(graph, [.. graph.FeatureDims]), graph, graph.ModelLengths);
             }
             catch
             {
@@ -196,7 +197,10 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
 
     float[] EdgeMlOps.Shared.Explanations.IProbabilityModel.Probabilities(float[] rows, int count) => Predict(rows, count).Probabilities;
 
-    public PredictionBatch Predict(float[] features, int count)
+    public PredictionBatch Predict(float[] features, int count) => Predict(features, count, null);
+
+    /// <summary><see cref="Predict(float[], int)"/>; rows the front end refuses listed in <paramref name="leftOut"/> when given (<see cref="RunScores"/>).</summary>
+    private PredictionBatch Predict(float[] features, int count, HashSet<int>? leftOut)
     {
         if (Tensors is not null) throw new InvalidOperationException($"{Spec} is served by tensor names: use Run");
         if (Spec.TakesTargets) throw new InvalidOperationException($"{Spec} is a regressor or multi-label classifier: use PredictValues");
@@ -215,7 +219,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
 
         if (Spec.Graph is { SingleScore: true })
         {
-            var scores = RunScores(features, count, 1, out var front, out var singleStates);
+            var scores = RunScores(features, count, 1, out var front, out var singleStates, leftOut);
             var pairs = new float[count * 2];
             for (var i = 0; i < count; i++)
             {
@@ -226,7 +230,7 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
             return new PredictionBatch(pairs, labels, classes) { Features = front, States = singleStates };
         }
 
-        var probabilities = RunScores(features, count, classes, out var made, out var states);
+        var probabilities = RunScores(features, count, classes, out var made, out var states, leftOut);
         for (var i = 0; i < count; i++)
         {
             var row = probabilities.AsSpan(i * classes, classes);
@@ -254,31 +258,19 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     /// them, behind the declared front end when there is one (<paramref name="front"/>: what it made, else null), and
     /// its declared state outputs (<paramref name="states"/>: one [count, length] array per pair). A multi-task model's
     /// rows hold every task's output in order (<paramref name="width"/> their sum).
+    /// Behind a front end whose counts the data decides, when scoring, <paramref name="leftOut"/> lists the rows it
+    /// refuses (their scores left zero) instead of the whole call being refused; null: a refused row refuses the call.
     /// </summary>
-    private float[] RunScores(float[] features, int count, int width, out float[]? front, out float[][] states)
+    private float[] RunScores(float[] features, int count, int width, out float[]? front, out float[][] states, HashSet<int>? leftOut = null)
     {
-        if (_batchOfOne && count > 1) return RunRows(features, count, width, out front, out states);
+        if ((_batchOfOne && count > 1) || (leftOut is not null && count == 1)) return RunRows(features, count, width, out front, out states, leftOut);
+        if (_madeFeeds is not null && count > 1) return RunMadeGroups(features, count, width, out front, out states, leftOut);
         var fed = _feeds!.For(features.Length / count).Feed(features, count); // the features, then any context inputs
         try
         {
             using var fronted = _preprocess?.Run([_preprocess.Declared.Inputs[0].Name], [fed[0]]); // a declared front end's features (one input then)
             front = fronted is null ? null : FrontFeatures(fronted[0], count, features);
-            float[][] blocks = _scoreOutputs.Count > 0 ? [.. _scoreOutputs.Select(o => new float[count * o.Width])] : [new float[count * width]];
-            states = [.. _stateSpans.Select(span => new float[count * span.Length])];
-            var outputs = new OrtValue[blocks.Length + states.Length];
-            try
-            {
-                for (var k = 0; k < blocks.Length; k++)
-                    outputs[k] = OrtValue.CreateTensorValueFromMemory(blocks[k], _scoreOutputs.Count > 0 ? [count, .. _scoreOutputs[k].Dims] : _valuesDims.Length > 0 ? [count, .. _valuesDims] : [count, width]);
-                for (var k = 0; k < states.Length; k++) outputs[blocks.Length + k] = OrtValue.CreateTensorValueFromMemory(states[k], [count, .. _stateSpans[k].Dims]);
-                _session.Run(null, _inputNames, fronted is null ? fed : [fronted[0], .. fed.Skip(1)], _outputNames, outputs); // the context inputs as fed, behind the front end too
-            }
-            finally
-            {
-                foreach (var output in outputs) output?.Dispose();
-            }
-
-            return blocks.Length == 1 ? blocks[0] : Interleave(blocks, count, width);
+            return RunModel(fronted is null ? fed : [fronted[0], .. fed.Skip(1)], count, width, out states); // the context inputs as fed, behind the front end too
         }
         finally
         {
@@ -286,23 +278,59 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         }
     }
 
-    /// <summary><see cref="RunScores"/> for a file that takes one row at a time: each row run alone, the results stacked.</summary>
-    private float[] RunRows(float[] features, int count, int width, out float[]? front, out float[][] states)
+    /// <summary>The model itself on <paramref name="count"/> rows of its inputs: its scores output(s) as <see cref="RunScores"/> returns them, and its state outputs.</summary>
+    private float[] RunModel(IReadOnlyCollection<OrtValue> inputs, int count, int width, out float[][] states)
+    {
+        float[][] blocks = _scoreOutputs.Count > 0 ? [.. _scoreOutputs.Select(o => new float[count * o.Width])] : [new float[count * width]];
+        states = [.. _stateSpans.Select(span => new float[count * span.Length])];
+        var outputs = new OrtValue[blocks.Length + states.Length];
+        try
+        {
+            for (var k = 0; k < blocks.Length; k++)
+                outputs[k] = OrtValue.CreateTensorValueFromMemory(blocks[k], _scoreOutputs.Count > 0 ? [count, .. _scoreOutputs[k].Dims] : _valuesDims.Length > 0 ? [count, .. _valuesDims] : [count, width]);
+            for (var k = 0; k < states.Length; k++) outputs[blocks.Length + k] = OrtValue.CreateTensorValueFromMemory(states[k], [count, .. _stateSpans[k].Dims]);
+            _session.Run(null, _inputNames, inputs, _outputNames, outputs);
+        }
+        finally
+        {
+            foreach (var output in outputs) output?.Dispose();
+        }
+
+        return blocks.Length == 1 ? blocks[0] : Interleave(blocks, count, width);
+    }
+
+    /// <summary>
+    /// <see cref="RunScores"/> one row at a time (a file that takes one row, or a scored row that may be refused): the
+    /// results stacked; a row the front end refuses is listed in <paramref name="leftOut"/> when given (zeros in its place).
+    /// </summary>
+    private float[] RunRows(float[] features, int count, int width, out float[]? front, out float[][] states, HashSet<int>? leftOut)
     {
         var length = features.Length / count;
-        float[] scores = [], made = [];
+        float[]? scores = null, made = null;
         states = [];
         for (var r = 0; r < count; r++)
         {
-            var row = RunScores(features[(r * length)..((r + 1) * length)], 1, width, out var rowFront, out var rowStates);
-            if (r == 0) (scores, made, states) = (new float[count * row.Length], new float[count * (rowFront?.Length ?? 0)], [.. rowStates.Select(s => new float[count * s.Length])]);
+            float[] row;
+            float[]? rowFront;
+            float[][] rowStates;
+            try
+            {
+                row = RunScores(features[(r * length)..((r + 1) * length)], 1, width, out rowFront, out rowStates);
+            }
+            catch (SampleRefusedException) when (leftOut is not null)
+            {
+                leftOut.Add(r);
+                continue;
+            }
+
+            if (scores is null) (scores, made, states) = (new float[count * row.Length], new float[count * (rowFront?.Length ?? 0)], [.. rowStates.Select(s => new float[count * s.Length])]);
             row.CopyTo(scores, r * row.Length);
-            rowFront?.CopyTo(made, r * rowFront.Length);
+            rowFront?.CopyTo(made!, r * rowFront.Length);
             for (var k = 0; k < states.Length; k++) rowStates[k].CopyTo(states[k], r * rowStates[k].Length);
         }
 
-        front = _preprocess is null ? null : made;
-        return scores;
+        front = _preprocess is null ? null : made ?? [];
+        return scores ?? new float[count * width]; // every row refused
     }
 
     /// <summary>
@@ -395,15 +423,16 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
         if (cohorts is not null && cohorts.Count != labels.Length) throw new ArgumentException($"{cohorts.Count} cohort names for {labels.Length} samples", nameof(cohorts));
         var dim = RowLengthOf(features, labels.Length); // samples of one length
         var sums = new Dictionary<string, (double Loss, long Correct, int Count)>(StringComparer.Ordinal) { [AllCohorts] = (0, 0, 0) };
-        var byData = ScoresOneAtATime(ref batchSize);
+        var leftOut = RefusedRows();
         for (var start = 0; start < labels.Length; start += batchSize)
         {
             var count = Math.Min(batchSize, labels.Length - start);
             var batch = features.AsSpan(start * dim, count * dim).ToArray();
-            if (!Scored(() => Predict(batch, count), byData, out var prediction)) continue; // refused: left out
-
+            leftOut?.Clear();
+            var prediction = Predict(batch, count, leftOut);
             for (var i = 0; i < count; i++)
             {
+                if (leftOut?.Contains(i) == true) continue; // refused by the front end: left out
                 var label = labels[start + i];
                 var loss = -Math.Log(Math.Max(prediction.Probabilities[i * Spec.Classes + (int)label], 1e-12f));
                 var hit = prediction.Labels[i] == label ? 1 : 0;
@@ -425,30 +454,10 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     }
 
     /// <summary>
-    /// True behind a front end whose counts the data decides: scoring then runs one sample per batch (as that front end
-    /// does anyway) so that a sample it refuses is left out of the score, as out of training, and the others are scored.
+    /// Behind a front end whose counts the data decides, where scoring lists the rows of a batch it refuses, so that
+    /// they are left out of the score, as out of training, and the others are scored; null for another model.
     /// </summary>
-    private bool ScoresOneAtATime(ref int batchSize)
-    {
-        if (Spec.Graph?.FeatureCountsByData != true) return false;
-        batchSize = 1;
-        return true;
-    }
-
-    /// <summary>One scoring batch run; false (the batch left out) when <paramref name="byData"/> and the front end refused its sample.</summary>
-    private static bool Scored<T>(Func<T> run, bool byData, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out T result)
-    {
-        try
-        {
-            result = run();
-            return true;
-        }
-        catch (SampleRefusedException) when (byData)
-        {
-            result = default;
-            return false;
-        }
-    }
+    private HashSet<int>? RefusedRows() => Spec.Graph?.FeatureCountsByData == true ? [] : null;
 
     public void Dispose()
     {
