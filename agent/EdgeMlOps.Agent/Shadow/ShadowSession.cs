@@ -247,8 +247,9 @@ internal sealed class ShadowSession : IAsyncDisposable
                         Forget(item.PredictionId);
                     }
                 }
-                catch (Exception ex) when (ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidOperationException)
+                catch (Exception ex) when (ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidOperationException or Runtime.SampleRefusedException)
                 {
+                    // The candidate could not answer what the incumbent did (its front end may refuse a sample the served one takes).
                     _budget.Spent(Stopwatch.GetElapsedTime(started));
                     Stats.CandidateFailed();
                     Forget(item.PredictionId);

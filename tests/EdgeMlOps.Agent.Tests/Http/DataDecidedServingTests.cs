@@ -159,4 +159,36 @@ public sealed class DataDecidedServingTests
         Assert.Equal((1UL, 1UL, 1UL), (report.B.Served, report.B.Errors, report.A.Served));
         Assert.Equal(0, (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/health", null)).Body.GetProperty("samplesRefused").GetInt64()); // the device answered it
     }
+
+    /// <summary>
+    /// A shadow test of a candidate whose front end declares a narrower range (<c>frames=3..8</c>) than the served
+    /// version's (<c>frames=1..8</c>): the scans it refuses are counted as its errors, and it goes on scoring the others
+    /// (a refusal used to end the shadow's scoring for good, and its stop to throw).
+    /// </summary>
+    [Fact]
+    public async Task AShadowCandidateWhoseFrontEndRefusesAScan_CountsAnError_AndGoesOnScoring()
+    {
+        var bytes = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
+        var trimming = File.ReadAllBytes(Fixture("pytorch_frames_trimming.onnx"));
+        using var incumbent = Runtime.InferenceModel.Load(bytes, Open(bytes, "readings=6..8,frames=1..8").Spec, preprocess: trimming);
+        var cache = new Runtime.SharedCache<Runtime.InferenceModel>();
+        var candidate = await cache.AcquireAsync("v2", () => Task.FromResult(Runtime.InferenceModel.Load(bytes, Open(bytes, "readings=6..8,frames=3..8").Spec, preprocess: trimming)));
+        var session = new EdgeMlOps.Agent.Shadow.ShadowSession("r1", 1, 2, candidate, new Shared.Protocol.V1.ShadowPolicy { Share = 1, SampleRate = 1, MaxCpuShare = 1, MaxPending = 64 }, memoryBytes: 0);
+        await using (session)
+        {
+            var scans = Floats(Expected, "scans");
+            for (var i = 0; i < 6; i++) // scans 1, 3 and 5 keep 2 frames
+            {
+                var scan = scans[(i * 64)..((i + 1) * 64)];
+                var served = incumbent.Predict(scan, 1);
+                session.Offer($"p{i}", scan, served.Labels[0], served.Probabilities, TimeSpan.FromMilliseconds(1));
+            }
+
+            await Eventually.Until(() => session.Report().Scored + session.Report().CandidateErrors == 6, "every scan scored or failed");
+            Assert.Equal((3UL, 3UL), (session.Report().Scored, session.Report().CandidateErrors));
+            var again = scans[..64];
+            session.Offer("p6", again, incumbent.Predict(again, 1).Labels[0], incumbent.Predict(again, 1).Probabilities, TimeSpan.FromMilliseconds(1));
+            await Eventually.Until(() => session.Report().Scored == 4, "a scan it takes, after the refusals");
+        }
+    }
 }
