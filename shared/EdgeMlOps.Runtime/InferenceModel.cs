@@ -197,6 +197,19 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
 
     float[] EdgeMlOps.Shared.Explanations.IProbabilityModel.Probabilities(float[] rows, int count) => Predict(rows, count).Probabilities;
 
+    /// <summary>
+    /// The class probabilities of <paramref name="count"/> rows, where a row the front end refuses (behind one whose counts
+    /// the data decides) is all zeros — not answered, as <see cref="EdgeMlOps.Shared.Explanations.IProbabilityModel"/>
+    /// allows — instead of refusing the batch: what explaining such a model on many rows needs.
+    /// </summary>
+    public float[] ProbabilitiesAnswered(float[] rows, int count)
+    {
+        var leftOut = RefusedRows();
+        var probabilities = Predict(rows, count, leftOut).Probabilities;
+        foreach (var row in leftOut ?? []) probabilities.AsSpan(row * Spec.Classes, Spec.Classes).Clear();
+        return probabilities;
+    }
+
     public PredictionBatch Predict(float[] features, int count) => Predict(features, count, null);
 
     /// <summary><see cref="Predict(float[], int)"/>; rows the front end refuses listed in <paramref name="leftOut"/> when given (<see cref="RunScores"/>).</summary>

@@ -266,7 +266,7 @@ internal sealed class TrainingWorker
         if (rows == 0) return;
         var m = inference.Spec.InputDim;
         var (correct, shuffled) = EdgeMlOps.Shared.Explanations.PermutationImportance.Counts(
-            inference, samples.Features.AsSpan(0, rows * m).ToArray(), samples.Labels.AsSpan(0, rows).ToArray(), inputs, unchecked((int)task.Seed));
+            new Runtime.AnsweredProbabilities(inference), samples.Features.AsSpan(0, rows * m).ToArray(), samples.Labels.AsSpan(0, rows).ToArray(), inputs, unchecked((int)task.Seed));
         result.ImportanceRows = (ulong)rows;
         result.ImportanceCorrect = (ulong)correct;
         result.PermutedCorrect.AddRange(shuffled.Select(c => (ulong)c));
@@ -289,7 +289,8 @@ internal sealed class TrainingWorker
         var features = samples.Features.AsSpan(0, rows * m).ToArray();
         foreach (var request in requests)
         {
-            var curve = EdgeMlOps.Shared.Explanations.PartialDependence.Compute(inference, features, rows, (int)request.Input, request.Grid.ToArray());
+            var curve = EdgeMlOps.Shared.Explanations.PartialDependence.Compute(new Runtime.AnsweredProbabilities(inference), features, rows, (int)request.Input, request.Grid.ToArray()); // over the rows answered at each value
+            if (curve.Average.Any(point => point.Any(double.IsNaN))) continue; // a value at which the front end refused every row: no answer for this input
             var sums = new DependenceSums { Input = request.Input, Rows = (ulong)rows };
             sums.Sums.AddRange(curve.Average.SelectMany(point => point.Select(p => p * rows)));
             result.Dependence.Add(sums);

@@ -45,9 +45,11 @@ public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artif
     public FederatedImportance? Federated(ModelVersionRecord version) =>
         registry.Explanation(version.Model, version.Version, FederatedKind) is { } json ? System.Text.Json.JsonSerializer.Deserialize(json, ExplanationJson.Default.FederatedImportance) : null;
 
-    private VersionExplanation Compute(InferenceModel model, ModelVersionRecord version, LabelledRows rows)
+    private VersionExplanation Compute(InferenceModel served, ModelVersionRecord version, LabelledRows heldOut)
     {
-        var m = model.Spec.InputDim;
+        var m = served.Spec.InputDim;
+        var rows = Answered(served, heldOut, m);
+        var model = new AnsweredProbabilities(served); // a permuted row or a grid value its front end refuses is not answered
         var (features, labels) = Subsample(rows, m, options.Rows, options.Seed);
         var importance = PermutationImportance.Compute(model, features, labels, options.Repeats, options.Seed);
         var dependence = new List<DependenceCurve>();
@@ -67,10 +69,21 @@ public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artif
             dependence.Add(new DependenceCurve(top.Feature, curve.MostAffectedClass(), curve.Grid, curve.Average));
         }
 
-        var subgroups = SubgroupAnalysis.Compute(model.Predict(rows.Features, rows.Count).Probabilities, model.Spec.Classes, rows.Labels, rows.Groups);
+        var subgroups = SubgroupAnalysis.Compute(served.Predict(rows.Features, rows.Count).Probabilities, served.Spec.Classes, rows.Labels, rows.Groups);
         return new VersionExplanation(version.Model, version.Version, labels.Length, rows.Count, options.Repeats, options.Seed, importance.BaselineAccuracy,
             importance.Features.Select(f => new InputImportance(f.Feature, f.Mean, f.StdDev)).ToArray(), dependence,
             subgroups, SubgroupAnalysis.Gaps(subgroups, options.MinGroupSamples), time.GetUtcNow());
+    }
+
+    /// <summary>
+    /// The held-out rows the version answers: all of them, but behind a front end whose counts the data decides, those
+    /// it does not refuse (explained on what it answers, as it is scored).
+    /// </summary>
+    private static LabelledRows Answered(InferenceModel model, LabelledRows rows, int m)
+    {
+        var kept = Enumerable.Range(0, rows.Count).Where(i => model.RefusalOf(rows.Features[(i * m)..((i + 1) * m)]) is null).ToArray();
+        if (kept.Length == rows.Count) return rows;
+        return new LabelledRows([.. kept.SelectMany(i => rows.Features.Skip(i * m).Take(m))], [.. kept.Select(i => rows.Labels[i])], [.. kept.Select(i => rows.Groups[i])]);
     }
 
     /// <summary>The same seeded subsample of the held-out rows for every version, so their explanations compare like for like.</summary>

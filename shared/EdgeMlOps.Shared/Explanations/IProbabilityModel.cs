@@ -10,6 +10,10 @@ public interface IProbabilityModel
 
     int Classes { get; }
 
-    /// <summary>Probabilities row-major [<paramref name="count"/>, <see cref="Classes"/>] for rows [<paramref name="count"/>, <see cref="InputDim"/>].</summary>
+    /// <summary>
+    /// Probabilities row-major [<paramref name="count"/>, <see cref="Classes"/>] for rows [<paramref name="count"/>,
+    /// <see cref="InputDim"/>]. A row the model cannot answer (a front end whose counts the data decides refuses it) may
+    /// be all zeros — no answer: the explainers count it as not right and leave it out of averages.
+    /// </summary>
     float[] Probabilities(float[] rows, int count);
 }

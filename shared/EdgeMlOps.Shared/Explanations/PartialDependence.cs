@@ -70,12 +70,16 @@ public static class PartialDependence
             for (var i = 0; i < rows; i++) changed[i * m + feature] = grid[g];
             var probabilities = model.Probabilities(changed, rows);
             average[g] = new double[classes];
+            var answered = 0;
             for (var i = 0; i < rows; i++)
             {
-                for (var k = 0; k < classes; k++) average[g][k] += probabilities[i * classes + k];
+                var row = probabilities.AsSpan(i * classes, classes);
+                if (System.Numerics.Tensors.TensorPrimitives.Max(row) <= 0) continue; // not answered (IProbabilityModel): out of the average
+                answered++;
+                for (var k = 0; k < classes; k++) average[g][k] += row[k];
             }
 
-            for (var k = 0; k < classes; k++) average[g][k] /= rows;
+            for (var k = 0; k < classes; k++) average[g][k] = answered == 0 ? double.NaN : average[g][k] / answered; // NaN: no row answered at this value
         }
 
         return new PartialDependenceCurve(feature, grid, average);

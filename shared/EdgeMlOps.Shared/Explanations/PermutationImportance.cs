@@ -78,7 +78,7 @@ public static class PermutationImportance
         return (correct, shuffled);
     }
 
-    /// <summary>Share of rows whose most probable class is the label (ties: the lowest class, as argmax).</summary>
+    /// <summary>Share of rows whose most probable class is the label (ties: the lowest class, as argmax); a row not answered (all zeros) is not right.</summary>
     public static double Accuracy(IProbabilityModel model, float[] features, long[] labels) => (double)Correct(model, features, labels) / labels.Length;
 
     private static int Correct(IProbabilityModel model, float[] features, long[] labels)
@@ -89,7 +89,8 @@ public static class PermutationImportance
         for (var i = 0; i < labels.Length; i++)
         {
             var row = probabilities.AsSpan(i * classes, classes);
-            if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row) == labels[i]) correct++;
+            var best = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(row);
+            if (best == labels[i] && row[best] > 0) correct++;
         }
 
         return correct;
