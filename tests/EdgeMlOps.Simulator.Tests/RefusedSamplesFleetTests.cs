@@ -54,5 +54,13 @@ public class RefusedSamplesFleetTests
         Assert.Contains("edgemlops_device_samples_refused_total 4\n", await http.GetStringAsync("/metrics"), StringComparison.Ordinal);
         var listed = JsonDocument.Parse(await http.GetStringAsync("/v1/fleet/devices")).RootElement.EnumerateArray().Single();
         Assert.Equal(("scanner-1", 4), (listed.GetProperty("deviceId").GetString(), listed.GetProperty("samplesRefused").GetInt32()));
+
+        // Federated permutation importance on the device's scans: measured on the three its front end takes (a scan a
+        // shuffled input makes it refuse is not right); the device answers rather than failing its evaluation.
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20))) await device.Agent.WaitForModelAsync(round.NewVersion!.Value, cts.Token);
+        var evaluation = await node.RunFederatedEvaluationAsync(1, CancellationToken.None, importanceInputs: [3, 20]);
+        Assert.Equal((1, 3L), (evaluation.Reported, evaluation.Samples)); // scored on the three it takes
+        Assert.Equal(3L, evaluation.Importance!.Rows);
+        Assert.Equal(2, evaluation.Importance.Importance.Count);
     }
 }

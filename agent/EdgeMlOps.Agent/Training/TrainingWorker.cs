@@ -242,7 +242,9 @@ internal sealed class TrainingWorker
             Loss = score.Loss,
             Accuracy = score.Accuracy,
         };
-        if (!inference.Spec.TakesTargets) AddImportance(task, inference, samples.OfWidth(inference.Spec.InputDim), result); // explanations read class probabilities of whole-length samples
+        // Explanations read class probabilities of whole-length samples the front end takes (as scoring does; a row a
+        // shuffled input makes it refuse is then not right).
+        if (!inference.Spec.TakesTargets) AddImportance(task, inference, samples.OfWidth(inference.Spec.InputDim).Where(row => inference.RefusalOf(row) is null), result);
         return result;
     }
 
