@@ -187,7 +187,8 @@ public sealed class DataDecidedServingTests
             await Eventually.Until(() => session.Report().Scored + session.Report().CandidateErrors == 6, "every scan scored or failed");
             Assert.Equal((3UL, 3UL), (session.Report().Scored, session.Report().CandidateErrors));
             var again = scans[..64];
-            session.Offer("p6", again, incumbent.Predict(again, 1).Labels[0], incumbent.Predict(again, 1).Probabilities, TimeSpan.FromMilliseconds(1));
+            var answer = incumbent.Predict(again, 1);
+            session.Offer("p6", again, answer.Labels[0], answer.Probabilities, TimeSpan.FromMilliseconds(1));
             await Eventually.Until(() => session.Report().Scored == 4, "a scan it takes, after the refusals");
         }
     }

@@ -25,6 +25,19 @@ public sealed class DataDecidedExplanationTests
         return (scans, [.. rows.Select(cells => long.Parse(cells[64], CultureInfo.InvariantCulture))]);
     }
 
+    /// <summary>PyTorch's frame classifier and trimming, and their interface declared <c>readings=6..8,frames=3..8</c>.</summary>
+    private static (byte[] Frames, byte[] Trimming, Shared.Models.ModelSpec Spec) Trimmed()
+    {
+        var frames = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
+        var trimming = File.ReadAllBytes(Fixture("pytorch_frames_trimming.onnx"));
+        const string Pins = "readings=6..8,frames=3..8";
+        var spec = Shared.Onnx.UploadedClassifier.Open(frames, new Shared.Onnx.UploadedClassifierOptions("all")
+        {
+            Preprocess = trimming, AxisLengths = Shared.Onnx.AxisLengths.Parse(Pins), Varying = Shared.Onnx.AxisLengths.Range(Pins), Made = Shared.Onnx.AxisLengths.MadeRange(Pins),
+        }).Spec;
+        return (frames, trimming, spec);
+    }
+
     [Fact]
     public async Task AVersionWhoseFrontEndRefusesSomeHeldOutScans_IsExplainedOnTheScansItAnswers()
     {
@@ -61,13 +74,7 @@ public sealed class DataDecidedExplanationTests
     public void TheExplainersSeeARefusedScanAsNotAnswered_AndTheOthersAsServedAlone()
     {
         var (scans, digits) = RawScans();
-        var frames = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
-        var trimming = File.ReadAllBytes(Fixture("pytorch_frames_trimming.onnx"));
-        const string Pins = "readings=6..8,frames=3..8";
-        var spec = Shared.Onnx.UploadedClassifier.Open(frames, new Shared.Onnx.UploadedClassifierOptions("all")
-        {
-            Preprocess = trimming, AxisLengths = Shared.Onnx.AxisLengths.Parse(Pins), Varying = Shared.Onnx.AxisLengths.Range(Pins), Made = Shared.Onnx.AxisLengths.MadeRange(Pins),
-        }).Spec;
+        var (frames, trimming, spec) = Trimmed();
         using var served = Runtime.InferenceModel.Load(frames, spec, preprocess: trimming);
         var model = new Runtime.AnsweredProbabilities(served);
 
@@ -115,13 +122,7 @@ public sealed class DataDecidedExplanationTests
     public void TheLatencyGate_TimesSuchVersions_OnTheScansTheFrontEndTakes()
     {
         var (scans, _) = RawScans();
-        var frames = File.ReadAllBytes(Fixture("pytorch_digit_frames.onnx"));
-        var trimming = File.ReadAllBytes(Fixture("pytorch_frames_trimming.onnx"));
-        const string Pins = "readings=6..8,frames=3..8";
-        var spec = Shared.Onnx.UploadedClassifier.Open(frames, new Shared.Onnx.UploadedClassifierOptions("all")
-        {
-            Preprocess = trimming, AxisLengths = Shared.Onnx.AxisLengths.Parse(Pins), Varying = Shared.Onnx.AxisLengths.Range(Pins), Made = Shared.Onnx.AxisLengths.MadeRange(Pins),
-        }).Spec;
+        var (frames, trimming, spec) = Trimmed();
         var timed = EdgeMlOps.Aggregator.Pipeline.ReferenceLatency.Compare(frames, frames, scans, spec, requests: 60, preprocess: trimming);
         Assert.NotNull(timed);
         Assert.Equal(60, timed.Requests);
