@@ -27,7 +27,9 @@ public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artif
         {
             if (Stored(version) is { } raced) return raced;
             using var model = artifacts.LoadModel(artifacts.Read(version.InferenceSha256), spec);
-            var explanation = Compute(model, version, rows);
+            var answered = Answered(model, rows, spec.InputDim);
+            if (answered.Count == 0) return null; // its front end refuses every held-out row: nothing to explain on
+            var explanation = Compute(model, version, answered);
             registry.SetExplanation(version.Model, version.Version, HeldOutKind, System.Text.Json.JsonSerializer.Serialize(explanation, ExplanationJson.Default.VersionExplanation));
             return explanation;
         }
@@ -45,10 +47,9 @@ public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artif
     public FederatedImportance? Federated(ModelVersionRecord version) =>
         registry.Explanation(version.Model, version.Version, FederatedKind) is { } json ? System.Text.Json.JsonSerializer.Deserialize(json, ExplanationJson.Default.FederatedImportance) : null;
 
-    private VersionExplanation Compute(InferenceModel served, ModelVersionRecord version, LabelledRows heldOut)
+    private VersionExplanation Compute(InferenceModel served, ModelVersionRecord version, LabelledRows rows)
     {
         var m = served.Spec.InputDim;
-        var rows = Answered(served, heldOut, m);
         var model = new AnsweredProbabilities(served); // a permuted row or a grid value its front end refuses is not answered
         var (features, labels) = Subsample(rows, m, options.Rows, options.Seed);
         var importance = PermutationImportance.Compute(model, features, labels, options.Repeats, options.Seed);
@@ -83,7 +84,7 @@ public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artif
     {
         var kept = Enumerable.Range(0, rows.Count).Where(i => model.RefusalOf(rows.Features[(i * m)..((i + 1) * m)]) is null).ToArray();
         if (kept.Length == rows.Count) return rows;
-        return new LabelledRows([.. kept.SelectMany(i => rows.Features.Skip(i * m).Take(m))], [.. kept.Select(i => rows.Labels[i])], [.. kept.Select(i => rows.Groups[i])]);
+        return new LabelledRows([.. kept.SelectMany(i => rows.Features.AsSpan(i * m, m).ToArray())], [.. kept.Select(i => rows.Labels[i])], [.. kept.Select(i => rows.Groups[i])]);
     }
 
     /// <summary>The same seeded subsample of the held-out rows for every version, so their explanations compare like for like.</summary>
