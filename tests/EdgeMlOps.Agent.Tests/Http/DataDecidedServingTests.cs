@@ -22,6 +22,13 @@ public sealed class DataDecidedServingTests
 
     private static float[] Floats(JsonElement e, string name) => [.. e.GetProperty(name).EnumerateArray().Select(v => v.GetSingle())];
 
+    /// <summary>Scan <paramref name="index"/> of 64 values in <paramref name="scans"/>.</summary>
+    private static float[] Scan(float[] scans, int index) => scans[(index * 64)..((index + 1) * 64)];
+
+    /// <summary>POST /v1/predict with <paramref name="features"/> as one sample.</summary>
+    private static Task<(HttpStatusCode Status, JsonElement Body)> PredictAsync(ServingAgent serving, float[] features) =>
+        serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(features)}}]}""");
+
     private static UploadedClassifier Open(byte[] bytes, string pins, string? tasks = null) => UploadedClassifier.Open(bytes, new UploadedClassifierOptions("all")
     {
         Preprocess = File.ReadAllBytes(Fixture("pytorch_frames_trimming.onnx")), AxisLengths = AxisLengths.Parse(pins), Varying = AxisLengths.Range(pins), Made = AxisLengths.MadeRange(pins),
@@ -41,7 +48,7 @@ public sealed class DataDecidedServingTests
             for (var row = 0; row < 6; row++)
             {
                 var scan = scans.AsSpan(row * width, width).ToArray();
-                var json = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scan)}}]}""");
+                var json = await PredictAsync(serving, scan);
                 Assert.Equal(HttpStatusCode.OK, json.Status);
                 PyTorchSoftmax.AssertAnswered(scores.AsSpan(row * 10, 10), json.Body);
             }
@@ -68,12 +75,12 @@ public sealed class DataDecidedServingTests
         var (scans, scores) = (Floats(Expected, "scans"), Floats(Expected.GetProperty("whole"), "logits"));
         for (var row = 0; row < 6; row++)
         {
-            var json = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(row * 64, 64).ToArray())}}]}""");
+            var json = await PredictAsync(serving, Scan(scans, row));
             Assert.Equal(HttpStatusCode.OK, json.Status);
             PyTorchSoftmax.AssertAnswered(scores.AsSpan(row * 10, 10), json.Body);
         }
 
-        var cut = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(Floats(Expected, "short").AsSpan(0, 48).ToArray())}}]}""");
+        var cut = await PredictAsync(serving, Floats(Expected, "short")[..48]);
         Assert.Equal(HttpStatusCode.UnprocessableEntity, cut.Status);
         Assert.Contains("expected 64 features, got 48", cut.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
     }
@@ -85,14 +92,14 @@ public sealed class DataDecidedServingTests
         var model = Open(bytes, "readings=6..8,frames=3..8");
         await using var serving = await ServingAgent.StartAsync(model, bytes);
         var scans = Floats(Expected, "scans");
-        var three = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(0, 64).ToArray())}}]}"""); // keeps 3 frames
+        var three = await PredictAsync(serving, Scan(scans, 0)); // keeps 3 frames
         Assert.Equal(HttpStatusCode.OK, three.Status);
-        var two = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(64, 64).ToArray())}}]}"""); // keeps 2
+        var two = await PredictAsync(serving, Scan(scans, 1)); // keeps 2
         Assert.Equal(HttpStatusCode.UnprocessableEntity, two.Status);
         Assert.Contains("the preprocessing graph made 16 values per sample; the interface declares 3 to 8 'frames'", two.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
         var health = await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/health", null);
         Assert.Equal(1, health.Body.GetProperty("samplesRefused").GetInt64()); // counted
-        var feedback = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(scans.AsSpan(64, 64).ToArray())}}],"label":1}""");
+        var feedback = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(Scan(scans, 1))}}],"label":1}""");
         Assert.Equal(HttpStatusCode.UnprocessableEntity, feedback.Status);
         Assert.Contains("3 to 8 'frames'", feedback.Body.GetProperty("error").GetString(), StringComparison.Ordinal); // ground truth it could never train on
         Assert.Empty(serving.Device.Store.LoadSamples(64, varying: model.Spec.Graph!.Varying).RowLengths ?? []);
@@ -100,7 +107,7 @@ public sealed class DataDecidedServingTests
 
         // A what-if that makes the first frame loud enough to silence the rest (1 frame kept) cannot be answered, saying why.
         var loud = "{" + string.Join(',', Enumerable.Range(0, 8).Select(i => $"\"{i}\":4000")) + "}";
-        var whatIf = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/whatif", $$"""{"features":[{{Numbers(scans.AsSpan(0, 64).ToArray())}}],"set":{{loud}}}""");
+        var whatIf = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/whatif", $$"""{"features":[{{Numbers(Scan(scans, 0))}}],"set":{{loud}}}""");
         Assert.Equal(HttpStatusCode.UnprocessableEntity, whatIf.Status);
         Assert.Contains("the model's front end refuses a sample this needs: the preprocessing graph made 8 values per sample", whatIf.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
     }
@@ -116,19 +123,19 @@ public sealed class DataDecidedServingTests
         var model = Open(bytes, "readings=6..8,frames=3..8", "digit:classes,ink:regression");
         await using var serving = await ServingAgent.StartAsync(model, bytes);
         var scans = Floats(Expected, "scans");
-        var three = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(0, 64).ToArray())}}]}"""); // keeps 3 frames
+        var three = await PredictAsync(serving, Scan(scans, 0)); // keeps 3 frames
         Assert.Equal(HttpStatusCode.OK, three.Status);
         Assert.Equal(2, three.Body.GetProperty("tasks").EnumerateObject().Count());
-        var two = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(64, 64).ToArray())}}]}"""); // keeps 2
+        var two = await PredictAsync(serving, Scan(scans, 1)); // keeps 2
         Assert.Equal(HttpStatusCode.UnprocessableEntity, two.Status);
         Assert.Contains("the interface declares 3 to 8 'frames'", two.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
         Assert.Equal(1, (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/health", null)).Body.GetProperty("samplesRefused").GetInt64());
 
         // Its targets as ground truth: refused the same way, not kept; the scan that keeps 3 frames is kept.
-        var refused = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(scans.AsSpan(64, 64).ToArray())}}],"target":[1,0.5]}""");
+        var refused = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(Scan(scans, 1))}}],"target":[1,0.5]}""");
         Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.Status);
         Assert.Contains("3 to 8 'frames'", refused.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
-        var kept = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(scans.AsSpan(0, 64).ToArray())}}],"target":[0,0.5]}""");
+        var kept = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/feedback", $$"""{"features":[{{Numbers(Scan(scans, 0))}}],"target":[0,0.5]}""");
         Assert.Equal(HttpStatusCode.OK, kept.Status);
         Assert.Equal(1, serving.Device.Store.SampleCount);
         Assert.Equal(2, (await serving.Http.SendJsonAsync(HttpMethod.Get, "/v1/health", null)).Body.GetProperty("samplesRefused").GetInt64());
@@ -150,9 +157,9 @@ public sealed class DataDecidedServingTests
             await cache.AcquireAsync("v2", () => Task.FromResult(Runtime.InferenceModel.Load(bytes, narrower, preprocess: File.ReadAllBytes(Fixture("pytorch_frames_trimming.onnx")))))));
 
         var scans = Floats(Expected, "scans");
-        var three = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(0, 64).ToArray())}}]}"""); // keeps 3 frames
+        var three = await PredictAsync(serving, Scan(scans, 0)); // keeps 3 frames
         Assert.Equal((HttpStatusCode.OK, 2UL), (three.Status, three.Body.GetProperty("modelVersion").GetUInt64()));
-        var two = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/predict", $$"""{"features":[{{Numbers(scans.AsSpan(64, 64).ToArray())}}]}"""); // keeps 2
+        var two = await PredictAsync(serving, Scan(scans, 1)); // keeps 2
         Assert.Equal((HttpStatusCode.OK, 1UL), (two.Status, two.Body.GetProperty("modelVersion").GetUInt64()));
         PyTorchSoftmax.AssertAnswered(Floats(Expected.GetProperty("whole"), "logits").AsSpan(10, 10), two.Body);
         var report = serving.Device.Agent.Experiment!;
@@ -179,14 +186,14 @@ public sealed class DataDecidedServingTests
             var scans = Floats(Expected, "scans");
             for (var i = 0; i < 6; i++) // scans 1, 3 and 5 keep 2 frames
             {
-                var scan = scans[(i * 64)..((i + 1) * 64)];
+                var scan = Scan(scans, i);
                 var served = incumbent.Predict(scan, 1);
                 session.Offer($"p{i}", scan, served.Labels[0], served.Probabilities, TimeSpan.FromMilliseconds(1));
             }
 
             await Eventually.Until(() => session.Report().Scored + session.Report().CandidateErrors == 6, "every scan scored or failed");
             Assert.Equal((3UL, 3UL), (session.Report().Scored, session.Report().CandidateErrors));
-            var again = scans[..64];
+            var again = Scan(scans, 0);
             var answer = incumbent.Predict(again, 1);
             session.Offer("p6", again, answer.Labels[0], answer.Probabilities, TimeSpan.FromMilliseconds(1));
             await Eventually.Until(() => session.Report().Scored == 4, "a scan it takes, after the refusals");
