@@ -347,6 +347,18 @@ public sealed partial class InferenceModel : IDisposable, EdgeMlOps.Shared.Expla
     }
 
     /// <summary>
+    /// The indices of the <paramref name="count"/> samples of one length in <paramref name="rows"/> the front end does
+    /// not refuse (<see cref="RefusalOf"/>), in order: all of them, without running anything, unless its counts are the
+    /// data's to decide.
+    /// </summary>
+    public int[] RowsTaken(float[] rows, int count)
+    {
+        if (Spec.Graph is not { FeatureCountsByData: true } || count == 0) return [.. Enumerable.Range(0, count)];
+        var length = rows.Length / count;
+        return [.. Enumerable.Range(0, count).Where(i => RefusalOf(rows[(i * length)..((i + 1) * length)]) is null)];
+    }
+
+    /// <summary>
     /// Why the declared front end refuses <paramref name="sample"/> (its values make a count outside the signed range),
     /// or null; run only behind a front end whose counts the data decides (<see cref="GraphInterface.FeatureCountsByData"/>),
     /// so ground truth it could never train on is refused when it arrives.

@@ -34,11 +34,10 @@ public sealed record SampleSet(float[] Features, long[] Labels, int InputDim)
         return new SampleSet([.. features], [.. labels], width) { Targets = Targets is null ? null : [.. targets], TargetWidth = TargetWidth };
     }
 
-    /// <summary>The samples, all of one width, whose values <paramref name="keep"/> takes, in order.</summary>
-    public SampleSet Where(Func<float[], bool> keep)
+    /// <summary>The samples at <paramref name="kept"/> (indices in order), all of one width.</summary>
+    public SampleSet Rows(int[] kept)
     {
         if (RowLengths is not null) throw new InvalidOperationException("samples of several lengths: take one width first (OfWidth)");
-        int[] kept = [.. Enumerable.Range(0, Count).Where(i => keep(Features[(i * InputDim)..((i + 1) * InputDim)]))];
         if (kept.Length == Count) return this;
         return new SampleSet([.. kept.SelectMany(i => Features.AsSpan(i * InputDim, InputDim).ToArray())], [.. kept.Select(i => Labels[i])], InputDim)
         {

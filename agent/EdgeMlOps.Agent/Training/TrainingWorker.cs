@@ -242,9 +242,7 @@ internal sealed class TrainingWorker
             Loss = score.Loss,
             Accuracy = score.Accuracy,
         };
-        // Explanations read class probabilities of whole-length samples the front end takes (as scoring does; a row a
-        // shuffled input makes it refuse is then not right).
-        if (!inference.Spec.TakesTargets) AddImportance(task, inference, samples.OfWidth(inference.Spec.InputDim).Where(row => inference.RefusalOf(row) is null), result);
+        if (!inference.Spec.TakesTargets) AddImportance(task, inference, samples.OfWidth(inference.Spec.InputDim), result); // explanations read class probabilities of whole-length samples
         return result;
     }
 
@@ -260,6 +258,8 @@ internal sealed class TrainingWorker
     /// </summary>
     private void AddImportance(RoundTask task, Runtime.InferenceModel inference, SampleSet samples, EvaluationResult result)
     {
+        if (task.ImportanceInputs.Count == 0 && task.Dependence.Count == 0) return;
+        samples = samples.Rows(inference.RowsTaken(samples.Features, samples.Count)); // those the front end takes, as scoring (a row a shuffled input makes it refuse is then not right)
         AddDependence(task, inference, samples, result);
         var inputs = task.ImportanceInputs.Select(i => (int)Math.Min(i, int.MaxValue)).ToArray();
         if (inputs.Length == 0 || samples.Count == 0) return;

@@ -82,7 +82,7 @@ public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artif
     /// </summary>
     private static LabelledRows Answered(InferenceModel model, LabelledRows rows, int m)
     {
-        var kept = Enumerable.Range(0, rows.Count).Where(i => model.RefusalOf(rows.Features[(i * m)..((i + 1) * m)]) is null).ToArray();
+        var kept = model.RowsTaken(rows.Features, rows.Count);
         if (kept.Length == rows.Count) return rows;
         return new LabelledRows([.. kept.SelectMany(i => rows.Features.AsSpan(i * m, m).ToArray())], [.. kept.Select(i => rows.Labels[i])], [.. kept.Select(i => rows.Groups[i])]);
     }

@@ -38,8 +38,12 @@ public static class ReferenceLatency
     }
 
     /// <summary>The rows the model's front end does not refuse (all of them unless its counts are the data's to decide).</summary>
-    private static float[] Answered(InferenceModel model, float[] rows, int inputDim) =>
-        [.. Enumerable.Range(0, rows.Length / inputDim).Select(i => rows[(i * inputDim)..((i + 1) * inputDim)]).Where(row => model.RefusalOf(row) is null).SelectMany(row => row)];
+    private static float[] Answered(InferenceModel model, float[] rows, int inputDim)
+    {
+        var count = rows.Length / inputDim;
+        var kept = model.RowsTaken(rows, count);
+        return kept.Length == count ? rows : [.. kept.SelectMany(i => rows.AsSpan(i * inputDim, inputDim).ToArray())];
+    }
 
     private static double Time(InferenceModel model, float[] row)
     {
