@@ -125,7 +125,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
             elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             return true;
         }
-        catch (Exception ex) when (ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or SampleRefusedException)
+        catch (Exception ex) when (AnswerFailure.Is(ex))
         {
             return false; // the target's front end may refuse what the served version's takes
         }

@@ -42,7 +42,7 @@ internal static class SessionArms
                         var (b, reset) = SessionState.Call(sessions, sessionId, targetGraph, test.B.Version, row, () => run(target), states);
                         return new(b, reset, test.B.Version, Stopwatch.GetElapsedTime(begun), test, ByB: true);
                     }
-                    catch (Exception ex) when (ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or Runtime.SampleRefusedException)
+                    catch (Exception ex) when (AnswerFailure.Is(ex))
                     {
                         // B cannot answer (its front end may refuse what the served version's takes): the served version does, below.
                     }

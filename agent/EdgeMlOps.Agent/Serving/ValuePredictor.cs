@@ -105,7 +105,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             var values = target.PredictValues(features, 1).Values;
             return (values, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         }
-        catch (Exception ex) when (ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or SampleRefusedException)
+        catch (Exception ex) when (AnswerFailure.Is(ex))
         {
             return null; // the target's front end may refuse what the served version's takes
         }

@@ -247,7 +247,7 @@ internal sealed class ShadowSession : IAsyncDisposable
                         Forget(item.PredictionId);
                     }
                 }
-                catch (Exception ex) when (ex is Microsoft.ML.OnnxRuntime.OnnxRuntimeException or InvalidOperationException or Runtime.SampleRefusedException)
+                catch (Exception ex) when (Serving.AnswerFailure.Is(ex) || ex is InvalidOperationException)
                 {
                     // The candidate could not answer what the incumbent did (its front end may refuse a sample the served one takes).
                     _budget.Spent(Stopwatch.GetElapsedTime(started));
