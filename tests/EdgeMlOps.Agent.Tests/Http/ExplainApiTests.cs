@@ -17,10 +17,8 @@ public sealed class ExplainApiTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _device = await OfflineAgent.StartAsync(configure: o => o with { Explain = o.Explain with { MaxSweepValues = 8 } });
-        var prefix = $"http://127.0.0.1:{BrokerPorts.Free()}/";
-        _api = new LocalApi(_device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
-        _api.Start();
-        _http = new HttpClient { BaseAddress = new Uri(prefix) };
+        _api = LocalApiOnAnyPort.Start(_device.Agent);
+        _http = new HttpClient { BaseAddress = _api.BaseAddress() };
     }
 
     public async Task DisposeAsync()

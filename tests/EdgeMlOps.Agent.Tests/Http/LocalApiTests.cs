@@ -16,10 +16,8 @@ public sealed class LocalApiTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _device = await OfflineAgent.StartAsync();
-        var prefix = $"http://127.0.0.1:{BrokerPorts.Free()}/";
-        _api = new LocalApi(_device.Agent, new LocalApiOptions { Address = prefix, Limits = new LocalHttpLimits { MaxBodyBytes = 4096 } }, NullLogger.Instance);
-        _api.Start();
-        _http = new HttpClient { BaseAddress = new Uri(prefix) };
+        _api = LocalApiOnAnyPort.Start(_device.Agent, new LocalApiOptions { Limits = new LocalHttpLimits { MaxBodyBytes = 4096 } });
+        _http = new HttpClient { BaseAddress = _api.BaseAddress() };
     }
 
     public async Task DisposeAsync()
@@ -107,8 +105,7 @@ public sealed class LocalApiTests : IAsyncLifetime
         {
             for (var i = 0; i < 50; i++)
             {
-                var api = new LocalApi(_device.Agent, new LocalApiOptions { Address = $"http://127.0.0.1:{BrokerPorts.Free()}/" }, NullLogger.Instance);
-                api.Start();
+                var api = LocalApiOnAnyPort.Start(_device.Agent);
                 await api.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
             }
         })));
@@ -171,10 +168,8 @@ public sealed class LocalApiTests : IAsyncLifetime
     public async Task WithoutModel_PredictIs503_AndHealthSaysSo()
     {
         await using var empty = await OfflineAgent.StartAsync(installModel: false);
-        var prefix = $"http://127.0.0.1:{BrokerPorts.Free()}/";
-        await using var api = new LocalApi(empty.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
-        api.Start();
-        using var http = new HttpClient { BaseAddress = new Uri(prefix) };
+        await using var api = LocalApiOnAnyPort.Start(empty.Agent);
+        using var http = new HttpClient { BaseAddress = api.BaseAddress() };
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.PostAsJsonAsync("/v1/predict", new { features = new[] { 1, 2, 3, 4 } })).StatusCode);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/v1/health")).StatusCode);
     }

@@ -23,11 +23,8 @@ internal sealed class ServingAgent : IAsyncDisposable
         var dir = Path.Combine(Path.GetTempPath(), "edgemlops-agent-" + Guid.NewGuid().ToString("N"));
         Install(new ModelStore(Path.Combine(dir, "models")), model, inference);
         var device = await OfflineAgent.StartAsync(dir);
-        var prefix = $"http://127.0.0.1:{BrokerPorts.Free()}/";
-        var serving = new ServingAgent { Device = device, Http = new HttpClient { BaseAddress = new Uri(prefix) } };
-        serving._api = new LocalApi(device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
-        serving._api.Start();
-        return serving;
+        var api = LocalApiOnAnyPort.Start(device.Agent);
+        return new ServingAgent { Device = device, Http = new HttpClient { BaseAddress = api.BaseAddress() }, _api = api };
     }
 
     public async ValueTask DisposeAsync()

@@ -13,10 +13,8 @@ public class StorageFullTests
     public async Task FullStore_Refuses507_ReportsDegraded_KeepsServing_AndRecoversWhenSpaceReturns()
     {
         await using var device = await OfflineAgent.StartAsync(maxStoreBytes: 32 * 1024);
-        var prefix = $"http://127.0.0.1:{BrokerPorts.Free()}/";
-        await using var api = new LocalApi(device.Agent, new LocalApiOptions { Address = prefix }, NullLogger.Instance);
-        api.Start();
-        using var http = new HttpClient { BaseAddress = new Uri(prefix) };
+        await using var api = LocalApiOnAnyPort.Start(device.Agent);
+        using var http = new HttpClient { BaseAddress = api.BaseAddress() };
         Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, string? json = null) => http.SendJsonAsync(method, path, json);
 
         var statuses = new List<HttpStatusCode>();
