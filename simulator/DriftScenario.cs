@@ -68,7 +68,8 @@ public sealed class DriftScenario(SimulationOptions options, ILoggerFactory? log
         var window = TimeSpan.FromSeconds(windowSeconds);
         var aggregatorOptions = simulated.AggregatorOptions(options, work) with
         {
-            Monitoring = new MonitoringOptions { Window = window, CohortTag = "region", RetainedWindows = 10, ReferenceDevicesPerRound = options.Devices, Drift = new DriftOptions { DistanceThreshold = distanceThreshold } },
+            // The scenario's windows run ahead of the aggregator's clock: it keeps (and files profiles) that many either side.
+            Monitoring = new MonitoringOptions { Window = window, CohortTag = "region", RetainedWindows = Math.Max(10, windows + 2), ReferenceDevicesPerRound = options.Devices, Drift = new DriftOptions { DistanceThreshold = distanceThreshold } },
         };
 
         // The two shifted features: the two with the largest spread in training (never constant pixels).

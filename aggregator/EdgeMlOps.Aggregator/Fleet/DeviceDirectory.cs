@@ -146,7 +146,7 @@ public sealed class DeviceDirectory(TimeProvider time)
             StorageNotice = status.StorageNotice,
             ModelNotice = status.ModelNotice,
             StatusInterval = status.StatusIntervalSeconds > 0 ? TimeSpan.FromSeconds(status.StatusIntervalSeconds) : null,
-            FreshUntil = status.FreshUntilUnixMs > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(status.FreshUntilUnixMs) : null,
+            FreshUntil = EdgeMlOps.Shared.Protocol.WireTime.Stated(status.FreshUntilUnixMs),
             SketchesWithheld = status.SketchesWithheld,
             SketchRowsDropped = status.SketchRowsDropped,
             SamplesRefused = status.SamplesRefused,

@@ -82,6 +82,9 @@ public sealed class DriftWatch
             return new OfferOutcome(false, RejectionReason.BadProfile, $"{_options.ModelName} is served by tensor names and has no monitored outputs: its devices send no profiles");
         }
 
+        var current = Monitor.WindowOf(_time.GetUtcNow());
+        if (Undated(report.WindowEndUnixMs, current) is { } undated) return new OfferOutcome(false, undated.Reason, undated.Detail);
+
         WindowProfile profile;
         try
         {
@@ -93,9 +96,25 @@ public sealed class DriftWatch
         }
 
         var cohort = CohortOf(deviceId);
-        Monitor.Add(report.ModelVersion, cohort, Monitor.WindowOf(DateTimeOffset.FromUnixTimeMilliseconds(report.WindowEndUnixMs)), profile);
+        Monitor.Add(report.ModelVersion, cohort, Monitor.WindowOf(WireTime.Nearest(report.WindowEndUnixMs)), profile, current);
         Interlocked.Increment(ref _profilesAccepted);
         return OfferOutcome.Taken;
+    }
+
+    /// <summary>
+    /// Why a profile whose window ends at <paramref name="endUnixMs"/> (the device's clock) cannot be filed, or null. The
+    /// monitor keeps <c>Monitoring:RetainedWindows</c> windows: a profile may be dated that many windows either side of
+    /// the aggregator's clock (a device's queued profiles arrive late; a simulation runs its windows ahead). Earlier is
+    /// gone already (<see cref="RejectionReason.Stale"/>); later, or no date at all (a clock never set, a forged
+    /// report), is refused as a bad profile.
+    /// </summary>
+    private (RejectionReason Reason, string Detail)? Undated(long endUnixMs, long current)
+    {
+        var kept = _options.Monitoring.RetainedWindows;
+        if (WireTime.Stated(endUnixMs) is not { } end) return (RejectionReason.BadProfile, FormattableString.Invariant($"a window ending at {endUnixMs} ms, which is no date: the device's clock is not set, or the report is forged"));
+        var window = Monitor.WindowOf(end);
+        if (window > current + kept) return (RejectionReason.BadProfile, FormattableString.Invariant($"a window ending at {end:u}, more than {kept} windows ahead of the aggregator's clock: the device's clock is off, or the report is forged"));
+        return window < current - kept ? (RejectionReason.Stale, FormattableString.Invariant($"a window ending at {end:u}, older than the {kept} windows kept")) : null;
     }
 
     /// <summary>The device's cohort: the value of its <c>Monitoring:CohortTag</c> tag in its latest status, or null.</summary>

@@ -110,15 +110,19 @@ public sealed class FleetMonitor(MonitoringOptions options, int features, int cl
 
     public long WindowOf(DateTimeOffset at) => at.ToUnixTimeMilliseconds() / Math.Max(1, (long)options.Window.TotalMilliseconds);
 
-    /// <summary>Folds a device's window profile into its cohort's and the fleet's.</summary>
-    public void Add(ulong version, string? cohort, long window, WindowProfile profile)
+    /// <summary>
+    /// Folds a device's window profile into its cohort's and the fleet's, then forgets windows older than the retained
+    /// ones — counted back from <paramref name="current"/> (the aggregator's clock), never from a window a device dated
+    /// ahead of it, which would prune every real one.
+    /// </summary>
+    public void Add(ulong version, string? cohort, long window, WindowProfile profile, long? current = null)
     {
         lock (_gate)
         {
             Merge((version, AllCohorts, window), profile);
             if (cohort is { Length: > 0 } c && c != AllCohorts) Merge((version, c, window), profile);
             if (referenceFromProduction && !_references.ContainsKey(version)) FormReference(version, profile);
-            var oldest = window - options.RetainedWindows;
+            var oldest = Math.Min(window, current ?? window) - options.RetainedWindows;
             foreach (var key in _windows.Keys.Where(k => k.Window < oldest).ToArray()) _windows.Remove(key);
         }
     }

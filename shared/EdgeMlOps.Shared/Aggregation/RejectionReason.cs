@@ -27,7 +27,7 @@ public enum RejectionReason
     RoundClosed,
     /// <summary>An L2 norm far beyond what the strategy accepts (hostile or broken; DP clips anything smaller).</summary>
     NormTooLarge,
-    /// <summary>Asynchronous (FedBuff) update computed on a version older than the staleness cap allows.</summary>
+    /// <summary>Asynchronous (FedBuff) update computed on a version older than the staleness cap allows, or a profile of a window older than the monitor keeps.</summary>
     Stale,
     /// <summary>A profile (sketches, counts) that is impossible or of the wrong shape; it is not merged.</summary>
     BadProfile,

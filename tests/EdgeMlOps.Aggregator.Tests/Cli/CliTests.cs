@@ -142,7 +142,7 @@ public sealed class CliTests : IAsyncLifetime
     [Fact]
     public async Task Drift_ShowsPredictionDrift_WithTheTestThatFoundIt()
     {
-        var now = DateTimeOffset.UtcNow;
+        var now = DateTimeOffset.UtcNow.AddMinutes(-10); // the later window is now: a profile dated ahead of the aggregator's clock is refused
         foreach (var (sequence, end, share) in new[] { (2UL, now, 0.5), (3UL, now.AddMinutes(10), 0.8) })
         {
             Assert.True(_node.Drift.AddProfile("dev-1", Monitoring.ClassMixWindow.Report("test", "dev-1", sequence, end, share)).Accepted);
