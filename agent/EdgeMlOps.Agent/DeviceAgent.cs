@@ -166,7 +166,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     public int SampleCount => _deps.Store.SampleCount;
 
     /// <summary>Until when the device knows it hears the fleet's latest signed statements (null before the first one).</summary>
-    public DateTimeOffset? FreshUntil => FreshUntilUnixMs is > 0 and var ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+    public DateTimeOffset? FreshUntil => EdgeMlOps.Shared.Protocol.WireTime.Stated(FreshUntilUnixMs);
 
     /// <summary>The fresh statement's expiry (or sooner, when it names something that has not arrived); without one, the manifests'.</summary>
     private long FreshUntilUnixMs => _freshness.FreshUntilUnixMs(_installer.FreshUntilUnixMs);

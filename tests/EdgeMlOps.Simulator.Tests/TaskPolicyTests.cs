@@ -51,7 +51,7 @@ public class TaskPolicyTests
     /// A validly signed task asking for <paramref name="epochs"/> (more than any aggregator configuration allows: what a
     /// compromised aggregator key could send), published on the aggregator's own broker account.
     /// </summary>
-    private static async Task SendSignedTaskAsync(AggregatorNode node, uint epochs, TimeSpan deadline)
+    private static async Task SendSignedTaskAsync(AggregatorNode node, uint epochs, TimeSpan deadline, Action<EdgeMlOps.Shared.Protocol.V1.RoundTask>? change = null)
     {
         var task = new EdgeMlOps.Shared.Protocol.V1.RoundTask
         {
@@ -59,12 +59,46 @@ public class TaskPolicyTests
             RoundId = "greedy-" + epochs, ModelName = "m", BaseVersion = 1, DeviceId = "dev-1", DeadlineUnixMs = DateTimeOffset.UtcNow.Add(deadline).ToUnixTimeMilliseconds(),
             Config = new EdgeMlOps.Shared.Protocol.V1.TrainConfig { LocalEpochs = epochs, BatchSize = 1, LearningRate = 0.1f },
         };
+        change?.Invoke(task);
         await using var sender = new EdgeMlOps.Runtime.Mqtt.MqttTransport(new EdgeMlOps.Runtime.Mqtt.MqttTransportOptions("aggregator-sender", node.BrokerEndpoint) { CleanStart = true, Tls = node.Security.ClientTls });
         await sender.ConnectAsync(CancellationToken.None);
         await sender.PublishAsync(new EdgeMlOps.Shared.Protocol.Topics("policy").Task("dev-1"), Google.Protobuf.MessageExtensions.ToByteArray(node.Keys.Sign(task)), retain: false, CancellationToken.None);
     }
 
     private static string TempDirectory() => Path.Combine(Path.GetTempPath(), "edgemlops-policy-" + Guid.NewGuid().ToString("N"));
+
+    /// <summary>
+    /// Times in a signed task that no date can hold (a broken or compromised aggregator's) once threw inside the agent: a
+    /// deadline past any date failed the task before the worker could catch it. The device reads them at the nearest date
+    /// and works within its own cap: no deadline then, and a start at once.
+    /// </summary>
+    [Theory]
+    [InlineData(long.MaxValue, long.MinValue)]
+    [InlineData(long.MaxValue, 0L)]
+    public async Task ATaskWhoseTimesNoDateHolds_IsWorkedWithinTheDevicesOwnCap(long deadlineUnixMs, long startAfterUnixMs)
+    {
+        var dir = TempDirectory();
+        await using var node = await StartNodeAsync(dir);
+        await using var agent = await StartAgentAsync(dir, node, maxEpochs: 100);
+        await SendSignedTaskAsync(node, epochs: 1, TimeSpan.Zero, t => (t.DeadlineUnixMs, t.StartAfterUnixMs) = (deadlineUnixMs, startAfterUnixMs));
+        await Eventually.Until(() => Interlocked.Read(ref agent.Counters.UpdatesProduced) == 1, "the task trained", 20);
+    }
+
+    [Fact]
+    public async Task ATaskThatMayStartOnlyAfterAnyDate_IsNotWorked_AndTheAgentGoesOn()
+    {
+        var dir = TempDirectory();
+        await using var node = await StartNodeAsync(dir);
+        await using var agent = await StartAgentAsync(dir, node, maxEpochs: 100);
+        await SendSignedTaskAsync(node, epochs: 1, TimeSpan.FromSeconds(2), t => t.StartAfterUnixMs = long.MaxValue);
+        await Eventually.Until(() => Interlocked.Read(ref agent.Counters.TasksReceived) == 1, "the task received", 20);
+        await Task.Delay(2500); // past its deadline
+        Assert.Equal(0, Interlocked.Read(ref agent.Counters.UpdatesProduced));
+
+        // The next real round trains.
+        var round = await node.RunRoundAsync(CancellationToken.None);
+        Assert.Equal((RoundStatus.Completed, 1), (round.Status, round.Contributors));
+    }
 
     [Fact]
     public async Task TaskAskingMoreEpochsThanThePolicyAllows_IsRefusedAtOnce()

@@ -13,7 +13,7 @@ internal sealed class AnnouncementWatermarks
 
     public long FreshUntilUnixMs => Interlocked.Read(ref _freshUntilMs);
 
-    public DateTimeOffset? FreshUntil => FreshUntilUnixMs is > 0 and var ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+    public DateTimeOffset? FreshUntil => EdgeMlOps.Shared.Protocol.WireTime.Stated(FreshUntilUnixMs);
 
     public void RaiseNewestAnnounced(ulong version) => Raise(ref _newestAnnounced, (long)Math.Min(version, long.MaxValue));
 

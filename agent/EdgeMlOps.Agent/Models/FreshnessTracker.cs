@@ -47,7 +47,7 @@ public sealed class FreshnessTracker(IReadOnlyCollection<string> watchedTopics, 
         if (trust.CheckFreshness(envelope, nowUnixMs) is not { } statement) return true;
         if (!Hold(statement, nowUnixMs))
         {
-            trust.Reject($"freshness statement issued {DateTimeOffset.FromUnixTimeMilliseconds(statement.IssuedUnixMs):u} is not newer than the one held (replay?)");
+            trust.Reject($"freshness statement issued {EdgeMlOps.Shared.Protocol.WireTime.Describe(statement.IssuedUnixMs)} is not newer than the one held (replay?)");
             return true;
         }
 

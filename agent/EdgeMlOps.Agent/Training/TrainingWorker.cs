@@ -62,17 +62,28 @@ internal sealed class TrainingWorker
         }
 
         // The task's deadline, but never beyond the device's own cap on work per task.
-        var budget = Clamp(DateTimeOffset.FromUnixTimeMilliseconds(task.DeadlineUnixMs) - _time.GetUtcNow());
-        using var timeout = new CancellationTokenSource(budget < _options.MaxTrainingTime ? budget : _options.MaxTrainingTime, _time);
+        var budget = Clamp(WireTime.Nearest(task.DeadlineUnixMs) - _time.GetUtcNow());
+        var allowed = budget < _options.MaxTrainingTime ? budget : _options.MaxTrainingTime;
+        using var timeout = new CancellationTokenSource(allowed, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping);
         try
         {
-            if (task.Header?.ProtocolVersion != ProtocolInfo.CurrentVersion) throw new InvalidDataException("task from another protocol version");
+            if (task.Header?.ProtocolVersion != ProtocolInfo.CurrentVersion)
+            {
+                Skip(task.RoundId, $"a task of protocol version {task.Header?.ProtocolVersion.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"} (this device speaks {ProtocolInfo.CurrentVersion})");
+                return;
+            }
 
             // Pace steering: wait for this device's slot in the round's check-in window — within the task's deadline and the
             // device's own cap on work per task, both in the token (a stop ends the wait too).
-            if (DateTimeOffset.FromUnixTimeMilliseconds(task.StartAfterUnixMs) - _time.GetUtcNow() is { } wait && wait > TimeSpan.Zero)
+            if (WireTime.Nearest(task.StartAfterUnixMs) - _time.GetUtcNow() is { } wait && wait > TimeSpan.Zero)
             {
+                if (wait >= allowed)
+                {
+                    Skip(task.RoundId, $"its check-in window opens at {WireTime.Describe(task.StartAfterUnixMs)}, past its deadline or the device's cap on work per task");
+                    return;
+                }
+
                 await Task.Delay(wait, _time, linked.Token).ConfigureAwait(false);
             }
             await _slots.WaitForAnyAsync(task.BaseVersion, linked.Token).ConfigureAwait(false);

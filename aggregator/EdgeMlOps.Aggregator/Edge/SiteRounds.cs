@@ -69,7 +69,7 @@ internal sealed class SiteRounds(AggregatorOptions options, string gatewayId, lo
 
             if (!_rounds.TryGetValue(task.RoundId, out var round))
             {
-                _rounds[task.RoundId] = round = new SiteRound(task.RoundId, task.ModelName, task.BaseVersion, task.RoundNumber, task.Seed, DateTimeOffset.FromUnixTimeMilliseconds(task.DeadlineUnixMs));
+                _rounds[task.RoundId] = round = new SiteRound(task.RoundId, task.ModelName, task.BaseVersion, task.RoundNumber, task.Seed, EdgeMlOps.Shared.Protocol.WireTime.Nearest(task.DeadlineUnixMs));
             }
 
             round.Tasked.Add(task.DeviceId);

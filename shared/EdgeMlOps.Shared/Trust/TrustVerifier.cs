@@ -93,7 +93,7 @@ public sealed class TrustVerifier
         if (manifest.Fleet != Fleet) return Verified<ModelManifest>.Refuse(TrustFailure.WrongFleet, $"manifest is for fleet '{manifest.Fleet}', device is in '{Fleet}'");
         if (checkExpiry && manifest.ExpiresUnixMs <= nowUnixMs)
         {
-            return Verified<ModelManifest>.Refuse(TrustFailure.Expired, $"manifest of {manifest.ModelName} v{manifest.Version} expired at {DateTimeOffset.FromUnixTimeMilliseconds(manifest.ExpiresUnixMs):u}");
+            return Verified<ModelManifest>.Refuse(TrustFailure.Expired, $"manifest of {manifest.ModelName} v{manifest.Version} expired at {Protocol.WireTime.Describe(manifest.ExpiresUnixMs)}");
         }
 
         if (manifest.Architecture is null || manifest.Artifacts.Count == 0 || manifest.Artifacts.Any(a => !Hashing.ContentHash.IsSha256Hex(a.Sha256) || a.Size == 0))
@@ -129,7 +129,7 @@ public sealed class TrustVerifier
         if (statement.Fleet != Fleet) return Verified<FreshnessStatement>.Refuse(TrustFailure.WrongFleet, $"freshness statement is for fleet '{statement.Fleet}', device is in '{Fleet}'");
         if (statement.ExpiresUnixMs <= nowUnixMs)
         {
-            return Verified<FreshnessStatement>.Refuse(TrustFailure.Expired, $"freshness statement issued {DateTimeOffset.FromUnixTimeMilliseconds(statement.IssuedUnixMs):u} expired at {DateTimeOffset.FromUnixTimeMilliseconds(statement.ExpiresUnixMs):u}");
+            return Verified<FreshnessStatement>.Refuse(TrustFailure.Expired, $"freshness statement issued {Protocol.WireTime.Describe(statement.IssuedUnixMs)} expired at {Protocol.WireTime.Describe(statement.ExpiresUnixMs)}");
         }
 
         if (statement.Statements.Any(d => d.Topic.Length == 0 || !Hashing.ContentHash.IsSha256Hex(d.Sha256)))
@@ -195,7 +195,7 @@ public sealed class TrustVerifier
             Verified<T> problem;
             if (key is null) problem = Verified<T>.Refuse(TrustFailure.UnknownKey, $"signing key {signature.KeyId} is not certified by trust bundle v{bundle.Version}");
             else if (bundle.RevokedKeyIds.Contains(key.KeyId)) problem = Verified<T>.Refuse(TrustFailure.RevokedKey, $"signing key {key.KeyId} is revoked (trust bundle v{bundle.Version})");
-            else if (key.ExpiresUnixMs <= nowUnixMs) problem = Verified<T>.Refuse(TrustFailure.ExpiredKey, $"signing key {key.KeyId} expired at {DateTimeOffset.FromUnixTimeMilliseconds(key.ExpiresUnixMs):u}");
+            else if (key.ExpiresUnixMs <= nowUnixMs) problem = Verified<T>.Refuse(TrustFailure.ExpiredKey, $"signing key {key.KeyId} expired at {Protocol.WireTime.Describe(key.ExpiresUnixMs)}");
             else if (!key.Roles.Contains(role)) problem = Verified<T>.Refuse(TrustFailure.WrongRole, $"signing key {key.KeyId} may not sign a {Signatures.TypeOf<T>()}");
             else if (Signatures.KeyIdOf(key.PublicKey.Span) != key.KeyId || !Signatures.Verify(key.PublicKey.Span, envelope, signature)) problem = Verified<T>.Refuse(TrustFailure.BadSignature, $"{Signatures.TypeOf<T>()} signature by {key.KeyId} does not verify (tampered?)");
             else return parsed;
