@@ -14,7 +14,7 @@ namespace EdgeMlOps.Aggregator.Edge;
 public static class EdgePartialCheck
 {
     /// <summary>The most samples one device's update may claim: what a round takes from a device itself.</summary>
-    public const long MaxSamplesPerUpdate = 1_000_000;
+    public const long MaxSamplesPerUpdate = UpdateChecks.MaxSamplesPerReport;
 
     public static OfferOutcome Check(string gatewayId, EdgePartial partial, EdgeOptions edge, Func<string, bool>? revoked = null)
     {

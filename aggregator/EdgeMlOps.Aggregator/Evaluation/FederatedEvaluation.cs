@@ -27,7 +27,8 @@ public sealed class FederatedEvaluation(string roundId, ulong version, string[] 
         {
             RejectionReason? problem = !_selected.Contains(deviceId) ? RejectionReason.NotSelected
                 : result.Version != version ? RejectionReason.WrongBaseVersion
-                : !double.IsFinite(result.Accuracy) || result.Accuracy is < 0 or > 1 || (result.SampleCount > 0 && !double.IsFinite(result.Loss)) ? RejectionReason.NonFinite
+                : result.SampleCount > EdgeMlOps.Shared.Aggregation.UpdateChecks.MaxSamplesPerReport ? RejectionReason.BadSampleCount
+                : !double.IsFinite(result.Accuracy) || result.Accuracy is < 0 or > 1 || (result.SampleCount > 0 && !PlausibleLoss(result)) ? RejectionReason.NonFinite
                 : !FederatedImportance.IsPlausible(result, _importanceInputs.Count) || !FederatedDependence.IsPlausible(result, _dependence, classes) ? RejectionReason.Malformed
                 : _reported.Contains(deviceId) ? RejectionReason.Duplicate
                 : null;
@@ -39,6 +40,9 @@ public sealed class FederatedEvaluation(string roundId, ulong version, string[] 
             return true;
         }
     }
+
+    /// <summary>A loss is never negative, and the fleet's sum of losses weighted by samples must stay finite.</summary>
+    private static bool PlausibleLoss(EvaluationResult result) => result.Loss >= 0 && double.IsFinite(result.Loss * result.SampleCount);
 
     public FederatedEvaluationReport Report()
     {

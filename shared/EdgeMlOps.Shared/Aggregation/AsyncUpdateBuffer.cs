@@ -23,7 +23,7 @@ public sealed class AsyncUpdateBuffer
     private RoundContext _context;
     private long _stalenessSum;
 
-    public AsyncUpdateBuffer(string modelName, ParameterLayout layout, FederatedStrategy strategy, int bufferSize, int stalenessCap, RoundContext context, long maxSamplesPerUpdate = 1_000_000)
+    public AsyncUpdateBuffer(string modelName, ParameterLayout layout, FederatedStrategy strategy, int bufferSize, int stalenessCap, RoundContext context, long maxSamplesPerUpdate = UpdateChecks.MaxSamplesPerReport)
     {
         if (bufferSize < 1) throw new ArgumentOutOfRangeException(nameof(bufferSize));
         if (stalenessCap < 0) throw new ArgumentOutOfRangeException(nameof(stalenessCap));

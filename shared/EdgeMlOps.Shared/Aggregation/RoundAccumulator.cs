@@ -46,13 +46,13 @@ public sealed class RoundAccumulator
     private readonly long _maxSamplesPerUpdate;
     private bool _closed;
 
-    public RoundAccumulator(string roundId, string modelName, ulong baseVersion, ParameterLayout layout, IEnumerable<string> selected, long maxSamplesPerUpdate = 1_000_000)
+    public RoundAccumulator(string roundId, string modelName, ulong baseVersion, ParameterLayout layout, IEnumerable<string> selected, long maxSamplesPerUpdate = UpdateChecks.MaxSamplesPerReport)
         : this(roundId, modelName, baseVersion, layout, selected, new StandardStrategy(new StrategyOptions()), null, maxSamplesPerUpdate)
     {
     }
 
     public RoundAccumulator(string roundId, string modelName, ulong baseVersion, ParameterLayout layout, IEnumerable<string> selected,
-        FederatedStrategy strategy, RoundContext? context, long maxSamplesPerUpdate = 1_000_000)
+        FederatedStrategy strategy, RoundContext? context, long maxSamplesPerUpdate = UpdateChecks.MaxSamplesPerReport)
     {
         RoundId = roundId;
         ModelName = modelName;
@@ -189,6 +189,9 @@ public sealed class RoundAccumulator
 /// <summary>Checks every round and buffer share: protocol version, sample count, tensors, norm.</summary>
 public static class UpdateChecks
 {
+    /// <summary>The most samples one device's update or evaluation answer may claim: its weight is bounded, and sums of its counts stay far inside a long.</summary>
+    public const long MaxSamplesPerReport = 1_000_000;
+
     public static UpdateOutcome? Check(ParameterLayout layout, ModelUpdate update, long maxSamplesPerUpdate, double? maxNorm, out double norm)
     {
         norm = 0;

@@ -49,6 +49,21 @@ public sealed class FederatedImportanceTests
         Assert.Equal(0.5, report.Importance!.Importance[0].Mean, 12);
     }
 
+    [Theory]
+    [InlineData(ulong.MaxValue, 0.5, RejectionReason.BadSampleCount)] // summed as a long: negative
+    [InlineData(1_000_001UL, 0.5, RejectionReason.BadSampleCount)]    // past what any update may claim
+    [InlineData(1_000_000UL, 1e308, RejectionReason.NonFinite)]       // its loss times its samples is infinite
+    [InlineData(10UL, -2.0, RejectionReason.NonFinite)]               // a loss is never negative
+    public void AnAnswerWhoseCountsOrLossNoSumHolds_IsRefused_AndTheFleetsScoreStaysFinite(ulong samples, double loss, RejectionReason expected)
+    {
+        var evaluation = new FederatedEvaluation("m-eval-1", 3, ["a", "b"], new StandardStrategy(new StrategyOptions()));
+        Assert.False(evaluation.TryAdd("a", new EvaluationResult { Version = 3, SampleCount = samples, Accuracy = 0.9, Loss = loss }, out var reason));
+        Assert.Equal(expected, reason);
+        Assert.True(evaluation.TryAdd("b", new EvaluationResult { Version = 3, SampleCount = 10, Accuracy = 0.5, Loss = 0.7 }, out _));
+        var report = evaluation.Report();
+        Assert.Equal((1, 10L, 0.5, 0.7), (report.Reported, report.Samples, report.Accuracy, report.Loss));
+    }
+
     private static DependenceRequest Request(uint input, params float[] grid)
     {
         var request = new DependenceRequest { Input = input };
