@@ -58,7 +58,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
             PredictionBatch batch;
             try
             {
-                batch = inference.Predict(features, 1);
+                batch = FiniteAnswer.Of(inference.Predict(features, 1));
             }
             catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
             {
@@ -83,13 +83,13 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
         }
     }
 
-    /// <summary>Why the served model's front end refuses <paramref name="features"/> as ground truth (<see cref="InferenceModel.RefusalOf"/>), or null; a refusal is counted.</summary>
+    /// <summary>Why the served model refuses <paramref name="features"/> as ground truth — its front end does (<see cref="InferenceModel.RefusalOf"/>), or its answer is not finite (<see cref="FiniteAnswer"/>) —, or null; a refusal is counted.</summary>
     public string? Refusal(float[] features)
     {
         if (slots.EnterServed() is not { } model) return null;
         try
         {
-            var why = model.Inference.Value.RefusalOf(features);
+            var why = model.Inference.Value.RefusalOf(features) ?? FiniteAnswer.For(model.Inference.Value, features);
             if (why is not null) Interlocked.Increment(ref counters.SamplesRefused);
             return why;
         }
@@ -103,7 +103,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
     private PredictionResult InSession(InstalledModel model, float[] features, string sessionId)
     {
         var id = Guid.NewGuid().ToString("N");
-        var call = SessionArms.Call(sessions, rollouts.Experiment, health, sessionId, model, features, m => m.Predict(features, 1), b => b.States, (batch, reset, took) =>
+        var call = SessionArms.Call(sessions, rollouts.Experiment, health, sessionId, model, features, m => FiniteAnswer.Of(m.Predict(features, 1)), b => b.States, (batch, reset, took) =>
         {
             rollouts.Shadow.Offer(model.Announcement.Version, id, features, batch.Labels[0], batch.Probabilities, took, new SessionCall(sessionId, reset));
             profiler.AddPrediction(model.Announcement, features, batch.Labels[0], batch.Probabilities.Max(), took, MonitoredFeatures.Of(model.Inference.Value.Spec, batch.Features, features));
@@ -121,7 +121,7 @@ internal sealed class Predictor(ModelSlots slots, ServingHealth health, RolloutC
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            batch = inference.Predict(features, 1);
+            batch = FiniteAnswer.Of(inference.Predict(features, 1));
             elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             return true;
         }

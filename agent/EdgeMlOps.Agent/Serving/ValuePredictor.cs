@@ -38,7 +38,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             var id = Guid.NewGuid().ToString("N");
             if (sessionId is not null)
             {
-                var call = SessionArms.Call(sessions, rollouts.Experiment, health, sessionId, model, features, m => m.PredictValues(features, 1), b => b.States, (answer, reset, took) =>
+                var call = SessionArms.Call(sessions, rollouts.Experiment, health, sessionId, model, features, m => FiniteAnswer.Of(m.PredictValues(features, 1)), b => b.States, (answer, reset, took) =>
                 {
                     rollouts.Shadow.Offer(version, id, features, -1, answer.Values, took, new SessionCall(sessionId, reset));
                     profiler.AddPrediction(model.Announcement, features, -1, float.NaN, took, MonitoredFeatures.Of(inference.Spec, answer.Features, features), answer.Monitored);
@@ -70,7 +70,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
             ValueBatch batch;
             try
             {
-                batch = inference.PredictValues(features, 1);
+                batch = FiniteAnswer.Of(inference.PredictValues(features, 1));
             }
             catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
             {
@@ -102,7 +102,7 @@ internal sealed class ValuePredictor(ModelSlots slots, ServingHealth health, Rol
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            var values = target.PredictValues(features, 1).Values;
+            var values = FiniteAnswer.Of(target.PredictValues(features, 1)).Values;
             return (values, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         }
         catch (Exception ex) when (AnswerFailure.Is(ex))

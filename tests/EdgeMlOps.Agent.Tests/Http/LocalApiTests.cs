@@ -67,6 +67,23 @@ public sealed class LocalApiTests : IAsyncLifetime
         Assert.True(_api.ClientErrors >= 1);
     }
 
+    /// <summary>
+    /// A finite value so large the model's arithmetic overflows (found by <see cref="LocalApiFuzzTests"/>) once answered 500.
+    /// It is the sample's fault: a 422 saying so, counted, and nothing kept.
+    /// </summary>
+    [Theory]
+    [InlineData("/v1/predict", """{"features":[0.4,3e38,-0.2,4]}""")]
+    [InlineData("/v1/feedback", """{"features":[0.4,3e38,-0.2,4],"label":1}""")]
+    public async Task ASampleThatOverflowsTheModel_Is422_AndCounted(string path, string json)
+    {
+        var (status, body) = await SendAsync(HttpMethod.Post, path, json);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, status);
+        Assert.Contains("finite", body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Equal(0, _device.Store.SampleCount);
+        Assert.Equal(1, Interlocked.Read(ref _device.Agent.Counters.SamplesRefused));
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Post, "/v1/predict", """{"features":[0.4,3,-0.2,4]}""")).Status);
+    }
+
     [Fact]
     public async Task OversizedBody_Gets413()
     {
