@@ -61,8 +61,9 @@ public static class TensorBinary
     {
         data = null;
         var width = signature.Type switch { TensorElement.Float or TensorElement.Int32 => 4, TensorElement.Double or TensorElement.Int64 => 8, TensorElement.Bool => 1, _ => 0 };
-        if (width > 0 && elements * width > reader.Remaining) return Fail($"input '{signature.Name}' needs {elements * width} bytes of values; {reader.Remaining} are left", out error);
-        if (width == 0 && elements * sizeof(uint) > reader.Remaining) return Fail($"input '{signature.Name}' needs {elements} strings; the body is too short for them", out error);
+        // Compared by division: elements × width can overflow a long (dims of 2^62 floats wrap to 0 bytes).
+        if (width > 0 && elements > reader.Remaining / width) return Fail($"input '{signature.Name}' needs {(decimal)elements * width} bytes of values; {reader.Remaining} are left", out error);
+        if (width == 0 && elements > reader.Remaining / sizeof(uint)) return Fail($"input '{signature.Name}' needs {elements} strings; the body is too short for them", out error);
         var bytes = reader.Take((int)(elements * width));
         switch (signature.Type)
         {

@@ -139,31 +139,6 @@ public sealed class TensorModelServingTests
         Assert.Contains("POST /v1/predict", refused.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
     }
 
-    /// <summary>The compact body of <c>/v1/infer/bin</c> (see <see cref="TensorBinary"/>), written here independently of the parser.</summary>
-    private static byte[] Binary(string? session, params (string Name, long[] Dims, byte[] Values)[] inputs)
-    {
-        using var stream = new MemoryStream();
-        using var w = new BinaryWriter(stream);
-        w.Write("EMT1"u8);
-        var id = System.Text.Encoding.UTF8.GetBytes(session ?? string.Empty);
-        w.Write((ushort)id.Length);
-        w.Write(id);
-        w.Write((ushort)inputs.Length);
-        foreach (var (name, dims, values) in inputs)
-        {
-            var n = System.Text.Encoding.UTF8.GetBytes(name);
-            w.Write((ushort)n.Length);
-            w.Write(n);
-            w.Write((byte)dims.Length);
-            foreach (var d in dims) w.Write(d);
-            w.Write(values);
-        }
-
-        return stream.ToArray();
-    }
-
-    private static byte[] Raw(float[] values) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
-
     [Fact]
     public async Task AnImageScorerWithADeclaredEmbedding_AnswersOnlyItsOutputs_AndShowsWhatItWatches()
     {
@@ -296,6 +271,8 @@ public sealed class TensorModelServingTests
             (Binary(null, ("frames", [1, -2, 8], [])), "its dims are cut short or negative"),
             (Binary(null, ("frames", [long.MaxValue, long.MaxValue], [])), "its dims overflow"),
             (Binary(null, ("frames", [1, 1_000_000, 8], Raw(new float[16]))), "needs 32000000 bytes of values"),
+            (Binary(null, ("frames", [1, 1L << 62, 1], Raw(new float[16]))), "needs 18446744073709551616 bytes of values"), // 2^62 × 4 bytes wraps to 0 in a long
+            (Binary(null, ("frames", [1, (1L << 61) + 1, 1], Raw(new float[16]))), "needs 9223372036854775812 bytes of values"), // wraps negative
             (Binary(null, ("noise", [1], Raw(new float[1]))), "the model has no input 'noise'"),
             (good[..9], "cut short"),
         })
