@@ -19,4 +19,29 @@ internal static class LocalApiClient
         var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
         return (response.StatusCode, body);
     }
+
+    /// <summary>The compact body of <c>/v1/infer/bin</c> (see <see cref="EdgeMlOps.Agent.Http.TensorBinary"/>), written here independently of the parser.</summary>
+    public static byte[] Binary(string? session, params (string Name, long[] Dims, byte[] Values)[] inputs)
+    {
+        using var stream = new MemoryStream();
+        using var w = new BinaryWriter(stream);
+        w.Write("EMT1"u8);
+        var id = System.Text.Encoding.UTF8.GetBytes(session ?? string.Empty);
+        w.Write((ushort)id.Length);
+        w.Write(id);
+        w.Write((ushort)inputs.Length);
+        foreach (var (name, dims, values) in inputs)
+        {
+            var n = System.Text.Encoding.UTF8.GetBytes(name);
+            w.Write((ushort)n.Length);
+            w.Write(n);
+            w.Write((byte)dims.Length);
+            foreach (var d in dims) w.Write(d);
+            w.Write(values);
+        }
+
+        return stream.ToArray();
+    }
+
+    public static byte[] Raw(float[] values) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
 }
