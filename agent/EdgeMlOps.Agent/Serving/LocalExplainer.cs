@@ -50,13 +50,18 @@ internal sealed class LocalExplainer(ModelSlots slots, SampleStore store, Explan
             }
 
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var label = inference.Predict(features, 1).Labels[0];
+            var label = FiniteAnswer.Of(inference.Predict(features, 1)).Labels[0];
             var shapley = ShapleyExplainer.Explain(inference, features, background.Features, background.Count, new ShapleyOptions
             {
                 ExactUpToFeatures = policy.ExactUpToFeatures,
                 MaxSamples = policy.MaxCoalitions,
                 Seed = 1,
             });
+            if (!shapley.Output.Concat(shapley.BaseValues).Concat(shapley.Values.SelectMany(v => v)).All(double.IsFinite))
+            {
+                return Refuse(ExplainRefusal.BadRequest, "the model's answer to a mix of this sample with the device's data is not a finite number: its values overflow the model's arithmetic", out reason);
+            }
+
             explanation = new LocalExplanation(model.Announcement.Version, label, forClass ?? (int)label, shapley, System.Diagnostics.Stopwatch.GetElapsedTime(started));
             reason = string.Empty;
             return ExplainRefusal.None;
@@ -103,10 +108,10 @@ internal sealed class LocalExplainer(ModelSlots slots, SampleStore store, Explan
                     rows[i * width + sweepFeature] = sweepValues[i];
                 }
 
-                sweep = inference.Predict(rows, sweepValues.Length);
+                sweep = FiniteAnswer.Of(inference.Predict(rows, sweepValues.Length));
             }
 
-            answer = new WhatIfAnswer(model.Announcement.Version, inference.Predict(features, 1), inference.Predict(changed, 1), sweepFeature, sweepValues, sweep);
+            answer = new WhatIfAnswer(model.Announcement.Version, FiniteAnswer.Of(inference.Predict(features, 1)), FiniteAnswer.Of(inference.Predict(changed, 1)), sweepFeature, sweepValues, sweep);
             reason = string.Empty;
             return ExplainRefusal.None;
         }
@@ -125,9 +130,12 @@ internal sealed class LocalExplainer(ModelSlots slots, SampleStore store, Explan
             ? Refuse(ExplainRefusal.None, string.Empty, out reason)
             : Refuse(ExplainRefusal.WrongWidth, $"expected {inference.Spec.InputDim} features, got {features.Length}", out reason);
 
-    /// <summary>A sample the question needs (the one asked about, a changed one, a mix with the device's data) the model's front end refuses: the question cannot be answered, saying why.</summary>
+    /// <summary>
+    /// A sample the question needs (the one asked about, a changed one, a mix with the device's data) the model refuses —
+    /// its front end does, or its answer is not finite (<see cref="FiniteAnswer"/>): the question cannot be answered, saying why.
+    /// </summary>
     private static ExplainRefusal FrontEndRefused(SampleRefusedException ex, out string reason) =>
-        Refuse(ExplainRefusal.BadRequest, $"the model's front end refuses a sample this needs: {ex.Message}", out reason);
+        Refuse(ExplainRefusal.BadRequest, $"the model refuses a sample this needs: {ex.Message}", out reason);
 
     private static ExplainRefusal Refuse(ExplainRefusal refusal, string why, out string reason)
     {

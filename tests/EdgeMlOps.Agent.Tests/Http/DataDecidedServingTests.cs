@@ -109,7 +109,7 @@ public sealed class DataDecidedServingTests
         var loud = "{" + string.Join(',', Enumerable.Range(0, 8).Select(i => $"\"{i}\":4000")) + "}";
         var whatIf = await serving.Http.SendJsonAsync(HttpMethod.Post, "/v1/whatif", $$"""{"features":[{{Numbers(Scan(scans, 0))}}],"set":{{loud}}}""");
         Assert.Equal(HttpStatusCode.UnprocessableEntity, whatIf.Status);
-        Assert.Contains("the model's front end refuses a sample this needs: the preprocessing graph made 8 values per sample", whatIf.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.Contains("the model refuses a sample this needs: the preprocessing graph made 8 values per sample", whatIf.Body.GetProperty("error").GetString(), StringComparison.Ordinal);
     }
 
     /// <summary>

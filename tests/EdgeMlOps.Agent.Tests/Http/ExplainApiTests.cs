@@ -45,6 +45,19 @@ public sealed class ExplainApiTests : IAsyncLifetime
         return body.GetProperty("probabilities").EnumerateArray().Select(p => p.GetDouble()).ToArray();
     }
 
+    /// <summary>A value so large the model's arithmetic overflows once made the answer NaN, which JSON cannot carry: a 500. Now a 422 saying why.</summary>
+    [Theory]
+    [InlineData("/v1/explain", """{"features":[0.4,3e38,-0.2,4]}""")]
+    [InlineData("/v1/whatif", """{"features":[0.4,3,-0.2,4],"set":{"1":3e38}}""")]
+    [InlineData("/v1/whatif", """{"features":[0.4,3,-0.2,4],"sweep":{"feature":1,"values":[0,3e38]}}""")]
+    public async Task AQuestionWhoseSampleOverflowsTheModel_Is422_SayingWhy(string path, string json)
+    {
+        AddBackground(40);
+        var (status, body) = await PostAsync(path, json);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, status);
+        Assert.Contains("not a finite number", body.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Explain_WithoutLabelledSamples_Is409_WithTheReason()
     {

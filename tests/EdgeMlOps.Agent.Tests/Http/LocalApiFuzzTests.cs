@@ -22,7 +22,7 @@ public sealed class LocalApiFuzzTests(ITestOutputHelper output)
 
     private static readonly string[] Tokens =
     [
-        "1e999", "-1e999", "-0", "null", "[]", "{}", "\"x\"", "true", "9223372036854775808", "-1", "1.5", "0", "4294967296",
+        "1e999", "-1e999", "3e38", "-3e38", "-0", "null", "[]", "{}", "\"x\"", "true", "9223372036854775808", "-1", "1.5", "0", "4294967296",
         "\"\\u0000\"", "[[[[[[[[[[1]]]]]]]]]]", ",", ":", "\"features\"", "\"label\"", "\"target\"", "\"set\"", "\"sweep\"", "\"inputs\"",
         "\"dims\"", "\"data\"", "\"session\"", "\"class\"", "\"predictionId\"", "{\"a\":1}", "[1,2,3,4,5,6,7,8,9]",
     ];
