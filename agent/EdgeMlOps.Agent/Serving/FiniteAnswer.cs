@@ -26,8 +26,17 @@ internal static class FiniteAnswer
     /// <summary><paramref name="batch"/>, or a <see cref="SampleRefusedException"/> when its values are not finite.</summary>
     public static ValueBatch Of(ValueBatch batch) => Why(batch.Values) is { } why ? throw new SampleRefusedException(why) : batch;
 
-    /// <summary>Why the served model cannot answer <paramref name="sample"/> as ground truth would need it (its answer is not finite), or null.</summary>
-    public static string? For(InferenceModel inference, float[] sample) =>
-        inference.Tensors is not null || !inference.Spec.TakesSampleOf(sample.Length) ? null
-        : Why(inference.Spec.TakesTargets ? inference.PredictValues(sample, 1).Values : inference.Predict(sample, 1).Probabilities);
+    /// <summary>Why the served model cannot answer <paramref name="sample"/> as training on it would need (it fails on it, or its answer is not finite), or null.</summary>
+    public static string? For(InferenceModel inference, float[] sample)
+    {
+        if (inference.Tensors is not null || !inference.Spec.TakesSampleOf(sample.Length)) return null;
+        try
+        {
+            return Why(inference.Spec.TakesTargets ? inference.PredictValues(sample, 1).Values : inference.Predict(sample, 1).Probabilities);
+        }
+        catch (Exception ex) when (AnswerFailure.Is(ex))
+        {
+            return "the model cannot answer this sample: " + ex.Message;
+        }
+    }
 }

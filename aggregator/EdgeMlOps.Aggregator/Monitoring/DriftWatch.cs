@@ -83,7 +83,7 @@ public sealed class DriftWatch
         }
 
         var current = Monitor.WindowOf(_time.GetUtcNow());
-        if (Undated(report.WindowEndUnixMs, current) is { } undated) return new OfferOutcome(false, undated.Reason, undated.Detail);
+        if (NotFiled(report.WindowEndUnixMs, current) is { } refused) return new OfferOutcome(false, refused.Reason, refused.Detail);
 
         WindowProfile profile;
         try
@@ -108,7 +108,7 @@ public sealed class DriftWatch
     /// gone already (<see cref="RejectionReason.Stale"/>); later, or no date at all (a clock never set, a forged
     /// report), is refused as a bad profile.
     /// </summary>
-    private (RejectionReason Reason, string Detail)? Undated(long endUnixMs, long current)
+    private (RejectionReason Reason, string Detail)? NotFiled(long endUnixMs, long current)
     {
         var kept = _options.Monitoring.RetainedWindows;
         if (WireTime.Stated(endUnixMs) is not { } end) return (RejectionReason.BadProfile, FormattableString.Invariant($"a window ending at {endUnixMs} ms, which is no date: the device's clock is not set, or the report is forged"));
