@@ -91,36 +91,63 @@ public sealed class DeviceEnrollment(FleetCertificateAuthority ca, SecurityStore
     /// </summary>
     private bool IsAskedAgain(EnrollmentRequest request, DateTimeOffset now)
     {
-        if (!store.HasLiveCertificate(request.DeviceId, now)) return false;
+        return store.HasLiveCertificate(request.DeviceId, now) && LoadRequest(request.CertificateRequestPem, out var csr, out _)
+            && store.HasLiveCertificateFor(request.DeviceId, SecurityStore.KeySha256(csr!.PublicKey), now);
+    }
+
+    /// <summary>
+    /// Loads a PKCS#10 request and verifies its self-signature (the requester holds the private key). A request naming an
+    /// algorithm or curve this platform does not know throws <see cref="NotSupportedException"/>, not a
+    /// <see cref="CryptographicException"/>: both are the request's fault (they once answered 500).
+    /// </summary>
+    private static bool LoadRequest(string? pem, out CertificateRequest? csr, out string error)
+    {
         try
         {
-            var csr = CertificateRequest.LoadSigningRequestPem(request.CertificateRequestPem ?? string.Empty, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.Default);
-            return store.HasLiveCertificateFor(request.DeviceId, SecurityStore.KeySha256(csr.PublicKey), now);
+            csr = CertificateRequest.LoadSigningRequestPem(pem ?? string.Empty, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.Default);
+            error = string.Empty;
+            return true;
         }
-        catch (CryptographicException)
+        catch (Exception ex) when (ex is CryptographicException or NotSupportedException)
         {
+            (csr, error) = (null, ex.Message);
             return false;
         }
     }
 
     private EnrollmentOutcome Issue(string deviceId, string csrPem, SecurityEventKind kind, DateTimeOffset now, string note = "")
     {
-        CertificateRequest csr;
+        if (!LoadRequest(csrPem, out var csr, out var invalid)) return Refuse(deviceId, 400, "certificate request is not a valid signed PKCS#10 request: " + invalid);
+        if (!IsP256(csr!.PublicKey)) return Refuse(deviceId, 400, "the key must be ECDSA (P-256)");
+        X509Certificate2 certificate;
         try
         {
-            // Verifies the request's self-signature: the requester holds the private key.
-            csr = CertificateRequest.LoadSigningRequestPem(csrPem, HashAlgorithmName.SHA256, CertificateRequestLoadOptions.Default);
+            certificate = ca.IssueClient(new FleetIdentity(deviceId, FleetRole.Device, ca.Fleet), csr.PublicKey, now, options.DeviceCertificateLifetime);
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or NotSupportedException)
         {
-            return Refuse(deviceId, 400, "certificate request is not a valid signed PKCS#10 request: " + ex.Message);
+            return Refuse(deviceId, 400, "the request's key cannot be certified: " + ex.Message);
         }
 
-        if (csr.PublicKey.Oid.Value != "1.2.840.10045.2.1") return Refuse(deviceId, 400, "the key must be ECDSA (P-256)");
-        using var certificate = ca.IssueClient(new FleetIdentity(deviceId, FleetRole.Device, ca.Fleet), csr.PublicKey, now, options.DeviceCertificateLifetime);
+        using var issued = certificate;
         store.RecordCertificate(deviceId, certificate.SerialNumber, certificate.NotAfter.ToUniversalTime(), now, SecurityStore.KeySha256(csr.PublicKey));
         events.Record(kind, deviceId, $"certificate {certificate.SerialNumber} until {certificate.NotAfter.ToUniversalTime():O}{note}");
         return new EnrollmentOutcome(new EnrollmentResponse(certificate.ExportCertificatePem(), ca.Certificate.ExportCertificatePem(), certificate.NotAfter.ToUniversalTime()), 200, null);
+    }
+
+    /// <summary>An ECDSA key on P-256 whose parameters load (a request's key with a mangled curve once failed the issuing with a 500).</summary>
+    private static bool IsP256(PublicKey key)
+    {
+        if (key.Oid.Value != "1.2.840.10045.2.1") return false;
+        try
+        {
+            using var ecdsa = key.GetECDsaPublicKey();
+            return ecdsa is not null && ecdsa.ExportParameters(false).Curve.Oid.Value == "1.2.840.10045.3.1.7";
+        }
+        catch (Exception ex) when (ex is CryptographicException or NotSupportedException)
+        {
+            return false;
+        }
     }
 
     private bool IsRevoked(string deviceId) => guard?.IsRevoked(deviceId) ?? store.RevokedDevices().Contains(deviceId);

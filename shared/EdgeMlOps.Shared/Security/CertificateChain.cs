@@ -5,7 +5,10 @@ namespace EdgeMlOps.Shared.Security;
 /// <summary>Chain checks against one pinned fleet CA; the operating system's trust store plays no part.</summary>
 public static class CertificateChain
 {
-    /// <summary>True when <paramref name="certificate"/> was issued by <paramref name="anchor"/> and is valid at <paramref name="at"/>.</summary>
+    /// <summary>
+    /// True when <paramref name="certificate"/> was issued by <paramref name="anchor"/> and is valid at <paramref name="at"/>.
+    /// A certificate that parses but that OpenSSL cannot build a chain for (a mangled extension or key) is not.
+    /// </summary>
     public static bool IsIssuedBy(X509Certificate2 certificate, X509Certificate2 anchor, DateTimeOffset at, out string error)
     {
         using var chain = new X509Chain();
@@ -14,10 +17,18 @@ public static class CertificateChain
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.VerificationTime = at.UtcDateTime;
         chain.ChainPolicy.VerificationTimeIgnored = false;
-        if (chain.Build(certificate))
+        try
         {
-            error = string.Empty;
-            return true;
+            if (chain.Build(certificate))
+            {
+                error = string.Empty;
+                return true;
+            }
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            error = "the certificate cannot be checked: " + ex.Message;
+            return false;
         }
 
         error = string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).DefaultIfEmpty("untrusted chain"));
