@@ -20,33 +20,6 @@ public sealed class LocalApiFuzzTests(ITestOutputHelper output)
     /// <summary>The draw: <c>EDGEMLOPS_FUZZ_SEED</c> replays another.</summary>
     private static int Seed => int.TryParse(Environment.GetEnvironmentVariable("EDGEMLOPS_FUZZ_SEED"), out var seed) ? seed : 20261207;
 
-    private static readonly string[] Tokens =
-    [
-        "1e999", "-1e999", "3e38", "-3e38", "-0", "null", "[]", "{}", "\"x\"", "true", "9223372036854775808", "-1", "1.5", "0", "4294967296",
-        "\"\\u0000\"", "[[[[[[[[[[1]]]]]]]]]]", ",", ":", "\"features\"", "\"label\"", "\"target\"", "\"set\"", "\"sweep\"", "\"inputs\"",
-        "\"dims\"", "\"data\"", "\"session\"", "\"class\"", "\"predictionId\"", "{\"a\":1}", "[1,2,3,4,5,6,7,8,9]",
-    ];
-
-    private static string Mutate(string json, Random random)
-    {
-        var text = new StringBuilder(json);
-        for (var edits = random.Next(1, 4); edits > 0 && text.Length > 0; edits--)
-        {
-            var at = random.Next(text.Length);
-            var length = Math.Min(random.Next(1, 12), text.Length - at);
-            switch (random.Next(5))
-            {
-                case 0: text.Remove(at, length).Insert(at, Tokens[random.Next(Tokens.Length)]); break;
-                case 1: text.Insert(at, Tokens[random.Next(Tokens.Length)]); break;
-                case 2: text.Remove(at, length); break;
-                case 3: text.Insert(at, text.ToString(at, length)); break;
-                default: text[at] = (char)random.Next(32, 127); break;
-            }
-        }
-
-        return text.ToString();
-    }
-
     private static byte[] MutateBytes(byte[] body, Random random)
     {
         var bytes = new List<byte>(body);
@@ -82,7 +55,7 @@ public sealed class LocalApiFuzzTests(ITestOutputHelper output)
         for (var i = 0; i < count; i++)
         {
             var (path, json, bytes) = seeds[i % seeds.Length];
-            var body = json is not null ? Encoding.UTF8.GetBytes(Mutate(json, random)) : MutateBytes(bytes!, random);
+            var body = json is not null ? Encoding.UTF8.GetBytes(JsonMutator.Mutate(json, random)) : MutateBytes(bytes!, random);
             var status = (int)await PostAsync(http, path, body, json is not null ? "application/json" : "application/octet-stream");
             Assert.True(status < 500, $"{path} answered {status} to {(json is not null ? Encoding.UTF8.GetString(body) : Convert.ToBase64String(body))}");
             statuses[status] = statuses.GetValueOrDefault(status) + 1;
