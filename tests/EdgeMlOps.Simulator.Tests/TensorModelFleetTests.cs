@@ -165,7 +165,7 @@ public class TensorModelFleetTests
         await using var node = new AggregatorNode(options);
 
         // An empty window (no sketches, no class counts) once reached WindowProfile(0, 0) and threw out of the inbox.
-        var outcome = node.Drift.AddProfile("mic-1", new EdgeMlOps.Shared.Protocol.V1.ProfileReport { ModelName = "keyword", ModelVersion = 1, Predictions = 3 });
+        var outcome = node.Drift.AddProfile("mic-1", new EdgeMlOps.Shared.Protocol.V1.ProfileReport { ModelName = "keyword", ModelVersion = 1, Predictions = 3, WindowEndUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
         Assert.False(outcome.Accepted);
         Assert.Equal(EdgeMlOps.Shared.RejectionReason.BadProfile, outcome.Reason);
         Assert.Contains("0 feature sketches, the model has 17 inputs", outcome.Detail, StringComparison.Ordinal); // score and h_out (no state declared here) are monitored
