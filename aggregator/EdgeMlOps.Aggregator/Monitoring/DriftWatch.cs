@@ -83,7 +83,7 @@ public sealed class DriftWatch
         }
 
         var current = Monitor.WindowOf(_time.GetUtcNow());
-        if (NotFiled(report.WindowEndUnixMs, current) is { } refused) return new OfferOutcome(false, refused.Reason, refused.Detail);
+        if (NotFiled(report.WindowEndUnixMs, current, out var window) is { } refused) return new OfferOutcome(false, refused.Reason, refused.Detail);
 
         WindowProfile profile;
         try
@@ -96,7 +96,7 @@ public sealed class DriftWatch
         }
 
         var cohort = CohortOf(deviceId);
-        Monitor.Add(report.ModelVersion, cohort, Monitor.WindowOf(WireTime.Nearest(report.WindowEndUnixMs)), profile, current);
+        Monitor.Add(report.ModelVersion, cohort, window, profile, current);
         Interlocked.Increment(ref _profilesAccepted);
         return OfferOutcome.Taken;
     }
@@ -108,11 +108,12 @@ public sealed class DriftWatch
     /// gone already (<see cref="RejectionReason.Stale"/>); later, or no date at all (a clock never set, a forged
     /// report), is refused as a bad profile.
     /// </summary>
-    private (RejectionReason Reason, string Detail)? NotFiled(long endUnixMs, long current)
+    private (RejectionReason Reason, string Detail)? NotFiled(long endUnixMs, long current, out long window)
     {
         var kept = _options.Monitoring.RetainedWindows;
+        window = 0;
         if (WireTime.Stated(endUnixMs) is not { } end) return (RejectionReason.BadProfile, FormattableString.Invariant($"a window ending at {endUnixMs} ms, which is no date: the device's clock is not set, or the report is forged"));
-        var window = Monitor.WindowOf(end);
+        window = Monitor.WindowOf(end);
         if (window > current + kept) return (RejectionReason.BadProfile, FormattableString.Invariant($"a window ending at {end:u}, more than {kept} windows ahead of the aggregator's clock: the device's clock is off, or the report is forged"));
         return window < current - kept ? (RejectionReason.Stale, FormattableString.Invariant($"a window ending at {end:u}, older than the {kept} windows kept")) : null;
     }

@@ -20,25 +20,6 @@ public sealed class LocalApiFuzzTests(ITestOutputHelper output)
     /// <summary>The draw: <c>EDGEMLOPS_FUZZ_SEED</c> replays another.</summary>
     private static int Seed => int.TryParse(Environment.GetEnvironmentVariable("EDGEMLOPS_FUZZ_SEED"), out var seed) ? seed : 20261207;
 
-    private static byte[] MutateBytes(byte[] body, Random random)
-    {
-        var bytes = new List<byte>(body);
-        for (var edits = random.Next(1, 4); edits > 0 && bytes.Count > 0; edits--)
-        {
-            var at = random.Next(bytes.Count);
-            switch (random.Next(5))
-            {
-                case 0: bytes[at] = (byte)random.Next(256); break;
-                case 1: bytes.InsertRange(at, Enumerable.Range(0, random.Next(1, 9)).Select(_ => (byte)random.Next(256))); break;
-                case 2: bytes.RemoveRange(at, Math.Min(random.Next(1, 9), bytes.Count - at)); break;
-                case 3: bytes.RemoveRange(at, bytes.Count - at); break;
-                default: bytes.InsertRange(at & ~3, BitConverter.GetBytes(random.Next(3) switch { 0 => float.NaN, 1 => float.PositiveInfinity, _ => 3e38f })); break;
-            }
-        }
-
-        return [.. bytes];
-    }
-
     private static async Task<HttpStatusCode> PostAsync(HttpClient http, string path, byte[] body, string type)
     {
         using var content = new ByteArrayContent(body);
@@ -55,7 +36,7 @@ public sealed class LocalApiFuzzTests(ITestOutputHelper output)
         for (var i = 0; i < count; i++)
         {
             var (path, json, bytes) = seeds[i % seeds.Length];
-            var body = json is not null ? Encoding.UTF8.GetBytes(JsonMutator.Mutate(json, random)) : MutateBytes(bytes!, random);
+            var body = json is not null ? Encoding.UTF8.GetBytes(JsonMutator.Mutate(json, random)) : ByteMutator.Mutate(bytes!, random);
             var status = (int)await PostAsync(http, path, body, json is not null ? "application/json" : "application/octet-stream");
             Assert.True(status < 500, $"{path} answered {status} to {(json is not null ? Encoding.UTF8.GetString(body) : Convert.ToBase64String(body))}");
             statuses[status] = statuses.GetValueOrDefault(status) + 1;

@@ -8,7 +8,7 @@ namespace EdgeMlOps.Simulator.Tests.Hostile;
 /// Mutates a real protobuf message the way a hostile or broken device would: field by field through the message's
 /// descriptor (extreme numbers, NaN and infinities, empty, huge and foreign strings, cut or doubled bytes, undefined enum
 /// values, emptied, repeated and grown lists, dropped sub-messages), or byte by byte on the encoded form (flipped,
-/// inserted, deleted, cut). Every mutation is drawn from one seeded <see cref="Random"/>, so a failure replays.
+/// inserted, deleted, cut: <see cref="ByteMutator"/>). Every mutation is drawn from one seeded <see cref="Random"/>, so a failure replays.
 /// </summary>
 internal sealed class ProtobufMutator(int seed)
 {
@@ -21,7 +21,7 @@ internal sealed class ProtobufMutator(int seed)
     public byte[] Mutate<T>(T original, Action<T>? afterwards = null)
         where T : IMessage<T>
     {
-        if (_random.Next(4) == 3) return MutateBytes(original.ToByteArray());
+        if (_random.Next(4) == 3) return ByteMutator.Mutate(original.ToByteArray(), _random);
         var copy = original.Clone();
         for (var edits = _random.Next(1, 4); edits > 0; edits--) MutateField(copy, depth: 0);
         afterwards?.Invoke(copy);
@@ -113,27 +113,8 @@ internal sealed class ProtobufMutator(int seed)
             0 => ByteString.Empty,
             1 => ByteString.CopyFrom(bytes.AsSpan(0, bytes.Length / 2)),
             2 => ByteString.CopyFrom([.. bytes, .. bytes]),
-            3 => ByteString.CopyFrom(MutateBytes(bytes)),
+            3 => ByteString.CopyFrom(ByteMutator.Mutate(bytes, _random)),
             _ => ByteString.CopyFrom([.. bytes, (byte)_random.Next(256)]),
         };
-    }
-
-    /// <summary>One to three byte edits of an encoded message (most no longer parse; some parse as something else).</summary>
-    public byte[] MutateBytes(byte[] encoded)
-    {
-        var bytes = new List<byte>(encoded);
-        for (var edits = _random.Next(1, 4); edits > 0 && bytes.Count > 0; edits--)
-        {
-            var at = _random.Next(bytes.Count);
-            switch (_random.Next(4))
-            {
-                case 0: bytes[at] = (byte)_random.Next(256); break;
-                case 1: bytes.InsertRange(at, Enumerable.Range(0, _random.Next(1, 8)).Select(_ => (byte)_random.Next(256))); break;
-                case 2: bytes.RemoveRange(at, Math.Min(_random.Next(1, 8), bytes.Count - at)); break;
-                default: bytes.RemoveRange(at, bytes.Count - at); break;
-            }
-        }
-
-        return [.. bytes];
     }
 }
