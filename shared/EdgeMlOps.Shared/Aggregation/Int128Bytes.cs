@@ -24,11 +24,14 @@ public static class Int128Bytes
     public static void AddTo(ReadOnlySpan<byte> bytes, Span<Int128> target)
     {
         if (bytes.Length != target.Length * Size) throw new ArgumentException($"{bytes.Length} bytes are not {target.Length} 128-bit values", nameof(bytes));
-        for (var i = 0; i < target.Length; i++)
-        {
-            var low = BinaryPrimitives.ReadUInt64LittleEndian(bytes[(i * Size)..]);
-            var high = BinaryPrimitives.ReadUInt64LittleEndian(bytes[(i * Size + 8)..]);
-            target[i] += (Int128)new UInt128(high, low);
-        }
+        for (var i = 0; i < target.Length; i++) target[i] += Read(bytes, i);
+    }
+
+    /// <summary>The <paramref name="index"/>th value of <paramref name="bytes"/>.</summary>
+    public static Int128 Read(ReadOnlySpan<byte> bytes, int index)
+    {
+        var low = BinaryPrimitives.ReadUInt64LittleEndian(bytes[(index * Size)..]);
+        var high = BinaryPrimitives.ReadUInt64LittleEndian(bytes[((index * Size) + 8)..]);
+        return (Int128)new UInt128(high, low);
     }
 }

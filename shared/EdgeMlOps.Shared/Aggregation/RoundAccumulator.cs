@@ -153,6 +153,8 @@ public sealed class RoundAccumulator
                 return UpdateOutcome.Reject(RejectionReason.Duplicate, $"replica '{share.Replica}' names a device counted twice or not selected");
             }
 
+            if (ShareChecks.Check(share, Layout.TotalLength, _strategy) is { } invalid) return invalid;
+
             try
             {
                 combiner.Merge(share);
@@ -191,6 +193,12 @@ public static class UpdateChecks
 {
     /// <summary>The most samples one device's update or evaluation answer may claim: its weight is bounded, and sums of its counts stay far inside a long.</summary>
     public const long MaxSamplesPerReport = 1_000_000;
+
+    /// <summary>
+    /// The largest loss or accuracy a device's own training metrics may state and count in the round's mean: far beyond
+    /// any real loss, and small enough that weighted sums over any fleet stay finite.
+    /// </summary>
+    public const double MaxMetricMagnitude = 1e100;
 
     public static UpdateOutcome? Check(ParameterLayout layout, ModelUpdate update, long maxSamplesPerUpdate, double? maxNorm, out double norm)
     {
@@ -255,7 +263,7 @@ internal sealed class LocalMetricsMean
         _ids.Add(deviceId);
         _samples += (long)update.SampleCount;
         _samplesById[deviceId] = (long)update.SampleCount;
-        if (update.Metrics is { } m && double.IsFinite(m.Loss) && double.IsFinite(m.Accuracy))
+        if (update.Metrics is { } m && Math.Abs(m.Loss) <= UpdateChecks.MaxMetricMagnitude && Math.Abs(m.Accuracy) <= UpdateChecks.MaxMetricMagnitude)
         {
             _loss += m.Loss * weight;
             _accuracy += m.Accuracy * weight;

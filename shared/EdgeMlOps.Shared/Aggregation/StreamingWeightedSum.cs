@@ -54,7 +54,7 @@ public sealed class StreamingWeightedSum
 
     public int Length { get; }
 
-    public double TotalWeight => _exact is null ? _totalWeight : (double)_exactWeight / FixedScale;
+    public double TotalWeight => _exact is null ? _totalWeight : FromFixed(_exactWeight);
 
     private double _totalWeight;
     private Int128 _exactWeight;
@@ -73,6 +73,9 @@ public sealed class StreamingWeightedSum
 
         MultiplyAdd(values, (float)weight, _staged.AsSpan(offset, values.Length));
     }
+
+    /// <summary>A value of exact mode (a multiple of 2^-64) as a double.</summary>
+    public static double FromFixed(Int128 value) => (double)value / FixedScale;
 
     /// <summary>A product as a multiple of 2^-64 (rounded toward zero; a deterministic function of the product alone).</summary>
     private static Int128 Fixed(double product) =>
@@ -118,7 +121,7 @@ public sealed class StreamingWeightedSum
         if (_exact is { } exact)
         {
             var exactResult = new float[Length];
-            for (var i = 0; i < exactResult.Length; i++) exactResult[i] = (float)((double)exact[i] / FixedScale * factor);
+            for (var i = 0; i < exactResult.Length; i++) exactResult[i] = (float)(FromFixed(exact[i]) * factor);
             return exactResult;
         }
 

@@ -55,8 +55,11 @@ public sealed class DifferentiallyPrivateStrategy : StrategyDecorator
         _seen++;
         if (norm <= ClipNorm) _underClip++;
         var scale = norm > ClipNorm ? ClipNorm / norm : 1.0;
-        return new Contribution(deviceId, 1.0, scale, (long)update.SampleCount);
+        return new Contribution(deviceId, WeightOf(update.SampleCount), scale, (long)update.SampleCount);
     }
+
+    /// <summary>DP-FedAvg: every device weighs one, whatever its samples (its sensitivity is bounded by the clip alone).</summary>
+    public override double WeightOf(ulong sampleCount) => 1.0;
 
     public override float[] Combine(RoundContext context, IUpdateCombiner combiner, StrategyNotes notes)
     {

@@ -49,6 +49,12 @@ public abstract class FederatedStrategy
     /// <summary>How a validated update counts. <paramref name="staleness"/> is 0 in synchronous rounds.</summary>
     public abstract Contribution Weigh(string deviceId, ModelUpdate update, double norm, long staleness);
 
+    /// <summary>
+    /// The weight a fresh update of <paramref name="sampleCount"/> samples has in the round's sum (what <see cref="Weigh"/>
+    /// gives it at staleness 0): what a share of several devices' updates must weigh (<see cref="Aggregation.ShareChecks"/>).
+    /// </summary>
+    public abstract double WeightOf(ulong sampleCount);
+
     /// <summary>The round's delta from its combiner (after noise, for DP).</summary>
     public abstract float[] Combine(RoundContext context, IUpdateCombiner combiner, StrategyNotes notes);
 
@@ -101,6 +107,8 @@ public abstract class StrategyDecorator(FederatedStrategy inner) : FederatedStra
     public override double? MaxUpdateNorm => Inner.MaxUpdateNorm;
 
     public override Contribution Weigh(string deviceId, ModelUpdate update, double norm, long staleness) => Inner.Weigh(deviceId, update, norm, staleness);
+
+    public override double WeightOf(ulong sampleCount) => Inner.WeightOf(sampleCount);
 
     public override float[] Combine(RoundContext context, IUpdateCombiner combiner, StrategyNotes notes) => Inner.Combine(context, combiner, notes);
 

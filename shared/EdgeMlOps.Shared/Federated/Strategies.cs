@@ -59,10 +59,13 @@ public sealed class StandardStrategy : FederatedStrategy
 
     public override Contribution Weigh(string deviceId, ModelUpdate update, double norm, long staleness)
     {
-        var weight = (double)update.SampleCount;
+        var weight = WeightOf(update.SampleCount);
         if (staleness > 0) weight *= Math.Pow(1 + staleness, -_options.StalenessExponent);
         return new Contribution(deviceId, weight, 1.0, (long)update.SampleCount);
     }
+
+    /// <summary>FedAvg: an update weighs its samples.</summary>
+    public override double WeightOf(ulong sampleCount) => sampleCount;
 
     public override float[] Combine(RoundContext context, IUpdateCombiner combiner, StrategyNotes notes)
     {

@@ -18,7 +18,7 @@ namespace EdgeMlOps.Agent.Tests.Http;
 public sealed class LocalApiFuzzTests(ITestOutputHelper output)
 {
     /// <summary>The draw: <c>EDGEMLOPS_FUZZ_SEED</c> replays another.</summary>
-    private static int Seed => int.TryParse(Environment.GetEnvironmentVariable("EDGEMLOPS_FUZZ_SEED"), out var seed) ? seed : 20261207;
+    private static int Seed => FuzzSeed.Value;
 
     private static async Task<HttpStatusCode> PostAsync(HttpClient http, string path, byte[] body, string type)
     {

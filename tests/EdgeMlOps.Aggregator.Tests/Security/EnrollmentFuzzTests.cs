@@ -18,7 +18,7 @@ namespace EdgeMlOps.Aggregator.Tests.Security;
 /// </summary>
 public sealed class EnrollmentFuzzTests(ITestOutputHelper output)
 {
-    private static int Seed => int.TryParse(Environment.GetEnvironmentVariable("EDGEMLOPS_FUZZ_SEED"), out var seed) ? seed : 20261207;
+    private static int Seed => FuzzSeed.Value;
 
     private static string Json<T>(T request, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) => JsonSerializer.Serialize(request, type);
 

@@ -120,4 +120,89 @@ public class RoundSharesTests
         Assert.Equal(RejectionReason.Duplicate, mean.Merge(stranger).Reason);
         Assert.Equal(0, mean.AcceptedCount);
     }
+
+    /// <summary>A share claims the weight its devices' samples have in the round, no more and no less (a gateway or replica cannot reweigh them).</summary>
+    [Theory]
+    [InlineData(false, 0.01)]
+    [InlineData(false, 100)]
+    [InlineData(true, 0.01)]
+    [InlineData(true, 100)]
+    public void AShareWeighingOtherThanItsDevicesSamples_IsRefused(bool exact, double factor)
+    {
+        var strategy = StandardStrategy.Create(new StrategyOptions { ExactSum = exact });
+        var (coordinator, share) = CoordinatorAndShare(strategy);
+        if (exact) share.ExactWeight = ByteString.CopyFrom(Int128Bytes.Write([(Int128)(StreamingWeightedSum.FromFixed(Int128Bytes.Read(share.ExactWeight.Span, 0)) * factor * 18446744073709551616.0)]));
+        else share.TotalWeight *= factor;
+
+        var merged = coordinator.Merge(share);
+        Assert.Equal(RejectionReason.Malformed, merged.Reason);
+        Assert.Contains("where its devices' samples weigh", merged.Detail, StringComparison.Ordinal);
+        Assert.Equal(1, coordinator.AcceptedCount);
+    }
+
+    /// <summary>
+    /// Within <c>Strategy:MaxUpdateNorm</c>, a share's sum is no longer than its devices' updates could add up to — the
+    /// weight times the bound —, so it moves the model no further than they could have themselves.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AShareLongerThanItsDevicesUpdatesAddUpTo_IsRefused_AnHonestOneIsTaken(bool exact)
+    {
+        var strategy = StandardStrategy.Create(new StrategyOptions { ExactSum = exact, MaxUpdateNorm = 2 });
+        var (coordinator, share) = CoordinatorAndShare(strategy);
+        Assert.True(coordinator.Merge(share.Clone()).Accepted, "the honest share");
+
+        (coordinator, share) = CoordinatorAndShare(strategy);
+        if (exact) share.ExactSum = ByteString.CopyFrom(Int128Bytes.Write([.. Enumerable.Range(0, Layout.TotalLength).Select(i => Int128Bytes.Read(share.ExactSum.Span, i) * 10)]));
+        else for (var i = 0; i < share.Sum.Count; i++) share.Sum[i] *= 10;
+        var merged = coordinator.Merge(share);
+        Assert.Equal(RejectionReason.NormTooLarge, merged.Reason);
+        Assert.Contains("its devices' weight allows at Strategy:MaxUpdateNorm 2", merged.Detail, StringComparison.Ordinal);
+    }
+
+    /// <summary>The devices' own loss and accuracy in a share: weighted sums over no more than its weight, of what one device may state.</summary>
+    [Fact]
+    public void AShareWhoseLossNoDeviceCouldHaveSent_IsRefused()
+    {
+        var strategy = StandardStrategy.Create(new StrategyOptions());
+        var (coordinator, share) = CoordinatorAndShare(strategy);
+        share.MetricWeight = 1e-300; // a loss sum of about 1 over this weight: a mean loss of 1e300
+        Refused(coordinator.Merge(share));
+
+        (coordinator, share) = CoordinatorAndShare(strategy);
+        share.MetricWeight = share.TotalWeight * 2;
+        Refused(coordinator.Merge(share));
+
+        static void Refused(UpdateOutcome merged)
+        {
+            Assert.False(merged.Accepted);
+            Assert.Equal(RejectionReason.Malformed, merged.Reason);
+            Assert.Contains("summed over a weight of", merged.Detail, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>A device's own loss beyond any real loss is left out of the round's mean, as a NaN is: the mean stays finite.</summary>
+    [Fact]
+    public void ADevicesLossBeyondAnyLoss_IsLeftOutOfTheRoundsMean()
+    {
+        var round = Round(StandardStrategy.Create(new StrategyOptions()));
+        var huge = Update(0);
+        huge.Metrics.Loss = 1e308;
+        Assert.True(round.Offer("d0", huge).Accepted);
+        Assert.True(round.Offer("d1", Update(1)).Accepted);
+
+        var closed = round.Close();
+        Assert.Equal(Update(1).Metrics.Loss, closed.MeanLocalLoss, 12);
+    }
+
+    /// <summary>A coordinator that took d0's update, and a replica's share of d1..d3.</summary>
+    private static (RoundAccumulator Coordinator, PartialAggregate Share) CoordinatorAndShare(FederatedStrategy strategy)
+    {
+        var coordinator = Round(strategy);
+        var replica = Round(strategy);
+        Assert.True(coordinator.Offer("d0", Update(0)).Accepted);
+        for (var i = 1; i <= 3; i++) Assert.True(replica.Offer($"d{i}", Update(i)).Accepted);
+        return (coordinator, PartialAggregate.Parser.ParseFrom(replica.Share("b").ToByteArray()));
+    }
 }

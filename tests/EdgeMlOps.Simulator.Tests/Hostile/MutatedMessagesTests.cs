@@ -20,7 +20,7 @@ namespace EdgeMlOps.Simulator.Tests.Hostile;
 [Collection(FleetCollection.Name)]
 public class MutatedMessagesTests(ITestOutputHelper output)
 {
-    private static int Seed => int.TryParse(Environment.GetEnvironmentVariable("EDGEMLOPS_FUZZ_SEED"), out var seed) ? seed : 20261207;
+    private static int Seed => FuzzSeed.Value;
 
     [Fact]
     public async Task MutatedMessages_FromAnEnrolledDevice_AreRefusedAndCounted_NeverThrow_AndTheFleetGoesOn()

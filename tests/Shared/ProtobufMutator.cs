@@ -2,7 +2,7 @@ using System.Collections;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
 
-namespace EdgeMlOps.Simulator.Tests.Hostile;
+namespace EdgeMlOps.Tests;
 
 /// <summary>
 /// Mutates a real protobuf message the way a hostile or broken device would: field by field through the message's
