@@ -99,6 +99,7 @@ public sealed class AsyncUpdateBuffer
         }
 
         if (UpdateChecks.Check(_layout, update, _maxSamplesPerUpdate, _strategy.MaxUpdateNorm, out var norm) is { } invalid) return invalid;
+        if (UpdateChecks.ExactRange(Volatile.Read(ref _combiner), _strategy, update, norm) is { } beyond) return beyond;
 
         lock (_gate)
         {

@@ -102,6 +102,7 @@ public sealed class RoundAccumulator
 
         // Validate outside the lock: it reads only the update.
         if (UpdateChecks.Check(Layout, update, _maxSamplesPerUpdate, _strategy.MaxUpdateNorm, out var norm) is { } invalid) return invalid;
+        if (UpdateChecks.ExactRange(_combiner, _strategy, update, norm) is { } beyond) return beyond;
 
         if (Volatile.Read(ref _closed)) return UpdateOutcome.Reject(RejectionReason.RoundClosed, "round already closed");
         switch (Claim?.Invoke(deviceId))
@@ -199,6 +200,17 @@ public static class UpdateChecks
     /// any real loss, and small enough that weighted sums over any fleet stay finite.
     /// </summary>
     public const double MaxMetricMagnitude = 1e100;
+
+    /// <summary>
+    /// Why an update of <paramref name="norm"/> would pass what <paramref name="combiner"/>'s exact sums hold at its weight
+    /// (<see cref="StreamingWeightedSum.ExactContributionLimit"/>; no value is larger than the norm), or null: refused,
+    /// where adding it would wrap the 128-bit sums into a mean of another sign.
+    /// </summary>
+    public static UpdateOutcome? ExactRange(IUpdateCombiner combiner, FederatedStrategy strategy, ModelUpdate update, double norm) =>
+        combiner is IPartialCombiner { IsExact: true } && !(norm * strategy.WeightOf(update.SampleCount) <= StreamingWeightedSum.ExactContributionLimit)
+            ? UpdateOutcome.Reject(RejectionReason.NormTooLarge, FormattableString.Invariant(
+                $"update norm {norm:G4} at a weight of {strategy.WeightOf(update.SampleCount):G4} is beyond what exact sums hold ({StreamingWeightedSum.ExactContributionLimit:G4})"))
+            : null;
 
     public static UpdateOutcome? Check(ParameterLayout layout, ModelUpdate update, long maxSamplesPerUpdate, double? maxNorm, out double norm)
     {

@@ -10,7 +10,7 @@ namespace EdgeMlOps.Shared.Aggregation;
 /// (<see cref="FederatedStrategy.WeightOf"/>: a gateway cannot weigh its devices more or less than the round would);
 /// its sum has one value per parameter and is no longer than updates each within <c>Strategy:MaxUpdateNorm</c> add up
 /// to (the weight times the bound; without a bound, no value beyond the weight times the largest float, so the mean
-/// stays a float); and the devices' own loss and accuracy are weighted sums of what one device may state
+/// stays a float, or in exact mode beyond what its contributions may add, <see cref="StreamingWeightedSum.ExactContributionLimit"/>); and the devices' own loss and accuracy are weighted sums of what one device may state
 /// (<see cref="UpdateChecks.MaxMetricMagnitude"/>), over no more than the share's weight.
 /// </summary>
 public static class ShareChecks
@@ -59,7 +59,8 @@ public static class ShareChecks
     private static string? Problem(PartialAggregate share, bool exact, double weight, double? maxNorm)
     {
         var length = exact ? share.ExactSum.Length / Int128Bytes.Size : share.Sum.Count;
-        var largest = weight * float.MaxValue;
+        // Each contribution adds at most its weight times the largest float, in exact mode at most the exact limit.
+        var largest = exact ? share.Contributors.Count * StreamingWeightedSum.ExactContributionLimit : weight * float.MaxValue;
         double squares = 0;
         for (var i = 0; i < length; i++)
         {

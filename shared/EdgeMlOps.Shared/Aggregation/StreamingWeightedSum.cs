@@ -25,6 +25,12 @@ public sealed class StreamingWeightedSum
 
     private readonly Int128[]? _exact;
 
+    /// <summary>
+    /// The largest |value × weight| one contribution may add in exact mode: 2^43, so that a million (2^20) of them stay
+    /// within the 128-bit sums (2^63 in units of 2^-64). Real updates are many orders of magnitude below it.
+    /// </summary>
+    public const double ExactContributionLimit = 8_796_093_022_208;
+
     /// <summary>Contributions staged in fp32 before they are folded into the fp64 total.</summary>
     public const int FoldEvery = 64;
 

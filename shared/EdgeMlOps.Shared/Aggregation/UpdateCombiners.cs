@@ -42,6 +42,9 @@ public interface IUpdateCombiner
 /// </summary>
 public interface IPartialCombiner : IUpdateCombiner
 {
+    /// <summary>Whether it sums in 128-bit fixed point (<see cref="StreamingWeightedSum"/>'s exact mode), which bounds what a contribution may add.</summary>
+    bool IsExact { get; }
+
     /// <summary>Writes what was added so far into <paramref name="share"/>.</summary>
     void ExportTo(PartialAggregate share);
 
@@ -67,6 +70,8 @@ public sealed class MeanCombiner : IPartialCombiner
     }
 
     public int Count => _sum.Count;
+
+    public bool IsExact => _sum.IsExact;
 
     public void Add(in Contribution contribution, ParameterLayout layout, IReadOnlyList<Tensor> delta)
     {

@@ -205,4 +205,31 @@ public class RoundSharesTests
         for (var i = 1; i <= 3; i++) Assert.True(replica.Offer($"d{i}", Update(i)).Accepted);
         return (coordinator, PartialAggregate.Parser.ParseFrom(replica.Share("b").ToByteArray()));
     }
+
+    /// <summary>
+    /// Exact sums are 128-bit fixed point: an update whose values times its weight pass what they hold (2^43 each, room
+    /// for a million contributions) is refused, not wrapped into a mean of the wrong sign — by a round and by a buffer.
+    /// </summary>
+    [Fact]
+    public void AnUpdateBeyondWhatExactSumsHold_IsRefused_NotWrapped()
+    {
+        var strategy = StandardStrategy.Create(new StrategyOptions { ExactSum = true });
+        var huge = Update(0);
+        huge.Delta.Clear();
+        huge.Delta.AddRange(TensorCodec.Encode(Layout, Enumerable.Repeat(1e18f, Layout.TotalLength).ToArray()));
+
+        var round = Round(strategy);
+        var outcome = round.Offer("d0", huge);
+        Assert.Equal((false, RejectionReason.NormTooLarge), (outcome.Accepted, outcome.Reason));
+        Assert.Contains("exact sums hold", outcome.Detail, StringComparison.Ordinal);
+        Assert.True(round.Offer("d1", Update(1)).Accepted);
+        var alone = Round(strategy);
+        Assert.True(alone.Offer("d1", Update(1)).Accepted);
+        Assert.Equal(alone.Close().MeanDelta, round.Close().MeanDelta);
+
+        var buffer = new AsyncUpdateBuffer("m", Layout, strategy, bufferSize: 2, stalenessCap: 4, new RoundContext(1, 12, 12, 12, 1));
+        buffer.Issue("t0", "d0", 3);
+        huge.RoundId = "t0";
+        Assert.Equal(RejectionReason.NormTooLarge, buffer.Offer("d0", huge).Reason);
+    }
 }
