@@ -7,7 +7,10 @@ using EdgeMlOps.Shared.Models;
 using EdgeMlOps.Shared.Protocol;
 using EdgeMlOps.Shared.Protocol.V1;
 using EdgeMlOps.Shared.Tensors;
+using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Runtime.Security;
 using Google.Protobuf;
+using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace EdgeMlOps.Aggregator.Tests.Edge;
@@ -28,6 +31,7 @@ public class EdgePartialFuzzTests(ITestOutputHelper output)
     private static readonly ParameterLayout Layout = ParameterLayout.For(Spec);
     private static readonly EdgeOptions Edge = new() { Gateways = new Dictionary<string, IReadOnlyList<string>> { ["site-a"] = ["dev-a*"] } };
     private static readonly string[] Site = ["dev-a1", "dev-a2", "dev-a3"];
+    private static readonly Topics Topics = new("test");
 
     [Theory]
     [InlineData(false, MaxNorm)]
@@ -74,6 +78,62 @@ public class EdgePartialFuzzTests(ITestOutputHelper output)
 
         output.WriteLine($"{(exact ? "exact" : "fp64")}, MaxUpdateNorm {maxNorm}: {taken} of 3,000 taken; refused: {string.Join(", ", refused.OrderByDescending(r => r.Value).Select(r => $"{r.Key} {r.Value}"))}");
         Assert.InRange(taken, 1, 2999);
+    }
+
+    /// <summary>
+    /// The same over the fleet's TLS broker, with the gateway's own certificate: 400 mutations of site-a's partial for
+    /// its device in an open round, then the honest partial. Every one that reaches the aggregator is merged or refused
+    /// and counted (nothing lost, nothing logged as a failure), the round completes with both devices, and the model
+    /// moves no further than <c>Strategy:MaxUpdateNorm</c> allows.
+    /// </summary>
+    [Fact]
+    public async Task MutatedPartialsOverTheFleetsBroker_AreEachMergedOrRefusedAndCounted_AndTheRoundCompletes()
+    {
+        using var failures = new FailureLog();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(failures).SetMinimumLevel(LogLevel.Trace));
+        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 2);
+        await using var node = new AggregatorNode(options with { Edge = Edge, Strategy = options.Strategy with { MaxUpdateNorm = MaxNorm } }, loggers);
+        await node.StartAsync(CancellationToken.None);
+        await using var siteDevice = new ScriptedDevice("dev-a1", "test", node);
+        await using var otherDevice = new ScriptedDevice("dev-b1", "test", node);
+        await siteDevice.ConnectAsync(samples: 10);
+        await otherDevice.ConnectAsync(samples: 10);
+        await Eventually.Until(() => node.Devices.Eligible().Count == 2, "both devices eligible");
+        var certificate = node.Security.Authority.IssueClientWithKey(new FleetIdentity("site-a", FleetRole.Gateway, "test"), DateTimeOffset.UtcNow, TimeSpan.FromDays(1));
+        await using var gateway = new MqttTransport(new MqttTransportOptions(FleetIdentity.GatewayClientId("site-a"), node.BrokerEndpoint)
+        {
+            CleanStart = true, Tls = new MqttTlsSettings(node.Security.Authority.Certificate, _ => certificate), ConnectTimeout = TimeSpan.FromSeconds(5),
+        });
+        await gateway.ConnectAsync(CancellationToken.None);
+
+        var before = node.CurrentWeights.Values.ToArray();
+        var round = node.RunRoundAsync(CancellationToken.None);
+        var taskA = await siteDevice.NextTaskAsync(TimeSpan.FromSeconds(20));
+        var taskB = await otherDevice.NextTaskAsync(TimeSpan.FromSeconds(20));
+        EdgePartial Partial(float value, ulong sequence)
+        {
+            var site = new RoundAccumulator(taskA.RoundId, taskA.ModelName, taskA.BaseVersion, ParameterLayout.For(AggregatorFixture.Spec), ["dev-a1"], StandardStrategy.Create(node.Options.Strategy), null);
+            Assert.True(site.Offer("dev-a1", siteDevice.Update(taskA, value, samples: 10)).Accepted);
+            return new EdgePartial { Header = ProtocolInfo.NewHeader("test", "site-a", sequence, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), ModelName = taskA.ModelName, BaseVersion = taskA.BaseVersion, Share = site.Share("site-a") };
+        }
+
+        var mutator = new ProtobufMutator(FuzzSeed.Value);
+        var original = Partial(0.05f, 1);
+        const int Mutations = 400;
+        for (var i = 0; i < Mutations; i++) await gateway.PublishAsync(Topics.GatewayPartial("site-a"), mutator.Mutate(original), retain: false, CancellationToken.None);
+        await gateway.PublishAsync(Topics.GatewayPartial("site-a"), Partial(0.05f, 2).ToByteArray(), retain: false, CancellationToken.None);
+        GatewayFigures Site() => Assert.Single(node.Gateways.Snapshot());
+        await Eventually.Until(() => Site().PartialsMerged + Site().Refused.Values.Sum() == Mutations + 1, "every partial merged or refused");
+        await otherDevice.PublishAsync("update", otherDevice.Update(taskB, 0.03f, samples: 10));
+        var report = await round;
+
+        output.WriteLine($"merged {Site().PartialsMerged}; refused: {string.Join(", ", Site().Refused.OrderByDescending(r => r.Value).Select(r => $"{r.Key} {r.Value}"))}");
+        Assert.Equal(2, report.Contributors);
+        Assert.Equal(1, Site().PartialsMerged); // one partial per device and round, mutated or not
+        Assert.Empty(failures.Entries);
+        var after = node.CurrentWeights.Values;
+        var moved = Math.Sqrt(after.Select((w, i) => (double)(w - before[i]) * (w - before[i])).Sum());
+        Assert.True(moved <= MaxNorm * 1.0001, $"the round moved the model by {moved}");
     }
 
     /// <summary>The aggregator's path for a gateway's partial in an open round that took <paramref name="own"/> from a device first.</summary>

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace EdgeMlOps.Simulator.Tests.Hostile;
+namespace EdgeMlOps.Tests;
 
 /// <summary>
 /// A logger provider that keeps every entry logged at Error or above, or carrying an exception: what a message handler
