@@ -15,8 +15,23 @@ public static class OnnxModelCheck
     /// <summary>Oldest and newest IR versions accepted (IR 3 is ONNX 1.0's; ONNX Runtime reads up to 11).</summary>
     public const long MinIrVersion = 3, MaxIrVersion = 11;
 
+    /// <summary>The oldest default-domain opset ONNX Runtime guarantees to run (older ones load "depending upon legacy support").</summary>
+    public const long MinDefaultOpset = 7;
+
     /// <summary>Operator domains ONNX Runtime's CPU provider implements.</summary>
     public static readonly IReadOnlySet<string> KnownDomains = new HashSet<string>(StringComparer.Ordinal) { "", "ai.onnx", "ai.onnx.ml", "com.microsoft" };
+
+    /// <summary>
+    /// A domain imported twice (ONNX's checker reads the last import, ONNX Runtime and the train step could each read
+    /// another: one file, two meanings), and a default-domain opset older than ONNX Runtime guarantees.
+    /// </summary>
+    private static void OpsetProblems(ModelProto model, List<string> problems)
+    {
+        foreach (var domain in model.OpsetImport.GroupBy(o => o.Domain is "" ? "ai.onnx" : o.Domain, StringComparer.Ordinal).Where(g => g.Count() > 1))
+            problems.Add($"opset domain '{domain.Key}' is imported twice (versions {string.Join(", ", domain.Select(o => o.Version))}); a domain is imported once");
+        foreach (var import in model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx" && o.Version < MinDefaultOpset))
+            problems.Add($"ai.onnx opset {import.Version} is older than {MinDefaultOpset}, the oldest ONNX Runtime guarantees to run (export with a newer opset)");
+    }
 
     public static IReadOnlyList<string> Problems(ModelProto model)
     {
@@ -25,6 +40,7 @@ public static class OnnxModelCheck
         if (!model.OpsetImport.Any(o => o.Domain is "" or "ai.onnx")) problems.Add("the model imports no default-domain (ai.onnx) opset");
         foreach (var import in model.OpsetImport.Where(o => !KnownDomains.Contains(o.Domain)))
             problems.Add($"opset domain '{import.Domain}' is not one ONNX Runtime implements (custom operators cannot run on devices)");
+        OpsetProblems(model, problems);
         if (model.Graph is not { } graph)
         {
             problems.Add("the model has no graph");

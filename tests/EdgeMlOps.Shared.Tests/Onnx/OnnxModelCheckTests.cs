@@ -29,6 +29,10 @@ public class OnnxModelCheckTests
         { "custom domain", "opset domain 'com.example' is not one ONNX Runtime implements" },
         { "short initializer", "initializer 'layer0.weight' declares [4, 3] Float (48 bytes) but holds 44" },
         { "untyped input", "input 'features' has no type" },
+        { "default opset twice", "opset domain 'ai.onnx' is imported twice (versions 17, 0)" },
+        { "ai.onnx.ml twice", "opset domain 'ai.onnx.ml' is imported twice (versions 3, 1)" },
+        { "opset 6", "ai.onnx opset 6 is older than 7, the oldest ONNX Runtime guarantees to run" },
+        { "opset 0", "ai.onnx opset 0 is older than 7" },
     };
 
     [Theory]
@@ -48,6 +52,10 @@ public class OnnxModelCheckTests
             case "custom domain": model.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.example", Version = 1 }); break;
             case "short initializer": graph.Initializer[0].RawData = ByteString.CopyFrom(new byte[44]); break;
             case "untyped input": graph.Input[0].Type = null; break;
+            case "default opset twice": model.OpsetImport.Add(new OperatorSetIdProto { Domain = "ai.onnx", Version = 0 }); break; // ONNX's checker reads the last, ONNX Runtime loaded it and the train step the first
+            case "ai.onnx.ml twice": model.OpsetImport.Add(new OperatorSetIdProto { Domain = "ai.onnx.ml", Version = 3 }); model.OpsetImport.Add(new OperatorSetIdProto { Domain = "ai.onnx.ml", Version = 1 }); break;
+            case "opset 6": model.OpsetImport[0].Version = 6; break;
+            case "opset 0": model.OpsetImport[0].Version = 0; break;
         }
 
         Assert.Contains(OnnxModelCheck.Problems(model), p => p.Contains(message, StringComparison.Ordinal));
