@@ -34,18 +34,28 @@ public sealed record RolloutRequest
 
     public string Reason { get; set; } = string.Empty;
 
+    /// <summary>The most stages a rollout may have: each is a signed plan, a gate and an approval beyond the canary.</summary>
+    public const int MaxStages = 100;
+
     /// <summary>The stages this request resolves to, or the reason they are invalid.</summary>
     public double[] ResolveStages()
     {
         if (Exponential is { } e)
         {
             if (!(e.Start > 0 && e.Start <= 1) || !(e.Factor > 1)) throw new ArgumentException("exponential rate needs 0 < start <= 1 and factor > 1");
+            var count = Math.Ceiling(Math.Log(1 / e.Start) / Math.Log(e.Factor)) + 1; // the shares below 100 %, then 100 %
+            if (!(count <= MaxStages))
+            {
+                throw new ArgumentException(FormattableString.Invariant($"an exponential rate from {e.Start} by {e.Factor} makes {count:N0} stages; a rollout has at most {MaxStages}"));
+            }
+
             var stages = new List<double>();
             for (var share = e.Start; share < 1; share *= e.Factor) stages.Add(share);
             stages.Add(1.0);
             return stages.ToArray();
         }
 
+        if (Stages.Length > MaxStages) throw new ArgumentException($"{Stages.Length} stages; a rollout has at most {MaxStages}");
         if (Stages.Length == 0 || Stages.Any(s => !(s > 0 && s <= 1)) || Stages.Zip(Stages.Skip(1)).Any(p => p.Second <= p.First))
         {
             throw new ArgumentException("stages must be increasing shares in (0, 1]");

@@ -31,6 +31,25 @@ public sealed class RolloutCreationTests : IAsyncLifetime
         Assert.Contains("not newer than the deployed v1", again.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// An exponential rate whose stages would never end (a start near zero, a factor near one: it once looped and
+    /// allocated until memory ran out) or a list of more stages than a rollout may have is refused, saying how many.
+    /// </summary>
+    [Theory]
+    [InlineData(1e-6, 1.0001, "makes 138,164 stages")]
+    [InlineData(1e-300, 1.0000001, "stages")]
+    public void ARateOfMoreStagesThanARolloutMayHave_IsRefused_SayingHowMany(double start, double factor, string stages)
+    {
+        var refused = Assert.Throws<ArgumentException>(() => new RolloutRequest { Exponential = new ExponentialRate(start, factor) }.ResolveStages());
+        Assert.Contains(stages, refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"at most {RolloutRequest.MaxStages}", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(11, new RolloutRequest { Exponential = new ExponentialRate(0.001, 2) }.ResolveStages().Length); // 0.1 % doubling: 10 stages, then 100 %
+
+        var many = Enumerable.Range(1, RolloutRequest.MaxStages + 1).Select(i => i / (double)(RolloutRequest.MaxStages + 1)).ToArray();
+        Assert.Contains("101 stages", Assert.Throws<ArgumentException>(() => new RolloutRequest { Stages = many }.ResolveStages()).Message, StringComparison.Ordinal);
+        Assert.Equal(RolloutRequest.MaxStages, new RolloutRequest { Stages = many[1..] }.ResolveStages().Length);
+    }
+
     [Fact]
     public async Task AFirstStageThatReachesNoKnownDevice_IsCreatedWithAWarning()
     {
