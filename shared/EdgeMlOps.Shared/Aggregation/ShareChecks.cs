@@ -9,8 +9,9 @@ namespace EdgeMlOps.Shared.Aggregation;
 /// 1 to <see cref="UpdateChecks.MaxSamplesPerReport"/> samples; the share weighs what the round's rule gives those samples
 /// (<see cref="FederatedStrategy.WeightOf"/>: a gateway cannot weigh its devices more or less than the round would);
 /// its sum has one value per parameter and is no longer than updates each within <c>Strategy:MaxUpdateNorm</c> add up
-/// to (the weight times the bound; without a bound, no value beyond the weight times the largest float, so the mean
-/// stays a float, or in exact mode beyond what its contributions may add, <see cref="StreamingWeightedSum.ExactContributionLimit"/>); and the devices' own loss and accuracy are weighted sums of what one device may state
+/// to (the weight times the bound). Without a bound, no value passes the weight times the largest float, so the mean
+/// stays a float — in exact mode, what its contributions may add (<see cref="StreamingWeightedSum.ExactContributionLimit"/>).
+/// The devices' own loss and accuracy are weighted sums of what one device may state
 /// (<see cref="UpdateChecks.MaxMetricMagnitude"/>), over no more than the share's weight.
 /// </summary>
 public static class ShareChecks
