@@ -67,6 +67,7 @@ public sealed record PipelinePolicy
         {
             Rollout.ResolveStages();
             Rollout.Gates.Validate();
+            Rollout.Health.Validate();
             Rollout.Shadow?.Validate();
         }
         catch (ArgumentException ex)

@@ -70,6 +70,7 @@ public sealed partial class RolloutManager
 
         var stages = request.ResolveStages();
         request.Gates.Validate();
+        request.Health.Validate();
         request.Shadow?.Validate();
         request.Experiment?.Validate();
         if (request.Experiment is { } test && (Experiments.ExperimentMetric.Parse(test.Metric).Kind == Experiments.MetricKind.SquaredError) != _options.Model.TakesTargets)

@@ -117,6 +117,13 @@ public sealed record RolloutGates
     {
         if (StratifyBy is { } tag && (tag.Length is 0 or > 64 || tag.Any(char.IsControl))) throw new ArgumentException("gates: stratifyBy must be a device tag key (1 to 64 printable characters)");
         if (!(AccuracyConfidence >= 0.5 && AccuracyConfidence < 1)) throw new ArgumentException("gates: accuracy confidence must be in [0.5, 1)");
+
+        // A NaN limit would pass every stage: each is a share in [0, 1].
+        if (!(MaxFailureRate >= 0 && MaxFailureRate <= 1) || !(MaxErrorRateIncrease >= 0 && MaxErrorRateIncrease <= 1) || !(MaxAccuracyDrop >= 0 && MaxAccuracyDrop <= 1))
+        {
+            throw new ArgumentException(FormattableString.Invariant($"gates: maxFailureRate ({MaxFailureRate}), maxErrorRateIncrease ({MaxErrorRateIncrease}) and maxAccuracyDrop ({MaxAccuracyDrop}) are shares in [0, 1]"));
+        }
+
         LatencyLimit.Validate("gates", MaxLatencyP95Ratio, MinLatencyIncreaseMs);
 
         // Fail closed: a stage must never pass on no data (every targeted device partitioned off, say).
@@ -258,6 +265,19 @@ public sealed record HealthWindow
     public double MaxErrorRate { get; set; } = 0.01;
 
     public double LatencyBudgetP95Ms { get; set; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> for a window devices would refuse (they check the signed plan by the same rule).</summary>
+    public void Validate()
+    {
+        if (WindowSeconds < 0 || MinPredictions < 0) throw new ArgumentException("health: windowSeconds and minPredictions must not be negative");
+        if (Shared.Trust.TrustVerifier.HealthPolicyProblem(new Shared.Protocol.V1.HealthPolicy
+            {
+                WindowSeconds = (uint)WindowSeconds, MinPredictions = (uint)MinPredictions, MaxErrorRate = MaxErrorRate, LatencyBudgetP95Ms = LatencyBudgetP95Ms,
+            }) is { } problem)
+        {
+            throw new ArgumentException("health: " + problem);
+        }
+    }
 }
 
 public enum RolloutStatusKind

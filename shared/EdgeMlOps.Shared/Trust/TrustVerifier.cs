@@ -104,6 +104,23 @@ public sealed class TrustVerifier
         return verified;
     }
 
+    /// <summary>The longest health window a device waits out (a week): its trial must end, by commit or by revert.</summary>
+    public const uint MaxHealthWindowSeconds = 604_800;
+
+    /// <summary>
+    /// Why a device could not judge a version by <paramref name="policy"/>, or null: a window past
+    /// <see cref="MaxHealthWindowSeconds"/>, an error rate outside [0, 1] or a latency budget that is no number of
+    /// milliseconds (a NaN limit would never fail a version).
+    /// </summary>
+    public static string? HealthPolicyProblem(HealthPolicy? policy) => policy switch
+    {
+        null => null,
+        { WindowSeconds: > MaxHealthWindowSeconds } => $"health window of {policy.WindowSeconds} s is past the {MaxHealthWindowSeconds} s a device waits",
+        { MaxErrorRate: var rate } when !(rate >= 0 && rate <= 1) => FormattableString.Invariant($"max error rate {rate} is not a share in [0, 1]"),
+        { LatencyBudgetP95Ms: var budget } when !(budget >= 0 && double.IsFinite(budget)) => FormattableString.Invariant($"latency budget {budget} ms is not a finite number of milliseconds ≥ 0"),
+        _ => null,
+    };
+
     /// <summary>Verifies a rollout plan's signature (rollout role) and fleet.</summary>
     public Verified<RolloutPlan> VerifyPlan(Signed envelope, long nowUnixMs)
     {
@@ -117,6 +134,7 @@ public sealed class TrustVerifier
             return Verified<RolloutPlan>.Refuse(TrustFailure.Malformed, "rollout plan lacks a target manifest or has invalid stages");
         }
 
+        if (HealthPolicyProblem(plan.Health) is { } problem) return Verified<RolloutPlan>.Refuse(TrustFailure.Malformed, "rollout plan's " + problem);
         return verified;
     }
 

@@ -50,6 +50,35 @@ public sealed class RolloutCreationTests : IAsyncLifetime
         Assert.Equal(RolloutRequest.MaxStages, new RolloutRequest { Stages = many[1..] }.ResolveStages().Length);
     }
 
+    /// <summary>
+    /// Gate and health limits that are no numbers in their ranges are refused when the rollout is created: a NaN limit
+    /// passes every stage and never fails a version on a device, and a negative window wrapped into 136 years in the
+    /// signed plan (which devices now refuse, <c>TrustVerifierTests</c>).
+    /// </summary>
+    [Theory]
+    [InlineData("maxFailureRate NaN", "gates: maxFailureRate (NaN)")]
+    [InlineData("maxAccuracyDrop 2", "are shares in [0, 1]")]
+    [InlineData("window -1", "health: windowSeconds and minPredictions must not be negative")]
+    [InlineData("window 30 days", "health window of 2592000 s is past the 604800 s a device waits")]
+    [InlineData("error rate NaN", "health: max error rate NaN")]
+    public async Task GateOrHealthLimitsThatAreNoNumbersInTheirRanges_AreRefused(string what, string message)
+    {
+        _node.Governance.Approve("alice", "tiny", 1, "first");
+        var request = new RolloutRequest { Version = 1, Stages = [1.0], Reason = what };
+        switch (what)
+        {
+            case "maxFailureRate NaN": request.Gates.MaxFailureRate = double.NaN; break;
+            case "maxAccuracyDrop 2": request.Gates.MaxAccuracyDrop = 2; break;
+            case "window -1": request.Health.WindowSeconds = -1; break;
+            case "window 30 days": request.Health.WindowSeconds = 30 * 86_400; break;
+            case "error rate NaN": request.Health.MaxErrorRate = double.NaN; break;
+        }
+
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() => _node.Rollouts.CreateAsync("bob", request, CancellationToken.None));
+        Assert.Contains(message, refused.Message, StringComparison.Ordinal);
+        Assert.Empty(_node.Rollouts.All());
+    }
+
     [Fact]
     public async Task AFirstStageThatReachesNoKnownDevice_IsCreatedWithAWarning()
     {

@@ -246,6 +246,35 @@ public sealed class TrustVerifierTests : IDisposable
         Assert.Equal(TrustFailure.Malformed, device.VerifyPlan(Signatures.Sign(plan, _stranger), Now).Failure);
     }
 
+    /// <summary>
+    /// A signed plan whose health window a device cannot wait out (past 7 days: a window of 2^32−1 s made the trial's
+    /// delay throw and the trial never end) or whose limits are no numbers in their ranges (a NaN error rate never
+    /// fails a version: the device would keep it whatever its errors) is refused, as a malformed plan.
+    /// </summary>
+    [Theory]
+    [InlineData(uint.MaxValue, 0.01, 0.0, "health window of 4294967295 s")]
+    [InlineData(604_801u, 0.01, 0.0, "health window of 604801 s")]
+    [InlineData(60u, double.NaN, 0.0, "max error rate NaN")]
+    [InlineData(60u, 1.5, 0.0, "max error rate 1.5")]
+    [InlineData(60u, 0.01, double.NaN, "latency budget NaN")]
+    [InlineData(60u, 0.01, -1.0, "latency budget -1")]
+    public void ARolloutPlanWhoseHealthPolicyNoDeviceCouldJudgeBy_IsRefused(uint window, double maxErrorRate, double latencyBudget, string reason)
+    {
+        var device = new TrustVerifier("f", [_root.PublicKey]);
+        Assert.True(device.AcceptBundle(Bundle(1, [Certify(_signer, KeyRole.Manifest), Certify(_stranger, KeyRole.Rollout)])).Ok);
+        var plan = new RolloutPlan
+        {
+            Fleet = "f", RolloutId = "r", Revision = 1, ModelName = "digits", TargetManifest = Signatures.Sign(Manifest(2), _signer), StageFractions = { 0.1, 1.0 }, State = RolloutState.Active,
+            Health = new HealthPolicy { WindowSeconds = 604_800, MaxErrorRate = 1, LatencyBudgetP95Ms = 1e-6 },
+        };
+        Assert.True(device.VerifyPlan(Signatures.Sign(plan, _stranger), Now).Ok); // the edges of every range pass
+
+        plan.Health = new HealthPolicy { WindowSeconds = window, MaxErrorRate = maxErrorRate, LatencyBudgetP95Ms = latencyBudget };
+        var refused = device.VerifyPlan(Signatures.Sign(plan, _stranger), Now);
+        Assert.Equal(TrustFailure.Malformed, refused.Failure);
+        Assert.Contains(reason, refused.Reason, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void StageMembership_IsStableAndProportional_AndCohortsSelectByTags()
     {
