@@ -71,6 +71,7 @@ internal static class AdminApi
         admin.MapGet("/models/{name}/versions/{version}/card", (HttpContext http, string name, ulong version, string? format, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options, [FromServices] DriftWatch drift, [FromServices] Explanations.VersionExplainer explainer, [FromServices] ArtifactStore artifacts) =>
             guard.Run(http, AdminRoles.Viewer, _ =>
             {
+                if (format is not (null or "markdown" or "html")) return Results.BadRequest(new { error = $"format '{format}' is none a card is made in: markdown (the default) or html" });
                 if (registry.Version(name, version) is not { } v) return Results.NotFound(new { error = $"no version {name} v{version}" });
                 var card = ModelCard.Build(registry, options, drift.Monitor, v, explainer.For(v), explainer.Federated(v), artifacts);
                 return format == "html" ? Results.Content(card.Html, "text/html; charset=utf-8") : Results.Content(card.Markdown, "text/markdown; charset=utf-8");

@@ -36,6 +36,7 @@ public static class AggregatorApi
         AdminTokenAuthentication.AddAdminAuthentication(builder.Services);
         builder.Services.AddSingleton(s => new AdminGuard(s.GetRequiredService<AggregatorOptions>().Governance.Identities, s.GetRequiredService<Microsoft.AspNetCore.Authorization.IAuthorizationService>(), loggerFactory.CreateLogger("EdgeMlOps.Aggregator.Http.AdminApi")));
         builder.Services.AddSingleton<PrometheusMetrics>();
+        BadRequestAnswers.AddTo(builder.Services);
         builder.WebHost.UseUrls(url);
         if (httpsCertificate is not null)
         {
@@ -44,6 +45,7 @@ public static class AggregatorApi
         }
 
         var app = builder.Build();
+        BadRequestAnswers.Use(app, loggerFactory.CreateLogger("EdgeMlOps.Aggregator.Http.AdminApi"));
 
         // A line's artifacts too: a device or gateway given one artifact address fetches every model it runs there.
         app.MapGet("/v1/artifacts/{sha256}", (string sha256, [FromServices] ArtifactStore artifacts, [FromServices] Lines.FleetLines lines, [FromServices] FleetTraffic traffic) =>

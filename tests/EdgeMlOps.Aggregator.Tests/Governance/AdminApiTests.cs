@@ -135,6 +135,23 @@ public sealed class AdminApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, (await Send(HttpMethod.Post, "/v1/admin/models/tiny/versions/99/approve", "alice-token", """{"reason":"x"}""")).StatusCode);
     }
 
+    [Theory]
+    [InlineData("/v1/admin/audit?limit=99999999999", "limit")]
+    [InlineData("/v1/admin/drift?limit=ten", "limit")]
+    [InlineData("/v1/admin/security/events?limit=1e3", "limit")]
+    [InlineData("/v1/admin/models/tiny/versions/first", "version")]
+    [InlineData("/v1/admin/models/tiny/versions/-1/card", "version")]
+    [InlineData("/v1/admin/models/tiny/versions/18446744073709551616/explanation", "version")]
+    [InlineData("/v1/admin/models/tiny/versions/1/card?format=pdf", "format")]
+    public async Task AQueryOrPathValueOfTheWrongKind_Is400SayingWhich(string path, string named)
+    {
+        // A number that is none, or past its type, once answered an empty 400 (the framework's binding failure); a
+        // card format it does not make was served as Markdown.
+        var response = await Send(HttpMethod.Get, path, "carol-token");
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains(named, await Error(response), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AVersionOverTheWebServersDefault30MB_IsReadAndJudgedAsAModel_NotCutOff()
     {
