@@ -19,6 +19,9 @@ public enum TrustFailure
     Expired,
     Downgrade,
     ArtifactMismatch,
+
+    /// <summary>Issued further ahead of the verifier's clock than a clock may be off (<see cref="TrustVerifier.MaxIssuedAheadMs"/>).</summary>
+    IssuedAhead,
 }
 
 /// <summary>A verified body, or why it was refused.</summary>
@@ -121,6 +124,20 @@ public sealed class TrustVerifier
         _ => null,
     };
 
+    /// <summary>
+    /// How far ahead of the verifier's clock a statement ordered by its issue date (a rollout plan, a freshness statement, a
+    /// revocation list, a catalogue) may be issued: an hour, the tolerance devices already need for freshness statements
+    /// (an hour's lifetime by default). Each is followed only when newer than the one held, so one dated further ahead —
+    /// an aggregator whose clock jumped, a standby whose clock runs ahead of the leader's — would outrank every real one
+    /// until the clock caught up.
+    /// </summary>
+    public const long MaxIssuedAheadMs = 3_600_000;
+
+    /// <summary>Why a statement issued at <paramref name="issuedUnixMs"/> is dated too far ahead of <paramref name="nowUnixMs"/>, or null.</summary>
+    public static string? IssuedAheadProblem(string what, long issuedUnixMs, long nowUnixMs) =>
+        (Int128)issuedUnixMs - nowUnixMs <= MaxIssuedAheadMs ? null
+        : $"{what} issued {Protocol.WireTime.Describe(issuedUnixMs)}, over an hour ahead of this clock ({Protocol.WireTime.Describe(nowUnixMs)}): the issuer's clock or this one is wrong";
+
     /// <summary>Verifies a rollout plan's signature (rollout role) and fleet.</summary>
     public Verified<RolloutPlan> VerifyPlan(Signed envelope, long nowUnixMs)
     {
@@ -128,6 +145,7 @@ public sealed class TrustVerifier
         if (!verified.Ok) return verified;
         var plan = verified.Value!;
         if (plan.Fleet != Fleet) return Verified<RolloutPlan>.Refuse(TrustFailure.WrongFleet, $"rollout plan is for fleet '{plan.Fleet}', device is in '{Fleet}'");
+        if (IssuedAheadProblem("rollout plan", plan.IssuedUnixMs, nowUnixMs) is { } ahead) return Verified<RolloutPlan>.Refuse(TrustFailure.IssuedAhead, ahead);
         if (plan.TargetManifest is null || plan.StageFractions.Count == 0 || plan.Stage >= plan.StageFractions.Count
             || plan.StageFractions.Any(f => !(f > 0 && f <= 1)) || plan.StageFractions.Zip(plan.StageFractions.Skip(1)).Any(p => p.Second < p.First))
         {
@@ -145,6 +163,7 @@ public sealed class TrustVerifier
         if (!verified.Ok) return verified;
         var statement = verified.Value!;
         if (statement.Fleet != Fleet) return Verified<FreshnessStatement>.Refuse(TrustFailure.WrongFleet, $"freshness statement is for fleet '{statement.Fleet}', device is in '{Fleet}'");
+        if (IssuedAheadProblem("freshness statement", statement.IssuedUnixMs, nowUnixMs) is { } ahead) return Verified<FreshnessStatement>.Refuse(TrustFailure.IssuedAhead, ahead);
         if (statement.ExpiresUnixMs <= nowUnixMs)
         {
             return Verified<FreshnessStatement>.Refuse(TrustFailure.Expired, $"freshness statement issued {Protocol.WireTime.Describe(statement.IssuedUnixMs)} expired at {Protocol.WireTime.Describe(statement.ExpiresUnixMs)}");
@@ -165,6 +184,7 @@ public sealed class TrustVerifier
         if (!verified.Ok) return verified;
         var list = verified.Value!;
         if (list.Fleet != Fleet) return Verified<DeviceRevocations>.Refuse(TrustFailure.WrongFleet, $"revocation list is for fleet '{list.Fleet}', this is '{Fleet}'");
+        if (IssuedAheadProblem("revocation list", list.IssuedUnixMs, nowUnixMs) is { } ahead) return Verified<DeviceRevocations>.Refuse(TrustFailure.IssuedAhead, ahead);
         if (list.DeviceIds.Any(id => !Protocol.Topics.IsValidSegment(id))) return Verified<DeviceRevocations>.Refuse(TrustFailure.Malformed, "revocation list names something that is not a device id");
         return verified;
     }
@@ -179,6 +199,7 @@ public sealed class TrustVerifier
         if (!verified.Ok) return verified;
         var catalogue = verified.Value!;
         if (catalogue.Fleet != Fleet) return Verified<ModelCatalogue>.Refuse(TrustFailure.WrongFleet, $"model catalogue is for fleet '{catalogue.Fleet}', device is in '{Fleet}'");
+        if (IssuedAheadProblem("model catalogue", catalogue.IssuedUnixMs, nowUnixMs) is { } ahead) return Verified<ModelCatalogue>.Refuse(TrustFailure.IssuedAhead, ahead);
         if (catalogue.Lines.Any(l => !Protocol.Topics.IsValidSegment(l.Name)) || catalogue.Lines.Select(l => l.Name).Distinct(StringComparer.Ordinal).Count() != catalogue.Lines.Count)
         {
             return Verified<ModelCatalogue>.Refuse(TrustFailure.Malformed, "model catalogue names a line that is not a topic segment, or one twice");

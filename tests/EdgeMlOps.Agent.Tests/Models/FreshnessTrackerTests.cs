@@ -63,6 +63,20 @@ public sealed class FreshnessTrackerTests : IDisposable
     }
 
     [Fact]
+    public void AStatementDatedAYearAhead_IsRefused_AndTheRealOnesAfterItAreHeld()
+    {
+        // Held, it outranked every real statement for a year (each must be newer than the one held), and the device stayed
+        // "fresh" on it whatever the fleet announced after: a freeze of a year from one mis-dated statement.
+        _tracker.Received(Model, Bytes("v3"), Now);
+        _tracker.Offer(Statement(Now + (365L * 86_400_000), (Model, "v3")), Now);
+        Assert.Equal(1, _trust.Rejections);
+        Assert.Contains("ahead of this clock", _trust.LastRejection, StringComparison.Ordinal);
+
+        _tracker.Offer(Statement(Now, (Model, "v4")), Now);
+        Assert.Equal([Model], _tracker.Lacking); // the real statement names v4: the device knows it is behind
+    }
+
+    [Fact]
     public void AWithheldStatement_MakesTheDeviceBehindAfterAShortGrace_UntilItArrives()
     {
         _tracker.Received(Model, Bytes("v3"), Now);

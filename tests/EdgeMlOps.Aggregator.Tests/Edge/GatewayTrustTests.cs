@@ -52,6 +52,17 @@ public sealed class GatewayTrustTests : IDisposable
     }
 
     [Fact]
+    public void AListDatedAYearAhead_IsRefused_AndTheNextRealListIsFollowed()
+    {
+        // Taken, such a list outranked every real one for a year: a device revoked after it kept its site.
+        var trust = Gateway();
+        trust.AcceptBundle(Bundle(), Now);
+        Assert.Contains("ahead of this clock", trust.OfferRevocations(List(Now + (365L * 86_400_000), []), Now), StringComparison.Ordinal);
+        Assert.Null(trust.OfferRevocations(List(Now, ["dev-1"]), Now));
+        Assert.Equal(["dev-1"], Assert.Single(_revoked));
+    }
+
+    [Fact]
     public void TheGatewaysOwnRounds_HearOfARevokedDevice_BeforeItsHostDoes()
     {
         var order = new List<string>();

@@ -107,9 +107,9 @@ public sealed class TrustVerifierTests : IDisposable
         Assert.Equal(TrustFailure.UnknownKey, device.VerifyManifest(Signatures.Sign(Manifest(2), _stranger), Now).Failure);
     }
 
-    private static FreshnessStatement Freshness(long expires = Now + 60_000, string fleet = "f") => new()
+    private static FreshnessStatement Freshness(long expires = Now + 60_000, string fleet = "f", long issued = Now - 1_000) => new()
     {
-        Fleet = fleet, IssuedUnixMs = Now - 1_000, ExpiresUnixMs = expires,
+        Fleet = fleet, IssuedUnixMs = issued, ExpiresUnixMs = expires,
         Statements = { new RetainedDigest { Topic = "edgemlops/v1/f/model", Sha256 = new string('d', 64) } },
     };
 
@@ -273,6 +273,37 @@ public sealed class TrustVerifierTests : IDisposable
         var refused = device.VerifyPlan(Signatures.Sign(plan, _stranger), Now);
         Assert.Equal(TrustFailure.Malformed, refused.Failure);
         Assert.Contains(reason, refused.Reason, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A statement ordered by its issue date (a catalogue, a revocation list, a rollout plan, a freshness statement) dated
+    /// far ahead — an aggregator whose clock jumped, a standby with a clock ahead of the leader's, a signer's bug — once
+    /// outranked every real one after it until the clock caught up: a list dated a year ahead left every device revoked
+    /// later served at the gateways for a year. Over an hour ahead of the verifier's clock (the tolerance devices already
+    /// need for freshness statements, an hour's lifetime) it is refused, saying by how much.
+    /// </summary>
+    [Theory]
+    [InlineData("catalogue")]
+    [InlineData("revocations")]
+    [InlineData("plan")]
+    [InlineData("freshness")]
+    public void AStatementIssuedOverAnHourAheadOfTheVerifiersClock_IsRefused(string kind)
+    {
+        using var timestamp = SigningKeyPair.Generate();
+        var device = new TrustVerifier("f", [_root.PublicKey]);
+        Assert.True(device.AcceptBundle(Bundle(1, [Certify(_signer), Certify(timestamp, KeyRole.Timestamp)])).Ok);
+        TrustFailure Verify(long issued) => kind switch
+        {
+            "catalogue" => device.VerifyCatalogue(Signatures.Sign(new ModelCatalogue { Fleet = "f", IssuedUnixMs = issued }, _signer), Now).Failure,
+            "revocations" => device.VerifyRevocations(Signatures.Sign(new DeviceRevocations { Fleet = "f", IssuedUnixMs = issued }, _signer), Now).Failure,
+            "plan" => device.VerifyPlan(Signatures.Sign(new RolloutPlan { Fleet = "f", RolloutId = "r", Revision = 1, ModelName = "digits", TargetManifest = Signatures.Sign(Manifest(2), _signer), StageFractions = { 1.0 }, State = RolloutState.Active, IssuedUnixMs = issued }, _signer), Now).Failure,
+            _ => device.VerifyFreshness(Signatures.Sign(Freshness(issued: issued), timestamp), Now).Failure,
+        };
+
+        Assert.Equal(TrustFailure.None, Verify(Now + 3_600_000)); // an hour ahead: a clock that drifted, taken
+        Assert.Equal(TrustFailure.IssuedAhead, Verify(Now + 3_600_001));
+        Assert.Equal(TrustFailure.IssuedAhead, Verify(Now + (365L * 86_400_000)));
+        Assert.Equal(TrustFailure.IssuedAhead, Verify(long.MaxValue));
     }
 
     [Fact]
