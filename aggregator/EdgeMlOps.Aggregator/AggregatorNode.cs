@@ -100,7 +100,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         }
 
         _logger.LogStrategy(Strategy.Describe());
-        _publisher = new FleetPublisher(_time, new FleetTimestamps(options.Topics, _stores.Keys, options.Trust.TimestampLifetime, _time));
+        _publisher = new FleetPublisher(_time, new FleetTimestamps(options.Topics, _stores.Keys, options.Trust.TimestampLifetime, _stores.Issued));
         var headers = new AggregatorHeaders(options.ProtocolFleet, _time);
         Signer = new Trust.ManifestSigner(options, _stores.Keys, _time);
         Rollouts = new Rollouts.RolloutManager(options, _stores, Devices, Signer, _publisher, () => ArtifactBaseUrl, _time, _loggerFactory.CreateLogger<Rollouts.RolloutManager>());

@@ -44,6 +44,7 @@ public sealed class FleetStores : IDisposable
                 DevicePublishLimits.For(options.Model, options.Monitoring.MaxProfileBytes),
                 Opened(new SecurityStore(_databases.Open("security.db", durable: true), _databases.Open("security.events.db", durable: false))), options.Edge));
             Keys = Opened(new Trust.KeyRing(Path.Combine(options.DataDirectory, "keys"), options.ProtocolFleet, options.Trust, time.GetUtcNow()));
+            Issued = new Trust.StatementClock(Path.Combine(options.DataDirectory, "keys", "issued"), time);
             Shares = options.Replicas.Enabled ? Opened(new Replicas.RoundShares(_databases.Open("registry.db", durable: true))) : null;
             Audit = Opened(new AuditLog(_databases.Open("audit.db", durable: true), _databases.Engine == StoreEngine.Sqlite ? Path.Combine(options.DataDirectory, "audit.db.head") : null));
         }
@@ -72,6 +73,7 @@ public sealed class FleetStores : IDisposable
         }
 
         foreach (var notice in _databases.Notices) Record(StoreRepair.DamagedCache, notice, "Store damaged");
+        if (Issued.Notice is { } clock) logger.LogWarning("Statement clock: {Notice}", clock);
         if (Audit.Recovered is { } recovered) Record(StoreRepair.AuditHead, recovered, "Audit log");
         foreach (var repair in InterruptedCommits.Complete(Registry, Governance, model, time)) Record(StoreRepair.InterruptedCommit, repair, "Interrupted commit completed");
     }
@@ -96,6 +98,9 @@ public sealed class FleetStores : IDisposable
 
     /// <summary>Root and signing keys; the root public key is what devices pin.</summary>
     public Trust.KeyRing Keys { get; }
+
+    /// <summary>Issue times of the statements devices and gateways order by date (revocations, catalogue, plans, freshness).</summary>
+    public Trust.StatementClock Issued { get; }
 
     /// <summary>The hash-chained record of every governance action.</summary>
     public AuditLog Audit { get; }

@@ -46,17 +46,23 @@ public sealed class FleetAnnouncer(
     /// <summary>The fleet's model lines and the cohorts that run them, signed (again with every key rotation) and retained fleet-wide.</summary>
     public Task PublishCatalogueAsync(CancellationToken cancellationToken)
     {
-        var catalogue = new ModelCatalogue { Fleet = options.ProtocolFleet, IssuedUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() };
-        catalogue.Lines.AddRange(lines.Current.Select(l => l.ToCatalogueEntry()));
-        return publisher.PublishRetainedAsync(_topics.Catalogue, stores.Keys.Sign(catalogue).ToByteArray(), cancellationToken);
+        return publisher.PublishRetainedAsync(_topics.Catalogue, () =>
+        {
+            var catalogue = new ModelCatalogue { Fleet = options.ProtocolFleet, IssuedUnixMs = stores.Issued.Next() };
+            catalogue.Lines.AddRange(lines.Current.Select(l => l.ToCatalogueEntry()));
+            return stores.Keys.Sign(catalogue).ToByteArray();
+        }, cancellationToken);
     }
 
     /// <summary>The signed list of every revoked device (edge gateways refuse them at their sites' brokers).</summary>
     public Task PublishRevocationsAsync(CancellationToken cancellationToken)
     {
-        var list = new DeviceRevocations { Fleet = options.ProtocolFleet, IssuedUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds() };
-        list.DeviceIds.AddRange(stores.Security.Store.RevokedDevices().Order(StringComparer.Ordinal));
-        return publisher.PublishRetainedAsync(_topics.Revocations, stores.Keys.Sign(list).ToByteArray(), cancellationToken);
+        return publisher.PublishRetainedAsync(_topics.Revocations, () =>
+        {
+            var list = new DeviceRevocations { Fleet = options.ProtocolFleet, IssuedUnixMs = stores.Issued.Next() };
+            list.DeviceIds.AddRange(stores.Security.Store.RevokedDevices().Order(StringComparer.Ordinal));
+            return stores.Keys.Sign(list).ToByteArray();
+        }, cancellationToken);
     }
 
     /// <summary>Announces the training head and the active rollout plan again, freshly signed (after a key rotation, or before expiry).</summary>

@@ -27,12 +27,20 @@ public sealed class FleetPublisher(TimeProvider time, FleetTimestamps? timestamp
     /// <summary>The connected channel everything is published on (set once, at start).</summary>
     public void Attach(IFleetChannel channel) => _channel = channel;
 
-    public async Task PublishRetainedAsync(string topic, byte[] payload, CancellationToken cancellationToken)
+    public Task PublishRetainedAsync(string topic, byte[] payload, CancellationToken cancellationToken) => PublishRetainedAsync(topic, () => payload, cancellationToken);
+
+    /// <summary>
+    /// Publishes a retained statement (kept for republishing on reconnection, then vouched for by a freshness statement),
+    /// its payload made by <paramref name="make"/> once this publisher's turn has come: a statement stamped with
+    /// its issue time (a revocation list, the catalogue) goes out in the order it was stamped, so the one retained is
+    /// always the newest — two revocations at once could otherwise leave the first, shorter list retained.
+    /// </summary>
+    public async Task PublishRetainedAsync(string topic, Func<byte[]> make, CancellationToken cancellationToken)
     {
         await _retainedOrder.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await Channel.PublishAsync(topic, _retained.Remember(topic, payload), retain: true, cancellationToken).ConfigureAwait(false);
+            await Channel.PublishAsync(topic, _retained.Remember(topic, make()), retain: true, cancellationToken).ConfigureAwait(false);
             if (topic != timestamps?.Topic) await VouchLockedAsync(cancellationToken).ConfigureAwait(false);
         }
         finally

@@ -7,13 +7,11 @@ namespace EdgeMlOps.Aggregator.Fleet;
 
 /// <summary>
 /// TUF's timestamp role on the aggregator: signed, short-lived statements naming by sha256 every retained statement the
-/// aggregator stands behind (announcement, trust bundle, rollout plan). Issue times strictly increase, so a device can
-/// refuse a replayed statement; the lifetime bounds how long a freeze goes unnoticed.
+/// aggregator stands behind (announcement, trust bundle, rollout plan). Issue times strictly increase
+/// (<see cref="Trust.StatementClock"/>), so a device can refuse a replayed statement; the lifetime bounds how long a freeze goes unnoticed.
 /// </summary>
-public sealed class FleetTimestamps(Topics topics, Trust.KeyRing keys, TimeSpan lifetime, TimeProvider time)
+public sealed class FleetTimestamps(Topics topics, Trust.KeyRing keys, TimeSpan lifetime, Trust.StatementClock issued)
 {
-    private readonly Lock _gate = new();
-    private long _lastIssuedMs;
 
     /// <summary>The retained topic statements go to.</summary>
     public string Topic { get; } = topics.Timestamp;
@@ -24,10 +22,8 @@ public sealed class FleetTimestamps(Topics topics, Trust.KeyRing keys, TimeSpan 
     /// <summary>A signed statement naming <paramref name="retained"/> (topic and exact payload), issued now.</summary>
     public byte[] Vouch(IEnumerable<(string Topic, byte[] Payload)> retained)
     {
-        long issued;
-        lock (_gate) issued = _lastIssuedMs = Math.Max(time.GetUtcNow().ToUnixTimeMilliseconds(), _lastIssuedMs + 1);
-
-        var statement = new FreshnessStatement { Fleet = topics.ProtocolFleet, IssuedUnixMs = issued, ExpiresUnixMs = issued + (long)lifetime.TotalMilliseconds };
+        var at = issued.Next();
+        var statement = new FreshnessStatement { Fleet = topics.ProtocolFleet, IssuedUnixMs = at, ExpiresUnixMs = at + (long)lifetime.TotalMilliseconds };
         foreach (var (topic, payload) in retained.Where(r => r.Topic != Topic).OrderBy(r => r.Topic, StringComparer.Ordinal))
         {
             statement.Statements.Add(new RetainedDigest { Topic = topic, Sha256 = ContentHash.Sha256Hex(payload) });

@@ -42,7 +42,7 @@ public sealed partial class RolloutManager
         _options = options;
         _stores = stores;
         _devices = devices;
-        _plans = new RolloutPlans(options.ProtocolFleet, stores, signer, artifactBaseUrl, time);
+        _plans = new RolloutPlans(options.ProtocolFleet, stores, signer, artifactBaseUrl);
         _publisher = publisher;
         _topics = options.Topics;
         _time = time;

@@ -3,7 +3,7 @@ using EdgeMlOps.Shared.Protocol.V1;
 namespace EdgeMlOps.Aggregator.Rollouts;
 
 /// <summary>Builds the signed, retained plan a rollout record stands for: one message for the whole fleet.</summary>
-internal sealed class RolloutPlans(string fleet, FleetStores stores, Trust.ManifestSigner signer, Func<Uri> artifactBaseUrl, TimeProvider time)
+internal sealed class RolloutPlans(string fleet, FleetStores stores, Trust.ManifestSigner signer, Func<Uri> artifactBaseUrl)
 {
     /// <summary>The plan for a rollout; with <paramref name="signManifest"/> the target's and the replaced version's manifests are signed into it.</summary>
     public RolloutPlan Build(RolloutRecord rollout, bool signManifest)
@@ -31,7 +31,7 @@ internal sealed class RolloutPlans(string fleet, FleetStores stores, Trust.Manif
                 MaxErrorRate = rollout.Request.Health.MaxErrorRate,
                 LatencyBudgetP95Ms = rollout.Request.Health.LatencyBudgetP95Ms,
             },
-            IssuedUnixMs = time.GetUtcNow().ToUnixTimeMilliseconds(),
+            IssuedUnixMs = stores.Issued.Next(),
             ArtifactBaseUrl = artifactBaseUrl().ToString(),
         };
         plan.StageFractions.Add(rollout.Stages);
