@@ -8,11 +8,11 @@ namespace EdgeMlOps.Aggregator.Fleet;
 /// <summary>
 /// TUF's timestamp role on the aggregator: signed, short-lived statements naming by sha256 every retained statement the
 /// aggregator stands behind (announcement, trust bundle, rollout plan). Issue times strictly increase
-/// (<see cref="Trust.StatementClock"/>), so a device can refuse a replayed statement; the lifetime bounds how long a freeze goes unnoticed.
+/// (<see cref="Trust.StatementClock"/>), so a device can refuse a replayed statement; the lifetime bounds how long a
+/// freeze goes unnoticed.
 /// </summary>
 public sealed class FleetTimestamps(Topics topics, Trust.KeyRing keys, TimeSpan lifetime, Trust.StatementClock issued)
 {
-
     /// <summary>The retained topic statements go to.</summary>
     public string Topic { get; } = topics.Timestamp;
 

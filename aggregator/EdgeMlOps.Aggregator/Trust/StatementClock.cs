@@ -34,7 +34,7 @@ public sealed class StatementClock
     /// <summary>Why the clock looked set back at start (it reads before the last time given), or null.</summary>
     public string? Notice { get; }
 
-    /// <summary>The next issue time, in ms since 1970: later than every one given before.</summary>
+    /// <summary>The next issue time, in ms since 1970: later than every one given before that is at most an hour ahead of the clock.</summary>
     public long Next()
     {
         lock (_gate)
