@@ -14,7 +14,7 @@ namespace EdgeMlOps.Aggregator.Http;
 /// (a role without the right is 403), then runs the action and maps rule violations to 4xx (governance 403/409,
 /// unknown 404, bad input 400); anything else is logged and 500.
 /// </summary>
-internal sealed class AdminGuard(IReadOnlyList<AdminIdentity> identities, IAuthorizationService authorization, ILogger logger)
+internal sealed class AdminGuard(IReadOnlyList<AdminIdentity> identities, IAuthorizationService authorization, ILogger logger, Security.SignInThrottle? signIns = null)
 {
     /// <summary>Largest admin JSON request body accepted.</summary>
     private const int MaxBodyBytes = 64 * 1024;
@@ -46,9 +46,11 @@ internal sealed class AdminGuard(IReadOnlyList<AdminIdentity> identities, IAutho
     /// <summary>Authenticates and authorizes, then runs <paramref name="action"/>, mapping rule violations to 4xx.</summary>
     public async Task<IResult> Run(HttpContext http, string role, Func<AdminIdentity, Task<IResult>> action)
     {
+        if (signIns?.RetryAfter(http.Connection.RemoteIpAddress) is { } wait) return TooManyFailures(http, wait);
         var authenticated = await http.AuthenticateAsync(AdminTokenAuthentication.SchemeName).ConfigureAwait(false);
         if (!authenticated.Succeeded || authenticated.Principal.Identity?.Name is not { } name)
         {
+            if (http.Request.Headers.Authorization.Count > 0) signIns?.Failed(http.Connection.RemoteIpAddress); // a token tried, not a page opened before signing in
             return Results.Json(new { error = authenticated.Failure?.Message ?? "missing bearer token" }, statusCode: StatusCodes.Status401Unauthorized);
         }
 
@@ -80,6 +82,14 @@ internal sealed class AdminGuard(IReadOnlyList<AdminIdentity> identities, IAutho
             logger.LogAdminFailure(http.Request.Path, ex);
             return Results.Json(new { error = $"internal error: {ex.Message}" }, statusCode: StatusCodes.Status500InternalServerError);
         }
+    }
+
+    /// <summary>429 with <c>Retry-After</c>: too many failed sign-ins from the caller's address within a minute.</summary>
+    public static IResult TooManyFailures(HttpContext http, TimeSpan wait)
+    {
+        var seconds = (int)Math.Ceiling(wait.TotalSeconds);
+        http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Results.Json(new { error = $"too many failed sign-ins from this address: try again in {seconds} s" }, statusCode: StatusCodes.Status429TooManyRequests);
     }
 
     public Task<IResult> Run(HttpContext http, string role, Func<AdminIdentity, IResult> action) =>

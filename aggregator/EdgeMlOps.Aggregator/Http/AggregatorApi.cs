@@ -34,7 +34,8 @@ public static class AggregatorApi
         builder.Services.AddSingleton(loggerFactory);
         services(builder.Services);
         AdminTokenAuthentication.AddAdminAuthentication(builder.Services);
-        builder.Services.AddSingleton(s => new AdminGuard(s.GetRequiredService<AggregatorOptions>().Governance.Identities, s.GetRequiredService<Microsoft.AspNetCore.Authorization.IAuthorizationService>(), loggerFactory.CreateLogger("EdgeMlOps.Aggregator.Http.AdminApi")));
+        builder.Services.AddSingleton(s => new AdminGuard(s.GetRequiredService<AggregatorOptions>().Governance.Identities, s.GetRequiredService<Microsoft.AspNetCore.Authorization.IAuthorizationService>(), loggerFactory.CreateLogger("EdgeMlOps.Aggregator.Http.AdminApi"),
+            s.GetRequiredService<Security.FleetSecurity>().SignIns));
         builder.Services.AddSingleton<PrometheusMetrics>();
         BadRequestAnswers.AddTo(builder.Services);
         builder.WebHost.UseUrls(url);

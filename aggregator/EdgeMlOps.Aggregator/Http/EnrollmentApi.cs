@@ -10,7 +10,8 @@ namespace EdgeMlOps.Aggregator.Http;
 /// <summary>
 /// Device enrollment over HTTP(S): <c>POST /v1/enroll</c> (token and CSR), <c>POST /v1/enroll/renew</c>
 /// (proof of the current key) and <c>GET /v1/trust/fleet-ca</c> (the CA certificate, to compare with
-/// the fingerprint an operator hands out). Bodies over 16 KiB are refused unread.
+/// the fingerprint an operator hands out). Bodies over 16 KiB are refused unread; an address with too many failed
+/// sign-ins in a minute is answered 429 (<see cref="SignInThrottle"/>).
 /// </summary>
 public static class EnrollmentApi
 {
@@ -19,15 +20,16 @@ public static class EnrollmentApi
     public static void Map(WebApplication app)
     {
         app.MapPost("/v1/enroll", (HttpContext http, [FromServices] FleetSecurity security) =>
-            HandleAsync(http, EnrollmentJson.Default.EnrollmentRequest, request => security.Enrollment.Enroll(request)));
+            HandleAsync(http, security.SignIns, EnrollmentJson.Default.EnrollmentRequest, request => security.Enrollment.Enroll(request)));
         app.MapPost("/v1/enroll/renew", (HttpContext http, [FromServices] FleetSecurity security) =>
-            HandleAsync(http, EnrollmentJson.Default.RenewalRequest, request => security.Enrollment.Renew(request)));
+            HandleAsync(http, security.SignIns, EnrollmentJson.Default.RenewalRequest, request => security.Enrollment.Renew(request)));
         app.MapGet("/v1/trust/fleet-ca", ([FromServices] FleetSecurity security) => Results.Text(security.Authority.Certificate.ExportCertificatePem() + "\n", "application/x-pem-file"));
     }
 
-    private static async Task<IResult> HandleAsync<T>(HttpContext http, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, Func<T, EnrollmentOutcome> handle)
+    private static async Task<IResult> HandleAsync<T>(HttpContext http, SignInThrottle signIns, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, Func<T, EnrollmentOutcome> handle)
         where T : class
     {
+        if (signIns.RetryAfter(http.Connection.RemoteIpAddress) is { } wait) return AdminGuard.TooManyFailures(http, wait);
         var tooLarge = Error(StatusCodes.Status413PayloadTooLarge, $"body over {MaxBodyBytes} bytes");
         if (http.Request.ContentLength > MaxBodyBytes) return tooLarge;
         var body = new byte[MaxBodyBytes + 1];
@@ -47,6 +49,7 @@ public static class EnrollmentApi
 
         if (request is null) return Error(StatusCodes.Status400BadRequest, "body is required");
         var outcome = handle(request);
+        if (outcome.Status == StatusCodes.Status401Unauthorized) signIns.Failed(http.Connection.RemoteIpAddress); // a token or proof that is no one's
         return outcome.Issued is { } issued
             ? Results.Json(issued, EnrollmentJson.Default.EnrollmentResponse)
             : Error(outcome.Status, outcome.Error ?? "refused");

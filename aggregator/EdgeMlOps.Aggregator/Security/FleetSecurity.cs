@@ -36,6 +36,8 @@ public sealed partial class FleetSecurity : IDisposable
         TokenPath = Path.Combine(pki, TokenFile);
         FleetEnrollmentToken = options.EnrollmentToken ?? LoadOrCreateToken(TokenPath);
         Enrollment = new DeviceEnrollment(Authority, Store, Events, Guard, options, DeviceEnrollment.Sha256(FleetEnrollmentToken), time);
+        SignIns = new SignInThrottle(options.MaxFailedSignInsPerMinute, time, address => Events.Record(SecurityEventKind.SignInThrottled, address,
+            $"{options.MaxFailedSignInsPerMinute} failed sign-ins within a minute: answered 429 until the minute is out (Security:MaxFailedSignInsPerMinute)"));
         AggregatorCertificate = new RenewingCertificate(
             now => Authority.IssueClientWithKey(new FleetIdentity(FleetIdentity.AggregatorName, FleetRole.Aggregator, fleet), now, AggregatorCertificateLifetime), time);
     }
@@ -51,6 +53,9 @@ public sealed partial class FleetSecurity : IDisposable
     public BrokerGuard Guard { get; }
 
     public DeviceEnrollment Enrollment { get; }
+
+    /// <summary>Failed sign-ins (admin tokens, enrollment tokens, renewal proofs) per network address, and who must wait.</summary>
+    public SignInThrottle SignIns { get; }
 
     /// <summary>The fleet enrollment token devices present on first start.</summary>
     public string FleetEnrollmentToken { get; }

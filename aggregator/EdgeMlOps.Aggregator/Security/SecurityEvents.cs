@@ -16,6 +16,7 @@ public enum SecurityEventKind
     IdentityMismatch,
     ReplayDropped,
     RetainedRestored,
+    SignInThrottled,
 }
 
 /// <summary>

@@ -49,6 +49,14 @@ public sealed record SecurityOptions
     /// </summary>
     public int MaxPendingTlsHandshakes { get; init; } = DefaultMaxPendingTlsHandshakes;
 
+    /// <summary>
+    /// Failed sign-ins (an unknown admin token, a wrong enrollment token or renewal proof) one network address may make
+    /// in a minute before it is answered 429 for the rest of that minute (<see cref="SignInThrottle"/>); 0 turns it off.
+    /// </summary>
+    public int MaxFailedSignInsPerMinute { get; init; } = DefaultMaxFailedSignInsPerMinute;
+
+    public const int DefaultMaxFailedSignInsPerMinute = 30;
+
     /// <summary>The ranges, for options however they were made (configuration, a test, the simulator): key and problem.</summary>
     public IEnumerable<(string Key, string Problem)> Problems()
     {
@@ -57,6 +65,7 @@ public sealed record SecurityOptions
         if (!(DeviceCertificateLifetime.TotalDays is >= 0.001 and <= 3650)) yield return ("Security:DeviceCertificateDays", $"{DeviceCertificateLifetime.TotalDays} is not in [0.001, 3650]");
         if (!(TlsHandshakeTimeout.TotalSeconds is >= 0.1 and <= 300)) yield return ("Security:TlsHandshakeSeconds", $"{TlsHandshakeTimeout.TotalSeconds} is not in [0.1, 300]");
         if (MaxPendingTlsHandshakes is < 1 or > 100_000) yield return ("Security:MaxPendingTlsHandshakes", $"{MaxPendingTlsHandshakes} is not in [1, 100000]");
+        if (MaxFailedSignInsPerMinute is < 0 or > 1_000_000) yield return ("Security:MaxFailedSignInsPerMinute", $"{MaxFailedSignInsPerMinute} is not in [0, 1000000]");
     }
 
     /// <summary>Reads the section; the ranges are <see cref="Problems"/>, the same rules options built in code pass.</summary>
@@ -72,6 +81,7 @@ public sealed record SecurityOptions
             DeviceCertificateLifetime = TimeSpan.FromDays(r.Double("Security:DeviceCertificateDays", DefaultDeviceCertificateDays)),
             TlsHandshakeTimeout = TimeSpan.FromSeconds(r.Double("Security:TlsHandshakeSeconds", DefaultTlsHandshakeSeconds)),
             MaxPendingTlsHandshakes = r.Int("Security:MaxPendingTlsHandshakes", DefaultMaxPendingTlsHandshakes),
+            MaxFailedSignInsPerMinute = r.Int("Security:MaxFailedSignInsPerMinute", DefaultMaxFailedSignInsPerMinute),
             BrokerHostNames = (r.OptionalString("Security:BrokerHostNames") ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
         foreach (var (key, problem) in options.Problems()) r.Require(false, key, problem);
