@@ -134,7 +134,7 @@ public sealed class TrustVerifier
     public const long MaxIssuedAheadMs = 3_600_000;
 
     /// <summary>Why a statement issued at <paramref name="issuedUnixMs"/> is dated too far ahead of <paramref name="nowUnixMs"/>, or null.</summary>
-    public static string? IssuedAheadProblem(string what, long issuedUnixMs, long nowUnixMs) =>
+    private static string? IssuedAheadProblem(string what, long issuedUnixMs, long nowUnixMs) =>
         (Int128)issuedUnixMs - nowUnixMs <= MaxIssuedAheadMs ? null
         : $"{what} issued {Protocol.WireTime.Describe(issuedUnixMs)}, over an hour ahead of this clock ({Protocol.WireTime.Describe(nowUnixMs)}): the issuer's clock or this one is wrong";
 

@@ -29,16 +29,7 @@ public sealed class AdminApiFuzzTests(ITestOutputHelper output)
     [Fact]
     public async Task MutatedAdminRequests_AreAnsweredBelow500AtOnce_AndTheRegistryAndAuditChainHold()
     {
-        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
-        {
-            Governance = new GovernanceOptions
-            {
-                Mode = DeploymentMode.Governed,
-                Identities = [new AdminIdentity("root", AdminIdentity.HashToken(Token), new HashSet<string> { AdminRoles.Approver, AdminRoles.Operator, AdminRoles.Viewer, AdminRoles.Scientist, AdminRoles.KeyAdmin })],
-            },
-        };
-        await using var node = new AggregatorNode(options);
-        await node.StartAsync(CancellationToken.None);
+        await using var node = await StartGovernedAsync();
         using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl, Timeout = TimeSpan.FromSeconds(20) };
         var weights = ModelWeights.Initialize(AggregatorFixture.Spec, 11);
         using (var upload = await Send(http, HttpMethod.Post, "/v1/admin/models/tiny/versions?reason=fuzz", new ByteArrayContent(ClassifierGraphs.BuildInference(weights).ToByteArray())))
@@ -95,16 +86,7 @@ public sealed class AdminApiFuzzTests(ITestOutputHelper output)
         // Every route's path values and query parameters given what a script or an attacker might put there: numbers
         // past their types, words for numbers, encoded dots and slashes, foreign and broken UTF-8, 5,000 characters.
         // An empty 400 (the framework's binding failure) once hid which value was wrong.
-        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
-        {
-            Governance = new GovernanceOptions
-            {
-                Mode = DeploymentMode.Governed,
-                Identities = [new AdminIdentity("root", AdminIdentity.HashToken(Token), new HashSet<string> { AdminRoles.Approver, AdminRoles.Operator, AdminRoles.Viewer, AdminRoles.Scientist, AdminRoles.KeyAdmin })],
-            },
-        };
-        await using var node = new AggregatorNode(options);
-        await node.StartAsync(CancellationToken.None);
+        await using var node = await StartGovernedAsync();
         using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl, Timeout = TimeSpan.FromSeconds(20) };
         string[] values =
         [
@@ -142,6 +124,22 @@ public sealed class AdminApiFuzzTests(ITestOutputHelper output)
         output.WriteLine($"statuses: {string.Join(", ", statuses.Select(s => $"{s.Key}×{s.Value}"))}");
         using var verify = await Send(http, HttpMethod.Get, "/v1/admin/audit/verify", null);
         Assert.True(JsonDocument.Parse(await verify.Content.ReadAsStringAsync()).RootElement.GetProperty("intact").GetBoolean());
+    }
+
+    /// <summary>A governed aggregator whose one token holds every role, so each request reaches its handler.</summary>
+    private static async Task<AggregatorNode> StartGovernedAsync()
+    {
+        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
+        {
+            Governance = new GovernanceOptions
+            {
+                Mode = DeploymentMode.Governed,
+                Identities = [new AdminIdentity("root", AdminIdentity.HashToken(Token), new HashSet<string> { AdminRoles.Approver, AdminRoles.Operator, AdminRoles.Viewer, AdminRoles.Scientist, AdminRoles.KeyAdmin })],
+            },
+        };
+        var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        return node;
     }
 
     private static string? ErrorIn(string body)
