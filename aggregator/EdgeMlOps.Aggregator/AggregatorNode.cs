@@ -108,7 +108,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         Lines = new Lines.FleetLines(options);
         _announcer = new FleetAnnouncer(options, _stores, _models, Signer, _publisher, Rollouts, headers, () => ArtifactBaseUrl, _time, _logger, Lines);
         if (options.Line is null) Lines.Changed = _announcer.PublishCatalogueAsync;
-        var committer = new VersionCommitter(options, _models, Strategy, Drift, _stores, _announcer);
+        var committer = new VersionCommitter(options, _models, Strategy, Drift, _stores, _announcer, new ArtifactRetention(options, _stores.Registry, _stores.Artifacts, _stores.Audit, _time, _loggerFactory.CreateLogger<ArtifactRetention>()));
         var tasks = new TaskDispatcher(options, headers, _stores.Keys, _publisher);
         _rounds = new RoundCoordinator(options, _models, Strategy, Devices, _stores, Drift, Rejections, _open, tasks, committer, _time, _logger);
         _buffered = new BufferedRounds(options, _models, Strategy, Devices, _stores, Rejections, _open, tasks, committer, _time, _logger);

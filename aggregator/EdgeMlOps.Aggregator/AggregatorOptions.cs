@@ -127,6 +127,9 @@ public sealed partial record AggregatorOptions
     /// <summary>Where the tables live: SQLite files in <see cref="DataDirectory"/> (default) or PostgreSQL.</summary>
     public Storage.StoreOptions Store { get; init; } = new();
 
+    /// <summary>What the registry keeps on disk: the artifacts of how many versions (<c>Aggregator:Registry:KeepVersions</c>).</summary>
+    public Registry.RegistryOptions Registry { get; init; } = new();
+
     /// <summary>Aggregator replicas sharing the fleet's rounds (off unless <c>Replicas:Name</c> is set).</summary>
     public Replicas.ReplicaOptions Replicas { get; init; } = new();
 
@@ -225,6 +228,7 @@ public sealed partial record AggregatorOptions
             PublicBaseUrl = publicBase,
             DataDirectory = r.String(nameof(DataDirectory), DefaultDataDirectory),
             Store = Storage.StoreOptions.Read(r),
+            Registry = EdgeMlOps.Aggregator.Registry.RegistryOptions.Read(r),
             Replicas = EdgeMlOps.Aggregator.Replicas.ReplicaOptions.Read(r),
             Edge = EdgeMlOps.Aggregator.Edge.EdgeOptions.Read(r),
             Seed = r.Int(nameof(Seed), 1),

@@ -258,7 +258,8 @@ public static class Cli
         {
             var state = Cell(v, "state");
             var colour = state switch { "deployed" => "green", "approved" => "blue", "rejected" => "red", "archived" => "grey", _ => "yellow" };
-            table.AddRow(Cell(v, "version"), $"[{colour}]{state}[/]", Cell(v, "createdBy"), Cell(v, "createdAt"), Cell(v, "round"), Cell(v, "contributors"), Cell(v, "samples"), Cell(v, "evalAccuracy"), Cell(v, "stateReason"));
+            var pruned = v.TryGetProperty("artifactsPrunedAt", out var at) && at.ValueKind == JsonValueKind.String ? " [grey](files pruned)[/]" : string.Empty; // Registry:KeepVersions
+            table.AddRow(Cell(v, "version"), $"[{colour}]{state}[/]{pruned}", Cell(v, "createdBy"), Cell(v, "createdAt"), Cell(v, "round"), Cell(v, "contributors"), Cell(v, "samples"), Cell(v, "evalAccuracy"), Cell(v, "stateReason"));
         }
 
         console.Write(table);
@@ -268,7 +269,7 @@ public static class Cli
     {
         var v = body.GetProperty("version");
         var grid = new Grid().AddColumn().AddColumn();
-        foreach (var name in new[] { "model", "version", "parent", "state", "stateReason", "createdBy", "createdAt", "round", "contributors", "samples", "evalAccuracy", "inferenceSha256", "trainStepSha256" })
+        foreach (var name in new[] { "model", "version", "parent", "state", "stateReason", "createdBy", "createdAt", "round", "contributors", "samples", "evalAccuracy", "inferenceSha256", "trainStepSha256", "artifactsPrunedAt" })
         {
             grid.AddRow($"[bold]{name}[/]", Cell(v, name));
         }

@@ -18,11 +18,11 @@ public sealed class VersionExplainer(ModelRegistry registry, ArtifactStore artif
 
     public ExplanationOptions Options => options;
 
-    /// <summary>The version's stored explanation, computing and storing it first if needed; null without held-out data.</summary>
+    /// <summary>The version's stored explanation, computing and storing it first if needed; null without held-out data, or when none was stored before its artifacts were pruned.</summary>
     public VersionExplanation? For(ModelVersionRecord version)
     {
         if (Stored(version) is { } stored) return stored;
-        if (evaluator?.Rows is not { Count: > 0 } rows) return null;
+        if (evaluator?.Rows is not { Count: > 0 } rows || version.ArtifactsPrunedAt is not null) return null;
         lock (_computing)
         {
             if (Stored(version) is { } raced) return raced;

@@ -69,8 +69,10 @@ public sealed record ModelCard(string Markdown, string Html)
                 ["Train-step artifact", v.TrainStepSha256.Length > 0 ? $"train_step.onnx sha256 {v.TrainStepSha256} ({v.TrainStepSize} bytes)" : "none: the fleet serves this model without training it"],
             ]),
             new("Intended use", [options.Governance.IntendedUse]),
-            artifacts is null
-                ? new("Interface and training", ["The version's artifacts were not available to describe."])
+            artifacts is null || v.ArtifactsPrunedAt is not null
+                ? new("Interface and training", [v.ArtifactsPrunedAt is { } pruned
+                    ? $"The version's artifacts were pruned on {pruned.ToString("u", inv)} by the registry's retention (Registry:KeepVersions); their sha256 above still identify them."
+                    : "The version's artifacts were not available to describe."])
                 : InterfaceCardSection.For(artifacts.Read(v.InferenceSha256), v.TrainStepSha256.Length > 0 ? artifacts.Read(v.TrainStepSha256) : null, options.Model),
             new("Factors and cohorts", [cohorts.Count > 0
                 ? "Evaluated per cohort of the aggregator's evaluation data (subpopulation analysis); the validation gate compares each cohort with the live version."

@@ -20,7 +20,7 @@ public sealed class ModelGovernance(ModelRegistry registry, AuditLog audit, Gove
     public AuditLog Audit => audit;
 
     /// <summary>The version devices are meant to serve (the latest deployed), or null if none yet.</summary>
-    public ModelVersionRecord? Deployed(string model) => registry.Versions(model).LastOrDefault(v => v.State == VersionStates.Deployed);
+    public ModelVersionRecord? Deployed(string model) => registry.LatestIn(model, VersionStates.Deployed);
 
     /// <summary>Records the validation outcome of a new version and moves it accordingly.</summary>
     public void RecordValidation(ModelVersionRecord version, ValidationOutcome outcome)
@@ -65,9 +65,19 @@ public sealed class ModelGovernance(ModelRegistry registry, AuditLog audit, Gove
             throw new GovernanceException($"{record.Model} v{record.Version} cannot go from {record.State} to {to}");
         }
 
+        if (to is VersionStates.Approved or VersionStates.Deployed) RefusePruned(record, to == VersionStates.Approved ? "approved" : "deployed");
         registry.SetState(record.Model, record.Version, to, reason);
         audit.Append(time.GetUtcNow(), actor, "version." + to, Subject(record), reason, record.State, to);
         return record with { State = to, StateReason = reason };
+    }
+
+    /// <summary>Refuses what needs <paramref name="record"/>'s files once retention pruned them (<see cref="ArtifactRetention"/>).</summary>
+    public static void RefusePruned(ModelVersionRecord record, string what)
+    {
+        if (record.ArtifactsPrunedAt is { } at)
+        {
+            throw new GovernanceException($"{record.Model} v{record.Version} cannot be {what}: its artifacts were pruned on {at:u} (Registry:KeepVersions keeps the newest versions and every deployed, approved, uploaded or rolled-out one); choose a kept version");
+        }
     }
 
     public ModelVersionRecord Find(string model, ulong version) =>

@@ -2,7 +2,10 @@ using EdgeMlOps.Shared.Hashing;
 
 namespace EdgeMlOps.Aggregator.Registry;
 
-/// <summary>Immutable artifacts on disk, addressed by sha256. Writes are atomic (temp file + rename).</summary>
+/// <summary>
+/// Immutable artifacts on disk, addressed by sha256. Writes are atomic (temp file + rename); a file is deleted only when
+/// the registry's retention pruned every version naming it (<see cref="ArtifactRetention"/>).
+/// </summary>
 public sealed class ArtifactStore
 {
     private readonly string _root;
@@ -46,6 +49,15 @@ public sealed class ArtifactStore
 
     /// <summary>Where the artifacts of the aggregator whose data directory is <paramref name="dataDirectory"/> are kept.</summary>
     public static string RootIn(string dataDirectory) => Path.Combine(dataDirectory, "artifacts");
+
+    /// <summary>Deletes the file holding <paramref name="sha256"/> (retention: no kept version names it); the bytes freed, 0 when it was not there.</summary>
+    public long Delete(string sha256)
+    {
+        if (TryGetPath(sha256) is not { } path) return 0;
+        var size = new FileInfo(path).Length;
+        File.Delete(path);
+        return size;
+    }
 
     public byte[] Read(string sha256) =>
         File.ReadAllBytes(TryGetPath(sha256) ?? throw new FileNotFoundException($"No artifact {sha256}."));

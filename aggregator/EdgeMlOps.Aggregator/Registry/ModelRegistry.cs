@@ -30,6 +30,9 @@ public sealed record ModelVersionRecord(
 
     /// <summary>A multi-task model's held-out score of each task (<see cref="EvalAccuracy"/> is the first's); null for another model or without a held-out set.</summary>
     public IReadOnlyList<Runtime.TaskScore>? TaskScores { get; init; }
+
+    /// <summary>When the registry's retention deleted the version's artifacts (its row, lineage and metrics stay); null while they are kept.</summary>
+    public DateTimeOffset? ArtifactsPrunedAt { get; init; }
 }
 
 /// <summary>Registry states (MLflow/SageMaker-like), with the transitions the governance allows.</summary>
@@ -352,7 +355,7 @@ public sealed partial class ModelRegistry : IDisposable
         return _db.Run(s => s.Query(
             """
             SELECT v.model, v.version, parent, round, contributors, samples, inference_sha, inference_size, train_sha, train_size, eval_accuracy, eval_loss, train_loss, created_ms,
-                   COALESCE(s.state, 'deployed'), COALESCE(s.created_by, 'system'), s.reason, v.task_scores
+                   COALESCE(s.state, 'deployed'), COALESCE(s.created_by, 'system'), s.reason, v.task_scores, v.pruned_ms
             FROM versions v LEFT JOIN version_states s ON s.model = v.model AND s.version = v.version
             WHERE v.model = @m 
             """ + suffix,
@@ -366,6 +369,7 @@ public sealed partial class ModelRegistry : IDisposable
                 CreatedBy = reader.GetString(15),
                 StateReason = reader.IsDBNull(16) ? null : reader.GetString(16),
                 TaskScores = reader.IsDBNull(17) ? null : TaskScoresColumn.Read(reader.GetString(17)),
+                ArtifactsPrunedAt = reader.IsDBNull(18) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(18)),
             },
             [("@m", model), .. parameters]));
     }

@@ -115,5 +115,8 @@ public static class RegistrySchema
         {
             if (!session.ColumnExists("versions", "task_scores")) session.Execute("ALTER TABLE versions ADD COLUMN task_scores TEXT");
         }),
+        Migration.Sql(6, "versions.pruned_ms (when retention deleted a version's artifacts: Registry:KeepVersions)", """
+            ALTER TABLE versions ADD COLUMN pruned_ms INTEGER;
+            """),
     ];
 }

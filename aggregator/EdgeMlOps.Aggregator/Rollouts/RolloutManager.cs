@@ -82,6 +82,7 @@ public sealed partial class RolloutManager
         }
 
         var version = _stores.Governance.Find(_options.ModelName, request.Version);
+        ModelGovernance.RefusePruned(version, "rolled out");
         if (version.State is not (VersionStates.Validated or VersionStates.Approved or VersionStates.Deployed or VersionStates.Archived))
         {
             throw new GovernanceException($"{version.Model} v{version.Version} is {version.State}; only validated (canary only) or approved versions can be rolled out");

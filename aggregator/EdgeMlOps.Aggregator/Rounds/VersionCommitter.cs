@@ -9,10 +9,11 @@ namespace EdgeMlOps.Aggregator.Rounds;
 
 /// <summary>
 /// Makes a new training head: from a round's combined delta (through the strategy's server optimizer) or from
-/// uploaded weights; registers it, gives it its reference profile, keeps the strategy's state with it, and announces it.
+/// uploaded weights; registers it, gives it its reference profile, keeps the strategy's state with it, announces it, and
+/// prunes the artifacts of versions the registry no longer keeps (<see cref="ArtifactRetention"/>).
 /// Call under <see cref="OpenRounds.Gate"/>.
 /// </summary>
-public sealed class VersionCommitter(AggregatorOptions options, ModelRepository models, FederatedStrategy strategy, DriftWatch drift, FleetStores stores, FleetAnnouncer announcer)
+public sealed class VersionCommitter(AggregatorOptions options, ModelRepository models, FederatedStrategy strategy, DriftWatch drift, FleetStores stores, FleetAnnouncer announcer, ArtifactRetention retention)
 {
     /// <summary>Applies a round's aggregate to the head and publishes the result; the reference is its contributors' training sketches (of round <paramref name="roundId"/>; null: a FedBuff buffer's, of any task).</summary>
     public async Task<GlobalModel> CommitAsync(GlobalModel current, RoundAggregate aggregate, long roundNumber, string? roundId, CancellationToken cancellationToken)
@@ -25,6 +26,7 @@ public sealed class VersionCommitter(AggregatorOptions options, ModelRepository 
         stores.Registry.SaveStrategyState(options.ModelName, model.Record.Version, strategy.SaveState());
         models.SetHead(model);
         await announcer.AnnounceAsync(model, cancellationToken).ConfigureAwait(false);
+        retention.PruneQuietly();
         return model;
     }
 
@@ -37,6 +39,7 @@ public sealed class VersionCommitter(AggregatorOptions options, ModelRepository 
         drift.PromoteReference(model.Record.Version, current.Record.Version);
         models.SetHead(model);
         await announcer.AnnounceAsync(model, cancellationToken).ConfigureAwait(false);
+        retention.PruneQuietly();
         return model;
     }
 }

@@ -219,7 +219,7 @@ const views = {
     const card = el('pre', { id: 'card', hidden: true });
     const actions = v => {
       const buttons = [el('button', { type: 'button', class: 'action', onclick: async () => { card.textContent = await api(`/v1/admin/models/${encodeURIComponent(state.me.model)}/versions/${v.version}/card`); card.hidden = false; } }, 'Card')];
-      if (has('approver') && ['candidate', 'validated'].includes(v.state)) {
+      if (has('approver') && ['candidate', 'validated'].includes(v.state) && !v.artifactsPrunedAt) { // a pruned version's files are gone: nothing to approve
         buttons.push(el('button', { type: 'button', class: 'action', 'data-action': 'approve', 'data-version': v.version, onclick: () => act(`Approve v${v.version}`, `/v1/admin/models/${encodeURIComponent(state.me.model)}/versions/${v.version}/approve`) }, 'Approve'));
         buttons.push(el('button', { type: 'button', class: 'action', 'data-action': 'reject', 'data-version': v.version, onclick: () => act(`Reject v${v.version}`, `/v1/admin/models/${encodeURIComponent(state.me.model)}/versions/${v.version}/reject`) }, 'Reject'));
       }
@@ -229,7 +229,7 @@ const views = {
       el('p', { class: 'muted' }, `Mode ${state.me.mode}. Approving needs the approver role and never applies to a version you created (four eyes).`),
       table([
         ['Version', v => 'v' + v.version],
-        ['State', v => v.state, v => 'state-' + v.state],
+        ['State', v => v.state + (v.artifactsPrunedAt ? ' (files pruned)' : ''), v => 'state-' + v.state],
         ['Parent', v => v.parent ? 'v' + v.parent : '-'],
         ['Created by', v => v.createdBy],
         ['Created (UTC)', v => fmt.time(v.createdAt)],
