@@ -8,30 +8,46 @@ namespace EdgeMlOps.Aggregator.Edge;
 /// <summary>
 /// A gateway's copy of the fleet's artifacts, content-addressed: an artifact is fetched once from the aggregator's API
 /// (<c>/v1/artifacts/{sha256}</c>), kept only if its bytes hash to its name, and served to the site's devices from disk —
-/// also while the aggregator is out of reach. One download per artifact however many devices ask at once.
+/// also while the aggregator is out of reach. One download per artifact however many devices ask at once. At most
+/// <paramref name="keep"/> are kept (<c>Edge:CachedArtifacts</c>; 0: all): each new version's files came on top of the
+/// last for ever. Past it, after a fetch, the least recently named (by a relayed statement), fetched or served go first;
+/// the statements in force name theirs as they arrive, so those are the most recent.
 /// </summary>
-public sealed class ArtifactCache(string directory, HttpClient upstream, Uri upstreamApi, ILogger logger)
+public sealed class ArtifactCache(string directory, HttpClient upstream, Uri upstreamApi, ILogger logger, int keep = EdgeOptions.DefaultCachedArtifacts)
 {
+    /// <summary>The fewest artifacts a bounded cache keeps: an announcement, a rollout plan and a model line name two each.</summary>
+    public const int MinFiles = 8;
+
     private readonly string _directory = Path.GetFullPath(directory); // absolute: Results.File reads a relative path as the web root's
 
     /// <summary>The largest artifact fetched (a model file, an ONNX graph): beyond it the download is abandoned.</summary>
     public const long MaxBytes = 2L * 1024 * 1024 * 1024;
 
     private readonly ConcurrentDictionary<string, Lazy<Task<string?>>> _fetching = new(StringComparer.Ordinal);
+    private readonly CacheUse _use = CacheUse.Of(Path.GetFullPath(directory));
     private long _fetched;
     private long _refused;
+    private long _evicted;
 
     /// <summary>Artifacts downloaded from the aggregator, and downloads refused (wrong hash, too large, unreachable).</summary>
     public long Fetched => Interlocked.Read(ref _fetched);
 
     public long Refused => Interlocked.Read(ref _refused);
 
+    /// <summary>Artifacts deleted as the least recently used past <c>Edge:CachedArtifacts</c>.</summary>
+    public long Evicted => Interlocked.Read(ref _evicted);
+
     /// <summary>The file of <paramref name="sha256"/>, fetched first if it is not here; null when it cannot be had.</summary>
     public async Task<string?> GetAsync(string sha256, CancellationToken cancellationToken)
     {
         if (!ContentHash.IsSha256Hex(sha256)) return null;
         var path = Path.Combine(_directory, sha256);
-        if (File.Exists(path)) return path;
+        if (File.Exists(path))
+        {
+            Touch(sha256, path);
+            return path;
+        }
+
         var fetch = _fetching.GetOrAdd(sha256, id => new Lazy<Task<string?>>(() => FetchAsync(id, path)));
         try
         {
@@ -78,6 +94,8 @@ public sealed class ArtifactCache(string directory, HttpClient upstream, Uri ups
             File.Move(partial, path, overwrite: true);
             Interlocked.Increment(ref _fetched);
             logger.LogArtifactCached(sha256, total);
+            Touch(sha256, path);
+            Evict(sha256);
             return path;
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or TaskCanceledException)
@@ -87,6 +105,43 @@ public sealed class ArtifactCache(string directory, HttpClient upstream, Uri ups
         finally
         {
             if (File.Exists(partial)) File.Delete(partial);
+        }
+    }
+
+    /// <summary>Marks the artifact used, also on disk (its write time), so a restarted gateway evicts in the same order.</summary>
+    private void Touch(string sha256, string path)
+    {
+        _use.Touch(sha256);
+        try
+        {
+            File.SetLastWriteTimeUtc(path, DateTime.UtcNow);
+        }
+        catch (IOException)
+        {
+            // evicted meanwhile, or the disk refuses: the order in memory still holds
+        }
+    }
+
+    /// <summary>Deletes the least recently used artifacts past <c>keep</c>, never <paramref name="fetched"/> nor one being fetched.</summary>
+    private void Evict(string fetched)
+    {
+        if (keep == 0) return;
+        foreach (var sha256 in _use.Beyond(keep))
+        {
+            if (sha256 == fetched || _fetching.ContainsKey(sha256)) continue;
+            var path = Path.Combine(_directory, sha256);
+            try
+            {
+                var size = File.Exists(path) ? new FileInfo(path).Length : 0;
+                File.Delete(path); // a device downloading it keeps its open file
+                _use.Forget(sha256);
+                Interlocked.Increment(ref _evicted);
+                logger.LogArtifactEvicted(sha256, keep, size);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                logger.LogEvictionFailed(sha256, ex.Message); // kept, and tried again after the next fetch
+            }
         }
     }
 

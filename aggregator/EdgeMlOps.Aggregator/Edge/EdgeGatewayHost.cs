@@ -145,13 +145,14 @@ public sealed class EdgeGatewayHost : IAsyncDisposable
         lines = gateway.Lines.Select(name => new { name, updates = gateway.Folds(name) ? "folded" : "relayed" }),
         cataloguesRefused = gateway.CataloguesRefused,
         artifactsFetched = cache.Fetched,
+        artifactsEvicted = cache.Evicted,
     };
 
     /// <summary>The artifact cache, fed by what the gateway relays, served over HTTPS with the site broker's certificate.</summary>
     private async Task StartArtifactsAsync(Uri api, EdgeGateway gateway)
     {
         _http = new HttpClient(Shared.Security.PinnedHttp.Handler(_credentials!.FleetCa)) { Timeout = TimeSpan.FromMinutes(10) };
-        var cache = Artifacts = new ArtifactCache(Path.Combine(_options.DataDirectory, "artifacts"), _http, api, _loggers.CreateLogger<ArtifactCache>());
+        var cache = Artifacts = new ArtifactCache(Path.Combine(_options.DataDirectory, "artifacts"), _http, api, _loggers.CreateLogger<ArtifactCache>(), _options.Edge.CachedArtifacts);
         gateway.ArtifactsNamed = named => _ = cache.PrefetchAsync(named, _stopping.Token);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

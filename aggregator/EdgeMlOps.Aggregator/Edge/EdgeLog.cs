@@ -30,6 +30,12 @@ internal static partial class EdgeLog
     [LoggerMessage(EventId = 2127, Level = LogLevel.Warning, Message = "Gateway: artifact {Sha256} not cached: {Reason}")]
     public static partial void LogArtifactRefused(this ILogger logger, string sha256, string reason);
 
+    [LoggerMessage(EventId = 2144, Level = LogLevel.Information, Message = "Gateway: artifact {Sha256} evicted from the cache, the least recently used of more than {Keep} ({Bytes} bytes freed; fetched again if asked for)")]
+    public static partial void LogArtifactEvicted(this ILogger logger, string sha256, int keep, long bytes);
+
+    [LoggerMessage(EventId = 2145, Level = LogLevel.Warning, Message = "Gateway: artifact {Sha256} could not be evicted from the cache (kept; tried again after the next fetch): {Error}")]
+    public static partial void LogEvictionFailed(this ILogger logger, string sha256, string error);
+
     [LoggerMessage(EventId = 2128, Level = LogLevel.Warning, Message = "Gateway {Gateway}: device {DeviceId} revoked by the fleet: dropped from the site's broker and refused there")]
     public static partial void LogDeviceRevoked(this ILogger logger, string gateway, string deviceId);
 

@@ -34,6 +34,14 @@ public sealed record EdgeOptions
     public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// Artifacts a gateway keeps in its cache (<c>Edge:CachedArtifacts</c>, default 64): past it, the least recently
+    /// named, fetched or served are deleted; a device asking for one again has it fetched again. 0 keeps every one.
+    /// </summary>
+    public int CachedArtifacts { get; init; } = DefaultCachedArtifacts;
+
+    public const int DefaultCachedArtifacts = 64;
+
+    /// <summary>
     /// Whether <paramref name="gatewayId"/> is a gateway that serves <paramref name="deviceId"/> — asked for every message
     /// a site's broker or the fleet's sees from a gateway: a set lookup for exact ids, a scan of the (few) prefixes only.
     /// </summary>
@@ -62,6 +70,7 @@ public sealed record EdgeOptions
         if (Gateway is not null && !Gateways.ContainsKey(Gateway)) yield return ($"Edge:Gateways:{Gateway}", "a gateway lists the devices it serves: the same list as on the fleet's aggregator");
         if (FlushBefore < TimeSpan.Zero || FlushBefore > TimeSpan.FromHours(1)) yield return ("Edge:FlushBeforeSeconds", "must be between 0 and 3600");
         if (Settle < TimeSpan.Zero || Settle > TimeSpan.FromMinutes(10)) yield return ("Edge:SettleSeconds", "must be between 0 and 600");
+        if (CachedArtifacts is < 0 or (> 0 and < ArtifactCache.MinFiles)) yield return ("Edge:CachedArtifacts", $"must be 0 (keep every artifact) or at least {ArtifactCache.MinFiles} (the statements in force name several at once)");
     }
 
     public static EdgeOptions Read(Shared.Configuration.ConfigReader r)
@@ -84,6 +93,7 @@ public sealed record EdgeOptions
                 StringComparer.Ordinal),
             FlushBefore = TimeSpan.FromSeconds(r.Double("Edge:FlushBeforeSeconds", 5, 0, 3600)),
             Settle = TimeSpan.FromSeconds(r.Double("Edge:SettleSeconds", 1, 0, 600)),
+            CachedArtifacts = r.Int("Edge:CachedArtifacts", DefaultCachedArtifacts),
         };
     }
 }

@@ -360,6 +360,7 @@ public class EdgeGatewayHostTests
             Assert.Equal(0, status.GetProperty("gatewaysBelow").GetArrayLength()); // a site gateway: none below it
             Assert.Equal((2L, 0L, 0L), (status.GetProperty("artifactsFetched").GetInt64(), status.GetProperty("refusedUpstream").GetInt64(), status.GetProperty("dropped").GetInt64()));
             Assert.Equal(0L, status.GetProperty("cataloguesRefused").GetInt64());
+            Assert.Equal(0L, status.GetProperty("artifactsEvicted").GetInt64()); // two files, far below Edge:CachedArtifacts
 
             await node.DisposeAsync();
             nodeDisposed = true;
