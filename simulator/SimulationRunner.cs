@@ -94,7 +94,7 @@ public sealed class SimulationRunner(SimulationOptions options, ILoggerFactory? 
                 foreach (var report in await aggregator.RunBufferedAsync(options.Rounds, cancellationToken).ConfigureAwait(false))
                 {
                     elapsed += report.Duration.TotalSeconds;
-                    var version = aggregator.Registry.Versions(aggregatorOptions.ModelName).FirstOrDefault(v => v.Version == (report.NewVersion ?? report.BaseVersion));
+                    var version = aggregator.Registry.Version(aggregatorOptions.ModelName, report.NewVersion ?? report.BaseVersion);
                     Record(results, report, version?.EvalAccuracy ?? double.NaN, version?.EvalLoss ?? double.NaN, 0, 0, elapsed);
                     recorder.Round(report, version?.EvalAccuracy, version?.EvalLoss);
                 }

@@ -39,8 +39,9 @@ public static class Cli
         string M(ParseResult r) => Uri.EscapeDataString(r.GetValue(model)!);
 
         // ---- models ----
-        var list = new Command("list", "List versions with their registry state");
-        list.SetAction((r, ct) => Run(console, async () => Versions(output, await Client(r).GetAsync($"/v1/admin/models/{M(r)}/versions", ct).ConfigureAwait(false))));
+        var newest = new Option<int>("--limit") { Description = "The newest N versions (the API answers at most 100,000 at once)", DefaultValueFactory = _ => 50 };
+        var list = new Command("list", "List the newest versions with their registry state") { newest };
+        list.SetAction((r, ct) => Run(console, async () => Versions(output, await Client(r).GetAsync($"/v1/admin/models/{M(r)}/versions?limit={r.GetValue(newest)}", ct).ConfigureAwait(false))));
         var show = new Command("show", "Show one version with its per-cohort evaluation") { version };
         show.SetAction((r, ct) => Run(console, async () => Version(output, await Client(r).GetAsync($"/v1/admin/models/{M(r)}/versions/{r.GetValue(version)}", ct).ConfigureAwait(false))));
         var approve = new Command("approve", "Approve a version (never one you created)") { version, reason };

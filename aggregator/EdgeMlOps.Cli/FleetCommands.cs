@@ -12,9 +12,8 @@ internal static class FleetCommands
         var rounds = new Command("rounds", "Federated rounds: participants, samples, rejections, the version each made") { last };
         rounds.SetAction((r, ct) => Cli.Run(console, async () =>
         {
-            var all = (await client(r).GetAsync($"/v1/admin/models/{model(r)}/rounds", ct).ConfigureAwait(false)).EnumerateArray().ToList();
             var table = new Table().AddColumns("Round", "Id", "Status", "Selected", "Contributed", "Samples", "Rejected", "New version", "Ended (UTC)");
-            foreach (var round in all.Skip(Math.Max(0, all.Count - r.GetValue(last))))
+            foreach (var round in (await client(r).GetAsync($"/v1/admin/models/{model(r)}/rounds?limit={r.GetValue(last)}", ct).ConfigureAwait(false)).EnumerateArray())
             {
                 table.AddRow(Cli.Cell(round, "round"), Cli.Cell(round, "roundId"), Cli.Cell(round, "status"), Cli.Cell(round, "selected"), Cli.Cell(round, "contributors"),
                     Cli.Cell(round, "samples"), Cli.Cell(round, "rejected"), Cli.Cell(round, "newVersion"), Cli.Cell(round, "endedAt"));

@@ -31,6 +31,12 @@ if (args is ["ingest-cost", .. var ingestArgs])
     return;
 }
 
+if (args is ["registry-history", .. var historyArgs])
+{
+    EdgeMlOps.Bench.RegistryHistoryCost.Run(historyArgs.Length > 0 ? int.Parse(historyArgs[0], System.Globalization.CultureInfo.InvariantCulture) : 20_000, historyArgs.ElementAtOrDefault(1), Console.Out);
+    return;
+}
+
 if (args is ["store-cost", .. var rest])
 {
     await EdgeMlOps.Bench.StoreCost.RunAsync(rest.FirstOrDefault(), Console.Out);

@@ -35,8 +35,7 @@ public sealed record ModelCard(string Markdown, string Html)
     public static ModelCard Build(ModelRegistry registry, AggregatorOptions options, Monitoring.FleetMonitor monitor, ModelVersionRecord v, Explanations.VersionExplanation? explanation = null, Evaluation.FederatedImportance? fleetImportance = null, Registry.ArtifactStore? artifacts = null)
     {
         var inv = CultureInfo.InvariantCulture;
-        var rounds = registry.Rounds(v.Model);
-        var round = rounds.FirstOrDefault(r => r.NewVersion == v.Version);
+        var round = registry.RoundOf(v.Model, v.Version);
         var cohorts = registry.Evaluation(v.Model, v.Version) is { } json
             ? JsonSerializer.Deserialize(json, GovernanceJson.Default.IReadOnlyListCohortComparison) ?? []
             : [];

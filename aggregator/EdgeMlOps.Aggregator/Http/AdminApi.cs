@@ -38,11 +38,12 @@ internal static class AdminApi
                 Lines = lines.Current.Select(l => new { l.Name, Url = (l.Options.PublicBaseUrl ?? new Uri(l.Options.HttpUrl)).ToString() }).ToArray(),
             })));
 
-        admin.MapGet("/models/{name}/versions", (HttpContext http, string name, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.Versions(KnownModel(registry, options, name)))));
+        // History a page at a time (HistoryPage): the newest ?limit= (1000) below ?before=, oldest first.
+        admin.MapGet("/models/{name}/versions", (HttpContext http, string name, int? limit, ulong? before, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.VersionsPage(KnownModel(registry, options, name), HistoryPage.Size(limit), before))));
 
-        admin.MapGet("/models/{name}/rounds", (HttpContext http, string name, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.Rounds(KnownModel(registry, options, name)))));
+        admin.MapGet("/models/{name}/rounds", (HttpContext http, string name, int? limit, long? before, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.RoundsPage(KnownModel(registry, options, name), HistoryPage.Size(limit), before))));
 
         // A data scientist's model, trained elsewhere: the inference ONNX file as the body.
         admin.MapPost("/models/{name}/versions", (HttpContext http, string name, string? reason, [FromServices] AdminGuard guard, [FromServices] AggregatorOptions options, [FromServices] VersionUploads uploads) =>

@@ -58,10 +58,10 @@ public static class AggregatorApi
         });
         // What the fleet is and does (device ids, tags, contributors, counters) is for the admin API's identities only: this
         // listener faces the device network (enrollment, artifacts). /healthz and the trust root stay open.
-        app.MapGet("/v1/models/{name}/versions", (HttpContext http, string name, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.Versions(name))));
-        app.MapGet("/v1/models/{name}/rounds", (HttpContext http, string name, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.Rounds(name))));
+        app.MapGet("/v1/models/{name}/versions", (HttpContext http, string name, int? limit, ulong? before, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.VersionsPage(name, HistoryPage.Size(limit), before))));
+        app.MapGet("/v1/models/{name}/rounds", (HttpContext http, string name, int? limit, long? before, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.RoundsPage(name, HistoryPage.Size(limit), before))));
         app.MapGet("/v1/fleet/devices", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] DeviceDirectory devices) =>
             guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(devices.All.OrderBy(d => d.DeviceId, StringComparer.Ordinal).Select(d => new
             {
@@ -85,7 +85,7 @@ public static class AggregatorApi
                 options.Rounds.Mode,
 
                 // ε spent, clip norm, staleness… as of the last completed round.
-                LastRound = registry.Rounds(options.ModelName).LastOrDefault(r => r.Notes is not null) is { } last
+                LastRound = registry.LastRoundWithNotes(options.ModelName) is { } last
                     ? new { last.Round, last.NewVersion, last.Notes }
                     : null,
             })));

@@ -295,19 +295,6 @@ public sealed partial class ModelRegistry : IDisposable
         return _db.Run(s => s.Long("SELECT COALESCE(MAX(round), 0) FROM rounds WHERE model = @m", ("@m", model)));
     }
 
-    public IReadOnlyList<RoundRecord> Rounds(string model)
-    {
-        return _db.Run(s => s.Query(
-            "SELECT model, round, round_id, base_version, status, selected, contributors, samples, rejected, new_version, started_ms, ended_ms, notes FROM rounds WHERE model = @m ORDER BY round",
-            reader => new RoundRecord(
-                reader.GetString(0), reader.GetInt64(1), reader.GetString(2), (ulong)reader.GetInt64(3), EdgeMlOps.Aggregator.Rounds.RoundStatusJsonConverter.Parse(reader.GetString(4)),
-                (int)reader.GetInt64(5), (int)reader.GetInt64(6), reader.GetInt64(7), reader.GetInt64(8),
-                reader.IsDBNull(9) ? null : (ulong)reader.GetInt64(9),
-                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(10)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(11)),
-                NotesText.Read(reader.IsDBNull(12) ? null : reader.GetString(12))),
-            ("@m", model)));
-    }
-
     /// <summary>Saves server-side strategy state (optimizer moments, DP accountant) as of <paramref name="version"/>.</summary>
     public void SaveStrategyState(string model, ulong version, IReadOnlyList<float[]> state)
     {

@@ -118,5 +118,9 @@ public static class RegistrySchema
         Migration.Sql(6, "versions.pruned_ms (when retention deleted a version's artifacts: Registry:KeepVersions)", """
             ALTER TABLE versions ADD COLUMN pruned_ms INTEGER;
             """),
+        Migration.Sql(7, "indexes for reading a long history a row at a time: a version's round, the newest version in a state", """
+            CREATE INDEX IF NOT EXISTS rounds_new_version ON rounds(model, new_version);
+            CREATE INDEX IF NOT EXISTS version_states_state ON version_states(model, state, version);
+            """),
     ];
 }

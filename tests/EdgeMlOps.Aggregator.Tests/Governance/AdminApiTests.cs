@@ -152,6 +152,35 @@ public sealed class AdminApiTests : IAsyncLifetime
         Assert.Contains(named, await Error(response), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A fleet that trained for months has tens of thousands of versions and rounds: every one of them in every answer
+    /// made the console's five-second refresh read and send them all. The history comes a page at a time, the newest
+    /// 1000 unless <c>?limit=</c> says otherwise, and <c>?before=</c> pages back.
+    /// </summary>
+    [Fact]
+    public async Task VersionsAndRounds_ComeAPageAtATime_TheNewestFirstPage_AndBeforePagesBack()
+    {
+        var template = _node.Registry.Version("tiny", 1)!;
+        for (ulong v = 2; v <= 1010; v++)
+        {
+            _node.Registry.AddVersion(template with { Version = v, Parent = v - 1, Round = (long)v - 1 });
+            if (v <= 4) _node.Registry.AddRound(new RoundRecord("tiny", (long)v - 1, $"r{v - 1}", v - 1, EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed, 1, 1, 5, 0, v, DateTimeOffset.UtcNow, DateTimeOffset.UtcNow));
+        }
+
+        async Task<ulong[]> VersionsAsync(string query) =>
+            [.. JsonDocument.Parse(await (await Send(HttpMethod.Get, "/v1/admin/models/tiny/versions" + query, "carol-token")).Content.ReadAsStringAsync()).RootElement.EnumerateArray().Select(v => v.GetProperty("version").GetUInt64())];
+
+        var page = await VersionsAsync(string.Empty);
+        Assert.Equal((1000, 11UL, 1010UL), (page.Length, page[0], page[^1]));
+        var back = await VersionsAsync("?limit=3&before=100");
+        Assert.Equal([97UL, 98UL, 99UL], back);
+        var one = await VersionsAsync("?limit=0");
+        Assert.Equal([1010UL], one); // at least one
+        Assert.Equal(1010, (await VersionsAsync("?limit=100000")).Length);
+        var rounds = JsonDocument.Parse(await (await Send(HttpMethod.Get, "/v1/models/tiny/rounds?limit=2", "carol-token")).Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal([2L, 3L], rounds.EnumerateArray().Select(r => r.GetProperty("round").GetInt64()));
+    }
+
     [Fact]
     public async Task AVersionOverTheWebServersDefault30MB_IsReadAndJudgedAsAModel_NotCutOff()
     {

@@ -72,6 +72,49 @@ public sealed class RegistryStoreTests
         Assert.Null(rounds[1].Notes);
     }
 
+    /// <summary>
+    /// A fleet that trains for months reads its history a page or a row at a time — the API's pages, a card's round, a
+    /// scrape's counts, the deployed version, the versions whose files are kept — the same on both engines.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
+    public void HistoryIsReadAPageOrARowAtATime_AndPrunedVersionsAreMarked(string engine)
+    {
+        using var stores = new TestStores(engine);
+        using var registry = new ModelRegistry(stores.Databases.Open("registry.db", durable: false));
+        registry.AddModel("m", "mlp-4-3", T0);
+        for (ulong v = 1; v <= 30; v++)
+        {
+            registry.AddVersion(Version(v, 0.5));
+            if (v > 1)
+            {
+                var status = v % 10 == 0 ? EdgeMlOps.Aggregator.Rounds.RoundStatus.Abandoned : EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed;
+                registry.AddRound(new RoundRecord("m", (long)v - 1, $"r{v - 1}", v - 1, status, 10, 9, 900, 0, status == EdgeMlOps.Aggregator.Rounds.RoundStatus.Completed ? v : null, T0, T0.AddSeconds(9),
+                    v == 12 ? new Dictionary<string, double> { ["epsilon"] = 0.5 } : null));
+            }
+        }
+
+        registry.SetState("m", 7, VersionStates.Deployed, "rolled out");
+        registry.SetState("m", 4, VersionStates.Deployed, "earlier");
+        Assert.Equal([26UL, 27UL, 28UL, 29UL, 30UL], registry.VersionsPage("m", 5, null).Select(v => v.Version));
+        Assert.Equal([8UL, 9UL], registry.VersionsPage("m", 2, before: 10).Select(v => v.Version));
+        Assert.Equal(30, registry.VersionsPage("m", ModelRegistry.DefaultPage, null).Count);
+        Assert.Equal([27L, 28L, 29L], registry.RoundsPage("m", 3, null).Select(r => r.Round));
+        Assert.Equal([1L, 2L], registry.RoundsPage("m", 5, before: 3).Select(r => r.Round));
+        Assert.Equal(11L, registry.RoundOf("m", 12)!.Round);
+        Assert.Null(registry.RoundOf("m", 10)); // its round was abandoned: no round made it
+        Assert.Equal(11L, registry.LastRoundWithNotes("m")!.Round);
+        Assert.Equal([("abandoned", 3L), ("completed", 26L)], registry.RoundCounts("m")); // rounds 9, 19 and 29 abandoned
+        Assert.Equal(7UL, registry.LatestIn("m", VersionStates.Deployed)!.Version);
+        Assert.Null(registry.LatestIn("m", VersionStates.Rejected));
+
+        registry.MarkPruned("m", [2, 3], T0.AddDays(1));
+        registry.MarkPruned("m", [3], T0.AddDays(2)); // marked once: the first time stays
+        Assert.Equal(28, registry.KeptVersions("m").Count);
+        Assert.Equal(T0.AddDays(1), registry.Version("m", 3)!.ArtifactsPrunedAt);
+        Assert.Null(registry.Version("m", 4)!.ArtifactsPrunedAt);
+    }
+
     [Theory]
     [MemberData(nameof(TestStores.Engines), MemberType = typeof(TestStores))]
     public void RolloutsPipelineProfilesAndStrategyState_RoundTrip(string engine)

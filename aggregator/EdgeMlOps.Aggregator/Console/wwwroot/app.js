@@ -215,7 +215,7 @@ const views = {
   },
 
   async registry() {
-    const versions = await api(`/v1/admin/models/${encodeURIComponent(state.me.model)}/versions`);
+    const versions = await api(`/v1/admin/models/${encodeURIComponent(state.me.model)}/versions?limit=${MAX_ROWS}`); // the newest: a months-old fleet has tens of thousands
     const card = el('pre', { id: 'card', hidden: true });
     const actions = v => {
       const buttons = [el('button', { type: 'button', class: 'action', onclick: async () => { card.textContent = await api(`/v1/admin/models/${encodeURIComponent(state.me.model)}/versions/${v.version}/card`); card.hidden = false; } }, 'Card')];
@@ -332,7 +332,7 @@ const views = {
 
   async training() {
     const model = encodeURIComponent(state.me.model);
-    const [rounds, versions] = await Promise.all([api(`/v1/models/${model}/rounds`), api(`/v1/admin/models/${model}/versions`)]);
+    const [rounds, versions] = await Promise.all([api(`/v1/models/${model}/rounds?limit=${MAX_ROWS}`), api(`/v1/admin/models/${model}/versions?limit=${MAX_ROWS}`)]);
     const curve = versions.filter(v => v.evalAccuracy !== null && v.evalAccuracy !== undefined).map(v => [v.version, v.evalAccuracy]);
     return [
       lineChart(curve, 'held-out accuracy by version'),
