@@ -62,18 +62,11 @@ public static class AggregatorApi
             guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.VersionsPage(name, HistoryPage.Size(limit), before))));
         app.MapGet("/v1/models/{name}/rounds", (HttpContext http, string name, int? limit, long? before, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry) =>
             guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.RoundsPage(name, HistoryPage.Size(limit), before))));
-        app.MapGet("/v1/fleet/devices", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] DeviceDirectory devices) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(devices.All.OrderBy(d => d.DeviceId, StringComparer.Ordinal).Select(d => new
-            {
-                d.DeviceId,
-                State = d.State.ToString(),
-                d.ModelName,
-                d.ModelVersion,
-                d.SampleCount,
-                d.Tags,
-                d.LastSeen,
-                d.SamplesRefused,
-            }))));
+        // A page of devices by id (?limit=, 1000; ?after= the last id of the page before), filtered here (?filter=), and the counts (FleetDevicesView).
+        app.MapGet("/v1/fleet/devices", (HttpContext http, string? filter, int? limit, string? after, [FromServices] AdminGuard guard, [FromServices] DeviceDirectory devices) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(FleetDevicesView.Page(devices.All, filter, limit, after))));
+        app.MapGet("/v1/fleet/summary", (HttpContext http, string? filter, [FromServices] AdminGuard guard, [FromServices] DeviceDirectory devices) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(FleetDevicesView.Summary(devices.All, filter))));
         app.MapGet("/v1/fleet/gateways", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] Edge.GatewayLedger gateways) =>
             guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(gateways.Snapshot())));
         app.MapGet("/v1/rejections", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] RejectionCounters rejections) =>

@@ -67,6 +67,7 @@ public sealed class AdminApiTests : IAsyncLifetime
 
     [Theory]
     [InlineData("/v1/fleet/devices")]
+    [InlineData("/v1/fleet/summary")]
     [InlineData("/v1/fleet/gateways")]
     [InlineData("/v1/models/tiny/versions")]
     [InlineData("/v1/models/tiny/rounds")]
