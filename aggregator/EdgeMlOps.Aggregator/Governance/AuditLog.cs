@@ -121,16 +121,20 @@ public sealed class AuditLog : IDisposable
         });
     }
 
-    /// <summary>Entries in order, optionally only those about <paramref name="subjectPrefix"/>.</summary>
-    public IReadOnlyList<AuditEntry> Entries(string? subjectPrefix = null, int limit = int.MaxValue)
+    /// <summary>
+    /// The newest <paramref name="limit"/> entries before entry <paramref name="before"/> (null: the newest), in order,
+    /// optionally only those about <paramref name="subjectPrefix"/>. (A limited read once gave the oldest: the console's
+    /// 200 stopped showing anything new once the log was longer.)
+    /// </summary>
+    public IReadOnlyList<AuditEntry> Entries(string? subjectPrefix = null, int limit = int.MaxValue, long? before = null)
     {
         return _db.Run(s =>
         {
-            var entries = subjectPrefix is null
-                ? s.Query($"SELECT {Columns} FROM audit ORDER BY seq", Read)
-                : s.Query($"SELECT {Columns} FROM audit WHERE substr(subject, 1, @n) = @p ORDER BY seq", Read,
-                    ("@n", subjectPrefix.Length), ("@p", subjectPrefix));
-            return entries.Count > limit ? entries.GetRange(0, limit) : entries;
+            var about = subjectPrefix is null ? string.Empty : "AND substr(subject, 1, @n) = @p ";
+            var entries = s.Query($"SELECT {Columns} FROM audit WHERE seq < @before {about}ORDER BY seq DESC LIMIT @limit", Read,
+                ("@before", before ?? long.MaxValue), ("@limit", (long)limit), ("@n", subjectPrefix?.Length ?? 0), ("@p", subjectPrefix ?? string.Empty));
+            entries.Reverse();
+            return entries;
         });
     }
 

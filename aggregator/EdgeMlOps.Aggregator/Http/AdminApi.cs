@@ -128,8 +128,8 @@ internal static class AdminApi
         admin.MapGet("/kpis", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] DriftWatch drift) =>
             guard.Run(http, AdminRoles.Viewer, _ => Results.Json(drift.Monitor.Kpis(), MonitoringJsonAccess.Kpis)));
 
-        admin.MapGet("/audit", (HttpContext http, string? subject, int? limit, [FromServices] AdminGuard guard, [FromServices] AuditLog audit) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(audit.Entries(subject, Math.Clamp(limit ?? 1000, 1, 100_000)))));
+        admin.MapGet("/audit", (HttpContext http, string? subject, int? limit, long? before, [FromServices] AdminGuard guard, [FromServices] AuditLog audit) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(audit.Entries(subject, Math.Clamp(limit ?? 1000, 1, 100_000), before)))); // the newest, in order
 
         admin.MapGet("/audit/verify", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] AuditLog audit) =>
             guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(audit.Verify())));

@@ -39,6 +39,23 @@ public sealed class AuditLogTests
         }
     }
 
+    /// <summary>
+    /// A limited read is the newest entries, in order: the console asks for 200, and was shown the first 200 ever
+    /// recorded — once the log was longer, no new approval, rollout or revocation appeared in it.
+    /// </summary>
+    [Fact]
+    public void ALimitedRead_IsTheNewestEntries_InOrder_AndBeforePagesBack()
+    {
+        var (log, _) = NewLog(300);
+        using (log)
+        {
+            Assert.Equal([299L, 300L], log.Entries(limit: 2).Select(e => e.Sequence));
+            Assert.Equal([97L, 98L, 99L], log.Entries(limit: 3, before: 100).Select(e => e.Sequence));
+            Assert.Equal(["model/m/v108", "model/m/v109"], log.Entries("model/m/v10", 2).Select(e => e.Subject)); // a subject prefix: v10 and v100..v109, the newest two
+            Assert.Equal(300, log.Entries().Count);
+        }
+    }
+
     [Fact]
     public void EditedEntry_IsDetected()
     {
