@@ -10,11 +10,14 @@ internal static class SecurityCommands
 {
     public static Command Devices(IAnsiConsole console, IAnsiConsole output, Func<ParseResult, AdminClient> client)
     {
-        var list = new Command("list", "Enrolled devices: certificate serial and expiry, revocation");
+        var limit = new Option<int>("--limit") { Description = "The first N devices by id", DefaultValueFactory = _ => 1000 };
+        var after = new Option<string?>("--after") { Description = "Start after this device id (the last of the page before)" };
+        var list = new Command("list", "Enrolled devices: certificate serial and expiry, revocation") { limit, after };
         list.SetAction((r, ct) => Cli.Run(console, async () =>
         {
             var table = new Table().AddColumns("Device", "Certificate", "Valid until (UTC)", "Revoked", "Why");
-            foreach (var d in (await client(r).GetAsync("/v1/admin/devices/enrollment", ct).ConfigureAwait(false)).EnumerateArray())
+            var page = $"/v1/admin/devices/enrollment?limit={r.GetValue(limit)}" + (r.GetValue(after) is { } from ? $"&after={Uri.EscapeDataString(from)}" : string.Empty);
+            foreach (var d in (await client(r).GetAsync(page, ct).ConfigureAwait(false)).EnumerateArray())
             {
                 table.AddRow(Cli.Cell(d, "deviceId"), Cli.Cell(d, "serial"), Cli.Cell(d, "notAfter"), Cli.Cell(d, "revokedAt"), Cli.Cell(d, "revocationReason"));
             }

@@ -160,8 +160,9 @@ internal static class AdminApi
             guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(security.Events.Recent(Math.Clamp(limit ?? 100, 1, SecurityStore.MaxEvents))
                 .Select(e => new { e.Id, e.At, Kind = e.Kind.ToString(), e.Subject, e.Detail }))));
 
-        admin.MapGet("/devices/enrollment", (HttpContext http, [FromServices] AdminGuard guard, [FromServices] FleetSecurity security) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(security.Store.Devices())));
+        // Enrolled devices by id, a page at a time: ?limit= (1000), ?after= the last id of the page before.
+        admin.MapGet("/devices/enrollment", (HttpContext http, int? limit, string? after, [FromServices] AdminGuard guard, [FromServices] FleetSecurity security) =>
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(security.Store.Devices(Math.Clamp(limit ?? FleetDevicesView.DefaultPage, 1, FleetDevicesView.MaxPage), after))));
     }
 
     /// <summary>The model's name when the registry has it; otherwise a 404 (not an empty list that looks like a model without versions).</summary>

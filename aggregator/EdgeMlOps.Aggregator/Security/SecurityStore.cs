@@ -122,19 +122,20 @@ public sealed class SecurityStore : IDisposable
     }
 
     /// <summary>Every device that ever enrolled, with its latest-expiring certificate and its revocation if any.</summary>
-    public IReadOnlyList<EnrolledDevice> Devices()
+    public IReadOnlyList<EnrolledDevice> Devices(int limit = int.MaxValue, string? after = null)
     {
         return _db.Run(s => s.Query(
             """
             SELECT c.device_id, c.serial, c.not_after_ms, c.issued_ms, r.revoked_ms, r.reason
             FROM certificates c LEFT JOIN revoked_devices r ON r.device_id = c.device_id
-            WHERE NOT EXISTS (SELECT 1 FROM certificates n WHERE n.device_id = c.device_id
+            WHERE c.device_id > @after AND NOT EXISTS (SELECT 1 FROM certificates n WHERE n.device_id = c.device_id
                               AND (n.not_after_ms > c.not_after_ms OR (n.not_after_ms = c.not_after_ms AND n.serial > c.serial)))
-            ORDER BY c.device_id
+            ORDER BY c.device_id LIMIT @limit
             """,
             reader => new EnrolledDevice(
                 reader.GetString(0), reader.GetString(1), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(2)), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(3)),
-                reader.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)), reader.IsDBNull(5) ? null : reader.GetString(5))));
+                reader.IsDBNull(4) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)), reader.IsDBNull(5) ? null : reader.GetString(5)),
+            ("@after", after ?? string.Empty), ("@limit", (long)limit)));
     }
 
     public void AppendEvent(DateTimeOffset at, SecurityEventKind kind, string subject, string detail)

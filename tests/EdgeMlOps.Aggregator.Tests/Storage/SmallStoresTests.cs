@@ -76,6 +76,8 @@ public sealed class SmallStoresTests
         Assert.Equal(["dev-1", "dev-2"], devices.Select(d => d.DeviceId));
         Assert.Equal(("02", T0.AddDays(14), (string?)null), (devices[0].Serial, devices[0].NotAfter, devices[0].RevocationReason));
         Assert.Equal(("stolen, confirmed", (DateTimeOffset?)T0.AddDays(2)), (devices[1].RevocationReason, devices[1].RevokedAt));
+        Assert.Equal(["dev-1"], store.Devices(limit: 1).Select(d => d.DeviceId)); // a page by id, each device once (its newest certificate)
+        Assert.Equal(["dev-2"], store.Devices(limit: 5, after: "dev-1").Select(d => d.DeviceId));
 
         for (var i = 0; i < 1_000; i++) store.AppendEvent(T0.AddSeconds(i), SecurityEventKind.ConnectionRefused, $"client-{i}", "no certificate");
         store.AppendEvent(T0.AddHours(1), SecurityEventKind.DeviceRevoked, "dev-2", "stolen");
