@@ -24,8 +24,8 @@ public static class RegistryHistoryCost
             using var databases = new StoreDatabases(scratch.Options, scratch.Directory);
             using var registry = new ModelRegistry(databases.Open("registry.db", durable: false));
             Fill(registry, versions);
-            Row(output, scratch.Name, "versions (API, console)", () => registry.Versions("bench"), () => registry.VersionsPage("bench", ModelRegistry.DefaultPage, null));
-            Row(output, scratch.Name, "rounds (API, console)", () => registry.Rounds("bench"), () => registry.RoundsPage("bench", ModelRegistry.DefaultPage, null));
+            Row(output, scratch.Name, "versions (API, console)", () => registry.Versions("bench"), () => registry.VersionsPage("bench", EdgeMlOps.Aggregator.Http.ApiPage.DefaultSize, null));
+            Row(output, scratch.Name, "rounds (API, console)", () => registry.Rounds("bench"), () => registry.RoundsPage("bench", EdgeMlOps.Aggregator.Http.ApiPage.DefaultSize, null));
             Row(output, scratch.Name, "rounds by status (/metrics)", () => registry.Rounds("bench").GroupBy(r => r.Status).Select(g => (g.Key, g.Count())).ToArray(), () => registry.RoundCounts("bench"));
             Row(output, scratch.Name, "a version's round (card)", () => registry.Rounds("bench").FirstOrDefault(r => r.NewVersion == 7), () => registry.RoundOf("bench", 7));
             Row(output, scratch.Name, "deployed (every round)", () => registry.Versions("bench").LastOrDefault(v => v.State == VersionStates.Deployed), () => registry.LatestIn("bench", VersionStates.Deployed));

@@ -38,12 +38,12 @@ internal static class AdminApi
                 Lines = lines.Current.Select(l => new { l.Name, Url = (l.Options.PublicBaseUrl ?? new Uri(l.Options.HttpUrl)).ToString() }).ToArray(),
             })));
 
-        // History a page at a time (HistoryPage): the newest ?limit= (1000) below ?before=, oldest first.
+        // History a page at a time (ApiPage): the newest ?limit= (1000) below ?before=, oldest first.
         admin.MapGet("/models/{name}/versions", (HttpContext http, string name, int? limit, ulong? before, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.VersionsPage(KnownModel(registry, options, name), HistoryPage.Size(limit), before))));
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.VersionsPage(KnownModel(registry, options, name), ApiPage.Size(limit), before))));
 
         admin.MapGet("/models/{name}/rounds", (HttpContext http, string name, int? limit, long? before, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry, [FromServices] AggregatorOptions options) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.RoundsPage(KnownModel(registry, options, name), HistoryPage.Size(limit), before))));
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.RoundsPage(KnownModel(registry, options, name), ApiPage.Size(limit), before))));
 
         // A data scientist's model, trained elsewhere: the inference ONNX file as the body.
         admin.MapPost("/models/{name}/versions", (HttpContext http, string name, string? reason, [FromServices] AdminGuard guard, [FromServices] AggregatorOptions options, [FromServices] VersionUploads uploads) =>
@@ -162,7 +162,7 @@ internal static class AdminApi
 
         // Enrolled devices by id, a page at a time: ?limit= (1000), ?after= the last id of the page before.
         admin.MapGet("/devices/enrollment", (HttpContext http, int? limit, string? after, [FromServices] AdminGuard guard, [FromServices] FleetSecurity security) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(security.Store.Devices(Math.Clamp(limit ?? FleetDevicesView.DefaultPage, 1, FleetDevicesView.MaxPage), after))));
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(security.Store.Devices(ApiPage.Size(limit), after))));
     }
 
     /// <summary>The model's name when the registry has it; otherwise a 404 (not an empty list that looks like a model without versions).</summary>

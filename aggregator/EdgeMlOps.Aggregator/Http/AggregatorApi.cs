@@ -59,9 +59,9 @@ public static class AggregatorApi
         // What the fleet is and does (device ids, tags, contributors, counters) is for the admin API's identities only: this
         // listener faces the device network (enrollment, artifacts). /healthz and the trust root stay open.
         app.MapGet("/v1/models/{name}/versions", (HttpContext http, string name, int? limit, ulong? before, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.VersionsPage(name, HistoryPage.Size(limit), before))));
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.VersionsPage(name, ApiPage.Size(limit), before))));
         app.MapGet("/v1/models/{name}/rounds", (HttpContext http, string name, int? limit, long? before, [FromServices] AdminGuard guard, [FromServices] ModelRegistry registry) =>
-            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.RoundsPage(name, HistoryPage.Size(limit), before))));
+            guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(registry.RoundsPage(name, ApiPage.Size(limit), before))));
         // A page of devices by id (?limit=, 1000; ?after= the last id of the page before), filtered here (?filter=), and the counts (FleetDevicesView).
         app.MapGet("/v1/fleet/devices", (HttpContext http, string? filter, int? limit, string? after, [FromServices] AdminGuard guard, [FromServices] DeviceDirectory devices) =>
             guard.Run(http, AdminRoles.Viewer, _ => Results.Ok(FleetDevicesView.Page(devices.All, filter, limit, after))));

@@ -10,11 +10,6 @@ namespace EdgeMlOps.Aggregator.Http;
 /// </summary>
 public static class FleetDevicesView
 {
-    /// <summary>The devices a page holds when the caller does not say (<c>?limit=</c>), and the most it holds.</summary>
-    public const int DefaultPage = 1000;
-
-    public const int MaxPage = 100_000;
-
     /// <summary>
     /// The first <paramref name="limit"/> devices by id after <paramref name="after"/> (null: from the first) whose id,
     /// state, tags (<c>key=value</c>) or version (<c>v7</c>) contain <paramref name="filter"/>, case-insensitive — what
@@ -24,7 +19,7 @@ public static class FleetDevicesView
         [.. Matching(devices, filter)
             .Where(d => after is null || string.CompareOrdinal(d.DeviceId, after) > 0)
             .OrderBy(d => d.DeviceId, StringComparer.Ordinal)
-            .Take(Math.Clamp(limit ?? DefaultPage, 1, MaxPage))
+            .Take(ApiPage.Size(limit))
             .Select(d => (object)new { d.DeviceId, State = d.State.ToString(), d.ModelName, d.ModelVersion, d.SampleCount, d.Tags, d.LastSeen, d.SamplesRefused })];
 
     /// <summary>The fleet in counts: devices, online, versions served, and those matching <paramref name="filter"/>.</summary>

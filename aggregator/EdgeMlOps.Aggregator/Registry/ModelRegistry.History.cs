@@ -6,12 +6,6 @@ namespace EdgeMlOps.Aggregator.Registry;
 /// </summary>
 public sealed partial class ModelRegistry
 {
-    /// <summary>What a page of history holds when the caller does not say (<c>?limit=</c>).</summary>
-    public const int DefaultPage = 1000;
-
-    /// <summary>The most a page holds.</summary>
-    public const int MaxPage = 100_000;
-
     /// <summary>Every round, oldest first (a run's own record, tests; an API reads <see cref="RoundsPage"/>).</summary>
     public IReadOnlyList<RoundRecord> Rounds(string model) => Rounds(model, "ORDER BY round");
 

@@ -19,7 +19,7 @@ public sealed class FleetDevicesViewTests
     public void Devices_ComeByIdAPageAtATime_FilteredOnTheServer_AsTheConsolesBoxMatched()
     {
         var first = Ids(FleetDevicesView.Page(Fleet, null, null, null));
-        Assert.Equal((FleetDevicesView.DefaultPage, "dev-00000", "dev-00999"), (first.Length, first[0], first[^1]));
+        Assert.Equal((ApiPage.DefaultSize, "dev-00000", "dev-00999"), (first.Length, first[0], first[^1]));
         Assert.Equal(["dev-01000", "dev-01001"], Ids(FleetDevicesView.Page(Fleet, null, 2, after: first[^1])));
         Assert.Empty(FleetDevicesView.Page(Fleet, null, 10, after: "dev-02499"));
 

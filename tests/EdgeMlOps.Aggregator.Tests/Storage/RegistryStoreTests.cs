@@ -98,7 +98,7 @@ public sealed class RegistryStoreTests
         registry.SetState("m", 4, VersionStates.Deployed, "earlier");
         Assert.Equal([26UL, 27UL, 28UL, 29UL, 30UL], registry.VersionsPage("m", 5, null).Select(v => v.Version));
         Assert.Equal([8UL, 9UL], registry.VersionsPage("m", 2, before: 10).Select(v => v.Version));
-        Assert.Equal(30, registry.VersionsPage("m", ModelRegistry.DefaultPage, null).Count);
+        Assert.Equal(30, registry.VersionsPage("m", EdgeMlOps.Aggregator.Http.ApiPage.DefaultSize, null).Count);
         Assert.Equal([27L, 28L, 29L], registry.RoundsPage("m", 3, null).Select(r => r.Round));
         Assert.Equal([1L, 2L], registry.RoundsPage("m", 5, before: 3).Select(r => r.Round));
         Assert.Equal(11L, registry.RoundOf("m", 12)!.Round);
