@@ -25,14 +25,6 @@ internal sealed class CacheUse
         return use;
     }
 
-    public int Count
-    {
-        get
-        {
-            lock (_gate) return _last.Count;
-        }
-    }
-
     /// <summary>Marks <paramref name="sha256"/>, whose file is in the cache, as just used.</summary>
     public void Touch(string sha256)
     {

@@ -6,7 +6,7 @@ namespace EdgeMlOps.Aggregator.Registry;
 /// </summary>
 public sealed partial class ModelRegistry
 {
-    /// <summary>Every round, oldest first (a run's own record, tests; an API reads <see cref="RoundsPage"/>).</summary>
+    /// <summary>Every round, oldest first: for a short history (the store's contract tests); the API reads <see cref="RoundsPage"/>.</summary>
     public IReadOnlyList<RoundRecord> Rounds(string model) => Rounds(model, "ORDER BY round");
 
     /// <summary>The newest <paramref name="limit"/> rounds before round <paramref name="before"/> (null: the newest), oldest first.</summary>

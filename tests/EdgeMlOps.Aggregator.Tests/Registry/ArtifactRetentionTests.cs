@@ -76,9 +76,29 @@ public sealed class ArtifactRetentionTests
     }
 
     [Fact]
-    public void KeepVersionsZero_KeepsEveryArtifact_AndANegativeCountIsRefused()
+    public void KeepVersionsZero_KeepsEveryArtifact_OneKeepsTheNewest_AndANegativeCountIsRefused()
     {
-        Assert.Equal(0, new RegistryOptions { KeepVersions = 0 }.KeepVersions);
+        var dir = AggregatorFixture.TempDirectory();
+        using var registry = new ModelRegistry(Path.Combine(dir, "registry.db"));
+        using var audit = new AuditLog(Path.Combine(dir, "audit.db"));
+        var artifacts = new ArtifactStore(Path.Combine(dir, "artifacts"));
+        registry.AddModel("tiny", "mlp-4-3", DateTimeOffset.UtcNow);
+        for (ulong v = 1; v <= 4; v++)
+        {
+            var sha = artifacts.Put([(byte)v, 1, 2, 3]);
+            registry.AddVersion(new ModelVersionRecord("tiny", v, v - 1, (long)v, 1, 5, sha, 4, string.Empty, 0, null, null, null, DateTimeOffset.UtcNow));
+        }
+
+        ArtifactRetention Retention(int keep) => new(AggregatorFixture.Options(dir, clients: 1) with { Registry = new RegistryOptions { KeepVersions = keep } },
+            registry, artifacts, audit, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+
+        Assert.Null(Retention(0).Prune());
+        Assert.All(registry.Versions("tiny"), v => Assert.NotNull(artifacts.TryGetPath(v.InferenceSha256)));
+        var pruned = Retention(1).Prune();
+        Assert.Equal([1UL, 2UL, 3UL], pruned!.Versions);
+        Assert.Equal(12L, pruned.BytesFreed); // three 4-byte files
+        Assert.Equal([4UL], registry.KeptVersions("tiny").Select(v => v.Version));
+        Assert.Null(Retention(1).Prune()); // nothing more to do
         Assert.Contains(new RegistryOptions { KeepVersions = -1 }.Problems(), p => p.Key == "Registry:KeepVersions");
     }
 
