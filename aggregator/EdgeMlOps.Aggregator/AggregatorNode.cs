@@ -115,6 +115,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         _evaluation = new FederatedEvaluationRunner(options, _models, Strategy, Devices, _open, tasks, Explainer, Drift.Monitor.Reference, _time);
         _inbox = new FleetInbox(options, Devices, _open, Drift, _publisher, _stores, Rejections, _time, _stopping.Token, _logger);
         _uploads = new VersionUploads(options, _stores.Registry, _open, committer);
+        SilentDevices = new SilentDevices(options.Devices, Devices, _publisher, options.Topics, _time, _logger);
         _revocation = new DeviceRevocation(_stores.Security, Devices, _open, _stores.Audit, _announcer, _time);
         var validation = new Pipeline.CandidateValidation(options, _stores.Artifacts, evaluator, Explainer, Drift, _evaluation);
         Pipeline = new Pipeline.RetrainingPipeline(options, _stores, _models, _uploads, Rollouts, Drift, validation, RunRoundAsync, _time, _logger);
@@ -129,6 +130,9 @@ public sealed class AggregatorNode : IAsyncDisposable
     internal TimeProvider Time => _time;
 
     public DeviceDirectory Devices { get; }
+
+    /// <summary>Forgets devices no longer heard from (<c>Devices:ForgetAfterDays</c>), and their retained statuses.</summary>
+    public SilentDevices SilentDevices { get; }
 
     /// <summary>Explanations of registered versions on the held-out data (model cards, the explainability gate).</summary>
     public Explanations.VersionExplainer Explainer { get; }
@@ -248,7 +252,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         await _announcer.PublishTrustAsync(cancellationToken).ConfigureAwait(false);
         await _announcer.AnnounceAsync(_models.Head, cancellationToken).ConfigureAwait(false);
         await Rollouts.RestoreAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var loop in new Func<CancellationToken, Task>[] { Drift.RunAsync, _announcer.RunAsync, _announcer.RunTimestampsAsync, Rollouts.RunAsync, Pipeline.RunAsync })
+        foreach (var loop in new Func<CancellationToken, Task>[] { Drift.RunAsync, _announcer.RunAsync, _announcer.RunTimestampsAsync, Rollouts.RunAsync, Pipeline.RunAsync, SilentDevices.RunAsync })
         {
             _loops.Add(Task.Run(() => loop(_stopping.Token), CancellationToken.None));
         }
@@ -416,6 +420,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         services.AddSingleton(Explainer);
         services.AddSingleton(_evaluation);
         services.AddSingleton(Devices);
+        services.AddSingleton(SilentDevices);
         services.AddSingleton(Rejections);
         services.AddSingleton(Strategy);
         services.AddSingleton(Rollouts);

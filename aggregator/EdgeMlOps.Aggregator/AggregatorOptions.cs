@@ -27,6 +27,7 @@ public sealed partial record AggregatorOptions
             .Concat(Security.Problems().Select(p => $"{Section}:{p.Key}: {p.Problem}"))
             .Concat(Replicas.Problems(Store, Rounds.Mode, Strategy, Model).Select(p => $"{Section}:{p.Key}: {p.Problem}"))
             .Concat(Edge.Problems().Select(p => $"{Section}:{p.Key}: {p.Problem}"))
+            .Concat(Registry.Problems().Concat(Devices.Problems()).Select(p => $"{Section}:{p.Key}: {p.Problem}"))
             .ToList();
         if (errors.Count > 0) throw new OptionsValidationException("aggregator", errors);
     }
@@ -130,6 +131,9 @@ public sealed partial record AggregatorOptions
     /// <summary>What the registry keeps on disk: the artifacts of how many versions (<c>Aggregator:Registry:KeepVersions</c>).</summary>
     public Registry.RegistryOptions Registry { get; init; } = new();
 
+    /// <summary>How long devices no longer heard from are remembered (<c>Aggregator:Devices:ForgetAfterDays</c>).</summary>
+    public Fleet.DeviceOptions Devices { get; init; } = new();
+
     /// <summary>Aggregator replicas sharing the fleet's rounds (off unless <c>Replicas:Name</c> is set).</summary>
     public Replicas.ReplicaOptions Replicas { get; init; } = new();
 
@@ -229,6 +233,7 @@ public sealed partial record AggregatorOptions
             DataDirectory = r.String(nameof(DataDirectory), DefaultDataDirectory),
             Store = Storage.StoreOptions.Read(r),
             Registry = EdgeMlOps.Aggregator.Registry.RegistryOptions.Read(r),
+            Devices = EdgeMlOps.Aggregator.Fleet.DeviceOptions.Read(r),
             Replicas = EdgeMlOps.Aggregator.Replicas.ReplicaOptions.Read(r),
             Edge = EdgeMlOps.Aggregator.Edge.EdgeOptions.Read(r),
             Seed = r.Int(nameof(Seed), 1),

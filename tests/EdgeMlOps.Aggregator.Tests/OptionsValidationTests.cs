@@ -23,6 +23,25 @@ public class OptionsValidationTests
         Assert.Equal(4, ex.Errors.Count);
     }
 
+    /// <summary>What the aggregator keeps (artifacts, devices) built in code was never checked: a negative count or age ran.</summary>
+    [Fact]
+    public void RetentionOptionsBuiltInCode_AreHeldToTheRangesConfigurationHas()
+    {
+        var options = AggregatorFixture.Options(AggregatorFixture.TempDirectory(), clients: 1) with
+        {
+            Registry = new EdgeMlOps.Aggregator.Registry.RegistryOptions { KeepVersions = -1 },
+            Devices = new EdgeMlOps.Aggregator.Fleet.DeviceOptions { ForgetAfter = TimeSpan.FromDays(-1) },
+        };
+        var ex = Assert.Throws<OptionsValidationException>(() => new AggregatorNode(options));
+        Assert.Equal(
+            ["Aggregator:Registry:KeepVersions: must be 0 (keep every version's artifacts) or a count of versions, not -1", "Aggregator:Devices:ForgetAfterDays: must be 0 (remember every device) or a number of days, not -1"],
+            ex.Errors);
+
+        var configured = AggregatorOptions.FromConfiguration(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Aggregator:Devices:ForgetAfterDays"] = "0.5" }).Build());
+        Assert.Equal(TimeSpan.FromHours(12), configured.Devices.ForgetAfter);
+        Assert.Equal(TimeSpan.FromDays(7), AggregatorOptions.FromConfiguration(new ConfigurationBuilder().Build()).Devices.ForgetAfter);
+    }
+
     [Fact]
     public void SecurityOptionsBuiltInCode_AreHeldToTheRangesConfigurationHas()
     {

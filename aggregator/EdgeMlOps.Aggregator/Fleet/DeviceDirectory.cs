@@ -162,6 +162,25 @@ public sealed class DeviceDirectory(TimeProvider time)
             : info);
     }
 
+    /// <summary>
+    /// Forgets every device not heard from for longer than <paramref name="after"/> that is not online keeping to its
+    /// status interval — offline, lost, or silent past three intervals — and returns them. An online device that never
+    /// declared its interval is kept: its silence cannot be told from quiet. A device forgotten here is added anew by its
+    /// next status, whatever its boot epoch and sequence.
+    /// </summary>
+    public IReadOnlyList<DeviceInfo> ForgetSilent(TimeSpan after)
+    {
+        var now = _time.GetUtcNow();
+        var gone = new List<DeviceInfo>();
+        foreach (var (id, info) in _devices)
+        {
+            if (now - info.LastSeen <= after || (info.State == DeviceState.Online && !info.IsSilent(now))) continue;
+            if (_devices.TryRemove(KeyValuePair.Create(id, info))) gone.Add(info); // a status applied meanwhile keeps the device
+        }
+
+        return gone;
+    }
+
     /// <summary>A status's squared errors that cannot be true are dropped (read as no errors), not trusted (<see cref="ReportBounds.SquaredErrors"/>).</summary>
     private static bool PlausibleErrors(DeviceStatus status) => ReportBounds.SquaredErrors(status.FeedbackSquaredErrorSum, status.FeedbackSquaredErrorSquares, status.FeedbackCount);
 

@@ -58,6 +58,7 @@ public sealed class FleetInbox(
         }
 
         if (!_topics.TryParseDeviceTopic(topic, out var deviceId, out var kind)) return Task.CompletedTask;
+        if (payload.Length == 0 && kind == "status") return Task.CompletedTask; // a retained status cleared (SilentDevices): nothing said
         if (payload.Length > ProtocolInfo.MaxPayloadBytes)
         {
             Reject(deviceId, RejectionReason.Oversized, $"{payload.Length} bytes on {kind}");

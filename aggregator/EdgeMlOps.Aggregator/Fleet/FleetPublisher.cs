@@ -66,6 +66,10 @@ public sealed class FleetPublisher(TimeProvider time, FleetTimestamps? timestamp
     public Task PublishAsync(string topic, byte[] payload, CancellationToken cancellationToken) =>
         Channel.PublishAsync(topic, payload, retain: false, cancellationToken);
 
+    /// <summary>Clears what the broker retains on a topic that is not the aggregator's own statement (a forgotten device's status): an empty retained message.</summary>
+    public Task ClearRetainedAsync(string topic, CancellationToken cancellationToken) =>
+        Channel.PublishAsync(topic, [], retain: true, cancellationToken);
+
     /// <summary>
     /// Publishes again everything the aggregator retained: after a reconnection the broker may have lost its retained
     /// messages (restarted without persistence, or a new node of a cluster). The freshness statement is issued anew

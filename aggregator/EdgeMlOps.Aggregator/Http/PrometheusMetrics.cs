@@ -17,7 +17,7 @@ namespace EdgeMlOps.Aggregator.Http;
 /// and memory across the fleet; rollout progress; broker and artifact counters; repairs made when the stores opened.
 /// </summary>
 internal sealed class PrometheusMetrics(
-    AggregatorOptions options, DeviceDirectory devicesDirectory, FleetSecurity security, ModelRepository models, ModelRegistry registry,
+    AggregatorOptions options, DeviceDirectory devicesDirectory, SilentDevices silentDevices, FleetSecurity security, ModelRepository models, ModelRegistry registry,
     RejectionCounters rejections, DriftWatch drift, RolloutManager rollouts, FleetTraffic traffic, FleetStores stores, Replicas.ReplicaWatch replicas, TimeProvider time)
 {
     public string Render()
@@ -42,6 +42,9 @@ internal sealed class PrometheusMetrics(
         var serving = devices.Where(d => d.State == EdgeMlOps.Shared.Protocol.V1.DeviceState.Online).ToArray();
         Sample(o, "edgemlops_devices_degraded", serving.Count(d => d.StorageNotice.Length > 0), ("reason", "storage"));
         Sample(o, "edgemlops_devices_degraded", serving.Count(d => d.ModelNotice.Length > 0), ("reason", "model"));
+
+        Family(o, "edgemlops_devices_forgotten_total", "counter", "Devices forgotten after Devices:ForgetAfterDays without a word (their retained statuses cleared).");
+        Sample(o, "edgemlops_devices_forgotten_total", silentDevices.Forgotten);
 
         // Replicas connected but starved of updates (docs/SCALING.md): a broker rule missing drops their share silently.
         Family(o, "edgemlops_replica_silent_rounds", "gauge", "Rounds in a row that fell short while a connected aggregator replica wrote no share (2 or more: starved).");
