@@ -74,8 +74,8 @@ internal static partial class AggregatorLog
     [LoggerMessage(EventId = 2051, Level = LogLevel.Warning, Message = "Prediction drift: v{Version} cohort {Cohort} window {Window}: {Drifted} of {Judged} outputs moved from the version's first production predictions: {Outputs}")]
     public static partial void LogPredictionDrift(this ILogger logger, ulong version, string cohort, long window, int drifted, int judged, string outputs);
 
-    [LoggerMessage(EventId = 2090, Level = LogLevel.Information, Message = "Forgot {Count} devices not heard from for {Days:0.###} days (Devices:ForgetAfterDays): {Devices}")]
-    public static partial void LogDevicesForgotten(this ILogger logger, int count, double days, string devices);
+    [LoggerMessage(EventId = 2090, Level = LogLevel.Information, Message = "Forgot {Count} devices not heard from for {Period} (Devices:ForgetAfterDays): {Devices}")]
+    public static partial void LogDevicesForgotten(this ILogger logger, int count, string period, string devices);
 
     [LoggerMessage(EventId = 2091, Level = LogLevel.Warning, Message = "The retained statuses of {Count} forgotten devices could not be cleared on the broker (a restart reads them back): {Reason}")]
     public static partial void LogRetainedStatusesNotCleared(this ILogger logger, int count, string reason);

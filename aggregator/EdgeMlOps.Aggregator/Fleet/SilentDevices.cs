@@ -57,9 +57,15 @@ public sealed class SilentDevices(DeviceOptions options, DeviceDirectory devices
             logger.LogRetainedStatusesNotCleared(gone.Count - cleared, ex.Message);
         }
 
-        logger.LogDevicesForgotten(gone.Count, options.ForgetAfter.TotalDays, Describe(gone));
+        logger.LogDevicesForgotten(gone.Count, Period(options.ForgetAfter), Describe(gone));
         return gone.Count;
     }
+
+    /// <summary>"7 days", "12 hours", "17.3 s": what the setting says, readably.</summary>
+    internal static string Period(TimeSpan period) =>
+        period.TotalDays >= 1 ? FormattableString.Invariant($"{period.TotalDays:0.##} days")
+        : period.TotalHours >= 1 ? FormattableString.Invariant($"{period.TotalHours:0.##} hours")
+        : FormattableString.Invariant($"{period.TotalSeconds:0.#} s");
 
     private static string Describe(IReadOnlyList<DeviceInfo> gone) =>
         string.Join(", ", gone.Take(5).Select(d => d.DeviceId)) + (gone.Count > 5 ? $" and {gone.Count - 5} more" : string.Empty);

@@ -102,6 +102,12 @@ public sealed class SilentDevicesTests
         Assert.Empty(directory.ForgetSilent(TimeSpan.FromDays(7)));
     }
 
+    [Fact]
+    public void TheLog_SaysThePeriodReadably()
+    {
+        Assert.Equal(["7 days", "12 hours", "17.3 s"], new[] { TimeSpan.FromDays(7), TimeSpan.FromDays(0.5), TimeSpan.FromDays(0.0002) }.Select(SilentDevices.Period));
+    }
+
     private static async Task<string[]> RetainedStatuses(InMemoryFleetHub hub)
     {
         var seen = new ConcurrentBag<string>();
