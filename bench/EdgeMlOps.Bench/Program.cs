@@ -37,6 +37,12 @@ if (args is ["registry-history", .. var historyArgs])
     return;
 }
 
+if (args is ["device-churn", .. var churnArgs])
+{
+    EdgeMlOps.Bench.DeviceChurnCost.Run(churnArgs.Length > 0 ? int.Parse(churnArgs[0], System.Globalization.CultureInfo.InvariantCulture) : 100_000, Console.Out);
+    return;
+}
+
 if (args is ["store-cost", .. var rest])
 {
     await EdgeMlOps.Bench.StoreCost.RunAsync(rest.FirstOrDefault(), Console.Out);
