@@ -85,7 +85,7 @@ public sealed record ModelCard(string Markdown, string Html)
                 ["Round", v.Round.ToString(inv)], ["Contributing devices", v.Contributors.ToString(inv)], ["Labelled samples (on devices)", v.Samples.ToString(inv)],
                 ["Mean local training loss", F(v.TrainLoss)], ["Devices selected", round?.Selected.ToString(inv) ?? "-"], ["Updates rejected", round?.Rejected.ToString(inv) ?? "-"],
             ]),
-            ReferenceSection(monitor.Reference(v.Version), inv),
+            ReferenceSection(monitor.Reference(v.Version), v.ArtifactsPrunedAt is not null, inv),
             Explanations.ExplanationCardSections.Explanations(explanation, fleetImportance, options.Governance.Explain, inv),
             Explanations.ExplanationCardSections.Subpopulations(explanation, inv),
             new("Lineage", Header: ["Version", "Parent", "Round", "Devices", "Samples", "State", "Created"], Rows: lineage,
@@ -112,9 +112,10 @@ public sealed record ModelCard(string Markdown, string Html)
     /// The version's reference profile: merged from the sketches devices attached to their updates, so
     /// it describes the training data without any of it having left the devices.
     /// </summary>
-    private static Section ReferenceSection(EdgeMlOps.Shared.Monitoring.WindowProfile? reference, CultureInfo inv)
+    private static Section ReferenceSection(EdgeMlOps.Shared.Monitoring.WindowProfile? reference, bool pruned, CultureInfo inv)
     {
         const string Title = "Training data profile";
+        if (pruned && reference is null) return new(Title, ["Its reference profile was pruned with its artifacts (Registry:KeepVersions)."]);
         if (reference is null || reference.Features.All(f => f.Count == 0))
         {
             return new(Title, ["No reference profile: no device attached sketches of its training samples to this version's round (see Monitoring:ReferenceDevicesPerRound)."]);

@@ -76,7 +76,7 @@ public sealed record PerformanceView(ulong Version, string Cohort, long Window, 
 /// of <paramref name="outputs"/> output values) forms from its first evaluated fleet-wide windows, until they hold
 /// <see cref="ProductionReferenceRows"/> predictions; the drift watch keeps it in the registry.
 /// </remarks>
-public sealed class FleetMonitor(MonitoringOptions options, int features, int classes, bool referenceFromProduction = false, int outputs = 0)
+public sealed partial class FleetMonitor(MonitoringOptions options, int features, int classes, bool referenceFromProduction = false, int outputs = 0)
 {
     public const string AllCohorts = "all";
 

@@ -5,8 +5,11 @@ using Microsoft.Extensions.Logging;
 
 namespace EdgeMlOps.Aggregator.Registry;
 
-/// <summary>What one prune deleted: the versions whose artifacts went, and the bytes freed.</summary>
-public sealed record PruneOutcome(IReadOnlyList<ulong> Versions, long BytesFreed);
+/// <summary>What one prune deleted: the versions whose artifacts went, the bytes freed, and the versions whose reference profiles went with them.</summary>
+public sealed record PruneOutcome(IReadOnlyList<ulong> Versions, long BytesFreed)
+{
+    public IReadOnlyList<ulong> ProfilesDropped { get; init; } = [];
+}
 
 /// <summary>
 /// Keeps the registry's artifacts from filling the disk (<c>Registry:KeepVersions</c>): every round makes a version,
@@ -14,7 +17,8 @@ public sealed record PruneOutcome(IReadOnlyList<ulong> Versions, long BytesFreed
 /// are deleted: not among the newest <see cref="RegistryOptions.KeepVersions"/>, not deployed or approved, not uploaded
 /// or initial (a user's own bytes, or version 1), not named by any rollout (its version, or the one it replaced and
 /// would roll back to). A file another kept version names stays. The rows stay — lineage, metrics, hashes, states —
-/// marked pruned (<see cref="ModelVersionRecord.ArtifactsPrunedAt"/>), and each prune is audited.
+/// marked pruned (<see cref="ModelVersionRecord.ArtifactsPrunedAt"/>), and each prune is audited. A pruned version's
+/// reference profiles (drift and prediction references) are deleted with its files.
 /// </summary>
 public sealed partial class ArtifactRetention(AggregatorOptions options, ModelRegistry registry, ArtifactStore artifacts, AuditLog audit, TimeProvider time, ILogger logger)
 {
@@ -40,23 +44,25 @@ public sealed partial class ArtifactRetention(AggregatorOptions options, ModelRe
         var versions = prune.Select(v => v.Version).ToArray();
         var at = time.GetUtcNow();
         registry.MarkPruned(options.ModelName, versions, at);
+        var profiles = registry.DeletePrunedProfiles(options.ModelName);
         var reason = string.Create(CultureInfo.InvariantCulture,
             $"artifacts of {Describe(versions)} pruned, {freed:N0} bytes freed: not among the newest {keep} (Registry:KeepVersions), not deployed, approved, uploaded or named by a rollout");
         audit.Append(at, Actor, "version.prune", $"model/{options.ModelName}", reason, null, null);
         LogPruned(logger, options.ModelName, reason);
-        return new PruneOutcome(versions, freed);
+        return new PruneOutcome(versions, freed) { ProfilesDropped = profiles };
     }
 
     /// <summary>Prunes, logging instead of throwing: a file the disk will not let go must not fail the round that made a version.</summary>
-    public void PruneQuietly()
+    public PruneOutcome? PruneQuietly()
     {
         try
         {
-            Prune();
+            return Prune();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Storage.StoreException)
         {
             LogPruneFailed(logger, options.ModelName, ex.Message);
+            return null;
         }
     }
 

@@ -33,6 +33,31 @@ public sealed partial class ModelRegistry
 
     public IReadOnlyList<(ulong Version, byte[] Profile)> PredictionReferences(string model) => VersionProfiles("prediction_reference_profiles", model);
 
+    /// <summary>
+    /// Deletes every profile (drift references, fleet-wide and per cohort, and prediction references) of the versions
+    /// whose artifacts were pruned — those pruned before this was done too — under the registry's <see cref="Fence"/>;
+    /// returns the versions that had any, oldest first. A pruned version is served by no one the fleet follows.
+    /// </summary>
+    public IReadOnlyList<ulong> DeletePrunedProfiles(string model)
+    {
+        var fence = Fence;
+        return _db.Run(s => s.InTransaction(() =>
+        {
+            fence?.AssertHeld(s, $"deleting the reference profiles of {model}'s pruned versions");
+            var versions = new SortedSet<ulong>();
+            foreach (var table in ProfileTables)
+            {
+                var pruned = $"FROM {table} WHERE model = @m AND version IN (SELECT version FROM versions WHERE model = @m AND pruned_ms IS NOT NULL)";
+                versions.UnionWith(s.Query($"SELECT DISTINCT version {pruned}", r => (ulong)r.GetInt64(0), ("@m", model)));
+                s.Execute($"DELETE {pruned}", ("@m", model));
+            }
+
+            return (IReadOnlyList<ulong>)[.. versions];
+        }));
+    }
+
+    private static readonly string[] ProfileTables = ["reference_profiles", "cohort_reference_profiles", "prediction_reference_profiles"];
+
     /// <summary>Keeps (or replaces) a version's profile in <paramref name="table"/> (one of this file's tables, never user input).</summary>
     private void SaveVersionProfile(string table, string model, ulong version, byte[] profile) =>
         _db.Run(s => s.Execute(

@@ -10,7 +10,7 @@ namespace EdgeMlOps.Aggregator.Rounds;
 /// <summary>
 /// Makes a new training head: from a round's combined delta (through the strategy's server optimizer) or from
 /// uploaded weights; registers it, gives it its reference profile, keeps the strategy's state with it, announces it, and
-/// prunes the artifacts of versions the registry no longer keeps (<see cref="ArtifactRetention"/>).
+/// prunes the artifacts and reference profiles of versions the registry no longer keeps (<see cref="ArtifactRetention"/>).
 /// Call under <see cref="OpenRounds.Gate"/>.
 /// </summary>
 public sealed class VersionCommitter(AggregatorOptions options, ModelRepository models, FederatedStrategy strategy, DriftWatch drift, FleetStores stores, FleetAnnouncer announcer, ArtifactRetention retention)
@@ -26,8 +26,14 @@ public sealed class VersionCommitter(AggregatorOptions options, ModelRepository 
         stores.Registry.SaveStrategyState(options.ModelName, model.Record.Version, strategy.SaveState());
         models.SetHead(model);
         await announcer.AnnounceAsync(model, cancellationToken).ConfigureAwait(false);
-        retention.PruneQuietly();
+        Prune();
         return model;
+    }
+
+    /// <summary>Prunes what the registry no longer keeps; the monitor forgets the pruned versions' references with it.</summary>
+    private void Prune()
+    {
+        if (retention.PruneQuietly() is { } outcome) drift.Monitor.Forget([.. outcome.Versions, .. outcome.ProfilesDropped]);
     }
 
     /// <summary>Registers weights trained elsewhere as the next version (the head) and publishes it.</summary>
@@ -39,7 +45,7 @@ public sealed class VersionCommitter(AggregatorOptions options, ModelRepository 
         drift.PromoteReference(model.Record.Version, current.Record.Version);
         models.SetHead(model);
         await announcer.AnnounceAsync(model, cancellationToken).ConfigureAwait(false);
-        retention.PruneQuietly();
+        Prune();
         return model;
     }
 }

@@ -28,6 +28,7 @@ public sealed class ArtifactRetentionTests
             await using var device = new ScriptedDevice("d-1", "test", node);
             await device.ConnectAsync(5);
             await Eventually.Until(() => node.Devices.Eligible().Count == 1, "the device eligible");
+            node.Monitor.SetReference(1, node.Monitor.NewProfile()); // each version inherits it (no training sketches), kept per version
 
             // v2 and v3 are rolled out in turn (v2, archived, is the rollback target of v3's rollout); v4 is approved; then
             // rounds make v5 to v10.
@@ -59,6 +60,12 @@ public sealed class ArtifactRetentionTests
             Assert.NotEmpty(audited);
             Assert.Equal(["v5", "v6", "v7"], audited.Select(e => e.Reason.Split()[2]).ToArray()); // one version at a time, as each left the newest three
 
+            // A pruned version's drift references go with its files, from the store and from memory: for MNIST they are
+            // 723 KB a version (the training sketches of 784 inputs), and every one was kept, and read at each start.
+            Assert.Equal([2UL, 3UL, 4UL, 8UL, 9UL, 10UL], node.Registry.References("tiny").Select(r => r.Version));
+            Assert.All(pruned, v => Assert.Null(node.Monitor.Reference(v)));
+            Assert.All(kept, v => Assert.NotNull(node.Monitor.Reference(v)));
+
             // What needs the files says so instead of failing: approval, a rollout, the card.
             var approve = Assert.Throws<GovernanceException>(() => node.Governance.Approve("alice", "tiny", 6, "too late"));
             Assert.Contains("pruned", approve.Message, StringComparison.Ordinal);
@@ -66,6 +73,7 @@ public sealed class ArtifactRetentionTests
             Assert.Contains("v6 cannot be rolled out: its artifacts were pruned", rollOut.Message, StringComparison.Ordinal);
             var card = ModelCard.Build(node.Registry, node.Options, node.Monitor, versions[6], artifacts: node.Artifacts);
             Assert.Contains("pruned", card.Markdown, StringComparison.Ordinal);
+            Assert.Contains("Its reference profile was pruned with its artifacts", card.Markdown, StringComparison.Ordinal);
         }
 
         // A restart resumes from the newest version, and a second prune finds nothing more to do.
@@ -73,6 +81,8 @@ public sealed class ArtifactRetentionTests
         await again.StartAsync(CancellationToken.None);
         Assert.Equal(10UL, again.CurrentVersion.Version);
         Assert.Equal(7, again.Registry.Versions("tiny").Count(v => v.ArtifactsPrunedAt is null));
+        Assert.Null(again.Monitor.Reference(6));
+        Assert.NotNull(again.Monitor.Reference(9));
     }
 
     [Fact]
@@ -92,11 +102,22 @@ public sealed class ArtifactRetentionTests
         ArtifactRetention Retention(int keep) => new(AggregatorFixture.Options(dir, clients: 1) with { Registry = new RegistryOptions { KeepVersions = keep } },
             registry, artifacts, audit, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
 
+        foreach (var v in new ulong[] { 1, 2, 3, 4 })
+        {
+            registry.SaveReference("tiny", v, [1]);
+            registry.SaveCohortReference("tiny", v, "eu", [2]);
+            registry.SavePredictionReference("tiny", v, [3]);
+        }
+
         Assert.Null(Retention(0).Prune());
         Assert.All(registry.Versions("tiny"), v => Assert.NotNull(artifacts.TryGetPath(v.InferenceSha256)));
         var pruned = Retention(1).Prune();
         Assert.Equal([1UL, 2UL, 3UL], pruned!.Versions);
         Assert.Equal(12L, pruned.BytesFreed); // three 4-byte files
+        Assert.Equal([1UL, 2UL, 3UL], pruned.ProfilesDropped);
+        Assert.Equal([4UL], registry.References("tiny").Select(r => r.Version));
+        Assert.Equal([4UL], registry.CohortReferences("tiny").Select(r => r.Version));
+        Assert.Equal([4UL], registry.PredictionReferences("tiny").Select(r => r.Version));
         Assert.Equal([4UL], registry.KeptVersions("tiny").Select(v => v.Version));
         Assert.Null(Retention(1).Prune()); // nothing more to do
         Assert.Contains(new RegistryOptions { KeepVersions = -1 }.Problems(), p => p.Key == "Registry:KeepVersions");

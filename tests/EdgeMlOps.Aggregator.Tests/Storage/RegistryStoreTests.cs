@@ -108,11 +108,23 @@ public sealed class RegistryStoreTests
         Assert.Equal(7UL, registry.LatestIn("m", VersionStates.Deployed)!.Version);
         Assert.Null(registry.LatestIn("m", VersionStates.Rejected));
 
+        foreach (var v in new ulong[] { 2, 3, 4 })
+        {
+            registry.SaveReference("m", v, [1]);
+            registry.SaveCohortReference("m", v, "eu", [2]);
+        }
+
+        registry.SavePredictionReference("m", 3, [3]);
         registry.MarkPruned("m", [2, 3], T0.AddDays(1));
         registry.MarkPruned("m", [3], T0.AddDays(2)); // marked once: the first time stays
         Assert.Equal(28, registry.KeptVersions("m").Count);
         Assert.Equal(T0.AddDays(1), registry.Version("m", 3)!.ArtifactsPrunedAt);
         Assert.Null(registry.Version("m", 4)!.ArtifactsPrunedAt);
+        Assert.Equal([2UL, 3UL], registry.DeletePrunedProfiles("m")); // a pruned version's profiles go, every kind
+        Assert.Equal([4UL], registry.References("m").Select(r => r.Version));
+        Assert.Equal([4UL], registry.CohortReferences("m").Select(r => r.Version));
+        Assert.Empty(registry.PredictionReferences("m"));
+        Assert.Empty(registry.DeletePrunedProfiles("m"));
     }
 
     [Theory]
