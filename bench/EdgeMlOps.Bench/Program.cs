@@ -43,6 +43,12 @@ if (args is ["device-churn", .. var churnArgs])
     return;
 }
 
+if (args is ["reference-memory", var registryPath, var referenceModel, var inputs, var classes])
+{
+    EdgeMlOps.Bench.ReferenceMemoryCost.Run(registryPath, referenceModel, int.Parse(inputs, System.Globalization.CultureInfo.InvariantCulture), int.Parse(classes, System.Globalization.CultureInfo.InvariantCulture), Console.Out);
+    return;
+}
+
 if (args is ["store-cost", .. var rest])
 {
     await EdgeMlOps.Bench.StoreCost.RunAsync(rest.FirstOrDefault(), Console.Out);
