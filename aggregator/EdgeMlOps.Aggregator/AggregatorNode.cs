@@ -116,7 +116,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         _inbox = new FleetInbox(options, Devices, _open, Drift, _publisher, _stores, Rejections, _time, _stopping.Token, _logger);
         _uploads = new VersionUploads(options, _stores.Registry, _open, committer);
         SilentDevices = new SilentDevices(options.Devices, Devices, _publisher, options.Topics, _time, _logger);
-        _revocation = new DeviceRevocation(_stores.Security, Devices, _open, _stores.Audit, _announcer, _time);
+        _revocation = new DeviceRevocation(_stores.Security, Devices, _open, _stores.Audit, _announcer, _publisher, options.Topics, _time);
         var validation = new Pipeline.CandidateValidation(options, _stores.Artifacts, evaluator, Explainer, Drift, _evaluation);
         Pipeline = new Pipeline.RetrainingPipeline(options, _stores, _models, _uploads, Rollouts, Drift, validation, RunRoundAsync, _time, _logger);
         Drift.Retrain = RunRoundAsync;

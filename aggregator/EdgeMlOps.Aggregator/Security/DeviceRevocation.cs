@@ -8,9 +8,10 @@ namespace EdgeMlOps.Aggregator.Security;
 /// directory — audits it, and publishes the fleet's signed revocation list: an edge gateway drops the device from its
 /// site's broker and refuses it there from then on (and until the gateway has the list, the aggregator refuses whatever
 /// a gateway relays for it, so it is never eligible, never tasked, and its gateway never folds its update). An open round
-/// stops waiting for it; an update it sent before the revocation stands (it was authenticated when it arrived).
+/// stops waiting for it; an update it sent before the revocation stands (it was authenticated when it arrived). Its
+/// retained status is cleared on the broker.
 /// </summary>
-public sealed class DeviceRevocation(FleetSecurity security, DeviceDirectory devices, Rounds.OpenRounds rounds, AuditLog audit, FleetAnnouncer announcer, TimeProvider time)
+public sealed class DeviceRevocation(FleetSecurity security, DeviceDirectory devices, Rounds.OpenRounds rounds, AuditLog audit, FleetAnnouncer announcer, FleetPublisher publisher, Shared.Protocol.Topics topics, TimeProvider time)
 {
     public async Task RevokeAsync(string deviceId, string reason, string actor)
     {
@@ -22,6 +23,8 @@ public sealed class DeviceRevocation(FleetSecurity security, DeviceDirectory dev
         try
         {
             await announcer.PublishRevocationsAsync(CancellationToken.None).ConfigureAwait(false);
+            // Its retained status would be read back, and refused, at every start of the aggregator.
+            await publisher.ClearRetainedAsync(topics.Status(deviceId), CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is InvalidOperationException or MQTTnet.Exceptions.MqttCommunicationException)
         {
