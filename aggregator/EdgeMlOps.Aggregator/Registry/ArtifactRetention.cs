@@ -46,7 +46,7 @@ public sealed partial class ArtifactRetention(AggregatorOptions options, ModelRe
         registry.MarkPruned(options.ModelName, versions, at);
         var profiles = registry.DeletePrunedProfiles(options.ModelName);
         var reason = string.Create(CultureInfo.InvariantCulture,
-            $"artifacts of {Describe(versions)} pruned, {freed:N0} bytes freed: not among the newest {keep} (Registry:KeepVersions), not deployed, approved, uploaded or named by a rollout");
+            $"artifacts of {Describe(versions)} pruned, {freed:N0} bytes freed: not among the newest {keep} (Registry:KeepVersions), not deployed, approved, uploaded or named by a rollout{(profiles.Count > 0 ? $"; drift references of {Describe(profiles)} deleted" : string.Empty)}");
         audit.Append(at, Actor, "version.prune", $"model/{options.ModelName}", reason, null, null);
         LogPruned(logger, options.ModelName, reason);
         return new PruneOutcome(versions, freed) { ProfilesDropped = profiles };

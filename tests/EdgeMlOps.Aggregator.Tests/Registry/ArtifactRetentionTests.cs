@@ -59,6 +59,7 @@ public sealed class ArtifactRetentionTests
             var audited = node.Audit.Entries("model/tiny").Where(e => e.Action == "version.prune").ToList();
             Assert.NotEmpty(audited);
             Assert.Equal(["v5", "v6", "v7"], audited.Select(e => e.Reason.Split()[2]).ToArray()); // one version at a time, as each left the newest three
+            Assert.EndsWith("; drift references of v5 deleted", audited[0].Reason, StringComparison.Ordinal);
 
             // A pruned version's drift references go with its files, from the store and from memory: for MNIST they are
             // 723 KB a version (the training sketches of 784 inputs), and every one was kept, and read at each start.
