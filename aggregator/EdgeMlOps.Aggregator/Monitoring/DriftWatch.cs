@@ -163,6 +163,8 @@ public sealed class DriftWatch
         {
             _stores.Registry.SaveCohortReference(_options.ModelName, version, cohort, profile.ToProto().ToByteArray());
         }
+
+        Monitor.Unload(); // kept in the registry: older references wait there until asked for
     }
 
     /// <summary>After each window (plus a grace of a tenth of it for late reports), tests it against the references and raises alerts.</summary>
@@ -254,22 +256,35 @@ public sealed class DriftWatch
         });
     }
 
+    /// <summary>A version's reference from the registry; null (counted and logged) when it is not there or cannot be read.</summary>
+    private WindowProfile? ReadReference(FleetMonitor monitor, ulong version)
+    {
+        try
+        {
+            return _stores.Registry.Reference(_options.ModelName, version) is { } bytes ? monitor.Read(ProfileReport.Parser.ParseFrom(bytes)) : null;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException)
+        {
+            _logger.LogRejected("registry", RejectionReason.BadProfile, $"reference profile of v{version}: {ex.Message}");
+            return null;
+        }
+    }
+
     /// <summary>The fleet monitor with the registry's reference profiles (one that cannot be read is counted and skipped).</summary>
     private FleetMonitor OpenMonitor()
     {
-        var monitor = _options.Model.Graph?.Tensors is { } tensors
-            ? new FleetMonitor(_options.Monitoring, tensors.MonitoredWidth, 0, referenceFromProduction: true)
-            : new FleetMonitor(_options.Monitoring, _options.Model.MonitoredWidth, _options.Model.Classes, outputs: _options.Model.Targets);
-        foreach (var (version, bytes) in _stores.Registry.References(_options.ModelName))
+        FleetMonitor? opened = null;
+        Func<ulong, WindowProfile?> source = v => ReadReference(opened!, v);
+        var monitor = opened = _options.Model.Graph?.Tensors is { } tensors
+            ? new FleetMonitor(_options.Monitoring, tensors.MonitoredWidth, 0, referenceFromProduction: true) { ReferenceSource = source }
+            : new FleetMonitor(_options.Monitoring, _options.Model.MonitoredWidth, _options.Model.Classes, outputs: _options.Model.Targets) { ReferenceSource = source };
+
+        // The newest two references are read now; the others when a window or a card asks for them (FleetMonitor.Unload).
+        var versions = _stores.Registry.ReferenceVersions(_options.ModelName);
+        foreach (var version in versions.SkipLast(2)) monitor.ReferenceWaits(version);
+        foreach (var version in versions.TakeLast(2))
         {
-            try
-            {
-                monitor.SetReference(version, monitor.Read(ProfileReport.Parser.ParseFrom(bytes)));
-            }
-            catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException)
-            {
-                _logger.LogRejected("registry", RejectionReason.BadProfile, $"reference profile of v{version}: {ex.Message}");
-            }
+            if (ReadReference(monitor, version) is { } reference) monitor.SetReference(version, reference);
         }
 
         foreach (var (version, bytes) in _stores.Registry.PredictionReferences(_options.ModelName))

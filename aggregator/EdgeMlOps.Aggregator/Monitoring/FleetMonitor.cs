@@ -230,7 +230,7 @@ public sealed partial class FleetMonitor(MonitoringOptions options, int features
         {
             var fromRound = _pendingReference is not null;
             // A reference formed from production belongs to its version's outputs: a new version forms its own.
-            var reference = _pendingReference ?? (referenceFromProduction ? null : _references.GetValueOrDefault(parent));
+            var reference = _pendingReference ?? (referenceFromProduction ? null : HeldReference(parent));
             _pendingReference = null;
             if (reference is not null) _references[version] = reference;
 
@@ -248,7 +248,11 @@ public sealed partial class FleetMonitor(MonitoringOptions options, int features
 
     public void SetReference(ulong version, WindowProfile reference)
     {
-        lock (_gate) _references[version] = reference;
+        lock (_gate)
+        {
+            _references[version] = reference;
+            _waiting.Remove(version);
+        }
     }
 
     public void SetCohortReference(ulong version, string cohort, WindowProfile reference)
@@ -271,12 +275,12 @@ public sealed partial class FleetMonitor(MonitoringOptions options, int features
             return (own, "cohort");
         }
 
-        return _references.TryGetValue(version, out var fleet) ? (fleet, _fromProduction.Contains(version) ? "production" : "fleet") : null;
+        return HeldReference(version) is { } fleet ? (fleet, _fromProduction.Contains(version) ? "production" : "fleet") : null;
     }
 
     public WindowProfile? Reference(ulong version)
     {
-        lock (_gate) return _references.GetValueOrDefault(version);
+        lock (_gate) return HeldReference(version);
     }
 
     public WindowProfile? Window(ulong version, string cohort, long window)

@@ -11,6 +11,14 @@ public sealed partial class ModelRegistry
 
     public IReadOnlyList<(ulong Version, byte[] Profile)> References(string model) => VersionProfiles("reference_profiles", model);
 
+    /// <summary>The versions that have a reference profile, oldest first (without reading the profiles).</summary>
+    public IReadOnlyList<ulong> ReferenceVersions(string model) =>
+        _db.Run(s => s.Query("SELECT version FROM reference_profiles WHERE model = @m ORDER BY version", r => (ulong)r.GetInt64(0), ("@m", model)));
+
+    /// <summary>One version's reference profile, or null.</summary>
+    public byte[]? Reference(string model, ulong version) =>
+        _db.Run(s => s.Scalar("SELECT profile FROM reference_profiles WHERE model = @m AND version = @v", ("@m", model), ("@v", (long)version))) as byte[];
+
     /// <summary>A cohort's reference profile for a version (the training sketches of that cohort's devices).</summary>
     public void SaveCohortReference(string model, ulong version, string cohort, byte[] profile)
     {
