@@ -256,7 +256,7 @@ public sealed class DriftWatch
         });
     }
 
-    /// <summary>A version's reference from the registry; null (counted and logged) when it is not there or cannot be read.</summary>
+    /// <summary>A version's reference from the registry; null when it is not there, cannot be read (counted and logged) or the store is out of reach now.</summary>
     private WindowProfile? ReadReference(FleetMonitor monitor, ulong version)
     {
         try
@@ -266,6 +266,11 @@ public sealed class DriftWatch
         catch (Exception ex) when (ex is InvalidDataException or InvalidProtocolBufferException)
         {
             _logger.LogRejected("registry", RejectionReason.BadProfile, $"reference profile of v{version}: {ex.Message}");
+            return null;
+        }
+        catch (Exception ex) when (ex is System.Data.Common.DbException or Storage.StoreException)
+        {
+            _logger.LogRejected("registry", RejectionReason.StoreUnavailable, $"reference profile of v{version} not read now: {ex.Message}");
             return null;
         }
     }

@@ -77,11 +77,15 @@ public sealed partial class FleetMonitor
         }
     }
 
-    /// <summary>The fleet-wide reference of <paramref name="version"/>, from memory or read back from the registry (under the gate).</summary>
+    /// <summary>
+    /// The fleet-wide reference of <paramref name="version"/>, from memory or read back from the registry (under the
+    /// gate); one the registry could not give now (unreachable) still waits, and is asked for again next time.
+    /// </summary>
     private WindowProfile? HeldReference(ulong version)
     {
         if (_references.TryGetValue(version, out var held)) return held;
-        if (!_waiting.Remove(version) || ReferenceSource?.Invoke(version) is not { } read) return null;
+        if (!_waiting.Contains(version) || ReferenceSource?.Invoke(version) is not { } read) return null;
+        _waiting.Remove(version);
         return _references[version] = read;
     }
 }

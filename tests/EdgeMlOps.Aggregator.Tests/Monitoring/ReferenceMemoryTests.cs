@@ -23,12 +23,13 @@ public sealed class ReferenceMemoryTests
     {
         var stored = new Dictionary<ulong, WindowProfile>();
         var reads = new List<ulong>();
+        var outOfReach = false;
         var monitor = new FleetMonitor(new MonitoringOptions(), features: 2, classes: 2)
         {
             ReferenceSource = version =>
             {
                 reads.Add(version);
-                return stored.GetValueOrDefault(version);
+                return outOfReach ? null : stored.GetValueOrDefault(version);
             },
         };
 
@@ -59,9 +60,16 @@ public sealed class ReferenceMemoryTests
         Assert.Same(stored[7], monitor.Reference(7)); // a card or a candidate's validation reads any
         Assert.Equal([4UL, 7UL], reads);
 
+        // The registry out of reach: no reference now, and the version still waits to be read when it is back.
+        outOfReach = true;
+        Assert.Null(monitor.Reference(6));
+        outOfReach = false;
+        Assert.Same(stored[6], monitor.Reference(6));
+        Assert.Equal([4UL, 7UL, 6UL, 6UL], reads);
+
         // A pruned version is gone everywhere: not read back.
         monitor.Forget([7UL, 8UL]);
         Assert.Null(monitor.Reference(8));
-        Assert.Equal([4UL, 7UL], reads);
+        Assert.Equal([4UL, 7UL, 6UL, 6UL], reads);
     }
 }
