@@ -278,11 +278,10 @@ public sealed class DriftWatch
     /// <summary>The fleet monitor with the registry's reference profiles (one that cannot be read is counted and skipped).</summary>
     private FleetMonitor OpenMonitor()
     {
-        FleetMonitor? opened = null;
-        Func<ulong, WindowProfile?> source = v => ReadReference(opened!, v);
-        var monitor = opened = _options.Model.Graph?.Tensors is { } tensors
-            ? new FleetMonitor(_options.Monitoring, tensors.MonitoredWidth, 0, referenceFromProduction: true) { ReferenceSource = source }
-            : new FleetMonitor(_options.Monitoring, _options.Model.MonitoredWidth, _options.Model.Classes, outputs: _options.Model.Targets) { ReferenceSource = source };
+        var monitor = _options.Model.Graph?.Tensors is { } tensors
+            ? new FleetMonitor(_options.Monitoring, tensors.MonitoredWidth, 0, referenceFromProduction: true)
+            : new FleetMonitor(_options.Monitoring, _options.Model.MonitoredWidth, _options.Model.Classes, outputs: _options.Model.Targets);
+        monitor.ReferenceSource = version => ReadReference(monitor, version);
 
         // The newest two references are read now; the others when a window or a card asks for them (FleetMonitor.Unload).
         var versions = _stores.Registry.ReferenceVersions(_options.ModelName);

@@ -12,7 +12,7 @@ public sealed partial class FleetMonitor
     private readonly HashSet<ulong> _waiting = [];
 
     /// <summary>Reads a version's fleet-wide reference from the registry (the drift watch's); without it every reference stays in memory.</summary>
-    public Func<ulong, WindowProfile?>? ReferenceSource { get; init; }
+    public Func<ulong, WindowProfile?>? ReferenceSource { get; set; }
 
     /// <summary>Fleet-wide references held in memory now.</summary>
     public int HeldReferences

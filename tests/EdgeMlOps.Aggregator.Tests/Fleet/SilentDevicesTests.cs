@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.Collections.Concurrent;
 using EdgeMlOps.Aggregator.Fleet;
 using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Shared;
@@ -66,7 +64,7 @@ public sealed class SilentDevicesTests
         Assert.False(node.Devices.TryGet("phone", out _));
         Assert.True(node.Devices.TryGet("sensor", out _));
         Assert.Equal(0, await node.SilentDevices.SweepAsync(CancellationToken.None));
-        Assert.Equal(["sensor"], await RetainedStatuses(hub));
+        Assert.Equal([Topics.Status("sensor")], await RetainedTopics.ReadAsync(hub, [Topics.AllDevices("status")], Topics.Status("sensor")));
 
         // The cleared retained message reaches the aggregator as an empty status: not a device's malformed message.
         Assert.Equal(0, node.Rejections[RejectionReason.ProtocolVersion] + node.Rejections[RejectionReason.Malformed]);
@@ -106,20 +104,5 @@ public sealed class SilentDevicesTests
     public void TheLog_SaysThePeriodReadably()
     {
         Assert.Equal(["7 days", "12 hours", "17.3 s"], new[] { TimeSpan.FromDays(7), TimeSpan.FromDays(0.5), TimeSpan.FromDays(0.0002) }.Select(SilentDevices.Period));
-    }
-
-    private static async Task<string[]> RetainedStatuses(InMemoryFleetHub hub)
-    {
-        var seen = new ConcurrentBag<string>();
-        await using var reader = hub.Create(new FleetChannelOptions("reader") { CleanStart = true }, NullLoggerFactory.Instance);
-        reader.MessageReceived = (topic, payload) =>
-        {
-            if (payload.Length > 0 && Topics.TryParseDeviceTopic(topic, out var id, out _)) seen.Add(id);
-            return Task.CompletedTask;
-        };
-        await reader.SubscribeAsync([Topics.AllDevices("status")], CancellationToken.None);
-        await reader.ConnectAsync(CancellationToken.None);
-        await Eventually.Until(() => seen.Contains("sensor"), "the retained statuses read"); // the sensor's is always there
-        return [.. seen.Order(StringComparer.Ordinal)];
     }
 }

@@ -1,5 +1,4 @@
-using System.Buffers;
-using System.Collections.Concurrent;
+using EdgeMlOps.Aggregator.Tests.Fleet;
 using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Shared;
 using EdgeMlOps.Shared.Protocol;
@@ -36,16 +35,7 @@ public sealed class RevokedDeviceStatusTests
             Assert.Equal(0, node.Rejections.Total);
         }
 
-        var retained = new ConcurrentBag<string>();
-        await using var reader = hub.Create(new FleetChannelOptions("reader") { CleanStart = true }, NullLoggerFactory.Instance);
-        reader.MessageReceived = (topic, payload) =>
-        {
-            if (payload.Length > 0) retained.Add(topic);
-            return Task.CompletedTask;
-        };
-        await reader.SubscribeAsync([Topics.AllDevices("status"), Topics.Trust], CancellationToken.None);
-        await reader.ConnectAsync(CancellationToken.None);
-        await Eventually.Until(() => retained.Contains(Topics.Trust), "the retained statements read");
+        var retained = await RetainedTopics.ReadAsync(hub, [Topics.AllDevices("status"), Topics.Trust], Topics.Trust);
         Assert.DoesNotContain(Topics.Status("stolen"), retained);
 
         await using var again = new AggregatorNode(AggregatorFixture.Options(directory, clients: 1), channels: hub);
