@@ -144,11 +144,6 @@ try
 {
     await agent.StartAsync(stopping.Token);
     if (lines is not null) await lines.StartAsync(stopping.Token);
-    if (options.ReleaseMemoryAfterHeavyWork)
-    {
-        _ = MemoryReleaser.For(agent, loggers.CreateLogger<MemoryReleaser>(), options.ReleaseFilePages, options.ReleaseFilePagesInterval).RunAsync(TimeSpan.FromSeconds(1), stopping.Token);
-    }
-
     if (options.HttpAddress is { } address)
     {
         api = new LocalApi(agent, new LocalApiOptions { Address = address }, loggers.CreateLogger<LocalApi>(), lines);
@@ -162,6 +157,14 @@ try
             await agent.StopAsync();
             return 2;
         }
+    }
+
+    if (options.ReleaseMemoryAfterHeavyWork)
+    {
+        // Start-up's code and garbage go before a cold start's first session is made on top of them.
+        var releaser = MemoryReleaser.For(agent, loggers.CreateLogger<MemoryReleaser>(), options.ReleaseFilePages, options.ReleaseFilePagesInterval);
+        releaser.ReleaseAfterStartUp();
+        _ = releaser.RunAsync(TimeSpan.FromSeconds(1), stopping.Token);
     }
 
     if (options.Input is { } input)

@@ -14,16 +14,20 @@ namespace EdgeMlOps.Agent;
 /// also decommits the freed regions) and <c>malloc_trim(0)</c>. Serving predictions does not
 /// trigger it; a collection of the agent's few live megabytes takes milliseconds. With
 /// <paramref name="dropFilePages"/> it also unmaps the clean pages of mapped code (<see cref="CleanFilePages"/>):
-/// what start-up, session creation and training touched once, the pages serving uses come back. That is done at
-/// the first release and then at most once per <paramref name="filePagesInterval"/> (default 30 s): the pages a
-/// round brings back are mostly the same every round, and a fleet training every few seconds should not pay to
-/// map its serving code again each time.
+/// what start-up, session creation and training touched once, the pages serving uses come back. That is done once
+/// start-up is done (<see cref="ReleaseAfterStartUp"/>: configuration, TLS, enrollment and the stores' opening run
+/// once, and a cold start's first session would otherwise be created on top of them), at the first release after
+/// heavy work, and then at most once per <paramref name="filePagesInterval"/> (default 30 s): the pages a round
+/// brings back are mostly the same every round, and a fleet training every few seconds should not pay to map its
+/// serving code again each time. Pages are dropped before the collection, so the collection's own transient
+/// (compacting copies live objects before it frees) does not stack on them.
 /// </summary>
 public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger, bool dropFilePages = false, TimeSpan? filePagesInterval = null)
 {
     private readonly TimeSpan _filePagesInterval = filePagesInterval ?? TimeSpan.FromSeconds(30);
     private bool _dropFilePages = dropFilePages;
     private long _seen = -1;
+    private bool _dropAtNextRelease = true;
     private long _lastDrop;
     private int _drops;
 
@@ -61,11 +65,29 @@ public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger,
         var heavy = heavyWork();
         if (heavy == _seen) return false;
         _seen = heavy;
+        ReleaseNow("heavy work", _dropAtNextRelease || Stopwatch.GetElapsedTime(_lastDrop) >= _filePagesInterval);
+        _dropAtNextRelease = false;
+        return true;
+    }
+
+    /// <summary>
+    /// Releases once start-up is done (the agent started, its API listening), whatever the heavy-work count says, and
+    /// drops the clean file pages start-up touched. This is the first look: the next release is the one after the
+    /// next heavy work, which drops file pages again whatever the interval (a cold start's first model install).
+    /// </summary>
+    public void ReleaseAfterStartUp()
+    {
+        _seen = heavyWork();
+        ReleaseNow("start-up", dropPages: true);
+        _dropAtNextRelease = true;
+    }
+
+    private void ReleaseNow(string after, bool dropPages)
+    {
         var before = Environment.WorkingSet;
         var started = Stopwatch.GetTimestamp();
-        Release();
         var pages = default(CleanFilePages.Result);
-        if (_dropFilePages && (_drops == 0 || Stopwatch.GetElapsedTime(_lastDrop) >= _filePagesInterval))
+        if (_dropFilePages && dropPages)
         {
             try
             {
@@ -81,8 +103,8 @@ public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger,
             }
         }
 
-        LogReleased(before / 1048576.0, Environment.WorkingSet / 1048576.0, pages.Mappings, pages.ResidentKib / 1024.0, pages.Failures, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-        return true;
+        Release();
+        LogReleased(after, before / 1048576.0, Environment.WorkingSet / 1048576.0, pages.Mappings, pages.ResidentKib / 1024.0, pages.Failures, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
     /// <summary>One compacting collection of every generation, the large object heap included, then glibc's trim.</summary>
@@ -109,6 +131,6 @@ public sealed partial class MemoryReleaser(Func<long> heavyWork, ILogger logger,
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot release file pages, no longer trying: {Reason}")]
     private partial void LogFilePagesUnavailable(string reason);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Released memory after heavy work: RSS {Before:F1} MB -> {After:F1} MB ({Mappings} file mappings dropped, {FileMb:F1} MB of them resident, {Refused} refused) in {Milliseconds:F1} ms")]
-    private partial void LogReleased(double before, double after, int mappings, double fileMb, int refused, double milliseconds);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Released memory after {After}: RSS {Before:F1} MB -> {AfterRss:F1} MB ({Mappings} file mappings dropped, {FileMb:F1} MB of them resident, {Refused} refused) in {Milliseconds:F1} ms")]
+    private partial void LogReleased(string after, double before, double afterRss, int mappings, double fileMb, int refused, double milliseconds);
 }

@@ -159,6 +159,39 @@ public class CleanFilePagesTests
         Assert.Equal(3, always.FilePageDrops);
     }
 
+    [Fact]
+    public void Releaser_DropsFilePagesOnceStartUpIsDone_AndAgainAfterTheFirstHeavyWork()
+    {
+        // Start-up code (configuration, TLS, enrollment) runs once; a cold start's first model install comes after it.
+        long heavy = 0;
+        var hourly = new MemoryReleaser(() => heavy, NullLogger.Instance, dropFilePages: true, filePagesInterval: TimeSpan.FromHours(1));
+
+        TouchFileBackedCode();
+        var before = ResidentFileKib();
+        hourly.ReleaseAfterStartUp();
+        var afterStartUp = ResidentFileKib();
+        Assert.True(afterStartUp < before - 1024, $"start-up's pages: {before} KiB -> {afterStartUp} KiB");
+        Assert.Equal(1, hourly.FilePageDrops);
+        Assert.False(hourly.ReleaseIfHeavyWorkFinished()); // start-up was the first look: nothing heavy since
+
+        for (var round = 0; round < 3; round++)
+        {
+            heavy++; // the first model installed, then rounds trained
+            Assert.True(hourly.ReleaseIfHeavyWorkFinished());
+        }
+
+        Assert.Equal(2, hourly.FilePageDrops); // the install's pages went too; then at most once an hour
+    }
+
+    [Fact]
+    public void Releaser_AfterStartUp_DropsNothingWhenNotAskedTo()
+    {
+        var keeping = new MemoryReleaser(() => 0, NullLogger.Instance, dropFilePages: false);
+        keeping.ReleaseAfterStartUp();
+        Assert.Equal(0, keeping.FilePageDrops);
+        Assert.False(keeping.ReleaseIfHeavyWorkFinished());
+    }
+
     private static void TouchFileBackedCode()
     {
         _ = SHA256.HashData(new byte[4096]);
