@@ -9,7 +9,8 @@
 # AGENT_ENV="NAME=VALUE ..." sets environment variables for the agent; AGENT_CGROUP=/sys/fs/cgroup/memory/NAME starts
 # it inside that (existing) memory cgroup, to see how it runs under a memory limit. AGENT_AOT=DIR measures an agent
 # already published to DIR instead of publishing one (for alternating runs of two builds). AGENT_PEAK_RSS_BUDGET_MB=N fails
-# the run when the peak RSS while serving and training passes N MB (CI's guard against the footprint creeping up).
+# the run when the peak RSS while serving and training passes N MB, AGENT_BINARY_BUDGET_MB=N when the binary does (CI's
+# guards against the footprint creeping up).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -102,6 +103,9 @@ echo "peak RSS (serving + training rounds): $(mb $((peak_kb * 1024))) MB"
 echo "predict throughput (wrk -t2 -c16, keep-alive, 784 features): ${rps} req/s"
 if [ -n "${AGENT_PEAK_RSS_BUDGET_MB:-}" ] && [ "$peak_kb" -gt $((AGENT_PEAK_RSS_BUDGET_MB * 1024)) ]; then
   fail "peak RSS $(mb $((peak_kb * 1024))) MB is over the budget of $AGENT_PEAK_RSS_BUDGET_MB MB (AGENT_PEAK_RSS_BUDGET_MB)"
+fi
+if [ -n "${AGENT_BINARY_BUDGET_MB:-}" ] && [ "$binary" -gt $((AGENT_BINARY_BUDGET_MB * 1048576)) ]; then
+  fail "the binary's $(mb "$binary") MB are over the budget of $AGENT_BINARY_BUDGET_MB MB (AGENT_BINARY_BUDGET_MB)"
 fi
 if [ -n "${AGENT_CGROUP:-}" ]; then
   echo "cgroup $AGENT_CGROUP: limit $(mb "$(cat "$AGENT_CGROUP/memory.limit_in_bytes")") MB, max usage $(mb "$(cat "$AGENT_CGROUP/memory.max_usage_in_bytes")") MB"
