@@ -69,7 +69,26 @@ public sealed partial class MqttTransport : IFleetChannel
                 .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
         }
 
-        var result = await _client.ConnectAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
+        // The whole attempt — TCP, TLS handshake, CONNECT and its acknowledgement — within ConnectTimeout. MQTTnet's own
+        // timeout does not bound a TLS handshake the broker never answers when the caller's token can be cancelled:
+        // the attempt hung for good, and with it the agent's start or the reconnect loop.
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        attempt.CancelAfter(_options.ConnectTimeout);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        MqttClientConnectResult result;
+        try
+        {
+            result = await _client.ConnectAsync(builder.Build(), attempt.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (ex is OperationCanceledException
+            || (ex is MQTTnet.Exceptions.MqttCommunicationException && System.Diagnostics.Stopwatch.GetElapsedTime(started) >= _options.ConnectTimeout * 0.9)))
+        {
+            // Past the timeout MQTTnet reports a cancellation (the handshake) or a closed connection (CONNECT never
+            // acknowledged: its own timer, which may fire a moment before this one). Neither is the caller's cancellation: to StartAsync and the reconnect loop it is one failed
+            // attempt, and the next one follows.
+            throw new TimeoutException($"Broker {_options.Endpoint} did not answer {_options.ClientId}'s connection within {_options.ConnectTimeout.TotalSeconds:0.#} s", ex);
+        }
+
         if (result.ResultCode != MqttClientConnectResultCode.Success)
         {
             throw new InvalidOperationException($"Broker {_options.Endpoint} refused {_options.ClientId}: {result.ResultCode} {result.ReasonString}");
