@@ -142,7 +142,9 @@ await using var lines = readOnly is null ? new EdgeMlOps.Agent.Lines.ModelLines(
 LocalApi? api = null;
 try
 {
-    await agent.StartAsync(stopping.Token);
+    // The installed models first and the local API on them, then the network: a broker that takes the connection and
+    // never answers costs the first attempt's timeout, and serving does not wait for it.
+    await agent.LoadAsync();
     if (lines is not null) await lines.StartAsync(stopping.Token);
     if (options.HttpAddress is { } address)
     {
@@ -159,6 +161,7 @@ try
         }
     }
 
+    await agent.StartAsync(stopping.Token);
     if (options.ReleaseMemoryAfterHeavyWork)
     {
         // Start-up's code and garbage go before a cold start's first session is made on top of them.

@@ -58,6 +58,7 @@ public sealed class DeviceAgent : IAsyncDisposable
     private readonly Serving.ValuePredictor _values;
     private readonly Serving.RecurrentSessions _sessions;
     private readonly Serving.TensorPredictor _tensors;
+    private int _loaded;
 
     public DeviceAgent(AgentOptions options, AgentDependencies dependencies)
     {
@@ -213,12 +214,23 @@ public sealed class DeviceAgent : IAsyncDisposable
         return new ErasureResult(samples, predictions, outbox);
     }
 
-    /// <summary>Serves what is installed, connects (persistent session, Last Will), announces itself and subscribes to its model, rollout and task topics.</summary>
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Loads what the device keeps — its rollout memory, a trial to recover, the installed model — so it serves before
+    /// any network: the host starts its local API after this and before <see cref="StartAsync"/> connects (a broker that
+    /// never answers costs a connect attempt's timeout, which serving must not wait for). Once; StartAsync calls it too.
+    /// </summary>
+    public async Task LoadAsync()
     {
+        if (Interlocked.Exchange(ref _loaded, 1) == 1) return;
         _rollouts.Memory.Load();
         if (_installer.RecoverTrial() is { } rolledBack) _rollouts.Memory.MarkRolledBack(rolledBack.Version, rolledBack.Reason);
         await _installer.LoadInstalledAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Serves what is installed, connects (persistent session, Last Will), announces itself and subscribes to its model, rollout and task topics.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await LoadAsync().ConfigureAwait(false);
         await _channel.SubscribeAsync([_topics.Trust, _topics.Model, _topics.Rollout, _topics.Timestamp, _topics.Task(DeviceId)], cancellationToken).ConfigureAwait(false);
         if (_identity is not null)
         {

@@ -4,18 +4,18 @@ using System.Text.Json;
 
 namespace EdgeMlOps.Agent.Tests;
 
-/// <summary>The real agent host binary on a data directory, offline (its broker unreachable), with its HTTP API on a free port.</summary>
+/// <summary>The real agent host binary on a data directory, offline (its broker unreachable, or <c>broker</c>), with its HTTP API on a free port.</summary>
 internal sealed class AgentHostUnderTest : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly Task<string> _output;
     private readonly Task<string> _error;
 
-    public AgentHostUnderTest(string dataDirectory, string deviceId, int port)
+    public AgentHostUnderTest(string dataDirectory, string deviceId, int port, string? broker = null)
     {
         var host = Path.Combine(AppContext.BaseDirectory, "edgemlops-agent.dll");
         _process = Process.Start(new ProcessStartInfo("dotnet", [host, "--Agent:DeviceId=" + deviceId, "--Agent:DataDirectory=" + dataDirectory,
-            $"--Agent:Broker=mqtt://127.0.0.1:{BrokerPorts.Free()}", $"--Agent:Http=http://127.0.0.1:{port}/",
+            "--Agent:Broker=" + (broker ?? $"mqtt://127.0.0.1:{BrokerPorts.Free()}"), $"--Agent:Http=http://127.0.0.1:{port}/",
             "--Agent:TrustedRoots:0=" + Convert.ToBase64String(EdgeMlOps.Shared.Trust.SigningKeyPair.Generate().PublicKey)])
         {
             RedirectStandardOutput = true,

@@ -1,10 +1,9 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using EdgeMlOps.Runtime.Channels;
 using EdgeMlOps.Runtime.Mqtt;
+using EdgeMlOps.Tests;
 
 namespace EdgeMlOps.Runtime.Tests.Channels;
 
@@ -74,49 +73,4 @@ public sealed class MqttConnectTimeoutTests
         var request = new CertificateRequest("CN=silent-client", key, HashAlgorithmName.SHA256);
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(1));
     });
-
-    /// <summary>Accepts TCP connections and holds them open without reading or writing a byte.</summary>
-    private sealed class SilentListener : IAsyncDisposable
-    {
-        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-        private readonly List<Socket> _held = [];
-        private readonly Task _accepting;
-        private int _accepted;
-
-        private SilentListener()
-        {
-            _listener.Start();
-            _accepting = AcceptAsync();
-        }
-
-        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
-
-        public int Accepted => Volatile.Read(ref _accepted);
-
-        public static SilentListener Start() => new();
-
-        private async Task AcceptAsync()
-        {
-            try
-            {
-                while (true)
-                {
-                    var socket = await _listener.AcceptSocketAsync();
-                    lock (_held) _held.Add(socket);
-                    Interlocked.Increment(ref _accepted);
-                }
-            }
-            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
-            {
-                // stopped
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            _listener.Stop();
-            await _accepting;
-            lock (_held) _held.ForEach(s => s.Dispose());
-        }
-    }
 }
