@@ -146,6 +146,8 @@ public sealed partial class MqttTransport : IFleetChannel
 
     private int _disposed;
 
+    private TimeSpan AcknowledgeDeadline(int bytes) => _options.AcknowledgeTimeout + TimeSpan.FromSeconds(bytes / 1024.0);
+
     public async Task UnsubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken)
     {
         lock (_subscriptions) _subscriptions.RemoveAll(filters.Contains);
@@ -175,13 +177,21 @@ public sealed partial class MqttTransport : IFleetChannel
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
         MqttClientPublishResult result;
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        waiting.CancelAfter(AcknowledgeDeadline(payload.Length));
         try
         {
-            result = await _client.PublishAsync(message, cancellationToken).ConfigureAwait(false);
+            result = await _client.PublishAsync(message, waiting.Token).ConfigureAwait(false);
         }
-        catch (MQTTnet.Exceptions.MqttCommunicationTimedOutException ex) when (cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is MQTTnet.Exceptions.MqttCommunicationTimedOutException)
         {
             throw new OperationCanceledException("the publish was cancelled while waiting for the broker's acknowledgement", ex, cancellationToken);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is OperationCanceledException or MQTTnet.Exceptions.MqttCommunicationTimedOutException)
+        {
+            // MQTTnet's own timeout does not bound the wait when the caller's token can be cancelled: a broker that kept the
+            // connection and never acknowledged held the sender (the agent's outbox, the aggregator's announcements) for good.
+            throw new TimeoutException($"Broker {_options.Endpoint} did not acknowledge {_options.ClientId}'s publish to {topic} ({payload.Length} bytes) within {AcknowledgeDeadline(payload.Length).TotalSeconds:0.#} s", ex);
         }
 
         Interlocked.Add(ref _bytesSent, payload.Length);

@@ -14,6 +14,13 @@ public sealed record MqttTransportOptions(string ClientId, MqttEndpoint Endpoint
 
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long a QoS 1 publish waits for the broker's acknowledgement, plus a second per KiB of payload (a 400 KB update
+    /// on an 8 kbit/s uplink still goes). A broker that keeps the connection and never acknowledges fails the publish
+    /// with a <see cref="TimeoutException"/> instead of holding its sender for good.
+    /// </summary>
+    public TimeSpan AcknowledgeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     public LastWill? Will { get; init; }
 
     /// <summary>Fleet CA and client certificate; required when <see cref="MqttEndpoint.Tls"/> is set.</summary>

@@ -6,9 +6,37 @@ using MQTTnet.Server;
 
 namespace EdgeMlOps.Runtime.Tests.Channels;
 
-/// <summary>A publish cancelled while the broker has not acknowledged it ends as a cancellation, not a "timeout".</summary>
+/// <summary>A publish the broker does not acknowledge: cancelled, it ends as a cancellation, not a "timeout"; not cancelled, it ends at its deadline.</summary>
 public sealed class MqttPublishCancellationTests
 {
+    [Fact]
+    public async Task ABrokerThatNeverAcknowledges_FailsThePublishWithinItsDeadline_NotForGood()
+    {
+        var port = BrokerPorts.Free();
+        using var server = new MqttServerFactory().CreateMqttServer(new MqttServerOptionsBuilder()
+            .WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointPort(port).Build());
+        var held = new TaskCompletionSource();
+        server.InterceptingPublishAsync += async _ => await held.Task; // the connection stays up, no PUBACK ever comes
+        await server.StartAsync();
+        try
+        {
+            await using var channel = new MqttTransport(new MqttTransportOptions("slow-client", new MqttEndpoint("127.0.0.1", port)) { AcknowledgeTimeout = TimeSpan.FromSeconds(1) });
+            await channel.ConnectAsync(CancellationToken.None);
+
+            // A sender whose token can be cancelled (the agent's outbox, the aggregator's publishers): this waited for good.
+            using var stopping = new CancellationTokenSource();
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var ex = await Assert.ThrowsAsync<TimeoutException>(() => channel.PublishAsync("slow/topic", new byte[2048], retain: false, stopping.Token).WaitAsync(TimeSpan.FromSeconds(20)));
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"the publish ended after {watch.Elapsed}");
+            Assert.Contains("did not acknowledge slow-client's publish to slow/topic (2048 bytes) within 3 s", ex.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            held.TrySetResult();
+            await server.StopAsync();
+        }
+    }
+
     [Fact]
     public async Task CancelledWhileWaitingForTheAcknowledgement_ThrowsOperationCanceled()
     {
