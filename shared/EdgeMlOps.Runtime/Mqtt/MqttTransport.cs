@@ -96,7 +96,25 @@ public sealed partial class MqttTransport : IFleetChannel
 
         string[] filters;
         lock (_subscriptions) filters = _subscriptions.ToArray();
-        if (filters.Length > 0) await SubscribeCoreAsync(filters, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (filters.Length > 0) await SubscribeCoreAsync(filters, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Connected without its subscriptions is no connection: the attempt failed, and the next one subscribes again.
+            try
+            {
+                await _client.DisconnectAsync(new MqttClientDisconnectOptions { Reason = MqttClientDisconnectOptionsReason.UnspecifiedError }, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                Log.ConnectionLost(_logger, _options.ClientId, "closing after an unacknowledged subscription: " + ex.Message);
+            }
+
+            throw;
+        }
+
         if (Connected is { } connected) await connected(result.IsSessionPresent).ConfigureAwait(false);
     }
 
@@ -244,8 +262,21 @@ public sealed partial class MqttTransport : IFleetChannel
             builder.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce, noLocal: false, retainAsPublished: false, MqttRetainHandling.SendAtSubscribe);
         }
 
+        // Bounded like a publish: a SUBACK that never comes fails the subscription (MQTTnet's own timeout does not bound
+        // the wait when the caller's token can be cancelled).
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        waiting.CancelAfter(_options.AcknowledgeTimeout);
+        MqttClientSubscribeResult result;
+        try
+        {
+            result = await _client.SubscribeAsync(builder.Build(), waiting.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is OperationCanceledException or MQTTnet.Exceptions.MqttCommunicationTimedOutException)
+        {
+            throw new TimeoutException($"Broker {_options.Endpoint} did not acknowledge {_options.ClientId}'s subscription to {string.Join(", ", filters)} within {_options.AcknowledgeTimeout.TotalSeconds:0.#} s", ex);
+        }
+
         // Fail closed: a subscription the broker refused (its ACL, or a shared subscription it does not support) is an error, not silence.
-        var result = await _client.SubscribeAsync(builder.Build(), cancellationToken).ConfigureAwait(false);
         var refused = result.Items.Where(i => i.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2).ToList();
         if (refused.Count == 0) return;
         // Not asked again at the next reconnection: a refused filter would otherwise fail every one of them.

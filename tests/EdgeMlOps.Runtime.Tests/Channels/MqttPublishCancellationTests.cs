@@ -38,6 +38,42 @@ public sealed class MqttPublishCancellationTests
     }
 
     [Fact]
+    public async Task ABrokerThatNeverAcknowledgesASubscription_FailsTheConnectAttempt_AndTheNextOneSubscribes()
+    {
+        var port = BrokerPorts.Free();
+        using var server = new MqttServerFactory().CreateMqttServer(new MqttServerOptionsBuilder()
+            .WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointPort(port).Build());
+        var held = new TaskCompletionSource();
+        var subscriptions = 0;
+        server.InterceptingSubscriptionAsync += async _ =>
+        {
+            if (Interlocked.Increment(ref subscriptions) == 1) await held.Task; // the first SUBACK never comes
+        };
+        await server.StartAsync();
+        try
+        {
+            await using var channel = new MqttTransport(new MqttTransportOptions("slow-client", new MqttEndpoint("127.0.0.1", port)) { AcknowledgeTimeout = TimeSpan.FromSeconds(1) });
+            using var stopping = new CancellationTokenSource();
+            await channel.SubscribeAsync(["fleet/#"], stopping.Token); // kept for the connection
+
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var ex = await Assert.ThrowsAsync<TimeoutException>(() => channel.ConnectAsync(stopping.Token).WaitAsync(TimeSpan.FromSeconds(20)));
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"the attempt ended after {watch.Elapsed}");
+            Assert.Contains("did not acknowledge slow-client's subscription to fleet/#", ex.Message, StringComparison.Ordinal);
+            Assert.False(channel.IsConnected); // not left connected without its subscriptions
+
+            await channel.ConnectAsync(stopping.Token).WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.True(channel.IsConnected);
+            Assert.Equal(2, Volatile.Read(ref subscriptions));
+        }
+        finally
+        {
+            held.TrySetResult();
+            await server.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task CancelledWhileWaitingForTheAcknowledgement_ThrowsOperationCanceled()
     {
         var port = BrokerPorts.Free();
