@@ -69,26 +69,11 @@ public sealed partial class MqttTransport : IFleetChannel
                 .WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce);
         }
 
-        // The whole attempt — TCP, TLS handshake, CONNECT and its acknowledgement — within ConnectTimeout. MQTTnet's own
-        // timeout does not bound a TLS handshake the broker never answers when the caller's token can be cancelled:
-        // the attempt hung for good, and with it the agent's start or the reconnect loop.
-        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        attempt.CancelAfter(_options.ConnectTimeout);
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        MqttClientConnectResult result;
-        try
-        {
-            result = await _client.ConnectAsync(builder.Build(), attempt.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (ex is OperationCanceledException
-            || (ex is MQTTnet.Exceptions.MqttCommunicationException && System.Diagnostics.Stopwatch.GetElapsedTime(started) >= _options.ConnectTimeout * 0.9)))
-        {
-            // Past the timeout MQTTnet reports a cancellation (the handshake) or a closed connection (CONNECT never
-            // acknowledged: its own timer, which may fire a moment before this one). Neither is the caller's cancellation: to StartAsync and the reconnect loop it is one failed
-            // attempt, and the next one follows.
-            throw new TimeoutException($"Broker {_options.Endpoint} did not answer {_options.ClientId}'s connection within {_options.ConnectTimeout.TotalSeconds:0.#} s", ex);
-        }
-
+        // The whole attempt — TCP, TLS handshake, CONNECT and its acknowledgement — within ConnectTimeout; past it, one
+        // failed attempt to StartAsync and the reconnect loop, and the next one follows.
+        var result = await BrokerWait.WithinAsync(
+            t => _client.ConnectAsync(builder.Build(), t), _options.ConnectTimeout,
+            () => $"Broker {_options.Endpoint} did not answer {_options.ClientId}'s connection", cancellationToken).ConfigureAwait(false);
         if (result.ResultCode != MqttClientConnectResultCode.Success)
         {
             throw new InvalidOperationException($"Broker {_options.Endpoint} refused {_options.ClientId}: {result.ResultCode} {result.ReasonString}");
@@ -194,23 +179,10 @@ public sealed partial class MqttTransport : IFleetChannel
             .WithRetainFlag(retain)
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
-        MqttClientPublishResult result;
-        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        waiting.CancelAfter(AcknowledgeDeadline(payload.Length));
-        try
-        {
-            result = await _client.PublishAsync(message, waiting.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is MQTTnet.Exceptions.MqttCommunicationTimedOutException)
-        {
-            throw new OperationCanceledException("the publish was cancelled while waiting for the broker's acknowledgement", ex, cancellationToken);
-        }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is OperationCanceledException or MQTTnet.Exceptions.MqttCommunicationTimedOutException)
-        {
-            // MQTTnet's own timeout does not bound the wait when the caller's token can be cancelled: a broker that kept the
-            // connection and never acknowledged held the sender (the agent's outbox, the aggregator's announcements) for good.
-            throw new TimeoutException($"Broker {_options.Endpoint} did not acknowledge {_options.ClientId}'s publish to {topic} ({payload.Length} bytes) within {AcknowledgeDeadline(payload.Length).TotalSeconds:0.#} s", ex);
-        }
+        // A broker that keeps the connection and never acknowledges fails the publish (the outbox keeps the message).
+        var result = await BrokerWait.WithinAsync(
+            t => _client.PublishAsync(message, t), AcknowledgeDeadline(payload.Length),
+            () => $"Broker {_options.Endpoint} did not acknowledge {_options.ClientId}'s publish to {topic} ({payload.Length} bytes)", cancellationToken).ConfigureAwait(false);
 
         Interlocked.Add(ref _bytesSent, payload.Length);
         if (result.ReasonCode == MqttClientPublishReasonCode.NoMatchingSubscribers) return false;
@@ -262,19 +234,10 @@ public sealed partial class MqttTransport : IFleetChannel
             builder.WithTopicFilter(filter, MqttQualityOfServiceLevel.AtLeastOnce, noLocal: false, retainAsPublished: false, MqttRetainHandling.SendAtSubscribe);
         }
 
-        // Bounded like a publish: a SUBACK that never comes fails the subscription (MQTTnet's own timeout does not bound
-        // the wait when the caller's token can be cancelled).
-        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        waiting.CancelAfter(_options.AcknowledgeTimeout);
-        MqttClientSubscribeResult result;
-        try
-        {
-            result = await _client.SubscribeAsync(builder.Build(), waiting.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is OperationCanceledException or MQTTnet.Exceptions.MqttCommunicationTimedOutException)
-        {
-            throw new TimeoutException($"Broker {_options.Endpoint} did not acknowledge {_options.ClientId}'s subscription to {string.Join(", ", filters)} within {_options.AcknowledgeTimeout.TotalSeconds:0.#} s", ex);
-        }
+        // Bounded like a publish: a SUBACK that never comes fails the subscription.
+        var result = await BrokerWait.WithinAsync(
+            t => _client.SubscribeAsync(builder.Build(), t), _options.AcknowledgeTimeout,
+            () => $"Broker {_options.Endpoint} did not acknowledge {_options.ClientId}'s subscription to {string.Join(", ", filters)}", cancellationToken).ConfigureAwait(false);
 
         // Fail closed: a subscription the broker refused (its ACL, or a shared subscription it does not support) is an error, not silence.
         var refused = result.Items.Where(i => i.ResultCode > MqttClientSubscribeResultCode.GrantedQoS2).ToList();
