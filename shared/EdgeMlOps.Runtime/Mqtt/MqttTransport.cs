@@ -157,7 +157,10 @@ public sealed partial class MqttTransport : IFleetChannel
         if (!_client.IsConnected || filters.Count == 0) return;
         var builder = new MqttClientUnsubscribeOptionsBuilder();
         foreach (var filter in filters) builder.WithTopicFilter(filter);
-        await _client.UnsubscribeAsync(builder.Build(), cancellationToken).ConfigureAwait(false); // "no subscription existed" is fine
+        // "No subscription existed" is fine; an UNSUBACK that never comes fails the call like a SUBACK.
+        await BrokerWait.WithinAsync(
+            t => _client.UnsubscribeAsync(builder.Build(), t), _options.AcknowledgeTimeout,
+            () => $"Broker {_options.Endpoint} did not acknowledge {_options.ClientId}'s unsubscription from {string.Join(", ", filters)}", cancellationToken).ConfigureAwait(false);
     }
 
     public async Task SubscribeAsync(IReadOnlyList<string> filters, CancellationToken cancellationToken)

@@ -74,6 +74,34 @@ public sealed class MqttPublishCancellationTests
     }
 
     [Fact]
+    public async Task ABrokerThatNeverAcknowledgesAnUnsubscription_FailsItWithinItsDeadline()
+    {
+        var port = BrokerPorts.Free();
+        using var server = new MqttServerFactory().CreateMqttServer(new MqttServerOptionsBuilder()
+            .WithDefaultEndpoint().WithDefaultEndpointBoundIPAddress(IPAddress.Loopback).WithDefaultEndpointPort(port).Build());
+        var held = new TaskCompletionSource();
+        server.InterceptingUnsubscriptionAsync += async _ => await held.Task; // no UNSUBACK (a model line stopping waited for good)
+        await server.StartAsync();
+        try
+        {
+            await using var channel = new MqttTransport(new MqttTransportOptions("slow-client", new MqttEndpoint("127.0.0.1", port)) { AcknowledgeTimeout = TimeSpan.FromSeconds(1) });
+            using var stopping = new CancellationTokenSource();
+            await channel.ConnectAsync(stopping.Token);
+            await channel.SubscribeAsync(["fleet/lines/cnn/#"], stopping.Token);
+
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var ex = await Assert.ThrowsAsync<TimeoutException>(() => channel.UnsubscribeAsync(["fleet/lines/cnn/#"], stopping.Token).WaitAsync(TimeSpan.FromSeconds(20)));
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(8), $"the unsubscription ended after {watch.Elapsed}");
+            Assert.Contains("did not acknowledge slow-client's unsubscription from fleet/lines/cnn/# within 1 s", ex.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            held.TrySetResult();
+            await server.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task CancelledWhileWaitingForTheAcknowledgement_ThrowsOperationCanceled()
     {
         var port = BrokerPorts.Free();
