@@ -249,7 +249,17 @@ node.Registry.Fence = leader?.Held; // a replaced leader cannot write a version
 EdgeMlOps.Aggregator.Lines.ModelLineHost? lines = null;
 try
 {
-    await node.StartAsync(stopping.Token);
+    try
+    {
+        await node.StartAsync(stopping.Token);
+    }
+    catch (EdgeMlOps.Aggregator.Broker.BrokerUnreachableException ex)
+    {
+        // Like a store it cannot open: say which and why, and let the service manager try again (Restart=on-failure).
+        Console.Error.WriteLine(ex.Message);
+        return 2;
+    }
+
     try
     {
         // The fleet's further models, each with its own registry, rounds, rollouts and API, on the same broker and CA.

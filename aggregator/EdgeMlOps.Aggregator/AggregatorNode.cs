@@ -247,7 +247,16 @@ public sealed class AggregatorNode : IAsyncDisposable
         _transport.Connected = OnConnectedAsync;
         _publisher.Attach(_transport);
         await _transport.SubscribeAsync(_inbox.Subscriptions, cancellationToken).ConfigureAwait(false);
-        await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            var broker = _options.ExternalBroker?.ToString() ?? "the embedded broker";
+            throw new Broker.BrokerUnreachableException($"Aggregator:Broker: {broker} cannot be reached at start: {ex.Message.TrimEnd('.')}. Is it running, and does it take this aggregator's certificate?", ex);
+        }
+
         await _transport.UnsubscribeAsync(_inbox.StaleSubscriptions, cancellationToken).ConfigureAwait(false);
         await _announcer.PublishTrustAsync(cancellationToken).ConfigureAwait(false);
         await _announcer.AnnounceAsync(_models.Head, cancellationToken).ConfigureAwait(false);
