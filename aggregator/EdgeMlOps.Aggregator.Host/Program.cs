@@ -253,7 +253,7 @@ try
     {
         await node.StartAsync(stopping.Token);
     }
-    catch (EdgeMlOps.Aggregator.Broker.BrokerUnreachableException ex)
+    catch (Exception ex) when (ex is EdgeMlOps.Aggregator.Broker.BrokerUnreachableException or EdgeMlOps.Aggregator.PortInUseException)
     {
         // Like a store it cannot open: say which and why, and let the service manager try again (Restart=on-failure).
         Console.Error.WriteLine(ex.Message);

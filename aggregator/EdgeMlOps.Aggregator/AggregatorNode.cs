@@ -238,7 +238,15 @@ public sealed class AggregatorNode : IAsyncDisposable
             : null;
         if (https is null) _logger.LogInsecureApi(_options.HttpUrl);
         _http = AggregatorApi.Build(RegisterServices, _options.HttpUrl, https, _loggerFactory);
-        await _http.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _http.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (PortInUseException.IsAddressInUse(ex))
+        {
+            throw new PortInUseException($"Aggregator:HttpUrl: {_options.HttpUrl} is already in use (another aggregator?); give this one its own --Aggregator:HttpUrl=https://127.0.0.1:PORT", ex);
+        }
+
         ArtifactBaseUrl = _options.PublicBaseUrl ?? new Uri(_http.Urls.First());
 
         _channels ??= new MqttChannelFactory(BrokerEndpoint, BrokerEndpoint.Tls ? Security.ClientTls : null);
@@ -296,7 +304,15 @@ public sealed class AggregatorNode : IAsyncDisposable
         var broker = new EmbeddedBroker(_options.EmbeddedBrokerPort, _options.BrokerBindAddress, _loggerFactory.CreateLogger<EmbeddedBroker>(), tls);
         _traffic.Broker = broker;
         Security.Broker = broker; // a model line's revocation drops the device from here too
-        await broker.StartAsync().ConfigureAwait(false);
+        try
+        {
+            await broker.StartAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (PortInUseException.IsAddressInUse(ex))
+        {
+            throw new PortInUseException($"Aggregator:EmbeddedBrokerPort: {_options.BrokerBindAddress}:{_options.EmbeddedBrokerPort} is already in use (another aggregator, or a broker listening there?); give this one its own --Aggregator:EmbeddedBrokerPort=PORT, or use that broker with --Aggregator:Broker=mqtts://HOST:PORT", ex);
+        }
+
         var any = _options.BrokerBindAddress.Equals(System.Net.IPAddress.Any) || _options.BrokerBindAddress.Equals(System.Net.IPAddress.IPv6Any);
         BrokerEndpoint = new MqttEndpoint(any ? "127.0.0.1" : _options.BrokerBindAddress.ToString(), broker.Port, Tls: tls is not null);
     }
