@@ -265,6 +265,11 @@ try
         // The fleet's further models, each with its own registry, rounds, rollouts and API, on the same broker and CA.
         lines = await EdgeMlOps.Aggregator.Lines.ModelLineHost.StartAsync(node, loggers, stopping.Token);
     }
+    catch (Exception ex) when (ex is EdgeMlOps.Aggregator.Broker.BrokerUnreachableException or EdgeMlOps.Aggregator.PortInUseException)
+    {
+        Console.Error.WriteLine(ex.Message); // names the line's own setting, or the identity its broker must admit
+        return 2;
+    }
     catch (Exception ex) when (ex is EdgeMlOps.Aggregator.Storage.StoreException or OptionsValidationException or InvalidDataException or IOException)
     {
         Console.Error.WriteLine($"Aggregator:Lines: {ex.Message}");

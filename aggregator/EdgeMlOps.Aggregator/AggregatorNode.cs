@@ -244,7 +244,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         }
         catch (Exception ex) when (PortInUseException.IsAddressInUse(ex))
         {
-            throw new PortInUseException($"Aggregator:HttpUrl: {_options.HttpUrl} is already in use (another aggregator?); give this one its own --Aggregator:HttpUrl=https://127.0.0.1:PORT", ex);
+            throw PortInUseException.ForHttpUrl(_options, ex);
         }
 
         ArtifactBaseUrl = _options.PublicBaseUrl ?? new Uri(_http.Urls.First());
@@ -261,8 +261,7 @@ public sealed class AggregatorNode : IAsyncDisposable
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
-            var broker = _options.ExternalBroker?.ToString() ?? "the embedded broker";
-            throw new Broker.BrokerUnreachableException($"Aggregator:Broker: {broker} cannot be reached at start: {ex.Message.TrimEnd('.')}. Is it running, and does it take this aggregator's certificate?", ex);
+            throw EdgeMlOps.Aggregator.Broker.BrokerUnreachableException.AtStart(_options, ex);
         }
 
         await _transport.UnsubscribeAsync(_inbox.StaleSubscriptions, cancellationToken).ConfigureAwait(false);

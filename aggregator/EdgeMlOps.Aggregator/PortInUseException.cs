@@ -6,6 +6,13 @@ namespace EdgeMlOps.Aggregator;
 /// </summary>
 public sealed class PortInUseException(string message, Exception inner) : Exception(message, inner)
 {
+    /// <summary>The API address of <paramref name="options"/>' aggregator is taken: the fleet's <c>Aggregator:HttpUrl</c>, or a model line's own.</summary>
+    public static PortInUseException ForHttpUrl(AggregatorOptions options, Exception failure)
+    {
+        var setting = options.Line is { } line ? $"{AggregatorOptions.Section}:{Lines.ModelLinesConfiguration.Section}:{line}:HttpUrl" : $"{AggregatorOptions.Section}:HttpUrl";
+        return new PortInUseException($"{setting}: {options.HttpUrl} is already in use (another aggregator, or another model's API?); give this one its own --{setting}=https://127.0.0.1:PORT", failure);
+    }
+
     /// <summary>Whether <paramref name="ex"/> (or what it wraps) says an address is already in use.</summary>
     public static bool IsAddressInUse(Exception? ex)
     {

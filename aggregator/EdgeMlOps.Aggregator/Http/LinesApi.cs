@@ -50,7 +50,7 @@ internal static class LinesApi
                     if (file is { Created: true }) File.Delete(file.Value.Path);
                     return Results.BadRequest(new { error = $"model line '{name}' was not added", errors = ex.Errors });
                 }
-                catch (Exception ex) when (ex is InvalidOperationException or IOException or InvalidDataException)
+                catch (Exception ex) when (ex is InvalidOperationException or IOException or InvalidDataException or PortInUseException or Broker.BrokerUnreachableException)
                 {
                     if (file is { Created: true }) File.Delete(file.Value.Path);
                     return Results.Conflict(new { error = $"model line '{name}' was not added: {ex.Message}" });
