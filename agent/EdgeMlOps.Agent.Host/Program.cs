@@ -90,7 +90,16 @@ using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.C
 
 // A data directory that takes no writes (remounted read-only after I/O errors): serve the installed model with the
 // stores in memory, refuse ground truth with the reason, and restart once it is writable again.
-var readOnly = ReadOnlyDataDirectory.Check(options.DataDirectory);
+string? readOnly;
+try
+{
+    readOnly = ReadOnlyDataDirectory.Check(options.DataDirectory);
+}
+catch (IOException ex)
+{
+    Console.Error.WriteLine($"Agent:DataDirectory: {EdgeMlOps.Runtime.Hosting.DataDirectoryProbe.Describe(options.DataDirectory, ex)} Point it at a directory this agent may create and write.");
+    return 2;
+}
 
 // Two agents must never share a data directory (they would report each other's samples as their own). A read-only one
 // cannot be written by either.

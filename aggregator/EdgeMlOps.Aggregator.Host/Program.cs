@@ -141,6 +141,13 @@ using var stopping = new CancellationTokenSource();
 using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stopping.Cancel(); });
 using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stopping.Cancel(); });
 
+if (EdgeMlOps.Runtime.Hosting.DataDirectoryProbe.TryWrite(options.DataDirectory) is { } unusable)
+{
+    // Keys, certificates, artifacts and (with SQLite) the records live there: a start without them cannot run.
+    Console.Error.WriteLine($"Aggregator:DataDirectory: {EdgeMlOps.Runtime.Hosting.DataDirectoryProbe.Describe(options.DataDirectory, unusable)} Point it at a directory this aggregator's user may create and write.");
+    return 2;
+}
+
 if (options.Edge.Gateway is not null)
 {
     // The edge role: the site's broker and its gateway to the fleet's broker, until shut down.

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 
@@ -33,8 +34,14 @@ internal sealed class AgentHostUnderTest : IAsyncDisposable
     /// <summary>Everything the host wrote (complete once it has exited).</summary>
     public async Task<string> OutputAsync() => await _output + await _error;
 
-    /// <summary><c>/v1/health</c> once the API answers; fails if the host exits first (a crash loop).</summary>
-    public async Task<JsonElement> HealthAsync()
+    /// <summary><c>/v1/health</c> once the API answers (with a model: 200); fails if the host exits first (a crash loop).</summary>
+    public async Task<JsonElement> HealthAsync() => (await HealthWithStatusAsync(ready: true)).Body;
+
+    /// <summary>
+    /// <c>/v1/health</c> and its status once the API answers — when <paramref name="ready"/>, once it answers 200 (a
+    /// model to serve); otherwise the first answer, 503 included; fails if the host exits first (a crash loop).
+    /// </summary>
+    public async Task<(HttpStatusCode Status, JsonElement Body)> HealthWithStatusAsync(bool ready)
     {
         var until = DateTime.UtcNow.AddSeconds(60);
         while (true)
@@ -42,7 +49,9 @@ internal sealed class AgentHostUnderTest : IAsyncDisposable
             if (_process.HasExited) Assert.Fail("the agent exited: " + await OutputAsync());
             try
             {
-                return await Http.GetFromJsonAsync<JsonElement>("v1/health");
+                using var response = await Http.GetAsync("v1/health");
+                if (ready) response.EnsureSuccessStatusCode();
+                return (response.StatusCode, await response.Content.ReadFromJsonAsync<JsonElement>());
             }
             catch (HttpRequestException) when (DateTime.UtcNow < until)
             {

@@ -55,6 +55,25 @@ public class HostSingleInstanceTests
         return (process.ExitCode, await errors);
     }
 
+    /// <summary>A data directory that names a file (a typo, a volume mounted as a file) is a setting to change: exit code 2 naming it, not a crash (exit code 134).</summary>
+    [Fact]
+    public async Task Agent_WhoseDataDirectoryIsAFile_IsRefused_NamingTheSetting()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            using var agent = Start(file, BrokerPorts.Free(), BrokerPorts.Free());
+            var (code, errors) = await ExitOfAsync(agent);
+            Assert.Equal(2, code);
+            Assert.Contains($"Agent:DataDirectory: '{file}' cannot be used", errors, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [Fact]
     public async Task SecondAgent_OnTheSameDataDirectory_IsRefused_WithTheSettingToChange()
     {

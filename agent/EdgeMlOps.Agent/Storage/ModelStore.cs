@@ -39,8 +39,16 @@ public sealed class ModelStore
         _durable = durable;
         _ownsBlobs = sharedBlobDirectory is null;
         _blobs = sharedBlobDirectory ?? Path.Combine(root, "blobs");
-        Directory.CreateDirectory(Path.Combine(root, "versions"));
-        Directory.CreateDirectory(_blobs);
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(root, "versions"));
+            Directory.CreateDirectory(_blobs);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A read-only data directory that never held a model (the host runs degraded and says so): nothing installed to
+            // read, and a write fails as it would in any read-only directory.
+        }
     }
 
     public bool HasBlob(string sha256) => File.Exists(BlobPath(sha256));
@@ -202,7 +210,7 @@ public sealed class ModelStore
         {
             parts = File.ReadAllText(Path.Combine(_root, "state")).Split(' ', StringSplitOptions.RemoveEmptyEntries);
         }
-        catch (FileNotFoundException)
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
             return (null, null);
         }

@@ -16,27 +16,20 @@ public static class ReadOnlyDataDirectory
 
     private const int ReadOnlyFileSystem = 30; // EROFS
 
-    /// <summary>Why <paramref name="directory"/> cannot be written, or null when it can (it is created if missing).</summary>
+    /// <summary>
+    /// Why <paramref name="directory"/> cannot be written, or null when it can (it is created if missing). Throws the
+    /// <see cref="IOException"/> when it cannot be a directory at all (a file in its place): a setting to change.
+    /// </summary>
     public static string? Check(string directory)
     {
         var full = Path.GetFullPath(directory);
-        try
+        return Runtime.Hosting.DataDirectoryProbe.TryWrite(full) switch
         {
-            Directory.CreateDirectory(full);
-            using (new FileStream(Path.Combine(full, ".write-probe"), FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
-            {
-            }
-
-            return null;
-        }
-        catch (IOException ex) when (ex.HResult == ReadOnlyFileSystem)
-        {
-            return $"data directory '{full}' is on a read-only file system";
-        }
-        catch (UnauthorizedAccessException ex)
-        {
-            return $"data directory '{full}' is not writable ({ex.Message})";
-        }
+            null => null,
+            IOException { HResult: ReadOnlyFileSystem } => $"data directory '{full}' is on a read-only file system",
+            UnauthorizedAccessException ex => $"data directory '{full}' is not writable ({ex.Message})",
+            var other => throw other,
+        };
     }
 
     /// <summary>Returns once <paramref name="directory"/> takes writes again.</summary>

@@ -67,6 +67,40 @@ public class ReadOnlyDirectoryTests
         }
     }
 
+    /// <summary>
+    /// A device whose card went read-only before it ever installed a model (or an image whose data directory ships
+    /// read-only): the agent starts degraded with nothing to serve, says why, and restarts once the directory is
+    /// writable. It crashed creating its model directory (exit code 134, a core dump).
+    /// </summary>
+    [Fact]
+    public async Task AgentHost_OnAnEmptyReadOnlyDataDirectory_StartsDegradedWithNothingToServe_AndRestartsWhenWritable()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-readonly-empty-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        Mount("-t", "tmpfs", "-o", "size=16m", "edgemlops-test", dir);
+        try
+        {
+            Mount("-o", "remount,ro", dir);
+            await using var agent = new AgentHostUnderTest(dir, "dev-ro-empty", BrokerPorts.Free());
+            var (status, health) = await agent.HealthWithStatusAsync(ready: false);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status); // nothing to serve
+            Assert.Contains("read-only", health.GetProperty("storageNotice").GetString()!, StringComparison.OrdinalIgnoreCase);
+            using (var predicted = await agent.Http.PostAsync("v1/predict", new StringContent("""{"features":[1,2,3,4]}""")))
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, predicted.StatusCode);
+
+            Mount("-o", "remount,rw", dir);
+            using var restart = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await agent.Process.WaitForExitAsync(restart.Token);
+            Assert.Equal(ReadOnlyDataDirectory.RestartExitCode, agent.Process.ExitCode);
+        }
+        finally
+        {
+            Mount("-o", "remount,rw", dir);
+            Unmount(dir);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static void Mount(params string[] arguments)
     {
         using var mount = Process.Start(new ProcessStartInfo("mount", arguments) { RedirectStandardError = true })!;

@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using EdgeMlOps.Tests;
+
+namespace EdgeMlOps.Aggregator.Tests;
+
+/// <summary>
+/// An aggregator whose data directory cannot be created or written (a file in its place, a read-only volume, a
+/// directory owned by another user) stops with exit code 2 naming <c>Aggregator:DataDirectory</c> and why. It crashed
+/// with an unhandled exception (exit code 134, a core dump) from wherever it first wrote.
+/// </summary>
+public sealed class DataDirectoryAtStartTests : IDisposable
+{
+    private readonly string _work = AggregatorFixture.TempDirectory();
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true);
+    }
+
+    private Task<(int Code, string Output, string Errors)> StartAsync(string dataDirectory) =>
+        HostProcess.RunToExitAsync(HostProcess.Aggregator, _work, "--Aggregator:DataDirectory=" + dataDirectory,
+            "--Aggregator:EmbeddedBrokerPort=0", "--Aggregator:HttpUrl=https://127.0.0.1:0");
+
+    [Fact]
+    public async Task AFileInItsPlace_StopsTheStartWithExitCode2_NamingTheSetting()
+    {
+        var file = Path.Combine(_work, "aggregator-data");
+        await File.WriteAllTextAsync(file, "not a directory");
+
+        var (code, output, errors) = await StartAsync(file);
+
+        Assert.Equal(2, code);
+        Assert.Contains($"Aggregator:DataDirectory: '{file}' cannot be used: it is a file, not a directory.", errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", output + errors, StringComparison.Ordinal);
+    }
+
+    /// <summary>A read-only volume (a tmpfs mounted read-only: root is not stopped by file modes; the test needs root, as CI has).</summary>
+    [Fact]
+    public async Task AReadOnlyVolume_StopsTheStartWithExitCode2_NamingTheSetting()
+    {
+        var volume = Path.Combine(_work, "volume");
+        Directory.CreateDirectory(volume);
+        Mount("-t", "tmpfs", "-o", "size=1m,ro", "edgemlops-test", volume);
+        try
+        {
+            var (code, output, errors) = await StartAsync(Path.Combine(volume, "aggregator-data"));
+
+            Assert.Equal(2, code);
+            Assert.Contains($"Aggregator:DataDirectory: '{Path.Combine(volume, "aggregator-data")}' cannot be used: Read-only file system", errors, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", output + errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            using var umount = Process.Start("umount", [volume]);
+            await umount.WaitForExitAsync();
+        }
+    }
+
+    private static void Mount(params string[] arguments)
+    {
+        using var mount = Process.Start(new ProcessStartInfo("mount", arguments) { RedirectStandardError = true })!;
+        var error = mount.StandardError.ReadToEnd();
+        mount.WaitForExit();
+        Assert.True(mount.ExitCode == 0, $"mount {string.Join(' ', arguments)} failed ({error.Trim()}); this test needs root, as CI runs it");
+    }
+}
