@@ -83,6 +83,9 @@ internal static partial class AggregatorLog
     [LoggerMessage(EventId = 2302, Level = LogLevel.Warning, Message = "INSECURE: connecting to broker {Broker} over plain TCP without authentication (Security:AllowPlaintext). Development only.")]
     public static partial void LogInsecureBroker(this ILogger logger, string broker);
 
+    [LoggerMessage(EventId = 2304, Level = LogLevel.Warning, Message = "Broker {Broker} not reachable yet ({Reason}); trying again in {PauseSeconds:0.#} s, for up to {LeftSeconds:0} s more (Aggregator:BrokerStartupWaitSeconds)")]
+    public static partial void LogBrokerNotReachableYet(this ILogger logger, string broker, string reason, double pauseSeconds, double leftSeconds);
+
     [LoggerMessage(EventId = 2303, Level = LogLevel.Warning, Message = "INSECURE: the HTTP API at {Url} has no TLS: enrollment and admin tokens travel in the clear (HttpUrl=https://… is the default). Development only.")]
     public static partial void LogInsecureApi(this ILogger logger, string url);
 

@@ -257,7 +257,9 @@ public sealed class AggregatorNode : IAsyncDisposable
         await _transport.SubscribeAsync(_inbox.Subscriptions, cancellationToken).ConfigureAwait(false);
         try
         {
-            await _transport.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            // An external broker started beside this aggregator is waited for; the embedded one has just started.
+            var wait = _options.ExternalBroker is null ? TimeSpan.Zero : TimeSpan.FromSeconds(_options.BrokerStartupWaitSeconds);
+            await EdgeMlOps.Aggregator.Broker.BrokerStartupWait.ConnectAsync(_transport, wait, _options.ExternalBroker?.ToString() ?? "embedded", _logger, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {

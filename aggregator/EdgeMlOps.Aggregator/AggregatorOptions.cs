@@ -103,6 +103,12 @@ public sealed partial record AggregatorOptions
     /// <summary>An external broker, or null to start the embedded MQTTnet broker.</summary>
     public MqttEndpoint? ExternalBroker { get; init; }
 
+    /// <summary>How long the start keeps trying an external broker it cannot reach yet before it stops with exit code 2 (<c>BrokerStartupWaitSeconds</c>, 0 to 600).</summary>
+    public double BrokerStartupWaitSeconds { get; init; } = DefaultBrokerStartupWaitSeconds;
+
+    /// <summary>The default <see cref="BrokerStartupWaitSeconds"/>: as long as the store's (<c>Store:StartupWaitSeconds</c>).</summary>
+    public const double DefaultBrokerStartupWaitSeconds = Storage.StoreOptions.DefaultStartupWaitSeconds;
+
     /// <summary>Port of the embedded broker: TLS with client certificates (8883), or plain TCP when <see cref="Security.SecurityOptions.AllowPlaintext"/>.</summary>
     public int EmbeddedBrokerPort { get; init; } = Runtime.Mqtt.MqttEndpoint.DefaultTlsPort;
 
@@ -225,6 +231,7 @@ public sealed partial record AggregatorOptions
             Model = model,
             ModelSource = source,
             ExternalBroker = external,
+            BrokerStartupWaitSeconds = r.Double(nameof(BrokerStartupWaitSeconds), DefaultBrokerStartupWaitSeconds, 0, 600),
             EmbeddedBrokerPort = r.Int(nameof(EmbeddedBrokerPort), MqttEndpoint.DefaultTlsPort, 0, 65_535),
             Security = EdgeMlOps.Aggregator.Security.SecurityOptions.Read(r),
             BrokerBindAddress = bind ?? System.Net.IPAddress.Loopback,

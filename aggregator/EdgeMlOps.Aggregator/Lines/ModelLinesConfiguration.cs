@@ -15,7 +15,7 @@ public static class ModelLinesConfiguration
 {
     public const string Section = "Lines";
 
-    private static readonly string[] FleetWide = ["Fleet", "ModelName", "DataDirectory", "Broker", "EmbeddedBrokerPort", "BrokerBindAddress", "Security", "Store", "Replicas", "Edge", "Trust:RootKeyFile", "Lines"];
+    private static readonly string[] FleetWide = ["Fleet", "ModelName", "DataDirectory", "Broker", "BrokerStartupWaitSeconds", "EmbeddedBrokerPort", "BrokerBindAddress", "Security", "Store", "Replicas", "Edge", "Trust:RootKeyFile", "Lines"];
 
     private static readonly string[] OwnToEachModel = ["Model", "ModelInterface", "Evaluation", "Monitoring", "Pipeline", "HttpUrl", "PublicBaseUrl", Section];
 

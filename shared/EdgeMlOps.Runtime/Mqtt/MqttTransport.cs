@@ -76,7 +76,10 @@ public sealed partial class MqttTransport : IFleetChannel
             () => $"Broker {_options.Endpoint} did not answer {_options.ClientId}'s connection", cancellationToken).ConfigureAwait(false);
         if (result.ResultCode != MqttClientConnectResultCode.Success)
         {
-            throw new InvalidOperationException($"Broker {_options.Endpoint} refused {_options.ClientId}: {result.ResultCode} {result.ReasonString}");
+            var refusal = $"Broker {_options.Endpoint} refused {_options.ClientId}: {result.ResultCode} {result.ReasonString}";
+            throw result.ResultCode is MqttClientConnectResultCode.ServerUnavailable or MqttClientConnectResultCode.ServerBusy
+                ? new InvalidOperationException(refusal) // for now: a broker starting or shedding load may take it later
+                : new BrokerRefusedException(refusal);
         }
 
         string[] filters;

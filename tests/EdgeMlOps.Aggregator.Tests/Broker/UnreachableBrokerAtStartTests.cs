@@ -20,7 +20,7 @@ public class UnreachableBrokerAtStartTests
         try
         {
             var (code, output, errors) = await HostProcess.RunToExitAsync(HostProcess.Aggregator, dir, "--Aggregator:HttpUrl=http://127.0.0.1:0",
-                $"--Aggregator:Broker=mqtts://127.0.0.1:{port}", "--Aggregator:DataDirectory=" + Path.Combine(dir, "data"));
+                $"--Aggregator:Broker=mqtts://127.0.0.1:{port}", "--Aggregator:BrokerStartupWaitSeconds=0", "--Aggregator:DataDirectory=" + Path.Combine(dir, "data"));
 
             Assert.Equal(2, code);
             Assert.Contains($"Aggregator:Broker: mqtts://127.0.0.1:{port} cannot be reached at start", errors, StringComparison.Ordinal);
