@@ -1,6 +1,7 @@
 using EdgeMlOps.Runtime.Mqtt;
 using EdgeMlOps.Shared.Configuration;
 using EdgeMlOps.Shared.Protocol;
+using EdgeMlOps.Shared.Trust;
 using Microsoft.Extensions.Configuration;
 
 namespace EdgeMlOps.Agent;
@@ -250,15 +251,19 @@ public sealed record AgentOptions
         return url is null ? null : new Security.EnrollmentSettings(url, token);
     }
 
-    /// <summary>Roots from <c>TrustedRoots:N</c> (base64) and <c>TrustedRootFile</c> (a file of base64 keys, one per line).</summary>
+    /// <summary>
+    /// Roots from <c>TrustedRoots:N</c> (base64) and <c>TrustedRootFile</c> (a file of base64 keys, one per line), each
+    /// checked to be an ECDSA P-256 public key: anything else would make the device refuse every model its fleet signs.
+    /// </summary>
     private static IReadOnlyList<byte[]> TrustedRootKeys(ConfigReader r)
     {
-        var texts = r.Map(nameof(TrustedRoots)).Values.ToList();
+        var texts = r.Map(nameof(TrustedRoots)).Values.Select(t => (Setting: nameof(TrustedRoots), Where: $"'{t}'", Text: t)).ToList();
         if (r.OptionalString("TrustedRootFile") is { } file)
         {
             try
             {
-                texts.AddRange(File.ReadAllLines(file).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')));
+                texts.AddRange(File.ReadAllLines(file).Select((l, i) => (Setting: "TrustedRootFile", Where: $"'{file}' line {i + 1}", Text: l.Trim()))
+                    .Where(l => l.Text.Length > 0 && !l.Text.StartsWith('#')));
             }
             catch (IOException ex)
             {
@@ -267,12 +272,13 @@ public sealed record AgentOptions
         }
 
         var keys = new List<byte[]>();
-        foreach (var text in texts)
+        foreach (var (setting, where, text) in texts)
         {
             var bytes = new byte[text.Length];
-            var ok = Convert.TryFromBase64String(text, bytes, out var length);
-            r.Require(ok && length > 0, nameof(TrustedRoots), $"'{text}' is not a base64 public key");
-            if (ok) keys.Add(bytes[..length]);
+            var problem = !Convert.TryFromBase64String(text, bytes, out var length) ? "not base64"
+                : Signatures.PublicKeyProblem(bytes.AsSpan(0, length));
+            r.Require(problem is null, setting, $"{where} is not an ECDSA P-256 public key ({problem}): pin the aggregator's keys/root.pub");
+            if (problem is null) keys.Add(bytes[..length]);
         }
 
         r.Require(keys.Count > 0, nameof(TrustedRoots), "at least one root public key is required (TrustedRoots:0=BASE64 or TrustedRootFile=PATH, e.g. the aggregator's keys/root.pub)");

@@ -82,6 +82,26 @@ public class AgentOptionsTests
         Assert.All(ex.Errors, e => Assert.StartsWith("Agent:TrustedRoots", e, StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A root file that is base64 but no public key (the wrong file copied, a private key, a truncated line) was taken:
+    /// the device then refused every model the fleet signed ("not signed by a pinned root key") and said nothing at start.
+    /// </summary>
+    [Theory]
+    [InlineData("junk")] // base64 of three bytes
+    [InlineData("AAAA")]
+    [InlineData("private")] // a private key's PKCS#8 in its place: below
+    public void ARootThatIsNoPublicKey_IsRefusedAtStart_NamingTheFile(string content)
+    {
+        using var other = EdgeMlOps.Shared.Trust.SigningKeyPair.Generate();
+        var text = content == "private" ? Convert.ToBase64String(other.ExportPkcs8()) : content;
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, text + "\n");
+
+        var ex = Assert.Throws<OptionsValidationException>(() => AgentOptions.FromConfiguration(Config(("Agent:DeviceId", "cam-7"), ("Agent:TrustedRootFile", file))));
+
+        Assert.Contains(ex.Errors, e => e.StartsWith($"Agent:TrustedRootFile: '{file}' line 1 is not an ECDSA P-256 public key", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void FromConfiguration_ListsEveryProblem_WithTheKeysAsTyped()
     {

@@ -59,6 +59,21 @@ public static class Signatures
     /// <summary>First 32 hex characters of the sha256 of a public key's SubjectPublicKeyInfo.</summary>
     public static string KeyIdOf(ReadOnlySpan<byte> publicKey) => Convert.ToHexStringLower(SHA256.HashData(publicKey))[..32];
 
+    /// <summary>Why <paramref name="publicKey"/> is not an ECDSA P-256 SubjectPublicKeyInfo (DER, nothing after it), or null when it is.</summary>
+    public static string? PublicKeyProblem(ReadOnlySpan<byte> publicKey)
+    {
+        try
+        {
+            using var key = ECDsa.Create();
+            key.ImportSubjectPublicKeyInfo(publicKey, out var read);
+            return key.KeySize != 256 ? $"a {key.KeySize}-bit key" : read != publicKey.Length ? $"{publicKey.Length - read} bytes after the key" : null;
+        }
+        catch (CryptographicException ex)
+        {
+            return ex.Message.TrimEnd('.');
+        }
+    }
+
     /// <summary>The body type written into (and signed with) an envelope: the message's protobuf name.</summary>
     public static string TypeOf<T>() where T : IMessage<T>, new() => new T().Descriptor.Name;
 
