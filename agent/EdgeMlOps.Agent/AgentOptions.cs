@@ -234,8 +234,10 @@ public sealed record AgentOptions
         if (urlText is null) return null;
         r.Require(Uri.TryCreate(urlText.EndsWith('/') ? urlText : urlText + "/", UriKind.Absolute, out var url) && url.Scheme is "http" or "https", "Enrollment:Url", $"'{urlText}' is not an http(s) URL");
         var token = r.OptionalString("Enrollment:Token");
-        // A missing token file is no error: an enrolled device no longer needs its token (enrollment says so if it does).
-        if (token is null && r.OptionalString("Enrollment:TokenFile") is { } file && File.Exists(file))
+        var tokenFile = token is null ? r.OptionalString("Enrollment:TokenFile") : null;
+        // A missing token file is no error: an enrolled device no longer needs its token, and a secret may be mounted
+        // later; enrollment reads it then, and names it if it is still not there.
+        if (tokenFile is { } file && File.Exists(file))
         {
             try
             {
@@ -248,7 +250,7 @@ public sealed record AgentOptions
         }
 
         r.Require(token is null || token.Length > 0, "Enrollment:Token", "is empty");
-        return url is null ? null : new Security.EnrollmentSettings(url, token);
+        return url is null ? null : new Security.EnrollmentSettings(url, token, token is null ? tokenFile : null);
     }
 
     /// <summary>

@@ -9,7 +9,31 @@ using Microsoft.Extensions.Logging;
 namespace EdgeMlOps.Agent.Security;
 
 /// <summary>Where a device enrolls and renews, and the token for its first enrollment (none once it holds a certificate).</summary>
-public sealed record EnrollmentSettings(Uri Url, string? Token);
+public sealed record EnrollmentSettings(Uri Url, string? Token, string? TokenFile = null)
+{
+    /// <summary>
+    /// The token: <see cref="Token"/>, else <see cref="TokenFile"/>'s content read now (a secret may be mounted after the
+    /// agent started); throws <see cref="IdentityException"/> saying which is missing.
+    /// </summary>
+    public string CurrentToken()
+    {
+        if (Token is { } token) return token;
+        if (TokenFile is not { } file) throw new IdentityException("no certificate and no enrollment token configured (Agent:Enrollment:Token or Agent:Enrollment:TokenFile)");
+        try
+        {
+            var text = File.ReadAllText(file).Trim();
+            return text.Length > 0 ? text : throw new IdentityException($"no certificate, and the enrollment token file '{file}' (Agent:Enrollment:TokenFile) is empty");
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new IdentityException($"no certificate, and the enrollment token file '{file}' (Agent:Enrollment:TokenFile) does not exist");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new IdentityException($"no certificate, and the enrollment token file '{file}' (Agent:Enrollment:TokenFile) cannot be read: {ex.Message}");
+        }
+    }
+}
 
 /// <summary>
 /// The device's own key and its certificate from the fleet CA: loaded from <c>identity/</c> (the key
@@ -149,7 +173,7 @@ public sealed partial class DeviceIdentity : IDisposable
     private async Task<X509Certificate2> EnrollAsync(CancellationToken cancellationToken)
     {
         var enrollment = _enrollment ?? throw new IdentityException("no certificate and no enrollment URL configured (Agent:Enrollment:Url)");
-        var token = enrollment.Token ?? throw new IdentityException("no certificate and no enrollment token configured (Agent:Enrollment:Token or Agent:Enrollment:TokenFile)");
+        var token = enrollment.CurrentToken();
         var key = _enrollmentKey ??= PendingKey();
         var request = new EnrollmentRequest(_deviceId, token, SigningRequest(key));
         var issued = await PostAsync(new Uri(enrollment.Url, "v1/enroll"), JsonContent.Create(request, EnrollmentJson.Default.EnrollmentRequest), key, cancellationToken).ConfigureAwait(false);

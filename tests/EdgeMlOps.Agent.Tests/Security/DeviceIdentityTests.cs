@@ -54,6 +54,36 @@ public sealed class DeviceIdentityTests
         Assert.Equal(3, handler.Calls);
     }
 
+    /// <summary>
+    /// A token file that is not there yet (a secret mounted after the agent started) was taken for no token at all: the
+    /// device said "no enrollment token configured" while one was, and never enrolled until restarted. The file is read
+    /// when the device enrolls, and its absence is said naming it.
+    /// </summary>
+    [Fact]
+    public async Task ATokenFileThatAppearsAfterTheStart_IsReadWhenTheDeviceEnrolls_AndItsAbsenceIsNamed()
+    {
+        var file = Path.Combine(Path.GetTempPath(), "edgemlops-token-" + Guid.NewGuid().ToString("N"));
+        var handler = new RecordsBodies();
+        var logger = new RecordingLogger();
+        using var ca = SelfSignedCa();
+        using var identity = new DeviceIdentity("dev-1", ca, directory: null, new EnrollmentSettings(new Uri("http://127.0.0.1:9/"), Token: null, TokenFile: file),
+            new HttpClient(handler), TimeProvider.System, logger);
+        try
+        {
+            Assert.False(await identity.EnsureAsync(CancellationToken.None));
+            Assert.Empty(handler.Bodies);
+            Assert.Contains(logger.Messages, m => m.Contains($"the enrollment token file '{file}' (Agent:Enrollment:TokenFile) does not exist", StringComparison.Ordinal));
+
+            await File.WriteAllTextAsync(file, "mounted-later-token\n");
+            Assert.False(await identity.EnsureAsync(CancellationToken.None)); // the server (this handler) refuses, but the token went
+            Assert.Contains("\"mounted-later-token\"", Assert.Single(handler.Bodies), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     private static X509Certificate2 SelfSignedCa()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -71,6 +101,29 @@ public sealed class DeviceIdentityTests
             stopping.Cancel();
             return Task.FromException<HttpResponseMessage>(refused);
         }
+    }
+
+    private sealed class RecordsBodies : HttpMessageHandler
+    {
+        public List<string> Bodies { get; } = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Bodies.Add(await request.Content!.ReadAsStringAsync(cancellationToken));
+            return new HttpResponseMessage(System.Net.HttpStatusCode.Forbidden);
+        }
+    }
+
+    private sealed class RecordingLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public List<string> Messages { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Messages.Add(formatter(state, exception));
     }
 
     private sealed class ThrowsThenRefuses(Exception first) : HttpMessageHandler
