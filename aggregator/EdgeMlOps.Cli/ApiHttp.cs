@@ -21,6 +21,16 @@ internal static class ApiHttp
     {
         if (baseUrl.Scheme != Uri.UriSchemeHttps || ca is null) return new HttpClient();
         if (!ca.Exists) throw new IOException($"--ca {ca.FullName}: no such file");
-        return new HttpClient(PinnedHttp.Handler(CertificateChain.LoadPem(File.ReadAllText(ca.FullName))));
+        System.Security.Cryptography.X509Certificates.X509Certificate2 pinned;
+        try
+        {
+            pinned = CertificateChain.LoadPem(File.ReadAllText(ca.FullName));
+        }
+        catch (System.Security.Cryptography.CryptographicException ex)
+        {
+            throw new IOException($"--ca {ca.FullName}: not a PEM certificate ({ex.Message.TrimEnd('.')}); pass the fleet CA, {DefaultCaFile} beside the aggregator", ex);
+        }
+
+        return new HttpClient(PinnedHttp.Handler(pinned));
     }
 }

@@ -221,6 +221,7 @@ public static class Cli
         catch (AdminApiException ex)
         {
             console.MarkupLine(ex.Status == 0 ? $"[red]{Markup.Escape(ex.Message)}[/]" : $"[red]{ex.Status}[/]: {Markup.Escape(ex.Message)}");
+            if (ex.Status == 401) console.MarkupLine("Pass an admin token with --token TOKEN or EDGEMLOPS_TOKEN (one of the aggregator's Aggregator:Admin:Tokens).");
             return 1;
         }
         catch (HttpRequestException ex) when (ex.InnerException is System.Security.Authentication.AuthenticationException)
@@ -230,7 +231,10 @@ public static class Cli
         }
         catch (HttpRequestException ex)
         {
-            console.MarkupLine($"[red]cannot reach the aggregator[/]: {Markup.Escape(ex.Message)}");
+            var why = ex.InnerException is { } inner && inner.Message != ex.Message ? $"{ex.Message.TrimEnd('.')}: {inner.Message}" : ex.Message;
+            console.MarkupLine($"[red]cannot reach the aggregator[/]: {Markup.Escape(why)}");
+            if (ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse)
+                console.MarkupLine($"Something answered that is not the aggregator's API over that scheme: check --url (by default {ApiHttp.DefaultUrl}; the broker's port is not the API's).");
             return 3;
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException or IOException)

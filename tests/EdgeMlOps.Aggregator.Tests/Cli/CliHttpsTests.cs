@@ -50,6 +50,29 @@ public sealed class CliHttpsTests : IAsyncLifetime
         Assert.Contains("--ca", output, StringComparison.Ordinal);
     }
 
+    /// <summary>The wrong file passed as the CA (a key, a typo'd copy) crashed the CLI with a stack trace (exit code 1).</summary>
+    [Fact]
+    public async Task AFileThatIsNoCertificate_IsNamed_WithExitCode2()
+    {
+        var file = Path.Combine(_directory, "keys", "root.pub");
+        var (exit, output) = await Run("models", "list", "--ca", file);
+        Assert.Equal(2, exit);
+        Assert.Contains($"--ca {file}: not a PEM certificate", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>http:// to the https API answered only "An error occurred while sending the request".</summary>
+    [Fact]
+    public async Task PlainHttpToTheHttpsApi_SaysToCheckTheUrl()
+    {
+        var console = new TestConsole().Width(250);
+        var plain = new UriBuilder(_node.ArtifactBaseUrl) { Scheme = "http" }.Uri;
+        var exit = await EdgeMlOps.Cli.Cli.RunAsync(["models", "list", "--url", plain.ToString(), "--token", "carol-token", "--model", "tiny"], console);
+        Assert.Equal(3, exit);
+        Assert.Contains("ended prematurely", console.Output, StringComparison.Ordinal);
+        Assert.Contains("check --url", console.Output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task AnotherFleetsCa_IsRefused()
     {

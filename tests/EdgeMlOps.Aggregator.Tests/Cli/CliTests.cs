@@ -296,6 +296,7 @@ public sealed class CliTests : IAsyncLifetime
         var (exit, output) = await Run("wrong-token", "models", "list");
         Assert.Equal(1, exit);
         Assert.Contains("401", output, StringComparison.Ordinal);
+        Assert.Contains("--token TOKEN or EDGEMLOPS_TOKEN", output, StringComparison.Ordinal); // what to do, not only what went wrong
 
         (exit, output) = await Run("bob-token", "rollouts", "create", "1", "--stages", "0.1,x", "--reason", "r");
         Assert.Equal(2, exit);
