@@ -14,11 +14,25 @@ public sealed record SimulatedData(Dataset Data, Dataset Pool, Dataset Test, int
     public static SimulatedData Load(SimulationOptions options)
     {
         var data = options.Dataset == "mnist" ? MnistDataset.Load(options.CacheDirectory)
-            : options.Dataset.StartsWith("csv:", StringComparison.Ordinal) ? (options.TakesTargets ? CsvTargetDataset.Load(options.Dataset[4..], options.TargetColumns) : CsvTargetDataset.LoadClasses(options.Dataset[4..]))
+            : options.Dataset.StartsWith("csv:", StringComparison.Ordinal) ? LoadCsv(options)
             : SyntheticDataset.Generate(options.SyntheticSamples + options.TestSize, options.SyntheticDim, options.SyntheticClasses, options.Seed);
         if (options.TestSize >= data.Count) throw new ArgumentException($"--test-size {options.TestSize} leaves no training data (dataset has {data.Count}).");
         var (pool, test) = data.Split(options.TestSize, options.Seed);
         return new SimulatedData(data, pool, test, options.Partition.Split(pool, options.Devices, options.Seed));
+    }
+
+    /// <summary>The csv dataset of <c>--dataset csv:PATH</c>; one it cannot read is a <see cref="DatasetUnavailableException"/> naming the option.</summary>
+    private static Dataset LoadCsv(SimulationOptions options)
+    {
+        var path = options.Dataset[4..];
+        try
+        {
+            return options.TakesTargets ? CsvTargetDataset.Load(path, options.TargetColumns) : CsvTargetDataset.LoadClasses(path);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            throw new DatasetUnavailableException($"--dataset {options.Dataset}: {ex.Message}", ex);
+        }
     }
 
     /// <summary>A fresh work directory for <paramref name="scenario"/> (or the one given with --work-dir).</summary>
