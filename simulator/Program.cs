@@ -28,6 +28,12 @@ catch (ArgumentException ex)
     return 2;
 }
 
+if (options.ReplicaWorker is null && options.WorkerSlice is null && OutputLocations.Problem(options) is { } unwritable)
+{
+    Console.Error.WriteLine(unwritable);
+    return 2;
+}
+
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {
