@@ -31,7 +31,16 @@ const string Usage = """
     """;
 if (EdgeMlOps.Runtime.Hosting.HostFlags.Answer(args, "edgemlops-agent", Usage, Console.Out) is { } answered) return answered;
 
-var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--erase-data", "--healthcheck");
+Microsoft.Extensions.Configuration.IConfiguration configuration;
+try
+{
+    configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--erase-data", "--healthcheck");
+}
+catch (EdgeMlOps.Runtime.Hosting.HostConfigurationException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
 
 AgentOptions options;
 var logErrors = new List<string>();

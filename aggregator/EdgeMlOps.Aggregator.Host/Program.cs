@@ -59,7 +59,16 @@ if (gatewayAt >= 0)
     args = [.. args[..gatewayAt], .. args[(gatewayAt + 2)..]];
 }
 
-var configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--write-mosquitto-config", "--healthcheck");
+Microsoft.Extensions.Configuration.IConfiguration configuration;
+try
+{
+    configuration = EdgeMlOps.Runtime.Hosting.HostConfiguration.Build(args, "--check-config", "--write-mosquitto-config", "--healthcheck");
+}
+catch (EdgeMlOps.Runtime.Hosting.HostConfigurationException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
 
 AggregatorOptions options;
 var logErrors = new List<string>();

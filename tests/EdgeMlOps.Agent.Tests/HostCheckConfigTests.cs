@@ -89,14 +89,37 @@ public class HostCheckConfigTests
         Assert.Contains("unhealthy", said, StringComparison.Ordinal);
     }
 
-    private static async Task<(int Code, string Output, string Errors)> RunAsync(params string[] args)
+    /// <summary>An appsettings.json that is not JSON (a trailing comma, a brace missing) crashed the agent with an unhandled exception (exit code 134).</summary>
+    [Fact]
+    public async Task AnAppSettingsFileThatIsNotJson_IsRefusedNamingTheFileAndLine()
+    {
+        var work = Directory.CreateTempSubdirectory("edgemlops-badjson-").FullName;
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(work, "appsettings.json"), "{\n  \"Agent\": { \"DeviceId\": \"dev-7\", }\n");
+            var (code, output, errors) = await RunInAsync(work, "--check-config");
+
+            Assert.Equal(2, code);
+            Assert.Contains($"{Path.Combine(work, "appsettings.json")}: not valid JSON", errors, StringComparison.Ordinal);
+            Assert.Contains("LineNumber: ", errors, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", output + errors, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private static Task<(int Code, string Output, string Errors)> RunAsync(params string[] args) => RunInAsync(Path.GetTempPath(), args);
+
+    private static async Task<(int Code, string Output, string Errors)> RunInAsync(string workingDirectory, params string[] args)
     {
         var host = Path.Combine(AppContext.BaseDirectory, "edgemlops-agent.dll");
         using var process = Process.Start(new ProcessStartInfo("dotnet", [host, .. args])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            WorkingDirectory = Path.GetTempPath(),
+            WorkingDirectory = workingDirectory,
         })!;
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();

@@ -5,10 +5,10 @@ namespace EdgeMlOps.Aggregator.Tests;
 
 /// <summary>
 /// An aggregator whose data directory cannot be created or written (a file in its place, a read-only volume, a
-/// directory owned by another user) stops with exit code 2 naming <c>Aggregator:DataDirectory</c> and why. It crashed
-/// with an unhandled exception (exit code 134, a core dump) from wherever it first wrote.
+/// directory owned by another user), or whose settings file is not JSON, stops with exit code 2 naming the setting or
+/// file and why. It crashed with an unhandled exception (exit code 134, a core dump) from wherever it first wrote.
 /// </summary>
-public sealed class DataDirectoryAtStartTests : IDisposable
+public sealed class UnusableFilesAtStartTests : IDisposable
 {
     private readonly string _work = AggregatorFixture.TempDirectory();
 
@@ -31,6 +31,19 @@ public sealed class DataDirectoryAtStartTests : IDisposable
 
         Assert.Equal(2, code);
         Assert.Contains($"Aggregator:DataDirectory: '{file}' cannot be used: it is a file, not a directory.", errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", output + errors, StringComparison.Ordinal);
+    }
+
+    /// <summary>An appsettings.json that is not JSON in the working directory crashed the start (exit code 134) with the parser's stack trace.</summary>
+    [Fact]
+    public async Task AnAppSettingsFileThatIsNotJson_StopsTheStartWithExitCode2_NamingTheFile()
+    {
+        await File.WriteAllTextAsync(Path.Combine(_work, "appsettings.json"), "{ \"Aggregator\": { \"Fleet\": \"plant\" }");
+
+        var (code, output, errors) = await StartAsync(Path.Combine(_work, "data"));
+
+        Assert.Equal(2, code);
+        Assert.Contains($"{Path.Combine(_work, "appsettings.json")}: not valid JSON", errors, StringComparison.Ordinal);
         Assert.DoesNotContain("Unhandled exception", output + errors, StringComparison.Ordinal);
     }
 
