@@ -60,7 +60,8 @@ internal static class AdminApi
                 }
 
                 var weights = options.ModelSource is { } source ? UploadedGraphCheck.AdmitVersionOf(source, bytes) : UploadedGraphCheck.Admit(bytes);
-                var record = await uploads.RegisterAsync(weights, who.Name, AdminGuard.Required(reason, "reason"), http.RequestAborted).ConfigureAwait(false);
+                // An uploaded graph's new version is the uploaded file itself, served byte for byte; a generated one's is made from its weights.
+                var record = await uploads.RegisterAsync(weights, who.Name, AdminGuard.Required(reason, "reason"), http.RequestAborted, options.ModelSource is null ? null : bytes).ConfigureAwait(false);
                 return Results.Created($"/v1/admin/models/{name}/versions/{record.Version}", record);
             }));
 

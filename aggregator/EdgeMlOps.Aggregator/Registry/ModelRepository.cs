@@ -46,11 +46,12 @@ public sealed class ModelRepository
     /// <summary>
     /// Stores both artifacts, evaluates (if configured), records and governs a new version; the head is not changed.
     /// For a model the fleet serves without training (by tensor names, or a serve-only classifier), <paramref name="file"/>
-    /// is the admitted file, stored and served as it is (its weights are empty).
+    /// is the admitted file, stored and served as it is (its weights are empty); for an uploaded graph the fleet trains, the
+    /// uploaded file holding <paramref name="weights"/> (admitted by <see cref="UploadedGraphCheck.AdmitVersionOf"/>).
     /// </summary>
     public GlobalModel Register(ModelWeights weights, ulong parent, long round, int contributors, long samples, double? trainLoss, string? createdBy = null, string? reason = null, byte[]? file = null)
     {
-        if (file is not null && _options.Model.Trainable) throw new ArgumentException("only a model the fleet does not train is registered as a file; a trained model's versions are its trained values", nameof(file));
+        if (file is not null && _options.ModelSource is null) throw new ArgumentException("a generated model's versions are made from their trained values, not registered as files", nameof(file));
         var version = parent + 1;
         var metadata = new Dictionary<string, string>
         {

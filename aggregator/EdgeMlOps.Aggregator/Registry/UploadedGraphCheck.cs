@@ -43,9 +43,27 @@ public static class UploadedGraphCheck
             throw new UploadRefusedException($"this fleet serves the uploaded graph {source.Spec.Graph!.SourceSha256}; the file does not carry its trained tensors ({ex.Message}). A different graph is a new model (see docs/MODELS.md).");
         }
 
-        if (!source.InferenceBytes(weights).AsSpan().SequenceEqual(uploaded))
+        if (!SameGraphApartFromTrained(source, uploaded))
             throw new UploadRefusedException($"the file differs from the fleet's graph {source.Spec.Graph!.SourceSha256} beyond the values of its trained tensors ({string.Join(", ", source.Spec.Graph.Trained.Select(t => t.Name))}); only those may change between versions, so what is registered is served byte for byte. Write new values into the registry's own artifact (GET the deployed version's inference artifact), or register a different graph as a new model.");
         return weights;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="uploaded"/> is the fleet's graph with nothing changed but its trained tensors' values,
+    /// compared as ONNX messages, not as bytes: the tool that wrote the new values (Python's onnx package, another
+    /// protobuf library) need not serialize what it did not touch as this process would.
+    /// </summary>
+    private static bool SameGraphApartFromTrained(UploadedClassifier source, byte[] uploaded)
+    {
+        var trained = source.Spec.Graph!.Trained.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var (fleets, theirs) = (ClassifierGraphs.Parse(source.Bytes), ClassifierGraphs.Parse(uploaded));
+        foreach (var tensor in fleets.Graph.Initializer.Concat(theirs.Graph.Initializer).Where(t => trained.Contains(t.Name)))
+        {
+            tensor.FloatData.Clear();
+            tensor.RawData = ByteString.Empty;
+        }
+
+        return fleets.Equals(theirs);
     }
 
     /// <summary>The weights to register, or <see cref="UploadRefusedException"/> saying why not.</summary>

@@ -10,7 +10,11 @@ namespace EdgeMlOps.Aggregator.Registry;
 /// </summary>
 public sealed class VersionUploads(AggregatorOptions options, ModelRegistry registry, OpenRounds open, VersionCommitter committer)
 {
-    /// <summary>Registers the next version; for a model served by tensor names <paramref name="file"/> is the admitted file itself (a new version is a new file with the same interface).</summary>
+    /// <summary>
+    /// Registers the next version; for an uploaded graph <paramref name="file"/> is the admitted file itself, served byte
+    /// for byte (a model served by tensor names: a new file with the same interface; one the fleet trains: the same
+    /// graph with new trained values).
+    /// </summary>
     public async Task<ModelVersionRecord> RegisterAsync(ModelWeights weights, string createdBy, string reason, CancellationToken cancellationToken, byte[]? file = null)
     {
         if (!weights.Spec.Equals(options.Model)) throw new ArgumentException($"model is {weights.Spec}; this fleet's model is {options.Model}");

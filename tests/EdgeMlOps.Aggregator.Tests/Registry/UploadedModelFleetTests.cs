@@ -141,6 +141,47 @@ public sealed class UploadedModelFleetTests
         Assert.Contains("does not carry its trained tensors", alien.Message);
     }
 
+    /// <summary>
+    /// The workflow the refusal itself recommends: take version 1's artifact (the user's PyTorch file), write new values
+    /// into its head in place (as Python's onnx package does), upload. It was refused "beyond the values of its trained
+    /// tensors": the check compared the upload with this process's own serialization of the graph, whose bytes differ
+    /// from the exporter's even where nothing changed. The new version is admitted, and served as the uploaded bytes.
+    /// </summary>
+    [Fact]
+    public async Task TheFirstVersionsFile_WithNewHeadValuesWrittenInPlace_IsAdmitted_AndServedAsUploaded()
+    {
+        var original = File.ReadAllBytes(Cnn);
+        var edited = (byte[])original.Clone();
+        foreach (var name in new[] { "head.weight", "head.bias" })
+        {
+            var raw = ClassifierGraphs.Parse(original).Graph.Initializer.Single(t => t.Name == name).RawData.ToByteArray();
+            var at = edited.AsSpan().IndexOf(raw);
+            Assert.True(at > 0 && edited.AsSpan(at + 1).IndexOf(raw) < 0, $"{name}'s bytes are found once in the file");
+            var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(edited.AsSpan(at, raw.Length));
+            for (var i = 0; i < values.Length; i++) values[i] += 0.01f * ((i % 7) - 3);
+        }
+
+        var options = Options(AggregatorFixture.TempDirectory()) with
+        {
+            HttpUrl = "http://127.0.0.1:0",
+            Governance = new EdgeMlOps.Aggregator.Governance.GovernanceOptions
+            {
+                Identities = [new EdgeMlOps.Aggregator.Governance.AdminIdentity("dana", EdgeMlOps.Aggregator.Governance.AdminIdentity.HashToken("dana-token"), new HashSet<string> { EdgeMlOps.Aggregator.Governance.AdminRoles.Scientist })],
+            },
+        };
+        await using var node = new AggregatorNode(options);
+        await node.StartAsync(CancellationToken.None);
+        using var http = new HttpClient { BaseAddress = node.ArtifactBaseUrl };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/admin/models/digits/versions?reason=head%20retrained%20offline") { Content = new ByteArrayContent(edited) };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "dana-token");
+        using var response = await http.SendAsync(request);
+
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.Created, await response.Content.ReadAsStringAsync());
+        var v2 = node.Registry.Versions("digits").Single(v => v.Version == 2);
+        Assert.Equal(edited, node.Artifacts.Read(v2.InferenceSha256)); // byte for byte, as uploaded
+        Assert.Equal(original, node.Artifacts.Read(node.Registry.Versions("digits").Single(v => v.Version == 1).InferenceSha256));
+    }
+
     [Fact]
     public async Task AForestServedOnly_IsSignedWithoutATrainStep_AndRunsNoRound()
     {
