@@ -157,8 +157,7 @@ public sealed class ModelLines : IAsyncDisposable
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(CataloguePath)!);
-            await File.WriteAllBytesAsync(CataloguePath + ".tmp", envelope.ToByteArray()).ConfigureAwait(false);
-            File.Move(CataloguePath + ".tmp", CataloguePath, overwrite: true);
+            Runtime.Storage.AtomicFile.Write(CataloguePath, envelope.ToByteArray(), durable: false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -75,9 +75,7 @@ public sealed class TrustGate
             if (!verdict.Ok) return Refused(verdict.Reason);
             if (_bundlePath is not null)
             {
-                var temp = _bundlePath + ".tmp";
-                File.WriteAllBytes(temp, envelope.ToByteArray());
-                File.Move(temp, _bundlePath, overwrite: true);
+                Runtime.Storage.AtomicFile.Write(_bundlePath, envelope.ToByteArray(), durable: false);
             }
 
             return true;

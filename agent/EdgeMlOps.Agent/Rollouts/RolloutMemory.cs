@@ -105,8 +105,7 @@ internal sealed class RolloutMemory(string path, ILogger logger)
     {
         try
         {
-            File.WriteAllBytes(path + ".tmp", progress.ToByteArray());
-            File.Move(path + ".tmp", path, overwrite: true);
+            Runtime.Storage.AtomicFile.Write(path, progress.ToByteArray(), durable: false);
         }
         catch (IOException ex)
         {

@@ -28,9 +28,7 @@ public static class BootEpoch
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            var temp = path + ".tmp";
-            File.WriteAllText(temp, next.ToString(CultureInfo.InvariantCulture));
-            File.Move(temp, path, overwrite: true);
+            Runtime.Storage.AtomicFile.Write(path, System.Text.Encoding.ASCII.GetBytes(next.ToString(CultureInfo.InvariantCulture)), durable: false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using EdgeMlOps.Runtime.Storage;
 using EdgeMlOps.Shared.Hashing;
 using EdgeMlOps.Shared.Protocol.V1;
 using EdgeMlOps.Shared.Trust;
@@ -43,6 +44,7 @@ public sealed class ModelStore
         {
             Directory.CreateDirectory(Path.Combine(root, "versions"));
             Directory.CreateDirectory(_blobs);
+            RemoveAbandonedWrites();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -229,15 +231,15 @@ public sealed class ModelStore
 
     private string VersionPath(ulong version) => Path.Combine(_root, "versions", version.ToString(CultureInfo.InvariantCulture) + ".pb");
 
-    private void WriteAtomically(string path, byte[] bytes)
-    {
-        var temp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
-        using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-        {
-            stream.Write(bytes);
-            stream.Flush(flushToDisk: _durable);
-        }
+    private void WriteAtomically(string path, byte[] bytes) => AtomicFile.Write(path, bytes, _durable);
 
-        File.Move(temp, path, overwrite: true);
+    /// <summary>A temporary file older than this was abandoned by a crash or power loss mid-write, not a write under way.</summary>
+    private static readonly TimeSpan AbandonedAfter = TimeSpan.FromMinutes(10);
+
+    /// <summary>Deletes what writes cut short by a crash left (a shared blob directory is its owner's to clean).</summary>
+    private void RemoveAbandonedWrites()
+    {
+        foreach (var directory in _ownsBlobs ? new[] { _root, Path.Combine(_root, "versions"), _blobs } : [_root, Path.Combine(_root, "versions")])
+            AtomicFile.RemoveAbandoned(directory, AbandonedAfter);
     }
 }

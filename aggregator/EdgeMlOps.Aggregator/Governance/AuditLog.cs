@@ -205,9 +205,7 @@ public sealed class AuditLog : IDisposable
 
     private void WriteHeadFile(long seq, string hash)
     {
-        var temp = _headPath + ".tmp";
-        File.WriteAllText(temp, FormattableString.Invariant($"{seq} {hash}\n"));
-        File.Move(temp, _headPath!, overwrite: true);
+        Runtime.Storage.AtomicFile.Write(_headPath!, System.Text.Encoding.ASCII.GetBytes(FormattableString.Invariant($"{seq} {hash}\n")), durable: false);
     }
 
     private static AuditEntry Read(System.Data.Common.DbDataReader r) => new(

@@ -77,6 +77,11 @@ internal sealed class AdminGuard(IReadOnlyList<AdminIdentity> identities, IAutho
         {
             return Results.BadRequest(new { error = ex.Message });
         }
+        catch (Exception ex) when (Storage.StorageFull.Is(ex))
+        {
+            logger.LogAdminFailure(http.Request.Path, ex);
+            return Results.Json(new { error = $"the aggregator's storage is full ({ex.Message}): the request was refused. Free space in its data directory (or its database) and try again" }, statusCode: StatusCodes.Status507InsufficientStorage);
+        }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
             logger.LogAdminFailure(http.Request.Path, ex);

@@ -210,14 +210,7 @@ public sealed class FleetLines
     private static void Save(string file, Dictionary<string, Dictionary<string, string>> added)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        var temporary = file + ".tmp";
-        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            JsonSerializer.Serialize(stream, added, FleetLinesJson.Default.DictionaryStringDictionaryStringString);
-            stream.Flush(flushToDisk: true);
-        }
-
-        File.Move(temporary, file, overwrite: true);
+        Runtime.Storage.AtomicFile.Write(file, JsonSerializer.SerializeToUtf8Bytes(added, FleetLinesJson.Default.DictionaryStringDictionaryStringString), durable: true);
     }
 }
 

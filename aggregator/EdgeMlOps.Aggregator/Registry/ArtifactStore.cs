@@ -16,7 +16,11 @@ public sealed class ArtifactStore
         // web-root path, which made every download a 500 under the default relative data directory.
         _root = Path.GetFullPath(root);
         Directory.CreateDirectory(root);
+        RemoveAbandonedWrites();
     }
+
+    /// <summary>A temporary file older than this was abandoned by a crash mid-write; a younger one may be another replica's write under way.</summary>
+    public static readonly TimeSpan AbandonedAfter = TimeSpan.FromHours(1);
 
     /// <summary>Stores <paramref name="bytes"/> and returns their sha256; storing the same bytes twice is a no-op.</summary>
     public string Put(byte[] bytes)
@@ -25,15 +29,14 @@ public sealed class ArtifactStore
         var path = PathOf(sha);
         if (File.Exists(path)) return sha;
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-        {
-            stream.Write(bytes);
-            stream.Flush(flushToDisk: true);
-        }
-
-        File.Move(temp, path, overwrite: true);
+        Runtime.Storage.AtomicFile.Write(path, bytes, durable: true);
         return sha;
+    }
+
+    /// <summary>Deletes the temporary files of writes a crash (or a kill) cut short, older than <see cref="AbandonedAfter"/>.</summary>
+    private void RemoveAbandonedWrites()
+    {
+        foreach (var shard in Directory.EnumerateDirectories(_root)) Runtime.Storage.AtomicFile.RemoveAbandoned(shard, AbandonedAfter);
     }
 
     /// <summary>The file holding <paramref name="sha256"/>, or null if absent or not a valid address.</summary>

@@ -16,9 +16,7 @@ public sealed class RunStore(string directory)
     {
         System.IO.Directory.CreateDirectory(Directory);
         var path = Path.Combine(Directory, record.Id + ".json");
-        var temporary = path + ".tmp";
-        File.WriteAllText(temporary, JsonSerializer.Serialize(record, TrackingJson.Default.RunRecord));
-        File.Move(temporary, path, overwrite: true);
+        Runtime.Storage.AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(record, TrackingJson.Default.RunRecord), durable: false);
         return path;
     }
 

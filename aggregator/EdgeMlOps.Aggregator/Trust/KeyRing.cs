@@ -170,8 +170,7 @@ public sealed class KeyRing : IDisposable
 
         var envelope = Signatures.Sign(bundle, _root);
         var path = Path.Combine(_directory, "bundle.pb");
-        File.WriteAllBytes(path + ".tmp", envelope.ToByteArray());
-        File.Move(path + ".tmp", path, overwrite: true);
+        Runtime.Storage.AtomicFile.Write(path, envelope.ToByteArray(), durable: false);
         (_bundle, _bundleEnvelope) = (bundle, envelope);
     }
 
@@ -189,16 +188,7 @@ public sealed class KeyRing : IDisposable
     private static void WriteSecret(string path, byte[] bytes)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var temp = path + ".tmp";
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        using (var stream = new FileStream(temp, options))
-        {
-            stream.Write(bytes);
-            stream.Flush(flushToDisk: true);
-        }
-
-        File.Move(temp, path, overwrite: true);
+        Runtime.Storage.AtomicFile.Write(path, bytes, durable: true, ownerOnly: true);
     }
 }
 

@@ -43,9 +43,7 @@ public sealed class StatementClock
             _last = _last < now ? now : (Int128)_last + 1 - now > TrustVerifier.MaxIssuedAheadMs ? now : _last + 1;
             try
             {
-                var temporary = _path + ".tmp";
-                File.WriteAllText(temporary, _last.ToString(CultureInfo.InvariantCulture));
-                File.Move(temporary, _path, overwrite: true);
+                Runtime.Storage.AtomicFile.Write(_path, System.Text.Encoding.ASCII.GetBytes(_last.ToString(CultureInfo.InvariantCulture)), durable: false);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

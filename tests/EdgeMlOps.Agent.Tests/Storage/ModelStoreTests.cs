@@ -25,6 +25,31 @@ public class ModelStoreTests
         return a;
     }
 
+    /// <summary>
+    /// A model that does not fit on a device's full disk (a real tmpfs filled to its last page): the partial file was left
+    /// behind under a unique name, holding its space for good — on a device, where space is scarcest. A failed write
+    /// removes it, and a store opened after a crash removes what the crash left.
+    /// </summary>
+    [Fact]
+    public void ABlobThatDoesNotFit_LeavesNoPartialFile_AndACrashesLeftoversGoAtTheNextOpen()
+    {
+        using var disk = Tmpfs.Mount("256k");
+        var root = Path.Combine(disk.Path, "models");
+        var store = new ModelStore(root);
+        var leftover = Path.Combine(root, "blobs", "ab" + new string('0', 62) + ".4242.0123456789abcdef0123456789abcdef.tmp");
+        File.WriteAllBytes(leftover, new byte[100]);
+        File.SetLastWriteTimeUtc(leftover, DateTime.UtcNow - TimeSpan.FromHours(1)); // a write under way is younger
+        var filler = disk.Fill();
+        var blob = new byte[64 * 1024];
+
+        Assert.ThrowsAny<IOException>(() => store.PutBlob(ContentHash.Sha256Hex(blob), blob));
+
+        Assert.Equal([leftover], Directory.GetFiles(root, "*", SearchOption.AllDirectories));
+        File.Delete(filler);
+        _ = new ModelStore(root);
+        Assert.Empty(Directory.GetFiles(root, "*", SearchOption.AllDirectories));
+    }
+
     [Fact]
     public void Commit_SwitchesCurrent_KeepsPrevious_PrunesOlder()
     {

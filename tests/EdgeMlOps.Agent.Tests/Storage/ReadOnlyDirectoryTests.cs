@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using EdgeMlOps.Agent.Storage;
 using EdgeMlOps.Shared.Models;
@@ -15,15 +14,14 @@ public class ReadOnlyDirectoryTests
     [Fact]
     public async Task AgentHost_OnAReadOnlyDataDirectory_ServesItsModel_RefusesFeedbackSayingWhy_AndRecoversWhenWritable()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-readonly-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        Mount("-t", "tmpfs", "-o", "size=16m", "edgemlops-test", dir);
+        using var disk = Tmpfs.Mount("16m");
+        var dir = disk.Path;
         try
         {
             OfflineAgent.Install(new ModelStore(Path.Combine(dir, "models")), ModelWeights.Initialize(OfflineAgent.Spec, 5), 3);
             new SampleStore(Path.Combine(dir, "agent.db"), 100, 100).Dispose();
             new Outbox(Path.Combine(dir, "outbox.db"), 100).Dispose();
-            Mount("-o", "remount,ro", dir);
+            disk.Remount(readOnly: true);
 
             var port = BrokerPorts.Free();
             await using (var agent = new AgentHostUnderTest(dir, "dev-ro", port))
@@ -41,7 +39,7 @@ public class ReadOnlyDirectoryTests
                     Assert.Contains("read-only", await refused.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
                 }
 
-                Mount("-o", "remount,rw", dir);
+                disk.Remount(readOnly: false);
                 using var restart = new CancellationTokenSource(TimeSpan.FromSeconds(30));
                 await agent.Process.WaitForExitAsync(restart.Token);
                 Assert.Equal(ReadOnlyDataDirectory.RestartExitCode, agent.Process.ExitCode);
@@ -61,9 +59,7 @@ public class ReadOnlyDirectoryTests
         }
         finally
         {
-            Mount("-o", "remount,rw", dir);
-            Unmount(dir);
-            Directory.Delete(dir, recursive: true);
+            disk.Remount(readOnly: false);
         }
     }
 
@@ -75,12 +71,11 @@ public class ReadOnlyDirectoryTests
     [Fact]
     public async Task AgentHost_OnAnEmptyReadOnlyDataDirectory_StartsDegradedWithNothingToServe_AndRestartsWhenWritable()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "edgemlops-readonly-empty-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        Mount("-t", "tmpfs", "-o", "size=16m", "edgemlops-test", dir);
+        using var disk = Tmpfs.Mount("16m");
+        var dir = disk.Path;
         try
         {
-            Mount("-o", "remount,ro", dir);
+            disk.Remount(readOnly: true);
             await using var agent = new AgentHostUnderTest(dir, "dev-ro-empty", BrokerPorts.Free());
             var (status, health) = await agent.HealthWithStatusAsync(ready: false);
             Assert.Equal(HttpStatusCode.ServiceUnavailable, status); // nothing to serve
@@ -88,30 +83,14 @@ public class ReadOnlyDirectoryTests
             using (var predicted = await agent.Http.PostAsync("v1/predict", new StringContent("""{"features":[1,2,3,4]}""")))
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, predicted.StatusCode);
 
-            Mount("-o", "remount,rw", dir);
+            disk.Remount(readOnly: false);
             using var restart = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             await agent.Process.WaitForExitAsync(restart.Token);
             Assert.Equal(ReadOnlyDataDirectory.RestartExitCode, agent.Process.ExitCode);
         }
         finally
         {
-            Mount("-o", "remount,rw", dir);
-            Unmount(dir);
-            Directory.Delete(dir, recursive: true);
+            disk.Remount(readOnly: false);
         }
-    }
-
-    private static void Mount(params string[] arguments)
-    {
-        using var mount = Process.Start(new ProcessStartInfo("mount", arguments) { RedirectStandardError = true })!;
-        var error = mount.StandardError.ReadToEnd();
-        mount.WaitForExit();
-        Assert.True(mount.ExitCode == 0, $"mount {string.Join(' ', arguments)} failed ({error.Trim()}); this test needs root, as CI runs it");
-    }
-
-    private static void Unmount(string dir)
-    {
-        using var umount = Process.Start("umount", [dir]);
-        umount.WaitForExit();
     }
 }
