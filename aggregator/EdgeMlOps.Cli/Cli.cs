@@ -226,13 +226,12 @@ public static class Cli
         }
         catch (HttpRequestException ex) when (ex.InnerException is System.Security.Authentication.AuthenticationException)
         {
-            console.MarkupLine($"[red]the aggregator's certificate is not trusted[/]: {Markup.Escape(ex.Message)} Pass its fleet CA with --ca (e.g. --ca {ApiHttp.DefaultCaFile}) or EDGEMLOPS_CA.");
+            console.MarkupLine($"[red]the aggregator's certificate is not trusted[/]: {Markup.Escape(EdgeMlOps.Shared.Diagnostics.FailureReasons.Describe(ex))}. Pass its fleet CA with --ca (e.g. --ca {ApiHttp.DefaultCaFile}) or EDGEMLOPS_CA.");
             return 3;
         }
         catch (HttpRequestException ex)
         {
-            var why = ex.InnerException is { } inner && inner.Message != ex.Message ? $"{ex.Message.TrimEnd('.')}: {inner.Message}" : ex.Message;
-            console.MarkupLine($"[red]cannot reach the aggregator[/]: {Markup.Escape(why)}");
+            console.MarkupLine($"[red]cannot reach the aggregator[/]: {Markup.Escape(EdgeMlOps.Shared.Diagnostics.FailureReasons.Describe(ex))}");
             if (ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse)
                 console.MarkupLine($"Something answered that is not the aggregator's API over that scheme: check --url (by default {ApiHttp.DefaultUrl}; the broker's port is not the API's).");
             return 3;

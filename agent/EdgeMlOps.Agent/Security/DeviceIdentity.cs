@@ -67,6 +67,7 @@ public sealed partial class DeviceIdentity : IDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private X509Certificate2? _current;
     private ECDsa? _enrollmentKey;
+    private string? _discarded;
 
     /// <param name="deviceId">The id the certificate must name.</param>
     /// <param name="fleetCa">The fleet CA the device pins.</param>
@@ -102,6 +103,8 @@ public sealed partial class DeviceIdentity : IDisposable
         try
         {
             var now = _time.GetUtcNow();
+            // A stored certificate set aside (through a clock that was wrong, say) is read again before enrolling anew.
+            if (Current is null && LoadStored() is { } stored) Volatile.Write(ref _current, stored);
             var current = Current;
             if (current is not null && now < CertificateChain.RenewAt(current)) return true;
             try
@@ -114,7 +117,7 @@ public sealed partial class DeviceIdentity : IDisposable
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
                 // Unreachable server, refusal, bad answer, a full disk while storing the key: the device keeps serving and retries.
-                LogFailed(_deviceId, ex.Message);
+                LogFailed(_deviceId, EdgeMlOps.Shared.Diagnostics.FailureReasons.Describe(ex));
                 return current is not null && now < current.NotAfter;
             }
         }
@@ -243,7 +246,7 @@ public sealed partial class DeviceIdentity : IDisposable
             }
         }
 
-        var withKey = Accept(certificate, key) ?? throw new IdentityException("issued certificate does not chain to the pinned fleet CA or does not name this device");
+        var withKey = Accept(certificate, key, out var refused) ?? throw new IdentityException($"issued certificate not usable: {refused}");
         if (_directory is not null)
         {
             Directory.CreateDirectory(_directory);
@@ -265,21 +268,34 @@ public sealed partial class DeviceIdentity : IDisposable
             using var key = ECDsa.Create();
             key.ImportFromPem(File.ReadAllText(keyPath));
             using var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(certificatePath));
-            var accepted = Accept(certificate, key);
-            if (accepted is null) LogDiscarded(_deviceId, "not from the pinned fleet CA, not this device's, or expired");
+            var accepted = Accept(certificate, key, out var reason);
+            if (accepted is null) Discarded(reason);
             return accepted;
         }
         catch (Exception ex) when (ex is CryptographicException or ArgumentException or IOException)
         {
-            LogDiscarded(_deviceId, ex.Message);
+            Discarded(ex.Message);
             return null;
         }
     }
 
-    private X509Certificate2? Accept(X509Certificate2 certificate, ECDsa key)
+    /// <summary>Says why the stored certificate is not used, once per reason: it is read again at every attempt (a wrong clock may be set right).</summary>
+    private void Discarded(string reason)
     {
-        if (!CertificateChain.IsIssuedBy(certificate, FleetCa, _time.GetUtcNow(), out _)) return null;
-        if (FleetIdentity.FromCertificate(certificate) is not { Role: FleetRole.Device } who || who.Id != _deviceId) return null;
+        if (reason == _discarded) return;
+        _discarded = reason;
+        LogDiscarded(_deviceId, reason);
+    }
+
+    private X509Certificate2? Accept(X509Certificate2 certificate, ECDsa key, out string reason)
+    {
+        if (!CertificateChain.IsIssuedBy(certificate, FleetCa, _time.GetUtcNow(), out reason)) return null;
+        if (FleetIdentity.FromCertificate(certificate) is not { Role: FleetRole.Device } who || who.Id != _deviceId)
+        {
+            reason = $"issued to {certificate.Subject}, not device {_deviceId}";
+            return null;
+        }
+
         return CertificateChain.WithKey(certificate, key);
     }
 
@@ -292,7 +308,7 @@ public sealed partial class DeviceIdentity : IDisposable
     [LoggerMessage(EventId = 1401, Level = LogLevel.Warning, Message = "Device {DeviceId} could not enroll or renew (will retry): {Error}")]
     private partial void LogFailed(string deviceId, string error);
 
-    [LoggerMessage(EventId = 1402, Level = LogLevel.Warning, Message = "Device {DeviceId}: stored certificate discarded ({Reason}); enrolling again")]
+    [LoggerMessage(EventId = 1402, Level = LogLevel.Warning, Message = "Device {DeviceId}: stored certificate not used ({Reason}); enrolling again, and reading it again at every attempt")]
     private partial void LogDiscarded(string deviceId, string reason);
 }
 

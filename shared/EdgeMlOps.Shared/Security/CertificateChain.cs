@@ -31,9 +31,29 @@ public static class CertificateChain
             return false;
         }
 
-        error = string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).DefaultIfEmpty("untrusted chain"));
+        error = ClockProblem(certificate, anchor, at)
+            ?? string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).DefaultIfEmpty("untrusted chain"));
         return false;
     }
+
+    /// <summary>
+    /// A certificate of the chain not valid at <paramref name="at"/>, said with the clock that judged it: on a device
+    /// without a battery-backed clock, or booted before NTP answered, the clock is what to fix. Null when both are valid then.
+    /// </summary>
+    private static string? ClockProblem(X509Certificate2 certificate, X509Certificate2 anchor, DateTimeOffset at)
+    {
+        foreach (var (which, cert) in new[] { ("the certificate", certificate), ("the fleet CA", anchor) })
+        {
+            var (from, to) = (new DateTimeOffset(cert.NotBefore.ToUniversalTime()), new DateTimeOffset(cert.NotAfter.ToUniversalTime()));
+            var clock = $"this machine's clock reads {Utc(at)}";
+            if (at < from) return $"{which} ({cert.Subject}) is not valid before {Utc(from)}, and {clock}: is its time set (NTP)?";
+            if (at > to) return $"{which} ({cert.Subject}) expired at {Utc(to)}; {clock}";
+        }
+
+        return null;
+    }
+
+    private static string Utc(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The same check for a certificate a TLS peer presented (any <see cref="X509Certificate"/>).</summary>
     public static bool IsIssuedBy(X509Certificate presented, X509Certificate2 anchor, DateTimeOffset at, out string error)

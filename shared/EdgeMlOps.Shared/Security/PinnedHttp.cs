@@ -17,7 +17,13 @@ public static class PinnedHttp
             RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
                 certificate is not null
                 && (errors & (SslPolicyErrors.RemoteCertificateNameMismatch | SslPolicyErrors.RemoteCertificateNotAvailable)) == 0
-                && CertificateChain.IsIssuedBy(certificate, fleetCa, DateTimeOffset.UtcNow, out _),
+                && Trusted(certificate, fleetCa),
         },
     };
+
+    /// <summary>Issued by the fleet CA and valid now; otherwise the reason is thrown, so the caller's error says it (a wrong clock, another fleet's CA), not only that TLS failed.</summary>
+    private static bool Trusted(X509Certificate certificate, X509Certificate2 fleetCa) =>
+        CertificateChain.IsIssuedBy(certificate, fleetCa, DateTimeOffset.UtcNow, out var error)
+            ? true
+            : throw new System.Security.Authentication.AuthenticationException($"the server's certificate is refused: {error}");
 }

@@ -84,6 +84,58 @@ public sealed class DeviceIdentityTests
         }
     }
 
+    /// <summary>
+    /// An enrolled device that boots with its clock wrong (no battery-backed clock, before NTP answers): its stored
+    /// certificate looks "not yet valid". It was set aside for good — "not from the pinned fleet CA, not this device's,
+    /// or expired" — and the device tried to enroll again, which a device whose token was removed after enrollment never
+    /// can: it stayed offline after NTP set its clock, until restarted. The reason names the clock, and the stored
+    /// certificate is taken up again once the clock is right, without enrolling.
+    /// </summary>
+    [Fact]
+    public async Task AStoredCertificateSeenThroughAWrongClock_IsTakenUpOnceTheClockIsRight_WithoutEnrolling()
+    {
+        using var ca = SelfSignedCaWithKey(out var caKey);
+        var directory = Directory.CreateTempSubdirectory("edgemlops-identity-").FullName;
+        var issued = DateTimeOffset.UtcNow;
+        using (var deviceKey = ECDsa.Create(ECCurve.NamedCurves.nistP256))
+        {
+            var request = new CertificateRequest(new EdgeMlOps.Runtime.Security.FleetIdentity("dev-1", EdgeMlOps.Runtime.Security.FleetRole.Device, "test").ToSubject(), deviceKey, HashAlgorithmName.SHA256);
+            using var certificate = request.Create(ca.SubjectName, X509SignatureGenerator.CreateForECDsa(caKey), issued, issued.AddDays(30), [7, 7, 7]);
+            File.WriteAllText(Path.Combine(directory, DeviceIdentity.KeyFile), deviceKey.ExportPkcs8PrivateKeyPem());
+            File.WriteAllText(Path.Combine(directory, DeviceIdentity.CertificateFile), certificate.ExportCertificatePem());
+        }
+
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(issued.AddYears(-6)); // a board that booted at its build date
+        var handler = new ThrowsThenRefuses(new HttpRequestException("Connection refused"));
+        var logger = new RecordingLogger();
+        using var identity = new DeviceIdentity("dev-1", ca, directory, new EnrollmentSettings(new Uri("http://127.0.0.1:9/"), Token: null), new HttpClient(handler), time, logger);
+        try
+        {
+            Assert.Null(identity.Current);
+            Assert.Contains(logger.Messages, m => m.Contains("is its time set (NTP)?", StringComparison.Ordinal));
+
+            time.SetUtcNow(issued.AddMinutes(5)); // NTP answered
+            Assert.True(await identity.EnsureAsync(CancellationToken.None));
+            Assert.NotNull(identity.Current);
+            Assert.Equal(0, handler.Calls); // no enrollment: it had its certificate all along
+        }
+        finally
+        {
+            caKey.Dispose();
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static X509Certificate2 SelfSignedCaWithKey(out ECDsa key)
+    {
+        key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=test fleet CA", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        using var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddYears(-1), DateTimeOffset.UtcNow.AddYears(1));
+        return X509CertificateLoader.LoadCertificate(created.RawData);
+    }
+
     private static X509Certificate2 SelfSignedCa()
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
