@@ -253,9 +253,9 @@ try
 {
     created = new AggregatorNode(options, loggers, evaluator: evaluator);
 }
-catch (Exception ex) when (ex is EdgeMlOps.Aggregator.Storage.StoreException or OptionsValidationException)
+catch (Exception ex) when (ex is EdgeMlOps.Aggregator.Storage.StoreException or OptionsValidationException or EdgeMlOps.Aggregator.Trust.KeyMaterialException)
 {
-    // A damaged store, or model lines kept in the data directory that no longer read (changed while standing by).
+    // A damaged store or key file, or model lines kept in the data directory that no longer read (changed while standing by).
     Console.Error.WriteLine(ex.Message);
     return 2;
 }
@@ -281,9 +281,9 @@ try
         // The fleet's further models, each with its own registry, rounds, rollouts and API, on the same broker and CA.
         lines = await EdgeMlOps.Aggregator.Lines.ModelLineHost.StartAsync(node, loggers, stopping.Token);
     }
-    catch (Exception ex) when (ex is EdgeMlOps.Aggregator.Broker.BrokerUnreachableException or EdgeMlOps.Aggregator.PortInUseException)
+    catch (Exception ex) when (ex is EdgeMlOps.Aggregator.Broker.BrokerUnreachableException or EdgeMlOps.Aggregator.PortInUseException or EdgeMlOps.Aggregator.Trust.KeyMaterialException)
     {
-        Console.Error.WriteLine(ex.Message); // names the line's own setting, or the identity its broker must admit
+        Console.Error.WriteLine(ex.Message); // names the line's own setting or key file, or the identity its broker must admit
         return 2;
     }
     catch (Exception ex) when (ex is EdgeMlOps.Aggregator.Storage.StoreException or OptionsValidationException or InvalidDataException or IOException)

@@ -46,6 +46,48 @@ public sealed class UnusableFilesAtStartTests : IDisposable
         Assert.DoesNotContain("Unhandled exception", output + errors, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The fleet's key material damaged (a disk error, a bad restore, a hand edit): the start crashed with an unhandled
+    /// exception (exit code 134) from the parser. It stops with exit code 2 naming the file, and makes no new key in its
+    /// place — devices pin this fleet's root and CA, so a new one would cut every device off.
+    /// </summary>
+    [Theory]
+    [InlineData("keys/root.pk8")]
+    [InlineData("keys/bundle.pb")]
+    [InlineData("pki/ca.key")]
+    [InlineData("pki/ca.crt")]
+    public async Task ADamagedKeyFile_StopsTheStartWithExitCode2_NamingIt_AndIsNotReplaced(string file)
+    {
+        var data = Path.Combine(_work, "data");
+        await new AggregatorNode(AggregatorFixture.Options(data, clients: 1)).DisposeAsync(); // writes the keys, the CA and the stores
+        var path = Path.Combine(data, file);
+        Assert.True(File.Exists(path), path);
+        await File.WriteAllTextAsync(path, "garbage");
+
+        var (code, output, errors) = await StartAsync(data);
+
+        Assert.Equal(2, code);
+        Assert.Contains(Path.Combine(data, file), errors, StringComparison.Ordinal);
+        Assert.Contains("damaged", errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", output + errors, StringComparison.Ordinal);
+        Assert.Equal("garbage", await File.ReadAllTextAsync(path));
+    }
+
+    /// <summary>A device CA key restored from another backup than its certificate: every certificate it issued would fail the devices' check.</summary>
+    [Fact]
+    public async Task ADeviceCaKeyThatIsNotTheCertificates_StopsTheStart()
+    {
+        var (data, other) = (Path.Combine(_work, "data"), Path.Combine(_work, "other"));
+        await new AggregatorNode(AggregatorFixture.Options(data, clients: 1)).DisposeAsync();
+        await new AggregatorNode(AggregatorFixture.Options(other, clients: 1)).DisposeAsync();
+        File.Copy(Path.Combine(other, "pki", "ca.key"), Path.Combine(data, "pki", "ca.key"), overwrite: true);
+
+        var (code, _, errors) = await StartAsync(data);
+
+        Assert.Equal(2, code);
+        Assert.Contains($"{Path.Combine(data, "pki", "ca.key")} is damaged (it is not the key of ca.crt", errors, StringComparison.Ordinal);
+    }
+
     /// <summary>A read-only volume.</summary>
     [Fact]
     public async Task AReadOnlyVolume_StopsTheStartWithExitCode2_NamingTheSetting()

@@ -29,8 +29,15 @@ public sealed class FleetCertificateAuthority : IDisposable
         _key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         if (File.Exists(certificatePath) && File.Exists(keyPath))
         {
-            _key.ImportFromPem(File.ReadAllText(keyPath));
-            Certificate = X509Certificate2.CreateFromPem(File.ReadAllText(certificatePath));
+            Trust.KeyMaterialException.Read(keyPath, () =>
+            {
+                _key.ImportFromPem(File.ReadAllText(keyPath));
+                return true;
+            });
+            Certificate = Trust.KeyMaterialException.Read(certificatePath, () => X509Certificate2.CreateFromPem(File.ReadAllText(certificatePath)));
+            using var certified = Certificate.GetECDsaPublicKey();
+            if (certified is null || !certified.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(_key.ExportSubjectPublicKeyInfo()))
+                throw Trust.KeyMaterialException.Damaged(keyPath, $"it is not the key of {CertificateFile}: the two come from different backups or fleets");
             return;
         }
 

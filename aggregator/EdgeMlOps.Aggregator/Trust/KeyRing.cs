@@ -40,16 +40,19 @@ public sealed class KeyRing : IDisposable
         {
             // Keep the version counter and the revocations even when the key or the root changes:
             // devices refuse a bundle older than the one they hold.
-            _bundleEnvelope = Signed.Parser.ParseFrom(File.ReadAllBytes(bundlePath));
-            _bundle = TrustBundle.Parser.ParseFrom(_bundleEnvelope.Body);
+            (_bundleEnvelope, _bundle) = KeyMaterialException.Read(bundlePath, () =>
+            {
+                var envelope = Signed.Parser.ParseFrom(File.ReadAllBytes(bundlePath));
+                return (envelope, TrustBundle.Parser.ParseFrom(envelope.Body));
+            });
             var active = Usable(KeyRole.Manifest, now);
             var signedByThisRoot = _bundleEnvelope.Signatures.Any(sig => sig.KeyId == Signatures.KeyIdOf(_root.PublicKey));
             if (active is not null && signedByThisRoot)
             {
-                _signing = SigningKeyPair.FromPkcs8(File.ReadAllBytes(SigningKeyPath(active.KeyId)));
+                _signing = ReadKey(SigningKeyPath(active.KeyId));
                 if (Usable(KeyRole.Timestamp, now) is { } timestamp)
                 {
-                    _timestamp = SigningKeyPair.FromPkcs8(File.ReadAllBytes(SigningKeyPath(timestamp.KeyId)));
+                    _timestamp = ReadKey(SigningKeyPath(timestamp.KeyId));
                 }
                 else
                 {
@@ -178,11 +181,13 @@ public sealed class KeyRing : IDisposable
 
     private static SigningKeyPair LoadOrCreate(string path)
     {
-        if (File.Exists(path)) return SigningKeyPair.FromPkcs8(File.ReadAllBytes(path));
+        if (File.Exists(path)) return ReadKey(path);
         var key = SigningKeyPair.Generate();
         WriteSecret(path, key.ExportPkcs8());
         return key;
     }
+
+    private static SigningKeyPair ReadKey(string path) => KeyMaterialException.Read(path, () => SigningKeyPair.FromPkcs8(File.ReadAllBytes(path)));
 
     /// <summary>Private keys: owner read/write only, written atomically.</summary>
     private static void WriteSecret(string path, byte[] bytes)
