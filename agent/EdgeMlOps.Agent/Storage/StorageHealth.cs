@@ -22,8 +22,8 @@ public sealed class StorageHealth(string? readOnly = null)
     /// <summary>Why the data directory takes no writes at all (the agent started on a read-only one), or null.</summary>
     public string? ReadOnly { get; } = readOnly;
 
-    /// <summary>Why writes fail right now, or empty.</summary>
-    public string Problem => string.Join("; ", _problems.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Value));
+    /// <summary>Why writes fail right now, or empty (from a consistent copy: sorting the live dictionary throws when a new kind arrives during the copy).</summary>
+    public string Problem => string.Join("; ", _problems.ToArray().OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Value));
 
     /// <summary>Writes refused since start.</summary>
     public long Failures => Interlocked.Read(ref _failures);

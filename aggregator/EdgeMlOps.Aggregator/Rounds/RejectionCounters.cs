@@ -14,6 +14,11 @@ public sealed class RejectionCounters
 
     public long this[RejectionReason reason] => _counts.GetValueOrDefault(reason);
 
+    /// <summary>
+    /// The counts by reason, in reason order. Taken with the dictionary's own <c>ToArray</c> (a consistent copy): LINQ
+    /// that buffers (<c>OrderBy</c>) copies through <c>ICollection.CopyTo</c>, which throws when a reason is counted for
+    /// the first time during the copy.
+    /// </summary>
     public IReadOnlyDictionary<string, long> Snapshot() =>
-        _counts.OrderBy(kv => kv.Key).ToDictionary(kv => kv.Key.ToString(), kv => kv.Value);
+        _counts.ToArray().OrderBy(kv => kv.Key).ToDictionary(kv => kv.Key.ToString(), kv => kv.Value);
 }
