@@ -27,6 +27,7 @@ public sealed class FleetStores : IDisposable
     {
         _ownsSecurity = fleetSecurity is null;
         Directory.CreateDirectory(options.DataDirectory);
+        Runtime.Storage.AtomicFile.RemoveAbandoned(options.DataDirectory, EdgeMlOps.Aggregator.Registry.ArtifactStore.AbandonedAfter); // a head file's write a crash cut short
         _databases = new StoreDatabases(options.Store, options.DataDirectory, time);
         var opened = new List<IDisposable>();
         T Opened<T>(T store) where T : IDisposable

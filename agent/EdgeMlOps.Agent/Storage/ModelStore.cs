@@ -239,7 +239,7 @@ public sealed class ModelStore
     /// <summary>Deletes what writes cut short by a crash left (a shared blob directory is its owner's to clean).</summary>
     private void RemoveAbandonedWrites()
     {
-        foreach (var directory in _ownsBlobs ? new[] { _root, Path.Combine(_root, "versions"), _blobs } : [_root, Path.Combine(_root, "versions")])
+        foreach (var directory in _ownsBlobs ? new[] { _root, Path.Combine(_root, "versions"), IdentityDirectory, _blobs } : [_root, Path.Combine(_root, "versions"), IdentityDirectory])
             AtomicFile.RemoveAbandoned(directory, AbandonedAfter);
     }
 }

@@ -24,6 +24,7 @@ public sealed class FleetCertificateAuthority : IDisposable
     {
         Fleet = fleet;
         Directory.CreateDirectory(directory);
+        Runtime.Storage.AtomicFile.RemoveAbandoned(directory, EdgeMlOps.Aggregator.Registry.ArtifactStore.AbandonedAfter); // a key's or token's write a crash cut short
         var certificatePath = Path.Combine(directory, CertificateFile);
         var keyPath = Path.Combine(directory, KeyFile);
         _key = ECDsa.Create(ECCurve.NamedCurves.nistP256);

@@ -30,6 +30,7 @@ public sealed class KeyRing : IDisposable
         _options = options;
         _fleet = fleet;
         Directory.CreateDirectory(directory);
+        Runtime.Storage.AtomicFile.RemoveAbandoned(directory, EdgeMlOps.Aggregator.Registry.ArtifactStore.AbandonedAfter); // a key's or bundle's write a crash cut short
         _root = LoadOrCreate(options.RootKeyFile ?? Path.Combine(directory, "root.pk8"));
         File.WriteAllText(Path.Combine(directory, "root.pub"), Convert.ToBase64String(_root.PublicKey) + "\n");
 

@@ -45,6 +45,29 @@ public sealed class DiskFullTests
         Assert.True(File.Exists(writing));
     }
 
+    /// <summary>The small files beside the stores (the audit head, keys, the bundle, the CA's) are written the same way; what a crash left of them goes at the next start too.</summary>
+    [Fact]
+    public async Task AStart_RemovesWhatACrashLeftOfTheFilesBesideTheStores()
+    {
+        var data = AggregatorFixture.TempDirectory();
+        await new AggregatorNode(AggregatorFixture.Options(data, clients: 1)).DisposeAsync();
+        string[] crashed =
+        [
+            Path.Combine(data, "audit.db.head.0123456789abcdef0123456789abcdef.tmp"),
+            Path.Combine(data, "keys", "bundle.pb.0123456789abcdef0123456789abcdef.tmp"),
+            Path.Combine(data, "pki", "ca.key.0123456789abcdef0123456789abcdef.tmp"),
+        ];
+        foreach (var file in crashed)
+        {
+            File.WriteAllBytes(file, new byte[100]);
+            File.SetLastWriteTimeUtc(file, DateTime.UtcNow - TimeSpan.FromHours(2));
+        }
+
+        await new AggregatorNode(AggregatorFixture.Options(data, clients: 1)).DisposeAsync();
+
+        Assert.All(crashed, file => Assert.False(File.Exists(file), file));
+    }
+
     [Fact]
     public async Task AnUploadOnAFullDisk_Is507_AndSucceedsOnceSpaceIsFreed()
     {
