@@ -388,11 +388,29 @@ public sealed partial class UploadedClassifier
     /// <summary>The weights the uploaded file holds (version 1's).</summary>
     public ModelWeights InitialWeights() => Read(_model, Spec);
 
-    /// <summary>The inference artifact for <paramref name="weights"/>: the uploaded bytes if they are its own, else the same graph with the trained initializers replaced.</summary>
+    /// <summary>
+    /// The inference artifact for <paramref name="weights"/>: the uploaded bytes if they are its own; else the uploaded
+    /// bytes with the new values written over the trained initializers' raw data, every other byte the user's; and only
+    /// when a trained tensor is not stored as raw data (or the file is not plain enough to find it), the same graph
+    /// with the trained initializers replaced, encoded again.
+    /// </summary>
     public byte[] InferenceBytes(ModelWeights weights)
     {
         if (!weights.Spec.Equals(Spec)) throw new ArgumentException($"weights of {weights.Spec}, not {Spec}", nameof(weights));
         if (weights.Values.AsSpan().SequenceEqual(InitialWeights().Values)) return Bytes;
+        if (InitializerRawSpans.Find(Bytes) is { } spans
+            && weights.Layout.Tensors.All(t => spans.TryGetValue(t.Name, out var span) && span.Length == t.Length * sizeof(float)))
+        {
+            var patched = (byte[])Bytes.Clone();
+            foreach (var tensor in weights.Layout.Tensors)
+            {
+                var (offset, length) = spans[tensor.Name];
+                MemoryMarshal.AsBytes(weights.Slice(tensor)).CopyTo(patched.AsSpan(offset, length));
+            }
+
+            return patched;
+        }
+
         var copy = _model.Clone();
         var byName = copy.Graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         foreach (var tensor in weights.Layout.Tensors)

@@ -169,6 +169,31 @@ public class UploadedClassifierTests
         Assert.Equal(weights.Values, model.Weights.Values);
     }
 
+    /// <summary>
+    /// A version the fleet trained is the user's file with new values written over the old ones: every other byte is the
+    /// exporter's. It was the graph parsed and encoded again by this process, whose protobuf library drops fields PyTorch
+    /// wrote at their defaults: the same function, but not the user's bytes.
+    /// </summary>
+    [Fact]
+    public void ALaterVersion_DiffersFromTheUploadedBytes_OnlyInsideItsTrainedValues()
+    {
+        var bytes = Bytes("pytorch_cnn_mnist");
+        var uploaded = UploadedClassifier.Open(bytes, new UploadedClassifierOptions("last:1"));
+        var weights = uploaded.InitialWeights().Clone();
+        for (var i = 0; i < weights.Values.Length; i++) weights.Values[i] += 0.01f * ((i % 7) + 1);
+
+        var next = uploaded.InferenceBytes(weights);
+
+        Assert.Equal(bytes.Length, next.Length);
+        var trained = ClassifierGraphs.Parse(bytes).Graph.Initializer.Where(t => t.Name is "head.weight" or "head.bias")
+            .Select(t => (At: bytes.AsSpan().IndexOf(t.RawData.Span), t.RawData.Length)).ToArray();
+        Assert.All(trained, t => Assert.True(t.At > 0));
+        var changed = Enumerable.Range(0, bytes.Length).Where(i => bytes[i] != next[i]).ToArray();
+        Assert.NotEmpty(changed);
+        Assert.All(changed, i => Assert.Contains(trained, t => i >= t.At && i < t.At + t.Length));
+        Assert.Equal(weights.Values, UploadedClassifier.ReadWeights(next, uploaded.Spec).Values);
+    }
+
     [Fact]
     public void ALogitsOutput_IsSoftmaxedOnTheDevice()
     {
