@@ -99,6 +99,13 @@ using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.C
 
 // A data directory that takes no writes (remounted read-only after I/O errors): serve the installed model with the
 // stores in memory, refuse ground truth with the reason, and restart once it is writable again.
+// Erasure names one device's data: a path that holds none (a typo) must not report an erasure that did not happen.
+if (args.Contains("--erase-data") && !AgentStores.Exist(options.DataDirectory))
+{
+    Console.Error.WriteLine($"Nothing erased: {Path.GetFullPath(options.DataDirectory)} holds no agent's data (no sample store or outbox there). Check Agent:DataDirectory.");
+    return 1;
+}
+
 string? readOnly;
 try
 {

@@ -110,6 +110,22 @@ public class HostCheckConfigTests
         }
     }
 
+    /// <summary>
+    /// Erasure asked of a path that holds no agent's data (a typo in the data directory) reported "Erased 0 samples …"
+    /// with exit code 0, and created the directory: an operator answering an erasure request believed it done.
+    /// </summary>
+    [Fact]
+    public async Task EraseData_OnADirectoryThatHoldsNoAgentsData_ErasesNothing_AndSaysSo()
+    {
+        var typo = Path.Combine(Path.GetTempPath(), "edgemlops-no-such-device-" + Guid.NewGuid().ToString("N"));
+        var (code, output, errors) = await RunAsync([.. HealthArgs[1..], "--erase-data", "--Agent:DataDirectory=" + typo]);
+
+        Assert.Equal(1, code);
+        Assert.Contains($"Nothing erased: {typo} holds no agent's data", errors, StringComparison.Ordinal);
+        Assert.DoesNotContain("Erased", output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(typo));
+    }
+
     private static Task<(int Code, string Output, string Errors)> RunAsync(params string[] args) => RunInAsync(Path.GetTempPath(), args);
 
     private static async Task<(int Code, string Output, string Errors)> RunInAsync(string workingDirectory, params string[] args)

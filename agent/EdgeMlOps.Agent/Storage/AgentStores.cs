@@ -18,14 +18,21 @@ public sealed class AgentStores : IDisposable
     /// <summary>Stores set aside and started empty.</summary>
     public IReadOnlyList<string> Notices { get; }
 
+    private const string SamplesFile = "agent.db";
+    private const string OutboxFile = "outbox.db";
+
+    /// <summary>Whether <paramref name="dataDirectory"/> holds an agent's stores (either file), without creating anything.</summary>
+    public static bool Exist(string dataDirectory) =>
+        File.Exists(Path.Combine(dataDirectory, SamplesFile)) || File.Exists(Path.Combine(dataDirectory, OutboxFile));
+
     public static AgentStores Open(AgentOptions options, bool inMemory, DateTimeOffset now)
     {
         if (!inMemory) Directory.CreateDirectory(options.DataDirectory);
-        var (samples, samplesNotice) = StoreRecovery.OpenOrQuarantine(inMemory ? SqliteFile.InMemory : Path.Combine(options.DataDirectory, "agent.db"),
+        var (samples, samplesNotice) = StoreRecovery.OpenOrQuarantine(inMemory ? SqliteFile.InMemory : Path.Combine(options.DataDirectory, SamplesFile),
             path => new SampleStore(path, options.MaxSamples, options.MaxPendingPredictions, maxSampleAge: options.MaxSampleAge, maxBytes: options.MaxStoreBytes), now);
         try
         {
-            var (outbox, outboxNotice) = StoreRecovery.OpenOrQuarantine(inMemory ? SqliteFile.InMemory : Path.Combine(options.DataDirectory, "outbox.db"),
+            var (outbox, outboxNotice) = StoreRecovery.OpenOrQuarantine(inMemory ? SqliteFile.InMemory : Path.Combine(options.DataDirectory, OutboxFile),
                 path => new Outbox(path, options.MaxOutboxMessages), now);
             return new AgentStores(samples, outbox, [.. new[] { samplesNotice, outboxNotice }.OfType<string>()]);
         }
